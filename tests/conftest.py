@@ -1,0 +1,24 @@
+"""Shared fixtures.
+
+Tests that need the real datasets take the ``data_root`` fixture. Without ``AMPSIM_DATA`` they skip,
+unless ``AMPSIM_REQUIRE_DATA=1`` (as in CI), where a missing dataset is a failure, never a silent skip.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def data_root() -> Path:
+    root = os.environ.get("AMPSIM_DATA")
+    required = os.environ.get("AMPSIM_REQUIRE_DATA") == "1"
+    if not root or not Path(root).is_dir():
+        msg = f"real datasets not found (AMPSIM_DATA={root!r})"
+        if required:
+            pytest.fail(msg + " but AMPSIM_REQUIRE_DATA=1")
+        pytest.skip(msg)
+    return Path(root).resolve()
