@@ -1,0 +1,111 @@
+"""The ``ampsim`` command.
+
+    ampsim train EXP.toml [--set train.lr=0.01] [--out DIR] [--executor sim --hardware HW.toml]
+    ampsim info HW.toml
+    ampsim demo [--out DIR]
+
+User errors print one line, ``ampsim: error: ...``, and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from ampsim.errors import AmpsimError
+
+log = logging.getLogger("ampsim")
+
+
+def _add_train_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("experiment", help="experiment TOML file")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config value, e.g. --set train.lr=0.01 (repeatable)")
+    p.add_argument("--out", help="run folder (default: results/<experiment.name>)")
+    p.add_argument("--executor", choices=("reference", "sim", "multicore"), help="= --set executor.kind=…")
+    p.add_argument("--hardware", help="hardware model TOML (simulated executor)")
+    p.add_argument("--workers", type=int, help="worker processes (multicore executor)")
+    p.add_argument("--trace", action="store_true", help="write trace.json (Chrome/Perfetto)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from ampsim.config import load_config, parse_override
+    from ampsim.runner import train_experiment
+
+    overrides = [parse_override(o) for o in args.overrides]
+    if args.executor:
+        overrides.append(("executor.kind", args.executor))
+    if args.hardware:
+        overrides.append(("executor.hardware", args.hardware))
+        if not args.executor:
+            overrides.append(("executor.kind", "sim"))
+    if args.workers is not None:
+        overrides.append(("executor.workers", args.workers))
+    if args.trace:
+        overrides.append(("executor.trace", True))
+    cfg = load_config(args.experiment, overrides)
+    out = Path(args.out) if args.out else Path("results") / cfg.experiment.name
+    summary = train_experiment(cfg, out, progress=not args.no_progress)
+    print(f"{summary['metric']} = {_fmt(summary['final_metric'])} (best {_fmt(summary['best_metric'])}) "
+          f"after {summary['epochs']} epochs, {summary['time_s']:.3g} {summary['time_unit']} s; results in {out}")
+    return 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from ampsim.hardware.info import describe, format_info
+    from ampsim.hardware.spec import load_system
+    from ampsim.hardware.topology import build_topology
+
+    system = load_system(args.hardware)
+    print(format_info(describe(system, build_topology(system))))
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from ampsim.demo import run_demo
+
+    figure = run_demo(Path(args.out), progress=not args.no_progress)
+    print(f"demo figure written to {figure}")
+    return 0
+
+
+def _fmt(v) -> str:
+    return "n/a" if v is None else f"{v:.4f}"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="ampsim", description="Simulate asynchronous model-parallel training.")
+    p.add_argument("-v", "--verbose", action="count", default=0, help="log progress (-vv for debug)")
+    sub = p.add_subparsers(dest="command", required=True)
+    t = sub.add_parser("train", help="train an experiment with one executor")
+    _add_train_args(t)
+    t.set_defaults(func=cmd_train)
+    i = sub.add_parser("info", help="describe a hardware model")
+    i.add_argument("hardware")
+    i.set_defaults(func=cmd_info)
+    d = sub.add_parser("demo", help="a small offline run that writes a figure")
+    d.add_argument("--out", default="results/demo")
+    d.add_argument("--no-progress", action="store_true")
+    d.set_defaults(func=cmd_demo)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    level = {0: logging.WARNING, 1: logging.INFO}.get(args.verbose, logging.DEBUG)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return args.func(args)
+    except AmpsimError as e:
+        print(f"ampsim: error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("ampsim: interrupted; rows already written are kept", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

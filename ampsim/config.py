@@ -1,0 +1,236 @@
+"""Experiment files: TOML → frozen dataclasses, validated with errors that name the file and the field.
+
+An experiment file has the sections ``[experiment]``, ``[data]``, ``[model]``, ``[train]``, ``[eval]``,
+``[executor]`` and ``[placement]``. ``[data]`` and ``[model]`` are defined by the task (each task module
+declares its own dataclasses); the rest are defined here. Every field is declared once, with its type, its
+default and its allowed range (``field(metadata=...)``); :func:`parse_section` enforces all of them, so an
+unknown key, a wrong type or an out-of-range value becomes one line such as
+``experiments/mnist_mlp.toml: train.lr: must be > 0, got -1``.
+
+``--set train.lr=0.01`` overrides are applied to the raw dictionary before validation, so they are
+checked exactly like the file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ampsim.errors import ConfigError
+
+
+def spec(default: Any, *, gt: float | None = None, ge: float | None = None, le: float | None = None,
+         choices: tuple | None = None, help: str = "") -> Any:
+    """A config field: default, optional bounds (``gt``, ``ge``, ``le``) or ``choices``, and a help line."""
+    meta = {"gt": gt, "ge": ge, "le": le, "choices": choices, "help": help}
+    if isinstance(default, (list, dict)):
+        return field(default_factory=lambda: type(default)(default), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+@dataclass(frozen=True)
+class ExperimentSection:
+    name: str = spec("experiment", help="run name; the default run folder is results/<name>")
+    task: str = spec("mlp", help="model family: mlp, list_reduction, sst_treelstm, qm9_ggnn")
+    seed: int = spec(0, ge=0)
+    dtype: str = spec("float32", choices=("float32", "float64"))
+
+
+@dataclass(frozen=True)
+class TrainSection:
+    epochs: int = spec(1, ge=1)
+    optimizer: str = spec("sgd", choices=("sgd", "momentum", "adam", "adagrad"))
+    lr: float = spec(0.01, gt=0)
+    momentum: float = spec(0.9, ge=0, le=1)
+    beta1: float = spec(0.9, ge=0, le=1)
+    beta2: float = spec(0.999, ge=0, le=1)
+    eps: float = spec(1e-8, gt=0)
+    weight_decay: float = spec(0.0, ge=0)
+    clip_norm: float = spec(0.0, ge=0, help="clip each node's update to this gradient norm; 0 = off")
+    mak: int = spec(1, ge=1, help="max_active_keys: instances in flight")
+    muf: int = spec(1, ge=1, help="min_update_frequency: completed instances per parameter update")
+    max_instances: int = spec(0, ge=0, help="stop an epoch after this many instances; 0 = all")
+    target: float = spec(0.0, help="metric value that counts as reaching the target (time-to-target)")
+
+
+@dataclass(frozen=True)
+class EvalSection:
+    every_epochs: int = spec(1, ge=1)
+    limit: int = spec(0, ge=0, help="evaluate on at most this many instances; 0 = all")
+    advances_time: bool = spec(False, help="simulated executor: evaluation costs simulated time")
+
+
+@dataclass(frozen=True)
+class ExecutorSection:
+    kind: str = spec("reference", choices=("reference", "sim", "multicore"))
+    hardware: str = spec("", help="hardware model TOML for the simulated executor")
+    workers: int = spec(0, ge=0, help="multicore worker processes; 0 = one per core")
+    trace: bool = spec(False, help="write a Chrome/Perfetto trace of the run")
+
+
+@dataclass(frozen=True)
+class PlacementSection:
+    strategy: str = spec("round_robin", choices=("explicit", "round_robin", "greedy", "min_cut", "single"))
+    map: dict = spec({}, help="explicit placement: node name -> chip index")
+
+
+@dataclass(frozen=True)
+class Config:
+    """A resolved, validated experiment. ``data`` and ``model`` are the task's own dataclasses."""
+
+    path: str
+    experiment: ExperimentSection
+    data: Any
+    model: Any
+    train: TrainSection
+    eval: EvalSection
+    executor: ExecutorSection
+    placement: PlacementSection
+
+    def to_dict(self) -> dict[str, dict]:
+        return {name: dataclasses.asdict(getattr(self, name)) for name in SECTIONS}
+
+
+SECTIONS = ("experiment", "data", "model", "train", "eval", "executor", "placement")
+_FIXED = {"experiment": ExperimentSection, "train": TrainSection, "eval": EvalSection,
+          "executor": ExecutorSection, "placement": PlacementSection}
+
+
+def parse_section(cls: type, raw: Any, source: str, section: str) -> Any:
+    """Build dataclass ``cls`` from ``raw`` (a dict), checking keys, types and ranges."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: {section}: must be a table, got {_tname(raw)}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    hints = typing.get_type_hints(cls)
+    values = {}
+    for key, value in raw.items():
+        where = f"{source}: {section}.{key}"
+        if key not in fields:
+            raise ConfigError(f"{where}: unknown key (known: {', '.join(fields)})")
+        values[key] = _check(where, value, hints[key], fields[key].metadata)
+    return cls(**values)
+
+
+def _check(where: str, value: Any, hint: Any, meta: typing.Mapping) -> Any:
+    origin = typing.get_origin(hint) or hint
+    if origin is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    ok = isinstance(value, origin) and not (origin in (int, float) and isinstance(value, bool))
+    if not ok:
+        raise ConfigError(f"{where}: expected {_tname_type(origin)}, got {_tname(value)} {value!r}")
+    if origin is list:
+        (item,) = typing.get_args(hint) or (object,)
+        value = [_check(f"{where}[{i}]", v, item, {}) for i, v in enumerate(value)]
+    if meta.get("choices") and value not in meta["choices"]:
+        raise ConfigError(f"{where}: must be one of {', '.join(map(str, meta['choices']))}, got {value!r}")
+    for bound, test, word in (("gt", lambda v, b: v > b, ">"), ("ge", lambda v, b: v >= b, ">="),
+                              ("le", lambda v, b: v <= b, "<=")):
+        b = meta.get(bound)
+        if b is not None and not test(value, b):
+            raise ConfigError(f"{where}: must be {word} {b:g}, got {value!r}")
+    return value
+
+
+def _tname(value: Any) -> str:
+    return {bool: "boolean", int: "integer", float: "float", str: "string", list: "array",
+            dict: "table"}.get(type(value), type(value).__name__)
+
+
+def _tname_type(t: Any) -> str:
+    return {bool: "boolean", int: "integer", float: "number", str: "string", list: "array",
+            dict: "table"}.get(t, getattr(t, "__name__", str(t)))
+
+
+def read_toml(path: str | Path) -> dict:
+    path = Path(path)
+    try:
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such file") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: invalid TOML: {e}") from None
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """``train.lr=0.01`` → ("train.lr", 0.01); values are TOML (bare words are taken as strings)."""
+    if "=" not in text:
+        raise ConfigError(f"--set {text}: expected KEY=VALUE, e.g. train.lr=0.01")
+    key, raw = (s.strip() for s in text.split("=", 1))
+    try:
+        value = tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw
+    return key, value
+
+
+def apply_overrides(raw: dict, overrides: list[tuple[str, Any]]) -> dict:
+    """Set dotted keys in a nested dict (copying what it changes)."""
+    raw = {k: (dict(v) if isinstance(v, dict) else v) for k, v in raw.items()}
+    for key, value in overrides:
+        parts = key.split(".")
+        d = raw
+        for p in parts[:-1]:
+            d = d.setdefault(p, {})
+            if not isinstance(d, dict):
+                raise ConfigError(f"--set {key}: {p} is not a table")
+        d[parts[-1]] = value
+    return raw
+
+
+def load_config(path: str | Path, overrides: list[tuple[str, Any]] = ()) -> Config:
+    """Read, override and validate an experiment file."""
+    from ampsim.models import task_module  # the task declares [data] and [model]
+
+    source = str(path)
+    raw = apply_overrides(read_toml(path), list(overrides))
+    for key in raw:
+        if key not in SECTIONS:
+            raise ConfigError(f"{source}: {key}: unknown section (known: {', '.join(SECTIONS)})")
+    sections = {name: parse_section(cls, raw.get(name, {}), source, name) for name, cls in _FIXED.items()}
+    mod = task_module(sections["experiment"].task, source)
+    data = parse_section(mod.DataConfig, raw.get("data", {}), source, "data")
+    model = parse_section(mod.ModelConfig, raw.get("model", {}), source, "model")
+    return Config(source, data=data, model=model, **sections)
+
+
+def dump_toml(d: dict[str, dict]) -> str:
+    """Write a resolved config back as TOML (flat sections of scalars, arrays and small tables)."""
+    lines: list[str] = []
+    for section, values in d.items():
+        lines.append(f"[{section}]")
+        for k, v in values.items():
+            lines.append(f"{k} = {_toml_value(v)}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _toml_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    if isinstance(v, str):
+        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return "{ " + ", ".join(f'"{k}" = {_toml_value(x)}' for k, x in v.items()) + " }"
+    raise TypeError(f"cannot write {v!r} as TOML")
+
+
+def help_table() -> str:
+    """Every fixed field with its default and help, for ``ampsim config --help``-style listings."""
+    out = []
+    for name, cls in _FIXED.items():
+        for f in dataclasses.fields(cls):
+            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+            out.append(f"{name}.{f.name} = {default!r}  {f.metadata.get('help', '')}".rstrip())
+    return "\n".join(out)
+
+
+__all__ = ["Config", "load_config", "parse_section", "parse_override", "spec", "dump_toml"]

@@ -1,0 +1,111 @@
+"""The IR graph: nodes, ports and edges, as plain data.
+
+Every output port is wired to exactly one input port and every input port to exactly one output port
+(fan-out is an explicit Bcast node, fan-in a Phi or a join, as in AMPNet). Cycles are allowed, but each
+must contain a node that can route a message out of it (a Cond). :meth:`Graph.validate` checks all of
+this and builds the routing table executors use: ``graph.route[(name, backward, port)] -> (node, port)``.
+"""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+import networkx as nx
+
+from ampsim.errors import GraphError
+from ampsim.ir.node import Node
+
+N = TypeVar("N", bound=Node)
+Endpoint = tuple[str, int]
+
+
+class Graph:
+    def __init__(self, name: str = "model") -> None:
+        self.name = name
+        self.nodes: dict[str, Node] = {}
+        self.edges: dict[Endpoint, Endpoint] = {}  # (src, out_port) -> (dst, in_port)
+        self._into: dict[Endpoint, Endpoint] = {}  # (dst, in_port) -> (src, out_port)
+        self.route: dict[tuple[str, bool, int], tuple[Node, int]] = {}
+
+    def add(self, node: N) -> N:
+        if node.name in self.nodes:
+            raise GraphError(f"graph {self.name}: two nodes named {node.name!r}")
+        self.nodes[node.name] = node
+        return node
+
+    def connect(self, src: Node | str, dst: Node | str, src_port: int = 0, dst_port: int = 0) -> None:
+        s, d = self._name(src), self._name(dst)
+        if not 0 <= src_port < self.nodes[s].n_out:
+            raise GraphError(f"graph {self.name}: {s} has no output port {src_port}")
+        if not 0 <= dst_port < self.nodes[d].n_in:
+            raise GraphError(f"graph {self.name}: {d} has no input port {dst_port}")
+        if (s, src_port) in self.edges:
+            raise GraphError(f"graph {self.name}: output {s}:{src_port} is connected twice "
+                             "(fan-out needs a Bcast node)")
+        if (d, dst_port) in self._into:
+            raise GraphError(f"graph {self.name}: input {d}:{dst_port} is connected twice "
+                             "(fan-in needs a Phi node)")
+        self.edges[(s, src_port)] = (d, dst_port)
+        self._into[(d, dst_port)] = (s, src_port)
+
+    def chain(self, *nodes: Node | str) -> None:
+        """Connect port 0 to port 0 along a sequence of nodes."""
+        for a, b in zip(nodes, nodes[1:]):
+            self.connect(a, b)
+
+    def _name(self, node: Node | str) -> str:
+        name = node if isinstance(node, str) else node.name
+        if name not in self.nodes:
+            raise GraphError(f"graph {self.name}: unknown node {name!r}")
+        return name
+
+    # -- queries -------------------------------------------------------------------------------------
+    def of_kind(self, kind: str) -> list[Node]:
+        return [n for n in self.nodes.values() if n.kind == kind]
+
+    @property
+    def param_nodes(self) -> list:
+        return self.of_kind("ppt")
+
+    def to_networkx(self) -> nx.MultiDiGraph:
+        """Nodes with their ``kind``, edges with their ports; for placement and analysis."""
+        g = nx.MultiDiGraph()
+        for name, node in self.nodes.items():
+            g.add_node(name, kind=node.kind, type=type(node).__name__)
+        for (s, sp), (d, dp) in self.edges.items():
+            g.add_edge(s, d, src_port=sp, dst_port=dp)
+        return g
+
+    # -- validation ----------------------------------------------------------------------------------
+    def validate(self) -> Graph:
+        """Check ports, widths and cycles; build the routing table. Returns self."""
+        for name, node in self.nodes.items():
+            for p in range(node.n_out):
+                if (name, p) not in self.edges:
+                    raise GraphError(f"graph {self.name}: output {name}:{p} is not connected")
+            for p in range(node.n_in):
+                if (name, p) not in self._into:
+                    raise GraphError(f"graph {self.name}: input {name}:{p} is not connected")
+        for (s, sp), (d, dp) in self.edges.items():
+            ws, wd = self.nodes[s].out_width(sp), self.nodes[d].in_width(dp)
+            if ws is not None and wd is not None and ws != wd:
+                raise GraphError(f"graph {self.name}: edge {s}:{sp} -> {d}:{dp} joins width {ws} to width {wd}")
+        self._check_cycles()
+        self.route = {}
+        for (s, sp), (d, dp) in self.edges.items():
+            self.route[(s, False, sp)] = (self.nodes[d], dp)
+            self.route[(d, True, dp)] = (self.nodes[s], sp)
+        return self
+
+    def _check_cycles(self) -> None:
+        g = nx.DiGraph()
+        g.add_nodes_from(self.nodes)
+        g.add_edges_from((s, d) for (s, _), (d, _) in self.edges.items())
+        for scc in nx.strongly_connected_components(g):
+            if len(scc) == 1 and not any(g.has_edge(n, n) for n in scc):
+                continue
+            exits = [n for n in scc if self.nodes[n].exits_loops
+                     and any(succ not in scc for succ in g.successors(n))]
+            if not exits:
+                cycle = " -> ".join(sorted(scc))
+                raise GraphError(f"graph {self.name}: cycle through {{{cycle}}} has no Cond that can leave it")

@@ -1,0 +1,211 @@
+"""The node interface: the one contract every executor relies on.
+
+A node kind implements two methods, side by side:
+
+* ``forward(msg, port)`` — a message arrived on input ``port``; return what to send.
+* ``backward(msg, port)`` — a gradient arrived on output ``port``; return what to send.
+
+Both return a list of :class:`Send` (forward along an output port, or backward along an input port) and
+:class:`Report` (a loss node telling the controller a loss value). A node never knows where its ports lead,
+which chip it runs on, or what time it is: executors decide only *when* and *where* a message is
+processed, so one node implementation serves the reference, simulated and multicore executors alike.
+
+Executors call :meth:`Node.step`, which also returns the :class:`Work` the call did (FLOPs and bytes of
+memory traffic) for the simulator's cost model. Payload bytes in and out are counted here; a node kind
+adds its arithmetic and parameter traffic with :meth:`Node.charge`.
+
+Life cycle of per-instance state: ``save`` files a value under the message's tag ``(key, state)`` during
+a training forward; the matching backward ``pop``\\ s it. Evaluation forwards (``training=False``) cache
+nothing. Join buffers (:meth:`Node.join`) hold partial inputs of one tag until all ports have arrived.
+When an instance has completed, :meth:`Node.holds` is False for its key (executors check this).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ampsim.errors import GraphError
+from ampsim.ir.message import Message
+
+
+@dataclass(frozen=True, slots=True)
+class Send:
+    """Send ``msg`` forward along output ``port`` or, if ``backward``, back along input ``port``."""
+
+    backward: bool
+    port: int
+    msg: Message
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """A value for the controller (a loss node's loss, counts, correct predictions), summed per node."""
+
+    node: str
+    key: int
+    state: tuple[int, ...]
+    values: dict[str, float]
+
+
+@dataclass(slots=True)
+class Work:
+    """What one call cost: floating-point operations and bytes of memory traffic."""
+
+    flops: float = 0.0
+    bytes: float = 0.0
+
+
+@dataclass(slots=True)
+class Step:
+    """The outcome of one :meth:`Node.step`: messages to route, reports for the controller, work done."""
+
+    sends: list[Send]
+    reports: list[Report]
+    work: Work
+
+
+@dataclass(slots=True)
+class _Pending:
+    """Partial inputs (or output gradients) of one tag, waiting for the rest of the ports."""
+
+    parts: list[Any] = field(default_factory=list)
+    missing: int = 0
+
+
+class Node:
+    """Base class of every IR node kind. Subclasses set ``n_in``/``n_out`` and implement forward/backward.
+
+    Widths (``in_width(port)``, ``out_width(port)``) are the size of a payload's last axis, or None when
+    the node accepts any; graph validation compares them across every edge.
+    """
+
+    n_in: int = 1
+    n_out: int = 1
+    kind: str = "nppt"
+    #: True for nodes that may route a message out of a loop (Cond); used by cycle validation.
+    exits_loops: bool = False
+
+    def __init__(self, name: str, *, width: int | None = None) -> None:
+        self.name = name
+        self.width = width
+        self.training = True
+        self._cache: dict[tuple, Any] = {}
+        self._joins: dict[tuple, _Pending] = {}
+        self._work = Work()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.name!r})"
+
+    # -- shape contract (override where ports differ) -------------------------------------------------
+    def in_width(self, port: int) -> int | None:
+        return self.width
+
+    def out_width(self, port: int) -> int | None:
+        return self.width
+
+    # -- what a node kind implements -----------------------------------------------------------------
+    def forward(self, msg: Message, port: int) -> list[Send | Report]:
+        raise NotImplementedError
+
+    def backward(self, msg: Message, port: int) -> list[Send | Report]:
+        raise NotImplementedError
+
+    # -- helpers for node kinds ----------------------------------------------------------------------
+    @staticmethod
+    def out(msg: Message, port: int = 0) -> Send:
+        return Send(False, port, msg)
+
+    @staticmethod
+    def grad(msg: Message, port: int = 0) -> Send:
+        return Send(True, port, msg)
+
+    def charge(self, flops: float = 0.0, bytes: float = 0.0) -> None:
+        self._work.flops += flops
+        self._work.bytes += bytes
+
+    def save(self, msg: Message, value: Any) -> None:
+        """Cache ``value`` for the backward of this visit (training forwards only)."""
+        if not self.training:
+            return
+        if msg.tag in self._cache:
+            raise GraphError(f"node {self.name}: two forward visits with the same state {msg.tag}; "
+                             "the model must give each visit a distinct state")
+        self._cache[msg.tag] = value
+
+    def pop(self, msg: Message) -> Any:
+        try:
+            return self._cache.pop(msg.tag)
+        except KeyError:
+            raise GraphError(f"node {self.name}: backward for {msg.tag} without a matching forward") from None
+
+    def join(self, msg: Message, port: int, n_ports: int, value: Any = None) -> list[Any] | None:
+        """Collect one value per port for ``msg.tag``; return them in port order once all have arrived.
+
+        Returning values in *port* order (not arrival order) keeps every sum and concatenation independent
+        of message timing, which is what makes executors agree bit for bit.
+        """
+        pending = self._joins.get(msg.tag)
+        if pending is None:
+            pending = self._joins[msg.tag] = _Pending([_MISSING] * n_ports, n_ports)
+        if pending.parts[port] is not _MISSING:
+            raise GraphError(f"node {self.name}: port {port} received {msg.tag} twice")
+        pending.parts[port] = msg.payload if value is None else value
+        pending.missing -= 1
+        if pending.missing:
+            return None
+        del self._joins[msg.tag]
+        return pending.parts
+
+    # -- what executors call -------------------------------------------------------------------------
+    def step(self, backward: bool, msg: Message, port: int) -> Step:
+        """Process one message; return what to send, what to report, and the work it took."""
+        self._work = work = Work(bytes=msg.payload.nbytes)
+        emitted = self.backward(msg, port) if backward else self.forward(msg, port)
+        sends: list[Send] = []
+        reports: list[Report] = []
+        for item in emitted:
+            if type(item) is Send:
+                work.bytes += item.msg.payload.nbytes
+                sends.append(item)
+            else:
+                reports.append(item)
+        return Step(sends, reports, work)
+
+    def holds(self, key: int) -> bool:
+        """True while this node keeps cached or join-buffered state for instance ``key``.
+
+        Once an instance's last message has been processed this must be False everywhere.
+        """
+        return any(t[0] == key for t in self._cache) or any(t[0] == key for t in self._joins)
+
+    def held_bytes(self) -> int:
+        """Bytes of per-instance state held now (caches and join buffers), for memory accounting."""
+        return _nbytes(list(self._cache.values())) + sum(_nbytes(p.parts) for p in self._joins.values())
+
+    def reset(self) -> None:
+        """Drop every cache and buffer (an aborted run); parameters are kept."""
+        self._cache.clear()
+        self._joins.clear()
+
+
+class _Missing:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "<missing>"
+
+
+_MISSING = _Missing()
+
+
+def _nbytes(obj: Any) -> int:
+    if isinstance(obj, np.ndarray):
+        return int(obj.nbytes)
+    if isinstance(obj, (list, tuple)):
+        return sum(_nbytes(o) for o in obj)
+    if isinstance(obj, dict):
+        return sum(_nbytes(o) for o in obj.values())
+    return 0

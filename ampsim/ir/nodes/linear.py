@@ -1,0 +1,105 @@
+"""Parameterized payload transforms: Linear and Embedding.
+
+Each keeps its parameters resident, computes the input gradient during backward, and stashes what its
+parameter gradient needs; :class:`~ampsim.ir.param.ParamNode` turns the stashes into updates (muf rule).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ampsim.ir.message import Message
+from ampsim.ir.node import Send
+from ampsim.ir.param import ParamNode, init_rng
+from ampsim.optim import SparseRows
+
+
+class Linear(ParamNode):
+    """y = x W + b, with x of shape [rows, n_in].
+
+    ``input_grad=False`` skips dL/dx for a layer fed directly by data, where nobody needs it.
+    """
+
+    def __init__(self, name: str, n_in: int, n_out: int, *, seed: int = 0, init: str = "glorot",
+                 bias: bool = True, input_grad: bool = True, dtype: type = np.float32) -> None:
+        rng = init_rng(seed, name)
+        scale = np.sqrt(2.0 / n_in) if init == "he" else np.sqrt(6.0 / (n_in + n_out))
+        if init == "he":
+            w = rng.normal(0.0, scale, (n_in, n_out))
+        else:
+            w = rng.uniform(-scale, scale, (n_in, n_out))
+        params = {"W": w.astype(dtype)}
+        if bias:
+            params["b"] = np.zeros(n_out, dtype=dtype)
+        super().__init__(name, params)
+        self.n_inputs, self.n_outputs, self.input_grad = n_in, n_out, input_grad
+
+    def in_width(self, port: int) -> int:
+        return self.n_inputs
+
+    def out_width(self, port: int) -> int:
+        return self.n_outputs
+
+    def forward(self, msg: Message, port: int) -> list[Send]:
+        x, W = msg.payload, self.params["W"]
+        y = x @ W
+        if "b" in self.params:
+            y += self.params["b"]
+        self.save(msg, x)
+        self.charge(flops=2.0 * x.shape[0] * W.size, bytes=self.param_bytes)
+        return [self.out(msg.with_payload(y))]
+
+    def backward(self, msg: Message, port: int) -> list[Send]:
+        x, dy = self.pop(msg), msg.payload
+        self.stash(msg, (x, dy))
+        if not self.input_grad:
+            return []
+        W = self.params["W"]
+        self.charge(flops=2.0 * dy.shape[0] * W.size, bytes=W.nbytes)
+        return [self.grad(msg.with_payload(dy @ W.T))]
+
+    def param_grads(self, entries):
+        X = np.concatenate([x for x, _ in entries])
+        DY = np.concatenate([dy for _, dy in entries])
+        self.charge(flops=2.0 * X.shape[0] * self.params["W"].size, bytes=X.nbytes + DY.nbytes)
+        grads = {"W": X.T @ DY}
+        if "b" in self.params:
+            grads["b"] = DY.sum(axis=0)
+        return grads
+
+
+class Embedding(ParamNode):
+    """Rows of a table: integer ids of shape [rows] → vectors of shape [rows, dim].
+
+    The ids are data, so backward sends nothing upstream; the gradient is sparse over the rows used.
+    """
+
+    def __init__(self, name: str, n_rows: int, dim: int, *, seed: int = 0, scale: float = 0.1,
+                 table: np.ndarray | None = None, dtype: type = np.float32) -> None:
+        if table is None:
+            table = init_rng(seed, name).uniform(-scale, scale, (n_rows, dim))
+        super().__init__(name, {"W": np.asarray(table, dtype=dtype)}, width=dim)
+        self.n_rows = n_rows
+
+    def in_width(self, port: int) -> None:
+        return None
+
+    def forward(self, msg: Message, port: int) -> list[Send]:
+        ids = msg.payload
+        W = self.params["W"]
+        self.save(msg, ids)
+        self.charge(bytes=ids.size * W.shape[1] * W.itemsize)
+        return [self.out(msg.with_payload(W[ids]))]
+
+    def backward(self, msg: Message, port: int) -> list[Send]:
+        self.stash(msg, (self.pop(msg), msg.payload))
+        return []
+
+    def param_grads(self, entries):
+        ids = np.concatenate([i for i, _ in entries])
+        dy = np.concatenate([d for _, d in entries])
+        rows, inverse = np.unique(ids, return_inverse=True)
+        values = np.zeros((rows.size, dy.shape[1]), dtype=dy.dtype)
+        np.add.at(values, inverse, dy)
+        self.charge(flops=dy.size, bytes=2 * dy.nbytes)
+        return {"W": SparseRows(rows, values)}

@@ -1,0 +1,92 @@
+"""Non-parameterized payload transforms (NPPT): elementwise maps and their vector-Jacobian products."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ampsim.ir.message import Message
+from ampsim.ir.node import Node, Send
+
+
+class ReLU(Node):
+    def forward(self, msg: Message, port: int) -> list[Send]:
+        x = msg.payload
+        mask = x > 0
+        self.save(msg, mask)
+        self.charge(flops=x.size)
+        return [self.out(msg.with_payload(x * mask))]
+
+    def backward(self, msg: Message, port: int) -> list[Send]:
+        self.charge(flops=msg.payload.size)
+        return [self.grad(msg.with_payload(msg.payload * self.pop(msg)))]
+
+
+class Tanh(Node):
+    def forward(self, msg: Message, port: int) -> list[Send]:
+        y = np.tanh(msg.payload)
+        self.save(msg, y)
+        self.charge(flops=4 * y.size)
+        return [self.out(msg.with_payload(y))]
+
+    def backward(self, msg: Message, port: int) -> list[Send]:
+        y = self.pop(msg)
+        self.charge(flops=3 * y.size)
+        return [self.grad(msg.with_payload(msg.payload * (1 - y * y)))]
+
+
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    """Numerically stable logistic function (no overflow warnings for large |x|)."""
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
+
+
+class Sigmoid(Node):
+    def forward(self, msg: Message, port: int) -> list[Send]:
+        y = sigmoid(msg.payload)
+        self.save(msg, y)
+        self.charge(flops=4 * y.size)
+        return [self.out(msg.with_payload(y))]
+
+    def backward(self, msg: Message, port: int) -> list[Send]:
+        y = self.pop(msg)
+        self.charge(flops=3 * y.size)
+        return [self.grad(msg.with_payload(msg.payload * y * (1 - y)))]
+
+
+class Add(Node):
+    """y = a + b, joining the two inputs of one tag."""
+
+    n_in = 2
+
+    def forward(self, msg: Message, port: int) -> list[Send]:
+        parts = self.join(msg, port, 2)
+        if parts is None:
+            return []
+        self.save(msg, None)
+        self.charge(flops=parts[0].size)
+        return [self.out(msg.with_payload(parts[0] + parts[1]))]
+
+    def backward(self, msg: Message, port: int) -> list[Send]:
+        self.pop(msg)
+        return [self.grad(msg, 0), self.grad(msg, 1)]
+
+
+class Mul(Node):
+    """y = a * b (elementwise), joining the two inputs of one tag."""
+
+    n_in = 2
+
+    def forward(self, msg: Message, port: int) -> list[Send]:
+        parts = self.join(msg, port, 2)
+        if parts is None:
+            return []
+        a, b = parts
+        self.save(msg, (a, b))
+        self.charge(flops=a.size)
+        return [self.out(msg.with_payload(a * b))]
+
+    def backward(self, msg: Message, port: int) -> list[Send]:
+        a, b = self.pop(msg)
+        g = msg.payload
+        self.charge(flops=2 * g.size)
+        return [self.grad(msg.with_payload(g * b), 0), self.grad(msg.with_payload(g * a), 1)]

@@ -1,0 +1,125 @@
+"""Parameterized payload transforms (PPT): nodes that own parameters and update them locally.
+
+The update rule (muf, ``min_update_frequency``): during backward a PPT node *stashes* what its parameter
+gradient needs for each visit (for a linear layer, the input and the output gradient) under the
+instance's key. When the controller reports an instance complete (its last message has been processed),
+that instance's stashes become *ready*. Once stashes of at least ``muf`` completed instances are ready, the
+node computes the parameter gradient from all of them, stacked in sorted ``(key, state)`` order, averages
+it over those instances, and steps its optimizer. mak = 1, muf = 1 is therefore plain per-instance SGD.
+
+Stacking in a canonical order, rather than summing as gradients arrive, makes the update independent of
+message timing: executors that process the same instances in different orders produce bit-identical
+parameters. It also turns many small outer products into one GEMM.
+
+Staleness: each forward records the parameter version it used; the matching backward measures how many
+updates happened in between (a histogram per node).
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections import Counter
+from typing import Any
+
+import numpy as np
+
+from ampsim.ir.message import Message
+from ampsim.ir.node import Node, Work, _nbytes
+from ampsim.optim import Optimizer, OptimizerSpec, SparseRows, make_optimizer
+
+
+class ParamNode(Node):
+    kind = "ppt"
+
+    def __init__(self, name: str, params: dict[str, np.ndarray], *, width: int | None = None) -> None:
+        super().__init__(name, width=width)
+        self.params = params
+        self.version = 0
+        self.muf = 1
+        self.clip_norm = 0.0
+        self.optimizer: Optimizer = make_optimizer(OptimizerSpec())
+        self.staleness: Counter[int] = Counter()
+        self._stash: dict[int, list[tuple[tuple[int, ...], Any]]] = {}
+        self._ready: dict[int, list[tuple[tuple[int, ...], Any]]] = {}
+
+    def configure(self, optimizer: OptimizerSpec, muf: int, clip_norm: float = 0.0) -> None:
+        self.optimizer = make_optimizer(optimizer)
+        self.muf = muf
+        self.clip_norm = clip_norm
+
+    # -- helpers for subclasses ----------------------------------------------------------------------
+    def save(self, msg: Message, value: Any) -> None:
+        super().save(msg, (self.version, value))
+
+    def pop(self, msg: Message) -> Any:
+        version, value = super().pop(msg)
+        self.staleness[self.version - version] += 1
+        return value
+
+    def stash(self, msg: Message, entry: Any) -> None:
+        """Keep what the parameter gradient of this visit needs until the update."""
+        self._stash.setdefault(msg.key, []).append((msg.state, entry))
+
+    def param_grads(self, entries: list[Any]) -> dict[str, np.ndarray | SparseRows]:
+        """Sum of the parameter gradients of ``entries`` (stashes in canonical order). Charge the work."""
+        raise NotImplementedError
+
+    @property
+    def param_bytes(self) -> int:
+        return sum(p.nbytes for p in self.params.values())
+
+    # -- what executors call -------------------------------------------------------------------------
+    def complete(self, key: int) -> Work | None:
+        """Instance ``key`` has finished everywhere. Returns the update's work if an update was applied."""
+        entries = self._stash.pop(key, None)
+        if entries is None:
+            return None
+        self._ready[key] = entries
+        if len(self._ready) < self.muf:
+            return None
+        return self.update()
+
+    def update(self) -> Work | None:
+        """Apply the ready gradients now (also used to flush a remainder smaller than muf)."""
+        if not self._ready:
+            return None
+        self._work = work = Work()
+        entries = [e for k in sorted(self._ready) for _, e in sorted(self._ready[k], key=_by_state)]
+        n_inst = len(self._ready)
+        self._ready.clear()
+        grads = self.param_grads(entries)
+        scale = 1.0 / n_inst
+        if self.clip_norm:
+            norm = np.sqrt(sum(float(np.sum(_values(g) ** 2)) for g in grads.values())) * scale
+            if norm > self.clip_norm:
+                scale *= self.clip_norm / norm
+        n = 0
+        for name, g in grads.items():
+            g = SparseRows(g.rows, g.values * scale) if isinstance(g, SparseRows) else g * scale
+            n += self.optimizer.update(name, self.params[name], g)
+        work.flops += n * self.optimizer.flops_per_element
+        work.bytes += 3 * self.param_bytes
+        self.version += 1
+        return work
+
+    def held_bytes(self) -> int:
+        stashed = sum(_nbytes([e for _, e in v]) for v in (*self._stash.values(), *self._ready.values()))
+        return super().held_bytes() + stashed
+
+    def reset(self) -> None:
+        super().reset()
+        self._stash.clear()
+        self._ready.clear()
+
+
+def _by_state(item: tuple[tuple[int, ...], Any]) -> tuple[int, ...]:
+    return item[0]
+
+
+def _values(g: np.ndarray | SparseRows) -> np.ndarray:
+    return g.values if isinstance(g, SparseRows) else g
+
+
+def init_rng(seed: int, name: str) -> np.random.Generator:
+    """A generator per (run seed, node name): initialization does not depend on construction order."""
+    return np.random.default_rng([seed, zlib.crc32(name.encode())])

@@ -1,0 +1,99 @@
+"""A multilayer perceptron on flat feature vectors (MNIST, or a synthetic offline dataset).
+
+Each Linear is its own PPT node, so under AMP every layer updates on its own schedule. An instance is a
+small batch of examples (one message carries the batch), as in the paper's MNIST experiment; batches are
+reshuffled every epoch from the run's seed.
+
+    x ─► Linear ─► ReLU ─► Linear ─► ReLU ─► … ─► Linear ─► SoftmaxCrossEntropy
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ampsim.config import spec
+from ampsim.errors import ConfigError
+from ampsim.ir.graph import Graph
+from ampsim.ir.message import Instance
+from ampsim.ir.nodes.io import Input
+from ampsim.ir.nodes.linear import Linear
+from ampsim.ir.nodes.losses import Field, SoftmaxCrossEntropy
+from ampsim.ir.nodes.pointwise import ReLU
+from ampsim.models.base import InjectFields, Metric, Model, Task
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    dataset: str = spec("mnist", choices=("mnist", "blobs"))
+    batch: int = spec(32, ge=1, help="examples per instance (one message carries the batch)")
+    limit_train: int = spec(0, ge=0, help="use only the first N training examples; 0 = all")
+    limit_test: int = spec(0, ge=0)
+    n_features: int = spec(16, ge=1, help="blobs only")
+    n_classes: int = spec(4, ge=2, help="blobs only")
+    n_train: int = spec(2000, ge=1, help="blobs only")
+    n_test: int = spec(500, ge=1, help="blobs only")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    hidden: list[int] = spec([256, 256, 256], help="widths of the hidden ReLU layers")
+    init: str = spec("he", choices=("he", "glorot"))
+
+
+def build_mlp(n_in: int, hidden: list[int], n_classes: int, *, seed: int, dtype=np.float32,
+              init: str = "he") -> Model:
+    g = Graph("mlp")
+    prev = g.add(Input("x", width=n_in, dtype=dtype))
+    widths = [n_in, *hidden, n_classes]
+    for i, (a, b) in enumerate(zip(widths, widths[1:])):
+        lin = g.add(Linear(f"fc{i}", a, b, seed=seed, init=init, input_grad=i > 0, dtype=dtype))
+        g.connect(prev, lin)
+        prev = lin
+        if i < len(hidden):
+            act = g.add(ReLU(f"relu{i}"))
+            g.connect(prev, act)
+            prev = act
+    loss = g.add(SoftmaxCrossEntropy("loss", n_classes, Field("y")))
+    g.connect(prev, loss)
+    return Model(g.validate(), InjectFields((("x", "x"),)), Metric("test_accuracy", "loss", "correct"))
+
+
+def batches(X: np.ndarray, y: np.ndarray, batch: int, order: np.ndarray, first_key: int) -> list[Instance]:
+    return [Instance(first_key + i, {"x": X[idx], "y": y[idx]})
+            for i, idx in enumerate(np.array_split(order, range(batch, len(order), batch)))]
+
+
+def load_arrays(d: DataConfig, seed: int, source: str):
+    if d.dataset == "mnist":
+        from ampsim.data.mnist import load_mnist
+
+        Xtr, ytr = load_mnist("train", limit=d.limit_train or None)
+        Xte, yte = load_mnist("test", limit=d.limit_test or None)
+        return Xtr, ytr, Xte, yte, 10
+    from ampsim.data.synthetic import make_blobs_dataset
+
+    X, y = make_blobs_dataset(d.n_train + d.n_test, n_features=d.n_features, n_classes=d.n_classes, seed=seed)
+    return X[: d.n_train], y[: d.n_train], X[d.n_train:], y[d.n_train:], d.n_classes
+
+
+def build(cfg) -> Task:
+    d, m, seed = cfg.data, cfg.model, cfg.experiment.seed
+    if any(h < 1 for h in m.hidden):
+        raise ConfigError(f"{cfg.path}: model.hidden: widths must be >= 1, got {m.hidden}")
+    dtype = np.dtype(cfg.experiment.dtype)
+    Xtr, ytr, Xte, yte, n_classes = load_arrays(d, seed, cfg.path)
+    Xtr, Xte = Xtr.astype(dtype, copy=False), Xte.astype(dtype, copy=False)
+    model = build_mlp(Xtr.shape[1], m.hidden, n_classes, seed=seed, dtype=dtype, init=m.init)
+    n_batches = -(-len(Xtr) // d.batch)
+
+    def train_instances(epoch: int) -> list[Instance]:
+        order = np.random.default_rng([seed, epoch]).permutation(len(Xtr))
+        return batches(Xtr, ytr, d.batch, order, first_key=epoch * n_batches)
+
+    def eval_instances() -> list[Instance]:
+        return batches(Xte, yte, 256, np.arange(len(Xte)), first_key=-(10**9))
+
+    return Task(model, train_instances, eval_instances,
+                info={"train_examples": len(Xtr), "test_examples": len(Xte), "instances_per_epoch": n_batches})

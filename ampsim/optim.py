@@ -1,0 +1,132 @@
+"""Per-node optimizers.
+
+Every parameterized node owns one optimizer instance and steps it on its own schedule (AMPNet has no
+parameter server). An optimizer updates named numpy arrays in place, either densely or, for embedding
+tables, on a set of rows only (:class:`SparseRows`), so that a 16k-word table is not rewritten for a
+sentence that touched 20 of its rows. Sparse Adam and Adagrad keep per-row state and update only the rows
+given ("lazy" variants), which is what per-instance training of embeddings needs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True, slots=True)
+class SparseRows:
+    """A gradient that is zero except on ``rows`` (unique, sorted): ``values[i]`` is row ``rows[i]``."""
+
+    rows: np.ndarray
+    values: np.ndarray
+
+
+@dataclass(frozen=True, slots=True)
+class OptimizerSpec:
+    kind: str = "sgd"  # sgd | momentum | adam | adagrad
+    lr: float = 0.01
+    momentum: float = 0.9
+    beta1: float = 0.9
+    beta2: float = 0.999
+    eps: float = 1e-8
+    weight_decay: float = 0.0
+
+
+class Optimizer:
+    """Base: ``update(name, param, grad)`` changes ``param`` in place; state is kept per name."""
+
+    #: floating-point operations per updated element, for the cost model
+    flops_per_element: float = 2.0
+
+    def __init__(self, spec: OptimizerSpec) -> None:
+        self.spec = spec
+        self.state: dict[str, dict[str, np.ndarray]] = {}
+
+    def update(self, name: str, param: np.ndarray, grad: np.ndarray | SparseRows) -> int:
+        """Apply one step; return the number of elements updated."""
+        wd = self.spec.weight_decay
+        if isinstance(grad, SparseRows):
+            g = grad.values + wd * param[grad.rows] if wd else grad.values
+            param[grad.rows] -= self._delta(name, param, g, grad.rows)
+            return int(g.size)
+        g = grad + wd * param if wd else grad
+        param -= self._delta(name, param, g, None)
+        return int(g.size)
+
+    def _slot(self, name: str, slot: str, param: np.ndarray) -> np.ndarray:
+        st = self.state.setdefault(name, {})
+        if slot not in st:
+            st[slot] = np.zeros_like(param)
+        return st[slot]
+
+    def _delta(self, name: str, param: np.ndarray, g: np.ndarray, rows: np.ndarray | None) -> np.ndarray:
+        raise NotImplementedError
+
+
+class SGD(Optimizer):
+    flops_per_element = 2.0
+
+    def _delta(self, name, param, g, rows):
+        return self.spec.lr * g
+
+
+class Momentum(Optimizer):
+    """Heavy-ball momentum: v = m v + g; p -= lr v."""
+
+    flops_per_element = 4.0
+
+    def _delta(self, name, param, g, rows):
+        v = self._slot(name, "v", param)
+        if rows is None:
+            v *= self.spec.momentum
+            v += g
+            return self.spec.lr * v
+        v[rows] = self.spec.momentum * v[rows] + g
+        return self.spec.lr * v[rows]
+
+
+class Adam(Optimizer):
+    """Adam (Kingma & Ba) with bias correction; sparse rows keep their own step count (lazy Adam)."""
+
+    flops_per_element = 12.0
+
+    def _delta(self, name, param, g, rows):
+        s = self.spec
+        m, v = self._slot(name, "m", param), self._slot(name, "v", param)
+        if rows is None:
+            t = self.state[name]["t"] = self.state[name].get("t", 0) + 1
+            m *= s.beta1
+            m += (1 - s.beta1) * g
+            v *= s.beta2
+            v += (1 - s.beta2) * (g * g)
+            return s.lr * (m / (1 - s.beta1**t)) / (np.sqrt(v / (1 - s.beta2**t)) + s.eps)
+        steps = self.state[name].setdefault("t_rows", np.zeros(param.shape[0], dtype=np.int64))
+        steps[rows] += 1
+        t = steps[rows].reshape((-1,) + (1,) * (g.ndim - 1))
+        m[rows] = s.beta1 * m[rows] + (1 - s.beta1) * g
+        v[rows] = s.beta2 * v[rows] + (1 - s.beta2) * (g * g)
+        m_hat = m[rows] / (1 - s.beta1**t)
+        v_hat = v[rows] / (1 - s.beta2**t)
+        return (s.lr * m_hat / (np.sqrt(v_hat) + s.eps)).astype(param.dtype, copy=False)
+
+
+class Adagrad(Optimizer):
+    """Adagrad (Duchi et al.), as Tai et al. trained the Tree-LSTM."""
+
+    flops_per_element = 5.0
+
+    def _delta(self, name, param, g, rows):
+        h = self._slot(name, "h", param)
+        if rows is None:
+            h += g * g
+            return self.spec.lr * g / (np.sqrt(h) + self.spec.eps)
+        h[rows] += g * g
+        return self.spec.lr * g / (np.sqrt(h[rows]) + self.spec.eps)
+
+
+OPTIMIZERS: dict[str, type[Optimizer]] = {"sgd": SGD, "momentum": Momentum, "adam": Adam, "adagrad": Adagrad}
+
+
+def make_optimizer(spec: OptimizerSpec) -> Optimizer:
+    return OPTIMIZERS[spec.kind](spec)

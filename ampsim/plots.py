@@ -1,0 +1,61 @@
+"""Figures from results folders (matplotlib, Agg backend: no display needed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from ampsim.results import read_metrics, read_summary  # noqa: E402
+
+LABELS = {
+    "epoch": "epoch",
+    "instances": "instances trained",
+    "time_s": "time (s)",
+    "wall_s": "wall-clock time (s)",
+    "train_loss": "training loss",
+}
+
+
+def axis_label(column: str, time_unit: str | None = None) -> str:
+    if column == "time_s" and time_unit == "simulated":
+        return "simulated time (s)"
+    if column == "time_s" and time_unit == "wall":
+        return "wall-clock time (s)"
+    return LABELS.get(column, column.replace("_", " "))
+
+
+def plot_runs(runs: Sequence[str | Path], x: str, y: str, out: str | Path, *,
+              labels: Sequence[str] | None = None, title: str = "", logx: bool = False) -> Path:
+    """One line per run: ``y`` against ``x`` from each run's metrics.csv. Writes PNG (and PDF if asked)."""
+    fig, ax = plt.subplots(figsize=(5.5, 3.8), dpi=110)
+    time_unit = None
+    for i, run in enumerate(runs):
+        df = read_metrics(run).dropna(subset=[y])
+        summary = read_summary(run) if (Path(run) / "summary.json").exists() else {}
+        time_unit = summary.get("time_unit", time_unit)
+        label = labels[i] if labels else Path(run).name
+        ax.plot(df[x], df[y], marker="o", markersize=3, label=label)
+    ax.set_xlabel(axis_label(x, time_unit))
+    ax.set_ylabel(axis_label(y))
+    if logx:
+        ax.set_xscale("log")
+    if title:
+        ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return save(fig, out)
+
+
+def save(fig, out: str | Path) -> Path:
+    """Save as the file's suffix (PNG by default); a ``.pdf`` twin is written when ``out`` ends in .pdf."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out)
+    plt.close(fig)
+    return out

@@ -1,0 +1,87 @@
+"""The training driver: epochs, evaluation and the run folder, for any executor.
+
+The driver is executor-agnostic: it asks the task for each epoch's instances, hands them to the
+executor, evaluates, and appends one metrics row per epoch. Parameterized nodes are configured here
+(optimizer, muf, clipping) from the ``[train]`` section, so every executor trains the same way.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Callable
+
+from ampsim.config import Config, dump_toml
+from ampsim.metrics import mean_loss, metric_value, staleness_stats, time_to_target
+from ampsim.models.base import Task
+from ampsim.optim import OptimizerSpec
+from ampsim.results import RunDir
+
+log = logging.getLogger(__name__)
+
+
+def configure_params(cfg: Config, task: Task) -> None:
+    t = cfg.train
+    opt = OptimizerSpec(kind=t.optimizer, lr=t.lr, momentum=t.momentum, beta1=t.beta1, beta2=t.beta2,
+                        eps=t.eps, weight_decay=t.weight_decay)
+    for node in task.model.graph.param_nodes:
+        node.configure(opt, muf=t.muf, clip_norm=t.clip_norm)
+
+
+def run_training(cfg: Config, task: Task, executor, run: RunDir,
+                 progress: Callable[[int], None] | None = None,
+                 on_epoch: Callable[[dict], None] | None = None) -> dict:
+    """Train for ``cfg.train.epochs`` epochs; write config, metrics rows and summary into ``run``."""
+    run.write_config(dump_toml(cfg.to_dict()))
+    metric = task.model.metric
+    eval_set = list(task.eval_instances())
+    if cfg.eval.limit:
+        eval_set = eval_set[: cfg.eval.limit]
+    rows: list[dict] = []
+    instances = 0
+    wall0 = time.perf_counter()
+    for epoch in range(1, cfg.train.epochs + 1):
+        batch = list(task.train_instances(epoch))
+        if cfg.train.max_instances:
+            batch = batch[: cfg.train.max_instances]
+        reports = executor.train(batch, on_done=progress)
+        instances += len(batch)
+        row = {"epoch": epoch, "instances": instances, "time_s": executor.time_s,
+               "wall_s": time.perf_counter() - wall0, "train_loss": mean_loss(reports), metric.name: None}
+        if epoch % cfg.eval.every_epochs == 0 or epoch == cfg.train.epochs:
+            row[metric.name] = metric_value(executor.evaluate(eval_set), metric)
+        run.append_metrics(row)
+        rows.append(row)
+        log.info("epoch %d: %s", epoch, row)
+        if on_epoch:
+            on_epoch(row)
+    return summarize(cfg, task, executor, rows, run)
+
+
+def summarize(cfg: Config, task: Task, executor, rows: list[dict], run: RunDir) -> dict:
+    metric = task.model.metric
+    scored = [r[metric.name] for r in rows if r[metric.name] is not None]
+    pick = max if metric.higher_is_better else min
+    last = rows[-1] if rows else {}
+    summary = {
+        "experiment": cfg.experiment.name,
+        "task": cfg.experiment.task,
+        "executor": executor.name,
+        "time_unit": executor.time_unit,
+        "metric": metric.name,
+        "final_metric": scored[-1] if scored else None,
+        "best_metric": pick(scored) if scored else None,
+        "epochs": len(rows),
+        "instances": last.get("instances", 0),
+        "time_s": last.get("time_s", 0.0),
+        "wall_s": last.get("wall_s", 0.0),
+        "throughput_instances_per_s": (last["instances"] / last["time_s"]) if last.get("time_s") else None,
+        "target": cfg.train.target or None,
+        "time_to_target": (time_to_target(rows, metric.name, cfg.train.target, metric.higher_is_better)
+                           if cfg.train.target else None),
+        "staleness": {n.name: staleness_stats(n.staleness) for n in task.model.graph.param_nodes},
+        "task_info": task.info,
+        **executor.summary(),
+    }
+    run.write_summary(summary)
+    return summary
