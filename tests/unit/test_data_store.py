@@ -1,0 +1,210 @@
+"""ampsim.data.store: data root, checksum verification, downloads (never over the network)."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from ampsim.data import store
+from ampsim.errors import DataError
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+@pytest.fixture(autouse=True)
+def no_network(monkeypatch):
+    """Any download a test did not arrange fails loudly instead of touching the network."""
+
+    def refuse(url, dest, timeout=None):
+        raise OSError(f"network disabled in tests ({url})")
+
+    monkeypatch.setattr(store, "_download", refuse)
+    monkeypatch.delenv("AMPSIM_OFFLINE", raising=False)
+
+
+@pytest.fixture
+def root(tmp_path, monkeypatch) -> Path:
+    monkeypatch.setenv("AMPSIM_DATA", str(tmp_path))
+    return tmp_path
+
+
+def test_data_root_prefers_env(monkeypatch, tmp_path):
+    monkeypatch.setenv("AMPSIM_DATA", str(tmp_path / "d"))
+    assert store.data_root() == tmp_path / "d"
+
+
+def test_data_root_falls_back_to_xdg_cache(monkeypatch, tmp_path):
+    monkeypatch.delenv("AMPSIM_DATA", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert store.data_root() == tmp_path / "ampsim"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    assert store.data_root() == Path.home() / ".cache" / "ampsim"
+
+
+def test_registry_covers_the_datasets():
+    for rel in ("mnist/train-images-idx3-ubyte.gz", "mnist/t10k-labels-idx1-ubyte.gz",
+                "sst/train.txt", "sst/dev.txt", "sst/test.txt",
+                "qm9/molecules_train.json.gz", "qm9/molecules_valid.json.gz"):
+        spec = store.REGISTRY[rel]
+        assert len(spec.sha256) == 64 and int(spec.sha256, 16) >= 0
+    assert all(s.url.startswith("http") for s in store.REGISTRY["mnist/train-images-idx3-ubyte.gz"].sources)
+    assert any(s.member == "trainDevTestTrees_PTB/trees/dev.txt" for s in store.REGISTRY["sst/dev.txt"].sources)
+    assert not store.REGISTRY["qm9/molecules_train.json.gz"].sources
+
+
+def test_fetch_existing_registered_file_is_verified(root, monkeypatch):
+    data = b"hello"
+    monkeypatch.setitem(store.REGISTRY, "toy/a.bin", store.FileSpec(_sha(data)))
+    (root / "toy").mkdir()
+    (root / "toy" / "a.bin").write_bytes(data)
+    assert store.fetch("toy/a.bin") == root / "toy" / "a.bin"
+
+
+def test_verification_is_cached_by_size_and_mtime(root, monkeypatch):
+    data = b"hello"
+    monkeypatch.setitem(store.REGISTRY, "toy/a.bin", store.FileSpec(_sha(data)))
+    path = root / "toy" / "a.bin"
+    path.parent.mkdir()
+    path.write_bytes(data)
+    store.fetch("toy/a.bin")
+    calls = []
+    real = hashlib.sha256
+    monkeypatch.setattr(store.hashlib, "sha256", lambda *a: calls.append(1) or real(*a))
+    store.fetch("toy/a.bin")
+    assert calls == []  # served from the cache
+    path.write_bytes(b"HELLO")  # same size, new content and mtime
+    os.utime(path, ns=(1, 1))
+    with pytest.raises(DataError):
+        store.fetch("toy/a.bin")
+    assert calls
+
+
+def test_checksum_mismatch_is_reported(root, monkeypatch):
+    monkeypatch.setitem(store.REGISTRY, "toy/a.bin", store.FileSpec(_sha(b"good")))
+    (root / "toy").mkdir()
+    (root / "toy" / "a.bin").write_bytes(b"bad")
+    with pytest.raises(DataError) as err:
+        store.fetch("toy/a.bin")
+    msg = str(err.value)
+    assert msg.startswith(f"corrupt {root / 'toy' / 'a.bin'}: sha256 mismatch")
+    assert "delete it and re-run or re-download" in msg and "\n" not in msg
+    # verify=False skips the check
+    assert store.fetch("toy/a.bin", verify=False).read_bytes() == b"bad"
+
+
+def test_real_registered_name_with_wrong_content(root):
+    (root / "mnist").mkdir()
+    (root / "mnist" / "train-labels-idx1-ubyte.gz").write_bytes(b"not mnist")
+    with pytest.raises(DataError, match="corrupt .*train-labels-idx1-ubyte.gz: sha256 mismatch"):
+        store.fetch("mnist/train-labels-idx1-ubyte.gz")
+
+
+def test_unregistered_files_only_need_to_exist(root):
+    (root / "qm9").mkdir()
+    (root / "qm9" / "molecules_train.json").write_text("[]")
+    assert store.fetch("qm9/molecules_train.json").is_file()
+    with pytest.raises(DataError, match=r"missing .*qm9/other.json: not a known download; put the file"):
+        store.fetch("qm9/other.json")
+
+
+def test_missing_file_download_fails(root):
+    with pytest.raises(DataError) as err:
+        store.fetch("mnist/train-images-idx3-ubyte.gz")
+    msg = str(err.value)
+    assert msg.startswith(f"missing {root / 'mnist' / 'train-images-idx3-ubyte.gz'}: download failed (")
+    assert "network disabled in tests" in msg
+    assert msg.endswith("put the file there or set AMPSIM_DATA to a folder holding mnist/, sst/, qm9/")
+    assert "\n" not in msg
+    assert [p.name for p in (root / "mnist").iterdir()] == []  # no partial files left behind
+
+
+def test_missing_file_without_source(root):
+    with pytest.raises(DataError, match=r"missing .*molecules_valid.json.gz: no public download.*AMPSIM_DATA"):
+        store.fetch("qm9/molecules_valid.json.gz")
+
+
+def test_offline_mode(root, monkeypatch):
+    monkeypatch.setenv("AMPSIM_OFFLINE", "1")
+    with pytest.raises(DataError, match="downloads are off"):
+        store.fetch("sst/dev.txt")
+
+
+def test_download_success_is_verified_and_atomic(root, monkeypatch):
+    data = b"payload"
+    monkeypatch.setitem(store.REGISTRY, "toy/a.bin", store.FileSpec(
+        _sha(data), (store.Source("http://mirror1.invalid/a.bin"), store.Source("http://mirror2.invalid/a.bin"))))
+    seen = []
+
+    def fake(url, dest, timeout=None):
+        seen.append(url)
+        if "mirror1" in url:
+            raise OSError("connection refused")
+        assert dest.parent == root / "toy" and dest.name != "a.bin"  # temp file beside the target
+        dest.write_bytes(data)
+
+    monkeypatch.setattr(store, "_download", fake)
+    path = store.fetch("toy/a.bin")
+    assert path.read_bytes() == data
+    assert seen == ["http://mirror1.invalid/a.bin", "http://mirror2.invalid/a.bin"]
+    assert sorted(p.name for p in path.parent.iterdir()) == ["a.bin"]
+
+
+def test_download_with_wrong_checksum_is_rejected(root, monkeypatch):
+    monkeypatch.setitem(store.REGISTRY, "toy/a.bin", store.FileSpec(
+        _sha(b"good"), (store.Source("http://mirror.invalid/a.bin"),)))
+    monkeypatch.setattr(store, "_download", lambda url, dest, timeout=None: dest.write_bytes(b"evil"))
+    with pytest.raises(DataError, match=r"download failed \(downloaded file has the wrong sha256\)"):
+        store.fetch("toy/a.bin")
+    assert list((root / "toy").iterdir()) == []
+
+
+def test_archive_member_download_extracts_siblings(root, monkeypatch):
+    files = {"train.txt": b"(2 a)\n", "dev.txt": b"(3 b)\n"}
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for name, data in files.items():
+            zf.writestr(f"pkg/trees/{name}", data)
+    url = "http://archive.invalid/pkg.zip"
+    for name, data in files.items():
+        monkeypatch.setitem(store.REGISTRY, f"toy/{name}", store.FileSpec(
+            _sha(data), (store.Source(url, member=f"pkg/trees/{name}"),)))
+    calls = []
+
+    def fake(u, dest, timeout=None):
+        calls.append(u)
+        dest.write_bytes(buf.getvalue())
+
+    monkeypatch.setattr(store, "_download", fake)
+    assert store.fetch("toy/train.txt").read_bytes() == files["train.txt"]
+    assert (root / "toy" / "dev.txt").read_bytes() == files["dev.txt"]  # same download
+    assert store.fetch("toy/dev.txt").read_bytes() == files["dev.txt"]
+    assert calls == [url]
+    assert sorted(p.name for p in (root / "toy").iterdir()) == ["dev.txt", "train.txt"]
+
+
+def test_archive_without_member(root, monkeypatch):
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("other.txt", b"x")
+    monkeypatch.setitem(store.REGISTRY, "toy/a.txt", store.FileSpec(
+        _sha(b"x"), (store.Source("http://a.invalid/z.zip", member="a.txt"),)))
+    monkeypatch.setattr(store, "_download", lambda u, dest, timeout=None: dest.write_bytes(buf.getvalue()))
+    with pytest.raises(DataError, match=r"download failed \(archive has no member"):
+        store.fetch("toy/a.txt")
+
+
+def test_explicit_root_and_bad_relpath(tmp_path):
+    (tmp_path / "x.txt").write_text("x")
+    assert store.fetch("x.txt", root=tmp_path) == tmp_path / "x.txt"
+    with pytest.raises(ValueError):
+        store.fetch("../x.txt", root=tmp_path)
+    (tmp_path / "d").mkdir()
+    with pytest.raises(DataError, match="not a regular file"):
+        store.fetch("d", root=tmp_path)
