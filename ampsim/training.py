@@ -84,4 +84,7 @@ def summarize(cfg: Config, task: Task, executor, rows: list[dict], run: RunDir) 
         **executor.summary(),
     }
     run.write_summary(summary)
+    write_artifacts = getattr(executor, "write_artifacts", None)
+    if write_artifacts:
+        write_artifacts(run)
     return summary

@@ -95,6 +95,8 @@ class Node:
         self._cache: dict[tuple, Any] = {}
         self._joins: dict[tuple, _Pending] = {}
         self._work = Work()
+        #: bytes of per-instance state held now (caches, join buffers, stashes), kept incrementally
+        self.held_nbytes = 0
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.name!r})"
@@ -134,12 +136,15 @@ class Node:
             raise GraphError(f"node {self.name}: two forward visits with the same state {msg.tag}; "
                              "the model must give each visit a distinct state")
         self._cache[msg.tag] = value
+        self.held_nbytes += _nbytes(value)
 
     def pop(self, msg: Message) -> Any:
         try:
-            return self._cache.pop(msg.tag)
+            value = self._cache.pop(msg.tag)
         except KeyError:
             raise GraphError(f"node {self.name}: backward for {msg.tag} without a matching forward") from None
+        self.held_nbytes -= _nbytes(value)
+        return value
 
     def join(self, msg: Message, port: int, n_ports: int, value: Any = None) -> list[Any] | None:
         """Collect one value per port for ``msg.tag``; return them in port order once all have arrived.
@@ -152,11 +157,13 @@ class Node:
             pending = self._joins[msg.tag] = _Pending([_MISSING] * n_ports, n_ports)
         if pending.parts[port] is not _MISSING:
             raise GraphError(f"node {self.name}: port {port} received {msg.tag} twice")
-        pending.parts[port] = msg.payload if value is None else value
+        part = pending.parts[port] = msg.payload if value is None else value
         pending.missing -= 1
         if pending.missing:
+            self.held_nbytes += _nbytes(part)
             return None
         del self._joins[msg.tag]
+        self.held_nbytes -= sum(_nbytes(p) for i, p in enumerate(pending.parts) if i != port)
         return pending.parts
 
     # -- what executors call -------------------------------------------------------------------------
@@ -182,13 +189,14 @@ class Node:
         return any(t[0] == key for t in self._cache) or any(t[0] == key for t in self._joins)
 
     def held_bytes(self) -> int:
-        """Bytes of per-instance state held now (caches and join buffers), for memory accounting."""
-        return _nbytes(list(self._cache.values())) + sum(_nbytes(p.parts) for p in self._joins.values())
+        """Bytes of per-instance state held now (caches, join buffers, stashes), for memory accounting."""
+        return self.held_nbytes
 
     def reset(self) -> None:
         """Drop every cache and buffer (an aborted run); parameters are kept."""
         self._cache.clear()
         self._joins.clear()
+        self.held_nbytes = 0
 
 
 class _Missing:
@@ -206,6 +214,4 @@ def _nbytes(obj: Any) -> int:
         return int(obj.nbytes)
     if isinstance(obj, (list, tuple)):
         return sum(_nbytes(o) for o in obj)
-    if isinstance(obj, dict):
-        return sum(_nbytes(o) for o in obj.values())
     return 0

@@ -59,6 +59,11 @@ class ParamNode(Node):
     def stash(self, msg: Message, entry: Any) -> None:
         """Keep what the parameter gradient of this visit needs until the update."""
         self._stash.setdefault(msg.key, []).append((msg.state, entry))
+        self.held_nbytes += _nbytes(entry)
+
+    def stashed(self, key: int) -> bool:
+        """True if this node holds parameter-gradient stashes of instance ``key`` (it will want an update)."""
+        return key in self._stash
 
     def param_grads(self, entries: list[Any]) -> dict[str, np.ndarray | SparseRows]:
         """Sum of the parameter gradients of ``entries`` (stashes in canonical order). Charge the work."""
@@ -85,6 +90,7 @@ class ParamNode(Node):
             return None
         self._work = work = Work()
         entries = [e for k in sorted(self._ready) for _, e in sorted(self._ready[k], key=_by_state)]
+        self.held_nbytes -= _nbytes(entries)
         n_inst = len(self._ready)
         self._ready.clear()
         grads = self.param_grads(entries)
@@ -101,10 +107,6 @@ class ParamNode(Node):
         work.bytes += 3 * self.param_bytes
         self.version += 1
         return work
-
-    def held_bytes(self) -> int:
-        stashed = sum(_nbytes([e for _, e in v]) for v in (*self._stash.values(), *self._ready.values()))
-        return super().held_bytes() + stashed
 
     def reset(self) -> None:
         super().reset()

@@ -1,0 +1,69 @@
+"""A simulated chip: a FIFO queue of work served by ``compute_units`` SimPy processes.
+
+Life cycle of one work item on a chip::
+
+    put on the queue ──► a free unit takes it ──► the item's handler runs the real numpy code and
+    returns its duration ──► the unit is busy for that long ──► the handler's ``after`` releases the
+    outputs (to this chip's queue or onto the network).
+
+Ties in time are broken by SimPy's event order (insertion order), so runs repeat exactly.
+The chip also keeps the accounting the run summary reports: busy time, and memory in use
+(resident parameters + per-instance state of its nodes + queued messages) with its peak.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import simpy
+
+from ampsim.errors import RunError
+from ampsim.hardware.spec import ChipSpec
+
+#: handle(chip, unit, item) -> (duration_s, after or None)
+Handler = Callable[["Chip", int, tuple], tuple[float, Callable[[], None] | None]]
+
+
+class Chip:
+    def __init__(self, env: simpy.Environment, index: int, spec: ChipSpec, handle: Handler) -> None:
+        self.env, self.index, self.spec = env, index, spec
+        self.queue = simpy.Store(env)
+        self.busy_s = 0.0
+        self.items = 0
+        self.param_bytes = 0
+        self.held_bytes = 0  # per-instance state of this chip's nodes
+        self.queued_bytes = 0
+        self.peak_bytes = 0
+        self._handle = handle
+        for unit in range(spec.compute_units):
+            env.process(self._serve(unit))
+
+    def put(self, item: tuple, nbytes: int) -> None:
+        self.queued_bytes += nbytes
+        self.queue.put((item, nbytes))
+
+    def account(self, held_delta: int) -> None:
+        """Add ``held_delta`` bytes of node state; raise if the chip's memory is exceeded."""
+        self.held_bytes += held_delta
+        used = self.param_bytes + self.held_bytes + self.queued_bytes
+        if used > self.peak_bytes:
+            self.peak_bytes = used
+            if used > self.spec.memory_bytes:
+                raise RunError(
+                    f"chip {self.index} out of memory at t={self.env.now:.6g} s: {used:,} bytes in use "
+                    f"(parameters {self.param_bytes:,}, instance state {self.held_bytes:,}, queued messages "
+                    f"{self.queued_bytes:,}) > memory_bytes {self.spec.memory_bytes:,}; "
+                    "lower train.mak, use more chips or another placement")
+
+    def _serve(self, unit: int):
+        env = self.env
+        while True:
+            item, nbytes = yield self.queue.get()
+            self.queued_bytes -= nbytes
+            duration, after = self._handle(self, unit, item)
+            self.items += 1
+            if duration > 0:
+                self.busy_s += duration
+                yield env.timeout(duration)
+            if after is not None:
+                after()

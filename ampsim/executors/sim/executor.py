@@ -1,0 +1,208 @@
+"""The AMP executor in simulated time.
+
+Every IR node lives on a simulated chip (a placement maps names to chips). A controller admits up to mak
+instances at once; their messages are processed by the chips that own their nodes, running the real
+numpy code and advancing simulated time by the roofline cost of the work each call reports; messages
+between chips cross the network, messages within a chip pay nothing. Because chips process messages in
+the order this hardware would, the parameter staleness each update sees is the hardware's.
+
+Instance life cycle: admitted (its first messages are put on their input nodes' chips) → its live-message
+count goes up with every message sent and down with every message processed → at zero the instance is
+complete: each parameterized node holding its gradient stash gets an *update job* on its chip's queue (the
+muf rule decides whether it applies an update, whose cost the chip pays), and the controller admits the
+next instance. Update jobs share the chip's FIFO queue, so a node's update precedes any message that
+reaches it later. With mak = 1 and muf = 1 the final parameters equal the reference executor's bit for bit.
+
+Evaluation runs forward-only; it costs no simulated time unless ``eval.advances_time`` is set.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from typing import Callable, Iterable
+
+import simpy
+
+from ampsim.errors import ConfigError, RunError
+from ampsim.executors.reference import ReferenceExecutor
+from ampsim.executors.sim.chips import Chip
+from ampsim.executors.sim.network import Network
+from ampsim.hardware.cost import compute_time_s, message_bytes
+from ampsim.hardware.spec import SystemSpec
+from ampsim.hardware.topology import build_topology, routes
+from ampsim.ir.message import Instance
+from ampsim.ir.node import Report
+from ampsim.models.base import Model
+from ampsim.trace import TraceRecorder
+
+log = logging.getLogger(__name__)
+
+FWD, BWD, UPDATE = 0, 1, 2
+
+
+class SimExecutor:
+    name = "sim"
+    time_unit = "simulated"
+
+    def __init__(self, model: Model, system: SystemSpec, placement: dict[str, int], *, mak: int = 1,
+                 trace: bool = False, eval_advances_time: bool = False, source: str = "<config>") -> None:
+        self.model, self.system, self.mak = model, system, mak
+        self.graph = model.graph.validate()
+        self.env = simpy.Environment()
+        self.topology = build_topology(system)
+        self.trace = TraceRecorder() if trace else None
+        self.network = Network(self.env, self.topology, routes(self.topology), self.trace)
+        self.chips = [Chip(self.env, i, spec, self._handle) for i, spec in enumerate(system.chips)]
+        self.placement = self._check_placement(placement, source)
+        self.where = {name: self.chips[c] for name, c in self.placement.items()}
+        for node in self.graph.param_nodes:
+            self.where[node.name].param_bytes += node.param_bytes
+        for chip in self.chips:
+            chip.account(0)  # a model larger than a chip's memory fails here, before any training
+            if self.trace:
+                self.trace.name_process(chip.index, f"chip {chip.index}")
+        self.eval_advances_time = eval_advances_time
+        self._reference = ReferenceExecutor(model)
+        self._live: dict[int, int] = defaultdict(int)
+        self._reports: list[Report] = []
+        self._training = True
+        self._slots: simpy.Container | None = None
+        self._on_done: Callable[[int], None] | None = None
+        self.messages = 0
+        self.time_s = 0.0
+
+    def _check_placement(self, placement: dict[str, int], source: str) -> dict[str, int]:
+        for name, chip in placement.items():
+            if name not in self.graph.nodes:
+                raise ConfigError(f"{source}: placement: no node named {name!r} in the model")
+            if not 0 <= chip < len(self.chips):
+                raise ConfigError(f"{source}: placement: node {name} on chip {chip}, but hardware "
+                                  f"{self.system.name} has chips 0..{len(self.chips) - 1}")
+        missing = [n for n in self.graph.nodes if n not in placement]
+        if missing:
+            raise ConfigError(f"{source}: placement: node(s) {', '.join(missing)} not placed")
+        return dict(placement)
+
+    # -- the executor interface ----------------------------------------------------------------------
+    def train(self, instances: Iterable[Instance], on_done: Callable[[int], None] | None = None) -> list[Report]:
+        return self._run(list(instances), training=True, on_done=on_done)
+
+    def evaluate(self, instances: Iterable[Instance]) -> list[Report]:
+        if not self.eval_advances_time:
+            return self._reference.evaluate(instances)
+        return self._run(list(instances), training=False, on_done=None)
+
+    def _run(self, instances: list[Instance], training: bool, on_done) -> list[Report]:
+        for node in self.graph.nodes.values():
+            node.training = training
+        self._training, self._on_done, self._reports = training, on_done, []
+        self._slots = simpy.Container(self.env, capacity=self.mak, init=self.mak)
+        controller = self.env.process(self._controller(instances))
+        try:
+            self.env.run(until=controller)
+        except RuntimeError as e:
+            if "No scheduled events left" not in str(e):
+                raise
+            raise RunError(self._deadlock_message()) from None
+        finally:
+            for node in self.graph.nodes.values():
+                node.training = True
+        leftover = [n.name for n in self.graph.nodes.values() if n._cache or n._joins]
+        if leftover:
+            raise RunError(f"all instances completed but state is left at {', '.join(leftover)} "
+                           "(a join or cache was never consumed)")
+        self.time_s = self.env.now
+        return self._reports
+
+    def _controller(self, instances: list[Instance]):
+        for inst in instances:
+            yield self._slots.get(1)
+            for name, msg in self.model.inject(inst):
+                self._live[inst.key] += 1
+                self.where[name].put((FWD, self.graph.nodes[name], 0, msg), msg.payload.nbytes)
+        yield self._slots.get(self.mak)  # every admitted instance has completed
+        self._slots.put(self.mak)
+
+    def _deadlock_message(self) -> str:
+        stuck = sorted({n.name for n in self.graph.nodes.values() for key in self._live if n.holds(key)})
+        return (f"deadlock at t={self.env.now:.6g} s: {len(self._live)} instance(s) in flight "
+                f"(keys {sorted(self._live)[:5]}) and no events pending; waiting at: {', '.join(stuck) or '?'}")
+
+    # -- chips call this for every work item ---------------------------------------------------------
+    def _handle(self, chip: Chip, unit: int, item: tuple):
+        kind, node, port, msg = item
+        held = node.held_nbytes
+        if kind == UPDATE:
+            work = node.complete(port)  # port carries the instance key for update jobs
+            chip.account(node.held_nbytes - held)
+            if work is None:
+                return 0.0, None
+            duration = compute_time_s(chip.spec, work.flops, work.bytes)
+            if self.trace:
+                self.trace.span(f"{node.name} update", chip.index, unit, self.env.now, duration)
+            return duration, None
+        step = node.step(kind == BWD, msg, port)
+        chip.account(node.held_nbytes - held)
+        self.messages += 1
+        if step.reports:
+            self._reports.extend(step.reports)
+        duration = compute_time_s(chip.spec, step.work.flops, step.work.bytes)
+        if self.trace:
+            self.trace.span(f"{node.name} {'bwd' if kind else 'fwd'}", chip.index, unit, self.env.now, duration,
+                            key=msg.key, state=list(msg.state))
+        return duration, lambda: self._release(chip, node, msg.key, step.sends)
+
+    def _release(self, chip: Chip, node, key: int, sends) -> None:
+        route = self.graph.route
+        for s in sends:
+            dst, dport = route[(node.name, s.backward, s.port)]
+            item = (BWD if s.backward else FWD, dst, dport, s.msg)
+            self._live[key] += 1
+            target = self.where[dst.name]
+            nbytes = s.msg.payload.nbytes
+            if target is chip:
+                target.put(item, nbytes)
+            else:
+                wire = message_bytes(nbytes, len(s.msg.state))
+                self.network.send(chip.index, target.index, wire,
+                                  lambda t=target, it=item, nb=nbytes: t.put(it, nb))
+        self._live[key] -= 1
+        if self._live[key] == 0:
+            self._complete(key)
+
+    def _complete(self, key: int) -> None:
+        del self._live[key]
+        if self._training:
+            for node in self.graph.param_nodes:
+                if node.stashed(key):
+                    self.where[node.name].put((UPDATE, node, key, None), 0)
+        self._slots.put(1)
+        if self._on_done:
+            self._on_done(1)
+
+    # -- results -------------------------------------------------------------------------------------
+    def summary(self) -> dict:
+        t = self.env.now
+        return {
+            "hardware": self.system.name,
+            "n_chips": len(self.chips),
+            "simulated_time_s": t,
+            "messages_processed": self.messages,
+            "network_messages": self.network.messages,
+            "chip_utilization": [c.busy_s / (t * c.spec.compute_units) if t else 0.0 for c in self.chips],
+            "link_utilization": self.network.utilization(t),
+            "peak_memory_bytes": [c.peak_bytes for c in self.chips],
+            "param_bytes": [c.param_bytes for c in self.chips],
+            "placement": self.placement,
+        }
+
+    def write_artifacts(self, run) -> None:
+        run.write_json("placement.json", {
+            "strategy_output": self.placement,
+            "chips": getattr(self, "estimated_load", None) or [
+                {"chip": c.index, "nodes": [n for n, i in self.placement.items() if i == c.index]}
+                for c in self.chips],
+        })
+        if self.trace:
+            self.trace.write(run.path / "trace.json")

@@ -1,0 +1,78 @@
+"""Summary of a hardware model, for ``ampsim info HW.toml`` and for run summaries."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import networkx as nx
+
+from ampsim.hardware.spec import SystemSpec
+from ampsim.hardware.topology import bisection_bandwidth_bytes_per_s, bisection_is_exact, diameter_hops
+
+_UNITS = {
+    "total_flops_per_s": "FLOP/s",
+    "bisection_bandwidth_bytes_per_s": "B/s",
+    "total_memory_bytes": "B",
+    "min_link_bandwidth_bytes_per_s": "B/s",
+    "max_link_latency_s": "s",
+}
+
+
+def describe(system: SystemSpec, graph: nx.Graph) -> dict[str, Any]:
+    """Plain-data summary of ``system`` (``graph`` = ``build_topology(system)``).
+
+    Keys: name, description, source, measured, topology (kind), switching, n_chips, n_switches,
+    n_links, diameter_hops, bisection_bandwidth_bytes_per_s, bisection_exact (False: an estimate,
+    see ``bisection_bandwidth_bytes_per_s``), total_flops_per_s, total_memory_bytes,
+    min_link_bandwidth_bytes_per_s, max_link_latency_s, heterogeneous (chips or links differ).
+    Values are JSON-serialisable.
+    """
+    links = [e for _, _, e in graph.edges(data=True)]
+    return {
+        "name": system.name,
+        "description": system.description,
+        "source": system.source,
+        "measured": system.measured,
+        "topology": system.topology.kind,
+        "switching": system.switching,
+        "n_chips": system.n_chips,
+        "n_switches": system.topology.n_switches,
+        "n_links": graph.number_of_edges(),
+        "diameter_hops": diameter_hops(graph),
+        "bisection_bandwidth_bytes_per_s": bisection_bandwidth_bytes_per_s(system, graph),
+        "bisection_exact": bisection_is_exact(system),
+        "total_flops_per_s": float(sum(c.flops_per_s for c in system.chips)),
+        "total_memory_bytes": int(sum(c.memory_bytes for c in system.chips)),
+        "min_link_bandwidth_bytes_per_s": min((e["bandwidth_bytes_per_s"] for e in links), default=0.0),
+        "max_link_latency_s": max((e["latency_s"] for e in links), default=0.0),
+        "heterogeneous": len(set(system.chips)) > 1 or bool(system.link_overrides),
+    }
+
+
+def format_info(d: dict[str, Any]) -> str:
+    """A two-column human-readable table of :func:`describe`'s dict, quantities with SI prefixes."""
+    rows = []
+    for key, value in d.items():
+        if key in _UNITS and isinstance(value, (int, float)):
+            text = _si(float(value), _UNITS[key])
+            if key == "bisection_bandwidth_bytes_per_s" and d.get("bisection_exact") is False:
+                text += " (estimate)"
+        elif isinstance(value, bool):
+            text = "yes" if value else "no"
+        else:
+            text = str(value)
+        rows.append((key, text))
+    width = max(len(k) for k, _ in rows)
+    return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
+
+
+def _si(x: float, unit: str) -> str:
+    """``_si(2.5e10, "B/s") == "25 GB/s"``; three significant digits."""
+    if x == 0:
+        return f"0 {unit}"
+    prefixes = [(1e18, "E"), (1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"), (1.0, ""),
+                (1e-3, "m"), (1e-6, "µ"), (1e-9, "n"), (1e-12, "p")]
+    for scale, p in prefixes:
+        if abs(x) >= scale:
+            return f"{x / scale:.3g} {p}{unit}"
+    return f"{x:.3g} {unit}"

@@ -1,0 +1,521 @@
+"""Hardware models: TOML → frozen, validated specs.
+
+A hardware model (``hardware_models/*.toml``) describes a machine as data: one chip type (with
+per-chip overrides for heterogeneous systems), one default link type (with per-link overrides), a
+topology by name and size (or an explicit edge list) and a switching mode. Units are SI and are
+spelled in every field name (``flops_per_s``, ``latency_s``, ``memory_bytes``...)::
+
+    [system]
+    name = "ring4"
+    description = "four chips in a ring"
+    source = "numbers from <spec sheet>"      # required: where the numbers come from
+    measured = false                           # true when written by calibration
+    switching = "store_and_forward"            # or "cut_through"
+    [chip]
+    flops_per_s = 1.0e12
+    mem_bandwidth_bytes_per_s = 1.0e11
+    overhead_s = 1.0e-6                        # fixed cost of handling one message
+    compute_units = 1                          # messages processed at once (optional, default 1)
+    memory_bytes = 3.0e8
+    [link]                                     # full duplex: each direction has this bandwidth
+    latency_s = 1.0e-7
+    bandwidth_bytes_per_s = 2.5e10
+    [topology]
+    kind = "ring"                              # see TOPOLOGY_PARAMS for the kinds and their keys
+    n = 4
+    [[chip_override]]                          # any chip field; later overrides win
+    chips = [3]
+    flops_per_s = 2.5e11
+    [[link_override]]                          # latency_s and/or bandwidth_bytes_per_s
+    between = [0, 1]                           # chips are ints; switches are "switch0", "switch1"...
+    bandwidth_bytes_per_s = 1.0e9
+
+Every user error raises :class:`ampsim.errors.ConfigError` with one line
+``<file>: <dotted.field>: <problem>``. :func:`system_from_dict` is the primary entry point (sweeps
+edit the parsed dict before building); :func:`load_system` reads a file and calls it.
+"""
+
+from __future__ import annotations
+
+import difflib
+import logging
+import math
+import re
+import tomllib
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Mapping, Union
+
+from ampsim.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+#: A node of the topology graph: a chip is its integer index, a switch is ``("switch", k)``.
+Node = Union[int, tuple[str, int]]
+
+SWITCHING_MODES = ("store_and_forward", "cut_through")
+
+#: Topology kinds → (required keys, optional keys) in the ``[topology]`` table besides ``kind``.
+TOPOLOGY_PARAMS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "ring": (("n",), ()),
+    "mesh2d": (("shape",), ()),
+    "torus2d": (("shape",), ()),
+    "torus3d": (("shape",), ()),
+    "fully_connected": (("n",), ()),
+    "switch": (("n",), ()),
+    "hypercube": (("dim",), ()),
+    "tree": (("branching", "height"), ("fat",)),
+    "explicit": (("edges",), ("n",)),
+}
+
+#: Largest system accepted (guards against a typo such as ``dim = 60``).
+MAX_CHIPS = 65536
+
+_SECTIONS = ("system", "chip", "link", "topology", "chip_override", "link_override")
+_SYSTEM_KEYS = ("name", "description", "source", "measured", "switching")
+_CHIP_KEYS = ("flops_per_s", "mem_bandwidth_bytes_per_s", "overhead_s", "compute_units", "memory_bytes")
+_LINK_KEYS = ("latency_s", "bandwidth_bytes_per_s")
+_SWITCH_RE = re.compile(r"^switch(\d+)$")
+
+
+@dataclass(frozen=True)
+class ChipSpec:
+    """One chip. Rates are for the whole chip.
+
+    ``compute_units`` is how many messages the chip processes at once; each runs on one unit with
+    ``1/compute_units`` of the chip's FLOP rate and memory bandwidth (see :mod:`ampsim.hardware.cost`).
+    ``overhead_s`` is the fixed time to handle one message (dispatch, queueing), added to every
+    compute time. ``memory_bytes`` is the on-chip capacity for parameters and cached activations.
+    """
+
+    flops_per_s: float
+    mem_bandwidth_bytes_per_s: float
+    overhead_s: float
+    compute_units: int
+    memory_bytes: int
+
+
+@dataclass(frozen=True)
+class LinkSpec:
+    """One full-duplex link: each direction independently has this latency and bandwidth."""
+
+    latency_s: float
+    bandwidth_bytes_per_s: float
+
+
+@dataclass(frozen=True)
+class TopologySpec:
+    """Topology by kind and size. Only the parameters of ``kind`` are set; the others are None.
+
+    ``n_chips`` and ``n_switches`` are derived. Chip numbering per kind is documented in
+    :func:`ampsim.hardware.topology.build_topology`.
+    """
+
+    kind: str
+    n_chips: int
+    n_switches: int
+    n: int | None = None
+    shape: tuple[int, ...] | None = None
+    dim: int | None = None
+    branching: int | None = None
+    height: int | None = None
+    fat: bool = False
+    edges: tuple[tuple[int, int], ...] | None = None
+
+
+@dataclass(frozen=True)
+class LinkOverride:
+    """A link whose spec differs from the default. ``between`` is sorted (chips before switches)."""
+
+    between: tuple[Node, Node]
+    latency_s: float | None = None
+    bandwidth_bytes_per_s: float | None = None
+
+
+@dataclass(frozen=True)
+class SystemSpec:
+    """A whole machine. ``chips[i]`` is chip i's spec after overrides; ``chip`` is the default."""
+
+    name: str
+    description: str
+    source: str
+    measured: bool
+    switching: str
+    chip_default: ChipSpec
+    chips: tuple[ChipSpec, ...]
+    link: LinkSpec
+    link_overrides: tuple[LinkOverride, ...]
+    topology: TopologySpec
+
+    @property
+    def n_chips(self) -> int:
+        return len(self.chips)
+
+    def chip(self, i: int) -> ChipSpec:
+        """Spec of chip ``i`` (after overrides). Raises IndexError for a chip that does not exist."""
+        if not 0 <= i < len(self.chips):
+            raise IndexError(f"chip {i} out of range 0..{len(self.chips) - 1}")
+        return self.chips[i]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The TOML-shaped dict; ``system_from_dict(s.to_dict(), ...) == s``."""
+        topo: dict[str, Any] = {"kind": self.topology.kind}
+        req, opt = TOPOLOGY_PARAMS[self.topology.kind]
+        for key in req + opt:
+            value = getattr(self.topology, key)
+            if value is None or (key == "fat" and not value):
+                continue
+            topo[key] = [list(e) for e in value] if key == "edges" else (
+                list(value) if isinstance(value, tuple) else value)
+        d: dict[str, Any] = {
+            "system": {"name": self.name, "description": self.description, "source": self.source,
+                       "measured": self.measured, "switching": self.switching},
+            "chip": asdict(self.chip_default),
+            "link": asdict(self.link),
+            "topology": topo,
+        }
+        groups: dict[ChipSpec, list[int]] = {}
+        for i, c in enumerate(self.chips):
+            if c != self.chip_default:
+                groups.setdefault(c, []).append(i)
+        if groups:
+            d["chip_override"] = [{"chips": ids, **asdict(c)} for c, ids in groups.items()]
+        if self.link_overrides:
+            d["link_override"] = [
+                {"between": [_node_to_toml(n) for n in o.between],
+                 **{k: getattr(o, k) for k in _LINK_KEYS if getattr(o, k) is not None}}
+                for o in self.link_overrides]
+        return d
+
+
+def node_sort_key(node: Node) -> tuple[int, int]:
+    """Total order on nodes used everywhere a deterministic order is needed: chips, then switches."""
+    return (0, node) if isinstance(node, int) else (1, node[1])
+
+
+def load_system(path: str | Path) -> SystemSpec:
+    """Read and validate a hardware TOML file. Errors name ``path`` as given."""
+    name = str(path)
+    try:
+        with open(path, "rb") as fh:
+            data = tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"{name}: file not found") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{name}: invalid TOML: {e}") from None
+    return system_from_dict(data, name)
+
+
+def system_from_dict(d: Mapping[str, Any], source_name: str) -> SystemSpec:
+    """Validate a TOML-shaped dict and build the :class:`SystemSpec`; ``d`` is not modified.
+
+    ``source_name`` (usually the file path) prefixes every error message.
+    """
+    v = _Validator(source_name)
+    v.check_keys(d, "", _SECTIONS)
+    sysd = v.table(d, "system")
+    v.check_keys(sysd, "system", _SYSTEM_KEYS)
+    name = v.string(sysd, "system", "name")
+    description = v.string(sysd, "system", "description", default="", allow_empty=True)
+    source = v.string(sysd, "system", "source")
+    measured = v.boolean(sysd, "system", "measured", default=False)
+    switching = v.string(sysd, "system", "switching", default="store_and_forward")
+    if switching not in SWITCHING_MODES:
+        v.fail("system.switching", f"must be one of {', '.join(SWITCHING_MODES)}, got {switching!r}")
+
+    chipd = v.table(d, "chip")
+    v.check_keys(chipd, "chip", _CHIP_KEYS)
+    chip_default = v.chip(chipd, "chip", None)
+    linkd = v.table(d, "link")
+    v.check_keys(linkd, "link", _LINK_KEYS)
+    link = LinkSpec(latency_s=v.number(linkd, "link", "latency_s", minimum=0.0),
+                    bandwidth_bytes_per_s=v.number(linkd, "link", "bandwidth_bytes_per_s"))
+    topology = v.topology(v.table(d, "topology"))
+
+    chips = [chip_default] * topology.n_chips
+    for k, ov in enumerate(v.array_of_tables(d, "chip_override")):
+        where = f"chip_override[{k}]"
+        v.check_keys(ov, where, ("chips",) + _CHIP_KEYS)
+        ids = v.int_list(ov, where, "chips", topology.n_chips)
+        if len(ov) == 1:
+            v.fail(where, f"overrides no field (give one of: {', '.join(_CHIP_KEYS)})")
+        for i in ids:
+            chips[i] = v.chip(ov, where, chips[i])
+
+    overrides: dict[tuple[Node, Node], LinkOverride] = {}
+    for k, ov in enumerate(v.array_of_tables(d, "link_override")):
+        where = f"link_override[{k}]"
+        v.check_keys(ov, where, ("between",) + _LINK_KEYS)
+        between = v.between(ov, where, topology)
+        if len(ov) == 1:
+            v.fail(where, f"overrides no field (give one of: {', '.join(_LINK_KEYS)})")
+        prev = overrides.get(between, LinkOverride(between))
+        lat = v.number(ov, where, "latency_s", minimum=0.0, default=prev.latency_s)
+        bw = v.number(ov, where, "bandwidth_bytes_per_s", default=prev.bandwidth_bytes_per_s)
+        overrides[between] = LinkOverride(between, lat, bw)
+
+    spec = SystemSpec(name=name, description=description, source=source, measured=measured,
+                      switching=switching, chip_default=chip_default, chips=tuple(chips), link=link,
+                      link_overrides=tuple(overrides.values()), topology=topology)
+    log.debug("loaded hardware model %s from %s: %d chips, %s", name, source_name,
+              spec.n_chips, topology.kind)
+    return spec
+
+
+def _node_to_toml(node: Node) -> int | str:
+    return node if isinstance(node, int) else f"switch{node[1]}"
+
+
+def _type_name(x: Any) -> str:
+    return {bool: "boolean", int: "integer", float: "float", str: "string", list: "array",
+            dict: "table"}.get(type(x), type(x).__name__)
+
+
+class _Required:
+    def __repr__(self) -> str:
+        return "<required>"
+
+
+_REQUIRED: Any = _Required()
+
+
+class _Validator:
+    """Field readers that raise one-line ConfigErrors prefixed with the file name."""
+
+    def __init__(self, source_name: str) -> None:
+        self.src = source_name
+
+    def fail(self, field: str, msg: str) -> None:
+        raise ConfigError(f"{self.src}: {field}: {msg}" if field else f"{self.src}: {msg}")
+
+    def check_keys(self, d: Mapping[str, Any], where: str, allowed: tuple[str, ...]) -> None:
+        for key in d:
+            if key not in allowed:
+                hint = difflib.get_close_matches(str(key), allowed, n=1)
+                extra = f"; did you mean {hint[0]!r}?" if hint else ""
+                self.fail(f"{where}.{key}" if where else str(key),
+                          f"unknown field (expected one of: {', '.join(allowed)}){extra}")
+
+    def table(self, d: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+        if key not in d:
+            self.fail(key, "missing required table")
+        if not isinstance(d[key], Mapping):
+            self.fail(key, f"expected a table, got {_type_name(d[key])}")
+        return d[key]
+
+    def array_of_tables(self, d: Mapping[str, Any], key: str) -> list[Mapping[str, Any]]:
+        items = d.get(key, [])
+        if not isinstance(items, list):
+            self.fail(key, f"expected an array of tables ([[{key}]]), got {_type_name(items)}")
+        for k, item in enumerate(items):
+            if not isinstance(item, Mapping):
+                self.fail(f"{key}[{k}]", f"expected a table, got {_type_name(item)}")
+        return items
+
+    def _get(self, d: Mapping[str, Any], where: str, key: str, default: Any) -> Any:
+        if key in d:
+            return d[key]
+        if default is _REQUIRED:
+            self.fail(f"{where}.{key}", "missing required field")
+        return default
+
+    def string(self, d: Mapping[str, Any], where: str, key: str, default: Any = None,
+               allow_empty: bool = False) -> str:
+        x = self._get(d, where, key, _REQUIRED if default is None else default)
+        if not isinstance(x, str):
+            self.fail(f"{where}.{key}", f"expected a string, got {_type_name(x)} {x!r}")
+        if not allow_empty and not x.strip():
+            self.fail(f"{where}.{key}", "must not be empty")
+        return x
+
+    def boolean(self, d: Mapping[str, Any], where: str, key: str, default: bool) -> bool:
+        x = self._get(d, where, key, default)
+        if not isinstance(x, bool):
+            self.fail(f"{where}.{key}", f"expected true or false, got {_type_name(x)} {x!r}")
+        return x
+
+    def number(self, d: Mapping[str, Any], where: str, key: str, minimum: float | None = None,
+               default: Any = _REQUIRED) -> Any:
+        """A finite float, > 0 when ``minimum`` is None, else >= ``minimum``. An absent key fails
+        when ``default`` is ``_REQUIRED``, else returns ``default``."""
+        field = f"{where}.{key}"
+        if key not in d:
+            if default is _REQUIRED:
+                self.fail(field, "missing required field")
+            return default
+        x = d[key]
+        if isinstance(x, bool) or not isinstance(x, (int, float)):
+            self.fail(field, f"expected a number, got {_type_name(x)} {x!r}")
+        if not math.isfinite(x):
+            self.fail(field, f"must be finite, got {x!r}")
+        if minimum is None and not x > 0:
+            self.fail(field, f"must be > 0, got {x!r}")
+        if minimum is not None and x < minimum:
+            self.fail(field, f"must be >= {minimum:g}, got {x!r}")
+        return float(x)
+
+    def integer(self, d: Mapping[str, Any], where: str, key: str, minimum: int,
+                allow_integral_float: bool = False) -> int:
+        field = f"{where}.{key}"
+        x = self._get(d, where, key, _REQUIRED)
+        if allow_integral_float and isinstance(x, float) and math.isfinite(x) and x.is_integer():
+            x = int(x)
+        if isinstance(x, bool) or not isinstance(x, int):
+            self.fail(field, f"expected an integer, got {_type_name(x)} {x!r}")
+        if x < minimum:
+            self.fail(field, f"must be >= {minimum}, got {x!r}")
+        return x
+
+    def chip(self, d: Mapping[str, Any], where: str, base: ChipSpec | None) -> ChipSpec:
+        """Read chip fields from ``d``; absent fields come from ``base`` (None: all required but
+        ``compute_units``, default 1)."""
+        def num(key: str, minimum: float | None = None) -> float:
+            if key not in d and base is not None:
+                return getattr(base, key)
+            if key not in d:
+                self.fail(f"{where}.{key}", "missing required field")
+            return self.number(d, where, key, minimum=minimum)
+
+        def integer(key: str, default: int | None, float_ok: bool) -> int:
+            if key not in d:
+                if base is not None:
+                    return getattr(base, key)
+                if default is not None:
+                    return default
+            return self.integer(d, where, key, minimum=1, allow_integral_float=float_ok)
+
+        return ChipSpec(flops_per_s=num("flops_per_s"),
+                        mem_bandwidth_bytes_per_s=num("mem_bandwidth_bytes_per_s"),
+                        overhead_s=num("overhead_s", minimum=0.0),
+                        compute_units=integer("compute_units", 1, False),
+                        memory_bytes=integer("memory_bytes", None, True))
+
+    def int_list(self, d: Mapping[str, Any], where: str, key: str, n_chips: int) -> list[int]:
+        field = f"{where}.{key}"
+        ids = self._get(d, where, key, _REQUIRED)
+        if not isinstance(ids, list) or not ids:
+            self.fail(field, f"expected a non-empty array of chip indices, got {ids!r}")
+        for i in ids:
+            if isinstance(i, bool) or not isinstance(i, int):
+                self.fail(field, f"expected chip indices (integers), got {_type_name(i)} {i!r}")
+            if not 0 <= i < n_chips:
+                self.fail(field, f"no chip {i} (chips are 0..{n_chips - 1})")
+        return ids
+
+    def between(self, d: Mapping[str, Any], where: str, topo: TopologySpec) -> tuple[Node, Node]:
+        field = f"{where}.between"
+        pair = self._get(d, where, "between", _REQUIRED)
+        if not isinstance(pair, list) or len(pair) != 2:
+            self.fail(field, f"expected [a, b] (chip integers or \"switchK\"), got {pair!r}")
+        nodes: list[Node] = []
+        for x in pair:
+            if isinstance(x, int) and not isinstance(x, bool):
+                if not 0 <= x < topo.n_chips:
+                    self.fail(field, f"no chip {x} (chips are 0..{topo.n_chips - 1})")
+                nodes.append(x)
+            elif isinstance(x, str) and _SWITCH_RE.match(x):
+                k = int(_SWITCH_RE.match(x).group(1))  # type: ignore[union-attr]
+                if not k < topo.n_switches:
+                    have = f"switch0..switch{topo.n_switches - 1}" if topo.n_switches else "none"
+                    self.fail(field, f"no switch {x!r} in a {topo.kind} topology (switches: {have})")
+                nodes.append(("switch", k))
+            else:
+                self.fail(field, f"expected a chip integer or \"switchK\", got {x!r}")
+        a, b = sorted(nodes, key=node_sort_key)
+        from ampsim.hardware.topology import structure_graph  # lazy: topology imports this module
+
+        if not structure_graph(topo).has_edge(a, b):
+            self.fail(field, f"no link between {_node_name(a)} and {_node_name(b)} "
+                             f"in this {topo.kind} topology")
+        return (a, b)
+
+    def topology(self, t: Mapping[str, Any]) -> TopologySpec:
+        kind = self.string(t, "topology", "kind")
+        if kind not in TOPOLOGY_PARAMS:
+            self.fail("topology.kind", f"unknown kind {kind!r} (expected one of: "
+                                       f"{', '.join(TOPOLOGY_PARAMS)})")
+        req, opt = TOPOLOGY_PARAMS[kind]
+        for key in t:
+            if key != "kind" and key not in req + opt:
+                self.fail(f"topology.{key}", f"not a parameter of kind {kind!r} "
+                                             f"(expected: {', '.join(req + opt)})")
+        for key in req:
+            if key not in t:
+                self.fail(f"topology.{key}", f"missing required field for kind {kind!r}")
+        p: dict[str, Any] = {}
+        n_switches = 0
+        if kind in ("ring", "fully_connected", "switch"):
+            p["n"] = self.integer(t, "topology", "n", minimum={"ring": 3, "switch": 2}.get(kind, 1))
+            n_chips = p["n"]
+            n_switches = 1 if kind == "switch" else 0
+        elif kind in ("mesh2d", "torus2d", "torus3d"):
+            want = 3 if kind == "torus3d" else 2
+            lo = 3 if kind.startswith("torus") else 1
+            shape = t["shape"]
+            if (not isinstance(shape, list) or len(shape) != want
+                    or any(isinstance(s, bool) or not isinstance(s, int) for s in shape)):
+                self.fail("topology.shape", f"expected {want} integers for {kind}, got {shape!r}")
+            if any(s < lo for s in shape):
+                self.fail("topology.shape", f"every size must be >= {lo} for {kind}, got {shape!r}")
+            p["shape"] = tuple(shape)
+            n_chips = math.prod(shape)
+        elif kind == "hypercube":
+            p["dim"] = self.integer(t, "topology", "dim", minimum=1)
+            n_chips = 2 ** min(p["dim"], 62)
+        elif kind == "tree":
+            p["branching"] = self.integer(t, "topology", "branching", minimum=2)
+            p["height"] = self.integer(t, "topology", "height", minimum=1)
+            p["fat"] = self.boolean(t, "topology", "fat", default=False)
+            b, h = p["branching"], min(p["height"], 62)
+            n_chips = b ** h
+            n_switches = (b ** h - 1) // (b - 1)
+        else:  # explicit
+            p["edges"], n_chips = self._explicit_edges(t)
+            p["n"] = n_chips
+        if n_chips > MAX_CHIPS:
+            self.fail("topology", f"{kind} topology has {n_chips} chips, more than the "
+                                  f"limit of {MAX_CHIPS}")
+        return TopologySpec(kind=kind, n_chips=n_chips, n_switches=n_switches, **p)
+
+    def _explicit_edges(self, t: Mapping[str, Any]) -> tuple[tuple[tuple[int, int], ...], int]:
+        edges = t["edges"]
+        if not isinstance(edges, list) or not edges:
+            self.fail("topology.edges", f"expected a non-empty array of [a, b] chip pairs, got {edges!r}")
+        seen: set[tuple[int, int]] = set()
+        out: list[tuple[int, int]] = []
+        for k, e in enumerate(edges):
+            field = f"topology.edges[{k}]"
+            if (not isinstance(e, list) or len(e) != 2
+                    or any(isinstance(x, bool) or not isinstance(x, int) or x < 0 for x in e)):
+                self.fail(field, f"expected [a, b] with chip indices >= 0, got {e!r}")
+            a, b = sorted(e)
+            if a == b:
+                self.fail(field, f"self-loop on chip {a}")
+            if (a, b) in seen:
+                self.fail(field, f"duplicate link {e!r}")
+            seen.add((a, b))
+            out.append((a, b))
+        top = max(b for _, b in out) + 1
+        n_chips = self.integer(t, "topology", "n", minimum=1) if "n" in t else top
+        if top > n_chips:
+            self.fail("topology.edges", f"names chip {top - 1} but topology.n = {n_chips}")
+        adj: dict[int, list[int]] = {i: [] for i in range(n_chips)}
+        for a, b in out:
+            adj[a].append(b)
+            adj[b].append(a)
+        reached, stack = {0}, [0]
+        while stack:
+            for w in adj[stack.pop()]:
+                if w not in reached:
+                    reached.add(w)
+                    stack.append(w)
+        if len(reached) < n_chips:
+            missing = sorted(set(range(n_chips)) - reached)
+            shown = ", ".join(map(str, missing[:10])) + (f", ... ({len(missing)} in all)"
+                                                         if len(missing) > 10 else "")
+            self.fail("topology.edges", f"disconnected: chips {{{shown}}} unreachable from chip 0")
+        return tuple(out), n_chips
+
+
+def _node_name(node: Node) -> str:
+    return f"chip {node}" if isinstance(node, int) else f"switch{node[1]}"

@@ -1,0 +1,163 @@
+"""Placement: which chip (or worker) each IR node lives on.
+
+Strategies (``[placement] strategy``):
+
+* ``explicit`` — ``[placement.map]`` maps node names (or fnmatch patterns, first match wins) to chips.
+* ``round_robin`` — nodes in graph order, dealt to chips in turn.
+* ``greedy`` — longest-processing-time first: nodes sorted by estimated time per epoch, each to the chip
+  that would finish it earliest (a chip's speed is taken into account, so stragglers get less).
+* ``min_cut`` — recursive Kernighan–Lin bisection of the IR graph with edges weighted by the bytes of
+  the messages they carry, so that heavy traffic stays on one chip (networkx).
+* ``single`` — everything on chip 0.
+
+Estimates come from a *profile*: a few training instances run through a private copy of the model with
+the reference executor, recording each node's work and each edge's message bytes. The estimated load
+per chip is written with the run (``placement.json``).
+"""
+
+from __future__ import annotations
+
+import copy
+import fnmatch
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import networkx as nx
+
+from ampsim.errors import ConfigError
+from ampsim.ir.message import Instance
+from ampsim.models.base import Model
+
+
+@dataclass
+class Profile:
+    """Work per node and message bytes per edge, summed over the profiled instances."""
+
+    flops: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+    bytes: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+    messages: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    edge_bytes: dict[tuple[str, str], float] = field(default_factory=lambda: defaultdict(float))
+    instances: int = 0
+
+
+def profile(model: Model, instances: Sequence[Instance]) -> Profile:
+    """Run ``instances`` forward and backward on a deep copy of ``model``; the model is untouched."""
+    from collections import deque
+
+    m = copy.deepcopy(model)
+    graph = m.graph.validate()
+    prof = Profile(instances=len(instances))
+    for inst in instances:
+        queue = deque((False, graph.nodes[name], 0, msg) for name, msg in m.inject(inst))
+        while queue:
+            backward, node, port, msg = queue.popleft()
+            step = node.step(backward, msg, port)
+            prof.flops[node.name] += step.work.flops
+            prof.bytes[node.name] += step.work.bytes
+            prof.messages[node.name] += 1
+            for s in step.sends:
+                dst, dport = graph.route[(node.name, s.backward, s.port)]
+                pair = tuple(sorted((node.name, dst.name)))
+                prof.edge_bytes[pair] += s.msg.payload.nbytes
+                queue.append((s.backward, dst, dport, s.msg))
+        for node in graph.param_nodes:
+            work = node.complete(inst.key)
+            if work:
+                prof.flops[node.name] += work.flops
+                prof.bytes[node.name] += work.bytes
+    return prof
+
+
+def node_time_s(prof: Profile, name: str, flops_per_s: float, mem_bw: float, overhead_s: float) -> float:
+    """Roofline estimate of a node's time over the profile on a chip with these rates."""
+    return max(prof.flops[name] / flops_per_s, prof.bytes[name] / mem_bw) + overhead_s * prof.messages[name]
+
+
+def place(strategy: str, model: Model, chips: Sequence, *, explicit: dict | None = None,
+          prof: Profile | None = None, source: str = "<config>", seed: int = 0) -> dict[str, int]:
+    """Map every node of ``model.graph`` to a chip index. ``chips`` is a sequence of ChipSpec-like
+    objects (``flops_per_s``, ``mem_bandwidth_bytes_per_s``, ``overhead_s``)."""
+    names = list(model.graph.nodes)
+    n = len(chips)
+    if strategy == "single":
+        return {name: 0 for name in names}
+    if strategy == "round_robin":
+        return {name: i % n for i, name in enumerate(names)}
+    if strategy == "explicit":
+        return _explicit(names, explicit or {}, n, source)
+    if prof is None:
+        raise ValueError(f"placement {strategy} needs a profile")
+    if strategy == "greedy":
+        return _greedy(names, chips, prof)
+    if strategy == "min_cut":
+        return _min_cut(model, n, prof, seed)
+    raise ConfigError(f"{source}: placement.strategy: unknown strategy {strategy!r}")
+
+
+def _explicit(names: list[str], mapping: dict, n: int, source: str) -> dict[str, int]:
+    for pattern, chip in mapping.items():
+        if not isinstance(chip, int) or isinstance(chip, bool):
+            raise ConfigError(f"{source}: placement.map.{pattern}: expected a chip index, got {chip!r}")
+        if not 0 <= chip < n:
+            raise ConfigError(f"{source}: placement.map.{pattern}: chip {chip} does not exist "
+                              f"(the hardware has chips 0..{n - 1})")
+        if not any(fnmatch.fnmatchcase(name, pattern) for name in names):
+            raise ConfigError(f"{source}: placement.map.{pattern}: names no node of the model")
+    out, missing = {}, []
+    for name in names:
+        chip = next((c for p, c in mapping.items() if fnmatch.fnmatchcase(name, p)), None)
+        if chip is None:
+            missing.append(name)
+        else:
+            out[name] = chip
+    if missing:
+        raise ConfigError(f"{source}: placement.map: no chip for node(s) {', '.join(missing)} "
+                          "(add them or a pattern such as \"*\" = 0)")
+    return out
+
+
+def _greedy(names: list[str], chips: Sequence, prof: Profile) -> dict[str, int]:
+    load = [0.0] * len(chips)
+    out: dict[str, int] = {}
+
+    def t(name: str, c) -> float:
+        return node_time_s(prof, name, c.flops_per_s, c.mem_bandwidth_bytes_per_s, c.overhead_s)
+
+    order = sorted(names, key=lambda nm: (-t(nm, chips[0]), names.index(nm)))
+    for name in order:
+        best = min(range(len(chips)), key=lambda i: (load[i] + t(name, chips[i]), i))
+        out[name] = best
+        load[best] += t(name, chips[best])
+    return {name: out[name] for name in names}
+
+
+def _min_cut(model: Model, n: int, prof: Profile, seed: int) -> dict[str, int]:
+    g = nx.Graph()
+    g.add_nodes_from(model.graph.nodes)
+    for (a, b), w in prof.edge_bytes.items():
+        if a != b:
+            g.add_edge(a, b, weight=w + (g.edges[a, b]["weight"] if g.has_edge(a, b) else 0.0))
+    parts: list[set[str]] = [set(g.nodes)]
+    while len(parts) < n:
+        parts.sort(key=lambda p: (-len(p), min(p)))
+        big = parts.pop(0)
+        if len(big) < 2:
+            parts.append(big)
+            break
+        a, b = nx.algorithms.community.kernighan_lin_bisection(g.subgraph(big), weight="weight", seed=seed)
+        parts += [set(a), set(b)]
+    order = list(model.graph.nodes)
+    parts.sort(key=lambda p: min(order.index(x) for x in p))  # parts in graph order → chips in order
+    return {name: i for i, p in enumerate(parts) for name in p}
+
+
+def estimated_load(mapping: dict[str, int], chips: Sequence, prof: Profile) -> list[dict]:
+    """Per chip: nodes, estimated busy seconds per profiled instance, and parameter-free work."""
+    out = []
+    for i, c in enumerate(chips):
+        names = [nm for nm, ch in mapping.items() if ch == i]
+        t = sum(node_time_s(prof, nm, c.flops_per_s, c.mem_bandwidth_bytes_per_s, c.overhead_s) for nm in names)
+        out.append({"chip": i, "nodes": names,
+                    "est_busy_s_per_instance": t / max(prof.instances, 1)})
+    return out

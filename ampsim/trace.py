@@ -1,0 +1,41 @@
+"""Chrome / Perfetto trace export (the JSON "trace event" format, complete events ``ph = "X"``).
+
+Open the file in https://ui.perfetto.dev or chrome://tracing. Each chip is a process with one thread per
+compute unit; the links are one process with one thread per directed link. Times are microseconds of
+the executor's clock (simulated or wall).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+
+class TraceRecorder:
+    def __init__(self) -> None:
+        self.events: list[dict] = []
+        self._names: dict[tuple[int, int], str] = {}
+        self._pnames: dict[int, str] = {}
+
+    def span(self, name: str, pid: int, tid: int, start_s: float, dur_s: float, **args) -> None:
+        ev = {"name": name, "ph": "X", "pid": pid, "tid": tid, "ts": start_s * 1e6, "dur": dur_s * 1e6}
+        if args:
+            ev["args"] = args
+        self.events.append(ev)
+
+    def name_process(self, pid: int, name: str) -> None:
+        self._pnames[pid] = name
+
+    def name_thread(self, pid: int, tid: int, name: str) -> None:
+        self._names[(pid, tid)] = name
+
+    def to_json(self) -> dict:
+        meta = [{"name": "process_name", "ph": "M", "pid": p, "args": {"name": n}} for p, n in self._pnames.items()]
+        meta += [{"name": "thread_name", "ph": "M", "pid": p, "tid": t, "args": {"name": n}}
+                 for (p, t), n in self._names.items()]
+        return {"traceEvents": meta + self.events, "displayTimeUnit": "ms"}
+
+    def write(self, path: str | Path) -> Path:
+        path = Path(path)
+        path.write_text(json.dumps(self.to_json()))
+        return path
