@@ -37,7 +37,6 @@ edit the parsed dict before building); :func:`load_system` reads a file and call
 
 from __future__ import annotations
 
-import difflib
 import logging
 import math
 import re
@@ -47,6 +46,7 @@ from pathlib import Path
 from typing import Any, Mapping, Union
 
 from ampsim.errors import ConfigError
+from ampsim.hardware._fields import REQUIRED, FieldReader
 
 log = logging.getLogger(__name__)
 
@@ -134,7 +134,8 @@ class LinkOverride:
 
 @dataclass(frozen=True)
 class SystemSpec:
-    """A whole machine. ``chips[i]`` is chip i's spec after overrides; ``chip`` is the default."""
+    """A whole machine. ``chips[i]`` (or ``chip(i)``) is chip i's spec after overrides;
+    ``chip_default`` is the ``[chip]`` table's; ``link`` is the default link."""
 
     name: str
     description: str
@@ -266,105 +267,8 @@ def _node_to_toml(node: Node) -> int | str:
     return node if isinstance(node, int) else f"switch{node[1]}"
 
 
-def _type_name(x: Any) -> str:
-    return {bool: "boolean", int: "integer", float: "float", str: "string", list: "array",
-            dict: "table"}.get(type(x), type(x).__name__)
-
-
-class _Required:
-    def __repr__(self) -> str:
-        return "<required>"
-
-
-_REQUIRED: Any = _Required()
-
-
-class _Validator:
-    """Field readers that raise one-line ConfigErrors prefixed with the file name."""
-
-    def __init__(self, source_name: str) -> None:
-        self.src = source_name
-
-    def fail(self, field: str, msg: str) -> None:
-        raise ConfigError(f"{self.src}: {field}: {msg}" if field else f"{self.src}: {msg}")
-
-    def check_keys(self, d: Mapping[str, Any], where: str, allowed: tuple[str, ...]) -> None:
-        for key in d:
-            if key not in allowed:
-                hint = difflib.get_close_matches(str(key), allowed, n=1)
-                extra = f"; did you mean {hint[0]!r}?" if hint else ""
-                self.fail(f"{where}.{key}" if where else str(key),
-                          f"unknown field (expected one of: {', '.join(allowed)}){extra}")
-
-    def table(self, d: Mapping[str, Any], key: str) -> Mapping[str, Any]:
-        if key not in d:
-            self.fail(key, "missing required table")
-        if not isinstance(d[key], Mapping):
-            self.fail(key, f"expected a table, got {_type_name(d[key])}")
-        return d[key]
-
-    def array_of_tables(self, d: Mapping[str, Any], key: str) -> list[Mapping[str, Any]]:
-        items = d.get(key, [])
-        if not isinstance(items, list):
-            self.fail(key, f"expected an array of tables ([[{key}]]), got {_type_name(items)}")
-        for k, item in enumerate(items):
-            if not isinstance(item, Mapping):
-                self.fail(f"{key}[{k}]", f"expected a table, got {_type_name(item)}")
-        return items
-
-    def _get(self, d: Mapping[str, Any], where: str, key: str, default: Any) -> Any:
-        if key in d:
-            return d[key]
-        if default is _REQUIRED:
-            self.fail(f"{where}.{key}", "missing required field")
-        return default
-
-    def string(self, d: Mapping[str, Any], where: str, key: str, default: Any = None,
-               allow_empty: bool = False) -> str:
-        x = self._get(d, where, key, _REQUIRED if default is None else default)
-        if not isinstance(x, str):
-            self.fail(f"{where}.{key}", f"expected a string, got {_type_name(x)} {x!r}")
-        if not allow_empty and not x.strip():
-            self.fail(f"{where}.{key}", "must not be empty")
-        return x
-
-    def boolean(self, d: Mapping[str, Any], where: str, key: str, default: bool) -> bool:
-        x = self._get(d, where, key, default)
-        if not isinstance(x, bool):
-            self.fail(f"{where}.{key}", f"expected true or false, got {_type_name(x)} {x!r}")
-        return x
-
-    def number(self, d: Mapping[str, Any], where: str, key: str, minimum: float | None = None,
-               default: Any = _REQUIRED) -> Any:
-        """A finite float, > 0 when ``minimum`` is None, else >= ``minimum``. An absent key fails
-        when ``default`` is ``_REQUIRED``, else returns ``default``."""
-        field = f"{where}.{key}"
-        if key not in d:
-            if default is _REQUIRED:
-                self.fail(field, "missing required field")
-            return default
-        x = d[key]
-        if isinstance(x, bool) or not isinstance(x, (int, float)):
-            self.fail(field, f"expected a number, got {_type_name(x)} {x!r}")
-        if not math.isfinite(x):
-            self.fail(field, f"must be finite, got {x!r}")
-        if minimum is None and not x > 0:
-            self.fail(field, f"must be > 0, got {x!r}")
-        if minimum is not None and x < minimum:
-            self.fail(field, f"must be >= {minimum:g}, got {x!r}")
-        return float(x)
-
-    def integer(self, d: Mapping[str, Any], where: str, key: str, minimum: int,
-                allow_integral_float: bool = False) -> int:
-        field = f"{where}.{key}"
-        x = self._get(d, where, key, _REQUIRED)
-        if allow_integral_float and isinstance(x, float) and math.isfinite(x) and x.is_integer():
-            x = int(x)
-        if isinstance(x, bool) or not isinstance(x, int):
-            self.fail(field, f"expected an integer, got {_type_name(x)} {x!r}")
-        if x < minimum:
-            self.fail(field, f"must be >= {minimum}, got {x!r}")
-        return x
+class _Validator(FieldReader):
+    """FieldReader plus the hardware-specific readers."""
 
     def chip(self, d: Mapping[str, Any], where: str, base: ChipSpec | None) -> ChipSpec:
         """Read chip fields from ``d``; absent fields come from ``base`` (None: all required but
@@ -390,21 +294,9 @@ class _Validator:
                         compute_units=integer("compute_units", 1, False),
                         memory_bytes=integer("memory_bytes", None, True))
 
-    def int_list(self, d: Mapping[str, Any], where: str, key: str, n_chips: int) -> list[int]:
-        field = f"{where}.{key}"
-        ids = self._get(d, where, key, _REQUIRED)
-        if not isinstance(ids, list) or not ids:
-            self.fail(field, f"expected a non-empty array of chip indices, got {ids!r}")
-        for i in ids:
-            if isinstance(i, bool) or not isinstance(i, int):
-                self.fail(field, f"expected chip indices (integers), got {_type_name(i)} {i!r}")
-            if not 0 <= i < n_chips:
-                self.fail(field, f"no chip {i} (chips are 0..{n_chips - 1})")
-        return ids
-
     def between(self, d: Mapping[str, Any], where: str, topo: TopologySpec) -> tuple[Node, Node]:
         field = f"{where}.between"
-        pair = self._get(d, where, "between", _REQUIRED)
+        pair = self._get(d, where, "between", REQUIRED)
         if not isinstance(pair, list) or len(pair) != 2:
             self.fail(field, f"expected [a, b] (chip integers or \"switchK\"), got {pair!r}")
         nodes: list[Node] = []
@@ -470,51 +362,12 @@ class _Validator:
             n_chips = b ** h
             n_switches = (b ** h - 1) // (b - 1)
         else:  # explicit
-            p["edges"], n_chips = self._explicit_edges(t)
+            p["edges"], n_chips = self.edge_list(t, "topology", MAX_CHIPS)
             p["n"] = n_chips
         if n_chips > MAX_CHIPS:
             self.fail("topology", f"{kind} topology has {n_chips} chips, more than the "
                                   f"limit of {MAX_CHIPS}")
         return TopologySpec(kind=kind, n_chips=n_chips, n_switches=n_switches, **p)
-
-    def _explicit_edges(self, t: Mapping[str, Any]) -> tuple[tuple[tuple[int, int], ...], int]:
-        edges = t["edges"]
-        if not isinstance(edges, list) or not edges:
-            self.fail("topology.edges", f"expected a non-empty array of [a, b] chip pairs, got {edges!r}")
-        seen: set[tuple[int, int]] = set()
-        out: list[tuple[int, int]] = []
-        for k, e in enumerate(edges):
-            field = f"topology.edges[{k}]"
-            if (not isinstance(e, list) or len(e) != 2
-                    or any(isinstance(x, bool) or not isinstance(x, int) or x < 0 for x in e)):
-                self.fail(field, f"expected [a, b] with chip indices >= 0, got {e!r}")
-            a, b = sorted(e)
-            if a == b:
-                self.fail(field, f"self-loop on chip {a}")
-            if (a, b) in seen:
-                self.fail(field, f"duplicate link {e!r}")
-            seen.add((a, b))
-            out.append((a, b))
-        top = max(b for _, b in out) + 1
-        n_chips = self.integer(t, "topology", "n", minimum=1) if "n" in t else top
-        if top > n_chips:
-            self.fail("topology.edges", f"names chip {top - 1} but topology.n = {n_chips}")
-        adj: dict[int, list[int]] = {i: [] for i in range(n_chips)}
-        for a, b in out:
-            adj[a].append(b)
-            adj[b].append(a)
-        reached, stack = {0}, [0]
-        while stack:
-            for w in adj[stack.pop()]:
-                if w not in reached:
-                    reached.add(w)
-                    stack.append(w)
-        if len(reached) < n_chips:
-            missing = sorted(set(range(n_chips)) - reached)
-            shown = ", ".join(map(str, missing[:10])) + (f", ... ({len(missing)} in all)"
-                                                         if len(missing) > 10 else "")
-            self.fail("topology.edges", f"disconnected: chips {{{shown}}} unreachable from chip 0")
-        return tuple(out), n_chips
 
 
 def _node_name(node: Node) -> str:

@@ -26,6 +26,7 @@ from __future__ import annotations
 import functools
 import heapq
 import logging
+import operator
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict
 
@@ -220,7 +221,10 @@ class Routes(Mapping):
         return tree
 
     def _chip_index(self, c: Node) -> int:
-        i = self._ix.index.get(c) if isinstance(c, int) and not isinstance(c, bool) else None
+        try:  # accepts numpy integers too
+            i = None if isinstance(c, (bool, tuple)) else self._ix.index.get(operator.index(c))
+        except TypeError:
+            i = None
         if i is None or i not in self._chip_set:
             raise KeyError(f"no chip {c!r}")
         return i

@@ -1,0 +1,171 @@
+"""Generic readers for TOML-shaped dicts that raise one-line :class:`ConfigError` messages.
+
+Every message is ``<source>: <dotted.field>: <problem>``; :mod:`ampsim.hardware.spec` builds the
+hardware-specific readers on top of :class:`FieldReader`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from typing import Any, Mapping
+
+from ampsim.errors import ConfigError
+
+
+def type_name(x: Any) -> str:
+    return {bool: "boolean", int: "integer", float: "float", str: "string", list: "array",
+            dict: "table"}.get(type(x), type(x).__name__)
+
+
+class _Required:
+    def __repr__(self) -> str:
+        return "<required>"
+
+
+REQUIRED: Any = _Required()
+
+
+class FieldReader:
+    """Field readers that raise one-line ConfigErrors prefixed with the file name."""
+
+    def __init__(self, source_name: str) -> None:
+        self.src = source_name
+
+    def fail(self, field: str, msg: str) -> None:
+        raise ConfigError(f"{self.src}: {field}: {msg}" if field else f"{self.src}: {msg}")
+
+    def check_keys(self, d: Mapping[str, Any], where: str, allowed: tuple[str, ...]) -> None:
+        for key in d:
+            if key not in allowed:
+                hint = difflib.get_close_matches(str(key), allowed, n=1)
+                extra = f"; did you mean {hint[0]!r}?" if hint else ""
+                self.fail(f"{where}.{key}" if where else str(key),
+                          f"unknown field (expected one of: {', '.join(allowed)}){extra}")
+
+    def table(self, d: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+        if key not in d:
+            self.fail(key, "missing required table")
+        if not isinstance(d[key], Mapping):
+            self.fail(key, f"expected a table, got {type_name(d[key])}")
+        return d[key]
+
+    def array_of_tables(self, d: Mapping[str, Any], key: str) -> list[Mapping[str, Any]]:
+        items = d.get(key, [])
+        if not isinstance(items, list):
+            self.fail(key, f"expected an array of tables ([[{key}]]), got {type_name(items)}")
+        for k, item in enumerate(items):
+            if not isinstance(item, Mapping):
+                self.fail(f"{key}[{k}]", f"expected a table, got {type_name(item)}")
+        return items
+
+    def _get(self, d: Mapping[str, Any], where: str, key: str, default: Any) -> Any:
+        if key in d:
+            return d[key]
+        if default is REQUIRED:
+            self.fail(f"{where}.{key}", "missing required field")
+        return default
+
+    def string(self, d: Mapping[str, Any], where: str, key: str, default: Any = None,
+               allow_empty: bool = False) -> str:
+        x = self._get(d, where, key, REQUIRED if default is None else default)
+        if not isinstance(x, str):
+            self.fail(f"{where}.{key}", f"expected a string, got {type_name(x)} {x!r}")
+        if not allow_empty and not x.strip():
+            self.fail(f"{where}.{key}", "must not be empty")
+        return x
+
+    def boolean(self, d: Mapping[str, Any], where: str, key: str, default: bool) -> bool:
+        x = self._get(d, where, key, default)
+        if not isinstance(x, bool):
+            self.fail(f"{where}.{key}", f"expected true or false, got {type_name(x)} {x!r}")
+        return x
+
+    def number(self, d: Mapping[str, Any], where: str, key: str, minimum: float | None = None,
+               default: Any = REQUIRED) -> Any:
+        """A finite float, > 0 when ``minimum`` is None, else >= ``minimum``. An absent key fails
+        when ``default`` is ``REQUIRED``, else returns ``default``."""
+        field = f"{where}.{key}"
+        if key not in d:
+            if default is REQUIRED:
+                self.fail(field, "missing required field")
+            return default
+        x = d[key]
+        if isinstance(x, bool) or not isinstance(x, (int, float)):
+            self.fail(field, f"expected a number, got {type_name(x)} {x!r}")
+        if not math.isfinite(x):
+            self.fail(field, f"must be finite, got {x!r}")
+        if minimum is None and not x > 0:
+            self.fail(field, f"must be > 0, got {x!r}")
+        if minimum is not None and x < minimum:
+            self.fail(field, f"must be >= {minimum:g}, got {x!r}")
+        return float(x)
+
+    def integer(self, d: Mapping[str, Any], where: str, key: str, minimum: int,
+                allow_integral_float: bool = False) -> int:
+        field = f"{where}.{key}"
+        x = self._get(d, where, key, REQUIRED)
+        if allow_integral_float and isinstance(x, float) and math.isfinite(x) and x.is_integer():
+            x = int(x)
+        if isinstance(x, bool) or not isinstance(x, int):
+            self.fail(field, f"expected an integer, got {type_name(x)} {x!r}")
+        if x < minimum:
+            self.fail(field, f"must be >= {minimum}, got {x!r}")
+        return x
+
+    def int_list(self, d: Mapping[str, Any], where: str, key: str, n_chips: int) -> list[int]:
+        field = f"{where}.{key}"
+        ids = self._get(d, where, key, REQUIRED)
+        if not isinstance(ids, list) or not ids:
+            self.fail(field, f"expected a non-empty array of chip indices, got {ids!r}")
+        for i in ids:
+            if isinstance(i, bool) or not isinstance(i, int):
+                self.fail(field, f"expected chip indices (integers), got {type_name(i)} {i!r}")
+            if not 0 <= i < n_chips:
+                self.fail(field, f"no chip {i} (chips are 0..{n_chips - 1})")
+        return ids
+
+    def edge_list(self, t: Mapping[str, Any], where: str,
+                  max_n: int) -> tuple[tuple[tuple[int, int], ...], int]:
+        """``t["edges"]``: distinct [a, b] chip pairs, a connected graph on chips 0..n-1 with
+        ``n = t["n"]`` if given, else the largest index + 1 (at most ``max_n``).
+        Returns (pairs with a < b, n)."""
+        edges = t["edges"]
+        if not isinstance(edges, list) or not edges:
+            self.fail(f"{where}.edges", f"expected a non-empty array of [a, b] chip pairs, got {edges!r}")
+        seen: set[tuple[int, int]] = set()
+        out: list[tuple[int, int]] = []
+        for k, e in enumerate(edges):
+            field = f"{where}.edges[{k}]"
+            if (not isinstance(e, list) or len(e) != 2
+                    or any(isinstance(x, bool) or not isinstance(x, int) or x < 0 for x in e)):
+                self.fail(field, f"expected [a, b] with chip indices >= 0, got {e!r}")
+            a, b = sorted(e)
+            if a == b:
+                self.fail(field, f"self-loop on chip {a}")
+            if (a, b) in seen:
+                self.fail(field, f"duplicate link {e!r}")
+            seen.add((a, b))
+            out.append((a, b))
+        top = max(b for _, b in out) + 1
+        n_chips = self.integer(t, where, "n", minimum=1) if "n" in t else top
+        if top > n_chips:
+            self.fail(f"{where}.edges", f"names chip {top - 1} but {where}.n = {n_chips}")
+        if n_chips > max_n:
+            self.fail(where, f"explicit topology has {n_chips} chips, more than the limit of {max_n}")
+        adj: dict[int, list[int]] = {i: [] for i in range(n_chips)}
+        for a, b in out:
+            adj[a].append(b)
+            adj[b].append(a)
+        reached, stack = {0}, [0]
+        while stack:
+            for w in adj[stack.pop()]:
+                if w not in reached:
+                    reached.add(w)
+                    stack.append(w)
+        if len(reached) < n_chips:
+            missing = sorted(set(range(n_chips)) - reached)
+            shown = ", ".join(map(str, missing[:10])) + (f", ... ({len(missing)} in all)"
+                                                         if len(missing) > 10 else "")
+            self.fail(f"{where}.edges", f"disconnected: chips {{{shown}}} unreachable from chip 0")
+        return tuple(out), n_chips

@@ -1,0 +1,41 @@
+"""Roofline compute cost and message size."""
+
+from __future__ import annotations
+
+import pytest
+
+from ampsim.hardware.cost import HEADER_BYTES, STATE_INT_BYTES, compute_time_s, message_bytes
+from ampsim.hardware.spec import ChipSpec
+
+CHIP = ChipSpec(flops_per_s=1e12, mem_bandwidth_bytes_per_s=1e11, overhead_s=1e-6, compute_units=1,
+                memory_bytes=10**9)
+
+
+def test_compute_bound():
+    assert compute_time_s(CHIP, flops=2e9, bytes_accessed=1e6) == pytest.approx(2e-3 + 1e-6)
+
+
+def test_memory_bound():
+    assert compute_time_s(CHIP, flops=1e6, bytes_accessed=1e9) == pytest.approx(1e-2 + 1e-6)
+
+
+def test_zero_work_costs_the_overhead():
+    assert compute_time_s(CHIP, 0, 0) == 1e-6
+
+
+def test_compute_units_split_the_chip():
+    quad = ChipSpec(1e12, 1e11, 0.0, 4, 10**9)
+    assert compute_time_s(quad, 1e9, 0) == pytest.approx(4e-3)
+
+
+def test_negative_work_rejected():
+    with pytest.raises(ValueError):
+        compute_time_s(CHIP, -1, 0)
+
+
+def test_message_bytes():
+    assert (HEADER_BYTES, STATE_INT_BYTES) == (16, 8)
+    assert message_bytes(400, 3) == 400 + 16 + 24
+    assert message_bytes(0, 0) == 16
+    with pytest.raises(ValueError):
+        message_bytes(-1, 0)
