@@ -65,6 +65,7 @@ class SimExecutor:
         self.eval_advances_time = eval_advances_time
         self._reference = ReferenceExecutor(model)
         self._live: dict[int, int] = defaultdict(int)
+        self._joiners = [n for n in self.graph.nodes.values() if n.n_in > 1 or n.n_out > 1]
         self._reports: list[Report] = []
         self._training = True
         self._slots: simpy.Container | None = None
@@ -101,6 +102,7 @@ class SimExecutor:
         controller = self.env.process(self._controller(instances))
         try:
             self.env.run(until=controller)
+            self.env.run()  # drain: the last instances' update jobs are still on their chips' queues
         except RuntimeError as e:
             if "No scheduled events left" not in str(e):
                 raise
@@ -172,6 +174,10 @@ class SimExecutor:
             self._complete(key)
 
     def _complete(self, key: int) -> None:
+        waiting = [n.name for n in self._joiners if n._joins and n.holds(key)]
+        if waiting:  # no message of this instance is left, yet a join still waits for one: it never comes
+            raise RunError(f"deadlock at t={self.env.now:.6g} s: instance {key} has no messages in flight "
+                           f"but is waiting at: {', '.join(waiting)} (an input that never arrives)")
         del self._live[key]
         if self._training:
             for node in self.graph.param_nodes:

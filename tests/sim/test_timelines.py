@@ -1,0 +1,160 @@
+"""Exact analytic timelines of the simulated hardware: compute, pipelines, link contention, hops.
+
+Chips run at 1 GFLOP/s with 1e30 B/s memory bandwidth (byte terms vanish below float resolution) and no per-message overhead, so a node charging
+1e6 FLOPs takes exactly 1 ms. Test nodes pass their payload through; messages are 8-byte payloads, 24
+bytes on the wire (16-byte header), and links move 96 kB/s, so a transfer takes exactly 0.25 ms.
+"""
+
+import numpy as np
+import pytest
+
+from ampsim.hardware.spec import system_from_dict
+from ampsim.executors.sim import SimExecutor
+from ampsim.ir.graph import Graph
+from ampsim.ir.message import Instance, Message
+from ampsim.ir.node import Node, Report
+from ampsim.ir.nodes.io import Input
+from ampsim.models.base import InjectFields, Metric, Model
+
+MS = 1e-3
+TRANSFER = 0.25 * MS
+LATENCY = 0.5 * MS
+
+
+class Busy(Node):
+    """Charges a fixed number of FLOPs per message, forward and backward."""
+
+    def __init__(self, name, flops):
+        super().__init__(name)
+        self.flops = flops
+
+    def forward(self, msg, port):
+        self.charge(flops=self.flops)
+        return [self.out(msg)]
+
+    def backward(self, msg, port):
+        self.charge(flops=self.flops)
+        return [self.grad(msg)]
+
+
+class End(Node):
+    n_out = 0
+
+    def forward(self, msg, port):
+        out = [Report(self.name, msg.key, msg.state, {"loss": 0.0, "n": 1})]
+        if self.training:
+            out.append(self.grad(msg.with_payload(np.zeros_like(msg.payload))))
+        return out
+
+
+def system(kind="fully_connected", n=2, switching="store_and_forward", chip_override=None, **topo):
+    d = {
+        "system": {"name": "t", "description": "test", "source": "test", "switching": switching},
+        "chip": {"flops_per_s": 1e9, "mem_bandwidth_bytes_per_s": 1e30, "overhead_s": 0.0,
+                 "compute_units": 1, "memory_bytes": 1e9},
+        "link": {"latency_s": LATENCY, "bandwidth_bytes_per_s": 24 / TRANSFER},
+        "topology": {"kind": kind, "n": n, **topo},
+    }
+    if chip_override:
+        d["chip_override"] = [chip_override]
+    return system_from_dict(d, "test.toml")
+
+
+def chain_model(*stages):
+    """x → stage nodes → end; inject field "x"."""
+    g = Graph("chain")
+    nodes = [g.add(Input("x", dtype=np.float64))] + [g.add(Busy(n, f)) for n, f in stages] + [g.add(End("end"))]
+    g.chain(*nodes)
+    return Model(g.validate(), InjectFields((("x", "x"),)), Metric("m", "end", "n"))
+
+
+def insts(n):
+    return [Instance(k, {"x": np.zeros(1)}) for k in range(n)]
+
+
+def spans(ex, name, phase="fwd"):
+    return [(round(e["ts"] / 1e3, 9), round(e["dur"] / 1e3, 9)) for e in ex.trace.events
+            if e.get("ph") == "X" and e["name"] == f"{name} {phase}"]
+
+
+def test_two_chip_pipeline_reaches_the_bottleneck_throughput():
+    model = chain_model(("a", 1e6), ("b", 2e6))
+    ex = SimExecutor(model, system(), {"x": 0, "a": 0, "b": 1, "end": 1}, mak=5, trace=True,
+                     eval_advances_time=True)
+    ex.evaluate(insts(5))
+    assert spans(ex, "a") == [(0.0, 1.0), (1.0, 1.0), (2.0, 1.0), (3.0, 1.0), (4.0, 1.0)]
+    # a's first output arrives at 1 + 0.25 + 0.5 = 1.75 ms; b is the bottleneck at 2 ms per instance
+    assert spans(ex, "b") == [(1.75, 2.0), (3.75, 2.0), (5.75, 2.0), (7.75, 2.0), (9.75, 2.0)]
+    assert ex.env.now == pytest.approx(11.75 * MS, rel=1e-12)
+    done = [(start + dur) * MS for start, dur in spans(ex, "b")]  # instances leave the pipeline here
+    throughput = (len(done) - 1) / (done[-1] - done[0])
+    assert throughput == pytest.approx(1 / max(1 * MS, 2 * MS, TRANSFER), rel=1e-12)
+
+
+def test_mak_bounds_the_instances_in_flight():
+    model = chain_model(("a", 1e6), ("b", 2e6))
+    ex = SimExecutor(model, system(), {"x": 0, "a": 0, "b": 1, "end": 1}, mak=1, trace=True,
+                     eval_advances_time=True)
+    ex.evaluate(insts(3))
+    # one at a time: each instance takes 1 + 0.75 + 2 = 3.75 ms end to end
+    assert spans(ex, "a") == [(0.0, 1.0), (3.75, 1.0), (7.5, 1.0)]
+
+
+def test_two_messages_contending_for_one_link_finish_one_transfer_apart():
+    g = Graph("fan")
+    for i in (1, 2):
+        g.add(Input(f"x{i}", dtype=np.float64))
+        g.add(Busy(f"c{i}", 0.0))
+        g.add(End(f"end{i}"))
+        g.chain(f"x{i}", f"c{i}", f"end{i}")
+    model = Model(g.validate(), InjectFields((("x1", "x"), ("x2", "x"))), Metric("m", "end1", "n"))
+    place = {"x1": 0, "x2": 0, "c1": 1, "c2": 1, "end1": 1, "end2": 1}
+    ex = SimExecutor(model, system(), place, mak=1, trace=True, eval_advances_time=True)
+    ex.evaluate(insts(1))
+    assert spans(ex, "c1") == [(0.75, 0.0)]
+    assert spans(ex, "c2") == [(1.0, 0.0)]  # queued behind c1's message for exactly one transfer time
+
+
+@pytest.mark.parametrize("switching,expected_ms", [
+    ("store_and_forward", 4 * (0.5 + 0.25)),  # each hop: latency + size / bandwidth
+    ("cut_through", 4 * 0.5 + 0.25),           # latencies add, the body streams once
+])
+def test_k_hop_latency_matches_the_switching_formula(switching, expected_ms):
+    model = chain_model(("a", 0.0))
+    ex = SimExecutor(model, system(kind="ring", n=8, switching=switching), {"x": 0, "a": 4, "end": 4}, trace=True,
+                     eval_advances_time=True)
+    ex.evaluate(insts(1))
+    assert spans(ex, "a") == [(pytest.approx(expected_ms, rel=1e-12), 0.0)]
+
+
+def test_a_straggler_chip_slows_exactly_the_nodes_placed_on_it():
+    model = chain_model(("a", 1e6), ("b", 2e6), ("c", 1e6))
+    place = {"x": 0, "a": 0, "b": 1, "c": 0, "end": 0}
+    durations = {}
+    for label, sys_ in [("uniform", system()),
+                        ("straggler", system(chip_override={"chips": [1], "flops_per_s": 2.5e8}))]:
+        ex = SimExecutor(model, sys_, place, trace=True, eval_advances_time=True)
+        ex.evaluate(insts(2))
+        durations[label] = {n: [d for _, d in spans(ex, n)] for n in "abc"}
+    assert durations["uniform"] == {"a": [1.0, 1.0], "b": [2.0, 2.0], "c": [1.0, 1.0]}
+    assert durations["straggler"] == {"a": [1.0, 1.0], "b": [8.0, 8.0], "c": [1.0, 1.0]}
+
+
+def test_training_timeline_forward_then_backward_with_update_jobs():
+    """mak = 1: forward a → b, the loss answers at once, backward b → a; the next instance starts
+    only when the first has completed."""
+    model = chain_model(("a", 1e6), ("b", 2e6))
+    ex = SimExecutor(model, system(), {"x": 0, "a": 0, "b": 1, "end": 1}, mak=1, trace=True)
+    ex.train(insts(2))
+    # fwd a 0-1, link 1-1.75, fwd b 1.75-3.75, end, bwd b 3.75-5.75, link back 5.75-6.5, bwd a 6.5-7.5
+    assert spans(ex, "a") == [(0.0, 1.0), (7.5, 1.0)]
+    assert spans(ex, "b", "bwd") == [(3.75, 2.0), (11.25, 2.0)]
+    assert spans(ex, "a", "bwd") == [(6.5, 1.0), (14.0, 1.0)]
+    assert ex.time_s == pytest.approx(15.0 * MS, rel=1e-12)
+
+
+def test_messages_on_one_chip_pay_no_link_cost():
+    model = chain_model(("a", 1e6), ("b", 2e6))
+    ex = SimExecutor(model, system(), {n: 1 for n in ("x", "a", "b", "end")}, trace=True, eval_advances_time=True)
+    ex.evaluate(insts(1))
+    assert spans(ex, "b") == [(1.0, 2.0)] and ex.network.messages == 0

@@ -1,0 +1,113 @@
+"""Experiment files and the CLI: overrides, run folders, and one-line errors with exit code 2."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from ampsim.cli import main
+from ampsim.config import load_config, parse_override
+from ampsim.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[2]
+BLOBS = ROOT / "experiments" / "blobs_mlp.toml"
+
+
+def write(tmp_path, text, name="exp.toml"):
+    p = tmp_path / name
+    p.write_text(text)
+    return p
+
+
+BASE = """
+[experiment]
+name = "t"
+task = "mlp"
+[data]
+dataset = "blobs"
+n_train = 200
+n_test = 100
+[model]
+hidden = [8]
+"""
+
+
+@pytest.mark.parametrize("extra,message", [
+    ("[train]\nlrr = 0.1\n", "train.lrr: unknown key"),
+    ("[train]\nlr = \"fast\"\n", "train.lr: expected number, got string 'fast'"),
+    ("[train]\nlr = -1\n", "train.lr: must be > 0, got -1.0"),
+    ("[train]\nmak = 0\n", "train.mak: must be >= 1, got 0"),
+    ("[train]\nepochs = true\n", "train.epochs: expected integer, got boolean True"),
+    ("[train]\noptimizer = \"lbfgs\"\n", "train.optimizer: must be one of sgd, momentum, adam, adagrad"),
+    ("[bogus]\nx = 1\n", "bogus: unknown section"),
+])
+def test_bad_experiment_files_name_file_and_field(tmp_path, extra, message):
+    path = write(tmp_path, BASE + extra)
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    text = str(err.value)
+    assert text.startswith(str(path)) and message in text and "\n" not in text
+
+
+def test_model_and_data_sections_are_validated_by_the_task(tmp_path):
+    with pytest.raises(ConfigError, match=r"model.hidden\[1\]: expected integer"):
+        load_config(write(tmp_path, BASE.replace("hidden = [8]", 'hidden = [8, "x"]')))
+    with pytest.raises(ConfigError, match="data.dataset: must be one of mnist, blobs"):
+        load_config(write(tmp_path, BASE.replace('"blobs"', '"cifar"')))
+    with pytest.raises(ConfigError, match="experiment.task: unknown task 'gpt'"):
+        load_config(write(tmp_path, BASE.replace('task = "mlp"', 'task = "gpt"')))
+
+
+def test_overrides_are_typed_and_validated(tmp_path):
+    path = write(tmp_path, BASE)
+    cfg = load_config(path, [parse_override("train.lr=0.5"), parse_override("model.hidden=[3, 4]")])
+    assert cfg.train.lr == 0.5 and cfg.model.hidden == [3, 4]
+    with pytest.raises(ConfigError, match="train.muf: must be >= 1"):
+        load_config(path, [parse_override("train.muf=0")])
+
+
+def test_train_writes_run_folder_and_config_round_trips(tmp_path):
+    out = tmp_path / "run"
+    assert main(["train", str(BLOBS), "--out", str(out), "--no-progress", "--set", "train.epochs=2"]) == 0
+    df = pd.read_csv(out / "metrics.csv")
+    assert list(df.columns) == ["epoch", "instances", "time_s", "wall_s", "train_loss", "test_accuracy"]
+    assert list(df.epoch) == [1, 2] and df.test_accuracy.iloc[-1] > 0.8
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["epochs"] == 2 and summary["executor"] == "reference"
+    again = load_config(out / "config.toml")  # the resolved config is itself a valid experiment file
+    assert again.train.epochs == 2 and again.model.hidden == [64, 64]
+
+
+def run_cli(*args, env=None):
+    return subprocess.run([sys.executable, "-m", "ampsim.cli", *args], capture_output=True, text=True,
+                          env={**os.environ, **(env or {})}, cwd=ROOT, timeout=120)
+
+
+def test_cli_errors_are_one_line_exit_2_no_traceback(tmp_path):
+    bad = write(tmp_path, BASE + "[train]\nlr = -3\n")
+    r = run_cli("train", str(bad), "--no-progress")
+    assert r.returncode == 2
+    assert r.stderr.strip() == f"ampsim: error: {bad}: train.lr: must be > 0, got -3.0"
+    r = run_cli("train", str(tmp_path / "missing.toml"))
+    assert r.returncode == 2 and "missing.toml: no such file" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_missing_dataset_is_a_one_line_error(tmp_path):
+    exp = ROOT / "experiments" / "mnist_mlp.toml"
+    r = run_cli("train", str(exp), "--no-progress", env={"AMPSIM_DATA": str(tmp_path), "AMPSIM_OFFLINE": "1"})
+    assert r.returncode == 2, r.stderr
+    assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert "mnist/train-images-idx3-ubyte.gz" in r.stderr
+
+
+def test_corrupt_idx_file_is_a_one_line_error(tmp_path):
+    (tmp_path / "mnist").mkdir()
+    (tmp_path / "mnist" / "train-images-idx3-ubyte.gz").write_bytes(b"\x1f\x8b not really gzip")
+    exp = ROOT / "experiments" / "mnist_mlp.toml"
+    r = run_cli("train", str(exp), "--no-progress", env={"AMPSIM_DATA": str(tmp_path), "AMPSIM_OFFLINE": "1"})
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "train-images-idx3-ubyte.gz" in r.stderr and len(r.stderr.strip().splitlines()) == 1
