@@ -90,12 +90,18 @@ class Config:
     eval: EvalSection
     executor: ExecutorSection
     placement: PlacementSection
+    #: overrides applied to the hardware model file (``hardware.link.bandwidth_bytes_per_s = 1e9``);
+    #: validated with the hardware file when the simulator loads it
+    hardware: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, dict]:
-        return {name: dataclasses.asdict(getattr(self, name)) for name in SECTIONS}
+        d = {name: dataclasses.asdict(getattr(self, name)) for name in SECTIONS if name != "hardware"}
+        if self.hardware:
+            d["hardware"] = self.hardware
+        return d
 
 
-SECTIONS = ("experiment", "data", "model", "train", "eval", "executor", "placement")
+SECTIONS = ("experiment", "data", "model", "train", "eval", "executor", "placement", "hardware")
 _FIXED = {"experiment": ExperimentSection, "train": TrainSection, "eval": EvalSection,
           "executor": ExecutorSection, "placement": PlacementSection}
 
@@ -195,18 +201,25 @@ def load_config(path: str | Path, overrides: list[tuple[str, Any]] = ()) -> Conf
     mod = task_module(sections["experiment"].task, source)
     data = parse_section(mod.DataConfig, raw.get("data", {}), source, "data")
     model = parse_section(mod.ModelConfig, raw.get("model", {}), source, "model")
-    return Config(source, data=data, model=model, **sections)
+    hardware = raw.get("hardware", {})
+    if not isinstance(hardware, dict):
+        raise ConfigError(f"{source}: hardware: must be a table of hardware-model overrides")
+    return Config(source, data=data, model=model, hardware=hardware, **sections)
 
 
 def dump_toml(d: dict[str, dict]) -> str:
-    """Write a resolved config back as TOML (flat sections of scalars, arrays and small tables)."""
+    """Write a resolved config back as TOML (sections of scalars and arrays; deeper tables inline)."""
     lines: list[str] = []
     for section, values in d.items():
         lines.append(f"[{section}]")
         for k, v in values.items():
-            lines.append(f"{k} = {_toml_value(v)}")
+            lines.append(f"{_toml_key(k)} = {_toml_value(v)}")
         lines.append("")
     return "\n".join(lines)
+
+
+def _toml_key(k: str) -> str:
+    return k if k.replace("_", "").replace("-", "").isalnum() else _toml_value(k)
 
 
 def _toml_value(v: Any) -> str:
@@ -219,7 +232,7 @@ def _toml_value(v: Any) -> str:
     if isinstance(v, (list, tuple)):
         return "[" + ", ".join(_toml_value(x) for x in v) + "]"
     if isinstance(v, dict):
-        return "{ " + ", ".join(f'"{k}" = {_toml_value(x)}' for k, x in v.items()) + " }"
+        return "{ " + ", ".join(f"{_toml_key(k)} = {_toml_value(x)}" for k, x in v.items()) + " }"
     raise TypeError(f"cannot write {v!r} as TOML")
 
 

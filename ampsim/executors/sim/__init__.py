@@ -20,11 +20,34 @@ def resolve_hardware(cfg) -> Path:
     return path
 
 
+def merge_overrides(base: dict, overrides: dict) -> dict:
+    """``base`` with ``overrides`` merged in, table by table. A ``topology`` table that names a new
+    ``kind`` replaces the base topology whole (its size parameters differ per kind)."""
+    out = dict(base)
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict) and not (key == "topology" and "kind" in value):
+            out[key] = merge_overrides(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def load_hardware(cfg):
+    """The experiment's hardware model, with the experiment's ``[hardware]`` overrides applied."""
+    from ampsim.config import read_toml
+    from ampsim.hardware.spec import system_from_dict
+
+    path = resolve_hardware(cfg)
+    raw = read_toml(path)
+    if not cfg.hardware:
+        return system_from_dict(raw, str(path))
+    return system_from_dict(merge_overrides(raw, cfg.hardware), f"{path} (with [hardware] overrides of {cfg.path})")
+
+
 def make_sim_executor(cfg, task) -> SimExecutor:
-    from ampsim.hardware.spec import load_system
     from ampsim.placement import estimated_load, place, profile
 
-    system = load_system(resolve_hardware(cfg))
+    system = load_hardware(cfg)
     strategy = cfg.placement.strategy
     prof = None
     if strategy in ("greedy", "min_cut"):
