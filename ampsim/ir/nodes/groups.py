@@ -31,7 +31,6 @@ gradient is zero, and the expected member count comes from ``by.count(inst, grou
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Callable, Protocol, Sequence
 
 import numpy as np
