@@ -1,0 +1,97 @@
+"""Cost of simulation, side by side in one run. Writes results/bench/sim.csv.
+
+* ``sim_over_reference``: wall time of a simulated run ÷ wall time of a reference run on the same training
+  work (an MNIST-shaped MLP, 784-256-256-256-10, batches of 32, mak = 1; random data so no download is
+  needed). Goal ≤ 1.5×.
+* ``messages_per_wall_s``: simulated messages processed per wall second in that run.
+* ``wall_us_per_message`` on 4, 64 and 1024 chips: a 64-layer chain of small Linear+ReLU nodes placed
+  round-robin over a ring of 4, an 8×8 torus and a 32×32 torus, mak = 8. Goal: flat within 1.2×.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ampsim.executors.reference import ReferenceExecutor
+from ampsim.executors.sim import SimExecutor
+from ampsim.hardware.spec import load_system
+from ampsim.ir.message import Instance
+from ampsim.models.mlp import build_mlp
+from ampsim.optim import OptimizerSpec
+from ampsim.placement import place
+from benchmarks.common import machine, write_csv
+
+HW = Path(__file__).resolve().parents[1] / "hardware_models"
+
+
+def _model(n_in, hidden, n_out):
+    m = build_mlp(n_in, hidden, n_out, seed=0)
+    for n in m.graph.param_nodes:
+        n.configure(OptimizerSpec("sgd", lr=0.01), muf=1)
+    return m
+
+
+def _batches(n, n_in, n_out, batch, seed=0):
+    r = np.random.default_rng(seed)
+    return [Instance(k, {"x": r.random((batch, n_in), dtype=np.float32), "y": r.integers(0, n_out, batch)})
+            for k in range(n)]
+
+
+def sim_vs_reference(n_batches: int = 400, repeats: int = 3) -> dict:
+    data = _batches(n_batches, 784, 10, 32)
+    system = load_system(HW / "ring4.toml")
+    t_ref = t_sim = float("inf")
+    msgs = 0
+    for _ in range(repeats):  # alternate, keep the best of each: both see the same machine noise
+        m = _model(784, [256, 256, 256], 10)
+        t0 = time.perf_counter()
+        ReferenceExecutor(m).train(data)
+        t_ref = min(t_ref, time.perf_counter() - t0)
+        m = _model(784, [256, 256, 256], 10)
+        ex = SimExecutor(m, system, place("round_robin", m, system.chips), mak=1)
+        t0 = time.perf_counter()
+        ex.train(data)
+        t_sim = min(t_sim, time.perf_counter() - t0)
+        msgs = ex.messages
+    return {"case": "mnist_shaped_mlp_ring4_mak1", "reference_wall_s": round(t_ref, 4),
+            "sim_wall_s": round(t_sim, 4), "sim_over_reference": round(t_sim / t_ref, 3), "goal": "<= 1.5",
+            "messages": msgs, "messages_per_wall_s": round(msgs / t_sim), "machine": machine()}
+
+
+def per_message(hw: str, n_instances: int = 150, layers: int = 64) -> dict:
+    system = load_system(HW / hw)
+    m = _model(16, [16] * (layers - 1), 4)
+    ex = SimExecutor(m, system, place("round_robin", m, system.chips), mak=8)
+    ex.network.routes.precompute()
+    data = _batches(n_instances, 16, 4, 1)
+    t0 = time.perf_counter()
+    ex.train(data)
+    wall = time.perf_counter() - t0
+    return {"case": f"chain{layers}_{hw.removesuffix('.toml')}", "chips": system.n_chips,
+            "messages": ex.messages, "network_messages": ex.network.messages,
+            "wall_us_per_message": round(wall / ex.messages * 1e6, 2), "machine": machine()}
+
+
+def main() -> list[dict]:
+    head = sim_vs_reference()
+    scale = [per_message(hw) for hw in ("ring4.toml", "torus8x8.toml", "torus_32x32.toml")]
+    lo = min(r["wall_us_per_message"] for r in scale)
+    for r in scale:
+        r["relative_to_fastest"] = round(r["wall_us_per_message"] / lo, 3)
+    rows = [head, *scale]
+    cols = sorted({k for r in rows for k in r}, key=lambda k: [k in r for r in rows].index(True))
+    path = write_csv("sim.csv", [{k: r.get(k, "") for k in cols} for r in rows])
+    print(f"sim/reference wall: {head['sim_over_reference']}× (goal ≤ 1.5×); "
+          f"{head['messages_per_wall_s']} simulated messages per wall second")
+    for r in scale:
+        print(f"{r['chips']:5d} chips: {r['wall_us_per_message']} µs wall per simulated message "
+              f"({r['relative_to_fastest']}× the fastest)")
+    print(f"wrote {path}")
+    return rows
+
+
+if __name__ == "__main__":
+    main()
