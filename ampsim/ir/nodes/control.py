@@ -96,10 +96,10 @@ class Isu(Node):
         self.update, self.inverse = update, inverse
 
     def forward(self, msg: Message, port: int) -> list[Send]:
-        return [self.out(msg.with_state(self.update(msg.state)))]
+        return [self.out(Message(msg.inst, self.update(msg.state), msg.payload))]
 
     def backward(self, msg: Message, port: int) -> list[Send]:
-        return [self.grad(msg.with_state(self.inverse(msg.state)))]
+        return [self.grad(Message(msg.inst, self.inverse(msg.state), msg.payload))]
 
 
 class Concat(Node):

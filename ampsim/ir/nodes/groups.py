@@ -85,21 +85,26 @@ class GroupBy(Protocol):
 
 
 class Group(Node):
-    """Collect the members of a group and combine them: ``combine="sum"`` or ``"concat"`` (last axis).
+    """Collect the members of a group and combine them in position order.
+
+    ``combine``: ``"sum"``; ``"concat"`` (last axis: [m0, m1, ...]); ``"rows"`` (first axis: stack the
+    members' rows into one batch, e.g. every node of a tree into one classifier message, or every atom of
+    a molecule into one readout message).
 
     ``by(inst, member_state) -> (group_state, position, count)`` names the member's group, its position
-    (0 ≤ position < count) and the group size. The group's message carries ``group_state``; the members
-    are combined in position order. ``width`` is the member width (output width for sum,
-    ``width * members`` for concat when every group has ``members`` members).
+    (0 ≤ position < count) and the group size. The group's message carries ``group_state``. ``width`` is
+    the member width (the output width for sum and rows, ``width * members`` for concat when every group
+    has ``members`` members).
 
-    Backward scatters: member ``k`` gets a copy of the gradient (sum) or its slice ``k`` (concat), with
-    its own original state. With ``anchor=True`` see the module docstring (port 1, zero gradient).
+    Backward scatters: member ``k`` gets a copy of the gradient (sum), its slice ``k`` (concat) or its
+    rows (rows), with its own original state. With ``anchor=True`` see the module docstring (port 1,
+    zero gradient).
     """
 
     def __init__(self, name: str, by: GroupBy, combine: str = "sum", *, width: int | None = None,
                  members: int | None = None, anchor: bool = False) -> None:
-        if combine not in ("sum", "concat"):
-            raise GraphError(f"node {name}: combine must be 'sum' or 'concat', got {combine!r}")
+        if combine not in ("sum", "concat", "rows"):
+            raise GraphError(f"node {name}: combine must be 'sum', 'concat' or 'rows', got {combine!r}")
         if anchor and width is None:
             raise GraphError(f"node {name}: an anchored Group needs its member width (it may be empty)")
         super().__init__(name, width=width)
@@ -110,7 +115,7 @@ class Group(Node):
         return self.width if port == 0 else None
 
     def out_width(self, port: int) -> int | None:
-        if self.combine == "sum" or self.width is None:
+        if self.combine != "concat" or self.width is None:
             return self.width
         return self.width * self.members if self.members else None
 
@@ -123,31 +128,38 @@ class Group(Node):
         else:
             gstate, count = msg.state, int(self.by.count(msg.inst, msg.state))
             pos = count
-        gmsg = msg.with_state(gstate)
+        gmsg = Message(msg.inst, gstate, msg.payload)
         parts = self.join(gmsg, pos, count + self.anchor, (msg.state, msg.payload))
         if parts is None:
             return []
         states = [s for s, _ in parts[:count]]
         xs = [x for _, x in parts[:count]]
         anchor_shape = parts[count][1].shape if self.anchor else None
+        cuts = None
         if not xs:  # an anchored, empty group
-            y = np.zeros(anchor_shape[:-1] + ((self.width if self.combine == "sum" else 0),),
-                         dtype=parts[count][1].dtype)
+            shape = ((0,) + anchor_shape[1:-1] if self.combine == "rows" else anchor_shape[:-1]) + (
+                0 if self.combine == "concat" else self.width,)
+            y = np.zeros(shape, dtype=parts[count][1].dtype)
         elif self.combine == "concat":
             y = np.concatenate(xs, axis=-1)
+        elif self.combine == "rows":
+            y = np.concatenate(xs, axis=0)
+            cuts = np.cumsum([x.shape[0] for x in xs[:-1]]).tolist()
         else:
             y = xs[0] + xs[1] if count > 1 else xs[0].copy()
             for x in xs[2:]:
                 y += x
             self.charge(flops=(count - 1) * y.size)
-        self.save(gmsg, (states, anchor_shape))
+        self.save(gmsg, (states, anchor_shape, cuts))
         return [self.out(gmsg.with_payload(y))]
 
     def backward(self, msg: Message, port: int) -> list[Send]:
-        states, anchor_shape = self.pop(msg)
+        states, anchor_shape, cuts = self.pop(msg)
         g = msg.payload
         if self.combine == "concat" and states:
             gs = np.split(g, len(states), axis=-1)
+        elif self.combine == "rows" and states:
+            gs = np.split(g, cuts, axis=0)
         else:
             gs = [g] * len(states)
         out = [self.grad(Message(msg.inst, s, gk)) for s, gk in zip(states, gs)]
@@ -203,7 +215,7 @@ class Ungroup(Node):
 
     def backward(self, msg: Message, port: int) -> list[Send]:
         origin, k, n = self.pop(msg)
-        omsg = msg.with_state(origin)
+        omsg = Message(msg.inst, origin, msg.payload)
         parts = self.join(omsg, k, n)
         if parts is None:
             return []

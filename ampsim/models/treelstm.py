@@ -1,0 +1,245 @@
+"""Binary constituency Tree-LSTM (Tai et al. 2015, N-ary with N = 2) on the Stanford Sentiment Treebank.
+
+One instance is one tree. A message is one tree node with state ``(i,)``, its post-order index (see
+:class:`ampsim.data.sst.Tree`: children before parents, the root last), or a batch of nodes with state
+``(-1,)``. The IR graph::
+
+    leaves ─► emb ─► leafcell ─► spread ─► node (Phi) ◄── compose (TreeLSTMCell) ◄── group (by parent)
+    (one msg)  (Embedding)  (TreeLSTMLeaf)  (Ungroup rows)  │                                   ▲
+                                                    up (Cond root?) ─(0)─► fan (Bcast) ─(1)──────┘
+                                                         │(1)                │(0)
+                                                         │          gather (Group rows, all non-root)
+                                                         └──► clsin (Phi) ◄──┘
+                          clsin ─► h (Slice) ─► drop (Dropout) ─► cls (Linear) ─► which (Cond root?)
+                                                                   (0) node_loss ◄──┘    └──► (1) root_loss
+
+* Leaves: all leaves of a tree are injected as one message (token ids, state ``(-1,)``); the embedding
+  lookup and the leaf cell run on that batch, then ``spread`` (Ungroup, rows) fans it out to one message
+  per leaf. With ``model.batch_leaves = false`` each leaf is injected on its own instead (``leaf`` →
+  ``emb`` → ``leafcell`` → ``node``): more messages, more parallelism for a simulated machine.
+* ``group`` (Group by parent, concat) waits for both children of a node: left at position 0, right at
+  1, so the composition sees [h_l, c_l, h_r, c_r] whatever order they arrived in.
+* Every non-root node goes up to its parent's group and into ``gather``, which stacks all non-root
+  nodes of the tree into one classifier batch (state ``(-1,)``); the root goes straight to the
+  classifier. ``node_loss`` sums the cross-entropy over the labelled non-root nodes, ``root_loss`` is the
+  root's (its accuracy is the metric ``test_root_accuracy``): a loss at every labelled node. A node's
+  backward needs its parent's gradient anyway, so batching the classifier per tree delays nothing.
+* Fine-grained (``data.classes = 5``) or binary (``2``: trees with a neutral root dropped, neutral nodes
+  unlabelled, target -1, no gradient).
+
+Training follows Tai et al.: Adagrad (lr 0.05, set in ``[train]``) with weight decay for the cells and the
+classifier, plain SGD at lr 0.1 without weight decay for the embedding table (``model.embedding_*``, a
+per-node optimizer override), dropout 0.5 before the classifier, minibatches through ``train.muf``.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+
+from ampsim.config import spec
+from ampsim.data import sst
+from ampsim.ir.graph import Graph
+from ampsim.ir.message import Instance, Message
+from ampsim.ir.nodes.cells import TreeLSTMCell, TreeLSTMLeaf
+from ampsim.ir.nodes.control import Cond, Phi, Slice
+from ampsim.ir.nodes.dropout import Dropout
+from ampsim.ir.nodes.groups import Bcast, Group, Ungroup
+from ampsim.ir.nodes.io import Input
+from ampsim.ir.nodes.linear import Linear
+from ampsim.ir.nodes.losses import SoftmaxCrossEntropy
+from ampsim.ir.nodes.tuned import TunedEmbedding
+from ampsim.models.base import Metric, Model, Task
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    classes: int = spec(5, choices=(5, 2), help="5: fine-grained; 2: binary (neutral-root trees dropped)")
+    limit_train: int = spec(0, ge=0, help="use only the first N training trees; 0 = all")
+    limit_test: int = spec(0, ge=0, help="evaluate on the first N trees; 0 = all")
+    eval_split: str = spec("test", choices=("test", "dev"), help="split the metric is computed on")
+    lowercase: bool = spec(False, help="lower-case tokens (vocabulary and lookup)")
+    min_count: int = spec(1, ge=1, help="keep training words seen at least this often; others are <unk>")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    hidden: int = spec(150, ge=1, help="memory (h and c) width")
+    embed: int = spec(300, ge=1, help="word vector width")
+    dropout: float = spec(0.5, ge=0, le=0.99, help="dropout before the classifier")
+    forget_bias: float = spec(0.0, help="forget-gate bias at initialization")
+    embedding_optimizer: str = spec("sgd", choices=("same", "sgd", "momentum", "adam", "adagrad"),
+                                    help="optimizer of the embedding table; 'same' = train.optimizer")
+    embedding_lr: float = spec(0.1, gt=0, help="learning rate of the embedding table")
+    embedding_weight_decay: float = spec(0.0, ge=0)
+    embedding_scale: float = spec(0.05, gt=0, help="random word vectors ~ U(-scale, scale)")
+    vectors: str = spec("", help="optional GloVe-style text vectors (word v1 ... v_embed per line)")
+    batch_leaves: bool = spec(True, help="inject a tree's leaves as one message (false: one per leaf)")
+
+
+# -- picklable structure callables ------------------------------------------------------------------------
+
+BATCH = (-1,)  # the state of a message holding several nodes of a tree (all leaves, all non-root nodes)
+
+
+@dataclass(frozen=True, slots=True)
+class ByParent:
+    """Group a tree node under its parent: ``(i,) -> ((parent,), 0 if left child else 1, 2)``."""
+
+    def __call__(self, inst: Instance, state: tuple[int, ...]) -> tuple[tuple[int, ...], int, int]:
+        i = state[0]
+        return (inst.data["parent"][i],), inst.data["is_right"][i], 2
+
+
+@dataclass(frozen=True, slots=True)
+class AllNonRoot:
+    """Gather every non-root node into one batch: ``(i,) -> ((-1,), i, n_nodes - 1)`` (root is last)."""
+
+    def __call__(self, inst: Instance, state: tuple[int, ...]) -> tuple[tuple[int, ...], int, int]:
+        return BATCH, state[0], inst.data["n_nodes"] - 1
+
+
+@dataclass(frozen=True, slots=True)
+class LeafStates:
+    """Ungroup members of the batched leaves: ``(i,)`` for each leaf, left to right."""
+
+    def __call__(self, inst: Instance, state: tuple[int, ...]) -> list[tuple[int, ...]]:
+        return inst.data["leaf_states"]
+
+
+@dataclass(frozen=True, slots=True)
+class IsRoot:
+    """Cond predicate: port 1 at the root, port 0 elsewhere (including the batch state (-1,))."""
+
+    def __call__(self, inst: Instance, state: tuple[int, ...]) -> int:
+        return int(state[0] == inst.data["root"])
+
+
+@dataclass(frozen=True, slots=True)
+class NodeTarget:
+    """Labels of the message's nodes: node ``i``'s as shape [1]; all non-root nodes' for (-1,)."""
+
+    def __call__(self, inst: Instance, state: tuple[int, ...]) -> np.ndarray:
+        i = state[0]
+        labels = inst.data["labels"]
+        return labels[:-1] if i < 0 else labels[i:i + 1]
+
+
+@dataclass(frozen=True, slots=True)
+class InjectLeaves:
+    """All leaves' token ids as one message at ``leaves`` (state (-1,)), or, with ``batched`` false,
+    one message per leaf at ``leaf`` (state ``(i,)``, ids of shape [1])."""
+
+    batched: bool = True
+
+    def __call__(self, inst: Instance) -> list[tuple[str, Message]]:
+        ids = inst.data["ids"]
+        if self.batched:
+            return [("leaves", Message(inst, BATCH, inst.data["leaf_ids"]))]
+        return [("leaf", Message(inst, (i,), ids[i:i + 1])) for i in inst.data["leaves"]]
+
+
+# -- model ------------------------------------------------------------------------------------------------
+
+def build_treelstm(vocab_size: int, n_classes: int, *, hidden: int = 150, embed: int = 300,
+                   dropout: float = 0.5, seed: int = 0, dtype=np.float32, forget_bias: float = 0.0,
+                   table: np.ndarray | None = None, embedding_scale: float = 0.05,
+                   embedding_optimizer: dict | None = None, batch_leaves: bool = True) -> Model:
+    H = hidden
+    g = Graph("treelstm")
+    leaf = g.add(Input("leaves" if batch_leaves else "leaf"))
+    emb = g.add(TunedEmbedding("emb", vocab_size, embed, seed=seed, dtype=dtype, table=table,
+                               scale=embedding_scale))
+    if embedding_optimizer:
+        emb.override_optimizer(**embedding_optimizer)
+    leafcell = g.add(TreeLSTMLeaf("leafcell", embed, H, seed=seed, dtype=dtype))
+    group = g.add(Group("group", ByParent(), "concat", width=2 * H, members=2))
+    compose = g.add(TreeLSTMCell("compose", H, seed=seed, dtype=dtype, forget_bias=forget_bias))
+    node = g.add(Phi("node", 2, width=2 * H))
+    up = g.add(Cond("up", IsRoot(), width=2 * H))
+    fan = g.add(Bcast("fan", 2, width=2 * H))
+    gather = g.add(Group("gather", AllNonRoot(), "rows", width=2 * H))
+    clsin = g.add(Phi("clsin", 2, width=2 * H))
+    h = g.add(Slice("h", 0, H, 2 * H))
+    drop = g.add(Dropout("drop", dropout, seed=seed, width=H))
+    cls = g.add(Linear("cls", H, n_classes, seed=seed, dtype=dtype))
+    which = g.add(Cond("which", IsRoot(), width=n_classes))
+    node_loss = g.add(SoftmaxCrossEntropy("node_loss", n_classes, NodeTarget(), reduction="sum"))
+    root_loss = g.add(SoftmaxCrossEntropy("root_loss", n_classes, NodeTarget()))
+    g.chain(leaf, emb, leafcell)
+    if batch_leaves:
+        spread = g.add(Ungroup("spread", LeafStates(), "rows", width=2 * H))
+        g.chain(leafcell, spread)
+        g.connect(spread, node, 0, 0)
+    else:
+        g.connect(leafcell, node, 0, 0)
+    g.chain(group, compose)
+    g.connect(compose, node, 0, 1)
+    g.chain(node, up)
+    g.connect(up, fan, 0, 0)
+    g.connect(up, clsin, 1, 1)
+    g.connect(fan, gather, 0, 0)
+    g.connect(fan, group, 1, 0)
+    g.connect(gather, clsin, 0, 0)
+    g.chain(clsin, h, drop, cls, which)
+    g.connect(which, node_loss, 0, 0)
+    g.connect(which, root_loss, 1, 0)
+    return Model(g.validate(), InjectLeaves(batch_leaves), Metric("test_root_accuracy", "root_loss", "correct"))
+
+
+def tree_data(tree: sst.Tree, vocab: sst.Vocab, classes: int) -> dict:
+    """What the graph's callables read from an instance: structure, token ids and per-node labels."""
+    labels = sst.binary_targets(tree)[0] if classes == 2 else tree.labels
+    left = tree.left.tolist()
+    parent = tree.parent.tolist()
+    ids = vocab.encode(tree)
+    leaves = tree.leaves.tolist()
+    return {"parent": parent, "is_right": [0 if p < 0 or left[p] == i else 1 for i, p in enumerate(parent)],
+            "root": tree.root, "n_nodes": tree.n_nodes, "labels": np.asarray(labels, dtype=np.int64),
+            "ids": ids, "leaves": leaves, "leaf_ids": ids[leaves], "leaf_states": [(i,) for i in leaves]}
+
+
+def load_split(split: str, limit: int, classes: int) -> list[sst.Tree]:
+    trees = sst.load_sst(split, limit=limit or None)
+    return sst.drop_neutral_roots(trees) if classes == 2 else trees
+
+
+def build(cfg) -> Task:
+    d, m, seed = cfg.data, cfg.model, cfg.experiment.seed
+    dtype = np.dtype(cfg.experiment.dtype)
+    train = load_split("train", d.limit_train, d.classes)
+    test = load_split(d.eval_split, d.limit_test, d.classes)
+    vocab = sst.Vocab.build(train, min_count=d.min_count, lowercase=d.lowercase)
+    table = None
+    if m.vectors:
+        init = np.random.default_rng([seed, 1]).uniform(-m.embedding_scale, m.embedding_scale,
+                                                        (len(vocab), m.embed))
+        table = sst.load_vectors(m.vectors, vocab, m.embed, init=init)
+    overrides = {}
+    if m.embedding_optimizer != "same":
+        overrides = {"kind": m.embedding_optimizer, "lr": m.embedding_lr,
+                     "weight_decay": m.embedding_weight_decay}
+    model = build_treelstm(len(vocab), d.classes, hidden=m.hidden, embed=m.embed, dropout=m.dropout,
+                           seed=seed, dtype=dtype, forget_bias=m.forget_bias, table=table,
+                           embedding_scale=m.embedding_scale, embedding_optimizer=overrides,
+                           batch_leaves=m.batch_leaves)
+    train_data = [tree_data(t, vocab, d.classes) for t in train]
+    test_data = [tree_data(t, vocab, d.classes) for t in test]
+    n = len(train_data)
+
+    def train_instances(epoch: int) -> list[Instance]:
+        order = np.random.default_rng([seed, epoch]).permutation(n)
+        return [Instance(epoch * n + k, train_data[i]) for k, i in enumerate(order)]
+
+    def eval_instances() -> list[Instance]:
+        return [Instance(-(10**9) + k, t) for k, t in enumerate(test_data)]
+
+    log.info("sst_treelstm: %d train trees, %d %s trees, vocabulary %d", n, len(test_data), d.eval_split,
+             len(vocab))
+    return Task(model, train_instances, eval_instances,
+                info={"train_examples": n, "test_examples": len(test_data), "instances_per_epoch": n,
+                      "eval_split": d.eval_split, "vocab": len(vocab), "classes": d.classes})
