@@ -1,5 +1,8 @@
 """A simulated chip: a FIFO queue of work served by ``compute_units`` SimPy processes.
 
+The queue is a plain deque; an idle unit waits on an event that the next ``put`` triggers (cheaper than a
+``simpy.Store``'s get/put events on every message, with the same FIFO semantics).
+
 Life cycle of one work item on a chip::
 
     put on the queue ──► a free unit takes it ──► the item's handler runs the real numpy code and
@@ -13,6 +16,7 @@ The chip also keeps the accounting the run summary reports: busy time, and memor
 
 from __future__ import annotations
 
+from collections import deque
 from typing import Callable
 
 import simpy
@@ -27,7 +31,8 @@ Handler = Callable[["Chip", int, tuple], tuple[float, Callable[[], None] | None]
 class Chip:
     def __init__(self, env: simpy.Environment, index: int, spec: ChipSpec, handle: Handler) -> None:
         self.env, self.index, self.spec = env, index, spec
-        self.queue = simpy.Store(env)
+        self.queue: deque[tuple[tuple, int]] = deque()
+        self._idle: deque[simpy.Event] = deque()
         self.busy_s = 0.0
         self.items = 0
         self.param_bytes = 0
@@ -40,7 +45,9 @@ class Chip:
 
     def put(self, item: tuple, nbytes: int) -> None:
         self.queued_bytes += nbytes
-        self.queue.put((item, nbytes))
+        self.queue.append((item, nbytes))
+        if self._idle:
+            self._idle.popleft().succeed()
 
     def account(self, held_delta: int) -> None:
         """Add ``held_delta`` bytes of node state; raise if the chip's memory is exceeded."""
@@ -56,9 +63,14 @@ class Chip:
                     "lower train.mak, use more chips or another placement")
 
     def _serve(self, unit: int):
-        env = self.env
+        env, queue = self.env, self.queue
         while True:
-            item, nbytes = yield self.queue.get()
+            if not queue:
+                wake = env.event()
+                self._idle.append(wake)
+                yield wake
+                continue
+            item, nbytes = queue.popleft()
             self.queued_bytes -= nbytes
             duration, after = self._handle(self, unit, item)
             self.items += 1

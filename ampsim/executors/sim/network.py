@@ -1,7 +1,10 @@
 """The simulated interconnect: messages cross a networkx topology of contended links.
 
-Each direction of a full-duplex link is a SimPy ``Resource`` of capacity 1, so messages queue behind
-each other in arrival order. Routes are the topology's precomputed shortest paths. Two switching modes:
+Each direction of a full-duplex link is a FIFO server with capacity one: a message that reaches a link
+while it is busy waits until every message that reached it earlier has gone through. The server is kept
+as its *next free time*, so crossing a hop costs one SimPy timeout (the arrival at the next hop) and no
+process per message; the order in which messages claim a link is the order in which they reach it, as
+with a ``simpy.Resource``. Routes are the topology's precomputed shortest paths. Two switching modes:
 
 * ``store_and_forward`` — at each hop the message waits for the link, occupies it for
   ``nbytes / bandwidth`` (serialization), then propagates for ``latency``; the next hop starts when the
@@ -29,8 +32,8 @@ class Network:
     def __init__(self, env: simpy.Environment, graph: nx.Graph, routes: Routes,
                  trace: TraceRecorder | None = None) -> None:
         self.env, self.graph, self.routes, self.trace = env, graph, routes, trace
-        self.switching = graph.graph["switching"]
-        self._links: dict[tuple, simpy.Resource] = {}
+        self.cut_through = graph.graph["switching"] == "cut_through"
+        self._free_at: dict[tuple, float] = defaultdict(float)
         self._paths: dict[tuple[int, int], list[tuple[tuple, float, float]]] = {}
         self.busy_s: dict[tuple, float] = defaultdict(float)
         self.bytes: dict[tuple, float] = defaultdict(float)
@@ -45,60 +48,38 @@ class Network:
             p = self._paths[(src, dst)] = [
                 ((u, v), self.graph.edges[u, v]["latency_s"], self.graph.edges[u, v]["bandwidth_bytes_per_s"])
                 for u, v in self.routes.links(src, dst)]
+            if self.trace:
+                for link, _, _ in p:
+                    self.trace.name_thread(LINK_PID, self._tid(link), f"{link[0]}->{link[1]}")
         return p
 
     def send(self, src: int, dst: int, nbytes: int, deliver: Callable[[], None]) -> None:
         """Start moving ``nbytes`` from chip ``src`` to chip ``dst``; call ``deliver()`` on arrival."""
         self.messages += 1
-        run = self._store_and_forward if self.switching == "store_and_forward" else self._cut_through
-        self.env.process(run(self.path(src, dst), nbytes, deliver))
+        path = self.path(src, dst)
+        hold = nbytes / min(bw for _, _, bw in path) if self.cut_through else 0.0
+        self._hop(path, 0, nbytes, hold, deliver)
 
-    def _link(self, link: tuple) -> simpy.Resource:
-        res = self._links.get(link)
-        if res is None:
-            res = self._links[link] = simpy.Resource(self.env, capacity=1)
-            if self.trace:
-                self.trace.name_thread(LINK_PID, self._tid(link), f"{link[0]}->{link[1]}")
-        return res
+    def _hop(self, path, i: int, nbytes: int, hold: float, deliver: Callable[[], None]) -> None:
+        """The message (its head, for cut-through) reaches link ``i`` now."""
+        link, latency, bandwidth = path[i]
+        now = self.env.now
+        start = max(now, self._free_at[link])
+        occupy = hold if self.cut_through else nbytes / bandwidth
+        self._free_at[link] = start + occupy
+        self.busy_s[link] += occupy
+        self.bytes[link] += nbytes
+        if self.trace:
+            self.trace.span(f"{nbytes} B", LINK_PID, self._tid(link), start, occupy)
+        # store-and-forward: the whole message arrives after serialization + latency;
+        # cut-through: the head moves on after the latency, the tail follows ``hold`` after the last head.
+        last = i + 1 == len(path)
+        delay = start - now + latency + (occupy if not self.cut_through or last else 0.0)
+        ev = self.env.timeout(delay)
+        ev.callbacks.append(lambda _e: deliver() if last else self._hop(path, i + 1, nbytes, hold, deliver))
 
     def _tid(self, link: tuple) -> int:
         return self.graph.edges[link]["link_id"] * 2 + (0 if str(link[0]) < str(link[1]) else 1)
-
-    def _occupy(self, link: tuple, hold: float, nbytes: int) -> None:
-        self.busy_s[link] += hold
-        self.bytes[link] += nbytes
-        if self.trace:
-            self.trace.span(f"{nbytes} B", LINK_PID, self._tid(link), self.env.now, hold)
-
-    def _store_and_forward(self, path, nbytes: int, deliver):
-        env = self.env
-        for link, latency, bandwidth in path:
-            hold = nbytes / bandwidth
-            with self._link(link).request() as req:
-                yield req
-                self._occupy(link, hold, nbytes)
-                yield env.timeout(hold)
-            if latency:
-                yield env.timeout(latency)
-        deliver()
-
-    def _cut_through(self, path, nbytes: int, deliver):
-        env = self.env
-        hold = nbytes / min(bw for _, _, bw in path)
-        for link, latency, _ in path:
-            res = self._link(link)
-            req = res.request()
-            yield req
-            self._occupy(link, hold, nbytes)
-            env.process(self._release(res, req, hold))
-            if latency:
-                yield env.timeout(latency)
-        yield env.timeout(hold)
-        deliver()
-
-    def _release(self, res: simpy.Resource, req, hold: float):
-        yield self.env.timeout(hold)
-        res.release(req)
 
     def utilization(self, elapsed_s: float) -> dict[str, float]:
         return {f"{u}->{v}": (b / elapsed_s if elapsed_s else 0.0) for (u, v), b in sorted(
