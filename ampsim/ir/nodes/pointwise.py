@@ -21,17 +21,35 @@ class ReLU(Node):
         return [self.grad(msg.with_payload(msg.payload * self.pop(msg)))]
 
 
-class Tanh(Node):
+class _OutputMap(Node):
+    """y = f(x) elementwise, where f'(x) is a function of y alone (tanh, sigmoid): cache y only."""
+
+    flops_forward, flops_backward = 4, 3
+
+    def f(self, x: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def df(self, y: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
     def forward(self, msg: Message, port: int) -> list[Send]:
-        y = np.tanh(msg.payload)
+        y = self.f(msg.payload)
         self.save(msg, y)
-        self.charge(flops=4 * y.size)
+        self.charge(flops=self.flops_forward * y.size)
         return [self.out(msg.with_payload(y))]
 
     def backward(self, msg: Message, port: int) -> list[Send]:
         y = self.pop(msg)
-        self.charge(flops=3 * y.size)
-        return [self.grad(msg.with_payload(msg.payload * (1 - y * y)))]
+        self.charge(flops=self.flops_backward * y.size)
+        return [self.grad(msg.with_payload(msg.payload * self.df(y)))]
+
+
+class Tanh(_OutputMap):
+    def f(self, x):
+        return np.tanh(x)
+
+    def df(self, y):
+        return 1 - y * y
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:
@@ -40,17 +58,12 @@ def sigmoid(x: np.ndarray) -> np.ndarray:
     return np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
 
 
-class Sigmoid(Node):
-    def forward(self, msg: Message, port: int) -> list[Send]:
-        y = sigmoid(msg.payload)
-        self.save(msg, y)
-        self.charge(flops=4 * y.size)
-        return [self.out(msg.with_payload(y))]
+class Sigmoid(_OutputMap):
+    def f(self, x):
+        return sigmoid(x)
 
-    def backward(self, msg: Message, port: int) -> list[Send]:
-        y = self.pop(msg)
-        self.charge(flops=3 * y.size)
-        return [self.grad(msg.with_payload(msg.payload * y * (1 - y)))]
+    def df(self, y):
+        return y * (1 - y)
 
 
 class Add(Node):
