@@ -3,6 +3,8 @@
     ampsim train EXP.toml [--set train.lr=0.01] [--out DIR] [--executor sim --hardware HW.toml]
     ampsim info HW.toml
     ampsim demo [--out DIR]
+    ampsim sweep SWEEP.toml [--jobs N] [--ray [ADDRESS]] [--out DIR] [--quick]
+    ampsim plot SWEEP.toml | RUN_DIR... [--out DIR]
 
 User errors print one line, ``ampsim: error: ...``, and exit with status 2.
 """
@@ -90,6 +92,9 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--out", default="results/demo")
     d.add_argument("--no-progress", action="store_true")
     d.set_defaults(func=cmd_demo)
+    from ampsim.sweep_cli import add_parsers  # sweep, plot
+
+    add_parsers(sub)
     return p
 
 

@@ -1,0 +1,327 @@
+"""Sweep files: a base experiment plus a grid (or list) of overrides, expanded into validated points.
+
+A sweep file (``experiments/sweeps/*.toml``)::
+
+    [sweep]
+    description = "time to target vs link bandwidth"
+    experiment = "../mnist_mlp.toml"                   # relative to this file (or to the working dir)
+    hardware = "../../hardware_models/ring4.toml"      # optional: executor.kind = "sim" on this model
+    seeds = [0, 1]                                     # or repeats = 2 (seeds 0, 1); default: the file's seed
+    [fixed]                                            # applied to every point
+    "train.epochs" = 4
+    [grid]                                             # cartesian product of these values
+    "hardware.link.bandwidth_bytes_per_s" = [1e9, 1e10, 1e11]
+    "train.mak" = [1, 8]
+    [[points]]                                         # explicit points (crossed with [grid] if both)
+    label = "synchronous"
+    "train.mak" = 1
+    [quick]                                            # used by ``ampsim sweep --quick``
+    seeds = [0]
+    fixed = { "train.epochs" = 1 }                     # merged into [fixed]
+    grid = { "train.mak" = [1, 8] }                    # replaces these grid axes
+    [[figure]]                                         # see :mod:`ampsim.figures`
+    name = "ttt_vs_bandwidth"
+    kind = "xy"
+    x = "hardware.link.bandwidth_bytes_per_s"
+    y = "time_to_target_s"
+
+Keys are dotted experiment fields (``train.mak``, ``placement.strategy``, ``executor.kind``,
+``hardware.link.latency_s``, ``hardware.topology`` as a whole table...). Nested TOML tables are
+flattened to dotted keys, except the whole-table keys :data:`WHOLE_TABLES`. Every point is resolved and
+validated (experiment *and* hardware model) by :func:`load_sweep`, before anything runs; any problem is
+one :class:`~ampsim.errors.ConfigError` line naming the sweep file and the field.
+
+A point's id is a hash of its fully resolved experiment and hardware model, so it is stable across
+runs and machines, and changes when anything that affects the result changes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import itertools
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ampsim.config import SECTIONS, _FIXED, load_config, read_toml
+from ampsim.errors import ConfigError
+
+#: Dotted keys whose value is one whole table (never flattened into sub-keys).
+WHOLE_TABLES = ("hardware.topology", "placement.map")
+_TOP = ("sweep", "fixed", "grid", "points", "quick", "figure")
+_SWEEP_KEYS = ("name", "description", "experiment", "hardware", "seeds", "repeats")
+_QUICK_KEYS = ("seeds", "repeats", "fixed", "grid", "points")
+SEED_KEY = "experiment.seed"
+
+
+@dataclass
+class Point:
+    """One run of a sweep. ``overrides`` are applied to the experiment file in order; ``values`` are the
+    swept keys' values (filled from the resolved config where a point does not set a key)."""
+
+    index: int
+    point_id: str
+    overrides: list[tuple[str, Any]]
+    values: dict[str, Any]
+    label: str | None = None
+
+
+@dataclass
+class Sweep:
+    """A validated sweep: every point resolved, ids computed, figure specs checked."""
+
+    path: Path
+    name: str
+    description: str
+    experiment: Path
+    keys: list[str]  # the swept keys, in file order, then SEED_KEY
+    points: list[Point]
+    figures: list = field(default_factory=list)
+    quick: bool = False
+
+
+def flatten(table: dict, prefix: str = "") -> dict[str, Any]:
+    """``{"train": {"mak": 1}}`` → ``{"train.mak": 1}``; quoted dotted keys pass through unchanged."""
+    out: dict[str, Any] = {}
+    for k, v in table.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict) and key not in WHOLE_TABLES:
+            out.update(flatten(v, key + "."))
+        else:
+            out[key] = v
+    return out
+
+
+def _check_key(source: str, where: str, key: str, task: str) -> None:
+    """A dotted key must name a section and, outside ``hardware``, an existing field of that section."""
+    if key == "label" and where.startswith("points"):
+        return
+    section, _, rest = key.partition(".")
+    if not rest or section not in SECTIONS:
+        raise ConfigError(f"{source}: {where}.{key}: unknown sweep key (use a dotted experiment field such as "
+                          f"train.mak; sections: {', '.join(SECTIONS)})")
+    if section == "hardware":
+        return  # validated per point against the hardware model
+    if section in _FIXED:
+        cls = _FIXED[section]
+    else:
+        from ampsim.models import task_module
+
+        mod = task_module(task, source)
+        cls = mod.DataConfig if section == "data" else mod.ModelConfig
+    known = [f.name for f in dataclasses.fields(cls)]
+    name = rest.split(".")[0]
+    if name not in known:
+        raise ConfigError(f"{source}: {where}.{key}: unknown sweep key ({section} has: {', '.join(known)})")
+
+
+def _resolve_file(source: str, base: Path, value: Any, where: str) -> Path:
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"{source}: {where}: expected a file path (string), got {value!r}")
+    for cand in (base / value, Path(value)):
+        if cand.is_file():
+            return cand.resolve()
+    raise ConfigError(f"{source}: {where}: no such file {value!r} (relative to {base} or the working directory)")
+
+
+def _seeds(source: str, where: str, table: dict) -> list[int] | None:
+    if "seeds" in table and "repeats" in table:
+        raise ConfigError(f"{source}: {where}.repeats: give seeds or repeats, not both")
+    if "repeats" in table:
+        n = table["repeats"]
+        if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+            raise ConfigError(f"{source}: {where}.repeats: must be an integer >= 1, got {n!r}")
+        return list(range(n))
+    if "seeds" in table:
+        s = table["seeds"]
+        if (not isinstance(s, list) or not s
+                or not all(isinstance(x, int) and not isinstance(x, bool) and x >= 0 for x in s)):
+            raise ConfigError(f"{source}: {where}.seeds: must be a non-empty array of integers >= 0, got {s!r}")
+        if len(set(s)) != len(s):
+            raise ConfigError(f"{source}: {where}.seeds: repeated seed in {s}")
+        return list(s)
+    return None
+
+
+def _table(source: str, raw: dict, key: str, allowed: tuple[str, ...] | None = None) -> dict:
+    t = raw.get(key, {})
+    if not isinstance(t, dict):
+        raise ConfigError(f"{source}: {key}: must be a table")
+    if allowed is not None:
+        for k in t:
+            if k not in allowed:
+                raise ConfigError(f"{source}: {key}.{k}: unknown key (known: {', '.join(allowed)})")
+    return t
+
+
+def _grid(source: str, where: str, table: dict, task: str) -> dict[str, list]:
+    grid = flatten(table)
+    for key, values in grid.items():
+        _check_key(source, where, key, task)
+        if not isinstance(values, list):
+            raise ConfigError(f"{source}: {where}.{key}: must be an array of values, got {values!r}")
+        if not values:
+            raise ConfigError(f"{source}: {where}.{key}: empty grid (give at least one value)")
+    return grid
+
+
+def _points(source: str, where: str, raw: Any, task: str) -> list[dict]:
+    if not isinstance(raw, list) or not all(isinstance(p, dict) for p in raw):
+        raise ConfigError(f"{source}: {where}: must be an array of tables ([[points]])")
+    if not raw:
+        raise ConfigError(f"{source}: {where}: empty list of points")
+    out = []
+    for i, p in enumerate(raw):
+        flat = flatten(p)
+        for key in flat:
+            _check_key(source, f"{where}[{i}]", key, task)
+        if "label" in flat and not isinstance(flat["label"], str):
+            raise ConfigError(f"{source}: {where}[{i}].label: expected a string")
+        out.append(flat)
+    return out
+
+
+def load_sweep(path: str | Path, *, quick: bool = False) -> Sweep:
+    """Read a sweep file, expand it (applying ``[quick]`` when ``quick``) and validate every point."""
+    path = Path(path)
+    source = str(path)
+    raw = read_toml(path)
+    for k in raw:
+        if k not in _TOP:
+            raise ConfigError(f"{source}: {k}: unknown section (known: {', '.join(_TOP)})")
+    head = _table(source, raw, "sweep", _SWEEP_KEYS)
+    if "experiment" not in head:
+        raise ConfigError(f"{source}: sweep.experiment: required (the base experiment TOML)")
+    experiment = _resolve_file(source, path.parent, head["experiment"], "sweep.experiment")
+    base = load_config(experiment)  # the base experiment must itself be valid
+    task = base.experiment.task
+    fixed_over: list[tuple[str, Any]] = []
+    if "hardware" in head:
+        hw = _resolve_file(source, path.parent, head["hardware"], "sweep.hardware")
+        fixed_over += [("executor.kind", "sim"), ("executor.hardware", str(hw))]
+    fixed = flatten(_table(source, raw, "fixed"))
+    for key in fixed:
+        _check_key(source, "fixed", key, task)
+    grid = _grid(source, "grid", _table(source, raw, "grid"), task) if "grid" in raw else None
+    if grid is not None and not grid:
+        raise ConfigError(f"{source}: grid: empty grid (give at least one KEY = [values])")
+    points = _points(source, "points", raw["points"], task) if "points" in raw else None
+    seeds = _seeds(source, "sweep", head)
+    if quick and "quick" in raw:
+        q = _table(source, raw, "quick", _QUICK_KEYS)
+        seeds = _seeds(source, "quick", q) or (seeds[:1] if seeds else seeds)
+        qfixed = flatten(_table(source, q, "fixed"))
+        for key in qfixed:
+            _check_key(source, "quick.fixed", key, task)
+        fixed = {**fixed, **qfixed}
+        if "grid" in q:
+            for key, values in _grid(source, "quick.grid", _table(source, q, "grid"), task).items():
+                if grid is None or key not in grid:
+                    raise ConfigError(f"{source}: quick.grid.{key}: not an axis of [grid]")
+                grid[key] = values
+        if "points" in q:
+            points = _points(source, "quick.points", q["points"], task)
+    elif quick and seeds:
+        seeds = seeds[:1]
+    if grid is None and points is None:
+        raise ConfigError(f"{source}: nothing to sweep: give a [grid] table or [[points]]")
+    fixed_over += [(k, _path_value(k, v, path.parent)) for k, v in fixed.items()]
+    combos = _expand(grid or {}, points or [{}])
+    keys = list(dict.fromkeys([k for p in (points or []) for k in p if k != "label"] + list(grid or {})))
+    if seeds is not None:
+        keys.append(SEED_KEY)
+    from ampsim.figures import parse_figures
+
+    figures = parse_figures(raw.get("figure", []), source, keys)
+    out: list[Point] = []
+    seen: dict[str, int] = {}
+    for combo in combos:
+        label = combo.get("label")
+        body = {k: v for k, v in combo.items() if k != "label"}
+        for seed in seeds if seeds is not None else [None]:
+            over = fixed_over + [(k, _path_value(k, v, path.parent)) for k, v in body.items()]
+            if seed is not None:
+                over.append((SEED_KEY, seed))
+            i = len(out)
+            pid, values = _resolve(source, experiment, over, keys, body, i)
+            if pid in seen:
+                raise ConfigError(f"{source}: point {i} ({_describe(body, seed)}) resolves to the same run as "
+                                  f"point {seen[pid]}: remove the duplicate")
+            seen[pid] = i
+            out.append(Point(i, pid, over, values, label))
+    name = head.get("name", path.stem)
+    if not isinstance(name, str) or not name or "/" in name:
+        raise ConfigError(f"{source}: sweep.name: expected a folder name, got {name!r}")
+    return Sweep(path, name, str(head.get("description", "")), experiment, keys, out, figures, quick)
+
+
+def _path_value(key: str, value: Any, base: Path) -> Any:
+    """``executor.hardware`` values are paths relative to the sweep file (or the working directory)."""
+    if key == "executor.hardware" and isinstance(value, str) and (base / value).is_file():
+        return str((base / value).resolve())
+    return value
+
+
+def _expand(grid: dict[str, list], points: list[dict]) -> list[dict]:
+    """Points × grid, points outermost; each combination a fresh dict."""
+    axes = list(grid.items())
+    out = []
+    for p in points:
+        for values in itertools.product(*[v for _, v in axes]):
+            out.append({**p, **{k: v for (k, _), v in zip(axes, values)}})
+    return out
+
+
+def _describe(combo: dict, seed: int | None) -> str:
+    parts = [f"{k}={_short(v)}" for k, v in combo.items() if k != "label"]
+    if seed is not None:
+        parts.append(f"seed={seed}")
+    return ", ".join(parts) or "base"
+
+
+def _short(v: Any) -> str:
+    return json.dumps(v, separators=(",", ":")) if isinstance(v, (dict, list)) else str(v)
+
+
+def _resolve(source: str, experiment: Path, over: list, keys: list[str], combo: dict, i: int):
+    """Validate one point (experiment + hardware model); return its id and its swept keys' values."""
+    seed = next((v for k, v in over if k == SEED_KEY), None)
+    where = f"{source}: point {i} ({_describe(combo, seed)})"
+    try:
+        cfg = load_config(experiment, over)
+        hw = None
+        if cfg.executor.kind == "sim":
+            from ampsim.executors.sim import load_hardware
+
+            hw = load_hardware(cfg).to_dict()
+    except ConfigError as e:
+        raise ConfigError(f"{where}: {e}") from None
+    resolved = cfg.to_dict()
+    resolved["executor"] = {k: v for k, v in resolved["executor"].items() if k != "hardware"}
+    blob = json.dumps({"experiment": resolved, "hardware": hw}, sort_keys=True, default=str)
+    pid = hashlib.sha256(blob.encode()).hexdigest()[:12]
+    values = {}
+    for key in keys:
+        if key in combo:
+            values[key] = combo[key]
+        else:
+            values[key] = _lookup(resolved, hw, key)
+    if SEED_KEY in keys:
+        values[SEED_KEY] = cfg.experiment.seed
+    return pid, values
+
+
+def _lookup(resolved: dict, hw: dict | None, key: str) -> Any:
+    """The value of dotted ``key`` in the resolved config (``hardware.*`` in the resolved hardware model)."""
+    parts = key.split(".")
+    node: Any = hw if parts[0] == "hardware" else resolved
+    for p in parts[1:] if parts[0] == "hardware" else parts:
+        if not isinstance(node, dict) or p not in node:
+            return None
+        node = node[p]
+    return node
+
+
+__all__ = ["Point", "Sweep", "load_sweep", "flatten", "SEED_KEY", "WHOLE_TABLES"]

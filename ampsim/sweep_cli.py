@@ -1,0 +1,106 @@
+"""The ``ampsim sweep`` and ``ampsim plot`` subcommands (registered by :mod:`ampsim.cli`).
+
+    ampsim sweep FILE.toml [--jobs N] [--ray [ADDRESS]] [--out DIR] [--quick] [--fresh] [--check]
+    ampsim plot FILE.toml [--quick] [--sweep-dir DIR] [--out DIR]        # every figure the sweep declares
+    ampsim plot RUN_DIR... [--x time_s] [--y test_accuracy] --out FIG.png  # curves of run folders
+
+Default folders: a sweep's points and table go to ``results/sweeps/<name>/`` (``results/quick/sweeps/<name>``
+with ``--quick``); its figures to ``results/figures/`` (``results/quick/figures/``).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ampsim.errors import ConfigError
+
+
+def default_sweep_dir(name: str, quick: bool) -> Path:
+    return Path("results") / ("quick/sweeps" if quick else "sweeps") / name
+
+
+def default_figure_dir(quick: bool) -> Path:
+    return Path("results") / ("quick/figures" if quick else "figures")
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from ampsim.sweep import load_sweep
+    from ampsim.sweep_run import run_sweep
+
+    sweep = load_sweep(args.sweep, quick=args.quick)
+    if args.jobs is not None and args.jobs < 1:
+        raise ConfigError(f"--jobs: must be >= 1, got {args.jobs}")
+    if args.check:
+        print(f"{args.sweep}: {len(sweep.points)} valid points over {', '.join(sweep.keys)}")
+        return 0
+    out = Path(args.out) if args.out else default_sweep_dir(sweep.name, args.quick)
+    use_ray = args.ray is not None
+    table = run_sweep(sweep, out, jobs=args.jobs, ray=use_ray, ray_address=args.ray or None,
+                      fresh=args.fresh, progress=not args.no_progress)
+    print(f"sweep {sweep.name}: {len(sweep.points)} points; table in {table}")
+    return 0
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    sources = [Path(s) for s in args.sources]
+    if len(sources) == 1 and sources[0].suffix == ".toml":
+        from ampsim.figures import draw_sweep_figures
+        from ampsim.sweep import load_sweep
+
+        sweep = load_sweep(sources[0], quick=args.quick)
+        if not sweep.figures:
+            raise ConfigError(f"{sources[0]}: declares no [[figure]]")
+        sweep_dir = Path(args.sweep_dir) if args.sweep_dir else default_sweep_dir(sweep.name, args.quick)
+        fig_dir = Path(args.out) if args.out else default_figure_dir(args.quick)
+        written = draw_sweep_figures(sweep, sweep_dir, fig_dir)
+        for path in written:
+            print(path)
+        return 0
+    from ampsim.plots import plot_runs
+
+    for s in sources:
+        if not (s / "metrics.csv").is_file():
+            raise ConfigError(f"{s}: not a run folder (no metrics.csv) and not a sweep file (.toml)")
+    out = Path(args.out) if args.out else default_figure_dir(False) / "runs.png"
+    if out.suffix not in (".png", ".pdf"):
+        out = out / "runs.png"
+    y = args.y or _metric_of(sources[0])
+    print(plot_runs(sources, args.x, y, out, logx=args.logx))
+    return 0
+
+
+def _metric_of(run: Path) -> str:
+    from ampsim.results import read_summary
+
+    try:
+        return read_summary(run)["metric"]
+    except (OSError, KeyError):
+        return "train_loss"
+
+
+def add_parsers(sub) -> None:
+    """Register ``sweep`` and ``plot`` on the CLI's subparsers object."""
+    s = sub.add_parser("sweep", help="run a what-if sweep (local process pool or Ray), resumable")
+    s.add_argument("sweep", help="sweep TOML file (experiments/sweeps/*.toml)")
+    s.add_argument("--jobs", type=int, help="parallel points (default: the cores available)")
+    s.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
+                   help="run points as Ray tasks: on the cluster at ADDRESS, or a local Ray instance")
+    s.add_argument("--out", help="sweep folder (default: results/sweeps/<name>)")
+    s.add_argument("--quick", action="store_true", help="the sweep's small [quick] variant")
+    s.add_argument("--fresh", action="store_true", help="delete this sweep's earlier results first")
+    s.add_argument("--check", action="store_true", help="validate every point and stop")
+    s.add_argument("--no-progress", action="store_true", help="no progress bar")
+    s.set_defaults(func=cmd_sweep)
+    p = sub.add_parser("plot", help="draw a sweep's figures, or curves of run folders")
+    p.add_argument("sources", nargs="+", help="a sweep TOML file, or run folders")
+    p.add_argument("--quick", action="store_true", help="the sweep's [quick] variant (its folders)")
+    p.add_argument("--sweep-dir", help="the sweep's folder (default: results/sweeps/<name>)")
+    p.add_argument("--out", help="figures folder (sweep) or figure file (run folders)")
+    p.add_argument("--x", default="epoch", help="run folders: x column of metrics.csv (default epoch)")
+    p.add_argument("--y", help="run folders: y column (default: the runs' metric)")
+    p.add_argument("--logx", action="store_true")
+    p.set_defaults(func=cmd_plot)
+
+
+__all__ = ["add_parsers", "default_sweep_dir", "default_figure_dir"]
