@@ -1,0 +1,201 @@
+"""Gated graph neural network (Li et al. 2016; Gilmer et al. 2017's GG-NN) on QM9: the ``qm9_ggnn`` task.
+
+Model (H = ``model.hidden``, T = ``model.steps``, bond types k = single, double, triple, aromatic)::
+
+    h⁰_v = [x_v, 0]                     (one-hot element padded to H, as Li et al.)
+    m_v  = Σ_{u → v} (h_u W_k + b_k)    (k = type of the bond; both directions, tied weights)
+    h_v  ← GRU(m_v, h_v)                T times (one GRUCell PPT; PyTorch gates)
+    y    = w · Σ_v σ([h_v, x_v] Wi + bi) ⊙ (h_v Wj + bj) + c      (gated readout, then a Linear to 1)
+
+One Linear PPT per bond type (``msg0..msg3``), so placement can put each type's weights on its own
+device. The T steps are a loop in the IR: ``loop (Phi) → … → next (Isu t+1) → more (Cond t < T)``.
+The graph is built by :mod:`ampsim.models.ggnn_ir` at one of two message granularities
+(``model.granularity``); both compute exactly the same function with the same (name-seeded) parameters:
+
+* ``"molecule"`` (default, fast): one message carries every atom of the instance (payload rows = atoms),
+  state ``(t,)``. Each step Ungroups onto the bond types present (state ``(t, k)``), a Cond routes to
+  ``msg{k}``, ``EdgeSum`` adds each atom's incoming type-k messages, and a Group sums the types (anchored
+  on the step's own message, so a molecule without bonds still gets a zero message).
+* ``"atom"`` (AMPNet's finest grain): one message per atom, state ``(t, v)``; an Ungroup sends it onto
+  its outgoing directed edges (state ``(t, e)``), ``msg{k}`` transforms each edge message, and a Group
+  sums them per target atom (anchored: atoms without bonds get zeros). The readout's per-atom terms are
+  Group-summed per molecule. About 4× more messages per molecule, hence slower on a CPU; it takes one
+  molecule per instance (``data.batch = 1``; minibatches through ``train.muf``).
+
+An instance is ``data.batch`` molecules (a disjoint union: rows of all their atoms, one output row per
+molecule), reshuffled every epoch from the run seed; ``data.batch = 1`` is one molecule per instance.
+The target (``data.target``, default ``mu`` as in GGNN) is standardised with the training split's mean
+and std; the loss is the mean squared error on that scale and the metric, ``valid_mae``, is the mean
+absolute error on the validation split in the property's physical unit (Metric scale = std).
+``task.info["baseline_mae"]`` is the MAE of predicting the training mean on the same split and unit.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from ampsim.config import spec
+from ampsim.data import qm9
+from ampsim.errors import ConfigError
+from ampsim.ir.message import Instance, Message
+from ampsim.models.base import Metric, Model, Task
+from ampsim.models.ggnn_ir import build_ggnn_graph
+
+log = logging.getLogger(__name__)
+
+#: Physical unit of each QM9 target in this project's files (MoleculeNet units).
+UNITS = {"mu": "D", "alpha": "a0^3", "homo": "Ha", "lumo": "Ha", "gap": "Ha", "r2": "a0^2", "zpve": "Ha",
+         "u0": "Ha", "u298": "Ha", "h298": "Ha", "g298": "Ha", "cv": "cal/(mol K)"}
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    target: str = spec("mu", choices=qm9.TASKS, help="QM9 property to regress (one)")
+    batch: int = spec(1, ge=1, help="molecules per instance (disjoint union; one output row each)")
+    limit_train: int = spec(0, ge=0, help="use only the first N training molecules; 0 = all 13,291")
+    limit_valid: int = spec(0, ge=0, help="evaluate on the first N validation molecules; 0 = all 1,424")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    hidden: int = spec(64, ge=1, help="atom state width H (>= the 5 element features)")
+    steps: int = spec(4, ge=1, help="propagation steps T")
+    readout: int = spec(64, ge=1, help="width of the gated readout before the final Linear")
+    granularity: str = spec("molecule", choices=("molecule", "atom"),
+                            help="one message per instance (rows = atoms) or one message per atom/edge")
+
+
+# -- instances ------------------------------------------------------------------------------------------
+
+def graph_data(mols: Sequence[qm9.Molecule], y: np.ndarray, granularity: str = "molecule",
+               n_types: int = qm9.N_BOND_TYPES) -> dict:
+    """What the graph's callables read from an instance of ``mols`` (disjoint union, atoms renumbered).
+
+    Always: ``x`` float32 ``[n, n_feat]``, ``mol`` (molecule of each atom), ``n_mol``, ``y`` ``[n_mol, 1]``.
+    Directed edges: bond ``i`` (s, k, d) gives edge ``2i`` (s → d) and ``2i + 1`` (d → s), both type k.
+    Molecule granularity adds ``types`` (bond types present, ascending) and ``src``/``dst`` per type;
+    atom granularity adds ``out_edges`` (edge ids leaving each atom), ``etype``, ``edst``, ``in_pos``
+    (rank of an edge among those entering its target), ``in_deg``, ``mol_pos`` and ``mol_size``.
+    """
+    sizes = [m.n_atoms for m in mols]
+    offsets = np.cumsum([0] + sizes)[:-1]
+    x = np.concatenate([m.node_features for m in mols]).astype(np.float32)
+    bonds = np.concatenate([m.edges + [o, 0, o] for m, o in zip(mols, offsets)]) if mols else np.zeros((0, 3))
+    bonds = bonds.astype(np.int64).reshape(-1, 3)
+    src = np.stack([bonds[:, 0], bonds[:, 2]], axis=1).reshape(-1)
+    dst = np.stack([bonds[:, 2], bonds[:, 0]], axis=1).reshape(-1)
+    etype = np.repeat(bonds[:, 1], 2)
+    n = len(x)
+    data = {"x": x, "mol": np.repeat(np.arange(len(mols)), sizes), "n_mol": len(mols),
+            "y": np.asarray(y, dtype=np.float64).reshape(-1, 1)}
+    if granularity == "molecule":
+        data["types"] = tuple(int(k) for k in np.unique(etype))
+        data["src"] = tuple(src[etype == k] for k in range(n_types))
+        data["dst"] = tuple(dst[etype == k] for k in range(n_types))
+        return data
+    out_edges: list[list[int]] = [[] for _ in range(n)]
+    for e, s in enumerate(src.tolist()):
+        out_edges[s].append(e)
+    in_pos = np.zeros(len(dst), dtype=np.int64)
+    in_deg = np.zeros(n, dtype=np.int64)
+    for e, d in enumerate(dst.tolist()):
+        in_pos[e] = in_deg[d]
+        in_deg[d] += 1
+    data.update(out_edges=out_edges, etype=etype.tolist(), edst=dst.tolist(), in_pos=in_pos.tolist(),
+                in_deg=in_deg.tolist(), mol_pos=np.concatenate([np.arange(s) for s in sizes]).tolist(),
+                mol_size=sizes)
+    return data
+
+
+@dataclass(frozen=True, slots=True)
+class InjectGraph:
+    """``h0`` (state ``(0,)``, ``[x, 0]`` padded to ``hidden``) and ``x`` for the readout (state ``(T,)``);
+    at atom granularity one message per atom with states ``(0, v)`` and ``(T, v)``."""
+
+    hidden: int
+    steps: int
+    granularity: str = "molecule"
+    dtype: str = "float32"
+
+    def __call__(self, inst: Instance) -> list[tuple[str, Message]]:
+        x = inst.data["x"].astype(self.dtype)
+        h0 = np.zeros((x.shape[0], self.hidden), dtype=self.dtype)
+        h0[:, :x.shape[1]] = x
+        T = self.steps
+        if self.granularity == "molecule":
+            return [("h0", Message(inst, (0,), h0)), ("x", Message(inst, (T,), x))]
+        n = x.shape[0]
+        return ([("h0", Message(inst, (0, v), h0[v:v + 1])) for v in range(n)]
+                + [("x", Message(inst, (T, v), x[v:v + 1])) for v in range(n)])
+
+
+def build_model(n_feat: int, hidden: int, steps: int, readout: int, *, granularity: str = "molecule",
+                seed: int = 0, dtype=np.float32, scale: float = 1.0, n_types: int = qm9.N_BOND_TYPES) -> Model:
+    """The GGNN as a validated IR :class:`Model`; the metric ``valid_mae`` is scaled by ``scale``."""
+    if hidden < n_feat:
+        raise ValueError(f"hidden width {hidden} is smaller than the {n_feat} atom features")
+    graph = build_ggnn_graph(n_feat, hidden, steps, readout, granularity=granularity, seed=seed, dtype=dtype,
+                             n_types=n_types)
+    return Model(graph.validate(), InjectGraph(hidden, steps, granularity, np.dtype(dtype).name),
+                 Metric("valid_mae", "loss", "abs_err", higher_is_better=False, scale=scale))
+
+
+def batched(mols: Sequence[qm9.Molecule], y: np.ndarray, order: np.ndarray, batch: int, first_key: int,
+            granularity: str, cache: dict | None = None) -> list[Instance]:
+    """Instances of ``batch`` consecutive molecules of ``order``; with batch 1 the data dicts are cached."""
+    out = []
+    for k, start in enumerate(range(0, len(order), batch)):
+        idx = order[start:start + batch]
+        if batch == 1 and cache is not None:
+            i = int(idx[0])
+            data = cache.get(i)
+            if data is None:
+                data = cache[i] = graph_data([mols[i]], y[idx], granularity)
+        else:
+            data = graph_data([mols[i] for i in idx], y[idx], granularity)
+        out.append(Instance(first_key + k, data))
+    return out
+
+
+def build(cfg) -> Task:
+    d, m, seed = cfg.data, cfg.model, cfg.experiment.seed
+    if m.hidden < len(qm9.ELEMENTS):
+        raise ConfigError(f"{cfg.path}: model.hidden: must be >= {len(qm9.ELEMENTS)} (the atom features), "
+                          f"got {m.hidden}")
+    if m.granularity == "atom" and d.batch != 1:
+        raise ConfigError(f"{cfg.path}: data.batch: model.granularity 'atom' takes one molecule per instance "
+                          f"(each molecule is its own loss message); use train.muf for minibatches, got {d.batch}")
+    dtype = np.dtype(cfg.experiment.dtype)
+    train = qm9.load_qm9("train", limit=d.limit_train or None)
+    valid = qm9.load_qm9("valid", limit=d.limit_valid or None)
+    task_id = qm9.TASKS.index(d.target)
+    norm = qm9.TargetNorm.fit(train, task_id)
+    y_train = norm.normalize(qm9.task_values(train, task_id))
+    y_valid_raw = qm9.task_values(valid, task_id)
+    y_valid = norm.normalize(y_valid_raw)
+    baseline = float(np.mean(np.abs(y_valid_raw - norm.mean)))
+    n_feat = train[0].node_features.shape[1]
+    model = build_model(n_feat, m.hidden, m.steps, m.readout, granularity=m.granularity, seed=seed,
+                        dtype=dtype, scale=norm.std)
+    n_inst = -(-len(train) // d.batch)
+    train_cache: dict = {}
+    valid_instances = batched(valid, y_valid, np.arange(len(valid)), d.batch, -(10**9), m.granularity)
+
+    def train_instances(epoch: int) -> list[Instance]:
+        order = np.random.default_rng([seed, epoch]).permutation(len(train))
+        return batched(train, y_train, order, d.batch, epoch * n_inst, m.granularity, train_cache)
+
+    def eval_instances() -> list[Instance]:
+        return valid_instances
+
+    log.info("qm9_ggnn: %d train / %d valid molecules, target %s (%s): train mean %.6g std %.6g, "
+             "predict-the-mean validation MAE %.6g", len(train), len(valid), d.target, UNITS[d.target],
+             norm.mean, norm.std, baseline)
+    return Task(model, train_instances, eval_instances,
+                info={"train_examples": len(train), "test_examples": len(valid), "instances_per_epoch": n_inst,
+                      "target": d.target, "unit": UNITS[d.target], "target_mean": norm.mean,
+                      "target_std": norm.std, "baseline_mae": baseline, "eval_split": "valid"})
