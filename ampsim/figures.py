@@ -256,14 +256,19 @@ def groups(df, keys: tuple[str, ...]) -> list[tuple[tuple, Any]]:
 
 
 # -- drawing -------------------------------------------------------------------------------------------
-def new_figure(size: tuple[float, float] = (6.0, 4.0)):
+def pyplot():
+    """matplotlib.pyplot on the Agg backend (no display needed)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=size, dpi=120)
-    return fig, ax
+    return plt
+
+
+def new_figure(size: tuple[float, float] = (6.0, 4.0)):
+    """A figure with one axes at the figures' common size and resolution (PNG well under 300 KB)."""
+    return pyplot().subplots(figsize=size, dpi=120)
 
 
 def _finish(fig, ax, spec: FigureSpec, xlabel: str, ylabel: str, legend_title: str = "") -> None:
@@ -271,6 +276,13 @@ def _finish(fig, ax, spec: FigureSpec, xlabel: str, ylabel: str, legend_title: s
     ax.set_ylabel(spec.ylabel or ylabel)
     if spec.logx:
         ax.set_xscale("log")
+        lo, hi = ax.dataLim.intervalx
+        if 1 <= lo and hi <= 4096:  # counts such as mak or chips: ticks at powers of two, plain numbers
+            from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+            ax.xaxis.set_major_locator(LogLocator(base=2))
+            ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+            ax.xaxis.set_minor_formatter(NullFormatter())
     if spec.logy:
         ax.set_yscale("log")
     ax.set_title(spec.title or spec.name.replace("_", " "), fontsize=10)
@@ -297,7 +309,7 @@ def draw_curves(df, sweep_dir: Path, spec: FigureSpec, swept: list[str]):
             y = metric if spec.y == "metric" else spec.y
             if y not in m.columns or spec.x not in m.columns:
                 raise RunError(f"figure {spec.name}: metrics.csv of {row['point_id']} has no column {y!r}")
-            frames.append(m[["epoch", spec.x, y]].dropna().rename(columns={y: "_y", spec.x: "_x"}))
+            frames.append(pd.DataFrame({"epoch": m["epoch"], "_x": m[spec.x], "_y": m[y]}).dropna())
         mean = pd.concat(frames).groupby("epoch", sort=True)[["_x", "_y"]].mean()
         if mean.empty:
             continue
@@ -359,8 +371,9 @@ def draw_bar(df, spec: FigureSpec, swept: list[str]):
     for j, (values, sub) in enumerate(gs):
         agg = sub.groupby(spec.x)[spec.y].agg(["mean", "min", "max"]).reindex(cats)
         pos = np.arange(len(cats)) + (j - (len(gs) - 1) / 2) * width
-        ax.bar(pos, agg["mean"], width, yerr=[agg["mean"] - agg["min"], agg["max"] - agg["mean"]], capsize=2,
-               label=legend_label(keys, values))
+        spread = bool((agg["max"] - agg["min"]).fillna(0).abs().sum() > 0)
+        ax.bar(pos, agg["mean"], width, label=legend_label(keys, values),
+               yerr=[agg["mean"] - agg["min"], agg["max"] - agg["mean"]] if spread else None, capsize=2)
     ax.set_xticks(np.arange(len(cats)), [short_value(c) for c in cats], fontsize=8)
     if df[spec.y].dropna().empty:
         raise RunError(f"figure {spec.name}: no {spec.y} values to draw")
@@ -393,8 +406,7 @@ def save_figure(fig, out_stem: str | Path, formats: tuple[str, ...] = ("png", "p
     """Write ``<out_stem>.png`` and ``.pdf`` (atomically) and close the figure; returns the paths."""
     import os
 
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     out_stem = Path(out_stem)
     out_stem.parent.mkdir(parents=True, exist_ok=True)
     paths = []

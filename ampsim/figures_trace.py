@@ -14,7 +14,7 @@ import json
 from pathlib import Path
 
 from ampsim.errors import RunError
-from ampsim.figures import FigureSpec, axis_label, groups, new_figure, short_value
+from ampsim.figures import FigureSpec, axis_label, groups, new_figure, pyplot, short_value
 from ampsim.results import read_summary
 
 LINK_PID = 1_000_000  # the simulator's trace process id for links (ampsim.executors.sim.network)
@@ -46,23 +46,23 @@ def draw_heatmap(df, sweep_dir: Path, spec: FigureSpec, swept: list[str]):
     if link_names:
         link_m = np.array([[d.get(n, np.nan) for n in link_names] for d in links], dtype=float)
         panels.append(("directed link", link_m, link_names))
-    width = 3.0 + 0.25 * sum(m.shape[1] for _, m, _ in panels)
-    fig, _ = new_figure((min(12.0, max(6.0, width)), 1.6 + 0.35 * len(rows)))
-    fig.clf()
-    axes = fig.subplots(1, len(panels), squeeze=False,
-                        gridspec_kw={"width_ratios": [max(2, m.shape[1]) for _, m, _ in panels]})[0]
+    plt = pyplot()
+    height = 1.2 + sum(0.9 + 0.28 * len(rows) for _ in panels)
+    fig = plt.figure(figsize=(7.0, min(9.0, height)), dpi=120, layout="constrained")
+    axes = fig.subplots(len(panels), 1, squeeze=False)[:, 0]
+    vmax = max(0.05, float(np.nanmax([np.nanmax(m) for _, m, _ in panels])))
     image = None
     for ax, (what, m, names) in zip(axes, panels):
-        image = ax.imshow(m, aspect="auto", cmap="viridis", vmin=0.0, vmax=1.0, interpolation="nearest")
-        ax.set_xlabel(f"{what} (index)" if what == "chip" else f"{what} (from->to chip)")
-        step = max(1, len(names) // 16)
+        image = ax.imshow(m, aspect="auto", cmap="viridis", vmin=0.0, vmax=vmax, interpolation="nearest")
+        ax.set_xlabel(f"{what} (index)" if what == "chip" else f"{what} (from->to chip)", fontsize=8)
+        step = max(1, -(-len(names) // 24))
         ax.set_xticks(range(0, len(names), step), names[::step], fontsize=6,
                       rotation=90 if what != "chip" else 0)
         ax.set_yticks(range(len(rows)), rows, fontsize=7)
-        ax.set_ylabel(axis_label(row_key))
+        ax.set_ylabel(axis_label(row_key), fontsize=8)
         ax.set_title(f"{what} utilization", fontsize=9)
     cbar = fig.colorbar(image, ax=list(axes), shrink=0.9)
-    cbar.set_label("utilization (fraction of time busy)")
+    cbar.set_label("utilization (fraction of time busy)", fontsize=8)
     fig.suptitle(spec.title or spec.name.replace("_", " "), fontsize=10)
     return fig
 
@@ -116,7 +116,7 @@ def draw_timeline(df, sweep_dir: Path, spec: FigureSpec):
     ax.set_ylim(len(rows) - 0.5, -0.5)
     ax.set_xlim(0, end)
     ax.set_xlabel(spec.xlabel or "simulated time (µs)")
-    ax.set_ylabel(spec.ylabel or "chip / directed link")
+    ax.set_ylabel(spec.ylabel or ("chip / directed link" if show_links else "chip"))
     row = df.iloc[0]
     detail = ", ".join(f"{k.split('.')[-1]}={short_value(row[k])}" for k in spec.where) if spec.where else point
     ax.set_title(spec.title or f"{spec.name.replace('_', ' ')} ({detail})", fontsize=10)

@@ -116,6 +116,10 @@ def run_sweep(sweep: Sweep, out: str | Path, *, jobs: int | None = None, ray: bo
     log.info("sweep %s: %d points, %d already finished, %d to run", sweep.name, len(tasks),
              len(tasks) - len(todo), len(todo))
     jobs = max(1, jobs or default_jobs())
+    # One BLAS thread per worker (inherited by pool and local Ray workers): the points are the parallelism;
+    # threaded BLAS on a shared machine is many times slower, and its summation order varies with threads.
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(var, "1")
     failures: list[tuple[str, BaseException]] = []
     if todo:
         bar = _bar(len(todo), sweep.name, progress)
@@ -161,8 +165,6 @@ def _run_pool(todo: list[PointTask], jobs: int, _address: str | None) -> Iterabl
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ.setdefault(var, "1")  # one BLAS thread per worker: the pool is the parallelism
     method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
     ctx = mp.get_context(method)
     if method == "forkserver":
