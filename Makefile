@@ -9,7 +9,7 @@ AMPSIM := $(VENV)/bin/ampsim
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help venv test test-fast demo bench clean
+.PHONY: help venv test test-fast demo bench paper paper-quick sweeps-check clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -33,6 +33,51 @@ demo: $(STAMP) ## a small run with no network or downloaded data; writes a figur
 
 bench: $(STAMP) ## benchmarks, written to results/bench/*.csv
 	$(PY) -m benchmarks.run_all
+
+# --- sweeps and figures -----------------------------------------------------------------------------
+# Each experiments/sweeps/<name>.toml is run into results/sweeps/<name>/ (table.csv is its completion
+# marker) and its [[figure]]s are drawn into results/figures/ (PNG + PDF). A table depends on its sweep
+# file, the experiment and hardware files and the simulation code; figures on their table and the
+# plotting code, so make re-runs only what changed. Sweeps resume: an interrupted `make paper` keeps
+# every finished point. When only TOML files changed, unchanged points are reused (a point's id hashes
+# its resolved config); when code changed, the sweep starts afresh. The quick variants ([quick] tables)
+# go to results/quick/. Sweeps on MNIST/SST need AMPSIM_DATA (the data folder).
+SWEEP_FILES := $(sort $(wildcard experiments/sweeps/*.toml))
+SWEEP_NAMES := $(notdir $(SWEEP_FILES:.toml=))
+PLOT_CODE   := ampsim/figures.py ampsim/figures_trace.py ampsim/sweep_cli.py
+SIM_CODE    := $(filter-out $(PLOT_CODE) ampsim/demo.py ampsim/cli.py,$(shell find ampsim -name '*.py'))
+SWEEP_DEPS  := $(SIM_CODE) $(wildcard experiments/*.toml) $(wildcard hardware_models/*.toml)
+FIGS        := $(SWEEP_NAMES:%=results/figures/.%.done)
+QUICK_FIGS  := $(SWEEP_NAMES:%=results/quick/figures/.%.done)
+SWEEP_ARGS  ?= --no-progress
+fresh_if_code_changed = $(if $(and $(wildcard $@),$(filter %.py,$?)),--fresh)
+
+results/sweeps/%/table.csv: experiments/sweeps/%.toml $(SWEEP_DEPS) | $(STAMP)
+	$(AMPSIM) sweep $< --out $(@D) $(SWEEP_ARGS) $(fresh_if_code_changed)
+
+results/figures/.%.done: results/sweeps/%/table.csv experiments/sweeps/%.toml $(PLOT_CODE) | $(STAMP)
+	$(AMPSIM) plot experiments/sweeps/$*.toml --sweep-dir results/sweeps/$* --out $(@D)
+	touch $@
+
+results/quick/sweeps/%/table.csv: experiments/sweeps/%.toml $(SWEEP_DEPS) | $(STAMP)
+	$(AMPSIM) sweep $< --quick --out $(@D) $(SWEEP_ARGS) $(fresh_if_code_changed)
+
+results/quick/figures/.%.done: results/quick/sweeps/%/table.csv experiments/sweeps/%.toml $(PLOT_CODE) | $(STAMP)
+	$(AMPSIM) plot experiments/sweeps/$*.toml --quick --sweep-dir results/quick/sweeps/$* --out $(@D)
+	touch $@
+
+.PRECIOUS: results/sweeps/%/table.csv results/quick/sweeps/%/table.csv
+
+paper: $(FIGS) ## every sweep in experiments/sweeps/ and every figure, into results/figures/ (long; needs AMPSIM_DATA)
+	@! find results/figures -name '*.png' -size +300k | grep . || (echo "PNG over 300 KB" >&2; exit 1)
+	@echo "figures in results/figures/:"; ls results/figures
+
+paper-quick: $(QUICK_FIGS) ## the same sweeps, scaled down ([quick]), figures into results/quick/figures/ (minutes)
+	@! find results/quick/figures -name '*.png' -size +300k | grep . || (echo "PNG over 300 KB" >&2; exit 1)
+	@echo "figures in results/quick/figures/:"; ls results/quick/figures
+
+sweeps-check: $(STAMP) ## validate every sweep file (and its quick variant) without running anything
+	@for f in $(SWEEP_FILES); do $(AMPSIM) sweep $$f --check && $(AMPSIM) sweep $$f --quick --check || exit 1; done
 
 clean: ## remove the virtual environment and caches (results are kept)
 	rm -rf $(VENV) .pytest_cache .hypothesis build *.egg-info

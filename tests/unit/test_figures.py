@@ -1,0 +1,155 @@
+"""Figures from a tiny sweep: every kind has labelled axes (with units), a legend or colour bar, and data;
+the written PNGs are small; the demo runs end to end; ``ampsim plot`` draws from sweep files and run folders."""
+
+from pathlib import Path
+
+import pytest
+
+from ampsim.cli import main
+from ampsim.errors import RunError
+from ampsim.figures import FigureSpec, draw_figure, draw_sweep_figures
+from ampsim.sweep import load_sweep
+from ampsim.sweep_run import run_sweep
+
+ROOT = Path(__file__).resolve().parents[2]
+
+SWEEP = f"""
+[sweep]
+experiment = "{ROOT / 'experiments' / 'blobs_mlp.toml'}"
+hardware = "{ROOT / 'hardware_models' / 'ring4.toml'}"
+seeds = [0, 1]
+
+[fixed]
+"data.n_train" = 320
+"data.n_test" = 100
+"model.hidden" = [16, 16]
+"train.epochs" = 3
+"train.target" = 0.5
+"executor.trace" = true
+
+[grid]
+"train.mak" = [1, 4]
+"placement.strategy" = ["round_robin", "single"]
+
+[[figure]]
+name = "acc_time"
+kind = "curves"
+x = "time_s"
+hue = ["train.mak", "placement.strategy"]
+logx = true
+
+[[figure]]
+name = "thr_mak"
+kind = "xy"
+x = "train.mak"
+y = "throughput"
+hue = "placement.strategy"
+
+[[figure]]
+name = "bars"
+kind = "bar"
+x = "placement.strategy"
+y = "time_to_target_s"
+hue = "train.mak"
+
+[[figure]]
+name = "heat"
+kind = "heatmap"
+y = "train.mak"
+where = {{ "placement.strategy" = "round_robin" }}
+
+[[figure]]
+name = "timeline"
+kind = "timeline"
+where = {{ "train.mak" = 4, "placement.strategy" = "round_robin" }}
+window = 0.5
+"""
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("figs")
+    path = folder / "tiny.toml"
+    path.write_text(SWEEP)
+    sweep = load_sweep(path)
+    run_sweep(sweep, folder / "sweep", jobs=2)
+    return sweep, folder
+
+
+def _has_data(ax) -> bool:
+    if any(len(line.get_xdata()) for line in ax.get_lines()):
+        return True
+    if any(len(c.get_paths()) for c in ax.collections) or ax.patches or ax.images:
+        return True
+    return False
+
+
+@pytest.mark.parametrize("name", ["acc_time", "thr_mak", "bars", "heat", "timeline"])
+def test_every_figure_kind_is_labelled_and_has_data(tiny, name):
+    sweep, folder = tiny
+    spec = next(f for f in sweep.figures if f.name == name)
+    fig = draw_figure(spec, folder / "sweep", sweep.keys)
+    axes = [ax for ax in fig.axes if ax.get_label() != "<colorbar>"]
+    assert axes and all(_has_data(ax) for ax in axes)
+    for ax in axes:
+        assert ax.get_xlabel() and ax.get_ylabel()
+    labels = " ".join(ax.get_xlabel() + " " + ax.get_ylabel() for ax in axes)
+    if name == "acc_time":
+        assert "simulated time (s)" in labels and "accuracy" in labels
+    if name in ("thr_mak", "bars"):
+        assert "(instances per simulated s)" in labels or "(simulated s)" in labels
+    if name == "timeline":
+        assert "µs" in labels
+    if name == "heat":  # a colour bar instead of a legend, labelled with its unit
+        bars = [ax for ax in fig.axes if ax.get_label() == "<colorbar>"]
+        assert bars and "fraction" in bars[0].get_ylabel()
+    else:
+        legend = axes[0].get_legend()
+        assert legend is not None and [t.get_text() for t in legend.get_texts()]
+    assert fig.axes[0].get_title() or fig._suptitle is not None
+
+
+def test_curves_have_one_line_per_group_averaged_over_seeds(tiny):
+    sweep, folder = tiny
+    fig = draw_figure(sweep.figures[0], folder / "sweep", sweep.keys)
+    lines = fig.axes[0].get_lines()
+    assert len(lines) == 4 and all(len(line.get_xdata()) == 3 for line in lines)
+    texts = sorted(t.get_text() for t in fig.axes[0].get_legend().get_texts())
+    assert texts[0].startswith("mak=1")
+
+
+def test_written_files_png_pdf_small(tiny, tmp_path):
+    sweep, folder = tiny
+    written = draw_sweep_figures(sweep, folder / "sweep", tmp_path)
+    assert sorted(p.name for p in written) == sorted(f"{f.name}.{x}" for f in sweep.figures for x in ("png", "pdf"))
+    for p in written:
+        assert p.stat().st_size > 1000
+        if p.suffix == ".png":
+            assert p.stat().st_size <= 300_000
+            assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and f"Title\x00{p.stem}".encode() in p.read_bytes()
+
+
+def test_empty_selection_is_an_error_not_an_empty_figure(tiny):
+    sweep, folder = tiny
+    spec = FigureSpec(name="none", kind="xy", x="train.mak", y="throughput", where={"train.mak": 99})
+    with pytest.raises(RunError, match="no rows"):
+        draw_figure(spec, folder / "sweep", sweep.keys)
+
+
+def test_plot_cli_for_sweep_file_and_run_folders(tiny, tmp_path, capsys):
+    sweep, folder = tiny
+    assert main(["plot", str(sweep.path), "--sweep-dir", str(folder / "sweep"), "--out", str(tmp_path)]) == 0
+    assert (tmp_path / "timeline.png").is_file()
+    runs = sorted(p for p in (folder / "sweep").iterdir() if p.is_dir())[:2]
+    assert main(["plot", *map(str, runs), "--x", "time_s", "--out", str(tmp_path / "runs.png")]) == 0
+    assert (tmp_path / "runs.png").stat().st_size > 1000
+    assert main(["plot", str(tmp_path / "nothing")]) == 2
+
+
+def test_demo_runs_offline_and_writes_its_figure(tmp_path):
+    from ampsim.demo import run_demo
+
+    png = run_demo(tmp_path / "demo", progress=False)
+    assert png.is_file() and png.suffix == ".png" and png.with_suffix(".pdf").is_file()
+    assert (tmp_path / "demo" / "sweep" / "table.csv").is_file()
+    assert (tmp_path / "demo" / "inputs" / "demo_sweep.toml").is_file()

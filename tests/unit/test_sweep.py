@@ -1,0 +1,159 @@
+"""Sweeps: grid expansion, validation with one-line errors, resume after a kill, pool/Ray equivalence."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from ampsim.cli import main
+from ampsim.errors import ConfigError
+from ampsim.sweep import SEED_KEY, load_sweep
+from ampsim.sweep_run import run_sweep
+
+ROOT = Path(__file__).resolve().parents[2]
+BLOBS = ROOT / "experiments" / "blobs_mlp.toml"
+RING4 = ROOT / "hardware_models" / "ring4.toml"
+
+HEAD = f"""
+[sweep]
+experiment = "{BLOBS}"
+hardware = "{RING4}"
+"""
+SMALL = """
+[fixed]
+"data.n_train" = 320
+"data.n_test" = 100
+"model.hidden" = [16]
+"train.epochs" = 2
+"""
+
+
+def write(tmp_path, text, name="sw.toml"):
+    p = tmp_path / name
+    p.write_text(text)
+    return p
+
+
+def test_grid_is_cartesian_with_seeds_and_stable_ids(tmp_path):
+    path = write(tmp_path, HEAD + "seeds = [0, 1]\n" + SMALL + """
+[grid]
+"train.mak" = [1, 2, 4]
+"hardware.link.bandwidth_bytes_per_s" = [1e9, 1e10]
+""", "a.toml")
+    sweep = load_sweep(path)
+    assert sweep.name == "a" and len(sweep.points) == 3 * 2 * 2
+    assert sweep.keys == ["train.mak", "hardware.link.bandwidth_bytes_per_s", SEED_KEY]
+    combos = {(p.values["train.mak"], p.values["hardware.link.bandwidth_bytes_per_s"], p.values[SEED_KEY])
+              for p in sweep.points}
+    assert len(combos) == 12
+    ids = [p.point_id for p in sweep.points]
+    assert len(set(ids)) == 12 and ids == [p.point_id for p in load_sweep(path).points]
+    quick = load_sweep(path, quick=True)  # no [quick] table: first seed only
+    assert len(quick.points) == 6 and {p.values[SEED_KEY] for p in quick.points} == {0}
+    assert {p.point_id for p in quick.points} <= set(ids)
+
+
+def test_points_cross_grid_fill_missing_values_and_quick_overrides(tmp_path):
+    path = write(tmp_path, HEAD + SMALL + """
+[[points]]
+label = "sync"
+"train.mak" = 1
+[[points]]
+"train.mak" = 4
+"train.muf" = 2
+[grid]
+"hardware.topology" = [{ kind = "ring", n = 4 }, { kind = "mesh2d", shape = [2, 3] }]
+[quick]
+fixed = { "train.epochs" = 1 }
+grid = { "hardware.topology" = [{ kind = "ring", n = 4 }] }
+""")
+    sweep = load_sweep(path)
+    assert len(sweep.points) == 4 and sweep.keys == ["train.mak", "train.muf", "hardware.topology"]
+    first = sweep.points[0]
+    assert first.label == "sync" and first.values["train.muf"] == 1  # filled from the resolved config
+    assert sweep.points[1].values["hardware.topology"] == {"kind": "mesh2d", "shape": [2, 3]}
+    quick = load_sweep(path, quick=True)
+    assert len(quick.points) == 2 and ("train.epochs", 1) in quick.points[0].overrides
+
+
+@pytest.mark.parametrize("body,message", [
+    ('[grid]\n"train.mka" = [1, 2]\n', "grid.train.mka: unknown sweep key"),
+    ('[grid]\n"bogus.x" = [1]\n', "grid.bogus.x: unknown sweep key"),
+    ('[grid]\n"train.mak" = []\n', "grid.train.mak: empty grid"),
+    ("[grid]\n", "grid: empty grid"),
+    ('[grid]\n"train.mak" = 4\n', "grid.train.mak: must be an array"),
+    ('[fixed]\n"model.hiden" = [3]\n[grid]\n"train.mak" = [1]\n', "fixed.model.hiden: unknown sweep key"),
+    ('[grid]\n"train.mak" = [1, 0]\n', "point 1 (train.mak=0): "),
+    ('[grid]\n"hardware.link.bandwith" = [1e9]\n', "link.bandwith: unknown field"),
+    ('[grid]\n"hardware.topology" = [{ kind = "torus2d", shape = [2, 2] }]\n', "topology.shape"),
+    ("[points]\n", "points: must be an array of tables"),
+    ("", "nothing to sweep"),
+    ('[grid]\n"train.mak" = [1]\n[[figure]]\nname = "f"\nkind = "pie"\n', "figure[0].kind: must be one of"),
+])
+def test_malformed_sweeps_are_one_line_errors_naming_file_and_field(tmp_path, body, message, capsys):
+    path = write(tmp_path, HEAD + body)
+    with pytest.raises(ConfigError) as err:
+        load_sweep(path)
+    text = str(err.value)
+    assert text.startswith(str(path)) and message in text and "\n" not in text
+    assert main(["sweep", str(path)]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("ampsim: error: ") and message in lines[0]
+
+
+TINY = HEAD + SMALL + """
+[grid]
+"train.mak" = [1, 4]
+"hardware.link.bandwidth_bytes_per_s" = [1e9, 1e10]
+"""
+
+
+def test_ray_gives_the_same_table_as_the_local_pool(tmp_path):
+    import ray  # noqa: F401  a dev dependency: the Ray path must be tested, never skipped
+
+    sweep = load_sweep(write(tmp_path, TINY))
+    pool = run_sweep(sweep, tmp_path / "pool", jobs=2)
+    with_ray = run_sweep(sweep, tmp_path / "ray", jobs=2, ray=True)
+    assert pool.read_text() == with_ray.read_text()
+    df = pd.read_csv(pool)
+    assert len(df) == 4 and df["final_metric"].notna().all() and (df["time_unit"] == "simulated").all()
+    assert list(df.columns[:2]) == ["train.mak", "hardware.link.bandwidth_bytes_per_s"]
+    assert df["throughput"].gt(0).all() and "staleness_mean" in df and "chip_util_mean" in df
+
+
+def _finished(folder: Path) -> list[Path]:
+    return [p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")] if folder.exists() else []
+
+
+def test_resume_after_kill_loses_and_duplicates_nothing(tmp_path):
+    text = TINY.replace('"train.epochs" = 2', '"train.epochs" = 3').replace(
+        '"train.mak" = [1, 4]', '"train.mak" = [1, 2, 4, 8]')
+    path = write(tmp_path, text)
+    sweep = load_sweep(path)
+    n = len(sweep.points)
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen([sys.executable, "-m", "ampsim.cli", "sweep", str(path), "--jobs", "1",
+                             "--out", str(killed), "--no-progress"], cwd=ROOT, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 60
+    while len(_finished(killed)) < 2 and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.02)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    partial = len(_finished(killed))
+    assert partial >= 2 and not (killed / "table.csv").exists() or partial == n
+    for p in _finished(killed):  # every folder named by a point id is a complete run
+        assert (p / "summary.json").is_file() and (p / "point.json").is_file()
+    assert main(["sweep", str(path), "--out", str(killed), "--no-progress", "--jobs", "2"]) == 0
+    run_sweep(sweep, tmp_path / "whole", jobs=2)
+    assert sorted(p.name for p in _finished(killed)) == sorted(p.point_id for p in sweep.points)
+    assert not list(killed.glob(".tmp-*"))
+    assert (killed / "table.csv").read_text() == (tmp_path / "whole" / "table.csv").read_text()
+    before = {p.name: (p / "summary.json").stat().st_mtime_ns for p in _finished(killed)}
+    run_sweep(sweep, killed, jobs=2)  # nothing left to run: no point is re-run
+    assert before == {p.name: (p / "summary.json").stat().st_mtime_ns for p in _finished(killed)}
