@@ -1,0 +1,205 @@
+"""The controller of the multicore executor (runs in the main process): admission by mak, completion.
+
+As in the simulator, an instance is *live* from admission until its last message has been processed;
+at most mak instances are live. The count of messages in flight per instance is distributed: workers
+report ``DELTA`` = created − processed, batched. Completion is detected exactly, without a global stop:
+
+* a worker writes the DELTA that covers a message's creation before writing the message to a peer, so
+  every report that causally precedes a report the controller has read is already in a kernel buffer;
+* the controller reads all channels repeatedly until one full pass finds nothing. The reports read then
+  form a causally closed set (a consistent cut of the run), so an instance whose count is 0 at that
+  point has no message anywhere and never will: it is complete.
+
+On completion the controller sends ``DONE(k)`` to every worker (owners of parameterized nodes queue the
+muf update jobs) and admits the next instance: ``INST`` (its data) to every worker first and, once all
+those bytes are in the kernel, the first messages to the workers owning the input nodes (see
+:mod:`.worker` for why this order makes mak = 1 equal the reference executor).
+
+Failures: a worker's ``ERROR`` frame, or a worker process that exits (its sentinel fires or its socket
+closes), raises :class:`~ampsim.errors.RunError` naming the worker and the node it was running.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+from select import POLLIN, POLLOUT, poll
+from typing import Any, Callable, Iterable
+
+from ampsim.errors import RunError
+from ampsim.executors.multicore import protocol as P
+from ampsim.executors.multicore.procs import exit_description
+from ampsim.executors.multicore.transport import Channel, ChannelClosed
+from ampsim.ir.message import Instance
+from ampsim.ir.node import Report
+
+log = logging.getLogger(__name__)
+
+
+class Controller:
+    """Talks to the workers over ``channels[w]``; watches ``procs[w].sentinel``."""
+
+    def __init__(self, channels: list[Channel], procs: list, names: list[str], index: dict[str, int],
+                 owner: list[int], current: Any) -> None:
+        self.channels, self.procs, self.names, self.index, self.owner = channels, procs, names, index, owner
+        self.current = current
+        self._poller = poll()
+        self._registered: dict[int, int] = {}
+        self._sentinel = {p.sentinel: w for w, p in enumerate(procs)}
+        for fd in self._sentinel:
+            self._poller.register(fd, POLLIN)
+        self._states: dict[Any, dict[int, dict]] = {}
+        self._deferred: list[list[tuple]] | None = None
+        self.rounds = 0
+
+    # -- training ------------------------------------------------------------------------------------
+    def run(self, inject: Callable[[Instance], list], instances: Iterable[Instance], mak: int,
+            on_done: Callable[[int], None] | None) -> list[Report]:
+        """Train on ``instances`` with at most ``mak`` live; return the loss reports."""
+        pending = deque(instances)
+        live: dict[int, int] = {}
+        reports: list[Report] = []
+        done: list[int] = []
+        n_workers = len(self.channels)
+        while pending or live:
+            now: list[list[tuple]] = [[] for _ in range(n_workers)]
+            later: list[list[tuple]] = [[] for _ in range(n_workers)]
+            if done:
+                for batch in now:
+                    batch.append((P.DONE, done))
+                done = []
+            while pending and len(live) < mak:
+                inst = pending.popleft()
+                msgs = inject(inst)
+                targets = {self.owner[self.index[name]] for name, _ in msgs}
+                # INST goes out before any injection; a lone injection target gets it in the same frame
+                # as its messages (the pickle then stores an array shared by both, e.g. an image batch, once)
+                for w in range(n_workers):
+                    (later if targets == {w} else now)[w].append((P.INST, inst.key, inst.data))
+                for name, msg in msgs:
+                    i = self.index[name]
+                    later[self.owner[i]].append((P.MSG, i, False, 0, inst.key, msg.state, msg.payload))
+                live[inst.key] = len(msgs)
+                if not msgs:  # pragma: no cover - a model that injects nothing completes at once
+                    del live[inst.key]
+                    done.append(inst.key)
+            self._send(now, later)
+            if not live and not pending:
+                break
+            touched = self._pump(live, reports)
+            for key in touched:
+                if live.get(key, 1) == 0:
+                    del live[key]
+                    done.append(key)
+                    if on_done:
+                        on_done(1)
+        if done:
+            self._send([[(P.DONE, done)] for _ in range(n_workers)], None)
+        return reports
+
+    def sync(self, with_params: bool, tag: Any = None) -> dict[int, dict]:
+        """Ask every worker for its state once its queued work (update jobs) is done; wait for all."""
+        tag = tag if tag is not None else ("sync", time.perf_counter())
+        self._states[tag] = {}
+        self._send([[(P.SYNC, tag, with_params)] for _ in self.channels], None)
+        while len(self._states[tag]) < len(self.channels):
+            self._pump({}, [])
+        return self._states.pop(tag)
+
+    # -- plumbing ------------------------------------------------------------------------------------
+    def _send(self, now: list[list[tuple]], later: list[list[tuple]] | None) -> None:
+        """Queue ``now`` frames; queue ``later`` frames only once every byte queued before is written."""
+        for ch, batch in zip(self.channels, now):
+            if batch:
+                ch.put(batch)
+        if later is not None and any(later):
+            if self._deferred is not None:  # still waiting to send an earlier round: merge
+                for acc, batch in zip(self._deferred, later):
+                    acc.extend(batch)
+            else:
+                self._deferred = later
+        self._write()
+
+    def _write(self) -> None:
+        clean = True
+        for ch in self.channels:
+            if ch.pending:
+                try:
+                    clean &= ch.flush()
+                except ChannelClosed:
+                    self._fail(self.channels.index(ch))
+        if clean and self._deferred is not None:
+            deferred, self._deferred = self._deferred, None
+            for ch, batch in zip(self.channels, deferred):
+                if batch:
+                    ch.put(batch)
+            self._write()
+
+    def _pump(self, live: dict[int, int], reports: list[Report]) -> set[int]:
+        """Wait for data, then read until a full pass over the channels finds nothing; apply the frames.
+
+        Returns the instance keys whose count changed.
+        """
+        self._wait()
+        touched: set[int] = set()
+        while True:
+            got = False
+            for w, ch in enumerate(self.channels):
+                try:
+                    frames = ch.recv()
+                except ChannelClosed:
+                    self._fail(w)
+                for frame in frames:
+                    got = True
+                    for item in frame:
+                        op = item[0]
+                        if op == P.DELTA:
+                            for key, d in item[1].items():
+                                live[key] += d
+                                touched.add(key)
+                            reports.extend(Report(*r) for r in item[2])
+                        elif op == P.STATE:
+                            self._states.setdefault(item[1], {})[w] = item[2]
+                        elif op == P.ERROR:
+                            log.debug("worker %d traceback:\n%s", w, item[2])
+                            raise RunError(item[1])
+            if not got:
+                break
+        self.rounds += 1
+        return touched
+
+    def _wait(self) -> None:
+        """Sleep until a worker channel has data (writing queued output whenever the kernel takes it)."""
+        while True:
+            for ch in self.channels:
+                mask = POLLIN | (POLLOUT if ch.pending else 0)
+                if self._registered.get(ch.fd) != mask:
+                    self._poller.register(ch.fd, mask)
+                    self._registered[ch.fd] = mask
+            events = self._poller.poll()
+            for fd, _ in events:
+                if fd in self._sentinel:
+                    self._fail(self._sentinel[fd])
+            if any(ev & POLLOUT for _, ev in events):
+                self._write()
+            if any(ev & ~POLLOUT for _, ev in events):
+                return
+
+    def _fail(self, w: int) -> None:
+        """Worker ``w`` ended or closed its channel: raise its ERROR if it sent one, else describe its exit."""
+        p = self.procs[w]
+        p.join(1.0)
+        try:
+            for frame in self.channels[w].recv():
+                for item in frame:
+                    if item[0] == P.ERROR:
+                        log.debug("worker %d traceback:\n%s", w, item[2])
+                        raise RunError(item[1])
+        except ChannelClosed:
+            pass
+        code = self.current[w] if self.current is not None else P.IDLE
+        owned = [n for i, n in enumerate(self.names) if self.owner[i] == w]
+        shown = ", ".join(owned[:6]) + (", ..." if len(owned) > 6 else "")
+        raise RunError(f"worker {w} (pid {p.pid}, nodes {shown}) {exit_description(p)} "
+                       f"{P.describe_current(code, self.names)}")

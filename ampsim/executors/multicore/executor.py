@@ -1,0 +1,221 @@
+"""The multicore executor: real worker processes, the same node code, wall-clock time.
+
+Life cycle::
+
+    MulticoreExecutor(model, placement, n_workers)   start N workers (each owns the nodes placed on it),
+                                                     connected pairwise by socket pairs (transport.py)
+    train(instances)  the controller (main process) admits up to mak instances, detects completions,
+                      tells workers to apply muf updates; at the end it asks every worker for its state
+                      (parameters, versions, staleness) and copies it into the main process's model
+    evaluate(...)     the reference executor's forward-only pass on that (now current) model copy
+    close()           stop the workers (idempotent; also on errors, Ctrl-C, garbage collection)
+
+``time_s`` is wall seconds spent in :meth:`train`, up to the moment the last update job finished on the
+slowest worker (process start-up, state collection and evaluation excluded).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+import weakref
+from typing import Callable, Iterable
+
+import numpy as np
+
+from ampsim.errors import ConfigError, RunError
+from ampsim.executors.multicore import procs as _procs
+from ampsim.executors.multicore import protocol as P
+from ampsim.executors.multicore.controller import Controller
+from ampsim.executors.multicore.transport import Channel, channel_pair
+from ampsim.executors.multicore.worker import WorkerSpec, worker_main
+from ampsim.executors.reference import ReferenceExecutor
+from ampsim.ir.message import Instance
+from ampsim.ir.node import Report
+from ampsim.models.base import Model
+
+log = logging.getLogger(__name__)
+
+
+class MulticoreExecutor:
+    name = "multicore"
+    time_unit = "wall"
+
+    def __init__(self, model: Model, placement: dict[str, int], n_workers: int, *, mak: int = 1,
+                 start_method: str | None = None, flush_every: int = 8, source: str = "<config>") -> None:
+        if n_workers < 1:
+            raise ConfigError(f"{source}: executor.workers: must be >= 1, got {n_workers}")
+        self.model, self.mak, self.n_workers = model, mak, n_workers
+        self.graph = model.graph.validate()
+        self.names = list(self.graph.nodes)
+        self.index = {n: i for i, n in enumerate(self.names)}
+        self.placement = _check_placement(placement, self.names, n_workers, source)
+        self.owner = [self.placement[n] for n in self.names]
+        self.start_method = start_method or _procs.start_method()
+        self.flush_every = flush_every
+        self.time_s = 0.0
+        self.instances_done = 0
+        self._reference = ReferenceExecutor(model)
+        self._last_states: dict[int, dict] = {}
+        self._closed = False
+        self._procs: list = []
+        self._channels: list[Channel] = []
+        self._start()
+        self._finalizer = weakref.finalize(self, _shutdown, self._procs, self._channels)
+
+    # -- start-up ------------------------------------------------------------------------------------
+    def _start(self) -> None:
+        import multiprocessing as mp
+
+        ctx = mp.get_context(self.start_method)
+        n = self.n_workers
+        route = {(self.index[s], b, p): (self.index[d.name], dp) for (s, b, p), (d, dp) in self.graph.route.items()}
+        ctrl_pairs = [channel_pair(f"controller->worker {w}", f"worker {w}->controller") for w in range(n)]
+        peer: dict[tuple[int, int], Channel] = {}
+        for a in range(n):
+            for b in range(a + 1, n):
+                peer[(a, b)], peer[(b, a)] = channel_pair(f"worker {a}->worker {b}", f"worker {b}->worker {a}")
+        every = [c for pair in ctrl_pairs for c in pair] + list(peer.values())
+        current = ctx.RawArray("q", [P.IDLE] * n)
+        self._current = current
+        fork = self.start_method == "fork"
+        t0 = time.perf_counter()
+        for w in range(n):
+            mine = [ctrl_pairs[w][1]] + [peer[(w, v)] for v in range(n) if v != w]
+            spec = WorkerSpec(
+                index=w, names=self.names,
+                nodes={i: self.graph.nodes[name] for i, name in enumerate(self.names) if self.owner[i] == w},
+                owner=self.owner, route=route, controller=ctrl_pairs[w][1],
+                peers={v: peer[(w, v)] for v in range(n) if v != w},
+                close_fds=[c for c in every if all(c is not m for m in mine)] if fork else [],
+                current=current, flush_every=self.flush_every)
+            p = ctx.Process(target=worker_main, args=(spec,), name=f"ampsim-worker-{w}", daemon=True)
+            p.start()
+            self._procs.append(p)
+        for c in every:  # the parent keeps only its controller ends
+            if all(c is not cp[0] for cp in ctrl_pairs):
+                c.close()
+        self._channels.extend(cp[0] for cp in ctrl_pairs)
+        for ch in self._channels:
+            ch.configure()
+        self.controller = Controller(self._channels, self._procs, self.names, self.index, self.owner, current)
+        try:
+            self.controller.sync(with_params=False, tag="ready")  # start-up errors surface here
+        except BaseException:
+            _shutdown(self._procs, self._channels, 0.0)
+            raise
+        log.info("multicore: %d workers started with %s in %.3f s", n, self.start_method, time.perf_counter() - t0)
+
+    # -- the executor interface ----------------------------------------------------------------------
+    def train(self, instances: Iterable[Instance], on_done: Callable[[int], None] | None = None) -> list[Report]:
+        if self._closed:
+            raise RunError("multicore executor: train() after close()")
+        instances = list(instances)
+        t0 = time.perf_counter()
+        try:
+            reports = self.controller.run(self.model.inject, instances, self.mak, on_done)
+            states = self.controller.sync(with_params=True)
+        except BaseException:
+            self.close(grace_s=0.0)
+            raise
+        t_end = max((s["t"] for s in states.values()), default=time.perf_counter())
+        self.time_s += max(t_end - t0, 0.0)
+        self.instances_done += len(instances)
+        self._absorb(states)
+        return reports
+
+    def evaluate(self, instances: Iterable[Instance]) -> list[Report]:
+        """Forward only, in this process, on the model copy that :meth:`train` keeps current."""
+        return self._reference.evaluate(instances)
+
+    def _absorb(self, states: dict[int, dict]) -> None:
+        """Copy the workers' parameters, versions and staleness into this process's model."""
+        self._last_states = states
+        leftover = sorted(n for s in states.values() for n in s["leftover"])
+        if leftover:
+            raise RunError(f"all instances completed but state is left at {', '.join(leftover)} "
+                           "(a join or cache was never consumed)")
+        for s in states.values():
+            for name, st in s.get("params", {}).items():
+                node = self.graph.nodes[name]
+                for pname, value in st["params"].items():
+                    np.copyto(node.params[pname], value)
+                node.version = st["version"]
+                node.staleness.clear()
+                node.staleness.update(st["staleness"])
+
+    # -- results -------------------------------------------------------------------------------------
+    def summary(self) -> dict:
+        st = [self._last_states.get(w, {}) for w in range(self.n_workers)]
+        t = self.time_s
+        return {
+            "n_workers": self.n_workers,
+            "start_method": self.start_method,
+            "wall_train_s": t,
+            "messages_processed": sum(s.get("processed", 0) for s in st),
+            "network_messages": sum(s.get("remote_sent", 0) for s in st),
+            "network_bytes": sum(s.get("sent_bytes", 0) for s in st),
+            "worker_busy_s": [s.get("busy_s", 0.0) for s in st],
+            "chip_utilization": [s.get("busy_s", 0.0) / t if t else 0.0 for s in st],
+            "controller_rounds": self.controller.rounds,
+            "placement": self.placement,
+        }
+
+    def write_artifacts(self, run) -> None:
+        run.write_json("placement.json", {
+            "strategy_output": self.placement,
+            "chips": getattr(self, "estimated_load", None) or [
+                {"chip": w, "nodes": [n for n, c in self.placement.items() if c == w]} for w in range(self.n_workers)],
+        })
+
+    # -- shutdown ------------------------------------------------------------------------------------
+    def close(self, grace_s: float = 2.0) -> None:
+        """Stop every worker (STOP, then SIGTERM, then SIGKILL) and reap it. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        for ch in self._channels:
+            try:
+                ch.put([(P.STOP,)])
+                ch.flush()
+            except Exception:  # noqa: BLE001 - the worker may be gone already
+                pass
+        _shutdown(self._procs, self._channels, grace_s)
+        self._finalizer.detach()
+
+    def __enter__(self) -> MulticoreExecutor:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    @property
+    def pids(self) -> list[int]:
+        return [p.pid for p in self._procs]
+
+
+def _shutdown(procs: list, channels: list[Channel], grace_s: float = 0.5) -> None:
+    _procs.stop_processes(procs, grace_s)
+    for ch in channels:
+        ch.close()
+
+
+def _check_placement(placement: dict[str, int], names: list[str], n: int, source: str) -> dict[str, int]:
+    for name, w in placement.items():
+        if name not in names:
+            raise ConfigError(f"{source}: placement: no node named {name!r} in the model")
+        if not 0 <= w < n:
+            raise ConfigError(f"{source}: placement: node {name} on worker {w}, but there are workers 0..{n - 1}")
+    missing = [nm for nm in names if nm not in placement]
+    if missing:
+        raise ConfigError(f"{source}: placement: node(s) {', '.join(missing)} not placed")
+    return {nm: placement[nm] for nm in names}
+
+
+def default_workers() -> int:
+    """One worker per core this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1

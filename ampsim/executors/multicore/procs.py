@@ -1,0 +1,115 @@
+"""Process plumbing of the multicore executor: start method, worker-process setup, orderly shutdown.
+
+Start method: ``fork`` by default on Linux (a worker starts in milliseconds and inherits the model and the
+dataset without pickling), ``forkserver`` or ``spawn`` with ``AMPSIM_MP_START`` (each worker then
+receives its nodes pickled). Whatever the method, every worker:
+
+* runs a single-threaded BLAS (its GEMMs are one instance's rows, and the cores belong to the workers):
+  ``OPENBLAS_NUM_THREADS`` etc. are set to 1 and, for a forked child whose BLAS is already loaded, the
+  library's ``set_num_threads`` is called through ctypes;
+* ignores SIGINT (the controller handles Ctrl-C and stops the workers itself);
+* asks Linux to SIGKILL it if the controller process dies (``PR_SET_PDEATHSIG``), so no worker outlives
+  a killed controller, and it also exits when its controller socket reaches end of stream.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import multiprocessing as mp
+import os
+import signal
+import sys
+import time
+from typing import Sequence
+
+log = logging.getLogger(__name__)
+
+START_METHODS = ("fork", "forkserver", "spawn")
+_BLAS_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+_PR_SET_PDEATHSIG = 1
+
+
+def start_method() -> str:
+    """``AMPSIM_MP_START`` if set, else fork where available, else spawn."""
+    method = os.environ.get("AMPSIM_MP_START", "")
+    if method:
+        if method not in START_METHODS:
+            from ampsim.errors import ConfigError
+
+            raise ConfigError(f"AMPSIM_MP_START: must be one of {', '.join(START_METHODS)}, got {method!r}")
+        return method
+    return "fork" if "fork" in mp.get_all_start_methods() else "spawn"
+
+
+def limit_blas_threads() -> None:
+    """One BLAS thread in this process, also when numpy's OpenBLAS was loaded before (forked child)."""
+    for var in _BLAS_VARS:
+        os.environ[var] = "1"
+    if "numpy" not in sys.modules:
+        return
+    try:
+        with open("/proc/self/maps") as f:
+            libs = {line.split()[-1] for line in f if "openblas" in line.lower() and "/" in line}
+    except OSError:  # pragma: no cover - not Linux
+        return
+    for path in libs:
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError:  # pragma: no cover
+            continue
+        for sym in ("scipy_openblas_set_num_threads64_", "scipy_openblas_set_num_threads",
+                    "openblas_set_num_threads64_", "openblas_set_num_threads"):
+            fn = getattr(lib, sym, None)
+            if fn is not None:
+                fn(1)
+                break
+
+
+def setup_worker_process() -> None:
+    """Signals, parent-death signal and BLAS threads for a freshly started worker."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError):  # pragma: no cover
+            pass
+    limit_blas_threads()
+
+
+def stop_processes(procs: Sequence[mp.Process], grace_s: float = 2.0) -> None:
+    """Wait up to ``grace_s`` for ``procs`` to exit, then SIGTERM, then SIGKILL; reap them all."""
+    deadline = time.monotonic() + grace_s
+    for p in procs:
+        if p.pid is not None:
+            p.join(max(0.0, deadline - time.monotonic()))
+    for sig_fn in ("terminate", "kill"):
+        alive = [p for p in procs if p.pid is not None and p.exitcode is None]
+        if not alive:
+            break
+        for p in alive:
+            try:
+                getattr(p, sig_fn)()
+            except (OSError, ValueError):  # pragma: no cover - already gone
+                pass
+        deadline = time.monotonic() + 1.0
+        for p in alive:
+            p.join(max(0.0, deadline - time.monotonic()))
+    for p in procs:
+        if p.pid is not None and p.exitcode is None:  # pragma: no cover - unkillable
+            log.warning("worker process %s did not exit", p.pid)
+
+
+def exit_description(p: mp.Process) -> str:
+    """'exited with status 3' or 'was killed by signal SIGKILL'."""
+    code = p.exitcode
+    if code is None:
+        return "stopped responding"
+    if code < 0:
+        try:
+            return f"was killed by signal {signal.Signals(-code).name}"
+        except ValueError:
+            return f"was killed by signal {-code}"
+    return f"exited with status {code}"

