@@ -1,0 +1,132 @@
+"""Failures of the multicore executor: one-line RunError naming the worker and node, no hang, no orphans."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+
+import pytest
+from mc_helpers import ROOT, alive, batches, child_pids, mlp, pids_with_env
+
+from ampsim.errors import RunError
+from ampsim.executors.multicore import MulticoreExecutor
+from ampsim.ir.nodes.pointwise import ReLU
+from ampsim.placement import place
+
+
+class BoomReLU(ReLU):
+    """A ReLU that raises on its ``at``-th forward."""
+
+    def __init__(self, name: str, at: int) -> None:
+        super().__init__(name)
+        self.at, self.calls = at, 0
+
+    def forward(self, msg, port):
+        self.calls += 1
+        if self.calls == self.at:
+            raise ValueError("boom")
+        return super().forward(msg, port)
+
+
+class SlowReLU(ReLU):
+    def forward(self, msg, port):
+        time.sleep(0.005)
+        return super().forward(msg, port)
+
+
+def _swap(model, node):
+    model.graph.nodes[node.name] = node
+    model.graph.validate()
+    return model
+
+
+def _assert_no_children():
+    deadline = time.monotonic() + 3.0
+    while (multiprocessing.active_children() or child_pids()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert multiprocessing.active_children() == [] and child_pids() == []
+
+
+def test_node_exception_becomes_one_line_run_error_naming_worker_and_node():
+    model = _swap(mlp(), BoomReLU("relu1", at=5))
+    mapping = place("round_robin", model, [None] * 2)
+    ex = MulticoreExecutor(model, mapping, 2, mak=2)
+    pids = ex.pids
+    t0 = time.monotonic()
+    with pytest.raises(RunError) as err:
+        ex.train(batches(40))
+    text = str(err.value)
+    assert time.monotonic() - t0 < 5.0
+    assert "\n" not in text and f"worker {mapping['relu1']}" in text and "relu1" in text and "boom" in text
+    assert not any(alive(p) for p in pids)
+    ex.close()  # idempotent after the automatic shutdown
+    _assert_no_children()
+
+
+def test_sigkilled_worker_becomes_run_error_within_seconds():
+    model = _swap(mlp(), SlowReLU("relu0"))
+    ex = MulticoreExecutor(model, place("round_robin", model, [None] * 2), 2, mak=2)
+    victim = ex.pids[1]
+    threading.Timer(0.3, os.kill, (victim, signal.SIGKILL)).start()
+    t0 = time.monotonic()
+    with pytest.raises(RunError, match=r"worker 1 \(pid \d+, nodes .*\) was killed by signal SIGKILL"):
+        ex.train(batches(2000))
+    assert time.monotonic() - t0 < 5.0
+    _assert_no_children()
+
+
+def test_close_without_training_and_context_manager_leave_no_processes():
+    model = mlp()
+    with MulticoreExecutor(model, place("round_robin", model, [None] * 3), 3) as ex:
+        assert len(ex.pids) == 3 and all(alive(p) for p in ex.pids)
+    ex.close()
+    _assert_no_children()
+
+
+def _cli(marker: str, *args: str, **kw) -> subprocess.Popen:
+    env = dict(os.environ, AMPSIM_TEST_MARKER=marker)
+    return subprocess.Popen([sys.executable, "-m", "ampsim.cli", "train", str(ROOT / "experiments" / "blobs_mlp.toml"),
+                             "--executor", "multicore", "--workers", "2", "--no-progress", *args],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
+
+
+def _assert_no_orphans(marker: str):
+    deadline = time.monotonic() + 3.0
+    while pids_with_env(marker) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert pids_with_env(marker) == []
+
+
+def test_cli_worker_failure_exits_nonzero_with_one_line(tmp_path):
+    marker = uuid.uuid4().hex
+    p = _cli(marker, "--out", str(tmp_path / "run"), "--set", "train.optimizer=\"sgd\"", "--set", "train.lr=1e30")
+    out, err = p.communicate(timeout=60)
+    assert p.returncode == 2, err
+    lines = [ln for ln in err.strip().splitlines() if "Warning" not in ln and not ln.startswith("  ")]
+    assert len(lines) == 1, err  # numpy's overflow warnings aside, one line
+    assert lines[0].startswith("ampsim: error: worker ") and "node loss" in lines[0] and "loss became" in lines[0]
+    _assert_no_orphans(marker)
+
+
+def test_cli_ctrl_c_stops_cleanly_and_keeps_rows(tmp_path):
+    marker = uuid.uuid4().hex
+    out = tmp_path / "run"
+    p = _cli(marker, "--out", str(out), "--set", "train.epochs=500", start_new_session=True)
+    metrics = out / "metrics.csv"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and (not metrics.exists() or len(metrics.read_text().splitlines()) < 3):
+        time.sleep(0.05)
+    assert metrics.exists(), p.stderr.read() if p.poll() is not None else "no metrics written"
+    os.killpg(p.pid, signal.SIGINT)  # what Ctrl-C in a terminal does: the whole process group
+    _, err = p.communicate(timeout=10)
+    assert p.returncode == 130, err
+    assert "interrupted" in err
+    rows = metrics.read_text().splitlines()
+    assert len(rows) >= 3 and rows[0].startswith("epoch,")
+    _assert_no_orphans(marker)
