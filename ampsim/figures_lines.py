@@ -1,0 +1,149 @@
+"""Line and bar figures from a sweep table: ``curves`` (metrics.csv of each point), ``xy`` and ``bar``.
+
+See :mod:`ampsim.figures` for the figure tables and their contracts (labelled axes with units, a legend,
+seeds averaged, an empty selection is an error).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ampsim.errors import RunError
+from ampsim.figures import FigureSpec, axis_label, groups, hue_keys, legend_label, new_figure, short_value
+
+
+def styles(keys: tuple[str, ...], combos: list[tuple]) -> dict[tuple, dict]:
+    """Line styles per hue combination: colour by the first key, dash pattern by the second (if any)."""
+    import matplotlib as mpl
+
+    palette = mpl.rcParams["axes.prop_cycle"].by_key()["color"]
+    dashes = ["-", "--", ":", "-."]
+    markers = ["o", "s", "^", "D", "v", "P"]
+    if len(keys) < 2:
+        return {c: {"color": palette[i % len(palette)], "marker": markers[0]} for i, c in enumerate(combos)}
+    first = list(dict.fromkeys(c[0] for c in combos))
+    second = list(dict.fromkeys(c[1] for c in combos))
+    return {c: {"color": palette[first.index(c[0]) % len(palette)],
+                "linestyle": dashes[second.index(c[1]) % len(dashes)],
+                "marker": markers[second.index(c[1]) % len(markers)]} for c in combos}
+
+
+def _finish(fig, ax, spec: FigureSpec, xlabel: str, ylabel: str, legend_title: str = "") -> None:
+    ax.set_xlabel(spec.xlabel or xlabel)
+    ax.set_ylabel(spec.ylabel or ylabel)
+    if spec.logx:
+        ax.set_xscale("log")
+        lo, hi = ax.dataLim.intervalx
+        if 1 <= lo and hi <= 4096:  # counts such as mak or chips: ticks at powers of two, plain numbers
+            from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+            ax.xaxis.set_major_locator(LogLocator(base=2))
+            ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+            ax.xaxis.set_minor_formatter(NullFormatter())
+    if spec.logy:
+        ax.set_yscale("log")
+    ax.set_title(spec.title or spec.name.replace("_", " "), fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, title=legend_title or None, title_fontsize=7)
+    fig.tight_layout()
+
+
+def draw_curves(df, sweep_dir: Path, spec: FigureSpec, swept: list[str]):
+    """Metric (or loss) against epoch / instances / time, one line per hue group, seeds averaged."""
+    import pandas as pd
+
+    keys = hue_keys(df, spec, swept)
+    fig, ax = new_figure()
+    time_unit = metric = None
+    drawn = 0
+    gs = groups(df, keys)
+    style = styles(keys, [v for v, _ in gs])
+    for values, sub in gs:
+        frames = []
+        for _, row in sub.iterrows():
+            m = pd.read_csv(sweep_dir / str(row["point_id"]) / "metrics.csv")
+            metric, time_unit = row["metric"], row["time_unit"]
+            y = metric if spec.y == "metric" else spec.y
+            if y not in m.columns or spec.x not in m.columns:
+                raise RunError(f"figure {spec.name}: metrics.csv of {row['point_id']} has no column {y!r}")
+            frames.append(pd.DataFrame({"epoch": m["epoch"], "_x": m[spec.x], "_y": m[y]}).dropna())
+        mean = pd.concat(frames).groupby("epoch", sort=True)[["_x", "_y"]].mean()
+        if mean.empty:
+            continue
+        label = legend_label(keys, values, sub["label"].iloc[0] if "label" in sub else None)
+        ax.plot(mean["_x"], mean["_y"], markersize=3, linewidth=1.4, label=label, **style[values])
+        drawn += 1
+    if not drawn:
+        raise RunError(f"figure {spec.name}: no metric values to draw")
+    ylab = axis_label("metric", metric=metric) if spec.y == "metric" else axis_label(spec.y)
+    if spec.x == "epoch":
+        from matplotlib.ticker import MaxNLocator
+
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    _finish(fig, ax, spec, axis_label(spec.x, time_unit), ylab)
+    return fig
+
+
+def _check_cols(df, spec: FigureSpec, *cols: str) -> None:
+    for c in cols:
+        if c not in df.columns:
+            raise RunError(f"figure {spec.name}: no column {c!r} in the sweep table")
+
+
+def _table_label(df, col: str) -> str:
+    time_unit = df["time_unit"].iloc[0] if "time_unit" in df.columns and len(df) else None
+    metric = df["metric"].iloc[0] if "metric" in df.columns and len(df) else None
+    targets = df["target"].dropna().unique() if "target" in df.columns else []
+    if col == "time_to_target_s" and len(targets) == 1 and isinstance(metric, str):
+        clock = "simulated " if time_unit == "simulated" else ""
+        return f"time to reach {metric.replace('_', ' ')} {targets[0]:g} ({clock}s)"
+    return axis_label(col, time_unit, metric)
+
+
+def draw_xy(df, spec: FigureSpec, swept: list[str]):
+    """``y`` against ``x`` from the table, a line per hue group, mean over seeds with min-max bars."""
+    _check_cols(df, spec, spec.x, spec.y)
+    keys = hue_keys(df, spec, swept)
+    fig, ax = new_figure()
+    drawn = 0
+    gs = groups(df, keys)
+    style = styles(keys, [v for v, _ in gs])
+    for values, sub in gs:
+        agg = sub.dropna(subset=[spec.y]).groupby(spec.x, sort=True)[spec.y].agg(["mean", "min", "max"])
+        if agg.empty:
+            continue
+        err = [agg["mean"] - agg["min"], agg["max"] - agg["mean"]]
+        label = legend_label(keys, values, sub["label"].iloc[0] if keys == () and "label" in sub else None)
+        ax.errorbar(agg.index, agg["mean"], yerr=err, markersize=4, capsize=3, linewidth=1.4, label=label,
+                    **style[values])
+        drawn += 1
+    if not drawn:
+        raise RunError(f"figure {spec.name}: no {spec.y} values to draw (is the target never reached?)")
+    _finish(fig, ax, spec, _table_label(df, spec.x), _table_label(df, spec.y))
+    return fig
+
+
+def draw_bar(df, spec: FigureSpec, swept: list[str]):
+    """Grouped bars: ``y`` (mean over seeds, min-max bars) per category of ``x``, a colour per hue group."""
+    import numpy as np
+
+    _check_cols(df, spec, spec.x, spec.y)
+    keys = tuple(k for k in hue_keys(df, spec, swept) if k != spec.x)
+    cats = list(dict.fromkeys(df[spec.x]))
+    fig, ax = new_figure()
+    gs = groups(df, keys)
+    width = 0.8 / len(gs)
+    for j, (values, sub) in enumerate(gs):
+        agg = sub.groupby(spec.x)[spec.y].agg(["mean", "min", "max"]).reindex(cats)
+        pos = np.arange(len(cats)) + (j - (len(gs) - 1) / 2) * width
+        spread = bool((agg["max"] - agg["min"]).fillna(0).abs().sum() > 0)
+        ax.bar(pos, agg["mean"], width, label=legend_label(keys, values),
+               yerr=[agg["mean"] - agg["min"], agg["max"] - agg["mean"]] if spread else None, capsize=2)
+    ax.set_xticks(np.arange(len(cats)), [short_value(c) for c in cats], fontsize=8)
+    if df[spec.y].dropna().empty:
+        raise RunError(f"figure {spec.name}: no {spec.y} values to draw")
+    _finish(fig, ax, spec, _table_label(df, spec.x), _table_label(df, spec.y))
+    return fig
+
+
+__all__ = ["draw_curves", "draw_xy", "draw_bar", "styles"]
