@@ -227,6 +227,8 @@ def load_sweep(path: str | Path, *, quick: bool = False) -> Sweep:
         seeds = seeds[:1]
     if grid is None and points is None:
         raise ConfigError(f"{source}: nothing to sweep: give a [grid] table or [[points]]")
+    if seeds is not None and SEED_KEY in [*(grid or {}), *(k for p in points or [] for k in p)]:
+        raise ConfigError(f"{source}: grid.{SEED_KEY}: give sweep.seeds or a grid over {SEED_KEY}, not both")
     fixed_over += [(k, _path_value(k, v, path.parent)) for k, v in fixed.items()]
     combos = _expand(grid or {}, points or [{}])
     keys = list(dict.fromkeys([k for p in (points or []) for k in p if k != "label"] + list(grid or {})))

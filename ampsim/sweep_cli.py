@@ -28,6 +28,10 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from ampsim.sweep import load_sweep
     from ampsim.sweep_run import run_sweep
 
+    if args.sweep is None and (args.ray or "").endswith(".toml"):  # `ampsim sweep --ray FILE.toml`
+        args.sweep, args.ray = args.ray, ""
+    if args.sweep is None:
+        raise ConfigError("sweep: give a sweep file, e.g. ampsim sweep experiments/sweeps/mak_mnist.toml")
     sweep = load_sweep(args.sweep, quick=args.quick)
     if args.jobs is not None and args.jobs < 1:
         raise ConfigError(f"--jobs: must be >= 1, got {args.jobs}")
@@ -82,7 +86,7 @@ def _metric_of(run: Path) -> str:
 def add_parsers(sub) -> None:
     """Register ``sweep`` and ``plot`` on the CLI's subparsers object."""
     s = sub.add_parser("sweep", help="run a what-if sweep (local process pool or Ray), resumable")
-    s.add_argument("sweep", help="sweep TOML file (experiments/sweeps/*.toml)")
+    s.add_argument("sweep", nargs="?", help="sweep TOML file (experiments/sweeps/*.toml)")
     s.add_argument("--jobs", type=int, help="parallel points (default: the cores available)")
     s.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
                    help="run points as Ray tasks: on the cluster at ADDRESS, or a local Ray instance")

@@ -113,6 +113,11 @@ def run_sweep(sweep: Sweep, out: str | Path, *, jobs: int | None = None, ray: bo
         shutil.rmtree(stale, ignore_errors=True)
     tasks = point_tasks(sweep, out)
     todo = [t for t in tasks if not (Path(t.out) / "summary.json").is_file()]
+    ids = {t.point_id for t in tasks}
+    orphans = [p.name for p in out.iterdir() if p.is_dir() and not p.name.startswith(".") and p.name not in ids]
+    if orphans:
+        log.info("sweep %s: %d folder(s) in %s belong to no current point (earlier settings); not in the table",
+                 sweep.name, len(orphans), out)
     log.info("sweep %s: %d points, %d already finished, %d to run", sweep.name, len(tasks),
              len(tasks) - len(todo), len(todo))
     jobs = max(1, jobs or default_jobs())

@@ -157,3 +157,21 @@ def test_resume_after_kill_loses_and_duplicates_nothing(tmp_path):
     before = {p.name: (p / "summary.json").stat().st_mtime_ns for p in _finished(killed)}
     run_sweep(sweep, killed, jobs=2)  # nothing left to run: no point is re-run
     assert before == {p.name: (p / "summary.json").stat().st_mtime_ns for p in _finished(killed)}
+
+
+def test_a_failing_point_is_reported_the_others_are_kept_and_no_table_is_written(tmp_path, capsys):
+    path = write(tmp_path, HEAD + SMALL + """
+[grid]
+"hardware.chip.memory_bytes" = [1.0e9, 16.0]
+""")
+    out = tmp_path / "out"
+    assert main(["sweep", str(path), "--out", str(out), "--no-progress", "--jobs", "2"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "1 of 2 point(s) failed" in err[0]
+    assert len(_finished(out)) == 1 and not (out / "table.csv").exists() and not list(out.glob(".tmp-*"))
+
+
+def test_seeds_and_a_seed_axis_conflict(tmp_path):
+    path = write(tmp_path, HEAD + 'seeds = [0, 1]\n[grid]\n"experiment.seed" = [3]\n')
+    with pytest.raises(ConfigError, match="not both"):
+        load_sweep(path)
