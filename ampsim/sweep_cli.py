@@ -2,6 +2,7 @@
 
     ampsim sweep FILE.toml [--jobs N] [--ray [ADDRESS]] [--out DIR] [--quick] [--fresh] [--check]
     ampsim plot FILE.toml [--quick] [--sweep-dir DIR] [--out DIR]        # every figure the sweep declares
+    ampsim plot SWEEP_DIR --x train.mak --y throughput [--hue train.muf]   # one figure from a table.csv
     ampsim plot RUN_DIR... [--x time_s] [--y test_accuracy] --out FIG.png  # curves of run folders
 
 Default folders: a sweep's points and table go to ``results/sweeps/<name>/`` (``results/quick/sweeps/<name>``
@@ -61,6 +62,8 @@ def cmd_plot(args: argparse.Namespace) -> int:
         for path in written:
             print(path)
         return 0
+    if len(sources) == 1 and (sources[0] / "table.csv").is_file():
+        return _plot_table(sources[0], args)
     from ampsim.plots import plot_runs
 
     for s in sources:
@@ -71,6 +74,25 @@ def cmd_plot(args: argparse.Namespace) -> int:
         out = out / "runs.png"
     y = args.y or _metric_of(sources[0])
     print(plot_runs(sources, args.x, y, out, logx=args.logx))
+    return 0
+
+
+def _plot_table(folder: Path, args: argparse.Namespace) -> int:
+    """``ampsim plot results/sweeps/NAME --x train.mak --y throughput [--hue train.muf]``: one xy figure."""
+    import json
+
+    from ampsim.figures import FigureSpec, draw_figure, save_figure
+
+    if not args.y or args.x == "epoch":
+        raise ConfigError(f"{folder}: a sweep table needs --x COLUMN and --y COLUMN "
+                          "(e.g. --x train.mak --y throughput)")
+    keys = json.loads((folder / "sweep.json").read_text())["keys"] if (folder / "sweep.json").is_file() else []
+    spec = FigureSpec(name=f"{folder.name}_{args.y}_vs_{args.x}", kind="xy", x=args.x, y=args.y,
+                      hue=tuple(args.hue) if args.hue else None, logx=args.logx)
+    out = Path(args.out) if args.out else default_figure_dir(False) / spec.name
+    stem = out.with_suffix("") if out.suffix in (".png", ".pdf") else out / spec.name
+    for path in save_figure(draw_figure(spec, folder, keys), stem):
+        print(path)
     return 0
 
 
@@ -97,12 +119,13 @@ def add_parsers(sub) -> None:
     s.add_argument("--no-progress", action="store_true", help="no progress bar")
     s.set_defaults(func=cmd_sweep)
     p = sub.add_parser("plot", help="draw a sweep's figures, or curves of run folders")
-    p.add_argument("sources", nargs="+", help="a sweep TOML file, or run folders")
+    p.add_argument("sources", nargs="+", help="a sweep TOML file, a sweep folder (table.csv), or run folders")
     p.add_argument("--quick", action="store_true", help="the sweep's [quick] variant (its folders)")
     p.add_argument("--sweep-dir", help="the sweep's folder (default: results/sweeps/<name>)")
     p.add_argument("--out", help="figures folder (sweep) or figure file (run folders)")
     p.add_argument("--x", default="epoch", help="run folders: x column of metrics.csv (default epoch)")
     p.add_argument("--y", help="run folders: y column (default: the runs' metric)")
+    p.add_argument("--hue", action="append", help="sweep folder: a line per value of this column (repeatable)")
     p.add_argument("--logx", action="store_true")
     p.set_defaults(func=cmd_plot)
 

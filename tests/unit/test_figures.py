@@ -144,6 +144,9 @@ def test_plot_cli_for_sweep_file_and_run_folders(tiny, tmp_path, capsys):
     assert main(["plot", *map(str, runs), "--x", "time_s", "--out", str(tmp_path / "runs.png")]) == 0
     assert (tmp_path / "runs.png").stat().st_size > 1000
     assert main(["plot", str(tmp_path / "nothing")]) == 2
+    assert main(["plot", str(folder / "sweep"), "--x", "train.mak", "--y", "staleness_mean",
+                 "--hue", "placement.strategy", "--out", str(tmp_path / "table.png")]) == 0
+    assert (tmp_path / "table.png").is_file() and (tmp_path / "table.pdf").is_file()
 
 
 def test_demo_runs_offline_and_writes_its_figure(tmp_path):
