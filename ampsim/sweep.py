@@ -209,20 +209,22 @@ def load_sweep(path: str | Path, *, quick: bool = False) -> Sweep:
         raise ConfigError(f"{source}: grid: empty grid (give at least one KEY = [values])")
     points = _points(source, "points", raw["points"], task) if "points" in raw else None
     seeds = _seeds(source, "sweep", head)
-    if quick and "quick" in raw:
+    if "quick" in raw:  # validated even when not used, so that --check catches its mistakes
         q = _table(source, raw, "quick", _QUICK_KEYS)
-        seeds = _seeds(source, "quick", q) or (seeds[:1] if seeds else seeds)
+        qseeds = _seeds(source, "quick", q)
         qfixed = flatten(_table(source, q, "fixed"))
         for key in qfixed:
             _check_key(source, "quick.fixed", key, task)
-        fixed = {**fixed, **qfixed}
-        if "grid" in q:
-            for key, values in _grid(source, "quick.grid", _table(source, q, "grid"), task).items():
-                if grid is None or key not in grid:
-                    raise ConfigError(f"{source}: quick.grid.{key}: not an axis of [grid]")
-                grid[key] = values
-        if "points" in q:
-            points = _points(source, "quick.points", q["points"], task)
+        qgrid = _grid(source, "quick.grid", _table(source, q, "grid"), task) if "grid" in q else {}
+        for key in qgrid:
+            if grid is None or key not in grid:
+                raise ConfigError(f"{source}: quick.grid.{key}: not an axis of [grid]")
+        qpoints = _points(source, "quick.points", q["points"], task) if "points" in q else None
+        if quick:
+            seeds = qseeds or (seeds[:1] if seeds else seeds)
+            fixed = {**fixed, **qfixed}
+            grid = {**grid, **qgrid} if grid is not None else None
+            points = qpoints if qpoints is not None else points
     elif quick and seeds:
         seeds = seeds[:1]
     if grid is None and points is None:

@@ -93,6 +93,8 @@ grid = { "hardware.topology" = [{ kind = "ring", n = 4 }] }
     ('[grid]\n"hardware.topology" = [{ kind = "torus2d", shape = [2, 2] }]\n', "topology.shape"),
     ("[points]\n", "points: must be an array of tables"),
     ("", "nothing to sweep"),
+    ('[grid]\n"train.mak" = [1]\n[quick]\ngrid = { "train.muf" = [1] }\n', "quick.grid.train.muf: not an axis"),
+    ('[grid]\n"train.mak" = [1]\n[quick]\nfixed = { "train.lrate" = 1 }\n', "quick.fixed.train.lrate: unknown"),
     ('[grid]\n"train.mak" = [1]\n[[figure]]\nname = "f"\nkind = "pie"\n', "figure[0].kind: must be one of"),
 ])
 def test_malformed_sweeps_are_one_line_errors_naming_file_and_field(tmp_path, body, message, capsys):
