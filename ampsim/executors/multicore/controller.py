@@ -1,14 +1,11 @@
 """The controller of the multicore executor (runs in the main process): admission by mak, completion.
 
 As in the simulator, an instance is *live* from admission until its last message has been processed;
-at most mak instances are live. The count of messages in flight per instance is distributed: workers
-report ``DELTA`` = created − processed, batched. Completion is detected exactly, without a global stop:
-
-* a worker writes the DELTA that covers a message's creation before writing the message to a peer, so
-  every report that causally precedes a report the controller has read is already in a kernel buffer;
-* the controller reads all channels repeatedly until one full pass finds nothing. The reports read then
-  form a causally closed set (a consistent cut of the run), so an instance whose count is 0 at that
-  point has no message anywhere and never will: it is complete.
+at most mak instances are live. Completion is detected exactly by weight throwing (see
+:mod:`.protocol`): each instance starts with weight 1, split among its messages as they multiply; workers
+return the weight of messages that end, in batches and whenever convenient; the instance has completed
+when the returned weights sum to 1. No global stop, no consistent snapshot, no ordering between returns
+and data messages is needed.
 
 On completion the controller sends ``DONE(k)`` to every worker (owners of parameterized nodes queue the
 muf update jobs) and admits the next instance: ``INST`` (its data) to every worker first and, once all
@@ -51,15 +48,20 @@ class Controller:
             self._poller.register(fd, POLLIN)
         self._states: dict[Any, dict[int, dict]] = {}
         self._deferred: list[list[tuple]] | None = None
+        self.reports: list[Report] = []
         self.rounds = 0
 
     # -- training ------------------------------------------------------------------------------------
     def run(self, inject: Callable[[Instance], list], instances: Iterable[Instance], mak: int,
             on_done: Callable[[int], None] | None) -> list[Report]:
-        """Train on ``instances`` with at most ``mak`` live; return the loss reports."""
+        """Train on ``instances`` with at most ``mak`` live; return the loss reports received so far.
+
+        Reports sent after an instance completed may still be on their way: :meth:`sync` appends them to
+        the same list.
+        """
         pending = deque(instances)
-        live: dict[int, int] = {}
-        reports: list[Report] = []
+        live: dict[int, P.Weight] = {}
+        reports = self.reports = []
         done: list[int] = []
         n_workers = len(self.channels)
         while pending or live:
@@ -77,19 +79,19 @@ class Controller:
                 # as its messages (the pickle then stores an array shared by both, e.g. an image batch, once)
                 for w in range(n_workers):
                     (later if targets == {w} else now)[w].append((P.INST, inst.key, inst.data))
-                for name, msg in msgs:
+                weights = P.split(0, len(msgs)) if msgs else []
+                for (name, msg), e in zip(msgs, weights):
                     i = self.index[name]
-                    later[self.owner[i]].append((P.MSG, i, False, 0, inst.key, msg.state, msg.payload))
-                live[inst.key] = len(msgs)
-                if not msgs:  # pragma: no cover - a model that injects nothing completes at once
-                    del live[inst.key]
+                    later[self.owner[i]].append((P.MSG, i, False, 0, inst.key, msg.state, e, msg.payload))
+                if msgs:
+                    live[inst.key] = P.Weight()
+                else:  # pragma: no cover - a model that injects nothing completes at once
                     done.append(inst.key)
             self._send(now, later)
             if not live and not pending:
                 break
-            touched = self._pump(live, reports)
-            for key in touched:
-                if live.get(key, 1) == 0:
+            for key in self._pump(live, reports):
+                if live[key].is_one:
                     del live[key]
                     done.append(key)
                     if on_done:
@@ -104,7 +106,7 @@ class Controller:
         self._states[tag] = {}
         self._send([[(P.SYNC, tag, with_params)] for _ in self.channels], None)
         while len(self._states[tag]) < len(self.channels):
-            self._pump({}, [])
+            self._pump({}, self.reports)
         return self._states.pop(tag)
 
     # -- plumbing ------------------------------------------------------------------------------------
@@ -136,36 +138,28 @@ class Controller:
                     ch.put(batch)
             self._write()
 
-    def _pump(self, live: dict[int, int], reports: list[Report]) -> set[int]:
-        """Wait for data, then read until a full pass over the channels finds nothing; apply the frames.
-
-        Returns the instance keys whose count changed.
-        """
+    def _pump(self, live: dict[int, P.Weight], reports: list[Report]) -> set[int]:
+        """Wait for data, read what has arrived and apply it; return the keys that got weight back."""
         self._wait()
         touched: set[int] = set()
-        while True:
-            got = False
-            for w, ch in enumerate(self.channels):
-                try:
-                    frames = ch.recv()
-                except ChannelClosed:
-                    self._fail(w)
-                for frame in frames:
-                    got = True
-                    for item in frame:
-                        op = item[0]
-                        if op == P.DELTA:
-                            for key, d in item[1].items():
-                                live[key] += d
-                                touched.add(key)
-                            reports.extend(Report(*r) for r in item[2])
-                        elif op == P.STATE:
-                            self._states.setdefault(item[1], {})[w] = item[2]
-                        elif op == P.ERROR:
-                            log.debug("worker %d traceback:\n%s", w, item[2])
-                            raise RunError(item[1])
-            if not got:
-                break
+        for w, ch in enumerate(self.channels):
+            try:
+                frames = ch.recv()
+            except ChannelClosed:
+                self._fail(w)
+            for frame in frames:
+                for item in frame:
+                    op = item[0]
+                    if op == P.RETURN:
+                        for key, (num, scale) in item[1].items():
+                            live[key].add(num, scale)
+                            touched.add(key)
+                        reports.extend(Report(*r) for r in item[2])
+                    elif op == P.STATE:
+                        self._states.setdefault(item[1], {})[w] = item[2]
+                    elif op == P.ERROR:
+                        log.debug("worker %d traceback:\n%s", w, item[2])
+                        raise RunError(item[1])
         self.rounds += 1
         return touched
 

@@ -43,7 +43,7 @@ class MulticoreExecutor:
     time_unit = "wall"
 
     def __init__(self, model: Model, placement: dict[str, int], n_workers: int, *, mak: int = 1,
-                 start_method: str | None = None, flush_every: int = 8, source: str = "<config>") -> None:
+                 start_method: str | None = None, tuning: dict | None = None, source: str = "<config>") -> None:
         if n_workers < 1:
             raise ConfigError(f"{source}: executor.workers: must be >= 1, got {n_workers}")
         self.model, self.mak, self.n_workers = model, mak, n_workers
@@ -53,11 +53,13 @@ class MulticoreExecutor:
         self.placement = _check_placement(placement, self.names, n_workers, source)
         self.owner = [self.placement[n] for n in self.names]
         self.start_method = start_method or _procs.start_method()
-        self.flush_every = flush_every
+        self.tuning = dict(tuning or {})  # WorkerSpec fields: flush_every, read_every, report_s, ...
         self.time_s = 0.0
         self.instances_done = 0
         self._reference = ReferenceExecutor(model)
         self._last_states: dict[int, dict] = {}
+        self.controller_cpu_s = 0.0
+        self.worker_cpu_s = [0.0] * n_workers
         self._closed = False
         self._procs: list = []
         self._channels: list[Channel] = []
@@ -89,7 +91,7 @@ class MulticoreExecutor:
                 owner=self.owner, route=route, controller=ctrl_pairs[w][1],
                 peers={v: peer[(w, v)] for v in range(n) if v != w},
                 close_fds=[c for c in every if all(c is not m for m in mine)] if fork else [],
-                current=current, flush_every=self.flush_every)
+                current=current, **self.tuning)
             p = ctx.Process(target=worker_main, args=(spec,), name=f"ampsim-worker-{w}", daemon=True)
             p.start()
             self._procs.append(p)
@@ -101,7 +103,7 @@ class MulticoreExecutor:
             ch.configure()
         self.controller = Controller(self._channels, self._procs, self.names, self.index, self.owner, current)
         try:
-            self.controller.sync(with_params=False, tag="ready")  # start-up errors surface here
+            self._last_states = self.controller.sync(with_params=False, tag="ready")  # start-up errors surface here
         except BaseException:
             _shutdown(self._procs, self._channels, 0.0)
             raise
@@ -112,15 +114,19 @@ class MulticoreExecutor:
         if self._closed:
             raise RunError("multicore executor: train() after close()")
         instances = list(instances)
-        t0 = time.perf_counter()
+        t0, cpu0 = time.perf_counter(), time.process_time()
+        before = {w: s.get("cpu_s", 0.0) for w, s in self._last_states.items()}
         try:
             reports = self.controller.run(self.model.inject, instances, self.mak, on_done)
-            states = self.controller.sync(with_params=True)
+            states = self.controller.sync(with_params=True)  # also collects reports still in flight
         except BaseException:
             self.close(grace_s=0.0)
             raise
         t_end = max((s["t"] for s in states.values()), default=time.perf_counter())
         self.time_s += max(t_end - t0, 0.0)
+        self.controller_cpu_s += time.process_time() - cpu0
+        for w, s in states.items():
+            self.worker_cpu_s[w] += s["cpu_s"] - before.get(w, 0.0)
         self.instances_done += len(instances)
         self._absorb(states)
         return reports
@@ -157,6 +163,8 @@ class MulticoreExecutor:
             "network_messages": sum(s.get("remote_sent", 0) for s in st),
             "network_bytes": sum(s.get("sent_bytes", 0) for s in st),
             "worker_busy_s": [s.get("busy_s", 0.0) for s in st],
+            "worker_cpu_s": self.worker_cpu_s,
+            "controller_cpu_s": self.controller_cpu_s,
             "chip_utilization": [s.get("busy_s", 0.0) / t if t else 0.0 for s in st],
             "controller_rounds": self.controller.rounds,
             "placement": self.placement,

@@ -14,23 +14,32 @@ Controller → worker (commands, applied in order):
 
 Worker → controller:
 
-* ``(DELTA, deltas, reports)`` — ``deltas[key]`` is (messages created − messages processed) for instance
-  ``key`` since the last DELTA; ``reports`` are ``(node, key, state, values)`` tuples of loss reports.
-  A worker writes the DELTA that covers a message's creation *before* it writes that message to a peer,
-  which is what lets the controller detect completion exactly (see :mod:`.controller`).
+* ``(RETURN, weights, reports)`` — ``weights[key] = (num, scale)``: the weight ``num / 2**scale`` of
+  instance ``key``'s messages that ended at this worker since the last RETURN (see "weights" below);
+  ``reports`` are ``(node, key, state, values)`` tuples of loss reports.
 * ``(STATE, tag, dict)`` — the answer to SYNC: clock, statistics, and parameters if asked for.
 * ``(ERROR, text, traceback)`` — the worker failed and is exiting.
 
-Worker → worker (data): a list of envelopes ``(node, backward, port, key, state, payload)``. Node ids are
-indexes into the graph's node list; an envelope carries the instance *key*, never the instance's data.
+Worker → worker (data): envelopes ``(node, backward, port, key, state, weight, payload)`` packed by
+:func:`.transport.pack_envelopes`. Node ids are indexes into the graph's node list; an envelope carries
+the instance *key*, never the instance's data.
+
+Weights (completion detection by *weight throwing*, Mattern 1989): an admitted instance has weight 1,
+split among its first messages. A message that causes s > 1 sends splits its weight among them, one that
+causes none returns its weight to the controller. Every weight is a power of two, ``2**-e``, carried as
+the integer ``e``, and every split is exact (:func:`split`), so the instance has completed exactly when
+the returned weights sum to 1: no message of it is left anywhere, whatever the order in which returns
+arrive. Returns can therefore be batched and sent late, independently of the data messages.
 """
 
 from __future__ import annotations
 
+import functools
+
 # controller -> worker
 INST, MSG, DONE, SYNC, STOP = range(5)
 # worker -> controller
-DELTA, STATE, ERROR = range(3)
+RETURN, STATE, ERROR = range(3)
 # kinds of work items in a worker's queue
 FWD, BWD, UPDATE, SYNC_JOB = range(4)
 #: value of a worker's "current node" slot while it waits for work
@@ -48,3 +57,37 @@ def describe_current(code: int, names: list[str]) -> str:
         return "while idle"
     kind = ("forward", "backward", "update", "sync")[code % 4]
     return f"while running node {names[code // 4]} ({kind})"
+
+
+@functools.lru_cache(maxsize=8192)
+def split(e: int, s: int) -> tuple[int, ...]:
+    """Exponents of ``s`` powers of two that sum to ``2**-e`` (each at most ceil(log2 s) deeper)."""
+    if s == 1:
+        return (e,)
+    k = (s - 1).bit_length()  # ceil(log2 s)
+    m = (1 << k) - s  # this many parts get the larger weight 2**-(e+k-1)
+    return (e + k - 1,) * m + (e + k,) * (s - m)
+
+
+class Weight:
+    """An exact sum of powers of two, ``num / 2**scale``."""
+
+    __slots__ = ("num", "scale")
+
+    def __init__(self, num: int = 0, scale: int = 0) -> None:
+        self.num, self.scale = num, scale
+
+    def add(self, num: int, scale: int) -> None:
+        """Add ``num / 2**scale``."""
+        if scale > self.scale:
+            self.num <<= scale - self.scale
+            self.scale = scale
+        self.num += num << (self.scale - scale)
+
+    def add_exp(self, e: int) -> None:
+        """Add ``2**-e``."""
+        self.add(1, e)
+
+    @property
+    def is_one(self) -> bool:
+        return self.num == 1 << self.scale

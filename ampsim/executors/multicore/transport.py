@@ -21,11 +21,14 @@ this framing vs 40-65 µs for ``multiprocessing.Pipe``; 72 vs 110 µs with a 100
 from __future__ import annotations
 
 import logging
+import math
 import pickle
 import socket
 import struct
 from collections import deque
 from typing import Any
+
+import numpy as np
 
 log = logging.getLogger(__name__)
 
@@ -162,3 +165,47 @@ def channel_pair(name_a: str, name_b: str) -> tuple[Channel, Channel]:
     """Two connected channel ends (``name_a`` is used in errors raised at end a, and vice versa)."""
     a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     return Channel(a, name_a), Channel(b, name_b)
+
+
+# -- message envelopes between workers -------------------------------------------------------------------
+_DTYPES: dict[str, np.dtype] = {}
+
+
+def pack_envelopes(envs: list[tuple]) -> tuple[list[tuple], bytes]:
+    """``[(node, backward, port, key, state, weight, payload)]`` → (headers, one bytes blob of payloads).
+
+    Numpy's own pickling costs ~3.5 µs per small array; raw bytes and a header cost ~0.5 µs, which
+    matters at hundreds of messages per Tree-LSTM instance. Payloads are 8-byte aligned in the blob.
+    """
+    heads: list[tuple] = []
+    chunks: list[Any] = []
+    off = 0
+    for node, backward, port, key, state, weight, a in envs:
+        if not a.flags.c_contiguous:
+            a = np.ascontiguousarray(a)
+        n = a.nbytes
+        heads.append((node, backward, port, key, state, weight, a.dtype.str, a.shape, off))
+        chunks.append(a)
+        pad = -n % 8
+        if pad:
+            chunks.append(_PAD[:pad])
+        off += n + pad
+    return heads, b"".join(chunks)
+
+
+_PAD = bytes(8)
+
+
+def unpack_envelopes(frame: tuple[list[tuple], bytes]) -> list[tuple]:
+    """The inverse of :func:`pack_envelopes`; payloads are writable views into one copy of the blob."""
+    heads, blob = frame
+    buf = bytearray(blob)
+    out = []
+    for node, backward, port, key, state, weight, dt, shape, off in heads:
+        dtype = _DTYPES.get(dt)
+        if dtype is None:
+            dtype = _DTYPES[dt] = np.dtype(dt)
+        count = math.prod(shape)
+        a = (np.frombuffer(buf, dtype, count, off) if count else np.empty(0, dtype)).reshape(shape)
+        out.append((node, backward, port, key, state, weight, a))
+    return out

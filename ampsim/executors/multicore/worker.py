@@ -4,20 +4,20 @@ Event loop (one thread, no locks)::
 
     ┌─► read: every peer channel, THEN the controller channel (see "ordering" below)
     │   process one work item from the FIFO queue (a message, an update job, a sync request)
-    │     node.step(...) → each send goes to this queue (own node) or to a peer's outgoing batch
-    │   flush when the queue is empty, every ``flush_every`` items, or past ``flush_bytes`` buffered:
-    │     first the DELTA frame to the controller, then the data frames to peers
+    │     node.step(...) → each send goes to this queue (own node) or to a peer's outgoing batch;
+    │     the message's weight is split among its sends, or returned if there are none
+    │   flush peer batches when the queue is empty, every ``flush_every`` items or past ``flush_bytes``;
+    │   send returned weights and loss reports when the queue is empty or every ``report_s`` seconds
     └── when the queue is empty: flush, then sleep in poll() until a channel has data
 
-Ordering guarantees (what makes mak/muf behave as in the simulator, and mak = 1 exact):
+Ordering guarantee (what makes mak/muf behave as in the simulator, and mak = 1 exact): the controller
+sends ``DONE(k)`` (and ``INST(k')``) to every worker and only then, once those bytes are in the kernel,
+injects the next instance. A worker reads its peers *before* draining the controller channel, so any DONE
+or INST that causally precedes a peer message is already read when that message is queued: an update job
+for k is queued before any later message reaches its node, and every instance a message refers to is
+known.
 
-* The controller sends ``DONE(k)`` (and ``INST(k')``) to every worker and only then, once those bytes
-  are in the kernel, injects the next instance. A worker reads its peers *before* draining the
-  controller channel, so any DONE or INST that causally precedes a peer message is already read when
-  that message is queued: an update job for k is queued before any later message reaches its node, and
-  the data of every instance a message refers to is known.
-* A DELTA covering a message's creation is written to the controller before the message is written to a
-  peer (peer data waits while the controller channel has unwritten bytes).
+``busy_s`` is wall time not spent waiting in poll() (node code and message handling).
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from typing import Any
 
 from ampsim.errors import AmpsimError, RunError
 from ampsim.executors.multicore import protocol as P
-from ampsim.executors.multicore.transport import Channel, ChannelClosed
+from ampsim.executors.multicore.transport import Channel, ChannelClosed, pack_envelopes, unpack_envelopes
 from ampsim.ir.message import Instance, Message
 from ampsim.ir.node import Node
 
@@ -52,10 +52,11 @@ class WorkerSpec:
     controller: Channel
     peers: dict[int, Channel]
     close_fds: list[Channel] = field(default_factory=list)  # inherited ends that belong to others
-    current: Any = None  # shared array: what each worker is running now
-    flush_every: int = 8
+    current: Any = None  # shared int64 array: what each worker is running now (for crash reports)
+    flush_every: int = 4
     flush_bytes: int = 1 << 20
-    read_every: int = 8
+    read_every: int = 4
+    report_s: float = 0.0005
 
 
 def worker_main(spec: WorkerSpec) -> None:
@@ -73,112 +74,148 @@ class Worker:
     def __init__(self, spec: WorkerSpec) -> None:
         self.spec = spec
         self.me = spec.index
-        self.nodes = spec.nodes
-        self.names = spec.names
-        self.owner = spec.owner
-        self.route = spec.route
-        self.ctrl = spec.controller
-        self.peers = spec.peers
+        self.nodes, self.names, self.owner, self.route = spec.nodes, spec.names, spec.owner, spec.route
+        self.ctrl, self.peers = spec.controller, spec.peers
         for ch in (self.ctrl, *self.peers.values()):
             ch.configure()
         self.params = sorted(i for i, n in self.nodes.items() if n.kind == "ppt")
         self.joiners = [n for n in self.nodes.values() if n.n_in > 1 or n.n_out > 1]
         self.queue: deque = deque()
         self.insts: dict[int, Instance] = {}
-        self.deltas: dict[int, int] = {}
+        self.rets: list[tuple[int, int]] = []  # (key, weight exponent) of messages that ended here
         self.reports: list[tuple] = []
-        self.outgoing: dict[int, list[tuple]] = {w: [] for w in self.peers}
+        self.last_report = 0.0
+        n_workers = len(self.peers) + 1
+        self.outgoing: list[list[tuple]] = [[] for _ in range(n_workers)]
         self.out_bytes = 0
-        self.since_flush = 0
-        self.since_read = 0
+        self.node_list: list[Node | None] = [spec.nodes.get(i) for i in range(len(spec.names))]
+        # routes[i][backward][port] = (destination node, its port, its worker, work kind there)
+        self.routes: list[list[list[tuple]]] = [[[], []] for _ in spec.names]
+        for (i, backward, port), (j, dport) in sorted(spec.route.items()):
+            slots = self.routes[i][int(backward)]
+            slots.extend([None] * (port + 1 - len(slots)))
+            slots[port] = (j, dport, spec.owner[j], P.BWD if backward else P.FWD)
         self.stopping = False
-        self.busy_s = 0.0
-        self.processed = 0
-        self.remote_sent = 0
-        self.updates = 0
+        self.idle_s = 0.0
+        self.t_start = time.perf_counter()
+        self.processed = self.remote_sent = self.updates = 0
         self._poller = poll()
-        self._fd_channel = {ch.fd: ch for ch in (self.ctrl, *self.peers.values())}
         self._registered: dict[int, int] = {}
-        self._current = spec.current
+        self._current = memoryview(spec.current).cast("B").cast("q") if spec.current is not None else None
 
     # -- main loop -----------------------------------------------------------------------------------
     def run(self) -> None:
         try:
             self._loop()
+            self._flush()
+            self._report()
+            self.ctrl.flush_blocking(2.0)
         except ChannelClosed:  # the controller went away: nothing to report to
             log.debug("worker %d: controller closed, exiting", self.me)
             raise SystemExit(0) from None
         except BaseException as e:  # noqa: BLE001 - every failure is reported, then the process exits
             self._report_error(e)
             raise SystemExit(1) from None
-        self._flush()
-        self.ctrl.flush_blocking(2.0)
 
     def _loop(self) -> None:
-        queue, read_every = self.queue, self.spec.read_every
+        """The hot loop; everything it touches per message is a local variable (see the module docstring)."""
+        queue, spec, me = self.queue, self.spec, self.me
+        popleft, append = queue.popleft, queue.append
+        nodes, routes, outgoing, rets, reports = self.node_list, self.routes, self.outgoing, self.rets, self.reports
+        cur, split, perf = self._current, P.split, time.perf_counter
+        read_every, flush_every, flush_bytes, report_s = spec.read_every, spec.flush_every, spec.flush_bytes, spec.report_s
+        BWD = P.BWD
+        since_read = since_flush = 0
         while not self.stopping:
             if not queue:
                 self._flush()
-                self._set_current(P.IDLE)
+                self._report()
+                if cur is not None:
+                    cur[me] = P.IDLE
                 self._read(block=True)
+                since_read = since_flush = 0
                 continue
-            if self.since_read >= read_every:
+            if since_read >= read_every:
                 self._read(block=False)
+                since_read = 0
                 if not queue:
                     continue
-            self._process(queue.popleft())
-            self.since_read += 1
-            self.since_flush += 1
-            if self.since_flush >= self.spec.flush_every or self.out_bytes >= self.spec.flush_bytes:
-                self._flush()
+            kind, i, port, msg, weight = popleft()
+            since_read += 1
+            if kind > BWD:  # an update job or a sync request
+                self._job(kind, i, port)
+                continue
+            if cur is not None:
+                cur[me] = i * 4 + kind
+            step = nodes[i].step(kind == BWD, msg, port)
+            self.processed += 1
+            if step.reports:
+                for r in step.reports:
+                    reports.append((r.node, r.key, r.state, r.values))
+            sends = step.sends
+            n = len(sends)
+            if n == 0:
+                rets.append((msg.inst.key, weight))
+            else:
+                for s, wt in zip(sends, (weight,) if n == 1 else split(weight, n)):
+                    j, dport, w, dkind = routes[i][s.backward][s.port]
+                    m = s.msg
+                    if w == me:
+                        append((dkind, j, dport, m, wt))
+                    else:
+                        outgoing[w].append((j, s.backward, dport, m.inst.key, m.state, wt, m.payload))
+                        self.out_bytes += m.payload.nbytes
+                        self.remote_sent += 1
+                since_flush += 1
+                if since_flush >= flush_every or self.out_bytes >= flush_bytes:
+                    self._flush()
+                    since_flush = 0
+            if rets and perf() - self.last_report >= report_s:
+                self._report()
 
     # -- input ---------------------------------------------------------------------------------------
     def _read(self, block: bool) -> None:
-        self.since_read = 0
         if block:
             self._wait()
-        else:
-            self._write()
-        incoming: list[list[tuple]] = []
+        incoming: list = []
         for ch in self.peers.values():
             incoming.extend(ch.recv())
         for frame in self.ctrl.recv():  # after the peers: see the module docstring
             self._command(frame)
-        insts, queue, nodes = self.insts, self.queue, self.nodes
+        insts, queue = self.insts, self.queue
         for frame in incoming:
-            for node, backward, port, key, state, payload in frame:
-                queue.append((P.BWD if backward else P.FWD, node, port,
-                              Message(insts[key], state, payload)))
+            for node, backward, port, key, state, weight, payload in unpack_envelopes(frame):
+                queue.append((P.BWD if backward else P.FWD, node, port, Message(insts[key], state, payload), weight))
 
     def _wait(self) -> None:
         """Sleep until some channel has data (writing queued output whenever the kernel takes it)."""
+        t0 = time.perf_counter()
         while True:
-            want = {fd: POLLIN for fd in self._fd_channel}
-            for ch in self._writable():
-                want[ch.fd] |= POLLOUT
-            for fd, mask in want.items():
-                if self._registered.get(fd) != mask:
-                    self._poller.register(fd, mask)
-                    self._registered[fd] = mask
+            for ch in (self.ctrl, *self.peers.values()):
+                mask = POLLIN | (POLLOUT if ch.pending else 0)
+                if self._registered.get(ch.fd) != mask:
+                    self._poller.register(ch.fd, mask)
+                    self._registered[ch.fd] = mask
             events = self._poller.poll()
             if any(ev & POLLOUT for _, ev in events):
                 self._write()
             if any(ev & ~POLLOUT for _, ev in events):
-                return
+                break
+        self.idle_s += time.perf_counter() - t0
 
     def _command(self, frame: list[tuple]) -> None:
         for cmd in frame:
             op = cmd[0]
             if op == P.MSG:
-                _, node, backward, port, key, state, payload = cmd
+                _, node, backward, port, key, state, weight, payload = cmd
                 self.queue.append((P.BWD if backward else P.FWD, node, port,
-                                   Message(self.insts[key], state, payload)))
+                                   Message(self.insts[key], state, payload), weight))
             elif op == P.INST:
                 self.insts[cmd[1]] = Instance(cmd[1], cmd[2])
             elif op == P.DONE:
                 self._done(cmd[1])
             elif op == P.SYNC:
-                self.queue.append((P.SYNC_JOB, cmd[1], cmd[2], None))
+                self.queue.append((P.SYNC_JOB, cmd[1], cmd[2], None, 0))
             elif op == P.STOP:
                 self.stopping = True
             else:  # pragma: no cover - protocol bug
@@ -192,51 +229,27 @@ class Worker:
                                    f"node {n.name} (an input that never arrives)")
             for i in self.params:
                 if self.nodes[i].stashed(key):
-                    self.queue.append((P.UPDATE, i, key, None))
+                    self.queue.append((P.UPDATE, i, key, None, 0))
             self.insts.pop(key, None)
 
     # -- processing ----------------------------------------------------------------------------------
-    def _process(self, item: tuple) -> None:
-        kind, i, port, msg = item
+    def _job(self, kind: int, i: Any, port: Any) -> None:
         if kind == P.SYNC_JOB:
             self._sync(i, port)
             return
-        self._set_current(P.encode_current(i, kind))
-        node = self.nodes[i]
-        t0 = time.perf_counter()
-        if kind == P.UPDATE:
-            node.complete(port)  # port carries the instance key for update jobs
-            self.busy_s += time.perf_counter() - t0
-            self.updates += 1
-            return
-        step = node.step(kind == P.BWD, msg, port)
-        self.busy_s += time.perf_counter() - t0
-        self.processed += 1
-        key = msg.inst.key
-        sends = step.sends
-        delta = len(sends) - 1
-        if delta:
-            self.deltas[key] = self.deltas.get(key, 0) + delta
-        for r in step.reports:
-            self.reports.append((r.node, r.key, r.state, r.values))
-        route, owner, me = self.route, self.owner, self.me
-        for s in sends:
-            j, dport = route[(i, s.backward, s.port)]
-            w = owner[j]
-            m = s.msg
-            if w == me:
-                self.queue.append((P.BWD if s.backward else P.FWD, j, dport, m))
-            else:
-                self.outgoing[w].append((j, s.backward, dport, m.inst.key, m.state, m.payload))
-                self.out_bytes += m.payload.nbytes
-                self.remote_sent += 1
+        if self._current is not None:
+            self._current[self.me] = i * 4 + kind
+        self.node_list[i].complete(port)  # port carries the instance key for update jobs
+        self.updates += 1
 
     def _sync(self, tag: Any, with_params: bool) -> None:
         self._flush()
+        self._report()
+        now = time.perf_counter()
         state: dict[str, Any] = {
-            "t": time.perf_counter(), "busy_s": self.busy_s, "processed": self.processed,
-            "remote_sent": self.remote_sent, "updates": self.updates, "pid": os.getpid(),
-            "leftover": [n.name for n in self.nodes.values() if n._cache or n._joins],
+            "t": now, "cpu_s": time.process_time(), "busy_s": now - self.t_start - self.idle_s,
+            "processed": self.processed, "remote_sent": self.remote_sent, "updates": self.updates,
+            "pid": os.getpid(), "leftover": [n.name for n in self.nodes.values() if n._cache or n._joins],
             "sent_bytes": sum(ch.sent_bytes for ch in self.peers.values()),
         }
         if with_params:
@@ -248,30 +261,31 @@ class Worker:
 
     # -- output --------------------------------------------------------------------------------------
     def _flush(self) -> None:
-        """Hand everything produced so far to the channels: the DELTA first, then peer data."""
-        self.since_flush = 0
-        if self.deltas or self.reports:
-            deltas = {k: d for k, d in self.deltas.items() if d}
-            if deltas or self.reports:
-                self.ctrl.put([(P.DELTA, deltas, self.reports)])
-            self.deltas, self.reports = {}, []
-        if self.out_bytes or any(self.outgoing.values()):
-            for w, batch in self.outgoing.items():
-                if batch:
-                    self.peers[w].put(batch)
-                    self.outgoing[w] = []
-            self.out_bytes = 0
+        """Hand the peer batches produced so far to their channels."""
+        for w, batch in enumerate(self.outgoing):
+            if batch:
+                self.peers[w].put(pack_envelopes(batch))
+                batch.clear()
+        self.out_bytes = 0
         self._write()
 
-    def _writable(self) -> list[Channel]:
-        if self.ctrl.pending:
-            return [self.ctrl]
-        return [ch for ch in self.peers.values() if ch.pending]
+    def _report(self) -> None:
+        """Send returned weights and loss reports to the controller."""
+        self.last_report = time.perf_counter()
+        if self.rets or self.reports:
+            totals: dict[int, P.Weight] = {}
+            for key, e in self.rets:
+                w = totals.get(key)
+                if w is None:
+                    w = totals[key] = P.Weight()
+                w.add_exp(e)
+            self.ctrl.put([(P.RETURN, {k: (w.num, w.scale) for k, w in totals.items()}, self.reports)])
+            self.rets.clear()
+            self.reports.clear()
+            self._write()
 
     def _write(self) -> None:
-        if self.ctrl.pending and not self.ctrl.flush():
-            return  # peer data must not overtake the DELTA that announces it
-        for ch in self.peers.values():
+        for ch in (self.ctrl, *self.peers.values()):
             if ch.pending:
                 ch.flush()
 
