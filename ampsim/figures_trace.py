@@ -119,10 +119,10 @@ def draw_timeline(df, sweep_dir: Path, spec: FigureSpec):
     ax.set_ylabel(spec.ylabel or ("chip / directed link" if show_links else "chip"))
     row = df.iloc[0]
     detail = ", ".join(f"{k.split('.')[-1]}={short_value(row[k])}" for k in spec.where) if spec.where else point
-    ax.set_title(spec.title or f"{spec.name.replace('_', ' ')} ({detail})", fontsize=10)
+    ax.set_title(spec.title or f"{spec.name.replace('_', ' ')} ({detail})", fontsize=9, loc="left")
     kinds = [k for k in COLORS if any(s[1] == k for s in spans)]
-    ax.legend(handles=[Patch(color=COLORS[k], label=k) for k in kinds], fontsize=7, loc="upper right",
-              ncol=len(kinds))
+    ax.legend(handles=[Patch(color=COLORS[k], label=k) for k in kinds], fontsize=7, loc="lower right",
+              bbox_to_anchor=(1.0, 1.0), ncol=len(kinds), frameon=False, borderaxespad=0.2)
     fig.tight_layout()
     return fig
 
