@@ -106,7 +106,7 @@ def test_every_figure_kind_is_labelled_and_has_data(tiny, name):
     else:
         legend = axes[0].get_legend()
         assert legend is not None and [t.get_text() for t in legend.get_texts()]
-    assert fig.axes[0].get_title() or fig._suptitle is not None
+    assert any(fig.axes[0].get_title(loc=loc) for loc in ("center", "left")) or fig._suptitle is not None
 
 
 def test_curves_have_one_line_per_group_averaged_over_seeds(tiny):
