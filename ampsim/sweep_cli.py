@@ -3,6 +3,7 @@
     ampsim sweep FILE.toml [--jobs N] [--ray [ADDRESS]] [--out DIR] [--quick] [--fresh] [--check]
     ampsim plot FILE.toml [--quick] [--sweep-dir DIR] [--out DIR]        # every figure the sweep declares
     ampsim plot SWEEP_DIR --x train.mak --y throughput [--hue train.muf]   # one figure from a table.csv
+    ampsim plot TABLE.csv --x COLUMN --y COLUMN [--hue COLUMN]          # ... or from any CSV table
     ampsim plot RUN_DIR... [--x time_s] [--y test_accuracy] --out FIG.png  # curves of run folders
 
 Default folders: a sweep's points and table go to ``results/sweeps/<name>/`` (``results/quick/sweeps/<name>``
@@ -62,7 +63,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
         for path in written:
             print(path)
         return 0
-    if len(sources) == 1 and (sources[0] / "table.csv").is_file():
+    if len(sources) == 1 and ((sources[0] / "table.csv").is_file() or sources[0].suffix == ".csv"):
         return _plot_table(sources[0], args)
     from ampsim.plots import plot_runs
 
@@ -77,21 +78,34 @@ def cmd_plot(args: argparse.Namespace) -> int:
     return 0
 
 
-def _plot_table(folder: Path, args: argparse.Namespace) -> int:
-    """``ampsim plot results/sweeps/NAME --x train.mak --y throughput [--hue train.muf]``: one xy figure."""
+def _plot_table(source: Path, args: argparse.Namespace) -> int:
+    """One figure from a table: a sweep folder's table.csv or any CSV (e.g. results/compare/<exp>/compare.csv).
+    ``--x`` and ``--y`` name columns; a numeric x gives lines (``xy``), a text x grouped bars."""
     import json
 
-    from ampsim.figures import FigureSpec, draw_figure, save_figure
+    import pandas as pd
+
+    from ampsim.figures import FigureSpec, save_figure
+    from ampsim.figures_lines import draw_bar, draw_xy
 
     if not args.y or args.x == "epoch":
-        raise ConfigError(f"{folder}: a sweep table needs --x COLUMN and --y COLUMN "
-                          "(e.g. --x train.mak --y throughput)")
+        raise ConfigError(f"{source}: a table needs --x COLUMN and --y COLUMN (e.g. --x train.mak --y throughput)")
+    folder = source if source.is_dir() else source.parent
+    csv = source / "table.csv" if source.is_dir() else source
+    if not csv.is_file():
+        raise ConfigError(f"{csv}: no such file")
+    df = pd.read_csv(csv)
+    for col in [args.x, args.y, *(args.hue or [])]:
+        if col not in df.columns:
+            raise ConfigError(f"{csv}: no column {col!r} (columns: {', '.join(map(str, df.columns))})")
     keys = json.loads((folder / "sweep.json").read_text())["keys"] if (folder / "sweep.json").is_file() else []
-    spec = FigureSpec(name=f"{folder.name}_{args.y}_vs_{args.x}", kind="xy", x=args.x, y=args.y,
-                      hue=tuple(args.hue) if args.hue else None, logx=args.logx)
+    numeric = pd.api.types.is_numeric_dtype(df[args.x])
+    spec = FigureSpec(name=f"{folder.name}_{args.y}_vs_{args.x}", kind="xy" if numeric else "bar", x=args.x,
+                      y=args.y, hue=tuple(args.hue) if args.hue else None, logx=args.logx and numeric)
+    fig = draw_xy(df, spec, keys) if numeric else draw_bar(df, spec, keys)
     out = Path(args.out) if args.out else default_figure_dir(False) / spec.name
     stem = out.with_suffix("") if out.suffix in (".png", ".pdf") else out / spec.name
-    for path in save_figure(draw_figure(spec, folder, keys), stem):
+    for path in save_figure(fig, stem):
         print(path)
     return 0
 
@@ -119,7 +133,8 @@ def add_parsers(sub) -> None:
     s.add_argument("--no-progress", action="store_true", help="no progress bar")
     s.set_defaults(func=cmd_sweep)
     p = sub.add_parser("plot", help="draw a sweep's figures, or curves of run folders")
-    p.add_argument("sources", nargs="+", help="a sweep TOML file, a sweep folder (table.csv), or run folders")
+    p.add_argument("sources", nargs="+",
+                   help="a sweep TOML file, a sweep folder (table.csv), a CSV table, or run folders")
     p.add_argument("--quick", action="store_true", help="the sweep's [quick] variant (its folders)")
     p.add_argument("--sweep-dir", help="the sweep's folder (default: results/sweeps/<name>)")
     p.add_argument("--out", help="figures folder (sweep) or figure file (run folders)")
