@@ -195,7 +195,9 @@ def _run_ray(todo: list[PointTask], jobs: int, address: str | None) -> Iterable[
         if address:
             ray.init(address=address, log_to_driver=False)
         else:
-            ray.init(num_cpus=jobs, include_dashboard=False, log_to_driver=False)
+            # results travel as files, so the local object store can stay small on a shared machine
+            ray.init(num_cpus=jobs, include_dashboard=False, log_to_driver=False,
+                     object_store_memory=256 * 1024**2)
     try:
         remote = ray.remote(num_cpus=1, max_retries=0)(run_point)
         pending = {remote.remote(t): t.point_id for t in todo}
