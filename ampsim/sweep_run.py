@@ -106,8 +106,8 @@ def run_sweep(sweep: Sweep, out: str | Path, *, jobs: int | None = None, ray: bo
     the sweep's earlier results first. Raises :class:`RunError` if any point failed (the others are kept).
     """
     out = Path(out)
-    if fresh and out.exists():
-        shutil.rmtree(out)
+    if fresh and out.is_dir():
+        _clear(out)
     out.mkdir(parents=True, exist_ok=True)
     for stale in out.glob(".tmp-*"):
         shutil.rmtree(stale, ignore_errors=True)
@@ -144,9 +144,19 @@ def run_sweep(sweep: Sweep, out: str | Path, *, jobs: int | None = None, ray: bo
     return write_table(sweep, out)
 
 
+def _clear(out: Path) -> None:
+    """Delete a sweep folder's results (point folders, temporaries, table) and nothing else."""
+    for p in out.iterdir():
+        if p.is_dir() and ((p / "point.json").is_file() or p.name.startswith(".tmp-")):
+            shutil.rmtree(p)
+        elif p.name in ("table.csv", "sweep.json"):
+            p.unlink()
+
+
 def _one_line(err: BaseException) -> str:
-    text = str(err).strip().splitlines()
-    return f"{type(err).__name__}: {text[0] if text else ''}" if not isinstance(err, AmpsimError) else text[0]
+    lines = str(err).strip().splitlines()
+    first = lines[0] if lines else ""
+    return first if isinstance(err, AmpsimError) and first else f"{type(err).__name__}: {first}"
 
 
 class _NoBar:

@@ -177,3 +177,16 @@ def test_seeds_and_a_seed_axis_conflict(tmp_path):
     path = write(tmp_path, HEAD + 'seeds = [0, 1]\n[grid]\n"experiment.seed" = [3]\n')
     with pytest.raises(ConfigError, match="not both"):
         load_sweep(path)
+
+
+def test_fresh_deletes_only_the_sweeps_own_results(tmp_path):
+    sweep = load_sweep(write(tmp_path, TINY))
+    out = tmp_path / "out"
+    run_sweep(sweep, out, jobs=2)
+    (out / "notes.txt").write_text("mine")
+    (out / "other").mkdir()
+    first = {p.name: (p / "summary.json").stat().st_mtime_ns for p in _finished(out) if p.name != "other"}
+    run_sweep(sweep, out, jobs=2, fresh=True)
+    assert (out / "notes.txt").read_text() == "mine" and (out / "other").is_dir()
+    again = {p.name: (p / "summary.json").stat().st_mtime_ns for p in _finished(out) if p.name != "other"}
+    assert again.keys() == first.keys() and all(again[k] != first[k] for k in first)
