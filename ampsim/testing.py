@@ -1,99 +1,117 @@
 """Finite-difference gradient checks for node kinds (for tests, and for users writing new nodes).
 
-:func:`check_node` drives one node directly: it sends forward messages on each input port, then a random
-output gradient back on each output port, and compares the gradients the node sends upstream (and, for a
-parameterized node, the parameter gradient its update would apply) against central differences of the
-scalar ``L = Σ_ports Σ (y_port * r_port)``. Run it in float64.
+:func:`fd_check` drives one node with a list of forward messages ``(port, state, payload)``, sends a random
+gradient back for every output message, and compares the gradients the node sends upstream (and, for a
+parameterized node, its parameter gradient) with central differences of ``L = Σ_outputs <y, r>``. The loss
+is evaluated in *training* mode with the node's caches cleared after each evaluation, so stateful forwards
+(dropout masks keyed by state) see the same randomness. :func:`check_node` is the one-message-per-port
+shorthand; :func:`loss_gradcheck` checks a loss node against its reported loss. Run them in float64.
 """
 
 from __future__ import annotations
 
-from typing import Sequence
-
 import numpy as np
 
 from ampsim.ir.message import Instance, Message
-from ampsim.ir.node import Node, Send
+from ampsim.ir.node import Node
 from ampsim.ir.param import ParamNode
+from ampsim.optim import SparseRows
+
+Inputs = list[tuple[int, tuple[int, ...], np.ndarray]]
 
 
-def _forward(node: Node, inst: Instance, xs: Sequence[np.ndarray], state=()) -> dict[int, np.ndarray]:
-    outs: dict[int, np.ndarray] = {}
-    for port, x in enumerate(xs):
-        for item in node.step(False, Message(inst, state, x), port).sends:
-            outs[item.port] = item.msg.payload
-    return outs
+def forward_all(node: Node, inst: Instance, inputs: Inputs):
+    """Forward every input; return (outputs {(port, state): payload}, immediate backward sends)."""
+    outs, back = {}, {}
+    for port, state, x in inputs:
+        for s in node.step(False, Message(inst, state, x), port).sends:
+            target = back if s.backward else outs
+            key = (s.port, s.msg.state)
+            assert key not in target, f"two messages with the same port and state {key}"
+            target[key] = s.msg.payload
+    return outs, back
 
 
-def _loss(node: Node, xs, rs, inst) -> float:
-    node.training = False
-    try:
-        outs = _forward(node, inst, xs)
-    finally:
-        node.training = True
-    return float(sum(np.sum(outs[p] * r) for p, r in rs.items()))
+def backward_all(node: Node, inst: Instance, rs: dict, order=None) -> dict:
+    """Send the output gradients ``rs`` (in ``order`` of keys if given); collect what comes back."""
+    got = {}
+    for key in order or list(rs):
+        port, state = key
+        for s in node.step(True, Message(inst, state, rs[key]), port).sends:
+            assert s.backward
+            k = (s.port, s.msg.state)
+            got[k] = got.get(k, 0) + s.msg.payload
+    return got
 
 
-def relative_error(a: np.ndarray, b: np.ndarray) -> float:
+def relative_error(a, b) -> float:
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     denom = max(np.abs(a).max(initial=0.0), np.abs(b).max(initial=0.0), 1e-12)
     return float(np.abs(a - b).max(initial=0.0) / denom)
 
 
-def check_node(node: Node, xs: Sequence[np.ndarray], *, seed: int = 0, eps: float = 1e-6,
-               inst: Instance | None = None, differentiable: Sequence[int] | None = None) -> float:
-    """Worst relative error between analytic and numeric gradients of ``node`` at inputs ``xs``.
-
-    ``differentiable`` lists the input ports to check (default: all floating inputs).
-    """
+def fd_check(node: Node, inputs: Inputs, *, inst: Instance | None = None, seed: int = 0,
+             eps: float = 1e-6, check_params: bool = True) -> float:
+    """Worst relative error of every input (and parameter) gradient against central differences."""
     rng = np.random.default_rng(seed)
-    inst = inst or Instance(0, {})
-    xs = [np.array(x, copy=True) for x in xs]
-    outs = _forward(node, inst, xs)
-    rs = {p: rng.normal(size=y.shape) for p, y in outs.items()}
-    grads: dict[int, np.ndarray] = {}
-    for p, r in rs.items():
-        for item in node.step(True, Message(inst, (), r), p).sends:
-            assert isinstance(item, Send) and item.backward
-            grads[item.port] = grads.get(item.port, 0) + item.msg.payload
+    inst = inst or Instance(7, {})
+    inputs = [(p, s, np.array(x, copy=True)) for p, s, x in inputs]
+    node.training = True
+    outs, immediate = forward_all(node, inst, inputs)
+    rs = {k: rng.normal(size=y.shape) for k, y in outs.items()}
+    grads = backward_all(node, inst, rs)
+    for k, g in immediate.items():
+        grads[k] = grads.get(k, 0) + g
+    assert not node.holds(inst.key), f"{node} still holds state after the backward"
+
+    def loss() -> float:
+        saved = dict(node._stash) if isinstance(node, ParamNode) else None
+        o, _ = forward_all(node, inst, inputs)
+        node.reset()
+        if saved is not None:
+            node._stash.update(saved)
+        return float(sum(np.sum(o[k] * r) for k, r in rs.items()))
+
     worst = 0.0
-    ports = differentiable if differentiable is not None else [i for i, x in enumerate(xs) if x.dtype.kind == "f"]
-    for port in ports:
-        num = np.zeros_like(xs[port])
-        it = np.nditer(xs[port], flags=["multi_index"])
-        for _ in it:
-            i = it.multi_index
-            old = xs[port][i]
-            xs[port][i] = old + eps
-            up = _loss(node, xs, rs, inst)
-            xs[port][i] = old - eps
-            down = _loss(node, xs, rs, inst)
-            xs[port][i] = old
+    for port, state, x in inputs:
+        if x.dtype.kind != "f":
+            continue
+        num = np.zeros_like(x)
+        for i in np.ndindex(x.shape):
+            old = x[i]
+            x[i] = old + eps
+            up = loss()
+            x[i] = old - eps
+            down = loss()
+            x[i] = old
             num[i] = (up - down) / (2 * eps)
-        worst = max(worst, relative_error(grads.get(port, np.zeros_like(num)), num))
-    if isinstance(node, ParamNode):
-        entries = [e for _, e in node._stash.pop(inst.key, [])]
+        worst = max(worst, relative_error(grads.get((port, state), np.zeros_like(num)), num))
+    if isinstance(node, ParamNode) and check_params:
+        entries = [e for _, e in sorted(node._stash.pop(inst.key, []), key=lambda t: t[0])]
         node.held_nbytes = 0
         analytic = node.param_grads(entries)
         for name, p in node.params.items():
+            num = np.zeros_like(p)
+            for i in np.ndindex(p.shape):
+                old = p[i]
+                p[i] = old + eps
+                up = loss()
+                p[i] = old - eps
+                down = loss()
+                p[i] = old
+                num[i] = (up - down) / (2 * eps)
             g = analytic[name]
-            if hasattr(g, "rows"):
+            if isinstance(g, SparseRows):
                 dense = np.zeros_like(p)
                 dense[g.rows] = g.values
                 g = dense
-            num = np.zeros_like(p)
-            it = np.nditer(p, flags=["multi_index"])
-            for _ in it:
-                i = it.multi_index
-                old = p[i]
-                p[i] = old + eps
-                up = _loss(node, xs, rs, inst)
-                p[i] = old - eps
-                down = _loss(node, xs, rs, inst)
-                p[i] = old
-                num[i] = (up - down) / (2 * eps)
             worst = max(worst, relative_error(g, num))
     return worst
+
+
+def check_node(node: Node, xs, *, seed: int = 0, eps: float = 1e-6, inst: Instance | None = None) -> float:
+    """:func:`fd_check` with one message per input port (``xs[port]``), all with the empty state."""
+    return fd_check(node, [(port, (), x) for port, x in enumerate(xs)], inst=inst, seed=seed, eps=eps)
 
 
 def loss_gradcheck(node: Node, x: np.ndarray, inst: Instance, *, eps: float = 1e-6) -> float:

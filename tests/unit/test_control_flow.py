@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pytest
-from ir_helpers import backward_all, fd_check, forward_all
+from ampsim.testing import backward_all, fd_check, forward_all
 
 from ampsim.errors import GraphError
 from ampsim.ir.graph import Graph
