@@ -31,7 +31,12 @@ test-fast: $(STAMP) ## unit tests only
 demo: $(STAMP) ## a small run with no network or downloaded data; writes a figure under results/demo/
 	$(AMPSIM) demo --out results/demo
 
-bench: $(STAMP) ## benchmarks, written to results/bench/*.csv
+BENCH_STAMP := $(VENV)/.installed-bench
+$(BENCH_STAMP): $(STAMP)
+	$(PY) -m pip install -q -e '.[dev,bench]'
+	touch $@
+
+bench: $(BENCH_STAMP) ## benchmarks (with PyTorch for the SST comparison), written to results/bench/*.csv
 	$(PY) -m benchmarks.run_all
 
 # --- sweeps and figures -----------------------------------------------------------------------------
