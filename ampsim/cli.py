@@ -5,6 +5,8 @@
     ampsim demo [--out DIR]
     ampsim sweep SWEEP.toml [--jobs N] [--ray [ADDRESS]] [--out DIR] [--quick]
     ampsim plot SWEEP.toml | RUN_DIR... [--out DIR]
+    ampsim calibrate [--out hardware_models/local_cpu.toml] [--workers N]
+    ampsim compare EXP.toml [--workers N] [--set KEY=VALUE] [--configs "mak=1;mak=4"]
 
 User errors print one line, ``ampsim: error: ...``, and exit with status 2.
 """
@@ -95,6 +97,9 @@ def build_parser() -> argparse.ArgumentParser:
     from ampsim.sweep_cli import add_parsers  # sweep, plot
 
     add_parsers(sub)
+    from ampsim.multicore_cli import add_parsers as add_multicore_parsers  # calibrate, compare
+
+    add_multicore_parsers(sub)
     return p
 
 

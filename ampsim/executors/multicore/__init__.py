@@ -51,11 +51,12 @@ def worker_chips(cfg, n: int) -> list[ChipSpec]:
     return [_PLACEHOLDER] * n
 
 
-def multicore_placement(cfg, task, n: int) -> tuple[dict[str, int], list | None]:
-    """The experiment's placement over ``n`` workers, and the estimated load per worker (or None)."""
+def multicore_placement(cfg, task, n: int, chips: list[ChipSpec] | None = None) -> tuple[dict[str, int], list | None]:
+    """The experiment's placement over ``n`` workers, and the estimated load per worker (or None).
+    ``chips`` (one spec per worker) defaults to :func:`worker_chips`."""
     from ampsim.placement import estimated_load, place, profile
 
-    chips = worker_chips(cfg, n)
+    chips = chips or worker_chips(cfg, n)
     strategy = cfg.placement.strategy
     prof = None
     if strategy in ("greedy", "min_cut"):

@@ -167,6 +167,8 @@ class MulticoreExecutor:
             "controller_cpu_s": self.controller_cpu_s,
             "chip_utilization": [s.get("busy_s", 0.0) / t if t else 0.0 for s in st],
             "controller_rounds": self.controller.rounds,
+            "worker_frames_sent": [s.get("frames", 0) for s in st],
+            "worker_waits": [s.get("waits", 0) for s in st],
             "placement": self.placement,
         }
 

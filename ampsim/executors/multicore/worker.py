@@ -56,7 +56,7 @@ class WorkerSpec:
     flush_every: int = 4
     flush_bytes: int = 1 << 20
     read_every: int = 4
-    report_s: float = 0.0005
+    report_s: float = 0.002
 
 
 def worker_main(spec: WorkerSpec) -> None:
@@ -98,7 +98,7 @@ class Worker:
         self.stopping = False
         self.idle_s = 0.0
         self.t_start = time.perf_counter()
-        self.processed = self.remote_sent = self.updates = 0
+        self.processed = self.remote_sent = self.updates = self.waits = 0
         self._poller = poll()
         self._registered: dict[int, int] = {}
         self._current = memoryview(spec.current).cast("B").cast("q") if spec.current is not None else None
@@ -190,6 +190,7 @@ class Worker:
     def _wait(self) -> None:
         """Sleep until some channel has data (writing queued output whenever the kernel takes it)."""
         t0 = time.perf_counter()
+        self.waits += 1
         while True:
             for ch in (self.ctrl, *self.peers.values()):
                 mask = POLLIN | (POLLOUT if ch.pending else 0)
@@ -250,7 +251,8 @@ class Worker:
             "t": now, "cpu_s": time.process_time(), "busy_s": now - self.t_start - self.idle_s,
             "processed": self.processed, "remote_sent": self.remote_sent, "updates": self.updates,
             "pid": os.getpid(), "leftover": [n.name for n in self.nodes.values() if n._cache or n._joins],
-            "sent_bytes": sum(ch.sent_bytes for ch in self.peers.values()),
+            "sent_bytes": sum(ch.sent_bytes for ch in self.peers.values()), "waits": self.waits,
+            "frames": sum(ch.sent_frames for ch in (self.ctrl, *self.peers.values())),
         }
         if with_params:
             state["params"] = {

@@ -1,0 +1,206 @@
+"""``ampsim calibrate``: measure this machine and write a hardware model of it.
+
+The model describes the *multicore executor on this machine*: one chip per worker process (one per core
+by default), fully connected by the executor's socket-pair channels. What is measured (see
+:mod:`ampsim.microbench` and :mod:`ampsim.calib_workloads`) and where each number goes:
+
+========================  ==================================================================================
+chip.flops_per_s          } fitted so that the simulator reproduces the time per instance of three small
+chip.mem_bandwidth_...    } workloads (MLP, LSTM, Tree-LSTM shapes) run by a real one-worker multicore
+chip.overhead_s           } executor, staying close to individual node-step times (weak regularizer); o
+                          } therefore includes the worker loop, admission and the controller round trip
+chip.memory_bytes         physical memory / workers
+link.latency_s            half the median round trip of a small message between two processes
+link.bandwidth_bytes...   4 MB messages between two processes
+========================  ==================================================================================
+
+Recorded as comments (and in ``<out>.calibration.json``, which ``ampsim compare`` reads): GEMM FLOP/s by
+shape, copy bandwidth by working-set size, node-step times and a roofline fitted to them alone, the
+worker loop's cost per trivial message, the extra CPU a message costs when it crosses between workers,
+and the rate of a fixed numpy kernel in one process (the baseline compare uses to measure how much of
+the machine is free at run time). A single GEMM rate is not used as the chip's FLOP rate: numpy's
+per-call overheads and its unfused optimizer updates (which move ~10x the bytes their nodes report) would
+make it predict badly. The whole calibration takes about 15 s.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import os
+import platform
+import time
+from pathlib import Path
+
+from ampsim.hardware.spec import SystemSpec, system_from_dict
+
+log = logging.getLogger(__name__)
+
+DEFAULT_OUT = Path("hardware_models") / "local_cpu.toml"
+
+
+def machine_description() -> str:
+    """CPU model, cores, memory, Python/numpy versions."""
+    import numpy as np
+
+    cpu = platform.processor() or "unknown CPU"
+    try:
+        with open("/proc/cpuinfo") as f:
+            names = [ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")]
+        if names:
+            cpu = names[0]
+    except OSError:  # pragma: no cover
+        pass
+    return (f"{cpu}, {os.cpu_count()} logical CPUs, {_mem_bytes() / 2**30:.1f} GiB; "
+            f"{platform.system()} {platform.release()}; Python {platform.python_version()}, numpy {np.__version__}")
+
+
+def _mem_bytes() -> int:
+    try:
+        with open("/proc/meminfo") as f:
+            for ln in f:
+                if ln.startswith("MemTotal:"):
+                    return int(ln.split()[1]) * 1024
+    except OSError:  # pragma: no cover
+        pass
+    return 16 << 30
+
+
+def _load() -> str:
+    try:
+        with open("/proc/loadavg") as f:
+            return f.read().split()[0]
+    except OSError:  # pragma: no cover
+        return "?"
+
+
+def calibrate(workers: int | None = None) -> tuple[dict, dict]:
+    """Run the measurements; return (hardware-model dict, raw measurements)."""
+    from ampsim import calib_workloads as cw
+    from ampsim import microbench as mb
+    from ampsim.executors.multicore import default_workers
+    from ampsim.executors.multicore.procs import limit_blas_threads
+
+    limit_blas_threads()  # the workers' configuration
+    n = workers or default_workers()
+    t0 = time.perf_counter()
+    load_before = _load()
+    raw: dict = {"matmul": mb.matmul_rates(), "copy": mb.copy_bandwidth()}
+    raw["steps"] = mb.node_step_samples()
+    raw["steps_fit"] = mb.fit_roofline(raw["steps"])
+    raw["workloads"] = [cw.measure_workload(name) for name in cw.WORKLOADS]
+    raw["fit"] = fit = cw.fit(raw["workloads"], raw["steps"], reg=0.02)
+    raw["dispatch"] = mb.dispatch_overhead_s()
+    raw["transport"] = tr = mb.transport()
+    raw["remote"] = mb.remote_message_cpu_s()
+    raw["rate_1"] = mb.parallel_rate(1)
+    raw["workers"] = n
+    raw["seconds"] = time.perf_counter() - t0
+    raw["load"] = f"{load_before} -> {_load()}"
+    today = datetime.date.today().isoformat()
+    desc = machine_description()
+    model = {
+        "system": {
+            "name": "local_cpu",
+            "description": f"this machine as {n} multicore-executor workers (one process per core): {desc}",
+            "source": (f"measured by `ampsim calibrate` on {today} (load average {raw['load']}); "
+                       "chip rates fitted to one-worker multicore runs of MLP, LSTM and Tree-LSTM workloads, "
+                       "links are the executor's Unix socket pairs; see the comments below"),
+            "measured": True,
+            "switching": "store_and_forward",
+        },
+        "chip": {
+            "flops_per_s": _round(fit["flops_per_s"]),
+            "mem_bandwidth_bytes_per_s": _round(fit["mem_bandwidth_bytes_per_s"]),
+            "overhead_s": _round(fit["overhead_s"]),
+            "compute_units": 1,
+            "memory_bytes": int(_mem_bytes() // n),
+        },
+        "link": {"latency_s": _round(tr["latency_s"]), "bandwidth_bytes_per_s": _round(tr["bandwidth_bytes_per_s"])},
+        "topology": {"kind": "fully_connected", "n": n},
+    }
+    system_from_dict(model, "<calibration>")  # validate before anyone writes it
+    log.info("calibration took %.1f s", raw["seconds"])
+    return model, raw
+
+
+def _round(x: float) -> float:
+    return float(f"{x:.4g}")
+
+
+def to_toml(model: dict, raw: dict) -> str:
+    """The hardware model as TOML, with the raw measurements as comments."""
+    lines = ["# Written by `ampsim calibrate` (measured = true). Re-run it to refresh; numbers drift with load.",
+             f"# Calibration took {raw['seconds']:.1f} s; load average {raw['load']}.",
+             "#",
+             "# GEMM rates, float32, single-threaded BLAS (rows x inner x cols: GFLOP/s):"]
+    lines += [f"#   {m['m']}x{m['k']}x{m['n']}: {m['flops_per_s'] / 1e9:.1f}" for m in raw["matmul"]]
+    lines.append("# Copy bandwidth by working set (bytes moved: GB/s):")
+    lines += [f"#   {c['bytes'] >> 10} KiB: {c['bytes_per_s'] / 1e9:.1f}" for c in raw["copy"]]
+    fit, sfit = raw["fit"], raw["steps_fit"]
+    lines.append("# Workloads on one multicore worker, mak = 1 (ms per instance: measured / this model / reference executor):")
+    from ampsim.calib_workloads import predict
+
+    for w in raw["workloads"]:
+        pred = predict(w, fit["flops_per_s"], fit["mem_bandwidth_bytes_per_s"], fit["overhead_s"])
+        lines.append(f"#   {w['name']} ({w['messages_per_instance']:.0f} messages): {w['seconds_per_instance'] * 1e3:.3f} / "
+                     f"{pred * 1e3:.3f} / {w['reference_seconds_per_instance'] * 1e3:.3f}")
+    lines.append("# Node steps (median us measured / predicted by this model):")
+    for s in raw["steps"]:
+        pred = max(s["flops"] / fit["flops_per_s"], s["bytes"] / fit["mem_bandwidth_bytes_per_s"]) + fit["overhead_s"]
+        lines.append(f"#   {s['op']}: {s['seconds'] * 1e6:.1f} / {pred * 1e6:.1f}")
+    lines.append(f"# A roofline fitted to the node steps alone: {sfit['flops_per_s'] / 1e9:.1f} GFLOP/s, "
+                 f"{sfit['mem_bandwidth_bytes_per_s'] / 1e9:.2f} GB/s, {sfit['overhead_s'] * 1e6:.2f} us "
+                 f"(median error {sfit['median_rel_error']:.0%}, worst {sfit['max_rel_error']:.0%}).")
+    d = raw["dispatch"]
+    lines.append(f"# Worker loop: {d['per_message_s'] * 1e6:.2f} us per trivial message in a worker vs "
+                 f"{d['reference_per_message_s'] * 1e6:.2f} us in the reference loop.")
+    t = raw["transport"]
+    lines.append(f"# Transport: {t['round_trips']} round trips, one-way {t['latency_s'] * 1e6:.1f} us; "
+                 f"{t['bandwidth_bytes_per_s'] / 1e9:.2f} GB/s with 4 MB messages.")
+    r = raw["remote"]
+    lines.append(f"# A message crossing between workers costs {r['extra_cpu_per_remote_message_s'] * 1e6:.1f} us of "
+                 "extra CPU (both ends, batched) - not a chip field: ampsim compare adds it per message.")
+    lines.append(f"# Kernel rate of one process: {raw['rate_1']:.0f}/s (compare's baseline for free cores).")
+    lines.append("")
+    for section in ("system", "chip", "link", "topology"):
+        lines.append(f"[{section}]")
+        for k, v in model[section].items():
+            lines.append(f"{k} = {_value(v)}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _value(v) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, str):
+        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return repr(v)
+
+
+def write_model(model: dict, raw: dict, out: str | Path) -> SystemSpec:
+    """Write the TOML (atomically) and return it loaded back through the validator."""
+    from ampsim.hardware.spec import load_system
+    from ampsim.results import atomic_write
+
+    import json
+
+    out = Path(out)
+    atomic_write(out, to_toml(model, raw))
+    slim = dict(raw, workloads=[{k: v for k, v in w.items() if k not in ("items", "counts")}
+                                for w in raw["workloads"]])
+    atomic_write(sidecar(out), json.dumps(slim, indent=1) + "\n")
+    return load_system(out)
+
+
+def sidecar(model_path: str | Path) -> Path:
+    """Where the raw measurements of a calibrated model are kept: ``<name>.calibration.json``."""
+    p = Path(model_path)
+    return p.with_name(p.stem + ".calibration.json")
+
+
+def run_calibration(out: str | Path = DEFAULT_OUT, workers: int | None = None) -> tuple[SystemSpec, dict]:
+    """Measure, write ``out``, return the loaded model and the raw measurements."""
+    model, raw = calibrate(workers)
+    return write_model(model, raw, out), raw

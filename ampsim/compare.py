@@ -1,0 +1,308 @@
+"""``ampsim compare``: the same experiment measured (multicore executor) and simulated (calibrated model).
+
+For every configuration (a set of overrides such as ``mak=4`` or ``workers=1,mak=1``) the experiment
+runs twice with the *same placement*: on the multicore executor (wall-clock time) and on the simulated
+executor with the calibrated hardware model of this machine (``hardware_models/local_cpu.toml``, its
+topology resized to the configuration's worker count). The table reports throughput and time to target
+for both, with the simulator's error in percent of the measurement, and whether both rank the
+configurations in the same order.
+
+Outputs (``--out``, default ``results/compare/<experiment>``): ``compare.csv``, ``compare.png`` and one run
+folder per configuration and executor under ``runs/``. Default budgets are short (1 epoch of at most
+300 instances, evaluation on 500); ``--set`` overrides them.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+from pathlib import Path
+from typing import Any
+
+from ampsim.config import Config, load_config, parse_override
+from ampsim.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+#: applied before the user's --set, so the user can lengthen the runs
+SHORT_BUDGET = [("train.epochs", 1), ("train.max_instances", 300), ("eval.limit", 500)]
+#: short names accepted in --configs
+ALIASES = {"mak": "train.mak", "muf": "train.muf", "workers": "executor.workers",
+           "placement": "placement.strategy", "strategy": "placement.strategy"}
+COLUMNS = ["config", "workers", "mak", "instances", "measured_throughput", "simulated_throughput",
+           "throughput_error_pct", "measured_time_s", "simulated_time_s", "measured_time_to_target_s",
+           "simulated_time_to_target_s", "time_to_target_error_pct", "measured_metric", "simulated_metric",
+           "dedicated_throughput", "dedicated_error_pct", "cores_free", "sim_demand_cores", "slowdown",
+           "messages_per_instance", "remote_per_instance"]
+
+
+def default_configs(workers: int) -> str:
+    """Worker counts 1 and ``workers``, mak 1 and more: enough to see whether rankings agree."""
+    if workers == 1:
+        return "mak=1;mak=4"
+    return f"workers=1,mak=1;workers={workers},mak=1;workers={workers},mak=4;workers={workers},mak=16"
+
+
+def parse_configs(text: str) -> list[tuple[str, list[tuple[str, Any]]]]:
+    """``"mak=1;workers=2,mak=4"`` → [(label, overrides), ...]. Configurations are separated by ``;``,
+    settings within one by ``,`` (outside brackets); keys may be short (mak, muf, workers, placement)."""
+    out = []
+    for part in (p.strip() for p in text.split(";")):
+        if not part:
+            continue
+        overrides = []
+        for item in re.split(r",(?![^{\[]*[}\]])", part):
+            key, value = parse_override(item.strip())
+            overrides.append((ALIASES.get(key, key), value))
+        out.append((part.replace(" ", ""), overrides))
+    if not out:
+        raise ConfigError(f"--configs {text!r}: no configuration given (e.g. \"mak=1;mak=4\")")
+    return out
+
+
+def _sim_system(hw_path: Path, n: int, share: float = 1.0, extra_overhead_s: float = 0.0):
+    """The calibrated model resized to ``n`` chips; chip rates multiplied by ``share`` (the part of a
+    core each busy worker gets now) and ``extra_overhead_s`` added to the per-message overhead."""
+    from ampsim.config import read_toml
+    from ampsim.hardware.spec import system_from_dict
+
+    raw = read_toml(hw_path)
+    kind = raw.get("topology", {}).get("kind", "fully_connected")
+    raw["topology"] = {"kind": kind if kind == "switch" and n >= 2 else "fully_connected", "n": n}
+    raw.pop("chip_override", None)
+    raw.pop("link_override", None)
+    chip = raw["chip"]
+    chip["flops_per_s"] *= share
+    chip["mem_bandwidth_bytes_per_s"] *= share
+    chip["overhead_s"] = (chip["overhead_s"] + extra_overhead_s) / share
+    return system_from_dict(raw, f"{hw_path} (resized to {n} chips)")
+
+
+def message_split(model, instances, mapping: dict[str, int]) -> tuple[float, float]:
+    """Messages per instance, and how many of them cross between workers under ``mapping``."""
+    import copy
+    from collections import deque
+
+    m = copy.deepcopy(model)
+    graph = m.graph.validate()
+    total = remote = 0
+    for inst in instances:
+        queue = deque((False, graph.nodes[name], 0, msg) for name, msg in m.inject(inst))
+        while queue:
+            backward, node, port, msg = queue.popleft()
+            total += 1
+            for snd in node.step(backward, msg, port).sends:
+                dst, dport = graph.route[(node.name, snd.backward, snd.port)]
+                remote += mapping[dst.name] != mapping[node.name]
+                queue.append((snd.backward, dst, dport, snd.msg))
+        for node in graph.param_nodes:
+            node.complete(inst.key)
+    n = max(len(instances), 1)
+    return total / n, remote / n
+
+
+def _calibration(hw_path: Path) -> dict:
+    import json
+
+    from ampsim.calibrate import sidecar
+
+    path = sidecar(hw_path)
+    if not path.is_file():
+        log.warning("%s not found: no correction for busy cores or cross-worker messages", path)
+        return {}
+    return json.loads(path.read_text())
+
+
+def _run_pair(cfg: Config, hw_path: Path, calib: dict, out: Path) -> tuple[dict, dict, dict]:
+    """Train ``cfg`` on the multicore executor, then in the simulator with the same placement.
+
+    The simulated chips are the calibrated ones, with the CPU that cross-worker messages cost (measured
+    by calibration) spread over the per-message overhead. Returns both summaries and the corrections,
+    including ``cores``: how many cores' worth of CPU ``n`` busy processes get right now (in units of one
+    process at calibration time), for :func:`shared_machine_slowdown`.
+    """
+    from ampsim.executors.multicore import MulticoreExecutor, default_workers, multicore_placement
+    from ampsim.executors.sim import SimExecutor
+    from ampsim.microbench import parallel_rate
+    from ampsim.models import build_task
+    from ampsim.results import RunDir
+    from ampsim.training import configure_params, run_training
+
+    n = cfg.executor.workers or default_workers()
+    task = build_task(cfg)
+    configure_params(cfg, task)
+    mapping, load = multicore_placement(cfg, task, n, chips=list(_sim_system(hw_path, n).chips))
+    per_inst, remote = message_split(task.model, list(task.train_instances(1))[:8], mapping)
+    fix = {"messages_per_instance": per_inst, "remote_per_instance": remote, "cores": float(n),
+           "extra_overhead_s": 0.0}
+    if calib:
+        fix["cores"] = parallel_rate(n) / calib["rate_1"]
+        fix["extra_overhead_s"] = calib["remote"]["extra_cpu_per_remote_message_s"] * remote / max(per_inst, 1.0)
+    ex = MulticoreExecutor(task.model, mapping, n, mak=cfg.train.mak, source=cfg.path)
+    ex.estimated_load = load
+    try:
+        measured = run_training(cfg, task, ex, RunDir(out / "multicore"))
+    finally:
+        ex.close()
+    task = build_task(cfg)
+    configure_params(cfg, task)
+    sim = SimExecutor(task.model, _sim_system(hw_path, n, 1.0, fix["extra_overhead_s"]), mapping,
+                      mak=cfg.train.mak, source=cfg.path)
+    simulated = run_training(cfg, task, sim, RunDir(out / "sim"))
+    fix["demand"] = float(sum(simulated.get("chip_utilization", [1.0])))
+    fix["slowdown"] = shared_machine_slowdown(fix["demand"], fix["cores"])
+    return measured, simulated, fix
+
+
+def shared_machine_slowdown(demand: float, cores: float) -> float:
+    """How much longer a run takes on a shared machine than on dedicated cores (processor sharing).
+
+    ``demand`` is the simulated run's total busy fraction (sum of chip utilizations, in cores); ``cores``
+    is the CPU that the workers get when all are busy, measured just before the run. A run that keeps
+    1.8 cores busy on a machine that gives it 1 core takes 1.8x as long; one whose workers take turns
+    (demand 1) is not slowed down by a cap of one core; with less than one core, everything is. An
+    approximation: it treats demand as smooth over the run.
+    """
+    cores = max(cores, 1e-9)
+    return max(1.0, demand / cores, 1.0 / cores)  # below one core even a lone worker is slowed down
+
+
+def run_compare(experiment: str | Path, overrides: list[tuple[str, Any]] = (), configs: str | None = None,
+                workers: int | None = None, hardware: str | Path | None = None,
+                out: str | Path | None = None) -> tuple[list[dict], dict]:
+    """Run every configuration both ways; write CSV and figure; return (rows, agreement)."""
+    from ampsim.executors.multicore import default_workers, local_model_path
+
+    n = workers or default_workers()
+    hw_path = Path(hardware) if hardware else local_model_path()
+    if hw_path is None:
+        from ampsim.calibrate import DEFAULT_OUT, run_calibration
+
+        log.warning("no calibrated model of this machine yet: running `ampsim calibrate` (writes %s)", DEFAULT_OUT)
+        run_calibration(DEFAULT_OUT, n)
+        hw_path = DEFAULT_OUT
+    calib = _calibration(hw_path)
+    base = [*SHORT_BUDGET, *overrides, ("executor.kind", "multicore"), ("executor.workers", n)]
+    name = load_config(experiment, base).experiment.name
+    out = Path(out) if out else Path("results") / "compare" / name
+    rows = []
+    for label, extra in parse_configs(configs or default_configs(n)):
+        cfg = load_config(experiment, base + extra)
+        safe = re.sub(r"[^A-Za-z0-9_.=-]+", "_", label)
+        log.info("compare %s: %s", name, label)
+        m, s, fix = _run_pair(cfg, hw_path, calib, out / "runs" / safe)
+        rows.append(_row(label, cfg, m, s, fix))
+    agreement = ranking_agreement(rows)
+    write_csv(rows, out / "compare.csv")
+    plot(rows, agreement, out / "compare.png", f"{name}: measured vs simulated ({hw_path.name})")
+    return rows, agreement
+
+
+def _row(label: str, cfg: Config, m: dict, s: dict, fix: dict) -> dict:
+    """One table row. ``simulated_*`` are the simulator's numbers on this (shared) machine: dedicated-core
+    results stretched by the shared-machine slowdown; ``dedicated_*`` are the simulator's own output."""
+    def ttt(summary):
+        t = summary.get("time_to_target")
+        return t["time_s"] if t else None
+
+    slow = fix["slowdown"]
+    mt, dt = m["throughput_instances_per_s"], s["throughput_instances_per_s"]
+    st = dt / slow if dt else dt
+    mtt, dtt = ttt(m), ttt(s)
+    stt = dtt * slow if dtt is not None else None
+    return {"config": label, "workers": m.get("n_workers"), "mak": cfg.train.mak, "instances": m["instances"],
+            "measured_throughput": mt, "simulated_throughput": st, "throughput_error_pct": _err(st, mt),
+            "measured_time_s": m["time_s"], "simulated_time_s": s["time_s"] * slow,
+            "measured_time_to_target_s": mtt, "simulated_time_to_target_s": stt,
+            "time_to_target_error_pct": _err(stt, mtt),
+            "measured_metric": m["final_metric"], "simulated_metric": s["final_metric"],
+            "dedicated_throughput": dt, "dedicated_error_pct": _err(dt, mt), "cores_free": fix["cores"],
+            "sim_demand_cores": fix["demand"], "slowdown": slow,
+            "messages_per_instance": fix["messages_per_instance"], "remote_per_instance": fix["remote_per_instance"]}
+
+
+def _err(sim: float | None, meas: float | None) -> float | None:
+    if sim is None or meas is None or not meas:
+        return None
+    return 100.0 * (sim - meas) / meas
+
+
+def ranking_agreement(rows: list[dict]) -> dict:
+    """Kendall's tau between the measured and simulated throughput rankings, and whether they are equal."""
+    m = [r["measured_throughput"] for r in rows]
+    s = [r["simulated_throughput"] for r in rows]
+    pairs = [(i, j) for i in range(len(rows)) for j in range(i + 1, len(rows))]
+    conc = sum(1 for i, j in pairs if (m[i] - m[j]) * (s[i] - s[j]) > 0)
+    disc = sum(1 for i, j in pairs if (m[i] - m[j]) * (s[i] - s[j]) < 0)
+    order_m = sorted(range(len(rows)), key=lambda i: -m[i])
+    order_s = sorted(range(len(rows)), key=lambda i: -s[i])
+    return {"kendall_tau": (conc - disc) / len(pairs) if pairs else 1.0, "same_order": order_m == order_s,
+            "measured_order": [rows[i]["config"] for i in order_m],
+            "simulated_order": [rows[i]["config"] for i in order_s]}
+
+
+def write_csv(rows: list[dict], path: Path) -> None:
+    import csv
+    import io
+
+    from ampsim.results import atomic_write
+
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=COLUMNS)
+    w.writeheader()
+    for r in rows:
+        w.writerow({k: ("" if r[k] is None else r[k]) for k in COLUMNS})
+    atomic_write(path, buf.getvalue())
+
+
+def format_table(rows: list[dict], agreement: dict) -> str:
+    """The comparison as an aligned text table plus the ranking verdict."""
+    head = (f"{'config':<22} {'measured/s':>10} {'simulated/s':>11} {'error':>8} {'dedicated/s':>11} {'error':>8} "
+            f"{'cores':>5} {'demand':>6} {'remote':>6} {'meas.TTT s':>10} {'sim.TTT s':>9}")
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        lines.append(f"{r['config']:<22} {r['measured_throughput']:>10.1f} {r['simulated_throughput']:>11.1f} "
+                     f"{_pct(r['throughput_error_pct']):>8} {r['dedicated_throughput']:>11.1f} "
+                     f"{_pct(r['dedicated_error_pct']):>8} {r['cores_free']:>5.2f} {r['sim_demand_cores']:>6.2f} "
+                     f"{r['remote_per_instance'] / max(r['messages_per_instance'], 1):>6.0%} "
+                     f"{_num(r['measured_time_to_target_s']):>10} {_num(r['simulated_time_to_target_s']):>9}")
+    lines.append(f"ranking: {'same order' if agreement['same_order'] else 'different order'} "
+                 f"(Kendall tau {agreement['kendall_tau']:+.2f}); measured: {' > '.join(agreement['measured_order'])}; "
+                 f"simulated: {' > '.join(agreement['simulated_order'])}")
+    return "\n".join(lines)
+
+
+def _pct(v: float | None) -> str:
+    return "n/a" if v is None else f"{v:+.1f}%"
+
+
+def _num(v: float | None) -> str:
+    return "n/a" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.3g}"
+
+
+def plot(rows: list[dict], agreement: dict, path: Path, title: str) -> None:
+    """Grouped bars of measured vs simulated throughput per configuration, errors annotated."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    x = np.arange(len(rows))
+    fig, ax = plt.subplots(figsize=(max(5.0, 1.4 * len(rows) + 2), 3.8))
+    ax.bar(x - 0.2, [r["measured_throughput"] for r in rows], 0.4, label="measured (multicore)")
+    ax.bar(x + 0.2, [r["simulated_throughput"] for r in rows], 0.4, label="simulated (calibrated)")
+    for i, r in enumerate(rows):
+        top = max(r["measured_throughput"], r["simulated_throughput"])
+        ax.annotate(_pct(r["throughput_error_pct"]), (i, top), ha="center", va="bottom", fontsize=8)
+    ax.set_xticks(x, [r["config"] for r in rows], rotation=20, ha="right", fontsize=8)
+    ax.set_ylabel("instances / s")
+    ax.set_title(f"{title}\nranking {'agrees' if agreement['same_order'] else 'differs'} "
+                 f"(Kendall tau {agreement['kendall_tau']:+.2f})", fontsize=9)
+    ax.legend(fontsize=8)
+    ax.margins(y=0.15)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

@@ -1,0 +1,54 @@
+"""The ``calibrate`` and ``compare`` subcommands (wired into :mod:`ampsim.cli`).
+
+    ampsim calibrate [--out hardware_models/local_cpu.toml] [--workers N]
+    ampsim compare EXP.toml [--workers N] [--set KEY=VALUE ...] [--configs "mak=1;mak=4"]
+                   [--hardware HW.toml] [--out DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    from ampsim.calibrate import run_calibration
+
+    system, raw = run_calibration(Path(args.out), args.workers)
+    c, link = system.chip_default, system.link
+    errs = ", ".join(f"{k} {v:+.0%}" for k, v in raw["fit"]["workload_errors"].items())
+    print(f"{args.out}: {system.n_chips} workers; chip {c.flops_per_s / 1e9:.1f} GFLOP/s, "
+          f"{c.mem_bandwidth_bytes_per_s / 1e9:.2f} GB/s, overhead {c.overhead_s * 1e6:.2f} us/message; "
+          f"link {link.latency_s * 1e6:.1f} us, {link.bandwidth_bytes_per_s / 1e9:.2f} GB/s "
+          f"(workload fit errors: {errs}; took {raw['seconds']:.1f} s)")
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from ampsim.compare import format_table, run_compare
+    from ampsim.config import parse_override
+
+    out = Path(args.out) if args.out else None
+    rows, agreement = run_compare(args.experiment, [parse_override(o) for o in args.overrides], args.configs,
+                                  args.workers, args.hardware, out)
+    print(format_table(rows, agreement))
+    where = out or Path("results") / "compare"
+    print(f"written: compare.csv and compare.png under {where}")
+    return 0
+
+
+def add_parsers(sub) -> None:
+    c = sub.add_parser("calibrate", help="measure this machine; write a hardware model of it")
+    c.add_argument("--out", default="hardware_models/local_cpu.toml")
+    c.add_argument("--workers", type=int, help="chips in the model (default: one per core)")
+    c.set_defaults(func=cmd_calibrate)
+    m = sub.add_parser("compare", help="measured (multicore) vs simulated (calibrated) throughput")
+    m.add_argument("experiment", help="experiment TOML file")
+    m.add_argument("--workers", type=int, help="worker processes (default: one per core)")
+    m.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config value for every configuration (repeatable)")
+    m.add_argument("--configs", help='configurations, e.g. "workers=1,mak=1;mak=4;mak=16" '
+                                     "(default: 1 and N workers, mak 1/4/16)")
+    m.add_argument("--hardware", help="calibrated model (default: hardware_models/local_cpu.toml)")
+    m.add_argument("--out", help="output folder (default: results/compare/<experiment>)")
+    m.set_defaults(func=cmd_compare)
