@@ -105,14 +105,14 @@ def work_items(model: Model, instances: list[Instance]) -> tuple[np.ndarray, np.
     return uniq, counts
 
 
-def measure_workload(name: str, *, repeat: int = 3) -> dict:
+def measure_workload(name: str, *, repeat: int = 3, scale: float = 1.0) -> dict:
     """Seconds per instance on one multicore worker (median of ``repeat`` passes, after a warm-up),
     the reference executor's seconds per instance, and the work items for the fit."""
     from ampsim.executors.multicore import MulticoreExecutor
     from ampsim.executors.reference import ReferenceExecutor
 
     build, n = WORKLOADS[name]
-    model, insts = build(n)
+    model, insts = build(max(8, int(n * scale)))
     items, counts = work_items(model, insts)
     ref_model = copy.deepcopy(model)
     ref = ReferenceExecutor(ref_model)

@@ -74,8 +74,9 @@ def _load() -> str:
         return "?"
 
 
-def calibrate(workers: int | None = None) -> tuple[dict, dict]:
-    """Run the measurements; return (hardware-model dict, raw measurements)."""
+def calibrate(workers: int | None = None, quick: bool = False) -> tuple[dict, dict]:
+    """Run the measurements; return (hardware-model dict, raw measurements). ``quick`` measures about
+    five times less (~3 s), for tests and smoke runs; its numbers are noisier."""
     from ampsim import calib_workloads as cw
     from ampsim import microbench as mb
     from ampsim.executors.multicore import default_workers
@@ -85,15 +86,17 @@ def calibrate(workers: int | None = None) -> tuple[dict, dict]:
     n = workers or default_workers()
     t0 = time.perf_counter()
     load_before = _load()
-    raw: dict = {"matmul": mb.matmul_rates(), "copy": mb.copy_bandwidth()}
-    raw["steps"] = mb.node_step_samples()
+    q = 0.2 if quick else 1.0
+    raw: dict = {"matmul": mb.matmul_rates(min_time_s=0.02 * q), "copy": mb.copy_bandwidth(min_time_s=0.02 * q)}
+    raw["steps"] = mb.node_step_samples(seconds_per_op=0.15 * q)
     raw["steps_fit"] = mb.fit_roofline(raw["steps"])
-    raw["workloads"] = [cw.measure_workload(name) for name in cw.WORKLOADS]
+    raw["workloads"] = [cw.measure_workload(name, repeat=1 if quick else 3, scale=q) for name in cw.WORKLOADS]
     raw["fit"] = fit = cw.fit(raw["workloads"], raw["steps"], reg=0.02)
-    raw["dispatch"] = mb.dispatch_overhead_s()
-    raw["transport"] = tr = mb.transport()
-    raw["remote"] = mb.remote_message_cpu_s()
-    raw["rate_1"] = mb.parallel_rate(1)
+    raw["dispatch"] = mb.dispatch_overhead_s(int(4000 * q))
+    raw["transport"] = tr = mb.transport(1.0 * q)
+    raw["remote"] = mb.remote_message_cpu_s(int(3000 * q))
+    raw["rate_1"] = mb.parallel_rate(1, 0.3 * max(q, 0.5))
+    raw["quick"] = quick
     raw["workers"] = n
     raw["seconds"] = time.perf_counter() - t0
     raw["load"] = f"{load_before} -> {_load()}"
@@ -200,7 +203,8 @@ def sidecar(model_path: str | Path) -> Path:
     return p.with_name(p.stem + ".calibration.json")
 
 
-def run_calibration(out: str | Path = DEFAULT_OUT, workers: int | None = None) -> tuple[SystemSpec, dict]:
-    """Measure, write ``out``, return the loaded model and the raw measurements."""
-    model, raw = calibrate(workers)
+def run_calibration(out: str | Path = DEFAULT_OUT, workers: int | None = None,
+                    quick: bool = False) -> tuple[SystemSpec, dict]:
+    """Measure, write ``out`` (and its ``.calibration.json``), return the loaded model and the raw data."""
+    model, raw = calibrate(workers, quick)
     return write_model(model, raw, out), raw

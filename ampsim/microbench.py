@@ -46,29 +46,29 @@ def median_time(fn: Callable[[], object], *, min_time_s: float = 0.05, repeat: i
     return float(np.median(times))
 
 
-def matmul_rates(dtype=np.float32, shapes=GEMM_SHAPES) -> list[dict]:
+def matmul_rates(dtype=np.float32, shapes=GEMM_SHAPES, min_time_s: float = 0.02) -> list[dict]:
     """GFLOP/s of ``a @ b`` for each (m, k, n) in ``shapes``."""
     rng = np.random.default_rng(0)
     out = []
     for m, k, n in shapes:
         a, b = rng.random((m, k)).astype(dtype), rng.random((k, n)).astype(dtype)
-        t = median_time(lambda: a @ b, min_time_s=0.02, repeat=5)
+        t = median_time(lambda: a @ b, min_time_s=min_time_s, repeat=5)
         out.append({"m": m, "k": k, "n": n, "seconds": t, "flops_per_s": 2.0 * m * k * n / t})
     return out
 
 
-def copy_bandwidth(sizes=(64 << 10, 1 << 20, 4 << 20, 64 << 20)) -> list[dict]:
+def copy_bandwidth(sizes=(64 << 10, 1 << 20, 4 << 20, 64 << 20), min_time_s: float = 0.02) -> list[dict]:
     """Bytes moved (read + write) per second by ``np.copyto`` at each working-set size in bytes."""
     out = []
     for size in sizes:
         src = np.ones(size // 8)
         dst = np.empty_like(src)
-        t = median_time(lambda: np.copyto(dst, src), min_time_s=0.02, repeat=5)
+        t = median_time(lambda: np.copyto(dst, src), min_time_s=min_time_s, repeat=5)
         out.append({"bytes": size, "seconds": t, "bytes_per_s": 2.0 * size / t})
     return out
 
 
-def node_step_samples(dtype=np.float32) -> list[dict]:
+def node_step_samples(dtype=np.float32, seconds_per_op: float = 0.15) -> list[dict]:
     """Time and reported work of real node steps (Linear, cells, ReLU) and Adam/SGD updates."""
     from ampsim.ir.message import Instance, Message
     from ampsim.ir.nodes.cells import LSTMCell, TreeLSTMCell
@@ -87,7 +87,7 @@ def node_step_samples(dtype=np.float32) -> list[dict]:
         times: dict[str, list[float]] = {"fwd": [], "bwd": [], "update": []}
         works: dict[str, object] = {}
         perf = time.perf_counter
-        t_end = perf() + 0.15
+        t_end = perf() + seconds_per_op
         key = 0
         while perf() < t_end or len(times["fwd"]) < 5:
             key += 1

@@ -1,6 +1,6 @@
 """The ``calibrate`` and ``compare`` subcommands (wired into :mod:`ampsim.cli`).
 
-    ampsim calibrate [--out hardware_models/local_cpu.toml] [--workers N]
+    ampsim calibrate [--out hardware_models/local_cpu.toml] [--workers N] [--quick]
     ampsim compare EXP.toml [--workers N] [--set KEY=VALUE ...] [--configs "mak=1;mak=4"]
                    [--hardware HW.toml] [--out DIR]
 """
@@ -14,7 +14,7 @@ from pathlib import Path
 def cmd_calibrate(args: argparse.Namespace) -> int:
     from ampsim.calibrate import run_calibration
 
-    system, raw = run_calibration(Path(args.out), args.workers)
+    system, raw = run_calibration(Path(args.out), args.workers, args.quick)
     c, link = system.chip_default, system.link
     errs = ", ".join(f"{k} {v:+.0%}" for k, v in raw["fit"]["workload_errors"].items())
     print(f"{args.out}: {system.n_chips} workers; chip {c.flops_per_s / 1e9:.1f} GFLOP/s, "
@@ -41,6 +41,7 @@ def add_parsers(sub) -> None:
     c = sub.add_parser("calibrate", help="measure this machine; write a hardware model of it")
     c.add_argument("--out", default="hardware_models/local_cpu.toml")
     c.add_argument("--workers", type=int, help="chips in the model (default: one per core)")
+    c.add_argument("--quick", action="store_true", help="measure ~5x less (~3 s); noisier numbers")
     c.set_defaults(func=cmd_calibrate)
     m = sub.add_parser("compare", help="measured (multicore) vs simulated (calibrated) throughput")
     m.add_argument("experiment", help="experiment TOML file")
