@@ -53,7 +53,7 @@ class MulticoreExecutor:
         self.placement = _check_placement(placement, self.names, n_workers, source)
         self.owner = [self.placement[n] for n in self.names]
         self.start_method = start_method or _procs.start_method()
-        self.tuning = dict(tuning or {})  # WorkerSpec fields: flush_every, read_every, report_s, ...
+        self.tuning = dict(tuning or {})  # WorkerSpec fields: read_s, flush_s, flush_bytes, report_s
         self.time_s = 0.0
         self.instances_done = 0
         self._reference = ReferenceExecutor(model)
