@@ -16,9 +16,8 @@ link.bandwidth_bytes...   4 MB messages between two processes
 
 Recorded as comments (and in ``<out>.calibration.json``, which ``ampsim compare`` reads): GEMM FLOP/s by
 shape, copy bandwidth by working-set size, node-step times and a roofline fitted to them alone, the
-worker loop's cost per trivial message, the extra CPU a message costs when it crosses between workers,
-and the rate of a fixed numpy kernel in one process (the baseline compare uses to measure how much of
-the machine is free at run time). A single GEMM rate is not used as the chip's FLOP rate: numpy's
+worker loop's cost per trivial message, and the extra CPU a message costs when it crosses between
+workers (``a + b * bytes``, which ``ampsim compare`` adds to the per-message overhead). A single GEMM rate is not used as the chip's FLOP rate: numpy's
 per-call overheads and its unfused optimizer updates (which move ~10x the bytes their nodes report) would
 make it predict badly. The whole calibration takes about 15 s.
 """
@@ -95,7 +94,6 @@ def calibrate(workers: int | None = None, quick: bool = False) -> tuple[dict, di
     raw["dispatch"] = mb.dispatch_overhead_s(int(4000 * q))
     raw["transport"] = tr = mb.transport(1.0 * q)
     raw["remote"] = mb.remote_message_cpu_s(int(3000 * q))
-    raw["rate_1"] = mb.parallel_rate(1, 0.3 * max(q, 0.5))
     raw["quick"] = quick
     raw["workers"] = n
     raw["seconds"] = time.perf_counter() - t0
@@ -141,13 +139,14 @@ def to_toml(model: dict, raw: dict) -> str:
     lines.append("# Copy bandwidth by working set (bytes moved: GB/s):")
     lines += [f"#   {c['bytes'] >> 10} KiB: {c['bytes_per_s'] / 1e9:.1f}" for c in raw["copy"]]
     fit, sfit = raw["fit"], raw["steps_fit"]
-    lines.append("# Workloads on one multicore worker, mak = 1 (ms per instance: measured / this model / reference executor):")
+    lines.append("# Workloads on one multicore worker, mak = 1 (ms per instance on a core of its own: measured / this model; "
+                 "reference executor; share of a core the worker got):")
     from ampsim.calib_workloads import predict
 
     for w in raw["workloads"]:
         pred = predict(w, fit["flops_per_s"], fit["mem_bandwidth_bytes_per_s"], fit["overhead_s"])
         lines.append(f"#   {w['name']} ({w['messages_per_instance']:.0f} messages): {w['seconds_per_instance'] * 1e3:.3f} / "
-                     f"{pred * 1e3:.3f} / {w['reference_seconds_per_instance'] * 1e3:.3f}")
+                     f"{pred * 1e3:.3f}; {w['reference_seconds_per_instance'] * 1e3:.3f}; {w['core_share']:.2f}")
     lines.append("# Node steps (median us measured / predicted by this model):")
     for s in raw["steps"]:
         pred = max(s["flops"] / fit["flops_per_s"], s["bytes"] / fit["mem_bandwidth_bytes_per_s"]) + fit["overhead_s"]
@@ -162,9 +161,9 @@ def to_toml(model: dict, raw: dict) -> str:
     lines.append(f"# Transport: {t['round_trips']} round trips, one-way {t['latency_s'] * 1e6:.1f} us; "
                  f"{t['bandwidth_bytes_per_s'] / 1e9:.2f} GB/s with 4 MB messages.")
     r = raw["remote"]
-    lines.append(f"# A message crossing between workers costs {r['extra_cpu_per_remote_message_s'] * 1e6:.1f} us of "
-                 "extra CPU (both ends, batched) - not a chip field: ampsim compare adds it per message.")
-    lines.append(f"# Kernel rate of one process: {raw['rate_1']:.0f}/s (compare's baseline for free cores).")
+    lines.append(f"# A message crossing between workers costs {r['extra_cpu_per_remote_message_s'] * 1e6:.1f} us + "
+                 f"{r['extra_cpu_per_remote_byte_s'] * 1e9:.2f} ns/byte of extra CPU (both ends) - not a chip field: "
+                 "ampsim compare spreads it over the per-message overhead.")
     lines.append("")
     for section in ("system", "chip", "link", "topology"):
         lines.append(f"[{section}]")

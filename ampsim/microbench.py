@@ -11,7 +11,8 @@ included), because the measured runs it is compared with see the same conditions
 * :func:`dispatch_overhead_s` — per-message cost of the multicore worker loop around a trivial node.
 * :func:`transport` — one-way latency and bandwidth of the multicore executor's channels.
 * :func:`remote_message_cpu_s` — CPU a message costs its two workers when it crosses between them.
-* :func:`parallel_rate` — throughput of n processes running at once (how many cores are really free).
+* :func:`parallel_rate`, :func:`cores_available` — what n processes running at once get (how many cores
+  are really free).
 """
 
 from __future__ import annotations
@@ -234,23 +235,28 @@ def _echo(ch, other) -> None:
             ch.flush_blocking(5.0)
 
 
-def remote_message_cpu_s(n_messages: int = 3000) -> dict:
-    """Extra CPU seconds (summed over both ends) that one message costs when it crosses between two
-    workers, compared with staying inside one: a chain of trivial nodes alternating between workers."""
+def remote_message_cpu_s(n_messages: int = 3000, big_bytes: int = 32768) -> dict:
+    """Extra CPU seconds (summed over both ends) that a message costs when it crosses between two
+    workers rather than staying inside one, as ``a + b * payload bytes``: chains of trivial nodes
+    alternating between workers, with 4-byte and ``big_bytes`` payloads."""
     from ampsim.executors.multicore import MulticoreExecutor
 
-    model, insts, per = _chain_model(n_messages)
-    names = list(model.graph.nodes)
-    cpu = {}
-    for label, workers, mapping in (("local", 1, {n: 0 for n in names}),
-                                    ("remote", 2, {n: i % 2 for i, n in enumerate(names)})):
-        with MulticoreExecutor(copy_model(model), mapping, workers, mak=8) as ex:
-            ex.train(insts[:5])
-            before = list(ex.worker_cpu_s)
-            ex.train(insts)
-            cpu[label] = (sum(ex.worker_cpu_s) - sum(before)) / (len(insts) * per)
-    return {"local_cpu_per_message_s": cpu["local"], "remote_cpu_per_message_s": cpu["remote"],
-            "extra_cpu_per_remote_message_s": max(cpu["remote"] - cpu["local"], 0.0)}
+    extra = {}
+    for size in (4, big_bytes):
+        model, insts, per = _chain_model(n_messages if size == 4 else n_messages // 4, width=size // 4)
+        names = list(model.graph.nodes)
+        cpu = {}
+        for label, workers, mapping in (("local", 1, {n: 0 for n in names}),
+                                        ("remote", 2, {n: i % 2 for i, n in enumerate(names)})):
+            with MulticoreExecutor(copy_model(model), mapping, workers, mak=8) as ex:
+                ex.train(insts[:5])
+                before = list(ex.worker_cpu_s)
+                ex.train(insts)
+                cpu[label] = (sum(ex.worker_cpu_s) - sum(before)) / (len(insts) * per)
+        extra[size] = max(cpu["remote"] - cpu["local"], 0.0)
+    per_byte = max(extra[big_bytes] - extra[4], 0.0) / (big_bytes - 4)
+    return {"extra_cpu_per_remote_message_s": extra[4], "extra_cpu_per_remote_byte_s": per_byte,
+            "extra_cpu_per_remote_message_bytes": {str(k): v for k, v in extra.items()}}
 
 
 def copy_model(model):
@@ -259,8 +265,8 @@ def copy_model(model):
     return copy.deepcopy(model)
 
 
-def _chain_model(n_messages: int):
-    """Input → 18 ReLUs → Sink (a zero gradient back): 39 trivial messages per instance."""
+def _chain_model(n_messages: int, width: int = 1):
+    """Input → 18 ReLUs → Sink (a zero gradient back): 39 messages per instance, payload [1, width]."""
     from ampsim.ir.graph import Graph
     from ampsim.ir.message import Instance
     from ampsim.ir.nodes.groups import Sink
@@ -273,35 +279,46 @@ def _chain_model(n_messages: int):
     g.chain(*nodes)
     model = Model(g.validate(), InjectFields((("x", "x"),)), Metric("none", "end", "n"))
     per = 2 * len(nodes) - 1
-    insts = [Instance(k, {"x": np.ones((1, 1), np.float32)}) for k in range(max(1, n_messages // per))]
+    insts = [Instance(k, {"x": np.ones((1, width), np.float32)}) for k in range(max(1, n_messages // per))]
     return model, insts, per
 
 
 def parallel_rate(n: int, duration_s: float = 0.3) -> float:
     """Iterations per second of a fixed numpy kernel (a 32x256x256 GEMM and a tanh), summed over ``n``
     processes running at once: what this machine gives ``n`` busy workers right now."""
+    return _spin_all(n, duration_s)[0] / duration_s
+
+
+def cores_available(n: int, duration_s: float = 0.3) -> float:
+    """CPU seconds per second that ``n`` busy processes get right now: ``n`` on an idle machine, less
+    when other jobs share it (Linux also groups a session's processes: ``n`` processes of one session
+    may get one core's worth between them while another session is busy)."""
+    return _spin_all(n, duration_s)[1] / duration_s
+
+
+def _spin_all(n: int, duration_s: float) -> tuple[float, float]:
     import multiprocessing as mp
 
     from ampsim.executors.multicore.procs import start_method
 
     ctx = mp.get_context(start_method())
-    counts = ctx.RawArray("d", n)
-    procs = [ctx.Process(target=_spin, args=(counts, i, duration_s), daemon=True) for i in range(n)]
+    out = ctx.RawArray("d", 2 * n)
+    procs = [ctx.Process(target=_spin, args=(out, i, duration_s), daemon=True) for i in range(n)]
     for p in procs:
         p.start()
     for p in procs:
         p.join(duration_s + 10)
-    return float(sum(counts)) / duration_s
+    return float(sum(out[0::2])), float(sum(out[1::2]))
 
 
-def _spin(counts, i: int, duration_s: float) -> None:
+def _spin(out, i: int, duration_s: float) -> None:
     from ampsim.executors.multicore.procs import limit_blas_threads
 
     limit_blas_threads()
     rng = np.random.default_rng(i)
     a, b = rng.random((32, 256), dtype=np.float32), rng.random((256, 256), dtype=np.float32)
-    n, t_end = 0, time.perf_counter() + duration_s
+    n, c0, t_end = 0, time.process_time(), time.perf_counter() + duration_s
     while time.perf_counter() < t_end:
         np.tanh(a @ b)
         n += 1
-    counts[i] = n
+    out[2 * i], out[2 * i + 1] = n, time.process_time() - c0

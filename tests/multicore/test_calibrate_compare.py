@@ -69,7 +69,7 @@ def test_calibrate_writes_a_valid_measured_model(quick_model):
     text = quick_model.read_text()
     assert "GEMM rates" in text and "Workloads on one multicore worker" in text
     raw = json.loads(sidecar(quick_model).read_text())
-    assert raw["rate_1"] > 0 and raw["remote"]["extra_cpu_per_remote_message_s"] >= 0
+    assert raw["remote"]["extra_cpu_per_remote_message_s"] >= 0 and raw["remote"]["extra_cpu_per_remote_byte_s"] >= 0
 
 
 def test_compare_writes_table_csv_and_figure(quick_model, tmp_path):
@@ -79,7 +79,8 @@ def test_compare_writes_table_csv_and_figure(quick_model, tmp_path):
     assert [r["config"] for r in rows] == ["workers=1,mak=1", "workers=2,mak=4"]
     for r in rows:
         assert r["measured_throughput"] > 0 and r["simulated_throughput"] > 0
-        assert np.isfinite(r["throughput_error_pct"]) and r["instances"] == 40
+        assert np.isfinite(r["throughput_error_pct"]) and r["instances"] == 40 and r["dedicated_throughput"] > 0
+        assert 0 < r["cores"] <= 2.5 and r["slowdown"] >= 1.0
     assert -1.0 <= agreement["kendall_tau"] <= 1.0
     with open(tmp_path / "compare.csv") as f:
         table = list(csv.DictReader(f))

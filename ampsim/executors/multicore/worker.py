@@ -82,7 +82,7 @@ class Worker:
         self.joiners = [n for n in self.nodes.values() if n.n_in > 1 or n.n_out > 1]
         self.queue: deque = deque()
         self.insts: dict[int, Instance] = {}
-        self.rets: list[tuple[int, int]] = []  # (key, weight exponent) of messages that ended here
+        self.rets: list[tuple[int, int, int]] = []  # (key, num, scale): weight num/2**scale returned here
         self.reports: list[tuple] = []
         self.last_report = 0.0
         n_workers = len(self.peers) + 1
@@ -133,8 +133,7 @@ class Worker:
         last_read = last_flush = perf()
         while not self.stopping:
             if not queue:
-                self._flush()
-                self._report()
+                self._flush(idle=True)
                 if cur is not None:
                     cur[me] = P.IDLE
                 self._read(block=True)
@@ -165,7 +164,7 @@ class Worker:
             sends = step.sends
             n = len(sends)
             if n == 0:
-                rets.append((msg.inst.key, weight))
+                rets.append((msg.inst.key, 1, weight))
                 continue
             for s, wt in zip(sends, (weight,) if n == 1 else split(weight, n)):
                 j, dport, w, dkind = routes[i][s.backward][s.port]
@@ -188,8 +187,11 @@ class Worker:
             self._command(frame)
         insts, queue = self.insts, self.queue
         for frame in incoming:
-            for node, backward, port, key, state, weight, payload in unpack_envelopes(frame):
+            for node, backward, port, key, state, weight, payload in unpack_envelopes(frame[0]):
                 queue.append((P.BWD if backward else P.FWD, node, port, Message(insts[key], state, payload), weight))
+            if frame[1] is not None:  # returns and loss reports a peer passed on (see _flush)
+                self.rets.extend(frame[1])
+                self.reports.extend(frame[2])
 
     def _wait(self) -> None:
         """Sleep until some channel has data (writing queued output whenever the kernel takes it)."""
@@ -266,28 +268,48 @@ class Worker:
         self._write()
 
     # -- output --------------------------------------------------------------------------------------
-    def _flush(self) -> None:
-        """Hand the peer batches produced so far to their channels."""
+    def _flush(self, idle: bool = False) -> None:
+        """Hand the peer batches produced so far to their channels.
+
+        On going idle, pending returns and loss reports go to the controller, unless data just went to a
+        peer: then they ride along with it (weights add up wherever they are summed), and the peer passes
+        them on in turn. Along a chain of workers that take turns (mak = 1) the controller then hears
+        once per instance, from the worker that finishes it, instead of being woken at every hop.
+        """
+        carried = False
         for w, batch in enumerate(self.outgoing):
             if batch:
-                self.peers[w].put(pack_envelopes(batch))
+                if idle and not carried and (self.rets or self.reports):
+                    self.peers[w].put((pack_envelopes(batch), self._totals(), self.reports))  # pickled now
+                    self.rets.clear()  # in place: the hot loop holds these lists
+                    self.reports.clear()
+                    carried = True
+                else:
+                    self.peers[w].put((pack_envelopes(batch), None, None))
                 self.remote_sent += len(batch)
                 batch.clear()
         self.out_bytes = self.out_count = 0
+        if idle and not carried:
+            self._report()
         self._write()
+
+    def _totals(self) -> list[tuple[int, int, int]]:
+        """The pending returns summed per instance, as (key, num, scale)."""
+        totals: dict[int, P.Weight] = {}
+        for key, num, scale in self.rets:
+            w = totals.get(key)
+            if w is None:
+                w = totals[key] = P.Weight()
+            w.add(num, scale)
+        return [(k, w.num, w.scale) for k, w in totals.items()]
 
     def _report(self) -> None:
         """Send returned weights and loss reports to the controller."""
         self.last_report = time.perf_counter()
         if self.rets or self.reports:
-            totals: dict[int, P.Weight] = {}
-            for key, e in self.rets:
-                w = totals.get(key)
-                if w is None:
-                    w = totals[key] = P.Weight()
-                w.add_exp(e)
-            self.ctrl.put([(P.RETURN, {k: (w.num, w.scale) for k, w in totals.items()}, self.reports)])
-            self.rets.clear()
+            totals = {k: (num, scale) for k, num, scale in self._totals()}
+            self.ctrl.put([(P.RETURN, totals, self.reports)])  # pickled now
+            self.rets.clear()  # in place: the hot loop holds these lists
             self.reports.clear()
             self._write()
 
