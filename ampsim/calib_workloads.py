@@ -169,3 +169,23 @@ def fit(workloads: list[dict], steps: list[dict], reg: float = 0.2) -> dict:
                                                   best["overhead_s"]) / w["seconds_per_instance"] - 1.0
                                for w in workloads}
     return best
+
+
+def speed_index(n: int = 12, repeat: int = 3) -> float:
+    """Seconds the reference executor takes for ``n`` instances of each workload (median of ``repeat``):
+    how fast this machine runs our code right now. Calibration records it; ``ampsim compare`` measures it
+    again before each run, so the simulated chips follow the machine's speed when it drifts (other
+    virtual machines on the host, clock frequency)."""
+    from ampsim.executors.reference import ReferenceExecutor
+
+    sets = [build(n) for build, _ in WORKLOADS.values()]
+    execs = [(ReferenceExecutor(model), insts) for model, insts in sets]
+    for ex, insts in execs:
+        ex.train(insts[:2])
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        for ex, insts in execs:
+            ex.train(insts)
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times))

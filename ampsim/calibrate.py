@@ -91,6 +91,7 @@ def calibrate(workers: int | None = None, quick: bool = False) -> tuple[dict, di
     raw["steps_fit"] = mb.fit_roofline(raw["steps"])
     raw["workloads"] = [cw.measure_workload(name, repeat=1 if quick else 3, scale=q) for name in cw.WORKLOADS]
     raw["fit"] = fit = cw.fit(raw["workloads"], raw["steps"], reg=0.02)
+    raw["speed_index_s"] = cw.speed_index()
     raw["dispatch"] = mb.dispatch_overhead_s(int(4000 * q))
     raw["transport"] = tr = mb.transport(1.0 * q)
     raw["remote"] = mb.remote_message_cpu_s(int(3000 * q))
@@ -160,8 +161,11 @@ def to_toml(model: dict, raw: dict) -> str:
     t = raw["transport"]
     lines.append(f"# Transport: {t['round_trips']} round trips, one-way {t['latency_s'] * 1e6:.1f} us; "
                  f"{t['bandwidth_bytes_per_s'] / 1e9:.2f} GB/s with 4 MB messages.")
+    lines.append(f"# Speed index (reference executor, 12 instances of each workload): {raw['speed_index_s'] * 1e3:.1f} ms "
+                 "(ampsim compare re-measures it and follows drift).")
     r = raw["remote"]
-    lines.append(f"# A message crossing between workers costs {r['extra_cpu_per_remote_message_s'] * 1e6:.1f} us + "
+    lines.append(f"# A message crossing between workers costs {r['extra_cpu_per_remote_message_s'] * 1e6:.1f} us "
+                 f"(batched; {r['extra_cpu_per_remote_message_mak1_s'] * 1e6:.1f} us alone) + "
                  f"{r['extra_cpu_per_remote_byte_s'] * 1e9:.2f} ns/byte of extra CPU (both ends) - not a chip field: "
                  "ampsim compare spreads it over the per-message overhead.")
     lines.append("")

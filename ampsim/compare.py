@@ -6,7 +6,9 @@ with the calibrated hardware model of this machine (``hardware_models/local_cpu.
 resized to the configuration's worker count). The simulator assumes a core per worker; on a machine
 shared with other jobs (or sessions: Linux groups a session's processes) the workers may get less, so
 ``cores`` is measured around each run and the simulated time is stretched accordingly (see
-:func:`shared_machine_slowdown`); the unstretched ``dedicated`` prediction is reported too. The table reports throughput and time to target, the simulator's error
+:func:`shared_machine_slowdown`); likewise ``speed``, the machine's speed on the calibration workloads
+relative to calibration time (it drifts on shared virtual machines). The unstretched ``dedicated``
+prediction is reported too. The table reports throughput and time to target, the simulator's error
 in percent of the measurement, and whether measured and simulated rank the configurations alike.
 
 Outputs (``--out``, default ``results/compare/<experiment>``): ``compare.csv``, ``compare.png`` and one run
@@ -35,7 +37,7 @@ ALIASES = {"mak": "train.mak", "muf": "train.muf", "workers": "executor.workers"
 COLUMNS = ["config", "workers", "mak", "instances", "measured_throughput", "simulated_throughput",
            "throughput_error_pct", "measured_time_s", "simulated_time_s", "measured_time_to_target_s",
            "simulated_time_to_target_s", "time_to_target_error_pct", "measured_metric", "simulated_metric",
-           "dedicated_throughput", "dedicated_error_pct", "cores", "demand", "slowdown", "messages_per_instance",
+           "dedicated_throughput", "dedicated_error_pct", "cores", "demand", "speed", "slowdown", "messages_per_instance",
            "remote_per_instance"]
 
 
@@ -124,10 +126,12 @@ def _run_pair(cfg: Config, hw_path: Path, calib: dict, out: Path) -> tuple[dict,
     """Train ``cfg`` on the multicore executor, then in the simulator with the same placement.
 
     The simulated chips are the calibrated ones (a core each), with the CPU that cross-worker messages
-    cost (measured by calibration as ``a + b * bytes`` per message) spread over the per-message overhead.
+    cost (measured by calibration as ``a + b * bytes`` per message, ``a`` for mak = 1 or for batched
+    traffic) spread over the per-message overhead.
     Also returned: ``cores``, the CPU that ``n`` busy processes got just before and just after the
-    measured run (mean), and the simulated run's ``demand`` (sum of chip utilizations), for
-    :func:`shared_machine_slowdown`.
+    measured run (mean), the simulated run's ``demand`` (sum of chip utilizations), for
+    :func:`shared_machine_slowdown`, and ``speed``, how much faster than at calibration the machine runs
+    the calibration workloads just before the run; ``slowdown`` combines both.
     """
     from ampsim.executors.multicore import MulticoreExecutor, default_workers, multicore_placement
     from ampsim.executors.sim import SimExecutor
@@ -141,11 +145,19 @@ def _run_pair(cfg: Config, hw_path: Path, calib: dict, out: Path) -> tuple[dict,
     configure_params(cfg, task)
     mapping, load = multicore_placement(cfg, task, n, chips=list(_sim_system(hw_path, n).chips))
     per_inst, remote, remote_bytes = message_split(task.model, list(task.train_instances(1))[:8], mapping)
-    fix = {"messages_per_instance": per_inst, "remote_per_instance": remote, "extra_overhead_s": 0.0}
+    fix = {"messages_per_instance": per_inst, "remote_per_instance": remote, "extra_overhead_s": 0.0,
+           "speed": 1.0}
     if calib:
         r = calib["remote"]
-        cpu = r["extra_cpu_per_remote_message_s"] * remote + r.get("extra_cpu_per_remote_byte_s", 0.0) * remote_bytes
+        a = r["extra_cpu_per_remote_message_s"]  # measured with 16 instances in flight
+        if cfg.train.mak == 1:  # no batching: every message a lone frame and a wake-up
+            a = r.get("extra_cpu_per_remote_message_mak1_s", a)
+        cpu = a * remote + r.get("extra_cpu_per_remote_byte_s", 0.0) * remote_bytes
         fix["extra_overhead_s"] = cpu / max(per_inst, 1.0)
+    if calib.get("speed_index_s"):
+        from ampsim.calib_workloads import speed_index
+
+        fix["speed"] = calib["speed_index_s"] / speed_index()
     before = cores_available(n)
     ex = MulticoreExecutor(task.model, mapping, n, mak=cfg.train.mak, source=cfg.path)
     ex.estimated_load = load
@@ -160,7 +172,7 @@ def _run_pair(cfg: Config, hw_path: Path, calib: dict, out: Path) -> tuple[dict,
     simulated = run_training(cfg, task, SimExecutor(task.model, system, mapping, mak=cfg.train.mak, source=cfg.path),
                              RunDir(out / "sim"))
     fix["demand"] = float(sum(simulated.get("chip_utilization", [1.0])))
-    fix["slowdown"] = shared_machine_slowdown(fix["demand"], fix["cores"])
+    fix["slowdown"] = shared_machine_slowdown(fix["demand"], fix["cores"]) / fix["speed"]
     return measured, simulated, fix
 
 
@@ -226,7 +238,7 @@ def _row(label: str, cfg: Config, m: dict, s: dict, fix: dict) -> dict:
             "time_to_target_error_pct": _err(stt, mtt),
             "measured_metric": m["final_metric"], "simulated_metric": s["final_metric"],
             "dedicated_throughput": dt, "dedicated_error_pct": _err(dt, mt), "cores": fix["cores"],
-            "demand": fix["demand"], "slowdown": slow, "messages_per_instance": fix["messages_per_instance"],
+            "demand": fix["demand"], "speed": fix["speed"], "slowdown": slow, "messages_per_instance": fix["messages_per_instance"],
             "remote_per_instance": fix["remote_per_instance"]}
 
 
@@ -266,12 +278,12 @@ def write_csv(rows: list[dict], path: Path) -> None:
 
 def format_table(rows: list[dict], agreement: dict) -> str:
     """The comparison as an aligned text table plus the ranking verdict."""
-    head = (f"{'config':<22} {'measured/s':>10} {'simulated/s':>11} {'error':>8} {'cores':>5} {'demand':>6} "
+    head = (f"{'config':<22} {'measured/s':>10} {'simulated/s':>11} {'error':>8} {'speed':>5} {'cores':>5} {'demand':>6} "
             f"{'dedicated/s':>11} {'error':>8} {'remote':>6} {'meas.TTT s':>10} {'sim.TTT s':>9}")
     lines = [head, "-" * len(head)]
     for r in rows:
         lines.append(f"{r['config']:<22} {r['measured_throughput']:>10.1f} {r['simulated_throughput']:>11.1f} "
-                     f"{_pct(r['throughput_error_pct']):>8} {r['cores']:>5.2f} {r['demand']:>6.2f} "
+                     f"{_pct(r['throughput_error_pct']):>8} {r['speed']:>5.2f} {r['cores']:>5.2f} {r['demand']:>6.2f} "
                      f"{r['dedicated_throughput']:>11.1f} {_pct(r['dedicated_error_pct']):>8} "
                      f"{r['remote_per_instance'] / max(r['messages_per_instance'], 1):>6.0%} "
                      f"{_num(r['measured_time_to_target_s']):>10} {_num(r['simulated_time_to_target_s']):>9}")
