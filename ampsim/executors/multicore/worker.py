@@ -7,7 +7,8 @@ Event loop (one thread, no locks)::
     │     node.step(...) → each send goes to this queue (own node) or to a peer's outgoing batch;
     │     the message's weight is split among its sends, or returned if there are none
     │   flush peer batches when the queue is empty, every ``flush_s`` seconds or past ``flush_bytes``;
-    │   send returned weights and loss reports when the queue is empty or every ``report_s`` seconds
+    │   send returned weights and loss reports when the queue is empty, every ``report_s`` seconds, or
+    │   ``report_min_s`` after an instance's last message in this worker ended here (it may be complete)
     └── when the queue is empty: flush, then sleep in poll() until a channel has data
 
 Ordering guarantee (what makes mak/muf behave as in the simulator, and mak = 1 exact): the controller
@@ -57,6 +58,7 @@ class WorkerSpec:
     flush_s: float = 0.0002  # hand outgoing batches to the kernel at least this often
     flush_bytes: int = 1 << 20  # ... or as soon as this many payload bytes are waiting
     report_s: float = 0.002  # return weights and loss reports at least this often
+    report_min_s: float = 0.0003  # ... and this soon after an instance's last message here ended here
 
 
 def worker_main(spec: WorkerSpec) -> None:
@@ -82,6 +84,8 @@ class Worker:
         self.joiners = [n for n in self.nodes.values() if n.n_in > 1 or n.n_out > 1]
         self.queue: deque = deque()
         self.insts: dict[int, Instance] = {}
+        self.held: dict[int, int] = {}  # instance key -> its messages in this worker's queue
+        self.eager = False  # an instance may have completed here: report soon
         self.rets: list[tuple[int, int, int]] = []  # (key, num, scale): weight num/2**scale returned here
         self.reports: list[tuple] = []
         self.last_report = 0.0
@@ -127,7 +131,8 @@ class Worker:
         queue, spec, me = self.queue, self.spec, self.me
         popleft, append = queue.popleft, queue.append
         nodes, routes, outgoing, rets, reports = self.node_list, self.routes, self.outgoing, self.rets, self.reports
-        cur, split, perf = self._current, P.split, time.perf_counter
+        cur, split, perf, held = self._current, P.split, time.perf_counter, self.held
+        report_min_s = spec.report_min_s
         read_s, flush_s, flush_bytes, report_s = spec.read_s, spec.flush_s, spec.flush_bytes, spec.report_s
         BWD = P.BWD
         last_read = last_flush = perf()
@@ -148,7 +153,7 @@ class Worker:
             if self.out_count and (now - last_flush >= flush_s or self.out_bytes >= flush_bytes):
                 self._flush()
                 last_flush = now
-            if rets and now - self.last_report >= report_s:
+            if rets and now - self.last_report >= (report_min_s if self.eager else report_s):
                 self._report()
             kind, i, port, msg, weight = popleft()
             if kind > BWD:  # an update job or a sync request
@@ -161,20 +166,32 @@ class Worker:
             if step.reports:
                 for r in step.reports:
                     reports.append((r.node, r.key, r.state, r.values))
+            key = msg.inst.key
+            left = held[key] - 1  # messages of this instance still queued here
             sends = step.sends
             n = len(sends)
             if n == 0:
-                rets.append((msg.inst.key, 1, weight))
+                rets.append((key, 1, weight))
+                if left:
+                    held[key] = left
+                else:  # its last message here ended here: the instance may be complete, say so soon
+                    del held[key]
+                    self.eager = True
                 continue
             for s, wt in zip(sends, (weight,) if n == 1 else split(weight, n)):
                 j, dport, w, dkind = routes[i][s.backward][s.port]
                 m = s.msg
                 if w == me:
                     append((dkind, j, dport, m, wt))
+                    left += 1
                 else:
                     outgoing[w].append((j, s.backward, dport, m.inst.key, m.state, wt, m.payload))
                     self.out_bytes += m.payload.nbytes
                     self.out_count += 1
+            if left:
+                held[key] = left
+            else:
+                del held[key]
 
     # -- input ---------------------------------------------------------------------------------------
     def _read(self, block: bool) -> None:
@@ -186,9 +203,11 @@ class Worker:
         for frame in self.ctrl.recv():  # after the peers: see the module docstring
             self._command(frame)
         insts, queue = self.insts, self.queue
+        held = self.held
         for frame in incoming:
             for node, backward, port, key, state, weight, payload in unpack_envelopes(frame[0]):
                 queue.append((P.BWD if backward else P.FWD, node, port, Message(insts[key], state, payload), weight))
+                held[key] = held.get(key, 0) + 1
             if frame[1] is not None:  # returns and loss reports a peer passed on (see _flush)
                 self.rets.extend(frame[1])
                 self.reports.extend(frame[2])
@@ -217,6 +236,7 @@ class Worker:
                 _, node, backward, port, key, state, weight, payload = cmd
                 self.queue.append((P.BWD if backward else P.FWD, node, port,
                                    Message(self.insts[key], state, payload), weight))
+                self.held[key] = self.held.get(key, 0) + 1
             elif op == P.INST:
                 self.insts[cmd[1]] = Instance(cmd[1], cmd[2])
             elif op == P.DONE:
@@ -306,6 +326,7 @@ class Worker:
     def _report(self) -> None:
         """Send returned weights and loss reports to the controller."""
         self.last_report = time.perf_counter()
+        self.eager = False
         if self.rets or self.reports:
             totals = {k: (num, scale) for k, num, scale in self._totals()}
             self.ctrl.put([(P.RETURN, totals, self.reports)])  # pickled now
