@@ -73,6 +73,8 @@ def worker_main(spec: WorkerSpec) -> None:
 
 
 class Worker:
+    """The event loop of one worker process (see the module docstring); :meth:`run` until STOP."""
+
     def __init__(self, spec: WorkerSpec) -> None:
         self.spec = spec
         self.me = spec.index
@@ -338,10 +340,6 @@ class Worker:
         for ch in (self.ctrl, *self.peers.values()):
             if ch.pending:
                 ch.flush()
-
-    def _set_current(self, code: int) -> None:
-        if self._current is not None:
-            self._current[self.me] = code
 
     def _report_error(self, e: BaseException) -> None:
         code = self._current[self.me] if self._current is not None else P.IDLE
