@@ -203,6 +203,12 @@ def run_compare(experiment: str | Path, overrides: list[tuple[str, Any]] = (), c
         run_calibration(DEFAULT_OUT, n)
         hw_path = DEFAULT_OUT
     calib = _calibration(hw_path)
+    from ampsim.calibrate import machine_description
+    from ampsim.hardware.spec import load_system
+
+    if machine_description() not in load_system(hw_path).description:
+        log.warning("%s was not calibrated on this machine (%s): run `ampsim calibrate` first for meaningful "
+                    "errors", hw_path, machine_description())
     base = [*SHORT_BUDGET, *overrides, ("executor.kind", "multicore"), ("executor.workers", n)]
     name = load_config(experiment, base).experiment.name
     out = Path(out) if out else Path("results") / "compare" / name
