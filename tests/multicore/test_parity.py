@@ -97,3 +97,13 @@ def test_sst_treelstm_equals_reference(data_root, monkeypatch):
     ref, mc = _pair(ROOT / "experiments" / "sst_treelstm.toml", "data.limit_train=40", "data.limit_test=10",
                     "model.hidden=16", "model.embed=16", "train.muf=5", "experiment.dtype=\"float64\"")
     assert max_param_diff(ref, mc) <= 1e-10
+
+
+def test_forkserver_start_method_equals_reference():
+    """Workers that receive their nodes pickled (forkserver) train exactly like forked ones."""
+    ref, mc = mlp(), mlp()
+    data = batches(10)
+    ReferenceExecutor(ref).train(data)
+    with MulticoreExecutor(mc, place("round_robin", mc, [None] * 2), 2, start_method="forkserver") as ex:
+        ex.train(data)
+    assert max_param_diff(ref, mc) <= 1e-10
