@@ -96,6 +96,13 @@ def _cli(marker: str, *args: str, **kw) -> subprocess.Popen:
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
 
 
+def _default_sigint() -> None:
+    """Run in the child before exec: a terminal's process has SIGINT at its default disposition, but a
+    test runner started from a background job (``cmd &`` in a script) passes on SIGINT *ignored*, and
+    Python then never installs its KeyboardInterrupt handler."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _assert_no_orphans(marker: str):
     deadline = time.monotonic() + 3.0
     while pids_with_env(marker) and time.monotonic() < deadline:
@@ -117,7 +124,8 @@ def test_cli_worker_failure_exits_nonzero_with_one_line(tmp_path):
 def test_cli_ctrl_c_stops_cleanly_and_keeps_rows(tmp_path):
     marker = uuid.uuid4().hex
     out = tmp_path / "run"
-    p = _cli(marker, "--out", str(out), "--set", "train.epochs=500", start_new_session=True)
+    p = _cli(marker, "--out", str(out), "--set", "train.epochs=500", start_new_session=True,
+             preexec_fn=_default_sigint)
     metrics = out / "metrics.csv"
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and (not metrics.exists() or len(metrics.read_text().splitlines()) < 3):
