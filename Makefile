@@ -49,7 +49,7 @@ bench: $(BENCH_STAMP) ## benchmarks (with PyTorch for the SST comparison), writt
 # go to results/quick/. Sweeps on MNIST/SST need AMPSIM_DATA (the data folder).
 SWEEP_FILES := $(sort $(wildcard experiments/sweeps/*.toml))
 SWEEP_NAMES := $(notdir $(SWEEP_FILES:.toml=))
-PLOT_CODE   := ampsim/figures.py ampsim/figures_trace.py ampsim/sweep_cli.py
+PLOT_CODE   := $(wildcard ampsim/figures/*.py) ampsim/sweeps/cli.py
 SIM_CODE    := $(filter-out $(PLOT_CODE) ampsim/demo.py ampsim/cli.py,$(shell find ampsim -name '*.py'))
 SWEEP_DEPS  := $(SIM_CODE) $(wildcard experiments/*.toml) $(wildcard hardware_models/*.toml)
 FIGS        := $(SWEEP_NAMES:%=results/figures/.%.done)

@@ -94,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--out", default="results/demo")
     d.add_argument("--no-progress", action="store_true")
     d.set_defaults(func=cmd_demo)
-    from ampsim.sweep_cli import add_parsers  # sweep, plot
+    from ampsim.sweeps.cli import add_parsers  # sweep, plot
 
     add_parsers(sub)
     from ampsim.multicore_cli import add_parsers as add_multicore_parsers  # calibrate, compare

@@ -19,7 +19,7 @@ A sweep file (``experiments/sweeps/*.toml``)::
     seeds = [0]
     fixed = { "train.epochs" = 1 }                     # merged into [fixed]
     grid = { "train.mak" = [1, 8] }                    # replaces these grid axes
-    [[figure]]                                         # see :mod:`ampsim.figures`
+    [[figure]]                                         # see :mod:`ampsim.figures.base`
     name = "ttt_vs_bandwidth"
     kind = "xy"
     x = "hardware.link.bandwidth_bytes_per_s"
@@ -236,7 +236,7 @@ def load_sweep(path: str | Path, *, quick: bool = False) -> Sweep:
     keys = list(dict.fromkeys([k for p in (points or []) for k in p if k != "label"] + list(grid or {})))
     if seeds is not None:
         keys.append(SEED_KEY)
-    from ampsim.figures import parse_figures
+    from ampsim.figures.base import parse_figures
 
     figures = parse_figures(raw.get("figure", []), source, keys)
     out: list[Point] = []

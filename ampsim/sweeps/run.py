@@ -32,7 +32,7 @@ from typing import Any, Iterable
 
 from ampsim.errors import AmpsimError, ConfigError, RunError
 from ampsim.results import atomic_write, read_summary, write_json
-from ampsim.sweep import SEED_KEY, Sweep
+from ampsim.sweeps.spec import SEED_KEY, Sweep
 
 log = logging.getLogger(__name__)
 
@@ -183,7 +183,7 @@ def _run_pool(todo: list[PointTask], jobs: int, _address: str | None) -> Iterabl
     method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
     ctx = mp.get_context(method)
     if method == "forkserver":
-        ctx.set_forkserver_preload(["ampsim.sweep_run", "ampsim.runner"])
+        ctx.set_forkserver_preload(["ampsim.sweeps.run", "ampsim.runner"])
     pool = ProcessPoolExecutor(max_workers=jobs, mp_context=ctx)
     try:
         futures = {pool.submit(run_point, t): t.point_id for t in todo}

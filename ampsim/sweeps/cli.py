@@ -27,8 +27,8 @@ def default_figure_dir(quick: bool) -> Path:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from ampsim.sweep import load_sweep
-    from ampsim.sweep_run import run_sweep
+    from ampsim.sweeps.spec import load_sweep
+    from ampsim.sweeps.run import run_sweep
 
     if args.sweep is None and (args.ray or "").endswith(".toml"):  # `ampsim sweep --ray FILE.toml`
         args.sweep, args.ray = args.ray, ""
@@ -51,8 +51,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 def cmd_plot(args: argparse.Namespace) -> int:
     sources = [Path(s) for s in args.sources]
     if len(sources) == 1 and sources[0].suffix == ".toml":
-        from ampsim.figures import draw_sweep_figures
-        from ampsim.sweep import load_sweep
+        from ampsim.figures.base import draw_sweep_figures
+        from ampsim.sweeps.spec import load_sweep
 
         sweep = load_sweep(sources[0], quick=args.quick)
         if not sweep.figures:
@@ -65,7 +65,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
         return 0
     if len(sources) == 1 and ((sources[0] / "table.csv").is_file() or sources[0].suffix == ".csv"):
         return _plot_table(sources[0], args)
-    from ampsim.plots import plot_runs
+    from ampsim.figures.runs import plot_runs
 
     for s in sources:
         if not (s / "metrics.csv").is_file():
@@ -85,8 +85,8 @@ def _plot_table(source: Path, args: argparse.Namespace) -> int:
 
     import pandas as pd
 
-    from ampsim.figures import FigureSpec, save_figure
-    from ampsim.figures_lines import draw_bar, draw_xy
+    from ampsim.figures.base import FigureSpec, save_figure
+    from ampsim.figures.lines import draw_bar, draw_xy
 
     if not args.y or args.x == "epoch":
         raise ConfigError(f"{source}: a table needs --x COLUMN and --y COLUMN (e.g. --x train.mak --y throughput)")

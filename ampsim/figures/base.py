@@ -20,7 +20,7 @@ Kinds:
 * ``xy`` — a table column against another, one line per ``hue`` value, mean over seeds with min-max bars.
 * ``bar`` — a table column per category of ``x``, grouped by ``hue``.
 * ``heatmap`` / ``timeline`` — utilization per chip and link, and the trace of one run: see
-  :mod:`ampsim.figures_trace`.
+  :mod:`ampsim.figures.trace`.
 
 Every figure gets axis labels with units, a legend (or colour bar) and a title; an empty selection is a
 :class:`~ampsim.errors.RunError`, never an empty figure. Drawing functions return the matplotlib
@@ -257,13 +257,13 @@ def new_figure(size: tuple[float, float] = (6.0, 4.0)):
 
 def draw_figure(spec: FigureSpec, sweep_dir: str | Path, swept: list[str]):
     """The matplotlib Figure of ``spec`` from the sweep folder ``sweep_dir`` (its table.csv and runs)."""
-    from ampsim.sweep_run import read_table
+    from ampsim.sweeps.run import read_table
 
     sweep_dir = Path(sweep_dir)
     if not (sweep_dir / "table.csv").is_file():
         raise RunError(f"figure {spec.name}: {sweep_dir}/table.csv not found (run the sweep first)")
     df = select(read_table(sweep_dir), spec)
-    from ampsim.figures_lines import draw_bar, draw_curves, draw_xy
+    from ampsim.figures.lines import draw_bar, draw_curves, draw_xy
 
     if spec.kind == "curves":
         return draw_curves(df, sweep_dir, spec, swept)
@@ -271,7 +271,7 @@ def draw_figure(spec: FigureSpec, sweep_dir: str | Path, swept: list[str]):
         return draw_xy(df, spec, swept)
     if spec.kind == "bar":
         return draw_bar(df, spec, swept)
-    from ampsim.figures_trace import draw_heatmap, draw_timeline
+    from ampsim.figures.trace import draw_heatmap, draw_timeline
 
     if spec.kind == "heatmap":
         return draw_heatmap(df, sweep_dir, spec, swept)

@@ -14,7 +14,7 @@ import json
 from pathlib import Path
 
 from ampsim.errors import RunError
-from ampsim.figures import FigureSpec, axis_label, groups, new_figure, pyplot, short_value
+from ampsim.figures.base import FigureSpec, axis_label, groups, new_figure, pyplot, short_value
 from ampsim.results import read_summary
 
 LINK_PID = 1_000_000  # the simulator's trace process id for links (ampsim.executors.sim.network)

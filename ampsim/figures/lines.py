@@ -1,6 +1,6 @@
 """Line and bar figures from a sweep table: ``curves`` (metrics.csv of each point), ``xy`` and ``bar``.
 
-See :mod:`ampsim.figures` for the figure tables and their contracts (labelled axes with units, a legend,
+See :mod:`ampsim.figures.base` for the figure tables and their contracts (labelled axes with units, a legend,
 seeds averaged, an empty selection is an error).
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ampsim.errors import RunError
-from ampsim.figures import FigureSpec, axis_label, groups, hue_keys, legend_label, new_figure, short_value
+from ampsim.figures.base import FigureSpec, axis_label, groups, hue_keys, legend_label, new_figure, short_value
 
 
 def styles(keys: tuple[str, ...], combos: list[tuple]) -> dict[tuple, dict]:
