@@ -10,14 +10,19 @@ chip.mem_bandwidth_...    } workloads (MLP, LSTM, Tree-LSTM shapes) run by a rea
 chip.overhead_s           } executor, staying close to individual node-step times (weak regularizer); o
                           } therefore includes the worker loop, admission and the controller round trip
 chip.memory_bytes         physical memory / workers
+chip.remote_send_...      the extra CPU a message costs when it crosses between workers rather than staying
+                          in one, ``a + b * bytes`` (both ends together, with 16 instances in flight):
+                          remote_send_overhead_s = a, remote_send_s_per_byte = b, charged by the simulator
+                          once, to the sending chip (the measured figure already includes the receiver's share)
 link.latency_s            half the median round trip of a small message between two processes
 link.bandwidth_bytes...   4 MB messages between two processes
 ========================  ==================================================================================
 
 Recorded as comments (and in ``<out>.calibration.json``, which ``ampsim compare`` reads): GEMM FLOP/s by
 shape, copy bandwidth by working-set size, node-step times and a roofline fitted to them alone, the
-worker loop's cost per trivial message, and the extra CPU a message costs when it crosses between
-workers (``a + b * bytes``, which ``ampsim compare`` adds to the per-message overhead). A single GEMM rate is not used as the chip's FLOP rate: numpy's
+worker loop's cost per trivial message, and ``a`` measured with one instance in flight (every message a lone
+frame and a wake-up; ``ampsim compare`` uses it for its mak = 1 runs). A single GEMM rate is not used as the
+chip's FLOP rate: numpy's
 per-call overheads and its unfused optimizer updates (which move ~10x the bytes their nodes report) would
 make it predict badly. The whole calibration takes about 15 s.
 """
@@ -94,7 +99,7 @@ def calibrate(workers: int | None = None, quick: bool = False) -> tuple[dict, di
     raw["speed_index_s"] = cw.speed_index()
     raw["dispatch"] = mb.dispatch_overhead_s(int(4000 * q))
     raw["transport"] = tr = mb.transport(1.0 * q)
-    raw["remote"] = mb.remote_message_cpu_s(int(3000 * q))
+    raw["remote"] = remote = mb.remote_message_cpu_s(int(3000 * q))
     raw["quick"] = quick
     raw["workers"] = n
     raw["seconds"] = time.perf_counter() - t0
@@ -117,6 +122,8 @@ def calibrate(workers: int | None = None, quick: bool = False) -> tuple[dict, di
             "overhead_s": _round(fit["overhead_s"]),
             "compute_units": 1,
             "memory_bytes": int(_mem_bytes() // n),
+            "remote_send_overhead_s": _round(remote["extra_cpu_per_remote_message_s"]),
+            "remote_send_s_per_byte": _round(remote["extra_cpu_per_remote_byte_s"]),
         },
         "link": {"latency_s": _round(tr["latency_s"]), "bandwidth_bytes_per_s": _round(tr["bandwidth_bytes_per_s"])},
         "topology": {"kind": "fully_connected", "n": n},
@@ -166,8 +173,8 @@ def to_toml(model: dict, raw: dict) -> str:
     r = raw["remote"]
     lines.append(f"# A message crossing between workers costs {r['extra_cpu_per_remote_message_s'] * 1e6:.1f} us "
                  f"(batched; {r['extra_cpu_per_remote_message_mak1_s'] * 1e6:.1f} us alone) + "
-                 f"{r['extra_cpu_per_remote_byte_s'] * 1e9:.2f} ns/byte of extra CPU (both ends) - not a chip field: "
-                 "ampsim compare spreads it over the per-message overhead.")
+                 f"{r['extra_cpu_per_remote_byte_s'] * 1e9:.2f} ns/byte of extra CPU (both ends): chip.remote_send_* "
+                 "(batched), charged once, at the sender; ampsim compare uses the lone figure for mak = 1.")
     lines.append("")
     for section in ("system", "chip", "link", "topology"):
         lines.append(f"[{section}]")

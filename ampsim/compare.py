@@ -65,9 +65,10 @@ def parse_configs(text: str) -> list[tuple[str, list[tuple[str, Any]]]]:
     return out
 
 
-def _sim_system(hw_path: Path, n: int, shares: list[float] | None = None, extra_overhead_s: float = 0.0):
-    """The calibrated model resized to ``n`` chips, ``extra_overhead_s`` added to the per-message
-    overhead, and chip ``i``'s rates multiplied by ``shares[i]`` (the share of a core it gets)."""
+def _sim_system(hw_path: Path, n: int, shares: list[float] | None = None,
+                remote_send_overhead_s: float | None = None):
+    """The calibrated model resized to ``n`` chips, its ``remote_send_overhead_s`` replaced when one is
+    given, and chip ``i``'s rates multiplied by ``shares[i]`` (the share of a core it gets)."""
     from ampsim.config import read_toml
     from ampsim.hardware.spec import system_from_dict
 
@@ -77,11 +78,15 @@ def _sim_system(hw_path: Path, n: int, shares: list[float] | None = None, extra_
     raw.pop("chip_override", None)
     raw.pop("link_override", None)
     chip = raw["chip"]
-    chip["overhead_s"] += extra_overhead_s
+    if remote_send_overhead_s is not None:
+        chip["remote_send_overhead_s"] = remote_send_overhead_s
     if shares:
         raw["chip_override"] = [{"chips": [i], "flops_per_s": chip["flops_per_s"] * s,
                                  "mem_bandwidth_bytes_per_s": chip["mem_bandwidth_bytes_per_s"] * s,
-                                 "overhead_s": chip["overhead_s"] / s} for i, s in enumerate(shares)]
+                                 "overhead_s": chip["overhead_s"] / s,
+                                 **{k: chip[k] / s for k in ("remote_send_overhead_s", "remote_send_s_per_byte")
+                                    if k in chip}}
+                                for i, s in enumerate(shares)]
     return system_from_dict(raw, f"{hw_path} (resized to {n} chips)")
 
 
@@ -125,9 +130,11 @@ def _calibration(hw_path: Path) -> dict:
 def _run_pair(cfg: Config, hw_path: Path, calib: dict, out: Path) -> tuple[dict, dict, dict]:
     """Train ``cfg`` on the multicore executor, then in the simulator with the same placement.
 
-    The simulated chips are the calibrated ones (a core each), with the CPU that cross-worker messages
-    cost (measured by calibration as ``a + b * bytes`` per message, ``a`` for mak = 1 or for batched
-    traffic) spread over the per-message overhead.
+    The simulated chips are the calibrated ones (a core each). The CPU that cross-worker messages cost
+    is in the model (``chip.remote_send_overhead_s`` and ``remote_send_s_per_byte``, measured with
+    batched traffic) and the simulator charges it to the sending chip; for mak = 1, where every message
+    is a lone frame and a wake-up, ``remote_send_overhead_s`` is replaced by the figure calibration
+    measured with one instance in flight.
     Also returned: ``cores``, the CPU that ``n`` busy processes got just before and just after the
     measured run (mean), the simulated run's ``demand`` (sum of chip utilizations), for
     :func:`shared_machine_slowdown`, and ``speed``, how much faster than at calibration the machine runs
@@ -145,15 +152,11 @@ def _run_pair(cfg: Config, hw_path: Path, calib: dict, out: Path) -> tuple[dict,
     configure_params(cfg, task)
     mapping, load = multicore_placement(cfg, task, n, chips=list(_sim_system(hw_path, n).chips))
     per_inst, remote, remote_bytes = message_split(task.model, list(task.train_instances(1))[:8], mapping)
-    fix = {"messages_per_instance": per_inst, "remote_per_instance": remote, "extra_overhead_s": 0.0,
-           "speed": 1.0}
-    if calib:
-        r = calib["remote"]
-        a = r["extra_cpu_per_remote_message_s"]  # measured with 16 instances in flight
-        if cfg.train.mak == 1:  # no batching: every message a lone frame and a wake-up
-            a = r.get("extra_cpu_per_remote_message_mak1_s", a)
-        cpu = a * remote + r.get("extra_cpu_per_remote_byte_s", 0.0) * remote_bytes
-        fix["extra_overhead_s"] = cpu / max(per_inst, 1.0)
+    fix = {"messages_per_instance": per_inst, "remote_per_instance": remote, "remote_bytes_per_instance": remote_bytes,
+           "remote_send_overhead_s": None, "speed": 1.0}
+    lone = calib.get("remote", {}).get("extra_cpu_per_remote_message_mak1_s")
+    if cfg.train.mak == 1 and lone is not None:  # no batching: every message a lone frame and a wake-up
+        fix["remote_send_overhead_s"] = float(lone)
     if calib.get("speed_index_s"):
         from ampsim.calib_workloads import speed_index
 
@@ -168,7 +171,7 @@ def _run_pair(cfg: Config, hw_path: Path, calib: dict, out: Path) -> tuple[dict,
     fix["cores"] = (before + cores_available(n)) / 2
     task = build_task(cfg)
     configure_params(cfg, task)
-    system = _sim_system(hw_path, n, None, fix["extra_overhead_s"])
+    system = _sim_system(hw_path, n, None, fix["remote_send_overhead_s"])
     simulated = run_training(cfg, task, SimExecutor(task.model, system, mapping, mak=cfg.train.mak, source=cfg.path),
                              RunDir(out / "sim"))
     fix["demand"] = float(sum(simulated.get("chip_utilization", [1.0])))

@@ -7,6 +7,14 @@ FLOP rate and memory bandwidth (a node's handler is single-threaded, as in the A
 lone message does not speed up by using idle units). With ``k = 1``::
 
     compute_time_s = max(flops / flops_per_s, bytes_accessed / mem_bandwidth_bytes_per_s) + overhead_s
+
+A message sent to a node on *another* chip also costs the sending chip CPU (serialization, system
+calls, wake-ups of a software transport), the sending unit being busy for it after the step::
+
+    remote_send_time_s = remote_send_overhead_s + remote_send_s_per_byte * wire_bytes
+
+with ``wire_bytes`` from :func:`message_bytes`. Both fields default to 0. The receive side has no
+field of its own: a cost measured over both ends is charged once, here.
 """
 
 from __future__ import annotations
@@ -35,3 +43,11 @@ def message_bytes(payload_nbytes: int, state_len: int) -> int:
     if payload_nbytes < 0 or state_len < 0:
         raise ValueError(f"sizes must be >= 0, got payload_nbytes={payload_nbytes}, state_len={state_len}")
     return int(payload_nbytes) + HEADER_BYTES + STATE_INT_BYTES * int(state_len)
+
+
+def remote_send_time_s(chip: ChipSpec, wire_bytes: int) -> float:
+    """CPU seconds ``chip`` spends sending one message of ``wire_bytes`` bytes to another chip
+    (formula in the module docstring); 0 with the default chip fields."""
+    if wire_bytes < 0:
+        raise ValueError(f"wire_bytes must be >= 0, got {wire_bytes}")
+    return chip.remote_send_overhead_s + chip.remote_send_s_per_byte * wire_bytes

@@ -17,6 +17,8 @@ spelled in every field name (``flops_per_s``, ``latency_s``, ``memory_bytes``...
     overhead_s = 1.0e-6                        # fixed cost of handling one message
     compute_units = 1                          # messages processed at once (optional, default 1)
     memory_bytes = 3.0e8
+    remote_send_overhead_s = 0.0               # CPU per message sent to another chip (optional, 0)
+    remote_send_s_per_byte = 0.0               # ... plus this per byte it carries (optional, 0)
     [link]                                     # full duplex: each direction has this bandwidth
     latency_s = 1.0e-7
     bandwidth_bytes_per_s = 2.5e10
@@ -73,7 +75,10 @@ MAX_CHIPS = 65536
 
 _SECTIONS = ("system", "chip", "link", "topology", "chip_override", "link_override")
 _SYSTEM_KEYS = ("name", "description", "source", "measured", "switching")
-_CHIP_KEYS = ("flops_per_s", "mem_bandwidth_bytes_per_s", "overhead_s", "compute_units", "memory_bytes")
+_CHIP_KEYS = ("flops_per_s", "mem_bandwidth_bytes_per_s", "overhead_s", "compute_units", "memory_bytes",
+              "remote_send_overhead_s", "remote_send_s_per_byte")
+#: Optional chip fields that default to 0 (left out of :meth:`SystemSpec.to_dict` when 0 / unchanged).
+_OPTIONAL_ZERO_CHIP_KEYS = ("remote_send_overhead_s", "remote_send_s_per_byte")
 _LINK_KEYS = ("latency_s", "bandwidth_bytes_per_s")
 _SWITCH_RE = re.compile(r"^switch(\d+)$")
 
@@ -86,6 +91,13 @@ class ChipSpec:
     ``1/compute_units`` of the chip's FLOP rate and memory bandwidth (see :mod:`ampsim.hardware.cost`).
     ``overhead_s`` is the fixed time to handle one message (dispatch, queueing), added to every
     compute time. ``memory_bytes`` is the on-chip capacity for parameters and cached activations.
+
+    ``remote_send_overhead_s + remote_send_s_per_byte * wire_bytes`` is the CPU time the chip spends
+    on each message it sends to *another* chip (serialization, system calls, wake-ups: what a software
+    transport costs its host), on top of the link's latency and bandwidth; the sending unit is busy
+    for it (see :func:`ampsim.hardware.cost.remote_send_time_s`). Both are optional and default to 0
+    (a chip whose network interface does this for free). There is no separate receive-side field: a
+    cost measured at both ends (as ``ampsim calibrate`` does) is charged once, at the sender.
     """
 
     flops_per_s: float
@@ -93,6 +105,8 @@ class ChipSpec:
     overhead_s: float
     compute_units: int
     memory_bytes: int
+    remote_send_overhead_s: float = 0.0
+    remote_send_s_per_byte: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -171,7 +185,7 @@ class SystemSpec:
         d: dict[str, Any] = {
             "system": {"name": self.name, "description": self.description, "source": self.source,
                        "measured": self.measured, "switching": self.switching},
-            "chip": asdict(self.chip_default),
+            "chip": _chip_dict(self.chip_default, None),
             "link": asdict(self.link),
             "topology": topo,
         }
@@ -180,13 +194,22 @@ class SystemSpec:
             if c != self.chip_default:
                 groups.setdefault(c, []).append(i)
         if groups:
-            d["chip_override"] = [{"chips": ids, **asdict(c)} for c, ids in groups.items()]
+            d["chip_override"] = [{"chips": ids, **_chip_dict(c, self.chip_default)} for c, ids in groups.items()]
         if self.link_overrides:
             d["link_override"] = [
                 {"between": [_node_to_toml(n) for n in o.between],
                  **{k: getattr(o, k) for k in _LINK_KEYS if getattr(o, k) is not None}}
                 for o in self.link_overrides]
         return d
+
+
+def _chip_dict(chip: ChipSpec, base: ChipSpec | None) -> dict[str, Any]:
+    """``chip``'s fields, less the optional ones that are 0 (``base`` None) or equal to ``base``'s."""
+    d = asdict(chip)
+    for key in _OPTIONAL_ZERO_CHIP_KEYS:
+        if d[key] == (0.0 if base is None else getattr(base, key)):
+            del d[key]
+    return d
 
 
 def node_sort_key(node: Node) -> tuple[int, int]:
@@ -273,9 +296,11 @@ class _Validator(FieldReader):
     def chip(self, d: Mapping[str, Any], where: str, base: ChipSpec | None) -> ChipSpec:
         """Read chip fields from ``d``; absent fields come from ``base`` (None: all required but
         ``compute_units``, default 1)."""
-        def num(key: str, minimum: float | None = None) -> float:
+        def num(key: str, minimum: float | None = None, default: float | None = None) -> float:
             if key not in d and base is not None:
                 return getattr(base, key)
+            if key not in d and default is not None:
+                return default
             if key not in d:
                 self.fail(f"{where}.{key}", "missing required field")
             return self.number(d, where, key, minimum=minimum)
@@ -292,7 +317,9 @@ class _Validator(FieldReader):
                         mem_bandwidth_bytes_per_s=num("mem_bandwidth_bytes_per_s"),
                         overhead_s=num("overhead_s", minimum=0.0),
                         compute_units=integer("compute_units", 1, False),
-                        memory_bytes=integer("memory_bytes", None, True))
+                        memory_bytes=integer("memory_bytes", None, True),
+                        remote_send_overhead_s=num("remote_send_overhead_s", minimum=0.0, default=0.0),
+                        remote_send_s_per_byte=num("remote_send_s_per_byte", minimum=0.0, default=0.0))
 
     def between(self, d: Mapping[str, Any], where: str, topo: TopologySpec) -> tuple[Node, Node]:
         field = f"{where}.between"

@@ -5,7 +5,7 @@ The machine is a ``networkx.Graph`` (plain data, as in networkx; algorithms are 
 * **Nodes.** A chip is the integer ``0..n_chips-1``; a switch (not a chip, it computes nothing) is
   ``("switch", k)``. Every node has ``kind`` = ``"chip"`` or ``"switch"``. Chip nodes also carry their
   :class:`~ampsim.hardware.spec.ChipSpec` fields (``flops_per_s``, ``mem_bandwidth_bytes_per_s``,
-  ``overhead_s``, ``compute_units``, ``memory_bytes``, after overrides); grid chips carry ``coord``.
+  ``overhead_s``, ``compute_units``, ``memory_bytes``, ``remote_send_*``, after overrides); grid chips carry ``coord``.
 * **Edges.** One undirected edge per full-duplex link with ``latency_s`` and ``bandwidth_bytes_per_s``
   (each direction independently; after overrides), ``link_id`` (0.. in sorted edge order) and
   ``bandwidth_scale`` (1, or the number of chips below the link in a fat tree).

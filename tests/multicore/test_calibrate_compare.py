@@ -70,6 +70,9 @@ def test_calibrate_writes_a_valid_measured_model(quick_model):
     assert "GEMM rates" in text and "Workloads on one multicore worker" in text
     raw = json.loads(sidecar(quick_model).read_text())
     assert raw["remote"]["extra_cpu_per_remote_message_s"] >= 0 and raw["remote"]["extra_cpu_per_remote_byte_s"] >= 0
+    # the cross-worker message CPU is a chip field of the model (charged by the simulator to the sender)
+    assert c.remote_send_overhead_s == pytest.approx(raw["remote"]["extra_cpu_per_remote_message_s"], rel=1e-3)
+    assert c.remote_send_s_per_byte == pytest.approx(raw["remote"]["extra_cpu_per_remote_byte_s"], rel=1e-3)
 
 
 def test_compare_writes_table_csv_and_figure(quick_model, tmp_path):

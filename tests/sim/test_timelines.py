@@ -158,3 +158,18 @@ def test_messages_on_one_chip_pay_no_link_cost():
     ex = SimExecutor(model, system(), {n: 1 for n in ("x", "a", "b", "end")}, trace=True, eval_advances_time=True)
     ex.evaluate(insts(1))
     assert spans(ex, "b") == [(1.0, 2.0)] and ex.network.messages == 0
+
+
+def test_remote_send_cpu_is_charged_to_the_sending_chip_only_for_cross_chip_sends():
+    # 0.5 ms per message sent to another chip + 0.25 ms for its 24 wire bytes: a (chip 0 → b on chip 1)
+    # grows from 1 to exactly 1.75 ms; b (→ end on its own chip) and x (→ a on its own chip) pay nothing
+    send = {"remote_send_overhead_s": 0.5 * MS, "remote_send_s_per_byte": 0.25 * MS / 24}
+    model = chain_model(("a", 1e6), ("b", 2e6))
+    ex = SimExecutor(model, system(chip_override={"chips": [0, 1], **send}), {"x": 0, "a": 0, "b": 1, "end": 1},
+                     mak=1, trace=True, eval_advances_time=True)
+    ex.evaluate(insts(2))
+    assert spans(ex, "x") == [(0.0, 0.0), (4.5, 0.0)]
+    assert spans(ex, "a") == [(0.0, 1.75), (4.5, 1.75)]
+    # a's output leaves after its send CPU: 1.75 + 0.25 + 0.5 = 2.5 ms; then b takes its plain 2 ms
+    assert spans(ex, "b") == [(2.5, 2.0), (7.0, 2.0)]
+    assert ex.env.now == pytest.approx(9.0 * MS, rel=1e-12)

@@ -39,3 +39,14 @@ def test_message_bytes():
     assert message_bytes(0, 0) == 16
     with pytest.raises(ValueError):
         message_bytes(-1, 0)
+
+
+def test_remote_send_time_is_zero_by_default_and_affine_in_bytes():
+    from ampsim.hardware.cost import remote_send_time_s
+
+    assert remote_send_time_s(CHIP, 1000) == 0.0
+    chip = ChipSpec(1e12, 1e11, 1e-6, 1, 10**9, remote_send_overhead_s=5e-6, remote_send_s_per_byte=1e-9)
+    assert remote_send_time_s(chip, 0) == 5e-6
+    assert remote_send_time_s(chip, 1000) == pytest.approx(6e-6, rel=1e-12)
+    with pytest.raises(ValueError):
+        remote_send_time_s(chip, -1)

@@ -111,6 +111,21 @@ def test_switch_nodes_in_link_override():
     assert system_from_dict(d, SRC).link_overrides[0].between == (2, ("switch", 0))
 
 
+def test_remote_send_fields_default_zero_and_override():
+    d = base()
+    s = system_from_dict(d, SRC)
+    assert s.chip(0).remote_send_overhead_s == 0.0 and s.chip(0).remote_send_s_per_byte == 0.0
+    assert "remote_send_overhead_s" not in s.to_dict()["chip"]  # absent when 0: models read as before
+    d["chip"]["remote_send_overhead_s"] = 5e-6
+    d["chip"]["remote_send_s_per_byte"] = 7e-10
+    d["chip_override"] = [{"chips": [2], "remote_send_overhead_s": 0.0}, {"chips": [3], "flops_per_s": 2.0e12}]
+    s = system_from_dict(d, SRC)
+    assert s.chip(0).remote_send_overhead_s == 5e-6 and s.chip(0).remote_send_s_per_byte == 7e-10
+    assert s.chip(2).remote_send_overhead_s == 0.0 and s.chip(2).remote_send_s_per_byte == 7e-10
+    assert s.chip(3).remote_send_overhead_s == 5e-6 and s.chip(3).flops_per_s == 2.0e12
+    assert system_from_dict(s.to_dict(), "rt") == s
+
+
 @pytest.mark.parametrize("path", MODELS, ids=lambda p: p.stem)
 def test_to_dict_round_trips(path):
     s = load_system(path)
@@ -141,6 +156,8 @@ def test_explicit_toml_file_error_names_the_file(tmp_path):
     ({"chip.flops_per_s": 0}, "chip.flops_per_s: must be > 0, got 0"),
     ({"chip.mem_bandwidth_bytes_per_s": float("inf")}, "chip.mem_bandwidth_bytes_per_s: must be finite, got inf"),
     ({"chip.overhead_s": -1e-6}, "chip.overhead_s: must be >= 0, got -1e-06"),
+    ({"chip.remote_send_overhead_s": -1e-6}, "chip.remote_send_overhead_s: must be >= 0, got -1e-06"),
+    ({"chip.remote_send_s_per_byte": "x"}, "chip.remote_send_s_per_byte: expected a number, got string 'x'"),
     ({"link.latency_s": -0.5}, "link.latency_s: must be >= 0, got -0.5"),
     ({"chip.memory_bytes": 0}, "chip.memory_bytes: must be >= 1, got 0"),
     ({"chip.memory_bytes": 1.5}, "chip.memory_bytes: expected an integer, got float 1.5"),
@@ -150,7 +167,8 @@ def test_explicit_toml_file_error_names_the_file(tmp_path):
     ({"chip.flops_per_s": None}, "chip.flops_per_s: missing required field"),
     ({"link.latency_s": None}, "link.latency_s: missing required field"),
     ({"chip.flop_per_s": 1.0}, "chip.flop_per_s: unknown field (expected one of: flops_per_s, "
-     "mem_bandwidth_bytes_per_s, overhead_s, compute_units, memory_bytes); did you mean 'flops_per_s'?"),
+     "mem_bandwidth_bytes_per_s, overhead_s, compute_units, memory_bytes, remote_send_overhead_s, "
+     "remote_send_s_per_byte); did you mean 'flops_per_s'?"),
     ({"chips": {}}, "chips: unknown field (expected one of: system, chip, link, topology, chip_override, "
      "link_override); did you mean 'chip'?"),
     ({"system.source": None}, "system.source: missing required field"),
@@ -196,10 +214,11 @@ def test_topology_errors(topology, expected):
     ({"chips": [4], "flops_per_s": 1.0}, "chip_override[0].chips: no chip 4 (chips are 0..3)"),
     ({"chips": [], "flops_per_s": 1.0}, "chip_override[0].chips: expected a non-empty array of chip indices, got []"),
     ({"chips": [1]}, "chip_override[0]: overrides no field (give one of: flops_per_s, mem_bandwidth_bytes_per_s, "
-     "overhead_s, compute_units, memory_bytes)"),
+     "overhead_s, compute_units, memory_bytes, remote_send_overhead_s, remote_send_s_per_byte)"),
     ({"chips": [1], "flops_per_s": -2.0}, "chip_override[0].flops_per_s: must be > 0, got -2.0"),
     ({"chips": [1], "speed": 2}, "chip_override[0].speed: unknown field (expected one of: chips, flops_per_s, "
-     "mem_bandwidth_bytes_per_s, overhead_s, compute_units, memory_bytes)"),
+     "mem_bandwidth_bytes_per_s, overhead_s, compute_units, memory_bytes, remote_send_overhead_s, "
+     "remote_send_s_per_byte)"),
 ])
 def test_chip_override_errors(override, expected):
     assert error(chip_override=[override]) == expected

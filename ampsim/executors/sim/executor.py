@@ -28,7 +28,7 @@ from ampsim.errors import ConfigError, RunError
 from ampsim.executors.reference import ReferenceExecutor
 from ampsim.executors.sim.chips import Chip
 from ampsim.executors.sim.network import Network
-from ampsim.hardware.cost import compute_time_s, message_bytes
+from ampsim.hardware.cost import compute_time_s, message_bytes, remote_send_time_s
 from ampsim.hardware.spec import SystemSpec
 from ampsim.hardware.topology import build_topology, routes
 from ampsim.ir.message import Instance
@@ -150,10 +150,22 @@ class SimExecutor:
         if step.reports:
             self._reports.extend(step.reports)
         duration = compute_time_s(chip.spec, step.work.flops, step.work.bytes)
+        if step.sends and (chip.spec.remote_send_overhead_s or chip.spec.remote_send_s_per_byte):
+            duration += self._remote_send_s(chip, node, step.sends)
         if self.trace:
             self.trace.span(f"{node.name} {'bwd' if kind else 'fwd'}", chip.index, unit, self.env.now, duration,
                             key=msg.key, state=list(msg.state))
         return duration, lambda: self._release(chip, node, msg.key, step.sends)
+
+    def _remote_send_s(self, chip: Chip, node, sends) -> float:
+        """CPU the step's sends to nodes on other chips cost ``chip`` (``remote_send_time_s`` each):
+        added to the step's duration, so the unit is busy for it and the sends leave after it."""
+        route, where, t = self.graph.route, self.where, 0.0
+        for s in sends:
+            dst, _ = route[(node.name, s.backward, s.port)]
+            if where[dst.name] is not chip:
+                t += remote_send_time_s(chip.spec, message_bytes(s.msg.payload.nbytes, len(s.msg.state)))
+        return t
 
     def _release(self, chip: Chip, node, key: int, sends) -> None:
         route = self.graph.route
