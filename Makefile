@@ -9,7 +9,7 @@ AMPSIM := $(VENV)/bin/ampsim
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help venv test test-fast demo bench paper paper-quick sweeps-check clean
+.PHONY: help venv test test-fast demo bench paper paper-quick sweeps-check compare clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -73,7 +73,18 @@ results/quick/figures/.%.done: results/quick/sweeps/%/table.csv experiments/swee
 
 .PRECIOUS: results/sweeps/%/table.csv results/quick/sweeps/%/table.csv
 
-paper: $(FIGS) ## every sweep in experiments/sweeps/ and every figure, into results/figures/ (long; needs AMPSIM_DATA)
+COMPARE_EXPS := mnist_mlp list_reduction sst_treelstm
+COMPARE_FIGS := $(COMPARE_EXPS:%=results/figures/compare_%.png)
+results/compare/%/compare.csv: experiments/%.toml hardware_models/local_cpu.toml | $(STAMP)
+	$(AMPSIM) compare $< --out $(@D)
+results/figures/compare_%.png: results/compare/%/compare.csv
+	@mkdir -p $(@D)
+	cp results/compare/$*/compare.png $@
+.PRECIOUS: results/compare/%/compare.csv
+
+compare: $(COMPARE_FIGS) ## simulated vs measured (multicore, calibrated model) on three experiments; needs a quiet machine
+
+paper: $(FIGS) $(COMPARE_FIGS) ## every sweep in experiments/sweeps/ and every figure, into results/figures/ (long; needs AMPSIM_DATA)
 	@! find results/figures -name '*.png' -size +300k | grep . || (echo "PNG over 300 KB" >&2; exit 1)
 	@echo "figures in results/figures/:"; ls results/figures
 
