@@ -10,6 +10,8 @@ shorthand; :func:`loss_gradcheck` checks a loss node against its reported loss. 
 
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 
 from ampsim.ir.message import Instance, Message
@@ -76,30 +78,14 @@ def fd_check(node: Node, inputs: Inputs, *, inst: Instance | None = None, seed: 
     for port, state, x in inputs:
         if x.dtype.kind != "f":
             continue
-        num = np.zeros_like(x)
-        for i in np.ndindex(x.shape):
-            old = x[i]
-            x[i] = old + eps
-            up = loss()
-            x[i] = old - eps
-            down = loss()
-            x[i] = old
-            num[i] = (up - down) / (2 * eps)
+        num = numeric_gradient(x, loss, eps)
         worst = max(worst, relative_error(grads.get((port, state), np.zeros_like(num)), num))
     if isinstance(node, ParamNode) and check_params:
         entries = [e for _, e in sorted(node._stash.pop(inst.key, []), key=lambda t: t[0])]
         node.held_nbytes = 0
         analytic = node.param_grads(entries)
         for name, p in node.params.items():
-            num = np.zeros_like(p)
-            for i in np.ndindex(p.shape):
-                old = p[i]
-                p[i] = old + eps
-                up = loss()
-                p[i] = old - eps
-                down = loss()
-                p[i] = old
-                num[i] = (up - down) / (2 * eps)
+            num = numeric_gradient(p, loss, eps)
             g = analytic[name]
             if isinstance(g, SparseRows):
                 dense = np.zeros_like(p)
@@ -107,6 +93,21 @@ def fd_check(node: Node, inputs: Inputs, *, inst: Instance | None = None, seed: 
                 g = dense
             worst = max(worst, relative_error(g, num))
     return worst
+
+
+def numeric_gradient(arr: np.ndarray, f: Callable[[], float], eps: float = 1e-6) -> np.ndarray:
+    """Central differences of ``f()`` with respect to each element of ``arr`` (perturbed in place and
+    restored, so ``f`` reads ``arr`` directly)."""
+    num = np.zeros(arr.shape)
+    for i in np.ndindex(arr.shape):
+        old = arr[i]
+        arr[i] = old + eps
+        up = f()
+        arr[i] = old - eps
+        down = f()
+        arr[i] = old
+        num[i] = (up - down) / (2 * eps)
+    return num
 
 
 def check_node(node: Node, xs, *, seed: int = 0, eps: float = 1e-6, inst: Instance | None = None) -> float:
@@ -122,20 +123,13 @@ def loss_gradcheck(node: Node, x: np.ndarray, inst: Instance, *, eps: float = 1e
     (g,) = [s.msg.payload for s in step.sends]
     scale = step.reports[0].values["n"] if getattr(node, "reduction", "mean") == "mean" else 1
 
-    def f(z: np.ndarray) -> float:
+    z = x.copy()
+
+    def f() -> float:
         node.training = False
         try:
             return node.step(False, Message(inst, (), z), 0).reports[0].values["loss"] / scale
         finally:
             node.training = True
 
-    num = np.zeros_like(x)
-    it = np.nditer(x, flags=["multi_index"])
-    for _ in it:
-        i = it.multi_index
-        z = x.copy()
-        z[i] += eps
-        up = f(z)
-        z[i] -= 2 * eps
-        num[i] = (up - f(z)) / (2 * eps)
-    return relative_error(g, num)
+    return relative_error(g, numeric_gradient(z, f, eps))

@@ -22,3 +22,14 @@ def data_root() -> Path:
             pytest.fail(msg + " but AMPSIM_REQUIRE_DATA=1")
         pytest.skip(msg)
     return Path(root).resolve()
+
+
+@pytest.fixture(autouse=True)
+def no_network(monkeypatch):
+    """Tests never download: a data file that is missing must surface as the missing-data error."""
+    from ampsim.data import store
+
+    def refuse(url, dest, timeout=None):
+        raise OSError("network disabled in tests")
+
+    monkeypatch.setattr(store, "_download", refuse)

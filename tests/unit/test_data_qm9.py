@@ -9,7 +9,7 @@ import json
 import numpy as np
 import pytest
 
-from ampsim.data import qm9, store
+from ampsim.data import qm9
 from ampsim.errors import DataError
 
 
@@ -22,14 +22,6 @@ def record(i: int = 7, mu: float = 0.5) -> dict:
         "smiles": "CC",
         "mol_id": f"gdb_{i}",
     }
-
-
-@pytest.fixture(autouse=True)
-def no_network(monkeypatch):
-    def refuse(url, dest, timeout=None):
-        raise OSError("network disabled in tests")
-
-    monkeypatch.setattr(store, "_download", refuse)
 
 
 @pytest.fixture

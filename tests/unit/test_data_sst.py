@@ -7,7 +7,7 @@ import gzip
 import numpy as np
 import pytest
 
-from ampsim.data import sst, store
+from ampsim.data import sst
 from ampsim.errors import DataError
 
 TRAIN = """\
@@ -16,14 +16,6 @@ TRAIN = """\
 (2 Hello)
 (0 (2 (2 a) (2 b)) (1 C))
 """
-
-
-@pytest.fixture(autouse=True)
-def no_network(monkeypatch):
-    def refuse(url, dest, timeout=None):
-        raise OSError("network disabled in tests")
-
-    monkeypatch.setattr(store, "_download", refuse)
 
 
 @pytest.fixture
