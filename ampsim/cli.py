@@ -107,6 +107,12 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     level = {0: logging.WARNING, 1: logging.INFO}.get(args.verbose, logging.DEBUG)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    if args.verbose < 2:
+        # Diverging training overflows long before the loss turns NaN; the loss nodes' check reports
+        # that as one line, so numpy's floating-point warnings would only add noise before it.
+        import numpy as np
+
+        np.seterr(over="ignore", invalid="ignore", divide="ignore")
     try:
         return args.func(args)
     except AmpsimError as e:

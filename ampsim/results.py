@@ -19,6 +19,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from ampsim.errors import AmpsimError
+
 
 def atomic_write(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -48,7 +50,10 @@ class RunDir:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self.path.mkdir(parents=True, exist_ok=True)
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise AmpsimError(f"cannot create the run folder {self.path}: {e.strerror or e}") from None
         self.metrics_path = self.path / "metrics.csv"
         self.metrics_path.unlink(missing_ok=True)
         (self.path / "summary.json").unlink(missing_ok=True)

@@ -111,3 +111,17 @@ def test_corrupt_idx_file_is_a_one_line_error(tmp_path):
     r = run_cli("train", str(exp), "--no-progress", env={"AMPSIM_DATA": str(tmp_path), "AMPSIM_OFFLINE": "1"})
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert "train-images-idx3-ubyte.gz" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_diverging_training_is_a_one_line_error(tmp_path):
+    r = run_cli("train", str(BLOBS), "--no-progress", "--out", str(tmp_path / "run"),
+                "--set", 'train.optimizer="sgd"', "--set", "train.lr=1e12")
+    assert r.returncode == 2
+    (line,) = r.stderr.strip().splitlines()
+    assert line.startswith("ampsim: error: loss became nan at node loss") and "lower train.lr" in line
+
+
+def test_unwritable_run_folder_is_a_one_line_error():
+    r = run_cli("train", str(BLOBS), "--no-progress", "--out", "/dev/null/run")
+    assert r.returncode == 2
+    assert r.stderr.strip().splitlines() == ["ampsim: error: cannot create the run folder /dev/null/run: Not a directory"]
