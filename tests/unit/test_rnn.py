@@ -68,6 +68,16 @@ def sig(z):
     return 1 / (1 + np.exp(-z))
 
 
+def softmax_ce(logits, y):
+    """Mean softmax cross-entropy over the batch and its gradient with respect to the logits."""
+    B = len(y)
+    logp = logits - logits.max(1, keepdims=True)
+    logp -= np.log(np.exp(logp).sum(1, keepdims=True))
+    dlog = np.exp(logp)
+    dlog[np.arange(B), y] -= 1
+    return -logp[np.arange(B), y].mean(), dlog / B
+
+
 def numpy_lstm(p, tokens, y):
     """Loss and gradients of the LSTM task, written out directly (forward, then backward through time)."""
     E, W, b, Wo, bo = p["emb"], p["W"], p["b"], p["Wo"], p["bo"]
@@ -82,13 +92,7 @@ def numpy_lstm(p, tokens, y):
         c_prev, c = c, i * u + f * c
         h = o * np.tanh(c)
         tape.append((xh, c_prev, c, i, f, o, u))
-    logits = h @ Wo + bo
-    logp = logits - logits.max(1, keepdims=True)
-    logp -= np.log(np.exp(logp).sum(1, keepdims=True))
-    loss = -logp[np.arange(B), y].mean()
-    dlog = np.exp(logp)
-    dlog[np.arange(B), y] -= 1
-    dlog /= B
+    loss, dlog = softmax_ce(h @ Wo + bo, y)
     g = {"Wo": h.T @ dlog, "bo": dlog.sum(0), "W": np.zeros_like(W), "b": np.zeros_like(b),
          "emb": np.zeros_like(E)}
     dh, dc = dlog @ Wo.T, np.zeros((B, H))
@@ -120,13 +124,7 @@ def numpy_gru(p, tokens, y):
         n = np.tanh(gx[:, 2 * H:] + r * gh[:, 2 * H:])
         tape.append((x, h, r, z, n, gh[:, 2 * H:]))
         h = (1 - z) * n + z * h
-    logits = h @ Wo + bo
-    logp = logits - logits.max(1, keepdims=True)
-    logp -= np.log(np.exp(logp).sum(1, keepdims=True))
-    loss = -logp[np.arange(B), y].mean()
-    dlog = np.exp(logp)
-    dlog[np.arange(B), y] -= 1
-    dlog /= B
+    loss, dlog = softmax_ce(h @ Wo + bo, y)
     g = {"Wo": h.T @ dlog, "bo": dlog.sum(0), "emb": np.zeros_like(E)}
     for k in ("Wx", "Wh", "bx", "bh"):
         g[k] = np.zeros_like(p[k])
