@@ -65,10 +65,8 @@ def parse_configs(text: str) -> list[tuple[str, list[tuple[str, Any]]]]:
     return out
 
 
-def _sim_system(hw_path: Path, n: int, shares: list[float] | None = None,
-                remote_send_overhead_s: float | None = None):
-    """The calibrated model resized to ``n`` chips, its ``remote_send_overhead_s`` replaced when one is
-    given, and chip ``i``'s rates multiplied by ``shares[i]`` (the share of a core it gets)."""
+def _sim_system(hw_path: Path, n: int):
+    """The calibrated model resized to ``n`` chips."""
     from ampsim.config import read_toml
     from ampsim.hardware.spec import system_from_dict
 
@@ -77,16 +75,6 @@ def _sim_system(hw_path: Path, n: int, shares: list[float] | None = None,
     raw["topology"] = {"kind": kind if kind == "switch" and n >= 2 else "fully_connected", "n": n}
     raw.pop("chip_override", None)
     raw.pop("link_override", None)
-    chip = raw["chip"]
-    if remote_send_overhead_s is not None:
-        chip["remote_send_overhead_s"] = remote_send_overhead_s
-    if shares:
-        raw["chip_override"] = [{"chips": [i], "flops_per_s": chip["flops_per_s"] * s,
-                                 "mem_bandwidth_bytes_per_s": chip["mem_bandwidth_bytes_per_s"] * s,
-                                 "overhead_s": chip["overhead_s"] / s,
-                                 **{k: chip[k] / s for k in ("remote_send_overhead_s", "remote_send_s_per_byte")
-                                    if k in chip}}
-                                for i, s in enumerate(shares)]
     return system_from_dict(raw, f"{hw_path} (resized to {n} chips)")
 
 
@@ -130,11 +118,9 @@ def _calibration(hw_path: Path) -> dict:
 def _run_pair(cfg: Config, hw_path: Path, calib: dict, out: Path) -> tuple[dict, dict, dict]:
     """Train ``cfg`` on the multicore executor, then in the simulator with the same placement.
 
-    The simulated chips are the calibrated ones (a core each). The CPU that cross-worker messages cost
-    is in the model (``chip.remote_send_overhead_s`` and ``remote_send_s_per_byte``, measured with
-    batched traffic) and the simulator charges it to the sending chip; for mak = 1, where every message
-    is a lone frame and a wake-up, ``remote_send_overhead_s`` is replaced by the figure calibration
-    measured with one instance in flight.
+    The simulated chips are the calibrated ones (a core each); what crossing between workers costs is
+    in the model too (the chip's ``remote_send_*`` and ``frame_*`` fields, ``coalesce_window_s`` and
+    the link latency), so the simulator batches messages into frames as the workers do.
     Also returned: ``cores``, the CPU that ``n`` busy processes got just before and just after the
     measured run (mean), the simulated run's ``demand`` (sum of chip utilizations), for
     :func:`shared_machine_slowdown`, and ``speed``, how much faster than at calibration the machine runs
@@ -153,10 +139,7 @@ def _run_pair(cfg: Config, hw_path: Path, calib: dict, out: Path) -> tuple[dict,
     mapping, load = multicore_placement(cfg, task, n, chips=list(_sim_system(hw_path, n).chips))
     per_inst, remote, remote_bytes = message_split(task.model, list(task.train_instances(1))[:8], mapping)
     fix = {"messages_per_instance": per_inst, "remote_per_instance": remote, "remote_bytes_per_instance": remote_bytes,
-           "remote_send_overhead_s": None, "speed": 1.0}
-    lone = calib.get("remote", {}).get("extra_cpu_per_remote_message_mak1_s")
-    if cfg.train.mak == 1 and lone is not None:  # no batching: every message a lone frame and a wake-up
-        fix["remote_send_overhead_s"] = float(lone)
+           "speed": 1.0}
     if calib.get("speed_index_s"):
         from ampsim.calib_workloads import speed_index
 
@@ -171,7 +154,7 @@ def _run_pair(cfg: Config, hw_path: Path, calib: dict, out: Path) -> tuple[dict,
     fix["cores"] = (before + cores_available(n)) / 2
     task = build_task(cfg)
     configure_params(cfg, task)
-    system = _sim_system(hw_path, n, None, fix["remote_send_overhead_s"])
+    system = _sim_system(hw_path, n)
     simulated = run_training(cfg, task, SimExecutor(task.model, system, mapping, mak=cfg.train.mak, source=cfg.path),
                              RunDir(out / "sim"))
     fix["demand"] = float(sum(simulated.get("chip_utilization", [1.0])))

@@ -19,6 +19,9 @@ spelled in every field name (``flops_per_s``, ``latency_s``, ``memory_bytes``...
     memory_bytes = 3.0e8
     remote_send_overhead_s = 0.0               # CPU per message sent to another chip (optional, 0)
     remote_send_s_per_byte = 0.0               # ... plus this per byte it carries (optional, 0)
+    frame_send_overhead_s = 0.0                # CPU per frame sent to another chip (optional, 0)
+    frame_receive_overhead_s = 0.0             # CPU per frame received from one (optional, 0)
+    coalesce_window_s = 0.0                    # how long sends may wait to share a frame (optional, 0)
     [link]                                     # full duplex: each direction has this bandwidth
     latency_s = 1.0e-7
     bandwidth_bytes_per_s = 2.5e10
@@ -76,9 +79,10 @@ MAX_CHIPS = 65536
 _SECTIONS = ("system", "chip", "link", "topology", "chip_override", "link_override")
 _SYSTEM_KEYS = ("name", "description", "source", "measured", "switching")
 _CHIP_KEYS = ("flops_per_s", "mem_bandwidth_bytes_per_s", "overhead_s", "compute_units", "memory_bytes",
-              "remote_send_overhead_s", "remote_send_s_per_byte")
+              "remote_send_overhead_s", "remote_send_s_per_byte", "frame_send_overhead_s",
+              "frame_receive_overhead_s", "coalesce_window_s")
 #: Optional chip fields that default to 0 (left out of :meth:`SystemSpec.to_dict` when 0 / unchanged).
-_OPTIONAL_ZERO_CHIP_KEYS = ("remote_send_overhead_s", "remote_send_s_per_byte")
+_OPTIONAL_ZERO_CHIP_KEYS = _CHIP_KEYS[5:]
 _LINK_KEYS = ("latency_s", "bandwidth_bytes_per_s")
 _SWITCH_RE = re.compile(r"^switch(\d+)$")
 
@@ -95,9 +99,15 @@ class ChipSpec:
     ``remote_send_overhead_s + remote_send_s_per_byte * wire_bytes`` is the CPU time the chip spends
     on each message it sends to *another* chip (serialization, system calls, wake-ups: what a software
     transport costs its host), on top of the link's latency and bandwidth; the sending unit is busy
-    for it (see :func:`ampsim.hardware.cost.remote_send_time_s`). Both are optional and default to 0
-    (a chip whose network interface does this for free). There is no separate receive-side field: a
-    cost measured at both ends (as ``ampsim calibrate`` does) is charged once, at the sender.
+    for it (see :func:`ampsim.hardware.cost.remote_send_time_s`).
+
+    A software transport also pays per *frame* (one system call and one wake-up of the peer, however many
+    messages it carries): ``frame_send_overhead_s`` on the sending chip and ``frame_receive_overhead_s``
+    on the receiving one. Messages for another chip are held while the chip keeps busy, for up to
+    ``coalesce_window_s`` since its last frame went out, and leave together, one frame per destination,
+    as soon as the chip's queue runs empty or the window has passed (the multicore executor's flush rule).
+    All five fields are optional and default to 0 (a network interface that does this for free; with the
+    three frame fields 0, every message travels on its own as soon as its step ends).
     """
 
     flops_per_s: float
@@ -107,6 +117,14 @@ class ChipSpec:
     memory_bytes: int
     remote_send_overhead_s: float = 0.0
     remote_send_s_per_byte: float = 0.0
+    frame_send_overhead_s: float = 0.0
+    frame_receive_overhead_s: float = 0.0
+    coalesce_window_s: float = 0.0
+
+    @property
+    def framed(self) -> bool:
+        """True when messages to other chips travel in frames (any of the three frame fields set)."""
+        return bool(self.frame_send_overhead_s or self.frame_receive_overhead_s or self.coalesce_window_s)
 
 
 @dataclass(frozen=True)
@@ -318,8 +336,7 @@ class _Validator(FieldReader):
                         overhead_s=num("overhead_s", minimum=0.0),
                         compute_units=integer("compute_units", 1, False),
                         memory_bytes=integer("memory_bytes", None, True),
-                        remote_send_overhead_s=num("remote_send_overhead_s", minimum=0.0, default=0.0),
-                        remote_send_s_per_byte=num("remote_send_s_per_byte", minimum=0.0, default=0.0))
+                        **{key: num(key, minimum=0.0, default=0.0) for key in _OPTIONAL_ZERO_CHIP_KEYS})
 
     def between(self, d: Mapping[str, Any], where: str, topo: TopologySpec) -> tuple[Node, Node]:
         field = f"{where}.between"

@@ -173,3 +173,36 @@ def test_remote_send_cpu_is_charged_to_the_sending_chip_only_for_cross_chip_send
     # a's output leaves after its send CPU: 1.75 + 0.25 + 0.5 = 2.5 ms; then b takes its plain 2 ms
     assert spans(ex, "b") == [(2.5, 2.0), (7.0, 2.0)]
     assert ex.env.now == pytest.approx(9.0 * MS, rel=1e-12)
+
+
+FRAMES = {"frame_send_overhead_s": 0.5 * MS, "frame_receive_overhead_s": 0.25 * MS}
+
+
+def test_a_lone_frame_costs_the_sender_and_the_receiver_once():
+    model = chain_model(("a", 1e6), ("b", 2e6))
+    ex = SimExecutor(model, system(chip_override={"chips": [0, 1], **FRAMES}), {"x": 0, "a": 0, "b": 1, "end": 1},
+                     mak=1, trace=True, eval_advances_time=True)
+    ex.evaluate(insts(2))
+    # a 0-1, its queue is empty: the frame costs chip 0 0.5 ms, crosses in 0.25 + 0.5 ms (arrives at 2.25),
+    # and b pays 0.25 ms to receive it on top of its 2 ms; the next instance starts when end is done
+    assert spans(ex, "a") == [(0.0, 1.0), (4.5, 1.0)]
+    assert spans(ex, "b") == [(2.25, 2.25), (6.75, 2.25)]
+    assert ex.summary()["network_frames"] == 2 and ex.summary()["network_messages"] == 2
+
+
+@pytest.mark.parametrize("window_ms, a_spans, b_spans, frames", [
+    # a window longer than a's work: both outputs wait until a's queue is empty and share one 48-byte
+    # frame (sent 2-2.5, transfer 0.5 + latency 0.5: arrives at 3.5); only the first b pays the receive
+    (5.0, [(0.0, 1.0), (1.0, 1.0)], [(3.5, 2.25), (5.75, 2.0)], 1),
+    # a window shorter than a's work: a frame after every step, each costing chip 0 its 0.5 ms
+    (0.5, [(0.0, 1.0), (1.5, 1.0)], [(2.25, 2.25), (4.5, 2.25)], 2),
+])
+def test_sends_wait_for_the_queue_to_empty_or_the_coalescing_window(window_ms, a_spans, b_spans, frames):
+    model = chain_model(("a", 1e6), ("b", 2e6))
+    chips = {"chips": [0, 1], **FRAMES, "coalesce_window_s": window_ms * MS}
+    ex = SimExecutor(model, system(chip_override=chips), {"x": 0, "a": 0, "b": 1, "end": 1},
+                     mak=2, trace=True, eval_advances_time=True)
+    ex.evaluate(insts(2))
+    assert spans(ex, "a") == a_spans
+    assert spans(ex, "b") == b_spans
+    assert ex.summary()["network_frames"] == frames

@@ -169,6 +169,9 @@ class MulticoreExecutor:
             "controller_rounds": self.controller.rounds,
             "worker_frames_sent": [s.get("frames", 0) for s in st],
             "worker_waits": [s.get("waits", 0) for s in st],
+            # per worker: [seconds, frames, messages, payload bytes] spent sending to / receiving from peers
+            "worker_transport_sent": [s.get("transport_sent") for s in st],
+            "worker_transport_received": [s.get("transport_received") for s in st],
             "placement": self.placement,
         }
 

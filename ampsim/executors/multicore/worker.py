@@ -105,6 +105,9 @@ class Worker:
         self.idle_s = 0.0
         self.t_start = time.perf_counter()
         self.processed = self.remote_sent = self.updates = self.waits = 0
+        # the transport's share of busy time, for `ampsim calibrate`: (seconds, frames, messages, bytes)
+        self.sent = [0.0, 0, 0, 0]
+        self.received = [0.0, 0, 0, 0]
         self._poller = poll()
         self._registered: dict[int, int] = {}
         self._current = memoryview(spec.current).cast("B").cast("q") if spec.current is not None else None
@@ -199,20 +202,29 @@ class Worker:
     def _read(self, block: bool) -> None:
         if block:
             self._wait()
+        t0 = time.perf_counter()
         incoming: list = []
         for ch in self.peers.values():
             incoming.extend(ch.recv())
+        t1 = time.perf_counter()
         for frame in self.ctrl.recv():  # after the peers: see the module docstring
             self._command(frame)
+        t2 = time.perf_counter()
         insts, queue = self.insts, self.queue
         held = self.held
+        received = self.received
         for frame in incoming:
-            for node, backward, port, key, state, weight, payload in unpack_envelopes(frame[0]):
+            envs = unpack_envelopes(frame[0])
+            for node, backward, port, key, state, weight, payload in envs:
                 queue.append((P.BWD if backward else P.FWD, node, port, Message(insts[key], state, payload), weight))
                 held[key] = held.get(key, 0) + 1
             if frame[1] is not None:  # returns and loss reports a peer passed on (see _flush)
                 self.rets.extend(frame[1])
                 self.reports.extend(frame[2])
+            received[1] += 1
+            received[2] += len(envs)
+            received[3] += len(frame[0][1])
+        received[0] += t1 - t0 + time.perf_counter() - t2  # the controller's commands are not transport
 
     def _wait(self) -> None:
         """Sleep until some channel has data (writing queued output whenever the kernel takes it)."""
@@ -281,6 +293,7 @@ class Worker:
             "pid": os.getpid(), "leftover": [n.name for n in self.nodes.values() if n._cache or n._joins],
             "sent_bytes": sum(ch.sent_bytes for ch in self.peers.values()), "waits": self.waits,
             "frames": sum(ch.sent_frames for ch in (self.ctrl, *self.peers.values())),
+            "transport_sent": list(self.sent), "transport_received": list(self.received),
         }
         if with_params:
             state["params"] = {
@@ -298,22 +311,31 @@ class Worker:
         them on in turn. Along a chain of workers that take turns (mak = 1) the controller then hears
         once per instance, from the worker that finishes it, instead of being woken at every hop.
         """
+        t0 = time.perf_counter()
         carried = False
+        sent = self.sent
+        frames = sent[1]
         for w, batch in enumerate(self.outgoing):
             if batch:
+                packed = pack_envelopes(batch)
                 if idle and not carried and (self.rets or self.reports):
-                    self.peers[w].put((pack_envelopes(batch), self._totals(), self.reports))  # pickled now
+                    self.peers[w].put((packed, self._totals(), self.reports))  # pickled now
                     self.rets.clear()  # in place: the hot loop holds these lists
                     self.reports.clear()
                     carried = True
                 else:
-                    self.peers[w].put((pack_envelopes(batch), None, None))
+                    self.peers[w].put((packed, None, None))
                 self.remote_sent += len(batch)
+                sent[1] += 1
+                sent[2] += len(batch)
+                sent[3] += len(packed[1])
                 batch.clear()
         self.out_bytes = self.out_count = 0
         if idle and not carried:
             self._report()
         self._write()
+        if sent[1] != frames:
+            sent[0] += time.perf_counter() - t0
 
     def _totals(self) -> list[tuple[int, int, int]]:
         """The pending returns summed per instance, as (key, num, scale)."""

@@ -7,7 +7,12 @@ Life cycle of one work item on a chip::
 
     put on the queue ──► a free unit takes it ──► the item's handler runs the real numpy code and
     returns its duration ──► the unit is busy for that long ──► the handler's ``after`` releases the
-    outputs (to this chip's queue or onto the network).
+    outputs (to this chip's queue, onto the network, or into the outbox) ──► if the outbox holds
+    messages and the queue is empty or ``coalesce_window_s`` has passed since the last frame, the
+    ``flush`` hook sends them as frames, the unit being busy for the frames' send cost first.
+
+Receiving a frame costs the chip ``frame_receive_overhead_s``: :meth:`Chip.charge` records it and the
+handler adds :meth:`Chip.collect` to the next item's duration (for an idle chip, the frame's first message).
 
 Ties in time are broken by SimPy's event order (insertion order), so runs repeat exactly.
 The chip also keeps the accounting the run summary reports: busy time, and memory in use
@@ -26,10 +31,13 @@ from ampsim.hardware.spec import ChipSpec
 
 #: handle(chip, unit, item) -> (duration_s, after or None)
 Handler = Callable[["Chip", int, tuple], tuple[float, Callable[[], None] | None]]
+#: flush(chip) -> (send cost in seconds, send): empties the outbox now, sends its frames when called
+Flusher = Callable[["Chip"], tuple[float, Callable[[], None]]]
 
 
 class Chip:
-    def __init__(self, env: simpy.Environment, index: int, spec: ChipSpec, handle: Handler) -> None:
+    def __init__(self, env: simpy.Environment, index: int, spec: ChipSpec, handle: Handler,
+                 flush: Flusher | None = None) -> None:
         self.env, self.index, self.spec = env, index, spec
         self.queue: deque[tuple[tuple, int]] = deque()
         self._idle: deque[simpy.Event] = deque()
@@ -39,7 +47,10 @@ class Chip:
         self.held_bytes = 0  # per-instance state of this chip's nodes
         self.queued_bytes = 0
         self.peak_bytes = 0
-        self._handle = handle
+        self.outbox: dict[int, list] = {}  # destination chip -> messages waiting to share a frame
+        self.last_flush_s = 0.0
+        self._debt_s = 0.0  # receive cost not yet charged to a work item
+        self._handle, self._flush = handle, flush
         for unit in range(spec.compute_units):
             env.process(self._serve(unit))
 
@@ -48,6 +59,15 @@ class Chip:
         self.queue.append((item, nbytes))
         if self._idle:
             self._idle.popleft().succeed()
+
+    def charge(self, seconds: float) -> None:
+        """Record ``seconds`` of work (a received frame) for the next item this chip processes."""
+        self._debt_s += seconds
+
+    def collect(self) -> float:
+        """The work recorded by :meth:`charge` since the last call (the handler adds it to an item)."""
+        debt, self._debt_s = self._debt_s, 0.0
+        return debt
 
     def account(self, held_delta: int) -> None:
         """Add ``held_delta`` bytes of node state; raise if the chip's memory is exceeded."""
@@ -79,3 +99,10 @@ class Chip:
                 yield env.timeout(duration)
             if after is not None:
                 after()
+            if self.outbox and (not queue or env.now - self.last_flush_s >= self.spec.coalesce_window_s):
+                self.last_flush_s = env.now
+                cost, send = self._flush(self)
+                if cost > 0:
+                    self.busy_s += cost
+                    yield env.timeout(cost)
+                send()

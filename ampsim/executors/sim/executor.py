@@ -53,7 +53,7 @@ class SimExecutor:
         self.topology = build_topology(system)
         self.trace = TraceRecorder() if trace else None
         self.network = Network(self.env, self.topology, routes(self.topology), self.trace)
-        self.chips = [Chip(self.env, i, spec, self._handle) for i, spec in enumerate(system.chips)]
+        self.chips = [Chip(self.env, i, spec, self._handle, self._flush) for i, spec in enumerate(system.chips)]
         self.placement = self._check_placement(placement, source)
         self.where = {name: self.chips[c] for name, c in self.placement.items()}
         for node in self.graph.param_nodes:
@@ -71,6 +71,7 @@ class SimExecutor:
         self._slots: simpy.Container | None = None
         self._on_done: Callable[[int], None] | None = None
         self.messages = 0
+        self.framed_messages = self.frames = 0
         self.time_s = 0.0
 
     def _check_placement(self, placement: dict[str, int], source: str) -> dict[str, int]:
@@ -135,12 +136,13 @@ class SimExecutor:
     def _handle(self, chip: Chip, unit: int, item: tuple):
         kind, node, port, msg = item
         held = node.held_nbytes
+        received = chip.collect()  # frames that arrived since the chip's last item
         if kind == UPDATE:
             work = node.complete(port)  # port carries the instance key for update jobs
             chip.account(node.held_nbytes - held)
             if work is None:
-                return 0.0, None
-            duration = compute_time_s(chip.spec, work.flops, work.bytes)
+                return received, None
+            duration = compute_time_s(chip.spec, work.flops, work.bytes) + received
             if self.trace:
                 self.trace.span(f"{node.name} update", chip.index, unit, self.env.now, duration)
             return duration, None
@@ -149,7 +151,7 @@ class SimExecutor:
         self.messages += 1
         if step.reports:
             self._reports.extend(step.reports)
-        duration = compute_time_s(chip.spec, step.work.flops, step.work.bytes)
+        duration = compute_time_s(chip.spec, step.work.flops, step.work.bytes) + received
         if step.sends and (chip.spec.remote_send_overhead_s or chip.spec.remote_send_s_per_byte):
             duration += self._remote_send_s(chip, node, step.sends)
         if self.trace:
@@ -177,6 +179,9 @@ class SimExecutor:
             nbytes = s.msg.payload.nbytes
             if target is chip:
                 target.put(item, nbytes)
+            elif chip.spec.framed:
+                self.framed_messages += 1
+                chip.outbox.setdefault(target.index, []).append((message_bytes(nbytes, len(s.msg.state)), item, nbytes))
             else:
                 wire = message_bytes(nbytes, len(s.msg.state))
                 self.network.send(chip.index, target.index, wire,
@@ -184,6 +189,26 @@ class SimExecutor:
         self._live[key] -= 1
         if self._live[key] == 0:
             self._complete(key)
+
+    def _flush(self, chip: Chip) -> tuple[float, Callable[[], None]]:
+        """Take ``chip``'s outbox as one frame per destination: (their send cost, a function that puts
+        them on the network). The receiving chip pays ``frame_receive_overhead_s`` per frame."""
+        frames, chip.outbox = list(chip.outbox.items()), {}
+        cost = chip.spec.frame_send_overhead_s * len(frames)
+        if self.trace and cost:
+            self.trace.span(f"send {len(frames)} frame(s)", chip.index, 0, self.env.now, cost)
+
+        def send() -> None:
+            self.frames += len(frames)
+            for dst, msgs in frames:
+                self.network.send(chip.index, dst, sum(m[0] for m in msgs),
+                                  lambda t=self.chips[dst], ms=msgs: self._receive(t, ms))
+        return cost, send
+
+    def _receive(self, chip: Chip, msgs: list) -> None:
+        chip.charge(chip.spec.frame_receive_overhead_s)
+        for _, item, nbytes in msgs:
+            chip.put(item, nbytes)
 
     def _complete(self, key: int) -> None:
         waiting = [n.name for n in self._joiners if n._joins and n.holds(key)]
@@ -207,7 +232,9 @@ class SimExecutor:
             "n_chips": len(self.chips),
             "simulated_time_s": t,
             "messages_processed": self.messages,
-            "network_messages": self.network.messages,
+            # the network carries single messages and frames (framed chips: one or more messages each)
+            "network_messages": self.network.messages - self.frames + self.framed_messages,
+            **({"network_frames": self.frames} if self.frames else {}),
             "chip_utilization": [c.busy_s / (t * c.spec.compute_units) if t else 0.0 for c in self.chips],
             "link_utilization": self.network.utilization(t),
             "peak_memory_bytes": [c.peak_bytes for c in self.chips],
