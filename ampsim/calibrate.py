@@ -10,11 +10,9 @@ chip.mem_bandwidth_...    } workloads (MLP, LSTM, Tree-LSTM shapes) run by a rea
 chip.overhead_s           } executor, staying close to individual node-step times (weak regularizer); o
                           } therefore includes the worker loop, admission and the controller round trip
 chip.memory_bytes         physical memory / workers
-chip.remote_send_...      the extra CPU a message costs when it crosses between workers rather than staying
-                          in one, ``a + b * bytes`` (both ends together, with 16 instances in flight):
-                          remote_send_overhead_s = a, remote_send_s_per_byte = b, charged by the simulator
-                          once, to the sending chip (the measured figure already includes the receiver's share)
-link.latency_s            half the median round trip of a small message between two processes
+chip.frame_*, remote_*,   what crossing between two workers costs, per frame, per message and per byte,
+chip.coalesce_window_s,   and the idle gap per frame: fitted to the workers' own transport timers over
+link.latency_s            chains of nodes alternating between two workers (:mod:`ampsim.calib_transport`)
 link.bandwidth_bytes...   4 MB messages between two processes
 ========================  ==================================================================================
 
@@ -41,6 +39,9 @@ from ampsim.hardware.spec import SystemSpec, system_from_dict
 log = logging.getLogger(__name__)
 
 DEFAULT_OUT = Path("hardware_models") / "local_cpu.toml"
+#: the chip fields that :mod:`ampsim.calib_transport` measures
+TRANSPORT_FIELDS = ("remote_send_overhead_s", "remote_send_s_per_byte", "frame_send_overhead_s",
+                    "frame_receive_overhead_s", "coalesce_window_s")
 
 
 def machine_description() -> str:
@@ -83,6 +84,7 @@ def calibrate(workers: int | None = None, quick: bool = False) -> tuple[dict, di
     five times less (~3 s), for tests and smoke runs; its numbers are noisier."""
     from ampsim import calib_workloads as cw
     from ampsim import microbench as mb
+    from ampsim.calib_transport import calibrate_transport
     from ampsim.executors.multicore import default_workers
     from ampsim.executors.multicore.procs import limit_blas_threads
 
@@ -99,7 +101,7 @@ def calibrate(workers: int | None = None, quick: bool = False) -> tuple[dict, di
     raw["speed_index_s"] = cw.speed_index()
     raw["dispatch"] = mb.dispatch_overhead_s(int(4000 * q))
     raw["transport"] = tr = mb.transport(1.0 * q)
-    raw["remote"] = remote = mb.remote_message_cpu_s(int(3000 * q))
+    raw["remote"] = remote = calibrate_transport(int(6000 * q))
     raw["quick"] = quick
     raw["workers"] = n
     raw["seconds"] = time.perf_counter() - t0
@@ -122,10 +124,9 @@ def calibrate(workers: int | None = None, quick: bool = False) -> tuple[dict, di
             "overhead_s": _round(fit["overhead_s"]),
             "compute_units": 1,
             "memory_bytes": int(_mem_bytes() // n),
-            "remote_send_overhead_s": _round(remote["extra_cpu_per_remote_message_s"]),
-            "remote_send_s_per_byte": _round(remote["extra_cpu_per_remote_byte_s"]),
+            **{k: _round(remote[k]) for k in TRANSPORT_FIELDS},
         },
-        "link": {"latency_s": _round(tr["latency_s"]), "bandwidth_bytes_per_s": _round(tr["bandwidth_bytes_per_s"])},
+        "link": {"latency_s": _round(remote["latency_s"]), "bandwidth_bytes_per_s": _round(tr["bandwidth_bytes_per_s"])},
         "topology": {"kind": "fully_connected", "n": n},
     }
     system_from_dict(model, "<calibration>")  # validate before anyone writes it
@@ -139,6 +140,8 @@ def _round(x: float) -> float:
 
 def to_toml(model: dict, raw: dict) -> str:
     """The hardware model as TOML, with the raw measurements as comments."""
+    from ampsim.calib_transport import MAKS
+
     lines = ["# Written by `ampsim calibrate` (measured = true). Re-run it to refresh; numbers drift with load.",
              f"# Calibration took {raw['seconds']:.1f} s; load average {raw['load']}.",
              "#",
@@ -166,15 +169,17 @@ def to_toml(model: dict, raw: dict) -> str:
     lines.append(f"# Worker loop: {d['per_message_s'] * 1e6:.2f} us per trivial message in a worker vs "
                  f"{d['reference_per_message_s'] * 1e6:.2f} us in the reference loop.")
     t = raw["transport"]
-    lines.append(f"# Transport: {t['round_trips']} round trips, one-way {t['latency_s'] * 1e6:.1f} us; "
-                 f"{t['bandwidth_bytes_per_s'] / 1e9:.2f} GB/s with 4 MB messages.")
+    lines.append(f"# Transport: {t['round_trips']} round trips of a small message, one-way {t['latency_s'] * 1e6:.1f} us "
+                 f"(busy and idle time together); {t['bandwidth_bytes_per_s'] / 1e9:.2f} GB/s with 4 MB messages.")
     lines.append(f"# Speed index (reference executor, 12 instances of each workload): {raw['speed_index_s'] * 1e3:.1f} ms "
                  "(ampsim compare re-measures it and follows drift).")
-    r = raw["remote"]
-    lines.append(f"# A message crossing between workers costs {r['extra_cpu_per_remote_message_s'] * 1e6:.1f} us "
-                 f"(batched; {r['extra_cpu_per_remote_message_mak1_s'] * 1e6:.1f} us alone) + "
-                 f"{r['extra_cpu_per_remote_byte_s'] * 1e9:.2f} ns/byte of extra CPU (both ends): chip.remote_send_* "
-                 "(batched), charged once, at the sender; ampsim compare uses the lone figure for mak = 1.")
+    r = raw["remote"]["parts"]
+    lines.append(f"# Crossing between workers (chains over two workers, mak {', '.join(map(str, MAKS))}): per frame "
+                 f"{r['frame_send_s'] * 1e6:.1f} us to send, {r['frame_receive_s'] * 1e6:.1f} us to receive + "
+                 f"{r['wake_s'] * 1e6:.1f} us waking up; per message {r['message_send_s'] * 1e6:.2f} + "
+                 f"{r['message_receive_s'] * 1e6:.2f} us, per byte {r['byte_send_s'] * 1e9:.2f} + "
+                 f"{r['byte_receive_s'] * 1e9:.2f} ns (sender + receiver); idle gap per frame "
+                 f"{raw['remote']['latency_s'] * 1e6:.1f} us (link.latency_s).")
     lines.append("")
     for section in ("system", "chip", "link", "topology"):
         lines.append(f"[{section}]")

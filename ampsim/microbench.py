@@ -10,7 +10,6 @@ included), because the measured runs it is compared with see the same conditions
   updates: the data the roofline model is fitted to (:func:`fit_roofline`).
 * :func:`dispatch_overhead_s` — per-message cost of the multicore worker loop around a trivial node.
 * :func:`transport` — one-way latency and bandwidth of the multicore executor's channels.
-* :func:`remote_message_cpu_s` — CPU a message costs its two workers when it crosses between them.
 * :func:`parallel_rate`, :func:`cores_available` — what n processes running at once get (how many cores
   are really free).
 """
@@ -233,32 +232,6 @@ def _echo(ch, other) -> None:
                 return
             ch.put(True if isinstance(frame, tuple) and frame and frame[0] == "sink" else frame)
             ch.flush_blocking(5.0)
-
-
-def remote_message_cpu_s(n_messages: int = 3000, big_bytes: int = 32768) -> dict:
-    """Extra CPU seconds (summed over both ends) that a message costs when it crosses between two
-    workers rather than staying inside one, as ``a + b * payload bytes``: chains of trivial nodes
-    alternating between workers. ``a`` depends on how much traffic is batched: it is measured with one
-    instance in flight (every message a lone frame and a wake-up) and with 16; ``b`` with 16."""
-    from ampsim.executors.multicore import MulticoreExecutor
-
-    extra = {}
-    for size, mak in ((4, 1), (4, 16), (big_bytes, 16)):
-        model, insts, per = _chain_model(n_messages if size == 4 else n_messages // 4, width=size // 4)
-        names = list(model.graph.nodes)
-        cpu = {}
-        for label, workers, mapping in (("local", 1, {n: 0 for n in names}),
-                                        ("remote", 2, {n: i % 2 for i, n in enumerate(names)})):
-            with MulticoreExecutor(copy_model(model), mapping, workers, mak=mak) as ex:
-                ex.train(insts[:5])
-                before = list(ex.worker_cpu_s)
-                ex.train(insts)
-                cpu[label] = (sum(ex.worker_cpu_s) - sum(before)) / (len(insts) * per)
-        extra[(size, mak)] = max(cpu["remote"] - cpu["local"], 0.0)
-    per_byte = max(extra[(big_bytes, 16)] - extra[(4, 16)], 0.0) / (big_bytes - 4)
-    return {"extra_cpu_per_remote_message_s": extra[(4, 16)], "extra_cpu_per_remote_message_mak1_s": extra[(4, 1)],
-            "extra_cpu_per_remote_byte_s": per_byte,
-            "measured": {f"{size}B mak={mak}": v for (size, mak), v in extra.items()}}
 
 
 def copy_model(model):
