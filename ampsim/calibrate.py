@@ -34,7 +34,8 @@ import platform
 import time
 from pathlib import Path
 
-from ampsim.hardware.spec import SystemSpec, system_from_dict
+from ampsim.hardware.spec import SystemSpec
+from ampsim.hardware.parse import system_from_dict
 
 log = logging.getLogger(__name__)
 
@@ -199,7 +200,7 @@ def _value(v) -> str:
 
 def write_model(model: dict, raw: dict, out: str | Path) -> SystemSpec:
     """Write the TOML (atomically) and return it loaded back through the validator."""
-    from ampsim.hardware.spec import load_system
+    from ampsim.hardware.parse import load_system
     from ampsim.results import atomic_write
 
     import json

@@ -60,7 +60,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_info(args: argparse.Namespace) -> int:
     from ampsim.hardware.info import describe, format_info
-    from ampsim.hardware.spec import load_system
+    from ampsim.hardware.parse import load_system
     from ampsim.hardware.topology import build_topology
 
     system = load_system(args.hardware)

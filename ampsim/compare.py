@@ -68,7 +68,7 @@ def parse_configs(text: str) -> list[tuple[str, list[tuple[str, Any]]]]:
 def _sim_system(hw_path: Path, n: int):
     """The calibrated model resized to ``n`` chips."""
     from ampsim.config import read_toml
-    from ampsim.hardware.spec import system_from_dict
+    from ampsim.hardware.parse import system_from_dict
 
     raw = read_toml(hw_path)
     kind = raw.get("topology", {}).get("kind", "fully_connected")
@@ -190,7 +190,7 @@ def run_compare(experiment: str | Path, overrides: list[tuple[str, Any]] = (), c
         hw_path = DEFAULT_OUT
     calib = _calibration(hw_path)
     from ampsim.calibrate import machine_description
-    from ampsim.hardware.spec import load_system
+    from ampsim.hardware.parse import load_system
 
     if machine_description() not in load_system(hw_path).description:
         log.warning("%s was not calibrated on this machine (%s): run `ampsim calibrate` first for meaningful "

@@ -1,6 +1,6 @@
 """Generic readers for TOML-shaped dicts that raise one-line :class:`ConfigError` messages.
 
-Every message is ``<source>: <dotted.field>: <problem>``; :mod:`ampsim.hardware.spec` builds the
+Every message is ``<source>: <dotted.field>: <problem>``; :mod:`ampsim.hardware.parse` builds the
 hardware-specific readers on top of :class:`FieldReader`.
 """
 

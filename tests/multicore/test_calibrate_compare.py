@@ -15,7 +15,7 @@ from ampsim.calibrate import TRANSPORT_FIELDS, sidecar
 from ampsim.executors.multicore.worker import WorkerSpec
 from ampsim.cli import main as cli_main
 from ampsim.compare import COLUMNS, format_table, parse_configs, run_compare, shared_machine_slowdown
-from ampsim.hardware.spec import load_system
+from ampsim.hardware.parse import load_system
 from ampsim.microbench import fit_roofline
 
 

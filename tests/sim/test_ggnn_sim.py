@@ -11,7 +11,7 @@ import pytest
 from ampsim.data import qm9
 from ampsim.executors.reference import ReferenceExecutor
 from ampsim.executors.sim import SimExecutor
-from ampsim.hardware.spec import load_system
+from ampsim.hardware.parse import load_system
 from ampsim.ir.message import Instance
 from ampsim.models.ggnn import build_model, graph_data
 from ampsim.optim import OptimizerSpec

@@ -12,7 +12,7 @@ from ampsim.config import load_config, parse_override
 from ampsim.errors import ConfigError, RunError
 from ampsim.executors.reference import ReferenceExecutor
 from ampsim.executors.sim import SimExecutor
-from ampsim.hardware.spec import load_system
+from ampsim.hardware.parse import load_system
 from ampsim.ir.graph import Graph
 from ampsim.ir.message import Instance
 from ampsim.ir.nodes.io import Input
@@ -96,7 +96,7 @@ def test_placement_errors():
 
 
 def test_model_larger_than_chip_memory():
-    from ampsim.hardware.spec import system_from_dict
+    from ampsim.hardware.parse import system_from_dict
 
     d = load_system(HW / "ring4.toml").to_dict()
     d["chip"]["memory_bytes"] = 1000

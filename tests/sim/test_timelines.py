@@ -8,7 +8,7 @@ bytes on the wire (16-byte header), and links move 96 kB/s, so a transfer takes 
 import numpy as np
 import pytest
 
-from ampsim.hardware.spec import system_from_dict
+from ampsim.hardware.parse import system_from_dict
 from ampsim.executors.sim import SimExecutor
 from ampsim.ir.graph import Graph
 from ampsim.ir.message import Instance, Message

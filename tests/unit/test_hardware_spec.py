@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from ampsim.errors import ConfigError
-from ampsim.hardware.spec import ChipSpec, LinkSpec, SystemSpec, load_system, system_from_dict
+from ampsim.hardware.spec import ChipSpec, LinkSpec, SystemSpec
+from ampsim.hardware.parse import load_system, system_from_dict
 
 MODELS = sorted((Path(__file__).resolve().parents[2] / "hardware_models").glob("*.toml"))
 SRC = "hardware_models/x.toml"

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from ampsim.hardware.info import describe, format_info
-from ampsim.hardware.spec import LinkSpec, load_system, system_from_dict
+from ampsim.hardware.spec import LinkSpec
+from ampsim.hardware.parse import load_system, system_from_dict
 from ampsim.hardware.topology import (
     bisection_bandwidth_bytes_per_s, bisection_is_exact, build_topology, diameter_hops, path_link_specs,
     routes, transfer_time_s)

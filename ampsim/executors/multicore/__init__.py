@@ -45,7 +45,7 @@ def worker_chips(cfg, n: int) -> list[ChipSpec]:
         return [system.chips[0]] * n
     path = local_model_path()
     if path is not None:
-        from ampsim.hardware.spec import load_system
+        from ampsim.hardware.parse import load_system
 
         return [load_system(path).chip_default] * n
     return [_PLACEHOLDER] * n

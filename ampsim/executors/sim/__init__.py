@@ -35,7 +35,7 @@ def merge_overrides(base: dict, overrides: dict) -> dict:
 def load_hardware(cfg):
     """The experiment's hardware model, with the experiment's ``[hardware]`` overrides applied."""
     from ampsim.config import read_toml
-    from ampsim.hardware.spec import system_from_dict
+    from ampsim.hardware.parse import system_from_dict
 
     path = resolve_hardware(cfg)
     raw = read_toml(path)

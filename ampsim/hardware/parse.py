@@ -1,0 +1,201 @@
+"""Reading hardware models: TOML file or dict → validated :class:`~ampsim.hardware.spec.SystemSpec`.
+
+:func:`system_from_dict` is the primary entry point (sweeps edit the parsed dict before building);
+:func:`load_system` reads a file and calls it. Every user error raises :class:`ampsim.errors.ConfigError`
+with one line ``<file>: <dotted.field>: <problem>`` (the format is in :mod:`ampsim.hardware.spec`).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import tomllib
+from pathlib import Path
+from typing import Any, Mapping
+
+from ampsim.errors import ConfigError
+from ampsim.hardware._fields import REQUIRED, FieldReader
+from ampsim.hardware.spec import (_CHIP_KEYS, _LINK_KEYS, _OPTIONAL_ZERO_CHIP_KEYS, _SECTIONS, _SWITCH_RE,
+                                  _SYSTEM_KEYS, MAX_CHIPS, SWITCHING_MODES, TOPOLOGY_PARAMS, ChipSpec,
+                                  LinkOverride, LinkSpec, Node, SystemSpec, TopologySpec, node_sort_key)
+
+log = logging.getLogger(__name__)
+
+
+def load_system(path: str | Path) -> SystemSpec:
+    """Read and validate a hardware TOML file. Errors name ``path`` as given."""
+    name = str(path)
+    try:
+        with open(path, "rb") as fh:
+            data = tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"{name}: file not found") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{name}: invalid TOML: {e}") from None
+    return system_from_dict(data, name)
+
+
+def system_from_dict(d: Mapping[str, Any], source_name: str) -> SystemSpec:
+    """Validate a TOML-shaped dict and build the :class:`SystemSpec`; ``d`` is not modified.
+
+    ``source_name`` (usually the file path) prefixes every error message.
+    """
+    v = _Validator(source_name)
+    v.check_keys(d, "", _SECTIONS)
+    sysd = v.table(d, "system")
+    v.check_keys(sysd, "system", _SYSTEM_KEYS)
+    name = v.string(sysd, "system", "name")
+    description = v.string(sysd, "system", "description", default="", allow_empty=True)
+    source = v.string(sysd, "system", "source")
+    measured = v.boolean(sysd, "system", "measured", default=False)
+    switching = v.string(sysd, "system", "switching", default="store_and_forward")
+    if switching not in SWITCHING_MODES:
+        v.fail("system.switching", f"must be one of {', '.join(SWITCHING_MODES)}, got {switching!r}")
+
+    chipd = v.table(d, "chip")
+    v.check_keys(chipd, "chip", _CHIP_KEYS)
+    chip_default = v.chip(chipd, "chip", None)
+    linkd = v.table(d, "link")
+    v.check_keys(linkd, "link", _LINK_KEYS)
+    link = LinkSpec(latency_s=v.number(linkd, "link", "latency_s", minimum=0.0),
+                    bandwidth_bytes_per_s=v.number(linkd, "link", "bandwidth_bytes_per_s"))
+    topology = v.topology(v.table(d, "topology"))
+
+    chips = [chip_default] * topology.n_chips
+    for k, ov in enumerate(v.array_of_tables(d, "chip_override")):
+        where = f"chip_override[{k}]"
+        v.check_keys(ov, where, ("chips",) + _CHIP_KEYS)
+        ids = v.int_list(ov, where, "chips", topology.n_chips)
+        if len(ov) == 1:
+            v.fail(where, f"overrides no field (give one of: {', '.join(_CHIP_KEYS)})")
+        for i in ids:
+            chips[i] = v.chip(ov, where, chips[i])
+
+    overrides: dict[tuple[Node, Node], LinkOverride] = {}
+    for k, ov in enumerate(v.array_of_tables(d, "link_override")):
+        where = f"link_override[{k}]"
+        v.check_keys(ov, where, ("between",) + _LINK_KEYS)
+        between = v.between(ov, where, topology)
+        if len(ov) == 1:
+            v.fail(where, f"overrides no field (give one of: {', '.join(_LINK_KEYS)})")
+        prev = overrides.get(between, LinkOverride(between))
+        lat = v.number(ov, where, "latency_s", minimum=0.0, default=prev.latency_s)
+        bw = v.number(ov, where, "bandwidth_bytes_per_s", default=prev.bandwidth_bytes_per_s)
+        overrides[between] = LinkOverride(between, lat, bw)
+
+    spec = SystemSpec(name=name, description=description, source=source, measured=measured,
+                      switching=switching, chip_default=chip_default, chips=tuple(chips), link=link,
+                      link_overrides=tuple(overrides.values()), topology=topology)
+    log.debug("loaded hardware model %s from %s: %d chips, %s", name, source_name,
+              spec.n_chips, topology.kind)
+    return spec
+
+
+class _Validator(FieldReader):
+    """FieldReader plus the hardware-specific readers."""
+
+    def chip(self, d: Mapping[str, Any], where: str, base: ChipSpec | None) -> ChipSpec:
+        """Read chip fields from ``d``; absent fields come from ``base`` (None: all required but
+        ``compute_units``, default 1)."""
+        def num(key: str, minimum: float | None = None, default: float | None = None) -> float:
+            if key not in d and base is not None:
+                return getattr(base, key)
+            if key not in d and default is not None:
+                return default
+            if key not in d:
+                self.fail(f"{where}.{key}", "missing required field")
+            return self.number(d, where, key, minimum=minimum)
+
+        def integer(key: str, default: int | None, float_ok: bool) -> int:
+            if key not in d:
+                if base is not None:
+                    return getattr(base, key)
+                if default is not None:
+                    return default
+            return self.integer(d, where, key, minimum=1, allow_integral_float=float_ok)
+
+        return ChipSpec(flops_per_s=num("flops_per_s"),
+                        mem_bandwidth_bytes_per_s=num("mem_bandwidth_bytes_per_s"),
+                        overhead_s=num("overhead_s", minimum=0.0),
+                        compute_units=integer("compute_units", 1, False),
+                        memory_bytes=integer("memory_bytes", None, True),
+                        **{key: num(key, minimum=0.0, default=0.0) for key in _OPTIONAL_ZERO_CHIP_KEYS})
+
+    def between(self, d: Mapping[str, Any], where: str, topo: TopologySpec) -> tuple[Node, Node]:
+        field = f"{where}.between"
+        pair = self._get(d, where, "between", REQUIRED)
+        if not isinstance(pair, list) or len(pair) != 2:
+            self.fail(field, f"expected [a, b] (chip integers or \"switchK\"), got {pair!r}")
+        nodes: list[Node] = []
+        for x in pair:
+            if isinstance(x, int) and not isinstance(x, bool):
+                if not 0 <= x < topo.n_chips:
+                    self.fail(field, f"no chip {x} (chips are 0..{topo.n_chips - 1})")
+                nodes.append(x)
+            elif isinstance(x, str) and _SWITCH_RE.match(x):
+                k = int(_SWITCH_RE.match(x).group(1))  # type: ignore[union-attr]
+                if not k < topo.n_switches:
+                    have = f"switch0..switch{topo.n_switches - 1}" if topo.n_switches else "none"
+                    self.fail(field, f"no switch {x!r} in a {topo.kind} topology (switches: {have})")
+                nodes.append(("switch", k))
+            else:
+                self.fail(field, f"expected a chip integer or \"switchK\", got {x!r}")
+        a, b = sorted(nodes, key=node_sort_key)
+        from ampsim.hardware.topology import structure_graph  # lazy: topology imports this module
+
+        if not structure_graph(topo).has_edge(a, b):
+            self.fail(field, f"no link between {_node_name(a)} and {_node_name(b)} "
+                             f"in this {topo.kind} topology")
+        return (a, b)
+
+    def topology(self, t: Mapping[str, Any]) -> TopologySpec:
+        kind = self.string(t, "topology", "kind")
+        if kind not in TOPOLOGY_PARAMS:
+            self.fail("topology.kind", f"unknown kind {kind!r} (expected one of: "
+                                       f"{', '.join(TOPOLOGY_PARAMS)})")
+        req, opt = TOPOLOGY_PARAMS[kind]
+        for key in t:
+            if key != "kind" and key not in req + opt:
+                self.fail(f"topology.{key}", f"not a parameter of kind {kind!r} "
+                                             f"(expected: {', '.join(req + opt)})")
+        for key in req:
+            if key not in t:
+                self.fail(f"topology.{key}", f"missing required field for kind {kind!r}")
+        p: dict[str, Any] = {}
+        n_switches = 0
+        if kind in ("ring", "fully_connected", "switch"):
+            p["n"] = self.integer(t, "topology", "n", minimum={"ring": 3, "switch": 2}.get(kind, 1))
+            n_chips = p["n"]
+            n_switches = 1 if kind == "switch" else 0
+        elif kind in ("mesh2d", "torus2d", "torus3d"):
+            want = 3 if kind == "torus3d" else 2
+            lo = 3 if kind.startswith("torus") else 1
+            shape = t["shape"]
+            if (not isinstance(shape, list) or len(shape) != want
+                    or any(isinstance(s, bool) or not isinstance(s, int) for s in shape)):
+                self.fail("topology.shape", f"expected {want} integers for {kind}, got {shape!r}")
+            if any(s < lo for s in shape):
+                self.fail("topology.shape", f"every size must be >= {lo} for {kind}, got {shape!r}")
+            p["shape"] = tuple(shape)
+            n_chips = math.prod(shape)
+        elif kind == "hypercube":
+            p["dim"] = self.integer(t, "topology", "dim", minimum=1)
+            n_chips = 2 ** min(p["dim"], 62)
+        elif kind == "tree":
+            p["branching"] = self.integer(t, "topology", "branching", minimum=2)
+            p["height"] = self.integer(t, "topology", "height", minimum=1)
+            p["fat"] = self.boolean(t, "topology", "fat", default=False)
+            b, h = p["branching"], min(p["height"], 62)
+            n_chips = b ** h
+            n_switches = (b ** h - 1) // (b - 1)
+        else:  # explicit
+            p["edges"], n_chips = self.edge_list(t, "topology", MAX_CHIPS)
+            p["n"] = n_chips
+        if n_chips > MAX_CHIPS:
+            self.fail("topology", f"{kind} topology has {n_chips} chips, more than the "
+                                  f"limit of {MAX_CHIPS}")
+        return TopologySpec(kind=kind, n_chips=n_chips, n_switches=n_switches, **p)
+
+
+def _node_name(node: Node) -> str:
+    return f"chip {node}" if isinstance(node, int) else f"switch{node[1]}"
