@@ -38,6 +38,10 @@ class Optimizer:
 
     #: floating-point operations per updated element, for the cost model
     flops_per_element: float = 2.0
+    #: array operations of one ``_delta`` call on a dense gradient and on :class:`SparseRows` (counted in
+    #: each subclass's code; state slots allocated on the first update are not counted)
+    delta_kernels: float = 1.0
+    sparse_delta_kernels: float = 1.0
 
     def __init__(self, spec: OptimizerSpec) -> None:
         self.spec = spec
@@ -54,6 +58,14 @@ class Optimizer:
         param -= self._delta(name, param, g, None)
         return int(g.size)
 
+    def kernels(self, sparse: bool) -> float:
+        """Array operations of one :meth:`update` of one parameter array, as the code above does it."""
+        if sparse:
+            # param[rows] -= delta: gather, subtract, scatter; weight decay: gather, scale, add
+            return self.sparse_delta_kernels + 3 + (3 if self.spec.weight_decay else 0)
+        # param -= delta; weight decay: scale, add
+        return self.delta_kernels + 1 + (2 if self.spec.weight_decay else 0)
+
     def _slot(self, name: str, slot: str, param: np.ndarray) -> np.ndarray:
         st = self.state.setdefault(name, {})
         if slot not in st:
@@ -66,6 +78,7 @@ class Optimizer:
 
 class SGD(Optimizer):
     flops_per_element = 2.0
+    delta_kernels = sparse_delta_kernels = 1  # lr * g
 
     def _delta(self, name, param, g, rows):
         return self.spec.lr * g
@@ -75,6 +88,8 @@ class Momentum(Optimizer):
     """Heavy-ball momentum: v = m v + g; p -= lr v."""
 
     flops_per_element = 4.0
+    delta_kernels = 3  # v *= m; v += g; lr * v
+    sparse_delta_kernels = 6  # gather, scale, add, scatter; gather, scale
 
     def _delta(self, name, param, g, rows):
         v = self._slot(name, "v", param)
@@ -90,6 +105,12 @@ class Adam(Optimizer):
     """Adam (Kingma & Ba) with bias correction; sparse rows keep their own step count (lazy Adam)."""
 
     flops_per_element = 12.0
+    # m: *=, *, +=; v: *=, g*g, *, +=; m / c1, lr *, v / c2, sqrt, + eps, /
+    delta_kernels = 13
+    # np.zeros for setdefault's default (built on every call); steps[rows] += 1 (gather, add, scatter);
+    # t (gather); m[rows] = (gather, *, *, +, scatter); v[rows] = (gather, *, g*g, *, +, scatter);
+    # m_hat and v_hat (gather, beta**t, 1 -, / each); lr *, sqrt, + eps, /, astype (float64 -> param dtype)
+    sparse_delta_kernels = 1 + 3 + 1 + 5 + 6 + 4 + 4 + 5
 
     def _delta(self, name, param, g, rows):
         s = self.spec
@@ -115,6 +136,8 @@ class Adagrad(Optimizer):
     """Adagrad (Duchi et al.), as Tai et al. trained the Tree-LSTM."""
 
     flops_per_element = 5.0
+    delta_kernels = 6  # g*g, h +=, lr * g, sqrt, + eps, /
+    sparse_delta_kernels = 9  # g*g, h[rows] += (gather, add, scatter); lr * g, gather, sqrt, + eps, /
 
     def _delta(self, name, param, g, rows):
         h = self._slot(name, "h", param)

@@ -10,9 +10,15 @@ Both return a list of :class:`Send` (forward along an output port, or backward a
 which chip it runs on, or what time it is: executors decide only *when* and *where* a message is
 processed, so one node implementation serves the reference, simulated and multicore executors alike.
 
-Executors call :meth:`Node.step`, which also returns the :class:`Work` the call did (FLOPs and bytes of
-memory traffic) for the simulator's cost model. Payload bytes in and out are counted here; a node kind
-adds its arithmetic and parameter traffic with :meth:`Node.charge`.
+Executors call :meth:`Node.step`, which also returns the :class:`Work` the call did (FLOPs, bytes of
+memory traffic and array operations) for the simulator's cost model. Payload bytes in and out are counted
+here; a node kind adds its arithmetic, parameter traffic and array operations with :meth:`Node.charge`.
+
+Counting array operations (``kernels``): one per numpy call that allocates or computes (each ufunc,
+matmul, reduction, concatenate, gather by index array, slice assignment, in-place update, np.empty or
+zeros, a copying astype), as one kernel launch each on an accelerator. Views (basic slicing, reshape,
+np.split) and host-side scalar arithmetic are not counted. ``a[idx] -= b`` is three (gather, subtract,
+scatter). Small ops cost their count times a per-operation overhead far more than their FLOPs or bytes.
 
 Life cycle of per-instance state: ``save`` files a value under the message's tag ``(key, state)`` during
 a training forward; the matching backward ``pop``\\ s it. Evaluation forwards (``training=False``) cache
@@ -52,10 +58,12 @@ class Report:
 
 @dataclass(slots=True)
 class Work:
-    """What one call cost: floating-point operations and bytes of memory traffic."""
+    """What one call cost: floating-point operations, bytes of memory traffic and array operations."""
 
     flops: float = 0.0
     bytes: float = 0.0
+    #: separate array operations (numpy calls on a CPU, kernel launches on an accelerator)
+    kernels: float = 0.0
 
 
 @dataclass(slots=True)
@@ -124,9 +132,11 @@ class Node:
     def grad(msg: Message, port: int = 0) -> Send:
         return Send(True, port, msg)
 
-    def charge(self, flops: float = 0.0, bytes: float = 0.0) -> None:
-        self._work.flops += flops
-        self._work.bytes += bytes
+    def charge(self, flops: float = 0.0, bytes: float = 0.0, kernels: float = 0.0) -> None:
+        work = self._work
+        work.flops += flops
+        work.bytes += bytes
+        work.kernels += kernels
 
     def save(self, msg: Message, value: Any) -> None:
         """Cache ``value`` for the backward of this visit (training forwards only)."""

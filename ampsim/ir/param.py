@@ -97,12 +97,15 @@ class ParamNode(Node):
         scale = 1.0 / n_inst
         if self.clip_norm:
             norm = np.sqrt(sum(float(np.sum(_values(g) ** 2)) for g in grads.values())) * scale
+            work.kernels += 2 * len(grads)  # square and sum per array (the rest is host scalar math)
             if norm > self.clip_norm:
                 scale *= self.clip_norm / norm
         n = 0
         for name, g in grads.items():
-            g = SparseRows(g.rows, g.values * scale) if isinstance(g, SparseRows) else g * scale
+            sparse = isinstance(g, SparseRows)
+            g = SparseRows(g.rows, g.values * scale) if sparse else g * scale
             n += self.optimizer.update(name, self.params[name], g)
+            work.kernels += 1 + self.optimizer.kernels(sparse)  # the scaling, then the optimizer step
         work.flops += n * self.optimizer.flops_per_element
         work.bytes += 3 * self.param_bytes
         self.version += 1

@@ -36,6 +36,10 @@ from ampsim.ir.node import Send
 from ampsim.ir.param import ParamNode, init_rng
 
 
+#: array operations of :func:`sig`: *, tanh, +, *
+SIG_KERNELS = 4
+
+
 def sig(x: np.ndarray) -> np.ndarray:
     """Logistic function via tanh: stable for any x, one transcendental call."""
     return 0.5 * (1.0 + np.tanh(0.5 * x))
@@ -58,19 +62,20 @@ class GatedCell(ParamNode):
 
     def linear(self, x: np.ndarray) -> np.ndarray:
         W = self.params["W"]
-        self.charge(flops=2.0 * x.shape[0] * W.size, bytes=self.param_bytes)
+        self.charge(flops=2.0 * x.shape[0] * W.size, bytes=self.param_bytes, kernels=2)
         return x @ W + self.params["b"]
 
     def linear_grad(self, msg: Message, x: np.ndarray, dz: np.ndarray) -> np.ndarray:
         self.stash(msg, (x, dz))
         W = self.params["W"]
-        self.charge(flops=2.0 * dz.shape[0] * W.size, bytes=W.nbytes)
+        self.charge(flops=2.0 * dz.shape[0] * W.size, bytes=W.nbytes, kernels=1)
         return dz @ W.T
 
     def param_grads(self, entries):
         X = np.concatenate([x for x, _ in entries])
         DZ = np.concatenate([dz for _, dz in entries])
-        self.charge(flops=2.0 * X.shape[0] * self.params["W"].size, bytes=X.nbytes + DZ.nbytes)
+        # two concatenates, the GEMM, the bias sum
+        self.charge(flops=2.0 * X.shape[0] * self.params["W"].size, bytes=X.nbytes + DZ.nbytes, kernels=4)
         return {"W": X.T @ DZ, "b": DZ.sum(axis=0)}
 
 
@@ -103,7 +108,8 @@ class LSTMCell(GatedCell):
         c2 = i * u + f * c
         tc = np.tanh(c2)
         self.save(msg, (xh, c, s, u, tc))
-        self.charge(flops=30 * c.size)
+        # besides the linear: sig, tanh, c2 (*, *, +), tanh, o * tc, concatenate
+        self.charge(flops=30 * c.size, kernels=SIG_KERNELS + 1 + 3 + 1 + 2)
         return [self.out(msg.with_payload(np.concatenate([o * tc, c2], axis=1)))]
 
     def backward(self, msg: Message, port: int) -> list[Send]:
@@ -116,7 +122,9 @@ class LSTMCell(GatedCell):
         dz[:, :H], dz[:, H:2 * H], dz[:, 2 * H:3 * H] = dct * u, dct * c, dh * tc
         dz[:, :3 * H] *= s * (1 - s)
         dz[:, 3 * H:] = dct * i * (1 - u * u)
-        self.charge(flops=30 * c.size)
+        # dct (*, *, *, 1 -, +), empty, 3 products and 3 stores, s * (1 - s) and *=, the u-gate line (*, *,
+        # 1 -, *, store); dct * f and the concatenate below (linear_grad charges its own)
+        self.charge(flops=30 * c.size, kernels=5 + 1 + 6 + 3 + 5 + 2)
         dxh = self.linear_grad(msg, xh, dz)
         return [self.grad(msg.with_payload(np.concatenate([dxh, dct * f], axis=1)))]
 
@@ -141,7 +149,8 @@ class TreeLSTMLeaf(GatedCell):
         c = s[:, :H] * u
         tc = np.tanh(c)
         self.save(msg, (x, s, u, tc))
-        self.charge(flops=20 * c.size)
+        # besides the linear: sig, tanh, i * u, tanh, o * tc, concatenate
+        self.charge(flops=20 * c.size, kernels=SIG_KERNELS + 5)
         return [self.out(msg.with_payload(np.concatenate([s[:, H:] * tc, c], axis=1)))]
 
     def backward(self, msg: Message, port: int) -> list[Send]:
@@ -154,7 +163,8 @@ class TreeLSTMLeaf(GatedCell):
         dz[:, :H], dz[:, H:2 * H] = dct * u, dh * tc
         dz[:, :2 * H] *= s * (1 - s)
         dz[:, 2 * H:] = dct * i * (1 - u * u)
-        self.charge(flops=20 * dh.size)
+        # dct (5), empty, 2 products and 2 stores, s * (1 - s) and *= (3), the u-gate line (5)
+        self.charge(flops=20 * dh.size, kernels=5 + 1 + 4 + 3 + 5)
         return [self.grad(msg.with_payload(self.linear_grad(msg, x, dz)))]
 
 
@@ -187,7 +197,8 @@ class TreeLSTMCell(GatedCell):
         c = s[:, :H] * u + s[:, H:2 * H] * cl + s[:, 2 * H:3 * H] * cr
         tc = np.tanh(c)
         self.save(msg, (xh, cl, cr, s, u, tc))
-        self.charge(flops=40 * c.size)
+        # besides the linear: concatenate [h_l, h_r], sig, tanh, c (3 *, 2 +), tanh, o * tc, concatenate
+        self.charge(flops=40 * c.size, kernels=1 + SIG_KERNELS + 1 + 5 + 1 + 2)
         return [self.out(msg.with_payload(np.concatenate([s[:, 3 * H:] * tc, c], axis=1)))]
 
     def backward(self, msg: Message, port: int) -> list[Send]:
@@ -200,7 +211,9 @@ class TreeLSTMCell(GatedCell):
         dz[:, :H], dz[:, H:2 * H], dz[:, 2 * H:3 * H], dz[:, 3 * H:4 * H] = dct * u, dct * cl, dct * cr, dh * tc
         dz[:, :4 * H] *= s * (1 - s)
         dz[:, 4 * H:] = dct * i * (1 - u * u)
-        self.charge(flops=40 * dh.size)
+        # dct (5), empty, 4 products and 4 stores, s * (1 - s) and *= (3), the u-gate line (5);
+        # dct * fl, dct * fr and the concatenate below
+        self.charge(flops=40 * dh.size, kernels=5 + 1 + 8 + 3 + 5 + 3)
         dxh = self.linear_grad(msg, xh, dz)
         dx = np.concatenate([dxh[:, :H], dct * fl, dxh[:, H:], dct * fr], axis=1)
         return [self.grad(msg.with_payload(dx))]
@@ -234,8 +247,9 @@ class GRUCell(ParamNode):
         r, z, hn = rz[:, :H], rz[:, H:], gh[:, 2 * H:]
         n = np.tanh(gx[:, 2 * H:] + r * hn)
         self.save(msg, (x, h, rz, hn, n))
+        # two GEMMs with bias adds (4), r/z (+, sig), n (*, +, tanh), h' (-, *, +)
         self.charge(flops=2.0 * p.shape[0] * (P["Wx"].size + P["Wh"].size) + 20 * h.size,
-                    bytes=self.param_bytes)
+                    bytes=self.param_bytes, kernels=4 + 1 + SIG_KERNELS + 3 + 3)
         return [self.out(msg.with_payload(n + z * (h - n)))]
 
     def backward(self, msg: Message, port: int) -> list[Send]:
@@ -247,12 +261,15 @@ class GRUCell(ParamNode):
         dgx = np.concatenate([drz, dnp], axis=1)
         dgh = np.concatenate([drz, dnp * r], axis=1)
         self.stash(msg, (x, h, dgx, dgh))
+        # dnp (1 -, *, n*n, 1 -, *), drz (*, -, *, concatenate, *, 1 -, *), dgx (concatenate),
+        # dgh (*, concatenate), dx (2 GEMMs, g * z, +, concatenate)
         self.charge(flops=2.0 * g.shape[0] * (P["Wx"].size + P["Wh"].size) + 20 * g.size,
-                    bytes=P["Wx"].nbytes + P["Wh"].nbytes)
+                    bytes=P["Wx"].nbytes + P["Wh"].nbytes, kernels=5 + 7 + 1 + 2 + 5)
         dx = np.concatenate([dgx @ P["Wx"].T, dgh @ P["Wh"].T + g * z], axis=1)
         return [self.grad(msg.with_payload(dx))]
 
     def param_grads(self, entries):
         X, Hs, DGX, DGH = (np.concatenate([e[k] for e in entries]) for k in range(4))
-        self.charge(flops=2.0 * X.shape[0] * (self.params["Wx"].size + self.params["Wh"].size))
+        # four concatenates, two GEMMs, two bias sums
+        self.charge(flops=2.0 * X.shape[0] * (self.params["Wx"].size + self.params["Wh"].size), kernels=8)
         return {"Wx": X.T @ DGX, "Wh": Hs.T @ DGH, "bx": DGX.sum(axis=0), "bh": DGH.sum(axis=0)}

@@ -26,6 +26,10 @@ Concat    the gradient is split by ``widths`` and sent back on each input port
 Split     output gradients of one tag are joined **in port order** and concatenated
 Slice     the gradient is zero-padded back to the input width
 ========  =======================================================================================
+
+Array operations: Cond, Phi and Isu only route (no array work); splitting and slicing make views. What
+allocates is charged: Concat's forward and Split's backward (one concatenate, however many parts) and
+Slice's backward (np.zeros and a slice assignment).
 """
 
 from __future__ import annotations
@@ -124,6 +128,7 @@ class Concat(Node):
         parts = self.join(msg, port, self.n_in)
         if parts is None:
             return []
+        self.charge(kernels=1)
         return [self.out(msg.with_payload(np.concatenate(parts, axis=-1)))]
 
     def backward(self, msg: Message, port: int) -> list[Send]:
@@ -158,6 +163,7 @@ class Split(Node):
         parts = self.join(msg, port, self.n_out)
         if parts is None:
             return []
+        self.charge(kernels=1)
         return [self.grad(msg.with_payload(np.concatenate(parts, axis=-1)))]
 
 
@@ -186,6 +192,7 @@ class Slice(Node):
         g = msg.payload
         full = np.zeros(g.shape[:-1] + (self.full,), dtype=g.dtype)
         full[..., self.start:self.stop] = g
+        self.charge(kernels=2)
         return [self.grad(msg.with_payload(full))]
 
 

@@ -27,6 +27,11 @@ def _mix(z: int) -> int:
     return z ^ (z >> 31)
 
 
+#: array operations of :func:`hash_uniform`: arange, *, +, three rounds of (>>, ^, *) less the last *,
+#: >> 11, astype, * 2**-53
+HASH_UNIFORM_KERNELS = 14
+
+
 def hash_uniform(words: tuple[int, ...], n: int) -> np.ndarray:
     """``n`` uniforms in [0, 1), a deterministic function of the integer tuple ``words``."""
     h = 0
@@ -63,12 +68,13 @@ class Dropout(Node):
             return [self.out(msg)]
         m = self.mask(msg)
         self.save(msg, m)
-        self.charge(flops=2 * m.size)
+        # the mask (hash_uniform, >=, astype, * 1/(1-p)), then the multiply
+        self.charge(flops=2 * m.size, kernels=HASH_UNIFORM_KERNELS + 3 + 1)
         return [self.out(msg.with_payload(msg.payload * m))]
 
     def backward(self, msg: Message, port: int) -> list[Send]:
         if self.p == 0.0:
             return [self.grad(msg)]
         m = self.pop(msg)
-        self.charge(flops=m.size)
+        self.charge(flops=m.size, kernels=1)
         return [self.grad(msg.with_payload(msg.payload * m))]

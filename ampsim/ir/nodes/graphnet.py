@@ -29,7 +29,7 @@ import numpy as np
 
 from ampsim.ir.message import Instance, Message
 from ampsim.ir.node import Node, Send
-from ampsim.ir.nodes.cells import sig
+from ampsim.ir.nodes.cells import SIG_KERNELS, sig
 from ampsim.ir.param import ParamNode, init_rng
 
 State = tuple[int, ...]
@@ -54,7 +54,7 @@ class EdgeSum(Node):
         x = msg.payload
         y = np.zeros_like(x)
         np.add.at(y, dst, x[src])
-        self.charge(flops=len(src) * x.shape[-1])
+        self.charge(flops=len(src) * x.shape[-1], kernels=3)  # zeros, gather, add.at
         return [self.out(msg.with_payload(y))]
 
     def backward(self, msg: Message, port: int) -> list[Send]:
@@ -62,7 +62,7 @@ class EdgeSum(Node):
         g = msg.payload
         dx = np.zeros_like(g)
         np.add.at(dx, src, g[dst])
-        self.charge(flops=len(src) * g.shape[-1])
+        self.charge(flops=len(src) * g.shape[-1], kernels=3)
         return [self.grad(msg.with_payload(dx))]
 
 
@@ -109,7 +109,9 @@ class GatedReadout(ParamNode):
             y = np.zeros((n, self.out_dim), dtype=r.dtype)
             np.add.at(y, seg, r)
         self.save(msg, (z, g, t, seg))
-        self.charge(flops=2.0 * z.shape[0] * (P["Wi"].size + P["Wj"].size) + 6 * r.size, bytes=self.param_bytes)
+        # gate (GEMM, +, sig), transform (GEMM, +), g * t, then a sum or np.zeros and np.add.at
+        self.charge(flops=2.0 * z.shape[0] * (P["Wi"].size + P["Wj"].size) + 6 * r.size, bytes=self.param_bytes,
+                    kernels=2 + SIG_KERNELS + 2 + 1 + (1 if seg is None else 2))
         return [self.out(msg.with_payload(y))]
 
     def backward(self, msg: Message, port: int) -> list[Send]:
@@ -121,11 +123,13 @@ class GatedReadout(ParamNode):
         self.stash(msg, (z, da, dt))
         dz = da @ P["Wi"].T
         dz[:, :self.n_h] += dt @ P["Wj"].T
+        # the row gather of dy (segments only), dt (*), da (*, *, 1 -, *), two GEMMs and the += into dz
         self.charge(flops=2.0 * z.shape[0] * (P["Wi"].size + P["Wj"].size) + 6 * t.size,
-                    bytes=P["Wi"].nbytes + P["Wj"].nbytes)
+                    bytes=P["Wi"].nbytes + P["Wj"].nbytes, kernels=(seg is not None) + 1 + 4 + 3)
         return [self.grad(msg.with_payload(dz))]
 
     def param_grads(self, entries):
         Z, DA, DT = (np.concatenate([e[k] for e in entries]) for k in range(3))
-        self.charge(flops=2.0 * Z.shape[0] * (self.params["Wi"].size + self.params["Wj"].size))
+        # three concatenates, two GEMMs, two bias sums
+        self.charge(flops=2.0 * Z.shape[0] * (self.params["Wi"].size + self.params["Wj"].size), kernels=7)
         return {"Wi": Z.T @ DA, "bi": DA.sum(axis=0), "Wj": Z[:, :self.n_h].T @ DT, "bj": DT.sum(axis=0)}

@@ -27,6 +27,9 @@ one *anchor* message per group, carrying the group state (e.g. the node's own st
 anchor's payload is not combined (it only announces the group and supplies the leading shape), its
 gradient is zero, and the expected member count comes from ``by.count(inst, group_state)``, which may be
 0 (the group then emits zeros of width ``width``).
+
+Array operations: copying a message to several ports and splitting a gradient make no array work (shared
+payloads and views); sums charge one add per extra part, concatenations one, zero payloads one.
 """
 
 from __future__ import annotations
@@ -62,7 +65,7 @@ class Bcast(Node):
         g = parts[0] + parts[1] if self.n_out > 1 else parts[0]
         for p in parts[2:]:
             g += p
-        self.charge(flops=(self.n_out - 1) * g.size)
+        self.charge(flops=(self.n_out - 1) * g.size, kernels=self.n_out - 1)
         return [self.grad(msg.with_payload(g))]
 
 
@@ -74,6 +77,7 @@ class Sink(Node):
     def forward(self, msg: Message, port: int) -> list[Send]:
         if not self.training:
             return []
+        self.charge(kernels=1)
         return [self.grad(msg.with_payload(np.zeros_like(msg.payload)))]
 
     def backward(self, msg: Message, port: int) -> list[Send]:
@@ -140,16 +144,19 @@ class Group(Node):
             shape = ((0,) + anchor_shape[1:-1] if self.combine == "rows" else anchor_shape[:-1]) + (
                 0 if self.combine == "concat" else self.width,)
             y = np.zeros(shape, dtype=parts[count][1].dtype)
+            self.charge(kernels=1)
         elif self.combine == "concat":
             y = np.concatenate(xs, axis=-1)
+            self.charge(kernels=1)
         elif self.combine == "rows":
             y = np.concatenate(xs, axis=0)
             cuts = np.cumsum([x.shape[0] for x in xs[:-1]]).tolist()
+            self.charge(kernels=2)  # concatenate, cumsum of the row counts
         else:
             y = xs[0] + xs[1] if count > 1 else xs[0].copy()
             for x in xs[2:]:
                 y += x
-            self.charge(flops=(count - 1) * y.size)
+            self.charge(flops=(count - 1) * y.size, kernels=max(count - 1, 1))  # adds, or one copy
         self.save(gmsg, (states, anchor_shape, cuts))
         return [self.out(gmsg.with_payload(y))]
 
@@ -165,6 +172,7 @@ class Group(Node):
         out = [self.grad(Message(msg.inst, s, gk)) for s, gk in zip(states, gs)]
         if self.anchor:
             out.append(self.grad(Message(msg.inst, msg.state, np.zeros(anchor_shape, dtype=g.dtype)), 1))
+            self.charge(kernels=1)
         return out
 
 
@@ -195,7 +203,10 @@ class Ungroup(Node):
         n = len(states)
         x = msg.payload
         if n == 0:
-            return [self.grad(msg.with_payload(np.zeros_like(x)))] if self.training else []
+            if not self.training:
+                return []
+            self.charge(kernels=1)
+            return [self.grad(msg.with_payload(np.zeros_like(x)))]
         if self.mode == "copy":
             xs = [x] * n
         elif self.mode == "slice":
@@ -223,7 +234,8 @@ class Ungroup(Node):
             g = parts[0] + parts[1] if n > 1 else parts[0]
             for p in parts[2:]:
                 g += p
-            self.charge(flops=(n - 1) * g.size)
+            self.charge(flops=(n - 1) * g.size, kernels=n - 1)
         else:
             g = np.concatenate(parts, axis=-1 if self.mode == "slice" else 0)
+            self.charge(kernels=1)
         return [self.grad(omsg.with_payload(g))]

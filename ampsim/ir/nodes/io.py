@@ -25,6 +25,7 @@ class Input(Node):
         x = msg.payload
         if x.dtype.kind == "f" and x.dtype != self.dtype:
             msg = msg.with_payload(x.astype(self.dtype))
+            self.charge(kernels=1)
         return [self.out(msg)]
 
     def backward(self, msg: Message, port: int) -> list[Send]:

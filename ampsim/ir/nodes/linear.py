@@ -13,6 +13,10 @@ from ampsim.ir.node import Send
 from ampsim.ir.param import ParamNode, init_rng
 from ampsim.optim import SparseRows
 
+#: array operations inside np.unique(ar, return_inverse=True) (numpy 2.x: flatten, argsort, gather, empty,
+#: mask[:1] =, !=, mask[1:] =, aux[mask], cumsum, - 1, empty, inv[perm] =)
+_UNIQUE_KERNELS = 12
+
 
 class Linear(ParamNode):
     """y = x W + b, with x of shape [rows, n_in].
@@ -46,7 +50,7 @@ class Linear(ParamNode):
         if "b" in self.params:
             y += self.params["b"]
         self.save(msg, x)
-        self.charge(flops=2.0 * x.shape[0] * W.size, bytes=self.param_bytes)
+        self.charge(flops=2.0 * x.shape[0] * W.size, bytes=self.param_bytes, kernels=1 + ("b" in self.params))
         return [self.out(msg.with_payload(y))]
 
     def backward(self, msg: Message, port: int) -> list[Send]:
@@ -55,13 +59,15 @@ class Linear(ParamNode):
         if not self.input_grad:
             return []
         W = self.params["W"]
-        self.charge(flops=2.0 * dy.shape[0] * W.size, bytes=W.nbytes)
+        self.charge(flops=2.0 * dy.shape[0] * W.size, bytes=W.nbytes, kernels=1)
         return [self.grad(msg.with_payload(dy @ W.T))]
 
     def param_grads(self, entries):
         X = np.concatenate([x for x, _ in entries])
         DY = np.concatenate([dy for _, dy in entries])
-        self.charge(flops=2.0 * X.shape[0] * self.params["W"].size, bytes=X.nbytes + DY.nbytes)
+        # two concatenates, the GEMM, the bias sum
+        self.charge(flops=2.0 * X.shape[0] * self.params["W"].size, bytes=X.nbytes + DY.nbytes,
+                    kernels=3 + ("b" in self.params))
         grads = {"W": X.T @ DY}
         if "b" in self.params:
             grads["b"] = DY.sum(axis=0)
@@ -88,7 +94,7 @@ class Embedding(ParamNode):
         ids = msg.payload
         W = self.params["W"]
         self.save(msg, ids)
-        self.charge(bytes=ids.size * W.shape[1] * W.itemsize)
+        self.charge(bytes=ids.size * W.shape[1] * W.itemsize, kernels=1)  # the row gather
         return [self.out(msg.with_payload(W[ids]))]
 
     def backward(self, msg: Message, port: int) -> list[Send]:
@@ -101,5 +107,6 @@ class Embedding(ParamNode):
         rows, inverse = np.unique(ids, return_inverse=True)
         values = np.zeros((rows.size, dy.shape[1]), dtype=dy.dtype)
         np.add.at(values, inverse, dy)
-        self.charge(flops=dy.size, bytes=2 * dy.nbytes)
+        # two concatenates, np.zeros, np.add.at and np.unique's own operations
+        self.charge(flops=dy.size, bytes=2 * dy.nbytes, kernels=4 + _UNIQUE_KERNELS)
         return {"W": SparseRows(rows, values)}

@@ -57,7 +57,9 @@ class SoftmaxCrossEntropy(Node):
         loss = float(-logp[rows, t[rows]].sum())
         _check_finite(self.name, msg, loss)
         correct = int((logp[rows].argmax(axis=1) == t[rows]).sum())
-        self.charge(flops=6 * z.size)
+        # valid (>=, sum), max, -, exp, sum, log, -, flatnonzero, loss (t[rows], gather, sum),
+        # correct (logp[rows], argmax, t[rows], ==, sum)
+        self.charge(flops=6 * z.size, kernels=17)
         out: list[Send | Report] = [Report(self.name, msg.key, msg.state,
                                            {"loss": loss, "n": n, "correct": correct})]
         if self.training:
@@ -66,6 +68,8 @@ class SoftmaxCrossEntropy(Node):
             g[~valid] = 0
             if self.reduction == "mean" and n:
                 g /= n
+            # exp; t[rows] and the gather, subtract, scatter; ~valid and the masked store; the scaling
+            self.charge(kernels=7 + (self.reduction == "mean" and n > 0))
             out.append(self.grad(msg.with_payload(g)))
         return out
 
@@ -81,17 +85,21 @@ class MeanSquaredError(Node):
 
     def forward(self, msg: Message, port: int) -> list[Send | Report]:
         y = msg.payload
-        t = np.asarray(self.target(msg.inst, msg.state), dtype=y.dtype).reshape(y.shape)
+        raw = self.target(msg.inst, msg.state)
+        t = np.asarray(raw, dtype=y.dtype).reshape(y.shape)
         diff = y - t
         n = y.shape[0]
         loss = float(np.sum(diff * diff))
         _check_finite(self.name, msg, loss)
-        self.charge(flops=3 * y.size)
+        # -, *, sum, abs, sum; plus a cast when the target is not already an array of the payload's dtype
+        cast = not (isinstance(raw, np.ndarray) and raw.dtype == y.dtype)
+        self.charge(flops=3 * y.size, kernels=5 + cast)
         out: list[Send | Report] = [Report(self.name, msg.key, msg.state,
                                            {"loss": loss, "n": n, "abs_err": float(np.abs(diff).sum())})]
         if self.training:
             g = 2 * diff
             if self.reduction == "mean":
                 g /= n
+            self.charge(kernels=1 + (self.reduction == "mean"))
             out.append(self.grad(msg.with_payload(g)))
         return out

@@ -13,11 +13,11 @@ class ReLU(Node):
         x = msg.payload
         mask = x > 0
         self.save(msg, mask)
-        self.charge(flops=x.size)
+        self.charge(flops=x.size, kernels=2)  # compare, multiply
         return [self.out(msg.with_payload(x * mask))]
 
     def backward(self, msg: Message, port: int) -> list[Send]:
-        self.charge(flops=msg.payload.size)
+        self.charge(flops=msg.payload.size, kernels=1)
         return [self.grad(msg.with_payload(msg.payload * self.pop(msg)))]
 
 
@@ -25,6 +25,9 @@ class _OutputMap(Node):
     """y = f(x) elementwise, where f'(x) is a function of y alone (tanh, sigmoid): cache y only."""
 
     flops_forward, flops_backward = 4, 3
+    #: array operations of f, and of dy * df(y) including the multiply (set by each subclass)
+    kernels_forward: int
+    kernels_backward: int
 
     def f(self, x: np.ndarray) -> np.ndarray:
         raise NotImplementedError
@@ -35,16 +38,18 @@ class _OutputMap(Node):
     def forward(self, msg: Message, port: int) -> list[Send]:
         y = self.f(msg.payload)
         self.save(msg, y)
-        self.charge(flops=self.flops_forward * y.size)
+        self.charge(flops=self.flops_forward * y.size, kernels=self.kernels_forward)
         return [self.out(msg.with_payload(y))]
 
     def backward(self, msg: Message, port: int) -> list[Send]:
         y = self.pop(msg)
-        self.charge(flops=self.flops_backward * y.size)
+        self.charge(flops=self.flops_backward * y.size, kernels=self.kernels_backward)
         return [self.grad(msg.with_payload(msg.payload * self.df(y)))]
 
 
 class Tanh(_OutputMap):
+    kernels_forward, kernels_backward = 1, 3  # tanh; y*y, 1 -, dy *
+
     def f(self, x):
         return np.tanh(x)
 
@@ -59,6 +64,9 @@ def sigmoid(x: np.ndarray) -> np.ndarray:
 
 
 class Sigmoid(_OutputMap):
+    # abs, neg, exp, >=, 1 +, 1 /, 1 +, e /, where (the astype is a no-op); 1 -, y *, dy *
+    kernels_forward, kernels_backward = 9, 3
+
     def f(self, x):
         return sigmoid(x)
 
@@ -76,7 +84,7 @@ class Add(Node):
         if parts is None:
             return []
         self.save(msg, None)
-        self.charge(flops=parts[0].size)
+        self.charge(flops=parts[0].size, kernels=1)
         return [self.out(msg.with_payload(parts[0] + parts[1]))]
 
     def backward(self, msg: Message, port: int) -> list[Send]:
@@ -95,11 +103,11 @@ class Mul(Node):
             return []
         a, b = parts
         self.save(msg, (a, b))
-        self.charge(flops=a.size)
+        self.charge(flops=a.size, kernels=1)
         return [self.out(msg.with_payload(a * b))]
 
     def backward(self, msg: Message, port: int) -> list[Send]:
         a, b = self.pop(msg)
         g = msg.payload
-        self.charge(flops=2 * g.size)
+        self.charge(flops=2 * g.size, kernels=2)
         return [self.grad(msg.with_payload(g * b), 0), self.grad(msg.with_payload(g * a), 1)]
