@@ -1,11 +1,12 @@
 """Calibration workloads: small synthetic versions of our three model families, run on ONE multicore worker.
 
-The roofline a simulated chip uses, ``max(flops/F, bytes/B) + o`` per message, cannot match every numpy
-operation on a CPU (a GEMM runs near its FLOP rate, an unfused numpy Adam update moves ~10x the bytes its
-node reports, a tiny control-flow node costs only Python overhead). ``ampsim calibrate`` therefore fits
-F, B and o so that the simulator reproduces the *time per instance* of three representative workloads
-run by a real one-worker multicore executor (mak = 1, so admission, the worker loop and the controller
-round trip are included), and stays close to the individual node-step times (a weak regularizer):
+The cost a simulated chip charges per message, ``max(flops/F, bytes/B) + o + kernels * k``, cannot match
+every numpy operation on a CPU exactly (a GEMM runs near its FLOP rate, an unfused numpy Adam update moves
+~10x the bytes its node reports). ``ampsim calibrate`` therefore fits F, B, o and k so that the simulator
+reproduces the *time per instance* of three representative workloads run by a real one-worker multicore
+executor (mak = 1, so admission, the worker loop and the controller round trip are included), and stays
+close to the individual node-step times (a weaker term); k, the cost of one numpy call, is what sets a
+Tree-LSTM cell (dozens of small operations) apart from a ReLU of the same size:
 
 * ``mlp``  — 784-256-256-256-10 MLP, batches of 32, Adam (the shapes of mnist_mlp), random data;
 * ``rnn``  — LSTM (hidden 64, embedding 32) over synthetic lists, batches of 16, Adam (list_reduction);
@@ -82,27 +83,39 @@ def tree_workload(n: int, seed: int = 0) -> tuple[Model, list[Instance]]:
 WORKLOADS = {"mlp": (mlp_workload, 80), "rnn": (rnn_workload, 80), "tree": (tree_workload, 100)}
 
 
-def work_items(model: Model, instances: list[Instance]) -> tuple[np.ndarray, np.ndarray]:
-    """Unique (flops, bytes) pairs of every message and update over ``instances`` and their counts,
-    run through the reference order on a copy of ``model``."""
+def work_items(model: Model, instances: list[Instance]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Unique (flops, bytes, kernels) triples of every message and update over ``instances``, their counts
+    and the seconds their calls took in total, run through the reference order on a copy of ``model``
+    (after one untimed pass over the first instances, so first-call costs are not counted)."""
     m = copy.deepcopy(model)
     graph = m.graph.validate()
-    pairs: list[tuple[float, float]] = []
-    for inst in instances:
-        queue = deque((False, graph.nodes[name], 0, msg) for name, msg in m.inject(inst))
-        while queue:
-            backward, node, port, msg = queue.popleft()
-            step = node.step(backward, msg, port)
-            pairs.append((step.work.flops, step.work.bytes))
-            for s in step.sends:
-                dst, dport = graph.route[(node.name, s.backward, s.port)]
-                queue.append((s.backward, dst, dport, s.msg))
-        for node in graph.param_nodes:
-            work = node.complete(inst.key)
-            if work is not None:
-                pairs.append((work.flops, work.bytes))
-    uniq, counts = np.unique(np.array(pairs, dtype=np.float64), axis=0, return_counts=True)
-    return uniq, counts
+    perf = time.perf_counter
+    rows: list[tuple[float, float, float]] = []
+    secs: list[float] = []
+    for timed, batch in ((False, instances[:3]), (True, instances)):
+        for inst in batch:
+            queue = deque((False, graph.nodes[name], 0, msg) for name, msg in m.inject(inst))
+            while queue:
+                backward, node, port, msg = queue.popleft()
+                t0 = perf()
+                step = node.step(backward, msg, port)
+                secs.append(perf() - t0)
+                rows.append((step.work.flops, step.work.bytes, step.work.kernels))
+                for s in step.sends:
+                    dst, dport = graph.route[(node.name, s.backward, s.port)]
+                    queue.append((s.backward, dst, dport, s.msg))
+            for node in graph.param_nodes:
+                t0 = perf()
+                work = node.complete(inst.key)
+                if work is not None:
+                    secs.append(perf() - t0)
+                    rows.append((work.flops, work.bytes, work.kernels))
+        if not timed:
+            rows.clear()
+            secs.clear()
+    uniq, inverse, counts = np.unique(np.array(rows, dtype=np.float64), axis=0, return_inverse=True,
+                                      return_counts=True)
+    return uniq, counts, np.bincount(inverse.ravel(), weights=secs, minlength=len(uniq))
 
 
 def measure_workload(name: str, *, repeat: int = 3, scale: float = 1.0) -> dict:
@@ -115,7 +128,7 @@ def measure_workload(name: str, *, repeat: int = 3, scale: float = 1.0) -> dict:
 
     build, n = WORKLOADS[name]
     model, insts = build(max(8, int(n * scale)))
-    items, counts = work_items(model, insts)
+    items, counts, item_s = work_items(model, insts)
     ref_model = copy.deepcopy(model)
     ref = ReferenceExecutor(ref_model)
     ref.train(insts[:5])
@@ -136,39 +149,83 @@ def measure_workload(name: str, *, repeat: int = 3, scale: float = 1.0) -> dict:
     return {"name": name, "instances": len(insts), "seconds_per_instance": float(np.median(times)),
             "core_share": float(np.median(shares)),
             "reference_seconds_per_instance": t_ref, "messages_per_instance": float(counts.sum()) / len(insts),
-            "items": items.tolist(), "counts": (counts / len(insts)).tolist()}
+            "items": items.tolist(), "counts": (counts / len(insts)).tolist(),
+            "item_seconds": (item_s / len(insts)).tolist()}
 
 
-def predict(work: dict, F: float, B: float, o: float) -> float:
+def predict(work: dict, F: float, B: float, o: float, k: float = 0.0) -> float:
     """Simulated seconds per instance of a measured workload on one chip with these rates."""
     items = np.asarray(work["items"])
-    return float(np.sum((np.maximum(items[:, 0] / F, items[:, 1] / B) + o) * np.asarray(work["counts"])))
+    per_item = np.maximum(items[:, 0] / F, items[:, 1] / B) + o + k * items[:, 2]
+    return float(np.sum(per_item * np.asarray(work["counts"])))
 
 
-def fit(workloads: list[dict], steps: list[dict], reg: float = 0.2) -> dict:
-    """F, B, o minimizing the squared log error of every workload's time per instance plus ``reg`` times
-    the time-weighted squared log error of the node-step samples (grid search)."""
-    Fs = np.logspace(9.5, 12, 51)
-    Bs = np.logspace(9, 12, 61)
-    os_ = np.linspace(0.0, 20e-6, 81)
-    obj = np.zeros((len(Fs), len(Bs), len(os_)))
-    F, B, O = Fs[:, None, None, None], Bs[None, :, None, None], os_[None, None, :, None]
+#: the (FLOP/s, bytes/s) grid :func:`fit` searches; o and k are solved for exactly at every point
+GRID = {"F": np.logspace(9.5, 12, 101), "B": np.logspace(9, 12, 121)}
+
+
+def fit(workloads: list[dict], total_weight: float = 3.0) -> dict:
+    """F, B, o and k that best reproduce the measured workloads, item by item and in total.
+
+    Every workload contributes one residual per work item, its share of an instance's time as predicted
+    minus as measured (``count * (max(f/F, b/B) + o + k * kernels - target)``, the target being the item's
+    measured call time plus the workload's *loop overhead* per message: the multicore time per instance
+    not spent in node calls, spread over its messages), and ``total_weight`` times the error of the whole
+    instance, all divided by the workload's time per instance so every workload weighs the same. Items
+    tie each kind of call to its FLOPs, bytes and operations, so the model splits a workload's time
+    among nodes as the machine does (what matters once nodes are placed on different chips).
+
+    For fixed F and B the residuals are linear in o and k: least squares solves for them (clamped at 0)
+    at every grid point (:data:`GRID`), and the point with the smallest sum of squares wins.
+    """
+    coef, rows_f, rows_b, target = [], [], [], []  # residual = coef·(o, k) + roofline rows - target
     for w in workloads:
-        items, counts = np.asarray(w["items"]), np.asarray(w["counts"])
-        pred = np.sum((np.maximum(items[:, 0] / F, items[:, 1] / B) + O) * counts, axis=-1)
-        obj += (np.log(pred) - np.log(w["seconds_per_instance"])) ** 2
-    if steps and reg:
-        f = np.array([s["flops"] for s in steps])
-        b = np.array([s["bytes"] for s in steps])
-        t = np.array([s["seconds"] for s in steps])
-        pred = np.maximum(f / F, b / B) + O
-        obj += reg * np.sum((np.log(pred) - np.log(t)) ** 2 * (t / t.sum()), axis=-1)
-    i, j, k = np.unravel_index(np.argmin(obj), obj.shape)
-    best = {"flops_per_s": float(Fs[i]), "mem_bandwidth_bytes_per_s": float(Bs[j]), "overhead_s": float(os_[k])}
-    best["workload_errors"] = {w["name"]: predict(w, best["flops_per_s"], best["mem_bandwidth_bytes_per_s"],
-                                                  best["overhead_s"]) / w["seconds_per_instance"] - 1.0
+        items, counts = np.asarray(w["items"], float), np.asarray(w["counts"], float)
+        T = w["seconds_per_instance"]
+        item_s = np.asarray(w.get("item_seconds") or np.zeros(len(counts)), float)
+        loop = max(T - item_s.sum(), 0.0) / counts.sum() if item_s.any() else 0.0
+        if item_s.any():
+            for (f, b, k), c, t in zip(items, counts, item_s):
+                coef.append((c / T, c * k / T))
+                rows_f.append({(f, b): c / T})
+                target.append((t + loop * c) / T)
+        coef.append((total_weight * counts.sum() / T, total_weight * float(items[:, 2] @ counts) / T))
+        rows_f.append({(f, b): total_weight * c / T for (f, b, _), c in zip(items, counts)})
+        target.append(total_weight)
+    A = np.array(coef)  # n x 2, independent of F and B
+    keys = sorted({fb for r in rows_f for fb in r})
+    col = {fb: i for i, fb in enumerate(keys)}
+    M = np.zeros((len(rows_f), len(keys)))  # residual rows x distinct (flops, bytes) pairs
+    for i, r in enumerate(rows_f):
+        for fb, c in r.items():
+            M[i, col[fb]] += c
+    fl, by = np.array([k[0] for k in keys]), np.array([k[1] for k in keys])
+    F, B = np.meshgrid(GRID["F"], GRID["B"], indexing="ij")
+    roof = np.maximum(fl / F[..., None], by / B[..., None])  # (nF, nB, pairs)
+    Y = np.array(target) - roof @ M.T  # what o and k must explain, (nF, nB, rows)
+    ok = _nonneg_lstsq(A, Y)  # (nF, nB, 2)
+    sse = ((ok @ A.T - Y) ** 2).sum(axis=-1)
+    i, j = np.unravel_index(np.argmin(sse), sse.shape)
+    best = {"flops_per_s": float(F[i, j]), "mem_bandwidth_bytes_per_s": float(B[i, j]),
+            "overhead_s": float(ok[i, j, 0]), "kernel_overhead_s": float(ok[i, j, 1])}
+    best["workload_errors"] = {w["name"]: predict(w, *rates(best)) / w["seconds_per_instance"] - 1.0
                                for w in workloads}
     return best
+
+
+def _nonneg_lstsq(A: np.ndarray, Y: np.ndarray) -> np.ndarray:
+    """argmin over x >= 0 of |A x - y| for a two-column ``A`` and every row ``y`` of ``Y`` (``...`` x n)."""
+    x = Y @ np.linalg.pinv(A).T
+    for keep in (0, 1):  # where a coefficient came out negative, set it to 0 and refit the other
+        a = A[:, keep]
+        alone = np.zeros_like(x)
+        alone[..., keep] = np.maximum(Y @ a / (a @ a), 0.0)
+        x = np.where((x[..., 1 - keep] < 0)[..., None], alone, x)
+    return np.maximum(x, 0.0)
+
+
+def rates(fit: dict) -> tuple[float, float, float, float]:
+    return fit["flops_per_s"], fit["mem_bandwidth_bytes_per_s"], fit["overhead_s"], fit["kernel_overhead_s"]
 
 
 def speed_index(n: int = 12, repeat: int = 3) -> float:

@@ -5,10 +5,10 @@ by default), fully connected by the executor's socket-pair channels. What is mea
 :mod:`ampsim.microbench` and :mod:`ampsim.calib_workloads`) and where each number goes:
 
 ========================  ==================================================================================
-chip.flops_per_s          } fitted so that the simulator reproduces the time per instance of three small
-chip.mem_bandwidth_...    } workloads (MLP, LSTM, Tree-LSTM shapes) run by a real one-worker multicore
-chip.overhead_s           } executor, staying close to individual node-step times (weak regularizer); o
-                          } therefore includes the worker loop, admission and the controller round trip
+chip.flops_per_s          } fitted so that the simulator reproduces three small workloads (MLP, LSTM and
+chip.mem_bandwidth_...    } Tree-LSTM shapes) run by a real one-worker multicore executor: the time per
+chip.overhead_s           } instance, and how it splits among the workloads' node calls (each call timed);
+chip.kernel_overhead_s    } o therefore includes the worker loop, admission and the controller round trip
 chip.memory_bytes         physical memory / workers
 chip.frame_*, remote_*,   what crossing between two workers costs, per frame, per message and per byte,
 chip.coalesce_window_s,   and the idle gap per frame: fitted to the workers' own transport timers over
@@ -17,12 +17,11 @@ link.bandwidth_bytes...   4 MB messages between two processes
 ========================  ==================================================================================
 
 Recorded as comments (and in ``<out>.calibration.json``, which ``ampsim compare`` reads): GEMM FLOP/s by
-shape, copy bandwidth by working-set size, node-step times and a roofline fitted to them alone, the
-worker loop's cost per trivial message, and ``a`` measured with one instance in flight (every message a lone
-frame and a wake-up; ``ampsim compare`` uses it for its mak = 1 runs). A single GEMM rate is not used as the
-chip's FLOP rate: numpy's
-per-call overheads and its unfused optimizer updates (which move ~10x the bytes their nodes report) would
-make it predict badly. The whole calibration takes about 15 s.
+shape, copy bandwidth by working-set size, isolated node-step times and a roofline fitted to them alone,
+the worker loop's cost per trivial message, the round trip of a small message and the transport fit's
+parts. A single GEMM rate is not used as the chip's FLOP rate: numpy's per-call overheads and its unfused
+optimizer updates (which move ~10x the bytes their nodes report) would make it predict badly. The whole
+calibration takes about 20 s.
 """
 
 from __future__ import annotations
@@ -98,7 +97,7 @@ def calibrate(workers: int | None = None, quick: bool = False) -> tuple[dict, di
     raw["steps"] = mb.node_step_samples(seconds_per_op=0.15 * q)
     raw["steps_fit"] = mb.fit_roofline(raw["steps"])
     raw["workloads"] = [cw.measure_workload(name, repeat=1 if quick else 3, scale=q) for name in cw.WORKLOADS]
-    raw["fit"] = fit = cw.fit(raw["workloads"], raw["steps"], reg=0.02)
+    raw["fit"] = fit = cw.fit(raw["workloads"])
     raw["speed_index_s"] = cw.speed_index()
     raw["dispatch"] = mb.dispatch_overhead_s(int(4000 * q))
     raw["transport"] = tr = mb.transport(1.0 * q)
@@ -123,6 +122,7 @@ def calibrate(workers: int | None = None, quick: bool = False) -> tuple[dict, di
             "flops_per_s": _round(fit["flops_per_s"]),
             "mem_bandwidth_bytes_per_s": _round(fit["mem_bandwidth_bytes_per_s"]),
             "overhead_s": _round(fit["overhead_s"]),
+            "kernel_overhead_s": _round(fit["kernel_overhead_s"]),
             "compute_units": 1,
             "memory_bytes": int(_mem_bytes() // n),
             **{k: _round(remote[k]) for k in TRANSPORT_FIELDS},
@@ -153,15 +153,16 @@ def to_toml(model: dict, raw: dict) -> str:
     fit, sfit = raw["fit"], raw["steps_fit"]
     lines.append("# Workloads on one multicore worker, mak = 1 (ms per instance on a core of its own: measured / this model; "
                  "reference executor; share of a core the worker got):")
-    from ampsim.calib_workloads import predict
+    from ampsim.calib_workloads import rates, predict
 
     for w in raw["workloads"]:
-        pred = predict(w, fit["flops_per_s"], fit["mem_bandwidth_bytes_per_s"], fit["overhead_s"])
+        pred = predict(w, *rates(fit))
         lines.append(f"#   {w['name']} ({w['messages_per_instance']:.0f} messages): {w['seconds_per_instance'] * 1e3:.3f} / "
                      f"{pred * 1e3:.3f}; {w['reference_seconds_per_instance'] * 1e3:.3f}; {w['core_share']:.2f}")
     lines.append("# Node steps (median us measured / predicted by this model):")
     for s in raw["steps"]:
-        pred = max(s["flops"] / fit["flops_per_s"], s["bytes"] / fit["mem_bandwidth_bytes_per_s"]) + fit["overhead_s"]
+        pred = (max(s["flops"] / fit["flops_per_s"], s["bytes"] / fit["mem_bandwidth_bytes_per_s"]) + fit["overhead_s"]
+                + fit["kernel_overhead_s"] * s["kernels"])
         lines.append(f"#   {s['op']}: {s['seconds'] * 1e6:.1f} / {pred * 1e6:.1f}")
     lines.append(f"# A roofline fitted to the node steps alone: {sfit['flops_per_s'] / 1e9:.1f} GFLOP/s, "
                  f"{sfit['mem_bandwidth_bytes_per_s'] / 1e9:.2f} GB/s, {sfit['overhead_s'] * 1e6:.2f} us "
@@ -207,7 +208,7 @@ def write_model(model: dict, raw: dict, out: str | Path) -> SystemSpec:
 
     out = Path(out)
     atomic_write(out, to_toml(model, raw))
-    slim = dict(raw, workloads=[{k: v for k, v in w.items() if k not in ("items", "counts")}
+    slim = dict(raw, workloads=[{k: v for k, v in w.items() if k not in ("items", "counts", "item_seconds")}
                                 for w in raw["workloads"]])
     atomic_write(sidecar(out), json.dumps(slim, indent=1) + "\n")
     return load_system(out)

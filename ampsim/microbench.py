@@ -108,7 +108,8 @@ def node_step_samples(dtype=np.float32, seconds_per_op: float = 0.15) -> list[di
             w = works[kind]
             if w is not None:
                 samples.append({"op": f"{name} {kind}" + (f" ({update})" if kind == "update" else ""),
-                                "flops": w.flops, "bytes": w.bytes, "seconds": float(np.median(times[kind]))})
+                                "flops": w.flops, "bytes": w.bytes, "kernels": w.kernels,
+                                "seconds": float(np.median(times[kind]))})
 
     for rows, a, b, opt in ((32, 784, 256, "adam"), (32, 256, 256, "adam"), (32, 256, 10, "adam"),
                             (32, 256, 256, "sgd"), (16, 64, 10, "adam"), (1, 150, 5, "adagrad")):

@@ -18,7 +18,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     c, link = system.chip_default, system.link
     errs = ", ".join(f"{k} {v:+.0%}" for k, v in raw["fit"]["workload_errors"].items())
     print(f"{args.out}: {system.n_chips} workers; chip {c.flops_per_s / 1e9:.1f} GFLOP/s, "
-          f"{c.mem_bandwidth_bytes_per_s / 1e9:.2f} GB/s, overhead {c.overhead_s * 1e6:.2f} us/message; "
+          f"{c.mem_bandwidth_bytes_per_s / 1e9:.2f} GB/s, overhead {c.overhead_s * 1e6:.2f} us/message + "
+          f"{c.kernel_overhead_s * 1e6:.2f} us/operation; "
           f"link {link.latency_s * 1e6:.1f} us, {link.bandwidth_bytes_per_s / 1e9:.2f} GB/s "
           f"(workload fit errors: {errs}; took {raw['seconds']:.1f} s)")
     return 0

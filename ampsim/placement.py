@@ -26,6 +26,8 @@ from typing import Sequence
 import networkx as nx
 
 from ampsim.errors import ConfigError
+from ampsim.hardware.cost import compute_time_s
+from ampsim.hardware.spec import ChipSpec
 from ampsim.ir.message import Instance
 from ampsim.models.base import Model
 
@@ -36,6 +38,7 @@ class Profile:
 
     flops: dict[str, float] = field(default_factory=lambda: defaultdict(float))
     bytes: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+    kernels: dict[str, float] = field(default_factory=lambda: defaultdict(float))
     messages: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     edge_bytes: dict[tuple[str, str], float] = field(default_factory=lambda: defaultdict(float))
     instances: int = 0
@@ -55,6 +58,7 @@ def profile(model: Model, instances: Sequence[Instance]) -> Profile:
             step = node.step(backward, msg, port)
             prof.flops[node.name] += step.work.flops
             prof.bytes[node.name] += step.work.bytes
+            prof.kernels[node.name] += step.work.kernels
             prof.messages[node.name] += 1
             for s in step.sends:
                 dst, dport = graph.route[(node.name, s.backward, s.port)]
@@ -66,18 +70,20 @@ def profile(model: Model, instances: Sequence[Instance]) -> Profile:
             if work:
                 prof.flops[node.name] += work.flops
                 prof.bytes[node.name] += work.bytes
+                prof.kernels[node.name] += work.kernels
     return prof
 
 
-def node_time_s(prof: Profile, name: str, flops_per_s: float, mem_bw: float, overhead_s: float) -> float:
-    """Roofline estimate of a node's time over the profile on a chip with these rates."""
-    return max(prof.flops[name] / flops_per_s, prof.bytes[name] / mem_bw) + overhead_s * prof.messages[name]
+def node_time_s(prof: Profile, name: str, chip: ChipSpec) -> float:
+    """Estimate of a node's busy time over the profile on ``chip``: the cost model applied to its summed
+    work (:func:`~ampsim.hardware.cost.compute_time_s`), with ``overhead_s`` once per message."""
+    extra = chip.overhead_s * (prof.messages[name] - 1)
+    return compute_time_s(chip, prof.flops[name], prof.bytes[name], prof.kernels[name]) + extra
 
 
 def place(strategy: str, model: Model, chips: Sequence, *, explicit: dict | None = None,
           prof: Profile | None = None, source: str = "<config>", seed: int = 0) -> dict[str, int]:
-    """Map every node of ``model.graph`` to a chip index. ``chips`` is a sequence of ChipSpec-like
-    objects (``flops_per_s``, ``mem_bandwidth_bytes_per_s``, ``overhead_s``)."""
+    """Map every node of ``model.graph`` to a chip index (``chips``: the chips' specs)."""
     names = list(model.graph.nodes)
     n = len(chips)
     if strategy == "single":
@@ -122,7 +128,7 @@ def _greedy(names: list[str], chips: Sequence, prof: Profile) -> dict[str, int]:
     out: dict[str, int] = {}
 
     def t(name: str, c) -> float:
-        return node_time_s(prof, name, c.flops_per_s, c.mem_bandwidth_bytes_per_s, c.overhead_s)
+        return node_time_s(prof, name, c)
 
     order = sorted(names, key=lambda nm: (-t(nm, chips[0]), names.index(nm)))
     for name in order:
@@ -157,7 +163,7 @@ def estimated_load(mapping: dict[str, int], chips: Sequence, prof: Profile) -> l
     out = []
     for i, c in enumerate(chips):
         names = [nm for nm, ch in mapping.items() if ch == i]
-        t = sum(node_time_s(prof, nm, c.flops_per_s, c.mem_bandwidth_bytes_per_s, c.overhead_s) for nm in names)
+        t = sum(node_time_s(prof, nm, c) for nm in names)
         out.append({"chip": i, "nodes": names,
                     "est_busy_s_per_instance": t / max(prof.instances, 1)})
     return out

@@ -1,12 +1,18 @@
 """Cost model: how long a chip takes to process a message, and how big a message is on the wire.
 
-Roofline: a node's work is ``flops`` arithmetic operations and ``bytes_accessed`` bytes of memory
-traffic (weights read, activations read and written), as reported by the IR node. A chip with
+Roofline plus launch overheads: a node's work is ``flops`` arithmetic operations, ``bytes_accessed``
+bytes of memory traffic (weights read, activations read and written) and ``kernels`` separate array
+operations, as reported by the IR node. A chip with
 ``compute_units = k`` runs up to k messages at once, each on one unit with ``1/k`` of the chip's
 FLOP rate and memory bandwidth (a node's handler is single-threaded, as in the AMPNet runtime, so a
 lone message does not speed up by using idle units). With ``k = 1``::
 
-    compute_time_s = max(flops / flops_per_s, bytes_accessed / mem_bandwidth_bytes_per_s) + overhead_s
+    compute_time_s = (max(flops / flops_per_s, bytes_accessed / mem_bandwidth_bytes_per_s)
+                      + overhead_s + kernels * kernel_overhead_s)
+
+``overhead_s`` is paid once per message (dispatch, queueing), ``kernel_overhead_s`` once per operation
+(a launch, or a numpy call's Python and dispatch cost): a fused cell and a chain of tiny ops with the same
+FLOPs differ by their operation counts.
 
 A message sent to a node on *another* chip also costs the sending chip CPU (serialization, system
 calls, wake-ups of a software transport), the sending unit being busy for it after the step::
@@ -27,14 +33,14 @@ HEADER_BYTES = 16
 STATE_INT_BYTES = 8
 
 
-def compute_time_s(chip: ChipSpec, flops: float, bytes_accessed: float) -> float:
+def compute_time_s(chip: ChipSpec, flops: float, bytes_accessed: float, kernels: float = 0.0) -> float:
     """Seconds for one compute unit of ``chip`` to process one message (formula in the module
-    docstring). ``flops`` and ``bytes_accessed`` must be >= 0; zero work still costs ``overhead_s``."""
-    if flops < 0 or bytes_accessed < 0:
-        raise ValueError(f"work must be >= 0, got flops={flops}, bytes_accessed={bytes_accessed}")
+    docstring). The work must be >= 0; zero work still costs ``overhead_s``."""
+    if flops < 0 or bytes_accessed < 0 or kernels < 0:
+        raise ValueError(f"work must be >= 0, got flops={flops}, bytes_accessed={bytes_accessed}, kernels={kernels}")
     k = chip.compute_units
     return (max(flops * k / chip.flops_per_s, bytes_accessed * k / chip.mem_bandwidth_bytes_per_s)
-            + chip.overhead_s)
+            + chip.overhead_s + kernels * chip.kernel_overhead_s)
 
 
 def message_bytes(payload_nbytes: int, state_len: int) -> int:

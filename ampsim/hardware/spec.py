@@ -17,6 +17,7 @@ spelled in every field name (``flops_per_s``, ``latency_s``, ``memory_bytes``...
     overhead_s = 1.0e-6                        # fixed cost of handling one message
     compute_units = 1                          # messages processed at once (optional, default 1)
     memory_bytes = 3.0e8
+    kernel_overhead_s = 0.0                    # per array operation / kernel launch (optional, 0)
     remote_send_overhead_s = 0.0               # CPU per message sent to another chip (optional, 0)
     remote_send_s_per_byte = 0.0               # ... plus this per byte it carries (optional, 0)
     frame_send_overhead_s = 0.0                # CPU per frame sent to another chip (optional, 0)
@@ -70,7 +71,7 @@ MAX_CHIPS = 65536
 _SECTIONS = ("system", "chip", "link", "topology", "chip_override", "link_override")
 _SYSTEM_KEYS = ("name", "description", "source", "measured", "switching")
 _CHIP_KEYS = ("flops_per_s", "mem_bandwidth_bytes_per_s", "overhead_s", "compute_units", "memory_bytes",
-              "remote_send_overhead_s", "remote_send_s_per_byte", "frame_send_overhead_s",
+              "kernel_overhead_s", "remote_send_overhead_s", "remote_send_s_per_byte", "frame_send_overhead_s",
               "frame_receive_overhead_s", "coalesce_window_s")
 #: Optional chip fields that default to 0 (left out of :meth:`SystemSpec.to_dict` when 0 / unchanged).
 _OPTIONAL_ZERO_CHIP_KEYS = _CHIP_KEYS[5:]
@@ -85,7 +86,9 @@ class ChipSpec:
     ``compute_units`` is how many messages the chip processes at once; each runs on one unit with
     ``1/compute_units`` of the chip's FLOP rate and memory bandwidth (see :mod:`ampsim.hardware.cost`).
     ``overhead_s`` is the fixed time to handle one message (dispatch, queueing), added to every
-    compute time. ``memory_bytes`` is the on-chip capacity for parameters and cached activations.
+    compute time, and ``kernel_overhead_s`` the cost of launching one array operation (a kernel on an
+    accelerator, a numpy call on a CPU; optional, default 0), times the operations a call reports.
+    ``memory_bytes`` is the on-chip capacity for parameters and cached activations.
 
     ``remote_send_overhead_s + remote_send_s_per_byte * wire_bytes`` is the CPU time the chip spends
     on each message it sends to *another* chip (serialization, system calls, wake-ups: what a software
@@ -97,7 +100,7 @@ class ChipSpec:
     on the receiving one. Messages for another chip are held while the chip keeps busy, for up to
     ``coalesce_window_s`` since its last frame went out, and leave together, one frame per destination,
     as soon as the chip's queue runs empty or the window has passed (the multicore executor's flush rule).
-    All five fields are optional and default to 0 (a network interface that does this for free; with the
+    All five transport fields are optional and default to 0 (a network interface that does this for free; with the
     three frame fields 0, every message travels on its own as soon as its step ends).
     """
 
@@ -106,6 +109,7 @@ class ChipSpec:
     overhead_s: float
     compute_units: int
     memory_bytes: int
+    kernel_overhead_s: float = 0.0
     remote_send_overhead_s: float = 0.0
     remote_send_s_per_byte: float = 0.0
     frame_send_overhead_s: float = 0.0

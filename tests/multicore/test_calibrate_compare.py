@@ -54,16 +54,22 @@ def test_roofline_fit_recovers_known_rates():
     assert 0.7 < got["flops_per_s"] / 5e10 < 1.4 and 0.7 < got["mem_bandwidth_bytes_per_s"] / 2e10 < 1.4
 
 
-def test_workload_fit_matches_workload_times():
+def test_workload_fit_recovers_the_costs_per_message_and_per_operation():
+    # three workloads with few, some and many array operations per call; each call takes the roofline
+    # (5e10 FLOP/s, 2e10 B/s) + 2 us + 1 us per operation, and the worker loop adds 3 us per message
     rng = np.random.default_rng(1)
     loads = []
-    for name in ("a", "b", "c"):
-        items = np.stack([10 ** rng.uniform(3, 7, 30), 10 ** rng.uniform(3, 6, 30)], axis=1)
+    for name, ops in (("a", (0, 3)), ("b", (5, 40)), ("c", (20, 80))):
+        items = np.stack([10 ** rng.uniform(3, 7, 30), 10 ** rng.uniform(3, 6, 30),
+                          rng.integers(*ops, 30).astype(float)], axis=1)
         counts = rng.integers(1, 20, 30).astype(float)
-        t = sum(c * _time(f, b) for (f, b), c in zip(items, counts))
-        loads.append({"name": name, "items": items.tolist(), "counts": counts.tolist(), "seconds_per_instance": t})
-    got = fit_workloads(loads, [], reg=0.0)
-    assert all(abs(e) < 0.1 for e in got["workload_errors"].values())
+        item_s = counts * np.array([_time(f, b, o=2e-6) + 1e-6 * k for f, b, k in items])
+        loads.append({"name": name, "items": items.tolist(), "counts": counts.tolist(), "item_seconds": item_s.tolist(),
+                      "seconds_per_instance": float(item_s.sum() + 3e-6 * counts.sum())})
+    got = fit_workloads(loads)
+    assert all(abs(e) < 0.02 for e in got["workload_errors"].values())
+    assert got["kernel_overhead_s"] == pytest.approx(1e-6, rel=0.05) and got["overhead_s"] == pytest.approx(5e-6, rel=0.05)
+    assert got["flops_per_s"] == pytest.approx(5e10, rel=0.1)
 
 
 def test_shared_machine_slowdown_and_configs():

@@ -28,9 +28,19 @@ def test_compute_units_split_the_chip():
     assert compute_time_s(quad, 1e9, 0) == pytest.approx(4e-3)
 
 
+def test_each_array_operation_adds_the_kernel_overhead_on_top_of_the_roofline():
+    assert compute_time_s(CHIP, 2e9, 1e6, kernels=40) == compute_time_s(CHIP, 2e9, 1e6)  # 0 by default
+    chip = ChipSpec(1e12, 1e11, 1e-6, 1, 10**9, kernel_overhead_s=0.5e-6)
+    assert compute_time_s(chip, 2e9, 1e6, kernels=40) == pytest.approx(2e-3 + 1e-6 + 20e-6, rel=1e-12)
+    # same FLOPs and bytes, many small operations (an unfused cell) vs one (a fused kernel)
+    assert compute_time_s(chip, 1e6, 1e4, kernels=25) - compute_time_s(chip, 1e6, 1e4, kernels=1) == pytest.approx(12e-6)
+
+
 def test_negative_work_rejected():
     with pytest.raises(ValueError):
         compute_time_s(CHIP, -1, 0)
+    with pytest.raises(ValueError):
+        compute_time_s(CHIP, 0, 0, kernels=-1)
 
 
 def test_message_bytes():

@@ -142,7 +142,7 @@ class SimExecutor:
             chip.account(node.held_nbytes - held)
             if work is None:
                 return received, None
-            duration = compute_time_s(chip.spec, work.flops, work.bytes) + received
+            duration = compute_time_s(chip.spec, work.flops, work.bytes, work.kernels) + received
             if self.trace:
                 self.trace.span(f"{node.name} update", chip.index, unit, self.env.now, duration)
             return duration, None
@@ -151,7 +151,7 @@ class SimExecutor:
         self.messages += 1
         if step.reports:
             self._reports.extend(step.reports)
-        duration = compute_time_s(chip.spec, step.work.flops, step.work.bytes) + received
+        duration = compute_time_s(chip.spec, step.work.flops, step.work.bytes, step.work.kernels) + received
         if step.sends and (chip.spec.remote_send_overhead_s or chip.spec.remote_send_s_per_byte):
             duration += self._remote_send_s(chip, node, step.sends)
         if self.trace:
