@@ -7,13 +7,17 @@ The simulator models a software transport with five chip fields and the link lat
 sender), ``coalesce_window_s`` (how long a busy worker holds outgoing messages to batch them: the
 executor's ``flush_s``) and ``link.latency_s`` (the time in which neither process is busy).
 
-How they are measured: a chain of trivial nodes alternating between two workers (every message crosses)
-runs at mak 1, 4 and 16 (one to about fifteen messages per frame) with tiny and 8 kB payloads. Each worker
-times its transport code (:attr:`ampsim.executors.multicore.worker.Worker.sent` / ``received``: seconds,
-frames, messages, bytes); least squares over those runs splits the time into per-frame, per-message and
-per-byte parts. The rest of the extra busy time over the same chain on ONE worker (waking up after
-``poll``, cold caches) is charged per frame received. The latency is the idle gap per frame at mak 1 (one
-process busy at a time) beyond the one-worker run's.
+How they are measured: the calibration workloads (:mod:`ampsim.calib_workloads`: MLP, LSTM and Tree-LSTM
+shapes) run on two workers, their nodes placed by the greedy strategy with the fitted chip, at mak 1 and
+16, and so do chains of trivial nodes alternating between two workers at mak 1, 4 and 16 with tiny and
+8 kB payloads (one to fifteen messages per frame); every run is repeated on one worker for comparison.
+The workloads bring realistic messages, the chains the variety that separates per-frame from
+per-message costs. Each worker times its transport
+code (:attr:`ampsim.executors.multicore.worker.Worker.sent` / ``received``: seconds, frames, messages,
+bytes); least squares over those runs splits the time into per-frame, per-message and per-byte parts.
+The rest of the extra busy time over the one-worker run (waking up after ``poll``, cold caches) is
+charged per frame received. The latency is the idle gap per frame of the tiny-payload chain at mak 1
+(one process busy at a time: every frame wakes the other) beyond the same chain's on one worker.
 """
 
 from __future__ import annotations
@@ -24,54 +28,70 @@ import numpy as np
 
 log = logging.getLogger(__name__)
 
-MAKS = (1, 4, 16)
-BIG_WIDTH = 2048  # floats: 8 kB payloads
-
-
-def measure(n_messages: int = 6000) -> list[dict]:
-    """One record per (payload width, mak): the two-worker run's wall time, per-worker busy time and
-    transport counters, and the one-worker run's wall and busy time, over the same instances."""
+def _run(model, insts, placement: dict[str, int], workers: int, mak: int) -> dict:
+    """Wall time, per-worker busy time and transport counters of one multicore pass (after a warm-up)."""
     from ampsim.executors.multicore import MulticoreExecutor
-    from ampsim.microbench import _chain_model, copy_model
+    from ampsim.microbench import copy_model
+
+    with MulticoreExecutor(copy_model(model), placement, workers, mak=mak) as ex:
+        ex.train(insts[:5])
+        s0, t0 = ex.summary(), ex.time_s
+        ex.train(insts)
+        s1 = ex.summary()
+    out = {"wall_s": ex.time_s - t0, "busy_s": [b - a for a, b in zip(s0["worker_busy_s"], s1["worker_busy_s"])]}
+    for side in ("sent", "received"):
+        k = f"worker_transport_{side}"
+        out[side] = [[y - x for x, y in zip(a, b)] for a, b in zip(s0[k], s1[k])]
+    return out
+
+
+def measure_workloads(chip, scale: float = 1.0) -> list[dict]:
+    """One record per (workload, mak): its run on two workers (``remote``) and on one (``local``)."""
+    from ampsim import calib_workloads as cw
+    from ampsim.placement import place, profile
 
     runs = []
-    for width in (1, BIG_WIDTH):
-        model, insts, per = _chain_model(n_messages if width == 1 else n_messages // 2, width=width)
+    for name, (build, n) in cw.WORKLOADS.items():
+        model, insts = build(max(8, int(n * scale)))
+        split = place("greedy", model, [chip, chip], prof=profile(model, insts[:4]))
+        for mak in (1, 16):
+            runs.append({"name": name, "mak": mak, "local": _run(model, insts, dict.fromkeys(split, 0), 1, mak),
+                         "remote": _run(model, insts, split, 2, mak)})
+    return runs
+
+
+def measure_chains(n_messages: int = 3000) -> list[dict]:
+    """Chains of trivial nodes alternating between two workers (every message crosses), tiny payloads at mak
+    1 (three times), 4 and 16 and 8 kB payloads at mak 1 and 16, and the same chains on one worker: records
+    like :func:`measure_workloads`'."""
+    from ampsim.microbench import _chain_model
+
+    runs = []
+    for width in (1, 2048):
+        model, insts, _ = _chain_model(n_messages, width=width)
         names = list(model.graph.nodes)
-        for mak in MAKS:
-            rec: dict = {"width": width, "mak": mak, "messages": len(insts) * per}
-            for label, workers, mapping in (("local", 1, {n: 0 for n in names}),
-                                            ("remote", 2, {n: i % 2 for i, n in enumerate(names)})):
-                with MulticoreExecutor(copy_model(model), mapping, workers, mak=mak) as ex:
-                    ex.train(insts[:5])  # warm-up
-                    s0, t0 = ex.summary(), ex.time_s
-                    ex.train(insts)
-                    s1 = ex.summary()
-                rec[f"{label}_wall_s"] = ex.time_s - t0
-                rec[f"{label}_busy_s"] = [b - a for a, b in zip(s0["worker_busy_s"], s1["worker_busy_s"])]
-                if label == "remote":
-                    for side in ("sent", "received"):
-                        k = f"worker_transport_{side}"
-                        rec[side] = [[y - x for x, y in zip(a, b)] for a, b in zip(s0[k], s1[k])]
-            runs.append(rec)
+        for mak in (1, 1, 1, 4, 16) if width == 1 else (1, 16):  # three lone-frame runs: the latency's median
+            runs.append({"name": f"chain{width}", "mak": mak, "local": _run(model, insts, dict.fromkeys(names, 0), 1, mak),
+                         "remote": _run(model, insts, {nm: i % 2 for i, nm in enumerate(names)}, 2, mak)})
     return runs
 
 
 def fit(runs: list[dict], coalesce_window_s: float) -> dict:
-    """The chip and link fields from :func:`measure`'s records (see the module docstring); all >= 0."""
+    """The chip and link fields from the records of :func:`measure_workloads` and :func:`measure_chains`
+    (see the module docstring); all >= 0."""
     def lstsq(side: str) -> np.ndarray:
-        rows = [(r[side][w][1], r[side][w][2], r[side][w][3]) for r in runs for w in (0, 1)]
-        y = [r[side][w][0] for r in runs for w in (0, 1)]
-        return np.maximum(np.linalg.lstsq(np.array(rows, float), np.array(y, float), rcond=None)[0], 0.0)
+        rows = [r["remote"][side][w] for r in runs for w in (0, 1)]
+        X = np.array([row[1:] for row in rows], float)  # frames, messages, bytes
+        return np.maximum(np.linalg.lstsq(X, np.array([row[0] for row in rows]), rcond=None)[0], 0.0)
 
     send, recv = lstsq("sent"), lstsq("received")  # (per frame, per message, per byte)
-    frames_in = np.array([sum(r["received"][w][1] for w in (0, 1)) for r in runs], float)
-    rest = np.array([sum(r["remote_busy_s"]) - sum(r["local_busy_s"]) - sum(r["sent"][w][0] + r["received"][w][0]
-                                                                             for w in (0, 1)) for r in runs])
-    wake = max(float(frames_in @ rest / (frames_in @ frames_in)), 0.0)
-    lone = [r for r in runs if r["mak"] == 1 and r["width"] == 1][0]
-    gap = (lone["remote_wall_s"] - sum(lone["remote_busy_s"])) - (lone["local_wall_s"] - sum(lone["local_busy_s"]))
-    latency = max(gap / max(sum(lone["sent"][w][1] for w in (0, 1)), 1), 1e-7)
+    frames_in = np.array([sum(rc[1] for rc in r["remote"]["received"]) for r in runs], float)
+    rest = np.array([sum(r["remote"]["busy_s"]) - sum(r["local"]["busy_s"])
+                     - sum(x[0] for side in ("sent", "received") for x in r["remote"][side]) for r in runs])
+    wake = max(float(frames_in @ rest / max(frames_in @ frames_in, 1.0)), 0.0)
+    gaps = [((r["remote"]["wall_s"] - sum(r["remote"]["busy_s"])) - (r["local"]["wall_s"] - sum(r["local"]["busy_s"])))
+            / max(sum(x[1] for x in r["remote"]["sent"]), 1) for r in runs if r["name"] == "chain1" and r["mak"] == 1]
+    latency = max(float(np.median(gaps)), 1e-7)
     return {"frame_send_overhead_s": float(send[0]), "frame_receive_overhead_s": float(recv[0]) + wake,
             "remote_send_overhead_s": float(send[1] + recv[1]), "remote_send_s_per_byte": float(send[2] + recv[2]),
             "coalesce_window_s": coalesce_window_s, "latency_s": latency,
@@ -80,11 +100,11 @@ def fit(runs: list[dict], coalesce_window_s: float) -> dict:
                       "byte_send_s": float(send[2]), "byte_receive_s": float(recv[2])}}
 
 
-def calibrate_transport(n_messages: int = 6000) -> dict:
-    """Measure and fit; the result also holds the raw ``runs``."""
+def calibrate_transport(chip, scale: float = 1.0) -> dict:
+    """Measure and fit (``chip``: the fitted compute model, for the placements); also returns the raw runs."""
     from ampsim.executors.multicore.worker import WorkerSpec
 
-    runs = measure(n_messages)
+    runs = measure_workloads(chip, scale) + measure_chains(int(3000 * scale))
     out = fit(runs, WorkerSpec.flush_s)
     out["runs"] = runs
     return out

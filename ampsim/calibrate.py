@@ -33,7 +33,7 @@ import platform
 import time
 from pathlib import Path
 
-from ampsim.hardware.spec import SystemSpec
+from ampsim.hardware.spec import ChipSpec, SystemSpec
 from ampsim.hardware.parse import system_from_dict
 
 log = logging.getLogger(__name__)
@@ -101,7 +101,9 @@ def calibrate(workers: int | None = None, quick: bool = False) -> tuple[dict, di
     raw["speed_index_s"] = cw.speed_index()
     raw["dispatch"] = mb.dispatch_overhead_s(int(4000 * q))
     raw["transport"] = tr = mb.transport(1.0 * q)
-    raw["remote"] = remote = calibrate_transport(int(6000 * q))
+    chip = ChipSpec(fit["flops_per_s"], fit["mem_bandwidth_bytes_per_s"], fit["overhead_s"], 1, _mem_bytes() // n,
+                    kernel_overhead_s=fit["kernel_overhead_s"])
+    raw["remote"] = remote = calibrate_transport(chip, q)
     raw["quick"] = quick
     raw["workers"] = n
     raw["seconds"] = time.perf_counter() - t0
@@ -141,8 +143,6 @@ def _round(x: float) -> float:
 
 def to_toml(model: dict, raw: dict) -> str:
     """The hardware model as TOML, with the raw measurements as comments."""
-    from ampsim.calib_transport import MAKS
-
     lines = ["# Written by `ampsim calibrate` (measured = true). Re-run it to refresh; numbers drift with load.",
              f"# Calibration took {raw['seconds']:.1f} s; load average {raw['load']}.",
              "#",
@@ -176,7 +176,7 @@ def to_toml(model: dict, raw: dict) -> str:
     lines.append(f"# Speed index (reference executor, 12 instances of each workload): {raw['speed_index_s'] * 1e3:.1f} ms "
                  "(ampsim compare re-measures it and follows drift).")
     r = raw["remote"]["parts"]
-    lines.append(f"# Crossing between workers (chains over two workers, mak {', '.join(map(str, MAKS))}): per frame "
+    lines.append("# Crossing between workers (the workloads and chains on two workers): per frame "
                  f"{r['frame_send_s'] * 1e6:.1f} us to send, {r['frame_receive_s'] * 1e6:.1f} us to receive + "
                  f"{r['wake_s'] * 1e6:.1f} us waking up; per message {r['message_send_s'] * 1e6:.2f} + "
                  f"{r['message_receive_s'] * 1e6:.2f} us, per byte {r['byte_send_s'] * 1e9:.2f} + "

@@ -34,7 +34,8 @@ SHORT_BUDGET = [("train.epochs", 1), ("train.max_instances", 300), ("eval.limit"
 #: short names accepted in --configs
 ALIASES = {"mak": "train.mak", "muf": "train.muf", "workers": "executor.workers",
            "placement": "placement.strategy", "strategy": "placement.strategy"}
-COLUMNS = ["config", "workers", "mak", "instances", "measured_throughput", "simulated_throughput",
+COLUMNS = ["config", "workers", "mak", "instances", "measured_throughput", "measured_throughput_min",
+           "measured_throughput_max", "repeats", "simulated_throughput",
            "throughput_error_pct", "measured_time_s", "simulated_time_s", "measured_time_to_target_s",
            "simulated_time_to_target_s", "time_to_target_error_pct", "measured_metric", "simulated_metric",
            "dedicated_throughput", "dedicated_error_pct", "cores", "demand", "speed", "slowdown", "messages_per_instance",
@@ -115,16 +116,18 @@ def _calibration(hw_path: Path) -> dict:
     return json.loads(path.read_text())
 
 
-def _run_pair(cfg: Config, hw_path: Path, calib: dict, out: Path) -> tuple[dict, dict, dict]:
-    """Train ``cfg`` on the multicore executor, then in the simulator with the same placement.
+def _run_pair(cfg: Config, hw_path: Path, calib: dict, out: Path, repeat: int = 1) -> tuple[dict, dict, dict]:
+    """Train ``cfg`` on the multicore executor ``repeat`` times, then in the simulator with the same placement.
 
     The simulated chips are the calibrated ones (a core each); what crossing between workers costs is
     in the model too (the chip's ``remote_send_*`` and ``frame_*`` fields, ``coalesce_window_s`` and
-    the link latency), so the simulator batches messages into frames as the workers do.
-    Also returned: ``cores``, the CPU that ``n`` busy processes got just before and just after the
-    measured run (mean), the simulated run's ``demand`` (sum of chip utilizations), for
+    the link latency), so the simulator batches messages into frames as the workers do. The measured
+    summary returned is the median-throughput repeat's; ``fix["measured"]`` lists every repeat's
+    throughput. Also in ``fix``: ``cores``, the CPU that ``n`` busy processes got just before and just
+    after the measured runs (mean), the simulated run's ``demand`` (sum of chip utilizations), for
     :func:`shared_machine_slowdown`, and ``speed``, how much faster than at calibration the machine runs
-    the calibration workloads just before the run; ``slowdown`` combines both.
+    the calibration workloads around the measured runs (mean of before and after); ``slowdown``
+    combines both.
     """
     from ampsim.executors.multicore import MulticoreExecutor, default_workers, multicore_placement
     from ampsim.executors.sim import SimExecutor
@@ -133,33 +136,50 @@ def _run_pair(cfg: Config, hw_path: Path, calib: dict, out: Path) -> tuple[dict,
     from ampsim.results import RunDir
     from ampsim.training import configure_params, run_training
 
+    def fresh_task():
+        t = build_task(cfg)
+        configure_params(cfg, t)
+        return t
+
     n = cfg.executor.workers or default_workers()
-    task = build_task(cfg)
-    configure_params(cfg, task)
+    task = fresh_task()
     mapping, load = multicore_placement(cfg, task, n, chips=list(_sim_system(hw_path, n).chips))
     per_inst, remote, remote_bytes = message_split(task.model, list(task.train_instances(1))[:8], mapping)
     fix = {"messages_per_instance": per_inst, "remote_per_instance": remote, "remote_bytes_per_instance": remote_bytes,
            "speed": 1.0}
-    if calib.get("speed_index_s"):
-        from ampsim.calib_workloads import speed_index
-
-        fix["speed"] = calib["speed_index_s"] / speed_index()
+    speed = _speed_meter(calib)
     before = cores_available(n)
-    ex = MulticoreExecutor(task.model, mapping, n, mak=cfg.train.mak, source=cfg.path)
-    ex.estimated_load = load
-    try:
-        measured = run_training(cfg, task, ex, RunDir(out / "multicore"))
-    finally:
-        ex.close()
+    runs = []
+    for r in range(repeat):
+        task = task if r == 0 else fresh_task()  # the same numerics every time: only the timing differs
+        ex = MulticoreExecutor(task.model, mapping, n, mak=cfg.train.mak, source=cfg.path)
+        ex.estimated_load = load
+        try:
+            runs.append(run_training(cfg, task, ex, RunDir(out / ("multicore" if r == 0 else f"multicore-{r + 1}"))))
+        finally:
+            ex.close()
     fix["cores"] = (before + cores_available(n)) / 2
-    task = build_task(cfg)
-    configure_params(cfg, task)
-    system = _sim_system(hw_path, n)
-    simulated = run_training(cfg, task, SimExecutor(task.model, system, mapping, mak=cfg.train.mak, source=cfg.path),
-                             RunDir(out / "sim"))
+    fix["speed"] = speed()
+    runs.sort(key=lambda m: m["throughput_instances_per_s"])
+    measured = runs[len(runs) // 2]
+    fix["measured"] = [m["throughput_instances_per_s"] for m in runs]
+    task = fresh_task()
+    simulated = run_training(cfg, task, SimExecutor(task.model, _sim_system(hw_path, n), mapping, mak=cfg.train.mak,
+                                                    source=cfg.path), RunDir(out / "sim"))
     fix["demand"] = float(sum(simulated.get("chip_utilization", [1.0])))
     fix["slowdown"] = shared_machine_slowdown(fix["demand"], fix["cores"]) / fix["speed"]
     return measured, simulated, fix
+
+
+def _speed_meter(calib: dict):
+    """Measure the machine's speed index now; the returned function measures it again and returns
+    calibration-time index / mean of the two (1.0 when the calibration recorded none)."""
+    if not calib.get("speed_index_s"):
+        return lambda: 1.0
+    from ampsim.calib_workloads import speed_index
+
+    first = speed_index()
+    return lambda: calib["speed_index_s"] / ((first + speed_index()) / 2)
 
 
 def shared_machine_slowdown(demand: float, cores: float) -> float:
@@ -176,7 +196,7 @@ def shared_machine_slowdown(demand: float, cores: float) -> float:
 
 def run_compare(experiment: str | Path, overrides: list[tuple[str, Any]] = (), configs: str | None = None,
                 workers: int | None = None, hardware: str | Path | None = None,
-                out: str | Path | None = None) -> tuple[list[dict], dict]:
+                out: str | Path | None = None, repeat: int = 1) -> tuple[list[dict], dict]:
     """Run every configuration both ways; write CSV and figure; return (rows, agreement)."""
     from ampsim.executors.multicore import default_workers, local_model_path
 
@@ -203,7 +223,7 @@ def run_compare(experiment: str | Path, overrides: list[tuple[str, Any]] = (), c
         cfg = load_config(experiment, base + extra)
         safe = re.sub(r"[^A-Za-z0-9_.=-]+", "_", label)
         log.info("compare %s: %s", name, label)
-        m, s, fix = _run_pair(cfg, hw_path, calib, out / "runs" / safe)
+        m, s, fix = _run_pair(cfg, hw_path, calib, out / "runs" / safe, repeat)
         rows.append(_row(label, cfg, m, s, fix))
     agreement = ranking_agreement(rows)
     write_csv(rows, out / "compare.csv")
@@ -224,7 +244,9 @@ def _row(label: str, cfg: Config, m: dict, s: dict, fix: dict) -> dict:
     mtt, dtt = ttt(m), ttt(s)
     stt = dtt * slow if dtt is not None else None
     return {"config": label, "workers": m.get("n_workers"), "mak": cfg.train.mak, "instances": m["instances"],
-            "measured_throughput": mt, "simulated_throughput": st, "throughput_error_pct": _err(st, mt),
+            "measured_throughput": mt, "measured_throughput_min": min(fix.get("measured", [mt])),
+            "measured_throughput_max": max(fix.get("measured", [mt])), "repeats": len(fix.get("measured", [mt])),
+            "simulated_throughput": st, "throughput_error_pct": _err(st, mt),
             "measured_time_s": m["time_s"], "simulated_time_s": s["time_s"] * slow,
             "measured_time_to_target_s": mtt, "simulated_time_to_target_s": stt,
             "time_to_target_error_pct": _err(stt, mtt),
@@ -241,15 +263,25 @@ def _err(sim: float | None, meas: float | None) -> float | None:
 
 
 def ranking_agreement(rows: list[dict]) -> dict:
-    """Kendall's tau between the measured and simulated throughput rankings, and whether they are equal."""
+    """Do measured and simulated throughput rank the configurations alike?
+
+    Two configurations whose measured ranges (min to max over the repeats) overlap are *tied*: the
+    measurement cannot order them, so that pair counts neither for nor against. ``kendall_tau`` is
+    (concordant - discordant) / ordered pairs; ``agrees`` is True when no ordered pair is discordant;
+    ``same_order`` compares the two strict orders (medians), ties included.
+    """
     m = [r["measured_throughput"] for r in rows]
     s = [r["simulated_throughput"] for r in rows]
+    lo = [r.get("measured_throughput_min", v) for r, v in zip(rows, m)]
+    hi = [r.get("measured_throughput_max", v) for r, v in zip(rows, m)]
     pairs = [(i, j) for i in range(len(rows)) for j in range(i + 1, len(rows))]
-    conc = sum(1 for i, j in pairs if (m[i] - m[j]) * (s[i] - s[j]) > 0)
-    disc = sum(1 for i, j in pairs if (m[i] - m[j]) * (s[i] - s[j]) < 0)
+    ordered = [(i, j) for i, j in pairs if hi[i] < lo[j] or hi[j] < lo[i]]
+    conc = sum(1 for i, j in ordered if (m[i] - m[j]) * (s[i] - s[j]) > 0)
+    disc = sum(1 for i, j in ordered if (m[i] - m[j]) * (s[i] - s[j]) <= 0)
     order_m = sorted(range(len(rows)), key=lambda i: -m[i])
     order_s = sorted(range(len(rows)), key=lambda i: -s[i])
-    return {"kendall_tau": (conc - disc) / len(pairs) if pairs else 1.0, "same_order": order_m == order_s,
+    return {"kendall_tau": (conc - disc) / len(ordered) if ordered else 1.0, "agrees": disc == 0,
+            "ties": len(pairs) - len(ordered), "same_order": order_m == order_s,
             "measured_order": [rows[i]["config"] for i in order_m],
             "simulated_order": [rows[i]["config"] for i in order_s]}
 
@@ -279,9 +311,10 @@ def format_table(rows: list[dict], agreement: dict) -> str:
                      f"{r['dedicated_throughput']:>11.1f} {_pct(r['dedicated_error_pct']):>8} "
                      f"{r['remote_per_instance'] / max(r['messages_per_instance'], 1):>6.0%} "
                      f"{_num(r['measured_time_to_target_s']):>10} {_num(r['simulated_time_to_target_s']):>9}")
-    lines.append(f"ranking: {'same order' if agreement['same_order'] else 'different order'} "
-                 f"(Kendall tau {agreement['kendall_tau']:+.2f}); measured: {' > '.join(agreement['measured_order'])}; "
-                 f"simulated: {' > '.join(agreement['simulated_order'])}")
+    ties = agreement.get("ties", 0)
+    lines.append(f"ranking: {'agrees' if agreement['agrees'] else 'differs'} (Kendall tau {agreement['kendall_tau']:+.2f}"
+                 f"{f'; {ties} pair(s) tied within the measured spread' if ties else ''}); "
+                 f"measured: {' > '.join(agreement['measured_order'])}; simulated: {' > '.join(agreement['simulated_order'])}")
     return "\n".join(lines)
 
 
@@ -303,7 +336,10 @@ def plot(rows: list[dict], agreement: dict, path: Path, title: str) -> None:
 
     x = np.arange(len(rows))
     fig, ax = plt.subplots(figsize=(max(5.0, 1.4 * len(rows) + 2), 3.8))
-    ax.bar(x - 0.27, [r["measured_throughput"] for r in rows], 0.27, label="measured (multicore)")
+    med = np.array([r["measured_throughput"] for r in rows])
+    spread = [med - [r.get("measured_throughput_min", m) for r, m in zip(rows, med)],
+              [r.get("measured_throughput_max", m) for r, m in zip(rows, med)] - med]
+    ax.bar(x - 0.27, med, 0.27, yerr=spread, capsize=3, label="measured (multicore; median, min-max of repeats)")
     ax.bar(x, [r["simulated_throughput"] for r in rows], 0.27, label="simulated, cores free during the run")
     ax.bar(x + 0.27, [r["dedicated_throughput"] for r in rows], 0.27, label="simulated, dedicated cores",
            color="lightgray")
@@ -312,7 +348,7 @@ def plot(rows: list[dict], agreement: dict, path: Path, title: str) -> None:
         ax.annotate(_pct(r["throughput_error_pct"]), (i, top), ha="center", va="bottom", fontsize=8)
     ax.set_xticks(x, [r["config"] for r in rows], rotation=20, ha="right", fontsize=8)
     ax.set_ylabel("instances / s")
-    ax.set_title(f"{title}\nranking {'agrees' if agreement['same_order'] else 'differs'} "
+    ax.set_title(f"{title}\nranking {'agrees' if agreement['agrees'] else 'differs'} "
                  f"(Kendall tau {agreement['kendall_tau']:+.2f})", fontsize=9)
     ax.legend(fontsize=8)
     ax.margins(y=0.15)

@@ -28,10 +28,13 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 def cmd_compare(args: argparse.Namespace) -> int:
     from ampsim.compare import format_table, run_compare
     from ampsim.config import parse_override
+    from ampsim.errors import ConfigError
 
+    if args.repeat < 1:
+        raise ConfigError(f"--repeat: must be >= 1, got {args.repeat}")
     out = Path(args.out) if args.out else None
     rows, agreement = run_compare(args.experiment, [parse_override(o) for o in args.overrides], args.configs,
-                                  args.workers, args.hardware, out)
+                                  args.workers, args.hardware, out, repeat=args.repeat)
     print(format_table(rows, agreement))
     where = out or Path("results") / "compare"
     print(f"written: compare.csv and compare.png under {where}")
@@ -53,4 +56,6 @@ def add_parsers(sub) -> None:
                                      "(default: 1 and N workers, mak 1/4/16)")
     m.add_argument("--hardware", help="calibrated model (default: hardware_models/local_cpu.toml)")
     m.add_argument("--out", help="output folder (default: results/compare/<experiment>)")
+    m.add_argument("--repeat", type=int, default=1, metavar="N",
+                   help="measure every configuration N times (median; the spread decides ranking ties)")
     m.set_defaults(func=cmd_compare)

@@ -98,7 +98,7 @@ class ChipSpec:
     A software transport also pays per *frame* (one system call and one wake-up of the peer, however many
     messages it carries): ``frame_send_overhead_s`` on the sending chip and ``frame_receive_overhead_s``
     on the receiving one. Messages for another chip are held while the chip keeps busy, for up to
-    ``coalesce_window_s`` since its last frame went out, and leave together, one frame per destination,
+    ``coalesce_window_s`` since its last frame went out or it last woke up, and leave together, one frame per destination,
     as soon as the chip's queue runs empty or the window has passed (the multicore executor's flush rule).
     All five transport fields are optional and default to 0 (a network interface that does this for free; with the
     three frame fields 0, every message travels on its own as soon as its step ends).

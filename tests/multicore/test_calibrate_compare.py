@@ -14,7 +14,8 @@ from ampsim.calib_workloads import fit as fit_workloads
 from ampsim.calibrate import TRANSPORT_FIELDS, sidecar
 from ampsim.executors.multicore.worker import WorkerSpec
 from ampsim.cli import main as cli_main
-from ampsim.compare import COLUMNS, format_table, parse_configs, run_compare, shared_machine_slowdown
+from ampsim.compare import (COLUMNS, format_table, parse_configs, ranking_agreement, run_compare,
+                            shared_machine_slowdown)
 from ampsim.hardware.parse import load_system
 from ampsim.microbench import fit_roofline
 
@@ -24,25 +25,43 @@ def _time(f, b, F=5e10, B=2e10, o=5e-6):
 
 
 def test_transport_fit_recovers_known_costs():
-    # synthetic two-worker chain runs built from known costs: 20 us / 10 us per frame sent / received,
-    # 6 us waking up per frame received, 1 + 1.5 us per message, 0.1 + 0.2 ns per byte, 15 us idle per frame
+    # synthetic two-worker runs built from known costs: 20 us / 10 us per frame sent / received,
+    # 6 us waking up per frame received, 1 + 1.5 us per message, 0.1 + 0.2 ns per byte, and an idle gap of
+    # 15 us per frame in the lone-frame chains (whose three runs are noisy: the median counts)
     runs = []
-    for width, mak, per_frame in ((1, 1, 1), (1, 4, 4), (1, 16, 13), (2048, 1, 1), (2048, 4, 4), (2048, 16, 11)):
+    cases = [("chain1", 1, 1, 1, 0.0), ("chain1", 1, 1, 1, 40e-6), ("chain1", 1, 1, 1, -2e-6), ("chain1", 1, 4, 4, 0.0),
+             ("chain2048", 2048, 1, 1, 0.0), ("chain2048", 2048, 16, 11, 0.0), ("tree", 300, 16, 6, 0.0)]
+    for name, width, mak, per_frame, noise in cases:
         msgs, nbytes = 2000, 2000 * 4 * width
         frames = msgs // per_frame
         sent = [20e-6 * frames + 1e-6 * msgs + 0.1e-9 * nbytes, frames, msgs, nbytes]
         recv = [10e-6 * frames + 1.5e-6 * msgs + 0.2e-9 * nbytes, frames, msgs, nbytes]
         local = 5e-6 * 2 * msgs
         busy = local / 2 + sent[0] + recv[0] + 6e-6 * frames
-        runs.append({"width": width, "mak": mak, "messages": 2 * msgs, "sent": [sent, sent], "received": [recv, recv],
-                     "local_busy_s": [local], "local_wall_s": local + 0.01,
-                     "remote_busy_s": [busy, busy], "remote_wall_s": 2 * busy + 0.01 + 15e-6 * 2 * frames})
+        idle = (15e-6 + noise) * 2 * frames if mak == 1 else 0.0
+        runs.append({"name": name, "mak": mak, "local": {"busy_s": [local], "wall_s": local + 0.01},
+                     "remote": {"sent": [sent, sent], "received": [recv, recv], "busy_s": [busy, busy],
+                                "wall_s": 2 * busy + 0.01 + idle}})
     got = fit_transport(runs, 2e-4)
     assert got["frame_send_overhead_s"] == pytest.approx(20e-6, rel=1e-6)
     assert got["frame_receive_overhead_s"] == pytest.approx(16e-6, rel=1e-6)
     assert got["remote_send_overhead_s"] == pytest.approx(2.5e-6, rel=1e-6)
     assert got["remote_send_s_per_byte"] == pytest.approx(0.3e-9, rel=1e-6)
     assert got["latency_s"] == pytest.approx(15e-6, rel=1e-6) and got["coalesce_window_s"] == 2e-4
+
+
+def test_ranking_agreement_counts_pairs_the_measurement_cannot_order_as_ties():
+    def row(name, med, lo, hi, sim):
+        return {"config": name, "measured_throughput": med, "measured_throughput_min": lo,
+                "measured_throughput_max": hi, "simulated_throughput": sim}
+
+    rows = [row("a", 100, 95, 104, 110), row("b", 102, 99, 106, 90), row("c", 200, 190, 210, 180)]
+    got = ranking_agreement(rows)
+    # a and b overlap (95-104 vs 99-106): a tie, although the simulator orders them the other way
+    assert got["agrees"] and got["ties"] == 1 and got["kendall_tau"] == 1.0 and not got["same_order"]
+    rows[0], rows[1] = row("a", 100, 99, 100.5, 110), row("b", 102, 101, 103, 90)  # apart: the simulator is wrong
+    got = ranking_agreement(rows)
+    assert not got["agrees"] and got["ties"] == 0 and got["kendall_tau"] == pytest.approx(1 / 3)
 
 
 def test_roofline_fit_recovers_known_rates():
@@ -110,10 +129,12 @@ def test_calibrate_writes_a_valid_measured_model(quick_model):
 def test_compare_writes_table_csv_and_figure(quick_model, tmp_path):
     rows, agreement = run_compare(ROOT / "experiments" / "blobs_mlp.toml",
                                   [("train.max_instances", 40), ("eval.limit", 50)],
-                                  "workers=1,mak=1;workers=2,mak=4", workers=2, hardware=quick_model, out=tmp_path)
+                                  "workers=1,mak=1;workers=2,mak=4", workers=2, hardware=quick_model, out=tmp_path,
+                                  repeat=3)
     assert [r["config"] for r in rows] == ["workers=1,mak=1", "workers=2,mak=4"]
     for r in rows:
-        assert r["measured_throughput"] > 0 and r["simulated_throughput"] > 0
+        assert r["measured_throughput"] > 0 and r["simulated_throughput"] > 0 and r["repeats"] == 3
+        assert r["measured_throughput_min"] <= r["measured_throughput"] <= r["measured_throughput_max"]
         assert np.isfinite(r["throughput_error_pct"]) and r["instances"] == 40 and r["dedicated_throughput"] > 0
         assert 0 < r["cores"] <= 2.5 and r["slowdown"] > 0 and r["speed"] > 0
     assert -1.0 <= agreement["kendall_tau"] <= 1.0
@@ -121,5 +142,6 @@ def test_compare_writes_table_csv_and_figure(quick_model, tmp_path):
         table = list(csv.DictReader(f))
     assert list(table[0]) == COLUMNS and len(table) == 2
     assert (tmp_path / "compare.png").stat().st_size > 1000
-    assert (tmp_path / "runs" / "workers=2_mak=4" / "sim" / "summary.json").is_file()
+    runs = tmp_path / "runs" / "workers=2_mak=4"
+    assert all((runs / d / "summary.json").is_file() for d in ("sim", "multicore", "multicore-2", "multicore-3"))
     assert "ranking:" in format_table(rows, agreement)

@@ -8,7 +8,8 @@ Life cycle of one work item on a chip::
     put on the queue ──► a free unit takes it ──► the item's handler runs the real numpy code and
     returns its duration ──► the unit is busy for that long ──► the handler's ``after`` releases the
     outputs (to this chip's queue, onto the network, or into the outbox) ──► if the outbox holds
-    messages and the queue is empty or ``coalesce_window_s`` has passed since the last frame, the
+    messages and the queue is empty or ``coalesce_window_s`` has passed since the last frame left or
+    the chip last woke up (the multicore worker's rule), the
     ``flush`` hook sends them as frames, the unit being busy for the frames' send cost first.
 
 Receiving a frame costs the chip ``frame_receive_overhead_s``: :meth:`Chip.charge` records it and the
@@ -89,6 +90,7 @@ class Chip:
                 wake = env.event()
                 self._idle.append(wake)
                 yield wake
+                self.last_flush_s = env.now  # the coalescing window restarts when the chip wakes up
                 continue
             item, nbytes = queue.popleft()
             self.queued_bytes -= nbytes
