@@ -9,10 +9,11 @@ counting (``best``) next to the median; every pass trains from the same starting
 * ``multicore 2w <placement> mak=<k>`` — the multicore executor with 2 workers (+ the controller process);
 * ``pytorch eager`` (SST only, when torch is installed) — reuses :mod:`benchmarks.bench_sst`.
 
-Columns: instances/s, speedup over the reference, and CPU seconds per instance of every process (the
-workers' and the controller's), so the result can be read on a shared machine too: ``cpu_bound_speedup``
-is what the run would reach if each worker had a core of its own, ``reference CPU / busiest worker's CPU``
-(the controller's CPU split evenly). ``free_cores`` is the CPU that two busy processes got when the
+Columns: instances/s, speedup over the reference, and the work per instance of every process (the
+reference's CPU time, the workers' busy time: not waiting or spinning for input, and the controller's CPU
+time), so the result can be read on a shared machine too: ``cpu_bound_speedup`` is what the run would
+reach if each worker had a core of its own, ``reference CPU / busiest worker's work`` (the controller's
+CPU split evenly). ``free_cores`` is the CPU that two busy processes got when the
 workload started (1.0 = only one core's worth, e.g. because other jobs hold the rest).
 
 Writes results/bench/multicore.csv. ``python -m benchmarks.bench_multicore``.
@@ -77,7 +78,8 @@ def _multicore(exp: str, sets: list[str], insts) -> dict:
     mapping, _ = multicore_placement(cfg, task, 2)
     with MulticoreExecutor(task.model, mapping, 2, mak=cfg.train.mak) as ex:
         ex.train(insts)
-        return {"seconds": ex.time_s, "cpu": list(ex.worker_cpu_s), "controller_cpu": ex.controller_cpu_s}
+        # busy time, not CPU time: an idle worker spins before it sleeps, burning CPU that does no work
+        return {"seconds": ex.time_s, "cpu": list(ex.summary()["worker_busy_s"]), "controller_cpu": ex.controller_cpu_s}
 
 
 def bench_workload(exp: str, n: int) -> list[dict]:

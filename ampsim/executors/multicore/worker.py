@@ -9,7 +9,9 @@ Event loop (one thread, no locks)::
     │   flush peer batches when the queue is empty, every ``flush_s`` seconds or past ``flush_bytes``;
     │   send returned weights and loss reports when the queue is empty, every ``report_s`` seconds, or
     │   ``report_min_s`` after an instance's last message in this worker ended here (it may be complete)
-    └── when the queue is empty: flush, then sleep in poll() until a channel has data
+    └── when the queue is empty: flush, then poll the channels for up to ``spin_s`` without sleeping
+        (a peer's answer often comes within microseconds, and a sleep/wake-up costs both ends more),
+        then sleep in poll() until a channel has data
 
 Ordering guarantee (what makes mak/muf behave as in the simulator, and mak = 1 exact): the controller
 sends ``DONE(k)`` (and ``INST(k')``) to every worker and only then, once those bytes are in the kernel,
@@ -59,6 +61,7 @@ class WorkerSpec:
     flush_bytes: int = 1 << 20  # ... or as soon as this many payload bytes are waiting
     report_s: float = 0.002  # return weights and loss reports at least this often
     report_min_s: float = 0.0003  # ... and this soon after an instance's last message here ended here
+    spin_s: float = 0.0  # on running out of work, poll without sleeping this long before blocking
 
 
 def worker_main(spec: WorkerSpec) -> None:
@@ -236,7 +239,13 @@ class Worker:
                 if self._registered.get(ch.fd) != mask:
                     self._poller.register(ch.fd, mask)
                     self._registered[ch.fd] = mask
-            events = self._poller.poll()
+            events = self._poller.poll(0)
+            if not events and self.spec.spin_s > 0:  # a reply often comes within microseconds: spin first
+                deadline = time.perf_counter() + self.spec.spin_s
+                while not events and time.perf_counter() < deadline:
+                    events = self._poller.poll(0)
+            if not events:
+                events = self._poller.poll()
             if any(ev & POLLOUT for _, ev in events):
                 self._write()
             if any(ev & ~POLLOUT for _, ev in events):
