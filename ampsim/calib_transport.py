@@ -1,23 +1,25 @@
 """Calibrating the transport: what a message costs when it crosses between two multicore workers.
 
-The simulator models a software transport with five chip fields and the link latency (see
-:class:`ampsim.hardware.spec.ChipSpec`): per *frame* (one ``sendmsg``/``recv`` and a wake-up of the peer)
-``frame_send_overhead_s`` on the sender and ``frame_receive_overhead_s`` on the receiver, per *message*
-``remote_send_overhead_s + remote_send_s_per_byte * bytes`` (packing and unpacking, charged to the
-sender), ``coalesce_window_s`` (how long a busy worker holds outgoing messages to batch them: the
-executor's ``flush_s``) and ``link.latency_s`` (the time in which neither process is busy).
+The simulator models a software transport with eight chip fields and the link latency (see
+:class:`ampsim.hardware.spec.ChipSpec`): per *frame* (one ``sendmsg`` / ``recv``) ``frame_send_overhead_s``
+on the sender and ``frame_receive_overhead_s`` on the receiver; per *message* ``remote_send_overhead_s +
+remote_send_s_per_byte * bytes`` on the sender (packing; the bytes' cost at both ends is charged here) and
+``remote_receive_overhead_s`` on the receiver (unpacking, queueing); ``coalesce_window_s`` (how long a busy
+worker holds outgoing messages to batch them: the executor's ``flush_s``); ``spin_s`` (how long an idle
+worker polls before it sleeps: the executor's) and ``wake_overhead_s`` (what resuming after a sleep
+costs); and ``link.latency_s`` (the time in which neither process is busy).
 
 How they are measured: the calibration workloads (:mod:`ampsim.calib_workloads`: MLP, LSTM and Tree-LSTM
 shapes) run on two workers, their nodes placed by the greedy strategy with the fitted chip, at mak 1 and
 16, and so do chains of trivial nodes alternating between two workers at mak 1, 4 and 16 with tiny and
 8 kB payloads (one to fifteen messages per frame); every run is repeated on one worker for comparison.
 The workloads bring realistic messages, the chains the variety that separates per-frame from
-per-message costs. Each worker times its transport
-code (:attr:`ampsim.executors.multicore.worker.Worker.sent` / ``received``: seconds, frames, messages,
-bytes); least squares over those runs splits the time into per-frame, per-message and per-byte parts.
-The rest of the extra busy time over the one-worker run (waking up after ``poll``, cold caches) is
-charged per frame received. The latency is the idle gap per frame of the tiny-payload chain at mak 1
-(one process busy at a time: every frame wakes the other) beyond the same chain's on one worker.
+per-message costs. Each worker times its transport code
+(:attr:`ampsim.executors.multicore.worker.Worker.sent` / ``received``: seconds, frames, messages, bytes)
+and counts its sleeps; least squares over those runs splits the transport time into per-frame,
+per-message and per-byte parts, and the rest of the extra busy time over the one-worker run into a cost
+per sleep. The latency is the median idle gap per frame of the tiny-payload chain at mak 1 (one process
+busy at a time) beyond the same chain's on one worker.
 """
 
 from __future__ import annotations
@@ -38,7 +40,8 @@ def _run(model, insts, placement: dict[str, int], workers: int, mak: int) -> dic
         s0, t0 = ex.summary(), ex.time_s
         ex.train(insts)
         s1 = ex.summary()
-    out = {"wall_s": ex.time_s - t0, "busy_s": [b - a for a, b in zip(s0["worker_busy_s"], s1["worker_busy_s"])]}
+    out = {"wall_s": ex.time_s - t0, "busy_s": [b - a for a, b in zip(s0["worker_busy_s"], s1["worker_busy_s"])],
+           "sleeps": [b - a for a, b in zip(s0["worker_sleeps"], s1["worker_sleeps"])]}
     for side in ("sent", "received"):
         k = f"worker_transport_{side}"
         out[side] = [[y - x for x, y in zip(a, b)] for a, b in zip(s0[k], s1[k])]
@@ -76,7 +79,7 @@ def measure_chains(n_messages: int = 3000) -> list[dict]:
     return runs
 
 
-def fit(runs: list[dict], coalesce_window_s: float) -> dict:
+def fit(runs: list[dict], coalesce_window_s: float, spin_s: float) -> dict:
     """The chip and link fields from the records of :func:`measure_workloads` and :func:`measure_chains`
     (see the module docstring); all >= 0."""
     def lstsq(side: str) -> np.ndarray:
@@ -85,15 +88,17 @@ def fit(runs: list[dict], coalesce_window_s: float) -> dict:
         return np.maximum(np.linalg.lstsq(X, np.array([row[0] for row in rows]), rcond=None)[0], 0.0)
 
     send, recv = lstsq("sent"), lstsq("received")  # (per frame, per message, per byte)
-    frames_in = np.array([sum(rc[1] for rc in r["remote"]["received"]) for r in runs], float)
+    sleeps = np.array([sum(r["remote"]["sleeps"]) - sum(r["local"]["sleeps"]) for r in runs], float)
     rest = np.array([sum(r["remote"]["busy_s"]) - sum(r["local"]["busy_s"])
                      - sum(x[0] for side in ("sent", "received") for x in r["remote"][side]) for r in runs])
-    wake = max(float(frames_in @ rest / max(frames_in @ frames_in, 1.0)), 0.0)
+    wake = max(float(sleeps @ rest / max(sleeps @ sleeps, 1.0)), 0.0)
     gaps = [((r["remote"]["wall_s"] - sum(r["remote"]["busy_s"])) - (r["local"]["wall_s"] - sum(r["local"]["busy_s"])))
             / max(sum(x[1] for x in r["remote"]["sent"]), 1) for r in runs if r["name"] == "chain1" and r["mak"] == 1]
     latency = max(float(np.median(gaps)), 1e-7)
-    return {"frame_send_overhead_s": float(send[0]), "frame_receive_overhead_s": float(recv[0]) + wake,
-            "remote_send_overhead_s": float(send[1] + recv[1]), "remote_send_s_per_byte": float(send[2] + recv[2]),
+    return {"frame_send_overhead_s": float(send[0]), "frame_receive_overhead_s": float(recv[0]),
+            "wake_overhead_s": wake, "spin_s": spin_s,
+            "remote_send_overhead_s": float(send[1]), "remote_receive_overhead_s": float(recv[1]),
+            "remote_send_s_per_byte": float(send[2] + recv[2]),
             "coalesce_window_s": coalesce_window_s, "latency_s": latency,
             "parts": {"frame_send_s": float(send[0]), "frame_receive_s": float(recv[0]), "wake_s": wake,
                       "message_send_s": float(send[1]), "message_receive_s": float(recv[1]),
@@ -102,9 +107,10 @@ def fit(runs: list[dict], coalesce_window_s: float) -> dict:
 
 def calibrate_transport(chip, scale: float = 1.0) -> dict:
     """Measure and fit (``chip``: the fitted compute model, for the placements); also returns the raw runs."""
+    from ampsim.executors.multicore.executor import SPIN_S
     from ampsim.executors.multicore.worker import WorkerSpec
 
     runs = measure_workloads(chip, scale) + measure_chains(int(3000 * scale))
-    out = fit(runs, WorkerSpec.flush_s)
+    out = fit(runs, WorkerSpec.flush_s, SPIN_S)
     out["runs"] = runs
     return out

@@ -228,7 +228,7 @@ def rates(fit: dict) -> tuple[float, float, float, float]:
     return fit["flops_per_s"], fit["mem_bandwidth_bytes_per_s"], fit["overhead_s"], fit["kernel_overhead_s"]
 
 
-def speed_index(n: int = 12, repeat: int = 5) -> float:
+def speed_index(n: int = 12, repeat: int = 7) -> float:
     """Seconds the reference executor takes for ``n`` instances of each workload (median of ``repeat``):
     how fast this machine runs our code right now. Calibration records it; ``ampsim compare`` measures it
     again before each run, so the simulated chips follow the machine's speed when it drifts (other

@@ -40,8 +40,9 @@ log = logging.getLogger(__name__)
 
 DEFAULT_OUT = Path("hardware_models") / "local_cpu.toml"
 #: the chip fields that :mod:`ampsim.calib_transport` measures
-TRANSPORT_FIELDS = ("remote_send_overhead_s", "remote_send_s_per_byte", "frame_send_overhead_s",
-                    "frame_receive_overhead_s", "coalesce_window_s")
+TRANSPORT_FIELDS = ("remote_send_overhead_s", "remote_send_s_per_byte", "remote_receive_overhead_s",
+                    "frame_send_overhead_s", "frame_receive_overhead_s", "coalesce_window_s", "wake_overhead_s",
+                    "spin_s")
 
 
 def machine_description() -> str:
@@ -96,14 +97,15 @@ def calibrate(workers: int | None = None, quick: bool = False) -> tuple[dict, di
     raw: dict = {"matmul": mb.matmul_rates(min_time_s=0.02 * q), "copy": mb.copy_bandwidth(min_time_s=0.02 * q)}
     raw["steps"] = mb.node_step_samples(seconds_per_op=0.15 * q)
     raw["steps_fit"] = mb.fit_roofline(raw["steps"])
-    raw["workloads"] = [cw.measure_workload(name, repeat=1 if quick else 3, scale=q) for name in cw.WORKLOADS]
+    raw["workloads"] = [cw.measure_workload(name, repeat=1 if quick else 5, scale=q) for name in cw.WORKLOADS]
     raw["fit"] = fit = cw.fit(raw["workloads"])
-    raw["speed_index_s"] = cw.speed_index()
+    speed_first = cw.speed_index()
     raw["dispatch"] = mb.dispatch_overhead_s(int(4000 * q))
     raw["transport"] = tr = mb.transport(1.0 * q)
     chip = ChipSpec(fit["flops_per_s"], fit["mem_bandwidth_bytes_per_s"], fit["overhead_s"], 1, _mem_bytes() // n,
                     kernel_overhead_s=fit["kernel_overhead_s"])
     raw["remote"] = remote = calibrate_transport(chip, q)
+    raw["speed_index_s"] = (speed_first + cw.speed_index()) / 2  # the machine's speed drifts: two samples
     raw["quick"] = quick
     raw["workers"] = n
     raw["seconds"] = time.perf_counter() - t0
@@ -177,8 +179,8 @@ def to_toml(model: dict, raw: dict) -> str:
                  "(ampsim compare re-measures it and follows drift).")
     r = raw["remote"]["parts"]
     lines.append("# Crossing between workers (the workloads and chains on two workers): per frame "
-                 f"{r['frame_send_s'] * 1e6:.1f} us to send, {r['frame_receive_s'] * 1e6:.1f} us to receive + "
-                 f"{r['wake_s'] * 1e6:.1f} us waking up; per message {r['message_send_s'] * 1e6:.2f} + "
+                 f"{r['frame_send_s'] * 1e6:.1f} us to send, {r['frame_receive_s'] * 1e6:.1f} us to receive; "
+                 f"{r['wake_s'] * 1e6:.1f} us per wake-up from sleep; per message {r['message_send_s'] * 1e6:.2f} + "
                  f"{r['message_receive_s'] * 1e6:.2f} us, per byte {r['byte_send_s'] * 1e9:.2f} + "
                  f"{r['byte_receive_s'] * 1e9:.2f} ns (sender + receiver); idle gap per frame "
                  f"{raw['remote']['latency_s'] * 1e6:.1f} us (link.latency_s).")

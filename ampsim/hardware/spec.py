@@ -20,9 +20,12 @@ spelled in every field name (``flops_per_s``, ``latency_s``, ``memory_bytes``...
     kernel_overhead_s = 0.0                    # per array operation / kernel launch (optional, 0)
     remote_send_overhead_s = 0.0               # CPU per message sent to another chip (optional, 0)
     remote_send_s_per_byte = 0.0               # ... plus this per byte it carries (optional, 0)
+    remote_receive_overhead_s = 0.0            # CPU per message received from another chip (optional, 0)
     frame_send_overhead_s = 0.0                # CPU per frame sent to another chip (optional, 0)
     frame_receive_overhead_s = 0.0             # CPU per frame received from one (optional, 0)
     coalesce_window_s = 0.0                    # how long sends may wait to share a frame (optional, 0)
+    wake_overhead_s = 0.0                      # CPU to resume after sleeping idle (optional, 0)
+    spin_s = 0.0                               # how long an idle chip polls before it sleeps (optional, 0)
     [link]                                     # full duplex: each direction has this bandwidth
     latency_s = 1.0e-7
     bandwidth_bytes_per_s = 2.5e10
@@ -71,8 +74,8 @@ MAX_CHIPS = 65536
 _SECTIONS = ("system", "chip", "link", "topology", "chip_override", "link_override")
 _SYSTEM_KEYS = ("name", "description", "source", "measured", "switching")
 _CHIP_KEYS = ("flops_per_s", "mem_bandwidth_bytes_per_s", "overhead_s", "compute_units", "memory_bytes",
-              "kernel_overhead_s", "remote_send_overhead_s", "remote_send_s_per_byte", "frame_send_overhead_s",
-              "frame_receive_overhead_s", "coalesce_window_s")
+              "kernel_overhead_s", "remote_send_overhead_s", "remote_send_s_per_byte", "remote_receive_overhead_s",
+              "frame_send_overhead_s", "frame_receive_overhead_s", "coalesce_window_s", "wake_overhead_s", "spin_s")
 #: Optional chip fields that default to 0 (left out of :meth:`SystemSpec.to_dict` when 0 / unchanged).
 _OPTIONAL_ZERO_CHIP_KEYS = _CHIP_KEYS[5:]
 _LINK_KEYS = ("latency_s", "bandwidth_bytes_per_s")
@@ -93,14 +96,18 @@ class ChipSpec:
     ``remote_send_overhead_s + remote_send_s_per_byte * wire_bytes`` is the CPU time the chip spends
     on each message it sends to *another* chip (serialization, system calls, wake-ups: what a software
     transport costs its host), on top of the link's latency and bandwidth; the sending unit is busy
-    for it (see :func:`ampsim.hardware.cost.remote_send_time_s`).
+    for it (see :func:`ampsim.hardware.cost.remote_send_time_s`); ``remote_receive_overhead_s`` is what
+    the receiving chip spends on each such message (unpacking, queueing).
 
     A software transport also pays per *frame* (one system call and one wake-up of the peer, however many
     messages it carries): ``frame_send_overhead_s`` on the sending chip and ``frame_receive_overhead_s``
     on the receiving one. Messages for another chip are held while the chip keeps busy, for up to
     ``coalesce_window_s`` since its last frame went out or it last woke up, and leave together, one frame per destination,
     as soon as the chip's queue runs empty or the window has passed (the multicore executor's flush rule).
-    All five transport fields are optional and default to 0 (a network interface that does this for free; with the
+    A chip that runs out of work polls for ``spin_s``, then sleeps; work that finds it asleep first
+    costs it ``wake_overhead_s`` (a context switch, cold caches).
+
+    All eight transport fields are optional and default to 0 (a network interface that does this for free; with the
     three frame fields 0, every message travels on its own as soon as its step ends).
     """
 
@@ -112,9 +119,12 @@ class ChipSpec:
     kernel_overhead_s: float = 0.0
     remote_send_overhead_s: float = 0.0
     remote_send_s_per_byte: float = 0.0
+    remote_receive_overhead_s: float = 0.0
     frame_send_overhead_s: float = 0.0
     frame_receive_overhead_s: float = 0.0
     coalesce_window_s: float = 0.0
+    wake_overhead_s: float = 0.0
+    spin_s: float = 0.0
 
     @property
     def framed(self) -> bool:

@@ -12,6 +12,7 @@ from mc_helpers import ROOT
 from ampsim.calib_transport import fit as fit_transport
 from ampsim.calib_workloads import fit as fit_workloads
 from ampsim.calibrate import TRANSPORT_FIELDS, sidecar
+from ampsim.executors.multicore.executor import SPIN_S
 from ampsim.executors.multicore.worker import WorkerSpec
 from ampsim.cli import main as cli_main
 from ampsim.compare import (COLUMNS, format_table, parse_configs, ranking_agreement, run_compare,
@@ -25,29 +26,33 @@ def _time(f, b, F=5e10, B=2e10, o=5e-6):
 
 
 def test_transport_fit_recovers_known_costs():
-    # synthetic two-worker runs built from known costs: 20 us / 10 us per frame sent / received,
-    # 6 us waking up per frame received, 1 + 1.5 us per message, 0.1 + 0.2 ns per byte, and an idle gap of
-    # 15 us per frame in the lone-frame chains (whose three runs are noisy: the median counts)
+    # synthetic two-worker runs built from known costs: 20 us / 10 us per frame sent / received, 6 us per
+    # wake-up from sleep, 1 + 1.5 us per message, 0.1 + 0.2 ns per byte, and an idle gap of 15 us per frame
+    # in the lone-frame chains (whose three runs are noisy: the median counts)
     runs = []
     cases = [("chain1", 1, 1, 1, 0.0), ("chain1", 1, 1, 1, 40e-6), ("chain1", 1, 1, 1, -2e-6), ("chain1", 1, 4, 4, 0.0),
              ("chain2048", 2048, 1, 1, 0.0), ("chain2048", 2048, 16, 11, 0.0), ("tree", 300, 16, 6, 0.0)]
     for name, width, mak, per_frame, noise in cases:
         msgs, nbytes = 2000, 2000 * 4 * width
         frames = msgs // per_frame
+        sleeps = frames // (1 + mak)  # fewer of the frames find the receiver asleep as mak grows
         sent = [20e-6 * frames + 1e-6 * msgs + 0.1e-9 * nbytes, frames, msgs, nbytes]
         recv = [10e-6 * frames + 1.5e-6 * msgs + 0.2e-9 * nbytes, frames, msgs, nbytes]
         local = 5e-6 * 2 * msgs
-        busy = local / 2 + sent[0] + recv[0] + 6e-6 * frames
+        busy = local / 2 + sent[0] + recv[0] + 6e-6 * sleeps
         idle = (15e-6 + noise) * 2 * frames if mak == 1 else 0.0
-        runs.append({"name": name, "mak": mak, "local": {"busy_s": [local], "wall_s": local + 0.01},
+        runs.append({"name": name, "mak": mak, "local": {"busy_s": [local], "wall_s": local + 0.01, "sleeps": [3]},
                      "remote": {"sent": [sent, sent], "received": [recv, recv], "busy_s": [busy, busy],
-                                "wall_s": 2 * busy + 0.01 + idle}})
-    got = fit_transport(runs, 2e-4)
+                                "wall_s": 2 * busy + 0.01 + idle, "sleeps": [sleeps + 3, sleeps]}})
+    got = fit_transport(runs, 2e-4, 1e-4)
     assert got["frame_send_overhead_s"] == pytest.approx(20e-6, rel=1e-6)
-    assert got["frame_receive_overhead_s"] == pytest.approx(16e-6, rel=1e-6)
-    assert got["remote_send_overhead_s"] == pytest.approx(2.5e-6, rel=1e-6)
+    assert got["frame_receive_overhead_s"] == pytest.approx(10e-6, rel=1e-6)
+    assert got["wake_overhead_s"] == pytest.approx(6e-6, rel=1e-6)
+    assert got["remote_send_overhead_s"] == pytest.approx(1e-6, rel=1e-6)
+    assert got["remote_receive_overhead_s"] == pytest.approx(1.5e-6, rel=1e-6)
     assert got["remote_send_s_per_byte"] == pytest.approx(0.3e-9, rel=1e-6)
-    assert got["latency_s"] == pytest.approx(15e-6, rel=1e-6) and got["coalesce_window_s"] == 2e-4
+    assert got["latency_s"] == pytest.approx(15e-6, rel=1e-6)
+    assert (got["coalesce_window_s"], got["spin_s"]) == (2e-4, 1e-4)
 
 
 def test_ranking_agreement_counts_pairs_the_measurement_cannot_order_as_ties():
@@ -123,7 +128,7 @@ def test_calibrate_writes_a_valid_measured_model(quick_model):
         assert getattr(c, field) == pytest.approx(raw["remote"][field], rel=1e-3) and getattr(c, field) >= 0
     # a message sent alone costs something (how a quick fit splits it among the fields may vary)
     assert c.frame_send_overhead_s + c.frame_receive_overhead_s + c.remote_send_overhead_s > 1e-7
-    assert c.coalesce_window_s == WorkerSpec.flush_s and system.link.latency_s == pytest.approx(
+    assert c.spin_s == SPIN_S and c.coalesce_window_s == WorkerSpec.flush_s and system.link.latency_s == pytest.approx(
         raw["remote"]["latency_s"], rel=1e-3)
 
 

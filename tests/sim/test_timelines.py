@@ -206,3 +206,24 @@ def test_sends_wait_for_the_queue_to_empty_or_the_coalescing_window(window_ms, a
     assert spans(ex, "a") == a_spans
     assert spans(ex, "b") == b_spans
     assert ex.summary()["network_frames"] == frames
+
+
+def test_the_receive_cost_per_message_is_charged_to_the_receiving_chip():
+    # unframed: a's output crosses alone (arrives at 1.75 ms) and b pays 0.25 ms to take it in; a pays nothing
+    model = chain_model(("a", 1e6), ("b", 2e6))
+    ex = SimExecutor(model, system(chip_override={"chips": [0, 1], "remote_receive_overhead_s": 0.25 * MS}),
+                     {"x": 0, "a": 0, "b": 1, "end": 1}, mak=1, trace=True, eval_advances_time=True)
+    ex.evaluate(insts(1))
+    assert spans(ex, "a") == [(0.0, 1.0)] and spans(ex, "b") == [(1.75, 2.25)]
+    assert "network_frames" not in ex.summary()
+
+
+@pytest.mark.parametrize("spin_ms, b_ms", [(0.0, 2.25), (1.0, 2.25), (5.0, 2.0)])
+def test_waking_after_sleeping_costs_the_wake_overhead_unless_the_chip_was_still_spinning(spin_ms, b_ms):
+    # chip 1 is idle from 0 until a's output arrives at 1.75 ms: asleep unless it spins for longer than that
+    model = chain_model(("a", 1e6), ("b", 2e6))
+    chips = {"chips": [0, 1], "wake_overhead_s": 0.25 * MS, "spin_s": spin_ms * MS}
+    ex = SimExecutor(model, system(chip_override=chips), {"x": 0, "a": 0, "b": 1, "end": 1},
+                     mak=1, trace=True, eval_advances_time=True)
+    ex.evaluate(insts(1))
+    assert spans(ex, "b") == [(1.75, b_ms)]

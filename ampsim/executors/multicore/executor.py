@@ -37,8 +37,12 @@ from ampsim.models.base import Model
 
 log = logging.getLogger(__name__)
 
-#: how long an idle worker polls without sleeping before it blocks (see WorkerSpec.spin_s)
-SPIN_S = 200e-6
+#: How long an idle worker polls without sleeping before it blocks (WorkerSpec.spin_s), when every worker
+#: has a core to spin on. 0: off. Spinning 200 us cuts a lone frame's hop from ~73 to ~23 us on the 2-core
+#: development VM and lifts mnist_mlp's 2-worker speed-up from 1.58x to 1.63x, but the calibrated
+#: simulator then under-predicts fine-grained models by up to 45 % (list_reduction, mak 4): off by default
+#: until the transport model captures spinning workers (`tuning={"spin_s": 2e-4}` turns it on).
+SPIN_S = 0.0
 
 
 class MulticoreExecutor:
@@ -56,8 +60,7 @@ class MulticoreExecutor:
         self.placement = _check_placement(placement, self.names, n_workers, source)
         self.owner = [self.placement[n] for n in self.names]
         self.start_method = start_method or _procs.start_method()
-        # WorkerSpec fields: read_s, flush_s, flush_bytes, report_s, spin_s. An idle worker spins before it
-        # sleeps (a wake-up costs each end ~20 us on a VM) unless there are more workers than cores to spin on.
+        # WorkerSpec fields: read_s, flush_s, flush_bytes, report_s, spin_s (see SPIN_S)
         self.tuning = {"spin_s": SPIN_S if n_workers <= (os.cpu_count() or 1) else 0.0, **(tuning or {})}
         self.time_s = 0.0
         self.instances_done = 0
@@ -174,6 +177,7 @@ class MulticoreExecutor:
             "controller_rounds": self.controller.rounds,
             "worker_frames_sent": [s.get("frames", 0) for s in st],
             "worker_waits": [s.get("waits", 0) for s in st],
+            "worker_sleeps": [s.get("sleeps", 0) for s in st],  # waits that outlasted the spin and blocked
             # per worker: [seconds, frames, messages, payload bytes] spent sending to / receiving from peers
             "worker_transport_sent": [s.get("transport_sent") for s in st],
             "worker_transport_received": [s.get("transport_received") for s in st],

@@ -107,7 +107,7 @@ class Worker:
         self.stopping = False
         self.idle_s = 0.0
         self.t_start = time.perf_counter()
-        self.processed = self.remote_sent = self.updates = self.waits = 0
+        self.processed = self.remote_sent = self.updates = self.waits = self.sleeps = 0
         # the transport's share of busy time, for `ampsim calibrate`: (seconds, frames, messages, bytes)
         self.sent = [0.0, 0, 0, 0]
         self.received = [0.0, 0, 0, 0]
@@ -245,6 +245,7 @@ class Worker:
                 while not events and time.perf_counter() < deadline:
                     events = self._poller.poll(0)
             if not events:
+                self.sleeps += 1
                 events = self._poller.poll()
             if any(ev & POLLOUT for _, ev in events):
                 self._write()
@@ -300,7 +301,7 @@ class Worker:
             "t": now, "cpu_s": time.process_time(), "busy_s": now - self.t_start - self.idle_s,
             "processed": self.processed, "remote_sent": self.remote_sent, "updates": self.updates,
             "pid": os.getpid(), "leftover": [n.name for n in self.nodes.values() if n._cache or n._joins],
-            "sent_bytes": sum(ch.sent_bytes for ch in self.peers.values()), "waits": self.waits,
+            "sent_bytes": sum(ch.sent_bytes for ch in self.peers.values()), "waits": self.waits, "sleeps": self.sleeps,
             "frames": sum(ch.sent_frames for ch in (self.ctrl, *self.peers.values())),
             "transport_sent": list(self.sent), "transport_received": list(self.received),
         }

@@ -12,8 +12,9 @@ Life cycle of one work item on a chip::
     the chip last woke up (the multicore worker's rule), the
     ``flush`` hook sends them as frames, the unit being busy for the frames' send cost first.
 
-Receiving a frame costs the chip ``frame_receive_overhead_s``: :meth:`Chip.charge` records it and the
-handler adds :meth:`Chip.collect` to the next item's duration (for an idle chip, the frame's first message).
+Receiving a frame costs the chip ``frame_receive_overhead_s``, and waking up after more than ``spin_s``
+idle costs it ``wake_overhead_s``: :meth:`Chip.charge` records such costs and the handler adds
+:meth:`Chip.collect` to the next item's duration (for an idle chip, the one that woke it).
 
 Ties in time are broken by SimPy's event order (insertion order), so runs repeat exactly.
 The chip also keeps the accounting the run summary reports: busy time, and memory in use
@@ -89,8 +90,11 @@ class Chip:
             if not queue:
                 wake = env.event()
                 self._idle.append(wake)
+                idle_from = env.now
                 yield wake
                 self.last_flush_s = env.now  # the coalescing window restarts when the chip wakes up
+                if env.now - idle_from > self.spec.spin_s:  # it had stopped polling and gone to sleep
+                    self._debt_s += self.spec.wake_overhead_s
                 continue
             item, nbytes = queue.popleft()
             self.queued_bytes -= nbytes

@@ -185,14 +185,14 @@ class SimExecutor:
             else:
                 wire = message_bytes(nbytes, len(s.msg.state))
                 self.network.send(chip.index, target.index, wire,
-                                  lambda t=target, it=item, nb=nbytes: t.put(it, nb))
+                                  lambda t=target, m=[(wire, item, nbytes)]: self._receive(t, m, framed=False))
         self._live[key] -= 1
         if self._live[key] == 0:
             self._complete(key)
 
     def _flush(self, chip: Chip) -> tuple[float, Callable[[], None]]:
         """Take ``chip``'s outbox as one frame per destination: (their send cost, a function that puts
-        them on the network). The receiving chip pays ``frame_receive_overhead_s`` per frame."""
+        them on the network). The receiving chip pays ``frame_receive_overhead_s`` per frame (:meth:`_receive`)."""
         frames, chip.outbox = list(chip.outbox.items()), {}
         cost = chip.spec.frame_send_overhead_s * len(frames)
         if self.trace and cost:
@@ -205,8 +205,11 @@ class SimExecutor:
                                   lambda t=self.chips[dst], ms=msgs: self._receive(t, ms))
         return cost, send
 
-    def _receive(self, chip: Chip, msgs: list) -> None:
-        chip.charge(chip.spec.frame_receive_overhead_s)
+    def _receive(self, chip: Chip, msgs: list, framed: bool = True) -> None:
+        """Messages from another chip arrive: queue them; the chip pays for the frame and each message."""
+        spec = chip.spec
+        if spec.remote_receive_overhead_s or framed:
+            chip.charge(spec.frame_receive_overhead_s * framed + spec.remote_receive_overhead_s * len(msgs))
         for _, item, nbytes in msgs:
             chip.put(item, nbytes)
 
