@@ -76,7 +76,7 @@ results/quick/figures/.%.done: results/quick/sweeps/%/table.csv experiments/swee
 COMPARE_EXPS := mnist_mlp list_reduction sst_treelstm
 COMPARE_FIGS := $(COMPARE_EXPS:%=results/figures/compare_%.png)
 results/compare/%/compare.csv: experiments/%.toml hardware_models/local_cpu.toml | $(STAMP)
-	$(AMPSIM) compare $< --out $(@D)
+	$(AMPSIM) compare $< --repeat 3 --out $(@D)
 results/figures/compare_%.png: results/compare/%/compare.csv
 	@mkdir -p $(@D)
 	cp results/compare/$*/compare.png $@

@@ -5,11 +5,14 @@ runs with the *same placement* on the multicore executor (wall-clock time) and o
 with the calibrated hardware model of this machine (``hardware_models/local_cpu.toml``, its topology
 resized to the configuration's worker count). The simulator assumes a core per worker; on a machine
 shared with other jobs (or sessions: Linux groups a session's processes) the workers may get less, so
-``cores`` is measured around each run and the simulated time is stretched accordingly (see
-:func:`shared_machine_slowdown`); likewise ``speed``, the machine's speed on the calibration workloads
-relative to calibration time (it drifts on shared virtual machines). The unstretched ``dedicated``
-prediction is reported too. The table reports throughput and time to target, the simulator's error
-in percent of the measurement, and whether measured and simulated rank the configurations alike.
+``cores`` is measured before and after the measurements and the simulated time is stretched accordingly
+(see :func:`shared_machine_slowdown`); likewise ``speed``, the machine's speed on the calibration
+workloads relative to calibration time (it drifts on shared virtual machines). The unstretched
+``dedicated`` prediction is reported too. With ``repeat`` > 1 the configurations are measured round-robin
+(a drift hits all alike) and the median counts; the min-max spread decides which pairs the measurement
+cannot order (ranking ties, :func:`ranking_agreement`). The table reports throughput and time to target,
+the simulator's error in percent of the measurement, and whether measured and simulated rank the
+configurations alike.
 
 Outputs (``--out``, default ``results/compare/<experiment>``): ``compare.csv``, ``compare.png`` and one run
 folder per configuration and executor under ``runs/``. Default budgets are short (1 epoch of at most
@@ -21,6 +24,7 @@ from __future__ import annotations
 import logging
 import math
 import re
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -116,59 +120,68 @@ def _calibration(hw_path: Path) -> dict:
     return json.loads(path.read_text())
 
 
-def _run_pair(cfg: Config, hw_path: Path, calib: dict, out: Path, repeat: int = 1) -> tuple[dict, dict, dict]:
-    """Train ``cfg`` on the multicore executor ``repeat`` times, then in the simulator with the same placement.
+@dataclass
+class _Pair:
+    """One configuration: its measured runs (filled round by round) and what both sides share."""
 
-    The simulated chips are the calibrated ones (a core each); what crossing between workers costs is
-    in the model too (the chip's ``remote_send_*`` and ``frame_*`` fields, ``coalesce_window_s`` and
-    the link latency), so the simulator batches messages into frames as the workers do. The measured
-    summary returned is the median-throughput repeat's; ``fix["measured"]`` lists every repeat's
-    throughput. Also in ``fix``: ``cores``, the CPU that ``n`` busy processes got just before and just
-    after the measured runs (mean), the simulated run's ``demand`` (sum of chip utilizations), for
-    :func:`shared_machine_slowdown`, and ``speed``, how much faster than at calibration the machine runs
-    the calibration workloads around the measured runs (mean of before and after); ``slowdown``
-    combines both.
-    """
-    from ampsim.executors.multicore import MulticoreExecutor, default_workers, multicore_placement
-    from ampsim.executors.sim import SimExecutor
-    from ampsim.microbench import cores_available
-    from ampsim.models import build_task
-    from ampsim.results import RunDir
-    from ampsim.training import configure_params, run_training
+    label: str
+    cfg: Config
+    out: Path
+    workers: int
+    mapping: dict[str, int]
+    load: list | None
+    fix: dict
+    runs: list[dict] = field(default_factory=list)
 
-    def fresh_task():
-        t = build_task(cfg)
-        configure_params(cfg, t)
-        return t
+
+def _prepare(label: str, cfg: Config, hw_path: Path, out: Path) -> _Pair:
+    """The configuration's placement (the strategy's, on the calibrated chips) and its message counts."""
+    from ampsim.executors.multicore import default_workers, multicore_placement
 
     n = cfg.executor.workers or default_workers()
-    task = fresh_task()
+    task = _fresh_task(cfg)
     mapping, load = multicore_placement(cfg, task, n, chips=list(_sim_system(hw_path, n).chips))
     per_inst, remote, remote_bytes = message_split(task.model, list(task.train_instances(1))[:8], mapping)
-    fix = {"messages_per_instance": per_inst, "remote_per_instance": remote, "remote_bytes_per_instance": remote_bytes,
-           "speed": 1.0}
-    speed = _speed_meter(calib)
-    before = cores_available(n)
-    runs = []
-    for r in range(repeat):
-        task = task if r == 0 else fresh_task()  # the same numerics every time: only the timing differs
-        ex = MulticoreExecutor(task.model, mapping, n, mak=cfg.train.mak, source=cfg.path)
-        ex.estimated_load = load
-        try:
-            runs.append(run_training(cfg, task, ex, RunDir(out / ("multicore" if r == 0 else f"multicore-{r + 1}"))))
-        finally:
-            ex.close()
-    fix["cores"] = (before + cores_available(n)) / 2
-    fix["speed"] = speed()
-    runs.sort(key=lambda m: m["throughput_instances_per_s"])
-    measured = runs[len(runs) // 2]
-    fix["measured"] = [m["throughput_instances_per_s"] for m in runs]
-    task = fresh_task()
-    simulated = run_training(cfg, task, SimExecutor(task.model, _sim_system(hw_path, n), mapping, mak=cfg.train.mak,
-                                                    source=cfg.path), RunDir(out / "sim"))
-    fix["demand"] = float(sum(simulated.get("chip_utilization", [1.0])))
-    fix["slowdown"] = shared_machine_slowdown(fix["demand"], fix["cores"]) / fix["speed"]
-    return measured, simulated, fix
+    return _Pair(label, cfg, out, n, mapping, load, {"messages_per_instance": per_inst, "remote_per_instance": remote,
+                                                     "remote_bytes_per_instance": remote_bytes})
+
+
+def _fresh_task(cfg: Config):
+    from ampsim.models import build_task
+    from ampsim.training import configure_params
+
+    task = build_task(cfg)
+    configure_params(cfg, task)
+    return task
+
+
+def _measure(pair: _Pair) -> None:
+    """Train the configuration once on the multicore executor (the same numerics every time: only the
+    timing differs); the first run's folder is ``multicore``, the next ``multicore-2``, ..."""
+    from ampsim.executors.multicore import MulticoreExecutor
+    from ampsim.results import RunDir
+    from ampsim.training import run_training
+
+    task = _fresh_task(pair.cfg)
+    ex = MulticoreExecutor(task.model, pair.mapping, pair.workers, mak=pair.cfg.train.mak, source=pair.cfg.path)
+    ex.estimated_load = pair.load
+    k = len(pair.runs) + 1
+    try:
+        pair.runs.append(run_training(pair.cfg, task, ex, RunDir(pair.out / ("multicore" if k == 1 else f"multicore-{k}"))))
+    finally:
+        ex.close()
+
+
+def _simulate(pair: _Pair, hw_path: Path) -> dict:
+    """Train the configuration in the simulator, on the calibrated model, with the same placement."""
+    from ampsim.executors.sim import SimExecutor
+    from ampsim.results import RunDir
+    from ampsim.training import run_training
+
+    task = _fresh_task(pair.cfg)
+    ex = SimExecutor(task.model, _sim_system(hw_path, pair.workers), pair.mapping, mak=pair.cfg.train.mak,
+                     source=pair.cfg.path)
+    return run_training(pair.cfg, task, ex, RunDir(pair.out / "sim"))
 
 
 def _speed_meter(calib: dict):
@@ -218,13 +231,30 @@ def run_compare(experiment: str | Path, overrides: list[tuple[str, Any]] = (), c
     base = [*SHORT_BUDGET, *overrides, ("executor.kind", "multicore"), ("executor.workers", n)]
     name = load_config(experiment, base).experiment.name
     out = Path(out) if out else Path("results") / "compare" / name
-    rows = []
+    from ampsim.microbench import cores_available
+
+    pairs = []
     for label, extra in parse_configs(configs or default_configs(n)):
-        cfg = load_config(experiment, base + extra)
         safe = re.sub(r"[^A-Za-z0-9_.=-]+", "_", label)
-        log.info("compare %s: %s", name, label)
-        m, s, fix = _run_pair(cfg, hw_path, calib, out / "runs" / safe, repeat)
-        rows.append(_row(label, cfg, m, s, fix))
+        pairs.append(_prepare(label, load_config(experiment, base + extra), hw_path, out / "runs" / safe))
+    counts = sorted({p.workers for p in pairs})
+    cores = {k: [cores_available(k)] for k in counts}
+    speed = _speed_meter(calib)
+    for r in range(repeat):  # round-robin: a drifting machine affects every configuration alike
+        for pair in pairs:
+            log.info("compare %s: %s (measurement %d of %d)", name, pair.label, r + 1, repeat)
+            _measure(pair)
+    for k in counts:
+        cores[k].append(cores_available(k))
+    machine_speed = speed()
+    rows = []
+    for pair in pairs:
+        simulated = _simulate(pair, hw_path)
+        pair.runs.sort(key=lambda m: m["throughput_instances_per_s"])
+        fix = dict(pair.fix, measured=[m["throughput_instances_per_s"] for m in pair.runs], speed=machine_speed,
+                   cores=sum(cores[pair.workers]) / 2, demand=float(sum(simulated.get("chip_utilization", [1.0]))))
+        fix["slowdown"] = shared_machine_slowdown(fix["demand"], fix["cores"]) / machine_speed
+        rows.append(_row(pair.label, pair.cfg, pair.runs[len(pair.runs) // 2], simulated, fix))
     agreement = ranking_agreement(rows)
     write_csv(rows, out / "compare.csv")
     plot(rows, agreement, out / "compare.png", f"{name}: measured vs simulated ({hw_path.name})")
