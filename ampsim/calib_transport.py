@@ -1,13 +1,13 @@
 """Calibrating the transport: what a message costs when it crosses between two multicore workers.
 
-The simulator models a software transport with eight chip fields and the link latency (see
-:class:`ampsim.hardware.spec.ChipSpec`): per *frame* (one ``sendmsg`` / ``recv``) ``frame_send_overhead_s``
-on the sender and ``frame_receive_overhead_s`` on the receiver; per *message* ``remote_send_overhead_s +
-remote_send_s_per_byte * bytes`` on the sender (packing; the bytes' cost at both ends is charged here) and
-``remote_receive_overhead_s`` on the receiver (unpacking, queueing); ``coalesce_window_s`` (how long a busy
-worker holds outgoing messages to batch them: the executor's ``flush_s``); ``spin_s`` (how long an idle
-worker polls before it sleeps: the executor's) and ``wake_overhead_s`` (what resuming after a sleep
-costs); and ``link.latency_s`` (the time in which neither process is busy).
+The simulator models a software transport with nine chip fields and the link latency (see
+:class:`ampsim.hardware.spec.ChipSpec`). Measured: per *frame* (one ``sendmsg`` / ``recv``)
+``frame_send_overhead_s`` on the sender and ``frame_receive_overhead_s`` on the receiver; per *message*
+``remote_send_overhead_s + remote_send_s_per_byte * bytes`` on the sender (packing; the bytes' cost at
+both ends is charged here) and ``remote_receive_overhead_s`` on the receiver (unpacking, queueing);
+``wake_overhead_s``, what resuming after a sleep costs; and ``link.latency_s``, the time in which neither
+process is busy. Copied from the workers' own rules (:func:`worker_policy`): ``coalesce_window_s``,
+``spin_s`` and ``poll_interval_s``.
 
 How they are measured: the calibration workloads (:mod:`ampsim.calib_workloads`: MLP, LSTM and Tree-LSTM
 shapes) run on two workers, their nodes placed by the greedy strategy with the fitted chip, at mak 1 and
@@ -79,9 +79,9 @@ def measure_chains(n_messages: int = 3000) -> list[dict]:
     return runs
 
 
-def fit(runs: list[dict], coalesce_window_s: float, spin_s: float) -> dict:
+def fit(runs: list[dict], policy: dict[str, float]) -> dict:
     """The chip and link fields from the records of :func:`measure_workloads` and :func:`measure_chains`
-    (see the module docstring); all >= 0."""
+    (see the module docstring), all >= 0, and the executor's ``policy`` (:func:`worker_policy`)."""
     def lstsq(side: str) -> np.ndarray:
         rows = [r["remote"][side][w] for r in runs for w in (0, 1)]
         X = np.array([row[1:] for row in rows], float)  # frames, messages, bytes
@@ -96,21 +96,27 @@ def fit(runs: list[dict], coalesce_window_s: float, spin_s: float) -> dict:
             / max(sum(x[1] for x in r["remote"]["sent"]), 1) for r in runs if r["name"] == "chain1" and r["mak"] == 1]
     latency = max(float(np.median(gaps)), 1e-7)
     return {"frame_send_overhead_s": float(send[0]), "frame_receive_overhead_s": float(recv[0]),
-            "wake_overhead_s": wake, "spin_s": spin_s,
+            "wake_overhead_s": wake, **policy,
             "remote_send_overhead_s": float(send[1]), "remote_receive_overhead_s": float(recv[1]),
             "remote_send_s_per_byte": float(send[2] + recv[2]),
-            "coalesce_window_s": coalesce_window_s, "latency_s": latency,
+            "latency_s": latency,
             "parts": {"frame_send_s": float(send[0]), "frame_receive_s": float(recv[0]), "wake_s": wake,
                       "message_send_s": float(send[1]), "message_receive_s": float(recv[1]),
                       "byte_send_s": float(send[2]), "byte_receive_s": float(recv[2])}}
 
 
-def calibrate_transport(chip, scale: float = 1.0) -> dict:
-    """Measure and fit (``chip``: the fitted compute model, for the placements); also returns the raw runs."""
+def worker_policy() -> dict[str, float]:
+    """The multicore workers' own timing rules, as chip fields: how long a busy worker holds outgoing
+    messages (``flush_s``), how long an idle one spins before sleeping, how often a busy one reads."""
     from ampsim.executors.multicore.executor import SPIN_S
     from ampsim.executors.multicore.worker import WorkerSpec
 
+    return {"coalesce_window_s": WorkerSpec.flush_s, "spin_s": SPIN_S, "poll_interval_s": WorkerSpec.read_s}
+
+
+def calibrate_transport(chip, scale: float = 1.0) -> dict:
+    """Measure and fit (``chip``: the fitted compute model, for the placements); also returns the raw runs."""
     runs = measure_workloads(chip, scale) + measure_chains(int(3000 * scale))
-    out = fit(runs, WorkerSpec.flush_s, SPIN_S)
+    out = fit(runs, worker_policy())
     out["runs"] = runs
     return out

@@ -229,12 +229,27 @@ def rates(fit: dict) -> tuple[float, float, float, float]:
 
 
 def speed_index(n: int = 12, repeat: int = 7) -> float:
-    """Seconds the reference executor takes for ``n`` instances of each workload (median of ``repeat``):
-    how fast this machine runs our code right now. Calibration records it; ``ampsim compare`` measures it
-    again before each run, so the simulated chips follow the machine's speed when it drifts (other
-    virtual machines on the host, clock frequency)."""
+    """Seconds the reference executor takes for ``n`` instances of each workload (median of ``repeat``),
+    in a freshly started process: how fast this machine runs our code right now. Calibration records it;
+    ``ampsim compare`` measures it again around its runs, so the simulated chips follow the machine's
+    speed when it drifts (other virtual machines on the host, clock frequency). A fresh process, because
+    the same code runs up to 15 % slower or faster in a process whose heap holds a different dataset."""
+    import subprocess
+    import sys
+
+    # a plain child process (no multiprocessing: its resource tracker would outlive the call)
+    code = f"from ampsim.calib_workloads import _speed_index_here as f; print(f({int(n)}, {int(repeat)}))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    if out.returncode:
+        raise RuntimeError(f"speed index child failed: {out.stderr.strip().splitlines()[-1:]}")
+    return float(out.stdout.split()[-1])
+
+
+def _speed_index_here(n: int, repeat: int) -> float:
+    from ampsim.executors.multicore.procs import limit_blas_threads
     from ampsim.executors.reference import ReferenceExecutor
 
+    limit_blas_threads()
     sets = [build(n) for build, _ in WORKLOADS.values()]
     execs = [(ReferenceExecutor(model), insts) for model, insts in sets]
     for ex, insts in execs:

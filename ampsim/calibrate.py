@@ -42,7 +42,7 @@ DEFAULT_OUT = Path("hardware_models") / "local_cpu.toml"
 #: the chip fields that :mod:`ampsim.calib_transport` measures
 TRANSPORT_FIELDS = ("remote_send_overhead_s", "remote_send_s_per_byte", "remote_receive_overhead_s",
                     "frame_send_overhead_s", "frame_receive_overhead_s", "coalesce_window_s", "wake_overhead_s",
-                    "spin_s")
+                    "spin_s", "poll_interval_s")
 
 
 def machine_description() -> str:

@@ -26,6 +26,7 @@ spelled in every field name (``flops_per_s``, ``latency_s``, ``memory_bytes``...
     coalesce_window_s = 0.0                    # how long sends may wait to share a frame (optional, 0)
     wake_overhead_s = 0.0                      # CPU to resume after sleeping idle (optional, 0)
     spin_s = 0.0                               # how long an idle chip polls before it sleeps (optional, 0)
+    poll_interval_s = 0.0                      # a busy chip takes in arrivals this often (optional, 0: at once)
     [link]                                     # full duplex: each direction has this bandwidth
     latency_s = 1.0e-7
     bandwidth_bytes_per_s = 2.5e10
@@ -75,7 +76,8 @@ _SECTIONS = ("system", "chip", "link", "topology", "chip_override", "link_overri
 _SYSTEM_KEYS = ("name", "description", "source", "measured", "switching")
 _CHIP_KEYS = ("flops_per_s", "mem_bandwidth_bytes_per_s", "overhead_s", "compute_units", "memory_bytes",
               "kernel_overhead_s", "remote_send_overhead_s", "remote_send_s_per_byte", "remote_receive_overhead_s",
-              "frame_send_overhead_s", "frame_receive_overhead_s", "coalesce_window_s", "wake_overhead_s", "spin_s")
+              "frame_send_overhead_s", "frame_receive_overhead_s", "coalesce_window_s", "wake_overhead_s", "spin_s",
+              "poll_interval_s")
 #: Optional chip fields that default to 0 (left out of :meth:`SystemSpec.to_dict` when 0 / unchanged).
 _OPTIONAL_ZERO_CHIP_KEYS = _CHIP_KEYS[5:]
 _LINK_KEYS = ("latency_s", "bandwidth_bytes_per_s")
@@ -105,9 +107,10 @@ class ChipSpec:
     ``coalesce_window_s`` since its last frame went out or it last woke up, and leave together, one frame per destination,
     as soon as the chip's queue runs empty or the window has passed (the multicore executor's flush rule).
     A chip that runs out of work polls for ``spin_s``, then sleeps; work that finds it asleep first
-    costs it ``wake_overhead_s`` (a context switch, cold caches).
+    costs it ``wake_overhead_s`` (a context switch, cold caches). A busy chip takes in messages from other
+    chips every ``poll_interval_s`` (between two items) or when its queue runs empty; 0 means at once.
 
-    All eight transport fields are optional and default to 0 (a network interface that does this for free; with the
+    All nine transport fields are optional and default to 0 (a network interface that does this for free; with the
     three frame fields 0, every message travels on its own as soon as its step ends).
     """
 
@@ -125,6 +128,7 @@ class ChipSpec:
     coalesce_window_s: float = 0.0
     wake_overhead_s: float = 0.0
     spin_s: float = 0.0
+    poll_interval_s: float = 0.0
 
     @property
     def framed(self) -> bool:

@@ -44,7 +44,7 @@ def test_transport_fit_recovers_known_costs():
         runs.append({"name": name, "mak": mak, "local": {"busy_s": [local], "wall_s": local + 0.01, "sleeps": [3]},
                      "remote": {"sent": [sent, sent], "received": [recv, recv], "busy_s": [busy, busy],
                                 "wall_s": 2 * busy + 0.01 + idle, "sleeps": [sleeps + 3, sleeps]}})
-    got = fit_transport(runs, 2e-4, 1e-4)
+    got = fit_transport(runs, {"coalesce_window_s": 2e-4, "spin_s": 1e-4, "poll_interval_s": 3e-4})
     assert got["frame_send_overhead_s"] == pytest.approx(20e-6, rel=1e-6)
     assert got["frame_receive_overhead_s"] == pytest.approx(10e-6, rel=1e-6)
     assert got["wake_overhead_s"] == pytest.approx(6e-6, rel=1e-6)
@@ -52,7 +52,7 @@ def test_transport_fit_recovers_known_costs():
     assert got["remote_receive_overhead_s"] == pytest.approx(1.5e-6, rel=1e-6)
     assert got["remote_send_s_per_byte"] == pytest.approx(0.3e-9, rel=1e-6)
     assert got["latency_s"] == pytest.approx(15e-6, rel=1e-6)
-    assert (got["coalesce_window_s"], got["spin_s"]) == (2e-4, 1e-4)
+    assert (got["coalesce_window_s"], got["spin_s"], got["poll_interval_s"]) == (2e-4, 1e-4, 3e-4)
 
 
 def test_ranking_agreement_counts_pairs_the_measurement_cannot_order_as_ties():
@@ -128,7 +128,8 @@ def test_calibrate_writes_a_valid_measured_model(quick_model):
         assert getattr(c, field) == pytest.approx(raw["remote"][field], rel=1e-3) and getattr(c, field) >= 0
     # a message sent alone costs something (how a quick fit splits it among the fields may vary)
     assert c.frame_send_overhead_s + c.frame_receive_overhead_s + c.remote_send_overhead_s > 1e-7
-    assert c.spin_s == SPIN_S and c.coalesce_window_s == WorkerSpec.flush_s and system.link.latency_s == pytest.approx(
+    assert (c.spin_s, c.coalesce_window_s, c.poll_interval_s) == (SPIN_S, WorkerSpec.flush_s, WorkerSpec.read_s)
+    assert system.link.latency_s == pytest.approx(
         raw["remote"]["latency_s"], rel=1e-3)
 
 

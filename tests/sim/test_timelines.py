@@ -227,3 +227,29 @@ def test_waking_after_sleeping_costs_the_wake_overhead_unless_the_chip_was_still
                      mak=1, trace=True, eval_advances_time=True)
     ex.evaluate(insts(1))
     assert spans(ex, "b") == [(1.75, b_ms)]
+
+
+def test_a_busy_chip_takes_in_arrivals_only_when_it_polls():
+    # chip 1 runs c (4 ms) from 0; a's output reaches it from chip 0 at 1.75 ms, c's output d is local
+    g = Graph("poll")
+    for name in ("x", "y"):
+        g.add(Input(name, dtype=np.float64))
+    g.add(Busy("a", 1e6))
+    g.add(Busy("b", 2e6))
+    g.add(Busy("c", 4e6))
+    g.add(Busy("d", 1e6))
+    for name in ("endb", "endd"):
+        g.add(End(name))
+    g.chain("x", "a", "b", "endb")
+    g.chain("y", "c", "d", "endd")
+    model = Model(g.validate(), InjectFields((("x", "x"), ("y", "x"))), Metric("m", "endb", "n"))
+    place = {"x": 0, "a": 0, "y": 1, "c": 1, "d": 1, "b": 1, "endb": 1, "endd": 1}
+    starts = {}
+    for poll_ms in (0.0, 10.0):
+        chips = {"chips": [0, 1], "poll_interval_s": poll_ms * MS}
+        ex = SimExecutor(model, system(chip_override=chips), place, mak=1, trace=True, eval_advances_time=True)
+        ex.evaluate(insts(1))
+        starts[poll_ms] = (spans(ex, "b")[0][0], spans(ex, "d")[0][0])
+    # at once: b (arrived 1.75) is queued before d (made by c at 4): b 4-6, d 6-7
+    # polled: at 4 c hands d to the queue while b waits in the inbox until the queue runs empty: d 4-5, b 5-7
+    assert starts == {0.0: (4.0, 6.0), 10.0: (5.0, 4.0)}

@@ -12,7 +12,8 @@ Life cycle of one work item on a chip::
     the chip last woke up (the multicore worker's rule), the
     ``flush`` hook sends them as frames, the unit being busy for the frames' send cost first.
 
-Receiving a frame costs the chip ``frame_receive_overhead_s``, and waking up after more than ``spin_s``
+Messages from other chips arrive through :meth:`Chip.deliver` (see ``poll_interval_s`` there). Receiving a
+frame costs the chip ``frame_receive_overhead_s``, and waking up after more than ``spin_s``
 idle costs it ``wake_overhead_s``: :meth:`Chip.charge` records such costs and the handler adds
 :meth:`Chip.collect` to the next item's duration (for an idle chip, the one that woke it).
 
@@ -50,7 +51,8 @@ class Chip:
         self.queued_bytes = 0
         self.peak_bytes = 0
         self.outbox: dict[int, list] = {}  # destination chip -> messages waiting to share a frame
-        self.last_flush_s = 0.0
+        self.inbox: deque[tuple[tuple, int]] = deque()  # arrived from other chips, not yet polled
+        self.last_flush_s = self.last_poll_s = 0.0
         self._debt_s = 0.0  # receive cost not yet charged to a work item
         self._handle, self._flush = handle, flush
         for unit in range(spec.compute_units):
@@ -61,6 +63,16 @@ class Chip:
         self.queue.append((item, nbytes))
         if self._idle:
             self._idle.popleft().succeed()
+
+    def deliver(self, item: tuple, nbytes: int) -> None:
+        """A message from another chip arrives. With ``poll_interval_s`` > 0 a busy chip sees it only at
+        its next poll (every ``poll_interval_s`` between items, or when its queue runs empty), as a
+        software transport that reads its sockets between messages; an idle chip takes it at once."""
+        if not self.spec.poll_interval_s or (not self.queue and self._idle):
+            self.put(item, nbytes)
+        else:
+            self.queued_bytes += nbytes
+            self.inbox.append((item, nbytes))
 
     def charge(self, seconds: float) -> None:
         """Record ``seconds`` of work (a received frame) for the next item this chip processes."""
@@ -85,14 +97,18 @@ class Chip:
                     "lower train.mak, use more chips or another placement")
 
     def _serve(self, unit: int):
-        env, queue = self.env, self.queue
+        env, queue, inbox = self.env, self.queue, self.inbox
         while True:
+            if inbox and (not queue or env.now - self.last_poll_s >= self.spec.poll_interval_s):
+                self.last_poll_s = env.now
+                queue.extend(inbox)
+                inbox.clear()
             if not queue:
                 wake = env.event()
                 self._idle.append(wake)
                 idle_from = env.now
                 yield wake
-                self.last_flush_s = env.now  # the coalescing window restarts when the chip wakes up
+                self.last_flush_s = self.last_poll_s = env.now  # both intervals restart when the chip wakes
                 if env.now - idle_from > self.spec.spin_s:  # it had stopped polling and gone to sleep
                     self._debt_s += self.spec.wake_overhead_s
                 continue

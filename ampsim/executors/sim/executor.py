@@ -211,7 +211,7 @@ class SimExecutor:
         if spec.remote_receive_overhead_s or framed:
             chip.charge(spec.frame_receive_overhead_s * framed + spec.remote_receive_overhead_s * len(msgs))
         for _, item, nbytes in msgs:
-            chip.put(item, nbytes)
+            chip.deliver(item, nbytes)
 
     def _complete(self, key: int) -> None:
         waiting = [n.name for n in self._joiners if n._joins and n.holds(key)]
