@@ -30,6 +30,7 @@ import numpy as np
 
 log = logging.getLogger(__name__)
 
+
 def _run(model, insts, placement: dict[str, int], workers: int, mak: int) -> dict:
     """Wall time, per-worker busy time and transport counters of one multicore pass (after a warm-up)."""
     from ampsim.executors.multicore import MulticoreExecutor

@@ -14,13 +14,14 @@ lone message does not speed up by using idle units). With ``k = 1``::
 (a launch, or a numpy call's Python and dispatch cost): a fused cell and a chain of tiny ops with the same
 FLOPs differ by their operation counts.
 
-A message sent to a node on *another* chip also costs the sending chip CPU (serialization, system
-calls, wake-ups of a software transport), the sending unit being busy for it after the step::
+A message sent to a node on *another* chip also costs the sending chip CPU (packing it for a software
+transport), the sending unit being busy for it after the step::
 
     remote_send_time_s = remote_send_overhead_s + remote_send_s_per_byte * wire_bytes
 
-with ``wire_bytes`` from :func:`message_bytes`. Both fields default to 0. The receive side has no
-field of its own: a cost measured over both ends is charged once, here.
+with ``wire_bytes`` from :func:`message_bytes`. Both fields default to 0. The receiving chip's share
+(``remote_receive_overhead_s``) and the per-frame, polling and wake-up costs of a software transport are
+charged by the simulated chips themselves (:mod:`ampsim.executors.sim.chips`).
 """
 
 from __future__ import annotations

@@ -118,7 +118,9 @@ def test_calibrate_writes_a_valid_measured_model(quick_model):
     system = load_system(quick_model)
     assert system.measured and system.n_chips == 2 and system.topology.kind == "fully_connected"
     c = system.chip_default
-    assert 1e8 < c.flops_per_s < 1e13 and 1e8 < c.mem_bandwidth_bytes_per_s < 1e13 and 0 < c.overhead_s < 1e-3
+    assert 1e8 < c.flops_per_s < 1e13 and 1e8 < c.mem_bandwidth_bytes_per_s < 1e13
+    # every message costs something; how a quick fit on a busy machine splits it between the two may vary
+    assert 0 <= c.overhead_s < 1e-3 and 0 <= c.kernel_overhead_s < 1e-4 and c.overhead_s + c.kernel_overhead_s > 0
     assert 0 < system.link.latency_s < 1e-2 and system.link.bandwidth_bytes_per_s > 1e6
     text = quick_model.read_text()
     assert "GEMM rates" in text and "Workloads on one multicore worker" in text

@@ -53,7 +53,7 @@ class Chip:
         self.outbox: dict[int, list] = {}  # destination chip -> messages waiting to share a frame
         self.inbox: deque[tuple[tuple, int]] = deque()  # arrived from other chips, not yet polled
         self.last_flush_s = self.last_poll_s = 0.0
-        self._debt_s = 0.0  # receive cost not yet charged to a work item
+        self._debt_s = 0.0  # receive and wake-up costs not yet charged to a work item
         self._handle, self._flush = handle, flush
         for unit in range(spec.compute_units):
             env.process(self._serve(unit))
@@ -75,7 +75,7 @@ class Chip:
             self.inbox.append((item, nbytes))
 
     def charge(self, seconds: float) -> None:
-        """Record ``seconds`` of work (a received frame) for the next item this chip processes."""
+        """Record ``seconds`` of work (a received frame, a wake-up) for the next item this chip processes."""
         self._debt_s += seconds
 
     def collect(self) -> float:

@@ -208,8 +208,9 @@ class SimExecutor:
     def _receive(self, chip: Chip, msgs: list, framed: bool = True) -> None:
         """Messages from another chip arrive: queue them; the chip pays for the frame and each message."""
         spec = chip.spec
-        if spec.remote_receive_overhead_s or framed:
-            chip.charge(spec.frame_receive_overhead_s * framed + spec.remote_receive_overhead_s * len(msgs))
+        cost = spec.remote_receive_overhead_s * len(msgs) + (spec.frame_receive_overhead_s if framed else 0.0)
+        if cost:
+            chip.charge(cost)
         for _, item, nbytes in msgs:
             chip.deliver(item, nbytes)
 
