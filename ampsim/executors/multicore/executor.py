@@ -38,11 +38,11 @@ from ampsim.models.base import Model
 log = logging.getLogger(__name__)
 
 #: How long an idle worker polls without sleeping before it blocks (WorkerSpec.spin_s), when every worker
-#: has a core to spin on. 0: off. Spinning 200 us cuts a lone frame's hop from ~73 to ~23 us on the 2-core
-#: development VM and lifts mnist_mlp's 2-worker speed-up from 1.58x to 1.63x, but the calibrated
-#: simulator then under-predicts fine-grained models by up to 45 % (list_reduction, mak 4): off by default
-#: until the transport model captures spinning workers (`tuning={"spin_s": 2e-4}` turns it on).
-SPIN_S = 0.0
+#: has a core to spin on (0: never). A peer's answer often comes within microseconds, while a sleep and
+#: wake-up costs both ends ~20 us on the 2-core development VM: spinning 200 us cuts a lone frame's hop
+#: from 73 to 23 us and doubles list_reduction's 2-worker throughput at mak 1. The simulator models it
+#: (chip.spin_s, chip.wake_overhead_s); `tuning={"spin_s": 0.0}` turns it off.
+SPIN_S = 200e-6
 
 
 class MulticoreExecutor:
