@@ -38,11 +38,13 @@ from ampsim.models.base import Model
 log = logging.getLogger(__name__)
 
 #: How long an idle worker polls without sleeping before it blocks (WorkerSpec.spin_s), when every worker
-#: has a core to spin on (0: never). A peer's answer often comes within microseconds, while a sleep and
-#: wake-up costs both ends ~20 us on the 2-core development VM: spinning 200 us cuts a lone frame's hop
-#: from 73 to 23 us and doubles list_reduction's 2-worker throughput at mak 1. The simulator models it
-#: (chip.spin_s, chip.wake_overhead_s); `tuning={"spin_s": 0.0}` turns it off.
-SPIN_S = 200e-6
+#: has a core to spin on. A peer's answer often comes within microseconds, while a sleep and wake-up
+#: costs both ends ~20 us on the 2-core development VM: spinning 200 us cuts a lone frame's hop from 73
+#: to 23 us and doubles list_reduction's 2-worker throughput at mak 1. The simulator models spinning
+#: (chip.spin_s, wake_overhead_s), but calibrated on spinning workers it under-predicts list_reduction by
+#: up to 19 % (and misranks it), against at most 15 % without: off by default until that is understood;
+#: `tuning={"spin_s": 2e-4}` turns it on.
+SPIN_S = 0.0
 
 
 class MulticoreExecutor:
