@@ -6,7 +6,7 @@ from typing import Any
 
 import networkx as nx
 
-from ampsim.hardware.spec import SystemSpec
+from ampsim.hardware.spec import _OPTIONAL_ZERO_CHIP_KEYS, SystemSpec
 from ampsim.hardware.topology import bisection_bandwidth_bytes_per_s, bisection_is_exact, diameter_hops
 
 _UNITS = {
@@ -24,8 +24,9 @@ def describe(system: SystemSpec, graph: nx.Graph) -> dict[str, Any]:
     Keys: name, description, source, measured, topology (kind), switching, n_chips, n_switches,
     n_links, diameter_hops, bisection_bandwidth_bytes_per_s, bisection_exact (False: an estimate,
     see ``bisection_bandwidth_bytes_per_s``), total_flops_per_s, total_memory_bytes,
-    min_link_bandwidth_bytes_per_s, max_link_latency_s, heterogeneous (chips or links differ).
-    Values are JSON-serialisable.
+    min_link_bandwidth_bytes_per_s, max_link_latency_s, heterogeneous (chips or links differ), then the
+    default chip's per-message costs: ``chip.overhead_s`` and every optional cost field that is not 0
+    (``chip.kernel_overhead_s``, the software-transport fields). Values are JSON-serialisable.
     """
     links = [e for _, _, e in graph.edges(data=True)]
     return {
@@ -46,6 +47,9 @@ def describe(system: SystemSpec, graph: nx.Graph) -> dict[str, Any]:
         "min_link_bandwidth_bytes_per_s": min((e["bandwidth_bytes_per_s"] for e in links), default=0.0),
         "max_link_latency_s": max((e["latency_s"] for e in links), default=0.0),
         "heterogeneous": len(set(system.chips)) > 1 or bool(system.link_overrides),
+        "chip.overhead_s": system.chip_default.overhead_s,
+        **{f"chip.{k}": getattr(system.chip_default, k) for k in _OPTIONAL_ZERO_CHIP_KEYS
+           if getattr(system.chip_default, k)},
     }
 
 
@@ -53,8 +57,9 @@ def format_info(d: dict[str, Any]) -> str:
     """A two-column human-readable table of :func:`describe`'s dict, quantities with SI prefixes."""
     rows = []
     for key, value in d.items():
-        if key in _UNITS and isinstance(value, (int, float)):
-            text = _si(float(value), _UNITS[key])
+        unit = _UNITS.get(key) or ("s/B" if key.endswith("_s_per_byte") else "s" if key.endswith("_s") else None)
+        if unit and isinstance(value, (int, float)) and not isinstance(value, bool):
+            text = _si(float(value), unit)
             if key == "bisection_bandwidth_bytes_per_s" and d.get("bisection_exact") is False:
                 text += " (estimate)"
         elif isinstance(value, bool):

@@ -272,3 +272,11 @@ def test_describe_and_format_info():
     assert dh["heterogeneous"] and not dh["bisection_exact"]
     assert dh["bisection_bandwidth_bytes_per_s"] == pytest.approx(3.2e10 + 3.2e9)
     assert "(estimate)" in format_info(dh)
+    # per-message costs: always the chip's overhead, the optional fields only where a model sets them
+    assert d["chip.overhead_s"] == s.chip_default.overhead_s and "chip.kernel_overhead_s" not in d
+    local = load_system(MODELS / "local_cpu.toml")
+    dl = describe(local, build_topology(local))
+    assert dl["chip.frame_send_overhead_s"] == local.chip_default.frame_send_overhead_s > 0
+    assert "chip.spin_s" not in dl  # 0 in the calibrated model: workers sleep at once
+    expected = ["chip.kernel_overhead_s", f"{local.chip_default.kernel_overhead_s * 1e6:.3g}", "µs"]
+    assert expected in [line.split() for line in format_info(dl).splitlines()]
