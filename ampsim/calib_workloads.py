@@ -3,10 +3,10 @@
 The cost a simulated chip charges per message, ``max(flops/F, bytes/B) + o + kernels * k``, cannot match
 every numpy operation on a CPU exactly (a GEMM runs near its FLOP rate, an unfused numpy Adam update moves
 ~10x the bytes its node reports). ``ampsim calibrate`` therefore fits F, B, o and k so that the simulator
-reproduces the *time per instance* of three representative workloads run by a real one-worker multicore
-executor (mak = 1, so admission, the worker loop and the controller round trip are included), and stays
-close to the individual node-step times (a weaker term); k, the cost of one numpy call, is what sets a
-Tree-LSTM cell (dozens of small operations) apart from a ReLU of the same size:
+reproduces three representative workloads run by a real one-worker multicore executor (mak = 1, so
+admission, the worker loop and the controller round trip are included): their time per instance, and how
+that time splits among their node calls, each timed (:func:`fit`). k, the cost of one numpy call, is what
+sets a Tree-LSTM cell (dozens of small operations) apart from a ReLU of the same size:
 
 * ``mlp``  — 784-256-256-256-10 MLP, batches of 32, Adam (the shapes of mnist_mlp), random data;
 * ``rnn``  — LSTM (hidden 64, embedding 32) over synthetic lists, batches of 16, Adam (list_reduction);
@@ -178,7 +178,7 @@ def fit(workloads: list[dict], total_weight: float = 3.0) -> dict:
     For fixed F and B the residuals are linear in o and k: least squares solves for them (clamped at 0)
     at every grid point (:data:`GRID`), and the point with the smallest sum of squares wins.
     """
-    coef, rows_f, rows_b, target = [], [], [], []  # residual = coef·(o, k) + roofline rows - target
+    coef, roof_rows, target = [], [], []  # residual = coef·(o, k) + roofline rows - target
     for w in workloads:
         items, counts = np.asarray(w["items"], float), np.asarray(w["counts"], float)
         T = w["seconds_per_instance"]
@@ -187,16 +187,16 @@ def fit(workloads: list[dict], total_weight: float = 3.0) -> dict:
         if item_s.any():
             for (f, b, k), c, t in zip(items, counts, item_s):
                 coef.append((c / T, c * k / T))
-                rows_f.append({(f, b): c / T})
+                roof_rows.append({(f, b): c / T})
                 target.append((t + loop * c) / T)
         coef.append((total_weight * counts.sum() / T, total_weight * float(items[:, 2] @ counts) / T))
-        rows_f.append({(f, b): total_weight * c / T for (f, b, _), c in zip(items, counts)})
+        roof_rows.append({(f, b): total_weight * c / T for (f, b, _), c in zip(items, counts)})
         target.append(total_weight)
     A = np.array(coef)  # n x 2, independent of F and B
-    keys = sorted({fb for r in rows_f for fb in r})
+    keys = sorted({fb for r in roof_rows for fb in r})
     col = {fb: i for i, fb in enumerate(keys)}
-    M = np.zeros((len(rows_f), len(keys)))  # residual rows x distinct (flops, bytes) pairs
-    for i, r in enumerate(rows_f):
+    M = np.zeros((len(roof_rows), len(keys)))  # residual rows x distinct (flops, bytes) pairs
+    for i, r in enumerate(roof_rows):
         for fb, c in r.items():
             M[i, col[fb]] += c
     fl, by = np.array([k[0] for k in keys]), np.array([k[1] for k in keys])
