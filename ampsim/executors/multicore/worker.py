@@ -341,11 +341,12 @@ class Worker:
                 sent[3] += len(packed[1])
                 batch.clear()
         self.out_bytes = self.out_count = 0
+        if sent[1] != frames:  # the peer frames' cost, without the controller report that may follow
+            self._write()
+            sent[0] += time.perf_counter() - t0
         if idle and not carried:
             self._report()
         self._write()
-        if sent[1] != frames:
-            sent[0] += time.perf_counter() - t0
 
     def _totals(self) -> list[tuple[int, int, int]]:
         """The pending returns summed per instance, as (key, num, scale)."""
