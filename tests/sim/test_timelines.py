@@ -160,14 +160,21 @@ def test_messages_on_one_chip_pay_no_link_cost():
     assert spans(ex, "b") == [(1.0, 2.0)] and ex.network.messages == 0
 
 
+def a_to_b_across_chips(chip_fields: dict, *, mak: int, n: int):
+    """x, a on chip 0 → b, end on chip 1 (a 1 ms, b 2 ms), both chips with ``chip_fields``; evaluated on
+    ``n`` instances with a trace."""
+    model = chain_model(("a", 1e6), ("b", 2e6))
+    ex = SimExecutor(model, system(chip_override={"chips": [0, 1], **chip_fields}), {"x": 0, "a": 0, "b": 1, "end": 1},
+                     mak=mak, trace=True, eval_advances_time=True)
+    ex.evaluate(insts(n))
+    return ex
+
+
 def test_remote_send_cpu_is_charged_to_the_sending_chip_only_for_cross_chip_sends():
     # 0.5 ms per message sent to another chip + 0.25 ms for its 24 wire bytes: a (chip 0 → b on chip 1)
     # grows from 1 to exactly 1.75 ms; b (→ end on its own chip) and x (→ a on its own chip) pay nothing
-    send = {"remote_send_overhead_s": 0.5 * MS, "remote_send_s_per_byte": 0.25 * MS / 24}
-    model = chain_model(("a", 1e6), ("b", 2e6))
-    ex = SimExecutor(model, system(chip_override={"chips": [0, 1], **send}), {"x": 0, "a": 0, "b": 1, "end": 1},
-                     mak=1, trace=True, eval_advances_time=True)
-    ex.evaluate(insts(2))
+    ex = a_to_b_across_chips({"remote_send_overhead_s": 0.5 * MS, "remote_send_s_per_byte": 0.25 * MS / 24},
+                             mak=1, n=2)
     assert spans(ex, "x") == [(0.0, 0.0), (4.5, 0.0)]
     assert spans(ex, "a") == [(0.0, 1.75), (4.5, 1.75)]
     # a's output leaves after its send CPU: 1.75 + 0.25 + 0.5 = 2.5 ms; then b takes its plain 2 ms
@@ -179,10 +186,7 @@ FRAMES = {"frame_send_overhead_s": 0.5 * MS, "frame_receive_overhead_s": 0.25 * 
 
 
 def test_a_lone_frame_costs_the_sender_and_the_receiver_once():
-    model = chain_model(("a", 1e6), ("b", 2e6))
-    ex = SimExecutor(model, system(chip_override={"chips": [0, 1], **FRAMES}), {"x": 0, "a": 0, "b": 1, "end": 1},
-                     mak=1, trace=True, eval_advances_time=True)
-    ex.evaluate(insts(2))
+    ex = a_to_b_across_chips(FRAMES, mak=1, n=2)
     # a 0-1, its queue is empty: the frame costs chip 0 0.5 ms, crosses in 0.25 + 0.5 ms (arrives at 2.25),
     # and b pays 0.25 ms to receive it on top of its 2 ms; the next instance starts when end is done
     assert spans(ex, "a") == [(0.0, 1.0), (4.5, 1.0)]
@@ -198,11 +202,7 @@ def test_a_lone_frame_costs_the_sender_and_the_receiver_once():
     (0.5, [(0.0, 1.0), (1.5, 1.0)], [(2.25, 2.25), (4.5, 2.25)], 2),
 ])
 def test_sends_wait_for_the_queue_to_empty_or_the_coalescing_window(window_ms, a_spans, b_spans, frames):
-    model = chain_model(("a", 1e6), ("b", 2e6))
-    chips = {"chips": [0, 1], **FRAMES, "coalesce_window_s": window_ms * MS}
-    ex = SimExecutor(model, system(chip_override=chips), {"x": 0, "a": 0, "b": 1, "end": 1},
-                     mak=2, trace=True, eval_advances_time=True)
-    ex.evaluate(insts(2))
+    ex = a_to_b_across_chips({**FRAMES, "coalesce_window_s": window_ms * MS}, mak=2, n=2)
     assert spans(ex, "a") == a_spans
     assert spans(ex, "b") == b_spans
     assert ex.summary()["network_frames"] == frames
@@ -210,10 +210,7 @@ def test_sends_wait_for_the_queue_to_empty_or_the_coalescing_window(window_ms, a
 
 def test_the_receive_cost_per_message_is_charged_to_the_receiving_chip():
     # unframed: a's output crosses alone (arrives at 1.75 ms) and b pays 0.25 ms to take it in; a pays nothing
-    model = chain_model(("a", 1e6), ("b", 2e6))
-    ex = SimExecutor(model, system(chip_override={"chips": [0, 1], "remote_receive_overhead_s": 0.25 * MS}),
-                     {"x": 0, "a": 0, "b": 1, "end": 1}, mak=1, trace=True, eval_advances_time=True)
-    ex.evaluate(insts(1))
+    ex = a_to_b_across_chips({"remote_receive_overhead_s": 0.25 * MS}, mak=1, n=1)
     assert spans(ex, "a") == [(0.0, 1.0)] and spans(ex, "b") == [(1.75, 2.25)]
     assert "network_frames" not in ex.summary()
 
@@ -221,11 +218,7 @@ def test_the_receive_cost_per_message_is_charged_to_the_receiving_chip():
 @pytest.mark.parametrize("spin_ms, b_ms", [(0.0, 2.25), (1.0, 2.25), (5.0, 2.0)])
 def test_waking_after_sleeping_costs_the_wake_overhead_unless_the_chip_was_still_spinning(spin_ms, b_ms):
     # chip 1 is idle from 0 until a's output arrives at 1.75 ms: asleep unless it spins for longer than that
-    model = chain_model(("a", 1e6), ("b", 2e6))
-    chips = {"chips": [0, 1], "wake_overhead_s": 0.25 * MS, "spin_s": spin_ms * MS}
-    ex = SimExecutor(model, system(chip_override=chips), {"x": 0, "a": 0, "b": 1, "end": 1},
-                     mak=1, trace=True, eval_advances_time=True)
-    ex.evaluate(insts(1))
+    ex = a_to_b_across_chips({"wake_overhead_s": 0.25 * MS, "spin_s": spin_ms * MS}, mak=1, n=1)
     assert spans(ex, "b") == [(1.75, b_ms)]
 
 
