@@ -9,7 +9,7 @@ AMPSIM := $(VENV)/bin/ampsim
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help venv test test-fast demo bench paper paper-quick sweeps-check compare clean
+.PHONY: help venv lint test test-fast demo bench paper paper-quick sweeps-check compare clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -22,7 +22,11 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP) ## create .venv and install ampsim with its dev tools
 
-test: $(STAMP) ## run the whole test suite (real-data tests need AMPSIM_DATA)
+lint: $(STAMP) ## ruff (pyproject.toml [tool.ruff]): style, imports, likely bugs, no print outside the CLIs
+	$(PY) -m ruff check ampsim benchmarks tests
+
+# lint first: it takes a second and fails fast; the suite includes the benchmarks' quick smoke run
+test: lint ## lint, then the whole test suite (real-data tests need AMPSIM_DATA)
 	$(PY) -m pytest
 
 test-fast: $(STAMP) ## unit tests only
@@ -36,6 +40,8 @@ $(BENCH_STAMP): $(STAMP)
 	$(PY) -m pip install -q -e '.[dev,bench]'
 	touch $@
 
+# the full benchmarks (minutes; quiet machine); `$(PY) -m benchmarks.run_all --quick --out DIR` is the seconds-long
+# smoke variant that tests/test_benchmarks_smoke.py runs
 bench: $(BENCH_STAMP) ## benchmarks (with PyTorch for the SST comparison), written to results/bench/*.csv
 	$(PY) -m benchmarks.run_all
 
@@ -49,8 +55,8 @@ bench: $(BENCH_STAMP) ## benchmarks (with PyTorch for the SST comparison), writt
 # go to results/quick/. Sweeps on MNIST/SST need AMPSIM_DATA (the data folder).
 SWEEP_FILES := $(sort $(wildcard experiments/sweeps/*.toml))
 SWEEP_NAMES := $(notdir $(SWEEP_FILES:.toml=))
-PLOT_CODE   := $(wildcard ampsim/figures/*.py) ampsim/sweeps/cli.py
-SIM_CODE    := $(filter-out $(PLOT_CODE) ampsim/demo.py ampsim/cli.py,$(shell find ampsim -name '*.py'))
+PLOT_CODE   := $(wildcard ampsim/figures/*.py) ampsim/sweeps/figspec.py ampsim/sweeps/cli.py
+SIM_CODE    := $(filter-out $(PLOT_CODE) ampsim/demo.py ampsim/cli.py ampsim/api.py ampsim/calibration/cli.py,$(shell find ampsim -name '*.py'))
 SWEEP_DEPS  := $(SIM_CODE) $(wildcard experiments/*.toml) $(wildcard hardware_models/*.toml)
 FIGS        := $(SWEEP_NAMES:%=results/figures/.%.done)
 QUICK_FIGS  := $(SWEEP_NAMES:%=results/quick/figures/.%.done)

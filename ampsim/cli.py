@@ -19,6 +19,7 @@ import sys
 from pathlib import Path
 
 from ampsim.errors import AmpsimError
+from ampsim.executors import EXECUTORS
 
 log = logging.getLogger("ampsim")
 
@@ -28,18 +29,18 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config value, e.g. --set train.lr=0.01 (repeatable)")
     p.add_argument("--out", help="run folder (default: results/<experiment.name>)")
-    p.add_argument("--executor", choices=("reference", "sim", "multicore"), help="= --set executor.kind=…")
+    p.add_argument("--executor", choices=tuple(EXECUTORS), help="= --set executor.kind=…")
     p.add_argument("--hardware", help="hardware model TOML (simulated executor)")
     p.add_argument("--workers", type=int, help="worker processes (multicore executor)")
     p.add_argument("--trace", action="store_true", help="write trace.json (Chrome/Perfetto)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--no-progress", action="store_true",
+                   help="no progress (by default: a bar on a terminal, one line per epoch otherwise)")
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from ampsim.config import load_config, parse_override
-    from ampsim.runner import train_experiment
+    from ampsim.api import load_experiment, train
 
-    overrides = [parse_override(o) for o in args.overrides]
+    overrides: list = list(args.overrides)
     if args.executor:
         overrides.append(("executor.kind", args.executor))
     if args.hardware:
@@ -50,9 +51,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         overrides.append(("executor.workers", args.workers))
     if args.trace:
         overrides.append(("executor.trace", True))
-    cfg = load_config(args.experiment, overrides)
+    cfg = load_experiment(args.experiment, overrides)
     out = Path(args.out) if args.out else Path("results") / cfg.experiment.name
-    summary = train_experiment(cfg, out, progress=not args.no_progress)
+    summary = train(cfg, out, progress=not args.no_progress).summary
     print(f"{summary['metric']} = {_fmt(summary['final_metric'])} (best {_fmt(summary['best_metric'])}) "
           f"after {summary['epochs']} epochs, {summary['time_s']:.3g} {summary['time_unit']} s; results in {out}")
     return 0
@@ -94,12 +95,13 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--out", default="results/demo")
     d.add_argument("--no-progress", action="store_true")
     d.set_defaults(func=cmd_demo)
-    from ampsim.sweeps.cli import add_parsers  # sweep, plot
+    from ampsim.calibration.cli import add_parsers as add_calibration_parsers  # calibrate, compare
+    from ampsim.figures.cli import add_parsers as add_plot_parsers  # plot
+    from ampsim.sweeps.cli import add_parsers as add_sweep_parsers  # sweep
 
-    add_parsers(sub)
-    from ampsim.multicore_cli import add_parsers as add_multicore_parsers  # calibrate, compare
-
-    add_multicore_parsers(sub)
+    add_sweep_parsers(sub)
+    add_plot_parsers(sub)
+    add_calibration_parsers(sub)
     return p
 
 

@@ -1,10 +1,12 @@
 """Experiment files: TOML → frozen dataclasses, validated with errors that name the file and the field.
 
 An experiment file has the sections ``[experiment]``, ``[data]``, ``[model]``, ``[train]``, ``[eval]``,
-``[executor]`` and ``[placement]``. ``[data]`` and ``[model]`` are defined by the task (each task module
-declares its own dataclasses); the rest are defined here. Every field is declared once, with its type, its
-default and its allowed range (``field(metadata=...)``); :func:`parse_section` enforces all of them, so an
-unknown key, a wrong type or an out-of-range value becomes one line such as
+``[executor]`` and ``[placement]``. ``[data]`` and ``[model]`` are defined by the task: each task module
+declares its own dataclasses and registers them here with :func:`register_task` (importing
+:mod:`ampsim.models` registers the built-in tasks; ``import ampsim`` does); the rest are defined here.
+Every field is declared once, with its type, its default and its allowed range (``field(metadata=...)``);
+:func:`parse_section` enforces all of them, so an unknown key, a wrong type or an out-of-range value
+becomes one line such as
 ``experiments/mnist_mlp.toml: train.lr: must be > 0, got -1``.
 
 ``--set train.lr=0.01`` overrides are applied to the raw dictionary before validation, so they are
@@ -21,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from ampsim.errors import ConfigError
+from ampsim.files import read_toml
 
 
 def spec(default: Any, *, gt: float | None = None, ge: float | None = None, le: float | None = None,
@@ -66,7 +69,8 @@ class EvalSection:
 
 @dataclass(frozen=True)
 class ExecutorSection:
-    kind: str = spec("reference", choices=("reference", "sim", "multicore"))
+    #: checked against the executor registry (:mod:`ampsim.executors`) by the plan stage
+    kind: str = spec("reference", help="executor: reference, sim, multicore")
     hardware: str = spec("", help="hardware model TOML for the simulated executor")
     workers: int = spec(0, ge=0, help="multicore worker processes; 0 = one per core")
     trace: bool = spec(False, help="write a Chrome/Perfetto trace of the run")
@@ -102,7 +106,7 @@ class Config:
 
 
 SECTIONS = ("experiment", "data", "model", "train", "eval", "executor", "placement", "hardware")
-_FIXED = {"experiment": ExperimentSection, "train": TrainSection, "eval": EvalSection,
+FIXED_SECTIONS = {"experiment": ExperimentSection, "train": TrainSection, "eval": EvalSection,
           "executor": ExecutorSection, "placement": PlacementSection}
 
 
@@ -151,17 +155,6 @@ def _tname_type(t: Any) -> str:
             dict: "table"}.get(t, getattr(t, "__name__", str(t)))
 
 
-def read_toml(path: str | Path) -> dict:
-    path = Path(path)
-    try:
-        with open(path, "rb") as f:
-            return tomllib.load(f)
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such file") from None
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"{path}: invalid TOML: {e}") from None
-
-
 def parse_override(text: str) -> tuple[str, Any]:
     """``train.lr=0.01`` → ("train.lr", 0.01); values are TOML (bare words are taken as strings)."""
     if "=" not in text:
@@ -188,19 +181,40 @@ def apply_overrides(raw: dict, overrides: list[tuple[str, Any]]) -> dict:
     return raw
 
 
-def load_config(path: str | Path, overrides: list[tuple[str, Any]] = ()) -> Config:
-    """Read, override and validate an experiment file."""
-    from ampsim.models import task_module  # the task declares [data] and [model]
+@dataclass(frozen=True)
+class TaskSchema:
+    """What a task declares for experiment files: the dataclasses of its ``[data]`` and ``[model]``."""
 
+    data: type
+    model: type
+
+
+#: task name -> its schema, filled by :func:`register_task` (the task modules call it on import)
+TASKS: dict[str, TaskSchema] = {}
+
+
+def register_task(name: str, data: type, model: type) -> None:
+    """Declare task ``name`` with its ``[data]`` and ``[model]`` dataclasses (validated like the rest)."""
+    TASKS[name] = TaskSchema(data, model)
+
+
+def task_schema(task: str, source: str = "<config>") -> TaskSchema:
+    if task not in TASKS:
+        raise ConfigError(f"{source}: experiment.task: unknown task {task!r} (known: {', '.join(TASKS)})")
+    return TASKS[task]
+
+
+def load_config(path: str | Path, overrides: list[tuple[str, Any]] = ()) -> Config:
+    """Read, override and validate an experiment file (its task must be registered)."""
     source = str(path)
     raw = apply_overrides(read_toml(path), list(overrides))
     for key in raw:
         if key not in SECTIONS:
             raise ConfigError(f"{source}: {key}: unknown section (known: {', '.join(SECTIONS)})")
-    sections = {name: parse_section(cls, raw.get(name, {}), source, name) for name, cls in _FIXED.items()}
-    mod = task_module(sections["experiment"].task, source)
-    data = parse_section(mod.DataConfig, raw.get("data", {}), source, "data")
-    model = parse_section(mod.ModelConfig, raw.get("model", {}), source, "model")
+    sections = {name: parse_section(cls, raw.get(name, {}), source, name) for name, cls in FIXED_SECTIONS.items()}
+    schema = task_schema(sections["experiment"].task, source)
+    data = parse_section(schema.data, raw.get("data", {}), source, "data")
+    model = parse_section(schema.model, raw.get("model", {}), source, "model")
     hardware = raw.get("hardware", {})
     if not isinstance(hardware, dict):
         raise ConfigError(f"{source}: hardware: must be a table of hardware-model overrides")
@@ -239,11 +253,12 @@ def _toml_value(v: Any) -> str:
 def help_table() -> str:
     """Every fixed field with its default and help, for ``ampsim config --help``-style listings."""
     out = []
-    for name, cls in _FIXED.items():
+    for name, cls in FIXED_SECTIONS.items():
         for f in dataclasses.fields(cls):
             default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
             out.append(f"{name}.{f.name} = {default!r}  {f.metadata.get('help', '')}".rstrip())
     return "\n".join(out)
 
 
-__all__ = ["Config", "load_config", "parse_section", "parse_override", "spec", "dump_toml"]
+__all__ = ["Config", "load_config", "parse_section", "parse_override", "apply_overrides", "spec", "dump_toml",
+           "register_task", "read_toml", "SECTIONS"]

@@ -102,9 +102,9 @@ def write_inputs(folder: Path) -> Path:
 def run_demo(out: Path, progress: bool = True, jobs: int | None = None) -> Path:
     """Run the demo sweep into ``out`` and draw its figure; returns the PNG's path. Finished points of an
     earlier demo in the same folder are reused."""
-    from ampsim.figures.base import draw_sweep_figures
-    from ampsim.sweeps.spec import load_sweep
+    from ampsim.figures.draw import draw_sweep_figures
     from ampsim.sweeps.run import run_sweep
+    from ampsim.sweeps.spec import load_sweep
 
     out = Path(out)
     sweep = load_sweep(write_inputs(out / "inputs"))

@@ -29,6 +29,7 @@ from ampsim.errors import ConfigError
 from ampsim.hardware.cost import compute_time_s
 from ampsim.hardware.spec import ChipSpec
 from ampsim.ir.message import Instance
+from ampsim.ir.pump import pump
 from ampsim.models.base import Model
 
 
@@ -46,25 +47,18 @@ class Profile:
 
 def profile(model: Model, instances: Sequence[Instance]) -> Profile:
     """Run ``instances`` forward and backward on a deep copy of ``model``; the model is untouched."""
-    from collections import deque
-
     m = copy.deepcopy(model)
     graph = m.graph.validate()
     prof = Profile(instances=len(instances))
     for inst in instances:
-        queue = deque((False, graph.nodes[name], 0, msg) for name, msg in m.inject(inst))
-        while queue:
-            backward, node, port, msg = queue.popleft()
-            step = node.step(backward, msg, port)
-            prof.flops[node.name] += step.work.flops
-            prof.bytes[node.name] += step.work.bytes
-            prof.kernels[node.name] += step.work.kernels
-            prof.messages[node.name] += 1
-            for s in step.sends:
-                dst, dport = graph.route[(node.name, s.backward, s.port)]
-                pair = tuple(sorted((node.name, dst.name)))
-                prof.edge_bytes[pair] += s.msg.payload.nbytes
-                queue.append((s.backward, dst, dport, s.msg))
+        for visit in pump(graph, m.inject(inst)):
+            name, work = visit.node.name, visit.step.work
+            prof.flops[name] += work.flops
+            prof.bytes[name] += work.bytes
+            prof.kernels[name] += work.kernels
+            prof.messages[name] += 1
+            for dst, _, send in visit.targets:
+                prof.edge_bytes[tuple(sorted((name, dst.name)))] += send.msg.payload.nbytes
         for node in graph.param_nodes:
             work = node.complete(inst.key)
             if work:

@@ -6,35 +6,56 @@
 * ``messages_per_wall_s``: simulated messages processed per wall second in that run.
 * ``wall_us_per_message`` on 4, 64 and 1024 chips: a 64-layer chain of small Linear+ReLU nodes placed
   round-robin over a ring of 4, an 8×8 torus and a 32×32 torus, mak = 8. Goal: flat within 1.2×.
+
+``python -m benchmarks.bench_sim [--quick --out DIR]``.
 """
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from ampsim.executors.reference import ReferenceExecutor
 from ampsim.executors.sim import SimExecutor
-from ampsim.hardware.spec import load_system
+from ampsim.hardware.parse import load_system
 from ampsim.ir.message import Instance
+from ampsim.models.base import Model
 from ampsim.models.mlp import build_mlp
 from ampsim.optim import OptimizerSpec
 from ampsim.placement import place
-from benchmarks.common import machine, write_csv
+from benchmarks.common import OUT, ROOT, load, machine, run_one, write_csv
 
-HW = Path(__file__).resolve().parents[1] / "hardware_models"
+HW = ROOT / "hardware_models"
+SCALE_SYSTEMS = ("ring4.toml", "torus8x8.toml", "torus_32x32.toml")
 
 
-def _model(n_in, hidden, n_out):
+@dataclass(frozen=True)
+class Size:
+    """Batches and timed passes of the sim-vs-reference run, and instances of each scaling run."""
+
+    batches: int
+    repeats: int  # alternating passes of both executors; the fastest of each counts
+    chain_instances: int
+
+
+FULL = Size(batches=400, repeats=3, chain_instances=150)
+QUICK = Size(batches=8, repeats=1, chain_instances=4)
+COLUMNS = ("case", "chips", "messages", "network_messages", "reference_wall_s", "sim_wall_s",
+           "sim_over_reference", "goal", "messages_per_wall_s", "wall_us_per_message", "relative_to_fastest",
+           "machine", "load")
+
+
+def _model(n_in: int, hidden: list[int], n_out: int) -> Model:
     m = build_mlp(n_in, hidden, n_out, seed=0)
     for n in m.graph.param_nodes:
         n.configure(OptimizerSpec("sgd", lr=0.01), muf=1)
     return m
 
 
-def _batches(n, n_in, n_out, batch, seed=0):
+def _batches(n: int, n_in: int, n_out: int, batch: int, seed: int = 0) -> list[Instance]:
     r = np.random.default_rng(seed)
     return [Instance(k, {"x": r.random((batch, n_in), dtype=np.float32), "y": r.integers(0, n_out, batch)})
             for k in range(n)]
@@ -58,7 +79,7 @@ def sim_vs_reference(n_batches: int = 400, repeats: int = 3) -> dict:
         msgs = ex.messages
     return {"case": "mnist_shaped_mlp_ring4_mak1", "reference_wall_s": round(t_ref, 4),
             "sim_wall_s": round(t_sim, 4), "sim_over_reference": round(t_sim / t_ref, 3), "goal": "<= 1.5",
-            "messages": msgs, "messages_per_wall_s": round(msgs / t_sim), "machine": machine()}
+            "messages": msgs, "messages_per_wall_s": round(msgs / t_sim), "machine": machine(), "load": load()}
 
 
 def per_message(hw: str, n_instances: int = 150, layers: int = 64) -> dict:
@@ -72,18 +93,19 @@ def per_message(hw: str, n_instances: int = 150, layers: int = 64) -> dict:
     wall = time.perf_counter() - t0
     return {"case": f"chain{layers}_{hw.removesuffix('.toml')}", "chips": system.n_chips,
             "messages": ex.messages, "network_messages": ex.network.messages,
-            "wall_us_per_message": round(wall / ex.messages * 1e6, 2), "machine": machine()}
+            "wall_us_per_message": round(wall / ex.messages * 1e6, 2), "machine": machine(), "load": load()}
 
 
-def main() -> list[dict]:
-    head = sim_vs_reference()
-    scale = [per_message(hw) for hw in ("ring4.toml", "torus8x8.toml", "torus_32x32.toml")]
+def main(out: Path = OUT, quick: bool = False) -> list[dict]:
+    """Run both measurements, write ``out/sim.csv`` and return its rows."""
+    size = QUICK if quick else FULL
+    head = sim_vs_reference(size.batches, size.repeats)
+    scale = [per_message(hw, size.chain_instances) for hw in SCALE_SYSTEMS]
     lo = min(r["wall_us_per_message"] for r in scale)
     for r in scale:
         r["relative_to_fastest"] = round(r["wall_us_per_message"] / lo, 3)
     rows = [head, *scale]
-    cols = sorted({k for r in rows for k in r}, key=lambda k: [k in r for r in rows].index(True))
-    path = write_csv("sim.csv", [{k: r.get(k, "") for k in cols} for r in rows])
+    path = write_csv(out, "sim.csv", COLUMNS, rows)
     print(f"sim/reference wall: {head['sim_over_reference']}× (goal ≤ 1.5×); "
           f"{head['messages_per_wall_s']} simulated messages per wall second")
     for r in scale:
@@ -94,4 +116,4 @@ def main() -> list[dict]:
 
 
 if __name__ == "__main__":
-    main()
+    run_one(main, __doc__)

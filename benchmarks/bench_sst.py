@@ -2,8 +2,8 @@
 
 Both train the same binary Tree-LSTM (hidden 150, 300-d embeddings learned from scratch, dropout 0.5, a
 loss at every labelled node, Adagrad lr 0.05 for the cells and classifier and SGD lr 0.1 for the
-embeddings, an update every 25 trees) one tree at a time on the first ``N_TREES`` training trees of SST
-(fine-grained). PyTorch runs the natural eager program: the leaves of a tree in one batch, then the
+embeddings, an update every 25 trees) one tree at a time on the first ``FULL.trees`` (300) training trees
+of SST (fine-grained). PyTorch runs the natural eager program: the leaves of a tree in one batch, then the
 internal nodes one by one in post-order, then the classifier on all nodes at once (the same work the IR
 graph does with its batched leaves and classifier). Rows: trees per second for
 
@@ -12,45 +12,57 @@ graph does with its batched leaves and classifier). Rows: trees per second for
 
 The reference executor runs with ampsim's default single-threaded BLAS (see ``ampsim/__init__.py``).
 
-Writes results/bench/sst.csv. Needs the SST files (``AMPSIM_DATA``); without them it prints why and
-writes nothing. ``python -m benchmarks.bench_sst``.
+Writes results/bench/sst.csv. Needs the SST files (``AMPSIM_DATA``): without them it fails, leaving the
+committed CSV as it was, except a quick run, whose one row then says why (unless ``AMPSIM_REQUIRE_DATA=1``,
+as in CI). Without torch the PyTorch row says so.
+``python -m benchmarks.bench_sst [--quick --out DIR]``.
 """
 
 from __future__ import annotations
 
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
-from benchmarks.common import machine, write_csv
+from ampsim.errors import DataError
+from benchmarks.common import NO_TORCH, OUT, ROOT, data_missing, load, machine, run_one, torch_installed, write_csv
 
-N_TREES = 300
-WARMUP = 25
-REPEATS = 3  # each system trains REPEATS passes over the trees; the fastest pass counts
+
+@dataclass(frozen=True)
+class Size:
+    """How much each system trains: ``warmup`` trees untimed, then ``repeats`` timed passes over ``trees``."""
+
+    trees: int
+    warmup: int
+    repeats: int  # the fastest pass counts
+
+
+FULL = Size(trees=300, warmup=25, repeats=3)
+QUICK = Size(trees=4, warmup=2, repeats=1)
 HIDDEN = 150
 EMBED = 300
-ROOT = Path(__file__).resolve().parents[1]
+COLUMNS = ("system", "threads", "trees", "seconds", "trees_per_s", "hidden", "embed", "note", "machine", "load")
 
 
 def _threads() -> str:
     return os.environ.get("OPENBLAS_NUM_THREADS") or os.environ.get("OMP_NUM_THREADS") or "default"
 
 
-def bench_reference(batch_leaves: bool) -> dict:
+def bench_reference(batch_leaves: bool, size: Size = FULL) -> dict:
+    """Trees per second of the reference executor on the first ``size.trees`` SST training trees."""
     from ampsim.config import load_config, parse_override
     from ampsim.executors.reference import ReferenceExecutor
-    from ampsim.models import build_task
-    from ampsim.training import configure_params
+    from ampsim.planning import plan
 
-    sets = [f"data.limit_train={N_TREES}", "data.limit_test=1", f"model.batch_leaves={str(batch_leaves).lower()}",
-            f"model.hidden={HIDDEN}", f"model.embed={EMBED}"]
+    sets = ['executor.kind="reference"', f"data.limit_train={size.trees}", "data.limit_test=1",
+            f"model.batch_leaves={str(batch_leaves).lower()}", f"model.hidden={HIDDEN}", f"model.embed={EMBED}"]
     cfg = load_config(ROOT / "experiments/sst_treelstm.toml", [parse_override(s) for s in sets])
-    task = build_task(cfg)
-    configure_params(cfg, task)
+    task = plan(cfg).task
     ex = ReferenceExecutor(task.model)
-    ex.train(task.train_instances(1)[:WARMUP])
+    ex.train(task.train_instances(1)[:size.warmup])
     dt = float("inf")
-    for epoch in range(2, 2 + REPEATS):
+    for epoch in range(2, 2 + size.repeats):
         insts = task.train_instances(epoch)
         t0 = time.perf_counter()
         ex.train(insts)
@@ -62,7 +74,8 @@ def bench_reference(batch_leaves: bool) -> dict:
             "trees_per_s": len(insts) / dt}
 
 
-def bench_torch(threads: int) -> dict:
+def bench_torch(threads: int, size: Size = FULL) -> dict:
+    """Trees per second of the eager PyTorch Tree-LSTM with ``threads`` intra-op threads (needs torch)."""
     import numpy as np
     import torch
     from torch import nn
@@ -72,7 +85,7 @@ def bench_torch(threads: int) -> dict:
     old = torch.get_num_threads()
     torch.set_num_threads(threads)
     torch.manual_seed(0)
-    trees = sst.load_sst("train", limit=N_TREES)
+    trees = sst.load_sst("train", limit=size.trees)
     vocab = sst.Vocab.build(trees)
     data = []
     for t in trees:
@@ -127,9 +140,9 @@ def bench_torch(threads: int) -> dict:
                 emb_opt.zero_grad()
 
     order = np.random.default_rng(0).permutation(len(data))
-    train([data[i] for i in order[:WARMUP]])
+    train([data[i] for i in order[:size.warmup]])
     dt = float("inf")
-    for _ in range(REPEATS):
+    for _ in range(size.repeats):
         t0 = time.perf_counter()
         train([data[i] for i in order])
         dt = min(dt, time.perf_counter() - t0)
@@ -139,27 +152,29 @@ def bench_torch(threads: int) -> dict:
             "trees_per_s": len(data) / dt}
 
 
-def main() -> list[dict]:
-    from ampsim.errors import DataError
-
+def main(out: Path = OUT, quick: bool = False) -> list[dict]:
+    """Measure every system, write ``out/sst.csv`` and return its rows."""
+    size = QUICK if quick else FULL
     try:
-        rows = [bench_reference(True), bench_reference(False)]
+        rows = [bench_reference(True, size), bench_reference(False, size)]
     except DataError as e:
-        print(f"bench_sst: skipped, SST not available ({e})")
-        return []
-    try:
-        import torch  # noqa: F401
-    except ModuleNotFoundError:
-        print("bench_sst: torch not installed (pip install -e '.[bench]'); PyTorch rows skipped")
+        rows = [{"system": "ampsim reference", "note": data_missing(e, "SST", quick)}]
     else:
-        rows += [bench_torch(os.cpu_count() or 1), bench_torch(1)]
+        if torch_installed():
+            rows += [bench_torch(os.cpu_count() or 1, size), bench_torch(1, size)]
+        else:
+            # said in the CSV, not only on the terminal: a missing row must not read as a slow PyTorch
+            rows.append({"system": "pytorch eager", "note": NO_TORCH})
     for r in rows:
-        r.update(hidden=HIDDEN, embed=EMBED, machine=machine())
-        print(f"{r['system']:45s} {r['threads']:20s} {r['trees_per_s']:8.1f} trees/s")
-    path = write_csv("sst.csv", rows)
+        r.update(hidden=HIDDEN, embed=EMBED, machine=machine(), load=load())
+        if "trees_per_s" in r:
+            print(f"{r['system']:45s} {r['threads']:20s} {r['trees_per_s']:8.1f} trees/s")
+        else:
+            print(f"{r['system']:45s} {r['note']}")
+    path = write_csv(out, "sst.csv", COLUMNS, rows)
     print(f"wrote {path}")
     return rows
 
 
 if __name__ == "__main__":
-    main()
+    run_one(main, __doc__)

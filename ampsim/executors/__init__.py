@@ -1,36 +1,45 @@
 """Executors decide *when* and *where* each message is processed; the node code is shared.
 
-Every executor offers the same interface:
-
-* ``train(instances, on_done) -> list[Report]`` — train on these instances (admitting at most mak at a
-  time where the executor is asynchronous); ``on_done(n)`` is called as instances complete.
-* ``evaluate(instances) -> list[Report]`` — forward only, nothing cached, parameters untouched.
-* ``time_s`` — the executor's clock: wall seconds, or simulated seconds for the simulator.
-* ``summary() -> dict`` — executor-specific results (utilization, staleness, memory, placement).
-* ``close()`` — release processes or other resources (idempotent).
+The interface is :class:`~ampsim.executors.base.Executor` (see :mod:`ampsim.executors.base`). Executors
+are a registry by name: a new executor is one module with a class that has ``from_plan(plan)`` plus one
+entry in :data:`EXECUTORS`. Modules are imported when first used, so the multicore machinery loads only
+for multicore runs.
 """
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING
+
 from ampsim.errors import ConfigError
+from ampsim.executors.base import Executor, ExecutorBase
+
+if TYPE_CHECKING:  # the plan module builds on this registry; executors only read a plan
+    from ampsim.planning import Plan
+
+#: ``executor.kind`` -> "module:Class"
+EXECUTORS: dict[str, str] = {
+    "reference": "ampsim.executors.reference:ReferenceExecutor",
+    "sim": "ampsim.executors.sim.executor:SimExecutor",
+    "multicore": "ampsim.executors.multicore.executor:MulticoreExecutor",
+}
 
 
-def make_executor(cfg, task):
-    kind = cfg.executor.kind
-    if kind == "reference":
-        from ampsim.executors.reference import ReferenceExecutor
+def check_kind(kind: str, source: str = "<config>") -> None:
+    """One line naming the known executors when ``kind`` is not one of them."""
+    if kind not in EXECUTORS:
+        raise ConfigError(f"{source}: executor.kind: must be one of {', '.join(EXECUTORS)}, got {kind!r}")
 
-        return ReferenceExecutor(task.model)
-    if kind == "sim":
-        try:
-            from ampsim.executors.sim import make_sim_executor
-        except ModuleNotFoundError:
-            raise ConfigError(f"{cfg.path}: executor.kind: 'sim' is not available in this build") from None
-        return make_sim_executor(cfg, task)
-    if kind == "multicore":
-        try:
-            from ampsim.executors.multicore import make_multicore_executor
-        except ModuleNotFoundError:
-            raise ConfigError(f"{cfg.path}: executor.kind: 'multicore' is not available in this build") from None
-        return make_multicore_executor(cfg, task)
-    raise ConfigError(f"{cfg.path}: executor.kind: unknown executor {kind!r}")
+
+def executor_class(kind: str, source: str = "<config>") -> type:
+    check_kind(kind, source)
+    module, _, cls = EXECUTORS[kind].partition(":")
+    return getattr(importlib.import_module(module), cls)
+
+
+def make_executor(plan: Plan) -> Executor:
+    """The executor ``plan.executor`` names, built from the plan."""
+    return executor_class(plan.executor, plan.source).from_plan(plan)
+
+
+__all__ = ["EXECUTORS", "Executor", "ExecutorBase", "check_kind", "executor_class", "make_executor"]

@@ -12,18 +12,26 @@ It is the oracle every other executor is tested against.
 from __future__ import annotations
 
 import time
-from collections import deque
-from typing import Callable, Iterable
+from typing import TYPE_CHECKING, Callable, Iterable
 
 from ampsim.errors import RunError
+from ampsim.executors.base import ExecutorBase
 from ampsim.ir.message import Instance
 from ampsim.ir.node import Report
+from ampsim.ir.pump import pump
 from ampsim.models.base import Model
 
+if TYPE_CHECKING:  # the plan module builds on executors; executors only read a plan
+    from ampsim.planning import Plan
 
-class ReferenceExecutor:
+
+class ReferenceExecutor(ExecutorBase):
     name = "reference"
     time_unit = "wall"
+
+    @classmethod
+    def from_plan(cls, plan: Plan) -> ReferenceExecutor:
+        return cls(plan.task.model)
 
     def __init__(self, model: Model) -> None:
         self.model = model
@@ -59,17 +67,10 @@ class ReferenceExecutor:
             node.training = training
 
     def _run(self, inst: Instance) -> list[Report]:
-        nodes, route = self.graph.nodes, self.graph.route
-        queue = deque((False, nodes[name], 0, msg) for name, msg in self.model.inject(inst))
         reports: list[Report] = []
-        while queue:
-            backward, node, port, msg = queue.popleft()
-            step = node.step(backward, msg, port)
-            reports.extend(step.reports)
-            for s in step.sends:
-                dst, dport = route[(node.name, s.backward, s.port)]
-                queue.append((s.backward, dst, dport, s.msg))
-        stuck = [n.name for n in nodes.values() if n.holds(inst.key)]
+        for visit in pump(self.graph, self.model.inject(inst)):
+            reports.extend(visit.step.reports)
+        stuck = [n.name for n in self.graph.nodes.values() if n.holds(inst.key)]
         if stuck:
             raise RunError(f"instance {inst.key} ended with messages stuck at {', '.join(stuck)} "
                            "(a join waited for an input that never came)")

@@ -1,7 +1,8 @@
 """Line and bar figures from a sweep table: ``curves`` (metrics.csv of each point), ``xy`` and ``bar``.
 
-See :mod:`ampsim.figures.base` for the figure tables and their contracts (labelled axes with units, a legend,
-seeds averaged, an empty selection is an error).
+See :mod:`ampsim.sweeps.figspec` for the figure tables and :mod:`ampsim.figures.draw` for their contracts
+(labelled axes with units, a legend, seeds averaged, an empty selection is an error). Each function is a
+:class:`~ampsim.figures.draw.Drawer`: ``(rows, table folder, spec, swept keys) -> Figure``.
 """
 
 from __future__ import annotations
@@ -9,7 +10,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from ampsim.errors import RunError
-from ampsim.figures.base import FigureSpec, axis_label, groups, hue_keys, legend_label, new_figure, short_value
+from ampsim.figures.canvas import new_figure
+from ampsim.figures.labels import axis_label, legend_label, short_value
+from ampsim.figures.selection import groups, hue_keys
+from ampsim.results import read_metrics
+from ampsim.sweeps.figspec import FigureSpec
+
+__all__ = ["draw_curves", "draw_xy", "draw_bar", "styles"]
 
 
 def styles(keys: tuple[str, ...], combos: list[tuple]) -> dict[tuple, dict]:
@@ -61,7 +68,7 @@ def draw_curves(df, sweep_dir: Path, spec: FigureSpec, swept: list[str]):
     for values, sub in gs:
         frames = []
         for _, row in sub.iterrows():
-            m = pd.read_csv(sweep_dir / str(row["point_id"]) / "metrics.csv")
+            m = read_metrics(sweep_dir / str(row["point_id"]))
             metric, time_unit = row["metric"], row["time_unit"]
             y = metric if spec.y == "metric" else spec.y
             if y not in m.columns or spec.x not in m.columns:
@@ -100,7 +107,7 @@ def _table_label(df, col: str) -> str:
     return axis_label(col, time_unit, metric)
 
 
-def draw_xy(df, spec: FigureSpec, swept: list[str]):
+def draw_xy(df, _sweep_dir: Path, spec: FigureSpec, swept: list[str]):
     """``y`` against ``x`` from the table, a line per hue group, mean over seeds with min-max bars."""
     _check_cols(df, spec, spec.x, spec.y)
     keys = hue_keys(df, spec, swept)
@@ -123,7 +130,7 @@ def draw_xy(df, spec: FigureSpec, swept: list[str]):
     return fig
 
 
-def draw_bar(df, spec: FigureSpec, swept: list[str]):
+def draw_bar(df, _sweep_dir: Path, spec: FigureSpec, swept: list[str]):
     """Grouped bars: ``y`` (mean over seeds, min-max bars) per category of ``x``, a colour per hue group."""
     import numpy as np
 
@@ -144,6 +151,3 @@ def draw_bar(df, spec: FigureSpec, swept: list[str]):
         raise RunError(f"figure {spec.name}: no {spec.y} values to draw")
     _finish(fig, ax, spec, _table_label(df, spec.x), _table_label(df, spec.y))
     return fig
-
-
-__all__ = ["draw_curves", "draw_xy", "draw_bar", "styles"]

@@ -1,16 +1,18 @@
-"""Figures from results folders (matplotlib, Agg backend: no display needed)."""
+"""Curves of run folders (``ampsim plot RUN_DIR...``): a metrics.csv column against another, a line per run.
+
+Its axis labels are its own short ones for metrics.csv columns (the sweep figures' are
+:mod:`ampsim.figures.labels`).
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Sequence
 
-import matplotlib
+from ampsim.figures.canvas import pyplot
+from ampsim.results import read_metrics, read_summary
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-
-from ampsim.results import read_metrics, read_summary  # noqa: E402
+__all__ = ["plot_runs", "save"]
 
 LABELS = {
     "epoch": "epoch",
@@ -32,7 +34,7 @@ def axis_label(column: str, time_unit: str | None = None) -> str:
 def plot_runs(runs: Sequence[str | Path], x: str, y: str, out: str | Path, *,
               labels: Sequence[str] | None = None, title: str = "", logx: bool = False) -> Path:
     """One line per run: ``y`` against ``x`` from each run's metrics.csv. Writes PNG (and PDF if asked)."""
-    fig, ax = plt.subplots(figsize=(5.5, 3.8), dpi=110)
+    fig, ax = pyplot().subplots(figsize=(5.5, 3.8), dpi=110)
     time_unit = None
     for i, run in enumerate(runs):
         df = read_metrics(run).dropna(subset=[y])
@@ -57,5 +59,5 @@ def save(fig, out: str | Path) -> Path:
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out)
-    plt.close(fig)
+    pyplot().close(fig)
     return out

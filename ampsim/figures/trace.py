@@ -14,8 +14,13 @@ import json
 from pathlib import Path
 
 from ampsim.errors import RunError
-from ampsim.figures.base import FigureSpec, axis_label, groups, new_figure, pyplot, short_value
+from ampsim.figures.canvas import new_figure, pyplot
+from ampsim.figures.labels import axis_label, short_value
+from ampsim.figures.selection import groups
 from ampsim.results import read_summary
+from ampsim.sweeps.figspec import FigureSpec
+
+__all__ = ["draw_heatmap", "draw_timeline", "load_spans"]
 
 LINK_PID = 1_000_000  # the simulator's trace process id for links (ampsim.executors.sim.network)
 COLORS = {"fwd": "#1f77b4", "bwd": "#ff7f0e", "update": "#2ca02c", "transfer": "#7f7f7f"}
@@ -90,7 +95,7 @@ def load_spans(trace_path: Path) -> tuple[list[tuple[str, str, float, float]], d
     return spans, link_names
 
 
-def draw_timeline(df, sweep_dir: Path, spec: FigureSpec):
+def draw_timeline(df, sweep_dir: Path, spec: FigureSpec, _swept: list[str]):
     """Gantt chart of the first matching run's trace.json: chips (and links) against simulated time."""
     from matplotlib.patches import Patch
 
@@ -130,6 +135,3 @@ def draw_timeline(df, sweep_dir: Path, spec: FigureSpec):
 def _row_order(row: str) -> tuple:
     tail = row.split(" ", 1)[1]
     return _link_order(tail) if "->" in tail else (int(tail) if tail.isdigit() else tail,)
-
-
-__all__ = ["draw_heatmap", "draw_timeline", "load_spans"]

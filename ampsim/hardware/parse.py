@@ -1,38 +1,72 @@
 """Reading hardware models: TOML file or dict → validated :class:`~ampsim.hardware.spec.SystemSpec`.
 
 :func:`system_from_dict` is the primary entry point (sweeps edit the parsed dict before building);
-:func:`load_system` reads a file and calls it. Every user error raises :class:`ampsim.errors.ConfigError`
-with one line ``<file>: <dotted.field>: <problem>`` (the format is in :mod:`ampsim.hardware.spec`).
+:func:`load_system` reads a file (through :func:`ampsim.files.read_toml`, the one TOML reader) and calls
+it, with an experiment's ``[hardware]`` overrides merged in when it has any. Every user error raises
+:class:`ampsim.errors.ConfigError` with one line ``<file>: <dotted.field>: <problem>`` (the format is in
+:mod:`ampsim.hardware.spec`).
 """
 
 from __future__ import annotations
 
 import logging
 import math
-import tomllib
 from pathlib import Path
 from typing import Any, Mapping
 
-from ampsim.errors import ConfigError
+from ampsim.files import read_toml
 from ampsim.hardware._fields import REQUIRED, FieldReader
-from ampsim.hardware.spec import (_CHIP_KEYS, _LINK_KEYS, _OPTIONAL_ZERO_CHIP_KEYS, _SECTIONS, _SWITCH_RE,
-                                  _SYSTEM_KEYS, MAX_CHIPS, SWITCHING_MODES, TOPOLOGY_PARAMS, ChipSpec,
-                                  LinkOverride, LinkSpec, Node, SystemSpec, TopologySpec, node_sort_key)
+from ampsim.hardware.spec import (
+    _CHIP_KEYS,
+    _LINK_KEYS,
+    _OPTIONAL_ZERO_CHIP_KEYS,
+    _SECTIONS,
+    _SWITCH_RE,
+    _SYSTEM_KEYS,
+    MAX_CHIPS,
+    SWITCHING_MODES,
+    TOPOLOGY_PARAMS,
+    ChipSpec,
+    LinkOverride,
+    LinkSpec,
+    Node,
+    SystemSpec,
+    TopologySpec,
+    node_sort_key,
+)
 
 log = logging.getLogger(__name__)
 
 
-def load_system(path: str | Path) -> SystemSpec:
-    """Read and validate a hardware TOML file. Errors name ``path`` as given."""
-    name = str(path)
-    try:
-        with open(path, "rb") as fh:
-            data = tomllib.load(fh)
-    except FileNotFoundError:
-        raise ConfigError(f"{name}: file not found") from None
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"{name}: invalid TOML: {e}") from None
-    return system_from_dict(data, name)
+def load_system(path: str | Path, overrides: Mapping[str, Any] | None = None, *,
+                overridden_by: str = "") -> SystemSpec:
+    """Read and validate a hardware TOML file, with ``overrides`` (an experiment's ``[hardware]`` table)
+    merged in first (:func:`merge_overrides`). Errors name ``path`` as given (and ``overridden_by``, the
+    file the overrides come from, when there are any)."""
+    raw = read_toml(path)
+    if not overrides:
+        return system_from_dict(raw, str(path))
+    return system_from_dict(merge_overrides(raw, overrides),
+                            f"{path} (with [hardware] overrides of {overridden_by or '<overrides>'})")
+
+
+def merge_overrides(base: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict:
+    """``base`` with ``overrides`` merged in, table by table. A ``topology`` table that names a new
+    ``kind`` replaces the base topology whole (its size parameters differ per kind).
+
+    >>> merge_overrides({"link": {"latency_s": 1e-6, "bandwidth_bytes_per_s": 1e9}},
+    ...                 {"link": {"latency_s": 5e-6}})
+    {'link': {'latency_s': 5e-06, 'bandwidth_bytes_per_s': 1000000000.0}}
+    >>> merge_overrides({"topology": {"kind": "ring", "n": 4}}, {"topology": {"kind": "mesh2d", "shape": [2, 2]}})
+    {'topology': {'kind': 'mesh2d', 'shape': [2, 2]}}
+    """
+    out = dict(base)
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict) and not (key == "topology" and "kind" in value):
+            out[key] = merge_overrides(out[key], value)
+        else:
+            out[key] = value
+    return out
 
 
 def system_from_dict(d: Mapping[str, Any], source_name: str) -> SystemSpec:

@@ -104,8 +104,8 @@ class ChipSpec:
     A software transport also pays per *frame* (one system call and one wake-up of the peer, however many
     messages it carries): ``frame_send_overhead_s`` on the sending chip and ``frame_receive_overhead_s``
     on the receiving one. Messages for another chip are held while the chip keeps busy, for up to
-    ``coalesce_window_s`` since its last frame went out or it last woke up, and leave together, one frame per destination,
-    as soon as the chip's queue runs empty or the window has passed (the multicore executor's flush rule).
+    ``coalesce_window_s`` since its last frame went out or it last woke up, and leave together, one frame per
+    destination, as soon as the chip's queue runs empty or the window has passed (the multicore executor's flush rule).
     A chip that runs out of work polls for ``spin_s``, then sleeps; work that finds it asleep first
     costs it ``wake_overhead_s`` (a context switch, cold caches). A busy chip takes in messages from other
     chips every ``poll_interval_s`` (between two items) or when its queue runs empty; 0 means at once.

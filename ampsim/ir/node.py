@@ -23,7 +23,8 @@ scatter). Small ops cost their count times a per-operation overhead far more tha
 Life cycle of per-instance state: ``save`` files a value under the message's tag ``(key, state)`` during
 a training forward; the matching backward ``pop``\\ s it. Evaluation forwards (``training=False``) cache
 nothing. Join buffers (:meth:`Node.join`) hold partial inputs of one tag until all ports have arrived.
-When an instance has completed, :meth:`Node.holds` is False for its key (executors check this).
+When an instance has completed, :meth:`Node.holds` is False for its key (executors check this with the
+public :meth:`Node.holds`, :meth:`Node.joining` and :meth:`Node.has_state`; the caches are the node's own).
 """
 
 from __future__ import annotations
@@ -197,6 +198,16 @@ class Node:
         Once an instance's last message has been processed this must be False everywhere.
         """
         return any(t[0] == key for t in self._cache) or any(t[0] == key for t in self._joins)
+
+    def has_state(self) -> bool:
+        """True while this node keeps any per-instance state (a cache or a join buffer) at all; after a
+        run has drained it must be False everywhere."""
+        return bool(self._cache) or bool(self._joins)
+
+    def joining(self, key: int) -> bool:
+        """True while a join of this node waits for more inputs of instance ``key``. An instance with no
+        message in flight that is still joining somewhere is deadlocked: the missing input never comes."""
+        return bool(self._joins) and any(t[0] == key for t in self._joins)
 
     def held_bytes(self) -> int:
         """Bytes of per-instance state held now (caches, join buffers, stashes), for memory accounting."""

@@ -1,34 +1,35 @@
 """Model builders: each task module turns a config into a :class:`~ampsim.models.base.Task`.
 
 A task module declares ``DataConfig`` and ``ModelConfig`` (frozen dataclasses validated by
-:mod:`ampsim.config`) and ``build(config) -> Task``.
+:mod:`ampsim.config`) and ``build(config) -> Task``. Importing this package registers every built-in
+task's schema with :func:`ampsim.config.register_task`, so experiment files can name it; a new task is one
+module plus one entry in :data:`TASKS`.
 """
 
 from __future__ import annotations
 
-import importlib
 from types import ModuleType
 
-from ampsim.errors import ConfigError
+from ampsim.config import register_task, task_schema
+from ampsim.models import ggnn, mlp, rnn, treelstm
+from ampsim.models.base import Metric, Model, Task
 
-TASKS = {
-    "mlp": "ampsim.models.mlp",
-    "list_reduction": "ampsim.models.rnn",
-    "sst_treelstm": "ampsim.models.treelstm",
-    "qm9_ggnn": "ampsim.models.ggnn",
+#: ``experiment.task`` name -> the module that builds it
+TASKS: dict[str, ModuleType] = {
+    "mlp": mlp,
+    "list_reduction": rnn,
+    "sst_treelstm": treelstm,
+    "qm9_ggnn": ggnn,
 }
 
-
-def task_module(task: str, source: str = "<config>") -> ModuleType:
-    if task not in TASKS:
-        raise ConfigError(f"{source}: experiment.task: unknown task {task!r} (known: {', '.join(TASKS)})")
-    try:
-        return importlib.import_module(TASKS[task])
-    except ModuleNotFoundError as e:
-        if e.name == TASKS[task]:
-            raise ConfigError(f"{source}: experiment.task: task {task!r} is not available in this build") from None
-        raise
+for _name, _module in TASKS.items():
+    register_task(_name, _module.DataConfig, _module.ModelConfig)
 
 
-def build_task(config) -> "Task":  # noqa: F821
-    return task_module(config.experiment.task, config.path).build(config)
+def build_task(config) -> Task:
+    """The task of a loaded experiment: its IR model and its data (see :class:`Task`)."""
+    task_schema(config.experiment.task, config.path)  # one wording for an unknown task
+    return TASKS[config.experiment.task].build(config)
+
+
+__all__ = ["TASKS", "Task", "Model", "Metric", "build_task"]

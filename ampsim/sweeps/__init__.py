@@ -1,1 +1,2 @@
-"""What-if sweeps: sweep files (spec), running their points on a pool or Ray (run), the CLI (cli)."""
+"""What-if sweeps: sweep files (spec) and their declared figures (figspec), running their points on a
+pool or Ray into a table (run), the ``ampsim sweep`` command (cli)."""

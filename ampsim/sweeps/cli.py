@@ -1,13 +1,12 @@
-"""The ``ampsim sweep`` and ``ampsim plot`` subcommands (registered by :mod:`ampsim.cli`).
+"""The ``ampsim sweep`` subcommand (registered by :mod:`ampsim.cli`; ``ampsim plot`` is
+:mod:`ampsim.figures.cli`).
 
     ampsim sweep FILE.toml [--jobs N] [--ray [ADDRESS]] [--out DIR] [--quick] [--fresh] [--check]
-    ampsim plot FILE.toml [--quick] [--sweep-dir DIR] [--out DIR]        # every figure the sweep declares
-    ampsim plot SWEEP_DIR --x train.mak --y throughput [--hue train.muf]   # one figure from a table.csv
-    ampsim plot TABLE.csv --x COLUMN --y COLUMN [--hue COLUMN]          # ... or from any CSV table
-    ampsim plot RUN_DIR... [--x time_s] [--y test_accuracy] --out FIG.png  # curves of run folders
+                           [--no-progress]
 
-Default folders: a sweep's points and table go to ``results/sweeps/<name>/`` (``results/quick/sweeps/<name>``
-with ``--quick``); its figures to ``results/figures/`` (``results/quick/figures/``).
+Default folder: a sweep's points and table go to ``results/sweeps/<name>/``
+(``results/quick/sweeps/<name>`` with ``--quick``). Progress: a bar on a terminal, one line per finished
+point when stderr is a file or a pipe, nothing with ``--no-progress``.
 """
 
 from __future__ import annotations
@@ -17,18 +16,16 @@ from pathlib import Path
 
 from ampsim.errors import ConfigError
 
+__all__ = ["add_parsers", "default_sweep_dir"]
+
 
 def default_sweep_dir(name: str, quick: bool) -> Path:
     return Path("results") / ("quick/sweeps" if quick else "sweeps") / name
 
 
-def default_figure_dir(quick: bool) -> Path:
-    return Path("results") / ("quick/figures" if quick else "figures")
-
-
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from ampsim.sweeps.spec import load_sweep
     from ampsim.sweeps.run import run_sweep
+    from ampsim.sweeps.spec import load_sweep
 
     if args.sweep is None and (args.ray or "").endswith(".toml"):  # `ampsim sweep --ray FILE.toml`
         args.sweep, args.ray = args.ray, ""
@@ -48,79 +45,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_plot(args: argparse.Namespace) -> int:
-    sources = [Path(s) for s in args.sources]
-    if len(sources) == 1 and sources[0].suffix == ".toml":
-        from ampsim.figures.base import draw_sweep_figures
-        from ampsim.sweeps.spec import load_sweep
-
-        sweep = load_sweep(sources[0], quick=args.quick)
-        if not sweep.figures:
-            raise ConfigError(f"{sources[0]}: declares no [[figure]]")
-        sweep_dir = Path(args.sweep_dir) if args.sweep_dir else default_sweep_dir(sweep.name, args.quick)
-        fig_dir = Path(args.out) if args.out else default_figure_dir(args.quick)
-        written = draw_sweep_figures(sweep, sweep_dir, fig_dir)
-        for path in written:
-            print(path)
-        return 0
-    if len(sources) == 1 and ((sources[0] / "table.csv").is_file() or sources[0].suffix == ".csv"):
-        return _plot_table(sources[0], args)
-    from ampsim.figures.runs import plot_runs
-
-    for s in sources:
-        if not (s / "metrics.csv").is_file():
-            raise ConfigError(f"{s}: not a run folder (no metrics.csv) and not a sweep file (.toml)")
-    out = Path(args.out) if args.out else default_figure_dir(False) / "runs.png"
-    if out.suffix not in (".png", ".pdf"):
-        out = out / "runs.png"
-    y = args.y or _metric_of(sources[0])
-    print(plot_runs(sources, args.x, y, out, logx=args.logx))
-    return 0
-
-
-def _plot_table(source: Path, args: argparse.Namespace) -> int:
-    """One figure from a table: a sweep folder's table.csv or any CSV (e.g. results/compare/<exp>/compare.csv).
-    ``--x`` and ``--y`` name columns; a numeric x gives lines (``xy``), a text x grouped bars."""
-    import json
-
-    import pandas as pd
-
-    from ampsim.figures.base import FigureSpec, save_figure
-    from ampsim.figures.lines import draw_bar, draw_xy
-
-    if not args.y or args.x == "epoch":
-        raise ConfigError(f"{source}: a table needs --x COLUMN and --y COLUMN (e.g. --x train.mak --y throughput)")
-    folder = source if source.is_dir() else source.parent
-    csv = source / "table.csv" if source.is_dir() else source
-    if not csv.is_file():
-        raise ConfigError(f"{csv}: no such file")
-    df = pd.read_csv(csv)
-    for col in [args.x, args.y, *(args.hue or [])]:
-        if col not in df.columns:
-            raise ConfigError(f"{csv}: no column {col!r} (columns: {', '.join(map(str, df.columns))})")
-    keys = json.loads((folder / "sweep.json").read_text())["keys"] if (folder / "sweep.json").is_file() else []
-    numeric = pd.api.types.is_numeric_dtype(df[args.x])
-    spec = FigureSpec(name=f"{folder.name}_{args.y}_vs_{args.x}", kind="xy" if numeric else "bar", x=args.x,
-                      y=args.y, hue=tuple(args.hue) if args.hue else None, logx=args.logx and numeric)
-    fig = draw_xy(df, spec, keys) if numeric else draw_bar(df, spec, keys)
-    out = Path(args.out) if args.out else default_figure_dir(False) / spec.name
-    stem = out.with_suffix("") if out.suffix in (".png", ".pdf") else out / spec.name
-    for path in save_figure(fig, stem):
-        print(path)
-    return 0
-
-
-def _metric_of(run: Path) -> str:
-    from ampsim.results import read_summary
-
-    try:
-        return read_summary(run)["metric"]
-    except (OSError, KeyError):
-        return "train_loss"
-
-
 def add_parsers(sub) -> None:
-    """Register ``sweep`` and ``plot`` on the CLI's subparsers object."""
+    """Register ``sweep`` on the CLI's subparsers object."""
     s = sub.add_parser("sweep", help="run a what-if sweep (local process pool or Ray), resumable")
     s.add_argument("sweep", nargs="?", help="sweep TOML file (experiments/sweeps/*.toml)")
     s.add_argument("--jobs", type=int, help="parallel points (default: the cores available)")
@@ -130,19 +56,5 @@ def add_parsers(sub) -> None:
     s.add_argument("--quick", action="store_true", help="the sweep's small [quick] variant")
     s.add_argument("--fresh", action="store_true", help="delete this sweep's earlier results first")
     s.add_argument("--check", action="store_true", help="validate every point and stop")
-    s.add_argument("--no-progress", action="store_true", help="no progress bar")
+    s.add_argument("--no-progress", action="store_true", help="no progress bar or progress lines")
     s.set_defaults(func=cmd_sweep)
-    p = sub.add_parser("plot", help="draw a sweep's figures, or curves of run folders")
-    p.add_argument("sources", nargs="+",
-                   help="a sweep TOML file, a sweep folder (table.csv), a CSV table, or run folders")
-    p.add_argument("--quick", action="store_true", help="the sweep's [quick] variant (its folders)")
-    p.add_argument("--sweep-dir", help="the sweep's folder (default: results/sweeps/<name>)")
-    p.add_argument("--out", help="figures folder (sweep) or figure file (run folders)")
-    p.add_argument("--x", default="epoch", help="run folders: x column of metrics.csv (default epoch)")
-    p.add_argument("--y", help="run folders: y column (default: the runs' metric)")
-    p.add_argument("--hue", action="append", help="sweep folder: a line per value of this column (repeatable)")
-    p.add_argument("--logx", action="store_true")
-    p.set_defaults(func=cmd_plot)
-
-
-__all__ = ["add_parsers", "default_sweep_dir", "default_figure_dir"]

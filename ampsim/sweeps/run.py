@@ -5,6 +5,10 @@ Layout of a sweep folder (default ``results/sweeps/<sweep name>/``)::
     <point id>/         one ordinary run folder per point (config.toml, metrics.csv, summary.json, ...)
                         plus point.json (its overrides and swept values)
     table.csv           every point's swept values joined with its summary metrics
+    sweep.json          the sweep's name, source file and swept keys
+
+(the table's columns and files are :mod:`ampsim.results`' schema; this module only runs the points and
+hands the finished ones over).
 
 Contracts:
 
@@ -16,33 +20,28 @@ Contracts:
 * ``table.csv`` is written (atomically) only when every point has finished; its rows are sorted by the
   swept values (then seed, then point id), so the same sweep gives the same table whichever executor
   (pool or Ray), job count or interruption produced it.
+* Progress: one update per finished point (a bar on a terminal, one plain line per point elsewhere, see
+  :mod:`ampsim.progress`), nothing with ``progress=False``.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import math
 import os
 import shutil
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Iterable
 
 from ampsim.errors import AmpsimError, ConfigError, RunError
-from ampsim.results import atomic_write, read_summary, write_json
+from ampsim.progress import progress as progress_reporter
+from ampsim.results import table_row, write_json, write_table
 from ampsim.sweeps.spec import SEED_KEY, Sweep
 
-log = logging.getLogger(__name__)
+__all__ = ["run_sweep", "run_point", "point_tasks", "write_sweep_table", "default_jobs", "PointTask"]
 
-#: Summary columns of ``table.csv`` after the swept keys (see :func:`summary_columns`).
-METRIC_COLUMNS = (
-    "label", "metric", "final_metric", "best_metric", "target", "time_to_target_s", "epochs_to_target",
-    "epochs", "instances", "time_s", "time_unit", "throughput", "staleness_mean", "staleness_max",
-    "chip_util_mean", "chip_util_max", "chip_util_min", "link_util_mean", "link_util_max", "n_chips",
-    "hardware", "executor", "point_id",
-)
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -67,7 +66,7 @@ def default_jobs() -> int:
 def run_point(task: PointTask) -> str:
     """Train one point into a temporary folder, then rename it into place. Returns the point id."""
     from ampsim.config import load_config
-    from ampsim.runner import train_experiment
+    from ampsim.training import train_experiment
 
     final = Path(task.out)
     if (final / "summary.json").is_file():
@@ -127,7 +126,7 @@ def run_sweep(sweep: Sweep, out: str | Path, *, jobs: int | None = None, ray: bo
         os.environ.setdefault(var, "1")
     failures: list[tuple[str, BaseException]] = []
     if todo:
-        bar = _bar(len(todo), sweep.name, progress)
+        bar = progress_reporter(sweep.name, total=len(todo), unit="point", enabled=progress)
         runner = _run_ray if ray else _run_pool
         try:
             for pid, err in runner(todo, min(jobs, len(todo)) if not ray else jobs, ray_address):
@@ -135,13 +134,15 @@ def run_sweep(sweep: Sweep, out: str | Path, *, jobs: int | None = None, ray: bo
                     failures.append((pid, err))
                     log.error("sweep %s: point %s failed: %s", sweep.name, pid, err)
                 bar.update(1)
+                # the milestone is what a log file gets: one line per point, never a redrawn bar
+                bar.milestone(f"point {pid} {'failed' if err is not None else 'done'}")
         finally:
             bar.close()
     if failures:
         pid, err = failures[0]
         raise RunError(f"sweep {sweep.name}: {len(failures)} of {len(todo)} point(s) failed (first: {pid}: "
                        f"{_one_line(err)}); finished points are kept, re-run to retry the rest")
-    return write_table(sweep, out)
+    return write_sweep_table(sweep, out)
 
 
 def _clear(out: Path) -> None:
@@ -159,22 +160,6 @@ def _one_line(err: BaseException) -> str:
     return first if isinstance(err, AmpsimError) and first else f"{type(err).__name__}: {first}"
 
 
-class _NoBar:
-    def update(self, n: int) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-
-def _bar(total: int, name: str, progress: bool):
-    if not progress:
-        return _NoBar()
-    from tqdm import tqdm
-
-    return tqdm(total=total, desc=name, unit="point")
-
-
 def _run_pool(todo: list[PointTask], jobs: int, _address: str | None) -> Iterable[tuple[str, BaseException | None]]:
     """Yield (point id, error or None) as points finish on a local process pool."""
     import multiprocessing as mp
@@ -183,7 +168,7 @@ def _run_pool(todo: list[PointTask], jobs: int, _address: str | None) -> Iterabl
     method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
     ctx = mp.get_context(method)
     if method == "forkserver":
-        ctx.set_forkserver_preload(["ampsim.sweeps.run", "ampsim.runner"])
+        ctx.set_forkserver_preload(["ampsim.sweeps.run", "ampsim.training"])
     pool = ProcessPoolExecutor(max_workers=jobs, mp_context=ctx)
     try:
         futures = {pool.submit(run_point, t): t.point_id for t in todo}
@@ -227,97 +212,15 @@ def _run_ray(todo: list[PointTask], jobs: int, address: str | None) -> Iterable[
 
 
 # -- the aggregated table ---------------------------------------------------------------------------------
-def summary_columns(summary: dict) -> dict[str, Any]:
-    """The table's metric columns from one run's summary.json (see :data:`METRIC_COLUMNS`)."""
-    ttt = summary.get("time_to_target") or {}
-    stale = [s for s in (summary.get("staleness") or {}).values() if s.get("count")]
-    count = sum(s["count"] for s in stale)
-    chips = summary.get("chip_utilization") or []
-    links = list((summary.get("link_utilization") or {}).values())
-    return {
-        "metric": summary.get("metric"),
-        "final_metric": summary.get("final_metric"),
-        "best_metric": summary.get("best_metric"),
-        "target": summary.get("target"),
-        "time_to_target_s": ttt.get("time_s"),
-        "epochs_to_target": ttt.get("epoch"),
-        "epochs": summary.get("epochs"),
-        "instances": summary.get("instances"),
-        "time_s": summary.get("time_s"),
-        "time_unit": summary.get("time_unit"),
-        "throughput": summary.get("throughput_instances_per_s"),
-        "staleness_mean": sum(s["mean"] * s["count"] for s in stale) / count if count else 0.0,
-        "staleness_max": max((s["max"] for s in stale), default=0),
-        "chip_util_mean": sum(chips) / len(chips) if chips else None,
-        "chip_util_max": max(chips) if chips else None,
-        "chip_util_min": min(chips) if chips else None,
-        "link_util_mean": sum(links) / len(links) if links else None,
-        "link_util_max": max(links) if links else None,
-        "n_chips": summary.get("n_chips"),
-        "hardware": summary.get("hardware"),
-        "executor": summary.get("executor"),
-    }
-
-
-def cell(value: Any) -> Any:
-    """A table cell: tables and arrays as compact JSON, paths of hardware files as their stem."""
-    if isinstance(value, (dict, list)):
-        return json.dumps(value, separators=(",", ":"), sort_keys=True)
-    return value
-
-
-def _sort_key(value: Any) -> tuple:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return (0, 0, "")
-    if isinstance(value, bool):
-        return (1, int(value), "")
-    if isinstance(value, (int, float)):
-        return (1, value, "")
-    return (2, 0, str(value))
-
-
-def table_rows(sweep: Sweep, out: Path) -> list[dict]:
-    """One row per point (swept values, then metric columns), sorted deterministically."""
-    rows = []
-    for p in sweep.points:
-        summary = read_summary(out / p.point_id)
-        row: dict[str, Any] = {k: cell(v) for k, v in p.values.items()}
-        for k, v in p.values.items():  # a whole-table value also gets one column per entry
-            if isinstance(v, dict):
-                row.update({f"{k}.{sub}": cell(x) for sub, x in v.items()})
-        row.update(summary_columns(summary))
-        row["label"] = p.label
-        row["point_id"] = p.point_id
-        rows.append(row)
-    order = [k for k in sweep.keys if k != SEED_KEY] + ([SEED_KEY] if SEED_KEY in sweep.keys else [])
-    rows.sort(key=lambda r: tuple(_sort_key(r.get(k)) for k in order) + (r["point_id"],))
-    return rows
-
-
-def write_table(sweep: Sweep, out: str | Path) -> Path:
-    """Write ``out/table.csv`` (atomically) from the finished points; returns its path."""
-    import pandas as pd
-
+def write_sweep_table(sweep: Sweep, out: str | Path) -> Path:
+    """Write ``out/table.csv`` and ``out/sweep.json`` from the finished points (one row each, through
+    :func:`ampsim.results.write_table`); returns the table's path."""
     out = Path(out)
-    rows = table_rows(sweep, out)
-    front = list(dict.fromkeys(k for r in rows for k in r if k not in METRIC_COLUMNS))
-    df = pd.DataFrame(rows, columns=front + list(METRIC_COLUMNS))
-    atomic_write(out / "sweep.json", json.dumps({"name": sweep.name, "description": sweep.description,
-                                                 "source": str(sweep.path), "keys": sweep.keys,
-                                                 "quick": sweep.quick, "points": len(rows)}, indent=2) + "\n")
-    path = out / "table.csv"
-    atomic_write(path, df.to_csv(index=False))  # last: its presence means the sweep is complete
+    rows = [table_row(p.values, out / p.point_id, p.label, p.point_id) for p in sweep.points]
+    # swept values in file order, the seed last: rows of one setting sit together, seeds side by side
+    order = [k for k in sweep.keys if k != SEED_KEY] + ([SEED_KEY] if SEED_KEY in sweep.keys else [])
+    info = {"name": sweep.name, "description": sweep.description, "source": str(sweep.path), "keys": sweep.keys,
+            "quick": sweep.quick}
+    path = write_table(out, rows, order, info)
     log.info("sweep %s: table of %d points written to %s", sweep.name, len(rows), path)
     return path
-
-
-def read_table(path: str | Path):
-    """A sweep's table.csv (give the file or its folder) as a pandas DataFrame."""
-    import pandas as pd
-
-    path = Path(path)
-    return pd.read_csv(path / "table.csv" if path.is_dir() else path)
-
-
-__all__ = ["run_sweep", "run_point", "write_table", "read_table", "summary_columns", "default_jobs",
-           "PointTask", "METRIC_COLUMNS"]

@@ -19,7 +19,7 @@ A sweep file (``experiments/sweeps/*.toml``)::
     seeds = [0]
     fixed = { "train.epochs" = 1 }                     # merged into [fixed]
     grid = { "train.mak" = [1, 8] }                    # replaces these grid axes
-    [[figure]]                                         # see :mod:`ampsim.figures.base`
+    [[figure]]                                         # see :mod:`ampsim.sweeps.figspec`
     name = "ttt_vs_bandwidth"
     kind = "xy"
     x = "hardware.link.bandwidth_bytes_per_s"
@@ -45,8 +45,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ampsim.config import SECTIONS, _FIXED, load_config, read_toml
+from ampsim.config import FIXED_SECTIONS, SECTIONS, load_config, read_toml, task_schema
 from ampsim.errors import ConfigError
+from ampsim.executors import check_kind
+from ampsim.planning import resolve_system
+from ampsim.sweeps.figspec import FigureSpec, parse_figures
 
 #: Dotted keys whose value is one whole table (never flattened into sub-keys).
 WHOLE_TABLES = ("hardware.topology", "placement.map")
@@ -78,7 +81,7 @@ class Sweep:
     experiment: Path
     keys: list[str]  # the swept keys, in file order, then SEED_KEY
     points: list[Point]
-    figures: list = field(default_factory=list)
+    figures: list[FigureSpec] = field(default_factory=list)
     quick: bool = False
 
 
@@ -104,13 +107,11 @@ def _check_key(source: str, where: str, key: str, task: str) -> None:
                           f"train.mak; sections: {', '.join(SECTIONS)})")
     if section == "hardware":
         return  # validated per point against the hardware model
-    if section in _FIXED:
-        cls = _FIXED[section]
+    if section in FIXED_SECTIONS:
+        cls = FIXED_SECTIONS[section]
     else:
-        from ampsim.models import task_module
-
-        mod = task_module(task, source)
-        cls = mod.DataConfig if section == "data" else mod.ModelConfig
+        schema = task_schema(task, source)
+        cls = schema.data if section == "data" else schema.model
     known = [f.name for f in dataclasses.fields(cls)]
     name = rest.split(".")[0]
     if name not in known:
@@ -236,8 +237,6 @@ def load_sweep(path: str | Path, *, quick: bool = False) -> Sweep:
     keys = list(dict.fromkeys([k for p in (points or []) for k in p if k != "label"] + list(grid or {})))
     if seeds is not None:
         keys.append(SEED_KEY)
-    from ampsim.figures.base import parse_figures
-
     figures = parse_figures(raw.get("figure", []), source, keys)
     out: list[Point] = []
     seen: dict[str, int] = {}
@@ -295,11 +294,8 @@ def _resolve(source: str, experiment: Path, over: list, keys: list[str], combo: 
     where = f"{source}: point {i} ({_describe(combo, seed)})"
     try:
         cfg = load_config(experiment, over)
-        hw = None
-        if cfg.executor.kind == "sim":
-            from ampsim.executors.sim import load_hardware
-
-            hw = load_hardware(cfg).to_dict()
+        check_kind(cfg.executor.kind, cfg.path)
+        hw = resolve_system(cfg).to_dict() if cfg.executor.kind == "sim" else None
     except ConfigError as e:
         raise ConfigError(f"{where}: {e}") from None
     resolved = cfg.to_dict()

@@ -15,7 +15,7 @@ from ampsim.data import qm9
 from ampsim.executors.reference import ReferenceExecutor
 from ampsim.metrics import mean_loss, metric_value
 from ampsim.models import build_task
-from ampsim.training import configure_params
+from ampsim.planning import configure_params
 
 pytestmark = pytest.mark.data
 ROOT = Path(__file__).resolve().parents[2]

@@ -8,8 +8,7 @@ import pytest
 
 from ampsim.config import load_config, parse_override
 from ampsim.executors import make_executor
-from ampsim.models import build_task
-from ampsim.training import configure_params
+from ampsim.planning import plan
 
 ROOT = Path(__file__).resolve().parents[2]
 HW = ROOT / "hardware_models"
@@ -18,9 +17,9 @@ HW = ROOT / "hardware_models"
 def trained_params(experiment: str, limits: tuple[str, ...], *overrides: str) -> dict:
     cfg = load_config(ROOT / "experiments" / experiment,
                       [parse_override(o) for o in ("train.mak=1", "train.muf=1", *limits, *overrides)])
-    task = build_task(cfg)
-    configure_params(cfg, task)
-    ex = make_executor(cfg, task)
+    p = plan(cfg)
+    task = p.task
+    ex = make_executor(p)
     ex.train(task.train_instances(1))
     return {n.name: {k: v.copy() for k, v in n.params.items()} for n in task.model.graph.param_nodes}
 

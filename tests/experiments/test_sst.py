@@ -10,8 +10,9 @@ import pytest
 from ampsim.config import load_config, parse_override
 from ampsim.executors.reference import ReferenceExecutor
 from ampsim.models import build_task
+from ampsim.planning import plan
 from ampsim.results import RunDir
-from ampsim.training import configure_params, run_training
+from ampsim.training import run_training
 
 pytestmark = pytest.mark.data
 ROOT = Path(__file__).resolve().parents[2]
@@ -26,10 +27,10 @@ def small(config: str, *sets: str):
 def test_small_run_trains_and_the_loss_decreases(data_root, monkeypatch, tmp_path, config):
     monkeypatch.setenv("AMPSIM_DATA", str(data_root))
     cfg = small(config)
-    task = build_task(cfg)
-    configure_params(cfg, task)
+    p = plan(cfg)
+    task = p.task
     ex = ReferenceExecutor(task.model)
-    summary = run_training(cfg, task, ex, RunDir(tmp_path / "run"))
+    summary = run_training(p, ex, RunDir(tmp_path / "run"))
     rows = (tmp_path / "run" / "metrics.csv").read_text().splitlines()
     assert rows[0].split(",")[-1] == "test_root_accuracy" and len(rows) == 3
     losses = [float(r.split(",")[4]) for r in rows[1:]]

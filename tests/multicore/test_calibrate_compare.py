@@ -9,16 +9,22 @@ import numpy as np
 import pytest
 from mc_helpers import ROOT
 
-from ampsim.calib_transport import fit as fit_transport
-from ampsim.calib_workloads import fit as fit_workloads
-from ampsim.calibrate import TRANSPORT_FIELDS, sidecar
+from ampsim.calibration.calibrate import TRANSPORT_FIELDS, sidecar
+from ampsim.calibration.compare import (
+    COLUMNS,
+    format_table,
+    parse_configs,
+    ranking_agreement,
+    run_compare,
+    shared_machine_slowdown,
+)
+from ampsim.calibration.microbench import fit_roofline
+from ampsim.calibration.transport import fit as fit_transport
+from ampsim.calibration.workloads import fit as fit_workloads
+from ampsim.cli import main as cli_main
 from ampsim.executors.multicore.executor import SPIN_S
 from ampsim.executors.multicore.worker import WorkerSpec
-from ampsim.cli import main as cli_main
-from ampsim.compare import (COLUMNS, format_table, parse_configs, ranking_agreement, run_compare,
-                            shared_machine_slowdown)
 from ampsim.hardware.parse import load_system
-from ampsim.microbench import fit_roofline
 
 
 def _time(f, b, F=5e10, B=2e10, o=5e-6):

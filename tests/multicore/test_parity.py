@@ -15,9 +15,8 @@ from ampsim.config import load_config, parse_override
 from ampsim.executors import make_executor
 from ampsim.executors.multicore import MulticoreExecutor
 from ampsim.executors.reference import ReferenceExecutor
-from ampsim.models import build_task
 from ampsim.placement import place, profile
-from ampsim.training import configure_params
+from ampsim.planning import plan
 
 
 @pytest.mark.parametrize("strategy,workers,dtype", [("round_robin", 2, np.float64), ("greedy", 3, np.float64),
@@ -50,19 +49,16 @@ def test_muf_gt_1_equals_reference_and_evaluate_sees_trained_params():
 
 
 def _chips(n):
-    from ampsim.executors.multicore import _PLACEHOLDER
+    from ampsim.planning import PLACEHOLDER_CHIP
 
-    return [_PLACEHOLDER] * n
+    return [PLACEHOLDER_CHIP] * n
 
 
 def _trained(cfg):
-    task = build_task(cfg)
-    configure_params(cfg, task)
-    ex = make_executor(cfg, task)
-    try:
+    p = plan(cfg)
+    task = p.task
+    with make_executor(p) as ex:
         ex.train(task.train_instances(1)[: cfg.train.max_instances or None])
-    finally:
-        getattr(ex, "close", lambda: None)()
     return task.model
 
 

@@ -11,7 +11,7 @@ from ampsim.cli import main as cli_main
 from ampsim.config import load_config, parse_override
 from ampsim.executors.multicore import MulticoreExecutor
 from ampsim.placement import place
-from ampsim.runner import train_experiment
+from ampsim.training import train_experiment
 
 
 @pytest.mark.parametrize("mak,muf", [(4, 1), (8, 3)])

@@ -21,7 +21,7 @@ from ampsim.models.base import InjectFields, Metric, Model
 from ampsim.models.mlp import build_mlp
 from ampsim.optim import OptimizerSpec
 from ampsim.placement import place, profile
-from ampsim.runner import train_experiment
+from ampsim.training import train_experiment
 
 ROOT = Path(__file__).resolve().parents[2]
 HW = ROOT / "hardware_models"

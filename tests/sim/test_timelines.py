@@ -8,10 +8,10 @@ bytes on the wire (16-byte header), and links move 96 kB/s, so a transfer takes 
 import numpy as np
 import pytest
 
-from ampsim.hardware.parse import system_from_dict
 from ampsim.executors.sim import SimExecutor
+from ampsim.hardware.parse import system_from_dict
 from ampsim.ir.graph import Graph
-from ampsim.ir.message import Instance, Message
+from ampsim.ir.message import Instance
 from ampsim.ir.node import Node, Report
 from ampsim.ir.nodes.io import Input
 from ampsim.models.base import InjectFields, Metric, Model

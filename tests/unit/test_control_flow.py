@@ -7,7 +7,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pytest
-from ampsim.testing import backward_all, fd_check, forward_all
 
 from ampsim.errors import GraphError
 from ampsim.ir.graph import Graph
@@ -22,6 +21,7 @@ from ampsim.ir.nodes.losses import Field, SoftmaxCrossEntropy
 from ampsim.ir.nodes.pointwise import Tanh
 from ampsim.ir.nodes.tuned import TunedEmbedding
 from ampsim.optim import OptimizerSpec
+from ampsim.testing import backward_all, fd_check, forward_all
 
 F64 = np.float64
 rng = np.random.default_rng(1)

@@ -7,9 +7,10 @@ import pytest
 
 from ampsim.cli import main
 from ampsim.errors import RunError
-from ampsim.figures.base import FigureSpec, draw_figure, draw_sweep_figures
-from ampsim.sweeps.spec import load_sweep
+from ampsim.figures.draw import draw_figure, draw_sweep_figures
+from ampsim.sweeps.figspec import FigureSpec
 from ampsim.sweeps.run import run_sweep
+from ampsim.sweeps.spec import load_sweep
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -20,8 +20,8 @@ from ampsim.ir.nodes.graphnet import EdgeSum, GatedReadout
 from ampsim.models import build_task
 from ampsim.models.ggnn import build_model, graph_data
 from ampsim.optim import OptimizerSpec
-from ampsim.runner import train_experiment
 from ampsim.testing import check_node
+from ampsim.training import train_experiment
 
 ROOT = Path(__file__).resolve().parents[2]
 H, T, R = 6, 3, 4

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pytest
-from ampsim.testing import backward_all, fd_check, forward_all
 
 from ampsim.errors import GraphError
 from ampsim.executors.reference import ReferenceExecutor
@@ -24,6 +23,7 @@ from ampsim.ir.nodes.linear import Linear
 from ampsim.ir.nodes.losses import MeanSquaredError
 from ampsim.models.base import Metric, Model
 from ampsim.optim import OptimizerSpec
+from ampsim.testing import backward_all, fd_check, forward_all
 
 F64 = np.float64
 rng = np.random.default_rng(2)
@@ -248,7 +248,7 @@ def test_message_passing_step_matches_numpy():
         W, b = lin.params["W"].copy(), lin.params["b"].copy()
         D = inst.data
         m = np.zeros((5, d))
-        for e, (s, t) in enumerate(zip(D["src"], D["dst"])):
+        for s, t in zip(D["src"], D["dst"]):
             m[t] += D["h"][s] @ W + b
         loss = np.sum((m - D["t"]) ** 2)
         dm = 2 * (m - D["t"])

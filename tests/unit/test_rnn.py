@@ -12,9 +12,9 @@ from ampsim.data.list_reduction import OP_BASE, OPS, VOCAB_SIZE, generate, make_
 from ampsim.executors.reference import ReferenceExecutor
 from ampsim.ir.message import Instance
 from ampsim.models import build_task
-from ampsim.models.rnn import build_rnn, bucket
+from ampsim.models.rnn import bucket, build_rnn
 from ampsim.optim import OptimizerSpec
-from ampsim.training import configure_params
+from ampsim.planning import configure_params
 
 F64 = np.float64
 ROOT = Path(__file__).resolve().parents[2]

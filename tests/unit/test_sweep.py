@@ -12,8 +12,8 @@ import pytest
 
 from ampsim.cli import main
 from ampsim.errors import ConfigError
-from ampsim.sweeps.spec import SEED_KEY, load_sweep
 from ampsim.sweeps.run import run_sweep
+from ampsim.sweeps.spec import SEED_KEY, load_sweep
 
 ROOT = Path(__file__).resolve().parents[2]
 BLOBS = ROOT / "experiments" / "blobs_mlp.toml"

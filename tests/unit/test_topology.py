@@ -11,11 +11,17 @@ import numpy as np
 import pytest
 
 from ampsim.hardware.info import describe, format_info
-from ampsim.hardware.spec import LinkSpec
 from ampsim.hardware.parse import load_system, system_from_dict
+from ampsim.hardware.spec import LinkSpec
 from ampsim.hardware.topology import (
-    bisection_bandwidth_bytes_per_s, bisection_is_exact, build_topology, diameter_hops, path_link_specs,
-    routes, transfer_time_s)
+    bisection_bandwidth_bytes_per_s,
+    bisection_is_exact,
+    build_topology,
+    diameter_hops,
+    path_link_specs,
+    routes,
+    transfer_time_s,
+)
 
 MODELS = Path(__file__).resolve().parents[2] / "hardware_models"
 BW, LAT = 2.5e10, 1.0e-7
@@ -182,7 +188,7 @@ def test_routes_match_networkx_on_random_weighted_graph():
             path = r[src, dst]
             assert path[0] == src and path[-1] == dst
             assert all(g.has_edge(u, v) for u, v in zip(path, path[1:]))
-            assert sum(l.latency_s for l in path_link_specs(g, path)) == pytest.approx(lengths[dst])
+            assert sum(link.latency_s for link in path_link_specs(g, path)) == pytest.approx(lengths[dst])
 
 
 def test_routes_1024_chips_fast_enough():

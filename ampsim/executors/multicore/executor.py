@@ -20,20 +20,25 @@ import logging
 import os
 import time
 import weakref
-from typing import Callable, Iterable
+from typing import TYPE_CHECKING, Callable, Iterable
 
 import numpy as np
 
 from ampsim.errors import ConfigError, RunError
+from ampsim.executors.base import ExecutorBase, check_placement
 from ampsim.executors.multicore import procs as _procs
 from ampsim.executors.multicore import protocol as P
 from ampsim.executors.multicore.controller import Controller
 from ampsim.executors.multicore.transport import Channel, channel_pair
 from ampsim.executors.multicore.worker import WorkerSpec, worker_main
 from ampsim.executors.reference import ReferenceExecutor
+from ampsim.hardware.local import default_workers  # noqa: F401 - re-exported for callers
 from ampsim.ir.message import Instance
 from ampsim.ir.node import Report
 from ampsim.models.base import Model
+
+if TYPE_CHECKING:  # the plan module builds on executors; executors only read a plan
+    from ampsim.planning import Plan
 
 log = logging.getLogger(__name__)
 
@@ -47,19 +52,28 @@ log = logging.getLogger(__name__)
 SPIN_S = 0.0
 
 
-class MulticoreExecutor:
+class MulticoreExecutor(ExecutorBase):
     name = "multicore"
     time_unit = "wall"
 
+    @classmethod
+    def from_plan(cls, plan: Plan) -> MulticoreExecutor:
+        return cls(plan.task.model, plan.placement, plan.workers, mak=plan.mak, source=plan.source,
+                   estimated_load=plan.estimated_load)
+
     def __init__(self, model: Model, placement: dict[str, int], n_workers: int, *, mak: int = 1,
-                 start_method: str | None = None, tuning: dict | None = None, source: str = "<config>") -> None:
+                 start_method: str | None = None, tuning: dict | None = None, source: str = "<config>",
+                 estimated_load: list[dict] | None = None) -> None:
         if n_workers < 1:
             raise ConfigError(f"{source}: executor.workers: must be >= 1, got {n_workers}")
         self.model, self.mak, self.n_workers = model, mak, n_workers
         self.graph = model.graph.validate()
         self.names = list(self.graph.nodes)
         self.index = {n: i for i, n in enumerate(self.names)}
-        self.placement = _check_placement(placement, self.names, n_workers, source)
+        check_placement(placement, self.names, n_workers, source, unit="worker")
+        self.placement = {nm: placement[nm] for nm in self.names}
+        self.n_units = n_workers
+        self.estimated_load = estimated_load
         self.owner = [self.placement[n] for n in self.names]
         self.start_method = start_method or _procs.start_method()
         # WorkerSpec fields: read_s, flush_s, flush_bytes, report_s, spin_s (see SPIN_S)
@@ -186,13 +200,6 @@ class MulticoreExecutor:
             "placement": self.placement,
         }
 
-    def write_artifacts(self, run) -> None:
-        run.write_json("placement.json", {
-            "strategy_output": self.placement,
-            "chips": getattr(self, "estimated_load", None) or [
-                {"chip": w, "nodes": [n for n, c in self.placement.items() if c == w]} for w in range(self.n_workers)],
-        })
-
     # -- shutdown ------------------------------------------------------------------------------------
     def close(self, grace_s: float = 2.0) -> None:
         """Stop every worker (STOP, then SIGTERM, then SIGKILL) and reap it. Idempotent."""
@@ -208,12 +215,6 @@ class MulticoreExecutor:
         _shutdown(self._procs, self._channels, grace_s)
         self._finalizer.detach()
 
-    def __enter__(self) -> MulticoreExecutor:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
     @property
     def pids(self) -> list[int]:
         return [p.pid for p in self._procs]
@@ -223,23 +224,3 @@ def _shutdown(procs: list, channels: list[Channel], grace_s: float = 0.5) -> Non
     _procs.stop_processes(procs, grace_s)
     for ch in channels:
         ch.close()
-
-
-def _check_placement(placement: dict[str, int], names: list[str], n: int, source: str) -> dict[str, int]:
-    for name, w in placement.items():
-        if name not in names:
-            raise ConfigError(f"{source}: placement: no node named {name!r} in the model")
-        if not 0 <= w < n:
-            raise ConfigError(f"{source}: placement: node {name} on worker {w}, but there are workers 0..{n - 1}")
-    missing = [nm for nm in names if nm not in placement]
-    if missing:
-        raise ConfigError(f"{source}: placement: node(s) {', '.join(missing)} not placed")
-    return {nm: placement[nm] for nm in names}
-
-
-def default_workers() -> int:
-    """One worker per core this process may run on."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        return os.cpu_count() or 1

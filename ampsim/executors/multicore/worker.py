@@ -275,7 +275,7 @@ class Worker:
     def _done(self, keys: list[int]) -> None:
         for key in keys:
             for n in self.joiners:
-                if n._joins and n.holds(key):
+                if n.joining(key):
                     raise RunError(f"deadlock: instance {key} has no messages in flight but is waiting at "
                                    f"node {n.name} (an input that never arrives)")
             for i in self.params:
@@ -300,7 +300,7 @@ class Worker:
         state: dict[str, Any] = {
             "t": now, "cpu_s": time.process_time(), "busy_s": now - self.t_start - self.idle_s,
             "processed": self.processed, "remote_sent": self.remote_sent, "updates": self.updates,
-            "pid": os.getpid(), "leftover": [n.name for n in self.nodes.values() if n._cache or n._joins],
+            "pid": os.getpid(), "leftover": [n.name for n in self.nodes.values() if n.has_state()],
             "sent_bytes": sum(ch.sent_bytes for ch in self.peers.values()), "waits": self.waits, "sleeps": self.sleeps,
             "frames": sum(ch.sent_frames for ch in (self.ctrl, *self.peers.values())),
             "transport_sent": list(self.sent), "transport_received": list(self.received),

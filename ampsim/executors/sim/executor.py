@@ -20,11 +20,12 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from typing import Callable, Iterable
+from typing import TYPE_CHECKING, Callable, Iterable
 
 import simpy
 
-from ampsim.errors import ConfigError, RunError
+from ampsim.errors import RunError
+from ampsim.executors.base import ExecutorBase, RunFolder, check_placement
 from ampsim.executors.reference import ReferenceExecutor
 from ampsim.executors.sim.chips import Chip
 from ampsim.executors.sim.network import Network
@@ -36,25 +37,38 @@ from ampsim.ir.node import Report
 from ampsim.models.base import Model
 from ampsim.trace import TraceRecorder
 
+if TYPE_CHECKING:  # the plan module builds on executors; executors only read a plan
+    from ampsim.planning import Plan
+
 log = logging.getLogger(__name__)
 
 FWD, BWD, UPDATE = 0, 1, 2
 
 
-class SimExecutor:
+class SimExecutor(ExecutorBase):
     name = "sim"
     time_unit = "simulated"
 
+    @classmethod
+    def from_plan(cls, plan: Plan) -> SimExecutor:
+        return cls(plan.task.model, plan.system, plan.placement, mak=plan.mak, trace=plan.trace,
+                   eval_advances_time=plan.eval_advances_time, source=plan.source,
+                   estimated_load=plan.estimated_load)
+
     def __init__(self, model: Model, system: SystemSpec, placement: dict[str, int], *, mak: int = 1,
-                 trace: bool = False, eval_advances_time: bool = False, source: str = "<config>") -> None:
+                 trace: bool = False, eval_advances_time: bool = False, source: str = "<config>",
+                 estimated_load: list[dict] | None = None) -> None:
         self.model, self.system, self.mak = model, system, mak
+        self.estimated_load = estimated_load
         self.graph = model.graph.validate()
         self.env = simpy.Environment()
         self.topology = build_topology(system)
         self.trace = TraceRecorder() if trace else None
         self.network = Network(self.env, self.topology, routes(self.topology), self.trace)
         self.chips = [Chip(self.env, i, spec, self._handle, self._flush) for i, spec in enumerate(system.chips)]
-        self.placement = self._check_placement(placement, source)
+        check_placement(placement, self.graph.nodes, len(self.chips), source, machine=system.name)
+        self.placement = dict(placement)
+        self.n_units = len(self.chips)
         self.where = {name: self.chips[c] for name, c in self.placement.items()}
         for node in self.graph.param_nodes:
             self.where[node.name].param_bytes += node.param_bytes
@@ -73,18 +87,6 @@ class SimExecutor:
         self.messages = 0
         self.framed_messages = self.frames = 0
         self.time_s = 0.0
-
-    def _check_placement(self, placement: dict[str, int], source: str) -> dict[str, int]:
-        for name, chip in placement.items():
-            if name not in self.graph.nodes:
-                raise ConfigError(f"{source}: placement: no node named {name!r} in the model")
-            if not 0 <= chip < len(self.chips):
-                raise ConfigError(f"{source}: placement: node {name} on chip {chip}, but hardware "
-                                  f"{self.system.name} has chips 0..{len(self.chips) - 1}")
-        missing = [n for n in self.graph.nodes if n not in placement]
-        if missing:
-            raise ConfigError(f"{source}: placement: node(s) {', '.join(missing)} not placed")
-        return dict(placement)
 
     # -- the executor interface ----------------------------------------------------------------------
     def train(self, instances: Iterable[Instance], on_done: Callable[[int], None] | None = None) -> list[Report]:
@@ -111,7 +113,7 @@ class SimExecutor:
         finally:
             for node in self.graph.nodes.values():
                 node.training = True
-        leftover = [n.name for n in self.graph.nodes.values() if n._cache or n._joins]
+        leftover = [n.name for n in self.graph.nodes.values() if n.has_state()]
         if leftover:
             raise RunError(f"all instances completed but state is left at {', '.join(leftover)} "
                            "(a join or cache was never consumed)")
@@ -215,7 +217,7 @@ class SimExecutor:
             chip.deliver(item, nbytes)
 
     def _complete(self, key: int) -> None:
-        waiting = [n.name for n in self._joiners if n._joins and n.holds(key)]
+        waiting = [n.name for n in self._joiners if n.joining(key)]
         if waiting:  # no message of this instance is left, yet a join still waits for one: it never comes
             raise RunError(f"deadlock at t={self.env.now:.6g} s: instance {key} has no messages in flight "
                            f"but is waiting at: {', '.join(waiting)} (an input that never arrives)")
@@ -246,12 +248,7 @@ class SimExecutor:
             "placement": self.placement,
         }
 
-    def write_artifacts(self, run) -> None:
-        run.write_json("placement.json", {
-            "strategy_output": self.placement,
-            "chips": getattr(self, "estimated_load", None) or [
-                {"chip": c.index, "nodes": [n for n, i in self.placement.items() if i == c.index]}
-                for c in self.chips],
-        })
+    def write_artifacts(self, run: RunFolder) -> None:
+        super().write_artifacts(run)
         if self.trace:
             self.trace.write(run.path / "trace.json")

@@ -35,7 +35,6 @@ from ampsim.ir.message import Message
 from ampsim.ir.node import Send
 from ampsim.ir.param import ParamNode, init_rng
 
-
 #: array operations of :func:`sig`: *, tanh, +, *
 SIG_KERNELS = 4
 

@@ -22,11 +22,11 @@ from __future__ import annotations
 import copy
 import logging
 import time
-from collections import deque
 
 import numpy as np
 
 from ampsim.ir.message import Instance
+from ampsim.ir.pump import pump
 from ampsim.models.base import Model
 from ampsim.optim import OptimizerSpec
 
@@ -94,16 +94,10 @@ def work_items(model: Model, instances: list[Instance]) -> tuple[np.ndarray, np.
     secs: list[float] = []
     for timed, batch in ((False, instances[:3]), (True, instances)):
         for inst in batch:
-            queue = deque((False, graph.nodes[name], 0, msg) for name, msg in m.inject(inst))
-            while queue:
-                backward, node, port, msg = queue.popleft()
-                t0 = perf()
-                step = node.step(backward, msg, port)
-                secs.append(perf() - t0)
-                rows.append((step.work.flops, step.work.bytes, step.work.kernels))
-                for s in step.sends:
-                    dst, dport = graph.route[(node.name, s.backward, s.port)]
-                    queue.append((s.backward, dst, dport, s.msg))
+            for visit in pump(graph, m.inject(inst), timed=True):
+                work = visit.step.work
+                secs.append(visit.seconds)
+                rows.append((work.flops, work.bytes, work.kernels))
             for node in graph.param_nodes:
                 t0 = perf()
                 work = node.complete(inst.key)
@@ -238,7 +232,7 @@ def speed_index(n: int = 12, repeat: int = 7) -> float:
     import sys
 
     # a plain child process (no multiprocessing: its resource tracker would outlive the call)
-    code = f"from ampsim.calib_workloads import _speed_index_here as f; print(f({int(n)}, {int(repeat)}))"
+    code = f"from ampsim.calibration.workloads import _speed_index_here as f; print(f({int(n)}, {int(repeat)}))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     if out.returncode:
         raise RuntimeError(f"speed index child failed: {out.stderr.strip().splitlines()[-1:]}")

@@ -52,7 +52,7 @@ def matmul_rates(dtype=np.float32, shapes=GEMM_SHAPES, min_time_s: float = 0.02)
     out = []
     for m, k, n in shapes:
         a, b = rng.random((m, k)).astype(dtype), rng.random((k, n)).astype(dtype)
-        t = median_time(lambda: a @ b, min_time_s=min_time_s, repeat=5)
+        t = median_time(lambda a=a, b=b: a @ b, min_time_s=min_time_s, repeat=5)  # bound: this shape's arrays
         out.append({"m": m, "k": k, "n": n, "seconds": t, "flops_per_s": 2.0 * m * k * n / t})
     return out
 
@@ -63,7 +63,7 @@ def copy_bandwidth(sizes=(64 << 10, 1 << 20, 4 << 20, 64 << 20), min_time_s: flo
     for size in sizes:
         src = np.ones(size // 8)
         dst = np.empty_like(src)
-        t = median_time(lambda: np.copyto(dst, src), min_time_s=min_time_s, repeat=5)
+        t = median_time(lambda dst=dst, src=src: np.copyto(dst, src), min_time_s=min_time_s, repeat=5)
         out.append({"bytes": size, "seconds": t, "bytes_per_s": 2.0 * size / t})
     return out
 
@@ -78,7 +78,6 @@ def node_step_samples(dtype=np.float32, seconds_per_op: float = 0.15) -> list[di
 
     rng = np.random.default_rng(1)
     samples: list[dict] = []
-    inst = Instance(0, {})
 
     def bench(name, node, x, *, update=None):
         """Median seconds of single forward, backward and update calls, each timed on its own."""
@@ -152,7 +151,7 @@ def dispatch_overhead_s(n_messages: int = 4000) -> dict:
     node steps' own share of it (so that ``per_message - step`` is the worker loop's overhead)."""
     from ampsim.executors.multicore import MulticoreExecutor
 
-    model, insts, per = _chain_model(n_messages)
+    model, insts, per = chain_model(n_messages)
     with MulticoreExecutor(copy_model(model), {n: 0 for n in model.graph.nodes}, 1, mak=4) as ex:
         ex.train(insts[:5])
         t0 = ex.time_s
@@ -241,7 +240,7 @@ def copy_model(model):
     return copy.deepcopy(model)
 
 
-def _chain_model(n_messages: int, width: int = 1):
+def chain_model(n_messages: int, width: int = 1):
     """Input → 18 ReLUs → Sink (a zero gradient back): 39 messages per instance, payload [1, width]."""
     from ampsim.ir.graph import Graph
     from ampsim.ir.message import Instance

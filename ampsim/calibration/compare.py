@@ -14,6 +14,11 @@ cannot order (ranking ties, :func:`ranking_agreement`). The table reports throug
 the simulator's error in percent of the measurement, and whether measured and simulated rank the
 configurations alike.
 
+The model must describe *this* machine (:func:`ampsim.calibration.calibrate.model_of_this_machine`):
+without one, this machine is calibrated first (with a warning); a model calibrated on another machine
+stops compare with a :class:`~ampsim.errors.ConfigError` before anything is measured, because its errors
+would describe the other machine, not the simulator.
+
 Outputs (``--out``, default ``results/compare/<experiment>``): ``compare.csv``, ``compare.png`` and one run
 folder per configuration and executor under ``runs/``. Default budgets are short (1 epoch of at most
 300 instances, evaluation on 500); ``--set`` overrides them.
@@ -42,7 +47,8 @@ COLUMNS = ["config", "workers", "mak", "instances", "measured_throughput", "meas
            "measured_throughput_max", "repeats", "simulated_throughput",
            "throughput_error_pct", "measured_time_s", "simulated_time_s", "measured_time_to_target_s",
            "simulated_time_to_target_s", "time_to_target_error_pct", "measured_metric", "simulated_metric",
-           "dedicated_throughput", "dedicated_error_pct", "cores", "demand", "speed", "slowdown", "messages_per_instance",
+           "dedicated_throughput", "dedicated_error_pct", "cores", "demand", "speed", "slowdown",
+           "messages_per_instance",
            "remote_per_instance"]
 
 
@@ -72,7 +78,7 @@ def parse_configs(text: str) -> list[tuple[str, list[tuple[str, Any]]]]:
 
 def _sim_system(hw_path: Path, n: int):
     """The calibrated model resized to ``n`` chips."""
-    from ampsim.config import read_toml
+    from ampsim.files import read_toml
     from ampsim.hardware.parse import system_from_dict
 
     raw = read_toml(hw_path)
@@ -86,22 +92,19 @@ def _sim_system(hw_path: Path, n: int):
 def message_split(model, instances, mapping: dict[str, int]) -> tuple[float, float, float]:
     """Messages per instance, how many of them cross between workers under ``mapping``, and their bytes."""
     import copy
-    from collections import deque
+
+    from ampsim.ir.pump import pump
 
     m = copy.deepcopy(model)
     graph = m.graph.validate()
     total = remote = remote_bytes = 0
     for inst in instances:
-        queue = deque((False, graph.nodes[name], 0, msg) for name, msg in m.inject(inst))
-        while queue:
-            backward, node, port, msg = queue.popleft()
+        for visit in pump(graph, m.inject(inst)):
             total += 1
-            for snd in node.step(backward, msg, port).sends:
-                dst, dport = graph.route[(node.name, snd.backward, snd.port)]
-                if mapping[dst.name] != mapping[node.name]:
+            for dst, _, snd in visit.targets:
+                if mapping[dst.name] != mapping[visit.node.name]:
                     remote += 1
                     remote_bytes += snd.msg.payload.nbytes
-                queue.append((snd.backward, dst, dport, snd.msg))
         for node in graph.param_nodes:
             node.complete(inst.key)
     n = max(len(instances), 1)
@@ -111,7 +114,7 @@ def message_split(model, instances, mapping: dict[str, int]) -> tuple[float, flo
 def _calibration(hw_path: Path) -> dict:
     import json
 
-    from ampsim.calibrate import sidecar
+    from ampsim.calibration.calibrate import sidecar
 
     path = sidecar(hw_path)
     if not path.is_file():
@@ -136,52 +139,44 @@ class _Pair:
 
 def _prepare(label: str, cfg: Config, hw_path: Path, out: Path) -> _Pair:
     """The configuration's placement (the strategy's, on the calibrated chips) and its message counts."""
-    from ampsim.executors.multicore import default_workers, multicore_placement
+    from ampsim.hardware.local import default_workers
+    from ampsim.planning import plan
 
     n = cfg.executor.workers or default_workers()
-    task = _fresh_task(cfg)
-    mapping, load = multicore_placement(cfg, task, n, chips=list(_sim_system(hw_path, n).chips))
+    p = plan(cfg, system=_sim_system(hw_path, n))
+    mapping, load, task = p.placement, p.estimated_load, p.task
     per_inst, remote, remote_bytes = message_split(task.model, list(task.train_instances(1))[:8], mapping)
     return _Pair(label, cfg, out, n, mapping, load, {"messages_per_instance": per_inst, "remote_per_instance": remote,
                                                      "remote_bytes_per_instance": remote_bytes})
 
 
-def _fresh_task(cfg: Config):
-    from ampsim.models import build_task
-    from ampsim.training import configure_params
-
-    task = build_task(cfg)
-    configure_params(cfg, task)
-    return task
-
-
 def _measure(pair: _Pair) -> None:
     """Train the configuration once on the multicore executor (the same numerics every time: only the
     timing differs); the first run's folder is ``multicore``, the next ``multicore-2``, ..."""
-    from ampsim.executors.multicore import MulticoreExecutor
+    from ampsim.executors import make_executor
+    from ampsim.planning import plan
     from ampsim.results import RunDir
     from ampsim.training import run_training
 
-    task = _fresh_task(pair.cfg)
-    ex = MulticoreExecutor(task.model, pair.mapping, pair.workers, mak=pair.cfg.train.mak, source=pair.cfg.path)
-    ex.estimated_load = pair.load
+    p = plan(pair.cfg, placement=pair.mapping, estimated=pair.load)
     k = len(pair.runs) + 1
-    try:
-        pair.runs.append(run_training(pair.cfg, task, ex, RunDir(pair.out / ("multicore" if k == 1 else f"multicore-{k}"))))
-    finally:
-        ex.close()
+    with make_executor(p) as ex:
+        pair.runs.append(run_training(p, ex, RunDir(pair.out / ("multicore" if k == 1 else f"multicore-{k}"))))
 
 
 def _simulate(pair: _Pair, hw_path: Path) -> dict:
     """Train the configuration in the simulator, on the calibrated model, with the same placement."""
-    from ampsim.executors.sim import SimExecutor
+    import dataclasses
+
+    from ampsim.executors import make_executor
+    from ampsim.planning import plan
     from ampsim.results import RunDir
     from ampsim.training import run_training
 
-    task = _fresh_task(pair.cfg)
-    ex = SimExecutor(task.model, _sim_system(hw_path, pair.workers), pair.mapping, mak=pair.cfg.train.mak,
-                     source=pair.cfg.path)
-    return run_training(pair.cfg, task, ex, RunDir(pair.out / "sim"))
+    cfg = dataclasses.replace(pair.cfg, executor=dataclasses.replace(pair.cfg.executor, kind="sim"))
+    p = plan(cfg, system=_sim_system(hw_path, pair.workers), placement=pair.mapping)
+    with make_executor(p) as ex:
+        return run_training(p, ex, RunDir(pair.out / "sim"))
 
 
 def _speed_meter(calib: dict):
@@ -189,7 +184,7 @@ def _speed_meter(calib: dict):
     calibration-time index / mean of the two (1.0 when the calibration recorded none)."""
     if not calib.get("speed_index_s"):
         return lambda: 1.0
-    from ampsim.calib_workloads import speed_index
+    from ampsim.calibration.workloads import speed_index
 
     first = speed_index()
     return lambda: calib["speed_index_s"] / ((first + speed_index()) / 2)
@@ -211,30 +206,21 @@ def run_compare(experiment: str | Path, overrides: list[tuple[str, Any]] = (), c
                 workers: int | None = None, hardware: str | Path | None = None,
                 out: str | Path | None = None, repeat: int = 1) -> tuple[list[dict], dict]:
     """Run every configuration both ways; write CSV and figure; return (rows, agreement)."""
-    from ampsim.executors.multicore import default_workers, local_model_path
+    from ampsim.calibration.calibrate import model_of_this_machine
+    from ampsim.calibration.microbench import cores_available
+    from ampsim.hardware.local import default_workers
 
     n = workers or default_workers()
-    hw_path = Path(hardware) if hardware else local_model_path()
-    if hw_path is None:
-        from ampsim.calibrate import DEFAULT_OUT, run_calibration
-
-        log.warning("no calibrated model of this machine yet: running `ampsim calibrate` (writes %s)", DEFAULT_OUT)
-        run_calibration(DEFAULT_OUT, n)
-        hw_path = DEFAULT_OUT
-    calib = _calibration(hw_path)
-    from ampsim.calibrate import machine_description
-    from ampsim.hardware.parse import load_system
-
-    if machine_description() not in load_system(hw_path).description:
-        log.warning("%s was not calibrated on this machine (%s): run `ampsim calibrate` first for meaningful "
-                    "errors", hw_path, machine_description())
     base = [*SHORT_BUDGET, *overrides, ("executor.kind", "multicore"), ("executor.workers", n)]
+    # the user's mistakes in the experiment or --configs first: a calibration below may take a while
     name = load_config(experiment, base).experiment.name
+    settings = parse_configs(configs or default_configs(n))
+    # before anything is measured: errors against another machine's model must never become results
+    hw_path = model_of_this_machine(hardware or None, n)
+    calib = _calibration(hw_path)
     out = Path(out) if out else Path("results") / "compare" / name
-    from ampsim.microbench import cores_available
-
     pairs = []
-    for label, extra in parse_configs(configs or default_configs(n)):
+    for label, extra in settings:
         safe = re.sub(r"[^A-Za-z0-9_.=-]+", "_", label)
         pairs.append(_prepare(label, load_config(experiment, base + extra), hw_path, out / "runs" / safe))
     counts = sorted({p.workers for p in pairs})
@@ -282,7 +268,8 @@ def _row(label: str, cfg: Config, m: dict, s: dict, fix: dict) -> dict:
             "time_to_target_error_pct": _err(stt, mtt),
             "measured_metric": m["final_metric"], "simulated_metric": s["final_metric"],
             "dedicated_throughput": dt, "dedicated_error_pct": _err(dt, mt), "cores": fix["cores"],
-            "demand": fix["demand"], "speed": fix["speed"], "slowdown": slow, "messages_per_instance": fix["messages_per_instance"],
+            "demand": fix["demand"], "speed": fix["speed"], "slowdown": slow,
+            "messages_per_instance": fix["messages_per_instance"],
             "remote_per_instance": fix["remote_per_instance"]}
 
 
@@ -332,7 +319,8 @@ def write_csv(rows: list[dict], path: Path) -> None:
 
 def format_table(rows: list[dict], agreement: dict) -> str:
     """The comparison as an aligned text table plus the ranking verdict."""
-    head = (f"{'config':<22} {'measured/s':>10} {'simulated/s':>11} {'error':>8} {'speed':>5} {'cores':>5} {'demand':>6} "
+    head = (f"{'config':<22} {'measured/s':>10} {'simulated/s':>11} {'error':>8} {'speed':>5} {'cores':>5} "
+            f"{'demand':>6} "
             f"{'dedicated/s':>11} {'error':>8} {'remote':>6} {'meas.TTT s':>10} {'sim.TTT s':>9}")
     lines = [head, "-" * len(head)]
     for r in rows:
@@ -342,9 +330,11 @@ def format_table(rows: list[dict], agreement: dict) -> str:
                      f"{r['remote_per_instance'] / max(r['messages_per_instance'], 1):>6.0%} "
                      f"{_num(r['measured_time_to_target_s']):>10} {_num(r['simulated_time_to_target_s']):>9}")
     ties = agreement.get("ties", 0)
-    lines.append(f"ranking: {'agrees' if agreement['agrees'] else 'differs'} (Kendall tau {agreement['kendall_tau']:+.2f}"
+    lines.append(f"ranking: {'agrees' if agreement['agrees'] else 'differs'} "
+                 f"(Kendall tau {agreement['kendall_tau']:+.2f}"
                  f"{f'; {ties} pair(s) tied within the measured spread' if ties else ''}); "
-                 f"measured: {' > '.join(agreement['measured_order'])}; simulated: {' > '.join(agreement['simulated_order'])}")
+                 f"measured: {' > '.join(agreement['measured_order'])}; "
+                 f"simulated: {' > '.join(agreement['simulated_order'])}")
     return "\n".join(lines)
 
 

@@ -9,7 +9,7 @@ both ends is charged here) and ``remote_receive_overhead_s`` on the receiver (un
 process is busy. Copied from the workers' own rules (:func:`worker_policy`): ``coalesce_window_s``,
 ``spin_s`` and ``poll_interval_s``.
 
-How they are measured: the calibration workloads (:mod:`ampsim.calib_workloads`: MLP, LSTM and Tree-LSTM
+How they are measured: the calibration workloads (:mod:`ampsim.calibration.workloads`: MLP, LSTM and Tree-LSTM
 shapes) run on two workers, their nodes placed by the greedy strategy with the fitted chip, at mak 1 and
 16, and so do chains of trivial nodes alternating between two workers at mak 1, 4 and 16 with tiny and
 8 kB payloads (one to fifteen messages per frame); every run is repeated on one worker for comparison.
@@ -33,8 +33,8 @@ log = logging.getLogger(__name__)
 
 def _run(model, insts, placement: dict[str, int], workers: int, mak: int) -> dict:
     """Wall time, per-worker busy time and transport counters of one multicore pass (after a warm-up)."""
+    from ampsim.calibration.microbench import copy_model
     from ampsim.executors.multicore import MulticoreExecutor
-    from ampsim.microbench import copy_model
 
     with MulticoreExecutor(copy_model(model), placement, workers, mak=mak) as ex:
         ex.train(insts[:5])
@@ -51,7 +51,7 @@ def _run(model, insts, placement: dict[str, int], workers: int, mak: int) -> dic
 
 def measure_workloads(chip, scale: float = 1.0) -> list[dict]:
     """One record per (workload, mak): its run on two workers (``remote``) and on one (``local``)."""
-    from ampsim import calib_workloads as cw
+    from ampsim.calibration import workloads as cw
     from ampsim.placement import place, profile
 
     runs = []
@@ -68,14 +68,15 @@ def measure_chains(n_messages: int = 3000) -> list[dict]:
     """Chains of trivial nodes alternating between two workers (every message crosses), tiny payloads at mak
     1 (three times), 4 and 16 and 8 kB payloads at mak 1 and 16, and the same chains on one worker: records
     like :func:`measure_workloads`'."""
-    from ampsim.microbench import _chain_model
+    from ampsim.calibration.microbench import chain_model
 
     runs = []
     for width in (1, 2048):
-        model, insts, _ = _chain_model(n_messages, width=width)
+        model, insts, _ = chain_model(n_messages, width=width)
         names = list(model.graph.nodes)
         for mak in (1, 1, 1, 4, 16) if width == 1 else (1, 16):  # three lone-frame runs: the latency's median
-            runs.append({"name": f"chain{width}", "mak": mak, "local": _run(model, insts, dict.fromkeys(names, 0), 1, mak),
+            runs.append({"name": f"chain{width}", "mak": mak,
+                         "local": _run(model, insts, dict.fromkeys(names, 0), 1, mak),
                          "remote": _run(model, insts, {nm: i % 2 for i, nm in enumerate(names)}, 2, mak)})
     return runs
 

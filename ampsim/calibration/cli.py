@@ -2,7 +2,12 @@
 
     ampsim calibrate [--out hardware_models/local_cpu.toml] [--workers N] [--quick]
     ampsim compare EXP.toml [--workers N] [--set KEY=VALUE ...] [--configs "mak=1;mak=4"]
-                   [--hardware HW.toml] [--out DIR]
+                   [--hardware HW.toml] [--out DIR] [--repeat N]
+
+A thin layer over :func:`ampsim.calibration.run_calibration` and :func:`ampsim.calibration.run_compare`:
+it parses the arguments and prints the one-line summary or the table (the only prints of the package).
+User errors (a malformed experiment, a hardware model of another machine) are
+:class:`~ampsim.errors.AmpsimError`s, which :func:`ampsim.cli.main` prints as one line (exit status 2).
 """
 
 from __future__ import annotations
@@ -12,7 +17,8 @@ from pathlib import Path
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
-    from ampsim.calibrate import run_calibration
+    """Measure this machine, write the model, print its main numbers on one line."""
+    from ampsim.calibration.calibrate import run_calibration
 
     system, raw = run_calibration(Path(args.out), args.workers, args.quick)
     c, link = system.chip_default, system.link
@@ -26,7 +32,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from ampsim.compare import format_table, run_compare
+    """Measure and simulate every configuration; print the table and where the files went."""
+    from ampsim.calibration.compare import format_table, run_compare
     from ampsim.config import parse_override
     from ampsim.errors import ConfigError
 
@@ -41,7 +48,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_parsers(sub) -> None:
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    """Add ``calibrate`` and ``compare`` to the ``ampsim`` subcommands ``sub``."""
     c = sub.add_parser("calibrate", help="measure this machine; write a hardware model of it")
     c.add_argument("--out", default="hardware_models/local_cpu.toml")
     c.add_argument("--workers", type=int, help="chips in the model (default: one per core)")
@@ -54,7 +62,8 @@ def add_parsers(sub) -> None:
                    help="override a config value for every configuration (repeatable)")
     m.add_argument("--configs", help='configurations, e.g. "workers=1,mak=1;mak=4;mak=16" '
                                      "(default: 1 and N workers, mak 1/4/16)")
-    m.add_argument("--hardware", help="calibrated model (default: hardware_models/local_cpu.toml)")
+    m.add_argument("--hardware", help="calibrated model of this machine (default: hardware_models/local_cpu.toml, "
+                                      "calibrated first if missing)")
     m.add_argument("--out", help="output folder (default: results/compare/<experiment>)")
     m.add_argument("--repeat", type=int, default=1, metavar="N",
                    help="measure every configuration N times (median; the spread decides ranking ties)")

@@ -2,7 +2,7 @@
 
 The model describes the *multicore executor on this machine*: one chip per worker process (one per core
 by default), fully connected by the executor's socket-pair channels. What is measured (see
-:mod:`ampsim.microbench` and :mod:`ampsim.calib_workloads`) and where each number goes:
+:mod:`ampsim.calibration.microbench` and :mod:`ampsim.calibration.workloads`) and where each number goes:
 
 ========================  ==================================================================================
 chip.flops_per_s          } fitted so that the simulator reproduces three small workloads (MLP, LSTM and
@@ -12,7 +12,7 @@ chip.kernel_overhead_s    } o therefore includes the worker loop, admission and 
 chip.memory_bytes         physical memory / workers
 chip.frame_*, remote_*,   what crossing between two workers costs, per frame, per message and per byte,
 chip.coalesce_window_s,   and the idle gap per frame: fitted to the workers' own transport timers over
-link.latency_s            chains of nodes alternating between two workers (:mod:`ampsim.calib_transport`)
+link.latency_s            chains of nodes alternating between two workers (:mod:`ampsim.calibration.transport`)
 link.bandwidth_bytes...   4 MB messages between two processes
 ========================  ==================================================================================
 
@@ -22,6 +22,9 @@ the worker loop's cost per trivial message, the round trip of a small message an
 parts. A single GEMM rate is not used as the chip's FLOP rate: numpy's per-call overheads and its unfused
 optimizer updates (which move ~10x the bytes their nodes report) would make it predict badly. The whole
 calibration takes about 20 s.
+
+The model's ``system.description`` names this machine (:func:`machine_description`);
+:func:`model_of_this_machine` uses it to refuse a model calibrated elsewhere (``ampsim compare``).
 """
 
 from __future__ import annotations
@@ -33,13 +36,14 @@ import platform
 import time
 from pathlib import Path
 
-from ampsim.hardware.spec import ChipSpec, SystemSpec
+from ampsim.errors import ConfigError
 from ampsim.hardware.parse import system_from_dict
+from ampsim.hardware.spec import ChipSpec, SystemSpec
 
 log = logging.getLogger(__name__)
 
 DEFAULT_OUT = Path("hardware_models") / "local_cpu.toml"
-#: the chip fields that :mod:`ampsim.calib_transport` measures
+#: the chip fields that :mod:`ampsim.calibration.transport` measures
 TRANSPORT_FIELDS = ("remote_send_overhead_s", "remote_send_s_per_byte", "remote_receive_overhead_s",
                     "frame_send_overhead_s", "frame_receive_overhead_s", "coalesce_window_s", "wake_overhead_s",
                     "spin_s", "poll_interval_s")
@@ -83,11 +87,11 @@ def _load() -> str:
 def calibrate(workers: int | None = None, quick: bool = False) -> tuple[dict, dict]:
     """Run the measurements; return (hardware-model dict, raw measurements). ``quick`` measures about
     five times less (~3 s), for tests and smoke runs; its numbers are noisier."""
-    from ampsim import calib_workloads as cw
-    from ampsim import microbench as mb
-    from ampsim.calib_transport import calibrate_transport
-    from ampsim.executors.multicore import default_workers
+    from ampsim.calibration import microbench as mb
+    from ampsim.calibration import workloads as cw
+    from ampsim.calibration.transport import calibrate_transport
     from ampsim.executors.multicore.procs import limit_blas_threads
+    from ampsim.hardware.local import default_workers
 
     limit_blas_threads()  # the workers' configuration
     n = workers or default_workers()
@@ -131,7 +135,8 @@ def calibrate(workers: int | None = None, quick: bool = False) -> tuple[dict, di
             "memory_bytes": int(_mem_bytes() // n),
             **{k: _round(remote[k]) for k in TRANSPORT_FIELDS},
         },
-        "link": {"latency_s": _round(remote["latency_s"]), "bandwidth_bytes_per_s": _round(tr["bandwidth_bytes_per_s"])},
+        "link": {"latency_s": _round(remote["latency_s"]),
+                 "bandwidth_bytes_per_s": _round(tr["bandwidth_bytes_per_s"])},
         "topology": {"kind": "fully_connected", "n": n},
     }
     system_from_dict(model, "<calibration>")  # validate before anyone writes it
@@ -153,13 +158,15 @@ def to_toml(model: dict, raw: dict) -> str:
     lines.append("# Copy bandwidth by working set (bytes moved: GB/s):")
     lines += [f"#   {c['bytes'] >> 10} KiB: {c['bytes_per_s'] / 1e9:.1f}" for c in raw["copy"]]
     fit, sfit = raw["fit"], raw["steps_fit"]
-    lines.append("# Workloads on one multicore worker, mak = 1 (ms per instance on a core of its own: measured / this model; "
+    lines.append("# Workloads on one multicore worker, mak = 1 (ms per instance on a core of its own: "
+                 "measured / this model; "
                  "reference executor; share of a core the worker got):")
-    from ampsim.calib_workloads import rates, predict
+    from ampsim.calibration.workloads import predict, rates
 
     for w in raw["workloads"]:
         pred = predict(w, *rates(fit))
-        lines.append(f"#   {w['name']} ({w['messages_per_instance']:.0f} messages): {w['seconds_per_instance'] * 1e3:.3f} / "
+        lines.append(f"#   {w['name']} ({w['messages_per_instance']:.0f} messages): "
+                     f"{w['seconds_per_instance'] * 1e3:.3f} / "
                      f"{pred * 1e3:.3f}; {w['reference_seconds_per_instance'] * 1e3:.3f}; {w['core_share']:.2f}")
     lines.append("# Node steps (median us measured / predicted by this model):")
     for s in raw["steps"]:
@@ -173,9 +180,11 @@ def to_toml(model: dict, raw: dict) -> str:
     lines.append(f"# Worker loop: {d['per_message_s'] * 1e6:.2f} us per trivial message in a worker vs "
                  f"{d['reference_per_message_s'] * 1e6:.2f} us in the reference loop.")
     t = raw["transport"]
-    lines.append(f"# Transport: {t['round_trips']} round trips of a small message, one-way {t['latency_s'] * 1e6:.1f} us "
+    lines.append(f"# Transport: {t['round_trips']} round trips of a small message, "
+                 f"one-way {t['latency_s'] * 1e6:.1f} us "
                  f"(busy and idle time together); {t['bandwidth_bytes_per_s'] / 1e9:.2f} GB/s with 4 MB messages.")
-    lines.append(f"# Speed index (reference executor, 12 instances of each workload): {raw['speed_index_s'] * 1e3:.1f} ms "
+    lines.append("# Speed index (reference executor, 12 instances of each workload): "
+                 f"{raw['speed_index_s'] * 1e3:.1f} ms "
                  "(ampsim compare re-measures it and follows drift).")
     r = raw["remote"]["parts"]
     lines.append("# Crossing between workers (the workloads and chains on two workers): per frame "
@@ -203,10 +212,10 @@ def _value(v) -> str:
 
 def write_model(model: dict, raw: dict, out: str | Path) -> SystemSpec:
     """Write the TOML (atomically) and return it loaded back through the validator."""
+    import json
+
     from ampsim.hardware.parse import load_system
     from ampsim.results import atomic_write
-
-    import json
 
     out = Path(out)
     atomic_write(out, to_toml(model, raw))
@@ -227,3 +236,36 @@ def run_calibration(out: str | Path = DEFAULT_OUT, workers: int | None = None,
     """Measure, write ``out`` (and its ``.calibration.json``), return the loaded model and the raw data."""
     model, raw = calibrate(workers, quick)
     return write_model(model, raw, out), raw
+
+
+def model_of_this_machine(hardware: str | Path | None = None, workers: int | None = None) -> Path:
+    """The hardware model of this machine that ``ampsim compare`` predicts with, validated.
+
+    ``hardware`` if given, else the calibrated model :func:`ampsim.hardware.local.local_model_path`
+    finds. Without either, this machine is calibrated first (``workers`` chips, written to
+    :data:`DEFAULT_OUT`), with a warning, since that takes about 20 s. A model whose description does not
+    contain :func:`machine_description` (calibrated on another machine, or written by hand) raises a
+    one-line :class:`ConfigError` that names both machines: errors computed against it would describe the
+    other machine, not the simulator. A missing ``hardware`` file is a ``ConfigError`` too (a typo, not a
+    request to calibrate into it).
+    """
+    from ampsim.hardware.local import local_model_path
+    from ampsim.hardware.parse import load_system
+
+    path = Path(hardware) if hardware is not None else local_model_path()
+    if path is None:
+        log.warning("no calibrated model of this machine yet: running `ampsim calibrate` (writes %s)", DEFAULT_OUT)
+        run_calibration(DEFAULT_OUT, workers)
+        return DEFAULT_OUT
+    system = load_system(path)
+    here = machine_description()
+    if here in system.description:
+        return path
+    if system.measured:  # its description reads "this machine as N ... workers (...): <machine>"
+        what = f"calibrated on another machine ({system.description.split('): ', 1)[-1]}), not on this one"
+    else:
+        what = f"a hand-written model of another machine ({system.description or system.name}), not of this one"
+    # one line whatever the description holds: the CLI prints it as `ampsim: error: ...`
+    raise ConfigError(" ".join(
+        f"{path}: {what} ({here}); run `ampsim calibrate` to measure this machine (it writes the model "
+        "compare uses by default), or pass --hardware with a model of this machine".split()))

@@ -1,0 +1,102 @@
+"""The executor interface, and what every executor shares.
+
+An executor decides *when* and *where* each message is processed; the node code is shared. Every
+executor is a class with a ``from_plan`` constructor registered by name in :mod:`ampsim.executors`, and
+satisfies :class:`Executor`:
+
+    ex = make_executor(plan)          # the registry picks the class by plan.executor
+    with ex:                          # close() on the way out, also on errors
+        ex.train(instances, on_done)  # admits at most mak instances at a time (asynchronous executors)
+        ex.evaluate(instances)        # forward only: nothing cached, parameters untouched
+        ex.time_s                     # the executor's clock: wall or simulated seconds
+        ex.summary()                  # executor-specific results (utilization, staleness, memory, …)
+        ex.write_artifacts(run)       # files beside the summary (placement.json, trace.json)
+
+Executors talk to nodes only through their public methods (``step``, ``complete``, ``stashed``,
+``holds``, ``joining``, ``has_state``); a node's caches are its own.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable, ClassVar, Iterable, Protocol, runtime_checkable
+
+from ampsim.errors import ConfigError
+from ampsim.ir.message import Instance
+from ampsim.ir.node import Report
+
+__all__ = ["Executor", "ExecutorBase", "RunFolder", "check_placement"]
+
+
+class RunFolder(Protocol):
+    """Where an executor writes its artifacts (:class:`ampsim.results.RunDir` is one)."""
+
+    path: Path
+
+    def write_json(self, name: str, obj: Any) -> None: ...
+
+
+@runtime_checkable
+class Executor(Protocol):
+    name: str
+    #: "wall" or "simulated"
+    time_unit: str
+    time_s: float
+
+    def train(self, instances: Iterable[Instance], on_done: Callable[[int], None] | None = None) -> list[Report]: ...
+
+    def evaluate(self, instances: Iterable[Instance]) -> list[Report]: ...
+
+    def summary(self) -> dict: ...
+
+    def write_artifacts(self, run: RunFolder) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class ExecutorBase:
+    """Defaults for an executor: ``placement.json`` from :attr:`placement` and :attr:`estimated_load`,
+    nothing to release on :meth:`close`, and use as a context manager."""
+
+    name: ClassVar[str]
+    time_unit: ClassVar[str]
+    #: node name -> chip (worker) index; None for an executor without placement
+    placement: dict[str, int] | None = None
+    #: the placement's estimated load per chip (profiled strategies), else None
+    estimated_load: list[dict] | None = None
+    #: chips (workers) the placement maps onto
+    n_units: int = 0
+
+    def write_artifacts(self, run: RunFolder) -> None:
+        if self.placement is None:
+            return
+        run.write_json("placement.json", {
+            "strategy_output": self.placement,
+            "chips": self.estimated_load or [
+                {"chip": i, "nodes": [n for n, c in self.placement.items() if c == i]} for i in range(self.n_units)],
+        })
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def check_placement(placement: dict[str, int], names: Iterable[str], n: int, source: str, *,
+                    unit: str = "chip", machine: str = "") -> None:
+    """Every node placed exactly once, on an existing chip (worker) ``0..n-1``: else one ConfigError."""
+    names = list(names)
+    known = set(names)
+    for name, c in placement.items():
+        if name not in known:
+            raise ConfigError(f"{source}: placement: no node named {name!r} in the model")
+        if not 0 <= c < n:
+            where = f"hardware {machine} has" if machine else "there are"
+            raise ConfigError(f"{source}: placement: node {name} on {unit} {c}, but {where} {unit}s 0..{n - 1}")
+    missing = [nm for nm in names if nm not in placement]
+    if missing:
+        raise ConfigError(f"{source}: placement: node(s) {', '.join(missing)} not placed")

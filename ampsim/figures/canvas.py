@@ -1,0 +1,44 @@
+"""The figures' common canvas: matplotlib without a display, one size and resolution, atomic saving.
+
+:func:`new_figure` gives every figure the same size and resolution, which keeps a PNG well under
+300 KB; :func:`save_figure` writes PNG and PDF through a temporary file, so a figure on disk is whole.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+__all__ = ["pyplot", "new_figure", "save_figure"]
+
+
+def pyplot():
+    """matplotlib.pyplot on the Agg backend (no display needed)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def new_figure(size: tuple[float, float] = (6.0, 4.0)):
+    """A figure with one axes at the figures' common size and resolution (PNG well under 300 KB)."""
+    return pyplot().subplots(figsize=size, dpi=120)
+
+
+def save_figure(fig, out_stem: str | Path, formats: tuple[str, ...] = ("png", "pdf")) -> list[Path]:
+    """Write ``<out_stem>.png`` and ``.pdf`` (atomically) and close the figure; returns the paths."""
+    plt = pyplot()
+    out_stem = Path(out_stem)
+    out_stem.parent.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for fmt in formats:
+        path = out_stem.with_name(f"{out_stem.name}.{fmt}")
+        tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.{fmt}")
+        meta = {"Title": out_stem.name} if fmt in ("png", "pdf") else None
+        fig.savefig(tmp, format=fmt, metadata=meta)
+        os.replace(tmp, path)
+        paths.append(path)
+    plt.close(fig)
+    return paths

@@ -1,0 +1,64 @@
+"""Drawing a sweep's declared figures: one drawing function per figure kind, chosen from :data:`DRAWERS`.
+
+Contracts of every figure (whatever its kind): axis labels with units, a legend (or colour bar) and a
+title; seeds averaged where a figure shows a mean; an empty selection is a
+:class:`~ampsim.errors.RunError`, never an empty figure. Drawing functions return the matplotlib
+``Figure`` (tests inspect it); :func:`~ampsim.figures.canvas.save_figure` writes PNG (≤ 300 KB at the
+default size) and PDF.
+
+A new kind is a :data:`Drawer` in its own module plus one entry in :data:`DRAWERS` (and its name in
+:data:`ampsim.sweeps.figspec.KINDS`, so that sweep files may declare it).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Callable
+
+from ampsim.errors import RunError
+from ampsim.figures.canvas import save_figure
+from ampsim.figures.lines import draw_bar, draw_curves, draw_xy
+from ampsim.figures.selection import select
+from ampsim.figures.trace import draw_heatmap, draw_timeline
+from ampsim.results import read_table
+from ampsim.sweeps.figspec import FigureSpec
+from ampsim.sweeps.spec import Sweep
+
+__all__ = ["Drawer", "DRAWERS", "draw_figure", "draw_sweep_figures"]
+
+log = logging.getLogger(__name__)
+
+#: ``(rows of the table the figure keeps, the table's folder (the runs are its sub-folders), the figure,
+#: the sweep's swept keys) -> matplotlib Figure``.
+Drawer = Callable[[Any, Path, FigureSpec, list[str]], Any]
+
+#: The drawing function of each figure kind.
+DRAWERS: dict[str, Drawer] = {
+    "curves": draw_curves,
+    "xy": draw_xy,
+    "bar": draw_bar,
+    "heatmap": draw_heatmap,
+    "timeline": draw_timeline,
+}
+
+
+def draw_figure(spec: FigureSpec, sweep_dir: str | Path, swept: list[str]):
+    """The matplotlib Figure of ``spec`` from the sweep folder ``sweep_dir`` (its table.csv and runs)."""
+    sweep_dir = Path(sweep_dir)
+    if not (sweep_dir / "table.csv").is_file():
+        raise RunError(f"figure {spec.name}: {sweep_dir}/table.csv not found (run the sweep first)")
+    drawer = DRAWERS.get(spec.kind)
+    if drawer is None:  # a kind declared in figspec.KINDS but given no drawing here
+        raise RunError(f"figure {spec.name}: no drawing for kind {spec.kind!r} (drawn: {', '.join(DRAWERS)})")
+    return drawer(select(read_table(sweep_dir), spec), sweep_dir, spec, swept)
+
+
+def draw_sweep_figures(sweep: Sweep, sweep_dir: str | Path, fig_dir: str | Path) -> list[Path]:
+    """Draw and save every figure a sweep declares; returns the written files."""
+    written: list[Path] = []
+    for spec in sweep.figures:
+        fig = draw_figure(spec, sweep_dir, sweep.keys)
+        written += save_figure(fig, Path(fig_dir) / spec.name)
+        log.info("figure %s written", spec.name)
+    return written

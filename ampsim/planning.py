@@ -1,0 +1,175 @@
+"""The plan stage: an experiment resolved once, before anything runs.
+
+``plan(cfg)`` turns a validated experiment (:class:`~ampsim.config.Config`) into a :class:`Plan`: the
+task built from its data with every parameterized node configured (optimizer, muf, clipping), the
+hardware model loaded once with the experiment's ``[hardware]`` overrides applied, every node placed on a
+chip (or worker) and the placement's estimated load. Executors are built from a plan
+(:func:`ampsim.executors.make_executor`) and never see the raw config; ``compare``, ``calibrate``,
+sweeps, the CLI and the Python API all come through here.
+
+    experiment file ──load_config──► Config ──plan──► Plan ──make_executor──► Executor ──run_training──► run folder
+                                                 │
+                         task + params, hardware (one reader), placement + estimated load
+
+What each executor kind needs from the plan:
+
+* ``reference`` — the task alone. It has no machine: ``[hardware]`` and ``executor.hardware`` are
+  ignored, and the plan says so in a warning.
+* ``sim`` — the hardware model (``executor.hardware``, relative to the experiment file if not found as
+  given, with ``[hardware]`` merged in) and a placement over its chips.
+* ``multicore`` — ``executor.workers`` worker processes (0 = one per core) and a placement over one
+  pseudo-chip per worker: the chips of ``executor.hardware`` when it has that many, else this machine's
+  calibrated model (``ampsim calibrate``), else uniform placeholder rates (only their ratios matter to
+  the placement strategies).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+from ampsim.config import Config
+from ampsim.errors import ConfigError
+from ampsim.executors import check_kind
+from ampsim.hardware.local import default_workers, local_model_path
+from ampsim.hardware.parse import load_system
+from ampsim.hardware.spec import ChipSpec, SystemSpec
+from ampsim.models import build_task
+from ampsim.models.base import Task
+from ampsim.optim import OptimizerSpec
+from ampsim.placement import estimated_load, place, profile
+
+log = logging.getLogger(__name__)
+
+__all__ = ["Plan", "plan", "configure_params", "hardware_path", "resolve_system", "place_task"]
+
+#: pseudo-chip for placement over workers when this machine has no calibrated model
+PLACEHOLDER_CHIP = ChipSpec(flops_per_s=1e10, mem_bandwidth_bytes_per_s=1e10, overhead_s=1e-5, compute_units=1,
+                            memory_bytes=1 << 32)
+#: profiled instances behind the greedy and min-cut placements (and their estimated load)
+PROFILE_INSTANCES = 4
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A resolved experiment: everything an executor needs, nothing it must look up.
+
+    ``chips`` are the specs the placement placed on: the simulated machine's chips (``sim``), one
+    pseudo-chip per worker (``multicore``), none (``reference``). ``placement`` maps every node name to a
+    chip (worker) index; ``estimated_load`` is the placement's per-chip estimate (profiled strategies
+    only), written with the run as ``placement.json``.
+    """
+
+    config: Config
+    task: Task
+    executor: str
+    system: SystemSpec | None = None
+    chips: tuple[ChipSpec, ...] = ()
+    placement: dict[str, int] | None = None
+    estimated_load: list[dict] | None = None
+    workers: int = 0
+
+    @property
+    def source(self) -> str:
+        """The experiment file, for error messages."""
+        return self.config.path
+
+    @property
+    def mak(self) -> int:
+        return self.config.train.mak
+
+    @property
+    def trace(self) -> bool:
+        return self.config.executor.trace
+
+    @property
+    def eval_advances_time(self) -> bool:
+        return self.config.eval.advances_time
+
+
+def configure_params(cfg: Config, task: Task) -> None:
+    """Give every parameterized node the ``[train]`` optimizer, muf and clipping (every executor trains
+    the same way because the nodes carry it)."""
+    t = cfg.train
+    opt = OptimizerSpec(kind=t.optimizer, lr=t.lr, momentum=t.momentum, beta1=t.beta1, beta2=t.beta2,
+                        eps=t.eps, weight_decay=t.weight_decay)
+    for node in task.model.graph.param_nodes:
+        node.configure(opt, muf=t.muf, clip_norm=t.clip_norm)
+
+
+def hardware_path(cfg: Config) -> Path:
+    """The hardware file named by ``executor.hardware``, as given or relative to the experiment file."""
+    hw = cfg.executor.hardware
+    if not hw:
+        raise ConfigError(f"{cfg.path}: executor.hardware: required for executor.kind = {cfg.executor.kind!r} "
+                          "(e.g. --hardware hardware_models/ring4.toml)")
+    path = Path(hw)
+    if not path.exists() and (Path(cfg.path).parent / hw).exists():
+        path = Path(cfg.path).parent / hw
+    return path
+
+
+def resolve_system(cfg: Config) -> SystemSpec:
+    """The experiment's hardware model, with its ``[hardware]`` overrides applied, validated once."""
+    return load_system(hardware_path(cfg), cfg.hardware, overridden_by=cfg.path)
+
+
+def worker_chips(cfg: Config, n: int) -> tuple[ChipSpec, ...]:
+    """One chip spec per multicore worker, for the placement strategies (see the module docstring)."""
+    if cfg.executor.hardware:
+        system = resolve_system(cfg)
+        if system.n_chips == n:
+            return tuple(system.chips)
+        log.warning("%s: executor.hardware has %d chips but there are %d workers; using its first chip's "
+                    "spec for every worker", cfg.path, system.n_chips, n)
+        return (system.chips[0],) * n
+    path = local_model_path()
+    if path is not None:
+        return (load_system(path).chip_default,) * n
+    return (PLACEHOLDER_CHIP,) * n
+
+
+def place_task(cfg: Config, task: Task, chips: Sequence[ChipSpec]) -> tuple[dict[str, int], list[dict] | None]:
+    """The ``[placement]`` strategy's node → chip map over ``chips``, and its estimated load per chip
+    (None unless the strategy profiles the model: greedy, min_cut)."""
+    strategy = cfg.placement.strategy
+    prof = None
+    if strategy in ("greedy", "min_cut"):
+        prof = profile(task.model, list(task.train_instances(1))[:PROFILE_INSTANCES])
+    mapping = place(strategy, task.model, chips, explicit=cfg.placement.map, prof=prof, source=cfg.path,
+                    seed=cfg.experiment.seed)
+    return mapping, (estimated_load(mapping, chips, prof) if prof is not None else None)
+
+
+def plan(cfg: Config, *, system: SystemSpec | None = None, placement: dict[str, int] | None = None,
+         estimated: list[dict] | None = None) -> Plan:
+    """Resolve ``cfg`` into a :class:`Plan` (builds the task: loads its data, initializes parameters).
+
+    ``system`` replaces the experiment's hardware model and ``placement`` (with its ``estimated`` load)
+    the strategy's choice: ``compare`` runs one placement on both the simulator and the workers.
+    """
+    kind = cfg.executor.kind
+    check_kind(kind, cfg.path)
+    task = build_task(cfg)
+    configure_params(cfg, task)
+    if kind == "reference":
+        ignored = [k for k, v in (("[hardware]", cfg.hardware), ("executor.hardware", cfg.executor.hardware)) if v]
+        if ignored:
+            log.warning("%s: %s ignored: the reference executor runs on no machine (use executor.kind = "
+                        "\"sim\" to simulate one)", cfg.path, " and ".join(ignored))
+        return Plan(cfg, task, kind)
+    if kind == "multicore":
+        workers = cfg.executor.workers or default_workers()
+        if system is not None:
+            chips = tuple(system.chips)
+        else:  # the workers' pseudo-chips matter only to a placement strategy
+            chips = worker_chips(cfg, workers) if placement is None else ()
+        system = None
+    else:
+        system = system or resolve_system(cfg)
+        chips, workers = tuple(system.chips), 0
+    if placement is None:
+        placement, estimated = place_task(cfg, task, chips)
+    return Plan(cfg, task, kind, system, chips, dict(placement), estimated, workers)

@@ -1,0 +1,109 @@
+"""The ``[[figure]]`` tables of a sweep file: which figures a sweep declares, validated with the sweep.
+
+A figure table::
+
+    [[figure]]
+    name = "ttt_vs_bandwidth"        # file name: <figures dir>/<name>.png and .pdf
+    kind = "xy"                      # curves | xy | bar | heatmap | timeline
+    x = "hardware.link.bandwidth_bytes_per_s"
+    y = "time_to_target_s"
+    hue = ["train.mak"]              # one line (or bar colour) per value; a string is one key
+    where = { "train.muf" = 1 }      # keep only these rows of the table
+    logx = true
+    title = "..."
+
+Kinds:
+
+* ``curves`` — each point's metrics.csv: ``y`` (``metric`` = the run's validation metric, or
+  ``train_loss``) against ``x`` (``epoch``, ``instances`` or ``time_s``), averaged over seeds per epoch.
+  Lines are grouped by ``hue`` (default: every swept key but the seed); a point's ``label`` names its line.
+* ``xy`` — a table column against another, one line per ``hue`` value, mean over seeds with min-max bars.
+* ``bar`` — a table column per category of ``x``, grouped by ``hue``.
+* ``heatmap`` / ``timeline`` — utilization per chip and link, and the trace of one run (with
+  ``window``, the fraction of the run shown, and ``links``, whether link rows are drawn).
+
+This module is the format only: :func:`parse_figures` turns the tables into :class:`FigureSpec` (one
+:class:`~ampsim.errors.ConfigError` line per mistake, naming the file and the field), so that
+:func:`ampsim.sweeps.spec.load_sweep` rejects a bad figure before any point runs. Drawing them is
+:mod:`ampsim.figures`' job.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ampsim.errors import ConfigError
+
+__all__ = ["FigureSpec", "parse_figures", "KINDS", "CURVE_X"]
+
+KINDS = ("curves", "xy", "bar", "heatmap", "timeline")
+CURVE_X = ("epoch", "instances", "time_s")
+_FIG_KEYS = ("name", "kind", "x", "y", "hue", "where", "logx", "logy", "title", "xlabel", "ylabel", "window",
+             "links")
+#: Sections whose keys a figure's ``hue`` or ``where`` may name only if the sweep varies them (the table
+#: has a column for swept keys only; a typo here would otherwise surface after the whole sweep ran).
+_SWEPT_SECTIONS = ("train", "model", "data", "eval", "executor", "placement", "experiment")
+
+
+@dataclass(frozen=True)
+class FigureSpec:
+    """One declared figure (validated by :func:`parse_figures`)."""
+
+    name: str
+    kind: str
+    x: str = ""
+    y: str = ""
+    hue: tuple[str, ...] | None = None
+    where: dict = field(default_factory=dict)
+    logx: bool = False
+    logy: bool = False
+    title: str = ""
+    xlabel: str = ""
+    ylabel: str = ""
+    window: float = 1.0
+    links: bool | None = None
+
+
+def parse_figures(raw: Any, source: str, keys: list[str]) -> list[FigureSpec]:
+    """Validate the ``[[figure]]`` tables of a sweep file (``keys``: its swept keys)."""
+    if not isinstance(raw, list) or not all(isinstance(f, dict) for f in raw):
+        raise ConfigError(f"{source}: figure: must be an array of tables ([[figure]])")
+    out: list[FigureSpec] = []
+    for i, f in enumerate(raw):
+        where = f"{source}: figure[{i}]"
+        for k in f:
+            if k not in _FIG_KEYS:
+                raise ConfigError(f"{where}.{k}: unknown key (known: {', '.join(_FIG_KEYS)})")
+        name, kind = f.get("name"), f.get("kind")
+        if not isinstance(name, str) or not name or "/" in name:
+            raise ConfigError(f"{where}.name: required, a file name without folders")
+        if kind not in KINDS:
+            raise ConfigError(f"{where}.kind: must be one of {', '.join(KINDS)}, got {kind!r}")
+        hue = f.get("hue")
+        if isinstance(hue, str):
+            hue = [hue]
+        if hue is not None and not (isinstance(hue, list) and all(isinstance(h, str) for h in hue)):
+            raise ConfigError(f"{where}.hue: expected a key or an array of keys")
+        if not isinstance(f.get("where", {}), dict):
+            raise ConfigError(f"{where}.where: expected a table of key = value")
+        if kind == "curves" and f.get("x", "epoch") not in CURVE_X:
+            raise ConfigError(f"{where}.x: curves are drawn against one of {', '.join(CURVE_X)}")
+        if kind in ("xy", "bar") and not (f.get("x") and f.get("y")):
+            raise ConfigError(f"{where}: kind {kind!r} needs x and y")
+        for k in (hue or []) + list(f.get("where", {})):
+            if "." in k and k.split(".")[0] in _SWEPT_SECTIONS and not any(k == s or k.startswith(s + ".")
+                                                                          for s in keys):
+                raise ConfigError(f"{where}: {k!r} is not a swept key of this sweep ({', '.join(keys)})")
+        window = f.get("window", 1.0)
+        if not isinstance(window, (int, float)) or not 0 < window <= 1:
+            raise ConfigError(f"{where}.window: a fraction of the run in (0, 1], got {window!r}")
+        if name in {o.name for o in out}:
+            raise ConfigError(f"{where}.name: figure {name!r} is declared twice")
+        out.append(FigureSpec(name=name, kind=kind, x=f.get("x", "epoch" if kind == "curves" else ""),
+                              y=f.get("y", "metric" if kind == "curves" else ""),
+                              hue=tuple(hue) if hue is not None else None, where=dict(f.get("where", {})),
+                              logx=bool(f.get("logx", False)), logy=bool(f.get("logy", False)),
+                              title=f.get("title", ""), xlabel=f.get("xlabel", ""), ylabel=f.get("ylabel", ""),
+                              window=float(window), links=f.get("links")))
+    return out

@@ -1,0 +1,44 @@
+"""Committed sweep points re-run bit for bit: the cheapest finished point of several committed sweeps
+(results/sweeps/<sweep>/<point id>/) is trained again from its sweep file, and its summary, metrics,
+placement and trace must equal the committed files byte for byte. A change that moves any simulated
+number (or a point's id) fails here; one that is meant to must re-run the sweeps it changes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from ampsim.sweeps.run import point_tasks, run_point
+from ampsim.sweeps.spec import load_sweep
+
+ROOT = Path(__file__).resolve().parents[2]
+#: sweeps whose cheapest point takes seconds; together they cover the simulator on MNIST, list reduction
+#: and SST, round-robin/greedy/min-cut placement, several topologies and traces
+SWEEPS = ["mak_mnist", "mak_list_reduction", "mak_sst", "placement_mnist", "scaling_topology", "trace_mnist"]
+COMPARED = ["summary.json", "metrics.csv", "placement.json", "trace.json"]
+
+
+def cheapest_point(folder: Path) -> str:
+    def wall(p: Path) -> float:
+        return sum(e["wall_s"] for e in json.loads((p / "timing.json").read_text())["wall_s_per_epoch"])
+
+    return min((p for p in folder.iterdir() if (p / "timing.json").is_file()), key=wall).name
+
+
+@pytest.mark.data
+@pytest.mark.parametrize("name", SWEEPS)
+def test_the_cheapest_committed_point_reruns_bit_for_bit(name, data_root, monkeypatch, tmp_path):
+    monkeypatch.setenv("AMPSIM_DATA", str(data_root))
+    committed = ROOT / "results" / "sweeps" / name
+    pid = cheapest_point(committed)
+    sweep = load_sweep(ROOT / "experiments" / "sweeps" / f"{name}.toml")
+    (task,) = [t for t in point_tasks(sweep, tmp_path) if t.point_id == pid]  # the point id is unchanged too
+    run_point(task)
+    compared = 0
+    for file in COMPARED:
+        if (committed / pid / file).is_file():
+            assert (tmp_path / pid / file).read_bytes() == (committed / pid / file).read_bytes(), file
+            compared += 1
+    assert compared >= 3

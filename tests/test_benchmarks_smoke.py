@@ -1,0 +1,98 @@
+"""Smoke test of the benchmarks: ``python -m benchmarks.run_all --quick`` runs every benchmark to the end.
+
+Nothing ran the benchmarks, so an import broke unnoticed (issue 11). Here each one runs on a few instances
+(seconds in all) into a temporary folder, and every CSV must exist with the benchmark's columns and rows,
+so an import error or a crash fails CI. No timing is asserted: speed targets live only in the full
+benchmarks (``make bench``), whose numbers mean something on a quiet machine.
+
+It runs as a subprocess, as ``make bench`` does: the multicore benchmark starts worker processes, and the
+BLAS-thread default of ``ampsim/__init__.py`` only holds in a fresh interpreter. ``AMPSIM_OFFLINE=1``
+stands in for the ``no_network`` fixture there. The benchmarks on MNIST and SST take the ``data_root``
+fixture: without ``AMPSIM_DATA`` they skip, and with ``AMPSIM_REQUIRE_DATA=1`` (CI) a missing dataset
+fails, in the benchmark itself too.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+#: per benchmark: its CSV's header, the column every measured row must fill, and whether it needs datasets
+EXPECTED: dict[str, tuple[tuple[str, ...], str, bool]] = {
+    "engine": (("case", "engine_us", "direct_numpy_us", "ratio", "goal_ratio", "machine", "load"), "ratio", False),
+    "sim": (("case", "chips", "messages", "network_messages", "reference_wall_s", "sim_wall_s",
+             "sim_over_reference", "goal", "messages_per_wall_s", "wall_us_per_message", "relative_to_fastest",
+             "machine", "load"), "messages", False),
+    "sst": (("system", "threads", "trees", "seconds", "trees_per_s", "hidden", "embed", "note", "machine",
+             "load"), "trees_per_s", True),
+    "multicore": (("workload", "system", "instances", "best_instances_per_s", "median_instances_per_s",
+                   "speedup_vs_reference", "cpu_ms_per_instance", "controller_cpu_ms", "cpu_bound_speedup",
+                   "free_cores", "goal", "note", "machine", "load"), "best_instances_per_s", True),
+}
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedProcess[str], Path]:
+    """All benchmarks in quick mode, once for this module: the finished process and its output folder."""
+    out = tmp_path_factory.mktemp("bench-quick")
+    env = {**os.environ, "AMPSIM_OFFLINE": "1"}
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.run_all", "--quick", "--out", str(out)], cwd=ROOT,
+                          env=env, capture_output=True, text=True, timeout=240)
+    return proc, out
+
+
+def _rows(path: Path) -> tuple[list[str], list[dict[str, str]]]:
+    with open(path, newline="") as f:
+        reader = csv.DictReader(f)
+        return list(reader.fieldnames or ()), list(reader)
+
+
+def test_every_benchmark_is_checked() -> None:
+    # a new bench_<name>.py must be added to EXPECTED, or it would run here without being checked
+    found = sorted(p.stem.removeprefix("bench_") for p in (ROOT / "benchmarks").glob("bench_*.py"))
+    assert found == sorted(EXPECTED)
+
+
+def test_quick_run_succeeds(quick_run: tuple[subprocess.CompletedProcess[str], Path]) -> None:
+    proc, _ = quick_run
+    assert proc.returncode == 0, f"benchmarks failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_benchmark_wrote_its_csv(name: str, quick_run: tuple[subprocess.CompletedProcess[str], Path],
+                                 request: pytest.FixtureRequest) -> None:
+    columns, measured, needs_data = EXPECTED[name]
+    if needs_data:
+        request.getfixturevalue("data_root")  # skips without AMPSIM_DATA, fails if CI requires the data
+    proc, out = quick_run
+    assert f"== bench {name} (quick)" in proc.stdout, f"{name} did not run:\n{proc.stdout[-2000:]}"
+    assert f"== bench {name} done" in proc.stdout, f"{name} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}"
+    header, rows = _rows(out / f"{name}.csv")
+    assert header == list(columns)
+    assert rows, f"{name}.csv has no rows"
+    for row in rows:
+        note = row.get("note", "")
+        # the data is there (data_root said so): no benchmark may have skipped for want of it
+        assert not note.startswith("skipped"), f"{name}: {row}"
+        if not note:
+            assert float(row[measured]) > 0, f"{name}: {measured} not measured in {row}"
+
+
+@pytest.mark.parametrize("name", ["sst", "multicore"])
+def test_pytorch_comparison_is_reported(name: str, quick_run: tuple[subprocess.CompletedProcess[str], Path],
+                                        data_root: Path) -> None:
+    # CI installs only .[dev] (no torch): the PyTorch row must then say so, never vanish silently
+    _, out = quick_run
+    _, rows = _rows(out / f"{name}.csv")
+    torch_rows = [r for r in rows if r["system"].startswith("pytorch eager")]
+    assert torch_rows, f"{name}.csv has no PyTorch row"
+    for r in torch_rows:
+        measured = EXPECTED[name][1]
+        assert r[measured] or "torch not installed" in r["note"], r

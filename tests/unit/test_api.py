@@ -1,0 +1,106 @@
+"""The public Python API (``import ampsim``), the plan stage behind it, and progress that fits its stream."""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import ampsim
+from ampsim.executors import EXECUTORS, Executor, make_executor
+from ampsim.executors.sim import SimExecutor
+
+ROOT = Path(__file__).resolve().parents[2]
+BLOBS = ROOT / "experiments" / "blobs_mlp.toml"
+SHORT = {"train.epochs": 2, "data.n_train": 320, "data.n_test": 64}
+
+
+def test_all_lists_exactly_the_public_api():
+    assert sorted(ampsim.__all__) == sorted([
+        "train", "sweep", "load_experiment", "plan", "make_executor", "Run", "Plan", "Config",
+        "AmpsimError", "ConfigError", "DataError", "GraphError", "RunError", "__version__"])
+    assert all(hasattr(ampsim, name) for name in ampsim.__all__)
+
+
+def test_train_returns_metrics_and_summary_and_keeps_no_files_without_out(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    run = ampsim.train(BLOBS, overrides=SHORT)
+    assert isinstance(run.metrics, pd.DataFrame)
+    assert list(run.metrics["epoch"]) == [1, 2]
+    assert run.summary["epochs"] == 2 and run.summary["executor"] == "reference"
+    assert run.summary["final_metric"] == run.metrics["test_accuracy"].iloc[-1]
+    assert run.path is None and not any(tmp_path.iterdir())
+
+
+def test_train_with_out_writes_the_run_folder_and_equals_the_cli(tmp_path):
+    cfg = ampsim.load_experiment(BLOBS, [f"{k}={v}" for k, v in SHORT.items()])
+    run = ampsim.train(cfg, tmp_path / "api")
+    assert run.path == tmp_path / "api" and (run.path / "summary.json").is_file()
+    sets = [a for k, v in SHORT.items() for a in ("--set", f"{k}={v}")]
+    subprocess.run([sys.executable, "-m", "ampsim.cli", "train", str(BLOBS), *sets, "--out", str(tmp_path / "cli"),
+                    "--no-progress"], check=True, capture_output=True)
+    cli = pd.read_csv(tmp_path / "cli" / "metrics.csv")
+    wall = ["wall_s", "time_s"]  # the reference executor's clock is wall time
+    pd.testing.assert_frame_equal(run.metrics.drop(columns=wall), cli.drop(columns=wall))
+
+
+def test_overrides_in_every_accepted_form_give_one_config():
+    forms = [{"train.lr": 0.5}, ["train.lr=0.5"], [("train.lr", 0.5)]]
+    assert {ampsim.load_experiment(BLOBS, f).train.lr for f in forms} == {0.5}
+
+
+def test_bad_input_raises_one_line_ampsim_errors(tmp_path):
+    with pytest.raises(ampsim.ConfigError, match=r"train\.lr: must be > 0"):
+        ampsim.load_experiment(BLOBS, {"train.lr": -1.0})
+    with pytest.raises(ampsim.ConfigError, match=r"executor\.kind: must be one of reference, sim, multicore, got 'gpu'"):
+        ampsim.plan(ampsim.load_experiment(BLOBS, {"executor.kind": "gpu"}))
+    with pytest.raises(ampsim.ConfigError, match=r": is a directory, not a file$"):
+        ampsim.load_experiment(tmp_path)
+
+
+def test_plan_resolves_hardware_overrides_placement_and_load_once():
+    cfg = ampsim.load_experiment(BLOBS, {"executor.kind": "sim", "executor.hardware": "../hardware_models/ring4.toml",
+                                         "placement.strategy": "greedy",
+                                         "hardware.link.bandwidth_bytes_per_s": 123.0})
+    p = ampsim.plan(cfg)
+    assert p.system.link.bandwidth_bytes_per_s == 123.0  # relative to the experiment file, override applied
+    assert set(p.placement) == set(p.task.model.graph.nodes) and set(p.placement.values()) <= set(range(4))
+    assert [c["chip"] for c in p.estimated_load] == [0, 1, 2, 3]
+    ex = make_executor(p)
+    assert isinstance(ex, SimExecutor) and isinstance(ex, Executor) and ex.placement == p.placement
+
+
+def test_reference_plan_says_it_ignores_hardware(caplog):
+    cfg = ampsim.load_experiment(BLOBS, {"hardware.link.latency_s": 1.0})
+    with caplog.at_level(logging.WARNING, logger="ampsim.planning"):
+        p = ampsim.plan(cfg)
+    assert p.system is None and p.placement is None
+    assert "[hardware] ignored: the reference executor runs on no machine" in caplog.text
+
+
+def test_every_registered_executor_satisfies_the_interface():
+    from ampsim.executors import executor_class
+
+    for kind in EXECUTORS:
+        cls = executor_class(kind)
+        assert cls.name == kind and callable(cls.from_plan)
+        assert all(callable(getattr(cls, m, None)) for m in ("train", "evaluate", "summary", "write_artifacts", "close"))
+
+
+def test_train_off_a_terminal_writes_a_line_per_epoch_not_a_bar(tmp_path):
+    log = tmp_path / "log"
+    with open(log, "w") as err:
+        subprocess.run([sys.executable, "-m", "ampsim.cli", "train", str(BLOBS), "--set", "train.epochs=3",
+                        "--out", str(tmp_path / "run")], check=True, stdout=subprocess.DEVNULL, stderr=err)
+    lines = log.read_text().splitlines()
+    assert "\r" not in log.read_text()
+    assert [ln.split(":")[1].split(",")[0].strip() for ln in lines] == ["epoch 1/3", "epoch 2/3", "epoch 3/3"]
+    with open(log, "w") as err:
+        subprocess.run([sys.executable, "-m", "ampsim.cli", "train", str(BLOBS), "--set", "train.epochs=1",
+                        "--out", str(tmp_path / "run2"), "--no-progress"], check=True, stdout=subprocess.DEVNULL,
+                       stderr=err)
+    assert log.read_text() == ""
