@@ -66,7 +66,7 @@ def train(experiment: Config | str | Path, out: str | Path | None = None, *, ove
         train_experiment(cfg, out, progress=progress)
         return _read_run(cfg, Path(out), keep=True)
     with tempfile.TemporaryDirectory(prefix="ampsim-run-") as tmp:
-        train_experiment(cfg, tmp, progress=progress)
+        train_experiment(cfg, tmp, progress=progress, keep_partial=False)  # nothing is kept on failure either
         return _read_run(cfg, Path(tmp), keep=False)
 
 

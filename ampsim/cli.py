@@ -7,6 +7,7 @@
     ampsim plot SWEEP.toml | RUN_DIR... [--out DIR]
     ampsim calibrate [--out hardware_models/local_cpu.toml] [--workers N]
     ampsim compare EXP.toml [--workers N] [--set KEY=VALUE] [--configs "mak=1;mak=4"]
+    ampsim keys [--format markdown] [--update README.md]
 
 User errors print one line, ``ampsim: error: ...``, and exit with status 2.
 """
@@ -15,11 +16,13 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 
 from ampsim.errors import AmpsimError
 from ampsim.executors import EXECUTORS
+from ampsim.files import check_folder_name
 
 log = logging.getLogger("ampsim")
 
@@ -52,7 +55,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.trace:
         overrides.append(("executor.trace", True))
     cfg = load_experiment(args.experiment, overrides)
-    out = Path(args.out) if args.out else Path("results") / cfg.experiment.name
+    if args.out:
+        out = Path(args.out)
+    else:  # the default folder must stay inside results/: one plain name
+        out = Path("results") / check_folder_name(cfg.experiment.name, f"{cfg.path}: experiment.name")
     summary = train(cfg, out, progress=not args.no_progress).summary
     print(f"{summary['metric']} = {_fmt(summary['final_metric'])} (best {_fmt(summary['best_metric'])}) "
           f"after {summary['epochs']} epochs, {summary['time_s']:.3g} {summary['time_unit']} s; results in {out}")
@@ -77,6 +83,17 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_keys(args: argparse.Namespace) -> int:
+    from ampsim.keys import render, update_readme
+
+    if args.update:
+        changed = update_readme(args.update)
+        print(f"{args.update}: key tables {'rewritten' if changed else 'already up to date'}")
+    else:
+        print(render(args.format), end="")
+    return 0
+
+
 def _fmt(v) -> str:
     return "n/a" if v is None else f"{v:.4f}"
 
@@ -95,6 +112,10 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--out", default="results/demo")
     d.add_argument("--no-progress", action="store_true")
     d.set_defaults(func=cmd_demo)
+    k = sub.add_parser("keys", help="every key of experiment and hardware files, as markdown tables")
+    k.add_argument("--format", choices=("markdown",), default="markdown")
+    k.add_argument("--update", metavar="README", help="rewrite the tables between the keys markers in this file")
+    k.set_defaults(func=cmd_keys)
     from ampsim.calibration.cli import add_parsers as add_calibration_parsers  # calibrate, compare
     from ampsim.figures.cli import add_parsers as add_plot_parsers  # plot
     from ampsim.sweeps.cli import add_parsers as add_sweep_parsers  # sweep
@@ -118,11 +139,28 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except AmpsimError as e:
-        print(f"ampsim: error: {e}", file=sys.stderr)
+        print(f"ampsim: error: {_one_line(e)}", file=sys.stderr)
         return e.exit_code
-    except KeyboardInterrupt:
-        print("ampsim: interrupted; rows already written are kept", file=sys.stderr)
+    except MemoryError as e:
+        # parameters are checked against free memory before they are allocated (ampsim.ir.param); this is
+        # what slips past that check (numpy's message names the size and shape)
+        print(f"ampsim: error: out of memory ({_one_line(e) or 'an allocation failed'}); make the model or its data "
+              "smaller", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        # the reader went away (`ampsim info ... | head`): what it wanted was printed; nothing else to say
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except KeyboardInterrupt as e:
+        # a run folder's note (if any) says where the interrupted run's rows are
+        print(f"ampsim: interrupted; {_one_line(e) or 'rows already written are kept'}", file=sys.stderr)
         return 130
+
+
+def _one_line(e: BaseException) -> str:
+    """The exception's message and its notes (e.g. where a failed run's partial folder is) as one line."""
+    parts = [str(e).strip(), *getattr(e, "__notes__", ())]
+    return "; ".join(p.replace("\r", " ").replace("\n", " ") for p in parts if p)
 
 
 if __name__ == "__main__":

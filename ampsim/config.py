@@ -16,6 +16,8 @@ checked exactly like the file.
 from __future__ import annotations
 
 import dataclasses
+import numbers
+import re
 import tomllib
 import typing
 from dataclasses import dataclass, field
@@ -43,9 +45,14 @@ class ExperimentSection:
     dtype: str = spec("float32", choices=("float32", "float64"))
 
 
+#: largest ``train.epochs`` accepted
+MAX_EPOCHS = 1_000_000
+
+
 @dataclass(frozen=True)
 class TrainSection:
-    epochs: int = spec(1, ge=1)
+    #: the upper bound catches typos such as 1e12 epochs (a run that would never end)
+    epochs: int = spec(1, ge=1, le=MAX_EPOCHS, help="passes over the training set")
     optimizer: str = spec("sgd", choices=("sgd", "momentum", "adam", "adagrad"))
     lr: float = spec(0.01, gt=0)
     momentum: float = spec(0.9, ge=0, le=1)
@@ -54,6 +61,9 @@ class TrainSection:
     eps: float = spec(1e-8, gt=0)
     weight_decay: float = spec(0.0, ge=0)
     clip_norm: float = spec(0.0, ge=0, help="clip each node's update to this gradient norm; 0 = off")
+    #: far above any healthy run of the shipped experiments (their loss per row stays below 10^3)
+    max_loss: float = spec(1e6, ge=0, help="stop the run when a loss per labelled row exceeds this; "
+                           "0 = stop only on NaN or infinity")
     mak: int = spec(1, ge=1, help="max_active_keys: instances in flight")
     muf: int = spec(1, ge=1, help="min_update_frequency: completed instances per parameter update")
     max_instances: int = spec(0, ge=0, help="stop an epoch after this many instances; 0 = all")
@@ -74,6 +84,10 @@ class ExecutorSection:
     hardware: str = spec("", help="hardware model TOML for the simulated executor")
     workers: int = spec(0, ge=0, help="multicore worker processes; 0 = one per core")
     trace: bool = spec(False, help="write a Chrome/Perfetto trace of the run")
+    numerics: bool = spec(True, help="false: the simulated executor replays recorded message graphs "
+                          "(exact times, no numpy; loss and metrics not measured)")
+    watchdog_s: float = spec(60.0, ge=0, help="multicore: stop with an error naming a worker that makes no "
+                             "progress this many seconds; 0 = off")
 
 
 @dataclass(frozen=True)
@@ -222,32 +236,81 @@ def load_config(path: str | Path, overrides: list[tuple[str, Any]] = ()) -> Conf
 
 
 def dump_toml(d: dict[str, dict]) -> str:
-    """Write a resolved config back as TOML (sections of scalars and arrays; deeper tables inline)."""
+    """Write a resolved config back as TOML: one ``[section]`` table per key of ``d``, deeper tables inline.
+
+    Round-trips: ``tomllib.loads(dump_toml(d)) == d`` for every dict of sections whose values are
+    booleans, integers, floats (``inf``, ``nan``, subnormals and all: ``repr`` is exact), strings (any
+    Unicode text: quotes, backslashes and control characters escaped), arrays (tuples come back as
+    lists) and tables of these, with string keys of any spelling (quoted unless bare: ``A-Za-z0-9_-``).
+    Raises ``TypeError`` for anything TOML cannot hold (None, a non-string key) and ``ValueError`` for a
+    string that is not Unicode text (a lone surrogate, e.g. an undecodable byte in a command-line
+    override), naming the dotted key.
+
+    >>> print(dump_toml({"train": {"lr": 1e-300, "target": float("inf")}, "placement": {"map": {"enc/*": 0}}}))
+    [train]
+    lr = 1e-300
+    target = inf
+    <BLANKLINE>
+    [placement]
+    map = { "enc/*" = 0 }
+    <BLANKLINE>
+    """
     lines: list[str] = []
     for section, values in d.items():
-        lines.append(f"[{section}]")
+        lines.append(f"[{_toml_key(section)}]")
         for k, v in values.items():
-            lines.append(f"{_toml_key(k)} = {_toml_value(v)}")
+            try:
+                lines.append(f"{_toml_key(k)} = {_toml_value(v)}")
+            except (TypeError, ValueError) as e:
+                raise type(e)(f"{section}.{k}: {e}") from None
         lines.append("")
     return "\n".join(lines)
 
 
+#: TOML's bare keys; any other key is written quoted
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
+#: TOML's short escapes; other control characters are written \uXXXX
+_ESCAPES = {'"': '\\"', "\\": "\\\\", "\b": "\\b", "\t": "\\t", "\n": "\\n", "\f": "\\f", "\r": "\\r"}
+
+
 def _toml_key(k: str) -> str:
-    return k if k.replace("_", "").replace("-", "").isalnum() else _toml_value(k)
+    if not isinstance(k, str):
+        raise TypeError(f"TOML keys are strings, got {k!r}")
+    return k if _BARE_KEY.fullmatch(k) else _toml_string(k)
+
+
+def _toml_string(s: str) -> str:
+    """A TOML basic string: everything but quotes, backslashes and control characters as it is."""
+    out = []
+    for ch in s:
+        code = ord(ch)
+        if ch in _ESCAPES:
+            out.append(_ESCAPES[ch])
+        elif code < 0x20 or code == 0x7F:
+            out.append(f"\\u{code:04x}")
+        elif 0xD800 <= code <= 0xDFFF:  # TOML (and UTF-8) can hold no surrogate
+            raise ValueError(f"{s!r} is not Unicode text (lone surrogate U+{code:04X})")
+        else:
+            out.append(ch)
+    return '"' + "".join(out) + '"'
 
 
 def _toml_value(v: Any) -> str:
     if isinstance(v, bool):
         return "true" if v else "false"
-    if isinstance(v, (int, float)):
-        return repr(v)
+    if isinstance(v, numbers.Integral):  # numpy integers too
+        return str(int(v))
+    if isinstance(v, numbers.Real):  # repr of a Python float is exact and valid TOML (inf, nan, 1e-300)
+        return repr(float(v))
     if isinstance(v, str):
-        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        return _toml_string(v)
     if isinstance(v, (list, tuple)):
         return "[" + ", ".join(_toml_value(x) for x in v) + "]"
     if isinstance(v, dict):
+        if not v:
+            return "{}"
         return "{ " + ", ".join(f"{_toml_key(k)} = {_toml_value(x)}" for k, x in v.items()) + " }"
-    raise TypeError(f"cannot write {v!r} as TOML")
+    raise TypeError(f"cannot write {v!r} as TOML (no such value type)")
 
 
 def help_table() -> str:

@@ -103,10 +103,11 @@ def run_demo(out: Path, progress: bool = True, jobs: int | None = None) -> Path:
     """Run the demo sweep into ``out`` and draw its figure; returns the PNG's path. Finished points of an
     earlier demo in the same folder are reused."""
     from ampsim.figures.draw import draw_sweep_figures
+    from ampsim.files import check_output_dir
     from ampsim.sweeps.run import run_sweep
     from ampsim.sweeps.spec import load_sweep
 
-    out = Path(out)
+    out = check_output_dir(out)  # one line before anything is written or run
     sweep = load_sweep(write_inputs(out / "inputs"))
     table = run_sweep(sweep, out / "sweep", jobs=jobs, progress=progress)
     log.info("demo table: %s", table)

@@ -1,18 +1,40 @@
-"""The one way in for user TOML files: experiment, hardware and sweep files are all read here.
+"""The one way in and out for user files: every file ampsim reads or writes on a user's behalf goes here.
 
-Whatever goes wrong with the file itself (it is missing, a directory, unreadable, binary, not UTF-8, not
-TOML) becomes one :class:`~ampsim.errors.ConfigError` line ``<path>: <cause>``, worded the same for
-every kind of file, so the CLI can print it as ``ampsim: error: …`` without a traceback.
+Reading (experiment, hardware and sweep TOML files, dataset files, ``model.vectors`` files, run folders'
+recordings): whatever goes wrong with the file itself (missing, a directory, unreadable, binary, not
+UTF-8, a cut-off or corrupt gzip stream, not TOML) becomes one :class:`~ampsim.errors.AmpsimError` line
+``<path>: <cause>`` (a :class:`~ampsim.errors.ConfigError` unless the caller asks for another class,
+e.g. :class:`~ampsim.errors.DataError` for datasets), worded the same for every kind of file, so the
+CLI prints it as ``ampsim: error: …`` without a traceback. Gzip is recognised by its magic bytes, not
+the file name.
+
+Writing (run folders, sweep folders, calibrated models, figures): :func:`check_output_dir` and
+:func:`check_output_file` say in one line why a target cannot be written (``<path>: is a file, not a
+folder``, ``<path>: permission denied``, ``<path>: cannot create: …``) *before* any expensive work, and
+change nothing on disk. :func:`replace_folder` swaps a finished folder in whole (atomically on Linux).
 """
 
 from __future__ import annotations
 
+import ctypes
+import errno
+import gzip
+import os
+import shutil
+import stat
+import tempfile
 import tomllib
+import zlib
 from pathlib import Path
+from typing import Iterator
 
-from ampsim.errors import ConfigError
+from ampsim.errors import AmpsimError, ConfigError
 
-__all__ = ["read_toml", "os_error_cause"]
+__all__ = ["read_toml", "read_bytes", "read_text", "read_data", "gunzip", "text_lines", "os_error_cause",
+           "check_output_dir", "check_output_file", "check_folder_name", "replace_folder"]
+
+_GZIP_MAGIC = b"\x1f\x8b"
+ErrorClass = type[AmpsimError]
 
 
 def os_error_cause(e: OSError) -> str:
@@ -21,15 +43,27 @@ def os_error_cause(e: OSError) -> str:
         return "no such file"
     if isinstance(e, IsADirectoryError):
         return "is a directory, not a file"
+    if isinstance(e, NotADirectoryError):
+        return "a part of the path is a file, not a folder"
     if isinstance(e, PermissionError):
         return "permission denied"
     return (e.strerror or type(e).__name__).lower()
 
 
+# -- reading -----------------------------------------------------------------------------------------
+def _open(path: str | Path, error: ErrorClass):
+    """``open(path, "rb")`` of a regular file. A pipe or a device (``/dev/zero``) is refused up front: reading
+    it would block or never end. Raises OSError (the callers word it) or ``error``."""
+    st = os.stat(path)
+    if not (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode)):  # a directory: open() says so
+        raise error(f"{path}: not a regular file (a pipe, socket or device)")
+    return open(path, "rb")
+
+
 def read_toml(path: str | Path) -> dict:
     """Read one TOML file; every problem with the file is one ``ConfigError`` naming ``path`` as given."""
     try:
-        with open(path, "rb") as f:
+        with _open(path, ConfigError) as f:
             return tomllib.load(f)
     except OSError as e:
         raise ConfigError(f"{path}: {os_error_cause(e)}") from None
@@ -37,3 +71,213 @@ def read_toml(path: str | Path) -> dict:
         raise ConfigError(f"{path}: not a UTF-8 text file (binary?); expected TOML") from None
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{path}: invalid TOML: {e}") from None
+
+
+def read_bytes(path: str | Path, *, error: ErrorClass = ConfigError) -> bytes:
+    """The file's raw bytes; an OSError becomes one ``error`` line ``<path>: <cause>``."""
+    try:
+        with _open(path, error) as f:
+            return f.read()
+    except OSError as e:
+        raise error(f"{path}: {os_error_cause(e)}") from None
+
+
+def gunzip(raw: bytes, path: str | Path, *, error: ErrorClass = ConfigError) -> tuple[bytes, bool]:
+    """``(data, complete)``: ``raw`` decompressed if it is gzip (by its magic bytes), else ``(raw, True)``.
+
+    ``complete`` is False when the gzip stream ends early (a cut-off download or copy): ``data`` is then
+    what could be decompressed, so a caller can say how much is missing. Corrupt gzip data (a bad block
+    or checksum, garbage after the stream) raises ``error`` ``<path>: corrupt: …``.
+    """
+    if not raw.startswith(_GZIP_MAGIC):
+        return raw, True
+    parts: list[bytes] = []
+    rest = raw
+    while True:  # a gzip file may hold several members, one after another
+        inflater = zlib.decompressobj(wbits=31)
+        try:
+            parts.append(inflater.decompress(rest))
+        except zlib.error as e:
+            raise error(f"{path}: corrupt: bad gzip data ({e}); re-download or copy it again") from None
+        if not inflater.eof:
+            return b"".join(parts), False
+        rest = inflater.unused_data
+        if not rest.strip(b"\x00"):  # gzip tolerates zero padding after the last member
+            return b"".join(parts), True
+        if not rest.startswith(_GZIP_MAGIC):
+            raise error(f"{path}: corrupt: {len(rest)} bytes of garbage after the gzip data; "
+                        "re-download or copy it again")
+
+
+def read_data(path: str | Path, *, error: ErrorClass = ConfigError) -> bytes:
+    """The file's bytes, decompressed if gzip; a cut-off gzip stream is ``<path>: truncated: …``."""
+    data, complete = gunzip(read_bytes(path, error=error), path, error=error)
+    if not complete:
+        raise error(f"{path}: truncated: gzip stream ends early (the file was cut off); re-download or copy it again")
+    return data
+
+
+def read_text(path: str | Path, *, error: ErrorClass = ConfigError) -> str:
+    """The file as UTF-8 text (decompressed if gzip); binary or non-UTF-8 content is one ``error`` line."""
+    data = read_data(path, error=error)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise error(f"{path}: not UTF-8 text ({e.reason} at byte {e.start}; binary?)") from None
+
+
+def text_lines(path: str | Path, *, error: ErrorClass = ConfigError, hint: str = "check the file") -> Iterator[str]:
+    """The lines of a UTF-8 text file (gzip or plain), streamed, with ``\\n`` line ends kept.
+
+    Every problem with the file, whenever the iteration meets it, is one ``error`` line: ``<path>:
+    <cause>`` for the file itself, ``<path>: not UTF-8 text (line N: …)``, ``<path>: truncated: …`` for a
+    cut-off gzip stream, ``<path>: corrupt: …`` for bad gzip data; ``hint`` says what to do about the
+    content. Errors a caller raises while handling a line are its own.
+    """
+    try:
+        f = _open(path, error)
+    except OSError as e:
+        raise error(f"{path}: {os_error_cause(e)}") from None
+    lineno = 0
+    with f:
+        try:
+            stream = gzip.GzipFile(fileobj=f) if f.peek(2)[:2] == _GZIP_MAGIC else f
+            for raw in stream:
+                lineno += 1
+                # decoded line by line (not by a text wrapper's chunks) so an error names its line
+                text = raw.decode("utf-8")
+                yield text[:-2] + "\n" if text.endswith("\r\n") else text
+        except UnicodeDecodeError as e:
+            raise error(f"{path}: not UTF-8 text (line {lineno}: {e.reason}); {hint}") from None
+        except EOFError:
+            raise error(f"{path}: truncated: gzip stream ends early (the file was cut off); {hint}") from None
+        except (gzip.BadGzipFile, zlib.error) as e:
+            raise error(f"{path}: corrupt: bad gzip data ({e}); {hint}") from None
+        except OSError as e:
+            raise error(f"{path}: {os_error_cause(e)}") from None
+
+
+# -- writing -----------------------------------------------------------------------------------------
+def _writable(folder: Path) -> bool:
+    """True if a file can be created in the existing ``folder``: tried for real (a probe file created and
+    removed), since permission bits say nothing of read-only mounts, ACLs or root."""
+    try:
+        fd, name = tempfile.mkstemp(prefix=".ampsim-probe-", dir=folder)
+    except OSError:
+        return False
+    os.close(fd)
+    os.unlink(name)
+    return True
+
+
+def _nearest_existing(path: Path) -> Path:
+    p = Path(os.path.abspath(path))
+    while not os.path.exists(p) and p != p.parent:  # os.path: a permission error reads as "not there"
+        p = p.parent
+    return p
+
+
+def _check_creatable(path: str | Path, error: ErrorClass) -> None:
+    """``path`` does not exist: check that its nearest existing ancestor is a folder one may write into."""
+    base = _nearest_existing(Path(path))
+    if not os.path.isdir(base):
+        raise error(f"{path}: cannot create: {base} is a file, not a folder")
+    if not _writable(base):
+        raise error(f"{path}: cannot create: permission denied in {base}")
+    too_long = [part for part in Path(path).parts if len(os.fsencode(part)) > 255]
+    if too_long:
+        raise error(f"{path}: cannot create: name too long ({len(too_long[0])} characters)")
+
+
+def check_output_dir(path: str | Path, *, error: ErrorClass = ConfigError) -> Path:
+    """Check that ``path`` is, or can be created as, a folder this process may write into; change nothing.
+
+    Raises ``error`` with one line: ``<path>: is a file, not a folder``, ``<path>: permission denied
+    (cannot write in this folder)``, ``<path>: cannot create: <ancestor> is a file, not a folder`` or
+    ``<path>: cannot create: permission denied in <ancestor>``. Returns ``Path(path)``.
+    """
+    p = Path(path)
+    if os.path.exists(p):
+        if not os.path.isdir(p):
+            raise error(f"{path}: is a file, not a folder")
+        if not _writable(p):
+            raise error(f"{path}: permission denied (cannot write in this folder)")
+    else:
+        _check_creatable(path, error)
+    return p
+
+
+def check_output_file(path: str | Path, *, error: ErrorClass = ConfigError) -> Path:
+    """Check that the file ``path`` can be written (created, or replaced atomically through a temporary
+    file beside it); change nothing.
+
+    Raises ``error`` with one line: ``<path>: is a folder, not a file``, ``<path>: permission denied
+    (cannot write in <folder>)`` or ``<path>: cannot create: …`` as :func:`check_output_dir` words it.
+    Returns ``Path(path)``.
+    """
+    p = Path(path)
+    if os.path.isdir(p):
+        raise error(f"{path}: is a folder, not a file")
+    if os.path.lexists(p):
+        if not _writable(p.parent):
+            raise error(f"{path}: permission denied (cannot write in {p.parent})")
+    else:
+        _check_creatable(path, error)
+    return p
+
+
+def check_folder_name(name: str, where: str, *, under: str = "results/") -> str:
+    """Check that ``name`` is one plain folder name (not empty, not ``.``/``..``, no path separator or
+    control character), so a default folder ``<under><name>`` stays inside ``under``.
+
+    ``where`` names the field for the message, e.g. ``"exp.toml: experiment.name"``. Returns ``name``.
+    """
+    bad = (not name.strip() or name in (".", "..") or "/" in name or "\\" in name or os.sep in name
+           or any(ord(c) < 32 for c in name))
+    if bad:
+        raise ConfigError(f"{where}: {name!r} cannot name a folder in {under}: use one plain name (not empty, "
+                          "no '/', not '.' or '..'), or give the output folder with --out")
+    return name
+
+
+_RENAME_EXCHANGE = 2
+_AT_FDCWD = -100
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap the paths ``a`` and ``b`` in one atomic step (Linux ``renameat2(RENAME_EXCHANGE)``).
+    Returns False where the system or file system cannot (the caller falls back to two renames)."""
+    try:
+        fn = ctypes.CDLL(None, use_errno=True).renameat2
+    except (AttributeError, OSError):
+        return False
+    if fn(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP, errno.EOPNOTSUPP):
+        return False
+    raise OSError(err, os.strerror(err), str(a))
+
+
+def replace_folder(new: str | Path, target: str | Path) -> None:
+    """Put the folder ``new`` at ``target`` (same file system), replacing whatever folder was there whole.
+
+    Readers of ``target`` see the old content or the new, never a mix: where Linux can, the two are
+    swapped atomically; elsewhere the old folder is renamed aside for the instant between two renames.
+    The old content is deleted afterwards. Raises OSError (the old ``target`` is then intact).
+    """
+    new, target = Path(new), Path(target)
+    if not os.path.lexists(target):
+        os.rename(new, target)
+        return
+    if _exchange(new, target):
+        shutil.rmtree(new, ignore_errors=True)  # now holds the old content
+        return
+    aside = target.with_name(f".{target.name}.old-{os.getpid()}")
+    os.rename(target, aside)
+    try:
+        os.rename(new, target)
+    except OSError:
+        os.rename(aside, target)
+        raise
+    shutil.rmtree(aside, ignore_errors=True)

@@ -11,6 +11,10 @@ sweeps, the CLI and the Python API all come through here.
                                                  │
                          task + params, hardware (one reader), placement + estimated load
 
+The plan stage sits just above the executors: it checks ``executor.kind`` against their registry, and
+executors read a plan through the :class:`~ampsim.executors.base.ExecutorPlan` protocol without
+importing this module, so dependencies run one way.
+
 What each executor kind needs from the plan:
 
 * ``reference`` — the task alone. It has no machine: ``[hardware]`` and ``executor.hardware`` are
@@ -25,7 +29,10 @@ What each executor kind needs from the plan:
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -36,6 +43,7 @@ from ampsim.executors import check_kind
 from ampsim.hardware.local import default_workers, local_model_path
 from ampsim.hardware.parse import load_system
 from ampsim.hardware.spec import ChipSpec, SystemSpec
+from ampsim.ir.nodes.losses import configure_losses
 from ampsim.models import build_task
 from ampsim.models.base import Task
 from ampsim.optim import OptimizerSpec
@@ -43,7 +51,7 @@ from ampsim.placement import estimated_load, place, profile
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Plan", "plan", "configure_params", "hardware_path", "resolve_system", "place_task"]
+__all__ = ["Plan", "plan", "check_numerics", "configure_params", "hardware_path", "resolve_system", "place_task"]
 
 #: pseudo-chip for placement over workers when this machine has no calibrated model
 PLACEHOLDER_CHIP = ChipSpec(flops_per_s=1e10, mem_bandwidth_bytes_per_s=1e10, overhead_s=1e-5, compute_units=1,
@@ -88,15 +96,42 @@ class Plan:
     def eval_advances_time(self) -> bool:
         return self.config.eval.advances_time
 
+    @property
+    def watchdog_s(self) -> float:
+        """Multicore: seconds without progress after which a worker is reported (0 = never)."""
+        return self.config.executor.watchdog_s
+
+    @property
+    def numerics(self) -> bool:
+        """False: the simulated executor replays recordings instead of running the numpy code."""
+        return self.config.executor.numerics
+
+    @property
+    def recording_context(self) -> str:
+        """What a recording of this experiment's instances depends on besides the instances themselves
+        and the code: the task, ``[data]``, ``[model]``, seed and dtype (JSON)."""
+        c = self.config
+        return json.dumps({"task": c.experiment.task, "seed": c.experiment.seed, "dtype": c.experiment.dtype,
+                           "data": dataclasses.asdict(c.data), "model": dataclasses.asdict(c.model)},
+                          sort_keys=True, default=str)
+
+
+def check_numerics(cfg: Config) -> None:
+    """``executor.numerics = false`` (replay) exists only for the simulated executor."""
+    if not cfg.executor.numerics and cfg.executor.kind != "sim":
+        raise ConfigError(f"{cfg.path}: executor.numerics: false replays recordings on the simulated executor "
+                          f"only; executor.kind is {cfg.executor.kind!r} (set executor.kind = \"sim\")")
+
 
 def configure_params(cfg: Config, task: Task) -> None:
-    """Give every parameterized node the ``[train]`` optimizer, muf and clipping (every executor trains
-    the same way because the nodes carry it)."""
+    """Give every parameterized node the ``[train]`` optimizer, muf and clipping, and every loss node the
+    divergence bound ``train.max_loss`` (every executor trains the same way because the nodes carry it)."""
     t = cfg.train
     opt = OptimizerSpec(kind=t.optimizer, lr=t.lr, momentum=t.momentum, beta1=t.beta1, beta2=t.beta2,
                         eps=t.eps, weight_decay=t.weight_decay)
     for node in task.model.graph.param_nodes:
         node.configure(opt, muf=t.muf, clip_norm=t.clip_norm)
+    configure_losses(task.model.graph.nodes.values(), t.max_loss)
 
 
 def hardware_path(cfg: Config) -> Path:
@@ -143,6 +178,30 @@ def place_task(cfg: Config, task: Task, chips: Sequence[ChipSpec]) -> tuple[dict
     return mapping, (estimated_load(mapping, chips, prof) if prof is not None else None)
 
 
+def _check_open_files(workers: int, source: str) -> None:
+    """Refuse, in one line, more multicore workers than this process can open sockets for: the controller
+    creates a socket pair per worker and per pair of workers at start-up, ``n (n + 1)`` descriptors in all
+    (1000 workers: a million), and would otherwise die of "Too many open files" with workers half started."""
+    import resource
+
+    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    if soft == resource.RLIM_INFINITY:
+        return
+    try:
+        base = len(os.listdir("/proc/self/fd")) + 16  # already open, plus a margin for the start-up's own
+    except OSError:
+        base = 64
+
+    def need(n: int) -> int:  # the sockets, a pipe end or two per process, what is open already
+        return n * (n + 1) + 2 * n + base
+
+    if need(workers) > soft:
+        most = max((n for n in range(1, workers) if need(n) <= soft), default=0)
+        raise ConfigError(f"{source}: executor.workers: {workers} workers need about {need(workers):,} open files "
+                          f"(a socket pair per pair of processes), more than this process may open ({soft:,}, see "
+                          f"`ulimit -n`); use at most {most} workers or raise the limit")
+
+
 def plan(cfg: Config, *, system: SystemSpec | None = None, placement: dict[str, int] | None = None,
          estimated: list[dict] | None = None) -> Plan:
     """Resolve ``cfg`` into a :class:`Plan` (builds the task: loads its data, initializes parameters).
@@ -152,6 +211,9 @@ def plan(cfg: Config, *, system: SystemSpec | None = None, placement: dict[str, 
     """
     kind = cfg.executor.kind
     check_kind(kind, cfg.path)
+    check_numerics(cfg)
+    if kind == "multicore":  # before the data is loaded: a worker count the process cannot open fails at once
+        _check_open_files(cfg.executor.workers or default_workers(), cfg.path)
     task = build_task(cfg)
     configure_params(cfg, task)
     if kind == "reference":

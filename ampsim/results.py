@@ -7,7 +7,16 @@ Layout of ``results/<run>/``:
   ``time_s`` is the executor's clock (wall seconds, or simulated seconds for the simulator). Rows are
   appended and flushed as each epoch ends.
 * ``summary.json`` — final and best metric, time to target, throughput, executor extras (utilization,
-  staleness, memory). Written atomically (temporary file + rename), so it is either whole or absent.
+  staleness, memory).
+* executor artifacts: ``placement.json``, ``trace.json``, ``timing.json`` (see the executors).
+
+A run never destroys or mixes with a finished one (:class:`RunDir`): it is written into the sibling
+``<run>.partial/`` and swapped in whole when it completes (atomically on Linux: ``renameat2`` exchange),
+so ``results/<run>/`` holds either the earlier run or the new one, never parts of both. If the run
+fails or is interrupted, ``results/<run>/`` is untouched and ``<run>.partial/`` keeps the rows written
+so far (metrics rows are flushed as each epoch ends); the next run into ``<run>`` deletes it. An existing
+folder that is not a run folder (it holds sub-folders or none of config.toml, metrics.csv, summary.json)
+is never replaced: the run is refused before any work.
 
 A table of runs (a sweep folder, ``results/sweeps/<sweep>/``) adds:
 
@@ -24,23 +33,38 @@ their readers; the sweeps write tables through them and the figures read them.
 from __future__ import annotations
 
 import csv
+import fcntl
+import io
 import json
+import logging
 import math
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
-from ampsim.errors import AmpsimError
+from ampsim.errors import ConfigError, DataError, RunError
+from ampsim.files import check_output_dir, read_text, replace_folder
 
-__all__ = ["RunDir", "atomic_write", "write_json", "read_metrics", "read_summary", "METRIC_COLUMNS",
-           "summary_columns", "cell", "table_row", "write_table", "read_table", "read_table_info"]
+__all__ = ["RunDir", "check_run_folder", "partial_path", "atomic_write", "write_json", "read_metrics",
+           "read_summary", "METRIC_COLUMNS", "summary_columns", "cell", "table_row", "write_table", "read_table",
+           "read_table_info"]
+
+log = logging.getLogger(__name__)
+
+#: the files every run writes: an existing folder holding one of them (and no sub-folder) is a run folder
+RUN_FILES = ("config.toml", "metrics.csv", "summary.json")
 
 
 def atomic_write(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file beside it and a rename: whole or absent."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _jsonable(obj: Any) -> Any:
@@ -59,24 +83,106 @@ def write_json(path: Path, obj: Any) -> None:
     atomic_write(path, json.dumps(_jsonable(obj), indent=2, sort_keys=True) + "\n")
 
 
-class RunDir:
-    """A results folder being written. Create it, write the config, append metric rows, then the summary."""
+def partial_path(out: str | Path) -> Path:
+    """Where a run into ``out`` is written until it is complete: the sibling folder ``<out>.partial``."""
+    out = Path(out)
+    p = Path(os.path.abspath(out))
+    partial = p.with_name(p.name + ".partial")
+    return partial if out.is_absolute() else Path(os.path.relpath(partial))
 
-    def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-        try:
-            self.path.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            raise AmpsimError(f"cannot create the run folder {self.path}: {e.strerror or e}") from None
+
+def _is_run_folder(folder: Path) -> bool:
+    entries = list(folder.iterdir())
+    return not entries or (not any(e.is_dir() for e in entries) and any(e.name in RUN_FILES for e in entries))
+
+
+def check_run_folder(out: str | Path) -> Path:
+    """Check, changing nothing, that a run can be written to ``out`` and swapped in there; returns ``Path(out)``.
+
+    Raises :class:`~ampsim.errors.ConfigError` in one line if ``out`` (or its ``.partial`` sibling) cannot
+    be created or written, is the file system root or holds the working folder, or is an existing folder
+    that is not a run folder (which a run would replace whole).
+    """
+    out = Path(out)
+    check_output_dir(out)
+    real = Path(os.path.realpath(out))
+    if real.parent == real:
+        raise ConfigError(f"{out}: cannot be a run folder (the file system root); give a folder below it")
+    cwd = Path.cwd()
+    if real == cwd or real in cwd.parents:
+        raise ConfigError(f"{out}: holds the working folder, so it cannot be replaced by a run; give a folder below it")
+    if real.is_dir() and not _is_run_folder(real):
+        held = sorted(e.name + ("/" if e.is_dir() else "") for e in real.iterdir())
+        raise ConfigError(f"{out}: exists and is not a run folder (it holds {', '.join(held[:4])}"
+                          f"{', …' if len(held) > 4 else ''}); a run replaces its folder whole, so give a new "
+                          "or empty folder, or an earlier run's")
+    partial = _partial_of(out)
+    if os.path.lexists(partial) and not partial.is_dir():
+        raise ConfigError(f"{out}: {partial} is in the way (a run is written there first); remove it")
+    return out
+
+
+def _partial_of(out: Path) -> Path:
+    # a symlinked run folder is replaced where it points, so its partial sibling lives there (same file system)
+    return partial_path(os.path.realpath(out)) if out.is_symlink() else partial_path(out)
+
+
+class RunDir:
+    """A run folder being written: into ``<path>.partial/`` until :meth:`commit` swaps it in at ``path``.
+
+    Create it (checks ``path`` first, see :func:`check_run_folder`; deletes a stale ``.partial`` left by
+    an earlier failed run), write the config, append metric rows (each flushed as its epoch ends), the
+    summary and artifacts, then :meth:`commit` (``run_training`` commits when the run is complete). Used as
+    a context manager, a run that raises is abandoned: ``path`` is untouched and, if rows were written and
+    ``keep_partial``, ``<path>.partial/`` is kept and the exception gets a note saying so (the CLI adds it
+    to its one line); else it is removed. Two runs into one folder at once: the second is refused.
+    """
+
+    def __init__(self, path: str | Path, *, keep_partial: bool = True) -> None:
+        self.final = check_run_folder(path)
+        self.target = Path(os.path.realpath(self.final)) if self.final.is_symlink() else self.final
+        self.partial = _partial_of(self.final)
+        self.keep_partial = keep_partial
+        self.path = self.partial  # where files go now; the final folder once committed
         self.metrics_path = self.path / "metrics.csv"
-        self.metrics_path.unlink(missing_ok=True)
-        (self.path / "summary.json").unlink(missing_ok=True)
+        self.epochs = 0
+        self.committed = False
         self._columns: list[str] | None = None
+        self._lock: int | None = self._claim()
+
+    def _claim(self) -> int:
+        """Create the partial folder and hold an exclusive lock on it for the run's life (a stale one,
+        whose run is gone, is deleted first; a locked one belongs to a run still writing)."""
+        try:
+            if self.partial.is_dir():
+                os.close(self._lock_folder())
+                log.info("removing %s, left by an earlier run that did not finish", self.partial)
+                shutil.rmtree(self.partial)
+            self.partial.mkdir(parents=True)
+            return self._lock_folder()
+        except OSError as e:
+            raise ConfigError(f"{self.partial}: cannot create the run folder: {e.strerror or e}") from None
+
+    def _lock_folder(self) -> int:
+        fd = os.open(self.partial, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise RunError(f"{self.final}: another run is writing it now (it holds {self.partial}); "
+                           "wait for it or give another --out") from None
+        return fd
+
+    def _release(self) -> None:
+        if self._lock is not None:
+            os.close(self._lock)
+            self._lock = None
 
     def write_config(self, toml_text: str) -> None:
         atomic_write(self.path / "config.toml", toml_text)
 
     def append_metrics(self, row: dict) -> None:
+        """Append one epoch's row; the file is closed (flushed) before this returns."""
         new = self._columns is None
         if new:
             self._columns = list(row)
@@ -85,12 +191,54 @@ class RunDir:
             if new:
                 w.writeheader()
             w.writerow({k: _fmt(row.get(k)) for k in self._columns})
+        self.epochs += 1
 
     def write_summary(self, summary: dict) -> None:
         write_json(self.path / "summary.json", summary)
 
     def write_json(self, name: str, obj: Any) -> None:
         write_json(self.path / name, obj)
+
+    def commit(self) -> Path:
+        """The run is complete: swap it in at ``path`` (the earlier content is replaced whole). Idempotent."""
+        if not self.committed:
+            try:
+                replace_folder(self.partial, self.target)
+            except OSError as e:
+                raise RunError(f"{self.final}: cannot put the finished run in place ({e.strerror or e}); it is kept "
+                               f"in {self.partial}") from None
+            finally:
+                self._release()
+            self.committed = True
+            self.path, self.metrics_path = self.final, self.final / "metrics.csv"
+        return self.final
+
+    def abandon(self) -> str | None:
+        """The run failed: leave ``path`` untouched; keep or remove the partial folder. Returns what
+        became of it, as a note for the error line (None if nothing was kept)."""
+        self._release()
+        if self.committed:
+            return None
+        if self.keep_partial and self.epochs:
+            earlier = "the earlier run there is untouched" if os.path.isdir(self.target) else "nothing is there"
+            return (f"the partial run ({self.epochs} epoch{'s' if self.epochs != 1 else ''}) is kept in "
+                    f"{self.partial}; {earlier}")
+        shutil.rmtree(self.partial, ignore_errors=True)
+        return None
+
+    def __enter__(self) -> RunDir:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        if exc is None:
+            self.commit()
+        else:
+            note = self.abandon()
+            if note is None and isinstance(exc, KeyboardInterrupt):
+                note = f"no epoch had finished, so nothing was kept; {self.final} is as it was"
+            if note:
+                exc.add_note(note)
+        return False
 
 
 def _fmt(v: Any) -> Any:
@@ -99,15 +247,33 @@ def _fmt(v: Any) -> Any:
     return "" if v is None else v
 
 
-def read_metrics(path: str | Path):
-    """A run's metrics table as a pandas DataFrame."""
+def _read_csv(path: Path):
+    """A CSV table as a DataFrame; a file that is missing, unreadable or not a table is one DataError line."""
     import pandas as pd
 
-    return pd.read_csv(Path(path) / "metrics.csv")
+    text = read_text(path, error=DataError)
+    try:
+        return pd.read_csv(io.StringIO(text))
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as e:
+        cause = (str(e).strip().splitlines() or ["empty"])[0]
+        raise DataError(f"{path}: not a CSV table ({cause})") from None
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(read_text(path, error=DataError))
+    except json.JSONDecodeError as e:
+        raise DataError(f"{path}: invalid JSON ({e})") from None
+
+
+def read_metrics(path: str | Path):
+    """A run's metrics table as a pandas DataFrame."""
+    return _read_csv(Path(path) / "metrics.csv")
 
 
 def read_summary(path: str | Path) -> dict:
-    return json.loads((Path(path) / "summary.json").read_text())
+    """A run's summary.json as a dict."""
+    return _read_json(Path(path) / "summary.json")
 
 
 # -- tables of runs ----------------------------------------------------------------------------------
@@ -199,13 +365,11 @@ def write_table(folder: str | Path, rows: list[dict[str, Any]], order: list[str]
 
 def read_table(path: str | Path):
     """A table.csv (give the file or its folder; any CSV table works) as a pandas DataFrame."""
-    import pandas as pd
-
     path = Path(path)
-    return pd.read_csv(path / "table.csv" if path.is_dir() else path)
+    return _read_csv(path / "table.csv" if path.is_dir() else path)
 
 
 def read_table_info(folder: str | Path) -> dict[str, Any] | None:
     """A table folder's sweep.json (name, description, source, keys, quick, points), or None if it has none."""
     path = Path(folder) / "sweep.json"
-    return json.loads(path.read_text()) if path.is_file() else None
+    return _read_json(path) if path.is_file() else None

@@ -12,26 +12,33 @@ import time
 from pathlib import Path
 
 from ampsim.config import Config, dump_toml
+from ampsim.errors import ConfigError
 from ampsim.executors import Executor, make_executor
 from ampsim.metrics import mean_loss, metric_value, staleness_stats, time_to_target
 from ampsim.models.base import Task
-from ampsim.planning import Plan, plan
+from ampsim.planning import Plan, hardware_path, plan
 from ampsim.progress import Progress
 from ampsim.progress import progress as progress_reporter
-from ampsim.results import RunDir
+from ampsim.results import RunDir, check_run_folder
 
 log = logging.getLogger(__name__)
 
 
-def train_experiment(cfg: Config, out: str | Path, *, progress: bool = False) -> dict:
+def train_experiment(cfg: Config, out: str | Path, *, progress: bool = False, keep_partial: bool = True) -> dict:
     """Plan ``cfg``, build its executor, train, write the run folder ``out``; return the summary.
 
+    ``out`` is checked before anything is planned (a bad folder fails in one line at once). The run is
+    written beside ``out`` and swapped in whole when complete (see :class:`~ampsim.results.RunDir`): a run
+    that fails or is interrupted leaves ``out`` as it was, and keeps what it wrote in ``<out>.partial``
+    (unless ``keep_partial`` is false, or no epoch finished), saying so in a note on the exception.
     ``progress``: report progress on stderr (a bar on a terminal, one line per epoch elsewhere)."""
+    check_run_folder(out)
     p = plan(cfg)
     bar = _progress(p, enabled=progress)
     try:
-        with make_executor(p) as executor:
-            return run_training(p, executor, RunDir(out), progress=bar)
+        # the executor closes (its workers stop) before the run folder is committed or abandoned
+        with RunDir(out, keep_partial=keep_partial) as run, make_executor(p) as executor:
+            return run_training(p, executor, run, progress=bar)
     finally:
         bar.close()
 
@@ -46,9 +53,15 @@ def _progress(p: Plan, *, enabled: bool) -> Progress:
 
 def run_training(plan: Plan, executor: Executor, run: RunDir, progress: Progress | None = None) -> dict:
     """Train for ``train.epochs`` epochs; write config, metrics rows and summary into ``run``.
-    ``progress`` is told of every completed instance and of every epoch."""
+    ``progress`` is told of every completed instance and of every epoch.
+
+    Refuses (:class:`ConfigError`) a ``train.muf`` larger than the instances of the whole run (parameters
+    would never update), and warns when it is larger than an epoch's, or when the first epoch's wall
+    time projects the run past :data:`LONG_RUN_S`. The ``config.toml`` written is
+    :func:`portable_config`: it trains again, to the same result, from any working directory."""
     cfg, task = plan.config, plan.task
-    run.write_config(dump_toml(cfg.to_dict()))
+    _check_muf(cfg, task)
+    run.write_config(dump_toml(portable_config(cfg)))
     metric = task.model.metric
     eval_set = list(task.eval_instances())
     if cfg.eval.limit:
@@ -73,12 +86,58 @@ def run_training(plan: Plan, executor: Executor, run: RunDir, progress: Progress
         run.append_metrics(row)
         rows.append(row)
         log.info("epoch %d: %s", epoch, row)
+        if epoch == 1 and cfg.train.epochs > 1:
+            _warn_if_long(cfg, time.perf_counter() - wall0)
         if progress:
             progress.milestone(f"epoch {epoch}/{cfg.train.epochs}, loss {row['train_loss']:.4g}"
                                + (f", {metric.name} {row[metric.name]:.4g}" if row[metric.name] is not None else ""))
     if simulated:
         run.write_json("timing.json", {"wall_s_per_epoch": wall})
     return summarize(cfg, task, executor, rows, run)
+
+
+def portable_config(cfg: Config) -> dict[str, dict]:
+    """``cfg.to_dict()`` with the files it names as absolute paths, so the run's ``config.toml`` trains
+    again from any working directory: ``executor.hardware`` found as the plan stage finds it (as given,
+    else relative to the experiment file) and ``model.vectors`` as the task reads it (as given). A path
+    that names no file is written as it is (the re-run then fails on it as this run would have)."""
+    d = cfg.to_dict()
+    if cfg.executor.hardware and (hw := hardware_path(cfg)).is_file():
+        d["executor"]["hardware"] = str(hw.resolve())
+    vectors = d.get("model", {}).get("vectors")
+    if isinstance(vectors, str) and vectors and Path(vectors).is_file():
+        d["model"]["vectors"] = str(Path(vectors).resolve())
+    return d
+
+
+def _check_muf(cfg: Config, task: Task) -> None:
+    """A parameter node updates once ``train.muf`` instances have completed since its last update, counted
+    across epochs (a partial group carries over): a muf above the run's instances never updates."""
+    per_epoch = task.info.get("instances_per_epoch")
+    if not per_epoch:
+        return
+    t = cfg.train
+    per_epoch = min(per_epoch, t.max_instances) if t.max_instances else per_epoch
+    total = per_epoch * t.epochs
+    if t.muf > total:
+        raise ConfigError(f"{cfg.path}: train.muf: {t.muf} is more than the {total} instances of the whole run "
+                          f"({t.epochs} epoch(s) of {per_epoch}): parameters would never update; use at most "
+                          f"{per_epoch}")
+    if t.muf > per_epoch:
+        log.warning("%s: train.muf = %d is more than the %d instances of an epoch: parameters update only about "
+                    "once every %.3g epochs (completed instances carry over to the next epoch)",
+                    cfg.path, t.muf, per_epoch, t.muf / per_epoch)
+
+
+#: a run projected to take longer than this (wall-clock seconds) after its first epoch gets a warning
+LONG_RUN_S = 24 * 3600.0
+
+
+def _warn_if_long(cfg: Config, first_epoch_s: float) -> None:
+    projected = first_epoch_s * cfg.train.epochs
+    if projected > LONG_RUN_S:
+        log.warning("%s: the first epoch took %.3g s: train.epochs = %d will take about %.3g hours",
+                    cfg.path, first_epoch_s, cfg.train.epochs, projected / 3600)
 
 
 def summarize(cfg: Config, task: Task, executor: Executor, rows: list[dict], run: RunDir) -> dict:
@@ -109,4 +168,5 @@ def summarize(cfg: Config, task: Task, executor: Executor, rows: list[dict], run
         summary["wall_s"] = last["wall_s"]
     run.write_summary(summary)
     executor.write_artifacts(run)
+    run.commit()  # complete: swap it in whole (the earlier run, if any, is replaced in one step)
     return summary

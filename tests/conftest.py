@@ -1,6 +1,7 @@
 """Shared fixtures.
 
-Tests that need the real datasets take the ``data_root`` fixture. Without ``AMPSIM_DATA`` they skip,
+Tests that need the real datasets take the ``data_root`` fixture. Property tests (hypothesis) run
+derandomized under CI. Without ``AMPSIM_DATA`` they skip,
 unless ``AMPSIM_REQUIRE_DATA=1`` (as in CI), where a missing dataset is a failure, never a silent skip.
 """
 
@@ -10,6 +11,13 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+# CI explores the same examples every run (a property test must not turn red by chance on a submission);
+# locally, new examples are drawn each time. HYPOTHESIS_PROFILE=dev overrides.
+settings.register_profile("ci", derandomize=True, print_blob=True)
+settings.register_profile("dev")
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
 
 
 @pytest.fixture(scope="session")

@@ -27,11 +27,16 @@ ROOT = Path(__file__).resolve().parents[1]
 #: per benchmark: its CSV's header, the column every measured row must fill, and whether it needs datasets
 EXPECTED: dict[str, tuple[tuple[str, ...], str, bool]] = {
     "engine": (("case", "engine_us", "direct_numpy_us", "ratio", "goal_ratio", "machine", "load"), "ratio", False),
+    "info": (("case", "chips", "links", "info_s", "build_s", "describe_s", "diameter_hops", "goal_s", "machine",
+              "load"), "info_s", False),
     "sim": (("case", "chips", "messages", "network_messages", "reference_wall_s", "sim_wall_s",
              "sim_over_reference", "goal", "messages_per_wall_s", "wall_us_per_message", "relative_to_fastest",
              "machine", "load"), "messages", False),
     "sst": (("system", "threads", "trees", "seconds", "trees_per_s", "hidden", "embed", "note", "machine",
              "load"), "trees_per_s", True),
+    "replay": (("case", "chips", "instances", "messages", "full_wall_s", "record_wall_s", "replay_wall_s",
+                "replay_over_full", "goal", "same_time", "messages_per_wall_s", "wall_us_per_message",
+                "relative_to_fastest", "note", "machine", "load"), "messages_per_wall_s", True),
     "multicore": (("workload", "system", "instances", "best_instances_per_s", "median_instances_per_s",
                    "speedup_vs_reference", "cpu_ms_per_instance", "controller_cpu_ms", "cpu_bound_speedup",
                    "free_cores", "goal", "note", "machine", "load"), "best_instances_per_s", True),

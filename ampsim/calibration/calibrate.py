@@ -37,6 +37,7 @@ import time
 from pathlib import Path
 
 from ampsim.errors import ConfigError
+from ampsim.files import check_output_file
 from ampsim.hardware.parse import system_from_dict
 from ampsim.hardware.spec import ChipSpec, SystemSpec
 
@@ -233,7 +234,11 @@ def sidecar(model_path: str | Path) -> Path:
 
 def run_calibration(out: str | Path = DEFAULT_OUT, workers: int | None = None,
                     quick: bool = False) -> tuple[SystemSpec, dict]:
-    """Measure, write ``out`` (and its ``.calibration.json``), return the loaded model and the raw data."""
+    """Measure, write ``out`` (and its ``.calibration.json``), return the loaded model and the raw data.
+
+    Both targets are checked first: one that cannot be written fails in one line before seconds of measuring."""
+    check_output_file(out)
+    check_output_file(sidecar(out))
     model, raw = calibrate(workers, quick)
     return write_model(model, raw, out), raw
 

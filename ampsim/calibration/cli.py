@@ -36,10 +36,11 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from ampsim.calibration.compare import format_table, run_compare
     from ampsim.config import parse_override
     from ampsim.errors import ConfigError
+    from ampsim.files import check_output_dir
 
     if args.repeat < 1:
         raise ConfigError(f"--repeat: must be >= 1, got {args.repeat}")
-    out = Path(args.out) if args.out else None
+    out = check_output_dir(args.out) if args.out else None  # before minutes of measuring
     rows, agreement = run_compare(args.experiment, [parse_override(o) for o in args.overrides], args.configs,
                                   args.workers, args.hardware, out, repeat=args.repeat)
     print(format_table(rows, agreement))

@@ -10,11 +10,11 @@ and checks the header against the file length. Malformed files raise
 from __future__ import annotations
 
 import logging
-import zlib
 from pathlib import Path
 
 import numpy as np
 
+from ampsim import files
 from ampsim.data import store
 from ampsim.errors import DataError
 
@@ -39,23 +39,13 @@ _IDX_DTYPES = {
     0x0D: np.dtype(">f4"),
     0x0E: np.dtype(">f8"),
 }
-_GZIP_MAGIC = b"\x1f\x8b"
 
 
 def _read_bytes(path: Path) -> tuple[bytes, bool]:
-    """The file's (decompressed) bytes and whether a gzip stream ended early."""
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise DataError(f"cannot read {path}: {exc.strerror or exc}; check the file") from exc
-    if not raw.startswith(_GZIP_MAGIC):
-        return raw, False
-    inflater = zlib.decompressobj(wbits=31)  # gzip container
-    try:
-        data = inflater.decompress(raw)
-    except zlib.error as exc:
-        raise DataError(f"corrupt {path}: bad gzip data ({exc}); delete it and re-download") from exc
-    return data, not inflater.eof
+    """The file's (decompressed) bytes and whether a gzip stream ended early (read through
+    :mod:`ampsim.files`: an unreadable file or corrupt gzip data is one DataError line)."""
+    data, complete = files.gunzip(files.read_bytes(path, error=DataError), path, error=DataError)
+    return data, not complete
 
 
 def read_idx(path: Path | str, expected_magic: int | None = None) -> np.ndarray:

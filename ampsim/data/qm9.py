@@ -20,10 +20,10 @@ Contract:
 
 from __future__ import annotations
 
-import gzip
 import json
 import logging
 import math
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +31,7 @@ from typing import NoReturn
 
 import numpy as np
 
+from ampsim import files
 from ampsim.data import store
 from ampsim.errors import DataError
 
@@ -43,8 +44,6 @@ BOND_TYPES = ("single", "double", "triple", "aromatic")
 N_BOND_TYPES = len(BOND_TYPES)
 #: Node feature columns in this project's files (one-hot element).
 ELEMENTS = ("H", "C", "N", "O", "F")
-
-_GZIP_MAGIC = b"\x1f\x8b"
 
 
 @dataclass(frozen=True, eq=False)
@@ -175,15 +174,12 @@ def read_molecules(
         DataError: an unreadable file, invalid JSON, or a malformed record.
     """
     path = Path(path)
+    if not os.path.lexists(path):
+        raise DataError(f"missing {path}; put the file there")
+    # files.read_data: an unreadable file, a directory, a cut-off or corrupt gzip stream is one DataError line
+    raw = files.read_data(path, error=DataError)
     try:
-        raw = path.read_bytes()
-        if raw.startswith(_GZIP_MAGIC):
-            raw = gzip.decompress(raw)
         records = json.loads(raw)
-    except FileNotFoundError as exc:
-        raise DataError(f"missing {path}; put the file there") from exc
-    except (OSError, EOFError) as exc:
-        raise DataError(f"cannot read {path}: {exc}; re-download or copy it again") from exc
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise DataError(f"{path}: invalid JSON ({exc}); copy the file again") from exc
     if not isinstance(records, list):

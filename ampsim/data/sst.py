@@ -17,16 +17,18 @@ Contract:
 
 from __future__ import annotations
 
-import gzip
 import logging
+import os
 import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from ampsim import files
 from ampsim.data import store
 from ampsim.errors import DataError
 
@@ -188,18 +190,13 @@ def parse_tree(text: str, source: str = "<string>", line: int = 1) -> Tree:
 def read_trees(path: Path | str, limit: int | None = None) -> list[Tree]:
     """Parse every line of a tree file (UTF-8, optionally gzip) into :class:`Tree` s, in file order."""
     path = Path(path)
-    opener = gzip.open if path.suffix == ".gz" else open
     trees: list[Tree] = []
-    try:
-        with opener(path, "rt", encoding="utf-8") as f:
-            for lineno, text in enumerate(f, start=1):
-                if limit is not None and len(trees) >= limit:
-                    break
-                trees.append(parse_tree(text, str(path), lineno))
-    except UnicodeDecodeError as exc:
-        raise DataError(f"{path}: not UTF-8 text ({exc.reason}); re-download it") from exc
-    except (OSError, EOFError) as exc:
-        raise DataError(f"cannot read {path}: {exc}; check the file") from exc
+    # files.text_lines: an unreadable, binary, non-UTF-8 or cut-off (gzip) file is one DataError line
+    with closing(files.text_lines(path, error=DataError, hint="re-download it")) as lines:
+        for lineno, text in enumerate(lines, start=1):
+            if limit is not None and len(trees) >= limit:
+                break
+            trees.append(parse_tree(text, str(path), lineno))
     return trees
 
 
@@ -342,32 +339,25 @@ def load_vectors(
     if init is not None and init.shape != (len(vocab), dim):
         raise ValueError(f"init has shape {init.shape}, expected {(len(vocab), dim)}")
     out = np.zeros((len(vocab), dim), np.float32) if init is None else init.astype(np.float32)
-    if not path.is_file():
+    if not os.path.exists(path):  # os.path: an unreadable folder on the way reads as missing, not a traceback
         raise DataError(f"missing {path}: vectors file not found; check the path")
     seen = np.zeros(len(vocab), dtype=bool)
-    opener = gzip.open if path.suffix == ".gz" else open
-    try:
-        with opener(path, "rt", encoding="utf-8") as f:
-            for lineno, line in enumerate(f, start=1):
-                fields = line.rstrip("\r\n").rstrip(" ").split(" ")
-                if lineno == 1 and len(fields) == 2 and fields[0].isdigit() and fields[1].isdigit():
-                    continue  # word2vec-style "count dim" header
-                if len(fields) < dim + 1:
-                    raise DataError(
-                        f"{path}:{lineno}: expected a word and {dim} numbers, got {len(fields)} fields"
-                    )
-                word = " ".join(fields[:-dim])
-                i = vocab.index.get(word.lower() if vocab.lowercase else word)
-                if i is None or seen[i]:
-                    continue
-                try:
-                    out[i] = np.asarray(fields[-dim:], dtype=np.float32)
-                except ValueError as exc:
-                    raise DataError(f"{path}:{lineno}: non-numeric vector value") from exc
-                seen[i] = True
-    except UnicodeDecodeError as exc:
-        raise DataError(f"{path}: not UTF-8 text ({exc.reason}); check the file") from exc
-    except (OSError, EOFError) as exc:
-        raise DataError(f"cannot read {path}: {exc}; check the file") from exc
+    # files.text_lines: a directory, an unreadable, binary, non-UTF-8 or cut-off (gzip) file is one line
+    with closing(files.text_lines(path, error=DataError, hint="check the vectors file")) as lines:
+        for lineno, line in enumerate(lines, start=1):
+            fields = line.rstrip("\r\n").rstrip(" ").split(" ")
+            if lineno == 1 and len(fields) == 2 and fields[0].isdigit() and fields[1].isdigit():
+                continue  # word2vec-style "count dim" header
+            if len(fields) < dim + 1:
+                raise DataError(f"{path}:{lineno}: expected a word and {dim} numbers, got {len(fields)} fields")
+            word = " ".join(fields[:-dim])
+            i = vocab.index.get(word.lower() if vocab.lowercase else word)
+            if i is None or seen[i]:
+                continue
+            try:
+                out[i] = np.asarray(fields[-dim:], dtype=np.float32)
+            except ValueError as exc:
+                raise DataError(f"{path}:{lineno}: non-numeric vector value") from exc
+            seen[i] = True
     log.info("vectors: %d of %d vocabulary words found in %s", int(seen.sum()), len(vocab), path)
     return out

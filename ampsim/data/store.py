@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ampsim.errors import DataError
+from ampsim.files import os_error_cause
 
 log = logging.getLogger(__name__)
 
@@ -148,17 +149,24 @@ def data_root() -> Path:
 
 
 def sha256_file(path: Path) -> str:
-    """The sha256 hex digest of ``path``, memoised per process by (path, size, mtime)."""
-    st = path.stat()
-    key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
-    digest = _DIGESTS.get(key)
-    if digest is None:
-        h = hashlib.sha256()
-        with open(path, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                h.update(block)
-        digest = h.hexdigest()
-        _DIGESTS[key] = digest
+    """The sha256 hex digest of ``path``, memoised per process by (path, size, mtime).
+
+    Raises:
+        DataError: "<path>: <cause>" if the file cannot be read (unreadable, a directory, ...).
+    """
+    try:
+        st = path.stat()
+        key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+        digest = _DIGESTS.get(key)
+        if digest is None:
+            h = hashlib.sha256()
+            with open(path, "rb") as f:
+                for block in iter(lambda: f.read(1 << 20), b""):
+                    h.update(block)
+            digest = h.hexdigest()
+            _DIGESTS[key] = digest
+    except OSError as e:
+        raise DataError(f"{path}: {os_error_cause(e)}; {_WHAT_TO_DO}") from None
     return digest
 
 
@@ -181,12 +189,13 @@ def fetch(relpath: str, *, root: Path | str | None = None, verify: bool = True) 
     base = Path(root).expanduser() if root is not None else data_root()
     path = base / relpath
     spec = REGISTRY.get(relpath)
-    if path.is_file():
+    # os.path: a permission error on the way reads as "not there" (then: missing), never a traceback
+    if os.path.isfile(path):
         if verify and spec is not None:
             _verify_existing(path, spec)
         return path
-    if path.exists():
-        raise DataError(f"{path} is not a regular file; remove it and re-run")
+    if os.path.exists(path):
+        raise DataError(f"{path}: is not a regular file; remove it and re-run")
     if spec is None:
         raise DataError(f"missing {path}: not a known download; {_WHAT_TO_DO}")
     if not spec.sources:

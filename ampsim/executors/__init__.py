@@ -9,13 +9,9 @@ for multicore runs.
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING
 
 from ampsim.errors import ConfigError
-from ampsim.executors.base import Executor, ExecutorBase
-
-if TYPE_CHECKING:  # the plan module builds on this registry; executors only read a plan
-    from ampsim.planning import Plan
+from ampsim.executors.base import Executor, ExecutorBase, ExecutorPlan
 
 #: ``executor.kind`` -> "module:Class"
 EXECUTORS: dict[str, str] = {
@@ -37,7 +33,7 @@ def executor_class(kind: str, source: str = "<config>") -> type:
     return getattr(importlib.import_module(module), cls)
 
 
-def make_executor(plan: Plan) -> Executor:
+def make_executor(plan: ExecutorPlan) -> Executor:
     """The executor ``plan.executor`` names, built from the plan."""
     return executor_class(plan.executor, plan.source).from_plan(plan)
 

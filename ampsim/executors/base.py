@@ -22,10 +22,33 @@ from pathlib import Path
 from typing import Any, Callable, ClassVar, Iterable, Protocol, runtime_checkable
 
 from ampsim.errors import ConfigError
+from ampsim.hardware.spec import SystemSpec
 from ampsim.ir.message import Instance
 from ampsim.ir.node import Report
+from ampsim.models.base import Task
 
-__all__ = ["Executor", "ExecutorBase", "RunFolder", "check_placement"]
+__all__ = ["Executor", "ExecutorBase", "ExecutorPlan", "RunFolder", "check_placement"]
+
+
+class ExecutorPlan(Protocol):
+    """What an executor reads from a resolved plan (:class:`ampsim.planning.Plan` is one): the model and
+    its data, the machine, the placement and the run options, never the raw config."""
+
+    task: Task
+    #: the simulated machine (executors that simulate one), else None
+    system: SystemSpec | None
+    #: node name -> chip (worker) index, for executors that place nodes
+    placement: dict[str, int] | None
+    estimated_load: list[dict] | None
+    #: worker processes (multicore)
+    workers: int
+    mak: int
+    trace: bool
+    eval_advances_time: bool
+    #: multicore: seconds without progress after which a worker is reported (0 = never)
+    watchdog_s: float
+    #: the experiment file, for error messages
+    source: str
 
 
 class RunFolder(Protocol):

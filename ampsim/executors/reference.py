@@ -12,17 +12,14 @@ It is the oracle every other executor is tested against.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Callable, Iterable
+from typing import Callable, Iterable
 
 from ampsim.errors import RunError
-from ampsim.executors.base import ExecutorBase
+from ampsim.executors.base import ExecutorBase, ExecutorPlan
 from ampsim.ir.message import Instance
 from ampsim.ir.node import Report
 from ampsim.ir.pump import pump
 from ampsim.models.base import Model
-
-if TYPE_CHECKING:  # the plan module builds on executors; executors only read a plan
-    from ampsim.planning import Plan
 
 
 class ReferenceExecutor(ExecutorBase):
@@ -30,7 +27,7 @@ class ReferenceExecutor(ExecutorBase):
     time_unit = "wall"
 
     @classmethod
-    def from_plan(cls, plan: Plan) -> ReferenceExecutor:
+    def from_plan(cls, plan: ExecutorPlan) -> ReferenceExecutor:
         return cls(plan.task.model)
 
     def __init__(self, model: Model) -> None:

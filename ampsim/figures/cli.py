@@ -15,7 +15,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ampsim.errors import ConfigError
+from ampsim.errors import AmpsimError, ConfigError
+from ampsim.files import check_output_dir, check_output_file
 
 __all__ = ["add_parsers", "default_figure_dir"]
 
@@ -35,7 +36,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
         if not sweep.figures:
             raise ConfigError(f"{sources[0]}: declares no [[figure]]")
         sweep_dir = Path(args.sweep_dir) if args.sweep_dir else default_sweep_dir(sweep.name, args.quick)
-        fig_dir = Path(args.out) if args.out else default_figure_dir(args.quick)
+        fig_dir = check_output_dir(Path(args.out) if args.out else default_figure_dir(args.quick))
         written = draw_sweep_figures(sweep, sweep_dir, fig_dir)
         for path in written:
             print(path)
@@ -50,6 +51,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else default_figure_dir(False) / "runs.png"
     if out.suffix not in (".png", ".pdf"):
         out = out / "runs.png"
+    check_output_file(out)  # before reading and drawing anything
     y = args.y or _metric_of(sources[0])
     print(plot_runs(sources, args.x, y, out, logx=args.logx))
     return 0
@@ -83,6 +85,7 @@ def _plot_table(source: Path, args: argparse.Namespace) -> int:
     fig = (draw_xy if numeric else draw_bar)(df, folder, spec, keys)
     out = Path(args.out) if args.out else default_figure_dir(False) / spec.name
     stem = out.with_suffix("") if out.suffix in (".png", ".pdf") else out / spec.name
+    check_output_file(stem.with_name(stem.name + ".png"))
     for path in save_figure(fig, stem):
         print(path)
     return 0
@@ -93,7 +96,7 @@ def _metric_of(run: Path) -> str:
 
     try:
         return read_summary(run)["metric"]
-    except (OSError, KeyError):
+    except (AmpsimError, KeyError, TypeError):  # no (usable) summary: a run that did not finish
         return "train_loss"
 
 

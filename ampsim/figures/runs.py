@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
+from ampsim.errors import ConfigError
 from ampsim.figures.canvas import pyplot
 from ampsim.results import read_metrics, read_summary
 
@@ -33,11 +34,18 @@ def axis_label(column: str, time_unit: str | None = None) -> str:
 
 def plot_runs(runs: Sequence[str | Path], x: str, y: str, out: str | Path, *,
               labels: Sequence[str] | None = None, title: str = "", logx: bool = False) -> Path:
-    """One line per run: ``y`` against ``x`` from each run's metrics.csv. Writes PNG (and PDF if asked)."""
+    """One line per run: ``y`` against ``x`` from each run's metrics.csv. Writes PNG (and PDF if asked).
+
+    Raises ConfigError naming the file and its columns if a run's metrics.csv has no column ``x`` or ``y``."""
+    tables = [read_metrics(run) for run in runs]  # every table read and checked before anything is drawn
+    for run, df in zip(runs, tables):
+        for col in (x, y):
+            if col not in df.columns:
+                raise ConfigError(f"{Path(run) / 'metrics.csv'}: no column {col!r} (columns: {', '.join(df.columns)})")
     fig, ax = pyplot().subplots(figsize=(5.5, 3.8), dpi=110)
     time_unit = None
     for i, run in enumerate(runs):
-        df = read_metrics(run).dropna(subset=[y])
+        df = tables[i].dropna(subset=[y])
         summary = read_summary(run) if (Path(run) / "summary.json").exists() else {}
         time_unit = summary.get("time_unit", time_unit)
         label = labels[i] if labels else Path(run).name

@@ -13,10 +13,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ampsim.errors import RunError
+from ampsim.errors import DataError, RunError
 from ampsim.figures.canvas import new_figure, pyplot
 from ampsim.figures.labels import axis_label, short_value
 from ampsim.figures.selection import groups
+from ampsim.files import read_text
 from ampsim.results import read_summary
 from ampsim.sweeps.figspec import FigureSpec
 
@@ -79,7 +80,10 @@ def _link_order(name: str) -> tuple:
 
 def load_spans(trace_path: Path) -> tuple[list[tuple[str, str, float, float]], dict[int, str]]:
     """(row, kind, start µs, duration µs) for every span of a Chrome trace, and the link thread names."""
-    data = json.loads(trace_path.read_text())
+    try:  # through the one reader: an unreadable or binary trace is one line
+        data = json.loads(read_text(trace_path, error=DataError))
+    except json.JSONDecodeError as e:
+        raise DataError(f"{trace_path}: invalid JSON ({e})") from None
     events = data["traceEvents"] if isinstance(data, dict) else data
     link_names = {e["tid"]: e["args"]["name"] for e in events
                   if e.get("ph") == "M" and e.get("name") == "thread_name" and e.get("pid") == LINK_PID}

@@ -6,8 +6,8 @@ from typing import Any
 
 import networkx as nx
 
+from ampsim.hardware.properties import bisection_bandwidth_bytes_per_s, bisection_is_exact, system_diameter_hops
 from ampsim.hardware.spec import _OPTIONAL_ZERO_CHIP_KEYS, SystemSpec
-from ampsim.hardware.topology import bisection_bandwidth_bytes_per_s, bisection_is_exact, diameter_hops
 
 _UNITS = {
     "total_flops_per_s": "FLOP/s",
@@ -22,13 +22,18 @@ def describe(system: SystemSpec, graph: nx.Graph) -> dict[str, Any]:
     """Plain-data summary of ``system`` (``graph`` = ``build_topology(system)``).
 
     Keys: name, description, source, measured, topology (kind), switching, n_chips, n_switches,
-    n_links, diameter_hops, bisection_bandwidth_bytes_per_s, bisection_exact (False: an estimate,
+    n_links, diameter_hops, diameter_exact (False: a lower bound from sampled searches, see
+    ``system_diameter_hops``), bisection_bandwidth_bytes_per_s, bisection_exact (False: an estimate,
     see ``bisection_bandwidth_bytes_per_s``), total_flops_per_s, total_memory_bytes,
     min_link_bandwidth_bytes_per_s, max_link_latency_s, heterogeneous (chips or links differ), then the
     default chip's per-message costs: ``chip.overhead_s`` and every optional cost field that is not 0
     (``chip.kernel_overhead_s``, the software-transport fields). Values are JSON-serialisable.
+
+    Close to linear in the machine's size (closed forms for regular topologies; see
+    :mod:`ampsim.hardware.properties`): seconds at 65,536 chips.
     """
     links = [e for _, _, e in graph.edges(data=True)]
+    diameter, diameter_exact = system_diameter_hops(system, graph)
     return {
         "name": system.name,
         "description": system.description,
@@ -39,7 +44,8 @@ def describe(system: SystemSpec, graph: nx.Graph) -> dict[str, Any]:
         "n_chips": system.n_chips,
         "n_switches": system.topology.n_switches,
         "n_links": graph.number_of_edges(),
-        "diameter_hops": diameter_hops(graph),
+        "diameter_hops": diameter,
+        "diameter_exact": diameter_exact,
         "bisection_bandwidth_bytes_per_s": bisection_bandwidth_bytes_per_s(system, graph),
         "bisection_exact": bisection_is_exact(system),
         "total_flops_per_s": float(sum(c.flops_per_s for c in system.chips)),
@@ -62,6 +68,8 @@ def format_info(d: dict[str, Any]) -> str:
             text = _si(float(value), unit)
             if key == "bisection_bandwidth_bytes_per_s" and d.get("bisection_exact") is False:
                 text += " (estimate)"
+        elif key == "diameter_hops" and d.get("diameter_exact") is False:
+            text = f"≥ {value} (sampled)"
         elif isinstance(value, bool):
             text = "yes" if value else "no"
         else:

@@ -19,11 +19,13 @@ from ampsim.hardware._fields import REQUIRED, FieldReader
 from ampsim.hardware.spec import (
     _CHIP_KEYS,
     _LINK_KEYS,
+    _LINK_ONLY_KEYS,
     _OPTIONAL_ZERO_CHIP_KEYS,
     _SECTIONS,
     _SWITCH_RE,
     _SYSTEM_KEYS,
     MAX_CHIPS,
+    MAX_LINKS,
     SWITCHING_MODES,
     TOPOLOGY_PARAMS,
     ChipSpec,
@@ -90,9 +92,10 @@ def system_from_dict(d: Mapping[str, Any], source_name: str) -> SystemSpec:
     v.check_keys(chipd, "chip", _CHIP_KEYS)
     chip_default = v.chip(chipd, "chip", None)
     linkd = v.table(d, "link")
-    v.check_keys(linkd, "link", _LINK_KEYS)
+    v.check_keys(linkd, "link", _LINK_KEYS + _LINK_ONLY_KEYS)
     link = LinkSpec(latency_s=v.number(linkd, "link", "latency_s", minimum=0.0),
-                    bandwidth_bytes_per_s=v.number(linkd, "link", "bandwidth_bytes_per_s"))
+                    bandwidth_bytes_per_s=v.number(linkd, "link", "bandwidth_bytes_per_s"),
+                    packet_bytes=v.number(linkd, "link", "packet_bytes", minimum=0.0, default=0.0))
     topology = v.topology(v.table(d, "topology"))
 
     chips = [chip_default] * topology.n_chips
@@ -228,6 +231,11 @@ class _Validator(FieldReader):
         if n_chips > MAX_CHIPS:
             self.fail("topology", f"{kind} topology has {n_chips} chips, more than the "
                                   f"limit of {MAX_CHIPS}")
+        if kind == "fully_connected" and n_chips * (n_chips - 1) // 2 > MAX_LINKS:
+            # n² links: 65,536 chips would be 2³¹ networkx edges, more memory than any host has
+            self.fail("topology.n", f"a fully connected topology of {n_chips} chips has "
+                                    f"{n_chips * (n_chips - 1) // 2:,} links, more than the limit of {MAX_LINKS:,}; "
+                                    "use a switch topology for all-to-all at that size")
         return TopologySpec(kind=kind, n_chips=n_chips, n_switches=n_switches, **p)
 
 

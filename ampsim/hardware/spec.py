@@ -71,6 +71,8 @@ TOPOLOGY_PARAMS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 
 #: Largest system accepted (guards against a typo such as ``dim = 60``).
 MAX_CHIPS = 65536
+#: Most links a topology may have (a fully connected topology grows as n²).
+MAX_LINKS = 4_000_000
 
 _SECTIONS = ("system", "chip", "link", "topology", "chip_override", "link_override")
 _SYSTEM_KEYS = ("name", "description", "source", "measured", "switching")
@@ -81,6 +83,8 @@ _CHIP_KEYS = ("flops_per_s", "mem_bandwidth_bytes_per_s", "overhead_s", "compute
 #: Optional chip fields that default to 0 (left out of :meth:`SystemSpec.to_dict` when 0 / unchanged).
 _OPTIONAL_ZERO_CHIP_KEYS = _CHIP_KEYS[5:]
 _LINK_KEYS = ("latency_s", "bandwidth_bytes_per_s")
+#: keys of the system-wide ``[link]`` table only (not of ``[[link_override]]``)
+_LINK_ONLY_KEYS = ("packet_bytes",)
 _SWITCH_RE = re.compile(r"^switch(\d+)$")
 
 
@@ -138,10 +142,16 @@ class ChipSpec:
 
 @dataclass(frozen=True)
 class LinkSpec:
-    """One full-duplex link: each direction independently has this latency and bandwidth."""
+    """One full-duplex link: each direction independently has this latency and bandwidth.
+
+    ``packet_bytes`` (``[link]`` only; optional, default 0): 0 moves whole messages, each direction a
+    FIFO of messages; > 0 makes links packet-switched, messages interleaving packet by packet so that
+    they share the bandwidth (see :mod:`ampsim.executors.sim.packets`).
+    """
 
     latency_s: float
     bandwidth_bytes_per_s: float
+    packet_bytes: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -213,7 +223,8 @@ class SystemSpec:
             "system": {"name": self.name, "description": self.description, "source": self.source,
                        "measured": self.measured, "switching": self.switching},
             "chip": _chip_dict(self.chip_default, None),
-            "link": asdict(self.link),
+            # packet_bytes only when set: models without it keep their dict (and sweep point ids)
+            "link": {k: v for k, v in asdict(self.link).items() if k != "packet_bytes" or v},
             "topology": topo,
         }
         groups: dict[ChipSpec, list[int]] = {}

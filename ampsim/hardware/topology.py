@@ -1,4 +1,5 @@
-"""Topology graphs, routes and transfer-time formulas.
+"""Topology graphs, routes and transfer-time formulas (diameter and bisection bandwidth:
+:mod:`ampsim.hardware.properties`).
 
 The machine is a ``networkx.Graph`` (plain data, as in networkx; algorithms are functions):
 
@@ -25,7 +26,9 @@ from __future__ import annotations
 
 import functools
 import heapq
+import itertools
 import logging
+import math
 import operator
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict
@@ -41,63 +44,84 @@ _VERTEX_TRANSITIVE = {"ring", "torus2d", "torus3d", "fully_connected", "switch",
 
 def structure_graph(topo: TopologySpec) -> nx.Graph:
     """The bare topology of ``topo``: nodes with ``kind`` (and ``coord``), edges with
-    ``bandwidth_scale`` only. Cached; treat the result as read-only (``build_topology`` copies it)."""
+    ``bandwidth_scale`` only. Cached; treat the result as read-only."""
     return _structure(topo)
 
 
 @functools.lru_cache(maxsize=16)
 def _structure(topo: TopologySpec) -> nx.Graph:
-    kind, coords = topo.kind, None
-    if kind == "ring":
-        g = nx.cycle_graph(topo.n)
-    elif kind == "fully_connected":
-        g = nx.complete_graph(topo.n)
-    elif kind == "explicit":
-        g = nx.empty_graph(topo.n)
-        g.add_edges_from(topo.edges)
-    elif kind == "switch":
-        g = nx.relabel_nodes(nx.star_graph(topo.n), lambda v: ("switch", 0) if v == 0 else v - 1)
-    elif kind in ("mesh2d", "torus2d"):
-        g = nx.grid_2d_graph(*topo.shape, periodic=(kind == "torus2d"))
-        coords = True
-    elif kind == "torus3d":
-        g = nx.grid_graph(dim=list(reversed(topo.shape)), periodic=True)  # nodes are (i, j, k)
-        coords = True
-    elif kind == "hypercube":
-        g = nx.relabel_nodes(nx.hypercube_graph(topo.dim), _bits_to_int)
-    elif kind == "tree":
-        g = nx.balanced_tree(topo.branching, topo.height)
-        n_sw = topo.n_switches
-        g = nx.relabel_nodes(g, lambda v: ("switch", v) if v < n_sw else v - n_sw)
-    else:  # pragma: no cover - spec validation rejects unknown kinds
-        raise ValueError(f"unknown topology kind {kind!r}")
-    if coords:
-        index = {c: _row_major(c, topo.shape) for c in g.nodes}
-        g = nx.relabel_nodes(g, index)
-        nx.set_node_attributes(g, {i: c for c, i in index.items()}, "coord")
-    out = nx.Graph(kind=kind)
-    for v in sorted(g.nodes, key=node_sort_key):  # deterministic insertion order
-        out.add_node(v, kind="chip" if isinstance(v, int) else "switch", **g.nodes[v])
-    edges = sorted((tuple(sorted(e, key=node_sort_key)) for e in g.edges), key=_edge_key)
-    for u, v in edges:
-        out.add_edge(u, v, bandwidth_scale=1)
-    if kind == "tree" and topo.fat:
-        for u, v in edges:  # sorted: a leaf link is (chip, switch); else the parent has the lower label
-            child = u if isinstance(u, int) else v
-            out.edges[u, v]["bandwidth_scale"] = _chips_below(child, topo)
+    nodes, edges, scales = _structure_lists(topo)
+    out = nx.Graph(kind=topo.kind)
+    out.add_nodes_from((v, dict(attrs)) for v, attrs in nodes)
+    out.add_edges_from((u, v, {"bandwidth_scale": s}) for (u, v), s in zip(edges, scales))
     return out
 
 
-def _bits_to_int(bits: int | tuple[int, ...]) -> int:
-    """hypercube_graph labels nodes by bit tuples (a bare int for dim 1); most significant first."""
-    return bits if isinstance(bits, int) else int("".join(map(str, bits)), 2)
+_Lists = tuple[list[tuple[Node, dict]], list[tuple[Node, Node]], list[int]]
 
 
-def _row_major(coord: tuple[int, ...], shape: tuple[int, ...]) -> int:
-    i = 0
-    for c, s in zip(coord, shape):
-        i = i * s + c
-    return i
+@functools.lru_cache(maxsize=16)
+def _structure_lists(topo: TopologySpec) -> _Lists:
+    """``(nodes with their attributes, edges, bandwidth scales)``: nodes in ``node_sort_key`` order,
+    edges ``(u, v)`` with u before v, sorted; the insertion order every graph of ``topo`` is built in
+    (so ``link_id`` and iteration orders are deterministic). Read-only.
+
+    Generated directly rather than with networkx's generators and relabelling, which took seconds at
+    65,536 chips; the unit tests check both constructions give the same graph for every kind.
+    """
+    kind, n = topo.kind, topo.n_chips
+    if kind in ("mesh2d", "torus2d", "torus3d"):
+        return _grid_lists(topo.shape, periodic=kind != "mesh2d")
+    if kind == "tree":
+        return _tree_lists(topo)
+    nodes: list[tuple[Node, dict]] = [(i, {"kind": "chip"}) for i in range(n)]
+    if kind == "ring":
+        edges: list[tuple[Node, Node]] = sorted([(i, i + 1) for i in range(n - 1)] + [(0, n - 1)])
+    elif kind == "fully_connected":
+        edges = list(itertools.combinations(range(n), 2))
+    elif kind == "explicit":
+        edges = sorted(topo.edges)
+    elif kind == "switch":  # a star around hub ("switch", 0)
+        nodes.append((("switch", 0), {"kind": "switch"}))
+        edges = [(i, ("switch", 0)) for i in range(n)]
+    elif kind == "hypercube":  # neighbours differ in one bit of the chip's binary address
+        edges = sorted((u, u | 1 << b) for u in range(n) for b in range(topo.dim) if not u >> b & 1)
+    else:  # pragma: no cover - spec validation rejects unknown kinds
+        raise ValueError(f"unknown topology kind {kind!r}")
+    return nodes, edges, [1] * len(edges)
+
+
+def _grid_lists(shape: tuple[int, ...], periodic: bool) -> _Lists:
+    """Row-major grid chips (``coord`` = index per axis) and a link to the next chip along every axis,
+    wrapping around when ``periodic`` (torus sizes are >= 3, so a wrap link never repeats another)."""
+    coords = list(itertools.product(*(range(s) for s in shape)))
+    nodes: list[tuple[Node, dict]] = [(i, {"kind": "chip", "coord": c}) for i, c in enumerate(coords)]
+    strides = [math.prod(shape[a + 1:]) for a in range(len(shape))]
+    edges = []
+    for i, c in enumerate(coords):
+        for x, size, stride in zip(c, shape, strides):
+            if x + 1 < size:
+                edges.append((i, i + stride))
+            elif periodic:
+                edges.append((i - x * stride, i))
+    edges.sort()
+    return nodes, edges, [1] * len(edges)
+
+
+def _tree_lists(topo: TopologySpec) -> _Lists:
+    """A balanced tree numbered breadth-first like networkx's ``balanced_tree``: internal node k is
+    ``("switch", k)`` with children ``b*k + 1 .. b*k + b``; leaf v is chip ``v - n_switches``."""
+    b, n_sw = topo.branching, topo.n_switches
+    nodes: list[tuple[Node, dict]] = [(i, {"kind": "chip"}) for i in range(topo.n_chips)]
+    nodes += [(("switch", k), {"kind": "switch"}) for k in range(n_sw)]
+    edges: list[tuple[Node, Node]] = []
+    for k in range(n_sw):
+        for c in range(b * k + 1, b * k + b + 1):  # chips sort before switches; a parent before its child
+            edges.append((c - n_sw, ("switch", k)) if c >= n_sw else (("switch", k), ("switch", c)))
+    edges.sort(key=_edge_key)
+    # fat: a link carries the traffic of every chip below it (its child: the chip, else the higher label)
+    scales = [_chips_below(u if isinstance(u, int) else v, topo) if topo.fat else 1 for u, v in edges]
+    return nodes, edges, scales
 
 
 def _chips_below(node: Node, topo: TopologySpec) -> int:
@@ -115,23 +139,28 @@ def _edge_key(e: tuple[Node, Node]) -> tuple:
 
 
 def build_topology(system: SystemSpec) -> nx.Graph:
-    """The attributed topology graph of ``system`` (see the module docstring for the conventions)."""
-    g = structure_graph(system.topology).copy()
+    """The attributed topology graph of ``system`` (see the module docstring for the conventions).
+
+    Linear in the number of chips and links: 65,536 chips take about a second."""
     topo = system.topology
-    g.graph.update(name=system.name, switching=system.switching, n_chips=topo.n_chips,
-                   n_switches=topo.n_switches, vertex_transitive=topo.kind in _VERTEX_TRANSITIVE)
-    for i, chip in enumerate(system.chips):
-        g.nodes[i].update(asdict(chip))
-    overrides = {o.between: o for o in system.link_overrides}
-    for link_id, (u, v) in enumerate(sorted(g.edges, key=_edge_key)):
-        attrs = g.edges[u, v]
-        lat = system.link.latency_s
-        bw = system.link.bandwidth_bytes_per_s * attrs["bandwidth_scale"]
-        o = overrides.get(tuple(sorted((u, v), key=node_sort_key)))
+    nodes, edges, scales = _structure_lists(topo)
+    g = nx.Graph(kind=topo.kind, name=system.name, switching=system.switching, n_chips=topo.n_chips,
+                 n_switches=topo.n_switches, vertex_transitive=topo.kind in _VERTEX_TRANSITIVE)
+    fields = {c: asdict(c) for c in set(system.chips)}  # asdict per distinct chip: per chip took seconds
+    g.add_nodes_from((v, {**attrs, **fields[system.chips[v]]} if isinstance(v, int) else attrs)
+                     for v, attrs in nodes)
+    overrides = {o.between: o for o in system.link_overrides}  # ``between`` is sorted like the edges
+    lat0, bw0 = system.link.latency_s, system.link.bandwidth_bytes_per_s
+
+    def attrs(link_id: int, edge: tuple[Node, Node], scale: int) -> dict:
+        lat, bw = lat0, bw0 * scale
+        o = overrides.get(edge) if overrides else None
         if o is not None:
             lat = lat if o.latency_s is None else o.latency_s
             bw = bw if o.bandwidth_bytes_per_s is None else o.bandwidth_bytes_per_s
-        attrs.update(latency_s=lat, bandwidth_bytes_per_s=bw, link_id=link_id)
+        return {"bandwidth_scale": scale, "latency_s": lat, "bandwidth_bytes_per_s": bw, "link_id": link_id}
+
+    g.add_edges_from((u, v, attrs(i, (u, v), s)) for i, ((u, v), s) in enumerate(zip(edges, scales)))
     log.debug("built %s topology %s: %d chips, %d switches, %d links", topo.kind, system.name,
               topo.n_chips, topo.n_switches, g.number_of_edges())
     return g
@@ -305,95 +334,3 @@ def transfer_time_s(path_links: Sequence[LinkSpec], nbytes: float, switching: st
         return (sum(link.latency_s for link in path_links)
                 + nbytes / min(link.bandwidth_bytes_per_s for link in path_links))
     raise ValueError(f"unknown switching mode {switching!r}")
-
-
-def diameter_hops(graph: nx.Graph) -> int:
-    """Largest number of links on a shortest (fewest-hop) path between two chips; 0 for one chip.
-    Uses one BFS when ``graph.graph['vertex_transitive']``, else one per chip."""
-    ix = _Indexed(graph)
-    sources = ix.chips[:1] if graph.graph.get("vertex_transitive") else ix.chips
-    best = 0
-    for s in sources:
-        dist = ix.bfs(s)[0]
-        best = max(best, max(dist[c] for c in ix.chips))
-    return best
-
-
-def bisection_bandwidth_bytes_per_s(system: SystemSpec, graph: nx.Graph) -> float:
-    """Bisection bandwidth (per direction): the least total ``bandwidth_bytes_per_s`` of the links
-    cut when the chips are split into halves of ``⌊n/2⌋`` and ``⌈n/2⌉`` (switches on either side).
-
-    Exact by formula for uniform links (no link overrides) on: ring (2 links), fully_connected
-    (⌊n/2⌋·⌈n/2⌉), switch (⌊n/2⌋), hypercube (2^(d-1)), mesh2d/torus2d/torus3d whose longest side L
-    is even (n/L links, twice that for a torus) and trees with even branching b (b/2 links; n/2 leaf
-    links' worth when fat). Otherwise an **estimate** (an upper bound on the true minimum): the
-    smaller of the natural cut for the kind (chips split in index order, grids across the longest
-    side, switches placed by local search) and, for switch-free graphs, networkx's Kernighan–Lin
-    bisection (seed 0). :func:`bisection_is_exact` tells which. 0 for a single chip.
-    """
-    return _bisection(system, graph)
-
-
-def bisection_is_exact(system: SystemSpec) -> bool:
-    """Whether :func:`bisection_bandwidth_bytes_per_s` uses an exact formula for ``system``."""
-    return _formula_links(system) is not None
-
-
-def _formula_links(system: SystemSpec) -> float | None:
-    topo, n = system.topology, system.topology.n_chips
-    if system.link_overrides:
-        return None
-    if topo.kind == "ring":
-        return 2
-    if topo.kind == "fully_connected":
-        return (n // 2) * ((n + 1) // 2)
-    if topo.kind == "switch":
-        return n // 2
-    if topo.kind == "hypercube":
-        return n // 2
-    if topo.kind in ("mesh2d", "torus2d", "torus3d") and max(topo.shape) % 2 == 0:
-        return (n // max(topo.shape)) * (1 if topo.kind == "mesh2d" else 2)
-    if topo.kind == "tree" and topo.branching % 2 == 0:
-        return n // 2 if topo.fat else topo.branching // 2
-    return None
-
-
-def _bisection(system: SystemSpec, graph: nx.Graph) -> float:
-    n = system.n_chips
-    if n < 2:
-        return 0.0
-    links = _formula_links(system)
-    if links is not None:
-        return float(links * system.link.bandwidth_bytes_per_s)
-    w = "bandwidth_bytes_per_s"
-    topo = system.topology
-    chips = list(range(n))
-    if topo.shape is not None:
-        d = topo.shape.index(max(topo.shape))
-        chips.sort(key=lambda c: (graph.nodes[c]["coord"][d], graph.nodes[c]["coord"]))
-    side_a = set(chips[: n // 2])
-    side_a |= _place_switches(graph, side_a)
-    best = nx.cut_size(graph, side_a, weight=w)
-    if topo.n_switches == 0:
-        a, b = nx.algorithms.community.kernighan_lin_bisection(graph, weight=w, seed=0)
-        best = min(best, nx.cut_size(graph, a, b, weight=w))
-    return float(best)
-
-
-def _place_switches(graph: nx.Graph, side_a: set[Node]) -> set[Node]:
-    """Switches to put on side A (given the chips there) by local search on the cut weight."""
-    switches = sorted((v for v in graph if graph.nodes[v]["kind"] == "switch"), key=node_sort_key)
-    in_a: set[Node] = set()
-    for _ in range(len(switches) + 1):
-        changed = False
-        for s in switches:
-            gain = 0.0  # cut weight saved by having s on side A rather than B
-            for t, e in graph[s].items():
-                on_a = t in side_a or t in in_a
-                gain += e["bandwidth_bytes_per_s"] * (1 if on_a else -1)
-            if (gain > 0) != (s in in_a) and gain != 0:
-                (in_a.add if gain > 0 else in_a.discard)(s)
-                changed = True
-        if not changed:
-            break
-    return in_a

@@ -17,12 +17,14 @@ updates happened in between (a histogram per node).
 
 from __future__ import annotations
 
+import os
 import zlib
 from collections import Counter
 from typing import Any
 
 import numpy as np
 
+from ampsim.errors import RunError
 from ampsim.ir.message import Message
 from ampsim.ir.node import Node, Work, _nbytes
 from ampsim.optim import Optimizer, OptimizerSpec, SparseRows, make_optimizer
@@ -68,6 +70,41 @@ class ParamNode(Node):
     def param_grads(self, entries: list[Any]) -> dict[str, np.ndarray | SparseRows]:
         """Sum of the parameter gradients of ``entries`` (stashes in canonical order). Charge the work."""
         raise NotImplementedError
+
+    # -- the cost of an update without computing it (recordings and replay) -------------------------
+    def stash_profile(self, key: int) -> np.ndarray:
+        """What instance ``key``'s stash adds to an update's cost, as int64 ``[bytes held, rows, ...]``
+        (rows: the first array's rows of every stash entry). Side-effect free; see :meth:`update_work`."""
+        entries = self.stashed_entries(key)
+        return np.array([_nbytes(entries), sum(_first_rows(e) for e in entries)], dtype=np.int64)
+
+    def stashed_entries(self, key: int) -> list[Any]:
+        """The stash entries instance ``key`` holds here, in visit order (read-only; for profiles)."""
+        return [e for _, e in self._stash.get(key, ())]
+
+    def grad_work(self, profiles: list[np.ndarray], work: Work) -> None:
+        """Add to ``work`` what :meth:`param_grads` charges for stashes with these profiles."""
+        raise NotImplementedError
+
+    def grad_sizes(self, profiles: list[np.ndarray]) -> list[tuple[int, bool]]:
+        """(elements, sparse) of each gradient :meth:`param_grads` returns for these profiles."""
+        return [(p.size, False) for p in self.params.values()]
+
+    def update_work(self, profiles: list[np.ndarray]) -> Work:
+        """The :class:`Work` that :meth:`update` reports when the ready instances' stashes have these
+        :meth:`stash_profile`\\ s, bit for bit, computing nothing and changing nothing."""
+        work = Work()
+        self.grad_work(profiles, work)
+        sizes = self.grad_sizes(profiles)
+        if self.clip_norm:
+            work.kernels += 2 * len(sizes)
+        n = 0
+        for size, sparse in sizes:
+            n += size
+            work.kernels += 1 + self.optimizer.kernels(sparse)
+        work.flops += n * self.optimizer.flops_per_element
+        work.bytes += 3 * self.param_bytes
+        return work
 
     @property
     def param_bytes(self) -> int:
@@ -117,6 +154,11 @@ class ParamNode(Node):
         self._ready.clear()
 
 
+def _first_rows(entry: Any) -> int:
+    first = entry[0] if isinstance(entry, (tuple, list)) else entry
+    return int(first.shape[0])
+
+
 def _by_state(item: tuple[tuple[int, ...], Any]) -> tuple[int, ...]:
     return item[0]
 
@@ -128,3 +170,46 @@ def _values(g: np.ndarray | SparseRows) -> np.ndarray:
 def init_rng(seed: int, name: str) -> np.random.Generator:
     """A generator per (run seed, node name): initialization does not depend on construction order."""
     return np.random.default_rng([seed, zlib.crc32(name.encode())])
+
+
+def available_memory_bytes() -> int | None:
+    """Host memory this process can still take: ``MemAvailable`` (Linux), lowered to a cgroup's
+    remaining ``memory.max``; None where it cannot be told."""
+    avail = None
+    try:
+        with open("/proc/meminfo") as f:
+            avail = next(int(ln.split()[1]) * 1024 for ln in f if ln.startswith("MemAvailable:"))
+    except (OSError, StopIteration, ValueError, IndexError):
+        try:
+            avail = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        except (ValueError, OSError, AttributeError):
+            pass
+    try:  # a container's limit is what the kernel enforces, whatever the machine has
+        with open("/sys/fs/cgroup/memory.max") as f, open("/sys/fs/cgroup/memory.current") as g:
+            limit = f.read().strip()
+            if limit != "max":
+                left = int(limit) - int(g.read().strip())
+                avail = left if avail is None else min(avail, left)
+    except (OSError, ValueError):
+        pass
+    return avail
+
+
+def check_param_memory(name: str, shape: tuple[int, ...], dtype: Any) -> None:
+    """Refuse, in one line, a parameter array this machine cannot hold, *before* numpy allocates it.
+
+    Numpy's MemoryError (or, worse, the kernel's OOM killer once the pages are touched) would otherwise
+    speak first. Initialization draws float64 values and casts them to ``dtype``, so both arrays are
+    counted. Checked per array against what is available now, so the arrays allocated before count too.
+
+    Raises:
+        RunError: "node '<name>': parameters [a, b] need X GiB of host memory to initialize; Y GiB is available".
+    """
+    elements = int(np.prod(shape, dtype=np.float64))  # float: a product of huge sizes must not overflow
+    need = elements * (8 + np.dtype(dtype).itemsize)
+    if need < 1 << 26:  # 64 MiB: not worth reading /proc for
+        return
+    avail = available_memory_bytes()
+    if avail is not None and need > avail:
+        raise RunError(f"node {name!r}: parameters {list(shape)} need {need / 2**30:.3g} GiB of host memory to "
+                       f"initialize; {max(avail, 0) / 2**30:.3g} GiB is available; make the model smaller")

@@ -44,7 +44,8 @@ class DataConfig:
     n_train: int = spec(20000, ge=1, help="training lists (generated from the run seed)")
     n_test: int = spec(2000, ge=1, help="test lists (an independent draw)")
     min_len: int = spec(1, ge=1, help="shortest list (digits, excluding the operation token)")
-    max_len: int = spec(10, ge=1, help="longest list")
+    # lists are generated in memory before training: a bound keeps a typo from exhausting it
+    max_len: int = spec(10, ge=1, le=10_000, help="longest list")
     ops: list[str] = spec(list(OPS), help="operations: sum (mod 10), max, min, first, last")
     batch: int = spec(16, ge=1, help="lists of equal length per instance (one message carries the batch)")
 

@@ -7,12 +7,22 @@
 Default folder: a sweep's points and table go to ``results/sweeps/<name>/``
 (``results/quick/sweeps/<name>`` with ``--quick``). Progress: a bar on a terminal, one line per finished
 point when stderr is a file or a pipe, nothing with ``--no-progress``.
+
+Interruption: Ctrl-C or SIGTERM stops the sweep within about a second, keeping every finished point (see
+:mod:`ampsim.sweeps.run`), prints ``ampsim: interrupted; finished points are kept in <folder> (run the
+same command again to finish the sweep)`` and exits with 130 (Ctrl-C) or 143 (SIGTERM). A second sweep on
+a folder in use fails with ``ampsim: error: <folder>: another sweep (pid N) is running in this folder``
+(exit 2).
 """
 
 from __future__ import annotations
 
 import argparse
+import signal
+import sys
+import threading
 from pathlib import Path
+from typing import Any
 
 from ampsim.errors import ConfigError
 
@@ -21,6 +31,14 @@ __all__ = ["add_parsers", "default_sweep_dir"]
 
 def default_sweep_dir(name: str, quick: bool) -> Path:
     return Path("results") / ("quick/sweeps" if quick else "sweeps") / name
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread so that the sweep stops exactly as on Ctrl-C."""
+
+
+def _raise_terminated(_signum: int, _frame: Any) -> None:
+    raise Terminated()
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
@@ -39,8 +57,18 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         return 0
     out = Path(args.out) if args.out else default_sweep_dir(sweep.name, args.quick)
     use_ray = args.ray is not None
-    table = run_sweep(sweep, out, jobs=args.jobs, ray=use_ray, ray_address=args.ray or None,
-                      fresh=args.fresh, progress=not args.no_progress)
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _raise_terminated) if main_thread else None
+    try:
+        table = run_sweep(sweep, out, jobs=args.jobs, ray=use_ray, ray_address=args.ray or None,
+                          fresh=args.fresh, progress=not args.no_progress)
+    except KeyboardInterrupt as e:
+        print(f"ampsim: interrupted; finished points are kept in {out} (run the same command again to finish "
+              "the sweep)", file=sys.stderr)
+        return 128 + (signal.SIGTERM if isinstance(e, Terminated) else signal.SIGINT)
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
     print(f"sweep {sweep.name}: {len(sweep.points)} points; table in {table}")
     return 0
 

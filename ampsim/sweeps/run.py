@@ -6,6 +6,7 @@ Layout of a sweep folder (default ``results/sweeps/<sweep name>/``)::
                         plus point.json (its overrides and swept values)
     table.csv           every point's swept values joined with its summary metrics
     sweep.json          the sweep's name, source file and swept keys
+    .sweep.lock         while a sweep runs in the folder: its lock (see sweep_lock)
 
 (the table's columns and files are :mod:`ampsim.results`' schema; this module only runs the points and
 hands the finished ones over).
@@ -22,6 +23,29 @@ Contracts:
   (pool or Ray), job count or interruption produced it.
 * Progress: one update per finished point (a bar on a terminal, one plain line per point elsewhere, see
   :mod:`ampsim.progress`), nothing with ``progress=False``.
+
+One sweep per folder: :func:`run_sweep` takes an exclusive ``flock`` on ``.sweep.lock`` before it deletes
+anything (``fresh``, leftover temporaries), and a second sweep on the same folder raises at once, in one
+line, ``<folder>: another sweep (pid N) is running in this folder``, touching nothing. The kernel drops
+the lock when its holder dies, so a killed sweep never leaves a stale lock.
+
+What survives an interruption (every finished point, always; the table is rebuilt by running the same
+sweep again, which runs only the missing points):
+
+* Ctrl-C (KeyboardInterrupt) or SIGTERM (turned into one by ``ampsim sweep``): queued points are never
+  started; running points are stopped at once (SIGTERM, SIGKILL after a second; their temporary folders
+  go); with Ray, pending tasks are cancelled and a Ray instance this sweep started is shut down. The
+  local pool returns within a second (0.2-0.3 s measured from the signal to the exit of ``ampsim sweep``);
+  ``ray.shutdown()`` takes 2-3 s more.
+* SIGKILL of the sweep's process: nothing can run in it, so its helpers end themselves: every pool worker
+  and each point's multicore workers are SIGKILLed by the kernel when their parent dies (see
+  :mod:`ampsim.sweeps.pool`); no forkserver or resource tracker exists to outlive it. The lock goes with
+  the last of them; the temporaries they leave are deleted by the next run. With a local Ray instance, a
+  reaper process kills every Ray process the sweep started once the sweep's process is gone (see
+  :mod:`.reaper`).
+* A Ray address that does not answer fails in one line: at once when nothing listens there, within 5 s
+  when what listens is not a gRPC server, else after ``RAY_CONNECT_TIMEOUT_S``; Ctrl-C and SIGTERM are
+  honoured while connecting (see :mod:`.ray_cluster`).
 """
 
 from __future__ import annotations
@@ -29,19 +53,26 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import time
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
+from typing import Any, Iterator
 
 from ampsim.errors import AmpsimError, ConfigError, RunError
+from ampsim.files import check_output_dir
 from ampsim.progress import progress as progress_reporter
 from ampsim.results import table_row, write_json, write_table
 from ampsim.sweeps.spec import SEED_KEY, Sweep
 
-__all__ = ["run_sweep", "run_point", "point_tasks", "write_sweep_table", "default_jobs", "PointTask"]
+__all__ = ["run_sweep", "run_point", "point_tasks", "write_sweep_table", "default_jobs", "PointTask", "sweep_lock"]
 
 log = logging.getLogger(__name__)
+
+LOCK_NAME = ".sweep.lock"
+#: how long ``ray.init`` may take to connect to a given address before the sweep gives up
+RAY_CONNECT_TIMEOUT_S = 25.0
 
 
 @dataclass(frozen=True)
@@ -74,7 +105,7 @@ def run_point(task: PointTask) -> str:
     tmp = final.with_name(f".tmp-{task.point_id}-{os.getpid()}-{uuid.uuid4().hex[:6]}")
     try:
         cfg = load_config(task.experiment, list(task.overrides))
-        train_experiment(cfg, tmp)
+        train_experiment(cfg, tmp, keep_partial=False)  # a failed point leaves nothing: a re-run retries it
         write_json(tmp / "point.json", task.record)
         try:
             os.rename(tmp, final)
@@ -102,14 +133,21 @@ def run_sweep(sweep: Sweep, out: str | Path, *, jobs: int | None = None, ray: bo
 
     ``ray`` runs the points as Ray tasks (on ``ray_address``, or a local instance with ``jobs`` CPUs);
     otherwise a local process pool of ``jobs`` workers (default: the cores available). ``fresh`` deletes
-    the sweep's earlier results first. Raises :class:`RunError` if any point failed (the others are kept).
+    the sweep's earlier results first. Raises :class:`RunError` if any point failed (the others are kept)
+    or another sweep holds the folder (see the module docstring for the lock and for interruptions).
     """
-    out = Path(out)
-    if fresh and out.is_dir():
-        _clear(out)
+    out = check_output_dir(out)  # a bad folder fails in one line before any point runs
     out.mkdir(parents=True, exist_ok=True)
-    for stale in out.glob(".tmp-*"):
-        shutil.rmtree(stale, ignore_errors=True)
+    with sweep_lock(out):  # before anything is deleted: another sweep's work is never touched
+        return _run_locked(sweep, out, jobs, ray, ray_address, fresh, progress)
+
+
+def _run_locked(sweep: Sweep, out: Path, jobs: int | None, ray: bool, ray_address: str | None, fresh: bool,
+                progress: bool) -> Path:
+    """:func:`run_sweep` once the folder's lock is held."""
+    if fresh:
+        _clear(out)
+    _remove_temporaries(out)
     tasks = point_tasks(sweep, out)
     todo = [t for t in tasks if not (Path(t.out) / "summary.json").is_file()]
     ids = {t.point_id for t in tasks}
@@ -127,22 +165,34 @@ def run_sweep(sweep: Sweep, out: str | Path, *, jobs: int | None = None, ray: bo
     failures: list[tuple[str, BaseException]] = []
     if todo:
         bar = progress_reporter(sweep.name, total=len(todo), unit="point", enabled=progress)
-        runner = _run_ray if ray else _run_pool
+        runner = (_run_ray if ray else _run_pool)(todo, min(jobs, len(todo)) if not ray else jobs, ray_address)
+        stopped_early = True
         try:
-            for pid, err in runner(todo, min(jobs, len(todo)) if not ray else jobs, ray_address):
+            for pid, err in runner:
                 if err is not None:
                     failures.append((pid, err))
-                    log.error("sweep %s: point %s failed: %s", sweep.name, pid, err)
+                    # info, not error: the RunError below is the one error line (with -v, every cause)
+                    log.info("sweep %s: point %s failed: %s", sweep.name, pid, err)
                 bar.update(1)
                 # the milestone is what a log file gets: one line per point, never a redrawn bar
                 bar.milestone(f"point {pid} {'failed' if err is not None else 'done'}")
+            stopped_early = False
         finally:
+            runner.close()  # now, not when the exception's traceback lets go of it: stops running points
             bar.close()
+            if stopped_early:  # the stopped points' temporaries (we hold the lock: no one else's)
+                _remove_temporaries(out)
     if failures:
         pid, err = failures[0]
         raise RunError(f"sweep {sweep.name}: {len(failures)} of {len(todo)} point(s) failed (first: {pid}: "
                        f"{_one_line(err)}); finished points are kept, re-run to retry the rest")
     return write_sweep_table(sweep, out)
+
+
+def _remove_temporaries(out: Path) -> None:
+    """Delete the ``.tmp-*`` folders of points that did not finish (call only with the folder's lock)."""
+    for stale in out.glob(".tmp-*"):
+        shutil.rmtree(stale, ignore_errors=True)
 
 
 def _clear(out: Path) -> None:
@@ -154,50 +204,111 @@ def _clear(out: Path) -> None:
             p.unlink()
 
 
+@contextmanager
+def sweep_lock(out: Path) -> Iterator[None]:
+    """Hold the exclusive lock of sweep folder ``out`` (which must exist) for the block, or raise
+    :class:`RunError` at once if another process holds it.
+
+    ``flock`` on ``out/.sweep.lock``, which holds the holder's pid: the kernel releases the lock when the
+    last descriptor of its holder closes, also when the holder is killed, so no stale lock can block a
+    later sweep. Processes forked while it is held (pool workers) share it: a killed sweep's folder stays
+    locked until its last worker is gone. The file is deleted on release (a killed sweep leaves it behind,
+    harmlessly); a process that locked the file just as it was deleted notices and locks the new one.
+    """
+    import fcntl
+
+    path = out / LOCK_NAME
+    while True:
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as e:
+            raise RunError(f"{out}: cannot create the sweep lock {LOCK_NAME} ({e.strerror})") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _lock_holder(fd)
+            os.close(fd)
+            raise RunError(f"{out}: another sweep (pid {holder}) is running in this folder") from None
+        if _same_file(fd, path):
+            break
+        os.close(fd)  # we locked a file the previous holder had just deleted: lock the current one
+    try:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        yield
+    finally:
+        try:
+            os.unlink(path)  # while we hold the lock: no one else is using this file
+        except OSError:
+            pass
+        os.close(fd)
+
+
+def _same_file(fd: int, path: Path) -> bool:
+    try:
+        a, b = os.fstat(fd), os.stat(path)
+    except FileNotFoundError:
+        return False
+    return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
+
+
+def _lock_holder(fd: int) -> str:
+    """The pid the lock's holder wrote into the lock file (it may not have written it yet: wait a little)."""
+    for _ in range(20):
+        text = os.pread(fd, 32, 0).decode(errors="replace").strip()
+        if text.isdigit():
+            return text
+        time.sleep(0.01)
+    return "unknown"
+
+
 def _one_line(err: BaseException) -> str:
     lines = str(err).strip().splitlines()
     first = lines[0] if lines else ""
     return first if isinstance(err, AmpsimError) and first else f"{type(err).__name__}: {first}"
 
 
-def _run_pool(todo: list[PointTask], jobs: int, _address: str | None) -> Iterable[tuple[str, BaseException | None]]:
-    """Yield (point id, error or None) as points finish on a local process pool."""
-    import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor, as_completed
+def _run_pool(todo: list[PointTask], jobs: int, _address: str | None) -> Iterator[tuple[str, BaseException | None]]:
+    """Yield (point id, error or None) as points finish on a local process pool (:mod:`.pool`)."""
+    from ampsim.sweeps.pool import run_pool
 
-    method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
-    ctx = mp.get_context(method)
-    if method == "forkserver":
-        ctx.set_forkserver_preload(["ampsim.sweeps.run", "ampsim.training"])
-    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=ctx)
-    try:
-        futures = {pool.submit(run_point, t): t.point_id for t in todo}
-        for fut in as_completed(futures):
-            err = fut.exception()
-            yield futures[fut], err
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+    for task, err in run_pool(todo, jobs, run_point):
+        yield task.point_id, err
 
 
-def _run_ray(todo: list[PointTask], jobs: int, address: str | None) -> Iterable[tuple[str, BaseException | None]]:
-    """Yield (point id, error or None) as points finish as Ray tasks."""
+def _run_ray(todo: list[PointTask], jobs: int, address: str | None) -> Iterator[tuple[str, BaseException | None]]:
+    """Yield (point id, error or None) as points finish as Ray tasks; on an early stop cancel what is left
+    and shut down what this sweep started (a local instance also when this process is SIGKILLed: see
+    :mod:`.reaper`)."""
     try:
         import ray
     except ImportError:
         raise ConfigError("--ray: the 'ray' package is not installed (pip install 'ampsim[ray]')") from None
+    from ampsim.sweeps.ray_cluster import connect_ray, start_local_ray
+
     started = not ray.is_initialized()
+    reaper = None
     if started:
         if address:
-            ray.init(address=address, log_to_driver=False)
+            connect_ray(ray, address, RAY_CONNECT_TIMEOUT_S)
         else:
-            # results travel as files, so the local object store can stay small on a shared machine
-            ray.init(num_cpus=jobs, include_dashboard=False, log_to_driver=False,
-                     object_store_memory=256 * 1024**2)
+            from ampsim.sweeps.reaper import Reaper
+
+            reaper = Reaper()  # before ray.init: every Ray process inherits its marker
+            try:
+                start_local_ray(ray, jobs)
+            except BaseException:
+                reaper.close()
+                raise
+    pending: dict[Any, str] = {}
     try:
         remote = ray.remote(num_cpus=1, max_retries=0)(run_point)
         pending = {remote.remote(t): t.point_id for t in todo}
         while pending:
-            done, _ = ray.wait(list(pending), num_returns=1)
+            # a timeout keeps the main thread returning to Python, where Ctrl-C and SIGTERM are handled
+            done, _ = ray.wait(list(pending), num_returns=1, timeout=0.5)
+            if not done:
+                continue
             ref = done[0]
             pid = pending.pop(ref)
             try:
@@ -207,8 +318,16 @@ def _run_ray(todo: list[PointTask], jobs: int, address: str | None) -> Iterable[
                 cause = getattr(e, "cause", None)
                 yield pid, cause if isinstance(cause, BaseException) else e
     finally:
-        if started:
+        if started:  # a local instance goes, and a cluster ends the tasks of a driver that disconnects
             ray.shutdown()
+        else:  # the caller's Ray session lives on: our tasks must not (no force: Ray 2.x may abort the
+            for ref in pending:  # driver when a forced cancel races with the task's completion)
+                try:
+                    ray.cancel(ref)
+                except Exception:  # noqa: BLE001 - finished or gone meanwhile
+                    pass
+        if reaper is not None:
+            reaper.close()
 
 
 # -- the aggregated table ---------------------------------------------------------------------------------

@@ -45,10 +45,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ampsim.config import FIXED_SECTIONS, SECTIONS, load_config, read_toml, task_schema
+from ampsim.config import FIXED_SECTIONS, SECTIONS, Config, load_config, read_toml, task_schema
 from ampsim.errors import ConfigError
 from ampsim.executors import check_kind
-from ampsim.planning import resolve_system
+from ampsim.hardware.spec import SystemSpec
+from ampsim.planning import check_numerics, resolve_system
 from ampsim.sweeps.figspec import FigureSpec, parse_figures
 
 #: Dotted keys whose value is one whole table (never flattened into sub-keys).
@@ -254,10 +255,29 @@ def load_sweep(path: str | Path, *, quick: bool = False) -> Sweep:
                                   f"point {seen[pid]}: remove the duplicate")
             seen[pid] = i
             out.append(Point(i, pid, over, values, label))
+    _check_numerics(source, figures, out, base.executor.numerics)
     name = head.get("name", path.stem)
     if not isinstance(name, str) or not name or "/" in name:
         raise ConfigError(f"{source}: sweep.name: expected a folder name, got {name!r}")
     return Sweep(path, name, str(head.get("description", "")), experiment, keys, out, figures, quick)
+
+
+#: table columns that only a run with numerics measures (losses and metrics)
+MEASURED_COLUMNS = ("final_metric", "best_metric", "time_to_target_s", "epochs_to_target", "metric", "train_loss")
+
+
+def _check_numerics(source: str, figures: list[FigureSpec], points: list[Point], default: bool) -> None:
+    """Refuse a figure that needs a loss or a metric when a point replays (``executor.numerics = false``
+    measures times only)."""
+    replayed = [p for p in points if not dict(p.overrides).get("executor.numerics", default)]
+    if not replayed:
+        return
+    for i, f in enumerate(figures):
+        needs = "curves of " + f.y if f.kind == "curves" else next(
+            (c for c in (f.x, f.y) if c in MEASURED_COLUMNS), None) if f.kind in ("xy", "bar") else None
+        if needs:
+            raise ConfigError(f"{source}: figure[{i}] ({f.name}): needs {needs}, which point {replayed[0].index} "
+                              "does not measure (executor.numerics = false replays times only)")
 
 
 def _path_value(key: str, value: Any, base: Path) -> Any:
@@ -295,11 +315,21 @@ def _resolve(source: str, experiment: Path, over: list, keys: list[str], combo: 
     try:
         cfg = load_config(experiment, over)
         check_kind(cfg.executor.kind, cfg.path)
-        hw = resolve_system(cfg).to_dict() if cfg.executor.kind == "sim" else None
+        system = resolve_system(cfg) if cfg.executor.kind == "sim" else None
+        check_placement_chips(cfg, system)
+        check_numerics(cfg)
+        hw = system.to_dict() if system is not None else None
     except ConfigError as e:
         raise ConfigError(f"{where}: {e}") from None
     resolved = cfg.to_dict()
-    resolved["executor"] = {k: v for k, v in resolved["executor"].items() if k != "hardware"}
+    # the hardware file is hashed by content below; the watchdog never changes a result
+    resolved["executor"] = {k: v for k, v in resolved["executor"].items() if k not in ("hardware", "watchdog_s")}
+    # replay (executor.numerics = false) is a different run (no loss, no metric); the default adds nothing,
+    # so the ids of points that predate the option are unchanged
+    if resolved["executor"].get("numerics", True):
+        resolved["executor"].pop("numerics", None)
+    # nor does the divergence bound: it only stops a run that would have no result
+    resolved["train"] = {k: v for k, v in resolved["train"].items() if k != "max_loss"}
     blob = json.dumps({"experiment": resolved, "hardware": hw}, sort_keys=True, default=str)
     pid = hashlib.sha256(blob.encode()).hexdigest()[:12]
     values = {}
@@ -311,6 +341,27 @@ def _resolve(source: str, experiment: Path, over: list, keys: list[str], combo: 
     if SEED_KEY in keys:
         values[SEED_KEY] = cfg.experiment.seed
     return pid, values
+
+
+def check_placement_chips(cfg: Config, system: SystemSpec | None) -> None:
+    """Refuse an explicit ``placement.map`` naming a chip the point's machine does not have: the hardware
+    model's chips (sim), or the workers when ``executor.workers`` gives their number (multicore), so that
+    ``sweep --check`` catches it rather than the point when it runs. Whether the map's patterns name nodes
+    of the model needs the model built (its data loaded): that is checked when the point runs."""
+    if cfg.placement.strategy != "explicit":
+        return
+    if system is not None:
+        n, machine = system.n_chips, f"hardware model {system.name!r}"
+    elif cfg.executor.kind == "multicore" and cfg.executor.workers:
+        n, machine = cfg.executor.workers, f"executor.workers = {cfg.executor.workers}"
+    else:
+        return
+    for pattern, chip in cfg.placement.map.items():
+        if not isinstance(chip, int) or isinstance(chip, bool):
+            raise ConfigError(f"{cfg.path}: placement.map.{pattern}: expected a chip index, got {chip!r}")
+        if not 0 <= chip < n:
+            raise ConfigError(f"{cfg.path}: placement.map.{pattern}: chip {chip} does not exist "
+                              f"({machine} has chips 0..{n - 1})")
 
 
 def _lookup(resolved: dict, hw: dict | None, key: str) -> Any:

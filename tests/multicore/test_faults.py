@@ -126,7 +126,7 @@ def test_cli_ctrl_c_stops_cleanly_and_keeps_rows(tmp_path):
     out = tmp_path / "run"
     p = _cli(marker, "--out", str(out), "--set", "train.epochs=500", start_new_session=True,
              preexec_fn=_default_sigint)
-    metrics = out / "metrics.csv"
+    metrics = out.with_name("run.partial") / "metrics.csv"  # a run is written beside its folder until it completes
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and (not metrics.exists() or len(metrics.read_text().splitlines()) < 3):
         time.sleep(0.05)
@@ -134,7 +134,8 @@ def test_cli_ctrl_c_stops_cleanly_and_keeps_rows(tmp_path):
     os.killpg(p.pid, signal.SIGINT)  # what Ctrl-C in a terminal does: the whole process group
     _, err = p.communicate(timeout=10)
     assert p.returncode == 130, err
-    assert "interrupted" in err
+    assert "interrupted" in err and f"kept in {metrics.parent}" in err
+    assert not out.exists()  # nothing finished there before: nothing there now
     rows = metrics.read_text().splitlines()
     assert len(rows) >= 3 and rows[0].startswith("epoch,")
     _assert_no_orphans(marker)

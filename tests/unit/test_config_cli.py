@@ -118,10 +118,17 @@ def test_diverging_training_is_a_one_line_error(tmp_path):
                 "--set", 'train.optimizer="sgd"', "--set", "train.lr=1e12")
     assert r.returncode == 2
     (line,) = r.stderr.strip().splitlines()
+    # the loss passes train.max_loss (default 1e6 per row) long before it turns NaN
+    assert line.startswith("ampsim: error: loss became ") and "per row at node loss on instance" in line
+    assert "above train.max_loss = 1e+06" in line and "lower train.lr" in line
+    r = run_cli("train", str(BLOBS), "--no-progress", "--out", str(tmp_path / "run"),
+                "--set", 'train.optimizer="sgd"', "--set", "train.lr=1e12", "--set", "train.max_loss=0")
+    assert r.returncode == 2
+    (line,) = r.stderr.strip().splitlines()
     assert line.startswith("ampsim: error: loss became nan at node loss") and "lower train.lr" in line
 
 
 def test_unwritable_run_folder_is_a_one_line_error():
     r = run_cli("train", str(BLOBS), "--no-progress", "--out", "/dev/null/run")
     assert r.returncode == 2
-    assert r.stderr.strip().splitlines() == ["ampsim: error: cannot create the run folder /dev/null/run: Not a directory"]
+    assert r.stderr.strip().splitlines() == ["ampsim: error: /dev/null/run: cannot create: /dev/null is a file, not a folder"]

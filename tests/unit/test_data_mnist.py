@@ -98,7 +98,7 @@ def test_gzip_missing_trailer(tmp_path):
 def test_corrupt_gzip(tmp_path):
     p = tmp_path / "x.gz"
     p.write_bytes(b"\x1f\x8b" + b"\xff" * 40)
-    with pytest.raises(DataError, match=f"corrupt {p}: bad gzip data"):
+    with pytest.raises(DataError, match=f"{p}: corrupt: bad gzip data"):
         mnist.read_idx(p)
 
 

@@ -121,7 +121,7 @@ def test_bad_files(tmp_path):
     with pytest.raises(DataError, match="expected a JSON list"):
         qm9.read_molecules(p)
     p.write_bytes(gzip.compress(json.dumps([record()]).encode())[:-10])
-    with pytest.raises(DataError, match=f"cannot read {p}"):
+    with pytest.raises(DataError, match=f"{p}: truncated: gzip stream ends early"):
         qm9.read_molecules(p)
     with pytest.raises(DataError, match="missing"):
         qm9.read_molecules(tmp_path / "nope.json")

@@ -33,7 +33,7 @@ LAYERS = [
     ("calibration",),
     ("sweeps",),
     ("figures",),
-    ("api", "demo", "testing", "cli"),
+    ("api", "demo", "testing", "keys", "cli"),
 ]
 RANK = {name: i for i, layer in enumerate(LAYERS) for name in layer}
 
@@ -104,7 +104,7 @@ def test_no_import_runs_from_a_lower_layer_to_a_higher_one():
 def test_the_checker_sees_lazy_imports_and_ignores_type_checking(tmp_path):
     g = import_graph()
     assert g.has_edge("ampsim.executors.reference", "ampsim.ir.pump")
-    assert not g.has_edge("ampsim.executors.reference", "ampsim.planning")  # annotation only
+    assert not g.has_edge("ampsim.executors.reference", "ampsim.planning")  # executors read an ExecutorPlan
     assert g.has_edge("ampsim.planning", "ampsim.executors")
 
 

@@ -12,12 +12,10 @@ import pytest
 
 from ampsim.hardware.info import describe, format_info
 from ampsim.hardware.parse import load_system, system_from_dict
+from ampsim.hardware.properties import bisection_bandwidth_bytes_per_s, bisection_is_exact, diameter_hops
 from ampsim.hardware.spec import LinkSpec
 from ampsim.hardware.topology import (
-    bisection_bandwidth_bytes_per_s,
-    bisection_is_exact,
     build_topology,
-    diameter_hops,
     path_link_specs,
     routes,
     transfer_time_s,

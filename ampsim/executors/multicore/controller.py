@@ -14,6 +14,14 @@ those bytes are in the kernel, the first messages to the workers owning the inpu
 
 Failures: a worker's ``ERROR`` frame, or a worker process that exits (its sentinel fires or its socket
 closes), raises :class:`~ampsim.errors.RunError` naming the worker and the node it was running.
+
+Watchdog (``watchdog_s`` > 0; 0 = off): the controller's wait for the workers is a ``poll`` with that
+timeout, so it costs nothing while frames arrive. When no worker has written for ``watchdog_s``, a worker
+that is stopped (``T`` in ``/proc``: SIGSTOP, a debugger) is reported at once; a worker that is using CPU
+(one long node step) counts as progress and the controller waits another period; if nobody used CPU during
+a whole further period either, the worker running a node (else worker 0: every worker waits, a message
+was lost) is reported. Either way a one-line :class:`~ampsim.errors.RunError` naming the worker, and the
+executor then stops every worker.
 """
 
 from __future__ import annotations
@@ -26,7 +34,7 @@ from typing import Any, Callable, Iterable
 
 from ampsim.errors import RunError
 from ampsim.executors.multicore import protocol as P
-from ampsim.executors.multicore.procs import exit_description
+from ampsim.executors.multicore.procs import exit_description, process_state
 from ampsim.executors.multicore.transport import Channel, ChannelClosed
 from ampsim.ir.message import Instance
 from ampsim.ir.node import Report
@@ -38,9 +46,12 @@ class Controller:
     """Talks to the workers over ``channels[w]``; watches ``procs[w].sentinel``."""
 
     def __init__(self, channels: list[Channel], procs: list, names: list[str], index: dict[str, int],
-                 owner: list[int], current: Any) -> None:
+                 owner: list[int], current: Any, watchdog_s: float = 0.0) -> None:
         self.channels, self.procs, self.names, self.index, self.owner = channels, procs, names, index, owner
         self.current = current
+        self.watchdog_s = watchdog_s
+        self._timeout_ms: float | None = watchdog_s * 1000 if watchdog_s > 0 else None  # None: poll forever
+        self._cpu_seen: list[int | None] | None = None  # workers' CPU ticks when the last period ran out
         self._poller = poll()
         self._registered: dict[int, int] = {}
         self._sentinel = {p.sentinel: w for w, p in enumerate(procs)}
@@ -171,7 +182,11 @@ class Controller:
                 if self._registered.get(ch.fd) != mask:
                     self._poller.register(ch.fd, mask)
                     self._registered[ch.fd] = mask
-            events = self._poller.poll()
+            events = self._poller.poll(self._timeout_ms)
+            if not events:
+                self._watchdog()  # raises, or returns when the workers are busy computing
+                continue
+            self._cpu_seen = None
             for fd, _ in events:
                 if fd in self._sentinel:
                     self._fail(self._sentinel[fd])
@@ -179,6 +194,28 @@ class Controller:
                 self._write()
             if any(ev & ~POLLOUT for _, ev in events):
                 return
+
+    def _watchdog(self) -> None:
+        """No worker has written for ``watchdog_s``: raise naming one that made no progress, or return if
+        some worker used CPU since the previous period ran out (it is computing)."""
+        states = [process_state(p.pid) for p in self.procs]
+        stopped = [w for w, st in enumerate(states) if st is not None and st[0] in "Tt"]
+        if stopped:
+            time.sleep(0.2)  # resumed together with us after a Ctrl-Z / fg? Look again
+            stopped = [w for w in stopped if (st := process_state(self.procs[w].pid)) and st[0] in "Tt"]
+        if stopped:
+            w, why, waited = stopped[0], "stopped? SIGSTOP'd?", self.watchdog_s
+        else:
+            cpu = [st[1] if st is not None else None for st in states]
+            seen, self._cpu_seen = self._cpu_seen, cpu
+            if seen is None or any(c is not None and b is not None and c > b for c, b in zip(cpu, seen)):
+                return
+            codes = [self.current[w] if self.current is not None else P.IDLE for w in range(len(self.procs))]
+            w = next((w for w, c in enumerate(codes) if c != P.IDLE), 0)
+            why = (f"stuck {P.describe_current(codes[w], self.names)}" if codes[w] != P.IDLE
+                   else "every worker is waiting: a lost message?")
+            waited = 2 * self.watchdog_s
+        raise RunError(f"worker {w} (pid {self.procs[w].pid}) made no progress for {waited:g} s ({why})")
 
     def _fail(self, w: int) -> None:
         """Worker ``w`` ended or closed its channel: raise its ERROR if it sent one, else describe its exit."""

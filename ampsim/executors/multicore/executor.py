@@ -20,12 +20,12 @@ import logging
 import os
 import time
 import weakref
-from typing import TYPE_CHECKING, Callable, Iterable
+from typing import Callable, Iterable
 
 import numpy as np
 
 from ampsim.errors import ConfigError, RunError
-from ampsim.executors.base import ExecutorBase, check_placement
+from ampsim.executors.base import ExecutorBase, ExecutorPlan, check_placement
 from ampsim.executors.multicore import procs as _procs
 from ampsim.executors.multicore import protocol as P
 from ampsim.executors.multicore.controller import Controller
@@ -36,9 +36,6 @@ from ampsim.hardware.local import default_workers  # noqa: F401 - re-exported fo
 from ampsim.ir.message import Instance
 from ampsim.ir.node import Report
 from ampsim.models.base import Model
-
-if TYPE_CHECKING:  # the plan module builds on executors; executors only read a plan
-    from ampsim.planning import Plan
 
 log = logging.getLogger(__name__)
 
@@ -51,19 +48,24 @@ log = logging.getLogger(__name__)
 #: `tuning={"spin_s": 2e-4}` turns it on.
 SPIN_S = 0.0
 
+#: default of ``executor.watchdog_s``: a worker that makes no progress this long while the controller waits
+#: is reported and everything is stopped (see :mod:`.controller`); generous, since a healthy worker answers
+#: within milliseconds and a long node step still counts as progress (it uses CPU)
+WATCHDOG_S = 60.0
+
 
 class MulticoreExecutor(ExecutorBase):
     name = "multicore"
     time_unit = "wall"
 
     @classmethod
-    def from_plan(cls, plan: Plan) -> MulticoreExecutor:
+    def from_plan(cls, plan: ExecutorPlan) -> MulticoreExecutor:
         return cls(plan.task.model, plan.placement, plan.workers, mak=plan.mak, source=plan.source,
-                   estimated_load=plan.estimated_load)
+                   estimated_load=plan.estimated_load, watchdog_s=plan.watchdog_s)
 
     def __init__(self, model: Model, placement: dict[str, int], n_workers: int, *, mak: int = 1,
                  start_method: str | None = None, tuning: dict | None = None, source: str = "<config>",
-                 estimated_load: list[dict] | None = None) -> None:
+                 estimated_load: list[dict] | None = None, watchdog_s: float = WATCHDOG_S) -> None:
         if n_workers < 1:
             raise ConfigError(f"{source}: executor.workers: must be >= 1, got {n_workers}")
         self.model, self.mak, self.n_workers = model, mak, n_workers
@@ -76,6 +78,9 @@ class MulticoreExecutor(ExecutorBase):
         self.estimated_load = estimated_load
         self.owner = [self.placement[n] for n in self.names]
         self.start_method = start_method or _procs.start_method()
+        if watchdog_s < 0:
+            raise ConfigError(f"{source}: executor.watchdog_s: must be >= 0, got {watchdog_s}")
+        self.watchdog_s = watchdog_s
         # WorkerSpec fields: read_s, flush_s, flush_bytes, report_s, spin_s (see SPIN_S)
         self.tuning = {"spin_s": SPIN_S if n_workers <= (os.cpu_count() or 1) else 0.0, **(tuning or {})}
         self.time_s = 0.0
@@ -115,7 +120,8 @@ class MulticoreExecutor(ExecutorBase):
                 owner=self.owner, route=route, controller=ctrl_pairs[w][1],
                 peers={v: peer[(w, v)] for v in range(n) if v != w},
                 close_fds=[c for c in every if all(c is not m for m in mine)] if fork else [],
-                current=current, **self.tuning)
+                current=current, parent_pid=os.getpid() if self.start_method != "forkserver" else 0,
+                **self.tuning)
             p = ctx.Process(target=worker_main, args=(spec,), name=f"ampsim-worker-{w}", daemon=True)
             p.start()
             self._procs.append(p)
@@ -125,7 +131,8 @@ class MulticoreExecutor(ExecutorBase):
         self._channels.extend(cp[0] for cp in ctrl_pairs)
         for ch in self._channels:
             ch.configure()
-        self.controller = Controller(self._channels, self._procs, self.names, self.index, self.owner, current)
+        self.controller = Controller(self._channels, self._procs, self.names, self.index, self.owner, current,
+                                     watchdog_s=self.watchdog_s)
         try:
             self._last_states = self.controller.sync(with_params=False, tag="ready")  # start-up errors surface here
         except BaseException:

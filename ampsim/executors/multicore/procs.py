@@ -10,6 +10,9 @@ receives its nodes pickled). Whatever the method, every worker:
 * ignores SIGINT (the controller handles Ctrl-C and stops the workers itself);
 * asks Linux to SIGKILL it if the controller process dies (``PR_SET_PDEATHSIG``), so no worker outlives
   a killed controller, and it also exits when its controller socket reaches end of stream.
+
+:func:`die_with_parent` is that parent-death rule on its own (the sweep's process pool uses it too), and
+:func:`process_state` reads a process's run state and CPU time (the controller's watchdog).
 """
 
 from __future__ import annotations
@@ -66,17 +69,53 @@ def limit_blas_threads() -> None:
                 break
 
 
-def setup_worker_process() -> None:
-    """Signals, parent-death signal and BLAS threads for a freshly started worker."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+def die_with_parent(parent_pid: int) -> None:
+    """Make this (child) process end as soon as ``parent_pid``, the process that started it, is gone.
+
+    Linux: ``PR_SET_PDEATHSIG`` SIGKILL, so the kernel kills this process the moment its parent dies, even
+    in the middle of a long computation. The parent may have died before the request took effect (the
+    kernel then never sends the signal): this process has been re-parented already, so it exits at once.
+    Without prctl (not Linux) a daemon thread polls ``os.getppid()`` twice a second instead; Linux gets no
+    thread, because a process with threads must not fork (the multicore workers are forked).
+    """
+    armed = False
     if sys.platform.startswith("linux"):
         try:
             libc = ctypes.CDLL(None, use_errno=True)
-            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+            armed = libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0
         except (OSError, AttributeError):  # pragma: no cover
             pass
+    if os.getppid() != parent_pid:  # the parent died before we asked
+        os._exit(1)
+    if not armed:  # pragma: no cover - not Linux
+        import threading
+
+        def watch() -> None:
+            while os.getppid() == parent_pid:
+                time.sleep(0.5)
+            os._exit(1)
+
+        threading.Thread(target=watch, name="ampsim-parent-watch", daemon=True).start()
+
+
+def setup_worker_process(parent_pid: int | None = None) -> None:
+    """Signals, parent-death signal and BLAS threads for a freshly started worker of ``parent_pid``
+    (default: this process's parent now)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    die_with_parent(os.getppid() if parent_pid is None else parent_pid)
     limit_blas_threads()
+
+
+def process_state(pid: int) -> tuple[str, int] | None:
+    """``(state, cpu ticks)`` of a live process from ``/proc/<pid>/stat`` (state ``T`` = stopped, e.g. by
+    SIGSTOP; ticks = user + system CPU time); None if it is gone or there is no /proc."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return fields[0], int(fields[11]) + int(fields[12])
 
 
 def stop_processes(procs: Sequence[mp.Process], grace_s: float = 2.0) -> None:
@@ -92,6 +131,8 @@ def stop_processes(procs: Sequence[mp.Process], grace_s: float = 2.0) -> None:
         for p in alive:
             try:
                 getattr(p, sig_fn)()
+                if sig_fn == "terminate":  # a stopped process (SIGSTOP) acts on SIGTERM only once continued
+                    os.kill(p.pid, signal.SIGCONT)
             except (OSError, ValueError):  # pragma: no cover - already gone
                 pass
         deadline = time.monotonic() + 1.0

@@ -62,13 +62,14 @@ class WorkerSpec:
     report_s: float = 0.002  # return weights and loss reports at least this often
     report_min_s: float = 0.0003  # ... and this soon after an instance's last message here ended here
     spin_s: float = 0.0  # on running out of work, poll without sleeping this long before blocking
+    parent_pid: int = 0  # the controller's pid when it is this process's parent (not forkserver), else 0
 
 
 def worker_main(spec: WorkerSpec) -> None:
     """Process entry point (multiprocessing target)."""
     from ampsim.executors.multicore.procs import setup_worker_process
 
-    setup_worker_process()
+    setup_worker_process(spec.parent_pid or None)
     for ch in spec.close_fds:
         ch.close()
     spec.close_fds = []

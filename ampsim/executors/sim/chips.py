@@ -55,6 +55,8 @@ class Chip:
         self.last_flush_s = self.last_poll_s = 0.0
         self._debt_s = 0.0  # receive and wake-up costs not yet charged to a work item
         self._handle, self._flush = handle, flush
+        #: the simulated time, for error messages (the replay's own event loop replaces it)
+        self.clock: Callable[[], float] = lambda: env.now
         for unit in range(spec.compute_units):
             env.process(self._serve(unit))
 
@@ -91,7 +93,7 @@ class Chip:
             self.peak_bytes = used
             if used > self.spec.memory_bytes:
                 raise RunError(
-                    f"chip {self.index} out of memory at t={self.env.now:.6g} s: {used:,} bytes in use "
+                    f"chip {self.index} out of memory at t={self.clock():.6g} s: {used:,} bytes in use "
                     f"(parameters {self.param_bytes:,}, instance state {self.held_bytes:,}, queued messages "
                     f"{self.queued_bytes:,}) > memory_bytes {self.spec.memory_bytes:,}; "
                     "lower train.mak, use more chips or another placement")

@@ -14,21 +14,28 @@ next instance. Update jobs share the chip's FIFO queue, so a node's update prece
 reaches it later. With mak = 1 and muf = 1 the final parameters equal the reference executor's bit for bit.
 
 Evaluation runs forward-only; it costs no simulated time unless ``eval.advances_time`` is set.
+
+With ``numerics=False`` (``executor.numerics = false``) the same controller, chips, network, memory
+accounting and trace run on a recording of the instances instead of the numpy code
+(:mod:`ampsim.executors.sim.replay`): simulated times, utilizations, memory and staleness are those of a
+full run, bit for bit; losses and metrics are not measured (reported as None).
 """
 
 from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from typing import TYPE_CHECKING, Callable, Iterable
+from typing import Callable, Iterable
 
 import simpy
 
 from ampsim.errors import RunError
-from ampsim.executors.base import ExecutorBase, RunFolder, check_placement
+from ampsim.executors.base import ExecutorBase, ExecutorPlan, RunFolder, check_placement
 from ampsim.executors.reference import ReferenceExecutor
 from ampsim.executors.sim.chips import Chip
+from ampsim.executors.sim.fastloop import FastReplay, supports
 from ampsim.executors.sim.network import Network
+from ampsim.executors.sim.replay import Replay
 from ampsim.hardware.cost import compute_time_s, message_bytes, remote_send_time_s
 from ampsim.hardware.spec import SystemSpec
 from ampsim.hardware.topology import build_topology, routes
@@ -36,9 +43,6 @@ from ampsim.ir.message import Instance
 from ampsim.ir.node import Report
 from ampsim.models.base import Model
 from ampsim.trace import TraceRecorder
-
-if TYPE_CHECKING:  # the plan module builds on executors; executors only read a plan
-    from ampsim.planning import Plan
 
 log = logging.getLogger(__name__)
 
@@ -50,22 +54,33 @@ class SimExecutor(ExecutorBase):
     time_unit = "simulated"
 
     @classmethod
-    def from_plan(cls, plan: Plan) -> SimExecutor:
+    def from_plan(cls, plan: ExecutorPlan) -> SimExecutor:
         return cls(plan.task.model, plan.system, plan.placement, mak=plan.mak, trace=plan.trace,
                    eval_advances_time=plan.eval_advances_time, source=plan.source,
-                   estimated_load=plan.estimated_load)
+                   estimated_load=plan.estimated_load, numerics=plan.numerics,
+                   recording_context=plan.recording_context)
 
     def __init__(self, model: Model, system: SystemSpec, placement: dict[str, int], *, mak: int = 1,
                  trace: bool = False, eval_advances_time: bool = False, source: str = "<config>",
-                 estimated_load: list[dict] | None = None) -> None:
+                 estimated_load: list[dict] | None = None, numerics: bool = True,
+                 recording_context: str = "") -> None:
         self.model, self.system, self.mak = model, system, mak
         self.estimated_load = estimated_load
         self.graph = model.graph.validate()
         self.env = simpy.Environment()
         self.topology = build_topology(system)
         self.trace = TraceRecorder() if trace else None
-        self.network = Network(self.env, self.topology, routes(self.topology), self.trace)
-        self.chips = [Chip(self.env, i, spec, self._handle, self._flush) for i, spec in enumerate(system.chips)]
+        self.network = Network(self.env, self.topology, routes(self.topology), self.trace,
+                               packet_bytes=system.link.packet_bytes)
+        self.numerics = numerics
+        # replay: its own event loop where it models the machine's every rule, else on SimPy
+        self._fast = not numerics and supports(system, trace)
+        self._replay = None if numerics else (FastReplay if self._fast else Replay)(self, recording_context)
+        handle = self._handle if numerics else self._replay.handle
+        self.chips = [Chip(self.env, i, spec, handle, self._flush) for i, spec in enumerate(system.chips)]
+        if self._fast:
+            for chip in self.chips:
+                chip.clock = lambda: self._replay.now
         check_placement(placement, self.graph.nodes, len(self.chips), source, machine=system.name)
         self.placement = dict(placement)
         self.n_units = len(self.chips)
@@ -94,7 +109,7 @@ class SimExecutor(ExecutorBase):
 
     def evaluate(self, instances: Iterable[Instance]) -> list[Report]:
         if not self.eval_advances_time:
-            return self._reference.evaluate(instances)
+            return self._reference.evaluate(instances) if self.numerics else []
         return self._run(list(instances), training=False, on_done=None)
 
     def _run(self, instances: list[Instance], training: bool, on_done) -> list[Report]:
@@ -102,10 +117,16 @@ class SimExecutor(ExecutorBase):
             node.training = training
         self._training, self._on_done, self._reports = training, on_done, []
         self._slots = simpy.Container(self.env, capacity=self.mak, init=self.mak)
-        controller = self.env.process(self._controller(instances))
+        if self._replay is not None:
+            self._replay.start(instances, training)
         try:
-            self.env.run(until=controller)
-            self.env.run()  # drain: the last instances' update jobs are still on their chips' queues
+            if self._fast:
+                self._replay.loop()
+            else:
+                controller = self.env.process(self._replay.controller() if self._replay is not None
+                                              else self._controller(instances))
+                self.env.run(until=controller)
+                self.env.run()  # drain: the last instances' update jobs are still on their chips' queues
         except RuntimeError as e:
             if "No scheduled events left" not in str(e):
                 raise
@@ -113,12 +134,19 @@ class SimExecutor(ExecutorBase):
         finally:
             for node in self.graph.nodes.values():
                 node.training = True
+            if self._replay is not None:
+                self._replay.finish()
         leftover = [n.name for n in self.graph.nodes.values() if n.has_state()]
         if leftover:
             raise RunError(f"all instances completed but state is left at {', '.join(leftover)} "
                            "(a join or cache was never consumed)")
-        self.time_s = self.env.now
+        self.time_s = self.now
         return self._reports
+
+    @property
+    def now(self) -> float:
+        """Simulated seconds so far."""
+        return self._replay.now if self._fast else self.env.now
 
     def _controller(self, instances: list[Instance]):
         for inst in instances:
@@ -232,7 +260,7 @@ class SimExecutor(ExecutorBase):
 
     # -- results -------------------------------------------------------------------------------------
     def summary(self) -> dict:
-        t = self.env.now
+        t = self.now
         return {
             "hardware": self.system.name,
             "n_chips": len(self.chips),
@@ -246,6 +274,9 @@ class SimExecutor(ExecutorBase):
             "peak_memory_bytes": [c.peak_bytes for c in self.chips],
             "param_bytes": [c.param_bytes for c in self.chips],
             "placement": self.placement,
+            # a replay measures time, not numbers: no loss, no metric
+            **({} if self.numerics else {"numerics": False, "final_metric": None, "best_metric": None,
+                                          "time_to_target": None}),
         }
 
     def write_artifacts(self, run: RunFolder) -> None:

@@ -12,6 +12,9 @@ with a ``simpy.Resource``. Routes are the topology's precomputed shortest paths.
 * ``cut_through`` — the head advances hop by hop (waiting for each link, then its ``latency``), and each
   link it enters stays occupied for ``nbytes / min bandwidth`` while the body streams through; the tail
   arrives one such time after the head. Uncontended: ``Σ latency_i + nbytes / min_i bandwidth_i``.
+
+With ``packet_bytes`` > 0 (the hardware model's ``link.packet_bytes``) links are packet-switched instead:
+messages share each link's bandwidth rather than queueing whole (:mod:`ampsim.executors.sim.packets`).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from typing import Callable
 import networkx as nx
 import simpy
 
+from ampsim.executors.sim.packets import PacketRoute, SharedLink
 from ampsim.hardware.topology import Routes
 from ampsim.trace import TraceRecorder
 
@@ -30,9 +34,11 @@ LINK_PID = 1_000_000  # trace process id of the links
 
 class Network:
     def __init__(self, env: simpy.Environment, graph: nx.Graph, routes: Routes,
-                 trace: TraceRecorder | None = None) -> None:
+                 trace: TraceRecorder | None = None, packet_bytes: float = 0.0) -> None:
         self.env, self.graph, self.routes, self.trace = env, graph, routes, trace
         self.cut_through = graph.graph["switching"] == "cut_through"
+        self.packet_bytes = packet_bytes
+        self._shared: dict[tuple, SharedLink] = {}
         self._free_at: dict[tuple, float] = defaultdict(float)
         self._paths: dict[tuple[int, int], list[tuple[tuple, float, float]]] = {}
         self.busy_s: dict[tuple, float] = defaultdict(float)
@@ -57,6 +63,9 @@ class Network:
         """Start moving ``nbytes`` from chip ``src`` to chip ``dst``; call ``deliver()`` on arrival."""
         self.messages += 1
         path = self.path(src, dst)
+        if self.packet_bytes:
+            PacketRoute(self, self.messages, path, nbytes, self.packet_bytes, deliver).enter(0)
+            return
         hold = nbytes / min(bw for _, _, bw in path) if self.cut_through else 0.0
         self._hop(path, 0, nbytes, hold, deliver)
 
@@ -77,6 +86,20 @@ class Network:
         delay = start - now + latency + (occupy if not self.cut_through or last else 0.0)
         ev = self.env.timeout(delay)
         ev.callbacks.append(lambda _e: deliver() if last else self._hop(path, i + 1, nbytes, hold, deliver))
+
+    def shared(self, link: tuple, bandwidth: float) -> SharedLink:
+        """The packet-switched server of one link direction."""
+        s = self._shared.get(link)
+        if s is None:
+            s = self._shared[link] = SharedLink(self.env, bandwidth)
+        return s
+
+    def account(self, link: tuple, start: float, duration: float, nbytes: float) -> None:
+        """A packet-switched message was on ``link`` from ``start`` for ``duration``."""
+        self.bytes[link] += nbytes
+        self.busy_s[link] = self._shared[link].busy_s
+        if self.trace:
+            self.trace.span(f"{nbytes} B", LINK_PID, self._tid(link), start, duration)
 
     def _tid(self, link: tuple) -> int:
         return self.graph.edges[link]["link_id"] * 2 + (0 if str(link[0]) < str(link[1]) else 1)

@@ -32,8 +32,8 @@ from __future__ import annotations
 import numpy as np
 
 from ampsim.ir.message import Message
-from ampsim.ir.node import Send
-from ampsim.ir.param import ParamNode, init_rng
+from ampsim.ir.node import Send, Work
+from ampsim.ir.param import ParamNode, check_param_memory, init_rng
 
 #: array operations of :func:`sig`: *, tanh, +, *
 SIG_KERNELS = 4
@@ -46,6 +46,7 @@ def sig(x: np.ndarray) -> np.ndarray:
 
 def _uniform(seed: int, name: str, shape: tuple[int, int], fan: int, dtype) -> np.ndarray:
     scale = np.sqrt(6.0 / fan)
+    check_param_memory(name, shape, dtype)
     return init_rng(seed, name).uniform(-scale, scale, shape).astype(dtype)
 
 
@@ -76,6 +77,11 @@ class GatedCell(ParamNode):
         # two concatenates, the GEMM, the bias sum
         self.charge(flops=2.0 * X.shape[0] * self.params["W"].size, bytes=X.nbytes + DZ.nbytes, kernels=4)
         return {"W": X.T @ DZ, "b": DZ.sum(axis=0)}
+
+    def grad_work(self, profiles: list[np.ndarray], work: Work) -> None:
+        work.flops += 2.0 * sum(int(p[1]) for p in profiles) * self.params["W"].size
+        work.bytes += sum(int(p[0]) for p in profiles)
+        work.kernels += 4
 
 
 class LSTMCell(GatedCell):
@@ -272,3 +278,7 @@ class GRUCell(ParamNode):
         # four concatenates, two GEMMs, two bias sums
         self.charge(flops=2.0 * X.shape[0] * (self.params["Wx"].size + self.params["Wh"].size), kernels=8)
         return {"Wx": X.T @ DGX, "Wh": Hs.T @ DGH, "bx": DGX.sum(axis=0), "bh": DGH.sum(axis=0)}
+
+    def grad_work(self, profiles: list[np.ndarray], work: Work) -> None:
+        work.flops += 2.0 * sum(int(p[1]) for p in profiles) * (self.params["Wx"].size + self.params["Wh"].size)
+        work.kernels += 8

@@ -28,9 +28,9 @@ from typing import Callable
 import numpy as np
 
 from ampsim.ir.message import Instance, Message
-from ampsim.ir.node import Node, Send
+from ampsim.ir.node import Node, Send, Work
 from ampsim.ir.nodes.cells import SIG_KERNELS, sig
-from ampsim.ir.param import ParamNode, init_rng
+from ampsim.ir.param import ParamNode, check_param_memory, init_rng
 
 State = tuple[int, ...]
 EdgesFn = Callable[[Instance, State], tuple[np.ndarray, np.ndarray]]
@@ -68,6 +68,7 @@ class EdgeSum(Node):
 
 def _glorot(seed: int, name: str, shape: tuple[int, int], dtype) -> np.ndarray:
     scale = np.sqrt(6.0 / (shape[0] + shape[1]))
+    check_param_memory(name, shape, dtype)
     return init_rng(seed, name).uniform(-scale, scale, shape).astype(dtype)
 
 
@@ -133,3 +134,7 @@ class GatedReadout(ParamNode):
         # three concatenates, two GEMMs, two bias sums
         self.charge(flops=2.0 * Z.shape[0] * (self.params["Wi"].size + self.params["Wj"].size), kernels=7)
         return {"Wi": Z.T @ DA, "bi": DA.sum(axis=0), "Wj": Z[:, :self.n_h].T @ DT, "bj": DT.sum(axis=0)}
+
+    def grad_work(self, profiles: list[np.ndarray], work: Work) -> None:
+        work.flops += 2.0 * sum(int(p[1]) for p in profiles) * (self.params["Wi"].size + self.params["Wj"].size)
+        work.kernels += 7

@@ -9,8 +9,8 @@ from __future__ import annotations
 import numpy as np
 
 from ampsim.ir.message import Message
-from ampsim.ir.node import Send
-from ampsim.ir.param import ParamNode, init_rng
+from ampsim.ir.node import Send, Work
+from ampsim.ir.param import ParamNode, check_param_memory, init_rng
 from ampsim.optim import SparseRows
 
 #: array operations inside np.unique(ar, return_inverse=True) (numpy 2.x: flatten, argsort, gather, empty,
@@ -26,6 +26,7 @@ class Linear(ParamNode):
 
     def __init__(self, name: str, n_in: int, n_out: int, *, seed: int = 0, init: str = "glorot",
                  bias: bool = True, input_grad: bool = True, dtype: type = np.float32) -> None:
+        check_param_memory(name, (n_in, n_out), dtype)
         rng = init_rng(seed, name)
         scale = np.sqrt(2.0 / n_in) if init == "he" else np.sqrt(6.0 / (n_in + n_out))
         if init == "he":
@@ -73,6 +74,12 @@ class Linear(ParamNode):
             grads["b"] = DY.sum(axis=0)
         return grads
 
+    def grad_work(self, profiles: list[np.ndarray], work: Work) -> None:
+        rows = sum(int(p[1]) for p in profiles)
+        work.flops += 2.0 * rows * self.params["W"].size
+        work.bytes += sum(int(p[0]) for p in profiles)
+        work.kernels += 3 + ("b" in self.params)
+
 
 class Embedding(ParamNode):
     """Rows of a table: integer ids of shape [rows] → vectors of shape [rows, dim].
@@ -83,6 +90,7 @@ class Embedding(ParamNode):
     def __init__(self, name: str, n_rows: int, dim: int, *, seed: int = 0, scale: float = 0.1,
                  table: np.ndarray | None = None, dtype: type = np.float32) -> None:
         if table is None:
+            check_param_memory(name, (n_rows, dim), dtype)
             table = init_rng(seed, name).uniform(-scale, scale, (n_rows, dim))
         super().__init__(name, {"W": np.asarray(table, dtype=dtype)}, width=dim)
         self.n_rows = n_rows
@@ -110,3 +118,21 @@ class Embedding(ParamNode):
         # two concatenates, np.zeros, np.add.at and np.unique's own operations
         self.charge(flops=dy.size, bytes=2 * dy.nbytes, kernels=4 + _UNIQUE_KERNELS)
         return {"W": SparseRows(rows, values)}
+
+    def stash_profile(self, key: int) -> np.ndarray:
+        """``[bytes held, gradient elements, gradient bytes, *the distinct ids]`` (the ids decide how many
+        rows an update over several instances touches)."""
+        entries = self.stashed_entries(key)
+        held = sum(i.nbytes + d.nbytes for i, d in entries)
+        ids = np.unique(np.concatenate([i.reshape(-1) for i, _ in entries])) if entries else np.zeros(0, np.int64)
+        head = [held, sum(d.size for _, d in entries), sum(d.nbytes for _, d in entries)]
+        return np.concatenate([np.array(head, dtype=np.int64), ids.astype(np.int64)])
+
+    def grad_work(self, profiles: list[np.ndarray], work: Work) -> None:
+        work.flops += sum(int(p[1]) for p in profiles)
+        work.bytes += 2 * sum(int(p[2]) for p in profiles)
+        work.kernels += 4 + _UNIQUE_KERNELS
+
+    def grad_sizes(self, profiles: list[np.ndarray]) -> list[tuple[int, bool]]:
+        rows = profiles[0][3:] if len(profiles) == 1 else np.unique(np.concatenate([p[3:] for p in profiles]))
+        return [(int(rows.size) * self.params["W"].shape[1], True)]

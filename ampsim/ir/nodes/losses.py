@@ -5,12 +5,18 @@ validation metric) to the controller, and, while training, sends the first gradi
 Targets come from a picklable callable ``target(inst, state) -> array``, so the same model runs in worker
 processes. A classification target of -1 marks a row without a label: it gets zero gradient and is not
 counted (e.g. neutral nodes in binary sentiment).
+
+Divergence: a loss that is not finite, or whose magnitude per labelled row exceeds the node's ``max_loss``
+(``train.max_loss``, set on every loss node by the plan stage with :func:`configure_losses`, so every
+executor applies the same rule; 0 = no bound), stops the run with one :class:`~ampsim.errors.RunError` line
+naming the node, the instance and the value. The check is host arithmetic on a number already computed: it
+charges no work, so simulated times do not change.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 import numpy as np
 
@@ -31,16 +37,40 @@ class Field:
         return inst.data[self.name]
 
 
-def _check_finite(node: str, msg: Message, loss: float) -> None:
-    if not np.isfinite(loss):
-        raise RunError(f"loss became {loss} at node {node} on instance {msg.key} state {msg.state}; "
-                       "lower train.lr or set train.clip_norm")
+class LossNode(Node):
+    """A node that turns forward into backward and reports its loss (kind ``nppt``, no outputs).
 
-
-class SoftmaxCrossEntropy(Node):
-    """Mean (or sum) over rows of -log softmax(logits)[target]; reports loss, n and correct."""
+    ``max_loss`` bounds the loss per labelled row (the unit of the ``train_loss`` column); 0 (the default
+    of a node built outside the plan stage) checks only that the loss is finite.
+    """
 
     n_out = 0
+    max_loss: float = 0.0
+
+    def check_loss(self, msg: Message, loss: float, n: int) -> None:
+        """Raise the one-line divergence :class:`RunError` if ``loss`` (summed over ``n`` labelled rows of
+        ``msg``) is not finite or exceeds ``max_loss`` per row."""
+        if not np.isfinite(loss):
+            raise RunError(f"loss became {loss} at node {self.name} on instance {msg.key} state {msg.state}; "
+                           "lower train.lr or set train.clip_norm")
+        per_row = abs(loss) / max(n, 1)
+        if self.max_loss and per_row > self.max_loss:
+            raise RunError(f"loss became {per_row:.4g} per row at node {self.name} on instance {msg.key} state "
+                           f"{msg.state}, above train.max_loss = {self.max_loss:g}: the run diverged; lower "
+                           "train.lr or set train.clip_norm")
+
+
+def configure_losses(nodes: Iterable[Node], max_loss: float) -> None:
+    """Give every loss node among ``nodes`` the divergence bound ``max_loss`` (0: finite check only)."""
+    if max_loss < 0:
+        raise ValueError(f"max_loss must be >= 0, got {max_loss}")
+    for node in nodes:
+        if isinstance(node, LossNode):
+            node.max_loss = float(max_loss)
+
+
+class SoftmaxCrossEntropy(LossNode):
+    """Mean (or sum) over rows of -log softmax(logits)[target]; reports loss, n and correct."""
 
     def __init__(self, name: str, n_classes: int, target: Target, *, reduction: str = "mean") -> None:
         super().__init__(name, width=n_classes)
@@ -55,7 +85,7 @@ class SoftmaxCrossEntropy(Node):
         logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
         rows = np.flatnonzero(valid)
         loss = float(-logp[rows, t[rows]].sum())
-        _check_finite(self.name, msg, loss)
+        self.check_loss(msg, loss, n)
         correct = int((logp[rows].argmax(axis=1) == t[rows]).sum())
         # valid (>=, sum), max, -, exp, sum, log, -, flatnonzero, loss (t[rows], gather, sum),
         # correct (logp[rows], argmax, t[rows], ==, sum)
@@ -74,10 +104,8 @@ class SoftmaxCrossEntropy(Node):
         return out
 
 
-class MeanSquaredError(Node):
+class MeanSquaredError(LossNode):
     """Mean over rows of the squared error summed over outputs; reports loss, n and absolute error."""
-
-    n_out = 0
 
     def __init__(self, name: str, width: int, target: Target, *, reduction: str = "mean") -> None:
         super().__init__(name, width=width)
@@ -90,7 +118,7 @@ class MeanSquaredError(Node):
         diff = y - t
         n = y.shape[0]
         loss = float(np.sum(diff * diff))
-        _check_finite(self.name, msg, loss)
+        self.check_loss(msg, loss, n)
         # -, *, sum, abs, sum; plus a cast when the target is not already an array of the payload's dtype
         cast = not (isinstance(raw, np.ndarray) and raw.dtype == y.dtype)
         self.charge(flops=3 * y.size, kernels=5 + cast)

@@ -1,0 +1,273 @@
+"""Recordings: the message graph each instance causes, captured once with the real numpy code.
+
+In AMP the timing of a run does not depend on the numbers in the payloads: control flow follows message
+*states*, the work of a node call depends on shapes, and the muf rule counts instances. :func:`record`
+runs a batch of instances through the one message pump (:mod:`ampsim.ir.pump`, the reference order)
+and keeps, for every message, everything the simulator's timing reads, in flat numpy arrays (one row
+per message, per *step group*, per instance). :mod:`ampsim.executors.sim.replay` replays them on any
+hardware, placement, mak and muf with exactly the simulated times of a full run.
+
+Life cycle: ``record(model, instances, training)`` → :class:`Recording` → ``save(path, key)`` (one
+``.npz``) → ``load(path, key)`` (checks the key and a checksum) → a replay reads its arrays.
+
+Contents (``m`` a message, ``g`` a step group, ``i`` an instance, all numbered in reference order):
+
+* a message ``m`` is processed by node ``node[m]`` (an index into ``names``), forward or ``bwd[m]``; its
+  payload has ``nbytes[m]`` bytes and ``wire[m]`` bytes on a link (payload + header + state);
+  its state is ``states[state_ptr[m]:state_ptr[m+1]]`` (traces only).
+* a *step group* is what one node call can emit: one message, or all the messages one join (Concat,
+  Split, Bcast's backward, Group, Ungroup's backward, Add, Mul) collects for one tag. Its messages may
+  arrive in any order; the last one to arrive runs the join (its outcome ``w1``/``h1``: FLOPs, bytes and
+  operations, and the change in the node's held bytes) and sends the group's children
+  ``children[child_ptr[g]:child_ptr[g+1]]``; the others are buffered (``w0``/``h0``). The recorder checks
+  that a buffered arrival does nothing but buffer, so either outcome is known for every arrival order.
+* staleness: group ``g`` at a parameterized node saves the parameter version (``saves[g]``) or pops the
+  one saved by group ``pop_ref[g]`` (-1: neither).
+* instance ``i`` (key ``keys[i]``) starts with messages ``roots[root_ptr[i]:root_ptr[i+1]]`` and owns
+  messages ``msg_ptr[i]:msg_ptr[i+1]`` and groups ``group_ptr[i]:group_ptr[i+1]``; when it completes,
+  parameterized nodes ``stash_node[stash_ptr[i]:stash_ptr[i+1]]`` (in the graph's ``param_nodes``
+  order) hold a stash, whose :meth:`~ampsim.ir.param.ParamNode.stash_profile` is
+  ``profiles[prof_ptr[j]:prof_ptr[j+1]]``; the node's ``update_work`` turns profiles into an update's cost.
+
+What a recording depends on, the cache and the file format: :mod:`ampsim.executors.sim.recording_cache`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Iterable
+
+import numpy as np
+
+from ampsim.errors import AmpsimError, GraphError
+from ampsim.hardware.cost import message_bytes
+from ampsim.ir.message import Instance
+from ampsim.ir.node import Node
+from ampsim.ir.param import ParamNode
+from ampsim.ir.pump import pump
+from ampsim.models.base import Model
+
+FORMAT = 1
+
+
+class RecordingError(AmpsimError):
+    """A recording file that cannot be used (missing, truncated, corrupt, or recorded for another key)."""
+
+
+@dataclass
+class Recording:
+    names: np.ndarray        # node names (str), indexed by node
+    node: np.ndarray         # [m] int32
+    bwd: np.ndarray          # [m] bool
+    nbytes: np.ndarray       # [m] int64 payload bytes
+    wire: np.ndarray         # [m] int64 bytes on a link
+    state_ptr: np.ndarray    # [m+1] int64
+    states: np.ndarray       # int64
+    group: np.ndarray        # [m] int32
+    w0: np.ndarray           # [m, 3] float64 flops, bytes, kernels when buffered by a join
+    h0: np.ndarray           # [m] int64
+    w1: np.ndarray           # [m, 3] float64 when it runs the step
+    h1: np.ndarray           # [m] int64
+    size: np.ndarray         # [g] int32 messages in the group
+    child_ptr: np.ndarray    # [g+1] int64
+    children: np.ndarray     # int64 message indices
+    saves: np.ndarray        # [g] bool
+    pop_ref: np.ndarray      # [g] int64
+    keys: np.ndarray         # [i] int64
+    root_ptr: np.ndarray     # [i+1] int64
+    roots: np.ndarray        # int64
+    msg_ptr: np.ndarray      # [i+1] int64
+    group_ptr: np.ndarray    # [i+1] int64
+    stash_ptr: np.ndarray    # [i+1] int64
+    stash_node: np.ndarray   # int32 node index
+    prof_ptr: np.ndarray     # int64
+    profiles: np.ndarray     # int64
+
+    @property
+    def n_messages(self) -> int:
+        return int(self.node.size)
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+class _JoinSpy:
+    """Wraps one node's ``join`` during recording: what the last call buffered, and whether it completed."""
+
+    def __init__(self, node: Node) -> None:
+        self.node, self.inner = node, node.join
+        self.last: tuple | None = None
+
+    def __call__(self, msg, port, n_ports, value=None):
+        parts = self.inner(msg, port, n_ports, value)
+        part = msg.payload if value is None else value
+        self.last = (msg.tag, _nbytes(part), parts is not None)
+        return parts
+
+
+def _nbytes(obj) -> int:
+    if isinstance(obj, np.ndarray):
+        return int(obj.nbytes)
+    if isinstance(obj, (list, tuple)):
+        return sum(_nbytes(o) for o in obj)
+    return 0
+
+
+def record(model: Model, instances: Iterable[Instance], *, training: bool = True) -> Recording:
+    """Run ``instances`` one at a time through the message pump and record their message graphs.
+
+    The model's parameters are not updated and its staleness counters are restored; its per-instance
+    state (caches, stashes, muf remainders) is dropped, so record on a model that is not mid-run."""
+    graph = model.graph
+    names = sorted(graph.nodes)
+    index = {n: i for i, n in enumerate(names)}
+    param_nodes = list(graph.param_nodes)
+    spies = {n.name: _JoinSpy(n) for n in graph.nodes.values()}
+    saved_staleness = {n.name: n.staleness.copy() for n in param_nodes}
+    b = _Builder()
+    try:
+        for node in graph.nodes.values():
+            node.training = training
+            node.join = spies[node.name]  # instance attribute: shadows the method while recording
+        for inst in instances:
+            _record_one(b, model, inst, index, spies, param_nodes)
+    finally:
+        for node in graph.nodes.values():
+            node.__dict__.pop("join", None)
+            node.training = True
+        for n in param_nodes:
+            n.staleness.clear()
+            n.staleness.update(saved_staleness[n.name])
+            n.reset()
+    return b.build(names)
+
+
+class _Builder:
+    def __init__(self) -> None:
+        self.node, self.bwd, self.nbytes, self.wire, self.states, self.state_ptr = [], [], [], [], [], [0]
+        self.group, self.w0, self.h0, self.w1, self.h1 = [], [], [], [], []
+        self.size, self.child_ptr, self.children, self.saves, self.pop_ref = [], [0], [], [], []
+        self.keys, self.root_ptr, self.roots, self.msg_ptr, self.group_ptr = [], [0], [], [0], [0]
+        self.stash_ptr, self.stash_node, self.prof_ptr, self.profiles = [0], [], [0], []
+
+    def message(self, node: int, bwd: bool, msg) -> int:
+        self.node.append(node)
+        self.bwd.append(bwd)
+        self.nbytes.append(msg.payload.nbytes)
+        self.wire.append(message_bytes(msg.payload.nbytes, len(msg.state)))
+        self.states.extend(msg.state)
+        self.state_ptr.append(len(self.states))
+        self.group.append(-1)
+        self.w0.append((0.0, 0.0, 0.0))
+        self.h0.append(0)
+        self.w1.append((0.0, 0.0, 0.0))
+        self.h1.append(0)
+        return len(self.node) - 1
+
+    def new_group(self) -> int:
+        self.size.append(0)
+        self.children.append(None)  # placeholder: filled when the group's step runs
+        self.saves.append(False)
+        self.pop_ref.append(-1)
+        return len(self.size) - 1
+
+    def build(self, names: list[str]) -> Recording:
+        # children were gathered per group; flatten in group order
+        flat, ptr = [], [0]
+        for ch in self.children:
+            flat.extend(ch or ())
+            ptr.append(len(flat))
+        i64 = np.int64
+        return Recording(
+            names=np.array(names, dtype=str), node=np.array(self.node, np.int32), bwd=np.array(self.bwd, bool),
+            nbytes=np.array(self.nbytes, i64), wire=np.array(self.wire, i64), state_ptr=np.array(self.state_ptr, i64),
+            states=np.array(self.states, i64), group=np.array(self.group, np.int32),
+            w0=np.array(self.w0, np.float64).reshape(-1, 3), h0=np.array(self.h0, i64),
+            w1=np.array(self.w1, np.float64).reshape(-1, 3), h1=np.array(self.h1, i64),
+            size=np.array(self.size, np.int32), child_ptr=np.array(ptr, i64), children=np.array(flat, i64),
+            saves=np.array(self.saves, bool), pop_ref=np.array(self.pop_ref, i64), keys=np.array(self.keys, i64),
+            root_ptr=np.array(self.root_ptr, i64), roots=np.array(self.roots, i64),
+            msg_ptr=np.array(self.msg_ptr, i64), group_ptr=np.array(self.group_ptr, i64),
+            stash_ptr=np.array(self.stash_ptr, i64), stash_node=np.array(self.stash_node, np.int32),
+            prof_ptr=np.array(self.prof_ptr, i64), profiles=np.array(self.profiles, i64))
+
+
+def _record_one(b: _Builder, model: Model, inst: Instance, index: dict[str, int], spies: dict[str, _JoinSpy],
+                param_nodes: list[ParamNode]) -> None:
+    graph = model.graph
+    first = list(model.inject(inst))
+    base = len(b.node)
+    for name, msg in first:
+        b.roots.append(b.message(index[name], False, msg))
+    held = {n: graph.nodes[n].held_nbytes for n in graph.nodes}
+    open_joins: dict[tuple, int] = {}
+    members: dict[int, list[int]] = {}  # open join group -> its buffered messages
+    forward_of: dict[tuple, int] = {}  # (param node, tag) -> group of its forward (the save)
+    m = base - 1
+    for visit in pump(graph, first):
+        m += 1
+        node, step = visit.node, visit.step
+        name = node.name
+        delta = node.held_nbytes - held[name]
+        held[name] = node.held_nbytes
+        work = (step.work.flops, step.work.bytes, step.work.kernels)
+        spy = spies[name]
+        joined, spy.last = spy.last, None
+        for _dst, _dport, s in visit.targets:
+            b.message(index[_dst.name], s.backward, s.msg)
+        children = list(range(len(b.node) - len(visit.targets), len(b.node)))
+        if joined is None:
+            g = b.new_group()
+        else:
+            tag, part, complete = joined
+            jkey = (name, visit.backward, tag)
+            g = open_joins.get(jkey)
+            if g is None:
+                g = open_joins[jkey] = b.new_group()
+                members[g] = []
+            members[g].append(m)
+            b.w0[m] = (0.0, float(visit.msg.payload.nbytes), 0.0)
+            b.h0[m] = part
+            if not complete:
+                if visit.targets or step.reports or work != b.w0[m] or delta != part:
+                    raise GraphError(f"node {name}: a join arrival that does more than buffer its input "
+                                     "cannot be recorded (the replay assumes buffering only)")
+        b.group[m] = g
+        b.size[g] += 1
+        if isinstance(node, ParamNode) and node.training:
+            if not visit.backward:
+                b.saves[g] = True
+                forward_of[(name, visit.msg.tag)] = g
+            else:
+                ref = forward_of.get((name, visit.msg.tag))
+                if ref is None:
+                    raise GraphError(f"node {name}: backward {visit.msg.tag} has no recorded forward")
+                b.pop_ref[g] = ref
+        if joined is not None and not joined[2]:
+            continue
+        # the step that emits: its outcome, and (joins) every other arrival's outcome had it come last
+        b.w1[m], b.h1[m] = work, delta
+        b.children[g] = children
+        if joined is not None:
+            del open_joins[(name, visit.backward, joined[0])]
+            last_bytes, last_part = visit.msg.payload.nbytes, joined[1]
+            for q in members.pop(g)[:-1]:
+                b.w1[q] = (work[0], work[1] - last_bytes + b.nbytes[q], work[2])
+                b.h1[q] = delta - last_part + b.h0[q]
+    if open_joins:
+        raise GraphError(f"instance {inst.key}: joins never completed at {sorted({k[0] for k in open_joins})}")
+    b.keys.append(inst.key)
+    b.root_ptr.append(len(b.roots))
+    b.msg_ptr.append(len(b.node))
+    b.group_ptr.append(len(b.size))
+    for node in param_nodes:
+        if node.stashed(inst.key):
+            b.stash_node.append(index[node.name])
+            b.profiles.extend(node.stash_profile(inst.key).tolist())
+            b.prof_ptr.append(len(b.profiles))
+            node.reset()
+    b.stash_ptr.append(len(b.stash_node))
+    leftover = [n.name for n in graph.nodes.values() if n.has_state()]
+    if leftover:
+        raise GraphError(f"instance {inst.key}: state left at {', '.join(leftover)} after its last message")
+

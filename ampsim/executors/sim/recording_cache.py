@@ -1,0 +1,165 @@
+"""The recording cache: where recordings are filed, what they are keyed by, and the file format.
+
+A recording (:mod:`ampsim.executors.sim.recording`) depends on: the instances (keys, structure, shapes
+and values: a BLAKE2b of their data, so the epoch, the shuffle and ``train.max_instances`` are covered),
+the experiment's task, ``[data]``, ``[model]``, seed and dtype (the plan's ``recording_context``), the
+graph (node names, kinds and parameter shapes), whether it trains or evaluates, the recording format and
+the code it comes from (a SHA-256 of ``ampsim/ir``, ``ampsim/models``, ``ampsim/data``, the cost model
+and the recorder). It does not depend on the hardware, placement, mak, muf, optimizer or learning rate,
+which is what lets every point of a what-if sweep share one.
+
+Life cycle: :func:`obtain` → the key (:func:`recording_key`) → this process's memory → the cache folder
+(``$AMPSIM_RECORDINGS``, default ``~/.cache/ampsim/recordings``; ``off`` keeps recordings in memory
+only), one ``<sha256 of the key>.npz`` per recording → else :func:`~ampsim.executors.sim.recording.record`
+now, and file it.
+
+File format: a compressed NumPy ``.npz`` with one array per :class:`~ampsim.executors.sim.recording.Recording` field,
+``key`` (the JSON key text) and ``checksum`` (SHA-256 over each array's name, dtype, shape and bytes).
+:func:`load` raises :class:`~ampsim.executors.sim.recording.RecordingError` (one line) for a missing,
+truncated or corrupt file or a key that differs; :func:`obtain` then records again, with a warning.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import logging
+import os
+import pickle
+import zipfile
+from dataclasses import fields
+from pathlib import Path
+
+import numpy as np
+
+from ampsim.executors.sim.recording import FORMAT, Recording, RecordingError, record
+from ampsim.ir.message import Instance
+from ampsim.models.base import Model
+
+log = logging.getLogger(__name__)
+
+#: recordings kept in memory per process (a sweep's points share them), most recent last
+MEMORY_SLOTS = 4
+_MEMORY: dict[str, Recording] = {}
+
+
+def checksum(arrays: dict[str, np.ndarray]) -> str:
+    h = hashlib.sha256()
+    for name in sorted(arrays):
+        a = np.ascontiguousarray(arrays[name])
+        h.update(f"{name}:{a.dtype.str}:{a.shape};".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
+
+
+def save(rec: Recording, path: Path, key: str) -> None:
+    """Write ``rec`` to ``path`` (atomically: a temporary file, then a rename)."""
+    arrays = rec.arrays()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as f:
+        np.savez_compressed(f, key=np.array(key), checksum=np.array(checksum(arrays)), **arrays)
+    os.replace(tmp, path)
+
+
+def load(path: Path, key: str) -> Recording:
+    """Read the recording at ``path``, recorded for ``key``; :class:`RecordingError` if it is not usable."""
+    names = [f.name for f in fields(Recording)]
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            stored_key, stored_sum = str(z["key"]), str(z["checksum"])
+            arrays = {n: z[n] for n in names}
+    except FileNotFoundError:
+        raise RecordingError(f"{path}: no such recording") from None
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
+        raise RecordingError(f"{path}: corrupt or truncated recording ({type(e).__name__}: {e})") from None
+    if stored_key != key:
+        raise RecordingError(f"{path}: recorded for another task, data or code version "
+                             f"({_short(stored_key)} != {_short(key)})")
+    if checksum(arrays) != stored_sum:
+        raise RecordingError(f"{path}: checksum mismatch (a corrupt recording)")
+    return Recording(**arrays)
+
+
+def cache_folder() -> Path | None:
+    """``$AMPSIM_RECORDINGS`` (``off`` or empty: no files, memory only), else ``~/.cache/ampsim/recordings``."""
+    env = os.environ.get("AMPSIM_RECORDINGS")
+    if env is None:
+        return Path.home() / ".cache" / "ampsim" / "recordings"
+    return None if env.strip() in ("", "off") else Path(env)
+
+
+@functools.cache
+def code_digest() -> str:
+    """SHA-256 of the code a recording's contents come from: the IR, the models, the data readers, the
+    cost model's message size and this module. Any change there invalidates every recording."""
+    root = Path(__file__).resolve().parents[2]
+    h = hashlib.sha256()
+    here = Path(__file__).resolve().parent
+    files = sorted([*root.glob("ir/**/*.py"), *root.glob("models/**/*.py"), *root.glob("data/**/*.py"),
+                    root / "hardware" / "cost.py", here / "recording.py", here / "recording_cache.py"])
+    for f in files:
+        h.update(str(f.relative_to(root)).encode())
+        h.update(f.read_bytes())
+    return h.hexdigest()
+
+
+def graph_fingerprint(model: Model) -> list:
+    """Node names, kinds and parameter shapes (what a recording's node indices and sizes refer to)."""
+    return [[n, type(node).__name__, sorted((k, list(p.shape), p.dtype.str) for k, p in
+                                            getattr(node, "params", {}).items())]
+            for n, node in sorted(model.graph.nodes.items())]
+
+
+def instances_digest(instances: list[Instance]) -> str:
+    """BLAKE2b of the instances' keys and data (their structure, shapes and values), in order."""
+    h = hashlib.blake2b(digest_size=20)
+    for inst in instances:
+        h.update(pickle.dumps((inst.key, inst.data), protocol=5))
+    return h.hexdigest()
+
+
+def recording_key(model: Model, instances: list[Instance], *, training: bool, context: str = "") -> str:
+    """The JSON text a recording is filed under and checked against. ``context`` names the experiment's
+    task, data, model, seed and dtype (the plan's ``recording_context``)."""
+    return json.dumps({"format": FORMAT, "code": code_digest(), "context": context, "training": training,
+                       "graph": hashlib.sha256(json.dumps(graph_fingerprint(model)).encode()).hexdigest(),
+                       "instances": instances_digest(instances), "n_instances": len(instances)}, sort_keys=True)
+
+
+def obtain(model: Model, instances: list[Instance], *, training: bool = True, context: str = "",
+           folder: Path | None = None, use_folder: bool = True) -> Recording:
+    """The recording of ``instances``: from memory, else from the cache folder, else recorded now (and
+    filed). A cached file that is corrupt, truncated or for another key is re-recorded, with a warning."""
+    key = recording_key(model, instances, training=training, context=context)
+    rec = _MEMORY.pop(key, None)
+    if rec is None:
+        folder = (folder or cache_folder()) if use_folder else None
+        path = folder / f"{_short(key)}.npz" if folder else None
+        if path is not None and path.exists():
+            try:
+                rec = load(path, key)
+            except RecordingError as e:
+                log.warning("%s; recording again", e)
+        if rec is None:
+            log.info("recording %d instance(s) (%s)", len(instances), "training" if training else "evaluation")
+            rec = record(model, instances, training=training)
+            if path is not None:
+                try:
+                    save(rec, path, key)
+                except OSError as e:
+                    log.warning("could not file the recording in %s: %s", folder, e)
+    _MEMORY[key] = rec
+    while len(_MEMORY) > MEMORY_SLOTS:
+        del _MEMORY[next(iter(_MEMORY))]
+    return rec
+
+
+def _short(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()[:24]
+
+
+def clear_memory() -> None:
+    """Forget the recordings kept in this process's memory (the files stay)."""
+    _MEMORY.clear()

@@ -1,0 +1,235 @@
+"""Replay: the simulated executor without numpy (``executor.numerics = false``).
+
+A :class:`Replay` drives a :class:`~ampsim.executors.sim.executor.SimExecutor`'s own chips, network,
+trace and memory accounting from a :class:`~ampsim.executors.sim.recording.Recording` of the same
+instances instead of running node code. Every rule that decides simulated time is the executor's:
+mak admission (its controller), the chips' FIFO queues, polling, framing and wake-ups, the links,
+remote-send costs, and the muf rule (update jobs on the chips' queues, their cost from each node's
+:meth:`~ampsim.ir.param.ParamNode.update_work` over the stashes it stacks). So a replayed run's simulated
+time, per-chip busy time, per-link bytes, peak memory and staleness equal the full run's bit for bit;
+losses and metrics are not measured.
+
+Life cycle per ``train`` call: :meth:`Replay.start` (the recording of exactly these instances, from the
+cache or recorded now; per-run counters) → the executor runs :meth:`Replay.controller` and the chips call
+:meth:`Replay.handle` for every work item → :meth:`Replay.finish` writes the parameter versions back.
+
+Where it models every rule of the machine (no framing, polling, packet links or trace),
+:class:`~ampsim.executors.sim.fastloop.FastReplay` runs the same replay on its own event loop instead of
+SimPy processes (the executor chooses; both are tested against the full run).
+
+Work items are plain ints: ``m >= 0`` is recorded message ``m``, ``-1 - j`` the update job of stash ``j``.
+A message's step duration on each distinct chip spec is computed for all messages at once (numpy, the
+same IEEE operations as :func:`~ampsim.hardware.cost.compute_time_s`), so the loop does no cost arithmetic.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Callable
+
+import numpy as np
+
+from ampsim.executors.sim.recording import Recording
+from ampsim.executors.sim.recording_cache import obtain
+from ampsim.hardware.cost import compute_time_s
+from ampsim.hardware.spec import ChipSpec
+from ampsim.ir.message import Instance
+from ampsim.ir.param import ParamNode
+
+if TYPE_CHECKING:
+    from ampsim.executors.sim.chips import Chip
+    from ampsim.executors.sim.executor import SimExecutor
+
+
+def step_durations(spec: ChipSpec, w: np.ndarray) -> list[float]:
+    """``compute_time_s(spec, *w[m])`` for every row of ``w`` ([m, 3]: flops, bytes, kernels)."""
+    k = spec.compute_units
+    d = (np.maximum(w[:, 0] * k / spec.flops_per_s, w[:, 1] * k / spec.mem_bandwidth_bytes_per_s)
+         + spec.overhead_s + w[:, 2] * spec.kernel_overhead_s)
+    return d.tolist()
+
+
+class Replay:
+    def __init__(self, ex: SimExecutor, context: str = "") -> None:
+        self.ex, self.context = ex, context
+        self.rec: Recording | None = None
+        #: per parameterized node: (profile, held bytes) of the completed instances not yet in an update
+        #: (kept across ``train`` calls, as the nodes keep theirs)
+        self.ready: dict[int, list[tuple[np.ndarray, int, bytes]]] = {}
+        self._update_cost: dict[tuple, tuple[float, int]] = {}
+
+    # -- per train/evaluate call -----------------------------------------------------------------
+    def start(self, instances: list[Instance], training: bool) -> None:
+        ex = self.ex
+        rec = obtain(ex.model, instances, training=training, context=self.context)
+        if self.rec is not rec:
+            self._load(rec)
+        self.training = training
+        self.remaining = list(self.size)
+        self.ver_at = [0] * len(self.size)
+        self.live = [0] * len(rec.keys)
+        self.version = [n.version if isinstance(n, ParamNode) else 0 for n in self.nodes]
+
+    def _load(self, rec: Recording) -> None:
+        ex = self.ex
+        self.rec = rec
+        self.names = rec.names.tolist()
+        if self.names != sorted(ex.graph.nodes):
+            raise ValueError("recording was made for another graph")
+        nodes = [ex.graph.nodes[n] for n in self.names]
+        self.nodes = nodes
+        self.staleness = [n.staleness if isinstance(n, ParamNode) else None for n in nodes]
+        self.chip_of = [ex.where[n] for n in self.names]
+        view = vars(rec).get("replay_view")
+        if view is None:  # built once per recording and process, shared by every executor replaying it
+            view = rec.replay_view = _view(rec)
+        self.__dict__.update(view)
+
+    def durations(self, spec: ChipSpec) -> tuple[list[float], list[float]]:
+        """Every message's step duration on a chip of ``spec`` (buffered by a join, and running its step)."""
+        key = (spec.compute_units, spec.flops_per_s, spec.mem_bandwidth_bytes_per_s, spec.overhead_s,
+               spec.kernel_overhead_s)
+        d = self.duration_cache.get(key)
+        if d is None:
+            d = self.duration_cache[key] = (step_durations(spec, self.rec.w0), step_durations(spec, self.rec.w1))
+        return d
+
+    def finish(self) -> None:
+        for node, v in zip(self.nodes, self.version):
+            if isinstance(node, ParamNode):
+                node.version = v
+
+    # -- the controller: admit instances, at most mak in flight ----------------------------------
+    def controller(self):
+        ex, live, node, nbytes, chip_of = self.ex, self.live, self.node, self.nbytes, self.chip_of
+        slots = ex._slots
+        for i, roots in enumerate(self.roots):
+            yield slots.get(1)
+            for r in roots:
+                live[i] += 1
+                chip_of[node[r]].put(r, nbytes[r])
+        yield slots.get(ex.mak)
+        slots.put(ex.mak)
+
+    # -- chips call this for every work item -------------------------------------------------------
+    def handle(self, chip: Chip, unit: int, m: int) -> tuple[float, Callable[[], None] | None]:
+        received = chip.collect()
+        if m < 0:
+            return self._update(chip, unit, -1 - m, received)
+        g = self.group[m]
+        left = self.remaining[g] - 1
+        self.remaining[g] = left
+        ex = self.ex
+        ex.messages += 1
+        spec = chip.spec
+        d0, d1 = self.durations(spec)
+        if left:  # a join buffers this input: nothing is sent
+            chip.account(self.h0[m])
+            duration = d0[m] + received
+            children = ()
+        else:
+            chip.account(self.h1[m])
+            duration = d1[m] + received
+            n = self.node[m]
+            if self.saves[g]:
+                self.ver_at[g] = self.version[n]
+            ref = self.pop_ref[g]
+            if ref >= 0:
+                self.staleness[n][self.version[n] - self.ver_at[ref]] += 1
+            children = self.children[g]
+            if children and (spec.remote_send_overhead_s or spec.remote_send_s_per_byte):
+                t = 0.0
+                for c in children:
+                    if self.chip_of[self.node[c]] is not chip:
+                        t += spec.remote_send_overhead_s + spec.remote_send_s_per_byte * self.wire[c]
+                duration += t
+        if ex.trace:
+            rec = self.rec
+            s = rec.states[rec.state_ptr[m]:rec.state_ptr[m + 1]].tolist()
+            ex.trace.span(f"{self.names[self.node[m]]} {'bwd' if self.bwd[m] else 'fwd'}", chip.index, unit,
+                          ex.env.now, duration, key=self.keys[self.inst_of[m]], state=s)
+        return duration, lambda: self._release(chip, m, children)
+
+    def _release(self, chip: Chip, m: int, children) -> None:
+        i = self.inst_of[m]
+        if children:
+            ex, node, chip_of, nbytes, wire, live = self.ex, self.node, self.chip_of, self.nbytes, self.wire, self.live
+            for c in children:
+                live[i] += 1
+                target = chip_of[node[c]]
+                if target is chip:
+                    self.put(target, c, nbytes[c])
+                elif chip.spec.framed:
+                    ex.framed_messages += 1
+                    chip.outbox.setdefault(target.index, []).append((wire[c], c, nbytes[c]))
+                else:
+                    self.send(chip, target, wire[c], c, nbytes[c])
+        self.live[i] -= 1
+        if self.live[i] == 0:
+            self._complete(i)
+
+    # -- what the loop provides (SimPy here; :class:`~ampsim.executors.sim.fastloop.FastReplay` its own) --
+    def put(self, chip: Chip, item: int, nbytes: int) -> None:
+        chip.put(item, nbytes)
+
+    def send(self, chip: Chip, target: Chip, wire: int, item: int, nbytes: int) -> None:
+        ex = self.ex
+        ex.network.send(chip.index, target.index, wire,
+                        lambda: ex._receive(target, [(wire, item, nbytes)], framed=False))
+
+    def free_slot(self) -> None:
+        self.ex._slots.put(1)
+
+    def _complete(self, i: int) -> None:
+        ex = self.ex
+        if self.training:
+            for j in self.stashes[i]:
+                self.put(self.chip_of[self.stash_node[j]], -1 - j, 0)
+        self.free_slot()
+        if ex._on_done:
+            ex._on_done(1)
+
+    def _update(self, chip: Chip, unit: int, j: int, received: float) -> tuple[float, None]:
+        n = self.stash_node[j]
+        node = self.nodes[n]
+        ready = self.ready.setdefault(n, [])
+        ready.append((self.profiles[j], self.stash_held[j], self.prof_key[j]))
+        if len(ready) < node.muf:
+            chip.account(0)
+            return received, None
+        key = (n, chip.index, tuple(k for _, _, k in ready))
+        cost = self._update_cost.get(key)
+        if cost is None:  # the same stashes on the same chip cost the same (muf = 1: one entry per profile)
+            work = node.update_work([p for p, _, _ in ready])
+            cost = self._update_cost[key] = (compute_time_s(chip.spec, work.flops, work.bytes, work.kernels),
+                                             -sum(h for _, h, _ in ready))
+        chip.account(cost[1])
+        self.ready[n] = []
+        self.version[n] += 1
+        duration = cost[0] + received
+        ex = self.ex
+        if ex.trace:
+            ex.trace.span(f"{node.name} update", chip.index, unit, ex.env.now, duration)
+        return duration, None
+
+
+def _view(rec: Recording) -> dict:
+    """The recording as the Python lists the replay loop indexes (read-only; ``durations``: per chip spec)."""
+    cp, ch = rec.child_ptr.tolist(), rec.children.tolist()
+    rp, roots = rec.root_ptr.tolist(), rec.roots.tolist()
+    sp = rec.stash_ptr.tolist()
+    n_inst, n_stash = len(rec.keys), len(rec.stash_node)
+    profiles = np.split(rec.profiles, rec.prof_ptr[1:-1]) if n_stash else []
+    return {
+        "node": rec.node.tolist(), "bwd": rec.bwd.tolist(), "nbytes": rec.nbytes.tolist(),
+        "wire": rec.wire.tolist(), "group": rec.group.tolist(), "h0": rec.h0.tolist(), "h1": rec.h1.tolist(),
+        "size": rec.size.tolist(), "children": [ch[cp[g]:cp[g + 1]] for g in range(len(rec.size))],
+        "saves": rec.saves.tolist(), "pop_ref": rec.pop_ref.tolist(),
+        "inst_of": np.repeat(np.arange(n_inst), np.diff(rec.msg_ptr)).tolist(), "keys": rec.keys.tolist(),
+        "roots": [roots[rp[i]:rp[i + 1]] for i in range(n_inst)],
+        "stashes": [list(range(sp[i], sp[i + 1])) for i in range(n_inst)],
+        "stash_node": rec.stash_node.tolist(), "profiles": profiles,
+        "stash_held": rec.profiles[rec.prof_ptr[:-1]].tolist() if n_stash else [],
+        # a stash's profile as a hashable key (equal profiles, equal update costs)
+        "prof_key": [p.tobytes() for p in profiles],
+        "duration_cache": {},
+    }

@@ -1,0 +1,172 @@
+"""The local process pool of ``ampsim sweep``: workers that never outlive the sweep, prompt interruption.
+
+:func:`run_pool` runs ``fn(task)`` for every task on ``jobs`` long-lived worker processes and yields
+``(task, error or None)`` as tasks finish. It replaced ``concurrent.futures.ProcessPoolExecutor`` on the
+forkserver, which left its worker, the forkserver and the resource tracker alive for good when the sweep
+was SIGKILLed (the worker blocked on a queue whose write end it held itself) and which, on Ctrl-C, waited
+for every point already handed to it. Contract:
+
+* Workers are forked (on Linux) straight from the calling process: no forkserver and no resource
+  tracker exist, and a worker starts in milliseconds with every module the caller imported (``spawn``
+  elsewhere). No thread runs in the caller while it forks.
+* A worker asks the kernel to SIGKILL it the moment the calling process dies (``PR_SET_PDEATHSIG``, see
+  :func:`ampsim.executors.multicore.procs.die_with_parent`), and the multicore workers of a point do the
+  same with it: a SIGKILL of the sweep takes every process it started with it.
+* Each worker talks over its own pipe and closes every other pipe end it inherited, so an idle worker also
+  sees end of file when the caller is gone.
+* Workers ignore SIGINT (Ctrl-C reaches the whole process group; the caller decides). When the caller
+  stops early (an exception such as Ctrl-C's KeyboardInterrupt, or closing the generator), queued tasks
+  are never started and running ones get SIGTERM, which ends a worker at once (SIGKILL if it has not
+  exited a second later); the generator returns when every worker is gone. Finished tasks are untouched;
+  what a stopped task leaves half-written (a point's temporary folder) is the caller's to delete. A
+  worker does not try to clean up on SIGTERM itself: a Python exception raised at an arbitrary point
+  (inside a fork, a logging lock) can be swallowed or print a traceback, and the caller is faster.
+* A worker that dies while running a task (killed, out of memory) fails that task with a one-line
+  :class:`~ampsim.errors.RunError`; a fresh worker takes the remaining tasks.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing as mp
+import os
+import pickle
+import signal
+import sys
+from collections import deque
+from dataclasses import dataclass
+from multiprocessing.connection import Connection, wait
+from typing import Any, Callable, Iterable, Iterator
+
+from ampsim.errors import RunError
+from ampsim.executors.multicore.procs import die_with_parent, exit_description, limit_blas_threads, stop_processes
+
+__all__ = ["run_pool", "start_method"]
+
+log = logging.getLogger(__name__)
+
+
+def start_method() -> str:
+    """fork on Linux (fast, and every worker is a direct child of the caller), else spawn."""
+    return "fork" if sys.platform.startswith("linux") and "fork" in mp.get_all_start_methods() else "spawn"
+
+
+@dataclass
+class _Worker:
+    proc: Any  # a multiprocessing Process
+    conn: Connection
+    task: Any = None  # the task it is running, None while idle
+
+
+def run_pool(tasks: Iterable[Any], jobs: int, fn: Callable[[Any], Any],
+             grace_s: float = 1.0) -> Iterator[tuple[Any, BaseException | None]]:
+    """Run ``fn(task)`` for every task on ``jobs`` worker processes; yield ``(task, error or None)`` as
+    each finishes (``fn``'s return value is dropped: results travel as files). See the module docstring
+    for what happens when the caller stops early or dies."""
+    ctx = mp.get_context(start_method())
+    queue = deque(tasks)
+    workers: list[_Worker] = []
+    finished = False
+    try:
+        for _ in range(min(max(1, jobs), len(queue))):
+            w = _start(ctx, workers, fn)
+            workers.append(w)
+            _give(w, queue.popleft())
+        while any(w.task is not None for w in workers):
+            busy = [w for w in workers if w.task is not None]
+            ready = set(wait([w.conn for w in busy] + [w.proc.sentinel for w in busy]))
+            for w in busy:
+                if w.conn not in ready and w.proc.sentinel not in ready:
+                    continue
+                task, err = w.task, _result(w)
+                w.task = None
+                if not w.proc.is_alive():  # died: replace it if there is work left
+                    w.conn.close()
+                    workers.remove(w)
+                    if queue:
+                        w = _start(ctx, workers, fn)
+                        workers.append(w)
+                if queue:
+                    _give(w, queue.popleft())
+                yield task, err
+        finished = True
+    finally:
+        _stop(workers, finished, grace_s)
+
+
+def _start(ctx: Any, others: list[_Worker], fn: Callable[[Any], Any]) -> _Worker:
+    here, there = ctx.Pipe(duplex=True)
+    # a forked child inherits every pipe end open here: it closes all but its own (see _worker_main)
+    inherited = [here] + [w.conn for w in others] if ctx.get_start_method() == "fork" else []
+    # not a daemon: a point may start processes of its own (the multicore executor's workers)
+    proc = ctx.Process(target=_worker_main, args=(there, os.getpid(), inherited, fn),
+                       name=f"ampsim-sweep-worker-{len(others)}", daemon=False)
+    proc.start()
+    there.close()
+    return _Worker(proc, here)
+
+
+def _give(w: _Worker, task: Any) -> None:
+    w.task = task
+    w.conn.send(task)
+
+
+def _result(w: _Worker) -> BaseException | None:
+    """The error (or None) ``w`` sent for its task, or a RunError describing how it died without answering."""
+    try:
+        if w.conn.poll():
+            return w.conn.recv()
+    except (EOFError, OSError):
+        pass
+    w.proc.join(1.0)
+    return RunError(f"its worker process (pid {w.proc.pid}) {exit_description(w.proc)}")
+
+
+def _stop(workers: list[_Worker], finished: bool, grace_s: float) -> None:
+    """Idle workers are told to exit; after an early stop, running ones are terminated (then killed)."""
+    for w in workers:
+        if finished or w.task is None:
+            try:
+                w.conn.send(None)
+            except OSError:  # it is gone already
+                pass
+    # SIGTERM at once for running tasks; idle workers exit by themselves within milliseconds
+    stop_processes([w.proc for w in workers], grace_s=0.0 if not finished else grace_s)
+    for w in workers:
+        w.conn.close()
+
+
+# -- in the worker process -------------------------------------------------------------------------------
+def _worker_main(conn: Connection, parent_pid: int, inherited: list[Connection], fn: Callable[[Any], Any]) -> None:
+    """A worker's loop: receive a task, run it, send back None or the error; exit on None or end of file."""
+    for c in inherited:
+        c.close()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # the caller's handler was inherited through fork
+    die_with_parent(parent_pid)
+    limit_blas_threads()  # a forked child inherits the caller's BLAS, threads already set up
+    while True:
+        try:
+            task = conn.recv()
+        except (EOFError, OSError):  # the caller is gone
+            return
+        if task is None:
+            return
+        try:
+            fn(task)
+            err: BaseException | None = None
+        except Exception as e:  # noqa: BLE001 - every failure goes back to the caller, which reports it
+            log.debug("task failed", exc_info=True)
+            err = e
+        conn.send(_portable(err))
+
+
+def _portable(err: BaseException | None) -> BaseException | None:
+    """``err`` if it survives pickling, else a RunError carrying its type and message."""
+    if err is None:
+        return None
+    try:
+        pickle.loads(pickle.dumps(err))
+        return err
+    except Exception:  # noqa: BLE001 - any exception can fail to pickle, in any way
+        return RunError(f"{type(err).__name__}: {err}")

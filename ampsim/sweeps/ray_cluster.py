@@ -1,0 +1,114 @@
+"""Getting a sweep onto Ray: connecting to a cluster that may not answer, starting a local instance.
+
+:func:`connect_ray` fails in one line, :class:`~ampsim.errors.RunError` ``--ray ADDRESS: ...``, instead
+of letting ``ray.init`` retry for minutes while it ignores SIGTERM and Ctrl-C:
+
+* a ``host:port`` (or ``ray://host:port``) address is probed first: nothing listening fails at once; a
+  listener that does not answer the HTTP/2 connection preface with a SETTINGS frame within
+  :data:`PROBE_S` (every Ray endpoint is a gRPC server, and a gRPC server always answers it) fails then,
+  before Ray starts retrying and printing warnings;
+* ``ray.init`` then runs in a daemon thread, joined for at most ``timeout_s``; the main thread stays in
+  Python, where Ctrl-C and SIGTERM are handled. A thread that does not return is left behind (it cannot
+  be stopped) and dies with the process.
+
+:func:`start_local_ray` starts a new local instance (``address="local"``: never a cluster that happens to
+run on this machine) and shuts down whatever it had started if that fails or is interrupted. Both keep the
+caller's SIGTERM handler (``ray.init`` installs its own, see :func:`_restore_sigterm`).
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import socket
+import threading
+from typing import Any
+
+from ampsim.errors import AmpsimError, RunError
+
+__all__ = ["connect_ray", "start_local_ray", "PROBE_S"]
+
+#: how long the probe waits for a connection, then for the server's first frame
+PROBE_S = 5.0
+#: the client's HTTP/2 connection preface and an empty SETTINGS frame (RFC 9113, section 3.4)
+_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes([0, 0, 0, 4, 0, 0, 0, 0, 0])
+_SETTINGS = 4
+
+
+def connect_ray(ray: Any, address: str, timeout_s: float) -> None:
+    """``ray.init(address=address)``, or a one-line RunError within ``PROBE_S`` + ``timeout_s``."""
+    target = address.removeprefix("ray://")
+    host, _, port = target.rpartition(":")
+    if host and port.isdigit():
+        problem = _probe(host.strip("[]"), int(port))
+        if problem:
+            raise RunError(f"--ray {address}: no Ray cluster answers at this address ({problem})")
+    failed: list[BaseException] = []
+
+    def connect() -> None:
+        try:
+            ray.init(address=address, log_to_driver=False, logging_level=logging.ERROR)
+        except BaseException as e:  # noqa: BLE001 - handed to the main thread
+            failed.append(e)
+
+    sigterm = signal.getsignal(signal.SIGTERM)
+    thread = threading.Thread(target=connect, name="ampsim-ray-connect", daemon=True)
+    thread.start()
+    try:
+        thread.join(timeout_s)
+    finally:
+        _restore_sigterm(sigterm)
+    if thread.is_alive():
+        raise RunError(f"--ray {address}: the Ray cluster did not answer within {timeout_s:g} s")
+    if failed:
+        raise RunError(f"--ray {address}: {_one_line(failed[0])}")
+
+
+def _one_line(err: BaseException) -> str:
+    first = (str(err).strip().splitlines() or [""])[0]
+    return first if isinstance(err, AmpsimError) else f"{type(err).__name__}: {first}"
+
+
+def _probe(host: str, port: int) -> str:
+    """Why ``host:port`` is not a gRPC server ('' if it answers like one)."""
+    try:
+        with socket.create_connection((host, port), timeout=PROBE_S) as sock:
+            sock.settimeout(PROBE_S)
+            sock.sendall(_PREFACE)
+            head = b""
+            while len(head) < 9:
+                chunk = sock.recv(9 - len(head))
+                if not chunk:
+                    return "it closed the connection"
+                head += chunk
+    except socket.timeout:
+        return f"no answer within {PROBE_S:g} s"
+    except OSError as e:
+        return e.strerror or type(e).__name__
+    return "" if head[3] == _SETTINGS else "it does not speak gRPC"
+
+
+def start_local_ray(ray: Any, jobs: int) -> None:
+    """A new local Ray instance with ``jobs`` CPUs (never a cluster found on this machine, which may be
+    someone else's or, after a ``ray start`` that was killed, gone); on Ctrl-C or a failure, what it had
+    started is shut down, and a failure is one line."""
+    sigterm = signal.getsignal(signal.SIGTERM)
+    try:
+        # results travel as files, so the local object store can stay small on a shared machine
+        ray.init(address="local", num_cpus=jobs, include_dashboard=False, log_to_driver=False,
+                 object_store_memory=256 * 1024**2)
+    except BaseException as e:
+        ray.shutdown()
+        if isinstance(e, Exception):
+            raise RunError(f"--ray: could not start a local Ray instance ({_one_line(e)})") from e
+        raise
+    finally:
+        _restore_sigterm(sigterm)
+
+
+def _restore_sigterm(handler: Any) -> None:
+    """Install ``handler`` for SIGTERM again. ``ray.init`` replaces it: in the main thread with a Python
+    handler that calls ``sys.exit``, and in any thread, at the C level, with a crash handler that prints a
+    stack dump before it chains to ours (setting the handler again removes that one too)."""
+    if handler is not None and threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, handler)

@@ -1,0 +1,356 @@
+"""Replay (``executor.numerics = false``) is exact: a replayed run's simulated time, throughput, per-chip busy
+time, per-link bytes and utilization, peak memory, message counts and staleness equal the full run's bit
+for bit, on every task, several shipped hardware models (one with a straggler, one with a calibrated
+software transport: framing, polling, wake-ups, remote-send costs; one with packet links), several
+placements, mak in {1, 16} and muf in {1, 8}; and a recording is cached, checked and re-recorded when bad.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ampsim.config import load_config, parse_override
+from ampsim.errors import RunError
+from ampsim.executors import make_executor
+from ampsim.executors.sim import SimExecutor
+from ampsim.executors.sim.recording import RecordingError, record
+from ampsim.executors.sim.recording_cache import clear_memory, load, obtain, recording_key, save
+from ampsim.hardware.parse import system_from_dict
+from ampsim.ir.graph import Graph
+from ampsim.ir.message import Instance
+from ampsim.ir.node import Node, Report
+from ampsim.ir.nodes.io import Input
+from ampsim.models.base import InjectFields, Metric, Model
+from ampsim.planning import plan
+from ampsim.results import RunDir
+from ampsim.training import run_training
+
+ROOT = Path(__file__).resolve().parents[2]
+HW = ROOT / "hardware_models"
+#: summary keys a replay does not measure
+UNMEASURED = {"numerics", "final_metric", "best_metric", "time_to_target"}
+
+
+def _run(experiment: str, overrides: tuple[str, ...], numerics: bool, out: Path):
+    cfg = load_config(ROOT / "experiments" / experiment,
+                      [parse_override(o) for o in (*overrides, f"executor.numerics={str(numerics).lower()}")])
+    p = plan(cfg)
+    ex = make_executor(p)
+    return run_training(p, ex, RunDir(out)), ex
+
+
+def assert_same_timing(experiment: str, overrides: tuple[str, ...], tmp_path: Path) -> None:
+    full, fx = _run(experiment, overrides, True, tmp_path / "full")
+    replay, rx = _run(experiment, overrides, False, tmp_path / "replay")
+    assert replay["numerics"] is False and replay["final_metric"] is None
+    assert {k: v for k, v in replay.items() if k not in UNMEASURED} == {
+        k: v for k, v in full.items() if k not in UNMEASURED}
+    assert [c.busy_s for c in rx.chips] == [c.busy_s for c in fx.chips]
+    assert dict(rx.network.bytes) == dict(fx.network.bytes)
+    assert dict(rx.network.busy_s) == dict(fx.network.busy_s)
+    assert full["messages_processed"] > 0 and any(s["count"] for s in full["staleness"].values())
+    if fx.trace:
+        assert rx.trace.events == fx.trace.events
+
+
+def sim(hw: str, strategy: str, mak: int, muf: int, *extra: str) -> tuple[str, ...]:
+    return ('executor.kind="sim"', f'executor.hardware="{HW / hw}"', f'placement.strategy="{strategy}"',
+            f"train.mak={mak}", f"train.muf={muf}", *extra)
+
+
+OFFLINE = [
+    ("blobs_mlp.toml", ("data.n_train=480", "data.n_test=16", "train.epochs=2")
+     + sim("ring4.toml", "round_robin", 16, 8, "executor.trace=true")),
+    ("list_reduction.toml", ("data.n_train=320", "data.n_test=16", "train.epochs=1")
+     + sim("hetero_straggler.toml", "round_robin", 16, 1)),
+    ("list_reduction.toml", ("data.n_train=160", "data.n_test=16", "train.epochs=2", "eval.advances_time=true")
+     + sim("local_cpu.toml", "min_cut", 1, 8)),
+    ("blobs_mlp.toml", ("data.n_train=320", "data.n_test=16", "train.epochs=1", "hardware.link.packet_bytes=256")
+     + sim("torus8x8.toml", "greedy", 16, 1)),
+    # every rule the replay's own event loop models: several units per chip, cut-through links, remote
+    # send and receive costs, wake-ups after a spin, a slow chip, the muf remainder carried across epochs
+    ("list_reduction.toml", ("data.n_train=320", "data.n_test=16", "train.epochs=2", "eval.advances_time=true",
+                             'hardware.system.switching="cut_through"',
+                             "hardware.chip.compute_units=2", "hardware.chip.remote_send_overhead_s=2e-7",
+                             "hardware.chip.remote_send_s_per_byte=1e-10", "hardware.chip.remote_receive_overhead_s=3e-7",
+                             "hardware.chip.wake_overhead_s=2e-6", "hardware.chip.spin_s=1e-6")
+     + sim("hetero_straggler.toml", "greedy", 16, 8)),
+    ("blobs_mlp.toml", ("data.n_train=480", "data.n_test=16", "train.epochs=2", "hardware.chip.overhead_s=0.0",
+                        "hardware.chip.compute_units=3") + sim("mesh4x4.toml", "single", 1, 8)),
+]
+REAL_DATA = [
+    ("mnist_mlp.toml", ("data.limit_train=640", "data.limit_test=32") + sim("torus8x8.toml", "greedy", 16, 8)),
+    ("mnist_mlp.toml", ("data.limit_train=320", "data.limit_test=32") + sim("local_cpu.toml", "round_robin", 1, 1)),
+    ("sst_treelstm.toml", ("data.limit_train=24", "data.limit_test=4", "train.max_instances=24")
+     + sim("hetero_straggler.toml", "greedy", 16, 8)),
+    ("sst_treelstm.toml", ("data.limit_train=12", "data.limit_test=4", "train.max_instances=12")
+     + sim("mesh4x4.toml", "round_robin", 1, 1, "executor.trace=true")),
+    ("qm9_ggnn.toml", ("data.limit_train=64", "data.limit_valid=8") + sim("mesh4x4.toml", "greedy", 16, 8)),
+    ("qm9_ggnn.toml", ("data.limit_train=80", "data.limit_valid=8")
+     + sim("hetero_straggler.toml", "round_robin", 1, 8)),
+]
+
+
+@pytest.mark.parametrize("experiment,overrides", OFFLINE, ids=lambda v: v if isinstance(v, str) else "")
+def test_replay_equals_the_full_run_offline(experiment, overrides, tmp_path, monkeypatch):
+    monkeypatch.setenv("AMPSIM_RECORDINGS", str(tmp_path / "recordings"))
+    assert_same_timing(experiment, ("train.epochs=1",) + overrides, tmp_path)
+
+
+@pytest.mark.parametrize("experiment,overrides", REAL_DATA, ids=lambda v: v if isinstance(v, str) else "")
+def test_replay_equals_the_full_run_on_real_data(experiment, overrides, data_root, tmp_path, monkeypatch):
+    monkeypatch.setenv("AMPSIM_RECORDINGS", str(tmp_path / "recordings"))
+    assert_same_timing(experiment, ("train.epochs=1",) + overrides, tmp_path)
+
+
+def random_machine(seed: int) -> tuple[str, tuple[str, ...]]:
+    """A random small experiment on a random variant of a shipped machine (every rule the replay models)."""
+    r = random.Random(seed)
+    exp, data = r.choice([("list_reduction.toml", ("data.n_train=160", "data.n_test=8")),
+                          ("blobs_mlp.toml", ("data.n_train=320", "data.n_test=8"))])
+    hw = r.choice(["ring4.toml", "mesh4x4.toml", "torus8x8.toml", "hetero_straggler.toml", "fc16.toml"])
+    strategy = r.choice(["round_robin", "greedy", "single", "min_cut"])
+    return exp, (*data, *sim(hw, strategy, r.choice([1, 2, 3, 16]), r.choice([1, 2, 4])),
+                 f"train.epochs={r.choice([1, 2])}", f"eval.advances_time={r.choice(['true', 'false'])}",
+                 f'hardware.system.switching="{r.choice(["store_and_forward", "cut_through"])}"',
+                 f"hardware.chip.compute_units={r.choice([1, 2, 3])}",
+                 f"hardware.link.latency_s={r.choice([0.0, 1e-7, 1e-4])}",
+                 f"hardware.link.bandwidth_bytes_per_s={r.choice([1e6, 1e9, 1e11])}",
+                 f"hardware.chip.overhead_s={r.choice([0.0, 1e-6])}",
+                 f"hardware.chip.remote_send_overhead_s={r.choice([0.0, 1e-6])}",
+                 f"hardware.chip.remote_receive_overhead_s={r.choice([0.0, 2e-6])}",
+                 f"hardware.chip.wake_overhead_s={r.choice([0.0, 5e-6])}", f"hardware.chip.spin_s={r.choice([0.0, 1e-6])}")
+
+
+@pytest.mark.parametrize("seed", [3, 11, 17, 29])
+def test_replay_equals_the_full_run_on_random_machines(seed, tmp_path, monkeypatch):
+    monkeypatch.setenv("AMPSIM_RECORDINGS", "off")
+    experiment, overrides = random_machine(seed)
+    assert_same_timing(experiment, overrides, tmp_path)
+
+
+def test_a_replay_runs_out_of_memory_where_the_full_run_does(tmp_path, monkeypatch):
+    monkeypatch.setenv("AMPSIM_RECORDINGS", "off")
+    overrides = ("data.n_train=320", "data.n_test=8", "hardware.chip.memory_bytes=1e6") + sim("ring4.toml", "round_robin", 16, 1)
+    errors = []
+    for numerics in ("true", "false"):
+        cfg = load_config(ROOT / "experiments" / "list_reduction.toml",
+                          [parse_override(o) for o in (*overrides, f"executor.numerics={numerics}")])
+        p = plan(cfg)
+        with pytest.raises(RunError, match="out of memory at t=") as e:
+            make_executor(p).train(list(p.task.train_instances(1)))
+        errors.append(str(e.value))
+    assert errors[0] == errors[1] and "at t=0 s" not in errors[0]
+
+
+# -- the timing rule, spec-like (as tests/sim/test_timelines.py): a replay's timeline is the full run's --
+# Chips at 1 GFLOP/s, no overheads: 1e6 FLOPs take 1 ms; 8-byte payloads are 24 bytes on the wire and
+# links move 96 kB/s (0.25 ms per transfer) with 0.5 ms latency.
+
+MS = 1e-3
+
+
+class Busy(Node):
+    def __init__(self, name, flops):
+        super().__init__(name)
+        self.flops = flops
+
+    def forward(self, msg, port):
+        self.charge(flops=self.flops)
+        return [self.out(msg)]
+
+    def backward(self, msg, port):
+        self.charge(flops=self.flops)
+        return [self.grad(msg)]
+
+
+class End(Node):
+    n_out = 0
+
+    def forward(self, msg, port):
+        out = [Report(self.name, msg.key, msg.state, {"loss": 0.0, "n": 1})]
+        if self.training:
+            out.append(self.grad(msg.with_payload(np.zeros_like(msg.payload))))
+        return out
+
+
+def system():
+    return system_from_dict({
+        "system": {"name": "t", "description": "test", "source": "test", "switching": "store_and_forward"},
+        "chip": {"flops_per_s": 1e9, "mem_bandwidth_bytes_per_s": 1e30, "overhead_s": 0.0, "compute_units": 1,
+                 "memory_bytes": 1e9},
+        "link": {"latency_s": 0.5 * MS, "bandwidth_bytes_per_s": 24 / (0.25 * MS)},
+        "topology": {"kind": "fully_connected", "n": 2}}, "test.toml")
+
+
+def chain_model(*stages):
+    g = Graph("chain")
+    nodes = [g.add(Input("x", dtype=np.float64))] + [g.add(Busy(n, f)) for n, f in stages] + [g.add(End("end"))]
+    g.chain(*nodes)
+    return Model(g.validate(), InjectFields((("x", "x"),)), Metric("m", "end", "n"))
+
+
+def insts(n):
+    return [Instance(k, {"x": np.zeros(1)}) for k in range(n)]
+
+
+def spans(ex, name, phase="fwd"):
+    return [(round(e["ts"] / 1e3, 9), round(e["dur"] / 1e3, 9)) for e in ex.trace.events
+            if e.get("ph") == "X" and e["name"] == f"{name} {phase}"]
+
+
+PLACE = {"x": 0, "a": 0, "b": 1, "end": 1}
+
+
+def test_replayed_pipeline_reaches_the_bottleneck_throughput(monkeypatch):
+    monkeypatch.setenv("AMPSIM_RECORDINGS", "off")
+    ex = SimExecutor(chain_model(("a", 1e6), ("b", 2e6)), system(), PLACE, mak=5, trace=True,
+                     eval_advances_time=True, numerics=False)
+    assert ex.evaluate(insts(5)) == []  # nothing measured
+    assert spans(ex, "a") == [(0.0, 1.0), (1.0, 1.0), (2.0, 1.0), (3.0, 1.0), (4.0, 1.0)]
+    # a's first output arrives at 1 + 0.25 + 0.5 = 1.75 ms; b is the bottleneck at 2 ms per instance
+    assert spans(ex, "b") == [(1.75, 2.0), (3.75, 2.0), (5.75, 2.0), (7.75, 2.0), (9.75, 2.0)]
+    assert ex.env.now == pytest.approx(11.75 * MS, rel=1e-12)
+
+
+def test_replayed_training_has_the_full_runs_spans(monkeypatch):
+    monkeypatch.setenv("AMPSIM_RECORDINGS", "off")
+    full, replay = (SimExecutor(chain_model(("a", 1e6), ("b", 1e6)), system(), PLACE, mak=2, trace=True,
+                                numerics=numerics) for numerics in (True, False))
+    full.train(insts(3))
+    assert replay.train(insts(3)) == []
+    # instance 0: a 0-1, b 1.75-2.75, end, then its b bwd queues behind instance 1's b fwd (2.75-3.75);
+    # its a bwd at 5.5 after the 0.75 ms transfer; it completes at 6.5, instance 2 is admitted and queues
+    # behind instance 1's a bwd (6.5-7.5)
+    assert spans(replay, "a") == [(0.0, 1.0), (1.0, 1.0), (7.5, 1.0)]
+    assert spans(replay, "b") == [(1.75, 1.0), (2.75, 1.0), (9.25, 1.0)]
+    assert spans(replay, "a", "bwd") == [(5.5, 1.0), (6.5, 1.0), (12.0, 1.0)]
+    for name in ("a", "b", "end"):
+        for phase in ("fwd", "bwd"):
+            assert spans(replay, name, phase) == spans(full, name, phase)
+    assert replay.time_s == full.time_s and replay.messages == full.messages == 3 * 7
+
+
+def test_the_replays_own_loop_runs_where_it_models_the_machine_and_agrees_with_simpy(monkeypatch):
+    monkeypatch.setenv("AMPSIM_RECORDINGS", "off")
+    runs = {}
+    for numerics, trace in ((True, False), (False, False), (False, True)):
+        ex = SimExecutor(chain_model(("a", 1e6), ("b", 2e6)), system(), PLACE, mak=3, trace=trace, numerics=numerics)
+        ex.train(insts(7))
+        # a second call carries on from the first's time, idle chips and links
+        ex.train([Instance(k, {"x": np.zeros(1)}) for k in range(7, 11)])
+        runs[numerics, trace] = ex
+    assert runs[False, False]._fast and not runs[False, True]._fast  # a trace needs the SimPy replay
+    full = runs[True, False]
+    for ex in runs.values():
+        assert ({k: v for k, v in ex.summary().items() if k not in UNMEASURED}
+                == {k: v for k, v in full.summary().items() if k not in UNMEASURED})
+        assert ex.time_s == full.time_s > 0 and ex.messages == full.messages == 11 * 7
+        assert [c.busy_s for c in ex.chips] == [c.busy_s for c in full.chips]
+
+
+# -- the cache ----------------------------------------------------------------------------------------
+
+def _chain():
+    return chain_model(("a", 1e6), ("b", 1e6))
+
+
+def test_a_recording_is_filed_once_and_reused(tmp_path):
+    model, instances = _chain(), insts(4)
+    rec = obtain(model, instances, folder=tmp_path)
+    files = list(tmp_path.glob("*.npz"))
+    assert len(files) == 1
+    key = recording_key(model, instances, training=True)
+    again = load(files[0], key)
+    assert all(np.array_equal(a, b) for a, b in zip(rec.arrays().values(), again.arrays().values()))
+    assert rec.n_messages == 4 * 7  # per instance: x, a, b, end forward; b, a, x backward
+    assert recording_key(model, insts(5), training=True) != key
+
+
+def test_a_corrupt_truncated_or_foreign_recording_is_refused_and_recorded_again(tmp_path, caplog):
+    model, instances = _chain(), insts(3)
+    key = recording_key(model, instances, training=True)
+    path = tmp_path / "r.npz"
+    save(record(model, instances), path, key)
+    with pytest.raises(RecordingError, match="another task"):
+        load(path, recording_key(model, insts(2), training=True))
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(RecordingError, match="corrupt or truncated"):
+        load(path, key)
+    # a flipped byte inside an array: the checksum catches what the zip container may not
+    save(record(model, instances), path, key)
+    with np.load(path) as z:
+        arrays = {k: z[k] for k in z.files}
+    arrays["nbytes"] = arrays["nbytes"] + 1
+    np.savez(path, **arrays)
+    with pytest.raises(RecordingError, match="checksum"):
+        load(path, key)
+    # obtain re-records over a bad file, with a warning
+    (tmp_path / "cache").mkdir()
+    clear_memory()
+    obtain(model, instances, folder=tmp_path / "cache")
+    (cached,) = (tmp_path / "cache").glob("*.npz")
+    cached.write_bytes(b"not a zip")
+    clear_memory()
+    with caplog.at_level(logging.WARNING):
+        obtain(model, instances, folder=tmp_path / "cache")
+    assert "recording again" in caplog.text
+    load(cached, key)  # a good file again
+
+
+# -- sweeps --------------------------------------------------------------------------------------------
+
+SWEEP = """
+[sweep]
+experiment = "{exp}"
+hardware = "{hw}"
+[fixed]
+"executor.numerics" = false
+"train.epochs" = 1
+[grid]
+"train.mak" = [1, 4]
+[[figure]]
+name = "f"
+kind = "{kind}"
+x = "train.mak"
+y = "{y}"
+"""
+
+
+@pytest.mark.parametrize("kind,y,ok", [("xy", "throughput", True), ("xy", "final_metric", False),
+                                       ("curves", "metric", False), ("bar", "time_to_target_s", False)])
+def test_sweep_check_refuses_a_replay_with_a_figure_that_needs_a_metric(kind, y, ok, tmp_path):
+    from ampsim.errors import ConfigError
+    from ampsim.sweeps.spec import load_sweep
+
+    path = tmp_path / "s.toml"
+    path.write_text(SWEEP.format(exp=ROOT / "experiments" / "blobs_mlp.toml", hw=HW / "ring4.toml", kind=kind,
+                                 y=y).replace('x = "train.mak"\n', 'x = "train.mak"\n' if kind != "curves" else ""))
+    if ok:
+        sweep = load_sweep(path)
+        assert all(dict(p.overrides)["executor.numerics"] is False for p in sweep.points)
+    else:
+        with pytest.raises(ConfigError, match=r"figure\[0\] \(f\): needs .*executor.numerics = false") as e:
+            load_sweep(path)
+        assert "\n" not in str(e.value)
+
+
+def test_replay_is_for_the_simulated_executor_only(tmp_path):
+    from ampsim.errors import ConfigError
+    from ampsim.sweeps.spec import load_sweep
+
+    cfg = load_config(ROOT / "experiments" / "blobs_mlp.toml", [parse_override("executor.numerics=false")])
+    with pytest.raises(ConfigError, match=r"executor.numerics: false replays recordings on the simulated executor "
+                                          r"only; executor.kind is 'reference'"):
+        plan(cfg)
+    path = tmp_path / "s.toml"
+    path.write_text(f'[sweep]\nexperiment = "{ROOT / "experiments" / "blobs_mlp.toml"}"\n'
+                    '[fixed]\n"executor.numerics" = false\n[grid]\n"train.mak" = [1, 4]\n')
+    with pytest.raises(ConfigError, match=r"point 0 .*executor.numerics: false replays"):
+        load_sweep(path)

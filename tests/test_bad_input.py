@@ -1,0 +1,384 @@
+"""Bad and hostile input, as a careless or adversarial user gives it: every case ends in exit status 2 and
+exactly one stderr line ``ampsim: error: …`` (no traceback), and finished results are left byte for byte.
+
+A module fixture trains a small run folder and writes a sweep table into ``finished/``; the working
+folder of every case is ``finished/cwd`` (so a default ``results/…`` folder would land there too), and
+after every case the whole ``finished/`` tree must be byte-identical to before. Cases run the CLI in
+this process (``ampsim.cli.main``); a few run it as a subprocess, where a real stderr or another user
+(``nobody``, for unreadable files: root reads everything) is needed.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from ampsim.cli import main
+from ampsim.errors import RunError
+
+ROOT = Path(__file__).resolve().parents[1]
+EXP = ROOT / "experiments"
+BLOBS = EXP / "blobs_mlp.toml"
+SMALL = ["--no-progress", "--set", "data.n_train=200", "--set", "data.n_test=50"]
+
+
+def snapshot(root: Path) -> dict[str, bytes | None]:
+    """Every file (its bytes) and folder (None) under ``root``."""
+    return {str(p.relative_to(root)): (p.read_bytes() if p.is_file() else None) for p in sorted(root.rglob("*"))}
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory) -> Path:
+    """``finished/run``: a finished run; ``finished/sweep``: a finished sweep table; ``finished/cwd``."""
+    from ampsim.results import table_row, write_table
+
+    root = tmp_path_factory.mktemp("finished")
+    assert main(["train", str(BLOBS), "--out", str(root / "run"), *SMALL, "--set", "train.epochs=2"]) == 0
+    shutil.copytree(root / "run", root / "sweep" / "p1")
+    write_table(root / "sweep", [table_row({"train.lr": 0.003}, root / "sweep" / "p1", None, "p1")], ["train.lr"],
+                {"name": "fake", "keys": ["train.lr"]})
+    (root / "cwd").mkdir()
+    return root
+
+
+@pytest.fixture(scope="module")
+def bad(tmp_path_factory) -> Path:
+    """Bad inputs of every kind, side by side."""
+    b = tmp_path_factory.mktemp("bad")
+    (b / "bin.toml").write_bytes(b"\x00\xff\xfe\x01binary\x89PNG")
+    (b / "latin.toml").write_bytes('[experiment]\nname = "café"\n'.encode("latin-1"))
+    (b / "invalid.toml").write_text("[experiment\nname = 1\n")
+    (b / "task.toml").write_text('[experiment]\ntask = "nope"\n')
+    (b / "adir").mkdir()
+    os.mkfifo(b / "fifo.toml")
+    (b / "afile").write_text("a plain file\n")
+    ring4 = (ROOT / "hardware_models" / "ring4.toml").read_text()
+    (b / "hw_unknown.toml").write_text(ring4.replace("[link]\n", "[link]\nbogus = 1\n"))
+    (b / "hw_type.toml").write_text(ring4.replace("latency_s = 1.0e-6", 'latency_s = "fast"'))
+    (b / "hw_negative.toml").write_text(ring4.replace("memory_bytes = 9.0e8", "memory_bytes = -1"))
+    (b / "notrun" / "sub").mkdir(parents=True)
+    (b / "notrun" / "notes.txt").write_text("mine\n")
+    (b / "blocked.partial").write_text("in the way\n")
+    (b / "m.calibration.json").mkdir()
+    (b / "fig.png").mkdir()
+    (b / "badrun").mkdir()
+    (b / "badrun" / "metrics.csv").write_bytes(b"\xff\xfe\x00\x00garbage")
+    (b / "badtable").mkdir()
+    (b / "badtable" / "table.csv").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00")
+    vec = " ".join(["0.1"] * 300)
+    blob = gzip.compress(f"the {vec}\n".encode() * 3000)
+    (b / "vec_cut.gz").write_bytes(blob[: len(blob) // 2])
+    (b / "vec_corrupt.gz").write_bytes(b"\x1f\x8b" + b"\xff" * 64)
+    # dataset roots (AMPSIM_DATA): a user-supplied QM9 file is read unverified, so its content is what counts
+    records = gzip.compress(b"[" + b"{}, " * 2000 + b"{}]")
+    for name, content in {"q_bin": b"\x00\xff\xfe\x01binary", "q_cut": records[: len(records) // 2],
+                          "q_corrupt": b"\x1f\x8b" + b"\xff" * 40, "q_latin": '["café"]'.encode("latin-1")}.items():
+        (b / name / "qm9").mkdir(parents=True)
+        (b / name / "qm9" / "molecules_train.json").write_bytes(content)
+    (b / "q_dir" / "qm9" / "molecules_train.json").mkdir(parents=True)
+    (b / "m_dir" / "mnist" / "train-images-idx3-ubyte.gz").mkdir(parents=True)
+    (b / "m_junk" / "mnist").mkdir(parents=True)
+    (b / "m_junk" / "mnist" / "train-images-idx3-ubyte.gz").write_bytes(b"\x1f\x8bjunk")
+    return b
+
+
+@pytest.fixture
+def in_cwd(finished, monkeypatch):
+    monkeypatch.chdir(finished / "cwd")
+    monkeypatch.setenv("AMPSIM_OFFLINE", "1")
+    before = snapshot(finished)
+    yield finished
+    assert snapshot(finished) == before, "finished results changed"
+
+
+def one_error_line(capsys, argv: list[str], code: int = 2) -> str:
+    """Run the CLI in-process; assert exit ``code`` and exactly one ``ampsim: …`` line on stderr."""
+    rc = main([str(a) for a in argv])
+    err = capsys.readouterr().err
+    assert rc == code, err
+    assert "Traceback" not in err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("ampsim: error: " if code == 2 else "ampsim: interrupted"), lines[0]
+    return lines[0]
+
+
+T = ["train", str(BLOBS)]
+SST = ["train", str(EXP / "sst_treelstm.toml"), "--no-progress", "--out", "{tmp}/sst", "--set", "data.limit_train=20",
+       "--set", "data.limit_test=10", "--set"]
+NAME = [*T, "--no-progress", "--set"]
+HW = ["--executor", "sim", "--hardware"]
+#: (id, argv ({bad}, {run}, {sweep}, {tmp} filled in), AMPSIM_DATA ({bad} filled in) or None, expected part)
+CASES = [
+    # experiment, hardware and sweep files that are not TOML text, or not there
+    ("exp-binary", ["train", "{bad}/bin.toml"], None, "bin.toml: not a UTF-8 text file"),
+    ("exp-latin1", ["train", "{bad}/latin.toml"], None, "latin.toml: not a UTF-8 text file"),
+    ("exp-directory", ["train", "{bad}/adir"], None, "adir: is a directory, not a file"),
+    ("exp-missing", ["train", "{bad}/nope.toml"], None, "nope.toml: no such file"),
+    ("exp-under-a-file", ["train", "{bad}/afile/x.toml"], None, "x.toml: a part of the path is a file"),
+    ("exp-invalid-toml", ["train", "{bad}/invalid.toml"], None, "invalid.toml: invalid TOML"),
+    ("exp-a-pipe", ["train", "{bad}/fifo.toml"], None, "fifo.toml: not a regular file"),  # reading would block
+    ("exp-a-device", ["train", "/dev/zero"], None, "/dev/zero: not a regular file"),  # ... or never end
+    ("hardware-a-device", [*T, *HW, "/dev/urandom"], None, "/dev/urandom: not a regular file"),
+    ("exp-unknown-task", ["train", "{bad}/task.toml"], None, "task.toml: experiment.task"),
+    ("info-binary", ["info", "{bad}/bin.toml"], None, "bin.toml: not a UTF-8 text file"),
+    ("info-latin1", ["info", "{bad}/latin.toml"], None, "latin.toml: not a UTF-8 text file"),
+    ("info-directory", ["info", "{bad}/adir"], None, "adir: is a directory"),
+    ("info-missing", ["info", "{bad}/nope.toml"], None, "nope.toml: no such file"),
+    ("info-invalid-toml", ["info", "{bad}/invalid.toml"], None, "invalid.toml: invalid TOML"),
+    ("sweep-binary", ["sweep", "{bad}/bin.toml"], None, "bin.toml: not a UTF-8 text file"),
+    ("sweep-directory", ["sweep", "{bad}/adir"], None, "adir: is a directory"),
+    ("sweep-missing", ["sweep", "{bad}/nope.toml"], None, "nope.toml: no such file"),
+    ("sweep-under-a-file", ["sweep", "{bad}/afile/s.toml"], None, "s.toml: a part of the path is a file"),
+    ("sweep-invalid-toml", ["sweep", "{bad}/invalid.toml"], None, "invalid.toml: invalid TOML"),
+    ("sweep-an-experiment", ["sweep", str(BLOBS)], None, "experiment: unknown section"),
+    ("plot-binary-sweep", ["plot", "{bad}/bin.toml"], None, "bin.toml: not a UTF-8 text file"),
+    ("hardware-binary", [*T, *HW, "{bad}/bin.toml"], None, "bin.toml: not a UTF-8 text file"),
+    ("hardware-latin1", [*T, *HW, "{bad}/latin.toml"], None, "latin.toml: not a UTF-8 text file"),
+    ("hardware-directory", [*T, *HW, "{bad}/adir"], None, "adir: is a directory"),
+    ("hardware-missing", [*T, *HW, "{bad}/nope.toml"], None, "nope.toml: no such file"),
+    # hardware keys
+    ("hardware-unknown-key", ["info", "{bad}/hw_unknown.toml"], None, "link.bogus"),
+    ("hardware-wrong-type", ["info", "{bad}/hw_type.toml"], None, "link.latency_s"),
+    ("hardware-negative", ["info", "{bad}/hw_negative.toml"], None, "chip.memory_bytes"),
+    ("hardware-override-negative", [*T, *HW, str(ROOT / "hardware_models/ring4.toml"), "--set",
+                                    "hardware.link.latency_s=-1"], None, "link.latency_s: must be >= 0"),
+    ("hardware-override-unknown", [*T, *HW, str(ROOT / "hardware_models/ring4.toml"), "--set",
+                                   "hardware.chip.bogus=1"], None, "bogus"),
+    # dataset files (AMPSIM_DATA)
+    ("qm9-binary", ["train", EXP / "qm9_ggnn.toml"], "{bad}/q_bin", "molecules_train.json: invalid JSON"),
+    ("qm9-truncated-gz", ["train", EXP / "qm9_ggnn.toml"], "{bad}/q_cut", "molecules_train.json: truncated: gzip"),
+    ("qm9-corrupt-gz", ["train", EXP / "qm9_ggnn.toml"], "{bad}/q_corrupt", "molecules_train.json: corrupt: bad gzip"),
+    ("qm9-latin1", ["train", EXP / "qm9_ggnn.toml"], "{bad}/q_latin", "molecules_train.json: invalid JSON"),
+    ("qm9-directory", ["train", EXP / "qm9_ggnn.toml"], "{bad}/q_dir", "molecules_train.json.gz"),
+    ("mnist-directory", ["train", EXP / "mnist_mlp.toml"], "{bad}/m_dir", "ubyte.gz: is not a regular file"),
+    ("mnist-corrupt", ["train", EXP / "mnist_mlp.toml"], "{bad}/m_junk", "ubyte.gz: sha256 mismatch"),
+    ("data-root-is-a-file", ["train", EXP / "mnist_mlp.toml"], "{bad}/afile", "train-images-idx3-ubyte.gz"),
+    # output paths
+    ("train-out-a-file", [*T, "--out", "{bad}/afile"], None, "afile: is a file, not a folder"),
+    ("train-out-under-a-file", [*T, "--out", "{bad}/afile/run"], None, "afile/run: cannot create: "),
+    ("train-out-not-a-run", [*T, "--out", "{bad}/notrun"], None, "notrun: exists and is not a run folder"),
+    ("train-out-root", [*T, "--out", "/"], None, "/: "),
+    ("train-out-working-folder", [*T, "--out", "."], None, ".: holds the working folder"),
+    ("train-out-name-too-long", [*T, "--out", "{tmp}/" + "x" * 300], None, "name too long"),
+    ("train-out-partial-in-the-way", [*T, "--out", "{bad}/blocked"], None, "blocked.partial is in the way"),
+    ("train-out-a-sweep-folder", [*T, "--out", "{sweep}"], None, "is not a run folder (it holds p1/, sweep.json"),
+    ("sweep-out-a-file", ["sweep", EXP / "sweeps/mak_mnist.toml", "--out", "{bad}/afile"], None, "afile: is a file"),
+    ("sweep-out-under-a-file", ["sweep", EXP / "sweeps/mak_mnist.toml", "--out", "{bad}/afile/s"], None,
+     "cannot create"),
+    ("calibrate-out-a-folder", ["calibrate", "--quick", "--out", "{bad}/adir"], None, "adir: is a folder, not a file"),
+    ("calibrate-out-under-a-file", ["calibrate", "--quick", "--out", "{bad}/afile/m.toml"], None, "cannot create"),
+    ("calibrate-sidecar-a-folder", ["calibrate", "--quick", "--out", "{bad}/m.toml"], None,
+     "m.calibration.json: is a folder"),
+    ("plot-out-a-folder", ["plot", "{run}", "--out", "{bad}/fig.png"], None, "fig.png: is a folder, not a file"),
+    ("plot-out-under-a-file", ["plot", "{run}", "--out", "{bad}/afile/f.png"], None, "cannot create"),
+    ("plot-table-out-under-a-file", ["plot", "{sweep}", "--x", "train.lr", "--y", "throughput", "--out",
+                                     "{bad}/afile/t.png"], None, "cannot create"),
+    ("plot-figures-out-a-file", ["plot", EXP / "sweeps/mak_mnist.toml", "--out", "{bad}/afile"], None,
+     "afile: is a file"),
+    ("demo-out-a-file", ["demo", "--no-progress", "--out", "{bad}/afile"], None, "afile: is a file"),
+    ("compare-out-a-file", ["compare", str(BLOBS), "--out", "{bad}/afile"], None, "afile: is a file"),
+    # run names that would leave results/
+    ("name-empty", [*NAME, 'experiment.name=""'], None, "experiment.name: '' cannot name a folder in results/"),
+    ("name-blank", [*NAME, 'experiment.name="  "'], None, "experiment.name: '  ' cannot name"),
+    ("name-dot", [*NAME, 'experiment.name="."'], None, "experiment.name: '.' cannot name"),
+    ("name-dotdot", [*NAME, 'experiment.name=".."'], None, "experiment.name: '..' cannot name"),
+    ("name-subfolder", [*NAME, 'experiment.name="a/b"'], None, "experiment.name: 'a/b' cannot name"),
+    ("name-escapes", [*NAME, 'experiment.name="../../escaped"'], None, "experiment.name: '../../escaped' cannot"),
+    ("name-absolute", [*NAME, 'experiment.name="/tmp/escaped"'], None, "experiment.name: '/tmp/escaped' cannot"),
+    # models too big, too many workers
+    ("model-huge", [*T, "--set", "model.hidden=[100000,100000]"], None, "host memory"),
+    ("model-absurd", [*T, "--set", "model.hidden=[1000000000]"], None, "host memory"),
+    ("workers-1000", [*T, "--executor", "multicore", "--workers", "1000"], None, "executor.workers: 1000 workers"),
+    ("workers-100000", [*T, "--executor", "multicore", "--workers", "100000"], None, "open files"),
+    ("workers-negative", [*T, "--executor", "multicore", "--workers", "-3"], None, "executor.workers"),
+    # plots of what is not there
+    ("plot-missing-y", ["plot", "{run}", "--y", "nope", "--out", "{tmp}/f.png"], None, "no column 'nope' (columns: "),
+    ("plot-missing-x", ["plot", "{run}", "--x", "nope", "--out", "{tmp}/f.png"], None, "no column 'nope'"),
+    ("plot-table-missing-y", ["plot", "{sweep}", "--x", "train.lr", "--y", "nope"], None, "no column 'nope'"),
+    ("plot-table-missing-x", ["plot", "{sweep}", "--x", "nope", "--y", "throughput"], None, "no column 'nope'"),
+    ("plot-table-missing-hue", ["plot", "{sweep}", "--x", "train.lr", "--y", "throughput", "--hue", "nope"], None,
+     "no column 'nope'"),
+    ("plot-binary-metrics", ["plot", "{bad}/badrun", "--out", "{tmp}/f.png"], None, "metrics.csv: not UTF-8 text"),
+    ("plot-binary-table", ["plot", "{bad}/badtable", "--x", "a", "--y", "b"], None, "table.csv: not UTF-8 text"),
+    ("plot-not-a-run", ["plot", "{bad}/adir", "--out", "{tmp}/f.png"], None, "adir: not a run folder"),
+    # --set values
+    ("set-not-a-number", [*T, "--set", "train.lr=abc"], None, "train.lr: expected number"),
+    ("set-no-equals", [*T, "--set", "nokey"], None, "--set nokey: expected KEY=VALUE"),
+    ("set-unknown-key", [*T, "--set", "train.nokey=1"], None, "train.nokey: unknown key"),
+    ("set-unknown-section", [*T, "--set", "nosection.x=1"], None, "nosection"),
+    ("set-broken-array", [*T, "--set", "model.hidden=[1,"], None, "model.hidden"),
+    ("set-bad-kind", [*T, "--set", "executor.kind=nope"], None, "executor.kind: must be one of"),
+    ("set-negative-epochs", [*T, "--set", "train.epochs=-1"], None, "train.epochs"),
+]
+
+
+@pytest.mark.parametrize("case, argv, data, expected", CASES, ids=[c[0] for c in CASES])
+def test_bad_input_is_one_line_and_leaves_finished_results(in_cwd, bad, tmp_path, capsys, monkeypatch, case, argv,
+                                                           data, expected):
+    fill = {"bad": bad, "run": in_cwd / "run", "sweep": in_cwd / "sweep", "tmp": tmp_path}
+    if data:
+        monkeypatch.setenv("AMPSIM_DATA", data.format(**fill))
+    line = one_error_line(capsys, [str(a).format(**fill) for a in argv])
+    assert expected in line, line
+    assert not (in_cwd / "cwd" / "results").exists()  # nothing written under a default folder
+
+
+VECTORS = [
+    ("vectors-binary", "{bad}/bin.toml", "bin.toml: not UTF-8 text (line 1"),
+    ("vectors-directory", "{bad}/adir", "adir: is a directory"),
+    ("vectors-missing", "{bad}/nope.txt", "missing"),
+    ("vectors-under-a-file", "{bad}/afile/v.txt", "v.txt"),
+    ("vectors-truncated-gz", "{bad}/vec_cut.gz", "vec_cut.gz: truncated: gzip stream ends early"),
+    ("vectors-corrupt-gz", "{bad}/vec_corrupt.gz", "vec_corrupt.gz: corrupt: bad gzip data"),
+]
+
+
+@pytest.mark.parametrize("case, path, expected", VECTORS, ids=[c[0] for c in VECTORS])
+def test_bad_vectors_file(data_root, in_cwd, bad, tmp_path, capsys, monkeypatch, case, path, expected):
+    monkeypatch.setenv("AMPSIM_DATA", str(data_root))
+    argv = [a.format(tmp=tmp_path) for a in SST] + [f'model.vectors="{path.format(bad=bad)}"']
+    assert expected in one_error_line(capsys, argv)
+
+
+def test_memory_error_past_the_estimate_is_one_line(in_cwd, capsys, monkeypatch):
+    from ampsim.ir import param
+
+    monkeypatch.setattr(param, "available_memory_bytes", lambda: None)  # the estimate cannot tell: numpy speaks
+    line = one_error_line(capsys, [*T, "--no-progress", "--set", "model.hidden=[10000000,10000000]"])
+    assert line.startswith("ampsim: error: out of memory (") and "allocate" in line
+
+
+def test_workers_beyond_a_lowered_open_files_limit(in_cwd, capsys):
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (256, hard))
+    try:
+        line = one_error_line(capsys, [*T, "--executor", "multicore", "--workers", "20"])
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    assert "(256, see `ulimit -n`)" in line and "use at most" in line
+
+
+# -- a failed re-run never costs the finished run ---------------------------------------------------------------
+def test_a_diverging_rerun_leaves_the_earlier_run(in_cwd, capsys):
+    line = one_error_line(capsys, [*T, "--out", in_cwd / "run", *SMALL, "--set", 'train.optimizer="sgd"',
+                                   "--set", "train.lr=1e12"])
+    assert "loss" in line
+
+
+def _fail_at_epoch(monkeypatch, epoch: int, exc: BaseException) -> None:
+    from ampsim.executors.reference import ReferenceExecutor
+
+    real, calls = ReferenceExecutor.train, []
+
+    def train(self, instances, on_done=None):
+        calls.append(1)
+        if len(calls) == epoch:
+            raise exc
+        return real(self, instances, on_done)
+
+    monkeypatch.setattr(ReferenceExecutor, "train", train)
+
+
+@pytest.mark.parametrize("exc, code", [(RunError("injected failure"), 2), (KeyboardInterrupt(), 130)],
+                         ids=["failure", "interrupt"])
+def test_a_rerun_failing_midway_keeps_its_rows_beside_the_earlier_run(in_cwd, capsys, monkeypatch, exc, code):
+    run = in_cwd / "run"
+    _fail_at_epoch(monkeypatch, 3, exc)
+    line = one_error_line(capsys, [*T, "--out", run, *SMALL, "--set", "train.epochs=4"], code=code)
+    partial = Path(f"{run}.partial")
+    assert f"the partial run (2 epochs) is kept in {partial}; the earlier run there is untouched" in line
+    assert len((partial / "metrics.csv").read_text().splitlines()) == 3  # header and two flushed rows
+    shutil.rmtree(partial)  # the fixture then checks that the finished run is byte for byte as it was
+
+
+def test_an_interrupt_before_any_epoch_keeps_nothing(in_cwd, capsys, monkeypatch):
+    _fail_at_epoch(monkeypatch, 1, KeyboardInterrupt())
+    line = one_error_line(capsys, [*T, "--out", in_cwd / "run", *SMALL], code=130)
+    assert "no epoch had finished, so nothing was kept" in line and not Path(f"{in_cwd / 'run'}.partial").exists()
+
+
+def test_a_second_run_into_a_folder_being_written_is_refused(in_cwd, capsys):
+    from ampsim.results import RunDir
+
+    writing = RunDir(in_cwd / "run")
+    try:
+        line = one_error_line(capsys, [*T, "--out", in_cwd / "run", *SMALL])
+    finally:
+        writing.abandon()
+    assert "another run is writing it now" in line and not Path(f"{in_cwd / 'run'}.partial").exists()
+
+
+def test_a_successful_rerun_replaces_the_folder_whole(finished, tmp_path, capsys):
+    out = tmp_path / "run"
+    shutil.copytree(finished / "run", out)
+    (out / "trace.json").write_text("{}")  # an older run's artifact must not survive beside the new summary
+    assert main([*T, "--out", str(out), *SMALL, "--set", "train.epochs=1"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["config.toml", "metrics.csv", "summary.json"]
+    assert not Path(f"{out}.partial").exists() and sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+
+
+# -- in a real process: stderr as a user sees it, and files only root could read ---------------------------------
+def _cli(*args, user: bool = False, env: dict | None = None, cwd: Path | None = None):
+    cmd = [sys.executable, "-m", "ampsim.cli", *map(str, args)]
+    if user:
+        cmd = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", *cmd]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=cwd or ROOT,
+                       env={**os.environ, "AMPSIM_OFFLINE": "1", **(env or {})})
+    lines = r.stderr.strip().splitlines()
+    assert r.returncode == 2 and len(lines) == 1 and lines[0].startswith("ampsim: error: "), r.stderr
+    return lines[0]
+
+
+def test_real_stderr_is_one_line(finished, bad, tmp_path):
+    before = snapshot(finished)
+    assert "not a UTF-8 text file" in _cli("train", bad / "bin.toml")
+    assert "host memory" in _cli("train", BLOBS, "--out", finished / "run", "--set", "model.hidden=[100000,100000]")
+    assert snapshot(finished) == before
+
+
+needs_root = pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("setpriv"),
+                                reason="runs the CLI as nobody: needs root and setpriv")
+
+
+@pytest.fixture
+def shared_dir():
+    """A folder the user nobody may enter (pytest's own tmp folders are private to root)."""
+    d = Path(tempfile.mkdtemp(prefix="ampsim-bad-input-"))
+    d.chmod(0o755)
+    yield d
+    shutil.rmtree(d)
+
+
+@needs_root
+def test_unreadable_and_unwritable_as_another_user(shared_dir):
+    exp = shared_dir / "exp.toml"
+    shutil.copy(BLOBS, exp)
+    exp.chmod(0o000)
+    assert _cli("train", exp, user=True).endswith("exp.toml: permission denied")
+    hw = shared_dir / "hw.toml"
+    shutil.copy(ROOT / "hardware_models/ring4.toml", hw)
+    hw.chmod(0o000)
+    assert _cli("info", hw, user=True).endswith("hw.toml: permission denied")
+    ro = shared_dir / "ro"
+    ro.mkdir(mode=0o755)
+    assert _cli("train", BLOBS, "--out", ro / "run", user=True).endswith(f"cannot create: permission denied in {ro}")
+    assert _cli("train", BLOBS, "--out", ro, user=True).endswith("permission denied (cannot write in this folder)")
+    data = shared_dir / "data" / "qm9"
+    data.mkdir(parents=True, mode=0o755)
+    (data / "molecules_train.json").write_text("[]")
+    (data / "molecules_train.json").chmod(0o000)
+    writable = shared_dir / "w"
+    writable.mkdir()
+    writable.chmod(0o777)
+    line = _cli("train", EXP / "qm9_ggnn.toml", "--out", writable / "q", user=True,
+                env={"AMPSIM_DATA": str(shared_dir / "data")})
+    assert line.endswith("molecules_train.json: permission denied")

@@ -1,0 +1,43 @@
+"""Values that would make a run endless or exhaust memory are refused in one line, before any work."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ampsim.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_a_huge_fully_connected_topology_is_refused_before_building_it(tmp_path, capsys):
+    hw = (ROOT / "hardware_models" / "ring4.toml").read_text().replace('kind = "ring"', 'kind = "fully_connected"')
+    hw = hw.replace("n = 4", "n = 65536")
+    (tmp_path / "fc.toml").write_text(hw)
+    assert main(["info", str(tmp_path / "fc.toml")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "topology.n: a fully connected topology of 65536 chips has 2,147,450,880 links" in err[0]
+
+
+def test_an_absurd_list_length_is_refused(capsys):
+    assert main(["train", str(ROOT / "experiments" / "list_reduction.toml"), "--set", "data.max_len=1000000"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"ampsim: error: {ROOT / 'experiments' / 'list_reduction.toml'}: data.max_len: must be <= 10000, "
+                   "got 1000000"]
+
+
+def test_a_closed_pipe_is_not_a_traceback():
+    p = subprocess.run(f"{sys.executable} -m ampsim.cli info {ROOT / 'hardware_models' / 'torus8x8.toml'} | head -1",
+                       shell=True, capture_output=True, text=True)
+    assert p.stdout.startswith("name") and "Traceback" not in p.stderr
+
+
+@pytest.mark.parametrize("n", [4, 2000])
+def test_fully_connected_topologies_up_to_the_limit_still_load(n):
+    from ampsim.hardware.parse import system_from_dict
+
+    d = {"system": {"name": "t", "source": "t"},
+         "chip": {"flops_per_s": 1e9, "mem_bandwidth_bytes_per_s": 1e9, "overhead_s": 0.0, "memory_bytes": 1e9},
+         "link": {"latency_s": 1e-6, "bandwidth_bytes_per_s": 1e9}, "topology": {"kind": "fully_connected", "n": n}}
+    assert system_from_dict(d, "t.toml").n_chips == n

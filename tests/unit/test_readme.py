@@ -1,0 +1,112 @@
+"""The README cannot rot: its key tables equal what the code generates, its Python API example runs, its
+layout block names every module of ``ampsim/``, and its links and figures exist."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ampsim import keys
+from ampsim.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+README = ROOT / "README.md"
+DOCS = [README, ROOT / "docs" / "calibration.md", ROOT / "experiments" / "sweeps" / "README.md"]
+REGENERATE = "README.md's key tables differ from the code; regenerate them with `ampsim keys --update README.md`"
+
+
+def section(text: str, heading: str) -> str:
+    """The text under ``## heading`` up to the next ``## `` heading."""
+    start = text.index(f"\n## {heading}\n")
+    end = text.find("\n## ", start + 1)
+    return text[start:end if end >= 0 else None]
+
+
+def test_the_key_tables_equal_the_generated_ones():
+    text = README.read_text()
+    assert text.count(keys.BEGIN) == 1 and text.count(keys.END) == 1, f"README.md needs one {keys.BEGIN!r} block"
+    block = text[text.index(keys.BEGIN) + len(keys.BEGIN) + 1:text.index(keys.END)]
+    assert block == keys.render(), REGENERATE
+
+
+def test_every_hardware_key_and_topology_has_a_description():
+    assert keys.missing_help() == [], (f"add a line for each to HARDWARE_HELP / TOPOLOGY_HELP in {keys.__file__}, "
+                                       f"then run `ampsim keys --update README.md`")
+
+
+def test_every_experiment_section_and_task_is_listed():
+    from ampsim.config import FIXED_SECTIONS, TASKS
+
+    text = keys.render()
+    for section_name, cls in FIXED_SECTIONS.items():
+        for name in cls.__dataclass_fields__:
+            assert f"| `{section_name}.{name}` |" in text
+    for task in TASKS:
+        assert f"of task `{task}`" in text
+
+
+def test_the_hardware_table_reads_defaults_and_bounds_off_the_reader():
+    text = keys.render()
+    assert "| `chip.compute_units` |  | `1` | ≥ 1 |" in text
+    assert "| `chip.flops_per_s` | FLOP/s | required | > 0 |" in text
+    assert "| `link.latency_s` | s | required | ≥ 0 |" in text
+    assert '| `system.switching` |  | `"store_and_forward"` | `store_and_forward`, `cut_through` |' in text
+
+
+def test_keys_command_prints_the_tables_and_updates_a_readme(tmp_path, capsys):
+    assert main(["keys"]) == 0
+    assert capsys.readouterr().out == keys.render()
+    stale = tmp_path / "README.md"
+    stale.write_text(f"intro\n{keys.BEGIN}\nold tables\n{keys.END}\nrest\n")
+    assert main(["keys", "--update", str(stale)]) == 0
+    assert stale.read_text() == f"intro\n{keys.BEGIN}\n{keys.render()}{keys.END}\nrest\n"
+    assert main(["keys", "--update", str(tmp_path / "none.md")]) == 2  # one line, exit 2
+
+
+def in_tmp(code: str) -> str:
+    """``code`` with the repository's files named by absolute paths, to run where it writes nothing into
+    the repository."""
+    for folder in ("experiments/", "hardware_models/"):
+        for quote in "\"'":
+            code = code.replace(f"{quote}{folder}", f"{quote}{ROOT}/{folder}")
+    return code
+
+
+def test_the_python_api_examples_run(tmp_path):
+    api = section(README.read_text(), "Python API")
+    blocks = re.findall(r"```python\n(.*?)```", api, re.S)
+    one_liners = re.findall(r'^python -c "(.*)"$', api, re.M)
+    assert blocks and one_liners, "README.md: no Python API example"
+    for code in ["\n".join(blocks), *one_liners]:
+        r = subprocess.run([sys.executable, "-c", in_tmp(code)], cwd=tmp_path, capture_output=True, text=True,
+                           timeout=120)
+        assert r.returncode == 0, r.stderr
+        assert "test_accuracy" in r.stdout
+
+
+def test_the_layout_block_names_every_module():
+    how = section(README.read_text(), "How it works")
+    layout = re.search(r"```\nampsim/\n(.*?)```", how, re.S)
+    assert layout, "README.md: no `ampsim/` layout block under ## How it works"
+    names = sorted(p.name + ("/" if p.is_dir() else "") for p in (ROOT / "ampsim").iterdir()
+                   if not p.name.startswith((".", "__pycache__")) and (p.is_dir() or p.suffix == ".py"))
+    missing = [n for n in names if not re.search(rf"(^|[\s,]){re.escape(n)}([\s,]|$)", layout.group(1), re.M)]
+    assert not missing, f"README.md's layout block lacks {missing}"
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_relative_links_and_figures_exist(doc):
+    targets = re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", doc.read_text())
+    local = [t for t in targets if "://" not in t]
+    missing = [t for t in local if not (doc.parent / t).exists()]
+    assert not missing, f"{doc.name} links to missing files: {missing}"
+
+
+def test_module_paths_named_in_the_docs_exist():
+    for doc in DOCS:
+        for path in set(re.findall(r"`(ampsim/[\w/]+(?:\.py)?)`", doc.read_text())):
+            assert (ROOT / path).exists(), f"{doc.name} names {path}, which does not exist"

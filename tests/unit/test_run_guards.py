@@ -1,0 +1,192 @@
+"""Guards against runs that are nonsense or never end (issue 15): divergence (a loss that is not finite or
+exceeds ``train.max_loss``), a ``train.muf`` that is never reached, absurd ``train.epochs``, and an explicit
+placement naming a chip the machine lacks, caught by ``sweep --check``."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ampsim.cli import main
+from ampsim.config import load_config, parse_override
+from ampsim.errors import ConfigError, RunError
+from ampsim.ir.message import Instance, Message
+from ampsim.ir.nodes.losses import Field, LossNode, MeanSquaredError, SoftmaxCrossEntropy, configure_losses
+from ampsim.planning import plan
+from ampsim.sweeps.spec import load_sweep
+from ampsim.training import train_experiment
+
+ROOT = Path(__file__).resolve().parents[2]
+BLOBS = ROOT / "experiments" / "blobs_mlp.toml"
+RING4 = ROOT / "hardware_models" / "ring4.toml"
+#: a small, fast blobs run: 20 instances (batches of 16) per epoch
+SMALL = [("data.n_train", 320), ("data.n_test", 64), ("model.hidden", [8]), ("train.epochs", 1)]
+
+
+def config(*overrides):
+    return load_config(BLOBS, SMALL + [parse_override(o) for o in overrides])
+
+
+# --------------------------------------------------------------------------- divergence
+def mse_message(y: np.ndarray, t: np.ndarray) -> tuple[MeanSquaredError, Message]:
+    node = MeanSquaredError("loss", y.shape[1], Field("t"))
+    return node, Message(Instance(7, {"t": t}), (2,), y)
+
+
+def test_loss_above_the_bound_is_one_run_error_naming_node_instance_and_value():
+    y = np.full((4, 1), 3000.0)
+    node, msg = mse_message(y, np.zeros((4, 1)))
+    node.forward(msg, 0)  # no bound: 9e6 per row goes through
+    configure_losses([node], 1e6)
+    with pytest.raises(RunError) as err:
+        node.forward(msg, 0)
+    assert str(err.value) == ("loss became 9e+06 per row at node loss on instance 7 state (2,), above "
+                              "train.max_loss = 1e+06: the run diverged; lower train.lr or set train.clip_norm")
+    assert "\n" not in str(err.value)
+    configure_losses([node], 1e7)  # the bound is per labelled row: 9e6 < 1e7
+    node.forward(msg, 0)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_a_loss_that_is_not_finite_stops_the_run_even_without_a_bound(bad):
+    node, msg = mse_message(np.array([[bad]]), np.zeros((1, 1)))
+    configure_losses([node], 0.0)
+    with pytest.raises(RunError, match=r"^loss became (nan|inf) at node loss on instance 7 state \(2,\); lower"):
+        node.forward(msg, 0)
+
+
+def test_cross_entropy_bound_counts_labelled_rows_only():
+    node = SoftmaxCrossEntropy("ce", 2, Field("y"))
+    z = np.array([[0.0, 50.0], [0.0, 50.0], [0.0, 0.0]])
+    msg = Message(Instance(1, {"y": np.array([0, 0, -1])}), (), z)  # two labelled rows, 50 each
+    configure_losses([node], 50.5)
+    node.forward(msg, 0)
+    configure_losses([node], 49.5)
+    with pytest.raises(RunError, match="loss became 50 per row at node ce"):
+        node.forward(msg, 0)
+
+
+def test_configure_losses_touches_only_loss_nodes_and_rejects_negative_bounds():
+    node = SoftmaxCrossEntropy("ce", 2, Field("y"))
+    other = object()
+    configure_losses([node, other], 5.0)
+    assert node.max_loss == 5.0 and isinstance(node, LossNode)
+    with pytest.raises(ValueError):
+        configure_losses([node], -1.0)
+
+
+@pytest.mark.parametrize("kind", ["reference", "sim", "multicore"])
+def test_the_plan_gives_every_executor_the_bound(kind):
+    cfg = config(f'executor.kind="{kind}"', f'executor.hardware="{RING4}"', "executor.workers=2",
+                 "train.max_loss=123.0")
+    p = plan(cfg)
+    losses = [n for n in p.task.model.graph.nodes.values() if isinstance(n, LossNode)]
+    assert losses and all(n.max_loss == 123.0 for n in losses)
+
+
+def test_default_bound_is_generous_and_zero_turns_it_off():
+    assert config().train.max_loss == 1e6
+    assert config("train.max_loss=0").train.max_loss == 0.0
+    with pytest.raises(ConfigError, match=r"train.max_loss: must be >= 0"):
+        config("train.max_loss=-1")
+
+
+def test_a_diverging_adam_run_stops_in_one_line_and_keeps_no_result(tmp_path, capsys):
+    # Adam at lr 1e3 reaches losses of 1e10 per row: it used to report success
+    out = tmp_path / "run"
+    code = main(["train", str(BLOBS), "--no-progress", "--out", str(out), "--set", "train.lr=1000",
+                 "--set", "train.epochs=2"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1, err
+    assert err[0].startswith("ampsim: error: loss became ") and "above train.max_loss = 1e+06" in err[0]
+    assert not (out / "summary.json").exists()
+
+
+# --------------------------------------------------------------------------- muf and epochs
+def test_muf_above_the_whole_run_is_refused_in_one_line(tmp_path):
+    cfg = config("train.muf=41", "train.epochs=2")  # 2 epochs of 20 instances
+    with pytest.raises(ConfigError) as err:
+        train_experiment(cfg, tmp_path / "run")
+    assert str(err.value) == (f"{BLOBS}: train.muf: 41 is more than the 40 instances of the whole run (2 epoch(s) "
+                              "of 20): parameters would never update; use at most 20")
+    cfg = config("train.muf=11", "train.max_instances=5", "train.epochs=2")  # max_instances counts
+    with pytest.raises(ConfigError, match="more than the 10 instances of the whole run"):
+        train_experiment(cfg, tmp_path / "run")
+
+
+def test_muf_above_an_epoch_warns_in_one_line(tmp_path, caplog):
+    cfg = config("train.muf=30", "train.epochs=2")
+    with caplog.at_level(logging.WARNING, logger="ampsim.training"):
+        summary = train_experiment(cfg, tmp_path / "run")
+    assert summary["epochs"] == 2
+    (record,) = [r for r in caplog.records if "train.muf" in r.getMessage()]
+    assert record.getMessage() == (f"{BLOBS}: train.muf = 30 is more than the 20 instances of an epoch: parameters "
+                                   "update only about once every 1.5 epochs (completed instances carry over to the "
+                                   "next epoch)")
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="ampsim.training"):
+        train_experiment(config("train.muf=20"), tmp_path / "run2")
+    assert not caplog.records
+
+
+def test_absurd_epochs_are_refused():
+    with pytest.raises(ConfigError, match=r"train.epochs: must be <= 1e\+06, got 1000000000000"):
+        config("train.epochs=1000000000000")
+    assert config("train.epochs=1000000").train.epochs == 1_000_000
+
+
+def test_a_run_projected_past_a_day_warns_after_its_first_epoch(tmp_path, caplog, monkeypatch):
+    from ampsim import training
+
+    monkeypatch.setattr(training, "LONG_RUN_S", 1e-9)
+    with caplog.at_level(logging.WARNING, logger="ampsim.training"):
+        train_experiment(config("train.epochs=2"), tmp_path / "run")
+    (msg,) = [r.getMessage() for r in caplog.records]
+    assert "the first epoch took" in msg and "train.epochs = 2 will take about" in msg
+
+
+# --------------------------------------------------------------------------- sweep --check and placement
+def sweep_file(tmp_path: Path, placement: str, extra: str = "") -> Path:
+    p = tmp_path / "sw.toml"
+    p.write_text(f"""
+[sweep]
+experiment = "{BLOBS}"
+hardware = "{RING4}"
+[fixed]
+"data.n_train" = 320
+"placement.strategy" = "explicit"
+{extra}
+[grid]
+"placement.map" = [{placement}]
+""")
+    return p
+
+
+def test_sweep_check_refuses_a_placement_on_a_chip_the_machine_lacks(tmp_path):
+    path = sweep_file(tmp_path, '{ "*" = 0 }, { "x" = 1, "*" = 4 }')
+    with pytest.raises(ConfigError) as err:
+        load_sweep(path)
+    msg = str(err.value)
+    assert msg.startswith(f"{path}: point 1 (") and "\n" not in msg
+    assert msg.endswith(f"{BLOBS}: placement.map.*: chip 4 does not exist (hardware model 'ring4' has chips 0..3)")
+    assert main(["sweep", str(path), "--check"]) == 2
+
+
+def test_sweep_check_accepts_chips_that_exist_and_checks_worker_counts(tmp_path):
+    assert len(load_sweep(sweep_file(tmp_path, '{ "*" = 3 }, { "*" = 0 }')).points) == 2
+    path = tmp_path / "mc.toml"
+    path.write_text(f"""
+[sweep]
+experiment = "{BLOBS}"
+[fixed]
+"executor.kind" = "multicore"
+"executor.workers" = 2
+"placement.strategy" = "explicit"
+[grid]
+"placement.map" = [{{ "*" = 1 }}, {{ "*" = 2 }}]
+""")
+    with pytest.raises(ConfigError, match=r"chip 2 does not exist \(executor.workers = 2 has chips 0..1\)"):
+        load_sweep(path)

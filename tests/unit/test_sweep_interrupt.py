@@ -1,0 +1,261 @@
+"""Sweeps under interruption and contention: Ctrl-C stops within 2 s keeping every finished point (a resume
+completes the same table), SIGKILL of the sweep leaves no process behind within 5 s, a second sweep on a
+folder in use refuses in one line and harms nothing, an unreachable Ray address fails in one line.
+
+Every sweep here runs as a subprocess in its own session, the way a user's terminal runs it; every process
+it starts is recorded from /proc and killed in a ``finally``, whatever the test's outcome.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from ampsim.cli import main
+from ampsim.errors import RunError
+from ampsim.sweeps.run import run_sweep, sweep_lock
+from ampsim.sweeps.spec import load_sweep
+
+ROOT = Path(__file__).resolve().parents[2]
+BLOBS = ROOT / "experiments" / "blobs_mlp.toml"
+
+#: 8 simulated points of ~0.3 s each: long enough to interrupt after the first, short for a resume
+SIM = f"""
+[sweep]
+experiment = "{BLOBS}"
+hardware = "{ROOT / "hardware_models" / "ring4.toml"}"
+[fixed]
+"data.n_train" = 1600
+"data.n_test" = 100
+"model.hidden" = [16]
+"train.epochs" = 3
+[grid]
+"train.mak" = [1, 2, 4, 8]
+"train.muf" = [1, 2]
+"""
+#: multicore points: a pool worker with worker processes of its own (grandchildren of the sweep)
+MULTICORE = f"""
+[sweep]
+experiment = "{BLOBS}"
+[fixed]
+"data.n_train" = 2000
+"data.n_test" = 100
+"model.hidden" = [16]
+"train.epochs" = 8
+"executor.kind" = "multicore"
+"executor.workers" = 2
+[grid]
+"train.mak" = [1, 2, 3, 4, 5, 6]
+"""
+
+
+# -- process helpers ------------------------------------------------------------------------------------
+def _stat(pid: int) -> list[str] | None:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+
+
+def alive(pid: int) -> bool:
+    st = _stat(pid)
+    return st is not None and st[0] != "Z"
+
+
+def descendants(root: int) -> set[int]:
+    """Every live process below ``root``, from the parent links in /proc."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and (st := _stat(int(entry))) is not None and st[0] != "Z":
+            children.setdefault(int(st[1]), []).append(int(entry))
+    found, todo = set(), [root]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.add(child)
+            todo.append(child)
+    return found
+
+
+def _default_sigint() -> None:
+    """Run in the child before exec: SIGINT at its default disposition, as in a terminal (a test runner
+    started in the background passes it on ignored, and Python then never raises KeyboardInterrupt)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def start_sweep(path: Path, out: Path, *args: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "ampsim.cli", "sweep", str(path), "--out", str(out),
+                             "--no-progress", *args], cwd=ROOT, start_new_session=True, preexec_fn=_default_sigint,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def finished(out: Path) -> list[Path]:
+    return sorted(p for p in out.iterdir() if p.is_dir() and not p.name.startswith(".")) if out.is_dir() else []
+
+
+def wait_until(proc: subprocess.Popen, seen: set[int], ready, timeout_s: float = 60.0) -> None:
+    """Poll until ``ready()``, recording ``proc``'s descendants in ``seen``; fail if it exits first."""
+    deadline = time.monotonic() + timeout_s
+    while not ready():
+        seen |= descendants(proc.pid)
+        if proc.poll() is not None:
+            pytest.fail(f"the sweep exited ({proc.returncode}) too early: {proc.stderr.read()}")
+        if time.monotonic() > deadline:
+            pytest.fail("the sweep made no progress")
+        time.sleep(0.01)
+    seen |= descendants(proc.pid)
+
+
+def cleanup(proc: subprocess.Popen, seen: set[int]) -> None:
+    for pid in seen | ({proc.pid} if proc.poll() is None else set()):
+        if alive(pid):
+            os.kill(pid, signal.SIGKILL)  # also ends a stopped process
+    proc.wait()
+
+
+def snapshot(points: list[Path]) -> dict[str, bytes]:
+    return {str(f.relative_to(p.parent)): f.read_bytes() for p in points for f in sorted(p.iterdir())}
+
+
+# -- tests ----------------------------------------------------------------------------------------------
+def test_ctrl_c_stops_within_2_s_keeps_finished_points_and_a_resume_completes_the_table(tmp_path):
+    path = tmp_path / "sim.toml"
+    path.write_text(SIM)
+    out = tmp_path / "out"
+    proc, seen = start_sweep(path, out, "--jobs", "2"), set()
+    try:
+        wait_until(proc, seen, lambda: len(finished(out)) >= 1)
+        before = snapshot(finished(out))
+        t0 = time.monotonic()
+        os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does: the whole process group
+        _, err = proc.communicate(timeout=10)
+        elapsed = time.monotonic() - t0
+    finally:
+        cleanup(proc, seen)
+    assert elapsed <= 2.0, f"Ctrl-C took {elapsed:.2f} s"
+    assert proc.returncode == 130, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("ampsim: interrupted; finished points are kept in"), err
+    assert not any(alive(p) for p in seen)
+    assert {k: v for k, v in snapshot(finished(out)).items() if k in before} == before  # kept as they were
+    assert not list(out.glob(".tmp-*")) and not (out / "table.csv").exists()
+    n_kept = len(finished(out))
+    assert main(["sweep", str(path), "--out", str(out), "--no-progress", "--jobs", "2"]) == 0  # resume
+    assert {k: v for k, v in snapshot(finished(out)).items() if k in before} == before  # not re-run
+    assert n_kept < len(finished(out)) == 8
+    whole = run_sweep(load_sweep(path), tmp_path / "whole", jobs=2)
+    assert (out / "table.csv").read_text() == whole.read_text()
+
+
+def test_sigkill_of_a_sweep_leaves_no_process_behind_within_5_s(tmp_path):
+    path = tmp_path / "mc.toml"
+    path.write_text(MULTICORE)
+    out = tmp_path / "out"
+    proc, seen = start_sweep(path, out, "--jobs", "2"), set()
+    try:
+        # two pool workers, each running a point with two multicore workers of its own
+        wait_until(proc, seen, lambda: len(descendants(proc.pid)) >= 6)
+        time.sleep(0.2)
+        seen |= descendants(proc.pid)
+        os.kill(proc.pid, signal.SIGKILL)  # the main process only: the others must notice by themselves
+        proc.wait()
+        deadline = time.monotonic() + 5.0
+        while any(alive(p) for p in seen) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        left = sorted(p for p in seen if alive(p))
+    finally:
+        cleanup(proc, seen)
+    assert len(seen) >= 6 and left == []
+    with sweep_lock(out):  # the lock went with its holders
+        pass
+
+
+def test_a_second_sweep_on_a_folder_in_use_refuses_in_one_line_and_the_first_finishes(tmp_path, capsys):
+    path = tmp_path / "sim.toml"
+    path.write_text(SIM)
+    out = tmp_path / "out"
+    proc, seen = start_sweep(path, out, "--jobs", "2"), set()
+    try:
+        wait_until(proc, seen, lambda: len(finished(out)) >= 1 and bool(list(out.glob(".tmp-*"))))
+        os.killpg(proc.pid, signal.SIGSTOP)  # held mid-sweep, however fast this machine: it keeps the lock
+        temporaries = sorted(out.glob(".tmp-*"))
+        before = snapshot(finished(out))
+        for fresh in ([], ["--fresh"]):  # --fresh must not delete a live sweep's work either
+            assert main(["sweep", str(path), "--out", str(out), "--no-progress", *fresh]) == 2
+            lines = capsys.readouterr().err.strip().splitlines()
+            assert lines == [f"ampsim: error: {out}: another sweep (pid {proc.pid}) is running in this folder"]
+        with pytest.raises(RunError, match="another sweep"):
+            run_sweep(load_sweep(path), out, fresh=True)
+        assert snapshot(finished(out)) == before and sorted(out.glob(".tmp-*")) == temporaries
+        os.killpg(proc.pid, signal.SIGCONT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        cleanup(proc, seen)
+    assert proc.returncode == 0, err
+    assert len(finished(out)) == 8 and len((out / "table.csv").read_text().splitlines()) == 9
+    assert not list(out.glob(".tmp-*"))
+
+
+def test_a_ray_address_that_does_not_answer_fails_in_one_line_within_30_s(tmp_path):
+    path = tmp_path / "sim.toml"
+    path.write_text(SIM)
+    t0 = time.monotonic()
+    proc, seen = start_sweep(path, tmp_path / "out", "--ray", "127.0.0.1:1"), set()
+    try:
+        _, err = proc.communicate(timeout=30)
+    finally:
+        cleanup(proc, seen)
+    assert time.monotonic() - t0 < 30
+    assert proc.returncode == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("ampsim: error: --ray 127.0.0.1:1: no Ray cluster answers"), err
+
+
+def test_a_listener_that_is_not_a_ray_cluster_fails_in_one_line_within_the_probe_time(monkeypatch):
+    import socket
+
+    from ampsim.sweeps import ray_cluster
+    from ampsim.sweeps.ray_cluster import connect_ray
+
+    monkeypatch.setattr(ray_cluster, "PROBE_S", 0.5)
+
+    class NoRay:  # ray.init must never be reached
+        def init(self, **kw):
+            raise AssertionError("ray.init was called")
+
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(1)
+        address = f"127.0.0.1:{silent.getsockname()[1]}"
+        with pytest.raises(RunError) as err:
+            connect_ray(NoRay(), address, timeout_s=1.0)
+    assert str(err.value) == f"--ray {address}: no Ray cluster answers at this address (no answer within 0.5 s)"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["sigterm", "sigkill"])
+def test_a_local_ray_instance_goes_with_the_sweep(tmp_path, sig):
+    """SIGTERM: the sweep shuts Ray down and exits 143; SIGKILL: its reaper kills what Ray left."""
+    path = tmp_path / "sim.toml"
+    path.write_text(SIM)
+    out = tmp_path / "out"
+    proc, seen = start_sweep(path, out, "--jobs", "2", "--ray"), set()
+    try:
+        wait_until(proc, seen, lambda: len(finished(out)) >= 1, timeout_s=120)
+        os.kill(proc.pid, sig)
+        proc.wait(timeout=30)
+        deadline = time.monotonic() + 5.0
+        while any(alive(p) for p in seen) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        left = {p: Path(f"/proc/{p}/cmdline").read_bytes()[:60] for p in seen if alive(p)}
+    finally:
+        cleanup(proc, seen)
+    assert proc.returncode == (143 if sig == signal.SIGTERM else -signal.SIGKILL)
+    assert len(seen) >= 4 and left == {}  # raylet, GCS, workers, agents, the reaper
+    assert len(finished(out)) >= 1 and not (out / "table.csv").exists()
