@@ -2,7 +2,8 @@
 
 * ``sim_over_reference``: wall time of a simulated run ÷ wall time of a reference run on the same training
   work (an MNIST-shaped MLP, 784-256-256-256-10, batches of 32, mak = 1; random data so no download is
-  needed). Goal ≤ 1.5×.
+  needed). Goal ≤ 1.5×, with whole-message links and with packet-switched ones (``link.packet_bytes`` =
+  256, the ``_packets256`` row).
 * ``messages_per_wall_s``: simulated messages processed per wall second in that run.
 * ``wall_us_per_message`` on 4, 64 and 1024 chips: a 64-layer chain of small Linear+ReLU nodes placed
   round-robin over a ring of 4, an 8×8 torus and a 32×32 torus, mak = 8. Goal: flat within 1.2×.
@@ -61,9 +62,9 @@ def _batches(n: int, n_in: int, n_out: int, batch: int, seed: int = 0) -> list[I
             for k in range(n)]
 
 
-def sim_vs_reference(n_batches: int = 400, repeats: int = 3) -> dict:
+def sim_vs_reference(n_batches: int = 400, repeats: int = 3, packet_bytes: int = 0) -> dict:
     data = _batches(n_batches, 784, 10, 32)
-    system = load_system(HW / "ring4.toml")
+    system = load_system(HW / "ring4.toml", {"link": {"packet_bytes": packet_bytes}} if packet_bytes else None)
     t_ref = t_sim = float("inf")
     msgs = 0
     for _ in range(repeats):  # alternate, keep the best of each: both see the same machine noise
@@ -77,7 +78,8 @@ def sim_vs_reference(n_batches: int = 400, repeats: int = 3) -> dict:
         ex.train(data)
         t_sim = min(t_sim, time.perf_counter() - t0)
         msgs = ex.messages
-    return {"case": "mnist_shaped_mlp_ring4_mak1", "reference_wall_s": round(t_ref, 4),
+    case = "mnist_shaped_mlp_ring4_mak1" + (f"_packets{packet_bytes}" if packet_bytes else "")
+    return {"case": case, "reference_wall_s": round(t_ref, 4),
             "sim_wall_s": round(t_sim, 4), "sim_over_reference": round(t_sim / t_ref, 3), "goal": "<= 1.5",
             "messages": msgs, "messages_per_wall_s": round(msgs / t_sim), "machine": machine(), "load": load()}
 
@@ -100,14 +102,16 @@ def main(out: Path = OUT, quick: bool = False) -> list[dict]:
     """Run both measurements, write ``out/sim.csv`` and return its rows."""
     size = QUICK if quick else FULL
     head = sim_vs_reference(size.batches, size.repeats)
+    packets = sim_vs_reference(size.batches, size.repeats, packet_bytes=256)
     scale = [per_message(hw, size.chain_instances) for hw in SCALE_SYSTEMS]
     lo = min(r["wall_us_per_message"] for r in scale)
     for r in scale:
         r["relative_to_fastest"] = round(r["wall_us_per_message"] / lo, 3)
-    rows = [head, *scale]
+    rows = [head, packets, *scale]
     path = write_csv(out, "sim.csv", COLUMNS, rows)
-    print(f"sim/reference wall: {head['sim_over_reference']}× (goal ≤ 1.5×); "
-          f"{head['messages_per_wall_s']} simulated messages per wall second")
+    for r in (head, packets):
+        print(f"{r['case']}: sim/reference wall {r['sim_over_reference']}× (goal ≤ 1.5×); "
+              f"{r['messages_per_wall_s']} simulated messages per wall second")
     for r in scale:
         print(f"{r['chips']:5d} chips: {r['wall_us_per_message']} µs wall per simulated message "
               f"({r['relative_to_fastest']}× the fastest)")

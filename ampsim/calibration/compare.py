@@ -208,6 +208,7 @@ def run_compare(experiment: str | Path, overrides: list[tuple[str, Any]] = (), c
     """Run every configuration both ways; write CSV and figure; return (rows, agreement)."""
     from ampsim.calibration.calibrate import model_of_this_machine
     from ampsim.calibration.microbench import cores_available
+    from ampsim.files import check_output_dir
     from ampsim.hardware.local import default_workers
 
     n = workers or default_workers()
@@ -218,7 +219,7 @@ def run_compare(experiment: str | Path, overrides: list[tuple[str, Any]] = (), c
     # before anything is measured: errors against another machine's model must never become results
     hw_path = model_of_this_machine(hardware or None, n)
     calib = _calibration(hw_path)
-    out = Path(out) if out else Path("results") / "compare" / name
+    out = check_output_dir(Path(out) if out else Path("results") / "compare" / name)  # before measuring
     pairs = []
     for label, extra in settings:
         safe = re.sub(r"[^A-Za-z0-9_.=-]+", "_", label)

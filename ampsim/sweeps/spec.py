@@ -48,6 +48,7 @@ from typing import Any
 from ampsim.config import FIXED_SECTIONS, SECTIONS, Config, load_config, read_toml, task_schema
 from ampsim.errors import ConfigError
 from ampsim.executors import check_kind
+from ampsim.files import check_folder_name
 from ampsim.hardware.spec import SystemSpec
 from ampsim.planning import check_numerics, resolve_system
 from ampsim.sweeps.figspec import FigureSpec, parse_figures
@@ -257,8 +258,9 @@ def load_sweep(path: str | Path, *, quick: bool = False) -> Sweep:
             out.append(Point(i, pid, over, values, label))
     _check_numerics(source, figures, out, base.executor.numerics)
     name = head.get("name", path.stem)
-    if not isinstance(name, str) or not name or "/" in name:
+    if not isinstance(name, str):
         raise ConfigError(f"{source}: sweep.name: expected a folder name, got {name!r}")
+    check_folder_name(name, f"{source}: sweep.name", under="results/sweeps/")
     return Sweep(path, name, str(head.get("description", "")), experiment, keys, out, figures, quick)
 
 

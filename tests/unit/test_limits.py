@@ -41,3 +41,12 @@ def test_fully_connected_topologies_up_to_the_limit_still_load(n):
          "chip": {"flops_per_s": 1e9, "mem_bandwidth_bytes_per_s": 1e9, "overhead_s": 0.0, "memory_bytes": 1e9},
          "link": {"latency_s": 1e-6, "bandwidth_bytes_per_s": 1e9}, "topology": {"kind": "fully_connected", "n": n}}
     assert system_from_dict(d, "t.toml").n_chips == n
+
+
+@pytest.mark.parametrize("name", ["..", "", "a/b", "../../etc"])
+def test_a_sweep_name_cannot_place_results_outside_results_sweeps(tmp_path, capsys, name):
+    (tmp_path / "s.toml").write_text(f'[sweep]\nname = "{name}"\nexperiment = "{ROOT / "experiments" / "blobs_mlp.toml"}"\n'
+                                     '[grid]\n"train.mak" = [1]\n')
+    assert main(["sweep", str(tmp_path / "s.toml"), "--check"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "sweep.name:" in err[0] and "cannot name a folder in results/sweeps/" in err[0]

@@ -12,7 +12,8 @@ Life cycle: ``record(model, instances, training)`` → :class:`Recording` → ``
 
 Contents (``m`` a message, ``g`` a step group, ``i`` an instance, all numbered in reference order):
 
-* a message ``m`` is processed by node ``node[m]`` (an index into ``names``), forward or ``bwd[m]``; its
+* a message ``m`` is processed by node ``node[m]`` (an index into ``names``) on input (forward) or output
+  (``bwd[m]``) port ``port[m]``; its
   payload has ``nbytes[m]`` bytes and ``wire[m]`` bytes on a link (payload + header + state);
   its state is ``states[state_ptr[m]:state_ptr[m+1]]`` (traces only).
 * a *step group* is what one node call can emit: one message, or all the messages one join (Concat,
@@ -59,6 +60,7 @@ class Recording:
     names: np.ndarray        # node names (str), indexed by node
     node: np.ndarray         # [m] int32
     bwd: np.ndarray          # [m] bool
+    port: np.ndarray         # [m] int16
     nbytes: np.ndarray       # [m] int64 payload bytes
     wire: np.ndarray         # [m] int64 bytes on a link
     state_ptr: np.ndarray    # [m+1] int64
@@ -144,15 +146,17 @@ def record(model: Model, instances: Iterable[Instance], *, training: bool = True
 
 class _Builder:
     def __init__(self) -> None:
-        self.node, self.bwd, self.nbytes, self.wire, self.states, self.state_ptr = [], [], [], [], [], [0]
+        self.node, self.bwd, self.port, self.nbytes, self.wire = [], [], [], [], []
+        self.states, self.state_ptr = [], [0]
         self.group, self.w0, self.h0, self.w1, self.h1 = [], [], [], [], []
         self.size, self.child_ptr, self.children, self.saves, self.pop_ref = [], [0], [], [], []
         self.keys, self.root_ptr, self.roots, self.msg_ptr, self.group_ptr = [], [0], [], [0], [0]
         self.stash_ptr, self.stash_node, self.prof_ptr, self.profiles = [0], [], [0], []
 
-    def message(self, node: int, bwd: bool, msg) -> int:
+    def message(self, node: int, bwd: bool, port: int, msg) -> int:
         self.node.append(node)
         self.bwd.append(bwd)
+        self.port.append(port)
         self.nbytes.append(msg.payload.nbytes)
         self.wire.append(message_bytes(msg.payload.nbytes, len(msg.state)))
         self.states.extend(msg.state)
@@ -180,6 +184,7 @@ class _Builder:
         i64 = np.int64
         return Recording(
             names=np.array(names, dtype=str), node=np.array(self.node, np.int32), bwd=np.array(self.bwd, bool),
+            port=np.array(self.port, np.int16),
             nbytes=np.array(self.nbytes, i64), wire=np.array(self.wire, i64), state_ptr=np.array(self.state_ptr, i64),
             states=np.array(self.states, i64), group=np.array(self.group, np.int32),
             w0=np.array(self.w0, np.float64).reshape(-1, 3), h0=np.array(self.h0, i64),
@@ -198,7 +203,7 @@ def _record_one(b: _Builder, model: Model, inst: Instance, index: dict[str, int]
     first = list(model.inject(inst))
     base = len(b.node)
     for name, msg in first:
-        b.roots.append(b.message(index[name], False, msg))
+        b.roots.append(b.message(index[name], False, 0, msg))
     held = {n: graph.nodes[n].held_nbytes for n in graph.nodes}
     open_joins: dict[tuple, int] = {}
     members: dict[int, list[int]] = {}  # open join group -> its buffered messages
@@ -213,8 +218,8 @@ def _record_one(b: _Builder, model: Model, inst: Instance, index: dict[str, int]
         work = (step.work.flops, step.work.bytes, step.work.kernels)
         spy = spies[name]
         joined, spy.last = spy.last, None
-        for _dst, _dport, s in visit.targets:
-            b.message(index[_dst.name], s.backward, s.msg)
+        for dst, dport, s in visit.targets:
+            b.message(index[dst.name], s.backward, dport, s.msg)
         children = list(range(len(b.node) - len(visit.targets), len(b.node)))
         if joined is None:
             g = b.new_group()
