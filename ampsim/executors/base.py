@@ -47,6 +47,10 @@ class ExecutorPlan(Protocol):
     eval_advances_time: bool
     #: multicore: seconds without progress after which a worker is reported (0 = never)
     watchdog_s: float
+    #: sim: False replays recorded message graphs instead of running the numpy code
+    numerics: bool
+    #: sim: what a recording depends on besides the instances and the code (task, data, model, seed; JSON)
+    recording_context: str
     #: the experiment file, for error messages
     source: str
 
