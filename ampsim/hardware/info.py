@@ -40,7 +40,9 @@ def describe(system: SystemSpec, graph: nx.Graph) -> dict[str, Any]:
         "source": system.source,
         "measured": system.measured,
         "topology": system.topology.kind,
-        "switching": system.switching,
+        # packet-switched links replace the switching mode's whole-message rule
+        "switching": (f"packets of {system.link.packet_bytes:g} B" if system.link.packet_bytes
+                      else system.switching),
         "n_chips": system.n_chips,
         "n_switches": system.topology.n_switches,
         "n_links": graph.number_of_edges(),

@@ -10,8 +10,9 @@ The machine is a ``networkx.Graph`` (plain data, as in networkx; algorithms are 
 * **Edges.** One undirected edge per full-duplex link with ``latency_s`` and ``bandwidth_bytes_per_s``
   (each direction independently; after overrides), ``link_id`` (0.. in sorted edge order) and
   ``bandwidth_scale`` (1, or the number of chips below the link in a fat tree).
-* **Graph.** ``graph.graph`` has ``name``, ``kind`` (topology kind), ``switching``, ``n_chips``,
-  ``n_switches`` and ``vertex_transitive`` (every chip sees the same hop structure).
+* **Graph.** ``graph.graph`` has ``name``, ``kind`` (topology kind), ``switching``, ``packet_bytes`` (0:
+  whole messages), ``n_chips``, ``n_switches`` and ``vertex_transitive`` (every chip sees the same hop
+  structure).
 
 Chip numbering: ring/fully_connected/switch/explicit: as given; mesh2d/torus2d/torus3d: row-major over
 ``shape`` (``coord`` = ``(i, j[, k])``, chip = ``(i*shape[1] + j)*shape[2] + k``); hypercube: the
@@ -144,7 +145,8 @@ def build_topology(system: SystemSpec) -> nx.Graph:
     Linear in the number of chips and links: 65,536 chips take about a second."""
     topo = system.topology
     nodes, edges, scales = _structure_lists(topo)
-    g = nx.Graph(kind=topo.kind, name=system.name, switching=system.switching, n_chips=topo.n_chips,
+    g = nx.Graph(kind=topo.kind, name=system.name, switching=system.switching,
+                 packet_bytes=system.link.packet_bytes, n_chips=topo.n_chips,
                  n_switches=topo.n_switches, vertex_transitive=topo.kind in _VERTEX_TRANSITIVE)
     fields = {c: asdict(c) for c in set(system.chips)}  # asdict per distinct chip: per chip took seconds
     g.add_nodes_from((v, {**attrs, **fields[system.chips[v]]} if isinstance(v, int) else attrs)
@@ -294,8 +296,9 @@ class Routes(Mapping):
         return path_link_specs(self.graph, self[src, dst])
 
     def transfer_time_s(self, src: int, dst: int, nbytes: float) -> float:
-        """Uncontended transfer time on the route, with the graph's switching mode."""
-        return transfer_time_s(self.link_specs(src, dst), nbytes, self.graph.graph["switching"])
+        """Uncontended transfer time on the route, with the graph's switching mode (or packets)."""
+        return transfer_time_s(self.link_specs(src, dst), nbytes, self.graph.graph["switching"],
+                               packet_bytes=self.graph.graph.get("packet_bytes", 0.0))
 
 
 def routes(graph: nx.Graph) -> Routes:
@@ -312,7 +315,8 @@ def path_link_specs(graph: nx.Graph, path: Sequence[Node]) -> list[LinkSpec]:
     return out
 
 
-def transfer_time_s(path_links: Sequence[LinkSpec], nbytes: float, switching: str) -> float:
+def transfer_time_s(path_links: Sequence[LinkSpec], nbytes: float, switching: str, *,
+                    packet_bytes: float = 0.0) -> float:
     """Uncontended time for a message of ``nbytes`` to cross ``path_links`` (in order).
 
     * ``store_and_forward``: each hop receives the whole message before sending it on:
@@ -321,13 +325,33 @@ def transfer_time_s(path_links: Sequence[LinkSpec], nbytes: float, switching: st
       over the path and limited by its slowest link: ``Σ_i latency_i + nbytes / min_i bandwidth_i``
       (flit/header size neglected).
 
+    * ``packet_bytes`` > 0 (packet-switched links, any ``switching``): packets of ``p = min(packet_bytes,
+      nbytes)`` are forwarded as each crosses a hop, and a hop passes on the last packet no sooner than
+      one packet time after it arrived (:mod:`ampsim.executors.sim.packets`). Over equal links:
+      ``Σ_i latency_i + nbytes / bandwidth + (hops − 1) · p / bandwidth``.
+
     An empty path (same chip) takes 0. Under contention an executor holds link i (one direction)
-    for ``nbytes / bandwidth_i`` per message.
+    for ``nbytes / bandwidth_i`` per message (whole messages) or shares it (packets).
+
+    >>> links = [LinkSpec(1e-6, 1e9)] * 3
+    >>> round(transfer_time_s(links, 1e6, "cut_through", packet_bytes=1e3) * 1e6, 6)  # µs: 3 + 1000 + 2
+    1005.0
     """
     if nbytes < 0:
         raise ValueError(f"nbytes must be >= 0, got {nbytes}")
     if not path_links:
         return 0.0
+    if packet_bytes > 0:
+        p = min(packet_bytes, nbytes)
+        head = 0.0  # when the first packet reaches hop i
+        tail = 0.0  # when the last packet has crossed hop i
+        for i, link in enumerate(path_links):
+            served = head + nbytes / link.bandwidth_bytes_per_s
+            if i:
+                served = max(served, tail + path_links[i - 1].latency_s + p / link.bandwidth_bytes_per_s)
+            tail = served
+            head += p / link.bandwidth_bytes_per_s + link.latency_s
+        return tail + path_links[-1].latency_s
     if switching == "store_and_forward":
         return sum(link.latency_s + nbytes / link.bandwidth_bytes_per_s for link in path_links)
     if switching == "cut_through":

@@ -119,3 +119,21 @@ def test_a_training_run_on_packet_switched_links_repeats_bit_for_bit():
     assert runs[0] == runs[1]
     assert runs[0]["simulated_time_s"] != runs[2]["simulated_time_s"]  # the links do behave differently
     assert sum(runs[0]["link_utilization"].values()) > 0
+
+
+@pytest.mark.parametrize("nbytes", [50, 100, 1000, 12345])
+@pytest.mark.parametrize("dst", [1, 2, 3])
+def test_a_lone_message_arrives_when_the_closed_form_says_even_over_unequal_links(nbytes, dst):
+    # the ring's 0→1 link is 4× slower: the slowest hop sets the pace, the others add packet times
+    env, net = network(kind="ring", n=8)
+    slow = {"link_override": [{"between": [0, 1], "bandwidth_bytes_per_s": BANDWIDTH / 4}]}
+    system = system_from_dict({
+        "system": {"name": "t", "source": "test"},
+        "chip": {"flops_per_s": 1e9, "mem_bandwidth_bytes_per_s": 1e9, "overhead_s": 0.0, "memory_bytes": 1e9},
+        "link": {"latency_s": LATENCY, "bandwidth_bytes_per_s": BANDWIDTH, "packet_bytes": PACKET},
+        "topology": {"kind": "ring", "n": 8}, **slow}, "test.toml")
+    graph = build_topology(system)
+    r = routes(graph)
+    env = simpy.Environment()
+    net = Network(env, graph, r, packet_bytes=PACKET)
+    assert arrivals(env, net, [(0, 0, dst, nbytes, "m")])["m"] == pytest.approx(r.transfer_time_s(0, dst, nbytes) / MS)
