@@ -15,16 +15,18 @@ and ``demo`` sit on top. The public API::
     table = ampsim.sweep("experiments/sweeps/mak_mnist.toml", quick=True)
 
 BLAS threads: unless the environment already says otherwise, ampsim asks for a single-threaded BLAS
-(``OPENBLAS_NUM_THREADS`` etc. default to 1). Its matrix products are small (one instance's rows) and its
-parallelism is model-parallel (executors, worker processes); on a busy machine a multithreaded BLAS
-spins threads that turned a [100, 64]ᵀ·[100, 192] product from ~10 µs into 4-60 ms. This only takes
-effect when ampsim is imported before numpy; set the variables to override.
+(:mod:`ampsim.blas`), also when numpy was imported first: its matrix products are small and its
+parallelism is model-parallel, and a multithreaded float32 GEMM sums in another order, so results would
+depend on the thread count. Set ``OPENBLAS_NUM_THREADS`` (etc.) to override.
 """
 
 import os as _os
 
-for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-    _os.environ.setdefault(_var, "1")
+from ampsim.blas import BLAS_VARS as _BLAS_VARS
+from ampsim.blas import limit_blas_threads as _limit_blas_threads
+
+if not any(_var in _os.environ for _var in _BLAS_VARS):  # the user's setting wins
+    _limit_blas_threads()
 
 from ampsim.api import Run, load_experiment, sweep, train  # noqa: E402 - after the BLAS settings
 from ampsim.config import Config  # noqa: E402

@@ -66,6 +66,14 @@ class TrainSection:
                            "0 = stop only on NaN or infinity")
     mak: int = spec(1, ge=1, help="max_active_keys: instances in flight")
     muf: int = spec(1, ge=1, help="min_update_frequency: completed instances per parameter update")
+    staleness: str = spec("none", choices=("none", "stash", "predict", "scale_lr"),
+                          help="stale-gradient mitigation per parameterized node: stash (backward uses the "
+                          "forward's parameters), predict (forward extrapolates along the last step), scale_lr "
+                          "(step / (1 + staleness)); see ampsim/ir/param.py")
+    predict_delay: float = spec(-1.0, ge=-1, help="staleness = predict: updates to extrapolate by; "
+                                "-1 = the node's mean measured staleness so far")
+    staleness_nodes: dict = spec({}, help="per-node train.staleness: node name (or fnmatch pattern, first "
+                                 "match wins) -> mode; other nodes take train.staleness")
     max_instances: int = spec(0, ge=0, help="stop an epoch after this many instances; 0 = all")
     target: float = spec(0.0, help="metric value that counts as reaching the target (time-to-target)")
 

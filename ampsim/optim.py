@@ -46,16 +46,32 @@ class Optimizer:
     def __init__(self, spec: OptimizerSpec) -> None:
         self.spec = spec
         self.state: dict[str, dict[str, np.ndarray]] = {}
+        #: keep :attr:`last_step` (weight prediction needs it; off, nothing is kept or computed)
+        self.record_steps = False
+        #: the step :meth:`update` last subtracted from each parameter (dense; for a sparse update the rows
+        #: it touched, zero elsewhere); filled only while :attr:`record_steps` is set
+        self.last_step: dict[str, np.ndarray] = {}
 
     def update(self, name: str, param: np.ndarray, grad: np.ndarray | SparseRows) -> int:
         """Apply one step; return the number of elements updated."""
         wd = self.spec.weight_decay
         if isinstance(grad, SparseRows):
             g = grad.values + wd * param[grad.rows] if wd else grad.values
-            param[grad.rows] -= self._delta(name, param, g, grad.rows)
+            delta = self._delta(name, param, g, grad.rows)
+            param[grad.rows] -= delta
+            if self.record_steps:
+                last = self.last_step.get(name)
+                if last is None:
+                    last = self.last_step[name] = np.zeros_like(param)
+                else:
+                    last.fill(0)
+                last[grad.rows] = delta
             return int(g.size)
         g = grad + wd * param if wd else grad
-        param -= self._delta(name, param, g, None)
+        delta = self._delta(name, param, g, None)
+        param -= delta
+        if self.record_steps:  # _delta returns a fresh array: keeping it costs no copy
+            self.last_step[name] = delta
         return int(g.size)
 
     def kernels(self, sparse: bool) -> float:

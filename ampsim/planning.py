@@ -30,6 +30,7 @@ What each executor kind needs from the plan:
 from __future__ import annotations
 
 import dataclasses
+import fnmatch
 import json
 import logging
 import os
@@ -44,6 +45,7 @@ from ampsim.hardware.local import default_workers, local_model_path
 from ampsim.hardware.parse import load_system
 from ampsim.hardware.spec import ChipSpec, SystemSpec
 from ampsim.ir.nodes.losses import configure_losses
+from ampsim.ir.param import STALENESS_MODES
 from ampsim.models import build_task
 from ampsim.models.base import Task
 from ampsim.optim import OptimizerSpec
@@ -124,13 +126,29 @@ def check_numerics(cfg: Config) -> None:
 
 
 def configure_params(cfg: Config, task: Task) -> None:
-    """Give every parameterized node the ``[train]`` optimizer, muf and clipping, and every loss node the
-    divergence bound ``train.max_loss`` (every executor trains the same way because the nodes carry it)."""
+    """Give every parameterized node the ``[train]`` optimizer, muf, clipping and staleness mitigation
+    (``train.staleness``, per node ``train.staleness_nodes``; ``stash`` and ``predict`` change work and
+    memory, so replay refuses them), and every loss node the divergence bound ``train.max_loss`` (every
+    executor trains the same way because the nodes carry it)."""
     t = cfg.train
     opt = OptimizerSpec(kind=t.optimizer, lr=t.lr, momentum=t.momentum, beta1=t.beta1, beta2=t.beta2,
                         eps=t.eps, weight_decay=t.weight_decay)
-    for node in task.model.graph.param_nodes:
+    if t.predict_delay < 0 and t.predict_delay != -1:
+        raise ConfigError(f"{cfg.path}: train.predict_delay: must be >= 0 or -1 (measured), got {t.predict_delay!r}")
+    nodes = task.model.graph.param_nodes
+    for pattern, mode in t.staleness_nodes.items():
+        if mode not in STALENESS_MODES:
+            raise ConfigError(f"{cfg.path}: train.staleness_nodes.{pattern}: must be one of "
+                              f"{', '.join(STALENESS_MODES)}, got {mode!r}")
+        if not any(fnmatch.fnmatchcase(n.name, pattern) for n in nodes):
+            raise ConfigError(f"{cfg.path}: train.staleness_nodes.{pattern}: names no parameterized node")
+    for node in nodes:
+        mode = next((m for p, m in t.staleness_nodes.items() if fnmatch.fnmatchcase(node.name, p)), t.staleness)
+        if mode in ("stash", "predict") and not cfg.executor.numerics:  # they change work and memory
+            raise ConfigError(f"{cfg.path}: train.staleness: {mode!r} cannot be replayed "
+                              "(executor.numerics = false)")
         node.configure(opt, muf=t.muf, clip_norm=t.clip_norm)
+        node.configure_staleness(mode, t.predict_delay)
     configure_losses(task.model.graph.nodes.values(), t.max_loss)
 
 
@@ -141,9 +159,16 @@ def hardware_path(cfg: Config) -> Path:
         raise ConfigError(f"{cfg.path}: executor.hardware: required for executor.kind = {cfg.executor.kind!r} "
                           "(e.g. --hardware hardware_models/ring4.toml)")
     path = Path(hw)
-    if not path.exists() and (Path(cfg.path).parent / hw).exists():
+    if not _exists(path) and _exists(Path(cfg.path).parent / hw):
         path = Path(cfg.path).parent / hw
-    return path
+    return path  # whatever is wrong with it is read_toml's one line
+
+
+def _exists(path: Path) -> bool:
+    try:  # Path.exists raises PermissionError for a path in a folder this user may not enter
+        return path.exists()
+    except OSError:
+        return False
 
 
 def resolve_system(cfg: Config) -> SystemSpec:

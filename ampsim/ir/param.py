@@ -12,7 +12,27 @@ message timing: executors that process the same instances in different orders pr
 parameters. It also turns many small outer products into one GEMM.
 
 Staleness: each forward records the parameter version it used; the matching backward measures how many
-updates happened in between (a histogram per node).
+updates happened in between (a histogram per node). ``train.staleness`` picks a mitigation, carried by
+the node so that every executor applies it unchanged (:meth:`ParamNode.configure_staleness`):
+
+* ``none`` — the plain AMP rule above (bit for bit the behaviour before the option existed).
+* ``stash`` — weight stashing (PipeDream): a backward uses the parameter version its forward used. A
+  superseded version is kept (copied once, just before the update that overwrites it) only while some
+  forward that used it still awaits its backward; versions are reference-counted per forward visit, not
+  copied per visit. The copies count in ``held_nbytes`` (so in the simulator's chip memory).
+* ``predict`` — weight prediction (SpecTrain, PipeMare): a training forward uses ``p - D * step`` for
+  every parameter ``p``, where ``step`` is the last step the optimizer subtracted from it
+  (:attr:`~ampsim.optim.Optimizer.last_step`: ``lr v`` for momentum, Adam's bias-corrected step, the
+  plain gradient step for sgd and adagrad; for a sparse update only the rows it touched) and ``D`` is
+  ``train.predict_delay`` in updates or, when that is -1, the node's mean measured staleness so far
+  (taken at the first training forward after each update). The prediction is computed once per
+  parameter version, charged to that forward, and its copy counts in ``held_nbytes``. ``D = 0`` (or no
+  update yet) uses the parameters as they are. Backward and evaluation use the live parameters.
+* ``scale_lr`` — staleness-aware learning rate (Zhang et al. 2016): an instance's gradient applied with
+  staleness ``s`` (updates of this node between the oldest forward of the instance here and the update
+  that applies it) is scaled by ``1 / (1 + s)``. An update averages several instances (muf > 1) in one
+  GEMM, so it scales the average by the mean of their ``1 / (1 + s)``: exact per gradient when they share
+  ``s`` (always with muf = 1). Applied after clipping: the clip bounds the gradient, the rule the step.
 """
 
 from __future__ import annotations
@@ -26,8 +46,11 @@ import numpy as np
 
 from ampsim.errors import RunError
 from ampsim.ir.message import Message
-from ampsim.ir.node import Node, Work, _nbytes
+from ampsim.ir.node import Node, Step, Work, _nbytes
 from ampsim.optim import Optimizer, OptimizerSpec, SparseRows, make_optimizer
+
+#: values of ``train.staleness`` (see the module docstring)
+STALENESS_MODES = ("none", "stash", "predict", "scale_lr")
 
 
 class ParamNode(Node):
@@ -43,20 +66,67 @@ class ParamNode(Node):
         self.staleness: Counter[int] = Counter()
         self._stash: dict[int, list[tuple[tuple[int, ...], Any]]] = {}
         self._ready: dict[int, list[tuple[tuple[int, ...], Any]]] = {}
+        self.staleness_mode = "none"
+        self.predict_delay = -1.0
+        #: scale_lr: oldest forward version per instance, while stashing and once ready
+        self._fwd_version: dict[int, int] = {}
+        self._ready_version: dict[int, int] = {}
+        #: stash: training forwards awaiting their backward, per version; copies of superseded versions
+        self._refs: Counter[int] = Counter()
+        self._versions: dict[int, dict[str, np.ndarray]] = {}
+        #: predict: (version, the predicted parameters) of the latest prediction
+        self._predicted: tuple[int, dict[str, np.ndarray]] | None = None
 
     def configure(self, optimizer: OptimizerSpec, muf: int, clip_norm: float = 0.0) -> None:
         self.optimizer = make_optimizer(optimizer)
+        self.optimizer.record_steps = self.staleness_mode == "predict"
         self.muf = muf
         self.clip_norm = clip_norm
+
+    def configure_staleness(self, mode: str, predict_delay: float = -1.0) -> None:
+        """Set the staleness mitigation (one of :data:`STALENESS_MODES`; see the module docstring) and, for
+        ``predict``, the delay in updates (-1: the node's mean measured staleness). Call before training."""
+        if mode not in STALENESS_MODES:
+            raise ValueError(f"node {self.name}: unknown staleness mode {mode!r} (known: {', '.join(STALENESS_MODES)})")
+        if predict_delay < 0 and predict_delay != -1:
+            raise ValueError(f"node {self.name}: predict_delay must be >= 0 or -1, got {predict_delay!r}")
+        self.staleness_mode = mode
+        self.predict_delay = float(predict_delay)
+        self.optimizer.record_steps = mode == "predict"
+
+    def expected_delay(self) -> float:
+        """predict: the updates a forward's parameters are extrapolated by (see the module docstring)."""
+        if self.predict_delay >= 0:
+            return self.predict_delay
+        n = sum(self.staleness.values())
+        return sum(s * c for s, c in self.staleness.items()) / n if n else 0.0
 
     # -- helpers for subclasses ----------------------------------------------------------------------
     def save(self, msg: Message, value: Any) -> None:
         super().save(msg, (self.version, value))
+        if self.training and self.staleness_mode == "stash":
+            self._refs[self.version] += 1  # this version must outlive updates until the backward
 
     def pop(self, msg: Message) -> Any:
         version, value = super().pop(msg)
         self.staleness[self.version - version] += 1
+        if self.staleness_mode == "stash":
+            self._release(version)
+        elif self.staleness_mode == "scale_lr":
+            old = self._fwd_version.get(msg.key)
+            self._fwd_version[msg.key] = version if old is None else min(old, version)
         return value
+
+    def _release(self, version: int) -> None:
+        """stash: a backward no longer needs ``version``; drop its copy once no forward does."""
+        left = self._refs[version] - 1
+        if left:
+            self._refs[version] = left
+            return
+        del self._refs[version]
+        copy = self._versions.pop(version, None)
+        if copy is not None:
+            self.held_nbytes -= _nbytes(list(copy.values()))
 
     def stash(self, msg: Message, entry: Any) -> None:
         """Keep what the parameter gradient of this visit needs until the update."""
@@ -111,12 +181,61 @@ class ParamNode(Node):
         return sum(p.nbytes for p in self.params.values())
 
     # -- what executors call -------------------------------------------------------------------------
+    def step(self, backward: bool, msg: Message, port: int) -> Step:
+        """:meth:`Node.step` with the parameter version the staleness mode asks for: the forward's
+        (``stash``, backward) or the predicted one (``predict``, training forward). The node kinds read
+        ``self.params`` as usual and see that version for the length of the call."""
+        mode = self.staleness_mode
+        if mode not in ("stash", "predict") or not self.training:
+            return super().step(backward, msg, port)
+        live, cost = self.params, None
+        if backward and mode == "stash":
+            saved = self._cache.get(msg.tag)
+            if saved is not None and saved[0] != self.version:
+                self.params = self._versions[saved[0]]
+        elif not backward and mode == "predict":
+            self.params, cost = self._predict()
+        try:
+            step = super().step(backward, msg, port)
+        finally:
+            self.params = live
+        if cost is not None:
+            step.work.flops += cost.flops
+            step.work.bytes += cost.bytes
+            step.work.kernels += cost.kernels
+        return step
+
+    def _predict(self) -> tuple[dict[str, np.ndarray], Work | None]:
+        """predict: this version's extrapolated parameters (computed once per version) and, when computed
+        now, what computing them cost."""
+        if self._predicted is not None and self._predicted[0] == self.version:
+            return self._predicted[1], None
+        if self._predicted is not None:
+            self.held_nbytes -= _nbytes([p for n, p in self._predicted[1].items() if p is not self.params[n]])
+            self._predicted = None
+        delay, last = self.expected_delay(), self.optimizer.last_step
+        if delay <= 0 or not last:  # nothing to extrapolate: the live arrays, bit for bit
+            return self.params, None
+        pred, cost = dict(self.params), Work()
+        for name, p in self.params.items():
+            if name in last:
+                pred[name] = p - delay * last[name]
+                cost.flops += 2 * p.size
+                cost.bytes += 3 * p.nbytes
+                cost.kernels += 2  # scale, subtract
+                self.held_nbytes += p.nbytes
+        self._predicted = (self.version, pred)
+        return pred, cost
+
     def complete(self, key: int) -> Work | None:
         """Instance ``key`` has finished everywhere. Returns the update's work if an update was applied."""
+        version = self._fwd_version.pop(key, None)
         entries = self._stash.pop(key, None)
         if entries is None:
             return None
         self._ready[key] = entries
+        if version is not None:
+            self._ready_version[key] = version
         if len(self._ready) < self.muf:
             return None
         return self.update()
@@ -129,7 +248,16 @@ class ParamNode(Node):
         entries = [e for k in sorted(self._ready) for _, e in sorted(self._ready[k], key=_by_state)]
         self.held_nbytes -= _nbytes(entries)
         n_inst = len(self._ready)
+        # scale_lr; in key order, so that the float sum does not depend on completion order
+        stale = [self.version - self._ready_version.get(k, self.version) for k in sorted(self._ready)]
         self._ready.clear()
+        self._ready_version.clear()
+        if self.staleness_mode == "stash" and self._refs.get(self.version):
+            # forwards of this version still await their backward: keep it before the in-place step
+            self._versions[self.version] = {n: p.copy() for n, p in self.params.items()}
+            self.held_nbytes += self.param_bytes
+            work.kernels += len(self.params)
+            work.bytes += 2 * self.param_bytes
         grads = self.param_grads(entries)
         scale = 1.0 / n_inst
         if self.clip_norm:
@@ -137,12 +265,16 @@ class ParamNode(Node):
             work.kernels += 2 * len(grads)  # square and sum per array (the rest is host scalar math)
             if norm > self.clip_norm:
                 scale *= self.clip_norm / norm
+        if self.staleness_mode == "scale_lr":
+            scale *= sum(1.0 / (1 + s) for s in stale) / n_inst  # host scalar math: the work is unchanged
         n = 0
         for name, g in grads.items():
             sparse = isinstance(g, SparseRows)
             g = SparseRows(g.rows, g.values * scale) if sparse else g * scale
             n += self.optimizer.update(name, self.params[name], g)
             work.kernels += 1 + self.optimizer.kernels(sparse)  # the scaling, then the optimizer step
+            if sparse and self.optimizer.record_steps:
+                work.kernels += 2  # predict: last_step's fill and row scatter
         work.flops += n * self.optimizer.flops_per_element
         work.bytes += 3 * self.param_bytes
         self.version += 1
@@ -152,6 +284,11 @@ class ParamNode(Node):
         super().reset()
         self._stash.clear()
         self._ready.clear()
+        self._fwd_version.clear()
+        self._ready_version.clear()
+        self._refs.clear()
+        self._versions.clear()
+        self._predicted = None  # held_nbytes is 0 again: the prediction is recomputed when next needed
 
 
 def _first_rows(entry: Any) -> int:

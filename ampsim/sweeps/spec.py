@@ -331,7 +331,9 @@ def _resolve(source: str, experiment: Path, over: list, keys: list[str], combo: 
     if resolved["executor"].get("numerics", True):
         resolved["executor"].pop("numerics", None)
     # nor does the divergence bound: it only stops a run that would have no result
-    resolved["train"] = {k: v for k, v in resolved["train"].items() if k != "max_loss"}
+    resolved["train"] = {k: v for k, v in resolved["train"].items()  # nor do the staleness options' defaults
+                         if k != "max_loss" and (k, v) not in (("staleness", "none"), ("predict_delay", -1.0),
+                                                                   ("staleness_nodes", {}))}
     blob = json.dumps({"experiment": resolved, "hardware": hw}, sort_keys=True, default=str)
     pid = hashlib.sha256(blob.encode()).hexdigest()[:12]
     values = {}

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from timeline_kit import MS, chain_model, insts, spans, system
 
 from ampsim.config import load_config, parse_override
 from ampsim.errors import RunError
@@ -20,12 +21,7 @@ from ampsim.executors import make_executor
 from ampsim.executors.sim import SimExecutor
 from ampsim.executors.sim.recording import RecordingError, record
 from ampsim.executors.sim.recording_cache import clear_memory, load, obtain, recording_key, save
-from ampsim.hardware.parse import system_from_dict
-from ampsim.ir.graph import Graph
 from ampsim.ir.message import Instance
-from ampsim.ir.node import Node, Report
-from ampsim.ir.nodes.io import Input
-from ampsim.models.base import InjectFields, Metric, Model
 from ampsim.planning import plan
 from ampsim.results import RunDir
 from ampsim.training import run_training
@@ -151,58 +147,6 @@ def test_a_replay_runs_out_of_memory_where_the_full_run_does(tmp_path, monkeypat
 # -- the timing rule, spec-like (as tests/sim/test_timelines.py): a replay's timeline is the full run's --
 # Chips at 1 GFLOP/s, no overheads: 1e6 FLOPs take 1 ms; 8-byte payloads are 24 bytes on the wire and
 # links move 96 kB/s (0.25 ms per transfer) with 0.5 ms latency.
-
-MS = 1e-3
-
-
-class Busy(Node):
-    def __init__(self, name, flops):
-        super().__init__(name)
-        self.flops = flops
-
-    def forward(self, msg, port):
-        self.charge(flops=self.flops)
-        return [self.out(msg)]
-
-    def backward(self, msg, port):
-        self.charge(flops=self.flops)
-        return [self.grad(msg)]
-
-
-class End(Node):
-    n_out = 0
-
-    def forward(self, msg, port):
-        out = [Report(self.name, msg.key, msg.state, {"loss": 0.0, "n": 1})]
-        if self.training:
-            out.append(self.grad(msg.with_payload(np.zeros_like(msg.payload))))
-        return out
-
-
-def system():
-    return system_from_dict({
-        "system": {"name": "t", "description": "test", "source": "test", "switching": "store_and_forward"},
-        "chip": {"flops_per_s": 1e9, "mem_bandwidth_bytes_per_s": 1e30, "overhead_s": 0.0, "compute_units": 1,
-                 "memory_bytes": 1e9},
-        "link": {"latency_s": 0.5 * MS, "bandwidth_bytes_per_s": 24 / (0.25 * MS)},
-        "topology": {"kind": "fully_connected", "n": 2}}, "test.toml")
-
-
-def chain_model(*stages):
-    g = Graph("chain")
-    nodes = [g.add(Input("x", dtype=np.float64))] + [g.add(Busy(n, f)) for n, f in stages] + [g.add(End("end"))]
-    g.chain(*nodes)
-    return Model(g.validate(), InjectFields((("x", "x"),)), Metric("m", "end", "n"))
-
-
-def insts(n):
-    return [Instance(k, {"x": np.zeros(1)}) for k in range(n)]
-
-
-def spans(ex, name, phase="fwd"):
-    return [(round(e["ts"] / 1e3, 9), round(e["dur"] / 1e3, 9)) for e in ex.trace.events
-            if e.get("ph") == "X" and e["name"] == f"{name} {phase}"]
-
 
 PLACE = {"x": 0, "a": 0, "b": 1, "end": 1}
 

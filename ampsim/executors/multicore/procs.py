@@ -26,10 +26,11 @@ import sys
 import time
 from typing import Sequence
 
+from ampsim.blas import limit_blas_threads  # noqa: F401 - workers call it; re-exported
+
 log = logging.getLogger(__name__)
 
 START_METHODS = ("fork", "forkserver", "spawn")
-_BLAS_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 _PR_SET_PDEATHSIG = 1
 
 
@@ -43,30 +44,6 @@ def start_method() -> str:
             raise ConfigError(f"AMPSIM_MP_START: must be one of {', '.join(START_METHODS)}, got {method!r}")
         return method
     return "fork" if "fork" in mp.get_all_start_methods() else "spawn"
-
-
-def limit_blas_threads() -> None:
-    """One BLAS thread in this process, also when numpy's OpenBLAS was loaded before (forked child)."""
-    for var in _BLAS_VARS:
-        os.environ[var] = "1"
-    if "numpy" not in sys.modules:
-        return
-    try:
-        with open("/proc/self/maps") as f:
-            libs = {line.split()[-1] for line in f if "openblas" in line.lower() and "/" in line}
-    except OSError:  # pragma: no cover - not Linux
-        return
-    for path in libs:
-        try:
-            lib = ctypes.CDLL(path)
-        except OSError:  # pragma: no cover
-            continue
-        for sym in ("scipy_openblas_set_num_threads64_", "scipy_openblas_set_num_threads",
-                    "openblas_set_num_threads64_", "openblas_set_num_threads"):
-            fn = getattr(lib, sym, None)
-            if fn is not None:
-                fn(1)
-                break
 
 
 def die_with_parent(parent_pid: int) -> None:

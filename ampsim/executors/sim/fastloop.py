@@ -24,14 +24,10 @@ from __future__ import annotations
 
 from collections import defaultdict, deque
 from heapq import heappop, heappush
-from typing import TYPE_CHECKING
 
-from ampsim.executors.sim.replay import Replay
+from ampsim.executors.sim.chips import Chip
+from ampsim.executors.sim.replay import Replay, ReplayHost
 from ampsim.hardware.spec import SystemSpec
-
-if TYPE_CHECKING:
-    from ampsim.executors.sim.chips import Chip
-    from ampsim.executors.sim.executor import SimExecutor
 
 URGENT, NORMAL = 0, 1  # simpy.events.URGENT, NORMAL
 START, GET, PUT, WAKE, DONE, HOP = range(6)
@@ -45,7 +41,7 @@ def supports(system: SystemSpec, trace: bool) -> bool:
 
 
 class FastReplay(Replay):
-    def __init__(self, ex: SimExecutor, context: str = "") -> None:
+    def __init__(self, ex: ReplayHost, context: str = "") -> None:
         super().__init__(ex, context)
         self.now = 0.0
         self.heap: list[tuple] = []
@@ -197,14 +193,6 @@ class FastReplay(Replay):
                 return
             if m >= 0:
                 self._release(chip, m, children)
-
-    def _staleness(self, m: int, g: int) -> None:
-        n = self.node[m]
-        if self.saves[g]:
-            self.ver_at[g] = self.version[n]
-        ref = self.pop_ref[g]
-        if ref >= 0:
-            self.staleness[n][self.version[n] - self.ver_at[ref]] += 1
 
     def _release(self, chip: Chip, m: int, children) -> None:
         i = self.inst_of[m]

@@ -24,10 +24,13 @@ same IEEE operations as :func:`~ampsim.hardware.cost.compute_time_s`), so the lo
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable
+from typing import Any, Callable, Protocol
 
 import numpy as np
+import simpy
 
+from ampsim.executors.sim.chips import Chip
+from ampsim.executors.sim.network import Network
 from ampsim.executors.sim.recording import Recording
 from ampsim.executors.sim.recording_cache import obtain
 from ampsim.hardware.cost import compute_time_s
@@ -35,9 +38,27 @@ from ampsim.hardware.spec import ChipSpec
 from ampsim.ir.message import Instance
 from ampsim.ir.param import ParamNode
 
-if TYPE_CHECKING:
-    from ampsim.executors.sim.chips import Chip
-    from ampsim.executors.sim.executor import SimExecutor
+
+class ReplayHost(Protocol):
+    """The simulated executor as a replay drives it (:class:`~ampsim.executors.sim.executor.SimExecutor`
+    is the one): its machine, its counters and the controller state it shares with the numpy path. The
+    replay is part of that executor, so it may use its admission slots and receive rule."""
+
+    model: Any
+    system: Any
+    graph: Any
+    env: simpy.Environment
+    network: Network
+    chips: list[Chip]
+    where: dict[str, Chip]
+    trace: Any
+    mak: int
+    messages: int
+    framed_messages: int
+    _slots: simpy.Container | None
+    _on_done: Callable[[int], None] | None
+
+    def _receive(self, chip: Chip, msgs: list, framed: bool = True) -> None: ...
 
 
 def step_durations(spec: ChipSpec, w: np.ndarray) -> list[float]:
@@ -49,7 +70,7 @@ def step_durations(spec: ChipSpec, w: np.ndarray) -> list[float]:
 
 
 class Replay:
-    def __init__(self, ex: SimExecutor, context: str = "") -> None:
+    def __init__(self, ex: ReplayHost, context: str = "") -> None:
         self.ex, self.context = ex, context
         self.rec: Recording | None = None
         #: per parameterized node: (profile, held bytes) of the completed instances not yet in an update
@@ -129,12 +150,7 @@ class Replay:
         else:
             chip.account(self.h1[m])
             duration = d1[m] + received
-            n = self.node[m]
-            if self.saves[g]:
-                self.ver_at[g] = self.version[n]
-            ref = self.pop_ref[g]
-            if ref >= 0:
-                self.staleness[n][self.version[n] - self.ver_at[ref]] += 1
+            self._staleness(m, g)
             children = self.children[g]
             if children and (spec.remote_send_overhead_s or spec.remote_send_s_per_byte):
                 t = 0.0
@@ -148,6 +164,16 @@ class Replay:
             ex.trace.span(f"{self.names[self.node[m]]} {'bwd' if self.bwd[m] else 'fwd'}", chip.index, unit,
                           ex.env.now, duration, key=self.keys[self.inst_of[m]], state=s)
         return duration, lambda: self._release(chip, m, children)
+
+    def _staleness(self, m: int, g: int) -> None:
+        """Message ``m`` ran its step (group ``g``): note the parameter version a forward saves, and the
+        staleness a backward's pop sees, as the real node does."""
+        n = self.node[m]
+        if self.saves[g]:
+            self.ver_at[g] = self.version[n]
+        ref = self.pop_ref[g]
+        if ref >= 0:
+            self.staleness[n][self.version[n] - self.ver_at[ref]] += 1
 
     def _release(self, chip: Chip, m: int, children) -> None:
         i = self.inst_of[m]

@@ -1,0 +1,76 @@
+"""The exact-timeline test kit shared by tests/sim/test_timelines.py and tests/sim/test_replay.py.
+
+Chips run at 1 GFLOP/s with 1e30 B/s memory bandwidth (byte terms vanish below float resolution) and no
+per-message overhead, so a node charging 1e6 FLOPs takes exactly 1 ms. Test nodes pass their payload
+through; messages are 8-byte payloads, 24 bytes on the wire (16-byte header), and links move 96 kB/s, so a
+transfer takes exactly 0.25 ms.
+"""
+
+import numpy as np
+
+from ampsim.hardware.parse import system_from_dict
+from ampsim.ir.graph import Graph
+from ampsim.ir.message import Instance
+from ampsim.ir.node import Node, Report
+from ampsim.ir.nodes.io import Input
+from ampsim.models.base import InjectFields, Metric, Model
+
+MS = 1e-3
+TRANSFER = 0.25 * MS
+LATENCY = 0.5 * MS
+
+
+class Busy(Node):
+    """Charges a fixed number of FLOPs per message, forward and backward."""
+
+    def __init__(self, name, flops):
+        super().__init__(name)
+        self.flops = flops
+
+    def forward(self, msg, port):
+        self.charge(flops=self.flops)
+        return [self.out(msg)]
+
+    def backward(self, msg, port):
+        self.charge(flops=self.flops)
+        return [self.grad(msg)]
+
+
+class End(Node):
+    n_out = 0
+
+    def forward(self, msg, port):
+        out = [Report(self.name, msg.key, msg.state, {"loss": 0.0, "n": 1})]
+        if self.training:
+            out.append(self.grad(msg.with_payload(np.zeros_like(msg.payload))))
+        return out
+
+
+def system(kind="fully_connected", n=2, switching="store_and_forward", chip_override=None, **topo):
+    d = {
+        "system": {"name": "t", "description": "test", "source": "test", "switching": switching},
+        "chip": {"flops_per_s": 1e9, "mem_bandwidth_bytes_per_s": 1e30, "overhead_s": 0.0,
+                 "compute_units": 1, "memory_bytes": 1e9},
+        "link": {"latency_s": LATENCY, "bandwidth_bytes_per_s": 24 / TRANSFER},
+        "topology": {"kind": kind, "n": n, **topo},
+    }
+    if chip_override:
+        d["chip_override"] = [chip_override]
+    return system_from_dict(d, "test.toml")
+
+
+def chain_model(*stages):
+    """x → stage nodes → end; inject field "x"."""
+    g = Graph("chain")
+    nodes = [g.add(Input("x", dtype=np.float64))] + [g.add(Busy(n, f)) for n, f in stages] + [g.add(End("end"))]
+    g.chain(*nodes)
+    return Model(g.validate(), InjectFields((("x", "x"),)), Metric("m", "end", "n"))
+
+
+def insts(n):
+    return [Instance(k, {"x": np.zeros(1)}) for k in range(n)]
+
+
+def spans(ex, name, phase="fwd"):
+    return [(round(e["ts"] / 1e3, 9), round(e["dur"] / 1e3, 9)) for e in ex.trace.events
+            if e.get("ph") == "X" and e["name"] == f"{name} {phase}"]
