@@ -215,15 +215,20 @@ def run_compare(experiment: str | Path, overrides: list[tuple[str, Any]] = (), c
     base = [*SHORT_BUDGET, *overrides, ("executor.kind", "multicore"), ("executor.workers", n)]
     # the user's mistakes in the experiment or --configs first: a calibration below may take a while
     name = load_config(experiment, base).experiment.name
-    settings = parse_configs(configs or default_configs(n))
+    settings = []
+    for label, extra in parse_configs(configs or default_configs(n)):
+        try:
+            settings.append((label, load_config(experiment, base + extra)))
+        except ConfigError as e:  # the mistake is in --configs, not in the experiment file
+            raise ConfigError(f"--configs {label!r}: {e}") from None
     # before anything is measured: errors against another machine's model must never become results
     hw_path = model_of_this_machine(hardware or None, n)
     calib = _calibration(hw_path)
     out = check_output_dir(Path(out) if out else Path("results") / "compare" / name)  # before measuring
     pairs = []
-    for label, extra in settings:
+    for label, cfg in settings:
         safe = re.sub(r"[^A-Za-z0-9_.=-]+", "_", label)
-        pairs.append(_prepare(label, load_config(experiment, base + extra), hw_path, out / "runs" / safe))
+        pairs.append(_prepare(label, cfg, hw_path, out / "runs" / safe))
     counts = sorted({p.workers for p in pairs})
     cores = {k: [cores_available(k)] for k in counts}
     speed = _speed_meter(calib)

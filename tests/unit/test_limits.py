@@ -50,3 +50,11 @@ def test_a_sweep_name_cannot_place_results_outside_results_sweeps(tmp_path, caps
     assert main(["sweep", str(tmp_path / "s.toml"), "--check"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "sweep.name:" in err[0] and "cannot name a folder in results/sweeps/" in err[0]
+
+
+def test_a_bad_compare_configuration_is_blamed_on_configs_before_anything_is_measured(capsys):
+    assert main(["compare", str(ROOT / "experiments" / "blobs_mlp.toml"), "--configs", "mak=1;mak=abc",
+                 "--hardware", str(ROOT / "hardware_models" / "local_cpu.toml")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("ampsim: error: --configs 'mak=abc': ")
+    assert err[0].endswith("train.mak: expected integer, got string 'abc'")
