@@ -14,13 +14,14 @@ from __future__ import annotations
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Mapping
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 from ampsim.config import Config, load_config, parse_override
 from ampsim.results import read_metrics, read_summary, read_table
 from ampsim.training import train_experiment
+
+if TYPE_CHECKING:  # pandas loads only when a run's metrics are read (it costs the CLI ~0.3 s to start)
+    import pandas as pd
 
 __all__ = ["Run", "load_experiment", "train", "sweep"]
 
@@ -59,9 +60,9 @@ def train(experiment: Config | str | Path, out: str | Path | None = None, *, ove
     ``out`` is the run folder (config.toml, metrics.csv, summary.json, …); without it nothing is kept on
     disk. ``progress`` reports on stderr: a bar on a terminal, a line per epoch elsewhere.
     """
-    cfg = experiment if isinstance(experiment, Config) else load_experiment(experiment, overrides)
     if isinstance(experiment, Config) and overrides:
         raise TypeError("train: overrides apply to an experiment file; load_experiment(path, overrides) instead")
+    cfg = experiment if isinstance(experiment, Config) else load_experiment(experiment, overrides)
     if out is not None:
         train_experiment(cfg, out, progress=progress)
         return _read_run(cfg, Path(out), keep=True)
@@ -80,11 +81,10 @@ def sweep(sweep_file: str | Path, out: str | Path | None = None, *, quick: bool 
     """Run a sweep file's unfinished points (resuming what an earlier run left) and return its table, one
     row per point. ``out`` defaults to ``results/sweeps/<name>`` (``results/quick/sweeps/<name>`` with
     ``quick``)."""
-    from ampsim.sweeps.cli import default_sweep_dir
     from ampsim.sweeps.run import run_sweep
     from ampsim.sweeps.spec import load_sweep
 
     spec = load_sweep(sweep_file, quick=quick)
-    folder = Path(out) if out else default_sweep_dir(spec.name, quick)
+    folder = Path(out) if out else spec.default_dir
     return read_table(run_sweep(spec, folder, jobs=jobs, ray=ray, ray_address=ray_address, fresh=fresh,
                                 progress=progress))

@@ -237,8 +237,9 @@ def plan(cfg: Config, *, system: SystemSpec | None = None, placement: dict[str, 
     kind = cfg.executor.kind
     check_kind(kind, cfg.path)
     check_numerics(cfg)
-    if kind == "multicore":  # before the data is loaded: a worker count the process cannot open fails at once
-        _check_open_files(cfg.executor.workers or default_workers(), cfg.path)
+    workers = (cfg.executor.workers or default_workers()) if kind == "multicore" else 0
+    if workers:  # before the data is loaded: a worker count the process cannot open fails at once
+        _check_open_files(workers, cfg.path)
     task = build_task(cfg)
     configure_params(cfg, task)
     if kind == "reference":
@@ -248,7 +249,6 @@ def plan(cfg: Config, *, system: SystemSpec | None = None, placement: dict[str, 
                         "\"sim\" to simulate one)", cfg.path, " and ".join(ignored))
         return Plan(cfg, task, kind)
     if kind == "multicore":
-        workers = cfg.executor.workers or default_workers()
         if system is not None:
             chips = tuple(system.chips)
         else:  # the workers' pseudo-chips matter only to a placement strategy
@@ -256,7 +256,7 @@ def plan(cfg: Config, *, system: SystemSpec | None = None, placement: dict[str, 
         system = None
     else:
         system = system or resolve_system(cfg)
-        chips, workers = tuple(system.chips), 0
+        chips = tuple(system.chips)
     if placement is None:
         placement, estimated = place_task(cfg, task, chips)
     return Plan(cfg, task, kind, system, chips, dict(placement), estimated, workers)

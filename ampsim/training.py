@@ -43,10 +43,17 @@ def train_experiment(cfg: Config, out: str | Path, *, progress: bool = False, ke
         bar.close()
 
 
+def instances_per_epoch(cfg: Config, task: Task) -> int | None:
+    """Training instances of one epoch (the task's, cut to ``train.max_instances``); None if the task
+    does not say."""
+    per_epoch = task.info.get("instances_per_epoch")
+    if per_epoch and cfg.train.max_instances:
+        per_epoch = min(per_epoch, cfg.train.max_instances)
+    return per_epoch or None
+
+
 def _progress(p: Plan, *, enabled: bool) -> Progress:
-    per_epoch = p.task.info.get("instances_per_epoch")
-    if p.config.train.max_instances and per_epoch:
-        per_epoch = min(per_epoch, p.config.train.max_instances)
+    per_epoch = instances_per_epoch(p.config, p.task)
     total = per_epoch * p.config.train.epochs if per_epoch else None
     return progress_reporter(p.config.experiment.name, total, unit="inst", enabled=enabled)
 
@@ -113,11 +120,10 @@ def portable_config(cfg: Config) -> dict[str, dict]:
 def _check_muf(cfg: Config, task: Task) -> None:
     """A parameter node updates once ``train.muf`` instances have completed since its last update, counted
     across epochs (a partial group carries over): a muf above the run's instances never updates."""
-    per_epoch = task.info.get("instances_per_epoch")
+    per_epoch = instances_per_epoch(cfg, task)
     if not per_epoch:
         return
     t = cfg.train
-    per_epoch = min(per_epoch, t.max_instances) if t.max_instances else per_epoch
     total = per_epoch * t.epochs
     if t.muf > total:
         raise ConfigError(f"{cfg.path}: train.muf: {t.muf} is more than the {total} instances of the whole run "

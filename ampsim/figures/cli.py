@@ -6,7 +6,7 @@
     ampsim plot RUN_DIR... [--x time_s] [--y test_accuracy] --out FIG.png  # curves of run folders
 
 Default folders: a sweep's table is read from ``results/sweeps/<name>/`` (``results/quick/sweeps/<name>``
-with ``--quick``, see :func:`ampsim.sweeps.cli.default_sweep_dir`); its figures go to ``results/figures/``
+with ``--quick``, see :attr:`ampsim.sweeps.spec.Sweep.default_dir`); its figures go to ``results/figures/``
 (``results/quick/figures/``).
 """
 
@@ -29,13 +29,12 @@ def cmd_plot(args: argparse.Namespace) -> int:
     sources = [Path(s) for s in args.sources]
     if len(sources) == 1 and sources[0].suffix == ".toml":
         from ampsim.figures.draw import draw_sweep_figures
-        from ampsim.sweeps.cli import default_sweep_dir
         from ampsim.sweeps.spec import load_sweep
 
         sweep = load_sweep(sources[0], quick=args.quick)
         if not sweep.figures:
             raise ConfigError(f"{sources[0]}: declares no [[figure]]")
-        sweep_dir = Path(args.sweep_dir) if args.sweep_dir else default_sweep_dir(sweep.name, args.quick)
+        sweep_dir = Path(args.sweep_dir) if args.sweep_dir else sweep.default_dir
         fig_dir = check_output_dir(Path(args.out) if args.out else default_figure_dir(args.quick))
         written = draw_sweep_figures(sweep, sweep_dir, fig_dir)
         for path in written:

@@ -26,11 +26,7 @@ from typing import Any
 
 from ampsim.errors import ConfigError
 
-__all__ = ["add_parsers", "default_sweep_dir"]
-
-
-def default_sweep_dir(name: str, quick: bool) -> Path:
-    return Path("results") / ("quick/sweeps" if quick else "sweeps") / name
+__all__ = ["add_parsers"]
 
 
 class Terminated(KeyboardInterrupt):
@@ -55,7 +51,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     if args.check:
         print(f"{args.sweep}: {len(sweep.points)} valid points over {', '.join(sweep.keys)}")
         return 0
-    out = Path(args.out) if args.out else default_sweep_dir(sweep.name, args.quick)
+    out = Path(args.out) if args.out else sweep.default_dir
     use_ray = args.ray is not None
     main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _raise_terminated) if main_thread else None

@@ -86,6 +86,12 @@ class Sweep:
     figures: list[FigureSpec] = field(default_factory=list)
     quick: bool = False
 
+    @property
+    def default_dir(self) -> Path:
+        """Where its points and table go without ``--out``: ``results/sweeps/<name>/``, or
+        ``results/quick/sweeps/<name>/`` for the quick variant."""
+        return Path("results") / ("quick/sweeps" if self.quick else "sweeps") / self.name
+
 
 def flatten(table: dict, prefix: str = "") -> dict[str, Any]:
     """``{"train": {"mak": 1}}`` → ``{"train.mak": 1}``; quoted dotted keys pass through unchanged."""

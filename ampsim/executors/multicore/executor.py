@@ -32,7 +32,6 @@ from ampsim.executors.multicore.controller import Controller
 from ampsim.executors.multicore.transport import Channel, channel_pair
 from ampsim.executors.multicore.worker import WorkerSpec, worker_main
 from ampsim.executors.reference import ReferenceExecutor
-from ampsim.hardware.local import default_workers  # noqa: F401 - re-exported for callers
 from ampsim.ir.message import Instance
 from ampsim.ir.node import Report
 from ampsim.models.base import Model
