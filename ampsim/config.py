@@ -99,8 +99,22 @@ class ExecutorSection:
 
 
 @dataclass(frozen=True)
+class ReplicasSection:
+    groups: int = spec(1, ge=1, le=1 << 16, help="whole-model copies (data-parallel AMP groups); instance key "
+                       "k runs in group k % groups")
+    nodes: dict = spec({}, help="copies inside each group: node name (or fnmatch pattern, first match wins) -> "
+                       "copies; instance key k takes copy (k // groups) % copies")
+    sync: str = spec("average", choices=("average", "none"),
+                     help="copies of a parameterized node: average their parameters every sync_every local "
+                     "updates (local updates since a copy contributed are kept), or never (none)")
+    sync_every: int = spec(1, ge=1, help="local updates of each copy between synchronizations")
+
+
+@dataclass(frozen=True)
 class PlacementSection:
-    strategy: str = spec("round_robin", choices=("explicit", "round_robin", "greedy", "min_cut", "single"))
+    strategy: str = spec("round_robin", choices=("explicit", "round_robin", "greedy", "min_cut", "groups",
+                                                 "single"),
+                         help="groups: each replica group on its own run of consecutive chips, greedy inside")
     map: dict = spec({}, help="explicit placement: node name -> chip index")
 
 
@@ -116,6 +130,7 @@ class Config:
     eval: EvalSection
     executor: ExecutorSection
     placement: PlacementSection
+    replicas: ReplicasSection = field(default_factory=ReplicasSection)
     #: overrides applied to the hardware model file (``hardware.link.bandwidth_bytes_per_s = 1e9``);
     #: validated with the hardware file when the simulator loads it
     hardware: dict = field(default_factory=dict)
@@ -127,9 +142,9 @@ class Config:
         return d
 
 
-SECTIONS = ("experiment", "data", "model", "train", "eval", "executor", "placement", "hardware")
+SECTIONS = ("experiment", "data", "model", "train", "eval", "executor", "placement", "replicas", "hardware")
 FIXED_SECTIONS = {"experiment": ExperimentSection, "train": TrainSection, "eval": EvalSection,
-          "executor": ExecutorSection, "placement": PlacementSection}
+          "executor": ExecutorSection, "placement": PlacementSection, "replicas": ReplicasSection}
 
 
 def parse_section(cls: type, raw: Any, source: str, section: str) -> Any:

@@ -8,7 +8,13 @@ Strategies (``[placement] strategy``):
   that would finish it earliest (a chip's speed is taken into account, so stragglers get less).
 * ``min_cut`` — recursive Kernighan–Lin bisection of the IR graph with edges weighted by the bytes of
   the messages they carry, so that heavy traffic stays on one chip (networkx).
+* ``groups`` — replicas (:mod:`ampsim.replicas`): each group of copies gets its own run of consecutive
+  chips (a compact region when chips are numbered along the topology: a sub-cube of a hypercube, rows of
+  a torus, an arc of a ring), and its nodes are placed greedily inside it.
 * ``single`` — everything on chip 0.
+
+Copies: a node's copies are nodes of their own to every strategy. Their estimates come from the model
+before copying (:func:`expand_profile`): each copy gets its share of its node's work and traffic.
 
 Estimates come from a *profile*: a few training instances run through a private copy of the model with
 the reference executor, recording each node's work and each edge's message bytes. The estimated load
@@ -24,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Sequence
 
 import networkx as nx
+import numpy as np
 
 from ampsim.errors import ConfigError
 from ampsim.hardware.cost import compute_time_s
@@ -68,6 +75,28 @@ def profile(model: Model, instances: Sequence[Instance]) -> Profile:
     return prof
 
 
+def expand_profile(prof: Profile, copies: dict[str, list[list[str]]]) -> Profile:
+    """The profile of a model before copying, spread over its copies: ``copies[node][group]`` lists the
+    copies of ``node`` in each group; a copy of a node with ``m`` copies in all gets ``1/m`` of its
+    work, and each pair of copies in one group ``1/(groups * copies a * copies b)`` of an edge's bytes."""
+    out = Profile(instances=prof.instances)
+    for name, groups in copies.items():
+        m = sum(len(g) for g in groups)
+        for phys in (p for g in groups for p in g):
+            out.flops[phys] = prof.flops[name] / m
+            out.bytes[phys] = prof.bytes[name] / m
+            out.kernels[phys] = prof.kernels[name] / m
+            out.messages[phys] = prof.messages[name] / m
+    for (a, b), w in prof.edge_bytes.items():
+        ga, gb = copies[a], copies[b]
+        share = w / (len(ga) * len(ga[0]) * len(gb[0]))
+        for ca, cb in zip(ga, gb):
+            for x in ca:
+                for y in cb:
+                    out.edge_bytes[tuple(sorted((x, y)))] += share
+    return out
+
+
 def node_time_s(prof: Profile, name: str, chip: ChipSpec) -> float:
     """Estimate of a node's busy time over the profile on ``chip``: the cost model applied to its summed
     work (:func:`~ampsim.hardware.cost.compute_time_s`), with ``overhead_s`` once per message."""
@@ -76,8 +105,10 @@ def node_time_s(prof: Profile, name: str, chip: ChipSpec) -> float:
 
 
 def place(strategy: str, model: Model, chips: Sequence, *, explicit: dict | None = None,
-          prof: Profile | None = None, source: str = "<config>", seed: int = 0) -> dict[str, int]:
-    """Map every node of ``model.graph`` to a chip index (``chips``: the chips' specs)."""
+          prof: Profile | None = None, source: str = "<config>", seed: int = 0,
+          groups: list[list[str]] | None = None) -> dict[str, int]:
+    """Map every node of ``model.graph`` to a chip index (``chips``: the chips' specs). ``groups``: the
+    node names of each replica group (``groups`` strategy; default: one group of every node)."""
     names = list(model.graph.nodes)
     n = len(chips)
     if strategy == "single":
@@ -92,6 +123,8 @@ def place(strategy: str, model: Model, chips: Sequence, *, explicit: dict | None
         return _greedy(names, chips, prof)
     if strategy == "min_cut":
         return _min_cut(model, n, prof, seed)
+    if strategy == "groups":
+        return _groups(names, groups or [names], chips, prof)
     raise ConfigError(f"{source}: placement.strategy: unknown strategy {strategy!r}")
 
 
@@ -118,17 +151,29 @@ def _explicit(names: list[str], mapping: dict, n: int, source: str) -> dict[str,
 
 
 def _greedy(names: list[str], chips: Sequence, prof: Profile) -> dict[str, int]:
-    load = [0.0] * len(chips)
+    kinds: dict[int, int] = {}  # chips that share a spec object share its estimates
+    kind_of = np.array([kinds.setdefault(id(c), len(kinds)) for c in chips])
+    specs = list({id(c): c for c in chips}.values())
+    load = np.zeros(len(chips))
     out: dict[str, int] = {}
-
-    def t(name: str, c) -> float:
-        return node_time_s(prof, name, c)
-
-    order = sorted(names, key=lambda nm: (-t(nm, chips[0]), names.index(nm)))
-    for name in order:
-        best = min(range(len(chips)), key=lambda i: (load[i] + t(name, chips[i]), i))
+    pos = {nm: i for i, nm in enumerate(names)}
+    times = {nm: np.array([node_time_s(prof, nm, c) for c in specs])[kind_of] for nm in names}
+    for name in sorted(names, key=lambda nm: (-times[nm][0], pos[nm])):
+        best = int(np.argmin(load + times[name]))  # the first of equals: the lowest chip index
         out[name] = best
-        load[best] += t(name, chips[best])
+        load[best] += times[name][best]
+    return {name: out[name] for name in names}
+
+
+def _groups(names: list[str], groups: list[list[str]], chips: Sequence, prof: Profile) -> dict[str, int]:
+    """Group g on chips ``[floor(g n / G), floor((g + 1) n / G))`` (or on chip ``floor(g n / G)`` when
+    there are fewer chips than groups), greedy inside."""
+    n, G, out = len(chips), len(groups), {}
+    for g, members in enumerate(groups):
+        lo = g * n // G
+        hi = max((g + 1) * n // G, lo + 1)
+        for name, c in _greedy(members, chips[lo:hi], prof).items():
+            out[name] = lo + c
     return {name: out[name] for name in names}
 
 

@@ -49,15 +49,19 @@ from ampsim.ir.param import STALENESS_MODES
 from ampsim.models import build_task
 from ampsim.models.base import Task
 from ampsim.optim import OptimizerSpec
-from ampsim.placement import estimated_load, place, profile
+from ampsim.placement import estimated_load, expand_profile, place, profile
+from ampsim.replicas import ReplicaSpec, Replicated, replicate
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Plan", "plan", "check_numerics", "configure_params", "hardware_path", "resolve_system", "place_task"]
+__all__ = ["Plan", "plan", "check_numerics", "configure_params", "hardware_path", "resolve_system", "place_task",
+           "replicate_task"]
 
 #: pseudo-chip for placement over workers when this machine has no calibrated model
 PLACEHOLDER_CHIP = ChipSpec(flops_per_s=1e10, mem_bandwidth_bytes_per_s=1e10, overhead_s=1e-5, compute_units=1,
                             memory_bytes=1 << 32)
+#: whether the multicore executor runs replicas (it is being taught to)
+_MULTICORE_REPLICAS = False
 #: profiled instances behind the greedy and min-cut placements (and their estimated load)
 PROFILE_INSTANCES = 4
 
@@ -80,6 +84,13 @@ class Plan:
     placement: dict[str, int] | None = None
     estimated_load: list[dict] | None = None
     workers: int = 0
+    #: the groups and node copies (``[replicas]``); None when nothing is copied
+    replicas: Replicated | None = None
+
+    @property
+    def sync_sets(self) -> list:
+        """The copies to keep in step (:class:`~ampsim.ir.sync.SyncSet`), empty without replicas."""
+        return self.replicas.sync_sets if self.replicas is not None else []
 
     @property
     def source(self) -> str:
@@ -191,15 +202,50 @@ def worker_chips(cfg: Config, n: int) -> tuple[ChipSpec, ...]:
     return (PLACEHOLDER_CHIP,) * n
 
 
-def place_task(cfg: Config, task: Task, chips: Sequence[ChipSpec]) -> tuple[dict[str, int], list[dict] | None]:
+def replica_spec(cfg: Config) -> ReplicaSpec:
+    r = cfg.replicas
+    return ReplicaSpec(groups=r.groups, nodes=tuple(r.nodes.items()), sync=r.sync, sync_every=r.sync_every)
+
+
+def replicate_task(cfg: Config, task: Task) -> tuple[Task, Replicated | None]:
+    """The task with its model replicated as ``[replicas]`` asks (unchanged, and None, by default). The
+    copies are made after :func:`configure_params`, so they carry its settings."""
+    rep = replicate(task.model, replica_spec(cfg), cfg.path)
+    if rep.spec.trivial:
+        return task, None
+    if not cfg.executor.numerics:
+        raise ConfigError(f"{cfg.path}: replicas: replay (executor.numerics = false) does not support replicas yet; "
+                          "set executor.numerics = true")
+    task = dataclasses.replace(task, model=rep.model)
+    return task, rep
+
+
+def _check_copies(cfg: Config, rep: Replicated | None, n: int, unit: str) -> None:
+    """More copies of one node than chips (workers) to put them on is a mistake, not a machine."""
+    if rep is None:
+        return
+    most = max(rep.copies.items(), key=lambda kv: sum(len(c) for c in kv[1]))
+    count = sum(len(c) for c in most[1])
+    if count > n:
+        raise ConfigError(f"{cfg.path}: replicas: {count} copies of node {most[0]} ({cfg.replicas.groups} group(s)) "
+                          f"but only {n} {unit}(s) to hold them")
+
+
+def place_task(cfg: Config, task: Task, chips: Sequence[ChipSpec],
+               rep: Replicated | None = None) -> tuple[dict[str, int], list[dict] | None]:
     """The ``[placement]`` strategy's node → chip map over ``chips``, and its estimated load per chip
-    (None unless the strategy profiles the model: greedy, min_cut)."""
+    (None unless the strategy profiles the model: greedy, min_cut, groups). With replicas the model
+    profiled is the one before copying, and each copy is given its share of its node's load."""
     strategy = cfg.placement.strategy
     prof = None
-    if strategy in ("greedy", "min_cut"):
-        prof = profile(task.model, list(task.train_instances(1))[:PROFILE_INSTANCES])
+    if strategy in ("greedy", "min_cut", "groups"):
+        logical = rep.logical if rep is not None else task.model
+        prof = profile(logical, list(task.train_instances(1))[:PROFILE_INSTANCES])
+        if rep is not None:
+            prof = expand_profile(prof, rep.copies)
+    groups = [[p for cs in rep.copies.values() for p in cs[g]] for g in range(rep.spec.groups)] if rep else None
     mapping = place(strategy, task.model, chips, explicit=cfg.placement.map, prof=prof, source=cfg.path,
-                    seed=cfg.experiment.seed)
+                    seed=cfg.experiment.seed, groups=groups)
     return mapping, (estimated_load(mapping, chips, prof) if prof is not None else None)
 
 
@@ -242,12 +288,16 @@ def plan(cfg: Config, *, system: SystemSpec | None = None, placement: dict[str, 
         _check_open_files(workers, cfg.path)
     task = build_task(cfg)
     configure_params(cfg, task)
+    task, rep = replicate_task(cfg, task)
     if kind == "reference":
         ignored = [k for k, v in (("[hardware]", cfg.hardware), ("executor.hardware", cfg.executor.hardware)) if v]
         if ignored:
             log.warning("%s: %s ignored: the reference executor runs on no machine (use executor.kind = "
                         "\"sim\" to simulate one)", cfg.path, " and ".join(ignored))
-        return Plan(cfg, task, kind)
+        return Plan(cfg, task, kind, replicas=rep)
+    if kind == "multicore" and rep is not None and not _MULTICORE_REPLICAS:
+        raise ConfigError(f"{cfg.path}: replicas: the multicore executor does not run replicas yet; "
+                          "use executor.kind = \"sim\" or \"reference\"")
     if kind == "multicore":
         if system is not None:
             chips = tuple(system.chips)
@@ -257,6 +307,7 @@ def plan(cfg: Config, *, system: SystemSpec | None = None, placement: dict[str, 
     else:
         system = system or resolve_system(cfg)
         chips = tuple(system.chips)
+    _check_copies(cfg, rep, workers if kind == "multicore" else len(chips), "worker" if kind == "multicore" else "chip")
     if placement is None:
-        placement, estimated = place_task(cfg, task, chips)
-    return Plan(cfg, task, kind, system, chips, dict(placement), estimated, workers)
+        placement, estimated = place_task(cfg, task, chips, rep)
+    return Plan(cfg, task, kind, system, chips, dict(placement), estimated, workers, rep)

@@ -282,7 +282,7 @@ METRIC_COLUMNS = (
     "label", "metric", "final_metric", "best_metric", "target", "time_to_target_s", "epochs_to_target",
     "epochs", "instances", "time_s", "time_unit", "throughput", "staleness_mean", "staleness_max",
     "chip_util_mean", "chip_util_max", "chip_util_min", "link_util_mean", "link_util_max", "n_chips",
-    "hardware", "executor", "point_id",
+    "chips_busy", "sync_rounds", "sync_time_s", "replica_drift", "hardware", "executor", "point_id",
 )
 
 
@@ -313,6 +313,11 @@ def summary_columns(summary: dict) -> dict[str, Any]:
         "link_util_mean": sum(links) / len(links) if links else None,
         "link_util_max": max(links) if links else None,
         "n_chips": summary.get("n_chips"),
+        "chips_busy": sum(1 for u in chips if u > 0) if chips else None,
+        # replicas (None without them)
+        "sync_rounds": summary.get("sync_rounds"),
+        "sync_time_s": summary.get("sync_time_s"),
+        "replica_drift": summary.get("replica_drift"),
         "hardware": summary.get("hardware"),
         "executor": summary.get("executor"),
     }

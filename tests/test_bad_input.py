@@ -218,6 +218,20 @@ CASES = [
     ("set-broken-array", [*T, "--set", "model.hidden=[1,"], None, "model.hidden"),
     ("set-bad-kind", [*T, "--set", "executor.kind=nope"], None, "executor.kind: must be one of"),
     ("set-negative-epochs", [*T, "--set", "train.epochs=-1"], None, "train.epochs"),
+    # replicas
+    ("replica-pattern-matches-nothing", [*NAME, 'replicas.nodes={{"nope*"=2}}'], None,
+     "blobs_mlp.toml: replicas.nodes.nope*: names no node of the model"),
+    ("replica-zero-copies", [*NAME, 'replicas.nodes={{"fc*"=0}}'], None, "replicas.nodes.fc*: copies must be 1.."),
+    ("replica-negative-copies", [*NAME, 'replicas.nodes={{"fc*"=-2}}'], None, "replicas.nodes.fc*: copies must be"),
+    ("replica-copies-not-a-number", [*NAME, 'replicas.nodes={{"fc*"="two"}}'], None,
+     "replicas.nodes.fc*: expected a number of copies"),
+    ("replica-zero-groups", [*NAME, "replicas.groups=0"], None, "blobs_mlp.toml: replicas.groups: must be >= 1"),
+    ("replica-more-copies-than-chips", [*NAME, "replicas.groups=8", *HW, ROOT / "hardware_models/ring4.toml"], None,
+     "blobs_mlp.toml: replicas: 8 copies of node"),
+    ("replica-unknown-sync", [*NAME, 'replicas.sync="gossip"'], None, "replicas.sync: must be one of average, none"),
+    ("replica-sync-every-zero", [*NAME, "replicas.sync_every=0"], None, "replicas.sync_every: must be >= 1"),
+    ("replica-replay", [*NAME, "replicas.groups=2", "--set", "executor.numerics=false", *HW,
+                        ROOT / "hardware_models/ring4.toml"], None, "replicas: replay"),
 ]
 
 

@@ -53,6 +53,8 @@ class ExecutorPlan(Protocol):
     recording_context: str
     #: the experiment file, for error messages
     source: str
+    #: replicas: the copies of each parameterized node to keep in step (empty without replicas)
+    sync_sets: list
 
 
 class RunFolder(Protocol):

@@ -12,13 +12,14 @@ It is the oracle every other executor is tested against.
 from __future__ import annotations
 
 import time
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Sequence
 
 from ampsim.errors import RunError
 from ampsim.executors.base import ExecutorBase, ExecutorPlan
 from ampsim.ir.message import Instance
 from ampsim.ir.node import Report
 from ampsim.ir.pump import pump
+from ampsim.ir.sync import SyncSet
 from ampsim.models.base import Model
 
 
@@ -28,12 +29,15 @@ class ReferenceExecutor(ExecutorBase):
 
     @classmethod
     def from_plan(cls, plan: ExecutorPlan) -> ReferenceExecutor:
-        return cls(plan.task.model)
+        return cls(plan.task.model, plan.sync_sets)
 
-    def __init__(self, model: Model) -> None:
+    def __init__(self, model: Model, sync_sets: Sequence[SyncSet] = ()) -> None:
         self.model = model
         self.graph = model.graph.validate()
         self.params = self.graph.param_nodes
+        #: replicas: copy name -> its sync set; a round is reduced and applied as soon as it is ready
+        self.sync_sets = list(sync_sets)
+        self._sync = {c.name: s for s in self.sync_sets for c in s.copies}
         self.time_s = 0.0  # wall seconds spent training
         self.instances_done = 0
 
@@ -44,7 +48,8 @@ class ReferenceExecutor(ExecutorBase):
         for inst in instances:
             reports.extend(self._run(inst))
             for node in self.params:
-                node.complete(inst.key)
+                if node.complete(inst.key) is not None and node.name in self._sync:
+                    self._synchronize(node)
             self.instances_done += 1
             if on_done:
                 on_done(1)
@@ -73,6 +78,19 @@ class ReferenceExecutor(ExecutorBase):
                            "(a join waited for an input that never came)")
         return reports
 
+    def _synchronize(self, node) -> None:
+        s = self._sync[node.name]
+        s.contribute(node)
+        while s.ready() is not None:
+            reduced = s.reduce()
+            for c in s.copies:
+                s.apply(c, reduced)
+
     def summary(self) -> dict:
-        return {"executor": self.name, "time_unit": self.time_unit}
+        out = {"executor": self.name, "time_unit": self.time_unit}
+        rounds = sum(s.rounds for s in self.sync_sets)
+        if self.sync_sets:
+            out.update(sync_rounds=rounds,
+                       replica_drift=sum(s.drift_sum for s in self.sync_sets) / rounds if rounds else 0.0)
+        return out
 

@@ -99,6 +99,8 @@ class Node:
 
     def __init__(self, name: str, *, width: int | None = None) -> None:
         self.name = name
+        #: the model's node this one is (a copy of): reports and dropout masks use it, so copies agree
+        self.origin = name
         self.width = width
         self.training = True
         self._cache: dict[tuple, Any] = {}

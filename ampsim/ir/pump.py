@@ -43,7 +43,7 @@ class Visit:
 def pump(graph: Graph, first: Iterable[tuple[str, Message]], *, timed: bool = False) -> Iterator[Visit]:
     """Process ``first`` (``(input node name, message)`` pairs) and everything it causes, in FIFO order,
     yielding each :class:`Visit` after its node ran. ``graph`` must be validated (it has routes)."""
-    nodes, route = graph.nodes, graph.route
+    nodes, target = graph.nodes, graph.target
     queue = deque((False, nodes[name], 0, msg) for name, msg in first)
     clock = time.perf_counter
     while queue:
@@ -56,7 +56,7 @@ def pump(graph: Graph, first: Iterable[tuple[str, Message]], *, timed: bool = Fa
             step, seconds = node.step(backward, msg, port), 0.0
         targets = []
         for s in step.sends:
-            dst, dport = route[(node.name, s.backward, s.port)]
+            dst, dport = target(node.name, s.backward, s.port, s.msg.key)
             targets.append((dst, dport, s))
             queue.append((s.backward, dst, dport, s.msg))
         yield Visit(node, backward, msg, step, targets, seconds)

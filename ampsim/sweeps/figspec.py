@@ -43,7 +43,7 @@ _FIG_KEYS = ("name", "kind", "x", "y", "hue", "where", "logx", "logy", "title", 
              "links")
 #: Sections whose keys a figure's ``hue`` or ``where`` may name only if the sweep varies them (the table
 #: has a column for swept keys only; a typo here would otherwise surface after the whole sweep ran).
-_SWEPT_SECTIONS = ("train", "model", "data", "eval", "executor", "placement", "experiment")
+_SWEPT_SECTIONS = ("train", "model", "data", "eval", "executor", "placement", "replicas", "experiment")
 
 
 @dataclass(frozen=True)

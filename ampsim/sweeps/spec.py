@@ -45,7 +45,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ampsim.config import FIXED_SECTIONS, SECTIONS, Config, load_config, read_toml, task_schema
+from ampsim.config import FIXED_SECTIONS, SECTIONS, Config, ReplicasSection, load_config, read_toml, task_schema
 from ampsim.errors import ConfigError
 from ampsim.executors import check_kind
 from ampsim.files import check_folder_name
@@ -107,7 +107,7 @@ def flatten(table: dict, prefix: str = "") -> dict[str, Any]:
 
 def _check_key(source: str, where: str, key: str, task: str) -> None:
     """A dotted key must name a section and, outside ``hardware``, an existing field of that section."""
-    if key == "label" and where.startswith("points"):
+    if key == "label" and where.startswith(("points", "quick.points")):
         return
     section, _, rest = key.partition(".")
     if not rest or section not in SECTIONS:
@@ -340,6 +340,8 @@ def _resolve(source: str, experiment: Path, over: list, keys: list[str], combo: 
     resolved["train"] = {k: v for k, v in resolved["train"].items()  # nor do the staleness options' defaults
                          if k != "max_loss" and (k, v) not in (("staleness", "none"), ("predict_delay", -1.0),
                                                                    ("staleness_nodes", {}))}
+    if resolved.get("replicas") == dataclasses.asdict(ReplicasSection()):  # nor do replicas' defaults
+        del resolved["replicas"]
     blob = json.dumps({"experiment": resolved, "hardware": hw}, sort_keys=True, default=str)
     pid = hashlib.sha256(blob.encode()).hexdigest()[:12]
     values = {}

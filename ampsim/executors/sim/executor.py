@@ -33,6 +33,7 @@ from ampsim.errors import RunError
 from ampsim.executors.base import ExecutorBase, ExecutorPlan, RunFolder, check_placement
 from ampsim.executors.reference import ReferenceExecutor
 from ampsim.executors.sim.chips import Chip
+from ampsim.executors.sim.collective import SYNC, Collectives
 from ampsim.executors.sim.fastloop import FastReplay, supports
 from ampsim.executors.sim.network import Network
 from ampsim.executors.sim.replay import Replay
@@ -41,12 +42,13 @@ from ampsim.hardware.spec import SystemSpec
 from ampsim.hardware.topology import build_topology, routes
 from ampsim.ir.message import Instance
 from ampsim.ir.node import Report
+from ampsim.ir.sync import SyncSet
 from ampsim.models.base import Model
 from ampsim.trace import TraceRecorder
 
 log = logging.getLogger(__name__)
 
-FWD, BWD, UPDATE = 0, 1, 2
+FWD, BWD, UPDATE = 0, 1, 2  # and SYNC (3): a synchronization's add or apply (collective.py)
 
 
 class SimExecutor(ExecutorBase):
@@ -58,12 +60,12 @@ class SimExecutor(ExecutorBase):
         return cls(plan.task.model, plan.system, plan.placement, mak=plan.mak, trace=plan.trace,
                    eval_advances_time=plan.eval_advances_time, source=plan.source,
                    estimated_load=plan.estimated_load, numerics=plan.numerics,
-                   recording_context=plan.recording_context)
+                   recording_context=plan.recording_context, sync_sets=plan.sync_sets)
 
     def __init__(self, model: Model, system: SystemSpec, placement: dict[str, int], *, mak: int = 1,
                  trace: bool = False, eval_advances_time: bool = False, source: str = "<config>",
                  estimated_load: list[dict] | None = None, numerics: bool = True,
-                 recording_context: str = "") -> None:
+                 recording_context: str = "", sync_sets: list[SyncSet] = ()) -> None:
         self.model, self.system, self.mak = model, system, mak
         self.estimated_load = estimated_load
         self.graph = model.graph.validate()
@@ -92,6 +94,9 @@ class SimExecutor(ExecutorBase):
             if self.trace:
                 self.trace.name_process(chip.index, f"chip {chip.index}")
         self.eval_advances_time = eval_advances_time
+        self.collectives = Collectives(list(sync_sets), self.where, self.env, self.network.send,
+                                       self.trace) if sync_sets else None
+        self._completions = 0  # serial of instance completions (orders update jobs against sync gates)
         self._reference = ReferenceExecutor(model)
         self._live: dict[int, int] = defaultdict(int)
         self._joiners = [n for n in self.graph.nodes.values() if n.n_in > 1 or n.n_out > 1]
@@ -165,17 +170,30 @@ class SimExecutor(ExecutorBase):
     # -- chips call this for every work item ---------------------------------------------------------
     def _handle(self, chip: Chip, unit: int, item: tuple):
         kind, node, port, msg = item
+        sync = self.collectives
+        if sync is not None and kind != SYNC and sync.park(chip, item, msg.payload.nbytes if kind < UPDATE else 0):
+            return 0.0, None  # its copy waits for a synchronization to apply
         held = node.held_nbytes
         received = chip.collect()  # frames that arrived since the chip's last item
-        if kind == UPDATE:
-            work = node.complete(port)  # port carries the instance key for update jobs
-            chip.account(node.held_nbytes - held)
+        if kind >= UPDATE:
+            if kind == SYNC:
+                work, after = sync.run(chip, item)
+                label = port
+            else:
+                work = node.complete(port)  # port carries the instance key for update jobs
+                after, label = None, f"{node.name} update"
+                snap = sync.contributed(node) if sync is not None and work is not None else None
+                if snap is not None:
+                    work.flops, work.bytes, work.kernels = (work.flops + snap.flops, work.bytes + snap.bytes,
+                                                            work.kernels + snap.kernels)
+                    after = lambda: sync.start_ready(node)  # noqa: E731
+                chip.account(node.held_nbytes - held)
             if work is None:
                 return received, None
             duration = compute_time_s(chip.spec, work.flops, work.bytes, work.kernels) + received
             if self.trace:
-                self.trace.span(f"{node.name} update", chip.index, unit, self.env.now, duration)
-            return duration, None
+                self.trace.span(label, chip.index, unit, self.env.now, duration)
+            return duration, after
         step = node.step(kind == BWD, msg, port)
         chip.account(node.held_nbytes - held)
         self.messages += 1
@@ -192,17 +210,17 @@ class SimExecutor(ExecutorBase):
     def _remote_send_s(self, chip: Chip, node, sends) -> float:
         """CPU the step's sends to nodes on other chips cost ``chip`` (``remote_send_time_s`` each):
         added to the step's duration, so the unit is busy for it and the sends leave after it."""
-        route, where, t = self.graph.route, self.where, 0.0
+        target, where, t = self.graph.target, self.where, 0.0
         for s in sends:
-            dst, _ = route[(node.name, s.backward, s.port)]
+            dst, _ = target(node.name, s.backward, s.port, s.msg.key)
             if where[dst.name] is not chip:
                 t += remote_send_time_s(chip.spec, message_bytes(s.msg.payload.nbytes, len(s.msg.state)))
         return t
 
     def _release(self, chip: Chip, node, key: int, sends) -> None:
-        route = self.graph.route
+        route = self.graph.target
         for s in sends:
-            dst, dport = route[(node.name, s.backward, s.port)]
+            dst, dport = route(node.name, s.backward, s.port, key)
             item = (BWD if s.backward else FWD, dst, dport, s.msg)
             self._live[key] += 1
             target = self.where[dst.name]
@@ -251,9 +269,12 @@ class SimExecutor(ExecutorBase):
                            f"but is waiting at: {', '.join(waiting)} (an input that never arrives)")
         del self._live[key]
         if self._training:
+            self._completions += 1
             for node in self.graph.param_nodes:
                 if node.stashed(key):
-                    self.where[node.name].put((UPDATE, node, key, None), 0)
+                    self.where[node.name].put((UPDATE, node, key, self._completions), 0)
+                    if self.collectives is not None:
+                        self.collectives.closed(node, self._completions)
         self._slots.put(1)
         if self._on_done:
             self._on_done(1)
@@ -267,17 +288,22 @@ class SimExecutor(ExecutorBase):
             "simulated_time_s": t,
             "messages_processed": self.messages,
             # the network carries single messages and frames (framed chips: one or more messages each)
-            "network_messages": self.network.messages - self.frames + self.framed_messages,
+            "network_messages": self.network.messages - self.frames + self.framed_messages - self._sync_messages,
             **({"network_frames": self.frames} if self.frames else {}),
             "chip_utilization": [c.busy_s / (t * c.spec.compute_units) if t else 0.0 for c in self.chips],
             "link_utilization": self.network.utilization(t),
             "peak_memory_bytes": [c.peak_bytes for c in self.chips],
             "param_bytes": [c.param_bytes for c in self.chips],
             "placement": self.placement,
+            **(self.collectives.summary() if self.collectives is not None else {}),
             # a replay measures time, not numbers: no loss, no metric
             **({} if self.numerics else {"numerics": False, "final_metric": None, "best_metric": None,
                                           "time_to_target": None}),
         }
+
+    @property
+    def _sync_messages(self) -> int:
+        return self.collectives.messages if self.collectives is not None else 0
 
     def write_artifacts(self, run: RunFolder) -> None:
         super().write_artifacts(run)

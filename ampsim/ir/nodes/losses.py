@@ -90,7 +90,7 @@ class SoftmaxCrossEntropy(LossNode):
         # valid (>=, sum), max, -, exp, sum, log, -, flatnonzero, loss (t[rows], gather, sum),
         # correct (logp[rows], argmax, t[rows], ==, sum)
         self.charge(flops=6 * z.size, kernels=17)
-        out: list[Send | Report] = [Report(self.name, msg.key, msg.state,
+        out: list[Send | Report] = [Report(self.origin, msg.key, msg.state,
                                            {"loss": loss, "n": n, "correct": correct})]
         if self.training:
             g = np.exp(logp)
@@ -122,7 +122,7 @@ class MeanSquaredError(LossNode):
         # -, *, sum, abs, sum; plus a cast when the target is not already an array of the payload's dtype
         cast = not (isinstance(raw, np.ndarray) and raw.dtype == y.dtype)
         self.charge(flops=3 * y.size, kernels=5 + cast)
-        out: list[Send | Report] = [Report(self.name, msg.key, msg.state,
+        out: list[Send | Report] = [Report(self.origin, msg.key, msg.state,
                                            {"loss": loss, "n": n, "abs_err": float(np.abs(diff).sum())})]
         if self.training:
             g = 2 * diff

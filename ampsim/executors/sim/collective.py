@@ -1,0 +1,163 @@
+"""Replica synchronization in simulated time: gates, and ring all-reduces over the real network.
+
+What the numerics are is :mod:`ampsim.ir.sync`'s; this module decides when they happen and what they
+cost. Life cycle of one round of a sync set (the k copies of one parameterized node)::
+
+    an instance completes and the muf rule schedules the last update round r waits for
+      └─► round r *closes*: every copy is gated (its later messages and update jobs wait in a side list;
+          update jobs scheduled up to now still run)
+    each copy's contributing update job runs ──► snapshot (its cost is added to the update's)
+    the last snapshot is taken (and round r-1 applied everywhere) ──► the ring all-reduce starts:
+      2 (k - 1) steps; in each, copy i sends bytes / k to copy i + 1 (copy order) over the network;
+      in the first k - 1 (reduce-scatter) the receiving chip then adds the chunk: a job on its FIFO
+      queue, behind its training work (flops = elements / k, bytes = 3 bytes / k, one kernel)
+    a copy has received its last chunk ──► an *apply* job on its chip (p ← avg + (p − snapshot))
+      └─► the copy's gate opens: what waited is queued again, in arrival order
+
+On an idle ring of k chips with one hop between neighbours (latency L, bandwidth B) a round of a P-byte
+node therefore takes ``2 (k - 1) (L + P / (k B)) + (k - 1) t_add + t_apply`` from its last snapshot
+(``tests/sim/test_replica_timelines.py``). Copies on one chip exchange nothing over the network.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import TYPE_CHECKING, Callable
+
+from ampsim.ir.node import Work
+from ampsim.ir.sync import Reduced, SyncSet
+
+if TYPE_CHECKING:
+    from ampsim.executors.sim.chips import Chip
+
+__all__ = ["Collectives", "SYNC"]
+
+#: kind of a chip work item that is part of a synchronization (after the executor's FWD, BWD, UPDATE)
+SYNC = 3
+
+
+class Collectives:
+    """The sync sets of a simulated run: gates on copies and the all-reduces between them.
+
+    ``where`` maps node names to chips; ``send(src, dst, nbytes, deliver)`` is the network's; ``trace``
+    is a span recorder or None."""
+
+    def __init__(self, sync_sets: list[SyncSet], where: dict, env, send: Callable, trace=None) -> None:
+        self.env, self.where, self.send, self.trace = env, where, send, trace
+        self.of = {c.name: s for s in sync_sets for c in s.copies}
+        self.sync_sets = sync_sets
+        #: copy name -> completion serials of the closed rounds not yet applied to it (oldest first)
+        self._gates: dict[str, deque[int]] = {}
+        self._parked: dict[str, list[tuple["Chip", tuple, int]]] = {}
+        self._start: dict[tuple[str, int], list] = {}  # (set, round) -> [start time, copies to apply]
+        self.bytes = 0.0
+        self.messages = 0
+        self.time_s = 0.0
+
+    # -- gates ---------------------------------------------------------------------------------------
+    def closed(self, node, serial: int) -> None:
+        """An instance completion with ``serial`` scheduled an update of ``node``: gate its set's copies
+        if that closes a round."""
+        s = self.of.get(node.name)
+        if s is not None and s.close(node) is not None:
+            for c in s.copies:
+                self._gates.setdefault(c.name, deque()).append(serial)
+
+    def park(self, chip: "Chip", item: tuple, nbytes: int) -> bool:
+        """True (and the item set aside) if ``item`` must wait for its node's gate: a message, or an
+        update job scheduled after the round closed (``item[3]``: its completion serial)."""
+        gate = self._gates.get(item[1].name)
+        if not gate or item[0] == SYNC or (item[0] == 2 and item[3] <= gate[0]):
+            return False
+        chip.queued_bytes += nbytes  # still held while it waits
+        self._parked.setdefault(item[1].name, []).append((chip, item, nbytes))
+        return True
+
+    def _open(self, name: str) -> None:
+        gate = self._gates[name]
+        gate.popleft()
+        if not gate:
+            del self._gates[name]
+        waiting, self._parked[name] = self._parked.get(name, []), []
+        for chip, item, nbytes in waiting:
+            chip.queued_bytes -= nbytes
+            if not self.park(chip, item, nbytes):
+                chip.put(item, nbytes)
+
+    # -- rounds --------------------------------------------------------------------------------------
+    def contributed(self, node) -> Work | None:
+        """``node`` applied an update: its snapshot's work if it contributed, else None."""
+        s = self.of.get(node.name)
+        return None if s is None else s.contribute(node)
+
+    def start_ready(self, node) -> None:
+        """Start the all-reduce of every round of ``node``'s set that is ready."""
+        s = self.of.get(node.name)
+        while s is not None and s.ready() is not None:
+            red = s.reduce()
+            self._start[(s.name, red.round)] = [self.env.now, len(s.copies)]
+            self._ring(s, red)
+
+    def _ring(self, s: SyncSet, red: Reduced) -> None:
+        k, copies = len(s.copies), s.copies
+        chips = [self.where[c.name] for c in copies]
+        chunk = s.param_bytes / k
+        elements = sum(a.size for a in red.average.values()) / k
+        steps = 2 * (k - 1)
+        got = [[self.env.event() for _ in range(k)] for _ in range(steps)]
+
+        def arrive(step: int, i: int) -> None:
+            if step < k - 1:  # reduce-scatter: add the chunk, on the receiving chip's queue
+                add = Work(flops=elements, bytes=3 * chunk, kernels=1)
+                chips[i].put((SYNC, copies[i], f"{s.name} add", (add, got[step][i].succeed)), 0)
+            else:
+                got[step][i].succeed()
+
+        def member(i: int):
+            nxt = (i + 1) % k
+            for step in range(steps):
+                if step:
+                    yield got[step - 1][i]
+                if chips[i] is chips[nxt]:
+                    arrive(step, nxt)
+                else:
+                    self.bytes += chunk
+                    self.messages += 1
+                    self.send(chips[i].index, chips[nxt].index, chunk, lambda st=step: arrive(st, nxt))
+            yield got[steps - 1][i]
+            done = self.env.event()
+            chips[i].put((SYNC, copies[i], f"{s.name} sync", (red, done.succeed)), 0)
+            yield done
+
+        for i in range(k):
+            self.env.process(member(i))
+
+    def run(self, chip: "Chip", item: tuple) -> tuple[Work, Callable[[], None]]:
+        """A SYNC job on ``chip``: (its work, what to do when it ends). Applying a round opens the gate."""
+        _, node, label, (what, done) = item
+        if isinstance(what, Work):
+            return what, done
+        s = self.of[node.name]
+        held = node.held_nbytes
+        work = s.apply(node, what)
+        chip.account(node.held_nbytes - held)
+
+        def after() -> None:
+            done()
+            self._open(node.name)
+            started = self._start[(s.name, what.round)]
+            started[1] -= 1
+            if not started[1]:  # the last copy has the result: the round is over
+                del self._start[(s.name, what.round)]
+                self.time_s += self.env.now - started[0]
+                self.start_ready(node)
+        return work, after
+
+    def summary(self) -> dict:
+        rounds = sum(s.rounds for s in self.sync_sets)
+        return {
+            "sync_rounds": rounds,
+            "sync_bytes": self.bytes,
+            "sync_time_s": self.time_s,
+            "replica_drift": (sum(s.drift_sum for s in self.sync_sets) / rounds) if rounds else 0.0,
+        }

@@ -1,0 +1,153 @@
+"""Replicas: copies of the whole model (groups) and of single nodes inside each group.
+
+``[replicas]`` in an experiment file::
+
+    groups = 8                # whole-model copies: data-parallel AMP groups (default 1)
+    nodes = { compose = 4 }   # node name or fnmatch pattern (first match wins) -> copies in each group
+    sync = "average"          # "average": copies of a parameterized node average their parameters every
+                              # sync_every local updates (ampsim/ir/sync.py); "none": never (ablation)
+    sync_every = 4            # local updates of each copy between synchronizations (default 1)
+
+:func:`replicate` turns a model into the model the executors run: every copy is a node of its own,
+named ``g<group>/<node>`` when there are several groups and ``<node>#<copy>`` for a node's copies inside
+a group (``g1/compose#2``), usable in ``placement.map``. Copies start with equal parameters.
+
+Routing (deterministic, by instance key alone, so a backward finds its forward's copy and runs repeat):
+instance ``key`` runs in group ``key % groups`` and, inside it, on copy ``(key // groups) % copies`` of
+each replicated node. Instances are admitted in key order, so consecutive instances go to different
+groups and copies, and each copy sees every ``groups * copies``-th instance.
+
+With the defaults (one group, no node copies) the model is returned unchanged: same objects, same names.
+"""
+
+from __future__ import annotations
+
+import copy
+import fnmatch
+from dataclasses import dataclass
+
+from ampsim.errors import ConfigError
+from ampsim.ir.graph import Graph
+from ampsim.ir.message import Instance, Message
+from ampsim.ir.sync import SYNC_MODES, SyncSet
+from ampsim.models.base import Model
+
+__all__ = ["ReplicaSpec", "Replicated", "replicate", "copy_name", "MAX_COPIES"]
+
+#: more copies of one node (groups x node copies) than this is a typo, not a machine
+MAX_COPIES = 1 << 16
+
+
+@dataclass(frozen=True)
+class ReplicaSpec:
+    """What ``[replicas]`` asks for (see the module docstring)."""
+
+    groups: int = 1
+    nodes: tuple[tuple[str, int], ...] = ()
+    sync: str = "average"
+    sync_every: int = 1
+
+    @property
+    def trivial(self) -> bool:
+        """True when nothing is copied: the model runs as built."""
+        return self.groups == 1 and all(c == 1 for _, c in self.nodes)
+
+
+@dataclass
+class Replicated:
+    """The model the executors run, the sync sets of its copied parameterized nodes, and the copies of
+    each model node (``copies[name][group]``: that node's copies in the group, by physical name)."""
+
+    model: Model
+    spec: ReplicaSpec
+    sync_sets: list[SyncSet]
+    copies: dict[str, list[list[str]]]
+    #: the model as built, before copying (placement profiles it)
+    logical: Model
+
+    def origin(self, name: str) -> str:
+        """The model node a physical node is a copy of."""
+        return self.model.graph.nodes[name].origin
+
+
+def copy_name(name: str, group: int, index: int, groups: int, copies: int) -> str:
+    """The physical name of copy ``index`` of node ``name`` in ``group`` (see the module docstring).
+
+    >>> copy_name("compose", 1, 2, groups=4, copies=3), copy_name("cls", 0, 0, groups=1, copies=1)
+    ('g1/compose#2', 'cls')
+    """
+    base = f"{name}#{index}" if copies > 1 else name
+    return f"g{group}/{base}" if groups > 1 else base
+
+
+def node_copies(model: Model, spec: ReplicaSpec, source: str) -> dict[str, int]:
+    """Copies inside each group of every model node (1 unless a ``replicas.nodes`` pattern matches)."""
+    names = list(model.graph.nodes)
+    for pattern, n in spec.nodes:
+        where = f"{source}: replicas.nodes.{pattern}"
+        if not isinstance(n, int) or isinstance(n, bool):
+            raise ConfigError(f"{where}: expected a number of copies, got {n!r}")
+        if not 1 <= n <= MAX_COPIES:
+            raise ConfigError(f"{where}: copies must be 1..{MAX_COPIES}, got {n}")
+        if not any(fnmatch.fnmatchcase(nm, pattern) for nm in names):
+            raise ConfigError(f"{where}: names no node of the model (nodes: {', '.join(names)})")
+    out = {}
+    for nm in names:
+        out[nm] = next((c for p, c in spec.nodes if fnmatch.fnmatchcase(nm, p)), 1)
+        if out[nm] * spec.groups > MAX_COPIES:
+            raise ConfigError(f"{source}: replicas: {spec.groups} groups x {out[nm]} copies of {nm} is more than "
+                              f"{MAX_COPIES:,} copies")
+    return out
+
+
+@dataclass(frozen=True)
+class ReplicaInject:
+    """The replicated model's first messages: the model's, sent to the instance's group and copies
+    (picklable, for the multicore workers)."""
+
+    base: object
+    groups: int
+    names: dict[tuple[int, str], tuple[str, ...]]
+
+    def __call__(self, inst: Instance) -> list[tuple[str, Message]]:
+        g, j = inst.key % self.groups, inst.key // self.groups
+        out = []
+        for name, msg in self.base(inst):
+            copies = self.names[(g, name)]
+            out.append((copies[j % len(copies)], msg))
+        return out
+
+
+def replicate(model: Model, spec: ReplicaSpec, source: str = "<config>") -> Replicated:
+    """The model with its groups and node copies (unchanged when ``spec`` copies nothing). Copies are deep
+    copies of the configured nodes (parameters, optimizer, staleness mode and all), so call this after the
+    nodes are configured and before anything trains."""
+    if spec.sync not in SYNC_MODES:
+        raise ConfigError(f"{source}: replicas.sync: must be one of {', '.join(SYNC_MODES)}, got {spec.sync!r}")
+    base = model.graph.validate()
+    counts = node_copies(model, spec, source)
+    if spec.trivial:
+        return Replicated(model, spec, [], {n: [[n]] for n in base.nodes}, model)
+    G = spec.groups
+    graph = Graph(base.name)
+    names: dict[tuple[int, str], tuple[str, ...]] = {}
+    for g in range(G):
+        for name, node in base.nodes.items():
+            c = counts[name]
+            names[(g, name)] = tuple(copy_name(name, g, i, G, c) for i in range(c))
+            for phys in names[(g, name)]:
+                twin = copy.deepcopy(node)
+                twin.name = phys
+                graph.add(twin)
+    for g in range(G):
+        for (s, sp), (d, dp) in base.edges.items():
+            graph.connect_copies(list(names[(g, s)]), list(names[(g, d)]), sp, dp, stride=G)
+    graph.validate()
+    sync_sets = []
+    if spec.sync != "none":
+        for node in base.param_nodes:
+            copies = [graph.nodes[p] for g in range(G) for p in names[(g, node.name)]]
+            if len(copies) > 1:
+                sync_sets.append(SyncSet(node.name, copies, spec.sync_every))
+    out = Model(graph, ReplicaInject(model.inject, G, names), model.metric)
+    return Replicated(out, spec, sync_sets, {n: [list(names[(g, n)]) for g in range(G)] for n in base.nodes}, model)

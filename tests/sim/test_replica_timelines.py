@@ -1,0 +1,139 @@
+"""Exact timelines of replica synchronization: a ring all-reduce over the simulated links.
+
+Same machine as tests/sim/test_timelines.py (timeline_kit): chips at 1 GFLOP/s with free memory traffic
+and no overheads, links of 0.5 ms latency moving 96 kB/s. The model is x → w → end, where w holds ``N``
+float64 parameters; each group of the replicated model runs alone on its own chip of a ring.
+
+A round among k copies of a P-byte node: 2 (k - 1) steps, each a P / k-byte chunk over one hop to the
+next copy (L + P / (k B)); in the first k - 1 the receiver adds the chunk (N / k FLOPs); at the end each
+copy applies p ← avg + (p − snapshot) (2 N FLOPs). From the last contribution:
+
+    T = 2 (k - 1) (L + P / (k B)) + (k - 1) N / k / F + 2 N / F
+"""
+
+import numpy as np
+import pytest
+from timeline_kit import LATENCY, MS, TRANSFER, End, insts, system
+
+from ampsim.executors.reference import ReferenceExecutor
+from ampsim.executors.sim import SimExecutor
+from ampsim.ir.graph import Graph
+from ampsim.ir.nodes.io import Input
+from ampsim.ir.param import ParamNode
+from ampsim.models.base import InjectFields, Metric, Model
+from ampsim.optim import OptimizerSpec
+from ampsim.placement import place
+from ampsim.replicas import ReplicaSpec, replicate
+
+N = 1200  # float64 parameters: P = 9,600 bytes
+B = 24 / TRANSFER  # link bandwidth, bytes/s
+F = 1e9  # chip FLOP/s
+
+
+class Weight(ParamNode):
+    """Passes messages through; its gradient is the message payload broadcast over ``w`` (so copies
+    that see different instances drift apart), an SGD step of 2 FLOPs per element."""
+
+    def __init__(self, name):
+        super().__init__(name, {"w": np.zeros(N)})
+
+    def forward(self, msg, port):
+        self.save(msg, None)
+        return [self.out(msg)]
+
+    def backward(self, msg, port):
+        self.pop(msg)
+        self.stash(msg, np.full(1, float(msg.key + 1)))
+        return [self.grad(msg)]
+
+    def param_grads(self, entries):
+        return {"w": np.full(N, sum(float(e[0]) for e in entries))}
+
+
+def weight_model():
+    g = Graph("w")
+    x, w, end = g.add(Input("x", dtype=np.float64)), g.add(Weight("w")), g.add(End("end"))
+    g.chain(x, w, end)
+    w.configure(OptimizerSpec(kind="sgd", lr=0.5), muf=1)
+    return Model(g.validate(), InjectFields((("x", "x"),)), Metric("m", "end", "n"))
+
+
+def ring_run(k, *, sync_every=1, n_inst=None):
+    rep = replicate(weight_model(), ReplicaSpec(groups=k, sync_every=sync_every))
+    groups = [[p for cs in rep.copies.values() for p in cs[g]] for g in range(k)]
+    machine = system("ring", n=k) if k > 2 else system()  # two chips: one link either way
+    placement = place("groups", rep.model, machine.chips, groups=groups, prof=_flat_profile(rep.model))
+    ex = SimExecutor(rep.model, machine, placement, mak=k, trace=True, sync_sets=rep.sync_sets)
+    ex.train(insts(n_inst or k))
+    return rep, ex
+
+
+def _flat_profile(model):
+    from ampsim.placement import Profile
+
+    prof = Profile(instances=1)
+    for name in model.graph.nodes:
+        prof.flops[name] = 1.0
+        prof.messages[name] = 1
+    return prof
+
+
+def trace_spans(ex, label):
+    return sorted((round(e["ts"] / 1e3, 9), round(e["dur"] / 1e3, 9)) for e in ex.trace.events
+                  if e.get("ph") == "X" and e["name"] == label)
+
+
+@pytest.mark.parametrize("k", [2, 3, 4])
+def test_a_ring_all_reduce_on_an_idle_ring_takes_its_formula(k):
+    rep, ex = ring_run(k)
+    assert ex.placement == {f"g{g}/{n}": g for g in range(k) for n in ("x", "w", "end")}
+    last_update = max(s + d for g in range(k) for s, d in trace_spans(ex, f"g{g}/w update"))
+    step_ms = (LATENCY + 8 * N / k / B) / MS
+    add_ms, apply_ms = N / k / F / MS, 2 * N / F / MS
+    # every copy adds k - 1 chunks, each when it arrives: step s ends at last_update + (s+1) step + s add
+    adds = trace_spans(ex, "w add")
+    assert len(adds) == k * (k - 1)
+    assert sorted({s for s, _ in adds}) == pytest.approx([last_update + (s + 1) * step_ms + s * add_ms
+                                                          for s in range(k - 1)], abs=1e-9)
+    applies = trace_spans(ex, "w sync")
+    start = last_update + 2 * (k - 1) * step_ms + (k - 1) * add_ms
+    assert [x for span in applies for x in span] == pytest.approx([start, apply_ms] * k, abs=1e-9)
+    assert ex.env.now == pytest.approx((start + apply_ms) * MS, rel=1e-12)
+    summary = ex.summary()
+    assert summary["sync_rounds"] == 1
+    assert summary["sync_bytes"] == pytest.approx(2 * (k - 1) * 8 * N)  # 2 (k-1) chunks of P/k from each copy
+    assert summary["sync_time_s"] == pytest.approx(2 * (k - 1) * step_ms * MS + (k - 1) * add_ms * MS + apply_ms * MS)
+
+
+def test_after_a_round_every_copy_holds_the_average_and_the_reference_agrees():
+    k = 3
+    rep, ex = ring_run(k)
+    # instance key g trained copy g: w = -0.5 (g + 1); the average is -0.5 * mean(1, 2, 3) = -1
+    for g in range(k):
+        assert np.array_equal(ex.graph.nodes[f"g{g}/w"].params["w"], np.full(N, -1.0))
+    drift = np.mean([abs(-0.5 * (g + 1) + 1.0) * np.sqrt(N) for g in range(k)])
+    assert ex.summary()["replica_drift"] == pytest.approx(drift)
+    ref = replicate(weight_model(), ReplicaSpec(groups=k))
+    ReferenceExecutor(ref.model, ref.sync_sets).train(insts(k))
+    for g in range(k):
+        assert np.array_equal(ref.model.graph.nodes[f"g{g}/w"].params["w"], np.full(N, -1.0))
+
+
+def test_snapshots_count_against_chip_memory_until_applied():
+    rep, ex = ring_run(2)
+    params = 8 * N
+    # each chip held its copy's parameters, then a snapshot of them while the round ran
+    assert [c.param_bytes for c in ex.chips] == [params, params]
+    assert all(c.peak_bytes >= 2 * params for c in ex.chips)
+    assert all(c.held_bytes == 0 for c in ex.chips)  # snapshots freed once applied
+
+
+def test_with_sync_every_two_a_copy_synchronizes_every_second_update():
+    rep, ex = ring_run(2, sync_every=2, n_inst=8)  # 4 updates per copy
+    assert ex.summary()["sync_rounds"] == 2
+    assert len(trace_spans(ex, "w sync")) == 4
+
+
+def test_sync_none_never_synchronizes():
+    rep = replicate(weight_model(), ReplicaSpec(groups=2, sync="none"))
+    assert rep.sync_sets == []

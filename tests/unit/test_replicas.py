@@ -1,0 +1,100 @@
+"""Replicas: naming, deterministic routing, equal starting copies, placement of copies, and defaults that
+change nothing."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ampsim.config import load_config, parse_override
+from ampsim.ir.pump import pump
+from ampsim.placement import expand_profile, place, profile
+from ampsim.planning import plan
+from ampsim.replicas import ReplicaSpec, copy_name, replicate
+
+ROOT = Path(__file__).resolve().parents[2]
+SMALL = ("data.n_train=40", "data.n_test=8")
+
+
+def lr_plan(*overrides):
+    cfg = load_config(ROOT / "experiments" / "list_reduction.toml", [parse_override(o) for o in (*SMALL, *overrides)])
+    return plan(cfg)
+
+
+def test_defaults_leave_the_model_as_built():
+    p = lr_plan()
+    assert p.replicas is None and p.sync_sets == []
+    model = p.task.model
+    rep = replicate(model, ReplicaSpec())
+    assert rep.model is model and rep.sync_sets == []
+
+
+def test_copies_are_named_by_group_and_copy():
+    p = lr_plan("replicas.groups=2", 'replicas.nodes={"cell"=3}')
+    names = list(p.task.model.graph.nodes)
+    assert "g0/cell#0" in names and "g1/cell#2" in names and "g1/cell#3" not in names
+    assert p.replicas.copies["cell"] == [[copy_name("cell", g, i, 2, 3) for i in range(3)] for g in range(2)]
+    assert {p.replicas.origin(n) for n in names} == set(p.replicas.logical.graph.nodes)
+
+
+def test_an_instance_runs_in_group_key_mod_groups_on_copy_key_div_groups_mod_copies():
+    p = lr_plan("replicas.groups=2", 'replicas.nodes={"cell"=3}')
+    model = p.task.model
+    for inst in list(p.task.train_instances(1))[:12]:
+        visited = {v.node.name for v in pump(model.graph, model.inject(inst))}
+        g, c = inst.key % 2, (inst.key // 2) % 3
+        assert all(n.startswith(f"g{g}/") for n in visited), (inst.key, visited)
+        cells = {n for n in visited if "cell" in n}
+        assert cells <= {f"g{g}/cell#{c}"}
+        # the same instance again takes the same path: routing depends on the key alone
+        again = [v.node.name for v in pump(model.graph, model.inject(inst))]
+        assert set(again) == visited
+
+
+def test_copies_start_equal_and_do_not_share_arrays():
+    p = lr_plan("replicas.groups=3")
+    nodes = p.task.model.graph.nodes
+    for s in p.sync_sets:
+        first = s.copies[0]
+        for other in s.copies[1:]:
+            for k in first.params:
+                assert np.array_equal(first.params[k], other.params[k])
+                assert not np.shares_memory(first.params[k], other.params[k])
+    assert {s.name for s in p.sync_sets} == {n.name for n in p.replicas.logical.graph.param_nodes}
+    assert all(nodes[c.name] is c for s in p.sync_sets for c in s.copies)
+
+
+def test_expanded_profile_shares_each_node_among_its_copies():
+    p = lr_plan("replicas.groups=2", 'replicas.nodes={"cell"=2}')
+    logical = p.replicas.logical
+    prof = profile(logical, list(p.task.train_instances(1))[:4])
+    exp = expand_profile(prof, p.replicas.copies)
+    for name, groups in p.replicas.copies.items():
+        copies = [c for g in groups for c in g]
+        assert sum(exp.flops[c] for c in copies) == pytest.approx(prof.flops[name])
+    assert sum(exp.edge_bytes.values()) == pytest.approx(sum(prof.edge_bytes.values()))
+
+
+def test_the_groups_strategy_gives_each_group_its_own_consecutive_chips():
+    p = lr_plan("replicas.groups=4", "executor.kind=sim", f"executor.hardware={ROOT / 'hardware_models/torus8x8.toml'}",
+                "placement.strategy=groups")
+    for g in range(4):
+        chips = {c for n, c in p.placement.items() if n.startswith(f"g{g}/")}
+        assert chips <= set(range(16 * g, 16 * (g + 1)))
+        assert len(chips) == len([n for n in p.placement if n.startswith(f"g{g}/")])  # greedy spreads them
+
+
+def test_greedy_spreads_copies_over_chips():
+    p = lr_plan('replicas.nodes={"cell"=4}', "executor.kind=sim",
+                f"executor.hardware={ROOT / 'hardware_models/torus8x8.toml'}", "placement.strategy=greedy")
+    assert len({p.placement[f"cell#{i}"] for i in range(4)}) == 4
+
+
+def test_groups_strategy_with_fewer_chips_than_groups_shares_chips():
+    p = lr_plan("replicas.groups=3", "executor.kind=sim", f"executor.hardware={ROOT / 'hardware_models/ring4.toml'}")
+    model = p.task.model
+    groups = [[n for n in model.graph.nodes if n.startswith(f"g{g}/")] for g in range(3)]
+    prof = expand_profile(profile(p.replicas.logical, list(p.task.train_instances(1))[:2]), p.replicas.copies)
+    mapping = place("groups", model, p.chips[:2], groups=groups, prof=prof)
+    # group g starts at chip floor(2 g / 3): 0, 0, 1, each on one chip
+    assert [{mapping[n] for n in groups[g]} for g in range(3)] == [{0}, {0}, {1}]
