@@ -60,8 +60,6 @@ __all__ = ["Plan", "plan", "check_numerics", "configure_params", "hardware_path"
 #: pseudo-chip for placement over workers when this machine has no calibrated model
 PLACEHOLDER_CHIP = ChipSpec(flops_per_s=1e10, mem_bandwidth_bytes_per_s=1e10, overhead_s=1e-5, compute_units=1,
                             memory_bytes=1 << 32)
-#: whether the multicore executor runs replicas (it is being taught to)
-_MULTICORE_REPLICAS = False
 #: profiled instances behind the greedy and min-cut placements (and their estimated load)
 PROFILE_INSTANCES = 4
 
@@ -204,7 +202,8 @@ def worker_chips(cfg: Config, n: int) -> tuple[ChipSpec, ...]:
 
 def replica_spec(cfg: Config) -> ReplicaSpec:
     r = cfg.replicas
-    return ReplicaSpec(groups=r.groups, nodes=tuple(r.nodes.items()), sync=r.sync, sync_every=r.sync_every)
+    return ReplicaSpec(groups=r.groups, nodes=tuple(r.nodes.items()), sync=r.sync, sync_every=r.sync_every,
+                       overlap=r.overlap)
 
 
 def replicate_task(cfg: Config, task: Task) -> tuple[Task, Replicated | None]:
@@ -216,6 +215,9 @@ def replicate_task(cfg: Config, task: Task) -> tuple[Task, Replicated | None]:
     if not cfg.executor.numerics:
         raise ConfigError(f"{cfg.path}: replicas: replay (executor.numerics = false) does not support replicas yet; "
                           "set executor.numerics = true")
+    if cfg.replicas.overlap and cfg.executor.kind != "sim":
+        log.warning("%s: replicas.overlap applies to the simulator only; the %s executor synchronizes without it",
+                    cfg.path, cfg.executor.kind)
     task = dataclasses.replace(task, model=rep.model)
     return task, rep
 
@@ -295,9 +297,6 @@ def plan(cfg: Config, *, system: SystemSpec | None = None, placement: dict[str, 
             log.warning("%s: %s ignored: the reference executor runs on no machine (use executor.kind = "
                         "\"sim\" to simulate one)", cfg.path, " and ".join(ignored))
         return Plan(cfg, task, kind, replicas=rep)
-    if kind == "multicore" and rep is not None and not _MULTICORE_REPLICAS:
-        raise ConfigError(f"{cfg.path}: replicas: the multicore executor does not run replicas yet; "
-                          "use executor.kind = \"sim\" or \"reference\"")
     if kind == "multicore":
         if system is not None:
             chips = tuple(system.chips)

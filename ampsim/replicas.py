@@ -7,6 +7,7 @@
     sync = "average"          # "average": copies of a parameterized node average their parameters every
                               # sync_every local updates (ampsim/ir/sync.py); "none": never (ablation)
     sync_every = 4            # local updates of each copy between synchronizations (default 1)
+    overlap = false           # simulator: true lets copies train on while a synchronization runs
 
 :func:`replicate` turns a model into the model the executors run: every copy is a node of its own,
 named ``g<group>/<node>`` when there are several groups and ``<node>#<copy>`` for a node's copies inside
@@ -46,6 +47,7 @@ class ReplicaSpec:
     nodes: tuple[tuple[str, int], ...] = ()
     sync: str = "average"
     sync_every: int = 1
+    overlap: bool = False
 
     @property
     def trivial(self) -> bool:
@@ -148,6 +150,6 @@ def replicate(model: Model, spec: ReplicaSpec, source: str = "<config>") -> Repl
         for node in base.param_nodes:
             copies = [graph.nodes[p] for g in range(G) for p in names[(g, node.name)]]
             if len(copies) > 1:
-                sync_sets.append(SyncSet(node.name, copies, spec.sync_every))
+                sync_sets.append(SyncSet(node.name, copies, spec.sync_every, overlap=spec.overlap))
     out = Model(graph, ReplicaInject(model.inject, G, names), model.metric)
     return Replicated(out, spec, sync_sets, {n: [list(names[(g, n)]) for g in range(G)] for n in base.nodes}, model)

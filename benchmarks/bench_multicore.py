@@ -9,6 +9,11 @@ trains from the same starting parameters:
 * ``reference`` — the synchronous reference executor in this process (ampsim's single-threaded BLAS);
 * ``multicore 2w <placement> mak=<k>`` — the multicore executor with 2 workers (+ the controller process);
   ``... spin``: its idle workers poll for 200 us before they sleep;
+* ``multicore 2w groups=2 ...`` — replicas (issue 12): two whole-model copies (``replicas.groups=2``),
+  group g on worker g (``placement.strategy = "groups"``), mak doubled so each group keeps as many
+  instances in flight, the copies' parameters averaged every ``sync_every`` updates (default 1) through
+  the controller. Its speedup over the (unreplicated) reference is the issue's acceptance figure (goal
+  1.6x); the rows train more copies with a larger effective batch, so compare accuracy per epoch too;
 * ``pytorch eager`` (SST only) — reuses :mod:`benchmarks.bench_sst`; without torch its row says so.
 
 Columns: instances/s, speedup over the reference, and the work per instance of every process (the
@@ -55,6 +60,8 @@ COLUMNS = ("workload", "system", "instances", "best_instances_per_s", "median_in
            "speedup_vs_reference", "cpu_ms_per_instance", "controller_cpu_ms", "cpu_bound_speedup", "free_cores",
            "goal", "note", "machine", "load")
 
+#: two replica groups, group g on worker g (issue 12)
+GROUPS = ["replicas.groups=2", 'placement.strategy="groups"']
 #: (label, overrides) of the multicore variants measured per workload
 VARIANTS = {
     "mnist_mlp": [("greedy mak=4", ['placement.strategy="greedy"', "train.mak=4"]),
@@ -63,13 +70,16 @@ VARIANTS = {
                   ("fc0|rest mak=16", ['placement.strategy="explicit"', 'placement.map={x=0,fc0=0,"*"=1}',
                                        "train.mak=16"]),
                   ("fc0|rest mak=16 spin", ['placement.strategy="explicit"', 'placement.map={x=0,fc0=0,"*"=1}',
-                                            "train.mak=16"])],
+                                            "train.mak=16"]),
+                  ("groups=2 mak=4", [*GROUPS, "train.mak=4"]),
+                  ("groups=2 mak=4 sync_every=8", [*GROUPS, "train.mak=4", "replicas.sync_every=8"])],
     "sst_treelstm": [("greedy mak=16", ['placement.strategy="greedy"', "train.mak=16"]),
                      # the best 2-way split by a brute-force search over node costs and message counts
                      ("best split mak=16", ['placement.strategy="explicit"', "train.mak=16",
                                             'placement.map={group=0,node=0,up=0,fan=0,gather=0,spread=0,"*"=1}']),
                      ("best split mak=16 spin", ['placement.strategy="explicit"', "train.mak=16",
-                                                 'placement.map={group=0,node=0,up=0,fan=0,gather=0,spread=0,"*"=1}'])],
+                                                 'placement.map={group=0,node=0,up=0,fan=0,gather=0,spread=0,"*"=1}']),
+                     ("groups=2 mak=32", [*GROUPS, "train.mak=32"])],
 }
 #: training instances of one pass: MNIST batches of 32 (limit_train counts images) or SST trees
 DATA_LIMIT = {"mnist_mlp": lambda n: n * 32, "sst_treelstm": lambda n: n}
@@ -103,7 +113,8 @@ def _multicore(exp: str, sets: list[str], insts: list, tuning: dict | None = Non
 
     p = _plan(exp, len(insts), ['executor.kind="multicore"', "executor.workers=2", *sets])
     # built by hand rather than MulticoreExecutor.from_plan: the spin variants pass worker tuning
-    with MulticoreExecutor(p.task.model, p.placement, p.workers, mak=p.mak, tuning=tuning, source=p.source) as ex:
+    with MulticoreExecutor(p.task.model, p.placement, p.workers, mak=p.mak, tuning=tuning, source=p.source,
+                           sync_sets=p.sync_sets) as ex:
         ex.train(insts)
         # busy time, not CPU time: an idle worker spins before it sleeps, burning CPU that does no work
         return {"seconds": ex.time_s, "cpu": list(ex.summary()["worker_busy_s"]), "controller_cpu": ex.controller_cpu_s}

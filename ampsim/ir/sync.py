@@ -50,10 +50,12 @@ class Reduced:
 class SyncSet:
     """The copies of model node ``name``, synchronized every ``every`` updates of each copy."""
 
-    def __init__(self, name: str, copies: list[ParamNode], every: int) -> None:
+    def __init__(self, name: str, copies: list[ParamNode], every: int, *, overlap: bool = False) -> None:
         if len(copies) < 2:
             raise ValueError(f"sync set {name}: needs at least two copies, got {len(copies)}")
         self.name, self.copies, self.every = name, list(copies), every
+        #: the simulator does not gate the copies while a round runs (``replicas.overlap``)
+        self.overlap = overlap
         self.index = {c.name: i for i, c in enumerate(copies)}
         k = len(copies)
         self._since_update = [0] * k  # completions since the copy's last scheduled update (muf rule)

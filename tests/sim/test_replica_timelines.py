@@ -58,12 +58,12 @@ def weight_model():
     return Model(g.validate(), InjectFields((("x", "x"),)), Metric("m", "end", "n"))
 
 
-def ring_run(k, *, sync_every=1, n_inst=None):
-    rep = replicate(weight_model(), ReplicaSpec(groups=k, sync_every=sync_every))
+def ring_run(k, *, sync_every=1, n_inst=None, mak=None, overlap=False):
+    rep = replicate(weight_model(), ReplicaSpec(groups=k, sync_every=sync_every, overlap=overlap))
     groups = [[p for cs in rep.copies.values() for p in cs[g]] for g in range(k)]
     machine = system("ring", n=k) if k > 2 else system()  # two chips: one link either way
     placement = place("groups", rep.model, machine.chips, groups=groups, prof=_flat_profile(rep.model))
-    ex = SimExecutor(rep.model, machine, placement, mak=k, trace=True, sync_sets=rep.sync_sets)
+    ex = SimExecutor(rep.model, machine, placement, mak=mak or k, trace=True, sync_sets=rep.sync_sets)
     ex.train(insts(n_inst or k))
     return rep, ex
 
@@ -137,3 +137,20 @@ def test_with_sync_every_two_a_copy_synchronizes_every_second_update():
 def test_sync_none_never_synchronizes():
     rep = replicate(weight_model(), ReplicaSpec(groups=2, sync="none"))
     assert rep.sync_sets == []
+
+
+@pytest.mark.parametrize("overlap", [False, True])
+def test_a_gated_copy_holds_its_messages_until_the_round_applies_unless_overlap(overlap):
+    """Two groups, mak 2: instances 0 and 1 complete, their updates close and start round 0; instances 2
+    and 3 are admitted at once. Gated, their forwards at w wait for the round's apply; with overlap they
+    run during the all-reduce, and the copies apply the average when it arrives, keeping those steps."""
+    rep, ex = ring_run(2, n_inst=4, mak=2, overlap=overlap)
+    first_round = sorted(trace_spans(ex, "w sync"))[:2]  # one apply per copy
+    apply_start = min(start for start, _ in first_round)
+    apply_end = max(start + dur for start, dur in first_round)
+    second = sorted(trace_spans(ex, "g0/w fwd"))[1]  # instance 2's forward at group 0's copy
+    if overlap:
+        assert second[0] < apply_start
+    else:
+        assert second[0] >= apply_end
+    assert ex.summary()["sync_rounds"] == 2

@@ -8,9 +8,15 @@ when the returned weights sum to 1. No global stop, no consistent snapshot, no o
 and data messages is needed.
 
 On completion the controller sends ``DONE(k)`` to every worker (owners of parameterized nodes queue the
-muf update jobs) and admits the next instance: ``INST`` (its data) to every worker first and, once all
-those bytes are in the kernel, the first messages to the workers owning the input nodes (see
-:mod:`.worker` for why this order makes mak = 1 equal the reference executor).
+muf update jobs) and admits the next instance: ``INST`` (its data) first, to every worker its messages can
+reach (all of them, unless the graph falls apart into replica groups), and, once all those bytes are in
+the kernel, the first messages to the workers owning the input nodes (see :mod:`.worker` for why this
+order makes mak = 1 equal the reference executor).
+
+Replicas (:mod:`.replicas`): when a completion closes a synchronization round, ``GATE`` follows that
+completion's ``DONE`` in the same batch (and precedes the next completion's); snapshots (``SNAP``) are
+averaged here as they arrive and ``APPLY`` goes back at once. :meth:`Controller.run` returns only once
+every closed round has been averaged, so the state collected after it includes every round.
 
 Failures: a worker's ``ERROR`` frame, or a worker process that exits (its sentinel fires or its socket
 closes), raises :class:`~ampsim.errors.RunError` naming the worker and the node it was running.
@@ -35,6 +41,7 @@ from typing import Any, Callable, Iterable
 from ampsim.errors import RunError
 from ampsim.executors.multicore import protocol as P
 from ampsim.executors.multicore.procs import exit_description, process_state
+from ampsim.executors.multicore.replicas import ControllerSync
 from ampsim.executors.multicore.transport import Channel, ChannelClosed
 from ampsim.ir.message import Instance
 from ampsim.ir.node import Report
@@ -46,8 +53,13 @@ class Controller:
     """Talks to the workers over ``channels[w]``; watches ``procs[w].sentinel``."""
 
     def __init__(self, channels: list[Channel], procs: list, names: list[str], index: dict[str, int],
-                 owner: list[int], current: Any, watchdog_s: float = 0.0) -> None:
+                 owner: list[int], current: Any, watchdog_s: float = 0.0,
+                 replicas: ControllerSync | None = None, reach: list[frozenset[int]] | None = None) -> None:
         self.channels, self.procs, self.names, self.index, self.owner = channels, procs, names, index, owner
+        self.replicas = replicas
+        #: per node: the workers its messages can reach (owners of its connected part of the graph; with
+        #: replica groups, the group's); only they are sent an instance's data
+        self.reach = reach or [frozenset(range(len(channels)))] * len(names)
         self.current = current
         self.watchdog_s = watchdog_s
         self._timeout_ms: float | None = watchdog_s * 1000 if watchdog_s > 0 else None  # None: poll forever
@@ -73,22 +85,22 @@ class Controller:
         pending = deque(instances)
         live: dict[int, P.Weight] = {}
         reports = self.reports = []
-        done: list[int] = []
+        done: list = []  # completed keys, and after a key the gates its completion closes (worker -> copies)
         n_workers = len(self.channels)
         while pending or live:
             now: list[list[tuple]] = [[] for _ in range(n_workers)]
             later: list[list[tuple]] = [[] for _ in range(n_workers)]
             if done:
-                for batch in now:
-                    batch.append((P.DONE, done))
+                _done_commands(done, now)
                 done = []
             while pending and len(live) < mak:
                 inst = pending.popleft()
                 msgs = inject(inst)
                 targets = {self.owner[self.index[name]] for name, _ in msgs}
+                need = frozenset().union(*(self.reach[self.index[name]] for name, _ in msgs))
                 # INST goes out before any injection; a lone injection target gets it in the same frame
                 # as its messages (the pickle then stores an array shared by both, e.g. an image batch, once)
-                for w in range(n_workers):
+                for w in need:
                     (later if targets == {w} else now)[w].append((P.INST, inst.key, inst.data))
                 weights = P.split(0, len(msgs)) if msgs else []
                 for (name, msg), e in zip(msgs, weights):
@@ -105,10 +117,16 @@ class Controller:
                 if live[key].is_one:
                     del live[key]
                     done.append(key)
+                    if self.replicas is not None and (gates := self.replicas.completed(key)):
+                        done.append(gates)
                     if on_done:
                         on_done(1)
         if done:
-            self._send([[(P.DONE, done)] for _ in range(n_workers)], None)
+            now = [[] for _ in range(n_workers)]
+            _done_commands(done, now)
+            self._send(now, None)
+        while self.replicas is not None and self.replicas.pending:  # every closed round averaged
+            self._pump({}, reports)
         return reports
 
     def sync(self, with_params: bool, tag: Any = None) -> dict[int, dict]:
@@ -166,12 +184,18 @@ class Controller:
                             live[key].add(num, scale)
                             touched.add(key)
                         reports.extend(Report(*r) for r in item[2])
+                        if item[3]:
+                            self.replicas.noted(item[3])
+                    elif op == P.SNAP:
+                        self.replicas.snapshot(*item[1:], channels=self.channels)
                     elif op == P.STATE:
                         self._states.setdefault(item[1], {})[w] = item[2]
                     elif op == P.ERROR:
                         log.debug("worker %d traceback:\n%s", w, item[2])
                         raise RunError(item[1])
         self.rounds += 1
+        if self.replicas is not None:
+            self._write()  # averages (APPLY) go out at once
         return touched
 
     def _wait(self) -> None:
@@ -234,3 +258,22 @@ class Controller:
         shown = ", ".join(owned[:6]) + (", ..." if len(owned) > 6 else "")
         raise RunError(f"worker {w} (pid {p.pid}, nodes {shown}) {exit_description(p)} "
                        f"{P.describe_current(code, self.names)}")
+
+
+def _done_commands(done: list, batches: list[list[tuple]]) -> None:
+    """Append DONE (and GATE) commands for ``done`` (keys, each followed by the gates its completion closes,
+    a dict worker -> copies) to every worker's batch, in completion order."""
+    keys: list[int] = []
+    for x in done:
+        if isinstance(x, dict):
+            if keys:
+                for batch in batches:
+                    batch.append((P.DONE, keys))
+                keys = []
+            for w, nodes in x.items():
+                batches[w].append((P.GATE, nodes))
+        else:
+            keys.append(x)
+    if keys:
+        for batch in batches:
+            batch.append((P.DONE, keys))

@@ -10,6 +10,11 @@ Life cycle::
     evaluate(...)     the reference executor's forward-only pass on that (now current) model copy
     close()           stop the workers (idempotent; also on errors, Ctrl-C, garbage collection)
 
+Replicas: every copy is a node of the graph, placed like any other; sends into a copy set pick the copy
+by instance key (``graph.spread``), and the copies of each parameterized node are kept in step with the
+reference executor's semantics (:mod:`.replicas`). ``summary()`` then reports ``sync_rounds``,
+``sync_bytes`` and ``replica_drift``.
+
 ``time_s`` is wall seconds spent in :meth:`train`, up to the moment the last update job finished on the
 slowest worker (process start-up, state collection and evaluation excluded).
 """
@@ -20,7 +25,7 @@ import logging
 import os
 import time
 import weakref
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -29,11 +34,14 @@ from ampsim.executors.base import ExecutorBase, ExecutorPlan, check_placement
 from ampsim.executors.multicore import procs as _procs
 from ampsim.executors.multicore import protocol as P
 from ampsim.executors.multicore.controller import Controller
+from ampsim.executors.multicore.replicas import ControllerSync
+from ampsim.executors.multicore.spec import WorkerSpec
 from ampsim.executors.multicore.transport import Channel, channel_pair
-from ampsim.executors.multicore.worker import WorkerSpec, worker_main
+from ampsim.executors.multicore.worker import worker_main
 from ampsim.executors.reference import ReferenceExecutor
 from ampsim.ir.message import Instance
 from ampsim.ir.node import Report
+from ampsim.ir.sync import SyncSet
 from ampsim.models.base import Model
 
 log = logging.getLogger(__name__)
@@ -60,11 +68,12 @@ class MulticoreExecutor(ExecutorBase):
     @classmethod
     def from_plan(cls, plan: ExecutorPlan) -> MulticoreExecutor:
         return cls(plan.task.model, plan.placement, plan.workers, mak=plan.mak, source=plan.source,
-                   estimated_load=plan.estimated_load, watchdog_s=plan.watchdog_s)
+                   estimated_load=plan.estimated_load, watchdog_s=plan.watchdog_s, sync_sets=plan.sync_sets)
 
     def __init__(self, model: Model, placement: dict[str, int], n_workers: int, *, mak: int = 1,
                  start_method: str | None = None, tuning: dict | None = None, source: str = "<config>",
-                 estimated_load: list[dict] | None = None, watchdog_s: float = WATCHDOG_S) -> None:
+                 estimated_load: list[dict] | None = None, watchdog_s: float = WATCHDOG_S,
+                 sync_sets: Sequence[SyncSet] = ()) -> None:
         if n_workers < 1:
             raise ConfigError(f"{source}: executor.workers: must be >= 1, got {n_workers}")
         self.model, self.mak, self.n_workers = model, mak, n_workers
@@ -76,6 +85,7 @@ class MulticoreExecutor(ExecutorBase):
         self.n_units = n_workers
         self.estimated_load = estimated_load
         self.owner = [self.placement[n] for n in self.names]
+        self.replicas = ControllerSync(list(sync_sets), self.index, self.owner) if sync_sets else None
         self.start_method = start_method or _procs.start_method()
         if watchdog_s < 0:
             raise ConfigError(f"{source}: executor.watchdog_s: must be >= 0, got {watchdog_s}")
@@ -101,6 +111,8 @@ class MulticoreExecutor(ExecutorBase):
         ctx = mp.get_context(self.start_method)
         n = self.n_workers
         route = {(self.index[s], b, p): (self.index[d.name], dp) for (s, b, p), (d, dp) in self.graph.route.items()}
+        spread = {(self.index[s], b, p): (tuple(self.index[d.name] for d in ds), dp, stride)
+                  for (s, b, p), (ds, dp, stride) in self.graph.spread.items()}
         ctrl_pairs = [channel_pair(f"controller->worker {w}", f"worker {w}->controller") for w in range(n)]
         peer: dict[tuple[int, int], Channel] = {}
         for a in range(n):
@@ -116,7 +128,8 @@ class MulticoreExecutor(ExecutorBase):
             spec = WorkerSpec(
                 index=w, names=self.names,
                 nodes={i: self.graph.nodes[name] for i, name in enumerate(self.names) if self.owner[i] == w},
-                owner=self.owner, route=route, controller=ctrl_pairs[w][1],
+                owner=self.owner, route=route, spread=spread, controller=ctrl_pairs[w][1],
+                copies=self.replicas.copies_of(w) if self.replicas is not None else {},
                 peers={v: peer[(w, v)] for v in range(n) if v != w},
                 close_fds=[c for c in every if all(c is not m for m in mine)] if fork else [],
                 current=current, parent_pid=os.getpid() if self.start_method != "forkserver" else 0,
@@ -131,13 +144,25 @@ class MulticoreExecutor(ExecutorBase):
         for ch in self._channels:
             ch.configure()
         self.controller = Controller(self._channels, self._procs, self.names, self.index, self.owner, current,
-                                     watchdog_s=self.watchdog_s)
+                                     watchdog_s=self.watchdog_s, replicas=self.replicas, reach=self._reach())
         try:
             self._last_states = self.controller.sync(with_params=False, tag="ready")  # start-up errors surface here
         except BaseException:
             _shutdown(self._procs, self._channels, 0.0)
             raise
         log.info("multicore: %d workers started with %s in %.3f s", n, self.start_method, time.perf_counter() - t0)
+
+    def _reach(self) -> list[frozenset[int]]:
+        """Per node, the workers owning a node of its weakly connected part of the graph (a replica group's
+        nodes form one part): the only workers an instance injected there can reach."""
+        import networkx as nx
+
+        reach = [frozenset()] * len(self.names)
+        for part in nx.weakly_connected_components(self.graph.to_networkx()):
+            workers = frozenset(self.placement[n] for n in part)
+            for n in part:
+                reach[self.index[n]] = workers
+        return reach
 
     # -- the executor interface ----------------------------------------------------------------------
     def train(self, instances: Iterable[Instance], on_done: Callable[[int], None] | None = None) -> list[Report]:
@@ -204,6 +229,7 @@ class MulticoreExecutor(ExecutorBase):
             "worker_transport_sent": [s.get("transport_sent") for s in st],
             "worker_transport_received": [s.get("transport_received") for s in st],
             "placement": self.placement,
+            **(self.replicas.summary() if self.replicas is not None else {}),
         }
 
     # -- shutdown ------------------------------------------------------------------------------------

@@ -10,13 +10,20 @@ Controller → worker (commands, applied in order):
 * ``(DONE, keys)`` — these instances have completed everywhere: queue an update job for every owned
   parameterized node that stashed gradients of them (muf rule), then forget their data.
 * ``(SYNC, tag, with_params)`` — once every job queued before it has run, answer with a ``STATE`` frame.
+* ``(GATE, nodes)`` — replicas: a synchronization round of these copies closed at the completion whose
+  DONE came just before; hold their later messages and update jobs until the round is applied.
+* ``(APPLY, set, round, average)`` — replicas: queue a job per copy of sync set ``set`` owned here that
+  applies the round's average to it and opens its gate (:mod:`.replicas`).
 * ``(STOP,)`` — exit.
 
 Worker → controller:
 
-* ``(RETURN, weights, reports)`` — ``weights[key] = (num, scale)``: the weight ``num / 2**scale`` of
-  instance ``key``'s messages that ended at this worker since the last RETURN (see "weights" below);
-  ``reports`` are ``(node, key, state, values)`` tuples of loss reports.
+* ``(RETURN, weights, reports, notes)`` — ``weights[key] = (num, scale)``: the weight ``num / 2**scale``
+  of instance ``key``'s messages that ended at this worker since the last RETURN (see "weights" below);
+  ``reports`` are ``(node, key, state, values)`` tuples of loss reports; ``notes`` are ``(key, node)``:
+  replicas, this synchronized copy stashed gradients of instance ``key`` (it will update at completion).
+* ``(SNAP, set, round, copy, params)`` — replicas: copy ``copy`` of sync set ``set`` contributes these
+  parameters to ``round`` (sent once the copy has applied every earlier round).
 * ``(STATE, tag, dict)`` — the answer to SYNC: clock, statistics, and parameters if asked for.
 * ``(ERROR, text, traceback)`` — the worker failed and is exiting.
 
@@ -30,6 +37,12 @@ causes none returns its weight to the controller. Every weight is a power of two
 the integer ``e``, and every split is exact (:func:`split`), so the instance has completed exactly when
 the returned weights sum to 1: no message of it is left anywhere, whatever the order in which returns
 arrive. Returns can therefore be batched and sent late, independently of the data messages.
+
+Notes ride on weights: a message after which a synchronized copy holds stashes of its instance for the
+first time returns a piece of its weight (one part more in the split) together with the note, in the same
+RETURN (or the same peer frame that carries returns on, see :meth:`.worker.Worker._flush`). The instance
+cannot complete before that piece is back, so at completion the controller knows every copy that will
+update for it, exactly.
 """
 
 from __future__ import annotations
@@ -37,11 +50,11 @@ from __future__ import annotations
 import functools
 
 # controller -> worker
-INST, MSG, DONE, SYNC, STOP = range(5)
+INST, MSG, DONE, SYNC, STOP, GATE, APPLY = range(7)
 # worker -> controller
-RETURN, STATE, ERROR = range(3)
-# kinds of work items in a worker's queue
-FWD, BWD, UPDATE, SYNC_JOB = range(4)
+RETURN, STATE, ERROR, SNAP = range(4)
+# kinds of work items in a worker's queue (an APPLY_JOB shows as "sync" in the current-node code)
+FWD, BWD, UPDATE, SYNC_JOB, APPLY_JOB = range(5)
 #: value of a worker's "current node" slot while it waits for work
 IDLE = -1
 

@@ -70,7 +70,10 @@ class Channel:
     # -- sending -------------------------------------------------------------------------------------
     def put(self, obj: Any) -> int:
         """Queue ``obj`` as one frame; returns the frame's size in bytes. Nothing is written yet."""
-        data = pickle.dumps(obj, protocol=5)
+        return self.put_pickled(pickle.dumps(obj, protocol=5))
+
+    def put_pickled(self, data: bytes) -> int:
+        """:meth:`put` of an object already pickled (one pickle sent to several channels)."""
         self._out.append(memoryview(_HEADER.pack(len(data))))
         self._out.append(memoryview(data))
         n = len(data) + _HEADER.size

@@ -18,7 +18,10 @@ sends ``DONE(k)`` (and ``INST(k')``) to every worker and only then, once those b
 injects the next instance. A worker reads its peers *before* draining the controller channel, so any DONE
 or INST that causally precedes a peer message is already read when that message is queued: an update job
 for k is queued before any later message reaches its node, and every instance a message refers to is
-known.
+known. The same holds for a GATE (replicas, :mod:`.replicas`): it follows its completion's DONE and
+precedes any message that completion let in.
+
+Routing: :func:`.spec.route_table` (an edge into a copy set picks the copy by instance key).
 
 ``busy_s`` is wall time not spent waiting in poll() (node code and message handling).
 """
@@ -30,39 +33,18 @@ import os
 import time
 import traceback
 from collections import deque
-from dataclasses import dataclass, field
 from select import POLLIN, POLLOUT, poll
 from typing import Any
 
 from ampsim.errors import AmpsimError, RunError
 from ampsim.executors.multicore import protocol as P
-from ampsim.executors.multicore.transport import Channel, ChannelClosed, pack_envelopes, unpack_envelopes
+from ampsim.executors.multicore.replicas import WorkerSync
+from ampsim.executors.multicore.spec import WorkerSpec, route_table
+from ampsim.executors.multicore.transport import ChannelClosed, pack_envelopes, unpack_envelopes
 from ampsim.ir.message import Instance, Message
 from ampsim.ir.node import Node
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class WorkerSpec:
-    """Everything a worker needs; inherited through fork or pickled for forkserver/spawn."""
-
-    index: int
-    names: list[str]  # every node of the graph, by id
-    nodes: dict[int, Node]  # the nodes this worker owns, by id
-    owner: list[int]  # node id -> worker
-    route: dict[tuple[int, bool, int], tuple[int, int]]  # (node, backward, port) -> (node, port)
-    controller: Channel
-    peers: dict[int, Channel]
-    close_fds: list[Channel] = field(default_factory=list)  # inherited ends that belong to others
-    current: Any = None  # shared int64 array: what each worker is running now (for crash reports)
-    read_s: float = 0.0002  # read the channels at least this often while busy
-    flush_s: float = 0.0002  # hand outgoing batches to the kernel at least this often
-    flush_bytes: int = 1 << 20  # ... or as soon as this many payload bytes are waiting
-    report_s: float = 0.002  # return weights and loss reports at least this often
-    report_min_s: float = 0.0003  # ... and this soon after an instance's last message here ended here
-    spin_s: float = 0.0  # on running out of work, poll without sleeping this long before blocking
-    parent_pid: int = 0  # the controller's pid when it is this process's parent (not forkserver), else 0
 
 
 def worker_main(spec: WorkerSpec) -> None:
@@ -93,18 +75,15 @@ class Worker:
         self.held: dict[int, int] = {}  # instance key -> its messages in this worker's queue
         self.eager = False  # an instance may have completed here: report soon
         self.rets: list[tuple[int, int, int]] = []  # (key, num, scale): weight num/2**scale returned here
+        self.notes: list[tuple[int, int]] = []  # (key, node): travel with rets (see protocol.py)
         self.reports: list[tuple] = []
         self.last_report = 0.0
         n_workers = len(self.peers) + 1
         self.outgoing: list[list[tuple]] = [[] for _ in range(n_workers)]
         self.out_bytes = self.out_count = 0
         self.node_list: list[Node | None] = [spec.nodes.get(i) for i in range(len(spec.names))]
-        # routes[i][backward][port] = (destination node, its port, its worker, work kind there)
-        self.routes: list[list[list[tuple]]] = [[[], []] for _ in spec.names]
-        for (i, backward, port), (j, dport) in sorted(spec.route.items()):
-            slots = self.routes[i][int(backward)]
-            slots.extend([None] * (port + 1 - len(slots)))
-            slots[port] = (j, dport, spec.owner[j], P.BWD if backward else P.FWD)
+        self.routes = route_table(spec)  # routes[i][backward][port]: see the module docstring
+        self.sync = WorkerSync(spec.copies, spec.nodes, self.ctrl)
         self.stopping = False
         self.idle_s = 0.0
         self.t_start = time.perf_counter()
@@ -141,6 +120,7 @@ class Worker:
         popleft, append = queue.popleft, queue.append
         nodes, routes, outgoing, rets, reports = self.node_list, self.routes, self.outgoing, self.rets, self.reports
         cur, split, perf, held = self._current, P.split, time.perf_counter, self.held
+        gates, park, synced, notes = self.sync.gates, self.sync.park, set(spec.copies), self.notes
         report_min_s = spec.report_min_s
         read_s, flush_s, flush_bytes, report_s = spec.read_s, spec.flush_s, spec.flush_bytes, spec.report_s
         BWD = P.BWD
@@ -165,20 +145,31 @@ class Worker:
             if rets and now - self.last_report >= (report_min_s if self.eager else report_s):
                 self._report()
             kind, i, port, msg, weight = popleft()
-            if kind > BWD:  # an update job or a sync request
-                self._job(kind, i, port)
+            if kind > BWD:  # an update job, a sync request or a replica round's apply
+                self._job(kind, i, port, weight)
                 continue
+            if gates and i in gates and park((kind, i, port, msg, weight)):
+                continue  # its copy waits for a synchronization round to apply
             if cur is not None:
                 cur[me] = i * 4 + kind
-            step = nodes[i].step(kind == BWD, msg, port)
+            key = msg.inst.key
+            node = nodes[i]
+            fresh = synced and i in synced and not node.stashed(key)
+            step = node.step(kind == BWD, msg, port)
             self.processed += 1
             if step.reports:
                 for r in step.reports:
                     reports.append((r.node, r.key, r.state, r.values))
-            key = msg.inst.key
             left = held[key] - 1  # messages of this instance still queued here
             sends = step.sends
             n = len(sends)
+            if fresh and node.stashed(key):  # a note, with a piece of the weight (see protocol.py)
+                notes.append((key, i))
+                if n:
+                    *weights, last = split(weight, n + 1)
+                    rets.append((key, 1, last))
+            elif n:
+                weights = (weight,) if n == 1 else split(weight, n)
             if n == 0:
                 rets.append((key, 1, weight))
                 if left:
@@ -187,8 +178,10 @@ class Worker:
                     del held[key]
                     self.eager = True
                 continue
-            for s, wt in zip(sends, (weight,) if n == 1 else split(weight, n)):
+            for s, wt in zip(sends, weights):
                 j, dport, w, dkind = routes[i][s.backward][s.port]
+                if dkind is None:  # a copy set: the instance key picks the copy
+                    j, dport, w, dkind = j[(key // dport) % len(j)]
                 m = s.msg
                 if w == me:
                     append((dkind, j, dport, m, wt))
@@ -214,17 +207,16 @@ class Worker:
         for frame in self.ctrl.recv():  # after the peers: see the module docstring
             self._command(frame)
         t2 = time.perf_counter()
-        insts, queue = self.insts, self.queue
-        held = self.held
-        received = self.received
+        insts, queue, held, received = self.insts, self.queue, self.held, self.received
         for frame in incoming:
             envs = unpack_envelopes(frame[0])
             for node, backward, port, key, state, weight, payload in envs:
                 queue.append((P.BWD if backward else P.FWD, node, port, Message(insts[key], state, payload), weight))
                 held[key] = held.get(key, 0) + 1
-            if frame[1] is not None:  # returns and loss reports a peer passed on (see _flush)
+            if frame[1] is not None:  # returns, loss reports and notes a peer passed on (see _flush)
                 self.rets.extend(frame[1])
                 self.reports.extend(frame[2])
+                self.notes.extend(frame[3])
             received[1] += 1
             received[2] += len(envs)
             received[3] += len(frame[0][1])
@@ -268,6 +260,11 @@ class Worker:
                 self._done(cmd[1])
             elif op == P.SYNC:
                 self.queue.append((P.SYNC_JOB, cmd[1], cmd[2], None, 0))
+            elif op == P.GATE:
+                self.sync.gate(cmd[1])
+            elif op == P.APPLY:
+                _, si, r, avg = cmd
+                self.queue.extend((P.APPLY_JOB, i, r, None, avg) for i in self.sync.members[si])
             elif op == P.STOP:
                 self.stopping = True
             else:  # pragma: no cover - protocol bug
@@ -281,18 +278,28 @@ class Worker:
                                    f"node {n.name} (an input that never arrives)")
             for i in self.params:
                 if self.nodes[i].stashed(key):
-                    self.queue.append((P.UPDATE, i, key, None, 0))
+                    self.queue.append((P.UPDATE, i, key, None, self.sync.epoch))
             self.insts.pop(key, None)
 
     # -- processing ----------------------------------------------------------------------------------
-    def _job(self, kind: int, i: Any, port: Any) -> None:
+    def _job(self, kind: int, i: Any, port: Any, arg: Any) -> None:
         if kind == P.SYNC_JOB:
             self._sync(i, port)
             return
+        sync = self.sync
+        if kind == P.APPLY_JOB:  # port: the round, arg: its average
+            if self._current is not None:
+                self._current[self.me] = i * 4 + P.SYNC_JOB
+            self.queue.extendleft(reversed(sync.apply(i, port, arg)))
+            return
+        if sync.gates and i in sync.gates and sync.park((kind, i, port, None, arg)):
+            return  # an update job from a completion after the copy's gate closed
         if self._current is not None:
             self._current[self.me] = i * 4 + kind
-        self.node_list[i].complete(port)  # port carries the instance key for update jobs
+        work = self.node_list[i].complete(port)  # port carries the instance key for update jobs
         self.updates += 1
+        if work is not None and i in sync.copies:
+            sync.updated(i)
 
     def _sync(self, tag: Any, with_params: bool) -> None:
         self._flush()
@@ -330,9 +337,10 @@ class Worker:
             if batch:
                 packed = pack_envelopes(batch)
                 if idle and not carried and (self.rets or self.reports):
-                    self.peers[w].put((packed, self._totals(), self.reports))  # pickled now
+                    self.peers[w].put((packed, self._totals(), self.reports, self.notes))  # pickled now
                     self.rets.clear()  # in place: the hot loop holds these lists
                     self.reports.clear()
+                    self.notes.clear()
                     carried = True
                 else:
                     self.peers[w].put((packed, None, None))
@@ -365,9 +373,10 @@ class Worker:
         self.eager = False
         if self.rets or self.reports:
             totals = {k: (num, scale) for k, num, scale in self._totals()}
-            self.ctrl.put([(P.RETURN, totals, self.reports)])  # pickled now
+            self.ctrl.put([(P.RETURN, totals, self.reports, self.notes)])  # pickled now
             self.rets.clear()  # in place: the hot loop holds these lists
             self.reports.clear()
+            self.notes.clear()
             self._write()
 
     def _write(self) -> None:

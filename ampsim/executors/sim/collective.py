@@ -5,7 +5,8 @@ cost. Life cycle of one round of a sync set (the k copies of one parameterized n
 
     an instance completes and the muf rule schedules the last update round r waits for
       └─► round r *closes*: every copy is gated (its later messages and update jobs wait in a side list;
-          update jobs scheduled up to now still run)
+          update jobs scheduled up to now still run), unless ``replicas.overlap``: then copies train on
+          and each applies the result when it arrives (local updates made meanwhile are kept)
     each copy's contributing update job runs ──► snapshot (its cost is added to the update's)
     the last snapshot is taken (and round r-1 applied everywhere) ──► the ring all-reduce starts:
       2 (k - 1) steps; in each, copy i sends bytes / k to copy i + 1 (copy order) over the network;
@@ -59,7 +60,7 @@ class Collectives:
         """An instance completion with ``serial`` scheduled an update of ``node``: gate its set's copies
         if that closes a round."""
         s = self.of.get(node.name)
-        if s is not None and s.close(node) is not None:
+        if s is not None and s.close(node) is not None and not s.overlap:
             for c in s.copies:
                 self._gates.setdefault(c.name, deque()).append(serial)
 
@@ -74,7 +75,9 @@ class Collectives:
         return True
 
     def _open(self, name: str) -> None:
-        gate = self._gates[name]
+        gate = self._gates.get(name)
+        if gate is None:  # replicas.overlap: nothing waited
+            return
         gate.popleft()
         if not gate:
             del self._gates[name]
