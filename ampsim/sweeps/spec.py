@@ -7,6 +7,7 @@ A sweep file (``experiments/sweeps/*.toml``)::
     experiment = "../mnist_mlp.toml"                   # relative to this file (or to the working dir)
     hardware = "../../hardware_models/ring4.toml"      # optional: executor.kind = "sim" on this model
     seeds = [0, 1]                                     # or repeats = 2 (seeds 0, 1); default: the file's seed
+    numerics = "auto"                                  # optional: replay where no figure needs a loss/metric
     [fixed]                                            # applied to every point
     "train.epochs" = 4
     [grid]                                             # cartesian product of these values
@@ -32,7 +33,9 @@ validated (experiment *and* hardware model) by :func:`load_sweep`, before anythi
 one :class:`~ampsim.errors.ConfigError` line naming the sweep file and the field.
 
 A point's id is a hash of its fully resolved experiment and hardware model, so it is stable across
-runs and machines, and changes when anything that affects the result changes.
+runs and machines, and changes when anything that affects the result changes. ``numerics = "auto"``
+(:mod:`ampsim.sweeps.numerics`) sets ``executor.numerics = false`` on the points that can replay when no
+figure needs a loss or a metric; a sweep without it is resolved exactly as before.
 """
 
 from __future__ import annotations
@@ -52,11 +55,12 @@ from ampsim.files import check_folder_name
 from ampsim.hardware.spec import SystemSpec
 from ampsim.planning import check_numerics, resolve_system
 from ampsim.sweeps.figspec import FigureSpec, parse_figures
+from ampsim.sweeps.numerics import check_figures, figure_needs, numerics_mode, replayable
 
 #: Dotted keys whose value is one whole table (never flattened into sub-keys).
 WHOLE_TABLES = ("hardware.topology", "placement.map")
 _TOP = ("sweep", "fixed", "grid", "points", "quick", "figure")
-_SWEEP_KEYS = ("name", "description", "experiment", "hardware", "seeds", "repeats")
+_SWEEP_KEYS = ("name", "description", "experiment", "hardware", "seeds", "repeats", "numerics")
 _QUICK_KEYS = ("seeds", "repeats", "fixed", "grid", "points")
 SEED_KEY = "experiment.seed"
 
@@ -246,6 +250,8 @@ def load_sweep(path: str | Path, *, quick: bool = False) -> Sweep:
     if seeds is not None:
         keys.append(SEED_KEY)
     figures = parse_figures(raw.get("figure", []), source, keys)
+    # numerics = "auto": replay the points that can, unless a figure needs a loss or a metric
+    auto = numerics_mode(source, head) == "auto" and not any(figure_needs(f) for f in figures)
     out: list[Point] = []
     seen: dict[str, int] = {}
     for combo in combos:
@@ -256,36 +262,19 @@ def load_sweep(path: str | Path, *, quick: bool = False) -> Sweep:
             if seed is not None:
                 over.append((SEED_KEY, seed))
             i = len(out)
-            pid, values = _resolve(source, experiment, over, keys, body, i)
+            pid, values = _resolve(source, experiment, over, keys, body, i, auto)
             if pid in seen:
                 raise ConfigError(f"{source}: point {i} ({_describe(body, seed)}) resolves to the same run as "
                                   f"point {seen[pid]}: remove the duplicate")
             seen[pid] = i
             out.append(Point(i, pid, over, values, label))
-    _check_numerics(source, figures, out, base.executor.numerics)
+    check_figures(source, figures, [p.index for p in out
+                                    if not dict(p.overrides).get("executor.numerics", base.executor.numerics)])
     name = head.get("name", path.stem)
     if not isinstance(name, str):
         raise ConfigError(f"{source}: sweep.name: expected a folder name, got {name!r}")
     check_folder_name(name, f"{source}: sweep.name", under="results/sweeps/")
     return Sweep(path, name, str(head.get("description", "")), experiment, keys, out, figures, quick)
-
-
-#: table columns that only a run with numerics measures (losses and metrics)
-MEASURED_COLUMNS = ("final_metric", "best_metric", "time_to_target_s", "epochs_to_target", "metric", "train_loss")
-
-
-def _check_numerics(source: str, figures: list[FigureSpec], points: list[Point], default: bool) -> None:
-    """Refuse a figure that needs a loss or a metric when a point replays (``executor.numerics = false``
-    measures times only)."""
-    replayed = [p for p in points if not dict(p.overrides).get("executor.numerics", default)]
-    if not replayed:
-        return
-    for i, f in enumerate(figures):
-        needs = "curves of " + f.y if f.kind == "curves" else next(
-            (c for c in (f.x, f.y) if c in MEASURED_COLUMNS), None) if f.kind in ("xy", "bar") else None
-        if needs:
-            raise ConfigError(f"{source}: figure[{i}] ({f.name}): needs {needs}, which point {replayed[0].index} "
-                              "does not measure (executor.numerics = false replays times only)")
 
 
 def _path_value(key: str, value: Any, base: Path) -> Any:
@@ -316,12 +305,16 @@ def _short(v: Any) -> str:
     return json.dumps(v, separators=(",", ":")) if isinstance(v, (dict, list)) else str(v)
 
 
-def _resolve(source: str, experiment: Path, over: list, keys: list[str], combo: dict, i: int):
-    """Validate one point (experiment + hardware model); return its id and its swept keys' values."""
+def _resolve(source: str, experiment: Path, over: list, keys: list[str], combo: dict, i: int, auto: bool = False):
+    """Validate one point (experiment + hardware model); return its id and its swept keys' values. ``auto``:
+    a point that can replay and does not set ``executor.numerics`` replays (appended to ``over``)."""
     seed = next((v for k, v in over if k == SEED_KEY), None)
     where = f"{source}: point {i} ({_describe(combo, seed)})"
     try:
         cfg = load_config(experiment, over)
+        if auto and cfg.executor.numerics and replayable(cfg) and all(k != "executor.numerics" for k, _ in over):
+            over.append(("executor.numerics", False))
+            cfg = load_config(experiment, over)
         check_kind(cfg.executor.kind, cfg.path)
         system = resolve_system(cfg) if cfg.executor.kind == "sim" else None
         check_placement_chips(cfg, system)

@@ -24,7 +24,9 @@ same IEEE operations as :func:`~ampsim.hardware.cost.compute_time_s`), so the lo
 
 from __future__ import annotations
 
-from typing import Any, Callable, Protocol
+import gc
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator, Protocol
 
 import numpy as np
 import simpy
@@ -61,15 +63,39 @@ class ReplayHost(Protocol):
     def _receive(self, chip: Chip, msgs: list, framed: bool = True) -> None: ...
 
 
-def step_durations(spec: ChipSpec, w: np.ndarray) -> list[float]:
+def step_durations(spec: ChipSpec, w: np.ndarray) -> np.ndarray:
     """``compute_time_s(spec, *w[m])`` for every row of ``w`` ([m, 3]: flops, bytes, kernels)."""
     k = spec.compute_units
-    d = (np.maximum(w[:, 0] * k / spec.flops_per_s, w[:, 1] * k / spec.mem_bandwidth_bytes_per_s)
-         + spec.overhead_s + w[:, 2] * spec.kernel_overhead_s)
-    return d.tolist()
+    return (np.maximum(w[:, 0] * k / spec.flops_per_s, w[:, 1] * k / spec.mem_bandwidth_bytes_per_s)
+            + spec.overhead_s + w[:, 2] * spec.kernel_overhead_s)
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector while a replay builds its lists and runs: they hold no
+    cycles, and in a big process (a full run, a model, a sweep's other points) the full collections that
+    allocating hundreds of thousands of lists and events triggers walk every object (they doubled the
+    first replay's wall time)."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
+def spec_key(spec: ChipSpec) -> tuple:
+    """What a step's duration depends on in a chip spec (chips with equal keys share durations)."""
+    return (spec.compute_units, spec.flops_per_s, spec.mem_bandwidth_bytes_per_s, spec.overhead_s,
+            spec.kernel_overhead_s)
 
 
 class Replay:
+    #: whether it reads ``children`` (per group: its messages' children), built on first use per recording
+    uses_children = True
+
     def __init__(self, ex: ReplayHost, context: str = "") -> None:
         self.ex, self.context = ex, context
         self.rec: Recording | None = None
@@ -83,7 +109,8 @@ class Replay:
         ex = self.ex
         rec = obtain(ex.model, instances, training=training, context=self.context)
         if self.rec is not rec:
-            self._load(rec)
+            with gc_paused():
+                self._load(rec)
         self.training = training
         self.remaining = list(self.size)
         self.ver_at = [0] * len(self.size)
@@ -103,15 +130,25 @@ class Replay:
         view = vars(rec).get("replay_view")
         if view is None:  # built once per recording and process, shared by every executor replaying it
             view = rec.replay_view = _view(rec)
+        if self.uses_children and "children" not in view:
+            cp, ch = rec.child_ptr.tolist(), rec.children.tolist()
+            view["children"] = [ch[a:b] for a, b in zip(cp, cp[1:])]
         self.__dict__.update(view)
 
-    def durations(self, spec: ChipSpec) -> tuple[list[float], list[float]]:
+    def duration_arrays(self, spec: ChipSpec) -> tuple[np.ndarray, np.ndarray]:
         """Every message's step duration on a chip of ``spec`` (buffered by a join, and running its step)."""
-        key = (spec.compute_units, spec.flops_per_s, spec.mem_bandwidth_bytes_per_s, spec.overhead_s,
-               spec.kernel_overhead_s)
+        key = spec_key(spec)
         d = self.duration_cache.get(key)
         if d is None:
             d = self.duration_cache[key] = (step_durations(spec, self.rec.w0), step_durations(spec, self.rec.w1))
+        return d
+
+    def durations(self, spec: ChipSpec) -> tuple[list[float], list[float]]:
+        """:meth:`duration_arrays` as lists (what the SimPy replay's handler indexes)."""
+        key = ("list", *spec_key(spec))
+        d = self.duration_cache.get(key)
+        if d is None:
+            d = self.duration_cache[key] = tuple(a.tolist() for a in self.duration_arrays(spec))
         return d
 
     def finish(self) -> None:
@@ -215,32 +252,59 @@ class Replay:
             ex._on_done(1)
 
     def _update(self, chip: Chip, unit: int, j: int, received: float) -> tuple[float, None]:
-        n = self.stash_node[j]
-        node = self.nodes[n]
-        ready = self.ready.setdefault(n, [])
-        ready.append((self.profiles[j], self.stash_held[j], self.prof_key[j]))
-        if len(ready) < node.muf:
+        cost = self.update_cost(chip, j)
+        if cost is None:
             chip.account(0)
             return received, None
-        key = (n, chip.index, tuple(k for _, _, k in ready))
-        cost = self._update_cost.get(key)
-        if cost is None:  # the same stashes on the same chip cost the same (muf = 1: one entry per profile)
-            work = node.update_work([p for p, _, _ in ready])
-            cost = self._update_cost[key] = (compute_time_s(chip.spec, work.flops, work.bytes, work.kernels),
-                                             -sum(h for _, h, _ in ready))
         chip.account(cost[1])
-        self.ready[n] = []
-        self.version[n] += 1
+        n = self.applied(j)
         duration = cost[0] + received
         ex = self.ex
         if ex.trace:
-            ex.trace.span(f"{node.name} update", chip.index, unit, ex.env.now, duration)
+            ex.trace.span(f"{self.nodes[n].name} update", chip.index, unit, ex.env.now, duration)
         return duration, None
+
+    def update_cost(self, chip: Chip, j: int) -> tuple[float, int] | None:
+        """The update job of stash ``j`` runs on ``chip``: its stash joins the node's ready ones; ``None``
+        while fewer than muf are ready, else the update's (duration, held-bytes change); then
+        :meth:`applied` (after the chip accounts for it, as the node does)."""
+        n = self.stash_node[j]
+        node = self.nodes[n]
+        ready = self.ready.get(n)
+        if not ready and node.muf == 1:  # an update per stash: the same profile on the same chip, the same cost
+            key = (n, chip.index, self.prof_key[j])
+            cost = self._update_cost.get(key)
+            if cost is None:
+                cost = self._update_cost[key] = _update_cost(chip, node, [(self.profiles[j], self.stash_held[j], 0)])
+            return cost
+        if ready is None:
+            ready = self.ready[n] = []
+        ready.append((self.profiles[j], self.stash_held[j], self.prof_key[j]))
+        if len(ready) < node.muf:
+            return None
+        key = (n, chip.index, tuple(k for _, _, k in ready))
+        cost = self._update_cost.get(key)
+        if cost is None:  # the same stashes on the same chip cost the same
+            cost = self._update_cost[key] = _update_cost(chip, node, ready)
+        return cost
+
+    def applied(self, j: int) -> int:
+        """The update of stash ``j``'s node has run: a new parameter version. Returns the node's index."""
+        n = self.stash_node[j]
+        if self.ready.get(n):
+            self.ready[n] = []
+        self.version[n] += 1
+        return n
+
+
+def _update_cost(chip: Chip, node: ParamNode, stashes: list) -> tuple[float, int]:
+    """(duration, held-bytes change) of ``node``'s update over ``stashes`` ((profile, held bytes, _) each)."""
+    work = node.update_work([p for p, _, _ in stashes])
+    return compute_time_s(chip.spec, work.flops, work.bytes, work.kernels), -sum(h for _, h, _ in stashes)
 
 
 def _view(rec: Recording) -> dict:
     """The recording as the Python lists the replay loop indexes (read-only; ``durations``: per chip spec)."""
-    cp, ch = rec.child_ptr.tolist(), rec.children.tolist()
     rp, roots = rec.root_ptr.tolist(), rec.roots.tolist()
     sp = rec.stash_ptr.tolist()
     n_inst, n_stash = len(rec.keys), len(rec.stash_node)
@@ -248,10 +312,10 @@ def _view(rec: Recording) -> dict:
     return {
         "node": rec.node.tolist(), "bwd": rec.bwd.tolist(), "nbytes": rec.nbytes.tolist(),
         "wire": rec.wire.tolist(), "group": rec.group.tolist(), "h0": rec.h0.tolist(), "h1": rec.h1.tolist(),
-        "size": rec.size.tolist(), "children": [ch[cp[g]:cp[g + 1]] for g in range(len(rec.size))],
+        "size": rec.size.tolist(),
         "saves": rec.saves.tolist(), "pop_ref": rec.pop_ref.tolist(),
         "inst_of": np.repeat(np.arange(n_inst), np.diff(rec.msg_ptr)).tolist(), "keys": rec.keys.tolist(),
-        "roots": [roots[rp[i]:rp[i + 1]] for i in range(n_inst)],
+        "roots": [roots[a:b] for a, b in zip(rp, rp[1:])],
         "stashes": [list(range(sp[i], sp[i + 1])) for i in range(n_inst)],
         "stash_node": rec.stash_node.tolist(), "profiles": profiles,
         "stash_held": rec.profiles[rec.prof_ptr[:-1]].tolist() if n_stash else [],

@@ -1,0 +1,164 @@
+"""What :class:`~ampsim.executors.sim.fastloop.FastReplay` looks up per message, built once per recording and
+placement with numpy, so its loop indexes flat lists and does no cost arithmetic.
+
+Two layers, both plain lists indexed by message ``m``:
+
+* per recording (:func:`recording_arrays`, cached on the recording's replay view and shared by every
+  executor replaying it): ``join[m]`` (the group of a join's input; for a group of one message, which
+  always runs its step, -2 if it saves or pops a parameter version, else -1; then -3 for each stash's
+  update job), ``stale[m]`` (the group
+  saves or pops one), ``kid[m]`` (the one child of ``m``'s group, or -1 if it has none or several: then
+  ``kids[m]`` lists them) and ``dh0[m]``,
+  ``dh1[m]`` (the change in its chip's memory in use when it is taken off the queue and buffered or run:
+  held bytes less its payload);
+* per placement and machine (:func:`placement_arrays`): the step durations on the chip of ``m``
+  (``d0`` buffered by a join, ``d1`` running the step, ``d1t`` = ``d1`` plus the remote-send cost of the
+  group's sends, ``t`` that cost alone), ``route[m]`` (the hops ``m`` crosses from its sender's chip, or
+  ``None`` for a message that stays on its chip or is a root; a hop is ``(link id, latency, bandwidth,
+  whether the link's occupancy delays what comes next, what comes next: HOP or ARRIVE, the next hop's
+  index or the destination chip)``) and ``occ[m]`` (how long it occupies each
+  link: ``wire / min bandwidth`` for cut-through, ``wire / bandwidth`` where every link has the same).
+
+Every float is computed with the IEEE operations the SimPy path uses, in the same order (numpy's
+element-wise ``+ * /`` are those of Python floats; a sum over several sends is accumulated in Python), so
+the replay stays bit for bit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ampsim.executors.sim.recording import Recording
+from ampsim.executors.sim.replay import spec_key
+
+#: the event codes a route's hops schedule (:mod:`ampsim.executors.sim.fastloop`): the next hop, the arrival
+HOP, ARRIVE = 6, 7
+
+
+def recording_arrays(rec: Recording, view: dict) -> dict:
+    """The placement-independent per-message lists (cached in ``view``, the recording's replay view)."""
+    got = view.get("fast")
+    if got is not None:
+        return got
+    size, group = rec.size.astype(np.int64), rec.group.astype(np.int64)
+    stale = (rec.saves | (rec.pop_ref >= 0))[group]
+    join = np.where(size[group] > 1, group, np.where(stale, -2, -1))
+    # children: the one child of a group that has one; a list for the others (none, or several)
+    n_kids = np.diff(rec.child_ptr)
+    one = n_kids == 1
+    kid = np.full(len(size), -1, dtype=np.int64)
+    kid[one] = rec.children[rec.child_ptr[:-1][one]]
+    kids = np.full(len(size), None, dtype=object)
+    ch, cp = rec.children.tolist(), rec.child_ptr.tolist()
+    for g in np.flatnonzero(~one).tolist():
+        kids[g] = ch[cp[g]:cp[g + 1]]
+    got = view["fast"] = {
+        "join": join.tolist() + [-3] * len(rec.stash_node), "stale": stale.tolist(),
+        "kid": kid[group].tolist(), "kids": kids[group].tolist(),
+        "dh0": (rec.h0 - rec.nbytes).tolist(), "dh1": (rec.h1 - rec.nbytes).tolist(),
+    }
+    return got
+
+
+@dataclass
+class Placed:
+    """The per-placement lists (see the module docstring) and the links they use."""
+
+    d0: list[float]
+    d1: list[float]
+    d1t: list[float]
+    t: list[float]
+    route: list
+    occ: list[float] | None  # None: store-and-forward over links of different bandwidths (divide per hop)
+    per_chip: list[int]  # messages per chip
+
+
+def placement_arrays(rec: Recording, chip_of_node: list[int], specs: list, durations, duration_arrays, path,
+                     link_id, cut_through: bool) -> Placed:
+    """The per-message lists for one placement (``chip_of_node``: node index → chip index), on chips of
+    ``specs``. ``durations(spec)`` and ``duration_arrays(spec)`` give the (buffered, running) step
+    durations of every message on a chip of ``spec`` (lists, arrays: cached per recording);
+    ``path(src, dst)`` the ``(link, latency, bandwidth)`` hops; ``link_id(link)`` a dense index per
+    directed link."""
+    n = rec.n_messages
+    n_chips = len(specs)
+    chip = np.asarray(chip_of_node, dtype=np.int64)[rec.node] if n else np.zeros(0, np.int64)
+
+    # step durations on each message's own chip (one numpy pass per distinct chip spec, cached)
+    kinds: dict[tuple, int] = {}
+    spec_kind = np.array([kinds.setdefault(spec_key(s), len(kinds)) for s in specs], dtype=np.int64)
+    first_of_kind = {k: specs[i] for i, k in reversed(list(enumerate(spec_kind.tolist())))}
+    used_kinds = np.unique(spec_kind[np.asarray(chip_of_node, dtype=np.int64)]).tolist() if n else [0]
+    if len(used_kinds) == 1:
+        d0, d1 = durations(first_of_kind[used_kinds[0]])
+    else:
+        per_kind = [duration_arrays(first_of_kind[k]) for k in range(len(kinds))]
+        sel, rows = spec_kind[chip], np.arange(n)
+        d0 = np.stack([p[0] for p in per_kind])[sel, rows].tolist()
+        d1 = np.stack([p[1] for p in per_kind])[sel, rows].tolist()
+
+    # the sender's chip of every child (its group's chip), and the remote sends
+    n_groups = len(rec.size)
+    group_chip = np.zeros(n_groups, dtype=np.int64)
+    group_chip[rec.group] = chip
+    kids = rec.children
+    kid_group = np.repeat(np.arange(n_groups), np.diff(rec.child_ptr))
+    src = group_chip[kid_group]
+    dst = chip[kids]
+    remote = src != dst
+
+    # remote-send cost per group: sum over its sends to other chips of overhead + s_per_byte * wire
+    o = np.array([s.remote_send_overhead_s for s in specs], dtype=np.float64)
+    spb = np.array([s.remote_send_s_per_byte for s in specs], dtype=np.float64)
+    pay = remote & ((o != 0) | (spb != 0))[src]
+    if pay.any():
+        t_group = np.zeros(n_groups)
+        g, s = kid_group[pay], src[pay]
+        terms = o[s] + spb[s] * rec.wire[kids[pay]]
+        counts = np.bincount(g, minlength=n_groups)
+        single = counts[g] == 1
+        t_group[g[single]] = terms[single]  # 0.0 + term
+        acc: dict[int, float] = {}
+        for gg, term in zip(g[~single].tolist(), terms[~single].tolist()):  # in send order, as the loop adds
+            acc[gg] = acc.get(gg, 0.0) + term
+        for gg, v in acc.items():
+            t_group[gg] = v
+        t_arr = t_group[rec.group]
+        t, d1t = t_arr.tolist(), (np.asarray(d1) + t_arr).tolist()  # d + 0.0 == d where there is nothing to pay
+    else:
+        t, d1t = [0.0] * n, d1
+
+    # routes of the messages that cross chips, one per (sender chip, chip) pair
+    route = np.full(n, None, dtype=object)
+    min_bw = np.ones(n)
+    pair = src[remote] * n_chips + dst[remote]
+    if n_chips * n_chips <= 1 << 22:  # a lookup table beats sorting
+        seen = np.zeros(n_chips * n_chips, dtype=bool)
+        seen[pair] = True
+        pairs = np.flatnonzero(seen)
+        index = np.zeros(n_chips * n_chips, dtype=np.int64)
+        index[pairs] = np.arange(len(pairs))
+        inverse = index[pair]
+    else:
+        pairs, inverse = np.unique(pair, return_inverse=True)
+    routes, mins, bws = [], [], set()
+    for p in pairs.tolist():
+        hops = path(p // n_chips, p % n_chips)
+        last = len(hops) - 1
+        routes.append(tuple((link_id(link), lat, bw, i == last or not cut_through, HOP if i < last else ARRIVE,
+                             i + 1 if i < last else p % n_chips) for i, (link, lat, bw) in enumerate(hops)))
+        mins.append(min(bw for _, _, bw in hops))
+        bws.update(bw for _, _, bw in hops)
+    if routes:
+        rarr = np.empty(len(routes), dtype=object)
+        rarr[:] = routes
+        crossing = kids[remote]
+        route[crossing] = rarr[inverse]
+        min_bw[crossing] = np.array(mins)[inverse]
+    occ = None
+    if cut_through or len(bws) <= 1:
+        occ = (rec.wire / min_bw).tolist()
+    return Placed(d0=d0, d1=d1, d1t=d1t, t=t, route=route.tolist(), occ=occ,
+                  per_chip=np.bincount(chip, minlength=n_chips).tolist())

@@ -1,0 +1,75 @@
+"""Which points of a sweep replay recordings (``executor.numerics = false``: times only, no loss or metric).
+
+A sweep sets ``executor.numerics`` like any key (``[fixed]``, ``[grid]``, ``[[points]]``), or lets the
+sweep choose per point with ``numerics = "auto"`` in ``[sweep]``::
+
+    [sweep]
+    experiment = "../sst_treelstm.toml"
+    hardware = "../../hardware_models/torus8x8.toml"
+    numerics = "auto"
+
+``auto`` replays every point that can be replayed and whose results nobody looks at for a loss or a
+metric: when no ``[[figure]]`` needs one (:func:`figure_needs`), each point that runs on the simulated
+executor (``executor.kind = "sim"``) with a staleness mode a replay reproduces (not ``stash`` or
+``predict``, globally or for any node pattern), without replicas, and does not set ``executor.numerics``
+itself replays; the others keep the numerics. Without the option nothing changes (a committed sweep keeps
+its point ids and results). :func:`check_figures` refuses, at ``sweep --check`` time, a figure that needs
+a loss or a metric when any point replays.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ampsim.config import Config
+from ampsim.errors import ConfigError
+from ampsim.planning import replica_spec
+from ampsim.sweeps.figspec import FigureSpec
+
+__all__ = ["MEASURED_COLUMNS", "numerics_mode", "figure_needs", "replayable", "check_figures"]
+
+#: table columns that only a run with numerics measures (losses and metrics)
+MEASURED_COLUMNS = ("final_metric", "best_metric", "time_to_target_s", "epochs_to_target", "metric", "train_loss")
+#: the values of ``[sweep] numerics``
+MODES = ("auto",)
+#: staleness mitigations that change work and memory: a replay refuses them
+_NOT_REPLAYABLE = ("stash", "predict")
+
+
+def numerics_mode(source: str, head: dict) -> str | None:
+    """``[sweep] numerics``: ``"auto"``, or None when the sweep does not set it."""
+    value: Any = head.get("numerics")
+    if value is None:
+        return None
+    if value not in MODES:
+        raise ConfigError(f'{source}: sweep.numerics: must be "auto" (replay every simulated point whose figures '
+                          f"need no loss or metric), got {value!r}")
+    return value
+
+
+def figure_needs(f: FigureSpec) -> str | None:
+    """What figure ``f`` needs that only a run with numerics measures (None: times only)."""
+    if f.kind == "curves":
+        return "curves of " + f.y
+    if f.kind in ("xy", "bar"):
+        return next((c for c in (f.x, f.y) if c in MEASURED_COLUMNS), None)
+    return None
+
+
+def replayable(cfg: Config) -> bool:
+    """Whether a point with this resolved experiment can replay: the simulated executor, no staleness mode
+    that changes work or memory, and no replicas (the plan refuses those with replay, :mod:`ampsim.planning`)."""
+    modes = {cfg.train.staleness, *cfg.train.staleness_nodes.values()}
+    return (cfg.executor.kind == "sim" and not modes & set(_NOT_REPLAYABLE)
+            and replica_spec(cfg).trivial)
+
+
+def check_figures(source: str, figures: list[FigureSpec], replayed: list[int]) -> None:
+    """Refuse a figure that needs a loss or a metric when a point replays (``replayed``: their indices)."""
+    if not replayed:
+        return
+    for i, f in enumerate(figures):
+        needs = figure_needs(f)
+        if needs:
+            raise ConfigError(f"{source}: figure[{i}] ({f.name}): needs {needs}, which point {replayed[0]} "
+                              "does not measure (executor.numerics = false replays times only)")

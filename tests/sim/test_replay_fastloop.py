@@ -1,0 +1,68 @@
+"""The replay's own event loop (``ampsim/executors/sim/fastloop.py`` on lists from ``fastprep.py``) on the
+rules its per-message lists precompute: remote-send costs summed over a step's several sends to other
+chips (the Tree-LSTM's splits), receive and wake-up costs, several units per chip, cut-through and
+store-and-forward links of different bandwidths, two epochs (a new recording per epoch, the machine's
+state carried over). The summary (less losses and metrics), every link's bytes and busy time, and every
+chip's item count, peak, held and queued bytes and busy time equal the full run's; a committed replayed
+sweep point reruns byte for byte."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from test_replay import UNMEASURED, _run, sim
+
+from ampsim.sweeps.run import point_tasks, run_point
+from ampsim.sweeps.spec import load_sweep
+
+ROOT = Path(__file__).resolve().parents[2]
+
+CASES = [
+    ("sst_treelstm.toml", ("data.limit_train=24", "data.limit_test=4", "train.max_instances=24",
+                           'hardware.system.switching="cut_through"', "hardware.chip.compute_units=2",
+                           "hardware.chip.remote_send_overhead_s=3e-7", "hardware.chip.remote_send_s_per_byte=1e-11",
+                           "hardware.chip.remote_receive_overhead_s=2e-7", "hardware.chip.wake_overhead_s=1e-6",
+                           "hardware.chip.spin_s=5e-7") + sim("torus8x8.toml", "round_robin", 16, 1)),
+    ("sst_treelstm.toml", ("data.limit_train=16", "data.limit_test=4", "train.max_instances=16",
+                           "hardware.chip.remote_send_overhead_s=1e-6")
+     + sim("hetero_straggler.toml", "round_robin", 4, 2)),
+]
+
+
+@pytest.mark.parametrize("experiment,overrides", CASES, ids=["sst-torus-costs", "sst-hetero-store-and-forward"])
+def test_the_fast_loop_equals_the_full_run_chip_by_chip(experiment, overrides, data_root, tmp_path, monkeypatch):
+    monkeypatch.setenv("AMPSIM_RECORDINGS", str(tmp_path / "recordings"))
+    overrides = ("train.epochs=2",) + overrides
+    full, fx = _run(experiment, overrides, True, tmp_path / "full")
+    replay, rx = _run(experiment, overrides, False, tmp_path / "replay")
+    assert rx._fast and replay["numerics"] is False
+    assert {k: v for k, v in replay.items() if k not in UNMEASURED} == {
+        k: v for k, v in full.items() if k not in UNMEASURED}
+    assert dict(rx.network.bytes) == dict(fx.network.bytes) and dict(rx.network.busy_s) == dict(fx.network.busy_s)
+    assert [(c.items, c.peak_bytes, c.held_bytes, c.queued_bytes, c.busy_s) for c in rx.chips] == [
+        (c.items, c.peak_bytes, c.held_bytes, c.queued_bytes, c.busy_s) for c in fx.chips]
+    assert rx.network.messages == fx.network.messages and rx.messages == fx.messages > 0
+
+
+def cheapest_point(folder: Path) -> str:
+    def wall(p: Path) -> float:
+        return sum(e["wall_s"] for e in json.loads((p / "timing.json").read_text())["wall_s_per_epoch"])
+
+    return min((p for p in folder.iterdir() if (p / "timing.json").is_file()), key=wall).name
+
+
+@pytest.mark.data
+def test_a_committed_replayed_sweep_point_reruns_byte_for_byte(data_root, tmp_path, monkeypatch):
+    """The cheapest point of the committed what-if sweep (SST, replayed on the 8×8 torus) gives the same
+    summary and metrics as when it was committed."""
+    monkeypatch.setenv("AMPSIM_DATA", str(data_root))
+    monkeypatch.setenv("AMPSIM_RECORDINGS", str(tmp_path / "recordings"))
+    committed = ROOT / "results" / "sweeps" / "whatif_sst_links"
+    pid = cheapest_point(committed)
+    sweep = load_sweep(ROOT / "experiments" / "sweeps" / "whatif_sst_links.toml")
+    (task,) = [t for t in point_tasks(sweep, tmp_path) if t.point_id == pid]
+    run_point(task)
+    for file in ("summary.json", "metrics.csv", "placement.json"):
+        assert (tmp_path / pid / file).read_bytes() == (committed / pid / file).read_bytes(), file
