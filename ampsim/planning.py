@@ -120,11 +120,16 @@ class Plan:
     @property
     def recording_context(self) -> str:
         """What a recording of this experiment's instances depends on besides the instances themselves
-        and the code: the task, ``[data]``, ``[model]``, seed and dtype (JSON)."""
+        and the code: the task, ``[data]``, ``[model]``, seed and dtype (JSON), and the replica layout
+        (``replicas.groups`` and ``replicas.nodes``: the copies and the routing a replicated model's recording
+        holds) when the model is replicated. How copies synchronize (``sync``, ``sync_every``, ``overlap``) is
+        decided at replay time, so it is not part of it; without replicas the context is unchanged."""
         c = self.config
-        return json.dumps({"task": c.experiment.task, "seed": c.experiment.seed, "dtype": c.experiment.dtype,
-                           "data": dataclasses.asdict(c.data), "model": dataclasses.asdict(c.model)},
-                          sort_keys=True, default=str)
+        context = {"task": c.experiment.task, "seed": c.experiment.seed, "dtype": c.experiment.dtype,
+                   "data": dataclasses.asdict(c.data), "model": dataclasses.asdict(c.model)}
+        if self.replicas is not None:
+            context["replicas"] = {"groups": c.replicas.groups, "nodes": dict(c.replicas.nodes)}
+        return json.dumps(context, sort_keys=True, default=str)
 
 
 def check_numerics(cfg: Config) -> None:
@@ -212,9 +217,6 @@ def replicate_task(cfg: Config, task: Task) -> tuple[Task, Replicated | None]:
     rep = replicate(task.model, replica_spec(cfg), cfg.path)
     if rep.spec.trivial:
         return task, None
-    if not cfg.executor.numerics:
-        raise ConfigError(f"{cfg.path}: replicas: replay (executor.numerics = false) does not support replicas yet; "
-                          "set executor.numerics = true")
     if cfg.replicas.overlap and cfg.executor.kind != "sim":
         log.warning("%s: replicas.overlap applies to the simulator only; the %s executor synchronizes without it",
                     cfg.path, cfg.executor.kind)

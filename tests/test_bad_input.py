@@ -230,8 +230,6 @@ CASES = [
      "blobs_mlp.toml: replicas: 8 copies of node"),
     ("replica-unknown-sync", [*NAME, 'replicas.sync="gossip"'], None, "replicas.sync: must be one of average, none"),
     ("replica-sync-every-zero", [*NAME, "replicas.sync_every=0"], None, "replicas.sync_every: must be >= 1"),
-    ("replica-replay", [*NAME, "replicas.groups=2", "--set", "executor.numerics=false", *HW,
-                        ROOT / "hardware_models/ring4.toml"], None, "replicas: replay"),
 ]
 
 

@@ -11,7 +11,7 @@ sweep choose per point with ``numerics = "auto"`` in ``[sweep]``::
 ``auto`` replays every point that can be replayed and whose results nobody looks at for a loss or a
 metric: when no ``[[figure]]`` needs one (:func:`figure_needs`), each point that runs on the simulated
 executor (``executor.kind = "sim"``) with a staleness mode a replay reproduces (not ``stash`` or
-``predict``, globally or for any node pattern), without replicas, and does not set ``executor.numerics``
+``predict``, globally or for any node pattern), replicas included, and does not set ``executor.numerics``
 itself replays; the others keep the numerics. Without the option nothing changes (a committed sweep keeps
 its point ids and results). :func:`check_figures` refuses, at ``sweep --check`` time, a figure that needs
 a loss or a metric when any point replays.
@@ -23,7 +23,6 @@ from typing import Any
 
 from ampsim.config import Config
 from ampsim.errors import ConfigError
-from ampsim.planning import replica_spec
 from ampsim.sweeps.figspec import FigureSpec
 
 __all__ = ["MEASURED_COLUMNS", "numerics_mode", "figure_needs", "replayable", "check_figures"]
@@ -57,11 +56,12 @@ def figure_needs(f: FigureSpec) -> str | None:
 
 
 def replayable(cfg: Config) -> bool:
-    """Whether a point with this resolved experiment can replay: the simulated executor, no staleness mode
-    that changes work or memory, and no replicas (the plan refuses those with replay, :mod:`ampsim.planning`)."""
+    """Whether a point with this resolved experiment can replay: the simulated executor and no staleness
+    mode that changes work or memory (the plan refuses those with replay, :mod:`ampsim.planning`).
+    Replicas replay too (their synchronization's time, bytes and memory are the full run's; their drift
+    is not measured)."""
     modes = {cfg.train.staleness, *cfg.train.staleness_nodes.values()}
-    return (cfg.executor.kind == "sim" and not modes & set(_NOT_REPLAYABLE)
-            and replica_spec(cfg).trivial)
+    return cfg.executor.kind == "sim" and not modes & set(_NOT_REPLAYABLE)
 
 
 def check_figures(source: str, figures: list[FigureSpec], replayed: list[int]) -> None:

@@ -94,7 +94,7 @@ label = "numerics by hand"
     path.write_text(text)
     sweep = load_sweep(path)
     assert [(p.label, replays(p)) for p in sweep.points] == [
-        ("sim", True), ("reference", False), ("stash", False), ("stash on one node", False), ("replicas", False),
+        ("sim", True), ("reference", False), ("stash", False), ("stash on one node", False), ("replicas", True),
         ("numerics by hand", False)]
 
 

@@ -18,6 +18,11 @@ cost. Life cycle of one round of a sync set (the k copies of one parameterized n
 On an idle ring of k chips with one hop between neighbours (latency L, bandwidth B) a round of a P-byte
 node therefore takes ``2 (k - 1) (L + P / (k B)) + (k - 1) t_add + t_apply`` from its last snapshot
 (``tests/sim/test_replica_timelines.py``). Copies on one chip exchange nothing over the network.
+
+A replay (``executor.numerics = false``) never trains the copies, so there is nothing to average:
+:meth:`Collectives.sizes_only` turns its sync sets into :class:`SizedSyncSet` objects, whose rounds keep the
+same bookkeeping, work and memory from the arrays' sizes without copying or adding them (``replica_drift``
+is then not measured: None).
 """
 
 from __future__ import annotations
@@ -26,12 +31,13 @@ from collections import deque
 from typing import TYPE_CHECKING, Callable
 
 from ampsim.ir.node import Work
+from ampsim.ir.param import ParamNode
 from ampsim.ir.sync import Reduced, SyncSet
 
 if TYPE_CHECKING:
     from ampsim.executors.sim.chips import Chip
 
-__all__ = ["Collectives", "SYNC"]
+__all__ = ["Collectives", "SizedSyncSet", "SYNC"]
 
 #: kind of a chip work item that is part of a synchronization (after the executor's FWD, BWD, UPDATE)
 SYNC = 3
@@ -54,6 +60,14 @@ class Collectives:
         self.bytes = 0.0
         self.messages = 0
         self.time_s = 0.0
+        #: False when the copies' parameters never train (a replay): the drift is then not measured (None)
+        self.measures_drift = True
+
+    def sizes_only(self) -> None:
+        """For a replay: rounds from the arrays' sizes alone (:class:`SizedSyncSet`), drift not measured."""
+        for s in self.sync_sets:
+            s.__class__ = SizedSyncSet  # same state, size-only arithmetic
+        self.measures_drift = False
 
     # -- gates ---------------------------------------------------------------------------------------
     def closed(self, node, serial: int) -> None:
@@ -162,5 +176,52 @@ class Collectives:
             "sync_rounds": rounds,
             "sync_bytes": self.bytes,
             "sync_time_s": self.time_s,
-            "replica_drift": (sum(s.drift_sum for s in self.sync_sets) / rounds) if rounds else 0.0,
+            "replica_drift": ((sum(s.drift_sum for s in self.sync_sets) / rounds) if rounds else 0.0)
+            if self.measures_drift else None,
         }
+
+
+class SizedSyncSet(SyncSet):
+    """A :class:`~ampsim.ir.sync.SyncSet` whose rounds move no numbers (a replay's copies never train):
+    the same rounds, readiness, work and ``held_nbytes`` changes, bit for bit, computed from the parameter
+    arrays' sizes; a snapshot is a marker, a round's average is the first copy's arrays (read for their
+    sizes only) and its drift is 0 (not measured)."""
+
+    def contribute(self, copy: ParamNode) -> Work | None:
+        i = self.index[copy.name]
+        self._updates[i] += 1
+        if self._updates[i] % self.every:
+            return None
+        self._snaps.setdefault(self._updates[i] // self.every - 1, {})[i] = None
+        copy.held_nbytes += copy.param_bytes
+        return Work(bytes=2 * copy.param_bytes, kernels=len(copy.params))
+
+    def reduce(self) -> Reduced:
+        r = self.ready()
+        if r is None:
+            raise RuntimeError(f"sync set {self.name}: no round is ready")
+        k, work, arrays = len(self.copies), Work(), dict(self.copies[0].params)
+        for a in arrays.values():  # what ampsim.ir.sync.average reports
+            work.flops += k * a.size
+            work.bytes += (k + 1) * a.nbytes
+            work.kernels += k + 1
+        self._reduced += 1
+        self.rounds += 1
+        return Reduced(r, arrays, 0.0, work)
+
+    def apply(self, copy: ParamNode, reduced: Reduced) -> Work:
+        i = self.index[copy.name]
+        self._snaps[reduced.round].pop(i)
+        if not self._snaps[reduced.round]:
+            del self._snaps[reduced.round]
+        targets = 1 + sum(1 for r in self._snaps if r > reduced.round and i in self._snaps[r])
+        work = Work()
+        for name in reduced.average:  # each target (the parameters, later snapshots) as SyncSet.apply
+            p = copy.params[name]
+            for _ in range(targets):
+                work.flops += 2 * p.size
+                work.bytes += 4 * p.nbytes
+                work.kernels += 3
+        copy.held_nbytes -= copy.param_bytes
+        self._applied[i] += 1
+        return work

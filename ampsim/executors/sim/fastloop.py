@@ -26,7 +26,7 @@ work item on a chip's queue is an int: message ``m``, or ``n_messages + j`` for 
 
 It covers the common machine: chips without framing or polling (``frame_*``, ``coalesce_window_s``,
 ``poll_interval_s`` unset), whole-message links (no ``link.packet_bytes``), no trace; :func:`supports`
-says so, and the executor falls back to the SimPy replay otherwise.
+says so, and the executor falls back to the SimPy replay otherwise, and for replicas that synchronize.
 
 Life cycle: built once per executor (units idle, links free, time 0) → :meth:`FastReplay.loop` per
 ``train``/``evaluate`` call runs until no event is left → ``now`` is the simulated time.

@@ -18,6 +18,16 @@ Where it models every rule of the machine (no framing, polling, packet links or 
 SimPy processes (the executor chooses; both are tested against the full run).
 
 Work items are plain ints: ``m >= 0`` is recorded message ``m``, ``-1 - j`` the update job of stash ``j``.
+With replicas the recording is the replicated model's (its messages go to the copies the instance's key
+routes to), and the SimPy replay synchronizes the copies with the executor's
+:class:`~ampsim.executors.sim.collective.Collectives` exactly as a full run does: a completion closes
+rounds, a gated copy's items wait (``Collectives.park`` in :meth:`Replay.handle`), an update contributes
+its snapshot and starts the ready all-reduces, and the all-reduce's adds and applies (tuples of kind
+``SYNC``) run on the chips. Then an update job is the tuple ``(UPDATE, node, -1 - j, completion
+serial)``, and a message set aside by a gate comes back as ``(FWD or BWD, node, m, 0)``. The copies never
+train, so the rounds are computed from the arrays' sizes (``Collectives.sizes_only``): the same time,
+bytes and memory; ``replica_drift`` is not measured.
+
 A message's step duration on each distinct chip spec is computed for all messages at once (numpy, the
 same IEEE operations as :func:`~ampsim.hardware.cost.compute_time_s`), so the loop does no cost arithmetic.
 """
@@ -32,6 +42,7 @@ import numpy as np
 import simpy
 
 from ampsim.executors.sim.chips import Chip
+from ampsim.executors.sim.collective import SYNC
 from ampsim.executors.sim.network import Network
 from ampsim.executors.sim.recording import Recording
 from ampsim.executors.sim.recording_cache import obtain
@@ -39,6 +50,8 @@ from ampsim.hardware.cost import compute_time_s
 from ampsim.hardware.spec import ChipSpec
 from ampsim.ir.message import Instance
 from ampsim.ir.param import ParamNode
+
+UPDATE = 2  # the executor's kind of an update job (after FWD 0 and BWD 1; SYNC is 3)
 
 
 class ReplayHost(Protocol):
@@ -57,6 +70,8 @@ class ReplayHost(Protocol):
     mak: int
     messages: int
     framed_messages: int
+    collectives: Any  # Collectives | None (replica synchronization)
+    _completions: int
     _slots: simpy.Container | None
     _on_done: Callable[[int], None] | None
 
@@ -112,6 +127,9 @@ class Replay:
             with gc_paused():
                 self._load(rec)
         self.training = training
+        self.sync = getattr(ex, "collectives", None)
+        if self.sync is not None:  # nothing to average: rounds from the arrays' sizes alone
+            self.sync.sizes_only()
         self.remaining = list(self.size)
         self.ver_at = [0] * len(self.size)
         self.live = [0] * len(rec.keys)
@@ -169,7 +187,16 @@ class Replay:
         slots.put(ex.mak)
 
     # -- chips call this for every work item -------------------------------------------------------
-    def handle(self, chip: Chip, unit: int, m: int) -> tuple[float, Callable[[], None] | None]:
+    def handle(self, chip: Chip, unit: int, m) -> tuple[float, Callable[[], None] | None]:
+        if self.sync is not None:
+            if type(m) is tuple:
+                if m[0] == SYNC:
+                    return self._sync_job(chip, unit, m)
+                item, m = m, m[2]
+            else:
+                item = (int(self.bwd[m]), self.nodes[self.node[m]], m, 0)
+            if self.sync.park(chip, item, self.nbytes[m] if m >= 0 else 0):
+                return 0.0, None  # its copy waits for a synchronization to apply
         received = chip.collect()
         if m < 0:
             return self._update(chip, unit, -1 - m, received)
@@ -244,30 +271,60 @@ class Replay:
 
     def _complete(self, i: int) -> None:
         ex = self.ex
-        if self.training:
+        if self.training and self.sync is not None:  # as the executor's _complete: closes rounds, gates copies
+            ex._completions += 1
+            serial = ex._completions
+            for j in self.stashes[i]:
+                node = self.nodes[self.stash_node[j]]
+                self.put(self.chip_of[self.stash_node[j]], (UPDATE, node, -1 - j, serial), 0)
+                self.sync.closed(node, serial)
+        elif self.training:
             for j in self.stashes[i]:
                 self.put(self.chip_of[self.stash_node[j]], -1 - j, 0)
         self.free_slot()
         if ex._on_done:
             ex._on_done(1)
 
-    def _update(self, chip: Chip, unit: int, j: int, received: float) -> tuple[float, None]:
+    def _update(self, chip: Chip, unit: int, j: int, received: float) -> tuple[float, Callable[[], None] | None]:
         cost = self.update_cost(chip, j)
         if cost is None:
             chip.account(0)
             return received, None
-        chip.account(cost[1])
-        n = self.applied(j)
-        duration = cost[0] + received
+        node, after, snap = self.nodes[self.stash_node[j]], None, None
+        if self.sync is not None:  # a contribution: the snapshot's work and memory join the update's
+            held = node.held_nbytes
+            snap = self.sync.contributed(node)
+            chip.account(cost[1] + node.held_nbytes - held)
+        else:
+            chip.account(cost[1])
+        self.applied(j)
+        if snap is None:
+            duration = cost[0] + received
+        else:
+            work, sync = cost[2], self.sync
+            duration = compute_time_s(chip.spec, work.flops + snap.flops, work.bytes + snap.bytes,
+                                      work.kernels + snap.kernels) + received
+            after = lambda: sync.start_ready(node)  # noqa: E731
         ex = self.ex
         if ex.trace:
-            ex.trace.span(f"{self.nodes[n].name} update", chip.index, unit, ex.env.now, duration)
-        return duration, None
+            ex.trace.span(f"{node.name} update", chip.index, unit, ex.env.now, duration)
+        return duration, after
 
-    def update_cost(self, chip: Chip, j: int) -> tuple[float, int] | None:
+    def _sync_job(self, chip: Chip, unit: int, item: tuple) -> tuple[float, Callable[[], None]]:
+        """An all-reduce's add or apply (:meth:`~ampsim.executors.sim.collective.Collectives.run`)."""
+        received = chip.collect()
+        work, after = self.sync.run(chip, item)
+        duration = compute_time_s(chip.spec, work.flops, work.bytes, work.kernels) + received
+        ex = self.ex
+        if ex.trace:
+            ex.trace.span(item[2], chip.index, unit, ex.env.now, duration)
+        return duration, after
+
+    def update_cost(self, chip: Chip, j: int) -> tuple[float, int, Any] | None:
         """The update job of stash ``j`` runs on ``chip``: its stash joins the node's ready ones; ``None``
         while fewer than muf are ready, else the update's (duration, held-bytes change); then
-        :meth:`applied` (after the chip accounts for it, as the node does)."""
+        :meth:`applied` (after the chip accounts for it, as the node does); the third item is its
+        :class:`~ampsim.ir.node.Work` (a snapshot's is added to it)."""
         n = self.stash_node[j]
         node = self.nodes[n]
         ready = self.ready.get(n)
@@ -297,10 +354,10 @@ class Replay:
         return n
 
 
-def _update_cost(chip: Chip, node: ParamNode, stashes: list) -> tuple[float, int]:
-    """(duration, held-bytes change) of ``node``'s update over ``stashes`` ((profile, held bytes, _) each)."""
+def _update_cost(chip: Chip, node: ParamNode, stashes: list) -> tuple[float, int, Any]:
+    """(duration, held-bytes change, work) of ``node``'s update over ``stashes`` ((profile, held bytes, _) each)."""
     work = node.update_work([p for p, _, _ in stashes])
-    return compute_time_s(chip.spec, work.flops, work.bytes, work.kernels), -sum(h for _, h, _ in stashes)
+    return compute_time_s(chip.spec, work.flops, work.bytes, work.kernels), -sum(h for _, h, _ in stashes), work
 
 
 def _view(rec: Recording) -> dict:

@@ -1,0 +1,102 @@
+"""Replay runs replicas exactly: with groups and node copies, ring all-reduces over the real network, gates
+(or ``overlap``), sync_every, mak and muf, a replayed run's simulated time, chip busy times, per-link
+bytes, peak memory, staleness and sync rounds / bytes / time equal the full run's bit for bit; its drift
+is not measured (None). A recording of a replicated model is never served to another replica layout."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ampsim.config import load_config, parse_override
+from ampsim.executors import make_executor
+from ampsim.executors.sim.recording_cache import clear_memory
+from ampsim.planning import plan
+from ampsim.results import RunDir
+from ampsim.training import run_training
+
+ROOT = Path(__file__).resolve().parents[2]
+HW = ROOT / "hardware_models"
+#: summary keys a replay does not measure
+UNMEASURED = {"numerics", "final_metric", "best_metric", "time_to_target", "replica_drift"}
+
+
+def _run(experiment: str, overrides: tuple[str, ...], numerics: bool, out: Path):
+    cfg = load_config(ROOT / "experiments" / experiment,
+                      [parse_override(o) for o in (*overrides, f"executor.numerics={str(numerics).lower()}")])
+    p = plan(cfg)
+    ex = make_executor(p)
+    return run_training(p, ex, RunDir(out)), ex, p
+
+
+def replicas(hw: str, strategy: str, mak: int, muf: int, nodes: str, every: int, overlap: bool,
+             groups: int = 2, epochs: int = 1) -> tuple[str, ...]:
+    return ('executor.kind="sim"', f'executor.hardware="{HW / hw}"', f'placement.strategy="{strategy}"',
+            f"train.mak={mak}", f"train.muf={muf}", f"train.epochs={epochs}", f"replicas.groups={groups}",
+            f"replicas.nodes={nodes}", f"replicas.sync_every={every}", f"replicas.overlap={str(overlap).lower()}")
+
+
+MNIST = ("data.limit_train=320", "data.limit_test=16")
+MNIST_MUF = ("data.limit_train=1600", "data.limit_test=16")  # 50 batches: 4 copies x muf 5 x sync_every 2 = 40
+SST = ("data.limit_train=16", "data.limit_test=4", "train.max_instances=16")
+SST_MUF = ("data.limit_train=24", "data.limit_test=4", "train.max_instances=24")
+CASES = [
+    # two train calls and a timed evaluation: the completion serials, gates and rounds carry on across epochs
+    ("mnist_mlp.toml", MNIST + replicas("torus8x8.toml", "groups", 8, 1, '{"fc1"=2}', 1, False, epochs=2)
+     + ("eval.advances_time=true",)),
+    ("mnist_mlp.toml", MNIST_MUF + replicas("hetero_straggler.toml", "greedy", 1, 5, '{"fc*"=2}', 2, True)),
+    ("mnist_mlp.toml", MNIST_MUF + replicas("hypercube_1024.toml", "groups", 8, 5, '{"fc1"=2}', 2, False)),
+    ("sst_treelstm.toml", SST + replicas("torus8x8.toml", "greedy", 8, 1, '{"compose"=2}', 1, True)),
+    ("sst_treelstm.toml", SST + replicas("hetero_straggler.toml", "groups", 1, 1, '{"compose"=2}', 2, False)
+     + ("executor.trace=true",)),
+    ("sst_treelstm.toml", SST_MUF + replicas("hypercube_1024.toml", "groups", 8, 5, '{"compose"=2}', 1, False)),
+]
+
+
+@pytest.mark.parametrize("experiment,overrides", CASES, ids=lambda v: v if isinstance(v, str) else "")
+def test_a_replayed_replicated_run_equals_the_full_run(experiment, overrides, data_root, tmp_path, monkeypatch):
+    monkeypatch.setenv("AMPSIM_RECORDINGS", "off")
+    full, fx, fp = _run(experiment, overrides, True, tmp_path / "full")
+    replay, rx, rp = _run(experiment, overrides, False, tmp_path / "replay")
+    assert not rx._fast  # synchronizing replicas replay on SimPy
+    assert replay["numerics"] is False and replay["replica_drift"] is None and full["replica_drift"] is not None
+    assert {k: v for k, v in replay.items() if k not in UNMEASURED} == {
+        k: v for k, v in full.items() if k not in UNMEASURED}
+    assert full["sync_rounds"] > 0 and full["sync_bytes"] > 0 and full["sync_time_s"] > 0
+    assert [c.busy_s for c in rx.chips] == [c.busy_s for c in fx.chips]
+    assert [c.peak_bytes for c in rx.chips] == [c.peak_bytes for c in fx.chips]
+    assert dict(rx.network.bytes) == dict(fx.network.bytes)
+    assert dict(rx.network.busy_s) == dict(fx.network.busy_s)
+    assert any(s["count"] for s in full["staleness"].values())
+    if fx.trace:  # every span, the all-reduces' adds and applies included
+        assert rx.trace.events == fx.trace.events and any(" sync" in str(e.get("name")) for e in fx.trace.events)
+    assert "replicas" in rp.recording_context and "sync_every" not in rp.recording_context
+
+
+def test_replicas_without_sync_replay_on_the_fast_loop(data_root, tmp_path, monkeypatch):
+    monkeypatch.setenv("AMPSIM_RECORDINGS", "off")
+    overrides = MNIST + replicas("torus8x8.toml", "greedy", 8, 1, '{"fc1"=2}', 1, False) + ('replicas.sync="none"',)
+    full, _, _ = _run("mnist_mlp.toml", overrides, True, tmp_path / "full")
+    replay, rx, _ = _run("mnist_mlp.toml", overrides, False, tmp_path / "replay")
+    assert rx._fast
+    assert {k: v for k, v in replay.items() if k not in UNMEASURED} == {
+        k: v for k, v in full.items() if k not in UNMEASURED}
+
+
+def test_recordings_are_never_shared_between_replica_layouts(data_root, tmp_path, monkeypatch):
+    monkeypatch.setenv("AMPSIM_RECORDINGS", str(tmp_path / "recordings"))
+    clear_memory()
+    base = MNIST[:1] + ("data.limit_train=64",) + replicas("torus8x8.toml", "greedy", 4, 1, '{"fc1"=1}', 1, False,
+                                                          groups=1)
+    contexts = {}
+    for name, extra in [("plain", ()), ("groups2", ("replicas.groups=2",)),
+                        ("groups2-every2", ("replicas.groups=2", "replicas.sync_every=2")),
+                        ("fc1x2", ('replicas.nodes={"fc1"=2}',))]:
+        _, _, p = _run("mnist_mlp.toml", base + extra, False, tmp_path / name)
+        contexts[name] = p.recording_context
+    assert "replicas" not in contexts["plain"]  # without replicas the key is the one it always was
+    assert contexts["groups2"] == contexts["groups2-every2"]  # sync settings are replay-time choices
+    assert len({contexts["plain"], contexts["groups2"], contexts["fc1x2"]}) == 3
+    # one file per layout (groups2 and groups2-every2 share theirs)
+    assert len(list((tmp_path / "recordings").glob("*.npz"))) == 3
