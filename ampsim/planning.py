@@ -113,6 +113,11 @@ class Plan:
         return self.config.executor.watchdog_s
 
     @property
+    def max_staleness(self) -> float:
+        """Simulator: admit while every parameterized node's recent staleness is at most this (0 = off)."""
+        return self.config.train.max_staleness
+
+    @property
     def numerics(self) -> bool:
         """False: the simulated executor replays recordings instead of running the numpy code."""
         return self.config.executor.numerics
@@ -133,10 +138,14 @@ class Plan:
 
 
 def check_numerics(cfg: Config) -> None:
-    """``executor.numerics = false`` (replay) exists only for the simulated executor."""
+    """``executor.numerics = false`` (replay) exists only for the simulated executor; staleness-bounded
+    admission only in the full simulator (it reads the staleness the numerics measure)."""
     if not cfg.executor.numerics and cfg.executor.kind != "sim":
         raise ConfigError(f"{cfg.path}: executor.numerics: false replays recordings on the simulated executor "
                           f"only; executor.kind is {cfg.executor.kind!r} (set executor.kind = \"sim\")")
+    if cfg.train.max_staleness and (cfg.executor.kind != "sim" or not cfg.executor.numerics):
+        raise ConfigError(f"{cfg.path}: train.max_staleness: staleness-bounded admission runs on the simulated "
+                          "executor with numerics (executor.kind = \"sim\", executor.numerics = true)")
 
 
 def configure_params(cfg: Config, task: Task) -> None:

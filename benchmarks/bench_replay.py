@@ -5,9 +5,10 @@ run. Writes results/bench/replay.csv.
   full simulated run, of recording the trees once, and of the replay; ``replay_over_full`` (goal ≤ 0.1).
   ``same_time`` says the replay's simulated time equals the full run's (it must).
 * ``chain``: a 64-layer chain of tiny Linear+ReLU nodes (width 16, one row per message), mak = 8,
-  round-robin over a ring of 4, an 8×8 torus and a 32×32 torus, and a 512-layer chain that keeps all
-  1,024 chips of the torus busy: simulated messages per wall second in the replay (goal ≥ 100,000) and
-  wall µs per message (flat from 4 to 1,024 busy chips: ``relative_to_fastest``).
+  round-robin over a ring of 4, an 8×8 torus and a 32×32 torus; a 512-layer chain that keeps all
+  1,024 chips of the torus busy; and the 64-layer chain in 8 replica groups (``placement = "groups"``,
+  copies not synchronized) that keeps 1,024 chips busy too: simulated messages per wall second in the
+  replay (goal ≥ 100,000) and wall µs per message (flat from 4 to 1,024 busy chips: ``relative_to_fastest``).
 
 ``python -m benchmarks.bench_replay [--quick --out DIR]``.
 """
@@ -23,16 +24,17 @@ from ampsim.executors import make_executor
 from ampsim.executors.sim import SimExecutor
 from ampsim.executors.sim.recording_cache import clear_memory, obtain
 from ampsim.hardware.parse import load_system
-from ampsim.placement import place
+from ampsim.placement import Profile, place
 from ampsim.planning import plan
+from ampsim.replicas import ReplicaSpec, replicate
 from benchmarks.bench_sim import _batches, _model
 from benchmarks.common import OUT, ROOT, data_missing, load, machine, run_one, write_csv
 
 HW = ROOT / "hardware_models"
 #: (machine, chain layers, instances): 64 layers keep ~130 chips busy; 512 layers (~1,030 nodes) keep every
 #: chip of the 32×32 torus busy, with about as many messages in all
-CHAIN_CASES = (("ring4.toml", 64, 300), ("torus8x8.toml", 64, 300), ("torus_32x32.toml", 64, 300),
-               ("torus_32x32.toml", 512, 38))
+CHAIN_CASES = (("ring4.toml", 64, 300, 1), ("torus8x8.toml", 64, 300, 1), ("torus_32x32.toml", 64, 300, 1),
+               ("torus_32x32.toml", 512, 38, 1), ("torus_32x32.toml", 64, 304, 8))
 COLUMNS = ("case", "chips", "instances", "messages", "full_wall_s", "record_wall_s", "replay_wall_s",
            "replay_over_full", "goal", "same_time", "messages_per_wall_s", "wall_us_per_message",
            "relative_to_fastest", "note", "machine", "load")
@@ -76,28 +78,44 @@ def sst(trees: int, repeats: int, quick: bool) -> dict:
             "machine": machine(), "load": load()}
 
 
-def chain(hw: str, n_instances: int, layers: int = 64) -> dict:
+def chain(hw: str, n_instances: int, layers: int = 64, groups: int = 1) -> dict:
     system = load_system(HW / hw)
     m = _model(16, [16] * (layers - 1), 4)
     data = _batches(n_instances, 16, 4, 1)
+    if groups > 1:  # whole-model copies, not synchronized: every chip works, on the fast loop
+        rep = replicate(m, ReplicaSpec(groups=groups, sync="none"))
+        m = rep.model
+        members = [[p for cs in rep.copies.values() for p in cs[g]] for g in range(groups)]
+        mapping = place("groups", m, system.chips, groups=members, prof=_flat_profile(m))
+    else:
+        mapping = place("round_robin", m, system.chips)
     obtain(m, data, use_folder=False)  # recorded once, outside the timing
-    mapping = place("round_robin", m, system.chips)
     SimExecutor(m, system, mapping, mak=8, numerics=False).train(data)  # warm: the recording's lists
     ex = SimExecutor(m, system, mapping, mak=8, numerics=False)
     ex.network.routes.precompute()
     t0 = time.perf_counter()
     ex.train(data)
     wall = time.perf_counter() - t0
-    return {"case": f"chain{layers}_{hw.removesuffix('.toml')}_replay", "chips": system.n_chips,
+    busy = len(set(mapping.values()))
+    name = f"chain{layers}{f'x{groups}groups' if groups > 1 else ''}_{hw.removesuffix('.toml')}_replay"
+    return {"case": name, "chips": system.n_chips, "note": f"{busy} chips busy",
             "instances": n_instances, "messages": ex.messages, "replay_wall_s": round(wall, 3),
             "goal": "messages_per_wall_s >= 100000", "messages_per_wall_s": round(ex.messages / wall),
             "wall_us_per_message": round(wall / ex.messages * 1e6, 2), "machine": machine(), "load": load()}
 
 
+def _flat_profile(model) -> Profile:
+    """Equal load on every node (the groups strategy then deals each group's nodes over its chips)."""
+    prof = Profile(instances=1)
+    for name in model.graph.nodes:
+        prof.flops[name], prof.messages[name] = 1.0, 1
+    return prof
+
+
 def main(out: Path = OUT, quick: bool = False) -> list[dict]:
     """Run both measurements, write ``out/replay.csv`` and return its rows."""
     head = sst(8 if quick else 300, 1 if quick else 3, quick)
-    scale = [chain(hw, 2 if quick else n, layers) for hw, layers, n in CHAIN_CASES]
+    scale = [chain(hw, (2 * groups) if quick else n, layers, groups) for hw, layers, n, groups in CHAIN_CASES]
     lo = min(r["wall_us_per_message"] for r in scale)
     for r in scale:
         r["relative_to_fastest"] = round(r["wall_us_per_message"] / lo, 3)

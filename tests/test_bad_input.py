@@ -229,6 +229,9 @@ CASES = [
     ("replica-more-copies-than-chips", [*NAME, "replicas.groups=8", *HW, ROOT / "hardware_models/ring4.toml"], None,
      "blobs_mlp.toml: replicas: 8 copies of node"),
     ("replica-unknown-sync", [*NAME, 'replicas.sync="gossip"'], None, "replicas.sync: must be one of average, none"),
+    ("bounded-admission-off-the-simulator", [*NAME, "train.max_staleness=2"], None,
+     "blobs_mlp.toml: train.max_staleness: staleness-bounded admission runs on the simulated executor"),
+    ("bounded-admission-negative", [*NAME, "train.max_staleness=-1"], None, "train.max_staleness: must be >= 0"),
     ("replica-sync-every-zero", [*NAME, "replicas.sync_every=0"], None, "replicas.sync_every: must be >= 1"),
 ]
 

@@ -55,6 +55,8 @@ class ExecutorPlan(Protocol):
     source: str
     #: replicas: the copies of each parameterized node to keep in step (empty without replicas)
     sync_sets: list
+    #: sim: staleness-bounded admission (0 = off)
+    max_staleness: float
 
 
 class RunFolder(Protocol):

@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import os
 import zlib
-from collections import Counter
+from collections import Counter, deque
 from typing import Any
 
 import numpy as np
@@ -51,6 +51,8 @@ from ampsim.optim import Optimizer, OptimizerSpec, SparseRows, make_optimizer
 
 #: values of ``train.staleness`` (see the module docstring)
 STALENESS_MODES = ("none", "stash", "predict", "scale_lr")
+#: backward visits over which :meth:`ParamNode.recent_staleness` averages
+STALENESS_WINDOW = 32
 
 
 class ParamNode(Node):
@@ -64,6 +66,9 @@ class ParamNode(Node):
         self.clip_norm = 0.0
         self.optimizer: Optimizer = make_optimizer(OptimizerSpec())
         self.staleness: Counter[int] = Counter()
+        #: the staleness of the last STALENESS_WINDOW backward visits (staleness-bounded admission)
+        self._recent: deque[int] = deque(maxlen=STALENESS_WINDOW)
+        self._recent_sum = 0
         self._stash: dict[int, list[tuple[tuple[int, ...], Any]]] = {}
         self._ready: dict[int, list[tuple[tuple[int, ...], Any]]] = {}
         self.staleness_mode = "none"
@@ -94,6 +99,10 @@ class ParamNode(Node):
         self.predict_delay = float(predict_delay)
         self.optimizer.record_steps = mode == "predict"
 
+    def recent_staleness(self) -> float:
+        """Mean staleness of this node's last :data:`STALENESS_WINDOW` backward visits (0 before any)."""
+        return self._recent_sum / len(self._recent) if self._recent else 0.0
+
     def expected_delay(self) -> float:
         """predict: the updates a forward's parameters are extrapolated by (see the module docstring)."""
         if self.predict_delay >= 0:
@@ -109,7 +118,12 @@ class ParamNode(Node):
 
     def pop(self, msg: Message) -> Any:
         version, value = super().pop(msg)
-        self.staleness[self.version - version] += 1
+        s = self.version - version
+        self.staleness[s] += 1
+        if len(self._recent) == STALENESS_WINDOW:
+            self._recent_sum -= self._recent[0]
+        self._recent.append(s)
+        self._recent_sum += s
         if self.staleness_mode == "stash":
             self._release(version)
         elif self.staleness_mode == "scale_lr":

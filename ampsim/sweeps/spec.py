@@ -332,7 +332,7 @@ def _resolve(source: str, experiment: Path, over: list, keys: list[str], combo: 
     # nor does the divergence bound: it only stops a run that would have no result
     resolved["train"] = {k: v for k, v in resolved["train"].items()  # nor do the staleness options' defaults
                          if k != "max_loss" and (k, v) not in (("staleness", "none"), ("predict_delay", -1.0),
-                                                                   ("staleness_nodes", {}))}
+                                                                   ("staleness_nodes", {}), ("max_staleness", 0.0))}
     if resolved.get("replicas") == dataclasses.asdict(ReplicasSection()):  # nor do replicas' defaults
         del resolved["replicas"]
     blob = json.dumps({"experiment": resolved, "hardware": hw}, sort_keys=True, default=str)

@@ -60,12 +60,13 @@ class SimExecutor(ExecutorBase):
         return cls(plan.task.model, plan.system, plan.placement, mak=plan.mak, trace=plan.trace,
                    eval_advances_time=plan.eval_advances_time, source=plan.source,
                    estimated_load=plan.estimated_load, numerics=plan.numerics,
-                   recording_context=plan.recording_context, sync_sets=plan.sync_sets)
+                   recording_context=plan.recording_context, sync_sets=plan.sync_sets,
+                   max_staleness=plan.max_staleness)
 
     def __init__(self, model: Model, system: SystemSpec, placement: dict[str, int], *, mak: int = 1,
                  trace: bool = False, eval_advances_time: bool = False, source: str = "<config>",
                  estimated_load: list[dict] | None = None, numerics: bool = True,
-                 recording_context: str = "", sync_sets: list[SyncSet] = ()) -> None:
+                 recording_context: str = "", sync_sets: list[SyncSet] = (), max_staleness: float = 0.0) -> None:
         self.model, self.system, self.mak = model, system, mak
         self.estimated_load = estimated_load
         self.graph = model.graph.validate()
@@ -98,6 +99,11 @@ class SimExecutor(ExecutorBase):
         self.collectives = Collectives(list(sync_sets), self.where, self.env, self.network.send,
                                        self.trace) if sync_sets else None
         self._completions = 0  # serial of instance completions (orders update jobs against sync gates)
+        #: staleness-bounded admission (``train.max_staleness``; 0 = off) and the event it waits on
+        if max_staleness and not numerics:
+            raise ValueError("staleness-bounded admission needs the numerics (it reads the measured staleness)")
+        self.max_staleness = max_staleness
+        self._admit: simpy.Event | None = None
         self._reference = ReferenceExecutor(model)
         self._live: dict[int, int] = defaultdict(int)
         self._joiners = [n for n in self.graph.nodes.values() if n.n_in > 1 or n.n_out > 1]
@@ -157,11 +163,18 @@ class SimExecutor(ExecutorBase):
     def _controller(self, instances: list[Instance]):
         for inst in instances:
             yield self._slots.get(1)
+            while self.max_staleness and self._live and self._too_stale():
+                self._admit = self.env.event()  # re-checked at the next completion
+                yield self._admit
             for name, msg in self.model.inject(inst):
                 self._live[inst.key] += 1
                 self.where[name].put((FWD, self.graph.nodes[name], 0, msg), msg.payload.nbytes)
         yield self._slots.get(self.mak)  # every admitted instance has completed
         self._slots.put(self.mak)
+
+    def _too_stale(self) -> bool:
+        """Staleness-bounded admission: some parameterized node's recent mean staleness exceeds the bound."""
+        return any(n.recent_staleness() > self.max_staleness for n in self.graph.param_nodes)
 
     def _deadlock_message(self) -> str:
         stuck = sorted({n.name for n in self.graph.nodes.values() for key in self._live if n.holds(key)})
@@ -277,6 +290,8 @@ class SimExecutor(ExecutorBase):
                     if self.collectives is not None:
                         self.collectives.closed(node, self._completions)
         self._slots.put(1)
+        if self._admit is not None and not self._admit.triggered:
+            self._admit.succeed()
         if self._on_done:
             self._on_done(1)
 
