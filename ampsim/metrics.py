@@ -41,6 +41,15 @@ def time_to_target(rows: Sequence[dict], column: str, target: float, higher_is_b
     return None
 
 
+def staleness_report(nodes, measured: bool = True) -> dict:
+    """Per parameterized node: the staleness its backwards saw, the staleness each instance's gradient
+    had when an update applied it (None when the run did not measure it: a replay), and the most bytes
+    of parameter versions weight stashing kept at once. Written with a run as ``staleness.json``."""
+    return {n.name: {"backward": staleness_stats(n.staleness),
+                     "per_update": staleness_stats(n.update_staleness) if measured else None,
+                     "stash_peak_bytes": n.stash_peak_bytes} for n in nodes}
+
+
 def staleness_stats(hist: Counter) -> dict:
     """Mean, max and histogram of a staleness counter (updates between forward and backward)."""
     n = sum(hist.values())

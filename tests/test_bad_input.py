@@ -337,7 +337,7 @@ def test_a_successful_rerun_replaces_the_folder_whole(finished, tmp_path, capsys
     shutil.copytree(finished / "run", out)
     (out / "trace.json").write_text("{}")  # an older run's artifact must not survive beside the new summary
     assert main([*T, "--out", str(out), *SMALL, "--set", "train.epochs=1"]) == 0
-    assert sorted(p.name for p in out.iterdir()) == ["config.toml", "metrics.csv", "summary.json"]
+    assert sorted(p.name for p in out.iterdir()) == ["config.toml", "metrics.csv", "staleness.json", "summary.json"]
     assert not Path(f"{out}.partial").exists() and sorted(p.name for p in tmp_path.iterdir()) == ["run"]
 
 

@@ -66,6 +66,11 @@ class ParamNode(Node):
         self.clip_norm = 0.0
         self.optimizer: Optimizer = make_optimizer(OptimizerSpec())
         self.staleness: Counter[int] = Counter()
+        #: per instance applied by an update: updates of this node between the instance's oldest forward
+        #: here and that update (what the update's gradient is stale by)
+        self.update_staleness: Counter[int] = Counter()
+        #: stash: the most bytes of superseded parameter versions kept at once
+        self.stash_peak_bytes = 0
         #: the staleness of the last STALENESS_WINDOW backward visits (staleness-bounded admission)
         self._recent: deque[int] = deque(maxlen=STALENESS_WINDOW)
         self._recent_sum = 0
@@ -126,9 +131,8 @@ class ParamNode(Node):
         self._recent_sum += s
         if self.staleness_mode == "stash":
             self._release(version)
-        elif self.staleness_mode == "scale_lr":
-            old = self._fwd_version.get(msg.key)
-            self._fwd_version[msg.key] = version if old is None else min(old, version)
+        old = self._fwd_version.get(msg.key)  # per-update staleness (and scale_lr's step)
+        self._fwd_version[msg.key] = version if old is None else min(old, version)
         return value
 
     def _release(self, version: int) -> None:
@@ -264,12 +268,14 @@ class ParamNode(Node):
         n_inst = len(self._ready)
         # scale_lr; in key order, so that the float sum does not depend on completion order
         stale = [self.version - self._ready_version.get(k, self.version) for k in sorted(self._ready)]
+        self.update_staleness.update(stale)
         self._ready.clear()
         self._ready_version.clear()
         if self.staleness_mode == "stash" and self._refs.get(self.version):
             # forwards of this version still await their backward: keep it before the in-place step
             self._versions[self.version] = {n: p.copy() for n, p in self.params.items()}
             self.held_nbytes += self.param_bytes
+            self.stash_peak_bytes = max(self.stash_peak_bytes, len(self._versions) * self.param_bytes)
             work.kernels += len(self.params)
             work.bytes += 2 * self.param_bytes
         grads = self.param_grads(entries)

@@ -23,3 +23,5 @@ def test_each_option_trains_asynchronously_on_workers(mode):
     for n in model.graph.param_nodes:
         assert n.staleness_mode == mode and np.all(np.isfinite(n.params["W"]))
         assert not np.array_equal(n.params["W"], before[n.name])
+        # the workers' staleness counts come back: one per backward, one per instance an update applied
+        assert sum(n.staleness.values()) == 24 and sum(n.update_staleness.values()) == 24

@@ -203,8 +203,9 @@ class MulticoreExecutor(ExecutorBase):
                 for pname, value in st["params"].items():
                     np.copyto(node.params[pname], value)
                 node.version = st["version"]
-                node.staleness.clear()
-                node.staleness.update(st["staleness"])
+                for mine, theirs in zip((node.staleness, node.update_staleness), st["staleness"]):
+                    mine.clear()
+                    mine.update(theirs)
 
     # -- results -------------------------------------------------------------------------------------
     def summary(self) -> dict:

@@ -315,7 +315,7 @@ class Worker:
         }
         if with_params:
             state["params"] = {
-                n.name: {"params": n.params, "version": n.version, "staleness": dict(n.staleness)}
+                n.name: {"params": n.params, "version": n.version, "staleness": (n.staleness, n.update_staleness)}
                 for n in (self.nodes[i] for i in self.params)}
         self.ctrl.put([(P.STATE, tag, state)])
         self._write()
