@@ -72,14 +72,16 @@ VARIANTS = {
                   ("fc0|rest mak=16 spin", ['placement.strategy="explicit"', 'placement.map={x=0,fc0=0,"*"=1}',
                                             "train.mak=16"]),
                   ("groups=2 mak=4", [*GROUPS, "train.mak=4"]),
-                  ("groups=2 mak=4 sync_every=8", [*GROUPS, "train.mak=4", "replicas.sync_every=8"])],
+                  ("groups=2 mak=4 sync_every=8", [*GROUPS, "train.mak=4", "replicas.sync_every=8"]),
+                  ("groups=2 mak=8 sync_every=32 spin", [*GROUPS, "train.mak=8", "replicas.sync_every=32"])],
     "sst_treelstm": [("greedy mak=16", ['placement.strategy="greedy"', "train.mak=16"]),
                      # the best 2-way split by a brute-force search over node costs and message counts
                      ("best split mak=16", ['placement.strategy="explicit"', "train.mak=16",
                                             'placement.map={group=0,node=0,up=0,fan=0,gather=0,spread=0,"*"=1}']),
                      ("best split mak=16 spin", ['placement.strategy="explicit"', "train.mak=16",
                                                  'placement.map={group=0,node=0,up=0,fan=0,gather=0,spread=0,"*"=1}']),
-                     ("groups=2 mak=32", [*GROUPS, "train.mak=32"])],
+                     ("groups=2 mak=32", [*GROUPS, "train.mak=32"]),
+                     ("groups=2 mak=32 sync_every=4 spin", [*GROUPS, "train.mak=32", "replicas.sync_every=4"])],
 }
 #: training instances of one pass: MNIST batches of 32 (limit_train counts images) or SST trees
 DATA_LIMIT = {"mnist_mlp": lambda n: n * 32, "sst_treelstm": lambda n: n}
