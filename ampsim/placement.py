@@ -51,6 +51,14 @@ class Profile:
     edge_bytes: dict[tuple[str, str], float] = field(default_factory=lambda: defaultdict(float))
     instances: int = 0
 
+    @classmethod
+    def uniform(cls, names) -> Profile:
+        """Equal work (one FLOP, one message) at every node of ``names`` and no traffic: placement by count."""
+        prof = cls(instances=1)
+        for name in names:
+            prof.flops[name], prof.messages[name] = 1.0, 1
+        return prof
+
 
 def profile(model: Model, instances: Sequence[Instance]) -> Profile:
     """Run ``instances`` forward and backward on a deep copy of ``model``; the model is untouched."""

@@ -256,7 +256,7 @@ def place_task(cfg: Config, task: Task, chips: Sequence[ChipSpec],
         prof = profile(logical, list(task.train_instances(1))[:PROFILE_INSTANCES])
         if rep is not None:
             prof = expand_profile(prof, rep.copies)
-    groups = [[p for cs in rep.copies.values() for p in cs[g]] for g in range(rep.spec.groups)] if rep else None
+    groups = rep.group_members if rep is not None else None
     mapping = place(strategy, task.model, chips, explicit=cfg.placement.map, prof=prof, source=cfg.path,
                     seed=cfg.experiment.seed, groups=groups)
     return mapping, (estimated_load(mapping, chips, prof) if prof is not None else None)

@@ -67,6 +67,11 @@ class Replicated:
     #: the model as built, before copying (placement profiles it)
     logical: Model
 
+    @property
+    def group_members(self) -> list[list[str]]:
+        """The physical node names of each group, group by group (for the ``groups`` placement)."""
+        return [[p for per_group in self.copies.values() for p in per_group[g]] for g in range(self.spec.groups)]
+
     def origin(self, name: str) -> str:
         """The model node a physical node is a copy of."""
         return self.model.graph.nodes[name].origin

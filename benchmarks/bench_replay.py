@@ -85,8 +85,7 @@ def chain(hw: str, n_instances: int, layers: int = 64, groups: int = 1) -> dict:
     if groups > 1:  # whole-model copies, not synchronized: every chip works, on the fast loop
         rep = replicate(m, ReplicaSpec(groups=groups, sync="none"))
         m = rep.model
-        members = [[p for cs in rep.copies.values() for p in cs[g]] for g in range(groups)]
-        mapping = place("groups", m, system.chips, groups=members, prof=_flat_profile(m))
+        mapping = place("groups", m, system.chips, groups=rep.group_members, prof=Profile.uniform(m.graph.nodes))
     else:
         mapping = place("round_robin", m, system.chips)
     obtain(m, data, use_folder=False)  # recorded once, outside the timing
@@ -102,14 +101,6 @@ def chain(hw: str, n_instances: int, layers: int = 64, groups: int = 1) -> dict:
             "instances": n_instances, "messages": ex.messages, "replay_wall_s": round(wall, 3),
             "goal": "messages_per_wall_s >= 100000", "messages_per_wall_s": round(ex.messages / wall),
             "wall_us_per_message": round(wall / ex.messages * 1e6, 2), "machine": machine(), "load": load()}
-
-
-def _flat_profile(model) -> Profile:
-    """Equal load on every node (the groups strategy then deals each group's nodes over its chips)."""
-    prof = Profile(instances=1)
-    for name in model.graph.nodes:
-        prof.flops[name], prof.messages[name] = 1.0, 1
-    return prof
 
 
 def main(out: Path = OUT, quick: bool = False) -> list[dict]:

@@ -19,7 +19,7 @@ from ampsim.executors.base import ExecutorBase, ExecutorPlan
 from ampsim.ir.message import Instance
 from ampsim.ir.node import Report
 from ampsim.ir.pump import pump
-from ampsim.ir.sync import SyncSet
+from ampsim.ir.sync import SyncSet, rounds_and_drift
 from ampsim.models.base import Model
 
 
@@ -88,9 +88,8 @@ class ReferenceExecutor(ExecutorBase):
 
     def summary(self) -> dict:
         out = {"executor": self.name, "time_unit": self.time_unit}
-        rounds = sum(s.rounds for s in self.sync_sets)
         if self.sync_sets:
-            out.update(sync_rounds=rounds,
-                       replica_drift=sum(s.drift_sum for s in self.sync_sets) / rounds if rounds else 0.0)
+            rounds, drift = rounds_and_drift(self.sync_sets)
+            out.update(sync_rounds=rounds, replica_drift=drift)
         return out
 

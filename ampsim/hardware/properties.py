@@ -25,6 +25,7 @@ import logging
 import networkx as nx
 
 from ampsim.hardware.spec import Node, SystemSpec, TopologySpec, node_sort_key
+from ampsim.hardware.topology import hop_bfs
 
 log = logging.getLogger(__name__)
 
@@ -121,7 +122,7 @@ def diameter_hops(graph: nx.Graph) -> int:
     sources = chips[:1] if graph.graph.get("vertex_transitive") else chips
     best = 0
     for s in sources:
-        dist = _bfs(adj, s)
+        dist = hop_bfs(adj, s)[0]
         best = max(best, max(dist[c] for c in chips))
     return best
 
@@ -156,7 +157,7 @@ def diameter_bounds(graph: nx.Graph, max_searches: int | None = None) -> tuple[i
     lower, upper, searches, high = 0, n - 1, 0, True
     source = max(range(n), key=lambda i: (len(adj[i]), -i))  # a hub first: a central node bounds well
     while candidates and lower < upper and (max_searches is None or searches < max_searches):
-        dist = _bfs(adj, source)
+        dist = hop_bfs(adj, source)[0]
         searches += 1
         if min(dist) < 0:
             raise ValueError("diameter_bounds: the graph is not connected")
@@ -175,22 +176,6 @@ def diameter_bounds(graph: nx.Graph, max_searches: int | None = None) -> tuple[i
                       else min(candidates, key=lambda w: (lo[w], -len(adj[w]), w)))
             high = not high
     return lower, upper
-
-
-def _bfs(adj: list[list[int]], s: int) -> list[int]:
-    """Hop distances from ``s`` (-1: unreachable)."""
-    dist = [-1] * len(adj)
-    dist[s], frontier, d = 0, [s], 0
-    while frontier:
-        d += 1
-        nxt = []
-        for u in frontier:
-            for v in adj[u]:
-                if dist[v] < 0:
-                    dist[v] = d
-                    nxt.append(v)
-        frontier = nxt
-    return dist
 
 
 # --------------------------------------------------------------------------- bisection

@@ -168,6 +168,26 @@ def build_topology(system: SystemSpec) -> nx.Graph:
     return g
 
 
+def hop_bfs(adj: Sequence[Sequence[int]], s: int) -> tuple[list[int], list[int]]:
+    """Hop distances from ``s`` over adjacency lists (-1: unreachable) and predecessors: each node's is
+    its smallest-index neighbour one hop closer to ``s`` (frontiers are scanned in ascending order)."""
+    n = len(adj)
+    dist, pred, frontier, d = [-1] * n, [-1] * n, [s], 0
+    dist[s] = 0
+    while frontier:
+        d += 1
+        nxt = []
+        for u in frontier:
+            for v in adj[u]:
+                if dist[v] < 0:
+                    dist[v] = d
+                    pred[v] = u
+                    nxt.append(v)
+        nxt.sort()
+        frontier = nxt
+    return dist, pred
+
+
 class _Indexed:
     """Integer-indexed adjacency (nodes in ``node_sort_key`` order) for fast BFS/Dijkstra."""
 
@@ -183,24 +203,8 @@ class _Indexed:
         self.uniform = len({x for d in self.lat_fs for x in d.values()}) <= 1
 
     def bfs(self, s: int) -> tuple[list[int], list[int]]:
-        """Hop distances and predecessors; each node's predecessor is its smallest-index neighbour
-        one hop closer to ``s`` (frontiers are scanned in ascending order)."""
-        n = len(self.nodes)
-        dist, pred, frontier, d = [-1] * n, [-1] * n, [s], 0
-        dist[s] = 0
-        adj = self.adj
-        while frontier:
-            d += 1
-            nxt = []
-            for u in frontier:
-                for v in adj[u]:
-                    if dist[v] < 0:
-                        dist[v] = d
-                        pred[v] = u
-                        nxt.append(v)
-            nxt.sort()
-            frontier = nxt
-        return dist, pred
+        """Hop distances and predecessors from ``s`` (:func:`hop_bfs`)."""
+        return hop_bfs(self.adj, s)
 
     def dijkstra(self, s: int) -> list[int]:
         """Predecessors for minimum (latency, hops); ties go to the smallest-index predecessor.

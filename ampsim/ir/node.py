@@ -66,6 +66,15 @@ class Work:
     #: separate array operations (numpy calls on a CPU, kernel launches on an accelerator)
     kernels: float = 0.0
 
+    def __add__(self, other: Work) -> Work:
+        return Work(self.flops + other.flops, self.bytes + other.bytes, self.kernels + other.kernels)
+
+    def __iadd__(self, other: Work) -> Work:
+        self.flops += other.flops
+        self.bytes += other.bytes
+        self.kernels += other.kernels
+        return self
+
 
 @dataclass(slots=True)
 class Step:

@@ -218,9 +218,7 @@ class ParamNode(Node):
         finally:
             self.params = live
         if cost is not None:
-            step.work.flops += cost.flops
-            step.work.bytes += cost.bytes
-            step.work.kernels += cost.kernels
+            step.work += cost
         return step
 
     def _predict(self) -> tuple[dict[str, np.ndarray], Work | None]:

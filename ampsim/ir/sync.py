@@ -30,7 +30,7 @@ import numpy as np
 from ampsim.ir.node import Work
 from ampsim.ir.param import ParamNode
 
-__all__ = ["SYNC_MODES", "Reduced", "SyncSet", "average", "drift", "apply_average"]
+__all__ = ["SYNC_MODES", "Reduced", "SyncSet", "average", "drift", "apply_average", "rounds_and_drift"]
 
 #: values of ``replicas.sync``
 SYNC_MODES = ("average", "none")
@@ -141,9 +141,13 @@ class SyncSet:
         """True once round ``r`` has been applied to every copy."""
         return min(self._applied) > r
 
-    @property
-    def mean_drift(self) -> float:
-        return self.drift_sum / self.rounds if self.rounds else 0.0
+
+
+def rounds_and_drift(sync_sets: list[SyncSet]) -> tuple[int, float]:
+    """The rounds all ``sync_sets`` reduced and their mean drift (0 before any round): the summary's
+    ``sync_rounds`` and ``replica_drift``."""
+    rounds = sum(s.rounds for s in sync_sets)
+    return rounds, (sum(s.drift_sum for s in sync_sets) / rounds if rounds else 0.0)
 
 
 # -- the arithmetic, shared by every executor (the multicore workers and controller call these directly) ----

@@ -22,7 +22,7 @@ from ampsim.ir.nodes.io import Input
 from ampsim.ir.param import ParamNode
 from ampsim.models.base import InjectFields, Metric, Model
 from ampsim.optim import OptimizerSpec
-from ampsim.placement import place
+from ampsim.placement import Profile, place
 from ampsim.replicas import ReplicaSpec, replicate
 
 N = 1200  # float64 parameters: P = 9,600 bytes
@@ -60,22 +60,12 @@ def weight_model():
 
 def ring_run(k, *, sync_every=1, n_inst=None, mak=None, overlap=False):
     rep = replicate(weight_model(), ReplicaSpec(groups=k, sync_every=sync_every, overlap=overlap))
-    groups = [[p for cs in rep.copies.values() for p in cs[g]] for g in range(k)]
     machine = system("ring", n=k) if k > 2 else system()  # two chips: one link either way
-    placement = place("groups", rep.model, machine.chips, groups=groups, prof=_flat_profile(rep.model))
+    placement = place("groups", rep.model, machine.chips, groups=rep.group_members,
+                      prof=Profile.uniform(rep.model.graph.nodes))
     ex = SimExecutor(rep.model, machine, placement, mak=mak or k, trace=True, sync_sets=rep.sync_sets)
     ex.train(insts(n_inst or k))
     return rep, ex
-
-
-def _flat_profile(model):
-    from ampsim.placement import Profile
-
-    prof = Profile(instances=1)
-    for name in model.graph.nodes:
-        prof.flops[name] = 1.0
-        prof.messages[name] = 1
-    return prof
 
 
 def trace_spans(ex, label):

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Callable
 
 from ampsim.ir.node import Work
 from ampsim.ir.param import ParamNode
-from ampsim.ir.sync import Reduced, SyncSet
+from ampsim.ir.sync import Reduced, SyncSet, rounds_and_drift
 
 if TYPE_CHECKING:
     from ampsim.executors.sim.chips import Chip
@@ -171,13 +171,12 @@ class Collectives:
         return work, after
 
     def summary(self) -> dict:
-        rounds = sum(s.rounds for s in self.sync_sets)
+        rounds, drift = rounds_and_drift(self.sync_sets)
         return {
             "sync_rounds": rounds,
             "sync_bytes": self.bytes,
             "sync_time_s": self.time_s,
-            "replica_drift": ((sum(s.drift_sum for s in self.sync_sets) / rounds) if rounds else 0.0)
-            if self.measures_drift else None,
+            "replica_drift": drift if self.measures_drift else None,
         }
 
 

@@ -198,8 +198,7 @@ class SimExecutor(ExecutorBase):
                 after, label = None, f"{node.name} update"
                 snap = sync.contributed(node) if sync is not None and work is not None else None
                 if snap is not None:
-                    work.flops, work.bytes, work.kernels = (work.flops + snap.flops, work.bytes + snap.bytes,
-                                                            work.kernels + snap.kernels)
+                    work += snap
                     after = lambda: sync.start_ready(node)  # noqa: E731
                 chip.account(node.held_nbytes - held)
             if work is None:

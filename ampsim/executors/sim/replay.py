@@ -301,9 +301,8 @@ class Replay:
         if snap is None:
             duration = cost[0] + received
         else:
-            work, sync = cost[2], self.sync
-            duration = compute_time_s(chip.spec, work.flops + snap.flops, work.bytes + snap.bytes,
-                                      work.kernels + snap.kernels) + received
+            work, sync = cost[2] + snap, self.sync  # a new Work: the cached cost stays as it is
+            duration = compute_time_s(chip.spec, work.flops, work.bytes, work.kernels) + received
             after = lambda: sync.start_ready(node)  # noqa: E731
         ex = self.ex
         if ex.trace:
