@@ -17,14 +17,18 @@ and ``demo`` sit on top. The public API::
 BLAS threads: unless the environment already says otherwise, ampsim asks for a single-threaded BLAS
 (:mod:`ampsim.blas`), also when numpy was imported first: its matrix products are small and its
 parallelism is model-parallel, and a multithreaded float32 GEMM sums in another order, so results would
-depend on the thread count. Set ``OPENBLAS_NUM_THREADS`` (etc.) to override.
+depend on the thread count. Set ``OPENBLAS_NUM_THREADS`` (etc.) to override. Kernels: ampsim also pins
+OpenBLAS's and numpy's SIMD kernels to the AVX2 ones on x86-64 (:func:`ampsim.blas.pin_kernels`), so a
+run repeats bit for bit on another machine; import ampsim before numpy for that to take effect.
 """
 
 import os as _os
 
 from ampsim.blas import BLAS_VARS as _BLAS_VARS
 from ampsim.blas import limit_blas_threads as _limit_blas_threads
+from ampsim.blas import pin_kernels as _pin_kernels
 
+_pin_kernels()  # before numpy loads: the same kernels, so the same bits, on every x86-64 machine
 if not any(_var in _os.environ for _var in _BLAS_VARS):  # the user's setting wins
     _limit_blas_threads()
 

@@ -110,6 +110,9 @@ class ReplicasSection:
                      help="copies of a parameterized node: average their parameters every sync_every local "
                      "updates (local updates since a copy contributed are kept), or never (none)")
     sync_every: int = spec(1, ge=1, help="local updates of each copy between synchronizations")
+    outer_lr: float = spec(1.0, gt=0, help="a round's result is anchor + outer_lr * (average - anchor), the anchor "
+                           "being the previous result: 1 = the plain average, the number of copies = the sum of "
+                           "their moves (federated averaging's server learning rate)")
     overlap: bool = spec(False, help="simulator: copies keep training while a synchronization runs and apply its "
                          "result when it arrives (false: a copy waits from the round's close to its apply, and mak = 1 "
                          "equals the reference)")

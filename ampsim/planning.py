@@ -217,7 +217,7 @@ def worker_chips(cfg: Config, n: int) -> tuple[ChipSpec, ...]:
 def replica_spec(cfg: Config) -> ReplicaSpec:
     r = cfg.replicas
     return ReplicaSpec(groups=r.groups, nodes=tuple(r.nodes.items()), sync=r.sync, sync_every=r.sync_every,
-                       overlap=r.overlap)
+                       overlap=r.overlap, outer_lr=r.outer_lr)
 
 
 def replicate_task(cfg: Config, task: Task) -> tuple[Task, Replicated | None]:

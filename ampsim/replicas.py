@@ -7,6 +7,7 @@
     sync = "average"          # "average": copies of a parameterized node average their parameters every
                               # sync_every local updates (ampsim/ir/sync.py); "none": never (ablation)
     sync_every = 4            # local updates of each copy between synchronizations (default 1)
+    outer_lr = 1.0            # a round's result: anchor + outer_lr * (average - anchor); 1 = the average
     overlap = false           # simulator: true lets copies train on while a synchronization runs
 
 :func:`replicate` turns a model into the model the executors run: every copy is a node of its own,
@@ -48,6 +49,7 @@ class ReplicaSpec:
     sync: str = "average"
     sync_every: int = 1
     overlap: bool = False
+    outer_lr: float = 1.0
 
     @property
     def trivial(self) -> bool:
@@ -155,6 +157,7 @@ def replicate(model: Model, spec: ReplicaSpec, source: str = "<config>") -> Repl
         for node in base.param_nodes:
             copies = [graph.nodes[p] for g in range(G) for p in names[(g, node.name)]]
             if len(copies) > 1:
-                sync_sets.append(SyncSet(node.name, copies, spec.sync_every, overlap=spec.overlap))
+                sync_sets.append(SyncSet(node.name, copies, spec.sync_every, overlap=spec.overlap,
+                                             outer_lr=spec.outer_lr))
     out = Model(graph, ReplicaInject(model.inject, G, names), model.metric)
     return Replicated(out, spec, sync_sets, {n: [list(names[(g, n)]) for g in range(G)] for n in base.nodes}, model)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import ampsim  # noqa: F401  # isort: skip - first: pins numpy's and OpenBLAS's kernels before anything loads numpy
 import pytest
 from hypothesis import settings
 

@@ -233,6 +233,8 @@ CASES = [
      "blobs_mlp.toml: train.max_staleness: staleness-bounded admission runs on the simulated executor"),
     ("bounded-admission-negative", [*NAME, "train.max_staleness=-1"], None, "train.max_staleness: must be >= 0"),
     ("replica-sync-every-zero", [*NAME, "replicas.sync_every=0"], None, "replicas.sync_every: must be >= 1"),
+    ("replica-outer-lr-zero", [*NAME, "replicas.outer_lr=0"], None, "replicas.outer_lr: must be > 0"),
+    ("replica-outer-lr-text", [*NAME, 'replicas.outer_lr="fast"'], None, "replicas.outer_lr: expected"),
 ]
 
 

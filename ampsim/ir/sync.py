@@ -11,6 +11,18 @@ synchronizes the same way (the reference executor at once, the simulator over it
                                               their average, in copy order, and how far they drifted
     result arrives ─────► apply(copy, round)  p ← avg + (p − snapshot)
 
+With an outer learning rate η ≠ 1 (``replicas.outer_lr``) a round's result is not the plain average but a
+step from the previous round's result (the *anchor*, initially the copies' common start) along the mean
+change, as federated averaging's server learning rate and DiLoCo's outer optimizer do::
+
+    result = anchor + η · (avg − anchor);   anchor ← result
+
+η = 1 is the plain average (and runs the plain arithmetic, bit for bit). η = k, the number of copies, adds
+up the copies' moves instead of averaging them: what the copies learned from k times the data, each as
+far as it moved it (a word's embedding row one copy moved is moved that far, not 1/k of it). Every copy
+keeps the anchor from its first contribution on (it counts in its chip's memory) and does the step's
+arithmetic when it applies a round.
+
 Applying keeps the local updates a copy made after it contributed (none when copies are in lock step:
 then p = avg exactly). A copy that contributed to a later round before this one reached it has that
 snapshot moved the same way (snapshot ← avg + (snapshot − this round's snapshot)), so every snapshot a
@@ -30,7 +42,8 @@ import numpy as np
 from ampsim.ir.node import Work
 from ampsim.ir.param import ParamNode
 
-__all__ = ["SYNC_MODES", "Reduced", "SyncSet", "average", "drift", "apply_average", "rounds_and_drift"]
+__all__ = ["SYNC_MODES", "Reduced", "SyncSet", "average", "drift", "apply_average", "outer_step", "outer_work",
+           "rounds_and_drift"]
 
 #: values of ``replicas.sync``
 SYNC_MODES = ("average", "none")
@@ -50,10 +63,15 @@ class Reduced:
 class SyncSet:
     """The copies of model node ``name``, synchronized every ``every`` updates of each copy."""
 
-    def __init__(self, name: str, copies: list[ParamNode], every: int, *, overlap: bool = False) -> None:
+    def __init__(self, name: str, copies: list[ParamNode], every: int, *, overlap: bool = False,
+                 outer_lr: float = 1.0) -> None:
         if len(copies) < 2:
             raise ValueError(f"sync set {name}: needs at least two copies, got {len(copies)}")
         self.name, self.copies, self.every = name, list(copies), every
+        #: η of ``result = anchor + η (avg − anchor)``; 1: the plain average
+        self.outer_lr = outer_lr
+        #: the previous round's result (the copies' common start before the first), for η ≠ 1
+        self.anchor = ({n: p.copy() for n, p in copies[0].params.items()} if outer_lr != 1.0 else None)
         #: the simulator does not gate the copies while a round runs (``replicas.overlap``)
         self.overlap = overlap
         self.index = {c.name: i for i, c in enumerate(copies)}
@@ -94,7 +112,7 @@ class SyncSet:
             return None
         r = self._updates[i] // self.every - 1
         self._snaps.setdefault(r, {})[i] = {n: p.copy() for n, p in copy.params.items()}
-        copy.held_nbytes += copy.param_bytes
+        copy.held_nbytes += copy.param_bytes * (2 if r == 0 and self.outer_lr != 1.0 else 1)  # + the anchor
         return Work(bytes=2 * copy.param_bytes, kernels=len(copy.params))
 
     def ready(self) -> int | None:
@@ -113,6 +131,8 @@ class SyncSet:
         snaps = [self._snaps[r][i] for i in range(len(self.copies))]
         avg, work = average(snaps)
         spread = drift(snaps, avg)
+        if self.anchor is not None:
+            avg = outer_step(self.anchor, avg, self.outer_lr)
         self._reduced += 1
         self.rounds += 1
         self.drift_sum += spread
@@ -125,7 +145,7 @@ class SyncSet:
         snap = self._snaps[reduced.round].pop(i)
         if not self._snaps[reduced.round]:
             del self._snaps[reduced.round]
-        work = Work()
+        work = Work() if self.anchor is None else outer_work(reduced.average)
         later = [self._snaps[r][i] for r in sorted(self._snaps) if r > reduced.round and i in self._snaps[r]]
         for name, avg in reduced.average.items():
             for target in [copy.params[name]] + [s[name] for s in later]:
@@ -165,6 +185,30 @@ def average(snapshots: list[dict[str, np.ndarray]]) -> tuple[dict[str, np.ndarra
         work.bytes += (k + 1) * acc.nbytes
         work.kernels += k + 1  # copy, k - 1 adds, scale
     return avg, work
+
+
+def outer_step(anchor: dict[str, np.ndarray], avg: dict[str, np.ndarray], lr: float) -> dict[str, np.ndarray]:
+    """A round's result with outer learning rate ``lr``: ``anchor + lr · (avg − anchor)``, array by array in
+    the arrays' dtype; ``anchor`` is moved to it in place (the next round's anchor) and a copy returned.
+
+    >>> a = {"w": np.array([1.0, 2.0])}
+    >>> outer_step(a, {"w": np.array([2.0, 2.5])}, 4.0)["w"], a["w"]
+    (array([5., 4.]), array([5., 4.]))
+    """
+    out = {}
+    for name, x in anchor.items():
+        x += x.dtype.type(lr) * (avg[name] - x)
+        out[name] = x.copy()
+    return out
+
+
+def outer_work(arrays: dict[str, np.ndarray]) -> Work:
+    """The work one copy does for :func:`outer_step` over ``arrays``: a subtract, a scale and an add per
+    element, reading the average and the anchor and writing the anchor."""
+    work = Work()
+    for a in arrays.values():
+        work += Work(flops=3 * a.size, bytes=3 * a.nbytes, kernels=3)
+    return work
 
 
 def drift(snapshots: list[dict[str, np.ndarray]], avg: dict[str, np.ndarray]) -> float:

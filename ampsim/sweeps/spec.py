@@ -335,6 +335,8 @@ def _resolve(source: str, experiment: Path, over: list, keys: list[str], combo: 
                                                                    ("staleness_nodes", {}), ("max_staleness", 0.0))}
     if resolved.get("replicas") == dataclasses.asdict(ReplicasSection()):  # nor do replicas' defaults
         del resolved["replicas"]
+    elif resolved.get("replicas", {}).get("outer_lr") == 1.0:  # nor the outer learning rate's (newer)
+        del resolved["replicas"]["outer_lr"]
     blob = json.dumps({"experiment": resolved, "hardware": hw}, sort_keys=True, default=str)
     pid = hashlib.sha256(blob.encode()).hexdigest()[:12]
     values = {}

@@ -60,6 +60,7 @@ CASES = [  # experiment, limits, replicas (+ muf), placement strategy
     ("mnist_mlp.toml", MNIST, ('replicas.nodes={"fc1"=2}', "replicas.sync_every=3", "train.muf=2"), "greedy"),
     ("sst_treelstm.toml", SST, ('replicas.nodes={"compose"=2}', "train.muf=1"), "greedy"),
     ("sst_treelstm.toml", SST, ("replicas.groups=2", "replicas.sync_every=3", "train.muf=2"), "groups"),
+    ("mnist_mlp.toml", MNIST, ("replicas.groups=2", "replicas.outer_lr=2.0", "train.muf=2"), "groups"),
 ]
 
 

@@ -39,3 +39,40 @@ def test_the_users_thread_setting_wins():
     out = subprocess.run([sys.executable, "-c", PROBE.format(first="import numpy")], capture_output=True,
                          text=True, env=env, check=True).stdout.strip()
     assert out == "[2]", out
+
+
+CORE = """
+import ctypes, os
+import ampsim
+import numpy
+libs = {l.split()[-1] for l in open('/proc/self/maps') if 'openblas' in l.lower() and '/' in l}
+names = []
+for path in sorted(libs):
+    lib = ctypes.CDLL(path)
+    for sym in ('scipy_openblas_get_corename64_', 'scipy_openblas_get_corename', 'openblas_get_corename'):
+        fn = getattr(lib, sym, None)
+        if fn is not None:
+            fn.restype = ctypes.c_char_p
+            names.append(fn().decode())
+            break
+print(names, os.environ.get('NPY_DISABLE_CPU_FEATURES'))
+"""
+
+
+def _env_without_pins(**extra: str) -> dict:
+    from ampsim.blas import KERNEL_PINS
+    return {**{k: v for k, v in __import__("os").environ.items() if k not in KERNEL_PINS}, **extra}
+
+
+@pytest.mark.skipif("avx2" not in open("/proc/cpuinfo").read(), reason="kernels are pinned on AVX2 x86-64 only")
+def test_ampsim_pins_the_avx2_kernels_so_every_x86_machine_computes_the_same_bits():
+    """The committed runs repeat bit for bit on AVX2 and AVX-512 machines alike (``ampsim.blas``)."""
+    out = subprocess.run([sys.executable, "-c", CORE], capture_output=True, text=True, env=_env_without_pins(),
+                         check=True).stdout.strip()
+    assert out == "['Haswell'] X86_V4 AVX512_ICL AVX512_SPR", out
+
+
+def test_the_users_kernel_choice_wins():
+    out = subprocess.run([sys.executable, "-c", CORE], capture_output=True, text=True,
+                         env=_env_without_pins(OPENBLAS_CORETYPE="Sandybridge"), check=True).stdout.strip()
+    assert out.startswith("['Sandybridge']"), out

@@ -41,7 +41,7 @@ import numpy as np
 
 from ampsim.executors.multicore import protocol as P
 from ampsim.executors.multicore.transport import Channel
-from ampsim.ir.sync import SyncSet, apply_average, average, drift
+from ampsim.ir.sync import SyncSet, apply_average, average, drift, outer_step
 
 __all__ = ["CopySpec", "ControllerSync", "WorkerSync"]
 
@@ -64,7 +64,7 @@ class ControllerSync:
 
     def __init__(self, sync_sets: list[SyncSet], index: dict[str, int], owner: list[int]) -> None:
         # fresh counters over the same (main-process) copies: close() reads only their names and muf
-        self.sets = [SyncSet(s.name, s.copies, s.every) for s in sync_sets]
+        self.sets = [SyncSet(s.name, s.copies, s.every, outer_lr=s.outer_lr) for s in sync_sets]
         self.nodes = [[index[c.name] for c in s.copies] for s in self.sets]
         self.owner = owner
         self.of = {i: (si, c) for si, s in enumerate(self.sets) for i, c in zip(self.nodes[si], s.copies)}
@@ -114,6 +114,9 @@ class ControllerSync:
         snaps = [got[j] for j in range(len(ids))]
         avg, _ = average(snaps)
         self.drift_sums[si] += drift(snaps, avg)
+        anchor = self.sets[si].anchor
+        if anchor is not None:
+            avg = outer_step(anchor, avg, self.sets[si].outer_lr)
         self.reduced[si] = r + 1
         data = pickle.dumps([(P.APPLY, si, r, avg)], protocol=5)
         for w in sorted({self.owner[i] for i in ids}):
