@@ -113,6 +113,8 @@ class ReplicasSection:
     outer_lr: float = spec(1.0, gt=0, help="a round's result is anchor + outer_lr * (average - anchor), the anchor "
                            "being the previous result: 1 = the plain average, the number of copies = the sum of "
                            "their moves (federated averaging's server learning rate)")
+    sparse_sync: bool = spec(False, help="tables updated by rows (embeddings) synchronize only the rows some copy "
+                             "changed since the last round (exact; fewer bytes); reference and simulator")
     overlap: bool = spec(False, help="simulator: copies keep training while a synchronization runs and apply its "
                          "result when it arrives (false: a copy waits from the round's close to its apply, and mak = 1 "
                          "equals the reference)")

@@ -143,6 +143,9 @@ def check_numerics(cfg: Config) -> None:
     if not cfg.executor.numerics and cfg.executor.kind != "sim":
         raise ConfigError(f"{cfg.path}: executor.numerics: false replays recordings on the simulated executor "
                           f"only; executor.kind is {cfg.executor.kind!r} (set executor.kind = \"sim\")")
+    if cfg.replicas.sparse_sync and (cfg.executor.kind == "multicore" or not cfg.executor.numerics):
+        raise ConfigError(f"{cfg.path}: replicas.sparse_sync: sparse synchronization runs on the reference and "
+                          "the simulated executor with numerics (it needs the rows each update changed)")
     if cfg.train.max_staleness and (cfg.executor.kind != "sim" or not cfg.executor.numerics):
         raise ConfigError(f"{cfg.path}: train.max_staleness: staleness-bounded admission runs on the simulated "
                           "executor with numerics (executor.kind = \"sim\", executor.numerics = true)")
@@ -217,7 +220,7 @@ def worker_chips(cfg: Config, n: int) -> tuple[ChipSpec, ...]:
 def replica_spec(cfg: Config) -> ReplicaSpec:
     r = cfg.replicas
     return ReplicaSpec(groups=r.groups, nodes=tuple(r.nodes.items()), sync=r.sync, sync_every=r.sync_every,
-                       overlap=r.overlap, outer_lr=r.outer_lr)
+                       overlap=r.overlap, outer_lr=r.outer_lr, sparse_sync=r.sparse_sync)
 
 
 def replicate_task(cfg: Config, task: Task) -> tuple[Task, Replicated | None]:

@@ -8,6 +8,7 @@
                               # sync_every local updates (ampsim/ir/sync.py); "none": never (ablation)
     sync_every = 4            # local updates of each copy between synchronizations (default 1)
     outer_lr = 1.0            # a round's result: anchor + outer_lr * (average - anchor); 1 = the average
+    sparse_sync = false       # true: tables updated by rows (embeddings) synchronize the rows copies changed
     overlap = false           # simulator: true lets copies train on while a synchronization runs
 
 :func:`replicate` turns a model into the model the executors run: every copy is a node of its own,
@@ -50,6 +51,7 @@ class ReplicaSpec:
     sync_every: int = 1
     overlap: bool = False
     outer_lr: float = 1.0
+    sparse_sync: bool = False
 
     @property
     def trivial(self) -> bool:
@@ -158,6 +160,6 @@ def replicate(model: Model, spec: ReplicaSpec, source: str = "<config>") -> Repl
             copies = [graph.nodes[p] for g in range(G) for p in names[(g, node.name)]]
             if len(copies) > 1:
                 sync_sets.append(SyncSet(node.name, copies, spec.sync_every, overlap=spec.overlap,
-                                             outer_lr=spec.outer_lr))
+                                             outer_lr=spec.outer_lr, sparse=spec.sparse_sync))
     out = Model(graph, ReplicaInject(model.inject, G, names), model.metric)
     return Replicated(out, spec, sync_sets, {n: [list(names[(g, n)]) for g in range(G)] for n in base.nodes}, model)

@@ -235,6 +235,10 @@ CASES = [
     ("replica-sync-every-zero", [*NAME, "replicas.sync_every=0"], None, "replicas.sync_every: must be >= 1"),
     ("replica-outer-lr-zero", [*NAME, "replicas.outer_lr=0"], None, "replicas.outer_lr: must be > 0"),
     ("replica-outer-lr-text", [*NAME, 'replicas.outer_lr="fast"'], None, "replicas.outer_lr: expected"),
+    ("sparse-sync-multicore", [*NAME, "replicas.sparse_sync=true", "--set", 'executor.kind="multicore"'],
+     None, "blobs_mlp.toml: replicas.sparse_sync: sparse synchronization runs on the reference and the simulated"),
+    ("sparse-sync-replay", [*NAME, "replicas.sparse_sync=true", "--set", "executor.numerics=false", *HW,
+                            ROOT / "hardware_models/ring4.toml"], None, "replicas.sparse_sync: sparse synchronization"),
 ]
 
 

@@ -57,6 +57,9 @@ STALENESS_WINDOW = 32
 
 class ParamNode(Node):
     kind = "ppt"
+    #: parameters updated by rows (a table whose gradient is sparse over the rows an instance used);
+    #: with ``replicas.sparse_sync`` copies synchronize only the rows they changed (``ir/sync.py``)
+    row_params: tuple[str, ...] = ()
 
     def __init__(self, name: str, params: dict[str, np.ndarray], *, width: int | None = None) -> None:
         super().__init__(name, width=width)
@@ -86,6 +89,8 @@ class ParamNode(Node):
         self._versions: dict[int, dict[str, np.ndarray]] = {}
         #: predict: (version, the predicted parameters) of the latest prediction
         self._predicted: tuple[int, dict[str, np.ndarray]] | None = None
+        #: rows of each row parameter that updates changed, while a sync set tracks them (else None)
+        self.changed_rows: dict[str, list[np.ndarray]] | None = None
 
     def configure(self, optimizer: OptimizerSpec, muf: int, clip_norm: float = 0.0) -> None:
         self.optimizer = make_optimizer(optimizer)
@@ -290,6 +295,8 @@ class ParamNode(Node):
             sparse = isinstance(g, SparseRows)
             g = SparseRows(g.rows, g.values * scale) if sparse else g * scale
             n += self.optimizer.update(name, self.params[name], g)
+            if sparse and self.changed_rows is not None:
+                self.changed_rows.setdefault(name, []).append(g.rows)
             work.kernels += 1 + self.optimizer.kernels(sparse)  # the scaling, then the optimizer step
             if sparse and self.optimizer.record_steps:
                 work.kernels += 2  # predict: last_step's fill and row scatter

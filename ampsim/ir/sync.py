@@ -31,11 +31,20 @@ round averages lives in the same frame. Optimizer state (momenta, accumulators) 
 The simulator uses :meth:`SyncSet.close` to hold a copy's later messages from the moment a round closes
 until its result is applied there (see ``executors/sim/collective.py``): with mak = 1 every executor then
 applies each round between the same two messages, and the runs agree bit for bit.
+
+Sparse synchronization (``replicas.sparse_sync``): a table updated by rows (an embedding,
+``ParamNode.row_params``) changes only in the rows its instances used, so a round need not move all of
+it. Each copy records the rows its updates changed and snapshots only those; a round averages, for such
+a parameter, only the union U of the rows any copy changed since the previous round, and the all-reduce
+moves those rows and their ids. This is exact, not an approximation: a row no copy changed since the last
+round holds the same value in every copy (that round's result, kept as the set's *base*), so its average
+is that value. Rows outside U are left as they are (the dense average rewrites them as ``(k·x)/k``, which
+can round), so the option is opt-in and the dense rule stays the default, bit for bit.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -58,20 +67,34 @@ class Reduced:
     average: dict[str, np.ndarray]
     drift: float
     work: Work
+    #: sparse synchronization: the rows (sorted ids) a row parameter's average holds; empty when dense
+    rows: dict[str, np.ndarray] = field(default_factory=dict)
+    #: bytes the all-reduce moves per copy (values, and 8 bytes per row id); None: every parameter whole
+    nbytes: float | None = None
 
 
 class SyncSet:
     """The copies of model node ``name``, synchronized every ``every`` updates of each copy."""
 
     def __init__(self, name: str, copies: list[ParamNode], every: int, *, overlap: bool = False,
-                 outer_lr: float = 1.0) -> None:
+                 outer_lr: float = 1.0, sparse: bool = False) -> None:
         if len(copies) < 2:
             raise ValueError(f"sync set {name}: needs at least two copies, got {len(copies)}")
         self.name, self.copies, self.every = name, list(copies), every
         #: η of ``result = anchor + η (avg − anchor)``; 1: the plain average
         self.outer_lr = outer_lr
-        #: the previous round's result (the copies' common start before the first), for η ≠ 1
-        self.anchor = ({n: p.copy() for n, p in copies[0].params.items()} if outer_lr != 1.0 else None)
+        #: sparse synchronization: the row parameters, synchronized by the rows the copies changed
+        self.row_params = tuple(copies[0].row_params) if sparse else ()
+        for c in copies if self.row_params else ():
+            c.changed_rows = {}
+        #: each row parameter's value wherever no copy changed it since the last round (its result)
+        self._base = {n: copies[0].params[n].copy() for n in self.row_params}
+        self._rows: dict[int, dict[int, dict[str, np.ndarray]]] = {}  # round -> copy -> rows it changed
+        self._held: dict[tuple[int, int], int] = {}  # (round, copy) -> bytes its snapshot holds
+        #: the previous round's result (the copies' common start before the first), for η ≠ 1 (a row
+        #: parameter's is its base)
+        self.anchor = ({n: p.copy() for n, p in copies[0].params.items() if n not in self.row_params}
+                       if outer_lr != 1.0 else None)
         #: the simulator does not gate the copies while a round runs (``replicas.overlap``)
         self.overlap = overlap
         self.index = {c.name: i for i, c in enumerate(copies)}
@@ -111,9 +134,16 @@ class SyncSet:
         if self._updates[i] % self.every:
             return None
         r = self._updates[i] // self.every - 1
-        self._snaps.setdefault(r, {})[i] = {n: p.copy() for n, p in copy.params.items()}
-        copy.held_nbytes += copy.param_bytes * (2 if r == 0 and self.outer_lr != 1.0 else 1)  # + the anchor
-        return Work(bytes=2 * copy.param_bytes, kernels=len(copy.params))
+        if self.row_params:  # the dense parameters whole, a row parameter's changed rows
+            rows = {n: _unique(copy.changed_rows.pop(n, [])) for n in self.row_params}
+            self._rows.setdefault(r, {})[i] = rows
+            snap = {n: (p[rows[n]] if n in rows else p.copy()) for n, p in copy.params.items()}
+        else:
+            snap = {n: p.copy() for n, p in copy.params.items()}
+        self._snaps.setdefault(r, {})[i] = snap
+        nbytes = self._held[(r, i)] = sum(a.nbytes for a in snap.values())
+        copy.held_nbytes += nbytes + (copy.param_bytes if r == 0 and self.outer_lr != 1.0 else 0)  # + the anchor
+        return Work(bytes=2 * nbytes, kernels=len(copy.params))
 
     def ready(self) -> int | None:
         """The next round to reduce, once all its snapshots are taken and the round before it has been
@@ -129,14 +159,37 @@ class SyncSet:
         if r is None:
             raise RuntimeError(f"sync set {self.name}: no round is ready")
         snaps = [self._snaps[r][i] for i in range(len(self.copies))]
+        rows = self._widen(r, snaps) if self.row_params else {}
         avg, work = average(snaps)
         spread = drift(snaps, avg)
         if self.anchor is not None:
-            avg = outer_step(self.anchor, avg, self.outer_lr)
+            avg.update(outer_step(self.anchor, {n: a for n, a in avg.items() if n not in rows}, self.outer_lr))
+        for n, u in rows.items():
+            if self.outer_lr != 1.0:
+                avg[n] = outer_step({n: self._base[n][u]}, {n: avg[n]}, self.outer_lr)[n]
+            self._base[n][u] = avg[n]
         self._reduced += 1
         self.rounds += 1
         self.drift_sum += spread
-        return Reduced(r, avg, spread, work)
+        if not rows:
+            return Reduced(r, avg, spread, work)
+        nbytes = sum(a.nbytes for a in avg.values()) + 8 * sum(u.size for u in rows.values())
+        return Reduced(r, avg, spread, work, rows, nbytes)
+
+    def _widen(self, r: int, snaps: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+        """Sparse synchronization: replace each copy's snapshot of a row parameter (its changed rows) by
+        its values on U, the union of the rows every copy changed (the base's where it changed none), in
+        place; return U per row parameter."""
+        changed = self._rows.pop(r)
+        rows = {}
+        for n in self.row_params:
+            u = _unique([changed[i][n] for i in range(len(snaps))])
+            for i, snap in enumerate(snaps):
+                vals = self._base[n][u]
+                vals[np.searchsorted(u, changed[i][n])] = snap[n]
+                snap[n] = vals
+            rows[n] = u
+        return rows
 
     def apply(self, copy: ParamNode, reduced: Reduced) -> Work:
         """Apply a reduced round to ``copy`` (p ← avg + (p − snapshot), later snapshots likewise); return
@@ -145,15 +198,25 @@ class SyncSet:
         snap = self._snaps[reduced.round].pop(i)
         if not self._snaps[reduced.round]:
             del self._snaps[reduced.round]
-        work = Work() if self.anchor is None else outer_work(reduced.average)
-        later = [self._snaps[r][i] for r in sorted(self._snaps) if r > reduced.round and i in self._snaps[r]]
+        work = Work() if self.outer_lr == 1.0 else outer_work(reduced.average)
+        later = [r for r in sorted(self._snaps) if r > reduced.round and i in self._snaps[r]]
         for name, avg in reduced.average.items():
-            for target in [copy.params[name]] + [s[name] for s in later]:
-                apply_average(target, avg, snap[name])
+            u = reduced.rows.get(name)
+            if u is None:
+                pairs = [(copy.params[name], avg, snap[name])] + [(self._snaps[r][i][name], avg, snap[name])
+                                                                  for r in later]
+            else:  # U's rows of the parameter, and those of U a later snapshot holds (its changed rows)
+                pairs = [(_Rows(copy.params[name], u), avg, snap[name])]
+                for r in later:
+                    _, mine, theirs = np.intersect1d(self._rows[r][i][name], u, assume_unique=True,
+                                                     return_indices=True)
+                    pairs.append((_Rows(self._snaps[r][i][name], mine), avg[theirs], snap[name][theirs]))
+            for target, a, base in pairs:
+                apply_average(target, a, base)
                 work.flops += 2 * target.size
                 work.bytes += 4 * target.nbytes
                 work.kernels += 3  # subtract, add, assign
-        copy.held_nbytes -= copy.param_bytes
+        copy.held_nbytes -= self._held.pop((reduced.round, i))
         self._applied[i] += 1
         return work
 
@@ -161,6 +224,26 @@ class SyncSet:
         """True once round ``r`` has been applied to every copy."""
         return min(self._applied) > r
 
+
+
+def _unique(rows: list[np.ndarray]) -> np.ndarray:
+    """The sorted distinct ids of ``rows`` (an empty int64 array for none)."""
+    return np.unique(np.concatenate(rows)) if rows else np.zeros(0, dtype=np.int64)
+
+
+class _Rows:
+    """Rows ``index`` of ``array`` as a target of :func:`apply_average` (read, then written back)."""
+
+    def __init__(self, array: np.ndarray, index: np.ndarray) -> None:
+        self.array, self.index = array, index
+        self.size = index.size * (array[0].size if array.ndim > 1 else 1)
+        self.nbytes = self.size * array.itemsize
+
+    def __sub__(self, other: np.ndarray) -> np.ndarray:
+        return self.array[self.index] - other
+
+    def __setitem__(self, _: object, value: np.ndarray) -> None:
+        self.array[self.index] = value
 
 
 def rounds_and_drift(sync_sets: list[SyncSet]) -> tuple[int, float]:

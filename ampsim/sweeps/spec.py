@@ -335,8 +335,10 @@ def _resolve(source: str, experiment: Path, over: list, keys: list[str], combo: 
                                                                    ("staleness_nodes", {}), ("max_staleness", 0.0))}
     if resolved.get("replicas") == dataclasses.asdict(ReplicasSection()):  # nor do replicas' defaults
         del resolved["replicas"]
-    elif resolved.get("replicas", {}).get("outer_lr") == 1.0:  # nor the outer learning rate's (newer)
-        del resolved["replicas"]["outer_lr"]
+    else:  # nor do the defaults of the newer replica options
+        for key, default in (("outer_lr", 1.0), ("sparse_sync", False)):
+            if resolved.get("replicas", {}).get(key) == default:
+                del resolved["replicas"][key]
     blob = json.dumps({"experiment": resolved, "hardware": hw}, sort_keys=True, default=str)
     pid = hashlib.sha256(blob.encode()).hexdigest()[:12]
     values = {}

@@ -63,6 +63,8 @@ REPLICA_CASES = [
      ("replicas.groups=2", 'replicas.nodes={"compose"=2}', "train.muf=1")),
     ("sst_treelstm.toml", ("data.limit_train=40", "data.limit_test=10"), "torus8x8.toml", "groups",
      ("replicas.groups=4", "replicas.outer_lr=3.0", "train.muf=2")),
+    ("sst_treelstm.toml", ("data.limit_train=40", "data.limit_test=10"), "hypercube_1024.toml", "groups",
+     ("replicas.groups=4", "replicas.sparse_sync=true", 'replicas.nodes={"compose"=2}', "train.muf=1")),
     ("sst_treelstm.toml", ("data.limit_train=40", "data.limit_test=10"), "hetero_straggler.toml", "min_cut",
      ('replicas.nodes={"compose"=2, "leafcell"=2}', "replicas.sync_every=2")),
 ]

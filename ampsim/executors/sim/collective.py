@@ -118,7 +118,7 @@ class Collectives:
     def _ring(self, s: SyncSet, red: Reduced) -> None:
         k, copies = len(s.copies), s.copies
         chips = [self.where[c.name] for c in copies]
-        chunk = s.param_bytes / k
+        chunk = (s.param_bytes if red.nbytes is None else red.nbytes) / k
         elements = sum(a.size for a in red.average.values()) / k
         steps = 2 * (k - 1)
         got = [[self.env.event() for _ in range(k)] for _ in range(steps)]

@@ -87,6 +87,8 @@ class Embedding(ParamNode):
     The ids are data, so backward sends nothing upstream; the gradient is sparse over the rows used.
     """
 
+    row_params = ("W",)
+
     def __init__(self, name: str, n_rows: int, dim: int, *, seed: int = 0, scale: float = 0.1,
                  table: np.ndarray | None = None, dtype: type = np.float32) -> None:
         if table is None:
