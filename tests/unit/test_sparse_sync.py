@@ -30,7 +30,7 @@ def step(node: Embedding, rows: list[int], rng: np.random.Generator) -> None:
     node.changed_rows.setdefault("W", []).append(r)
 
 
-def round_of(s: SyncSet, changes: list[list[int]], rng: np.random.Generator) -> None:
+def round_of(s: SyncSet, changes: list[list[int]], rng: np.random.Generator):
     for c, rows in zip(s.copies, changes):
         if rows:
             step(c, rows, rng)
@@ -42,7 +42,6 @@ def round_of(s: SyncSet, changes: list[list[int]], rng: np.random.Generator) -> 
 
 
 def test_only_the_rows_some_copy_changed_are_averaged_and_moved():
-    rng = np.random.default_rng(0)
     dense, sparse = table_copies(3), table_copies(3)
     ds, ss = SyncSet("emb", dense, 1), SyncSet("emb", sparse, 1, sparse=True)
     for c in dense:
