@@ -82,6 +82,10 @@ HARDWARE_HELP: dict[str, str] = {
     "chip.wake_overhead_s": "cost of resuming after sleeping idle",
     "chip.spin_s": "how long an idle chip polls before it sleeps",
     "chip.poll_interval_s": "a busy chip takes in arrivals this often (0: at once)",
+    "chip.contention_slowdown": "while more than one chip is busy, this chip works 1 + this times slower "
+                                "(cores sharing caches and memory; 0: never)",
+    "chip.compute_table": "measured seconds per message by work: rows {flops, bytes, kernels, seconds, label}, "
+                          "used instead of the roofline where they apply (written by `ampsim calibrate`)",
     "link.latency_s": "per hop, each direction",
     "link.bandwidth_bytes_per_s": "each direction (links are full duplex)",
     "link.packet_bytes": "0: a link moves whole messages, one after another; > 0: packets of this size, so "
@@ -121,7 +125,8 @@ _MINIMAL: dict[str, dict[str, Any]] = {
     "topology": {"kind": "ring", "n": 3},
 }
 _BOUND = re.compile(r"must be (>=?) (\S+), got")
-_TYPE_WORDS = {bool: "boolean", int: "integer", float: "number", str: "string", dict: "table", list: "array"}
+_TYPE_WORDS = {bool: "boolean", int: "integer", float: "number", str: "string", dict: "table", list: "array",
+               tuple: "array"}
 
 
 def _link_keys() -> list[str]:

@@ -239,6 +239,29 @@ CASES = [
      None, "blobs_mlp.toml: replicas.sparse_sync: sparse synchronization runs on the reference and the simulated"),
     ("sparse-sync-replay", [*NAME, "replicas.sparse_sync=true", "--set", "executor.numerics=false", *HW,
                             ROOT / "hardware_models/ring4.toml"], None, "replicas.sparse_sync: sparse synchronization"),
+    # a measured machine's compute table and contention (issue 14): one line naming the row and field
+    ("compute-table-not-an-array", [*NAME, "hardware.chip.compute_table=3", *HW, ROOT / "hardware_models/ring4.toml"],
+     None, "chip.compute_table: expected an array of tables {flops, bytes, kernels, seconds, label}, got integer"),
+    ("compute-table-row-not-a-table", [*NAME, "hardware.chip.compute_table=[5]", *HW, ROOT / "hardware_models/ring4.toml"],
+     None, "chip.compute_table[0]: expected a table"),
+    ("compute-table-negative-seconds", [*NAME, "hardware.chip.compute_table=[{{flops=1, bytes=0, kernels=1, seconds=-1}}]",
+                                        *HW, ROOT / "hardware_models/ring4.toml"], None,
+     "chip.compute_table[0].seconds: must be > 0, got -1"),
+    ("compute-table-missing-kernels", [*NAME, "hardware.chip.compute_table=[{{flops=1, bytes=0, seconds=1e-6}}]",
+                                       *HW, ROOT / "hardware_models/ring4.toml"], None,
+     "chip.compute_table[0].kernels: missing required field"),
+    ("compute-table-unknown-field", [*NAME, "hardware.chip.compute_table=[{{flops=1, bytes=0, kernels=1, secs=1e-6}}]",
+                                     *HW, ROOT / "hardware_models/ring4.toml"], None,
+     "chip.compute_table[0].secs: unknown field (expected one of: flops, bytes, kernels, seconds, label)"),
+    ("compute-table-text-flops", [*NAME, 'hardware.chip.compute_table=[{{flops="x", bytes=0, kernels=1, seconds=1e-6}}]',
+                                  *HW, ROOT / "hardware_models/ring4.toml"], None,
+     "chip.compute_table[0].flops: expected a number, got string 'x'"),
+    ("compute-table-same-work-twice", [*NAME, "hardware.chip.compute_table=[{{flops=1, bytes=0, kernels=1, seconds=1e-6}}, "
+                                              "{{flops=1.0, bytes=0, kernels=1, seconds=2e-6}}]",
+                                       *HW, ROOT / "hardware_models/ring4.toml"], None,
+     "chip.compute_table[1]: same flops, bytes and kernels as chip.compute_table[0]"),
+    ("contention-negative", [*NAME, "hardware.chip.contention_slowdown=-0.5", *HW, ROOT / "hardware_models/ring4.toml"],
+     None, "chip.contention_slowdown: must be >= 0, got -0.5"),
 ]
 
 

@@ -8,12 +8,15 @@ guessed but *measured*, and then *checked*:
    and bandwidth. Three small workloads (MLP, LSTM and Tree-LSTM shapes) run on one real multicore worker,
    each node call timed; the same workloads and chains of trivial nodes run on two workers, whose own
    transport timers say what crossing between workers costs.
-2. **Fit** (:mod:`.calibrate`, with the fits in :mod:`.workloads` and :mod:`.transport`). The chip's
-   FLOP rate, memory bandwidth, per-message and per-operation overheads are fitted so that the simulator
-   reproduces the one-worker workloads; the per-frame, per-message and per-byte transport costs and the
-   link latency are fitted to the two-worker runs. :func:`run_calibration` writes the model
-   (``hardware_models/local_cpu.toml``, its description naming this machine) and the raw measurements
-   next to it (``local_cpu.calibration.json``). ``ampsim calibrate`` is this step.
+2. **Fit** (:mod:`.calibrate`, with the fits in :mod:`.workloads`, :mod:`.profile` and :mod:`.transport`).
+   The chip's FLOP rate, memory bandwidth, per-message and per-operation overheads are fitted so that the
+   simulator reproduces the one-worker workloads; a table of every node call's measured cost
+   (``chip.compute_table``) overrides that roofline where it has a row, and ``chip.contention_slowdown``
+   says how much slower a core works while the other is busy (:mod:`.profile`); the per-frame, per-message
+   and per-byte transport costs and the link latency are fitted to the two-worker runs.
+   :func:`run_calibration` writes the model (``hardware_models/local_cpu.toml``, its description naming
+   this machine) and the raw measurements next to it (``local_cpu.calibration.json``). ``ampsim
+   calibrate`` is this step.
 3. **Compare** (:mod:`.compare`). :func:`run_compare` runs one experiment under several configurations
    (worker counts, mak, placement) both on the multicore executor, timed by the wall clock, and in the
    simulator on the calibrated model with the same placement, corrects for a shared machine (free cores
@@ -23,7 +26,7 @@ guessed but *measured*, and then *checked*:
    measuring anything, a model calibrated on another machine. ``ampsim compare`` is this step.
 
 :mod:`.cli` wires both subcommands into ``ampsim``. Within the package, imports go one way:
-microbench and workloads at the bottom, transport and calibrate above them, compare above those, cli
+microbench and workloads at the bottom, profile, transport and calibrate above them, compare above those, cli
 on top. Below the package it uses the executors, training and results; nothing below imports it.
 """
 

@@ -9,6 +9,10 @@ chip.flops_per_s          } fitted so that the simulator reproduces three small 
 chip.mem_bandwidth_...    } Tree-LSTM shapes) run by a real one-worker multicore executor: the time per
 chip.overhead_s           } instance, and how it splits among the workloads' node calls (each call timed);
 chip.kernel_overhead_s    } o therefore includes the worker loop, admission and the controller round trip
+chip.compute_table        per distinct work of the workloads' node calls: the measured call time plus the
+                          worker loop's share per message (:mod:`ampsim.calibration.profile`); the four
+                          numbers above remain the roofline between and beyond its rows
+chip.contention_slowdown  the workloads' node calls alone vs with the same workload on the other core
 chip.memory_bytes         physical memory / workers
 chip.frame_*, remote_*,   what crossing between two workers costs, per frame, per message and per byte,
 chip.coalesce_window_s,   and the idle gap per frame: fitted to the workers' own transport timers over
@@ -19,9 +23,11 @@ link.bandwidth_bytes...   4 MB messages between two processes
 Recorded as comments (and in ``<out>.calibration.json``, which ``ampsim compare`` reads): GEMM FLOP/s by
 shape, copy bandwidth by working-set size, isolated node-step times and a roofline fitted to them alone,
 the worker loop's cost per trivial message, the round trip of a small message and the transport fit's
-parts. A single GEMM rate is not used as the chip's FLOP rate: numpy's per-call overheads and its unfused
-optimizer updates (which move ~10x the bytes their nodes report) would make it predict badly. The whole
-calibration takes about 20 s.
+parts, and the node-level error of the model with and without its table over every node call of the
+workloads, against a held-out pass (:func:`ampsim.calibration.profile.node_errors`; ``ampsim calibrate``
+prints it too). A single GEMM rate is not used as the chip's FLOP rate: numpy's per-call overheads and its
+unfused optimizer updates (which move ~10x the bytes their nodes report) would make it predict badly. The
+whole calibration takes about 90 s.
 
 The model's ``system.description`` names this machine (:func:`machine_description`);
 :func:`model_of_this_machine` uses it to refuse a model calibrated elsewhere (``ampsim compare``).
@@ -29,6 +35,7 @@ The model's ``system.description`` names this machine (:func:`machine_descriptio
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import logging
 import os
@@ -39,7 +46,7 @@ from pathlib import Path
 from ampsim.errors import ConfigError
 from ampsim.files import check_output_file
 from ampsim.hardware.parse import system_from_dict
-from ampsim.hardware.spec import ChipSpec, SystemSpec
+from ampsim.hardware.spec import ChipSpec, ComputeCost, SystemSpec
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +96,7 @@ def calibrate(workers: int | None = None, quick: bool = False) -> tuple[dict, di
     """Run the measurements; return (hardware-model dict, raw measurements). ``quick`` measures about
     five times less (~3 s), for tests and smoke runs; its numbers are noisier."""
     from ampsim.calibration import microbench as mb
+    from ampsim.calibration import profile as cp
     from ampsim.calibration import workloads as cw
     from ampsim.calibration.transport import calibrate_transport
     from ampsim.executors.multicore.procs import limit_blas_threads
@@ -104,11 +112,17 @@ def calibrate(workers: int | None = None, quick: bool = False) -> tuple[dict, di
     raw["steps_fit"] = mb.fit_roofline(raw["steps"])
     raw["workloads"] = [cw.measure_workload(name, repeat=1 if quick else 5, scale=q) for name in cw.WORKLOADS]
     raw["fit"] = fit = cw.fit(raw["workloads"])
+    raw["profile"] = profiles = cp.profile_workloads(raw["workloads"], q)
+    table = cp.build_table(profiles)
+    roofline = ChipSpec(_round(fit["flops_per_s"]), _round(fit["mem_bandwidth_bytes_per_s"]), _round(fit["overhead_s"]),
+                        1, _mem_bytes() // n, kernel_overhead_s=_round(fit["kernel_overhead_s"]))
+    chip = dataclasses.replace(roofline, compute_table=tuple(ComputeCost(**row) for row in table))
+    raw["node_errors"] = {"table": cp.node_errors(chip, profiles), "roofline": cp.node_errors(roofline, profiles),
+                          "leave_one_out": cp.leave_one_out(roofline, table, profiles)}
+    raw["contention"] = cp.contention(q, rounds=1 if quick else 2)
     speed_first = cw.speed_index()
     raw["dispatch"] = mb.dispatch_overhead_s(int(4000 * q))
     raw["transport"] = tr = mb.transport(1.0 * q)
-    chip = ChipSpec(fit["flops_per_s"], fit["mem_bandwidth_bytes_per_s"], fit["overhead_s"], 1, _mem_bytes() // n,
-                    kernel_overhead_s=fit["kernel_overhead_s"])
     raw["remote"] = remote = calibrate_transport(chip, q)
     raw["speed_index_s"] = (speed_first + cw.speed_index()) / 2  # the machine's speed drifts: two samples
     raw["quick"] = quick
@@ -135,6 +149,8 @@ def calibrate(workers: int | None = None, quick: bool = False) -> tuple[dict, di
             "compute_units": 1,
             "memory_bytes": int(_mem_bytes() // n),
             **{k: _round(remote[k]) for k in TRANSPORT_FIELDS},
+            "contention_slowdown": _round(raw["contention"]["slowdown"]),
+            "compute_table": table,
         },
         "link": {"latency_s": _round(remote["latency_s"]),
                  "bandwidth_bytes_per_s": _round(tr["bandwidth_bytes_per_s"])},
@@ -169,7 +185,7 @@ def to_toml(model: dict, raw: dict) -> str:
         lines.append(f"#   {w['name']} ({w['messages_per_instance']:.0f} messages): "
                      f"{w['seconds_per_instance'] * 1e3:.3f} / "
                      f"{pred * 1e3:.3f}; {w['reference_seconds_per_instance'] * 1e3:.3f}; {w['core_share']:.2f}")
-    lines.append("# Node steps (median us measured / predicted by this model):")
+    lines.append("# Node steps in isolation (median us measured / predicted by this model's roofline):")
     for s in raw["steps"]:
         pred = (max(s["flops"] / fit["flops_per_s"], s["bytes"] / fit["mem_bandwidth_bytes_per_s"]) + fit["overhead_s"]
                 + fit["kernel_overhead_s"] * s["kernels"])
@@ -194,13 +210,44 @@ def to_toml(model: dict, raw: dict) -> str:
                  f"{r['message_receive_s'] * 1e6:.2f} us, per byte {r['byte_send_s'] * 1e9:.2f} + "
                  f"{r['byte_receive_s'] * 1e9:.2f} ns (sender + receiver); idle gap per frame "
                  f"{raw['remote']['latency_s'] * 1e6:.1f} us (link.latency_s).")
+    lines += _profile_comments(raw)
     lines.append("")
     for section in ("system", "chip", "link", "topology"):
         lines.append(f"[{section}]")
         for k, v in model[section].items():
-            lines.append(f"{k} = {_value(v)}")
+            if k == "compute_table":  # one row per line: flops, bytes, kernels, seconds, label
+                lines.append(f"{k} = [")
+                lines += [f"  {{{', '.join(f'{f} = {_value(x)}' for f, x in row.items())}}}," for row in v]
+                lines.append("]")
+            else:
+                lines.append(f"{k} = {_value(v)}")
         lines.append("")
     return "\n".join(lines)
+
+
+def _profile_comments(raw: dict) -> list[str]:
+    """The comment lines on the compute table and contention (:mod:`ampsim.calibration.profile`)."""
+    if "node_errors" not in raw:  # measurements written before the table existed
+        return []
+    ne = raw["node_errors"]
+    t, r, loo = ne["table"], ne["roofline"], ne["leave_one_out"]
+    lines = [f"# Node-level error over every node call of the workloads ({t['works']} distinct works, {t['calls']} "
+             "calls; per-message time predicted vs measured in a held-out pass, call + worker-loop share):",
+             f"#   with compute_table: median {t['median']:.1%}, 90th percentile {t['p90']:.1%}, worst {t['max']:.0%} "
+             f"(weighted by calls: median {t['median_per_call']:.1%}, 90th percentile {t['p90_per_call']:.1%})",
+             f"#   roofline alone:     median {r['median']:.1%}, 90th percentile {r['p90']:.1%}, worst {r['max']:.0%} "
+             f"(weighted by calls: median {r['median_per_call']:.1%}, 90th percentile {r['p90_per_call']:.1%})",
+             f"#   each row left out in turn (interpolated from the others): median {loo['median']:.1%}, "
+             f"90th percentile {loo['p90']:.1%} (weighted by calls: {loo['median_per_call']:.1%}, "
+             f"{loo['p90_per_call']:.1%})",
+             "#   worst with compute_table (us measured / predicted):"]
+    lines += [f"#     {w['label']}: {w['measured_s'] * 1e6:.1f} / {w['predicted_s'] * 1e6:.1f}" for w in t["worst"]]
+    c = raw["contention"]
+    parts = "; ".join(f"{name} {v['alone_s'] * 1e3:.0f} / {v['busy_s'] * 1e3:.0f}"
+                      for name, v in c["workloads"].items())
+    lines.append(f"# Contention: the workloads' node calls alone / with the same workload on the other core (ms per "
+                 f"pass): {parts}; contention_slowdown {c['slowdown']:.3f}")
+    return lines
 
 
 def _value(v) -> str:
@@ -222,6 +269,7 @@ def write_model(model: dict, raw: dict, out: str | Path) -> SystemSpec:
     atomic_write(out, to_toml(model, raw))
     slim = dict(raw, workloads=[{k: v for k, v in w.items() if k not in ("items", "counts", "item_seconds")}
                                 for w in raw["workloads"]])
+    slim.pop("profile", None)  # every call's times: in the model's compute_table and comments
     atomic_write(sidecar(out), json.dumps(slim, indent=1) + "\n")
     return load_system(out)
 

@@ -28,6 +28,11 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
           f"{c.kernel_overhead_s * 1e6:.2f} us/operation; "
           f"link {link.latency_s * 1e6:.1f} us, {link.bandwidth_bytes_per_s / 1e9:.2f} GB/s "
           f"(workload fit errors: {errs}; took {raw['seconds']:.1f} s)")
+    t, r = raw["node_errors"]["table"], raw["node_errors"]["roofline"]
+    print(f"node-level error over {t['works']} distinct node calls ({t['calls']} calls, held-out pass): median "
+          f"{t['median']:.1%}, 90th percentile {t['p90']:.1%} with the compute table ({len(c.compute_table)} rows; "
+          f"weighted by calls {t['median_per_call']:.1%}, {t['p90_per_call']:.1%}); roofline alone {r['median']:.1%}, "
+          f"{r['p90']:.1%}; contention slowdown {c.contention_slowdown:+.1%} while both cores are busy")
     return 0
 
 

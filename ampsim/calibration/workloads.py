@@ -20,6 +20,7 @@ what one message and one update cost in this engine on this machine.
 from __future__ import annotations
 
 import copy
+import gc
 import logging
 import time
 
@@ -83,33 +84,72 @@ def tree_workload(n: int, seed: int = 0) -> tuple[Model, list[Instance]]:
 WORKLOADS = {"mlp": (mlp_workload, 80), "rnn": (rnn_workload, 80), "tree": (tree_workload, 100)}
 
 
-def work_items(model: Model, instances: list[Instance]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Unique (flops, bytes, kernels) triples of every message and update over ``instances``, their counts
-    and the seconds their calls took in total, run through the reference order on a copy of ``model``
-    (after one untimed pass over the first instances, so first-call costs are not counted)."""
+def timed_calls(model: Model, instances: list[Instance]) -> tuple[list[tuple[float, float, float]], list[float],
+                                                                    list[str]]:
+    """Every message's and update's work ``(flops, bytes, kernels)``, the seconds its call took and a label
+    (node kind, name, direction, payload shape: ``"linear fc0 fwd 32x784"``), over ``instances`` run through
+    the reference order on a copy of ``model`` (after one untimed pass over the first instances, so
+    first-call costs are not counted). On a machine shared with other jobs the calls' wall times are scaled
+    by the share of a core the pass got (its CPU time / its wall time): what a core of its own would take,
+    as :func:`measure_workload` counts."""
     m = copy.deepcopy(model)
     graph = m.graph.validate()
     perf = time.perf_counter
     rows: list[tuple[float, float, float]] = []
     secs: list[float] = []
-    for timed, batch in ((False, instances[:3]), (True, instances)):
-        for inst in batch:
-            for visit in pump(graph, m.inject(inst), timed=True):
-                work = visit.step.work
-                secs.append(visit.seconds)
-                rows.append((work.flops, work.bytes, work.kernels))
-            for node in graph.param_nodes:
-                t0 = perf()
-                work = node.complete(inst.key)
-                if work is not None:
-                    secs.append(perf() - t0)
+    labels: list[str] = []
+    # the collector's pauses land on whichever call allocates at the time: off while calls are timed, they
+    # count per message in the worker loop's share (:func:`fit`) instead of in one call's time
+    collecting = gc.isenabled()
+    try:
+        for timed, batch in ((False, instances[:3]), (True, instances)):
+            if timed:
+                gc.collect()
+                gc.disable()
+            wall0, cpu0 = perf(), time.process_time()
+            for inst in batch:
+                for visit in pump(graph, m.inject(inst), timed=True):
+                    work = visit.step.work
+                    secs.append(visit.seconds)
                     rows.append((work.flops, work.bytes, work.kernels))
-        if not timed:
-            rows.clear()
-            secs.clear()
+                    shape = "x".join(map(str, getattr(visit.msg.payload, "shape", ()))) or "-"
+                    labels.append(f"{type(visit.node).__name__.lower()} {visit.node.name} "
+                                  f"{'bwd' if visit.backward else 'fwd'} {shape}")
+                for node in graph.param_nodes:
+                    t0 = perf()
+                    work = node.complete(inst.key)
+                    if work is not None:
+                        secs.append(perf() - t0)
+                        rows.append((work.flops, work.bytes, work.kernels))
+                        labels.append(f"{type(node).__name__.lower()} {node.name} update")
+            if not timed:
+                rows.clear()
+                secs.clear()
+                labels.clear()
+        share = min(1.0, (time.process_time() - cpu0) / max(perf() - wall0, 1e-9))
+    finally:
+        if collecting:
+            gc.enable()
+    return rows, [s * share for s in secs], labels
+
+
+def work_items(model: Model, instances: list[Instance], *,
+               labels: bool = False) -> tuple[np.ndarray, ...]:
+    """Unique (flops, bytes, kernels) triples of every message and update over ``instances``, their counts
+    and the seconds their calls took in total (:func:`timed_calls`); with ``labels``, also each triple's
+    label (its first call's, with how many other calls of other nodes share the triple)."""
+    rows, secs, names = timed_calls(model, instances)
     uniq, inverse, counts = np.unique(np.array(rows, dtype=np.float64), axis=0, return_inverse=True,
                                       return_counts=True)
-    return uniq, counts, np.bincount(inverse.ravel(), weights=secs, minlength=len(uniq))
+    inverse = inverse.ravel()
+    total = np.bincount(inverse, weights=secs, minlength=len(uniq))
+    if not labels:
+        return uniq, counts, total
+    seen: list[dict[str, None]] = [{} for _ in uniq]
+    for i, name in zip(inverse.tolist(), names):
+        seen[i][name] = None
+    text = [next(iter(d)) + (f" (+{len(d) - 1} more)" if len(d) > 1 else "") for d in seen]
+    return uniq, counts, total, np.array(text, dtype=object)
 
 
 def measure_workload(name: str, *, repeat: int = 3, scale: float = 1.0) -> dict:

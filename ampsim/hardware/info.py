@@ -27,7 +27,8 @@ def describe(system: SystemSpec, graph: nx.Graph) -> dict[str, Any]:
     see ``bisection_bandwidth_bytes_per_s``), total_flops_per_s, total_memory_bytes,
     min_link_bandwidth_bytes_per_s, max_link_latency_s, heterogeneous (chips or links differ), then the
     default chip's per-message costs: ``chip.overhead_s`` and every optional cost field that is not 0
-    (``chip.kernel_overhead_s``, the software-transport fields). Values are JSON-serialisable.
+    (``chip.kernel_overhead_s``, the software-transport fields, ``chip.contention_slowdown``) and, with a
+    compute table, ``chip.compute_table_rows``. Values are JSON-serialisable.
 
     Close to linear in the machine's size (closed forms for regular topologies; see
     :mod:`ampsim.hardware.properties`): seconds at 65,536 chips.
@@ -58,6 +59,9 @@ def describe(system: SystemSpec, graph: nx.Graph) -> dict[str, Any]:
         "chip.overhead_s": system.chip_default.overhead_s,
         **{f"chip.{k}": getattr(system.chip_default, k) for k in _OPTIONAL_ZERO_CHIP_KEYS
            if getattr(system.chip_default, k)},
+        # its size only: the rows themselves are in the file, with their labels
+        **({"chip.compute_table_rows": len(system.chip_default.compute_table)}
+           if system.chip_default.compute_table else {}),
     }
 
 

@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from ampsim.files import read_toml
-from ampsim.hardware._fields import REQUIRED, FieldReader
+from ampsim.hardware._fields import REQUIRED, FieldReader, type_name
 from ampsim.hardware.spec import (
     _CHIP_KEYS,
+    _COMPUTE_COST_KEYS,
     _LINK_KEYS,
     _LINK_ONLY_KEYS,
     _OPTIONAL_ZERO_CHIP_KEYS,
@@ -29,6 +30,7 @@ from ampsim.hardware.spec import (
     SWITCHING_MODES,
     TOPOLOGY_PARAMS,
     ChipSpec,
+    ComputeCost,
     LinkOverride,
     LinkSpec,
     Node,
@@ -128,6 +130,9 @@ def system_from_dict(d: Mapping[str, Any], source_name: str) -> SystemSpec:
     return spec
 
 
+_TABLE_KEY = "compute_table"
+
+
 class _Validator(FieldReader):
     """FieldReader plus the hardware-specific readers."""
 
@@ -156,7 +161,32 @@ class _Validator(FieldReader):
                         overhead_s=num("overhead_s", minimum=0.0),
                         compute_units=integer("compute_units", 1, False),
                         memory_bytes=integer("memory_bytes", None, True),
-                        **{key: num(key, minimum=0.0, default=0.0) for key in _OPTIONAL_ZERO_CHIP_KEYS})
+                        **{key: num(key, minimum=0.0, default=0.0) for key in _OPTIONAL_ZERO_CHIP_KEYS},
+                        compute_table=(self.compute_table(d[_TABLE_KEY], f"{where}.{_TABLE_KEY}") if _TABLE_KEY in d
+                                       else base.compute_table if base is not None else ()))
+
+    def compute_table(self, rows: Any, where: str) -> tuple[ComputeCost, ...]:
+        """``[chip] compute_table``: an array of ``{flops, bytes, kernels, seconds, label}`` tables, work
+        >= 0, seconds > 0, label optional; no two rows with the same work (the lookup needs one value)."""
+        if not isinstance(rows, list):
+            self.fail(where, f"expected an array of tables {{{', '.join(_COMPUTE_COST_KEYS)}}}, "
+                             f"got {type_name(rows)}")
+        out: list[ComputeCost] = []
+        first: dict[tuple[float, float, float], int] = {}
+        for i, row in enumerate(rows):
+            at = f"{where}[{i}]"
+            if not isinstance(row, Mapping):
+                self.fail(at, f"expected a table {{{', '.join(_COMPUTE_COST_KEYS)}}}, got {type_name(row)} {row!r}")
+            self.check_keys(row, at, _COMPUTE_COST_KEYS)
+            cost = ComputeCost(*(self.number(row, at, k, minimum=0.0) for k in ("flops", "bytes", "kernels")),
+                               seconds=self.number(row, at, "seconds"),
+                               label=self.string(row, at, "label", default="", allow_empty=True))
+            work = (cost.flops, cost.bytes, cost.kernels)
+            if work in first:
+                self.fail(at, f"same flops, bytes and kernels as {where}[{first[work]}]; give each work once")
+            first[work] = i
+            out.append(cost)
+        return tuple(out)
 
     def between(self, d: Mapping[str, Any], where: str, topo: TopologySpec) -> tuple[Node, Node]:
         field = f"{where}.between"

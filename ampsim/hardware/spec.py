@@ -27,6 +27,10 @@ spelled in every field name (``flops_per_s``, ``latency_s``, ``memory_bytes``...
     wake_overhead_s = 0.0                      # CPU to resume after sleeping idle (optional, 0)
     spin_s = 0.0                               # how long an idle chip polls before it sleeps (optional, 0)
     poll_interval_s = 0.0                      # a busy chip takes in arrivals this often (optional, 0: at once)
+    contention_slowdown = 0.0                  # 0.15: 15 % slower while another chip is busy (optional, 0)
+    compute_table = [                          # measured per-message seconds by work (optional, none)
+      {flops = 4.19e6, bytes = 3.3e5, kernels = 2, seconds = 4.2e-4, label = "linear fc0 fwd 32x784"},
+    ]
     [link]                                     # full duplex: each direction has this bandwidth
     latency_s = 1.0e-7
     bandwidth_bytes_per_s = 2.5e10
@@ -79,13 +83,28 @@ _SYSTEM_KEYS = ("name", "description", "source", "measured", "switching")
 _CHIP_KEYS = ("flops_per_s", "mem_bandwidth_bytes_per_s", "overhead_s", "compute_units", "memory_bytes",
               "kernel_overhead_s", "remote_send_overhead_s", "remote_send_s_per_byte", "remote_receive_overhead_s",
               "frame_send_overhead_s", "frame_receive_overhead_s", "coalesce_window_s", "wake_overhead_s", "spin_s",
-              "poll_interval_s")
+              "poll_interval_s", "contention_slowdown", "compute_table")
 #: Optional chip fields that default to 0 (left out of :meth:`SystemSpec.to_dict` when 0 / unchanged).
-_OPTIONAL_ZERO_CHIP_KEYS = _CHIP_KEYS[5:]
+_OPTIONAL_ZERO_CHIP_KEYS = _CHIP_KEYS[5:-1]
+#: the fields of one ``compute_table`` row
+_COMPUTE_COST_KEYS = ("flops", "bytes", "kernels", "seconds", "label")
 _LINK_KEYS = ("latency_s", "bandwidth_bytes_per_s")
 #: keys of the system-wide ``[link]`` table only (not of ``[[link_override]]``)
 _LINK_ONLY_KEYS = ("packet_bytes",)
 _SWITCH_RE = re.compile(r"^switch(\d+)$")
+
+
+@dataclass(frozen=True)
+class ComputeCost:
+    """One row of a chip's ``compute_table``: a message whose node call reports this work (``flops``,
+    ``bytes`` accessed, ``kernels``: :class:`ampsim.ir.node.Work`) keeps the chip busy ``seconds``, as
+    measured; ``label`` says which call it was (e.g. ``"linear fc0 fwd 32x784"``), for readers only."""
+
+    flops: float
+    bytes: float
+    kernels: float
+    seconds: float
+    label: str = ""
 
 
 @dataclass(frozen=True)
@@ -116,6 +135,13 @@ class ChipSpec:
 
     All nine transport fields are optional and default to 0 (a network interface that does this for free; with the
     three frame fields 0, every message travels on its own as soon as its step ends).
+
+    ``contention_slowdown`` (optional, default 0): while more than one chip of the machine is busy, this
+    chip works ``1 + contention_slowdown`` times slower (cores that share caches and memory bandwidth;
+    the exact rule is in :mod:`ampsim.executors.sim.chips`). ``compute_table`` (optional, default empty):
+    measured per-message times by work (:class:`ComputeCost`), used instead of the roofline where the
+    table has an entry and to scale it in between (:mod:`ampsim.hardware.cost`); ``ampsim calibrate``
+    writes one for a measured machine, accelerator models have none.
     """
 
     flops_per_s: float
@@ -133,6 +159,8 @@ class ChipSpec:
     wake_overhead_s: float = 0.0
     spin_s: float = 0.0
     poll_interval_s: float = 0.0
+    contention_slowdown: float = 0.0
+    compute_table: tuple[ComputeCost, ...] = ()
 
     @property
     def framed(self) -> bool:
@@ -247,6 +275,10 @@ def _chip_dict(chip: ChipSpec, base: ChipSpec | None) -> dict[str, Any]:
     for key in _OPTIONAL_ZERO_CHIP_KEYS:
         if d[key] == (0.0 if base is None else getattr(base, key)):
             del d[key]
+    if chip.compute_table == (() if base is None else base.compute_table):
+        del d["compute_table"]
+    else:
+        d["compute_table"] = list(d["compute_table"])  # TOML's array of tables
     return d
 
 

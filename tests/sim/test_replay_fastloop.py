@@ -2,7 +2,8 @@
 rules its per-message lists precompute: remote-send costs summed over a step's several sends to other
 chips (the Tree-LSTM's splits), receive and wake-up costs, several units per chip, cut-through and
 store-and-forward links of different bandwidths, two epochs (a new recording per epoch, the machine's
-state carried over). The summary (less losses and metrics), every link's bytes and busy time, and every
+state carried over), and update jobs on the idle chips of a big switch (wake-ups due at once, completions
+set aside). The summary (less losses and metrics), every link's bytes and busy time, and every
 chip's item count, peak, held and queued bytes and busy time equal the full run's; a committed replayed
 sweep point reruns byte for byte."""
 
@@ -11,9 +12,16 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from test_replay import UNMEASURED, _run, sim
 
+from ampsim.executors.sim import SimExecutor
+from ampsim.hardware.parse import load_system
+from ampsim.ir.message import Instance
+from ampsim.models.mlp import build_mlp
+from ampsim.optim import OptimizerSpec
+from ampsim.placement import place
 from ampsim.sweeps.run import point_tasks, run_point
 from ampsim.sweeps.spec import load_sweep
 
@@ -66,3 +74,37 @@ def test_a_committed_replayed_sweep_point_reruns_byte_for_byte(data_root, tmp_pa
     run_point(task)
     for file in ("summary.json", "metrics.csv", "placement.json"):
         assert (tmp_path / pid / file).read_bytes() == (committed / pid / file).read_bytes(), file
+
+
+def _mlp_chain(layers: int):
+    m = build_mlp(4, [4] * (layers - 1), 2, seed=0)
+    for n in m.graph.param_nodes:
+        n.configure(OptimizerSpec("sgd", lr=0.01), muf=1)
+    return m
+
+
+@pytest.mark.parametrize("chips,mak,extra", [(32, 8, {}), (4, 8, {}), (32, 3, {"chip": {"wake_overhead_s": 2e-6}})],
+                         ids=["idle-chips", "busy-chips", "idle-chips-waking"])
+def test_the_fast_loop_equals_the_full_run_on_a_big_switch(chips, mak, extra, monkeypatch):
+    """A chain of parameterized nodes on a switch: on 32 chips every update job wakes an idle chip and
+    its completion is set aside until something queues behind it (faststate), in lock-step ties; on 4
+    chips the jobs queue behind messages. Two calls, so the machine's state carries over."""
+    monkeypatch.setenv("AMPSIM_RECORDINGS", "off")
+    system = load_system(ROOT / "hardware_models" / "switch64.toml", {"topology": {"n": chips}, **extra})
+    r = np.random.default_rng(0)
+    data = [Instance(k, {"x": r.random((1, 4), dtype=np.float32), "y": r.integers(0, 2, 1)}) for k in range(24)]
+    runs = []
+    for numerics in (True, False):
+        m = _mlp_chain(12)
+        ex = SimExecutor(m, system, place("round_robin", m, system.chips), mak=mak, numerics=numerics)
+        ex.train(data[:16])
+        ex.train(data[16:])
+        runs.append(ex)
+    fx, rx = runs
+    assert rx._fast and rx.messages == fx.messages > 0 and rx.time_s == fx.time_s
+    assert {k: v for k, v in rx.summary().items() if k not in UNMEASURED} == {
+        k: v for k, v in fx.summary().items() if k not in UNMEASURED}
+    assert dict(rx.network.bytes) == dict(fx.network.bytes) and dict(rx.network.busy_s) == dict(fx.network.busy_s)
+    assert [(c.items, c.peak_bytes, c.held_bytes, c.busy_s) for c in rx.chips] == [
+        (c.items, c.peak_bytes, c.held_bytes, c.busy_s) for c in fx.chips]
+    assert rx._replay.hops == 2 * rx.network.messages  # every message between chips crosses two links

@@ -169,7 +169,7 @@ def test_explicit_toml_file_error_names_the_file(tmp_path):
     ({"link.latency_s": None}, "link.latency_s: missing required field"),
     ({"chip.flop_per_s": 1.0}, "chip.flop_per_s: unknown field (expected one of: flops_per_s, "
      "mem_bandwidth_bytes_per_s, overhead_s, compute_units, memory_bytes, kernel_overhead_s, remote_send_overhead_s, "
-     "remote_send_s_per_byte, remote_receive_overhead_s, frame_send_overhead_s, frame_receive_overhead_s, coalesce_window_s, wake_overhead_s, spin_s, poll_interval_s); did you mean 'flops_per_s'?"),
+     "remote_send_s_per_byte, remote_receive_overhead_s, frame_send_overhead_s, frame_receive_overhead_s, coalesce_window_s, wake_overhead_s, spin_s, poll_interval_s, contention_slowdown, compute_table); did you mean 'flops_per_s'?"),
     ({"chips": {}}, "chips: unknown field (expected one of: system, chip, link, topology, chip_override, "
      "link_override); did you mean 'chip'?"),
     ({"system.source": None}, "system.source: missing required field"),
@@ -216,11 +216,11 @@ def test_topology_errors(topology, expected):
     ({"chips": [], "flops_per_s": 1.0}, "chip_override[0].chips: expected a non-empty array of chip indices, got []"),
     ({"chips": [1]}, "chip_override[0]: overrides no field (give one of: flops_per_s, mem_bandwidth_bytes_per_s, "
      "overhead_s, compute_units, memory_bytes, kernel_overhead_s, remote_send_overhead_s, remote_send_s_per_byte, "
-     "remote_receive_overhead_s, frame_send_overhead_s, frame_receive_overhead_s, coalesce_window_s, wake_overhead_s, spin_s, poll_interval_s)"),
+     "remote_receive_overhead_s, frame_send_overhead_s, frame_receive_overhead_s, coalesce_window_s, wake_overhead_s, spin_s, poll_interval_s, contention_slowdown, compute_table)"),
     ({"chips": [1], "flops_per_s": -2.0}, "chip_override[0].flops_per_s: must be > 0, got -2.0"),
     ({"chips": [1], "speed": 2}, "chip_override[0].speed: unknown field (expected one of: chips, flops_per_s, "
      "mem_bandwidth_bytes_per_s, overhead_s, compute_units, memory_bytes, kernel_overhead_s, remote_send_overhead_s, "
-     "remote_send_s_per_byte, remote_receive_overhead_s, frame_send_overhead_s, frame_receive_overhead_s, coalesce_window_s, wake_overhead_s, spin_s, poll_interval_s)"),
+     "remote_send_s_per_byte, remote_receive_overhead_s, frame_send_overhead_s, frame_receive_overhead_s, coalesce_window_s, wake_overhead_s, spin_s, poll_interval_s, contention_slowdown, compute_table)"),
 ])
 def test_chip_override_errors(override, expected):
     assert error(chip_override=[override]) == expected

@@ -1,21 +1,24 @@
 """The replay's own event loop: SimPy's semantics, without SimPy's per-event objects.
 
 A :class:`FastReplay` is a :class:`~ampsim.executors.sim.replay.Replay` that runs the controller, the
-chips' units and the links itself, on one heap of plain tuples ``(time, order, code, u, c, x)``, instead
-of SimPy processes, events and a ``Container``. It takes every step the SimPy version takes in the same
-order: an event is pushed where SimPy would schedule one (a unit's timeout, the wake-up of an idle unit, a
-hop's timeout, the controller's slot requests and releases), with a running counter for ties (SimPy's
-order; the controller's start is the only URGENT event and always first), and the code that runs when it
-is popped is the code the SimPy callback runs (:mod:`ampsim.executors.sim.chips`,
+chips' units and the links itself, on plain tuples ``(time, order, code, c, x)`` (a heap, and a FIFO of
+the events due now: :mod:`ampsim.executors.sim.faststate`), instead of SimPy processes, events and a
+``Container``. It takes every step the SimPy version takes in the same order: an event is scheduled where
+SimPy would schedule one (a unit's timeout, the wake-up of an idle unit, a hop's timeout, the
+controller's slot requests and releases), with a running counter for ties (SimPy's order; the
+controller's start is the only URGENT event and always first), and the code that runs when it is popped
+is the code the SimPy callback runs (:mod:`ampsim.executors.sim.chips`,
 :meth:`~ampsim.executors.sim.network.Network._hop`, ``simpy.Container``'s get/put triggers). Events that
 change nothing (a process ending, the controller's last release) are left out: they never reorder the
-others. The replay's staleness and muf rules are shared, so the simulated results are the SimPy replay's,
-hence the full run's, bit for bit (``tests/sim/test_replay.py`` checks both).
+others; a unit's completion that would only idle it is scheduled only once something queues behind it,
+with the key it would have had (:mod:`~ampsim.executors.sim.faststate`). The replay's staleness and muf
+rules are shared, so the simulated results are the SimPy replay's, hence the full run's, bit for bit
+(``tests/sim/test_replay.py`` checks both).
 
 Per message the loop touches only flat lists built once per recording and placement with numpy
 (:mod:`ampsim.executors.sim.fastprep`: the step durations on the message's chip, its route and link
 occupancy, its children): no per-message dict lookup, method call, cost arithmetic or object but the
-heap's tuples. An event that would be popped right after the step that schedules it never waits in the
+events' tuples. An event that would be popped right after the step that schedules it never waits in the
 heap (``heappushpop``; an idle unit's wake-up runs at once when nothing else is due now). The chips' and
 links' counters live in lists during a call and are written back to the executor's
 :class:`~ampsim.executors.sim.chips.Chip` and :class:`~ampsim.executors.sim.network.Network` at its end
@@ -24,9 +27,17 @@ The cyclic garbage collector is paused meanwhile (:func:`~ampsim.executors.sim.r
 work item on a chip's queue is an int: message ``m``, or ``n_messages + j`` for the update job of stash
 ``j``.
 
-It covers the common machine: chips without framing or polling (``frame_*``, ``coalesce_window_s``,
-``poll_interval_s`` unset), whole-message links (no ``link.packet_bytes``), no trace; :func:`supports`
-says so, and the executor falls back to the SimPy replay otherwise, and for replicas that synchronize.
+What a message costs should not grow with the machine: a chip keeps no per-unit state but how many
+units are idle (:mod:`~ampsim.executors.sim.faststate`), the many wake-ups of a completion's update
+jobs wait in the FIFO rather than deepen the heap, an update job of a node with muf = 1 looks its cost
+up by its stash's kind (one cost per node and profile on a placement), and a placement routes each
+distinct pair of communicating nodes once, from a table of the links
+(:mod:`~ampsim.executors.sim.fastprep`).
+
+It covers the common machine: chips without framing, polling or contention (``frame_*``,
+``coalesce_window_s``, ``poll_interval_s``, ``contention_slowdown`` unset), whole-message links (no
+``link.packet_bytes``), no trace; :func:`supports` says so, and the executor falls back to the SimPy
+replay otherwise, and for replicas that synchronize.
 
 Life cycle: built once per executor (units idle, links free, time 0) → :meth:`FastReplay.loop` per
 ``train``/``evaluate`` call runs until no event is left → ``now`` is the simulated time.
@@ -37,150 +48,137 @@ from __future__ import annotations
 from collections import deque
 from heapq import heappop, heappush, heappushpop
 
-from ampsim.executors.sim.chips import Chip
-from ampsim.executors.sim.fastprep import ARRIVE, HOP, Placed, placement_arrays, recording_arrays
-from ampsim.executors.sim.replay import Replay, ReplayHost, gc_paused
+from ampsim.executors.sim.fastprep import ARRIVE, HOP
+from ampsim.executors.sim.faststate import DONE, WAKE, FastMachine
+from ampsim.executors.sim.replay import gc_paused
 from ampsim.hardware.spec import SystemSpec
+from ampsim.ir.param import ParamNode
 
-START, GET, PUT, WAKE, DONE, END = range(6)  # and HOP, ARRIVE (fastprep: a route's hops)
 UPDATE = -3  # join[item] of an update job
-FINAL = -1
 
 
 def supports(system: SystemSpec, trace: bool) -> bool:
     """Whether :class:`FastReplay` models every rule this machine uses (else: the SimPy replay)."""
     return (not trace and not system.link.packet_bytes
-            and all(not c.framed and not c.poll_interval_s for c in system.chips))
+            and all(not c.framed and not c.poll_interval_s and not c.contention_slowdown for c in system.chips))
 
 
-class FastReplay(Replay):
-    uses_children = False  # it reads kid/kids (fastprep) instead
-
-    def __init__(self, ex: ReplayHost, context: str = "") -> None:
-        super().__init__(ex, context)
-        self.now = 0.0
-        self.heap: list[tuple] = []
-        self.order = 0  # the scheduling order: events at the same time are popped in it
-        specs = ex.system.chips  # the executor's chips are built after this
-        self.queues: list[deque] = [deque() for _ in specs]
-        self.idle = [deque(range(c.compute_units)) for c in specs]
-        self.idle_from = [[0.0] * c.compute_units for c in specs]
-        self.used: list[int] = [0] * len(specs)  # during a call: each chip's parameters + held + queued bytes
-        # links, by a dense id: next free time (kept across calls), busy seconds and bytes (during a call)
-        self.link_ids: dict[tuple, int] = {}
-        self.free: list[float] = []
-        self.link_busy: list[float] = []
-        self.link_bytes: list[float] = []
-        self.level = ex.mak
-        self.pending = 0  # the amount of the controller's waiting slot request (0: none)
-        self._placed: tuple | None = None  # (recording, Placed)
-
-    def _link_id(self, link: tuple) -> int:
-        i = self.link_ids.get(link)
-        if i is None:
-            i = self.link_ids[link] = len(self.free)
-            self.free.append(0.0)
-            self.link_busy.append(0.0)
-            self.link_bytes.append(0.0)
-        return i
-
-    def _prepare(self) -> tuple[Placed, dict]:
-        """The per-message lists of this recording on this placement (built once per recording)."""
-        rec, ex = self.rec, self.ex
-        if self._placed is None or self._placed[0] is not rec:
-            placed = placement_arrays(rec, [c.index for c in self.chip_of], [c.spec for c in ex.chips],
-                                      self.durations, self.duration_arrays, ex.network.path, self._link_id,
-                                      ex.network.cut_through)
-            self._placed = (rec, placed)
-        return self._placed[1], recording_arrays(rec, rec.replay_view)
-
-    # -- the run ------------------------------------------------------------------------------------
+class FastReplay(FastMachine):
     def loop(self) -> None:
         with gc_paused():
             self._loop()
 
     def _loop(self) -> None:
-        placed, fast = self._prepare()
+        placed, fast, ucost = self._prepare()
         d0, d1, d1t, t_send = placed.d0, placed.d1, placed.d1t, placed.t
         route, occ_of = placed.route, placed.occ
-        join, stale, kid, kids, dh0, dh1 = (fast[k] for k in ("join", "stale", "kid", "kids", "dh0", "dh1"))
-        nbytes, wire, inst_of, group = self.nbytes, self.wire, self.inst_of, self.group
+        join, stale, kid, kids, dh0, dh1, ukind = (
+            fast[k] for k in ("join", "stale", "kid", "kids", "dh0", "dh1", "ukind"))
+        nbytes, wire, inst_of, group, stash_node = self.nbytes, self.wire, self.inst_of, self.group, self.stash_node
         remaining, live = self.remaining, self.live
         node_of, saves, pop_ref, ver_at, version, staleness = (
             self.node, self.saves, self.pop_ref, self.ver_at, self.version, self.staleness)
-        queues, idle, idle_from = self.queues, self.idle, self.idle_from
-        ex = self.ex
-        chips, net = ex.chips, ex.network
+        # nodes whose every update job applies an update of one stash (Replay.update_cost's first case)
+        muf1 = [isinstance(nd, ParamNode) and nd.muf == 1 and not self.ready.get(i) for i, nd in enumerate(self.nodes)]
+        queues, n_idle, idle_at, waking, single, lazy = (
+            self.queues, self.n_idle, self.idle_at, self.waking, self.single, self.lazy)
+        chips = self.ex.chips
         used = self.used = [c.param_bytes + c.held_bytes + c.queued_bytes for c in chips]
-        peak = [c.peak_bytes for c in chips]
         memory = [c.spec.memory_bytes for c in chips]
-        busy = [c.busy_s for c in chips]
-        debt = [c.collect() for c in chips]
         spin = [c.spec.spin_s for c in chips]
         wake = [c.spec.wake_overhead_s for c in chips]
         receive = [c.spec.remote_receive_overhead_s * 1 + 0.0 for c in chips]  # SimExecutor._receive, 1 message
+        counters = {"peak": [c.peak_bytes for c in chips], "busy": [c.busy_s for c in chips],
+                    "debt": [c.collect() for c in chips], "updates": [0] * len(chips), "messages": 0, "sent": 0}
+        peak, busy, debt, updates = (counters[k] for k in ("peak", "busy", "debt", "updates"))
         free, link_busy, link_bytes = self.free, self.link_busy, self.link_bytes
+        net = self.ex.network
         for link, i in self.link_ids.items():
             link_busy[i], link_bytes[i] = net.busy_s.get(link, 0.0), net.bytes.get(link, 0.0)
         fixed = occ_of is not None
-        receiving, waking = any(receive), any(wake)
+        receiving = any(receive)
         debts, r = receiving or waking or any(debt), 0.0
         n_messages = self.n_messages = len(nbytes)
         heap = self.heap = []
+        soon = self.soon = deque()
+        popleft = soon.popleft
         o = self.order
         now = self.now
         messages = sent = 0
-        updates = [0] * len(chips)  # update jobs run, per chip (for its item count)
         done = False
-        # An event is (time, order, code, u, c, x): unit u of chip c (and for DONE the item x it has
-        # processed); for HOP and ARRIVE message u and the hop it reaches or its chip. The last event a step
-        # schedules is pushed together with the next pop (heappushpop: where it is the earliest, it comes
-        # straight back); the others are pushed at once. A step that schedules nothing pops the next event
-        # itself (or ends the loop).
-        ev = (now, o, START, 0, 0, 0)
+        # An event is (time, order, code, c, x): for WAKE a unit of chip c wakes up (x: since when it was
+        # idle); for DONE a unit of chip c has processed item x; for HOP and ARRIVE message c reaches hop x
+        # of its route, or chip x. ``ev`` is the event a step schedules last, or None: it is pushed
+        # together with the next pop (heappushpop: where it is the earliest, it comes straight back); the
+        # others are pushed at once, onto the heap or, when due now, the FIFO ``soon``.
+        ev = (now, o, 0, 0, 0)  # START
         try:
             while True:
-                now, _, code, u, c, x = heappushpop(heap, ev)
-                if code == HOP:  # message u reaches hop c of its route
-                    lid, latency, bw, add, code, c = route[u][c]
-                    occ = occ_of[u] if fixed else wire[u] / bw
+                if soon:  # the earliest of ev, the heap's first and the FIFO's first
+                    s = soon[0]
+                    if ev is None:
+                        ev = heappop(heap) if heap and heap[0] < s else popleft()
+                    elif s < ev and not (heap and heap[0] < s):
+                        heappush(heap, ev)
+                        ev = popleft()
+                    else:
+                        ev = heappushpop(heap, ev)
+                elif ev is None:
+                    if not heap:
+                        break
+                    ev = heappop(heap)
+                else:
+                    ev = heappushpop(heap, ev)
+                now, oc, code, c, x = ev
+                if code == HOP:  # message c reaches hop x of its route
+                    lid, latency, bw, add, code, x = route[c][x]
+                    occ = occ_of[c] if fixed else wire[c] / bw
                     f = free[lid]
                     start = now if now >= f else f
                     free[lid] = start + occ
                     link_busy[lid] += occ
-                    link_bytes[lid] += wire[u]
+                    link_bytes[lid] += wire[c]
                     o += 1
-                    ev = (now + (start - now + latency + occ if add else start - now + latency), o, code, u, c, 0)
+                    ev = (now + (start - now + latency + occ if add else start - now + latency), o, code, c, x)
                     continue
-                if code == ARRIVE:  # message u reaches chip c (SimExecutor._receive: a cost, then the queue)
+                if code == ARRIVE:  # message c reaches chip x (SimExecutor._receive: a cost, then the queue)
+                    m, c = c, x
                     if receiving and receive[c]:
                         debt[c] += receive[c]
-                    used[c] += nbytes[u]
-                    queues[c].append(u)
-                    if not idle[c]:
-                        ev = heappop(heap) if heap else (now, 0, END, 0, 0, 0)
+                    used[c] += nbytes[m]
+                    queues[c].append(m)
+                    ev = None
+                    if n_idle[c]:
+                        n_idle[c] -= 1
+                        x = idle_at[c].popleft() if waking else 0.0
+                    elif lazy[c] is None:
                         continue
-                    u = idle[c].popleft()
-                    if heap and heap[0][0] <= now:  # else its wake-up is the next event: run it now
+                    elif lazy[c] < (now, oc):  # its set-aside completion has come up: idle since then
+                        x = lazy[c][0]
+                        lazy[c] = None
+                    else:  # it comes up later and serves the queue (FastMachine._settle)
+                        self.now, self.cur = now, oc
+                        self._settle(c)
+                        continue
+                    if soon or (heap and heap[0][0] <= now):  # else its wake-up is the next event: run it now
                         o += 1
-                        ev = (now, o, WAKE, u, c, 0)
+                        soon.append((now, o, WAKE, c, x))
                         continue
                     code = WAKE
                 if code == WAKE:
-                    if waking and now - idle_from[c][u] > spin[c]:  # it had gone to sleep
+                    if waking and now - x > spin[c]:  # it had gone to sleep
                         debt[c] += wake[c]
                     x = None
-                elif code != DONE:
-                    if code == END:
-                        break
-                    self.now, self.order = now, o
+                elif code != DONE:  # the controller
+                    self.now, self.cur, self.order = now, oc, o
                     self._control(code)
                     o = self.order
-                    ev = heappop(heap) if heap else (now, 0, END, 0, 0, 0)
+                    ev = None
                     continue
                 q = queues[c]
+                ev = None
                 while True:
-                    # release what unit u of chip c has just processed (x: message that ran its step;
+                    # release what a unit of chip c has just processed (x: message that ran its step;
                     # -1 - m: message m a join buffered; None: nothing), then serve its queue
                     if x is not None:
                         if x >= 0:
@@ -190,9 +188,10 @@ class FastReplay(Replay):
                                 if rt is None:  # to this chip's own queue
                                     used[c] += nbytes[k]
                                     q.append(k)
-                                    if idle[c]:
+                                    if n_idle[c]:  # another unit of this chip wakes up
+                                        n_idle[c] -= 1
                                         o += 1
-                                        heappush(heap, (now, o, WAKE, idle[c].popleft(), c, 0))
+                                        soon.append((now, o, WAKE, c, idle_at[c].popleft() if waking else 0.0))
                                 else:
                                     sent += 1  # Network.send, its first hop
                                     lid, latency, bw, add, then, hop = rt[0]
@@ -204,7 +203,7 @@ class FastReplay(Replay):
                                     link_bytes[lid] += wire[k]
                                     o += 1
                                     heappush(heap, (now + (start - now + latency + occ if add
-                                                           else start - now + latency), o, then, k, hop, 0))
+                                                           else start - now + latency), o, then, k, hop))
                             else:  # none or several: the same, for each
                                 ks = kids[x]
                                 for k in ks:
@@ -212,9 +211,10 @@ class FastReplay(Replay):
                                     if rt is None:
                                         used[c] += nbytes[k]
                                         q.append(k)
-                                        if idle[c]:
+                                        if n_idle[c]:
+                                            n_idle[c] -= 1
                                             o += 1
-                                            heappush(heap, (now, o, WAKE, idle[c].popleft(), c, 0))
+                                            soon.append((now, o, WAKE, c, idle_at[c].popleft() if waking else 0.0))
                                         continue
                                     sent += 1
                                     lid, latency, bw, add, then, hop = rt[0]
@@ -226,24 +226,24 @@ class FastReplay(Replay):
                                     link_bytes[lid] += wire[k]
                                     o += 1
                                     heappush(heap, (now + (start - now + latency + occ if add
-                                                           else start - now + latency), o, then, k, hop, 0))
+                                                           else start - now + latency), o, then, k, hop))
                                 i = inst_of[x]
                                 n = live[i] = live[i] + len(ks) - 1
                                 if not n:
-                                    self.now, self.order = now, o
+                                    self.now, self.cur, self.order = now, oc, o
                                     self._complete(i)
                                     o = self.order
                         else:
                             i = inst_of[-1 - x]
                             n = live[i] = live[i] - 1
                             if not n:
-                                self.now, self.order = now, o
+                                self.now, self.cur, self.order = now, oc, o
                                 self._complete(i)
                                 o = self.order
-                    if not q:
-                        idle[c].append(u)
-                        idle_from[c][u] = now
-                        ev = heappop(heap) if heap else (now, 0, END, 0, 0, 0)
+                    if not q:  # the unit goes idle
+                        n_idle[c] += 1
+                        if waking:
+                            idle_at[c].append(now)
                         break
                     m = q.popleft()
                     if debts:  # Chip.collect (else r stays 0.0)
@@ -285,10 +285,17 @@ class FastReplay(Replay):
                             g = pop_ref[g]
                             if g >= 0:
                                 staleness[n][version[n] - ver_at[g]] += 1
-                    else:  # the update job of stash m - n_messages
+                    else:  # the update job of stash j
+                        j = m - n_messages
                         updates[c] += 1
                         x = None
-                        cost = self.update_cost(chips[c], m - n_messages)
+                        g = stash_node[j]
+                        if muf1[g]:  # the same cost for every stash of its kind (Replay.update_cost)
+                            cost = ucost[ukind[j]]
+                            if cost is None:
+                                cost = ucost[ukind[j]] = self.update_cost(chips[c], j)
+                        else:
+                            cost = self.update_cost(chips[c], j)
                         n, d = (used[c], r) if cost is None else (used[c] + cost[1], cost[0] + r)
                         used[c] = n
                         if n > peak[c]:
@@ -296,87 +303,23 @@ class FastReplay(Replay):
                             if n > memory[c]:
                                 self._out_of_memory(c, now)
                         if cost is not None:
-                            self.applied(m - n_messages)
+                            if muf1[g]:  # Replay.applied: such a node keeps no ready stashes
+                                version[g] += 1
+                            else:
+                                self.applied(j)
                     if d > 0:
                         busy[c] += d
                         o += 1
-                        ev = (now + d, o, DONE, u, c, x)
+                        if x is None and not q and single[c]:  # its completion would only idle the unit
+                            lazy[c] = (now + d, o)
+                        else:
+                            ev = (now + d, o, DONE, c, x)
                         break
+            self.now = now
+            self._idle_lazy()
+            now = self.now
             done = True
         finally:
             self.now, self.order = now, o
-            ex.messages += messages
-            net.messages += sent
-            for link, i in self.link_ids.items():
-                if link_bytes[i]:
-                    net.busy_s[link], net.bytes[link] = link_busy[i], link_bytes[i]
-            for c, chip in enumerate(chips):
-                chip.queued_bytes = self._queued(c)
-                chip.held_bytes = used[c] - chip.param_bytes - chip.queued_bytes
-                chip.peak_bytes, chip.busy_s = peak[c], busy[c]
-                chip.charge(debt[c])
-            for c, n in enumerate(updates):  # every message and update job is one item on its chip
-                chips[c].items += n + (placed.per_chip[c] if done else 0)
-
-    def _queued(self, c: int) -> int:
-        return sum(self.nbytes[k] for k in self.queues[c] if k < self.n_messages)
-
-    def _out_of_memory(self, c: int, now: float) -> None:
-        """Chip ``c`` has just exceeded its memory: raise the error its :meth:`Chip.account` raises."""
-        self.now = now
-        chip = self.ex.chips[c]
-        chip.queued_bytes = self._queued(c)
-        chip.held_bytes = self.used[c] - chip.param_bytes - chip.queued_bytes
-        chip.account(0)
-
-    # -- the controller (SimExecutor._controller / Replay.controller) ---------------------------------
-    def _control(self, code: int) -> None:
-        if code == START:
-            self.next = 0 if self.roots else FINAL
-            self._request(1 if self.roots else self.ex.mak)
-        elif code == GET:
-            self._controller_step()
-        elif self.pending and self.level >= self.pending:  # PUT: a processed put triggers waiting gets
-            self.level -= self.pending
-            self.pending = 0
-            self._push(GET)
-
-    def _push(self, code: int) -> None:
-        self.order += 1
-        heappush(self.heap, (self.now, self.order, code, 0, 0, 0))
-
-    def _request(self, amount: int) -> None:
-        if self.level >= amount:
-            self.level -= amount
-            self._push(GET)
-        else:
-            self.pending = amount
-
-    def _controller_step(self) -> None:
-        i = self.next
-        if i == FINAL:  # every instance has completed: release the slots (nobody waits for them)
-            self.level += self.ex.mak
-            return
-        node, nbytes, chip_of = self.node, self.nbytes, self.chip_of
-        for r in self.roots[i]:
-            self.live[i] += 1
-            self.put(chip_of[node[r]], r, nbytes[r])
-        self.next = i + 1 if i + 1 < len(self.roots) else FINAL
-        self._request(1 if self.next != FINAL else self.ex.mak)
-
-    def free_slot(self) -> None:
-        self.level += 1
-        self._push(PUT)
-
-    def put(self, chip: Chip, item: int, nbytes: int) -> None:
-        """Chip.put (the controller's roots, the update jobs of a completed instance: ``-1 - j`` for the
-        replay, ``n_messages + j`` on this loop's queues)."""
-        c = chip.index
-        if item < 0:
-            item = self.n_messages - 1 - item
-        self.used[c] += nbytes
-        self.queues[c].append(item)
-        idle = self.idle[c]
-        if idle:
-            self.order += 1
-            heappush(self.heap, (self.now, self.order, WAKE, idle.popleft(), c, 0))
+            counters["messages"], counters["sent"] = messages, sent
+            self._write_back(placed, counters, done)

@@ -10,14 +10,19 @@ Two layers, both plain lists indexed by message ``m``:
   saves or pops one), ``kid[m]`` (the one child of ``m``'s group, or -1 if it has none or several: then
   ``kids[m]`` lists them) and ``dh0[m]``,
   ``dh1[m]`` (the change in its chip's memory in use when it is taken off the queue and buffered or run:
-  held bytes less its payload);
+  held bytes less its payload); ``ukind[j]`` (stash ``j``'s update: equal ids, equal node and profile,
+  so equal cost on one placement); and the distinct (sender node, receiver node) pairs of the children,
+  so a placement routes each pair once instead of sorting every message's chips;
 * per placement and machine (:func:`placement_arrays`): the step durations on the chip of ``m``
   (``d0`` buffered by a join, ``d1`` running the step, ``d1t`` = ``d1`` plus the remote-send cost of the
   group's sends, ``t`` that cost alone), ``route[m]`` (the hops ``m`` crosses from its sender's chip, or
   ``None`` for a message that stays on its chip or is a root; a hop is ``(link id, latency, bandwidth,
   whether the link's occupancy delays what comes next, what comes next: HOP or ARRIVE, the next hop's
-  index or the destination chip)``) and ``occ[m]`` (how long it occupies each
-  link: ``wire / min bandwidth`` for cut-through, ``wire / bandwidth`` where every link has the same).
+  index or the destination chip)``; one tuple per chip pair, shared by its messages) and ``occ[m]`` (how
+  long it occupies each link: ``wire / min bandwidth`` for cut-through, ``wire / bandwidth`` where every
+  link has the same); per stash the chip of its update job; the hops of all messages together.
+
+Link ids are dense over the machine's directed links (:func:`link_table`, read once per executor).
 
 Every float is computed with the IEEE operations the SimPy path uses, in the same order (numpy's
 element-wise ``+ * /`` are those of Python floats; a sum over several sends is accumulated in Python), so
@@ -27,7 +32,9 @@ the replay stays bit for bit.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
+import networkx as nx
 import numpy as np
 
 from ampsim.executors.sim.recording import Recording
@@ -54,10 +61,22 @@ def recording_arrays(rec: Recording, view: dict) -> dict:
     ch, cp = rec.children.tolist(), rec.child_ptr.tolist()
     for g in np.flatnonzero(~one).tolist():
         kids[g] = ch[cp[g]:cp[g + 1]]
+    # the (sender node, receiver node) pair of every child, deduplicated: sorting the messages' pairs is
+    # the costly part, and it does not depend on the placement
+    n_nodes, n_groups = len(rec.names), len(size)
+    group_node = np.zeros(n_groups, dtype=np.int64)
+    group_node[group] = rec.node
+    kid_group = np.repeat(np.arange(n_groups), n_kids)
+    pairs, pair_of_kid = np.unique(group_node[kid_group] * n_nodes + rec.node[rec.children].astype(np.int64),
+                                   return_inverse=True)
+    kinds: dict[tuple, int] = {}
     got = view["fast"] = {
         "join": join.tolist() + [-3] * len(rec.stash_node), "stale": stale.tolist(),
         "kid": kid[group].tolist(), "kids": kids[group].tolist(),
         "dh0": (rec.h0 - rec.nbytes).tolist(), "dh1": (rec.h1 - rec.nbytes).tolist(),
+        "ukind": [kinds.setdefault(k, len(kinds)) for k in zip(view["stash_node"], view["prof_key"])],
+        "kid_group": kid_group, "pair_of_kid": pair_of_kid.reshape(-1),
+        "pair_src": pairs // n_nodes, "pair_dst": pairs % n_nodes,
     }
     return got
 
@@ -73,24 +92,41 @@ class Placed:
     route: list
     occ: list[float] | None  # None: store-and-forward over links of different bandwidths (divide per hop)
     per_chip: list[int]  # messages per chip
+    stash_chip: list[int]  # the chip of each stash's update job
+    hops: int  # links crossed by all the messages together (each hop is one link reservation)
 
 
-def placement_arrays(rec: Recording, chip_of_node: list[int], specs: list, durations, duration_arrays, path,
-                     link_id, cut_through: bool) -> Placed:
+def link_table(graph: nx.Graph) -> dict[tuple, tuple[int, float, float]]:
+    """Every directed link of ``graph`` as ``(dense id, latency_s, bandwidth_bytes_per_s)`` (what
+    :meth:`~ampsim.executors.sim.network.Network.path` reads per hop), read once: a networkx edge lookup
+    costs microseconds, which a 1,024-chip placement would pay for every hop of thousands of chip pairs."""
+    table, same = {}, {}
+    for u, v, e in graph.edges(data=True):
+        # one float object per distinct value: the hops of a big machine's routes then share a few objects
+        # instead of each pointing to its own, which a replay would pull through the CPU's caches
+        lat, bw = (same.setdefault(x, x) for x in (e["latency_s"], e["bandwidth_bytes_per_s"]))
+        table[u, v] = (len(table), lat, bw)
+        table[v, u] = (len(table), lat, bw)
+    return table
+
+
+def placement_arrays(rec: Recording, fast: dict, chip_of_node: list[int], specs: list, durations, duration_arrays,
+                     path: Callable[[int, int], list[tuple[int, float, float]]], cut_through: bool) -> Placed:
     """The per-message lists for one placement (``chip_of_node``: node index → chip index), on chips of
-    ``specs``. ``durations(spec)`` and ``duration_arrays(spec)`` give the (buffered, running) step
-    durations of every message on a chip of ``spec`` (lists, arrays: cached per recording);
-    ``path(src, dst)`` the ``(link, latency, bandwidth)`` hops; ``link_id(link)`` a dense index per
-    directed link."""
+    ``specs``; ``fast``: the recording's :func:`recording_arrays`. ``durations(spec)`` and
+    ``duration_arrays(spec)`` give the (buffered, running) step durations of every message on a chip of
+    ``spec`` (lists, arrays: cached per recording); ``path(src, dst)`` the hops from chip ``src`` to
+    chip ``dst`` as ``(link id, latency, bandwidth)`` (:func:`link_table`)."""
     n = rec.n_messages
     n_chips = len(specs)
-    chip = np.asarray(chip_of_node, dtype=np.int64)[rec.node] if n else np.zeros(0, np.int64)
+    chip_node = np.asarray(chip_of_node, dtype=np.int64)
+    chip = chip_node[rec.node] if n else np.zeros(0, np.int64)
 
     # step durations on each message's own chip (one numpy pass per distinct chip spec, cached)
     kinds: dict[tuple, int] = {}
     spec_kind = np.array([kinds.setdefault(spec_key(s), len(kinds)) for s in specs], dtype=np.int64)
     first_of_kind = {k: specs[i] for i, k in reversed(list(enumerate(spec_kind.tolist())))}
-    used_kinds = np.unique(spec_kind[np.asarray(chip_of_node, dtype=np.int64)]).tolist() if n else [0]
+    used_kinds = np.unique(spec_kind[chip_node]).tolist() if n else [0]
     if len(used_kinds) == 1:
         d0, d1 = durations(first_of_kind[used_kinds[0]])
     else:
@@ -99,15 +135,13 @@ def placement_arrays(rec: Recording, chip_of_node: list[int], specs: list, durat
         d0 = np.stack([p[0] for p in per_kind])[sel, rows].tolist()
         d1 = np.stack([p[1] for p in per_kind])[sel, rows].tolist()
 
-    # the sender's chip of every child (its group's chip), and the remote sends
+    # the sender's chip of every child (its group's chip) and its own, from the distinct node pairs
     n_groups = len(rec.size)
-    group_chip = np.zeros(n_groups, dtype=np.int64)
-    group_chip[rec.group] = chip
-    kids = rec.children
-    kid_group = np.repeat(np.arange(n_groups), np.diff(rec.child_ptr))
-    src = group_chip[kid_group]
-    dst = chip[kids]
-    remote = src != dst
+    kids, kid_group, pair_of_kid = rec.children, fast["kid_group"], fast["pair_of_kid"]
+    pair_src, pair_dst = chip_node[fast["pair_src"]], chip_node[fast["pair_dst"]]
+    pair_remote = pair_src != pair_dst
+    src = pair_src[pair_of_kid]
+    remote = pair_remote[pair_of_kid]
 
     # remote-send cost per group: sum over its sends to other chips of overhead + s_per_byte * wire
     o = np.array([s.remote_send_overhead_s for s in specs], dtype=np.float64)
@@ -130,35 +164,45 @@ def placement_arrays(rec: Recording, chip_of_node: list[int], specs: list, durat
     else:
         t, d1t = [0.0] * n, d1
 
-    # routes of the messages that cross chips, one per (sender chip, chip) pair
+    # routes of the node pairs that cross chips, one per (sender chip, chip) pair
     route = np.full(n, None, dtype=object)
     min_bw = np.ones(n)
-    pair = src[remote] * n_chips + dst[remote]
-    if n_chips * n_chips <= 1 << 22:  # a lookup table beats sorting
-        seen = np.zeros(n_chips * n_chips, dtype=bool)
-        seen[pair] = True
-        pairs = np.flatnonzero(seen)
-        index = np.zeros(n_chips * n_chips, dtype=np.int64)
-        index[pairs] = np.arange(len(pairs))
-        inverse = index[pair]
-    else:
-        pairs, inverse = np.unique(pair, return_inverse=True)
-    routes, mins, bws = [], [], set()
-    for p in pairs.tolist():
-        hops = path(p // n_chips, p % n_chips)
+    pair_route = np.full(len(pair_src), None, dtype=object)
+    pair_min, pair_hops = np.ones(len(pair_src)), np.zeros(len(pair_src), dtype=np.int64)
+    chip_pairs, inverse = np.unique(pair_src[pair_remote] * n_chips + pair_dst[pair_remote], return_inverse=True)
+    routes, mins, lengths, bws = [], [], [], set()
+    # a hop's tuple depends only on its link and place in the route: routes share them, so a big machine's
+    # replay reads a few thousand small objects per message stream instead of one set per chip pair
+    shared: dict[tuple[int, int], tuple] = {}
+    for p in chip_pairs.tolist():  # plain loops: thousands of pairs on a big machine
+        dst = p % n_chips
+        hops = path(p // n_chips, dst)
         last = len(hops) - 1
-        routes.append(tuple((link_id(link), lat, bw, i == last or not cut_through, HOP if i < last else ARRIVE,
-                             i + 1 if i < last else p % n_chips) for i, (link, lat, bw) in enumerate(hops)))
-        mins.append(min(bw for _, _, bw in hops))
-        bws.update(bw for _, _, bw in hops)
+        hop, low = [], float("inf")
+        for i, (lid, lat, bw) in enumerate(hops):
+            key = (lid, i if i < last else -1)  # the last hop's link leads to its destination
+            h = shared.get(key)
+            if h is None:
+                h = shared[key] = ((lid, lat, bw, not cut_through, HOP, i + 1) if i < last else
+                                   (lid, lat, bw, True, ARRIVE, dst))
+            hop.append(h)
+            low = bw if bw < low else low
+            bws.add(bw)
+        routes.append(tuple(hop))
+        mins.append(low)
+        lengths.append(len(hops))
     if routes:
         rarr = np.empty(len(routes), dtype=object)
         rarr[:] = routes
-        crossing = kids[remote]
-        route[crossing] = rarr[inverse]
-        min_bw[crossing] = np.array(mins)[inverse]
+        inverse = inverse.reshape(-1)
+        pair_route[pair_remote] = rarr[inverse]
+        pair_min[pair_remote] = np.array(mins)[inverse]
+        pair_hops[pair_remote] = np.array(lengths)[inverse]
+        route[kids] = pair_route[pair_of_kid]
+        min_bw[kids] = pair_min[pair_of_kid]
     occ = None
     if cut_through or len(bws) <= 1:
         occ = (rec.wire / min_bw).tolist()
     return Placed(d0=d0, d1=d1, d1t=d1t, t=t, route=route.tolist(), occ=occ,
-                  per_chip=np.bincount(chip, minlength=n_chips).tolist())
+                  per_chip=np.bincount(chip, minlength=n_chips).tolist(),
+                  stash_chip=chip_node[rec.stash_node].tolist(), hops=int(pair_hops[pair_of_kid].sum()))

@@ -13,7 +13,7 @@ Life cycle per ``train`` call: :meth:`Replay.start` (the recording of exactly th
 cache or recorded now; per-run counters) → the executor runs :meth:`Replay.controller` and the chips call
 :meth:`Replay.handle` for every work item → :meth:`Replay.finish` writes the parameter versions back.
 
-Where it models every rule of the machine (no framing, polling, packet links or trace),
+Where it models every rule of the machine (no framing, polling, contention, packet links or trace),
 :class:`~ampsim.executors.sim.fastloop.FastReplay` runs the same replay on its own event loop instead of
 SimPy processes (the executor chooses; both are tested against the full run).
 
@@ -46,7 +46,7 @@ from ampsim.executors.sim.collective import SYNC
 from ampsim.executors.sim.network import Network
 from ampsim.executors.sim.recording import Recording
 from ampsim.executors.sim.recording_cache import obtain
-from ampsim.hardware.cost import compute_time_s
+from ampsim.hardware.cost import compute_time_s, compute_times_s, duration_key
 from ampsim.hardware.spec import ChipSpec
 from ampsim.ir.message import Instance
 from ampsim.ir.param import ParamNode
@@ -80,9 +80,7 @@ class ReplayHost(Protocol):
 
 def step_durations(spec: ChipSpec, w: np.ndarray) -> np.ndarray:
     """``compute_time_s(spec, *w[m])`` for every row of ``w`` ([m, 3]: flops, bytes, kernels)."""
-    k = spec.compute_units
-    return (np.maximum(w[:, 0] * k / spec.flops_per_s, w[:, 1] * k / spec.mem_bandwidth_bytes_per_s)
-            + spec.overhead_s + w[:, 2] * spec.kernel_overhead_s)
+    return compute_times_s(spec, w)
 
 
 @contextmanager
@@ -103,8 +101,7 @@ def gc_paused() -> Iterator[None]:
 
 def spec_key(spec: ChipSpec) -> tuple:
     """What a step's duration depends on in a chip spec (chips with equal keys share durations)."""
-    return (spec.compute_units, spec.flops_per_s, spec.mem_bandwidth_bytes_per_s, spec.overhead_s,
-            spec.kernel_overhead_s)
+    return duration_key(spec)
 
 
 class Replay:
@@ -279,11 +276,15 @@ class Replay:
                 self.put(self.chip_of[self.stash_node[j]], (UPDATE, node, -1 - j, serial), 0)
                 self.sync.closed(node, serial)
         elif self.training:
-            for j in self.stashes[i]:
-                self.put(self.chip_of[self.stash_node[j]], -1 - j, 0)
+            self._queue_updates(self.stashes[i])
         self.free_slot()
         if ex._on_done:
             ex._on_done(1)
+
+    def _queue_updates(self, stashes: list[int]) -> None:
+        """A completed instance's update jobs (one per stash ``j``) join their nodes' chips' queues."""
+        for j in stashes:
+            self.put(self.chip_of[self.stash_node[j]], -1 - j, 0)
 
     def _update(self, chip: Chip, unit: int, j: int, received: float) -> tuple[float, Callable[[], None] | None]:
         cost = self.update_cost(chip, j)

@@ -1,0 +1,216 @@
+"""The machine state of the replay's own event loop between events, and what changes it outside the loop's
+hot path: the controller, queueing roots and update jobs, waking units, writing the counters back.
+
+:class:`FastMachine` is the state :class:`~ampsim.executors.sim.fastloop.FastReplay` runs on (its
+:meth:`~ampsim.executors.sim.fastloop.FastReplay._loop` is the hot path). Events are plain tuples
+``(time, order, code, c, x)`` ordered by ``(time, order)``; ``order`` is a running counter, so ties are
+broken as SimPy breaks them (insertion order). Two stores hold them:
+
+* ``heap``: the events scheduled after a delay (a unit's completion, a hop, an arrival);
+* ``soon``: the events scheduled for *now* (a unit's wake-up, the controller's slot gets and puts), in
+  order. Every one of them has the current time and a later order than anything scheduled before, so a
+  FIFO holds them sorted; the loop takes whichever of the two stores' first events is earlier (an exact
+  merge). A completion floods the machine with update jobs, one wake-up each; in the heap they made
+  every other event's push and pop dearer (57 events in the heap on average on 1,024 chips, against 4
+  on four, for the same chain of nodes).
+
+A chip keeps only how many of its units are idle (without a trace its units are interchangeable) and,
+where waking up costs (``wake_overhead_s``), since when each has been idle, oldest first (SimPy's FIFO of
+waiting units). A single-unit chip that finishes an update job with nothing queued behind it does not
+schedule the completion: it only idles the unit. The completion's key ``(time, order)`` is set aside in
+``lazy``, with its order drawn from the counter as if it were pushed, and :meth:`FastMachine._settle`
+pushes it with that same key as soon as an item joins the chip's queue before that key comes up, or
+else idles the unit as of that time. So the order of every event, and of every tie, is the one of a run
+that schedules them all.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from heapq import heappush
+
+from ampsim.executors.sim.chips import Chip
+from ampsim.executors.sim.fastprep import Placed, link_table, placement_arrays, recording_arrays
+from ampsim.executors.sim.replay import Replay, ReplayHost
+
+START, GET, PUT, WAKE, DONE = range(5)  # and HOP, ARRIVE (fastprep: a route's hops)
+FINAL = -1
+
+
+class FastMachine(Replay):
+    uses_children = False  # the loop reads kid/kids (fastprep) instead
+
+    def __init__(self, ex: ReplayHost, context: str = "") -> None:
+        super().__init__(ex, context)
+        self.now = 0.0
+        self.cur = 0  # the order of the event being processed (with ``now``, its key)
+        self.heap: list[tuple] = []
+        self.soon: deque[tuple] = deque()
+        self.order = 0  # the scheduling order: events at the same time are popped in it
+        specs = ex.system.chips  # the executor's chips are built after this
+        self.queues: list[deque] = [deque() for _ in specs]
+        self.n_idle = [c.compute_units for c in specs]  # idle units per chip
+        self.single = [c.compute_units == 1 for c in specs]  # chips whose completions may be set aside
+        self.lazy: list[tuple[float, int] | None] = [None] * len(specs)  # a set-aside completion's key
+        self.waking = any(c.wake_overhead_s for c in specs)
+        #: per chip, when each idle unit went idle, oldest first (kept only where waking up costs: a deque is
+        #: 760 bytes, and a thousand of them for nothing crowd the CPU's caches)
+        self.idle_at: list[deque] = [deque([0.0] * c.compute_units) for c in specs] if self.waking else []
+        self.used: list[int] = [0] * len(specs)  # during a call: each chip's parameters + held + queued bytes
+        # links, by a dense id: next free time (kept across calls), busy seconds and bytes (during a call)
+        self.links = link_table(ex.network.graph)
+        self.link_ids = {link: i for link, (i, _, _) in self.links.items()}
+        self.free = [0.0] * len(self.links)
+        self.link_busy = [0.0] * len(self.links)
+        self.link_bytes = [0.0] * len(self.links)
+        self.level = ex.mak
+        self.pending = 0  # the amount of the controller's waiting slot request (0: none)
+        self._placed: tuple | None = None  # (recording, Placed, update cost per stash kind)
+        self.hops = 0  # links crossed by the messages replayed so far (summed over messages)
+
+    def _path(self, src: int, dst: int) -> list[tuple[int, float, float]]:
+        """The hops from chip ``src`` to chip ``dst``: (link id, latency, bandwidth) each."""
+        nodes, links = self.ex.network.routes[src, dst], self.links
+        return [links[hop] for hop in zip(nodes, nodes[1:])]
+
+    def _prepare(self) -> tuple[Placed, dict, list]:
+        """The per-message lists of this recording on this placement (built once per recording), and its
+        update costs per stash kind (filled as the jobs first run)."""
+        rec, ex = self.rec, self.ex
+        fast = recording_arrays(rec, rec.replay_view)
+        if self._placed is None or self._placed[0] is not rec:
+            placed = placement_arrays(rec, fast, [c.index for c in self.chip_of], [c.spec for c in ex.chips],
+                                      self.durations, self.duration_arrays, self._path, ex.network.cut_through)
+            self._placed = (rec, placed, [None] * (max(fast["ukind"], default=-1) + 1))
+        return self._placed[1], fast, self._placed[2]
+
+    # -- units ---------------------------------------------------------------------------------------
+    def _settle(self, c: int) -> float | None:
+        """Chip ``c``'s set-aside completion, now that an item has joined its queue: when its unit went
+        idle if the completion's key has passed, else ``None`` (the completion is pushed: it serves the
+        queue)."""
+        t, o = self.lazy[c]
+        self.lazy[c] = None
+        if t > self.now or (t == self.now and o > self.cur):
+            heappush(self.heap, (t, o, DONE, c, None))
+            return None
+        return t
+
+    def _wake(self, c: int) -> None:
+        """An item has joined chip ``c``'s queue: an idle unit, if there is one, wakes up now (an event
+        that carries since when it was idle)."""
+        if self.n_idle[c]:
+            self.n_idle[c] -= 1
+            since = self.idle_at[c].popleft() if self.waking else 0.0
+        elif self.lazy[c] is None:
+            return
+        else:
+            since = self._settle(c)
+            if since is None:
+                return
+        self.order += 1
+        self.soon.append((self.now, self.order, WAKE, c, since))
+
+    def _idle_lazy(self) -> None:
+        """The end of a call: the set-aside completions come up, idling their units (the last one's time is
+        the simulated time)."""
+        for c, p in enumerate(self.lazy):
+            if p is not None:
+                self.lazy[c] = None
+                self.n_idle[c] += 1
+                if self.waking:
+                    self.idle_at[c].append(p[0])
+                self.now = max(self.now, p[0])
+
+    def put(self, chip: Chip, item: int, nbytes: int) -> None:
+        """Chip.put (the controller's roots, the update jobs of a completed instance: ``-1 - j`` for the
+        replay, ``n_messages + j`` on this loop's queues)."""
+        c = chip.index
+        if item < 0:
+            item = self.n_messages - 1 - item
+        self.used[c] += nbytes
+        self.queues[c].append(item)
+        self._wake(c)
+
+    def _queue_updates(self, stashes: list[int]) -> None:
+        """Replay._queue_updates on this loop's queues, by the stashes' chips (no bytes to add)."""
+        queues, n_idle, lazy, stash_chip, base = (
+            self.queues, self.n_idle, self.lazy, self._placed[1].stash_chip, self.n_messages)
+        for j in stashes:
+            c = stash_chip[j]
+            queues[c].append(base + j)
+            if n_idle[c] or lazy[c] is not None:  # (the call only where a unit may wake: it is dearer)
+                self._wake(c)
+
+    # -- the controller (SimExecutor._controller / Replay.controller) ---------------------------------
+    def _control(self, code: int) -> None:
+        if code == START:
+            self.next = 0 if self.roots else FINAL
+            self._request(1 if self.roots else self.ex.mak)
+        elif code == GET:
+            self._controller_step()
+        elif self.pending and self.level >= self.pending:  # PUT: a processed put triggers waiting gets
+            self.level -= self.pending
+            self.pending = 0
+            self._push(GET)
+
+    def _push(self, code: int) -> None:
+        self.order += 1
+        self.soon.append((self.now, self.order, code, 0, 0))
+
+    def _request(self, amount: int) -> None:
+        if self.level >= amount:
+            self.level -= amount
+            self._push(GET)
+        else:
+            self.pending = amount
+
+    def _controller_step(self) -> None:
+        i = self.next
+        if i == FINAL:  # every instance has completed: release the slots (nobody waits for them)
+            self.level += self.ex.mak
+            return
+        node, nbytes, chip_of = self.node, self.nbytes, self.chip_of
+        for r in self.roots[i]:
+            self.live[i] += 1
+            self.put(chip_of[node[r]], r, nbytes[r])
+        self.next = i + 1 if i + 1 < len(self.roots) else FINAL
+        self._request(1 if self.next != FINAL else self.ex.mak)
+
+    def free_slot(self) -> None:
+        self.level += 1
+        self._push(PUT)
+
+    # -- the executor's chips and network ------------------------------------------------------------
+    def _write_back(self, placed: Placed, counters: dict, done: bool) -> None:
+        """Write a call's counters back to the executor's chips and network (``items`` only when the call
+        completed: every message and update job is then one item on its chip)."""
+        ex = self.ex
+        chips, net = ex.chips, ex.network
+        ex.messages += counters["messages"]
+        net.messages += counters["sent"]
+        if done:
+            self.hops += placed.hops
+        link_busy, link_bytes = self.link_busy, self.link_bytes
+        for link, i in self.link_ids.items():
+            if link_bytes[i]:
+                net.busy_s[link], net.bytes[link] = link_busy[i], link_bytes[i]
+        used, peak, busy, debt = self.used, counters["peak"], counters["busy"], counters["debt"]
+        for c, chip in enumerate(chips):
+            chip.queued_bytes = self._queued(c)
+            chip.held_bytes = used[c] - chip.param_bytes - chip.queued_bytes
+            chip.peak_bytes, chip.busy_s = peak[c], busy[c]
+            chip.charge(debt[c])
+        for c, n in enumerate(counters["updates"]):
+            chips[c].items += n + (placed.per_chip[c] if done else 0)
+
+    def _queued(self, c: int) -> int:
+        return sum(self.nbytes[k] for k in self.queues[c] if k < self.n_messages)
+
+    def _out_of_memory(self, c: int, now: float) -> None:
+        """Chip ``c`` has just exceeded its memory: raise the error its :meth:`Chip.account` raises."""
+        self.now = now
+        chip = self.ex.chips[c]
+        chip.queued_bytes = self._queued(c)
+        chip.held_bytes = self.used[c] - chip.param_bytes - chip.queued_bytes
+        chip.account(0)
