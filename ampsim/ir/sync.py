@@ -142,8 +142,16 @@ class SyncSet:
             snap = {n: p.copy() for n, p in copy.params.items()}
         self._snaps.setdefault(r, {})[i] = snap
         nbytes = self._held[(r, i)] = sum(a.nbytes for a in snap.values())
-        copy.held_nbytes += nbytes + (copy.param_bytes if r == 0 and self.outer_lr != 1.0 else 0)  # + the anchor
+        copy.held_nbytes += nbytes + self._anchor_bytes(copy, r)
         return Work(bytes=2 * nbytes, kernels=len(copy.params))
+
+    def _anchor_bytes(self, copy: ParamNode, r: int) -> int:
+        """Memory a copy takes on for the anchor with its contribution to round ``r`` (from the first on)."""
+        return copy.param_bytes if r == 0 and self.outer_lr != 1.0 else 0
+
+    def _apply_work(self, reduced: Reduced) -> Work:
+        """The work of applying ``reduced`` before the per-target arithmetic: the outer step, if any."""
+        return Work() if self.outer_lr == 1.0 else outer_work(reduced.average)
 
     def ready(self) -> int | None:
         """The next round to reduce, once all its snapshots are taken and the round before it has been
@@ -198,7 +206,7 @@ class SyncSet:
         snap = self._snaps[reduced.round].pop(i)
         if not self._snaps[reduced.round]:
             del self._snaps[reduced.round]
-        work = Work() if self.outer_lr == 1.0 else outer_work(reduced.average)
+        work = self._apply_work(reduced)
         later = [r for r in sorted(self._snaps) if r > reduced.round and i in self._snaps[r]]
         for name, avg in reduced.average.items():
             u = reduced.rows.get(name)
@@ -223,7 +231,6 @@ class SyncSet:
     def applied_everywhere(self, r: int) -> bool:
         """True once round ``r`` has been applied to every copy."""
         return min(self._applied) > r
-
 
 
 def _unique(rows: list[np.ndarray]) -> np.ndarray:

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Callable
 
 from ampsim.ir.node import Work
 from ampsim.ir.param import ParamNode
-from ampsim.ir.sync import Reduced, SyncSet, outer_work, rounds_and_drift
+from ampsim.ir.sync import Reduced, SyncSet, rounds_and_drift
 
 if TYPE_CHECKING:
     from ampsim.executors.sim.chips import Chip
@@ -193,7 +193,7 @@ class SizedSyncSet(SyncSet):
             return None
         r = self._updates[i] // self.every - 1
         self._snaps.setdefault(r, {})[i] = None
-        copy.held_nbytes += copy.param_bytes * (2 if r == 0 and self.outer_lr != 1.0 else 1)  # as SyncSet's
+        copy.held_nbytes += copy.param_bytes + self._anchor_bytes(copy, r)
         return Work(bytes=2 * copy.param_bytes, kernels=len(copy.params))
 
     def reduce(self) -> Reduced:
@@ -215,7 +215,7 @@ class SizedSyncSet(SyncSet):
         if not self._snaps[reduced.round]:
             del self._snaps[reduced.round]
         targets = 1 + sum(1 for r in self._snaps if r > reduced.round and i in self._snaps[r])
-        work = Work() if self.anchor is None else outer_work(reduced.average)
+        work = self._apply_work(reduced)
         for name in reduced.average:  # each target (the parameters, later snapshots) as SyncSet.apply
             p = copy.params[name]
             for _ in range(targets):

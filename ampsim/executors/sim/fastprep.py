@@ -38,7 +38,7 @@ import networkx as nx
 import numpy as np
 
 from ampsim.executors.sim.recording import Recording
-from ampsim.executors.sim.replay import spec_key
+from ampsim.hardware.cost import duration_key
 
 #: the event codes a route's hops schedule (:mod:`ampsim.executors.sim.fastloop`): the next hop, the arrival
 HOP, ARRIVE = 6, 7
@@ -124,7 +124,7 @@ def placement_arrays(rec: Recording, fast: dict, chip_of_node: list[int], specs:
 
     # step durations on each message's own chip (one numpy pass per distinct chip spec, cached)
     kinds: dict[tuple, int] = {}
-    spec_kind = np.array([kinds.setdefault(spec_key(s), len(kinds)) for s in specs], dtype=np.int64)
+    spec_kind = np.array([kinds.setdefault(duration_key(s), len(kinds)) for s in specs], dtype=np.int64)
     first_of_kind = {k: specs[i] for i, k in reversed(list(enumerate(spec_kind.tolist())))}
     used_kinds = np.unique(spec_kind[chip_node]).tolist() if n else [0]
     if len(used_kinds) == 1:

@@ -78,11 +78,6 @@ class ReplayHost(Protocol):
     def _receive(self, chip: Chip, msgs: list, framed: bool = True) -> None: ...
 
 
-def step_durations(spec: ChipSpec, w: np.ndarray) -> np.ndarray:
-    """``compute_time_s(spec, *w[m])`` for every row of ``w`` ([m, 3]: flops, bytes, kernels)."""
-    return compute_times_s(spec, w)
-
-
 @contextmanager
 def gc_paused() -> Iterator[None]:
     """Pause Python's cyclic garbage collector while a replay builds its lists and runs: they hold no
@@ -97,11 +92,6 @@ def gc_paused() -> Iterator[None]:
         yield
     finally:
         gc.enable()
-
-
-def spec_key(spec: ChipSpec) -> tuple:
-    """What a step's duration depends on in a chip spec (chips with equal keys share durations)."""
-    return duration_key(spec)
 
 
 class Replay:
@@ -152,15 +142,15 @@ class Replay:
 
     def duration_arrays(self, spec: ChipSpec) -> tuple[np.ndarray, np.ndarray]:
         """Every message's step duration on a chip of ``spec`` (buffered by a join, and running its step)."""
-        key = spec_key(spec)
+        key = duration_key(spec)
         d = self.duration_cache.get(key)
         if d is None:
-            d = self.duration_cache[key] = (step_durations(spec, self.rec.w0), step_durations(spec, self.rec.w1))
+            d = self.duration_cache[key] = (compute_times_s(spec, self.rec.w0), compute_times_s(spec, self.rec.w1))
         return d
 
     def durations(self, spec: ChipSpec) -> tuple[list[float], list[float]]:
         """:meth:`duration_arrays` as lists (what the SimPy replay's handler indexes)."""
-        key = ("list", *spec_key(spec))
+        key = ("list", *duration_key(spec))
         d = self.duration_cache.get(key)
         if d is None:
             d = self.duration_cache[key] = tuple(a.tolist() for a in self.duration_arrays(spec))
