@@ -17,7 +17,8 @@ chip.memory_bytes         physical memory / workers
 chip.frame_*, remote_*,   what crossing between two workers costs, per frame, per message and per byte,
 chip.coalesce_window_s,   and the idle gap per frame: fitted to the workers' own transport timers over
 link.latency_s            chains of nodes alternating between two workers (:mod:`ampsim.calibration.transport`)
-link.bandwidth_bytes...   4 MB messages between two processes
+link.bandwidth_bytes...   the idle time per byte of that chain with 8 kB payloads (:func:`link_bandwidth`);
+                          4 MB messages between two processes (end to end) are recorded as a comment
 ========================  ==================================================================================
 
 Recorded as comments (and in ``<out>.calibration.json``, which ``ampsim compare`` reads): GEMM FLOP/s by
@@ -122,7 +123,7 @@ def calibrate(workers: int | None = None, quick: bool = False) -> tuple[dict, di
     raw["contention"] = cp.contention(q, rounds=1 if quick else 2)
     speed_first = cw.speed_index()
     raw["dispatch"] = mb.dispatch_overhead_s(int(4000 * q))
-    raw["transport"] = tr = mb.transport(1.0 * q)
+    raw["transport"] = mb.transport(1.0 * q)
     raw["remote"] = remote = calibrate_transport(chip, q)
     raw["speed_index_s"] = (speed_first + cw.speed_index()) / 2  # the machine's speed drifts: two samples
     raw["quick"] = quick
@@ -153,12 +154,29 @@ def calibrate(workers: int | None = None, quick: bool = False) -> tuple[dict, di
             "compute_table": table,
         },
         "link": {"latency_s": _round(remote["latency_s"]),
-                 "bandwidth_bytes_per_s": _round(tr["bandwidth_bytes_per_s"])},
+                 "bandwidth_bytes_per_s": _round(link_bandwidth(remote["link_s_per_byte"], raw["copy"]))},
         "topology": {"kind": "fully_connected", "n": n},
     }
     system_from_dict(model, "<calibration>")  # validate before anyone writes it
     log.info("calibration took %.1f s", raw["seconds"])
     return model, raw
+
+
+def link_bandwidth(link_s_per_byte: float, copy: list[dict]) -> float:
+    """The link's bandwidth: the inverse of its own idle time per byte, at most the fastest memory copy
+    measured (a transfer between processes is at least a copy).
+
+    The bytes' CPU cost at both ends is the chip's ``remote_send_s_per_byte``, so the link must not charge
+    for them again: end to end, a 4 MB transfer between two processes runs at well under a GB/s, yet the
+    time in which neither process is busy does not grow with the bytes.
+
+    >>> link_bandwidth(0.0, [{"bytes_per_s": 4e10}, {"bytes_per_s": 9e9}])
+    40000000000.0
+    >>> link_bandwidth(2**-30, [{"bytes_per_s": 4e10}])  # 1 GiB/s of idle time per byte
+    1073741824.0
+    """
+    fastest = max(c["bytes_per_s"] for c in copy)
+    return min(1.0 / link_s_per_byte, fastest) if link_s_per_byte > 0 else fastest
 
 
 def _round(x: float) -> float:

@@ -32,6 +32,7 @@ import simpy
 from ampsim.errors import RunError
 from ampsim.executors.base import ExecutorBase, ExecutorPlan, RunFolder, check_placement
 from ampsim.executors.reference import ReferenceExecutor
+from ampsim.executors.sim.admission import AdmissionWindow
 from ampsim.executors.sim.chips import Chip
 from ampsim.executors.sim.collective import SYNC, Collectives
 from ampsim.executors.sim.fastloop import FastReplay, supports
@@ -103,6 +104,7 @@ class SimExecutor(ExecutorBase):
         if max_staleness and not numerics:
             raise ValueError("staleness-bounded admission needs the numerics (it reads the measured staleness)")
         self.max_staleness = max_staleness
+        self._window = AdmissionWindow(mak, max_staleness) if max_staleness else None
         self._admit: simpy.Event | None = None
         self._reference = ReferenceExecutor(model)
         self._live: dict[int, int] = defaultdict(int)
@@ -163,7 +165,7 @@ class SimExecutor(ExecutorBase):
     def _controller(self, instances: list[Instance]):
         for inst in instances:
             yield self._slots.get(1)
-            while self.max_staleness and self._live and self._too_stale():
+            while self._training and self._window is not None and len(self._live) >= self._window.size:
                 self._admit = self.env.event()  # re-checked at the next completion
                 yield self._admit
             for name, msg in self.model.inject(inst):
@@ -172,9 +174,10 @@ class SimExecutor(ExecutorBase):
         yield self._slots.get(self.mak)  # every admitted instance has completed
         self._slots.put(self.mak)
 
-    def _too_stale(self) -> bool:
-        """Staleness-bounded admission: some parameterized node's recent mean staleness exceeds the bound."""
-        return any(n.recent_staleness() > self.max_staleness for n in self.graph.param_nodes)
+    def _staleness_signal(self) -> float:
+        """Staleness-bounded admission's signal: the largest recent mean staleness of a parameterized node
+        (the window, :mod:`~ampsim.executors.sim.admission`, acts on it once per round)."""
+        return max((n.recent_staleness() for n in self.graph.param_nodes), default=0.0)
 
     def _deadlock_message(self) -> str:
         stuck = sorted({n.name for n in self.graph.nodes.values() for key in self._live if n.holds(key)})
@@ -288,6 +291,8 @@ class SimExecutor(ExecutorBase):
                     self.where[node.name].put((UPDATE, node, key, self._completions), 0)
                     if self.collectives is not None:
                         self.collectives.closed(node, self._completions)
+            if self._window is not None:
+                self._window.completed(self._staleness_signal())
         self._slots.put(1)
         if self._admit is not None and not self._admit.triggered:
             self._admit.succeed()
@@ -311,6 +316,7 @@ class SimExecutor(ExecutorBase):
             "param_bytes": [c.param_bytes for c in self.chips],
             "placement": self.placement,
             **(self.collectives.summary() if self.collectives is not None else {}),
+            **(self._window.summary() if self._window is not None else {}),
             # a replay measures time, not numbers: no loss, no metric
             **({} if self.numerics else {"numerics": False, "final_metric": None, "best_metric": None,
                                           "time_to_target": None}),

@@ -1,0 +1,87 @@
+"""Staleness-bounded admission: how many instances the controller lets in flight (``train.max_staleness``).
+
+The signal, the largest of the parameterized nodes' mean staleness over their last backward visits
+(:meth:`ampsim.ir.param.ParamNode.recent_staleness`), trails admission by a whole forward and backward
+traversal: an instance admitted now is measured only when its backward passes. A controller that admits
+"while the signal is under the bound" therefore admits everything up to the mak cap in one burst (nothing
+is measured at the instant of admission), then stalls while the burst drains. The remedy is the one TCP
+uses for the same problem (a congestion signal that arrives one round trip late): a *window* of instances
+in flight, changed at most once per round, a round being as many completions as the window held::
+
+    size = 1, threshold = mak
+    at the end of each round (``size`` completions since the round began), with signal s and bound b:
+        s > b                   ->  size = max(1, min(size - 1, floor(size * b / s))); threshold = size
+        else, size < threshold  ->  size = min(mak, 2 * size)                      (slow start)
+        else                    ->  size = min(mak, size + 1)                      (additive increase)
+
+The decrease is proportional: staleness grows about in proportion to the instances in flight, so scaling
+the window by b / s aims at the bound itself rather than halving past it (a halved window leaves a
+machine that the bound would let stay full partly idle). The controller admits while fewer than
+``size`` instances are in flight (and mak is the cap). Everything is counted in completions, never in
+time, so a simulated run stays deterministic. With a bound the signal never exceeds, the window grows to
+mak within log2(mak) rounds and stays there.
+"""
+
+from __future__ import annotations
+
+import math
+
+__all__ = ["AdmissionWindow"]
+
+
+class AdmissionWindow:
+    """The window of instances in flight under a staleness ``bound``, updated by :meth:`completed`.
+
+    >>> w = AdmissionWindow(mak=8, bound=1.0)
+    >>> for _ in range(1 + 2 + 4):  # three rounds of slow start under the bound
+    ...     _ = w.completed(signal=0.5)
+    >>> w.history
+    [1, 2, 4, 8]
+    >>> for _ in range(8):  # a round that ends at twice the bound halves the window
+    ...     _ = w.completed(signal=2.0)
+    >>> w.size, w.threshold, w.cuts
+    (4, 4, 1)
+    >>> for _ in range(4):  # at the threshold: one more per round
+    ...     _ = w.completed(signal=1.0)
+    >>> w.size
+    5
+    """
+
+    def __init__(self, mak: int, bound: float) -> None:
+        if mak < 1:
+            raise ValueError(f"mak must be >= 1, got {mak}")
+        if not bound > 0:
+            raise ValueError(f"the staleness bound must be > 0, got {bound}")
+        self.mak, self.bound = mak, bound
+        #: instances allowed in flight now
+        self.size = 1
+        #: slow start doubles the window up to here; a cut sets it to the reduced window
+        self.threshold = mak
+        #: rounds that ended with the signal over the bound
+        self.cuts = 0
+        #: the window at the start of every round (one entry per round), for the summary
+        self.history: list[int] = [1]
+        self._done_in_round = 0
+
+    def completed(self, signal: float) -> bool:
+        """One instance completed; ``signal``: the measured staleness now. True when a round ended."""
+        self._done_in_round += 1
+        if self._done_in_round < self.size:
+            return False
+        self._done_in_round = 0
+        if signal > self.bound:
+            self.size = max(1, min(self.size - 1, math.floor(self.size * self.bound / signal)))
+            self.threshold = self.size
+            self.cuts += 1
+        elif self.size < self.threshold:
+            self.size = min(self.mak, 2 * self.size)
+        else:
+            self.size = min(self.mak, self.size + 1)
+        self.history.append(self.size)
+        return True
+
+    def summary(self) -> dict:
+        """Rounds, cuts and the window's final, mean (over rounds) and largest size."""
+        h = self.history
+        return {"admission_rounds": len(h) - 1, "admission_cuts": self.cuts, "admission_window_final": self.size,
+                "admission_window_mean": sum(h) / len(h), "admission_window_max": max(h)}
