@@ -81,8 +81,11 @@ results/quick/figures/.%.done: results/quick/sweeps/%/table.csv experiments/swee
 
 COMPARE_EXPS := mnist_mlp list_reduction sst_treelstm
 COMPARE_FIGS := $(COMPARE_EXPS:%=results/figures/compare_%.png)
+# one worker, and two under the round-robin placement (the experiments' default) and the greedy one at mak 1, 4, 16
+COMPARE_CONFIGS := workers=1,mak=1;workers=2,mak=1;workers=2,mak=4;workers=2,mak=16;$\
+	workers=2,mak=1,placement=greedy;workers=2,mak=4,placement=greedy;workers=2,mak=16,placement=greedy
 results/compare/%/compare.csv: experiments/%.toml hardware_models/local_cpu.toml | $(STAMP)
-	$(AMPSIM) compare $< --repeat 3 --out $(@D)
+	$(AMPSIM) compare $< --repeat 3 --configs "$(COMPARE_CONFIGS)" --out $(@D)
 results/figures/compare_%.png: results/compare/%/compare.csv
 	@mkdir -p $(@D)
 	cp results/compare/$*/compare.png $@

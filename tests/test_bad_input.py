@@ -237,8 +237,6 @@ CASES = [
     ("replica-outer-lr-text", [*NAME, 'replicas.outer_lr="fast"'], None, "replicas.outer_lr: expected"),
     ("sparse-sync-multicore", [*NAME, "replicas.sparse_sync=true", "--set", 'executor.kind="multicore"'],
      None, "blobs_mlp.toml: replicas.sparse_sync: sparse synchronization runs on the reference and the simulated"),
-    ("sparse-sync-replay", [*NAME, "replicas.sparse_sync=true", "--set", "executor.numerics=false", *HW,
-                            ROOT / "hardware_models/ring4.toml"], None, "replicas.sparse_sync: sparse synchronization"),
     # a measured machine's compute table and contention (issue 14): one line naming the row and field
     ("compute-table-not-an-array", [*NAME, "hardware.chip.compute_table=3", *HW, ROOT / "hardware_models/ring4.toml"],
      None, "chip.compute_table: expected an array of tables {flops, bytes, kernels, seconds, label}, got integer"),

@@ -22,7 +22,10 @@ node therefore takes ``2 (k - 1) (L + P / (k B)) + (k - 1) t_add + t_apply`` fro
 A replay (``executor.numerics = false``) never trains the copies, so there is nothing to average:
 :meth:`Collectives.sizes_only` turns its sync sets into :class:`SizedSyncSet` objects, whose rounds keep the
 same bookkeeping, work and memory from the arrays' sizes without copying or adding them (``replica_drift``
-is then not measured: None).
+is then not measured: None). A sparse set (``replicas.sparse_sync``, a table's copies) stays a
+:class:`~ampsim.ir.sync.SyncSet`: what its rounds move, add and hold depends on which rows the copies
+changed (the replay hands it the recorded ones), so it runs :mod:`ampsim.ir.sync`'s rules themselves on the
+untrained arrays (a snapshot is only the changed rows, so that costs little).
 """
 
 from __future__ import annotations
@@ -64,9 +67,11 @@ class Collectives:
         self.measures_drift = True
 
     def sizes_only(self) -> None:
-        """For a replay: rounds from the arrays' sizes alone (:class:`SizedSyncSet`), drift not measured."""
+        """For a replay: rounds from the arrays' sizes alone (:class:`SizedSyncSet`), drift not measured;
+        a sparse set keeps its own rounds (they depend on the rows the copies changed, not only on sizes)."""
         for s in self.sync_sets:
-            s.__class__ = SizedSyncSet  # same state, size-only arithmetic
+            if not s.row_params:
+                s.__class__ = SizedSyncSet  # same state, size-only arithmetic
         self.measures_drift = False
 
     # -- gates ---------------------------------------------------------------------------------------

@@ -29,6 +29,12 @@ Contents (``m`` a message, ``g`` a step group, ``i`` an instance, all numbered i
   parameterized nodes ``stash_node[stash_ptr[i]:stash_ptr[i+1]]`` (in the graph's ``param_nodes``
   order) hold a stash, whose :meth:`~ampsim.ir.param.ParamNode.stash_profile` is
   ``profiles[prof_ptr[j]:prof_ptr[j+1]]``; the node's ``update_work`` turns profiles into an update's cost.
+* changed rows (sparse synchronization): stash ``j`` of a node with ``row_params`` has one segment per
+  row parameter (in ``row_params`` order), ``seg_ptr[j]:seg_ptr[j+1]``; segment ``s`` holds the row ids
+  ``row_ids[row_ptr[s]:row_ptr[s+1]]`` an update over that stash alone changes
+  (:func:`~ampsim.ir.sync.update_rows`: the rows of its sparse gradient; none for a dense one). An update
+  over several stashes changes the union of theirs (a row gradient is sparse over the rows its instances
+  used), which is all a synchronization reads (``ampsim/ir/sync.py`` unions them).
 
 What a recording depends on, the cache and the file format: :mod:`ampsim.executors.sim.recording_cache`.
 """
@@ -46,9 +52,10 @@ from ampsim.ir.message import Instance
 from ampsim.ir.node import Node
 from ampsim.ir.param import ParamNode
 from ampsim.ir.pump import pump
+from ampsim.ir.sync import update_rows
 from ampsim.models.base import Model
 
-FORMAT = 1
+FORMAT = 2  # 2: the changed rows (seg_ptr, row_ptr, row_ids)
 
 
 class RecordingError(AmpsimError):
@@ -84,6 +91,9 @@ class Recording:
     stash_node: np.ndarray   # int32 node index
     prof_ptr: np.ndarray     # int64
     profiles: np.ndarray     # int64
+    seg_ptr: np.ndarray      # [stashes+1] int64 into the row segments
+    row_ptr: np.ndarray      # [segments+1] int64 into row_ids
+    row_ids: np.ndarray      # int64 changed row ids
 
     @property
     def n_messages(self) -> int:
@@ -152,6 +162,7 @@ class _Builder:
         self.size, self.child_ptr, self.children, self.saves, self.pop_ref = [], [0], [], [], []
         self.keys, self.root_ptr, self.roots, self.msg_ptr, self.group_ptr = [], [0], [], [0], [0]
         self.stash_ptr, self.stash_node, self.prof_ptr, self.profiles = [0], [], [0], []
+        self.seg_ptr, self.row_ptr, self.row_ids = [0], [0], []
 
     def message(self, node: int, bwd: bool, port: int, msg) -> int:
         self.node.append(node)
@@ -194,7 +205,9 @@ class _Builder:
             root_ptr=np.array(self.root_ptr, i64), roots=np.array(self.roots, i64),
             msg_ptr=np.array(self.msg_ptr, i64), group_ptr=np.array(self.group_ptr, i64),
             stash_ptr=np.array(self.stash_ptr, i64), stash_node=np.array(self.stash_node, np.int32),
-            prof_ptr=np.array(self.prof_ptr, i64), profiles=np.array(self.profiles, i64))
+            prof_ptr=np.array(self.prof_ptr, i64), profiles=np.array(self.profiles, i64),
+            seg_ptr=np.array(self.seg_ptr, i64), row_ptr=np.array(self.row_ptr, i64),
+            row_ids=np.array(self.row_ids, i64))
 
 
 def _record_one(b: _Builder, model: Model, inst: Instance, index: dict[str, int], spies: dict[str, _JoinSpy],
@@ -270,9 +283,12 @@ def _record_one(b: _Builder, model: Model, inst: Instance, index: dict[str, int]
             b.stash_node.append(index[node.name])
             b.profiles.extend(node.stash_profile(inst.key).tolist())
             b.prof_ptr.append(len(b.profiles))
+            for rows in update_rows(node, node.stashed_entries(inst.key)):
+                b.row_ids.extend(rows.tolist())
+                b.row_ptr.append(len(b.row_ids))
+            b.seg_ptr.append(len(b.row_ptr) - 1)
             node.reset()
     b.stash_ptr.append(len(b.stash_node))
     leftover = [n.name for n in graph.nodes.values() if n.has_state()]
     if leftover:
         raise GraphError(f"instance {inst.key}: state left at {', '.join(leftover)} after its last message")
-

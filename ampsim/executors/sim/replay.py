@@ -26,7 +26,11 @@ its snapshot and starts the ready all-reduces, and the all-reduce's adds and app
 ``SYNC``) run on the chips. Then an update job is the tuple ``(UPDATE, node, -1 - j, completion
 serial)``, and a message set aside by a gate comes back as ``(FWD or BWD, node, m, 0)``. The copies never
 train, so the rounds are computed from the arrays' sizes (``Collectives.sizes_only``): the same time,
-bytes and memory; ``replica_drift`` is not measured.
+bytes and memory; ``replica_drift`` is not measured. With ``replicas.sparse_sync`` a round of a table's
+copies moves the rows they changed: an update job hands its stash's recorded changed rows to the copy's
+``changed_rows`` (as :meth:`~ampsim.ir.param.ParamNode.update` does), and such a set keeps
+:mod:`ampsim.ir.sync`'s own rules over the untrained arrays, so its bytes, work and memory are the full
+run's.
 
 A message's step duration on each distinct chip spec is computed for all messages at once (numpy, the
 same IEEE operations as :func:`~ampsim.hardware.cost.compute_time_s`), so the loop does no cost arithmetic.
@@ -278,10 +282,12 @@ class Replay:
 
     def _update(self, chip: Chip, unit: int, j: int, received: float) -> tuple[float, Callable[[], None] | None]:
         cost = self.update_cost(chip, j)
+        node, after, snap = self.nodes[self.stash_node[j]], None, None
+        if self.sync is not None:
+            self._changed(node, j)
         if cost is None:
             chip.account(0)
             return received, None
-        node, after, snap = self.nodes[self.stash_node[j]], None, None
         if self.sync is not None:  # a contribution: the snapshot's work and memory join the update's
             held = node.held_nbytes
             snap = self.sync.contributed(node)
@@ -299,6 +305,16 @@ class Replay:
         if ex.trace:
             ex.trace.span(f"{node.name} update", chip.index, unit, ex.env.now, duration)
         return duration, after
+
+    def _changed(self, node: ParamNode, j: int) -> None:
+        """Sparse synchronization: the rows stash ``j``'s update changes join ``node.changed_rows``, as
+        :meth:`~ampsim.ir.param.ParamNode.update` adds them. Added when its update job runs, even while
+        fewer than muf stashes are ready: that stash is in the node's next update, and only a
+        contribution, right after an update, reads them (their union)."""
+        if node.changed_rows is None:
+            return
+        for name, rows in zip(node.row_params, self.changed_rows[j]):
+            node.changed_rows.setdefault(name, []).append(rows)
 
     def _sync_job(self, chip: Chip, unit: int, item: tuple) -> tuple[float, Callable[[], None]]:
         """An all-reduce's add or apply (:meth:`~ampsim.executors.sim.collective.Collectives.run`)."""
@@ -353,7 +369,8 @@ def _update_cost(chip: Chip, node: ParamNode, stashes: list) -> tuple[float, int
 def _view(rec: Recording) -> dict:
     """The recording as the Python lists the replay loop indexes (read-only; ``durations``: per chip spec)."""
     rp, roots = rec.root_ptr.tolist(), rec.roots.tolist()
-    sp = rec.stash_ptr.tolist()
+    sp, seg, rp_ids = rec.stash_ptr.tolist(), rec.seg_ptr.tolist(), rec.row_ptr.tolist()
+    segments = np.split(rec.row_ids, rp_ids[1:-1]) if len(rp_ids) > 1 else []
     n_inst, n_stash = len(rec.keys), len(rec.stash_node)
     profiles = np.split(rec.profiles, rec.prof_ptr[1:-1]) if n_stash else []
     return {
@@ -368,5 +385,7 @@ def _view(rec: Recording) -> dict:
         "stash_held": rec.profiles[rec.prof_ptr[:-1]].tolist() if n_stash else [],
         # a stash's profile as a hashable key (equal profiles, equal update costs)
         "prof_key": [p.tobytes() for p in profiles],
+        # per stash, the rows its update changes, per row parameter (sparse synchronization)
+        "changed_rows": [segments[a:b] for a, b in zip(seg, seg[1:])],
         "duration_cache": {},
     }
