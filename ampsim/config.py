@@ -76,7 +76,8 @@ class TrainSection:
                                  "match wins) -> mode; other nodes take train.staleness")
     max_staleness: float = spec(0.0, ge=0, help="simulator: a window of instances in flight (up to mak) that "
                                 "grows while every parameterized node's recent mean staleness is at most this and "
-                                "halves when not (ampsim/executors/sim/admission.py); 0 = off (mak alone)")
+                                "shrinks in proportion when not (ampsim/executors/sim/admission.py); 0 = off (mak "
+                                "alone)")
     max_instances: int = spec(0, ge=0, help="stop an epoch after this many instances; 0 = all")
     target: float = spec(0.0, help="metric value that counts as reaching the target (time-to-target)")
 
