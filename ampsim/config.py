@@ -116,7 +116,8 @@ class ReplicasSection:
                            "being the previous result: 1 = the plain average, the number of copies = the sum of "
                            "their moves (federated averaging's server learning rate)")
     sparse_sync: bool = spec(False, help="tables updated by rows (embeddings) synchronize only the rows some copy "
-                             "changed since the last round (exact; fewer bytes); reference and simulator")
+                             "changed since the last round (exact; fewer bytes); reference and simulator, "
+                             "replay included")
     overlap: bool = spec(False, help="simulator: copies keep training while a synchronization runs and apply its "
                          "result when it arrives (false: a copy waits from the round's close to its apply, and mak = 1 "
                          "equals the reference)")
