@@ -147,6 +147,7 @@ def draw_bar(df, _sweep_dir: Path, spec: FigureSpec, swept: list[str]):
         ax.bar(pos, agg["mean"], width, label=legend_label(keys, values),
                yerr=[agg["mean"] - agg["min"], agg["max"] - agg["mean"]] if spread else None, capsize=2)
     ax.set_xticks(np.arange(len(cats)), [short_value(c) for c in cats], fontsize=8)
+    ax.margins(y=0.25)  # room above the bars for the legend (bars keep their floor at 0)
     if df[spec.y].dropna().empty:
         raise RunError(f"figure {spec.name}: no {spec.y} values to draw")
     _finish(fig, ax, spec, _table_label(df, spec.x), _table_label(df, spec.y))
