@@ -376,8 +376,9 @@ def plot(rows: list[dict], agreement: dict, path: Path, title: str) -> None:
     ax.set_ylabel("instances / s")
     ax.set_title(f"{title}\nranking {'agrees' if agreement['agrees'] else 'differs'} "
                  f"(Kendall tau {agreement['kendall_tau']:+.2f})", fontsize=9)
-    ax.legend(fontsize=8, ncols=3, loc="upper left")  # one row above the bars: it hides no annotation
-    ax.margins(y=0.3)
+    wide = len(rows) >= 4  # a figure this wide fits the legend in one row above the bars
+    ax.legend(fontsize=8, ncols=3 if wide else 1, loc="upper left")
+    ax.margins(y=0.3 if wide else 0.6)  # room above the bars: the legend hides no annotation
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120)
