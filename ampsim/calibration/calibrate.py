@@ -125,7 +125,12 @@ def calibrate(workers: int | None = None, quick: bool = False) -> tuple[dict, di
     raw["dispatch"] = mb.dispatch_overhead_s(int(4000 * q))
     raw["transport"] = mb.transport(1.0 * q)
     raw["remote"] = remote = calibrate_transport(chip, q)
-    raw["speed_index_s"] = (speed_first + cw.speed_index()) / 2  # the machine's speed drifts: two samples
+    speed_last = cw.speed_index()
+    raw["speed_index_s"] = (speed_first + speed_last) / 2  # the machine's speed drifts: two samples
+    raw["speed_drift"] = speed_last / speed_first - 1.0
+    warning = speed_drift_warning(speed_first, speed_last)
+    if warning:
+        log.warning("%s", warning)
     raw["quick"] = quick
     raw["workers"] = n
     raw["seconds"] = time.perf_counter() - t0
@@ -160,6 +165,27 @@ def calibrate(workers: int | None = None, quick: bool = False) -> tuple[dict, di
     system_from_dict(model, "<calibration>")  # validate before anyone writes it
     log.info("calibration took %.1f s", raw["seconds"])
     return model, raw
+
+
+#: the machine's speed may drift this much during a calibration before calibrate warns
+SPEED_DRIFT_WARN = 0.10
+
+
+def speed_drift_warning(first_s: float, last_s: float) -> str | None:
+    """A warning when the speed index measured before and after the transport runs differs by more than
+    :data:`SPEED_DRIFT_WARN`: the machine's speed changed during the calibration (other jobs, or other
+    virtual machines on the host), and the fitted costs mix the two speeds.
+
+    >>> speed_drift_warning(0.190, 0.195) is None
+    True
+    >>> speed_drift_warning(0.190, 0.300)
+    'the machine ran 58 % slower at the end of the calibration than at its start; calibrate when quiet'
+    """
+    drift = last_s / first_s - 1.0
+    if abs(drift) <= SPEED_DRIFT_WARN:
+        return None
+    return (f"the machine ran {abs(drift) * 100:.0f} % {'slower' if drift > 0 else 'faster'} at the end of the "
+            "calibration than at its start; calibrate when quiet")
 
 
 def link_bandwidth(link_s_per_byte: float, copy: list[dict]) -> float:
@@ -218,8 +244,9 @@ def to_toml(model: dict, raw: dict) -> str:
     lines.append(f"# Transport: {t['round_trips']} round trips of a small message, "
                  f"one-way {t['latency_s'] * 1e6:.1f} us "
                  f"(busy and idle time together); {t['bandwidth_bytes_per_s'] / 1e9:.2f} GB/s with 4 MB messages.")
+    drift = f"; its two samples {raw['speed_drift']:+.0%} apart" if "speed_drift" in raw else ""
     lines.append("# Speed index (reference executor, 12 instances of each workload): "
-                 f"{raw['speed_index_s'] * 1e3:.1f} ms "
+                 f"{raw['speed_index_s'] * 1e3:.1f} ms{drift} "
                  "(ampsim compare re-measures it and follows drift).")
     r = raw["remote"]["parts"]
     lines.append("# Crossing between workers (the workloads and chains on two workers): per frame "

@@ -31,10 +31,11 @@ def _time(f, b, F=5e10, B=2e10, o=5e-6):
     return max(f / F, b / B) + o
 
 
-def test_transport_fit_recovers_known_costs():
-    # synthetic two-worker runs built from known costs: 20 us / 10 us per frame sent / received, 6 us per
-    # wake-up from sleep, 1 + 1.5 us per message, 0.1 + 0.2 ns per byte, and an idle gap of 15 us per frame
-    # in the lone-frame chains (whose three runs are noisy: the median counts)
+def _transport_runs(link_s_per_byte: float = 0.0) -> list[dict]:
+    """Synthetic two-worker runs built from known costs: 20 us / 10 us per frame sent / received, 6 us per
+    wake-up from sleep, 1 + 1.5 us per message, 0.1 + 0.2 ns per byte, and an idle gap of 15 us per frame
+    in the lone-frame chains (whose three runs are noisy: the median counts), plus ``link_s_per_byte`` of
+    idle time per byte of a frame."""
     runs = []
     cases = [("chain1", 1, 1, 1, 0.0), ("chain1", 1, 1, 1, 40e-6), ("chain1", 1, 1, 1, -2e-6), ("chain1", 1, 4, 4, 0.0),
              ("chain2048", 2048, 1, 1, 0.0), ("chain2048", 2048, 16, 11, 0.0), ("tree", 300, 16, 6, 0.0)]
@@ -46,10 +47,15 @@ def test_transport_fit_recovers_known_costs():
         recv = [10e-6 * frames + 1.5e-6 * msgs + 0.2e-9 * nbytes, frames, msgs, nbytes]
         local = 5e-6 * 2 * msgs
         busy = local / 2 + sent[0] + recv[0] + 6e-6 * sleeps
-        idle = (15e-6 + noise) * 2 * frames if mak == 1 else 0.0
+        idle = (15e-6 + noise + link_s_per_byte * nbytes / frames) * 2 * frames if mak == 1 else 0.0
         runs.append({"name": name, "mak": mak, "local": {"busy_s": [local], "wall_s": local + 0.01, "sleeps": [3]},
                      "remote": {"sent": [sent, sent], "received": [recv, recv], "busy_s": [busy, busy],
                                 "wall_s": 2 * busy + 0.01 + idle, "sleeps": [sleeps + 3, sleeps]}})
+    return runs
+
+
+def test_transport_fit_recovers_known_costs():
+    runs = _transport_runs()
     got = fit_transport(runs, {"coalesce_window_s": 2e-4, "spin_s": 1e-4, "poll_interval_s": 3e-4})
     assert got["frame_send_overhead_s"] == pytest.approx(20e-6, rel=1e-6)
     assert got["frame_receive_overhead_s"] == pytest.approx(10e-6, rel=1e-6)
@@ -58,7 +64,16 @@ def test_transport_fit_recovers_known_costs():
     assert got["remote_receive_overhead_s"] == pytest.approx(1.5e-6, rel=1e-6)
     assert got["remote_send_s_per_byte"] == pytest.approx(0.3e-9, rel=1e-6)
     assert got["latency_s"] == pytest.approx(15e-6, rel=1e-6)
+    assert got["link_s_per_byte"] == 0.0  # the idle gap does not grow with the bytes: the ends pay for them
     assert (got["coalesce_window_s"], got["spin_s"], got["poll_interval_s"]) == (2e-4, 1e-4, 3e-4)
+
+
+def test_transport_fit_finds_the_links_own_time_per_byte():
+    got = fit_transport(_transport_runs(link_s_per_byte=1e-9), {"coalesce_window_s": 0, "spin_s": 0,
+                                                                 "poll_interval_s": 0})
+    # 8 kB frames idle 8.2 us longer than 4-byte ones: 1 ns per byte beyond the tiny chain's bytes
+    assert got["link_s_per_byte"] == pytest.approx(1e-9 * 8192 / (8192 - 4), rel=1e-9)
+    assert got["latency_s"] == pytest.approx(15e-6 + 4e-9, rel=1e-6)  # the tiny chain's gap, its 4 bytes in it
 
 
 def test_ranking_agreement_counts_pairs_the_measurement_cannot_order_as_ties():

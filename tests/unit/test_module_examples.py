@@ -1,0 +1,14 @@
+"""The examples in module docstrings run as written (``doctest``): they are part of the documentation."""
+
+import doctest
+
+import pytest
+
+from ampsim.calibration import calibrate
+from ampsim.executors.sim import admission
+
+
+@pytest.mark.parametrize("module", [admission, calibrate], ids=lambda m: m.__name__)
+def test_docstring_examples_hold(module):
+    result = doctest.testmod(module, raise_on_error=False, verbose=False)
+    assert result.attempted > 0 and result.failed == 0
