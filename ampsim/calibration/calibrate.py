@@ -128,7 +128,7 @@ def calibrate(workers: int | None = None, quick: bool = False) -> tuple[dict, di
     speed_last = cw.speed_index()
     raw["speed_index_s"] = (speed_first + speed_last) / 2  # the machine's speed drifts: two samples
     raw["speed_drift"] = speed_last / speed_first - 1.0
-    warning = speed_drift_warning(speed_first, speed_last)
+    warning = speed_drift_warning(raw["speed_drift"])
     if warning:
         log.warning("%s", warning)
     raw["quick"] = quick
@@ -171,17 +171,16 @@ def calibrate(workers: int | None = None, quick: bool = False) -> tuple[dict, di
 SPEED_DRIFT_WARN = 0.10
 
 
-def speed_drift_warning(first_s: float, last_s: float) -> str | None:
-    """A warning when the speed index measured before and after the transport runs differs by more than
-    :data:`SPEED_DRIFT_WARN`: the machine's speed changed during the calibration (other jobs, or other
-    virtual machines on the host), and the fitted costs mix the two speeds.
+def speed_drift_warning(drift: float) -> str | None:
+    """A warning when the speed index measured after the transport runs differs from the one before by more
+    than :data:`SPEED_DRIFT_WARN` (``drift`` = after / before - 1): the machine's speed changed during the
+    calibration (other jobs, or other virtual machines on the host), and the fitted costs mix the two speeds.
 
-    >>> speed_drift_warning(0.190, 0.195) is None
+    >>> speed_drift_warning(0.195 / 0.190 - 1) is None
     True
-    >>> speed_drift_warning(0.190, 0.300)
+    >>> speed_drift_warning(0.300 / 0.190 - 1)
     'the machine ran 58 % slower at the end of the calibration than at its start; calibrate when quiet'
     """
-    drift = last_s / first_s - 1.0
     if abs(drift) <= SPEED_DRIFT_WARN:
         return None
     return (f"the machine ran {abs(drift) * 100:.0f} % {'slower' if drift > 0 else 'faster'} at the end of the "
@@ -194,7 +193,7 @@ def link_bandwidth(link_s_per_byte: float, copy: list[dict]) -> float:
 
     The bytes' CPU cost at both ends is the chip's ``remote_send_s_per_byte``, so the link must not charge
     for them again: end to end, a 4 MB transfer between two processes runs at well under a GB/s, yet the
-    time in which neither process is busy does not grow with the bytes.
+    time in which neither process is busy grows little if at all with the bytes.
 
     >>> link_bandwidth(0.0, [{"bytes_per_s": 4e10}, {"bytes_per_s": 9e9}])
     40000000000.0

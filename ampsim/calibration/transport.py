@@ -21,8 +21,8 @@ per-message and per-byte parts, and the rest of the extra busy time over the one
 per sleep. The latency is the median idle gap per frame of the tiny-payload chain at mak 1 (one process
 busy at a time) beyond the same chain's on one worker; what the 8 kB chain's gap adds to it, per byte, is
 the link's own time per byte (``link_s_per_byte``: the bytes' cost at the ends is CPU time, already in
-``remote_send_s_per_byte``; over Unix sockets the gap does not grow with the bytes, and the link's
-bandwidth is then only bounded by the machine's memory copy bandwidth, see
+``remote_send_s_per_byte``; over Unix sockets the gap grows little if at all with the bytes, and the
+link's bandwidth is at most the machine's memory copy bandwidth, see
 :func:`ampsim.calibration.calibrate.link_bandwidth`).
 """
 
@@ -98,24 +98,13 @@ def fit(runs: list[dict], policy: dict[str, float]) -> dict:
     rest = np.array([sum(r["remote"]["busy_s"]) - sum(r["local"]["busy_s"])
                      - sum(x[0] for side in ("sent", "received") for x in r["remote"][side]) for r in runs])
     wake = max(float(sleeps @ rest / max(sleeps @ sleeps, 1.0)), 0.0)
-    def gaps(name: str) -> list[tuple[float, float]]:
-        """(idle seconds, bytes) per frame of the chain's mak-1 runs, beyond its one-worker run."""
-        def idle(side: dict) -> float:
-            return side["wall_s"] - sum(side["busy_s"])
-
-        out = []
-        for r in (r for r in runs if r["name"] == name and r["mak"] == 1):
-            frames = max(sum(x[1] for x in r["remote"]["sent"]), 1)
-            nbytes = sum(x[3] for x in r["remote"]["sent"])
-            out.append(((idle(r["remote"]) - idle(r["local"])) / frames, nbytes / frames))
-        return out
-
-    tiny, wide = gaps("chain1"), gaps("chain2048")
-    latency = max(float(np.median([g for g, _ in tiny])), 1e-7)
+    tiny, wide = _idle_gaps(runs, "chain1"), _idle_gaps(runs, "chain2048")
+    latency = max(float(np.median(tiny[:, 0])), 1e-7)
     # idle time that grows with the bytes (neither end busy): the link's own per-byte time, if any
-    link_s_per_byte = max((float(np.median([g for g, _ in wide])) - latency)
-                          / max(float(np.median([b for _, b in wide])) - float(np.median([b for _, b in tiny])), 1.0),
-                          0.0) if wide else 0.0
+    link_s_per_byte = 0.0
+    if len(wide):
+        extra_bytes = max(float(np.median(wide[:, 1]) - np.median(tiny[:, 1])), 1.0)
+        link_s_per_byte = max((float(np.median(wide[:, 0])) - latency) / extra_bytes, 0.0)
     return {"frame_send_overhead_s": float(send[0]), "frame_receive_overhead_s": float(recv[0]),
             "wake_overhead_s": wake, **policy,
             "remote_send_overhead_s": float(send[1]), "remote_receive_overhead_s": float(recv[1]),
@@ -124,6 +113,18 @@ def fit(runs: list[dict], policy: dict[str, float]) -> dict:
             "parts": {"frame_send_s": float(send[0]), "frame_receive_s": float(recv[0]), "wake_s": wake,
                       "message_send_s": float(send[1]), "message_receive_s": float(recv[1]),
                       "byte_send_s": float(send[2]), "byte_receive_s": float(recv[2])}}
+
+
+def _idle_gaps(runs: list[dict], name: str) -> np.ndarray:
+    """Per mak-1 run of chain ``name``: [idle seconds per frame beyond its one-worker run, bytes per frame]."""
+    def idle(side: dict) -> float:
+        return side["wall_s"] - sum(side["busy_s"])
+
+    rows = []
+    for r in (r for r in runs if r["name"] == name and r["mak"] == 1):
+        frames = max(sum(x[1] for x in r["remote"]["sent"]), 1)
+        rows.append(((idle(r["remote"]) - idle(r["local"])) / frames, sum(x[3] for x in r["remote"]["sent"]) / frames))
+    return np.array(rows, dtype=float).reshape(-1, 2)
 
 
 def worker_policy() -> dict[str, float]:

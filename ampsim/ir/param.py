@@ -175,6 +175,21 @@ class ParamNode(Node):
         """The stash entries instance ``key`` holds here, in visit order (read-only; for profiles)."""
         return [e for _, e in self._stash.get(key, ())]
 
+    def stash_rows(self, key: int) -> list[np.ndarray]:
+        """Per row parameter (``row_params`` order), the rows an update over instance ``key``'s stash alone
+        changes, as :meth:`update` adds them to ``changed_rows``: those of its sparse gradient (none for a
+        dense one). Side-effect free (the work :meth:`param_grads` charges is dropped); a recording keeps
+        them per stash so that a replay synchronizes sparsely (``executors/sim/recording.py``)."""
+        if not self.row_params:
+            return []
+        saved, self._work = self._work, Work()
+        try:
+            grads = self.param_grads(self.stashed_entries(key))
+        finally:
+            self._work = saved
+        return [grads[n].rows if isinstance(grads.get(n), SparseRows) else np.zeros(0, np.int64)
+                for n in self.row_params]
+
     def grad_work(self, profiles: list[np.ndarray], work: Work) -> None:
         """Add to ``work`` what :meth:`param_grads` charges for stashes with these profiles."""
         raise NotImplementedError

@@ -50,10 +50,9 @@ import numpy as np
 
 from ampsim.ir.node import Work
 from ampsim.ir.param import ParamNode
-from ampsim.optim import SparseRows
 
 __all__ = ["SYNC_MODES", "Reduced", "SyncSet", "average", "drift", "apply_average", "outer_step", "outer_work",
-           "rounds_and_drift", "update_rows"]
+           "rounds_and_drift"]
 
 #: values of ``replicas.sync``
 SYNC_MODES = ("average", "none")
@@ -252,22 +251,6 @@ class _Rows:
 
     def __setitem__(self, _: object, value: np.ndarray) -> None:
         self.array[self.index] = value
-
-
-def update_rows(node: ParamNode, entries: list) -> list[np.ndarray]:
-    """Per row parameter of ``node`` (``row_params`` order), the rows an update over the stash ``entries``
-    changes, as :meth:`~ampsim.ir.param.ParamNode.update` adds them to ``changed_rows``: those of its sparse
-    gradient (none for a dense one). Side-effect free (the work ``param_grads`` charges is dropped); a
-    recording keeps them per stash so that a replay synchronizes sparsely (``executors/sim/recording.py``)."""
-    if not node.row_params:
-        return []
-    saved, node._work = node._work, Work()
-    try:
-        grads = node.param_grads(entries)
-    finally:
-        node._work = saved
-    return [grads[n].rows if isinstance(grads.get(n), SparseRows) else np.zeros(0, np.int64)
-            for n in node.row_params]
 
 
 def rounds_and_drift(sync_sets: list[SyncSet]) -> tuple[int, float]:

@@ -60,29 +60,32 @@ def test_a_stream_of_items_side_by_side_runs_at_the_contended_rate():
     assert ex.env.now == pytest.approx(8 * 1.25 * MS, rel=1e-12)
 
 
+def chain_run(machine, chip_of_b: int, mak: int, n: int) -> SimExecutor:
+    """The chain x → a (1 ms) → b (2 ms) → end, x and a on chip 0, b and end on ``chip_of_b``; ``n``
+    instances evaluated at ``mak``."""
+    model = chain_model(("a", 1e6), ("b", 2e6))
+    ex = SimExecutor(model, machine, {"x": 0, "a": 0, "b": chip_of_b, "end": chip_of_b}, mak=mak,
+                     eval_advances_time=True)
+    ex.evaluate(insts(n))
+    return ex
+
+
+def timeline(ex: SimExecutor) -> tuple:
+    """When the run ended and how long each chip was busy."""
+    return ex.env.now, [c.busy_s for c in ex.chips]
+
+
 def test_chips_taking_turns_are_not_slowed():
     # a pipeline at mak 1: chip 0 then chip 1, never both busy
-    model = chain_model(("a", 1e6), ("b", 2e6))
-    times = []
-    for machine in (system(), contended(0.5)):
-        ex = SimExecutor(model, machine, {"x": 0, "a": 0, "b": 1, "end": 1}, mak=1, eval_advances_time=True)
-        ex.evaluate(insts(3))
-        times.append((ex.env.now, [c.busy_s for c in ex.chips]))
-    assert times[0] == times[1]
+    assert timeline(chain_run(system(), 1, mak=1, n=3)) == timeline(chain_run(contended(0.5), 1, mak=1, n=3))
 
 
 def test_one_busy_chip_alone_is_not_slowed():
-    model = chain_model(("a", 1e6), ("b", 2e6))
-    ex = SimExecutor(model, contended(0.5), {"x": 0, "a": 0, "b": 0, "end": 0}, mak=4, eval_advances_time=True)
-    ex.evaluate(insts(4))
+    ex = chain_run(contended(0.5), 0, mak=4, n=4)
     assert ex.env.now == pytest.approx(4 * 3 * MS, rel=1e-12)
 
 
 def test_zero_slowdown_changes_nothing():
-    model = chain_model(("a", 1e6), ("b", 2e6))
-    runs = []
-    for machine in (system(), contended(0.0)):
-        ex = SimExecutor(model, machine, {"x": 0, "a": 0, "b": 1, "end": 1}, mak=5, eval_advances_time=True)
-        ex.evaluate(insts(5))
-        runs.append((ex.env.now, [c.busy_s for c in ex.chips], ex.chips[0].contention.active))
-    assert runs[0] == runs[1] and runs[0][2] is False
+    plain, zero = chain_run(system(), 1, mak=5, n=5), chain_run(contended(0.0), 1, mak=5, n=5)
+    assert timeline(plain) == timeline(zero)
+    assert not plain.chips[0].contention.active and not zero.chips[0].contention.active

@@ -100,10 +100,10 @@ class SimExecutor(ExecutorBase):
         self.collectives = Collectives(list(sync_sets), self.where, self.env, self.network.send,
                                        self.trace) if sync_sets else None
         self._completions = 0  # serial of instance completions (orders update jobs against sync gates)
-        #: staleness-bounded admission (``train.max_staleness``; 0 = off) and the event it waits on
+        #: staleness-bounded admission (``train.max_staleness``; 0 = off): its window (it holds the bound)
+        #: and the event the controller waits on
         if max_staleness and not numerics:
             raise ValueError("staleness-bounded admission needs the numerics (it reads the measured staleness)")
-        self.max_staleness = max_staleness
         self._window = AdmissionWindow(mak, max_staleness) if max_staleness else None
         self._admit: simpy.Event | None = None
         self._reference = ReferenceExecutor(model)

@@ -32,9 +32,9 @@ Contents (``m`` a message, ``g`` a step group, ``i`` an instance, all numbered i
 * changed rows (sparse synchronization): stash ``j`` of a node with ``row_params`` has one segment per
   row parameter (in ``row_params`` order), ``seg_ptr[j]:seg_ptr[j+1]``; segment ``s`` holds the row ids
   ``row_ids[row_ptr[s]:row_ptr[s+1]]`` an update over that stash alone changes
-  (:func:`~ampsim.ir.sync.update_rows`: the rows of its sparse gradient; none for a dense one). An update
-  over several stashes changes the union of theirs (a row gradient is sparse over the rows its instances
-  used), which is all a synchronization reads (``ampsim/ir/sync.py`` unions them).
+  (:meth:`~ampsim.ir.param.ParamNode.stash_rows`: the rows of its sparse gradient; none for a dense one).
+  An update over several stashes changes the union of theirs (a row gradient is sparse over the rows its
+  instances used), which is all a synchronization reads (``ampsim/ir/sync.py`` unions them).
 
 What a recording depends on, the cache and the file format: :mod:`ampsim.executors.sim.recording_cache`.
 """
@@ -52,7 +52,6 @@ from ampsim.ir.message import Instance
 from ampsim.ir.node import Node
 from ampsim.ir.param import ParamNode
 from ampsim.ir.pump import pump
-from ampsim.ir.sync import update_rows
 from ampsim.models.base import Model
 
 FORMAT = 2  # 2: the changed rows (seg_ptr, row_ptr, row_ids)
@@ -283,7 +282,7 @@ def _record_one(b: _Builder, model: Model, inst: Instance, index: dict[str, int]
             b.stash_node.append(index[node.name])
             b.profiles.extend(node.stash_profile(inst.key).tolist())
             b.prof_ptr.append(len(b.profiles))
-            for rows in update_rows(node, node.stashed_entries(inst.key)):
+            for rows in node.stash_rows(inst.key):
                 b.row_ids.extend(rows.tolist())
                 b.row_ptr.append(len(b.row_ids))
             b.seg_ptr.append(len(b.row_ptr) - 1)
