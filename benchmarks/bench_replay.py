@@ -5,10 +5,10 @@ run. Writes results/bench/replay.csv.
   full simulated run, of recording the trees once, and of the replay; ``replay_over_full`` (goal ≤ 0.1).
   ``same_time`` says the replay's simulated time equals the full run's (it must).
 * ``chain`` rows: chains of tiny Linear+ReLU nodes (width 16, one row per message, two nodes per layer),
-  mak = 8, placed round robin (or, for the replica groups, one run of chips per group): simulated messages
-  per wall second in the replay (goal ≥ 100,000) and wall µs per message, which should stay flat from 4 to
-  1,024 busy chips. Two series, each with its own ``relative_to_fastest`` (a row's µs per message ÷ the
-  fastest row's *of its series*):
+  mak = 8 (unless said), placed round robin (or, for the replica groups, one run of chips per group):
+  simulated messages per wall second in the replay (goal ≥ 100,000) and wall µs per message, which should
+  stay flat from 4 to 1,024 busy chips. Three series, each with its own ``relative_to_fastest`` (a row's
+  µs per message ÷ the fastest row's *of its series*):
 
   - ``torus`` (the issue's cases): a 64-layer chain on a ring of 4, an 8×8 torus and a 32×32 torus
     (~130 chips busy); a 512-layer chain that keeps all 1,024 chips of the torus busy; the 64-layer chain
@@ -17,13 +17,19 @@ run. Writes results/bench/replay.csv.
   - ``switch``: the same 512-layer chain and instances on one switch of 4, 16, 64, 256 and 1,024 chips
     (``switch64.toml`` resized): every message between chips crosses exactly two links whatever the
     machine's size, so any growth is the simulator's, not the route's.
+  - ``load``: the same load on every chip however many there are: the 64-layer chain on a switch of 4 and
+    of 128 chips and in 8 groups on 1,024, with two instances in flight per chip (mak 8, 256, 2,048).
+    The other series keep 8 instances in flight, so on a big machine most chips idle between messages
+    and each message wakes one (an event of its own); here every chip has work queued, as on a small
+    machine, but as many events wait in the event queue as instances are in flight, and a heap's cost
+    grows with its size (``bench_event_queue``).
 
   Columns ``busy_chips``, ``hops_per_message`` (links crossed, summed over messages ÷ messages) and
   ``wall_us_per_hop`` (wall µs per message-hop) say what each case asked of the simulator;
   ``relative_to_fastest`` compares µs per message within a ``series``. The per-hop figure separates a
   longer route's inherent cost (each hop is a link reservation) from the simulator's overhead. Each
-  case is timed five times, the cases interleaved so they share the machine's noise; the fastest of each
-  counts (wall time, whole ``train`` call: recording lookup, per-placement setup and the loop).
+  case is timed five times, the cases of a series interleaved so they share the machine's noise; the
+  fastest of each counts (wall time, whole ``train`` call: recording lookup, per-placement setup and the loop).
 
 ``python -m benchmarks.bench_replay [--quick --out DIR]``.
 """
@@ -60,11 +66,13 @@ class Chain:
     instances: int
     groups: int = 1
     switch_chips: int = 0
+    mak: int = 8
 
     @property
     def name(self) -> str:
         machine = f"switch{self.switch_chips}" if self.switch_chips else self.hardware.removesuffix(".toml")
-        return f"chain{self.layers}{f'x{self.groups}groups' if self.groups > 1 else ''}_{machine}_replay"
+        mak = f"_mak{self.mak}" if self.series == "load" else ""
+        return f"chain{self.layers}{f'x{self.groups}groups' if self.groups > 1 else ''}_{machine}{mak}_replay"
 
 
 #: 64 layers keep ~130 chips busy; 512 layers (1,024 nodes) keep every chip of a 1,024-chip machine busy,
@@ -72,7 +80,10 @@ class Chain:
 CHAIN_CASES = (Chain("torus", "ring4.toml", 64, 300), Chain("torus", "torus8x8.toml", 64, 300),
                Chain("torus", "torus_32x32.toml", 64, 300), Chain("torus", "torus_32x32.toml", 512, 38),
                Chain("torus", "torus_32x32.toml", 64, 304, groups=8),
-               *(Chain("switch", "switch64.toml", 512, 38, switch_chips=n) for n in (4, 16, 64, 256, 1024)))
+               *(Chain("switch", "switch64.toml", 512, 38, switch_chips=n) for n in (4, 16, 64, 256, 1024)),
+               Chain("load", "switch64.toml", 64, 300, switch_chips=4, mak=8),
+               Chain("load", "switch64.toml", 64, 1024, switch_chips=128, mak=256),
+               Chain("load", "switch64.toml", 64, 4096, groups=8, switch_chips=1024, mak=2048))
 REPEATS = 5
 COLUMNS = ("case", "chips", "instances", "messages", "full_wall_s", "record_wall_s", "replay_wall_s",
            "replay_over_full", "goal", "same_time", "messages_per_wall_s", "wall_us_per_message",
@@ -131,14 +142,14 @@ def _chain_setup(case: Chain, instances: int) -> tuple:
     else:
         mapping = place("round_robin", m, system.chips)
     obtain(m, data, use_folder=False)
-    SimExecutor(m, system, mapping, mak=8, numerics=False).train(data)
-    return m, system, mapping, data
+    SimExecutor(m, system, mapping, mak=case.mak, numerics=False).train(data)
+    return m, system, mapping, data, case.mak
 
 
-def _chain_time(m, system, mapping, data) -> tuple[float, SimExecutor]:
+def _chain_time(m, system, mapping, data, mak: int) -> tuple[float, SimExecutor]:
     """Wall seconds of one replayed ``train`` call on a new executor (routes computed beforehand, as a
     sweep's planning does), and the executor."""
-    ex = SimExecutor(m, system, mapping, mak=8, numerics=False)
+    ex = SimExecutor(m, system, mapping, mak=mak, numerics=False)
     ex.network.routes.precompute()
     t0 = time.perf_counter()
     ex.train(data)
@@ -155,7 +166,7 @@ def chains(cases: tuple[Chain, ...], quick: bool) -> list[dict]:
             if wall < best[i][0]:
                 best[i] = (wall, ex)
     rows = []
-    for case, (_, _, mapping, data), (wall, ex) in zip(cases, setups, best):
+    for case, (_, _, mapping, data, _), (wall, ex) in zip(cases, setups, best):
         hops = ex._replay.hops  # links crossed, summed over the messages
         rows.append({
             "case": case.name, "chips": ex.system.n_chips, "instances": len(data),
@@ -175,7 +186,10 @@ def chains(cases: tuple[Chain, ...], quick: bool) -> list[dict]:
 def main(out: Path = OUT, quick: bool = False) -> list[dict]:
     """Run the measurements, write ``out/replay.csv`` and return its rows."""
     head = sst(8 if quick else 300, 1 if quick else 3, quick)
-    scale = chains(CHAIN_CASES, quick)
+    # one series at a time: a series' recordings and lists are freed before the next is built, so the big
+    # ``load`` cases do not scatter the others' objects through memory
+    series = list(dict.fromkeys(c.series for c in CHAIN_CASES))
+    scale = [r for s in series for r in chains(tuple(c for c in CHAIN_CASES if c.series == s), quick)]
     rows = [head, *scale]
     path = write_csv(out, "replay.csv", COLUMNS, rows)
     if "replay_over_full" in head:

@@ -27,6 +27,8 @@ ROOT = Path(__file__).resolve().parents[1]
 #: per benchmark: its CSV's header, the column every measured row must fill, and whether it needs datasets
 EXPECTED: dict[str, tuple[tuple[str, ...], str, bool]] = {
     "engine": (("case", "engine_us", "direct_numpy_us", "ratio", "goal_ratio", "machine", "load"), "ratio", False),
+    "event_queue": (("pending", "events", "heap_ns_per_event", "calendar_ns_per_event", "heap_relative_to_fewest",
+                     "machine", "load"), "heap_ns_per_event", False),
     "info": (("case", "chips", "links", "info_s", "build_s", "describe_s", "diameter_hops", "goal_s", "machine",
               "load"), "info_s", False),
     "sim": (("case", "chips", "messages", "network_messages", "reference_wall_s", "sim_wall_s",

@@ -164,6 +164,16 @@ def test_routes_shortest_and_deterministic_on_ring():
     assert (0, 4) not in r and ((0, ("switch", 0)) not in r) and ((0, "a") not in r)
 
 
+def test_routes_many_equals_one_by_one():
+    _, g = graph({"kind": "torus2d", "shape": [4, 4]})
+    r = routes(g)
+    pairs = [(0, 5), (5, 0), (3, 3), (15, 0), (0, 5)]
+    assert r.many(pairs) == [r[p] for p in pairs]
+    assert r.many([]) == []
+    with pytest.raises(KeyError):
+        r.many([(0, 1), (0, 16)])
+
+
 def test_routes_prefer_latency_then_hops():
     slow = [{"between": [0, 1], "latency_s": 10 * LAT}]
     _, g = graph({"kind": "ring", "n": 6}, link_override=slow)

@@ -111,12 +111,13 @@ def link_table(graph: nx.Graph) -> dict[tuple, tuple[int, float, float]]:
 
 
 def placement_arrays(rec: Recording, fast: dict, chip_of_node: list[int], specs: list, durations, duration_arrays,
-                     path: Callable[[int, int], list[tuple[int, float, float]]], cut_through: bool) -> Placed:
+                     paths: Callable[[list[tuple[int, int]]], list[list[tuple[int, float, float]]]],
+                     cut_through: bool) -> Placed:
     """The per-message lists for one placement (``chip_of_node``: node index → chip index), on chips of
     ``specs``; ``fast``: the recording's :func:`recording_arrays`. ``durations(spec)`` and
     ``duration_arrays(spec)`` give the (buffered, running) step durations of every message on a chip of
-    ``spec`` (lists, arrays: cached per recording); ``path(src, dst)`` the hops from chip ``src`` to
-    chip ``dst`` as ``(link id, latency, bandwidth)`` (:func:`link_table`)."""
+    ``spec`` (lists, arrays: cached per recording); ``paths([(src, dst), …])`` the hops from chip ``src`` to
+    chip ``dst`` of each pair as ``(link id, latency, bandwidth)`` (:func:`link_table`)."""
     n = rec.n_messages
     n_chips = len(specs)
     chip_node = np.asarray(chip_of_node, dtype=np.int64)
@@ -174,9 +175,8 @@ def placement_arrays(rec: Recording, fast: dict, chip_of_node: list[int], specs:
     # a hop's tuple depends only on its link and place in the route: routes share them, so a big machine's
     # replay reads a few thousand small objects per message stream instead of one set per chip pair
     shared: dict[tuple[int, int], tuple] = {}
-    for p in chip_pairs.tolist():  # plain loops: thousands of pairs on a big machine
-        dst = p % n_chips
-        hops = path(p // n_chips, dst)
+    pairs = [divmod(p, n_chips) for p in chip_pairs.tolist()]
+    for (_, dst), hops in zip(pairs, paths(pairs)):  # plain loops: thousands of pairs on a big machine
         last = len(hops) - 1
         hop, low = [], float("inf")
         for i, (lid, lat, bw) in enumerate(hops):

@@ -68,10 +68,10 @@ class FastMachine(Replay):
         self._placed: tuple | None = None  # (recording, Placed, update cost per stash kind)
         self.hops = 0  # links crossed by the messages replayed so far (summed over messages)
 
-    def _path(self, src: int, dst: int) -> list[tuple[int, float, float]]:
-        """The hops from chip ``src`` to chip ``dst``: (link id, latency, bandwidth) each."""
-        nodes, links = self.ex.network.routes[src, dst], self.links
-        return [links[hop] for hop in zip(nodes, nodes[1:])]
+    def _paths(self, pairs: list[tuple[int, int]]) -> list[list[tuple[int, float, float]]]:
+        """The hops from chip ``src`` to chip ``dst`` of each pair: (link id, latency, bandwidth) each."""
+        links = self.links
+        return [[links[hop] for hop in zip(nodes, nodes[1:])] for nodes in self.ex.network.routes.many(pairs)]
 
     def _prepare(self) -> tuple[Placed, dict, list]:
         """The per-message lists of this recording on this placement (built once per recording), and its
@@ -80,7 +80,7 @@ class FastMachine(Replay):
         fast = recording_arrays(rec, rec.replay_view)
         if self._placed is None or self._placed[0] is not rec:
             placed = placement_arrays(rec, fast, [c.index for c in self.chip_of], [c.spec for c in ex.chips],
-                                      self.durations, self.duration_arrays, self._path, ex.network.cut_through)
+                                      self.durations, self.duration_arrays, self._paths, ex.network.cut_through)
             self._placed = (rec, placed, [None] * (max(fast["ukind"], default=-1) + 1))
         return self._placed[1], fast, self._placed[2]
 

@@ -1,0 +1,115 @@
+"""What one event costs the replay's event queue, by how many events wait in it. Writes
+results/bench/event_queue.csv.
+
+The replay's loop (:mod:`ampsim.executors.sim.fastloop`) keeps its timed events in a ``heapq`` of tuples
+``(time, order, code, c, x)``, as SimPy does. A busy machine keeps about as many events waiting as it has
+instances in flight, and a heap's pop sifts through log2(size) levels, each a tuple comparison. This
+measures the classic *hold* model (pop the earliest event, push one a random delay later, so the queue's
+size stays ``pending``) with two queues, side by side in one run:
+
+* ``heap``: the loop's heap (``heappushpop`` of one tuple per event);
+* ``calendar``: a calendar queue (events bucketed by time, ~16 per bucket, the earliest bucket a small
+  heap) written in Python: O(1) per event in theory, the usual answer to a heap's growth.
+
+The calendar's constant, paid in interpreted bytecode, is higher than the heap's logarithm, which runs
+in C, until thousands of events wait: that is why the loop keeps the heap, and why its cost per message
+grows with the instances in flight (``bench_replay``'s ``load`` series). Delays are exponential with
+mean 1; each case is timed five times, interleaved, and the fastest counts.
+
+``python -m benchmarks.bench_event_queue [--quick --out DIR]``.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from heapq import heapify, heappop, heappush, heappushpop
+from pathlib import Path
+
+from benchmarks.common import OUT, load, machine, run_one, write_csv
+
+PENDING = (4, 16, 128, 1024, 4096)
+REPEATS = 5
+COLUMNS = ("pending", "events", "heap_ns_per_event", "calendar_ns_per_event", "heap_relative_to_fewest",
+           "machine", "load")
+
+
+def _delays(pending: int, events: int) -> list[float]:
+    rng = random.Random(pending)
+    return [rng.expovariate(1.0) for _ in range(pending + events)]
+
+
+def hold_heap(pending: int, events: int) -> float:
+    """Nanoseconds per event of the hold model on a heap of event tuples."""
+    r = _delays(pending, events)
+    heap = [(r[i], i, 4, 0, 0) for i in range(pending)]
+    heapify(heap)
+    order, ev = pending, heappop(heap)
+    t0 = time.perf_counter()
+    for k in range(events):
+        order += 1
+        ev = heappushpop(heap, (ev[0] + r[pending + k], order, 4, 0, 0))
+    return (time.perf_counter() - t0) / events * 1e9
+
+
+def hold_calendar(pending: int, events: int, per_bucket: int = 16) -> float:
+    """Nanoseconds per event of the hold model on a calendar queue: bucket ``int(time / width)`` (monotone
+    in time, so buckets in order and a heap inside the current one give the exact order)."""
+    r = _delays(pending, events)
+    inv_width = pending / per_bucket  # ``pending`` events per unit of time: ``per_bucket`` per bucket
+    buckets: dict[int, list] = {}
+    ids: list[int] = []  # the buckets' numbers, a heap
+
+    def put(ev: tuple) -> None:
+        b = int(ev[0] * inv_width)
+        bucket = buckets.get(b)
+        if bucket is None:
+            buckets[b] = [ev]
+            heappush(ids, b)
+        else:
+            bucket.append(ev)
+
+    for i in range(pending):
+        put((r[i], i, 4, 0, 0))
+    current = heappop(ids)
+    near = buckets.pop(current)
+    heapify(near)
+    order, ev = pending, heappop(near)
+    t0 = time.perf_counter()
+    for k in range(events):
+        order += 1
+        new = (ev[0] + r[pending + k], order, 4, 0, 0)
+        if int(new[0] * inv_width) <= current:
+            ev = heappushpop(near, new)
+            continue
+        put(new)
+        if not near:
+            current = heappop(ids)
+            near = buckets.pop(current)
+            heapify(near)
+        ev = heappop(near)
+    return (time.perf_counter() - t0) / events * 1e9
+
+
+def main(out: Path = OUT, quick: bool = False) -> list[dict]:
+    """Run the measurements, write ``out/event_queue.csv`` and return its rows."""
+    events = 2_000 if quick else 300_000
+    best = {(q, n): float("inf") for q in ("heap", "calendar") for n in PENDING}
+    for _ in range(1 if quick else REPEATS):
+        for n in PENDING:
+            best["heap", n] = min(best["heap", n], hold_heap(n, events))
+            best["calendar", n] = min(best["calendar", n], hold_calendar(n, events))
+    rows = [{"pending": n, "events": events, "heap_ns_per_event": round(best["heap", n]),
+             "calendar_ns_per_event": round(best["calendar", n]),
+             "heap_relative_to_fewest": round(best["heap", n] / best["heap", PENDING[0]], 2),
+             "machine": machine(), "load": load()} for n in PENDING]
+    path = write_csv(out, "event_queue.csv", COLUMNS, rows)
+    for r in rows:
+        print(f"{r['pending']} events waiting: heap {r['heap_ns_per_event']} ns per event "
+              f"({r['heap_relative_to_fewest']}× the fewest), calendar {r['calendar_ns_per_event']} ns")
+    print(f"wrote {path}")
+    return rows
+
+
+if __name__ == "__main__":
+    run_one(main, __doc__)
