@@ -78,6 +78,9 @@ class TrainSection:
                                 "grows while every parameterized node's recent mean staleness is at most this and "
                                 "shrinks in proportion when not (ampsim/executors/sim/admission.py); 0 = off (mak "
                                 "alone)")
+    admission_start: int = spec(1, ge=0, help="with train.max_staleness: the window's first size (it doubles "
+                                "from there while under the bound); 0 = one instance per chip the placement "
+                                "occupies (fill the pipeline once before measuring)")
     max_instances: int = spec(0, ge=0, help="stop an epoch after this many instances; 0 = all")
     target: float = spec(0.0, help="metric value that counts as reaching the target (time-to-target)")
 

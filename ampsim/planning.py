@@ -118,6 +118,12 @@ class Plan:
         return self.config.train.max_staleness
 
     @property
+    def admission_start(self) -> int:
+        """Simulator: the admission window's first size (``train.admission_start``, its 0 resolved to the
+        number of chips the placement occupies)."""
+        return self.config.train.admission_start or len(set((self.placement or {}).values())) or 1
+
+    @property
     def numerics(self) -> bool:
         """False: the simulated executor replays recordings instead of running the numpy code."""
         return self.config.executor.numerics
@@ -150,6 +156,9 @@ def check_numerics(cfg: Config) -> None:
     if cfg.train.max_staleness and (cfg.executor.kind != "sim" or not cfg.executor.numerics):
         raise ConfigError(f"{cfg.path}: train.max_staleness: staleness-bounded admission runs on the simulated "
                           "executor with numerics (executor.kind = \"sim\", executor.numerics = true)")
+    if cfg.train.admission_start != 1 and not cfg.train.max_staleness:
+        raise ConfigError(f"{cfg.path}: train.admission_start: sets the first size of the staleness-bounded "
+                          "admission window; it needs train.max_staleness > 0")
 
 
 def configure_params(cfg: Config, task: Task) -> None:

@@ -57,6 +57,8 @@ class ExecutorPlan(Protocol):
     sync_sets: list
     #: sim: staleness-bounded admission (0 = off)
     max_staleness: float
+    #: sim: the admission window's first size
+    admission_start: int
 
 
 class RunFolder(Protocol):

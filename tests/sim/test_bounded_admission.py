@@ -6,8 +6,10 @@ being the cap."""
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from ampsim.config import load_config, parse_override
+from ampsim.errors import ConfigError
 from ampsim.executors import make_executor
 from ampsim.metrics import staleness_stats
 from ampsim.planning import plan
@@ -17,8 +19,12 @@ BASE = ("data.n_train=1200", "data.n_test=8", 'executor.kind="sim"',
         f'executor.hardware="{ROOT / "hardware_models" / "ring4.toml"}"', "train.mak=16", "train.muf=1")
 
 
+def make_plan(*overrides):
+    return plan(load_config(ROOT / "experiments" / "list_reduction.toml", [parse_override(o) for o in (*BASE, *overrides)]))
+
+
 def run(*overrides):
-    p = plan(load_config(ROOT / "experiments" / "list_reduction.toml", [parse_override(o) for o in (*BASE, *overrides)]))
+    p = make_plan(*overrides)
     ex = make_executor(p)
     ex.train(p.task.train_instances(1))
     stale = [staleness_stats(n.staleness) for n in p.task.model.graph.param_nodes]
@@ -63,3 +69,25 @@ def test_the_bound_holds_the_mean_staleness_whatever_the_cap():
 
 def test_staleness_bound_is_off_by_default():
     assert "admission_cuts" not in run()[0].summary()
+
+
+def test_a_window_that_starts_at_the_cap_under_a_bound_never_reached_is_the_fixed_mak():
+    fixed, fixed_stale, pf = run()
+    window, window_stale, pw = run("train.max_staleness=1e9", "train.admission_start=16")
+    assert window.summary()["admission_window_max"] == 16 and window.summary()["admission_cuts"] == 0
+    assert window.time_s == fixed.time_s and window_stale == fixed_stale
+    assert all(np.array_equal(pf[n][k], pw[n][k]) for n in pf for k in pf[n])
+
+
+def test_admission_start_0_is_one_instance_per_occupied_chip_and_skips_slow_start_rounds():
+    p = make_plan("train.max_staleness=1e9", "train.admission_start=0")
+    assert p.admission_start == len(set(p.placement.values())) == 4
+    from_one, _, _ = run("train.max_staleness=1e9")
+    from_chips, _, _ = run("train.max_staleness=1e9", "train.admission_start=0")
+    assert from_chips.summary()["admission_rounds"] == from_one.summary()["admission_rounds"] - 2  # no 1, 2
+    assert from_chips.time_s < from_one.time_s
+
+
+def test_admission_start_without_a_bound_is_refused():
+    with pytest.raises(ConfigError, match="train.admission_start: .* needs train.max_staleness"):
+        make_plan("train.admission_start=0")

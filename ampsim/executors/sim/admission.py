@@ -8,11 +8,17 @@ is measured at the instant of admission), then stalls while the burst drains. Th
 uses for the same problem (a congestion signal that arrives one round trip late): a *window* of instances
 in flight, changed at most once per round, a round being as many completions as the window held::
 
-    size = 1, threshold = mak
-    at the end of each round (``size`` completions since the round began), with signal s and bound b:
+    size = start (1 unless ``train.admission_start`` says otherwise), threshold = mak
+    at the end of each round (``length`` completions since the round began), with signal s and bound b:
         s > b                   ->  size = max(1, min(size - 1, floor(size * b / s))); threshold = size
         else, size < threshold  ->  size = min(mak, 2 * size)                      (slow start)
         else                    ->  size = min(mak, size + 1)                      (additive increase)
+
+A round's ``length`` is the window's size when it began, except after a cut: then it is the size before
+the cut. Up to that many instances were admitted under the old window and are still in flight, and their
+backwards are what the signal measures until they complete. Judged on them, the new window was cut again
+in the next rounds, below what keeps the busiest chip fed; so one cut per window of instances, as TCP
+makes at most one per round trip.
 
 The decrease is proportional: staleness grows about in proportion to the instances in flight, so scaling
 the window by b / s aims at the bound itself rather than halving past it (a halved window leaves a
@@ -20,6 +26,11 @@ machine that the bound would let stay full partly idle). The controller admits w
 ``size`` instances are in flight (and mak is the cap). Everything is counted in completions, never in
 time, so a simulated run stays deterministic. With a bound the signal never exceeds, the window grows to
 mak within log2(mak) rounds and stays there.
+
+Slow start from one instance costs a round trip per doubling, while the machine could already be busy:
+fewer instances in flight than the chips a model occupies leave some of them idle whatever the
+staleness. ``train.admission_start = 0`` therefore starts the window at one instance per occupied chip
+(TCP's larger initial window, RFC 6928, answers the same waste), and slow start goes on from there.
 """
 
 from __future__ import annotations
@@ -41,34 +52,41 @@ class AdmissionWindow:
     ...     _ = w.completed(signal=2.0)
     >>> w.size, w.threshold, w.cuts
     (4, 4, 1)
-    >>> for _ in range(4):  # at the threshold: one more per round
+    >>> for _ in range(8):  # the next round lasts the old window's 8; at the threshold: one more
     ...     _ = w.completed(signal=1.0)
-    >>> w.size
-    5
+    >>> w.size, w.length
+    (5, 5)
+    >>> AdmissionWindow(mak=8, bound=1.0, start=17).history  # a first size over the cap is the cap
+    [8]
     """
 
-    def __init__(self, mak: int, bound: float) -> None:
+    def __init__(self, mak: int, bound: float, start: int = 1) -> None:
         if mak < 1:
             raise ValueError(f"mak must be >= 1, got {mak}")
         if not bound > 0:
             raise ValueError(f"the staleness bound must be > 0, got {bound}")
+        if start < 1:
+            raise ValueError(f"the window's first size must be >= 1, got {start}")
         self.mak, self.bound = mak, bound
         #: instances allowed in flight now
-        self.size = 1
+        self.size = min(mak, start)
         #: slow start doubles the window up to here; a cut sets it to the reduced window
         self.threshold = mak
         #: rounds that ended with the signal over the bound
         self.cuts = 0
         #: the window at the start of every round (one entry per round), for the summary
-        self.history: list[int] = [1]
+        self.history: list[int] = [self.size]
+        #: completions in the current round (the window's size, or after a cut the size before it)
+        self.length = self.size
         self._done_in_round = 0
 
     def completed(self, signal: float) -> bool:
         """One instance completed; ``signal``: the measured staleness now. True when a round ended."""
         self._done_in_round += 1
-        if self._done_in_round < self.size:
+        if self._done_in_round < self.length:
             return False
         self._done_in_round = 0
+        before = self.size
         if signal > self.bound:
             self.size = max(1, min(self.size - 1, math.floor(self.size * self.bound / signal)))
             self.threshold = self.size
@@ -77,6 +95,7 @@ class AdmissionWindow:
             self.size = min(self.mak, 2 * self.size)
         else:
             self.size = min(self.mak, self.size + 1)
+        self.length = before if self.size < before else self.size
         self.history.append(self.size)
         return True
 

@@ -62,12 +62,13 @@ class SimExecutor(ExecutorBase):
                    eval_advances_time=plan.eval_advances_time, source=plan.source,
                    estimated_load=plan.estimated_load, numerics=plan.numerics,
                    recording_context=plan.recording_context, sync_sets=plan.sync_sets,
-                   max_staleness=plan.max_staleness)
+                   max_staleness=plan.max_staleness, admission_start=plan.admission_start)
 
     def __init__(self, model: Model, system: SystemSpec, placement: dict[str, int], *, mak: int = 1,
                  trace: bool = False, eval_advances_time: bool = False, source: str = "<config>",
                  estimated_load: list[dict] | None = None, numerics: bool = True,
-                 recording_context: str = "", sync_sets: list[SyncSet] = (), max_staleness: float = 0.0) -> None:
+                 recording_context: str = "", sync_sets: list[SyncSet] = (), max_staleness: float = 0.0,
+                 admission_start: int = 1) -> None:
         self.model, self.system, self.mak = model, system, mak
         self.estimated_load = estimated_load
         self.graph = model.graph.validate()
@@ -104,7 +105,7 @@ class SimExecutor(ExecutorBase):
         #: and the event the controller waits on
         if max_staleness and not numerics:
             raise ValueError("staleness-bounded admission needs the numerics (it reads the measured staleness)")
-        self._window = AdmissionWindow(mak, max_staleness) if max_staleness else None
+        self._window = AdmissionWindow(mak, max_staleness, start=admission_start) if max_staleness else None
         self._admit: simpy.Event | None = None
         self._reference = ReferenceExecutor(model)
         self._live: dict[int, int] = defaultdict(int)
