@@ -264,28 +264,24 @@ class Routes(Mapping):
             raise KeyError(f"no chip {c!r}")
         return i
 
+    def _walk(self, s: int, d: int) -> tuple[Node, ...]:
+        """The node path between node indices ``s`` and ``d``, from ``s``'s predecessor tree."""
+        pred, path = self._tree(s), [d]
+        while d != s:
+            d = pred[d]
+            path.append(d)
+        nodes = self._ix.nodes
+        return tuple([nodes[i] for i in reversed(path)])
+
     def __getitem__(self, pair: tuple[int, int]) -> tuple[Node, ...]:
         src, dst = pair
-        s, d = self._chip_index(src), self._chip_index(dst)
-        pred, path = self._tree(s), [d]
-        while path[-1] != s:
-            path.append(pred[path[-1]])
-        nodes = self._ix.nodes
-        return tuple(nodes[i] for i in reversed(path))
+        return self._walk(self._chip_index(src), self._chip_index(dst))
 
     def many(self, pairs: Sequence[tuple[int, int]]) -> list[tuple[Node, ...]]:
         """``[self[p] for p in pairs]``, checking each distinct chip once (a 1,024-chip placement asks
         for thousands of routes at once: :mod:`ampsim.executors.sim.fastprep`)."""
         index = {c: self._chip_index(c) for c in {c for p in pairs for c in p}}
-        nodes, out = self._ix.nodes, []
-        for src, dst in pairs:
-            s, d = index[src], index[dst]
-            pred, path = self._tree(s), [d]
-            while d != s:
-                d = pred[d]
-                path.append(d)
-            out.append(tuple([nodes[i] for i in reversed(path)]))
-        return out
+        return [self._walk(index[src], index[dst]) for src, dst in pairs]
 
     def __iter__(self) -> Iterator[tuple[int, int]]:
         chips = [self._ix.nodes[i] for i in self._ix.chips]
