@@ -95,7 +95,7 @@ class AdmissionWindow:
             self.size = min(self.mak, 2 * self.size)
         else:
             self.size = min(self.mak, self.size + 1)
-        self.length = before if self.size < before else self.size
+        self.length = max(before, self.size)  # after a cut, the old window; else the new one
         self.history.append(self.size)
         return True
 
