@@ -124,6 +124,10 @@ class ReplicasSection:
     overlap: bool = spec(False, help="simulator: copies keep training while a synchronization runs and apply its "
                          "result when it arrives (false: a copy waits from the round's close to its apply, and mak = 1 "
                          "equals the reference)")
+    collective: str = spec("ring", choices=("ring", "halving_doubling"),
+                           help="simulator: the all-reduce a round runs over the links: ring (2 (k - 1) steps to "
+                           "the next copy) or halving_doubling (2 log2 k steps, partners copy index XOR 2^j; k a "
+                           "power of two); what the copies end with is the same")
 
 
 @dataclass(frozen=True)

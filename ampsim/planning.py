@@ -113,6 +113,11 @@ class Plan:
         return self.config.executor.watchdog_s
 
     @property
+    def collective(self) -> str:
+        """Simulator: the all-reduce algorithm of replica synchronization (``replicas.collective``)."""
+        return self.config.replicas.collective
+
+    @property
     def max_staleness(self) -> float:
         """Simulator: admit while every parameterized node's recent staleness is at most this (0 = off)."""
         return self.config.train.max_staleness
@@ -242,6 +247,15 @@ def replicate_task(cfg: Config, task: Task) -> tuple[Task, Replicated | None]:
     if cfg.replicas.overlap and cfg.executor.kind != "sim":
         log.warning("%s: replicas.overlap applies to the simulator only; the %s executor synchronizes without it",
                     cfg.path, cfg.executor.kind)
+    if cfg.replicas.collective == "halving_doubling":
+        odd = next((s for s in rep.sync_sets if len(s.copies) & (len(s.copies) - 1)), None)
+        if odd is not None:
+            raise ConfigError(f"{cfg.path}: replicas.collective: halving_doubling pairs copies by index bits and "
+                              f"needs a power-of-two number of copies; node {odd.name} has {len(odd.copies)} "
+                              "(use collective = \"ring\")")
+        if cfg.executor.kind != "sim":
+            log.warning("%s: replicas.collective applies to the simulator only; the %s executor averages the "
+                        "copies the same way without simulating links", cfg.path, cfg.executor.kind)
     task = dataclasses.replace(task, model=rep.model)
     return task, rep
 

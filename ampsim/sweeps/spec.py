@@ -337,7 +337,7 @@ def _resolve(source: str, experiment: Path, over: list, keys: list[str], combo: 
     if resolved.get("replicas") == dataclasses.asdict(ReplicasSection()):  # nor do replicas' defaults
         del resolved["replicas"]
     else:  # nor do the defaults of the newer replica options
-        for key, default in (("outer_lr", 1.0), ("sparse_sync", False)):
+        for key, default in (("outer_lr", 1.0), ("sparse_sync", False), ("collective", "ring")):
             if resolved.get("replicas", {}).get(key) == default:
                 del resolved["replicas"][key]
     blob = json.dumps({"experiment": resolved, "hardware": hw}, sort_keys=True, default=str)

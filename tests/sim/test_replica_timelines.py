@@ -58,12 +58,13 @@ def weight_model():
     return Model(g.validate(), InjectFields((("x", "x"),)), Metric("m", "end", "n"))
 
 
-def ring_run(k, *, sync_every=1, n_inst=None, mak=None, overlap=False):
+def ring_run(k, *, sync_every=1, n_inst=None, mak=None, overlap=False, collective="ring", machine=None):
     rep = replicate(weight_model(), ReplicaSpec(groups=k, sync_every=sync_every, overlap=overlap))
-    machine = system("ring", n=k) if k > 2 else system()  # two chips: one link either way
+    machine = machine or (system("ring", n=k) if k > 2 else system())  # two chips: one link either way
     placement = place("groups", rep.model, machine.chips, groups=rep.group_members,
                       prof=Profile.uniform(rep.model.graph.nodes))
-    ex = SimExecutor(rep.model, machine, placement, mak=mak or k, trace=True, sync_sets=rep.sync_sets)
+    ex = SimExecutor(rep.model, machine, placement, mak=mak or k, trace=True, sync_sets=rep.sync_sets,
+                     collective=collective)
     ex.train(insts(n_inst or k))
     return rep, ex
 
@@ -93,6 +94,44 @@ def test_a_ring_all_reduce_on_an_idle_ring_takes_its_formula(k):
     assert summary["sync_rounds"] == 1
     assert summary["sync_bytes"] == pytest.approx(2 * (k - 1) * 8 * N)  # 2 (k-1) chunks of P/k from each copy
     assert summary["sync_time_s"] == pytest.approx(2 * (k - 1) * step_ms * MS + (k - 1) * add_ms * MS + apply_ms * MS)
+
+
+@pytest.mark.parametrize("k", [2, 4, 8])
+def test_a_halving_doubling_all_reduce_on_an_idle_hypercube_takes_its_formula(k):
+    """Copy i on chip i of a hypercube: every partner (i XOR 2^j) is one hop away. Step j of the
+    halving sends P / 2^(j+1) and adds N / 2^(j+1) at the receiver; step j of the doubling sends
+    P 2^j / k; so from the last update T = 2 m L + 2 P (k - 1) / (k B) + N (k - 1) / (k F) + 2 N / F."""
+    m = k.bit_length() - 1
+    rep, ex = ring_run(k, collective="halving_doubling", machine=system("hypercube", dim=m))
+    assert ex.placement["g3/w" if k > 2 else "g1/w"] == (3 if k > 2 else 1)
+    last_update = max(s + d for g in range(k) for s, d in trace_spans(ex, f"g{g}/w update"))
+    P = 8 * N
+    halving = [(LATENCY + P / 2 ** (j + 1) / B) / MS for j in range(m)]
+    adds_ms = [N / 2 ** (j + 1) / F / MS for j in range(m)]
+    doubling = [(LATENCY + P * 2**j / k / B) / MS for j in range(m)]
+    # every copy adds m chunks, the j-th when it arrives: after j + 1 halving steps and j adds
+    adds = trace_spans(ex, "w add")
+    assert len(adds) == k * m
+    expected = [last_update + sum(halving[: j + 1]) + sum(adds_ms[:j]) for j in range(m)]
+    assert sorted({round(s, 6) for s, _ in adds}) == pytest.approx(expected, abs=1e-9)
+    assert sorted({round(d, 9) for _, d in adds}) == pytest.approx(sorted(set(adds_ms)), abs=1e-9)
+    start = last_update + sum(halving) + sum(adds_ms) + sum(doubling)
+    apply_ms = 2 * N / F / MS
+    assert [x for span in trace_spans(ex, "w sync") for x in span] == pytest.approx([start, apply_ms] * k, abs=1e-9)
+    T = 2 * m * LATENCY + 2 * P * (k - 1) / (k * B) + N * (k - 1) / (k * F) + 2 * N / F
+    assert ex.summary()["sync_time_s"] == pytest.approx(T, rel=1e-12)
+    assert ex.summary()["sync_bytes"] == pytest.approx(k * 2 * P * (k - 1) / k)  # the ring's bytes, 2m messages
+    assert ex.collectives.messages == 2 * m * k
+
+
+def test_halving_doubling_ends_with_the_rings_parameters_bit_for_bit():
+    """The algorithm decides only when the average arrives; what the copies hold is ir.sync's average."""
+    ring = ring_run(4, n_inst=12, mak=4, machine=system("hypercube", dim=2))[1]
+    hd = ring_run(4, n_inst=12, mak=4, collective="halving_doubling", machine=system("hypercube", dim=2))[1]
+    for g in range(4):
+        assert np.array_equal(ring.graph.nodes[f"g{g}/w"].params["w"], hd.graph.nodes[f"g{g}/w"].params["w"])
+    assert hd.summary()["sync_rounds"] == ring.summary()["sync_rounds"] == 3
+    assert hd.env.now < ring.env.now  # the same bytes in 4 one-hop steps, the ring's 6 include two 2-hop ones
 
 
 def test_after_a_round_every_copy_holds_the_average_and_the_reference_agrees():

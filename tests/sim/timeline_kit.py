@@ -52,7 +52,7 @@ def system(kind="fully_connected", n=2, switching="store_and_forward", chip_over
         "chip": {"flops_per_s": 1e9, "mem_bandwidth_bytes_per_s": 1e30, "overhead_s": 0.0,
                  "compute_units": 1, "memory_bytes": 1e9},
         "link": {"latency_s": LATENCY, "bandwidth_bytes_per_s": 24 / TRANSFER},
-        "topology": {"kind": kind, "n": n, **topo},
+        "topology": {"kind": kind, **({} if "dim" in topo else {"n": n}), **topo},  # a hypercube has dim
     }
     if chip_override:
         d["chip_override"] = [chip_override]

@@ -1,4 +1,4 @@
-"""Replica synchronization in simulated time: gates, and ring all-reduces over the real network.
+"""Replica synchronization in simulated time: gates, and all-reduces over the real network.
 
 What the numerics are is :mod:`ampsim.ir.sync`'s; this module decides when they happen and what they
 cost. Life cycle of one round of a sync set (the k copies of one parameterized node)::
@@ -8,16 +8,20 @@ cost. Life cycle of one round of a sync set (the k copies of one parameterized n
           update jobs scheduled up to now still run), unless ``replicas.overlap``: then copies train on
           and each applies the result when it arrives (local updates made meanwhile are kept)
     each copy's contributing update job runs ──► snapshot (its cost is added to the update's)
-    the last snapshot is taken (and round r-1 applied everywhere) ──► the ring all-reduce starts:
-      2 (k - 1) steps; in each, copy i sends bytes / k to copy i + 1 (copy order) over the network;
-      in the first k - 1 (reduce-scatter) the receiving chip then adds the chunk: a job on its FIFO
-      queue, behind its training work (flops = elements / k, bytes = 3 bytes / k, one kernel)
+    the last snapshot is taken (and round r-1 applied everywhere) ──► the all-reduce starts
+      (``replicas.collective``, :func:`schedule`): ring: 2 (k - 1) steps; in each, copy i sends bytes / k
+      to copy i + 1 (copy order) over the network; in the first k - 1 (reduce-scatter) the receiving chip
+      then adds the chunk: a job on its FIFO queue, behind its training work (flops = elements / k,
+      bytes = 3 bytes / k, one kernel). halving_doubling: 2 log2 k steps with partners i XOR 2^j, chunks
+      of 1/2 … 1/k of the bytes, then 1/k … 1/2; the receiver adds in the first half
     a copy has received its last chunk ──► an *apply* job on its chip (p ← avg + (p − snapshot))
       └─► the copy's gate opens: what waited is queued again, in arrival order
 
 On an idle ring of k chips with one hop between neighbours (latency L, bandwidth B) a round of a P-byte
-node therefore takes ``2 (k - 1) (L + P / (k B)) + (k - 1) t_add + t_apply`` from its last snapshot
-(``tests/sim/test_replica_timelines.py``). Copies on one chip exchange nothing over the network.
+node therefore takes ``2 (k - 1) (L + P / (k B)) + (k - 1) t_add + t_apply`` from its last snapshot; with
+halving_doubling on an idle hypercube whose partners are one hop apart, ``2 log2(k) L + 2 P (k - 1) / (k B)
++ Σ t_add + t_apply`` (``tests/sim/test_replica_timelines.py``, both exact). Copies on one chip exchange
+nothing over the network. The algorithm decides only when the average arrives, never what it is.
 
 A replay (``executor.numerics = false``) never trains the copies, so there is nothing to average:
 :meth:`Collectives.sizes_only` turns its sync sets into :class:`SizedSyncSet` objects, whose rounds keep the
@@ -40,7 +44,7 @@ from ampsim.ir.sync import Reduced, SyncSet, rounds_and_drift
 if TYPE_CHECKING:
     from ampsim.executors.sim.chips import Chip
 
-__all__ = ["Collectives", "SizedSyncSet", "SYNC"]
+__all__ = ["Collectives", "SizedSyncSet", "SYNC", "schedule"]
 
 #: kind of a chip work item that is part of a synchronization (after the executor's FWD, BWD, UPDATE)
 SYNC = 3
@@ -52,8 +56,12 @@ class Collectives:
     ``where`` maps node names to chips; ``send(src, dst, nbytes, deliver)`` is the network's; ``trace``
     is a span recorder or None."""
 
-    def __init__(self, sync_sets: list[SyncSet], where: dict, env, send: Callable, trace=None) -> None:
+    def __init__(self, sync_sets: list[SyncSet], where: dict, env, send: Callable, trace=None, *,
+                 collective: str = "ring") -> None:
         self.env, self.where, self.send, self.trace = env, where, send, trace
+        schedule(collective, 2)  # an unknown algorithm fails here, not at the first round
+        #: the all-reduce algorithm (:func:`schedule`)
+        self.collective = collective
         self.of = {c.name: s for s in sync_sets for c in s.copies}
         self.sync_sets = sync_sets
         #: copy name -> completion serials of the closed rounds not yet applied to it (oldest first)
@@ -118,35 +126,37 @@ class Collectives:
         while s is not None and s.ready() is not None:
             red = s.reduce()
             self._start[(s.name, red.round)] = [self.env.now, len(s.copies)]
-            self._ring(s, red)
+            self._all_reduce(s, red)
 
-    def _ring(self, s: SyncSet, red: Reduced) -> None:
+    def _all_reduce(self, s: SyncSet, red: Reduced) -> None:
         k, copies = len(s.copies), s.copies
         chips = [self.where[c.name] for c in copies]
-        chunk = (s.param_bytes if red.nbytes is None else red.nbytes) / k
-        elements = sum(a.size for a in red.average.values()) / k
-        steps = 2 * (k - 1)
-        got = [[self.env.event() for _ in range(k)] for _ in range(steps)]
+        nbytes = s.param_bytes if red.nbytes is None else red.nbytes
+        elements = sum(a.size for a in red.average.values())
+        steps = schedule(self.collective, k)
+        got = [[self.env.event() for _ in range(k)] for _ in range(len(steps))]
 
         def arrive(step: int, i: int) -> None:
-            if step < k - 1:  # reduce-scatter: add the chunk, on the receiving chip's queue
-                add = Work(flops=elements, bytes=3 * chunk, kernels=1)
-                chips[i].put((SYNC, copies[i], f"{s.name} add", (add, got[step][i].succeed)), 0)
+            _, (num, den), add = steps[step]
+            if add:  # reduce-scatter: add the chunk, on the receiving chip's queue
+                work = Work(flops=elements * num / den, bytes=3 * (nbytes * num / den), kernels=1)
+                chips[i].put((SYNC, copies[i], f"{s.name} add", (work, got[step][i].succeed)), 0)
             else:
                 got[step][i].succeed()
 
         def member(i: int):
-            nxt = (i + 1) % k
-            for step in range(steps):
+            for step, (to, (num, den), _) in enumerate(steps):
                 if step:
                     yield got[step - 1][i]
+                nxt = to(i)
                 if chips[i] is chips[nxt]:
                     arrive(step, nxt)
                 else:
+                    chunk = nbytes * num / den
                     self.bytes += chunk
                     self.messages += 1
-                    self.send(chips[i].index, chips[nxt].index, chunk, lambda st=step: arrive(st, nxt))
-            yield got[steps - 1][i]
+                    self.send(chips[i].index, chips[nxt].index, chunk, lambda st=step, j=nxt: arrive(st, j))
+            yield got[-1][i]
             done = self.env.event()
             chips[i].put((SYNC, copies[i], f"{s.name} sync", (red, done.succeed)), 0)
             yield done
@@ -183,6 +193,41 @@ class Collectives:
             "sync_time_s": self.time_s,
             "replica_drift": drift if self.measures_drift else None,
         }
+
+
+#: one step of an all-reduce, as every copy runs it: (copy index -> the copy it sends to, the fraction of
+#: the parameters' bytes it sends as (numerator, denominator), whether the receiver adds what it got)
+Step = tuple[Callable[[int], int], tuple[int, int], bool]
+
+
+def schedule(collective: str, k: int) -> list[Step]:
+    """The steps of an all-reduce among ``k`` copies: every copy sends one chunk and receives one per
+    step, and starts a step once it has received (and added) the previous step's chunk.
+
+    * ``"ring"``: 2 (k − 1) steps; copy i sends 1/k of the bytes to copy (i + 1) mod k; the receiver adds
+      in the first k − 1 (reduce-scatter), keeps in the rest (all-gather).
+    * ``"halving_doubling"`` (recursive halving, then recursive doubling: Rabenseifner's algorithm;
+      k = 2^m): m steps in which copy i sends the half of what it still reduces, 1/2, 1/4, …, 1/k of the
+      bytes, to copy i XOR k/2, i XOR k/4, …, i XOR 1, and adds what it receives; then m steps in which it
+      sends everything it holds reduced, 1/k, 2/k, …, 1/2, to copy i XOR 1, i XOR 2, …, i XOR k/2. The same
+      2 (k − 1)/k of the bytes leave every copy as in the ring, in 2 m steps instead of 2 (k − 1), and on
+      a hypercube whose copies sit 2^j chips apart every partner is one hop away.
+
+    >>> [(to(0), frac, add) for to, frac, add in schedule("halving_doubling", 4)]
+    [(2, (1, 2), True), (1, (1, 4), True), (1, (1, 4), False), (2, (2, 4), False)]
+    >>> len(schedule("ring", 4)), schedule("ring", 4)[0][0](3)
+    (6, 0)
+    """
+    if collective == "ring":
+        return [((lambda i: (i + 1) % k), (1, k), step < k - 1) for step in range(2 * (k - 1))]
+    if collective == "halving_doubling":
+        if k & (k - 1):
+            raise ValueError(f"halving_doubling all-reduce needs a power-of-two number of copies, got {k}")
+        m = k.bit_length() - 1
+        halving = [((lambda i, d=k >> (j + 1): i ^ d), (1, 2 << j), True) for j in range(m)]
+        doubling = [((lambda i, d=1 << j: i ^ d), (1 << j, k), False) for j in range(m)]
+        return halving + doubling
+    raise ValueError(f"unknown collective {collective!r} (ring, halving_doubling)")
 
 
 class SizedSyncSet(SyncSet):

@@ -62,13 +62,14 @@ class SimExecutor(ExecutorBase):
                    eval_advances_time=plan.eval_advances_time, source=plan.source,
                    estimated_load=plan.estimated_load, numerics=plan.numerics,
                    recording_context=plan.recording_context, sync_sets=plan.sync_sets,
-                   max_staleness=plan.max_staleness, admission_start=plan.admission_start)
+                   max_staleness=plan.max_staleness, admission_start=plan.admission_start,
+                   collective=plan.collective)
 
     def __init__(self, model: Model, system: SystemSpec, placement: dict[str, int], *, mak: int = 1,
                  trace: bool = False, eval_advances_time: bool = False, source: str = "<config>",
                  estimated_load: list[dict] | None = None, numerics: bool = True,
                  recording_context: str = "", sync_sets: list[SyncSet] = (), max_staleness: float = 0.0,
-                 admission_start: int = 1) -> None:
+                 admission_start: int = 1, collective: str = "ring") -> None:
         self.model, self.system, self.mak = model, system, mak
         self.estimated_load = estimated_load
         self.graph = model.graph.validate()
@@ -99,7 +100,7 @@ class SimExecutor(ExecutorBase):
                 self.trace.name_process(chip.index, f"chip {chip.index}")
         self.eval_advances_time = eval_advances_time
         self.collectives = Collectives(list(sync_sets), self.where, self.env, self.network.send,
-                                       self.trace) if sync_sets else None
+                                       self.trace, collective=collective) if sync_sets else None
         self._completions = 0  # serial of instance completions (orders update jobs against sync gates)
         #: staleness-bounded admission (``train.max_staleness``; 0 = off): its window (it holds the bound)
         #: and the event the controller waits on
