@@ -158,9 +158,9 @@ def check_numerics(cfg: Config) -> None:
     if cfg.replicas.sparse_sync and cfg.executor.kind == "multicore":
         raise ConfigError(f"{cfg.path}: replicas.sparse_sync: sparse synchronization runs on the reference and "
                           "the simulated executor (a replay included), not on the multicore executor")
-    if cfg.train.max_staleness and (cfg.executor.kind != "sim" or not cfg.executor.numerics):
+    if cfg.train.max_staleness and cfg.executor.kind != "sim":
         raise ConfigError(f"{cfg.path}: train.max_staleness: staleness-bounded admission runs on the simulated "
-                          "executor with numerics (executor.kind = \"sim\", executor.numerics = true)")
+                          "executor (executor.kind = \"sim\"; a replay too)")
     if cfg.train.admission_start != 1 and not cfg.train.max_staleness:
         raise ConfigError(f"{cfg.path}: train.admission_start: sets the first size of the staleness-bounded "
                           "admission window; it needs train.max_staleness > 0")

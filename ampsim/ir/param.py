@@ -113,6 +113,15 @@ class ParamNode(Node):
         """Mean staleness of this node's last :data:`STALENESS_WINDOW` backward visits (0 before any)."""
         return self._recent_sum / len(self._recent) if self._recent else 0.0
 
+    def note_staleness(self, s: int) -> None:
+        """A backward visit saw parameters ``s`` updates older than the node's: the histogram and the recent
+        window (:meth:`recent_staleness`) take it. :meth:`pop` calls it; so does a replay, which pops nothing."""
+        self.staleness[s] += 1
+        if len(self._recent) == STALENESS_WINDOW:
+            self._recent_sum -= self._recent[0]
+        self._recent.append(s)
+        self._recent_sum += s
+
     def expected_delay(self) -> float:
         """predict: the updates a forward's parameters are extrapolated by (see the module docstring)."""
         if self.predict_delay >= 0:
@@ -128,12 +137,7 @@ class ParamNode(Node):
 
     def pop(self, msg: Message) -> Any:
         version, value = super().pop(msg)
-        s = self.version - version
-        self.staleness[s] += 1
-        if len(self._recent) == STALENESS_WINDOW:
-            self._recent_sum -= self._recent[0]
-        self._recent.append(s)
-        self._recent_sum += s
+        self.note_staleness(self.version - version)
         if self.staleness_mode == "stash":
             self._release(version)
         old = self._fwd_version.get(msg.key)  # per-update staleness (and scale_lr's step)

@@ -81,7 +81,7 @@ class SimExecutor(ExecutorBase):
         self.numerics = numerics
         # replay: its own event loop where it models the machine's every rule, else on SimPy (which also
         # runs the replicas' synchronization)
-        self._fast = not numerics and supports(system, trace) and not sync_sets
+        self._fast = not numerics and supports(system, trace) and not sync_sets and not max_staleness
         self._replay = None if numerics else (FastReplay if self._fast else Replay)(self, recording_context)
         handle = self._handle if numerics else self._replay.handle
         self.chips = [Chip(self.env, i, spec, handle, self._flush) for i, spec in enumerate(system.chips)]
@@ -103,9 +103,7 @@ class SimExecutor(ExecutorBase):
                                        self.trace, collective=collective) if sync_sets else None
         self._completions = 0  # serial of instance completions (orders update jobs against sync gates)
         #: staleness-bounded admission (``train.max_staleness``; 0 = off): its window (it holds the bound)
-        #: and the event the controller waits on
-        if max_staleness and not numerics:
-            raise ValueError("staleness-bounded admission needs the numerics (it reads the measured staleness)")
+        #: and the event the controller waits on; a replay measures the same staleness, so it admits alike
         self._window = AdmissionWindow(mak, max_staleness, start=admission_start) if max_staleness else None
         self._admit: simpy.Event | None = None
         self._reference = ReferenceExecutor(model)

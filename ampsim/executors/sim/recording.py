@@ -291,3 +291,29 @@ def _record_one(b: _Builder, model: Model, inst: Instance, index: dict[str, int]
     leftover = [n.name for n in graph.nodes.values() if n.has_state()]
     if leftover:
         raise GraphError(f"instance {inst.key}: state left at {', '.join(leftover)} after its last message")
+
+
+def replay_lists(rec: Recording) -> dict:
+    """The recording as the Python lists a replay's loop indexes (read-only; built once per recording and
+    process; ``duration_cache``: per chip spec, filled by the replay)."""
+    rp, roots = rec.root_ptr.tolist(), rec.roots.tolist()
+    sp, seg, rp_ids = rec.stash_ptr.tolist(), rec.seg_ptr.tolist(), rec.row_ptr.tolist()
+    segments = np.split(rec.row_ids, rp_ids[1:-1]) if len(rp_ids) > 1 else []
+    n_inst, n_stash = len(rec.keys), len(rec.stash_node)
+    profiles = np.split(rec.profiles, rec.prof_ptr[1:-1]) if n_stash else []
+    return {
+        "node": rec.node.tolist(), "bwd": rec.bwd.tolist(), "nbytes": rec.nbytes.tolist(),
+        "wire": rec.wire.tolist(), "group": rec.group.tolist(), "h0": rec.h0.tolist(), "h1": rec.h1.tolist(),
+        "size": rec.size.tolist(),
+        "saves": rec.saves.tolist(), "pop_ref": rec.pop_ref.tolist(),
+        "inst_of": np.repeat(np.arange(n_inst), np.diff(rec.msg_ptr)).tolist(), "keys": rec.keys.tolist(),
+        "roots": [roots[a:b] for a, b in zip(rp, rp[1:])],
+        "stashes": [list(range(sp[i], sp[i + 1])) for i in range(n_inst)],
+        "stash_node": rec.stash_node.tolist(), "profiles": profiles,
+        "stash_held": rec.profiles[rec.prof_ptr[:-1]].tolist() if n_stash else [],
+        # a stash's profile as a hashable key (equal profiles, equal update costs)
+        "prof_key": [p.tobytes() for p in profiles],
+        # per stash, the rows its update changes, per row parameter (sparse synchronization)
+        "changed_rows": [segments[a:b] for a, b in zip(seg, seg[1:])],
+        "duration_cache": {},
+    }

@@ -48,7 +48,7 @@ import simpy
 from ampsim.executors.sim.chips import Chip
 from ampsim.executors.sim.collective import SYNC
 from ampsim.executors.sim.network import Network
-from ampsim.executors.sim.recording import Recording
+from ampsim.executors.sim.recording import Recording, replay_lists
 from ampsim.executors.sim.recording_cache import obtain
 from ampsim.hardware.cost import compute_time_s, compute_times_s, duration_key
 from ampsim.hardware.spec import ChipSpec
@@ -78,6 +78,10 @@ class ReplayHost(Protocol):
     _completions: int
     _slots: simpy.Container | None
     _on_done: Callable[[int], None] | None
+    _window: Any  # AdmissionWindow | None (staleness-bounded admission)
+    _admit: simpy.Event | None
+
+    def _staleness_signal(self) -> float: ...
 
     def _receive(self, chip: Chip, msgs: list, framed: bool = True) -> None: ...
 
@@ -124,6 +128,7 @@ class Replay:
         self.remaining = list(self.size)
         self.ver_at = [0] * len(self.size)
         self.live = [0] * len(rec.keys)
+        self.in_flight = 0  # with staleness-bounded admission: instances admitted and not completed
         self.version = [n.version if isinstance(n, ParamNode) else 0 for n in self.nodes]
 
     def _load(self, rec: Recording) -> None:
@@ -138,7 +143,7 @@ class Replay:
         self.chip_of = [ex.where[n] for n in self.names]
         view = vars(rec).get("replay_view")
         if view is None:  # built once per recording and process, shared by every executor replaying it
-            view = rec.replay_view = _view(rec)
+            view = rec.replay_view = replay_lists(rec)
         if self.uses_children and "children" not in view:
             cp, ch = rec.child_ptr.tolist(), rec.children.tolist()
             view["children"] = [ch[a:b] for a, b in zip(cp, cp[1:])]
@@ -169,8 +174,14 @@ class Replay:
     def controller(self):
         ex, live, node, nbytes, chip_of = self.ex, self.live, self.node, self.nbytes, self.chip_of
         slots = ex._slots
+        window = ex._window if self.training else None  # staleness-bounded admission, as the executor's
         for i, roots in enumerate(self.roots):
             yield slots.get(1)
+            while window is not None and self.in_flight >= window.size:
+                ex._admit = ex.env.event()  # re-checked at the next completion
+                yield ex._admit
+            if window is not None:
+                self.in_flight += 1
             for r in roots:
                 live[i] += 1
                 chip_of[node[r]].put(r, nbytes[r])
@@ -227,8 +238,8 @@ class Replay:
         if self.saves[g]:
             self.ver_at[g] = self.version[n]
         ref = self.pop_ref[g]
-        if ref >= 0:
-            self.staleness[n][self.version[n] - self.ver_at[ref]] += 1
+        if ref >= 0:  # the node's own bookkeeping: staleness-bounded admission reads its recent window
+            self.nodes[n].note_staleness(self.version[n] - self.ver_at[ref])
 
     def _release(self, chip: Chip, m: int, children) -> None:
         i = self.inst_of[m]
@@ -271,7 +282,13 @@ class Replay:
                 self.sync.closed(node, serial)
         elif self.training:
             self._queue_updates(self.stashes[i])
+        window = ex._window if self.training else None
+        if window is not None:
+            self.in_flight -= 1
+            window.completed(ex._staleness_signal())
         self.free_slot()
+        if ex._admit is not None and not ex._admit.triggered:
+            ex._admit.succeed()
         if ex._on_done:
             ex._on_done(1)
 
@@ -365,27 +382,3 @@ def _update_cost(chip: Chip, node: ParamNode, stashes: list) -> tuple[float, int
     work = node.update_work([p for p, _, _ in stashes])
     return compute_time_s(chip.spec, work.flops, work.bytes, work.kernels), -sum(h for _, h, _ in stashes), work
 
-
-def _view(rec: Recording) -> dict:
-    """The recording as the Python lists the replay loop indexes (read-only; ``durations``: per chip spec)."""
-    rp, roots = rec.root_ptr.tolist(), rec.roots.tolist()
-    sp, seg, rp_ids = rec.stash_ptr.tolist(), rec.seg_ptr.tolist(), rec.row_ptr.tolist()
-    segments = np.split(rec.row_ids, rp_ids[1:-1]) if len(rp_ids) > 1 else []
-    n_inst, n_stash = len(rec.keys), len(rec.stash_node)
-    profiles = np.split(rec.profiles, rec.prof_ptr[1:-1]) if n_stash else []
-    return {
-        "node": rec.node.tolist(), "bwd": rec.bwd.tolist(), "nbytes": rec.nbytes.tolist(),
-        "wire": rec.wire.tolist(), "group": rec.group.tolist(), "h0": rec.h0.tolist(), "h1": rec.h1.tolist(),
-        "size": rec.size.tolist(),
-        "saves": rec.saves.tolist(), "pop_ref": rec.pop_ref.tolist(),
-        "inst_of": np.repeat(np.arange(n_inst), np.diff(rec.msg_ptr)).tolist(), "keys": rec.keys.tolist(),
-        "roots": [roots[a:b] for a, b in zip(rp, rp[1:])],
-        "stashes": [list(range(sp[i], sp[i + 1])) for i in range(n_inst)],
-        "stash_node": rec.stash_node.tolist(), "profiles": profiles,
-        "stash_held": rec.profiles[rec.prof_ptr[:-1]].tolist() if n_stash else [],
-        # a stash's profile as a hashable key (equal profiles, equal update costs)
-        "prof_key": [p.tobytes() for p in profiles],
-        # per stash, the rows its update changes, per row parameter (sparse synchronization)
-        "changed_rows": [segments[a:b] for a, b in zip(seg, seg[1:])],
-        "duration_cache": {},
-    }
