@@ -165,14 +165,30 @@ class SimExecutor(ExecutorBase):
     def _controller(self, instances: list[Instance]):
         for inst in instances:
             yield self._slots.get(1)
-            while self._training and self._window is not None and len(self._live) >= self._window.size:
-                self._admit = self.env.event()  # re-checked at the next completion
-                yield self._admit
+            yield from self._admission(lambda: len(self._live))
             for name, msg in self.model.inject(inst):
                 self._live[inst.key] += 1
                 self.where[name].put((FWD, self.graph.nodes[name], 0, msg), msg.payload.nbytes)
         yield self._slots.get(self.mak)  # every admitted instance has completed
         self._slots.put(self.mak)
+
+    # -- staleness-bounded admission: the rules this controller and a replay's share ------------------
+    def _admission(self, in_flight: Callable[[], int]):
+        """Wait while the window is full (``in_flight()``: instances admitted and not completed); a
+        completion wakes the wait to re-check (:meth:`_admission_wake`)."""
+        while self._training and self._window is not None and in_flight() >= self._window.size:
+            self._admit = self.env.event()
+            yield self._admit
+
+    def _admission_completed(self) -> None:
+        """A training instance completed: the window counts it, with the staleness signal now."""
+        if self._window is not None:
+            self._window.completed(self._staleness_signal())
+
+    def _admission_wake(self) -> None:
+        """A slot was freed: a controller waiting on the window re-checks it."""
+        if self._admit is not None and not self._admit.triggered:
+            self._admit.succeed()
 
     def _staleness_signal(self) -> float:
         """Staleness-bounded admission's signal: the largest recent mean staleness of a parameterized node
@@ -291,11 +307,9 @@ class SimExecutor(ExecutorBase):
                     self.where[node.name].put((UPDATE, node, key, self._completions), 0)
                     if self.collectives is not None:
                         self.collectives.closed(node, self._completions)
-            if self._window is not None:
-                self._window.completed(self._staleness_signal())
+            self._admission_completed()
         self._slots.put(1)
-        if self._admit is not None and not self._admit.triggered:
-            self._admit.succeed()
+        self._admission_wake()
         if self._on_done:
             self._on_done(1)
 

@@ -78,10 +78,12 @@ class ReplayHost(Protocol):
     _completions: int
     _slots: simpy.Container | None
     _on_done: Callable[[int], None] | None
-    _window: Any  # AdmissionWindow | None (staleness-bounded admission)
-    _admit: simpy.Event | None
 
-    def _staleness_signal(self) -> float: ...
+    def _admission(self, in_flight: Callable[[], int]) -> Iterator[simpy.Event]: ...
+
+    def _admission_completed(self) -> None: ...
+
+    def _admission_wake(self) -> None: ...
 
     def _receive(self, chip: Chip, msgs: list, framed: bool = True) -> None: ...
 
@@ -128,7 +130,7 @@ class Replay:
         self.remaining = list(self.size)
         self.ver_at = [0] * len(self.size)
         self.live = [0] * len(rec.keys)
-        self.in_flight = 0  # with staleness-bounded admission: instances admitted and not completed
+        self.in_flight = 0  # instances admitted and not completed (SimPy loop; staleness-bounded admission)
         self.version = [n.version if isinstance(n, ParamNode) else 0 for n in self.nodes]
 
     def _load(self, rec: Recording) -> None:
@@ -174,14 +176,11 @@ class Replay:
     def controller(self):
         ex, live, node, nbytes, chip_of = self.ex, self.live, self.node, self.nbytes, self.chip_of
         slots = ex._slots
-        window = ex._window if self.training else None  # staleness-bounded admission, as the executor's
+        in_flight = lambda: self.in_flight  # noqa: E731  (staleness-bounded admission reads it)
         for i, roots in enumerate(self.roots):
             yield slots.get(1)
-            while window is not None and self.in_flight >= window.size:
-                ex._admit = ex.env.event()  # re-checked at the next completion
-                yield ex._admit
-            if window is not None:
-                self.in_flight += 1
+            yield from ex._admission(in_flight)
+            self.in_flight += 1
             for r in roots:
                 live[i] += 1
                 chip_of[node[r]].put(r, nbytes[r])
@@ -269,6 +268,7 @@ class Replay:
                         lambda: ex._receive(target, [(wire, item, nbytes)], framed=False))
 
     def free_slot(self) -> None:
+        self.in_flight -= 1
         self.ex._slots.put(1)
 
     def _complete(self, i: int) -> None:
@@ -282,13 +282,10 @@ class Replay:
                 self.sync.closed(node, serial)
         elif self.training:
             self._queue_updates(self.stashes[i])
-        window = ex._window if self.training else None
-        if window is not None:
-            self.in_flight -= 1
-            window.completed(ex._staleness_signal())
+        if self.training:
+            ex._admission_completed()
         self.free_slot()
-        if ex._admit is not None and not ex._admit.triggered:
-            ex._admit.succeed()
+        ex._admission_wake()
         if ex._on_done:
             ex._on_done(1)
 
