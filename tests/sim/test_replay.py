@@ -120,10 +120,11 @@ def random_machine(seed: int) -> tuple[str, tuple[str, ...]]:
                  f"hardware.chip.overhead_s={r.choice([0.0, 1e-6])}",
                  f"hardware.chip.remote_send_overhead_s={r.choice([0.0, 1e-6])}",
                  f"hardware.chip.remote_receive_overhead_s={r.choice([0.0, 2e-6])}",
-                 f"hardware.chip.wake_overhead_s={r.choice([0.0, 5e-6])}", f"hardware.chip.spin_s={r.choice([0.0, 1e-6])}")
+                 f"hardware.chip.wake_overhead_s={r.choice([0.0, 5e-6])}", f"hardware.chip.spin_s={r.choice([0.0, 1e-6])}",
+                 f"hardware.link.packet_bytes={r.choice([0, 0, 64, 4096])}")
 
 
-@pytest.mark.parametrize("seed", [3, 11, 17, 29])
+@pytest.mark.parametrize("seed", [3, 11, 17, 29, 41, 53])
 def test_replay_equals_the_full_run_on_random_machines(seed, tmp_path, monkeypatch):
     monkeypatch.setenv("AMPSIM_RECORDINGS", "off")
     experiment, overrides = random_machine(seed)

@@ -36,10 +36,21 @@ CASES = [
     ("sst_treelstm.toml", ("data.limit_train=16", "data.limit_test=4", "train.max_instances=16",
                            "hardware.chip.remote_send_overhead_s=1e-6")
      + sim("hetero_straggler.toml", "round_robin", 4, 2)),
+    # packet-switched links (fastpackets), contended: 1 GB/s links carry the trees' messages for longer
+    # than the chips take to compute, so several messages share a link most of the time
+    ("sst_treelstm.toml", ("data.limit_train=24", "data.limit_test=4", "train.max_instances=24",
+                           "hardware.link.packet_bytes=256", "hardware.link.bandwidth_bytes_per_s=1e9",
+                           "hardware.chip.compute_units=2")
+     + sim("torus8x8.toml", "round_robin", 16, 1)),
+    # links of two bandwidths (the slow one sets a route's pace), packets larger than some messages
+    ("sst_treelstm.toml", ("data.limit_train=16", "data.limit_test=4", "train.max_instances=16",
+                           "hardware.link.packet_bytes=1024", "hardware.link.bandwidth_bytes_per_s=2e8")
+     + sim("hetero_straggler.toml", "greedy", 8, 2)),
 ]
 
 
-@pytest.mark.parametrize("experiment,overrides", CASES, ids=["sst-torus-costs", "sst-hetero-store-and-forward"])
+@pytest.mark.parametrize("experiment,overrides", CASES, ids=["sst-torus-costs", "sst-hetero-store-and-forward",
+                                                              "sst-torus-packets", "sst-hetero-packets"])
 def test_the_fast_loop_equals_the_full_run_chip_by_chip(experiment, overrides, data_root, tmp_path, monkeypatch):
     monkeypatch.setenv("AMPSIM_RECORDINGS", str(tmp_path / "recordings"))
     overrides = ("train.epochs=2",) + overrides
@@ -83,8 +94,9 @@ def _mlp_chain(layers: int):
     return m
 
 
-@pytest.mark.parametrize("chips,mak,extra", [(32, 8, {}), (4, 8, {}), (32, 3, {"chip": {"wake_overhead_s": 2e-6}})],
-                         ids=["idle-chips", "busy-chips", "idle-chips-waking"])
+@pytest.mark.parametrize("chips,mak,extra", [(32, 8, {}), (4, 8, {}), (32, 3, {"chip": {"wake_overhead_s": 2e-6}}),
+                                              (32, 8, {"link": {"packet_bytes": 8, "bandwidth_bytes_per_s": 1e6}})],
+                         ids=["idle-chips", "busy-chips", "idle-chips-waking", "idle-chips-packets"])
 def test_the_fast_loop_equals_the_full_run_on_a_big_switch(chips, mak, extra, monkeypatch):
     """A chain of parameterized nodes on a switch: on 32 chips every update job wakes an idle chip and
     its completion is set aside until something queues behind it (faststate), in lock-step ties; on 4

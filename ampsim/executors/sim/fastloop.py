@@ -35,9 +35,11 @@ distinct pair of communicating nodes once, from a table of the links
 (:mod:`~ampsim.executors.sim.fastprep`).
 
 It covers the common machine: chips without framing, polling or contention (``frame_*``,
-``coalesce_window_s``, ``poll_interval_s``, ``contention_slowdown`` unset), whole-message links (no
-``link.packet_bytes``), no trace; :func:`supports` says so, and the executor falls back to the SimPy
-replay otherwise, and for replicas that synchronize.
+``coalesce_window_s``, ``poll_interval_s``, ``contention_slowdown`` unset), whole-message or
+packet-switched links (``link.packet_bytes``: :mod:`~ampsim.executors.sim.fastpackets` runs those, its two
+events go through the controller's branch so whole-message machines pay nothing for them), no trace;
+:func:`supports` says so, and the executor falls back to the SimPy replay otherwise, and for replicas that
+synchronize.
 
 Life cycle: built once per executor (units idle, links free, time 0) → :meth:`FastReplay.loop` per
 ``train``/``evaluate`` call runs until no event is left → ``now`` is the simulated time.
@@ -48,6 +50,7 @@ from __future__ import annotations
 from collections import deque
 from heapq import heappop, heappush, heappushpop
 
+from ampsim.executors.sim.fastpackets import PHEAD, FastPackets
 from ampsim.executors.sim.fastprep import ARRIVE, HOP
 from ampsim.executors.sim.faststate import DONE, WAKE, FastMachine
 from ampsim.executors.sim.replay import gc_paused
@@ -59,7 +62,7 @@ UPDATE = -3  # join[item] of an update job
 
 def supports(system: SystemSpec, trace: bool) -> bool:
     """Whether :class:`FastReplay` models every rule this machine uses (else: the SimPy replay)."""
-    return (not trace and not system.link.packet_bytes
+    return (not trace
             and all(not c.framed and not c.poll_interval_s and not c.contention_slowdown for c in system.chips))
 
 
@@ -96,10 +99,13 @@ class FastReplay(FastMachine):
         for link, i in self.link_ids.items():
             link_busy[i], link_bytes[i] = net.busy_s.get(link, 0.0), net.bytes.get(link, 0.0)
         fixed = occ_of is not None
+        heap = self.heap = []
+        packet_bytes = self.ex.network.packet_bytes
+        pk = FastPackets(packet_bytes, route, self.wire, heap, self.bandwidth, link_busy, link_bytes) \
+            if packet_bytes else None
         receiving = any(receive)
         debts, r = receiving or waking or any(debt), 0.0
         n_messages = self.n_messages = len(nbytes)
-        heap = self.heap = []
         soon = self.soon = deque()
         popleft = soon.popleft
         o = self.order
@@ -169,8 +175,12 @@ class FastReplay(FastMachine):
                     if waking and now - x > spin[c]:  # it had gone to sleep
                         debt[c] += wake[c]
                     x = None
-                elif code != DONE:  # the controller
-                    self.now, self.cur, self.order = now, oc, o
+                elif code != DONE:
+                    if code >= PHEAD:  # a packet's head at its next hop, or a link's completion
+                        o = pk.event(code, c, x, now, o)
+                        ev = None
+                        continue
+                    self.now, self.cur, self.order = now, oc, o  # the controller
                     self._control(code)
                     o = self.order
                     ev = None
@@ -192,6 +202,9 @@ class FastReplay(FastMachine):
                                         n_idle[c] -= 1
                                         o += 1
                                         soon.append((now, o, WAKE, c, idle_at[c].popleft() if waking else 0.0))
+                                elif pk is not None:  # packet-switched links (fastpackets)
+                                    sent += 1
+                                    o = pk.send(k, now, o)
                                 else:
                                     sent += 1  # Network.send, its first hop
                                     lid, latency, bw, add, then, hop = rt[0]
@@ -217,6 +230,9 @@ class FastReplay(FastMachine):
                                             soon.append((now, o, WAKE, c, idle_at[c].popleft() if waking else 0.0))
                                         continue
                                     sent += 1
+                                    if pk is not None:
+                                        o = pk.send(k, now, o)
+                                        continue
                                     lid, latency, bw, add, then, hop = rt[0]
                                     occ = occ_of[k] if fixed else wire[k] / bw
                                     f = free[lid]

@@ -60,6 +60,9 @@ class FastMachine(Replay):
         # links, by a dense id: next free time (kept across calls), busy seconds and bytes (during a call)
         self.links = link_table(ex.network.graph)
         self.link_ids = {link: i for link, (i, _, _) in self.links.items()}
+        self.bandwidth = [0.0] * len(self.links)  # per link id (packet-switched links share it)
+        for i, _, bw in self.links.values():
+            self.bandwidth[i] = bw
         self.free = [0.0] * len(self.links)
         self.link_busy = [0.0] * len(self.links)
         self.link_bytes = [0.0] * len(self.links)
@@ -192,9 +195,12 @@ class FastMachine(Replay):
         if done:
             self.hops += placed.hops
         link_busy, link_bytes = self.link_busy, self.link_bytes
+        packets = net.packet_bytes
         for link, i in self.link_ids.items():
             if link_bytes[i]:
                 net.busy_s[link], net.bytes[link] = link_busy[i], link_bytes[i]
+                if packets:  # the SimPy links' own count, should a later call take the SimPy path
+                    net.shared(link, self.bandwidth[i]).busy_s = link_busy[i]
         used, peak, busy, debt = self.used, counters["peak"], counters["busy"], counters["debt"]
         for c, chip in enumerate(chips):
             chip.queued_bytes = self._queued(c)

@@ -41,7 +41,7 @@ _RESIDUE_BYTES = 1e-6
 class SharedLink:
     """One direction of a link as a processor-sharing server of messages (fluid round-robin packets)."""
 
-    __slots__ = ("env", "bandwidth", "left", "done", "t", "gen", "busy_s")
+    __slots__ = ("env", "bandwidth", "left", "done", "t", "gen", "due", "busy_s")
 
     def __init__(self, env: simpy.Environment, bandwidth_bytes_per_s: float) -> None:
         self.env, self.bandwidth = env, bandwidth_bytes_per_s
@@ -49,6 +49,7 @@ class SharedLink:
         self.done: dict[int, Callable[[], None]] = {}
         self.t = 0.0  # when ``left`` was last brought up to date
         self.gen = 0
+        self.due = 0.0  # the fewest bytes left when the pending completion was scheduled
         self.busy_s = 0.0
 
     @property
@@ -77,14 +78,20 @@ class SharedLink:
         if not self.left:
             return
         gen = self.gen
-        delay = max(min(self.left.values()), 0.0) * len(self.left) / self.bandwidth
+        self.due = max(min(self.left.values()), 0.0)
+        delay = self.due * len(self.left) / self.bandwidth
         self.env.timeout(delay).callbacks.append(lambda _e: self._complete(gen))
 
     def _complete(self, gen: int) -> None:
         if gen != self.gen:  # a message joined or left since: this completion was rescheduled
             return
+        # served: the messages that had the fewest bytes left when this completion was scheduled (nothing
+        # has joined or left since). Judged before the fluid update, not by what is left after it: late in a
+        # run a residue of a few bytes can take less than the float resolution of the clock to cross, so a
+        # completion rescheduled for it would come up at the same time, again and again
+        due = self.due + _RESIDUE_BYTES
+        served = [mid for mid, left in self.left.items() if left <= due]
         self._advance()
-        served = [mid for mid, left in self.left.items() if left <= _RESIDUE_BYTES]
         callbacks = []
         for mid in served:
             del self.left[mid]

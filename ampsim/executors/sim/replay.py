@@ -13,7 +13,7 @@ Life cycle per ``train`` call: :meth:`Replay.start` (the recording of exactly th
 cache or recorded now; per-run counters) → the executor runs :meth:`Replay.controller` and the chips call
 :meth:`Replay.handle` for every work item → :meth:`Replay.finish` writes the parameter versions back.
 
-Where it models every rule of the machine (no framing, polling, contention, packet links or trace),
+Where it models every rule of the machine (no framing, polling, contention or trace),
 :class:`~ampsim.executors.sim.fastloop.FastReplay` runs the same replay on its own event loop instead of
 SimPy processes (the executor chooses; both are tested against the full run).
 
