@@ -198,11 +198,24 @@ def _min_cut(model: Model, n: int, prof: Profile, seed: int) -> dict[str, int]:
         if len(big) < 2:
             parts.append(big)
             break
-        a, b = nx.algorithms.community.kernighan_lin_bisection(g.subgraph(big), weight="weight", seed=seed)
+        a, b = nx.algorithms.community.kernighan_lin_bisection(_induced(g, big), weight="weight", seed=seed)
         parts += [set(a), set(b)]
     order = list(model.graph.nodes)
     parts.sort(key=lambda p: min(order.index(x) for x in p))  # parts in graph order → chips in order
-    return {name: i for i, p in enumerate(parts) for name in p}
+    chip = {name: i for i, p in enumerate(parts) for name in p}
+    # in graph order, as every strategy returns it: a set's order follows the string hash, which changes
+    # from one process to the next, and placement.json lists each chip's nodes in the mapping's order
+    return {name: chip[name] for name in order}
+
+
+def _induced(g: nx.Graph, nodes: set[str]) -> nx.Graph:
+    """The subgraph of ``g`` on ``nodes``, its nodes and edges in ``g``'s order. (``g.subgraph`` iterates a
+    small node set in the set's order, which follows the string hash and so changes from one process to the
+    next; Kernighan–Lin's seeded shuffle of that order would then cut differently in every process.)"""
+    h = nx.Graph()
+    h.add_nodes_from(n for n in g if n in nodes)
+    h.add_edges_from((a, b, w) for a in h for b, w in g.adj[a].items() if b in nodes)
+    return h
 
 
 def estimated_load(mapping: dict[str, int], chips: Sequence, prof: Profile) -> list[dict]:

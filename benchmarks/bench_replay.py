@@ -144,7 +144,10 @@ def sst(trees: int, repeats: int, quick: bool, packet_bytes: int = 0) -> dict:
 def _chain_setup(case: Chain, instances: int) -> tuple:
     """The case's model, machine, placement and instances, recorded and replayed once (outside the timing:
     the recording and its lists are what every sweep point after the first finds built)."""
-    system = load_system(HW / case.hardware, {"topology": {"n": case.switch_chips}} if case.switch_chips else None)
+    # whole-message links on every machine (switch64 ships with NVLink's 256-byte packets): the series
+    # measure how the loop's cost per message grows with the machine; the packet path's cost is the SST row's
+    system = load_system(HW / case.hardware, {"link": {"packet_bytes": 0},
+                                              **({"topology": {"n": case.switch_chips}} if case.switch_chips else {})})
     m = _model(16, [16] * (case.layers - 1), 4)
     data = _batches(instances, 16, 4, 1)
     if case.groups > 1:  # whole-model copies, not synchronized: every chip works, on the fast loop

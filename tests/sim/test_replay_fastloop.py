@@ -95,11 +95,14 @@ def _mlp_chain(layers: int):
 
 
 @pytest.mark.parametrize("chips,mak,extra", [(32, 8, {}), (4, 8, {}), (32, 3, {"chip": {"wake_overhead_s": 2e-6}}),
+                                              (32, 8, {"link": {"packet_bytes": 0}}),
                                               (32, 8, {"link": {"packet_bytes": 8, "bandwidth_bytes_per_s": 1e6}})],
-                         ids=["idle-chips", "busy-chips", "idle-chips-waking", "idle-chips-packets"])
+                         ids=["idle-chips", "busy-chips", "idle-chips-waking", "idle-chips-whole-messages",
+                              "idle-chips-contended-packets"])
 def test_the_fast_loop_equals_the_full_run_on_a_big_switch(chips, mak, extra, monkeypatch):
     """A chain of parameterized nodes on a switch: on 32 chips every update job wakes an idle chip and
-    its completion is set aside until something queues behind it (faststate), in lock-step ties; on 4
+    its completion is set aside until something queues behind it (faststate), in lock-step ties (on the
+    switch's 256-byte packets, on whole messages, and on packets of a slow link that always shares); on 4
     chips the jobs queue behind messages. Two calls, so the machine's state carries over."""
     monkeypatch.setenv("AMPSIM_RECORDINGS", "off")
     system = load_system(ROOT / "hardware_models" / "switch64.toml", {"topology": {"n": chips}, **extra})
