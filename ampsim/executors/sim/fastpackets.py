@@ -65,57 +65,78 @@ class FastPackets:
         """A PHEAD or PDONE event comes up; returns the loop's order counter."""
         if code == PHEAD:
             return self._enter(c, x, now, o)
-        if x != self.gen[c]:  # a message joined or left since: this completion was rescheduled
+        gen = self.gen
+        if x != gen[c]:  # a message joined or left since: this completion was rescheduled
             return o
         left, hop_of = self.left[c], self.hop_of[c]
+        n = len(left)
+        if n == 1:  # alone on the link: it is the one this completion was scheduled for
+            (k,) = left
+            self.busy[c] += now - self.t[c] if now > self.t[c] else 0.0
+            self.t[c] = now
+            del left[k]
+            i = hop_of.pop(k)
+            gen[c] += 1
+            self.flows[k][2][i] = now
+            self.nbytes[c] += self.wire[k]
+            return self._settle(k, i, now, o)
         due = self.due[c] + _RESIDUE_BYTES  # SharedLink._complete: judged before the fluid update
         served = [k for k, v in left.items() if v <= due]
-        self._advance(c, now)
+        t = self.t[c]
+        bandwidth = self.bandwidth[c]
+        if now > t:  # SharedLink._advance
+            share = (now - t) * bandwidth / n
+            for k in left:
+                left[k] -= share
+            self.busy[c] += now - t
+        self.t[c] = now
         hops = []
         for k in served:
             del left[k]
             hops.append(hop_of.pop(k))
-        o = self._schedule(c, now, o)
+        gen[c] += 1  # SharedLink._schedule
+        if left:
+            due = self.due[c] = max(min(left.values()), 0.0)
+            o += 1
+            heappush(self.heap, (now + due * len(left) / bandwidth, o, PDONE, c, gen[c]))
+        flows, wire, nbytes = self.flows, self.wire, self.nbytes
         for k, i in zip(served, hops):  # PacketRoute._served, in the order they joined
-            self.flows[k][2][i] = now
-            self.nbytes[c] += self.wire[k]
+            flows[k][2][i] = now
+            nbytes[c] += wire[k]
             o = self._settle(k, i, now, o)
         return o
 
     def _enter(self, m: int, i: int, now: float, o: int) -> int:
-        """PacketRoute.enter: the head of ``m`` reaches hop ``i`` now."""
+        """PacketRoute.enter: the head of ``m`` reaches hop ``i`` now (SharedLink.join, its _advance and
+        _schedule inlined)."""
         flow = self.flows[m]
         rt = flow[0]
-        lid, latency, bandwidth = rt[i][0], rt[i][1], rt[i][2]
-        self._advance(lid, now)  # SharedLink.join
+        hop = rt[i]
+        lid = hop[0]
+        bandwidth = hop[2]
         left = self.left[lid]
-        left[m] = float(self.wire[m])
+        if left:
+            t = self.t[lid]
+            if now > t:
+                share = (now - t) * bandwidth / len(left)
+                for k in left:
+                    left[k] -= share
+                self.busy[lid] += now - t
+            left[m] = float(self.wire[m])
+            due = self.due[lid] = max(min(left.values()), 0.0)
+        else:
+            due = self.due[lid] = max(float(self.wire[m]), 0.0)
+            left[m] = due
+        self.t[lid] = now
         self.hop_of[lid][m] = i
-        o = self._schedule(lid, now, o)
+        g = self.gen[lid] = self.gen[lid] + 1
+        n = len(left)
+        heap = self.heap
+        o += 1
+        heappush(heap, (now + due * n / bandwidth, o, PDONE, lid, g))
         if i + 1 < len(rt):
             o += 1
-            heappush(self.heap, (now + (flow[1] * len(left) / bandwidth + latency), o, PHEAD, m, i + 1))
-        return o
-
-    def _advance(self, lid: int, now: float) -> None:
-        left = self.left[lid]
-        t = self.t[lid]
-        if left and now > t:
-            served = (now - t) * self.bandwidth[lid] / len(left)
-            for k in left:
-                left[k] -= served
-            self.busy[lid] += now - t
-        self.t[lid] = now
-
-    def _schedule(self, lid: int, now: float, o: int) -> int:
-        self.gen[lid] += 1
-        left = self.left[lid]
-        if not left:
-            return o
-        due = self.due[lid] = max(min(left.values()), 0.0)
-        delay = due * len(left) / self.bandwidth[lid]
-        o += 1
-        heappush(self.heap, (now + delay, o, PDONE, lid, self.gen[lid]))
+            heappush(heap, (now + (flow[1] * n / bandwidth + hop[1]), o, PHEAD, m, i + 1))
         return o
 
     def _settle(self, m: int, i: int, now: float, o: int) -> int:
