@@ -34,11 +34,13 @@ from ampsim.files import os_error_cause
 from ampsim.hardware.parse import system_from_dict
 from ampsim.hardware.spec import (
     _CHIP_KEYS,
+    _HOST_KEYS,
     _LINK_KEYS,
     _SYSTEM_KEYS,
     SWITCHING_MODES,
     TOPOLOGY_PARAMS,
     ChipSpec,
+    HostSpec,
     LinkSpec,
     SystemSpec,
 )
@@ -90,6 +92,10 @@ HARDWARE_HELP: dict[str, str] = {
     "link.bandwidth_bytes_per_s": "each direction (links are full duplex)",
     "link.packet_bytes": "0: a link moves whole messages, one after another; > 0: packets of this size, so "
                          "concurrent messages interleave and share the bandwidth (`[link]` only)",
+    "host.cores": "cores the chips (worker processes) and the controller share: while more are busy, each gets "
+                  "cores / busy of its speed (0: one core each; measured machines)",
+    "host.controller_s_per_instance": "CPU the controller spends per instance (admission, completion)",
+    "host.controller_s_per_message": "... plus this per message the instance caused (weight returns)",
     "topology.kind": "the topology; its size keys are in the next table",
     "chip_override.chips": "the chips this `[[chip_override]]` changes; any `[chip]` key follows; later "
                            "overrides win",
@@ -137,8 +143,8 @@ def _link_keys() -> list[str]:
 def hardware_keys() -> list[str]:
     """Every key of a hardware file as ``section.key``, in the reader's order."""
     return ([f"system.{k}" for k in _SYSTEM_KEYS] + [f"chip.{k}" for k in _CHIP_KEYS]
-            + [f"link.{k}" for k in _link_keys()] + ["topology.kind", "chip_override.chips",
-                                                     "link_override.between"])
+            + [f"link.{k}" for k in _link_keys()] + [f"host.{k}" for k in _HOST_KEYS]
+            + ["topology.kind", "chip_override.chips", "link_override.between"])
 
 
 def missing_help() -> list[str]:
@@ -259,6 +265,7 @@ def _task_tables() -> list[str]:
 
 def _unit(key: str) -> str:
     for suffix, unit in (("flops_per_s", "FLOP/s"), ("_bytes_per_s", "bytes/s"), ("_s_per_byte", "s/byte"),
+                         ("_s_per_instance", "s"), ("_s_per_message", "s"),
                          ("_bytes", "bytes"), ("_s", "s")):
         if key.endswith(suffix):
             return unit
@@ -282,7 +289,7 @@ def _required(section: str, key: str) -> bool:
 def _lower_bound(section: str, key: str, hint: Any) -> str:
     """What the reader says of -1 for this key (``> 0``, ``≥ 1``), or "" when it takes it."""
     bad = {s: dict(t) for s, t in _MINIMAL.items()}
-    bad[section][key] = -1 if hint is int else -1.0
+    bad.setdefault(section, {})[key] = -1 if hint is int else -1.0
     try:
         system_from_dict(bad, "keys")
     except ConfigError as e:
@@ -296,7 +303,7 @@ def _hardware_table() -> list[str]:
     base = system_from_dict(_MINIMAL, "keys")
     rows = [_row("key", "unit", "default", "allowed", "what"), "|---|---|---|---|---|"]
     specs = (("system", _SYSTEM_KEYS, SystemSpec, base), ("chip", _CHIP_KEYS, ChipSpec, base.chip_default),
-             ("link", _link_keys(), LinkSpec, base.link))
+             ("link", _link_keys(), LinkSpec, base.link), ("host", _HOST_KEYS, HostSpec, base.host))
     for section, keys, cls, built in specs:
         hints = typing.get_type_hints(cls)
         for key in keys:

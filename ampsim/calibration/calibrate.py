@@ -19,6 +19,9 @@ chip.coalesce_window_s,   and the idle gap per frame: fitted to the workers' own
 link.latency_s            chains of nodes alternating between two workers (:mod:`ampsim.calibration.transport`)
 link.bandwidth_bytes...   the idle time per byte of that chain with 8 kB payloads (:func:`link_bandwidth`);
                           4 MB messages between two processes (end to end) are recorded as a comment
+host.cores                the cores this process may use, which the workers and the controller share
+host.controller_s_...     the controller's CPU time in those runs, per instance and per message
+                          (:func:`ampsim.calibration.transport.fit_controller`)
 ========================  ==================================================================================
 
 Recorded as comments (and in ``<out>.calibration.json``, which ``ampsim compare`` reads): GEMM FLOP/s by
@@ -160,6 +163,8 @@ def calibrate(workers: int | None = None, quick: bool = False) -> tuple[dict, di
         },
         "link": {"latency_s": _round(remote["latency_s"]),
                  "bandwidth_bytes_per_s": _round(link_bandwidth(remote["link_s_per_byte"], raw["copy"]))},
+        "host": {"cores": default_workers(),
+                 **{k: _round(v) for k, v in remote["controller"].items()}},
         "topology": {"kind": "fully_connected", "n": n},
     }
     system_from_dict(model, "<calibration>")  # validate before anyone writes it
@@ -254,9 +259,15 @@ def to_toml(model: dict, raw: dict) -> str:
                  f"{r['message_receive_s'] * 1e6:.2f} us, per byte {r['byte_send_s'] * 1e9:.2f} + "
                  f"{r['byte_receive_s'] * 1e9:.2f} ns (sender + receiver); idle gap per frame "
                  f"{raw['remote']['latency_s'] * 1e6:.1f} us (link.latency_s).")
+    if "controller" in raw["remote"]:
+        c = raw["remote"]["controller"]
+        lines.append("# The controller's CPU time in the same runs (on one worker and on two): "
+                     f"{c['controller_s_per_instance'] * 1e6:.1f} us per instance + "
+                     f"{c['controller_s_per_message'] * 1e6:.2f} us per message ([host]); the workers and the "
+                     "controller share host.cores.")
     lines += _profile_comments(raw)
     lines.append("")
-    for section in ("system", "chip", "link", "topology"):
+    for section in (s for s in ("system", "chip", "link", "host", "topology") if s in model):
         lines.append(f"[{section}]")
         for k, v in model[section].items():
             if k == "compute_table":  # one row per line: flops, bytes, kernels, seconds, label

@@ -13,17 +13,17 @@ How they are measured: the calibration workloads (:mod:`ampsim.calibration.workl
 shapes) run on two workers, their nodes placed by the greedy strategy with the fitted chip, at mak 1 and
 16, and so do chains of trivial nodes alternating between two workers at mak 1, 4 and 16 with tiny and
 8 kB payloads (one to fifteen messages per frame); every run is repeated on one worker for comparison.
-The workloads bring realistic messages, the chains the variety that separates per-frame from
-per-message costs. Each worker times its transport code
-(:attr:`ampsim.executors.multicore.worker.Worker.sent` / ``received``: seconds, frames, messages, bytes)
-and counts its sleeps; least squares over those runs splits the transport time into per-frame,
-per-message and per-byte parts, and the rest of the extra busy time over the one-worker run into a cost
-per sleep. The latency is the median idle gap per frame of the tiny-payload chain at mak 1 (one process
-busy at a time) beyond the same chain's on one worker; what the 8 kB chain's gap adds to it, per byte, is
-the link's own time per byte (``link_s_per_byte``: the bytes' cost at the ends is CPU time, already in
-``remote_send_s_per_byte``; over Unix sockets the gap grows little if at all with the bytes, and the
-link's bandwidth is at most the machine's memory copy bandwidth, see
-:func:`ampsim.calibration.calibrate.link_bandwidth`).
+The workloads bring realistic messages, the chains the variety that separates per-frame from per-message
+costs. Each worker times its transport code (:attr:`ampsim.executors.multicore.worker.Worker.sent` /
+``received``: seconds, frames, messages, bytes) and counts its sleeps; least squares over those runs splits
+the transport time into per-frame, per-message and per-byte parts, and the rest of the extra busy time over
+the one-worker run into a cost per sleep, and the controller's CPU time over the instances and messages of the
+same runs into a cost per instance and per message (:func:`fit_controller`: the ``[host]`` table). The latency
+is the median idle gap per frame of the tiny-payload chain at mak 1 (one process busy at a time) beyond the
+same chain's on one worker; what the 8 kB chain's gap adds to it, per byte, is the link's own time per byte
+(``link_s_per_byte``: the bytes' cost at the ends is CPU time, already in ``remote_send_s_per_byte``; over
+Unix sockets the gap grows little if at all with the bytes, and the link's bandwidth is at most the machine's
+memory copy bandwidth, see :func:`ampsim.calibration.calibrate.link_bandwidth`).
 """
 
 from __future__ import annotations
@@ -46,7 +46,9 @@ def _run(model, insts, placement: dict[str, int], workers: int, mak: int) -> dic
         ex.train(insts)
         s1 = ex.summary()
     out = {"wall_s": ex.time_s - t0, "busy_s": [b - a for a, b in zip(s0["worker_busy_s"], s1["worker_busy_s"])],
-           "sleeps": [b - a for a, b in zip(s0["worker_sleeps"], s1["worker_sleeps"])]}
+           "sleeps": [b - a for a, b in zip(s0["worker_sleeps"], s1["worker_sleeps"])],
+           "instances": len(insts), "messages": s1["messages_processed"] - s0["messages_processed"],
+           "controller_cpu_s": s1["controller_cpu_s"] - s0["controller_cpu_s"]}
     for side in ("sent", "received"):
         k = f"worker_transport_{side}"
         out[side] = [[y - x for x, y in zip(a, b)] for a, b in zip(s0[k], s1[k])]
@@ -115,6 +117,27 @@ def fit(runs: list[dict], policy: dict[str, float]) -> dict:
                       "byte_send_s": float(send[2]), "byte_receive_s": float(recv[2])}}
 
 
+def fit_controller(runs: list[dict]) -> dict[str, float]:
+    """The controller's CPU per instance and per message (``[host]``), >= 0: least squares over the runs of
+    :func:`measure_workloads` and :func:`measure_chains`, on one worker and on two.
+
+    >>> runs = [{"local": {"instances": n, "messages": n * m, "controller_cpu_s": n * (2e-4 + 1e-6 * m)},
+    ...          "remote": {"instances": n, "messages": n * m, "controller_cpu_s": n * (2e-4 + 1e-6 * m)}}
+    ...         for n, m in ((100, 20), (50, 450), (80, 39))]
+    >>> {k: round(v, 9) for k, v in fit_controller(runs).items()}
+    {'controller_s_per_instance': 0.0002, 'controller_s_per_message': 1e-06}
+    """
+    sides = [r[side] for r in runs for side in ("local", "remote")]
+    X = np.array([[s["instances"], s["messages"]] for s in sides], float)
+    y = np.array([s["controller_cpu_s"] for s in sides], float)
+    coef = np.linalg.lstsq(X, y, rcond=None)[0]
+    if coef.min() < 0:  # one part alone explains it better: fit that one (non-negative least squares in 2-D)
+        k = int(np.argmax(coef))
+        coef = np.zeros(2)
+        coef[k] = max(float(X[:, k] @ y / (X[:, k] @ X[:, k])), 0.0)
+    return {"controller_s_per_instance": float(coef[0]), "controller_s_per_message": float(coef[1])}
+
+
 def _idle_gaps(runs: list[dict], name: str) -> np.ndarray:
     """Per mak-1 run of chain ``name``: [idle seconds per frame beyond its one-worker run, bytes per frame]."""
     def idle(side: dict) -> float:
@@ -140,5 +163,6 @@ def calibrate_transport(chip, scale: float = 1.0) -> dict:
     """Measure and fit (``chip``: the fitted compute model, for the placements); also returns the raw runs."""
     runs = measure_workloads(chip, scale) + measure_chains(int(3000 * scale))
     out = fit(runs, worker_policy())
+    out["controller"] = fit_controller(runs)
     out["runs"] = runs
     return out

@@ -19,6 +19,7 @@ from ampsim.hardware._fields import REQUIRED, FieldReader, type_name
 from ampsim.hardware.spec import (
     _CHIP_KEYS,
     _COMPUTE_COST_KEYS,
+    _HOST_KEYS,
     _LINK_KEYS,
     _LINK_ONLY_KEYS,
     _OPTIONAL_ZERO_CHIP_KEYS,
@@ -31,6 +32,7 @@ from ampsim.hardware.spec import (
     TOPOLOGY_PARAMS,
     ChipSpec,
     ComputeCost,
+    HostSpec,
     LinkOverride,
     LinkSpec,
     Node,
@@ -99,6 +101,7 @@ def system_from_dict(d: Mapping[str, Any], source_name: str) -> SystemSpec:
                     bandwidth_bytes_per_s=v.number(linkd, "link", "bandwidth_bytes_per_s"),
                     packet_bytes=v.number(linkd, "link", "packet_bytes", minimum=0.0, default=0.0))
     topology = v.topology(v.table(d, "topology"))
+    host = v.host(d["host"]) if "host" in d else HostSpec()
 
     chips = [chip_default] * topology.n_chips
     for k, ov in enumerate(v.array_of_tables(d, "chip_override")):
@@ -124,7 +127,7 @@ def system_from_dict(d: Mapping[str, Any], source_name: str) -> SystemSpec:
 
     spec = SystemSpec(name=name, description=description, source=source, measured=measured,
                       switching=switching, chip_default=chip_default, chips=tuple(chips), link=link,
-                      link_overrides=tuple(overrides.values()), topology=topology)
+                      link_overrides=tuple(overrides.values()), topology=topology, host=host)
     log.debug("loaded hardware model %s from %s: %d chips, %s", name, source_name,
               spec.n_chips, topology.kind)
     return spec
@@ -164,6 +167,15 @@ class _Validator(FieldReader):
                         **{key: num(key, minimum=0.0, default=0.0) for key in _OPTIONAL_ZERO_CHIP_KEYS},
                         compute_table=(self.compute_table(d[_TABLE_KEY], f"{where}.{_TABLE_KEY}") if _TABLE_KEY in d
                                        else base.compute_table if base is not None else ()))
+
+    def host(self, d: Any) -> HostSpec:
+        """``[host]``: ``cores`` (an integer >= 0) and the controller's CPU per instance and message (>= 0)."""
+        if not isinstance(d, Mapping):
+            self.fail("host", f"expected a table, got {type_name(d)}")
+        self.check_keys(d, "host", _HOST_KEYS)
+        cores = self.integer(d, "host", "cores", minimum=0) if "cores" in d else 0
+        return HostSpec(cores=cores, **{k: self.number(d, "host", k, minimum=0.0, default=0.0)
+                                        for k in _HOST_KEYS[1:]})
 
     def compute_table(self, rows: Any, where: str) -> tuple[ComputeCost, ...]:
         """``[chip] compute_table``: an array of ``{flops, bytes, kernels, seconds, label}`` tables, work

@@ -34,6 +34,10 @@ spelled in every field name (``flops_per_s``, ``latency_s``, ``memory_bytes``...
     [link]                                     # full duplex: each direction has this bandwidth
     latency_s = 1.0e-7
     bandwidth_bytes_per_s = 2.5e10
+    [host]                                     # the CPU that runs the chips' software (optional, measured machines)
+    cores = 2                                  # cores shared by the chips and the controller (0: one each)
+    controller_s_per_instance = 2.0e-4         # CPU the controller spends per instance (admit, complete)
+    controller_s_per_message = 1.5e-6          # ... plus this per message the instance caused
     [topology]
     kind = "ring"                              # see TOPOLOGY_PARAMS for the kinds and their keys
     n = 4
@@ -78,7 +82,7 @@ MAX_CHIPS = 65536
 #: Most links a topology may have (a fully connected topology grows as n²).
 MAX_LINKS = 4_000_000
 
-_SECTIONS = ("system", "chip", "link", "topology", "chip_override", "link_override")
+_SECTIONS = ("system", "chip", "link", "host", "topology", "chip_override", "link_override")
 _SYSTEM_KEYS = ("name", "description", "source", "measured", "switching")
 _CHIP_KEYS = ("flops_per_s", "mem_bandwidth_bytes_per_s", "overhead_s", "compute_units", "memory_bytes",
               "kernel_overhead_s", "remote_send_overhead_s", "remote_send_s_per_byte", "remote_receive_overhead_s",
@@ -91,6 +95,7 @@ _COMPUTE_COST_KEYS = ("flops", "bytes", "kernels", "seconds", "label")
 _LINK_KEYS = ("latency_s", "bandwidth_bytes_per_s")
 #: keys of the system-wide ``[link]`` table only (not of ``[[link_override]]``)
 _LINK_ONLY_KEYS = ("packet_bytes",)
+_HOST_KEYS = ("cores", "controller_s_per_instance", "controller_s_per_message")
 _SWITCH_RE = re.compile(r"^switch(\d+)$")
 
 
@@ -183,6 +188,30 @@ class LinkSpec:
 
 
 @dataclass(frozen=True)
+class HostSpec:
+    """The CPU under a software machine (``[host]``, optional; measured machines only).
+
+    The chips of a measured machine are worker processes, and a controller process admits and completes
+    instances beside them. ``cores`` is how many cores they all share: while more of them are busy than
+    there are cores, the operating system time-shares the cores and each runs at ``cores / busy`` of its
+    speed (0: every chip and the controller have a core of their own, nothing is shared). The controller
+    is busy ``controller_s_per_instance + controller_s_per_message * messages`` for every instance that
+    completes (its admission, the weight returns of its messages, its completion), starting when it
+    completes; it delays no message, it only takes its share of the cores (the rule is in
+    :mod:`ampsim.executors.sim.chips`). All three default to 0: no host, today's timing.
+    """
+
+    cores: int = 0
+    controller_s_per_instance: float = 0.0
+    controller_s_per_message: float = 0.0
+
+    @property
+    def shares_cores(self) -> bool:
+        """True when the chips and the controller compete for a limited number of cores."""
+        return self.cores > 0
+
+
+@dataclass(frozen=True)
 class TopologySpec:
     """Topology by kind and size. Only the parameters of ``kind`` are set; the others are None.
 
@@ -226,6 +255,7 @@ class SystemSpec:
     link: LinkSpec
     link_overrides: tuple[LinkOverride, ...]
     topology: TopologySpec
+    host: HostSpec = HostSpec()
 
     @property
     def n_chips(self) -> int:
@@ -255,6 +285,8 @@ class SystemSpec:
             "link": {k: v for k, v in asdict(self.link).items() if k != "packet_bytes" or v},
             "topology": topo,
         }
+        if self.host != HostSpec():  # only when set: models without it keep their dict (and sweep point ids)
+            d["host"] = asdict(self.host)
         groups: dict[ChipSpec, list[int]] = {}
         for i, c in enumerate(self.chips):
             if c != self.chip_default:

@@ -24,6 +24,7 @@ from ampsim.calibration.workloads import fit as fit_workloads
 from ampsim.cli import main as cli_main
 from ampsim.executors.multicore.executor import SPIN_S
 from ampsim.executors.multicore.worker import WorkerSpec
+from ampsim.hardware.local import default_workers
 from ampsim.hardware.parse import load_system
 
 
@@ -154,6 +155,13 @@ def test_calibrate_writes_a_valid_measured_model(quick_model):
     assert (c.spin_s, c.coalesce_window_s, c.poll_interval_s) == (SPIN_S, WorkerSpec.flush_s, WorkerSpec.read_s)
     assert system.link.latency_s == pytest.approx(
         raw["remote"]["latency_s"], rel=1e-3)
+    # the controller shares the machine's cores with the workers, and needs CPU for every instance
+    h = system.host
+    assert h.cores == default_workers() and h.shares_cores
+    assert h.controller_s_per_instance >= 0 and h.controller_s_per_message >= 0
+    assert h.controller_s_per_instance + 100 * h.controller_s_per_message > 1e-6
+    assert h.controller_s_per_instance == pytest.approx(raw["remote"]["controller"]["controller_s_per_instance"],
+                                                        rel=1e-3, abs=1e-12)
 
 
 def test_compare_writes_table_csv_and_figure(quick_model, tmp_path):

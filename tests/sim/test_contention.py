@@ -89,3 +89,59 @@ def test_zero_slowdown_changes_nothing():
     plain, zero = chain_run(system(), 1, mak=5, n=5), chain_run(contended(0.0), 1, mak=5, n=5)
     assert timeline(plain) == timeline(zero)
     assert not plain.chips[0].contention.active and not zero.chips[0].contention.active
+
+
+# -- shared cores: ``[host]`` (the chips are processes that share ``cores`` with the controller) ----------
+
+def on_host(cores: int, per_instance_s: float = 0.0, per_message_s: float = 0.0, slowdown: float = 0.0):
+    import dataclasses
+
+    from ampsim.hardware.spec import HostSpec
+
+    return dataclasses.replace(contended(slowdown), host=HostSpec(cores, per_instance_s, per_message_s))
+
+
+def test_two_busy_chips_on_one_core_take_turns_at_half_speed():
+    ex = side_by_side(1e6, 1e6, on_host(cores=1))
+    assert ex.env.now == 2 * MS
+    assert [c.busy_s for c in ex.chips] == [2 * MS, 2 * MS]
+
+
+def test_as_many_cores_as_busy_chips_change_nothing():
+    shared = side_by_side(1e6, 1e6, on_host(cores=2), mak=4, n=8)
+    assert shared.chips[0].contention.active
+    assert timeline(shared) == timeline(side_by_side(1e6, 1e6, system(), mak=4, n=8))
+    assert shared.summary()["controller_cpu_s"] == 0.0
+
+
+def test_the_controller_takes_a_third_of_two_cores_while_both_chips_are_busy():
+    # instance 0: c0, c1 0-1 ms. Its completion at 1 ms starts 1 ms of controller work, and instance 1's c0
+    # and c1 start with it: three runs on two cores, each at 2/3 speed, all end at 2.5 ms. Instance 1's
+    # controller work then runs alone: 2.5-3.5 ms.
+    ex = side_by_side(1e6, 1e6, on_host(cores=2, per_instance_s=1 * MS), mak=1, n=2)
+    assert ex.env.now == pytest.approx(3.5 * MS, rel=1e-12)
+    assert [c.busy_s for c in ex.chips] == pytest.approx([2.5 * MS, 2.5 * MS], rel=1e-12)
+    assert ex.summary()["controller_cpu_s"] == pytest.approx(2 * MS, rel=1e-12)
+
+
+def test_the_controllers_work_grows_with_the_messages_an_instance_caused():
+    # one instance, six messages (x, c, end on each side): 6 x 0.25 ms of controller work from 1 ms
+    ex = side_by_side(1e6, 1e6, on_host(cores=2, per_message_s=0.25 * MS), n=1)
+    assert ex.messages == 6
+    assert ex.summary()["controller_cpu_s"] == pytest.approx(1.5 * MS, rel=1e-12)
+    assert ex.env.now == pytest.approx(2.5 * MS, rel=1e-12)
+
+
+def test_shared_cores_and_shared_caches_multiply():
+    # two chips on one core, each 1.5x slower while the other is busy: 1 ms items take 3 ms
+    ex = side_by_side(1e6, 1e6, on_host(cores=1, slowdown=0.5))
+    assert ex.env.now == pytest.approx(3 * MS, rel=1e-12)
+
+
+def test_a_host_with_cores_keeps_the_models_dict_and_one_without_adds_nothing():
+    from ampsim.hardware.parse import system_from_dict
+
+    plain, host = system(), on_host(cores=2, per_instance_s=1e-4)
+    assert "host" not in plain.to_dict()
+    assert host.to_dict()["host"] == {"cores": 2, "controller_s_per_instance": 1e-4, "controller_s_per_message": 0.0}
+    assert system_from_dict(host.to_dict(), "t.toml") == host

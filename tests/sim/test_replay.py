@@ -76,6 +76,11 @@ OFFLINE = [
                              "hardware.chip.remote_send_s_per_byte=1e-10", "hardware.chip.remote_receive_overhead_s=3e-7",
                              "hardware.chip.wake_overhead_s=2e-6", "hardware.chip.spin_s=1e-6")
      + sim("hetero_straggler.toml", "greedy", 16, 8)),
+    # four chips on two shared cores, the controller's CPU per instance and message competing for them
+    ("list_reduction.toml", ("data.n_train=320", "data.n_test=16", "train.epochs=1", "hardware.host.cores=2",
+                             "hardware.host.controller_s_per_instance=2e-5",
+                             "hardware.host.controller_s_per_message=1e-7")
+     + sim("hetero_straggler.toml", "round_robin", 16, 4)),
     ("blobs_mlp.toml", ("data.n_train=480", "data.n_test=16", "train.epochs=2", "hardware.chip.overhead_s=0.0",
                         "hardware.chip.compute_units=3") + sim("mesh4x4.toml", "single", 1, 8)),
 ]

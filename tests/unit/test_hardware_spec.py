@@ -33,7 +33,7 @@ def build(**edits) -> SystemSpec:
         *parents, last = dotted.split(".")
         t = d
         for p in parents:
-            t = t[p]
+            t = t.setdefault(p, {})
         if value is None:
             del t[last]
         else:
@@ -170,8 +170,14 @@ def test_explicit_toml_file_error_names_the_file(tmp_path):
     ({"chip.flop_per_s": 1.0}, "chip.flop_per_s: unknown field (expected one of: flops_per_s, "
      "mem_bandwidth_bytes_per_s, overhead_s, compute_units, memory_bytes, kernel_overhead_s, remote_send_overhead_s, "
      "remote_send_s_per_byte, remote_receive_overhead_s, frame_send_overhead_s, frame_receive_overhead_s, coalesce_window_s, wake_overhead_s, spin_s, poll_interval_s, contention_slowdown, compute_table); did you mean 'flops_per_s'?"),
-    ({"chips": {}}, "chips: unknown field (expected one of: system, chip, link, topology, chip_override, "
+    ({"chips": {}}, "chips: unknown field (expected one of: system, chip, link, host, topology, chip_override, "
      "link_override); did you mean 'chip'?"),
+    ({"host.cores": -1}, "host.cores: must be >= 0, got -1"),
+    ({"host.cores": 1.5}, "host.cores: expected an integer, got float 1.5"),
+    ({"host.controller_s_per_instance": -1e-6}, "host.controller_s_per_instance: must be >= 0, got -1e-06"),
+    ({"host.core": 2}, "host.core: unknown field (expected one of: cores, controller_s_per_instance, "
+     "controller_s_per_message); did you mean 'cores'?"),
+    ({"host": 2}, "host: expected a table, got integer"),
     ({"system.source": None}, "system.source: missing required field"),
     ({"system.name": ""}, "system.name: must not be empty"),
     ({"system.measured": "yes"}, "system.measured: expected true or false, got string 'yes'"),

@@ -17,14 +17,10 @@ frame costs the chip ``frame_receive_overhead_s``, and waking up after more than
 idle costs it ``wake_overhead_s``: :meth:`Chip.charge` records such costs and the handler adds
 :meth:`Chip.collect` to the next item's duration (for an idle chip, the one that woke it).
 
-**Contention** (``chip.contention_slowdown`` = s > 0 on any chip; 0 everywhere leaves the code path above
-untouched). A chip is *busy* while one of its units runs a work item or sends frames. While more than one
-chip of the machine is busy, a chip with s > 0 makes progress at ``1 / (1 + s)`` of its speed; while it is
-the only busy one, at full speed. The rate changes the moment another chip becomes busy or idle (a fluid
-rule: an item's duration from its handler is work at full speed, and its end is recomputed at every
-change), so two chips that run items of d seconds side by side both take exactly ``(1 + s) * d``, and an
-item that overlaps another chip's for part of its time is stretched for that part only. It stretches all
-of a chip's work alike (compute, the receive and wake-up costs charged to an item, remote sends, frames).
+**Contention** (``chip.contention_slowdown`` > 0 on any chip, or a ``[host]`` whose cores the chips share;
+with neither, the path above is all there is): a busy unit's work goes through
+:meth:`~ampsim.executors.sim.contention.Contention.occupy`, which stretches it while other chips (and the
+controller) are busy; the rules are in :mod:`ampsim.executors.sim.contention`.
 Busy time (``busy_s``) is the stretched time.
 
 Ties in time are broken by SimPy's event order (insertion order), so runs repeat exactly.
@@ -34,13 +30,13 @@ The chip also keeps the accounting the run summary reports: busy time, and memor
 
 from __future__ import annotations
 
-import weakref
 from collections import deque
-from typing import Callable, Generator
+from typing import Callable
 
 import simpy
 
 from ampsim.errors import RunError
+from ampsim.executors.sim.contention import Contention
 from ampsim.hardware.spec import ChipSpec
 
 #: handle(chip, unit, item) -> (duration_s, after or None)
@@ -148,114 +144,3 @@ class Chip:
                         self.busy_s += cost
                         yield env.timeout(cost)
                 send()
-
-
-class _Run:
-    """Work in progress on one unit under contention: ``left`` seconds of full-speed work as of ``since``, at
-    ``factor``; it ends at ``end`` (the latest projection) when the end event of the current ``serial`` fires."""
-
-    __slots__ = ("chip", "left", "since", "factor", "end", "serial", "done", "stretched")
-
-    def __init__(self, chip: Chip, seconds: float, done: simpy.Event, now: float) -> None:
-        self.chip, self.left, self.since, self.done = chip, seconds, now, done
-        self.factor, self.end, self.serial = 1.0, now, 0
-        self.stretched = False  # ever slowed down: else its busy time is exactly its work
-
-
-class Contention:
-    """The busy chips of one simulation and their work in progress (the rule is in the module docstring).
-
-    One per SimPy environment, shared by its chips (:meth:`of`); ``active`` once any chip's spec has a
-    ``contention_slowdown`` (all chips are built before the environment runs).
-
-    Why ends are *projected*: SimPy cannot cancel a timeout, and one left behind at a later time than its
-    run's end would still advance the clock when it fires. So whenever a run starts or ends, every run's end
-    is computed as if no other run were to start (a small fluid simulation of the runs in progress, their
-    ends and the speed-ups these bring included). A run that starts later can only slow the others down, so
-    an end never moves earlier: a run whose end moves gets a new end event, and the old one, now early,
-    is ignored when it fires (its ``serial`` is out of date)."""
-
-    _by_env: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-    def __init__(self, env: simpy.Environment) -> None:
-        self.env = env
-        self.active = False
-        self.runs: list[_Run] = []
-        self.busy_units: dict[Chip, int] = {}  # chip -> its units at work (only chips with one or more)
-
-    @classmethod
-    def of(cls, env: simpy.Environment, spec: ChipSpec) -> Contention:
-        got = cls._by_env.get(env)
-        if got is None:
-            got = cls._by_env[env] = cls(env)
-        if spec.contention_slowdown:
-            got.active = True
-        return got
-
-    def occupy(self, chip: Chip, seconds: float) -> Generator[simpy.Event, None, None]:
-        """Keep one of ``chip``'s units busy for ``seconds`` of full-speed work (a SimPy sub-process)."""
-        env = self.env
-        start = env.now
-        run = _Run(chip, seconds, env.event(), start)
-        self._advance()
-        self.runs.append(run)
-        self.busy_units[chip] = self.busy_units.get(chip, 0) + 1
-        self._project(new=run)
-        yield run.done
-        chip.busy_s += env.now - start if run.stretched else seconds
-
-    def _advance(self) -> None:
-        """Bring every run's work left up to now, at the factor it ran at since the last change."""
-        now = self.env.now
-        for run in self.runs:
-            run.left = max(run.left - (now - run.since) / run.factor, 0.0) if run.end > now else 0.0
-            run.since = now
-
-    @staticmethod
-    def _factor(run: _Run, crowded: bool) -> float:
-        return 1.0 + run.chip.spec.contention_slowdown if crowded else 1.0
-
-    def _project(self, new: _Run | None = None) -> None:
-        """Every run's factor now and its end if no other run starts (class docstring); new end events."""
-        now = self.env.now
-        crowded = len(self.busy_units) > 1
-        for run in self.runs:
-            run.factor = self._factor(run, crowded)
-            run.stretched = run.stretched or run.factor != 1.0
-        ends: dict[_Run, float] = {}
-        left = {run: run.left for run in self.runs}
-        busy = dict(self.busy_units)
-        t = now
-        while left:
-            crowded = len(busy) > 1
-            need = {run: work * self._factor(run, crowded) for run, work in left.items()}
-            dt = min(need.values())
-            t_next = t + dt
-            for run, seconds in need.items():
-                if seconds == dt:
-                    ends[run] = t_next
-                    del left[run]
-                    busy[run.chip] -= 1
-                    if not busy[run.chip]:
-                        del busy[run.chip]
-                else:
-                    left[run] = max(left[run] - dt / self._factor(run, crowded), 0.0)  # (rounding)
-            t = t_next
-        for run, end in ends.items():
-            if run is new or end > run.end:  # never earlier (class docstring)
-                run.end, run.serial = end, run.serial + 1
-                event = self.env.timeout(end - now)
-                event.callbacks.append(lambda _e, run=run, serial=run.serial: self._due(run, serial))
-
-    def _due(self, run: _Run, serial: int) -> None:
-        if serial != run.serial:
-            return  # an end that a later start has moved
-        self._advance()
-        self.runs.remove(run)
-        n = self.busy_units[run.chip] - 1
-        if n:
-            self.busy_units[run.chip] = n
-        else:
-            del self.busy_units[run.chip]
-        run.done.succeed()
-        self._project()

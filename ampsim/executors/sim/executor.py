@@ -35,6 +35,7 @@ from ampsim.executors.reference import ReferenceExecutor
 from ampsim.executors.sim.admission import AdmissionWindow
 from ampsim.executors.sim.chips import Chip
 from ampsim.executors.sim.collective import SYNC, Collectives
+from ampsim.executors.sim.contention import Contention
 from ampsim.executors.sim.fastloop import FastReplay, supports
 from ampsim.executors.sim.network import Network
 from ampsim.executors.sim.replay import Replay
@@ -88,6 +89,12 @@ class SimExecutor(ExecutorBase):
         if self._fast:
             for chip in self.chips:
                 chip.clock = lambda: self._replay.now
+        #: a host whose cores the chips share with the controller (measured machines): the controller's CPU
+        #: per completed instance, from the messages it caused (``_steps``), competes for the cores
+        self._contention = Contention.of(self.env)
+        self._contention.share_cores(system.host)
+        self._host = system.host if system.host.shares_cores else None
+        self._steps: dict[int, int] = defaultdict(int)
         check_placement(placement, self.graph.nodes, len(self.chips), source, machine=system.name)
         self.placement = dict(placement)
         self.n_units = len(self.chips)
@@ -180,6 +187,12 @@ class SimExecutor(ExecutorBase):
             self._admit = self.env.event()
             yield self._admit
 
+    def _controller_completed(self, messages: int) -> None:
+        """An instance that caused ``messages`` completed: the controller's CPU for it (``[host]``)."""
+        if self._host is not None:
+            self._contention.controller_work(self._host.controller_s_per_instance
+                                             + self._host.controller_s_per_message * messages)
+
     def _admission_completed(self) -> None:
         """A training instance completed: the window counts it, with the staleness signal now."""
         if self._window is not None:
@@ -229,6 +242,8 @@ class SimExecutor(ExecutorBase):
         step = node.step(kind == BWD, msg, port)
         chip.account(node.held_nbytes - held)
         self.messages += 1
+        if self._host is not None:
+            self._steps[msg.key] += 1
         if step.reports:
             self._reports.extend(step.reports)
         duration = compute_time_s(chip.spec, step.work.flops, step.work.bytes, step.work.kernels) + received
@@ -300,6 +315,7 @@ class SimExecutor(ExecutorBase):
             raise RunError(f"deadlock at t={self.env.now:.6g} s: instance {key} has no messages in flight "
                            f"but is waiting at: {', '.join(waiting)} (an input that never arrives)")
         del self._live[key]
+        self._controller_completed(self._steps.pop(key, 0))
         if self._training:
             self._completions += 1
             for node in self.graph.param_nodes:
@@ -327,6 +343,7 @@ class SimExecutor(ExecutorBase):
             "chip_utilization": [c.busy_s / (t * c.spec.compute_units) if t else 0.0 for c in self.chips],
             "link_utilization": self.network.utilization(t),
             "peak_memory_bytes": [c.peak_bytes for c in self.chips],
+            **({"controller_cpu_s": self._contention.controller_cpu_s} if self._host is not None else {}),
             "param_bytes": [c.param_bytes for c in self.chips],
             "placement": self.placement,
             **(self.collectives.summary() if self.collectives is not None else {}),

@@ -62,7 +62,7 @@ UPDATE = -3  # join[item] of an update job
 
 def supports(system: SystemSpec, trace: bool) -> bool:
     """Whether :class:`FastReplay` models every rule this machine uses (else: the SimPy replay)."""
-    return (not trace
+    return (not trace and not system.host.shares_cores
             and all(not c.framed and not c.poll_interval_s and not c.contention_slowdown for c in system.chips))
 
 

@@ -307,6 +307,7 @@ def replay_lists(rec: Recording) -> dict:
         "size": rec.size.tolist(),
         "saves": rec.saves.tolist(), "pop_ref": rec.pop_ref.tolist(),
         "inst_of": np.repeat(np.arange(n_inst), np.diff(rec.msg_ptr)).tolist(), "keys": rec.keys.tolist(),
+        "messages_of": np.diff(rec.msg_ptr).tolist(),
         "roots": [roots[a:b] for a, b in zip(rp, rp[1:])],
         "stashes": [list(range(sp[i], sp[i + 1])) for i in range(n_inst)],
         "stash_node": rec.stash_node.tolist(), "profiles": profiles,

@@ -83,6 +83,8 @@ class ReplayHost(Protocol):
 
     def _admission_completed(self) -> None: ...
 
+    def _controller_completed(self, messages: int) -> None: ...
+
     def _admission_wake(self) -> None: ...
 
     def _receive(self, chip: Chip, msgs: list, framed: bool = True) -> None: ...
@@ -273,6 +275,7 @@ class Replay:
 
     def _complete(self, i: int) -> None:
         ex = self.ex
+        ex._controller_completed(self.messages_of[i])
         if self.training and self.sync is not None:  # as the executor's _complete: closes rounds, gates copies
             ex._completions += 1
             serial = ex._completions
