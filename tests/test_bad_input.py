@@ -72,6 +72,7 @@ def bad(tmp_path_factory) -> Path:
     (b / "badrun").mkdir()
     (b / "badrun" / "metrics.csv").write_bytes(b"\xff\xfe\x00\x00garbage")
     (b / "badtable").mkdir()
+    (b / "tdir" / "compare.csv").mkdir(parents=True)
     (b / "badtable" / "table.csv").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00")
     vec = " ".join(["0.1"] * 300)
     blob = gzip.compress(f"the {vec}\n".encode() * 3000)
@@ -186,6 +187,11 @@ CASES = [
      "afile: is a file"),
     ("demo-out-a-file", ["demo", "--no-progress", "--out", "{bad}/afile"], None, "afile: is a file"),
     ("compare-out-a-file", ["compare", str(BLOBS), "--out", "{bad}/afile"], None, "afile: is a file"),
+    ("compare-two-experiments", ["compare", str(BLOBS), str(BLOBS)], None, "one experiment at a time"),
+    ("resimulate-no-table", ["compare", str(BLOBS), "--resimulate", "--from", "{bad}/adir"], None,
+     "adir/compare.csv"),
+    ("resimulate-table-a-folder", ["compare", str(BLOBS), "--resimulate", "--from", "{bad}/tdir"], None,
+     "compare.csv: is a directory, not a file"),
     # run names that would leave results/
     ("name-empty", [*NAME, 'experiment.name=""'], None, "experiment.name: '' cannot name a folder in results/"),
     ("name-blank", [*NAME, 'experiment.name="  "'], None, "experiment.name: '  ' cannot name"),

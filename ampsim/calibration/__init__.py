@@ -24,10 +24,15 @@ guessed but *measured*, and then *checked*:
    whether both rank the configurations alike. The model must be of this machine
    (:func:`model_of_this_machine`): compare calibrates first when there is none, and refuses, before
    measuring anything, a model calibrated on another machine. ``ampsim compare`` is this step.
+4. **Re-score** (:mod:`.rescore`). :func:`resimulate` simulates the configurations of a compare folder
+   again on the model as it is now (a new rule, a recalibration, a ``hardware.*`` what-if) and scores it
+   against the measurements already taken, in seconds and on any machine. ``ampsim compare --resimulate``
+   is this step.
 
 :mod:`.cli` wires both subcommands into ``ampsim``. Within the package, imports go one way:
-microbench and workloads at the bottom, profile, transport and calibrate above them, compare above those, cli
-on top. Below the package it uses the executors, training and results; nothing below imports it.
+microbench and workloads at the bottom, profile, transport and calibrate above them, compare above those,
+rescore above compare, cli on top. Below the package it uses the executors, training and results; nothing
+below imports it.
 """
 
 from __future__ import annotations
@@ -45,6 +50,7 @@ if TYPE_CHECKING:  # what the lazy attributes below resolve to, for type checker
         write_model,
     )
     from ampsim.calibration.compare import format_table, ranking_agreement, run_compare, shared_machine_slowdown
+    from ampsim.calibration.rescore import resimulate
 
 #: public name -> the submodule that defines it. Not ``calibrate.calibrate``: the name is its submodule's,
 #: which importing the submodule binds here (``run_calibration`` is the entry point anyway).
@@ -53,11 +59,11 @@ _EXPORTS = {
     "model_of_this_machine": "calibrate", "run_calibration": "calibrate", "sidecar": "calibrate",
     "write_model": "calibrate",
     "format_table": "compare", "ranking_agreement": "compare", "run_compare": "compare",
-    "shared_machine_slowdown": "compare",
+    "shared_machine_slowdown": "compare", "resimulate": "rescore",
 }
 
 __all__ = ["DEFAULT_OUT", "format_table", "machine_description", "model_of_this_machine", "ranking_agreement",
-           "run_calibration", "run_compare", "shared_machine_slowdown", "sidecar", "write_model"]
+           "resimulate", "run_calibration", "run_compare", "shared_machine_slowdown", "sidecar", "write_model"]
 
 
 def __getattr__(name: str) -> Any:

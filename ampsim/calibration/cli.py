@@ -2,6 +2,7 @@
 
     ampsim calibrate [--out hardware_models/local_cpu.toml] [--workers N] [--quick]
     ampsim compare EXP.toml [--workers N] [--set KEY=VALUE ...] [--configs "mak=1;mak=4"]
+    ampsim compare EXP.toml [EXP.toml ...] --resimulate [--from DIR] [--set hardware.KEY=VALUE ...]
                    [--hardware HW.toml] [--out DIR] [--repeat N]
 
 A thin layer over :func:`ampsim.calibration.run_calibration` and :func:`ampsim.calibration.run_compare`:
@@ -45,12 +46,43 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
     if args.repeat < 1:
         raise ConfigError(f"--repeat: must be >= 1, got {args.repeat}")
+    if args.resimulate:
+        return _resimulate(args)
+    if len(args.experiment) > 1:
+        raise ConfigError(f"compare measures one experiment at a time, got {len(args.experiment)} "
+                          "(several go with --resimulate)")
     out = check_output_dir(args.out) if args.out else None  # before minutes of measuring
-    rows, agreement = run_compare(args.experiment, [parse_override(o) for o in args.overrides], args.configs,
+    rows, agreement = run_compare(args.experiment[0], [parse_override(o) for o in args.overrides], args.configs,
                                   args.workers, args.hardware, out, repeat=args.repeat)
     print(format_table(rows, agreement))
     where = out or Path("results") / "compare"
     print(f"written: compare.csv and compare.png under {where}")
+    return 0
+
+
+def _resimulate(args: argparse.Namespace) -> int:
+    """``compare --resimulate``: each experiment's measurements (under ``--from``, default
+    results/compare/<experiment>) against the model as it is now; the controller fit over all of them."""
+    from ampsim.calibration.compare import format_table
+    from ampsim.calibration.rescore import resimulate
+    from ampsim.calibration.transport import fit_controller
+    from ampsim.config import load_config, parse_override
+    from ampsim.errors import ConfigError
+
+    overrides = [parse_override(o) for o in args.overrides]
+    if (args.measured or args.out) and len(args.experiment) > 1:
+        raise ConfigError("--from and --out name one experiment's folders: give one experiment with them")
+    sides = []
+    for experiment in args.experiment:
+        measured = Path(args.measured) if args.measured else (
+            Path("results") / "compare" / load_config(experiment, overrides).experiment.name)
+        rows, agreement, runs = resimulate(measured, overrides, args.hardware, args.out)
+        sides += runs
+        print(format_table(rows, agreement))
+        print(f"written: compare.csv and compare.png under {args.out or measured / 'resimulated'}")
+    host = fit_controller(sides)
+    print(f"controller CPU in these {len(sides)} measured runs: {host['controller_s_per_instance'] * 1e6:.1f} us per "
+          f"instance + {host['controller_s_per_message'] * 1e6:.2f} us per message (what calibrate's [host] holds)")
     return 0
 
 
@@ -62,7 +94,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--quick", action="store_true", help="measure ~5x less (~3 s); noisier numbers")
     c.set_defaults(func=cmd_calibrate)
     m = sub.add_parser("compare", help="measured (multicore) vs simulated (calibrated) throughput")
-    m.add_argument("experiment", help="experiment TOML file")
+    m.add_argument("experiment", nargs="+", help="experiment TOML file (several with --resimulate)")
     m.add_argument("--workers", type=int, help="worker processes (default: one per core)")
     m.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config value for every configuration (repeatable)")
@@ -73,4 +105,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     m.add_argument("--out", help="output folder (default: results/compare/<experiment>)")
     m.add_argument("--repeat", type=int, default=1, metavar="N",
                    help="measure every configuration N times (median; the spread decides ranking ties)")
+    m.add_argument("--resimulate", action="store_true",
+                   help="measure nothing: simulate the configurations measured under --from again, on the model "
+                        "as it is now (with --set hardware.* what-ifs), and score it against those measurements")
+    m.add_argument("--from", dest="measured", metavar="DIR",
+                   help="with --resimulate: a compare output folder (default: results/compare/<experiment>)")
     m.set_defaults(func=cmd_compare)

@@ -76,12 +76,13 @@ def parse_configs(text: str) -> list[tuple[str, list[tuple[str, Any]]]]:
     return out
 
 
-def _sim_system(hw_path: Path, n: int):
-    """The calibrated model resized to ``n`` chips."""
+def _sim_system(hw_path: Path, n: int, overrides: dict | None = None):
+    """The calibrated model, with an experiment's ``[hardware]`` ``overrides`` (``--set hardware.*``),
+    resized to ``n`` chips."""
     from ampsim.files import read_toml
-    from ampsim.hardware.parse import system_from_dict
+    from ampsim.hardware.parse import merge_overrides, system_from_dict
 
-    raw = read_toml(hw_path)
+    raw = merge_overrides(read_toml(hw_path), overrides or {})
     kind = raw.get("topology", {}).get("kind", "fully_connected")
     raw["topology"] = {"kind": kind if kind == "switch" and n >= 2 else "fully_connected", "n": n}
     raw.pop("chip_override", None)
@@ -143,7 +144,7 @@ def _prepare(label: str, cfg: Config, hw_path: Path, out: Path) -> _Pair:
     from ampsim.planning import plan
 
     n = cfg.executor.workers or default_workers()
-    p = plan(cfg, system=_sim_system(hw_path, n))
+    p = plan(cfg, system=_sim_system(hw_path, n, cfg.hardware))
     mapping, load, task = p.placement, p.estimated_load, p.task
     per_inst, remote, remote_bytes = message_split(task.model, list(task.train_instances(1))[:8], mapping)
     return _Pair(label, cfg, out, n, mapping, load, {"messages_per_instance": per_inst, "remote_per_instance": remote,
@@ -168,15 +169,26 @@ def _simulate(pair: _Pair, hw_path: Path) -> dict:
     """Train the configuration in the simulator, on the calibrated model, with the same placement."""
     import dataclasses
 
+    cfg = dataclasses.replace(pair.cfg, executor=dataclasses.replace(pair.cfg.executor, kind="sim"))
+    return simulate_run(cfg, pair.mapping, _sim_system(hw_path, pair.workers, cfg.hardware), pair.out / "sim")
+
+
+def simulate_run(cfg: Config, placement: dict[str, int], system, out: Path) -> dict:
+    """Train ``cfg`` (a simulated-executor configuration) on ``system`` with ``placement``; the run folder
+    is ``out``; returns its summary."""
     from ampsim.executors import make_executor
     from ampsim.planning import plan
     from ampsim.results import RunDir
     from ampsim.training import run_training
 
-    cfg = dataclasses.replace(pair.cfg, executor=dataclasses.replace(pair.cfg.executor, kind="sim"))
-    p = plan(cfg, system=_sim_system(hw_path, pair.workers), placement=pair.mapping)
+    p = plan(cfg, system=system, placement=placement)
     with make_executor(p) as ex:
-        return run_training(p, ex, RunDir(pair.out / "sim"))
+        return run_training(p, ex, RunDir(out))
+
+
+def run_folder(label: str) -> str:
+    """The folder under ``runs/`` of the configuration ``label`` (``workers=2,mak=4`` → ``workers=2_mak=4``)."""
+    return re.sub(r"[^A-Za-z0-9_.=-]+", "_", label)
 
 
 def _speed_meter(calib: dict):
@@ -227,8 +239,7 @@ def run_compare(experiment: str | Path, overrides: list[tuple[str, Any]] = (), c
     out = check_output_dir(Path(out) if out else Path("results") / "compare" / name)  # before measuring
     pairs = []
     for label, cfg in settings:
-        safe = re.sub(r"[^A-Za-z0-9_.=-]+", "_", label)
-        pairs.append(_prepare(label, cfg, hw_path, out / "runs" / safe))
+        pairs.append(_prepare(label, cfg, hw_path, out / "runs" / run_folder(label)))
     counts = sorted({p.workers for p in pairs})
     cores = {k: [cores_available(k)] for k in counts}
     speed = _speed_meter(calib)

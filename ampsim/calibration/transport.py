@@ -118,18 +118,22 @@ def fit(runs: list[dict], policy: dict[str, float]) -> dict:
 
 
 def fit_controller(runs: list[dict]) -> dict[str, float]:
-    """The controller's CPU per instance and per message (``[host]``), >= 0: least squares over the runs of
-    :func:`measure_workloads` and :func:`measure_chains`, on one worker and on two.
+    """The controller's CPU per instance and per message (``[host]``), >= 0: least squares over runs, each
+    a dict of ``instances``, ``messages`` and ``controller_cpu_s`` (:func:`measure_workloads` and
+    :func:`measure_chains` give both sides of theirs, on one worker and on two). Runs that all have the same
+    messages per instance cannot split the two: then it is all per instance.
 
-    >>> runs = [{"local": {"instances": n, "messages": n * m, "controller_cpu_s": n * (2e-4 + 1e-6 * m)},
-    ...          "remote": {"instances": n, "messages": n * m, "controller_cpu_s": n * (2e-4 + 1e-6 * m)}}
+    >>> runs = [{"instances": n, "messages": n * m, "controller_cpu_s": n * (2e-4 + 1e-6 * m)}
     ...         for n, m in ((100, 20), (50, 450), (80, 39))]
     >>> {k: round(v, 9) for k, v in fit_controller(runs).items()}
     {'controller_s_per_instance': 0.0002, 'controller_s_per_message': 1e-06}
+    >>> {k: round(v, 9) for k, v in fit_controller(runs[:1]).items()}
+    {'controller_s_per_instance': 0.00022, 'controller_s_per_message': 0.0}
     """
-    sides = [r[side] for r in runs for side in ("local", "remote")]
-    X = np.array([[s["instances"], s["messages"]] for s in sides], float)
-    y = np.array([s["controller_cpu_s"] for s in sides], float)
+    X = np.array([[r["instances"], r["messages"]] for r in runs], float)
+    y = np.array([r["controller_cpu_s"] for r in runs], float)
+    if np.linalg.matrix_rank(X) < 2:
+        return {"controller_s_per_instance": max(float(y.sum() / X[:, 0].sum()), 0.0), "controller_s_per_message": 0.0}
     coef = np.linalg.lstsq(X, y, rcond=None)[0]
     if coef.min() < 0:  # one part alone explains it better: fit that one (non-negative least squares in 2-D)
         k = int(np.argmax(coef))
@@ -163,6 +167,6 @@ def calibrate_transport(chip, scale: float = 1.0) -> dict:
     """Measure and fit (``chip``: the fitted compute model, for the placements); also returns the raw runs."""
     runs = measure_workloads(chip, scale) + measure_chains(int(3000 * scale))
     out = fit(runs, worker_policy())
-    out["controller"] = fit_controller(runs)
+    out["controller"] = fit_controller([r[side] for r in runs for side in ("local", "remote")])
     out["runs"] = runs
     return out

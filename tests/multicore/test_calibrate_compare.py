@@ -19,9 +19,11 @@ from ampsim.calibration.compare import (
     shared_machine_slowdown,
 )
 from ampsim.calibration.microbench import fit_roofline
+from ampsim.calibration.rescore import resimulate
 from ampsim.calibration.transport import fit as fit_transport
 from ampsim.calibration.workloads import fit as fit_workloads
 from ampsim.cli import main as cli_main
+from ampsim.errors import ConfigError
 from ampsim.executors.multicore.executor import SPIN_S
 from ampsim.executors.multicore.worker import WorkerSpec
 from ampsim.hardware.local import default_workers
@@ -183,3 +185,38 @@ def test_compare_writes_table_csv_and_figure(quick_model, tmp_path):
     runs = tmp_path / "runs" / "workers=2_mak=4"
     assert all((runs / d / "summary.json").is_file() for d in ("sim", "multicore", "multicore-2", "multicore-3"))
     assert "ranking:" in format_table(rows, agreement)
+
+
+@pytest.fixture(scope="module")
+def measured(quick_model, tmp_path_factory):
+    """A compare folder: blobs on one and two workers, measured and simulated on the quick model."""
+    out = tmp_path_factory.mktemp("compare")
+    rows, _ = run_compare(ROOT / "experiments" / "blobs_mlp.toml", [("train.max_instances", 40), ("eval.limit", 50)],
+                          "workers=1,mak=1;workers=2,mak=4", workers=2, hardware=quick_model, out=out)
+    return out, rows
+
+
+def test_resimulating_with_the_same_model_gives_the_same_table(measured, quick_model, tmp_path):
+    folder, rows = measured
+    again, agreement, runs = resimulate(folder, hardware=quick_model, out=tmp_path / "again")
+    keep = ("config", "measured_throughput", "simulated_throughput", "throughput_error_pct", "slowdown")
+    assert [{k: r[k] for k in keep} for r in again] == [{k: r[k] for k in keep} for r in rows]
+    assert len(runs) == 2 and all(r["instances"] == 40 and r["controller_cpu_s"] > 0 for r in runs)
+    assert (tmp_path / "again" / "compare.png").stat().st_size > 1000
+
+
+def test_resimulating_scores_a_what_if_against_the_same_measurements(measured, quick_model, tmp_path):
+    folder, rows = measured
+    slow = [("hardware.host.cores", 1), ("hardware.host.controller_s_per_instance", 1e-3)]
+    what_if, _, _ = resimulate(folder, slow, hardware=quick_model, out=tmp_path / "slow")
+    assert [r["measured_throughput"] for r in what_if] == [r["measured_throughput"] for r in rows]
+    # one core for everything: the controller's millisecond per instance and the second worker's share cost
+    assert all(w["simulated_throughput"] < r["simulated_throughput"] for w, r in zip(what_if, rows))
+
+
+def test_resimulate_refuses_to_replace_the_measured_table_or_read_a_foreign_folder(measured, quick_model, tmp_path):
+    folder, _ = measured
+    with pytest.raises(ConfigError, match="would replace the measured table"):
+        resimulate(folder, hardware=quick_model, out=folder)
+    with pytest.raises(ConfigError, match="compare.csv"):
+        resimulate(tmp_path, hardware=quick_model)

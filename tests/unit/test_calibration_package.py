@@ -17,7 +17,8 @@ import ampsim.calibration as calibration
 PACKAGE = Path(calibration.__file__).parent
 AMPSIM = PACKAGE.parent
 #: floor of each module in the package: a module may import only modules on lower floors
-FLOORS = {"microbench": 0, "workloads": 0, "profile": 1, "transport": 1, "calibrate": 2, "compare": 3, "cli": 4}
+FLOORS = {"microbench": 0, "workloads": 0, "profile": 1, "transport": 1, "calibrate": 2, "compare": 3, "rescore": 4,
+          "cli": 5}
 #: ampsim modules and packages below calibration in the data flow: none of them may import it
 BELOW = ["data", "ir", "models", "hardware", "placement", "executors", "optim", "training", "results", "metrics",
          "config", "errors", "trace"]
@@ -44,7 +45,7 @@ def test_public_names_resolve_lazily_and_all_is_exact():
         calibration.no_such_name  # noqa: B018
 
 
-def test_the_package_holds_the_six_modules_each_under_400_lines():
+def test_the_package_holds_its_modules_each_under_400_lines():
     modules = {p.stem for p in PACKAGE.glob("*.py")} - {"__init__"}
     assert modules == set(FLOORS)
     for p in PACKAGE.glob("*.py"):
