@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
 import networkx as nx
@@ -28,7 +29,8 @@ def describe(system: SystemSpec, graph: nx.Graph) -> dict[str, Any]:
     min_link_bandwidth_bytes_per_s, max_link_latency_s, heterogeneous (chips or links differ), then the
     default chip's per-message costs: ``chip.overhead_s`` and every optional cost field that is not 0
     (``chip.kernel_overhead_s``, the software-transport fields, ``chip.contention_slowdown``) and, with a
-    compute table, ``chip.compute_table_rows``. Values are JSON-serialisable.
+    compute table, ``chip.compute_table_rows``, and with a ``[host]`` table its fields (``host.cores``, the
+    controller's CPU per instance and message). Values are JSON-serialisable.
 
     Close to linear in the machine's size (closed forms for regular topologies; see
     :mod:`ampsim.hardware.properties`): seconds at 65,536 chips.
@@ -62,6 +64,8 @@ def describe(system: SystemSpec, graph: nx.Graph) -> dict[str, Any]:
         # its size only: the rows themselves are in the file, with their labels
         **({"chip.compute_table_rows": len(system.chip_default.compute_table)}
            if system.chip_default.compute_table else {}),
+        # the cores the chips share with the controller, when the model has a [host] table
+        **({f"host.{k}": v for k, v in asdict(system.host).items()} if system.host.shares_cores else {}),
     }
 
 
@@ -69,7 +73,8 @@ def format_info(d: dict[str, Any]) -> str:
     """A two-column human-readable table of :func:`describe`'s dict, quantities with SI prefixes."""
     rows = []
     for key, value in d.items():
-        unit = _UNITS.get(key) or ("s/B" if key.endswith("_s_per_byte") else "s" if key.endswith("_s") else None)
+        unit = _UNITS.get(key) or ("s/B" if key.endswith("_s_per_byte") else
+                                   "s" if key.endswith(("_s", "_s_per_instance", "_s_per_message")) else None)
         if unit and isinstance(value, (int, float)) and not isinstance(value, bool):
             text = _si(float(value), unit)
             if key == "bisection_bandwidth_bytes_per_s" and d.get("bisection_exact") is False:

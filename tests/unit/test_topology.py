@@ -294,3 +294,12 @@ def test_describe_and_format_info():
     assert "chip.spin_s" not in dl  # 0 in the calibrated model: workers sleep at once
     expected = ["chip.kernel_overhead_s", f"{local.chip_default.kernel_overhead_s * 1e6:.3g}", "µs"]
     assert expected in [line.split() for line in format_info(dl).splitlines()]
+
+
+def test_info_shows_a_host_only_where_the_model_has_one():
+    s = load_system(MODELS / "switch64.toml")
+    assert not any(k.startswith("host.") for k in describe(s, build_topology(s)))
+    h = load_system(MODELS / "local_cpu.toml", {"host": {"cores": 2, "controller_s_per_instance": 2e-4}})
+    d = describe(h, build_topology(h))
+    assert d["host.cores"] == 2 and d["host.controller_s_per_instance"] == 2e-4
+    assert ["host.controller_s_per_instance", "200", "µs"] in [line.split() for line in format_info(d).splitlines()]
