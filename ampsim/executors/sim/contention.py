@@ -31,16 +31,21 @@ multicore executor's ``controller_cpu_s`` is the CPU time its controller used).
 from __future__ import annotations
 
 import weakref
-from typing import TYPE_CHECKING, Generator
+from typing import Generator, Protocol
 
 import simpy
 
 from ampsim.hardware.spec import ChipSpec, HostSpec
 
-if TYPE_CHECKING:  # the chip imports this module
-    from ampsim.executors.sim.chips import Chip
-
 __all__ = ["Contention"]
+
+
+class Chip(Protocol):
+    """What contention needs of a chip (:class:`ampsim.executors.sim.chips.Chip`, which builds on this
+    module): its spec, and its busy time to add the stretched time to."""
+
+    spec: ChipSpec
+    busy_s: float
 
 
 class _Run:
