@@ -49,7 +49,8 @@ if TYPE_CHECKING:  # what the lazy attributes below resolve to, for type checker
         sidecar,
         write_model,
     )
-    from ampsim.calibration.compare import format_table, ranking_agreement, run_compare, shared_machine_slowdown
+    from ampsim.calibration.compare import run_compare, shared_machine_slowdown
+    from ampsim.calibration.report import format_table, ranking_agreement
     from ampsim.calibration.rescore import resimulate
 
 #: public name -> the submodule that defines it. Not ``calibrate.calibrate``: the name is its submodule's,
@@ -58,7 +59,7 @@ _EXPORTS = {
     "DEFAULT_OUT": "calibrate", "machine_description": "calibrate",
     "model_of_this_machine": "calibrate", "run_calibration": "calibrate", "sidecar": "calibrate",
     "write_model": "calibrate",
-    "format_table": "compare", "ranking_agreement": "compare", "run_compare": "compare",
+    "format_table": "report", "ranking_agreement": "report", "run_compare": "compare",
     "shared_machine_slowdown": "compare", "resimulate": "rescore",
 }
 

@@ -39,7 +39,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     """Measure and simulate every configuration; print the table and where the files went."""
-    from ampsim.calibration.compare import format_table, run_compare
+    from ampsim.calibration.compare import run_compare
+    from ampsim.calibration.report import format_table
     from ampsim.config import parse_override
     from ampsim.errors import ConfigError
     from ampsim.files import check_output_dir
@@ -63,7 +64,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 def _resimulate(args: argparse.Namespace) -> int:
     """``compare --resimulate``: each experiment's measurements (under ``--from``, default
     results/compare/<experiment>) against the model as it is now; the controller fit over all of them."""
-    from ampsim.calibration.compare import format_table
+    from ampsim.calibration.report import format_table
     from ampsim.calibration.rescore import resimulate
     from ampsim.calibration.transport import fit_controller
     from ampsim.config import load_config, parse_override

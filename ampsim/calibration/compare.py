@@ -10,7 +10,8 @@ shared with other jobs (or sessions: Linux groups a session's processes) the wor
 workloads relative to calibration time (it drifts on shared virtual machines). The unstretched
 ``dedicated`` prediction is reported too. With ``repeat`` > 1 the configurations are measured round-robin
 (a drift hits all alike) and the median counts; the min-max spread decides which pairs the measurement
-cannot order (ranking ties, :func:`ranking_agreement`). The table reports throughput and time to target,
+cannot order (ranking ties, :func:`~ampsim.calibration.report.ranking_agreement`). The table (its rows,
+``compare.csv`` and the figure: :mod:`ampsim.calibration.report`) reports throughput and time to target,
 the simulator's error in percent of the measurement, and whether measured and simulated rank the
 configurations alike.
 
@@ -27,12 +28,12 @@ folder per configuration and executor under ``runs/``. Default budgets are short
 from __future__ import annotations
 
 import logging
-import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ampsim.calibration.report import plot, ranking_agreement, row, write_csv
 from ampsim.config import Config, load_config, parse_override
 from ampsim.errors import ConfigError
 
@@ -43,13 +44,6 @@ SHORT_BUDGET = [("train.epochs", 1), ("train.max_instances", 300), ("eval.limit"
 #: short names accepted in --configs
 ALIASES = {"mak": "train.mak", "muf": "train.muf", "workers": "executor.workers",
            "placement": "placement.strategy", "strategy": "placement.strategy"}
-COLUMNS = ["config", "workers", "mak", "instances", "measured_throughput", "measured_throughput_min",
-           "measured_throughput_max", "repeats", "simulated_throughput",
-           "throughput_error_pct", "measured_time_s", "simulated_time_s", "measured_time_to_target_s",
-           "simulated_time_to_target_s", "time_to_target_error_pct", "measured_metric", "simulated_metric",
-           "dedicated_throughput", "dedicated_error_pct", "cores", "demand", "speed", "slowdown",
-           "messages_per_instance",
-           "remote_per_instance"]
 
 
 def default_configs(workers: int) -> str:
@@ -257,140 +251,8 @@ def run_compare(experiment: str | Path, overrides: list[tuple[str, Any]] = (), c
         fix = dict(pair.fix, measured=[m["throughput_instances_per_s"] for m in pair.runs], speed=machine_speed,
                    cores=sum(cores[pair.workers]) / 2, demand=float(sum(simulated.get("chip_utilization", [1.0]))))
         fix["slowdown"] = shared_machine_slowdown(fix["demand"], fix["cores"]) / machine_speed
-        rows.append(_row(pair.label, pair.cfg, pair.runs[len(pair.runs) // 2], simulated, fix))
+        rows.append(row(pair.label, pair.cfg, pair.runs[len(pair.runs) // 2], simulated, fix))
     agreement = ranking_agreement(rows)
     write_csv(rows, out / "compare.csv")
     plot(rows, agreement, out / "compare.png", f"{name}: measured vs simulated ({hw_path.name})")
     return rows, agreement
-
-
-def _row(label: str, cfg: Config, m: dict, s: dict, fix: dict) -> dict:
-    """One table row. ``simulated_*``: the simulator's result stretched by the shared-machine slowdown
-    (what it predicts for this machine as it was during the run); ``dedicated_*``: its own output."""
-    def ttt(summary):
-        t = summary.get("time_to_target")
-        return t["time_s"] if t else None
-
-    slow = fix["slowdown"]
-    mt, dt = m["throughput_instances_per_s"], s["throughput_instances_per_s"]
-    st = dt / slow if dt else dt
-    mtt, dtt = ttt(m), ttt(s)
-    stt = dtt * slow if dtt is not None else None
-    return {"config": label, "workers": m.get("n_workers"), "mak": cfg.train.mak, "instances": m["instances"],
-            "measured_throughput": mt, "measured_throughput_min": min(fix.get("measured", [mt])),
-            "measured_throughput_max": max(fix.get("measured", [mt])), "repeats": len(fix.get("measured", [mt])),
-            "simulated_throughput": st, "throughput_error_pct": _err(st, mt),
-            "measured_time_s": m["time_s"], "simulated_time_s": s["time_s"] * slow,
-            "measured_time_to_target_s": mtt, "simulated_time_to_target_s": stt,
-            "time_to_target_error_pct": _err(stt, mtt),
-            "measured_metric": m["final_metric"], "simulated_metric": s["final_metric"],
-            "dedicated_throughput": dt, "dedicated_error_pct": _err(dt, mt), "cores": fix["cores"],
-            "demand": fix["demand"], "speed": fix["speed"], "slowdown": slow,
-            "messages_per_instance": fix["messages_per_instance"],
-            "remote_per_instance": fix["remote_per_instance"]}
-
-
-def _err(sim: float | None, meas: float | None) -> float | None:
-    if sim is None or meas is None or not meas:
-        return None
-    return 100.0 * (sim - meas) / meas
-
-
-def ranking_agreement(rows: list[dict]) -> dict:
-    """Do measured and simulated throughput rank the configurations alike?
-
-    Two configurations whose measured ranges (min to max over the repeats) overlap are *tied*: the
-    measurement cannot order them, so that pair counts neither for nor against. ``kendall_tau`` is
-    (concordant - discordant) / ordered pairs; ``agrees`` is True when no ordered pair is discordant;
-    ``same_order`` compares the two strict orders (medians), ties included.
-    """
-    m = [r["measured_throughput"] for r in rows]
-    s = [r["simulated_throughput"] for r in rows]
-    lo = [r.get("measured_throughput_min", v) for r, v in zip(rows, m)]
-    hi = [r.get("measured_throughput_max", v) for r, v in zip(rows, m)]
-    pairs = [(i, j) for i in range(len(rows)) for j in range(i + 1, len(rows))]
-    ordered = [(i, j) for i, j in pairs if hi[i] < lo[j] or hi[j] < lo[i]]
-    conc = sum(1 for i, j in ordered if (m[i] - m[j]) * (s[i] - s[j]) > 0)
-    disc = sum(1 for i, j in ordered if (m[i] - m[j]) * (s[i] - s[j]) <= 0)
-    order_m = sorted(range(len(rows)), key=lambda i: -m[i])
-    order_s = sorted(range(len(rows)), key=lambda i: -s[i])
-    return {"kendall_tau": (conc - disc) / len(ordered) if ordered else 1.0, "agrees": disc == 0,
-            "ties": len(pairs) - len(ordered), "same_order": order_m == order_s,
-            "measured_order": [rows[i]["config"] for i in order_m],
-            "simulated_order": [rows[i]["config"] for i in order_s]}
-
-
-def write_csv(rows: list[dict], path: Path) -> None:
-    import csv
-    import io
-
-    from ampsim.results import atomic_write
-
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=COLUMNS)
-    w.writeheader()
-    for r in rows:
-        w.writerow({k: ("" if r[k] is None else r[k]) for k in COLUMNS})
-    atomic_write(path, buf.getvalue())
-
-
-def format_table(rows: list[dict], agreement: dict) -> str:
-    """The comparison as an aligned text table plus the ranking verdict."""
-    head = (f"{'config':<22} {'measured/s':>10} {'simulated/s':>11} {'error':>8} {'speed':>5} {'cores':>5} "
-            f"{'demand':>6} "
-            f"{'dedicated/s':>11} {'error':>8} {'remote':>6} {'meas.TTT s':>10} {'sim.TTT s':>9}")
-    lines = [head, "-" * len(head)]
-    for r in rows:
-        lines.append(f"{r['config']:<22} {r['measured_throughput']:>10.1f} {r['simulated_throughput']:>11.1f} "
-                     f"{_pct(r['throughput_error_pct']):>8} {r['speed']:>5.2f} {r['cores']:>5.2f} {r['demand']:>6.2f} "
-                     f"{r['dedicated_throughput']:>11.1f} {_pct(r['dedicated_error_pct']):>8} "
-                     f"{r['remote_per_instance'] / max(r['messages_per_instance'], 1):>6.0%} "
-                     f"{_num(r['measured_time_to_target_s']):>10} {_num(r['simulated_time_to_target_s']):>9}")
-    ties = agreement.get("ties", 0)
-    lines.append(f"ranking: {'agrees' if agreement['agrees'] else 'differs'} "
-                 f"(Kendall tau {agreement['kendall_tau']:+.2f}"
-                 f"{f'; {ties} pair(s) tied within the measured spread' if ties else ''}); "
-                 f"measured: {' > '.join(agreement['measured_order'])}; "
-                 f"simulated: {' > '.join(agreement['simulated_order'])}")
-    return "\n".join(lines)
-
-
-def _pct(v: float | None) -> str:
-    return "n/a" if v is None else f"{v:+.1f}%"
-
-
-def _num(v: float | None) -> str:
-    return "n/a" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.3g}"
-
-
-def plot(rows: list[dict], agreement: dict, path: Path, title: str) -> None:
-    """Grouped bars of measured vs simulated throughput per configuration, errors annotated."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import numpy as np
-
-    x = np.arange(len(rows))
-    fig, ax = plt.subplots(figsize=(max(5.0, 1.4 * len(rows) + 2), 3.8))
-    med = np.array([r["measured_throughput"] for r in rows])
-    spread = [med - [r.get("measured_throughput_min", m) for r, m in zip(rows, med)],
-              [r.get("measured_throughput_max", m) for r, m in zip(rows, med)] - med]
-    ax.bar(x - 0.27, med, 0.27, yerr=spread, capsize=3, label="measured (multicore; median, min-max of repeats)")
-    ax.bar(x, [r["simulated_throughput"] for r in rows], 0.27, label="simulated, cores free during the run")
-    ax.bar(x + 0.27, [r["dedicated_throughput"] for r in rows], 0.27, label="simulated, dedicated cores",
-           color="lightgray")
-    for i, r in enumerate(rows):
-        top = max(r["measured_throughput"], r["simulated_throughput"], r["dedicated_throughput"])
-        ax.annotate(_pct(r["throughput_error_pct"]), (i, top), ha="center", va="bottom", fontsize=8)
-    ax.set_xticks(x, [r["config"] for r in rows], rotation=20, ha="right", fontsize=8)
-    ax.set_ylabel("instances / s")
-    ax.set_title(f"{title}\nranking {'agrees' if agreement['agrees'] else 'differs'} "
-                 f"(Kendall tau {agreement['kendall_tau']:+.2f})", fontsize=9)
-    wide = len(rows) >= 4  # a figure this wide fits the legend in one row above the bars
-    ax.legend(fontsize=8, ncols=3 if wide else 1, loc="upper left")
-    ax.margins(y=0.3 if wide else 0.6)  # room above the bars: the legend hides no annotation
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)

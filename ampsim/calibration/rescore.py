@@ -21,7 +21,6 @@ Output: ``compare.csv``, ``compare.png`` and ``runs/<config>/sim`` under ``out``
 
 from __future__ import annotations
 
-import csv
 import json
 import logging
 from pathlib import Path
@@ -40,21 +39,14 @@ def resimulate(measured: str | Path, overrides: list[tuple[str, Any]] = (), hard
     (default: ``hardware_models/local_cpu.toml``) with ``overrides``; write the table under ``out``. Returns
     (rows, ranking agreement, per measured run its instances, messages and controller CPU: what
     :func:`~ampsim.calibration.transport.fit_controller` fits)."""
-    from ampsim.calibration.compare import (
-        _row,
-        _sim_system,
-        plot,
-        ranking_agreement,
-        shared_machine_slowdown,
-        simulate_run,
-        write_csv,
-    )
+    from ampsim.calibration.compare import _sim_system, shared_machine_slowdown, simulate_run
+    from ampsim.calibration.report import plot, ranking_agreement, read_csv, row, write_csv
     from ampsim.files import check_output_dir
     from ampsim.hardware.local import LOCAL_MODEL, local_model_path
 
     measured = Path(measured)
     table = measured / "compare.csv"
-    rows_in = _read_table(table)
+    rows_in = read_csv(table)
     out = Path(out) if out else measured / "resimulated"
     if out.resolve() == measured.resolve():
         raise ConfigError(f"{out}: would replace the measured table; give another --out")
@@ -79,23 +71,11 @@ def resimulate(measured: str | Path, overrides: list[tuple[str, Any]] = (), hard
                "slowdown": shared_machine_slowdown(demand, float(r["cores"])) / float(r["speed"]),
                "messages_per_instance": float(r["messages_per_instance"]),
                "remote_per_instance": float(r["remote_per_instance"])}
-        rows.append(_row(r["config"], cfg, summaries[len(summaries) // 2], simulated, fix))
+        rows.append(row(r["config"], cfg, summaries[len(summaries) // 2], simulated, fix))
     agreement = ranking_agreement(rows)
     write_csv(rows, out / "compare.csv")
     plot(rows, agreement, out / "compare.png", f"{measured.name}: measured vs resimulated ({hw_path.name})")
     return rows, agreement, sides
-
-
-def _read_table(path: Path) -> list[dict]:
-    """The rows of a compare table (``compare.csv``); a missing or foreign file is a one-line error."""
-    from ampsim.files import read_text
-
-    text = read_text(path)
-    rows = list(csv.DictReader(text.splitlines()))
-    need = {"config", "workers", "speed", "cores", "messages_per_instance", "remote_per_instance"}
-    if not rows or not need <= set(rows[0]):
-        raise ConfigError(f"{path}: not a compare table (no rows with {', '.join(sorted(need))})")
-    return rows
 
 
 def _run_dir(measured: Path, label: str) -> Path:

@@ -10,15 +10,9 @@ import pytest
 from mc_helpers import ROOT
 
 from ampsim.calibration.calibrate import TRANSPORT_FIELDS, sidecar
-from ampsim.calibration.compare import (
-    COLUMNS,
-    format_table,
-    parse_configs,
-    ranking_agreement,
-    run_compare,
-    shared_machine_slowdown,
-)
+from ampsim.calibration.compare import parse_configs, run_compare, shared_machine_slowdown
 from ampsim.calibration.microbench import fit_roofline
+from ampsim.calibration.report import COLUMNS, format_table, ranking_agreement
 from ampsim.calibration.rescore import resimulate
 from ampsim.calibration.transport import fit as fit_transport
 from ampsim.calibration.workloads import fit as fit_workloads
@@ -177,6 +171,9 @@ def test_compare_writes_table_csv_and_figure(quick_model, tmp_path):
         assert r["measured_throughput_min"] <= r["measured_throughput"] <= r["measured_throughput_max"]
         assert np.isfinite(r["throughput_error_pct"]) and r["instances"] == 40 and r["dedicated_throughput"] > 0
         assert 0 < r["cores"] <= 2.5 and r["slowdown"] > 0 and r["speed"] > 0
+        # what a miss comes from: the CPU the run used against the busy time the simulation gave
+        assert r["measured_worker_cpu_s"] > 0 and r["simulated_busy_s"] > 0 and r["measured_controller_cpu_s"] > 0
+        assert r["simulated_controller_cpu_s"] > 0  # the quick model has a [host]
     assert -1.0 <= agreement["kendall_tau"] <= 1.0
     with open(tmp_path / "compare.csv") as f:
         table = list(csv.DictReader(f))
