@@ -145,3 +145,25 @@ def test_a_host_with_cores_keeps_the_models_dict_and_one_without_adds_nothing():
     assert "host" not in plain.to_dict()
     assert host.to_dict()["host"] == {"cores": 2, "controller_s_per_instance": 1e-4, "controller_s_per_message": 0.0}
     assert system_from_dict(host.to_dict(), "t.toml") == host
+
+
+def test_the_controller_does_one_thing_at_a_time():
+    # two instances' worth of controller work given at once run one after the other, even with cores to spare
+    import simpy
+
+    from ampsim.executors.sim.contention import Contention
+    from ampsim.hardware.spec import HostSpec
+
+    env = simpy.Environment()
+    c = Contention.of(env)
+    c.share_cores(HostSpec(cores=2))
+    c.controller_work(1 * MS)
+    c.controller_work(1 * MS)
+    env.run()
+    assert env.now == pytest.approx(2 * MS, rel=1e-12) and c.controller_cpu_s == pytest.approx(2 * MS)
+
+
+def test_without_shared_cores_the_controller_costs_nothing():
+    ex = side_by_side(1e6, 1e6, on_host(cores=0, per_instance_s=1 * MS), mak=1, n=2)
+    assert timeline(ex) == timeline(side_by_side(1e6, 1e6, system(), mak=1, n=2))
+    assert "controller_cpu_s" not in ex.summary()
