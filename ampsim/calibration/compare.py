@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ampsim.calibration.report import plot, ranking_agreement, row, write_csv
+from ampsim.calibration.report import noisy, plot, ranking_agreement, row, write_csv
 from ampsim.config import Config, load_config, parse_override
 from ampsim.errors import ConfigError
 
@@ -253,6 +253,9 @@ def run_compare(experiment: str | Path, overrides: list[tuple[str, Any]] = (), c
         fix["slowdown"] = shared_machine_slowdown(fix["demand"], fix["cores"]) / machine_speed
         rows.append(row(pair.label, pair.cfg, pair.runs[len(pair.runs) // 2], simulated, fix))
     agreement = ranking_agreement(rows)
+    if shaky := noisy(rows):
+        log.warning("the machine was noisy: repeats of %s; calibrate and compare again when it is quiet",
+                    ", ".join(shaky))
     write_csv(rows, out / "compare.csv")
     plot(rows, agreement, out / "compare.png", f"{name}: measured vs simulated ({hw_path.name})")
     return rows, agreement

@@ -20,7 +20,10 @@ from pathlib import Path
 from ampsim.config import Config
 from ampsim.errors import ConfigError
 
-__all__ = ["COLUMNS", "format_table", "plot", "ranking_agreement", "read_csv", "row", "write_csv"]
+__all__ = ["COLUMNS", "format_table", "noisy", "plot", "ranking_agreement", "read_csv", "row", "write_csv"]
+
+#: repeats of one configuration further apart than this (max / min - 1) make its error meaningless
+NOISY_SPREAD = 0.2
 
 COLUMNS = ["config", "workers", "mak", "instances", "measured_throughput", "measured_throughput_min",
            "measured_throughput_max", "repeats", "simulated_throughput",
@@ -91,6 +94,22 @@ def ranking_agreement(rows: list[dict]) -> dict:
             "ties": len(pairs) - len(ordered), "same_order": order_m == order_s,
             "measured_order": [rows[i]["config"] for i in order_m],
             "simulated_order": [rows[i]["config"] for i in order_s]}
+
+
+def noisy(rows: list[dict], limit: float = NOISY_SPREAD) -> list[str]:
+    """The configurations whose repeated measurements lie more than ``limit`` apart (max / min - 1): on a
+    machine that noisy, an error smaller than the spread says nothing about the simulator.
+
+    >>> noisy([{"config": "a", "measured_throughput_min": 100.0, "measured_throughput_max": 110.0},
+    ...        {"config": "b", "measured_throughput_min": 76.7, "measured_throughput_max": 103.7}])
+    ['b (35 % apart)']
+    """
+    out = []
+    for r in rows:
+        lo, hi = r.get("measured_throughput_min"), r.get("measured_throughput_max")
+        if lo and hi and hi / lo - 1 > limit:
+            out.append(f"{r['config']} ({100 * (hi / lo - 1):.0f} % apart)")
+    return out
 
 
 def write_csv(rows: list[dict], path: Path) -> None:
