@@ -188,6 +188,8 @@ CASES = [
     ("demo-out-a-file", ["demo", "--no-progress", "--out", "{bad}/afile"], None, "afile: is a file"),
     ("compare-out-a-file", ["compare", str(BLOBS), "--out", "{bad}/afile"], None, "afile: is a file"),
     ("compare-two-experiments", ["compare", str(BLOBS), str(BLOBS)], None, "one experiment at a time"),
+    ("compare-from-without-resimulate", ["compare", str(BLOBS), "--from", "{bad}/adir"], None,
+     "--from: only with --resimulate"),
     ("resimulate-no-table", ["compare", str(BLOBS), "--resimulate", "--from", "{bad}/adir"], None,
      "adir/compare.csv"),
     ("resimulate-table-a-folder", ["compare", str(BLOBS), "--resimulate", "--from", "{bad}/tdir"], None,

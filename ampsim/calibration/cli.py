@@ -49,6 +49,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
         raise ConfigError(f"--repeat: must be >= 1, got {args.repeat}")
     if args.resimulate:
         return _resimulate(args)
+    if args.measured:
+        raise ConfigError("--from: only with --resimulate (compare measures anew otherwise)")
     if len(args.experiment) > 1:
         raise ConfigError(f"compare measures one experiment at a time, got {len(args.experiment)} "
                           "(several go with --resimulate)")
