@@ -123,6 +123,8 @@ def calibrate(workers: int | None = None, quick: bool = False) -> tuple[dict, di
     chip = dataclasses.replace(roofline, compute_table=tuple(ComputeCost(**row) for row in table))
     raw["node_errors"] = {"table": cp.node_errors(chip, profiles), "roofline": cp.node_errors(roofline, profiles),
                           "leave_one_out": cp.leave_one_out(roofline, table, profiles)}
+    if warning := cp.noise_warning(raw["node_errors"]["table"]):
+        log.warning("%s", warning)
     raw["contention"] = cp.contention(q, rounds=1 if quick else 2)
     speed_first = cw.speed_index()
     raw["dispatch"] = mb.dispatch_overhead_s(int(4000 * q))

@@ -102,6 +102,26 @@ def node_errors(chip, profiles: list[dict]) -> dict:
                       for x, lb, m, pr in worst[:5]]}
 
 
+#: node-level error of the model with its table above which calibrate warns (median, 90th percentile)
+NOISY_ERROR = (0.10, 0.25)
+
+
+def noise_warning(errors: dict) -> str | None:
+    """A warning when the model with its table misses the held-out pass by more than :data:`NOISY_ERROR`
+    (``errors``: :func:`node_errors`'s): the table's rows come from the same calls, so on a quiet machine
+    the passes agree to a few per cent; errors this large mean the machine's speed changed between passes.
+
+    >>> noise_warning({"median": 0.029, "p90": 0.098}) is None
+    True
+    >>> noise_warning({"median": 0.121, "p90": 0.254})
+    'node-level error median 12.1 %, 90th percentile 25.4 % between passes: the machine was noisy; calibrate when quiet'
+    """
+    if errors["median"] <= NOISY_ERROR[0] and errors["p90"] <= NOISY_ERROR[1]:
+        return None
+    return (f"node-level error median {errors['median'] * 100:.1f} %, 90th percentile {errors['p90'] * 100:.1f} % "
+            "between passes: the machine was noisy; calibrate when quiet")
+
+
 def leave_one_out(roofline, rows: list[dict], profiles: list[dict]) -> dict:
     """:func:`node_errors`' quantiles for the works that have a row, each predicted by a table without its
     own row (interpolated from the others): how well the table does on works it has not seen."""
