@@ -139,15 +139,22 @@ def draw_bar(df, _sweep_dir: Path, spec: FigureSpec, swept: list[str]):
     cats = list(dict.fromkeys(df[spec.x]))
     fig, ax = new_figure()
     gs = groups(df, keys)
-    width = 0.8 / len(gs)
+    # a hue that each category has at most one of (a label per point, coloured by its setting) needs no
+    # dodging: each bar stands full width on its own category
+    nested = all(sum(1 for _, sub in gs if c in set(sub[spec.x])) <= 1 for c in cats)
+    width = 0.8 if nested else 0.8 / len(gs)
     for j, (values, sub) in enumerate(gs):
         agg = sub.groupby(spec.x)[spec.y].agg(["mean", "min", "max"]).reindex(cats)
-        pos = np.arange(len(cats)) + (j - (len(gs) - 1) / 2) * width
+        pos = np.arange(len(cats)) + (0.0 if nested else (j - (len(gs) - 1) / 2) * width)
         spread = bool((agg["max"] - agg["min"]).fillna(0).abs().sum() > 0)
         ax.bar(pos, agg["mean"], width, label=legend_label(keys, values),
                yerr=[agg["mean"] - agg["min"], agg["max"] - agg["mean"]] if spread else None, capsize=2)
-    ax.set_xticks(np.arange(len(cats)), [short_value(c) for c in cats], fontsize=8)
-    ax.margins(y=0.25)  # room above the bars for the legend (bars keep their floor at 0)
+    labels = [short_value(c) for c in cats]
+    crowded = sum(len(str(t)) for t in labels) > 60  # labels that would run into each other when level
+    ax.set_xticks(np.arange(len(cats)), labels, fontsize=8, rotation=30 if crowded else 0,
+                  ha="right" if crowded else "center")
+    # room above the bars for the legend (bars keep their floor at 0); a legend of many settings is tall
+    ax.margins(y=0.25 if len(gs) <= 3 else 0.45)
     if df[spec.y].dropna().empty:
         raise RunError(f"figure {spec.name}: no {spec.y} values to draw")
     _finish(fig, ax, spec, _table_label(df, spec.x), _table_label(df, spec.y))

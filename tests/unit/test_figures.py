@@ -161,3 +161,20 @@ def test_demo_runs_offline_and_writes_its_figure(tmp_path):
     assert png.is_file() and png.suffix == ".png" and png.with_suffix(".pdf").is_file()
     assert (tmp_path / "demo" / "sweep" / "table.csv").is_file()
     assert (tmp_path / "demo" / "inputs" / "demo_sweep.toml").is_file()
+
+
+def test_bars_dodge_a_crossed_hue_and_stand_full_width_for_a_nested_one(tiny):
+    import pandas as pd
+
+    from ampsim.figures.lines import draw_bar
+
+    sweep, folder = tiny
+    crossed = draw_figure(next(f for f in sweep.figures if f.name == "bars"), folder / "sweep", sweep.keys)
+    assert {round(p.get_width(), 3) for p in crossed.axes[0].patches} == {0.4}  # two mak values per strategy
+    # one label per point, coloured by its setting (staleness-bounded admission's figures): no dodging
+    df = pd.DataFrame({"label": ["mak 16", "mak 64", "bound 1", "bound 2.75 from 48 (a long label)"],
+                       "train.max_staleness": [0.0, 0.0, 1.0, 2.75], "throughput": [1.0, 2.0, 1.5, 2.0]})
+    fig = draw_bar(df, folder, FigureSpec("n", "bar", x="label", y="throughput", hue=("train.max_staleness",)), [])
+    bars = [p for p in fig.axes[0].patches if p.get_height() > 0]
+    assert sorted(round(p.get_x() + p.get_width() / 2, 3) for p in bars) == [0.0, 1.0, 2.0, 3.0]
+    assert {round(p.get_width(), 3) for p in bars} == {0.8}
