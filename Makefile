@@ -9,7 +9,7 @@ AMPSIM := $(VENV)/bin/ampsim
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help venv lint test test-fast demo bench paper paper-quick sweeps-check compare clean
+.PHONY: help venv lint test test-fast demo bench paper paper-quick sweeps-check compare rescore clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -92,6 +92,9 @@ results/figures/compare_%.png: results/compare/%/compare.csv
 .PRECIOUS: results/compare/%/compare.csv
 
 compare: $(COMPARE_FIGS) ## simulated vs measured (multicore, calibrated model) on three experiments; needs a quiet machine
+
+rescore: | $(STAMP) ## the model as it is now against the stored compare measurements (RESCORE_SET="--set k=v ..."); minutes, any machine
+	$(AMPSIM) compare $(COMPARE_EXPS:%=experiments/%.toml) --resimulate $(RESCORE_SET)
 
 paper: $(FIGS) $(COMPARE_FIGS) ## every sweep in experiments/sweeps/ and every figure, into results/figures/ (long; needs AMPSIM_DATA)
 	@! find results/figures -name '*.png' -size +300k | grep . || (echo "PNG over 300 KB" >&2; exit 1)
