@@ -180,6 +180,18 @@ def simulate_run(cfg: Config, placement: dict[str, int], system, out: Path) -> d
         return run_training(p, ex, RunDir(out))
 
 
+def scored_row(label: str, cfg: Config, runs: list[dict], simulated: dict, counts: dict, *, speed: float,
+               cores: float) -> dict:
+    """The table row of a configuration from its measured ``runs`` (summaries; the median one is shown),
+    its ``simulated`` summary, its message ``counts`` and the machine's ``speed`` and free ``cores`` during
+    the measurements: the simulation is stretched by the shared-machine slowdown over that speed."""
+    runs = sorted(runs, key=lambda m: m["throughput_instances_per_s"])
+    demand = float(sum(simulated.get("chip_utilization", [1.0])))
+    fix = dict(counts, measured=[m["throughput_instances_per_s"] for m in runs], speed=speed, cores=cores,
+               demand=demand, slowdown=shared_machine_slowdown(demand, cores) / speed)
+    return row(label, cfg, runs[len(runs) // 2], simulated, fix)
+
+
 def run_folder(label: str) -> str:
     """The folder under ``runs/`` of the configuration ``label`` (``workers=2,mak=4`` → ``workers=2_mak=4``)."""
     return re.sub(r"[^A-Za-z0-9_.=-]+", "_", label)
@@ -246,12 +258,8 @@ def run_compare(experiment: str | Path, overrides: list[tuple[str, Any]] = (), c
     machine_speed = speed()
     rows = []
     for pair in pairs:
-        simulated = _simulate(pair, hw_path)
-        pair.runs.sort(key=lambda m: m["throughput_instances_per_s"])
-        fix = dict(pair.fix, measured=[m["throughput_instances_per_s"] for m in pair.runs], speed=machine_speed,
-                   cores=sum(cores[pair.workers]) / 2, demand=float(sum(simulated.get("chip_utilization", [1.0]))))
-        fix["slowdown"] = shared_machine_slowdown(fix["demand"], fix["cores"]) / machine_speed
-        rows.append(row(pair.label, pair.cfg, pair.runs[len(pair.runs) // 2], simulated, fix))
+        rows.append(scored_row(pair.label, pair.cfg, pair.runs, _simulate(pair, hw_path), pair.fix,
+                               speed=machine_speed, cores=sum(cores[pair.workers]) / 2))
     agreement = ranking_agreement(rows)
     if shaky := noisy(rows):
         log.warning("the machine was noisy: repeats of %s; calibrate and compare again when it is quiet",

@@ -39,8 +39,8 @@ def resimulate(measured: str | Path, overrides: list[tuple[str, Any]] = (), hard
     (default: ``hardware_models/local_cpu.toml``) with ``overrides``; write the table under ``out``. Returns
     (rows, ranking agreement, per measured run its instances, messages and controller CPU: what
     :func:`~ampsim.calibration.transport.fit_controller` fits)."""
-    from ampsim.calibration.compare import _sim_system, shared_machine_slowdown, simulate_run
-    from ampsim.calibration.report import plot, ranking_agreement, read_csv, row, write_csv
+    from ampsim.calibration.compare import _sim_system, scored_row, simulate_run
+    from ampsim.calibration.report import plot, ranking_agreement, read_csv, write_csv
     from ampsim.files import check_output_dir
     from ampsim.hardware.local import LOCAL_MODEL, local_model_path
 
@@ -60,18 +60,14 @@ def resimulate(measured: str | Path, overrides: list[tuple[str, Any]] = (), hard
     rows, sides = [], []
     for r, d in configs:
         cfg = _config(d, overrides)
-        summaries = sorted(runs[r["config"]], key=lambda m: m["throughput_instances_per_s"])
+        summaries = runs[r["config"]]
         sides += [{"instances": m["instances"], "messages": m["messages_processed"],
                    "controller_cpu_s": m["controller_cpu_s"]} for m in summaries]
         simulated = simulate_run(cfg, _placement(d), _sim_system(hw_path, int(r["workers"]), cfg.hardware),
                                  out / "runs" / d.name / "sim")
-        demand = float(sum(simulated.get("chip_utilization", [1.0])))
-        fix = {"measured": [m["throughput_instances_per_s"] for m in summaries], "speed": float(r["speed"]),
-               "cores": float(r["cores"]), "demand": demand,
-               "slowdown": shared_machine_slowdown(demand, float(r["cores"])) / float(r["speed"]),
-               "messages_per_instance": float(r["messages_per_instance"]),
-               "remote_per_instance": float(r["remote_per_instance"])}
-        rows.append(row(r["config"], cfg, summaries[len(summaries) // 2], simulated, fix))
+        counts = {k: float(r[k]) for k in ("messages_per_instance", "remote_per_instance")}
+        rows.append(scored_row(r["config"], cfg, summaries, simulated, counts, speed=float(r["speed"]),
+                               cores=float(r["cores"])))
     agreement = ranking_agreement(rows)
     write_csv(rows, out / "compare.csv")
     plot(rows, agreement, out / "compare.png", f"{measured.name}: measured vs resimulated ({hw_path.name})")

@@ -7,6 +7,7 @@ See :mod:`ampsim.sweeps.figspec` for the figure tables and :mod:`ampsim.figures.
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 from ampsim.errors import RunError
@@ -141,7 +142,8 @@ def draw_bar(df, _sweep_dir: Path, spec: FigureSpec, swept: list[str]):
     gs = groups(df, keys)
     # a hue that each category has at most one of (a label per point, coloured by its setting) needs no
     # dodging: each bar stands full width on its own category
-    nested = all(sum(1 for _, sub in gs if c in set(sub[spec.x])) <= 1 for c in cats)
+    hues_per_cat = Counter(c for _, sub in gs for c in set(sub[spec.x]))
+    nested = max(hues_per_cat.values(), default=0) <= 1
     width = 0.8 if nested else 0.8 / len(gs)
     for j, (values, sub) in enumerate(gs):
         agg = sub.groupby(spec.x)[spec.y].agg(["mean", "min", "max"]).reindex(cats)

@@ -156,7 +156,8 @@ class Contention:
         t = now
         while left:
             crowded = len(busy) > 1
-            need = {run: work * self._factor(run, crowded, len(left)) for run, work in left.items()}
+            factor = {run: self._factor(run, crowded, len(left)) for run in left}
+            need = {run: work * factor[run] for run, work in left.items()}
             dt = min(need.values())
             t_next = t + dt
             for run, seconds in need.items():
@@ -168,7 +169,7 @@ class Contention:
                         if not busy[run.chip]:
                             del busy[run.chip]
                 else:
-                    left[run] = max(left[run] - dt / self._factor(run, crowded, len(need)), 0.0)  # (rounding)
+                    left[run] = max(left[run] - dt / factor[run], 0.0)  # (rounding)
             t = t_next
         for run, end in ends.items():
             if run is new or end > run.end:  # never earlier (class docstring)
