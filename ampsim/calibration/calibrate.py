@@ -111,6 +111,9 @@ def calibrate(workers: int | None = None, quick: bool = False) -> tuple[dict, di
     t0 = time.perf_counter()
     load_before = _load()
     q = 0.2 if quick else 1.0
+    # the speed index at the start, before the transport runs and at the end: the chip rates are fitted in
+    # the first part, the transport costs in the second; on a drifting host both must be covered
+    speeds = [cw.speed_index()]
     raw: dict = {"matmul": mb.matmul_rates(min_time_s=0.02 * q), "copy": mb.copy_bandwidth(min_time_s=0.02 * q)}
     raw["steps"] = mb.node_step_samples(seconds_per_op=0.15 * q)
     raw["steps_fit"] = mb.fit_roofline(raw["steps"])
@@ -126,13 +129,14 @@ def calibrate(workers: int | None = None, quick: bool = False) -> tuple[dict, di
     if warning := cp.noise_warning(raw["node_errors"]["table"]):
         log.warning("%s", warning)
     raw["contention"] = cp.contention(q, rounds=1 if quick else 2)
-    speed_first = cw.speed_index()
+    speeds.append(cw.speed_index())
     raw["dispatch"] = mb.dispatch_overhead_s(int(4000 * q))
     raw["transport"] = mb.transport(1.0 * q)
     raw["remote"] = remote = calibrate_transport(chip, q)
-    speed_last = cw.speed_index()
-    raw["speed_index_s"] = (speed_first + speed_last) / 2  # the machine's speed drifts: two samples
-    raw["speed_drift"] = speed_last / speed_first - 1.0
+    speeds.append(cw.speed_index())
+    raw["speed_samples_s"] = speeds
+    raw["speed_index_s"] = sum(speeds) / len(speeds)
+    raw["speed_drift"] = speeds[-1] / speeds[0] - 1.0
     warning = speed_drift_warning(raw["speed_drift"])
     if warning:
         log.warning("%s", warning)
@@ -179,8 +183,8 @@ SPEED_DRIFT_WARN = 0.10
 
 
 def speed_drift_warning(drift: float) -> str | None:
-    """A warning when the speed index measured after the transport runs differs from the one before by more
-    than :data:`SPEED_DRIFT_WARN` (``drift`` = after / before - 1): the machine's speed changed during the
+    """A warning when the speed index measured at the end of the calibration differs from the one at its start
+    by more than :data:`SPEED_DRIFT_WARN` (``drift`` = end / start - 1): the machine's speed changed during the
     calibration (other jobs, or other virtual machines on the host), and the fitted costs mix the two speeds.
 
     >>> speed_drift_warning(0.195 / 0.190 - 1) is None
@@ -250,7 +254,8 @@ def to_toml(model: dict, raw: dict) -> str:
     lines.append(f"# Transport: {t['round_trips']} round trips of a small message, "
                  f"one-way {t['latency_s'] * 1e6:.1f} us "
                  f"(busy and idle time together); {t['bandwidth_bytes_per_s'] / 1e9:.2f} GB/s with 4 MB messages.")
-    drift = f"; its two samples {raw['speed_drift']:+.0%} apart" if "speed_drift" in raw else ""
+    samples = ", ".join(f"{v * 1e3:.0f}" for v in raw.get("speed_samples_s", []))
+    drift = f" (mean of {samples} ms at the start, middle and end)" if samples else ""
     lines.append("# Speed index (reference executor, 12 instances of each workload): "
                  f"{raw['speed_index_s'] * 1e3:.1f} ms{drift} "
                  "(ampsim compare re-measures it and follows drift).")
