@@ -190,8 +190,6 @@ CASES = [
     ("compare-two-experiments", ["compare", str(BLOBS), str(BLOBS)], None, "one experiment at a time"),
     ("compare-from-without-resimulate", ["compare", str(BLOBS), "--from", "{bad}/adir"], None,
      "--from: only with --resimulate"),
-    ("resimulate-measures-no-speed", ["compare", str(BLOBS), "--resimulate", "--speed-per-run"], None,
-     "--speed-per-run: measures; --resimulate measures nothing"),
     ("resimulate-no-table", ["compare", str(BLOBS), "--resimulate", "--from", "{bad}/adir"], None,
      "adir/compare.csv"),
     ("resimulate-table-a-folder", ["compare", str(BLOBS), "--resimulate", "--from", "{bad}/tdir"], None,

@@ -48,9 +48,6 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if args.repeat < 1:
         raise ConfigError(f"--repeat: must be >= 1, got {args.repeat}")
     if args.resimulate:
-        if args.speed_per_run:
-            raise ConfigError("--speed-per-run: measures; --resimulate measures nothing (it reads each run's "
-                              "speed.json where compare wrote one)")
         return _resimulate(args)
     if args.measured:
         raise ConfigError("--from: only with --resimulate (compare measures anew otherwise)")
@@ -59,8 +56,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
                           "(several go with --resimulate)")
     out = check_output_dir(args.out) if args.out else None  # before minutes of measuring
     rows, agreement = run_compare(args.experiment[0], [parse_override(o) for o in args.overrides], args.configs,
-                                  args.workers, args.hardware, out, repeat=args.repeat,
-                                  speed_per_run=args.speed_per_run)
+                                  args.workers, args.hardware, out, repeat=args.repeat)
     print(format_table(rows, agreement))
     where = out or Path("results") / "compare"
     print(f"written: compare.csv and compare.png under {where}")
@@ -112,9 +108,6 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     m.add_argument("--out", help="output folder (default: results/compare/<experiment>)")
     m.add_argument("--repeat", type=int, default=1, metavar="N",
                    help="measure every configuration N times (median; the spread decides ranking ties)")
-    m.add_argument("--speed-per-run", action="store_true",
-                   help="measure the machine's speed index between the runs and scale each run to the "
-                        "calibration's speed (a host whose speed swings within minutes; ~5 s per run)")
     m.add_argument("--resimulate", action="store_true",
                    help="measure nothing: simulate the configurations measured under --from again, on the model "
                         "as it is now (with --set hardware.* what-ifs), and score it against those measurements")

@@ -8,12 +8,7 @@ shared with other jobs (or sessions: Linux groups a session's processes) the wor
 ``cores`` is measured before and after the measurements and the simulated time is stretched accordingly
 (see :func:`shared_machine_slowdown`); likewise ``speed``, the machine's speed on the calibration
 workloads relative to calibration time (it drifts on shared virtual machines). The unstretched
-``dedicated`` prediction is reported too. With ``speed_per_run`` (``--speed-per-run``) the speed index is
-measured between the runs instead, and each run is scaled to the calibration's speed by the mean of the two
-indices around it (``speed.json`` in its folder): on a host whose speed swings within minutes this keeps
-the repeats of one configuration closer together than one correction for the whole cycle can; the
-measured columns are then at calibration speed (``measured_raw_throughput`` is what the clock said). With
-``repeat`` > 1 the configurations are measured round-robin
+``dedicated`` prediction is reported too. With ``repeat`` > 1 the configurations are measured round-robin
 (a drift hits all alike) and the median counts; the min-max spread decides which pairs the measurement
 cannot order (ranking ties, :func:`~ampsim.calibration.report.ranking_agreement`). The table (its rows,
 ``compare.csv`` and the figure: :mod:`ampsim.calibration.report`) reports throughput and time to target,
@@ -135,7 +130,6 @@ class _Pair:
     load: list | None
     fix: dict
     runs: list[dict] = field(default_factory=list)
-    speeds: list[float] = field(default_factory=list)  # with speed_per_run: each run's, relative to calibration
 
 
 def _prepare(label: str, cfg: Config, hw_path: Path, out: Path) -> _Pair:
@@ -151,9 +145,9 @@ def _prepare(label: str, cfg: Config, hw_path: Path, out: Path) -> _Pair:
                                                      "remote_bytes_per_instance": remote_bytes})
 
 
-def _measure(pair: _Pair) -> Path:
+def _measure(pair: _Pair) -> None:
     """Train the configuration once on the multicore executor (the same numerics every time: only the
-    timing differs); the first run's folder is ``multicore``, the next ``multicore-2``, ...; returns it."""
+    timing differs); the first run's folder is ``multicore``, the next ``multicore-2``, ..."""
     from ampsim.executors import make_executor
     from ampsim.planning import plan
     from ampsim.results import RunDir
@@ -161,10 +155,8 @@ def _measure(pair: _Pair) -> Path:
 
     p = plan(pair.cfg, placement=pair.mapping, estimated=pair.load)
     k = len(pair.runs) + 1
-    folder = pair.out / ("multicore" if k == 1 else f"multicore-{k}")
     with make_executor(p) as ex:
-        pair.runs.append(run_training(p, ex, RunDir(folder)))
-    return folder
+        pair.runs.append(run_training(p, ex, RunDir(pair.out / ("multicore" if k == 1 else f"multicore-{k}"))))
 
 
 def _simulate(pair: _Pair, hw_path: Path) -> dict:
@@ -189,71 +181,15 @@ def simulate_run(cfg: Config, placement: dict[str, int], system, out: Path) -> d
 
 
 def scored_row(label: str, cfg: Config, runs: list[dict], simulated: dict, counts: dict, *, speed: float,
-               cores: float, run_speeds: list[float] | None = None) -> dict:
+               cores: float) -> dict:
     """The table row of a configuration from its measured ``runs`` (summaries; the median one is shown),
     its ``simulated`` summary, its message ``counts`` and the machine's ``speed`` and free ``cores`` during
-    the measurements: the simulation is stretched by the shared-machine slowdown over that speed. With
-    ``run_speeds`` (one per run, measured around it) each run is scaled to calibration speed instead and
-    ``speed`` is not used."""
-    raw = sorted(m["throughput_instances_per_s"] for m in runs)
-    if run_speeds is not None:
-        runs, speed = [at_speed(m, s) for m, s in zip(runs, run_speeds, strict=True)], 1.0
+    the measurements: the simulation is stretched by the shared-machine slowdown over that speed."""
     runs = sorted(runs, key=lambda m: m["throughput_instances_per_s"])
     demand = float(sum(simulated.get("chip_utilization", [1.0])))
     fix = dict(counts, measured=[m["throughput_instances_per_s"] for m in runs], speed=speed, cores=cores,
-               demand=demand, slowdown=shared_machine_slowdown(demand, cores) / speed,
-               raw_throughput=raw[len(raw) // 2], run_speeds=run_speeds)
+               demand=demand, slowdown=shared_machine_slowdown(demand, cores) / speed)
     return row(label, cfg, runs[len(runs) // 2], simulated, fix)
-
-
-def at_speed(summary: dict, speed: float) -> dict:
-    """A measured run's ``summary`` as it would have been at the calibration's speed, the machine having run
-    at ``speed`` times it (< 1: slower): throughput divided by it, times and CPU seconds multiplied.
-
-    >>> at_speed({"throughput_instances_per_s": 80.0, "time_s": 5.0, "worker_cpu_s": [4.0, 3.0]}, 0.8)
-    {'throughput_instances_per_s': 100.0, 'time_s': 4.0, 'worker_cpu_s': [3.2, 2.4000000000000004]}
-    """
-    out = dict(summary, throughput_instances_per_s=summary["throughput_instances_per_s"] / speed,
-               time_s=summary["time_s"] * speed)
-    if out.get("time_to_target"):
-        out["time_to_target"] = dict(out["time_to_target"], time_s=out["time_to_target"]["time_s"] * speed)
-    if out.get("worker_cpu_s"):
-        out["worker_cpu_s"] = [c * speed for c in out["worker_cpu_s"]]
-    if out.get("controller_cpu_s") is not None:
-        out["controller_cpu_s"] = out["controller_cpu_s"] * speed
-    return out
-
-
-#: a measured run's speed, in its folder, when compare measured the speed around every run
-RUN_SPEED = "speed.json"
-
-
-def record_run_speed(run_dir: Path, index_s: float, calibration_index_s: float) -> float:
-    """Write the speed index measured around the run in ``run_dir``; return its speed relative to the
-    calibration (calibration index / this one: < 1 when the machine ran slower)."""
-    import json
-
-    from ampsim.results import atomic_write
-
-    speed = calibration_index_s / index_s
-    atomic_write(run_dir / RUN_SPEED, json.dumps({"speed_index_s": index_s, "calibration_speed_index_s":
-                                                  calibration_index_s, "speed": speed}, indent=1) + "\n")
-    return speed
-
-
-def run_speed(run_dir: Path) -> float | None:
-    """The speed :func:`record_run_speed` wrote in ``run_dir`` (None where compare measured none)."""
-    import json
-
-    from ampsim.files import read_text
-
-    f = run_dir / RUN_SPEED
-    if not f.is_file():
-        return None
-    try:
-        return float(json.loads(read_text(f))["speed"])
-    except (json.JSONDecodeError, KeyError, TypeError, ValueError):
-        raise ConfigError(f"{f}: not a run speed file (no speed)") from None
 
 
 def run_folder(label: str) -> str:
@@ -262,19 +198,14 @@ def run_folder(label: str) -> str:
 
 
 def _speed_meter(calib: dict):
-    """Measure the machine's speed index now; the returned function measures it again and returns the mean
-    of the last two samples: the index around what ran in between (None when the calibration recorded no
-    index to compare it with)."""
+    """Measure the machine's speed index now; the returned function measures it again and returns
+    calibration-time index / mean of the two (1.0 when the calibration recorded none)."""
     if not calib.get("speed_index_s"):
-        return lambda: None
+        return lambda: 1.0
     from ampsim.calibration.workloads import speed_index
 
-    last = [speed_index()]
-
-    def index_s() -> float:
-        last.append(speed_index())
-        return (last[-2] + last[-1]) / 2
-    return index_s
+    first = speed_index()
+    return lambda: calib["speed_index_s"] / ((first + speed_index()) / 2)
 
 
 def shared_machine_slowdown(demand: float, cores: float) -> float:
@@ -291,10 +222,9 @@ def shared_machine_slowdown(demand: float, cores: float) -> float:
 
 def run_compare(experiment: str | Path, overrides: list[tuple[str, Any]] = (), configs: str | None = None,
                 workers: int | None = None, hardware: str | Path | None = None,
-                out: str | Path | None = None, repeat: int = 1,
-                speed_per_run: bool = False) -> tuple[list[dict], dict]:
+                out: str | Path | None = None, repeat: int = 1) -> tuple[list[dict], dict]:
     """Run every configuration both ways; write CSV and figure; return (rows, agreement)."""
-    from ampsim.calibration.calibrate import model_of_this_machine, sidecar
+    from ampsim.calibration.calibrate import model_of_this_machine
     from ampsim.calibration.microbench import cores_available
     from ampsim.files import check_output_dir
     from ampsim.hardware.local import default_workers
@@ -318,23 +248,18 @@ def run_compare(experiment: str | Path, overrides: list[tuple[str, Any]] = (), c
         pairs.append(_prepare(label, cfg, hw_path, out / "runs" / run_folder(label)))
     counts = sorted({p.workers for p in pairs})
     cores = {k: [cores_available(k)] for k in counts}
-    if speed_per_run and not calib.get("speed_index_s"):
-        raise ConfigError(f"--speed-per-run: {sidecar(hw_path)} records no speed index (calibrate again)")
-    index_s = _speed_meter(calib)
+    speed = _speed_meter(calib)
     for r in range(repeat):  # round-robin: a drifting machine affects every configuration alike
         for pair in pairs:
             log.info("compare %s: %s (measurement %d of %d)", name, pair.label, r + 1, repeat)
-            folder = _measure(pair)
-            if speed_per_run:
-                pair.speeds.append(record_run_speed(folder, index_s(), calib["speed_index_s"]))
+            _measure(pair)
     for k in counts:
         cores[k].append(cores_available(k))
-    machine_speed = 1.0 if speed_per_run or not calib.get("speed_index_s") else calib["speed_index_s"] / index_s()
+    machine_speed = speed()
     rows = []
     for pair in pairs:
         rows.append(scored_row(pair.label, pair.cfg, pair.runs, _simulate(pair, hw_path), pair.fix,
-                               speed=machine_speed, cores=sum(cores[pair.workers]) / 2,
-                               run_speeds=pair.speeds if speed_per_run else None))
+                               speed=machine_speed, cores=sum(cores[pair.workers]) / 2))
     agreement = ranking_agreement(rows)
     if shaky := noisy(rows):
         log.warning("the machine was noisy: repeats of %s; calibrate and compare again when it is quiet",

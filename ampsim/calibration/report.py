@@ -7,8 +7,7 @@ explains a miss: the CPU the measured run's workers and controller used against 
 simulation gave its chips and the work it gave its controller (``measured_worker_cpu_s`` /
 ``simulated_busy_s``; a miss with these equal lies in the waiting, not in the work). A chip's busy time is
 stretched while it shares a core (``[host]``), where a worker's CPU time is not: with a host, compare them
-knowing that. Where compare measured the machine's speed around every run (``run_speeds``), the measured
-columns are at the calibration's speed and ``measured_raw_throughput`` is the median as the clock said.
+knowing that.
 """
 
 from __future__ import annotations
@@ -32,7 +31,7 @@ COLUMNS = ["config", "workers", "mak", "instances", "measured_throughput", "meas
            "simulated_time_to_target_s", "time_to_target_error_pct", "measured_metric", "simulated_metric",
            "dedicated_throughput", "dedicated_error_pct", "cores", "demand", "speed", "slowdown",
            "messages_per_instance", "remote_per_instance", "measured_worker_cpu_s", "simulated_busy_s",
-           "measured_controller_cpu_s", "simulated_controller_cpu_s", "measured_raw_throughput", "run_speeds"]
+           "measured_controller_cpu_s", "simulated_controller_cpu_s"]
 #: what a table needs to be re-scored (``--resimulate``): older tables lack the CPU columns
 REQUIRED = ("config", "workers", "speed", "cores", "messages_per_instance", "remote_per_instance")
 
@@ -64,9 +63,7 @@ def row(label: str, cfg: Config, m: dict, s: dict, fix: dict) -> dict:
             "measured_worker_cpu_s": sum(m.get("worker_cpu_s") or [0.0]),
             "simulated_busy_s": s["time_s"] * sum(s.get("chip_utilization", [])),
             "measured_controller_cpu_s": m.get("controller_cpu_s"),
-            "simulated_controller_cpu_s": s.get("controller_cpu_s"),
-            "measured_raw_throughput": fix.get("raw_throughput", mt),
-            "run_speeds": ";".join(f"{v:.4f}" for v in fix["run_speeds"]) if fix.get("run_speeds") else None}
+            "simulated_controller_cpu_s": s.get("controller_cpu_s")}
 
 
 def _err(sim: float | None, meas: float | None) -> float | None:
@@ -145,7 +142,7 @@ def format_table(rows: list[dict], agreement: dict) -> str:
     lines = [head, "-" * len(head)]
     for r in rows:
         lines.append(f"{r['config']:<22} {r['measured_throughput']:>10.1f} {r['simulated_throughput']:>11.1f} "
-                     f"{_pct(r['throughput_error_pct']):>8} {_speed(r):>5.2f} {r['cores']:>5.2f} {r['demand']:>6.2f} "
+                     f"{_pct(r['throughput_error_pct']):>8} {r['speed']:>5.2f} {r['cores']:>5.2f} {r['demand']:>6.2f} "
                      f"{r['dedicated_throughput']:>11.1f} {_pct(r['dedicated_error_pct']):>8} "
                      f"{r['remote_per_instance'] / max(r['messages_per_instance'], 1):>6.0%} "
                      f"{_num(r['measured_time_to_target_s']):>10} {_num(r['simulated_time_to_target_s']):>9}")
@@ -156,14 +153,6 @@ def format_table(rows: list[dict], agreement: dict) -> str:
                  f"measured: {' > '.join(agreement['measured_order'])}; "
                  f"simulated: {' > '.join(agreement['simulated_order'])}")
     return "\n".join(lines)
-
-
-def _speed(r: dict) -> float:
-    """The machine's speed during a row's runs: the median of the runs' where each has its own."""
-    if not r.get("run_speeds"):
-        return float(r["speed"])
-    speeds = sorted(float(v) for v in r["run_speeds"].split(";"))
-    return speeds[len(speeds) // 2]
 
 
 def _pct(v: float | None) -> str:

@@ -4,8 +4,7 @@ Measuring takes a quiet machine and minutes; simulating takes seconds. When the 
 a recalibration, a ``--set hardware.*`` what-if), the measured runs that ``ampsim compare`` left under
 ``<dir>/runs/<config>/multicore*`` still describe the machine, so this module simulates each configuration
 again, with the placement the measurement used, and writes a new table beside them: measured values,
-the cores and speed measured with them (each run's ``speed.json`` where compare measured one per run) and
-the message counts are the table's; only the simulated side
+the cores and speed measured with them and the message counts are the table's; only the simulated side
 (and so the error, the demand and the slowdown) is new.
 
 It also returns, per measured run, the controller's CPU time, instances and messages, which
@@ -54,7 +53,6 @@ def resimulate(measured: str | Path, overrides: list[tuple[str, Any]] = (), hard
     check_output_dir(out)
     configs = [(r, _run_dir(measured, r["config"])) for r in rows_in]
     runs = {r["config"]: _measured_runs(d) for r, d in configs}  # every input read before anything is run
-    speeds = {r["config"]: _run_speeds(d) for r, d in configs}
     hw_path = Path(hardware) if hardware else local_model_path()
     if hw_path is None or not hw_path.is_file():
         raise ConfigError(f"{hardware or LOCAL_MODEL}: no such hardware model (give --hardware: the model of the "
@@ -69,7 +67,7 @@ def resimulate(measured: str | Path, overrides: list[tuple[str, Any]] = (), hard
                                  out / "runs" / d.name / "sim")
         counts = {k: float(r[k]) for k in ("messages_per_instance", "remote_per_instance")}
         rows.append(scored_row(r["config"], cfg, summaries, simulated, counts, speed=float(r["speed"]),
-                               cores=float(r["cores"]), run_speeds=speeds[r["config"]]))
+                               cores=float(r["cores"])))
     agreement = ranking_agreement(rows)
     write_csv(rows, out / "compare.csv")
     plot(rows, agreement, out / "compare.png", f"{measured.name}: measured vs resimulated ({hw_path.name})")
@@ -95,19 +93,6 @@ def _measured_runs(d: Path) -> list[dict]:
         except json.JSONDecodeError as e:
             raise ConfigError(f"{f}: not JSON ({e.msg}, line {e.lineno})") from None
     return out
-
-
-def _run_speeds(d: Path) -> list[float] | None:
-    """Each measured run's speed, in the order of :func:`_measured_runs` (None where compare measured the
-    speed once for the whole cycle)."""
-    from ampsim.calibration.compare import run_speed
-
-    speeds = [run_speed(f.parent) for f in sorted(d.glob("multicore*/summary.json"))]
-    if all(s is None for s in speeds):
-        return None
-    if any(s is None for s in speeds):
-        raise ConfigError(f"{d}: some measured runs have a {d.name}/multicore*/speed.json and some do not")
-    return speeds
 
 
 def _config(d: Path, overrides: list[tuple[str, Any]]):

@@ -217,35 +217,3 @@ def test_resimulate_refuses_to_replace_the_measured_table_or_read_a_foreign_fold
         resimulate(folder, hardware=quick_model, out=folder)
     with pytest.raises(ConfigError, match="compare.csv"):
         resimulate(tmp_path, hardware=quick_model)
-
-
-def test_compare_scales_each_run_to_calibration_speed_by_the_index_measured_around_it(quick_model, tmp_path,
-                                                                                      monkeypatch):
-    import ampsim.calibration.workloads as cw
-
-    calib = json.loads(sidecar(quick_model).read_text())["speed_index_s"]
-    samples = iter([0.1, 0.3, 0.5, 0.7])  # the index before the first run and after each of three
-    monkeypatch.setattr(cw, "speed_index", lambda: next(samples))
-    rows, _ = run_compare(ROOT / "experiments" / "blobs_mlp.toml", [("train.max_instances", 40), ("eval.limit", 50)],
-                          "workers=1,mak=1", workers=2, hardware=quick_model, out=tmp_path, repeat=3,
-                          speed_per_run=True)
-    runs = tmp_path / "runs" / "workers=1_mak=1"
-    raw, scaled = [], []
-    for folder, index in zip(("multicore", "multicore-2", "multicore-3"), (0.2, 0.4, 0.6)):
-        record = json.loads((runs / folder / "speed.json").read_text())
-        assert record["speed_index_s"] == pytest.approx(index) and record["speed"] == pytest.approx(calib / index)
-        thr = json.loads((runs / folder / "summary.json").read_text())["throughput_instances_per_s"]
-        raw.append(thr)
-        scaled.append(thr * index / calib)  # a run on a machine twice as slow counts twice as fast
-    (r,) = rows
-    assert r["measured_throughput"] == pytest.approx(sorted(scaled)[1])
-    assert (r["measured_throughput_min"], r["measured_throughput_max"]) == pytest.approx((min(scaled), max(scaled)))
-    assert r["measured_raw_throughput"] == pytest.approx(sorted(raw)[1]) and r["speed"] == 1.0
-    assert r["run_speeds"] == ";".join(f"{calib / i:.4f}" for i in (0.2, 0.4, 0.6))
-    # --resimulate reads the runs' speeds back and scores them alike
-    again, _, _ = resimulate(tmp_path, hardware=quick_model, out=tmp_path / "again")
-    assert again[0]["measured_throughput"] == r["measured_throughput"]
-    assert again[0]["throughput_error_pct"] == pytest.approx(r["throughput_error_pct"])
-    (runs / "multicore-2" / "speed.json").unlink()
-    with pytest.raises(ConfigError, match="some measured runs have"):
-        resimulate(tmp_path, hardware=quick_model, out=tmp_path / "partial")
