@@ -110,3 +110,21 @@ def test_module_paths_named_in_the_docs_exist():
     for doc in DOCS:
         for path in set(re.findall(r"`(ampsim/[\w/]+(?:\.py)?)`", doc.read_text())):
             assert (ROOT / path).exists(), f"{doc.name} names {path}, which does not exist"
+
+
+def test_the_sweeps_table_lists_every_sweep_file_and_its_figures():
+    import fnmatch
+    import tomllib
+
+    folder = ROOT / "experiments" / "sweeps"
+    rows = [[c.strip() for c in line.strip("|").split("|")] for line in (folder / "README.md").read_text().splitlines()
+            if line.startswith("| ") and not line.startswith("| file")]
+    listed = {name: row for row in rows for name in row[0].split(", ")}
+    for f in sorted(folder.glob("*.toml")):
+        assert f.stem in listed, f"experiments/sweeps/README.md: add a row for {f.name}"
+        row = listed[f.stem]
+        assert len(row) == 3, f"experiments/sweeps/README.md: the row of {f.stem} has {len(row)} cells, not 3"
+        patterns = row[2].split(", ")
+        for fig in tomllib.loads(f.read_text()).get("figure", []):
+            assert any(fnmatch.fnmatch(fig["name"], p) for p in patterns), \
+                f"experiments/sweeps/README.md: the row of {f.stem} does not name its figure {fig['name']}"
