@@ -81,6 +81,9 @@ class TrainSection:
     admission_start: int = spec(1, ge=0, help="with train.max_staleness: the window's first size (it doubles "
                                 "from there while under the bound); 0 = one instance per chip the placement "
                                 "occupies (fill the pipeline once before measuring)")
+    admission_slow_start: bool = spec(True, help="with train.max_staleness: the window doubles from its first "
+                                      "size each round while under the bound (TCP's slow start); false = it "
+                                      "grows by one a round from the first size, as after a cut")
     max_instances: int = spec(0, ge=0, help="stop an epoch after this many instances; 0 = all")
     target: float = spec(0.0, help="metric value that counts as reaching the target (time-to-target)")
 

@@ -129,6 +129,11 @@ class Plan:
         return self.config.train.admission_start or len(set((self.placement or {}).values())) or 1
 
     @property
+    def admission_slow_start(self) -> bool:
+        """Simulator: whether the admission window doubles from its first size while under the bound."""
+        return self.config.train.admission_slow_start
+
+    @property
     def numerics(self) -> bool:
         """False: the simulated executor replays recordings instead of running the numpy code."""
         return self.config.executor.numerics
@@ -164,6 +169,9 @@ def check_numerics(cfg: Config) -> None:
     if cfg.train.admission_start != 1 and not cfg.train.max_staleness:
         raise ConfigError(f"{cfg.path}: train.admission_start: sets the first size of the staleness-bounded "
                           "admission window; it needs train.max_staleness > 0")
+    if not cfg.train.admission_slow_start and not cfg.train.max_staleness:
+        raise ConfigError(f"{cfg.path}: train.admission_slow_start: sets how the staleness-bounded admission "
+                          "window grows; it needs train.max_staleness > 0")
 
 
 def configure_params(cfg: Config, task: Task) -> None:

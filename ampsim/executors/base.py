@@ -59,6 +59,8 @@ class ExecutorPlan(Protocol):
     max_staleness: float
     #: sim: the admission window's first size
     admission_start: int
+    #: sim: whether the admission window doubles from its first size (else it grows by one a round)
+    admission_slow_start: bool
 
 
 class RunFolder(Protocol):

@@ -333,7 +333,8 @@ def _resolve(source: str, experiment: Path, over: list, keys: list[str], combo: 
     resolved["train"] = {k: v for k, v in resolved["train"].items()  # nor do the staleness options' defaults
                          if k != "max_loss" and (k, v) not in (("staleness", "none"), ("predict_delay", -1.0),
                                                                    ("staleness_nodes", {}), ("max_staleness", 0.0),
-                                                                   ("admission_start", 1))}
+                                                                   ("admission_start", 1),
+                                                                   ("admission_slow_start", True))}
     if resolved.get("replicas") == dataclasses.asdict(ReplicasSection()):  # nor do replicas' defaults
         del resolved["replicas"]
     else:  # nor do the defaults of the newer replica options

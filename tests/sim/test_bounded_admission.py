@@ -88,9 +88,22 @@ def test_admission_start_0_is_one_instance_per_occupied_chip_and_skips_slow_star
     assert from_chips.time_s < from_one.time_s
 
 
+def test_without_slow_start_the_window_grows_by_one_a_round_from_its_first_size():
+    doubling, doubling_stale, _ = run("train.max_staleness=1e9", "train.admission_start=4")
+    additive, additive_stale, _ = run("train.max_staleness=1e9", "train.admission_start=4",
+                                      "train.admission_slow_start=false")
+    h = additive._window.history
+    assert h == list(range(4, 4 + len(h))) and len(h) > 3 and doubling._window.history[:3] == [4, 8, 16]
+    assert additive.summary()["admission_cuts"] == 0
+    # fewer in flight while the window climbs: less staleness, more time
+    assert additive_stale < doubling_stale and additive.time_s > doubling.time_s
+
+
 def test_admission_start_without_a_bound_is_refused():
     with pytest.raises(ConfigError, match="train.admission_start: .* needs train.max_staleness"):
         make_plan("train.admission_start=0")
+    with pytest.raises(ConfigError, match="train.admission_slow_start: .* needs train.max_staleness"):
+        make_plan("train.admission_slow_start=false")
 
 
 @pytest.mark.parametrize("extra", [
@@ -99,7 +112,8 @@ def test_admission_start_without_a_bound_is_refused():
     # on SimPy's loop with packet links and with replicas synchronizing (their rounds gate the copies)
     ("train.mak=64", "train.max_staleness=1", "hardware.link.packet_bytes=64"),
     ("train.mak=64", "train.max_staleness=1", "replicas.groups=2", "replicas.sync_every=2"),
-], ids=["cap-1024", "start-per-chip-muf-4", "packets", "replicas"])
+    ("train.mak=1024", "train.max_staleness=1.5", "train.admission_start=8", "train.admission_slow_start=false"),
+], ids=["cap-1024", "start-per-chip-muf-4", "packets", "replicas", "no-slow-start"])
 def test_a_replay_admits_as_the_full_run_does(extra, tmp_path, monkeypatch):
     """The window reads the measured staleness, which a replay reproduces bit for bit, so a replayed run
     admits the same instances at the same times: same window history, time, staleness and chip busy time."""

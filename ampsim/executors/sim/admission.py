@@ -8,7 +8,8 @@ is measured at the instant of admission), then stalls while the burst drains. Th
 uses for the same problem (a congestion signal that arrives one round trip late): a *window* of instances
 in flight, changed at most once per round, a round being as many completions as the window held::
 
-    size = start (1 unless ``train.admission_start`` says otherwise), threshold = mak
+    size = start (1 unless ``train.admission_start`` says otherwise)
+    threshold = mak (or = start with ``train.admission_slow_start = false``: no doubling, +1 a round)
     at the end of each round (``length`` completions since the round began), with signal s and bound b:
         s > b                   ->  size = max(1, min(size - 1, floor(size * b / s))); threshold = size
         else, size < threshold  ->  size = min(mak, 2 * size)                      (slow start)
@@ -31,6 +32,12 @@ Slow start from one instance costs a round trip per doubling, while the machine 
 fewer instances in flight than the chips a model occupies leave some of them idle whatever the
 staleness. ``train.admission_start = 0`` therefore starts the window at one instance per occupied chip
 (TCP's larger initial window, RFC 6928, answers the same waste), and slow start goes on from there.
+
+From a first size already near what the bound allows, slow start overshoots: the signal trails a round,
+so the doubling round admits twice the window before the staleness it causes is measured (from 48 on
+the slow-link torus the window holds 96 in its second round). ``train.admission_slow_start = false``
+starts in additive increase instead, one more a round from the first size (TCP with its initial
+slow-start threshold set to the initial window).
 """
 
 from __future__ import annotations
@@ -58,9 +65,14 @@ class AdmissionWindow:
     (5, 5)
     >>> AdmissionWindow(mak=8, bound=1.0, start=17).history  # a first size over the cap is the cap
     [8]
+    >>> w = AdmissionWindow(mak=64, bound=1.0, start=4, slow_start=False)
+    >>> for _ in range(4 + 5):  # no doubling: one more each round from the first size
+    ...     _ = w.completed(signal=0.5)
+    >>> w.history
+    [4, 5, 6]
     """
 
-    def __init__(self, mak: int, bound: float, start: int = 1) -> None:
+    def __init__(self, mak: int, bound: float, start: int = 1, slow_start: bool = True) -> None:
         if mak < 1:
             raise ValueError(f"mak must be >= 1, got {mak}")
         if not bound > 0:
@@ -71,7 +83,7 @@ class AdmissionWindow:
         #: instances allowed in flight now
         self.size = min(mak, start)
         #: slow start doubles the window up to here; a cut sets it to the reduced window
-        self.threshold = mak
+        self.threshold = mak if slow_start else self.size
         #: rounds that ended with the signal over the bound
         self.cuts = 0
         #: the window at the start of every round (one entry per round), for the summary

@@ -64,13 +64,13 @@ class SimExecutor(ExecutorBase):
                    estimated_load=plan.estimated_load, numerics=plan.numerics,
                    recording_context=plan.recording_context, sync_sets=plan.sync_sets,
                    max_staleness=plan.max_staleness, admission_start=plan.admission_start,
-                   collective=plan.collective)
+                   admission_slow_start=plan.admission_slow_start, collective=plan.collective)
 
     def __init__(self, model: Model, system: SystemSpec, placement: dict[str, int], *, mak: int = 1,
                  trace: bool = False, eval_advances_time: bool = False, source: str = "<config>",
                  estimated_load: list[dict] | None = None, numerics: bool = True,
                  recording_context: str = "", sync_sets: list[SyncSet] = (), max_staleness: float = 0.0,
-                 admission_start: int = 1, collective: str = "ring") -> None:
+                 admission_start: int = 1, admission_slow_start: bool = True, collective: str = "ring") -> None:
         self.model, self.system, self.mak = model, system, mak
         self.estimated_load = estimated_load
         self.graph = model.graph.validate()
@@ -111,7 +111,8 @@ class SimExecutor(ExecutorBase):
         self._completions = 0  # serial of instance completions (orders update jobs against sync gates)
         #: staleness-bounded admission (``train.max_staleness``; 0 = off): its window (it holds the bound)
         #: and the event the controller waits on; a replay measures the same staleness, so it admits alike
-        self._window = AdmissionWindow(mak, max_staleness, start=admission_start) if max_staleness else None
+        self._window = AdmissionWindow(mak, max_staleness, start=admission_start,
+                                       slow_start=admission_slow_start) if max_staleness else None
         self._admit: simpy.Event | None = None
         self._reference = ReferenceExecutor(model)
         self._live: dict[int, int] = defaultdict(int)
