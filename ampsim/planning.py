@@ -166,12 +166,11 @@ def check_numerics(cfg: Config) -> None:
     if cfg.train.max_staleness and cfg.executor.kind != "sim":
         raise ConfigError(f"{cfg.path}: train.max_staleness: staleness-bounded admission runs on the simulated "
                           "executor (executor.kind = \"sim\"; a replay too)")
-    if cfg.train.admission_start != 1 and not cfg.train.max_staleness:
-        raise ConfigError(f"{cfg.path}: train.admission_start: sets the first size of the staleness-bounded "
-                          "admission window; it needs train.max_staleness > 0")
-    if not cfg.train.admission_slow_start and not cfg.train.max_staleness:
-        raise ConfigError(f"{cfg.path}: train.admission_slow_start: sets how the staleness-bounded admission "
-                          "window grows; it needs train.max_staleness > 0")
+    for key, what, default in (("admission_start", "the first size of", 1),
+                               ("admission_slow_start", "how it grows", True)):
+        if getattr(cfg.train, key) != default and not cfg.train.max_staleness:
+            raise ConfigError(f"{cfg.path}: train.{key}: sets {what} the staleness-bounded admission window; "
+                              "it needs train.max_staleness > 0")
 
 
 def configure_params(cfg: Config, task: Task) -> None:

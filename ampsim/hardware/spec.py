@@ -198,7 +198,7 @@ class HostSpec:
     is busy ``controller_s_per_instance + controller_s_per_message * messages`` for every instance that
     completes (its admission, the weight returns of its messages, its completion), starting when it
     completes; it delays no message, it only takes its share of the cores (the rule is in
-    :mod:`ampsim.executors.sim.chips`). All three default to 0: no host, today's timing.
+    :mod:`ampsim.executors.sim.contention`). All three default to 0: no host, today's timing.
     """
 
     cores: int = 0
