@@ -100,7 +100,7 @@ label = "numerics by hand"
 
 #: committed sweeps (results/sweeps/<name>/table.csv), with and without replay set by hand
 COMMITTED = ["bandwidth_mnist", "mak_list_reduction", "mak_sst", "placement_mnist", "scaling_topology",
-             "convergence_mnist", "whatif_sst_links", "whatif_sst_hypercube"]
+             "convergence_mnist", "whatif_sst_links", "whatif_sst_hypercube", "packets_sst"]
 
 
 @pytest.mark.parametrize("name", COMMITTED)
