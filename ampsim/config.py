@@ -27,11 +27,20 @@ from typing import Any
 from ampsim.errors import ConfigError
 from ampsim.files import read_toml
 
+#: how a sweep point's id counts a field (:func:`spec`'s ``point_id``)
+POINT_ID_RULES = ("always", "unless_default", "never")
+
 
 def spec(default: Any, *, gt: float | None = None, ge: float | None = None, le: float | None = None,
-         choices: tuple | None = None, help: str = "") -> Any:
-    """A config field: default, optional bounds (``gt``, ``ge``, ``le``) or ``choices``, and a help line."""
-    meta = {"gt": gt, "ge": ge, "le": le, "choices": choices, "help": help}
+         choices: tuple | None = None, help: str = "", point_id: str = "always") -> Any:
+    """A config field: default, optional bounds (``gt``, ``ge``, ``le``) or ``choices``, and a help line.
+
+    ``point_id`` says how a sweep point's id (:mod:`ampsim.sweeps.spec`) counts the field: ``"always"``;
+    ``"unless_default"`` for an option added after results were committed, whose default is the behaviour
+    before it, so that points that leave it at its default keep their ids (and their finished results);
+    ``"never"`` for a field that cannot change a result (a stop for runs that would have none, a watchdog)."""
+    assert point_id in POINT_ID_RULES, point_id
+    meta = {"gt": gt, "ge": ge, "le": le, "choices": choices, "help": help, "point_id": point_id}
     if isinstance(default, (list, dict)):
         return field(default_factory=lambda: type(default)(default), metadata=meta)
     return field(default=default, metadata=meta)
@@ -63,27 +72,28 @@ class TrainSection:
     clip_norm: float = spec(0.0, ge=0, help="clip each node's update to this gradient norm; 0 = off")
     #: far above any healthy run of the shipped experiments (their loss per row stays below 10^3)
     max_loss: float = spec(1e6, ge=0, help="stop the run when a loss per labelled row exceeds this; "
-                           "0 = stop only on NaN or infinity")
+                           "0 = stop only on NaN or infinity", point_id="never")
     mak: int = spec(1, ge=1, help="max_active_keys: instances in flight")
     muf: int = spec(1, ge=1, help="min_update_frequency: completed instances per parameter update")
     staleness: str = spec("none", choices=("none", "stash", "predict", "scale_lr"),
                           help="stale-gradient mitigation per parameterized node: stash (backward uses the "
                           "forward's parameters), predict (forward extrapolates along the last step), scale_lr "
-                          "(step / (1 + staleness)); see ampsim/ir/param.py")
+                          "(step / (1 + staleness)); see ampsim/ir/param.py", point_id="unless_default")
     predict_delay: float = spec(-1.0, ge=-1, help="staleness = predict: updates to extrapolate by; "
-                                "-1 = the node's mean measured staleness so far")
+                                "-1 = the node's mean measured staleness so far", point_id="unless_default")
     staleness_nodes: dict = spec({}, help="per-node train.staleness: node name (or fnmatch pattern, first "
-                                 "match wins) -> mode; other nodes take train.staleness")
+                                 "match wins) -> mode; other nodes take train.staleness", point_id="unless_default")
     max_staleness: float = spec(0.0, ge=0, help="simulator: a window of instances in flight (up to mak) that "
                                 "grows while every parameterized node's recent mean staleness is at most this and "
                                 "shrinks in proportion when not (ampsim/executors/sim/admission.py); 0 = off (mak "
-                                "alone)")
+                                "alone)", point_id="unless_default")
     admission_start: int = spec(1, ge=0, help="with train.max_staleness: the window's first size (it doubles "
                                 "from there while under the bound); 0 = one instance per chip the placement "
-                                "occupies (fill the pipeline once before measuring)")
+                                "occupies (fill the pipeline once before measuring)", point_id="unless_default")
     admission_slow_start: bool = spec(True, help="with train.max_staleness: the window doubles from its first "
                                       "size each round while under the bound (TCP's slow start); false = it "
-                                      "grows by one a round from the first size, as after a cut")
+                                      "grows by one a round from the first size, as after a cut",
+                                      point_id="unless_default")
     max_instances: int = spec(0, ge=0, help="stop an epoch after this many instances; 0 = all")
     target: float = spec(0.0, help="metric value that counts as reaching the target (time-to-target)")
 
@@ -99,13 +109,13 @@ class EvalSection:
 class ExecutorSection:
     #: checked against the executor registry (:mod:`ampsim.executors`) by the plan stage
     kind: str = spec("reference", help="executor: reference, sim, multicore")
-    hardware: str = spec("", help="hardware model TOML for the simulated executor")
+    hardware: str = spec("", help="hardware model TOML for the simulated executor", point_id="never")
     workers: int = spec(0, ge=0, help="multicore worker processes; 0 = one per core")
     trace: bool = spec(False, help="write a Chrome/Perfetto trace of the run")
     numerics: bool = spec(True, help="false: the simulated executor replays recorded message graphs "
-                          "(exact times, no numpy; loss and metrics not measured)")
+                          "(exact times, no numpy; loss and metrics not measured)", point_id="unless_default")
     watchdog_s: float = spec(60.0, ge=0, help="multicore: stop with an error naming a worker that makes no "
-                             "progress this many seconds; 0 = off")
+                             "progress this many seconds; 0 = off", point_id="never")
 
 
 @dataclass(frozen=True)
@@ -120,17 +130,17 @@ class ReplicasSection:
     sync_every: int = spec(1, ge=1, help="local updates of each copy between synchronizations")
     outer_lr: float = spec(1.0, gt=0, help="a round's result is anchor + outer_lr * (average - anchor), the anchor "
                            "being the previous result: 1 = the plain average, the number of copies = the sum of "
-                           "their moves (federated averaging's server learning rate)")
+                           "their moves (federated averaging's server learning rate)", point_id="unless_default")
     sparse_sync: bool = spec(False, help="tables updated by rows (embeddings) synchronize only the rows some copy "
                              "changed since the last round (exact; fewer bytes); reference and simulator, "
-                             "replay included")
+                             "replay included", point_id="unless_default")
     overlap: bool = spec(False, help="simulator: copies keep training while a synchronization runs and apply its "
                          "result when it arrives (false: a copy waits from the round's close to its apply, and mak = 1 "
                          "equals the reference)")
     collective: str = spec("ring", choices=("ring", "halving_doubling"),
                            help="simulator: the all-reduce a round runs over the links: ring (2 (k - 1) steps to "
                            "the next copy) or halving_doubling (2 log2 k steps, partners copy index XOR 2^j; k a "
-                           "power of two); what the copies end with is the same")
+                           "power of two); what the copies end with is the same", point_id="unless_default")
 
 
 @dataclass(frozen=True)

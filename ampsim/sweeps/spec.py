@@ -48,7 +48,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ampsim.config import FIXED_SECTIONS, SECTIONS, Config, ReplicasSection, load_config, read_toml, task_schema
+from ampsim.config import FIXED_SECTIONS, SECTIONS, Config, load_config, read_toml, task_schema
 from ampsim.errors import ConfigError
 from ampsim.executors import check_kind
 from ampsim.files import check_folder_name
@@ -305,6 +305,34 @@ def _short(v: Any) -> str:
     return json.dumps(v, separators=(",", ":")) if isinstance(v, (dict, list)) else str(v)
 
 
+def id_view(cfg: Config) -> dict[str, dict]:
+    """The resolved experiment as a point's id counts it: every field, less those whose ``point_id`` rule
+    (:func:`ampsim.config.spec`) leaves them out: ``never`` (the hardware file, hashed by content instead;
+    the divergence stop; the watchdog) and ``unless_default`` at their defaults (options added after
+    results were committed, so that points predating them keep their ids). A ``[replicas]`` section wholly
+    at its defaults is left out too: the section came after results were committed as well."""
+    out: dict[str, dict] = {}
+    for name, section in cfg.to_dict().items():
+        obj = getattr(cfg, name)
+        if not dataclasses.is_dataclass(obj):  # the hardware overrides: counted as given
+            out[name] = section
+            continue
+        if name == "replicas" and section == dataclasses.asdict(type(obj)()):
+            continue
+        kept = {}
+        for f in dataclasses.fields(obj):
+            rule = f.metadata.get("point_id", "always")
+            if rule == "never" or (rule == "unless_default" and section[f.name] == _default(f)):
+                continue
+            kept[f.name] = section[f.name]
+        out[name] = kept
+    return out
+
+
+def _default(f: dataclasses.Field) -> Any:
+    return f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+
+
 def _resolve(source: str, experiment: Path, over: list, keys: list[str], combo: dict, i: int, auto: bool = False):
     """Validate one point (experiment + hardware model); return its id and its swept keys' values. ``auto``:
     a point that can replay and does not set ``executor.numerics`` replays (appended to ``over``)."""
@@ -322,25 +350,7 @@ def _resolve(source: str, experiment: Path, over: list, keys: list[str], combo: 
         hw = system.to_dict() if system is not None else None
     except ConfigError as e:
         raise ConfigError(f"{where}: {e}") from None
-    resolved = cfg.to_dict()
-    # the hardware file is hashed by content below; the watchdog never changes a result
-    resolved["executor"] = {k: v for k, v in resolved["executor"].items() if k not in ("hardware", "watchdog_s")}
-    # replay (executor.numerics = false) is a different run (no loss, no metric); the default adds nothing,
-    # so the ids of points that predate the option are unchanged
-    if resolved["executor"].get("numerics", True):
-        resolved["executor"].pop("numerics", None)
-    # nor does the divergence bound: it only stops a run that would have no result
-    resolved["train"] = {k: v for k, v in resolved["train"].items()  # nor do the staleness options' defaults
-                         if k != "max_loss" and (k, v) not in (("staleness", "none"), ("predict_delay", -1.0),
-                                                                   ("staleness_nodes", {}), ("max_staleness", 0.0),
-                                                                   ("admission_start", 1),
-                                                                   ("admission_slow_start", True))}
-    if resolved.get("replicas") == dataclasses.asdict(ReplicasSection()):  # nor do replicas' defaults
-        del resolved["replicas"]
-    else:  # nor do the defaults of the newer replica options
-        for key, default in (("outer_lr", 1.0), ("sparse_sync", False), ("collective", "ring")):
-            if resolved.get("replicas", {}).get(key) == default:
-                del resolved["replicas"][key]
+    resolved = id_view(cfg)
     blob = json.dumps({"experiment": resolved, "hardware": hw}, sort_keys=True, default=str)
     pid = hashlib.sha256(blob.encode()).hexdigest()[:12]
     values = {}

@@ -58,6 +58,28 @@ def test_grid_is_cartesian_with_seeds_and_stable_ids(tmp_path):
     assert {p.point_id for p in quick.points} <= set(ids)
 
 
+@pytest.mark.parametrize("setting,same", [
+    ('"train.staleness" = "none"', True),  # unless_default, at its default: the id predating it
+    ('"train.admission_slow_start" = true', True),
+    ('"replicas.collective" = "ring"', True),
+    ('"executor.numerics" = true', True),
+    ('"train.max_loss" = 5.0', True),  # never: it cannot change a result
+    ('"executor.watchdog_s" = 1.0', True),
+    ('"train.staleness" = "stash"', False),  # unless_default, set: another run
+    ('"train.max_staleness" = 1.0', False),
+    ('"replicas.sync_every" = 1', True),  # a [replicas] section wholly at its defaults is left out
+    ('"replicas.sync_every" = 2', False),
+    ('"train.muf" = 1', True),  # always: the default, counted either way
+    ('"train.muf" = 2', False)])
+def test_a_point_id_counts_each_field_by_its_rule(tmp_path, setting, same):
+    """Each config field's ``point_id`` rule (ampsim.config.spec) decides whether setting it changes a
+    point's id: options added after results were committed keep the old ids at their defaults."""
+    grid = '[grid]\n"train.mak" = [2]\n'
+    base = load_sweep(write(tmp_path, HEAD + SMALL + grid, "base.toml")).points[0].point_id
+    other = load_sweep(write(tmp_path, HEAD + SMALL + setting + "\n" + grid, "set.toml")).points[0].point_id
+    assert (other == base) is same
+
+
 def test_points_cross_grid_fill_missing_values_and_quick_overrides(tmp_path):
     path = write(tmp_path, HEAD + SMALL + """
 [[points]]
