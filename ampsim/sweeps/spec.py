@@ -33,7 +33,8 @@ validated (experiment *and* hardware model) by :func:`load_sweep`, before anythi
 one :class:`~ampsim.errors.ConfigError` line naming the sweep file and the field.
 
 A point's id is a hash of its fully resolved experiment and hardware model, so it is stable across
-runs and machines, and changes when anything that affects the result changes. ``numerics = "auto"``
+runs and machines, and changes when anything that affects the result changes (:func:`id_view`: each
+config field says how the id counts it, so options added later leave older ids alone). ``numerics = "auto"``
 (:mod:`ampsim.sweeps.numerics`) sets ``executor.numerics = false`` on the points that can replay when no
 figure needs a loss or a metric; a sweep without it is resolved exactly as before.
 """
@@ -322,15 +323,12 @@ def id_view(cfg: Config) -> dict[str, dict]:
         kept = {}
         for f in dataclasses.fields(obj):
             rule = f.metadata.get("point_id", "always")
-            if rule == "never" or (rule == "unless_default" and section[f.name] == _default(f)):
+            default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+            if rule == "never" or (rule == "unless_default" and section[f.name] == default):
                 continue
             kept[f.name] = section[f.name]
         out[name] = kept
     return out
-
-
-def _default(f: dataclasses.Field) -> Any:
-    return f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
 
 
 def _resolve(source: str, experiment: Path, over: list, keys: list[str], combo: dict, i: int, auto: bool = False):
