@@ -46,6 +46,11 @@ def spec(default: Any, *, gt: float | None = None, ge: float | None = None, le: 
     return field(default=default, metadata=meta)
 
 
+def field_default(f: dataclasses.Field) -> Any:
+    """A dataclass field's default value (a fresh one where the field has a default factory)."""
+    return f.default if f.default is not dataclasses.MISSING else f.default_factory()
+
+
 @dataclass(frozen=True)
 class ExperimentSection:
     name: str = spec("experiment", help="run name; the default run folder is results/<name>")
@@ -163,7 +168,8 @@ class Config:
     eval: EvalSection
     executor: ExecutorSection
     placement: PlacementSection
-    replicas: ReplicasSection = field(default_factory=ReplicasSection)
+    #: the section came after results were committed: wholly at its defaults it leaves point ids alone
+    replicas: ReplicasSection = field(default_factory=ReplicasSection, metadata={"point_id": "unless_default"})
     #: overrides applied to the hardware model file (``hardware.link.bandwidth_bytes_per_s = 1e9``);
     #: validated with the hardware file when the simulator loads it
     hardware: dict = field(default_factory=dict)
@@ -374,10 +380,9 @@ def help_table() -> str:
     out = []
     for name, cls in FIXED_SECTIONS.items():
         for f in dataclasses.fields(cls):
-            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
-            out.append(f"{name}.{f.name} = {default!r}  {f.metadata.get('help', '')}".rstrip())
+            out.append(f"{name}.{f.name} = {field_default(f)!r}  {f.metadata.get('help', '')}".rstrip())
     return "\n".join(out)
 
 
-__all__ = ["Config", "load_config", "parse_section", "parse_override", "apply_overrides", "spec", "dump_toml",
-           "register_task", "read_toml", "SECTIONS"]
+__all__ = ["Config", "load_config", "parse_section", "parse_override", "apply_overrides", "spec", "field_default",
+           "dump_toml", "register_task", "read_toml", "SECTIONS"]

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import ampsim.models
-from ampsim.config import FIXED_SECTIONS, TASKS
+from ampsim.config import FIXED_SECTIONS, TASKS, field_default
 from ampsim.errors import ConfigError
 from ampsim.files import os_error_cause
 from ampsim.hardware.parse import system_from_dict
@@ -236,8 +236,7 @@ def _field_rows(section: str, cls: type) -> list[str]:
     hints = typing.get_type_hints(cls)
     rows = []
     for f in dataclasses.fields(cls):
-        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
-        rows.append(_row(f"`{section}.{f.name}`", _type(hints[f.name]), f"`{_value(default)}`",
+        rows.append(_row(f"`{section}.{f.name}`", _type(hints[f.name]), f"`{_value(field_default(f))}`",
                          _allowed(f.metadata), f.metadata.get("help", "")))
     return rows
 

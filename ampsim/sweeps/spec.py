@@ -49,7 +49,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ampsim.config import FIXED_SECTIONS, SECTIONS, Config, load_config, read_toml, task_schema
+from ampsim.config import FIXED_SECTIONS, SECTIONS, Config, field_default, load_config, read_toml, task_schema
 from ampsim.errors import ConfigError
 from ampsim.executors import check_kind
 from ampsim.files import check_folder_name
@@ -307,28 +307,27 @@ def _short(v: Any) -> str:
 
 
 def id_view(cfg: Config) -> dict[str, dict]:
-    """The resolved experiment as a point's id counts it: every field, less those whose ``point_id`` rule
-    (:func:`ampsim.config.spec`) leaves them out: ``never`` (the hardware file, hashed by content instead;
-    the divergence stop; the watchdog) and ``unless_default`` at their defaults (options added after
-    results were committed, so that points predating them keep their ids). A ``[replicas]`` section wholly
-    at its defaults is left out too: the section came after results were committed as well."""
+    """The resolved experiment as a point's id counts it: every section and field, less those whose
+    ``point_id`` rule (:func:`ampsim.config.spec`) leaves them out: ``never`` (the hardware file, hashed by
+    content instead; the divergence stop; the watchdog) and ``unless_default`` at their defaults (options
+    and the ``[replicas]`` section, added after results were committed, so that points predating them keep
+    their ids)."""
+    sections = {f.name: f for f in dataclasses.fields(cfg)}
     out: dict[str, dict] = {}
     for name, section in cfg.to_dict().items():
         obj = getattr(cfg, name)
+        if _left_out(sections[name], obj):
+            continue
         if not dataclasses.is_dataclass(obj):  # the hardware overrides: counted as given
             out[name] = section
             continue
-        if name == "replicas" and section == dataclasses.asdict(type(obj)()):
-            continue
-        kept = {}
-        for f in dataclasses.fields(obj):
-            rule = f.metadata.get("point_id", "always")
-            default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
-            if rule == "never" or (rule == "unless_default" and section[f.name] == default):
-                continue
-            kept[f.name] = section[f.name]
-        out[name] = kept
+        out[name] = {f.name: section[f.name] for f in dataclasses.fields(obj) if not _left_out(f, section[f.name])}
     return out
+
+
+def _left_out(f: dataclasses.Field, value: Any) -> bool:
+    rule = f.metadata.get("point_id", "always")
+    return rule == "never" or (rule == "unless_default" and value == field_default(f))
 
 
 def _resolve(source: str, experiment: Path, over: list, keys: list[str], combo: dict, i: int, auto: bool = False):
