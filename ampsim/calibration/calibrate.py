@@ -134,9 +134,10 @@ def calibrate(workers: int | None = None, quick: bool = False) -> tuple[dict, di
     raw["transport"] = mb.transport(1.0 * q)
     raw["remote"] = remote = calibrate_transport(chip, q)
     speeds.append(cw.speed_index())
-    raw["speed_samples_s"] = speeds
-    raw["speed_index_s"] = sum(speeds) / len(speeds)
-    raw["speed_drift"] = speeds[-1] / speeds[0] - 1.0
+    raw["speed_samples_s"] = [s["all"] for s in speeds]
+    raw["speed_index_s"] = sum(raw["speed_samples_s"]) / len(speeds)
+    raw["speed_by_workload_s"] = {k: sum(s[k] for s in speeds) / len(speeds) for k in cw.WORKLOADS}
+    raw["speed_drift"] = speeds[-1]["all"] / speeds[0]["all"] - 1.0
     warning = speed_drift_warning(raw["speed_drift"])
     if warning:
         log.warning("%s", warning)
@@ -256,9 +257,11 @@ def to_toml(model: dict, raw: dict) -> str:
                  f"(busy and idle time together); {t['bandwidth_bytes_per_s'] / 1e9:.2f} GB/s with 4 MB messages.")
     samples = ", ".join(f"{v * 1e3:.0f}" for v in raw.get("speed_samples_s", []))
     drift = f" (mean of {samples} ms at the start, middle and end)" if samples else ""
+    alone = "; ".join(f"{k} {v * 1e3:.1f}" for k, v in raw.get("speed_by_workload_s", {}).items())
+    alone = f"; each alone: {alone} ms" if alone else ""
     lines.append("# Speed index (reference executor, 12 instances of each workload): "
-                 f"{raw['speed_index_s'] * 1e3:.1f} ms{drift} "
-                 "(ampsim compare re-measures it and follows drift).")
+                 f"{raw['speed_index_s'] * 1e3:.1f} ms{drift}{alone} "
+                 "(ampsim compare re-measures the one of its experiment's family and follows drift).")
     r = raw["remote"]["parts"]
     lines.append("# Crossing between workers (the workloads and chains on two workers): per frame "
                  f"{r['frame_send_s'] * 1e6:.1f} us to send, {r['frame_receive_s'] * 1e6:.1f} us to receive; "

@@ -197,15 +197,22 @@ def run_folder(label: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.=-]+", "_", label)
 
 
-def _speed_meter(calib: dict):
+def _speed_meter(calib: dict, task: str):
     """Measure the machine's speed index now; the returned function measures it again and returns
-    calibration-time index / mean of the two (1.0 when the calibration recorded none)."""
+    calibration-time index / mean of the two (1.0 when the calibration recorded none). The index of the
+    calibration workload of ``task``'s family where the calibration recorded one per workload (a shared
+    host slows memory-bound work more than the rest), else that of the three together."""
     if not calib.get("speed_index_s"):
         return lambda: 1.0
-    from ampsim.calibration.workloads import speed_index
+    from ampsim.calibration.workloads import WORKLOAD_OF_TASK, speed_index
 
-    first = speed_index()
-    return lambda: calib["speed_index_s"] / ((first + speed_index()) / 2)
+    key = WORKLOAD_OF_TASK.get(task, "all")
+    then = calib.get("speed_by_workload_s", {}).get(key)
+    if then is None:
+        key, then = "all", calib["speed_index_s"]
+    log.info("compare follows the speed of the %s calibration workload%s", key, "s" if key == "all" else "")
+    first = speed_index()[key]
+    return lambda: then / ((first + speed_index()[key]) / 2)
 
 
 def shared_machine_slowdown(demand: float, cores: float) -> float:
@@ -232,7 +239,8 @@ def run_compare(experiment: str | Path, overrides: list[tuple[str, Any]] = (), c
     n = workers or default_workers()
     base = [*SHORT_BUDGET, *overrides, ("executor.kind", "multicore"), ("executor.workers", n)]
     # the user's mistakes in the experiment or --configs first: a calibration below may take a while
-    name = load_config(experiment, base).experiment.name
+    exp = load_config(experiment, base).experiment
+    name = exp.name
     settings = []
     for label, extra in parse_configs(configs or default_configs(n)):
         try:
@@ -248,7 +256,7 @@ def run_compare(experiment: str | Path, overrides: list[tuple[str, Any]] = (), c
         pairs.append(_prepare(label, cfg, hw_path, out / "runs" / run_folder(label)))
     counts = sorted({p.workers for p in pairs})
     cores = {k: [cores_available(k)] for k in counts}
-    speed = _speed_meter(calib)
+    speed = _speed_meter(calib, exp.task)
     for r in range(repeat):  # round-robin: a drifting machine affects every configuration alike
         for pair in pairs:
             log.info("compare %s: %s (measurement %d of %d)", name, pair.label, r + 1, repeat)

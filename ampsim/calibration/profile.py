@@ -5,12 +5,12 @@
 **The table.** Every node call of the three calibration workloads (:mod:`ampsim.calibration.workloads`)
 is timed in passes over the same instances (:func:`profile_workloads`). A row per distinct work
 ``(flops, bytes, kernels)``: its ``seconds`` are the median over the *table passes* of the mean call time
-in each (a pass that another job interrupted does not count) plus the
-workload's worker-loop share per message (the one-worker multicore time per instance not spent in node
-calls, spread over its messages, as :func:`ampsim.calibration.workloads.fit` targets), so a workload made
-only of rows is simulated at its measured time. A work met in several workloads gets their call-weighted
-mean. Works met fewer than ``min_calls`` times are left out (:func:`build_table`; calibrate keeps them
-all): the simulator interpolates them between the rows.
+in each (a pass that another job interrupted does not count) plus the workload's worker-loop share per
+message (the one-worker multicore time per instance not spent in the table passes' node calls, spread
+over its messages), so a workload made only of rows is simulated at exactly its measured time, even when
+the machine's speed changed between the two measurements. A work met in several workloads gets their
+call-weighted mean. Works met fewer than ``min_calls`` times are left out (:func:`build_table`; calibrate
+keeps them all): the simulator interpolates them between the rows.
 
 **Node-level error** (:func:`node_errors`). Measured against a *held-out* pass (timed after the table
 passes, not used by them): for every distinct work, ``|predicted / measured - 1|`` with measured = the
@@ -58,10 +58,15 @@ def profile_workloads(workloads: list[dict], scale: float = 1.0) -> list[dict]:
         for other in passes[1:]:  # the same instances: the same works, in np.unique's order
             assert np.array_equal(other[0], items) and np.array_equal(other[1], counts)
         per_call = [p[2] / counts for p in passes]
+        table_s = np.median(per_call[:TABLE_PASSES], axis=0)
         messages = float(np.sum(w["counts"]))
-        loop = max(w["seconds_per_instance"] - float(np.sum(w["item_seconds"])), 0.0) / messages
+        # the rest of the measured time per instance beyond the table passes' own calls (not the calls
+        # timed with the workload): a host whose speed changed between the two measurements (memory-bound
+        # calls by 20-40 % within minutes on a shared VM) still gets rows that add up to the workload
+        calls_s = float(table_s @ counts) / w["instances"]
+        loop = max(w["seconds_per_instance"] - calls_s, 0.0) / messages
         out.append({"name": w["name"], "items": items.tolist(), "labels": labels.tolist(),
-                    "calls": counts.tolist(), "table_s": np.median(per_call[:TABLE_PASSES], axis=0).tolist(),
+                    "calls": counts.tolist(), "table_s": table_s.tolist(),
                     "held_out_s": per_call[-1].tolist(), "loop_s": loop})
     return out
 

@@ -158,6 +158,26 @@ def test_calibrate_writes_a_valid_measured_model(quick_model):
     assert h.controller_s_per_instance + 100 * h.controller_s_per_message > 1e-6
     assert h.controller_s_per_instance == pytest.approx(raw["remote"]["controller"]["controller_s_per_instance"],
                                                         rel=1e-3, abs=1e-12)
+    # the speed of each workload alone beside that of the three together (compare follows its family's)
+    alone = raw["speed_by_workload_s"]
+    assert set(alone) == {"mlp", "rnn", "tree"} and all(v > 0 for v in alone.values())
+    assert sum(alone.values()) == pytest.approx(raw["speed_index_s"], rel=0.3)
+    assert "each alone: mlp" in text
+
+
+def test_compare_follows_the_speed_of_its_experiments_family(monkeypatch):
+    from ampsim.calibration import compare, workloads
+
+    now = iter([{"all": 1.0, "mlp": 0.30, "rnn": 0.2, "tree": 0.5}, {"all": 1.0, "mlp": 0.34, "rnn": 0.2, "tree": 0.5}])
+    monkeypatch.setattr(workloads, "speed_index", lambda: next(now))
+    calib = {"speed_index_s": 1.0, "speed_by_workload_s": {"mlp": 0.24, "rnn": 0.2, "tree": 0.5}}
+    # the MLP runs 1.33x slower than when calibrated, the rest as fast: MNIST's simulation follows the MLP
+    assert compare._speed_meter(calib, "mlp")() == pytest.approx(0.24 / 0.32)
+    now = iter([{"all": 1.2}, {"all": 1.0}])
+    assert compare._speed_meter(calib, "qm9_ggnn")() == pytest.approx(1.0 / 1.1)  # no workload of its family
+    now = iter([{"all": 1.2}, {"all": 1.0}])
+    assert compare._speed_meter({"speed_index_s": 1.0}, "mlp")() == pytest.approx(1.0 / 1.1)  # an older calibration
+    assert compare._speed_meter({}, "mlp")() == 1.0
 
 
 def test_compare_writes_table_csv_and_figure(quick_model, tmp_path):

@@ -160,3 +160,20 @@ def test_calibrate_builds_rows_from_the_table_passes_and_measures_errors_on_the_
     assert got["median_per_call"] == pytest.approx(abs(rows[1]["seconds"] / 2.05e-4 - 1))  # 30 of 50 calls
     assert leave_one_out(PLAIN, rows, profiles)["works"] == 3
     assert node_errors(PLAIN, profiles)["median"] > 0.1  # the roofline alone is far off these made-up times
+
+
+def test_a_workloads_rows_add_up_to_its_measured_time_even_when_the_machine_sped_up_between(monkeypatch):
+    from ampsim.calibration import profile, workloads
+
+    # the workload measured at 3 ms per instance with its calls taking 2.6 ms; minutes later the table
+    # passes find the same calls 30 % faster: the rows must still add up to 3 ms, not to 3 - 0.6 * 1.3
+    items, counts = np.array([[1e6, 0.0, 2.0], [0.0, 1e3, 0.0]]), np.array([40, 120])  # 10 instances
+    fast = np.array([2.0e-3, 0.6e-3]) * 10 / 1.3  # seconds in all, per work, over one pass
+    monkeypatch.setattr(profile, "_build", lambda name, scale: (None, [None] * 10))
+    monkeypatch.setattr(workloads, "work_items", lambda model, insts, labels: (items, counts, fast, np.array(["a", "b"])))
+    w = {"name": "w", "instances": 10, "seconds_per_instance": 3e-3, "counts": (counts / 10).tolist(),
+         "item_seconds": [2.0e-3, 0.6e-3]}
+    (p,) = profile.profile_workloads([w])
+    assert p["table_s"] == pytest.approx((fast / counts).tolist())
+    per_instance = sum(r["seconds"] * c / 10 for r, c in zip(profile.build_table([p]), [120, 40]))
+    assert per_instance == pytest.approx(3e-3, rel=1e-3)  # the rows' 4 significant digits
