@@ -288,6 +288,9 @@ def load_config(path: str | Path, overrides: list[tuple[str, Any]] = ()) -> Conf
         if key not in SECTIONS:
             raise ConfigError(f"{source}: {key}: unknown section (known: {', '.join(SECTIONS)})")
     sections = {name: parse_section(cls, raw.get(name, {}), source, name) for name, cls in FIXED_SECTIONS.items()}
+    if (placed := sections["placement"]).map and placed.strategy != "explicit":  # else silently unused
+        raise ConfigError(f"{source}: placement.map: only placement.strategy = \"explicit\" reads it, "
+                          f"the strategy is {placed.strategy!r}")
     schema = task_schema(sections["experiment"].task, source)
     data = parse_section(schema.data, raw.get("data", {}), source, "data")
     model = parse_section(schema.model, raw.get("model", {}), source, "model")

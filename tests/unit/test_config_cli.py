@@ -44,6 +44,8 @@ hidden = [8]
     ("[train]\nepochs = true\n", "train.epochs: expected integer, got boolean True"),
     ("[train]\noptimizer = \"lbfgs\"\n", "train.optimizer: must be one of sgd, momentum, adam, adagrad"),
     ("[bogus]\nx = 1\n", "bogus: unknown section"),
+    ("[placement]\nmap = { x = 0 }\n", "placement.map: only placement.strategy = \"explicit\" reads it, "
+                                       "the strategy is 'round_robin'"),
 ])
 def test_bad_experiment_files_name_file_and_field(tmp_path, extra, message):
     path = write(tmp_path, BASE + extra)
