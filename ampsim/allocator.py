@@ -8,8 +8,9 @@ So the speed of a node depended on the process's history: the MLP's 784×256 wei
 moments (800 KB each) came from fresh pages in a fresh process and from the heap in one that had freed
 a big array before (a dataset's, say). Measured on this project's 2-core development machine: the
 calibration's MLP workload took 3.35 ms per instance in a fresh process and 2.50 ms in a warmed one, in
-the reference executor and on a one-worker multicore executor alike, so a calibration run in a fresh
-process charged 10–35 % more than the compare runs it was to predict (``benchmarks/bench_allocator.py``).
+the reference executor and on a one-worker multicore executor alike (``benchmarks/bench_allocator.py``),
+so a calibration made in a fresh process charged 10–13 % more per MLP instance than the compare runs it
+was to predict took.
 
 :func:`steady_allocator` fixes the mmap threshold at 32 MiB (the most glibc's own adjustment reaches) and
 the trim threshold at twice that (glibc's pairing), which also turns the adjustment off: every process,
