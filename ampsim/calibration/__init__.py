@@ -11,9 +11,9 @@ guessed but *measured*, and then *checked*:
 2. **Fit** (:mod:`.calibrate`, with the fits in :mod:`.workloads`, :mod:`.profile` and :mod:`.transport`).
    The chip's FLOP rate, memory bandwidth, per-message and per-operation overheads are fitted so that the
    simulator reproduces the one-worker workloads; a table of every node call's measured cost
-   (``chip.compute_table``) overrides that roofline where it has a row, and ``chip.contention_slowdown``
-   says how much slower a core works while the other is busy (:mod:`.profile`); the per-frame, per-message
-   and per-byte transport costs and the link latency are fitted to the two-worker runs.
+   (``chip.compute_table``) overrides that roofline where it has a row (:mod:`.profile`); the per-frame,
+   per-message and per-byte transport costs, the cost of a wake-up, ``chip.contention_slowdown`` (how much
+   slower a worker runs while the other is busy) and the link latency are fitted to the two-worker runs.
    :func:`run_calibration` writes the model (``hardware_models/local_cpu.toml``, its description naming
    this machine) and the raw measurements next to it (``local_cpu.calibration.json``). ``ampsim
    calibrate`` is this step.

@@ -12,7 +12,10 @@ chip.kernel_overhead_s    } o therefore includes the worker loop, admission and 
 chip.compute_table        per distinct work of the workloads' node calls: the measured call time plus the
                           worker loop's share per message (:mod:`ampsim.calibration.profile`); the four
                           numbers above remain the roofline between and beyond its rows
-chip.contention_slowdown  the workloads' node calls alone vs with the same workload on the other core
+chip.contention_slowdown  how much slower two workers run while both are busy: fitted with the cost per
+                          wake-up to the busy time the workloads on two workers take beyond one worker and
+                          their transport (:func:`ampsim.calibration.transport.split_rest`); the node calls
+                          alone vs beside a sibling process are recorded for comparison
 chip.memory_bytes         physical memory / workers
 chip.frame_*, remote_*,   what crossing between two workers costs, per frame, per message and per byte,
 chip.coalesce_window_s,   and the idle gap per frame: fitted to the workers' own transport timers over
@@ -58,7 +61,7 @@ DEFAULT_OUT = Path("hardware_models") / "local_cpu.toml"
 #: the chip fields that :mod:`ampsim.calibration.transport` measures
 TRANSPORT_FIELDS = ("remote_send_overhead_s", "remote_send_s_per_byte", "remote_receive_overhead_s",
                     "frame_send_overhead_s", "frame_receive_overhead_s", "coalesce_window_s", "wake_overhead_s",
-                    "spin_s", "poll_interval_s")
+                    "spin_s", "poll_interval_s", "contention_slowdown")
 
 
 def machine_description() -> str:
@@ -165,7 +168,6 @@ def calibrate(workers: int | None = None, quick: bool = False) -> tuple[dict, di
             "compute_units": 1,
             "memory_bytes": int(_mem_bytes() // n),
             **{k: _round(remote[k]) for k in TRANSPORT_FIELDS},
-            "contention_slowdown": _round(raw["contention"]["slowdown"]),
             "compute_table": table,
         },
         "link": {"latency_s": _round(remote["latency_s"]),
@@ -268,7 +270,8 @@ def to_toml(model: dict, raw: dict) -> str:
                  f"{r['wake_s'] * 1e6:.1f} us per wake-up from sleep; per message {r['message_send_s'] * 1e6:.2f} + "
                  f"{r['message_receive_s'] * 1e6:.2f} us, per byte {r['byte_send_s'] * 1e9:.2f} + "
                  f"{r['byte_receive_s'] * 1e9:.2f} ns (sender + receiver); idle gap per frame "
-                 f"{raw['remote']['latency_s'] * 1e6:.1f} us (link.latency_s).")
+                 f"{raw['remote']['latency_s'] * 1e6:.1f} us (link.latency_s); while both workers are busy, "
+                 f"{raw['remote'].get('contention_slowdown', 0.0):.1%} slower (chip.contention_slowdown).")
     if "controller" in raw["remote"]:
         c = raw["remote"]["controller"]
         lines.append("# The controller's CPU time in the same runs (on one worker and on two): "
@@ -310,8 +313,9 @@ def _profile_comments(raw: dict) -> list[str]:
     c = raw["contention"]
     parts = "; ".join(f"{name} {v['alone_s'] * 1e3:.0f} / {v['busy_s'] * 1e3:.0f}"
                       for name, v in c["workloads"].items())
-    lines.append(f"# Contention: the workloads' node calls alone / with the same workload on the other core (ms per "
-                 f"pass): {parts}; contention_slowdown {c['slowdown']:.3f}")
+    lines.append("# Contention measured apart, for comparison: the workloads' node calls alone / with the same "
+                 f"workload in a sibling process on the other core (ms per pass): {parts}; {c['slowdown']:.1%} "
+                 "slower in all")
     return lines
 
 

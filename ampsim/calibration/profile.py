@@ -1,6 +1,5 @@
-"""Profiled compute costs and contention, for ``ampsim calibrate``: the chip's ``compute_table`` and
-``contention_slowdown`` (both read by the simulator: :mod:`ampsim.hardware.cost`,
-:mod:`ampsim.executors.sim.chips`).
+"""Profiled compute costs and contention apart, for ``ampsim calibrate``: the chip's ``compute_table`` (read by
+the simulator: :mod:`ampsim.hardware.cost`) and the node calls' slowdown beside a sibling process.
 
 **The table.** Every node call of the three calibration workloads (:mod:`ampsim.calibration.workloads`)
 is timed in passes over the same instances (:func:`profile_workloads`). A row per distinct work
@@ -20,8 +19,10 @@ with the table and, for comparison, with the roofline alone. Quantiles over the 
 
 **Contention** (:func:`contention`). The same passes, timed alone and while another process runs the same
 workload on the other core, alternating (alone, busy, alone, busy) so a drifting machine affects both, in
-CPU time (other jobs that take turns on the cores are not contention; slower work on a core is);
-``contention_slowdown`` = total busy time / total alone time - 1 over the three workloads, at least 0.
+CPU time (other jobs that take turns on the cores are not contention; slower work on a core is): total
+busy time / total alone time - 1 over the three workloads, at least 0. Recorded for comparison: the chip's
+``contention_slowdown`` is fitted where it shows, in the workloads' two-worker runs
+(:func:`ampsim.calibration.transport.split_rest`), whose workers run more than node calls beside each other.
 """
 
 from __future__ import annotations

@@ -1,29 +1,33 @@
 """Calibrating the transport: what a message costs when it crosses between two multicore workers.
 
-The simulator models a software transport with nine chip fields and the link latency (see
+The simulator models a software transport with ten chip fields and the link latency (see
 :class:`ampsim.hardware.spec.ChipSpec`). Measured: per *frame* (one ``sendmsg`` / ``recv``)
 ``frame_send_overhead_s`` on the sender and ``frame_receive_overhead_s`` on the receiver; per *message*
 ``remote_send_overhead_s + remote_send_s_per_byte * bytes`` on the sender (packing; the bytes' cost at
 both ends is charged here) and ``remote_receive_overhead_s`` on the receiver (unpacking, queueing);
-``wake_overhead_s``, what resuming after a sleep costs; and ``link.latency_s``, the time in which neither
-process is busy. Copied from the workers' own rules (:func:`worker_policy`): ``coalesce_window_s``,
-``spin_s`` and ``poll_interval_s``.
+``wake_overhead_s``, what resuming after a sleep costs; ``contention_slowdown``, how much slower the
+workers run while both are busy; and ``link.latency_s``, the time in which neither process is busy. Copied
+from the workers' own rules (:func:`worker_policy`): ``coalesce_window_s``, ``spin_s`` and
+``poll_interval_s``.
 
 How they are measured: the calibration workloads (:mod:`ampsim.calibration.workloads`: MLP, LSTM and Tree-LSTM
-shapes) run on two workers, their nodes placed by the greedy strategy with the fitted chip, at mak 1 and
-16, and so do chains of trivial nodes alternating between two workers at mak 1, 4 and 16 with tiny and
-8 kB payloads (one to fifteen messages per frame); every run is repeated on one worker for comparison.
-The workloads bring realistic messages, the chains the variety that separates per-frame from per-message
-costs. Each worker times its transport code (:attr:`ampsim.executors.multicore.worker.Worker.sent` /
-``received``: seconds, frames, messages, bytes) and counts its sleeps; least squares over those runs splits
-the transport time into per-frame, per-message and per-byte parts, and the rest of the extra busy time over
-the one-worker run into a cost per sleep, and the controller's CPU time over the instances and messages of the
-same runs into a cost per instance and per message (:func:`fit_controller`: the ``[host]`` table). The latency
-is the median idle gap per frame of the tiny-payload chain at mak 1 (one process busy at a time) beyond the
-same chain's on one worker; what the 8 kB chain's gap adds to it, per byte, is the link's own time per byte
-(``link_s_per_byte``: the bytes' cost at the ends is CPU time, already in ``remote_send_s_per_byte``; over
-Unix sockets the gap grows little if at all with the bytes, and the link's bandwidth is at most the machine's
-memory copy bandwidth, see :func:`ampsim.calibration.calibrate.link_bandwidth`).
+shapes) run on two workers, their nodes placed by the greedy strategy with the fitted chip, at mak 1 and 16,
+and so do chains of trivial nodes alternating between two workers at mak 1, 4 and 16 with tiny and 8 kB
+payloads (one to fifteen messages per frame); every run is repeated on one worker for comparison. The
+workloads bring realistic messages, the chains the variety that separates per-frame from per-message costs.
+Each worker times its transport code (:attr:`ampsim.executors.multicore.worker.Worker.sent` / ``received``:
+seconds, frames, messages, bytes) and counts its sleeps; least squares over those runs splits the transport
+time into per-frame, per-message and per-byte parts, and the rest of the extra busy time over the one-worker
+run into a cost per sleep and a slowdown while both workers are busy (:func:`split_rest`: the time both were
+busy at once is what their busy times add up to beyond the run's wall time; workers that take turns at mak 1
+have none, at mak 16 they overlap most of the run), and the controller's CPU time over the instances and
+messages of the same runs into a cost per instance and per message (:func:`fit_controller`: the ``[host]``
+table). The latency is the median idle gap per frame of the tiny-payload chain at mak 1 (one process busy at a
+time) beyond the same chain's on one worker; what the 8 kB chain's gap adds to it, per byte, is the link's own
+time per byte (``link_s_per_byte``: the bytes' cost at the ends is CPU time, already in
+``remote_send_s_per_byte``; over Unix sockets the gap grows little if at all with the bytes, and the link's
+bandwidth is at most the machine's memory copy bandwidth, see
+:func:`ampsim.calibration.calibrate.link_bandwidth`).
 """
 
 from __future__ import annotations
@@ -99,7 +103,7 @@ def fit(runs: list[dict], policy: dict[str, float]) -> dict:
     sleeps = np.array([sum(r["remote"]["sleeps"]) - sum(r["local"]["sleeps"]) for r in runs], float)
     rest = np.array([sum(r["remote"]["busy_s"]) - sum(r["local"]["busy_s"])
                      - sum(x[0] for side in ("sent", "received") for x in r["remote"][side]) for r in runs])
-    wake = max(float(sleeps @ rest / max(sleeps @ sleeps, 1.0)), 0.0)
+    wake, contention = split_rest(rest, sleeps, np.array([both_busy_s(r["remote"]) for r in runs]))
     tiny, wide = _idle_gaps(runs, "chain1"), _idle_gaps(runs, "chain2048")
     latency = max(float(np.median(tiny[:, 0])), 1e-7)
     # idle time that grows with the bytes (neither end busy): the link's own per-byte time, if any
@@ -108,13 +112,48 @@ def fit(runs: list[dict], policy: dict[str, float]) -> dict:
         extra_bytes = max(float(np.median(wide[:, 1]) - np.median(tiny[:, 1])), 1.0)
         link_s_per_byte = max((float(np.median(wide[:, 0])) - latency) / extra_bytes, 0.0)
     return {"frame_send_overhead_s": float(send[0]), "frame_receive_overhead_s": float(recv[0]),
-            "wake_overhead_s": wake, **policy,
+            "wake_overhead_s": wake, "contention_slowdown": contention, **policy,
             "remote_send_overhead_s": float(send[1]), "remote_receive_overhead_s": float(recv[1]),
             "remote_send_s_per_byte": float(send[2] + recv[2]),
             "latency_s": latency, "link_s_per_byte": link_s_per_byte,
             "parts": {"frame_send_s": float(send[0]), "frame_receive_s": float(recv[0]), "wake_s": wake,
                       "message_send_s": float(send[1]), "message_receive_s": float(recv[1]),
                       "byte_send_s": float(send[2]), "byte_receive_s": float(recv[2])}}
+
+
+def both_busy_s(run: dict) -> float:
+    """Seconds in which both workers of a two-worker run were busy at once, at least: their busy times add
+    up to more than the run's wall time only by time they overlapped (inclusion-exclusion; 0 for workers
+    that took turns)."""
+    return max(sum(run["busy_s"]) - run["wall_s"], 0.0)
+
+
+def split_rest(rest: np.ndarray, sleeps: np.ndarray, both_busy: np.ndarray) -> tuple[float, float]:
+    """``(wake_overhead_s, contention_slowdown)``, both >= 0, from the busy time two-worker runs take beyond
+    the same runs on one worker and their transport code (``rest``, seconds per run): a cost per extra sleep
+    (``sleeps``), and work slowed by ``1 + s`` while both workers were busy (``both_busy`` seconds: each of
+    the two then did ``both_busy / (1 + s)`` of work in ``both_busy``, so ``rest`` grows by
+    ``2 s / (1 + s)`` per second of it). Least squares over the runs; where one coefficient comes out
+    negative, the other alone.
+
+    >>> sleeps, both = np.array([800.0, 100.0, 3000.0, 200.0]), np.array([0.04, 0.09, 0.0, 0.6])
+    >>> rest = 20e-6 * sleeps + 2 * 0.1 / 1.1 * both
+    >>> [round(v, 9) for v in split_rest(rest, sleeps, both)]
+    [2e-05, 0.1]
+    >>> split_rest(20e-6 * sleeps, sleeps, both)[1]  # no extra work while both are busy: no contention
+    0.0
+    """
+    X = np.c_[sleeps, both_busy]
+    if np.linalg.matrix_rank(X) < 2:
+        coef = np.array([max(float(sleeps @ rest / max(sleeps @ sleeps, 1.0)), 0.0), 0.0])
+    else:
+        coef = np.linalg.lstsq(X, rest, rcond=None)[0]
+        if coef.min() < 0:
+            k = int(np.argmax(coef))
+            coef = np.zeros(2)
+            coef[k] = max(float(X[:, k] @ rest / max(X[:, k] @ X[:, k], 1e-30)), 0.0)
+    c = min(float(coef[1]), 1.9)  # 2 s / (1 + s) < 2 for every finite s
+    return float(coef[0]), max(c / (2.0 - c), 0.0) if c > 1e-12 else 0.0
 
 
 def fit_controller(runs: list[dict]) -> dict[str, float]:
