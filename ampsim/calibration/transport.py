@@ -124,7 +124,13 @@ def fit(runs: list[dict], policy: dict[str, float]) -> dict:
 def both_busy_s(run: dict) -> float:
     """Seconds in which both workers of a two-worker run were busy at once, at least: their busy times add
     up to more than the run's wall time only by time they overlapped (inclusion-exclusion; 0 for workers
-    that took turns)."""
+    that took turns).
+
+    >>> round(both_busy_s({"busy_s": [0.66, 0.66], "wall_s": 0.71}), 3)
+    0.61
+    >>> both_busy_s({"busy_s": [0.1, 0.1], "wall_s": 0.21})
+    0.0
+    """
     return max(sum(run["busy_s"]) - run["wall_s"], 0.0)
 
 
