@@ -149,15 +149,7 @@ def split_rest(rest: np.ndarray, sleeps: np.ndarray, both_busy: np.ndarray) -> t
     >>> split_rest(20e-6 * sleeps, sleeps, both)[1]  # no extra work while both are busy: no contention
     0.0
     """
-    X = np.c_[sleeps, both_busy]
-    if np.linalg.matrix_rank(X) < 2:
-        coef = np.array([max(float(sleeps @ rest / max(sleeps @ sleeps, 1.0)), 0.0), 0.0])
-    else:
-        coef = np.linalg.lstsq(X, rest, rcond=None)[0]
-        if coef.min() < 0:
-            k = int(np.argmax(coef))
-            coef = np.zeros(2)
-            coef[k] = max(float(X[:, k] @ rest / max(X[:, k] @ X[:, k], 1e-30)), 0.0)
+    coef = _nonneg_lstsq2(np.c_[sleeps, both_busy], rest)
     c = min(float(coef[1]), 1.9)  # 2 s / (1 + s) < 2 for every finite s
     return float(coef[0]), max(c / (2.0 - c), 0.0) if c > 1e-12 else 0.0
 
@@ -176,15 +168,21 @@ def fit_controller(runs: list[dict]) -> dict[str, float]:
     {'controller_s_per_instance': 0.00022, 'controller_s_per_message': 0.0}
     """
     X = np.array([[r["instances"], r["messages"]] for r in runs], float)
-    y = np.array([r["controller_cpu_s"] for r in runs], float)
-    if np.linalg.matrix_rank(X) < 2:
-        return {"controller_s_per_instance": max(float(y.sum() / X[:, 0].sum()), 0.0), "controller_s_per_message": 0.0}
-    coef = np.linalg.lstsq(X, y, rcond=None)[0]
-    if coef.min() < 0:  # one part alone explains it better: fit that one (non-negative least squares in 2-D)
-        k = int(np.argmax(coef))
-        coef = np.zeros(2)
-        coef[k] = max(float(X[:, k] @ y / (X[:, k] @ X[:, k])), 0.0)
+    coef = _nonneg_lstsq2(X, np.array([r["controller_cpu_s"] for r in runs], float))
     return {"controller_s_per_instance": float(coef[0]), "controller_s_per_message": float(coef[1])}
+
+
+def _nonneg_lstsq2(X: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """argmin over c >= 0 of ``|X c - y|`` for a two-column ``X``: least squares; where a coefficient comes
+    out negative, the other column alone explains ``y`` better and is fitted alone; columns that cannot be
+    told apart (rank < 2) go to the first."""
+    one = [0] if np.linalg.matrix_rank(X) < 2 else None
+    coef = np.zeros(2) if one else np.linalg.lstsq(X, y, rcond=None)[0]
+    if one or coef.min() < 0:
+        k = 0 if one else int(np.argmax(coef))
+        coef = np.zeros(2)
+        coef[k] = max(float(X[:, k] @ y / max(X[:, k] @ X[:, k], 1e-300)), 0.0)
+    return coef
 
 
 def _idle_gaps(runs: list[dict], name: str) -> np.ndarray:
