@@ -176,12 +176,15 @@ def _nonneg_lstsq2(X: np.ndarray, y: np.ndarray) -> np.ndarray:
     """argmin over c >= 0 of ``|X c - y|`` for a two-column ``X``: least squares; where a coefficient comes
     out negative, the other column alone explains ``y`` better and is fitted alone; columns that cannot be
     told apart (rank < 2) go to the first."""
-    one = [0] if np.linalg.matrix_rank(X) < 2 else None
-    coef = np.zeros(2) if one else np.linalg.lstsq(X, y, rcond=None)[0]
-    if one or coef.min() < 0:
-        k = 0 if one else int(np.argmax(coef))
-        coef = np.zeros(2)
-        coef[k] = max(float(X[:, k] @ y / max(X[:, k] @ X[:, k], 1e-300)), 0.0)
+    if np.linalg.matrix_rank(X) < 2:
+        k = 0
+    else:
+        coef = np.linalg.lstsq(X, y, rcond=None)[0]
+        if coef.min() >= 0:
+            return coef
+        k = int(np.argmax(coef))
+    coef = np.zeros(2)
+    coef[k] = max(float(X[:, k] @ y / max(X[:, k] @ X[:, k], 1e-300)), 0.0)
     return coef
 
 
