@@ -151,7 +151,7 @@ def split_rest(rest: np.ndarray, sleeps: np.ndarray, both_busy: np.ndarray) -> t
     """
     coef = _nonneg_lstsq2(np.c_[sleeps, both_busy], rest)
     c = min(float(coef[1]), 1.9)  # 2 s / (1 + s) < 2 for every finite s
-    return float(coef[0]), max(c / (2.0 - c), 0.0) if c > 1e-12 else 0.0
+    return float(coef[0]), c / (2.0 - c) if c > 1e-12 else 0.0
 
 
 def fit_controller(runs: list[dict]) -> dict[str, float]:
@@ -173,19 +173,15 @@ def fit_controller(runs: list[dict]) -> dict[str, float]:
 
 
 def _nonneg_lstsq2(X: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """argmin over c >= 0 of ``|X c - y|`` for a two-column ``X``: least squares; where a coefficient comes
-    out negative, the other column alone explains ``y`` better and is fitted alone; columns that cannot be
-    told apart (rank < 2) go to the first."""
-    if np.linalg.matrix_rank(X) < 2:
-        k = 0
-    else:
-        coef = np.linalg.lstsq(X, y, rcond=None)[0]
-        if coef.min() >= 0:
-            return coef
-        k = int(np.argmax(coef))
-    coef = np.zeros(2)
-    coef[k] = max(float(X[:, k] @ y / max(X[:, k] @ X[:, k], 1e-300)), 0.0)
-    return coef
+    """argmin over c >= 0 of ``|X c - y|`` for a two-column ``X``
+    (:func:`ampsim.calibration.workloads.nonneg_lstsq`); columns that cannot be told apart (rank < 2) all go
+    to the first."""
+    from ampsim.calibration.workloads import nonneg_lstsq
+
+    if np.linalg.matrix_rank(X) >= 2:
+        return nonneg_lstsq(X, y)
+    a = X[:, 0]
+    return np.array([max(float(a @ y / max(a @ a, 1e-300)), 0.0), 0.0])
 
 
 def _idle_gaps(runs: list[dict], name: str) -> np.ndarray:

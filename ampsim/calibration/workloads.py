@@ -240,7 +240,7 @@ def fit(workloads: list[dict], total_weight: float = 3.0) -> dict:
     F, B = np.meshgrid(GRID["F"], GRID["B"], indexing="ij")
     roof = np.maximum(fl / F[..., None], by / B[..., None])  # (nF, nB, pairs)
     Y = np.array(target) - roof @ M.T  # what o and k must explain, (nF, nB, rows)
-    ok = _nonneg_lstsq(A, Y)  # (nF, nB, 2)
+    ok = nonneg_lstsq(A, Y)  # (nF, nB, 2)
     sse = ((ok @ A.T - Y) ** 2).sum(axis=-1)
     i, j = np.unravel_index(np.argmin(sse), sse.shape)
     best = {"flops_per_s": float(F[i, j]), "mem_bandwidth_bytes_per_s": float(B[i, j]),
@@ -250,7 +250,7 @@ def fit(workloads: list[dict], total_weight: float = 3.0) -> dict:
     return best
 
 
-def _nonneg_lstsq(A: np.ndarray, Y: np.ndarray) -> np.ndarray:
+def nonneg_lstsq(A: np.ndarray, Y: np.ndarray) -> np.ndarray:
     """argmin over x >= 0 of |A x - y| for a two-column ``A`` and every row ``y`` of ``Y`` (``...`` x n)."""
     x = Y @ np.linalg.pinv(A).T
     for keep in (0, 1):  # where a coefficient came out negative, set it to 0 and refit the other
