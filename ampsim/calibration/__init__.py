@@ -13,7 +13,8 @@ guessed but *measured*, and then *checked*:
    simulator reproduces the one-worker workloads; a table of every node call's measured cost
    (``chip.compute_table``) overrides that roofline where it has a row (:mod:`.profile`); the per-frame,
    per-message and per-byte transport costs, the cost of a wake-up, ``chip.contention_slowdown`` (how much
-   slower a worker runs while the other is busy) and the link latency are fitted to the two-worker runs.
+   slower a worker runs while the other is busy) and the link latency are fitted to the two-worker runs,
+   and the finished model simulates those runs again (:mod:`.selfcheck`: how far it reproduces them).
    :func:`run_calibration` writes the model (``hardware_models/local_cpu.toml``, its description naming
    this machine) and the raw measurements next to it (``local_cpu.calibration.json``). ``ampsim
    calibrate`` is this step.
@@ -30,8 +31,8 @@ guessed but *measured*, and then *checked*:
    is this step.
 
 :mod:`.cli` wires both subcommands into ``ampsim``. Within the package, imports go one way:
-microbench and workloads at the bottom, profile, transport and calibrate above them, compare above those,
-rescore above compare, cli on top. Below the package it uses the executors, training and results; nothing
+microbench and workloads at the bottom, profile, transport, selfcheck and calibrate above them, compare
+above those, rescore above compare, cli on top. Below the package it uses the executors, training and results; nothing
 below imports it.
 """
 

@@ -105,6 +105,7 @@ def calibrate(workers: int | None = None, quick: bool = False) -> tuple[dict, di
     from ampsim.calibration import microbench as mb
     from ampsim.calibration import profile as cp
     from ampsim.calibration import workloads as cw
+    from ampsim.calibration.selfcheck import self_check
     from ampsim.calibration.transport import calibrate_transport
     from ampsim.executors.multicore.procs import limit_blas_threads
     from ampsim.hardware.local import default_workers
@@ -176,7 +177,8 @@ def calibrate(workers: int | None = None, quick: bool = False) -> tuple[dict, di
                  **{k: _round(v) for k, v in remote["controller"].items()}},
         "topology": {"kind": "fully_connected", "n": n},
     }
-    system_from_dict(model, "<calibration>")  # validate before anyone writes it
+    system = system_from_dict(model, "<calibration>")  # validate before anyone writes it
+    raw["self_check"] = self_check(system, remote["runs"], q)
     log.info("calibration took %.1f s", raw["seconds"])
     return model, raw
 
@@ -278,6 +280,10 @@ def to_toml(model: dict, raw: dict) -> str:
                      f"{c['controller_s_per_instance'] * 1e6:.1f} us per instance + "
                      f"{c['controller_s_per_message'] * 1e6:.2f} us per message ([host]); the workers and the "
                      "controller share host.cores.")
+    if raw.get("self_check"):
+        from ampsim.calibration.selfcheck import self_check_line
+
+        lines.append(self_check_line(raw["self_check"]))
     lines += _profile_comments(raw)
     lines.append("")
     for section in (s for s in ("system", "chip", "link", "host", "topology") if s in model):

@@ -34,6 +34,10 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
           f"{t['median']:.1%}, 90th percentile {t['p90']:.1%} with the compute table ({len(c.compute_table)} rows; "
           f"weighted by calls {t['median_per_call']:.1%}, {t['p90_per_call']:.1%}); roofline alone {r['median']:.1%}, "
           f"{r['p90']:.1%}; contention slowdown {c.contention_slowdown:+.1%} while both cores are busy")
+    if raw.get("self_check"):
+        from ampsim.calibration.selfcheck import self_check_line
+
+        print(self_check_line(raw["self_check"]).removeprefix("# ").replace("The model", "the model", 1))
     return 0
 
 

@@ -73,15 +73,11 @@ def parse_configs(text: str) -> list[tuple[str, list[tuple[str, Any]]]]:
 def _sim_system(hw_path: Path, n: int, overrides: dict | None = None):
     """The calibrated model, with an experiment's ``[hardware]`` ``overrides`` (``--set hardware.*``),
     resized to ``n`` chips."""
+    from ampsim.calibration.selfcheck import resized
     from ampsim.files import read_toml
-    from ampsim.hardware.parse import merge_overrides, system_from_dict
+    from ampsim.hardware.parse import merge_overrides
 
-    raw = merge_overrides(read_toml(hw_path), overrides or {})
-    kind = raw.get("topology", {}).get("kind", "fully_connected")
-    raw["topology"] = {"kind": kind if kind == "switch" and n >= 2 else "fully_connected", "n": n}
-    raw.pop("chip_override", None)
-    raw.pop("link_override", None)
-    return system_from_dict(raw, f"{hw_path} (resized to {n} chips)")
+    return resized(merge_overrides(read_toml(hw_path), overrides or {}), n, str(hw_path))
 
 
 def message_split(model, instances, mapping: dict[str, int]) -> tuple[float, float, float]:

@@ -28,11 +28,13 @@ def _time(f, b, F=5e10, B=2e10, o=5e-6):
     return max(f / F, b / B) + o
 
 
-def _transport_runs(link_s_per_byte: float = 0.0) -> list[dict]:
+def _transport_runs(link_s_per_byte: float = 0.0, controller_cpu_s: float = 0.0) -> list[dict]:
     """Synthetic two-worker runs built from known costs: 20 us / 10 us per frame sent / received, 6 us per
     wake-up from sleep, 1 + 1.5 us per message, 0.1 + 0.2 ns per byte, and an idle gap of 15 us per frame
     in the lone-frame chains (whose three runs are noisy: the median counts), plus ``link_s_per_byte`` of
-    idle time per byte of a frame."""
+    idle time per byte of a frame. With ``controller_cpu_s``, the runs at mak > 1 keep both workers busy
+    for all but 10 ms and the controller's CPU, three processes on two cores, stretches their busy time by
+    what it used in that time (and nothing else slows them: no contention)."""
     runs = []
     cases = [("chain1", 1, 1, 1, 0.0), ("chain1", 1, 1, 1, 40e-6), ("chain1", 1, 1, 1, -2e-6), ("chain1", 1, 4, 4, 0.0),
              ("chain2048", 2048, 1, 1, 0.0), ("chain2048", 2048, 16, 11, 0.0), ("tree", 300, 16, 6, 0.0)]
@@ -45,9 +47,14 @@ def _transport_runs(link_s_per_byte: float = 0.0) -> list[dict]:
         local = 5e-6 * 2 * msgs
         busy = local / 2 + sent[0] + recv[0] + 6e-6 * sleeps
         idle = (15e-6 + noise + link_s_per_byte * nbytes / frames) * 2 * frames if mak == 1 else 0.0
-        runs.append({"name": name, "mak": mak, "local": {"busy_s": [local], "wall_s": local + 0.01, "sleeps": [3]},
+        wall = 2 * busy + 0.01 + idle
+        if controller_cpu_s and mak > 1:  # busy = b0 + c (2 busy - wall) / (2 wall), wall = b0 + 0.01
+            wall = busy + 0.01
+            busy = (busy - controller_cpu_s / 2) / (1 - controller_cpu_s / wall)
+        runs.append({"name": name, "mak": mak, "local": {"busy_s": [local], "wall_s": local + 0.01, "sleeps": [3],
+                                                         "controller_cpu_s": controller_cpu_s},
                      "remote": {"sent": [sent, sent], "received": [recv, recv], "busy_s": [busy, busy],
-                                "wall_s": 2 * busy + 0.01 + idle, "sleeps": [sleeps + 3, sleeps]}})
+                                "wall_s": wall, "sleeps": [sleeps + 3, sleeps], "controller_cpu_s": controller_cpu_s}})
     return runs
 
 
@@ -63,6 +70,15 @@ def test_transport_fit_recovers_known_costs():
     assert got["latency_s"] == pytest.approx(15e-6, rel=1e-6)
     assert got["link_s_per_byte"] == 0.0  # the idle gap does not grow with the bytes: the ends pay for them
     assert (got["coalesce_window_s"], got["spin_s"], got["poll_interval_s"]) == (2e-4, 1e-4, 3e-4)
+
+
+def test_transport_fit_leaves_the_controllers_share_of_the_cores_to_the_host_rule():
+    # busy time the controller took from two busy workers is charged by the simulated [host] (three processes
+    # on two cores), not by the contention slowdown: counted there too, it would be charged twice
+    policy = {"coalesce_window_s": 0, "spin_s": 0, "poll_interval_s": 0}
+    got = fit_transport(_transport_runs(controller_cpu_s=0.004), policy)
+    assert got["contention_slowdown"] == 0.0
+    assert got["wake_overhead_s"] == pytest.approx(6e-6, rel=1e-6)
 
 
 def test_transport_fit_finds_the_links_own_time_per_byte():
@@ -163,6 +179,13 @@ def test_calibrate_writes_a_valid_measured_model(quick_model):
     assert set(alone) == {"mlp", "rnn", "tree"} and all(v > 0 for v in alone.values())
     assert sum(alone.values()) == pytest.approx(raw["speed_index_s"], rel=0.3)
     assert "each alone: mlp" in text
+    # the finished model simulates the workloads' own runs on one and on two workers, same placements
+    check = raw["self_check"]
+    assert [(r["name"], r["mak"]) for r in check] == [(w, m) for w in ("mlp", "rnn", "tree") for m in (1, 16)]
+    for r, run in zip(check, (r for r in raw["remote"]["runs"] if "placement" in r)):
+        assert r["two_measured_s"] == run["remote"]["wall_s"] and r["one_measured_s"] == run["local"]["wall_s"]
+        assert r["one_simulated_s"] > 0 and r["two_simulated_s"] > 0
+    assert "The model on these runs" in text and "tree mak 16" in text
 
 
 def test_compare_follows_the_speed_of_its_experiments_family(monkeypatch):
