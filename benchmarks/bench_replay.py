@@ -101,7 +101,8 @@ def _sst_config(trees: int, *extra: str):
 def sst(trees: int, repeats: int, quick: bool, packet_bytes: int = 0) -> dict:
     """The SST case; with ``packet_bytes``, on packet-switched links, and one SimPy replay timed besides (the
     path replays on packets took before the fast loop modelled them)."""
-    link = (f"hardware.link.packet_bytes={packet_bytes}",) if packet_bytes else ()
+    # always set: torus8x8 ships with 256-byte packets, and the case without them is the whole-message one
+    link = (f"hardware.link.packet_bytes={packet_bytes}",)
     row = {"case": f"sst_{trees}_torus8x8_mak16{f'_packets{packet_bytes}' if packet_bytes else ''}",
            "instances": trees, "goal": "replay_over_full <= 0.1"}
     try:
