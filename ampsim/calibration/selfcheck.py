@@ -33,21 +33,22 @@ def resized(raw: dict, n: int, source: str):
     return system_from_dict(raw, f"{source} (resized to {n} chips)")
 
 
-def _simulated_s(model, instances, system, placement: dict[str, int], mak: int) -> float:
-    """Simulated seconds of one pass over ``instances``, after a warm-up over the first five (as
-    :func:`ampsim.calibration.transport._run` measures)."""
+def _simulated(model, instances, system, placement: dict[str, int], mak: int) -> tuple[float, int]:
+    """Simulated seconds and frames between chips of one pass over ``instances``, after a warm-up over the
+    first five (as :func:`ampsim.calibration.transport._run` measures)."""
     from ampsim.executors.sim.executor import SimExecutor
 
     ex = SimExecutor(copy.deepcopy(model), system, placement, mak=mak)
     ex.train(instances[:5])
-    t0 = ex.now
+    t0, f0 = ex.now, ex.summary().get("network_frames", 0)
     ex.train(instances)
-    return ex.now - t0
+    return ex.now - t0, ex.summary().get("network_frames", 0) - f0
 
 
 def self_check(system, runs: list[dict], scale: float = 1.0) -> list[dict]:
     """Per workload run of :func:`ampsim.calibration.transport.measure_workloads` (those that recorded their
-    ``placement``): its name, mak, and measured and simulated seconds on one worker and on two."""
+    ``placement``): its name, mak, measured and simulated seconds on one worker and on two, and the frames
+    the two workers sent each other, measured and simulated (how much they batched their messages)."""
     from ampsim.calibration.workloads import WORKLOADS
 
     one, two = (resized(system.to_dict(), n, system.name) for n in (1, 2))
@@ -61,23 +62,28 @@ def self_check(system, runs: list[dict], scale: float = 1.0) -> list[dict]:
             built[r["name"]] = build(max(8, int(n * scale)))
         model, insts = built[r["name"]]
         split = r["placement"]
+        two_s, frames = _simulated(model, insts, two, split, r["mak"])
         out.append({"name": r["name"], "mak": r["mak"],
                     "one_measured_s": r["local"]["wall_s"],
-                    "one_simulated_s": _simulated_s(model, insts, one, dict.fromkeys(split, 0), r["mak"]),
-                    "two_measured_s": r["remote"]["wall_s"],
-                    "two_simulated_s": _simulated_s(model, insts, two, split, r["mak"])})
+                    "one_simulated_s": _simulated(model, insts, one, dict.fromkeys(split, 0), r["mak"])[0],
+                    "two_measured_s": r["remote"]["wall_s"], "two_simulated_s": two_s,
+                    "two_measured_frames": sum(w[1] for w in r["remote"]["sent"]), "two_simulated_frames": frames})
     return out
 
 
 def self_check_line(rows: list[dict]) -> str:
     """The comment line :func:`self_check`'s rows make: throughput error (measured time / simulated - 1)
-    per workload and mak, on one worker and on two.
+    per workload and mak, on one worker and on two, and the simulated frames against the measured ones.
 
-    >>> self_check_line([{"name": "tree", "mak": 1, "one_measured_s": 0.9, "one_simulated_s": 0.9,
-    ...                   "two_measured_s": 1.1, "two_simulated_s": 1.0}])
-    '# The model on these runs (simulated throughput / measured - 1; one worker, two workers): tree mak 1 +0.0%, +10.0%'
+    >>> line = self_check_line([{"name": "tree", "mak": 1, "one_measured_s": 0.9, "one_simulated_s": 0.9,
+    ...                          "two_measured_s": 1.1, "two_simulated_s": 1.0,
+    ...                          "two_measured_frames": 500, "two_simulated_frames": 600}])
+    >>> line.split("): ")[1]
+    'tree mak 1 +0.0%, +10.0% (frames +20%)'
     """
     parts = [f"{r['name']} mak {r['mak']} {r['one_measured_s'] / r['one_simulated_s'] - 1:+.1%}, "
-             f"{r['two_measured_s'] / r['two_simulated_s'] - 1:+.1%}" for r in rows]
-    head = "# The model on these runs (simulated throughput / measured - 1; one worker, two workers): "
+             f"{r['two_measured_s'] / r['two_simulated_s'] - 1:+.1%} "
+             f"(frames {r['two_simulated_frames'] / max(r['two_measured_frames'], 1) - 1:+.0%})" for r in rows]
+    head = ("# The model on these runs (simulated throughput / measured - 1; one worker, two workers; frames "
+            "between the two): ")
     return head + "; ".join(parts)

@@ -185,7 +185,8 @@ def test_calibrate_writes_a_valid_measured_model(quick_model):
     for r, run in zip(check, (r for r in raw["remote"]["runs"] if "placement" in r)):
         assert r["two_measured_s"] == run["remote"]["wall_s"] and r["one_measured_s"] == run["local"]["wall_s"]
         assert r["one_simulated_s"] > 0 and r["two_simulated_s"] > 0
-    assert "The model on these runs" in text and "tree mak 16" in text
+        assert r["two_measured_frames"] == sum(w[1] for w in run["remote"]["sent"]) > 0 and r["two_simulated_frames"] > 0
+    assert "The model on these runs" in text and "tree mak 16" in text and "(frames " in text
 
 
 def test_compare_follows_the_speed_of_its_experiments_family(monkeypatch):

@@ -146,6 +146,21 @@ def test_sends_wait_for_the_queue_to_empty_or_the_coalescing_window(window_ms, a
     assert ex.summary()["network_frames"] == frames
 
 
+def test_an_idle_chip_takes_in_a_whole_frame_at_once_and_answers_it_in_one_frame():
+    # x, a, c on chip 0; b on chip 1; both chips poll every 10 ms while busy and coalesce for 5 ms. a's two
+    # outputs share one frame (sent 2-2.5, 48 bytes: arrives at 3.5); chip 1 is idle and queues both, so
+    # b runs them back to back (the first pays the frame's 0.25 ms) and sends both outputs in one frame
+    # once its queue is empty (7.75-8.25). Had the second waited in the inbox, chip 1 would have run dry
+    # after the first b, flushed its output alone (5.75-6.25) and started the second b at 6.25.
+    model = chain_model(("a", 1e6), ("b", 2e6), ("c", 1e6))
+    chips = {"chips": [0, 1], **FRAMES, "coalesce_window_s": 5 * MS, "poll_interval_s": 10 * MS}
+    ex = SimExecutor(model, system(chip_override=chips), {"x": 0, "a": 0, "b": 1, "c": 0, "end": 0}, mak=2,
+                     trace=True, eval_advances_time=True)
+    ex.evaluate(insts(2))
+    assert spans(ex, "b") == [(3.5, 2.25), (5.75, 2.0)]
+    assert ex.summary()["network_frames"] == 2  # one each way
+
+
 def test_the_receive_cost_per_message_is_charged_to_the_receiving_chip():
     # unframed: a's output crosses alone (arrives at 1.75 ms) and b pays 0.25 ms to take it in; a pays nothing
     ex = a_to_b_across_chips({"remote_receive_overhead_s": 0.25 * MS}, mak=1, n=1)

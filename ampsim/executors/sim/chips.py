@@ -12,7 +12,8 @@ Life cycle of one work item on a chip::
     the chip last woke up (the multicore worker's rule), the
     ``flush`` hook sends them as frames, the unit being busy for the frames' send cost first.
 
-Messages from other chips arrive through :meth:`Chip.deliver` (see ``poll_interval_s`` there). Receiving a
+Messages from other chips arrive a frame at a time through :meth:`Chip.deliver` (see ``poll_interval_s``
+there). Receiving a
 frame costs the chip ``frame_receive_overhead_s``, and waking up after more than ``spin_s``
 idle costs it ``wake_overhead_s``: :meth:`Chip.charge` records such costs and the handler adds
 :meth:`Chip.collect` to the next item's duration (for an idle chip, the one that woke it).
@@ -74,15 +75,20 @@ class Chip:
         if self._idle:
             self._idle.popleft().succeed()
 
-    def deliver(self, item: tuple, nbytes: int) -> None:
-        """A message from another chip arrives. With ``poll_interval_s`` > 0 a busy chip sees it only at
-        its next poll (every ``poll_interval_s`` between items, or when its queue runs empty), as a
-        software transport that reads its sockets between messages; an idle chip takes it at once."""
+    def deliver(self, msgs: list[tuple[tuple, int]]) -> None:
+        """Messages from another chip arrive, together (one frame: ``(item, nbytes)`` each). With
+        ``poll_interval_s`` > 0 a busy chip sees them only at its next poll (every ``poll_interval_s``
+        between items, or when its queue runs empty), as a software transport that reads its sockets between
+        messages; an idle chip takes them at once, all of them, as a worker reads a whole frame (taken one
+        by one, the first would make the chip busy and send the rest to the inbox: the chip would run dry
+        after each and flush its outputs in a frame per message)."""
         if not self.spec.poll_interval_s or (not self.queue and self._idle):
-            self.put(item, nbytes)
+            for item, nbytes in msgs:
+                self.put(item, nbytes)
         else:
-            self.queued_bytes += nbytes
-            self.inbox.append((item, nbytes))
+            for item, nbytes in msgs:
+                self.queued_bytes += nbytes
+                self.inbox.append((item, nbytes))
 
     def charge(self, seconds: float) -> None:
         """Record ``seconds`` of work (a received frame, a wake-up) for the next item this chip processes."""
