@@ -283,7 +283,7 @@ def to_toml(model: dict, raw: dict) -> str:
     if raw.get("self_check"):
         from ampsim.calibration.selfcheck import self_check_line
 
-        lines.append(self_check_line(raw["self_check"]))
+        lines.append("# " + self_check_line(raw["self_check"]))
     lines += _profile_comments(raw)
     lines.append("")
     for section in (s for s in ("system", "chip", "link", "host", "topology") if s in model):

@@ -37,7 +37,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     if raw.get("self_check"):
         from ampsim.calibration.selfcheck import self_check_line
 
-        print(self_check_line(raw["self_check"]).removeprefix("# ").replace("The model", "the model", 1))
+        print(self_check_line(raw["self_check"]))
     return 0
 
 

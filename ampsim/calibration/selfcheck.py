@@ -72,8 +72,9 @@ def self_check(system, runs: list[dict], scale: float = 1.0) -> list[dict]:
 
 
 def self_check_line(rows: list[dict]) -> str:
-    """The comment line :func:`self_check`'s rows make: throughput error (measured time / simulated - 1)
-    per workload and mak, on one worker and on two, and the simulated frames against the measured ones.
+    """The line :func:`self_check`'s rows make (in the TOML's comment block and calibrate's output):
+    throughput error (measured time / simulated - 1) per workload and mak, on one worker and on two, and the
+    simulated frames against the measured ones.
 
     >>> line = self_check_line([{"name": "tree", "mak": 1, "one_measured_s": 0.9, "one_simulated_s": 0.9,
     ...                          "two_measured_s": 1.1, "two_simulated_s": 1.0,
@@ -84,6 +85,6 @@ def self_check_line(rows: list[dict]) -> str:
     parts = [f"{r['name']} mak {r['mak']} {r['one_measured_s'] / r['one_simulated_s'] - 1:+.1%}, "
              f"{r['two_measured_s'] / r['two_simulated_s'] - 1:+.1%} "
              f"(frames {r['two_simulated_frames'] / max(r['two_measured_frames'], 1) - 1:+.0%})" for r in rows]
-    head = ("# The model on these runs (simulated throughput / measured - 1; one worker, two workers; frames "
+    head = ("The model on these runs (simulated throughput / measured - 1; one worker, two workers; frames "
             "between the two): ")
     return head + "; ".join(parts)

@@ -75,18 +75,19 @@ class Chip:
         if self._idle:
             self._idle.popleft().succeed()
 
-    def deliver(self, msgs: list[tuple[tuple, int]]) -> None:
-        """Messages from another chip arrive, together (one frame: ``(item, nbytes)`` each). With
+    def deliver(self, msgs: list[tuple[int, tuple, int]]) -> None:
+        """Messages from another chip arrive, together (one frame: ``(wire bytes, item, nbytes)`` each, as the
+        network carries them; the wire bytes are the network's business). With
         ``poll_interval_s`` > 0 a busy chip sees them only at its next poll (every ``poll_interval_s``
         between items, or when its queue runs empty), as a software transport that reads its sockets between
         messages; an idle chip takes them at once, all of them, as a worker reads a whole frame (taken one
         by one, the first would make the chip busy and send the rest to the inbox: the chip would run dry
         after each and flush its outputs in a frame per message)."""
         if not self.spec.poll_interval_s or (not self.queue and self._idle):
-            for item, nbytes in msgs:
+            for _, item, nbytes in msgs:
                 self.put(item, nbytes)
         else:
-            for item, nbytes in msgs:
+            for _, item, nbytes in msgs:
                 self.queued_bytes += nbytes
                 self.inbox.append((item, nbytes))
 

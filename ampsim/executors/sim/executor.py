@@ -307,7 +307,7 @@ class SimExecutor(ExecutorBase):
         cost = spec.remote_receive_overhead_s * len(msgs) + (spec.frame_receive_overhead_s if framed else 0.0)
         if cost:
             chip.charge(cost)
-        chip.deliver([(item, nbytes) for _, item, nbytes in msgs])
+        chip.deliver(msgs)
 
     def _complete(self, key: int) -> None:
         waiting = [n.name for n in self._joiners if n.joining(key)]
