@@ -142,10 +142,12 @@ class ReplicasSection:
     overlap: bool = spec(False, help="simulator: copies keep training while a synchronization runs and apply its "
                          "result when it arrives (false: a copy waits from the round's close to its apply, and mak = 1 "
                          "equals the reference)")
-    collective: str = spec("ring", choices=("ring", "halving_doubling"),
+    collective: str = spec("ring", choices=("ring", "halving_doubling", "host"),
                            help="simulator: the all-reduce a round runs over the links: ring (2 (k - 1) steps to "
                            "the next copy) or halving_doubling (2 log2 k steps, partners copy index XOR 2^j; k a "
-                           "power of two); what the copies end with is the same", point_id="unless_default")
+                           "power of two); or host: through the controller of a measured machine's [host], as the "
+                           "multicore executor does (snapshots in, the average out); what the copies end with is "
+                           "the same", point_id="unless_default")
 
 
 @dataclass(frozen=True)

@@ -96,6 +96,8 @@ HARDWARE_HELP: dict[str, str] = {
                   "cores / busy of its speed (0: one core each; measured machines)",
     "host.controller_s_per_instance": "CPU the controller spends per instance (admission, completion)",
     "host.controller_s_per_message": "... plus this per message the instance caused (weight returns)",
+    "host.controller_s_per_sync_byte": "replicas through the controller (replicas.collective = \"host\"): its CPU per "
+                                       "synchronized byte (each snapshot in, the average out to each copy)",
     "topology.kind": "the topology; its size keys are in the next table",
     "chip_override.chips": "the chips this `[[chip_override]]` changes; any `[chip]` key follows; later "
                            "overrides win",

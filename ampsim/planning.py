@@ -351,6 +351,9 @@ def plan(cfg: Config, *, system: SystemSpec | None = None, placement: dict[str, 
     else:
         system = system or resolve_system(cfg)
         chips = tuple(system.chips)
+        if rep is not None and rep.sync_sets and cfg.replicas.collective == "host" and not system.host.shares_cores:
+            raise ConfigError(f"{cfg.path}: replicas.collective: \"host\" synchronizes through the controller of a "
+                              f"measured machine, and the model {system.name} has no [host] table (use \"ring\")")
     _check_copies(cfg, rep, workers if kind == "multicore" else len(chips), "worker" if kind == "multicore" else "chip")
     if placement is None:
         placement, estimated = place_task(cfg, task, chips, rep)

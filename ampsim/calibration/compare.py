@@ -165,12 +165,17 @@ def _simulate(pair: _Pair, hw_path: Path) -> dict:
 
 def simulate_run(cfg: Config, placement: dict[str, int], system, out: Path) -> dict:
     """Train ``cfg`` (a simulated-executor configuration) on ``system`` with ``placement``; the run folder
-    is ``out``; returns its summary."""
+    is ``out``; returns its summary. On a measured machine's model (one with a ``[host]``) replicas
+    synchronize through the controller (``replicas.collective = "host"``), as the multicore executor's do."""
+    import dataclasses
+
     from ampsim.executors import make_executor
     from ampsim.planning import plan
     from ampsim.results import RunDir
     from ampsim.training import run_training
 
+    if system.host.shares_cores:  # the workers synchronize replicas through their controller, not in a ring
+        cfg = dataclasses.replace(cfg, replicas=dataclasses.replace(cfg.replicas, collective="host"))
     p = plan(cfg, system=system, placement=placement)
     with make_executor(p) as ex:
         return run_training(p, ex, RunDir(out))

@@ -46,7 +46,7 @@ def resimulate(measured: str | Path, overrides: list[tuple[str, Any]] = (), hard
 
     measured = Path(measured)
     table = measured / "compare.csv"
-    rows_in = read_csv(table)
+    rows_in = read_csv(table) if table.is_file() or not (measured / "runs").is_dir() else _rows_from_runs(measured)
     out = Path(out) if out else measured / "resimulated"
     if out.resolve() == measured.resolve():
         raise ConfigError(f"{out}: would replace the measured table; give another --out")
@@ -72,6 +72,29 @@ def resimulate(measured: str | Path, overrides: list[tuple[str, Any]] = (), hard
     write_csv(rows, out / "compare.csv")
     plot(rows, agreement, out / "compare.png", f"{measured.name}: measured vs resimulated ({hw_path.name})")
     return rows, agreement, sides
+
+
+def _rows_from_runs(measured: Path) -> list[dict]:
+    """The table of a compare that stopped after its measurements, before it wrote ``compare.csv``: one row
+    per ``runs/<config>/multicore`` (the folder's name for the configuration's), in order of workers.
+    The cores and the machine's speed measured around the runs are lost with the table: the rows take a
+    dedicated machine (a core per worker, speed 1), so the simulation is not stretched; said in a warning."""
+    from ampsim.calibration.compare import run_folder
+
+    rows = []
+    for d in sorted(p for p in (measured / "runs").iterdir() if (p / "multicore" / "summary.json").is_file()):
+        runs = _measured_runs(d)
+        n = int(runs[0].get("n_workers") or 1)
+        insts = max(sum(m["instances"] for m in runs), 1)
+        rows.append({"config": d.name, "workers": n, "speed": 1.0, "cores": float(n),
+                     "messages_per_instance": sum(m["messages_processed"] for m in runs) / insts,
+                     "remote_per_instance": sum(m.get("network_messages", 0) for m in runs) / insts})
+    if not rows:
+        raise ConfigError(f"{measured}: no compare.csv and no measured run under runs/*/multicore")
+    assert all(run_folder(r["config"]) == r["config"] for r in rows)  # a folder's name is its own folder's
+    log.warning("%s: no compare.csv (compare stopped after measuring): %d configuration(s) from runs/, scored as "
+                "on a dedicated machine (cores and speed were not measured)", measured, len(rows))
+    return sorted(rows, key=lambda r: r["workers"])
 
 
 def _run_dir(measured: Path, label: str) -> Path:

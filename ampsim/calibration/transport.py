@@ -40,20 +40,24 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 
-def _run(model, insts, placement: dict[str, int], workers: int, mak: int) -> dict:
-    """Wall time, per-worker busy time and transport counters of one multicore pass (after a warm-up)."""
+def _run(model, insts, placement: dict[str, int], workers: int, mak: int, sync_sets=(), warmup=None) -> dict:
+    """Wall time, per-worker busy time and transport counters of one multicore pass (after a warm-up on
+    ``warmup``, default the first five of ``insts``). With ``sync_sets`` (a replicated model, run as it is:
+    its sets name its nodes) also the bytes the synchronizations moved."""
     from ampsim.calibration.microbench import copy_model
     from ampsim.executors.multicore import MulticoreExecutor
 
-    with MulticoreExecutor(copy_model(model), placement, workers, mak=mak) as ex:
-        ex.train(insts[:5])
+    with MulticoreExecutor(model if sync_sets else copy_model(model), placement, workers, mak=mak,
+                           sync_sets=sync_sets) as ex:
+        ex.train(insts[:5] if warmup is None else warmup)
         s0, t0 = ex.summary(), ex.time_s
         ex.train(insts)
         s1 = ex.summary()
     out = {"wall_s": ex.time_s - t0, "busy_s": [b - a for a, b in zip(s0["worker_busy_s"], s1["worker_busy_s"])],
            "sleeps": [b - a for a, b in zip(s0["worker_sleeps"], s1["worker_sleeps"])],
            "instances": len(insts), "messages": s1["messages_processed"] - s0["messages_processed"],
-           "controller_cpu_s": s1["controller_cpu_s"] - s0["controller_cpu_s"]}
+           "controller_cpu_s": s1["controller_cpu_s"] - s0["controller_cpu_s"],
+           "sync_bytes": s1.get("sync_bytes", 0) - s0.get("sync_bytes", 0)}
     for side in ("sent", "received"):
         k = f"worker_transport_{side}"
         out[side] = [[y - x for x, y in zip(a, b)] for a, b in zip(s0[k], s1[k])]
@@ -216,6 +220,40 @@ def _idle_gaps(runs: list[dict], name: str) -> np.ndarray:
     return np.array(rows, dtype=float).reshape(-1, 2)
 
 
+def measure_sync(scale: float = 1.0) -> list[dict]:
+    """The MLP and Tree-LSTM workloads in two replica groups, group g on worker g, their copies averaged
+    through the controller after every update (mak 16): records of :func:`_run` with ``sync_bytes``, for
+    :func:`fit_sync`."""
+    from ampsim.calibration import workloads as cw
+    from ampsim.replicas import ReplicaSpec, replicate
+
+    runs = []
+    for name in ("mlp", "tree"):
+        build, n = cw.WORKLOADS[name]
+        model, insts = build(max(8, int(n * scale)) + 5)
+        rep = replicate(model, ReplicaSpec(groups=2), "<calibration>")
+        placement = {p: g for g, members in enumerate(rep.group_members) for p in members}
+        # warm up on instances of their own: a copy's synchronization rounds follow instance keys
+        runs.append({"name": name, **_run(rep.model, insts[5:], placement, 2, 16, rep.sync_sets, insts[:5])})
+    return runs
+
+
+def fit_sync(runs: list[dict], controller: dict[str, float]) -> float:
+    """The controller's CPU per synchronized byte (``host.controller_s_per_sync_byte``), >= 0: what the
+    replicated ``runs`` (:func:`measure_sync`) cost it beyond ``controller`` (:func:`fit_controller`'s costs
+    per instance and message), over the bytes they synchronized (snapshots in, averages out).
+
+    >>> ctrl = {"controller_s_per_instance": 1e-4, "controller_s_per_message": 1e-6}
+    >>> runs = [{"instances": 100, "messages": 2000, "sync_bytes": 1e8, "controller_cpu_s": 0.012 + 0.1}]
+    >>> round(fit_sync(runs, ctrl) * 1e9, 6)  # ns per byte
+    1.0
+    """
+    base = sum(controller["controller_s_per_instance"] * r["instances"]
+               + controller["controller_s_per_message"] * r["messages"] for r in runs)
+    synced = sum(r["sync_bytes"] for r in runs)
+    return max(sum(r["controller_cpu_s"] for r in runs) - base, 0.0) / synced if synced else 0.0
+
+
 def worker_policy() -> dict[str, float]:
     """The multicore workers' own timing rules, as chip fields: how long a busy worker holds outgoing
     messages (``flush_s``), how long an idle one spins before sleeping, how often a busy one reads."""
@@ -230,5 +268,7 @@ def calibrate_transport(chip, scale: float = 1.0) -> dict:
     runs = measure_workloads(chip, scale) + measure_chains(int(3000 * scale))
     out = fit(runs, worker_policy())
     out["controller"] = fit_controller([r[side] for r in runs for side in ("local", "remote")])
+    out["sync_runs"] = sync = measure_sync(scale)
+    out["controller"]["controller_s_per_sync_byte"] = fit_sync(sync, out["controller"])
     out["runs"] = runs
     return out

@@ -38,6 +38,7 @@ spelled in every field name (``flops_per_s``, ``latency_s``, ``memory_bytes``...
     cores = 2                                  # cores shared by the chips and the controller (0: one each)
     controller_s_per_instance = 2.0e-4         # CPU the controller spends per instance (admit, complete)
     controller_s_per_message = 1.5e-6          # ... plus this per message the instance caused
+    controller_s_per_sync_byte = 1e-9          # replicas through the controller: its CPU per synchronized byte
     [topology]
     kind = "ring"                              # see TOPOLOGY_PARAMS for the kinds and their keys
     n = 4
@@ -95,7 +96,7 @@ _COMPUTE_COST_KEYS = ("flops", "bytes", "kernels", "seconds", "label")
 _LINK_KEYS = ("latency_s", "bandwidth_bytes_per_s")
 #: keys of the system-wide ``[link]`` table only (not of ``[[link_override]]``)
 _LINK_ONLY_KEYS = ("packet_bytes",)
-_HOST_KEYS = ("cores", "controller_s_per_instance", "controller_s_per_message")
+_HOST_KEYS = ("cores", "controller_s_per_instance", "controller_s_per_message", "controller_s_per_sync_byte")
 _SWITCH_RE = re.compile(r"^switch(\d+)$")
 
 
@@ -199,11 +200,16 @@ class HostSpec:
     completes (its admission, the weight returns of its messages, its completion), starting when it
     completes; it delays no message, it only takes its share of the cores (the rule is in
     :mod:`ampsim.executors.sim.contention`). All three default to 0: no host, today's timing.
+
+    ``controller_s_per_sync_byte`` (optional, default 0): the controller's CPU per parameter byte of a replica
+    synchronization that passes through it (``replicas.collective = "host"``, the multicore executor's way:
+    each copy's snapshot in, the average out to each copy; unpickling, averaging and pickling included).
     """
 
     cores: int = 0
     controller_s_per_instance: float = 0.0
     controller_s_per_message: float = 0.0
+    controller_s_per_sync_byte: float = 0.0
 
     @property
     def shares_cores(self) -> bool:
@@ -286,7 +292,7 @@ class SystemSpec:
             "topology": topo,
         }
         if self.host != HostSpec():  # only when set: models without it keep their dict (and sweep point ids)
-            d["host"] = asdict(self.host)
+            d["host"] = {k: v for k, v in asdict(self.host).items() if k != "controller_s_per_sync_byte" or v}
         groups: dict[ChipSpec, list[int]] = {}
         for i, c in enumerate(self.chips):
             if c != self.chip_default:

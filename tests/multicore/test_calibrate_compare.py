@@ -10,7 +10,7 @@ import pytest
 from mc_helpers import ROOT
 
 from ampsim.calibration.calibrate import TRANSPORT_FIELDS, sidecar
-from ampsim.calibration.compare import parse_configs, run_compare, shared_machine_slowdown
+from ampsim.calibration.compare import parse_configs, run_compare, run_folder, shared_machine_slowdown
 from ampsim.calibration.microbench import fit_roofline
 from ampsim.calibration.report import COLUMNS, format_table, ranking_agreement
 from ampsim.calibration.rescore import resimulate
@@ -261,3 +261,33 @@ def test_resimulate_refuses_to_replace_the_measured_table_or_read_a_foreign_fold
         resimulate(folder, hardware=quick_model, out=folder)
     with pytest.raises(ConfigError, match="compare.csv"):
         resimulate(tmp_path, hardware=quick_model)
+
+
+def test_resimulate_reads_a_compare_cut_short_after_its_measurements(measured, quick_model, tmp_path):
+    """No compare.csv (the run stopped while simulating): the configurations come from runs/, scored as on a
+    dedicated machine, so the simulated side is the unstretched (dedicated) one of the full table."""
+    import shutil
+
+    folder, rows = measured
+    cut = tmp_path / "cut"
+    shutil.copytree(folder / "runs", cut / "runs")
+    again, _, _ = resimulate(cut, hardware=quick_model, out=tmp_path / "again")
+    by_folder = {run_folder(r["config"]): r for r in rows}
+    assert [r["config"] for r in again] == ["workers=1_mak=1", "workers=2_mak=4"]
+    for r in again:
+        full = by_folder[r["config"]]
+        assert r["measured_throughput"] == full["measured_throughput"] and r["cores"] == r["workers"]
+        assert r["simulated_throughput"] == pytest.approx(full["dedicated_throughput"], rel=1e-12)
+
+
+def test_compare_simulates_replicas_through_the_controller_as_the_workers_synchronize(quick_model, tmp_path):
+    """The multicore executor averages copies in its controller: the simulated side does the same
+    (replicas.collective = "host"), so it moves the bytes the workers moved, and its controller pays for them."""
+    rows, _ = run_compare(ROOT / "experiments" / "blobs_mlp.toml", [("train.max_instances", 40), ("eval.limit", 50)],
+                          'workers=2,replicas.groups=2,placement="groups",mak=4', workers=2, hardware=quick_model,
+                          out=tmp_path)
+    run = tmp_path / "runs" / run_folder(rows[0]["config"])
+    measured, simulated = (json.loads((run / d / "summary.json").read_text()) for d in ("multicore", "sim"))
+    assert measured["sync_rounds"] == simulated["sync_rounds"] > 0
+    assert simulated["sync_bytes"] == measured["sync_bytes"]
+    assert load_system(quick_model).host.controller_s_per_sync_byte > 0

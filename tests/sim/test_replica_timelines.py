@@ -183,3 +183,49 @@ def test_a_gated_copy_holds_its_messages_until_the_round_applies_unless_overlap(
     else:
         assert second[0] >= apply_end
     assert ex.summary()["sync_rounds"] == 2
+
+
+def host_machine(k, *, c, r, cores=8):
+    """The ring of ``ring_run`` as a measured machine: a [host] whose controller takes ``c`` s per synchronized
+    byte, chips that pay ``r`` s per byte they send, ``cores`` enough that nothing time-shares."""
+    from ampsim.hardware.parse import system_from_dict
+
+    d = system("ring", n=k).to_dict() if k > 2 else system().to_dict()
+    d["chip"]["remote_send_s_per_byte"] = r
+    d["host"] = {"cores": cores, "controller_s_per_sync_byte": c}
+    return system_from_dict(d, "test.toml")
+
+
+@pytest.mark.parametrize("k", [2, 3, 4])
+def test_through_the_host_the_controller_takes_every_snapshot_in_then_sends_every_average(k):
+    """``collective = "host"`` (the multicore executor's way): each contribution's snapshot costs the
+    controller c P as its update job ends, FIFO; once the round is ready it sends the average to the k copies
+    (c k P); then every copy applies it (2 N FLOPs) and pays its transport, r P. Nothing crosses a link:
+    from the last contribution T = 2 k c P + 2 N / F + r P."""
+    P, c, r = 8 * N, 1e-7, 1e-8
+    rep, ex = ring_run(k, collective="host", machine=host_machine(k, c=c, r=r))
+    updates = [s + d for g in range(k) for s, d in trace_spans(ex, f"g{g}/w update")]
+    assert len(set(updates)) == 1  # every copy contributes at the same time, u
+    u = updates[0]
+    apply_ms = (2 * N / F + r * P) / MS
+    applies = trace_spans(ex, "w sync")
+    assert [x for span in applies for x in span] == pytest.approx([u + 2 * k * c * P / MS, apply_ms] * k, abs=1e-9)
+    assert trace_spans(ex, "w add") == []
+    summary = ex.summary()
+    assert summary["sync_bytes"] == pytest.approx(2 * k * P)  # snapshots in, averages out, as the workers count
+    assert summary["sync_time_s"] == pytest.approx(2 * k * c * P + 2 * N / F + r * P, rel=1e-12)
+    assert summary["controller_cpu_s"] == pytest.approx(2 * k * c * P, rel=1e-12)
+    assert ex.collectives.messages == 0 and summary["network_messages"] == 0  # a group keeps to its chip
+
+
+def test_through_the_host_ends_with_the_rings_parameters_bit_for_bit():
+    ring = ring_run(4, n_inst=12, mak=4)[1]
+    host = ring_run(4, n_inst=12, mak=4, collective="host", machine=host_machine(4, c=1e-7, r=1e-8))[1]
+    for g in range(4):
+        assert np.array_equal(ring.graph.nodes[f"g{g}/w"].params["w"], host.graph.nodes[f"g{g}/w"].params["w"])
+    assert host.summary()["sync_rounds"] == ring.summary()["sync_rounds"] == 3
+
+
+def test_the_host_collective_needs_a_host():
+    with pytest.raises(ValueError, match="needs a host"):
+        ring_run(2, collective="host")

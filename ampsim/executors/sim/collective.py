@@ -17,6 +17,20 @@ cost. Life cycle of one round of a sync set (the k copies of one parameterized n
     a copy has received its last chunk ──► an *apply* job on its chip (p ← avg + (p − snapshot))
       └─► the copy's gate opens: what waited is queued again, in arrival order
 
+``replicas.collective = "host"`` is the multicore executor's way instead, for a measured machine's model (its
+``[host]`` table: :class:`~ampsim.hardware.spec.HostSpec`): no all-reduce between chips, but a star through
+the controller, one process that does one thing at a time::
+
+    a copy's contributing update job ends ──► the controller takes its snapshot in: c · P seconds of its CPU
+    the round is ready ──► the controller averages and sends the average to every copy: c · k · P seconds
+      (FIFO behind what it took in before; c = ``host.controller_s_per_sync_byte``, P the copy's bytes)
+    the average is out ──► an *apply* job on every copy's chip, which also pays the chip's
+      ``remote_send_s_per_byte`` · P (its half of sending the snapshot and receiving the average)
+
+The controller's sync work is a FIFO at its full speed (its per-instance work and the time-sharing of cores
+do not delay it, though its CPU joins the controller's and competes for the cores: a first-order model,
+checked against 1 to 16 workers in the README). Nothing crosses the links.
+
 On an idle ring of k chips with one hop between neighbours (latency L, bandwidth B) a round of a P-byte
 node therefore takes ``2 (k - 1) (L + P / (k B)) + (k - 1) t_add + t_apply`` from its last snapshot; with
 halving_doubling on an idle hypercube whose partners are one hop apart, ``2 log2(k) L + 2 P (k - 1) / (k B)
@@ -57,11 +71,20 @@ class Collectives:
     is a span recorder or None."""
 
     def __init__(self, sync_sets: list[SyncSet], where: dict, env, send: Callable, trace=None, *,
-                 collective: str = "ring") -> None:
+                 collective: str = "ring", host: Callable[[float], None] | None = None,
+                 host_s_per_byte: float = 0.0) -> None:
         self.env, self.where, self.send, self.trace = env, where, send, trace
-        schedule(collective, 2)  # an unknown algorithm fails here, not at the first round
-        #: the all-reduce algorithm (:func:`schedule`)
+        if collective == "host":
+            if host is None:
+                raise ValueError("collective 'host' needs a host (a measured machine's [host] table)")
+        else:
+            schedule(collective, 2)  # an unknown algorithm fails here, not at the first round
+        #: the all-reduce algorithm (:func:`schedule`), or "host" (the star through the controller)
         self.collective = collective
+        #: host: the controller's CPU for ``seconds`` more (the cores it shares), and its CPU per byte
+        self._host_cpu, self._host_s_per_byte = host, host_s_per_byte
+        self._host_free_s = 0.0  # when the controller has done the synchronization work given to it so far
+        self._arrived: dict[str, int] = {}  # set name -> snapshots given to the controller (host)
         self.of = {c.name: s for s in sync_sets for c in s.copies}
         self.sync_sets = sync_sets
         #: copy name -> completion serials of the closed rounds not yet applied to it (oldest first)
@@ -120,13 +143,47 @@ class Collectives:
         s = self.of.get(node.name)
         return None if s is None else s.contribute(node)
 
-    def start_ready(self, node) -> None:
-        """Start the all-reduce of every round of ``node``'s set that is ready."""
+    def snapshot_taken(self, node) -> None:
+        """``node``'s contributing update job ended: through the host its snapshot goes to the controller;
+        then every round of its set that is ready starts."""
         s = self.of.get(node.name)
-        while s is not None and s.ready() is not None:
+        if s is not None and self.collective == "host":
+            self.bytes += s.param_bytes
+            self._on_host(self._host_s_per_byte * s.param_bytes)
+            self._arrived[s.name] = self._arrived.get(s.name, 0) + 1
+        self.start_ready(node)
+
+    def start_ready(self, node) -> None:
+        """Start the all-reduce of every round of ``node``'s set that is ready (through the host: whose
+        snapshots the controller has all been given; copies whose update jobs end together took theirs
+        before the first of those jobs' ends is handled)."""
+        s = self.of.get(node.name)
+        while s is not None and s.ready() is not None and (
+                self.collective != "host" or self._arrived.get(s.name, 0) >= len(s.copies) * (s.rounds + 1)):
             red = s.reduce()
             self._start[(s.name, red.round)] = [self.env.now, len(s.copies)]
-            self._all_reduce(s, red)
+            if self.collective == "host":
+                self._via_host(s, red)
+            else:
+                self._all_reduce(s, red)
+
+    def _on_host(self, seconds: float):
+        """The controller does ``seconds`` of synchronization work after what it was given before: the
+        event of its end (its CPU also competes for the cores)."""
+        self._host_free_s = max(self._host_free_s, self.env.now) + seconds
+        self._host_cpu(seconds)
+        return self.env.timeout(self._host_free_s - self.env.now)
+
+    def _via_host(self, s: SyncSet, red: Reduced) -> None:
+        nbytes = s.param_bytes if red.nbytes is None else red.nbytes
+        k = len(s.copies)
+        self.bytes += k * nbytes
+        out = self._on_host(self._host_s_per_byte * k * nbytes)
+
+        def deliver(_) -> None:
+            for c in s.copies:
+                self.where[c.name].put((SYNC, c, f"{s.name} sync", (red, _nothing)), 0)
+        out.callbacks.append(deliver)
 
     def _all_reduce(self, s: SyncSet, red: Reduced) -> None:
         k, copies = len(s.copies), s.copies
@@ -164,15 +221,19 @@ class Collectives:
         for i in range(k):
             self.env.process(member(i))
 
-    def run(self, chip: "Chip", item: tuple) -> tuple[Work, Callable[[], None]]:
-        """A SYNC job on ``chip``: (its work, what to do when it ends). Applying a round opens the gate."""
+    def run(self, chip: "Chip", item: tuple) -> tuple[Work, Callable[[], None], float]:
+        """A SYNC job on ``chip``: (its work, what to do when it ends, seconds it costs beyond its work).
+        Applying a round opens the gate."""
         _, node, label, (what, done) = item
         if isinstance(what, Work):
-            return what, done
+            return what, done, 0.0
         s = self.of[node.name]
         held = node.held_nbytes
         work = s.apply(node, what)
         chip.account(node.held_nbytes - held)
+        # through the host the chip sent its snapshot and receives the average (a transport's per-byte cost)
+        extra = chip.spec.remote_send_s_per_byte * (s.param_bytes if what.nbytes is None else what.nbytes) \
+            if self.collective == "host" else 0.0
 
         def after() -> None:
             done()
@@ -183,7 +244,7 @@ class Collectives:
                 del self._start[(s.name, what.round)]
                 self.time_s += self.env.now - started[0]
                 self.start_ready(node)
-        return work, after
+        return work, after, extra
 
     def summary(self) -> dict:
         rounds, drift = rounds_and_drift(self.sync_sets)
@@ -193,6 +254,10 @@ class Collectives:
             "sync_time_s": self.time_s,
             "replica_drift": drift if self.measures_drift else None,
         }
+
+
+def _nothing() -> None:
+    """An apply job's end when nothing waits for it (through the host)."""
 
 
 #: one step of an all-reduce, as every copy runs it: (copy index -> the copy it sends to, the fraction of

@@ -106,8 +106,11 @@ class SimExecutor(ExecutorBase):
             if self.trace:
                 self.trace.name_process(chip.index, f"chip {chip.index}")
         self.eval_advances_time = eval_advances_time
-        self.collectives = Collectives(list(sync_sets), self.where, self.env, self.network.send,
-                                       self.trace, collective=collective) if sync_sets else None
+        self.collectives = Collectives(
+            list(sync_sets), self.where, self.env, self.network.send, self.trace, collective=collective,
+            host=self._contention.controller_work if self._host is not None else None,
+            host_s_per_byte=self._host.controller_s_per_sync_byte if self._host is not None else 0.0,
+        ) if sync_sets else None
         self._completions = 0  # serial of instance completions (orders update jobs against sync gates)
         #: staleness-bounded admission (``train.max_staleness``; 0 = off): its window (it holds the bound)
         #: and the event the controller waits on; a replay measures the same staleness, so it admits alike
@@ -223,8 +226,9 @@ class SimExecutor(ExecutorBase):
         held = node.held_nbytes
         received = chip.collect()  # frames that arrived since the chip's last item
         if kind >= UPDATE:
+            extra = 0.0  # seconds beyond the work: a synchronization's transport through the host
             if kind == SYNC:
-                work, after = sync.run(chip, item)
+                work, after, extra = sync.run(chip, item)
                 label = port
             else:
                 work = node.complete(port)  # port carries the instance key for update jobs
@@ -232,11 +236,11 @@ class SimExecutor(ExecutorBase):
                 snap = sync.contributed(node) if sync is not None and work is not None else None
                 if snap is not None:
                     work += snap
-                    after = lambda: sync.start_ready(node)  # noqa: E731
+                    after = lambda: sync.snapshot_taken(node)  # noqa: E731
                 chip.account(node.held_nbytes - held)
             if work is None:
                 return received, None
-            duration = compute_time_s(chip.spec, work.flops, work.bytes, work.kernels) + received
+            duration = compute_time_s(chip.spec, work.flops, work.bytes, work.kernels) + extra + received
             if self.trace:
                 self.trace.span(label, chip.index, unit, self.env.now, duration)
             return duration, after

@@ -317,7 +317,7 @@ class Replay:
         else:
             work, sync = cost[2] + snap, self.sync  # a new Work: the cached cost stays as it is
             duration = compute_time_s(chip.spec, work.flops, work.bytes, work.kernels) + received
-            after = lambda: sync.start_ready(node)  # noqa: E731
+            after = lambda: sync.snapshot_taken(node)  # noqa: E731
         ex = self.ex
         if ex.trace:
             ex.trace.span(f"{node.name} update", chip.index, unit, ex.env.now, duration)
@@ -336,8 +336,8 @@ class Replay:
     def _sync_job(self, chip: Chip, unit: int, item: tuple) -> tuple[float, Callable[[], None]]:
         """An all-reduce's add or apply (:meth:`~ampsim.executors.sim.collective.Collectives.run`)."""
         received = chip.collect()
-        work, after = self.sync.run(chip, item)
-        duration = compute_time_s(chip.spec, work.flops, work.bytes, work.kernels) + received
+        work, after, extra = self.sync.run(chip, item)
+        duration = compute_time_s(chip.spec, work.flops, work.bytes, work.kernels) + extra + received
         ex = self.ex
         if ex.trace:
             ex.trace.span(item[2], chip.index, unit, ex.env.now, duration)

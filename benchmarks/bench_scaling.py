@@ -1,0 +1,128 @@
+"""Replica scaling of the multicore executor on this machine, measured and simulated side by side.
+
+The SST Tree-LSTM in G whole-model replica groups on G worker processes (``replicas.groups = G``,
+``placement.strategy = "groups"``: group g on worker g), G = 1, 2, 4, … up to one worker per core (and the
+core count itself when it is not a power of two), 16 instances in flight per group (mak = 16 G), the
+copies' parameters averaged through the controller after every update (``replicas.sync_every = 1``;
+with the most workers also every 4 updates).
+Every configuration trains the same first ``FULL.instances`` trees of one epoch.
+
+It is ``ampsim compare`` with those configurations: each one is measured ``FULL.repeats`` times on the
+multicore executor (wall clock, the median counts) and simulated on a model of *this* machine that
+``ampsim calibrate`` measures first, so the table says how far this machine scales and how well the
+simulator predicts it. Columns: ``measured_instances_per_s`` / ``simulated_instances_per_s``, the
+simulator's ``error_pct``, the speedups over one worker (``measured_speedup``, ``simulated_speedup``),
+``measured_efficiency`` (speedup ÷ workers), the controller's CPU seconds and the parameter bytes the
+synchronizations moved (``sync_gbytes``, both from the measured run), ``cores`` (what G busy processes got).
+
+Writes ``results/bench/scaling.csv``, and beside it ``scaling/``: compare's folder (``compare.csv``,
+``compare.png``, every run's config, summary and placement under ``runs/``) with the calibrated model
+(``machine.toml`` and its ``.calibration.json``), so ``ampsim compare --resimulate --from
+results/bench/scaling --hardware results/bench/scaling/machine.toml`` scores a changed simulator against
+the same measurements on any machine. Minutes on a 2-core machine; the 16-core figures in the README were
+measured on a 16-core machine. ``python -m benchmarks.bench_scaling [--quick --out DIR]``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from ampsim.errors import DataError
+from benchmarks.common import OUT, ROOT, data_missing, load, machine, run_one, write_csv
+
+
+@dataclass(frozen=True)
+class Size:
+    """How much each configuration trains, how often it is measured, how long calibration measures."""
+
+    instances: int
+    repeats: int
+    quick_calibration: bool
+    max_workers: int | None  # None: one per core
+    sync_every: tuple[int, ...]  # with the most workers, also averaging every k updates (sync costs less)
+
+
+FULL = Size(instances=1600, repeats=2, quick_calibration=False, max_workers=None, sync_every=(4,))
+QUICK = Size(instances=8, repeats=1, quick_calibration=True, max_workers=2, sync_every=())
+#: instances in flight per replica group
+MAK_PER_GROUP = 16
+COLUMNS = ("workers", "groups", "mak", "instances", "measured_instances_per_s", "simulated_instances_per_s",
+           "error_pct", "measured_speedup", "simulated_speedup", "measured_efficiency", "controller_cpu_s",
+           "sync_rounds", "sync_gbytes", "cores", "config", "note", "machine", "load")
+
+
+def worker_counts(cores: int) -> list[int]:
+    """1, 2, 4, … up to ``cores``, and ``cores`` itself.
+
+    >>> worker_counts(16), worker_counts(12), worker_counts(1)
+    ([1, 2, 4, 8, 16], [1, 2, 4, 8, 12], [1])
+    """
+    counts = [g for g in (2 ** i for i in range(cores.bit_length())) if g <= cores]
+    return counts if counts[-1] == cores else [*counts, cores]
+
+
+def configs(counts: list[int], every: tuple[int, ...] = ()) -> list[tuple[int, str]]:
+    """(workers, compare's configuration) for these worker counts, one replica group per worker, and for the
+    most workers once more per synchronization interval in ``every``."""
+    def label(g: int) -> str:
+        return f'workers={g},replicas.groups={g},placement="groups",mak={MAK_PER_GROUP * g}'
+    return [(g, label(g)) for g in counts] + [(counts[-1], f"{label(counts[-1])},replicas.sync_every={k}")
+                                              for k in every]
+
+
+def _measured_summary(folder: Path, label: str) -> dict:
+    from ampsim.calibration.compare import run_folder
+
+    runs = sorted((folder / "runs" / run_folder(label)).glob("multicore*/summary.json"))
+    return json.loads(runs[0].read_text()) if runs else {}
+
+
+def main(out: Path = OUT, quick: bool = False) -> list[dict]:
+    """Calibrate this machine, compare every worker count; writes ``out/scaling.csv`` (+ ``out/scaling/``)."""
+    from ampsim.calibration.calibrate import run_calibration
+    from ampsim.calibration.compare import run_compare
+    from ampsim.hardware.local import default_workers
+
+    size = QUICK if quick else FULL
+    cores = min(default_workers(), size.max_workers or default_workers())
+    counts = configs(worker_counts(cores), size.sync_every)
+    folder = out / "scaling"
+    model = folder / "machine.toml"
+    # quick: too few trees for a minibatch of 25, too few to spend seconds evaluating
+    sets = [("train.max_instances", size.instances)] + ([("train.muf", 4), ("eval.limit", 10)] if quick else [])
+    try:
+        run_calibration(model, cores, quick=size.quick_calibration)
+        rows_in, _ = run_compare(ROOT / "experiments" / "sst_treelstm.toml", sets, ";".join(c for _, c in counts),
+                                 workers=cores, hardware=model, out=folder, repeat=size.repeats)
+    except DataError as e:
+        rows = [{"note": data_missing(e, "sst_treelstm", quick), "machine": machine(), "load": load()}]
+        write_csv(out, "scaling.csv", COLUMNS, rows)
+        return rows
+    one = rows_in[0]
+    rows = []
+    for (g, _), r in zip(counts, rows_in):
+        m = _measured_summary(folder, r["config"])
+        measured, simulated = float(r["measured_throughput"]), float(r["simulated_throughput"])
+        speedup = measured / float(one["measured_throughput"])
+        rows.append({"workers": g, "groups": g, "mak": MAK_PER_GROUP * g, "instances": r["instances"],
+                     "note": f"sync_every={r['config'].rsplit('=', 1)[1]}" if "sync_every" in r["config"] else "",
+                     "measured_instances_per_s": measured, "simulated_instances_per_s": simulated,
+                     "error_pct": r["throughput_error_pct"], "measured_speedup": speedup,
+                     "simulated_speedup": simulated / float(one["simulated_throughput"]),
+                     "measured_efficiency": speedup / g, "controller_cpu_s": m.get("controller_cpu_s"),
+                     "sync_rounds": m.get("sync_rounds"), "sync_gbytes": m.get("sync_bytes", 0) / 1e9,
+                     "cores": r["cores"], "config": r["config"], "machine": machine(), "load": load()})
+    path = write_csv(out, "scaling.csv", COLUMNS, rows)
+    for r in rows:
+        print(f"{r['workers']:>3} workers {r['measured_instances_per_s']:8.1f}/s measured "
+              f"(x{r['measured_speedup']:.2f}, efficiency {r['measured_efficiency']:.2f}), "
+              f"{r['simulated_instances_per_s']:8.1f}/s simulated ({r['error_pct']:+.1f} %)")
+    print(f"wrote {path} and {folder}/ (cores: {os.cpu_count()})")
+    return rows
+
+
+if __name__ == "__main__":
+    run_one(main, __doc__)
