@@ -175,7 +175,7 @@ class Collectives:
         return self.env.timeout(self._host_free_s - self.env.now)
 
     def _via_host(self, s: SyncSet, red: Reduced) -> None:
-        nbytes = s.param_bytes if red.nbytes is None else red.nbytes
+        nbytes = _round_bytes(s, red)
         k = len(s.copies)
         self.bytes += k * nbytes
         out = self._on_host(self._host_s_per_byte * k * nbytes)
@@ -188,7 +188,7 @@ class Collectives:
     def _all_reduce(self, s: SyncSet, red: Reduced) -> None:
         k, copies = len(s.copies), s.copies
         chips = [self.where[c.name] for c in copies]
-        nbytes = s.param_bytes if red.nbytes is None else red.nbytes
+        nbytes = _round_bytes(s, red)
         elements = sum(a.size for a in red.average.values())
         steps = schedule(self.collective, k)
         got = [[self.env.event() for _ in range(k)] for _ in range(len(steps))]
@@ -232,8 +232,7 @@ class Collectives:
         work = s.apply(node, what)
         chip.account(node.held_nbytes - held)
         # through the host the chip sent its snapshot and receives the average (a transport's per-byte cost)
-        extra = chip.spec.remote_send_s_per_byte * (s.param_bytes if what.nbytes is None else what.nbytes) \
-            if self.collective == "host" else 0.0
+        extra = chip.spec.remote_send_s_per_byte * _round_bytes(s, what) if self.collective == "host" else 0.0
 
         def after() -> None:
             done()
@@ -254,6 +253,11 @@ class Collectives:
             "sync_time_s": self.time_s,
             "replica_drift": drift if self.measures_drift else None,
         }
+
+
+def _round_bytes(s: SyncSet, red: Reduced) -> float:
+    """The bytes a round moves per copy: the parameters', or a sparse round's own (changed rows and ids)."""
+    return s.param_bytes if red.nbytes is None else red.nbytes
 
 
 def _nothing() -> None:
