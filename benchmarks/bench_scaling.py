@@ -19,10 +19,10 @@ Writes ``results/bench/scaling.csv``, and beside it ``scaling/``: compare's fold
 ``compare.png``, every run's config, summary and placement under ``runs/``) with the calibrated model
 (``machine.toml`` and its ``.calibration.json``), so ``ampsim compare --resimulate --from
 results/bench/scaling --hardware results/bench/scaling/machine.toml`` scores a changed simulator against
-the same measurements on any machine. Three minutes on a 2-core machine; on 16 cores over ten (the
-measurements took 3 of them there, each simulation of 8 or 16 busy worker chips several: the contention
-rule's cost grows with the square of the runs in progress). The README's 16-core figures come from one such
-run, cut off while it simulated, and ``--resimulate``. ``python -m benchmarks.bench_scaling [--quick --out DIR]``.
+the same measurements on any machine. Three minutes on a 2-core machine; on 16 cores over ten when it ran
+there (the measurements took 3 of them, each simulation of 8 or 16 busy worker chips several, before the
+contention rule cost O(log runs) per change instead of O(runs²)). The README's 16-core figures come from one
+such run, cut off while it simulated, and ``--resimulate``. ``python -m benchmarks.bench_scaling [--quick --out DIR]``.
 """
 
 from __future__ import annotations

@@ -7,6 +7,11 @@
 * ``messages_per_wall_s``: simulated messages processed per wall second in that run.
 * ``wall_us_per_message`` on 4, 64 and 1024 chips: a 64-layer chain of small Linear+ReLU nodes placed
   round-robin over a ring of 4, an 8×8 torus and a 32×32 torus, mak = 8. Goal: flat within 1.2×.
+* ``wall_us_per_message`` on 2 … 16 chips that share cores (the ``_shared`` rows): the same chain over a
+  measured machine's kind of model, k worker chips fully connected on k cores with a controller beside
+  them (``[host]``) and chips that slow each other (``contention_slowdown``), mak = 8 k so every chip is
+  busy. Every start and end of a work item re-times all the items in progress
+  (:mod:`ampsim.executors.sim.contention`), so this is the cost of that rule as the busy chips grow.
 
 ``python -m benchmarks.bench_sim [--quick --out DIR]``.
 """
@@ -31,6 +36,8 @@ from benchmarks.common import OUT, ROOT, load, machine, run_one, write_csv
 
 HW = ROOT / "hardware_models"
 SCALE_SYSTEMS = ("ring4.toml", "torus8x8.toml", "torus_32x32.toml")
+#: worker chips of the shared-cores series
+SHARED_CHIPS = (2, 4, 8, 16)
 
 
 @dataclass(frozen=True)
@@ -100,22 +107,42 @@ def per_message(hw: str, n_instances: int = 150, layers: int = 64) -> dict:
             "wall_us_per_message": round(wall / ex.messages * 1e6, 2), "machine": machine(), "load": load()}
 
 
+def shared_cores(chips: int, n_instances: int = 150, layers: int = 64) -> dict:
+    """Wall time per simulated message on ``chips`` chips that share ``chips`` cores with a controller."""
+    system = load_system(HW / "ring4.toml", {
+        "topology": {"kind": "fully_connected", "n": chips},
+        "chip": {"contention_slowdown": 0.08},
+        "host": {"cores": chips, "controller_s_per_instance": 5e-5, "controller_s_per_message": 1e-6}})
+    m = _model(16, [16] * (layers - 1), 4)
+    ex = SimExecutor(m, system, place("round_robin", m, system.chips), mak=8 * chips)
+    data = _batches(n_instances, 16, 4, 1)
+    t0 = time.perf_counter()
+    ex.train(data)
+    wall = time.perf_counter() - t0
+    return {"case": f"chain{layers}_fully_connected{chips}_shared", "chips": chips, "messages": ex.messages,
+            "network_messages": ex.network.messages, "wall_us_per_message": round(wall / ex.messages * 1e6, 2),
+            "machine": machine(), "load": load()}
+
+
 def main(out: Path = OUT, quick: bool = False) -> list[dict]:
     """Run both measurements, write ``out/sim.csv`` and return its rows."""
     size = QUICK if quick else FULL
     head = sim_vs_reference(size.batches, size.repeats)
     packets = sim_vs_reference(size.batches, size.repeats, packet_bytes=256)
     scale = [per_message(hw, size.chain_instances) for hw in SCALE_SYSTEMS]
-    lo = min(r["wall_us_per_message"] for r in scale)
-    for r in scale:
-        r["relative_to_fastest"] = round(r["wall_us_per_message"] / lo, 3)
-    rows = [head, packets, *scale]
+    shared = [shared_cores(k, size.chain_instances) for k in SHARED_CHIPS]
+    for series in (scale, shared):
+        lo = min(r["wall_us_per_message"] for r in series)
+        for r in series:
+            r["relative_to_fastest"] = round(r["wall_us_per_message"] / lo, 3)
+    rows = [head, packets, *scale, *shared]
     path = write_csv(out, "sim.csv", COLUMNS, rows)
     for r in (head, packets):
         print(f"{r['case']}: sim/reference wall {r['sim_over_reference']}× (goal ≤ 1.5×); "
               f"{r['messages_per_wall_s']} simulated messages per wall second")
-    for r in scale:
-        print(f"{r['chips']:5d} chips: {r['wall_us_per_message']} µs wall per simulated message "
+    for r in (*scale, *shared):
+        where = " sharing cores" if r in shared else ""
+        print(f"{r['chips']:5d} chips{where}: {r['wall_us_per_message']} µs wall per simulated message "
               f"({r['relative_to_fastest']}× the fastest)")
     print(f"wrote {path}")
     return rows

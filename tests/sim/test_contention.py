@@ -60,6 +60,49 @@ def test_a_stream_of_items_side_by_side_runs_at_the_contended_rate():
     assert ex.env.now == pytest.approx(8 * 1.25 * MS, rel=1e-12)
 
 
+def test_chips_with_different_slowdowns_each_go_at_their_own_rate():
+    # chip 0 twice as slow while crowded, chip 1 1.5x: c1's 1 ms of work ends at 1.5 ms; c0 has done 0.75 ms
+    # of its 1 ms by then and does the rest alone at full speed: 1.75 ms
+    import dataclasses
+
+    s = contended(1.0)
+    machine = dataclasses.replace(s, chips=(s.chips[0], dataclasses.replace(s.chips[1], contention_slowdown=0.5)))
+    ex = side_by_side(1e6, 1e6, machine)
+    assert ex.env.now == pytest.approx(1.75 * MS, rel=1e-12)
+    assert [c.busy_s for c in ex.chips] == pytest.approx([1.75 * MS, 1.5 * MS], rel=1e-12)
+
+
+def test_many_runs_that_end_together_leave_together_in_the_order_they_started():
+    # sixteen chips, one core each and a controller with nothing to do: 16 equal items side by side end at
+    # once, at (1 + s) times their work, and their chips go on in chip order
+    import simpy
+
+    from ampsim.executors.sim.contention import Contention
+    from ampsim.hardware.spec import ChipSpec
+
+    env = simpy.Environment()
+    c = Contention.of(env, ChipSpec(1e9, 1e9, 0.0, 1, 1 << 30, contention_slowdown=0.25))
+
+    class Chip:
+        spec = ChipSpec(1e9, 1e9, 0.0, 1, 1 << 30, contention_slowdown=0.25)
+
+        def __init__(self) -> None:
+            self.busy_s = 0.0
+
+    order = []
+
+    def unit(i: int, chip: Chip):
+        yield from c.occupy(chip, 1 * MS)
+        order.append((i, env.now))
+
+    chips = [Chip() for _ in range(16)]
+    for i, chip in enumerate(chips):
+        env.process(unit(i, chip))
+    env.run()
+    assert order == [(i, 1.25 * MS) for i in range(16)]
+    assert all(chip.busy_s == 1.25 * MS for chip in chips)
+
+
 def chain_run(machine, chip_of_b: int, mak: int, n: int) -> SimExecutor:
     """The chain x → a (1 ms) → b (2 ms) → end, x and a on chip 0, b and end on ``chip_of_b``; ``n``
     instances evaluated at ``mak``."""

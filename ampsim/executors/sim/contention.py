@@ -16,9 +16,10 @@ of its speed (n: how many run). The two rules multiply.
 
 Life cycle of one run (a unit's work item, or the controller's work)::
 
-    occupy(chip, d) / controller_work(d) ──► every run's work left is brought up to now at its old rate
-    ──► the run joins ──► every run's rate and projected end are recomputed ──► its end event fires
-    (unless a later change moved it) ──► it leaves ──► the others' rates and ends are recomputed
+    occupy(chip, d) / controller_work(d) ──► the work done is brought up to now at the old rates ──►
+    the run joins ──► the rates are recomputed, one timer set for the earliest end ──► the timer fires
+    (unless a later change set another) ──► the runs that end then leave ──► the rates are recomputed,
+    a timer for the next
 
 Both are fluid rules: an item's duration from its handler is its work at full speed, and its end is
 recomputed whenever a run starts or ends, so two chips that run items of d seconds side by side both take
@@ -30,6 +31,7 @@ multicore executor's ``controller_cpu_s`` is the CPU time its controller used).
 
 from __future__ import annotations
 
+import heapq
 import weakref
 from typing import Generator, Protocol
 
@@ -49,17 +51,33 @@ class Chip(Protocol):
 
 
 class _Run:
-    """Work in progress on one unit (or the controller's, ``chip`` None): ``left`` seconds of full-speed
-    work as of ``since``, at ``factor``; it ends at ``end`` (the latest projection) when the end event of the
-    current ``serial`` fires."""
+    """Work in progress on one unit (or the controller's, ``chip`` None): it ends when its class's clock
+    of work done reaches ``finish``. ``seq`` orders runs that end together (the order they started);
+    ``stretches`` is its class's count of slowed-down periods when it started."""
 
-    __slots__ = ("chip", "slowdown", "left", "since", "factor", "end", "serial", "done", "stretched")
+    __slots__ = ("chip", "finish", "seq", "done", "stretches", "stretched")
 
-    def __init__(self, chip: Chip | None, seconds: float, done: simpy.Event | None, now: float) -> None:
-        self.chip, self.left, self.since, self.done = chip, seconds, now, done
-        self.slowdown = chip.spec.contention_slowdown if chip is not None else 0.0
-        self.factor, self.end, self.serial = 1.0, now, 0
+    def __init__(self, chip: Chip | None, finish: float, seq: int, done: simpy.Event | None, stretches: int) -> None:
+        self.chip, self.finish, self.seq, self.done, self.stretches = chip, finish, seq, done, stretches
         self.stretched = False  # ever slowed down: else its busy time is exactly its work
+
+    def __lt__(self, other: _Run) -> bool:  # a class's heap: the earliest finish, then the first started
+        return (self.finish, self.seq) < (other.finish, other.seq)
+
+
+class _Class:
+    """The runs that always go at one rate: the units of chips with one ``slowdown``, or the controller.
+
+    ``work`` is the seconds of full-speed work any of them has done since the class last had no run (its
+    clock; a run that starts at ``work`` = w with d seconds of work ends when it reaches w + d), as of
+    ``since``, going at ``1 / factor`` of full speed since then. ``runs`` is a heap by finish."""
+
+    __slots__ = ("slowdown", "work", "since", "factor", "runs", "stretches")
+
+    def __init__(self, slowdown: float) -> None:
+        self.slowdown, self.work, self.since, self.factor = slowdown, 0.0, 0.0, 1.0
+        self.runs: list[_Run] = []
+        self.stretches = 0  # periods between two changes in which its factor was not 1
 
 
 class Contention:
@@ -69,23 +87,32 @@ class Contention:
     ``contention_slowdown`` (all chips are built before the environment runs) or :meth:`share_cores` was
     given a host with cores.
 
-    Why ends are *projected*: SimPy cannot cancel a timeout, and one left behind at a later time than its
-    run's end would still advance the clock when it fires. So whenever a run starts, grows or ends, every
-    run's end is computed as if no other run were to start (a small fluid simulation of the runs in
-    progress, their ends and the speed-ups these bring included). A run that starts or grows later can only
-    slow the others down, so an end never moves earlier: a run whose end moves gets a new end event, and
-    the old one, now early, is ignored when it fires (its ``serial`` is out of date)."""
+    Why it costs O(log runs) per change, however many chips are busy: a run's rate depends only on its
+    chip's slowdown and on how many runs and busy chips there are, so all units of chips with one
+    slowdown (a *class*: a measured machine has one, and the controller its own) go at one rate, and one
+    clock per class of the work each has done since stands for all their ``work left`` (:class:`_Class`).
+    A change (a run starts, grows or ends) brings the classes' clocks up to now, recomputes their rates,
+    and sets one timer for the earliest end (each class's first finish in its heap; no run can end before
+    it, so no other run speeds up first). SimPy cannot cancel a timeout: one that a later change made
+    obsolete fires and is ignored (its ``serial`` is out of date). It is never later than what follows
+    it: a start only slows the runs down, so every run ends at or after the projection that set the
+    timer, and a simulation that runs until no event is left ends at its last real end."""
 
     _by_env: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
     def __init__(self, env: simpy.Environment) -> None:
         self.env = env
         self.active = False
-        self.runs: list[_Run] = []
         self.busy_units: dict[Chip, int] = {}  # chip -> its units at work (only chips with one or more)
         self.cores = 0  # host.cores: 0 = no time-sharing
         self.controller: _Run | None = None  # the controller's work in progress, if any
         self.controller_cpu_s = 0.0  # all the work given to the controller
+        self._classes: dict[float, _Class] = {}  # chips' slowdown -> their class
+        self._host = _Class(0.0)  # the controller's class (one run at most)
+        self._active: list[_Class] = []  # the classes with runs in progress
+        self._running = 0  # runs in progress
+        self._seq = 0
+        self._serial = 0  # the timer set last; an older one is ignored when it fires
 
     @classmethod
     def of(cls, env: simpy.Environment, spec: ChipSpec | None = None) -> Contention:
@@ -105,11 +132,13 @@ class Contention:
         """Keep one of ``chip``'s units busy for ``seconds`` of full-speed work (a SimPy sub-process)."""
         env = self.env
         start = env.now
-        run = _Run(chip, seconds, env.event(), start)
-        self._advance()
-        self.runs.append(run)
+        slowdown = chip.spec.contention_slowdown
+        c = self._classes.get(slowdown)
+        if c is None:
+            c = self._classes[slowdown] = _Class(slowdown)
+        run = self._join(c, chip, seconds, env.event())
         self.busy_units[chip] = self.busy_units.get(chip, 0) + 1
-        self._project(new=run)
+        self._reschedule()
         yield run.done
         chip.busy_s += env.now - start if run.stretched else seconds
 
@@ -118,77 +147,74 @@ class Contention:
         if seconds <= 0.0 or not self.cores:
             return
         self.controller_cpu_s += seconds
-        self._advance()
         run = self.controller
         if run is None:
-            run = self.controller = _Run(None, seconds, None, self.env.now)
-            self.runs.append(run)
-            self._project(new=run)
+            self.controller = self._join(self._host, None, seconds, None)
         else:
-            run.left += seconds
-            self._project()
+            self._advance()
+            run.finish += seconds  # the class's only run: its heap stays a heap
+        self._reschedule()
+
+    def _join(self, c: _Class, chip: Chip | None, seconds: float, done: simpy.Event | None) -> _Run:
+        self._advance()
+        if not c.runs:
+            c.work, c.since = 0.0, self.env.now
+            self._active.append(c)
+        self._seq += 1
+        run = _Run(chip, c.work + seconds, self._seq, done, c.stretches)
+        heapq.heappush(c.runs, run)
+        self._running += 1
+        return run
 
     def _advance(self) -> None:
-        """Bring every run's work left up to now, at the factor it ran at since the last change."""
+        """Bring every class's clock of work done up to now, at the factor it ran at since the last change."""
         now = self.env.now
-        for run in self.runs:
-            run.left = max(run.left - (now - run.since) / run.factor, 0.0) if run.end > now else 0.0
-            run.since = now
+        for c in self._active:
+            c.work += (now - c.since) / c.factor
+            c.since = now
 
-    def _factor(self, run: _Run, crowded: bool, running: int) -> float:
-        """How many times slower than alone ``run`` goes while ``crowded`` (more than one chip busy) with
-        ``running`` runs in progress."""
-        factor = 1.0 + run.slowdown if crowded else 1.0
-        if self.cores and running > self.cores:
-            factor *= running / self.cores
-        return factor
-
-    def _project(self, new: _Run | None = None) -> None:
-        """Every run's factor now and its end if no other run starts (class docstring); new end events."""
-        now = self.env.now
+    def _reschedule(self) -> None:
+        """Every class's factor now, and a timer for the earliest end (class docstring)."""
+        if not self._running:
+            return
         crowded = len(self.busy_units) > 1
-        for run in self.runs:
-            run.factor = self._factor(run, crowded, len(self.runs))
-            run.stretched = run.stretched or run.factor != 1.0
-        ends: dict[_Run, float] = {}
-        left = {run: run.left for run in self.runs}
-        busy = dict(self.busy_units)
-        t = now
-        while left:
-            crowded = len(busy) > 1
-            factor = {run: self._factor(run, crowded, len(left)) for run in left}
-            need = {run: work * factor[run] for run, work in left.items()}
-            dt = min(need.values())
-            t_next = t + dt
-            for run, seconds in need.items():
-                if seconds == dt:
-                    ends[run] = t_next
-                    del left[run]
-                    if run.chip is not None:
-                        busy[run.chip] -= 1
-                        if not busy[run.chip]:
-                            del busy[run.chip]
-                else:
-                    left[run] = max(left[run] - dt / factor[run], 0.0)  # (rounding)
-            t = t_next
-        for run, end in ends.items():
-            if run is new or end > run.end:  # never earlier (class docstring)
-                run.end, run.serial = end, run.serial + 1
-                event = self.env.timeout(end - now)
-                event.callbacks.append(lambda _e, run=run, serial=run.serial: self._due(run, serial))
+        share = self._running / self.cores if self.cores and self._running > self.cores else 1.0
+        first = None
+        for c in self._active:
+            factor = (1.0 + c.slowdown if crowded else 1.0) * share
+            c.factor = factor
+            if factor != 1.0:
+                c.stretches += 1
+            need = max(c.runs[0].finish - c.work, 0.0) * factor
+            if first is None or need < first:
+                first = need
+        ending = [c for c in self._active if max(c.runs[0].finish - c.work, 0.0) * c.factor == first]
+        self._serial += 1
+        event = self.env.timeout(first)
+        event.callbacks.append(lambda _e, serial=self._serial: self._due(serial, ending))
 
-    def _due(self, run: _Run, serial: int) -> None:
-        if serial != run.serial:
-            return  # an end that a later start has moved
+    def _due(self, serial: int, classes: list[_Class]) -> None:
+        if serial != self._serial:
+            return  # a change since the timer was set moved every end
         self._advance()
-        self.runs.remove(run)
-        if run.chip is None:
-            self.controller = None
-        else:
-            n = self.busy_units[run.chip] - 1
-            if n:
-                self.busy_units[run.chip] = n
+        ending = []
+        for c in classes:  # each class's runs that finish first (several when they finish together)
+            finish = c.runs[0].finish
+            while c.runs and c.runs[0].finish == finish:
+                run = heapq.heappop(c.runs)
+                run.stretched = c.stretches > run.stretches
+                ending.append(run)
+            if not c.runs:
+                self._active.remove(c)
+        for run in sorted(ending, key=lambda r: r.seq) if len(ending) > 1 else ending:
+            self._running -= 1
+            if run.chip is None:
+                self.controller = None
             else:
-                del self.busy_units[run.chip]
-            run.done.succeed()
-        self._project()
+                n = self.busy_units[run.chip] - 1
+                if n:
+                    self.busy_units[run.chip] = n
+                else:
+                    del self.busy_units[run.chip]
+                run.done.succeed()
+        self._reschedule()
