@@ -36,3 +36,20 @@ def test_sparse_sync_moves_and_holds_the_changed_rows_only(data_root, tmp_path, 
     emb = [sx.where[n].index for n in ("g0/emb", "g1/emb")]
     assert emb and all(sx.chips[i].peak_bytes < dx.chips[i].peak_bytes for i in emb)
     assert sparse["sync_time_s"] < dense["sync_time_s"]
+
+
+def test_through_the_host_a_sparse_snapshot_moves_its_changed_rows_only(data_root, tmp_path, monkeypatch):
+    # replicas.collective = "host": every copy's snapshot goes to the controller and the average comes back.
+    # Dense, each round of a set moves 2 k P (k = 2 copies); sparse, the table's rounds move its changed rows
+    # both ways, so the difference is nearly 2 k times the table per round (counting the snapshots whole,
+    # it would be under k times)
+    monkeypatch.setenv("AMPSIM_DATA", str(data_root))
+    host = ('replicas.collective="host"', "hardware.host.cores=64", "hardware.host.controller_s_per_sync_byte=1e-10")
+    dense, _, dp = run(tmp_path / "dense", *host)
+    sparse, _, _ = run(tmp_path / "sparse", *host, "replicas.sparse_sync=true")
+    assert sparse["sync_rounds"] == dense["sync_rounds"] > 0
+    rounds = dense["sync_rounds"] // len(dp.sync_sets)
+    assert dense["sync_bytes"] == sum(rounds * 2 * 2 * s.param_bytes for s in dp.sync_sets)
+    table = next(s for s in dp.sync_sets if s.name == "emb").param_bytes
+    assert dense["sync_bytes"] - sparse["sync_bytes"] > 0.9 * rounds * 2 * 2 * table
+    assert sparse["controller_cpu_s"] < dense["controller_cpu_s"]

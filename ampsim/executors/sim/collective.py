@@ -27,6 +27,9 @@ the controller, one process that does one thing at a time::
     the average is out ──► an *apply* job on every copy's chip, which also pays the chip's
       ``remote_send_s_per_byte`` · P (its half of sending the snapshot and receiving the average)
 
+With ``replicas.sparse_sync`` a snapshot's P is its changed rows and their ids
+(:meth:`~ampsim.ir.sync.SyncSet.snapshot_nbytes`) and the average's the union of the rows, as on a ring.
+
 The controller's sync work is a FIFO at its full speed (its per-instance work and the time-sharing of cores
 do not delay it, though its CPU joins the controller's and competes for the cores: a first-order model,
 checked against 1 to 16 workers in the README). Nothing crosses the links.
@@ -148,8 +151,9 @@ class Collectives:
         then every round of its set that is ready starts."""
         s = self.of.get(node.name)
         if s is not None and self.collective == "host":
-            self.bytes += s.param_bytes
-            self._on_host(self._host_s_per_byte * s.param_bytes)
+            nbytes = s.snapshot_nbytes(node)
+            self.bytes += nbytes
+            self._on_host(self._host_s_per_byte * nbytes)
             self._arrived[s.name] = self._arrived.get(s.name, 0) + 1
         self.start_ready(node)
 
@@ -314,6 +318,9 @@ class SizedSyncSet(SyncSet):
         self._snaps.setdefault(r, {})[i] = None
         copy.held_nbytes += copy.param_bytes + self._anchor_bytes(copy, r)
         return Work(bytes=2 * copy.param_bytes, kernels=len(copy.params))
+
+    def snapshot_nbytes(self, copy: ParamNode) -> float:
+        return copy.param_bytes
 
     def reduce(self) -> Reduced:
         r = self.ready()
