@@ -27,7 +27,6 @@ such run, cut off while it simulated, and ``--resimulate``. ``python -m benchmar
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,10 +75,12 @@ def configs(counts: list[int], every: tuple[int, ...] = ()) -> list[tuple[int, s
 
 
 def _measured_summary(folder: Path, label: str) -> dict:
+    """The first measured run's summary of configuration ``label`` in compare's ``folder`` ({} if none)."""
     from ampsim.calibration.compare import run_folder
+    from ampsim.calibration.rescore import measured_runs
 
-    runs = sorted((folder / "runs" / run_folder(label)).glob("multicore*/summary.json"))
-    return json.loads(runs[0].read_text()) if runs else {}
+    runs = measured_runs(folder / "runs" / run_folder(label))
+    return runs[0] if runs else {}
 
 
 def main(out: Path = OUT, quick: bool = False) -> list[dict]:

@@ -30,7 +30,7 @@ from ampsim.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
-__all__ = ["resimulate"]
+__all__ = ["measured_runs", "resimulate"]
 
 
 def resimulate(measured: str | Path, overrides: list[tuple[str, Any]] = (), hardware: str | Path | None = None,
@@ -52,7 +52,7 @@ def resimulate(measured: str | Path, overrides: list[tuple[str, Any]] = (), hard
         raise ConfigError(f"{out}: would replace the measured table; give another --out")
     check_output_dir(out)
     configs = [(r, _run_dir(measured, r["config"])) for r in rows_in]
-    runs = {r["config"]: _measured_runs(d) for r, d in configs}  # every input read before anything is run
+    runs = {r["config"]: measured_runs(d) for r, d in configs}  # every input read before anything is run
     hw_path = Path(hardware) if hardware else local_model_path()
     if hw_path is None or not hw_path.is_file():
         raise ConfigError(f"{hardware or LOCAL_MODEL}: no such hardware model (give --hardware: the model of the "
@@ -81,7 +81,7 @@ def _rows_from_runs(measured: Path) -> list[dict]:
     dedicated machine (a core per worker, speed 1), so the simulation is not stretched; said in a warning."""
     rows = []
     for d in sorted(p for p in (measured / "runs").iterdir() if (p / "multicore" / "summary.json").is_file()):
-        runs = _measured_runs(d)
+        runs = measured_runs(d)
         n = int(runs[0].get("n_workers") or 1)
         insts = max(sum(m["instances"] for m in runs), 1)
         rows.append({"config": d.name, "workers": n, "speed": 1.0, "cores": float(n),
@@ -103,7 +103,9 @@ def _run_dir(measured: Path, label: str) -> Path:
     return d
 
 
-def _measured_runs(d: Path) -> list[dict]:
+def measured_runs(d: Path) -> list[dict]:
+    """The summaries of the measured runs of one configuration's folder ``d`` (``multicore*/summary.json``,
+    in name order: ``multicore`` first); a file that is not JSON is a one-line :class:`ConfigError`."""
     from ampsim.files import read_text
 
     out = []
