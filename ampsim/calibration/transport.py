@@ -233,7 +233,7 @@ def measure_sync(scale: float = 1.0) -> list[dict]:
         model, insts = build(max(8, int(n * scale)) + 5)
         rep = replicate(model, ReplicaSpec(groups=2), "<calibration>")
         placement = {p: g for g, members in enumerate(rep.group_members) for p in members}
-        # warm up on instances of their own: a copy's synchronization rounds follow instance keys
+        # warm up on instances of their own, so the measured pass trains each tree once
         runs.append({"name": name, **_run(rep.model, insts[5:], placement, 2, 16, rep.sync_sets, insts[:5])})
     return runs
 

@@ -78,12 +78,14 @@ class ParamNode(Node):
         self._recent: deque[int] = deque(maxlen=STALENESS_WINDOW)
         self._recent_sum = 0
         self._stash: dict[int, list[tuple[tuple[int, ...], Any]]] = {}
-        self._ready: dict[int, list[tuple[tuple[int, ...], Any]]] = {}
+        #: completed instances awaiting the update: (key, arrival, stashes, forward version or None); not a
+        #: dict by key: a key may come again (a second ``train`` call) while its first gradient still waits
+        self._ready: list[tuple[int, int, list[tuple[tuple[int, ...], Any]], int | None]] = []
+        self._arrivals = 0
         self.staleness_mode = "none"
         self.predict_delay = -1.0
         #: scale_lr: oldest forward version per instance, while stashing and once ready
         self._fwd_version: dict[int, int] = {}
-        self._ready_version: dict[int, int] = {}
         #: stash: training forwards awaiting their backward, per version; copies of superseded versions
         self._refs: Counter[int] = Counter()
         self._versions: dict[int, dict[str, np.ndarray]] = {}
@@ -273,9 +275,8 @@ class ParamNode(Node):
         entries = self._stash.pop(key, None)
         if entries is None:
             return None
-        self._ready[key] = entries
-        if version is not None:
-            self._ready_version[key] = version
+        self._arrivals += 1
+        self._ready.append((key, self._arrivals, entries, version))
         if len(self._ready) < self.muf:
             return None
         return self.update()
@@ -285,14 +286,14 @@ class ParamNode(Node):
         if not self._ready:
             return None
         self._work = work = Work()
-        entries = [e for k in sorted(self._ready) for _, e in sorted(self._ready[k], key=_by_state)]
+        ready = sorted(self._ready, key=_by_key)  # key order (then arrival): the float sum is order-free
+        entries = [e for _, _, stash, _ in ready for _, e in sorted(stash, key=_by_state)]
         self.held_nbytes -= _nbytes(entries)
         n_inst = len(self._ready)
         # scale_lr; in key order, so that the float sum does not depend on completion order
-        stale = [self.version - self._ready_version.get(k, self.version) for k in sorted(self._ready)]
+        stale = [0 if v is None else self.version - v for _, _, _, v in ready]
         self.update_staleness.update(stale)
         self._ready.clear()
-        self._ready_version.clear()
         if self.staleness_mode == "stash" and self._refs.get(self.version):
             # forwards of this version still await their backward: keep it before the in-place step
             self._versions[self.version] = {n: p.copy() for n, p in self.params.items()}
@@ -329,7 +330,6 @@ class ParamNode(Node):
         self._stash.clear()
         self._ready.clear()
         self._fwd_version.clear()
-        self._ready_version.clear()
         self._refs.clear()
         self._versions.clear()
         self._predicted = None  # held_nbytes is 0 again: the prediction is recomputed when next needed
@@ -342,6 +342,10 @@ def _first_rows(entry: Any) -> int:
 
 def _by_state(item: tuple[tuple[int, ...], Any]) -> tuple[int, ...]:
     return item[0]
+
+
+def _by_key(ready: tuple) -> tuple[int, int]:
+    return ready[0], ready[1]
 
 
 def _values(g: np.ndarray | SparseRows) -> np.ndarray:

@@ -103,3 +103,21 @@ def test_mak4_completes_and_copies_are_in_step(data_root, monkeypatch):
         for other in others:
             for k in first:
                 assert np.array_equal(first[k], other[k]), (s.name, k)
+
+
+def test_the_same_instances_trained_twice_do_not_stall_the_copies():
+    # muf 25 and 60 trees: instances of the first call still wait for their update when the second call
+    # brings the same keys again. A node used to keep one of two such gradients, its update came one
+    # instance late, and the round the controller had closed waited for a snapshot that never came
+    # (until the watchdog)
+    from ampsim.calibration.workloads import WORKLOADS
+    from ampsim.replicas import ReplicaSpec, replicate
+
+    model, insts = WORKLOADS["tree"][0](60)
+    rep = replicate(model, ReplicaSpec(groups=2), "<test>")
+    placement = {n: g for g, members in enumerate(rep.group_members) for n in members}
+    with MulticoreExecutor(rep.model, placement, 2, mak=16, sync_sets=rep.sync_sets, watchdog_s=30) as ex:
+        ex.train(insts[:5])
+        ex.train(insts)
+        summary = ex.summary()
+    assert summary["sync_rounds"] > 0

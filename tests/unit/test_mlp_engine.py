@@ -78,6 +78,21 @@ def test_muf_waits_for_enough_completed_instances():
     assert all(n.version == 1 for n in model.graph.param_nodes)
 
 
+def test_an_instance_key_may_come_again_while_its_first_gradient_waits_for_the_update():
+    # muf 2: instance 1 completes in the first call and waits; the second call brings instance 1 again
+    # (the same instances trained twice) — both gradients go into the update, as two distinct keys' do
+    again, distinct = make(muf=2, lr=0.1), make(muf=2, lr=0.1)
+    ex = ReferenceExecutor(again)
+    ex.train([batch(1)])
+    ex.train([batch(1)])
+    ref = ReferenceExecutor(distinct)
+    ref.train([batch(1)])
+    ref.train([batch(2, seed=1)])  # the same data under another key
+    for na, nb in zip(again.graph.param_nodes, distinct.graph.param_nodes):
+        assert na.version == nb.version == 1 and na.held_nbytes == nb.held_nbytes == 0
+        np.testing.assert_allclose(na.params["W"], nb.params["W"], rtol=0, atol=1e-12)
+
+
 def test_reference_is_deterministic_and_leaves_no_per_instance_state():
     runs = []
     for _ in range(2):
