@@ -7,6 +7,7 @@ placements, mak in {1, 16} and muf in {1, 8}; and a recording is cached, checked
 
 from __future__ import annotations
 
+import copy
 import logging
 import random
 from pathlib import Path
@@ -15,12 +16,14 @@ import numpy as np
 import pytest
 from timeline_kit import MS, chain_model, insts, spans, system
 
+from ampsim.calibration.workloads import WORKLOADS
 from ampsim.config import load_config, parse_override
 from ampsim.errors import RunError
 from ampsim.executors import make_executor
 from ampsim.executors.sim import SimExecutor
 from ampsim.executors.sim.recording import RecordingError, record
 from ampsim.executors.sim.recording_cache import clear_memory, load, obtain, recording_key, save
+from ampsim.hardware.parse import load_system
 from ampsim.ir.message import Instance
 from ampsim.planning import plan
 from ampsim.results import RunDir
@@ -202,6 +205,23 @@ def test_the_replays_own_loop_runs_where_it_models_the_machine_and_agrees_with_s
                 == {k: v for k, v in full.summary().items() if k not in UNMEASURED})
         assert ex.time_s == full.time_s > 0 and ex.messages == full.messages == 11 * 7
         assert [c.busy_s for c in ex.chips] == [c.busy_s for c in full.chips]
+
+
+def test_the_same_instances_trained_twice_replay_exactly(monkeypatch):
+    # muf 25 and 40 trees: when the second call brings instance keys 0-6 again, their first gradients still
+    # wait for the update (the full run once kept only the later of the two, and the replay both)
+    monkeypatch.setenv("AMPSIM_RECORDINGS", "off")
+    model, trees = WORKLOADS["tree"][0](40)
+    place = {n: i % 4 for i, n in enumerate(model.graph.nodes)}
+    runs = []
+    for numerics in (True, False):
+        ex = SimExecutor(copy.deepcopy(model), load_system(HW / "ring4.toml"), place, mak=8, numerics=numerics)
+        ex.train(trees[:7])
+        ex.train(trees)
+        runs.append(ex)
+    full, replay = runs
+    assert replay.time_s == full.time_s > 0 and replay.messages == full.messages
+    assert [c.busy_s for c in replay.chips] == [c.busy_s for c in full.chips]
 
 
 # -- the cache ----------------------------------------------------------------------------------------
