@@ -49,3 +49,30 @@ def test_cli_train_multicore(tmp_path, capsys):
     rc = cli_main(["train", str(ROOT / "experiments" / "blobs_mlp.toml"), "--executor", "multicore",
                    "--workers", "2", "--set", "train.epochs=1", "--out", str(tmp_path / "r"), "--no-progress"])
     assert rc == 0 and "wall s" in capsys.readouterr().out
+
+
+def test_a_traced_run_times_every_node_step_and_applied_update_on_one_clock(tmp_path):
+    # executor.trace: each worker's spans, labelled as the simulator labels its own, in the executor's
+    # seconds; a worker runs one thing at a time, so its spans never overlap; two calls continue one clock
+    from ampsim.results import RunDir
+
+    model = mlp(muf=2)
+    with MulticoreExecutor(model, place("round_robin", model, [None] * 2), 2, mak=4, trace=True) as ex:
+        ex.train(batches(10))
+        first = ex.time_s
+        ex.train(batches(10, seed=1))  # the same keys again
+        summary = ex.summary()
+        run = RunDir(tmp_path / "run")
+        ex.write_artifacts(run)
+    events = [e for e in ex.trace.to_json()["traceEvents"] if e["ph"] == "X"]
+    steps = [e for e in events if e["name"].endswith(("fwd", "bwd"))]
+    updates = [e for e in events if e["name"].endswith("update")]
+    assert len(steps) == summary["messages_processed"] == 20 * 16
+    assert len(updates) == sum(n.version for n in model.graph.param_nodes) == 4 * 10  # muf 2: 10 each
+    assert {e["pid"] for e in events} == {0, 1}
+    assert all(0 <= e["ts"] and e["ts"] + e["dur"] <= ex.time_s * 1e6 for e in events)
+    assert any(e["ts"] > first * 1e6 for e in events)
+    for w in (0, 1):
+        mine = sorted((e["ts"], e["ts"] + e["dur"]) for e in events if e["pid"] == w)
+        assert all(a[1] <= b[0] for a, b in zip(mine, mine[1:]))
+    assert json.loads((run.path / "trace.json").read_text())["traceEvents"]

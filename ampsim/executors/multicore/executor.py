@@ -30,19 +30,19 @@ from typing import Callable, Iterable, Sequence
 import numpy as np
 
 from ampsim.errors import ConfigError, RunError
-from ampsim.executors.base import ExecutorBase, ExecutorPlan, check_placement
+from ampsim.executors.base import ExecutorBase, ExecutorPlan, RunFolder, check_placement
 from ampsim.executors.multicore import procs as _procs
 from ampsim.executors.multicore import protocol as P
 from ampsim.executors.multicore.controller import Controller
 from ampsim.executors.multicore.replicas import ControllerSync
 from ampsim.executors.multicore.spec import WorkerSpec
 from ampsim.executors.multicore.transport import Channel, channel_pair
-from ampsim.executors.multicore.worker import worker_main
 from ampsim.executors.reference import ReferenceExecutor
 from ampsim.ir.message import Instance
 from ampsim.ir.node import Report
 from ampsim.ir.sync import SyncSet
 from ampsim.models.base import Model
+from ampsim.trace import TraceRecorder
 
 log = logging.getLogger(__name__)
 
@@ -68,12 +68,13 @@ class MulticoreExecutor(ExecutorBase):
     @classmethod
     def from_plan(cls, plan: ExecutorPlan) -> MulticoreExecutor:
         return cls(plan.task.model, plan.placement, plan.workers, mak=plan.mak, source=plan.source,
-                   estimated_load=plan.estimated_load, watchdog_s=plan.watchdog_s, sync_sets=plan.sync_sets)
+                   estimated_load=plan.estimated_load, watchdog_s=plan.watchdog_s, sync_sets=plan.sync_sets,
+                   trace=plan.trace)
 
     def __init__(self, model: Model, placement: dict[str, int], n_workers: int, *, mak: int = 1,
                  start_method: str | None = None, tuning: dict | None = None, source: str = "<config>",
                  estimated_load: list[dict] | None = None, watchdog_s: float = WATCHDOG_S,
-                 sync_sets: Sequence[SyncSet] = ()) -> None:
+                 sync_sets: Sequence[SyncSet] = (), trace: bool = False) -> None:
         if n_workers < 1:
             raise ConfigError(f"{source}: executor.workers: must be >= 1, got {n_workers}")
         self.model, self.mak, self.n_workers = model, mak, n_workers
@@ -94,6 +95,10 @@ class MulticoreExecutor(ExecutorBase):
         self.tuning = {"spin_s": SPIN_S if n_workers <= (os.cpu_count() or 1) else 0.0, **(tuning or {})}
         self.time_s = 0.0
         self.instances_done = 0
+        #: executor.trace: every node step and update job of the workers, on this executor's clock
+        self.trace = TraceRecorder() if trace else None
+        for w in range(n_workers if trace else 0):
+            self.trace.name_process(w, f"worker {w}")
         self._reference = ReferenceExecutor(model)
         self._last_states: dict[int, dict] = {}
         self.controller_cpu_s = 0.0
@@ -133,8 +138,8 @@ class MulticoreExecutor(ExecutorBase):
                 peers={v: peer[(w, v)] for v in range(n) if v != w},
                 close_fds=[c for c in every if all(c is not m for m in mine)] if fork else [],
                 current=current, parent_pid=os.getpid() if self.start_method != "forkserver" else 0,
-                **self.tuning)
-            p = ctx.Process(target=worker_main, args=(spec,), name=f"ampsim-worker-{w}", daemon=True)
+                trace=self.trace is not None, **self.tuning)
+            p = ctx.Process(target=_procs.worker_main, args=(spec,), name=f"ampsim-worker-{w}", daemon=True)
             p.start()
             self._procs.append(p)
         for c in every:  # the parent keeps only its controller ends
@@ -178,6 +183,8 @@ class MulticoreExecutor(ExecutorBase):
             self.close(grace_s=0.0)
             raise
         t_end = max((s["t"] for s in states.values()), default=time.perf_counter())
+        if self.trace is not None:
+            self._trace_spans(states, self.time_s - t0)
         self.time_s += max(t_end - t0, 0.0)
         self.controller_cpu_s += time.process_time() - cpu0
         for w, s in states.items():
@@ -185,6 +192,14 @@ class MulticoreExecutor(ExecutorBase):
         self.instances_done += len(instances)
         self._absorb(states)
         return reports
+
+    def _trace_spans(self, states: dict[int, dict], offset_s: float) -> None:
+        """The workers' spans of a ``train`` call on the executor's clock (``offset_s``: its time at the call's
+        start less the call's start on the machine's clock), labelled as the simulator labels its spans."""
+        for w, s in sorted(states.items()):
+            for t0, t1, i, kind, key in s.get("spans", ()):
+                label = f"{self.names[i]} {'update' if kind == P.UPDATE else 'bwd' if kind == P.BWD else 'fwd'}"
+                self.trace.span(label, w, 0, offset_s + t0, t1 - t0, key=key)
 
     def evaluate(self, instances: Iterable[Instance]) -> list[Report]:
         """Forward only, in this process, on the model copy that :meth:`train` keeps current."""
@@ -232,6 +247,11 @@ class MulticoreExecutor(ExecutorBase):
             "placement": self.placement,
             **(self.replicas.summary() if self.replicas is not None else {}),
         }
+
+    def write_artifacts(self, run: RunFolder) -> None:
+        super().write_artifacts(run)
+        if self.trace is not None:
+            self.trace.write(run.path / "trace.json")
 
     # -- shutdown ------------------------------------------------------------------------------------
     def close(self, grace_s: float = 2.0) -> None:

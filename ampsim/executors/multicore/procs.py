@@ -11,8 +11,9 @@ receives its nodes pickled). Whatever the method, every worker:
 * asks Linux to SIGKILL it if the controller process dies (``PR_SET_PDEATHSIG``), so no worker outlives
   a killed controller, and it also exits when its controller socket reaches end of stream.
 
-:func:`die_with_parent` is that parent-death rule on its own (the sweep's process pool uses it too), and
-:func:`process_state` reads a process's run state and CPU time (the controller's watchdog).
+:func:`worker_main` is a worker process's entry point; :func:`die_with_parent` is that parent-death rule
+on its own (the sweep's process pool uses it too), and :func:`process_state` reads a process's run state
+and CPU time (the controller's watchdog).
 """
 
 from __future__ import annotations
@@ -24,9 +25,12 @@ import os
 import signal
 import sys
 import time
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from ampsim.blas import limit_blas_threads  # noqa: F401 - workers call it; re-exported
+
+if TYPE_CHECKING:
+    from ampsim.executors.multicore.spec import WorkerSpec
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +77,18 @@ def die_with_parent(parent_pid: int) -> None:
             os._exit(1)
 
         threading.Thread(target=watch, name="ampsim-parent-watch", daemon=True).start()
+
+
+def worker_main(spec: WorkerSpec) -> None:
+    """A worker process's entry point (the multiprocessing target): set the process up, close the inherited
+    ends of other processes' channels, run a :class:`~ampsim.executors.multicore.worker.Worker` until STOP."""
+    from ampsim.executors.multicore.worker import Worker  # here: the sweeps' pool imports this module too
+
+    setup_worker_process(spec.parent_pid or None)
+    for ch in spec.close_fds:
+        ch.close()
+    spec.close_fds = []
+    Worker(spec).run()
 
 
 def setup_worker_process(parent_pid: int | None = None) -> None:

@@ -47,17 +47,6 @@ from ampsim.ir.node import Node
 log = logging.getLogger(__name__)
 
 
-def worker_main(spec: WorkerSpec) -> None:
-    """Process entry point (multiprocessing target)."""
-    from ampsim.executors.multicore.procs import setup_worker_process
-
-    setup_worker_process(spec.parent_pid or None)
-    for ch in spec.close_fds:
-        ch.close()
-    spec.close_fds = []
-    Worker(spec).run()
-
-
 class Worker:
     """The event loop of one worker process (see the module docstring); :meth:`run` until STOP."""
 
@@ -94,6 +83,9 @@ class Worker:
         self._poller = poll()
         self._registered: dict[int, int] = {}
         self._current = memoryview(spec.current).cast("B").cast("q") if spec.current is not None else None
+        #: executor.trace: (start, end, node, kind, key) of every node step and update job, perf_counter
+        #: seconds (one clock for all processes), handed over with each state
+        self.spans: list[tuple[float, float, int, int, int]] | None = [] if spec.trace else None
 
     # -- main loop -----------------------------------------------------------------------------------
     def run(self) -> None:
@@ -121,6 +113,7 @@ class Worker:
         nodes, routes, outgoing, rets, reports = self.node_list, self.routes, self.outgoing, self.rets, self.reports
         cur, split, perf, held = self._current, P.split, time.perf_counter, self.held
         gates, park, synced, notes = self.sync.gates, self.sync.park, set(spec.copies), self.notes
+        spans = self.spans
         report_min_s = spec.report_min_s
         read_s, flush_s, flush_bytes, report_s = spec.read_s, spec.flush_s, spec.flush_bytes, spec.report_s
         BWD = P.BWD
@@ -155,7 +148,11 @@ class Worker:
             key = msg.inst.key
             node = nodes[i]
             fresh = synced and i in synced and not node.stashed(key)
+            if spans is not None:
+                t0 = perf()
             step = node.step(kind == BWD, msg, port)
+            if spans is not None:
+                spans.append((t0, perf(), i, kind, key))
             self.processed += 1
             if step.reports:
                 for r in step.reports:
@@ -296,7 +293,10 @@ class Worker:
             return  # an update job from a completion after the copy's gate closed
         if self._current is not None:
             self._current[self.me] = i * 4 + kind
+        t0 = time.perf_counter() if self.spans is not None else 0.0
         work = self.node_list[i].complete(port)  # port carries the instance key for update jobs
+        if self.spans is not None and work is not None:
+            self.spans.append((t0, time.perf_counter(), i, P.UPDATE, port))
         self.updates += 1
         if work is not None and i in sync.copies:
             sync.updated(i)
@@ -313,6 +313,9 @@ class Worker:
             "frames": sum(ch.sent_frames for ch in (self.ctrl, *self.peers.values())),
             "transport_sent": list(self.sent), "transport_received": list(self.received),
         }
+        if self.spans is not None:
+            state["spans"] = self.spans[:]
+            self.spans.clear()  # in place: the hot loop holds this list
         if with_params:
             state["params"] = {
                 n.name: {"params": n.params, "version": n.version, "staleness": (n.staleness, n.update_staleness)}
