@@ -10,6 +10,19 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+#: the span of a node's work item is labelled ``"<node> <phase>"``, the phase by the executors' item kinds
+#: (0 forward, 1 backward, 2 update: the simulator's ``FWD, BWD, UPDATE`` and the multicore protocol's)
+STEP_PHASES = ("fwd", "bwd", "update")
+
+
+def step_label(node: str, kind: int) -> str:
+    """The span label of ``node``'s work item of ``kind``, the same in every executor's trace.
+
+    >>> step_label("fc0", 1), step_label("fc0", 2)
+    ('fc0 bwd', 'fc0 update')
+    """
+    return f"{node} {STEP_PHASES[kind]}"
+
 
 class TraceRecorder:
     def __init__(self) -> None:

@@ -199,7 +199,7 @@ class HostSpec:
     is busy ``controller_s_per_instance + controller_s_per_message * messages`` for every instance that
     completes (its admission, the weight returns of its messages, its completion), starting when it
     completes; it delays no message, it only takes its share of the cores (the rule is in
-    :mod:`ampsim.executors.sim.contention`). All three default to 0: no host, today's timing.
+    :mod:`ampsim.executors.sim.contention`). All default to 0: no host, today's timing.
 
     ``controller_s_per_sync_byte`` (optional, default 0): the controller's CPU per parameter byte of a replica
     synchronization that passes through it (``replicas.collective = "host"``, the multicore executor's way:

@@ -286,7 +286,7 @@ class ParamNode(Node):
         if not self._ready:
             return None
         self._work = work = Work()
-        ready = sorted(self._ready, key=_by_key)  # key order (then arrival): the float sum is order-free
+        ready = sorted(self._ready)  # key order (then arrival, unique): the float sum is order-free
         entries = [e for _, _, stash, _ in ready for _, e in sorted(stash, key=_by_state)]
         self.held_nbytes -= _nbytes(entries)
         n_inst = len(self._ready)
@@ -342,10 +342,6 @@ def _first_rows(entry: Any) -> int:
 
 def _by_state(item: tuple[tuple[int, ...], Any]) -> tuple[int, ...]:
     return item[0]
-
-
-def _by_key(ready: tuple) -> tuple[int, int]:
-    return ready[0], ready[1]
 
 
 def _values(g: np.ndarray | SparseRows) -> np.ndarray:

@@ -42,7 +42,7 @@ from ampsim.ir.message import Instance
 from ampsim.ir.node import Report
 from ampsim.ir.sync import SyncSet
 from ampsim.models.base import Model
-from ampsim.trace import TraceRecorder
+from ampsim.trace import TraceRecorder, step_label
 
 log = logging.getLogger(__name__)
 
@@ -198,8 +198,7 @@ class MulticoreExecutor(ExecutorBase):
         start less the call's start on the machine's clock), labelled as the simulator labels its spans."""
         for w, s in sorted(states.items()):
             for t0, t1, i, kind, key in s.get("spans", ()):
-                label = f"{self.names[i]} {'update' if kind == P.UPDATE else 'bwd' if kind == P.BWD else 'fwd'}"
-                self.trace.span(label, w, 0, offset_s + t0, t1 - t0, key=key)
+                self.trace.span(step_label(self.names[i], kind), w, 0, offset_s + t0, t1 - t0, key=key)
 
     def evaluate(self, instances: Iterable[Instance]) -> list[Report]:
         """Forward only, in this process, on the model copy that :meth:`train` keeps current."""

@@ -179,16 +179,15 @@ class Contention:
             return
         crowded = len(self.busy_units) > 1
         share = self._running / self.cores if self.cores and self._running > self.cores else 1.0
-        first = None
+        needs = []  # per class: seconds until its first run ends at today's rate
         for c in self._active:
             factor = (1.0 + c.slowdown if crowded else 1.0) * share
             c.factor = factor
             if factor != 1.0:
                 c.stretches += 1
-            need = max(c.runs[0].finish - c.work, 0.0) * factor
-            if first is None or need < first:
-                first = need
-        ending = [c for c in self._active if max(c.runs[0].finish - c.work, 0.0) * c.factor == first]
+            needs.append(max(c.runs[0].finish - c.work, 0.0) * factor)
+        first = min(needs)
+        ending = [c for c, need in zip(self._active, needs) if need == first]
         self._serial += 1
         event = self.env.timeout(first)
         event.callbacks.append(lambda _e, serial=self._serial: self._due(serial, ending))

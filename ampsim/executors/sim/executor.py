@@ -46,7 +46,7 @@ from ampsim.ir.message import Instance
 from ampsim.ir.node import Report
 from ampsim.ir.sync import SyncSet
 from ampsim.models.base import Model
-from ampsim.trace import TraceRecorder
+from ampsim.trace import TraceRecorder, step_label
 
 log = logging.getLogger(__name__)
 
@@ -232,7 +232,7 @@ class SimExecutor(ExecutorBase):
                 label = port
             else:
                 work = node.complete(port)  # port carries the instance key for update jobs
-                after, label = None, f"{node.name} update"
+                after, label = None, step_label(node.name, UPDATE)
                 snap = sync.contributed(node) if sync is not None and work is not None else None
                 if snap is not None:
                     work += snap
@@ -255,7 +255,7 @@ class SimExecutor(ExecutorBase):
         if step.sends and (chip.spec.remote_send_overhead_s or chip.spec.remote_send_s_per_byte):
             duration += self._remote_send_s(chip, node, step.sends)
         if self.trace:
-            self.trace.span(f"{node.name} {'bwd' if kind else 'fwd'}", chip.index, unit, self.env.now, duration,
+            self.trace.span(step_label(node.name, kind), chip.index, unit, self.env.now, duration,
                             key=msg.key, state=list(msg.state))
         return duration, lambda: self._release(chip, node, msg.key, step.sends)
 

@@ -54,6 +54,7 @@ from ampsim.hardware.cost import compute_time_s, compute_times_s, duration_key
 from ampsim.hardware.spec import ChipSpec
 from ampsim.ir.message import Instance
 from ampsim.ir.param import ParamNode
+from ampsim.trace import step_label
 
 UPDATE = 2  # the executor's kind of an update job (after FWD 0 and BWD 1; SYNC is 3)
 
@@ -228,7 +229,7 @@ class Replay:
         if ex.trace:
             rec = self.rec
             s = rec.states[rec.state_ptr[m]:rec.state_ptr[m + 1]].tolist()
-            ex.trace.span(f"{self.names[self.node[m]]} {'bwd' if self.bwd[m] else 'fwd'}", chip.index, unit,
+            ex.trace.span(step_label(self.names[self.node[m]], int(self.bwd[m])), chip.index, unit,
                           ex.env.now, duration, key=self.keys[self.inst_of[m]], state=s)
         return duration, lambda: self._release(chip, m, children)
 
@@ -320,7 +321,7 @@ class Replay:
             after = lambda: sync.snapshot_taken(node)  # noqa: E731
         ex = self.ex
         if ex.trace:
-            ex.trace.span(f"{node.name} update", chip.index, unit, ex.env.now, duration)
+            ex.trace.span(step_label(node.name, UPDATE), chip.index, unit, ex.env.now, duration)
         return duration, after
 
     def _changed(self, node: ParamNode, j: int) -> None:
