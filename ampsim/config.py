@@ -137,7 +137,7 @@ class ReplicasSection:
                            "being the previous result: 1 = the plain average, the number of copies = the sum of "
                            "their moves (federated averaging's server learning rate)", point_id="unless_default")
     sparse_sync: bool = spec(False, help="tables updated by rows (embeddings) synchronize only the rows some copy "
-                             "changed since the last round (exact; fewer bytes); reference and simulator, "
+                             "changed since the last round (exact; fewer bytes); every executor, a "
                              "replay included", point_id="unless_default")
     overlap: bool = spec(False, help="simulator: copies keep training while a synchronization runs and apply its "
                          "result when it arrives (false: a copy waits from the round's close to its apply, and mak = 1 "

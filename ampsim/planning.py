@@ -155,14 +155,10 @@ class Plan:
 
 def check_numerics(cfg: Config) -> None:
     """``executor.numerics = false`` (replay) exists only for the simulated executor; staleness-bounded
-    admission only in the full simulator (it reads the staleness the numerics measure); sparse
-    synchronization on every executor but the multicore one."""
+    admission only in the full simulator (it reads the staleness the numerics measure)."""
     if not cfg.executor.numerics and cfg.executor.kind != "sim":
         raise ConfigError(f"{cfg.path}: executor.numerics: false replays recordings on the simulated executor "
                           f"only; executor.kind is {cfg.executor.kind!r} (set executor.kind = \"sim\")")
-    if cfg.replicas.sparse_sync and cfg.executor.kind == "multicore":
-        raise ConfigError(f"{cfg.path}: replicas.sparse_sync: sparse synchronization runs on the reference and "
-                          "the simulated executor (a replay included), not on the multicore executor")
     if cfg.train.max_staleness and cfg.executor.kind != "sim":
         raise ConfigError(f"{cfg.path}: train.max_staleness: staleness-bounded admission runs on the simulated "
                           "executor (executor.kind = \"sim\"; a replay too)")

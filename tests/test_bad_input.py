@@ -246,8 +246,6 @@ CASES = [
     ("replica-sync-every-zero", [*NAME, "replicas.sync_every=0"], None, "replicas.sync_every: must be >= 1"),
     ("replica-outer-lr-zero", [*NAME, "replicas.outer_lr=0"], None, "replicas.outer_lr: must be > 0"),
     ("replica-outer-lr-text", [*NAME, 'replicas.outer_lr="fast"'], None, "replicas.outer_lr: expected"),
-    ("sparse-sync-multicore", [*NAME, "replicas.sparse_sync=true", "--set", 'executor.kind="multicore"'],
-     None, "blobs_mlp.toml: replicas.sparse_sync: sparse synchronization runs on the reference and the simulated"),
     # a measured machine's compute table and contention (issue 14): one line naming the row and field
     ("compute-table-not-an-array", [*NAME, "hardware.chip.compute_table=3", *HW, ROOT / "hardware_models/ring4.toml"],
      None, "chip.compute_table: expected an array of tables {flops, bytes, kernels, seconds, label}, got integer"),

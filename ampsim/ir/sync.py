@@ -51,8 +51,8 @@ import numpy as np
 from ampsim.ir.node import Work
 from ampsim.ir.param import ParamNode
 
-__all__ = ["SYNC_MODES", "Reduced", "SyncSet", "average", "drift", "apply_average", "outer_step", "outer_work",
-           "rounds_and_drift"]
+__all__ = ["SYNC_MODES", "Reduced", "SyncSet", "average", "drift", "apply_average", "apply_round", "outer_step",
+           "outer_work", "rounds_and_drift", "take_snapshot", "widen", "id_bytes"]
 
 #: values of ``replicas.sync``
 SYNC_MODES = ("average", "none")
@@ -135,15 +135,12 @@ class SyncSet:
         if self._updates[i] % self.every:
             return None
         r = self._updates[i] // self.every - 1
-        if self.row_params:  # the dense parameters whole, a row parameter's changed rows
-            rows = {n: _unique(copy.changed_rows.pop(n, [])) for n in self.row_params}
+        snap, rows = take_snapshot(copy, self.row_params)
+        if self.row_params:
             self._rows.setdefault(r, {})[i] = rows
-            snap = {n: (p[rows[n]] if n in rows else p.copy()) for n, p in copy.params.items()}
-        else:
-            snap = {n: p.copy() for n, p in copy.params.items()}
         self._snaps.setdefault(r, {})[i] = snap
         nbytes = self._held[(r, i)] = sum(a.nbytes for a in snap.values())
-        self._sent[i] = nbytes + (8 * sum(u.size for u in rows.values()) if self.row_params else 0)
+        self._sent[i] = nbytes + id_bytes(rows)
         copy.held_nbytes += nbytes + self._anchor_bytes(copy, r)
         return Work(bytes=2 * nbytes, kernels=len(copy.params))
 
@@ -175,7 +172,16 @@ class SyncSet:
         if r is None:
             raise RuntimeError(f"sync set {self.name}: no round is ready")
         snaps = [self._snaps[r][i] for i in range(len(self.copies))]
-        rows = self._widen(r, snaps) if self.row_params else {}
+        changed = self._rows.pop(r) if self.row_params else {}
+        return self.reduce_round(r, snaps, [changed[i] for i in range(len(snaps))] if changed else None)
+
+    def reduce_round(self, r: int, snaps: list[dict[str, np.ndarray]],
+                     changed: list[dict[str, np.ndarray]] | None = None) -> Reduced:
+        """Average round ``r`` from its snapshots (copy order) and, with sparse synchronization, the rows
+        each holds of each row parameter (``changed``, as :func:`take_snapshot` returns them); such a
+        snapshot is widened in place to the round's rows. What :meth:`reduce` does once the round is
+        ready, for an executor whose copies live elsewhere (the multicore controller)."""
+        rows = self._widen(snaps, changed) if self.row_params else {}
         avg, work = average(snaps)
         spread = drift(snaps, avg)
         if self.anchor is not None:
@@ -189,21 +195,18 @@ class SyncSet:
         self.drift_sum += spread
         if not rows:
             return Reduced(r, avg, spread, work)
-        nbytes = sum(a.nbytes for a in avg.values()) + 8 * sum(u.size for u in rows.values())
-        return Reduced(r, avg, spread, work, rows, nbytes)
+        return Reduced(r, avg, spread, work, rows, sum(a.nbytes for a in avg.values()) + id_bytes(rows))
 
-    def _widen(self, r: int, snaps: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    def _widen(self, snaps: list[dict[str, np.ndarray]], changed: list[dict[str, np.ndarray]]
+               ) -> dict[str, np.ndarray]:
         """Sparse synchronization: replace each copy's snapshot of a row parameter (its changed rows) by
         its values on U, the union of the rows every copy changed (the base's where it changed none), in
         place; return U per row parameter."""
-        changed = self._rows.pop(r)
         rows = {}
         for n in self.row_params:
-            u = _unique([changed[i][n] for i in range(len(snaps))])
-            for i, snap in enumerate(snaps):
-                vals = self._base[n][u]
-                vals[np.searchsorted(u, changed[i][n])] = snap[n]
-                snap[n] = vals
+            u = _unique([held[n] for held in changed])
+            for snap, held in zip(snaps, changed):
+                snap[n] = widen(self._base[n], u, held[n], snap[n])
             rows[n] = u
         return rows
 
@@ -214,24 +217,10 @@ class SyncSet:
         snap = self._snaps[reduced.round].pop(i)
         if not self._snaps[reduced.round]:
             del self._snaps[reduced.round]
+        later = [(self._snaps[r][i], self._rows[r][i] if self.row_params else None)
+                 for r in sorted(self._snaps) if r > reduced.round and i in self._snaps[r]]
         work = self._apply_work(reduced)
-        later = [r for r in sorted(self._snaps) if r > reduced.round and i in self._snaps[r]]
-        for name, avg in reduced.average.items():
-            u = reduced.rows.get(name)
-            if u is None:
-                pairs = [(copy.params[name], avg, snap[name])] + [(self._snaps[r][i][name], avg, snap[name])
-                                                                  for r in later]
-            else:  # U's rows of the parameter, and those of U a later snapshot holds (its changed rows)
-                pairs = [(_Rows(copy.params[name], u), avg, snap[name])]
-                for r in later:
-                    _, mine, theirs = np.intersect1d(self._rows[r][i][name], u, assume_unique=True,
-                                                     return_indices=True)
-                    pairs.append((_Rows(self._snaps[r][i][name], mine), avg[theirs], snap[name][theirs]))
-            for target, a, base in pairs:
-                apply_average(target, a, base)
-                work.flops += 2 * target.size
-                work.bytes += 4 * target.nbytes
-                work.kernels += 3  # subtract, add, assign
+        work += apply_round(copy.params, snap, later, reduced.average, reduced.rows)
         copy.held_nbytes -= self._held.pop((reduced.round, i))
         self._applied[i] += 1
         return work
@@ -239,6 +228,58 @@ class SyncSet:
     def applied_everywhere(self, r: int) -> bool:
         """True once round ``r`` has been applied to every copy."""
         return min(self._applied) > r
+
+
+def take_snapshot(copy: ParamNode, row_params: tuple[str, ...] = ()
+                  ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """A copy's contribution to a round: its parameters, copied, and with sparse synchronization
+    (``row_params``) of each row parameter only the rows its updates changed since its last snapshot (taken
+    off ``copy.changed_rows``); (snapshot, those rows' sorted ids per row parameter, empty when dense)."""
+    rows = {n: _unique(copy.changed_rows.pop(n, [])) for n in row_params}
+    return {n: (p[rows[n]] if n in rows else p.copy()) for n, p in copy.params.items()}, rows
+
+
+def id_bytes(rows: dict[str, np.ndarray]) -> int:
+    """Bytes of the row ids a sparse snapshot or average carries beside its values (8 per row)."""
+    return 8 * sum(u.size for u in rows.values())
+
+
+def widen(base: np.ndarray, u: np.ndarray, held: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """A copy's snapshot of a row parameter on the round's rows ``u``: ``values`` on the rows it changed
+    (``held``, sorted, a subset of ``u``), the table's ``base`` (the value every copy shares) elsewhere.
+
+    >>> widen(np.zeros(5), np.array([1, 3, 4]), np.array([3]), np.array([7.0]))
+    array([0., 7., 0.])
+    """
+    vals = base[u]
+    vals[np.searchsorted(u, held)] = values
+    return vals
+
+
+def apply_round(params: dict[str, np.ndarray], snap: dict[str, np.ndarray],
+                later: list[tuple[dict[str, np.ndarray], dict[str, np.ndarray] | None]],
+                average: dict[str, np.ndarray], rows: dict[str, np.ndarray]) -> Work:
+    """Move a copy into a round's frame: ``p ← avg + (p − snapshot)`` for every array of the round's
+    ``average``, on the copy's ``params`` and on each of its ``later`` snapshots (taken before this round
+    arrived), and return the work. A row parameter (in ``rows``, the round's sorted row ids) moves on those
+    rows only; ``snap`` holds the copy's snapshot widened to them (:func:`widen`), and a later snapshot,
+    given with the rows it holds, moves on those of them the round has."""
+    work = Work()
+    for name, avg in average.items():
+        u = rows.get(name)
+        if u is None:
+            pairs = [(params[name], avg, snap[name])] + [(s[name], avg, snap[name]) for s, _ in later]
+        else:  # U's rows of the parameter, and those of U a later snapshot holds (its changed rows)
+            pairs = [(_Rows(params[name], u), avg, snap[name])]
+            for s, held in later:
+                _, mine, theirs = np.intersect1d(held[name], u, assume_unique=True, return_indices=True)
+                pairs.append((_Rows(s[name], mine), avg[theirs], snap[name][theirs]))
+        for target, a, base in pairs:
+            apply_average(target, a, base)
+            work.flops += 2 * target.size
+            work.bytes += 4 * target.nbytes
+            work.kernels += 3  # subtract, add, assign
+    return work
 
 
 def _unique(rows: list[np.ndarray]) -> np.ndarray:

@@ -61,6 +61,11 @@ CASES = [  # experiment, limits, replicas (+ muf), placement strategy
     ("sst_treelstm.toml", SST, ('replicas.nodes={"compose"=2}', "train.muf=1"), "greedy"),
     ("sst_treelstm.toml", SST, ("replicas.groups=2", "replicas.sync_every=3", "train.muf=2"), "groups"),
     ("mnist_mlp.toml", MNIST, ("replicas.groups=2", "replicas.outer_lr=2.0", "train.muf=2"), "groups"),
+    # sparse synchronization: the embedding's rounds move the rows the copies changed
+    ("sst_treelstm.toml", SST, ("replicas.groups=2", "replicas.sync_every=3", "train.muf=2",
+                                "replicas.sparse_sync=true"), "groups"),
+    ("sst_treelstm.toml", SST, ("replicas.groups=2", "replicas.outer_lr=2.0", "train.muf=2",
+                                "replicas.sparse_sync=true"), "groups"),
 ]
 
 
@@ -88,6 +93,34 @@ def test_several_copies_on_one_worker_equal_reference(data_root, monkeypatch):
     assert {"g0/fc1#0", "g0/fc1#1", "g1/fc1#0", "g1/fc1#1"} <= mc.keys()
     _assert_close(ref, mc)
     assert mc_sum["sync_rounds"] == ref_sum["sync_rounds"] > 0
+
+
+def test_sparse_sync_with_several_copies_on_one_worker_equals_reference(data_root, monkeypatch):
+    """Four SST groups on two workers: a worker widens two copies' snapshots from the one base it keeps."""
+    monkeypatch.setenv("AMPSIM_DATA", str(data_root))
+    sets = ("train.mak=1", "train.muf=2", *SST, "replicas.groups=4", "replicas.sync_every=2",
+            "replicas.sparse_sync=true")
+    ref, ref_sum = _train(_plan("sst_treelstm.toml", *sets))
+    p = _plan("sst_treelstm.toml", *sets)
+    mc, mc_sum = _train(p, {name: int(name[1]) % 2 for name in p.task.model.graph.nodes})
+    _assert_close(ref, mc)
+    assert mc_sum["sync_rounds"] == ref_sum["sync_rounds"] > 0
+    assert mc_sum["replica_drift"] == ref_sum["replica_drift"]
+
+
+def test_sparse_sync_moves_a_fraction_of_the_dense_bytes(data_root, monkeypatch):
+    monkeypatch.setenv("AMPSIM_DATA", str(data_root))
+    sets = ("train.mak=4", "train.muf=2", *SST, "replicas.groups=2", *MC, 'placement.strategy="groups"')
+    _, dense = _train(p := _plan("sst_treelstm.toml", *sets))
+    params, sparse = _train(_plan("sst_treelstm.toml", *sets, "replicas.sparse_sync=true"))
+    assert sparse["sync_rounds"] == dense["sync_rounds"] > 0
+    # a round of the table's set moves it four times (two snapshots in, one average out to each worker);
+    # its copies change the rows of 2 × 2 trees' words, far fewer than half the table's 440 rows
+    table = next(n.param_bytes for n in p.task.model.graph.param_nodes if n.name == "g0/emb")
+    table_rounds = dense["sync_rounds"] // len(p.sync_sets)
+    assert 0 < sparse["sync_bytes"] < dense["sync_bytes"] - table_rounds * 4 * table / 2
+    for a, b in zip(params["g0/emb"].values(), params["g1/emb"].values()):
+        np.testing.assert_array_equal(a, b)  # every update a contribution: the last round leaves them equal
 
 
 def test_mak4_completes_and_copies_are_in_step(data_root, monkeypatch):

@@ -12,8 +12,9 @@ Controller → worker (commands, applied in order):
 * ``(SYNC, tag, with_params)`` — once every job queued before it has run, answer with a ``STATE`` frame.
 * ``(GATE, nodes)`` — replicas: a synchronization round of these copies closed at the completion whose
   DONE came just before; hold their later messages and update jobs until the round is applied.
-* ``(APPLY, set, round, average)`` — replicas: queue a job per copy of sync set ``set`` owned here that
-  applies the round's average to it and opens its gate (:mod:`.replicas`).
+* ``(APPLY, set, round, average, rows)`` — replicas: queue a job per copy of sync set ``set`` owned here
+  that applies the round's average to it and opens its gate (:mod:`.replicas`); ``rows``: with
+  ``replicas.sparse_sync``, the row ids a row parameter's average holds (else empty).
 * ``(STOP,)`` — exit.
 
 Worker → controller:
@@ -22,8 +23,9 @@ Worker → controller:
   of instance ``key``'s messages that ended at this worker since the last RETURN (see "weights" below);
   ``reports`` are ``(node, key, state, values)`` tuples of loss reports; ``notes`` are ``(key, node)``:
   replicas, this synchronized copy stashed gradients of instance ``key`` (it will update at completion).
-* ``(SNAP, set, round, copy, params)`` — replicas: copy ``copy`` of sync set ``set`` contributes these
-  parameters to ``round`` (sent once the copy has applied every earlier round).
+* ``(SNAP, set, round, copy, params, rows)`` — replicas: copy ``copy`` of sync set ``set`` contributes
+  these parameters to ``round`` (sent once the copy has applied every earlier round); ``rows``: with
+  ``replicas.sparse_sync``, the ids of the rows it holds of each row parameter, those it changed (else empty).
 * ``(STATE, tag, dict)`` — the answer to SYNC: clock, statistics, and parameters if asked for.
 * ``(ERROR, text, traceback)`` — the worker failed and is exiting.
 

@@ -41,7 +41,7 @@ import numpy as np
 
 from ampsim.executors.multicore import protocol as P
 from ampsim.executors.multicore.transport import Channel
-from ampsim.ir.sync import SyncSet, apply_average, average, drift, outer_step
+from ampsim.ir.sync import SyncSet, apply_round, id_bytes, rounds_and_drift, take_snapshot, widen
 
 __all__ = ["CopySpec", "ControllerSync", "WorkerSync"]
 
@@ -53,6 +53,8 @@ class CopySpec:
     set: int  # index of its sync set
     copy: int  # its index in the set (copy order: the order averages add in)
     every: int  # updates between snapshots
+    #: sparse synchronization: the row parameters, snapshot and averaged by the rows copies changed
+    row_params: tuple[str, ...] = ()
 
 
 def _nbytes(arrays: dict[str, np.ndarray]) -> int:
@@ -63,21 +65,23 @@ class ControllerSync:
     """The controller's side: the muf mirror that says when a round closes, and the averaging."""
 
     def __init__(self, sync_sets: list[SyncSet], index: dict[str, int], owner: list[int]) -> None:
-        # fresh counters over the same (main-process) copies: close() reads only their names and muf
-        self.sets = [SyncSet(s.name, s.copies, s.every, outer_lr=s.outer_lr) for s in sync_sets]
+        # fresh counters over the same (main-process) copies: close() reads only their names and muf;
+        # reduce_round() their start (the anchor, a sparse table's base)
+        self.sets = [SyncSet(s.name, s.copies, s.every, outer_lr=s.outer_lr, sparse=bool(s.row_params))
+                     for s in sync_sets]
         self.nodes = [[index[c.name] for c in s.copies] for s in self.sets]
         self.owner = owner
         self.of = {i: (si, c) for si, s in enumerate(self.sets) for i, c in zip(self.nodes[si], s.copies)}
         self.stashed: dict[int, list[int]] = {}  # instance key -> synchronized copies that stashed it
         self.closed = [0] * len(self.sets)  # rounds closed, per set
         self.reduced = [0] * len(self.sets)  # rounds averaged, per set
-        self.snaps: dict[tuple[int, int], dict[int, dict[str, np.ndarray]]] = {}  # (set, round) -> copy -> params
-        self.drift_sums = [0.0] * len(self.sets)  # per set, summed as the reference sums them
+        #: (set, round) -> copy -> (params, rows it holds of each row parameter)
+        self.snaps: dict[tuple[int, int], dict[int, tuple[dict[str, np.ndarray], dict[str, np.ndarray]]]] = {}
         self.bytes = 0
 
     def copies_of(self, w: int) -> dict[int, CopySpec]:
         """The synchronized copies worker ``w`` owns, by node id."""
-        return {i: CopySpec(si, j, self.sets[si].every) for si, ids in enumerate(self.nodes)
+        return {i: CopySpec(si, j, self.sets[si].every, self.sets[si].row_params) for si, ids in enumerate(self.nodes)
                 for j, i in enumerate(ids) if self.owner[i] == w}
 
     @property
@@ -101,32 +105,31 @@ class ControllerSync:
                     gates.setdefault(self.owner[j], []).append(j)
         return gates
 
-    def snapshot(self, si: int, r: int, copy: int, params: dict[str, np.ndarray], channels: list[Channel]) -> None:
-        """Copy ``copy`` of set ``si`` contributed ``params`` to round ``r``; once the round is complete,
-        average it and queue ``APPLY`` on the channel of every owner of a copy (one pickle for all)."""
-        self.bytes += _nbytes(params)
+    def snapshot(self, si: int, r: int, copy: int, params: dict[str, np.ndarray], rows: dict[str, np.ndarray],
+                 channels: list[Channel]) -> None:
+        """Copy ``copy`` of set ``si`` contributed ``params`` to round ``r`` (of a row parameter, the
+        ``rows`` it changed); once the round is complete, average it (the set's
+        :meth:`~ampsim.ir.sync.SyncSet.reduce_round`, the reference's arithmetic) and queue ``APPLY`` on the
+        channel of every owner of a copy (one pickle for all)."""
+        self.bytes += _nbytes(params) + id_bytes(rows)
         got = self.snaps.setdefault((si, r), {})
-        got[copy] = params
+        got[copy] = (params, rows)
         ids = self.nodes[si]
         if len(got) < len(ids):
             return
         del self.snaps[(si, r)]
-        snaps = [got[j] for j in range(len(ids))]
-        avg, _ = average(snaps)
-        self.drift_sums[si] += drift(snaps, avg)
-        anchor = self.sets[si].anchor
-        if anchor is not None:
-            avg = outer_step(anchor, avg, self.sets[si].outer_lr)
+        s = self.sets[si]
+        red = s.reduce_round(r, [got[j][0] for j in range(len(ids))],
+                             [got[j][1] for j in range(len(ids))] if s.row_params else None)
         self.reduced[si] = r + 1
-        data = pickle.dumps([(P.APPLY, si, r, avg)], protocol=5)
+        data = pickle.dumps([(P.APPLY, si, r, red.average, red.rows)], protocol=5)
         for w in sorted({self.owner[i] for i in ids}):
-            self.bytes += _nbytes(avg)
+            self.bytes += _nbytes(red.average) + id_bytes(red.rows)
             channels[w].put_pickled(data)
 
     def summary(self) -> dict:
-        rounds = sum(self.reduced)
-        return {"sync_rounds": rounds, "sync_bytes": self.bytes,
-                "replica_drift": sum(self.drift_sums) / rounds if rounds else 0.0}
+        rounds, drift = rounds_and_drift(self.sets)
+        return {"sync_rounds": rounds, "sync_bytes": self.bytes, "replica_drift": drift}
 
 
 class WorkerSync:
@@ -146,7 +149,17 @@ class WorkerSync:
         self.epoch = 0
         self.updates = dict.fromkeys(copies, 0)
         self.applied = dict.fromkeys(copies, 0)
-        self.snaps: dict[int, dict[int, dict[str, np.ndarray]]] = {i: {} for i in copies}  # node -> round -> params
+        #: node -> round -> (its snapshot, the rows it holds of each row parameter: empty when dense)
+        self.snaps: dict[int, dict[int, tuple[dict[str, np.ndarray], dict[str, np.ndarray]]]] = {i: {} for i in copies}
+        #: sparse synchronization, per set: each row parameter where no copy changed it since the last round
+        #: (the copies' common start, then every round's result on its rows; as the set's own base)
+        self.base: dict[int, dict[str, np.ndarray]] = {}
+        for si, members in self.members.items():
+            node = nodes[members[0]]
+            for i in members:
+                if copies[i].row_params and nodes[i].changed_rows is None:
+                    nodes[i].changed_rows = {}
+            self.base[si] = {n: node.params[n].copy() for n in copies[members[0]].row_params}
 
     def gate(self, nodes: list[int]) -> None:
         self.epoch += 1
@@ -170,25 +183,27 @@ class WorkerSync:
         if self.updates[i] % spec.every:
             return
         r = self.updates[i] // spec.every - 1
-        self.snaps[i][r] = {n: p.copy() for n, p in self.nodes[i].params.items()}
+        self.snaps[i][r] = take_snapshot(self.nodes[i], spec.row_params)
         if self.applied[i] == r:
-            self.send((P.SNAP, spec.set, r, spec.copy, self.snaps[i][r]))
+            self.send((P.SNAP, spec.set, r, spec.copy, *self.snaps[i][r]))
 
-    def apply(self, i: int, r: int, avg: dict[str, np.ndarray]) -> list[tuple]:
-        """Apply round ``r`` to copy ``i`` (p ← avg + (p − snapshot), later snapshots likewise), open its
-        oldest gate; return the parked items to queue again (in order)."""
-        snaps = self.snaps[i]
-        snap = snaps.pop(r)
-        later = [snaps[q] for q in sorted(snaps) if q > r]
-        params = self.nodes[i].params
-        for name, a in avg.items():
-            for target in [params[name]] + [s[name] for s in later]:
-                apply_average(target, a, snap[name])
+    def apply(self, i: int, r: int, avg: dict[str, np.ndarray], rows: dict[str, np.ndarray]) -> list[tuple]:
+        """Apply round ``r`` to copy ``i`` (p ← avg + (p − snapshot), later snapshots likewise; a row
+        parameter on the round's ``rows``), open its oldest gate; return the parked items to queue again
+        (in order)."""
+        snaps, spec = self.snaps[i], self.copies[i]
+        snap, held = snaps.pop(r)
+        base = self.base[spec.set]
+        for n, u in rows.items():  # the snapshot on the round's rows, as the controller averaged it
+            snap[n] = widen(base[n], u, held[n], snap[n])
+        apply_round(self.nodes[i].params, snap, [snaps[q] for q in sorted(snaps) if q > r], avg, rows)
         self.applied[i] += 1
+        if rows and all(self.applied[j] > r for j in self.members[spec.set]):
+            for n, u in rows.items():  # every copy here has it: the round's result is the next base
+                base[n][u] = avg[n]
         nxt = snaps.get(r + 1)  # taken before this round applied, shifted just now: due
         if nxt is not None:
-            spec = self.copies[i]
-            self.send((P.SNAP, spec.set, r + 1, spec.copy, nxt))
+            self.send((P.SNAP, spec.set, r + 1, spec.copy, *nxt))
         gate = self.gates[i]
         gate.popleft()
         if not gate:

@@ -260,8 +260,8 @@ class Worker:
             elif op == P.GATE:
                 self.sync.gate(cmd[1])
             elif op == P.APPLY:
-                _, si, r, avg = cmd
-                self.queue.extend((P.APPLY_JOB, i, r, None, avg) for i in self.sync.members[si])
+                _, si, r, avg, rows = cmd
+                self.queue.extend((P.APPLY_JOB, i, r, None, (avg, rows)) for i in self.sync.members[si])
             elif op == P.STOP:
                 self.stopping = True
             else:  # pragma: no cover - protocol bug
@@ -284,10 +284,10 @@ class Worker:
             self._sync(i, port)
             return
         sync = self.sync
-        if kind == P.APPLY_JOB:  # port: the round, arg: its average
+        if kind == P.APPLY_JOB:  # port: the round, arg: its average and rows
             if self._current is not None:
                 self._current[self.me] = i * 4 + P.SYNC_JOB
-            self.queue.extendleft(reversed(sync.apply(i, port, arg)))
+            self.queue.extendleft(reversed(sync.apply(i, port, *arg)))
             return
         if sync.gates and i in sync.gates and sync.park((kind, i, port, None, arg)):
             return  # an update job from a completion after the copy's gate closed
