@@ -4,7 +4,8 @@ The SST Tree-LSTM in G whole-model replica groups on G worker processes (``repli
 ``placement.strategy = "groups"``: group g on worker g), G = 1, 2, 4, … up to one worker per core (and the
 core count itself when it is not a power of two), 16 instances in flight per group (mak = 16 G), the
 copies' parameters averaged through the controller after every update (``replicas.sync_every = 1``;
-with the most workers also every 4 updates).
+with the most workers also every 4 updates); then the same from 2 workers up with ``replicas.sparse_sync``
+(the embedding's rounds move only the rows the copies changed, ``sync = sparse``).
 Every configuration trains the same first ``FULL.instances`` trees of one epoch.
 
 It is ``ampsim compare`` with those configurations: each one is measured ``FULL.repeats`` times on the
@@ -12,7 +13,8 @@ multicore executor (wall clock, the median counts) and simulated on a model of *
 ``ampsim calibrate`` measures first, so the table says how far this machine scales and how well the
 simulator predicts it. Columns: ``measured_instances_per_s`` / ``simulated_instances_per_s``, the
 simulator's ``error_pct``, the speedups over one worker (``measured_speedup``, ``simulated_speedup``),
-``measured_efficiency`` (speedup ÷ workers), the controller's CPU seconds and the parameter bytes the
+``measured_efficiency`` (speedup ÷ workers; one worker, one group, has no synchronization: both series
+share its run), the controller's CPU seconds and the parameter bytes the
 synchronizations moved (``sync_gbytes``, both from the measured run), ``cores`` (what G busy processes got).
 
 Writes ``results/bench/scaling.csv``, and beside it ``scaling/``: compare's folder (``compare.csv``,
@@ -28,6 +30,7 @@ such run, cut off while it simulated, and ``--resimulate``. ``python -m benchmar
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,13 +47,14 @@ class Size:
     quick_calibration: bool
     max_workers: int | None  # None: one per core
     sync_every: tuple[int, ...]  # with the most workers, also averaging every k updates (sync costs less)
+    sparse: bool  # the series again with replicas.sparse_sync (from 2 workers)
 
 
-FULL = Size(instances=1600, repeats=2, quick_calibration=False, max_workers=None, sync_every=(4,))
-QUICK = Size(instances=8, repeats=1, quick_calibration=True, max_workers=2, sync_every=())
+FULL = Size(instances=1600, repeats=2, quick_calibration=False, max_workers=None, sync_every=(4,), sparse=True)
+QUICK = Size(instances=8, repeats=1, quick_calibration=True, max_workers=2, sync_every=(), sparse=True)
 #: instances in flight per replica group
 MAK_PER_GROUP = 16
-COLUMNS = ("workers", "groups", "mak", "instances", "measured_instances_per_s", "simulated_instances_per_s",
+COLUMNS = ("workers", "groups", "mak", "sync", "instances", "measured_instances_per_s", "simulated_instances_per_s",
            "error_pct", "measured_speedup", "simulated_speedup", "measured_efficiency", "controller_cpu_s",
            "sync_rounds", "sync_gbytes", "cores", "config", "note", "machine", "load")
 
@@ -65,13 +69,20 @@ def worker_counts(cores: int) -> list[int]:
     return counts if counts[-1] == cores else [*counts, cores]
 
 
-def configs(counts: list[int], every: tuple[int, ...] = ()) -> list[tuple[int, str]]:
+def configs(counts: list[int], every: tuple[int, ...] = (), sparse: bool = False) -> list[tuple[int, str]]:
     """(workers, compare's configuration) for these worker counts, one replica group per worker, and for the
-    most workers once more per synchronization interval in ``every``."""
+    most workers once more per synchronization interval in ``every``; with ``sparse``, all of it again with
+    sparse synchronization from 2 workers up.
+
+    >>> [label for _, label in configs([1, 2], sparse=True)][1:]
+    ['workers=2,replicas.groups=2,placement="groups",mak=32', \
+'workers=2,replicas.groups=2,placement="groups",mak=32,replicas.sparse_sync=true']
+    """
     def label(g: int) -> str:
         return f'workers={g},replicas.groups={g},placement="groups",mak={MAK_PER_GROUP * g}'
-    return [(g, label(g)) for g in counts] + [(counts[-1], f"{label(counts[-1])},replicas.sync_every={k}")
-                                              for k in every]
+    dense = [(g, label(g)) for g in counts] + [(counts[-1], f"{label(counts[-1])},replicas.sync_every={k}")
+                                               for k in every]
+    return dense + [(g, f"{c},replicas.sparse_sync=true") for g, c in dense if g > 1 and sparse]
 
 
 def _measured_summary(folder: Path, label: str) -> dict:
@@ -91,7 +102,7 @@ def main(out: Path = OUT, quick: bool = False) -> list[dict]:
 
     size = QUICK if quick else FULL
     cores = min(default_workers(), size.max_workers or default_workers())
-    counts = configs(worker_counts(cores), size.sync_every)
+    counts = configs(worker_counts(cores), size.sync_every, size.sparse)
     folder = out / "scaling"
     model = folder / "machine.toml"
     # quick: too few trees for a minibatch of 25, too few to spend seconds evaluating
@@ -110,8 +121,10 @@ def main(out: Path = OUT, quick: bool = False) -> list[dict]:
         m = _measured_summary(folder, r["config"])
         measured, simulated = float(r["measured_throughput"]), float(r["simulated_throughput"])
         speedup = measured / float(one["measured_throughput"])
+        every = re.search(r"sync_every=(\d+)", r["config"])
         rows.append({"workers": g, "groups": g, "mak": MAK_PER_GROUP * g, "instances": r["instances"],
-                     "note": f"sync_every={r['config'].rsplit('=', 1)[1]}" if "sync_every" in r["config"] else "",
+                     "sync": "sparse" if "sparse_sync" in r["config"] else "dense",
+                     "note": f"sync_every={every[1]}" if every else "",
                      "measured_instances_per_s": measured, "simulated_instances_per_s": simulated,
                      "error_pct": r["throughput_error_pct"], "measured_speedup": speedup,
                      "simulated_speedup": simulated / float(one["simulated_throughput"]),
@@ -120,7 +133,7 @@ def main(out: Path = OUT, quick: bool = False) -> list[dict]:
                      "cores": r["cores"], "config": r["config"], "machine": machine(), "load": load()})
     path = write_csv(out, "scaling.csv", COLUMNS, rows)
     for r in rows:
-        print(f"{r['workers']:>3} workers {r['measured_instances_per_s']:8.1f}/s measured "
+        print(f"{r['workers']:>3} workers, {r['sync']} {r['note']:>12} {r['measured_instances_per_s']:8.1f}/s measured "
               f"(x{r['measured_speedup']:.2f}, efficiency {r['measured_efficiency']:.2f}), "
               f"{r['simulated_instances_per_s']:8.1f}/s simulated ({r['error_pct']:+.1f} %)")
     print(f"wrote {path} and {folder}/ (cores: {os.cpu_count()})")

@@ -42,7 +42,7 @@ EXPECTED: dict[str, tuple[tuple[str, ...], str, bool]] = {
                 "replay_over_full", "goal", "same_time", "messages_per_wall_s", "wall_us_per_message",
                 "relative_to_fastest", "series", "busy_chips", "hops_per_message", "wall_us_per_hop", "note",
                 "machine", "load"), "messages_per_wall_s", True),
-    "scaling": (("workers", "groups", "mak", "instances", "measured_instances_per_s", "simulated_instances_per_s",
+    "scaling": (("workers", "groups", "mak", "sync", "instances", "measured_instances_per_s", "simulated_instances_per_s",
                  "error_pct", "measured_speedup", "simulated_speedup", "measured_efficiency", "controller_cpu_s",
                  "sync_rounds", "sync_gbytes", "cores", "config", "note", "machine", "load"),
                 "measured_instances_per_s", True),
