@@ -21,10 +21,11 @@ Writes ``results/bench/scaling.csv``, and beside it ``scaling/``: compare's fold
 ``compare.png``, every run's config, summary and placement under ``runs/``) with the calibrated model
 (``machine.toml`` and its ``.calibration.json``), so ``ampsim compare --resimulate --from
 results/bench/scaling --hardware results/bench/scaling/machine.toml`` scores a changed simulator against
-the same measurements on any machine. Three minutes on a 2-core machine; on 16 cores over ten when it ran
-there (the measurements took 3 of them, each simulation of 8 or 16 busy worker chips several, before the
-contention rule cost O(log runs) per change instead of O(runs²)). The README's 16-core figures come from one
-such run, cut off while it simulated, and ``--resimulate``. ``python -m benchmarks.bench_scaling [--quick --out DIR]``.
+the same measurements on any machine. On 16 cores it takes over ten minutes (on the lent machine of
+2026-12-04 17:05: calibration 1, the 22 measured runs 5, then a full simulation of each configuration, about
+half a minute each), more than a lease's call allows: the README's 16-core figures come from such a run, cut
+off while it simulated, finished here by ``--from`` (:func:`finish`: the simulations again, in a replay).
+``python -m benchmarks.bench_scaling [--quick --out DIR | --from DIR]``.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ampsim.errors import DataError
-from benchmarks.common import OUT, ROOT, data_missing, load, machine, run_one, write_csv
+from benchmarks.common import OUT, ROOT, data_missing, load, machine, output_folder, parser, write_csv
 
 
 @dataclass(frozen=True)
@@ -115,9 +116,26 @@ def main(out: Path = OUT, quick: bool = False) -> list[dict]:
         rows = [{"note": data_missing(e, "sst_treelstm", quick), "machine": machine(), "load": load()}]
         write_csv(out, "scaling.csv", COLUMNS, rows)
         return rows
+    return _table(out, folder, rows_in, machine())
+
+
+def finish(measured: Path, out: Path = OUT) -> list[dict]:
+    """The table of a run cut off after its measurements (a lent machine's time limit): simulate every
+    configuration measured under ``measured`` (compare's folder) again on the model calibrated with it
+    (``measured/machine.toml``), in a replay (``executor.numerics = false``: the full simulation's times
+    bit for bit, without the numpy), into ``measured/resimulated/``; then ``out/scaling.csv`` as above."""
+    from ampsim.calibration.rescore import resimulate
+
+    rows_in, _, _ = resimulate(measured, [("executor.numerics", False)], hardware=measured / "machine.toml")
+    return _table(out, measured, rows_in, f"measured in {measured.name}/ (device_machine.txt); simulated: {machine()}")
+
+
+def _table(out: Path, folder: Path, rows_in: list[dict], where: str) -> list[dict]:
+    """``out/scaling.csv`` from compare's rows (the one-worker configuration first)."""
     one = rows_in[0]
     rows = []
-    for (g, _), r in zip(counts, rows_in):
+    for r in rows_in:
+        g = int(r["workers"])
         m = _measured_summary(folder, r["config"])
         measured, simulated = float(r["measured_throughput"]), float(r["simulated_throughput"])
         speedup = measured / float(one["measured_throughput"])
@@ -130,7 +148,7 @@ def main(out: Path = OUT, quick: bool = False) -> list[dict]:
                      "simulated_speedup": simulated / float(one["simulated_throughput"]),
                      "measured_efficiency": speedup / g, "controller_cpu_s": m.get("controller_cpu_s"),
                      "sync_rounds": m.get("sync_rounds"), "sync_gbytes": m.get("sync_bytes", 0) / 1e9,
-                     "cores": r["cores"], "config": r["config"], "machine": machine(), "load": load()})
+                     "cores": r["cores"], "config": r["config"], "machine": where, "load": load()})
     path = write_csv(out, "scaling.csv", COLUMNS, rows)
     for r in rows:
         print(f"{r['workers']:>3} workers, {r['sync']} {r['note']:>12} {r['measured_instances_per_s']:8.1f}/s measured "
@@ -141,4 +159,11 @@ def main(out: Path = OUT, quick: bool = False) -> list[dict]:
 
 
 if __name__ == "__main__":
-    run_one(main, __doc__)
+    cli = parser(__doc__)
+    cli.add_argument("--from", dest="measured", type=Path, default=None,
+                     help="finish a run cut off after measuring: resimulate this compare folder (see finish())")
+    args = cli.parse_args()
+    if args.measured is None:
+        main(out=output_folder(cli, args), quick=args.quick)
+    else:
+        finish(args.measured, out=output_folder(cli, args))
