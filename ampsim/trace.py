@@ -13,6 +13,8 @@ from pathlib import Path
 #: the span of a node's work item is labelled ``"<node> <phase>"``, the phase by the executors' item kinds
 #: (0 forward, 1 backward, 2 update: the simulator's ``FWD, BWD, UPDATE`` and the multicore protocol's)
 STEP_PHASES = ("fwd", "bwd", "update")
+#: the process id of the links in the simulator's traces (each directed link a thread of it)
+LINK_PID = 1_000_000
 
 
 def step_label(node: str, kind: int) -> str:

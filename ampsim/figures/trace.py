@@ -20,11 +20,12 @@ from ampsim.figures.selection import groups
 from ampsim.files import read_text
 from ampsim.results import read_summary
 from ampsim.sweeps.figspec import FigureSpec
+from ampsim.trace import LINK_PID, STEP_PHASES
 
 __all__ = ["draw_heatmap", "draw_timeline", "load_spans"]
 
-LINK_PID = 1_000_000  # the simulator's trace process id for links (ampsim.executors.sim.network)
-COLORS = {"fwd": "#1f77b4", "bwd": "#ff7f0e", "update": "#2ca02c", "transfer": "#7f7f7f"}
+#: a span's colour by its phase (the last word of a node step's label), and the links' transfers
+COLORS = dict(zip((*STEP_PHASES, "transfer"), ("#1f77b4", "#ff7f0e", "#2ca02c", "#7f7f7f")))
 
 
 def draw_heatmap(df, sweep_dir: Path, spec: FigureSpec, swept: list[str]):

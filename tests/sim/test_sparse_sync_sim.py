@@ -53,3 +53,30 @@ def test_through_the_host_a_sparse_snapshot_moves_its_changed_rows_only(data_roo
     table = next(s for s in dp.sync_sets if s.name == "emb").param_bytes
     assert dense["sync_bytes"] - sparse["sync_bytes"] > 0.9 * rounds * 2 * 2 * table
     assert sparse["controller_cpu_s"] < dense["controller_cpu_s"]
+
+
+
+def test_through_the_host_each_snapshot_counts_its_own_rows():
+    # two contributing updates of one copy in flight at once (a chip with two units): each snapshot's
+    # bytes are its own rows' when its job ends, not the later snapshot's
+    import numpy as np
+    import simpy
+
+    from ampsim.executors.sim.collective import Collectives
+    from ampsim.ir.nodes.linear import Embedding
+    from ampsim.ir.sync import SyncSet
+
+    copies = []
+    for i in range(2):
+        e = Embedding("emb", 12, 3, seed=7)
+        e.name = f"emb#{i}"
+        copies.append(e)
+    s = SyncSet("emb", copies, 1, sparse=True)
+    col = Collectives([s], {}, simpy.Environment(), lambda *a: None, collective="host", host=lambda _s: None)
+    for rows in ([1, 4], [2, 5, 7]):  # what two updates changed (Embedding.update records its rows so)
+        copies[0].changed_rows.setdefault("W", []).append(np.array(rows))
+        col.contributed(copies[0])
+    col.snapshot_taken(copies[0])
+    assert col.bytes == 2 * (3 * 4 + 8)  # two rows of three float32, and their ids
+    col.snapshot_taken(copies[0])
+    assert col.bytes == 2 * (3 * 4 + 8) + 3 * (3 * 4 + 8)

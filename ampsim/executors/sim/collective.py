@@ -88,6 +88,9 @@ class Collectives:
         self._host_cpu, self._host_s_per_byte = host, host_s_per_byte
         self._host_free_s = 0.0  # when the controller has done the synchronization work given to it so far
         self._arrived: dict[str, int] = {}  # set name -> snapshots given to the controller (host)
+        #: host: copy name -> the bytes of its snapshots taken and not yet sent, oldest first (a chip with
+        #: several units may run two contributing updates of one copy at once)
+        self._sizes: dict[str, deque[float]] = {}
         self.of = {c.name: s for s in sync_sets for c in s.copies}
         self.sync_sets = sync_sets
         #: copy name -> completion serials of the closed rounds not yet applied to it (oldest first)
@@ -144,14 +147,17 @@ class Collectives:
     def contributed(self, node) -> Work | None:
         """``node`` applied an update: its snapshot's work if it contributed, else None."""
         s = self.of.get(node.name)
-        return None if s is None else s.contribute(node)
+        work = None if s is None else s.contribute(node)
+        if work is not None and self.collective == "host":
+            self._sizes.setdefault(node.name, deque()).append(s.snapshot_nbytes(node))
+        return work
 
     def snapshot_taken(self, node) -> None:
         """``node``'s contributing update job ended: through the host its snapshot goes to the controller;
         then every round of its set that is ready starts."""
         s = self.of.get(node.name)
         if s is not None and self.collective == "host":
-            nbytes = s.snapshot_nbytes(node)
+            nbytes = self._sizes[node.name].popleft()
             self.bytes += nbytes
             self._on_host(self._host_s_per_byte * nbytes)
             self._arrived[s.name] = self._arrived.get(s.name, 0) + 1

@@ -27,9 +27,7 @@ import simpy
 
 from ampsim.executors.sim.packets import PacketRoute, SharedLink
 from ampsim.hardware.topology import Routes
-from ampsim.trace import TraceRecorder
-
-LINK_PID = 1_000_000  # trace process id of the links
+from ampsim.trace import LINK_PID, TraceRecorder
 
 
 class Network:
