@@ -110,3 +110,28 @@ def test_pytorch_comparison_is_reported(name: str, quick_run: tuple[subprocess.C
     for r in torch_rows:
         measured = EXPECTED[name][1]
         assert r[measured] or "torch not installed" in r["note"], r
+
+
+def test_scaling_finishes_a_run_cut_off_after_measuring(quick_run: tuple[subprocess.CompletedProcess[str], Path],
+                                                        data_root: Path, tmp_path: Path) -> None:
+    # `bench_scaling --from DIR`: a lent machine's run stopped before compare.csv is scored from its measured
+    # runs; the replay it simulates in gives each configuration the full simulation's time, bit for bit
+    import json
+    import shutil
+
+    _, out = quick_run
+    measured = tmp_path / "measured"
+    shutil.copytree(out / "scaling", measured, ignore=shutil.ignore_patterns("compare.csv", "compare.png", "sim"))
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.bench_scaling", "--from", str(measured), "--out",
+                           str(tmp_path)], cwd=ROOT, env={**os.environ, "AMPSIM_OFFLINE": "1"}, capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    _, before = _rows(out / "scaling.csv")
+    _, after = _rows(tmp_path / "scaling.csv")
+    def key(r: dict) -> tuple:  # (the cut-off table names a configuration by its folder)
+        return r["workers"], r["sync"], r["note"], r["measured_instances_per_s"]
+    assert [key(r) for r in after] == [key(r) for r in before]
+    for run in sorted((out / "scaling" / "runs").iterdir()):
+        full = json.loads((run / "sim" / "summary.json").read_text())
+        replayed = json.loads((measured / "resimulated" / "runs" / run.name / "sim" / "summary.json").read_text())
+        assert replayed["time_s"] == full["time_s"] > 0, run.name
