@@ -32,10 +32,11 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from ampsim.errors import DataError
+from ampsim.errors import AmpsimError, DataError
 from benchmarks.common import OUT, ROOT, data_missing, load, machine, output_folder, parser, write_csv
 
 
@@ -166,4 +167,8 @@ if __name__ == "__main__":
     if args.measured is None:
         main(out=output_folder(cli, args), quick=args.quick)
     else:
-        finish(args.measured, out=output_folder(cli, args))
+        try:
+            finish(args.measured, out=output_folder(cli, args))
+        except AmpsimError as e:  # a folder that holds no measurements, a model that does not load: one line
+            print(f"bench_scaling: error: {e}", file=sys.stderr)
+            sys.exit(2)

@@ -135,3 +135,10 @@ def test_scaling_finishes_a_run_cut_off_after_measuring(quick_run: tuple[subproc
         full = json.loads((run / "sim" / "summary.json").read_text())
         replayed = json.loads((measured / "resimulated" / "runs" / run.name / "sim" / "summary.json").read_text())
         assert replayed["time_s"] == full["time_s"] > 0, run.name
+
+
+def test_scaling_from_a_folder_without_measurements_is_one_line(tmp_path: Path) -> None:
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.bench_scaling", "--from", str(tmp_path), "--out",
+                           str(tmp_path / "out")], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("bench_scaling: error: ") and proc.stderr.count("\n") == 1, proc.stderr
