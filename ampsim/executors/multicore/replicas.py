@@ -28,7 +28,14 @@ executor (the next instance's messages wait at the copy until the round is appli
 bit for bit. At the end of :meth:`Controller.run`, every closed round is averaged before the state is
 collected (a SYNC queues behind the APPLY jobs).
 
-``sync_bytes`` counts the parameter bytes moved: snapshots to the controller and averages back.
+Sparse synchronization (``replicas.sparse_sync``, the rules of :mod:`ampsim.ir.sync`): a snapshot holds a
+row parameter's changed rows and their ids; the controller widens the round's snapshots to the union of
+the rows and averages them with the set's own :meth:`~ampsim.ir.sync.SyncSet.reduce_round`; APPLY
+carries those rows, and each worker keeps the table's base (the value no copy changed since the last
+round) for the copies it owns, so that it can widen its own snapshot the same way when it applies.
+
+``sync_bytes`` counts the parameter bytes moved: snapshots to the controller and averages back (sparse:
+the rows moved and 8 bytes of id per row).
 """
 
 from __future__ import annotations
