@@ -91,6 +91,7 @@ class _Pending:
 
     parts: list[Any] = field(default_factory=list)
     missing: int = 0
+    nbytes: int = 0  # of the parts held so far (counted in held_nbytes)
 
 
 class Node:
@@ -157,15 +158,21 @@ class Node:
         if msg.tag in self._cache:
             raise GraphError(f"node {self.name}: two forward visits with the same state {msg.tag}; "
                              "the model must give each visit a distinct state")
-        self._cache[msg.tag] = value
-        self.held_nbytes += _nbytes(value)
+        n = _nbytes(value)
+        self._cache[msg.tag] = (value, n)  # its size kept: counting a tuple of arrays twice costs microseconds
+        self.held_nbytes += n
+
+    def peek(self, msg: Message) -> Any:
+        """The value :meth:`save` cached for ``msg``'s visit, left in place (None if there is none)."""
+        entry = self._cache.get(msg.tag)
+        return None if entry is None else entry[0]
 
     def pop(self, msg: Message) -> Any:
         try:
-            value = self._cache.pop(msg.tag)
+            value, n = self._cache.pop(msg.tag)
         except KeyError:
             raise GraphError(f"node {self.name}: backward for {msg.tag} without a matching forward") from None
-        self.held_nbytes -= _nbytes(value)
+        self.held_nbytes -= n
         return value
 
     def join(self, msg: Message, port: int, n_ports: int, value: Any = None) -> list[Any] | None:
@@ -182,10 +189,12 @@ class Node:
         part = pending.parts[port] = msg.payload if value is None else value
         pending.missing -= 1
         if pending.missing:
-            self.held_nbytes += _nbytes(part)
+            n = _nbytes(part)
+            pending.nbytes += n
+            self.held_nbytes += n
             return None
         del self._joins[msg.tag]
-        self.held_nbytes -= sum(_nbytes(p) for i, p in enumerate(pending.parts) if i != port)
+        self.held_nbytes -= pending.nbytes
         return pending.parts
 
     # -- what executors call -------------------------------------------------------------------------
@@ -242,8 +251,12 @@ _MISSING = _Missing()
 
 
 def _nbytes(obj: Any) -> int:
-    if isinstance(obj, np.ndarray):
-        return int(obj.nbytes)
+    """Bytes of the arrays in ``obj`` (an array, or lists and tuples of them, nested; anything else: 0)."""
+    if type(obj) is np.ndarray:
+        return obj.nbytes
     if isinstance(obj, (list, tuple)):
-        return sum(_nbytes(o) for o in obj)
-    return 0
+        n = 0
+        for o in obj:
+            n += o.nbytes if type(o) is np.ndarray else _nbytes(o)
+        return n
+    return obj.nbytes if isinstance(obj, np.ndarray) else 0

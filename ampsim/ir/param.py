@@ -234,7 +234,7 @@ class ParamNode(Node):
             return super().step(backward, msg, port)
         live, cost = self.params, None
         if backward and mode == "stash":
-            saved = self._cache.get(msg.tag)
+            saved = self.peek(msg)
             if saved is not None and saved[0] != self.version:
                 self.params = self._versions[saved[0]]
         elif not backward and mode == "predict":
