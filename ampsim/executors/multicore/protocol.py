@@ -106,3 +106,18 @@ class Weight:
     @property
     def is_one(self) -> bool:
         return self.num == 1 << self.scale
+
+
+def totals(rets: list[tuple[int, int, int]]) -> list[tuple[int, int, int]]:
+    """Returned weights ``(key, num, scale)`` (``num / 2**scale`` each) summed per instance, exactly.
+
+    >>> totals([(7, 1, 1), (8, 1, 0), (7, 1, 2), (7, 1, 2)])
+    [(7, 4, 2), (8, 1, 0)]
+    """
+    sums: dict[int, Weight] = {}
+    for key, num, scale in rets:
+        w = sums.get(key)
+        if w is None:
+            w = sums[key] = Weight()
+        w.add(num, scale)
+    return [(k, w.num, w.scale) for k, w in sums.items()]

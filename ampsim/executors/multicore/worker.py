@@ -82,6 +82,9 @@ class Worker:
         self.received = [0.0, 0, 0, 0]
         self._poller = poll()
         self._registered: dict[int, int] = {}
+        self._peer_poller = poll()  # which peers have data: reading only those (one system call, not one per peer)
+        for ch in self.peers.values():
+            self._peer_poller.register(ch.fd, POLLIN)
         self._current = memoryview(spec.current).cast("B").cast("q") if spec.current is not None else None
         #: executor.trace: (start, end, node, kind, key) of every node step and update job, perf_counter
         #: seconds (one clock for all processes), handed over with each state
@@ -198,8 +201,10 @@ class Worker:
             self._wait()
         t0 = time.perf_counter()
         incoming: list = []
-        for ch in self.peers.values():
-            incoming.extend(ch.recv())
+        ready = {fd for fd, _ in self._peer_poller.poll(0)}
+        for ch in self.peers.values():  # in worker order
+            if ch.fd in ready:
+                incoming.extend(ch.recv())
         t1 = time.perf_counter()
         for frame in self.ctrl.recv():  # after the peers: see the module docstring
             self._command(frame)
@@ -340,7 +345,7 @@ class Worker:
             if batch:
                 packed = pack_envelopes(batch)
                 if idle and not carried and (self.rets or self.reports):
-                    self.peers[w].put((packed, self._totals(), self.reports, self.notes))  # pickled now
+                    self.peers[w].put((packed, P.totals(self.rets), self.reports, self.notes))  # pickled now
                     self.rets.clear()  # in place: the hot loop holds these lists
                     self.reports.clear()
                     self.notes.clear()
@@ -360,22 +365,12 @@ class Worker:
             self._report()
         self._write()
 
-    def _totals(self) -> list[tuple[int, int, int]]:
-        """The pending returns summed per instance, as (key, num, scale)."""
-        totals: dict[int, P.Weight] = {}
-        for key, num, scale in self.rets:
-            w = totals.get(key)
-            if w is None:
-                w = totals[key] = P.Weight()
-            w.add(num, scale)
-        return [(k, w.num, w.scale) for k, w in totals.items()]
-
     def _report(self) -> None:
         """Send returned weights and loss reports to the controller."""
         self.last_report = time.perf_counter()
         self.eager = False
         if self.rets or self.reports:
-            totals = {k: (num, scale) for k, num, scale in self._totals()}
+            totals = {k: (num, scale) for k, num, scale in P.totals(self.rets)}
             self.ctrl.put([(P.RETURN, totals, self.reports, self.notes)])  # pickled now
             self.rets.clear()  # in place: the hot loop holds these lists
             self.reports.clear()
