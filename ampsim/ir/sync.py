@@ -52,7 +52,7 @@ from ampsim.ir.node import Work
 from ampsim.ir.param import ParamNode
 
 __all__ = ["SYNC_MODES", "Reduced", "SyncSet", "average", "drift", "apply_average", "apply_round", "outer_step",
-           "outer_work", "rounds_and_drift", "take_snapshot", "widen", "id_bytes"]
+           "outer_work", "rounds_and_drift", "take_snapshot", "widen", "moved_nbytes"]
 
 #: values of ``replicas.sync``
 SYNC_MODES = ("average", "none")
@@ -140,7 +140,7 @@ class SyncSet:
             self._rows.setdefault(r, {})[i] = rows
         self._snaps.setdefault(r, {})[i] = snap
         nbytes = self._held[(r, i)] = sum(a.nbytes for a in snap.values())
-        self._sent[i] = nbytes + id_bytes(rows)
+        self._sent[i] = moved_nbytes(snap, rows)
         copy.held_nbytes += nbytes + self._anchor_bytes(copy, r)
         return Work(bytes=2 * nbytes, kernels=len(copy.params))
 
@@ -195,7 +195,7 @@ class SyncSet:
         self.drift_sum += spread
         if not rows:
             return Reduced(r, avg, spread, work)
-        return Reduced(r, avg, spread, work, rows, sum(a.nbytes for a in avg.values()) + id_bytes(rows))
+        return Reduced(r, avg, spread, work, rows, moved_nbytes(avg, rows))
 
     def _widen(self, snaps: list[dict[str, np.ndarray]], changed: list[dict[str, np.ndarray]]
                ) -> dict[str, np.ndarray]:
@@ -239,9 +239,14 @@ def take_snapshot(copy: ParamNode, row_params: tuple[str, ...] = ()
     return {n: (p[rows[n]] if n in rows else p.copy()) for n, p in copy.params.items()}, rows
 
 
-def id_bytes(rows: dict[str, np.ndarray]) -> int:
-    """Bytes of the row ids a sparse snapshot or average carries beside its values (8 per row)."""
-    return 8 * sum(u.size for u in rows.values())
+def moved_nbytes(arrays: dict[str, np.ndarray], rows: dict[str, np.ndarray]) -> int:
+    """Bytes a snapshot or an average moves: its ``arrays``, and with sparse synchronization the ids of the
+    ``rows`` it holds of each row parameter beside them (8 per row).
+
+    >>> moved_nbytes({"W": np.zeros((2, 3), np.float32), "b": np.zeros(3, np.float32)}, {"W": np.array([4, 9])})
+    52
+    """
+    return sum(a.nbytes for a in arrays.values()) + 8 * sum(u.size for u in rows.values())
 
 
 def widen(base: np.ndarray, u: np.ndarray, held: np.ndarray, values: np.ndarray) -> np.ndarray:

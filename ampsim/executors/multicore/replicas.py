@@ -48,7 +48,7 @@ import numpy as np
 
 from ampsim.executors.multicore import protocol as P
 from ampsim.executors.multicore.transport import Channel
-from ampsim.ir.sync import SyncSet, apply_round, id_bytes, rounds_and_drift, take_snapshot, widen
+from ampsim.ir.sync import SyncSet, apply_round, moved_nbytes, rounds_and_drift, take_snapshot, widen
 
 __all__ = ["CopySpec", "ControllerSync", "WorkerSync"]
 
@@ -62,10 +62,6 @@ class CopySpec:
     every: int  # updates between snapshots
     #: sparse synchronization: the row parameters, snapshot and averaged by the rows copies changed
     row_params: tuple[str, ...] = ()
-
-
-def _nbytes(arrays: dict[str, np.ndarray]) -> int:
-    return sum(a.nbytes for a in arrays.values())
 
 
 class ControllerSync:
@@ -118,7 +114,7 @@ class ControllerSync:
         ``rows`` it changed); once the round is complete, average it (the set's
         :meth:`~ampsim.ir.sync.SyncSet.reduce_round`, the reference's arithmetic) and queue ``APPLY`` on the
         channel of every owner of a copy (one pickle for all)."""
-        self.bytes += _nbytes(params) + id_bytes(rows)
+        self.bytes += moved_nbytes(params, rows)
         got = self.snaps.setdefault((si, r), {})
         got[copy] = (params, rows)
         ids = self.nodes[si]
@@ -131,7 +127,7 @@ class ControllerSync:
         self.reduced[si] = r + 1
         data = pickle.dumps([(P.APPLY, si, r, red.average, red.rows)], protocol=5)
         for w in sorted({self.owner[i] for i in ids}):
-            self.bytes += _nbytes(red.average) + id_bytes(red.rows)
+            self.bytes += moved_nbytes(red.average, red.rows)
             channels[w].put_pickled(data)
 
     def summary(self) -> dict:
