@@ -10,8 +10,9 @@
 * ``wall_us_per_message`` on 2 … 16 chips that share cores (the ``_shared`` rows): the same chain over a
   measured machine's kind of model, k worker chips fully connected on k cores with a controller beside
   them (``[host]``) and chips that slow each other (``contention_slowdown``), mak = 8 k so every chip is
-  busy. Every start and end of a work item re-times all the items in progress
-  (:mod:`ampsim.executors.sim.contention`), so this is the cost of that rule as the busy chips grow.
+  busy. Every start and end of a work item changes the rate of the items in progress
+  (:mod:`ampsim.executors.sim.contention`: one clock per class of items that share a rate, a heap of ends,
+  O(log items) per change), so this is the cost of that rule as the busy chips grow.
 
 ``python -m benchmarks.bench_sim [--quick --out DIR]``.
 """
