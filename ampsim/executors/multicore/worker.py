@@ -197,11 +197,10 @@ class Worker:
 
     # -- input ---------------------------------------------------------------------------------------
     def _read(self, block: bool) -> None:
-        if block:
-            self._wait()
+        # the peers with data: as the wait's own poll found them, or one poll of the peers alone
+        ready = self._wait() if block else {fd for fd, _ in self._peer_poller.poll(0)}
         t0 = time.perf_counter()
         incoming: list = []
-        ready = {fd for fd, _ in self._peer_poller.poll(0)}
         for ch in self.peers.values():  # in worker order
             if ch.fd in ready:
                 incoming.extend(ch.recv())
@@ -224,8 +223,9 @@ class Worker:
             received[3] += len(frame[0][1])
         received[0] += t1 - t0 + time.perf_counter() - t2  # the controller's commands are not transport
 
-    def _wait(self) -> None:
-        """Sleep until some channel has data (writing queued output whenever the kernel takes it)."""
+    def _wait(self) -> set[int]:
+        """Sleep until some channel has data (writing queued output whenever the kernel takes it); return
+        the descriptors that have."""
         t0 = time.perf_counter()
         self.waits += 1
         while True:
@@ -244,9 +244,11 @@ class Worker:
                 events = self._poller.poll()
             if any(ev & POLLOUT for _, ev in events):
                 self._write()
-            if any(ev & ~POLLOUT for _, ev in events):
+            readable = {fd for fd, ev in events if ev & ~POLLOUT}
+            if readable:
                 break
         self.idle_s += time.perf_counter() - t0
+        return readable
 
     def _command(self, frame: list[tuple]) -> None:
         for cmd in frame:
