@@ -91,7 +91,6 @@ class SyncSet:
         self._base = {n: copies[0].params[n].copy() for n in self.row_params}
         self._rows: dict[int, dict[int, dict[str, np.ndarray]]] = {}  # round -> copy -> rows it changed
         self._held: dict[tuple[int, int], int] = {}  # (round, copy) -> bytes its snapshot holds
-        self._sent: list[float] = [0.0] * len(copies)  # per copy: what its last snapshot moves (snapshot_nbytes)
         #: the previous round's result (the copies' common start before the first), for η ≠ 1 (a row
         #: parameter's is its base)
         self.anchor = ({n: p.copy() for n, p in copies[0].params.items() if n not in self.row_params}
@@ -140,15 +139,16 @@ class SyncSet:
             self._rows.setdefault(r, {})[i] = rows
         self._snaps.setdefault(r, {})[i] = snap
         nbytes = self._held[(r, i)] = sum(a.nbytes for a in snap.values())
-        self._sent[i] = moved_nbytes(snap, rows)
         copy.held_nbytes += nbytes + self._anchor_bytes(copy, r)
         return Work(bytes=2 * nbytes, kernels=len(copy.params))
 
     def snapshot_nbytes(self, copy: ParamNode) -> float:
         """The bytes ``copy``'s last snapshot moves to wherever the average is taken: its arrays, and with
         sparse synchronization the 8-byte ids of the rows it holds of each row parameter (as a sparse
-        round's average carries its rows' ids, :attr:`Reduced.nbytes`)."""
-        return self._sent[self.index[copy.name]]
+        round's average carries its rows' ids, :attr:`Reduced.nbytes`). Asked before that round is applied."""
+        i = self.index[copy.name]
+        r = self._updates[i] // self.every - 1
+        return moved_nbytes(self._snaps[r][i], self._rows.get(r, {}).get(i, {}))
 
     def _anchor_bytes(self, copy: ParamNode, r: int) -> int:
         """Memory a copy takes on for the anchor with its contribution to round ``r`` (from the first on)."""
