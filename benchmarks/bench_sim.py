@@ -92,20 +92,27 @@ def sim_vs_reference(n_batches: int = 400, repeats: int = 3, packet_bytes: int =
             "messages": msgs, "messages_per_wall_s": round(msgs / t_sim), "machine": machine(), "load": load()}
 
 
-def per_message(hw: str, n_instances: int = 150, layers: int = 64) -> dict:
-    # whole-message links on every machine (torus_32x32 ships with 256-byte packets): the series measures
-    # how the cost per message grows with the machine; the packet path's cost is the MNIST row's
-    system = load_system(HW / hw, {"link": {"packet_bytes": 0}})
+def _chain_row(case: str, system, mak: int, n_instances: int, layers: int, precompute: bool = False) -> dict:
+    """Train a ``layers``-deep chain of tiny nodes placed round robin on ``system``: its wall time per
+    simulated message (the one row shape both series below write)."""
     m = _model(16, [16] * (layers - 1), 4)
-    ex = SimExecutor(m, system, place("round_robin", m, system.chips), mak=8)
-    ex.network.routes.precompute()
+    ex = SimExecutor(m, system, place("round_robin", m, system.chips), mak=mak)
+    if precompute:
+        ex.network.routes.precompute()
     data = _batches(n_instances, 16, 4, 1)
     t0 = time.perf_counter()
     ex.train(data)
     wall = time.perf_counter() - t0
-    return {"case": f"chain{layers}_{hw.removesuffix('.toml')}", "chips": system.n_chips,
-            "messages": ex.messages, "network_messages": ex.network.messages,
-            "wall_us_per_message": round(wall / ex.messages * 1e6, 2), "machine": machine(), "load": load()}
+    return {"case": case, "chips": system.n_chips, "messages": ex.messages,
+            "network_messages": ex.network.messages, "wall_us_per_message": round(wall / ex.messages * 1e6, 2),
+            "machine": machine(), "load": load()}
+
+
+def per_message(hw: str, n_instances: int = 150, layers: int = 64) -> dict:
+    # whole-message links on every machine (torus_32x32 ships with 256-byte packets): the series measures
+    # how the cost per message grows with the machine; the packet path's cost is the MNIST row's
+    system = load_system(HW / hw, {"link": {"packet_bytes": 0}})
+    return _chain_row(f"chain{layers}_{hw.removesuffix('.toml')}", system, 8, n_instances, layers, precompute=True)
 
 
 def shared_cores(chips: int, n_instances: int = 150, layers: int = 64) -> dict:
@@ -114,15 +121,7 @@ def shared_cores(chips: int, n_instances: int = 150, layers: int = 64) -> dict:
         "topology": {"kind": "fully_connected", "n": chips},
         "chip": {"contention_slowdown": 0.08},
         "host": {"cores": chips, "controller_s_per_instance": 5e-5, "controller_s_per_message": 1e-6}})
-    m = _model(16, [16] * (layers - 1), 4)
-    ex = SimExecutor(m, system, place("round_robin", m, system.chips), mak=8 * chips)
-    data = _batches(n_instances, 16, 4, 1)
-    t0 = time.perf_counter()
-    ex.train(data)
-    wall = time.perf_counter() - t0
-    return {"case": f"chain{layers}_fully_connected{chips}_shared", "chips": chips, "messages": ex.messages,
-            "network_messages": ex.network.messages, "wall_us_per_message": round(wall / ex.messages * 1e6, 2),
-            "machine": machine(), "load": load()}
+    return _chain_row(f"chain{layers}_fully_connected{chips}_shared", system, 8 * chips, n_instances, layers)
 
 
 def main(out: Path = OUT, quick: bool = False) -> list[dict]:
