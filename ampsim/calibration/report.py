@@ -31,7 +31,8 @@ COLUMNS = ["config", "workers", "mak", "instances", "measured_throughput", "meas
            "simulated_time_to_target_s", "time_to_target_error_pct", "measured_metric", "simulated_metric",
            "dedicated_throughput", "dedicated_error_pct", "cores", "demand", "speed", "slowdown",
            "messages_per_instance", "remote_per_instance", "measured_worker_cpu_s", "simulated_busy_s",
-           "measured_controller_cpu_s", "simulated_controller_cpu_s"]
+           "measured_controller_cpu_s", "simulated_controller_cpu_s", "measured_return_lag_s",
+           "measured_admit_lag_s"]
 #: what a table needs to be re-scored (``--resimulate``): older tables lack the CPU columns
 REQUIRED = ("config", "workers", "speed", "cores", "messages_per_instance", "remote_per_instance")
 
@@ -63,7 +64,14 @@ def row(label: str, cfg: Config, m: dict, s: dict, fix: dict) -> dict:
             "measured_worker_cpu_s": sum(m.get("worker_cpu_s") or [0.0]),
             "simulated_busy_s": s["time_s"] * sum(s.get("chip_utilization", [])),
             "measured_controller_cpu_s": m.get("controller_cpu_s"),
-            "simulated_controller_cpu_s": s.get("controller_cpu_s")}
+            "simulated_controller_cpu_s": s.get("controller_cpu_s"),
+            # the completion round trip's medians (the multicore summary's completion_lag_s; runs
+            # measured before it was recorded have none); the simulator's are 0 by construction
+            "measured_return_lag_s": _lag(m, "return"), "measured_admit_lag_s": _lag(m, "admit")}
+
+
+def _lag(summary: dict, part: str) -> float | None:
+    return (summary.get("completion_lag_s") or {}).get(part, {}).get("median")
 
 
 def _err(sim: float | None, meas: float | None) -> float | None:

@@ -218,6 +218,7 @@ def test_compare_writes_table_csv_and_figure(quick_model, tmp_path):
         # what a miss comes from: the CPU the run used against the busy time the simulation gave
         assert r["measured_worker_cpu_s"] > 0 and r["simulated_busy_s"] > 0 and r["measured_controller_cpu_s"] > 0
         assert r["simulated_controller_cpu_s"] > 0  # the quick model has a [host]
+        assert r["measured_return_lag_s"] > 0 and r["measured_admit_lag_s"] > 0  # the completion round trip
     assert -1.0 <= agreement["kendall_tau"] <= 1.0
     with open(tmp_path / "compare.csv") as f:
         table = list(csv.DictReader(f))

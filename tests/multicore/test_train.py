@@ -10,6 +10,7 @@ from mc_helpers import ROOT, batches, mlp
 from ampsim.cli import main as cli_main
 from ampsim.config import load_config, parse_override
 from ampsim.executors.multicore import MulticoreExecutor
+from ampsim.ir.message import Instance
 from ampsim.placement import place
 from ampsim.training import train_experiment
 
@@ -24,6 +25,19 @@ def test_mak_gt_1_completes_with_clean_state(mak, muf):
     assert s["messages_processed"] == 60 * 16 and s["n_workers"] == 3
     assert all(not n._cache and not n._joins for n in model.graph.nodes.values())
     assert sum(n.staleness.total() for n in model.graph.param_nodes) == 4 * 60
+
+
+def test_the_completion_round_trip_is_timed_for_every_completion_and_every_admission_it_caused():
+    # every completion's RETURN is timed to the controller's read; the first mak instances are admitted
+    # at the start, each later one by one completion (timed until its messages are in the kernel)
+    model = mlp()
+    with MulticoreExecutor(model, place("round_robin", model, [None] * 2), 2, mak=4) as ex:
+        ex.train(batches(30))
+        ex.train([Instance(30 + i.key, i.data) for i in batches(10, seed=1)])
+        lag = ex.summary()["completion_lag_s"]
+    assert lag["return"]["n"] == 30 + 10 and lag["admit"]["n"] == (30 - 4) + (10 - 4)
+    for part in ("return", "admit"):
+        assert 0 < lag[part]["median"] <= lag[part]["p90"] < 5.0  # seconds: a clock mixed up would show
 
 
 def test_blobs_mak4_trains_to_target(tmp_path):

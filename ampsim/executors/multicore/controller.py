@@ -74,6 +74,13 @@ class Controller:
         self._deferred: list[list[tuple]] | None = None
         self.reports: list[Report] = []
         self.rounds = 0
+        #: the completion round trip (seconds): per completion, its last RETURN's way from the worker's
+        #: queue to this process's read; per completion that let an instance in, from that read until the
+        #: instance's first messages are in the kernel (the simulator injects at the completion's instant)
+        self.return_lags_s: list[float] = []
+        self.admit_lags_s: list[float] = []
+        self._completed_at: list[float] = []  # completions whose successors are not admitted yet
+        self._admitting: list[float] = []  # completions whose successors wait in the deferred frames
 
     # -- training ------------------------------------------------------------------------------------
     def run(self, inject: Callable[[Instance], list], instances: Iterable[Instance], mak: int,
@@ -88,12 +95,14 @@ class Controller:
         reports = self.reports = []
         done: list = []  # completed keys, and after a key the gates its completion closes (worker -> copies)
         n_workers = len(self.channels)
+        self._completed_at = []
         while pending or live:
             now: list[list[tuple]] = [[] for _ in range(n_workers)]
             later: list[list[tuple]] = [[] for _ in range(n_workers)]
             if done:
                 _done_commands(done, now)
                 done = []
+            admitted = len(pending)
             while pending and len(live) < mak:
                 inst = pending.popleft()
                 msgs = inject(inst)
@@ -111,13 +120,19 @@ class Controller:
                     live[inst.key] = P.Weight()
                 else:  # pragma: no cover - a model that injects nothing completes at once
                     done.append(inst.key)
+            admitted -= len(pending)
+            if admitted and self._completed_at:  # the earliest completions let these instances in
+                self._admitting += self._completed_at[:admitted]
+                del self._completed_at[:admitted]
             self._send(now, later)
             if not live and not pending:
                 break
-            for key in self._pump(live, reports):
+            for key, lag in self._pump(live, reports).items():
                 if live[key].is_one:
                     del live[key]
                     done.append(key)
+                    self.return_lags_s.append(lag)
+                    self._completed_at.append(time.perf_counter())
                     if self.replicas is not None and (gates := self.replicas.completed(key)):
                         done.append(gates)
                     if on_done:
@@ -167,23 +182,31 @@ class Controller:
                 if batch:
                     ch.put(batch)
             self._write()
+        if self._admitting and self._deferred is None and not any(ch.pending for ch in self.channels):
+            # every byte of the admitted instances' first messages is in the kernel
+            t = time.perf_counter()
+            self.admit_lags_s += [t - c for c in self._admitting]
+            self._admitting = []
 
-    def _pump(self, live: dict[int, P.Weight], reports: list[Report]) -> set[int]:
-        """Wait for data, read what has arrived and apply it; return the keys that got weight back."""
-        touched: set[int] = set()
+    def _pump(self, live: dict[int, P.Weight], reports: list[Report]) -> dict[int, float]:
+        """Wait for data, read what has arrived and apply it; return the keys that got weight back, each
+        with the seconds its last RETURN took from the worker's queue to this read."""
+        touched: dict[int, float] = {}
         for w in self._wait():
             ch = self.channels[w]
             try:
                 frames = ch.recv()
             except ChannelClosed:
                 self._fail(w)
+            read_s = time.perf_counter()
             for frame in frames:
                 for item in frame:
                     op = item[0]
                     if op == P.RETURN:
+                        lag = read_s - item[4]
                         for key, (num, scale) in item[1].items():
                             live[key].add(num, scale)
-                            touched.add(key)
+                            touched[key] = lag
                         reports.extend(Report(*r) for r in item[2])
                         if item[3]:
                             self.replicas.noted(item[3])

@@ -237,6 +237,11 @@ class MulticoreExecutor(ExecutorBase):
             "controller_cpu_s": self.controller_cpu_s,
             "chip_utilization": [s.get("busy_s", 0.0) / t if t else 0.0 for s in st],
             "controller_rounds": self.controller.rounds,
+            # the completion round trip (medians and 90th percentiles over the completions that let an
+            # instance in): a completing RETURN from the worker's queue to the controller's read, then to
+            # the next instance's first messages in the kernel (the simulator has neither delay)
+            "completion_lag_s": {"return": _quantiles(self.controller.return_lags_s),
+                                 "admit": _quantiles(self.controller.admit_lags_s)},
             "worker_frames_sent": [s.get("frames", 0) for s in st],
             "worker_waits": [s.get("waits", 0) for s in st],
             "worker_sleeps": [s.get("sleeps", 0) for s in st],  # waits that outlasted the spin and blocked
@@ -270,6 +275,18 @@ class MulticoreExecutor(ExecutorBase):
     @property
     def pids(self) -> list[int]:
         return [p.pid for p in self._procs]
+
+
+def _quantiles(seconds: list[float]) -> dict[str, float | None]:
+    """Median and 90th percentile of ``seconds`` (None for an empty list).
+
+    >>> _quantiles([0.001, 0.002, 0.003, 0.004, 0.005])
+    {'median': 0.003, 'p90': 0.0046, 'n': 5}
+    """
+    if not seconds:
+        return {"median": None, "p90": None, "n": 0}
+    median, p90 = np.quantile(seconds, [0.5, 0.9])
+    return {"median": float(median), "p90": float(p90), "n": len(seconds)}
 
 
 def _shutdown(procs: list, channels: list[Channel], grace_s: float = 0.5) -> None:

@@ -19,10 +19,12 @@ Controller → worker (commands, applied in order):
 
 Worker → controller:
 
-* ``(RETURN, weights, reports, notes)`` — ``weights[key] = (num, scale)``: the weight ``num / 2**scale``
+* ``(RETURN, weights, reports, notes, sent_s)`` — ``weights[key] = (num, scale)``: the weight ``num / 2**scale``
   of instance ``key``'s messages that ended at this worker since the last RETURN (see "weights" below);
   ``reports`` are ``(node, key, state, values)`` tuples of loss reports; ``notes`` are ``(key, node)``:
-  replicas, this synchronized copy stashed gradients of instance ``key`` (it will update at completion).
+  replicas, this synchronized copy stashed gradients of instance ``key`` (it will update at completion);
+  ``sent_s``: the worker's ``time.perf_counter()`` when it queued the frame (the machine's monotonic clock,
+  shared by all processes: the controller measures how long a completing RETURN took to reach it).
 * ``(SNAP, set, round, copy, params, rows)`` — replicas: copy ``copy`` of sync set ``set`` contributes
   these parameters to ``round`` (sent once the copy has applied every earlier round); ``rows``: with
   ``replicas.sparse_sync``, the ids of the rows it holds of each row parameter, those it changed (else empty).

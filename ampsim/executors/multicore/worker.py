@@ -373,7 +373,7 @@ class Worker:
         self.eager = False
         if self.rets or self.reports:
             totals = {k: (num, scale) for k, num, scale in P.totals(self.rets)}
-            self.ctrl.put([(P.RETURN, totals, self.reports, self.notes)])  # pickled now
+            self.ctrl.put([(P.RETURN, totals, self.reports, self.notes, time.perf_counter())])  # pickled now
             self.rets.clear()  # in place: the hot loop holds these lists
             self.reports.clear()
             self.notes.clear()
