@@ -1,8 +1,10 @@
-"""Chrome / Perfetto trace export (the JSON "trace event" format, complete events ``ph = "X"``).
+"""Chrome / Perfetto trace export (the JSON "trace event" format: complete events ``ph = "X"``, instants
+``ph = "i"``).
 
 Open the file in https://ui.perfetto.dev or chrome://tracing. Each chip is a process with one thread per
-compute unit; the links are one process with one thread per directed link. Times are microseconds of
-the executor's clock (simulated or wall).
+compute unit; the links are one process with one thread per directed link; the controller is one process
+whose instants mark when each instance was admitted (its first messages sent) and when it completed
+(``args.key``: the instance). Times are microseconds of the executor's clock (simulated or wall).
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from pathlib import Path
 STEP_PHASES = ("fwd", "bwd", "update")
 #: the process id of the links in the simulator's traces (each directed link a thread of it)
 LINK_PID = 1_000_000
+#: the process id of the controller's admissions and completions (every executor's traces)
+CONTROLLER_PID = 1_000_001
 
 
 def step_label(node: str, kind: int) -> str:
@@ -37,6 +41,17 @@ class TraceRecorder:
         if args:
             ev["args"] = args
         self.events.append(ev)
+
+    def instant(self, name: str, pid: int, start_s: float, **args) -> None:
+        ev = {"name": name, "ph": "i", "s": "t", "pid": pid, "tid": 0, "ts": start_s * 1e6}
+        if args:
+            ev["args"] = args
+        self.events.append(ev)
+
+    def controller(self, what: str, t_s: float, key: int) -> None:
+        """The controller ``"admit"``-ted or saw ``"complete"`` instance ``key`` at ``t_s``."""
+        self._pnames.setdefault(CONTROLLER_PID, "controller")
+        self.instant(what, CONTROLLER_PID, t_s, key=key)
 
     def name_process(self, pid: int, name: str) -> None:
         self._pnames[pid] = name

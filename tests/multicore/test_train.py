@@ -12,6 +12,7 @@ from ampsim.config import load_config, parse_override
 from ampsim.executors.multicore import MulticoreExecutor
 from ampsim.ir.message import Instance
 from ampsim.placement import place
+from ampsim.trace import CONTROLLER_PID
 from ampsim.training import train_experiment
 
 
@@ -38,6 +39,23 @@ def test_the_completion_round_trip_is_timed_for_every_completion_and_every_admis
     assert lag["return"]["n"] == 30 + 10 and lag["admit"]["n"] == (30 - 4) + (10 - 4)
     for part in ("return", "admit"):
         assert 0 < lag[part]["median"] <= lag[part]["p90"] < 5.0  # seconds: a clock mixed up would show
+
+
+def test_a_traced_run_marks_when_the_controller_admitted_and_saw_each_instance_complete():
+    model = mlp()
+    with MulticoreExecutor(model, place("round_robin", model, [None] * 2), 2, mak=4, trace=True) as ex:
+        ex.train(batches(12))
+    events = ex.trace.to_json()["traceEvents"]
+    mark = {what: {e["args"]["key"]: e["ts"] for e in events if e["ph"] == "i" and e["name"] == what}
+            for what in ("admit", "complete")}
+    assert set(mark["admit"]) == set(mark["complete"]) == set(range(12))
+    assert {e["pid"] for e in events if e["ph"] == "i"} == {CONTROLLER_PID}
+    for key in range(12):
+        steps = [e for e in events if e["ph"] == "X" and e["args"]["key"] == key and not e["name"].endswith("update")]
+        updates = [e for e in events if e["ph"] == "X" and e["args"]["key"] == key and e["name"].endswith("update")]
+        # causality: its steps end before the controller sees it complete, its update jobs start after
+        assert mark["admit"][key] < max(e["ts"] + e["dur"] for e in steps) < mark["complete"][key]
+        assert len(updates) == 4 and mark["complete"][key] < min(e["ts"] for e in updates)
 
 
 def test_blobs_mak4_trains_to_target(tmp_path):

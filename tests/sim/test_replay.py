@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from timeline_kit import MS, chain_model, insts, spans, system
+from timeline_kit import MS, chain_model, instants, insts, spans, system
 
 from ampsim.calibration.workloads import WORKLOADS
 from ampsim.config import load_config, parse_override
@@ -186,6 +186,9 @@ def test_replayed_training_has_the_full_runs_spans(monkeypatch):
     for name in ("a", "b", "end"):
         for phase in ("fwd", "bwd"):
             assert spans(replay, name, phase) == spans(full, name, phase)
+    # the controller's track: an instance completes as its last step (a bwd) ends, and lets the next in
+    assert instants(replay, "admit") == instants(full, "admit") == [(0, 0.0), (1, 0.0), (2, 6.5)]
+    assert instants(replay, "complete") == instants(full, "complete") == [(0, 6.5), (1, 7.5), (2, 13.0)]
     assert replay.time_s == full.time_s and replay.messages == full.messages == 3 * 7
 
 

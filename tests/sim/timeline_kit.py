@@ -74,3 +74,9 @@ def insts(n):
 def spans(ex, name, phase="fwd"):
     return [(round(e["ts"] / 1e3, 9), round(e["dur"] / 1e3, 9)) for e in ex.trace.events
             if e.get("ph") == "X" and e["name"] == f"{name} {phase}"]
+
+
+def instants(ex, what):
+    """The controller's ``"admit"`` or ``"complete"`` instants of a traced run: (instance key, ms)."""
+    return [(e["args"]["key"], round(e["ts"] / 1e3, 9)) for e in ex.trace.events
+            if e.get("ph") == "i" and e["name"] == what]

@@ -79,8 +79,12 @@ class Controller:
         #: instance's first messages are in the kernel (the simulator injects at the completion's instant)
         self.return_lags_s: list[float] = []
         self.admit_lags_s: list[float] = []
-        self._completed_at: list[float] = []  # completions whose successors are not admitted yet
-        self._admitting: list[float] = []  # completions whose successors wait in the deferred frames
+        self._completed_at: deque[float] = deque()  # completions whose successors are not admitted yet
+        #: admitted instances whose first messages are not all in the kernel yet: (key, the completion that
+        #: let it in, or None for the first mak)
+        self._unsent: list[tuple[int, float | None]] = []
+        #: with a trace: (perf_counter seconds, "admit" or "complete", key), as they happen
+        self.events: list[tuple[float, str, int]] | None = None
 
     # -- training ------------------------------------------------------------------------------------
     def run(self, inject: Callable[[Instance], list], instances: Iterable[Instance], mak: int,
@@ -95,16 +99,18 @@ class Controller:
         reports = self.reports = []
         done: list = []  # completed keys, and after a key the gates its completion closes (worker -> copies)
         n_workers = len(self.channels)
-        self._completed_at = []
+        self._completed_at.clear()
+        events = self.events
         while pending or live:
             now: list[list[tuple]] = [[] for _ in range(n_workers)]
             later: list[list[tuple]] = [[] for _ in range(n_workers)]
             if done:
                 _done_commands(done, now)
                 done = []
-            admitted = len(pending)
             while pending and len(live) < mak:
                 inst = pending.popleft()
+                # the earliest completion not yet used lets it in (none for the first mak)
+                self._unsent.append((inst.key, self._completed_at.popleft() if self._completed_at else None))
                 msgs = inject(inst)
                 targets = {self.owner[self.index[name]] for name, _ in msgs}
                 need = frozenset().union(*(self.reach[self.index[name]] for name, _ in msgs))
@@ -120,10 +126,6 @@ class Controller:
                     live[inst.key] = P.Weight()
                 else:  # pragma: no cover - a model that injects nothing completes at once
                     done.append(inst.key)
-            admitted -= len(pending)
-            if admitted and self._completed_at:  # the earliest completions let these instances in
-                self._admitting += self._completed_at[:admitted]
-                del self._completed_at[:admitted]
             self._send(now, later)
             if not live and not pending:
                 break
@@ -132,7 +134,10 @@ class Controller:
                     del live[key]
                     done.append(key)
                     self.return_lags_s.append(lag)
-                    self._completed_at.append(time.perf_counter())
+                    t = time.perf_counter()
+                    self._completed_at.append(t)
+                    if events is not None:
+                        events.append((t, "complete", key))
                     if self.replicas is not None and (gates := self.replicas.completed(key)):
                         done.append(gates)
                     if on_done:
@@ -182,11 +187,15 @@ class Controller:
                 if batch:
                     ch.put(batch)
             self._write()
-        if self._admitting and self._deferred is None and not any(ch.pending for ch in self.channels):
+        if self._unsent and self._deferred is None and not any(ch.pending for ch in self.channels):
             # every byte of the admitted instances' first messages is in the kernel
             t = time.perf_counter()
-            self.admit_lags_s += [t - c for c in self._admitting]
-            self._admitting = []
+            for key, completed in self._unsent:
+                if completed is not None:
+                    self.admit_lags_s.append(t - completed)
+                if self.events is not None:
+                    self.events.append((t, "admit", key))
+            self._unsent = []
 
     def _pump(self, live: dict[int, P.Weight], reports: list[Report]) -> dict[int, float]:
         """Wait for data, read what has arrived and apply it; return the keys that got weight back, each

@@ -150,6 +150,8 @@ class MulticoreExecutor(ExecutorBase):
             ch.configure()
         self.controller = Controller(self._channels, self._procs, self.names, self.index, self.owner, current,
                                      watchdog_s=self.watchdog_s, replicas=self.replicas, reach=self._reach())
+        if self.trace is not None:
+            self.controller.events = []
         try:
             self._last_states = self.controller.sync(with_params=False, tag="ready")  # start-up errors surface here
         except BaseException:
@@ -194,11 +196,15 @@ class MulticoreExecutor(ExecutorBase):
         return reports
 
     def _trace_spans(self, states: dict[int, dict], offset_s: float) -> None:
-        """The workers' spans of a ``train`` call on the executor's clock (``offset_s``: its time at the call's
-        start less the call's start on the machine's clock), labelled as the simulator labels its spans."""
+        """The workers' spans and the controller's admissions and completions of a ``train`` call on the
+        executor's clock (``offset_s``: its time at the call's start less the call's start on the machine's
+        clock), labelled as the simulator labels its own."""
         for w, s in sorted(states.items()):
             for t0, t1, i, kind, key in s.get("spans", ()):
                 self.trace.span(step_label(self.names[i], kind), w, 0, offset_s + t0, t1 - t0, key=key)
+        for t, what, key in self.controller.events:
+            self.trace.controller(what, offset_s + t, key)
+        self.controller.events.clear()
 
     def evaluate(self, instances: Iterable[Instance]) -> list[Report]:
         """Forward only, in this process, on the model copy that :meth:`train` keeps current."""

@@ -180,6 +180,8 @@ class SimExecutor(ExecutorBase):
             for name, msg in self.model.inject(inst):
                 self._live[inst.key] += 1
                 self.where[name].put((FWD, self.graph.nodes[name], 0, msg), msg.payload.nbytes)
+            if self.trace:
+                self.trace.controller("admit", self.env.now, inst.key)
         yield self._slots.get(self.mak)  # every admitted instance has completed
         self._slots.put(self.mak)
 
@@ -319,6 +321,8 @@ class SimExecutor(ExecutorBase):
             raise RunError(f"deadlock at t={self.env.now:.6g} s: instance {key} has no messages in flight "
                            f"but is waiting at: {', '.join(waiting)} (an input that never arrives)")
         del self._live[key]
+        if self.trace:
+            self.trace.controller("complete", self.env.now, key)
         self._controller_completed(self._steps.pop(key, 0))
         if self._training:
             self._completions += 1

@@ -187,6 +187,8 @@ class Replay:
             for r in roots:
                 live[i] += 1
                 chip_of[node[r]].put(r, nbytes[r])
+            if ex.trace:
+                ex.trace.controller("admit", ex.env.now, self.keys[i])
         yield slots.get(ex.mak)
         slots.put(ex.mak)
 
@@ -276,6 +278,8 @@ class Replay:
 
     def _complete(self, i: int) -> None:
         ex = self.ex
+        if ex.trace:
+            ex.trace.controller("complete", ex.env.now, self.keys[i])
         ex._controller_completed(self.messages_of[i])
         if self.training and self.sync is not None:  # as the executor's _complete: closes rounds, gates copies
             ex._completions += 1
