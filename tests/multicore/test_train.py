@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 from mc_helpers import ROOT, batches, mlp
 
@@ -56,6 +57,24 @@ def test_a_traced_run_marks_when_the_controller_admitted_and_saw_each_instance_c
         # causality: its steps end before the controller sees it complete, its update jobs start after
         assert mark["admit"][key] < max(e["ts"] + e["dur"] for e in steps) < mark["complete"][key]
         assert len(updates) == 4 and mark["complete"][key] < min(e["ts"] for e in updates)
+
+
+def test_an_instances_data_is_pickled_once_however_many_workers_receive_it(monkeypatch):
+    # every worker gets the INST; the controller pickles it once for all, and the injected message names
+    # its data field instead of carrying the batch again
+    import pickle
+
+    pickled, dumps = [], pickle.dumps  # the sizes of what this process (the controller) pickles
+    monkeypatch.setattr(pickle, "dumps", lambda obj, **kw: pickled.append(len(r := dumps(obj, **kw))) or r)
+    r = np.random.default_rng(0)
+    data = [Instance(k, {"x": r.normal(size=(256, 12)), "y": r.integers(0, 4, 256)}) for k in range(6)]
+    batch_bytes = data[0].data["x"].nbytes  # 24 kB
+    model = mlp()
+    with MulticoreExecutor(model, place("round_robin", model, [None] * 3), 3, mak=2) as ex:
+        pickled.clear()  # the start-up's frames
+        assert len(ex.train(data)) == 6
+    big = [n for n in pickled if n >= batch_bytes]
+    assert len(big) == 6 and sum(pickled) < 6 * batch_bytes * 1.5  # not once per worker (3x), nor again
 
 
 def test_blobs_mak4_trains_to_target(tmp_path):

@@ -33,6 +33,7 @@ executor then stops every worker.
 from __future__ import annotations
 
 import logging
+import pickle
 import time
 from collections import deque
 from select import POLLIN, POLLOUT, poll
@@ -104,6 +105,7 @@ class Controller:
         while pending or live:
             now: list[list[tuple]] = [[] for _ in range(n_workers)]
             later: list[list[tuple]] = [[] for _ in range(n_workers)]
+            shared: list[tuple[frozenset[int], bytes]] = []  # INST frames, each pickled once for its workers
             if done:
                 _done_commands(done, now)
                 done = []
@@ -112,21 +114,22 @@ class Controller:
                 # the earliest completion not yet used lets it in (none for the first mak)
                 self._unsent.append((inst.key, self._completed_at.popleft() if self._completed_at else None))
                 msgs = inject(inst)
-                targets = {self.owner[self.index[name]] for name, _ in msgs}
                 need = frozenset().union(*(self.reach[self.index[name]] for name, _ in msgs))
-                # INST goes out before any injection; a lone injection target gets it in the same frame
-                # as its messages (the pickle then stores an array shared by both, e.g. an image batch, once)
-                for w in need:
-                    (later if targets == {w} else now)[w].append((P.INST, inst.key, inst.data))
+                # INST goes out before any injection, pickled once for every worker that needs it; a message
+                # whose payload is a field of the instance's data names the field (an image batch crosses
+                # once, in the INST)
+                shared.append((need, pickle.dumps([(P.INST, inst.key, inst.data)], protocol=5)))
+                fields = {id(v): f for f, v in inst.data.items()} if isinstance(inst.data, dict) else {}
                 weights = P.split(0, len(msgs)) if msgs else []
                 for (name, msg), e in zip(msgs, weights):
                     i = self.index[name]
-                    later[self.owner[i]].append((P.MSG, i, False, 0, inst.key, msg.state, e, msg.payload))
+                    payload = fields.get(id(msg.payload), msg.payload)
+                    later[self.owner[i]].append((P.MSG, i, False, 0, inst.key, msg.state, e, payload))
                 if msgs:
                     live[inst.key] = P.Weight()
                 else:  # pragma: no cover - a model that injects nothing completes at once
                     done.append(inst.key)
-            self._send(now, later)
+            self._send(now, later, shared)
             if not live and not pending:
                 break
             for key, lag in self._pump(live, reports).items():
@@ -160,11 +163,16 @@ class Controller:
         return self._states.pop(tag)
 
     # -- plumbing ------------------------------------------------------------------------------------
-    def _send(self, now: list[list[tuple]], later: list[list[tuple]] | None) -> None:
-        """Queue ``now`` frames; queue ``later`` frames only once every byte queued before is written."""
+    def _send(self, now: list[list[tuple]], later: list[list[tuple]] | None,
+              shared: list[tuple[frozenset[int], bytes]] = ()) -> None:
+        """Queue ``now`` frames, then each ``shared`` frame (already pickled) to its workers; queue ``later``
+        frames only once every byte queued before is written."""
         for ch, batch in zip(self.channels, now):
             if batch:
                 ch.put(batch)
+        for workers, data in shared:
+            for w in workers:
+                self.channels[w].put_pickled(data)
         if later is not None and any(later):
             if self._deferred is not None:  # still waiting to send an earlier round: merge
                 for acc, batch in zip(self._deferred, later):

@@ -5,8 +5,9 @@ Every frame on a channel is a list (a batch) of tuples.
 Controller → worker (commands, applied in order):
 
 * ``(INST, key, data)`` — register instance ``key``'s immutable data; later messages carry only the key.
-* ``(MSG, node, backward, port, key, state, payload)`` — inject a message (same layout as a peer envelope
-  with the opcode in front).
+* ``(MSG, node, backward, port, key, state, weight, payload)`` — inject a message (same layout as a peer
+  envelope with the opcode in front); a ``payload`` that is a string names the field of the instance's
+  data that is the payload (an image batch then crosses once, in the INST every worker gets).
 * ``(DONE, keys)`` — these instances have completed everywhere: queue an update job for every owned
   parameterized node that stashed gradients of them (muf rule), then forget their data.
 * ``(SYNC, tag, with_params)`` — once every job queued before it has run, answer with a ``STATE`` frame.

@@ -255,8 +255,10 @@ class Worker:
             op = cmd[0]
             if op == P.MSG:
                 _, node, backward, port, key, state, weight, payload = cmd
-                self.queue.append((P.BWD if backward else P.FWD, node, port,
-                                   Message(self.insts[key], state, payload), weight))
+                inst = self.insts[key]
+                if type(payload) is str:  # a field of the instance's data (protocol.py)
+                    payload = inst.data[payload]
+                self.queue.append((P.BWD if backward else P.FWD, node, port, Message(inst, state, payload), weight))
                 self.held[key] = self.held.get(key, 0) + 1
             elif op == P.INST:
                 self.insts[cmd[1]] = Instance(cmd[1], cmd[2])
