@@ -105,7 +105,6 @@ class Controller:
         while pending or live:
             now: list[list[tuple]] = [[] for _ in range(n_workers)]
             later: list[list[tuple]] = [[] for _ in range(n_workers)]
-            shared: list[tuple[frozenset[int], bytes]] = []  # INST frames, each pickled once for its workers
             if done:
                 _done_commands(done, now)
                 done = []
@@ -115,10 +114,12 @@ class Controller:
                 self._unsent.append((inst.key, self._completed_at.popleft() if self._completed_at else None))
                 msgs = inject(inst)
                 need = frozenset().union(*(self.reach[self.index[name]] for name, _ in msgs))
-                # INST goes out before any injection, pickled once for every worker that needs it; a message
-                # whose payload is a field of the instance's data names the field (an image batch crosses
-                # once, in the INST)
-                shared.append((need, pickle.dumps([(P.INST, inst.key, inst.data)], protocol=5)))
+                # INST goes out before any injection, one tuple in every batch that needs it (batches alike
+                # are pickled once: _send); a message whose payload is a field of the instance's data names
+                # the field (an image batch crosses in the INST only)
+                command = (P.INST, inst.key, inst.data)
+                for w in need:
+                    now[w].append(command)
                 fields = {id(v): f for f, v in inst.data.items()} if isinstance(inst.data, dict) else {}
                 weights = P.split(0, len(msgs)) if msgs else []
                 for (name, msg), e in zip(msgs, weights):
@@ -129,7 +130,7 @@ class Controller:
                     live[inst.key] = P.Weight()
                 else:  # pragma: no cover - a model that injects nothing completes at once
                     done.append(inst.key)
-            self._send(now, later, shared)
+            self._send(now, later)
             if not live and not pending:
                 break
             for key, lag in self._pump(live, reports).items():
@@ -163,16 +164,17 @@ class Controller:
         return self._states.pop(tag)
 
     # -- plumbing ------------------------------------------------------------------------------------
-    def _send(self, now: list[list[tuple]], later: list[list[tuple]] | None,
-              shared: list[tuple[frozenset[int], bytes]] = ()) -> None:
-        """Queue ``now`` frames, then each ``shared`` frame (already pickled) to its workers; queue ``later``
-        frames only once every byte queued before is written."""
+    def _send(self, now: list[list[tuple]], later: list[list[tuple]] | None) -> None:
+        """Queue ``now`` frames; queue ``later`` frames only once every byte queued before is written. Batches
+        of the same command objects are pickled once (an INST for every worker, a DONE for all)."""
+        pickled: dict[tuple[int, ...], bytes] = {}
         for ch, batch in zip(self.channels, now):
             if batch:
-                ch.put(batch)
-        for workers, data in shared:
-            for w in workers:
-                self.channels[w].put_pickled(data)
+                same = tuple(map(id, batch))
+                data = pickled.get(same)
+                if data is None:
+                    data = pickled[same] = pickle.dumps(batch, protocol=5)
+                ch.put_pickled(data)
         if later is not None and any(later):
             if self._deferred is not None:  # still waiting to send an earlier round: merge
                 for acc, batch in zip(self._deferred, later):
@@ -306,18 +308,21 @@ class Controller:
 
 def _done_commands(done: list, batches: list[list[tuple]]) -> None:
     """Append DONE (and GATE) commands for ``done`` (keys, each followed by the gates its completion closes,
-    a dict worker -> copies) to every worker's batch, in completion order."""
+    a dict worker -> copies) to every worker's batch, in completion order; one DONE object for all of them
+    (:meth:`Controller._send` pickles batches of the same objects once)."""
     keys: list[int] = []
     for x in done:
         if isinstance(x, dict):
             if keys:
+                command = (P.DONE, keys)
                 for batch in batches:
-                    batch.append((P.DONE, keys))
+                    batch.append(command)
                 keys = []
             for w, nodes in x.items():
                 batches[w].append((P.GATE, nodes))
         else:
             keys.append(x)
     if keys:
+        command = (P.DONE, keys)
         for batch in batches:
-            batch.append((P.DONE, keys))
+            batch.append(command)
