@@ -4,6 +4,7 @@
     ampsim plot SWEEP_DIR --x train.mak --y throughput [--hue train.muf]   # one figure from a table.csv
     ampsim plot TABLE.csv --x COLUMN --y COLUMN [--hue COLUMN]          # ... or from any CSV table
     ampsim plot RUN_DIR... [--x time_s] [--y test_accuracy] --out FIG.png  # curves of run folders
+    ampsim plot RUN_DIR... --timeline [--window-s 0.05] --out FIG.png     # their traces, one time axis
 
 Default folders: a sweep's table is read from ``results/sweeps/<name>/`` (``results/quick/sweeps/<name>``
 with ``--quick``, see :attr:`ampsim.sweeps.spec.Sweep.default_dir`); its figures go to ``results/figures/``
@@ -47,10 +48,18 @@ def cmd_plot(args: argparse.Namespace) -> int:
     for s in sources:
         if not (s / "metrics.csv").is_file():
             raise ConfigError(f"{s}: not a run folder (no metrics.csv) and not a sweep file (.toml)")
-    out = Path(args.out) if args.out else default_figure_dir(False) / "runs.png"
+    name = "timeline.png" if args.timeline else "runs.png"
+    out = Path(args.out) if args.out else default_figure_dir(False) / name
     if out.suffix not in (".png", ".pdf"):
-        out = out / "runs.png"
+        out = out / name
     check_output_file(out)  # before reading and drawing anything
+    if args.timeline:
+        from ampsim.figures.trace import plot_run_timelines
+
+        if args.window_s is not None and not args.window_s > 0:
+            raise ConfigError(f"--window-s must be > 0 seconds, got {args.window_s}")
+        print(plot_run_timelines(sources, out, args.window_s))
+        return 0
     y = args.y or _metric_of(sources[0])
     print(plot_runs(sources, args.x, y, out, logx=args.logx))
     return 0
@@ -111,4 +120,7 @@ def add_parsers(sub) -> None:
     p.add_argument("--y", help="run folders: y column (default: the runs' metric)")
     p.add_argument("--hue", action="append", help="sweep folder: a line per value of this column (repeatable)")
     p.add_argument("--logx", action="store_true")
+    p.add_argument("--timeline", action="store_true",
+                   help="run folders: their trace.json (train with --trace), a panel each on one time axis")
+    p.add_argument("--window-s", type=float, help="with --timeline: the first this many seconds (default: all)")
     p.set_defaults(func=cmd_plot)

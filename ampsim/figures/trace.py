@@ -6,23 +6,26 @@
 * ``timeline`` — the first point matching ``where`` (it must have run with ``executor.trace = true``):
   one row per chip (and per link when ``links`` is true, default when there are at most 24 links), a bar
   per span coloured by kind (fwd, bwd, update, transfer), over the first ``window`` fraction of the run.
+* run timelines (``ampsim plot RUN_DIR... --timeline``, :func:`plot_run_timelines`) — traced run folders of
+  any executor, a panel each on one time axis, with the controller's admissions and completions.
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Sequence
 
-from ampsim.errors import DataError, RunError
+from ampsim.errors import ConfigError, DataError, RunError
 from ampsim.figures.canvas import new_figure, pyplot
 from ampsim.figures.labels import axis_label, short_value
 from ampsim.figures.selection import groups
 from ampsim.files import read_text
 from ampsim.results import read_summary
 from ampsim.sweeps.figspec import FigureSpec
-from ampsim.trace import LINK_PID, STEP_PHASES
+from ampsim.trace import CONTROLLER_PID, LINK_PID, STEP_PHASES
 
-__all__ = ["draw_heatmap", "draw_timeline", "load_spans"]
+__all__ = ["draw_heatmap", "draw_timeline", "load_spans", "load_trace", "plot_run_timelines"]
 
 #: a span's colour by its phase (the last word of a node step's label), and the links' transfers
 COLORS = dict(zip((*STEP_PHASES, "transfer"), ("#1f77b4", "#ff7f0e", "#2ca02c", "#7f7f7f")))
@@ -81,11 +84,23 @@ def _link_order(name: str) -> tuple:
 
 def load_spans(trace_path: Path) -> tuple[list[tuple[str, str, float, float]], dict[int, str]]:
     """(row, kind, start µs, duration µs) for every span of a Chrome trace, and the link thread names."""
+    spans, link_names, _ = load_trace(trace_path)
+    return spans, link_names
+
+
+def load_trace(trace_path: Path) -> tuple[list[tuple[str, str, float, float]], dict[int, str], dict[str, list[float]]]:
+    """:func:`load_spans`, and the controller's instants: ``{"admit": [µs, ...], "complete": [...]}``."""
     try:  # through the one reader: an unreadable or binary trace is one line
         data = json.loads(read_text(trace_path, error=DataError))
     except json.JSONDecodeError as e:
         raise DataError(f"{trace_path}: invalid JSON ({e})") from None
     events = data["traceEvents"] if isinstance(data, dict) else data
+    if not isinstance(events, list) or not all(isinstance(e, dict) for e in events):
+        raise DataError(f"{trace_path}: not a Chrome trace (a list of event objects under traceEvents)")
+    marks: dict[str, list[float]] = {"admit": [], "complete": []}
+    for e in events:
+        if e.get("ph") == "i" and e.get("pid") == CONTROLLER_PID and e.get("name") in marks:
+            marks[e["name"]].append(e["ts"])
     link_names = {e["tid"]: e["args"]["name"] for e in events
                   if e.get("ph") == "M" and e.get("name") == "thread_name" and e.get("pid") == LINK_PID}
     spans = []
@@ -97,7 +112,7 @@ def load_spans(trace_path: Path) -> tuple[list[tuple[str, str, float, float]], d
         else:
             kind = e["name"].rsplit(" ", 1)[-1]
             spans.append((f"chip {e['pid']}", kind if kind in COLORS else "fwd", e["ts"], e["dur"]))
-    return spans, link_names
+    return spans, link_names, marks
 
 
 def draw_timeline(df, sweep_dir: Path, spec: FigureSpec, _swept: list[str]):
@@ -114,16 +129,9 @@ def draw_timeline(df, sweep_dir: Path, spec: FigureSpec, _swept: list[str]):
     end = max(s + d for _, _, s, d in spans) * spec.window
     show_links = spec.links if spec.links is not None else len(link_names) <= 24
     spans = [s for s in spans if s[2] < end and (show_links or not s[0].startswith("link"))]
-    rows = sorted({s[0] for s in spans}, key=lambda r: (r.startswith("link"), _row_order(r)))
-    index = {r: i for i, r in enumerate(rows)}
+    rows = _rows(spans)
     fig, ax = new_figure((7.5, 1.5 + 0.22 * len(rows)))
-    for kind, color in COLORS.items():
-        for row in rows:
-            bars = [(s, d) for r, k, s, d in spans if r == row and k == kind]
-            if bars:
-                ax.broken_barh(bars, (index[row] - 0.4, 0.8), facecolors=color, linewidth=0, rasterized=True)
-    ax.set_yticks(range(len(rows)), rows, fontsize=6)
-    ax.set_ylim(len(rows) - 0.5, -0.5)
+    _gantt(ax, spans, rows)
     ax.set_xlim(0, end)
     ax.set_xlabel(spec.xlabel or "simulated time (µs)")
     ax.set_ylabel(spec.ylabel or ("chip / directed link" if show_links else "chip"))
@@ -135,6 +143,76 @@ def draw_timeline(df, sweep_dir: Path, spec: FigureSpec, _swept: list[str]):
               bbox_to_anchor=(1.0, 1.0), ncol=len(kinds), frameon=False, borderaxespad=0.2)
     fig.tight_layout()
     return fig
+
+
+def plot_run_timelines(runs: Sequence[str | Path], out: str | Path, window_s: float | None = None) -> Path:
+    """The timelines of traced run folders, one panel each on one time axis (``ampsim plot RUN... --timeline``):
+    a row per chip (a worker, for the multicore executor), a bar per span coloured by phase, and a
+    controller row with a tick where each instance was admitted and a cross where it completed; the first
+    ``window_s`` seconds (default: all). A measured run and its simulation, side by side, show where they
+    part: the pipeline's phase, the controller's round trip."""
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    traces = []
+    for run in runs:  # every trace read and checked before anything is drawn
+        path = Path(run) / "trace.json"
+        if not path.is_file():
+            raise ConfigError(f"{path}: no such file (train the run with --trace)")
+        spans, _, marks = load_trace(path)
+        spans = [s for s in spans if not s[0].startswith("link")]
+        if not spans:
+            raise ConfigError(f"{path}: no spans")
+        traces.append((spans, marks))
+    end = window_s * 1e6 if window_s else max(s + d for spans, _ in traces for _, _, s, d in spans)
+    heights = [1.0 + 0.25 * (len(_rows(spans)) + 1) for spans, _ in traces]
+    fig, axes = pyplot().subplots(len(traces), 1, sharex=True, squeeze=False, dpi=120,
+                                  figsize=(7.5, 0.6 + sum(heights)), gridspec_kw={"height_ratios": heights})
+    for ax, run, (spans, marks) in zip(axes[:, 0], runs, traces):
+        spans = [s for s in spans if s[2] < end]
+        rows = _rows(spans)
+        _gantt(ax, spans, rows, extra=1)
+        y = len(rows)
+        for what, marker, color in (("admit", "|", "#2ca02c"), ("complete", "x", "black")):
+            ts = [t for t in marks[what] if t < end]
+            ax.plot(ts, [y] * len(ts), marker, color=color, markersize=5, linestyle="none")
+        ax.set_yticks(range(y + 1), [*rows, "controller"], fontsize=6)
+        summary = read_summary(run) if (Path(run) / "summary.json").is_file() else {}
+        ax.set_title(f"{Path(run).name} ({summary.get('executor', '?')}, {summary.get('time_unit', '?')} time)",
+                     fontsize=8, loc="left")
+    ax = axes[-1, 0]
+    ax.set_xlim(0, end)
+    ax.xaxis.set_major_formatter(lambda x, _pos: f"{x / 1e3:g}")
+    ax.set_xlabel("time (ms)")
+    kinds = [k for k in COLORS if any(s[1] == k for spans, _ in traces for s in spans)]
+    handles = [Patch(color=COLORS[k], label=k) for k in kinds] + [
+        Line2D([], [], marker="|", color="#2ca02c", linestyle="none", label="admitted"),
+        Line2D([], [], marker="x", color="black", linestyle="none", label="completed")]
+    axes[0, 0].legend(handles=handles, fontsize=6, loc="lower right", bbox_to_anchor=(1.0, 1.0),
+                      ncol=len(handles), frameon=False, borderaxespad=1.0)
+    fig.tight_layout()
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out)
+    pyplot().close(fig)
+    return out
+
+
+def _rows(spans: list[tuple[str, str, float, float]]) -> list[str]:
+    """The rows of a Gantt chart: chips in index order, then links."""
+    return sorted({s[0] for s in spans}, key=lambda r: (r.startswith("link"), _row_order(r)))
+
+
+def _gantt(ax, spans: list[tuple[str, str, float, float]], rows: list[str], extra: int = 0) -> None:
+    """A bar per span on its row, coloured by its kind; ``extra`` empty rows below (for the caller)."""
+    index = {r: i for i, r in enumerate(rows)}
+    for kind, color in COLORS.items():
+        for row in rows:
+            bars = [(s, d) for r, k, s, d in spans if r == row and k == kind]
+            if bars:
+                ax.broken_barh(bars, (index[row] - 0.4, 0.8), facecolors=color, linewidth=0, rasterized=True)
+    ax.set_yticks(range(len(rows)), rows, fontsize=6)
+    ax.set_ylim(len(rows) + extra - 0.5, -0.5)
 
 
 def _row_order(row: str) -> tuple:

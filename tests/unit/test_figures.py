@@ -154,6 +154,27 @@ def test_plot_cli_for_sweep_file_and_run_folders(tiny, tmp_path, capsys):
     assert main(["plot", str(csv), "--x", "mak", "--y", "nope"]) == 2
 
 
+def test_run_timelines_draw_traced_runs_on_one_axis_with_the_controllers_marks(tiny, tmp_path):
+    from ampsim.figures.trace import load_trace
+    from ampsim.results import read_summary
+
+    _, folder = tiny
+    runs = sorted(p for p in (folder / "sweep").iterdir() if (p / "trace.json").is_file())[:2]
+    for run in runs:  # the controller's track: each training instance admitted once and completed once
+        spans, _, marks = load_trace(run / "trace.json")
+        n = read_summary(run)["instances"]
+        assert len(marks["admit"]) == len(marks["complete"]) == n and spans
+        assert sorted(marks["admit"])[:1] == [0.0] and max(marks["complete"]) <= max(s + d for *_, s, d in spans)
+    out = tmp_path / "timeline.png"
+    assert main(["plot", *map(str, runs), "--timeline", "--window-s", "0.01", "--out", str(out)]) == 0
+    assert out.stat().st_size > 1000
+    assert main(["plot", str(folder), "--timeline"]) == 2  # not a run folder
+    (tmp_path / "untraced").mkdir()
+    (tmp_path / "untraced" / "metrics.csv").write_text("epoch\n")
+    assert main(["plot", str(runs[0]), str(tmp_path / "untraced"), "--timeline", "--out", str(out)]) == 2
+    assert main(["plot", str(runs[0]), "--timeline", "--window-s", "0", "--out", str(out)]) == 2
+
+
 def test_demo_runs_offline_and_writes_its_figure(tmp_path):
     from ampsim.demo import run_demo
 
