@@ -4,7 +4,7 @@
     ampsim plot SWEEP_DIR --x train.mak --y throughput [--hue train.muf]   # one figure from a table.csv
     ampsim plot TABLE.csv --x COLUMN --y COLUMN [--hue COLUMN]          # ... or from any CSV table
     ampsim plot RUN_DIR... [--x time_s] [--y test_accuracy] --out FIG.png  # curves of run folders
-    ampsim plot RUN_DIR... --timeline [--window-s 0.05] --out FIG.png     # their traces, one time axis
+    ampsim plot RUN_DIR... --timeline [--start-s 0.2 --window-s 0.02] --out FIG.png  # traces, one axis
 
 Default folders: a sweep's table is read from ``results/sweeps/<name>/`` (``results/quick/sweeps/<name>``
 with ``--quick``, see :attr:`ampsim.sweeps.spec.Sweep.default_dir`); its figures go to ``results/figures/``
@@ -58,7 +58,9 @@ def cmd_plot(args: argparse.Namespace) -> int:
 
         if args.window_s is not None and not args.window_s > 0:
             raise ConfigError(f"--window-s must be > 0 seconds, got {args.window_s}")
-        print(plot_run_timelines(sources, out, args.window_s))
+        if not args.start_s >= 0:
+            raise ConfigError(f"--start-s must be >= 0 seconds, got {args.start_s}")
+        print(plot_run_timelines(sources, out, args.window_s, args.start_s))
         return 0
     y = args.y or _metric_of(sources[0])
     print(plot_runs(sources, args.x, y, out, logx=args.logx))
@@ -122,5 +124,6 @@ def add_parsers(sub) -> None:
     p.add_argument("--logx", action="store_true")
     p.add_argument("--timeline", action="store_true",
                    help="run folders: their trace.json (train with --trace), a panel each on one time axis")
-    p.add_argument("--window-s", type=float, help="with --timeline: the first this many seconds (default: all)")
+    p.add_argument("--window-s", type=float, help="with --timeline: this many seconds (default: all)")
+    p.add_argument("--start-s", type=float, default=0.0, help="with --timeline: from this time (default 0)")
     p.set_defaults(func=cmd_plot)

@@ -145,12 +145,13 @@ def draw_timeline(df, sweep_dir: Path, spec: FigureSpec, _swept: list[str]):
     return fig
 
 
-def plot_run_timelines(runs: Sequence[str | Path], out: str | Path, window_s: float | None = None) -> Path:
+def plot_run_timelines(runs: Sequence[str | Path], out: str | Path, window_s: float | None = None,
+                       start_s: float = 0.0) -> Path:
     """The timelines of traced run folders, one panel each on one time axis (``ampsim plot RUN... --timeline``):
     a row per chip (a worker, for the multicore executor), a bar per span coloured by phase, and a
-    controller row with a tick where each instance was admitted and a cross where it completed; the first
-    ``window_s`` seconds (default: all). A measured run and its simulation, side by side, show where they
-    part: the pipeline's phase, the controller's round trip."""
+    controller row with a tick where each instance was admitted and a cross where it completed; the
+    ``window_s`` seconds from ``start_s`` (default: all). A measured run and its simulation, side by side,
+    show where they part: the pipeline's phase, the controller's round trip."""
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 
@@ -164,24 +165,25 @@ def plot_run_timelines(runs: Sequence[str | Path], out: str | Path, window_s: fl
         if not spans:
             raise ConfigError(f"{path}: no spans")
         traces.append((spans, marks))
-    end = window_s * 1e6 if window_s else max(s + d for spans, _ in traces for _, _, s, d in spans)
+    begin = start_s * 1e6
+    end = begin + window_s * 1e6 if window_s else max(s + d for spans, _ in traces for _, _, s, d in spans)
     heights = [1.0 + 0.25 * (len(_rows(spans)) + 1) for spans, _ in traces]
     fig, axes = pyplot().subplots(len(traces), 1, sharex=True, squeeze=False, dpi=120,
                                   figsize=(7.5, 0.6 + sum(heights)), gridspec_kw={"height_ratios": heights})
     for ax, run, (spans, marks) in zip(axes[:, 0], runs, traces):
-        spans = [s for s in spans if s[2] < end]
+        spans = [s for s in spans if s[2] < end and s[2] + s[3] > begin]
         rows = _rows(spans)
         _gantt(ax, spans, rows, extra=1)
         y = len(rows)
         for what, marker, color in (("admit", "|", "#2ca02c"), ("complete", "x", "black")):
-            ts = [t for t in marks[what] if t < end]
+            ts = [t for t in marks[what] if begin <= t < end]
             ax.plot(ts, [y] * len(ts), marker, color=color, markersize=5, linestyle="none")
         ax.set_yticks(range(y + 1), [*rows, "controller"], fontsize=6)
         summary = read_summary(run) if (Path(run) / "summary.json").is_file() else {}
         ax.set_title(f"{Path(run).name} ({summary.get('executor', '?')}, {summary.get('time_unit', '?')} time)",
                      fontsize=8, loc="left")
     ax = axes[-1, 0]
-    ax.set_xlim(0, end)
+    ax.set_xlim(begin, end)
     ax.xaxis.set_major_formatter(lambda x, _pos: f"{x / 1e3:g}")
     ax.set_xlabel("time (ms)")
     kinds = [k for k in COLORS if any(s[1] == k for spans, _ in traces for s in spans)]

@@ -168,6 +168,9 @@ def test_run_timelines_draw_traced_runs_on_one_axis_with_the_controllers_marks(t
     out = tmp_path / "timeline.png"
     assert main(["plot", *map(str, runs), "--timeline", "--window-s", "0.01", "--out", str(out)]) == 0
     assert out.stat().st_size > 1000
+    assert main(["plot", *map(str, runs), "--timeline", "--start-s", "0.005", "--window-s", "0.01",
+                 "--out", str(tmp_path / "later.png")]) == 0
+    assert main(["plot", str(runs[0]), "--timeline", "--start-s", "-1", "--out", str(out)]) == 2
     assert main(["plot", str(folder), "--timeline"]) == 2  # not a run folder
     (tmp_path / "untraced").mkdir()
     (tmp_path / "untraced" / "metrics.csv").write_text("epoch\n")
