@@ -19,6 +19,7 @@ from typing import Sequence
 from ampsim.errors import ConfigError, DataError, RunError
 from ampsim.figures.canvas import new_figure, pyplot
 from ampsim.figures.labels import axis_label, short_value
+from ampsim.figures.runs import save
 from ampsim.figures.selection import groups
 from ampsim.files import read_text
 from ampsim.results import read_summary
@@ -193,11 +194,7 @@ def plot_run_timelines(runs: Sequence[str | Path], out: str | Path, window_s: fl
     axes[0, 0].legend(handles=handles, fontsize=6, loc="lower right", bbox_to_anchor=(1.0, 1.0),
                       ncol=len(handles), frameon=False, borderaxespad=1.0)
     fig.tight_layout()
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out)
-    pyplot().close(fig)
-    return out
+    return save(fig, out)
 
 
 def _rows(spans: list[tuple[str, str, float, float]]) -> list[str]:

@@ -80,7 +80,6 @@ class Controller:
         #: instance's first messages are in the kernel (the simulator injects at the completion's instant)
         self.return_lags_s: list[float] = []
         self.admit_lags_s: list[float] = []
-        self._completed_at: deque[float] = deque()  # completions whose successors are not admitted yet
         #: admitted instances whose first messages are not all in the kernel yet: (key, the completion that
         #: let it in, or None for the first mak)
         self._unsent: list[tuple[int, float | None]] = []
@@ -100,7 +99,7 @@ class Controller:
         reports = self.reports = []
         done: list = []  # completed keys, and after a key the gates its completion closes (worker -> copies)
         n_workers = len(self.channels)
-        self._completed_at.clear()
+        completed_at: deque[float] = deque()  # completions whose successors are not admitted yet
         events = self.events
         while pending or live:
             now: list[list[tuple]] = [[] for _ in range(n_workers)]
@@ -111,7 +110,7 @@ class Controller:
             while pending and len(live) < mak:
                 inst = pending.popleft()
                 # the earliest completion not yet used lets it in (none for the first mak)
-                self._unsent.append((inst.key, self._completed_at.popleft() if self._completed_at else None))
+                self._unsent.append((inst.key, completed_at.popleft() if completed_at else None))
                 msgs = inject(inst)
                 need = frozenset().union(*(self.reach[self.index[name]] for name, _ in msgs))
                 # INST goes out before any injection, one tuple in every batch that needs it (batches alike
@@ -139,7 +138,7 @@ class Controller:
                     done.append(key)
                     self.return_lags_s.append(lag)
                     t = time.perf_counter()
-                    self._completed_at.append(t)
+                    completed_at.append(t)
                     if events is not None:
                         events.append((t, "complete", key))
                     if self.replicas is not None and (gates := self.replicas.completed(key)):

@@ -243,9 +243,9 @@ class MulticoreExecutor(ExecutorBase):
             "controller_cpu_s": self.controller_cpu_s,
             "chip_utilization": [s.get("busy_s", 0.0) / t if t else 0.0 for s in st],
             "controller_rounds": self.controller.rounds,
-            # the completion round trip (medians and 90th percentiles over the completions that let an
-            # instance in): a completing RETURN from the worker's queue to the controller's read, then to
-            # the next instance's first messages in the kernel (the simulator has neither delay)
+            # the completion round trip (medians and 90th percentiles): a completing RETURN from the
+            # worker's queue to the controller's read (every completion), then to the next instance's first
+            # messages in the kernel (every completion that let one in); the simulator has neither delay
             "completion_lag_s": {"return": _quantiles(self.controller.return_lags_s),
                                  "admit": _quantiles(self.controller.admit_lags_s)},
             "worker_frames_sent": [s.get("frames", 0) for s in st],
@@ -284,7 +284,7 @@ class MulticoreExecutor(ExecutorBase):
 
 
 def _quantiles(seconds: list[float]) -> dict[str, float | None]:
-    """Median and 90th percentile of ``seconds`` (None for an empty list).
+    """Median and 90th percentile of ``seconds`` (None for an empty list), and how many there are.
 
     >>> _quantiles([0.001, 0.002, 0.003, 0.004, 0.005])
     {'median': 0.003, 'p90': 0.0046, 'n': 5}
