@@ -98,6 +98,8 @@ HARDWARE_HELP: dict[str, str] = {
     "host.controller_s_per_message": "... plus this per message the instance caused (weight returns)",
     "host.controller_s_per_sync_byte": "replicas through the controller (replicas.collective = \"host\"): its CPU per "
                                        "synchronized byte (each snapshot in, the average out to each copy)",
+    "host.completion_latency_s": "the controller's round trip: an instance's last step to its update jobs and the "
+                                 "next instance reaching the chips (0: at once)",
     "topology.kind": "the topology; its size keys are in the next table",
     "chip_override.chips": "the chips this `[[chip_override]]` changes; any `[chip]` key follows; later "
                            "overrides win",

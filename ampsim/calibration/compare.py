@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ampsim.calibration.report import noisy, plot, ranking_agreement, row, write_csv
+from ampsim.calibration.report import mean_staleness, noisy, plot, ranking_agreement, row, write_csv
 from ampsim.config import Config, load_config, parse_override
 from ampsim.errors import ConfigError
 
@@ -189,7 +189,8 @@ def scored_row(label: str, cfg: Config, runs: list[dict], simulated: dict, count
     runs = sorted(runs, key=lambda m: m["throughput_instances_per_s"])
     demand = float(sum(simulated.get("chip_utilization", [1.0])))
     fix = dict(counts, measured=[m["throughput_instances_per_s"] for m in runs], speed=speed, cores=cores,
-               demand=demand, slowdown=shared_machine_slowdown(demand, cores) / speed)
+               demand=demand, slowdown=shared_machine_slowdown(demand, cores) / speed,
+               measured_staleness=mean_staleness(runs))
     return row(label, cfg, runs[len(runs) // 2], simulated, fix)
 
 

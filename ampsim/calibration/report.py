@@ -20,7 +20,8 @@ from pathlib import Path
 from ampsim.config import Config
 from ampsim.errors import ConfigError
 
-__all__ = ["COLUMNS", "format_table", "noisy", "plot", "ranking_agreement", "read_csv", "row", "write_csv"]
+__all__ = ["COLUMNS", "format_table", "mean_staleness", "noisy", "plot", "ranking_agreement", "read_csv", "row",
+           "write_csv"]
 
 #: repeats of one configuration further apart than this (max / min - 1) make its error meaningless
 NOISY_SPREAD = 0.2
@@ -32,7 +33,7 @@ COLUMNS = ["config", "workers", "mak", "instances", "measured_throughput", "meas
            "dedicated_throughput", "dedicated_error_pct", "cores", "demand", "speed", "slowdown",
            "messages_per_instance", "remote_per_instance", "measured_worker_cpu_s", "simulated_busy_s",
            "measured_controller_cpu_s", "simulated_controller_cpu_s", "measured_return_lag_s",
-           "measured_admit_lag_s"]
+           "measured_admit_lag_s", "measured_staleness", "simulated_staleness"]
 #: what a table needs to be re-scored (``--resimulate``): older tables lack the CPU columns
 REQUIRED = ("config", "workers", "speed", "cores", "messages_per_instance", "remote_per_instance")
 
@@ -67,7 +68,24 @@ def row(label: str, cfg: Config, m: dict, s: dict, fix: dict) -> dict:
             "simulated_controller_cpu_s": s.get("controller_cpu_s"),
             # the completion round trip's medians (the multicore summary's completion_lag_s; runs
             # measured before it was recorded have none); the simulator's are 0 by construction
-            "measured_return_lag_s": _lag(m, "return"), "measured_admit_lag_s": _lag(m, "admit")}
+            "measured_return_lag_s": _lag(m, "return"), "measured_admit_lag_s": _lag(m, "admit"),
+            # the order of events, where throughput is their rate: the mean staleness of a backward step
+            # at a parameterized node (over every repeat where there are several)
+            "measured_staleness": fix.get("measured_staleness", mean_staleness([m])),
+            "simulated_staleness": mean_staleness([s])}
+
+
+def mean_staleness(summaries: list[dict]) -> float | None:
+    """The mean staleness of the backward steps of every parameterized node in ``summaries`` (run
+    summaries' ``staleness``: per node a mean and a count), or None where none was measured.
+
+    >>> mean_staleness([{"staleness": {"fc0": {"mean": 3.0, "count": 10}, "fc1": {"mean": 1.0, "count": 30}}},
+    ...                 {"staleness": {"fc0": {"mean": 1.0, "count": 10}}}])
+    1.4
+    """
+    steps = [(v["mean"], v["count"]) for s in summaries for v in (s.get("staleness") or {}).values() if v.get("count")]
+    total = sum(n for _, n in steps)
+    return sum(mean * n for mean, n in steps) / total if total else None
 
 
 def _lag(summary: dict, part: str) -> float | None:
@@ -146,14 +164,15 @@ def format_table(rows: list[dict], agreement: dict) -> str:
     """The comparison as an aligned text table plus the ranking verdict."""
     head = (f"{'config':<22} {'measured/s':>10} {'simulated/s':>11} {'error':>8} {'speed':>5} {'cores':>5} "
             f"{'demand':>6} "
-            f"{'dedicated/s':>11} {'error':>8} {'remote':>6} {'meas.TTT s':>10} {'sim.TTT s':>9}")
+            f"{'dedicated/s':>11} {'error':>8} {'remote':>6} {'meas.TTT s':>10} {'sim.TTT s':>9} {'staleness':>11}")
     lines = [head, "-" * len(head)]
     for r in rows:
         lines.append(f"{r['config']:<22} {r['measured_throughput']:>10.1f} {r['simulated_throughput']:>11.1f} "
                      f"{_pct(r['throughput_error_pct']):>8} {r['speed']:>5.2f} {r['cores']:>5.2f} {r['demand']:>6.2f} "
                      f"{r['dedicated_throughput']:>11.1f} {_pct(r['dedicated_error_pct']):>8} "
                      f"{r['remote_per_instance'] / max(r['messages_per_instance'], 1):>6.0%} "
-                     f"{_num(r['measured_time_to_target_s']):>10} {_num(r['simulated_time_to_target_s']):>9}")
+                     f"{_num(r['measured_time_to_target_s']):>10} {_num(r['simulated_time_to_target_s']):>9} "
+                     f"{_pair(r.get('measured_staleness'), r.get('simulated_staleness')):>11}")
     ties = agreement.get("ties", 0)
     lines.append(f"ranking: {'agrees' if agreement['agrees'] else 'differs'} "
                  f"(Kendall tau {agreement['kendall_tau']:+.2f}"
@@ -165,6 +184,13 @@ def format_table(rows: list[dict], agreement: dict) -> str:
 
 def _pct(v: float | None) -> str:
     return "n/a" if v is None else f"{v:+.1f}%"
+
+
+def _pair(measured: float | None, simulated: float | None) -> str:
+    """``measured/simulated`` (two decimals), or n/a where either is missing."""
+    if measured is None or simulated is None:
+        return "n/a"
+    return f"{measured:.2f}/{simulated:.2f}"
 
 
 def _num(v: float | None) -> str:

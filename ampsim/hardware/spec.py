@@ -39,6 +39,7 @@ spelled in every field name (``flops_per_s``, ``latency_s``, ``memory_bytes``...
     controller_s_per_instance = 2.0e-4         # CPU the controller spends per instance (admit, complete)
     controller_s_per_message = 1.5e-6          # ... plus this per message the instance caused
     controller_s_per_sync_byte = 1e-9          # replicas through the controller: its CPU per synchronized byte
+    completion_latency_s = 5.0e-4              # an instance's completion reaches the controller and back
     [topology]
     kind = "ring"                              # see TOPOLOGY_PARAMS for the kinds and their keys
     n = 4
@@ -96,7 +97,10 @@ _COMPUTE_COST_KEYS = ("flops", "bytes", "kernels", "seconds", "label")
 _LINK_KEYS = ("latency_s", "bandwidth_bytes_per_s")
 #: keys of the system-wide ``[link]`` table only (not of ``[[link_override]]``)
 _LINK_ONLY_KEYS = ("packet_bytes",)
-_HOST_KEYS = ("cores", "controller_s_per_instance", "controller_s_per_message", "controller_s_per_sync_byte")
+_HOST_KEYS = ("cores", "controller_s_per_instance", "controller_s_per_message", "controller_s_per_sync_byte",
+              "completion_latency_s")
+#: host keys written only when set: models without them keep their dict (and sweep point ids)
+_HOST_OPTIONAL = ("controller_s_per_sync_byte", "completion_latency_s")
 _SWITCH_RE = re.compile(r"^switch(\d+)$")
 
 
@@ -204,12 +208,21 @@ class HostSpec:
     ``controller_s_per_sync_byte`` (optional, default 0): the controller's CPU per parameter byte of a replica
     synchronization that passes through it (``replicas.collective = "host"``, the multicore executor's way:
     each copy's snapshot in, the average out to each copy; unpickling, averaging and pickling included).
+
+    ``completion_latency_s`` (optional, default 0: the controller acts at the completion's instant): the
+    controller's round trip. A worker reports an instance's last step to the controller, which only then
+    tells every worker to queue the instance's update jobs and admits the next instance; this long after
+    the last step ends, the update jobs and the admitted instance's first messages reach their chips, which
+    take them in as a frame from another chip (an idle chip at once, a busy one at its next poll,
+    ``poll_interval_s``), and the slot is free. Staleness depends on it: an update that arrives later
+    runs after more of the other instances' steps.
     """
 
     cores: int = 0
     controller_s_per_instance: float = 0.0
     controller_s_per_message: float = 0.0
     controller_s_per_sync_byte: float = 0.0
+    completion_latency_s: float = 0.0
 
     @property
     def shares_cores(self) -> bool:
@@ -292,7 +305,7 @@ class SystemSpec:
             "topology": topo,
         }
         if self.host != HostSpec():  # only when set: models without it keep their dict (and sweep point ids)
-            d["host"] = {k: v for k, v in asdict(self.host).items() if k != "controller_s_per_sync_byte" or v}
+            d["host"] = {k: v for k, v in asdict(self.host).items() if k not in _HOST_OPTIONAL or v}
         groups: dict[ChipSpec, list[int]] = {}
         for i, c in enumerate(self.chips):
             if c != self.chip_default:

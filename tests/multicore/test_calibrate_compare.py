@@ -219,6 +219,9 @@ def test_compare_writes_table_csv_and_figure(quick_model, tmp_path):
         assert r["measured_worker_cpu_s"] > 0 and r["simulated_busy_s"] > 0 and r["measured_controller_cpu_s"] > 0
         assert r["simulated_controller_cpu_s"] > 0  # the quick model has a [host]
         assert r["measured_return_lag_s"] > 0 and r["measured_admit_lag_s"] > 0  # the completion round trip
+    # the order of events: one instance at a time sees no stale parameters, measured or simulated
+    assert rows[0]["measured_staleness"] == rows[0]["simulated_staleness"] == 0.0
+    assert rows[1]["measured_staleness"] >= 0 and rows[1]["simulated_staleness"] > 0
     assert -1.0 <= agreement["kendall_tau"] <= 1.0
     with open(tmp_path / "compare.csv") as f:
         table = list(csv.DictReader(f))
@@ -226,7 +229,7 @@ def test_compare_writes_table_csv_and_figure(quick_model, tmp_path):
     assert (tmp_path / "compare.png").stat().st_size > 1000
     runs = tmp_path / "runs" / "workers=2_mak=4"
     assert all((runs / d / "summary.json").is_file() for d in ("sim", "multicore", "multicore-2", "multicore-3"))
-    assert "ranking:" in format_table(rows, agreement)
+    assert "ranking:" in format_table(rows, agreement) and "staleness" in format_table(rows, agreement)
 
 
 @pytest.fixture(scope="module")
@@ -254,6 +257,16 @@ def test_resimulating_scores_a_what_if_against_the_same_measurements(measured, q
     assert [r["measured_throughput"] for r in what_if] == [r["measured_throughput"] for r in rows]
     # one core for everything: the controller's millisecond per instance and the second worker's share cost
     assert all(w["simulated_throughput"] < r["simulated_throughput"] for w, r in zip(what_if, rows))
+
+
+def test_resimulating_with_a_slow_controller_lowers_the_simulated_staleness(measured, quick_model, tmp_path):
+    folder, rows = measured
+    late, _, _ = resimulate(folder, [("hardware.host.completion_latency_s", 0.02)], hardware=quick_model,
+                            out=tmp_path / "late")
+    assert [r["measured_staleness"] for r in late] == [r["measured_staleness"] for r in rows]
+    # mak 4: a completion's updates now arrive after the other instances in flight have stepped back
+    assert late[1]["simulated_staleness"] < rows[1]["simulated_staleness"]
+    assert late[1]["simulated_throughput"] < rows[1]["simulated_throughput"]
 
 
 def test_resimulate_refuses_to_replace_the_measured_table_or_read_a_foreign_folder(measured, quick_model, tmp_path):

@@ -84,12 +84,17 @@ OFFLINE = [
                              "hardware.host.controller_s_per_instance=2e-5",
                              "hardware.host.controller_s_per_message=1e-7")
      + sim("hetero_straggler.toml", "round_robin", 16, 4)),
+    # the controller's round trip: update jobs and admissions reach the chips later, as polled frames
+    ("list_reduction.toml", ("data.n_train=320", "data.n_test=16", "train.epochs=1",
+                             "hardware.host.completion_latency_s=3e-4") + sim("local_cpu.toml", "greedy", 4, 2)),
     ("blobs_mlp.toml", ("data.n_train=480", "data.n_test=16", "train.epochs=2", "hardware.chip.overhead_s=0.0",
                         "hardware.chip.compute_units=3") + sim("mesh4x4.toml", "single", 1, 8)),
 ]
 REAL_DATA = [
     ("mnist_mlp.toml", ("data.limit_train=640", "data.limit_test=32") + sim("torus8x8.toml", "greedy", 16, 8)),
     ("mnist_mlp.toml", ("data.limit_train=320", "data.limit_test=32") + sim("local_cpu.toml", "round_robin", 1, 1)),
+    ("mnist_mlp.toml", ("data.limit_train=320", "data.limit_test=32", "hardware.host.completion_latency_s=5e-4")
+     + sim("local_cpu.toml", "greedy", 4, 1)),
     ("sst_treelstm.toml", ("data.limit_train=24", "data.limit_test=4", "train.max_instances=24")
      + sim("hetero_straggler.toml", "greedy", 16, 8)),
     ("sst_treelstm.toml", ("data.limit_train=12", "data.limit_test=4", "train.max_instances=12")

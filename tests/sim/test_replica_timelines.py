@@ -13,50 +13,15 @@ copy applies p ← avg + (p − snapshot) (2 N FLOPs). From the last contributio
 
 import numpy as np
 import pytest
-from timeline_kit import LATENCY, MS, TRANSFER, End, insts, system
+from timeline_kit import LATENCY, MS, TRANSFER, N, insts, system, weight_model
 
 from ampsim.executors.reference import ReferenceExecutor
 from ampsim.executors.sim import SimExecutor
-from ampsim.ir.graph import Graph
-from ampsim.ir.nodes.io import Input
-from ampsim.ir.param import ParamNode
-from ampsim.models.base import InjectFields, Metric, Model
-from ampsim.optim import OptimizerSpec
 from ampsim.placement import Profile, place
 from ampsim.replicas import ReplicaSpec, replicate
 
-N = 1200  # float64 parameters: P = 9,600 bytes
 B = 24 / TRANSFER  # link bandwidth, bytes/s
 F = 1e9  # chip FLOP/s
-
-
-class Weight(ParamNode):
-    """Passes messages through; its gradient is the message payload broadcast over ``w`` (so copies
-    that see different instances drift apart), an SGD step of 2 FLOPs per element."""
-
-    def __init__(self, name):
-        super().__init__(name, {"w": np.zeros(N)})
-
-    def forward(self, msg, port):
-        self.save(msg, None)
-        return [self.out(msg)]
-
-    def backward(self, msg, port):
-        self.pop(msg)
-        self.stash(msg, np.full(1, float(msg.key + 1)))
-        return [self.grad(msg)]
-
-    def param_grads(self, entries):
-        return {"w": np.full(N, sum(float(e[0]) for e in entries))}
-
-
-def weight_model():
-    g = Graph("w")
-    x, w, end = g.add(Input("x", dtype=np.float64)), g.add(Weight("w")), g.add(End("end"))
-    g.chain(x, w, end)
-    w.configure(OptimizerSpec(kind="sgd", lr=0.5), muf=1)
-    return Model(g.validate(), InjectFields((("x", "x"),)), Metric("m", "end", "n"))
-
 
 def ring_run(k, *, sync_every=1, n_inst=None, mak=None, overlap=False, collective="ring", machine=None):
     rep = replicate(weight_model(), ReplicaSpec(groups=k, sync_every=sync_every, overlap=overlap))

@@ -13,11 +13,14 @@ from ampsim.ir.graph import Graph
 from ampsim.ir.message import Instance
 from ampsim.ir.node import Node, Report
 from ampsim.ir.nodes.io import Input
+from ampsim.ir.param import ParamNode
 from ampsim.models.base import InjectFields, Metric, Model
+from ampsim.optim import OptimizerSpec
 
 MS = 1e-3
 TRANSFER = 0.25 * MS
 LATENCY = 0.5 * MS
+N = 1200  # float64 parameters of a Weight: 9,600 bytes; its SGD update takes 2 N FLOPs = 2.4 us
 
 
 class Busy(Node):
@@ -46,6 +49,26 @@ class End(Node):
         return out
 
 
+class Weight(ParamNode):
+    """Passes messages through; its gradient is the message payload broadcast over ``w`` (so copies
+    that see different instances drift apart), an SGD step of 2 FLOPs per element."""
+
+    def __init__(self, name):
+        super().__init__(name, {"w": np.zeros(N)})
+
+    def forward(self, msg, port):
+        self.save(msg, None)
+        return [self.out(msg)]
+
+    def backward(self, msg, port):
+        self.pop(msg)
+        self.stash(msg, np.full(1, float(msg.key + 1)))
+        return [self.grad(msg)]
+
+    def param_grads(self, entries):
+        return {"w": np.full(N, sum(float(e[0]) for e in entries))}
+
+
 def system(kind="fully_connected", n=2, switching="store_and_forward", chip_override=None, **topo):
     d = {
         "system": {"name": "t", "description": "test", "source": "test", "switching": switching},
@@ -64,6 +87,15 @@ def chain_model(*stages):
     g = Graph("chain")
     nodes = [g.add(Input("x", dtype=np.float64))] + [g.add(Busy(n, f)) for n, f in stages] + [g.add(End("end"))]
     g.chain(*nodes)
+    return Model(g.validate(), InjectFields((("x", "x"),)), Metric("m", "end", "n"))
+
+
+def weight_model(*after):
+    """x → w (a :class:`Weight`, SGD, muf 1) → stage nodes ``after`` (as :func:`chain_model`) → end."""
+    g = Graph("w")
+    w = g.add(Weight("w"))
+    g.chain(g.add(Input("x", dtype=np.float64)), w, *[g.add(Busy(n, f)) for n, f in after], g.add(End("end")))
+    w.configure(OptimizerSpec(kind="sgd", lr=0.5), muf=1)
     return Model(g.validate(), InjectFields((("x", "x"),)), Metric("m", "end", "n"))
 
 

@@ -176,7 +176,8 @@ def test_explicit_toml_file_error_names_the_file(tmp_path):
     ({"host.cores": 1.5}, "host.cores: expected an integer, got float 1.5"),
     ({"host.controller_s_per_instance": -1e-6}, "host.controller_s_per_instance: must be >= 0, got -1e-06"),
     ({"host.core": 2}, "host.core: unknown field (expected one of: cores, controller_s_per_instance, "
-     "controller_s_per_message, controller_s_per_sync_byte); did you mean 'cores'?"),
+     "controller_s_per_message, controller_s_per_sync_byte, completion_latency_s); did you mean 'cores'?"),
+    ({"host.completion_latency_s": -1e-3}, "host.completion_latency_s: must be >= 0, got -0.001"),
     ({"host": 2}, "host: expected a table, got integer"),
     ({"system.source": None}, "system.source: missing required field"),
     ({"system.name": ""}, "system.name: must not be empty"),

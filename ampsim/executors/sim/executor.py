@@ -94,6 +94,7 @@ class SimExecutor(ExecutorBase):
         self._contention = Contention.of(self.env)
         self._contention.share_cores(system.host)
         self._host = system.host if system.host.shares_cores else None
+        self._completion_latency_s = system.host.completion_latency_s
         self._steps: dict[int, int] = defaultdict(int)
         check_placement(placement, self.graph.nodes, len(self.chips), source, machine=system.name)
         self.placement = dict(placement)
@@ -179,7 +180,7 @@ class SimExecutor(ExecutorBase):
             yield from self._admission(lambda: len(self._live))
             for name, msg in self.model.inject(inst):
                 self._live[inst.key] += 1
-                self.where[name].put((FWD, self.graph.nodes[name], 0, msg), msg.payload.nbytes)
+                self._from_controller(self.where[name], (FWD, self.graph.nodes[name], 0, msg), msg.payload.nbytes)
             if self.trace:
                 self.trace.controller("admit", self.env.now, inst.key)
         yield self._slots.get(self.mak)  # every admitted instance has completed
@@ -192,6 +193,22 @@ class SimExecutor(ExecutorBase):
         while self._training and self._window is not None and in_flight() >= self._window.size:
             self._admit = self.env.event()
             yield self._admit
+
+    def _from_controller(self, chip: Chip, item, nbytes: int) -> None:
+        """The controller puts ``item`` on ``chip``: at once, or, where the controller is a process of its
+        own (``host.completion_latency_s``), as a frame the chip takes in when it next polls."""
+        if self._completion_latency_s:
+            chip.deliver([(0, item, nbytes)])
+        else:
+            chip.put(item, nbytes)
+
+    def _controller_learns(self, act: Callable[[], None]) -> None:
+        """Run ``act`` (a completion's effects) when the controller learns of the completion: at once, or
+        ``host.completion_latency_s`` later."""
+        if self._completion_latency_s:
+            self.env.timeout(self._completion_latency_s).callbacks.append(lambda _e: act())
+        else:
+            act()
 
     def _controller_completed(self, messages: int) -> None:
         """An instance that caused ``messages`` completed: the controller's CPU for it (``[host]``)."""
@@ -323,12 +340,16 @@ class SimExecutor(ExecutorBase):
         del self._live[key]
         if self.trace:
             self.trace.controller("complete", self.env.now, key)
+        self._controller_learns(lambda: self._completed(key))
+
+    def _completed(self, key: int) -> None:
+        """The controller acts on instance ``key``'s completion: its update jobs, a free slot."""
         self._controller_completed(self._steps.pop(key, 0))
         if self._training:
             self._completions += 1
             for node in self.graph.param_nodes:
                 if node.stashed(key):
-                    self.where[node.name].put((UPDATE, node, key, self._completions), 0)
+                    self._from_controller(self.where[node.name], (UPDATE, node, key, self._completions), 0)
                     if self.collectives is not None:
                         self.collectives.closed(node, self._completions)
             self._admission_completed()

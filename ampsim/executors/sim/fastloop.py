@@ -35,9 +35,10 @@ distinct pair of communicating nodes once, from a table of the links
 (:mod:`~ampsim.executors.sim.fastprep`).
 
 It covers the common machine: chips without framing, polling or contention (``frame_*``,
-``coalesce_window_s``, ``poll_interval_s``, ``contention_slowdown`` unset), whole-message or
-packet-switched links (``link.packet_bytes``: :mod:`~ampsim.executors.sim.fastpackets` runs those, its two
-events go through the controller's branch so whole-message machines pay nothing for them), no trace;
+``coalesce_window_s``, ``poll_interval_s``, ``contention_slowdown`` unset), a controller that acts at a
+completion's instant (``host.completion_latency_s`` unset), whole-message or packet-switched links
+(``link.packet_bytes``: :mod:`~ampsim.executors.sim.fastpackets` runs those, its two events go through the
+controller's branch so whole-message machines pay nothing for them), no trace;
 :func:`supports` says so, and the executor falls back to the SimPy replay otherwise, and for replicas that
 synchronize.
 
@@ -62,7 +63,7 @@ UPDATE = -3  # join[item] of an update job
 
 def supports(system: SystemSpec, trace: bool) -> bool:
     """Whether :class:`FastReplay` models every rule this machine uses (else: the SimPy replay)."""
-    return (not trace and not system.host.shares_cores
+    return (not trace and not system.host.shares_cores and not system.host.completion_latency_s
             and all(not c.framed and not c.poll_interval_s and not c.contention_slowdown for c in system.chips))
 
 

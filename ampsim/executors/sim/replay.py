@@ -86,6 +86,10 @@ class ReplayHost(Protocol):
 
     def _controller_completed(self, messages: int) -> None: ...
 
+    def _controller_learns(self, act: Callable[[], None]) -> None: ...
+
+    def _from_controller(self, chip: Chip, item: Any, nbytes: int) -> None: ...
+
     def _admission_wake(self) -> None: ...
 
     def _receive(self, chip: Chip, msgs: list, framed: bool = True) -> None: ...
@@ -186,7 +190,7 @@ class Replay:
             self.in_flight += 1
             for r in roots:
                 live[i] += 1
-                chip_of[node[r]].put(r, nbytes[r])
+                ex._from_controller(chip_of[node[r]], r, nbytes[r])
             if ex.trace:
                 ex.trace.controller("admit", ex.env.now, self.keys[i])
         yield slots.get(ex.mak)
@@ -280,13 +284,18 @@ class Replay:
         ex = self.ex
         if ex.trace:
             ex.trace.controller("complete", ex.env.now, self.keys[i])
+        ex._controller_learns(lambda: self._completed(i))
+
+    def _completed(self, i: int) -> None:
+        """The controller acts on instance ``i``'s completion (SimExecutor._completed)."""
+        ex = self.ex
         ex._controller_completed(self.messages_of[i])
         if self.training and self.sync is not None:  # as the executor's _complete: closes rounds, gates copies
             ex._completions += 1
             serial = ex._completions
             for j in self.stashes[i]:
                 node = self.nodes[self.stash_node[j]]
-                self.put(self.chip_of[self.stash_node[j]], (UPDATE, node, -1 - j, serial), 0)
+                ex._from_controller(self.chip_of[self.stash_node[j]], (UPDATE, node, -1 - j, serial), 0)
                 self.sync.closed(node, serial)
         elif self.training:
             self._queue_updates(self.stashes[i])
@@ -300,7 +309,7 @@ class Replay:
     def _queue_updates(self, stashes: list[int]) -> None:
         """A completed instance's update jobs (one per stash ``j``) join their nodes' chips' queues."""
         for j in stashes:
-            self.put(self.chip_of[self.stash_node[j]], -1 - j, 0)
+            self.ex._from_controller(self.chip_of[self.stash_node[j]], -1 - j, 0)
 
     def _update(self, chip: Chip, unit: int, j: int, received: float) -> tuple[float, Callable[[], None] | None]:
         cost = self.update_cost(chip, j)
