@@ -213,8 +213,9 @@ class HostSpec:
     controller's round trip. A worker reports an instance's last step to the controller, which only then
     tells every worker to queue the instance's update jobs and admits the next instance; this long after
     the last step ends, the update jobs and the admitted instance's first messages reach their chips, which
-    take them in as a frame from another chip (an idle chip at once, a busy one at its next poll,
-    ``poll_interval_s``), and the slot is free. Staleness depends on it: an update that arrives later
+    take them in as they take a frame from another chip (an idle chip at once, a busy one at its next poll,
+    ``poll_interval_s``; no receive cost: the controller's commands are not transport), and the slot is
+    free. Staleness depends on it: an update that arrives later
     runs after more of the other instances' steps.
     """
 
