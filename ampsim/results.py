@@ -48,7 +48,7 @@ from ampsim.files import check_output_dir, read_text, replace_folder
 
 __all__ = ["RunDir", "check_run_folder", "partial_path", "atomic_write", "write_json", "read_metrics",
            "read_summary", "METRIC_COLUMNS", "summary_columns", "cell", "table_row", "write_table", "read_table",
-           "read_table_info"]
+           "read_table_info", "mean_staleness"]
 
 log = logging.getLogger(__name__)
 
@@ -290,7 +290,6 @@ def summary_columns(summary: dict) -> dict[str, Any]:
     """The table's metric columns from one run's summary.json (see :data:`METRIC_COLUMNS`)."""
     ttt = summary.get("time_to_target") or {}
     stale = [s for s in (summary.get("staleness") or {}).values() if s.get("count")]
-    count = sum(s["count"] for s in stale)
     chips = summary.get("chip_utilization") or []
     links = list((summary.get("link_utilization") or {}).values())
     return {
@@ -305,7 +304,7 @@ def summary_columns(summary: dict) -> dict[str, Any]:
         "time_s": summary.get("time_s"),
         "time_unit": summary.get("time_unit"),
         "throughput": summary.get("throughput_instances_per_s"),
-        "staleness_mean": sum(s["mean"] * s["count"] for s in stale) / count if count else 0.0,
+        "staleness_mean": mean_staleness([summary]) or 0.0,
         "staleness_max": max((s["max"] for s in stale), default=0),
         "chip_util_mean": sum(chips) / len(chips) if chips else None,
         "chip_util_max": max(chips) if chips else None,
@@ -321,6 +320,19 @@ def summary_columns(summary: dict) -> dict[str, Any]:
         "hardware": summary.get("hardware"),
         "executor": summary.get("executor"),
     }
+
+
+def mean_staleness(summaries: list[dict]) -> float | None:
+    """The mean staleness of the backward steps of every parameterized node in ``summaries`` (run
+    summaries' ``staleness``: per node a mean and a count), or None where none was measured.
+
+    >>> mean_staleness([{"staleness": {"fc0": {"mean": 3.0, "count": 10}, "fc1": {"mean": 1.0, "count": 30}}},
+    ...                 {"staleness": {"fc0": {"mean": 1.0, "count": 10}}}])
+    1.4
+    """
+    steps = [(v["mean"], v["count"]) for s in summaries for v in (s.get("staleness") or {}).values() if v.get("count")]
+    total = sum(n for _, n in steps)
+    return sum(mean * n for mean, n in steps) / total if total else None
 
 
 def cell(value: Any) -> Any:

@@ -33,9 +33,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ampsim.calibration.report import mean_staleness, noisy, plot, ranking_agreement, row, write_csv
+from ampsim.calibration.report import noisy, plot, ranking_agreement, row, write_csv
 from ampsim.config import Config, load_config, parse_override
 from ampsim.errors import ConfigError
+from ampsim.results import mean_staleness
 
 log = logging.getLogger(__name__)
 

@@ -19,9 +19,9 @@ from pathlib import Path
 
 from ampsim.config import Config
 from ampsim.errors import ConfigError
+from ampsim.results import mean_staleness
 
-__all__ = ["COLUMNS", "format_table", "mean_staleness", "noisy", "plot", "ranking_agreement", "read_csv", "row",
-           "write_csv"]
+__all__ = ["COLUMNS", "format_table", "noisy", "plot", "ranking_agreement", "read_csv", "row", "write_csv"]
 
 #: repeats of one configuration further apart than this (max / min - 1) make its error meaningless
 NOISY_SPREAD = 0.2
@@ -73,19 +73,6 @@ def row(label: str, cfg: Config, m: dict, s: dict, fix: dict) -> dict:
             # at a parameterized node (over every repeat where there are several)
             "measured_staleness": fix.get("measured_staleness", mean_staleness([m])),
             "simulated_staleness": mean_staleness([s])}
-
-
-def mean_staleness(summaries: list[dict]) -> float | None:
-    """The mean staleness of the backward steps of every parameterized node in ``summaries`` (run
-    summaries' ``staleness``: per node a mean and a count), or None where none was measured.
-
-    >>> mean_staleness([{"staleness": {"fc0": {"mean": 3.0, "count": 10}, "fc1": {"mean": 1.0, "count": 30}}},
-    ...                 {"staleness": {"fc0": {"mean": 1.0, "count": 10}}}])
-    1.4
-    """
-    steps = [(v["mean"], v["count"]) for s in summaries for v in (s.get("staleness") or {}).values() if v.get("count")]
-    total = sum(n for _, n in steps)
-    return sum(mean * n for mean, n in steps) / total if total else None
 
 
 def _lag(summary: dict, part: str) -> float | None:

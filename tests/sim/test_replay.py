@@ -8,13 +8,14 @@ placements, mak in {1, 16} and muf in {1, 8}; and a recording is cached, checked
 from __future__ import annotations
 
 import copy
+import dataclasses
 import logging
 import random
 from pathlib import Path
 
 import numpy as np
 import pytest
-from timeline_kit import MS, chain_model, instants, insts, spans, system
+from timeline_kit import MS, chain_model, instants, insts, spans, system, weight_model
 
 from ampsim.calibration.workloads import WORKLOADS
 from ampsim.config import load_config, parse_override
@@ -134,7 +135,8 @@ def random_machine(seed: int) -> tuple[str, tuple[str, ...]]:
                  f"hardware.chip.remote_send_overhead_s={r.choice([0.0, 1e-6])}",
                  f"hardware.chip.remote_receive_overhead_s={r.choice([0.0, 2e-6])}",
                  f"hardware.chip.wake_overhead_s={r.choice([0.0, 5e-6])}", f"hardware.chip.spin_s={r.choice([0.0, 1e-6])}",
-                 f"hardware.link.packet_bytes={r.choice([0, 0, 64, 4096])}")
+                 f"hardware.link.packet_bytes={r.choice([0, 0, 64, 4096])}",
+                 f"hardware.host.completion_latency_s={r.choice([0.0, 0.0, 1e-6, 1e-4])}")
 
 
 @pytest.mark.parametrize("seed", [3, 11, 17, 29, 41, 53])
@@ -197,11 +199,16 @@ def test_replayed_training_has_the_full_runs_spans(monkeypatch):
     assert replay.time_s == full.time_s and replay.messages == full.messages == 3 * 7
 
 
-def test_the_replays_own_loop_runs_where_it_models_the_machine_and_agrees_with_simpy(monkeypatch):
+@pytest.mark.parametrize("latency_s", [0.0, 0.3 * MS])
+def test_the_replays_own_loop_runs_where_it_models_the_machine_and_agrees_with_simpy(latency_s, monkeypatch):
+    """With and without the controller's round trip (``host.completion_latency_s``)."""
     monkeypatch.setenv("AMPSIM_RECORDINGS", "off")
+    machine = system()
+    machine = dataclasses.replace(machine, host=dataclasses.replace(machine.host, completion_latency_s=latency_s))
     runs = {}
     for numerics, trace in ((True, False), (False, False), (False, True)):
-        ex = SimExecutor(chain_model(("a", 1e6), ("b", 2e6)), system(), PLACE, mak=3, trace=trace, numerics=numerics)
+        ex = SimExecutor(weight_model(("a", 1e6), ("b", 2e6)), machine, {**PLACE, "w": 0}, mak=3, trace=trace,
+                         numerics=numerics)
         ex.train(insts(7))
         # a second call carries on from the first's time, idle chips and links
         ex.train([Instance(k, {"x": np.zeros(1)}) for k in range(7, 11)])
@@ -211,8 +218,9 @@ def test_the_replays_own_loop_runs_where_it_models_the_machine_and_agrees_with_s
     for ex in runs.values():
         assert ({k: v for k, v in ex.summary().items() if k not in UNMEASURED}
                 == {k: v for k, v in full.summary().items() if k not in UNMEASURED})
-        assert ex.time_s == full.time_s > 0 and ex.messages == full.messages == 11 * 7
+        assert ex.time_s == full.time_s > 0 and ex.messages == full.messages == 11 * 9
         assert [c.busy_s for c in ex.chips] == [c.busy_s for c in full.chips]
+        assert ex.graph.nodes["w"].staleness == full.graph.nodes["w"].staleness
 
 
 def test_the_same_instances_trained_twice_replay_exactly(monkeypatch):

@@ -68,6 +68,9 @@ class Weight(ParamNode):
     def param_grads(self, entries):
         return {"w": np.full(N, sum(float(e[0]) for e in entries))}
 
+    def grad_work(self, profiles, work):
+        pass  # param_grads charges nothing: an update costs its optimizer step alone (a replay reads this)
+
 
 def system(kind="fully_connected", n=2, switching="store_and_forward", chip_override=None, **topo):
     d = {

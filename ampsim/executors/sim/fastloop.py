@@ -35,8 +35,8 @@ distinct pair of communicating nodes once, from a table of the links
 (:mod:`~ampsim.executors.sim.fastprep`).
 
 It covers the common machine: chips without framing, polling or contention (``frame_*``,
-``coalesce_window_s``, ``poll_interval_s``, ``contention_slowdown`` unset), a controller that acts at a
-completion's instant (``host.completion_latency_s`` unset), whole-message or packet-switched links
+``coalesce_window_s``, ``poll_interval_s``, ``contention_slowdown`` unset; the controller's round trip,
+``host.completion_latency_s``, is one event per completion), whole-message or packet-switched links
 (``link.packet_bytes``: :mod:`~ampsim.executors.sim.fastpackets` runs those, its two events go through the
 controller's branch so whole-message machines pay nothing for them), no trace;
 :func:`supports` says so, and the executor falls back to the SimPy replay otherwise, and for replicas that
@@ -63,7 +63,7 @@ UPDATE = -3  # join[item] of an update job
 
 def supports(system: SystemSpec, trace: bool) -> bool:
     """Whether :class:`FastReplay` models every rule this machine uses (else: the SimPy replay)."""
-    return (not trace and not system.host.shares_cores and not system.host.completion_latency_s
+    return (not trace and not system.host.shares_cores
             and all(not c.framed and not c.poll_interval_s and not c.contention_slowdown for c in system.chips))
 
 
@@ -182,7 +182,7 @@ class FastReplay(FastMachine):
                         ev = None
                         continue
                     self.now, self.cur, self.order = now, oc, o  # the controller
-                    self._control(code)
+                    self._control(code, c)
                     o = self.order
                     ev = None
                     continue

@@ -33,7 +33,7 @@ from ampsim.executors.sim.chips import Chip
 from ampsim.executors.sim.fastprep import Placed, link_table, placement_arrays, recording_arrays
 from ampsim.executors.sim.replay import Replay, ReplayHost
 
-START, GET, PUT, WAKE, DONE = range(5)  # and HOP, ARRIVE (fastprep: a route's hops)
+START, GET, PUT, WAKE, DONE, LEARN = range(6)  # and HOP, ARRIVE (fastprep: a route's hops)
 FINAL = -1
 
 
@@ -67,6 +67,7 @@ class FastMachine(Replay):
         self.link_busy = [0.0] * len(self.links)
         self.link_bytes = [0.0] * len(self.links)
         self.level = ex.mak
+        self.latency = ex.system.host.completion_latency_s  # the controller's round trip (0: acts at once)
         self.pending = 0  # the amount of the controller's waiting slot request (0: none)
         self._placed: tuple | None = None  # (recording, Placed, update cost per stash kind)
         self.hops = 0  # links crossed by the messages replayed so far (summed over messages)
@@ -146,8 +147,19 @@ class FastMachine(Replay):
                 self._wake(c)
 
     # -- the controller (SimExecutor._controller / Replay.controller) ---------------------------------
-    def _control(self, code: int) -> None:
-        if code == START:
+    def _complete(self, i: int) -> None:
+        """Instance ``i`` has completed: the controller acts on it now, or learns of it ``latency`` later
+        (an event, where SimPy schedules its timeout: Replay._complete)."""
+        if self.latency:
+            self.order += 1
+            heappush(self.heap, (self.now + self.latency, self.order, LEARN, i, 0))
+        else:
+            self._completed(i)
+
+    def _control(self, code: int, i: int) -> None:
+        if code == LEARN:  # the controller learns that instance i has completed
+            self._completed(i)
+        elif code == START:
             self.next = 0 if self.roots else FINAL
             self._request(1 if self.roots else self.ex.mak)
         elif code == GET:
