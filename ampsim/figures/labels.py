@@ -22,6 +22,7 @@ LABELS = {
     "hardware.chip.flops_per_s": "chip compute rate (FLOP/s)",
     "hardware.chip.mem_bandwidth_bytes_per_s": "chip memory bandwidth (bytes/s)",
     "hardware.chip.overhead_s": "per-message overhead (s)",
+    "hardware.host.completion_latency_s": "controller round trip (s)",
     "hardware.topology.kind": "topology",
     "placement.strategy": "placement strategy",
     "executor.hardware": "hardware model",
