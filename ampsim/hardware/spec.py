@@ -215,8 +215,8 @@ class HostSpec:
     the last step ends, the update jobs and the admitted instance's first messages reach their chips, which
     take them in as they take a frame from another chip (an idle chip at once, a busy one at its next poll,
     ``poll_interval_s``; no receive cost: the controller's commands are not transport), and the slot is
-    free. Staleness depends on it: an update that arrives later
-    runs after more of the other instances' steps.
+    free. Staleness depends on it: an update that arrives later runs after more of the other instances'
+    backward steps, which then see fewer updates.
     """
 
     cores: int = 0
