@@ -127,6 +127,21 @@ def test_remote_send_fields_default_zero_and_override():
     assert system_from_dict(s.to_dict(), "rt") == s
 
 
+def test_the_completion_latency_defaults_to_zero_and_is_written_only_when_set():
+    d = base()
+    d["host"] = {"cores": 2, "controller_s_per_instance": 1e-4}
+    s = system_from_dict(d, SRC)
+    assert s.host.completion_latency_s == 0.0
+    assert "completion_latency_s" not in s.to_dict()["host"]  # models without it keep their dict (point ids)
+    d["host"]["completion_latency_s"] = 5e-4
+    s = system_from_dict(d, SRC)
+    assert s.host.completion_latency_s == 5e-4 and s.to_dict()["host"]["completion_latency_s"] == 5e-4
+    assert system_from_dict(s.to_dict(), "rt") == s
+    # on its own, on a machine with no other [host] field
+    only = system_from_dict({**base(), "host": {"completion_latency_s": 1e-3}}, SRC)
+    assert only.host.completion_latency_s == 1e-3 and not only.host.shares_cores
+
+
 @pytest.mark.parametrize("path", MODELS, ids=lambda p: p.stem)
 def test_to_dict_round_trips(path):
     s = load_system(path)
