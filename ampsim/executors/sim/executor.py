@@ -36,7 +36,8 @@ from ampsim.executors.sim.admission import AdmissionWindow
 from ampsim.executors.sim.chips import Chip
 from ampsim.executors.sim.collective import SYNC, Collectives
 from ampsim.executors.sim.contention import Contention
-from ampsim.executors.sim.fastloop import FastReplay, supports
+from ampsim.executors.sim.fastloop import supports
+from ampsim.executors.sim.jitreplay import JitReplay
 from ampsim.executors.sim.network import Network
 from ampsim.executors.sim.replay import Replay
 from ampsim.hardware.cost import compute_time_s, message_bytes, remote_send_time_s
@@ -83,7 +84,7 @@ class SimExecutor(ExecutorBase):
         # replay: its own event loop where it models the machine's every rule, else on SimPy (which also
         # runs the replicas' synchronization)
         self._fast = not numerics and supports(system, trace) and not sync_sets and not max_staleness
-        self._replay = None if numerics else (FastReplay if self._fast else Replay)(self, recording_context)
+        self._replay = None if numerics else (JitReplay if self._fast else Replay)(self, recording_context)
         handle = self._handle if numerics else self._replay.handle
         self.chips = [Chip(self.env, i, spec, handle, self._flush) for i, spec in enumerate(system.chips)]
         if self._fast:

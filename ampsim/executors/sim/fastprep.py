@@ -94,6 +94,8 @@ class Placed:
     per_chip: list[int]  # messages per chip
     stash_chip: list[int]  # the chip of each stash's update job
     hops: int  # links crossed by all the messages together (each hop is one link reservation)
+    route_id: np.ndarray  # per message, its route's index in ``routes`` (-1: none), for the compiled loop
+    routes: list[tuple]  # the distinct routes, each a tuple of hops
 
 
 def link_table(graph: nx.Graph) -> dict[tuple, tuple[int, float, float]]:
@@ -167,6 +169,7 @@ def placement_arrays(rec: Recording, fast: dict, chip_of_node: list[int], specs:
 
     # routes of the node pairs that cross chips, one per (sender chip, chip) pair
     route = np.full(n, None, dtype=object)
+    route_id = np.full(n, -1, dtype=np.int64)
     min_bw = np.ones(n)
     pair_route = np.full(len(pair_src), None, dtype=object)
     pair_min, pair_hops = np.ones(len(pair_src)), np.zeros(len(pair_src), dtype=np.int64)
@@ -200,9 +203,13 @@ def placement_arrays(rec: Recording, fast: dict, chip_of_node: list[int], specs:
         pair_hops[pair_remote] = np.array(lengths)[inverse]
         route[kids] = pair_route[pair_of_kid]
         min_bw[kids] = pair_min[pair_of_kid]
+        pair_id = np.full(len(pair_src), -1, dtype=np.int64)
+        pair_id[pair_remote] = inverse
+        route_id[kids] = pair_id[pair_of_kid]
     occ = None
     if cut_through or len(bws) <= 1:
         occ = (rec.wire / min_bw).tolist()
     return Placed(d0=d0, d1=d1, d1t=d1t, t=t, route=route.tolist(), occ=occ,
                   per_chip=np.bincount(chip, minlength=n_chips).tolist(),
-                  stash_chip=chip_node[rec.stash_node].tolist(), hops=int(pair_hops[pair_of_kid].sum()))
+                  stash_chip=chip_node[rec.stash_node].tolist(), hops=int(pair_hops[pair_of_kid].sum()),
+                  route_id=route_id, routes=routes)

@@ -1,0 +1,275 @@
+"""The replay's own loop, compiled where numba is installed: :class:`JitReplay` hands
+:class:`~ampsim.executors.sim.faststate.FastMachine`'s state to :func:`~ampsim.executors.sim.jitkernel.run`
+as numpy arrays, acts where the kernel stops (enlarges its event stores, passes completions to the
+progress callback, costs the update jobs of nodes with muf > 1, raises the out-of-memory error) and writes
+the state back, so the next call, compiled or not, carries on from it.
+
+Life cycle per ``train``/``evaluate`` call: :meth:`JitReplay.loop` → the per-recording arrays (built once
+per recording and process, beside the Python loop's lists) and per-placement arrays (once per executor) →
+the kernel, as many calls as it stops → the machine state and counters back into the Python objects.
+
+The Python loop (:class:`~ampsim.executors.sim.fastloop.FastReplay`) stays the readable specification the
+kernel copies and runs where the kernel does not: packet-switched links, or ``JitReplay.compiled = False``
+(``AMPSIM_COMPILED=0`` in the environment), or without numba. Both are tested against the full run.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter, deque
+
+import numpy as np
+
+from ampsim.executors.sim.fastloop import FastReplay
+from ampsim.executors.sim.fastprep import Placed
+from ampsim.executors.sim.replay import gc_paused
+from ampsim.ir.param import ParamNode
+
+try:
+    from ampsim.executors.sim import jitkernel as jk
+except ImportError:  # numba missing: the Python loop runs
+    jk = None  # type: ignore[assignment]
+
+NO_REPORT = 1 << 62
+
+
+def _ints(values) -> np.ndarray:
+    return np.asarray(values, dtype=np.int64)
+
+
+def _floats(values) -> np.ndarray:
+    return np.asarray(values, dtype=np.float64)
+
+
+class JitReplay(FastReplay):
+    #: run the compiled kernel where it applies (tests switch it off to run the Python loop)
+    compiled = jk is not None and os.environ.get("AMPSIM_COMPILED", "1") != "0"
+    #: room in the event stores at the start of a call (beyond what one event may push); they grow as needed
+    first_capacity = 256
+
+    def loop(self) -> None:
+        if not (self.compiled and not self.ex.network.packet_bytes
+                and all(type(c.param_bytes + c.held_bytes + c.queued_bytes + c.peak_bytes) is int
+                        for c in self.ex.chips)):
+            super().loop()
+            return
+        with gc_paused():
+            self._run_compiled()
+
+    # -- the arrays --------------------------------------------------------------------------------
+    def _recording_arrays(self, fast: dict) -> dict:
+        """The per-recording arrays (cached in the recording's replay view, as the Python loop's lists)."""
+        rec, view = self.rec, self.rec.replay_view
+        got = view.get("jit")
+        if got is not None:
+            return got
+        n_kids = np.diff(rec.child_ptr)
+        join = _ints(fast["join"])
+        stale = np.asarray(fast["stale"], dtype=np.bool_)
+        got = view["jit"] = {
+            "join": join, "stale": stale, "kid": _ints(fast["kid"]),
+            "child_ptr": rec.child_ptr.astype(np.int64), "children": rec.children.astype(np.int64),
+            "group": rec.group.astype(np.int64), "nbytes": rec.nbytes.astype(np.int64),
+            "wire": rec.wire.astype(np.int64),
+            "inst_of": _ints(view["inst_of"]), "node": rec.node.astype(np.int64),
+            "dh0": _ints(fast["dh0"]), "dh1": _ints(fast["dh1"]),
+            "saves": rec.saves.astype(np.bool_), "pop_ref": rec.pop_ref.astype(np.int64),
+            "root_ptr": rec.root_ptr.astype(np.int64), "roots": rec.roots.astype(np.int64),
+            "stash_ptr": rec.stash_ptr.astype(np.int64), "stash_node": rec.stash_node.astype(np.int64),
+            "ukind": _ints(fast["ukind"]),
+            # what one event may push at most (a message's children, a completion's update jobs, roots)
+            "margin": 8 + int(max(n_kids.max(initial=0), np.diff(rec.stash_ptr).max(initial=0),
+                                  np.diff(rec.root_ptr).max(initial=0))),
+            "n_stale": int(np.count_nonzero(stale)),
+        }
+        return got
+
+    def _placement_arrays(self, placed: Placed) -> dict:
+        got = getattr(self, "_jit_placed", None)
+        if got is not None and got[0] is placed:
+            return got[1]
+        hops = [h for route in placed.routes for h in route]
+        rptr = np.zeros(len(placed.routes) + 1, dtype=np.int64)
+        np.cumsum([len(r) for r in placed.routes], out=rptr[1:])
+        arrays = {
+            "d0": _floats(placed.d0), "d1": _floats(placed.d1), "d1t": _floats(placed.d1t), "t": _floats(placed.t),
+            "route_id": placed.route_id, "occ": _floats(placed.occ) if placed.occ is not None else np.zeros(0),
+            "rptr": rptr, "h_lid": _ints([h[0] for h in hops]), "h_lat": _floats([h[1] for h in hops]),
+            "h_bw": _floats([h[2] for h in hops]), "h_add": np.array([h[3] for h in hops], dtype=np.bool_),
+            "h_then": _ints([h[4] for h in hops]), "h_x": _ints([h[5] for h in hops]),
+            "stash_chip": _ints(placed.stash_chip), "chip_of_node": _ints([c.index for c in self.chip_of]),
+        }
+        self._jit_placed = (placed, arrays)
+        return arrays
+
+    def _update_costs(self, fast: dict, ucost: list, muf1: np.ndarray, stash_chip: list[int]) -> tuple:
+        """Each update kind's (duration, held-bytes change) where its node updates per stash (computed once
+        per kind and placement, as the Python loop does on a kind's first job)."""
+        ukind = fast["ukind"]
+        if ukind:
+            kinds, first = np.unique(np.asarray(ukind), return_index=True)
+            for k, j in zip(kinds.tolist(), first.tolist()):
+                if ucost[k] is None and muf1[self.stash_node[j]]:
+                    ucost[k] = self.update_cost(self.ex.chips[stash_chip[j]], j)
+        return (_floats([0.0 if u is None else u[0] for u in ucost]),
+                _ints([0 if u is None else u[1] for u in ucost]))
+
+    # -- the call ----------------------------------------------------------------------------------
+    def _run_compiled(self) -> None:
+        placed, fast, ucost = self._prepare()
+        R, P = self._recording_arrays(fast), self._placement_arrays(placed)
+        n_messages = self.n_messages = len(R["nbytes"])
+        chips, net = self.ex.chips, self.ex.network
+        muf1 = np.array([isinstance(nd, ParamNode) and nd.muf == 1 and not self.ready.get(i)
+                         for i, nd in enumerate(self.nodes)], dtype=np.bool_)
+        ucost_d, ucost_b = self._update_costs(fast, ucost, muf1, placed.stash_chip)
+        n_chips = len(chips)
+        used = _ints([c.param_bytes + c.held_bytes + c.queued_bytes for c in chips])
+        # the chips' queues (empty between calls but for an interrupted one) as linked lists
+        nxt = np.full(n_messages + len(R["stash_node"]), -1, dtype=np.int64)
+        qhead, qtail = np.full(n_chips, -1, dtype=np.int64), np.full(n_chips, -1, dtype=np.int64)
+        for c, q in enumerate(self.queues):
+            for item in q:
+                jk._enqueue(nxt, qhead, qtail, c, item)
+        units = max(c.spec.compute_units for c in chips)
+        idle_buf = np.zeros((n_chips, units) if self.waking else (0, 1))
+        idle_len = np.zeros(n_chips, dtype=np.int64)
+        for c, q in enumerate(self.idle_at):
+            idle_buf[c, :len(q)] = list(q)
+            idle_len[c] = len(q)
+        lazy_t = _floats([0.0 if p is None else p[0] for p in self.lazy])
+        lazy_o = _ints([-1 if p is None else p[1] for p in self.lazy])
+        ch = (nxt, qhead, qtail, _ints(self.n_idle), np.asarray(self.single, dtype=np.bool_), lazy_t, lazy_o,
+              idle_buf, np.zeros(n_chips, dtype=np.int64), idle_len, used,
+              _floats([c.spec.memory_bytes for c in chips]), _floats([c.spec.spin_s for c in chips]),
+              _floats([c.spec.wake_overhead_s for c in chips]),
+              _floats([c.spec.remote_receive_overhead_s * 1 + 0.0 for c in chips]),
+              _ints([c.peak_bytes for c in chips]), _floats([c.busy_s for c in chips]),
+              _floats([c.collect() for c in chips]), np.zeros(n_chips, dtype=np.int64))
+        free = _floats(self.free)
+        link_busy, link_bytes = np.zeros(len(self.free)), np.zeros(len(self.free))
+        for link, i in self.link_ids.items():
+            link_busy[i], link_bytes[i] = net.busy_s.get(link, 0.0), net.bytes.get(link, 0.0)
+        msg = (P["d0"], P["d1"], P["d1t"], P["t"], R["join"], R["stale"], R["kid"], R["child_ptr"], R["children"],
+               R["group"], P["route_id"], P["occ"], R["wire"], R["nbytes"], R["inst_of"], R["node"], R["dh0"],
+               R["dh1"])
+        grp = (_ints(self.remaining), R["saves"], R["pop_ref"], _ints(self.ver_at))
+        rt = (P["rptr"], P["h_lid"], P["h_lat"], P["h_bw"], P["h_add"], P["h_then"], P["h_x"])
+        live = _ints(self.live)
+        inst = (R["root_ptr"], R["roots"], R["stash_ptr"], P["stash_chip"], live, n_messages)
+        version = _ints(self.version)
+        st_n, st_v = np.zeros(R["n_stale"], dtype=np.int64), np.zeros(R["n_stale"], dtype=np.int64)
+        upd = (R["stash_node"], muf1, R["ukind"], ucost_d, ucost_b, version, st_n, st_v, P["chip_of_node"])
+        cap = R["margin"] + 1 + self.first_capacity
+        ev = (np.zeros(cap), np.zeros(cap), np.zeros((cap, 4), dtype=np.int64),
+              np.zeros(cap), np.zeros(cap), np.zeros((cap, 4), dtype=np.int64))
+        K, F = np.zeros(jk.N_K, dtype=np.int64), np.zeros(jk.N_F)
+        K[jk.ORDER], K[jk.LEVEL], K[jk.PENDING] = self.order, self.level, self.pending
+        K[jk.NEXT] = getattr(self, "next", jk.FINAL)
+        F[jk.NOW] = self.now
+        # the controller's start is the first event (FastReplay._loop's ``ev``)
+        K[jk.HAS_EV], K[jk.EV_O], K[jk.EV_CODE] = 1, self.order, jk.START
+        F[jk.EV_T] = self.now
+        on_done = self.ex._on_done
+        every = max(1, len(self.live) // 100) if on_done else NO_REPORT
+        receiving = bool(ch[14].any())
+        flags = (receiving, bool(self.waking), bool(receiving or self.waking or ch[17].any()), bool(self.training),
+                 int(self.ex.mak), int(every), int(R["margin"]))
+        done = backed = False
+        try:
+            while True:
+                status = jk.run(msg, grp, rt, (free, link_busy, link_bytes), ch, ev, inst, upd, K, F, flags,
+                                float(self.latency))
+                if status == jk.FINISHED:
+                    break
+                if status == jk.GROW:
+                    ev = _grown(ev, K, R["margin"])
+                elif status == jk.REPORT:
+                    on_done(int(K[jk.NDONE]))
+                    K[jk.NDONE] = 0
+                elif status == jk.UPDATE_JOB:
+                    self._cost_update(K, F)
+                else:  # OOM
+                    backed = self._state_back(ch, free, version, st_n, K, F, link_busy, link_bytes, st_v)
+                    self._out_of_memory(int(K[jk.OUT_C]), float(F[jk.NOW]))
+            backed = self._state_back(ch, free, version, st_n, K, F, link_busy, link_bytes, st_v)
+            self._idle_lazy()
+            done = True
+        finally:
+            if not backed:
+                self._state_back(ch, free, version, st_n, K, F, link_busy, link_bytes, st_v)
+            if on_done and K[jk.NDONE]:
+                on_done(int(K[jk.NDONE]))
+            counters = {"peak": ch[15].tolist(), "busy": ch[16].tolist(), "debt": ch[17].tolist(),
+                        "updates": ch[18].tolist(), "messages": int(K[jk.MESSAGES]), "sent": int(K[jk.SENT])}
+            self._write_back(placed, counters, done)
+
+    def _cost_update(self, K: np.ndarray, F: np.ndarray) -> None:
+        """The kernel stopped at an update job of a node with muf > 1: its cost (``None`` while fewer than
+        muf stashes are ready), from the node's ready stashes (Replay.update_cost; the kernel counts the new
+        version, :meth:`Replay.applied` empties the ready list)."""
+        c, j = int(K[jk.OUT_C]), int(K[jk.OUT_J])
+        cost = self.update_cost(self.ex.chips[c], j)
+        F[jk.COST_NONE] = cost is None
+        if cost is not None:
+            F[jk.COST_D], F[jk.COST_B] = cost[0], cost[1]
+            n = self.stash_node[j]
+            if self.ready.get(n):
+                self.ready[n] = []
+        K[jk.RESUME] = 1
+
+    def _state_back(self, ch, free, version, st_n, K, F, link_busy, link_bytes, st_v) -> bool:
+        """The kernel's machine state into the Python objects (the next call and the write-back read them)."""
+        nxt, qhead = ch[0], ch[1]
+        for c, q in enumerate(self.queues):
+            q.clear()
+            item = qhead[c]
+            while item >= 0:
+                q.append(int(item))
+                item = nxt[item]
+        self.n_idle[:] = ch[3].tolist()
+        self.lazy[:] = [None if o < 0 else (t, o) for t, o in zip(ch[5].tolist(), ch[6].tolist())]
+        if self.waking:
+            buf, head, n = ch[7], ch[8], ch[9]
+            for c, q in enumerate(self.idle_at):
+                q.clear()
+                q.extend(buf[c, (head[c] + k) % buf.shape[1]] for k in range(n[c]))
+        self.used = ch[10].tolist()
+        self.free[:] = free.tolist()
+        self.link_busy[:], self.link_bytes[:] = link_busy.tolist(), link_bytes.tolist()
+        self.version[:] = version.tolist()
+        self.now, self.order = float(F[jk.NOW]), int(K[jk.ORDER])
+        self.level, self.pending, self.next = int(K[jk.LEVEL]), int(K[jk.PENDING]), int(K[jk.NEXT])
+        self.heap, self.soon = [], deque()
+        _count_staleness(self.staleness, st_n[:K[jk.NSTALE]], st_v[:K[jk.NSTALE]])
+        K[jk.NSTALE] = 0
+        return True
+
+
+def _count_staleness(staleness: list, nodes: np.ndarray, values: np.ndarray) -> None:
+    """Add the kernel's (node, staleness) notes to the nodes' histograms, each new value in the order it
+    first occurred (the Python loop's insertion order)."""
+    if not len(nodes):
+        return
+    span = int(values.max()) + 1
+    keys, first, counts = np.unique(nodes * span + values, return_index=True, return_counts=True)
+    for i in np.argsort(first, kind="stable").tolist():
+        n, v = divmod(int(keys[i]), span)
+        hist: Counter = staleness[n]
+        hist[v] += int(counts[i])
+
+
+def _grown(ev: tuple, K: np.ndarray, margin: int) -> tuple:
+    """The event stores, each at least twice the size it needs for the next event."""
+    HT, HF, HI, ST, SF, SI = ev
+    hn, sh, sn = int(K[jk.HN]), int(K[jk.SH]), int(K[jk.SN])
+    hcap, scap = max(len(HT), 2 * (hn + margin)), max(len(ST), 2 * (sn + margin))
+    if hcap > len(HT):
+        HT, HF, HI = (np.concatenate([a, np.zeros((hcap - len(a),) + a.shape[1:], a.dtype)]) for a in (HT, HF, HI))
+    if scap > len(ST):
+        order = (sh + np.arange(sn)) % len(ST)
+        ST2, SF2, SI2 = np.zeros(scap), np.zeros(scap), np.zeros((scap, 4), dtype=np.int64)
+        ST2[:sn], SF2[:sn], SI2[:sn] = ST[order], SF[order], SI[order]
+        ST, SF, SI = ST2, SF2, SI2
+        K[jk.SH] = 0
+    return HT, HF, HI, ST, SF, SI

@@ -1,0 +1,83 @@
+"""The compiled replay loop (:mod:`ampsim.executors.sim.jitkernel`) is the Python loop's copy: on random
+machines and experiments its runs equal the full run's bit for bit, and so do the Python loop's; it
+stops where the caller must act (event stores full, progress, update jobs of nodes with muf > 1, out of
+memory) and carries on exactly; a call leaves the machine state the next call, compiled or not, starts
+from."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from test_replay import HW, PLACE, UNMEASURED, assert_same_timing, random_machine
+from timeline_kit import insts, system, weight_model
+
+from ampsim.executors.sim import SimExecutor, jitkernel
+from ampsim.executors.sim.jitreplay import JitReplay
+from ampsim.hardware.parse import load_system
+from ampsim.ir.message import Instance
+
+
+@pytest.fixture
+def statuses(monkeypatch):
+    """Every status the kernel returned in the test (it must have run)."""
+    seen: list[int] = []
+    run = jitkernel.run
+
+    def counting(*args):
+        seen.append(run(*args))
+        return seen[-1]
+
+    monkeypatch.setattr(jitkernel, "run", counting)
+    monkeypatch.setenv("AMPSIM_RECORDINGS", "off")
+    return seen
+
+
+@pytest.mark.parametrize("seed", [3, 7, 10, 17])  # machines with whole-message links
+def test_the_compiled_loop_equals_the_full_run_with_event_stores_that_must_grow(seed, statuses, tmp_path,
+                                                                                 monkeypatch):
+    monkeypatch.setattr(JitReplay, "first_capacity", 0)
+    experiment, overrides = random_machine(seed)
+    assert_same_timing(experiment, overrides, tmp_path)
+    assert statuses.count(jitkernel.FINISHED) >= 1 and jitkernel.GROW in statuses
+
+
+@pytest.mark.parametrize("seed", [11, 29])
+def test_the_python_loop_still_equals_the_full_run(seed, statuses, tmp_path, monkeypatch):
+    monkeypatch.setattr(JitReplay, "compiled", False)
+    experiment, overrides = random_machine(seed)
+    assert_same_timing(experiment, overrides, tmp_path)
+    assert statuses == []
+
+
+@pytest.mark.parametrize("muf", [1, 3])
+def test_compiled_calls_carry_on_from_each_other_and_from_the_python_loop(muf, statuses, monkeypatch):
+    """Three calls, the middle one on the Python loop; with muf 3 the kernel hands every update job to the
+    caller (the node's ready stashes are Python's) and carries on."""
+    runs = {}
+    for numerics in (True, False):
+        model = weight_model(("a", 1e6), ("b", 2e6))
+        model.graph.nodes["w"].muf = muf
+        ex = SimExecutor(model, system(), {**PLACE, "w": 0}, mak=3, numerics=numerics)
+        for k, (first, n) in enumerate(((0, 7), (7, 4), (11, 5))):
+            monkeypatch.setattr(JitReplay, "compiled", k != 1)
+            ex.train([Instance(i, {"x": np.zeros(1)}) for i in range(first, first + n)])
+        runs[numerics] = ex
+    full, replay = runs[True], runs[False]
+    assert replay._fast
+    assert ({k: v for k, v in replay.summary().items() if k not in UNMEASURED}
+            == {k: v for k, v in full.summary().items() if k not in UNMEASURED})
+    assert replay.time_s == full.time_s > 0 and replay.messages == full.messages == 16 * 9
+    assert [c.busy_s for c in replay.chips] == [c.busy_s for c in full.chips]
+    w = replay.graph.nodes["w"]
+    assert list(w.staleness.items()) == list(full.graph.nodes["w"].staleness.items())  # and in the same order
+    assert w.version == full.graph.nodes["w"].version > 0
+    assert statuses.count(jitkernel.FINISHED) == 2
+    assert (jitkernel.UPDATE_JOB in statuses) == (muf > 1)
+
+
+def test_a_progress_callback_hears_of_every_completion(statuses):
+    ex = SimExecutor(weight_model(("a", 1e6), ("b", 2e6)), load_system(HW / "ring4.toml"), {**PLACE, "w": 0},
+                     mak=4, numerics=False)
+    heard: list[int] = []
+    ex.train(insts(250), on_done=heard.append)
+    assert sum(heard) == 250 and len(heard) > 1 and jitkernel.REPORT in statuses
