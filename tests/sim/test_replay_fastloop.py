@@ -16,6 +16,7 @@ import pytest
 from test_replay import UNMEASURED, _run, sim
 
 from ampsim.executors.sim import SimExecutor
+from ampsim.executors.sim.jitreplay import JitReplay
 from ampsim.hardware.parse import load_system
 from ampsim.ir.message import Instance
 from ampsim.models.mlp import build_mlp
@@ -74,12 +75,15 @@ def _mlp_chain(layers: int):
                                               (32, 8, {"link": {"packet_bytes": 8, "bandwidth_bytes_per_s": 1e6}})],
                          ids=["idle-chips", "busy-chips", "idle-chips-waking", "idle-chips-whole-messages",
                               "idle-chips-contended-packets"])
-def test_the_fast_loop_equals_the_full_run_on_a_big_switch(chips, mak, extra, monkeypatch):
+@pytest.mark.parametrize("compiled", [True, False], ids=["compiled", "python"])
+def test_the_fast_loop_equals_the_full_run_on_a_big_switch(chips, mak, extra, compiled, monkeypatch):
     """A chain of parameterized nodes on a switch: on 32 chips every update job wakes an idle chip and
     its completion is set aside until something queues behind it (faststate), in lock-step ties (on the
     switch's 256-byte packets, on whole messages, and on packets of a slow link that always shares); on 4
-    chips the jobs queue behind messages. Two calls, so the machine's state carries over."""
+    chips the jobs queue behind messages. Two calls, so the machine's state carries over. On the compiled
+    loop (jitkernel, whole-message links) and on the Python loop it copies."""
     monkeypatch.setenv("AMPSIM_RECORDINGS", "off")
+    monkeypatch.setattr(JitReplay, "compiled", compiled)
     system = load_system(ROOT / "hardware_models" / "switch64.toml", {"topology": {"n": chips}, **extra})
     r = np.random.default_rng(0)
     data = [Instance(k, {"x": r.random((1, 4), dtype=np.float32), "y": r.integers(0, 2, 1)}) for k in range(24)]

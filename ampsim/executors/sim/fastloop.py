@@ -74,8 +74,7 @@ class FastReplay(FastMachine):
 
     def _loop(self) -> None:
         placed, fast, ucost = self._prepare()
-        d0, d1, d1t, t_send = placed.d0, placed.d1, placed.d1t, placed.t
-        route, occ_of = placed.route, placed.occ
+        d0, d1, d1t, t_send, route, occ_of = placed.lists()
         join, stale, kid, kids, dh0, dh1, ukind = (
             fast[k] for k in ("join", "stale", "kid", "kids", "dh0", "dh1", "ukind"))
         nbytes, wire, inst_of, group, stash_node = self.nbytes, self.wire, self.inst_of, self.group, self.stash_node

@@ -31,8 +31,8 @@ the replay stays bit for bit.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Callable
+from dataclasses import dataclass, field
+from typing import Callable, NamedTuple
 
 import networkx as nx
 import numpy as np
@@ -81,21 +81,45 @@ def recording_arrays(rec: Recording, view: dict) -> dict:
     return got
 
 
-@dataclass
-class Placed:
-    """The per-placement lists (see the module docstring) and the links they use."""
+class Lists(NamedTuple):
+    """A placement's per-message values as the Python loop indexes them (lists)."""
 
     d0: list[float]
     d1: list[float]
     d1t: list[float]
     t: list[float]
-    route: list
-    occ: list[float] | None  # None: store-and-forward over links of different bandwidths (divide per hop)
+    route: list  # per message, its route (a tuple of hops) or None
+    occ: list[float] | None
+
+
+@dataclass
+class Placed:
+    """The per-placement arrays (see the module docstring) and the links they use; the compiled loop reads
+    the arrays, the Python loop the lists :meth:`lists` builds on first use."""
+
+    d0: np.ndarray
+    d1: np.ndarray
+    d1t: np.ndarray
+    t: np.ndarray
+    occ: np.ndarray | None  # None: store-and-forward over links of different bandwidths (divide per hop)
+    route_id: np.ndarray  # per message, its route's index in ``routes`` (-1: none)
+    routes: list[tuple]  # the distinct routes, each a tuple of hops
     per_chip: list[int]  # messages per chip
     stash_chip: list[int]  # the chip of each stash's update job
     hops: int  # links crossed by all the messages together (each hop is one link reservation)
-    route_id: np.ndarray  # per message, its route's index in ``routes`` (-1: none), for the compiled loop
-    routes: list[tuple]  # the distinct routes, each a tuple of hops
+    #: ``d0``, ``d1`` as the recording's cached lists, where every message's chip has the same spec
+    d_lists: tuple[list[float], list[float]] | None = None
+    _lists: Lists | None = field(default=None, repr=False)
+
+    def lists(self) -> Lists:
+        if self._lists is None:
+            d0, d1 = self.d_lists or (self.d0.tolist(), self.d1.tolist())
+            by_id = np.empty(len(self.routes) + 1, dtype=object)  # route id -1 (none) is the last: None
+            for i, route in enumerate(self.routes):  # (one by one: numpy would unpack equal-length tuples)
+                by_id[i] = route
+            self._lists = Lists(d0, d1, d1 if self.d1t is self.d1 else self.d1t.tolist(), self.t.tolist(),
+                                by_id[self.route_id].tolist(), None if self.occ is None else self.occ.tolist())
+        return self._lists
 
 
 def link_table(graph: nx.Graph) -> dict[tuple, tuple[int, float, float]]:
@@ -130,13 +154,15 @@ def placement_arrays(rec: Recording, fast: dict, chip_of_node: list[int], specs:
     spec_kind = np.array([kinds.setdefault(duration_key(s), len(kinds)) for s in specs], dtype=np.int64)
     first_of_kind = {k: specs[i] for i, k in reversed(list(enumerate(spec_kind.tolist())))}
     used_kinds = np.unique(spec_kind[chip_node]).tolist() if n else [0]
+    d_lists = None
     if len(used_kinds) == 1:
-        d0, d1 = durations(first_of_kind[used_kinds[0]])
+        d0, d1 = duration_arrays(first_of_kind[used_kinds[0]])
+        d_lists = durations(first_of_kind[used_kinds[0]])
     else:
         per_kind = [duration_arrays(first_of_kind[k]) for k in range(len(kinds))]
         sel, rows = spec_kind[chip], np.arange(n)
-        d0 = np.stack([p[0] for p in per_kind])[sel, rows].tolist()
-        d1 = np.stack([p[1] for p in per_kind])[sel, rows].tolist()
+        d0 = np.stack([p[0] for p in per_kind])[sel, rows]
+        d1 = np.stack([p[1] for p in per_kind])[sel, rows]
 
     # the sender's chip of every child (its group's chip) and its own, from the distinct node pairs
     n_groups = len(rec.size)
@@ -162,16 +188,14 @@ def placement_arrays(rec: Recording, fast: dict, chip_of_node: list[int], specs:
             acc[gg] = acc.get(gg, 0.0) + term
         for gg, v in acc.items():
             t_group[gg] = v
-        t_arr = t_group[rec.group]
-        t, d1t = t_arr.tolist(), (np.asarray(d1) + t_arr).tolist()  # d + 0.0 == d where there is nothing to pay
+        t = t_group[rec.group]
+        d1t = d1 + t  # d + 0.0 == d where there is nothing to pay
     else:
-        t, d1t = [0.0] * n, d1
+        t, d1t = np.zeros(n), d1
 
     # routes of the node pairs that cross chips, one per (sender chip, chip) pair
-    route = np.full(n, None, dtype=object)
     route_id = np.full(n, -1, dtype=np.int64)
     min_bw = np.ones(n)
-    pair_route = np.full(len(pair_src), None, dtype=object)
     pair_min, pair_hops = np.ones(len(pair_src)), np.zeros(len(pair_src), dtype=np.int64)
     chip_pairs, inverse = np.unique(pair_src[pair_remote] * n_chips + pair_dst[pair_remote], return_inverse=True)
     routes, mins, lengths, bws = [], [], [], set()
@@ -195,21 +219,17 @@ def placement_arrays(rec: Recording, fast: dict, chip_of_node: list[int], specs:
         mins.append(low)
         lengths.append(len(hops))
     if routes:
-        rarr = np.empty(len(routes), dtype=object)
-        rarr[:] = routes
         inverse = inverse.reshape(-1)
-        pair_route[pair_remote] = rarr[inverse]
         pair_min[pair_remote] = np.array(mins)[inverse]
         pair_hops[pair_remote] = np.array(lengths)[inverse]
-        route[kids] = pair_route[pair_of_kid]
         min_bw[kids] = pair_min[pair_of_kid]
         pair_id = np.full(len(pair_src), -1, dtype=np.int64)
         pair_id[pair_remote] = inverse
         route_id[kids] = pair_id[pair_of_kid]
     occ = None
     if cut_through or len(bws) <= 1:
-        occ = (rec.wire / min_bw).tolist()
-    return Placed(d0=d0, d1=d1, d1t=d1t, t=t, route=route.tolist(), occ=occ,
+        occ = rec.wire / min_bw
+    return Placed(d0=d0, d1=d1, d1t=d1t, t=t, occ=occ, route_id=route_id, routes=routes,
                   per_chip=np.bincount(chip, minlength=n_chips).tolist(),
                   stash_chip=chip_node[rec.stash_node].tolist(), hops=int(pair_hops[pair_of_kid].sum()),
-                  route_id=route_id, routes=routes)
+                  d_lists=d_lists)

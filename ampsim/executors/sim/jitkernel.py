@@ -29,185 +29,74 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-NONE = -(1 << 62)  # the item of a completion that released nothing
-START, GET, PUT, WAKE, DONE, LEARN, HOP, ARRIVE = range(8)  # as faststate and fastprep number them
-UPDATE = -3  # join[item] of an update job
-FINAL = -1
-FINISHED, GROW, REPORT, OOM, UPDATE_JOB = range(5)
-# K: the integer scalars
-(ORDER, HN, SH, SN, LEVEL, PENDING, NEXT, MESSAGES, SENT, NDONE, STATUS, OUT_C, OUT_J, RESUME, CUR, NSTALE,
- HAS_EV, EV_O, EV_CODE, EV_C, EV_X) = range(21)
-# F: the float scalars
-NOW, OUT_R, COST_D, COST_B, COST_NONE, EV_T, EV_F = range(7)
-N_K, N_F = 21, 7
+from ampsim.executors.sim.jitstate import (
+    ARRIVE,
+    COST_B,
+    COST_D,
+    COST_NONE,
+    CUR,
+    DONE,
+    EV_C,
+    EV_CODE,
+    EV_F,
+    EV_O,
+    EV_T,
+    EV_X,
+    EVENTS,
+    HAS_EV,
+    HN,
+    HOP,
+    MESSAGES,
+    NDONE,
+    NONE,
+    NOW,
+    NSTALE,
+    ORDER,
+    OUT_C,
+    OUT_J,
+    OUT_R,
+    RESUME,
+    SENT,
+    SH,
+    SN,
+    STATUS,
+    UPDATE,
+    WAKE,
+    _complete,
+    _control,
+    _enqueue,
+    _hpush,
+    _hsift,
+    _spush,
+    _unidle,
+)
+
+FINISHED, GROW, REPORT, OOM, UPDATE_JOB = range(5)  # why a call returns
 
 
 @njit(cache=True)
-def _hpush(HT, HF, HI, n, t, o, code, c, x, f):
-    i = n
-    while i > 0:
-        p = (i - 1) >> 1
-        if t < HT[p] or (t == HT[p] and o < HI[p, 0]):
-            HT[i], HF[i] = HT[p], HF[p]
-            HI[i, 0], HI[i, 1], HI[i, 2], HI[i, 3] = HI[p, 0], HI[p, 1], HI[p, 2], HI[p, 3]
-            i = p
-        else:
-            break
-    HT[i], HF[i] = t, f
-    HI[i, 0], HI[i, 1], HI[i, 2], HI[i, 3] = o, code, c, x
-    return n + 1
-
-
-@njit(cache=True)
-def _hsift(HT, HF, HI, n, t, o, code, c, x, f):
-    """Put (t, o, code, c, x, f) at the root of a heap of ``n`` and sift it down."""
-    i = 0
-    while True:
-        a = 2 * i + 1
-        if a >= n:
-            break
-        b = a + 1
-        if b < n and (HT[b] < HT[a] or (HT[b] == HT[a] and HI[b, 0] < HI[a, 0])):
-            a = b
-        if HT[a] < t or (HT[a] == t and HI[a, 0] < o):
-            HT[i], HF[i] = HT[a], HF[a]
-            HI[i, 0], HI[i, 1], HI[i, 2], HI[i, 3] = HI[a, 0], HI[a, 1], HI[a, 2], HI[a, 3]
-            i = a
-        else:
-            break
-    HT[i], HF[i] = t, f
-    HI[i, 0], HI[i, 1], HI[i, 2], HI[i, 3] = o, code, c, x
-
-
-@njit(cache=True)
-def _spush(ST, SF, SI, K, t, code, c, f):
-    """An event due now, with the next order, at the FIFO's tail."""
-    K[ORDER] += 1
-    cap = len(ST)
-    i = (K[SH] + K[SN]) % cap
-    ST[i], SF[i] = t, f
-    SI[i, 0], SI[i, 1], SI[i, 2], SI[i, 3] = K[ORDER], code, c, 0
-    K[SN] += 1
-
-
-@njit(cache=True)
-def _enqueue(nxt, qhead, qtail, c, item):
-    nxt[item] = -1
-    if qhead[c] < 0:
-        qhead[c] = item
-    else:
-        nxt[qtail[c]] = item
-    qtail[c] = item
-
-
-@njit(cache=True)
-def _wake(ch, ev, K, F, c):
-    """FastMachine._wake: an item has joined chip ``c``'s queue."""
-    n_idle, lazy_t, lazy_o, idle_buf, idle_head, idle_len = ch[3], ch[5], ch[6], ch[7], ch[8], ch[9]
-    HT, HF, HI, ST, SF, SI = ev
-    now = F[NOW]
-    if n_idle[c]:
-        n_idle[c] -= 1
-        since = 0.0
-        if len(idle_buf):
-            since = idle_buf[c, idle_head[c]]
-            idle_head[c] = (idle_head[c] + 1) % idle_buf.shape[1]
-            idle_len[c] -= 1
-    elif lazy_o[c] < 0:
-        return
-    else:  # FastMachine._settle
-        t, lo = lazy_t[c], lazy_o[c]
-        lazy_o[c] = -1
-        if t > now or (t == now and lo > K[CUR]):
-            K[HN] = _hpush(HT, HF, HI, K[HN], t, lo, DONE, c, NONE, 0.0)
-            return
-        since = t
-    _spush(ST, SF, SI, K, now, WAKE, c, since)
-
-
-@njit(cache=True)
-def _completed(ch, ev, inst, K, F, i, training, mak):
-    """FastMachine._completed: the controller acts on instance ``i``'s completion (update jobs, a slot)."""
-    nxt, qhead, qtail, n_idle, lazy_o = ch[0], ch[1], ch[2], ch[3], ch[6]
-    stash_ptr, stash_chip, base = inst[2], inst[3], inst[5]
-    if training:
-        for j in range(stash_ptr[i], stash_ptr[i + 1]):
-            c = stash_chip[j]
-            _enqueue(nxt, qhead, qtail, c, base + j)
-            if n_idle[c] or lazy_o[c] >= 0:
-                _wake(ch, ev, K, F, c)
-    K[NDONE] += 1
-    K[LEVEL] += 1  # free_slot
-    _spush(ev[3], ev[4], ev[5], K, F[NOW], PUT, 0, 0.0)
-
-
-@njit(cache=True)
-def _complete(ch, ev, inst, K, F, i, training, mak, latency):
-    if latency:
-        K[ORDER] += 1
-        K[HN] = _hpush(ev[0], ev[1], ev[2], K[HN], F[NOW] + latency, K[ORDER], LEARN, i, 0, 0.0)
-    else:
-        _completed(ch, ev, inst, K, F, i, training, mak)
-
-
-@njit(cache=True)
-def _request(ev, K, F, amount):
-    if K[LEVEL] >= amount:
-        K[LEVEL] -= amount
-        _spush(ev[3], ev[4], ev[5], K, F[NOW], GET, 0, 0.0)
-    else:
-        K[PENDING] = amount
-
-
-@njit(cache=True)
-def _control(ch, ev, inst, msg_node, nbytes, chip_of_node, K, F, code, i, training, mak):
-    """FastMachine._control: a controller event."""
-    root_ptr, roots, live = inst[0], inst[1], inst[4]
-    n_inst = len(root_ptr) - 1
-    if code == LEARN:
-        _completed(ch, ev, inst, K, F, i, training, mak)
-    elif code == START:
-        K[NEXT] = 0 if n_inst else FINAL
-        _request(ev, K, F, 1 if n_inst else mak)
-    elif code == GET:
-        i = K[NEXT]
-        if i == FINAL:
-            K[LEVEL] += mak
-            return
-        nxt, qhead, qtail, used = ch[0], ch[1], ch[2], ch[10]
-        for a in range(root_ptr[i], root_ptr[i + 1]):
-            r = roots[a]
-            live[i] += 1
-            c = chip_of_node[msg_node[r]]
-            used[c] += nbytes[r]
-            _enqueue(nxt, qhead, qtail, c, r)
-            _wake(ch, ev, K, F, c)
-        K[NEXT] = i + 1 if i + 1 < n_inst else FINAL
-        _request(ev, K, F, 1 if K[NEXT] != FINAL else mak)
-    elif K[PENDING] and K[LEVEL] >= K[PENDING]:  # PUT
-        K[LEVEL] -= K[PENDING]
-        K[PENDING] = 0
-        _spush(ev[3], ev[4], ev[5], K, F[NOW], GET, 0, 0.0)
-
-
-@njit(cache=True)
-def _send(msg, rt, lk, ev, K, now, k):
-    """Network.send: message ``k`` enters its route's first link (the hop event: its next hop or its
-    arrival)."""
-    occ_of, wire, route_id, fixed = msg[11], msg[12], msg[10], len(msg[11]) > 0
-    rptr, h_lid, h_lat, h_bw, h_add, h_then, h_x = rt
+def _reserve(msg, rt, lk, K, now, k, h):
+    """Message ``k`` takes hop ``h`` (Network._hop): the link's reservation; returns when the hop's event
+    (the next hop, or the arrival) is due, its order drawn."""
+    occ_of, wire = msg[11], msg[12]
     free, link_busy, link_bytes = lk
-    h = rptr[route_id[k]]
-    lid, latency, bw = h_lid[h], h_lat[h], h_bw[h]
-    occ = occ_of[k] if fixed else wire[k] / bw
+    lid, latency, bw = rt[1][h], rt[2][h], rt[3][h]
+    occ = occ_of[k] if len(occ_of) else wire[k] / bw
     f = free[lid]
     start = now if now >= f else f
     free[lid] = start + occ
     link_busy[lid] += occ
     link_bytes[lid] += wire[k]
     K[ORDER] += 1
-    t = now + (start - now + latency + occ if h_add[h] else start - now + latency)
-    K[HN] = _hpush(ev[0], ev[1], ev[2], K[HN], t, K[ORDER], h_then[h], k, h_x[h], 0.0)
+    return now + (start - now + latency + occ if rt[4][h] else start - now + latency)
+
+
+@njit(cache=True)
+def _send(msg, rt, lk, ev, K, now, k):
+    """Network.send: message ``k`` enters its route's first link."""
+    h = rt[0][msg[10][k]]
+    t = _reserve(msg, rt, lk, K, now, k, h)
+    K[HN] = _hpush(ev[0], ev[1], ev[2], K[HN], t, K[ORDER], rt[5][h], k, rt[6][h], 0.0)
 
 
 @njit(cache=True)
@@ -215,15 +104,29 @@ def _local(ch, ev, K, F, c, k, nbytes):
     """A child for the sender's own chip: onto its queue; another idle unit of the chip wakes up."""
     ch[10][c] += nbytes[k]
     _enqueue(ch[0], ch[1], ch[2], c, k)
-    n_idle, idle_buf, idle_head, idle_len = ch[3], ch[7], ch[8], ch[9]
-    if n_idle[c]:
-        n_idle[c] -= 1
-        since = 0.0
-        if len(idle_buf):
-            since = idle_buf[c, idle_head[c]]
-            idle_head[c] = (idle_head[c] + 1) % idle_buf.shape[1]
-            idle_len[c] -= 1
-        _spush(ev[3], ev[4], ev[5], K, F[NOW], WAKE, c, since)
+    if ch[3][c]:
+        _spush(ev[3], ev[4], ev[5], K, F[NOW], WAKE, c, _unidle(ch, c))
+
+
+@njit(cache=True)
+def _child(msg, rt, lk, ch, ev, K, F, c, k):
+    """Chip ``c`` releases child message ``k``: onto its own queue, or sent (Replay._release)."""
+    if msg[10][k] < 0:
+        _local(ch, ev, K, F, c, k, msg[13])
+    else:
+        K[SENT] += 1
+        _send(msg, rt, lk, ev, K, F[NOW], k)
+
+
+@njit(cache=True)
+def _account(used, peak, memory, c, delta):
+    """Chip.account: ``delta`` more bytes in use on chip ``c``; whether its memory is exceeded."""
+    n = used[c] + delta
+    used[c] = n
+    if n > peak[c]:
+        peak[c] = n
+        return n > memory[c]
+    return False
 
 
 @njit(cache=True)
@@ -232,15 +135,12 @@ def run(msg, grp, rt, lk, ch, ev, inst, upd, K, F, flags, latency):
     d0, d1, d1t, t_send, join, stale, kid, child_ptr, children, group = msg[:10]
     nbytes, inst_of, node_of, dh0, dh1 = msg[13], msg[14], msg[15], msg[16], msg[17]
     remaining, saves, pop_ref, ver_at = grp
-    rptr, h_lid, h_lat, h_bw, h_add, h_then, h_x = rt
-    free, link_busy, link_bytes = lk
+    rptr, h_then, h_x = rt[0], rt[5], rt[6]
     (nxt, qhead, qtail, n_idle, single, lazy_t, lazy_o, idle_buf, idle_head, idle_len, used, memory, spin,
      wake, receive, peak, busy, debt, updates) = ch
     HT, HF, HI, ST, SF, SI = ev
     live = inst[4]
     stash_node, muf1, ukind, ucost_d, ucost_b, version, st_n, st_v, chip_of_node = upd
-    fixed = len(msg[11]) > 0
-    occ_of, wire = msg[11], msg[12]
     receiving, waking, debts, training, mak, report_every, margin = flags
     n_messages = len(d0)
     scap, hcap = len(ST), len(HT)
@@ -298,21 +198,14 @@ def run(msg, grp, rt, lk, ch, ev, inst, upd, K, F, flags, latency):
                 else:
                     _hsift(HT, HF, HI, K[HN], F[EV_T], K[EV_O], K[EV_CODE], K[EV_C], K[EV_X], F[EV_F])
             K[HAS_EV] = 0
+            K[EVENTS] += 1
             F[NOW] = now
             K[CUR] = oc
             # -- the event ---------------------------------------------------------------------------
             if code == HOP:  # message c reaches hop x of its route
                 h = rptr[msg[10][c]] + x
-                lid, latency_h, bw = h_lid[h], h_lat[h], h_bw[h]
-                occ = occ_of[c] if fixed else wire[c] / bw
-                f = free[lid]
-                start = now if now >= f else f
-                free[lid] = start + occ
-                link_busy[lid] += occ
-                link_bytes[lid] += wire[c]
-                K[ORDER] += 1
                 K[HAS_EV] = 1
-                F[EV_T] = now + (start - now + latency_h + occ if h_add[h] else start - now + latency_h)
+                F[EV_T] = _reserve(msg, rt, lk, K, now, c, h)
                 K[EV_O], K[EV_CODE], K[EV_C], K[EV_X], F[EV_F] = K[ORDER], h_then[h], c, h_x[h], 0.0
                 continue
             if code == ARRIVE:  # message c reaches chip x
@@ -322,12 +215,7 @@ def run(msg, grp, rt, lk, ch, ev, inst, upd, K, F, flags, latency):
                 used[c] += nbytes[m]
                 _enqueue(nxt, qhead, qtail, c, m)
                 if n_idle[c]:
-                    n_idle[c] -= 1
-                    xf = 0.0
-                    if waking:
-                        xf = idle_buf[c, idle_head[c]]
-                        idle_head[c] = (idle_head[c] + 1) % idle_buf.shape[1]
-                        idle_len[c] -= 1
+                    xf = _unidle(ch, c)
                 elif lazy_o[c] < 0:
                     continue
                 elif lazy_t[c] < now or (lazy_t[c] == now and lazy_o[c] < oc):  # its completion has come up
@@ -355,16 +243,10 @@ def run(msg, grp, rt, lk, ch, ev, inst, upd, K, F, flags, latency):
                 c, r, x = K[OUT_C], F[OUT_R], NONE
                 now, oc = F[NOW], K[CUR]
                 g = stash_node[K[OUT_J]]
-                if F[COST_NONE]:
-                    n, d = used[c], r
-                else:
-                    n, d = used[c] + np.int64(F[COST_B]), F[COST_D] + r
-                used[c] = n
-                if n > peak[c]:
-                    peak[c] = n
-                    if n > memory[c]:
-                        K[STATUS], K[OUT_C] = OOM, c
-                        return OOM
+                d = r if F[COST_NONE] else F[COST_D] + r
+                if _account(used, peak, memory, c, 0 if F[COST_NONE] else np.int64(F[COST_B])):
+                    K[STATUS], K[OUT_C] = OOM, c
+                    return OOM
                 if not F[COST_NONE]:
                     version[g] += 1
             else:
@@ -372,21 +254,12 @@ def run(msg, grp, rt, lk, ch, ev, inst, upd, K, F, flags, latency):
                     if x >= 0:
                         k = kid[x]
                         if k >= 0:  # its one child (the instance's live messages are unchanged)
-                            if msg[10][k] < 0:
-                                _local(ch, ev, K, F, c, k, nbytes)
-                            else:
-                                K[SENT] += 1
-                                _send(msg, rt, lk, ev, K, now, k)
+                            _child(msg, rt, lk, ch, ev, K, F, c, k)
                         else:  # none or several
                             g = group[x]
                             a, b = child_ptr[g], child_ptr[g + 1]
                             for e in range(a, b):
-                                k = children[e]
-                                if msg[10][k] < 0:
-                                    _local(ch, ev, K, F, c, k, nbytes)
-                                else:
-                                    K[SENT] += 1
-                                    _send(msg, rt, lk, ev, K, now, k)
+                                _child(msg, rt, lk, ch, ev, K, F, c, children[e])
                             i = inst_of[x]
                             live[i] += b - a - 1
                             if not live[i]:
@@ -408,17 +281,7 @@ def run(msg, grp, rt, lk, ch, ev, inst, upd, K, F, flags, latency):
                     r = debt[c]
                     debt[c] = 0.0
                 g = join[m]
-                if g == -1:  # a message alone in its group: it runs its step
-                    K[MESSAGES] += 1
-                    x = m
-                    d = d1[m] + r + t_send[m] if r else d1t[m]
-                    n = used[c] = used[c] + dh1[m]
-                    if n > peak[c]:
-                        peak[c] = n
-                        if n > memory[c]:
-                            K[STATUS], K[OUT_C] = OOM, c
-                            return OOM
-                elif g != UPDATE:
+                if g != UPDATE:  # a message (g: its join group, or -1, -2 for a group of one message)
                     K[MESSAGES] += 1
                     left = 0
                     if g >= 0:
@@ -427,16 +290,14 @@ def run(msg, grp, rt, lk, ch, ev, inst, upd, K, F, flags, latency):
                     if left:  # a join buffers this input: nothing is sent
                         x = -1 - m
                         d = d0[m] + r
-                        n = used[c] = used[c] + dh0[m]
-                    else:
+                        over = _account(used, peak, memory, c, dh0[m])
+                    else:  # it runs its step
                         x = m
                         d = d1[m] + r + t_send[m] if r else d1t[m]
-                        n = used[c] = used[c] + dh1[m]
-                    if n > peak[c]:
-                        peak[c] = n
-                        if n > memory[c]:
-                            K[STATUS], K[OUT_C] = OOM, c
-                            return OOM
+                        over = _account(used, peak, memory, c, dh1[m])
+                    if over:
+                        K[STATUS], K[OUT_C] = OOM, c
+                        return OOM
                     if not left and stale[m]:  # Replay._staleness
                         g, nd = group[m], node_of[m]
                         if saves[g]:
@@ -456,13 +317,10 @@ def run(msg, grp, rt, lk, ch, ev, inst, upd, K, F, flags, latency):
                         K[CUR], K[OUT_C], K[OUT_J], K[STATUS] = oc, c, j, UPDATE_JOB
                         return UPDATE_JOB
                     u = ukind[j]
-                    n, d = used[c] + ucost_b[u], ucost_d[u] + r
-                    used[c] = n
-                    if n > peak[c]:
-                        peak[c] = n
-                        if n > memory[c]:
-                            K[STATUS], K[OUT_C] = OOM, c
-                            return OOM
+                    d = ucost_d[u] + r
+                    if _account(used, peak, memory, c, ucost_b[u]):
+                        K[STATUS], K[OUT_C] = OOM, c
+                        return OOM
                     version[g] += 1
             if d > 0:
                 busy[c] += d

@@ -16,6 +16,7 @@ kernel copies and runs where the kernel does not: packet-switched links, or ``Ji
 from __future__ import annotations
 
 import os
+import time
 from collections import Counter, deque
 
 import numpy as np
@@ -27,8 +28,9 @@ from ampsim.ir.param import ParamNode
 
 try:
     from ampsim.executors.sim import jitkernel as jk
+    from ampsim.executors.sim import jitstate as js
 except ImportError:  # numba missing: the Python loop runs
-    jk = None  # type: ignore[assignment]
+    jk = js = None  # type: ignore[assignment]
 
 NO_REPORT = 1 << 62
 
@@ -46,6 +48,12 @@ class JitReplay(FastReplay):
     compiled = jk is not None and os.environ.get("AMPSIM_COMPILED", "1") != "0"
     #: room in the event stores at the start of a call (beyond what one event may push); they grow as needed
     first_capacity = 256
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        #: wall seconds spent in the kernel and events it processed, over this executor's calls (benchmarks)
+        self.kernel_wall_s = 0.0
+        self.kernel_events = 0
 
     def loop(self) -> None:
         if not (self.compiled and not self.ex.network.packet_bytes
@@ -92,8 +100,8 @@ class JitReplay(FastReplay):
         rptr = np.zeros(len(placed.routes) + 1, dtype=np.int64)
         np.cumsum([len(r) for r in placed.routes], out=rptr[1:])
         arrays = {
-            "d0": _floats(placed.d0), "d1": _floats(placed.d1), "d1t": _floats(placed.d1t), "t": _floats(placed.t),
-            "route_id": placed.route_id, "occ": _floats(placed.occ) if placed.occ is not None else np.zeros(0),
+            "d0": placed.d0, "d1": placed.d1, "d1t": placed.d1t, "t": placed.t,
+            "route_id": placed.route_id, "occ": placed.occ if placed.occ is not None else np.zeros(0),
             "rptr": rptr, "h_lid": _ints([h[0] for h in hops]), "h_lat": _floats([h[1] for h in hops]),
             "h_bw": _floats([h[2] for h in hops]), "h_add": np.array([h[3] for h in hops], dtype=np.bool_),
             "h_then": _ints([h[4] for h in hops]), "h_x": _ints([h[5] for h in hops]),
@@ -130,7 +138,7 @@ class JitReplay(FastReplay):
         qhead, qtail = np.full(n_chips, -1, dtype=np.int64), np.full(n_chips, -1, dtype=np.int64)
         for c, q in enumerate(self.queues):
             for item in q:
-                jk._enqueue(nxt, qhead, qtail, c, item)
+                js._enqueue(nxt, qhead, qtail, c, item)
         units = max(c.spec.compute_units for c in chips)
         idle_buf = np.zeros((n_chips, units) if self.waking else (0, 1))
         idle_len = np.zeros(n_chips, dtype=np.int64)
@@ -163,13 +171,13 @@ class JitReplay(FastReplay):
         cap = R["margin"] + 1 + self.first_capacity
         ev = (np.zeros(cap), np.zeros(cap), np.zeros((cap, 4), dtype=np.int64),
               np.zeros(cap), np.zeros(cap), np.zeros((cap, 4), dtype=np.int64))
-        K, F = np.zeros(jk.N_K, dtype=np.int64), np.zeros(jk.N_F)
-        K[jk.ORDER], K[jk.LEVEL], K[jk.PENDING] = self.order, self.level, self.pending
-        K[jk.NEXT] = getattr(self, "next", jk.FINAL)
-        F[jk.NOW] = self.now
+        K, F = np.zeros(js.N_K, dtype=np.int64), np.zeros(js.N_F)
+        K[js.ORDER], K[js.LEVEL], K[js.PENDING] = self.order, self.level, self.pending
+        K[js.NEXT] = getattr(self, "next", js.FINAL)
+        F[js.NOW] = self.now
         # the controller's start is the first event (FastReplay._loop's ``ev``)
-        K[jk.HAS_EV], K[jk.EV_O], K[jk.EV_CODE] = 1, self.order, jk.START
-        F[jk.EV_T] = self.now
+        K[js.HAS_EV], K[js.EV_O], K[js.EV_CODE] = 1, self.order, js.START
+        F[js.EV_T] = self.now
         on_done = self.ex._on_done
         every = max(1, len(self.live) // 100) if on_done else NO_REPORT
         receiving = bool(ch[14].any())
@@ -178,45 +186,48 @@ class JitReplay(FastReplay):
         done = backed = False
         try:
             while True:
+                t0 = time.perf_counter()
                 status = jk.run(msg, grp, rt, (free, link_busy, link_bytes), ch, ev, inst, upd, K, F, flags,
                                 float(self.latency))
+                self.kernel_wall_s += time.perf_counter() - t0
                 if status == jk.FINISHED:
                     break
                 if status == jk.GROW:
                     ev = _grown(ev, K, R["margin"])
                 elif status == jk.REPORT:
-                    on_done(int(K[jk.NDONE]))
-                    K[jk.NDONE] = 0
+                    on_done(int(K[js.NDONE]))
+                    K[js.NDONE] = 0
                 elif status == jk.UPDATE_JOB:
                     self._cost_update(K, F)
                 else:  # OOM
                     backed = self._state_back(ch, free, version, st_n, K, F, link_busy, link_bytes, st_v)
-                    self._out_of_memory(int(K[jk.OUT_C]), float(F[jk.NOW]))
+                    self._out_of_memory(int(K[js.OUT_C]), float(F[js.NOW]))
             backed = self._state_back(ch, free, version, st_n, K, F, link_busy, link_bytes, st_v)
             self._idle_lazy()
             done = True
         finally:
+            self.kernel_events += int(K[js.EVENTS])
             if not backed:
                 self._state_back(ch, free, version, st_n, K, F, link_busy, link_bytes, st_v)
-            if on_done and K[jk.NDONE]:
-                on_done(int(K[jk.NDONE]))
+            if on_done and K[js.NDONE]:
+                on_done(int(K[js.NDONE]))
             counters = {"peak": ch[15].tolist(), "busy": ch[16].tolist(), "debt": ch[17].tolist(),
-                        "updates": ch[18].tolist(), "messages": int(K[jk.MESSAGES]), "sent": int(K[jk.SENT])}
+                        "updates": ch[18].tolist(), "messages": int(K[js.MESSAGES]), "sent": int(K[js.SENT])}
             self._write_back(placed, counters, done)
 
     def _cost_update(self, K: np.ndarray, F: np.ndarray) -> None:
         """The kernel stopped at an update job of a node with muf > 1: its cost (``None`` while fewer than
         muf stashes are ready), from the node's ready stashes (Replay.update_cost; the kernel counts the new
         version, :meth:`Replay.applied` empties the ready list)."""
-        c, j = int(K[jk.OUT_C]), int(K[jk.OUT_J])
+        c, j = int(K[js.OUT_C]), int(K[js.OUT_J])
         cost = self.update_cost(self.ex.chips[c], j)
-        F[jk.COST_NONE] = cost is None
+        F[js.COST_NONE] = cost is None
         if cost is not None:
-            F[jk.COST_D], F[jk.COST_B] = cost[0], cost[1]
+            F[js.COST_D], F[js.COST_B] = cost[0], cost[1]
             n = self.stash_node[j]
             if self.ready.get(n):
                 self.ready[n] = []
-        K[jk.RESUME] = 1
+        K[js.RESUME] = 1
 
     def _state_back(self, ch, free, version, st_n, K, F, link_busy, link_bytes, st_v) -> bool:
         """The kernel's machine state into the Python objects (the next call and the write-back read them)."""
@@ -238,11 +249,11 @@ class JitReplay(FastReplay):
         self.free[:] = free.tolist()
         self.link_busy[:], self.link_bytes[:] = link_busy.tolist(), link_bytes.tolist()
         self.version[:] = version.tolist()
-        self.now, self.order = float(F[jk.NOW]), int(K[jk.ORDER])
-        self.level, self.pending, self.next = int(K[jk.LEVEL]), int(K[jk.PENDING]), int(K[jk.NEXT])
+        self.now, self.order = float(F[js.NOW]), int(K[js.ORDER])
+        self.level, self.pending, self.next = int(K[js.LEVEL]), int(K[js.PENDING]), int(K[js.NEXT])
         self.heap, self.soon = [], deque()
-        _count_staleness(self.staleness, st_n[:K[jk.NSTALE]], st_v[:K[jk.NSTALE]])
-        K[jk.NSTALE] = 0
+        _count_staleness(self.staleness, st_n[:K[js.NSTALE]], st_v[:K[js.NSTALE]])
+        K[js.NSTALE] = 0
         return True
 
 
@@ -262,7 +273,7 @@ def _count_staleness(staleness: list, nodes: np.ndarray, values: np.ndarray) -> 
 def _grown(ev: tuple, K: np.ndarray, margin: int) -> tuple:
     """The event stores, each at least twice the size it needs for the next event."""
     HT, HF, HI, ST, SF, SI = ev
-    hn, sh, sn = int(K[jk.HN]), int(K[jk.SH]), int(K[jk.SN])
+    hn, sh, sn = int(K[js.HN]), int(K[js.SH]), int(K[js.SN])
     hcap, scap = max(len(HT), 2 * (hn + margin)), max(len(ST), 2 * (sn + margin))
     if hcap > len(HT):
         HT, HF, HI = (np.concatenate([a, np.zeros((hcap - len(a),) + a.shape[1:], a.dtype)]) for a in (HT, HF, HI))
@@ -271,5 +282,5 @@ def _grown(ev: tuple, K: np.ndarray, margin: int) -> tuple:
         ST2, SF2, SI2 = np.zeros(scap), np.zeros(scap), np.zeros((scap, 4), dtype=np.int64)
         ST2[:sn], SF2[:sn], SI2[:sn] = ST[order], SF[order], SI[order]
         ST, SF, SI = ST2, SF2, SI2
-        K[jk.SH] = 0
+        K[js.SH] = 0
     return HT, HF, HI, ST, SF, SI

@@ -1,0 +1,180 @@
+"""The compiled replay loop's state between events and what changes it off the hot path (numba): the event
+stores, the chips' queues, waking a unit, and the controller (admission, completion, update jobs). Each
+function is the copy of a :class:`~ampsim.executors.sim.faststate.FastMachine` method of the same name,
+on the arrays :mod:`~ampsim.executors.sim.jitkernel` describes; the scalars live in ``K`` and ``F``."""
+
+from __future__ import annotations
+
+from numba import njit
+
+NONE = -(1 << 62)  # the item of a completion that released nothing
+START, GET, PUT, WAKE, DONE, LEARN, HOP, ARRIVE = range(8)  # as faststate and fastprep number them
+UPDATE = -3  # join[item] of an update job
+FINAL = -1
+# K: the integer scalars
+(ORDER, HN, SH, SN, LEVEL, PENDING, NEXT, MESSAGES, SENT, NDONE, STATUS, OUT_C, OUT_J, RESUME, CUR, NSTALE,
+ HAS_EV, EV_O, EV_CODE, EV_C, EV_X, EVENTS) = range(22)
+# F: the float scalars
+NOW, OUT_R, COST_D, COST_B, COST_NONE, EV_T, EV_F = range(7)
+N_K, N_F = 22, 7
+
+
+
+@njit(cache=True)
+def _move(HT, HF, HI, i, j):
+    HT[i], HF[i] = HT[j], HF[j]
+    HI[i, 0], HI[i, 1], HI[i, 2], HI[i, 3] = HI[j, 0], HI[j, 1], HI[j, 2], HI[j, 3]
+
+
+@njit(cache=True)
+def _hpush(HT, HF, HI, n, t, o, code, c, x, f):
+    i = n
+    while i > 0:
+        p = (i - 1) >> 1
+        if t < HT[p] or (t == HT[p] and o < HI[p, 0]):
+            _move(HT, HF, HI, i, p)
+            i = p
+        else:
+            break
+    HT[i], HF[i] = t, f
+    HI[i, 0], HI[i, 1], HI[i, 2], HI[i, 3] = o, code, c, x
+    return n + 1
+
+
+@njit(cache=True)
+def _hsift(HT, HF, HI, n, t, o, code, c, x, f):
+    """Put (t, o, code, c, x, f) at the root of a heap of ``n`` and sift it down."""
+    i = 0
+    while True:
+        a = 2 * i + 1
+        if a >= n:
+            break
+        b = a + 1
+        if b < n and (HT[b] < HT[a] or (HT[b] == HT[a] and HI[b, 0] < HI[a, 0])):
+            a = b
+        if HT[a] < t or (HT[a] == t and HI[a, 0] < o):
+            _move(HT, HF, HI, i, a)
+            i = a
+        else:
+            break
+    HT[i], HF[i] = t, f
+    HI[i, 0], HI[i, 1], HI[i, 2], HI[i, 3] = o, code, c, x
+
+
+@njit(cache=True)
+def _spush(ST, SF, SI, K, t, code, c, f):
+    """An event due now, with the next order, at the FIFO's tail."""
+    K[ORDER] += 1
+    cap = len(ST)
+    i = (K[SH] + K[SN]) % cap
+    ST[i], SF[i] = t, f
+    SI[i, 0], SI[i, 1], SI[i, 2], SI[i, 3] = K[ORDER], code, c, 0
+    K[SN] += 1
+
+
+@njit(cache=True)
+def _enqueue(nxt, qhead, qtail, c, item):
+    nxt[item] = -1
+    if qhead[c] < 0:
+        qhead[c] = item
+    else:
+        nxt[qtail[c]] = item
+    qtail[c] = item
+
+
+@njit(cache=True)
+def _unidle(ch, c):
+    """An idle unit of chip ``c`` wakes up: since when it had been idle (0.0 where waking up is free)."""
+    ch[3][c] -= 1
+    idle_buf, idle_head = ch[7], ch[8]
+    if not len(idle_buf):
+        return 0.0
+    since = idle_buf[c, idle_head[c]]
+    idle_head[c] = (idle_head[c] + 1) % idle_buf.shape[1]
+    ch[9][c] -= 1
+    return since
+
+
+@njit(cache=True)
+def _wake(ch, ev, K, F, c):
+    """FastMachine._wake: an item has joined chip ``c``'s queue."""
+    lazy_t, lazy_o = ch[5], ch[6]
+    HT, HF, HI, ST, SF, SI = ev
+    now = F[NOW]
+    if ch[3][c]:
+        since = _unidle(ch, c)
+    elif lazy_o[c] < 0:
+        return
+    else:  # FastMachine._settle
+        t, lo = lazy_t[c], lazy_o[c]
+        lazy_o[c] = -1
+        if t > now or (t == now and lo > K[CUR]):
+            K[HN] = _hpush(HT, HF, HI, K[HN], t, lo, DONE, c, NONE, 0.0)
+            return
+        since = t
+    _spush(ST, SF, SI, K, now, WAKE, c, since)
+
+
+@njit(cache=True)
+def _completed(ch, ev, inst, K, F, i, training, mak):
+    """FastMachine._completed: the controller acts on instance ``i``'s completion (update jobs, a slot)."""
+    nxt, qhead, qtail, n_idle, lazy_o = ch[0], ch[1], ch[2], ch[3], ch[6]
+    stash_ptr, stash_chip, base = inst[2], inst[3], inst[5]
+    if training:
+        for j in range(stash_ptr[i], stash_ptr[i + 1]):
+            c = stash_chip[j]
+            _enqueue(nxt, qhead, qtail, c, base + j)
+            if n_idle[c] or lazy_o[c] >= 0:
+                _wake(ch, ev, K, F, c)
+    K[NDONE] += 1
+    K[LEVEL] += 1  # free_slot
+    _spush(ev[3], ev[4], ev[5], K, F[NOW], PUT, 0, 0.0)
+
+
+@njit(cache=True)
+def _complete(ch, ev, inst, K, F, i, training, mak, latency):
+    if latency:
+        K[ORDER] += 1
+        K[HN] = _hpush(ev[0], ev[1], ev[2], K[HN], F[NOW] + latency, K[ORDER], LEARN, i, 0, 0.0)
+    else:
+        _completed(ch, ev, inst, K, F, i, training, mak)
+
+
+@njit(cache=True)
+def _request(ev, K, F, amount):
+    if K[LEVEL] >= amount:
+        K[LEVEL] -= amount
+        _spush(ev[3], ev[4], ev[5], K, F[NOW], GET, 0, 0.0)
+    else:
+        K[PENDING] = amount
+
+
+@njit(cache=True)
+def _control(ch, ev, inst, msg_node, nbytes, chip_of_node, K, F, code, i, training, mak):
+    """FastMachine._control: a controller event."""
+    root_ptr, roots, live = inst[0], inst[1], inst[4]
+    n_inst = len(root_ptr) - 1
+    if code == LEARN:
+        _completed(ch, ev, inst, K, F, i, training, mak)
+    elif code == START:
+        K[NEXT] = 0 if n_inst else FINAL
+        _request(ev, K, F, 1 if n_inst else mak)
+    elif code == GET:
+        i = K[NEXT]
+        if i == FINAL:
+            K[LEVEL] += mak
+            return
+        nxt, qhead, qtail, used = ch[0], ch[1], ch[2], ch[10]
+        for a in range(root_ptr[i], root_ptr[i + 1]):
+            r = roots[a]
+            live[i] += 1
+            c = chip_of_node[msg_node[r]]
+            used[c] += nbytes[r]
+            _enqueue(nxt, qhead, qtail, c, r)
+            _wake(ch, ev, K, F, c)
+        K[NEXT] = i + 1 if i + 1 < n_inst else FINAL
+        _request(ev, K, F, 1 if K[NEXT] != FINAL else mak)
+    elif K[PENDING] and K[LEVEL] >= K[PENDING]:  # PUT
+        K[LEVEL] -= K[PENDING]
+        K[PENDING] = 0
+        _spush(ev[3], ev[4], ev[5], K, F[NOW], GET, 0, 0.0)
