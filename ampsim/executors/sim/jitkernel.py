@@ -68,35 +68,29 @@ from ampsim.executors.sim.jitstate import (
     _hpush,
     _hsift,
     _spush,
-    _unidle,
 )
 
 FINISHED, GROW, REPORT, OOM, UPDATE_JOB = range(5)  # why a call returns
 
 
 @njit(cache=True)
-def _reserve(msg, rt, lk, K, now, k, h):
-    """Message ``k`` takes hop ``h`` (Network._hop): the link's reservation; returns when the hop's event
-    (the next hop, or the arrival) is due, its order drawn."""
-    occ_of, wire = msg[11], msg[12]
+def _send(msg, rt, lk, ev, K, now, k):
+    """Network.send: message ``k`` enters its route's first link (the hop event: its next hop or its
+    arrival)."""
+    occ_of, wire, route_id, fixed = msg[11], msg[12], msg[10], len(msg[11]) > 0
+    rptr, h_lid, h_lat, h_bw, h_add, h_then, h_x = rt
     free, link_busy, link_bytes = lk
-    lid, latency, bw = rt[1][h], rt[2][h], rt[3][h]
-    occ = occ_of[k] if len(occ_of) else wire[k] / bw
+    h = rptr[route_id[k]]
+    lid, latency, bw = h_lid[h], h_lat[h], h_bw[h]
+    occ = occ_of[k] if fixed else wire[k] / bw
     f = free[lid]
     start = now if now >= f else f
     free[lid] = start + occ
     link_busy[lid] += occ
     link_bytes[lid] += wire[k]
     K[ORDER] += 1
-    return now + (start - now + latency + occ if rt[4][h] else start - now + latency)
-
-
-@njit(cache=True)
-def _send(msg, rt, lk, ev, K, now, k):
-    """Network.send: message ``k`` enters its route's first link."""
-    h = rt[0][msg[10][k]]
-    t = _reserve(msg, rt, lk, K, now, k, h)
-    K[HN] = _hpush(ev[0], ev[1], ev[2], K[HN], t, K[ORDER], rt[5][h], k, rt[6][h], 0.0)
+    t = now + (start - now + latency + occ if h_add[h] else start - now + latency)
+    K[HN] = _hpush(ev[0], ev[1], ev[2], K[HN], t, K[ORDER], h_then[h], k, h_x[h], 0.0)
 
 
 @njit(cache=True)
@@ -104,29 +98,15 @@ def _local(ch, ev, K, F, c, k, nbytes):
     """A child for the sender's own chip: onto its queue; another idle unit of the chip wakes up."""
     ch[10][c] += nbytes[k]
     _enqueue(ch[0], ch[1], ch[2], c, k)
-    if ch[3][c]:
-        _spush(ev[3], ev[4], ev[5], K, F[NOW], WAKE, c, _unidle(ch, c))
-
-
-@njit(cache=True)
-def _child(msg, rt, lk, ch, ev, K, F, c, k):
-    """Chip ``c`` releases child message ``k``: onto its own queue, or sent (Replay._release)."""
-    if msg[10][k] < 0:
-        _local(ch, ev, K, F, c, k, msg[13])
-    else:
-        K[SENT] += 1
-        _send(msg, rt, lk, ev, K, F[NOW], k)
-
-
-@njit(cache=True)
-def _account(used, peak, memory, c, delta):
-    """Chip.account: ``delta`` more bytes in use on chip ``c``; whether its memory is exceeded."""
-    n = used[c] + delta
-    used[c] = n
-    if n > peak[c]:
-        peak[c] = n
-        return n > memory[c]
-    return False
+    n_idle, idle_buf, idle_head, idle_len = ch[3], ch[7], ch[8], ch[9]
+    if n_idle[c]:
+        n_idle[c] -= 1
+        since = 0.0
+        if len(idle_buf):
+            since = idle_buf[c, idle_head[c]]
+            idle_head[c] = (idle_head[c] + 1) % idle_buf.shape[1]
+            idle_len[c] -= 1
+        _spush(ev[3], ev[4], ev[5], K, F[NOW], WAKE, c, since)
 
 
 @njit(cache=True)
@@ -135,18 +115,22 @@ def run(msg, grp, rt, lk, ch, ev, inst, upd, K, F, flags, latency):
     d0, d1, d1t, t_send, join, stale, kid, child_ptr, children, group = msg[:10]
     nbytes, inst_of, node_of, dh0, dh1 = msg[13], msg[14], msg[15], msg[16], msg[17]
     remaining, saves, pop_ref, ver_at = grp
-    rptr, h_then, h_x = rt[0], rt[5], rt[6]
+    rptr, h_lid, h_lat, h_bw, h_add, h_then, h_x = rt
+    free, link_busy, link_bytes = lk
     (nxt, qhead, qtail, n_idle, single, lazy_t, lazy_o, idle_buf, idle_head, idle_len, used, memory, spin,
      wake, receive, peak, busy, debt, updates) = ch
     HT, HF, HI, ST, SF, SI = ev
     live = inst[4]
     stash_node, muf1, ukind, ucost_d, ucost_b, version, st_n, st_v, chip_of_node = upd
+    fixed = len(msg[11]) > 0
+    occ_of, wire = msg[11], msg[12]
     receiving, waking, debts, training, mak, report_every, margin = flags
     n_messages = len(d0)
     scap, hcap = len(ST), len(HT)
     now = F[NOW]
     r = 0.0
     resume = K[RESUME]
+    events = 0  # counted here, added to K[EVENTS] as the call returns
     K[RESUME] = 0
     c, x, xf, oc, code, d = 0, NONE, 0.0, 0, 0, 0.0
     while True:
@@ -158,6 +142,7 @@ def run(msg, grp, rt, lk, ch, ev, inst, upd, K, F, flags, latency):
                     K[HN] = _hpush(HT, HF, HI, K[HN], F[EV_T], K[EV_O], K[EV_CODE], K[EV_C], K[EV_X], F[EV_F])
                 F[NOW] = now
                 K[STATUS] = GROW if K[NDONE] < report_every else REPORT
+                K[EVENTS] += events
                 return K[STATUS]
             # -- the earliest of the pending event, the heap's first and the FIFO's first ---------
             has = K[HAS_EV]
@@ -198,14 +183,22 @@ def run(msg, grp, rt, lk, ch, ev, inst, upd, K, F, flags, latency):
                 else:
                     _hsift(HT, HF, HI, K[HN], F[EV_T], K[EV_O], K[EV_CODE], K[EV_C], K[EV_X], F[EV_F])
             K[HAS_EV] = 0
-            K[EVENTS] += 1
+            events += 1
             F[NOW] = now
             K[CUR] = oc
             # -- the event ---------------------------------------------------------------------------
             if code == HOP:  # message c reaches hop x of its route
                 h = rptr[msg[10][c]] + x
+                lid, latency_h, bw = h_lid[h], h_lat[h], h_bw[h]
+                occ = occ_of[c] if fixed else wire[c] / bw
+                f = free[lid]
+                start = now if now >= f else f
+                free[lid] = start + occ
+                link_busy[lid] += occ
+                link_bytes[lid] += wire[c]
+                K[ORDER] += 1
                 K[HAS_EV] = 1
-                F[EV_T] = _reserve(msg, rt, lk, K, now, c, h)
+                F[EV_T] = now + (start - now + latency_h + occ if h_add[h] else start - now + latency_h)
                 K[EV_O], K[EV_CODE], K[EV_C], K[EV_X], F[EV_F] = K[ORDER], h_then[h], c, h_x[h], 0.0
                 continue
             if code == ARRIVE:  # message c reaches chip x
@@ -215,7 +208,12 @@ def run(msg, grp, rt, lk, ch, ev, inst, upd, K, F, flags, latency):
                 used[c] += nbytes[m]
                 _enqueue(nxt, qhead, qtail, c, m)
                 if n_idle[c]:
-                    xf = _unidle(ch, c)
+                    n_idle[c] -= 1
+                    xf = 0.0
+                    if waking:
+                        xf = idle_buf[c, idle_head[c]]
+                        idle_head[c] = (idle_head[c] + 1) % idle_buf.shape[1]
+                        idle_len[c] -= 1
                 elif lazy_o[c] < 0:
                     continue
                 elif lazy_t[c] < now or (lazy_t[c] == now and lazy_o[c] < oc):  # its completion has come up
@@ -243,10 +241,17 @@ def run(msg, grp, rt, lk, ch, ev, inst, upd, K, F, flags, latency):
                 c, r, x = K[OUT_C], F[OUT_R], NONE
                 now, oc = F[NOW], K[CUR]
                 g = stash_node[K[OUT_J]]
-                d = r if F[COST_NONE] else F[COST_D] + r
-                if _account(used, peak, memory, c, 0 if F[COST_NONE] else np.int64(F[COST_B])):
-                    K[STATUS], K[OUT_C] = OOM, c
-                    return OOM
+                if F[COST_NONE]:
+                    n, d = used[c], r
+                else:
+                    n, d = used[c] + np.int64(F[COST_B]), F[COST_D] + r
+                used[c] = n
+                if n > peak[c]:
+                    peak[c] = n
+                    if n > memory[c]:
+                        K[STATUS], K[OUT_C] = OOM, c
+                        K[EVENTS] += events
+                        return OOM
                 if not F[COST_NONE]:
                     version[g] += 1
             else:
@@ -254,12 +259,21 @@ def run(msg, grp, rt, lk, ch, ev, inst, upd, K, F, flags, latency):
                     if x >= 0:
                         k = kid[x]
                         if k >= 0:  # its one child (the instance's live messages are unchanged)
-                            _child(msg, rt, lk, ch, ev, K, F, c, k)
+                            if msg[10][k] < 0:
+                                _local(ch, ev, K, F, c, k, nbytes)
+                            else:
+                                K[SENT] += 1
+                                _send(msg, rt, lk, ev, K, now, k)
                         else:  # none or several
                             g = group[x]
                             a, b = child_ptr[g], child_ptr[g + 1]
                             for e in range(a, b):
-                                _child(msg, rt, lk, ch, ev, K, F, c, children[e])
+                                k = children[e]
+                                if msg[10][k] < 0:
+                                    _local(ch, ev, K, F, c, k, nbytes)
+                                else:
+                                    K[SENT] += 1
+                                    _send(msg, rt, lk, ev, K, now, k)
                             i = inst_of[x]
                             live[i] += b - a - 1
                             if not live[i]:
@@ -281,7 +295,18 @@ def run(msg, grp, rt, lk, ch, ev, inst, upd, K, F, flags, latency):
                     r = debt[c]
                     debt[c] = 0.0
                 g = join[m]
-                if g != UPDATE:  # a message (g: its join group, or -1, -2 for a group of one message)
+                if g == -1:  # a message alone in its group: it runs its step
+                    K[MESSAGES] += 1
+                    x = m
+                    d = d1[m] + r + t_send[m] if r else d1t[m]
+                    n = used[c] = used[c] + dh1[m]
+                    if n > peak[c]:
+                        peak[c] = n
+                        if n > memory[c]:
+                            K[STATUS], K[OUT_C] = OOM, c
+                            K[EVENTS] += events
+                            return OOM
+                elif g != UPDATE:
                     K[MESSAGES] += 1
                     left = 0
                     if g >= 0:
@@ -290,14 +315,17 @@ def run(msg, grp, rt, lk, ch, ev, inst, upd, K, F, flags, latency):
                     if left:  # a join buffers this input: nothing is sent
                         x = -1 - m
                         d = d0[m] + r
-                        over = _account(used, peak, memory, c, dh0[m])
-                    else:  # it runs its step
+                        n = used[c] = used[c] + dh0[m]
+                    else:
                         x = m
                         d = d1[m] + r + t_send[m] if r else d1t[m]
-                        over = _account(used, peak, memory, c, dh1[m])
-                    if over:
-                        K[STATUS], K[OUT_C] = OOM, c
-                        return OOM
+                        n = used[c] = used[c] + dh1[m]
+                    if n > peak[c]:
+                        peak[c] = n
+                        if n > memory[c]:
+                            K[STATUS], K[OUT_C] = OOM, c
+                            K[EVENTS] += events
+                            return OOM
                     if not left and stale[m]:  # Replay._staleness
                         g, nd = group[m], node_of[m]
                         if saves[g]:
@@ -315,12 +343,17 @@ def run(msg, grp, rt, lk, ch, ev, inst, upd, K, F, flags, latency):
                     if not muf1[g]:  # its node's ready stashes are the caller's: it costs the update
                         F[NOW], F[OUT_R] = now, r
                         K[CUR], K[OUT_C], K[OUT_J], K[STATUS] = oc, c, j, UPDATE_JOB
+                        K[EVENTS] += events
                         return UPDATE_JOB
                     u = ukind[j]
-                    d = ucost_d[u] + r
-                    if _account(used, peak, memory, c, ucost_b[u]):
-                        K[STATUS], K[OUT_C] = OOM, c
-                        return OOM
+                    n, d = used[c] + ucost_b[u], ucost_d[u] + r
+                    used[c] = n
+                    if n > peak[c]:
+                        peak[c] = n
+                        if n > memory[c]:
+                            K[STATUS], K[OUT_C] = OOM, c
+                            K[EVENTS] += events
+                            return OOM
                     version[g] += 1
             if d > 0:
                 busy[c] += d
@@ -334,4 +367,5 @@ def run(msg, grp, rt, lk, ch, ev, inst, upd, K, F, flags, latency):
                 break
     F[NOW] = now
     K[STATUS] = FINISHED
+    K[EVENTS] += events
     return FINISHED

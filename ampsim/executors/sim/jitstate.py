@@ -21,18 +21,13 @@ N_K, N_F = 22, 7
 
 
 @njit(cache=True)
-def _move(HT, HF, HI, i, j):
-    HT[i], HF[i] = HT[j], HF[j]
-    HI[i, 0], HI[i, 1], HI[i, 2], HI[i, 3] = HI[j, 0], HI[j, 1], HI[j, 2], HI[j, 3]
-
-
-@njit(cache=True)
 def _hpush(HT, HF, HI, n, t, o, code, c, x, f):
     i = n
     while i > 0:
         p = (i - 1) >> 1
         if t < HT[p] or (t == HT[p] and o < HI[p, 0]):
-            _move(HT, HF, HI, i, p)
+            HT[i], HF[i] = HT[p], HF[p]
+            HI[i, 0], HI[i, 1], HI[i, 2], HI[i, 3] = HI[p, 0], HI[p, 1], HI[p, 2], HI[p, 3]
             i = p
         else:
             break
@@ -53,7 +48,8 @@ def _hsift(HT, HF, HI, n, t, o, code, c, x, f):
         if b < n and (HT[b] < HT[a] or (HT[b] == HT[a] and HI[b, 0] < HI[a, 0])):
             a = b
         if HT[a] < t or (HT[a] == t and HI[a, 0] < o):
-            _move(HT, HF, HI, i, a)
+            HT[i], HF[i] = HT[a], HF[a]
+            HI[i, 0], HI[i, 1], HI[i, 2], HI[i, 3] = HI[a, 0], HI[a, 1], HI[a, 2], HI[a, 3]
             i = a
         else:
             break
@@ -83,26 +79,18 @@ def _enqueue(nxt, qhead, qtail, c, item):
 
 
 @njit(cache=True)
-def _unidle(ch, c):
-    """An idle unit of chip ``c`` wakes up: since when it had been idle (0.0 where waking up is free)."""
-    ch[3][c] -= 1
-    idle_buf, idle_head = ch[7], ch[8]
-    if not len(idle_buf):
-        return 0.0
-    since = idle_buf[c, idle_head[c]]
-    idle_head[c] = (idle_head[c] + 1) % idle_buf.shape[1]
-    ch[9][c] -= 1
-    return since
-
-
-@njit(cache=True)
 def _wake(ch, ev, K, F, c):
     """FastMachine._wake: an item has joined chip ``c``'s queue."""
-    lazy_t, lazy_o = ch[5], ch[6]
+    n_idle, lazy_t, lazy_o, idle_buf, idle_head, idle_len = ch[3], ch[5], ch[6], ch[7], ch[8], ch[9]
     HT, HF, HI, ST, SF, SI = ev
     now = F[NOW]
-    if ch[3][c]:
-        since = _unidle(ch, c)
+    if n_idle[c]:
+        n_idle[c] -= 1
+        since = 0.0
+        if len(idle_buf):
+            since = idle_buf[c, idle_head[c]]
+            idle_head[c] = (idle_head[c] + 1) % idle_buf.shape[1]
+            idle_len[c] -= 1
     elif lazy_o[c] < 0:
         return
     else:  # FastMachine._settle
