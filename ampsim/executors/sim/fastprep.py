@@ -81,6 +81,46 @@ def recording_arrays(rec: Recording, view: dict) -> dict:
     return got
 
 
+class Hops(NamedTuple):
+    """The hops of distinct routes, flat: route ``r``'s are ``ptr[r]:ptr[r + 1]``, each a link id, its
+    latency and bandwidth, whether the link's occupancy delays what comes next (``add``), what comes next
+    (``then``: HOP or ARRIVE) and the next hop's index in its route or the destination chip (``x``)."""
+
+    ptr: np.ndarray
+    lid: np.ndarray
+    lat: np.ndarray
+    bw: np.ndarray
+    add: np.ndarray
+    then: np.ndarray
+    x: np.ndarray
+
+    @classmethod
+    def of(cls, pairs: list[tuple[int, int]], paths: list[list[tuple[int, float, float]]], cut_through: bool) -> Hops:
+        """The routes of chip ``pairs`` from their ``paths`` ((link id, latency, bandwidth) per hop)."""
+        lengths = np.array([len(p) for p in paths], dtype=np.int64)
+        ptr = np.zeros(len(paths) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=ptr[1:])
+        flat = [h for p in paths for h in p]
+        lid = np.array([h[0] for h in flat], dtype=np.int64)
+        lat = np.array([h[1] for h in flat], dtype=np.float64)
+        bw = np.array([h[2] for h in flat], dtype=np.float64)
+        pos = np.arange(len(flat)) - np.repeat(ptr[:-1], lengths)
+        last = pos == np.repeat(lengths - 1, lengths)  # the last hop's link leads to the destination
+        dst = np.repeat(np.array([d for _, d in pairs], dtype=np.int64), lengths)
+        return cls(ptr, lid, lat, bw, last | (not cut_through), np.where(last, ARRIVE, HOP).astype(np.int64),
+                   np.where(last, dst, pos + 1))
+
+    def tuples(self) -> list[tuple]:
+        """The routes as tuples of hop tuples ``(lid, latency, bandwidth, add, then, x)`` (the Python loop's).
+        A hop's tuple depends only on its link and place: routes share them, so a big machine's replay
+        reads a few thousand small objects per message stream instead of one set per chip pair."""
+        shared: dict[tuple, tuple] = {}
+        hops = [shared.setdefault(h, h) for h in zip(self.lid.tolist(), self.lat.tolist(), self.bw.tolist(),
+                                                      self.add.tolist(), self.then.tolist(), self.x.tolist())]
+        ptr = self.ptr.tolist()
+        return [tuple(hops[a:b]) for a, b in zip(ptr, ptr[1:])]
+
+
 class Lists(NamedTuple):
     """A placement's per-message values as the Python loop indexes them (lists)."""
 
@@ -102,8 +142,8 @@ class Placed:
     d1t: np.ndarray
     t: np.ndarray
     occ: np.ndarray | None  # None: store-and-forward over links of different bandwidths (divide per hop)
-    route_id: np.ndarray  # per message, its route's index in ``routes`` (-1: none)
-    routes: list[tuple]  # the distinct routes, each a tuple of hops
+    route_id: np.ndarray  # per message, its route's index in ``hops_of`` (-1: none)
+    hops_of: Hops  # the distinct routes' hops
     per_chip: list[int]  # messages per chip
     stash_chip: list[int]  # the chip of each stash's update job
     hops: int  # links crossed by all the messages together (each hop is one link reservation)
@@ -114,8 +154,9 @@ class Placed:
     def lists(self) -> Lists:
         if self._lists is None:
             d0, d1 = self.d_lists or (self.d0.tolist(), self.d1.tolist())
-            by_id = np.empty(len(self.routes) + 1, dtype=object)  # route id -1 (none) is the last: None
-            for i, route in enumerate(self.routes):  # (one by one: numpy would unpack equal-length tuples)
+            routes = self.hops_of.tuples()
+            by_id = np.empty(len(routes) + 1, dtype=object)  # route id -1 (none) is the last: None
+            for i, route in enumerate(routes):  # (one by one: numpy would unpack equal-length tuples)
                 by_id[i] = route
             self._lists = Lists(d0, d1, d1 if self.d1t is self.d1 else self.d1t.tolist(), self.t.tolist(),
                                 by_id[self.route_id].tolist(), None if self.occ is None else self.occ.tolist())
@@ -151,7 +192,10 @@ def placement_arrays(rec: Recording, fast: dict, chip_of_node: list[int], specs:
 
     # step durations on each message's own chip (one numpy pass per distinct chip spec, cached)
     kinds: dict[tuple, int] = {}
-    spec_kind = np.array([kinds.setdefault(duration_key(s), len(kinds)) for s in specs], dtype=np.int64)
+    by_id: dict[int, int] = {}  # a machine's chips mostly share one spec object: its key is computed once
+    spec_kind = np.array([by_id[id(s)] if id(s) in by_id else
+                          by_id.setdefault(id(s), kinds.setdefault(duration_key(s), len(kinds))) for s in specs],
+                         dtype=np.int64)
     first_of_kind = {k: specs[i] for i, k in reversed(list(enumerate(spec_kind.tolist())))}
     used_kinds = np.unique(spec_kind[chip_node]).tolist() if n else [0]
     d_lists = None
@@ -198,38 +242,20 @@ def placement_arrays(rec: Recording, fast: dict, chip_of_node: list[int], specs:
     min_bw = np.ones(n)
     pair_min, pair_hops = np.ones(len(pair_src)), np.zeros(len(pair_src), dtype=np.int64)
     chip_pairs, inverse = np.unique(pair_src[pair_remote] * n_chips + pair_dst[pair_remote], return_inverse=True)
-    routes, mins, lengths, bws = [], [], [], set()
-    # a hop's tuple depends only on its link and place in the route: routes share them, so a big machine's
-    # replay reads a few thousand small objects per message stream instead of one set per chip pair
-    shared: dict[tuple[int, int], tuple] = {}
     pairs = [divmod(p, n_chips) for p in chip_pairs.tolist()]
-    for (_, dst), hops in zip(pairs, paths(pairs)):  # plain loops: thousands of pairs on a big machine
-        last = len(hops) - 1
-        hop, low = [], float("inf")
-        for i, (lid, lat, bw) in enumerate(hops):
-            key = (lid, i if i < last else -1)  # the last hop's link leads to its destination
-            h = shared.get(key)
-            if h is None:
-                h = shared[key] = ((lid, lat, bw, not cut_through, HOP, i + 1) if i < last else
-                                   (lid, lat, bw, True, ARRIVE, dst))
-            hop.append(h)
-            low = bw if bw < low else low
-            bws.add(bw)
-        routes.append(tuple(hop))
-        mins.append(low)
-        lengths.append(len(hops))
-    if routes:
+    hops = Hops.of(pairs, paths(pairs), cut_through)
+    if len(pairs):
         inverse = inverse.reshape(-1)
-        pair_min[pair_remote] = np.array(mins)[inverse]
-        pair_hops[pair_remote] = np.array(lengths)[inverse]
+        pair_min[pair_remote] = np.minimum.reduceat(hops.bw, hops.ptr[:-1])[inverse]
+        pair_hops[pair_remote] = np.diff(hops.ptr)[inverse]
         min_bw[kids] = pair_min[pair_of_kid]
         pair_id = np.full(len(pair_src), -1, dtype=np.int64)
         pair_id[pair_remote] = inverse
         route_id[kids] = pair_id[pair_of_kid]
     occ = None
-    if cut_through or len(bws) <= 1:
+    if cut_through or len(np.unique(hops.bw)) <= 1:
         occ = rec.wire / min_bw
-    return Placed(d0=d0, d1=d1, d1t=d1t, t=t, occ=occ, route_id=route_id, routes=routes,
+    return Placed(d0=d0, d1=d1, d1t=d1t, t=t, occ=occ, route_id=route_id, hops_of=hops,
                   per_chip=np.bincount(chip, minlength=n_chips).tolist(),
                   stash_chip=chip_node[rec.stash_node].tolist(), hops=int(pair_hops[pair_of_kid].sum()),
                   d_lists=d_lists)

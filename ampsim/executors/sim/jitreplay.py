@@ -96,15 +96,12 @@ class JitReplay(FastReplay):
         got = getattr(self, "_jit_placed", None)
         if got is not None and got[0] is placed:
             return got[1]
-        hops = [h for route in placed.routes for h in route]
-        rptr = np.zeros(len(placed.routes) + 1, dtype=np.int64)
-        np.cumsum([len(r) for r in placed.routes], out=rptr[1:])
+        hops = placed.hops_of
         arrays = {
             "d0": placed.d0, "d1": placed.d1, "d1t": placed.d1t, "t": placed.t,
             "route_id": placed.route_id, "occ": placed.occ if placed.occ is not None else np.zeros(0),
-            "rptr": rptr, "h_lid": _ints([h[0] for h in hops]), "h_lat": _floats([h[1] for h in hops]),
-            "h_bw": _floats([h[2] for h in hops]), "h_add": np.array([h[3] for h in hops], dtype=np.bool_),
-            "h_then": _ints([h[4] for h in hops]), "h_x": _ints([h[5] for h in hops]),
+            "rptr": hops.ptr, "h_lid": hops.lid, "h_lat": hops.lat, "h_bw": hops.bw, "h_add": hops.add,
+            "h_then": hops.then, "h_x": hops.x,
             "stash_chip": _ints(placed.stash_chip), "chip_of_node": _ints([c.index for c in self.chip_of]),
         }
         self._jit_placed = (placed, arrays)
@@ -161,9 +158,11 @@ class JitReplay(FastReplay):
         msg = (P["d0"], P["d1"], P["d1t"], P["t"], R["join"], R["stale"], R["kid"], R["child_ptr"], R["children"],
                R["group"], P["route_id"], P["occ"], R["wire"], R["nbytes"], R["inst_of"], R["node"], R["dh0"],
                R["dh1"])
-        grp = (_ints(self.remaining), R["saves"], R["pop_ref"], _ints(self.ver_at))
+        # Replay.start's per-call counters (a join's inputs to come, the version a group saw, the live
+        # messages per instance) made from the recording's arrays, not its lists
+        grp = (self.rec.size.astype(np.int64), R["saves"], R["pop_ref"], np.zeros(len(self.rec.size), np.int64))
         rt = (P["rptr"], P["h_lid"], P["h_lat"], P["h_bw"], P["h_add"], P["h_then"], P["h_x"])
-        live = _ints(self.live)
+        live = np.zeros(len(self.live), dtype=np.int64)
         inst = (R["root_ptr"], R["roots"], R["stash_ptr"], P["stash_chip"], live, n_messages)
         version = _ints(self.version)
         st_n, st_v = np.zeros(R["n_stale"], dtype=np.int64), np.zeros(R["n_stale"], dtype=np.int64)
