@@ -1,26 +1,28 @@
-"""What :class:`~ampsim.executors.sim.fastloop.FastReplay` looks up per message, built once per recording and
-placement with numpy, so its loop indexes flat lists and does no cost arithmetic.
+"""What the replay's own loops look up per message, built once per recording and placement with numpy, so
+a loop indexes flat arrays and does no cost arithmetic.
 
-Two layers, both plain lists indexed by message ``m``:
+Two layers, indexed by message ``m``:
 
 * per recording (:func:`recording_arrays`, cached on the recording's replay view and shared by every
   executor replaying it): ``join[m]`` (the group of a join's input; for a group of one message, which
   always runs its step, -2 if it saves or pops a parameter version, else -1; then -3 for each stash's
-  update job), ``stale[m]`` (the group
-  saves or pops one), ``kid[m]`` (the one child of ``m``'s group, or -1 if it has none or several: then
-  ``kids[m]`` lists them) and ``dh0[m]``,
-  ``dh1[m]`` (the change in its chip's memory in use when it is taken off the queue and buffered or run:
-  held bytes less its payload); ``ukind[j]`` (stash ``j``'s update: equal ids, equal node and profile,
-  so equal cost on one placement); and the distinct (sender node, receiver node) pairs of the children,
-  so a placement routes each pair once instead of sorting every message's chips;
-* per placement and machine (:func:`placement_arrays`): the step durations on the chip of ``m``
-  (``d0`` buffered by a join, ``d1`` running the step, ``d1t`` = ``d1`` plus the remote-send cost of the
-  group's sends, ``t`` that cost alone), ``route[m]`` (the hops ``m`` crosses from its sender's chip, or
-  ``None`` for a message that stays on its chip or is a root; a hop is ``(link id, latency, bandwidth,
-  whether the link's occupancy delays what comes next, what comes next: HOP or ARRIVE, the next hop's
-  index or the destination chip)``; one tuple per chip pair, shared by its messages) and ``occ[m]`` (how
-  long it occupies each link: ``wire / min bandwidth`` for cut-through, ``wire / bandwidth`` where every
-  link has the same); per stash the chip of its update job; the hops of all messages together.
+  update job), ``stale[m]`` (the group saves or pops one), ``kid[m]`` (the one child of ``m``'s group, or
+  -1 if it has none or several: then ``kids[m]`` lists them) and ``dh0[m]``, ``dh1[m]`` (the change in its
+  chip's memory in use when it is taken off the queue and buffered or run: held bytes less its payload);
+  ``ukind[j]`` (stash ``j``'s update: equal ids, equal node and profile, so equal cost on one placement);
+  and the distinct (sender node, receiver node) pairs of the children, so a placement routes each pair
+  once instead of sorting every message's chips;
+* per placement and machine (:func:`placement_arrays`, a :class:`Placed` of numpy arrays): the step
+  durations on the chip of ``m`` (``d0`` buffered by a join, ``d1`` running the step, ``d1t`` = ``d1``
+  plus the remote-send cost of the group's sends, ``t`` that cost alone), ``route_id[m]`` (its route
+  among the placement's distinct chip-to-chip routes, -1 for a message that stays on its chip or is a
+  root), the routes' hops flat (:class:`Hops`: per hop its link id, latency, bandwidth, whether the link's
+  occupancy delays what comes next, what comes next (HOP or ARRIVE), the next hop's index or the
+  destination chip) and ``occ[m]`` (how long it occupies each link: ``wire / min bandwidth`` for
+  cut-through, ``wire / bandwidth`` where every link has the same); per stash the chip of its update job;
+  the hops of all messages together. The compiled loop (:mod:`~ampsim.executors.sim.jitkernel`) reads
+  the arrays; :meth:`Placed.lists` turns them into the Python loop's lists (a route as a tuple of hop
+  tuples, shared by its messages) on first use.
 
 Link ids are dense over the machine's directed links (:func:`link_table`, read once per executor).
 

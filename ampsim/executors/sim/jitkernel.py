@@ -7,14 +7,21 @@ set-aside completions): every event is scheduled, ordered and processed as there
 operations in the same order, so its simulated results are the Python loop's bit for bit (the tests run
 both against the full run). What differs is only the representation:
 
-* events: a binary heap in three parallel arrays (``HT`` time, ``HF`` an idle unit's since-time, ``HI``
-  order, code, chip or message, item) and the FIFO of events due now as a ring (``ST``, ``SF``, ``SI``);
+* events: a binary heap in ``E``, a row of floats per event (time, order, code, chip or message, item, an
+  idle unit's since-time: one cache line, where parallel arrays cost one each), and the FIFO of events
+  due now as a ring of such rows (``S``); the integers are exact in a float (below 2**53);
   an item of ``None`` (a completion that released nothing) is :data:`NONE`;
 * a chip's queue: a linked list through ``nxt`` (an item, message ``m`` or ``n_messages + j`` for stash
   ``j``'s update job, is on at most one queue at a time); a set-aside completion's key in ``lazy_t`` /
   ``lazy_o`` (order -1: none); since when each idle unit has been idle, a ring per chip;
 * the scalars the Python loop keeps as locals or attributes between events live in ``K`` (ints) and ``F``
   (floats), so a call can stop at an event boundary and the next carry on.
+
+Why the steps are written out in :func:`run` (a link reservation for a send and for a hop, a child queued
+or sent in two places, the memory check in four), as the Python loop writes them: numba passes the state
+tuples to a helper by value, and folding those steps into helpers made the loop 3–5× slower (measured on
+the 64-layer chain on a ring of 4, 7–9 ms → 46–58 ms per call); the helpers it does call run once per
+instance or per wake-up (:mod:`~ampsim.executors.sim.jitstate`).
 
 A call returns :data:`FINISHED` when no event is left, or stops early: :data:`GROW` (an event store may
 fill up during the next event: the caller enlarges them), :data:`REPORT` (completions to pass to a
@@ -90,7 +97,7 @@ def _send(msg, rt, lk, ev, K, now, k):
     link_bytes[lid] += wire[k]
     K[ORDER] += 1
     t = now + (start - now + latency + occ if h_add[h] else start - now + latency)
-    K[HN] = _hpush(ev[0], ev[1], ev[2], K[HN], t, K[ORDER], h_then[h], k, h_x[h], 0.0)
+    K[HN] = _hpush(ev[0], K[HN], t, K[ORDER], h_then[h], k, h_x[h], 0.0)
 
 
 @njit(cache=True)
@@ -106,7 +113,7 @@ def _local(ch, ev, K, F, c, k, nbytes):
             since = idle_buf[c, idle_head[c]]
             idle_head[c] = (idle_head[c] + 1) % idle_buf.shape[1]
             idle_len[c] -= 1
-        _spush(ev[3], ev[4], ev[5], K, F[NOW], WAKE, c, since)
+        _spush(ev[1], K, F[NOW], WAKE, c, since)
 
 
 @njit(cache=True)
@@ -119,14 +126,14 @@ def run(msg, grp, rt, lk, ch, ev, inst, upd, K, F, flags, latency):
     free, link_busy, link_bytes = lk
     (nxt, qhead, qtail, n_idle, single, lazy_t, lazy_o, idle_buf, idle_head, idle_len, used, memory, spin,
      wake, receive, peak, busy, debt, updates) = ch
-    HT, HF, HI, ST, SF, SI = ev
+    E, S = ev
     live = inst[4]
     stash_node, muf1, ukind, ucost_d, ucost_b, version, st_n, st_v, chip_of_node = upd
     fixed = len(msg[11]) > 0
     occ_of, wire = msg[11], msg[12]
     receiving, waking, debts, training, mak, report_every, margin = flags
     n_messages = len(d0)
-    scap, hcap = len(ST), len(HT)
+    scap, hcap = len(S), len(E)
     now = F[NOW]
     r = 0.0
     resume = K[RESUME]
@@ -139,7 +146,7 @@ def run(msg, grp, rt, lk, ch, ev, inst, upd, K, F, flags, latency):
             if K[HN] + margin >= hcap or K[SN] + margin >= scap or K[NDONE] >= report_every:
                 if K[HAS_EV]:  # the pending event joins the heap (the earliest of all is taken alike)
                     K[HAS_EV] = 0
-                    K[HN] = _hpush(HT, HF, HI, K[HN], F[EV_T], K[EV_O], K[EV_CODE], K[EV_C], K[EV_X], F[EV_F])
+                    K[HN] = _hpush(E, K[HN], F[EV_T], K[EV_O], K[EV_CODE], K[EV_C], K[EV_X], F[EV_F])
                 F[NOW] = now
                 K[STATUS] = GROW if K[NDONE] < report_every else REPORT
                 K[EVENTS] += events
@@ -149,39 +156,39 @@ def run(msg, grp, rt, lk, ch, ev, inst, upd, K, F, flags, latency):
             src = 0  # 0: the pending event, 1: the heap's first, 2: the FIFO's first
             if K[SN]:
                 s = K[SH]
-                st, so = ST[s], SI[s, 0]
-                heap_first = K[HN] > 0 and (HT[0] < st or (HT[0] == st and HI[0, 0] < so))
+                st, so = S[s, 0], S[s, 1]
+                heap_first = K[HN] > 0 and (E[0, 0] < st or (E[0, 0] == st and E[0, 1] < so))
                 if not has:
                     src = 1 if heap_first else 2
                 elif (st < F[EV_T] or (st == F[EV_T] and so < K[EV_O])) and not heap_first:
-                    K[HN] = _hpush(HT, HF, HI, K[HN], F[EV_T], K[EV_O], K[EV_CODE], K[EV_C], K[EV_X], F[EV_F])
+                    K[HN] = _hpush(E, K[HN], F[EV_T], K[EV_O], K[EV_CODE], K[EV_C], K[EV_X], F[EV_F])
                     src = 2
-                elif K[HN] > 0 and (HT[0] < F[EV_T] or (HT[0] == F[EV_T] and HI[0, 0] < K[EV_O])):
+                elif K[HN] > 0 and (E[0, 0] < F[EV_T] or (E[0, 0] == F[EV_T] and E[0, 1] < K[EV_O])):
                     src = 3  # heappushpop: the heap's first out, the pending event in
             elif not has:
                 if K[HN] == 0:
                     break
                 src = 1
-            elif K[HN] > 0 and (HT[0] < F[EV_T] or (HT[0] == F[EV_T] and HI[0, 0] < K[EV_O])):
+            elif K[HN] > 0 and (E[0, 0] < F[EV_T] or (E[0, 0] == F[EV_T] and E[0, 1] < K[EV_O])):
                 src = 3
             if src == 0:
                 now, oc, code, c, x, xf = F[EV_T], K[EV_O], K[EV_CODE], K[EV_C], K[EV_X], F[EV_F]
             elif src == 2:
                 s = K[SH]
-                now, xf = ST[s], SF[s]
-                oc, code, c, x = SI[s, 0], SI[s, 1], SI[s, 2], SI[s, 3]
+                now, xf = S[s, 0], S[s, 5]
+                oc, code, c, x = np.int64(S[s, 1]), np.int64(S[s, 2]), np.int64(S[s, 3]), np.int64(S[s, 4])
                 K[SH] = (s + 1) % scap
                 K[SN] -= 1
             else:
-                now, xf = HT[0], HF[0]
-                oc, code, c, x = HI[0, 0], HI[0, 1], HI[0, 2], HI[0, 3]
+                now, xf = E[0, 0], E[0, 5]
+                oc, code, c, x = np.int64(E[0, 1]), np.int64(E[0, 2]), np.int64(E[0, 3]), np.int64(E[0, 4])
                 if src == 1:
                     K[HN] -= 1
                     n = K[HN]
                     if n:
-                        _hsift(HT, HF, HI, n, HT[n], HI[n, 0], HI[n, 1], HI[n, 2], HI[n, 3], HF[n])
+                        _hsift(E, n, E[n, 0], E[n, 1], E[n, 2], E[n, 3], E[n, 4], E[n, 5])
                 else:
-                    _hsift(HT, HF, HI, K[HN], F[EV_T], K[EV_O], K[EV_CODE], K[EV_C], K[EV_X], F[EV_F])
+                    _hsift(E, K[HN], F[EV_T], K[EV_O], K[EV_CODE], K[EV_C], K[EV_X], F[EV_F])
             K[HAS_EV] = 0
             events += 1
             F[NOW] = now
@@ -220,11 +227,11 @@ def run(msg, grp, rt, lk, ch, ev, inst, upd, K, F, flags, latency):
                     xf = lazy_t[c]
                     lazy_o[c] = -1
                 else:  # it comes up later and serves the queue
-                    K[HN] = _hpush(HT, HF, HI, K[HN], lazy_t[c], lazy_o[c], DONE, c, NONE, 0.0)
+                    K[HN] = _hpush(E, K[HN], lazy_t[c], lazy_o[c], DONE, c, NONE, 0.0)
                     lazy_o[c] = -1
                     continue
-                if K[SN] or (K[HN] > 0 and HT[0] <= now):  # else its wake-up is the next event: run it now
-                    _spush(ST, SF, SI, K, now, WAKE, c, xf)
+                if K[SN] or (K[HN] > 0 and E[0, 0] <= now):  # else its wake-up is the next event: run it now
+                    _spush(S, K, now, WAKE, c, xf)
                     continue
                 code = WAKE
             if code == WAKE:

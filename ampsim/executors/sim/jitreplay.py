@@ -168,8 +168,7 @@ class JitReplay(FastReplay):
         st_n, st_v = np.zeros(R["n_stale"], dtype=np.int64), np.zeros(R["n_stale"], dtype=np.int64)
         upd = (R["stash_node"], muf1, R["ukind"], ucost_d, ucost_b, version, st_n, st_v, P["chip_of_node"])
         cap = R["margin"] + 1 + self.first_capacity
-        ev = (np.zeros(cap), np.zeros(cap), np.zeros((cap, 4), dtype=np.int64),
-              np.zeros(cap), np.zeros(cap), np.zeros((cap, 4), dtype=np.int64))
+        ev = (_rows(cap), _rows(cap))
         K, F = np.zeros(js.N_K, dtype=np.int64), np.zeros(js.N_F)
         K[js.ORDER], K[js.LEVEL], K[js.PENDING] = self.order, self.level, self.pending
         K[js.NEXT] = getattr(self, "next", js.FINAL)
@@ -271,15 +270,20 @@ def _count_staleness(staleness: list, nodes: np.ndarray, values: np.ndarray) -> 
 
 def _grown(ev: tuple, K: np.ndarray, margin: int) -> tuple:
     """The event stores, each at least twice the size it needs for the next event."""
-    HT, HF, HI, ST, SF, SI = ev
+    E, S = ev
     hn, sh, sn = int(K[js.HN]), int(K[js.SH]), int(K[js.SN])
-    hcap, scap = max(len(HT), 2 * (hn + margin)), max(len(ST), 2 * (sn + margin))
-    if hcap > len(HT):
-        HT, HF, HI = (np.concatenate([a, np.zeros((hcap - len(a),) + a.shape[1:], a.dtype)]) for a in (HT, HF, HI))
-    if scap > len(ST):
-        order = (sh + np.arange(sn)) % len(ST)
-        ST2, SF2, SI2 = np.zeros(scap), np.zeros(scap), np.zeros((scap, 4), dtype=np.int64)
-        ST2[:sn], SF2[:sn], SI2[:sn] = ST[order], SF[order], SI[order]
-        ST, SF, SI = ST2, SF2, SI2
+    if 2 * (hn + margin) > len(E):
+        E = np.concatenate([E, _rows(2 * (hn + margin) - len(E))])
+    if 2 * (sn + margin) > len(S):
+        S2 = _rows(2 * (sn + margin))
+        S2[:sn] = S[(sh + np.arange(sn)) % len(S)]
+        S = S2
         K[js.SH] = 0
-    return HT, HF, HI, ST, SF, SI
+    return E, S
+
+
+def _rows(n: int) -> np.ndarray:
+    """Room for ``n`` events: 8 floats each, a 64-byte row aligned to a cache line."""
+    buf = np.zeros((n + 1) * 8)
+    skip = (-buf.ctypes.data % 64) // 8
+    return buf[skip:skip + n * 8].reshape(n, 8)

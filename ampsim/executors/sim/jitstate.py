@@ -21,50 +21,49 @@ N_K, N_F = 22, 7
 
 
 @njit(cache=True)
-def _hpush(HT, HF, HI, n, t, o, code, c, x, f):
+def _hpush(E, n, t, o, code, c, x, f):
+    """Push an event onto the heap of ``n`` events in ``E`` (a row each: time, order, code, c, x, f, so one
+    event is one cache line; four children per event, half the levels of a binary heap); returns the new
+    size."""
     i = n
     while i > 0:
-        p = (i - 1) >> 1
-        if t < HT[p] or (t == HT[p] and o < HI[p, 0]):
-            HT[i], HF[i] = HT[p], HF[p]
-            HI[i, 0], HI[i, 1], HI[i, 2], HI[i, 3] = HI[p, 0], HI[p, 1], HI[p, 2], HI[p, 3]
+        p = (i - 1) >> 2
+        if t < E[p, 0] or (t == E[p, 0] and o < E[p, 1]):
+            for k in range(6):
+                E[i, k] = E[p, k]
             i = p
         else:
             break
-    HT[i], HF[i] = t, f
-    HI[i, 0], HI[i, 1], HI[i, 2], HI[i, 3] = o, code, c, x
+    E[i, 0], E[i, 1], E[i, 2], E[i, 3], E[i, 4], E[i, 5] = t, o, code, c, x, f
     return n + 1
 
 
 @njit(cache=True)
-def _hsift(HT, HF, HI, n, t, o, code, c, x, f):
+def _hsift(E, n, t, o, code, c, x, f):
     """Put (t, o, code, c, x, f) at the root of a heap of ``n`` and sift it down."""
     i = 0
     while True:
-        a = 2 * i + 1
+        a = 4 * i + 1  # the first of up to four children: the smallest of them
         if a >= n:
             break
-        b = a + 1
-        if b < n and (HT[b] < HT[a] or (HT[b] == HT[a] and HI[b, 0] < HI[a, 0])):
-            a = b
-        if HT[a] < t or (HT[a] == t and HI[a, 0] < o):
-            HT[i], HF[i] = HT[a], HF[a]
-            HI[i, 0], HI[i, 1], HI[i, 2], HI[i, 3] = HI[a, 0], HI[a, 1], HI[a, 2], HI[a, 3]
+        for b in range(a + 1, min(a + 4, n)):
+            if E[b, 0] < E[a, 0] or (E[b, 0] == E[a, 0] and E[b, 1] < E[a, 1]):
+                a = b
+        if E[a, 0] < t or (E[a, 0] == t and E[a, 1] < o):
+            for k in range(6):
+                E[i, k] = E[a, k]
             i = a
         else:
             break
-    HT[i], HF[i] = t, f
-    HI[i, 0], HI[i, 1], HI[i, 2], HI[i, 3] = o, code, c, x
+    E[i, 0], E[i, 1], E[i, 2], E[i, 3], E[i, 4], E[i, 5] = t, o, code, c, x, f
 
 
 @njit(cache=True)
-def _spush(ST, SF, SI, K, t, code, c, f):
-    """An event due now, with the next order, at the FIFO's tail."""
+def _spush(S, K, t, code, c, f):
+    """An event due now, with the next order, at the FIFO's tail (a ring of rows as the heap's)."""
     K[ORDER] += 1
-    cap = len(ST)
-    i = (K[SH] + K[SN]) % cap
-    ST[i], SF[i] = t, f
-    SI[i, 0], SI[i, 1], SI[i, 2], SI[i, 3] = K[ORDER], code, c, 0
+    i = (K[SH] + K[SN]) % len(S)
+    S[i, 0], S[i, 1], S[i, 2], S[i, 3], S[i, 4], S[i, 5] = t, K[ORDER], code, c, 0, f
     K[SN] += 1
 
 
@@ -82,7 +81,7 @@ def _enqueue(nxt, qhead, qtail, c, item):
 def _wake(ch, ev, K, F, c):
     """FastMachine._wake: an item has joined chip ``c``'s queue."""
     n_idle, lazy_t, lazy_o, idle_buf, idle_head, idle_len = ch[3], ch[5], ch[6], ch[7], ch[8], ch[9]
-    HT, HF, HI, ST, SF, SI = ev
+    E, S = ev
     now = F[NOW]
     if n_idle[c]:
         n_idle[c] -= 1
@@ -97,10 +96,10 @@ def _wake(ch, ev, K, F, c):
         t, lo = lazy_t[c], lazy_o[c]
         lazy_o[c] = -1
         if t > now or (t == now and lo > K[CUR]):
-            K[HN] = _hpush(HT, HF, HI, K[HN], t, lo, DONE, c, NONE, 0.0)
+            K[HN] = _hpush(E, K[HN], t, lo, DONE, c, NONE, 0.0)
             return
         since = t
-    _spush(ST, SF, SI, K, now, WAKE, c, since)
+    _spush(S, K, now, WAKE, c, since)
 
 
 @njit(cache=True)
@@ -116,14 +115,14 @@ def _completed(ch, ev, inst, K, F, i, training, mak):
                 _wake(ch, ev, K, F, c)
     K[NDONE] += 1
     K[LEVEL] += 1  # free_slot
-    _spush(ev[3], ev[4], ev[5], K, F[NOW], PUT, 0, 0.0)
+    _spush(ev[1], K, F[NOW], PUT, 0, 0.0)
 
 
 @njit(cache=True)
 def _complete(ch, ev, inst, K, F, i, training, mak, latency):
     if latency:
         K[ORDER] += 1
-        K[HN] = _hpush(ev[0], ev[1], ev[2], K[HN], F[NOW] + latency, K[ORDER], LEARN, i, 0, 0.0)
+        K[HN] = _hpush(ev[0], K[HN], F[NOW] + latency, K[ORDER], LEARN, i, 0, 0.0)
     else:
         _completed(ch, ev, inst, K, F, i, training, mak)
 
@@ -132,7 +131,7 @@ def _complete(ch, ev, inst, K, F, i, training, mak, latency):
 def _request(ev, K, F, amount):
     if K[LEVEL] >= amount:
         K[LEVEL] -= amount
-        _spush(ev[3], ev[4], ev[5], K, F[NOW], GET, 0, 0.0)
+        _spush(ev[1], K, F[NOW], GET, 0, 0.0)
     else:
         K[PENDING] = amount
 
@@ -165,4 +164,4 @@ def _control(ch, ev, inst, msg_node, nbytes, chip_of_node, K, F, code, i, traini
     elif K[PENDING] and K[LEVEL] >= K[PENDING]:  # PUT
         K[LEVEL] -= K[PENDING]
         K[PENDING] = 0
-        _spush(ev[3], ev[4], ev[5], K, F[NOW], GET, 0, 0.0)
+        _spush(ev[1], K, F[NOW], GET, 0, 0.0)
