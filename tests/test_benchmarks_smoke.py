@@ -40,7 +40,8 @@ EXPECTED: dict[str, tuple[tuple[str, ...], str, bool]] = {
              "load"), "trees_per_s", True),
     "replay": (("case", "chips", "instances", "messages", "full_wall_s", "record_wall_s", "replay_wall_s",
                 "replay_over_full", "goal", "same_time", "messages_per_wall_s", "wall_us_per_message",
-                "relative_to_fastest", "series", "busy_chips", "hops_per_message", "wall_us_per_hop", "note",
+                "relative_to_fastest", "series", "busy_chips", "hops_per_message", "wall_us_per_hop",
+                "loop_us_per_message", "loop_relative_to_fastest", "events_per_message", "loop_ns_per_event", "note",
                 "machine", "load"), "messages_per_wall_s", True),
     "scaling": (("workers", "groups", "mak", "sync", "instances", "measured_instances_per_s", "simulated_instances_per_s",
                  "error_pct", "measured_speedup", "simulated_speedup", "measured_efficiency", "controller_cpu_s",
@@ -142,3 +143,14 @@ def test_scaling_from_a_folder_without_measurements_is_one_line(tmp_path: Path) 
                            str(tmp_path / "out")], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
     assert proc.stderr.startswith("bench_scaling: error: ") and proc.stderr.count("\n") == 1, proc.stderr
+
+
+def test_the_replay_chains_ran_on_the_compiled_loop(quick_run: tuple[subprocess.CompletedProcess[str], Path]) -> None:
+    """Every chain row times the compiled loop apart from the call's setup (its events counted)."""
+    _, out = quick_run
+    _, rows = _rows(out / "replay.csv")
+    chains = [r for r in rows if r["case"].startswith("chain")]
+    assert chains
+    for r in chains:
+        assert float(r["loop_ns_per_event"]) > 0 and 2 <= float(r["events_per_message"]) <= 5, r
+        assert float(r["loop_us_per_message"]) <= float(r["wall_us_per_message"]), r
