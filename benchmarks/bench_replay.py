@@ -3,7 +3,8 @@ run. Writes results/bench/replay.csv.
 
 * ``sst``: the SST Tree-LSTM (300 trees, the experiment's model), an 8×8 torus, mak = 16: wall time of the
   full simulated run, of recording the trees once, and of the replay; ``replay_over_full`` (goal ≤ 0.1).
-  ``same_time`` says the replay's simulated time equals the full run's (it must).
+  ``same_time`` says the replay's simulated time equals the full run's (it must). The note times the Python
+  loop the compiled one copies (``JitReplay.compiled = False``) on the same trees, side by side.
 * ``chain`` rows: chains of tiny Linear+ReLU nodes (width 16, one row per message, two nodes per layer),
   mak = 8 (unless said), placed round robin (or, for the replica groups, one run of chips per group):
   simulated messages per wall second in the replay (goal ≥ 100,000) and wall µs per message, which should
@@ -24,6 +25,10 @@ run. Writes results/bench/replay.csv.
     machine, but as many events wait in the event queue as instances are in flight, and a heap's cost
     grows with its size (``bench_event_queue``).
 
+  ``loop_us_per_message`` is the compiled loop's own time per message (the call less its setup: recording
+  lookup, per-placement arrays, update costs, the state handed over and back), ``events_per_message`` the
+  events it processed per message and ``loop_ns_per_event`` what each cost; ``loop_relative_to_fastest``
+  compares the loop alone within a series.
   Columns ``busy_chips``, ``hops_per_message`` (links crossed, summed over messages ÷ messages) and
   ``wall_us_per_hop`` (wall µs per message-hop) say what each case asked of the simulator;
   ``relative_to_fastest`` compares µs per message within a ``series``. The per-hop figure separates a
@@ -45,6 +50,7 @@ from ampsim.config import load_config, parse_override
 from ampsim.errors import DataError
 from ampsim.executors import make_executor
 from ampsim.executors.sim import SimExecutor
+from ampsim.executors.sim.jitreplay import JitReplay
 from ampsim.executors.sim.recording_cache import clear_memory, obtain
 from ampsim.hardware.parse import load_system
 from ampsim.placement import Profile, place
@@ -115,7 +121,7 @@ def sst(trees: int, repeats: int, quick: bool, packet_bytes: int = 0) -> dict:
     t0 = time.perf_counter()
     obtain(p.task.model, batch, context=p.recording_context, use_folder=False)
     record_s = time.perf_counter() - t0
-    full = replayed = first = float("inf")
+    full = replayed = first = python_loop = float("inf")
     for _ in range(repeats):  # alternate, keep the best of each: both see the same machine noise
         ex = make_executor(plan(_sst_config(trees, *link)))
         t0 = time.perf_counter()
@@ -128,7 +134,13 @@ def sst(trees: int, repeats: int, quick: bool, packet_bytes: int = 0) -> dict:
         if first == float("inf"):
             first = t
         replayed = min(replayed, t)
-    note = f"first replay {first:.3f} s (builds the recording's lists once per process)"
+        with mock.patch.object(JitReplay, "compiled", False):  # the Python loop the compiled one copies
+            px = make_executor(plan(_sst_config(trees, "executor.numerics=false", *link)))
+            t0 = time.perf_counter()
+            px.train(batch)
+            python_loop = min(python_loop, time.perf_counter() - t0)
+    note = (f"first replay {first:.3f} s (builds the recording's lists once per process); the Python loop "
+            f"{python_loop:.3f} s, same simulated time: {px.time_s == t_full}")
     if packet_bytes:
         with mock.patch("ampsim.executors.sim.executor.supports", lambda *_: False):
             sx = make_executor(plan(_sst_config(trees, "executor.numerics=false", *link)))
