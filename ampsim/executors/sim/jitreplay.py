@@ -54,6 +54,7 @@ class JitReplay(FastReplay):
         #: wall seconds spent in the kernel and events it processed, over this executor's calls (benchmarks)
         self.kernel_wall_s = 0.0
         self.kernel_events = 0
+        self._jit_placed: tuple[Placed, dict] | None = None  # the last placement's arrays
 
     def loop(self) -> None:
         if not (self.compiled and not self.ex.network.packet_bytes
@@ -93,7 +94,7 @@ class JitReplay(FastReplay):
         return got
 
     def _placement_arrays(self, placed: Placed) -> dict:
-        got = getattr(self, "_jit_placed", None)
+        got = self._jit_placed
         if got is not None and got[0] is placed:
             return got[1]
         hops = placed.hops_of
