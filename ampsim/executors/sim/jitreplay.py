@@ -15,9 +15,11 @@ kernel copies and runs where the kernel does not: packet-switched links, or ``Ji
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections import Counter, deque
+from types import ModuleType
 
 import numpy as np
 
@@ -26,13 +28,25 @@ from ampsim.executors.sim.fastprep import Placed
 from ampsim.executors.sim.replay import gc_paused
 from ampsim.ir.param import ParamNode
 
-try:
-    from ampsim.executors.sim import jitkernel as jk
-    from ampsim.executors.sim import jitstate as js
-except ImportError:  # numba missing: the Python loop runs
-    jk = js = None  # type: ignore[assignment]
-
 NO_REPORT = 1 << 62
+log = logging.getLogger(__name__)
+#: the compiled kernel's modules, imported on first use (:func:`_load_kernel`): importing numba takes about
+#: a second, which every process that only imports the simulator (the CLI, a sweep's parent) would pay
+jk: ModuleType | None = None
+js: ModuleType | None = None
+
+
+def _load_kernel() -> bool:
+    """Import the kernel (once); False where numba is missing (the Python loop runs)."""
+    global jk, js
+    if jk is None:
+        try:
+            from ampsim.executors.sim import jitkernel, jitstate
+        except ImportError:
+            log.info("numba is not installed: the replay runs its Python loop")
+            return False
+        jk, js = jitkernel, jitstate
+    return True
 
 
 def _ints(values) -> np.ndarray:
@@ -45,7 +59,7 @@ def _floats(values) -> np.ndarray:
 
 class JitReplay(FastReplay):
     #: run the compiled kernel where it applies (tests switch it off to run the Python loop)
-    compiled = jk is not None and os.environ.get("AMPSIM_COMPILED", "1") != "0"
+    compiled = os.environ.get("AMPSIM_COMPILED", "1") != "0"
     #: room in the event stores at the start of a call (beyond what one event may push); they grow as needed
     first_capacity = 256
 
@@ -59,7 +73,7 @@ class JitReplay(FastReplay):
     def loop(self) -> None:
         if not (self.compiled and not self.ex.network.packet_bytes
                 and all(type(c.param_bytes + c.held_bytes + c.queued_bytes + c.peak_bytes) is int
-                        for c in self.ex.chips)):
+                        for c in self.ex.chips) and _load_kernel()):
             super().loop()
             return
         with gc_paused():
