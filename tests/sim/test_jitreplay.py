@@ -6,6 +6,9 @@ from."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from test_replay import HW, PLACE, UNMEASURED, assert_same_timing, random_machine
@@ -81,3 +84,10 @@ def test_a_progress_callback_hears_of_every_completion(statuses):
     heard: list[int] = []
     ex.train(insts(250), on_done=heard.append)
     assert sum(heard) == 250 and len(heard) > 1 and jitkernel.REPORT in statuses
+
+
+def test_importing_the_simulator_does_not_import_numba():
+    """numba costs about a second to import: only a replay that runs the kernel pays it."""
+    code = "import sys, ampsim.cli, ampsim.executors.sim; print('numba' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
