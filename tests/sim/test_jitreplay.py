@@ -6,6 +6,7 @@ from."""
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 
@@ -14,6 +15,7 @@ import pytest
 from test_replay import HW, PLACE, UNMEASURED, assert_same_timing, random_machine
 from timeline_kit import insts, system, weight_model
 
+from ampsim.errors import RunError
 from ampsim.executors.sim import SimExecutor, jitkernel
 from ampsim.executors.sim.jitreplay import JitReplay
 from ampsim.hardware.parse import load_system
@@ -91,3 +93,21 @@ def test_importing_the_simulator_does_not_import_numba():
     code = "import sys, ampsim.cli, ampsim.executors.sim; print('numba' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_the_kernel_stops_where_a_chip_runs_out_of_memory_and_the_error_is_the_full_runs(statuses):
+    free = SimExecutor(weight_model(("a", 1e6), ("b", 2e6)), system(), {**PLACE, "w": 0}, mak=8)
+    free.train(insts(40))
+    c0 = free.chips[0]  # a memory between its parameters and the peak the run reaches
+    limit = float(c0.param_bytes + (c0.peak_bytes - c0.param_bytes) // 2)
+    machine = system()
+    machine = dataclasses.replace(machine, chips=type(machine.chips)(
+        dataclasses.replace(c, memory_bytes=limit) for c in machine.chips))
+    errors = []
+    for numerics in (True, False):
+        ex = SimExecutor(weight_model(("a", 1e6), ("b", 2e6)), machine, {**PLACE, "w": 0}, mak=8,
+                         numerics=numerics)
+        with pytest.raises(RunError, match="out of memory at t=") as e:
+            ex.train(insts(40))
+        errors.append(str(e.value))
+    assert errors[0] == errors[1] and jitkernel.OOM in statuses
