@@ -1,5 +1,5 @@
 """The replay's own event loop, compiled: :mod:`~ampsim.executors.sim.fastloop`'s loop, line for line, on
-numpy arrays (numba), so that a message costs tens of nanoseconds and the same on 4 chips as on 1,024.
+numpy arrays (numba), so that a message costs about a tenth of a microsecond instead of two or three.
 
 It is the executable copy of :meth:`~ampsim.executors.sim.fastloop.FastReplay._loop` and of the controller
 :class:`~ampsim.executors.sim.faststate.FastMachine` runs (admission, completion, update jobs, wake-ups,
@@ -7,7 +7,7 @@ set-aside completions): every event is scheduled, ordered and processed as there
 operations in the same order, so its simulated results are the Python loop's bit for bit (the tests run
 both against the full run). What differs is only the representation:
 
-* events: a binary heap in ``E``, a row of floats per event (time, order, code, chip or message, item, an
+* events: a four-ary heap in ``E``, a row of floats per event (time, order, code, chip or message, item, an
   idle unit's since-time: one cache line, where parallel arrays cost one each), and the FIFO of events
   due now as a ring of such rows (``S``); the integers are exact in a float (below 2**53);
   an item of ``None`` (a completion that released nothing) is :data:`NONE`;
@@ -18,10 +18,10 @@ both against the full run). What differs is only the representation:
   (floats), so a call can stop at an event boundary and the next carry on.
 
 Why the steps are written out in :func:`run` (a link reservation for a send and for a hop, a child queued
-or sent in two places, the memory check in four), as the Python loop writes them: numba passes the state
-tuples to a helper by value, and folding those steps into helpers made the loop 3–5× slower (measured on
-the 64-layer chain on a ring of 4, 7–9 ms → 46–58 ms per call); the helpers it does call run once per
-instance or per wake-up (:mod:`~ampsim.executors.sim.jitstate`).
+or sent in two places, the memory check in four), as the Python loop writes them: folded into helper
+functions that take the state tuples, the loop ran 5–7× slower (the 64-layer chain on a ring of 4, 7–9 ms →
+46–58 ms per call), so they stay written out; the helpers it does call run once per instance or per
+wake-up (:mod:`~ampsim.executors.sim.jitstate`).
 
 A call returns :data:`FINISHED` when no event is left, or stops early: :data:`GROW` (an event store may
 fill up during the next event: the caller enlarges them), :data:`REPORT` (completions to pass to a
