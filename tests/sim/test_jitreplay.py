@@ -37,7 +37,7 @@ def statuses(monkeypatch):
     return seen
 
 
-@pytest.mark.parametrize("seed", [3, 7, 10, 17])  # machines with whole-message links
+@pytest.mark.parametrize("seed", [2, 3, 5, 7, 10, 17])  # whole-message links, and packets (2: 64 B, 5: 4 kB)
 def test_the_compiled_loop_equals_the_full_run_with_event_stores_that_must_grow(seed, statuses, tmp_path,
                                                                                  monkeypatch):
     monkeypatch.setattr(JitReplay, "first_capacity", 0)

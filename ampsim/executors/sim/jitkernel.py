@@ -36,6 +36,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from ampsim.executors.sim import jitpackets
 from ampsim.executors.sim.jitstate import (
     ARRIVE,
     COST_B,
@@ -117,7 +118,7 @@ def _local(ch, ev, K, F, c, k, nbytes):
 
 
 @njit(cache=True)
-def run(msg, grp, rt, lk, ch, ev, inst, upd, K, F, flags, latency):
+def run(msg, grp, rt, lk, ch, ev, inst, upd, K, F, flags, latency, pk):
     """Run events until none is left or the caller must act (see the module docstring); returns the status."""
     d0, d1, d1t, t_send, join, stale, kid, child_ptr, children, group = msg[:10]
     nbytes, inst_of, node_of, dh0, dh1 = msg[13], msg[14], msg[15], msg[16], msg[17]
@@ -131,7 +132,8 @@ def run(msg, grp, rt, lk, ch, ev, inst, upd, K, F, flags, latency):
     stash_node, muf1, ukind, ucost_d, ucost_b, version, st_n, st_v, chip_of_node = upd
     fixed = len(msg[11]) > 0
     occ_of, wire = msg[11], msg[12]
-    receiving, waking, debts, training, mak, report_every, margin = flags
+    receiving, waking, debts, training, mak, report_every, margin, packets = flags
+    route_id = msg[10]
     n_messages = len(d0)
     scap, hcap = len(S), len(E)
     now = F[NOW]
@@ -238,6 +240,9 @@ def run(msg, grp, rt, lk, ch, ev, inst, upd, K, F, flags, latency):
                 if waking and now - xf > spin[c]:  # it had gone to sleep
                     debt[c] += wake[c]
                 x = NONE
+            elif code >= jitpackets.PHEAD:  # a packet's head at its next hop, or a link's completion
+                jitpackets.event(pk, rt, route_id, wire, E, K, code, c, x, now)
+                continue
             elif code != DONE:  # the controller
                 _control(ch, ev, inst, node_of, nbytes, chip_of_node, K, F, code, c, training, mak)
                 continue
@@ -270,7 +275,10 @@ def run(msg, grp, rt, lk, ch, ev, inst, upd, K, F, flags, latency):
                                 _local(ch, ev, K, F, c, k, nbytes)
                             else:
                                 K[SENT] += 1
-                                _send(msg, rt, lk, ev, K, now, k)
+                                if packets:
+                                    jitpackets.send(pk, rt, route_id, wire, E, K, k, now)
+                                else:
+                                    _send(msg, rt, lk, ev, K, now, k)
                         else:  # none or several
                             g = group[x]
                             a, b = child_ptr[g], child_ptr[g + 1]
@@ -280,7 +288,10 @@ def run(msg, grp, rt, lk, ch, ev, inst, upd, K, F, flags, latency):
                                     _local(ch, ev, K, F, c, k, nbytes)
                                 else:
                                     K[SENT] += 1
-                                    _send(msg, rt, lk, ev, K, now, k)
+                                    if packets:
+                                        jitpackets.send(pk, rt, route_id, wire, E, K, k, now)
+                                    else:
+                                        _send(msg, rt, lk, ev, K, now, k)
                             i = inst_of[x]
                             live[i] += b - a - 1
                             if not live[i]:

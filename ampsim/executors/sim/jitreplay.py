@@ -71,7 +71,7 @@ class JitReplay(FastReplay):
         self._jit_placed: tuple[Placed, dict] | None = None  # the last placement's arrays
 
     def loop(self) -> None:
-        if not (self.compiled and not self.ex.network.packet_bytes
+        if not (self.compiled
                 and all(type(c.param_bytes + c.held_bytes + c.queued_bytes + c.peak_bytes) is int
                         for c in self.ex.chips) and _load_kernel()):
             super().loop()
@@ -195,13 +195,14 @@ class JitReplay(FastReplay):
         every = max(1, len(self.live) // 100) if on_done else NO_REPORT
         receiving = bool(ch[14].any())
         flags = (receiving, bool(self.waking), bool(receiving or self.waking or ch[17].any()), bool(self.training),
-                 int(self.ex.mak), int(every), int(R["margin"]))
+                 int(self.ex.mak), int(every), int(R["margin"]), bool(net.packet_bytes))
+        pk = _packet_links(placed, float(net.packet_bytes), self.bandwidth, link_busy, link_bytes)
         done = backed = False
         try:
             while True:
                 t0 = time.perf_counter()
                 status = jk.run(msg, grp, rt, (free, link_busy, link_bytes), ch, ev, inst, upd, K, F, flags,
-                                float(self.latency))
+                                float(self.latency), pk)
                 self.kernel_wall_s += time.perf_counter() - t0
                 if status == jk.FINISHED:
                     break
@@ -302,3 +303,26 @@ def _rows(n: int) -> np.ndarray:
     buf = np.zeros((n + 1) * 8)
     skip = (-buf.ctypes.data % 64) // 8
     return buf[skip:skip + n * 8].reshape(n, 8)
+
+
+def _packet_links(placed: Placed, packet_bytes: float, bandwidth: list[float], link_busy: np.ndarray,
+                  link_bytes: np.ndarray) -> tuple:
+    """The packet-switched links' state for one call (:mod:`~ampsim.executors.sim.jitpackets`), empty, as
+    FastPackets starts each call; arrays of no length where links carry whole messages."""
+    n_links = len(bandwidth) if packet_bytes else 0
+    route_id, ptr = placed.route_id, placed.hops_of.ptr
+    hops = np.zeros(len(route_id) if packet_bytes else 0, dtype=np.int64)
+    if packet_bytes:
+        remote = route_id >= 0
+        hops[remote] = np.diff(ptr)[route_id[remote]]
+    m_ptr = np.zeros(len(hops) + 1, dtype=np.int64)
+    np.cumsum(hops, out=m_ptr[1:])
+    n_slots = int(m_ptr[-1])
+    LI = np.zeros((n_links, 4), dtype=np.int64)
+    LI[:, :2] = -1  # no first or last slot
+    LF = np.zeros((n_links, 3))
+    LF[:, 2] = bandwidth[:n_links]
+    slots_f = [np.zeros(n_slots) for _ in range(3)]  # bytes left, served, tail
+    slots_i = [np.zeros(n_slots, dtype=np.int64) for _ in range(4)]  # prev, next, message, hop
+    return (LI, LF, slots_f[0], slots_i[0], slots_i[1], slots_f[1], slots_f[2], slots_i[2], slots_i[3], m_ptr,
+            np.zeros(len(hops)), np.zeros(n_slots, dtype=np.int64), packet_bytes, link_busy, link_bytes)
