@@ -44,7 +44,7 @@ synchronize.
 
 This loop is also the readable specification of its compiled copy, :mod:`~ampsim.executors.sim.jitkernel`
 (numba, the same steps on numpy arrays), which :class:`~ampsim.executors.sim.jitreplay.JitReplay` runs
-instead wherever links carry whole messages; both are tested against the full run.
+instead (packet-switched links: :mod:`~ampsim.executors.sim.jitpackets`); both are tested against the full run.
 
 Life cycle: built once per executor (units idle, links free, time 0) → :meth:`FastReplay.loop` per
 ``train``/``evaluate`` call runs until no event is left → ``now`` is the simulated time.

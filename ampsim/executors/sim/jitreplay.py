@@ -9,8 +9,9 @@ per recording and process, beside the Python loop's lists) and per-placement arr
 the kernel, as many calls as it stops → the machine state and counters back into the Python objects.
 
 The Python loop (:class:`~ampsim.executors.sim.fastloop.FastReplay`) stays the readable specification the
-kernel copies and runs where the kernel does not: packet-switched links, or ``JitReplay.compiled = False``
-(``AMPSIM_COMPILED=0`` in the environment), or without numba. Both are tested against the full run.
+kernel copies, and runs instead with ``JitReplay.compiled = False`` (``AMPSIM_COMPILED=0`` in the
+environment) or without numba. Both are tested against the full run, on whole-message and on
+packet-switched links (:mod:`~ampsim.executors.sim.jitpackets`).
 """
 
 from __future__ import annotations
