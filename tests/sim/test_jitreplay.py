@@ -41,17 +41,9 @@ def statuses(monkeypatch):
 def test_the_compiled_loop_equals_the_full_run_with_event_stores_that_must_grow(seed, statuses, tmp_path,
                                                                                  monkeypatch):
     monkeypatch.setattr(JitReplay, "first_capacity", 0)
-    grew = []
-    run = JitReplay._run_compiled
-
-    def noting(self):
-        run(self)
-        grew.append(self.event_rows[0] > self.event_rows_start[0] or self.event_rows[1] > self.event_rows_start[1])
-
-    monkeypatch.setattr(JitReplay, "_run_compiled", noting)
     experiment, overrides = random_machine(seed)
     assert_same_timing(experiment, overrides, tmp_path)
-    assert jitkernel.FINISHED in statuses and any(grew)
+    assert statuses.count(jitkernel.FINISHED) >= 1 and jitkernel.GROW in statuses
 
 
 @pytest.mark.parametrize("seed", [11, 29])

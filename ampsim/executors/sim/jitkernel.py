@@ -7,9 +7,9 @@ set-aside completions): every event is scheduled, ordered and processed as there
 operations in the same order, so its simulated results are the Python loop's bit for bit (the tests run
 both against the full run). What differs is only the representation:
 
-* events: a four-ary heap in ``E = ev[0]``, a row of floats per event (time, order, code, chip or message, item, an
+* events: a four-ary heap in ``E``, a row of floats per event (time, order, code, chip or message, item, an
   idle unit's since-time: one cache line, where parallel arrays cost one each), and the FIFO of events
-  due now as a ring of such rows (``S = ev[1]``); the integers are exact in a float (below 2**53);
+  due now as a ring of such rows (``S``); the integers are exact in a float (below 2**53);
   an item of ``None`` (a completion that released nothing) is :data:`NONE`;
 * a chip's queue: a linked list through ``nxt`` (an item, message ``m`` or ``n_messages + j`` for stash
   ``j``'s update job, is on at most one queue at a time); a set-aside completion's key in ``lazy_t`` /
@@ -23,12 +23,8 @@ functions that take the state tuples, the loop ran 5–7× slower (the 64-layer 
 46–58 ms per call), so they stay written out; the helpers it does call run once per instance or per
 wake-up (:mod:`~ampsim.executors.sim.jitstate`).
 
-The event stores are a typed list ``ev`` of the two arrays, so a push that finds one full replaces it with
-one twice its size (:func:`~ampsim.executors.sim.jitstate._hpush`, ``_spush``) however many events one
-event schedules (a link's completion on packets may deliver every message on it); the loop re-reads them
-at each event.
-
-A call returns :data:`FINISHED` when no event is left, or stops early: :data:`REPORT` (completions to pass to a
+A call returns :data:`FINISHED` when no event is left, or stops early: :data:`GROW` (an event store may
+fill up during the next event: the caller enlarges them), :data:`REPORT` (completions to pass to a
 progress callback), :data:`OOM` (a chip exceeded its memory: the caller raises the error),
 :data:`UPDATE_JOB` (an update job of a node with muf > 1 needs the node's ready stashes, which the caller
 keeps: it computes the cost and calls again with ``K[RESUME] = 1``, the cost in ``F``). The caller is
@@ -63,6 +59,7 @@ from ampsim.executors.sim.jitstate import (
     NONE,
     NOW,
     NSTALE,
+    ONLINK,
     ORDER,
     OUT_C,
     OUT_J,
@@ -82,7 +79,7 @@ from ampsim.executors.sim.jitstate import (
     _spush,
 )
 
-FINISHED, REPORT, OOM, UPDATE_JOB = range(4)  # why a call returns
+FINISHED, GROW, REPORT, OOM, UPDATE_JOB = range(5)  # why a call returns
 
 
 @njit(cache=True)
@@ -102,7 +99,7 @@ def _send(msg, rt, lk, ev, K, now, k):
     link_bytes[lid] += wire[k]
     K[ORDER] += 1
     t = now + (start - now + latency + occ if h_add[h] else start - now + latency)
-    K[HN] = _hpush(ev, K[HN], t, K[ORDER], h_then[h], k, h_x[h], 0.0)
+    K[HN] = _hpush(ev[0], K[HN], t, K[ORDER], h_then[h], k, h_x[h], 0.0)
 
 
 @njit(cache=True)
@@ -118,7 +115,7 @@ def _local(ch, ev, K, F, c, k, nbytes):
             since = idle_buf[c, idle_head[c]]
             idle_head[c] = (idle_head[c] + 1) % idle_buf.shape[1]
             idle_len[c] -= 1
-        _spush(ev, K, F[NOW], WAKE, c, since)
+        _spush(ev[1], K, F[NOW], WAKE, c, since)
 
 
 @njit(cache=True)
@@ -131,13 +128,15 @@ def run(msg, grp, rt, lk, ch, ev, inst, upd, K, F, flags, latency, pk):
     free, link_busy, link_bytes = lk
     (nxt, qhead, qtail, n_idle, single, lazy_t, lazy_o, idle_buf, idle_head, idle_len, used, memory, spin,
      wake, receive, peak, busy, debt, updates) = ch
+    E, S = ev
     live = inst[4]
     stash_node, muf1, ukind, ucost_d, ucost_b, version, st_n, st_v, chip_of_node = upd
     fixed = len(msg[11]) > 0
     occ_of, wire = msg[11], msg[12]
-    receiving, waking, debts, training, mak, report_every, packets = flags
+    receiving, waking, debts, training, mak, report_every, margin, packets = flags
     route_id = msg[10]
     n_messages = len(d0)
+    scap, hcap = len(S), len(E)
     now = F[NOW]
     r = 0.0
     resume = K[RESUME]
@@ -147,17 +146,19 @@ def run(msg, grp, rt, lk, ch, ev, inst, upd, K, F, flags, latency, pk):
     while True:
         if not resume:
             # -- an event boundary: hand back to the caller where it must act ----------------------
-            if K[NDONE] >= report_every:
+            # what the next event may schedule at most: a margin for a step's sends, a completion's update
+            # jobs or an admission's roots, and on packet links every message on them (one link's
+            # completion may deliver them all)
+            need = margin + K[ONLINK]
+            if K[HN] + need >= hcap or K[SN] + need >= scap or K[NDONE] >= report_every:
                 if K[HAS_EV]:  # the pending event joins the heap (the earliest of all is taken alike)
                     K[HAS_EV] = 0
-                    K[HN] = _hpush(ev, K[HN], F[EV_T], K[EV_O], K[EV_CODE], K[EV_C], K[EV_X], F[EV_F])
+                    K[HN] = _hpush(E, K[HN], F[EV_T], K[EV_O], K[EV_CODE], K[EV_C], K[EV_X], F[EV_F])
                 F[NOW] = now
-                K[STATUS] = REPORT
+                K[STATUS] = GROW if K[NDONE] < report_every else REPORT
                 K[EVENTS] += events
                 return K[STATUS]
             # -- the earliest of the pending event, the heap's first and the FIFO's first ---------
-            E, S = ev[0], ev[1]  # (a push may have enlarged them)
-            scap = S.shape[0]
             has = K[HAS_EV]
             src = 0  # 0: the pending event, 1: the heap's first, 2: the FIFO's first
             if K[SN]:
@@ -167,7 +168,7 @@ def run(msg, grp, rt, lk, ch, ev, inst, upd, K, F, flags, latency, pk):
                 if not has:
                     src = 1 if heap_first else 2
                 elif (st < F[EV_T] or (st == F[EV_T] and so < K[EV_O])) and not heap_first:
-                    K[HN] = _hpush(ev, K[HN], F[EV_T], K[EV_O], K[EV_CODE], K[EV_C], K[EV_X], F[EV_F])
+                    K[HN] = _hpush(E, K[HN], F[EV_T], K[EV_O], K[EV_CODE], K[EV_C], K[EV_X], F[EV_F])
                     src = 2
                 elif K[HN] > 0 and (E[0, 0] < F[EV_T] or (E[0, 0] == F[EV_T] and E[0, 1] < K[EV_O])):
                     src = 3  # heappushpop: the heap's first out, the pending event in
@@ -233,11 +234,11 @@ def run(msg, grp, rt, lk, ch, ev, inst, upd, K, F, flags, latency, pk):
                     xf = lazy_t[c]
                     lazy_o[c] = -1
                 else:  # it comes up later and serves the queue
-                    K[HN] = _hpush(ev, K[HN], lazy_t[c], lazy_o[c], DONE, c, NONE, 0.0)
+                    K[HN] = _hpush(E, K[HN], lazy_t[c], lazy_o[c], DONE, c, NONE, 0.0)
                     lazy_o[c] = -1
                     continue
-                if K[SN] or (K[HN] > 0 and ev[0][0, 0] <= now):  # else its wake-up is the next event: run it now
-                    _spush(ev, K, now, WAKE, c, xf)
+                if K[SN] or (K[HN] > 0 and E[0, 0] <= now):  # else its wake-up is the next event: run it now
+                    _spush(S, K, now, WAKE, c, xf)
                     continue
                 code = WAKE
             if code == WAKE:
@@ -245,7 +246,7 @@ def run(msg, grp, rt, lk, ch, ev, inst, upd, K, F, flags, latency, pk):
                     debt[c] += wake[c]
                 x = NONE
             elif code >= jitpackets.PHEAD:  # a packet's head at its next hop, or a link's completion
-                jitpackets.event(pk, rt, route_id, wire, ev, K, code, c, x, now)
+                jitpackets.event(pk, rt, route_id, wire, E, K, code, c, x, now)
                 continue
             elif code != DONE:  # the controller
                 _control(ch, ev, inst, node_of, nbytes, chip_of_node, K, F, code, c, training, mak)
@@ -280,7 +281,7 @@ def run(msg, grp, rt, lk, ch, ev, inst, upd, K, F, flags, latency, pk):
                             else:
                                 K[SENT] += 1
                                 if packets:
-                                    jitpackets.send(pk, rt, route_id, wire, ev, K, k, now)
+                                    jitpackets.send(pk, rt, route_id, wire, E, K, k, now)
                                 else:
                                     _send(msg, rt, lk, ev, K, now, k)
                         else:  # none or several
@@ -293,7 +294,7 @@ def run(msg, grp, rt, lk, ch, ev, inst, upd, K, F, flags, latency, pk):
                                 else:
                                     K[SENT] += 1
                                     if packets:
-                                        jitpackets.send(pk, rt, route_id, wire, ev, K, k, now)
+                                        jitpackets.send(pk, rt, route_id, wire, E, K, k, now)
                                     else:
                                         _send(msg, rt, lk, ev, K, now, k)
                             i = inst_of[x]

@@ -27,7 +27,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from ampsim.executors.sim.jitstate import ARRIVE, HN, ORDER, _hpush
+from ampsim.executors.sim.jitstate import ARRIVE, HN, ONLINK, ORDER, _hpush
 from ampsim.executors.sim.packets import _RESIDUE_BYTES
 
 PHEAD, PDONE = 8, 9  # as fastpackets numbers them
@@ -36,7 +36,8 @@ T, DUE, BW = range(3)  # LF columns
 
 
 @njit(cache=True)
-def _append(LI, prev, nxt, lid, s):
+def _append(LI, prev, nxt, K, lid, s):
+    K[ONLINK] += 1  # messages on links, all together: what one completion may deliver at most
     last = LI[lid, TAIL]
     prev[s], nxt[s] = last, -1
     if last >= 0:
@@ -48,7 +49,8 @@ def _append(LI, prev, nxt, lid, s):
 
 
 @njit(cache=True)
-def _unlink(LI, prev, nxt, lid, s):
+def _unlink(LI, prev, nxt, K, lid, s):
+    K[ONLINK] -= 1
     p, q = prev[s], nxt[s]
     if p >= 0:
         nxt[p] = q
@@ -87,7 +89,7 @@ def _advance(LI, LF, left, nxt, link_busy, lid, now):
 
 
 @njit(cache=True)
-def send(pk, rt, route, wire, ev, K, m, now):
+def send(pk, rt, route, wire, E, K, m, now):
     """FastPackets.send: message ``m`` leaves its chip now."""
     served, tail, m_ptr, packet, packet_bytes = pk[5], pk[6], pk[9], pk[10], pk[12]
     r = np.int64(route[m])
@@ -97,11 +99,11 @@ def send(pk, rt, route, wire, ev, K, m, now):
         tail[s] = np.nan
     w = wire[m]
     packet[m] = min(packet_bytes, float(w)) if w > 0 else 0.0
-    enter(pk, rt, route, wire, ev, K, m, 0, now)
+    enter(pk, rt, route, wire, E, K, m, 0, now)
 
 
 @njit(cache=True)
-def enter(pk, rt, route, wire, ev, K, m, i, now):
+def enter(pk, rt, route, wire, E, K, m, i, now):
     """FastPackets._enter: the head of ``m`` reaches hop ``i`` now."""
     LI, LF, left, prev, nxt, m_ptr, packet = pk[0], pk[1], pk[2], pk[3], pk[4], pk[9], pk[10]
     r = np.int64(route[m])
@@ -112,28 +114,28 @@ def enter(pk, rt, route, wire, ev, K, m, i, now):
     if LI[lid, COUNT]:
         _advance(LI, LF, left, nxt, pk[13], lid, now)
         left[s] = float(wire[m])
-        _append(LI, prev, nxt, lid, s)
+        _append(LI, prev, nxt, K, lid, s)
         due = _fewest(LI, left, nxt, lid)
     else:
         due = max(float(wire[m]), 0.0)
         left[s] = due
-        _append(LI, prev, nxt, lid, s)
+        _append(LI, prev, nxt, K, lid, s)
     LF[lid, DUE] = due
     LF[lid, T] = now
     LI[lid, GEN] += 1
     n = LI[lid, COUNT]
     K[ORDER] += 1
-    K[HN] = _hpush(ev, K[HN], now + due * n / bandwidth, K[ORDER], PDONE, lid, LI[lid, GEN], 0.0)
+    K[HN] = _hpush(E, K[HN], now + due * n / bandwidth, K[ORDER], PDONE, lid, LI[lid, GEN], 0.0)
     if i + 1 < rt[0][r + 1] - rt[0][r]:
         K[ORDER] += 1
-        K[HN] = _hpush(ev, K[HN], now + (packet[m] * n / bandwidth + rt[2][h]), K[ORDER], PHEAD, m, i + 1, 0.0)
+        K[HN] = _hpush(E, K[HN], now + (packet[m] * n / bandwidth + rt[2][h]), K[ORDER], PHEAD, m, i + 1, 0.0)
 
 
 @njit(cache=True)
-def event(pk, rt, route, wire, ev, K, code, c, x, now):
+def event(pk, rt, route, wire, E, K, code, c, x, now):
     """FastPackets.event: a PHEAD or PDONE event comes up."""
     if code == PHEAD:
-        enter(pk, rt, route, wire, ev, K, c, x, now)
+        enter(pk, rt, route, wire, E, K, c, x, now)
         return
     LI, LF, left, prev, nxt, served = pk[0], pk[1], pk[2], pk[3], pk[4], pk[5]
     smsg, shop, scratch = pk[7], pk[8], pk[11]
@@ -144,11 +146,11 @@ def event(pk, rt, route, wire, ev, K, code, c, x, now):
         k = LI[c, HEAD]
         link_busy[c] += now - LF[c, T] if now > LF[c, T] else 0.0
         LF[c, T] = now
-        _unlink(LI, prev, nxt, c, k)
+        _unlink(LI, prev, nxt, K, c, k)
         LI[c, GEN] += 1
         served[k] = now
         link_bytes[c] += wire[smsg[k]]
-        settle(pk, rt, route, ev, K, smsg[k], shop[k], now)
+        settle(pk, rt, route, E, K, smsg[k], shop[k], now)
         return
     due = LF[c, DUE] + _RESIDUE_BYTES  # SharedLink._complete: judged before the fluid update
     n_served = 0
@@ -161,22 +163,22 @@ def event(pk, rt, route, wire, ev, K, code, c, x, now):
     _advance(LI, LF, left, nxt, link_busy, c, now)
     LF[c, T] = now
     for a in range(n_served):
-        _unlink(LI, prev, nxt, c, scratch[a])
+        _unlink(LI, prev, nxt, K, c, scratch[a])
     LI[c, GEN] += 1  # SharedLink._schedule
     n = LI[c, COUNT]
     if n:
         due = LF[c, DUE] = _fewest(LI, left, nxt, c)
         K[ORDER] += 1
-        K[HN] = _hpush(ev, K[HN], now + due * n / LF[c, BW], K[ORDER], PDONE, c, LI[c, GEN], 0.0)
+        K[HN] = _hpush(E, K[HN], now + due * n / LF[c, BW], K[ORDER], PDONE, c, LI[c, GEN], 0.0)
     for a in range(n_served):  # PacketRoute._served, in the order they joined
         k = scratch[a]
         served[k] = now
         link_bytes[c] += wire[smsg[k]]
-        settle(pk, rt, route, ev, K, smsg[k], shop[k], now)
+        settle(pk, rt, route, E, K, smsg[k], shop[k], now)
 
 
 @njit(cache=True)
-def settle(pk, rt, route, ev, K, m, i, now):
+def settle(pk, rt, route, E, K, m, i, now):
     """FastPackets._settle: fix hop ``i``'s tail once its own service and the previous hop's tail are
     known; the last hop's schedules the delivery."""
     served, tail, m_ptr, packet = pk[5], pk[6], pk[9], pk[10]
@@ -193,5 +195,5 @@ def settle(pk, rt, route, ev, K, m, i, now):
         if i + 1 == length:
             arrive = tail[s] + rt[2][first + i]
             K[ORDER] += 1
-            K[HN] = _hpush(ev, K[HN], now + (arrive - now), K[ORDER], ARRIVE, m, rt[6][first + i], 0.0)
+            K[HN] = _hpush(E, K[HN], now + (arrive - now), K[ORDER], ARRIVE, m, rt[6][first + i], 0.0)
         i += 1

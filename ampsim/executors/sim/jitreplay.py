@@ -35,21 +35,18 @@ log = logging.getLogger(__name__)
 #: a second, which every process that only imports the simulator (the CLI, a sweep's parent) would pay
 jk: ModuleType | None = None
 js: ModuleType | None = None
-List = None  # numba.typed.List
 
 
 def _load_kernel() -> bool:
     """Import the kernel (once); False where numba is missing (the Python loop runs)."""
-    global jk, js, List
+    global jk, js
     if jk is None:
         try:
-            from numba.typed import List as typed_list
-
             from ampsim.executors.sim import jitkernel, jitstate
         except ImportError:
             log.info("numba is not installed: the replay runs its Python loop")
             return False
-        jk, js, List = jitkernel, jitstate, typed_list
+        jk, js = jitkernel, jitstate
     return True
 
 
@@ -64,7 +61,7 @@ def _floats(values) -> np.ndarray:
 class JitReplay(FastReplay):
     #: run the compiled kernel where it applies (tests switch it off to run the Python loop)
     compiled = os.environ.get("AMPSIM_COMPILED", "1") != "0"
-    #: room in the event stores at the start of a call; they grow as needed (tests start them at one event)
+    #: room in the event stores at the start of a call (beyond what one event may push); they grow as needed
     first_capacity = 256
 
     def __init__(self, *args, **kwargs) -> None:
@@ -73,7 +70,6 @@ class JitReplay(FastReplay):
         self.kernel_wall_s = 0.0
         self.kernel_events = 0
         self._jit_placed: tuple[Placed, dict] | None = None  # the last placement's arrays
-        self.event_rows = self.event_rows_start = (0, 0)  # the event stores' sizes as the last call ended, began
 
     def loop(self) -> None:
         if not (self.compiled
@@ -91,6 +87,7 @@ class JitReplay(FastReplay):
         got = view.get("jit")
         if got is not None:
             return got
+        n_kids = np.diff(rec.child_ptr)
         join = _ints(fast["join"])
         stale = np.asarray(fast["stale"], dtype=np.bool_)
         got = view["jit"] = {
@@ -104,6 +101,10 @@ class JitReplay(FastReplay):
             "root_ptr": rec.root_ptr.astype(np.int64), "roots": rec.roots.astype(np.int64),
             "stash_ptr": rec.stash_ptr.astype(np.int64), "stash_node": rec.stash_node.astype(np.int64),
             "ukind": _ints(fast["ukind"]),
+            # what one event may push at most (a message's children, each two events on packet links; a
+            # completion's update jobs; an admission's roots), where no step takes no time (JitReplay.loop)
+            "margin": 8 + 2 * int(max(n_kids.max(initial=0), np.diff(rec.stash_ptr).max(initial=0),
+                                  np.diff(rec.root_ptr).max(initial=0))),
             "n_stale": int(np.count_nonzero(stale)),
         }
         return got
@@ -139,6 +140,12 @@ class JitReplay(FastReplay):
     def _run_compiled(self) -> None:
         placed, fast, ucost = self._prepare()
         R, P = self._recording_arrays(fast), self._placement_arrays(placed)
+        if P.get("instant") is None:  # a step that takes no time lets a unit serve on within one event
+            joined = R["join"][:len(placed.d0)] >= 0
+            P["instant"] = bool((placed.d1t <= 0).any() or (placed.d0[joined] <= 0).any())
+        if P["instant"]:  # (the kernel's event stores are sized for one step per event): the Python loop
+            FastReplay.loop(self)
+            return
         n_messages = self.n_messages = len(R["nbytes"])
         chips, net = self.ex.chips, self.ex.network
         muf1 = np.array([isinstance(nd, ParamNode) and nd.muf == 1 and not self.ready.get(i)
@@ -183,9 +190,8 @@ class JitReplay(FastReplay):
         version = _ints(self.version)
         st_n, st_v = np.zeros(R["n_stale"], dtype=np.int64), np.zeros(R["n_stale"], dtype=np.int64)
         upd = (R["stash_node"], muf1, R["ukind"], ucost_d, ucost_b, version, st_n, st_v, P["chip_of_node"])
-        cap = 1 + self.first_capacity
-        self.event_rows_start = (cap, cap)
-        ev = List([_rows(cap), _rows(cap)])  # a typed list: the kernel replaces a full store by a bigger one
+        cap = R["margin"] + 1 + self.first_capacity
+        ev = (_rows(cap), _rows(cap))
         K, F = np.zeros(js.N_K, dtype=np.int64), np.zeros(js.N_F)
         K[js.ORDER], K[js.LEVEL], K[js.PENDING] = self.order, self.level, self.pending
         K[js.NEXT] = getattr(self, "next", js.FINAL)
@@ -197,7 +203,7 @@ class JitReplay(FastReplay):
         every = max(1, len(self.live) // 100) if on_done else NO_REPORT
         receiving = bool(ch[14].any())
         flags = (receiving, bool(self.waking), bool(receiving or self.waking or ch[17].any()), bool(self.training),
-                 int(self.ex.mak), int(every), bool(net.packet_bytes))
+                 int(self.ex.mak), int(every), int(R["margin"]), bool(net.packet_bytes))
         pk = _packet_links(placed, float(net.packet_bytes), self.bandwidth, link_busy, link_bytes)
         done = backed = False
         try:
@@ -208,7 +214,9 @@ class JitReplay(FastReplay):
                 self.kernel_wall_s += time.perf_counter() - t0
                 if status == jk.FINISHED:
                     break
-                if status == jk.REPORT:
+                if status == jk.GROW:
+                    ev = _grown(ev, K, R["margin"] + int(K[js.ONLINK]))
+                elif status == jk.REPORT:
                     on_done(int(K[js.NDONE]))
                     K[js.NDONE] = 0
                 elif status == jk.UPDATE_JOB:
@@ -221,7 +229,6 @@ class JitReplay(FastReplay):
             done = True
         finally:
             self.kernel_events += int(K[js.EVENTS])
-            self.event_rows = (len(ev[0]), len(ev[1]))  # the stores' sizes at the end (tests)
             if not backed:
                 self._state_back(ch, free, version, st_n, K, F, link_busy, link_bytes, st_v)
             if on_done and K[js.NDONE]:
@@ -283,6 +290,20 @@ def _count_staleness(staleness: list, nodes: np.ndarray, values: np.ndarray) -> 
         n, v = divmod(int(keys[i]), span)
         hist: Counter = staleness[n]
         hist[v] += int(counts[i])
+
+
+def _grown(ev: tuple, K: np.ndarray, margin: int) -> tuple:
+    """The event stores, each at least twice the size it needs for the next event."""
+    E, S = ev
+    hn, sh, sn = int(K[js.HN]), int(K[js.SH]), int(K[js.SN])
+    if 2 * (hn + margin) > len(E):
+        E = np.concatenate([E, _rows(2 * (hn + margin) - len(E))])
+    if 2 * (sn + margin) > len(S):
+        S2 = _rows(2 * (sn + margin))
+        S2[:sn] = S[(sh + np.arange(sn)) % len(S)]
+        S = S2
+        K[js.SH] = 0
+    return E, S
 
 
 def _rows(n: int) -> np.ndarray:

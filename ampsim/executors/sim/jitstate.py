@@ -5,7 +5,6 @@ on the arrays :mod:`~ampsim.executors.sim.jitkernel` describes; the scalars live
 
 from __future__ import annotations
 
-import numpy as np
 from numba import njit
 
 NONE = -(1 << 62)  # the item of a completion that released nothing
@@ -14,23 +13,20 @@ UPDATE = -3  # join[item] of an update job
 FINAL = -1
 # K: the integer scalars
 (ORDER, HN, SH, SN, LEVEL, PENDING, NEXT, MESSAGES, SENT, NDONE, STATUS, OUT_C, OUT_J, RESUME, CUR, NSTALE,
- HAS_EV, EV_O, EV_CODE, EV_C, EV_X, EVENTS) = range(22)
+ HAS_EV, EV_O, EV_CODE, EV_C, EV_X, EVENTS, ONLINK) = range(23)
 # F: the float scalars
 NOW, OUT_R, COST_D, COST_B, COST_NONE, EV_T, EV_F = range(7)
-N_K, N_F = 22, 7
+N_K, N_F = 23, 7
 
 
 
 @njit(cache=True)
-def _hpush(ev, n, t, o, code, c, x, f):
-    """Push an event onto the heap of ``n`` events in ``ev[0]`` (a row each: time, order, code, c, x, f, so
-    one event is one cache line; four children per event, half the levels of a binary heap), doubling it
-    when full; returns the new size."""
-    E = ev[0]
-    if n >= E.shape[0]:
-        grown = np.zeros((2 * E.shape[0] + 8, 8))
-        grown[:n] = E[:n]
-        ev[0] = E = grown
+def _hpush(E, n, t, o, code, c, x, f):
+    """Push an event onto the heap of ``n`` events in ``E`` (a row each: time, order, code, c, x, f, so one
+    event is one cache line; four children per event, half the levels of a binary heap); returns the new
+    size."""
+    if n >= E.shape[0]:  # the caller's margin was wrong: fail, rather than write past the array
+        raise IndexError("replay kernel: event heap full")
     i = n
     while i > 0:
         p = (i - 1) >> 2
@@ -65,20 +61,12 @@ def _hsift(E, n, t, o, code, c, x, f):
 
 
 @njit(cache=True)
-def _spush(ev, K, t, code, c, f):
-    """An event due now, with the next order, at the tail of the FIFO ``ev[1]`` (a ring of rows as the
-    heap's, unrolled into one twice its size when full)."""
+def _spush(S, K, t, code, c, f):
+    """An event due now, with the next order, at the FIFO's tail (a ring of rows as the heap's)."""
     K[ORDER] += 1
-    S = ev[1]
-    cap = S.shape[0]
-    if K[SN] >= cap:
-        grown = np.zeros((2 * cap + 8, 8))
-        for j in range(K[SN]):
-            grown[j] = S[(K[SH] + j) % cap]
-        ev[1] = S = grown
-        K[SH] = 0
-        cap = S.shape[0]
-    i = (K[SH] + K[SN]) % cap
+    if K[SN] >= len(S):
+        raise IndexError("replay kernel: event FIFO full")
+    i = (K[SH] + K[SN]) % len(S)
     S[i, 0], S[i, 1], S[i, 2], S[i, 3], S[i, 4], S[i, 5] = t, K[ORDER], code, c, 0, f
     K[SN] += 1
 
@@ -97,6 +85,7 @@ def _enqueue(nxt, qhead, qtail, c, item):
 def _wake(ch, ev, K, F, c):
     """FastMachine._wake: an item has joined chip ``c``'s queue."""
     n_idle, lazy_t, lazy_o, idle_buf, idle_head, idle_len = ch[3], ch[5], ch[6], ch[7], ch[8], ch[9]
+    E, S = ev
     now = F[NOW]
     if n_idle[c]:
         n_idle[c] -= 1
@@ -111,10 +100,10 @@ def _wake(ch, ev, K, F, c):
         t, lo = lazy_t[c], lazy_o[c]
         lazy_o[c] = -1
         if t > now or (t == now and lo > K[CUR]):
-            K[HN] = _hpush(ev, K[HN], t, lo, DONE, c, NONE, 0.0)
+            K[HN] = _hpush(E, K[HN], t, lo, DONE, c, NONE, 0.0)
             return
         since = t
-    _spush(ev, K, now, WAKE, c, since)
+    _spush(S, K, now, WAKE, c, since)
 
 
 @njit(cache=True)
@@ -130,14 +119,14 @@ def _completed(ch, ev, inst, K, F, i, training, mak):
                 _wake(ch, ev, K, F, c)
     K[NDONE] += 1
     K[LEVEL] += 1  # free_slot
-    _spush(ev, K, F[NOW], PUT, 0, 0.0)
+    _spush(ev[1], K, F[NOW], PUT, 0, 0.0)
 
 
 @njit(cache=True)
 def _complete(ch, ev, inst, K, F, i, training, mak, latency):
     if latency:
         K[ORDER] += 1
-        K[HN] = _hpush(ev, K[HN], F[NOW] + latency, K[ORDER], LEARN, i, 0, 0.0)
+        K[HN] = _hpush(ev[0], K[HN], F[NOW] + latency, K[ORDER], LEARN, i, 0, 0.0)
     else:
         _completed(ch, ev, inst, K, F, i, training, mak)
 
@@ -146,7 +135,7 @@ def _complete(ch, ev, inst, K, F, i, training, mak, latency):
 def _request(ev, K, F, amount):
     if K[LEVEL] >= amount:
         K[LEVEL] -= amount
-        _spush(ev, K, F[NOW], GET, 0, 0.0)
+        _spush(ev[1], K, F[NOW], GET, 0, 0.0)
     else:
         K[PENDING] = amount
 
@@ -179,4 +168,4 @@ def _control(ch, ev, inst, msg_node, nbytes, chip_of_node, K, F, code, i, traini
     elif K[PENDING] and K[LEVEL] >= K[PENDING]:  # PUT
         K[LEVEL] -= K[PENDING]
         K[PENDING] = 0
-        _spush(ev, K, F[NOW], GET, 0, 0.0)
+        _spush(ev[1], K, F[NOW], GET, 0, 0.0)
