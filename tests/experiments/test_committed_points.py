@@ -18,9 +18,13 @@ ROOT = Path(__file__).resolve().parents[2]
 #: and SST, round-robin/greedy/min-cut placement, several topologies and traces, and the replay
 #: (``executor.numerics = false``) on whole-message links and on busy packet-switched ones
 SWEEPS = ["mak_mnist", "mak_list_reduction", "mak_sst", "placement_mnist", "scaling_topology", "trace_mnist",
-          "whatif_sst_links", "packets_sst"]
-#: the points a sweep's case picks from (swept key: value), where not every point
-WHERE = {"packets_sst": {"hardware.link.packet_bytes": 256, "hardware.link.bandwidth_bytes_per_s": 1e9}}
+          "whatif_sst_links", "packets_sst", "whatif_sst_hypercube"]
+#: the points a sweep's case picks from (swept key: value), where not every point. The hypercube's is the
+#: point whose 100 MB/s links make one link's completion deliver many messages at once (the compiled loop
+#: once wrote past its event heap there)
+WHERE = {"packets_sst": {"hardware.link.packet_bytes": 256, "hardware.link.bandwidth_bytes_per_s": 1e9},
+         "whatif_sst_hypercube": {"hardware.link.bandwidth_bytes_per_s": 1e8, "hardware.link.latency_s": 1e-5,
+                                  "hardware.topology": {"dim": 5, "kind": "hypercube"}}}
 COMPARED = ["summary.json", "metrics.csv", "placement.json", "trace.json"]
 
 

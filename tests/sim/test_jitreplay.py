@@ -13,6 +13,7 @@ import sys
 import numpy as np
 import pytest
 from test_replay import HW, PLACE, UNMEASURED, assert_same_timing, random_machine
+from test_replay_fastloop import _mlp_chain
 from timeline_kit import insts, system, weight_model
 
 from ampsim.errors import RunError
@@ -20,6 +21,7 @@ from ampsim.executors.sim import SimExecutor, jitkernel
 from ampsim.executors.sim.jitreplay import JitReplay
 from ampsim.hardware.parse import load_system
 from ampsim.ir.message import Instance
+from ampsim.placement import place
 
 
 @pytest.fixture
@@ -111,3 +113,25 @@ def test_the_kernel_stops_where_a_chip_runs_out_of_memory_and_the_error_is_the_f
             ex.train(insts(40))
         errors.append(str(e.value))
     assert errors[0] == errors[1] and jitkernel.OOM in statuses
+
+
+def test_a_link_completion_that_delivers_many_messages_fits_the_event_stores(statuses, monkeypatch):
+    """Slow packet links shared by many messages, the event stores starting at one event: equal to the full
+    run (a push past the stores' end raises in the kernel; the SST point of
+    ``tests/experiments/test_committed_points.py`` on 100 MB/s hypercube links is where one completion
+    delivers more than a step's margin)."""
+    monkeypatch.setattr(JitReplay, "first_capacity", 0)
+    system = load_system(HW / "switch64.toml", {"topology": {"n": 32},
+                                                 "link": {"packet_bytes": 8, "bandwidth_bytes_per_s": 1e6}})
+    r = np.random.default_rng(0)
+    data = [Instance(k, {"x": r.random((1, 4), dtype=np.float32), "y": r.integers(0, 2, 1)}) for k in range(24)]
+    runs = []
+    for numerics in (True, False):
+        m = _mlp_chain(12)
+        ex = SimExecutor(m, system, place("round_robin", m, system.chips), mak=24, numerics=numerics)
+        ex.train(data)
+        runs.append(ex)
+    full, replay = runs
+    assert replay.time_s == full.time_s > 0 and replay.messages == full.messages
+    assert dict(replay.network.bytes) == dict(full.network.bytes)
+    assert jitkernel.GROW in statuses and jitkernel.FINISHED in statuses
