@@ -35,6 +35,7 @@ def statuses(monkeypatch):
         return seen[-1]
 
     monkeypatch.setattr(jitkernel, "run", counting)
+    monkeypatch.setattr(JitReplay, "compiled", True)  # whatever AMPSIM_COMPILED says
     monkeypatch.setenv("AMPSIM_RECORDINGS", "off")
     return seen
 
