@@ -60,7 +60,6 @@ from ampsim.executors.sim.fastprep import ARRIVE, HOP
 from ampsim.executors.sim.faststate import DONE, WAKE, FastMachine
 from ampsim.executors.sim.replay import gc_paused
 from ampsim.hardware.spec import SystemSpec
-from ampsim.ir.param import ParamNode
 
 UPDATE = -3  # join[item] of an update job
 
@@ -85,23 +84,16 @@ class FastReplay(FastMachine):
         remaining, live = self.remaining, self.live
         node_of, saves, pop_ref, ver_at, version, staleness = (
             self.node, self.saves, self.pop_ref, self.ver_at, self.version, self.staleness)
-        # nodes whose every update job applies an update of one stash (Replay.update_cost's first case)
-        muf1 = [isinstance(nd, ParamNode) and nd.muf == 1 and not self.ready.get(i) for i, nd in enumerate(self.nodes)]
+        muf1 = self._per_stash_nodes()
         queues, n_idle, idle_at, waking, single, lazy = (
             self.queues, self.n_idle, self.idle_at, self.waking, self.single, self.lazy)
         chips = self.ex.chips
-        used = self.used = [c.param_bytes + c.held_bytes + c.queued_bytes for c in chips]
-        memory = [c.spec.memory_bytes for c in chips]
-        spin = [c.spec.spin_s for c in chips]
-        wake = [c.spec.wake_overhead_s for c in chips]
-        receive = [c.spec.remote_receive_overhead_s * 1 + 0.0 for c in chips]  # SimExecutor._receive, 1 message
-        counters = {"peak": [c.peak_bytes for c in chips], "busy": [c.busy_s for c in chips],
-                    "debt": [c.collect() for c in chips], "updates": [0] * len(chips), "messages": 0, "sent": 0}
+        state = self._chip_state()
+        used, memory, spin, wake, receive = (state[k] for k in ("used", "memory", "spin", "wake", "receive"))
+        counters = {"peak": state["peak"], "busy": state["busy"], "debt": state["debt"], "updates": [0] * len(chips),
+                    "messages": 0, "sent": 0}
         peak, busy, debt, updates = (counters[k] for k in ("peak", "busy", "debt", "updates"))
         free, link_busy, link_bytes = self.free, self.link_busy, self.link_bytes
-        net = self.ex.network
-        for link, i in self.link_ids.items():
-            link_busy[i], link_bytes[i] = net.busy_s.get(link, 0.0), net.bytes.get(link, 0.0)
         fixed = occ_of is not None
         heap = self.heap = []
         packet_bytes = self.ex.network.packet_bytes

@@ -32,6 +32,7 @@ from heapq import heappush
 from ampsim.executors.sim.chips import Chip
 from ampsim.executors.sim.fastprep import Placed, link_table, placement_arrays, recording_arrays
 from ampsim.executors.sim.replay import Replay, ReplayHost
+from ampsim.ir.param import ParamNode
 
 START, GET, PUT, WAKE, DONE, LEARN = range(6)  # and HOP, ARRIVE (fastprep: a route's hops)
 FINAL = -1
@@ -87,6 +88,28 @@ class FastMachine(Replay):
                                       self.durations, self.duration_arrays, self._paths, ex.network.cut_through)
             self._placed = (rec, placed, [None] * (max(fast["ukind"], default=-1) + 1))
         return self._placed[1], fast, self._placed[2]
+
+    # -- what a call starts from (the Python loop and the compiled one alike) ------------------------
+    def _per_stash_nodes(self) -> list[bool]:
+        """Per node, whether its every update job applies an update of one stash (Replay.update_cost's first
+        case: one cost per stash kind)."""
+        return [isinstance(nd, ParamNode) and nd.muf == 1 and not self.ready.get(i) for i, nd in enumerate(self.nodes)]
+
+    def _chip_state(self) -> dict[str, list]:
+        """What a call reads of the executor's chips, by chip index: the memory in use (also ``self.used``)
+        and its limit, the spin, wake-up and receive costs, and the counters it carries on (peak, busy
+        seconds, the debt each chip has collected so far); the links' busy seconds and bytes so far go into
+        ``link_busy`` and ``link_bytes``."""
+        chips, net = self.ex.chips, self.ex.network
+        for link, i in self.link_ids.items():
+            self.link_busy[i], self.link_bytes[i] = net.busy_s.get(link, 0.0), net.bytes.get(link, 0.0)
+        self.used = [c.param_bytes + c.held_bytes + c.queued_bytes for c in chips]
+        return {"used": self.used, "memory": [c.spec.memory_bytes for c in chips],
+                "spin": [c.spec.spin_s for c in chips], "wake": [c.spec.wake_overhead_s for c in chips],
+                # SimExecutor._receive, 1 message
+                "receive": [c.spec.remote_receive_overhead_s * 1 + 0.0 for c in chips],
+                "peak": [c.peak_bytes for c in chips], "busy": [c.busy_s for c in chips],
+                "debt": [c.collect() for c in chips]}
 
     # -- units ---------------------------------------------------------------------------------------
     def _settle(self, c: int) -> float | None:

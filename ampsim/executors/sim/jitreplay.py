@@ -27,7 +27,6 @@ import numpy as np
 from ampsim.executors.sim.fastloop import FastReplay
 from ampsim.executors.sim.fastprep import Placed
 from ampsim.executors.sim.replay import gc_paused
-from ampsim.ir.param import ParamNode
 
 NO_REPORT = 1 << 62
 log = logging.getLogger(__name__)
@@ -109,7 +108,7 @@ class JitReplay(FastReplay):
         }
         return got
 
-    def _placement_arrays(self, placed: Placed) -> dict:
+    def _placement_arrays(self, placed: Placed, join: np.ndarray) -> dict:
         got = self._jit_placed
         if got is not None and got[0] is placed:
             return got[1]
@@ -120,6 +119,9 @@ class JitReplay(FastReplay):
             "rptr": hops.ptr, "h_lid": hops.lid, "h_lat": hops.lat, "h_bw": hops.bw, "h_add": hops.add,
             "h_then": hops.then, "h_x": hops.x,
             "stash_chip": _ints(placed.stash_chip), "chip_of_node": _ints([c.index for c in self.chip_of]),
+            # a step that takes no time lets a unit serve on within one event, which the kernel's event stores
+            # are not sized for (JitReplay._run_compiled runs the Python loop then)
+            "instant": bool((placed.d1t <= 0).any() or (placed.d0[join[:len(placed.d0)] >= 0] <= 0).any()),
         }
         self._jit_placed = (placed, arrays)
         return arrays
@@ -139,20 +141,18 @@ class JitReplay(FastReplay):
     # -- the call ----------------------------------------------------------------------------------
     def _run_compiled(self) -> None:
         placed, fast, ucost = self._prepare()
-        R, P = self._recording_arrays(fast), self._placement_arrays(placed)
-        if P.get("instant") is None:  # a step that takes no time lets a unit serve on within one event
-            joined = R["join"][:len(placed.d0)] >= 0
-            P["instant"] = bool((placed.d1t <= 0).any() or (placed.d0[joined] <= 0).any())
-        if P["instant"]:  # (the kernel's event stores are sized for one step per event): the Python loop
+        R = self._recording_arrays(fast)
+        P = self._placement_arrays(placed, R["join"])
+        if P["instant"]:
             FastReplay.loop(self)
             return
         n_messages = self.n_messages = len(R["nbytes"])
         chips, net = self.ex.chips, self.ex.network
-        muf1 = np.array([isinstance(nd, ParamNode) and nd.muf == 1 and not self.ready.get(i)
-                         for i, nd in enumerate(self.nodes)], dtype=np.bool_)
+        muf1 = np.array(self._per_stash_nodes(), dtype=np.bool_)
         ucost_d, ucost_b = self._update_costs(fast, ucost, muf1, placed.stash_chip)
         n_chips = len(chips)
-        used = _ints([c.param_bytes + c.held_bytes + c.queued_bytes for c in chips])
+        state = self._chip_state()
+        used = _ints(state["used"])
         # the chips' queues (empty between calls but for an interrupted one) as linked lists
         nxt = np.full(n_messages + len(R["stash_node"]), -1, dtype=np.int64)
         qhead, qtail = np.full(n_chips, -1, dtype=np.int64), np.full(n_chips, -1, dtype=np.int64)
@@ -168,16 +168,11 @@ class JitReplay(FastReplay):
         lazy_t = _floats([0.0 if p is None else p[0] for p in self.lazy])
         lazy_o = _ints([-1 if p is None else p[1] for p in self.lazy])
         ch = (nxt, qhead, qtail, _ints(self.n_idle), np.asarray(self.single, dtype=np.bool_), lazy_t, lazy_o,
-              idle_buf, np.zeros(n_chips, dtype=np.int64), idle_len, used,
-              _floats([c.spec.memory_bytes for c in chips]), _floats([c.spec.spin_s for c in chips]),
-              _floats([c.spec.wake_overhead_s for c in chips]),
-              _floats([c.spec.remote_receive_overhead_s * 1 + 0.0 for c in chips]),
-              _ints([c.peak_bytes for c in chips]), _floats([c.busy_s for c in chips]),
-              _floats([c.collect() for c in chips]), np.zeros(n_chips, dtype=np.int64))
+              idle_buf, np.zeros(n_chips, dtype=np.int64), idle_len, used, _floats(state["memory"]),
+              _floats(state["spin"]), _floats(state["wake"]), _floats(state["receive"]), _ints(state["peak"]),
+              _floats(state["busy"]), _floats(state["debt"]), np.zeros(n_chips, dtype=np.int64))
         free = _floats(self.free)
-        link_busy, link_bytes = np.zeros(len(self.free)), np.zeros(len(self.free))
-        for link, i in self.link_ids.items():
-            link_busy[i], link_bytes[i] = net.busy_s.get(link, 0.0), net.bytes.get(link, 0.0)
+        link_busy, link_bytes = _floats(self.link_busy), _floats(self.link_bytes)
         msg = (P["d0"], P["d1"], P["d1t"], P["t"], R["join"], R["stale"], R["kid"], R["child_ptr"], R["children"],
                R["group"], P["route_id"], P["occ"], R["wire"], R["nbytes"], R["inst_of"], R["node"], R["dh0"],
                R["dh1"])
