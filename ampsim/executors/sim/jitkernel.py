@@ -77,6 +77,7 @@ from ampsim.executors.sim.jitstate import (
     _hpush,
     _hsift,
     _spush,
+    _unidle,
 )
 
 FINISHED, GROW, REPORT, OOM, UPDATE_JOB = range(5)  # why a call returns
@@ -107,15 +108,9 @@ def _local(ch, ev, K, F, c, k, nbytes):
     """A child for the sender's own chip: onto its queue; another idle unit of the chip wakes up."""
     ch[10][c] += nbytes[k]
     _enqueue(ch[0], ch[1], ch[2], c, k)
-    n_idle, idle_buf, idle_head, idle_len = ch[3], ch[7], ch[8], ch[9]
+    n_idle = ch[3]
     if n_idle[c]:
-        n_idle[c] -= 1
-        since = 0.0
-        if len(idle_buf):
-            since = idle_buf[c, idle_head[c]]
-            idle_head[c] = (idle_head[c] + 1) % idle_buf.shape[1]
-            idle_len[c] -= 1
-        _spush(ev[1], K, F[NOW], WAKE, c, since)
+        _spush(ev[1], K, F[NOW], WAKE, c, _unidle(n_idle, ch[7], ch[8], ch[9], c))
 
 
 @njit(cache=True)
@@ -222,12 +217,7 @@ def run(msg, grp, rt, lk, ch, ev, inst, upd, K, F, flags, latency, pk):
                 used[c] += nbytes[m]
                 _enqueue(nxt, qhead, qtail, c, m)
                 if n_idle[c]:
-                    n_idle[c] -= 1
-                    xf = 0.0
-                    if waking:
-                        xf = idle_buf[c, idle_head[c]]
-                        idle_head[c] = (idle_head[c] + 1) % idle_buf.shape[1]
-                        idle_len[c] -= 1
+                    xf = _unidle(n_idle, idle_buf, idle_head, idle_len, c)
                 elif lazy_o[c] < 0:
                     continue
                 elif lazy_t[c] < now or (lazy_t[c] == now and lazy_o[c] < oc):  # its completion has come up

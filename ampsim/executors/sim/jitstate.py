@@ -82,18 +82,26 @@ def _enqueue(nxt, qhead, qtail, c, item):
 
 
 @njit(cache=True)
+def _unidle(n_idle, idle_buf, idle_head, idle_len, c):
+    """An idle unit of chip ``c`` wakes up: since when it had been idle (0.0 where waking up is free: no
+    rings kept)."""
+    n_idle[c] -= 1
+    if not len(idle_buf):
+        return 0.0
+    since = idle_buf[c, idle_head[c]]
+    idle_head[c] = (idle_head[c] + 1) % idle_buf.shape[1]
+    idle_len[c] -= 1
+    return since
+
+
+@njit(cache=True)
 def _wake(ch, ev, K, F, c):
     """FastMachine._wake: an item has joined chip ``c``'s queue."""
     n_idle, lazy_t, lazy_o, idle_buf, idle_head, idle_len = ch[3], ch[5], ch[6], ch[7], ch[8], ch[9]
     E, S = ev
     now = F[NOW]
     if n_idle[c]:
-        n_idle[c] -= 1
-        since = 0.0
-        if len(idle_buf):
-            since = idle_buf[c, idle_head[c]]
-            idle_head[c] = (idle_head[c] + 1) % idle_buf.shape[1]
-            idle_len[c] -= 1
+        since = _unidle(n_idle, idle_buf, idle_head, idle_len, c)
     elif lazy_o[c] < 0:
         return
     else:  # FastMachine._settle
