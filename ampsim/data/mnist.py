@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ampsim import files
-from ampsim.data import store
+from ampsim.data import memo, store
 from ampsim.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -87,8 +87,9 @@ def read_idx(path: Path | str, expected_magic: int | None = None) -> np.ndarray:
         )
     if gzip_cut:
         raise DataError(f"{path}: truncated: gzip stream ends early; re-download it")
-    array = np.frombuffer(data, dtype=dtype, offset=header).reshape(shape)
-    return array.astype(dtype.newbyteorder("="), copy=False)
+    array = np.frombuffer(data, dtype=dtype, offset=header).reshape(shape).astype(dtype.newbyteorder("="), copy=False)
+    array.setflags(write=False)  # kept and shared by ampsim.data.memo
+    return array
 
 
 def load_mnist(
@@ -113,8 +114,8 @@ def load_mnist(
     images_rel, labels_rel = _FILES[split]
     images_path = store.fetch(images_rel, root=root, verify=verify)
     labels_path = store.fetch(labels_rel, root=root, verify=verify)
-    images = read_idx(images_path, IMAGES_MAGIC)
-    labels = read_idx(labels_path, LABELS_MAGIC)
+    images = memo.parsed(images_path, read_idx, IMAGES_MAGIC)  # once per process and file version
+    labels = memo.parsed(labels_path, read_idx, LABELS_MAGIC)
     if images.shape[1:] != (IMAGE_SIDE, IMAGE_SIDE) or images.dtype != np.uint8:
         raise DataError(
             f"{images_path}: images are {images.dtype}{list(images.shape[1:])}, "

@@ -32,7 +32,7 @@ from typing import NoReturn
 import numpy as np
 
 from ampsim import files
-from ampsim.data import store
+from ampsim.data import memo, store
 from ampsim.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -223,7 +223,7 @@ def load_qm9(
         log.info("using user-supplied QM9 file %s", path)
     else:
         path = store.fetch(plain + ".gz", root=base, verify=verify)
-    molecules = read_molecules(path, limit)
+    molecules = memo.parsed(path, read_molecules, limit)  # once per process and file version
     log.debug("loaded QM9 %s: %d molecules from %s", split, len(molecules), path)
     return molecules
 

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from ampsim import files
-from ampsim.data import store
+from ampsim.data import memo, store
 from ampsim.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -219,7 +219,7 @@ def load_sst(
     if split not in SPLITS:
         raise ValueError(f"unknown SST split {split!r}; use one of {', '.join(SPLITS)}")
     path = store.fetch(f"sst/{split}.txt", root=root, verify=verify)
-    trees = read_trees(path, limit)
+    trees = memo.parsed(path, read_trees, limit)  # once per process and file version (a sweep's points)
     log.debug("loaded SST %s: %d trees from %s", split, len(trees), path)
     return trees
 

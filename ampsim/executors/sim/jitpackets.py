@@ -20,6 +20,13 @@ loops' runs are equal bit for bit.
 packet_bytes, link_busy, link_bytes)`` (per slot: ``left`` … ``hop``; per message: ``m_ptr``, its packet
 size; ``scratch`` holds the slots one completion serves; the last two are the kernel's link counters);
 ``rt`` is the kernel's routes, ``route`` and ``wire`` its per-message columns.
+
+The four functions that take those tuples (:func:`send`, :func:`enter`, :func:`event`, :func:`settle`) are
+inlined where they are called (numba's ``inline="always"``): a call hands over some 26 arrays and adjusts
+each one's reference count on the way in and out, which cost a third of the packet loop's time (SST, 300
+trees, 256-byte packets: the loop's 302 ms → 210 ms, side by side on 2026-12-05; the whole-message rows
+moved by 1–3 %, within the noise). Compiling the kernel takes about 10 s instead of 6, once per install
+(numba's cache).
 """
 
 from __future__ import annotations
@@ -88,7 +95,7 @@ def _advance(LI, LF, left, nxt, link_busy, lid, now):
         link_busy[lid] += now - t
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def send(pk, rt, route, wire, E, K, m, now):
     """FastPackets.send: message ``m`` leaves its chip now."""
     served, tail, m_ptr, packet, packet_bytes = pk[5], pk[6], pk[9], pk[10], pk[12]
@@ -102,7 +109,7 @@ def send(pk, rt, route, wire, E, K, m, now):
     enter(pk, rt, route, wire, E, K, m, 0, now)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def enter(pk, rt, route, wire, E, K, m, i, now):
     """FastPackets._enter: the head of ``m`` reaches hop ``i`` now."""
     LI, LF, left, prev, nxt, m_ptr, packet = pk[0], pk[1], pk[2], pk[3], pk[4], pk[9], pk[10]
@@ -131,7 +138,7 @@ def enter(pk, rt, route, wire, E, K, m, i, now):
         K[HN] = _hpush(E, K[HN], now + (packet[m] * n / bandwidth + rt[2][h]), K[ORDER], PHEAD, m, i + 1, 0.0)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def event(pk, rt, route, wire, E, K, code, c, x, now):
     """FastPackets.event: a PHEAD or PDONE event comes up."""
     if code == PHEAD:
@@ -177,7 +184,7 @@ def event(pk, rt, route, wire, E, K, code, c, x, now):
         settle(pk, rt, route, E, K, smsg[k], shop[k], now)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def settle(pk, rt, route, E, K, m, i, now):
     """FastPackets._settle: fix hop ``i``'s tail once its own service and the previous hop's tail are
     known; the last hop's schedules the delivery."""
