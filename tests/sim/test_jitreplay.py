@@ -17,7 +17,7 @@ from test_replay_fastloop import _mlp_chain
 from timeline_kit import insts, system, weight_model
 
 from ampsim.errors import RunError
-from ampsim.executors.sim import SimExecutor, jitkernel
+from ampsim.executors.sim import SimExecutor, jitkernel, jitreplay
 from ampsim.executors.sim.jitreplay import JitReplay
 from ampsim.hardware.parse import load_system
 from ampsim.ir.message import Instance
@@ -44,6 +44,7 @@ def statuses(monkeypatch):
 def test_the_compiled_loop_equals_the_full_run_with_event_stores_that_must_grow(seed, statuses, tmp_path,
                                                                                  monkeypatch):
     monkeypatch.setattr(JitReplay, "first_capacity", 0)
+    monkeypatch.setattr(JitReplay, "first_row", 0)
     experiment, overrides = random_machine(seed)
     assert_same_timing(experiment, overrides, tmp_path)
     assert statuses.count(jitkernel.FINISHED) >= 1 and jitkernel.GROW in statuses
@@ -120,8 +121,16 @@ def test_a_link_completion_that_delivers_many_messages_fits_the_event_stores(sta
     """Slow packet links shared by many messages, the event stores starting at one event: equal to the full
     run (a push past the stores' end raises in the kernel; the SST point of
     ``tests/experiments/test_committed_points.py`` on 100 MB/s hypercube links is where one completion
-    delivers more than a step's margin)."""
+    delivers more than a step's margin). The links' rows start one message long and must grow too."""
     monkeypatch.setattr(JitReplay, "first_capacity", 0)
+    monkeypatch.setattr(JitReplay, "first_row", 0)
+    rows = []  # the links' rows' shape after each stop
+    grow = jitreplay._rows_grown
+
+    def spy(pk, need):
+        rows.append(grow(pk, need)[2].shape)
+        return grow(pk, need)
+    monkeypatch.setattr(jitreplay, "_rows_grown", spy)
     system = load_system(HW / "switch64.toml", {"topology": {"n": 32},
                                                  "link": {"packet_bytes": 8, "bandwidth_bytes_per_s": 1e6}})
     r = np.random.default_rng(0)
@@ -136,3 +145,4 @@ def test_a_link_completion_that_delivers_many_messages_fits_the_event_stores(sta
     assert replay.time_s == full.time_s > 0 and replay.messages == full.messages
     assert dict(replay.network.bytes) == dict(full.network.bytes)
     assert jitkernel.GROW in statuses and jitkernel.FINISHED in statuses
+    assert len({shape[1] for shape in rows}) > 1  # a link held more messages than its row had room for

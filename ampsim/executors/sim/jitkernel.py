@@ -54,6 +54,7 @@ from ampsim.executors.sim.jitstate import (
     HAS_EV,
     HN,
     HOP,
+    LMAX,
     MESSAGES,
     NDONE,
     NONE,
@@ -132,6 +133,7 @@ def run(msg, grp, rt, lk, ch, ev, inst, upd, K, F, flags, latency, pk):
     route_id = msg[10]
     n_messages = len(d0)
     scap, hcap = len(S), len(E)
+    lcap = pk[2].shape[1]  # the packet links' rows (jitpackets)
     now = F[NOW]
     r = 0.0
     resume = K[RESUME]
@@ -143,9 +145,10 @@ def run(msg, grp, rt, lk, ch, ev, inst, upd, K, F, flags, latency, pk):
             # -- an event boundary: hand back to the caller where it must act ----------------------
             # what the next event may schedule at most: a margin for a step's sends, a completion's update
             # jobs or an admission's roots, and on packet links every message on them (one link's
-            # completion may deliver them all)
+            # completion may deliver them all); a packet link's row takes at most a step's sends more
             need = margin + K[ONLINK]
-            if K[HN] + need >= hcap or K[SN] + need >= scap or K[NDONE] >= report_every:
+            if (K[HN] + need >= hcap or K[SN] + need >= scap or K[NDONE] >= report_every
+                    or (packets and K[LMAX] + margin >= lcap)):
                 if K[HAS_EV]:  # the pending event joins the heap (the earliest of all is taken alike)
                     K[HAS_EV] = 0
                     K[HN] = _hpush(E, K[HN], F[EV_T], K[EV_O], K[EV_CODE], K[EV_C], K[EV_X], F[EV_F])

@@ -8,17 +8,21 @@ The same two events as there, on the kernel's heap::
 
 and the delivery is the kernel's own ARRIVE. What :class:`~ampsim.executors.sim.fastpackets.FastPackets`
 keeps in a dict per link (the bytes each message on it has still to cross, in the order they joined) is a
-linked list per link through *slots*: message ``m``'s hop ``i`` is slot ``m_ptr[m] + i`` (the placement
-lays every message's hops out once), holding its bytes left, when the hop served its last byte and when it
-passed on the tail (NaN: not yet). Per link: its list's first and last slot, their count and the link's
-generation (``LI``), when the bytes were last brought up to date, the fewest bytes left when its pending
-completion was scheduled, and its bandwidth (``LF``). The float operations are FastPackets' in the same
-order, and every event's order is drawn from the kernel's counter where FastPackets draws it, so the two
-loops' runs are equal bit for bit.
+row per link of two dense arrays: ``LS[l, :n]`` the *slots* of its ``n`` messages in the order they joined
+and ``LL[l, :n]`` their bytes left (sharing the link's bandwidth walks the row, contiguous in memory; a
+linked list through the slots, which lie wherever their messages' hops lie, cost a cache miss a step). A
+slot is message ``m``'s hop ``i``, ``m_ptr[m] + i`` (the placement lays every message's hops out once),
+holding when the hop served its last byte and when it passed on the tail (NaN: not yet). Per link: its
+count and generation (``LI``), when the bytes were last brought up to date, the fewest bytes left when its
+pending completion was scheduled, and its bandwidth (``LF``). The float operations are FastPackets' in the
+same order (a message's bytes left are its own: the row's order changes no value), and every event's order
+is drawn from the kernel's counter where FastPackets draws it, so the two loops' runs are equal bit for
+bit. A row is as long as the most messages one link has held plus what one event may add (``K[LMAX]``, the
+kernel's margin); the kernel stops with GROW before a row could overflow and the caller lengthens them.
 
-``pk`` is the tuple ``(LI, LF, left, prev, nxt, served, tail, msg, hop, m_ptr, packet, scratch,
-packet_bytes, link_busy, link_bytes)`` (per slot: ``left`` … ``hop``; per message: ``m_ptr``, its packet
-size; ``scratch`` holds the slots one completion serves; the last two are the kernel's link counters);
+``pk`` is the tuple ``(LI, LF, LS, LL, served, tail, msg, hop, m_ptr, packet, scratch, packet_bytes,
+link_busy, link_bytes)`` (per slot: ``served`` … ``hop``; per message: ``m_ptr``, its packet size;
+``scratch`` holds the slots one completion serves; the last two are the kernel's link counters);
 ``rt`` is the kernel's routes, ``route`` and ``wire`` its per-message columns.
 
 The four functions that take those tuples (:func:`send`, :func:`enter`, :func:`event`, :func:`settle`) are
@@ -34,71 +38,51 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from ampsim.executors.sim.jitstate import ARRIVE, HN, ONLINK, ORDER, _hpush
+from ampsim.executors.sim.jitstate import ARRIVE, HN, LMAX, ONLINK, ORDER, _hpush
 from ampsim.executors.sim.packets import _RESIDUE_BYTES
 
 PHEAD, PDONE = 8, 9  # as fastpackets numbers them
-HEAD, TAIL, COUNT, GEN = range(4)  # LI columns
+COUNT, GEN = range(2)  # LI columns
 T, DUE, BW = range(3)  # LF columns
 
 
 @njit(cache=True)
-def _append(LI, prev, nxt, K, lid, s):
+def _append(LI, LS, LL, K, lid, s, left):
+    """Slot ``s`` joins link ``lid`` with ``left`` bytes to cross."""
     K[ONLINK] += 1  # messages on links, all together: what one completion may deliver at most
-    last = LI[lid, TAIL]
-    prev[s], nxt[s] = last, -1
-    if last >= 0:
-        nxt[last] = s
-    else:
-        LI[lid, HEAD] = s
-    LI[lid, TAIL] = s
-    LI[lid, COUNT] += 1
+    n = LI[lid, COUNT]
+    LS[lid, n], LL[lid, n] = s, left
+    LI[lid, COUNT] = n + 1
+    if n + 1 > K[LMAX]:
+        K[LMAX] = n + 1
 
 
 @njit(cache=True)
-def _unlink(LI, prev, nxt, K, lid, s):
-    K[ONLINK] -= 1
-    p, q = prev[s], nxt[s]
-    if p >= 0:
-        nxt[p] = q
-    else:
-        LI[lid, HEAD] = q
-    if q >= 0:
-        prev[q] = p
-    else:
-        LI[lid, TAIL] = p
-    LI[lid, COUNT] -= 1
-
-
-@njit(cache=True)
-def _fewest(LI, left, nxt, lid):
+def _fewest(LI, LL, lid):
     """The fewest bytes left of the messages on link ``lid``, but not below 0."""
     low = np.inf
-    k = LI[lid, HEAD]
-    while k >= 0:
-        if left[k] < low:
-            low = left[k]
-        k = nxt[k]
+    for j in range(LI[lid, COUNT]):
+        if LL[lid, j] < low:
+            low = LL[lid, j]
     return max(low, 0.0)
 
 
 @njit(cache=True)
-def _advance(LI, LF, left, nxt, link_busy, lid, now):
+def _advance(LI, LF, LL, link_busy, lid, now):
     """SharedLink._advance: the messages on ``lid`` share its bandwidth equally since it was last updated."""
     t = LF[lid, T]
     if now > t:
-        share = (now - t) * LF[lid, BW] / LI[lid, COUNT]
-        k = LI[lid, HEAD]
-        while k >= 0:
-            left[k] -= share
-            k = nxt[k]
+        n = LI[lid, COUNT]
+        share = (now - t) * LF[lid, BW] / n
+        for j in range(n):
+            LL[lid, j] -= share
         link_busy[lid] += now - t
 
 
 @njit(cache=True, inline="always")
 def send(pk, rt, route, wire, E, K, m, now):
     """FastPackets.send: message ``m`` leaves its chip now."""
-    served, tail, m_ptr, packet, packet_bytes = pk[5], pk[6], pk[9], pk[10], pk[12]
+    served, tail, m_ptr, packet, packet_bytes = pk[4], pk[5], pk[8], pk[9], pk[11]
     r = np.int64(route[m])
     base = m_ptr[m]
     for s in range(base, base + rt[0][r + 1] - rt[0][r]):
@@ -112,21 +96,19 @@ def send(pk, rt, route, wire, E, K, m, now):
 @njit(cache=True, inline="always")
 def enter(pk, rt, route, wire, E, K, m, i, now):
     """FastPackets._enter: the head of ``m`` reaches hop ``i`` now."""
-    LI, LF, left, prev, nxt, m_ptr, packet = pk[0], pk[1], pk[2], pk[3], pk[4], pk[9], pk[10]
+    LI, LF, LS, LL, m_ptr, packet = pk[0], pk[1], pk[2], pk[3], pk[8], pk[9]
     r = np.int64(route[m])
     h = rt[0][r] + i
     lid, bandwidth = rt[1][h], rt[3][h]
     s = m_ptr[m] + i
-    pk[7][s], pk[8][s] = m, i
+    pk[6][s], pk[7][s] = m, i
     if LI[lid, COUNT]:
-        _advance(LI, LF, left, nxt, pk[13], lid, now)
-        left[s] = float(wire[m])
-        _append(LI, prev, nxt, K, lid, s)
-        due = _fewest(LI, left, nxt, lid)
+        _advance(LI, LF, LL, pk[12], lid, now)
+        _append(LI, LS, LL, K, lid, s, float(wire[m]))
+        due = _fewest(LI, LL, lid)
     else:
         due = max(float(wire[m]), 0.0)
-        left[s] = due
-        _append(LI, prev, nxt, K, lid, s)
+        _append(LI, LS, LL, K, lid, s, due)
     LF[lid, DUE] = due
     LF[lid, T] = now
     LI[lid, GEN] += 1
@@ -144,16 +126,18 @@ def event(pk, rt, route, wire, E, K, code, c, x, now):
     if code == PHEAD:
         enter(pk, rt, route, wire, E, K, c, x, now)
         return
-    LI, LF, left, prev, nxt, served = pk[0], pk[1], pk[2], pk[3], pk[4], pk[5]
-    smsg, shop, scratch = pk[7], pk[8], pk[11]
-    link_busy, link_bytes = pk[13], pk[14]
+    LI, LF, LS, LL, served = pk[0], pk[1], pk[2], pk[3], pk[4]
+    smsg, shop, scratch = pk[6], pk[7], pk[10]
+    link_busy, link_bytes = pk[12], pk[13]
     if x != LI[c, GEN]:  # a message joined or left since: this completion was rescheduled
         return
-    if LI[c, COUNT] == 1:  # alone on the link: it is the one this completion was scheduled for
-        k = LI[c, HEAD]
+    n = LI[c, COUNT]
+    if n == 1:  # alone on the link: it is the one this completion was scheduled for
+        k = LS[c, 0]
         link_busy[c] += now - LF[c, T] if now > LF[c, T] else 0.0
         LF[c, T] = now
-        _unlink(LI, prev, nxt, K, c, k)
+        LI[c, COUNT] = 0
+        K[ONLINK] -= 1
         LI[c, GEN] += 1
         served[k] = now
         link_bytes[c] += wire[smsg[k]]
@@ -161,20 +145,25 @@ def event(pk, rt, route, wire, E, K, code, c, x, now):
         return
     due = LF[c, DUE] + _RESIDUE_BYTES  # SharedLink._complete: judged before the fluid update
     n_served = 0
-    k = LI[c, HEAD]
-    while k >= 0:
-        if left[k] <= due:
-            scratch[n_served] = k
+    for j in range(n):
+        if LL[c, j] <= due:
+            scratch[n_served] = LS[c, j]
             n_served += 1
-        k = nxt[k]
-    _advance(LI, LF, left, nxt, link_busy, c, now)
+    _advance(LI, LF, LL, link_busy, c, now)
     LF[c, T] = now
-    for a in range(n_served):
-        _unlink(LI, prev, nxt, K, c, scratch[a])
+    a = kept = 0  # the row without the served, in order (scratch lists them in the row's order)
+    for j in range(n):
+        if a < n_served and LS[c, j] == scratch[a]:
+            a += 1
+        else:
+            LS[c, kept], LL[c, kept] = LS[c, j], LL[c, j]
+            kept += 1
+    LI[c, COUNT] = kept
+    K[ONLINK] -= n_served
     LI[c, GEN] += 1  # SharedLink._schedule
-    n = LI[c, COUNT]
+    n = kept
     if n:
-        due = LF[c, DUE] = _fewest(LI, left, nxt, c)
+        due = LF[c, DUE] = _fewest(LI, LL, c)
         K[ORDER] += 1
         K[HN] = _hpush(E, K[HN], now + due * n / LF[c, BW], K[ORDER], PDONE, c, LI[c, GEN], 0.0)
     for a in range(n_served):  # PacketRoute._served, in the order they joined
@@ -188,7 +177,7 @@ def event(pk, rt, route, wire, E, K, code, c, x, now):
 def settle(pk, rt, route, E, K, m, i, now):
     """FastPackets._settle: fix hop ``i``'s tail once its own service and the previous hop's tail are
     known; the last hop's schedules the delivery."""
-    served, tail, m_ptr, packet = pk[5], pk[6], pk[9], pk[10]
+    served, tail, m_ptr, packet = pk[4], pk[5], pk[8], pk[9]
     r = np.int64(route[m])
     first, length, base = rt[0][r], rt[0][r + 1] - rt[0][r], m_ptr[m]
     while i < length and np.isnan(tail[base + i]) and not np.isnan(served[base + i]):

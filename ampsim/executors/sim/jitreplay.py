@@ -62,6 +62,8 @@ class JitReplay(FastReplay):
     compiled = os.environ.get("AMPSIM_COMPILED", "1") != "0"
     #: room in the event stores at the start of a call (beyond what one event may push); they grow as needed
     first_capacity = 256
+    #: room in each packet link's row at the start of a call, beyond what one event may add (they grow)
+    first_row = 16
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -199,7 +201,8 @@ class JitReplay(FastReplay):
         receiving = bool(ch[14].any())
         flags = (receiving, bool(self.waking), bool(receiving or self.waking or ch[17].any()), bool(self.training),
                  int(self.ex.mak), int(every), int(R["margin"]), bool(net.packet_bytes))
-        pk = _packet_links(placed, float(net.packet_bytes), self.bandwidth, link_busy, link_bytes)
+        pk = _packet_links(placed, float(net.packet_bytes), self.bandwidth, link_busy, link_bytes,
+                           row=R["margin"] + 1 + self.first_row)
         done = backed = False
         try:
             while True:
@@ -211,6 +214,7 @@ class JitReplay(FastReplay):
                     break
                 if status == jk.GROW:
                     ev = _grown(ev, K, R["margin"] + int(K[js.ONLINK]))
+                    pk = _rows_grown(pk, int(K[js.LMAX]) + R["margin"])
                 elif status == jk.REPORT:
                     on_done(int(K[js.NDONE]))
                     K[js.NDONE] = 0
@@ -309,9 +313,10 @@ def _rows(n: int) -> np.ndarray:
 
 
 def _packet_links(placed: Placed, packet_bytes: float, bandwidth: list[float], link_busy: np.ndarray,
-                  link_bytes: np.ndarray) -> tuple:
+                  link_bytes: np.ndarray, row: int) -> tuple:
     """The packet-switched links' state for one call (:mod:`~ampsim.executors.sim.jitpackets`), empty, as
-    FastPackets starts each call; arrays of no length where links carry whole messages."""
+    FastPackets starts each call, with rows for ``row`` messages per link; arrays of no length where links
+    carry whole messages."""
     n_links = len(bandwidth) if packet_bytes else 0
     route_id, ptr = placed.route_id, placed.hops_of.ptr
     hops = np.zeros(len(route_id) if packet_bytes else 0, dtype=np.int64)
@@ -321,11 +326,21 @@ def _packet_links(placed: Placed, packet_bytes: float, bandwidth: list[float], l
     m_ptr = np.zeros(len(hops) + 1, dtype=np.int64)
     np.cumsum(hops, out=m_ptr[1:])
     n_slots = int(m_ptr[-1])
-    LI = np.zeros((n_links, 4), dtype=np.int64)
-    LI[:, :2] = -1  # no first or last slot
+    LI = np.zeros((n_links, 2), dtype=np.int64)  # count, generation
     LF = np.zeros((n_links, 3))
     LF[:, 2] = bandwidth[:n_links]
-    slots_f = [np.zeros(n_slots) for _ in range(3)]  # bytes left, served, tail
-    slots_i = [np.zeros(n_slots, dtype=np.int64) for _ in range(4)]  # prev, next, message, hop
-    return (LI, LF, slots_f[0], slots_i[0], slots_i[1], slots_f[1], slots_f[2], slots_i[2], slots_i[3], m_ptr,
-            np.zeros(len(hops)), np.zeros(n_slots, dtype=np.int64), packet_bytes, link_busy, link_bytes)
+    LS, LL = np.zeros((n_links, row), dtype=np.int64), np.zeros((n_links, row))  # each link's slots, bytes left
+    slots_f = [np.zeros(n_slots) for _ in range(2)]  # served, tail
+    slots_i = [np.zeros(n_slots, dtype=np.int64) for _ in range(2)]  # message, hop
+    return (LI, LF, LS, LL, slots_f[0], slots_f[1], slots_i[0], slots_i[1], m_ptr, np.zeros(len(hops)),
+            np.zeros(n_slots, dtype=np.int64), packet_bytes, link_busy, link_bytes)
+
+
+def _rows_grown(pk: tuple, need: int) -> tuple:
+    """``pk`` with its links' rows at least twice ``need`` long (the kernel stopped before one could fill)."""
+    LS, LL = pk[2], pk[3]
+    if not len(LS) or 2 * need <= LS.shape[1]:
+        return pk
+    LS2, LL2 = np.zeros((len(LS), 2 * need), dtype=np.int64), np.zeros((len(LL), 2 * need))
+    LS2[:, :LS.shape[1]], LL2[:, :LL.shape[1]] = LS, LL
+    return (*pk[:2], LS2, LL2, *pk[4:])
