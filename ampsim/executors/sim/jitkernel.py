@@ -34,7 +34,6 @@ keeps: it computes the cost and calls again with ``K[RESUME] = 1``, the cost in 
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
 from ampsim.executors.sim import jitpackets
 from ampsim.executors.sim.jitstate import (
@@ -79,12 +78,13 @@ from ampsim.executors.sim.jitstate import (
     _hsift,
     _spush,
     _unidle,
+    jitted,
 )
 
 FINISHED, GROW, REPORT, OOM, UPDATE_JOB = range(5)  # why a call returns
 
 
-@njit(cache=True)
+@jitted
 def _send(msg, rt, lk, ev, K, now, k):
     """Network.send: message ``k`` enters its route's first link (the hop event: its next hop or its
     arrival)."""
@@ -104,7 +104,7 @@ def _send(msg, rt, lk, ev, K, now, k):
     K[HN] = _hpush(ev[0], K[HN], t, K[ORDER], h_then[h], k, h_x[h], 0.0)
 
 
-@njit(cache=True)
+@jitted
 def _local(ch, ev, K, F, c, k, nbytes):
     """A child for the sender's own chip: onto its queue; another idle unit of the chip wakes up."""
     ch[10][c] += nbytes[k]
@@ -114,7 +114,7 @@ def _local(ch, ev, K, F, c, k, nbytes):
         _spush(ev[1], K, F[NOW], WAKE, c, _unidle(n_idle, ch[7], ch[8], ch[9], c))
 
 
-@njit(cache=True)
+@jitted
 def run(msg, grp, rt, lk, ch, ev, inst, upd, K, F, flags, latency, pk):
     """Run events until none is left or the caller must act (see the module docstring); returns the status."""
     d0, d1, d1t, t_send, join, stale, kid, child_ptr, children, group = msg[:10]

@@ -26,19 +26,17 @@ link_busy, link_bytes)`` (per slot: ``served`` … ``hop``; per message: ``m_ptr
 ``rt`` is the kernel's routes, ``route`` and ``wire`` its per-message columns.
 
 The four functions that take those tuples (:func:`send`, :func:`enter`, :func:`event`, :func:`settle`) are
-inlined where they are called (numba's ``inline="always"``): a call hands over some 26 arrays and adjusts
-each one's reference count on the way in and out, which cost a third of the packet loop's time (SST, 300
-trees, 256-byte packets: the loop's 302 ms → 210 ms, side by side on 2026-12-05; the whole-message rows
-moved by 1–3 %, within the noise). Compiling the kernel takes about 10 s instead of 6, once per install
-(numba's cache).
+inlined where they are called (:data:`~ampsim.executors.sim.jitstate.jitted_inline`): a call would hand over
+some 26 arrays as fields of its own. Side by side on 2026-12-05, without them inlined SST on 256-byte
+packets took 129–131 ms a call against 78–80, and the whole-message chains 5–15 % more; compiling the kernel
+takes about 10 s instead of 6, once per install (numba's cache).
 """
 
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
-from ampsim.executors.sim.jitstate import ARRIVE, HN, LMAX, ONLINK, ORDER, _hpush
+from ampsim.executors.sim.jitstate import ARRIVE, HN, LMAX, ONLINK, ORDER, _hpush, jitted, jitted_inline
 from ampsim.executors.sim.packets import _RESIDUE_BYTES
 
 PHEAD, PDONE = 8, 9  # as fastpackets numbers them
@@ -46,7 +44,7 @@ COUNT, GEN = range(2)  # LI columns
 T, DUE, BW = range(3)  # LF columns
 
 
-@njit(cache=True)
+@jitted
 def _append(LI, LS, LL, K, lid, s, left):
     """Slot ``s`` joins link ``lid`` with ``left`` bytes to cross."""
     K[ONLINK] += 1  # messages on links, all together: what one completion may deliver at most
@@ -57,7 +55,7 @@ def _append(LI, LS, LL, K, lid, s, left):
         K[LMAX] = n + 1
 
 
-@njit(cache=True)
+@jitted
 def _fewest(LI, LL, lid):
     """The fewest bytes left of the messages on link ``lid``, but not below 0."""
     low = np.inf
@@ -67,7 +65,7 @@ def _fewest(LI, LL, lid):
     return max(low, 0.0)
 
 
-@njit(cache=True)
+@jitted
 def _advance(LI, LF, LL, link_busy, lid, now):
     """SharedLink._advance: the messages on ``lid`` share its bandwidth equally since it was last updated."""
     t = LF[lid, T]
@@ -79,7 +77,7 @@ def _advance(LI, LF, LL, link_busy, lid, now):
         link_busy[lid] += now - t
 
 
-@njit(cache=True, inline="always")
+@jitted_inline
 def send(pk, rt, route, wire, E, K, m, now):
     """FastPackets.send: message ``m`` leaves its chip now."""
     served, tail, m_ptr, packet, packet_bytes = pk[4], pk[5], pk[8], pk[9], pk[11]
@@ -93,7 +91,7 @@ def send(pk, rt, route, wire, E, K, m, now):
     enter(pk, rt, route, wire, E, K, m, 0, now)
 
 
-@njit(cache=True, inline="always")
+@jitted_inline
 def enter(pk, rt, route, wire, E, K, m, i, now):
     """FastPackets._enter: the head of ``m`` reaches hop ``i`` now."""
     LI, LF, LS, LL, m_ptr, packet = pk[0], pk[1], pk[2], pk[3], pk[8], pk[9]
@@ -120,7 +118,7 @@ def enter(pk, rt, route, wire, E, K, m, i, now):
         K[HN] = _hpush(E, K[HN], now + (packet[m] * n / bandwidth + rt[2][h]), K[ORDER], PHEAD, m, i + 1, 0.0)
 
 
-@njit(cache=True, inline="always")
+@jitted_inline
 def event(pk, rt, route, wire, E, K, code, c, x, now):
     """FastPackets.event: a PHEAD or PDONE event comes up."""
     if code == PHEAD:
@@ -173,7 +171,7 @@ def event(pk, rt, route, wire, E, K, code, c, x, now):
         settle(pk, rt, route, E, K, smsg[k], shop[k], now)
 
 
-@njit(cache=True, inline="always")
+@jitted_inline
 def settle(pk, rt, route, E, K, m, i, now):
     """FastPackets._settle: fix hop ``i``'s tail once its own service and the previous hop's tail are
     known; the last hop's schedules the delivery."""
