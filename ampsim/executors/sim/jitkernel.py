@@ -17,11 +17,13 @@ both against the full run). What differs is only the representation:
 * the scalars the Python loop keeps as locals or attributes between events live in ``K`` (ints) and ``F``
   (floats), so a call can stop at an event boundary and the next carry on.
 
-Why the steps are written out in :func:`run` (a link reservation for a send and for a hop, a child queued
-or sent in two places, the memory check in four), as the Python loop writes them: folded into helper
-functions that take the state tuples, the loop ran 5–7× slower (the 64-layer chain on a ring of 4, 7–9 ms →
-46–58 ms per call), so they stay written out; the helpers it does call run once per instance or per
-wake-up (:mod:`~ampsim.executors.sim.jitstate`).
+Why most steps are written out in :func:`run` (a link reservation for a send and for a hop, the memory
+check in four places), as the Python loop writes them: a function that takes the state tuples and is not
+inlined receives every array in them as fields of its own, by value; folded into such helpers the loop ran
+2.6× slower (the chains of ``bench_replay``, side by side on 2026-12-05; 5–7× while the kernel still
+counted references). The helpers that take tuples on the hot path are inlined instead
+(:data:`~ampsim.executors.sim.jitstate.jitted_inline`: :func:`_release`, a step's child, no slower than
+written out), or run once per instance or wake-up (:mod:`~ampsim.executors.sim.jitstate`).
 
 A call returns :data:`FINISHED` when no event is left, or stops early: :data:`GROW` (an event store may
 fill up during the next event: the caller enlarges them), :data:`REPORT` (completions to pass to a
@@ -79,6 +81,7 @@ from ampsim.executors.sim.jitstate import (
     _spush,
     _unidle,
     jitted,
+    jitted_inline,
 )
 
 FINISHED, GROW, REPORT, OOM, UPDATE_JOB = range(5)  # why a call returns
@@ -112,6 +115,20 @@ def _local(ch, ev, K, F, c, k, nbytes):
     n_idle = ch[3]
     if n_idle[c]:
         _spush(ev[1], K, F[NOW], WAKE, c, _unidle(n_idle, ch[7], ch[8], ch[9], c))
+
+
+@jitted_inline
+def _release(msg, rt, lk, ch, ev, K, F, pk, packets, c, k, now):
+    """Child ``k`` of a step that chip ``c`` finished: onto the chip's own queue, or into its route's first
+    link."""
+    if msg[10][k] < 0:
+        _local(ch, ev, K, F, c, k, msg[13])
+    else:
+        K[SENT] += 1
+        if packets:
+            jitpackets.send(pk, rt, msg[10], msg[12], ev[0], K, k, now)
+        else:
+            _send(msg, rt, lk, ev, K, now, k)
 
 
 @jitted
@@ -269,27 +286,12 @@ def run(msg, grp, rt, lk, ch, ev, inst, upd, K, F, flags, latency, pk):
                     if x >= 0:
                         k = kid[x]
                         if k >= 0:  # its one child (the instance's live messages are unchanged)
-                            if msg[10][k] < 0:
-                                _local(ch, ev, K, F, c, k, nbytes)
-                            else:
-                                K[SENT] += 1
-                                if packets:
-                                    jitpackets.send(pk, rt, route_id, wire, E, K, k, now)
-                                else:
-                                    _send(msg, rt, lk, ev, K, now, k)
+                            _release(msg, rt, lk, ch, ev, K, F, pk, packets, c, k, now)
                         else:  # none or several
                             g = group[x]
                             a, b = child_ptr[g], child_ptr[g + 1]
                             for e in range(a, b):
-                                k = children[e]
-                                if msg[10][k] < 0:
-                                    _local(ch, ev, K, F, c, k, nbytes)
-                                else:
-                                    K[SENT] += 1
-                                    if packets:
-                                        jitpackets.send(pk, rt, route_id, wire, E, K, k, now)
-                                    else:
-                                        _send(msg, rt, lk, ev, K, now, k)
+                                _release(msg, rt, lk, ch, ev, K, F, pk, packets, c, children[e], now)
                             i = inst_of[x]
                             live[i] += b - a - 1
                             if not live[i]:
