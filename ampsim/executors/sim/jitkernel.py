@@ -17,12 +17,12 @@ both against the full run). What differs is only the representation:
 * the scalars the Python loop keeps as locals or attributes between events live in ``K`` (ints) and ``F``
   (floats), so a call can stop at an event boundary and the next carry on.
 
-Why most steps are written out in :func:`run` (a link reservation for a send and for a hop, the memory
-check in four places), as the Python loop writes them: a function that takes the state tuples and is not
-inlined receives every array in them as fields of its own, by value; folded into such helpers the loop ran
-2.6× slower (the chains of ``bench_replay``, side by side on 2026-12-05; 5–7× while the kernel still
-counted references). The helpers that take tuples on the hot path are inlined instead
-(:data:`~ampsim.executors.sim.jitstate.jitted_inline`: :func:`_release`, a step's child, no slower than
+Why some steps are written out in :func:`run` (a link reservation for a send and for a hop), as the
+Python loop writes them: a function that takes the state tuples and is not inlined receives every array in
+them as fields of its own, by value; folded into such helpers the loop ran 2.6× slower (the chains of
+``bench_replay``, side by side on 2026-12-05; 5–7× while the kernel still counted references). The helpers
+on the hot path are inlined instead (:data:`~ampsim.executors.sim.jitstate.jitted_inline`: :func:`_release`,
+a step's child; :func:`_hold`, a chip's memory; :func:`_stop`, handing back to the caller; no slower than
 written out), or run once per instance or wake-up (:mod:`~ampsim.executors.sim.jitstate`).
 
 A call returns :data:`FINISHED` when no event is left, or stops early: :data:`GROW` (an event store may
@@ -115,6 +115,24 @@ def _local(ch, ev, K, F, c, k, nbytes):
     n_idle = ch[3]
     if n_idle[c]:
         _spush(ev[1], K, F[NOW], WAKE, c, _unidle(n_idle, ch[7], ch[8], ch[9], c))
+
+
+@jitted_inline
+def _hold(used, peak, memory, c, n):
+    """Chip ``c`` holds ``n`` bytes from now: its peak follows; whether that is more than its memory."""
+    used[c] = n
+    if n > peak[c]:
+        peak[c] = n
+        return n > memory[c]
+    return False
+
+
+@jitted_inline
+def _stop(K, status, c, events):
+    """Hand back to the caller with ``status`` about chip ``c`` (the events of this call counted)."""
+    K[STATUS], K[OUT_C] = status, c
+    K[EVENTS] += events
+    return status
 
 
 @jitted_inline
@@ -272,13 +290,8 @@ def run(msg, grp, rt, lk, ch, ev, inst, upd, K, F, flags, latency, pk):
                     n, d = used[c], r
                 else:
                     n, d = used[c] + np.int64(F[COST_B]), F[COST_D] + r
-                used[c] = n
-                if n > peak[c]:
-                    peak[c] = n
-                    if n > memory[c]:
-                        K[STATUS], K[OUT_C] = OOM, c
-                        K[EVENTS] += events
-                        return OOM
+                if _hold(used, peak, memory, c, n):
+                    return _stop(K, OOM, c, events)
                 if not F[COST_NONE]:
                     version[g] += 1
             else:
@@ -317,13 +330,8 @@ def run(msg, grp, rt, lk, ch, ev, inst, upd, K, F, flags, latency, pk):
                     K[MESSAGES] += 1
                     x = m
                     d = d1[m] + r + t_send[m] if r else d1t[m]
-                    n = used[c] = used[c] + dh1[m]
-                    if n > peak[c]:
-                        peak[c] = n
-                        if n > memory[c]:
-                            K[STATUS], K[OUT_C] = OOM, c
-                            K[EVENTS] += events
-                            return OOM
+                    if _hold(used, peak, memory, c, used[c] + dh1[m]):
+                        return _stop(K, OOM, c, events)
                 elif g != UPDATE:
                     K[MESSAGES] += 1
                     left = 0
@@ -333,17 +341,13 @@ def run(msg, grp, rt, lk, ch, ev, inst, upd, K, F, flags, latency, pk):
                     if left:  # a join buffers this input: nothing is sent
                         x = -1 - m
                         d = d0[m] + r
-                        n = used[c] = used[c] + dh0[m]
+                        n = used[c] + dh0[m]
                     else:
                         x = m
                         d = d1[m] + r + t_send[m] if r else d1t[m]
-                        n = used[c] = used[c] + dh1[m]
-                    if n > peak[c]:
-                        peak[c] = n
-                        if n > memory[c]:
-                            K[STATUS], K[OUT_C] = OOM, c
-                            K[EVENTS] += events
-                            return OOM
+                        n = used[c] + dh1[m]
+                    if _hold(used, peak, memory, c, n):
+                        return _stop(K, OOM, c, events)
                     if not left and stale[m]:  # Replay._staleness
                         g, nd = group[m], node_of[m]
                         if saves[g]:
@@ -360,18 +364,12 @@ def run(msg, grp, rt, lk, ch, ev, inst, upd, K, F, flags, latency, pk):
                     g = stash_node[j]
                     if not muf1[g]:  # its node's ready stashes are the caller's: it costs the update
                         F[NOW], F[OUT_R] = now, r
-                        K[CUR], K[OUT_C], K[OUT_J], K[STATUS] = oc, c, j, UPDATE_JOB
-                        K[EVENTS] += events
-                        return UPDATE_JOB
+                        K[CUR], K[OUT_J] = oc, j
+                        return _stop(K, UPDATE_JOB, c, events)
                     u = ukind[j]
-                    n, d = used[c] + ucost_b[u], ucost_d[u] + r
-                    used[c] = n
-                    if n > peak[c]:
-                        peak[c] = n
-                        if n > memory[c]:
-                            K[STATUS], K[OUT_C] = OOM, c
-                            K[EVENTS] += events
-                            return OOM
+                    d = ucost_d[u] + r
+                    if _hold(used, peak, memory, c, used[c] + ucost_b[u]):
+                        return _stop(K, OOM, c, events)
                     version[g] += 1
             if d > 0:
                 busy[c] += d
