@@ -17,13 +17,14 @@ both against the full run). What differs is only the representation:
 * the scalars the Python loop keeps as locals or attributes between events live in ``K`` (ints) and ``F``
   (floats), so a call can stop at an event boundary and the next carry on.
 
-Why some steps are written out in :func:`run` (a link reservation for a send and for a hop), as the
-Python loop writes them: a function that takes the state tuples and is not inlined receives every array in
-them as fields of its own, by value; folded into such helpers the loop ran 2.6× slower (the chains of
-``bench_replay``, side by side on 2026-12-05; 5–7× while the kernel still counted references). The helpers
-on the hot path are inlined instead (:data:`~ampsim.executors.sim.jitstate.jitted_inline`: :func:`_release`,
-a step's child; :func:`_hold`, a chip's memory; :func:`_stop`, handing back to the caller; no slower than
-written out), or run once per instance or wake-up (:mod:`~ampsim.executors.sim.jitstate`).
+The steps on the hot path that :func:`run` shares are inlined helpers
+(:data:`~ampsim.executors.sim.jitstate.jitted_inline`: :func:`_reserve`, a message claiming a link, for a
+send and for a hop; :func:`_release`, a step's child; :func:`_hold`, a chip's memory; :func:`_stop`, handing
+back to the caller): a function that takes the state tuples and is not inlined receives every array in them
+as fields of its own, by value, and folded into such helpers the loop ran 2.6× slower (the chains of
+``bench_replay``, side by side on 2026-12-05; 5–7× while the kernel still counted references); inlined, they
+cost nothing (the same chains 5–7 % faster than written out). The helpers it calls otherwise run once per
+instance or wake-up (:mod:`~ampsim.executors.sim.jitstate`).
 
 A call returns :data:`FINISHED` when no event is left, or stops early: :data:`GROW` (an event store may
 fill up during the next event: the caller enlarges them), :data:`REPORT` (completions to pass to a
@@ -87,24 +88,31 @@ from ampsim.executors.sim.jitstate import (
 FINISHED, GROW, REPORT, OOM, UPDATE_JOB = range(5)  # why a call returns
 
 
-@jitted
-def _send(msg, rt, lk, ev, K, now, k):
-    """Network.send: message ``k`` enters its route's first link (the hop event: its next hop or its
-    arrival)."""
-    occ_of, wire, route_id, fixed = msg[11], msg[12], msg[10], len(msg[11]) > 0
-    rptr, h_lid, h_lat, h_bw, h_add, h_then, h_x = rt
+@jitted_inline
+def _reserve(msg, rt, lk, K, h, k, now):
+    """Network: message ``k`` claims hop ``h``'s link now (it waits for the link to be free, then holds it
+    for its occupancy); returns when the hop's event comes up (the next hop, or the arrival), its order
+    drawn."""
+    occ_of, wire = msg[11], msg[12]
     free, link_busy, link_bytes = lk
-    h = rptr[route_id[k]]
-    lid, latency, bw = h_lid[h], h_lat[h], h_bw[h]
-    occ = occ_of[k] if fixed else wire[k] / bw
+    lid, latency = rt[1][h], rt[2][h]
+    occ = occ_of[k] if len(occ_of) > 0 else wire[k] / rt[3][h]
     f = free[lid]
     start = now if now >= f else f
     free[lid] = start + occ
     link_busy[lid] += occ
     link_bytes[lid] += wire[k]
     K[ORDER] += 1
-    t = now + (start - now + latency + occ if h_add[h] else start - now + latency)
-    K[HN] = _hpush(ev[0], K[HN], t, K[ORDER], h_then[h], k, h_x[h], 0.0)
+    return now + (start - now + latency + occ if rt[4][h] else start - now + latency)
+
+
+@jitted_inline
+def _send(msg, rt, lk, ev, K, now, k):
+    """Network.send: message ``k`` enters its route's first link (the hop event: its next hop or its
+    arrival)."""
+    h = rt[0][msg[10][k]]
+    t = _reserve(msg, rt, lk, K, h, k, now)
+    K[HN] = _hpush(ev[0], K[HN], t, K[ORDER], rt[5][h], k, rt[6][h], 0.0)
 
 
 @jitted
@@ -155,15 +163,13 @@ def run(msg, grp, rt, lk, ch, ev, inst, upd, K, F, flags, latency, pk):
     d0, d1, d1t, t_send, join, stale, kid, child_ptr, children, group = msg[:10]
     nbytes, inst_of, node_of, dh0, dh1 = msg[13], msg[14], msg[15], msg[16], msg[17]
     remaining, saves, pop_ref, ver_at = grp
-    rptr, h_lid, h_lat, h_bw, h_add, h_then, h_x = rt
-    free, link_busy, link_bytes = lk
+    rptr, h_then, h_x = rt[0], rt[5], rt[6]
     (nxt, qhead, qtail, n_idle, single, lazy_t, lazy_o, idle_buf, idle_head, idle_len, used, memory, spin,
      wake, receive, peak, busy, debt, updates) = ch
     E, S = ev
     live = inst[4]
     stash_node, muf1, ukind, ucost_d, ucost_b, version, st_n, st_v, chip_of_node = upd
-    fixed = len(msg[11]) > 0
-    occ_of, wire = msg[11], msg[12]
+    wire = msg[12]
     receiving, waking, debts, training, mak, report_every, margin, packets = flags
     route_id = msg[10]
     n_messages = len(d0)
@@ -236,16 +242,8 @@ def run(msg, grp, rt, lk, ch, ev, inst, upd, K, F, flags, latency, pk):
             # -- the event ---------------------------------------------------------------------------
             if code == HOP:  # message c reaches hop x of its route
                 h = rptr[msg[10][c]] + x
-                lid, latency_h, bw = h_lid[h], h_lat[h], h_bw[h]
-                occ = occ_of[c] if fixed else wire[c] / bw
-                f = free[lid]
-                start = now if now >= f else f
-                free[lid] = start + occ
-                link_busy[lid] += occ
-                link_bytes[lid] += wire[c]
-                K[ORDER] += 1
+                F[EV_T] = _reserve(msg, rt, lk, K, h, c, now)
                 K[HAS_EV] = 1
-                F[EV_T] = now + (start - now + latency_h + occ if h_add[h] else start - now + latency_h)
                 K[EV_O], K[EV_CODE], K[EV_C], K[EV_X], F[EV_F] = K[ORDER], h_then[h], c, h_x[h], 0.0
                 continue
             if code == ARRIVE:  # message c reaches chip x
