@@ -36,6 +36,10 @@ run. Writes results/bench/replay.csv.
   case is timed five times, the cases of a series interleaved so they share the machine's noise; the
   fastest of each counts (wall time, whole ``train`` call: recording lookup, per-placement setup and the loop).
 
+* ``sst_epoch2_composed``: the SST trees of one epoch recorded (``record_wall_s``), then the next epoch's
+  shuffle of the same trees obtained from the recording cache (``replay_wall_s`` here: made of the first
+  epoch's instances, :mod:`ampsim.executors.sim.segments`, instead of recorded again).
+
 ``python -m benchmarks.bench_replay [--quick --out DIR]``.
 """
 
@@ -155,6 +159,29 @@ def sst(trees: int, repeats: int, quick: bool, packet_bytes: int = 0) -> dict:
             "machine": machine(), "load": load()}
 
 
+def composed(trees: int, quick: bool) -> dict:
+    """The second epoch's recording, composed from the first's instances, against recording the first."""
+    row = {"case": "sst_epoch2_composed", "instances": trees,
+           "goal": "composing an epoch costs a small part of recording it"}
+    try:
+        p = plan(_sst_config(trees, "executor.numerics=false", f"data.limit_train={trees}",
+                             f"train.max_instances={trees}"))
+    except DataError as e:
+        return {**row, "note": data_missing(e, "SST", quick)}
+    first, second = list(p.task.train_instances(1)), list(p.task.train_instances(2))
+    clear_memory()
+    t0 = time.perf_counter()
+    rec = obtain(p.task.model, first, context=p.recording_context, use_folder=False)
+    t1 = time.perf_counter()
+    again = obtain(p.task.model, second, context=p.recording_context, use_folder=False)
+    t2 = time.perf_counter()
+    clear_memory()
+    return {**row, "messages": again.n_messages, "record_wall_s": round(t1 - t0, 3),
+            "replay_wall_s": round(t2 - t1, 3), "replay_over_full": round((t2 - t1) / (t1 - t0), 4),
+            "note": f"{rec.n_messages} messages recorded, then the same trees shuffled composed",
+            "machine": machine(), "load": load()}
+
+
 def _chain_setup(case: Chain, instances: int) -> tuple:
     """The case's model, machine, placement and instances, recorded and replayed once (outside the timing:
     the recording and its lists are what every sweep point after the first finds built)."""
@@ -225,16 +252,20 @@ def main(out: Path = OUT, quick: bool = False) -> list[dict]:
     """Run the measurements, write ``out/replay.csv`` and return its rows."""
     head = sst(8 if quick else 300, 1 if quick else 3, quick)
     packets = sst(8 if quick else 300, 1 if quick else 3, quick, packet_bytes=256)
+    epoch2 = composed(8 if quick else 2000, quick)
     # one series at a time: a series' recordings and lists are freed before the next is built, so the big
     # ``load`` cases do not scatter the others' objects through memory
     series = list(dict.fromkeys(c.series for c in CHAIN_CASES))
     scale = [r for s in series for r in chains(tuple(c for c in CHAIN_CASES if c.series == s), quick)]
-    rows = [head, packets, *scale]
+    rows = [head, packets, epoch2, *scale]
     path = write_csv(out, "replay.csv", COLUMNS, rows)
     for r in (head, packets):
         if "replay_over_full" in r:
             print(f"{r['case']}: replay {r['replay_wall_s']} s / full {r['full_wall_s']} s = {r['replay_over_full']} "
                   f"(goal ≤ 0.1); recording {r['record_wall_s']} s; same simulated time: {r['same_time']}; {r['note']}")
+    if "record_wall_s" in epoch2:
+        print(f"{epoch2['case']}: {epoch2['instances']} trees recorded in {epoch2['record_wall_s']} s, the next epoch "
+              f"composed in {epoch2['replay_wall_s']} s")
     for r in scale:
         print(f"{r['case']}: {r['messages_per_wall_s']} simulated messages per wall second, "
               f"{r['wall_us_per_message']} µs each ({r['relative_to_fastest']}× the fastest of its {r['series']} "

@@ -154,3 +154,13 @@ def test_the_replay_chains_ran_on_the_compiled_loop(quick_run: tuple[subprocess.
     for r in chains:
         assert float(r["loop_ns_per_event"]) > 0 and 2 <= float(r["events_per_message"]) <= 5, r
         assert float(r["loop_us_per_message"]) <= float(r["wall_us_per_message"]), r
+
+
+def test_the_next_epoch_of_sst_is_composed(quick_run: tuple[subprocess.CompletedProcess[str], Path],
+                                           data_root: Path) -> None:
+    """The bench's epoch row: the second epoch's recording has the first's messages, made in less time."""
+    _, out = quick_run
+    _, rows = _rows(out / "replay.csv")
+    (row,) = [r for r in rows if r["case"] == "sst_epoch2_composed"]
+    assert int(row["messages"]) > 0 and str(row["messages"]) in row["note"]
+    assert 0 < float(row["replay_wall_s"]) < float(row["record_wall_s"]), row

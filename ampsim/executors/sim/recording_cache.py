@@ -10,8 +10,10 @@ which is what lets every point of a what-if sweep share one.
 
 Life cycle: :func:`obtain` → the key (:func:`recording_key`) → this process's memory → the cache folder
 (``$AMPSIM_RECORDINGS``, default ``~/.cache/ampsim/recordings``; ``off`` keeps recordings in memory
-only), one ``<sha256 of the key>.npz`` per recording → else :func:`~ampsim.executors.sim.recording.record`
-now, and file it.
+only), one ``<sha256 of the key>.npz`` per recording → else made of the instances this process recorded
+or read before (:data:`POOL`, :mod:`~ampsim.executors.sim.segments`: an instance's part depends on its
+data, not its key, so the next epoch's shuffle of the same trees, or a subset of them, is composed in
+milliseconds) and :func:`~ampsim.executors.sim.recording.record` now for the rest → file it.
 
 File format: a compressed NumPy ``.npz`` with one array per :class:`~ampsim.executors.sim.recording.Recording` field,
 ``key`` (the JSON key text) and ``checksum`` (SHA-256 over each array's name, dtype, shape and bytes).
@@ -34,6 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from ampsim.executors.sim.recording import FORMAT, Recording, RecordingError, record
+from ampsim.executors.sim.segments import InstancePool, compose
 from ampsim.ir.message import Instance
 from ampsim.models.base import Model
 
@@ -42,6 +45,9 @@ log = logging.getLogger(__name__)
 #: recordings kept in memory per process (a sweep's points share them), most recent last
 MEMORY_SLOTS = 4
 _MEMORY: dict[str, Recording] = {}
+#: the instances of the recordings made or read in this process, for batches made of them (another epoch's
+#: shuffle, a subset)
+POOL = InstancePool()
 
 
 def checksum(arrays: dict[str, np.ndarray]) -> str:
@@ -120,31 +126,42 @@ def instances_digest(instances: list[Instance]) -> str:
     return h.hexdigest()
 
 
-def recording_key(model: Model, instances: list[Instance], *, training: bool, context: str = "") -> str:
+def _scope(model: Model, training: bool, context: str) -> dict:
+    """The parts of a recording's key that are not its instances."""
+    return {"format": FORMAT, "code": code_digest(), "context": context, "training": training,
+            "graph": hashlib.sha256(json.dumps(graph_fingerprint(model)).encode()).hexdigest()}
+
+
+def recording_key(model: Model, instances: list[Instance], *, training: bool, context: str = "",
+                  scope: dict | None = None) -> str:
     """The JSON text a recording is filed under and checked against. ``context`` names the experiment's
     task, data, model, seed and dtype (the plan's ``recording_context``)."""
-    return json.dumps({"format": FORMAT, "code": code_digest(), "context": context, "training": training,
-                       "graph": hashlib.sha256(json.dumps(graph_fingerprint(model)).encode()).hexdigest(),
-                       "instances": instances_digest(instances), "n_instances": len(instances)}, sort_keys=True)
+    scope = scope or _scope(model, training, context)
+    return json.dumps({**scope, "instances": instances_digest(instances), "n_instances": len(instances)},
+                      sort_keys=True)
 
 
 def obtain(model: Model, instances: list[Instance], *, training: bool = True, context: str = "",
            folder: Path | None = None, use_folder: bool = True) -> Recording:
-    """The recording of ``instances``: from memory, else from the cache folder, else recorded now (and
-    filed). A cached file that is corrupt, truncated or for another key is re-recorded, with a warning."""
-    key = recording_key(model, instances, training=training, context=context)
+    """The recording of ``instances``: from memory, else from the cache folder, else made of the instances
+    recorded earlier in this process (:mod:`~ampsim.executors.sim.segments`; the others recorded now),
+    and filed. A cached file that is corrupt, truncated or for another key is re-recorded, with a
+    warning."""
+    scope = _scope(model, training, context)
+    key = recording_key(model, instances, training=training, scope=scope)
     rec = _MEMORY.pop(key, None)
     if rec is None:
         folder = (folder or cache_folder()) if use_folder else None
         path = folder / f"{_short(key)}.npz" if folder else None
+        parts = POOL.file_keys(json.dumps(scope, sort_keys=True), model.inject, instances)
         if path is not None and path.exists():
             try:
                 rec = load(path, key)
+                POOL.add(rec, parts)
             except RecordingError as e:
                 log.warning("%s; recording again", e)
         if rec is None:
-            log.info("recording %d instance(s) (%s)", len(instances), "training" if training else "evaluation")
-            rec = record(model, instances, training=training)
+            rec = _made(model, instances, training, parts)
             if path is not None:
                 try:
                     save(rec, path, key)
@@ -156,10 +173,28 @@ def obtain(model: Model, instances: list[Instance], *, training: bool = True, co
     return rec
 
 
+def _made(model: Model, instances: list[Instance], training: bool, parts: list[tuple]) -> Recording:
+    """The recording of ``instances``, each found in :data:`POOL` or recorded now (and filed there)."""
+    found = POOL.find(parts)
+    missing = [k for k, f in enumerate(found) if f is None]
+    mode = "training" if training else "evaluation"
+    if missing:
+        log.info("recording %d instance(s) (%s)", len(missing), mode)
+        new = record(model, [instances[k] for k in missing], training=training)
+        POOL.add(new, [parts[k] for k in missing])
+        if len(missing) == len(instances):
+            return new
+    log.info("composing %d instance(s) (%s), %d of them recorded earlier in this process", len(instances), mode,
+             len(instances) - len(missing))
+    fresh = iter(range(len(missing)))
+    return compose([f if f is not None else (new, next(fresh)) for f in found], [inst.key for inst in instances])
+
+
 def _short(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()[:24]
 
 
 def clear_memory() -> None:
-    """Forget the recordings kept in this process's memory (the files stay)."""
+    """Forget the recordings kept in this process's memory, and its instances' parts (the files stay)."""
     _MEMORY.clear()
+    POOL.clear()
