@@ -28,6 +28,8 @@ ROOT = Path(__file__).resolve().parents[1]
 EXPECTED: dict[str, tuple[tuple[str, ...], str, bool]] = {
     "allocator": (("workload", "executor", "glibc_ms_per_instance", "steady_ms_per_instance", "steady_over_glibc",
                    "pairs", "machine", "load"), "steady_over_glibc", False),
+    "data": (("case", "first_s", "again_s", "parsed_again_s", "again_over_parsed", "note", "machine", "load"),
+             "first_s", True),
     "engine": (("case", "engine_us", "direct_numpy_us", "ratio", "goal_ratio", "machine", "load"), "ratio", False),
     "event_queue": (("pending", "events", "heap_ns_per_event", "calendar_ns_per_event", "heap_relative_to_fewest",
                      "machine", "load"), "heap_ns_per_event", False),
