@@ -44,7 +44,7 @@ def statuses(monkeypatch):
 def test_the_compiled_loop_equals_the_full_run_with_event_stores_that_must_grow(seed, statuses, tmp_path,
                                                                                  monkeypatch):
     monkeypatch.setattr(JitReplay, "first_capacity", 0)
-    monkeypatch.setattr(JitReplay, "first_row", 0)
+    monkeypatch.setattr(JitReplay, "first_room", 0)
     experiment, overrides = random_machine(seed)
     assert_same_timing(experiment, overrides, tmp_path)
     assert statuses.count(jitkernel.FINISHED) >= 1 and jitkernel.GROW in statuses
@@ -121,16 +121,17 @@ def test_a_link_completion_that_delivers_many_messages_fits_the_event_stores(sta
     """Slow packet links shared by many messages, the event stores starting at one event: equal to the full
     run (a push past the stores' end raises in the kernel; the SST point of
     ``tests/experiments/test_committed_points.py`` on 100 MB/s hypercube links is where one completion
-    delivers more than a step's margin). The links' rows start one message long and must grow too."""
+    delivers more than a step's margin). The links' pool starts with no room to spare and must grow too."""
     monkeypatch.setattr(JitReplay, "first_capacity", 0)
-    monkeypatch.setattr(JitReplay, "first_row", 0)
-    rows = []  # the links' rows' shape after each stop
-    grow = jitreplay._rows_grown
+    monkeypatch.setattr(JitReplay, "first_room", 0)
+    pools = []  # the links' pool's length after each stop
+    grow = jitreplay._pool_grown
 
-    def spy(pk, need):
-        rows.append(grow(pk, need)[2].shape)
-        return grow(pk, need)
-    monkeypatch.setattr(jitreplay, "_rows_grown", spy)
+    def spy(pk, K, margin):
+        pk = grow(pk, K, margin)
+        pools.append(len(pk[2]))
+        return pk
+    monkeypatch.setattr(jitreplay, "_pool_grown", spy)
     system = load_system(HW / "switch64.toml", {"topology": {"n": 32},
                                                  "link": {"packet_bytes": 8, "bandwidth_bytes_per_s": 1e6}})
     r = np.random.default_rng(0)
@@ -145,4 +146,4 @@ def test_a_link_completion_that_delivers_many_messages_fits_the_event_stores(sta
     assert replay.time_s == full.time_s > 0 and replay.messages == full.messages
     assert dict(replay.network.bytes) == dict(full.network.bytes)
     assert jitkernel.GROW in statuses and jitkernel.FINISHED in statuses
-    assert len({shape[1] for shape in rows}) > 1  # a link held more messages than its row had room for
+    assert len(set(pools)) > 1  # the links moved up the pool past its end

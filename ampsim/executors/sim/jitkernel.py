@@ -67,6 +67,7 @@ from ampsim.executors.sim.jitstate import (
     OUT_C,
     OUT_J,
     OUT_R,
+    PTOP,
     RESUME,
     SENT,
     SH,
@@ -174,7 +175,7 @@ def run(msg, grp, rt, lk, ch, ev, inst, upd, K, F, flags, latency, pk):
     route_id = msg[10]
     n_messages = len(d0)
     scap, hcap = len(S), len(E)
-    lcap = pk[2].shape[1]  # the packet links' rows (jitpackets)
+    pool = len(pk[2])  # the packet links' pool (jitpackets)
     now = F[NOW]
     r = 0.0
     resume = K[RESUME]
@@ -186,10 +187,10 @@ def run(msg, grp, rt, lk, ch, ev, inst, upd, K, F, flags, latency, pk):
             # -- an event boundary: hand back to the caller where it must act ----------------------
             # what the next event may schedule at most: a margin for a step's sends, a completion's update
             # jobs or an admission's roots, and on packet links every message on them (one link's
-            # completion may deliver them all); a packet link's row takes at most a step's sends more
+            # completion may deliver them all); the packet links' pool, a step's sends' links moved up it
             need = margin + K[ONLINK]
             if (K[HN] + need >= hcap or K[SN] + need >= scap or K[NDONE] >= report_every
-                    or (packets and K[LMAX] + margin >= lcap)):
+                    or (packets and K[PTOP] + 4 * margin * (K[LMAX] + margin) + 8 >= pool)):
                 if K[HAS_EV]:  # the pending event joins the heap (the earliest of all is taken alike)
                     K[HAS_EV] = 0
                     K[HN] = _hpush(E, K[HN], F[EV_T], K[EV_O], K[EV_CODE], K[EV_C], K[EV_X], F[EV_F])

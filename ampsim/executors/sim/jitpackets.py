@@ -8,72 +8,90 @@ The same two events as there, on the kernel's heap::
 
 and the delivery is the kernel's own ARRIVE. What :class:`~ampsim.executors.sim.fastpackets.FastPackets`
 keeps in a dict per link (the bytes each message on it has still to cross, in the order they joined) is a
-row per link of two dense arrays: ``LS[l, :n]`` the *slots* of its ``n`` messages in the order they joined
-and ``LL[l, :n]`` their bytes left (sharing the link's bandwidth walks the row, contiguous in memory; a
-linked list through the slots, which lie wherever their messages' hops lie, cost a cache miss a step). A
-slot is message ``m``'s hop ``i``, ``m_ptr[m] + i`` (the placement lays every message's hops out once),
-holding when the hop served its last byte and when it passed on the tail (NaN: not yet). Per link: its
-count and generation (``LI``), when the bytes were last brought up to date, the fewest bytes left when its
-pending completion was scheduled, and its bandwidth (``LF``). The float operations are FastPackets' in the
-same order (a message's bytes left are its own: the row's order changes no value), and every event's order
-is drawn from the kernel's counter where FastPackets draws it, so the two loops' runs are equal bit for
-bit. A row is as long as the most messages one link has held plus what one event may add (``K[LMAX]``, the
-kernel's margin); the kernel stops with GROW before a row could overflow and the caller lengthens them.
+region per link of two pooled arrays: ``LS[o:o + n]`` the *slots* of its ``n`` messages in the order they
+joined and ``LL[o:o + n]`` their bytes left, ``o`` the link's offset (sharing the link's bandwidth walks the
+region, contiguous in memory; a linked list through the slots, which lie wherever their messages' hops lie,
+cost a cache miss a step). A region starts four long; a link that fills its region moves to one twice as
+long at the pool's top (the old one is left unused), so the pool holds about twice what the links hold at
+most, however unevenly they are loaded (a row per link as long as the fullest, tried first, allocated
+tens of megabytes on the 1,024-chip hypercube's slow links). A slot is message ``m``'s hop ``i``,
+``m_ptr[m] + i`` (the placement lays every message's hops out once), holding when the hop served its last
+byte and when it passed on the tail (NaN: not yet). Per link: its count, generation, offset and region
+length (``LI``), when the bytes were last brought up to date, the fewest bytes left when its pending
+completion was scheduled, and its bandwidth (``LF``). The float operations are FastPackets' in the same
+order (a message's bytes left are its own: where it sits changes no value), and every event's order is
+drawn from the kernel's counter where FastPackets draws it, so the two loops' runs are equal bit for bit.
+The kernel stops with GROW before the pool could overflow during the next event (``K[PTOP]``, its top; one
+event moves at most a step's sends' links, each to a region at most twice the fullest link's count and
+the step's sends: ``K[LMAX]``, the margin) and the caller lengthens it.
 
 ``pk`` is the tuple ``(LI, LF, LS, LL, served, tail, msg, hop, m_ptr, packet, scratch, packet_bytes,
 link_busy, link_bytes)`` (per slot: ``served`` … ``hop``; per message: ``m_ptr``, its packet size;
 ``scratch`` holds the slots one completion serves; the last two are the kernel's link counters);
 ``rt`` is the kernel's routes, ``route`` and ``wire`` its per-message columns.
 
-The four functions that take those tuples (:func:`send`, :func:`enter`, :func:`event`, :func:`settle`) are
-inlined where they are called (:data:`~ampsim.executors.sim.jitstate.jitted_inline`): a call would hand over
-some 26 arrays as fields of its own. Side by side on 2026-12-05, without them inlined SST on 256-byte
-packets took 129–131 ms a call against 78–80, and the whole-message chains 5–15 % more; compiling the kernel
-takes about 10 s instead of 6, once per install (numba's cache).
+The functions are inlined where they are called (:data:`~ampsim.executors.sim.jitstate.jitted_inline`): a
+call would hand over every array of the tuples, and even of the few it takes, as fields of its own. Side
+by side on 2026-12-05, without the four that take the tuples (:func:`send`, :func:`enter`, :func:`event`,
+:func:`settle`) inlined SST on 256-byte packets took 129–131 ms a call against 78–80, and the whole-message
+chains 5–15 % more; inlining the three small ones too (the pool's regions) took the loop from 85 to 77 ms
+there and from 138 to 127 ms on the 1,024-chip hypercube's 100 MB/s links. Compiling the kernel takes
+about 10 s instead of 6, once per install (numba's cache).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from ampsim.executors.sim.jitstate import ARRIVE, HN, LMAX, ONLINK, ORDER, _hpush, jitted, jitted_inline
+from ampsim.executors.sim.jitstate import ARRIVE, HN, LMAX, ONLINK, ORDER, PTOP, _hpush, jitted_inline
 from ampsim.executors.sim.packets import _RESIDUE_BYTES
 
 PHEAD, PDONE = 8, 9  # as fastpackets numbers them
-COUNT, GEN = range(2)  # LI columns
+COUNT, GEN, OFF, CAP = range(4)  # LI columns
+FIRST_REGION = 16  # a link's region in the pool at the start of a call
 T, DUE, BW = range(3)  # LF columns
 
 
-@jitted
+@jitted_inline
 def _append(LI, LS, LL, K, lid, s, left):
-    """Slot ``s`` joins link ``lid`` with ``left`` bytes to cross."""
+    """Slot ``s`` joins link ``lid`` with ``left`` bytes to cross (its region moved up the pool if full)."""
     K[ONLINK] += 1  # messages on links, all together: what one completion may deliver at most
-    n = LI[lid, COUNT]
-    LS[lid, n], LL[lid, n] = s, left
+    n, o = LI[lid, COUNT], LI[lid, OFF]
+    if n == LI[lid, CAP]:
+        top = K[PTOP]
+        room = max(FIRST_REGION, 2 * n)
+        if top + room > len(LS):  # the caller's bound was wrong: fail, rather than write past the pool
+            raise IndexError("replay kernel: packet links' pool full")
+        for j in range(n):
+            LS[top + j], LL[top + j] = LS[o + j], LL[o + j]
+        LI[lid, OFF], LI[lid, CAP], o = top, room, top
+        K[PTOP] = top + room
+    LS[o + n], LL[o + n] = s, left
     LI[lid, COUNT] = n + 1
     if n + 1 > K[LMAX]:
         K[LMAX] = n + 1
 
 
-@jitted
+@jitted_inline
 def _fewest(LI, LL, lid):
     """The fewest bytes left of the messages on link ``lid``, but not below 0."""
     low = np.inf
-    for j in range(LI[lid, COUNT]):
-        if LL[lid, j] < low:
-            low = LL[lid, j]
+    o = LI[lid, OFF]
+    for j in range(o, o + LI[lid, COUNT]):
+        if LL[j] < low:
+            low = LL[j]
     return max(low, 0.0)
 
 
-@jitted
+@jitted_inline
 def _advance(LI, LF, LL, link_busy, lid, now):
     """SharedLink._advance: the messages on ``lid`` share its bandwidth equally since it was last updated."""
     t = LF[lid, T]
     if now > t:
-        n = LI[lid, COUNT]
+        n, o = LI[lid, COUNT], LI[lid, OFF]
         share = (now - t) * LF[lid, BW] / n
-        for j in range(n):
-            LL[lid, j] -= share
+        for j in range(o, o + n):
+            LL[j] -= share
         link_busy[lid] += now - t
 
 
@@ -129,9 +147,9 @@ def event(pk, rt, route, wire, E, K, code, c, x, now):
     link_busy, link_bytes = pk[12], pk[13]
     if x != LI[c, GEN]:  # a message joined or left since: this completion was rescheduled
         return
-    n = LI[c, COUNT]
+    n, o = LI[c, COUNT], LI[c, OFF]
     if n == 1:  # alone on the link: it is the one this completion was scheduled for
-        k = LS[c, 0]
+        k = LS[o]
         link_busy[c] += now - LF[c, T] if now > LF[c, T] else 0.0
         LF[c, T] = now
         LI[c, COUNT] = 0
@@ -143,18 +161,18 @@ def event(pk, rt, route, wire, E, K, code, c, x, now):
         return
     due = LF[c, DUE] + _RESIDUE_BYTES  # SharedLink._complete: judged before the fluid update
     n_served = 0
-    for j in range(n):
-        if LL[c, j] <= due:
-            scratch[n_served] = LS[c, j]
+    for j in range(o, o + n):
+        if LL[j] <= due:
+            scratch[n_served] = LS[j]
             n_served += 1
     _advance(LI, LF, LL, link_busy, c, now)
     LF[c, T] = now
-    a = kept = 0  # the row without the served, in order (scratch lists them in the row's order)
-    for j in range(n):
-        if a < n_served and LS[c, j] == scratch[a]:
+    a = kept = 0  # the region without the served, in order (scratch lists them in the region's order)
+    for j in range(o, o + n):
+        if a < n_served and LS[j] == scratch[a]:
             a += 1
         else:
-            LS[c, kept], LL[c, kept] = LS[c, j], LL[c, j]
+            LS[o + kept], LL[o + kept] = LS[j], LL[j]
             kept += 1
     LI[c, COUNT] = kept
     K[ONLINK] -= n_served

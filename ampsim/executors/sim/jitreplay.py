@@ -62,8 +62,8 @@ class JitReplay(FastReplay):
     compiled = os.environ.get("AMPSIM_COMPILED", "1") != "0"
     #: room in the event stores at the start of a call (beyond what one event may push); they grow as needed
     first_capacity = 256
-    #: room in each packet link's row at the start of a call, beyond what one event may add (they grow)
-    first_row = 16
+    #: room in the packet links' pool at the start of a call, beyond what one event may need (it grows)
+    first_room = 64
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -201,8 +201,8 @@ class JitReplay(FastReplay):
         receiving = bool(ch[14].any())
         flags = (receiving, bool(self.waking), bool(receiving or self.waking or ch[17].any()), bool(self.training),
                  int(self.ex.mak), int(every), int(R["margin"]), bool(net.packet_bytes))
-        pk = _packet_links(placed, float(net.packet_bytes), self.bandwidth, link_busy, link_bytes,
-                           row=R["margin"] + 1 + self.first_row)
+        pk = _packet_links(placed, float(net.packet_bytes), self.bandwidth, link_busy, link_bytes, K,
+                           room=4 * R["margin"] ** 2 + 9 + self.first_room)
         done = backed = False
         try:
             while True:
@@ -214,7 +214,7 @@ class JitReplay(FastReplay):
                     break
                 if status == jk.GROW:
                     ev = _grown(ev, K, R["margin"] + int(K[js.ONLINK]))
-                    pk = _rows_grown(pk, int(K[js.LMAX]) + R["margin"])
+                    pk = _pool_grown(pk, K, R["margin"])
                 elif status == jk.REPORT:
                     on_done(int(K[js.NDONE]))
                     K[js.NDONE] = 0
@@ -313,10 +313,10 @@ def _rows(n: int) -> np.ndarray:
 
 
 def _packet_links(placed: Placed, packet_bytes: float, bandwidth: list[float], link_busy: np.ndarray,
-                  link_bytes: np.ndarray, row: int) -> tuple:
+                  link_bytes: np.ndarray, K: np.ndarray, room: int) -> tuple:
     """The packet-switched links' state for one call (:mod:`~ampsim.executors.sim.jitpackets`), empty, as
-    FastPackets starts each call, with rows for ``row`` messages per link; arrays of no length where links
-    carry whole messages."""
+    FastPackets starts each call: each link's region in the pool, and ``room`` more (its top in ``K``);
+    arrays of no length where links carry whole messages."""
     n_links = len(bandwidth) if packet_bytes else 0
     route_id, ptr = placed.route_id, placed.hops_of.ptr
     hops = np.zeros(len(route_id) if packet_bytes else 0, dtype=np.int64)
@@ -326,21 +326,26 @@ def _packet_links(placed: Placed, packet_bytes: float, bandwidth: list[float], l
     m_ptr = np.zeros(len(hops) + 1, dtype=np.int64)
     np.cumsum(hops, out=m_ptr[1:])
     n_slots = int(m_ptr[-1])
-    LI = np.zeros((n_links, 2), dtype=np.int64)  # count, generation
+    first = jk.jitpackets.FIRST_REGION
+    LI = np.zeros((n_links, 4), dtype=np.int64)  # count, generation, offset in the pool, region length
+    LI[:, 2], LI[:, 3] = np.arange(n_links) * first, first
+    K[js.PTOP] = n_links * first
+    size = n_links * first + room if packet_bytes else 0
     LF = np.zeros((n_links, 3))
     LF[:, 2] = bandwidth[:n_links]
-    LS, LL = np.zeros((n_links, row), dtype=np.int64), np.zeros((n_links, row))  # each link's slots, bytes left
+    LS, LL = np.zeros(size, dtype=np.int64), np.zeros(size)  # the links' slots and bytes left, pooled
     slots_f = [np.zeros(n_slots) for _ in range(2)]  # served, tail
     slots_i = [np.zeros(n_slots, dtype=np.int64) for _ in range(2)]  # message, hop
     return (LI, LF, LS, LL, slots_f[0], slots_f[1], slots_i[0], slots_i[1], m_ptr, np.zeros(len(hops)),
             np.zeros(n_slots, dtype=np.int64), packet_bytes, link_busy, link_bytes)
 
 
-def _rows_grown(pk: tuple, need: int) -> tuple:
-    """``pk`` with its links' rows at least twice ``need`` long (the kernel stopped before one could fill)."""
+def _pool_grown(pk: tuple, K: np.ndarray, margin: int) -> tuple:
+    """``pk`` with its links' pool at least twice what the next event may need (the kernel stopped before it
+    could fill: a step's sends' links each moved to a region twice the fullest's, :mod:`jitpackets`)."""
     LS, LL = pk[2], pk[3]
-    if not len(LS) or 2 * need <= LS.shape[1]:
+    need = int(K[js.PTOP]) + 4 * margin * (int(K[js.LMAX]) + margin) + 8
+    if not len(LS) or need < len(LS):
         return pk
-    LS2, LL2 = np.zeros((len(LS), 2 * need), dtype=np.int64), np.zeros((len(LL), 2 * need))
-    LS2[:, :LS.shape[1]], LL2[:, :LL.shape[1]] = LS, LL
-    return (*pk[:2], LS2, LL2, *pk[4:])
+    more = 2 * need - len(LS)
+    return (*pk[:2], np.concatenate([LS, np.zeros(more, np.int64)]), np.concatenate([LL, np.zeros(more)]), *pk[4:])
