@@ -127,3 +127,9 @@ def test_the_pool_keeps_the_newest_recordings():
     assert pool.find(["x", "y", "z"]) == [None, (b, 0), (b, 1)]
     pool.clear()
     assert pool.find(["y"]) == [None]
+
+
+def test_no_instances_is_an_empty_recording(made):
+    model, _ = WORKLOADS["tree"][0](2)
+    rec = recording_cache.obtain(model, [])
+    assert rec.n_messages == 0 and len(rec.keys) == 0 and made == ["record"]

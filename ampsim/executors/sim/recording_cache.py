@@ -178,11 +178,11 @@ def _made(model: Model, instances: list[Instance], training: bool, parts: list[t
     found = POOL.find(parts)
     missing = [k for k, f in enumerate(found) if f is None]
     mode = "training" if training else "evaluation"
-    if missing:
+    if missing or not instances:
         log.info("recording %d instance(s) (%s)", len(missing), mode)
         new = record(model, [instances[k] for k in missing], training=training)
         POOL.add(new, [parts[k] for k in missing])
-        if len(missing) == len(instances):
+        if len(missing) == len(instances):  # all of them (or none asked for): the recording as made
             return new
     log.info("composing %d instance(s) (%s), %d of them recorded earlier in this process", len(instances), mode,
              len(instances) - len(missing))
