@@ -145,12 +145,16 @@ class Plan:
         (``replicas.groups`` and ``replicas.nodes``: the copies and the routing a replicated model's recording
         holds) when the model is replicated. How copies synchronize (``sync``, ``sync_every``, ``overlap``) is
         decided at replay time, so it is not part of it; without replicas the context is unchanged."""
-        c = self.config
-        context = {"task": c.experiment.task, "seed": c.experiment.seed, "dtype": c.experiment.dtype,
-                   "data": dataclasses.asdict(c.data), "model": dataclasses.asdict(c.model)}
-        if self.replicas is not None:
-            context["replicas"] = {"groups": c.replicas.groups, "nodes": dict(c.replicas.nodes)}
-        return json.dumps(context, sort_keys=True, default=str)
+        return recording_context(self.config, self.replicas is not None)
+
+
+def recording_context(c: Config, replicated: bool) -> str:
+    """:attr:`Plan.recording_context` of ``c``, of its replicated model or of the model before copying."""
+    context = {"task": c.experiment.task, "seed": c.experiment.seed, "dtype": c.experiment.dtype,
+               "data": dataclasses.asdict(c.data), "model": dataclasses.asdict(c.model)}
+    if replicated:
+        context["replicas"] = {"groups": c.replicas.groups, "nodes": dict(c.replicas.nodes)}
+    return json.dumps(context, sort_keys=True, default=str)
 
 
 def check_numerics(cfg: Config) -> None:
@@ -283,7 +287,13 @@ def place_task(cfg: Config, task: Task, chips: Sequence[ChipSpec],
     prof = None
     if strategy in ("greedy", "min_cut", "groups"):
         logical = rep.logical if rep is not None else task.model
-        prof = profile(logical, list(task.train_instances(1))[:PROFILE_INSTANCES])
+        instances = list(task.train_instances(1))[:PROFILE_INSTANCES]
+        if cfg.executor.kind == "sim" and not cfg.executor.numerics:  # a replay: no numpy, the recording's numbers
+            from ampsim.executors.sim.profiled import recorded_profile  # the simulator loads only for a replay
+
+            prof = recorded_profile(logical, instances, recording_context(cfg, False))
+        else:
+            prof = profile(logical, instances)
         if rep is not None:
             prof = expand_profile(prof, rep.copies)
     groups = rep.group_members if rep is not None else None
