@@ -115,7 +115,9 @@ def test_later_epochs_of_sst_are_composed_and_replay_exactly(made, data_root, tm
     assert_same_timing("sst_treelstm.toml", ("train.epochs=3", "data.limit_train=16", "data.limit_test=4",
                                              "train.max_instances=16") + sim("torus8x8.toml", "greedy", 8, 1),
                        tmp_path)
-    assert made == ["record", "compose", "compose"]
+    # the greedy plan's profile instances (the epoch's first four), the rest of epoch 1, composed with them;
+    # epochs 2 and 3 composed
+    assert made == ["record", "record", "compose", "compose", "compose"]
 
 
 def test_the_pool_keeps_the_newest_recordings():
