@@ -56,7 +56,6 @@ from ampsim.executors.sim.jitstate import (
     HAS_EV,
     HN,
     HOP,
-    LMAX,
     MESSAGES,
     NDONE,
     NONE,
@@ -67,7 +66,6 @@ from ampsim.executors.sim.jitstate import (
     OUT_C,
     OUT_J,
     OUT_R,
-    PTOP,
     RESUME,
     SENT,
     SH,
@@ -190,7 +188,7 @@ def run(msg, grp, rt, lk, ch, ev, inst, upd, K, F, flags, latency, pk):
             # completion may deliver them all); the packet links' pool, a step's sends' links moved up it
             need = margin + K[ONLINK]
             if (K[HN] + need >= hcap or K[SN] + need >= scap or K[NDONE] >= report_every
-                    or (packets and K[PTOP] + 4 * margin * (K[LMAX] + margin) + 8 >= pool)):
+                    or (packets and jitpackets.pool_need(K, margin) >= pool)):
                 if K[HAS_EV]:  # the pending event joins the heap (the earliest of all is taken alike)
                     K[HAS_EV] = 0
                     K[HN] = _hpush(E, K[HN], F[EV_T], K[EV_O], K[EV_CODE], K[EV_C], K[EV_X], F[EV_F])

@@ -6,24 +6,22 @@ The same two events as there, on the kernel's heap::
     (t, order, PHEAD, m, i)    the head of message m reaches hop i of its route: it joins that link
     (t, order, PDONE, l, gen)  link l's earliest message may be served; stale if l's generation moved on
 
-and the delivery is the kernel's own ARRIVE. What :class:`~ampsim.executors.sim.fastpackets.FastPackets`
-keeps in a dict per link (the bytes each message on it has still to cross, in the order they joined) is a
-region per link of two pooled arrays: ``LS[o:o + n]`` the *slots* of its ``n`` messages in the order they
-joined and ``LL[o:o + n]`` their bytes left, ``o`` the link's offset (sharing the link's bandwidth walks the
-region, contiguous in memory; a linked list through the slots, which lie wherever their messages' hops lie,
-cost a cache miss a step). A region starts four long; a link that fills its region moves to one twice as
-long at the pool's top (the old one is left unused), so the pool holds about twice what the links hold at
-most, however unevenly they are loaded (a row per link as long as the fullest, tried first, allocated
-tens of megabytes on the 1,024-chip hypercube's slow links). A slot is message ``m``'s hop ``i``,
-``m_ptr[m] + i`` (the placement lays every message's hops out once), holding when the hop served its last
-byte and when it passed on the tail (NaN: not yet). Per link: its count, generation, offset and region
-length (``LI``), when the bytes were last brought up to date, the fewest bytes left when its pending
-completion was scheduled, and its bandwidth (``LF``). The float operations are FastPackets' in the same
-order (a message's bytes left are its own: where it sits changes no value), and every event's order is
-drawn from the kernel's counter where FastPackets draws it, so the two loops' runs are equal bit for bit.
-The kernel stops with GROW before the pool could overflow during the next event (``K[PTOP]``, its top; one
-event moves at most a step's sends' links, each to a region at most twice the fullest link's count and
-the step's sends: ``K[LMAX]``, the margin) and the caller lengthens it.
+and the delivery is the kernel's own ARRIVE. What :class:`~ampsim.executors.sim.fastpackets.FastPackets` keeps
+in a dict per link (the bytes each message on it has still to cross, in the order they joined) is a region per
+link of two pooled arrays: ``LS[o:o + n]`` the *slots* of its ``n`` messages in the order they joined and
+``LL[o:o + n]`` their bytes left, ``o`` the link's offset (sharing the link's bandwidth walks the region,
+contiguous in memory; a linked list through the slots, which lie wherever their messages' hops lie, cost a
+cache miss a step). A region starts :data:`FIRST_REGION` long; a link that fills its region moves to one twice
+as long at the pool's top (the old one is left unused), so the pool holds about twice what the links hold at
+most, however unevenly they are loaded (a row per link as long as the fullest, tried first, allocated tens of
+megabytes on the 1,024-chip hypercube's slow links). A slot is message ``m``'s hop ``i``, ``m_ptr[m] + i``
+(the placement lays every message's hops out once), holding when the hop served its last byte and when it
+passed on the tail (NaN: not yet). Per link: its count, generation, offset and region length (``LI``), when
+the bytes were last brought up to date, the fewest bytes left when its pending completion was scheduled, and
+its bandwidth (``LF``). The float operations are FastPackets' in the same order (a message's bytes left are
+its own: where it sits changes no value), and every event's order is drawn from the kernel's counter where
+FastPackets draws it, so the two loops' runs are equal bit for bit. The kernel stops with GROW before the pool
+could overflow during the next event (:func:`pool_need`) and the caller lengthens it.
 
 ``pk`` is the tuple ``(LI, LF, LS, LL, served, tail, msg, hop, m_ptr, packet, scratch, packet_bytes,
 link_busy, link_bytes)`` (per slot: ``served`` … ``hop``; per message: ``m_ptr``, its packet size;
@@ -70,6 +68,14 @@ def _append(LI, LS, LL, K, lid, s, left):
     LI[lid, COUNT] = n + 1
     if n + 1 > K[LMAX]:
         K[LMAX] = n + 1
+
+
+@jitted_inline
+def pool_need(K, margin):
+    """The pool's length the next event may need at most: its top (``K[PTOP]``) and, for each of a step's
+    sends (the ``margin``) whose link moves up, a region at most twice the fullest link's count with those
+    sends (``K[LMAX]``) — the kernel's bound before each event, and its caller's when it lengthens the pool."""
+    return K[PTOP] + 4 * margin * (K[LMAX] + margin) + 8
 
 
 @jitted_inline

@@ -201,8 +201,8 @@ class JitReplay(FastReplay):
         receiving = bool(ch[14].any())
         flags = (receiving, bool(self.waking), bool(receiving or self.waking or ch[17].any()), bool(self.training),
                  int(self.ex.mak), int(every), int(R["margin"]), bool(net.packet_bytes))
-        pk = _packet_links(placed, float(net.packet_bytes), self.bandwidth, link_busy, link_bytes, K,
-                           room=4 * R["margin"] ** 2 + 9 + self.first_room)
+        pk = _packet_links(placed, float(net.packet_bytes), self.bandwidth, link_busy, link_bytes, K, R["margin"],
+                           self.first_room)
         done = backed = False
         try:
             while True:
@@ -313,10 +313,10 @@ def _rows(n: int) -> np.ndarray:
 
 
 def _packet_links(placed: Placed, packet_bytes: float, bandwidth: list[float], link_busy: np.ndarray,
-                  link_bytes: np.ndarray, K: np.ndarray, room: int) -> tuple:
+                  link_bytes: np.ndarray, K: np.ndarray, margin: int, room: int) -> tuple:
     """The packet-switched links' state for one call (:mod:`~ampsim.executors.sim.jitpackets`), empty, as
-    FastPackets starts each call: each link's region in the pool, and ``room`` more (its top in ``K``);
-    arrays of no length where links carry whole messages."""
+    FastPackets starts each call: each link's region in the pool (its top in ``K``), what the first event may
+    need and ``room`` more; arrays of no length where links carry whole messages."""
     n_links = len(bandwidth) if packet_bytes else 0
     route_id, ptr = placed.route_id, placed.hops_of.ptr
     hops = np.zeros(len(route_id) if packet_bytes else 0, dtype=np.int64)
@@ -330,7 +330,7 @@ def _packet_links(placed: Placed, packet_bytes: float, bandwidth: list[float], l
     LI = np.zeros((n_links, 4), dtype=np.int64)  # count, generation, offset in the pool, region length
     LI[:, 2], LI[:, 3] = np.arange(n_links) * first, first
     K[js.PTOP] = n_links * first
-    size = n_links * first + room if packet_bytes else 0
+    size = int(jk.jitpackets.pool_need(K, margin)) + 1 + room if packet_bytes else 0
     LF = np.zeros((n_links, 3))
     LF[:, 2] = bandwidth[:n_links]
     LS, LL = np.zeros(size, dtype=np.int64), np.zeros(size)  # the links' slots and bytes left, pooled
@@ -344,7 +344,7 @@ def _pool_grown(pk: tuple, K: np.ndarray, margin: int) -> tuple:
     """``pk`` with its links' pool at least twice what the next event may need (the kernel stopped before it
     could fill: a step's sends' links each moved to a region twice the fullest's, :mod:`jitpackets`)."""
     LS, LL = pk[2], pk[3]
-    need = int(K[js.PTOP]) + 4 * margin * (int(K[js.LMAX]) + margin) + 8
+    need = int(jk.jitpackets.pool_need(K, margin))
     if not len(LS) or need < len(LS):
         return pk
     more = 2 * need - len(LS)
