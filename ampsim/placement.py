@@ -51,6 +51,12 @@ class Profile:
     edge_bytes: dict[tuple[str, str], float] = field(default_factory=lambda: defaultdict(float))
     instances: int = 0
 
+    def add(self, name: str, flops: float, nbytes: float, kernels: float) -> None:
+        """Node ``name`` did this work once more (a step, or an update)."""
+        self.flops[name] += flops
+        self.bytes[name] += nbytes
+        self.kernels[name] += kernels
+
     @classmethod
     def uniform(cls, names) -> Profile:
         """Equal work (one FLOP, one message) at every node of ``names`` and no traffic: placement by count."""
@@ -68,18 +74,14 @@ def profile(model: Model, instances: Sequence[Instance]) -> Profile:
     for inst in instances:
         for visit in pump(graph, m.inject(inst)):
             name, work = visit.node.name, visit.step.work
-            prof.flops[name] += work.flops
-            prof.bytes[name] += work.bytes
-            prof.kernels[name] += work.kernels
+            prof.add(name, work.flops, work.bytes, work.kernels)
             prof.messages[name] += 1
             for dst, _, send in visit.targets:
                 prof.edge_bytes[tuple(sorted((name, dst.name)))] += send.msg.payload.nbytes
         for node in graph.param_nodes:
             work = node.complete(inst.key)
             if work:
-                prof.flops[node.name] += work.flops
-                prof.bytes[node.name] += work.bytes
-                prof.kernels[node.name] += work.kernels
+                prof.add(node.name, work.flops, work.bytes, work.kernels)
     return prof
 
 

@@ -38,10 +38,7 @@ def recorded_profile(model: Model, instances: Sequence[Instance], context: str =
         for m in range(int(rec.msg_ptr[i]), int(rec.msg_ptr[i + 1])):
             name, g = names[rec.node[m]], int(rec.group[m])
             runs = bool(last[g] == m)
-            flops, nbytes, kernels = (rec.w1 if runs else rec.w0)[m].tolist()
-            prof.flops[name] += flops
-            prof.bytes[name] += nbytes
-            prof.kernels[name] += kernels
+            prof.add(name, *(rec.w1 if runs else rec.w0)[m].tolist())
             prof.messages[name] += 1
             if runs:
                 for k in rec.children[rec.child_ptr[g]:rec.child_ptr[g + 1]]:
@@ -52,7 +49,5 @@ def recorded_profile(model: Model, instances: Sequence[Instance], context: str =
             ready.setdefault(name, []).append((int(rec.keys[i]), rec.profiles[rec.prof_ptr[j]:rec.prof_ptr[j + 1]]))
             if len(ready[name]) >= node.muf:
                 work = node.update_work([p for _, p in sorted(ready.pop(name), key=lambda kp: kp[0])])
-                prof.flops[name] += work.flops
-                prof.bytes[name] += work.bytes
-                prof.kernels[name] += work.kernels
+                prof.add(name, work.flops, work.bytes, work.kernels)
     return prof
