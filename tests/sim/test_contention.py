@@ -210,3 +210,16 @@ def test_without_shared_cores_the_controller_costs_nothing():
     ex = side_by_side(1e6, 1e6, on_host(cores=0, per_instance_s=1 * MS), mak=1, n=2)
     assert timeline(ex) == timeline(side_by_side(1e6, 1e6, system(), mak=1, n=2))
     assert "controller_cpu_s" not in ex.summary()
+
+
+def test_a_finished_simulation_is_freed_with_its_executor():
+    # the contention state lives with its environment: a sweep worker that runs point after point must not
+    # keep every simulation it ran (a table keyed weakly by the environment, whose values held it, did)
+    import gc
+    import weakref
+
+    ex = side_by_side(1e6, 1e6, contended(0.5))
+    env, chip = weakref.ref(ex.env), weakref.ref(ex.chips[0])
+    del ex
+    gc.collect()
+    assert env() is None and chip() is None

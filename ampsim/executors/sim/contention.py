@@ -32,7 +32,6 @@ multicore executor's ``controller_cpu_s`` is the CPU time its controller used).
 from __future__ import annotations
 
 import heapq
-import weakref
 from typing import Generator, Protocol
 
 import simpy
@@ -98,8 +97,6 @@ class Contention:
     it: a start only slows the runs down, so every run ends at or after the projection that set the
     timer, and a simulation that runs until no event is left ends at its last real end."""
 
-    _by_env: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
     def __init__(self, env: simpy.Environment) -> None:
         self.env = env
         self.active = False
@@ -116,9 +113,11 @@ class Contention:
 
     @classmethod
     def of(cls, env: simpy.Environment, spec: ChipSpec | None = None) -> Contention:
-        got = cls._by_env.get(env)
+        # kept on the environment, not in a table keyed by it (a WeakKeyDictionary whose values hold their
+        # keys, ``self.env``, never lets go: every simulation of a sweep worker's points stayed in memory)
+        got = getattr(env, "_ampsim_contention", None)
         if got is None:
-            got = cls._by_env[env] = cls(env)
+            got = env._ampsim_contention = cls(env)
         if spec is not None and spec.contention_slowdown:
             got.active = True
         return got
