@@ -27,6 +27,7 @@ import numpy as np
 from ampsim.executors.sim.fastloop import FastReplay
 from ampsim.executors.sim.fastprep import Placed
 from ampsim.executors.sim.replay import gc_paused
+from ampsim.ir.param import ParamNode
 
 NO_REPORT = 1 << 62
 log = logging.getLogger(__name__)
@@ -186,7 +187,13 @@ class JitReplay(FastReplay):
         inst = (R["root_ptr"], R["roots"], R["stash_ptr"], P["stash_chip"], live, n_messages)
         version = _ints(self.version)
         st_n, st_v = np.zeros(R["n_stale"], dtype=np.int64), np.zeros(R["n_stale"], dtype=np.int64)
-        upd = (R["stash_node"], muf1, R["ukind"], ucost_d, ucost_b, version, st_n, st_v, P["chip_of_node"])
+        # per node: its muf, its stashes ready (the caller's lists) and those the kernel noted since (a count,
+        # then the stashes: :meth:`_take_ready`)
+        muf_of = _ints([nd.muf if isinstance(nd, ParamNode) else 0 for nd in self.nodes])
+        n_ready = _ints([len(self.ready.get(g) or ()) for g in range(len(self.nodes))])
+        new_ready = np.zeros((len(self.nodes), max(1, int(muf_of.max(initial=1)))), dtype=np.int64)
+        upd = (R["stash_node"], muf1, R["ukind"], ucost_d, ucost_b, version, st_n, st_v, P["chip_of_node"], muf_of,
+               n_ready, new_ready)
         cap = R["margin"] + 1 + self.first_capacity
         ev = (_rows(cap), _rows(cap))
         K, F = np.zeros(js.N_K, dtype=np.int64), np.zeros(js.N_F)
@@ -219,17 +226,18 @@ class JitReplay(FastReplay):
                     on_done(int(K[js.NDONE]))
                     K[js.NDONE] = 0
                 elif status == jk.UPDATE_JOB:
+                    self._take_ready(new_ready)
                     self._cost_update(K, F)
                 else:  # OOM
-                    backed = self._state_back(ch, free, version, st_n, K, F, link_busy, link_bytes, st_v)
+                    backed = self._state_back(ch, free, version, st_n, K, F, link_busy, link_bytes, st_v, new_ready)
                     self._out_of_memory(int(K[js.OUT_C]), float(F[js.NOW]))
-            backed = self._state_back(ch, free, version, st_n, K, F, link_busy, link_bytes, st_v)
+            backed = self._state_back(ch, free, version, st_n, K, F, link_busy, link_bytes, st_v, new_ready)
             self._idle_lazy()
             done = True
         finally:
             self.kernel_events += int(K[js.EVENTS])
             if not backed:
-                self._state_back(ch, free, version, st_n, K, F, link_busy, link_bytes, st_v)
+                self._state_back(ch, free, version, st_n, K, F, link_busy, link_bytes, st_v, new_ready)
             if on_done and K[js.NDONE]:
                 on_done(int(K[js.NDONE]))
             counters = {"peak": ch[15].tolist(), "busy": ch[16].tolist(), "debt": ch[17].tolist(),
@@ -250,8 +258,17 @@ class JitReplay(FastReplay):
                 self.ready[n] = []
         K[js.RESUME] = 1
 
-    def _state_back(self, ch, free, version, st_n, K, F, link_busy, link_bytes, st_v) -> bool:
+    def _take_ready(self, new_ready: np.ndarray) -> None:
+        """The stashes the kernel noted ready join their nodes' lists, in the order they came (``new_ready``:
+        per node a count, then the stashes), and are forgotten there."""
+        for g in np.flatnonzero(new_ready[:, 0]).tolist():
+            for j in new_ready[g, 1:new_ready[g, 0] + 1].tolist():
+                self.stash_ready(j)
+            new_ready[g, 0] = 0
+
+    def _state_back(self, ch, free, version, st_n, K, F, link_busy, link_bytes, st_v, new_ready) -> bool:
         """The kernel's machine state into the Python objects (the next call and the write-back read them)."""
+        self._take_ready(new_ready)
         nxt, qhead = ch[0], ch[1]
         for c, q in enumerate(self.queues):
             q.clear()

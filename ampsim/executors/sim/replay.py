@@ -371,9 +371,7 @@ class Replay:
             if cost is None:
                 cost = self._update_cost[key] = _update_cost(chip, node, [(self.profiles[j], self.stash_held[j], 0)])
             return cost
-        if ready is None:
-            ready = self.ready[n] = []
-        ready.append((self.profiles[j], self.stash_held[j], self.prof_key[j]))
+        ready = self.stash_ready(j)
         if len(ready) < node.muf:
             return None
         key = (n, chip.index, tuple(k for _, _, k in ready))
@@ -381,6 +379,12 @@ class Replay:
         if cost is None:  # the same stashes on the same chip cost the same
             cost = self._update_cost[key] = _update_cost(chip, node, ready)
         return cost
+
+    def stash_ready(self, j: int) -> list:
+        """Stash ``j`` joins its node's ready ones, which are returned."""
+        ready = self.ready.setdefault(self.stash_node[j], [])
+        ready.append((self.profiles[j], self.stash_held[j], self.prof_key[j]))
+        return ready
 
     def applied(self, j: int) -> int:
         """The update of stash ``j``'s node has run: a new parameter version. Returns the node's index."""
