@@ -365,19 +365,16 @@ class Replay:
         n = self.stash_node[j]
         node = self.nodes[n]
         ready = self.ready.get(n)
-        if not ready and node.muf == 1:  # an update per stash: the same profile on the same chip, the same cost
-            key = (n, chip.index, self.prof_key[j])
-            cost = self._update_cost.get(key)
-            if cost is None:
-                cost = self._update_cost[key] = _update_cost(chip, node, [(self.profiles[j], self.stash_held[j], 0)])
-            return cost
-        ready = self.stash_ready(j)
-        if len(ready) < node.muf:
-            return None
-        key = (n, chip.index, tuple(k for _, _, k in ready))
+        if not ready and node.muf == 1:  # an update per stash, which joins no list
+            stashes = [(self.profiles[j], self.stash_held[j], self.prof_key[j])]
+        else:
+            stashes = self.stash_ready(j)
+            if len(stashes) < node.muf:
+                return None
+        key = (n, chip.index, tuple(k for _, _, k in stashes))
         cost = self._update_cost.get(key)
-        if cost is None:  # the same stashes on the same chip cost the same
-            cost = self._update_cost[key] = _update_cost(chip, node, ready)
+        if cost is None:  # the same stashes (profiles) on the same chip cost the same
+            cost = self._update_cost[key] = _update_cost(chip, node, stashes)
         return cost
 
     def stash_ready(self, j: int) -> list:
