@@ -35,6 +35,9 @@ run. Writes results/bench/replay.csv.
   longer route's inherent cost (each hop is a link reservation) from the simulator's overhead. Each
   case is timed five times, the cases of a series interleaved so they share the machine's noise; the
   fastest of each counts (wall time, whole ``train`` call: recording lookup, per-placement setup and the loop).
+  Its routes come from the process's shared routing tables (:mod:`ampsim.hardware.routing`), filled by the
+  setup's run as by a sweep worker's earlier points; ``routes_cold_s`` is what finding them costs without
+  (the trees from every busy chip, computed anew): a worker's first point on a machine pays it once.
 
 * ``sst_epoch2_composed``: the SST trees of one epoch recorded (``record_wall_s``), then the next epoch's
   shuffle of the same trees obtained from the recording cache (``replay_wall_s`` here: made of the first
@@ -57,6 +60,8 @@ from ampsim.executors.sim import SimExecutor
 from ampsim.executors.sim.jitreplay import JitReplay
 from ampsim.executors.sim.recording_cache import clear_memory, obtain
 from ampsim.hardware.parse import load_system
+from ampsim.hardware.routing import routes
+from ampsim.hardware.topology import build_topology
 from ampsim.placement import Profile, place
 from ampsim.planning import plan
 from ampsim.replicas import ReplicaSpec, replicate
@@ -99,8 +104,8 @@ REPEATS = 5
 COLUMNS = ("case", "chips", "instances", "messages", "full_wall_s", "record_wall_s", "replay_wall_s",
            "replay_over_full", "goal", "same_time", "messages_per_wall_s", "wall_us_per_message",
            "relative_to_fastest", "series", "busy_chips", "hops_per_message", "wall_us_per_hop",
-           "loop_us_per_message", "loop_relative_to_fastest", "events_per_message", "loop_ns_per_event", "note",
-           "machine", "load")
+           "loop_us_per_message", "loop_relative_to_fastest", "events_per_message", "loop_ns_per_event",
+           "routes_cold_s", "note", "machine", "load")
 
 
 def _sst_config(trees: int, *extra: str):
@@ -203,13 +208,24 @@ def _chain_setup(case: Chain, instances: int) -> tuple:
 
 
 def _chain_time(m, system, mapping, data, mak: int) -> tuple[float, SimExecutor]:
-    """Wall seconds of one replayed ``train`` call on a new executor (routes computed beforehand, as a
-    sweep's planning does), and the executor."""
+    """Wall seconds of one replayed ``train`` call on a new executor, and the executor. Its routes come from
+    the process's routing tables, which the setup's run filled (:mod:`ampsim.hardware.routing`: as for a
+    sweep worker's points after its first on the machine)."""
     ex = SimExecutor(m, system, mapping, mak=mak, numerics=False)
-    ex.network.routes.precompute()
     t0 = time.perf_counter()
     ex.train(data)
     return time.perf_counter() - t0, ex
+
+
+def _routes_cold_s(system, mapping: dict) -> float:
+    """Seconds to find the routes from every busy chip with no routing tables shared yet: what a sweep
+    worker's first point on the machine pays on top of its call."""
+    graph = build_topology(system)
+    del graph.graph["routing_key"]  # tables of its own
+    busy = sorted(set(mapping.values()))
+    t0 = time.perf_counter()
+    routes(graph).many([(c, c) for c in busy])  # one tree per source
+    return time.perf_counter() - t0
 
 
 def chains(cases: tuple[Chain, ...], quick: bool) -> list[dict]:
@@ -236,7 +252,7 @@ def chains(cases: tuple[Chain, ...], quick: bool) -> list[dict]:
             "messages_per_wall_s": round(ex.messages / wall), "wall_us_per_message": round(wall / ex.messages * 1e6, 3),
             "series": case.series, "busy_chips": len(set(mapping.values())),
             "hops_per_message": round(hops / ex.messages, 3), "wall_us_per_hop": round(wall / hops * 1e6, 3),
-            "machine": machine(), "load": load()})
+            "routes_cold_s": round(_routes_cold_s(ex.system, mapping), 4), "machine": machine(), "load": load()})
     for series in {c.series for c in cases}:
         mine = [r for c, r in zip(cases, rows) if c.series == series]
         for col, rel in (("wall_us_per_message", "relative_to_fastest"),

@@ -24,8 +24,8 @@ import logging
 
 import networkx as nx
 
+from ampsim.hardware.routing import hop_bfs
 from ampsim.hardware.spec import Node, SystemSpec, TopologySpec, node_sort_key
-from ampsim.hardware.topology import hop_bfs
 
 log = logging.getLogger(__name__)
 

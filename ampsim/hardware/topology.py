@@ -1,5 +1,5 @@
-"""Topology graphs, routes and transfer-time formulas (diameter and bisection bandwidth:
-:mod:`ampsim.hardware.properties`).
+"""Topology graphs and transfer-time formulas (routes: :mod:`ampsim.hardware.routing`; diameter and
+bisection bandwidth: :mod:`ampsim.hardware.properties`).
 
 The machine is a ``networkx.Graph`` (plain data, as in networkx; algorithms are functions):
 
@@ -11,8 +11,8 @@ The machine is a ``networkx.Graph`` (plain data, as in networkx; algorithms are 
   (each direction independently; after overrides), ``link_id`` (0.. in sorted edge order) and
   ``bandwidth_scale`` (1, or the number of chips below the link in a fat tree).
 * **Graph.** ``graph.graph`` has ``name``, ``kind`` (topology kind), ``switching``, ``packet_bytes`` (0:
-  whole messages), ``n_chips``, ``n_switches`` and ``vertex_transitive`` (every chip sees the same hop
-  structure).
+  whole messages), ``n_chips``, ``n_switches``, ``vertex_transitive`` (every chip sees the same hop
+  structure) and ``routing_key`` (what its routes depend on: graphs with equal keys route alike).
 
 Chip numbering: ring/fully_connected/switch/explicit: as given; mesh2d/torus2d/torus3d: row-major over
 ``shape`` (``coord`` = ``(i, j[, k])``, chip = ``(i*shape[1] + j)*shape[2] + k``); hypercube: the
@@ -26,12 +26,10 @@ a switch's delay into its links' ``latency_s``.
 from __future__ import annotations
 
 import functools
-import heapq
 import itertools
 import logging
 import math
-import operator
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict
 
 import networkx as nx
@@ -163,161 +161,19 @@ def build_topology(system: SystemSpec) -> nx.Graph:
         return {"bandwidth_scale": scale, "latency_s": lat, "bandwidth_bytes_per_s": bw, "link_id": link_id}
 
     g.add_edges_from((u, v, attrs(i, (u, v), s)) for i, ((u, v), s) in enumerate(zip(edges, scales)))
+    g.graph["routing_key"] = _routing_key(system)
     log.debug("built %s topology %s: %d chips, %d switches, %d links", topo.kind, system.name,
               topo.n_chips, topo.n_switches, g.number_of_edges())
     return g
 
 
-def hop_bfs(adj: Sequence[Sequence[int]], s: int) -> tuple[list[int], list[int]]:
-    """Hop distances from ``s`` over adjacency lists (-1: unreachable) and predecessors: each node's is
-    its smallest-index neighbour one hop closer to ``s`` (frontiers are scanned in ascending order)."""
-    n = len(adj)
-    dist, pred, frontier, d = [-1] * n, [-1] * n, [s], 0
-    dist[s] = 0
-    while frontier:
-        d += 1
-        nxt = []
-        for u in frontier:
-            for v in adj[u]:
-                if dist[v] < 0:
-                    dist[v] = d
-                    pred[v] = u
-                    nxt.append(v)
-        nxt.sort()
-        frontier = nxt
-    return dist, pred
-
-
-class _Indexed:
-    """Integer-indexed adjacency (nodes in ``node_sort_key`` order) for fast BFS/Dijkstra."""
-
-    def __init__(self, graph: nx.Graph) -> None:
-        self.nodes: list[Node] = sorted(graph.nodes, key=node_sort_key)
-        self.index = {v: i for i, v in enumerate(self.nodes)}
-        self.chips = [self.index[v] for v in self.nodes if graph.nodes[v]["kind"] == "chip"]
-        self.adj: list[list[int]] = [sorted(self.index[w] for w in graph[v]) for v in self.nodes]
-        # latencies in integer femtoseconds, so equal-latency paths compare equal exactly
-        self.lat_fs: list[dict[int, int]] = [
-            {self.index[w]: round(graph.edges[v, w].get("latency_s", 0.0) * 1e15) for w in graph[v]}
-            for v in self.nodes]
-        self.uniform = len({x for d in self.lat_fs for x in d.values()}) <= 1
-
-    def bfs(self, s: int) -> tuple[list[int], list[int]]:
-        """Hop distances and predecessors from ``s`` (:func:`hop_bfs`)."""
-        return hop_bfs(self.adj, s)
-
-    def dijkstra(self, s: int) -> list[int]:
-        """Predecessors for minimum (latency, hops); ties go to the smallest-index predecessor.
-        Keys strictly increase along every edge (hops do), so all optimal predecessors of a node are
-        settled before it and the choice is independent of heap order."""
-        n = len(self.nodes)
-        big = n + 1
-        key, pred, done = [None] * n, [-1] * n, [False] * n
-        key[s] = 0
-        heap = [(0, s)]
-        while heap:
-            k, u = heapq.heappop(heap)
-            if done[u]:
-                continue
-            done[u] = True
-            for v, lat in self.lat_fs[u].items():
-                kv = k + lat * big + 1  # latency first, hops as tie-break
-                if key[v] is None or kv < key[v]:
-                    key[v], pred[v] = kv, u
-                    heapq.heappush(heap, (kv, v))
-                elif kv == key[v] and u < pred[v]:
-                    pred[v] = u
-        return pred
-
-
-class Routes(Mapping):
-    """Shortest routes between chips: ``routes[src, dst]`` is the node path ``(src, ..., dst)``.
-
-    Routes minimise total link latency, ties broken by fewer hops, then deterministically (each
-    node's predecessor is the smallest in ``node_sort_key`` order among equally good ones).
-    Bandwidth does not affect routing. Latencies are compared at femtosecond resolution. Routes may
-    pass through switches but start and end at chips; ``routes[c, c] == (c,)``. Predecessor trees
-    are computed lazily per source and cached, so a 1024-chip machine costs only the sources used
-    (all of them: about a second for a uniform-latency 32×32 torus). Iterating yields all ordered
-    chip pairs, including ``(c, c)``.
-    """
-
-    def __init__(self, graph: nx.Graph) -> None:
-        self.graph = graph
-        self._ix = _Indexed(graph)
-        self._chip_set = set(self._ix.chips)
-        self._pred: dict[int, list[int]] = {}
-
-    def _tree(self, s: int) -> list[int]:
-        tree = self._pred.get(s)
-        if tree is None:
-            tree = self._ix.bfs(s)[1] if self._ix.uniform else self._ix.dijkstra(s)
-            self._pred[s] = tree
-        return tree
-
-    def _chip_index(self, c: Node) -> int:
-        try:  # accepts numpy integers too
-            i = None if isinstance(c, (bool, tuple)) else self._ix.index.get(operator.index(c))
-        except TypeError:
-            i = None
-        if i is None or i not in self._chip_set:
-            raise KeyError(f"no chip {c!r}")
-        return i
-
-    def _walk(self, s: int, d: int) -> tuple[Node, ...]:
-        """The node path between node indices ``s`` and ``d``, from ``s``'s predecessor tree."""
-        pred, path = self._tree(s), [d]
-        while d != s:
-            d = pred[d]
-            path.append(d)
-        nodes = self._ix.nodes
-        return tuple([nodes[i] for i in reversed(path)])
-
-    def __getitem__(self, pair: tuple[int, int]) -> tuple[Node, ...]:
-        src, dst = pair
-        return self._walk(self._chip_index(src), self._chip_index(dst))
-
-    def many(self, pairs: Sequence[tuple[int, int]]) -> list[tuple[Node, ...]]:
-        """``[self[p] for p in pairs]``, checking each distinct chip once (a 1,024-chip placement asks
-        for thousands of routes at once: :mod:`ampsim.executors.sim.fastprep`)."""
-        index = {c: self._chip_index(c) for c in {c for p in pairs for c in p}}
-        return [self._walk(index[src], index[dst]) for src, dst in pairs]
-
-    def __iter__(self) -> Iterator[tuple[int, int]]:
-        chips = [self._ix.nodes[i] for i in self._ix.chips]
-        return ((a, b) for a in chips for b in chips)
-
-    def __len__(self) -> int:
-        return len(self._ix.chips) ** 2
-
-    def precompute(self) -> "Routes":
-        """Compute every source's tree now (otherwise done on first use). Returns self."""
-        for s in self._ix.chips:
-            self._tree(s)
-        return self
-
-    def hops(self, src: int, dst: int) -> int:
-        return len(self[src, dst]) - 1
-
-    def links(self, src: int, dst: int) -> tuple[tuple[Node, Node], ...]:
-        """The directed links ``(u, v)`` a message from ``src`` to ``dst`` crosses, in order. Each
-        direction of a full-duplex link is a separate resource: key contention on ``(u, v)``."""
-        path = self[src, dst]
-        return tuple(zip(path[:-1], path[1:]))
-
-    def link_specs(self, src: int, dst: int) -> list[LinkSpec]:
-        """The :class:`LinkSpec` of each link on the route, in order (for :func:`transfer_time_s`)."""
-        return path_link_specs(self.graph, self[src, dst])
-
-    def transfer_time_s(self, src: int, dst: int, nbytes: float) -> float:
-        """Uncontended transfer time on the route, with the graph's switching mode (or packets)."""
-        return transfer_time_s(self.link_specs(src, dst), nbytes, self.graph.graph["switching"],
-                               packet_bytes=self.graph.graph.get("packet_bytes", 0.0))
-
-
-def routes(graph: nx.Graph) -> Routes:
-    """Shortest routes between all chip pairs of ``graph`` (lazy, cached per source); see Routes."""
-    return Routes(graph)
+def _routing_key(system: SystemSpec) -> tuple:
+    """What the routes of ``system``'s graph depend on: its structure and, unless every link has the same
+    latency (then routes are fewest hops whatever it is), the links' latencies. Bandwidths never matter."""
+    lat = system.link.latency_s
+    custom = tuple((o.between, o.latency_s) for o in system.link_overrides
+                   if o.latency_s is not None and o.latency_s != lat)
+    return (system.topology, "hops") if not custom else (system.topology, lat, custom)
 
 
 def path_link_specs(graph: nx.Graph, path: Sequence[Node]) -> list[LinkSpec]:

@@ -10,7 +10,8 @@ import simpy
 
 from ampsim.executors.sim.network import Network
 from ampsim.hardware.parse import system_from_dict
-from ampsim.hardware.topology import build_topology, routes
+from ampsim.hardware.routing import routes
+from ampsim.hardware.topology import build_topology
 
 MS = 1e-3
 LATENCY = 0.5 * MS

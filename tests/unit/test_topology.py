@@ -13,11 +13,11 @@ import pytest
 from ampsim.hardware.info import describe, format_info
 from ampsim.hardware.parse import load_system, system_from_dict
 from ampsim.hardware.properties import bisection_bandwidth_bytes_per_s, bisection_is_exact, diameter_hops
+from ampsim.hardware.routing import routes
 from ampsim.hardware.spec import LinkSpec
 from ampsim.hardware.topology import (
     build_topology,
     path_link_specs,
-    routes,
     transfer_time_s,
 )
 
@@ -182,6 +182,39 @@ def test_routes_prefer_latency_then_hops():
             {"between": [0, 2], "latency_s": 0.0}]
     _, g = graph({"kind": "fully_connected", "n": 3}, link_override=zero)
     assert routes(g)[0, 2] == (0, 2)  # equal latency: fewer hops
+
+
+def _fresh(g):
+    """Routes of ``g`` computed on their own (not shared with the graphs that route alike)."""
+    alone = g.copy()
+    del alone.graph["routing_key"]
+    return routes(alone)
+
+
+def test_machines_that_route_alike_share_their_routing_tables_and_give_the_same_routes():
+    # a sweep builds its machine again for every point: the trees of a big one are computed once a process
+    torus = {"kind": "torus2d", "shape": [4, 4]}
+    _, g = graph(torus)
+    first = routes(g)
+    for sections in ({}, {"link": {"latency_s": 7 * LAT, "bandwidth_bytes_per_s": BW / 9}},
+                     {"link_override": [{"between": [0, 1], "bandwidth_bytes_per_s": 1e9}]},
+                     {"link_override": [{"between": [0, 1], "latency_s": LAT}]}):  # bandwidth only, or the same
+        _, other = graph(torus, **sections)
+        r = routes(other)
+        assert r._pred is first._pred and r.graph is other  # shared trees, its own graph (link specs)
+        assert dict(r.items()) == dict(_fresh(other).items())
+
+
+def test_machines_whose_latencies_route_differently_do_not_share():
+    ring = {"kind": "ring", "n": 6}
+    _, uniform = graph(ring)
+    _, slow = graph(ring, link_override=[{"between": [0, 1], "latency_s": 10 * LAT}])
+    _, slower = graph(ring, link_override=[{"between": [0, 1], "latency_s": 2 * LAT}])
+    r, s, t = routes(uniform), routes(slow), routes(slower)
+    assert s._pred is not r._pred and t._pred is not s._pred
+    assert (r[0, 1], s[0, 1], t[0, 1]) == ((0, 1), (0, 5, 4, 3, 2, 1), (0, 1))
+    for g, got in ((uniform, r), (slow, s), (slower, t)):
+        assert dict(got.items()) == dict(_fresh(g).items())
 
 
 def test_routes_match_networkx_on_random_weighted_graph():

@@ -41,8 +41,9 @@ from ampsim.executors.sim.jitreplay import JitReplay
 from ampsim.executors.sim.network import Network
 from ampsim.executors.sim.replay import Replay
 from ampsim.hardware.cost import compute_time_s, message_bytes, remote_send_time_s
+from ampsim.hardware.routing import routes
 from ampsim.hardware.spec import SystemSpec
-from ampsim.hardware.topology import build_topology, routes
+from ampsim.hardware.topology import build_topology
 from ampsim.ir.message import Instance
 from ampsim.ir.node import Report
 from ampsim.ir.sync import SyncSet

@@ -26,7 +26,7 @@ import networkx as nx
 import simpy
 
 from ampsim.executors.sim.packets import PacketRoute, SharedLink
-from ampsim.hardware.topology import Routes
+from ampsim.hardware.routing import Routes
 from ampsim.trace import LINK_PID, TraceRecorder
 
 

@@ -1,0 +1,197 @@
+"""Routes between chips: shortest paths over a topology graph (:mod:`ampsim.hardware.topology`'s), and the
+tables that find them, shared among the graphs that route alike.
+
+A graph's routes depend on its structure and its links' latencies, never on bandwidths:
+:func:`~ampsim.hardware.topology.build_topology` stamps each graph with that *routing key*, and every
+:class:`Routes` of graphs with one key shares one indexed graph and one set of predecessor trees in the
+process (a sweep builds its machine again for every point, and a 1,024-chip torus's trees take a quarter of
+a second). Trees are computed lazily, per source chip.
+"""
+
+from __future__ import annotations
+
+import heapq
+import operator
+from collections.abc import Iterator, Mapping, Sequence
+
+import networkx as nx
+
+from ampsim.hardware.spec import LinkSpec, Node, node_sort_key
+from ampsim.hardware.topology import path_link_specs, transfer_time_s
+
+__all__ = ["Routes", "routes", "hop_bfs"]
+
+
+#: routing tables (indexed graph, predecessor trees) shared by every Routes of graphs with one routing key:
+#: the trees of a 1,024-chip torus take a quarter of a second, and a sweep builds the machine anew for
+#: every point (most points of a sweep over bandwidth or latency route alike)
+_SHARED: dict[tuple, tuple[_Indexed, dict[int, list[int]]]] = {}
+_SHARED_MAX = 8
+
+
+def _tables(graph: nx.Graph) -> tuple[_Indexed, dict[int, list[int]]]:
+    """The routing tables of ``graph``: shared through :data:`_SHARED` where it carries a routing key
+    (:func:`build_topology`'s graphs do), its own otherwise."""
+    key = graph.graph.get("routing_key")
+    if key is None:
+        return _Indexed(graph), {}
+    got = _SHARED.pop(key, None)  # re-inserted: the dict's order is the least recently used first
+    if got is None:
+        got = (_Indexed(graph), {})
+    _SHARED[key] = got
+    while len(_SHARED) > _SHARED_MAX:
+        del _SHARED[next(iter(_SHARED))]
+    return got
+
+
+def hop_bfs(adj: Sequence[Sequence[int]], s: int) -> tuple[list[int], list[int]]:
+    """Hop distances from ``s`` over adjacency lists (-1: unreachable) and predecessors: each node's is
+    its smallest-index neighbour one hop closer to ``s`` (frontiers are scanned in ascending order)."""
+    n = len(adj)
+    dist, pred, frontier, d = [-1] * n, [-1] * n, [s], 0
+    dist[s] = 0
+    while frontier:
+        d += 1
+        nxt = []
+        for u in frontier:
+            for v in adj[u]:
+                if dist[v] < 0:
+                    dist[v] = d
+                    pred[v] = u
+                    nxt.append(v)
+        nxt.sort()
+        frontier = nxt
+    return dist, pred
+
+
+class _Indexed:
+    """Integer-indexed adjacency (nodes in ``node_sort_key`` order) for fast BFS/Dijkstra."""
+
+    def __init__(self, graph: nx.Graph) -> None:
+        self.nodes: list[Node] = sorted(graph.nodes, key=node_sort_key)
+        self.index = {v: i for i, v in enumerate(self.nodes)}
+        self.chips = [self.index[v] for v in self.nodes if graph.nodes[v]["kind"] == "chip"]
+        self.adj: list[list[int]] = [sorted(self.index[w] for w in graph[v]) for v in self.nodes]
+        # latencies in integer femtoseconds, so equal-latency paths compare equal exactly
+        self.lat_fs: list[dict[int, int]] = [
+            {self.index[w]: round(graph.edges[v, w].get("latency_s", 0.0) * 1e15) for w in graph[v]}
+            for v in self.nodes]
+        self.uniform = len({x for d in self.lat_fs for x in d.values()}) <= 1
+
+    def bfs(self, s: int) -> tuple[list[int], list[int]]:
+        """Hop distances and predecessors from ``s`` (:func:`hop_bfs`)."""
+        return hop_bfs(self.adj, s)
+
+    def dijkstra(self, s: int) -> list[int]:
+        """Predecessors for minimum (latency, hops); ties go to the smallest-index predecessor.
+        Keys strictly increase along every edge (hops do), so all optimal predecessors of a node are
+        settled before it and the choice is independent of heap order."""
+        n = len(self.nodes)
+        big = n + 1
+        key, pred, done = [None] * n, [-1] * n, [False] * n
+        key[s] = 0
+        heap = [(0, s)]
+        while heap:
+            k, u = heapq.heappop(heap)
+            if done[u]:
+                continue
+            done[u] = True
+            for v, lat in self.lat_fs[u].items():
+                kv = k + lat * big + 1  # latency first, hops as tie-break
+                if key[v] is None or kv < key[v]:
+                    key[v], pred[v] = kv, u
+                    heapq.heappush(heap, (kv, v))
+                elif kv == key[v] and u < pred[v]:
+                    pred[v] = u
+        return pred
+
+
+class Routes(Mapping):
+    """Shortest routes between chips: ``routes[src, dst]`` is the node path ``(src, ..., dst)``.
+
+    Routes minimise total link latency, ties broken by fewer hops, then deterministically (each
+    node's predecessor is the smallest in ``node_sort_key`` order among equally good ones).
+    Bandwidth does not affect routing. Latencies are compared at femtosecond resolution. Routes may
+    pass through switches but start and end at chips; ``routes[c, c] == (c,)``. Predecessor trees
+    are computed lazily per source and cached, so a 1024-chip machine costs only the sources used
+    (all of them: about a quarter of a second for a uniform-latency 32×32 torus); the graphs of
+    :func:`build_topology` with the same routing key (structure, and latencies unless uniform) share
+    them in a process, so every machine of a sweep that routes alike pays once. Iterating yields all
+    ordered chip pairs, including ``(c, c)``.
+    """
+
+    def __init__(self, graph: nx.Graph) -> None:
+        self.graph = graph
+        self._ix, self._pred = _tables(graph)
+        self._chip_set = set(self._ix.chips)
+
+    def _tree(self, s: int) -> list[int]:
+        tree = self._pred.get(s)
+        if tree is None:
+            tree = self._ix.bfs(s)[1] if self._ix.uniform else self._ix.dijkstra(s)
+            self._pred[s] = tree
+        return tree
+
+    def _chip_index(self, c: Node) -> int:
+        try:  # accepts numpy integers too
+            i = None if isinstance(c, (bool, tuple)) else self._ix.index.get(operator.index(c))
+        except TypeError:
+            i = None
+        if i is None or i not in self._chip_set:
+            raise KeyError(f"no chip {c!r}")
+        return i
+
+    def _walk(self, s: int, d: int) -> tuple[Node, ...]:
+        """The node path between node indices ``s`` and ``d``, from ``s``'s predecessor tree."""
+        pred, path = self._tree(s), [d]
+        while d != s:
+            d = pred[d]
+            path.append(d)
+        nodes = self._ix.nodes
+        return tuple([nodes[i] for i in reversed(path)])
+
+    def __getitem__(self, pair: tuple[int, int]) -> tuple[Node, ...]:
+        src, dst = pair
+        return self._walk(self._chip_index(src), self._chip_index(dst))
+
+    def many(self, pairs: Sequence[tuple[int, int]]) -> list[tuple[Node, ...]]:
+        """``[self[p] for p in pairs]``, checking each distinct chip once (a 1,024-chip placement asks
+        for thousands of routes at once: :mod:`ampsim.executors.sim.fastprep`)."""
+        index = {c: self._chip_index(c) for c in {c for p in pairs for c in p}}
+        return [self._walk(index[src], index[dst]) for src, dst in pairs]
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        chips = [self._ix.nodes[i] for i in self._ix.chips]
+        return ((a, b) for a in chips for b in chips)
+
+    def __len__(self) -> int:
+        return len(self._ix.chips) ** 2
+
+    def precompute(self) -> "Routes":
+        """Compute every source's tree now (otherwise done on first use). Returns self."""
+        for s in self._ix.chips:
+            self._tree(s)
+        return self
+
+    def hops(self, src: int, dst: int) -> int:
+        return len(self[src, dst]) - 1
+
+    def links(self, src: int, dst: int) -> tuple[tuple[Node, Node], ...]:
+        """The directed links ``(u, v)`` a message from ``src`` to ``dst`` crosses, in order. Each
+        direction of a full-duplex link is a separate resource: key contention on ``(u, v)``."""
+        path = self[src, dst]
+        return tuple(zip(path[:-1], path[1:]))
+
+    def link_specs(self, src: int, dst: int) -> list[LinkSpec]:
+        """The :class:`LinkSpec` of each link on the route, in order (for :func:`transfer_time_s`)."""
+        return path_link_specs(self.graph, self[src, dst])
+
+    def transfer_time_s(self, src: int, dst: int, nbytes: float) -> float:
+        """Uncontended transfer time on the route, with the graph's switching mode (or packets)."""
+        return transfer_time_s(self.link_specs(src, dst), nbytes, self.graph.graph["switching"],
+                               packet_bytes=self.graph.graph.get("packet_bytes", 0.0))
+
+
+def routes(graph: nx.Graph) -> Routes:
+    """Shortest routes between all chip pairs of ``graph`` (lazy, cached per source); see Routes."""
+    return Routes(graph)
