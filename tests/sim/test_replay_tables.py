@@ -64,3 +64,41 @@ def test_replay_equals_the_full_run_with_contention_without_a_trace(tmp_path, mo
     monkeypatch.setenv("AMPSIM_RECORDINGS", "off")
     overrides = (*DATA, *sim("ring4.toml", "greedy", 16, 2), "hardware.chip.contention_slowdown=0.3")
     assert_same_timing("blobs_mlp.toml", overrides, tmp_path)
+
+
+def test_a_recording_keeps_the_step_durations_of_its_last_few_chip_specs_only(monkeypatch):
+    """A sweep over chip speed replays one recording on a new spec at every point: each spec's durations
+    (arrays and lists, about 80 bytes a message) are kept for the last few only, and a spec dropped and
+    met again gets the same durations back."""
+    import dataclasses
+
+    import numpy as np
+    from timeline_kit import insts, system, weight_model
+
+    from ampsim.executors.sim import SimExecutor
+    from ampsim.executors.sim.recording import DURATION_SLOTS, Recent
+
+    monkeypatch.setenv("AMPSIM_RECORDINGS", "off")
+    cache = Recent(2)
+    cache["a"], cache["b"] = 1, 2
+    assert cache.get("a") == 1  # read: now the most recent
+    cache["c"] = 3
+    assert list(cache) == ["a", "c"] and cache.get("b") is None
+
+    def run(flops: float):
+        base = system()
+        chips = tuple(dataclasses.replace(c, flops_per_s=flops) for c in base.chips)
+        ex = SimExecutor(weight_model(("a", 1e6), ("b", 2e6)), dataclasses.replace(base, chips=chips),
+                         {"x": 0, "a": 0, "b": 1, "end": 1, "w": 0}, mak=2, numerics=False)
+        ex.train(insts(6))
+        return ex
+
+    first = run(1e9)
+    for k in range(DURATION_SLOTS + 2):
+        ex = run(1e9 * (2 + k))
+    cache = ex._replay.rec.replay_view["duration_cache"]
+    assert len(cache) <= DURATION_SLOTS
+    again = run(1e9)
+    assert again.time_s == first.time_s and [c.busy_s for c in again.chips] == [c.busy_s for c in first.chips]
+    assert np.array_equal(again._replay.duration_arrays(again.chips[0].spec)[1],
+                          first._replay.duration_arrays(first.chips[0].spec)[1])

@@ -41,6 +41,7 @@ What a recording depends on, the cache and the file format: :mod:`ampsim.executo
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass, fields
 from typing import Iterable
 
@@ -293,9 +294,34 @@ def _record_one(b: _Builder, model: Model, inst: Instance, index: dict[str, int]
         raise GraphError(f"instance {inst.key}: state left at {', '.join(leftover)} after its last message")
 
 
+#: chip specs whose step durations a recording keeps (arrays and lists: two entries each)
+DURATION_SLOTS = 8
+
+
+class Recent(OrderedDict):
+    """A dict of the ``slots`` entries last set or read with :meth:`get` (the others are dropped)."""
+
+    def __init__(self, slots: int) -> None:
+        super().__init__()
+        self.slots = slots
+
+    def get(self, key, default=None):
+        if key not in self:
+            return default
+        self.move_to_end(key)
+        return self[key]
+
+    def __setitem__(self, key, value) -> None:
+        super().__setitem__(key, value)
+        self.move_to_end(key)
+        while len(self) > self.slots:
+            self.popitem(last=False)
+
+
 def replay_lists(rec: Recording) -> dict:
     """The recording as the Python lists a replay's loop indexes (read-only; built once per recording and
-    process; ``duration_cache``: per chip spec, filled by the replay)."""
+    process; ``duration_cache``: per chip spec, filled by the replay, for the last few specs only: a sweep
+    over chip speed would otherwise keep every point's durations, about 80 bytes a message each)."""
     rp, roots = rec.root_ptr.tolist(), rec.roots.tolist()
     sp, seg, rp_ids = rec.stash_ptr.tolist(), rec.seg_ptr.tolist(), rec.row_ptr.tolist()
     segments = np.split(rec.row_ids, rp_ids[1:-1]) if len(rp_ids) > 1 else []
@@ -316,5 +342,5 @@ def replay_lists(rec: Recording) -> dict:
         "prof_key": [p.tobytes() for p in profiles],
         # per stash, the rows its update changes, per row parameter (sparse synchronization)
         "changed_rows": [segments[a:b] for a, b in zip(seg, seg[1:])],
-        "duration_cache": {},
+        "duration_cache": Recent(DURATION_SLOTS),
     }
