@@ -97,7 +97,8 @@ def _chain_row(case: str, system, mak: int, n_instances: int, layers: int, preco
     simulated message (the one row shape both series below write)."""
     m = _model(16, [16] * (layers - 1), 4)
     ex = SimExecutor(m, system, place("round_robin", m, system.chips), mak=mak)
-    if precompute:
+    if precompute:  # routes found before the timer (all sources: 0.2 s on the 32×32 torus), as a sweep's later
+        # points find them in the process's shared routing tables (ampsim/hardware/routing.py)
         ex.network.routes.precompute()
     data = _batches(n_instances, 16, 4, 1)
     t0 = time.perf_counter()
