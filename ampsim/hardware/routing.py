@@ -31,7 +31,8 @@ _SHARED_MAX = 8
 
 def _tables(graph: nx.Graph) -> tuple[_Indexed, dict[int, list[int]]]:
     """The routing tables of ``graph``: shared through :data:`_SHARED` where it carries a routing key
-    (:func:`build_topology`'s graphs do), its own otherwise."""
+    (:func:`~ampsim.hardware.topology.build_topology`'s graphs do), its own otherwise. Under a key of uniform
+    latency the shared ``lat_fs`` are the first graph's, which nothing reads: such routes are fewest hops."""
     key = graph.graph.get("routing_key")
     if key is None:
         return _Indexed(graph), {}
