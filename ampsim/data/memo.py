@@ -27,9 +27,10 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Callable, TypeVar
+
+from ampsim.recent import Recent
 
 __all__ = ["SLOTS", "clear", "enabled", "parsed"]
 
@@ -40,7 +41,7 @@ T = TypeVar("T")
 SLOTS = 8
 #: off: every call parses (a benchmark times both ways)
 enabled = True
-_KEPT: OrderedDict[tuple, Any] = OrderedDict()
+_KEPT: Recent = Recent(SLOTS)
 
 
 def parsed(path: Path | str, read: Callable[..., T], *args: Any) -> T:
@@ -57,12 +58,9 @@ def parsed(path: Path | str, read: Callable[..., T], *args: Any) -> T:
         return read(path, *args)
     key = (real, digest, getattr(read, "__module__", ""), getattr(read, "__qualname__", repr(read)), args)
     if key in _KEPT:
-        _KEPT.move_to_end(key)
-        got = _KEPT[key]
+        got = _KEPT.get(key)
     else:
         got = _KEPT[key] = read(path, *args)
-        while len(_KEPT) > SLOTS:
-            _KEPT.popitem(last=False)
         log.debug("parsed %s", real)
     return list(got) if isinstance(got, list) else got
 

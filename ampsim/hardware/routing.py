@@ -18,6 +18,7 @@ import networkx as nx
 
 from ampsim.hardware.spec import LinkSpec, Node, node_sort_key
 from ampsim.hardware.topology import path_link_specs, transfer_time_s
+from ampsim.recent import Recent
 
 __all__ = ["Routes", "routes", "hop_bfs"]
 
@@ -25,8 +26,7 @@ __all__ = ["Routes", "routes", "hop_bfs"]
 #: routing tables (indexed graph, predecessor trees) shared by every Routes of graphs with one routing key:
 #: the trees of a 1,024-chip torus take a quarter of a second, and a sweep builds the machine anew for
 #: every point (most points of a sweep over bandwidth or latency route alike)
-_SHARED: dict[tuple, tuple[_Indexed, dict[int, list[int]]]] = {}
-_SHARED_MAX = 8
+_SHARED: Recent = Recent(8)  # routing key -> (_Indexed, trees by source)
 
 
 def _tables(graph: nx.Graph) -> tuple[_Indexed, dict[int, list[int]]]:
@@ -36,12 +36,9 @@ def _tables(graph: nx.Graph) -> tuple[_Indexed, dict[int, list[int]]]:
     key = graph.graph.get("routing_key")
     if key is None:
         return _Indexed(graph), {}
-    got = _SHARED.pop(key, None)  # re-inserted: the dict's order is the least recently used first
+    got = _SHARED.get(key)
     if got is None:
-        got = (_Indexed(graph), {})
-    _SHARED[key] = got
-    while len(_SHARED) > _SHARED_MAX:
-        del _SHARED[next(iter(_SHARED))]
+        got = _SHARED[key] = (_Indexed(graph), {})
     return got
 
 

@@ -76,7 +76,8 @@ def test_a_recording_keeps_the_step_durations_of_its_last_few_chip_specs_only(mo
     from timeline_kit import insts, system, weight_model
 
     from ampsim.executors.sim import SimExecutor
-    from ampsim.executors.sim.recording import DURATION_SLOTS, Recent
+    from ampsim.executors.sim.recording import DURATION_SLOTS
+    from ampsim.recent import Recent
 
     monkeypatch.setenv("AMPSIM_RECORDINGS", "off")
     cache = Recent(2)

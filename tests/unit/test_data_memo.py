@@ -11,11 +11,12 @@ import pytest
 
 from ampsim.data import memo, mnist, sst
 from ampsim.errors import DataError
+from ampsim.recent import Recent
 
 
 @pytest.fixture(autouse=True)
 def fresh(monkeypatch):
-    monkeypatch.setattr(memo, "_KEPT", type(memo._KEPT)())
+    monkeypatch.setattr(memo, "_KEPT", Recent(memo.SLOTS))
     monkeypatch.setattr(memo, "enabled", True)
 
 
@@ -102,7 +103,7 @@ def test_disabled_parses_every_time(tmp_path, monkeypatch):
 
 
 def test_least_recently_used_dropped_beyond_slots(tmp_path, monkeypatch):
-    monkeypatch.setattr(memo, "SLOTS", 2)
+    monkeypatch.setattr(memo._KEPT, "slots", 2)
     files = []
     for i in range(3):
         files.append(tmp_path / f"{i}.txt")

@@ -41,7 +41,6 @@ What a recording depends on, the cache and the file format: :mod:`ampsim.executo
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from dataclasses import dataclass, fields
 from typing import Iterable
 
@@ -54,6 +53,7 @@ from ampsim.ir.node import Node
 from ampsim.ir.param import ParamNode
 from ampsim.ir.pump import pump
 from ampsim.models.base import Model
+from ampsim.recent import Recent
 
 FORMAT = 2  # 2: the changed rows (seg_ptr, row_ptr, row_ids)
 
@@ -296,26 +296,6 @@ def _record_one(b: _Builder, model: Model, inst: Instance, index: dict[str, int]
 
 #: chip specs whose step durations a recording keeps (arrays and lists: two entries each)
 DURATION_SLOTS = 8
-
-
-class Recent(OrderedDict):
-    """A dict of the ``slots`` entries last set or read with :meth:`get` (the others are dropped)."""
-
-    def __init__(self, slots: int) -> None:
-        super().__init__()
-        self.slots = slots
-
-    def get(self, key, default=None):
-        if key not in self:
-            return default
-        self.move_to_end(key)
-        return self[key]
-
-    def __setitem__(self, key, value) -> None:
-        super().__setitem__(key, value)
-        self.move_to_end(key)
-        while len(self) > self.slots:
-            self.popitem(last=False)
 
 
 def replay_lists(rec: Recording) -> dict:

@@ -39,12 +39,13 @@ from ampsim.executors.sim.recording import FORMAT, Recording, RecordingError, re
 from ampsim.executors.sim.segments import InstancePool, compose
 from ampsim.ir.message import Instance
 from ampsim.models.base import Model
+from ampsim.recent import Recent
 
 log = logging.getLogger(__name__)
 
 #: recordings kept in memory per process (a sweep's points share them), most recent last
 MEMORY_SLOTS = 4
-_MEMORY: dict[str, Recording] = {}
+_MEMORY: Recent = Recent(MEMORY_SLOTS)  # key -> Recording
 #: the instances of the recordings made or read in this process, for batches made of them (another epoch's
 #: shuffle, a subset)
 POOL = InstancePool()
@@ -149,7 +150,7 @@ def obtain(model: Model, instances: list[Instance], *, training: bool = True, co
     warning."""
     scope = _scope(model, training, context)
     key = recording_key(model, instances, training=training, scope=scope)
-    rec = _MEMORY.pop(key, None)
+    rec = _MEMORY.get(key)
     if rec is None:
         folder = (folder or cache_folder()) if use_folder else None
         path = folder / f"{_short(key)}.npz" if folder else None
@@ -168,8 +169,6 @@ def obtain(model: Model, instances: list[Instance], *, training: bool = True, co
                 except OSError as e:
                     log.warning("could not file the recording in %s: %s", folder, e)
     _MEMORY[key] = rec
-    while len(_MEMORY) > MEMORY_SLOTS:
-        del _MEMORY[next(iter(_MEMORY))]
     return rec
 
 
