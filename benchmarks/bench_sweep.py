@@ -1,0 +1,102 @@
+"""Wall time of a replayed sweep point on a pool worker, with the worker's heap settled between points (as
+``ampsim sweep`` runs them, :func:`ampsim.sweeps.pool._settle`: collected and frozen after the first point)
+and without, side by side in one run. Writes results/bench/sweep.csv.
+
+The points are the committed ``whatif_sst_hypercube`` sweep's (SST, 300 trees replayed, greedy placement,
+mak 16) on the hypercube of 1,024 chips and on that of 16, ``POINTS`` of each: the bandwidths and latencies
+of the sweep. Each variant runs them on one worker of the local pool (:func:`ampsim.sweeps.pool.run_pool`),
+the worker timing each point and counting the collector's full collections during it; a point's folder is
+removed after it, and the first two points of a worker (the recording read from the cache folder, the
+first freeze) are left out of the median. The variants alternate ``ROUNDS`` times; the lower median of
+each counts. ``settled_over_unsettled`` < 1 is what settling saves.
+
+``python -m benchmarks.bench_sweep [--quick --out DIR]``.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import shutil
+import statistics
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+from unittest import mock
+
+from ampsim.errors import DataError
+from ampsim.sweeps import pool
+from ampsim.sweeps.run import PointTask, point_tasks, run_point
+from ampsim.sweeps.spec import load_sweep
+from benchmarks.common import OUT, ROOT, data_missing, load, machine, run_one, write_csv
+
+SWEEP = ROOT / "experiments" / "sweeps" / "whatif_sst_hypercube.toml"
+POINTS = 32
+ROUNDS = 2
+COLUMNS = ("case", "chips", "points", "settled_ms_per_point", "unsettled_ms_per_point", "settled_over_unsettled",
+           "settled_full_collections_per_point", "unsettled_full_collections_per_point", "note", "machine", "load")
+
+
+def _timed_point(task: tuple[PointTask, str]) -> None:
+    """In the worker: run the point, note its wall time and the full collections during it, drop its folder."""
+    point, log = task
+    full = gc.get_stats()[2]["collections"]
+    t0 = time.perf_counter()
+    run_point(point)
+    wall = time.perf_counter() - t0
+    with open(log, "a") as f:
+        f.write(json.dumps({"wall_s": wall, "full": gc.get_stats()[2]["collections"] - full}) + "\n")
+    shutil.rmtree(point.out, ignore_errors=True)
+
+
+def _worker_run(points: list[PointTask], settled: bool) -> tuple[float, float]:
+    """Median wall seconds and mean full collections per point, the first two left out, on one fresh worker."""
+    with tempfile.TemporaryDirectory() as tmp:
+        log = str(Path(tmp, "points.jsonl"))
+        tasks = [(replace(p, out=str(Path(tmp, p.point_id))), log) for p in points]
+        with mock.patch.object(pool, "_settle", pool._settle if settled else (lambda done: None)):
+            errors = [err for _, err in pool.run_pool(tasks, 1, _timed_point) if err is not None]
+        if errors:
+            raise errors[0]
+        rows = [json.loads(line) for line in Path(log).read_text().splitlines()]
+        rows = rows[min(2, len(rows) - 1):]
+    return statistics.median(r["wall_s"] for r in rows), statistics.fmean(r["full"] for r in rows)
+
+
+def main(out: Path = OUT, quick: bool = False) -> list[dict]:
+    """Run the measurements, write ``out/sweep.csv`` and return its rows."""
+    n = 4 if quick else POINTS
+    rows = []
+    sweep = load_sweep(SWEEP, quick=quick)
+    tasks = point_tasks(sweep, Path(tempfile.gettempdir()))
+    for dim in (10, 4):
+        points = [t for t in tasks if t.record["values"]["hardware.topology"]["dim"] == dim][:n]
+        best = {True: (float("inf"), 0.0), False: (float("inf"), 0.0)}
+        try:
+            for _ in range(1 if quick else ROUNDS):
+                for settled in (True, False):
+                    best[settled] = min(best[settled], _worker_run(points, settled))
+        except DataError as e:
+            rows.append({"case": f"sst_hypercube{2 ** dim}_replayed_points", "note": data_missing(e, "SST", quick),
+                         "machine": machine(), "load": load()})
+            continue
+        (s, s_full), (u, u_full) = best[True], best[False]
+        rows.append({"case": f"sst_hypercube{2 ** dim}_replayed_points", "chips": 2 ** dim, "points": len(points),
+                     "settled_ms_per_point": round(s * 1e3, 1), "unsettled_ms_per_point": round(u * 1e3, 1),
+                     "settled_over_unsettled": round(s / u, 3),
+                     "settled_full_collections_per_point": round(s_full, 2),
+                     "unsettled_full_collections_per_point": round(u_full, 2),
+                     "note": f"{sweep.name}: the lower of {1 if quick else ROUNDS} medians per variant",
+                     "machine": machine(), "load": load()})
+    path = write_csv(out, "sweep.csv", COLUMNS, rows)
+    for r in rows:
+        print(f"{r['case']}: {r['settled_ms_per_point']} ms a point settled, {r['unsettled_ms_per_point']} "
+              f"unsettled ({r['settled_over_unsettled']}×); full collections a point "
+              f"{r['settled_full_collections_per_point']} vs {r['unsettled_full_collections_per_point']}")
+    print(f"wrote {path}")
+    return rows
+
+
+if __name__ == "__main__":
+    run_one(main, __doc__)

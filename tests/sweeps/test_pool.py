@@ -1,0 +1,59 @@
+"""The local pool's workers between tasks: their long-lived heap frozen after the first task and thawed
+every ``THAW_EVERY`` tasks, and no task's garbage kept (:func:`ampsim.sweeps.pool._settle`)."""
+
+from __future__ import annotations
+
+import gc
+import json
+import weakref
+from pathlib import Path
+
+from ampsim.sweeps import pool
+from ampsim.sweeps.pool import THAW_EVERY, run_pool
+
+#: in the worker: a weak reference to the cycle the previous task dropped
+_dropped: list = []
+
+
+class _Cycle:
+    def __init__(self) -> None:
+        self.me = self
+
+
+def _task(task: tuple[str, int]) -> None:
+    """Report what the worker's heap looks like before this task runs, then drop a reference cycle."""
+    out, k = task
+    previous_cycle_alive = bool(_dropped) and _dropped[-1]() is not None
+    Path(out, f"{k}.json").write_text(json.dumps({"frozen": gc.get_freeze_count(),
+                                                  "previous_cycle_alive": previous_cycle_alive}))
+    _dropped.append(weakref.ref(_Cycle()))  # garbage now, and only the cycle collector can free it
+
+
+def _reports(tmp_path: Path, n: int) -> list[dict]:
+    """Run ``n`` tasks on one worker with automatic collection off (the worker inherits that through fork),
+    so that only the worker's own collections between tasks free a dropped cycle."""
+    gc.disable()
+    try:
+        finished = list(run_pool([(str(tmp_path), k) for k in range(n)], 1, _task))
+    finally:
+        gc.enable()
+    assert [err for _, err in finished] == [None] * n
+    return [json.loads((tmp_path / f"{k}.json").read_text()) for k in range(n)]
+
+
+def test_a_worker_freezes_what_outlives_its_first_task_and_never_a_tasks_garbage(tmp_path):
+    r = _reports(tmp_path, 3)
+    assert r[0]["frozen"] == 0  # a fresh worker has frozen nothing
+    assert r[1]["frozen"] > 1000  # its modules and whatever else outlived the first task
+    assert not r[1]["previous_cycle_alive"]  # collected before the freeze, not frozen with the rest
+    assert r[2]["previous_cycle_alive"]  # between freezes the worker adds no collection of its own
+
+
+def test_a_worker_thaws_collects_and_freezes_again_every_thaw_every_tasks(tmp_path, monkeypatch):
+    monkeypatch.setattr(pool, "THAW_EVERY", 3)  # the forked worker inherits the patched module
+    r = _reports(tmp_path, 7)
+    alive = [x["previous_cycle_alive"] for x in r[1:]]
+    # settled after tasks 1, 3 and 6 (the 1st, 3rd, 6th): the cycles tasks 0, 2 and 5 dropped went then
+    assert alive == [False, True, False, True, True, False]
+    assert all(x["frozen"] > 1000 for x in r[1:])  # frozen again after each thaw
+    assert THAW_EVERY == 16  # the value workers use outside this test
