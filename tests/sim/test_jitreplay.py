@@ -7,6 +7,7 @@ from."""
 from __future__ import annotations
 
 import dataclasses
+import heapq
 import subprocess
 import sys
 
@@ -17,7 +18,8 @@ from test_replay_fastloop import _mlp_chain
 from timeline_kit import insts, system, weight_model
 
 from ampsim.errors import RunError
-from ampsim.executors.sim import SimExecutor, jitkernel, jitreplay
+from ampsim.executors.sim import SimExecutor, fastpackets, jitkernel, jitreplay
+from ampsim.executors.sim.fastpackets import FastPackets
 from ampsim.executors.sim.jitreplay import JitReplay
 from ampsim.hardware.parse import load_system
 from ampsim.ir.message import Instance
@@ -171,3 +173,38 @@ def test_a_link_completion_that_delivers_many_messages_fits_the_event_stores(sta
     assert dict(replay.network.bytes) == dict(full.network.bytes)
     assert jitkernel.GROW in statuses and jitkernel.FINISHED in statuses
     assert len(set(pools)) > 1  # the links moved up the pool past its end
+
+
+def test_a_rescheduled_link_completion_waits_on_the_heap_for_its_links_earlier_event(monkeypatch):
+    """A completion rescheduled while an earlier event of its link is on the heap is put there only when that
+    one comes up (:mod:`ampsim.executors.sim.fastpackets`): the same run as pushing every reschedule (SimPy's
+    way, its old timeouts firing for nothing), with fewer link events; and the kernel's run is the same."""
+    system = load_system(HW / "switch64.toml", {"topology": {"n": 2},
+                                                 "link": {"packet_bytes": 16, "bandwidth_bytes_per_s": 1e6}})
+    r = np.random.default_rng(1)
+    data = [Instance(k, {"x": r.random((1, 4), dtype=np.float32), "y": r.integers(0, 2, 1)}) for k in range(40)]
+    monkeypatch.setenv("AMPSIM_RECORDINGS", "off")
+    calls = []
+    event = FastPackets.event
+
+    def counted(self, *args):
+        calls[-1] += 1
+        return event(self, *args)
+
+    def every_time(self, lid, key):  # the rule before: every reschedule onto the heap
+        self.live[lid], self.live_in[lid], self.bound[lid] = key, True, key
+        heapq.heappush(self.heap, (*key, fastpackets.PDONE, lid, self.gen[lid]))
+
+    monkeypatch.setattr(FastPackets, "event", counted)
+    runs = []
+    for compiled, schedule in ((False, FastPackets._schedule), (False, every_time), (True, FastPackets._schedule)):
+        monkeypatch.setattr(JitReplay, "compiled", compiled)
+        monkeypatch.setattr(FastPackets, "_schedule", schedule)
+        calls.append(0)
+        m = _mlp_chain(6)
+        ex = SimExecutor(m, system, place("round_robin", m, system.chips), mak=20, numerics=False)
+        ex.train(data)
+        runs.append((ex.time_s, dict(ex.network.bytes), [c.busy_s for c in ex.chips], ex.messages))
+    assert runs[0] == runs[1] == runs[2] and runs[0][0] > 0
+    lazy, eager, _ = calls
+    assert lazy <= 0.95 * eager  # the stale completions that no longer come up (4,143 of 4,512 here)

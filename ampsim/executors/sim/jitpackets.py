@@ -16,12 +16,16 @@ as long at the pool's top (the old one is left unused), so the pool holds about 
 most, however unevenly they are loaded (a row per link as long as the fullest, tried first, allocated tens of
 megabytes on the 1,024-chip hypercube's slow links). A slot is message ``m``'s hop ``i``, ``m_ptr[m] + i``
 (the placement lays every message's hops out once), holding when the hop served its last byte and when it
-passed on the tail (NaN: not yet). Per link: its count, generation, offset and region length (``LI``), when
-the bytes were last brought up to date, the fewest bytes left when its pending completion was scheduled, and
-its bandwidth (``LF``). The float operations are FastPackets' in the same order (a message's bytes left are
-its own: where it sits changes no value), and every event's order is drawn from the kernel's counter where
-FastPackets draws it, so the two loops' runs are equal bit for bit. The kernel stops with GROW before the pool
-could overflow during the next event (:func:`pool_need`) and the caller lengthens it.
+passed on the tail (NaN: not yet). Per link (``LI``, ``LF``): its count, generation, offset and region length;
+when the bytes were last brought up to date, the fewest bytes left when its pending completion was
+scheduled, its bandwidth; that completion's key (time, order) and whether it is on the heap; and a bound on
+the key of the link's earliest event there (FastPackets' ``live``, ``live_in``, ``bound``: a rescheduled
+completion goes onto the heap only where no earlier event of its link is there,
+:mod:`~ampsim.executors.sim.fastpackets`). The float operations are FastPackets' in the same order (a
+message's bytes left are its own: where it sits changes no value), and every event's order is drawn from the
+kernel's counter where FastPackets draws it, so the two loops' runs are equal bit for bit. The kernel stops
+with GROW before the pool could overflow during the next event (:func:`pool_need`) and the caller lengthens
+it.
 
 ``pk`` is the tuple ``(LI, LF, LS, LL, served, tail, msg, hop, m_ptr, packet, scratch, packet_bytes,
 link_busy, link_bytes)`` (per slot: ``served`` … ``hop``; per message: ``m_ptr``, its packet size;
@@ -45,9 +49,9 @@ from ampsim.executors.sim.jitstate import ARRIVE, HN, LMAX, ONLINK, ORDER, PTOP,
 from ampsim.executors.sim.packets import _RESIDUE_BYTES
 
 PHEAD, PDONE = 8, 9  # as fastpackets numbers them
-COUNT, GEN, OFF, CAP = range(4)  # LI columns
+COUNT, GEN, OFF, CAP, LIVE_O, LIVE_IN, BOUND_O = range(7)  # LI columns (BOUND_O -1: no bound known)
 FIRST_REGION = 16  # a link's region in the pool at the start of a call
-T, DUE, BW = range(3)  # LF columns
+T, DUE, BW, LIVE_T, BOUND_T = range(5)  # LF columns
 
 
 @jitted_inline
@@ -102,6 +106,20 @@ def _advance(LI, LF, LL, link_busy, lid, now):
 
 
 @jitted_inline
+def _schedule(LI, LF, E, K, lid, t):
+    """FastPackets._schedule: link ``lid``'s pending completion is now (``t``, the order just drawn); onto
+    the heap unless an earlier event of the link is there, which puts it there when it comes up."""
+    o = K[ORDER]
+    LF[lid, LIVE_T], LI[lid, LIVE_O] = t, o
+    if LI[lid, BOUND_O] >= 0 and (LF[lid, BOUND_T] < t or (LF[lid, BOUND_T] == t and LI[lid, BOUND_O] < o)):
+        LI[lid, LIVE_IN] = 0
+        return
+    LI[lid, LIVE_IN] = 1
+    LF[lid, BOUND_T], LI[lid, BOUND_O] = t, o
+    K[HN] = _hpush(E, K[HN], t, o, PDONE, lid, LI[lid, GEN], 0.0)
+
+
+@jitted_inline
 def send(pk, rt, route, wire, E, K, m, now):
     """FastPackets.send: message ``m`` leaves its chip now."""
     served, tail, m_ptr, packet, packet_bytes = pk[4], pk[5], pk[8], pk[9], pk[11]
@@ -136,7 +154,7 @@ def enter(pk, rt, route, wire, E, K, m, i, now):
     LI[lid, GEN] += 1
     n = LI[lid, COUNT]
     K[ORDER] += 1
-    K[HN] = _hpush(E, K[HN], now + due * n / bandwidth, K[ORDER], PDONE, lid, LI[lid, GEN], 0.0)
+    _schedule(LI, LF, E, K, lid, now + due * n / bandwidth)
     if i + 1 < rt[0][r + 1] - rt[0][r]:
         K[ORDER] += 1
         K[HN] = _hpush(E, K[HN], now + (packet[m] * n / bandwidth + rt[2][h]), K[ORDER], PHEAD, m, i + 1, 0.0)
@@ -151,9 +169,17 @@ def event(pk, rt, route, wire, E, K, code, c, x, now):
     LI, LF, LS, LL, served = pk[0], pk[1], pk[2], pk[3], pk[4]
     smsg, shop, scratch = pk[6], pk[7], pk[10]
     link_busy, link_bytes = pk[12], pk[13]
-    if x != LI[c, GEN]:  # a message joined or left since: this completion was rescheduled
-        return
     n, o = LI[c, COUNT], LI[c, OFF]
+    if x != LI[c, GEN]:  # a message joined or left since: this completion was rescheduled
+        if n and not LI[c, LIVE_IN]:  # the link's pending one is due no sooner: now onto the heap
+            LI[c, LIVE_IN] = 1
+            K[HN] = _hpush(E, K[HN], LF[c, LIVE_T], LI[c, LIVE_O], PDONE, c, LI[c, GEN], 0.0)
+        if n:
+            LF[c, BOUND_T], LI[c, BOUND_O] = LF[c, LIVE_T], LI[c, LIVE_O]
+        else:
+            LI[c, BOUND_O] = -1
+        return
+    LI[c, LIVE_IN], LI[c, BOUND_O] = 0, -1  # its other events on the heap are all stale
     if n == 1:  # alone on the link: it is the one this completion was scheduled for
         k = LS[o]
         link_busy[c] += now - LF[c, T] if now > LF[c, T] else 0.0
@@ -187,7 +213,7 @@ def event(pk, rt, route, wire, E, K, code, c, x, now):
     if n:
         due = LF[c, DUE] = _fewest(LI, LL, c)
         K[ORDER] += 1
-        K[HN] = _hpush(E, K[HN], now + due * n / LF[c, BW], K[ORDER], PDONE, c, LI[c, GEN], 0.0)
+        _schedule(LI, LF, E, K, c, now + due * n / LF[c, BW])
     for a in range(n_served):  # PacketRoute._served, in the order they joined
         k = scratch[a]
         served[k] = now

@@ -344,11 +344,13 @@ def _packet_links(placed: Placed, packet_bytes: float, bandwidth: list[float], l
     np.cumsum(hops, out=m_ptr[1:])
     n_slots = int(m_ptr[-1])
     first = jk.jitpackets.FIRST_REGION
-    LI = np.zeros((n_links, 4), dtype=np.int64)  # count, generation, offset in the pool, region length
-    LI[:, 2], LI[:, 3] = np.arange(n_links) * first, first
+    # count, generation, offset in the pool, region length, the pending completion's order and whether it is
+    # on the heap, the order of the bound on the link's earliest event there (-1: none known)
+    LI = np.zeros((n_links, 7), dtype=np.int64)
+    LI[:, 2], LI[:, 3], LI[:, 6] = np.arange(n_links) * first, first, -1
     K[js.PTOP] = n_links * first
     size = int(jk.jitpackets.pool_need(K, margin)) + 1 + room if packet_bytes else 0
-    LF = np.zeros((n_links, 3))
+    LF = np.zeros((n_links, 5))  # updated at, fewest bytes due, bandwidth, the pending completion's time, the bound's
     LF[:, 2] = bandwidth[:n_links]
     LS, LL = np.zeros(size, dtype=np.int64), np.zeros(size)  # the links' slots and bytes left, pooled
     slots_f = [np.zeros(n_slots) for _ in range(2)]  # served, tail
