@@ -101,7 +101,10 @@ def hold_calendar(pending: int, events: int, per_bucket: int = 16) -> float:
 @functools.cache
 def _kernel_hold():
     """The hold model on the kernel's heap, compiled (numba is imported only here)."""
+    from ampsim.executors.sim import jitcache
     from ampsim.executors.sim.jitstate import _hpush, _hsift, jitted
+
+    jitcache.register(__file__)  # cached with the kernel's sources: recompiled when the heap's code changes
 
     @jitted
     def hold(E, delays, pending, events):

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from numba import njit
 
+from ampsim.executors.sim import jitcache  # noqa: F401 - before any function is compiled: how the cache is stamped
+
 #: how the kernel's functions are compiled: cached on disk, and without numba's reference counting
 #: (``_nrt=False``, the switch numba's developers use for the same case in numba/numba#2350). The functions
 #: allocate nothing and only index arrays their caller holds for the whole call; with counting on, numba

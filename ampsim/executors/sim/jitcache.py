@@ -1,0 +1,89 @@
+"""numba's on-disk cache of the compiled replay, kept fresh across the kernel's modules.
+
+numba caches a compiled function beside its source file and reuses it for as long as *that file* is
+unchanged (numba/numba#1833, documented as a limitation). :func:`~ampsim.executors.sim.jitkernel.run`
+compiles into itself the functions of :mod:`~ampsim.executors.sim.jitstate` and
+:mod:`~ampsim.executors.sim.jitpackets`, so an edit to those alone left every later process running the
+kernel compiled from the old code, silently: results and all (2026-12-05: a change to ``jitpackets`` ran in
+the Python loop only, until ``jitkernel.py`` itself changed). Here every function defined in the kernel's
+source files (``jit*.py`` beside this one) is cached under one stamp of all of them together, so an edit
+to any recompiles all; a file outside the package that compiles them into its own functions (a benchmark)
+registers itself (:func:`register`) and is stamped with them and with its own content.
+
+The stamp is what numba compares before it loads a cached function (its ``get_source_stamp``: a digest of
+the source file's content in numba 0.68); it is given by a cache locator, numba's own kind, put before
+numba's in its list. The class names moved between numba versions: where neither is found the kernel is
+cached as numba does by default, with a warning.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import logging
+import os
+from pathlib import Path
+
+import numba
+from numba.core import caching
+
+__all__ = ["KERNEL_SOURCES", "register", "kernel_digest"]
+
+log = logging.getLogger(__name__)
+
+#: the kernel's source files: a change to any of them invalidates the cache of every function they define
+KERNEL_SOURCES: tuple[str, ...] = tuple(sorted(str(p) for p in Path(__file__).resolve().parent.glob("jit*.py")))
+#: files outside the package whose cached functions call the kernel's (see :func:`register`)
+_REGISTERED: set[str] = set()
+
+
+def register(path: str | os.PathLike) -> None:
+    """Cache the numba functions of the file ``path`` under the kernel's stamp and its own content: call it
+    before they are defined (a benchmark that compiles the kernel's functions into one of its own)."""
+    _REGISTERED.add(os.path.realpath(path))
+
+
+def _content(path: str) -> bytes:
+    st = os.stat(path)
+    return _digest_file(path, st.st_mtime_ns, st.st_size)
+
+
+@functools.lru_cache(maxsize=None)
+def _digest_file(path: str, _mtime_ns: int, _size: int) -> bytes:  # keyed on the file's state: an edit rereads
+    return hashlib.sha256(Path(path).read_bytes()).digest()
+
+
+def kernel_digest() -> bytes:
+    """One digest of every kernel source file's content."""
+    h = hashlib.sha256()
+    for path in KERNEL_SOURCES:
+        h.update(os.path.basename(path).encode())
+        h.update(_content(path))
+    return h.digest()
+
+
+_InTree = getattr(caching, "InTreeCacheLocator", None) or getattr(caching, "_InTreeCacheLocator", None)
+_Impl = getattr(caching, "CacheImpl", None) or getattr(caching, "_CacheImpl", None)
+
+if _InTree is None or _Impl is None:  # pragma: no cover - a numba whose caching module we do not know
+    log.warning("numba %s: its cache locators are not where ampsim looks for them; the compiled replay is "
+                "cached as numba does by default (after an edit to jitstate.py or jitpackets.py, delete the "
+                "__pycache__ folder beside them)", numba.__version__)
+else:
+    class KernelSourcesLocator(_InTree):  # type: ignore[valid-type, misc]
+        """numba's in-tree locator (``__pycache__`` beside the source) for the kernel's files and the
+        registered ones, with the stamp of them all."""
+
+        @classmethod
+        def from_function(cls, py_func, py_file):
+            path = os.path.realpath(py_file)
+            if path not in KERNEL_SOURCES and path not in _REGISTERED:
+                return None
+            return super().from_function(py_func, py_file)
+
+        def get_source_stamp(self):
+            own = os.path.realpath(self._py_file)
+            return kernel_digest() + (b"" if own in KERNEL_SOURCES else _content(own))
+
+    if KernelSourcesLocator.__name__ not in {c.__name__ for c in _Impl._locator_classes}:
+        _Impl._locator_classes.insert(0, KernelSourcesLocator)

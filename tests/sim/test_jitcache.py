@@ -1,0 +1,56 @@
+"""The compiled replay's on-disk cache is stamped with every kernel source file (:mod:`ampsim.executors.sim.
+jitcache`): an edit to a module whose functions the kernel compiles into its own recompiles it, where numba
+alone kept the old code (numba/numba#1833)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from ampsim.executors.sim import jitcache, jitkernel, jitpackets, jitstate
+
+PACKAGE = Path(jitcache.__file__).resolve().parents[3] / "ampsim"
+
+
+def test_every_kernel_function_is_cached_under_one_stamp_of_all_the_kernel_sources():
+    names = sorted(Path(p).name for p in jitcache.KERNEL_SOURCES)
+    assert {"jitkernel.py", "jitstate.py", "jitpackets.py", "jitcache.py"} <= set(names)
+    for fn in (jitkernel.run, jitstate._hpush, jitpackets.send):
+        locator = fn._cache._impl.locator
+        assert type(locator).__name__ == "KernelSourcesLocator"
+        assert locator.get_source_stamp() == jitcache.kernel_digest()
+
+
+PROBE = '''
+from ampsim.executors.sim.jitstate import _probe_value, jitted
+
+
+@jitted
+def probe():
+    return _probe_value()
+'''
+
+RUN = "from ampsim.executors.sim.jitprobe import probe; print(probe(), probe.stats.cache_hits.get(probe.signatures[0], 0))"
+
+
+def test_an_edit_to_a_module_the_kernel_calls_recompiles_what_calls_it(tmp_path):
+    # a copy of the package with a probe: a cached function in one kernel file calling an inlined one in another
+    copy = tmp_path / "ampsim"
+    shutil.copytree(PACKAGE, copy, ignore=shutil.ignore_patterns("*.nbi", "*.nbc", "*.pyc"))
+    sim = copy / "executors" / "sim"
+    (sim / "jitprobe.py").write_text(PROBE)
+    state = sim / "jitstate.py"
+    state.write_text(state.read_text() + "\n\n@jitted_inline\ndef _probe_value():\n    return 1\n")
+
+    def run() -> list[str]:
+        out = subprocess.run([sys.executable, "-c", RUN], cwd=tmp_path, capture_output=True, text=True,
+                             env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(tmp_path)}, timeout=300)
+        assert out.returncode == 0, out.stderr
+        return out.stdout.split()
+
+    assert run() == ["1", "0"]  # compiled, and cached
+    assert run() == ["1", "1"]  # loaded from the cache
+    state.write_text(state.read_text().replace("    return 1\n", "    return 2\n"))
+    assert run() == ["2", "0"]  # jitprobe.py is unchanged, yet it is compiled again with the new code
