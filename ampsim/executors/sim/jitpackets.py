@@ -83,26 +83,26 @@ def pool_need(K, margin):
 
 
 @jitted_inline
-def _fewest(LI, LL, lid):
-    """The fewest bytes left of the messages on link ``lid``, but not below 0."""
-    low = np.inf
-    o = LI[lid, OFF]
-    for j in range(o, o + LI[lid, COUNT]):
-        if LL[j] < low:
-            low = LL[j]
-    return max(low, 0.0)
-
-
-@jitted_inline
 def _advance(LI, LF, LL, link_busy, lid, now):
-    """SharedLink._advance: the messages on ``lid`` share its bandwidth equally since it was last updated."""
+    """SharedLink._advance: the messages on ``lid`` share its bandwidth equally since it was last updated;
+    returns the fewest bytes any of them has left then (inf: none), found in the same pass (FastPackets takes
+    the ``min`` after: a minimum is exact whichever way it is found)."""
     t = LF[lid, T]
+    n, o = LI[lid, COUNT], LI[lid, OFF]
+    low = np.inf
     if now > t:
-        n, o = LI[lid, COUNT], LI[lid, OFF]
         share = (now - t) * LF[lid, BW] / n
         for j in range(o, o + n):
-            LL[j] -= share
+            v = LL[j] - share
+            LL[j] = v
+            if v < low:
+                low = v
         link_busy[lid] += now - t
+    else:
+        for j in range(o, o + n):
+            if LL[j] < low:
+                low = LL[j]
+    return low
 
 
 @jitted_inline
@@ -143,9 +143,9 @@ def enter(pk, rt, route, wire, E, K, m, i, now):
     s = m_ptr[m] + i
     pk[6][s], pk[7][s] = m, i
     if LI[lid, COUNT]:
-        _advance(LI, LF, LL, pk[12], lid, now)
+        low = _advance(LI, LF, LL, pk[12], lid, now)
         _append(LI, LS, LL, K, lid, s, float(wire[m]))
-        due = _fewest(LI, LL, lid)
+        due = max(min(low, float(wire[m])), 0.0)
     else:
         due = max(float(wire[m]), 0.0)
         _append(LI, LS, LL, K, lid, s, due)
@@ -192,26 +192,35 @@ def event(pk, rt, route, wire, E, K, code, c, x, now):
         settle(pk, rt, route, E, K, smsg[k], shop[k], now)
         return
     due = LF[c, DUE] + _RESIDUE_BYTES  # SharedLink._complete: judged before the fluid update
-    n_served = 0
+    # one pass: the served (those within ``due``) listed in the region's order and dropped from it, the others
+    # advanced (SharedLink._advance: every message's share, the served ones' going unused) and kept in order,
+    # and the fewest bytes the kept have left
+    t = LF[c, T]
+    advance = now > t
+    share = (now - t) * LF[c, BW] / n if advance else 0.0
+    if advance:
+        link_busy[c] += now - t
+    LF[c, T] = now
+    n_served = kept = 0
+    low = np.inf
     for j in range(o, o + n):
-        if LL[j] <= due:
+        v = LL[j]
+        if v <= due:
             scratch[n_served] = LS[j]
             n_served += 1
-    _advance(LI, LF, LL, link_busy, c, now)
-    LF[c, T] = now
-    a = kept = 0  # the region without the served, in order (scratch lists them in the region's order)
-    for j in range(o, o + n):
-        if a < n_served and LS[j] == scratch[a]:
-            a += 1
         else:
-            LS[o + kept], LL[o + kept] = LS[j], LL[j]
+            if advance:
+                v -= share
+            LS[o + kept], LL[o + kept] = LS[j], v
             kept += 1
+            if v < low:
+                low = v
     LI[c, COUNT] = kept
     K[ONLINK] -= n_served
     LI[c, GEN] += 1  # SharedLink._schedule
     n = kept
     if n:
-        due = LF[c, DUE] = _fewest(LI, LL, c)
+        due = LF[c, DUE] = max(low, 0.0)
         K[ORDER] += 1
         _schedule(LI, LF, E, K, c, now + due * n / LF[c, BW])
     for a in range(n_served):  # PacketRoute._served, in the order they joined
