@@ -181,8 +181,8 @@ def _settle(done: int) -> None:
     What outlives a task is mostly the worker's long-lived state (parsed data, recordings, routing tables,
     modules): ~170,000 tracked objects after a replayed SST point on the 1,024-chip hypercube, and every
     full collection the points' own allocations set off scanned all of them again, 70-100 ms each, about
-    one every other point (``bench_sweep``, 2026-12-05: 241 -> 206 ms a point on that machine, 150 -> 147 on
-    16 chips). Frozen objects are never collected, so the thaw bounds what a cache evicting an entry whose
+    one every other point (``bench_sweep``, 2026-12-05: 234 -> 210 ms a point on that machine; on 16 chips,
+    where points allocate less, 146 ms either way). Frozen objects are never collected, so the thaw bounds what a cache evicting an entry whose
     objects form a cycle (a networkx graph and its views) can keep to what it evicts in so many tasks;
     freezing only right after a collection never keeps a task's garbage, and between, a task's garbage
     goes as usual."""
