@@ -208,3 +208,20 @@ def test_a_rescheduled_link_completion_waits_on_the_heap_for_its_links_earlier_e
     assert runs[0] == runs[1] == runs[2] and runs[0][0] > 0
     lazy, eager, _ = calls
     assert lazy <= 0.95 * eager  # the stale completions that no longer come up (4,143 of 4,512 here)
+
+
+def test_chips_served_by_the_replays_own_loop_start_no_simpy_processes(monkeypatch):
+    """On the replay's own loop the chips keep only their accounting: no unit process is scheduled, and the
+    run equals the full one, whose chips' units are SimPy processes from time 0."""
+    monkeypatch.setenv("AMPSIM_RECORDINGS", "off")
+    system = load_system(HW / "switch64.toml", {"topology": {"n": 4}})
+    r = np.random.default_rng(2)
+    data = [Instance(k, {"x": r.random((1, 4), dtype=np.float32), "y": r.integers(0, 2, 1)}) for k in range(8)]
+    runs = []
+    for numerics in (True, False):
+        m = _mlp_chain(4)
+        ex = SimExecutor(m, system, place("round_robin", m, system.chips), mak=4, numerics=numerics)
+        assert ex.env.peek() == (float("inf") if not numerics else 0.0)
+        ex.train(data)
+        runs.append((ex.time_s, [c.busy_s for c in ex.chips], [c.peak_bytes for c in ex.chips]))
+    assert runs[0] == runs[1] and runs[0][0] > 0

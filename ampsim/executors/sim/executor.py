@@ -87,7 +87,8 @@ class SimExecutor(ExecutorBase):
         self._fast = not numerics and supports(system, trace) and not sync_sets and not max_staleness
         self._replay = None if numerics else (JitReplay if self._fast else Replay)(self, recording_context)
         handle = self._handle if numerics else self._replay.handle
-        self.chips = [Chip(self.env, i, spec, handle, self._flush) for i, spec in enumerate(system.chips)]
+        self.chips = [Chip(self.env, i, spec, handle, self._flush, serve=not self._fast)
+                      for i, spec in enumerate(system.chips)]
         if self._fast:
             for chip in self.chips:
                 chip.clock = lambda: self._replay.now
