@@ -42,6 +42,20 @@ def statuses(monkeypatch):
     return seen
 
 
+def _batch(n: int, seed: int) -> list[Instance]:
+    """``n`` instances for :func:`_mlp_chain`: one row of 4 features and a label each."""
+    r = np.random.default_rng(seed)
+    return [Instance(k, {"x": r.random((1, 4), dtype=np.float32), "y": r.integers(0, 2, 1)}) for k in range(n)]
+
+
+def _trained(system, layers: int, mak: int, data: list[Instance], numerics: bool) -> SimExecutor:
+    """A :func:`_mlp_chain` of ``layers`` placed round robin on ``system``, trained once on ``data``."""
+    m = _mlp_chain(layers)
+    ex = SimExecutor(m, system, place("round_robin", m, system.chips), mak=mak, numerics=numerics)
+    ex.train(data)
+    return ex
+
+
 @pytest.mark.parametrize("seed", [2, 3, 5, 7, 10, 17])  # whole-message links, and packets (2: 64 B, 5: 4 kB)
 def test_the_compiled_loop_equals_the_full_run_with_event_stores_that_must_grow(seed, statuses, tmp_path,
                                                                                  monkeypatch):
@@ -160,15 +174,8 @@ def test_a_link_completion_that_delivers_many_messages_fits_the_event_stores(sta
     monkeypatch.setattr(jitreplay, "_pool_grown", spy)
     system = load_system(HW / "switch64.toml", {"topology": {"n": 32},
                                                  "link": {"packet_bytes": 8, "bandwidth_bytes_per_s": 1e6}})
-    r = np.random.default_rng(0)
-    data = [Instance(k, {"x": r.random((1, 4), dtype=np.float32), "y": r.integers(0, 2, 1)}) for k in range(24)]
-    runs = []
-    for numerics in (True, False):
-        m = _mlp_chain(12)
-        ex = SimExecutor(m, system, place("round_robin", m, system.chips), mak=24, numerics=numerics)
-        ex.train(data)
-        runs.append(ex)
-    full, replay = runs
+    data = _batch(24, 0)
+    full, replay = (_trained(system, 12, 24, data, numerics) for numerics in (True, False))
     assert replay.time_s == full.time_s > 0 and replay.messages == full.messages
     assert dict(replay.network.bytes) == dict(full.network.bytes)
     assert jitkernel.GROW in statuses and jitkernel.FINISHED in statuses
@@ -181,8 +188,7 @@ def test_a_rescheduled_link_completion_waits_on_the_heap_for_its_links_earlier_e
     way, its old timeouts firing for nothing), with fewer link events; and the kernel's run is the same."""
     system = load_system(HW / "switch64.toml", {"topology": {"n": 2},
                                                  "link": {"packet_bytes": 16, "bandwidth_bytes_per_s": 1e6}})
-    r = np.random.default_rng(1)
-    data = [Instance(k, {"x": r.random((1, 4), dtype=np.float32), "y": r.integers(0, 2, 1)}) for k in range(40)]
+    data = _batch(40, 1)
     monkeypatch.setenv("AMPSIM_RECORDINGS", "off")
     calls = []
     event = FastPackets.event
@@ -201,9 +207,7 @@ def test_a_rescheduled_link_completion_waits_on_the_heap_for_its_links_earlier_e
         monkeypatch.setattr(JitReplay, "compiled", compiled)
         monkeypatch.setattr(FastPackets, "_schedule", schedule)
         calls.append(0)
-        m = _mlp_chain(6)
-        ex = SimExecutor(m, system, place("round_robin", m, system.chips), mak=20, numerics=False)
-        ex.train(data)
+        ex = _trained(system, 6, 20, data, numerics=False)
         runs.append((ex.time_s, dict(ex.network.bytes), [c.busy_s for c in ex.chips], ex.messages))
     assert runs[0] == runs[1] == runs[2] and runs[0][0] > 0
     lazy, eager, _ = calls
@@ -215,13 +219,12 @@ def test_chips_served_by_the_replays_own_loop_start_no_simpy_processes(monkeypat
     run equals the full one, whose chips' units are SimPy processes from time 0."""
     monkeypatch.setenv("AMPSIM_RECORDINGS", "off")
     system = load_system(HW / "switch64.toml", {"topology": {"n": 4}})
-    r = np.random.default_rng(2)
-    data = [Instance(k, {"x": r.random((1, 4), dtype=np.float32), "y": r.integers(0, 2, 1)}) for k in range(8)]
+    data = _batch(8, 2)
     runs = []
     for numerics in (True, False):
         m = _mlp_chain(4)
         ex = SimExecutor(m, system, place("round_robin", m, system.chips), mak=4, numerics=numerics)
-        assert ex.env.peek() == (float("inf") if not numerics else 0.0)
+        assert ex.env.peek() == (float("inf") if not numerics else 0.0)  # before training: what was scheduled
         ex.train(data)
         runs.append((ex.time_s, [c.busy_s for c in ex.chips], [c.peak_bytes for c in ex.chips]))
     assert runs[0] == runs[1] and runs[0][0] > 0
