@@ -11,8 +11,9 @@ to any recompiles all; a file outside the package that compiles them into its ow
 registers itself (:func:`register`) and is stamped with them and with its own content.
 
 The stamp is what numba compares before it loads a cached function (its ``get_source_stamp``: a digest of
-the source file's content in numba 0.68); it is given by a cache locator, numba's own kind, put before
-numba's in its list. The class names moved between numba versions: where neither is found the kernel is
+the source file's content in numba 0.68); it is given by cache locators of numba's own two kinds for source
+files (beside the source, else the user's cache folder where the package is installed read-only), put
+first in numba's list. Where numba's classes are not found (their names moved before), the kernel is
 cached as numba does by default, with a warning.
 """
 
@@ -62,18 +63,11 @@ def kernel_digest() -> bytes:
     return h.digest()
 
 
-_InTree = getattr(caching, "InTreeCacheLocator", None) or getattr(caching, "_InTreeCacheLocator", None)
-_Impl = getattr(caching, "CacheImpl", None) or getattr(caching, "_CacheImpl", None)
+def _locator(base: type) -> type:
+    """``base`` (one of numba's locators backed by a source file) for the kernel's files and the registered
+    ones only, with the stamp of them all."""
 
-if _InTree is None or _Impl is None:  # pragma: no cover - a numba whose caching module we do not know
-    log.warning("numba %s: its cache locators are not where ampsim looks for them; the compiled replay is "
-                "cached as numba does by default (after an edit to jitstate.py or jitpackets.py, delete the "
-                "__pycache__ folder beside them)", numba.__version__)
-else:
-    class KernelSourcesLocator(_InTree):  # type: ignore[valid-type, misc]
-        """numba's in-tree locator (``__pycache__`` beside the source) for the kernel's files and the
-        registered ones, with the stamp of them all."""
-
+    class KernelSources(base):  # type: ignore[valid-type, misc]
         @classmethod
         def from_function(cls, py_func, py_file):
             path = os.path.realpath(py_file)
@@ -85,5 +79,23 @@ else:
             own = os.path.realpath(self._py_file)
             return kernel_digest() + (b"" if own in KERNEL_SOURCES else _content(own))
 
-    if KernelSourcesLocator.__name__ not in {c.__name__ for c in _Impl._locator_classes}:
-        _Impl._locator_classes.insert(0, KernelSourcesLocator)
+    KernelSources.__name__ = KernelSources.__qualname__ = f"KernelSources{base.__name__.lstrip('_')}"
+    return KernelSources
+
+
+# numba's own order: beside the source (``__pycache__``), else the user's cache folder (a package installed
+# where it cannot write); the class names lost their underscores in numba 0.59
+_BASES = [getattr(caching, name, None) or getattr(caching, "_" + name, None)
+          for name in ("InTreeCacheLocator", "UserWideCacheLocator")]
+_Impl = getattr(caching, "CacheImpl", None) or getattr(caching, "_CacheImpl", None)
+
+if None in _BASES or _Impl is None:  # pragma: no cover - a numba whose caching module we do not know
+    log.warning("numba %s: its cache locators are not where ampsim looks for them; the compiled replay is "
+                "cached as numba does by default (after an edit to jitstate.py or jitpackets.py, delete the "
+                "__pycache__ folder beside them)", numba.__version__)
+else:
+    _known = {c.__name__ for c in _Impl._locator_classes}
+    for i, base in enumerate(_BASES):
+        locator = _locator(base)
+        if locator.__name__ not in _known:
+            _Impl._locator_classes.insert(i, locator)
