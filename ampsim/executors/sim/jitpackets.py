@@ -89,19 +89,16 @@ def _advance(LI, LF, LL, link_busy, lid, now):
     the ``min`` after: a minimum is exact whichever way it is found)."""
     t = LF[lid, T]
     n, o = LI[lid, COUNT], LI[lid, OFF]
-    low = np.inf
+    share = 0.0  # (x - 0.0 is x, bit for bit: no time passed, no value moves)
     if now > t:
         share = (now - t) * LF[lid, BW] / n
-        for j in range(o, o + n):
-            v = LL[j] - share
-            LL[j] = v
-            if v < low:
-                low = v
         link_busy[lid] += now - t
-    else:
-        for j in range(o, o + n):
-            if LL[j] < low:
-                low = LL[j]
+    low = np.inf
+    for j in range(o, o + n):
+        v = LL[j] - share
+        LL[j] = v
+        if v < low:
+            low = v
     return low
 
 
@@ -171,13 +168,13 @@ def event(pk, rt, route, wire, E, K, code, c, x, now):
     link_busy, link_bytes = pk[12], pk[13]
     n, o = LI[c, COUNT], LI[c, OFF]
     if x != LI[c, GEN]:  # a message joined or left since: this completion was rescheduled
-        if n and not LI[c, LIVE_IN]:  # the link's pending one is due no sooner: now onto the heap
+        if not n:
+            LI[c, BOUND_O] = -1
+            return
+        if not LI[c, LIVE_IN]:  # the link's pending one is due no sooner: now onto the heap
             LI[c, LIVE_IN] = 1
             K[HN] = _hpush(E, K[HN], LF[c, LIVE_T], LI[c, LIVE_O], PDONE, c, LI[c, GEN], 0.0)
-        if n:
-            LF[c, BOUND_T], LI[c, BOUND_O] = LF[c, LIVE_T], LI[c, LIVE_O]
-        else:
-            LI[c, BOUND_O] = -1
+        LF[c, BOUND_T], LI[c, BOUND_O] = LF[c, LIVE_T], LI[c, LIVE_O]
         return
     LI[c, LIVE_IN], LI[c, BOUND_O] = 0, -1  # its other events on the heap are all stale
     if n == 1:  # alone on the link: it is the one this completion was scheduled for
@@ -196,9 +193,9 @@ def event(pk, rt, route, wire, E, K, code, c, x, now):
     # advanced (SharedLink._advance: every message's share, the served ones' going unused) and kept in order,
     # and the fewest bytes the kept have left
     t = LF[c, T]
-    advance = now > t
-    share = (now - t) * LF[c, BW] / n if advance else 0.0
-    if advance:
+    share = 0.0  # as in _advance
+    if now > t:
+        share = (now - t) * LF[c, BW] / n
         link_busy[c] += now - t
     LF[c, T] = now
     n_served = kept = 0
@@ -209,8 +206,7 @@ def event(pk, rt, route, wire, E, K, code, c, x, now):
             scratch[n_served] = LS[j]
             n_served += 1
         else:
-            if advance:
-                v -= share
+            v -= share
             LS[o + kept], LL[o + kept] = LS[j], v
             kept += 1
             if v < low:
