@@ -16,6 +16,11 @@ The key is the contents, not the file's modification time, which moves in steps 
 rewritten within one step with as many bytes would look unchanged. Hashing costs about a millisecond per
 megabyte, a small part of parsing it.
 
+What a task builds from parsed records (SST's vocabulary and encoded trees: two thirds of building its task
+once the trees are kept) is kept the same way by :func:`derived`, keyed by *which* records it was made from::
+
+    vocab, encoded = memo.derived((train, test), encode, min_count)   # encode(train, test, min_count)
+
 Contract: a reader's result must not be changed by its users. Readers return frozen records with
 read-only arrays (:class:`~ampsim.data.sst.Tree`, :class:`~ampsim.data.qm9.Molecule`, MNIST's IDX arrays);
 a list is handed out as a new list each time, so a caller may reorder or cut its own. Errors are not kept:
@@ -27,12 +32,13 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Callable, TypeVar
 
 from ampsim.recent import Recent
 
-__all__ = ["SLOTS", "clear", "enabled", "parsed"]
+__all__ = ["SLOTS", "clear", "derived", "enabled", "parsed"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -42,6 +48,7 @@ SLOTS = 8
 #: off: every call parses (a benchmark times both ways)
 enabled = True
 _KEPT: Recent = Recent(SLOTS)
+_DERIVED: Recent = Recent(SLOTS)
 
 
 def parsed(path: Path | str, read: Callable[..., T], *args: Any) -> T:
@@ -65,6 +72,25 @@ def parsed(path: Path | str, read: Callable[..., T], *args: Any) -> T:
     return list(got) if isinstance(got, list) else got
 
 
+def derived(sources: tuple[Sequence[Any], ...], make: Callable[..., T], *args: Any) -> T:
+    """``make(*sources, *args)``, or its result for the same records and arguments earlier in this process.
+
+    ``sources`` are sequences of records :func:`parsed` handed out (lists of them, cut or reordered as the
+    caller likes); the key is the records' identity, in order, and ``args``, which must be hashable. The entry
+    holds the records, so while it is kept no other object can have their ids; records parsed again (a file
+    changed on disk) are new objects and make a new entry. The result is shared as the records are: it must
+    not be changed by its users either."""
+    if not enabled:
+        return make(*sources, *args)
+    key = (tuple(tuple(map(id, s)) for s in sources), getattr(make, "__module__", ""),
+           getattr(make, "__qualname__", repr(make)), args)
+    got = _DERIVED.get(key)
+    if got is None:
+        got = _DERIVED[key] = (make(*sources, *args), tuple(list(s) for s in sources))
+    return got[0]
+
+
 def clear() -> None:
     """Forget every kept result."""
     _KEPT.clear()
+    _DERIVED.clear()

@@ -40,7 +40,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ampsim.config import spec
-from ampsim.data import sst
+from ampsim.data import memo, sst
 from ampsim.ir.graph import Graph
 from ampsim.ir.message import Instance, Message
 from ampsim.ir.nodes.cells import TreeLSTMCell, TreeLSTMLeaf
@@ -203,6 +203,13 @@ def tree_data(tree: sst.Tree, vocab: sst.Vocab, classes: int) -> dict:
             "ids": ids, "leaves": leaves, "leaf_ids": ids[leaves], "leaf_states": [(i,) for i in leaves]}
 
 
+def encode_splits(train: list[sst.Tree], test: list[sst.Tree], min_count: int, lowercase: bool,
+                  classes: int) -> tuple[sst.Vocab, list[dict], list[dict]]:
+    """The vocabulary of ``train`` and every tree of both splits as :func:`tree_data`."""
+    vocab = sst.Vocab.build(train, min_count=min_count, lowercase=lowercase)
+    return vocab, [tree_data(t, vocab, classes) for t in train], [tree_data(t, vocab, classes) for t in test]
+
+
 def load_split(split: str, limit: int, classes: int) -> list[sst.Tree]:
     trees = sst.load_sst(split, limit=limit or None)
     return sst.drop_neutral_roots(trees) if classes == 2 else trees
@@ -213,7 +220,8 @@ def build(cfg) -> Task:
     dtype = np.dtype(cfg.experiment.dtype)
     train = load_split("train", d.limit_train, d.classes)
     test = load_split(d.eval_split, d.limit_test, d.classes)
-    vocab = sst.Vocab.build(train, min_count=d.min_count, lowercase=d.lowercase)
+    # once per process for the same trees (the parsed ones are kept): a sweep's every point builds its task
+    vocab, train_data, test_data = memo.derived((train, test), encode_splits, d.min_count, d.lowercase, d.classes)
     table = None
     if m.vectors:
         init = np.random.default_rng([seed, 1]).uniform(-m.embedding_scale, m.embedding_scale,
@@ -227,8 +235,6 @@ def build(cfg) -> Task:
                            seed=seed, dtype=dtype, forget_bias=m.forget_bias, table=table,
                            embedding_scale=m.embedding_scale, embedding_optimizer=overrides,
                            batch_leaves=m.batch_leaves)
-    train_data = [tree_data(t, vocab, d.classes) for t in train]
-    test_data = [tree_data(t, vocab, d.classes) for t in test]
     n = len(train_data)
 
     def train_instances(epoch: int) -> list[Instance]:

@@ -258,6 +258,23 @@ def test_a_recording_is_filed_once_and_reused(tmp_path):
     assert recording_key(model, insts(5), training=True) != key
 
 
+def test_the_same_instance_data_is_hashed_once(monkeypatch):
+    # a sweep's points build their instances from the same kept data: its digest is not computed again
+    from ampsim.executors.sim import recording_cache
+    clear_memory()
+    dumps, pickled = recording_cache.pickle.dumps, []
+    monkeypatch.setattr(recording_cache.pickle, "dumps", lambda *a, **k: pickled.append(1) or dumps(*a, **k))
+    instances = insts(4)
+    digest = recording_cache.instances_digest(instances)
+    again = [Instance(i.key, i.data) for i in instances]  # new instances of the same data
+    assert recording_cache.instances_digest(again) == digest and len(pickled) == 4
+    copies = [Instance(i.key, copy.deepcopy(i.data)) for i in instances]  # equal data, other objects: hashed
+    assert recording_cache.instances_digest(copies) == digest and len(pickled) == 8
+    assert recording_cache.instances_digest(again[::-1]) != digest  # other keys in order: another digest
+    other = [Instance(i.key, {**i.data, "extra": 1}) for i in instances]
+    assert recording_cache.instances_digest(other) != digest
+
+
 def test_a_corrupt_truncated_or_foreign_recording_is_refused_and_recorded_again(tmp_path, caplog):
     model, instances = _chain(), insts(3)
     key = recording_key(model, instances, training=True)

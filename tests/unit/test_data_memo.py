@@ -17,6 +17,7 @@ from ampsim.recent import Recent
 @pytest.fixture(autouse=True)
 def fresh(monkeypatch):
     monkeypatch.setattr(memo, "_KEPT", Recent(memo.SLOTS))
+    monkeypatch.setattr(memo, "_DERIVED", Recent(memo.SLOTS))
     monkeypatch.setattr(memo, "enabled", True)
 
 
@@ -144,3 +145,37 @@ def test_kept_idx_arrays_are_read_only(tmp_path):
     assert arr.tolist() == [1, 2, 3] and arr.dtype == np.uint8
     with pytest.raises(ValueError):
         arr[0] = 9
+
+
+def test_derived_once_per_identity_of_its_records_and_arguments(tmp_path):
+    f = tmp_path / "a.txt"
+    f.write_text("abc")
+    read, _ = counting(lambda path: [object(), object(), object()])
+    calls = []
+
+    def make(first, second, scale):
+        calls.append(scale)
+        return [scale * len(first), len(second)]
+    records = memo.parsed(f, read)
+    got = memo.derived((records[:2], records[2:]), make, 3)
+    again = memo.parsed(f, read)  # a new list of the same records: the same result, not made again
+    assert memo.derived((again[:2], again[2:]), make, 3) is got and got == [6, 1] and calls == [3]
+    memo.derived((again[:2], again[2:]), make, 4)  # other arguments
+    memo.derived((again[1:], again[:1]), make, 3)  # other records (the same ones, cut otherwise)
+    assert calls == [3, 4, 3]
+    f.write_text("xyz")  # parsed again: new records, which no kept entry can be mistaken for
+    fresh = memo.parsed(f, read)
+    memo.derived((fresh[:2], fresh[2:]), make, 3)
+    assert calls == [3, 4, 3, 3]
+
+
+def test_derived_holds_its_records_so_their_ids_stay_theirs():
+    calls = []
+
+    def make(records):
+        calls.append(1)
+        return len(records)
+    memo.derived(([object()],), make)  # the only reference to the record is the entry's
+    memo.derived(([object()],), make)  # a new object, made after: it cannot have the first one's id
+    assert calls == [1, 1]
+

@@ -200,3 +200,27 @@ def test_a_malformed_tree_file_is_a_one_line_error(tmp_path, monkeypatch):
         build_task(cfg)
     msg = str(err.value)
     assert "\n" not in msg and str(tmp_path / "sst" / "train.txt") in msg
+
+
+def test_a_sweep_builds_the_same_trees_encoding_once(tmp_path, monkeypatch):
+    # every point of a sweep builds its task: the vocabulary and encoded trees of the kept trees are kept too
+    from ampsim.data import memo
+    from ampsim.models import build_task, treelstm
+
+    (tmp_path / "sst").mkdir()
+    for split in ("train", "dev", "test"):
+        (tmp_path / "sst" / f"{split}.txt").write_text("(3 (2 a) (4 b))\n(1 c)\n", encoding="utf-8")
+    load = sst.load_sst
+    monkeypatch.setattr(sst, "load_sst", lambda split, limit=None: load(split, limit=limit, root=tmp_path,
+                                                                          verify=False))  # files of our own
+    monkeypatch.setattr(memo, "enabled", True)
+    real, calls = treelstm.encode_splits, []
+    monkeypatch.setattr(treelstm, "encode_splits", lambda *a: calls.append(a[2:]) or real(*a))
+    cfg = load_config(ROOT / "experiments/sst_treelstm.toml")
+    first, second = build_task(cfg), build_task(cfg)
+    assert len(calls) == 1 and first.model is not second.model  # the parameters are the task's own
+    assert [i.data for i in first.train_instances(1)] == [i.data for i in second.train_instances(1)]
+    assert all(a.data is b.data for a, b in zip(first.train_instances(1), second.train_instances(1)))
+    (tmp_path / "sst" / "train.txt").write_text("(3 (2 a) (4 b))\n(0 d)\n", encoding="utf-8")
+    third = build_task(cfg)  # a changed file: parsed and encoded again
+    assert len(calls) == 2 and third.train_instances(1)[-1].data["n_nodes"] == 1
