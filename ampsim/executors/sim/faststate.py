@@ -26,11 +26,12 @@ that schedules them all.
 
 from __future__ import annotations
 
+import itertools
 from collections import deque
 from heapq import heappush
 
 from ampsim.executors.sim.chips import Chip
-from ampsim.executors.sim.fastprep import Placed, link_table, placement_arrays, recording_arrays
+from ampsim.executors.sim.fastprep import LinkTable, Placed, placement_arrays, recording_arrays
 from ampsim.executors.sim.replay import Replay, ReplayHost
 from ampsim.ir.param import ParamNode
 
@@ -59,11 +60,8 @@ class FastMachine(Replay):
         self.idle_at: list[deque] = [deque([0.0] * c.compute_units) for c in specs] if self.waking else []
         self.used: list[int] = [0] * len(specs)  # during a call: each chip's parameters + held + queued bytes
         # links, by a dense id: next free time (kept across calls), busy seconds and bytes (during a call)
-        self.links = link_table(ex.network.graph)
-        self.link_ids = {link: i for link, (i, _, _) in self.links.items()}
-        self.bandwidth = [0.0] * len(self.links)  # per link id (packet-switched links share it)
-        for i, _, bw in self.links.values():
-            self.bandwidth[i] = bw
+        self.links = LinkTable(ex.network.graph)
+        self.bandwidth = self.links.bandwidth  # per link id (packet-switched links share it)
         self.free = [0.0] * len(self.links)
         self.link_busy = [0.0] * len(self.links)
         self.link_bytes = [0.0] * len(self.links)
@@ -75,8 +73,9 @@ class FastMachine(Replay):
 
     def _paths(self, pairs: list[tuple[int, int]]) -> list[list[tuple[int, float, float]]]:
         """The hops from chip ``src`` to chip ``dst`` of each pair: (link id, latency, bandwidth) each."""
-        links = self.links
-        return [[links[hop] for hop in zip(nodes, nodes[1:])] for nodes in self.ex.network.routes.many(pairs)]
+        links, got = self.links, self.links.resolved
+        return [[got.get(hop) or links[hop] for hop in zip(nodes, nodes[1:])]
+                for nodes in self.ex.network.routes.many(pairs)]
 
     def _prepare(self) -> tuple[Placed, dict, list]:
         """The per-message lists of this recording on this placement (built once per recording), and its
@@ -100,9 +99,13 @@ class FastMachine(Replay):
         and its limit, the spin, wake-up and receive costs, and the counters it carries on (peak, busy
         seconds, the debt each chip has collected so far); the links' busy seconds and bytes so far go into
         ``link_busy`` and ``link_bytes``."""
-        chips, net = self.ex.chips, self.ex.network
-        for link, i in self.link_ids.items():
-            self.link_busy[i], self.link_bytes[i] = net.busy_s.get(link, 0.0), net.bytes.get(link, 0.0)
+        chips, net, links = self.ex.chips, self.ex.network, self.links
+        # the links that carried something so far (a 1,024-chip hypercube has 10,240, a replay uses a few)
+        self.link_busy[:], self.link_bytes[:] = [0.0] * len(self.link_busy), [0.0] * len(self.link_bytes)
+        for link, v in net.busy_s.items():
+            self.link_busy[links[link][0]] = v
+        for link, v in net.bytes.items():
+            self.link_bytes[links[link][0]] = v
         self.used = [c.param_bytes + c.held_bytes + c.queued_bytes for c in chips]
         return {"used": self.used, "memory": [c.spec.memory_bytes for c in chips],
                 "spin": [c.spec.spin_s for c in chips], "wake": [c.spec.wake_overhead_s for c in chips],
@@ -231,17 +234,18 @@ class FastMachine(Replay):
             self.hops += placed.hops
         link_busy, link_bytes = self.link_busy, self.link_bytes
         packets = net.packet_bytes
-        for link, i in self.link_ids.items():
-            if link_bytes[i]:
-                net.busy_s[link], net.bytes[link] = link_busy[i], link_bytes[i]
-                if packets:  # the SimPy links' own count, should a later call take the SimPy path
-                    net.shared(link, self.bandwidth[i]).busy_s = link_busy[i]
-        used, peak, busy, debt = self.used, counters["peak"], counters["busy"], counters["debt"]
+        for i in itertools.compress(range(len(link_bytes)), link_bytes):  # the links that carried bytes
+            link = self.links.link_of(i)
+            net.busy_s[link], net.bytes[link] = link_busy[i], link_bytes[i]
+            if packets:  # the SimPy links' own count, should a later call take the SimPy path
+                net.shared(link, self.bandwidth[i]).busy_s = link_busy[i]
+        used, peak, busy, debt, queues = self.used, counters["peak"], counters["busy"], counters["debt"], self.queues
         for c, chip in enumerate(chips):
-            chip.queued_bytes = self._queued(c)
+            chip.queued_bytes = self._queued(c) if queues[c] else 0
             chip.held_bytes = used[c] - chip.param_bytes - chip.queued_bytes
             chip.peak_bytes, chip.busy_s = peak[c], busy[c]
-            chip.charge(debt[c])
+            if debt[c]:
+                chip.charge(debt[c])
         for c, n in enumerate(counters["updates"]):
             chips[c].items += n + (placed.per_chip[c] if done else 0)
 

@@ -270,19 +270,25 @@ class JitReplay(FastReplay):
         """The kernel's machine state into the Python objects (the next call and the write-back read them)."""
         self._take_ready(new_ready)
         nxt, qhead = ch[0], ch[1]
-        for c, q in enumerate(self.queues):
+        for q in self.queues:
             q.clear()
-            item = qhead[c]
+        for c in np.flatnonzero(qhead >= 0).tolist():  # (most of a big machine's queues are empty)
+            q, item = self.queues[c], qhead[c]
             while item >= 0:
                 q.append(int(item))
                 item = nxt[item]
         self.n_idle[:] = ch[3].tolist()
-        self.lazy[:] = [None if o < 0 else (t, o) for t, o in zip(ch[5].tolist(), ch[6].tolist())]
+        lazy_o = ch[6]
+        self.lazy[:] = [None] * len(lazy_o)
+        for c in np.flatnonzero(lazy_o >= 0).tolist():
+            self.lazy[c] = (float(ch[5][c]), int(lazy_o[c]))
         if self.waking:
-            buf, head, n = ch[7], ch[8], ch[9]
+            buf, head, n = ch[7], ch[8], ch[9].tolist()
+            width = buf.shape[1]
             for c, q in enumerate(self.idle_at):
                 q.clear()
-                q.extend(buf[c, (head[c] + k) % buf.shape[1]] for k in range(n[c]))
+                if n[c]:
+                    q.extend(buf[c, (head[c] + np.arange(n[c])) % width].tolist())
         self.used = ch[10].tolist()
         self.free[:] = free.tolist()
         self.link_busy[:], self.link_bytes[:] = link_busy.tolist(), link_bytes.tolist()
