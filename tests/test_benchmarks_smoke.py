@@ -47,8 +47,8 @@ EXPECTED: dict[str, tuple[tuple[str, ...], str, bool]] = {
                 "loop_us_per_message", "loop_relative_to_fastest", "events_per_message", "loop_ns_per_event",
                 "routes_cold_s", "note", "machine", "load"), "messages_per_wall_s", True),
     "sweep": (("case", "chips", "points", "settled_ms_per_point", "unsettled_ms_per_point", "settled_over_unsettled",
-               "settled_full_collections_per_point", "unsettled_full_collections_per_point", "note", "machine",
-               "load"), "settled_ms_per_point", True),
+               "settled_full_collections_per_point", "unsettled_full_collections_per_point", "plan_ms", "executor_ms",
+               "train_ms", "loop_ms", "summary_ms", "note", "machine", "load"), "settled_ms_per_point", True),
     "scaling": (("workers", "groups", "mak", "sync", "instances", "measured_instances_per_s", "simulated_instances_per_s",
                  "error_pct", "measured_speedup", "simulated_speedup", "measured_efficiency", "controller_cpu_s",
                  "sync_rounds", "sync_gbytes", "cores", "config", "note", "machine", "load"),
@@ -104,6 +104,15 @@ def test_benchmark_wrote_its_csv(name: str, quick_run: tuple[subprocess.Complete
         assert not note.startswith("skipped"), f"{name}: {row}"
         if not note:
             assert float(row[measured]) > 0, f"{name}: {measured} not measured in {row}"
+
+
+def test_a_sweep_points_phases_are_measured_and_within_it(quick_run: tuple[subprocess.CompletedProcess[str], Path],
+                                                          data_root: Path) -> None:
+    _, out = quick_run
+    for row in _rows(out / "sweep.csv")[1]:
+        phases = [float(row[f"{p}_ms"]) for p in ("plan", "executor", "train", "summary")]
+        assert all(p > 0 for p in phases) and 0 < float(row["loop_ms"]) <= float(row["train_ms"]), row
+        assert sum(phases) <= float(row["settled_ms_per_point"]) * 1.5, row  # (medians of each, not one point's)
 
 
 @pytest.mark.parametrize("name", ["sst", "multicore"])

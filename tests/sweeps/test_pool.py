@@ -57,3 +57,25 @@ def test_a_worker_thaws_collects_and_freezes_again_every_thaw_every_tasks(tmp_pa
     assert alive == [False, True, False, True, True, False]
     assert all(x["frozen"] > 1000 for x in r[1:])  # frozen again after each thaw
     assert THAW_EVERY == 16  # the value workers use outside this test
+
+
+def test_a_ray_worker_settles_after_each_point_as_a_pool_worker_does(monkeypatch):
+    # Ray reuses a worker process for many points: it settles its heap alike, after failed points too
+    from ampsim.sweeps import run
+
+    settled, ran = [], []
+    monkeypatch.setattr(pool, "_settle", settled.append)
+    monkeypatch.setattr(run, "_ray_points", 0)
+
+    def point(task):
+        ran.append(task)
+        if task == "bad":
+            raise RuntimeError("a point failed")
+        return task
+    monkeypatch.setattr(run, "run_point", point)
+    assert run._ray_point("a") == "a"
+    try:
+        run._ray_point("bad")
+    except RuntimeError:
+        pass
+    assert run._ray_point("c") == "c" and ran == ["a", "bad", "c"] and settled == [1, 2, 3]
