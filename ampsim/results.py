@@ -43,6 +43,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from ampsim import jsontext
 from ampsim.errors import ConfigError, DataError, RunError
 from ampsim.files import check_output_dir, read_text, replace_folder
 
@@ -67,20 +68,8 @@ def atomic_write(path: Path, text: str) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def _jsonable(obj: Any) -> Any:
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if hasattr(obj, "item"):  # numpy scalars
-        return _jsonable(obj.item())
-    return obj
-
-
 def write_json(path: Path, obj: Any) -> None:
-    atomic_write(path, json.dumps(_jsonable(obj), indent=2, sort_keys=True) + "\n")
+    atomic_write(path, jsontext.dumps(obj) + "\n")  # json.dumps(plain(obj), indent=2, sort_keys=True)
 
 
 def partial_path(out: str | Path) -> Path:
