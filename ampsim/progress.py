@@ -21,6 +21,9 @@ __all__ = ["Progress", "progress"]
 
 
 class Progress(Protocol):
+    #: whether :meth:`update` does anything (a silent one does not: a caller need not count for it)
+    counts: bool
+
     def update(self, n: int = 1) -> None: ...
 
     def milestone(self, text: str) -> None: ...
@@ -29,6 +32,8 @@ class Progress(Protocol):
 
 
 class _Silent:
+    counts = False
+
     def update(self, n: int = 1) -> None:
         pass
 
@@ -41,6 +46,8 @@ class _Silent:
 
 class _Bar:
     """A tqdm bar on a terminal; a milestone shows as its postfix."""
+
+    counts = True
 
     def __init__(self, desc: str, total: int | None, unit: str, stream: IO[str]) -> None:
         from tqdm import tqdm
@@ -59,6 +66,8 @@ class _Bar:
 
 class _Lines:
     """Off a terminal: one line per milestone, ``desc: text (done/total unit, elapsed)``; nothing else."""
+
+    counts = True
 
     def __init__(self, desc: str, total: int | None, unit: str, stream: IO[str]) -> None:
         self.desc, self.total, self.unit, self.stream = desc, total, unit, stream

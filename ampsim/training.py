@@ -82,7 +82,10 @@ def run_training(plan: Plan, executor: Executor, run: RunDir, progress: Progress
         batch = list(task.train_instances(epoch))
         if cfg.train.max_instances:
             batch = batch[: cfg.train.max_instances]
-        reports = executor.train(batch, on_done=progress.update if progress else None)
+        # (a silent progress is not told: the replay's compiled loop stops for every hundredth instance it is
+        # to count, ~100 hand-backs a run, which a sweep's points, run without progress, would pay for nothing)
+        counting = progress is not None and getattr(progress, "counts", True)
+        reports = executor.train(batch, on_done=progress.update if counting else None)
         instances += len(batch)
         row = {"epoch": epoch, "instances": instances, "time_s": executor.time_s,
                "wall_s": time.perf_counter() - wall0, "train_loss": mean_loss(reports), metric.name: None}

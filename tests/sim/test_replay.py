@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import io
 import logging
 import random
 from pathlib import Path
@@ -357,3 +358,22 @@ def test_replay_is_for_the_simulated_executor_only(tmp_path):
                     '[fixed]\n"executor.numerics" = false\n[grid]\n"train.mak" = [1, 4]\n')
     with pytest.raises(ConfigError, match=r"point 0 .*executor.numerics: false replays"):
         load_sweep(path)
+
+
+def test_a_silent_progress_is_not_told_of_each_instance(tmp_path, monkeypatch):
+    # the compiled loop stops to report every hundredth instance to a counting progress: a sweep's points,
+    # which show none, are not stopped for it
+    from ampsim.progress import progress
+    heard = []
+    train = SimExecutor.train
+    monkeypatch.setattr(SimExecutor, "train", lambda self, batch, on_done=None: heard.append(on_done)
+                        or train(self, batch, on_done))
+    cfg = load_config(ROOT / "experiments" / "list_reduction.toml", [parse_override(o) for o in (
+        "data.n_train=40", "data.n_test=4", "train.epochs=2", "executor.numerics=false", 'executor.kind="sim"',
+        f'executor.hardware="{HW / "ring4.toml"}"')])
+    p = plan(cfg)
+    silent = run_training(p, make_executor(p), RunDir(tmp_path / "silent"), progress(" ", enabled=False))
+    lines, p = progress(" ", total=40, stream=io.StringIO()), plan(cfg)  # (a plan's nodes keep their staleness)
+    counted = run_training(p, make_executor(p), RunDir(tmp_path / "lines"), lines)
+    assert heard[:2] == [None, None] and heard[2:] == [lines.update] * 2 and lines.done == counted["instances"] > 0
+    assert silent == counted
