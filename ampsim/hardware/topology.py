@@ -12,7 +12,9 @@ The machine is a ``networkx.Graph`` (plain data, as in networkx; algorithms are 
   ``bandwidth_scale`` (1, or the number of chips below the link in a fat tree).
 * **Graph.** ``graph.graph`` has ``name``, ``kind`` (topology kind), ``switching``, ``packet_bytes`` (0:
   whole messages), ``n_chips``, ``n_switches``, ``vertex_transitive`` (every chip sees the same hop
-  structure) and ``routing_key`` (what its routes depend on: graphs with equal keys route alike).
+  structure), ``routing_key`` (what its routes depend on: graphs with equal keys route alike) and
+  ``links``, the edges as three lists by ``link_id`` (the edges ``(u, v)``, their ``latency_s`` and their
+  ``bandwidth_bytes_per_s``: what a replay reads of a big machine, without walking the graph).
 
 Chip numbering: ring/fully_connected/switch/explicit: as given; mesh2d/torus2d/torus3d: row-major over
 ``shape`` (``coord`` = ``(i, j[, k])``, chip = ``(i*shape[1] + j)*shape[2] + k``); hypercube: the
@@ -152,16 +154,22 @@ def build_topology(system: SystemSpec) -> nx.Graph:
     overrides = {o.between: o for o in system.link_overrides}  # ``between`` is sorted like the edges
     lat0, bw0 = system.link.latency_s, system.link.bandwidth_bytes_per_s
 
+    lats: list[float] = []
+    bws: list[float] = []
+
     def attrs(link_id: int, edge: tuple[Node, Node], scale: int) -> dict:
         lat, bw = lat0, bw0 * scale
         o = overrides.get(edge) if overrides else None
         if o is not None:
             lat = lat if o.latency_s is None else o.latency_s
             bw = bw if o.bandwidth_bytes_per_s is None else o.bandwidth_bytes_per_s
+        lats.append(lat)
+        bws.append(bw)
         return {"bandwidth_scale": scale, "latency_s": lat, "bandwidth_bytes_per_s": bw, "link_id": link_id}
 
     g.add_edges_from((u, v, attrs(i, (u, v), s)) for i, ((u, v), s) in enumerate(zip(edges, scales)))
     g.graph["routing_key"] = _routing_key(system)
+    g.graph["links"] = (edges, lats, bws)  # by link_id, as the edges hold them (read-only; a replay reads these)
     log.debug("built %s topology %s: %d chips, %d switches, %d links", topo.kind, system.name,
               topo.n_chips, topo.n_switches, g.number_of_edges())
     return g

@@ -24,7 +24,7 @@ Two layers, indexed by message ``m``:
   the arrays; :meth:`Placed.lists` turns them into the Python loop's lists (a route as a tuple of hop
   tuples, shared by its messages) on first use.
 
-Link ids are dense over the machine's directed links (:class:`LinkTable`: read as routes reach them).
+Link ids are dense over the machine's directed links (:class:`~ampsim.executors.sim.linktable.LinkTable`).
 
 Every float is computed with the IEEE operations the SimPy path uses, in the same order (numpy's
 element-wise ``+ * /`` are those of Python floats; a sum over several sends is accumulated in Python), so
@@ -36,7 +36,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable, NamedTuple
 
-import networkx as nx
 import numpy as np
 
 from ampsim.executors.sim.recording import Recording
@@ -97,16 +96,13 @@ class Hops(NamedTuple):
     x: np.ndarray
 
     @classmethod
-    def of(cls, pairs: list[tuple[int, int]], paths: list[list[tuple[int, float, float]]], cut_through: bool) -> Hops:
-        """The routes of chip ``pairs`` from their ``paths`` ((link id, latency, bandwidth) per hop)."""
-        lengths = np.array([len(p) for p in paths], dtype=np.int64)
-        ptr = np.zeros(len(paths) + 1, dtype=np.int64)
+    def of(cls, pairs: list[tuple[int, int]], paths: tuple[np.ndarray, ...], cut_through: bool) -> Hops:
+        """The routes of chip ``pairs`` from their ``paths`` (:meth:`LinkTable.hops`: hops per route, and per
+        hop its link's id, latency and bandwidth)."""
+        lengths, lid, lat, bw = paths
+        ptr = np.zeros(len(lengths) + 1, dtype=np.int64)
         np.cumsum(lengths, out=ptr[1:])
-        flat = [h for p in paths for h in p]
-        lid = np.array([h[0] for h in flat], dtype=np.int64)
-        lat = np.array([h[1] for h in flat], dtype=np.float64)
-        bw = np.array([h[2] for h in flat], dtype=np.float64)
-        pos = np.arange(len(flat)) - np.repeat(ptr[:-1], lengths)
+        pos = np.arange(len(lid)) - np.repeat(ptr[:-1], lengths)
         last = pos == np.repeat(lengths - 1, lengths)  # the last hop's link leads to the destination
         dst = np.repeat(np.array([d for _, d in pairs], dtype=np.int64), lengths)
         return cls(ptr, lid, lat, bw, last | (not cut_through), np.where(last, ARRIVE, HOP).astype(np.int64),
@@ -165,75 +161,14 @@ class Placed:
         return self._lists
 
 
-class LinkTable:
-    """Every directed link of ``graph`` as ``(dense id, latency_s, bandwidth_bytes_per_s)``, by ``(u, v)``
-    (what :meth:`~ampsim.executors.sim.network.Network.path` reads per hop), read from the graph when a route
-    first reaches it: a networkx edge lookup costs microseconds, which a 1,024-chip placement would pay for
-    every hop of thousands of chip pairs, and reading all 10,240 links of a 1,024-chip hypercube took 7 ms
-    of a sweep point that crosses a few dozen. Where :func:`~ampsim.hardware.topology.build_topology` numbered
-    the edges (``link_id``), a direction's id is ``2 link_id`` or ``2 link_id + 1`` (the lower of its ends'
-    names first, as the trace numbers them); other graphs are numbered in edge order, all at once. Ids only
-    index the replay's arrays: no result depends on them."""
-
-    def __init__(self, graph: nx.Graph) -> None:
-        self.graph, self._adj = graph, graph.adj
-        #: the links read so far (a dict: the hot loops look a link up here before calling)
-        self.resolved: dict[tuple, tuple[int, float, float]] = {}
-        self._link_of: dict[int, tuple] = {}
-        # one float object per distinct value: the hops of a big machine's routes then share a few objects
-        # instead of each pointing to its own, which a replay would pull through the CPU's caches
-        self._same: dict[float, float] = {}
-        self._numbered = all("link_id" in e for *_, e in _first_edge(graph))
-        self.n = 2 * graph.number_of_edges()
-        #: per link id, its bandwidth (0.0 until a route reaches it: nothing reads an unused link's)
-        self.bandwidth = [0.0] * self.n
-        if not self._numbered:
-            for i, (u, v, e) in enumerate(graph.edges(data=True)):
-                self._resolve((u, v), 2 * i, e)
-
-    def __len__(self) -> int:
-        return self.n
-
-    def __getitem__(self, link: tuple) -> tuple[int, float, float]:
-        got = self.resolved.get(link)
-        if got is None:
-            u, v = link
-            e = self._adj[u][v]  # (a KeyError where there is no such link)
-            got = self._resolve((u, v) if str(u) < str(v) else (v, u), 2 * e["link_id"], e)[link]
-        return got
-
-    def link_of(self, i: int) -> tuple:
-        """The link of id ``i``, one that a route or :meth:`__getitem__` has reached."""
-        return self._link_of[i]
-
-    def _resolve(self, link: tuple, i: int, e: dict) -> dict:
-        """Both directions of ``link``'s edge (data ``e``), ``link`` (the lower end first where numbered) as id
-        ``i``."""
-        u, v = link
-        same = self._same
-        lat, bw = e["latency_s"], e["bandwidth_bytes_per_s"]
-        lat, bw = same.setdefault(lat, lat), same.setdefault(bw, bw)
-        self.resolved[u, v], self.resolved[v, u] = (i, lat, bw), (i + 1, lat, bw)
-        self._link_of[i], self._link_of[i + 1] = (u, v), (v, u)
-        self.bandwidth[i] = self.bandwidth[i + 1] = bw
-        return self.resolved
-
-
-def _first_edge(graph: nx.Graph) -> list:
-    """The first edge of ``graph`` with its data (none for a graph without edges)."""
-    for edge in graph.edges(data=True):
-        return [edge]
-    return []
-
-
 def placement_arrays(rec: Recording, fast: dict, chip_of_node: list[int], specs: list, durations, duration_arrays,
-                     paths: Callable[[list[tuple[int, int]]], list[list[tuple[int, float, float]]]],
+                     paths: Callable[[list[tuple[int, int]]], tuple[np.ndarray, ...]],
                      cut_through: bool) -> Placed:
     """The per-message lists for one placement (``chip_of_node``: node index → chip index), on chips of
     ``specs``; ``fast``: the recording's :func:`recording_arrays`. ``durations(spec)`` and
     ``duration_arrays(spec)`` give the (buffered, running) step durations of every message on a chip of
     ``spec`` (lists, arrays: cached per recording); ``paths([(src, dst), …])`` the hops from chip ``src`` to
-    chip ``dst`` of each pair as ``(link id, latency, bandwidth)`` (:class:`LinkTable`)."""
+    chip ``dst`` of each pair (:meth:`~ampsim.executors.sim.linktable.LinkTable.hops`)."""
     n = rec.n_messages
     n_chips = len(specs)
     chip_node = np.asarray(chip_of_node, dtype=np.int64)

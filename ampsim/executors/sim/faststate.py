@@ -30,8 +30,11 @@ import itertools
 from collections import deque
 from heapq import heappush
 
+import numpy as np
+
 from ampsim.executors.sim.chips import Chip
-from ampsim.executors.sim.fastprep import LinkTable, Placed, placement_arrays, recording_arrays
+from ampsim.executors.sim.fastprep import Placed, placement_arrays, recording_arrays
+from ampsim.executors.sim.linktable import LinkTable
 from ampsim.executors.sim.replay import Replay, ReplayHost
 from ampsim.ir.param import ParamNode
 
@@ -60,7 +63,7 @@ class FastMachine(Replay):
         self.idle_at: list[deque] = [deque([0.0] * c.compute_units) for c in specs] if self.waking else []
         self.used: list[int] = [0] * len(specs)  # during a call: each chip's parameters + held + queued bytes
         # links, by a dense id: next free time (kept across calls), busy seconds and bytes (during a call)
-        self.links = LinkTable(ex.network.graph)
+        self.links = LinkTable(ex.network.graph, ex.network.routes)
         self.bandwidth = self.links.bandwidth  # per link id (packet-switched links share it)
         self.free = [0.0] * len(self.links)
         self.link_busy = [0.0] * len(self.links)
@@ -71,11 +74,9 @@ class FastMachine(Replay):
         self._placed: tuple | None = None  # (recording, Placed, update cost per stash kind)
         self.hops = 0  # links crossed by the messages replayed so far (summed over messages)
 
-    def _paths(self, pairs: list[tuple[int, int]]) -> list[list[tuple[int, float, float]]]:
-        """The hops from chip ``src`` to chip ``dst`` of each pair: (link id, latency, bandwidth) each."""
-        links, got = self.links, self.links.resolved
-        return [[got.get(hop) or links[hop] for hop in zip(nodes, nodes[1:])]
-                for nodes in self.ex.network.routes.many(pairs)]
+    def _paths(self, pairs: list[tuple[int, int]]) -> tuple[np.ndarray, ...]:
+        """The routes from chip ``src`` to chip ``dst`` of each pair (:meth:`LinkTable.hops`)."""
+        return self.links.hops(pairs)
 
     def _prepare(self) -> tuple[Placed, dict, list]:
         """The per-message lists of this recording on this placement (built once per recording), and its
@@ -103,9 +104,9 @@ class FastMachine(Replay):
         # the links that carried something so far (a 1,024-chip hypercube has 10,240, a replay uses a few)
         self.link_busy[:], self.link_bytes[:] = [0.0] * len(self.link_busy), [0.0] * len(self.link_bytes)
         for link, v in net.busy_s.items():
-            self.link_busy[links[link][0]] = v
+            self.link_busy[links.id_of(link)] = v
         for link, v in net.bytes.items():
-            self.link_bytes[links[link][0]] = v
+            self.link_bytes[links.id_of(link)] = v
         self.used = [c.param_bytes + c.held_bytes + c.queued_bytes for c in chips]
         return {"used": self.used, "memory": [c.spec.memory_bytes for c in chips],
                 "spin": [c.spec.spin_s for c in chips], "wake": [c.spec.wake_overhead_s for c in chips],
@@ -239,15 +240,16 @@ class FastMachine(Replay):
             net.busy_s[link], net.bytes[link] = link_busy[i], link_bytes[i]
             if packets:  # the SimPy links' own count, should a later call take the SimPy path
                 net.shared(link, self.bandwidth[i]).busy_s = link_busy[i]
-        used, peak, busy, debt, queues = self.used, counters["peak"], counters["busy"], counters["debt"], self.queues
-        for c, chip in enumerate(chips):
+        used, queues = self.used, self.queues
+        items = [n + m for n, m in zip(counters["updates"], placed.per_chip)] if done else counters["updates"]
+        for c, chip, peak, busy, debt, n in zip(range(len(chips)), chips, counters["peak"], counters["busy"],
+                                                counters["debt"], items):
             chip.queued_bytes = self._queued(c) if queues[c] else 0
             chip.held_bytes = used[c] - chip.param_bytes - chip.queued_bytes
-            chip.peak_bytes, chip.busy_s = peak[c], busy[c]
-            if debt[c]:
-                chip.charge(debt[c])
-        for c, n in enumerate(counters["updates"]):
-            chips[c].items += n + (placed.per_chip[c] if done else 0)
+            chip.peak_bytes, chip.busy_s = peak, busy
+            if debt:
+                chip.charge(debt)
+            chip.items += n
 
     def _queued(self, c: int) -> int:
         return sum(self.nbytes[k] for k in self.queues[c] if k < self.n_messages)
