@@ -82,6 +82,15 @@ def test_a_graph_of_ones_own_is_numbered_in_edge_order_and_kept_to_itself(monkey
     assert linktable._ROUTE_IDS.get(None) is None  # no routing key: nothing shared
 
 
+def test_a_built_graph_changed_since_is_read_from_its_edges():
+    g = machine({"kind": "ring", "n": 4})
+    g.remove_edge(0, 3)
+    g.add_edge(0, 2, latency_s=5e-6, bandwidth_bytes_per_s=1e7)
+    table = LinkTable(g, routes(g))
+    pairs = [(a, b) for a in range(4) for b in range(4) if a != b]
+    assert as_hops(table, pairs) == walked(g, pairs) and len(table) == 8
+
+
 def test_the_kept_routes_are_bounded(monkeypatch):
     monkeypatch.setattr(linktable, "ROUTES_KEPT", 4)
     g = machine({"kind": "ring", "n": 5})

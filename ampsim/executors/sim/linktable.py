@@ -40,6 +40,8 @@ class LinkTable:
     def __init__(self, graph: nx.Graph, routes) -> None:
         self.graph, self.routes = graph, routes
         listed = graph.graph.get("links")
+        if listed is not None and len(listed[0]) != graph.number_of_edges():  # edges added or removed since
+            listed = None
         if listed is not None:
             self._edges, lat, bw = listed
             self._ids: dict[tuple, int] | None = None
