@@ -183,10 +183,10 @@ def _settle(done: int) -> None:
     full collection the points' own allocations set off scanned all of them again, 70-100 ms each, about
     one every other point (``bench_sweep``, 2026-12-05: 234 -> 210 ms a point on that machine; on 16 chips,
     where points allocate less, 146 ms either way; since points plan without rebuilding their data and read
-    big machines lazily they allocate less, and the difference is within noise, 0.95-1.04x). Frozen objects are never collected, so the thaw bounds
-    what a cache evicting an entry whose objects form a cycle (a networkx graph and its views) can keep to
-    what it evicts in so many tasks; freezing only right after a collection never keeps a task's garbage,
-    and between, a task's garbage goes as usual."""
+    big machines lazily they allocate less, and the difference is within noise, 0.95-1.04x). Frozen objects
+    are never collected, so the thaw bounds what a cache evicting an entry whose objects form a cycle (a
+    networkx graph and its views) can keep to what it evicts in so many tasks; freezing only right after a
+    collection never keeps a task's garbage, and between, a task's garbage goes as usual."""
     if done == 1 or done % THAW_EVERY == 0:
         gc.unfreeze()
         gc.collect()
