@@ -6,9 +6,11 @@ compiles into itself the functions of :mod:`~ampsim.executors.sim.jitstate` and
 :mod:`~ampsim.executors.sim.jitpackets`, so an edit to those alone left every later process running the
 kernel compiled from the old code, silently: results and all (2026-12-05: a change to ``jitpackets`` ran in
 the Python loop only, until ``jitkernel.py`` itself changed). Here every function defined in the kernel's
-source files (``jit*.py`` beside this one) is cached under one stamp of all of them together, so an edit
-to any recompiles all; a file outside the package that compiles them into its own functions (a benchmark)
-registers itself (:func:`register`) and is stamped with them and with its own content.
+source files (the ``jit*.py`` beside this one that define numba functions: ``jitkernel``, ``jitstate``,
+``jitpackets``; not ``jitreplay``, which calls the kernel, nor this one) is cached under one stamp of all
+of them together, so an edit to any recompiles all, and an edit to the Python around them none; a file
+outside the package that compiles them into its own functions (a benchmark) registers itself
+(:func:`register`) and is stamped with them and with its own content.
 
 The stamp is what numba compares before it loads a cached function (its ``get_source_stamp``: a digest of
 the source file's content in numba 0.68); it is given by cache locators of numba's own two kinds for source
@@ -23,6 +25,7 @@ import functools
 import hashlib
 import logging
 import os
+import re
 from pathlib import Path
 
 import numba
@@ -32,8 +35,11 @@ __all__ = ["KERNEL_SOURCES", "register", "kernel_digest"]
 
 log = logging.getLogger(__name__)
 
-#: the kernel's source files: a change to any of them invalidates the cache of every function they define
-KERNEL_SOURCES: tuple[str, ...] = tuple(sorted(str(p) for p in Path(__file__).resolve().parent.glob("jit*.py")))
+#: the kernel's source files (those of the ``jit*.py`` beside this one that define numba functions): a change
+#: to any of them invalidates the cache of every function they define
+KERNEL_SOURCES: tuple[str, ...] = tuple(sorted(
+    str(p) for p in Path(__file__).resolve().parent.glob("jit*.py")
+    if re.search(r"^@jitted", p.read_text(encoding="utf-8"), re.MULTILINE)))  # a function decorated as kernel
 #: files outside the package whose cached functions call the kernel's (see :func:`register`)
 _REGISTERED: set[str] = set()
 
