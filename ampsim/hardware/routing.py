@@ -5,7 +5,9 @@ A graph's routes depend on its structure and its links' latencies, never on band
 :func:`~ampsim.hardware.topology.build_topology` stamps each graph with that *routing key*, and every
 :class:`Routes` of graphs with one key shares one indexed graph and one set of predecessor trees in the
 process (a sweep builds its machine again for every point, and a 1,024-chip torus's trees take a quarter of
-a second). Trees are computed lazily, per source chip.
+a second). Trees are computed lazily, per source chip. A graph changed after it was built (an edge added,
+removed or given another latency) no longer routes as its key says: delete its ``routing_key`` first, or it
+would share, and change, the tables of every machine built alike in the process.
 """
 
 from __future__ import annotations
