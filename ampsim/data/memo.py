@@ -2,10 +2,11 @@
 rather than once per point.
 
 Parsing is most of what building a task costs, and a sweep point builds its task anew, in a worker that
-ran the points before it: built again in the same process, SST's task (whole splits) takes 0.43 s with its
-trees kept and 1.58 s parsed again, QM9's 0.031 s against 1.74 s (``python -m benchmarks.bench_data``,
-2026-12-05), where a replayed 300-tree point on a 1,024-chip machine takes about half a second. A reader
-wrapped in :func:`parsed` runs once per file version and arguments::
+ran the points before it: built again in the same process, SST's task (whole splits) takes 0.04 s with its
+trees, vocabulary and encoded trees kept and 1.61 s parsed again, QM9's 0.033 s against 1.84 s (``python -m
+benchmarks.bench_data``, 2026-12-05 09:31; 0.43 s for SST with only its trees kept), where a replayed
+300-tree point on a 1,024-chip machine takes about 0.15 s. A reader wrapped in :func:`parsed` runs once per
+file version and arguments::
 
     trees = memo.parsed(path, read_trees, limit)   # read_trees(path, limit), or the earlier result
 
