@@ -17,7 +17,7 @@ The key is the contents, not the file's modification time, which moves in steps 
 rewritten within one step with as many bytes would look unchanged. Hashing costs about a millisecond per
 megabyte, a small part of parsing it.
 
-What a task builds from parsed records (SST's vocabulary and encoded trees: two thirds of building its task
+What a task builds from parsed records (SST's vocabulary and encoded trees: nine tenths of building its task
 once the trees are kept) is kept the same way by :func:`derived`, keyed by *which* records it was made from::
 
     vocab, encoded = memo.derived((train, test), encode, min_count)   # encode(train, test, min_count)
