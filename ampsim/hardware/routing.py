@@ -28,23 +28,19 @@ __all__ = ["Routes", "routes", "hop_bfs"]
 #: routing tables (indexed graph, predecessor trees) shared by every Routes of graphs with one routing key:
 #: the trees of a 1,024-chip torus take a quarter of a second, and a sweep builds the machine anew for
 #: every point (most points of a sweep over bandwidth or latency route alike)
-_SHARED: Recent = Recent(8)  # routing key -> (_Indexed, trees by source, walked paths)
-
-#: walked paths kept per set of tables at most (then forgotten at once: a path is a few microseconds to walk
-#: again); a 1,024-chip placement asks for a few thousand pairs, every chip pair of that machine is a million
-PATHS_KEPT = 65536
+_SHARED: Recent = Recent(8)  # routing key -> (_Indexed, trees by source)
 
 
-def _tables(graph: nx.Graph) -> tuple[_Indexed, dict[int, list[int]], dict[tuple[int, int], tuple]]:
+def _tables(graph: nx.Graph) -> tuple[_Indexed, dict[int, list[int]]]:
     """The routing tables of ``graph``: shared through :data:`_SHARED` where it carries a routing key
     (:func:`~ampsim.hardware.topology.build_topology`'s graphs do), its own otherwise. Under a key of uniform
     latency the shared ``lat_fs`` are the first graph's, which nothing reads: such routes are fewest hops."""
     key = graph.graph.get("routing_key")
     if key is None:
-        return _Indexed(graph), {}, {}
+        return _Indexed(graph), {}
     got = _SHARED.get(key)
     if got is None:
-        got = _SHARED[key] = (_Indexed(graph), {}, {})
+        got = _SHARED[key] = (_Indexed(graph), {})
     return got
 
 
@@ -126,7 +122,7 @@ class Routes(Mapping):
 
     def __init__(self, graph: nx.Graph) -> None:
         self.graph = graph
-        self._ix, self._pred, self._paths = _tables(graph)
+        self._ix, self._pred = _tables(graph)
         self._chip_set = set(self._ix.chips)
 
     def _tree(self, s: int) -> list[int]:
@@ -146,20 +142,13 @@ class Routes(Mapping):
         return i
 
     def _walk(self, s: int, d: int) -> tuple[Node, ...]:
-        """The node path between node indices ``s`` and ``d``, from ``s``'s predecessor tree (kept: every
-        point of a sweep on machines that route alike asks for the same pairs again)."""
-        got = self._paths.get((s, d))
-        if got is not None:
-            return got
-        pred, path, end = self._tree(s), [d], d
+        """The node path between node indices ``s`` and ``d``, from ``s``'s predecessor tree."""
+        pred, path = self._tree(s), [d]
         while d != s:
             d = pred[d]
             path.append(d)
         nodes = self._ix.nodes
-        if len(self._paths) >= PATHS_KEPT:
-            self._paths.clear()
-        got = self._paths[s, end] = tuple([nodes[i] for i in reversed(path)])
-        return got
+        return tuple([nodes[i] for i in reversed(path)])
 
     def __getitem__(self, pair: tuple[int, int]) -> tuple[Node, ...]:
         src, dst = pair

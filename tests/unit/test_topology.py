@@ -10,7 +10,6 @@ import networkx as nx
 import numpy as np
 import pytest
 
-from ampsim.hardware import routing
 from ampsim.hardware.info import describe, format_info
 from ampsim.hardware.parse import load_system, system_from_dict
 from ampsim.hardware.properties import bisection_bandwidth_bytes_per_s, bisection_is_exact, diameter_hops
@@ -204,20 +203,6 @@ def test_machines_that_route_alike_share_their_routing_tables_and_give_the_same_
         r = routes(other)
         assert r._pred is first._pred and r.graph is other  # shared trees, its own graph (link specs)
         assert dict(r.items()) == dict(_fresh(other).items())
-
-
-def test_walked_routes_are_kept_with_the_shared_tables_and_bounded(monkeypatch):
-    # a sweep point asks for the same pairs as the point before it: the second machine walks nothing
-    torus = {"kind": "torus2d", "shape": [4, 4]}
-    pairs = [(a, b) for a in range(16) for b in range(16)]
-    first = routes(graph(torus)[1]).many(pairs)
-    other = routes(graph(torus, link={"latency_s": LAT, "bandwidth_bytes_per_s": BW / 3})[1])
-    assert other._paths is routes(graph(torus)[1])._paths and len(other._paths) == len(pairs)
-    assert all(x is y for x, y in zip(other.many(pairs), first))  # the very tuples the first walked
-    monkeypatch.setattr(routing, "PATHS_KEPT", 10)  # a full cache is emptied, and routes stay right
-    _, g = graph({"kind": "ring", "n": 7})
-    r, ring = routes(g), [(a, b) for a in range(7) for b in range(7)]
-    assert r.many(ring) == [_fresh(g)[p] for p in ring] and len(r._paths) <= 10
 
 
 def test_machines_whose_latencies_route_differently_do_not_share():

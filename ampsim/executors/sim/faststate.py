@@ -30,8 +30,6 @@ import itertools
 from collections import deque
 from heapq import heappush
 
-import numpy as np
-
 from ampsim.executors.sim.chips import Chip
 from ampsim.executors.sim.fastprep import Placed, placement_arrays, recording_arrays
 from ampsim.executors.sim.linktable import LinkTable
@@ -74,10 +72,6 @@ class FastMachine(Replay):
         self._placed: tuple | None = None  # (recording, Placed, update cost per stash kind)
         self.hops = 0  # links crossed by the messages replayed so far (summed over messages)
 
-    def _paths(self, pairs: list[tuple[int, int]]) -> tuple[np.ndarray, ...]:
-        """The routes from chip ``src`` to chip ``dst`` of each pair (:meth:`LinkTable.hops`)."""
-        return self.links.hops(pairs)
-
     def _prepare(self) -> tuple[Placed, dict, list]:
         """The per-message lists of this recording on this placement (built once per recording), and its
         update costs per stash kind (filled as the jobs first run)."""
@@ -85,7 +79,7 @@ class FastMachine(Replay):
         fast = recording_arrays(rec, rec.replay_view)
         if self._placed is None or self._placed[0] is not rec:
             placed = placement_arrays(rec, fast, [c.index for c in self.chip_of], [c.spec for c in ex.chips],
-                                      self.durations, self.duration_arrays, self._paths, ex.network.cut_through)
+                                      self.durations, self.duration_arrays, self.links.hops, ex.network.cut_through)
             self._placed = (rec, placed, [None] * (max(fast["ukind"], default=-1) + 1))
         return self._placed[1], fast, self._placed[2]
 

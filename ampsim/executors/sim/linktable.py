@@ -63,8 +63,8 @@ class LinkTable:
         self.n = 2 * len(self._edges)
         #: per link id: latency and bandwidth (each edge's two directions alike)
         self.latency_s = np.repeat(np.asarray(lat, dtype=np.float64), 2)
-        self.bandwidth = np.repeat(np.asarray(bw, dtype=np.float64), 2).tolist()
-        self._bw = np.asarray(self.bandwidth, dtype=np.float64)
+        self._bw = np.repeat(np.asarray(bw, dtype=np.float64), 2)
+        self.bandwidth = self._bw.tolist()  # (a list: the Python loop indexes it)
 
     def __len__(self) -> int:
         return self.n
