@@ -83,16 +83,23 @@ def pool_need(K, margin):
 
 
 @jitted_inline
+def _elapse(LF, link_busy, lid, n, now):
+    """The bytes each of the ``n`` messages on link ``lid`` has crossed since the link was last brought up to
+    date (0.0 where no time passed: ``x - 0.0`` is ``x``, bit for bit), the time counted busy."""
+    t = LF[lid, T]
+    if now > t:
+        link_busy[lid] += now - t
+        return (now - t) * LF[lid, BW] / n
+    return 0.0
+
+
+@jitted_inline
 def _advance(LI, LF, LL, link_busy, lid, now):
     """SharedLink._advance: the messages on ``lid`` share its bandwidth equally since it was last updated;
     returns the fewest bytes any of them has left then (inf: none), found in the same pass (FastPackets takes
     the ``min`` after: a minimum is exact whichever way it is found)."""
-    t = LF[lid, T]
     n, o = LI[lid, COUNT], LI[lid, OFF]
-    share = 0.0  # (x - 0.0 is x, bit for bit: no time passed, no value moves)
-    if now > t:
-        share = (now - t) * LF[lid, BW] / n
-        link_busy[lid] += now - t
+    share = _elapse(LF, link_busy, lid, n, now)
     low = np.inf
     for j in range(o, o + n):
         v = LL[j] - share
@@ -192,11 +199,7 @@ def event(pk, rt, route, wire, E, K, code, c, x, now):
     # one pass: the served (those within ``due``) listed in the region's order and dropped from it, the others
     # advanced (SharedLink._advance: every message's share, the served ones' going unused) and kept in order,
     # and the fewest bytes the kept have left
-    t = LF[c, T]
-    share = 0.0  # as in _advance
-    if now > t:
-        share = (now - t) * LF[c, BW] / n
-        link_busy[c] += now - t
+    share = _elapse(LF, link_busy, c, n, now)
     LF[c, T] = now
     n_served = kept = 0
     low = np.inf
