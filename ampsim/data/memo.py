@@ -76,8 +76,9 @@ def parsed(path: Path | str, read: Callable[..., T], *args: Any) -> T:
 def derived(sources: tuple[Sequence[Any], ...], make: Callable[..., T], *args: Any) -> T:
     """``make(*sources, *args)``, or its result for the same records and arguments earlier in this process.
 
-    ``sources`` are sequences of records :func:`parsed` handed out (lists of them, cut or reordered as the
-    caller likes); the key is the records' identity, in order, and ``args``, which must be hashable. The entry
+    ``sources`` are sequences of records that are never changed (what :func:`parsed` handed out, in lists cut
+    or reordered as the caller likes, or what is made of it, as a task's instance data); the key is the
+    records' identity, in order, and ``args``, which must be hashable. The entry
     holds the records, so while it is kept no other object can have their ids; records parsed again (a file
     changed on disk) are new objects and make a new entry. The result is shared as the records are: it must
     not be changed by its users either."""

@@ -35,6 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ampsim.data import memo
 from ampsim.executors.sim.recording import FORMAT, Recording, RecordingError, record
 from ampsim.executors.sim.segments import InstancePool, compose
 from ampsim.ir.message import Instance
@@ -119,24 +120,19 @@ def graph_fingerprint(model: Model) -> list:
             for n, node in sorted(model.graph.nodes.items())]
 
 
-#: digests of the instance lists this process hashed last, by their keys and their data's identity (with the
-#: data itself, so that no other object takes its id): a sweep's points build the same instances from the
-#: same kept data (:func:`ampsim.data.memo.derived`), and hashing 300 SST trees took 6 ms of every point
-_DIGESTS: Recent = Recent(MEMORY_SLOTS)
-
-
 def instances_digest(instances: list[Instance]) -> str:
     """BLAKE2b of the instances' keys and data (their structure, shapes and values), in order. Instance data
     is never changed once made (a run, its epochs and its recordings share it), so the same objects under
-    the same keys are not hashed again."""
-    key = tuple([(inst.key, id(inst.data)) for inst in instances])
-    got = _DIGESTS.get(key)
-    if got is None:
-        h = hashlib.blake2b(digest_size=20)
-        for inst in instances:
-            h.update(pickle.dumps((inst.key, inst.data), protocol=5))
-        got = _DIGESTS[key] = (h.hexdigest(), [inst.data for inst in instances])
-    return got[0]
+    the same keys are not hashed again (:func:`ampsim.data.memo.derived`: a sweep's points build the same
+    instances from the same kept data, and hashing 300 SST trees took 6 ms of every point)."""
+    return memo.derived(([inst.data for inst in instances],), _digest, tuple(inst.key for inst in instances))
+
+
+def _digest(data: list, keys: tuple) -> str:
+    h = hashlib.blake2b(digest_size=20)
+    for key, d in zip(keys, data):
+        h.update(pickle.dumps((key, d), protocol=5))
+    return h.hexdigest()
 
 
 def _scope(model: Model, training: bool, context: str) -> dict:
@@ -206,8 +202,6 @@ def _short(key: str) -> str:
 
 
 def clear_memory() -> None:
-    """Forget the recordings kept in this process's memory, its instances' parts and digests (the files
-    stay)."""
+    """Forget the recordings kept in this process's memory, and its instances' parts (the files stay)."""
     _MEMORY.clear()
     POOL.clear()
-    _DIGESTS.clear()
