@@ -99,3 +99,20 @@ def test_the_kept_routes_are_bounded(monkeypatch):
     first, then = [(0, 1), (0, 2), (0, 3)], [(1, 3), (2, 4), (4, 1)]
     assert as_hops(table, first) == walked(g, first) and len(table._route_ids) == 3
     assert as_hops(table, then) == walked(g, then) and sorted(table._route_ids) == sorted(then)  # 6 > 4: forgot
+
+
+def test_a_set_of_pairs_asked_again_is_looked_up_once_per_routing_key(monkeypatch):
+    monkeypatch.setattr(linktable, "PAIR_SETS_KEPT", 2)
+    fast, slow = machine({"kind": "torus2d", "shape": [4, 4]}), machine({"kind": "torus2d", "shape": [4, 4]},
+                                                                          bandwidth_bytes_per_s=1e8)
+    del fast.graph["routing_key"], slow.graph["routing_key"]  # (tables of their own; then one key for both)
+    fast.graph["routing_key"] = slow.graph["routing_key"] = ("test-pair-sets",)
+    pairs = np.array([(0, 5), (3, 12), (7, 1)])
+    first, second = LinkTable(fast, routes(fast)), LinkTable(slow, routes(slow))
+    lengths, lid, _, _ = first.hops(pairs)
+    again = second.hops([tuple(p) for p in pairs.tolist()])  # the same set, as a list: the kept arrays
+    assert again[0] is lengths and again[1] is lid and again[3].tolist() == [1e8] * len(lid)
+    others = [[(0, 1)], [(1, 2)]]
+    for p in others:
+        first.hops(p)
+    assert first.hops(pairs)[1] is not lid and first.hops(pairs)[1].tolist() == lid.tolist()  # 2 kept: forgot

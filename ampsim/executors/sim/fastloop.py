@@ -93,10 +93,12 @@ class FastReplay(FastMachine):
         counters = {"peak": state["peak"], "busy": state["busy"], "debt": state["debt"], "updates": [0] * len(chips),
                     "messages": 0, "sent": 0}
         peak, busy, debt, updates = (counters[k] for k in ("peak", "busy", "debt", "updates"))
-        free, link_busy, link_bytes = self.free, self.link_busy, self.link_bytes
+        net = self.ex.network  # lists for this loop, written back into the arrays at its end
+        free, link_busy, link_bytes = self.free.tolist(), net.link_busy_s.tolist(), net.link_bytes.tolist()
+        counters["links"] = (free, link_busy, link_bytes)
         fixed = occ_of is not None
         heap = self.heap = []
-        packet_bytes = self.ex.network.packet_bytes
+        packet_bytes = net.packet_bytes
         pk = FastPackets(packet_bytes, route, self.wire, heap, self.bandwidth, link_busy, link_bytes) \
             if packet_bytes else None
         receiving = any(receive)

@@ -34,7 +34,7 @@ the replay stays bit for bit.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, NamedTuple
+from typing import Any, Callable, NamedTuple
 
 import numpy as np
 
@@ -96,15 +96,15 @@ class Hops(NamedTuple):
     x: np.ndarray
 
     @classmethod
-    def of(cls, pairs: list[tuple[int, int]], paths: tuple[np.ndarray, ...], cut_through: bool) -> Hops:
-        """The routes of chip ``pairs`` from their ``paths`` (:meth:`LinkTable.hops`: hops per route, and per
-        hop its link's id, latency and bandwidth)."""
+    def of(cls, pairs: np.ndarray, paths: tuple[np.ndarray, ...], cut_through: bool) -> Hops:
+        """The routes of chip ``pairs`` (a row each: source, destination) from their ``paths``
+        (:meth:`LinkTable.hops`: hops per route, and per hop its link's id, latency and bandwidth)."""
         lengths, lid, lat, bw = paths
         ptr = np.zeros(len(lengths) + 1, dtype=np.int64)
         np.cumsum(lengths, out=ptr[1:])
         pos = np.arange(len(lid)) - np.repeat(ptr[:-1], lengths)
         last = pos == np.repeat(lengths - 1, lengths)  # the last hop's link leads to the destination
-        dst = np.repeat(np.array([d for _, d in pairs], dtype=np.int64), lengths)
+        dst = np.repeat(pairs[:, 1], lengths)
         return cls(ptr, lid, lat, bw, last | (not cut_through), np.where(last, ARRIVE, HOP).astype(np.int64),
                    np.where(last, dst, pos + 1))
 
@@ -162,25 +162,31 @@ class Placed:
 
 
 def placement_arrays(rec: Recording, fast: dict, chip_of_node: list[int], specs: list, durations, duration_arrays,
-                     paths: Callable[[list[tuple[int, int]]], tuple[np.ndarray, ...]],
+                     paths: Callable[[np.ndarray], tuple[np.ndarray, ...]],
                      cut_through: bool) -> Placed:
     """The per-message lists for one placement (``chip_of_node``: node index → chip index), on chips of
     ``specs``; ``fast``: the recording's :func:`recording_arrays`. ``durations(spec)`` and
     ``duration_arrays(spec)`` give the (buffered, running) step durations of every message on a chip of
-    ``spec`` (lists, arrays: cached per recording); ``paths([(src, dst), …])`` the hops from chip ``src`` to
-    chip ``dst`` of each pair (:meth:`~ampsim.executors.sim.linktable.LinkTable.hops`)."""
+    ``spec`` (lists, arrays: cached per recording); ``paths(pairs)`` the hops from chip ``src`` to chip
+    ``dst`` of each pair (a row ``src, dst`` each) (:meth:`~ampsim.executors.sim.linktable.LinkTable.hops`)."""
     n = rec.n_messages
     n_chips = len(specs)
     chip_node = np.asarray(chip_of_node, dtype=np.int64)
     chip = chip_node[rec.node] if n else np.zeros(0, np.int64)
 
+    # a machine's chips mostly share a few spec objects: each distinct one is read once (``spec_of``: a
+    # chip's among them, numbered as first seen)
+    seen: dict[int, int] = {}
+    spec_of = np.fromiter((seen.setdefault(id(s), len(seen)) for s in specs), dtype=np.int64, count=n_chips)
+    distinct = [specs[i] for i in np.unique(spec_of, return_index=True)[1].tolist()]
+
     # step durations on each message's own chip (one numpy pass per distinct chip spec, cached)
     kinds: dict[tuple, int] = {}
-    by_id: dict[int, int] = {}  # a machine's chips mostly share one spec object: its key is computed once
-    spec_kind = np.array([by_id[id(s)] if id(s) in by_id else
-                          by_id.setdefault(id(s), kinds.setdefault(duration_key(s), len(kinds))) for s in specs],
-                         dtype=np.int64)
-    first_of_kind = {k: specs[i] for i, k in reversed(list(enumerate(spec_kind.tolist())))}
+    kind_of = [kinds.setdefault(duration_key(s), len(kinds)) for s in distinct]
+    spec_kind = np.asarray(kind_of, dtype=np.int64)[spec_of]
+    first_of_kind: dict[int, Any] = {}  # each kind's first chip's spec
+    for k, s in zip(kind_of, distinct):
+        first_of_kind.setdefault(k, s)
     used_kinds = np.unique(spec_kind[chip_node]).tolist() if n else [0]
     d_lists = None
     if len(used_kinds) == 1:
@@ -201,8 +207,8 @@ def placement_arrays(rec: Recording, fast: dict, chip_of_node: list[int], specs:
     remote = pair_remote[pair_of_kid]
 
     # remote-send cost per group: sum over its sends to other chips of overhead + s_per_byte * wire
-    o = np.array([s.remote_send_overhead_s for s in specs], dtype=np.float64)
-    spb = np.array([s.remote_send_s_per_byte for s in specs], dtype=np.float64)
+    o = np.array([s.remote_send_overhead_s for s in distinct], dtype=np.float64)[spec_of]
+    spb = np.array([s.remote_send_s_per_byte for s in distinct], dtype=np.float64)[spec_of]
     pay = remote & ((o != 0) | (spb != 0))[src]
     if pay.any():
         t_group = np.zeros(n_groups)
@@ -226,7 +232,7 @@ def placement_arrays(rec: Recording, fast: dict, chip_of_node: list[int], specs:
     min_bw = np.ones(n)
     pair_min, pair_hops = np.ones(len(pair_src)), np.zeros(len(pair_src), dtype=np.int64)
     chip_pairs, inverse = np.unique(pair_src[pair_remote] * n_chips + pair_dst[pair_remote], return_inverse=True)
-    pairs = [divmod(p, n_chips) for p in chip_pairs.tolist()]
+    pairs = np.stack(np.divmod(chip_pairs, n_chips), axis=1)
     hops = Hops.of(pairs, paths(pairs), cut_through)
     if len(pairs):
         inverse = inverse.reshape(-1)

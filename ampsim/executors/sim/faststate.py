@@ -26,13 +26,13 @@ that schedules them all.
 
 from __future__ import annotations
 
-import itertools
 from collections import deque
 from heapq import heappush
 
+import numpy as np
+
 from ampsim.executors.sim.chips import Chip
 from ampsim.executors.sim.fastprep import Placed, placement_arrays, recording_arrays
-from ampsim.executors.sim.linktable import LinkTable
 from ampsim.executors.sim.replay import Replay, ReplayHost
 from ampsim.ir.param import ParamNode
 
@@ -59,13 +59,18 @@ class FastMachine(Replay):
         #: per chip, when each idle unit went idle, oldest first (kept only where waking up costs: a deque is
         #: 760 bytes, and a thousand of them for nothing crowd the CPU's caches)
         self.idle_at: list[deque] = [deque([0.0] * c.compute_units) for c in specs] if self.waking else []
+        #: what a call reads of the chips' specs, by chip index (fixed: a spec is frozen): the memory limit, the
+        #: spin, wake-up and receive costs (SimExecutor._receive, one message)
+        self.chip_specs: dict[str, list] = {
+            "memory": [c.memory_bytes for c in specs], "spin": [c.spin_s for c in specs],
+            "wake": [c.wake_overhead_s for c in specs],
+            "receive": [c.remote_receive_overhead_s * 1 + 0.0 for c in specs]}
         self.used: list[int] = [0] * len(specs)  # during a call: each chip's parameters + held + queued bytes
-        # links, by a dense id: next free time (kept across calls), busy seconds and bytes (during a call)
-        self.links = LinkTable(ex.network.graph, ex.network.routes)
+        # links, by the network's dense ids: the next free time of each (kept across calls; the busy seconds
+        # and bytes are the network's own arrays, which the compiled loop adds to in place)
+        self.links = ex.network.links
         self.bandwidth = self.links.bandwidth  # per link id (packet-switched links share it)
-        self.free = [0.0] * len(self.links)
-        self.link_busy = [0.0] * len(self.links)
-        self.link_bytes = [0.0] * len(self.links)
+        self.free = np.zeros(len(self.links))
         self.level = ex.mak
         self.latency = ex.system.host.completion_latency_s  # the controller's round trip (0: acts at once)
         self.pending = 0  # the amount of the controller's waiting slot request (0: none)
@@ -92,20 +97,11 @@ class FastMachine(Replay):
     def _chip_state(self) -> dict[str, list]:
         """What a call reads of the executor's chips, by chip index: the memory in use (also ``self.used``)
         and its limit, the spin, wake-up and receive costs, and the counters it carries on (peak, busy
-        seconds, the debt each chip has collected so far); the links' busy seconds and bytes so far go into
-        ``link_busy`` and ``link_bytes``."""
-        chips, net, links = self.ex.chips, self.ex.network, self.links
-        # the links that carried something so far (a 1,024-chip hypercube has 10,240, a replay uses a few)
-        self.link_busy[:], self.link_bytes[:] = [0.0] * len(self.link_busy), [0.0] * len(self.link_bytes)
-        for link, v in net.busy_s.items():
-            self.link_busy[links.id_of(link)] = v
-        for link, v in net.bytes.items():
-            self.link_bytes[links.id_of(link)] = v
+        seconds, the debt each chip has collected so far); the links' busy seconds and bytes so far are in
+        the network's ``link_busy_s`` and ``link_bytes``."""
+        chips = self.ex.chips
         self.used = [c.param_bytes + c.held_bytes + c.queued_bytes for c in chips]
-        return {"used": self.used, "memory": [c.spec.memory_bytes for c in chips],
-                "spin": [c.spec.spin_s for c in chips], "wake": [c.spec.wake_overhead_s for c in chips],
-                # SimExecutor._receive, 1 message
-                "receive": [c.spec.remote_receive_overhead_s * 1 + 0.0 for c in chips],
+        return {"used": self.used, **self.chip_specs,
                 "peak": [c.peak_bytes for c in chips], "busy": [c.busy_s for c in chips],
                 "debt": [c.collect() for c in chips]}
 
@@ -227,13 +223,11 @@ class FastMachine(Replay):
         net.messages += counters["sent"]
         if done:
             self.hops += placed.hops
-        link_busy, link_bytes = self.link_busy, self.link_bytes
-        packets = net.packet_bytes
-        for i in itertools.compress(range(len(link_bytes)), link_bytes):  # the links that carried bytes
-            link = self.links.link_of(i)
-            net.busy_s[link], net.bytes[link] = link_busy[i], link_bytes[i]
-            if packets:  # the SimPy links' own count, should a later call take the SimPy path
-                net.shared(link, self.bandwidth[i]).busy_s = link_busy[i]
+        if "links" in counters:  # the Python loop's lists (the compiled loop adds to the arrays in place)
+            self.free[:], net.link_busy_s[:], net.link_bytes[:] = counters["links"]
+        if net.packet_bytes:  # the SimPy links' own count, should a later call take the SimPy path
+            for i in np.flatnonzero(net.link_bytes).tolist():
+                net.shared(self.links.link_of(i), self.bandwidth[i]).busy_s = float(net.link_busy_s[i])
         used, queues = self.used, self.queues
         items = [n + m for n, m in zip(counters["updates"], placed.per_chip)] if done else counters["updates"]
         for c, chip, peak, busy, debt, n in zip(range(len(chips)), chips, counters["peak"], counters["busy"],

@@ -72,6 +72,7 @@ class JitReplay(FastReplay):
         self.kernel_wall_s = 0.0
         self.kernel_events = 0
         self._jit_placed: tuple[Placed, dict] | None = None  # the last placement's arrays
+        self._specs: tuple | None = None  # the chips' fixed costs and limits (:meth:`_spec_arrays`)
 
     def loop(self) -> None:
         if not (self.compiled
@@ -141,6 +142,12 @@ class JitReplay(FastReplay):
         return (_floats([0.0 if u is None else u[0] for u in ucost]),
                 _ints([0 if u is None else u[1] for u in ucost]))
 
+    def _spec_arrays(self) -> tuple:
+        """The chips' memory limits and spin, wake-up and receive costs as arrays (made on the first call)."""
+        if self._specs is None:
+            self._specs = tuple(_floats(self.chip_specs[k]) for k in ("memory", "spin", "wake", "receive"))
+        return self._specs
+
     # -- the call ----------------------------------------------------------------------------------
     def _run_compiled(self) -> None:
         placed, fast, ucost = self._prepare()
@@ -171,11 +178,11 @@ class JitReplay(FastReplay):
         lazy_t = _floats([0.0 if p is None else p[0] for p in self.lazy])
         lazy_o = _ints([-1 if p is None else p[1] for p in self.lazy])
         ch = (nxt, qhead, qtail, _ints(self.n_idle), np.asarray(self.single, dtype=np.bool_), lazy_t, lazy_o,
-              idle_buf, np.zeros(n_chips, dtype=np.int64), idle_len, used, _floats(state["memory"]),
-              _floats(state["spin"]), _floats(state["wake"]), _floats(state["receive"]), _ints(state["peak"]),
+              idle_buf, np.zeros(n_chips, dtype=np.int64), idle_len, used, *self._spec_arrays(),
+              _ints(state["peak"]),
               _floats(state["busy"]), _floats(state["debt"]), np.zeros(n_chips, dtype=np.int64))
-        free = _floats(self.free)
-        link_busy, link_bytes = _floats(self.link_busy), _floats(self.link_bytes)
+        free = self.free  # (these three change in place)
+        link_busy, link_bytes = net.link_busy_s, net.link_bytes
         msg = (P["d0"], P["d1"], P["d1t"], P["t"], R["join"], R["stale"], R["kid"], R["child_ptr"], R["children"],
                R["group"], P["route_id"], P["occ"], R["wire"], R["nbytes"], R["inst_of"], R["node"], R["dh0"],
                R["dh1"])
@@ -229,15 +236,15 @@ class JitReplay(FastReplay):
                     self._take_ready(new_ready)
                     self._cost_update(K, F)
                 else:  # OOM
-                    backed = self._state_back(ch, free, version, st_n, K, F, link_busy, link_bytes, st_v, new_ready)
+                    backed = self._state_back(ch, version, st_n, K, F, st_v, new_ready)
                     self._out_of_memory(int(K[js.OUT_C]), float(F[js.NOW]))
-            backed = self._state_back(ch, free, version, st_n, K, F, link_busy, link_bytes, st_v, new_ready)
+            backed = self._state_back(ch, version, st_n, K, F, st_v, new_ready)
             self._idle_lazy()
             done = True
         finally:
             self.kernel_events += int(K[js.EVENTS])
             if not backed:
-                self._state_back(ch, free, version, st_n, K, F, link_busy, link_bytes, st_v, new_ready)
+                self._state_back(ch, version, st_n, K, F, st_v, new_ready)
             if on_done and K[js.NDONE]:
                 on_done(int(K[js.NDONE]))
             counters = {"peak": ch[15].tolist(), "busy": ch[16].tolist(), "debt": ch[17].tolist(),
@@ -266,7 +273,7 @@ class JitReplay(FastReplay):
                 self.stash_ready(j)
             new_ready[g, 0] = 0
 
-    def _state_back(self, ch, free, version, st_n, K, F, link_busy, link_bytes, st_v, new_ready) -> bool:
+    def _state_back(self, ch, version, st_n, K, F, st_v, new_ready) -> bool:
         """The kernel's machine state into the Python objects (the next call and the write-back read them)."""
         self._take_ready(new_ready)
         nxt, qhead = ch[0], ch[1]
@@ -290,8 +297,6 @@ class JitReplay(FastReplay):
                 if n[c]:
                     q.extend(buf[c, (head[c] + np.arange(n[c])) % width].tolist())
         self.used = ch[10].tolist()
-        self.free[:] = free.tolist()
-        self.link_busy[:], self.link_bytes[:] = link_busy.tolist(), link_bytes.tolist()
         self.version[:] = version.tolist()
         self.now, self.order = float(F[js.NOW]), int(K[js.ORDER])
         self.level, self.pending, self.next = int(K[js.LEVEL]), int(K[js.PENDING]), int(K[js.NEXT])

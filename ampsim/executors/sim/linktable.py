@@ -3,8 +3,9 @@ bandwidth, and the routes between chip pairs as ids.
 
 Contract: :meth:`LinkTable.hops` gives, for chip pairs, their routes' link ids, latencies and bandwidths as
 flat arrays (what :class:`~ampsim.executors.sim.fastprep.Hops` is made of); :meth:`LinkTable.id_of` and
-:meth:`LinkTable.link_of` turn a link ``(u, v)`` into its id and back (the executor's network keys its
-counts by link). Ids only index the replay's arrays: no result depends on them.
+:meth:`LinkTable.link_of` turn a link ``(u, v)`` into its id and back. The executor's network owns its
+machine's table and counts each link's busy time and bytes by these ids, which the replay's loops share.
+Ids only index arrays: no result depends on them.
 
 Where :func:`~ampsim.hardware.topology.build_topology` made the graph, its edges are numbered (``link_id``,
 in the structure's sorted order) and listed with their latencies and bandwidths in ``graph.graph["links"]``:
@@ -14,7 +15,8 @@ routes, which every machine with one routing key shares (:mod:`ampsim.hardware.r
 per routing key in the process: a sweep's points on machines that route alike, which differ in bandwidth or
 latency, look a pair's route up once (reading the links of 2,047 chip pairs on a 1,024-chip torus from the
 graph took 5 ms of every replayed call; reading all 10,240 links of a 1,024-chip hypercube up front, 7 ms of
-a point that crosses a few dozen). Other graphs are numbered in edge order, all at once.
+a point that crosses a few dozen), and a whole set of pairs (one placement's) is flattened once. Other graphs
+are numbered in edge order, all at once.
 """
 
 from __future__ import annotations
@@ -28,10 +30,14 @@ from ampsim.recent import Recent
 
 __all__ = ["LinkTable"]
 
-#: routing key -> ({(source chip, destination chip): the route's directed link ids}, {id: directed link})
+#: routing key -> ({(source chip, destination chip): the route's directed link ids}, {id: directed link},
+#: {a set of chip pairs: their routes' lengths and link ids, flat})
 _ROUTE_IDS: Recent = Recent(8)
 #: route ids kept per routing key at most (then forgotten at once: a route is microseconds to read again)
 ROUTES_KEPT = 65536
+#: sets of chip pairs whose flat routes are kept per routing key (a sweep's points on one structure and
+#: placement ask for the same set: 2,047 pairs on a 1,024-chip torus took 0.5 ms to look up and flatten)
+PAIR_SETS_KEPT = 4
 
 
 class LinkTable:
@@ -46,10 +52,10 @@ class LinkTable:
             self._edges, lat, bw = listed
             self._ids: dict[tuple, int] | None = None
             key = graph.graph.get("routing_key")
-            kept = ({}, {}) if key is None else _ROUTE_IDS.get(key)
+            kept = _kept() if key is None else _ROUTE_IDS.get(key)
             if kept is None:
-                kept = _ROUTE_IDS[key] = ({}, {})
-            self._route_ids, self._links = kept
+                kept = _ROUTE_IDS[key] = _kept()
+            self._route_ids, self._links, self._pair_sets = kept
         else:
             self._edges, lat, bw = [], [], []
             self._ids, self._link_of = {}, []
@@ -59,7 +65,7 @@ class LinkTable:
                 self._edges.append((u, v))
                 lat.append(e["latency_s"])
                 bw.append(e["bandwidth_bytes_per_s"])
-            self._route_ids = {}
+            self._route_ids, self._pair_sets = {}, Recent(PAIR_SETS_KEPT)
         self.n = 2 * len(self._edges)
         #: per link id: latency and bandwidth (each edge's two directions alike)
         self.latency_s = np.repeat(np.asarray(lat, dtype=np.float64), 2)
@@ -87,9 +93,19 @@ class LinkTable:
             link = self._links[i] = (lo, hi) if i % 2 == 0 else (hi, lo)
         return link
 
-    def hops(self, pairs: Sequence[tuple[int, int]]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """The routes of chip ``pairs``, flat: each route's number of hops, and per hop its link's id, latency
-        and bandwidth (in route order)."""
+    def hops(self, pairs: Sequence[tuple[int, int]] | np.ndarray) -> tuple[np.ndarray, ...]:
+        """The routes of chip ``pairs`` (source, destination; or an array of them, one pair per row), flat:
+        each route's number of hops, and per hop its link's id, latency and bandwidth (in route order)."""
+        pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
+        key = pairs.tobytes()
+        got = self._pair_sets.get(key)
+        if got is None:
+            got = self._pair_sets[key] = self._flat(list(map(tuple, pairs.tolist())))
+        lengths, lid = got
+        return lengths, lid, self.latency_s[lid], self._bw[lid]
+
+    def _flat(self, pairs: list[tuple[int, int]]) -> tuple[np.ndarray, np.ndarray]:
+        """Each pair's route length and the routes' link ids, flat (each route's ids kept for the next set)."""
         kept = self._route_ids
         got = [kept.get(p) for p in pairs]
         missing = [k for k, ids in enumerate(got) if ids is None]
@@ -101,4 +117,10 @@ class LinkTable:
                 got[k] = kept[pairs[k]] = tuple(self.id_of(hop) for hop in zip(nodes, nodes[1:]))
         lengths = np.fromiter((len(ids) for ids in got), dtype=np.int64, count=len(got))
         lid = np.fromiter((i for ids in got for i in ids), dtype=np.int64, count=int(lengths.sum()))
-        return lengths, lid, self.latency_s[lid], self._bw[lid]
+        return lengths, lid  # (shared by the machines of one routing key: never changed; left writeable, as
+        # the compiled loop is typed for writeable arrays and would compile a second copy for read-only ones)
+
+
+def _kept() -> tuple[dict, dict, Recent]:
+    """A routing key's kept routes: per chip pair, per id, per set of pairs (see ``_ROUTE_IDS``)."""
+    return {}, {}, Recent(PAIR_SETS_KEPT)

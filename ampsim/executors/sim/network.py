@@ -23,8 +23,10 @@ from collections import defaultdict
 from typing import Callable
 
 import networkx as nx
+import numpy as np
 import simpy
 
+from ampsim.executors.sim.linktable import LinkTable
 from ampsim.executors.sim.packets import PacketRoute, SharedLink
 from ampsim.hardware.routing import Routes
 from ampsim.trace import LINK_PID, TraceRecorder
@@ -38,22 +40,29 @@ class Network:
         self.packet_bytes = packet_bytes
         self._shared: dict[tuple, SharedLink] = {}
         self._free_at: dict[tuple, float] = defaultdict(float)
-        self._paths: dict[tuple[int, int], list[tuple[tuple, float, float]]] = {}
-        self.busy_s: dict[tuple, float] = defaultdict(float)
-        self.bytes: dict[tuple, float] = defaultdict(float)
+        self._paths: dict[tuple[int, int], list[tuple[tuple, float, float, int]]] = {}
+        #: the directed links by a dense id (the replay's loops index theirs alike)
+        self.links = LinkTable(graph, routes)
+        #: per link id: seconds busy and bytes carried so far (the replay's compiled loop adds to these
+        #: arrays in place; this side through memoryviews, a Python float each, dearer as numpy scalars)
+        self.link_busy_s = np.zeros(len(self.links))
+        self.link_bytes = np.zeros(len(self.links))
+        self._busy, self._bytes = memoryview(self.link_busy_s), memoryview(self.link_bytes)
+        self._empty: set[int] = set()  # links that carried only messages of no bytes (counted all the same)
         self.messages = 0
         if trace:
             trace.name_process(LINK_PID, "links")
 
-    def path(self, src: int, dst: int) -> list[tuple[tuple, float, float]]:
-        """The directed links from ``src`` to ``dst`` as ``(link, latency_s, bandwidth_bytes_per_s)``."""
+    def path(self, src: int, dst: int) -> list[tuple[tuple, float, float, int]]:
+        """The directed links from ``src`` to ``dst`` as ``(link, latency_s, bandwidth_bytes_per_s, id)``."""
         p = self._paths.get((src, dst))
         if p is None:
             p = self._paths[(src, dst)] = [
-                ((u, v), self.graph.edges[u, v]["latency_s"], self.graph.edges[u, v]["bandwidth_bytes_per_s"])
+                ((u, v), self.graph.edges[u, v]["latency_s"], self.graph.edges[u, v]["bandwidth_bytes_per_s"],
+                 self.links.id_of((u, v)))
                 for u, v in self.routes.links(src, dst)]
             if self.trace:
-                for link, _, _ in p:
+                for link, _, _, _ in p:
                     self.trace.name_thread(LINK_PID, self._tid(link), f"{link[0]}->{link[1]}")
         return p
 
@@ -64,18 +73,20 @@ class Network:
         if self.packet_bytes:
             PacketRoute(self, self.messages, path, nbytes, self.packet_bytes, deliver).enter(0)
             return
-        hold = nbytes / min(bw for _, _, bw in path) if self.cut_through else 0.0
+        hold = nbytes / min(bw for _, _, bw, _ in path) if self.cut_through else 0.0
         self._hop(path, 0, nbytes, hold, deliver)
 
     def _hop(self, path, i: int, nbytes: int, hold: float, deliver: Callable[[], None]) -> None:
         """The message (its head, for cut-through) reaches link ``i`` now."""
-        link, latency, bandwidth = path[i]
+        link, latency, bandwidth, lid = path[i]
         now = self.env.now
         start = max(now, self._free_at[link])
         occupy = hold if self.cut_through else nbytes / bandwidth
         self._free_at[link] = start + occupy
-        self.busy_s[link] += occupy
-        self.bytes[link] += nbytes
+        self._busy[lid] += occupy
+        self._bytes[lid] += nbytes
+        if not nbytes:
+            self._empty.add(lid)
         if self.trace:
             self.trace.span(f"{nbytes} B", LINK_PID, self._tid(link), start, occupy)
         # store-and-forward: the whole message arrives after serialization + latency;
@@ -92,15 +103,35 @@ class Network:
             s = self._shared[link] = SharedLink(self.env, bandwidth)
         return s
 
-    def account(self, link: tuple, start: float, duration: float, nbytes: float) -> None:
-        """A packet-switched message was on ``link`` from ``start`` for ``duration``."""
-        self.bytes[link] += nbytes
-        self.busy_s[link] = self._shared[link].busy_s
+    def account(self, hop: tuple, start: float, duration: float, nbytes: float) -> None:
+        """A packet-switched message was on ``hop`` (an entry of :meth:`path`) from ``start`` for ``duration``."""
+        link, lid = hop[0], hop[3]
+        self._bytes[lid] += nbytes
+        self._busy[lid] = self._shared[link].busy_s
+        if not nbytes:
+            self._empty.add(lid)
         if self.trace:
             self.trace.span(f"{nbytes} B", LINK_PID, self._tid(link), start, duration)
 
     def _tid(self, link: tuple) -> int:
         return self.graph.edges[link]["link_id"] * 2 + (0 if str(link[0]) < str(link[1]) else 1)
+
+    def carried(self) -> np.ndarray:
+        """The ids of the links that carried a message so far, ascending."""
+        ids = np.flatnonzero(self.link_bytes)
+        if self._empty:
+            ids = np.union1d(ids, np.fromiter(self._empty, dtype=np.int64))
+        return ids
+
+    @property
+    def busy_s(self) -> dict[tuple, float]:
+        """Seconds busy so far per link that carried a message (a copy)."""
+        return dict(zip(map(self.links.link_of, (ids := self.carried().tolist())), self.link_busy_s[ids].tolist()))
+
+    @property
+    def bytes(self) -> dict[tuple, float]:
+        """Bytes carried so far per link that carried a message (a copy)."""
+        return dict(zip(map(self.links.link_of, (ids := self.carried().tolist())), self.link_bytes[ids].tolist()))
 
     def utilization(self, elapsed_s: float) -> dict[str, float]:
         return {f"{u}->{v}": (b / elapsed_s if elapsed_s else 0.0) for (u, v), b in sorted(

@@ -106,7 +106,7 @@ class PacketRoute:
 
     __slots__ = ("network", "mid", "path", "nbytes", "packet", "served", "tail", "deliver")
 
-    def __init__(self, network, mid: int, path: list[tuple[tuple, float, float]], nbytes: float,
+    def __init__(self, network, mid: int, path: list[tuple[tuple, float, float, int]], nbytes: float,
                  packet_bytes: float, deliver: Callable[[], None]) -> None:
         self.network, self.mid, self.path, self.nbytes = network, mid, path, nbytes
         self.packet = min(packet_bytes, nbytes) if nbytes > 0 else 0.0
@@ -116,7 +116,7 @@ class PacketRoute:
 
     def enter(self, i: int) -> None:
         """The head reaches hop ``i`` now."""
-        link, latency, bandwidth = self.path[i]
+        link, latency, bandwidth, _ = self.path[i]
         shared = self.network.shared(link, bandwidth)
         env = self.network.env
         start = env.now
@@ -128,7 +128,7 @@ class PacketRoute:
     def _served(self, i: int, start: float) -> None:
         now = self.network.env.now
         self.served[i] = now
-        self.network.account(self.path[i][0], start, now - start, self.nbytes)
+        self.network.account(self.path[i], start, now - start, self.nbytes)
         self._settle(i)
 
     def _settle(self, i: int) -> None:
@@ -139,7 +139,7 @@ class PacketRoute:
             elif self.tail[i - 1] is None:
                 return
             else:
-                _, prev_latency, _ = self.path[i - 1]
+                prev_latency = self.path[i - 1][1]
                 self.tail[i] = max(self.served[i], self.tail[i - 1] + prev_latency + self.packet / self.path[i][2])
             if i + 1 == len(self.path):
                 env = self.network.env
