@@ -182,6 +182,28 @@ def test_a_link_completion_that_delivers_many_messages_fits_the_event_stores(sta
     assert len(set(pools)) > 1  # the links moved up the pool past its end
 
 
+def test_the_links_pool_holds_regions_only_for_the_links_used(statuses, monkeypatch):
+    """A link gets its region in the pool when its first message joins: on a 1,024-chip hypercube (10,240
+    link directions) a model on a few chips starts and ends with a pool of a few regions, not one per link;
+    and the run is the full run's."""
+    made = []
+    links = jitreplay._packet_links
+
+    def spy(*args):
+        pk = links(*args)
+        made.append(pk)
+        return pk
+    monkeypatch.setattr(jitreplay, "_packet_links", spy)
+    system = load_system(HW / "hypercube_1024.toml", {"link": {"packet_bytes": 64}})
+    data = _batch(12, 3)
+    full, replay = (_trained(system, 4, 8, data, numerics) for numerics in (True, False))
+    assert replay.time_s == full.time_s > 0 and dict(replay.network.bytes) == dict(full.network.bytes)
+    (LI, _, LS, *_), = made
+    used = np.count_nonzero(LI[:, jitreplay.jk.jitpackets.CAP])  # links that were given a region
+    assert len(LI) == 10240 and 0 < used == len(replay.network.bytes) < 40
+    assert len(LS) < 10240 and LI[:, jitreplay.jk.jitpackets.CAP].sum() <= len(LS)
+
+
 def test_a_rescheduled_link_completion_waits_on_the_heap_for_its_links_earlier_event(monkeypatch):
     """A completion rescheduled while an earlier event of its link is on the heap is put there only when that
     one comes up (:mod:`ampsim.executors.sim.fastpackets`): the same run as pushing every reschedule (SimPy's

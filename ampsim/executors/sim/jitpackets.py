@@ -11,8 +11,9 @@ in a dict per link (the bytes each message on it has still to cross, in the orde
 link of two pooled arrays: ``LS[o:o + n]`` the *slots* of its ``n`` messages in the order they joined and
 ``LL[o:o + n]`` their bytes left, ``o`` the link's offset (sharing the link's bandwidth walks the region,
 contiguous in memory; a linked list through the slots, which lie wherever their messages' hops lie, cost a
-cache miss a step). A region starts :data:`FIRST_REGION` long; a link that fills its region moves to one twice
-as long at the pool's top (the old one is left unused), so the pool holds about twice what the links hold at
+cache miss a step). A link's first message gives it a region :data:`FIRST_REGION` long at the pool's top; a
+link that fills its region moves to one twice as long there (the old one is left unused), so the pool holds
+about twice what the links used hold at
 most, however unevenly they are loaded (a row per link as long as the fullest, tried first, allocated tens of
 megabytes on the 1,024-chip hypercube's slow links). A slot is message ``m``'s hop ``i``, ``m_ptr[m] + i``
 (the placement lays every message's hops out once), holding when the hop served its last byte and when it
@@ -50,7 +51,7 @@ from ampsim.executors.sim.packets import _RESIDUE_BYTES
 
 PHEAD, PDONE = 8, 9  # as fastpackets numbers them
 COUNT, GEN, OFF, CAP, LIVE_O, LIVE_IN, BOUND_O = range(7)  # LI columns (BOUND_O -1: no bound known)
-FIRST_REGION = 16  # a link's region in the pool at the start of a call
+FIRST_REGION = 16  # a link's first region in the pool
 T, DUE, BW, LIVE_T, BOUND_T = range(5)  # LF columns
 
 

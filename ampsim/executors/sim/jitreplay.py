@@ -354,12 +354,14 @@ def _packet_links(placed: Placed, packet_bytes: float, bandwidth: list[float], l
     m_ptr = np.zeros(len(hops) + 1, dtype=np.int64)
     np.cumsum(hops, out=m_ptr[1:])
     n_slots = int(m_ptr[-1])
-    first = jk.jitpackets.FIRST_REGION
     # count, generation, offset in the pool, region length, the pending completion's order and whether it is
-    # on the heap, the order of the bound on the link's earliest event there (-1: none known)
+    # on the heap, the order of the bound on the link's earliest event there (-1: none known); a link's
+    # region is given when its first message joins (a full region of length 0: jitpackets._append), so the
+    # pool holds the links used, not every link (the 1,024-chip hypercube's 10,240 of which SST uses a few
+    # dozen: 164,000 slots made, and grown, at every call)
     LI = np.zeros((n_links, 7), dtype=np.int64)
-    LI[:, 2], LI[:, 3], LI[:, 6] = np.arange(n_links) * first, first, -1
-    K[js.PTOP] = n_links * first
+    LI[:, 6] = -1
+    K[js.PTOP] = 0
     size = int(jk.jitpackets.pool_need(K, margin)) + 1 + room if packet_bytes else 0
     LF = np.zeros((n_links, 5))  # updated at, fewest bytes due, bandwidth, the pending completion's time, the bound's
     LF[:, 2] = bandwidth[:n_links]
