@@ -15,6 +15,11 @@ with a ``simpy.Resource``. Routes are the topology's precomputed shortest paths.
 
 With ``packet_bytes`` > 0 (the hardware model's ``link.packet_bytes``) links are packet-switched instead:
 messages share each link's bandwidth rather than queueing whole (:mod:`ampsim.executors.sim.packets`).
+
+Counts: each direction's busy seconds and bytes, in arrays by the id the network's
+:class:`~ampsim.executors.sim.linktable.LinkTable` gives it (``link_busy_s``, ``link_bytes``), which the
+replay's loops add to as this class does (the compiled one in place); ``busy_s`` and ``bytes`` read them
+back by link, for the links that carried a message.
 """
 
 from __future__ import annotations
