@@ -4,6 +4,7 @@ reads them back as dicts by link for the links that carried a message, one of no
 
 from __future__ import annotations
 
+import pytest
 import simpy
 
 from ampsim.executors.sim.network import Network
@@ -37,6 +38,8 @@ def test_counts_by_link_id_read_back_by_link():
     assert net.link_bytes[i] == 1500.0 and net.link_busy_s[i] == 1.5 * MS
     assert net.link_bytes.sum() == 1500.0 and net.carried().tolist() == sorted([i, net.links.id_of((2, 3))])
     assert net.utilization(3 * MS) == {"0->1": 0.5, "2->3": 0.0}
+    with pytest.raises(TypeError):  # a copy by link that could be written would change nothing: refused
+        net.bytes[(0, 1)] = 0.0
 
 
 def test_packet_links_count_alike():

@@ -25,6 +25,8 @@ back by link, for the links that carried a message.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Callable
 
 import networkx as nx
@@ -129,14 +131,18 @@ class Network:
         return ids
 
     @property
-    def busy_s(self) -> dict[tuple, float]:
-        """Seconds busy so far per link that carried a message (a copy)."""
-        return dict(zip(map(self.links.link_of, (ids := self.carried().tolist())), self.link_busy_s[ids].tolist()))
+    def busy_s(self) -> Mapping[tuple, float]:
+        """Seconds busy so far per link that carried a message (read only: the counts are the arrays)."""
+        return self._by_link(self.link_busy_s)
 
     @property
-    def bytes(self) -> dict[tuple, float]:
-        """Bytes carried so far per link that carried a message (a copy)."""
-        return dict(zip(map(self.links.link_of, (ids := self.carried().tolist())), self.link_bytes[ids].tolist()))
+    def bytes(self) -> Mapping[tuple, float]:
+        """Bytes carried so far per link that carried a message (read only: the counts are the arrays)."""
+        return self._by_link(self.link_bytes)
+
+    def _by_link(self, counts: np.ndarray) -> Mapping[tuple, float]:
+        ids = self.carried().tolist()
+        return MappingProxyType(dict(zip(map(self.links.link_of, ids), counts[ids].tolist())))
 
     def utilization(self, elapsed_s: float) -> dict[str, float]:
         return {f"{u}->{v}": (b / elapsed_s if elapsed_s else 0.0) for (u, v), b in sorted(
