@@ -172,7 +172,7 @@ def run(msg, grp, rt, lk, ch, ev, inst, upd, K, F, flags, latency, pk):
     live = inst[4]
     stash_node, muf1, ukind, ucost_d, ucost_b, version, st_n, st_v, chip_of_node, muf_of, n_ready, new_ready = upd
     wire = msg[12]
-    receiving, waking, debts, training, mak, report_every, margin, packets = flags
+    receiving, waking, debts, training, mak, report_every, margin, packets, sends = flags
     route_id = msg[10]
     n_messages = len(d0)
     scap, hcap = len(S), len(E)
@@ -191,7 +191,7 @@ def run(msg, grp, rt, lk, ch, ev, inst, upd, K, F, flags, latency, pk):
             # completion may deliver them all); the packet links' pool, a step's sends' links moved up it
             need = margin + K[ONLINK]
             if (K[HN] + need >= hcap or K[SN] + need >= scap or K[NDONE] >= report_every
-                    or (packets and jitpackets.pool_need(K, margin) >= pool)):
+                    or (packets and jitpackets.pool_need(K, sends) >= pool)):
                 if K[HAS_EV]:  # the pending event joins the heap (the earliest of all is taken alike)
                     K[HAS_EV] = 0
                     K[HN] = _hpush(E, K[HN], F[EV_T], K[EV_O], K[EV_CODE], K[EV_C], K[EV_X], F[EV_F])

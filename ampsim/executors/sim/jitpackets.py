@@ -76,11 +76,16 @@ def _append(LI, LS, LL, K, lid, s, left):
 
 
 @jitted_inline
-def pool_need(K, margin):
-    """The pool's length the next event may need at most: its top (``K[PTOP]``) and, for each of a step's
-    sends (the ``margin``) whose link moves up, a region at most twice the fullest link's count with those
-    sends (``K[LMAX]``) — the kernel's bound before each event, and its caller's when it lengthens the pool."""
-    return K[PTOP] + 4 * margin * (K[LMAX] + margin) + 8
+def pool_need(K, sends):
+    """The pool's length the next event may need at most (the kernel's bound before each event, and its
+    caller's when it lengthens the pool): its top (``K[PTOP]``) and a region for each message that may join
+    a link during the event. One event makes at most ``sends`` join (the most children of one step, or a
+    head at its next hop: a link's completion makes none join), and a join that moves its link's region
+    asks for ``max(FIRST_REGION, 2 n)``, ``n`` the link's count before it: at most the fullest count so far
+    (``K[LMAX]``) and the joins before it in the event. (The bound was ``4 m (K[LMAX] + m)`` with ``m``
+    the event stores' margin, a step's sends *or* a completion's update jobs or an admission's roots: 212 for
+    SST, and 720,000 slots made and copied on slow hypercube links where 5,000 were used.)"""
+    return K[PTOP] + sends * (FIRST_REGION + 2 * (K[LMAX] + sends)) + 8
 
 
 @jitted_inline

@@ -109,6 +109,8 @@ class JitReplay(FastReplay):
             "margin": 8 + 2 * int(max(n_kids.max(initial=0), np.diff(rec.stash_ptr).max(initial=0),
                                   np.diff(rec.root_ptr).max(initial=0))),
             "n_stale": int(np.count_nonzero(stale)),
+            # the most messages one event may make join a link (a step's children; a head's next hop: 1)
+            "sends": max(1, int(n_kids.max(initial=0))),
         }
         return got
 
@@ -214,8 +216,8 @@ class JitReplay(FastReplay):
         every = max(1, len(self.live) // 100) if on_done else NO_REPORT
         receiving = bool(ch[14].any())
         flags = (receiving, bool(self.waking), bool(receiving or self.waking or ch[17].any()), bool(self.training),
-                 int(self.ex.mak), int(every), int(R["margin"]), bool(net.packet_bytes))
-        pk = _packet_links(placed, float(net.packet_bytes), self.bandwidth, link_busy, link_bytes, K, R["margin"],
+                 int(self.ex.mak), int(every), int(R["margin"]), bool(net.packet_bytes), int(R["sends"]))
+        pk = _packet_links(placed, float(net.packet_bytes), self.bandwidth, link_busy, link_bytes, K, R["sends"],
                            self.first_room)
         done = backed = False
         try:
@@ -228,7 +230,7 @@ class JitReplay(FastReplay):
                     break
                 if status == jk.GROW:
                     ev = _grown(ev, K, R["margin"] + int(K[js.ONLINK]))
-                    pk = _pool_grown(pk, K, R["margin"])
+                    pk = _pool_grown(pk, K, R["sends"])
                 elif status == jk.REPORT:
                     on_done(int(K[js.NDONE]))
                     K[js.NDONE] = 0
@@ -341,10 +343,10 @@ def _rows(n: int) -> np.ndarray:
 
 
 def _packet_links(placed: Placed, packet_bytes: float, bandwidth: list[float], link_busy: np.ndarray,
-                  link_bytes: np.ndarray, K: np.ndarray, margin: int, room: int) -> tuple:
+                  link_bytes: np.ndarray, K: np.ndarray, sends: int, room: int) -> tuple:
     """The packet-switched links' state for one call (:mod:`~ampsim.executors.sim.jitpackets`), empty, as
-    FastPackets starts each call: each link's region in the pool (its top in ``K``), what the first event may
-    need and ``room`` more; arrays of no length where links carry whole messages."""
+    FastPackets starts each call: no link has a region yet, and the pool (its top in ``K``) has what the first
+    event may need and ``room`` more; arrays of no length where links carry whole messages."""
     n_links = len(bandwidth) if packet_bytes else 0
     route_id, ptr = placed.route_id, placed.hops_of.ptr
     hops = np.zeros(len(route_id) if packet_bytes else 0, dtype=np.int64)
@@ -362,7 +364,7 @@ def _packet_links(placed: Placed, packet_bytes: float, bandwidth: list[float], l
     LI = np.zeros((n_links, 7), dtype=np.int64)
     LI[:, 6] = -1
     K[js.PTOP] = 0
-    size = int(jk.jitpackets.pool_need(K, margin)) + 1 + room if packet_bytes else 0
+    size = int(jk.jitpackets.pool_need(K, sends)) + 1 + room if packet_bytes else 0
     LF = np.zeros((n_links, 5))  # updated at, fewest bytes due, bandwidth, the pending completion's time, the bound's
     LF[:, 2] = bandwidth[:n_links]
     LS, LL = np.zeros(size, dtype=np.int64), np.zeros(size)  # the links' slots and bytes left, pooled
@@ -372,11 +374,11 @@ def _packet_links(placed: Placed, packet_bytes: float, bandwidth: list[float], l
             np.zeros(n_slots, dtype=np.int64), packet_bytes, link_busy, link_bytes)
 
 
-def _pool_grown(pk: tuple, K: np.ndarray, margin: int) -> tuple:
+def _pool_grown(pk: tuple, K: np.ndarray, sends: int) -> tuple:
     """``pk`` with its links' pool at least twice what the next event may need (the kernel stopped before it
-    could fill: a step's sends' links each moved to a region twice the fullest's, :mod:`jitpackets`)."""
+    could fill: :func:`~ampsim.executors.sim.jitpackets.pool_need`)."""
     LS, LL = pk[2], pk[3]
-    need = int(jk.jitpackets.pool_need(K, margin))
+    need = int(jk.jitpackets.pool_need(K, sends))
     if not len(LS) or need < len(LS):
         return pk
     more = 2 * need - len(LS)
