@@ -46,7 +46,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ampsim.executors.sim.jitstate import ARRIVE, HN, LMAX, ONLINK, ORDER, PTOP, _hpush, jitted_inline
+from ampsim.executors.sim.jitstate import ARRIVE, HN, ONLINK, ORDER, PTOP, _hpush, jitted_inline
 from ampsim.executors.sim.packets import _RESIDUE_BYTES
 
 PHEAD, PDONE = 8, 9  # as fastpackets numbers them
@@ -71,21 +71,21 @@ def _append(LI, LS, LL, K, lid, s, left):
         K[PTOP] = top + room
     LS[o + n], LL[o + n] = s, left
     LI[lid, COUNT] = n + 1
-    if n + 1 > K[LMAX]:
-        K[LMAX] = n + 1
 
 
 @jitted_inline
 def pool_need(K, sends):
     """The pool's length the next event may need at most (the kernel's bound before each event, and its
-    caller's when it lengthens the pool): its top (``K[PTOP]``) and a region for each message that may join
-    a link during the event. One event makes at most ``sends`` join (the most children of one step, or a
-    head at its next hop: a link's completion makes none join), and a join that moves its link's region
-    asks for ``max(FIRST_REGION, 2 n)``, ``n`` the link's count before it: at most the fullest count so far
-    (``K[LMAX]``) and the joins before it in the event. (The bound was ``4 m (K[LMAX] + m)`` with ``m``
-    the event stores' margin, a step's sends *or* a completion's update jobs or an admission's roots: 212 for
-    SST, and 720,000 slots made and copied on slow hypercube links where 5,000 were used.)"""
-    return K[PTOP] + sends * (FIRST_REGION + 2 * (K[LMAX] + sends)) + 8
+    caller's when it lengthens the pool): its top (``K[PTOP]``) and the regions the event may give. One event
+    makes at most ``sends`` messages join links (the most children of one step, or a head at its next hop: a
+    link's completion makes none join). A link that ``a`` of them join, holding ``n`` messages before,
+    moves up at most to regions of 16, 32, … or 2 n, 4 n, … slots, the last at most ``max(16, 2 (n + a))``
+    long and all of them together at most twice that; summed over the links they join, at most
+    ``32 sends + 4 (K[ONLINK] + sends)``, ``K[ONLINK]`` the messages on all links before the event. (The
+    bound was ``4 m (l + m)``, ``m`` the event stores' margin, ``l`` the fullest link's count so far: on the
+    1,024-chip hypercube's slow links the pool grew to 720,000 slots, copied at each growth, where 5,000 were
+    used.)"""
+    return K[PTOP] + 36 * sends + 4 * K[ONLINK] + 8
 
 
 @jitted_inline

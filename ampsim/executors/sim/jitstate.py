@@ -27,10 +27,10 @@ UPDATE = -3  # join[item] of an update job
 FINAL = -1
 # K: the integer scalars
 (ORDER, HN, SH, SN, LEVEL, PENDING, NEXT, MESSAGES, SENT, NDONE, STATUS, OUT_C, OUT_J, RESUME, CUR, NSTALE,
- HAS_EV, EV_O, EV_CODE, EV_C, EV_X, EVENTS, ONLINK, LMAX, PTOP) = range(25)
+ HAS_EV, EV_O, EV_CODE, EV_C, EV_X, EVENTS, ONLINK, PTOP) = range(24)
 # F: the float scalars
 NOW, OUT_R, COST_D, COST_B, COST_NONE, EV_T, EV_F = range(7)
-N_K, N_F = 25, 7
+N_K, N_F = 24, 7
 
 
 
