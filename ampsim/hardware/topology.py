@@ -171,7 +171,7 @@ def build_topology(system: SystemSpec) -> nx.Graph:
     g.graph["routing_key"] = _routing_key(system)
     g.graph["links"] = (edges, lats, bws)  # by link_id, as the edges hold them (read-only; a replay reads these)
     log.debug("built %s topology %s: %d chips, %d switches, %d links", topo.kind, system.name,
-              topo.n_chips, topo.n_switches, g.number_of_edges())
+              topo.n_chips, topo.n_switches, len(edges))  # (not g.number_of_edges(): a pass over every edge)
     return g
 
 
