@@ -69,8 +69,8 @@ class Network:
                  self.links.id_of((u, v)))
                 for u, v in self.routes.links(src, dst)]
             if self.trace:
-                for link, _, _, _ in p:
-                    self.trace.name_thread(LINK_PID, self._tid(link), f"{link[0]}->{link[1]}")
+                for link, _, _, lid in p:  # a link's thread in the trace is its id
+                    self.trace.name_thread(LINK_PID, lid, f"{link[0]}->{link[1]}")
         return p
 
     def send(self, src: int, dst: int, nbytes: int, deliver: Callable[[], None]) -> None:
@@ -95,7 +95,7 @@ class Network:
         if not nbytes:
             self._empty.add(lid)
         if self.trace:
-            self.trace.span(f"{nbytes} B", LINK_PID, self._tid(link), start, occupy)
+            self.trace.span(f"{nbytes} B", LINK_PID, lid, start, occupy)
         # store-and-forward: the whole message arrives after serialization + latency;
         # cut-through: the head moves on after the latency, the tail follows ``hold`` after the last head.
         last = i + 1 == len(path)
@@ -118,10 +118,7 @@ class Network:
         if not nbytes:
             self._empty.add(lid)
         if self.trace:
-            self.trace.span(f"{nbytes} B", LINK_PID, self._tid(link), start, duration)
-
-    def _tid(self, link: tuple) -> int:
-        return self.graph.edges[link]["link_id"] * 2 + (0 if str(link[0]) < str(link[1]) else 1)
+            self.trace.span(f"{nbytes} B", LINK_PID, lid, start, duration)
 
     def carried(self) -> np.ndarray:
         """The ids of the links that carried a message so far, ascending."""
