@@ -11,6 +11,7 @@ import pytest
 
 from ampsim.config import load_config, parse_override
 from ampsim.executors import make_executor
+from ampsim.executors.sim import executor as sim_executor
 from ampsim.executors.sim.recording_cache import clear_memory
 from ampsim.planning import plan
 from ampsim.results import RunDir
@@ -71,13 +72,45 @@ def test_a_replayed_replicated_run_equals_the_full_run(experiment, overrides, da
     monkeypatch.setenv("AMPSIM_RECORDINGS", "off")
     full, fx, fp = _run(experiment, overrides, True, tmp_path / "full")
     replay, rx, rp = _run(experiment, overrides, False, tmp_path / "replay")
-    assert not rx._fast  # synchronizing replicas replay on SimPy
+    assert rx._fast == (not fx.trace)  # on the fast loop (fastsync); with a trace on SimPy
     assert replay["numerics"] is False and replay["replica_drift"] is None and full["replica_drift"] is not None
     assert_same_timing(full, fx, replay, rx)
     assert any(s["count"] for s in full["staleness"].values())
     if fx.trace:  # every span, the all-reduces' adds and applies included
         assert rx.trace.events == fx.trace.events and any(" sync" in str(e.get("name")) for e in fx.trace.events)
     assert "replicas" in rp.recording_context and "sync_every" not in rp.recording_context
+
+
+#: the fast loop's synchronization on machine rules the cases above leave out: whole-message links
+#: (cut-through and store-and-forward over links of two bandwidths), halving-doubling all-reduces, chips of
+#: two units that pay to wake up, the controller's round trip, overlap with muf and sync_every
+FAST_CASES = [
+    ("mnist_mlp.toml", MNIST + replicas("torus8x8.toml", "groups", 8, 1, '{"fc1"=2}', 1, False, groups=4)
+     + ("hardware.link.packet_bytes=0", 'replicas.collective="halving_doubling"')),
+    ("mnist_mlp.toml", MNIST + replicas("ring4.toml", "groups", 8, 1, '{"fc*"=2}', 1, False)
+     + ("hardware.chip.compute_units=2", "hardware.chip.wake_overhead_s=2e-6", "hardware.chip.spin_s=1e-6")),
+    ("mnist_mlp.toml", MNIST_MUF + replicas("hypercube_1024.toml", "groups", 16, 2, '{"fc1"=2}', 2, True, groups=4)
+     + ('replicas.collective="halving_doubling"', "hardware.host.completion_latency_s=3e-6")),
+    ("mnist_mlp.toml", MNIST + replicas("hetero_straggler.toml", "greedy", 4, 1, '{"fc1"=2}', 1, False)),
+    ("sst_treelstm.toml", SST + replicas("torus8x8.toml", "greedy", 8, 1, '{"compose"=2}', 1, False)
+     + ("hardware.link.packet_bytes=0",)),
+]
+
+
+@pytest.mark.parametrize("experiment,overrides", FAST_CASES, ids=lambda v: v if isinstance(v, str) else "")
+def test_the_fast_loop_synchronizes_as_the_simpy_replay_and_the_full_run(experiment, overrides, data_root, tmp_path,
+                                                                        monkeypatch):
+    monkeypatch.setenv("AMPSIM_RECORDINGS", "off")
+    full, fx, _ = _run(experiment, overrides, True, tmp_path / "full")
+    fast, rx, _ = _run(experiment, overrides, False, tmp_path / "fast")
+    with monkeypatch.context() as m:  # the same replay on SimPy's event loop
+        m.setattr(sim_executor, "supports", lambda system, trace: False)
+        slow, sx, _ = _run(experiment, overrides, False, tmp_path / "simpy")
+    assert rx._fast and not sx._fast
+    assert fast == slow
+    assert_same_timing(full, fx, fast, rx)
+    assert [c.items for c in rx.chips] == [c.items for c in sx.chips]
+    assert [c.queued_bytes + c.held_bytes for c in rx.chips] == [c.queued_bytes + c.held_bytes for c in sx.chips]
 
 
 def test_replicas_without_sync_replay_on_the_fast_loop(data_root, tmp_path, monkeypatch):

@@ -93,8 +93,9 @@ class Collectives:
         self._sizes: dict[str, deque[float]] = {}
         self.of = {c.name: s for s in sync_sets for c in s.copies}
         self.sync_sets = sync_sets
-        #: copy name -> completion serials of the closed rounds not yet applied to it (oldest first)
-        self._gates: dict[str, deque[int]] = {}
+        #: copy name -> completion serials of the closed rounds not yet applied to it (oldest first); empty
+        #: while no copy is gated (the replay's own loop reads that before asking :meth:`park`)
+        self.gates: dict[str, deque[int]] = {}
         self._parked: dict[str, list[tuple["Chip", tuple, int]]] = {}
         self._start: dict[tuple[str, int], list] = {}  # (set, round) -> [start time, copies to apply]
         self.bytes = 0.0
@@ -102,6 +103,12 @@ class Collectives:
         self.time_s = 0.0
         #: False when the copies' parameters never train (a replay): the drift is then not measured (None)
         self.measures_drift = True
+
+    def rehost(self, env, where: dict, send: Callable) -> None:
+        """Run on another event loop from now on (the replay's own: :mod:`~ampsim.executors.sim.fastsync`):
+        its ``env`` (``now``, ``event()``, ``timeout()``, ``process()`` with SimPy's semantics), its chips by
+        node name (``index``, ``spec``, ``queued_bytes``, ``put``, ``account``) and its network's ``send``."""
+        self.env, self.where, self.send = env, where, send
 
     def sizes_only(self) -> None:
         """For a replay: rounds from the arrays' sizes alone (:class:`SizedSyncSet`), drift not measured;
@@ -118,25 +125,29 @@ class Collectives:
         s = self.of.get(node.name)
         if s is not None and s.close(node) is not None and not s.overlap:
             for c in s.copies:
-                self._gates.setdefault(c.name, deque()).append(serial)
+                self.gates.setdefault(c.name, deque()).append(serial)
 
     def park(self, chip: "Chip", item: tuple, nbytes: int) -> bool:
         """True (and the item set aside) if ``item`` must wait for its node's gate: a message, or an
         update job scheduled after the round closed (``item[3]``: its completion serial)."""
-        gate = self._gates.get(item[1].name)
+        gate = self.gates.get(item[1].name)
         if not gate or item[0] == SYNC or (item[0] == 2 and item[3] <= gate[0]):
             return False
         chip.queued_bytes += nbytes  # still held while it waits
         self._parked.setdefault(item[1].name, []).append((chip, item, nbytes))
         return True
 
+    def parked_nbytes(self, index: int) -> int:
+        """The bytes of the items set aside on chip ``index`` (still held there)."""
+        return sum(n for items in self._parked.values() for chip, _, n in items if chip.index == index)
+
     def _open(self, name: str) -> None:
-        gate = self._gates.get(name)
+        gate = self.gates.get(name)
         if gate is None:  # replicas.overlap: nothing waited
             return
         gate.popleft()
         if not gate:
-            del self._gates[name]
+            del self.gates[name]
         waiting, self._parked[name] = self._parked.get(name, []), []
         for chip, item, nbytes in waiting:
             chip.queued_bytes -= nbytes

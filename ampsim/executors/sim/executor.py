@@ -82,9 +82,9 @@ class SimExecutor(ExecutorBase):
         self.network = Network(self.env, self.topology, routes(self.topology), self.trace,
                                packet_bytes=system.link.packet_bytes)
         self.numerics = numerics
-        # replay: its own event loop where it models the machine's every rule, else on SimPy (which also
-        # runs the replicas' synchronization)
-        self._fast = not numerics and supports(system, trace) and not sync_sets and not max_staleness
+        # replay: its own event loop where it models the machine's every rule (replicas that synchronize
+        # included: fastsync), else on SimPy
+        self._fast = not numerics and supports(system, trace) and not max_staleness
         self._replay = None if numerics else (JitReplay if self._fast else Replay)(self, recording_context)
         handle = self._handle if numerics else self._replay.handle
         self.chips = [Chip(self.env, i, spec, handle, self._flush, serve=not self._fast)

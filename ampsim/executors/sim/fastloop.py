@@ -58,6 +58,7 @@ from heapq import heappop, heappush, heappushpop
 from ampsim.executors.sim.fastpackets import PHEAD, FastPackets
 from ampsim.executors.sim.fastprep import ARRIVE, HOP
 from ampsim.executors.sim.faststate import DONE, WAKE, FastMachine
+from ampsim.executors.sim.fastsync import AFTER, FastSync
 from ampsim.executors.sim.replay import gc_paused
 from ampsim.hardware.spec import SystemSpec
 
@@ -74,6 +75,14 @@ class FastReplay(FastMachine):
     def loop(self) -> None:
         with gc_paused():
             self._loop()
+
+    def _fast_sync(self) -> FastSync | None:
+        """The host of the replicas' synchronization on this loop (built on the first call), or None."""
+        if self.sync is None:
+            return None
+        if self._sync_host is None:
+            self._sync_host = FastSync(self)
+        return self._sync_host
 
     def _loop(self) -> None:
         placed, fast, ucost = self._prepare()
@@ -96,11 +105,17 @@ class FastReplay(FastMachine):
         net = self.ex.network  # lists for this loop, written back into the arrays at its end
         free, link_busy, link_bytes = self.free.tolist(), net.link_busy_s.tolist(), net.link_bytes.tolist()
         counters["links"] = (free, link_busy, link_bytes)
-        fixed = occ_of is not None
         heap = self.heap = []
         packet_bytes = net.packet_bytes
-        pk = FastPackets(packet_bytes, route, self.wire, heap, self.bandwidth, link_busy, link_bytes) \
+        fs = self._fast_sync()  # replicas that synchronize (fastsync), or None
+        if fs is not None:  # the lists by item id, copied: its jobs and chunks join them
+            join, route, wire, occ_of = fs.begin(join, route, wire, occ_of, counters["links"], None)
+        gates = fs.gates if fs is not None else {}
+        fixed = occ_of is not None
+        pk = FastPackets(packet_bytes, route, wire, heap, self.bandwidth, link_busy, link_bytes) \
             if packet_bytes else None
+        if fs is not None:
+            fs.pk = pk
         receiving = any(receive)
         debts, r = receiving or waking or any(debt), 0.0
         n_messages = self.n_messages = len(nbytes)
@@ -178,11 +193,20 @@ class FastReplay(FastMachine):
                         o = pk.event(code, c, x, now, o)
                         ev = None
                         continue
-                    self.now, self.cur, self.order = now, oc, o  # the controller
-                    self._control(code, c)
+                    self.now, self.order = now, o
+                    if oc >= 0:  # (an URGENT event's order is below every other: cur stays the last normal one)
+                        self.cur = oc
+                    if code >= 0:  # the controller
+                        self._control(code, c)
+                        o = self.order
+                        ev = None
+                        continue
+                    serve = fs.event(code, c, x)  # a synchronization's (fastsync): the chip's job may have ended
                     o = self.order
                     ev = None
-                    continue
+                    if not serve:
+                        continue
+                    x = None
                 q = queues[c]
                 ev = None
                 while True:
@@ -260,6 +284,10 @@ class FastReplay(FastMachine):
                             idle_at[c].append(now)
                         break
                     m = q.popleft()
+                    if gates and fs.parked(c, m):  # its copy waits for a synchronization (Collectives.park)
+                        updates[c] += 1  # (an item all the same: Chip.items)
+                        x = None
+                        continue
                     if debts:  # Chip.collect (else r stays 0.0)
                         r = debt[c]
                         debt[c] = 0.0
@@ -273,7 +301,7 @@ class FastReplay(FastMachine):
                             peak[c] = n
                             if n > memory[c]:
                                 self._out_of_memory(c, now)
-                    elif g != UPDATE:
+                    elif g > UPDATE:
                         messages += 1
                         if g >= 0:
                             left = remaining[g] - 1
@@ -299,6 +327,21 @@ class FastReplay(FastMachine):
                             g = pop_ref[g]
                             if g >= 0:
                                 staleness[n][version[n] - ver_at[g]] += 1
+                    elif fs is not None:  # an update job, or a synchronization's job (fastsync)
+                        updates[c] += 1
+                        x = None
+                        self.now, self.cur, self.order = now, oc, o
+                        d, after = fs.job(c, m, r)
+                        o = self.order
+                        if after is not None:  # its end runs something: never set aside
+                            if d > 0:
+                                busy[c] += d
+                                o += 1
+                                ev = (now + d, o, AFTER, c, after)
+                                break
+                            after()
+                            o = self.order
+                            continue
                     else:  # the update job of stash j
                         j = m - n_messages
                         updates[c] += 1

@@ -12,7 +12,8 @@ replay's, hence the full run's, bit for bit (``tests/sim/test_replay_fastloop.py
     (t, order, PHEAD, m, i)    the head of message m reaches hop i of its route: it joins that link
     (t, order, PDONE, l, gen)  link l's earliest message may be served; stale if l's generation moved on
 
-and the delivery is the loop's own ``(t, order, ARRIVE, m, chip)``.
+and the delivery is the loop's own ``(t, order, ARRIVE, m, chip)`` (a replica synchronization's chunk: its
+route's last code, ``DELIVER``: :mod:`~ampsim.executors.sim.fastsync`).
 
 A link's completion is rescheduled whenever a message joins it, which SimPy does with a new timeout, the old
 one left to fire for nothing. Here a rescheduled completion goes onto the heap only where no earlier event
@@ -39,7 +40,6 @@ from __future__ import annotations
 
 from heapq import heappush
 
-from ampsim.executors.sim.fastprep import ARRIVE
 from ampsim.executors.sim.packets import _RESIDUE_BYTES
 
 __all__ = ["FastPackets", "PHEAD", "PDONE"]
@@ -184,7 +184,7 @@ class FastPackets:
             if i + 1 == len(rt):
                 arrive = tail[i] + rt[i][1]
                 o += 1
-                heappush(self.heap, (now + (arrive - now), o, ARRIVE, m, rt[i][5]))
+                heappush(self.heap, (now + (arrive - now), o, rt[i][4], m, rt[i][5]))  # ARRIVE (a chunk: DELIVER)
                 del self.flows[m]
             i += 1
         return o

@@ -76,6 +76,7 @@ class FastMachine(Replay):
         self.pending = 0  # the amount of the controller's waiting slot request (0: none)
         self._placed: tuple | None = None  # (recording, Placed, update cost per stash kind)
         self.hops = 0  # links crossed by the messages replayed so far (summed over messages)
+        self._sync_host = None  # the replicas' synchronization on this loop (fastsync.FastSync), once built
 
     def _prepare(self) -> tuple[Placed, dict, list]:
         """The per-message lists of this recording on this placement (built once per recording), and its
@@ -101,8 +102,9 @@ class FastMachine(Replay):
         the network's ``link_busy_s`` and ``link_bytes``."""
         chips = self.ex.chips
         self.used = [c.param_bytes + c.held_bytes + c.queued_bytes for c in chips]
+        self.peak = [c.peak_bytes for c in chips]
         return {"used": self.used, **self.chip_specs,
-                "peak": [c.peak_bytes for c in chips], "busy": [c.busy_s for c in chips],
+                "peak": self.peak, "busy": [c.busy_s for c in chips],
                 "debt": [c.collect() for c in chips]}
 
     # -- units ---------------------------------------------------------------------------------------
@@ -151,6 +153,13 @@ class FastMachine(Replay):
             item = self.n_messages - 1 - item
         self.used[c] += nbytes
         self.queues[c].append(item)
+        self._wake(c)
+
+    def _put_update(self, j: int, serial: int) -> None:
+        """Replay._put_update on this loop's queues (the serial kept for the gates: fastsync)."""
+        self._sync_host.serial[j] = serial
+        c = self._placed[1].stash_chip[j]
+        self.queues[c].append(self.n_messages + j)
         self._wake(c)
 
     def _queue_updates(self, stashes: list[int]) -> None:
@@ -232,7 +241,7 @@ class FastMachine(Replay):
         items = [n + m for n, m in zip(counters["updates"], placed.per_chip)] if done else counters["updates"]
         for c, chip, peak, busy, debt, n in zip(range(len(chips)), chips, counters["peak"], counters["busy"],
                                                 counters["debt"], items):
-            chip.queued_bytes = self._queued(c) if queues[c] else 0
+            chip.queued_bytes = self._queued(c) if queues[c] or self.sync is not None else 0
             chip.held_bytes = used[c] - chip.param_bytes - chip.queued_bytes
             chip.peak_bytes, chip.busy_s = peak, busy
             if debt:
@@ -240,7 +249,9 @@ class FastMachine(Replay):
             chip.items += n
 
     def _queued(self, c: int) -> int:
-        return sum(self.nbytes[k] for k in self.queues[c] if k < self.n_messages)
+        """Chip ``c``'s queued bytes: its queue's messages, and those set aside for a gate (Chip.queued_bytes)."""
+        parked = self.sync.parked_nbytes(c) if self.sync is not None else 0
+        return sum(self.nbytes[k] for k in self.queues[c] if k < self.n_messages) + parked
 
     def _out_of_memory(self, c: int, now: float) -> None:
         """Chip ``c`` has just exceeded its memory: raise the error its :meth:`Chip.account` raises."""

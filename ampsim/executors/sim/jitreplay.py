@@ -75,7 +75,7 @@ class JitReplay(FastReplay):
         self._specs: tuple | None = None  # the chips' fixed costs and limits (:meth:`_spec_arrays`)
 
     def loop(self) -> None:
-        if not (self.compiled
+        if not (self.compiled and self.sync is None  # (replicas that synchronize: the Python loop, fastsync)
                 and all(type(c.param_bytes + c.held_bytes + c.queued_bytes + c.peak_bytes) is int
                         for c in self.ex.chips) and _load_kernel()):
             super().loop()

@@ -201,7 +201,7 @@ class Replay:
         if self.sync is not None:
             if type(m) is tuple:
                 if m[0] == SYNC:
-                    return self._sync_job(chip, unit, m)
+                    return self._sync_job(chip, unit, m, chip.collect())
                 item, m = m, m[2]
             else:
                 item = (int(self.bwd[m]), self.nodes[self.node[m]], m, 0)
@@ -294,9 +294,8 @@ class Replay:
             ex._completions += 1
             serial = ex._completions
             for j in self.stashes[i]:
-                node = self.nodes[self.stash_node[j]]
-                ex._from_controller(self.chip_of[self.stash_node[j]], (UPDATE, node, -1 - j, serial), 0)
-                self.sync.closed(node, serial)
+                self._put_update(j, serial)
+                self.sync.closed(self.nodes[self.stash_node[j]], serial)
         elif self.training:
             self._queue_updates(self.stashes[i])
         if self.training:
@@ -305,6 +304,12 @@ class Replay:
         ex._admission_wake()
         if ex._on_done:
             ex._on_done(1)
+
+    def _put_update(self, j: int, serial: int) -> None:
+        """With replicas that synchronize: stash ``j``'s update job joins its chip's queue, carrying the serial
+        of the completion that queued it (a gate lets through the jobs queued before it closed)."""
+        n = self.stash_node[j]
+        self.ex._from_controller(self.chip_of[n], (UPDATE, self.nodes[n], -1 - j, serial), 0)
 
     def _queue_updates(self, stashes: list[int]) -> None:
         """A completed instance's update jobs (one per stash ``j``) join their nodes' chips' queues."""
@@ -347,9 +352,9 @@ class Replay:
         for name, rows in zip(node.row_params, self.changed_rows[j]):
             node.changed_rows.setdefault(name, []).append(rows)
 
-    def _sync_job(self, chip: Chip, unit: int, item: tuple) -> tuple[float, Callable[[], None]]:
-        """An all-reduce's add or apply (:meth:`~ampsim.executors.sim.collective.Collectives.run`)."""
-        received = chip.collect()
+    def _sync_job(self, chip: Chip, unit: int, item: tuple, received: float) -> tuple[float, Callable[[], None]]:
+        """An all-reduce's add or apply (:meth:`~ampsim.executors.sim.collective.Collectives.run`), after
+        ``received`` seconds of the chip's collected costs."""
         work, after, extra = self.sync.run(chip, item)
         duration = compute_time_s(chip.spec, work.flops, work.bytes, work.kernels) + extra + received
         ex = self.ex
