@@ -5,6 +5,11 @@ run. Writes results/bench/replay.csv.
   full simulated run, of recording the trees once, and of the replay; ``replay_over_full`` (goal ≤ 0.1).
   ``same_time`` says the replay's simulated time equals the full run's (it must). The note times the Python
   loop the compiled one copies (``JitReplay.compiled = False``) on the same trees, side by side.
+* ``sst_300_torus8x8_4groups_sync_replay``: the same 300 trees in 4 replica groups that average by rows
+  after every update (mak 64, muf 5, the shipped 256-byte packets): the full run, the replay on the loop's
+  Python version (which hosts the collectives, :mod:`ampsim.executors.sim.fastsync`) and the same replay on
+  SimPy (``simpy_replay_wall_s``, the path such replays took before 2026-12-05), interleaved; ``same_time``:
+  the two replays' summaries are equal and their simulated time the full run's.
 * ``chain`` rows: chains of tiny Linear+ReLU nodes (width 16, one row per message, two nodes per layer),
   mak = 8 (unless said), placed round robin (or, for the replica groups, one run of chips per group):
   simulated messages per wall second in the replay (goal ≥ 100,000) and wall µs per message, which should
@@ -105,7 +110,7 @@ CHAIN_CASES = (*(Chain("torus", hw, 512, 38) for hw in ("ring4.toml", "torus8x8.
                Chain("load", "switch64.toml", 64, 4096, groups=8, switch_chips=1024, mak=2048))
 REPEATS = 5
 COLUMNS = ("case", "chips", "instances", "messages", "full_wall_s", "record_wall_s", "replay_wall_s",
-           "replay_over_full", "goal", "same_time", "messages_per_wall_s", "wall_us_per_message",
+           "simpy_replay_wall_s", "replay_over_full", "goal", "same_time", "messages_per_wall_s", "wall_us_per_message",
            "relative_to_fastest", "series", "busy_chips", "hops_per_message", "wall_us_per_hop",
            "loop_us_per_message", "loop_relative_to_fastest", "events_per_message", "loop_ns_per_event",
            "routes_cold_s", "note", "machine", "load")
@@ -166,6 +171,51 @@ def sst(trees: int, repeats: int, quick: bool, packet_bytes: int = 0) -> dict:
             "replay_over_full": round(replayed / full, 4), "same_time": rx.time_s == t_full,
             "messages_per_wall_s": round(msgs / replayed), "wall_us_per_message": round(replayed / msgs * 1e6, 2),
             **loop, "note": note,
+            "machine": machine(), "load": load()}
+
+
+#: the replicated SST case: 4 whole-model groups, copies averaged after every update by rows (as
+#: whatif_sst_replicas), on the shipped torus (256-byte packets)
+REPLICAS = ('placement.strategy="groups"', "replicas.groups=4", "replicas.sync_every=1", "replicas.sparse_sync=true",
+            "train.mak=64", "train.muf=5")
+
+
+def sst_replicas(trees: int, repeats: int, quick: bool) -> dict:
+    """The SST case in replica groups that synchronize: the full run, the replay on the fast loop and the
+    replay on SimPy's (the path such replays took before 2026-12-05), interleaved, the best of each."""
+    row = {"case": f"sst_{trees}_torus8x8_4groups_sync_replay", "instances": trees,
+           "goal": "replay on the fast loop vs on SimPy, the same run"}
+    try:
+        p = plan(_sst_config(trees, *REPLICAS))
+    except DataError as e:
+        return {**row, "note": data_missing(e, "SST", quick)}
+    batch = list(p.task.train_instances(1))[:trees]
+    clear_memory()
+    obtain(p.task.model, batch, context=p.recording_context, use_folder=False)
+    full = fast = slow = float("inf")
+    for _ in range(repeats):
+        ex = make_executor(plan(_sst_config(trees, *REPLICAS)))
+        t0 = time.perf_counter()
+        ex.train(batch)
+        full = min(full, time.perf_counter() - t0)
+        rx = make_executor(plan(_sst_config(trees, "executor.numerics=false", *REPLICAS)))
+        t0 = time.perf_counter()
+        rx.train(batch)
+        fast = min(fast, time.perf_counter() - t0)
+        with mock.patch("ampsim.executors.sim.executor.supports", lambda *_: False):
+            sx = make_executor(plan(_sst_config(trees, "executor.numerics=false", *REPLICAS)))
+        t0 = time.perf_counter()
+        sx.train(batch)
+        slow = min(slow, time.perf_counter() - t0)
+    same = rx.summary() == sx.summary() and rx.time_s == ex.time_s
+    sync = ex.summary()
+    return {**row, "chips": len(ex.chips), "messages": ex.messages, "full_wall_s": round(full, 3),
+            "replay_wall_s": round(fast, 3), "simpy_replay_wall_s": round(slow, 3),
+            "replay_over_full": round(fast / full, 4), "same_time": same,
+            "messages_per_wall_s": round(ex.messages / fast), "wall_us_per_message": round(fast / ex.messages * 1e6, 2),
+            "note": (f"fast loop / SimPy replay {fast / slow:.3f}; {sync['sync_rounds']} rounds moving "
+                     f"{sync['sync_bytes']:.3g} bytes; summaries equal (fast, SimPy) and simulated time the full "
+                     f"run's: {same}"),
             "machine": machine(), "load": load()}
 
 
@@ -278,17 +328,21 @@ def main(out: Path = OUT, quick: bool = False) -> list[dict]:
     """Run the measurements, write ``out/replay.csv`` and return its rows."""
     head = sst(8 if quick else 300, 1 if quick else 3, quick)
     packets = sst(8 if quick else 300, 1 if quick else 3, quick, packet_bytes=256)
+    replicas = sst_replicas(16 if quick else 300, 1 if quick else 3, quick)
     epoch2 = composed(8 if quick else 2000, quick)
     # one series at a time: a series' recordings and lists are freed before the next is built, so the big
     # ``load`` cases do not scatter the others' objects through memory
     series = list(dict.fromkeys(c.series for c in CHAIN_CASES))
     scale = [r for s in series for r in chains(tuple(c for c in CHAIN_CASES if c.series == s), quick)]
-    rows = [head, packets, epoch2, *scale]
+    rows = [head, packets, replicas, epoch2, *scale]
     path = write_csv(out, "replay.csv", COLUMNS, rows)
     for r in (head, packets):
         if "replay_over_full" in r:
             print(f"{r['case']}: replay {r['replay_wall_s']} s / full {r['full_wall_s']} s = {r['replay_over_full']} "
                   f"(goal ≤ 0.1); recording {r['record_wall_s']} s; same simulated time: {r['same_time']}; {r['note']}")
+    if "simpy_replay_wall_s" in replicas:
+        print(f"{replicas['case']}: replay {replicas['replay_wall_s']} s on the fast loop, "
+              f"{replicas['simpy_replay_wall_s']} s on SimPy, full run {replicas['full_wall_s']} s; {replicas['note']}")
     if "record_wall_s" in epoch2:
         print(f"{epoch2['case']}: {epoch2['instances']} trees recorded in {epoch2['record_wall_s']} s, the next epoch "
               f"composed in {epoch2['replay_wall_s']} s")

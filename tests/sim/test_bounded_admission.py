@@ -109,7 +109,7 @@ def test_admission_start_without_a_bound_is_refused():
 @pytest.mark.parametrize("extra", [
     ("train.mak=1024", "train.max_staleness=1.5"),
     ("train.max_staleness=2", "train.admission_start=0", "train.muf=4"),
-    # on SimPy's loop with packet links and with replicas synchronizing (their rounds gate the copies)
+    # with packet links and with replicas synchronizing (their rounds gate the copies)
     ("train.mak=64", "train.max_staleness=1", "hardware.link.packet_bytes=64"),
     ("train.mak=64", "train.max_staleness=1", "replicas.groups=2", "replicas.sync_every=2"),
     ("train.mak=1024", "train.max_staleness=1.5", "train.admission_start=8", "train.admission_slow_start=false"),
@@ -120,6 +120,7 @@ def test_a_replay_admits_as_the_full_run_does(extra, tmp_path, monkeypatch):
     monkeypatch.setenv("AMPSIM_RECORDINGS", str(tmp_path))
     full, full_stale, _ = run(*extra)
     replay, replay_stale, _ = run(*extra, "executor.numerics=false")
+    assert replay._fast  # on the replay's own loop (its Python one: the window reads each backward's staleness)
     assert full.summary()["admission_cuts"] > 0  # the bound was met and acted on, not merely carried
     assert replay._window.history == full._window.history
     assert replay.time_s == full.time_s and replay_stale == full_stale

@@ -84,7 +84,7 @@ class SimExecutor(ExecutorBase):
         self.numerics = numerics
         # replay: its own event loop where it models the machine's every rule (replicas that synchronize
         # included: fastsync), else on SimPy
-        self._fast = not numerics and supports(system, trace) and not max_staleness
+        self._fast = not numerics and supports(system, trace)
         self._replay = None if numerics else (JitReplay if self._fast else Replay)(self, recording_context)
         handle = self._handle if numerics else self._replay.handle
         self.chips = [Chip(self.env, i, spec, handle, self._flush, serve=not self._fast)
@@ -193,9 +193,13 @@ class SimExecutor(ExecutorBase):
     def _admission(self, in_flight: Callable[[], int]):
         """Wait while the window is full (``in_flight()``: instances admitted and not completed); a
         completion wakes the wait to re-check (:meth:`_admission_wake`)."""
-        while self._training and self._window is not None and in_flight() >= self._window.size:
+        while self._window_full(in_flight()):
             self._admit = self.env.event()
             yield self._admit
+
+    def _window_full(self, in_flight: int) -> bool:
+        """Whether staleness-bounded admission holds the next instance back, ``in_flight`` being in flight."""
+        return self._training and self._window is not None and in_flight >= self._window.size
 
     def _from_controller(self, chip: Chip, item, nbytes: int) -> None:
         """The controller puts ``item`` on ``chip``: at once, or, where the controller is a process of its

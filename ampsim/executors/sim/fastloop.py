@@ -39,8 +39,9 @@ It covers the common machine: chips without framing, polling or contention (``fr
 ``host.completion_latency_s``, is one event per completion), whole-message or packet-switched links
 (``link.packet_bytes``: :mod:`~ampsim.executors.sim.fastpackets` runs those, its two events go through the
 controller's branch so whole-message machines pay nothing for them), no trace;
-:func:`supports` says so, and the executor falls back to the SimPy replay otherwise, and for replicas that
-synchronize.
+:func:`supports` says so, and the executor falls back to the SimPy replay otherwise. Replicas that synchronize
+run here too: the simulator's own collectives, hosted by :mod:`~ampsim.executors.sim.fastsync`, whose jobs,
+chunks and events enter the loop through its cold branches (negative event codes, ``join`` = ``SYNCJOB``).
 
 This loop is also the readable specification of its compiled copy, :mod:`~ampsim.executors.sim.jitkernel`
 (numba, the same steps on numpy arrays), which :class:`~ampsim.executors.sim.jitreplay.JitReplay` runs
@@ -57,7 +58,7 @@ from heapq import heappop, heappush, heappushpop
 
 from ampsim.executors.sim.fastpackets import PHEAD, FastPackets
 from ampsim.executors.sim.fastprep import ARRIVE, HOP
-from ampsim.executors.sim.faststate import DONE, WAKE, FastMachine
+from ampsim.executors.sim.faststate import ADMIT, DONE, WAKE, FastMachine
 from ampsim.executors.sim.fastsync import AFTER, FastSync
 from ampsim.executors.sim.replay import gc_paused
 from ampsim.hardware.spec import SystemSpec
@@ -94,6 +95,9 @@ class FastReplay(FastMachine):
         node_of, saves, pop_ref, ver_at, version, staleness = (
             self.node, self.saves, self.pop_ref, self.ver_at, self.version, self.staleness)
         muf1 = self._per_stash_nodes()
+        # staleness-bounded admission reads each node's recent staleness: ParamNode.note_staleness (else the
+        # histogram alone)
+        note = [getattr(nd, "note_staleness", None) for nd in self.nodes] if self.ex._window is not None else None
         queues, n_idle, idle_at, waking, single, lazy = (
             self.queues, self.n_idle, self.idle_at, self.waking, self.single, self.lazy)
         chips = self.ex.chips
@@ -196,7 +200,7 @@ class FastReplay(FastMachine):
                     self.now, self.order = now, o
                     if oc >= 0:  # (an URGENT event's order is below every other: cur stays the last normal one)
                         self.cur = oc
-                    if code >= 0:  # the controller
+                    if code >= ADMIT:  # the controller
                         self._control(code, c)
                         o = self.order
                         ev = None
@@ -326,7 +330,10 @@ class FastReplay(FastMachine):
                                 ver_at[g] = version[n]
                             g = pop_ref[g]
                             if g >= 0:
-                                staleness[n][version[n] - ver_at[g]] += 1
+                                if note is None:
+                                    staleness[n][version[n] - ver_at[g]] += 1
+                                else:  # the node's own bookkeeping: the admission window reads it
+                                    note[n](version[n] - ver_at[g])
                     elif fs is not None:  # an update job, or a synchronization's job (fastsync)
                         updates[c] += 1
                         x = None

@@ -37,6 +37,9 @@ from ampsim.executors.sim.replay import Replay, ReplayHost
 from ampsim.ir.param import ParamNode
 
 START, GET, PUT, WAKE, DONE, LEARN = range(6)  # and HOP, ARRIVE (fastprep: a route's hops)
+#: the controller's wait on staleness-bounded admission's window ends (negative: the loop's cold codes,
+#: with fastsync's below it)
+ADMIT = -1
 FINAL = -1
 
 
@@ -74,6 +77,7 @@ class FastMachine(Replay):
         self.level = ex.mak
         self.latency = ex.system.host.completion_latency_s  # the controller's round trip (0: acts at once)
         self.pending = 0  # the amount of the controller's waiting slot request (0: none)
+        self.admit_wait = 0  # the controller waits on the window: 1, woken (its event pending): 2
         self._placed: tuple | None = None  # (recording, Placed, update cost per stash kind)
         self.hops = 0  # links crossed by the messages replayed so far (summed over messages)
         self._sync_host = None  # the replicas' synchronization on this loop (fastsync.FastSync), once built
@@ -188,7 +192,8 @@ class FastMachine(Replay):
         elif code == START:
             self.next = 0 if self.roots else FINAL
             self._request(1 if self.roots else self.ex.mak)
-        elif code == GET:
+        elif code == GET or code == ADMIT:  # a slot, or a wake-up of the wait on the window
+            self.admit_wait = 0
             self._controller_step()
         elif self.pending and self.level >= self.pending:  # PUT: a processed put triggers waiting gets
             self.level -= self.pending
@@ -211,6 +216,10 @@ class FastMachine(Replay):
         if i == FINAL:  # every instance has completed: release the slots (nobody waits for them)
             self.level += self.ex.mak
             return
+        if self.ex._window_full(self.in_flight):  # Replay.controller's wait on the window (ex._admission):
+            self.admit_wait = 1  # a completion's _admission_wake ends it
+            return
+        self.in_flight += 1
         node, nbytes, chip_of = self.node, self.nbytes, self.chip_of
         for r in self.roots[i]:
             self.live[i] += 1
@@ -219,8 +228,15 @@ class FastMachine(Replay):
         self._request(1 if self.next != FINAL else self.ex.mak)
 
     def free_slot(self) -> None:
+        self.in_flight -= 1
         self.level += 1
         self._push(PUT)
+
+    def _admission_wake(self) -> None:
+        """SimExecutor._admission_wake: a controller waiting on the window re-checks it (an event, once)."""
+        if self.admit_wait == 1:
+            self.admit_wait = 2
+            self._push(ADMIT)
 
     # -- the executor's chips and network ------------------------------------------------------------
     def _write_back(self, placed: Placed, counters: dict, done: bool) -> None:

@@ -49,7 +49,7 @@ __all__ = ["FastSync", "CALL", "AFTER", "DELIVER", "SYNCJOB", "URGENT"]
 
 #: the loop's event codes for synchronization (negative: the controller's branch, never a hot one): an event
 #: fires; a unit of chip c ends a job whose end runs something (x: what); chunk c reaches its chip
-CALL, AFTER, DELIVER = -1, -2, -3
+CALL, AFTER, DELIVER = -2, -3, -4  # (after the controller's ADMIT, -1: faststate)
 #: ``join`` of a synchronization's job or chunk (after the messages' -2, -1, groups, and update jobs' -3)
 SYNCJOB = -4
 #: subtracted from an URGENT event's order (SimPy's priority: before every normal event of its time)

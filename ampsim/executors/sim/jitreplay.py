@@ -10,7 +10,8 @@ the kernel, as many calls as it stops → the machine state and counters back in
 
 The Python loop (:class:`~ampsim.executors.sim.fastloop.FastReplay`) stays the readable specification the
 kernel copies, and runs instead with ``JitReplay.compiled = False`` (``AMPSIM_COMPILED=0`` in the
-environment) or without numba. Both are tested against the full run, on whole-message and on
+environment), without numba, and for replicas that synchronize (the kernel hosts no collectives:
+:mod:`~ampsim.executors.sim.fastsync`). Both are tested against the full run, on whole-message and on
 packet-switched links (:mod:`~ampsim.executors.sim.jitpackets`).
 """
 
@@ -75,7 +76,8 @@ class JitReplay(FastReplay):
         self._specs: tuple | None = None  # the chips' fixed costs and limits (:meth:`_spec_arrays`)
 
     def loop(self) -> None:
-        if not (self.compiled and self.sync is None  # (replicas that synchronize: the Python loop, fastsync)
+        # (replicas that synchronize, staleness-bounded admission: the Python loop)
+        if not (self.compiled and self.sync is None and self.ex._window is None
                 and all(type(c.param_bytes + c.held_bytes + c.queued_bytes + c.peak_bytes) is int
                         for c in self.ex.chips) and _load_kernel()):
             super().loop()

@@ -19,8 +19,9 @@ SimPy processes (the executor chooses; both are tested against the full run).
 
 Work items are plain ints: ``m >= 0`` is recorded message ``m``, ``-1 - j`` the update job of stash ``j``.
 With replicas the recording is the replicated model's (its messages go to the copies the instance's key
-routes to), and the SimPy replay synchronizes the copies with the executor's
-:class:`~ampsim.executors.sim.collective.Collectives` exactly as a full run does: a completion closes
+routes to), and the replay synchronizes the copies with the executor's
+:class:`~ampsim.executors.sim.collective.Collectives` exactly as a full run does (on SimPy here; on the fast
+loop, :mod:`~ampsim.executors.sim.fastsync` hosts the same object): a completion closes
 rounds, a gated copy's items wait (``Collectives.park`` in :meth:`Replay.handle`), an update contributes
 its snapshot and starts the ready all-reduces, and the all-reduce's adds and applies (tuples of kind
 ``SYNC``) run on the chips. Then an update job is the tuple ``(UPDATE, node, -1 - j, completion
@@ -77,10 +78,13 @@ class ReplayHost(Protocol):
     framed_messages: int
     collectives: Any  # Collectives | None (replica synchronization)
     _completions: int
+    _window: Any  # AdmissionWindow | None (staleness-bounded admission)
     _slots: simpy.Container | None
     _on_done: Callable[[int], None] | None
 
     def _admission(self, in_flight: Callable[[], int]) -> Iterator[simpy.Event]: ...
+
+    def _window_full(self, in_flight: int) -> bool: ...
 
     def _admission_completed(self) -> None: ...
 
@@ -280,6 +284,9 @@ class Replay:
         self.in_flight -= 1
         self.ex._slots.put(1)
 
+    def _admission_wake(self) -> None:
+        self.ex._admission_wake()
+
     def _complete(self, i: int) -> None:
         ex = self.ex
         if ex.trace:
@@ -301,7 +308,7 @@ class Replay:
         if self.training:
             ex._admission_completed()
         self.free_slot()
-        ex._admission_wake()
+        self._admission_wake()
         if ex._on_done:
             ex._on_done(1)
 
