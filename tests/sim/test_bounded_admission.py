@@ -113,7 +113,9 @@ def test_admission_start_without_a_bound_is_refused():
     ("train.mak=64", "train.max_staleness=1", "hardware.link.packet_bytes=64"),
     ("train.mak=64", "train.max_staleness=1", "replicas.groups=2", "replicas.sync_every=2"),
     ("train.mak=1024", "train.max_staleness=1.5", "train.admission_start=8", "train.admission_slow_start=false"),
-], ids=["cap-1024", "start-per-chip-muf-4", "packets", "replicas", "no-slow-start"])
+    # the controller's round trip: an instance counts as in flight until the controller learns it completed
+    ("train.mak=64", "train.max_staleness=1", "hardware.host.completion_latency_s=1e-4"),
+], ids=["cap-1024", "start-per-chip-muf-4", "packets", "replicas", "no-slow-start", "round-trip"])
 def test_a_replay_admits_as_the_full_run_does(extra, tmp_path, monkeypatch):
     """The window reads the measured staleness, which a replay reproduces bit for bit, so a replayed run
     admits the same instances at the same times: same window history, time, staleness and chip busy time."""

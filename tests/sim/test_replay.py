@@ -34,7 +34,7 @@ from ampsim.training import run_training
 ROOT = Path(__file__).resolve().parents[2]
 HW = ROOT / "hardware_models"
 #: summary keys a replay does not measure
-UNMEASURED = {"numerics", "final_metric", "best_metric", "time_to_target"}
+UNMEASURED = {"numerics", "final_metric", "best_metric", "time_to_target", "replica_drift"}
 
 
 def _run(experiment: str, overrides: tuple[str, ...], numerics: bool, out: Path):
@@ -45,7 +45,9 @@ def _run(experiment: str, overrides: tuple[str, ...], numerics: bool, out: Path)
     return run_training(p, ex, RunDir(out)), ex
 
 
-def assert_same_timing(experiment: str, overrides: tuple[str, ...], tmp_path: Path) -> None:
+def assert_same_timing(experiment: str, overrides: tuple[str, ...], tmp_path: Path) -> tuple:
+    """The replayed run's summary, chips and links equal the full run's; returns (full summary, its executor,
+    replay summary, its executor)."""
     full, fx = _run(experiment, overrides, True, tmp_path / "full")
     replay, rx = _run(experiment, overrides, False, tmp_path / "replay")
     assert replay["numerics"] is False and replay["final_metric"] is None
@@ -57,6 +59,7 @@ def assert_same_timing(experiment: str, overrides: tuple[str, ...], tmp_path: Pa
     assert full["messages_processed"] > 0 and any(s["count"] for s in full["staleness"].values())
     if fx.trace:
         assert rx.trace.events == fx.trace.events
+    return full, fx, replay, rx
 
 
 def sim(hw: str, strategy: str, mak: int, muf: int, *extra: str) -> tuple[str, ...]:
@@ -145,6 +148,23 @@ def test_replay_equals_the_full_run_on_random_machines(seed, tmp_path, monkeypat
     monkeypatch.setenv("AMPSIM_RECORDINGS", "off")
     experiment, overrides = random_machine(seed)
     assert_same_timing(experiment, overrides, tmp_path)
+
+
+@pytest.mark.parametrize("seed", [17, 18, 24, 26, 39, 44, 51, 52])
+def test_replay_equals_the_full_run_with_synchronizing_replicas_on_random_machines(seed, tmp_path, monkeypatch):
+    """Replicas that synchronize (the replay's own loop hosts the collectives, fastsync) and staleness-bounded
+    admission, on random machines: every count and time the full run's."""
+    monkeypatch.setenv("AMPSIM_RECORDINGS", "off")
+    experiment, overrides = random_machine(seed)
+    r = random.Random(seed)
+    groups = r.choice([2, 4])
+    replicas = (f"replicas.groups={groups}", f"replicas.sync_every={r.choice([1, 2])}",
+                f"replicas.overlap={r.choice(['true', 'false'])}",
+                f'replicas.collective="{r.choice(["ring", "halving_doubling"])}"',
+                f'placement.strategy="{r.choice(["groups", "round_robin", "greedy"])}"')
+    bound = (f"train.max_staleness={r.choice([1.0, 3.0])}",) if r.random() < 0.3 else ()
+    full, _, _, rx = assert_same_timing(experiment, (*overrides, *replicas, *bound), tmp_path)
+    assert rx._fast and full["sync_rounds"] > 0 and full["sync_bytes"] > 0
 
 
 def test_a_replay_runs_out_of_memory_where_the_full_run_does(tmp_path, monkeypatch):

@@ -24,7 +24,10 @@ makes at most one per round trip.
 The decrease is proportional: staleness grows about in proportion to the instances in flight, so scaling
 the window by b / s aims at the bound itself rather than halving past it (a halved window leaves a
 machine that the bound would let stay full partly idle). The controller admits while fewer than
-``size`` instances are in flight (and mak is the cap). Everything is counted in completions, never in
+``size`` instances are in flight (and mak is the cap): admitted and not yet known to have completed, so with
+the controller's round trip (``host.completion_latency_s``) an instance counts until the controller learns
+of its completion, as its mak slot does (until 2026-12-05 the full run stopped counting it at its last
+step, its replay when the controller learned: they differed only with both a bound and a round trip). Everything is counted in completions, never in
 time, so a simulated run stays deterministic. With a bound the signal never exceeds, the window grows to
 mak within log2(mak) rounds and stays there.
 

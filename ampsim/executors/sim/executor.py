@@ -123,6 +123,9 @@ class SimExecutor(ExecutorBase):
         self._admit: simpy.Event | None = None
         self._reference = ReferenceExecutor(model)
         self._live: dict[int, int] = defaultdict(int)
+        #: instances admitted and not yet known completed: what staleness-bounded admission counts (with
+        #: ``host.completion_latency_s`` an instance is known completed that long after its last step)
+        self._in_flight = 0
         self._joiners = [n for n in self.graph.nodes.values() if n.n_in > 1 or n.n_out > 1]
         self._reports: list[Report] = []
         self._training = True
@@ -180,7 +183,8 @@ class SimExecutor(ExecutorBase):
     def _controller(self, instances: list[Instance]):
         for inst in instances:
             yield self._slots.get(1)
-            yield from self._admission(lambda: len(self._live))
+            yield from self._admission(lambda: self._in_flight)
+            self._in_flight += 1
             for name, msg in self.model.inject(inst):
                 self._live[inst.key] += 1
                 self._from_controller(self.where[name], (FWD, self.graph.nodes[name], 0, msg), msg.payload.nbytes)
@@ -360,6 +364,7 @@ class SimExecutor(ExecutorBase):
                     if self.collectives is not None:
                         self.collectives.closed(node, self._completions)
             self._admission_completed()
+        self._in_flight -= 1
         self._slots.put(1)
         self._admission_wake()
         if self._on_done:

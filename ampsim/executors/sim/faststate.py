@@ -33,7 +33,8 @@ import numpy as np
 
 from ampsim.executors.sim.chips import Chip
 from ampsim.executors.sim.fastprep import Placed, placement_arrays, recording_arrays
-from ampsim.executors.sim.replay import Replay, ReplayHost
+from ampsim.executors.sim.replay import Replay
+from ampsim.executors.sim.replayhost import ReplayHost
 from ampsim.ir.param import ParamNode
 
 START, GET, PUT, WAKE, DONE, LEARN = range(6)  # and HOP, ARRIVE (fastprep: a route's hops)

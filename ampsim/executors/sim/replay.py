@@ -41,16 +41,15 @@ from __future__ import annotations
 
 import gc
 from contextlib import contextmanager
-from typing import Any, Callable, Iterator, Protocol
+from typing import Any, Callable, Iterator
 
 import numpy as np
-import simpy
 
 from ampsim.executors.sim.chips import Chip
 from ampsim.executors.sim.collective import SYNC
-from ampsim.executors.sim.network import Network
 from ampsim.executors.sim.recording import Recording, replay_lists
 from ampsim.executors.sim.recording_cache import obtain
+from ampsim.executors.sim.replayhost import ReplayHost
 from ampsim.hardware.cost import compute_time_s, compute_times_s, duration_key
 from ampsim.hardware.spec import ChipSpec
 from ampsim.ir.message import Instance
@@ -58,45 +57,6 @@ from ampsim.ir.param import ParamNode
 from ampsim.trace import step_label
 
 UPDATE = 2  # the executor's kind of an update job (after FWD 0 and BWD 1; SYNC is 3)
-
-
-class ReplayHost(Protocol):
-    """The simulated executor as a replay drives it (:class:`~ampsim.executors.sim.executor.SimExecutor`
-    is the one): its machine, its counters and the controller state it shares with the numpy path. The
-    replay is part of that executor, so it may use its admission slots and receive rule."""
-
-    model: Any
-    system: Any
-    graph: Any
-    env: simpy.Environment
-    network: Network
-    chips: list[Chip]
-    where: dict[str, Chip]
-    trace: Any
-    mak: int
-    messages: int
-    framed_messages: int
-    collectives: Any  # Collectives | None (replica synchronization)
-    _completions: int
-    _window: Any  # AdmissionWindow | None (staleness-bounded admission)
-    _slots: simpy.Container | None
-    _on_done: Callable[[int], None] | None
-
-    def _admission(self, in_flight: Callable[[], int]) -> Iterator[simpy.Event]: ...
-
-    def _window_full(self, in_flight: int) -> bool: ...
-
-    def _admission_completed(self) -> None: ...
-
-    def _controller_completed(self, messages: int) -> None: ...
-
-    def _controller_learns(self, act: Callable[[], None]) -> None: ...
-
-    def _from_controller(self, chip: Chip, item: Any, nbytes: int) -> None: ...
-
-    def _admission_wake(self) -> None: ...
-
-    def _receive(self, chip: Chip, msgs: list, framed: bool = True) -> None: ...
 
 
 @contextmanager
