@@ -42,7 +42,7 @@ EXPECTED: dict[str, tuple[tuple[str, ...], str, bool]] = {
     "sst": (("system", "threads", "trees", "seconds", "trees_per_s", "hidden", "embed", "note", "machine",
              "load"), "trees_per_s", True),
     "replay": (("case", "chips", "instances", "messages", "full_wall_s", "record_wall_s", "replay_wall_s",
-                "replay_over_full", "goal", "same_time", "messages_per_wall_s", "wall_us_per_message",
+                "simpy_replay_wall_s", "replay_over_full", "goal", "same_time", "messages_per_wall_s", "wall_us_per_message",
                 "relative_to_fastest", "series", "busy_chips", "hops_per_message", "wall_us_per_hop",
                 "loop_us_per_message", "loop_relative_to_fastest", "events_per_message", "loop_ns_per_event",
                 "routes_cold_s", "note", "machine", "load"), "messages_per_wall_s", True),

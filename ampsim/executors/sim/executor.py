@@ -82,8 +82,7 @@ class SimExecutor(ExecutorBase):
         self.network = Network(self.env, self.topology, routes(self.topology), self.trace,
                                packet_bytes=system.link.packet_bytes)
         self.numerics = numerics
-        # replay: its own event loop where it models the machine's every rule (replicas that synchronize
-        # included: fastsync), else on SimPy
+        # replay: its own event loop where it models the machine's every rule, else on SimPy
         self._fast = not numerics and supports(system, trace)
         self._replay = None if numerics else (JitReplay if self._fast else Replay)(self, recording_context)
         handle = self._handle if numerics else self._replay.handle
@@ -123,9 +122,7 @@ class SimExecutor(ExecutorBase):
         self._admit: simpy.Event | None = None
         self._reference = ReferenceExecutor(model)
         self._live: dict[int, int] = defaultdict(int)
-        #: instances admitted and not yet known completed: what staleness-bounded admission counts (with
-        #: ``host.completion_latency_s`` an instance is known completed that long after its last step)
-        self._in_flight = 0
+        self._in_flight = 0  # admitted and not yet known completed (staleness-bounded admission counts them)
         self._joiners = [n for n in self.graph.nodes.values() if n.n_in > 1 or n.n_out > 1]
         self._reports: list[Report] = []
         self._training = True
@@ -195,8 +192,7 @@ class SimExecutor(ExecutorBase):
 
     # -- staleness-bounded admission: the rules this controller and a replay's share ------------------
     def _admission(self, in_flight: Callable[[], int]):
-        """Wait while the window is full (``in_flight()``: instances admitted and not completed); a
-        completion wakes the wait to re-check (:meth:`_admission_wake`)."""
+        """Wait while the window is full (:meth:`_window_full`); a completion wakes it (:meth:`_admission_wake`)."""
         while self._window_full(in_flight()):
             self._admit = self.env.event()
             yield self._admit
