@@ -110,6 +110,9 @@ def test_the_fast_loop_synchronizes_as_the_simpy_replay_and_the_full_run(experim
     assert fast == slow
     assert_same_timing(full, fx, fast, rx)
     assert [c.items for c in rx.chips] == [c.items for c in sx.chips]
+    replay = rx._replay  # the jobs and chunks that joined the recording's lists for the call have left them
+    assert len(replay.wire) == len(replay.nbytes) and len(replay.rec.replay_view["fast"]["join"]) == (
+        len(replay.nbytes) + len(replay.stash_node))
     assert [c.queued_bytes + c.held_bytes for c in rx.chips] == [c.queued_bytes + c.held_bytes for c in sx.chips]
 
 

@@ -27,9 +27,9 @@ machine that the bound would let stay full partly idle). The controller admits w
 ``size`` instances are in flight (and mak is the cap): admitted and not yet known to have completed, so with
 the controller's round trip (``host.completion_latency_s``) an instance counts until the controller learns
 of its completion, as its mak slot does (until 2026-12-05 the full run stopped counting it at its last
-step, its replay when the controller learned: they differed only with both a bound and a round trip). Everything is counted in completions, never in
-time, so a simulated run stays deterministic. With a bound the signal never exceeds, the window grows to
-mak within log2(mak) rounds and stays there.
+step, its replay when the controller learned: they differed only with both a bound and a round trip).
+Everything is counted in completions, never in time, so a simulated run stays deterministic. With a bound
+the signal never exceeds, the window grows to mak within log2(mak) rounds and stays there.
 
 Slow start from one instance costs a round trip per doubling, while the machine could already be busy:
 fewer instances in flight than the chips a model occupies leave some of them idle whatever the

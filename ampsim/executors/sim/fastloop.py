@@ -112,7 +112,7 @@ class FastReplay(FastMachine):
         heap = self.heap = []
         packet_bytes = net.packet_bytes
         fs = self._fast_sync()  # replicas that synchronize (fastsync), or None
-        if fs is not None:  # the lists by item id, copied: its jobs and chunks join them
+        if fs is not None:  # the lists by item id: its jobs and chunks join them for this call
             join, route, wire, occ_of = fs.begin(join, route, wire, occ_of, counters["links"], None)
         gates = fs.gates if fs is not None else {}
         fixed = occ_of is not None
@@ -384,6 +384,8 @@ class FastReplay(FastMachine):
             now = self.now
             done = True
         finally:
+            if fs is not None:
+                fs.end()
             self.now, self.order = now, o
             counters["messages"], counters["sent"] = messages, sent
             self._write_back(placed, counters, done)

@@ -22,9 +22,9 @@ their host for a clock and events, for the chips their jobs go to and for a netw
 The loop asks :meth:`FastSync.parked` for every item it takes off a queue while some copy is gated
 (``Collectives.park``), hands an update job or a synchronization's job to :meth:`FastSync.job`, and
 ``AFTER``, ``DELIVER`` and ``CALL`` events to :meth:`FastSync.event`. The lists the loop indexes by message
-(join, route, wire, occupancy) are copied per call, so the ids it adds never reach the recording's shared
-lists. Every step is SimPy's, in SimPy's order, so a replay equals the SimPy replay's, hence the full
-run's, bit for bit (``tests/sim/test_replay_replicas.py``).
+(join, route, wire, occupancy) take the ids it adds past their ends for the length of a call only. Every
+step is SimPy's, in SimPy's order, so a replay equals the SimPy replay's, hence the full run's, bit for bit
+(``tests/sim/test_replay_replicas.py``).
 
 Only the tie rule needs care: an URGENT event scheduled now sorts before normal events already popped, so
 "has a set-aside completion's key passed?" (:meth:`FastMachine._settle`) is judged against the last
@@ -153,19 +153,32 @@ class FastSync:
         self.jobs: dict[int, tuple] = {}  # item id -> a synchronization's job (Collectives' tuple)
         self.delivers: dict[int, Callable[[], None]] = {}  # chunk id -> what its arrival runs
         self._routes: dict[tuple[int, int], tuple] = {}  # (chip, chip) -> a chunk's route
+        self._grown: list[tuple[list, int]] = []  # during a call: the lists grown, and their lengths before
 
     # -- per call ----------------------------------------------------------------------------------
     def begin(self, join: list, route: list, wire: list, occ: list | None, links: tuple, pk) -> tuple:
-        """A call starts: the lists it indexes by item id, copied so that jobs and chunks can join them
-        (``occ``, the fixed occupancy per message, only for cut-through, where a chunk's is its own too),
-        the links' next free times, busy seconds and bytes, and the packet links (or None)."""
-        n, cut = len(join), self.m.ex.network.cut_through
-        self.join, self.route = list(join), route + [None] * (n - len(route))
-        self.wire = wire + [0] * (n - len(wire))
-        self.occ = occ + [0.0] * (n - len(occ)) if cut and occ is not None else None
+        """A call starts: the lists it indexes by item id (``occ``, the fixed occupancy per message, only for
+        cut-through, where a chunk's is its own too), the links' next free times, busy seconds and bytes, and
+        the packet links (or None). Jobs and chunks join the lists past their ends for the length of the call
+        (:meth:`end` cuts them back): the recording's and the placement's own lists, which copies would double
+        in memory on a run of millions of messages."""
+        n = len(join)
+        occ = occ if self.m.ex.network.cut_through else None
+        self._grown = [(lst, len(lst)) for lst in (join, route, wire, occ) if lst is not None]
+        route.extend([None] * (n - len(route)))
+        wire.extend([0] * (n - len(wire)))
+        if occ is not None:
+            occ.extend([0.0] * (n - len(occ)))
+        self.join, self.route, self.wire, self.occ = join, route, wire, occ
         self.base = n  # ids from here on are jobs and chunks
         self.links, self.pk = links, pk
-        return self.join, self.route, self.wire, self.occ
+        return join, route, wire, occ
+
+    def end(self) -> None:
+        """A call ends (or fails): the lists as they were."""
+        for lst, n in self._grown:
+            del lst[n:]
+        self._grown = []
 
     def _new_id(self, wire: float, route: tuple | None, occ: float) -> int:
         k = len(self.join)
