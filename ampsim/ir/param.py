@@ -69,30 +69,22 @@ class ParamNode(Node):
         self.clip_norm = 0.0
         self.optimizer: Optimizer = make_optimizer(OptimizerSpec())
         self.staleness: Counter[int] = Counter()
-        #: per instance applied by an update: updates of this node between the instance's oldest forward
-        #: here and that update (what the update's gradient is stale by)
+        #: per applied instance: this node's updates between its oldest forward here and the update applying it
         self.update_staleness: Counter[int] = Counter()
-        #: stash: the most bytes of superseded parameter versions kept at once
-        self.stash_peak_bytes = 0
-        #: the staleness of the last STALENESS_WINDOW backward visits (staleness-bounded admission)
-        self._recent: deque[int] = deque(maxlen=STALENESS_WINDOW)
-        self._recent_sum = 0
+        self.stash_peak_bytes = 0  # stash: the most bytes of superseded parameter versions kept at once
+        self._recent, self._recent_sum = deque(maxlen=STALENESS_WINDOW), 0  # the last visits' (bounded admission)
         self._stash: dict[int, list[tuple[tuple[int, ...], Any]]] = {}
-        #: completed instances awaiting the update: (key, arrival, stashes, forward version or None); not a
-        #: dict by key: a key may come again (a second ``train`` call) while its first gradient still waits
+        #: completed instances awaiting the update: (key, arrival, stashes, forward version or None); a list: a
+        #: key may come again (a second ``train`` call) while its first gradient still waits
         self._ready: list[tuple[int, int, list[tuple[tuple[int, ...], Any]], int | None]] = []
         self._arrivals = 0
-        self.staleness_mode = "none"
-        self.predict_delay = -1.0
-        #: scale_lr: oldest forward version per instance, while stashing and once ready
-        self._fwd_version: dict[int, int] = {}
+        self.staleness_mode, self.predict_delay = "none", -1.0
+        self._fwd_version: dict[int, int] = {}  # scale_lr: oldest forward version per instance
         #: stash: training forwards awaiting their backward, per version; copies of superseded versions
         self._refs: Counter[int] = Counter()
         self._versions: dict[int, dict[str, np.ndarray]] = {}
-        #: predict: (version, the predicted parameters) of the latest prediction
-        self._predicted: tuple[int, dict[str, np.ndarray]] | None = None
-        #: rows of each row parameter that updates changed, while a sync set tracks them (else None)
-        self.changed_rows: dict[str, list[np.ndarray]] | None = None
+        self._predicted: tuple[int, dict[str, np.ndarray]] | None = None  # predict: (version, parameters)
+        self.changed_rows: dict[str, list[np.ndarray]] | None = None  # rows updates changed (a sync set's)
 
     def configure(self, optimizer: OptimizerSpec, muf: int, clip_norm: float = 0.0) -> None:
         self.optimizer = make_optimizer(optimizer)
@@ -114,6 +106,18 @@ class ParamNode(Node):
     def recent_staleness(self) -> float:
         """Mean staleness of this node's last :data:`STALENESS_WINDOW` backward visits (0 before any)."""
         return self._recent_sum / len(self._recent) if self._recent else 0.0
+
+    def staleness_state(self) -> tuple:
+        """The staleness record (histogram, recent window) as it is, for :meth:`restore_staleness`."""
+        return self.staleness.copy(), list(self._recent), self._recent_sum
+
+    def restore_staleness(self, state: tuple) -> None:
+        """Put back a :meth:`staleness_state` (in place: executors hold the histogram)."""
+        hist, recent, self._recent_sum = state
+        self.staleness.clear()
+        self.staleness.update(hist)
+        self._recent.clear()
+        self._recent.extend(recent)
 
     def note_staleness(self, s: int) -> None:
         """A backward visit saw parameters ``s`` updates older than the node's: the histogram and the recent

@@ -11,6 +11,7 @@ import pytest
 from ampsim.config import load_config, parse_override
 from ampsim.errors import ConfigError
 from ampsim.executors import make_executor
+from ampsim.executors.sim.jitreplay import JitReplay
 from ampsim.metrics import staleness_stats
 from ampsim.planning import plan
 
@@ -130,3 +131,19 @@ def test_a_replay_admits_as_the_full_run_does(extra, tmp_path, monkeypatch):
     unmeasured = {"numerics", "final_metric", "best_metric", "time_to_target", "replica_drift"}  # numbers
     measured = [{k: v for k, v in ex.summary().items() if k not in unmeasured} for ex in (replay, full)]
     assert measured[0] == measured[1]
+
+
+@pytest.mark.parametrize("extra", [("train.mak=1024", "train.max_staleness=1.5"),
+                                   ("train.mak=64", "train.max_staleness=1", "hardware.host.completion_latency_s=1e-4",
+                                    "hardware.link.packet_bytes=64")], ids=["cap-1024", "round-trip-packets"])
+def test_the_compiled_loop_admits_as_the_python_loop(extra, tmp_path, monkeypatch):
+    """The compiled loop keeps the window too (it stops after each completion for the window to take it in,
+    with the staleness noted up to it): the same history, time, staleness and summary as the Python loop."""
+    monkeypatch.setenv("AMPSIM_RECORDINGS", str(tmp_path))
+    compiled, compiled_stale, _ = run(*extra, "executor.numerics=false")
+    monkeypatch.setattr(JitReplay, "compiled", False)
+    python, python_stale, _ = run(*extra, "executor.numerics=false")
+    assert compiled._replay.kernel_events > 0 and python._replay.kernel_events == 0
+    assert compiled.summary()["admission_cuts"] > 0
+    assert compiled._window.history == python._window.history and compiled_stale == python_stale
+    assert compiled.time_s == python.time_s and compiled.summary() == python.summary()

@@ -263,6 +263,22 @@ def test_the_same_instances_trained_twice_replay_exactly(monkeypatch):
     assert [c.busy_s for c in replay.chips] == [c.busy_s for c in full.chips]
 
 
+def test_recording_leaves_the_nodes_staleness_record_as_it_was():
+    """A replay that records its instances first reads the same recent staleness as the full run: recording
+    (which pops stale-free backwards) restores each node's histogram and the recent window that
+    staleness-bounded admission reads (until 2026-12-05 only the histogram: a replay recording in its own
+    call admitted differently)."""
+    model, trees = WORKLOADS["tree"][0](12)
+    nodes = list(model.graph.param_nodes)
+    for i, n in enumerate(nodes):
+        for s in (i % 3, 2, 5):
+            n.note_staleness(s)
+    before = [(n.staleness.copy(), n.recent_staleness()) for n in nodes]
+    assert any(r > 0 for _, r in before)
+    record(model, trees)
+    assert [(n.staleness.copy(), n.recent_staleness()) for n in nodes] == before
+
+
 # -- the cache ----------------------------------------------------------------------------------------
 
 def _chain():

@@ -29,9 +29,10 @@ instance or wake-up (:mod:`~ampsim.executors.sim.jitstate`).
 A call returns :data:`FINISHED` when no event is left, or stops early: :data:`GROW` (an event store may
 fill up during the next event: the caller enlarges them), :data:`REPORT` (completions to pass to a
 progress callback), :data:`OOM` (a chip exceeded its memory: the caller raises the error),
-:data:`UPDATE_JOB` (an update job of a node with muf > 1 completes its muf stashes: the caller, who keeps
-the ready stashes, takes in those this call noted (``new_ready``), computes the update's cost and calls
-again with ``K[RESUME] = 1``, the cost in ``F``). A job that leaves fewer than muf ready runs here: it costs
+:data:`WINDOW` (completions the admission window has to take in), :data:`UPDATE_JOB` (an update job of a
+node with muf > 1 completes its muf stashes: the caller, who keeps the ready stashes, takes in those this
+call noted (``new_ready``), computes the update's cost and calls again with ``K[RESUME] = 1``, the cost in
+``F``). A job that leaves fewer than muf ready runs here: it costs
 nothing but the chip's debt (stopping at each too made SST, muf 25, stop 1,200 times for 300 trees instead of
 48; a stop costs a few microseconds of Python and of handing the arrays over again). The caller is
 :class:`~ampsim.executors.sim.jitreplay.JitReplay`.
@@ -76,6 +77,7 @@ from ampsim.executors.sim.jitstate import (
     STATUS,
     UPDATE,
     WAKE,
+    WPEND,
     _complete,
     _control,
     _enqueue,
@@ -87,7 +89,7 @@ from ampsim.executors.sim.jitstate import (
     jitted_inline,
 )
 
-FINISHED, GROW, REPORT, OOM, UPDATE_JOB = range(5)  # why a call returns
+FINISHED, GROW, REPORT, OOM, UPDATE_JOB, WINDOW = range(6)  # why a call returns
 
 
 @jitted_inline
@@ -190,13 +192,13 @@ def run(msg, grp, rt, lk, ch, ev, inst, upd, K, F, flags, latency, pk):
             # jobs or an admission's roots, and on packet links every message on them (one link's
             # completion may deliver them all); the packet links' pool, a step's sends' links moved up it
             need = margin + K[ONLINK]
-            if (K[HN] + need >= hcap or K[SN] + need >= scap or K[NDONE] >= report_every
+            if (K[HN] + need >= hcap or K[SN] + need >= scap or K[NDONE] >= report_every or K[WPEND]
                     or (packets and jitpackets.pool_need(K, sends) >= pool)):
                 if K[HAS_EV]:  # the pending event joins the heap (the earliest of all is taken alike)
                     K[HAS_EV] = 0
                     K[HN] = _hpush(E, K[HN], F[EV_T], K[EV_O], K[EV_CODE], K[EV_C], K[EV_X], F[EV_F])
                 F[NOW] = now
-                K[STATUS] = GROW if K[NDONE] < report_every else REPORT
+                K[STATUS] = WINDOW if K[WPEND] else GROW if K[NDONE] < report_every else REPORT
                 K[EVENTS] += events
                 return K[STATUS]
             # -- the earliest of the pending event, the heap's first and the FIFO's first ---------

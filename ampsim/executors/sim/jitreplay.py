@@ -76,8 +76,7 @@ class JitReplay(FastReplay):
         self._specs: tuple | None = None  # the chips' fixed costs and limits (:meth:`_spec_arrays`)
 
     def loop(self) -> None:
-        # (replicas that synchronize, staleness-bounded admission: the Python loop)
-        if not (self.compiled and self.sync is None and self.ex._window is None
+        if not (self.compiled and self.sync is None  # (replicas that synchronize: the Python loop, fastsync)
                 and all(type(c.param_bytes + c.held_bytes + c.queued_bytes + c.peak_bytes) is int
                         for c in self.ex.chips) and _load_kernel()):
             super().loop()
@@ -195,7 +194,10 @@ class JitReplay(FastReplay):
         grp = (self.rec.size.astype(np.int64), R["saves"], R["pop_ref"], np.zeros(len(self.rec.size), np.int64))
         rt = (P["rptr"], P["h_lid"], P["h_lat"], P["h_bw"], P["h_add"], P["h_then"], P["h_x"])
         live = np.zeros(len(self.live), dtype=np.int64)
-        inst = (R["root_ptr"], R["roots"], R["stash_ptr"], P["stash_chip"], live, n_messages)
+        # staleness-bounded admission: each completion's place in the staleness noted (the window takes them in
+        # at the next stop, :meth:`_window_takes`)
+        marks = np.zeros(len(self.live) + 1, dtype=np.int64)
+        inst = (R["root_ptr"], R["roots"], R["stash_ptr"], P["stash_chip"], live, n_messages, marks)
         version = _ints(self.version)
         st_n, st_v = np.zeros(R["n_stale"], dtype=np.int64), np.zeros(R["n_stale"], dtype=np.int64)
         # per node: its muf, its stashes ready (the caller's lists) and those the kernel noted since (a count,
@@ -206,10 +208,14 @@ class JitReplay(FastReplay):
         upd = (R["stash_node"], muf1, R["ukind"], ucost_d, ucost_b, version, st_n, st_v, P["chip_of_node"], muf_of,
                n_ready, new_ready)
         cap = R["margin"] + 1 + self.first_capacity
-        ev = (_rows(cap), _rows(cap))
+        ev = (js.event_rows(cap), js.event_rows(cap))
         K, F = np.zeros(js.N_K, dtype=np.int64), np.zeros(js.N_F)
         K[js.ORDER], K[js.LEVEL], K[js.PENDING] = self.order, self.level, self.pending
         K[js.NEXT] = getattr(self, "next", js.FINAL)
+        window = self.ex._window if self.training else None
+        K[js.WSIZE] = -1 if window is None else window.size
+        K[js.INFLIGHT], K[js.AWAIT] = self.in_flight, self.admit_wait
+        self._noted = 0  # the staleness values (st_n, st_v) the nodes have taken in so far (with a window)
         F[js.NOW] = self.now
         # the controller's start is the first event (FastReplay._loop's ``ev``)
         K[js.HAS_EV], K[js.EV_O], K[js.EV_CODE] = 1, self.order, js.START
@@ -231,11 +237,13 @@ class JitReplay(FastReplay):
                 if status == jk.FINISHED:
                     break
                 if status == jk.GROW:
-                    ev = _grown(ev, K, R["margin"] + int(K[js.ONLINK]))
+                    ev = js.grown_stores(ev, K, R["margin"] + int(K[js.ONLINK]))
                     pk = _pool_grown(pk, K, R["sends"])
                 elif status == jk.REPORT:
                     on_done(int(K[js.NDONE]))
                     K[js.NDONE] = 0
+                elif status == jk.WINDOW:
+                    self._window_takes(st_n, st_v, marks, K)
                 elif status == jk.UPDATE_JOB:
                     self._take_ready(new_ready)
                     self._cost_update(K, F)
@@ -268,6 +276,23 @@ class JitReplay(FastReplay):
             if self.ready.get(n):
                 self.ready[n] = []
         K[js.RESUME] = 1
+
+    def _window_takes(self, st_n: np.ndarray, st_v: np.ndarray, marks: np.ndarray, K: np.ndarray) -> None:
+        """The kernel stopped after completions: the nodes take in the staleness noted up to each, and the
+        window each completion (SimExecutor._admission_completed), in order; the kernel gets the new size."""
+        for mark in marks[:K[js.WPEND]].tolist():
+            self._note(st_n, st_v, mark)
+            self.ex._admission_completed()
+        K[js.WPEND] = 0
+        K[js.WSIZE] = self.ex._window.size
+
+    def _note(self, st_n: np.ndarray, st_v: np.ndarray, upto: int) -> None:
+        """The staleness values noted from the last taken in up to ``upto`` go to their nodes' own bookkeeping
+        (ParamNode.note_staleness: the window reads each node's recent ones)."""
+        nodes = self.nodes
+        for n, v in zip(st_n[self._noted:upto].tolist(), st_v[self._noted:upto].tolist()):
+            nodes[n].note_staleness(v)
+        self._noted = upto
 
     def _take_ready(self, new_ready: np.ndarray) -> None:
         """The stashes the kernel noted ready join their nodes' lists, in the order they came (``new_ready``:
@@ -305,8 +330,13 @@ class JitReplay(FastReplay):
         self.now, self.order = float(F[js.NOW]), int(K[js.ORDER])
         self.level, self.pending, self.next = int(K[js.LEVEL]), int(K[js.PENDING]), int(K[js.NEXT])
         self.heap, self.soon = [], deque()
-        _count_staleness(self.staleness, st_n[:K[js.NSTALE]], st_v[:K[js.NSTALE]])
+        self.in_flight, self.admit_wait = int(K[js.INFLIGHT]), int(K[js.AWAIT])
+        if K[js.WSIZE] >= 0:  # a window reads the nodes' recent staleness: each value through the node
+            self._note(st_n, st_v, int(K[js.NSTALE]))
+        else:
+            _count_staleness(self.staleness, st_n[:K[js.NSTALE]], st_v[:K[js.NSTALE]])
         K[js.NSTALE] = 0
+        self._noted = 0
         return True
 
 
@@ -321,27 +351,6 @@ def _count_staleness(staleness: list, nodes: np.ndarray, values: np.ndarray) -> 
         n, v = divmod(int(keys[i]), span)
         hist: Counter = staleness[n]
         hist[v] += int(counts[i])
-
-
-def _grown(ev: tuple, K: np.ndarray, margin: int) -> tuple:
-    """The event stores, each at least twice the size it needs for the next event."""
-    E, S = ev
-    hn, sh, sn = int(K[js.HN]), int(K[js.SH]), int(K[js.SN])
-    if 2 * (hn + margin) > len(E):
-        E = np.concatenate([E, _rows(2 * (hn + margin) - len(E))])
-    if 2 * (sn + margin) > len(S):
-        S2 = _rows(2 * (sn + margin))
-        S2[:sn] = S[(sh + np.arange(sn)) % len(S)]
-        S = S2
-        K[js.SH] = 0
-    return E, S
-
-
-def _rows(n: int) -> np.ndarray:
-    """Room for ``n`` events: 8 floats each, a 64-byte row aligned to a cache line."""
-    buf = np.zeros((n + 1) * 8)
-    skip = (-buf.ctypes.data % 64) // 8
-    return buf[skip:skip + n * 8].reshape(n, 8)
 
 
 def _packet_links(placed: Placed, packet_bytes: float, bandwidth: list[float], link_busy: np.ndarray,

@@ -5,6 +5,7 @@ on the arrays :mod:`~ampsim.executors.sim.jitkernel` describes; the scalars live
 
 from __future__ import annotations
 
+import numpy as np
 from numba import njit
 
 from ampsim.executors.sim import jitcache  # noqa: F401 - before any function is compiled: how the cache is stamped
@@ -27,10 +28,13 @@ UPDATE = -3  # join[item] of an update job
 FINAL = -1
 # K: the integer scalars
 (ORDER, HN, SH, SN, LEVEL, PENDING, NEXT, MESSAGES, SENT, NDONE, STATUS, OUT_C, OUT_J, RESUME, CUR, NSTALE,
- HAS_EV, EV_O, EV_CODE, EV_C, EV_X, EVENTS, ONLINK, PTOP) = range(24)
+ HAS_EV, EV_O, EV_CODE, EV_C, EV_X, EVENTS, ONLINK, PTOP, WSIZE, INFLIGHT, AWAIT, WPEND) = range(28)
+#: staleness-bounded admission: the window's size (-1: no window), the instances in flight, the controller's
+#: wait on the window (FastMachine.admit_wait) and the completions the caller has still to show the window
+ADMIT = -1  # the controller's wait on the window ends (faststate.ADMIT)
 # F: the float scalars
 NOW, OUT_R, COST_D, COST_B, COST_NONE, EV_T, EV_F = range(7)
-N_K, N_F = 24, 7
+N_K, N_F = 28, 7
 
 
 
@@ -140,8 +144,15 @@ def _completed(ch, ev, inst, K, F, i, training, mak):
             if n_idle[c] or lazy_o[c] >= 0:
                 _wake(ch, ev, K, F, c)
     K[NDONE] += 1
+    K[INFLIGHT] -= 1
+    if training and K[WSIZE] >= 0:  # the window takes this completion with the staleness noted so far: the
+        inst[6][K[WPEND]] = K[NSTALE]  # caller shows it at the next event boundary, before any admission
+        K[WPEND] += 1
     K[LEVEL] += 1  # free_slot
     _spush(ev[1], K, F[NOW], PUT, 0, 0.0)
+    if K[AWAIT] == 1:  # FastMachine._admission_wake
+        K[AWAIT] = 2
+        _spush(ev[1], K, F[NOW], ADMIT, 0, 0.0)
 
 
 @jitted
@@ -172,11 +183,16 @@ def _control(ch, ev, inst, msg_node, nbytes, chip_of_node, K, F, code, i, traini
     elif code == START:
         K[NEXT] = 0 if n_inst else FINAL
         _request(ev, K, F, 1 if n_inst else mak)
-    elif code == GET:
+    elif code == GET or code == ADMIT:
+        K[AWAIT] = 0
         i = K[NEXT]
         if i == FINAL:
             K[LEVEL] += mak
             return
+        if training and K[WSIZE] >= 0 and K[INFLIGHT] >= K[WSIZE]:  # the window is full: wait (ex._admission)
+            K[AWAIT] = 1
+            return
+        K[INFLIGHT] += 1
         nxt, qhead, qtail, used = ch[0], ch[1], ch[2], ch[10]
         for a in range(root_ptr[i], root_ptr[i + 1]):
             r = roots[a]
@@ -191,3 +207,25 @@ def _control(ch, ev, inst, msg_node, nbytes, chip_of_node, K, F, code, i, traini
         K[LEVEL] -= K[PENDING]
         K[PENDING] = 0
         _spush(ev[1], K, F[NOW], GET, 0, 0.0)
+
+
+# -- the event stores, host side (JitReplay makes and enlarges them between kernel calls) ---------------
+def grown_stores(ev: tuple, K: np.ndarray, margin: int) -> tuple:
+    """The event stores, each at least twice the size it needs for the next event."""
+    E, S = ev
+    hn, sh, sn = int(K[HN]), int(K[SH]), int(K[SN])
+    if 2 * (hn + margin) > len(E):
+        E = np.concatenate([E, event_rows(2 * (hn + margin) - len(E))])
+    if 2 * (sn + margin) > len(S):
+        S2 = event_rows(2 * (sn + margin))
+        S2[:sn] = S[(sh + np.arange(sn)) % len(S)]
+        S = S2
+        K[SH] = 0
+    return E, S
+
+
+def event_rows(n: int) -> np.ndarray:
+    """Room for ``n`` events: 8 floats each, a 64-byte row aligned to a cache line."""
+    buf = np.zeros((n + 1) * 8)
+    skip = (-buf.ctypes.data % 64) // 8
+    return buf[skip:skip + n * 8].reshape(n, 8)

@@ -128,14 +128,15 @@ def _nbytes(obj) -> int:
 def record(model: Model, instances: Iterable[Instance], *, training: bool = True) -> Recording:
     """Run ``instances`` one at a time through the message pump and record their message graphs.
 
-    The model's parameters are not updated and its staleness counters are restored; its per-instance
+    The model's parameters are not updated and its staleness record (histogram and the recent window that
+    staleness-bounded admission reads) is restored; its per-instance
     state (caches, stashes, muf remainders) is dropped, so record on a model that is not mid-run."""
     graph = model.graph
     names = sorted(graph.nodes)
     index = {n: i for i, n in enumerate(names)}
     param_nodes = list(graph.param_nodes)
     spies = {n.name: _JoinSpy(n) for n in graph.nodes.values()}
-    saved_staleness = {n.name: n.staleness.copy() for n in param_nodes}
+    saved_staleness = {n.name: n.staleness_state() for n in param_nodes}  # histogram and recent window
     b = _Builder()
     try:
         for node in graph.nodes.values():
@@ -148,8 +149,7 @@ def record(model: Model, instances: Iterable[Instance], *, training: bool = True
             node.__dict__.pop("join", None)
             node.training = True
         for n in param_nodes:
-            n.staleness.clear()
-            n.staleness.update(saved_staleness[n.name])
+            n.restore_staleness(saved_staleness[n.name])
             n.reset()
     return b.build(names)
 
