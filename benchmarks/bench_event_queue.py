@@ -122,12 +122,12 @@ def _kernel_hold():
 
 def hold_kernel_heap(pending: int, events: int) -> float:
     """Nanoseconds per event of the hold model on the compiled replay's heap."""
-    from ampsim.executors.sim.jitreplay import _rows  # the kernel's rows: 64 bytes, aligned
+    from ampsim.executors.sim.jitstate import event_rows  # the kernel's rows: 64 bytes, aligned
 
     delays = np.array(_delays(pending, events))
     hold = _kernel_hold()
-    hold(_rows(pending + 1), delays[:pending + 1], pending, 1)  # compiled (or loaded) before timing
-    E = _rows(pending + 1)
+    hold(event_rows(pending + 1), delays[:pending + 1], pending, 1)  # compiled (or loaded) before timing
+    E = event_rows(pending + 1)
     t0 = time.perf_counter()
     hold(E, delays, pending, events)
     return (time.perf_counter() - t0) / events * 1e9
