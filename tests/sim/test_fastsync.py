@@ -1,6 +1,8 @@
 """The replay's own loop hosts the collectives with SimPy's semantics: events, timeouts and processes fire in
 SimPy's order (an URGENT process start before the normal events of its time scheduled earlier, an event
-already processed passed through at once), checked against ``simpy.Environment`` on the same scenarios.
+already processed passed through at once), checked against ``simpy.Environment`` on the same scenarios,
+two written out and random ones (hypothesis: dropping the URGENT priority, or waiting on an event already
+processed, fails them).
 Whole runs (replica rounds, gates, chunks over the links) are checked against the SimPy replay and the
 full run in ``tests/sim/test_replay_replicas.py``."""
 
@@ -11,6 +13,8 @@ from heapq import heappop
 from types import SimpleNamespace
 
 import simpy
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ampsim.executors.sim.fastsync import CALL, FastSync, LoopEnv
 
@@ -96,3 +100,49 @@ def test_loop_events_fire_in_simpys_order():
         scenario(lenv, got)
         run()
         assert got == order, scenario.__name__
+
+
+#: one step of a random process: wait a timeout ("t", delay), wait on shared event k ("w", k), succeed it if
+#: nobody has ("s", k), or start process j ("p", j: only later ones, so every script ends)
+ACTIONS = st.one_of(st.tuples(st.just("t"), st.sampled_from([0.0, 0.5, 1.0])),
+                    st.tuples(st.just("w"), st.integers(0, 2)), st.tuples(st.just("s"), st.integers(0, 2)),
+                    st.tuples(st.just("p"), st.integers(1, 4)))
+SCRIPTS = st.lists(st.lists(ACTIONS, max_size=5), min_size=1, max_size=5)
+
+
+def scripted(env, log, scripts):
+    """Process 0 of ``scripts`` starts at time 0; each logs every step it takes with the time."""
+    shared = [env.event() for _ in range(3)]
+    fired = set()
+    for k, e in enumerate(shared):
+        e.callbacks.append(lambda _, k=k: log.append(("event", k, env.now)))
+
+    def proc(i):
+        for n, (what, arg) in enumerate(scripts[i]):
+            if what == "t":
+                yield env.timeout(arg)
+            elif what == "w":
+                yield shared[arg]
+            elif what == "s" and arg not in fired:
+                fired.add(arg)
+                shared[arg].succeed()
+            elif what == "p" and i < arg < len(scripts):
+                env.process(proc(arg))
+            log.append((i, n, env.now))
+
+    env.process(proc(0))
+
+
+@settings(max_examples=300, deadline=None)
+@given(SCRIPTS)
+def test_random_processes_run_in_simpys_order(scripts):
+    """Any mix of timeouts, shared events, succeeds and process starts from inside processes runs on the
+    loop exactly as on SimPy, step for step."""
+    expected, got = [], []
+    env = simpy.Environment()
+    scripted(env, expected, scripts)
+    env.run()
+    lenv, run = loop_env()
+    scripted(lenv, got, scripts)
+    run()
+    assert got == expected
