@@ -113,7 +113,7 @@ class FastReplay(FastMachine):
         packet_bytes = net.packet_bytes
         fs = self._fast_sync()  # replicas that synchronize (fastsync), or None
         if fs is not None:  # the lists by item id: its jobs and chunks join them for this call
-            join, route, wire, occ_of = fs.begin(join, route, wire, occ_of, counters["links"], None)
+            occ_of = fs.begin(join, route, wire, occ_of, counters["links"])
         gates = fs.gates if fs is not None else {}
         fixed = occ_of is not None
         pk = FastPackets(packet_bytes, route, wire, heap, self.bandwidth, link_busy, link_bytes) \

@@ -163,9 +163,7 @@ class FastMachine(Replay):
     def _put_update(self, j: int, serial: int) -> None:
         """Replay._put_update on this loop's queues (the serial kept for the gates: fastsync)."""
         self._sync_host.serial[j] = serial
-        c = self._placed[1].stash_chip[j]
-        self.queues[c].append(self.n_messages + j)
-        self._wake(c)
+        self._queue_updates([j])
 
     def _queue_updates(self, stashes: list[int]) -> None:
         """Replay._queue_updates on this loop's queues, by the stashes' chips (no bytes to add)."""

@@ -156,12 +156,13 @@ class FastSync:
         self._grown: list[tuple[list, int]] = []  # during a call: the lists grown, and their lengths before
 
     # -- per call ----------------------------------------------------------------------------------
-    def begin(self, join: list, route: list, wire: list, occ: list | None, links: tuple, pk) -> tuple:
-        """A call starts: the lists it indexes by item id (``occ``, the fixed occupancy per message, only for
-        cut-through, where a chunk's is its own too), the links' next free times, busy seconds and bytes, and
-        the packet links (or None). Jobs and chunks join the lists past their ends for the length of the call
-        (:meth:`end` cuts them back): the recording's and the placement's own lists, which copies would double
-        in memory on a run of millions of messages."""
+    def begin(self, join: list, route: list, wire: list, occ: list | None, links: tuple) -> list | None:
+        """A call starts: the lists it indexes by item id and the links' next free times, busy seconds and
+        bytes. Jobs and chunks join the lists past their ends for the length of the call (:meth:`end` cuts
+        them back): the recording's and the placement's own lists, which copies would double in memory on a
+        run of millions of messages. Returns the fixed occupancy per message the loop is to use: ``occ`` for
+        cut-through, where a chunk's is its own too, else None (each hop divides by its bandwidth). The loop
+        sets :attr:`pk`, its packet links (or None), once it has made them on these lists."""
         n = len(join)
         occ = occ if self.m.ex.network.cut_through else None
         self._grown = [(lst, len(lst)) for lst in (join, route, wire, occ) if lst is not None]
@@ -171,8 +172,8 @@ class FastSync:
             occ.extend([0.0] * (n - len(occ)))
         self.join, self.route, self.wire, self.occ = join, route, wire, occ
         self.base = n  # ids from here on are jobs and chunks
-        self.links, self.pk = links, pk
-        return join, route, wire, occ
+        self.links, self.pk = links, None
+        return occ
 
     def end(self) -> None:
         """A call ends (or fails): the lists as they were."""
