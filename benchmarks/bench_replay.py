@@ -56,9 +56,11 @@ run. Writes results/bench/replay.csv.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from unittest import mock
 
 from ampsim.config import load_config, parse_override
@@ -122,6 +124,31 @@ def _sst_config(trees: int, *extra: str):
         f"data.limit_train={trees}", "data.limit_test=4", *extra)])
 
 
+def _sst_recorded(trees: int, *extra: str) -> tuple[list, float]:
+    """The SST case's first ``trees`` training trees, recorded afresh (the process's recordings dropped
+    first): the trees and the seconds recording took. Raises DataError without the dataset."""
+    p = plan(_sst_config(trees, *extra))
+    batch = list(p.task.train_instances(1))[:trees]
+    clear_memory()
+    t0 = time.perf_counter()
+    obtain(p.task.model, batch, context=p.recording_context, use_folder=False)
+    return batch, time.perf_counter() - t0
+
+
+def _sst_train(trees: int, batch: list, *extra: str, loop: str = "own") -> tuple[float, Any]:
+    """Wall seconds of one ``train`` call over ``batch`` by a new executor of the SST case with ``extra`` (the
+    call alone: the plan and the executor are made before the clock starts), and the executor. ``loop``
+    picks a replay's loop: ``"own"`` as the executor chooses, ``"python"`` the Python loop the compiled one
+    copies, ``"simpy"`` SimPy's."""
+    with (mock.patch.object(JitReplay, "compiled", False) if loop == "python" else contextlib.nullcontext()), \
+            (mock.patch("ampsim.executors.sim.executor.supports", lambda *_: False) if loop == "simpy"
+             else contextlib.nullcontext()):
+        ex = make_executor(plan(_sst_config(trees, *extra)))
+        t0 = time.perf_counter()
+        ex.train(batch)
+        return time.perf_counter() - t0, ex
+
+
 def sst(trees: int, repeats: int, quick: bool, packet_bytes: int = 0) -> dict:
     """The SST case; with ``packet_bytes``, on packet-switched links, and one SimPy replay timed besides (the
     path replays on packets took before the fast loop modelled them)."""
@@ -130,42 +157,27 @@ def sst(trees: int, repeats: int, quick: bool, packet_bytes: int = 0) -> dict:
     row = {"case": f"sst_{trees}_torus8x8_mak16{f'_packets{packet_bytes}' if packet_bytes else ''}",
            "instances": trees, "goal": "replay_over_full <= 0.1"}
     try:
-        p = plan(_sst_config(trees, *link))
+        batch, record_s = _sst_recorded(trees, *link)
     except DataError as e:
         return {**row, "note": data_missing(e, "SST", quick)}
-    batch = list(p.task.train_instances(1))[:trees]
-    clear_memory()
-    t0 = time.perf_counter()
-    obtain(p.task.model, batch, context=p.recording_context, use_folder=False)
-    record_s = time.perf_counter() - t0
     full = replayed = first = python_loop = float("inf")
     loop: dict = {}
     for _ in range(repeats):  # alternate, keep the best of each: both see the same machine noise
-        ex = make_executor(plan(_sst_config(trees, *link)))
-        t0 = time.perf_counter()
-        ex.train(batch)
-        full, t_full, msgs = min(full, time.perf_counter() - t0), ex.time_s, ex.messages
-        rx = make_executor(plan(_sst_config(trees, "executor.numerics=false", *link)))
-        t0 = time.perf_counter()
-        rx.train(batch)  # the recording is in memory: what every sweep point after the first pays
-        t = time.perf_counter() - t0
+        t, ex = _sst_train(trees, batch, *link)
+        full, t_full, msgs = min(full, t), ex.time_s, ex.messages
+        # the recording is in memory: what every sweep point after the first pays
+        t, rx = _sst_train(trees, batch, "executor.numerics=false", *link)
         if first == float("inf"):
             first = t
         if t < replayed:
             replayed, loop = t, _loop_columns(rx)
-        with mock.patch.object(JitReplay, "compiled", False):  # the Python loop the compiled one copies
-            px = make_executor(plan(_sst_config(trees, "executor.numerics=false", *link)))
-            t0 = time.perf_counter()
-            px.train(batch)
-            python_loop = min(python_loop, time.perf_counter() - t0)
+        t, px = _sst_train(trees, batch, "executor.numerics=false", *link, loop="python")
+        python_loop = min(python_loop, t)
     note = (f"first replay {first:.3f} s (builds the recording's lists once per process); the Python loop "
             f"{python_loop:.3f} s, same simulated time: {px.time_s == t_full}")
     if packet_bytes:
-        with mock.patch("ampsim.executors.sim.executor.supports", lambda *_: False):
-            sx = make_executor(plan(_sst_config(trees, "executor.numerics=false", *link)))
-        t0 = time.perf_counter()
-        sx.train(batch)
-        note += f"; SimPy replay {time.perf_counter() - t0:.3f} s, same simulated time: {sx.time_s == t_full}"
+        t, sx = _sst_train(trees, batch, "executor.numerics=false", *link, loop="simpy")
+        note += f"; SimPy replay {t:.3f} s, same simulated time: {sx.time_s == t_full}"
     return {**row, "chips": len(ex.chips), "messages": msgs, "full_wall_s": round(full, 3),
             "record_wall_s": round(record_s, 3), "replay_wall_s": round(replayed, 3),
             "replay_over_full": round(replayed / full, 4), "same_time": rx.time_s == t_full,
@@ -186,27 +198,17 @@ def sst_replicas(trees: int, repeats: int, quick: bool) -> dict:
     row = {"case": f"sst_{trees}_torus8x8_4groups_sync_replay", "instances": trees,
            "goal": "replay on the fast loop vs on SimPy, the same run"}
     try:
-        p = plan(_sst_config(trees, *REPLICAS))
+        batch, _ = _sst_recorded(trees, *REPLICAS)
     except DataError as e:
         return {**row, "note": data_missing(e, "SST", quick)}
-    batch = list(p.task.train_instances(1))[:trees]
-    clear_memory()
-    obtain(p.task.model, batch, context=p.recording_context, use_folder=False)
     full = fast = slow = float("inf")
     for _ in range(repeats):
-        ex = make_executor(plan(_sst_config(trees, *REPLICAS)))
-        t0 = time.perf_counter()
-        ex.train(batch)
-        full = min(full, time.perf_counter() - t0)
-        rx = make_executor(plan(_sst_config(trees, "executor.numerics=false", *REPLICAS)))
-        t0 = time.perf_counter()
-        rx.train(batch)
-        fast = min(fast, time.perf_counter() - t0)
-        with mock.patch("ampsim.executors.sim.executor.supports", lambda *_: False):
-            sx = make_executor(plan(_sst_config(trees, "executor.numerics=false", *REPLICAS)))
-        t0 = time.perf_counter()
-        sx.train(batch)
-        slow = min(slow, time.perf_counter() - t0)
+        t, ex = _sst_train(trees, batch, *REPLICAS)
+        full = min(full, t)
+        t, rx = _sst_train(trees, batch, "executor.numerics=false", *REPLICAS)
+        fast = min(fast, t)
+        t, sx = _sst_train(trees, batch, "executor.numerics=false", *REPLICAS, loop="simpy")
+        slow = min(slow, t)
     same = rx.summary() == sx.summary() and rx.time_s == ex.time_s
     sync = ex.summary()
     return {**row, "chips": len(ex.chips), "messages": ex.messages, "full_wall_s": round(full, 3),
