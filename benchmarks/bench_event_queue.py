@@ -10,15 +10,18 @@ size stays ``pending``) with two queues, side by side in one run:
 * ``heap``: the loop's heap (``heappushpop`` of one tuple per event);
 * ``calendar``: a calendar queue (events bucketed by time, ~16 per bucket, the earliest bucket a small
   heap) written in Python: O(1) per event in theory, the usual answer to a heap's growth;
-* ``kernel_heap``: the compiled replay's own queue (:mod:`~ampsim.executors.sim.jitkernel`: a four-ary heap
-  of float rows, :func:`~ampsim.executors.sim.jitstate._hsift` replacing the earliest event by the next),
-  the same hold model compiled. Its growth is the ``load`` series' (2026-12-05: a branch-free choice among
-  the four children was 10–15 % faster from 128 events waiting and slower below, so it was not adopted).
+* ``kernel_heap``: a four-ary heap of float rows compiled (numba), the compiled replay's queue until
+  2026-12-05 (:func:`~ampsim.executors.sim.jitrungs._nsift` replacing the earliest event by the next; now
+  the bottom of its queue), the same hold model. Its growth was the ``load`` series' (a branch-free choice
+  among the four children was 10–15 % faster from 128 events waiting and slower below: not adopted);
+* ``kernel_queue``: the compiled replay's queue now (:mod:`~ampsim.executors.sim.jitqueue`: a ladder queue
+  over that heap, :func:`~ampsim.executors.sim.jitqueue.cq_replace`), the same hold model.
 
 The calendar's constant, paid in interpreted bytecode, is higher than the heap's logarithm, which runs
-in C, until thousands of events wait: that is why the loop keeps the heap, and why its cost per message
-grows with the instances in flight (``bench_replay``'s ``load`` series). Delays are exponential with
-mean 1; each case is timed five times, interleaved, and the fastest counts.
+in C, until thousands of events wait: that is why the Python loop keeps the heap, and why its cost per
+message grows with the instances in flight. Compiled, the ladder's constant is paid in machine code, and
+it costs less than the heap from a few dozen events waiting. Delays are exponential with mean 1; each
+case is timed five times, interleaved, and the fastest counts.
 
 ``python -m benchmarks.bench_event_queue [--quick --out DIR]``.
 """
@@ -38,7 +41,8 @@ from benchmarks.common import OUT, load, machine, run_one, write_csv
 PENDING = (4, 16, 128, 1024, 4096)
 REPEATS = 5
 COLUMNS = ("pending", "events", "heap_ns_per_event", "calendar_ns_per_event", "heap_relative_to_fewest",
-           "kernel_heap_ns_per_event", "kernel_heap_relative_to_fewest", "machine", "load")
+           "kernel_heap_ns_per_event", "kernel_heap_relative_to_fewest", "kernel_queue_ns_per_event",
+           "kernel_queue_relative_to_fewest", "machine", "load")
 
 
 def _delays(pending: int, events: int) -> list[float]:
@@ -99,33 +103,46 @@ def hold_calendar(pending: int, events: int, per_bucket: int = 16) -> float:
 
 
 @functools.cache
-def _kernel_hold():
-    """The hold model on the kernel's heap, compiled (numba is imported only here)."""
+def _kernel_holds() -> tuple:
+    """The hold model on the four-ary heap alone and on the kernel's queue, compiled (numba is imported only
+    here)."""
     from ampsim.executors.sim import jitcache
-    from ampsim.executors.sim.jitstate import _hpush, _hsift, jitted
 
-    jitcache.register(__file__)  # cached with the kernel's sources: recompiled when the heap's code changes
+    jitcache.register(__file__)  # cached with the kernel's sources: recompiled when the queue's code changes
+    from ampsim.executors.sim.jitcache import jitted
+    from ampsim.executors.sim.jitqueue import cq_push, cq_replace
+    from ampsim.executors.sim.jitrungs import _npush, _nsift
 
     @jitted
-    def hold(E, delays, pending, events):
+    def heap_hold(E, delays, pending, events):
         n = 0
         for i in range(pending):
-            n = _hpush(E, n, delays[i], i, 4, 0, 0, 0.0)
+            n = _npush(E, n, delays[i], i, 4, 0, 0, 0.0, 0.0)
         order = pending
         for k in range(events):
             order += 1
-            _hsift(E, n, E[0, 0] + delays[pending + k], order, 4, 0, 0, 0.0)
+            _nsift(E, n, E[0, 0] + delays[pending + k], order, 4, 0, 0, 0.0, 0.0)
         return E[0, 0]
 
-    return hold
+    @jitted
+    def queue_hold(E, P, nx, bt, fs, Qi, Qf, delays, pending, events):
+        for i in range(pending):
+            cq_push(E, P, nx, bt, fs, Qi, Qf, delays[i], i, 4, 0, 0, 0.0)
+        order = pending
+        for k in range(events):
+            order += 1
+            cq_replace(E, P, nx, bt, fs, Qi, Qf, E[0, 0] + delays[pending + k], order, 4, 0, 0, 0.0)
+        return E[0, 0]
+
+    return heap_hold, queue_hold
 
 
 def hold_kernel_heap(pending: int, events: int) -> float:
-    """Nanoseconds per event of the hold model on the compiled replay's heap."""
-    from ampsim.executors.sim.jitstate import event_rows  # the kernel's rows: 64 bytes, aligned
+    """Nanoseconds per event of the hold model on the four-ary heap the compiled replay used alone before."""
+    from ampsim.executors.sim.jitrungs import event_rows  # the kernel's rows: 64 bytes, aligned
 
     delays = np.array(_delays(pending, events))
-    hold = _kernel_hold()
+    hold = _kernel_holds()[0]
     hold(event_rows(pending + 1), delays[:pending + 1], pending, 1)  # compiled (or loaded) before timing
     E = event_rows(pending + 1)
     t0 = time.perf_counter()
@@ -133,10 +150,24 @@ def hold_kernel_heap(pending: int, events: int) -> float:
     return (time.perf_counter() - t0) / events * 1e9
 
 
+def hold_kernel_queue(pending: int, events: int) -> float:
+    """Nanoseconds per event of the hold model on the compiled replay's queue."""
+    from ampsim.executors.sim.jitqueue import cq_new
+
+    delays = np.array(_delays(pending, events))
+    hold = _kernel_holds()[1]
+    hold(*cq_new(pending + 1), delays[:pending + 1], pending, 1)  # compiled (or loaded) before timing
+    Q = cq_new(pending + 1)
+    t0 = time.perf_counter()
+    hold(*Q, delays, pending, events)
+    return (time.perf_counter() - t0) / events * 1e9
+
+
 def main(out: Path = OUT, quick: bool = False) -> list[dict]:
     """Run the measurements, write ``out/event_queue.csv`` and return its rows."""
     events = 2_000 if quick else 300_000
-    queues = {"heap": hold_heap, "calendar": hold_calendar, "kernel_heap": hold_kernel_heap}
+    queues = {"heap": hold_heap, "calendar": hold_calendar, "kernel_heap": hold_kernel_heap,
+              "kernel_queue": hold_kernel_queue}
     best = {(q, n): float("inf") for q in queues for n in PENDING}
     for _ in range(1 if quick else REPEATS):
         for n in PENDING:
@@ -147,12 +178,15 @@ def main(out: Path = OUT, quick: bool = False) -> list[dict]:
              "heap_relative_to_fewest": round(best["heap", n] / best["heap", PENDING[0]], 2),
              "kernel_heap_ns_per_event": round(best["kernel_heap", n], 1),
              "kernel_heap_relative_to_fewest": round(best["kernel_heap", n] / best["kernel_heap", PENDING[0]], 2),
+             "kernel_queue_ns_per_event": round(best["kernel_queue", n], 1),
+             "kernel_queue_relative_to_fewest": round(best["kernel_queue", n] / best["kernel_queue", PENDING[0]], 2),
              "machine": machine(), "load": load()} for n in PENDING]
     path = write_csv(out, "event_queue.csv", COLUMNS, rows)
     for r in rows:
         print(f"{r['pending']} events waiting: heap {r['heap_ns_per_event']} ns per event "
               f"({r['heap_relative_to_fewest']}× the fewest), calendar {r['calendar_ns_per_event']} ns, the compiled "
-              f"replay's heap {r['kernel_heap_ns_per_event']} ns ({r['kernel_heap_relative_to_fewest']}×)")
+              f"four-ary heap {r['kernel_heap_ns_per_event']} ns ({r['kernel_heap_relative_to_fewest']}×), its queue "
+              f"{r['kernel_queue_ns_per_event']} ns ({r['kernel_queue_relative_to_fewest']}×)")
     print(f"wrote {path}")
     return rows
 

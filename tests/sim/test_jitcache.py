@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ampsim.executors.sim import jitcache, jitkernel, jitpackets, jitstate
+from ampsim.executors.sim import jitcache, jitkernel, jitpackets, jitqueue, jitstate
 
 PACKAGE = Path(jitcache.__file__).resolve().parents[3] / "ampsim"
 
@@ -21,9 +21,9 @@ def test_every_kernel_function_is_cached_under_one_stamp_of_all_the_kernel_sourc
     assert order[:4] == ["KernelSourcesInTreeCacheLocator", "KernelSourcesUserWideCacheLocator",
                          "UserProvidedCacheLocator", "InTreeCacheLocator"]
     names = sorted(Path(p).name for p in jitcache.KERNEL_SOURCES)
-    assert {"jitkernel.py", "jitstate.py", "jitpackets.py"} <= set(names)
+    assert {"jitkernel.py", "jitstate.py", "jitpackets.py", "jitqueue.py", "jitrungs.py"} <= set(names)
     assert not {"jitreplay.py", "jitcache.py"} & set(names)  # they compile nothing: an edit recompiles nothing
-    for fn in (jitkernel.run, jitstate._hpush, jitpackets.send):
+    for fn in (jitkernel.run, jitstate._hpush, jitpackets.send, jitqueue.cq_push):
         locator = fn._cache._impl.locator
         assert type(locator).__name__ == "KernelSourcesInTreeCacheLocator"
         assert locator.get_source_stamp() == jitcache.kernel_digest()

@@ -7,10 +7,10 @@ set-aside completions): every event is scheduled, ordered and processed as there
 operations in the same order, so its simulated results are the Python loop's bit for bit (the tests run
 both against the full run). What differs is only the representation:
 
-* events: a four-ary heap in ``E``, a row of floats per event (time, order, code, chip or message, item, an
-  idle unit's since-time: one cache line, where parallel arrays cost one each), and the FIFO of events
-  due now as a ring of such rows (``S``); the integers are exact in a float (below 2**53);
-  an item of ``None`` (a completion that released nothing) is :data:`NONE`;
+* events: a ladder queue ``Q`` (:mod:`~ampsim.executors.sim.jitqueue`: the earliest in ``E[0]``, ``E = Q[0]``),
+  a row of floats per event (time, order, code, chip or message, item, an idle unit's since-time: a cache
+  line), and the FIFO of events due now as a ring of such rows (``S``); the integers are exact in a float
+  (below 2**53); an item of ``None`` (a completion that released nothing) is :data:`NONE`;
 * a chip's queue: a linked list through ``nxt`` (an item, message ``m`` or ``n_messages + j`` for stash
   ``j``'s update job, is on at most one queue at a time); a set-aside completion's key in ``lazy_t`` /
   ``lazy_o`` (order -1: none); since when each idle unit has been idle, a ring per chip;
@@ -81,8 +81,9 @@ from ampsim.executors.sim.jitstate import (
     _complete,
     _control,
     _enqueue,
+    _hpop,
     _hpush,
-    _hsift,
+    _hreplace,
     _spush,
     _unidle,
     jitted,
@@ -116,17 +117,18 @@ def _send(msg, rt, lk, ev, K, now, k):
     arrival)."""
     h = rt[0][msg[10][k]]
     t = _reserve(msg, rt, lk, K, h, k, now)
-    K[HN] = _hpush(ev[0], K[HN], t, K[ORDER], rt[5][h], k, rt[6][h], 0.0)
+    _hpush(ev[0], K, t, K[ORDER], rt[5][h], k, rt[6][h], 0.0)
 
 
 @jitted
-def _local(ch, ev, K, F, c, k, nbytes):
-    """A child for the sender's own chip: onto its queue; another idle unit of the chip wakes up."""
+def _local(ch, S, K, F, c, k, nbytes):
+    """A child for the sender's own chip: onto its queue; another idle unit of the chip wakes up (``S``: the
+    events due now; a function not inlined is handed only the arrays it uses)."""
     ch[10][c] += nbytes[k]
     _enqueue(ch[0], ch[1], ch[2], c, k)
     n_idle = ch[3]
     if n_idle[c]:
-        _spush(ev[1], K, F[NOW], WAKE, c, _unidle(n_idle, ch[7], ch[8], ch[9], c))
+        _spush(S, K, F[NOW], WAKE, c, _unidle(n_idle, ch[7], ch[8], ch[9], c))
 
 
 @jitted_inline
@@ -152,7 +154,7 @@ def _release(msg, rt, lk, ch, ev, K, F, pk, packets, c, k, now):
     """Child ``k`` of a step that chip ``c`` finished: onto the chip's own queue, or into its route's first
     link."""
     if msg[10][k] < 0:
-        _local(ch, ev, K, F, c, k, msg[13])
+        _local(ch, ev[1], K, F, c, k, msg[13])
     else:
         K[SENT] += 1
         if packets:
@@ -170,7 +172,8 @@ def run(msg, grp, rt, lk, ch, ev, inst, upd, K, F, flags, latency, pk):
     rptr, h_then, h_x = rt[0], rt[5], rt[6]
     (nxt, qhead, qtail, n_idle, single, lazy_t, lazy_o, idle_buf, idle_head, idle_len, used, memory, spin,
      wake, receive, peak, busy, debt, updates) = ch
-    E, S = ev
+    Q, S = ev
+    E = Q[0]
     live = inst[4]
     stash_node, muf1, ukind, ucost_d, ucost_b, version, st_n, st_v, chip_of_node, muf_of, n_ready, new_ready = upd
     wire = msg[12]
@@ -196,7 +199,7 @@ def run(msg, grp, rt, lk, ch, ev, inst, upd, K, F, flags, latency, pk):
                     or (packets and jitpackets.pool_need(K, sends) >= pool)):
                 if K[HAS_EV]:  # the pending event joins the heap (the earliest of all is taken alike)
                     K[HAS_EV] = 0
-                    K[HN] = _hpush(E, K[HN], F[EV_T], K[EV_O], K[EV_CODE], K[EV_C], K[EV_X], F[EV_F])
+                    _hpush(Q, K, F[EV_T], K[EV_O], K[EV_CODE], K[EV_C], K[EV_X], F[EV_F])
                 F[NOW] = now
                 K[STATUS] = WINDOW if K[WPEND] else GROW if K[NDONE] < report_every else REPORT
                 K[EVENTS] += events
@@ -211,7 +214,7 @@ def run(msg, grp, rt, lk, ch, ev, inst, upd, K, F, flags, latency, pk):
                 if not has:
                     src = 1 if heap_first else 2
                 elif (st < F[EV_T] or (st == F[EV_T] and so < K[EV_O])) and not heap_first:
-                    K[HN] = _hpush(E, K[HN], F[EV_T], K[EV_O], K[EV_CODE], K[EV_C], K[EV_X], F[EV_F])
+                    _hpush(Q, K, F[EV_T], K[EV_O], K[EV_CODE], K[EV_C], K[EV_X], F[EV_F])
                     src = 2
                 elif K[HN] > 0 and (E[0, 0] < F[EV_T] or (E[0, 0] == F[EV_T] and E[0, 1] < K[EV_O])):
                     src = 3  # heappushpop: the heap's first out, the pending event in
@@ -233,12 +236,9 @@ def run(msg, grp, rt, lk, ch, ev, inst, upd, K, F, flags, latency, pk):
                 now, xf = E[0, 0], E[0, 5]
                 oc, code, c, x = np.int64(E[0, 1]), np.int64(E[0, 2]), np.int64(E[0, 3]), np.int64(E[0, 4])
                 if src == 1:
-                    K[HN] -= 1
-                    n = K[HN]
-                    if n:
-                        _hsift(E, n, E[n, 0], E[n, 1], E[n, 2], E[n, 3], E[n, 4], E[n, 5])
+                    _hpop(Q, K)
                 else:
-                    _hsift(E, K[HN], F[EV_T], K[EV_O], K[EV_CODE], K[EV_C], K[EV_X], F[EV_F])
+                    _hreplace(Q, F[EV_T], K[EV_O], K[EV_CODE], K[EV_C], K[EV_X], F[EV_F])
             K[HAS_EV] = 0
             events += 1
             F[NOW] = now
@@ -264,7 +264,7 @@ def run(msg, grp, rt, lk, ch, ev, inst, upd, K, F, flags, latency, pk):
                     xf = lazy_t[c]
                     lazy_o[c] = -1
                 else:  # it comes up later and serves the queue
-                    K[HN] = _hpush(E, K[HN], lazy_t[c], lazy_o[c], DONE, c, NONE, 0.0)
+                    _hpush(Q, K, lazy_t[c], lazy_o[c], DONE, c, NONE, 0.0)
                     lazy_o[c] = -1
                     continue
                 if K[SN] or (K[HN] > 0 and E[0, 0] <= now):  # else its wake-up is the next event: run it now
@@ -276,7 +276,7 @@ def run(msg, grp, rt, lk, ch, ev, inst, upd, K, F, flags, latency, pk):
                     debt[c] += wake[c]
                 x = NONE
             elif code >= jitpackets.PHEAD:  # a packet's head at its next hop, or a link's completion
-                jitpackets.event(pk, rt, route_id, wire, E, K, code, c, x, now)
+                jitpackets.event(pk, rt, route_id, wire, Q, K, code, c, x, now)
                 continue
             elif code != DONE:  # the controller
                 _control(ch, ev, inst, node_of, nbytes, chip_of_node, K, F, code, c, training, mak)

@@ -46,7 +46,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ampsim.executors.sim.jitstate import ARRIVE, HN, ONLINK, ORDER, PTOP, _hpush, jitted_inline
+from ampsim.executors.sim.jitstate import ARRIVE, ONLINK, ORDER, PTOP, _hpush, jitted_inline
 from ampsim.executors.sim.packets import _RESIDUE_BYTES
 
 PHEAD, PDONE = 8, 9  # as fastpackets numbers them
@@ -116,7 +116,7 @@ def _advance(LI, LF, LL, link_busy, lid, now):
 
 
 @jitted_inline
-def _schedule(LI, LF, E, K, lid, t):
+def _schedule(LI, LF, Q, K, lid, t):
     """FastPackets._schedule: link ``lid``'s pending completion is now (``t``, the order just drawn); onto
     the heap unless an earlier event of the link is there, which puts it there when it comes up."""
     o = K[ORDER]
@@ -126,11 +126,11 @@ def _schedule(LI, LF, E, K, lid, t):
         return
     LI[lid, LIVE_IN] = 1
     LF[lid, BOUND_T], LI[lid, BOUND_O] = t, o
-    K[HN] = _hpush(E, K[HN], t, o, PDONE, lid, LI[lid, GEN], 0.0)
+    _hpush(Q, K, t, o, PDONE, lid, LI[lid, GEN], 0.0)
 
 
 @jitted_inline
-def send(pk, rt, route, wire, E, K, m, now):
+def send(pk, rt, route, wire, Q, K, m, now):
     """FastPackets.send: message ``m`` leaves its chip now."""
     served, tail, m_ptr, packet, packet_bytes = pk[4], pk[5], pk[8], pk[9], pk[11]
     r = np.int64(route[m])
@@ -140,11 +140,11 @@ def send(pk, rt, route, wire, E, K, m, now):
         tail[s] = np.nan
     w = wire[m]
     packet[m] = min(packet_bytes, float(w)) if w > 0 else 0.0
-    enter(pk, rt, route, wire, E, K, m, 0, now)
+    enter(pk, rt, route, wire, Q, K, m, 0, now)
 
 
 @jitted_inline
-def enter(pk, rt, route, wire, E, K, m, i, now):
+def enter(pk, rt, route, wire, Q, K, m, i, now):
     """FastPackets._enter: the head of ``m`` reaches hop ``i`` now."""
     LI, LF, LS, LL, m_ptr, packet = pk[0], pk[1], pk[2], pk[3], pk[8], pk[9]
     r = np.int64(route[m])
@@ -164,17 +164,17 @@ def enter(pk, rt, route, wire, E, K, m, i, now):
     LI[lid, GEN] += 1
     n = LI[lid, COUNT]
     K[ORDER] += 1
-    _schedule(LI, LF, E, K, lid, now + due * n / bandwidth)
+    _schedule(LI, LF, Q, K, lid, now + due * n / bandwidth)
     if i + 1 < rt[0][r + 1] - rt[0][r]:
         K[ORDER] += 1
-        K[HN] = _hpush(E, K[HN], now + (packet[m] * n / bandwidth + rt[2][h]), K[ORDER], PHEAD, m, i + 1, 0.0)
+        _hpush(Q, K, now + (packet[m] * n / bandwidth + rt[2][h]), K[ORDER], PHEAD, m, i + 1, 0.0)
 
 
 @jitted_inline
-def event(pk, rt, route, wire, E, K, code, c, x, now):
+def event(pk, rt, route, wire, Q, K, code, c, x, now):
     """FastPackets.event: a PHEAD or PDONE event comes up."""
     if code == PHEAD:
-        enter(pk, rt, route, wire, E, K, c, x, now)
+        enter(pk, rt, route, wire, Q, K, c, x, now)
         return
     LI, LF, LS, LL, served = pk[0], pk[1], pk[2], pk[3], pk[4]
     smsg, shop, scratch = pk[6], pk[7], pk[10]
@@ -186,7 +186,7 @@ def event(pk, rt, route, wire, E, K, code, c, x, now):
             return
         if not LI[c, LIVE_IN]:  # the link's pending one is due no sooner: now onto the heap
             LI[c, LIVE_IN] = 1
-            K[HN] = _hpush(E, K[HN], LF[c, LIVE_T], LI[c, LIVE_O], PDONE, c, LI[c, GEN], 0.0)
+            _hpush(Q, K, LF[c, LIVE_T], LI[c, LIVE_O], PDONE, c, LI[c, GEN], 0.0)
         LF[c, BOUND_T], LI[c, BOUND_O] = LF[c, LIVE_T], LI[c, LIVE_O]
         return
     LI[c, LIVE_IN], LI[c, BOUND_O] = 0, -1  # its other events on the heap are all stale
@@ -199,7 +199,7 @@ def event(pk, rt, route, wire, E, K, code, c, x, now):
         LI[c, GEN] += 1
         served[k] = now
         link_bytes[c] += wire[smsg[k]]
-        settle(pk, rt, route, E, K, smsg[k], shop[k], now)
+        settle(pk, rt, route, Q, K, smsg[k], shop[k], now)
         return
     due = LF[c, DUE] + _RESIDUE_BYTES  # SharedLink._complete: judged before the fluid update
     # one pass: the served (those within ``due``) listed in the region's order and dropped from it, the others
@@ -227,16 +227,16 @@ def event(pk, rt, route, wire, E, K, code, c, x, now):
     if n:
         due = LF[c, DUE] = max(low, 0.0)
         K[ORDER] += 1
-        _schedule(LI, LF, E, K, c, now + due * n / LF[c, BW])
+        _schedule(LI, LF, Q, K, c, now + due * n / LF[c, BW])
     for a in range(n_served):  # PacketRoute._served, in the order they joined
         k = scratch[a]
         served[k] = now
         link_bytes[c] += wire[smsg[k]]
-        settle(pk, rt, route, E, K, smsg[k], shop[k], now)
+        settle(pk, rt, route, Q, K, smsg[k], shop[k], now)
 
 
 @jitted_inline
-def settle(pk, rt, route, E, K, m, i, now):
+def settle(pk, rt, route, Q, K, m, i, now):
     """FastPackets._settle: fix hop ``i``'s tail once its own service and the previous hop's tail are
     known; the last hop's schedules the delivery."""
     served, tail, m_ptr, packet = pk[4], pk[5], pk[8], pk[9]
@@ -253,5 +253,5 @@ def settle(pk, rt, route, E, K, m, i, now):
         if i + 1 == length:
             arrive = tail[s] + rt[2][first + i]
             K[ORDER] += 1
-            K[HN] = _hpush(E, K[HN], now + (arrive - now), K[ORDER], ARRIVE, m, rt[6][first + i], 0.0)
+            _hpush(Q, K, now + (arrive - now), K[ORDER], ARRIVE, m, rt[6][first + i], 0.0)
         i += 1

@@ -208,7 +208,7 @@ class JitReplay(FastReplay):
         upd = (R["stash_node"], muf1, R["ukind"], ucost_d, ucost_b, version, st_n, st_v, P["chip_of_node"], muf_of,
                n_ready, new_ready)
         cap = R["margin"] + 1 + self.first_capacity
-        ev = (js.event_rows(cap), js.event_rows(cap))
+        ev = js.event_stores(cap)
         K, F = np.zeros(js.N_K, dtype=np.int64), np.zeros(js.N_F)
         K[js.ORDER], K[js.LEVEL], K[js.PENDING] = self.order, self.level, self.pending
         K[js.NEXT] = getattr(self, "next", js.FINAL)

@@ -6,21 +6,10 @@ on the arrays :mod:`~ampsim.executors.sim.jitkernel` describes; the scalars live
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
-from ampsim.executors.sim import jitcache  # noqa: F401 - before any function is compiled: how the cache is stamped
-
-#: how the kernel's functions are compiled: cached on disk, and without numba's reference counting
-#: (``_nrt=False``, the switch numba's developers use for the same case in numba/numba#2350). The functions
-#: allocate nothing and only index arrays their caller holds for the whole call; with counting on, numba
-#: increments and decrements each array handed from one function to another with an atomic instruction,
-#: which its pruning pass leaves in branchy code, and those two instructions took about three quarters of
-#: the loop's time on packet links (perf). Without them, side by side on 2026-12-05: SST on 256-byte packets
-#: 184 → 77 ms a call, on whole messages 45 → 39 ms, the chains of ``bench_replay`` 9–20 % less.
-jitted = njit(cache=True, _nrt=False)
-#: the same, inlined where it is called: for the functions that take the state tuples, whose every array a
-#: call would hand over as fields of its own (jitpackets)
-jitted_inline = njit(cache=True, inline="always", _nrt=False)
+from ampsim.executors.sim.jitcache import jitted, jitted_inline  # cached under the kernel's stamp
+from ampsim.executors.sim.jitqueue import cq_grow, cq_new, cq_pop, cq_push, cq_replace
+from ampsim.executors.sim.jitrungs import event_rows
 
 NONE = -(1 << 62)  # the item of a completion that released nothing
 START, GET, PUT, WAKE, DONE, LEARN, HOP, ARRIVE = range(8)  # as faststate and fastprep number them
@@ -38,44 +27,25 @@ N_K, N_F = 28, 7
 
 
 
-@jitted
-def _hpush(E, n, t, o, code, c, x, f):
-    """Push an event onto the heap of ``n`` events in ``E`` (a row each: time, order, code, c, x, f, so one
-    event is one cache line; four children per event, half the levels of a binary heap); returns the new
-    size."""
-    if n >= E.shape[0]:  # the caller's margin was wrong: fail, rather than write past the array
-        raise IndexError("replay kernel: event heap full")
-    i = n
-    while i > 0:
-        p = (i - 1) >> 2
-        if t < E[p, 0] or (t == E[p, 0] and o < E[p, 1]):
-            for k in range(6):
-                E[i, k] = E[p, k]
-            i = p
-        else:
-            break
-    E[i, 0], E[i, 1], E[i, 2], E[i, 3], E[i, 4], E[i, 5] = t, o, code, c, x, f
-    return n + 1
+@jitted_inline
+def _hpush(Q, K, t, o, code, c, x, f):
+    """An event joins the timed events ``Q`` (:mod:`~ampsim.executors.sim.jitqueue`: ``Q[0][0]`` is the
+    earliest); ``K[HN]`` counts them."""
+    cq_push(Q[0], Q[1], Q[2], Q[3], Q[4], Q[5], Q[6], t, o, code, c, x, f)
+    K[HN] += 1
 
 
-@jitted
-def _hsift(E, n, t, o, code, c, x, f):
-    """Put (t, o, code, c, x, f) at the root of a heap of ``n`` and sift it down."""
-    i = 0
-    while True:
-        a = 4 * i + 1  # the first of up to four children: the smallest of them
-        if a >= n:
-            break
-        for b in range(a + 1, min(a + 4, n)):
-            if E[b, 0] < E[a, 0] or (E[b, 0] == E[a, 0] and E[b, 1] < E[a, 1]):
-                a = b
-        if E[a, 0] < t or (E[a, 0] == t and E[a, 1] < o):
-            for k in range(6):
-                E[i, k] = E[a, k]
-            i = a
-        else:
-            break
-    E[i, 0], E[i, 1], E[i, 2], E[i, 3], E[i, 4], E[i, 5] = t, o, code, c, x, f
+@jitted_inline
+def _hpop(Q, K):
+    """The earliest timed event (``Q[0][0]``, read first) leaves."""
+    cq_pop(Q[0], Q[1], Q[2], Q[3], Q[4], Q[5], Q[6])
+    K[HN] -= 1
+
+
+@jitted_inline
+def _hreplace(Q, t, o, code, c, x, f):
+    """The earliest timed event (``Q[0][0]``, read first) leaves and this one joins (heapq's heappushpop)."""
+    cq_replace(Q[0], Q[1], Q[2], Q[3], Q[4], Q[5], Q[6], t, o, code, c, x, f)
 
 
 @jitted
@@ -116,7 +86,7 @@ def _unidle(n_idle, idle_buf, idle_head, idle_len, c):
 def _wake(ch, ev, K, F, c):
     """FastMachine._wake: an item has joined chip ``c``'s queue."""
     n_idle, lazy_t, lazy_o, idle_buf, idle_head, idle_len = ch[3], ch[5], ch[6], ch[7], ch[8], ch[9]
-    E, S = ev
+    Q, S = ev
     now = F[NOW]
     if n_idle[c]:
         since = _unidle(n_idle, idle_buf, idle_head, idle_len, c)
@@ -126,7 +96,7 @@ def _wake(ch, ev, K, F, c):
         t, lo = lazy_t[c], lazy_o[c]
         lazy_o[c] = -1
         if t > now or (t == now and lo > K[CUR]):
-            K[HN] = _hpush(E, K[HN], t, lo, DONE, c, NONE, 0.0)
+            _hpush(Q, K, t, lo, DONE, c, NONE, 0.0)
             return
         since = t
     _spush(S, K, now, WAKE, c, since)
@@ -159,7 +129,7 @@ def _completed(ch, ev, inst, K, F, i, training, mak):
 def _complete(ch, ev, inst, K, F, i, training, mak, latency):
     if latency:
         K[ORDER] += 1
-        K[HN] = _hpush(ev[0], K[HN], F[NOW] + latency, K[ORDER], LEARN, i, 0, 0.0)
+        _hpush(ev[0], K, F[NOW] + latency, K[ORDER], LEARN, i, 0, 0.0)
     else:
         _completed(ch, ev, inst, K, F, i, training, mak)
 
@@ -210,22 +180,20 @@ def _control(ch, ev, inst, msg_node, nbytes, chip_of_node, K, F, code, i, traini
 
 
 # -- the event stores, host side (JitReplay makes and enlarges them between kernel calls) ---------------
+def event_stores(n: int) -> tuple:
+    """The timed events' queue and the FIFO of events due now, with room for ``n`` events each."""
+    return cq_new(n), event_rows(n)
+
+
 def grown_stores(ev: tuple, K: np.ndarray, margin: int) -> tuple:
     """The event stores, each at least twice the size it needs for the next event."""
-    E, S = ev
+    Q, S = ev
     hn, sh, sn = int(K[HN]), int(K[SH]), int(K[SN])
-    if 2 * (hn + margin) > len(E):
-        E = np.concatenate([E, event_rows(2 * (hn + margin) - len(E))])
+    if 2 * (hn + margin) > len(Q[0]):
+        Q = cq_grow(Q, 2 * (hn + margin))
     if 2 * (sn + margin) > len(S):
         S2 = event_rows(2 * (sn + margin))
         S2[:sn] = S[(sh + np.arange(sn)) % len(S)]
         S = S2
         K[SH] = 0
-    return E, S
-
-
-def event_rows(n: int) -> np.ndarray:
-    """Room for ``n`` events: 8 floats each, a 64-byte row aligned to a cache line."""
-    buf = np.zeros((n + 1) * 8)
-    skip = (-buf.ctypes.data % 64) // 8
-    return buf[skip:skip + n * 8].reshape(n, 8)
+    return Q, S
