@@ -3,10 +3,10 @@ heap, popping events in exactly the order of (time, order), at a cost per event 
 how many wait.
 
 Why: a busy machine keeps about as many timed events waiting as it has instances in flight, and a heap's
-cost per event grows with the log of that (its comparisons' mispredicted branches): the compiled replay's
-four-ary heap alone took 20 ns per event with 4 waiting and 135 with 4,096 (the hold model of
-``benchmarks/bench_event_queue.py``). This queue takes 34–40 ns from 16 to 4,096 waiting and is the heap
-itself up to :data:`~ampsim.executors.sim.jitrungs.SPILL` waiting.
+cost per event grows with the log of that (its comparisons' mispredicted branches): the four-ary heap the
+compiled replay used alone took 17 ns per event with 4 waiting and 130 with 4,096 on the hold model of
+``benchmarks/bench_event_queue.py`` (``results/bench/event_queue.csv``); this queue 35–42 ns from 128 to
+4,096 waiting, and up to :data:`~ampsim.executors.sim.jitrungs.SPILL` waiting it is that heap alone.
 
 Life cycle of an event::
 
