@@ -43,6 +43,7 @@ from __future__ import annotations
 import numpy as np
 
 from ampsim.executors.sim import jitpackets
+from ampsim.executors.sim.jitrungs import NTOT
 from ampsim.executors.sim.jitstate import (
     ARRIVE,
     COST_B,
@@ -58,7 +59,6 @@ from ampsim.executors.sim.jitstate import (
     EV_X,
     EVENTS,
     HAS_EV,
-    HN,
     HOP,
     MESSAGES,
     NDONE,
@@ -117,7 +117,7 @@ def _send(msg, rt, lk, ev, K, now, k):
     arrival)."""
     h = rt[0][msg[10][k]]
     t = _reserve(msg, rt, lk, K, h, k, now)
-    _hpush(ev[0], K, t, K[ORDER], rt[5][h], k, rt[6][h], 0.0)
+    _hpush(ev[0], t, K[ORDER], rt[5][h], k, rt[6][h], 0.0)
 
 
 @jitted
@@ -173,7 +173,7 @@ def run(msg, grp, rt, lk, ch, ev, inst, upd, K, F, flags, latency, pk):
     (nxt, qhead, qtail, n_idle, single, lazy_t, lazy_o, idle_buf, idle_head, idle_len, used, memory, spin,
      wake, receive, peak, busy, debt, updates) = ch
     Q, S = ev
-    E = Q[0]
+    E, Qi = Q[0], Q[5]  # the earliest timed event in E[0]; Qi[NTOT] of them
     live = inst[4]
     stash_node, muf1, ukind, ucost_d, ucost_b, version, st_n, st_v, chip_of_node, muf_of, n_ready, new_ready = upd
     wire = msg[12]
@@ -195,11 +195,11 @@ def run(msg, grp, rt, lk, ch, ev, inst, upd, K, F, flags, latency, pk):
             # jobs or an admission's roots, and on packet links every message on them (one link's
             # completion may deliver them all); the packet links' pool, a step's sends' links moved up it
             need = margin + K[ONLINK]
-            if (K[HN] + need >= hcap or K[SN] + need >= scap or K[NDONE] >= report_every or K[WPEND]
+            if (Qi[NTOT] + need >= hcap or K[SN] + need >= scap or K[NDONE] >= report_every or K[WPEND]
                     or (packets and jitpackets.pool_need(K, sends) >= pool)):
                 if K[HAS_EV]:  # the pending event joins the heap (the earliest of all is taken alike)
                     K[HAS_EV] = 0
-                    _hpush(Q, K, F[EV_T], K[EV_O], K[EV_CODE], K[EV_C], K[EV_X], F[EV_F])
+                    _hpush(Q, F[EV_T], K[EV_O], K[EV_CODE], K[EV_C], K[EV_X], F[EV_F])
                 F[NOW] = now
                 K[STATUS] = WINDOW if K[WPEND] else GROW if K[NDONE] < report_every else REPORT
                 K[EVENTS] += events
@@ -210,19 +210,19 @@ def run(msg, grp, rt, lk, ch, ev, inst, upd, K, F, flags, latency, pk):
             if K[SN]:
                 s = K[SH]
                 st, so = S[s, 0], S[s, 1]
-                heap_first = K[HN] > 0 and (E[0, 0] < st or (E[0, 0] == st and E[0, 1] < so))
+                heap_first = Qi[NTOT] > 0 and (E[0, 0] < st or (E[0, 0] == st and E[0, 1] < so))
                 if not has:
                     src = 1 if heap_first else 2
                 elif (st < F[EV_T] or (st == F[EV_T] and so < K[EV_O])) and not heap_first:
-                    _hpush(Q, K, F[EV_T], K[EV_O], K[EV_CODE], K[EV_C], K[EV_X], F[EV_F])
+                    _hpush(Q, F[EV_T], K[EV_O], K[EV_CODE], K[EV_C], K[EV_X], F[EV_F])
                     src = 2
-                elif K[HN] > 0 and (E[0, 0] < F[EV_T] or (E[0, 0] == F[EV_T] and E[0, 1] < K[EV_O])):
+                elif Qi[NTOT] > 0 and (E[0, 0] < F[EV_T] or (E[0, 0] == F[EV_T] and E[0, 1] < K[EV_O])):
                     src = 3  # heappushpop: the heap's first out, the pending event in
             elif not has:
-                if K[HN] == 0:
+                if Qi[NTOT] == 0:
                     break
                 src = 1
-            elif K[HN] > 0 and (E[0, 0] < F[EV_T] or (E[0, 0] == F[EV_T] and E[0, 1] < K[EV_O])):
+            elif Qi[NTOT] > 0 and (E[0, 0] < F[EV_T] or (E[0, 0] == F[EV_T] and E[0, 1] < K[EV_O])):
                 src = 3
             if src == 0:
                 now, oc, code, c, x, xf = F[EV_T], K[EV_O], K[EV_CODE], K[EV_C], K[EV_X], F[EV_F]
@@ -236,7 +236,7 @@ def run(msg, grp, rt, lk, ch, ev, inst, upd, K, F, flags, latency, pk):
                 now, xf = E[0, 0], E[0, 5]
                 oc, code, c, x = np.int64(E[0, 1]), np.int64(E[0, 2]), np.int64(E[0, 3]), np.int64(E[0, 4])
                 if src == 1:
-                    _hpop(Q, K)
+                    _hpop(Q)
                 else:
                     _hreplace(Q, F[EV_T], K[EV_O], K[EV_CODE], K[EV_C], K[EV_X], F[EV_F])
             K[HAS_EV] = 0
@@ -264,10 +264,10 @@ def run(msg, grp, rt, lk, ch, ev, inst, upd, K, F, flags, latency, pk):
                     xf = lazy_t[c]
                     lazy_o[c] = -1
                 else:  # it comes up later and serves the queue
-                    _hpush(Q, K, lazy_t[c], lazy_o[c], DONE, c, NONE, 0.0)
+                    _hpush(Q, lazy_t[c], lazy_o[c], DONE, c, NONE, 0.0)
                     lazy_o[c] = -1
                     continue
-                if K[SN] or (K[HN] > 0 and E[0, 0] <= now):  # else its wake-up is the next event: run it now
+                if K[SN] or (Qi[NTOT] > 0 and E[0, 0] <= now):  # else its wake-up is the next event: run it now
                     _spush(S, K, now, WAKE, c, xf)
                     continue
                 code = WAKE

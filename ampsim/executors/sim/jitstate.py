@@ -9,37 +9,35 @@ import numpy as np
 
 from ampsim.executors.sim.jitcache import jitted, jitted_inline  # cached under the kernel's stamp
 from ampsim.executors.sim.jitqueue import cq_grow, cq_new, cq_pop, cq_push, cq_replace
-from ampsim.executors.sim.jitrungs import event_rows
+from ampsim.executors.sim.jitrungs import NTOT, event_rows
 
 NONE = -(1 << 62)  # the item of a completion that released nothing
 START, GET, PUT, WAKE, DONE, LEARN, HOP, ARRIVE = range(8)  # as faststate and fastprep number them
 UPDATE = -3  # join[item] of an update job
 FINAL = -1
 # K: the integer scalars
-(ORDER, HN, SH, SN, LEVEL, PENDING, NEXT, MESSAGES, SENT, NDONE, STATUS, OUT_C, OUT_J, RESUME, CUR, NSTALE,
- HAS_EV, EV_O, EV_CODE, EV_C, EV_X, EVENTS, ONLINK, PTOP, WSIZE, INFLIGHT, AWAIT, WPEND) = range(28)
+(ORDER, SH, SN, LEVEL, PENDING, NEXT, MESSAGES, SENT, NDONE, STATUS, OUT_C, OUT_J, RESUME, CUR, NSTALE,
+ HAS_EV, EV_O, EV_CODE, EV_C, EV_X, EVENTS, ONLINK, PTOP, WSIZE, INFLIGHT, AWAIT, WPEND) = range(27)
 #: staleness-bounded admission: the window's size (-1: no window), the instances in flight, the controller's
 #: wait on the window (FastMachine.admit_wait) and the completions the caller has still to show the window
 ADMIT = -1  # the controller's wait on the window ends (faststate.ADMIT)
 # F: the float scalars
 NOW, OUT_R, COST_D, COST_B, COST_NONE, EV_T, EV_F = range(7)
-N_K, N_F = 28, 7
+N_K, N_F = 27, 7
 
 
 
 @jitted_inline
-def _hpush(Q, K, t, o, code, c, x, f):
+def _hpush(Q, t, o, code, c, x, f):
     """An event joins the timed events ``Q`` (:mod:`~ampsim.executors.sim.jitqueue`: ``Q[0][0]`` is the
-    earliest); ``K[HN]`` counts them."""
+    earliest; ``Q[5][NTOT]`` counts them)."""
     cq_push(Q[0], Q[1], Q[2], Q[3], Q[4], Q[5], Q[6], t, o, code, c, x, f)
-    K[HN] += 1
 
 
 @jitted_inline
-def _hpop(Q, K):
+def _hpop(Q):
     """The earliest timed event (``Q[0][0]``, read first) leaves."""
     cq_pop(Q[0], Q[1], Q[2], Q[3], Q[4], Q[5], Q[6])
-    K[HN] -= 1
 
 
 @jitted_inline
@@ -96,7 +94,7 @@ def _wake(ch, ev, K, F, c):
         t, lo = lazy_t[c], lazy_o[c]
         lazy_o[c] = -1
         if t > now or (t == now and lo > K[CUR]):
-            _hpush(Q, K, t, lo, DONE, c, NONE, 0.0)
+            _hpush(Q, t, lo, DONE, c, NONE, 0.0)
             return
         since = t
     _spush(S, K, now, WAKE, c, since)
@@ -129,7 +127,7 @@ def _completed(ch, ev, inst, K, F, i, training, mak):
 def _complete(ch, ev, inst, K, F, i, training, mak, latency):
     if latency:
         K[ORDER] += 1
-        _hpush(ev[0], K, F[NOW] + latency, K[ORDER], LEARN, i, 0, 0.0)
+        _hpush(ev[0], F[NOW] + latency, K[ORDER], LEARN, i, 0, 0.0)
     else:
         _completed(ch, ev, inst, K, F, i, training, mak)
 
@@ -188,7 +186,7 @@ def event_stores(n: int) -> tuple:
 def grown_stores(ev: tuple, K: np.ndarray, margin: int) -> tuple:
     """The event stores, each at least twice the size it needs for the next event."""
     Q, S = ev
-    hn, sh, sn = int(K[HN]), int(K[SH]), int(K[SN])
+    hn, sh, sn = int(Q[5][NTOT]), int(K[SH]), int(K[SN])
     if 2 * (hn + margin) > len(Q[0]):
         Q = cq_grow(Q, 2 * (hn + margin))
     if 2 * (sn + margin) > len(S):
