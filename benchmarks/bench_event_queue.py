@@ -33,6 +33,7 @@ import random
 import time
 from heapq import heapify, heappop, heappush, heappushpop
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -137,30 +138,29 @@ def _kernel_holds() -> tuple:
     return heap_hold, queue_hold
 
 
+def _hold_compiled(which: int, stores: Callable[[int], tuple], pending: int, events: int) -> float:
+    """Nanoseconds per event of compiled hold model ``which`` (:func:`_kernel_holds`) on fresh ``stores(n)``."""
+    delays = np.array(_delays(pending, events))
+    hold = _kernel_holds()[which]
+    hold(*stores(pending + 1), delays[:pending + 1], pending, 1)  # compiled (or loaded) before timing
+    arrays = stores(pending + 1)
+    t0 = time.perf_counter()
+    hold(*arrays, delays, pending, events)
+    return (time.perf_counter() - t0) / events * 1e9
+
+
 def hold_kernel_heap(pending: int, events: int) -> float:
     """Nanoseconds per event of the hold model on the four-ary heap the compiled replay used alone before."""
     from ampsim.executors.sim.jitrungs import event_rows  # the kernel's rows: 64 bytes, aligned
 
-    delays = np.array(_delays(pending, events))
-    hold = _kernel_holds()[0]
-    hold(event_rows(pending + 1), delays[:pending + 1], pending, 1)  # compiled (or loaded) before timing
-    E = event_rows(pending + 1)
-    t0 = time.perf_counter()
-    hold(E, delays, pending, events)
-    return (time.perf_counter() - t0) / events * 1e9
+    return _hold_compiled(0, lambda n: (event_rows(n),), pending, events)
 
 
 def hold_kernel_queue(pending: int, events: int) -> float:
     """Nanoseconds per event of the hold model on the compiled replay's queue."""
     from ampsim.executors.sim.jitqueue import cq_new
 
-    delays = np.array(_delays(pending, events))
-    hold = _kernel_holds()[1]
-    hold(*cq_new(pending + 1), delays[:pending + 1], pending, 1)  # compiled (or loaded) before timing
-    Q = cq_new(pending + 1)
-    t0 = time.perf_counter()
-    hold(*Q, delays, pending, events)
-    return (time.perf_counter() - t0) / events * 1e9
+    return _hold_compiled(1, cq_new, pending, events)
 
 
 def main(out: Path = OUT, quick: bool = False) -> list[dict]:

@@ -26,8 +26,8 @@ PUSH, POP, HOLD, AT = range(4)  # HOLD: replace the earliest by one `delay` afte
 
 @njit(cache=False)
 def _drive(E, P, nx, bt, fs, Qi, Qf, ops, a, ov, out, start, stop):
-    """Run ``ops[start:stop]`` on the queue; the popped (time, order) go to ``out`` from row ``Qi``-kept
-    count ``out[-1, 0]``."""
+    """Run ``ops[start:stop]`` on the queue; the popped (time, order) go to ``out``'s rows, their count and the
+    last order drawn kept in its last row (so a later call carries on)."""
     m = int(out[-1, 0])
     order = int(out[-1, 1])
     for k in range(start, stop):
