@@ -55,10 +55,10 @@ def event_rows(n: int) -> np.ndarray:
     return buf[skip:skip + n * 8].reshape(n, 8)
 
 
-def cq_new(cap, nbmax=0):
+def cq_new(cap: int) -> tuple:
     """The queue's arrays ``(E, P, nx, bt, fs, Qi, Qf)`` for up to ``cap`` events waiting."""
     cap = max(int(cap), SPILL + 2)
-    nbmax = nbmax or cap + 64
+    nbmax = cap + 64  # rung 0's buckets at most
     nbtot = nbmax + (LMAX - 1) * (int(cap / KB) + 2)
     E = event_rows(cap)
     P = event_rows(cap)
