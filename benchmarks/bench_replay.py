@@ -13,7 +13,7 @@ run. Writes results/bench/replay.csv.
 * ``chain`` rows: chains of tiny Linear+ReLU nodes (width 16, one row per message, two nodes per layer),
   mak = 8 (unless said), placed round robin (or, for the replica groups, one run of chips per group):
   simulated messages per wall second in the replay (goal ≥ 100,000) and wall µs per message, which should
-  stay flat from 4 to 1,024 busy chips. Four series, each with its own ``relative_to_fastest`` (a row's
+  stay flat from 4 to 1,024 busy chips. Five series, each with its own ``relative_to_fastest`` (a row's
   µs per message ÷ the fastest row's *of its series*):
 
   - ``torus`` (the issue's cases): one 512-layer chain (1,027 nodes, 38 instances) on a ring of 4, an 8×8
@@ -32,6 +32,12 @@ run. Writes results/bench/replay.csv.
     and each message wakes one (an event of its own); here every chip has work queued, as on a small
     machine, but as many events wait in the event queue as instances are in flight, and a heap's cost
     grows with its size (``bench_event_queue``).
+  - ``size``: what the machine's size costs by itself: the 512-layer chain on the first 4 chips of a
+    1,024-chip switch against a 4-chip switch (the same messages, the same 4 busy chips, the same
+    simulated times), its ``loop_relative_to_fastest`` 1.0 where the size alone costs nothing. What grows
+    in the other series is then what the simulated machine does differently when its work is spread
+    (chips that idle between messages, each arrival waking one), not the number of chips it has.
+    ``same_time`` on these rows: both ran to the same simulated time (they must).
 
   ``loop_us_per_message`` is the compiled loop's own time per message (the call less its setup: recording
   lookup, per-placement arrays, update costs, the state handed over and back), ``events_per_message`` the
@@ -93,12 +99,14 @@ class Chain:
     groups: int = 1
     switch_chips: int = 0
     mak: int = 8
+    busy: int = 0  # round robin over the machine's first ``busy`` chips only (0: over all of them)
 
     @property
     def name(self) -> str:
         machine = f"switch{self.switch_chips}" if self.switch_chips else self.hardware.removesuffix(".toml")
         mak = f"_mak{self.mak}" if self.series == "load" else ""
-        return f"chain{self.layers}{f'x{self.groups}groups' if self.groups > 1 else ''}_{machine}{mak}_replay"
+        busy = f"_{self.busy}busy" if self.busy else ""
+        return f"chain{self.layers}{f'x{self.groups}groups' if self.groups > 1 else ''}_{machine}{busy}{mak}_replay"
 
 
 #: 64 layers keep ~130 chips busy; 512 layers (1,024 nodes) keep every chip of a 1,024-chip machine busy,
@@ -109,7 +117,9 @@ CHAIN_CASES = (*(Chain("torus", hw, 512, 38) for hw in ("ring4.toml", "torus8x8.
                *(Chain("switch", "switch64.toml", 512, 38, switch_chips=n) for n in (4, 16, 64, 256, 1024)),
                Chain("load", "switch64.toml", 64, 300, switch_chips=4, mak=8),
                Chain("load", "switch64.toml", 64, 1024, switch_chips=128, mak=256),
-               Chain("load", "switch64.toml", 64, 4096, groups=8, switch_chips=1024, mak=2048))
+               Chain("load", "switch64.toml", 64, 4096, groups=8, switch_chips=1024, mak=2048),
+               Chain("size", "switch64.toml", 512, 38, switch_chips=4, busy=4),
+               Chain("size", "switch64.toml", 512, 38, switch_chips=1024, busy=4))
 REPEATS = 5
 COLUMNS = ("case", "chips", "instances", "messages", "full_wall_s", "record_wall_s", "replay_wall_s",
            "simpy_replay_wall_s", "replay_over_full", "goal", "same_time", "messages_per_wall_s", "wall_us_per_message",
@@ -258,7 +268,7 @@ def _chain_setup(case: Chain, instances: int) -> tuple:
         m = rep.model
         mapping = place("groups", m, system.chips, groups=rep.group_members, prof=Profile.uniform(m.graph.nodes))
     else:
-        mapping = place("round_robin", m, system.chips)
+        mapping = place("round_robin", m, system.chips[:case.busy or None])
     obtain(m, data, use_folder=False)
     SimExecutor(m, system, mapping, mak=case.mak, numerics=False).train(data)
     return m, system, mapping, data, case.mak
@@ -315,6 +325,12 @@ def chains(cases: tuple[Chain, ...], quick: bool) -> list[dict]:
             "series": case.series, "busy_chips": len(set(mapping.values())),
             "hops_per_message": round(hops / ex.messages, 3), "wall_us_per_hop": round(wall / hops * 1e6, 3),
             "routes_cold_s": round(_routes_cold_s(ex.system, mapping), 4), "machine": machine(), "load": load()})
+    times = {c.series: set() for c in cases}
+    for c, (_, ex) in zip(cases, best):
+        times[c.series].add(ex.time_s)
+    for c, r in zip(cases, rows):
+        if c.series == "size":  # the same run on either machine: the same simulated time
+            r["same_time"] = len(times["size"]) == 1
     for series in {c.series for c in cases}:
         mine = [r for c, r in zip(cases, rows) if c.series == series]
         for col, rel in (("wall_us_per_message", "relative_to_fastest"),
