@@ -222,9 +222,11 @@ def _induced(g: nx.Graph, nodes: set[str]) -> nx.Graph:
 
 def estimated_load(mapping: dict[str, int], chips: Sequence, prof: Profile) -> list[dict]:
     """Per chip: nodes, estimated busy seconds per profiled instance, and parameter-free work."""
+    by_chip: list[list[str]] = [[] for _ in chips]  # one pass (a pass per chip: chips × nodes)
+    for nm, ch in mapping.items():
+        by_chip[ch].append(nm)
     out = []
-    for i, c in enumerate(chips):
-        names = [nm for nm, ch in mapping.items() if ch == i]
+    for i, (c, names) in enumerate(zip(chips, by_chip)):
         t = sum(node_time_s(prof, nm, c) for nm in names)
         out.append({"chip": i, "nodes": names,
                     "est_busy_s_per_instance": t / max(prof.instances, 1)})

@@ -14,6 +14,7 @@ from pathlib import Path
 from ampsim.config import Config, dump_toml
 from ampsim.errors import ConfigError
 from ampsim.executors import Executor, make_executor
+from ampsim.gcpause import gc_paused
 from ampsim.metrics import mean_loss, metric_value, staleness_report, staleness_stats, time_to_target
 from ampsim.models.base import Task
 from ampsim.planning import Plan, hardware_path, plan
@@ -175,10 +176,11 @@ def summarize(cfg: Config, task: Task, executor: Executor, rows: list[dict], run
     }
     if "wall_s" in last:
         summary["wall_s"] = last["wall_s"]
-    run.write_summary(summary)
-    # per-update staleness and stash memory: beside the summary (whose bytes committed runs pin down)
-    run.write_json("staleness.json", staleness_report(task.model.graph.param_nodes,
-                                                      measured=summary.get("numerics", True)))
-    executor.write_artifacts(run)
+    with gc_paused():  # a big machine's per-chip results: the collector's full passes took half (gcpause)
+        run.write_summary(summary)
+        # per-update staleness and stash memory: beside the summary (whose bytes committed runs pin down)
+        run.write_json("staleness.json", staleness_report(task.model.graph.param_nodes,
+                                                          measured=summary.get("numerics", True)))
+        executor.write_artifacts(run)
     run.commit()  # complete: swap it in whole (the earlier run, if any, is replaced in one step)
     return summary

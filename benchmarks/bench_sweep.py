@@ -2,13 +2,15 @@
 ``ampsim sweep`` runs them, :func:`ampsim.sweeps.pool._settle`: collected and frozen after the first point)
 and without, side by side in one run. Writes results/bench/sweep.csv.
 
-The points are the committed ``whatif_sst_hypercube`` sweep's (SST, 300 trees replayed, greedy placement,
-mak 16) on the hypercube of 1,024 chips and on that of 16, ``POINTS`` of each: the bandwidths and latencies
-of the sweep. Each variant runs them on one worker of the local pool (:func:`ampsim.sweeps.pool.run_pool`),
-the worker timing each point and counting the collector's full collections during it; a point's folder is
-removed after it, and the first two points of a worker (the recording read from the cache folder, the
-first freeze) are left out of the median. The variants alternate ``ROUNDS`` times; the lower median of
-each counts. ``settled_over_unsettled`` < 1 is what settling saves.
+The points are the committed ``whatif_sst_hypercube`` sweep's (SST, 300 trees replayed, greedy placement, mak
+16) on the hypercube of 1,024 chips and on that of 16, ``POINTS`` of each: the bandwidths and latencies of the
+sweep; and ``BIG_POINTS`` of the 1,024-chip ones on a hypercube of 16,384 chips (114,688 links), which the
+sweep has not: what a point costs on a machine of that size, where building the machine and writing its
+per-chip results weigh as much as the replay. Each variant runs them on one worker of the local pool
+(:func:`ampsim.sweeps.pool.run_pool`), the worker timing each point and counting the collector's full
+collections during it; a point's folder is removed after it, and the first two points of a worker (the
+recording read from the cache folder, the first freeze) are left out of the median. The variants alternate
+``ROUNDS`` times; the lower median of each counts. ``settled_over_unsettled`` < 1 is what settling saves.
 
 Where a settled point's time goes (medians over its points, the same run): ``plan_ms`` (the task built, the
 placement made: :func:`ampsim.training.plan`), ``executor_ms`` (the machine built:
@@ -39,6 +41,8 @@ from benchmarks.common import OUT, ROOT, data_missing, load, machine, run_one, w
 SWEEP = ROOT / "experiments" / "sweeps" / "whatif_sst_hypercube.toml"
 POINTS = 32
 ROUNDS = 2
+#: the big case: the 1,024-chip points on a hypercube of 2**14 = 16,384 chips (114,688 links), fewer of them
+BIG_DIM, BIG_POINTS = 14, 10
 COLUMNS = ("case", "chips", "points", "settled_ms_per_point", "unsettled_ms_per_point", "settled_over_unsettled",
            "settled_full_collections_per_point", "unsettled_full_collections_per_point", "plan_ms", "executor_ms",
            "train_ms", "loop_ms", "summary_ms", "note", "machine", "load")
@@ -94,6 +98,16 @@ def _timed_point(task: tuple[PointTask, str]) -> None:
     shutil.rmtree(point.out, ignore_errors=True)
 
 
+def _on_dim(task: PointTask, dim: int) -> PointTask:
+    """``task`` on a hypercube of dimension ``dim`` instead of its own."""
+    topo = {"kind": "hypercube", "dim": dim}
+    over = tuple((k, topo if k == "hardware.topology" else v) for k, v in task.overrides)
+    pid = f"{task.point_id}_dim{dim}"
+    values = {**task.record["values"], "hardware.topology": topo}
+    return replace(task, overrides=over, point_id=pid, out=str(Path(task.out).with_name(pid)),
+                   record={**task.record, "point_id": pid, "values": values})
+
+
 def _worker_run(points: list[PointTask], settled: bool) -> tuple[float, float, dict[str, float]]:
     """Median wall seconds, mean full collections and median seconds of each phase per point, the first two
     left out, on one fresh worker."""
@@ -112,12 +126,14 @@ def _worker_run(points: list[PointTask], settled: bool) -> tuple[float, float, d
 
 def main(out: Path = OUT, quick: bool = False) -> list[dict]:
     """Run the measurements, write ``out/sweep.csv`` and return its rows."""
-    n = 4 if quick else POINTS
+    n, n_big = (4, 3) if quick else (POINTS, BIG_POINTS)
     rows = []
     sweep = load_sweep(SWEEP, quick=quick)
     tasks = point_tasks(sweep, Path(tempfile.gettempdir()))
-    for dim in (10, 4):
+    for dim in (10, 4, BIG_DIM):
         points = [t for t in tasks if t.record["values"]["hardware.topology"]["dim"] == dim][:n]
+        if dim == BIG_DIM:  # the 1,024-chip points on a hypercube of 16,384 chips (not in the sweep)
+            points = [_on_dim(t, dim) for t in tasks if t.record["values"]["hardware.topology"]["dim"] == 10][:n_big]
         best = {True: (float("inf"), 0.0, {}), False: (float("inf"), 0.0, {})}
         try:
             for _ in range(1 if quick else ROUNDS):

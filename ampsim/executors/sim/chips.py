@@ -47,11 +47,18 @@ Flusher = Callable[["Chip"], tuple[float, Callable[[], None]]]
 
 
 class Chip:
+    # (a 16,384-chip machine makes 16,384 of them per run: slots make each smaller and quicker to build)
+    __slots__ = ("env", "index", "spec", "queue", "_idle", "busy_s", "items", "param_bytes", "held_bytes",
+                 "queued_bytes", "peak_bytes", "outbox", "inbox", "last_flush_s", "last_poll_s", "_debt_s",
+                 "_handle", "_flush", "clock", "contention", "__weakref__")
+
     def __init__(self, env: simpy.Environment, index: int, spec: ChipSpec, handle: Handler,
-                 flush: Flusher | None = None, *, serve: bool = True) -> None:
+                 flush: Flusher | None = None, *, serve: bool = True,
+                 clock: Callable[[], float] | None = None) -> None:
         """``serve``: start the units' SimPy processes (False where the replay's own event loop serves the
         chip: it keeps only the chip's accounting, and a thousand idle processes cost a 1,024-chip sweep point
-        about 5 ms to create)."""
+        about 5 ms to create). ``clock``: the simulated time for error messages, where not ``env.now`` (the
+        replay's own event loop's)."""
         self.env, self.index, self.spec = env, index, spec
         self.queue: deque[tuple[tuple, int]] = deque()
         self._idle: deque[simpy.Event] = deque()
@@ -66,8 +73,7 @@ class Chip:
         self.last_flush_s = self.last_poll_s = 0.0
         self._debt_s = 0.0  # receive and wake-up costs not yet charged to a work item
         self._handle, self._flush = handle, flush
-        #: the simulated time, for error messages (the replay's own event loop replaces it)
-        self.clock: Callable[[], float] = lambda: env.now
+        self.clock: Callable[[], float] = clock or (lambda: env.now)  # the simulated time, for error messages
         self.contention = Contention.of(env, spec)
         for unit in range(spec.compute_units if serve else 0):
             env.process(self._serve(unit))

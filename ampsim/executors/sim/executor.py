@@ -40,6 +40,7 @@ from ampsim.executors.sim.fastloop import supports
 from ampsim.executors.sim.jitreplay import JitReplay
 from ampsim.executors.sim.network import Network
 from ampsim.executors.sim.replay import Replay
+from ampsim.gcpause import gc_paused
 from ampsim.hardware.cost import compute_time_s, message_bytes, remote_send_time_s
 from ampsim.hardware.routing import routes
 from ampsim.hardware.spec import SystemSpec
@@ -77,20 +78,19 @@ class SimExecutor(ExecutorBase):
         self.estimated_load = estimated_load
         self.graph = model.graph.validate()
         self.env = simpy.Environment()
-        self.topology = build_topology(system)
         self.trace = TraceRecorder() if trace else None
-        self.network = Network(self.env, self.topology, routes(self.topology), self.trace,
-                               packet_bytes=system.link.packet_bytes)
         self.numerics = numerics
         # replay: its own event loop where it models the machine's every rule, else on SimPy
         self._fast = not numerics and supports(system, trace)
-        self._replay = None if numerics else (JitReplay if self._fast else Replay)(self, recording_context)
-        handle = self._handle if numerics else self._replay.handle
-        self.chips = [Chip(self.env, i, spec, handle, self._flush, serve=not self._fast)
-                      for i, spec in enumerate(system.chips)]
-        if self._fast:
-            for chip in self.chips:
-                chip.clock = lambda: self._replay.now
+        with gc_paused():  # a big machine's graph and chips: the collector's full passes took 60 % (gcpause)
+            self.topology = build_topology(system)
+            self.network = Network(self.env, self.topology, routes(self.topology), self.trace,
+                                   packet_bytes=system.link.packet_bytes)
+            self._replay = None if numerics else (JitReplay if self._fast else Replay)(self, recording_context)
+            handle = self._handle if numerics else self._replay.handle
+            clock = (lambda: self._replay.now) if self._fast else None
+            self.chips = [Chip(self.env, i, spec, handle, self._flush, serve=not self._fast, clock=clock)
+                          for i, spec in enumerate(system.chips)]
         #: a host whose cores the chips share with the controller (measured machines): the controller's CPU
         #: per completed instance, from the messages it caused (``_steps``), competes for the cores
         self._contention = Contention.of(self.env)

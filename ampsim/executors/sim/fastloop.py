@@ -23,7 +23,7 @@ heap (``heappushpop``; an idle unit's wake-up runs at once when nothing else is 
 links' counters live in lists during a call and are written back to the executor's
 :class:`~ampsim.executors.sim.chips.Chip` and :class:`~ampsim.executors.sim.network.Network` at its end
 (and on an error, except each chip's ``items``, which counts its messages only when the call completes).
-The cyclic garbage collector is paused meanwhile (:func:`~ampsim.executors.sim.replay.gc_paused`). A
+The cyclic garbage collector is paused meanwhile (:func:`~ampsim.gcpause.gc_paused`). A
 work item on a chip's queue is an int: message ``m``, or ``n_messages + j`` for the update job of stash
 ``j``.
 
@@ -60,7 +60,7 @@ from ampsim.executors.sim.fastpackets import PHEAD, FastPackets
 from ampsim.executors.sim.fastprep import ARRIVE, HOP
 from ampsim.executors.sim.faststate import ADMIT, DONE, WAKE, FastMachine
 from ampsim.executors.sim.fastsync import AFTER, FastSync
-from ampsim.executors.sim.replay import gc_paused
+from ampsim.gcpause import gc_paused
 from ampsim.hardware.spec import SystemSpec
 
 UPDATE = -3  # join[item] of an update job

@@ -34,7 +34,7 @@ the replay stays bit for bit.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, NamedTuple
+from typing import Any, Callable, NamedTuple, Sequence
 
 import numpy as np
 
@@ -161,7 +161,7 @@ class Placed:
         return self._lists
 
 
-def placement_arrays(rec: Recording, fast: dict, chip_of_node: list[int], specs: list, durations, duration_arrays,
+def placement_arrays(rec: Recording, fast: dict, chip_of_node: list[int], specs: Sequence, durations, duration_arrays,
                      paths: Callable[[np.ndarray], tuple[np.ndarray, ...]],
                      cut_through: bool) -> Placed:
     """The per-message lists for one placement (``chip_of_node``: node index → chip index), on chips of
@@ -176,9 +176,12 @@ def placement_arrays(rec: Recording, fast: dict, chip_of_node: list[int], specs:
 
     # a machine's chips mostly share a few spec objects: each distinct one is read once (``spec_of``: a
     # chip's among them, numbered as first seen)
-    seen: dict[int, int] = {}
-    spec_of = np.fromiter((seen.setdefault(id(s), len(seen)) for s in specs), dtype=np.int64, count=n_chips)
-    distinct = [specs[i] for i in np.unique(spec_of, return_index=True)[1].tolist()]
+    if len(set(map(id, specs))) == 1:  # one spec object for every chip (the usual machine), found in C
+        spec_of, distinct = np.zeros(n_chips, dtype=np.int64), [specs[0]]
+    else:
+        seen: dict[int, int] = {}
+        spec_of = np.fromiter((seen.setdefault(id(s), len(seen)) for s in specs), dtype=np.int64, count=n_chips)
+        distinct = [specs[i] for i in np.unique(spec_of, return_index=True)[1].tolist()]
 
     # step durations on each message's own chip (one numpy pass per distinct chip spec, cached)
     kinds: dict[tuple, int] = {}

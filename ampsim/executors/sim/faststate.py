@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from collections import deque
 from heapq import heappush
+from operator import attrgetter
 
 import numpy as np
 
@@ -42,6 +43,13 @@ START, GET, PUT, WAKE, DONE, LEARN = range(6)  # and HOP, ARRIVE (fastprep: a ro
 #: with fastsync's below it)
 ADMIT = -1
 FINAL = -1
+
+
+def counters_are_ints(chips: list[Chip]) -> bool:
+    """Whether every chip's memory counters are ints (the compiled loop's arrays hold int64): read in C, a
+    counter at a time over the chips (a float anywhere makes its sum a float)."""
+    return all(type(sum(map(attrgetter(name), chips))) is int
+               for name in ("param_bytes", "held_bytes", "queued_bytes", "peak_bytes"))
 
 
 class FastMachine(Replay):
@@ -89,7 +97,7 @@ class FastMachine(Replay):
         rec, ex = self.rec, self.ex
         fast = recording_arrays(rec, rec.replay_view)
         if self._placed is None or self._placed[0] is not rec:
-            placed = placement_arrays(rec, fast, [c.index for c in self.chip_of], [c.spec for c in ex.chips],
+            placed = placement_arrays(rec, fast, [c.index for c in self.chip_of], ex.system.chips,
                                       self.durations, self.duration_arrays, self.links.hops, ex.network.cut_through)
             self._placed = (rec, placed, [None] * (max(fast["ukind"], default=-1) + 1))
         return self._placed[1], fast, self._placed[2]
@@ -139,9 +147,19 @@ class FastMachine(Replay):
         self.order += 1
         self.soon.append((self.now, self.order, WAKE, c, since))
 
+    def _lazy_arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        """The set-aside completions' keys as arrays (time, order; order -1: none), for the compiled loop."""
+        n = len(self.lazy)
+        if self.lazy.count(None) == n:  # none (between calls, but for an interrupted one): read in C
+            return np.zeros(n), np.full(n, -1, dtype=np.int64)
+        return (np.array([0.0 if p is None else p[0] for p in self.lazy]),
+                np.array([-1 if p is None else p[1] for p in self.lazy], dtype=np.int64))
+
     def _idle_lazy(self) -> None:
         """The end of a call: the set-aside completions come up, idling their units (the last one's time is
         the simulated time)."""
+        if self.lazy.count(None) == len(self.lazy):  # (none: a big machine's list is read in C)
+            return
         for c, p in enumerate(self.lazy):
             if p is not None:
                 self.lazy[c] = None

@@ -21,13 +21,15 @@ import logging
 import os
 import time
 from collections import Counter, deque
+from operator import attrgetter
 from types import ModuleType
 
 import numpy as np
 
 from ampsim.executors.sim.fastloop import FastReplay
 from ampsim.executors.sim.fastprep import Placed
-from ampsim.executors.sim.replay import gc_paused
+from ampsim.executors.sim.faststate import counters_are_ints
+from ampsim.gcpause import gc_paused
 from ampsim.ir.param import ParamNode
 
 NO_REPORT = 1 << 62
@@ -77,8 +79,7 @@ class JitReplay(FastReplay):
 
     def loop(self) -> None:
         if not (self.compiled and self.sync is None  # (replicas that synchronize: the Python loop, fastsync)
-                and all(type(c.param_bytes + c.held_bytes + c.queued_bytes + c.peak_bytes) is int
-                        for c in self.ex.chips) and _load_kernel()):
+                and counters_are_ints(self.ex.chips) and _load_kernel()):
             super().loop()
             return
         with gc_paused():
@@ -169,17 +170,17 @@ class JitReplay(FastReplay):
         # the chips' queues (empty between calls but for an interrupted one) as linked lists
         nxt = np.full(n_messages + len(R["stash_node"]), -1, dtype=np.int64)
         qhead, qtail = np.full(n_chips, -1, dtype=np.int64), np.full(n_chips, -1, dtype=np.int64)
-        for c, q in enumerate(self.queues):
-            for item in q:
-                js._enqueue(nxt, qhead, qtail, c, item)
-        units = max(c.spec.compute_units for c in chips)
+        if any(self.queues):  # (most of a big machine's chips have none, and were read in C)
+            for c, q in enumerate(self.queues):
+                for item in q:
+                    js._enqueue(nxt, qhead, qtail, c, item)
+        units = max(map(attrgetter("compute_units"), self.ex.system.chips))
         idle_buf = np.zeros((n_chips, units) if self.waking else (0, 1))
         idle_len = np.zeros(n_chips, dtype=np.int64)
         for c, q in enumerate(self.idle_at):
             idle_buf[c, :len(q)] = list(q)
             idle_len[c] = len(q)
-        lazy_t = _floats([0.0 if p is None else p[0] for p in self.lazy])
-        lazy_o = _ints([-1 if p is None else p[1] for p in self.lazy])
+        lazy_t, lazy_o = self._lazy_arrays()
         ch = (nxt, qhead, qtail, _ints(self.n_idle), np.asarray(self.single, dtype=np.bool_), lazy_t, lazy_o,
               idle_buf, np.zeros(n_chips, dtype=np.int64), idle_len, used, *self._spec_arrays(),
               _ints(state["peak"]),
@@ -306,8 +307,9 @@ class JitReplay(FastReplay):
         """The kernel's machine state into the Python objects (the next call and the write-back read them)."""
         self._take_ready(new_ready)
         nxt, qhead = ch[0], ch[1]
-        for q in self.queues:
-            q.clear()
+        if any(self.queues):
+            for q in self.queues:
+                q.clear()
         for c in np.flatnonzero(qhead >= 0).tolist():  # (most of a big machine's queues are empty)
             q, item = self.queues[c], qhead[c]
             while item >= 0:

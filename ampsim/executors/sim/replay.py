@@ -39,9 +39,7 @@ same IEEE operations as :func:`~ampsim.hardware.cost.compute_time_s`), so the lo
 
 from __future__ import annotations
 
-import gc
-from contextlib import contextmanager
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import numpy as np
 
@@ -50,6 +48,7 @@ from ampsim.executors.sim.collective import SYNC
 from ampsim.executors.sim.recording import Recording, replay_lists
 from ampsim.executors.sim.recording_cache import obtain
 from ampsim.executors.sim.replayhost import ReplayHost
+from ampsim.gcpause import gc_paused
 from ampsim.hardware.cost import compute_time_s, compute_times_s, duration_key
 from ampsim.hardware.spec import ChipSpec
 from ampsim.ir.message import Instance
@@ -57,22 +56,6 @@ from ampsim.ir.param import ParamNode
 from ampsim.trace import step_label
 
 UPDATE = 2  # the executor's kind of an update job (after FWD 0 and BWD 1; SYNC is 3)
-
-
-@contextmanager
-def gc_paused() -> Iterator[None]:
-    """Pause Python's cyclic garbage collector while a replay builds its lists and runs: they hold no
-    cycles, and in a big process (a full run, a model, a sweep's other points) the full collections that
-    allocating hundreds of thousands of lists and events triggers walk every object (they doubled the
-    first replay's wall time)."""
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
 
 
 class Replay:
