@@ -46,3 +46,19 @@ def test_what_json_cannot_hold_is_refused_as_json_refuses_it():
         dumps({"a": object()})
     with pytest.raises(TypeError, match="not JSON serializable"):
         json.dumps(plain({"a": object()}))
+
+
+#: long lists of one kind of number (a big machine's per-chip figures), which are written in C
+long_numbers = st.one_of(
+    st.lists(st.floats(allow_nan=True, allow_infinity=True), min_size=16, max_size=40),
+    st.lists(st.integers(min_value=-(10**30), max_value=10**30), min_size=16, max_size=40),
+    st.lists(st.booleans(), min_size=16, max_size=40),
+    st.lists(st.floats(allow_nan=True, allow_infinity=True).map(np.float64), min_size=16, max_size=40),
+    st.lists(st.one_of(st.integers(-5, 5), st.floats(-5, 5), st.booleans()), min_size=16, max_size=40))
+
+
+@settings(max_examples=300, deadline=None)
+@given(long_numbers)
+def test_long_lists_of_numbers_are_the_standard_librarys_text(seq):
+    doc = {"per_chip": seq, "as_tuple": tuple(seq)}
+    assert dumps(doc) == json.dumps(plain(doc), indent=2, sort_keys=True)
