@@ -161,9 +161,12 @@ def _explicit(names: list[str], mapping: dict, n: int, source: str) -> dict[str,
 
 
 def _greedy(names: list[str], chips: Sequence, prof: Profile) -> dict[str, int]:
-    kinds: dict[int, int] = {}  # chips that share a spec object share its estimates
-    kind_of = np.array([kinds.setdefault(id(c), len(kinds)) for c in chips])
-    specs = list({id(c): c for c in chips}.values())
+    if len(set(map(id, chips))) == 1:  # one spec object for every chip (the usual machine), found in C
+        kind_of, specs = np.zeros(len(chips), dtype=np.int64), [chips[0]]
+    else:  # chips that share a spec object share its estimates
+        kinds: dict[int, int] = {}
+        kind_of = np.array([kinds.setdefault(id(c), len(kinds)) for c in chips])
+        specs = list({id(c): c for c in chips}.values())
     load = np.zeros(len(chips))
     out: dict[str, int] = {}
     pos = {nm: i for i, nm in enumerate(names)}
@@ -225,9 +228,7 @@ def estimated_load(mapping: dict[str, int], chips: Sequence, prof: Profile) -> l
     by_chip: list[list[str]] = [[] for _ in chips]  # one pass (a pass per chip: chips × nodes)
     for nm, ch in mapping.items():
         by_chip[ch].append(nm)
-    out = []
-    for i, (c, names) in enumerate(zip(chips, by_chip)):
-        t = sum(node_time_s(prof, nm, c) for nm in names)
-        out.append({"chip": i, "nodes": names,
-                    "est_busy_s_per_instance": t / max(prof.instances, 1)})
-    return out
+    per = max(prof.instances, 1)
+    return [{"chip": i, "nodes": names,  # (a chip with no nodes: 0.0, as the empty sum over it gives)
+             "est_busy_s_per_instance": sum(node_time_s(prof, nm, c) for nm in names) / per if names else 0.0}
+            for i, (c, names) in enumerate(zip(chips, by_chip))]
