@@ -176,7 +176,7 @@ def summarize(cfg: Config, task: Task, executor: Executor, rows: list[dict], run
     }
     if "wall_s" in last:
         summary["wall_s"] = last["wall_s"]
-    with gc_paused():  # a big machine's per-chip results: the collector's full passes took half (gcpause)
+    with gc_paused():  # a big machine's per-chip results: the collector's full passes took a third or more (gcpause)
         run.write_summary(summary)
         # per-update staleness and stash memory: beside the summary (whose bytes committed runs pin down)
         run.write_json("staleness.json", staleness_report(task.model.graph.param_nodes,

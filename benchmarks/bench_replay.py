@@ -325,12 +325,10 @@ def chains(cases: tuple[Chain, ...], quick: bool) -> list[dict]:
             "series": case.series, "busy_chips": len(set(mapping.values())),
             "hops_per_message": round(hops / ex.messages, 3), "wall_us_per_hop": round(wall / hops * 1e6, 3),
             "routes_cold_s": round(_routes_cold_s(ex.system, mapping), 4), "machine": machine(), "load": load()})
-    times = {c.series: set() for c in cases}
-    for c, (_, ex) in zip(cases, best):
-        times[c.series].add(ex.time_s)
+    size_times = {ex.time_s for c, (_, ex) in zip(cases, best) if c.series == "size"}
     for c, r in zip(cases, rows):
         if c.series == "size":  # the same run on either machine: the same simulated time
-            r["same_time"] = len(times["size"]) == 1
+            r["same_time"] = len(size_times) == 1
     for series in {c.series for c in cases}:
         mine = [r for c, r in zip(cases, rows) if c.series == series]
         for col, rel in (("wall_us_per_message", "relative_to_fastest"),

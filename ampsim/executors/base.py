@@ -26,6 +26,7 @@ from ampsim.hardware.spec import SystemSpec
 from ampsim.ir.message import Instance
 from ampsim.ir.node import Report
 from ampsim.models.base import Task
+from ampsim.placement import nodes_by_chip
 
 __all__ = ["Executor", "ExecutorBase", "ExecutorPlan", "RunFolder", "check_placement"]
 
@@ -105,12 +106,10 @@ class ExecutorBase:
     def write_artifacts(self, run: RunFolder) -> None:
         if self.placement is None:
             return
-        by_chip: list[list[str]] = [[] for _ in range(self.n_units)]  # (one pass: a pass per chip took seconds
-        for name, c in self.placement.items():  # for a replicated model on 16,384 chips)
-            by_chip[c].append(name)
         run.write_json("placement.json", {
             "strategy_output": self.placement,
-            "chips": self.estimated_load or [{"chip": i, "nodes": nodes} for i, nodes in enumerate(by_chip)],
+            "chips": self.estimated_load or [{"chip": i, "nodes": nodes}
+                                             for i, nodes in enumerate(nodes_by_chip(self.placement, self.n_units))],
         })
 
     def close(self) -> None:

@@ -39,7 +39,7 @@ from typing import Any, Callable, NamedTuple, Sequence
 import numpy as np
 
 from ampsim.executors.sim.recording import Recording
-from ampsim.hardware.cost import duration_key
+from ampsim.hardware.cost import duration_key, spec_kinds
 
 #: the event codes a route's hops schedule (:mod:`ampsim.executors.sim.fastloop`): the next hop, the arrival
 HOP, ARRIVE = 6, 7
@@ -176,12 +176,7 @@ def placement_arrays(rec: Recording, fast: dict, chip_of_node: list[int], specs:
 
     # a machine's chips mostly share a few spec objects: each distinct one is read once (``spec_of``: a
     # chip's among them, numbered as first seen)
-    if len(set(map(id, specs))) == 1:  # one spec object for every chip (the usual machine), found in C
-        spec_of, distinct = np.zeros(n_chips, dtype=np.int64), [specs[0]]
-    else:
-        seen: dict[int, int] = {}
-        spec_of = np.fromiter((seen.setdefault(id(s), len(seen)) for s in specs), dtype=np.int64, count=n_chips)
-        distinct = [specs[i] for i in np.unique(spec_of, return_index=True)[1].tolist()]
+    spec_of, distinct = spec_kinds(specs)
 
     # step durations on each message's own chip (one numpy pass per distinct chip spec, cached)
     kinds: dict[tuple, int] = {}
