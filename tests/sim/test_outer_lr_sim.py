@@ -5,25 +5,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ampsim.config import load_config, parse_override
-from ampsim.executors import make_executor
-from ampsim.planning import plan
-from ampsim.results import RunDir
-from ampsim.training import run_training
+from replay_kit import HW, measured, run_experiment
 
-ROOT = Path(__file__).resolve().parents[2]
-#: summary keys a replay does not measure
-UNMEASURED = {"numerics", "final_metric", "best_metric", "time_to_target", "replica_drift"}
 BASE = ("data.limit_train=640", "data.limit_test=16", 'executor.kind="sim"',
-        f'executor.hardware="{ROOT / "hardware_models" / "torus8x8.toml"}"', 'placement.strategy="groups"',
+        f'executor.hardware="{HW / "torus8x8.toml"}"', 'placement.strategy="groups"',
         "train.mak=4", "train.muf=2", "train.epochs=1", "replicas.groups=2", "replicas.sync_every=2")
 
 
-def run(tmp: Path, *overrides: str):
-    cfg = load_config(ROOT / "experiments" / "mnist_mlp.toml", [parse_override(o) for o in (*BASE, *overrides)])
-    p = plan(cfg)
-    ex = make_executor(p)
-    return run_training(p, ex, RunDir(tmp)), ex
+def run(tmp: Path, *overrides: str, numerics: bool = True):
+    return run_experiment("mnist_mlp.toml", (*BASE, *overrides), numerics, tmp)[:2]
 
 
 def test_the_anchor_costs_each_copy_its_parameters_in_memory_and_the_step_costs_time(data_root, tmp_path,
@@ -43,8 +33,7 @@ def test_a_replay_with_an_outer_learning_rate_equals_the_full_run(data_root, tmp
     monkeypatch.setenv("AMPSIM_DATA", str(data_root))
     monkeypatch.setenv("AMPSIM_RECORDINGS", "off")
     full, fx = run(tmp_path / "full", "replicas.outer_lr=4.0")
-    replay, rx = run(tmp_path / "replay", "replicas.outer_lr=4.0", "executor.numerics=false")
-    assert {k: v for k, v in replay.items() if k not in UNMEASURED} == {
-        k: v for k, v in full.items() if k not in UNMEASURED}
+    replay, rx = run(tmp_path / "replay", "replicas.outer_lr=4.0", numerics=False)
+    assert measured(replay) == measured(full)
     assert [c.busy_s for c in rx.chips] == [c.busy_s for c in fx.chips]
     assert [c.peak_bytes for c in rx.chips] == [c.peak_bytes for c in fx.chips]

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from replay_kit import HW, ROOT, measured, run_experiment
 from timeline_kit import MS, chain_model, instants, insts, spans, system, weight_model
 
 from ampsim.calibration.workloads import WORKLOADS
@@ -31,28 +32,14 @@ from ampsim.planning import plan
 from ampsim.results import RunDir
 from ampsim.training import run_training
 
-ROOT = Path(__file__).resolve().parents[2]
-HW = ROOT / "hardware_models"
-#: summary keys a replay does not measure
-UNMEASURED = {"numerics", "final_metric", "best_metric", "time_to_target", "replica_drift"}
-
-
-def _run(experiment: str, overrides: tuple[str, ...], numerics: bool, out: Path):
-    cfg = load_config(ROOT / "experiments" / experiment,
-                      [parse_override(o) for o in (*overrides, f"executor.numerics={str(numerics).lower()}")])
-    p = plan(cfg)
-    ex = make_executor(p)
-    return run_training(p, ex, RunDir(out)), ex
-
 
 def assert_same_timing(experiment: str, overrides: tuple[str, ...], tmp_path: Path) -> tuple:
     """The replayed run's summary, chips and links equal the full run's; returns (full summary, its executor,
     replay summary, its executor)."""
-    full, fx = _run(experiment, overrides, True, tmp_path / "full")
-    replay, rx = _run(experiment, overrides, False, tmp_path / "replay")
+    full, fx, _ = run_experiment(experiment, overrides, True, tmp_path / "full")
+    replay, rx, _ = run_experiment(experiment, overrides, False, tmp_path / "replay")
     assert replay["numerics"] is False and replay["final_metric"] is None
-    assert {k: v for k, v in replay.items() if k not in UNMEASURED} == {
-        k: v for k, v in full.items() if k not in UNMEASURED}
+    assert measured(replay) == measured(full)
     assert [c.busy_s for c in rx.chips] == [c.busy_s for c in fx.chips]
     assert dict(rx.network.bytes) == dict(fx.network.bytes)
     assert dict(rx.network.busy_s) == dict(fx.network.busy_s)
@@ -239,8 +226,7 @@ def test_the_replays_own_loop_runs_where_it_models_the_machine_and_agrees_with_s
     assert runs[False, False]._fast and not runs[False, True]._fast  # a trace needs the SimPy replay
     full = runs[True, False]
     for ex in runs.values():
-        assert ({k: v for k, v in ex.summary().items() if k not in UNMEASURED}
-                == {k: v for k, v in full.summary().items() if k not in UNMEASURED})
+        assert measured(ex.summary()) == measured(full.summary())
         assert ex.time_s == full.time_s > 0 and ex.messages == full.messages == 11 * 9
         assert [c.busy_s for c in ex.chips] == [c.busy_s for c in full.chips]
         assert ex.graph.nodes["w"].staleness == full.graph.nodes["w"].staleness

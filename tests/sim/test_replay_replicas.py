@@ -5,30 +5,11 @@ is not measured (None). A recording of a replicated model is never served to ano
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
+from replay_kit import HW, measured, run_experiment
 
-from ampsim.config import load_config, parse_override
-from ampsim.executors import make_executor
 from ampsim.executors.sim import executor as sim_executor
 from ampsim.executors.sim.recording_cache import clear_memory
-from ampsim.planning import plan
-from ampsim.results import RunDir
-from ampsim.training import run_training
-
-ROOT = Path(__file__).resolve().parents[2]
-HW = ROOT / "hardware_models"
-#: summary keys a replay does not measure
-UNMEASURED = {"numerics", "final_metric", "best_metric", "time_to_target", "replica_drift"}
-
-
-def _run(experiment: str, overrides: tuple[str, ...], numerics: bool, out: Path):
-    cfg = load_config(ROOT / "experiments" / experiment,
-                      [parse_override(o) for o in (*overrides, f"executor.numerics={str(numerics).lower()}")])
-    p = plan(cfg)
-    ex = make_executor(p)
-    return run_training(p, ex, RunDir(out)), ex, p
 
 
 def replicas(hw: str, strategy: str, mak: int, muf: int, nodes: str, every: int, overlap: bool,
@@ -58,8 +39,7 @@ CASES = [
 def assert_same_timing(full: dict, fx, replay: dict, rx) -> None:
     """The replay's summary (but what it does not measure), chips' busy time and peak memory and links'
     bytes and busy time equal the full run's; the run synchronized."""
-    assert {k: v for k, v in replay.items() if k not in UNMEASURED} == {
-        k: v for k, v in full.items() if k not in UNMEASURED}
+    assert measured(replay) == measured(full)
     assert full["sync_rounds"] > 0 and full["sync_bytes"] > 0 and full["sync_time_s"] > 0
     assert [c.busy_s for c in rx.chips] == [c.busy_s for c in fx.chips]
     assert [c.peak_bytes for c in rx.chips] == [c.peak_bytes for c in fx.chips]
@@ -68,10 +48,10 @@ def assert_same_timing(full: dict, fx, replay: dict, rx) -> None:
 
 
 @pytest.mark.parametrize("experiment,overrides", CASES, ids=lambda v: v if isinstance(v, str) else "")
-def test_a_replayed_replicated_run_equals_the_full_run(experiment, overrides, data_root, tmp_path, monkeypatch):
+def test_a_replayed_replicated_run_equals_the_fullrun_experiment(experiment, overrides, data_root, tmp_path, monkeypatch):
     monkeypatch.setenv("AMPSIM_RECORDINGS", "off")
-    full, fx, fp = _run(experiment, overrides, True, tmp_path / "full")
-    replay, rx, rp = _run(experiment, overrides, False, tmp_path / "replay")
+    full, fx, fp = run_experiment(experiment, overrides, True, tmp_path / "full")
+    replay, rx, rp = run_experiment(experiment, overrides, False, tmp_path / "replay")
     assert rx._fast == (not fx.trace)  # on the fast loop (fastsync); with a trace on SimPy
     assert replay["numerics"] is False and replay["replica_drift"] is None and full["replica_drift"] is not None
     assert_same_timing(full, fx, replay, rx)
@@ -98,14 +78,14 @@ FAST_CASES = [
 
 
 @pytest.mark.parametrize("experiment,overrides", FAST_CASES, ids=lambda v: v if isinstance(v, str) else "")
-def test_the_fast_loop_synchronizes_as_the_simpy_replay_and_the_full_run(experiment, overrides, data_root, tmp_path,
+def test_the_fast_loop_synchronizes_as_the_simpy_replay_and_the_fullrun_experiment(experiment, overrides, data_root, tmp_path,
                                                                         monkeypatch):
     monkeypatch.setenv("AMPSIM_RECORDINGS", "off")
-    full, fx, _ = _run(experiment, overrides, True, tmp_path / "full")
-    fast, rx, _ = _run(experiment, overrides, False, tmp_path / "fast")
+    full, fx, _ = run_experiment(experiment, overrides, True, tmp_path / "full")
+    fast, rx, _ = run_experiment(experiment, overrides, False, tmp_path / "fast")
     with monkeypatch.context() as m:  # the same replay on SimPy's event loop
         m.setattr(sim_executor, "supports", lambda system, trace: False)
-        slow, sx, _ = _run(experiment, overrides, False, tmp_path / "simpy")
+        slow, sx, _ = run_experiment(experiment, overrides, False, tmp_path / "simpy")
     assert rx._fast and not sx._fast
     assert fast == slow
     assert_same_timing(full, fx, fast, rx)
@@ -119,11 +99,10 @@ def test_the_fast_loop_synchronizes_as_the_simpy_replay_and_the_full_run(experim
 def test_replicas_without_sync_replay_on_the_fast_loop(data_root, tmp_path, monkeypatch):
     monkeypatch.setenv("AMPSIM_RECORDINGS", "off")
     overrides = MNIST + replicas("torus8x8.toml", "greedy", 8, 1, '{"fc1"=2}', 1, False) + ('replicas.sync="none"',)
-    full, _, _ = _run("mnist_mlp.toml", overrides, True, tmp_path / "full")
-    replay, rx, _ = _run("mnist_mlp.toml", overrides, False, tmp_path / "replay")
+    full, _, _ = run_experiment("mnist_mlp.toml", overrides, True, tmp_path / "full")
+    replay, rx, _ = run_experiment("mnist_mlp.toml", overrides, False, tmp_path / "replay")
     assert rx._fast
-    assert {k: v for k, v in replay.items() if k not in UNMEASURED} == {
-        k: v for k, v in full.items() if k not in UNMEASURED}
+    assert measured(replay) == measured(full)
 
 
 def test_recordings_are_never_shared_between_replica_layouts(data_root, tmp_path, monkeypatch):
@@ -135,7 +114,7 @@ def test_recordings_are_never_shared_between_replica_layouts(data_root, tmp_path
     for name, extra in [("plain", ()), ("groups2", ("replicas.groups=2",)),
                         ("groups2-every2", ("replicas.groups=2", "replicas.sync_every=2")),
                         ("fc1x2", ('replicas.nodes={"fc1"=2}',))]:
-        _, _, p = _run("mnist_mlp.toml", base + extra, False, tmp_path / name)
+        _, _, p = run_experiment("mnist_mlp.toml", base + extra, False, tmp_path / name)
         contexts[name] = p.recording_context
     assert "replicas" not in contexts["plain"]  # without replicas the key is the one it always was
     assert contexts["groups2"] == contexts["groups2-every2"]  # sync settings are replay-time choices

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from test_replay_replicas import _run, assert_same_timing, replicas
+from replay_kit import run_experiment
+from test_replay_replicas import assert_same_timing, replicas
 
 from ampsim.executors.sim.recording_cache import clear_memory
 from ampsim.ir.nodes.linear import Embedding
@@ -35,10 +36,10 @@ def _sparse_sets(p) -> list:
 
 
 @pytest.mark.parametrize("experiment,overrides", CASES, ids=lambda v: v if isinstance(v, str) else "")
-def test_a_replayed_sparse_sync_run_equals_the_full_run(experiment, overrides, data_root, tmp_path, monkeypatch):
+def test_a_replayed_sparse_sync_run_equals_the_fullrun_experiment(experiment, overrides, data_root, tmp_path, monkeypatch):
     monkeypatch.setenv("AMPSIM_RECORDINGS", "off")
-    full, fx, _ = _run(experiment, overrides + SPARSE, True, tmp_path / "full")
-    replay, rx, rp = _run(experiment, overrides + SPARSE, False, tmp_path / "replay")
+    full, fx, _ = run_experiment(experiment, overrides + SPARSE, True, tmp_path / "full")
+    replay, rx, rp = run_experiment(experiment, overrides + SPARSE, False, tmp_path / "replay")
     assert _sparse_sets(rp) and rx._fast  # an embedding synchronizes by rows, on the fast loop (fastsync)
     assert replay["replica_drift"] is None
     assert_same_timing(full, fx, replay, rx)
@@ -48,8 +49,8 @@ def test_sparse_sync_replays_fewer_bytes_than_dense(data_root, tmp_path, monkeyp
     """The replay does move rows, not the table: the same run dense moves more and takes longer."""
     monkeypatch.setenv("AMPSIM_RECORDINGS", "off")
     overrides = SST + replicas("torus8x8.toml", "groups", 16, 1, "{}", 1, False)
-    sparse, _, _ = _run("sst_treelstm.toml", overrides + SPARSE, False, tmp_path / "sparse")
-    dense, _, _ = _run("sst_treelstm.toml", overrides, False, tmp_path / "dense")
+    sparse, _, _ = run_experiment("sst_treelstm.toml", overrides + SPARSE, False, tmp_path / "sparse")
+    dense, _, _ = run_experiment("sst_treelstm.toml", overrides, False, tmp_path / "dense")
     assert sparse["sync_rounds"] == dense["sync_rounds"] > 0
     assert sparse["sync_bytes"] < dense["sync_bytes"] and sparse["sync_time_s"] < dense["sync_time_s"]
 
@@ -60,9 +61,9 @@ def test_the_recorded_changed_rows_are_the_embedding_stash_ids(data_root, tmp_pa
     monkeypatch.setenv("AMPSIM_RECORDINGS", str(tmp_path / "recordings"))
     clear_memory()
     overrides = SST + replicas("torus8x8.toml", "groups", 1, 1, "{}", 1, False) + SPARSE
-    first, rx, _ = _run("sst_treelstm.toml", overrides, False, tmp_path / "replay")
+    first, rx, _ = run_experiment("sst_treelstm.toml", overrides, False, tmp_path / "replay")
     clear_memory()
-    again, _, _ = _run("sst_treelstm.toml", overrides, False, tmp_path / "again")
+    again, _, _ = run_experiment("sst_treelstm.toml", overrides, False, tmp_path / "again")
     assert again == first and list((tmp_path / "recordings").glob("*.npz"))
     rec = rx._replay.rec
     profiles = np.split(rec.profiles, rec.prof_ptr[1:-1])

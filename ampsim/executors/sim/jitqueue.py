@@ -54,6 +54,7 @@ from ampsim.executors.sim.jitrungs import (
     _free,
     _npush,
     _nsift,
+    _pooled,
     _refill,
     _retop,
     _split,
@@ -104,9 +105,7 @@ def _spill(E, P, nx, bt, fs, Qi, Qf):
     nbtot = Qi[NBTOT]
     mn, mx = Qf[FV + TMIN_], Qf[FV + TMAX_]
     for k in range(m):
-        r = _alloc(fs, Qi)
-        for c in range(6):
-            P[r, c] = E[k, c]
+        r = _pooled(E, P, fs, Qi, k)
         nx[r] = -1
         t = E[k, 0]
         mn = min(mn, t)

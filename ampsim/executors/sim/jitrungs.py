@@ -131,6 +131,15 @@ def _alloc(fs, Qi):
 
 
 @jitted_inline
+def _pooled(E, P, fs, Qi, k):
+    """Heap row ``k``'s event copied into a fresh pool row (returned; its link is the caller's to set)."""
+    r = _alloc(fs, Qi)
+    for c in range(6):
+        P[r, c] = E[k, c]
+    return r
+
+
+@jitted_inline
 def _free(fs, Qi, r):
     fs[Qi[FREE]] = r
     Qi[FREE] += 1
@@ -240,9 +249,7 @@ def _split(E, P, nx, bt, fs, Qi, Qf, m, r):
         return False
     h = r
     for k in range(m):  # the heap's back to the pool, in front of the rest
-        q = _alloc(fs, Qi)
-        for c in range(6):
-            P[q, c] = E[k, c]
+        q = _pooled(E, P, fs, Qi, k)
         nx[q] = h
         h = q
     Qi[NE] = 0
