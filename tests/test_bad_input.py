@@ -67,6 +67,8 @@ def bad(tmp_path_factory) -> Path:
     (b / "notrun" / "sub").mkdir(parents=True)
     (b / "notrun" / "notes.txt").write_text("mine\n")
     (b / "blocked.partial").write_text("in the way\n")
+    (b / "points" / "p1").mkdir(parents=True)  # a point of another sweep, whose table was never written
+    (b / "points" / "p1" / "point.json").write_text('{"point_id": "p1", "sweep": "other"}\n')
     (b / "m.calibration.json").mkdir()
     (b / "fig.png").mkdir()
     (b / "badrun").mkdir()
@@ -175,6 +177,17 @@ CASES = [
     ("sweep-out-a-file", ["sweep", EXP / "sweeps/mak_mnist.toml", "--out", "{bad}/afile"], None, "afile: is a file"),
     ("sweep-out-under-a-file", ["sweep", EXP / "sweeps/mak_mnist.toml", "--out", "{bad}/afile/s"], None,
      "cannot create"),
+    # a sweep writes (and with --fresh deletes) only its own results
+    ("sweep-out-another-sweep", ["sweep", EXP / "sweeps/mak_mnist.toml", "--out", "{sweep}"], None,
+     "holds the results of another sweep ('fake')"),
+    ("sweep-fresh-another-sweep", ["sweep", EXP / "sweeps/mak_mnist.toml", "--out", "{sweep}", "--fresh"], None,
+     "holds the results of another sweep ('fake')"),
+    ("sweep-fresh-another-sweeps-points", ["sweep", EXP / "sweeps/mak_mnist.toml", "--out", "{bad}/points",
+                                           "--fresh"], None, "holds a point of another sweep (p1/ of 'other')"),
+    ("sweep-out-a-run", ["sweep", EXP / "sweeps/mak_mnist.toml", "--out", "{run}", "--fresh"], None,
+     "exists and is not a folder of sweep 'mak_mnist' (it holds config.toml"),
+    ("sweep-out-a-folder-of-ones-own", ["sweep", EXP / "sweeps/mak_mnist.toml", "--out", "{bad}/notrun"], None,
+     "exists and is not a folder of sweep 'mak_mnist' (it holds notes.txt, sub/)"),
     ("calibrate-out-a-folder", ["calibrate", "--quick", "--out", "{bad}/adir"], None, "adir: is a folder, not a file"),
     ("calibrate-out-under-a-file", ["calibrate", "--quick", "--out", "{bad}/afile/m.toml"], None, "cannot create"),
     ("calibrate-sidecar-a-folder", ["calibrate", "--quick", "--out", "{bad}/m.toml"], None,

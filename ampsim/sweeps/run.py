@@ -6,7 +6,7 @@ Layout of a sweep folder (default ``results/sweeps/<sweep name>/``)::
                         plus point.json (its overrides and swept values)
     table.csv           every point's swept values joined with its summary metrics
     sweep.json          the sweep's name, source file and swept keys
-    .sweep.lock         while a sweep runs in the folder: its lock (see sweep_lock)
+    .sweep.lock         while a sweep runs in the folder: its lock (:mod:`ampsim.sweeps.folder`)
 
 (the table's columns and files are :mod:`ampsim.results`' schema; this module only runs the points and
 hands the finished ones over).
@@ -23,6 +23,10 @@ Contracts:
   (pool or Ray), job count or interruption produced it.
 * Progress: one update per finished point (a bar on a terminal, one plain line per point elsewhere, see
   :mod:`ampsim.progress`), nothing with ``progress=False``.
+
+A folder of its own: a sweep writes only into a new or empty folder, or one that holds nothing but its own
+points and table (:func:`~ampsim.sweeps.folder.check_sweep_folder`: another sweep's results, a run folder or
+a folder of anything else is refused in one line, ``--fresh`` or not).
 
 One sweep per folder: :func:`run_sweep` takes an exclusive ``flock`` on ``.sweep.lock`` before it deletes
 anything (``fresh``, leftover temporaries), and a second sweep on the same folder raises at once, in one
@@ -53,24 +57,21 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import time
 import uuid
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
 from ampsim.errors import AmpsimError, ConfigError, RunError
-from ampsim.files import check_output_dir
 from ampsim.progress import progress as progress_reporter
 from ampsim.results import table_row, write_json, write_table
+from ampsim.sweeps.folder import check_sweep_folder, sweep_lock
 from ampsim.sweeps.spec import SEED_KEY, Sweep
 
-__all__ = ["run_sweep", "run_point", "point_tasks", "write_sweep_table", "default_jobs", "PointTask", "sweep_lock"]
+__all__ = ["run_sweep", "run_point", "point_tasks", "write_sweep_table", "default_jobs", "PointTask"]
 
 log = logging.getLogger(__name__)
 
-LOCK_NAME = ".sweep.lock"
 #: how long ``ray.init`` may take to connect to a given address before the sweep gives up
 RAY_CONNECT_TIMEOUT_S = 25.0
 
@@ -136,7 +137,7 @@ def run_sweep(sweep: Sweep, out: str | Path, *, jobs: int | None = None, ray: bo
     the sweep's earlier results first. Raises :class:`RunError` if any point failed (the others are kept)
     or another sweep holds the folder (see the module docstring for the lock and for interruptions).
     """
-    out = check_output_dir(out)  # a bad folder fails in one line before any point runs
+    out = check_sweep_folder(out, sweep.name)  # a bad folder, or another's, fails in one line before any point runs
     out.mkdir(parents=True, exist_ok=True)
     with sweep_lock(out):  # before anything is deleted: another sweep's work is never touched
         return _run_locked(sweep, out, jobs, ray, ray_address, fresh, progress)
@@ -202,64 +203,6 @@ def _clear(out: Path) -> None:
             shutil.rmtree(p)
         elif p.name in ("table.csv", "sweep.json"):
             p.unlink()
-
-
-@contextmanager
-def sweep_lock(out: Path) -> Iterator[None]:
-    """Hold the exclusive lock of sweep folder ``out`` (which must exist) for the block, or raise
-    :class:`RunError` at once if another process holds it.
-
-    ``flock`` on ``out/.sweep.lock``, which holds the holder's pid: the kernel releases the lock when the
-    last descriptor of its holder closes, also when the holder is killed, so no stale lock can block a
-    later sweep. Processes forked while it is held (pool workers) share it: a killed sweep's folder stays
-    locked until its last worker is gone. The file is deleted on release (a killed sweep leaves it behind,
-    harmlessly); a process that locked the file just as it was deleted notices and locks the new one.
-    """
-    import fcntl
-
-    path = out / LOCK_NAME
-    while True:
-        try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-        except OSError as e:
-            raise RunError(f"{out}: cannot create the sweep lock {LOCK_NAME} ({e.strerror})") from None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = _lock_holder(fd)
-            os.close(fd)
-            raise RunError(f"{out}: another sweep (pid {holder}) is running in this folder") from None
-        if _same_file(fd, path):
-            break
-        os.close(fd)  # we locked a file the previous holder had just deleted: lock the current one
-    try:
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-        yield
-    finally:
-        try:
-            os.unlink(path)  # while we hold the lock: no one else is using this file
-        except OSError:
-            pass
-        os.close(fd)
-
-
-def _same_file(fd: int, path: Path) -> bool:
-    try:
-        a, b = os.fstat(fd), os.stat(path)
-    except FileNotFoundError:
-        return False
-    return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
-
-
-def _lock_holder(fd: int) -> str:
-    """The pid the lock's holder wrote into the lock file (it may not have written it yet: wait a little)."""
-    for _ in range(20):
-        text = os.pread(fd, 32, 0).decode(errors="replace").strip()
-        if text.isdigit():
-            return text
-        time.sleep(0.01)
-    return "unknown"
 
 
 def _one_line(err: BaseException) -> str:

@@ -19,7 +19,8 @@ import pytest
 
 from ampsim.cli import main
 from ampsim.errors import RunError
-from ampsim.sweeps.run import run_sweep, sweep_lock
+from ampsim.sweeps.folder import sweep_lock
+from ampsim.sweeps.run import run_sweep
 from ampsim.sweeps.spec import load_sweep
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -1,0 +1,132 @@
+"""A sweep's folder: what it may hold, and one sweep at a time in it.
+
+A sweep folder holds this sweep's point folders (each a run folder with ``point.json`` naming the sweep),
+``table.csv`` and ``sweep.json`` (naming it too), and dot-entries (``.sweep.lock``, ``.tmp-*`` points being
+trained). A sweep writes there, and with ``--fresh`` deletes point folders and the table, so
+:func:`check_sweep_folder` lets it in only where that can cost no one else's result: a new or empty folder,
+or this sweep's own. :func:`sweep_lock` keeps a second sweep out while one runs.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from ampsim.errors import ConfigError, DataError, RunError
+from ampsim.files import check_output_dir, read_text
+from ampsim.results import read_table_info
+
+__all__ = ["LOCK_NAME", "check_sweep_folder", "sweep_lock"]
+
+LOCK_NAME = ".sweep.lock"
+
+
+def check_sweep_folder(out: str | Path, name: str) -> Path:
+    """Check, changing nothing, that sweep ``name`` may write into ``out``; returns ``Path(out)``.
+
+    Raises :class:`~ampsim.errors.ConfigError` in one line where ``out`` cannot be a folder this process
+    writes (:func:`~ampsim.files.check_output_dir`), or holds another sweep's results (its ``sweep.json``, or
+    a point's ``point.json``, names another sweep), or is not this sweep's folder (neither its ``sweep.json``
+    nor a point names it) and holds anything (a run's files, a table, a folder of one's own): a finished
+    result is never written over or deleted by a sweep that is not its own. This sweep's own folder may hold
+    files of its user's besides (they are left alone).
+    """
+    out = check_output_dir(out)
+    if not out.is_dir():
+        return out
+    info = read_table_info(out)
+    if info is not None and info.get("name") != name:
+        raise ConfigError(f"{out}: holds the results of another sweep ({info.get('name')!r}); give sweep "
+                          f"{name!r} a folder of its own (--out)")
+    foreign, own = [], info is not None
+    for entry in sorted(out.iterdir()):
+        if entry.name.startswith("."):  # the lock, points being trained
+            continue
+        if entry.is_dir() and (entry / "point.json").is_file():
+            owner = _point_sweep(entry / "point.json")
+            if owner != name:
+                raise ConfigError(f"{out}: holds a point of another sweep ({entry.name}/ of {owner!r}); give "
+                                  f"sweep {name!r} a folder of its own (--out)")
+            own = True
+        elif entry.name not in ("table.csv", "sweep.json"):
+            foreign.append(entry.name + ("/" if entry.is_dir() else ""))
+    # what else its own folder holds is left alone (``--fresh`` deletes points and the table only); a folder
+    # that is not its own (no table or point names it) it writes nothing into
+    if not own and (foreign or (out / "table.csv").exists()):
+        held = foreign or ["table.csv"]
+        raise ConfigError(f"{out}: exists and is not a folder of sweep {name!r} (it holds "
+                          f"{', '.join(held[:4])}{', …' if len(held) > 4 else ''}); give a new or empty "
+                          "folder, or this sweep's own")
+    return out
+
+
+def _point_sweep(path: Path) -> object:
+    """The sweep a point's ``point.json`` names (``None`` where it names none)."""
+    import json
+
+    try:
+        record = json.loads(read_text(path, error=DataError))
+    except json.JSONDecodeError as e:
+        raise DataError(f"{path}: invalid JSON ({e})") from None
+    return record.get("sweep") if isinstance(record, dict) else None
+
+
+@contextmanager
+def sweep_lock(out: Path) -> Iterator[None]:
+    """Hold the exclusive lock of sweep folder ``out`` (which must exist) for the block, or raise
+    :class:`RunError` at once if another process holds it.
+
+    ``flock`` on ``out/.sweep.lock``, which holds the holder's pid: the kernel releases the lock when the
+    last descriptor of its holder closes, also when the holder is killed, so no stale lock can block a
+    later sweep. Processes forked while it is held (pool workers) share it: a killed sweep's folder stays
+    locked until its last worker is gone. The file is deleted on release (a killed sweep leaves it behind,
+    harmlessly); a process that locked the file just as it was deleted notices and locks the new one.
+    """
+    import fcntl
+
+    path = out / LOCK_NAME
+    while True:
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as e:
+            raise RunError(f"{out}: cannot create the sweep lock {LOCK_NAME} ({e.strerror})") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _lock_holder(fd)
+            os.close(fd)
+            raise RunError(f"{out}: another sweep (pid {holder}) is running in this folder") from None
+        if _same_file(fd, path):
+            break
+        os.close(fd)  # we locked a file the previous holder had just deleted: lock the current one
+    try:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        yield
+    finally:
+        try:
+            os.unlink(path)  # while we hold the lock: no one else is using this file
+        except OSError:
+            pass
+        os.close(fd)
+
+
+def _same_file(fd: int, path: Path) -> bool:
+    try:
+        a, b = os.fstat(fd), os.stat(path)
+    except FileNotFoundError:
+        return False
+    return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
+
+
+def _lock_holder(fd: int) -> str:
+    """The pid the lock's holder wrote into the lock file (it may not have written it yet: wait a little)."""
+    for _ in range(20):
+        text = os.pread(fd, 32, 0).decode(errors="replace").strip()
+        if text.isdigit():
+            return text
+        time.sleep(0.01)
+    return "unknown"

@@ -1,0 +1,64 @@
+"""A sweep writes only into a folder of its own (``ampsim.sweeps.folder.check_sweep_folder``): new, empty, or
+one its table or a point names it in; another sweep's folder or points, a run folder, or a folder of anything
+else is refused in one line, and nothing is touched."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from ampsim.errors import ConfigError, DataError
+from ampsim.results import write_table
+from ampsim.sweeps.folder import check_sweep_folder
+
+
+def point(folder: Path, pid: str, sweep: str) -> Path:
+    (folder / pid).mkdir(parents=True)
+    (folder / pid / "point.json").write_text(json.dumps({"point_id": pid, "sweep": sweep}))
+    return folder / pid
+
+
+def test_a_new_an_empty_and_its_own_folder_are_accepted(tmp_path):
+    assert check_sweep_folder(tmp_path / "new", "s") == tmp_path / "new"
+    assert not (tmp_path / "new").exists()  # checked, not made
+    (tmp_path / "empty").mkdir()
+    assert check_sweep_folder(tmp_path / "empty", "s") == tmp_path / "empty"
+    own = tmp_path / "own"
+    point(own, "p1", "s")
+    point(own, "old", "s")  # a point of earlier settings of the same sweep
+    (own / ".sweep.lock").write_text("123\n")
+    (own / ".tmp-p2-1-abc").mkdir()
+    assert check_sweep_folder(own, "s") == own  # an interrupted sweep: points, no table yet
+    write_table(own, [], ["train.lr"], {"name": "s", "keys": []})
+    assert check_sweep_folder(own, "s") == own  # a finished one
+    (own / "notes.txt").write_text("mine")
+    (own / "drafts").mkdir()
+    assert check_sweep_folder(own, "s") == own  # its user's files beside its own (never touched)
+
+
+@pytest.mark.parametrize("make, words", [
+    (lambda f: write_table(f, [], ["train.lr"], {"name": "other", "keys": []}),
+     "holds the results of another sweep ('other')"),
+    (lambda f: point(f, "p1", "other"), "holds a point of another sweep (p1/ of 'other')"),
+    (lambda f: (f / "summary.json").write_text("{}"), "exists and is not a folder of sweep 's' (it holds summary.json)"),
+    (lambda f: (f / "table.csv").write_text("a\n1\n"), "(it holds table.csv)"),  # a table with no sweep.json
+    (lambda f: (f / "mine").mkdir(), "(it holds mine/)"),
+])
+def test_anything_not_its_own_is_refused_untouched(tmp_path, make, words):
+    folder = tmp_path / "f"
+    folder.mkdir()
+    make(folder)
+    before = sorted(str(p) for p in folder.rglob("*"))
+    with pytest.raises(ConfigError) as err:
+        check_sweep_folder(folder, "s")
+    assert words in str(err.value) and "\n" not in str(err.value)
+    assert sorted(str(p) for p in folder.rglob("*")) == before
+
+
+def test_an_unreadable_point_record_is_one_line(tmp_path):
+    (tmp_path / "p1").mkdir()
+    (tmp_path / "p1" / "point.json").write_bytes(b"\x00\xff not json")
+    with pytest.raises(DataError, match="point.json"):
+        check_sweep_folder(tmp_path, "s")
