@@ -30,7 +30,7 @@ from typing import Any
 import ampsim.models
 from ampsim.config import FIXED_SECTIONS, TASKS, field_default
 from ampsim.errors import ConfigError
-from ampsim.files import os_error_cause
+from ampsim.files import check_output_file, read_text
 from ampsim.hardware.parse import system_from_dict
 from ampsim.hardware.spec import (
     _CHIP_KEYS,
@@ -44,6 +44,7 @@ from ampsim.hardware.spec import (
     LinkSpec,
     SystemSpec,
 )
+from ampsim.results import atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -180,14 +181,11 @@ def replace_block(text: str, block: str, source: str = "<text>") -> str:
 def update_readme(path: str | Path) -> bool:
     """Rewrite the key tables of the README at ``path``; True when they changed."""
     path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as e:
-        raise ConfigError(f"{path}: {os_error_cause(e)}") from None
+    text = read_text(path)  # a regular UTF-8 text file, or one line (a pipe would block, a device never end)
     new = replace_block(text, render(), str(path))
     if new == text:
         return False
-    path.write_text(new)
+    atomic_write(check_output_file(path), new)  # whole or not at all
     log.info("rewrote the key tables of %s", path)
     return True
 

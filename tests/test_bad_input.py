@@ -132,6 +132,9 @@ CASES = [
     ("exp-a-device", ["train", "/dev/zero"], None, "/dev/zero: not a regular file"),  # ... or never end
     ("hardware-a-device", [*T, *HW, "/dev/urandom"], None, "/dev/urandom: not a regular file"),
     ("exp-unknown-task", ["train", "{bad}/task.toml"], None, "task.toml: experiment.task"),
+    ("keys-update-binary", ["keys", "--update", "{bad}/bin.toml"], None, "bin.toml: not UTF-8 text"),
+    ("keys-update-a-pipe", ["keys", "--update", "{bad}/fifo.toml"], None, "fifo.toml: not a regular file"),
+    ("keys-update-directory", ["keys", "--update", "{bad}/adir"], None, "adir: is a directory"),
     ("info-binary", ["info", "{bad}/bin.toml"], None, "bin.toml: not a UTF-8 text file"),
     ("info-latin1", ["info", "{bad}/latin.toml"], None, "latin.toml: not a UTF-8 text file"),
     ("info-directory", ["info", "{bad}/adir"], None, "adir: is a directory"),
