@@ -19,6 +19,7 @@ import logging
 import os
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 from ampsim.errors import AmpsimError
 from ampsim.executors import EXECUTORS
@@ -98,8 +99,18 @@ def _fmt(v) -> str:
     return "n/a" if v is None else f"{v:.4f}"
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with the CLI's one error line (its subcommands' parsers are of this class too): a bad command
+    line is ``ampsim: error: <what>; see `<command> --help```, status 2, where argparse prints its usage
+    first and names the subcommand in the prefix."""
+
+    def error(self, message: str) -> NoReturn:
+        print(f"ampsim: error: {message}; see `{self.prog} --help`", file=sys.stderr)
+        raise SystemExit(2)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="ampsim", description="Simulate asynchronous model-parallel training.")
+    p = _Parser(prog="ampsim", description="Simulate asynchronous model-parallel training.")
     p.add_argument("-v", "--verbose", action="count", default=0, help="log progress (-vv for debug)")
     sub = p.add_subparsers(dest="command", required=True)
     t = sub.add_parser("train", help="train an experiment with one executor")
@@ -127,7 +138,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as e:  # --help (0), or a bad command line (2: its one line is printed)
+        return e.code if isinstance(e.code, int) else 2
     level = {0: logging.WARNING, 1: logging.INFO}.get(args.verbose, logging.DEBUG)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     if args.verbose < 2:

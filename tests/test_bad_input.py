@@ -67,6 +67,11 @@ def bad(tmp_path_factory) -> Path:
     (b / "notrun" / "sub").mkdir(parents=True)
     (b / "notrun" / "notes.txt").write_text("mine\n")
     (b / "blocked.partial").write_text("in the way\n")
+    big = f'[sweep]\nexperiment = "{BLOBS}"\n'
+    (b / "huge_repeats.toml").write_text(big + 'repeats = 100000000\n[grid]\n"train.lr" = [0.1, 0.2]\n')
+    axes = "".join(f'"{k}" = {list(range(1, 11))}\n' for k in ("train.mak", "train.muf", "train.epochs",
+                                                                "data.n_train", "data.n_test", "data.batch"))
+    (b / "huge_grid.toml").write_text(big + "[grid]\n" + axes)
     (b / "points" / "p1").mkdir(parents=True)  # a point of another sweep, whose table was never written
     (b / "points" / "p1" / "point.json").write_text('{"point_id": "p1", "sweep": "other"}\n')
     (b / "m.calibration.json").mkdir()
@@ -132,6 +137,12 @@ CASES = [
     ("exp-a-device", ["train", "/dev/zero"], None, "/dev/zero: not a regular file"),  # ... or never end
     ("hardware-a-device", [*T, *HW, "/dev/urandom"], None, "/dev/urandom: not a regular file"),
     ("exp-unknown-task", ["train", "{bad}/task.toml"], None, "task.toml: experiment.task"),
+    # a bad command line: argparse's usage and prefix replaced by the one line
+    ("cli-no-command", [], None, "the following arguments are required: command; see `ampsim --help`"),
+    ("cli-unknown-command", ["bogus"], None, "invalid choice: 'bogus'"),
+    ("cli-missing-argument", ["train"], None, "required: experiment; see `ampsim train --help`"),
+    ("cli-bad-int", [*T, "--workers", "x"], None, "--workers: invalid int value: 'x'"),
+    ("cli-unknown-option", [*T, "--bogus"], None, "unrecognized arguments: --bogus"),
     ("keys-update-binary", ["keys", "--update", "{bad}/bin.toml"], None, "bin.toml: not UTF-8 text"),
     ("keys-update-a-pipe", ["keys", "--update", "{bad}/fifo.toml"], None, "fifo.toml: not a regular file"),
     ("keys-update-directory", ["keys", "--update", "{bad}/adir"], None, "adir: is a directory"),
@@ -181,6 +192,10 @@ CASES = [
     ("sweep-out-under-a-file", ["sweep", EXP / "sweeps/mak_mnist.toml", "--out", "{bad}/afile/s"], None,
      "cannot create"),
     # a sweep writes (and with --fresh deletes) only its own results
+    ("sweep-repeats-too-many", ["sweep", "{bad}/huge_repeats.toml", "--check"], None,
+     "sweep.repeats: must be an integer from 1 to 50,000, got 100000000"),
+    ("sweep-points-too-many", ["sweep", "{bad}/huge_grid.toml", "--check"], None,
+     "1,000,000 points; a sweep has at most 50,000"),
     ("sweep-out-another-sweep", ["sweep", EXP / "sweeps/mak_mnist.toml", "--out", "{sweep}"], None,
      "holds the results of another sweep ('fake')"),
     ("sweep-fresh-another-sweep", ["sweep", EXP / "sweeps/mak_mnist.toml", "--out", "{sweep}", "--fresh"], None,

@@ -45,6 +45,7 @@ import dataclasses
 import hashlib
 import itertools
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -64,6 +65,7 @@ _TOP = ("sweep", "fixed", "grid", "points", "quick", "figure")
 _SWEEP_KEYS = ("name", "description", "experiment", "hardware", "seeds", "repeats", "numerics")
 _QUICK_KEYS = ("seeds", "repeats", "fixed", "grid", "points")
 SEED_KEY = "experiment.seed"
+MAX_POINTS = 50_000  # points in one sweep at most (resolving 10,000 takes ~16 s; a typo like 10**8 would never end)
 
 
 @dataclass
@@ -145,8 +147,8 @@ def _seeds(source: str, where: str, table: dict) -> list[int] | None:
         raise ConfigError(f"{source}: {where}.repeats: give seeds or repeats, not both")
     if "repeats" in table:
         n = table["repeats"]
-        if not isinstance(n, int) or isinstance(n, bool) or n < 1:
-            raise ConfigError(f"{source}: {where}.repeats: must be an integer >= 1, got {n!r}")
+        if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= MAX_POINTS:
+            raise ConfigError(f"{source}: {where}.repeats: must be an integer from 1 to {MAX_POINTS:,}, got {n!r}")
         return list(range(n))
     if "seeds" in table:
         s = table["seeds"]
@@ -246,6 +248,8 @@ def load_sweep(path: str | Path, *, quick: bool = False) -> Sweep:
     if seeds is not None and SEED_KEY in [*(grid or {}), *(k for p in points or [] for k in p)]:
         raise ConfigError(f"{source}: grid.{SEED_KEY}: give sweep.seeds or a grid over {SEED_KEY}, not both")
     fixed_over += [(k, _path_value(k, v, path.parent)) for k, v in fixed.items()]
+    if (n := len(points or [{}]) * len(seeds or [None]) * math.prod(map(len, (grid or {}).values()))) > MAX_POINTS:
+        raise ConfigError(f"{source}: {n:,} points; a sweep has at most {MAX_POINTS:,} (split it into several)")
     combos = _expand(grid or {}, points or [{}])
     keys = list(dict.fromkeys([k for p in (points or []) for k in p if k != "label"] + list(grid or {})))
     if seeds is not None:
