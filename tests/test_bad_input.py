@@ -168,6 +168,9 @@ CASES = [
     ("hardware-negative", ["info", "{bad}/hw_negative.toml"], None, "chip.memory_bytes"),
     ("hardware-override-negative", [*T, *HW, str(ROOT / "hardware_models/ring4.toml"), "--set",
                                     "hardware.link.latency_s=-1"], None, "link.latency_s: must be >= 0"),
+    ("hardware-compute-units-too-many", [*T, *HW, str(ROOT / "hardware_models/ring4.toml"), "--set",
+                                        "hardware.chip.compute_units=1000000000"], None,
+     "chip.compute_units: must be <= 4,096"),
     ("hardware-override-unknown", [*T, *HW, str(ROOT / "hardware_models/ring4.toml"), "--set",
                                    "hardware.chip.bogus=1"], None, "bogus"),
     # dataset files (AMPSIM_DATA)

@@ -102,7 +102,7 @@ class FieldReader:
         return float(x)
 
     def integer(self, d: Mapping[str, Any], where: str, key: str, minimum: int,
-                allow_integral_float: bool = False) -> int:
+                allow_integral_float: bool = False, maximum: int | None = None) -> int:
         field = f"{where}.{key}"
         x = self._get(d, where, key, REQUIRED)
         if allow_integral_float and isinstance(x, float) and math.isfinite(x) and x.is_integer():
@@ -111,6 +111,8 @@ class FieldReader:
             self.fail(field, f"expected an integer, got {type_name(x)} {x!r}")
         if x < minimum:
             self.fail(field, f"must be >= {minimum}, got {x!r}")
+        if maximum is not None and x > maximum:
+            self.fail(field, f"must be <= {maximum:,}, got {x!r}")
         return x
 
     def int_list(self, d: Mapping[str, Any], where: str, key: str, n_chips: int) -> list[int]:

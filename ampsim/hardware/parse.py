@@ -27,6 +27,7 @@ from ampsim.hardware.spec import (
     _SWITCH_RE,
     _SYSTEM_KEYS,
     MAX_CHIPS,
+    MAX_COMPUTE_UNITS,
     MAX_LINKS,
     SWITCHING_MODES,
     TOPOLOGY_PARAMS,
@@ -151,18 +152,18 @@ class _Validator(FieldReader):
                 self.fail(f"{where}.{key}", "missing required field")
             return self.number(d, where, key, minimum=minimum)
 
-        def integer(key: str, default: int | None, float_ok: bool) -> int:
+        def integer(key: str, default: int | None, float_ok: bool, maximum: int | None = None) -> int:
             if key not in d:
                 if base is not None:
                     return getattr(base, key)
                 if default is not None:
                     return default
-            return self.integer(d, where, key, minimum=1, allow_integral_float=float_ok)
+            return self.integer(d, where, key, minimum=1, allow_integral_float=float_ok, maximum=maximum)
 
         return ChipSpec(flops_per_s=num("flops_per_s"),
                         mem_bandwidth_bytes_per_s=num("mem_bandwidth_bytes_per_s"),
                         overhead_s=num("overhead_s", minimum=0.0),
-                        compute_units=integer("compute_units", 1, False),
+                        compute_units=integer("compute_units", 1, False, MAX_COMPUTE_UNITS),
                         memory_bytes=integer("memory_bytes", None, True),
                         **{key: num(key, minimum=0.0, default=0.0) for key in _OPTIONAL_ZERO_CHIP_KEYS},
                         compute_table=(self.compute_table(d[_TABLE_KEY], f"{where}.{_TABLE_KEY}") if _TABLE_KEY in d

@@ -83,6 +83,8 @@ TOPOLOGY_PARAMS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 MAX_CHIPS = 65536
 #: Most links a topology may have (a fully connected topology grows as n²).
 MAX_LINKS = 4_000_000
+#: Most compute units a chip may have (each serves the chip's queue: a unit per message processed at once).
+MAX_COMPUTE_UNITS = 4096
 
 _SECTIONS = ("system", "chip", "link", "host", "topology", "chip_override", "link_override")
 _SYSTEM_KEYS = ("name", "description", "source", "measured", "switching")
