@@ -339,6 +339,12 @@ def plan(cfg: Config, *, system: SystemSpec | None = None, placement: dict[str, 
     workers = (cfg.executor.workers or default_workers()) if kind == "multicore" else 0
     if workers:  # before the data is loaded: a worker count the process cannot open fails at once
         _check_open_files(workers, cfg.path)
+    if kind == "sim":
+        system = system or resolve_system(cfg)
+    units = workers or (system.n_chips if kind == "sim" else 0)
+    if units and cfg.replicas.groups > units:  # before the copies are made (a group holds one of every node)
+        raise ConfigError(f"{cfg.path}: replicas.groups: {cfg.replicas.groups} groups but only {units} "
+                          f"{'worker' if workers else 'chip'}(s) to hold them")
     task = build_task(cfg)
     configure_params(cfg, task)
     task, rep = replicate_task(cfg, task)

@@ -171,6 +171,9 @@ CASES = [
     ("hardware-compute-units-too-many", [*T, *HW, str(ROOT / "hardware_models/ring4.toml"), "--set",
                                         "hardware.chip.compute_units=1000000000"], None,
      "chip.compute_units: must be <= 4,096"),
+    ("replica-groups-beyond-the-chips", [*T, *HW, str(ROOT / "hardware_models/ring4.toml"), "--set",
+                                        "replicas.groups=65536"], None,
+     "replicas.groups: 65536 groups but only 4 chip(s)"),  # at once: not after making 65,536 copies (45 s)
     ("hardware-override-unknown", [*T, *HW, str(ROOT / "hardware_models/ring4.toml"), "--set",
                                    "hardware.chip.bogus=1"], None, "bogus"),
     # dataset files (AMPSIM_DATA)
@@ -268,8 +271,8 @@ CASES = [
     ("replica-copies-not-a-number", [*NAME, 'replicas.nodes={{"fc*"="two"}}'], None,
      "replicas.nodes.fc*: expected a number of copies"),
     ("replica-zero-groups", [*NAME, "replicas.groups=0"], None, "blobs_mlp.toml: replicas.groups: must be >= 1"),
-    ("replica-more-copies-than-chips", [*NAME, "replicas.groups=8", *HW, ROOT / "hardware_models/ring4.toml"], None,
-     "blobs_mlp.toml: replicas: 8 copies of node"),
+    ("replica-more-copies-than-chips", [*NAME, "replicas.nodes={fc0=8}", *HW, ROOT / "hardware_models/ring4.toml"],
+     None, "blobs_mlp.toml: replicas: 8 copies of node fc0"),
     ("replica-unknown-sync", [*NAME, 'replicas.sync="gossip"'], None, "replicas.sync: must be one of average, none"),
     ("bounded-admission-off-the-simulator", [*NAME, "train.max_staleness=2"], None,
      "blobs_mlp.toml: train.max_staleness: staleness-bounded admission runs on the simulated executor"),
