@@ -261,8 +261,12 @@ def read_metrics(path: str | Path):
 
 
 def read_summary(path: str | Path) -> dict:
-    """A run's summary.json as a dict."""
-    return _read_json(Path(path) / "summary.json")
+    """A run's summary.json as a dict (anything else in it is a DataError naming the file)."""
+    summary = _read_json(Path(path) / "summary.json")
+    if not isinstance(summary, dict):
+        kind = {list: "an array", str: "a string", bool: "a boolean", type(None): "null"}.get(type(summary), "a number")
+        raise DataError(f"{Path(path) / 'summary.json'}: expected a JSON object, got {kind}")
+    return summary
 
 
 # -- tables of runs ----------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ with ``--quick``, see :attr:`ampsim.sweeps.spec.Sweep.default_dir`); its figures
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 
 from ampsim.errors import AmpsimError, ConfigError
@@ -56,10 +57,13 @@ def cmd_plot(args: argparse.Namespace) -> int:
     if args.timeline:
         from ampsim.figures.trace import plot_run_timelines
 
-        if args.window_s is not None and not args.window_s > 0:
-            raise ConfigError(f"--window-s must be > 0 seconds, got {args.window_s}")
-        if not args.start_s >= 0:
-            raise ConfigError(f"--start-s must be >= 0 seconds, got {args.start_s}")
+        # finite, and in microseconds too (the axis is in µs): nan, inf or 1e308 would give no axis limits
+        if args.window_s is not None and not (args.window_s > 0 and math.isfinite(args.window_s * 1e6)):
+            raise ConfigError(f"--window-s must be a finite number > 0 seconds, got {args.window_s}")
+        if not (args.start_s >= 0 and math.isfinite(args.start_s * 1e6)):
+            raise ConfigError(f"--start-s must be a finite number >= 0 seconds, got {args.start_s}")
+        if not math.isfinite((args.start_s + (args.window_s or 0.0)) * 1e6):
+            raise ConfigError(f"--start-s {args.start_s} + --window-s {args.window_s}: too large a time")
         print(plot_run_timelines(sources, out, args.window_s, args.start_s))
         return 0
     y = args.y or _metric_of(sources[0])
@@ -73,7 +77,7 @@ def _plot_table(source: Path, args: argparse.Namespace) -> int:
     import pandas as pd
 
     from ampsim.figures.canvas import save_figure
-    from ampsim.figures.lines import draw_bar, draw_xy
+    from ampsim.figures.lines import check_numeric, draw_bar, draw_xy
     from ampsim.results import read_table, read_table_info
     from ampsim.sweeps.figspec import FigureSpec
 
@@ -87,6 +91,7 @@ def _plot_table(source: Path, args: argparse.Namespace) -> int:
     for col in [args.x, args.y, *(args.hue or [])]:
         if col not in df.columns:
             raise ConfigError(f"{csv}: no column {col!r} (columns: {', '.join(map(str, df.columns))})")
+    check_numeric(df, args.y, csv)  # --y is averaged: text (a label column, a corrupt cell) is one line
     info = read_table_info(folder)
     keys = info["keys"] if info else []  # any CSV has no sweep.json: no swept keys to group lines by
     numeric = pd.api.types.is_numeric_dtype(df[args.x])

@@ -10,14 +10,14 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
-from ampsim.errors import RunError
+from ampsim.errors import DataError, RunError
 from ampsim.figures.canvas import new_figure
 from ampsim.figures.labels import axis_label, legend_label, short_value
 from ampsim.figures.selection import groups, hue_keys
 from ampsim.results import read_metrics
 from ampsim.sweeps.figspec import FigureSpec
 
-__all__ = ["draw_curves", "draw_xy", "draw_bar", "styles"]
+__all__ = ["draw_curves", "draw_xy", "draw_bar", "check_numeric", "styles"]
 
 
 def styles(keys: tuple[str, ...], combos: list[tuple]) -> dict[tuple, dict]:
@@ -72,8 +72,10 @@ def draw_curves(df, sweep_dir: Path, spec: FigureSpec, swept: list[str]):
             m = read_metrics(sweep_dir / str(row["point_id"]))
             metric, time_unit = row["metric"], row["time_unit"]
             y = metric if spec.y == "metric" else spec.y
-            if y not in m.columns or spec.x not in m.columns:
-                raise RunError(f"figure {spec.name}: metrics.csv of {row['point_id']} has no column {y!r}")
+            for col in (spec.x, y):
+                if col not in m.columns:
+                    raise RunError(f"figure {spec.name}: metrics.csv of {row['point_id']} has no column {col!r}")
+                check_numeric(m, col, sweep_dir / str(row["point_id"]) / "metrics.csv", f"figure {spec.name}: ")
             frames.append(pd.DataFrame({"epoch": m["epoch"], "_x": m[spec.x], "_y": m[y]}).dropna())
         mean = pd.concat(frames).groupby("epoch", sort=True)[["_x", "_y"]].mean()
         if mean.empty:
@@ -98,6 +100,31 @@ def _check_cols(df, spec: FigureSpec, *cols: str) -> None:
             raise RunError(f"figure {spec.name}: no column {c!r} in the sweep table")
 
 
+def check_numeric(df, col: str, source: str | Path, what: str = "") -> None:
+    """A DataError naming ``source`` (the table file), the column and its first cell that is not a number
+    (with its line in the file: the header is line 1), if column ``col`` of ``df`` is not all numbers (or empty).
+    ``what`` goes before the file name (e.g. ``figure NAME: ``)."""
+    import pandas as pd
+
+    values = df[col]
+    if pd.api.types.is_numeric_dtype(values):
+        return
+    numbers = pd.to_numeric(values, errors="coerce")
+    bad = values[values.notna() & numbers.isna()]
+    if bad.empty:  # e.g. numbers kept as objects: every cell reads as a number
+        return
+    idx, cell = bad.index[0], bad.iloc[0]
+    line = f"line {int(idx) + 2}" if pd.api.types.is_integer(idx) else f"row {idx!r}"
+    more = f" and {len(bad) - 1} more" if len(bad) > 1 else ""
+    raise DataError(f"{what}{source}: column {col!r} must hold numbers, but {line} has {short_cell(cell)}{more}")
+
+
+def short_cell(cell) -> str:
+    """A table cell as an error message shows it: repr, at most 40 characters, on one line."""
+    text = repr(cell)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
 def _table_label(df, col: str) -> str:
     time_unit = df["time_unit"].iloc[0] if "time_unit" in df.columns and len(df) else None
     metric = df["metric"].iloc[0] if "metric" in df.columns and len(df) else None
@@ -111,6 +138,7 @@ def _table_label(df, col: str) -> str:
 def draw_xy(df, _sweep_dir: Path, spec: FigureSpec, swept: list[str]):
     """``y`` against ``x`` from the table, a line per hue group, mean over seeds with min-max bars."""
     _check_cols(df, spec, spec.x, spec.y)
+    check_numeric(df, spec.y, Path(_sweep_dir) / "table.csv", f"figure {spec.name}: ")
     keys = hue_keys(df, spec, swept)
     fig, ax = new_figure()
     drawn = 0
@@ -136,6 +164,7 @@ def draw_bar(df, _sweep_dir: Path, spec: FigureSpec, swept: list[str]):
     import numpy as np
 
     _check_cols(df, spec, spec.x, spec.y)
+    check_numeric(df, spec.y, Path(_sweep_dir) / "table.csv", f"figure {spec.name}: ")
     keys = tuple(k for k in hue_keys(df, spec, swept) if k != spec.x)
     cats = list(dict.fromkeys(df[spec.x]))
     fig, ax = new_figure()

@@ -11,9 +11,10 @@ from typing import Sequence
 
 from ampsim.errors import ConfigError
 from ampsim.figures.canvas import pyplot
+from ampsim.figures.lines import check_numeric
 from ampsim.results import read_metrics, read_summary
 
-__all__ = ["plot_runs", "save"]
+__all__ = ["plot_runs", "run_summary", "save"]
 
 LABELS = {
     "epoch": "epoch",
@@ -32,22 +33,32 @@ def axis_label(column: str, time_unit: str | None = None) -> str:
     return LABELS.get(column, column.replace("_", " "))
 
 
+def run_summary(run: str | Path, missing_ok: bool = True) -> dict:
+    """A run folder's summary.json as a dict, ``{}`` if it has none (a run that did not finish) and
+    ``missing_ok``; a DataError naming the file if it is unreadable or not a JSON object."""
+    if missing_ok and not (Path(run) / "summary.json").exists():
+        return {}
+    return read_summary(run)
+
+
 def plot_runs(runs: Sequence[str | Path], x: str, y: str, out: str | Path, *,
               labels: Sequence[str] | None = None, title: str = "", logx: bool = False) -> Path:
     """One line per run: ``y`` against ``x`` from each run's metrics.csv. Writes PNG (and PDF if asked).
 
-    Raises ConfigError naming the file and its columns if a run's metrics.csv has no column ``x`` or ``y``."""
+    Raises ConfigError naming the file and its columns if a run's metrics.csv has no column ``x`` or ``y``, and
+    DataError if a cell of them is not a number or a summary.json is not a JSON object."""
     tables = [read_metrics(run) for run in runs]  # every table read and checked before anything is drawn
+    summaries = [run_summary(run) for run in runs]
     for run, df in zip(runs, tables):
         for col in (x, y):
             if col not in df.columns:
                 raise ConfigError(f"{Path(run) / 'metrics.csv'}: no column {col!r} (columns: {', '.join(df.columns)})")
+            check_numeric(df, col, Path(run) / "metrics.csv")
     fig, ax = pyplot().subplots(figsize=(5.5, 3.8), dpi=110)
     time_unit = None
     for i, run in enumerate(runs):
         df = tables[i].dropna(subset=[y])
-        summary = read_summary(run) if (Path(run) / "summary.json").exists() else {}
-        time_unit = summary.get("time_unit", time_unit)
+        time_unit = summaries[i].get("time_unit", time_unit)
         label = labels[i] if labels else Path(run).name
         ax.plot(df[x], df[y], marker="o", markersize=3, label=label)
     ax.set_xlabel(axis_label(x, time_unit))

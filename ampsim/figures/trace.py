@@ -13,16 +13,16 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Sequence
 
 from ampsim.errors import ConfigError, DataError, RunError
 from ampsim.figures.canvas import new_figure, pyplot
 from ampsim.figures.labels import axis_label, short_value
-from ampsim.figures.runs import save
+from ampsim.figures.runs import run_summary, save
 from ampsim.figures.selection import groups
 from ampsim.files import read_text
-from ampsim.results import read_summary
 from ampsim.sweeps.figspec import FigureSpec
 from ampsim.trace import CONTROLLER_PID, LINK_PID, STEP_PHASES
 
@@ -41,7 +41,7 @@ def draw_heatmap(df, sweep_dir: Path, spec: FigureSpec, swept: list[str]):
         raise RunError(f"figure {spec.name}: heatmap rows: no column {row_key!r} in the sweep table")
     rows, chips, links = [], [], []
     for values, sub in groups(df, (row_key,)):
-        summary = read_summary(sweep_dir / str(sub["point_id"].iloc[0]))
+        summary = run_summary(sweep_dir / str(sub["point_id"].iloc[0]), missing_ok=False)
         if "chip_utilization" not in summary:
             raise RunError(f"figure {spec.name}: run {sub['point_id'].iloc[0]} has no chip utilization "
                            "(only the simulated executor reports it)")
@@ -80,7 +80,12 @@ def draw_heatmap(df, sweep_dir: Path, spec: FigureSpec, swept: list[str]):
 
 def _link_order(name: str) -> tuple:
     a, _, b = name.partition("->")
-    return tuple(int(x) if x.isdigit() else x for x in (a, b))
+    return _natural(a), _natural(b)
+
+
+def _natural(part: str) -> tuple:
+    """A sort key: numbers in numeric order, before text (so that any names compare, e.g. a hand-made trace's)."""
+    return (0, int(part), "") if part.isdigit() else (1, 0, part)
 
 
 def load_spans(trace_path: Path) -> tuple[list[tuple[str, str, float, float]], dict[int, str]]:
@@ -95,25 +100,63 @@ def load_trace(trace_path: Path) -> tuple[list[tuple[str, str, float, float]], d
         data = json.loads(read_text(trace_path, error=DataError))
     except json.JSONDecodeError as e:
         raise DataError(f"{trace_path}: invalid JSON ({e})") from None
-    events = data["traceEvents"] if isinstance(data, dict) else data
+    events = data.get("traceEvents") if isinstance(data, dict) else data
     if not isinstance(events, list) or not all(isinstance(e, dict) for e in events):
         raise DataError(f"{trace_path}: not a Chrome trace (a list of event objects under traceEvents)")
     marks: dict[str, list[float]] = {"admit": [], "complete": []}
-    for e in events:
-        if e.get("ph") == "i" and e.get("pid") == CONTROLLER_PID and e.get("name") in marks:
-            marks[e["name"]].append(e["ts"])
-    link_names = {e["tid"]: e["args"]["name"] for e in events
-                  if e.get("ph") == "M" and e.get("name") == "thread_name" and e.get("pid") == LINK_PID}
+    for i, e in enumerate(events):
+        if e.get("ph") == "i" and e.get("pid") == CONTROLLER_PID and _is_text(e.get("name")) and e["name"] in marks:
+            marks[e["name"]].append(_field(trace_path, i, e, "ts", _is_time, "a finite number (µs)"))
+    link_names = {}
+    for i, e in enumerate(events):
+        if e.get("ph") == "M" and e.get("name") == "thread_name" and e.get("pid") == LINK_PID:
+            args = _field(trace_path, i, e, "args", lambda v: isinstance(v, dict) and _is_text(v.get("name")),
+                          'an object with a text "name"')
+            link_names[_field(trace_path, i, e, "tid", _is_int, "an integer")] = args["name"]
     spans = []
-    for e in events:
+    for i, e in enumerate(events):
         if e.get("ph") != "X":
             continue
-        if e["pid"] == LINK_PID:
-            spans.append((f"link {link_names.get(e['tid'], e['tid'])}", "transfer", e["ts"], e["dur"]))
+        pid = _field(trace_path, i, e, "pid", _is_int, "an integer")
+        ts = _field(trace_path, i, e, "ts", _is_time, "a finite number (µs)")
+        dur = _field(trace_path, i, e, "dur", _is_time, "a finite number (µs)")
+        if pid == LINK_PID:
+            tid = _field(trace_path, i, e, "tid", _is_int, "an integer")
+            spans.append((f"link {link_names.get(tid, tid)}", "transfer", ts, dur))
         else:
-            kind = e["name"].rsplit(" ", 1)[-1]
-            spans.append((f"chip {e['pid']}", kind if kind in COLORS else "fwd", e["ts"], e["dur"]))
+            kind = _field(trace_path, i, e, "name", _is_text, "text").rsplit(" ", 1)[-1]
+            spans.append((f"chip {pid}", kind if kind in COLORS else "fwd", ts, dur))
     return spans, link_names, marks
+
+
+def _is_text(v) -> bool:
+    return isinstance(v, str)
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_time(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _field(path: Path, i: int, event: dict, key: str, ok, want: str):
+    """``event[key]`` (event ``i`` of the trace at ``path``) if ``ok`` of it, else one DataError line naming the
+    file, the event and the field."""
+    if key not in event:
+        raise DataError(f"{path}: event {i}{_named(event)}: no {key!r} field")
+    value = event[key]
+    if not ok(value):
+        shown = json.dumps(value, default=repr)
+        shown = shown if len(shown) <= 40 else shown[:37] + "..."
+        raise DataError(f"{path}: event {i}{_named(event)}: {key!r} must be {want}, got {shown}")
+    return value
+
+
+def _named(event: dict) -> str:
+    name = event.get("name")
+    return f" ({name!r})" if isinstance(name, str) and len(name) <= 40 else ""
 
 
 def draw_timeline(df, sweep_dir: Path, spec: FigureSpec, _swept: list[str]):
@@ -165,13 +208,13 @@ def plot_run_timelines(runs: Sequence[str | Path], out: str | Path, window_s: fl
         spans = [s for s in spans if not s[0].startswith("link")]
         if not spans:
             raise ConfigError(f"{path}: no spans")
-        traces.append((spans, marks))
+        traces.append((spans, marks, run_summary(run)))
     begin = start_s * 1e6
-    end = begin + window_s * 1e6 if window_s else max(s + d for spans, _ in traces for _, _, s, d in spans)
-    heights = [1.0 + 0.25 * (len(_rows(spans)) + 1) for spans, _ in traces]
+    end = begin + window_s * 1e6 if window_s else max(s + d for spans, *_ in traces for _, _, s, d in spans)
+    heights = [1.0 + 0.25 * (len(_rows(spans)) + 1) for spans, *_ in traces]
     fig, axes = pyplot().subplots(len(traces), 1, sharex=True, squeeze=False, dpi=120,
                                   figsize=(7.5, 0.6 + sum(heights)), gridspec_kw={"height_ratios": heights})
-    for ax, run, (spans, marks) in zip(axes[:, 0], runs, traces):
+    for ax, run, (spans, marks, summary) in zip(axes[:, 0], runs, traces):
         spans = [s for s in spans if s[2] < end and s[2] + s[3] > begin]
         rows = _rows(spans)
         _gantt(ax, spans, rows, extra=1)
@@ -180,14 +223,13 @@ def plot_run_timelines(runs: Sequence[str | Path], out: str | Path, window_s: fl
             ts = [t for t in marks[what] if begin <= t < end]
             ax.plot(ts, [y] * len(ts), marker, color=color, markersize=5, linestyle="none")
         ax.set_yticks(range(y + 1), [*rows, "controller"], fontsize=6)
-        summary = read_summary(run) if (Path(run) / "summary.json").is_file() else {}
         ax.set_title(f"{Path(run).name} ({summary.get('executor', '?')}, {summary.get('time_unit', '?')} time)",
                      fontsize=8, loc="left")
     ax = axes[-1, 0]
     ax.set_xlim(begin, end)
     ax.xaxis.set_major_formatter(lambda x, _pos: f"{x / 1e3:g}")
     ax.set_xlabel("time (ms)")
-    kinds = [k for k in COLORS if any(s[1] == k for spans, _ in traces for s in spans)]
+    kinds = [k for k in COLORS if any(s[1] == k for spans, *_ in traces for s in spans)]
     handles = [Patch(color=COLORS[k], label=k) for k in kinds] + [
         Line2D([], [], marker="|", color="#2ca02c", linestyle="none", label="admitted"),
         Line2D([], [], marker="x", color="black", linestyle="none", label="completed")]
@@ -216,4 +258,4 @@ def _gantt(ax, spans: list[tuple[str, str, float, float]], rows: list[str], extr
 
 def _row_order(row: str) -> tuple:
     tail = row.split(" ", 1)[1]
-    return _link_order(tail) if "->" in tail else (int(tail) if tail.isdigit() else tail,)
+    return _link_order(tail) if "->" in tail else (_natural(tail),)

@@ -1,0 +1,213 @@
+"""Bad input to ``ampsim plot``: every case ends in exit status 2 and exactly one stderr line
+``ampsim: error: …`` naming the file (or option) and the cause, with no traceback and no figure written;
+the folders it was made from are left byte for byte.
+
+A module fixture trains one tiny traced run (simulated, on ring4) and writes a small sweep table by hand;
+each case copies what it corrupts into its own ``tmp_path``. Cases run the CLI in this process
+(``ampsim.cli.main``), as tests/test_bad_input.py does.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from ampsim.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+SMALL = ["--no-progress", "--set", "data.n_train=200", "--set", "data.n_test=50", "--set", "train.epochs=2"]
+TABLE = ("train.lr,label,metric,throughput,point_id\n"
+         "0.001,slow,test_accuracy,100.0,p1\n"
+         "0.003,mid,test_accuracy,250.5,p2\n"
+         "0.01,fast,test_accuracy,300.0,p3\n")
+SWEEP = f"""
+[sweep]
+experiment = "{ROOT / 'experiments' / 'blobs_mlp.toml'}"
+
+[grid]
+"train.lr" = [0.001, 0.003, 0.01]
+
+[[figure]]
+name = "fig"
+kind = "{{kind}}"
+x = "train.lr"
+y = "{{y}}"
+"""
+
+
+def snapshot(root: Path) -> dict[str, bytes | None]:
+    """Every file (its bytes) and folder (None) under ``root``."""
+    return {str(p.relative_to(root)): (p.read_bytes() if p.is_file() else None) for p in sorted(root.rglob("*"))}
+
+
+@pytest.fixture(scope="module")
+def made(tmp_path_factory) -> Path:
+    """``run``: a finished traced run folder; ``sweep``: a folder with a hand-written table.csv."""
+    root = tmp_path_factory.mktemp("plot_inputs")
+    argv = ["train", str(ROOT / "experiments" / "blobs_mlp.toml"), "--out", str(root / "run"), *SMALL,
+            "--executor", "sim", "--hardware", str(ROOT / "hardware_models" / "ring4.toml"), "--trace"]
+    assert main(argv) == 0
+    assert (root / "run" / "trace.json").is_file()
+    (root / "sweep").mkdir()
+    (root / "sweep" / "table.csv").write_text(TABLE)
+    return root
+
+
+@pytest.fixture
+def base(made, tmp_path, monkeypatch):
+    """The made folders, checked unchanged after the case; the case runs in ``tmp_path``."""
+    monkeypatch.chdir(tmp_path)
+    before = snapshot(made)
+    yield made
+    assert snapshot(made) == before, "the folders the cases copy from changed"
+
+
+def one_error_line(capsys, argv: list) -> str:
+    """Run the CLI in-process; assert exit 2 and exactly one ``ampsim: error: …`` line on stderr."""
+    rc = main([str(a) for a in argv])
+    err = capsys.readouterr().err
+    assert rc == 2, err
+    assert "Traceback" not in err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("ampsim: error: "), lines[0]
+    return lines[0]
+
+
+def copy(src: Path, dst: Path) -> Path:
+    shutil.copytree(src, dst)
+    return dst
+
+
+# -- a column of text as y ----------------------------------------------------------------------------------
+def test_a_text_column_as_y_of_a_table_names_the_table_the_column_and_a_value(base, tmp_path, capsys):
+    line = one_error_line(capsys, ["plot", base / "sweep", "--x", "train.lr", "--y", "metric", "--out",
+                                   tmp_path / "f.png"])
+    assert f"{base / 'sweep' / 'table.csv'}: column 'metric' must hold numbers" in line
+    assert "line 2 has 'test_accuracy'" in line
+    assert not list(tmp_path.glob("f.*"))
+
+
+def test_a_text_column_as_y_with_a_text_x_bars_is_one_line_too(base, tmp_path, capsys):
+    line = one_error_line(capsys, ["plot", base / "sweep", "--x", "label", "--y", "metric", "--out",
+                                   tmp_path / "f.png"])
+    assert "table.csv: column 'metric' must hold numbers" in line
+
+
+@pytest.mark.parametrize("where", ["folder", "csv"])
+def test_a_corrupt_number_in_a_table_names_the_table_the_column_its_line_and_value(base, tmp_path, capsys, where):
+    sweep = copy(base / "sweep", tmp_path / "sweep")
+    csv = sweep / "table.csv"
+    csv.write_text(TABLE.replace("250.5", "abc"))
+    if where == "csv":  # any CSV table, e.g. results/compare/<exp>/compare.csv
+        csv = csv.rename(sweep / "compare.csv")
+    line = one_error_line(capsys, ["plot", sweep if where == "folder" else csv, "--x", "train.lr", "--y", "throughput",
+                                   "--out", tmp_path / "f.png"])
+    assert f"{csv}: column 'throughput' must hold numbers, but line 3 has 'abc'" in line
+
+
+@pytest.mark.parametrize("kind", ["xy", "bar"])
+def test_a_sweep_figure_of_a_text_column_names_the_figure_and_the_table(base, tmp_path, capsys, kind):
+    toml = tmp_path / "s.toml"
+    toml.write_text(SWEEP.format(kind=kind, y="metric"))
+    line = one_error_line(capsys, ["plot", toml, "--sweep-dir", base / "sweep", "--out", tmp_path / "figs"])
+    assert f"figure fig: {base / 'sweep' / 'table.csv'}: column 'metric' must hold numbers" in line
+
+
+def test_a_sweep_figure_of_a_corrupt_column_names_its_line(base, tmp_path, capsys):
+    sweep = copy(base / "sweep", tmp_path / "sweep")
+    (sweep / "table.csv").write_text(TABLE.replace("300.0", "n/a!"))
+    toml = tmp_path / "s.toml"
+    toml.write_text(SWEEP.format(kind="xy", y="throughput"))
+    line = one_error_line(capsys, ["plot", toml, "--sweep-dir", sweep, "--out", tmp_path / "figs"])
+    assert "table.csv: column 'throughput' must hold numbers, but line 4 has 'n/a!'" in line
+
+
+def test_a_corrupt_number_in_a_runs_metrics_names_metrics_csv(base, tmp_path, capsys):
+    run = copy(base / "run", tmp_path / "run")
+    lines = (run / "metrics.csv").read_text().splitlines()
+    head = lines[0].split(",")
+    cells = lines[1].split(",")
+    cells[head.index("train_loss")] = "oops"
+    (run / "metrics.csv").write_text("\n".join([lines[0], ",".join(cells), *lines[2:]]) + "\n")
+    line = one_error_line(capsys, ["plot", run, "--y", "train_loss", "--out", tmp_path / "f.png"])
+    assert f"{run / 'metrics.csv'}: column 'train_loss' must hold numbers, but line 2 has 'oops'" in line
+
+
+# -- a summary.json that is not an object -------------------------------------------------------------------
+@pytest.mark.parametrize("content, got", [("[1, 2]", "an array"), ('"done"', "a string"), ("null", "null"),
+                                           ("3", "a number")])
+@pytest.mark.parametrize("timeline", [False, True])
+def test_a_summary_that_is_not_an_object_names_summary_json(base, tmp_path, capsys, content, got, timeline):
+    run = copy(base / "run", tmp_path / "run")
+    (run / "summary.json").write_text(content)
+    line = one_error_line(capsys, ["plot", run, *(["--timeline"] if timeline else []), "--out", tmp_path / "f.png"])
+    assert line.endswith(f"{run / 'summary.json'}: expected a JSON object, got {got}")
+    assert not (tmp_path / "f.png").exists()
+
+
+# -- malformed trace events -----------------------------------------------------------------------------------
+def first(events: list[dict], ph: str, **match) -> int:
+    return next(i for i, e in enumerate(events) if e.get("ph") == ph and all(e.get(k) == v for k, v in match.items()))
+
+
+SPAN = {"ph": "X", "pid": 0}
+BREAKS = [  # (id, the event (ph and fields it must match), how it is broken, expected part)
+    ("span-no-ts", SPAN, lambda e: e.pop("ts"), "no 'ts' field"),
+    ("span-text-ts", SPAN, lambda e: e.update(ts="abc"), "'ts' must be a finite number (µs), got \"abc\""),
+    ("span-null-dur", SPAN, lambda e: e.update(dur=None), "'dur' must be a finite number (µs), got null"),
+    ("span-no-dur", SPAN, lambda e: e.pop("dur"), "no 'dur' field"),
+    ("span-infinite-dur", SPAN, lambda e: e.update(dur=float("inf")), "'dur' must be a finite number (µs), got Infinity"),
+    ("span-text-pid", SPAN, lambda e: e.update(pid="x"), "'pid' must be an integer, got \"x\""),
+    ("span-no-name", SPAN, lambda e: e.pop("name"), "no 'name' field"),
+    ("admit-text-ts", {"ph": "i", "name": "admit"}, lambda e: e.update(ts="soon"), "'ts' must be a finite number"),
+    ("link-name-args", {"ph": "M", "name": "thread_name"}, lambda e: e.update(args=[]), "'args' must be an object"),
+]
+
+
+@pytest.mark.parametrize("match, breaks, part", [b[1:] for b in BREAKS], ids=[b[0] for b in BREAKS])
+def test_a_malformed_trace_event_names_the_trace_the_event_and_the_field(base, tmp_path, capsys, match, breaks, part):
+    run = copy(base / "run", tmp_path / "run")
+    data = json.loads((run / "trace.json").read_text())
+    i = first(data["traceEvents"], **match)
+    breaks(data["traceEvents"][i])
+    (run / "trace.json").write_text(json.dumps(data))
+    line = one_error_line(capsys, ["plot", run, "--timeline", "--out", tmp_path / "f.png"])
+    assert f"{run / 'trace.json'}: event {i}" in line and part in line, line
+    assert not (tmp_path / "f.png").exists()
+
+
+def test_a_trace_object_without_trace_events_is_not_a_chrome_trace(base, tmp_path, capsys):
+    run = copy(base / "run", tmp_path / "run")
+    (run / "trace.json").write_text('{"events": []}')
+    line = one_error_line(capsys, ["plot", run, "--timeline", "--out", tmp_path / "f.png"])
+    assert f"{run / 'trace.json'}: not a Chrome trace" in line
+
+
+# -- a time window that is no number of seconds ---------------------------------------------------------------
+@pytest.mark.parametrize("option, value", [("--start-s", "inf"), ("--start-s", "-inf"), ("--start-s", "nan"),
+                                           ("--start-s", "1e308"), ("--start-s", "-1"), ("--window-s", "inf"),
+                                           ("--window-s", "nan"), ("--window-s", "-inf"), ("--window-s", "1e308")])
+def test_a_start_or_window_that_is_not_finite_names_the_option(base, tmp_path, capsys, option, value):
+    line = one_error_line(capsys, ["plot", base / "run", "--timeline", f"{option}={value}", "--out",
+                                   tmp_path / "f.png"])
+    assert line.startswith(f"ampsim: error: {option} must be a finite number")
+    assert not (tmp_path / "f.png").exists()
+
+
+# -- the same folders, whole, still draw ----------------------------------------------------------------------
+def test_the_valid_folders_still_draw(base, tmp_path, capsys):
+    run, sweep = base / "run", base / "sweep"
+    for argv, out in [(["plot", run], "curves.png"), (["plot", run, "--timeline"], "timeline.png"),
+                      (["plot", run, "--timeline", "--start-s", "0", "--window-s", "0.0005"], "window.png"),
+                      (["plot", sweep, "--x", "train.lr", "--y", "throughput"], "table.png"),
+                      (["plot", sweep, "--x", "label", "--y", "throughput"], "bars.png")]:
+        assert main([str(a) for a in [*argv, "--out", tmp_path / out]]) == 0, capsys.readouterr().err
+        assert (tmp_path / out).stat().st_size > 1000
+    toml = tmp_path / "s.toml"
+    toml.write_text(SWEEP.format(kind="xy", y="throughput"))
+    assert main(["plot", str(toml), "--sweep-dir", str(sweep), "--out", str(tmp_path / "figs")]) == 0
+    assert (tmp_path / "figs" / "fig.png").is_file()
