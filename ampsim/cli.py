@@ -23,7 +23,7 @@ from typing import NoReturn
 
 from ampsim.errors import AmpsimError
 from ampsim.executors import EXECUTORS
-from ampsim.files import check_folder_name
+from ampsim.files import check_folder_name, path_option
 
 log = logging.getLogger("ampsim")
 
@@ -32,9 +32,9 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("experiment", help="experiment TOML file")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config value, e.g. --set train.lr=0.01 (repeatable)")
-    p.add_argument("--out", help="run folder (default: results/<experiment.name>)")
+    p.add_argument("--out", type=path_option, help="run folder (default: results/<experiment.name>)")
     p.add_argument("--executor", choices=tuple(EXECUTORS), help="= --set executor.kind=…")
-    p.add_argument("--hardware", help="hardware model TOML (simulated executor)")
+    p.add_argument("--hardware", type=path_option, help="hardware model TOML (simulated executor)")
     p.add_argument("--workers", type=int, help="worker processes (multicore executor)")
     p.add_argument("--trace", action="store_true", help="write trace.json (Chrome/Perfetto)")
     p.add_argument("--no-progress", action="store_true",
@@ -120,12 +120,13 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("hardware")
     i.set_defaults(func=cmd_info)
     d = sub.add_parser("demo", help="a small offline run that writes a figure")
-    d.add_argument("--out", default="results/demo")
+    d.add_argument("--out", type=path_option, default="results/demo")
     d.add_argument("--no-progress", action="store_true")
     d.set_defaults(func=cmd_demo)
     k = sub.add_parser("keys", help="every key of experiment and hardware files, as markdown tables")
     k.add_argument("--format", choices=("markdown",), default="markdown")
-    k.add_argument("--update", metavar="README", help="rewrite the tables between the keys markers in this file")
+    k.add_argument("--update", type=path_option, metavar="README",
+                   help="rewrite the tables between the keys markers in this file")
     k.set_defaults(func=cmd_keys)
     from ampsim.calibration.cli import add_parsers as add_calibration_parsers  # calibrate, compare
     from ampsim.figures.cli import add_parsers as add_plot_parsers  # plot

@@ -31,7 +31,7 @@ from typing import Iterator
 from ampsim.errors import AmpsimError, ConfigError
 
 __all__ = ["read_toml", "read_bytes", "read_text", "read_data", "gunzip", "text_lines", "os_error_cause",
-           "check_output_dir", "check_output_file", "check_folder_name", "replace_folder"]
+           "check_output_dir", "check_output_file", "check_folder_name", "replace_folder", "path_option"]
 
 _GZIP_MAGIC = b"\x1f\x8b"
 ErrorClass = type[AmpsimError]
@@ -281,3 +281,14 @@ def replace_folder(new: str | Path, target: str | Path) -> None:
         os.rename(aside, target)
         raise
     shutil.rmtree(aside, ignore_errors=True)
+
+
+def path_option(text: str) -> str:
+    """An argparse ``type`` for a path option: refuses an empty one, which a user means nowhere (an unset
+    shell variable in ``--out "$OUT"``), where falling back to the default folder would replace the run there."""
+    if not text.strip():
+        import argparse
+
+        raise argparse.ArgumentTypeError(f"an empty path ({text!r})")
+    return text
+

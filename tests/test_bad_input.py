@@ -143,6 +143,11 @@ CASES = [
     ("cli-missing-argument", ["train"], None, "required: experiment; see `ampsim train --help`"),
     ("cli-bad-int", [*T, "--workers", "x"], None, "--workers: invalid int value: 'x'"),
     ("cli-unknown-option", [*T, "--bogus"], None, "unrecognized arguments: --bogus"),
+    # an empty path (an unset shell variable) is not the default folder, whose run it would replace
+    ("train-out-empty", [*T, "--out", ""], None, "argument --out: an empty path ('')"),
+    ("train-hardware-empty", [*T, "--hardware", " "], None, "argument --hardware: an empty path (' ')"),
+    ("sweep-out-empty", ["sweep", EXP / "sweeps/mak_mnist.toml", "--out", ""], None, "argument --out: an empty path"),
+    ("plot-out-empty", ["plot", "{run}", "--out", ""], None, "argument --out: an empty path"),
     ("keys-update-binary", ["keys", "--update", "{bad}/bin.toml"], None, "bin.toml: not UTF-8 text"),
     ("keys-update-a-pipe", ["keys", "--update", "{bad}/fifo.toml"], None, "fifo.toml: not a regular file"),
     ("keys-update-directory", ["keys", "--update", "{bad}/adir"], None, "adir: is a directory"),

@@ -18,7 +18,7 @@ import math
 from pathlib import Path
 
 from ampsim.errors import AmpsimError, ConfigError
-from ampsim.files import check_output_dir, check_output_file
+from ampsim.files import check_output_dir, check_output_file, path_option
 
 __all__ = ["add_parsers", "default_figure_dir"]
 
@@ -122,7 +122,7 @@ def add_parsers(sub) -> None:
                    help="a sweep TOML file, a sweep folder (table.csv), a CSV table, or run folders")
     p.add_argument("--quick", action="store_true", help="the sweep's [quick] variant (its folders)")
     p.add_argument("--sweep-dir", help="the sweep's folder (default: results/sweeps/<name>)")
-    p.add_argument("--out", help="figures folder (sweep) or figure file (run folders)")
+    p.add_argument("--out", type=path_option, help="figures folder (sweep) or figure file (run folders)")
     p.add_argument("--x", default="epoch", help="run folders: x column of metrics.csv (default epoch)")
     p.add_argument("--y", help="run folders: y column (default: the runs' metric)")
     p.add_argument("--hue", action="append", help="sweep folder: a line per value of this column (repeatable)")

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from ampsim.errors import ConfigError
+from ampsim.files import path_option
 
 __all__ = ["add_parsers"]
 
@@ -76,7 +77,7 @@ def add_parsers(sub) -> None:
     s.add_argument("--jobs", type=int, help="parallel points (default: the cores available)")
     s.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
                    help="run points as Ray tasks: on the cluster at ADDRESS, or a local Ray instance")
-    s.add_argument("--out", help="sweep folder (default: results/sweeps/<name>)")
+    s.add_argument("--out", type=path_option, help="sweep folder (default: results/sweeps/<name>)")
     s.add_argument("--quick", action="store_true", help="the sweep's small [quick] variant")
     s.add_argument("--fresh", action="store_true", help="delete this sweep's earlier results first")
     s.add_argument("--check", action="store_true", help="validate every point and stop")
