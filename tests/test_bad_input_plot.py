@@ -14,6 +14,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from test_bad_input import one_error_line
 
 from ampsim.cli import main
 
@@ -63,18 +64,6 @@ def base(made, tmp_path, monkeypatch):
     before = snapshot(made)
     yield made
     assert snapshot(made) == before, "the folders the cases copy from changed"
-
-
-def one_error_line(capsys, argv: list) -> str:
-    """Run the CLI in-process; assert exit 2 and exactly one ``ampsim: error: …`` line on stderr."""
-    rc = main([str(a) for a in argv])
-    err = capsys.readouterr().err
-    assert rc == 2, err
-    assert "Traceback" not in err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    assert lines[0].startswith("ampsim: error: "), lines[0]
-    return lines[0]
 
 
 def copy(src: Path, dst: Path) -> Path:

@@ -20,7 +20,8 @@ chip.memory_bytes         physical memory / workers
 chip.frame_*, remote_*,   what crossing between two workers costs, per frame, per message and per byte,
 chip.coalesce_window_s,   and the idle gap per frame: fitted to the workers' own transport timers over
 link.latency_s            chains of nodes alternating between two workers (:mod:`ampsim.calibration.transport`)
-link.bandwidth_bytes...   the idle time per byte of that chain with 8 kB payloads (:func:`link_bandwidth`);
+link.bandwidth_bytes...   the idle time per byte of that chain with 8 kB payloads
+                          (:func:`ampsim.calibration.transport.link_bandwidth`);
                           4 MB messages between two processes (end to end) are recorded as a comment
 host.cores                the cores this process may use, which the workers and the controller share
 host.controller_s_...     the controller's CPU time in those runs, per instance and per message
@@ -44,16 +45,19 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import json
 import logging
+import math
 import os
 import platform
+import stat
 import time
 from pathlib import Path
 
-from ampsim.errors import ConfigError
-from ampsim.files import check_output_file
+from ampsim.errors import AmpsimError, ConfigError
+from ampsim.files import check_output_file, read_text, read_toml
 from ampsim.hardware.parse import system_from_dict
-from ampsim.hardware.spec import ChipSpec, ComputeCost, SystemSpec
+from ampsim.hardware.spec import MAX_CHIPS, MAX_LINKS, ChipSpec, ComputeCost, SystemSpec
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +66,8 @@ DEFAULT_OUT = Path("hardware_models") / "local_cpu.toml"
 TRANSPORT_FIELDS = ("remote_send_overhead_s", "remote_send_s_per_byte", "remote_receive_overhead_s",
                     "frame_send_overhead_s", "frame_receive_overhead_s", "coalesce_window_s", "wake_overhead_s",
                     "spin_s", "poll_interval_s", "contention_slowdown")
+#: the most workers a model of this machine can have (its chips fully connected: n (n - 1) / 2 links)
+MAX_WORKERS = min(MAX_CHIPS, (1 + math.isqrt(1 + 8 * MAX_LINKS)) // 2)
 
 
 def machine_description() -> str:
@@ -106,7 +112,7 @@ def calibrate(workers: int | None = None, quick: bool = False) -> tuple[dict, di
     from ampsim.calibration import profile as cp
     from ampsim.calibration import workloads as cw
     from ampsim.calibration.selfcheck import self_check
-    from ampsim.calibration.transport import calibrate_transport
+    from ampsim.calibration.transport import calibrate_transport, link_bandwidth
     from ampsim.executors.multicore.procs import limit_blas_threads
     from ampsim.hardware.local import default_workers
 
@@ -142,7 +148,7 @@ def calibrate(workers: int | None = None, quick: bool = False) -> tuple[dict, di
     raw["speed_index_s"] = sum(raw["speed_samples_s"]) / len(speeds)
     raw["speed_by_workload_s"] = {k: sum(s[k] for s in speeds) / len(speeds) for k in cw.WORKLOADS}
     raw["speed_drift"] = speeds[-1]["all"] / speeds[0]["all"] - 1.0
-    warning = speed_drift_warning(raw["speed_drift"])
+    warning = cp.speed_drift_warning(raw["speed_drift"])
     if warning:
         log.warning("%s", warning)
     raw["quick"] = quick
@@ -181,43 +187,6 @@ def calibrate(workers: int | None = None, quick: bool = False) -> tuple[dict, di
     raw["self_check"] = self_check(system, remote["runs"], q)
     log.info("calibration took %.1f s", raw["seconds"])
     return model, raw
-
-
-#: the machine's speed may drift this much during a calibration before calibrate warns
-SPEED_DRIFT_WARN = 0.10
-
-
-def speed_drift_warning(drift: float) -> str | None:
-    """A warning when the speed index measured at the end of the calibration differs from the one at its start
-    by more than :data:`SPEED_DRIFT_WARN` (``drift`` = end / start - 1): the machine's speed changed during the
-    calibration (other jobs, or other virtual machines on the host), and the fitted costs mix the two speeds.
-
-    >>> speed_drift_warning(0.195 / 0.190 - 1) is None
-    True
-    >>> speed_drift_warning(0.300 / 0.190 - 1)
-    'the machine ran 58 % slower at the end of the calibration than at its start; calibrate when quiet'
-    """
-    if abs(drift) <= SPEED_DRIFT_WARN:
-        return None
-    return (f"the machine ran {abs(drift) * 100:.0f} % {'slower' if drift > 0 else 'faster'} at the end of the "
-            "calibration than at its start; calibrate when quiet")
-
-
-def link_bandwidth(link_s_per_byte: float, copy: list[dict]) -> float:
-    """The link's bandwidth: the inverse of its own idle time per byte, at most the fastest memory copy
-    measured (a transfer between processes is at least a copy).
-
-    The bytes' CPU cost at both ends is the chip's ``remote_send_s_per_byte``, so the link must not charge
-    for them again: end to end, a 4 MB transfer between two processes runs at well under a GB/s, yet the
-    time in which neither process is busy grows little if at all with the bytes.
-
-    >>> link_bandwidth(0.0, [{"bytes_per_s": 4e10}, {"bytes_per_s": 9e9}])
-    40000000000.0
-    >>> link_bandwidth(2**-30, [{"bytes_per_s": 4e10}])  # 1 GiB/s of idle time per byte
-    1073741824.0
-    """
-    fastest = max(c["bytes_per_s"] for c in copy)
-    return min(1.0 / link_s_per_byte, fastest) if link_s_per_byte > 0 else fastest
 
 
 def _round(x: float) -> float:
@@ -335,8 +304,6 @@ def _value(v) -> str:
 
 def write_model(model: dict, raw: dict, out: str | Path) -> SystemSpec:
     """Write the TOML (atomically) and return it loaded back through the validator."""
-    import json
-
     from ampsim.hardware.parse import load_system
     from ampsim.results import atomic_write
 
@@ -350,18 +317,51 @@ def write_model(model: dict, raw: dict, out: str | Path) -> SystemSpec:
 
 
 def sidecar(model_path: str | Path) -> Path:
-    """Where the raw measurements of a calibrated model are kept: ``<name>.calibration.json``."""
+    """Where the raw measurements of a calibrated model are kept: ``<name>.calibration.json``.
+
+    >>> sidecar("hardware_models/local_cpu.toml").name
+    'local_cpu.calibration.json'
+    """
     p = Path(model_path)
     return p.with_name(p.stem + ".calibration.json")
+
+
+def check_targets(out: str | Path, workers: int | None = None) -> None:
+    """Refuse in one line, changing nothing: ``workers`` not from 1 to :data:`MAX_WORKERS`, and a model ``out``
+    or sidecar that cannot be written or must not be replaced: not a regular file (a device or a pipe, which
+    the atomic write would replace by a file), or a file that calibrate did not write (:func:`_ours`)."""
+    if workers is not None and not 1 <= workers <= MAX_WORKERS:
+        raise ConfigError(f"--workers: must be from 1 to {MAX_WORKERS} (a fully connected model's chips), "
+                          f"got {workers}")
+    for path, model in ((Path(out), True), (sidecar(out), False)):
+        check_output_file(path)
+        if os.path.exists(path) and not stat.S_ISREG(os.stat(path).st_mode):
+            raise ConfigError(f"{path}: not a regular file (a pipe, socket or device); choose another --out")
+        if os.path.lexists(path) and not _ours(path, model):
+            what = "a calibrated hardware model" if model else "the measurements of a calibrated model"
+            raise ConfigError(f"{path}: exists and is not {what} (ampsim calibrate writes only its own models); "
+                              "choose another --out")
+
+
+def _ours(path: Path, model: bool) -> bool:
+    """Whether ``path`` is a ``model`` calibrate wrote (``system.measured = true``, "measured by `ampsim calibrate`")
+    or else a sidecar it wrote (a JSON object with ``fit`` and ``workloads``); an unreadable, unparsable file is not."""
+    try:
+        found = read_toml(path).get("system") if model else json.loads(read_text(path))
+    except (AmpsimError, ValueError, RecursionError):
+        return False
+    if not model:
+        return isinstance(found, dict) and {"fit", "workloads"} <= set(found)
+    return (isinstance(found, dict) and found.get("measured") is True
+            and str(found.get("source", "")).startswith("measured by `ampsim calibrate`"))
 
 
 def run_calibration(out: str | Path = DEFAULT_OUT, workers: int | None = None,
                     quick: bool = False) -> tuple[SystemSpec, dict]:
     """Measure, write ``out`` (and its ``.calibration.json``), return the loaded model and the raw data.
 
-    Both targets are checked first: one that cannot be written fails in one line before seconds of measuring."""
-    check_output_file(out)
-    check_output_file(sidecar(out))
+    ``workers`` and both targets are checked first (:func:`check_targets`), before seconds of measuring."""
+    check_targets(out, workers)
     model, raw = calibrate(workers, quick)
     return write_model(model, raw, out), raw
 

@@ -128,6 +128,26 @@ def noise_warning(errors: dict) -> str | None:
             "between passes: the machine was noisy; calibrate when quiet")
 
 
+#: the machine's speed may drift this much during a calibration before calibrate warns
+SPEED_DRIFT_WARN = 0.10
+
+
+def speed_drift_warning(drift: float) -> str | None:
+    """A warning when the speed index measured at the end of the calibration differs from the one at its start
+    by more than :data:`SPEED_DRIFT_WARN` (``drift`` = end / start - 1): the machine's speed changed during the
+    calibration (other jobs, or other virtual machines on the host), and the fitted costs mix the two speeds.
+
+    >>> speed_drift_warning(0.195 / 0.190 - 1) is None
+    True
+    >>> speed_drift_warning(0.300 / 0.190 - 1)
+    'the machine ran 58 % slower at the end of the calibration than at its start; calibrate when quiet'
+    """
+    if abs(drift) <= SPEED_DRIFT_WARN:
+        return None
+    return (f"the machine ran {abs(drift) * 100:.0f} % {'slower' if drift > 0 else 'faster'} at the end of the "
+            "calibration than at its start; calibrate when quiet")
+
+
 def leave_one_out(roofline, rows: list[dict], profiles: list[dict]) -> dict:
     """:func:`node_errors`' quantiles for the works that have a row, each predicted by a table without its
     own row (interpolated from the others): how well the table does on works it has not seen."""

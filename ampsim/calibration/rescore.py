@@ -16,13 +16,17 @@ measurements were taken on, which need not be this one: nothing is measured here
 compare`` this does not refuse a model calibrated elsewhere.
 
 Output: ``compare.csv``, ``compare.png`` and ``runs/<config>/sim`` under ``out`` (default
-``<dir>/resimulated``; never ``<dir>`` itself, whose table records what was simulated when it was measured).
+``<dir>/resimulated``; never ``<dir>`` itself, whose table records what was simulated when it was measured, nor
+another measured compare folder). The table and the runs' summaries are checked before anything is simulated:
+a value that is not what a compare wrote is one line naming the file and the column or key.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
+import os
 from pathlib import Path
 from typing import Any
 
@@ -46,28 +50,33 @@ def resimulate(measured: str | Path, overrides: list[tuple[str, Any]] = (), hard
 
     measured = Path(measured)
     table = measured / "compare.csv"
-    rows_in = read_csv(table) if table.is_file() or not (measured / "runs").is_dir() else _rows_from_runs(measured)
+    if table.is_file() or not (measured / "runs").is_dir():
+        rows_in = [_table_row(table, i, r) for i, r in enumerate(read_csv(table), 2)]
+    else:
+        rows_in = _rows_from_runs(measured)
     out = Path(out) if out else measured / "resimulated"
     if out.resolve() == measured.resolve():
         raise ConfigError(f"{out}: would replace the measured table; give another --out")
     check_output_dir(out)
+    _check_not_measured(out)
     configs = [(r, _run_dir(measured, r["config"])) for r in rows_in]
     runs = {r["config"]: measured_runs(d) for r, d in configs}  # every input read before anything is run
     hw_path = Path(hardware) if hardware else local_model_path()
     if hw_path is None or not hw_path.is_file():
         raise ConfigError(f"{hardware or LOCAL_MODEL}: no such hardware model (give --hardware: the model of the "
                           "machine the measurements were taken on)")
-    rows, sides = [], []
+    plans = []
     for r, d in configs:
         cfg = _config(d, overrides)
+        plans.append((r, d, cfg, _placement(d, r["workers"]), _sim_system(hw_path, r["workers"], cfg.hardware)))
+    rows, sides = [], []
+    for r, d, cfg, placement, system in plans:
         summaries = runs[r["config"]]
         sides += [{"instances": m["instances"], "messages": m["messages_processed"],
                    "controller_cpu_s": m["controller_cpu_s"]} for m in summaries]
-        simulated = simulate_run(cfg, _placement(d), _sim_system(hw_path, int(r["workers"]), cfg.hardware),
-                                 out / "runs" / d.name / "sim")
-        counts = {k: float(r[k]) for k in ("messages_per_instance", "remote_per_instance")}
-        rows.append(scored_row(r["config"], cfg, summaries, simulated, counts, speed=float(r["speed"]),
-                               cores=float(r["cores"])))
+        simulated = simulate_run(cfg, placement, system, out / "runs" / d.name / "sim")
+        counts = {k: r[k] for k in ("messages_per_instance", "remote_per_instance")}
+        rows.append(scored_row(r["config"], cfg, summaries, simulated, counts, speed=r["speed"], cores=r["cores"]))
     agreement = ranking_agreement(rows)
     write_csv(rows, out / "compare.csv")
     plot(rows, agreement, out / "compare.png", f"{measured.name}: measured vs resimulated ({hw_path.name})")
@@ -105,16 +114,119 @@ def _run_dir(measured: Path, label: str) -> Path:
 
 def measured_runs(d: Path) -> list[dict]:
     """The summaries of the measured runs of one configuration's folder ``d`` (``multicore*/summary.json``,
-    in name order: ``multicore`` first); a file that is not JSON is a one-line :class:`ConfigError`."""
+    in name order: ``multicore`` first); none, or a file that is not a run summary (not JSON, not an object, a
+    value resimulate uses that is not a number: :func:`_checked_summary`), is a one-line :class:`ConfigError`."""
     from ampsim.files import read_text
 
     out = []
     for f in sorted(d.glob("multicore*/summary.json")):
         try:
-            out.append(json.loads(read_text(f)))
+            out.append(_checked_summary(f, json.loads(read_text(f))))
         except json.JSONDecodeError as e:
             raise ConfigError(f"{f}: not JSON ({e.msg}, line {e.lineno})") from None
+        except RecursionError:
+            raise ConfigError(f"{f}: not a run summary (nested too deep)") from None
+    if not out:
+        raise ConfigError(f"{d / 'multicore' / 'summary.json'}: no such file (no measured run of this configuration)")
     return out
+
+
+#: the numbers of a measured run's summary that resimulate computes with (``network_messages`` may be absent)
+_SUMMARY_NUMBERS = ("instances", "messages_processed", "controller_cpu_s", "throughput_instances_per_s", "time_s")
+
+
+def _checked_summary(f: Path, m: Any) -> dict:
+    """``m``, the run summary read from ``f``, if every value resimulate computes with or looks into is what it
+    must be (the table copies the rest as it is); else one line naming ``f`` and the key."""
+    if not isinstance(m, dict):
+        raise ConfigError(f"{f}: not a run summary (a JSON {type(m).__name__}, expected an object)")
+    for key in _SUMMARY_NUMBERS:
+        _number(m.get(key), f"{f}: {key}")
+    if m.get("network_messages") is not None:
+        _number(m["network_messages"], f"{f}: network_messages")
+    if "final_metric" not in m:
+        raise ConfigError(f"{f}: final_metric: missing (a number, or null where the run had no evaluation)")
+    if m.get("n_workers") is not None:
+        _whole(m["n_workers"], f"{f}: n_workers")
+    cpu = m.get("worker_cpu_s")
+    if cpu is not None and not isinstance(cpu, list):
+        raise ConfigError(f"{f}: worker_cpu_s: expected a list of numbers, got {_shown(cpu)}")
+    for v in cpu or []:
+        _number(v, f"{f}: worker_cpu_s")
+    ttt = m.get("time_to_target")
+    if ttt is not None and not isinstance(ttt, dict):
+        raise ConfigError(f"{f}: time_to_target: expected an object (or null), got {_shown(ttt)}")
+    if ttt:
+        _number(ttt.get("time_s"), f"{f}: time_to_target.time_s")
+    for key in ("staleness", "completion_lag_s"):  # per node (per part): an object
+        table = m.get(key)
+        if table is not None and not isinstance(table, dict):
+            raise ConfigError(f"{f}: {key}: expected an object, got {_shown(table)}")
+        for name, v in (table or {}).items():
+            if not isinstance(v, dict):
+                raise ConfigError(f"{f}: {key}.{name}: expected an object, got {_shown(v)}")
+            if key == "staleness" and v.get("count") is not None:  # the mean of a node's count steps
+                if _number(v["count"], f"{f}: staleness.{name}.count"):
+                    _number(v.get("mean"), f"{f}: staleness.{name}.mean")
+    return m
+
+
+def _table_row(table: Path, line: int, r: dict) -> dict:
+    """The row ``r`` (on ``line``) of ``table`` with the values resimulate computes with checked and converted
+    (workers a whole number up to the most a model can have, speed and cores > 0, the message counts >= 0);
+    else one line naming the file, the line and the column."""
+    from ampsim.calibration.calibrate import MAX_WORKERS
+    from ampsim.calibration.compare import run_folder
+
+    label = r.get("config")
+    if not label or run_folder(label) in (".", ".."):
+        raise ConfigError(f"{table}: line {line}: config: expected a configuration's name, got {_shown(label)}")
+    where = f"{table}: line {line} ({label})"
+    out = dict(r, workers=_whole(r.get("workers"), f"{where}: workers", MAX_WORKERS, cell=True))
+    for column in ("speed", "cores", "messages_per_instance", "remote_per_instance"):
+        out[column] = _number(r.get(column), f"{where}: {column}", column in ("speed", "cores"), cell=True)
+    return out
+
+
+def _number(v: Any, where: str, positive: bool = False, cell: bool = False) -> float:
+    """``v`` as a finite number >= 0 (> 0 if ``positive``): a number, or the text of one if ``cell`` (a table's)."""
+    number = isinstance(v, (int, float)) and not isinstance(v, bool)
+    try:
+        x = float(v) if number or cell and isinstance(v, str) else math.nan
+    except (ValueError, OverflowError):
+        x = math.nan
+    if not math.isfinite(x) or x < 0 or (positive and x == 0):
+        raise ConfigError(f"{where}: expected a {'positive' if positive else 'non-negative'} number, got {_shown(v)}")
+    return x
+
+
+def _whole(v: Any, where: str, most: int | None = None, cell: bool = False) -> int:
+    """``v`` as a whole number >= 1 (at most ``most``): an integer, or the text of one if ``cell`` (a table's)."""
+    try:
+        n = int(v) if cell and isinstance(v, str) or isinstance(v, int) and not isinstance(v, bool) else 0
+    except ValueError:
+        n = 0
+    if n < 1 or (most is not None and n > most):
+        bounds = f"from 1 to {most}" if most else ">= 1"
+        raise ConfigError(f"{where}: expected a whole number {bounds}, got {_shown(v)}")
+    return n
+
+
+def _shown(v: Any) -> str:
+    """``v`` for a one-line message: its repr, cut short."""
+    text = "nothing" if v is None else repr(v)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _check_not_measured(out: Path) -> None:
+    """Refuse an ``out`` that holds measurements: measured runs (``runs/*/multicore*``, a compare folder's) or a
+    ``compare.csv`` without the simulated runs (``runs/*/sim``) that --resimulate writes beside its own."""
+    if next(out.glob("runs/*/multicore*"), None) is not None:
+        raise ConfigError(f"{out}: holds a measured compare table (runs/*/multicore), which --resimulate would "
+                          "overwrite; give another --out")
+    if os.path.lexists(out / "compare.csv") and next(out.glob("runs/*/sim"), None) is None:
+        raise ConfigError(f"{out}: holds a compare.csv that --resimulate did not write (no runs/*/sim beside it); "
+                          "give another --out")
 
 
 def _config(d: Path, overrides: list[tuple[str, Any]]):
@@ -124,11 +236,17 @@ def _config(d: Path, overrides: list[tuple[str, Any]]):
     return load_config(d / "multicore" / "config.toml", [*overrides, ("executor.kind", "sim")])
 
 
-def _placement(d: Path) -> dict[str, int]:
+def _placement(d: Path, workers: int) -> dict[str, int]:
+    """The measured run's placement: node name -> worker, each from 0 to ``workers`` - 1."""
     from ampsim.files import read_text
 
     f = d / "multicore" / "placement.json"
     try:
-        return dict(json.loads(read_text(f))["strategy_output"])
-    except (json.JSONDecodeError, KeyError, TypeError):
+        placement = dict(json.loads(read_text(f))["strategy_output"])
+    except (ValueError, KeyError, TypeError, RecursionError):
         raise ConfigError(f"{f}: not a placement file (no strategy_output)") from None
+    for node, chip in placement.items():
+        if isinstance(chip, bool) or not isinstance(chip, int) or not 0 <= chip < workers:
+            raise ConfigError(f"{f}: strategy_output.{node}: expected a worker from 0 to {workers - 1} (the "
+                              f"configuration's workers), got {_shown(chip)}")
+    return placement

@@ -28,7 +28,7 @@ time) beyond the same chain's on one worker; what the 8 kB chain's gap adds to i
 time per byte (``link_s_per_byte``: the bytes' cost at the ends is CPU time, already in
 ``remote_send_s_per_byte``; over Unix sockets the gap grows little if at all with the bytes, and the link's
 bandwidth is at most the machine's memory copy bandwidth, see
-:func:`ampsim.calibration.calibrate.link_bandwidth`).
+:func:`link_bandwidth`).
 """
 
 from __future__ import annotations
@@ -194,6 +194,23 @@ def fit_controller(runs: list[dict]) -> dict[str, float]:
     X = np.array([[r["instances"], r["messages"]] for r in runs], float)
     coef = _nonneg_lstsq2(X, np.array([r["controller_cpu_s"] for r in runs], float))
     return {"controller_s_per_instance": float(coef[0]), "controller_s_per_message": float(coef[1])}
+
+
+def link_bandwidth(link_s_per_byte: float, copy: list[dict]) -> float:
+    """The link's bandwidth: the inverse of its own idle time per byte, at most the fastest memory copy
+    measured (a transfer between processes is at least a copy).
+
+    The bytes' CPU cost at both ends is the chip's ``remote_send_s_per_byte``, so the link must not charge
+    for them again: end to end, a 4 MB transfer between two processes runs at well under a GB/s, yet the
+    time in which neither process is busy grows little if at all with the bytes.
+
+    >>> link_bandwidth(0.0, [{"bytes_per_s": 4e10}, {"bytes_per_s": 9e9}])
+    40000000000.0
+    >>> link_bandwidth(2**-30, [{"bytes_per_s": 4e10}])  # 1 GiB/s of idle time per byte
+    1073741824.0
+    """
+    fastest = max(c["bytes_per_s"] for c in copy)
+    return min(1.0 / link_s_per_byte, fastest) if link_s_per_byte > 0 else fastest
 
 
 def _nonneg_lstsq2(X: np.ndarray, y: np.ndarray) -> np.ndarray:

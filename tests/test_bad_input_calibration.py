@@ -1,0 +1,294 @@
+"""Bad input to ``ampsim calibrate`` and ``ampsim compare --resimulate``: every case ends in exit status 2 and
+exactly one stderr line ``ampsim: error: …`` (no traceback), refused before anything is measured or simulated
+(the measuring and simulating functions are replaced by ones that fail the test), and the target is left byte
+for byte: a device or a pipe given as the model, a file calibrate did not write, a worker count no model can
+have, a measured compare folder given as ``--out``, and values in a ``--from`` folder that are not numbers.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import stat
+from pathlib import Path
+
+import pytest
+from test_bad_input import one_error_line
+
+import ampsim.calibration.calibrate as cal
+import ampsim.calibration.compare as cmp
+from ampsim.calibration.calibrate import MAX_WORKERS, check_targets, sidecar
+from ampsim.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+MEASURED = ROOT / "results" / "compare" / "list_reduction"  # a measured compare folder, kept in the repository
+EXP = ROOT / "experiments" / "list_reduction.toml"
+HW = ROOT / "hardware_models" / "local_cpu.toml"
+
+
+def snapshot(root: Path) -> dict[str, object]:
+    """Every entry under ``root`` (and ``root`` itself): a file's bytes, else its kind (a folder, a pipe, ...)."""
+    entries = [root, *sorted(root.rglob("*"))] if root.is_dir() else [root]
+    return {str(p): (p.read_bytes() if p.is_file() else stat.S_IFMT(os.lstat(p).st_mode)) for p in entries}
+
+
+class Reached(Exception):
+    """Raised by the stand-ins for measuring and simulating: the command got past its checks."""
+
+
+@pytest.fixture
+def no_work(monkeypatch):
+    """Measuring (calibrate) and simulating (resimulate) raise :class:`Reached`: a refusal must come first."""
+    def reached(*args, **kwargs):
+        raise Reached
+
+    monkeypatch.setattr(cal, "calibrate", reached)
+    monkeypatch.setattr(cmp, "simulate_run", reached)
+    monkeypatch.setenv("AMPSIM_OFFLINE", "1")
+
+
+# -- calibrate --out / --workers -----------------------------------------------------------------------
+def _special(tmp_path: Path, kind: str) -> Path:
+    path = tmp_path / f"{kind}.toml"
+    if kind == "fifo":
+        os.mkfifo(path)
+    else:
+        try:
+            os.mknod(path, 0o666 | stat.S_IFCHR, os.makedev(1, 3))  # what /dev/null is
+        except (PermissionError, OSError):
+            pytest.skip("cannot make a device node here (not root)")
+    return path
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device"])
+def test_calibrate_refuses_a_model_that_is_not_a_regular_file(kind, tmp_path, capsys, no_work):
+    target = _special(tmp_path, kind)
+    before = snapshot(tmp_path)
+    line = one_error_line(capsys, ["calibrate", "--quick", "--out", target])
+    assert f"{target}: not a regular file (a pipe, socket or device)" in line and "--out" in line
+    assert snapshot(tmp_path) == before
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device"])
+def test_calibrate_refuses_a_sidecar_that_is_not_a_regular_file(kind, tmp_path, capsys, no_work):
+    special = _special(tmp_path, kind)
+    model = tmp_path / "m.toml"
+    special.rename(sidecar(model))
+    before = snapshot(tmp_path)
+    line = one_error_line(capsys, ["calibrate", "--quick", "--out", model])
+    assert "m.calibration.json: not a regular file" in line
+    assert snapshot(tmp_path) == before
+
+
+@pytest.mark.parametrize("content", [
+    (ROOT / "experiments" / "blobs_mlp.toml").read_bytes(),  # an experiment
+    (ROOT / "hardware_models" / "ring4.toml").read_bytes(),  # a hand-written model
+    HW.read_bytes().replace(b"measured = true", b"measured = false"),  # calibrate's text, but not measured
+    b"\x00\xff\xfe\x01binary",
+    b"[system\nmeasured = true\n",  # not TOML
+    b"",
+], ids=["experiment", "hand-written-model", "not-measured", "binary", "not-toml", "empty"])
+def test_calibrate_refuses_to_overwrite_a_file_it_did_not_write(content, tmp_path, capsys, no_work):
+    (tmp_path / "calx").mkdir()
+    target = tmp_path / "calx" / "exp.toml"
+    target.write_bytes(content)
+    before = snapshot(tmp_path)
+    line = one_error_line(capsys, ["calibrate", "--quick", "--out", target])
+    assert line == (f"ampsim: error: {target}: exists and is not a calibrated hardware model (ampsim calibrate "
+                    "writes only its own models); choose another --out")
+    assert snapshot(tmp_path) == before
+
+
+@pytest.mark.parametrize("content", [b'{"fit": {}}', b"[1, 2]", b"not json", b"\x89PNG\r\n"],
+                         ids=["no-workloads", "a-list", "not-json", "binary"])
+def test_calibrate_refuses_to_overwrite_a_sidecar_it_did_not_write(content, tmp_path, capsys, no_work):
+    model = tmp_path / "m.toml"
+    shutil.copy(HW, model)  # the model itself is calibrate's: its sidecar still must be too
+    sidecar(model).write_bytes(content)
+    before = snapshot(tmp_path)
+    line = one_error_line(capsys, ["calibrate", "--quick", "--out", model])
+    assert "m.calibration.json: exists and is not the measurements of a calibrated model" in line
+    assert snapshot(tmp_path) == before
+
+
+@pytest.mark.parametrize("workers", ["-2", "0", "100000", str(MAX_WORKERS + 1)])
+def test_calibrate_refuses_a_worker_count_no_model_can_have(workers, tmp_path, capsys, no_work):
+    out = tmp_path / "m.toml"
+    line = one_error_line(capsys, ["calibrate", "--quick", "--workers", workers, "--out", out])
+    assert line == f"ampsim: error: --workers: must be from 1 to {MAX_WORKERS} (a fully connected model's chips), got {workers}"
+    assert not os.path.lexists(out) and not os.path.lexists(sidecar(out))
+
+
+def test_the_worker_limit_is_the_largest_fully_connected_model():
+    from ampsim.hardware.spec import MAX_LINKS
+
+    n = MAX_WORKERS
+    assert n * (n - 1) // 2 <= MAX_LINKS < (n + 1) * n // 2
+
+
+def test_calibrate_may_still_rewrite_its_own_model(tmp_path, capsys, no_work):
+    """Over its own earlier output (the model and its sidecar), or a new file, calibrate goes on to measure."""
+    model = tmp_path / "local_cpu.toml"
+    shutil.copy(HW, model)
+    shutil.copy(sidecar(HW), sidecar(model))
+    check_targets(model, 2)
+    check_targets(model, MAX_WORKERS)
+    check_targets(model)
+    check_targets(tmp_path / "new.toml", 1)
+    sidecar(model).unlink()  # a model whose sidecar is gone
+    check_targets(model)
+    with pytest.raises(Reached):  # the CLI gets as far as measuring
+        main(["calibrate", "--quick", "--workers", "2", "--out", str(model)])
+    assert model.read_bytes() == HW.read_bytes()
+
+
+# -- compare --resimulate --from A --out B ------------------------------------------------------------
+@pytest.fixture
+def measured(tmp_path) -> Path:
+    """A copy of a measured compare folder (its table, and each run's config, summary and placement)."""
+    skip = shutil.ignore_patterns("*.png", "metrics.csv", "staleness.json", "sim")
+    return Path(shutil.copytree(MEASURED, tmp_path / "A", ignore=skip))
+
+
+def _resimulate(capsys, source: Path, out: Path) -> str:
+    return one_error_line(capsys, ["compare", EXP, "--resimulate", "--from", source, "--out", out, "--hardware", HW])
+
+
+def test_resimulate_refuses_an_out_that_holds_a_measured_compare_table(measured, tmp_path, capsys, no_work):
+    other = Path(shutil.copytree(measured, tmp_path / "B"))
+    (other / "runs" / "workers=1_mak=1" / "sim").mkdir()  # as compare leaves it: measured and simulated runs
+    before, source = snapshot(other), snapshot(measured)
+    line = _resimulate(capsys, measured, other)
+    assert f"{other}: holds a measured compare table (runs/*/multicore)" in line and "--out" in line
+    assert snapshot(other) == before and snapshot(measured) == source
+
+
+def test_resimulate_refuses_an_out_with_measured_runs_but_no_table(measured, tmp_path, capsys, no_work):
+    other = Path(shutil.copytree(measured / "runs", tmp_path / "B" / "runs"))  # a compare cut short
+    before = snapshot(other.parent)
+    assert "holds a measured compare table" in _resimulate(capsys, measured, other.parent)
+    assert snapshot(other.parent) == before
+
+
+def test_resimulate_refuses_an_out_with_a_table_it_did_not_write(measured, tmp_path, capsys, no_work):
+    other = tmp_path / "B"
+    other.mkdir()
+    shutil.copy(measured / "compare.csv", other)  # a measured table, copied without its runs
+    before = snapshot(other)
+    assert "holds a compare.csv that --resimulate did not write" in _resimulate(capsys, measured, other)
+    assert snapshot(other) == before
+
+
+def test_resimulate_may_still_rewrite_its_own_output(measured, tmp_path, no_work):
+    out = tmp_path / "again"
+    (out / "runs" / "workers=1_mak=1" / "sim").mkdir(parents=True)
+    shutil.copy(measured / "compare.csv", out)  # what an earlier --resimulate into it left
+    with pytest.raises(Reached):
+        main(["compare", str(EXP), "--resimulate", "--from", str(measured), "--out", str(out), "--hardware", str(HW)])
+
+
+def _edit_table(folder: Path, line: int, column: str, value: str) -> None:
+    with open(folder / "compare.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    rows[line - 2][column] = value
+    with open(folder / "compare.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+
+
+@pytest.mark.parametrize("column, value, expected", [
+    ("workers", "two", "workers: expected a whole number from 1 to"),
+    ("workers", "0", "workers: expected a whole number from 1 to"),
+    ("workers", "2.5", "workers: expected a whole number from 1 to"),
+    ("workers", "", "workers: expected a whole number from 1 to"),
+    ("speed", "fast", "speed: expected a positive number, got 'fast'"),
+    ("speed", "0", "speed: expected a positive number, got '0'"),
+    ("cores", "nan", "cores: expected a positive number, got 'nan'"),
+    ("messages_per_instance", "x", "messages_per_instance: expected a non-negative number, got 'x'"),
+    ("remote_per_instance", "-1", "remote_per_instance: expected a non-negative number, got '-1'"),
+    ("remote_per_instance", "inf", "remote_per_instance: expected a non-negative number, got 'inf'"),
+])
+def test_resimulate_refuses_a_table_value_that_is_not_a_number(column, value, expected, measured, tmp_path, capsys,
+                                                                no_work):
+    _edit_table(measured, 3, column, value)
+    out = tmp_path / "out"
+    line = _resimulate(capsys, measured, out)
+    assert f"{measured / 'compare.csv'}: line 3 (workers=2,mak=1): {expected}" in line
+    assert not out.exists()
+
+
+def test_resimulate_refuses_a_table_row_without_a_configuration(measured, tmp_path, capsys, no_work):
+    _edit_table(measured, 4, "config", "")
+    assert f"{measured / 'compare.csv'}: line 4: config:" in _resimulate(capsys, measured, tmp_path / "out")
+
+
+def test_resimulate_refuses_a_placement_beyond_the_workers(measured, tmp_path, capsys, no_work):
+    f = measured / "runs" / "workers=2_mak=4" / "multicore" / "placement.json"
+    placement = json.loads(f.read_text())
+    placement["strategy_output"]["cat"] = 5
+    f.write_text(json.dumps(placement))
+    line = _resimulate(capsys, measured, tmp_path / "out")
+    assert f"{f}: strategy_output.cat: expected a worker from 0 to 1" in line
+
+
+SUMMARY = Path("runs") / "workers=2_mak=1" / "multicore-2" / "summary.json"
+
+
+SUMMARY_CASES = [
+    ([1, 2], "not a run summary (a JSON list, expected an object)"),
+    ("text", "not a run summary (a JSON str, expected an object)"),
+    ({"instances": "300"}, "instances: expected a non-negative number, got '300'"),
+    ({"messages_processed": None}, "messages_processed: expected a non-negative number, got nothing"),
+    ({"controller_cpu_s": [1]}, "controller_cpu_s: expected a non-negative number"),
+    ({"throughput_instances_per_s": True}, "throughput_instances_per_s: expected a non-negative number, got True"),
+    ({"time_s": "slow"}, "time_s: expected a non-negative number"),
+    ({"network_messages": "many"}, "network_messages: expected a non-negative number"),
+    ({"n_workers": 0}, "n_workers: expected a whole number >= 1, got 0"),
+    ({"worker_cpu_s": "abc"}, "worker_cpu_s: expected a list of numbers, got 'abc'"),
+    ({"worker_cpu_s": [1.0, "x"]}, "worker_cpu_s: expected a non-negative number, got 'x'"),
+    ({"time_to_target": {"time_s": "x"}}, "time_to_target.time_s: expected a non-negative number"),
+    ({"time_to_target": 3}, "time_to_target: expected an object (or null), got 3"),
+    ({"staleness": [1]}, "staleness: expected an object, got [1]"),
+    ({"staleness": {"cell": 3}}, "staleness.cell: expected an object, got 3"),
+    ({"staleness": {"cell": {"count": "x", "mean": 0.0}}}, "staleness.cell.count: expected a non-negative number"),
+    ({"staleness": {"cell": {"count": 3, "mean": "x"}}}, "staleness.cell.mean: expected a non-negative number"),
+    ({"completion_lag_s": {"return": 5}}, "completion_lag_s.return: expected an object, got 5"),
+]
+
+
+@pytest.mark.parametrize("change, expected", SUMMARY_CASES,
+                         ids=[f"{i}-{e.split(':')[0].split(' (')[0].replace(' ', '-')}"
+                              for i, (_, e) in enumerate(SUMMARY_CASES)])
+def test_resimulate_refuses_a_run_summary_with_values_it_cannot_use(change, expected, measured, tmp_path, capsys,
+                                                                    no_work):
+    f = measured / SUMMARY
+    summary = json.loads(f.read_text())
+    f.write_text(json.dumps(dict(summary, **change) if isinstance(change, dict) else change))
+    line = _resimulate(capsys, measured, tmp_path / "out")
+    assert f"{f}: {expected}" in line
+
+
+def test_resimulate_refuses_a_run_summary_without_its_metric(measured, tmp_path, capsys, no_work):
+    f = measured / SUMMARY
+    summary = json.loads(f.read_text())
+    del summary["final_metric"]
+    f.write_text(json.dumps(summary))
+    assert f"{f}: final_metric: missing" in _resimulate(capsys, measured, tmp_path / "out")
+
+
+def test_resimulate_refuses_a_configuration_without_a_measured_summary(measured, tmp_path, capsys, no_work):
+    d = measured / "runs" / "workers=2_mak=4"
+    for f in d.glob("multicore*/summary.json"):
+        f.unlink()
+    line = _resimulate(capsys, measured, tmp_path / "out")
+    assert f"{d / 'multicore' / 'summary.json'}: no such file" in line
+
+
+def test_resimulate_reads_the_measured_folder_as_it_is(measured, tmp_path, no_work):
+    """The copy of the measured folder passes every check: the refusals above are the edits' alone."""
+    with pytest.raises(Reached):
+        main(["compare", str(EXP), "--resimulate", "--from", str(measured), "--out", str(tmp_path / "out"),
+              "--hardware", str(HW)])
