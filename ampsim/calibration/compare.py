@@ -22,13 +22,19 @@ would describe the other machine, not the simulator.
 
 Outputs (``--out``, default ``results/compare/<experiment>``): ``compare.csv``, ``compare.png`` and one run
 folder per configuration and executor under ``runs/``. Default budgets are short (1 epoch of at most
-300 instances, evaluation on 500); ``--set`` overrides them.
+300 instances, evaluation on 500); ``--set`` overrides them. A folder that holds an earlier compare is never
+mixed with a new one: the new one is written into ``<out>.partial/`` and swapped in whole when it is done
+(what else ``<out>`` holds, such as ``resimulated/``, moves along); cut short, it stays there (``compare
+--resimulate --from`` reads its measured runs) and ``<out>`` is untouched. Into a new folder, a compare cut
+short keeps its measured runs where they are.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import re
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,7 +42,8 @@ from typing import Any
 from ampsim.calibration.report import noisy, plot, ranking_agreement, row, write_csv
 from ampsim.config import Config, load_config, parse_override
 from ampsim.errors import ConfigError
-from ampsim.results import mean_staleness
+from ampsim.files import replace_folder
+from ampsim.results import mean_staleness, partial_path
 
 log = logging.getLogger(__name__)
 
@@ -235,7 +242,6 @@ def run_compare(experiment: str | Path, overrides: list[tuple[str, Any]] = (), c
                 out: str | Path | None = None, repeat: int = 1) -> tuple[list[dict], dict]:
     """Run every configuration both ways; write CSV and figure; return (rows, agreement)."""
     from ampsim.calibration.calibrate import model_of_this_machine
-    from ampsim.calibration.microbench import cores_available
     from ampsim.files import check_output_dir
     from ampsim.hardware.local import default_workers
 
@@ -254,12 +260,45 @@ def run_compare(experiment: str | Path, overrides: list[tuple[str, Any]] = (), c
     hw_path = model_of_this_machine(hardware or None, n)
     calib = _calibration(hw_path)
     out = check_output_dir(Path(out) if out else Path("results") / "compare" / name)  # before measuring
+    final, out = out, _staging(out)
+    try:
+        rows, agreement = _compare(name, exp.task, settings, hw_path, calib, out, repeat)
+    except BaseException as e:
+        if out != final and any(out.iterdir()):
+            e.add_note(f"{final} is as it was; this compare's runs so far are in {out}")
+        raise
+    if out != final:  # the earlier compare, whole, replaced by this one, whole
+        for entry in final.iterdir():
+            if entry.name not in ("runs", "compare.csv", "compare.png", "compare.pdf") and not os.path.lexists(
+                    out / entry.name):
+                os.rename(entry, out / entry.name)
+        replace_folder(out, final)
+    return rows, agreement
+
+
+def _staging(out: Path) -> Path:
+    """Where a compare into ``out`` is written: ``out`` itself if it holds no earlier compare, else a fresh
+    ``<out>.partial/`` beside it (an earlier one, from a compare cut short, deleted first)."""
+    if not ((out / "compare.csv").exists() or (out / "runs").exists()):
+        return out
+    real = Path(os.path.realpath(out))  # (a symlinked folder is replaced where it points: one file system)
+    work = partial_path(real)
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir()
+    return work
+
+
+def _compare(name: str, task: str, settings: list, hw_path: Path, calib: dict, out: Path,
+             repeat: int) -> tuple[list[dict], dict]:
+    """:func:`run_compare` once its inputs are checked: measure, simulate and score into ``out``."""
+    from ampsim.calibration.microbench import cores_available
+
     pairs = []
     for label, cfg in settings:
         pairs.append(_prepare(label, cfg, hw_path, out / "runs" / run_folder(label)))
     counts = sorted({p.workers for p in pairs})
     cores = {k: [cores_available(k)] for k in counts}
-    speed = _speed_meter(calib, exp.task)
+    speed = _speed_meter(calib, task)
     for r in range(repeat):  # round-robin: a drifting machine affects every configuration alike
         for pair in pairs:
             log.info("compare %s: %s (measurement %d of %d)", name, pair.label, r + 1, repeat)

@@ -305,3 +305,45 @@ def test_compare_simulates_replicas_through_the_controller_as_the_workers_synchr
     assert measured["sync_rounds"] == simulated["sync_rounds"] > 0
     assert simulated["sync_bytes"] == measured["sync_bytes"]
     assert load_system(quick_model).host.controller_s_per_sync_byte > 0
+
+
+def test_a_compare_cut_short_leaves_the_earlier_one_whole_and_a_finished_one_replaces_it(measured, quick_model,
+                                                                                          tmp_path, monkeypatch):
+    """Into a folder that holds a compare, a new one is written beside it (``<out>.partial/``): cut short, the
+    earlier one is byte for byte as it was and the new runs so far wait there; finished, it replaces the
+    earlier one whole (its other entries, such as ``resimulated/``, kept)."""
+    import shutil
+
+    from ampsim.calibration import compare as cc
+
+    folder, _ = measured
+    earlier = tmp_path / "cmp"
+    shutil.copytree(folder, earlier)
+    (earlier / "resimulated").mkdir()
+    (earlier / "resimulated" / "note.txt").write_text("mine")
+    before = {str(p.relative_to(earlier)): p.read_bytes() if p.is_file() else None for p in earlier.rglob("*")}
+    real, measured_pairs = cc._measure, []
+
+    def measure_once(pair):
+        if measured_pairs:
+            raise KeyboardInterrupt
+        measured_pairs.append(pair.label)
+        real(pair)
+
+    monkeypatch.setattr(cc, "_measure", measure_once)
+    args = (ROOT / "experiments" / "blobs_mlp.toml", [("train.max_instances", 40), ("eval.limit", 50)],
+            "workers=1,mak=1;workers=2,mak=4")
+    with pytest.raises(KeyboardInterrupt) as err:
+        run_compare(*args, workers=2, hardware=quick_model, out=earlier)
+    after = {str(p.relative_to(earlier)): p.read_bytes() if p.is_file() else None for p in earlier.rglob("*")}
+    assert after == before
+    partial = tmp_path / "cmp.partial"
+    assert (partial / "runs" / run_folder("workers=1,mak=1") / "multicore" / "summary.json").is_file()
+    assert any(f"{earlier} is as it was" in n for n in err.value.__notes__)
+    monkeypatch.setattr(cc, "_measure", real)
+    rows, _ = run_compare(*args, workers=2, hardware=quick_model, out=earlier)
+    assert not partial.exists() and (earlier / "resimulated" / "note.txt").read_text() == "mine"
+    with open(earlier / "compare.csv") as f:
+        table = list(csv.DictReader(f))
+    assert [float(r["measured_throughput"]) for r in table] == pytest.approx([r["measured_throughput"] for r in rows])
+    assert (earlier / "compare.csv").read_bytes() != before["compare.csv"]
