@@ -9,7 +9,10 @@ of letting ``ray.init`` retry for minutes while it ignores SIGTERM and Ctrl-C:
   before Ray starts retrying and printing warnings;
 * ``ray.init`` then runs in a daemon thread, joined for at most ``timeout_s``; the main thread stays in
   Python, where Ctrl-C and SIGTERM are handled. A thread that does not return is left behind (it cannot
-  be stopped) and dies with the process.
+  be stopped) and dies with the process. While it connects, file descriptor 2 goes to a temporary file
+  (:func:`_stderr_aside`): Ray's C++ client writes a warning there for every retry (20 lines in 20 s where
+  a gRPC server that is no Ray cluster answers, as an egress proxy does for any address), and the one error
+  line must stand alone; what it wrote is logged at debug level.
 
 :func:`start_local_ray` starts a new local instance (``address="local"``: never a cluster that happens to
 run on this machine) and shuts down whatever it had started if that fails or is interrupted. Both keep the
@@ -19,14 +22,20 @@ caller's SIGTERM handler (``ray.init`` installs its own, see :func:`_restore_sig
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import socket
+import sys
+import tempfile
 import threading
-from typing import Any
+from contextlib import contextmanager
+from typing import Any, Iterator
 
 from ampsim.errors import AmpsimError, RunError
 
 __all__ = ["connect_ray", "start_local_ray", "PROBE_S"]
+
+log = logging.getLogger(__name__)
 
 #: how long the probe waits for a connection, then for the server's first frame
 PROBE_S = 5.0
@@ -53,15 +62,36 @@ def connect_ray(ray: Any, address: str, timeout_s: float) -> None:
 
     sigterm = signal.getsignal(signal.SIGTERM)
     thread = threading.Thread(target=connect, name="ampsim-ray-connect", daemon=True)
-    thread.start()
     try:
-        thread.join(timeout_s)
+        with _stderr_aside():
+            thread.start()
+            thread.join(timeout_s)
     finally:
         _restore_sigterm(sigterm)
     if thread.is_alive():
         raise RunError(f"--ray {address}: the Ray cluster did not answer within {timeout_s:g} s")
     if failed:
         raise RunError(f"--ray {address}: {_one_line(failed[0])}")
+
+
+@contextmanager
+def _stderr_aside() -> Iterator[None]:
+    """File descriptor 2 into a temporary file for the block (what C code writes there too), then back; what
+    was written is logged at debug level."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as aside:
+        os.dup2(aside.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            aside.seek(0)
+            text = aside.read().decode(errors="replace").strip()
+            if text:
+                log.debug("while connecting to Ray, stderr had: %s", text)
 
 
 def _one_line(err: BaseException) -> str:

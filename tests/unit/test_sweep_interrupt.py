@@ -260,3 +260,42 @@ def test_a_local_ray_instance_goes_with_the_sweep(tmp_path, sig):
     assert proc.returncode == (143 if sig == signal.SIGTERM else -signal.SIGKILL)
     assert len(seen) >= 4 and left == {}  # raylet, GCS, workers, agents, the reaper
     assert len(finished(out)) >= 1 and not (out / "table.csv").exists()
+
+
+def test_what_ray_writes_to_stderr_while_it_connects_is_kept_off_the_one_error_line(monkeypatch, capfd):
+    """A gRPC server that is no Ray cluster passes the probe (an egress proxy answers any address so); Ray's C++
+    client then writes a warning per retry straight to file descriptor 2 before ray.init fails: none of it
+    reaches the terminal, and the error is one line."""
+    import os
+    import socket
+    import threading
+
+    from ampsim.sweeps.ray_cluster import connect_ray
+
+    class Chatty:  # writes as Ray's C++ client does: to the descriptor, not through sys.stderr
+        def init(self, **kw):
+            for i in range(3):
+                os.write(2, f"[W gcs_client.cc:210] Failed to get cluster ID (retry {i})\n".encode())
+            raise ConnectionError("Failed to connect to Ray cluster")
+
+    with socket.socket() as grpc_like:
+        grpc_like.bind(("127.0.0.1", 0))
+        grpc_like.listen(1)
+
+        def answer():  # the HTTP/2 preface answered with an empty SETTINGS frame
+            conn, _ = grpc_like.accept()
+            with conn:
+                conn.recv(64)
+                conn.sendall(bytes([0, 0, 0, 4, 0, 0, 0, 0, 0]))
+
+        server = threading.Thread(target=answer, daemon=True)
+        server.start()
+        address = f"127.0.0.1:{grpc_like.getsockname()[1]}"
+        with pytest.raises(RunError) as err:
+            connect_ray(Chatty(), address, timeout_s=5.0)
+        server.join(5)
+    assert str(err.value) == f"--ray {address}: ConnectionError: Failed to connect to Ray cluster"
+    out, stderr = capfd.readouterr()
+    assert "gcs_client" not in stderr and "gcs_client" not in out
+    os.write(2, b"after\n")  # the descriptor is back
+    assert capfd.readouterr().err == "after\n"
