@@ -285,7 +285,10 @@ def task_schema(task: str, source: str = "<config>") -> TaskSchema:
 def load_config(path: str | Path, overrides: list[tuple[str, Any]] = ()) -> Config:
     """Read, override and validate an experiment file (its task must be registered)."""
     source = str(path)
-    raw = apply_overrides(read_toml(path), list(overrides))
+    raw = read_toml(path)
+    if not raw:  # nothing at all (an empty or cut-off file) is a mistake, not "every default: MNIST"
+        raise ConfigError(f"{source}: an empty experiment file (give at least an [experiment] table)")
+    raw = apply_overrides(raw, list(overrides))
     for key in raw:
         if key not in SECTIONS:
             raise ConfigError(f"{source}: {key}: unknown section (known: {', '.join(SECTIONS)})")

@@ -57,6 +57,7 @@ def bad(tmp_path_factory) -> Path:
     (b / "latin.toml").write_bytes('[experiment]\nname = "café"\n'.encode("latin-1"))
     (b / "invalid.toml").write_text("[experiment\nname = 1\n")
     (b / "task.toml").write_text('[experiment]\ntask = "nope"\n')
+    (b / "empty.toml").write_text("# nothing yet\n")
     (b / "adir").mkdir()
     os.mkfifo(b / "fifo.toml")
     (b / "afile").write_text("a plain file\n")
@@ -137,6 +138,7 @@ CASES = [
     ("exp-a-device", ["train", "/dev/zero"], None, "/dev/zero: not a regular file"),  # ... or never end
     ("hardware-a-device", [*T, *HW, "/dev/urandom"], None, "/dev/urandom: not a regular file"),
     ("exp-unknown-task", ["train", "{bad}/task.toml"], None, "task.toml: experiment.task"),
+    ("exp-empty", ["train", "{bad}/empty.toml"], None, "empty.toml: an empty experiment file"),
     # a bad command line: argparse's usage and prefix replaced by the one line
     ("cli-no-command", [], None, "the following arguments are required: command; see `ampsim --help`"),
     ("cli-unknown-command", ["bogus"], None, "invalid choice: 'bogus'"),
