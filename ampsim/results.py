@@ -33,7 +33,6 @@ their readers; the sweeps write tables through them and the figures read them.
 from __future__ import annotations
 
 import csv
-import fcntl
 import io
 import json
 import logging
@@ -45,7 +44,7 @@ from typing import Any
 
 from ampsim import jsontext
 from ampsim.errors import ConfigError, DataError, RunError
-from ampsim.files import check_output_dir, read_text, replace_folder
+from ampsim.files import LockHeld, check_output_dir, lock_file, os_error_cause, read_text, replace_folder, unlock_file
 
 __all__ = ["RunDir", "check_run_folder", "partial_path", "atomic_write", "write_json", "read_metrics",
            "read_summary", "METRIC_COLUMNS", "summary_columns", "cell", "table_row", "write_table", "read_table",
@@ -131,6 +130,7 @@ class RunDir:
         self.final = check_run_folder(path)
         self.target = Path(os.path.realpath(self.final)) if self.final.is_symlink() else self.final
         self.partial = _partial_of(self.final)
+        self.lock_path = self.partial.with_name(self.partial.name + ".lock")
         self.keep_partial = keep_partial
         self.path = self.partial  # where files go now; the final folder once committed
         self.metrics_path = self.path / "metrics.csv"
@@ -140,31 +140,30 @@ class RunDir:
         self._lock: int | None = self._claim()
 
     def _claim(self) -> int:
-        """Create the partial folder and hold an exclusive lock on it for the run's life (a stale one,
-        whose run is gone, is deleted first; a locked one belongs to a run still writing)."""
+        """Hold the run's lock (``<out>.partial.lock``, :func:`~ampsim.files.lock_file`) for its life, then make
+        a fresh partial folder (one left by a run that is gone is deleted first). The lock comes first: a
+        partial folder made before it is locked could be taken for a stale one and deleted by another run, or
+        written by two."""
         try:
-            if self.partial.is_dir():
-                os.close(self._lock_folder())
+            fd = lock_file(self.lock_path)
+        except LockHeld:
+            raise RunError(f"{self.final}: another run is writing it now (it holds {self.partial}); "
+                           "wait for it or give another --out") from None
+        except OSError as e:
+            raise ConfigError(f"{self.partial}: cannot create the run folder: {os_error_cause(e)}") from None
+        try:
+            if os.path.lexists(self.partial):
                 log.info("removing %s, left by an earlier run that did not finish", self.partial)
                 shutil.rmtree(self.partial)
             self.partial.mkdir(parents=True)
-            return self._lock_folder()
         except OSError as e:
-            raise ConfigError(f"{self.partial}: cannot create the run folder: {e.strerror or e}") from None
-
-    def _lock_folder(self) -> int:
-        fd = os.open(self.partial, os.O_RDONLY | os.O_CLOEXEC)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            raise RunError(f"{self.final}: another run is writing it now (it holds {self.partial}); "
-                           "wait for it or give another --out") from None
+            unlock_file(fd, self.lock_path)
+            raise ConfigError(f"{self.partial}: cannot create the run folder: {os_error_cause(e)}") from None
         return fd
 
     def _release(self) -> None:
         if self._lock is not None:
-            os.close(self._lock)
+            unlock_file(self._lock, self.lock_path)
             self._lock = None
 
     def write_config(self, toml_text: str) -> None:
@@ -204,16 +203,19 @@ class RunDir:
 
     def abandon(self) -> str | None:
         """The run failed: leave ``path`` untouched; keep or remove the partial folder. Returns what
-        became of it, as a note for the error line (None if nothing was kept)."""
-        self._release()
-        if self.committed:
+        became of it, as a note for the error line (None if nothing was kept). The lock goes last: the next
+        run into ``path`` must not find its own partial folder being removed."""
+        try:
+            if self.committed:
+                return None
+            if self.keep_partial and self.epochs:
+                earlier = "the earlier run there is untouched" if os.path.isdir(self.target) else "nothing is there"
+                return (f"the partial run ({self.epochs} epoch{'s' if self.epochs != 1 else ''}) is kept in "
+                        f"{self.partial}; {earlier}")
+            shutil.rmtree(self.partial, ignore_errors=True)
             return None
-        if self.keep_partial and self.epochs:
-            earlier = "the earlier run there is untouched" if os.path.isdir(self.target) else "nothing is there"
-            return (f"the partial run ({self.epochs} epoch{'s' if self.epochs != 1 else ''}) is kept in "
-                    f"{self.partial}; {earlier}")
-        shutil.rmtree(self.partial, ignore_errors=True)
-        return None
+        finally:
+            self._release()
 
     def __enter__(self) -> RunDir:
         return self

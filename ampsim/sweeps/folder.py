@@ -9,14 +9,12 @@ or this sweep's own. :func:`sweep_lock` keeps a second sweep out while one runs.
 
 from __future__ import annotations
 
-import os
-import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
 from ampsim.errors import ConfigError, DataError, RunError
-from ampsim.files import check_output_dir, read_text
+from ampsim.files import LockHeld, check_output_dir, lock_file, os_error_cause, read_text, unlock_file
 from ampsim.results import read_table_info
 
 __all__ = ["LOCK_NAME", "check_sweep_folder", "sweep_lock"]
@@ -85,48 +83,14 @@ def sweep_lock(out: Path) -> Iterator[None]:
     locked until its last worker is gone. The file is deleted on release (a killed sweep leaves it behind,
     harmlessly); a process that locked the file just as it was deleted notices and locks the new one.
     """
-    import fcntl
-
     path = out / LOCK_NAME
-    while True:
-        try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-        except OSError as e:
-            raise RunError(f"{out}: cannot create the sweep lock {LOCK_NAME} ({e.strerror})") from None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = _lock_holder(fd)
-            os.close(fd)
-            raise RunError(f"{out}: another sweep (pid {holder}) is running in this folder") from None
-        if _same_file(fd, path):
-            break
-        os.close(fd)  # we locked a file the previous holder had just deleted: lock the current one
     try:
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        fd = lock_file(path, cloexec=False)  # (as it always was: what the sweep's processes exec holds it too)
+    except LockHeld as held:
+        raise RunError(f"{out}: another sweep (pid {held.holder}) is running in this folder") from None
+    except OSError as e:
+        raise RunError(f"{out}: cannot create the sweep lock {LOCK_NAME} ({os_error_cause(e)})") from None
+    try:
         yield
     finally:
-        try:
-            os.unlink(path)  # while we hold the lock: no one else is using this file
-        except OSError:
-            pass
-        os.close(fd)
-
-
-def _same_file(fd: int, path: Path) -> bool:
-    try:
-        a, b = os.fstat(fd), os.stat(path)
-    except FileNotFoundError:
-        return False
-    return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
-
-
-def _lock_holder(fd: int) -> str:
-    """The pid the lock's holder wrote into the lock file (it may not have written it yet: wait a little)."""
-    for _ in range(20):
-        text = os.pread(fd, 32, 0).decode(errors="replace").strip()
-        if text.isdigit():
-            return text
-        time.sleep(0.01)
-    return "unknown"
+        unlock_file(fd, path)

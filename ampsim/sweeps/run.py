@@ -192,8 +192,11 @@ def _run_locked(sweep: Sweep, out: Path, jobs: int | None, ray: bool, ray_addres
 
 def _remove_temporaries(out: Path) -> None:
     """Delete the ``.tmp-*`` folders of points that did not finish (call only with the folder's lock)."""
-    for stale in out.glob(".tmp-*"):
-        shutil.rmtree(stale, ignore_errors=True)
+    for stale in out.glob(".tmp-*"):  # folders, and the lock files of their runs (a killed one leaves it)
+        if stale.is_dir() and not stale.is_symlink():
+            shutil.rmtree(stale, ignore_errors=True)
+        else:
+            stale.unlink(missing_ok=True)
 
 
 def _clear(out: Path) -> None:

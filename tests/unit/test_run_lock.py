@@ -1,0 +1,46 @@
+"""A run folder is claimed by its lock file (``<out>.partial.lock``) before its partial folder is made: a second
+run into the same folder is refused without touching the first's partial folder, and what a killed run left
+(its lock file, its partial folder) is taken over by the next run."""
+
+from __future__ import annotations
+
+import pytest
+
+from ampsim.errors import RunError
+from ampsim.files import LockHeld, lock_file, unlock_file
+from ampsim.results import RunDir
+
+
+def test_a_second_run_is_refused_and_the_first_runs_partial_folder_is_untouched(tmp_path):
+    first = RunDir(tmp_path / "run")
+    (first.partial / "metrics.csv").write_text("epoch\n1\n")
+    with pytest.raises(RunError, match="another run is writing it now"):
+        RunDir(tmp_path / "run")
+    assert (first.partial / "metrics.csv").read_text() == "epoch\n1\n"
+    first.abandon()
+    assert not first.partial.exists() and not first.lock_path.exists()
+
+
+def test_what_a_killed_run_left_is_taken_over(tmp_path):
+    out = tmp_path / "run"
+    stale = tmp_path / "run.partial"
+    stale.mkdir()
+    (stale / "metrics.csv").write_text("old rows\n")
+    (tmp_path / "run.partial.lock").write_text("99999\n")  # its lock file, no longer locked by anyone
+    run = RunDir(out)
+    assert run.partial == stale and not (stale / "metrics.csv").exists()  # a fresh partial folder
+    run.abandon()
+    assert not stale.exists() and not (tmp_path / "run.partial.lock").exists()
+
+
+def test_a_lock_file_is_held_until_unlocked_and_names_its_holder(tmp_path):
+    import os
+
+    path = tmp_path / "x.lock"
+    fd = lock_file(path)
+    with pytest.raises(LockHeld) as held:
+        lock_file(path)
+    assert held.value.holder == str(os.getpid())
+    unlock_file(fd, path)
+    assert not path.exists()
+    unlock_file(lock_file(path), path)  # free again
