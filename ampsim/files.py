@@ -25,6 +25,7 @@ import stat
 import tempfile
 import tomllib
 import zlib
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
@@ -32,7 +33,7 @@ from ampsim.errors import AmpsimError, ConfigError
 
 __all__ = ["read_toml", "read_bytes", "read_text", "read_data", "gunzip", "text_lines", "os_error_cause",
            "check_output_dir", "check_output_file", "check_folder_name", "replace_folder", "path_option",
-           "LockHeld", "lock_file", "unlock_file"]
+           "LockHeld", "lock_file", "unlock_file", "replacing"]
 
 _GZIP_MAGIC = b"\x1f\x8b"
 ErrorClass = type[AmpsimError]
@@ -362,4 +363,20 @@ def _lock_holder(fd: int) -> str:
             return text
         time.sleep(0.01)
     return "unknown"
+
+
+@contextmanager
+def replacing(path: str | Path) -> Iterator[Path]:
+    """A temporary path beside ``path`` for the block to write, put at ``path`` in one rename when the block
+    ends, and removed if it does not (an error, a full disk, Ctrl-C): ``path`` holds the old file or the new
+    one, never a part, and no temporary is left. The temporary keeps ``path``'s suffix (matplotlib reads the
+    format from it)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 

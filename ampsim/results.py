@@ -44,7 +44,16 @@ from typing import Any
 
 from ampsim import jsontext
 from ampsim.errors import ConfigError, DataError, RunError
-from ampsim.files import LockHeld, check_output_dir, lock_file, os_error_cause, read_text, replace_folder, unlock_file
+from ampsim.files import (
+    LockHeld,
+    check_output_dir,
+    lock_file,
+    os_error_cause,
+    read_text,
+    replace_folder,
+    replacing,
+    unlock_file,
+)
 
 __all__ = ["RunDir", "check_run_folder", "partial_path", "atomic_write", "write_json", "read_metrics",
            "read_summary", "METRIC_COLUMNS", "summary_columns", "cell", "table_row", "write_table", "read_table",
@@ -58,13 +67,8 @@ RUN_FILES = ("config.toml", "metrics.csv", "summary.json")
 
 def atomic_write(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` through a temporary file beside it and a rename: whole or absent."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
+    with replacing(path) as tmp:
         tmp.write_text(text)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def write_json(path: Path, obj: Any) -> None:
@@ -145,6 +149,7 @@ class RunDir:
         partial folder made before it is locked could be taken for a stale one and deleted by another run, or
         written by two."""
         try:
+            self.partial.parent.mkdir(parents=True, exist_ok=True)
             fd = lock_file(self.lock_path)
         except LockHeld:
             raise RunError(f"{self.final}: another run is writing it now (it holds {self.partial}); "

@@ -37,7 +37,7 @@ import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, TypeVar
 
 from ampsim.calibration.report import noisy, plot, ranking_agreement, row, write_csv
 from ampsim.config import Config, load_config, parse_override
@@ -46,6 +46,7 @@ from ampsim.files import replace_folder
 from ampsim.results import mean_staleness, partial_path
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 #: applied before the user's --set, so the user can lengthen the runs
 SHORT_BUDGET = [("train.epochs", 1), ("train.max_instances", 300), ("eval.limit", 500)]
@@ -260,20 +261,27 @@ def run_compare(experiment: str | Path, overrides: list[tuple[str, Any]] = (), c
     hw_path = model_of_this_machine(hardware or None, n)
     calib = _calibration(hw_path)
     out = check_output_dir(Path(out) if out else Path("results") / "compare" / name)  # before measuring
-    final, out = out, _staging(out)
+    return into_folder(out, lambda folder: _compare(name, exp.task, settings, hw_path, calib, folder, repeat))
+
+
+def into_folder(final: Path, make: Callable[[Path], T]) -> T:
+    """``make(folder)``, which writes a compare's outputs (``runs/``, ``compare.csv``, ``compare.png``) into
+    ``folder``: ``final`` itself if it holds no earlier compare, else ``<final>.partial/``, swapped in whole
+    when ``make`` returns (``final``'s other entries, such as ``resimulated/``, move along). Cut short, the
+    earlier compare is untouched and the exception's note says where the new outputs so far wait."""
+    out = _staging(final)
     try:
-        rows, agreement = _compare(name, exp.task, settings, hw_path, calib, out, repeat)
+        made = make(out)
     except BaseException as e:
-        if out != final and any(out.iterdir()):
-            e.add_note(f"{final} is as it was; this compare's runs so far are in {out}")
+        if out != final and out.is_dir() and any(out.iterdir()):
+            e.add_note(f"{final} is as it was; this compare's outputs so far are in {out}")
         raise
     if out != final:  # the earlier compare, whole, replaced by this one, whole
         for entry in final.iterdir():
-            if entry.name not in ("runs", "compare.csv", "compare.png", "compare.pdf") and not os.path.lexists(
-                    out / entry.name):
+            if entry.name not in ("runs", "compare.csv", "compare.png") and not os.path.lexists(out / entry.name):
                 os.rename(entry, out / entry.name)
         replace_folder(out, final)
-    return rows, agreement
+    return made
 
 
 def _staging(out: Path) -> Path:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from ampsim.config import Config
 from ampsim.errors import ConfigError
+from ampsim.files import replacing
 from ampsim.results import mean_staleness
 
 __all__ = ["COLUMNS", "format_table", "noisy", "plot", "ranking_agreement", "read_csv", "row", "write_csv"]
@@ -212,6 +213,8 @@ def plot(rows: list[dict], agreement: dict, path: Path, title: str) -> None:
     ax.legend(fontsize=8, ncols=3 if wide else 1, loc="upper left")
     ax.margins(y=0.3 if wide else 0.6)  # room above the bars: the legend hides no annotation
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    try:
+        with replacing(path) as tmp:  # a compare cut short while drawing leaves the earlier figure whole
+            fig.savefig(tmp, dpi=120)
+    finally:
+        plt.close(fig)

@@ -43,7 +43,7 @@ def resimulate(measured: str | Path, overrides: list[tuple[str, Any]] = (), hard
     (default: ``hardware_models/local_cpu.toml``) with ``overrides``; write the table under ``out``. Returns
     (rows, ranking agreement, per measured run its instances, messages and controller CPU: what
     :func:`~ampsim.calibration.transport.fit_controller` fits)."""
-    from ampsim.calibration.compare import _sim_system, scored_row, simulate_run
+    from ampsim.calibration.compare import _sim_system, into_folder, scored_row, simulate_run
     from ampsim.calibration.report import plot, ranking_agreement, read_csv, write_csv
     from ampsim.files import check_output_dir
     from ampsim.hardware.local import LOCAL_MODEL, local_model_path
@@ -69,18 +69,23 @@ def resimulate(measured: str | Path, overrides: list[tuple[str, Any]] = (), hard
     for r, d in configs:
         cfg = _config(d, overrides)
         plans.append((r, d, cfg, _placement(d, r["workers"]), _sim_system(hw_path, r["workers"], cfg.hardware)))
-    rows, sides = [], []
-    for r, d, cfg, placement, system in plans:
-        summaries = runs[r["config"]]
-        sides += [{"instances": m["instances"], "messages": m["messages_processed"],
-                   "controller_cpu_s": m["controller_cpu_s"]} for m in summaries]
-        simulated = simulate_run(cfg, placement, system, out / "runs" / d.name / "sim")
-        counts = {k: r[k] for k in ("messages_per_instance", "remote_per_instance")}
-        rows.append(scored_row(r["config"], cfg, summaries, simulated, counts, speed=r["speed"], cores=r["cores"]))
-    agreement = ranking_agreement(rows)
-    write_csv(rows, out / "compare.csv")
-    plot(rows, agreement, out / "compare.png", f"{measured.name}: measured vs resimulated ({hw_path.name})")
-    return rows, agreement, sides
+
+    def score(folder: Path) -> tuple[list[dict], dict, list[dict]]:
+        rows, sides = [], []
+        for r, d, cfg, placement, system in plans:
+            summaries = runs[r["config"]]
+            sides += [{"instances": m["instances"], "messages": m["messages_processed"],
+                       "controller_cpu_s": m["controller_cpu_s"]} for m in summaries]
+            simulated = simulate_run(cfg, placement, system, folder / "runs" / d.name / "sim")
+            counts = {k: r[k] for k in ("messages_per_instance", "remote_per_instance")}
+            rows.append(scored_row(r["config"], cfg, summaries, simulated, counts, speed=r["speed"],
+                                   cores=r["cores"]))
+        agreement = ranking_agreement(rows)
+        write_csv(rows, folder / "compare.csv")
+        plot(rows, agreement, folder / "compare.png", f"{measured.name}: measured vs resimulated ({hw_path.name})")
+        return rows, agreement, sides
+
+    return into_folder(out, score)  # an earlier table there is replaced whole, or not at all
 
 
 def _rows_from_runs(measured: Path) -> list[dict]:

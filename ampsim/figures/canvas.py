@@ -6,8 +6,9 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
+
+from ampsim.files import replacing
 
 __all__ = ["pyplot", "new_figure", "save_figure"]
 
@@ -33,12 +34,13 @@ def save_figure(fig, out_stem: str | Path, formats: tuple[str, ...] = ("png", "p
     out_stem = Path(out_stem)
     out_stem.parent.mkdir(parents=True, exist_ok=True)
     paths = []
-    for fmt in formats:
-        path = out_stem.with_name(f"{out_stem.name}.{fmt}")
-        tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.{fmt}")
-        meta = {"Title": out_stem.name} if fmt in ("png", "pdf") else None
-        fig.savefig(tmp, format=fmt, metadata=meta)
-        os.replace(tmp, path)
-        paths.append(path)
-    plt.close(fig)
+    try:
+        for fmt in formats:
+            path = out_stem.with_name(f"{out_stem.name}.{fmt}")
+            meta = {"Title": out_stem.name} if fmt in ("png", "pdf") else None
+            with replacing(path) as tmp:
+                fig.savefig(tmp, format=fmt, metadata=meta)
+            paths.append(path)
+    finally:
+        plt.close(fig)
     return paths

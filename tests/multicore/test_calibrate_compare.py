@@ -347,3 +347,31 @@ def test_a_compare_cut_short_leaves_the_earlier_one_whole_and_a_finished_one_rep
         table = list(csv.DictReader(f))
     assert [float(r["measured_throughput"]) for r in table] == pytest.approx([r["measured_throughput"] for r in rows])
     assert (earlier / "compare.csv").read_bytes() != before["compare.csv"]
+
+
+def test_a_resimulation_cut_short_leaves_the_earlier_one_whole(measured, quick_model, tmp_path, monkeypatch):
+    """Re-scoring into a folder that holds an earlier re-scoring: cut short while simulating, the earlier one
+    is byte for byte as it was (no run of another model beside its table, no half-written figure)."""
+    from ampsim.calibration import compare as cc
+
+    folder, _ = measured
+    out = tmp_path / "again"
+    resimulate(folder, hardware=quick_model, out=out)
+    before = {str(p.relative_to(out)): p.read_bytes() if p.is_file() else None for p in out.rglob("*")}
+    real, calls = cc.simulate_run, []
+
+    def simulate_once(*args, **kw):
+        if calls:
+            raise KeyboardInterrupt
+        calls.append(1)
+        return real(*args, **kw)
+
+    monkeypatch.setattr(cc, "simulate_run", simulate_once)
+    with pytest.raises(KeyboardInterrupt) as err:
+        resimulate(folder, [("hardware.link.latency_s", 1e-3)], hardware=quick_model, out=out)
+    assert {str(p.relative_to(out)): p.read_bytes() if p.is_file() else None for p in out.rglob("*")} == before
+    assert any(f"{out} is as it was" in n for n in err.value.__notes__)
+    monkeypatch.setattr(cc, "simulate_run", real)
+    resimulate(folder, [("hardware.link.latency_s", 1e-3)], hardware=quick_model, out=out)
+    assert not (tmp_path / "again.partial").exists()
+    assert all("latency_s = 0.001" in (d / "sim" / "config.toml").read_text() for d in (out / "runs").iterdir())

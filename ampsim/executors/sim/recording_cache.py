@@ -38,6 +38,7 @@ import numpy as np
 from ampsim.data import memo
 from ampsim.executors.sim.recording import FORMAT, Recording, RecordingError, record
 from ampsim.executors.sim.segments import InstancePool, compose
+from ampsim.files import replacing
 from ampsim.ir.message import Instance
 from ampsim.models.base import Model
 from ampsim.recent import Recent
@@ -64,11 +65,8 @@ def checksum(arrays: dict[str, np.ndarray]) -> str:
 def save(rec: Recording, path: Path, key: str) -> None:
     """Write ``rec`` to ``path`` (atomically: a temporary file, then a rename)."""
     arrays = rec.arrays()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as f:
+    with replacing(path) as tmp, open(tmp, "wb") as f:
         np.savez_compressed(f, key=np.array(key), checksum=np.array(checksum(arrays)), **arrays)
-    os.replace(tmp, path)
 
 
 def load(path: Path, key: str) -> Recording:
