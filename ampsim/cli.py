@@ -17,11 +17,13 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
+import threading
 from pathlib import Path
 from typing import NoReturn
 
-from ampsim.errors import AmpsimError
+from ampsim.errors import AmpsimError, Terminated
 from ampsim.executors import EXECUTORS
 from ampsim.files import check_folder_name, path_option
 
@@ -151,6 +153,8 @@ def main(argv: list[str] | None = None) -> int:
         import numpy as np
 
         np.seterr(over="ignore", invalid="ignore", divide="ignore")
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _raise_terminated) if main_thread else None
     try:
         return args.func(args)
     except AmpsimError as e:
@@ -166,10 +170,16 @@ def main(argv: list[str] | None = None) -> int:
         # the reader went away (`ampsim info ... | head`): what it wanted was printed; nothing else to say
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
-    except KeyboardInterrupt as e:
-        # a run folder's note (if any) says where the interrupted run's rows are
-        print(f"ampsim: interrupted; {_one_line(e) or 'rows already written are kept'}", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM (Terminated): what was kept, the notes say
+        print(f"ampsim: interrupted{'; ' + _one_line(e) if _one_line(e) else ''}", file=sys.stderr)
+        return 128 + (signal.SIGTERM if isinstance(e, Terminated) else signal.SIGINT)
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
+
+
+def _raise_terminated(_signum: int, _frame) -> None:
+    raise Terminated()
 
 
 def _one_line(e: BaseException) -> str:

@@ -29,3 +29,9 @@ class GraphError(AmpsimError):
 
 class RunError(AmpsimError):
     """A run cannot go on: deadlock, NaN loss, a chip out of memory, a crashed worker."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the CLI's main thread (``ampsim.cli.main``) so that a command stops exactly as on
+    Ctrl-C: what it was writing is abandoned whole, finished results are kept, one line says so."""
+

@@ -440,6 +440,31 @@ def test_real_stderr_is_one_line(finished, bad, tmp_path):
     assert snapshot(finished) == before
 
 
+def test_sigterm_stops_a_run_as_ctrl_c_does(finished, tmp_path):
+    """SIGTERM (what a scheduler or ``kill`` sends): exit status 143, one line saying what was kept, and the
+    earlier run in the folder byte for byte as it was (before, only a sweep said anything)."""
+    import time
+
+    run = tmp_path / "run"
+    shutil.copytree(finished / "run", run)
+    before = snapshot(run)
+    proc = subprocess.Popen([sys.executable, "-m", "ampsim.cli", "train", str(BLOBS), "--no-progress", "--out", str(run),
+                             "--set", "data.n_train=20000", "--set", "data.n_test=50", "--set", "train.epochs=50"],
+                            stderr=subprocess.PIPE, text=True, cwd=ROOT, env={**os.environ, "AMPSIM_OFFLINE": "1"})
+    try:
+        deadline = time.monotonic() + 90
+        while not (tmp_path / "run.partial" / "metrics.csv").is_file() and time.monotonic() < deadline:
+            time.sleep(0.05)  # until its first epoch is written
+        proc.terminate()
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    lines = err.strip().splitlines()
+    assert proc.returncode == 143 and len(lines) == 1, err
+    assert lines[0].startswith("ampsim: interrupted; the partial run (") and "the earlier run there is untouched" in err
+    assert snapshot(run) == before
+
+
 def _nobody_can_run_ampsim() -> bool:
     """The user nobody can start this checkout's Python and import ampsim (not when the checkout lies under
     a folder private to root, as in a ``mktemp -d`` clone)."""

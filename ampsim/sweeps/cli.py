@@ -18,24 +18,12 @@ a folder in use fails with ``ampsim: error: <folder>: another sweep (pid N) is r
 from __future__ import annotations
 
 import argparse
-import signal
-import sys
-import threading
 from pathlib import Path
-from typing import Any
 
 from ampsim.errors import ConfigError
 from ampsim.files import path_option
 
 __all__ = ["add_parsers"]
-
-
-class Terminated(KeyboardInterrupt):
-    """SIGTERM, raised in the main thread so that the sweep stops exactly as on Ctrl-C."""
-
-
-def _raise_terminated(_signum: int, _frame: Any) -> None:
-    raise Terminated()
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
@@ -54,18 +42,12 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         return 0
     out = Path(args.out) if args.out else sweep.default_dir
     use_ray = args.ray is not None
-    main_thread = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGTERM, _raise_terminated) if main_thread else None
-    try:
+    try:  # (SIGTERM arrives as Terminated, a KeyboardInterrupt: ampsim.cli.main)
         table = run_sweep(sweep, out, jobs=args.jobs, ray=use_ray, ray_address=args.ray or None,
                           fresh=args.fresh, progress=not args.no_progress)
     except KeyboardInterrupt as e:
-        print(f"ampsim: interrupted; finished points are kept in {out} (run the same command again to finish "
-              "the sweep)", file=sys.stderr)
-        return 128 + (signal.SIGTERM if isinstance(e, Terminated) else signal.SIGINT)
-    finally:
-        if main_thread:
-            signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
+        e.add_note(f"finished points are kept in {out} (run the same command again to finish the sweep)")
+        raise
     print(f"sweep {sweep.name}: {len(sweep.points)} points; table in {table}")
     return 0
 
