@@ -15,6 +15,7 @@ User errors print one line, ``ampsim: error: ...``, and exit with status 2.
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 import os
 import signal
@@ -25,7 +26,7 @@ from typing import NoReturn
 
 from ampsim.errors import AmpsimError, Terminated
 from ampsim.executors import EXECUTORS
-from ampsim.files import check_folder_name, path_option
+from ampsim.files import check_folder_name, os_error_cause, path_option
 
 log = logging.getLogger("ampsim")
 
@@ -64,7 +65,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         out = Path("results") / check_folder_name(cfg.experiment.name, f"{cfg.path}: experiment.name")
     summary = train(cfg, out, progress=not args.no_progress).summary
     print(f"{summary['metric']} = {_fmt(summary['final_metric'])} (best {_fmt(summary['best_metric'])}) "
-          f"after {summary['epochs']} epochs, {summary['time_s']:.3g} {summary['time_unit']} s; results in {out}")
+          f"after {summary['epochs']} epochs, {_fmt(summary['time_s'], '.3g')} {summary['time_unit']} s; results in "
+          f"{out}")
     return 0
 
 
@@ -97,8 +99,8 @@ def cmd_keys(args: argparse.Namespace) -> int:
     return 0
 
 
-def _fmt(v) -> str:
-    return "n/a" if v is None else f"{v:.4f}"
+def _fmt(v, spec: str = ".4f") -> str:
+    return "n/a" if v is None else format(v, spec)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -170,12 +172,26 @@ def main(argv: list[str] | None = None) -> int:
         # the reader went away (`ampsim info ... | head`): what it wanted was printed; nothing else to say
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except OSError as e:
+        # the machine, not ampsim: a full disk or quota, a read-only or failing file system, a folder locked
+        # down while the command ran. Anything else stays a traceback (a bug)
+        if e.errno not in _MACHINE_ERRNOS:
+            raise
+        where = e.filename if e.filename is not None else "writing the results"
+        notes = "".join(f"; {n}" for n in getattr(e, "__notes__", ()))
+        print(f"ampsim: error: {where}: {os_error_cause(e)}{notes}".replace("\n", " "), file=sys.stderr)
+        return 2
     except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM (Terminated): what was kept, the notes say
         print(f"ampsim: interrupted{'; ' + _one_line(e) if _one_line(e) else ''}", file=sys.stderr)
         return 128 + (signal.SIGTERM if isinstance(e, Terminated) else signal.SIGINT)
     finally:
         if main_thread:
             signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
+
+
+#: what an OSError that reaches the CLI says of the machine rather than of ampsim (one line, status 2)
+_MACHINE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO, errno.EACCES, errno.EPERM,
+                             errno.ENAMETOOLONG, errno.EMFILE})
 
 
 def _raise_terminated(_signum: int, _frame) -> None:

@@ -175,6 +175,13 @@ CASES = [
     ("hardware-negative", ["info", "{bad}/hw_negative.toml"], None, "chip.memory_bytes"),
     ("hardware-override-negative", [*T, *HW, str(ROOT / "hardware_models/ring4.toml"), "--set",
                                     "hardware.link.latency_s=-1"], None, "link.latency_s: must be >= 0"),
+    # finite but no machine: a run's time would be inf or nan (it was committed so), routes would overflow
+    ("hardware-overhead-huge", [*T, *HW, str(ROOT / "hardware_models/ring4.toml"), "--set",
+                                "hardware.chip.overhead_s=1e308"], None, "chip.overhead_s: must be <= 1e+09 s"),
+    ("hardware-flops-subnormal", [*T, *HW, str(ROOT / "hardware_models/ring4.toml"), "--set",
+                                  "hardware.chip.flops_per_s=1e-320"], None, "chip.flops_per_s: must be >= 1"),
+    ("hardware-latency-huge", [*T, *HW, str(ROOT / "hardware_models/ring4.toml"), "--set",
+                               "hardware.link.latency_s=1e308"], None, "link.latency_s: must be <= 1e+09 s"),
     ("hardware-compute-units-too-many", [*T, *HW, str(ROOT / "hardware_models/ring4.toml"), "--set",
                                         "hardware.chip.compute_units=1000000000"], None,
      "chip.compute_units: must be <= 4,096"),
@@ -438,6 +445,20 @@ def test_real_stderr_is_one_line(finished, bad, tmp_path):
     assert "not a UTF-8 text file" in _cli("train", bad / "bin.toml")
     assert "host memory" in _cli("train", BLOBS, "--out", finished / "run", "--set", "model.hidden=[100000,100000]")
     assert snapshot(finished) == before
+
+
+@pytest.mark.parametrize("code, cause", [(28, "no space left on device"), (30, "read-only file system")])
+def test_a_full_or_read_only_disk_is_one_line(in_cwd, capsys, monkeypatch, code, cause):
+    """What the machine refuses mid-run (a full disk: a 2 MB tmpfs gave tracebacks from the trace, the sweep
+    lock and the figure writer) is one line naming the file; the finished results stay."""
+    import ampsim.api
+
+    def full(*_a, **_k):
+        raise OSError(code, os.strerror(code), str(in_cwd / "cwd" / "metrics.csv"))
+
+    monkeypatch.setattr(ampsim.api, "train", full)
+    line = one_error_line(capsys, [*T, "--out", in_cwd / "cwd" / "new", *SMALL])
+    assert line == f"ampsim: error: {in_cwd / 'cwd' / 'metrics.csv'}: {cause}"
 
 
 def test_sigterm_stops_a_run_as_ctrl_c_does(finished, tmp_path):

@@ -12,6 +12,10 @@ from typing import Any, Mapping
 
 from ampsim.errors import ConfigError
 
+#: the slowest rate (FLOP/s, B/s) and the longest duration (s) a hardware field may give: finite times
+MIN_RATE = 1.0
+MAX_SECONDS = 1e9
+
 
 def type_name(x: Any) -> str:
     return {bool: "boolean", int: "integer", float: "float", str: "string", list: "array",
@@ -99,6 +103,12 @@ class FieldReader:
             self.fail(field, f"must be > 0, got {x!r}")
         if minimum is not None and x < minimum:
             self.fail(field, f"must be >= {minimum:g}, got {x!r}")
+        # finite is not enough where simulated time divides by a rate or adds a duration: 1e-320 FLOP/s or a
+        # 1e308 s overhead made a run's time inf or nan, and a latency of 1e308 s overflowed the routes
+        if key.endswith("_per_s") and x < MIN_RATE:
+            self.fail(field, f"must be >= {MIN_RATE:g} (a rate per second), got {x!r}")
+        if key.endswith("_s") and not key.endswith("_per_s") and x > MAX_SECONDS:
+            self.fail(field, f"must be <= {MAX_SECONDS:g} s, got {x!r}")
         return float(x)
 
     def integer(self, d: Mapping[str, Any], where: str, key: str, minimum: int,
