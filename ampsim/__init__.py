@@ -36,11 +36,10 @@ if not any(_var in _os.environ for _var in _BLAS_VARS):  # the user's setting wi
     _limit_blas_threads()
 _steady_allocator()  # arrays from the heap, not fresh pages: a fresh process runs at a warmed one's speed
 
-from ampsim.api import Run, load_experiment, sweep, train  # noqa: E402 - after the BLAS settings
+from ampsim.api import Run, load_experiment, make_executor, plan, sweep, train  # noqa: E402 - after BLAS
 from ampsim.config import Config  # noqa: E402
 from ampsim.errors import AmpsimError, ConfigError, DataError, GraphError, RunError  # noqa: E402
-from ampsim.executors import make_executor  # noqa: E402
-from ampsim.planning import Plan, plan  # noqa: E402
+from ampsim.planning import Plan  # noqa: E402
 
 __version__ = "0.1.0"
 

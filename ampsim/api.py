@@ -6,24 +6,36 @@
 >>> run.metrics[["epoch", "train_loss", "test_accuracy"]]    # doctest: +SKIP
 >>> table = ampsim.sweep("experiments/sweeps/demo.toml", "results/my_sweep")   # a DataFrame per point
 
-Every function raises :class:`ampsim.AmpsimError` (one line naming the file and field) on bad input.
+Every function raises :class:`ampsim.AmpsimError` (one line naming the file and field) on bad input, and a
+:class:`~ampsim.ConfigError` naming the function and the argument on an argument of the wrong type or range
+(``train: out: expected a path (str or os.PathLike), got int 5``), before anything is opened or run.
 """
 
 from __future__ import annotations
 
+import numbers
+import os
+import reprlib
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
-from ampsim.config import Config, load_config, parse_override
+from ampsim import planning
+from ampsim.config import Config, dump_toml, load_config, parse_override
+from ampsim.errors import ConfigError
+from ampsim.executors import Executor
+from ampsim.executors import make_executor as _make_executor
+from ampsim.planning import Plan
 from ampsim.results import read_metrics, read_summary, read_table
 from ampsim.training import train_experiment
 
 if TYPE_CHECKING:  # pandas loads only when a run's metrics are read (it costs the CLI ~0.3 s to start)
     import pandas as pd
 
-__all__ = ["Run", "load_experiment", "train", "sweep"]
+    from ampsim.hardware.spec import SystemSpec
+
+__all__ = ["Run", "load_experiment", "train", "sweep", "plan", "make_executor"]
 
 #: overrides as ``{"train.lr": 0.01}``, ``["train.lr=0.01"]`` or ``[("train.lr", 0.01)]``
 Overrides = Mapping[str, Any] | Iterable[str | tuple[str, Any]] | None
@@ -40,16 +52,86 @@ class Run:
     path: Path | None = None
 
 
-def _overrides(overrides: Overrides) -> list[tuple[str, Any]]:
-    if not overrides:
+_PATH = "a path (str or os.PathLike)"
+_PAIRS = "a mapping such as {'train.lr': 0.01}, or a list of 'KEY=VALUE' strings or (key, value) pairs"
+
+
+def _got(value: Any) -> str:
+    """``int 5``: the type and a short one-line repr of a bad argument, for a message."""
+    return f"{type(value).__name__} {' '.join(reprlib.repr(value).split())}"
+
+
+def _path(where: str, name: str, value: Any, *, folder: bool = False, expected: str = _PATH) -> str:
+    """``value`` as the path text it names, or one ConfigError line: not bytes and not an int (a file
+    descriptor: ``open(0)`` reads stdin and then closes it). A ``folder`` to write must not be empty (as the
+    CLI's ``--out ""``: an unset shell variable means nowhere, not the current or the default folder)."""
+    try:
+        text = os.fspath(value) if isinstance(value, os.PathLike) else value
+    except TypeError:  # its __fspath__ returns neither str nor bytes
+        text = None
+    if not isinstance(text, str):
+        raise ConfigError(f"{where}: {name}: expected {expected}, got {_got(value)}")
+    if folder and not text.strip():
+        raise ConfigError(f"{where}: {name}: expected {_PATH}, got an empty path ({text!r})")
+    return text
+
+
+def _flag(where: str, name: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(f"{where}: {name}: expected True or False, got {_got(value)}")
+    return value
+
+
+def _iterable(value: Any) -> bool:
+    if isinstance(value, (str, bytes, bytearray, Mapping)):
+        return False
+    try:
+        iter(value)
+    except TypeError:
+        return False
+    return True
+
+
+def _pair(where: str, item: Any, i: int) -> tuple[str, Any]:
+    """Element ``i`` of a list of overrides: ``"train.lr=0.01"`` (parsed as ``--set`` does) or a pair."""
+    if isinstance(item, str):
+        return parse_override(item)
+    pair = tuple(item) if _iterable(item) else ()
+    if len(pair) != 2:
+        raise ConfigError(f"{where}: overrides[{i}]: expected 'KEY=VALUE' or a (key, value) pair, got {_got(item)}")
+    if not isinstance(pair[0], str):
+        raise ConfigError(f"{where}: overrides[{i}]: expected a dotted key (str) such as 'train.lr', got "
+                          f"{_got(pair[0])}")
+    return pair
+
+
+def _overrides(overrides: Overrides, where: str = "load_experiment") -> list[tuple[str, Any]]:
+    """The (key, value) pairs of ``overrides``, each key a str and each value one that TOML holds (the run
+    folder's config.toml is written from them), or one ConfigError line naming the bad element."""
+    if overrides is None:
         return []
     if isinstance(overrides, Mapping):
-        return list(overrides.items())
-    return [parse_override(o) if isinstance(o, str) else tuple(o) for o in overrides]
+        pairs = list(overrides.items())
+        for key, _ in pairs:
+            if not isinstance(key, str):
+                raise ConfigError(f"{where}: overrides: expected dotted keys (str) such as 'train.lr', got "
+                                  f"{_got(key)}")
+    elif _iterable(overrides):
+        pairs = [_pair(where, item, i) for i, item in enumerate(overrides)]
+    else:
+        hint = " (one 'KEY=VALUE' string: put it in a list)" if isinstance(overrides, str) else ""
+        raise ConfigError(f"{where}: overrides: expected {_PAIRS}, got {_got(overrides)}{hint}")
+    for key, value in pairs:
+        try:
+            dump_toml({"o": {"k": value}})
+        except (TypeError, ValueError) as e:  # None, an object, a lone surrogate: nothing a TOML file holds
+            raise ConfigError(f"{where}: overrides: {key}: {str(e).removeprefix('o.k: ')}") from None
+    return pairs
 
 
 def load_experiment(path: str | Path, overrides: Overrides = None) -> Config:
     """Read and validate an experiment file with ``overrides`` applied (as ``--set`` would)."""
+    path = _path("load_experiment", "path", path)
     return load_config(path, _overrides(overrides))
 
 
@@ -60,9 +142,18 @@ def train(experiment: Config | str | Path, out: str | Path | None = None, *, ove
     ``out`` is the run folder (config.toml, metrics.csv, summary.json, …); without it nothing is kept on
     disk. ``progress`` reports on stderr: a bar on a terminal, a line per epoch elsewhere.
     """
-    if isinstance(experiment, Config) and overrides:
-        raise TypeError("train: overrides apply to an experiment file; load_experiment(path, overrides) instead")
-    cfg = experiment if isinstance(experiment, Config) else load_experiment(experiment, overrides)
+    if isinstance(experiment, Plan):
+        raise ConfigError("train: experiment: expected a Config or an experiment file, got a Plan (train its "
+                          "config: ampsim.train(plan.config))")
+    if not isinstance(experiment, Config):
+        experiment = _path("train", "experiment", experiment, expected=f"a Config or {_PATH}")
+    out = None if out is None else _path("train", "out", out, folder=True)
+    pairs = _overrides(overrides, "train")
+    progress = _flag("train", "progress", progress)
+    if isinstance(experiment, Config) and pairs:
+        raise ConfigError("train: overrides: apply to an experiment file, not a loaded Config (use "
+                          "load_experiment(path, overrides) instead)")
+    cfg = experiment if isinstance(experiment, Config) else load_config(experiment, pairs)
     if out is not None:
         train_experiment(cfg, out, progress=progress)
         return _read_run(cfg, Path(out), keep=True)
@@ -81,10 +172,45 @@ def sweep(sweep_file: str | Path, out: str | Path | None = None, *, quick: bool 
     """Run a sweep file's unfinished points (resuming what an earlier run left) and return its table, one
     row per point. ``out`` defaults to ``results/sweeps/<name>`` (``results/quick/sweeps/<name>`` with
     ``quick``)."""
+    sweep_file = _path("sweep", "sweep_file", sweep_file)
+    out = None if out is None else _path("sweep", "out", out, folder=True)
+    quick, ray, fresh, progress = (_flag("sweep", name, v) for name, v in
+                                   (("quick", quick), ("ray", ray), ("fresh", fresh), ("progress", progress)))
+    if jobs is not None:  # as the CLI's --jobs
+        if not isinstance(jobs, numbers.Integral) or isinstance(jobs, bool):
+            raise ConfigError(f"sweep: jobs: expected a whole number >= 1 or None, got {_got(jobs)}")
+        if jobs < 1:
+            raise ConfigError(f"sweep: jobs: must be >= 1, got {jobs}")
+        jobs = int(jobs)
+    if ray_address is not None:
+        if not isinstance(ray_address, str):
+            raise ConfigError(f"sweep: ray_address: expected a Ray cluster address (str) or None, got "
+                              f"{_got(ray_address)}")
+        if ray_address and not ray:  # it would be ignored: the points would run in local processes
+            raise ConfigError(f"sweep: ray_address: {ray_address!r} given without ray=True")
+
     from ampsim.sweeps.run import run_sweep
     from ampsim.sweeps.spec import load_sweep
 
     spec = load_sweep(sweep_file, quick=quick)
-    folder = Path(out) if out else spec.default_dir
+    folder = Path(out) if out is not None else spec.default_dir
     return read_table(run_sweep(spec, folder, jobs=jobs, ray=ray, ray_address=ray_address, fresh=fresh,
                                 progress=progress))
+
+
+def plan(cfg: Config, *, system: SystemSpec | None = None, placement: dict[str, int] | None = None,
+         estimated: list[dict] | None = None) -> Plan:
+    """:func:`ampsim.planning.plan` (the experiment resolved once: task, hardware, placement, estimated
+    load) for a loaded :class:`Config`; anything else is one ConfigError line."""
+    if not isinstance(cfg, Config):
+        hint = " (load it first: ampsim.load_experiment(path))" if isinstance(cfg, (str, os.PathLike)) else ""
+        raise ConfigError(f"plan: cfg: expected a Config (from ampsim.load_experiment), got {_got(cfg)}{hint}")
+    return planning.plan(cfg, system=system, placement=placement, estimated=estimated)
+
+
+def make_executor(plan: Plan) -> Executor:
+    """The executor a :class:`Plan` names (a context manager); anything else is one ConfigError line."""
+    if not isinstance(plan, Plan):
+        hint = " (plan it first: ampsim.make_executor(ampsim.plan(cfg)))" if isinstance(plan, Config) else ""
+        raise ConfigError(f"make_executor: plan: expected a Plan (from ampsim.plan), got {_got(plan)}{hint}")
+    return _make_executor(plan)

@@ -16,6 +16,7 @@ checked exactly like the file.
 from __future__ import annotations
 
 import dataclasses
+import math
 import numbers
 import re
 import tomllib
@@ -215,6 +216,9 @@ def _check(where: str, value: Any, hint: Any, meta: typing.Mapping) -> Any:
         value = [_check(f"{where}[{i}]", v, item, {}) for i, v in enumerate(value)]
     if meta.get("choices") and value not in meta["choices"]:
         raise ConfigError(f"{where}: must be one of {', '.join(map(str, meta['choices']))}, got {value!r}")
+    # nan nowhere; inf not for a rate or step (> b: train.eps = inf trained nothing), where ">= b" may mean "never"
+    if origin is float and not math.isfinite(value) and (value != value or meta.get("gt") is not None):
+        raise ConfigError(f"{where}: must be a finite number, got {value!r}")
     for bound, test, word in (("gt", lambda v, b: v > b, ">"), ("ge", lambda v, b: v >= b, ">="),
                               ("le", lambda v, b: v <= b, "<=")):
         b = meta.get(bound)

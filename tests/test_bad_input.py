@@ -285,6 +285,8 @@ CASES = [
     ("replica-copies-not-a-number", [*NAME, 'replicas.nodes={{"fc*"="two"}}'], None,
      "replicas.nodes.fc*: expected a number of copies"),
     ("replica-zero-groups", [*NAME, "replicas.groups=0"], None, "blobs_mlp.toml: replicas.groups: must be >= 1"),
+    ("eps-infinite", [*NAME, "train.eps=inf"], None, "train.eps: must be a finite number, got inf"),  # trained nothing
+    ("target-nan", [*NAME, "train.target=nan"], None, "train.target: must be a finite number, got nan"),
     ("replica-more-copies-than-chips", [*NAME, "replicas.nodes={{fc0=8}}", *HW, ROOT / "hardware_models/ring4.toml"],
      None, "blobs_mlp.toml: replicas: 8 copies of node fc0"),
     ("replica-unknown-sync", [*NAME, 'replicas.sync="gossip"'], None, "replicas.sync: must be one of average, none"),

@@ -1,0 +1,145 @@
+"""The Python API refuses arguments of the wrong type or range with one ``ConfigError`` line that names the
+function and the argument (never a TypeError, AttributeError or ValueError traceback), before anything is
+opened or run; the valid forms keep working."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+import ampsim
+from ampsim import api
+
+ROOT = Path(__file__).resolve().parents[2]
+BLOBS = ROOT / "experiments" / "blobs_mlp.toml"
+SMALL = {"data.n_train": 200, "data.n_test": 50, "train.epochs": 1}
+SWEEP = ROOT / "experiments" / "sweeps" / "no_such_sweep.toml"  # never read: the arguments fail first
+
+
+@pytest.fixture(scope="module")
+def cfg() -> ampsim.Config:
+    return ampsim.load_experiment(BLOBS, SMALL)
+
+
+class _BytesPath:
+    def __fspath__(self) -> bytes:
+        return b"/tmp/x.toml"
+
+
+# (id, call taking the loaded cfg, text the message must hold: the function and the argument)
+CASES = [
+    ("load-none", lambda c: ampsim.load_experiment(None), "load_experiment: path: expected a path"),
+    ("load-dict", lambda c: ampsim.load_experiment({"experiment": {}}), "load_experiment: path: "),
+    ("load-bytes", lambda c: ampsim.load_experiment(b"/path"), "load_experiment: path: "),
+    ("load-bytes-pathlike", lambda c: ampsim.load_experiment(_BytesPath()), "load_experiment: path: "),
+    ("load-int", lambda c: ampsim.load_experiment(7), "load_experiment: path: expected a path"),
+    ("load-bool", lambda c: ampsim.load_experiment(True), "got bool True"),
+    ("load-overrides-int", lambda c: ampsim.load_experiment(BLOBS, 5), "load_experiment: overrides: "),
+    ("load-overrides-str", lambda c: ampsim.load_experiment(BLOBS, "train.lr=0.1"), "put it in a list"),
+    ("load-overrides-none-value", lambda c: ampsim.load_experiment(BLOBS, {"hardware.x": None}),
+     "load_experiment: overrides: hardware.x: cannot write None"),
+    ("load-overrides-surrogate", lambda c: ampsim.load_experiment(BLOBS, ["experiment.name=a\udcff"]),
+     "load_experiment: overrides: experiment.name: "),
+    ("train-none", lambda c: ampsim.train(None), "train: experiment: expected a Config or a path"),
+    ("train-dict", lambda c: ampsim.train({"train": {}}), "train: experiment: "),
+    ("train-int", lambda c: ampsim.train(5), "train: experiment: "),
+    ("train-plan", lambda c: ampsim.train(api.plan(c)), "train: experiment: "),
+    ("train-out-int", lambda c: ampsim.train(c, out=5), "train: out: expected a path (str or os.PathLike), got int 5"),
+    ("train-out-bytes", lambda c: ampsim.train(c, out=b"results/x"), "train: out: "),
+    ("train-out-empty", lambda c: ampsim.train(c, out=" "), "train: out: "),
+    ("train-progress", lambda c: ampsim.train(c, progress="yes"), "train: progress: "),
+    ("train-config-and-overrides", lambda c: ampsim.train(c, overrides={"train.lr": 0.1}), "train: overrides: "),
+    *[(f"train-overrides-{name}", (lambda o: lambda c: ampsim.train(BLOBS, overrides=o))(bad), "train: overrides")
+      for name, bad in [("int", 5), ("bool", True), ("list-of-int", [5]), ("set-of-int", {1, 2}),
+                        ("triple", [("a", 1, 2)]), ("single", [("a",)]), ("int-key", {1: 2}),
+                        ("none-key", {None: 2}), ("pair-int-key", [(1, 2)]), ("bytes", b"train.lr=1"),
+                        ("list-of-bytes", [b"train.lr=1"]), ("list-of-dict", [{"train.lr": 1}])]],
+    ("plan-none", lambda c: api.plan(None), "plan: cfg: expected a Config"),
+    ("plan-str", lambda c: api.plan(str(BLOBS)), "plan: cfg: expected a Config"),
+    ("plan-dict", lambda c: api.plan({}), "plan: cfg: expected a Config"),
+    ("make-executor-none", lambda c: api.make_executor(None), "make_executor: plan: expected a Plan"),
+    ("make-executor-config", lambda c: api.make_executor(c), "make_executor: plan: expected a Plan"),
+    ("make-executor-str", lambda c: api.make_executor("plan"), "make_executor: plan: expected a Plan"),
+    ("sweep-none", lambda c: ampsim.sweep(None), "sweep: sweep_file: expected a path"),
+    ("sweep-int", lambda c: ampsim.sweep(5), "sweep: sweep_file: "),
+    ("sweep-out-int", lambda c: ampsim.sweep(SWEEP, 5), "sweep: out: "),
+    ("sweep-out-empty", lambda c: ampsim.sweep(SWEEP, ""), "sweep: out: "),
+    ("sweep-jobs-str", lambda c: ampsim.sweep(SWEEP, jobs="2"), "sweep: jobs: "),
+    ("sweep-jobs-float", lambda c: ampsim.sweep(SWEEP, jobs=1.5), "sweep: jobs: "),
+    ("sweep-jobs-bool", lambda c: ampsim.sweep(SWEEP, jobs=True), "sweep: jobs: "),
+    ("sweep-jobs-negative", lambda c: ampsim.sweep(SWEEP, jobs=-3), "sweep: jobs: must be >= 1, got -3"),
+    ("sweep-jobs-zero", lambda c: ampsim.sweep(SWEEP, jobs=0), "sweep: jobs: must be >= 1, got 0"),
+    ("sweep-ray-address-int", lambda c: ampsim.sweep(SWEEP, ray=True, ray_address=5), "sweep: ray_address: "),
+    ("sweep-ray-address-without-ray", lambda c: ampsim.sweep(SWEEP, ray_address="10.0.0.1:6379"),
+     "sweep: ray_address: "),
+    ("sweep-quick", lambda c: ampsim.sweep(SWEEP, quick="yes"), "sweep: quick: "),
+    ("sweep-fresh", lambda c: ampsim.sweep(SWEEP, fresh=1), "sweep: fresh: "),
+]
+
+
+@pytest.mark.parametrize("call, expected", [pytest.param(c, e, id=i) for i, c, e in CASES])
+def test_a_bad_argument_is_one_config_error_line_naming_it(cfg, call, expected, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # nothing may be written, and no default results/ folder appear
+    with pytest.raises(ampsim.ConfigError) as err:
+        call(cfg)
+    message = str(err.value)
+    assert expected in message
+    assert "\n" not in message and "\r" not in message and len(message) < 300
+    assert not any(tmp_path.iterdir())
+
+
+def test_an_int_path_is_not_opened_as_a_file_descriptor():
+    read, write = os.pipe()
+    spare = os.dup(read)  # a descriptor number that open() would read from and then close
+    try:
+        os.write(write, b"[experiment]\ntask = 'blobs'\n")
+        with pytest.raises(ampsim.ConfigError, match=r"^load_experiment: path: .*got int"):
+            ampsim.load_experiment(spare)
+        with pytest.raises(ampsim.ConfigError, match=r"^train: experiment: .*got int"):
+            ampsim.train(spare)
+        os.fstat(spare)  # still open
+        assert os.read(spare, 100).startswith(b"[experiment]")  # and nothing was read from it
+    finally:
+        for fd in (read, write, spare):
+            os.close(fd)
+
+
+def test_load_experiment_zero_leaves_stdin_open():
+    before = os.fstat(0)
+    with pytest.raises(ampsim.ConfigError):
+        ampsim.load_experiment(0)
+    assert os.fstat(0).st_ino == before.st_ino
+
+
+def test_make_executor_error_suggests_planning_a_config(cfg):
+    with pytest.raises(ampsim.ConfigError, match=r"plan it first: ampsim\.make_executor\(ampsim\.plan\(cfg\)\)"):
+        api.make_executor(cfg)
+
+
+@pytest.mark.parametrize("overrides", [
+    SMALL, list(SMALL.items()), [f"{k}={v}" for k, v in SMALL.items()], [list(p) for p in SMALL.items()],
+    (p for p in SMALL.items()), {f"{k}={v}" for k, v in SMALL.items()}], ids=[
+    "dict", "pairs", "strings", "lists", "generator", "set-of-strings"])
+def test_every_valid_overrides_form_still_loads(overrides):
+    cfg = ampsim.load_experiment(str(BLOBS), overrides)
+    assert (cfg.data.n_train, cfg.data.n_test, cfg.train.epochs) == (200, 50, 1)
+
+
+@pytest.mark.parametrize("overrides", [None, {}, []])
+def test_no_overrides(overrides):
+    assert ampsim.load_experiment(BLOBS, overrides).train.epochs == ampsim.load_experiment(BLOBS).train.epochs
+
+
+def test_valid_forms_still_train(tmp_path, cfg):
+    run = ampsim.train(str(BLOBS), out=str(tmp_path / "str"), overrides=SMALL)
+    assert run.path == tmp_path / "str" and (run.path / "summary.json").is_file()
+    run = ampsim.train(BLOBS, out=tmp_path / "path", overrides=list(SMALL.items()), progress=False)
+    assert run.path == tmp_path / "path" and list(run.metrics["epoch"]) == [1]
+    run = ampsim.train(cfg, tmp_path / "cfg", overrides=[])
+    assert run.summary["epochs"] == 1
+    p = api.plan(cfg)
+    assert isinstance(p, ampsim.Plan)
+    with api.make_executor(p) as ex:
+        assert ex is not None
