@@ -239,7 +239,15 @@ def check_folder_name(name: str, where: str, *, under: str = "results/") -> str:
     if bad:
         raise ConfigError(f"{where}: {name!r} cannot name a folder in {under}: use one plain name (not empty, "
                           "no '/', not '.' or '..'), or give the output folder with --out")
+    # the run's lock file beside it (<name>.partial.lock) must fit a file name too (255 bytes on Linux)
+    if len(name.encode("utf-8", "surrogateescape")) > MAX_NAME_BYTES:
+        raise ConfigError(f"{where}: {name[:20]!r}... is longer than {MAX_NAME_BYTES} bytes: a folder name with "
+                          "its run's '.partial.lock' beside it must fit in 255")
     return name
+
+
+#: the longest folder name :func:`check_folder_name` lets through (255 bytes less ``.partial.lock``)
+MAX_NAME_BYTES = 255 - len(".partial.lock")
 
 
 _RENAME_EXCHANGE = 2

@@ -56,8 +56,8 @@ from ampsim.files import (
 )
 
 __all__ = ["RunDir", "check_run_folder", "partial_path", "atomic_write", "write_json", "read_metrics",
-           "read_summary", "METRIC_COLUMNS", "summary_columns", "cell", "table_row", "write_table", "read_table",
-           "read_table_info", "mean_staleness"]
+           "read_summary", "METRIC_COLUMNS", "TEXT_COLUMNS", "summary_columns", "cell", "table_row", "write_table",
+           "read_table", "read_table_info", "mean_staleness"]
 
 log = logging.getLogger(__name__)
 
@@ -284,6 +284,8 @@ METRIC_COLUMNS = (
     "chip_util_mean", "chip_util_max", "chip_util_min", "link_util_mean", "link_util_max", "n_chips",
     "chips_busy", "sync_rounds", "sync_time_s", "replica_drift", "hardware", "executor", "point_id",
 )
+#: the columns of those that hold text (the rest are numbers, or empty where not measured)
+TEXT_COLUMNS = ("label", "metric", "time_unit", "hardware", "executor", "point_id")
 
 
 def summary_columns(summary: dict) -> dict[str, Any]:

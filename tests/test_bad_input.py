@@ -69,6 +69,8 @@ def bad(tmp_path_factory) -> Path:
     (b / "notrun" / "notes.txt").write_text("mine\n")
     (b / "blocked.partial").write_text("in the way\n")
     big = f'[sweep]\nexperiment = "{BLOBS}"\n'
+    (b / "text_y.toml").write_text(big + '[grid]\n"train.lr" = [0.1, 0.2]\n[[figure]]\nname = "f"\nkind = "xy"\n'
+                                   'x = "train.lr"\ny = "metric"\n')
     (b / "huge_repeats.toml").write_text(big + 'repeats = 100000000\n[grid]\n"train.lr" = [0.1, 0.2]\n')
     axes = "".join(f'"{k}" = {list(range(1, 11))}\n' for k in ("train.mak", "train.muf", "train.epochs",
                                                                 "data.n_train", "data.n_test", "data.batch"))
@@ -212,6 +214,8 @@ CASES = [
     ("sweep-out-under-a-file", ["sweep", EXP / "sweeps/mak_mnist.toml", "--out", "{bad}/afile/s"], None,
      "cannot create"),
     # a sweep writes (and with --fresh deletes) only its own results
+    ("sweep-figure-y-text", ["sweep", "{bad}/text_y.toml", "--check"], None,
+     "figure[0].y: 'metric' is a text column of the table"),
     ("sweep-repeats-too-many", ["sweep", "{bad}/huge_repeats.toml", "--check"], None,
      "sweep.repeats: must be an integer from 1 to 50,000, got 100000000"),
     ("sweep-points-too-many", ["sweep", "{bad}/huge_grid.toml", "--check"], None,
@@ -251,6 +255,8 @@ CASES = [
     ("name-dot", [*NAME, 'experiment.name="."'], None, "experiment.name: '.' cannot name"),
     ("name-dotdot", [*NAME, 'experiment.name=".."'], None, "experiment.name: '..' cannot name"),
     ("name-subfolder", [*NAME, 'experiment.name="a/b"'], None, "experiment.name: 'a/b' cannot name"),
+    ("name-too-long-for-its-lock", [*NAME, f'experiment.name="{"x" * 250}"'], None,
+     "is longer than 242 bytes"),  # before planning, not when the partial folder is made
     ("name-escapes", [*NAME, 'experiment.name="../../escaped"'], None, "experiment.name: '../../escaped' cannot"),
     ("name-absolute", [*NAME, 'experiment.name="/tmp/escaped"'], None, "experiment.name: '/tmp/escaped' cannot"),
     # models too big, too many workers

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ampsim.errors import ConfigError
+from ampsim.results import TEXT_COLUMNS
 
 __all__ = ["FigureSpec", "parse_figures", "KINDS", "CURVE_X"]
 
@@ -91,6 +92,9 @@ def parse_figures(raw: Any, source: str, keys: list[str]) -> list[FigureSpec]:
             raise ConfigError(f"{where}.x: curves are drawn against one of {', '.join(CURVE_X)}")
         if kind in ("xy", "bar") and not (f.get("x") and f.get("y")):
             raise ConfigError(f"{where}: kind {kind!r} needs x and y")
+        if kind in ("xy", "bar") and f["y"] in TEXT_COLUMNS:  # averaged over seeds: a number
+            raise ConfigError(f"{where}.y: {f['y']!r} is a text column of the table; y must be a number "
+                              "(e.g. throughput, final_metric)")
         for k in (hue or []) + list(f.get("where", {})):
             if "." in k and k.split(".")[0] in _SWEPT_SECTIONS and not any(k == s or k.startswith(s + ".")
                                                                           for s in keys):
