@@ -99,11 +99,11 @@ def test_a_corrupt_number_in_a_table_names_the_table_the_column_its_line_and_val
 
 
 @pytest.mark.parametrize("kind", ["xy", "bar"])
-def test_a_sweep_figure_of_a_text_column_names_the_figure_and_the_table(base, tmp_path, capsys, kind):
+def test_a_sweep_figure_of_a_text_column_is_refused_with_the_sweep_file(base, tmp_path, capsys, kind):
     toml = tmp_path / "s.toml"
     toml.write_text(SWEEP.format(kind=kind, y="metric"))
     line = one_error_line(capsys, ["plot", toml, "--sweep-dir", base / "sweep", "--out", tmp_path / "figs"])
-    assert f"figure fig: {base / 'sweep' / 'table.csv'}: column 'metric' must hold numbers" in line
+    assert f"{toml}: figure[0].y: 'metric' is a text column of the table; y must be a number" in line
 
 
 def test_a_sweep_figure_of_a_corrupt_column_names_its_line(base, tmp_path, capsys):
