@@ -291,6 +291,9 @@ CASES = [
     ("replica-copies-not-a-number", [*NAME, 'replicas.nodes={{"fc*"="two"}}'], None,
      "replicas.nodes.fc*: expected a number of copies"),
     ("replica-zero-groups", [*NAME, "replicas.groups=0"], None, "blobs_mlp.toml: replicas.groups: must be >= 1"),
+    ("activations-beyond-memory", [*T, "--no-progress", "--set", "model.hidden=[2000000]", "--set", "data.batch=4096",
+                                   "--set", "data.n_train=8192", "--set", "train.mak=64"], None,
+     "the model's activations need at least"),  # before a message: the first forward was 32 GB (OOM kill)
     ("eps-infinite", [*NAME, "train.eps=inf"], None, "train.eps: must be a finite number, got inf"),  # trained nothing
     ("target-nan", [*NAME, "train.target=nan"], None, "train.target: must be a finite number, got nan"),
     ("replica-more-copies-than-chips", [*NAME, "replicas.nodes={{fc0=8}}", *HW, ROOT / "hardware_models/ring4.toml"],
