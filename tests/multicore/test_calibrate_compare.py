@@ -304,7 +304,10 @@ def test_compare_simulates_replicas_through_the_controller_as_the_workers_synchr
     measured, simulated = (json.loads((run / d / "summary.json").read_text()) for d in ("multicore", "sim"))
     assert measured["sync_rounds"] == simulated["sync_rounds"] > 0
     assert simulated["sync_bytes"] == measured["sync_bytes"]
-    assert load_system(quick_model).host.controller_s_per_sync_byte > 0
+    # (what the controller pays per synchronized byte is fitted from a quick calibration's few runs: on a busy
+    # host the fit can put it all in the per-message cost and leave 0, so only its sign is a contract here;
+    # fit_sync's doctest checks the fit itself)
+    assert load_system(quick_model).host.controller_s_per_sync_byte >= 0
 
 
 def test_a_compare_cut_short_leaves_the_earlier_one_whole_and_a_finished_one_replaces_it(measured, quick_model,
