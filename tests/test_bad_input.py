@@ -472,6 +472,17 @@ def test_a_full_or_read_only_disk_is_one_line(in_cwd, capsys, monkeypatch, code,
     assert line == f"ampsim: error: {in_cwd / 'cwd' / 'metrics.csv'}: {cause}"
 
 
+def test_parameters_that_would_not_fit_with_their_optimizer_state_are_refused(in_cwd, capsys, monkeypatch):
+    """80 million weights fit 1 GiB to initialize (a float64 draw and its float32 cast: 0.96 GB) but not to
+    train (the weights, their gradient and Adam's two slots: 1.28 GB): refused before any is drawn (the audit's
+    1.6e9 weights on a 23 GB host drew for minutes and were killed by the kernel)."""
+    import ampsim.ir.param
+
+    monkeypatch.setattr(ampsim.ir.param, "available_memory_bytes", lambda: 1 << 30)
+    line = one_error_line(capsys, [*T, "--set", "model.hidden=[5000000]", *SMALL])
+    assert "node 'fc0': parameters [16, 5000000] need 1.19 GiB of host memory to initialize and train" in line
+
+
 def test_sigterm_stops_a_run_as_ctrl_c_does(finished, tmp_path):
     """SIGTERM (what a scheduler or ``kill`` sends): exit status 143, one line saying what was kept, and the
     earlier run in the folder byte for byte as it was (before, only a sweep said anything)."""

@@ -383,18 +383,18 @@ def available_memory_bytes() -> int | None:
 def check_param_memory(name: str, shape: tuple[int, ...], dtype: Any) -> None:
     """Refuse, in one line, a parameter array this machine cannot hold, *before* numpy allocates it.
 
-    Numpy's MemoryError (or, worse, the kernel's OOM killer once the pages are touched) would otherwise
-    speak first. Initialization draws float64 values and casts them to ``dtype``, so both arrays are
-    counted. Checked per array against what is available now, so the arrays allocated before count too.
+    Numpy's MemoryError (or the OOM killer) would otherwise speak first. Initialization draws float64 values
+    and casts them; training holds the array, its gradient and two optimizer slots (Adam's): the larger counts
+    (1.6e9 weights passed on a 23 GB host, then were killed). Per array, against what is available now.
 
     Raises:
-        RunError: "node '<name>': parameters [a, b] need X GiB of host memory to initialize; Y GiB is available".
+        RunError: "node '<name>': parameters [a, b] need X GiB of host memory to initialize and train; ...".
     """
     elements = int(np.prod(shape, dtype=np.float64))  # float: a product of huge sizes must not overflow
-    need = elements * (8 + np.dtype(dtype).itemsize)
+    need = elements * max(8 + np.dtype(dtype).itemsize, 4 * np.dtype(dtype).itemsize)
     if need < 1 << 26:  # 64 MiB: not worth reading /proc for
         return
     avail = available_memory_bytes()
     if avail is not None and need > avail:
         raise RunError(f"node {name!r}: parameters {list(shape)} need {need / 2**30:.3g} GiB of host memory to "
-                       f"initialize; {max(avail, 0) / 2**30:.3g} GiB is available; make the model smaller")
+                       f"initialize and train; {max(avail, 0) / 2**30:.3g} GiB is available; make the model smaller")
