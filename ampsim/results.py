@@ -44,16 +44,8 @@ from typing import Any
 
 from ampsim import jsontext
 from ampsim.errors import ConfigError, DataError, RunError
-from ampsim.files import (
-    LockHeld,
-    check_output_dir,
-    lock_file,
-    os_error_cause,
-    read_text,
-    replace_folder,
-    replacing,
-    unlock_file,
-)
+from ampsim.files import check_output_dir, os_error_cause, read_text, replace_folder, replacing
+from ampsim.locks import LockHeld, lock_file, unlock_file
 
 __all__ = ["RunDir", "check_run_folder", "partial_path", "atomic_write", "write_json", "read_metrics",
            "read_summary", "METRIC_COLUMNS", "TEXT_COLUMNS", "summary_columns", "cell", "table_row", "write_table",
@@ -144,7 +136,7 @@ class RunDir:
         self._lock: int | None = self._claim()
 
     def _claim(self) -> int:
-        """Hold the run's lock (``<out>.partial.lock``, :func:`~ampsim.files.lock_file`) for its life, then make
+        """Hold the run's lock (``<out>.partial.lock``, :func:`~ampsim.locks.lock_file`) for its life, then make
         a fresh partial folder (one left by a run that is gone is deleted first). The lock comes first: a
         partial folder made before it is locked could be taken for a stale one and deleted by another run, or
         written by two."""

@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Iterator
 
 from ampsim.errors import ConfigError, DataError, RunError
-from ampsim.files import LockHeld, check_output_dir, lock_file, os_error_cause, read_text, unlock_file
+from ampsim.files import check_output_dir, os_error_cause, read_text
+from ampsim.locks import LockHeld, lock_file, unlock_file
 from ampsim.results import read_table_info
 
 __all__ = ["LOCK_NAME", "check_sweep_folder", "sweep_lock"]

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from ampsim.errors import RunError
-from ampsim.files import LockHeld, lock_file, unlock_file
+from ampsim.locks import LockHeld, lock_file, unlock_file
 from ampsim.results import RunDir
 
 

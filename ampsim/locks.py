@@ -1,0 +1,91 @@
+"""Lock files: one holder at a time for a folder being written (a run's ``<out>.partial.lock``, a sweep's
+``.sweep.lock``), none left stale by a holder that died.
+
+Life cycle::
+
+    lock_file(path) ──► create, flock (LOCK_EX | LOCK_NB) ──► the same file still at path? ──► write our pid
+         │                    │ held by another: LockHeld(its pid)   │ no: it was just deleted: again
+         ▼
+    unlock_file(fd, path) ──► delete the file while holding it ──► close (the kernel drops the lock)
+
+Contract: the kernel drops a lock when the last descriptor of its holder closes, also when the holder is
+killed, so no stale lock blocks a later holder; a killed holder leaves its file, which the next one locks and
+deletes in turn.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+__all__ = ["LockHeld", "lock_file", "unlock_file"]
+
+
+class LockHeld(Exception):
+    """A lock file another process holds (``holder``: the pid it wrote there, or ``"unknown"``)."""
+
+    def __init__(self, holder: str) -> None:
+        super().__init__(holder)
+        self.holder = holder
+
+
+def lock_file(path: str | Path, *, cloexec: bool = True) -> int:
+    """Take an exclusive ``flock`` on the lock file ``path`` (created if need be) and write this process's pid
+    into it; returns its descriptor, to give to :func:`unlock_file`. Raises :class:`LockHeld` at once if another
+    process holds it, and ``OSError`` if it cannot be made or written.
+
+    The kernel drops the lock when the last descriptor of its holder closes, also when the holder is killed
+    (forked children share it; with ``cloexec``, programs they exec do not), so no stale lock can block a later
+    holder. :func:`unlock_file` deletes the file while it still holds it; a process that locked a file just
+    deleted notices and locks the new one.
+    """
+    import fcntl
+
+    path = Path(path)
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | (os.O_CLOEXEC if cloexec else 0), 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _lock_holder(fd)
+            os.close(fd)
+            raise LockHeld(holder) from None
+        if _same_file(fd, path):
+            break
+        os.close(fd)  # we locked a file the previous holder had just deleted: lock the current one
+    try:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    except OSError:
+        unlock_file(fd, path)
+        raise
+    return fd
+
+
+def unlock_file(fd: int, path: str | Path) -> None:
+    """Delete the lock file ``path`` (while still holding it: no one else is using it) and release ``fd``."""
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+    os.close(fd)
+
+
+def _same_file(fd: int, path: Path) -> bool:
+    try:
+        a, b = os.fstat(fd), os.stat(path)
+    except FileNotFoundError:
+        return False
+    return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
+
+
+def _lock_holder(fd: int) -> str:
+    """The pid the lock's holder wrote into the lock file (it may not have written it yet: wait a little)."""
+    import time
+
+    for _ in range(20):
+        text = os.pread(fd, 32, 0).decode(errors="replace").strip()
+        if text.isdigit():
+            return text
+        time.sleep(0.01)
+    return "unknown"
