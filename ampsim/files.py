@@ -27,11 +27,11 @@ import tomllib
 import zlib
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 from ampsim.errors import AmpsimError, ConfigError
 
-__all__ = ["read_toml", "read_bytes", "read_text", "read_data", "gunzip", "text_lines", "os_error_cause",
+__all__ = ["read_toml", "read_bytes", "read_text", "read_json", "read_data", "gunzip", "text_lines", "os_error_cause",
            "check_output_dir", "check_output_file", "check_folder_name", "replace_folder", "path_option",
            "replacing"]
 
@@ -126,6 +126,16 @@ def read_text(path: str | Path, *, error: ErrorClass = ConfigError) -> str:
         return data.decode("utf-8")
     except UnicodeDecodeError as e:
         raise error(f"{path}: not UTF-8 text ({e.reason} at byte {e.start}; binary?)") from None
+
+
+def read_json(path: str | Path, *, error: ErrorClass = ConfigError) -> Any:
+    """The file's JSON value (text read by :func:`read_text`); text that is not JSON is one ``error`` line."""
+    import json
+
+    try:
+        return json.loads(read_text(path, error=error))
+    except json.JSONDecodeError as e:
+        raise error(f"{path}: invalid JSON ({e})") from None
 
 
 def text_lines(path: str | Path, *, error: ErrorClass = ConfigError, hint: str = "check the file") -> Iterator[str]:

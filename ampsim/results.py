@@ -44,7 +44,7 @@ from typing import Any
 
 from ampsim import jsontext
 from ampsim.errors import ConfigError, DataError, RunError
-from ampsim.files import check_output_dir, os_error_cause, read_text, replace_folder, replacing
+from ampsim.files import check_output_dir, os_error_cause, read_json, read_text, replace_folder, replacing
 from ampsim.locks import LockHeld, lock_file, unlock_file
 
 __all__ = ["RunDir", "check_run_folder", "partial_path", "atomic_write", "write_json", "read_metrics",
@@ -247,13 +247,6 @@ def _read_csv(path: Path):
         raise DataError(f"{path}: not a CSV table ({cause})") from None
 
 
-def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(read_text(path, error=DataError))
-    except json.JSONDecodeError as e:
-        raise DataError(f"{path}: invalid JSON ({e})") from None
-
-
 def read_metrics(path: str | Path):
     """A run's metrics table as a pandas DataFrame."""
     return _read_csv(Path(path) / "metrics.csv")
@@ -261,7 +254,7 @@ def read_metrics(path: str | Path):
 
 def read_summary(path: str | Path) -> dict:
     """A run's summary.json as a dict (anything else in it is a DataError naming the file)."""
-    summary = _read_json(Path(path) / "summary.json")
+    summary = read_json(Path(path) / "summary.json", error=DataError)
     if not isinstance(summary, dict):
         kind = {list: "an array", str: "a string", bool: "a boolean", type(None): "null"}.get(type(summary), "a number")
         raise DataError(f"{Path(path) / 'summary.json'}: expected a JSON object, got {kind}")
@@ -383,4 +376,4 @@ def read_table(path: str | Path):
 def read_table_info(folder: str | Path) -> dict[str, Any] | None:
     """A table folder's sweep.json (name, description, source, keys, quick, points), or None if it has none."""
     path = Path(folder) / "sweep.json"
-    return _read_json(path) if path.is_file() else None
+    return read_json(path, error=DataError) if path.is_file() else None

@@ -22,7 +22,7 @@ from ampsim.figures.canvas import new_figure, pyplot
 from ampsim.figures.labels import axis_label, short_value
 from ampsim.figures.runs import run_summary, save
 from ampsim.figures.selection import groups
-from ampsim.files import read_text
+from ampsim.files import read_json
 from ampsim.sweeps.figspec import FigureSpec
 from ampsim.trace import CONTROLLER_PID, LINK_PID, STEP_PHASES
 
@@ -96,10 +96,7 @@ def load_spans(trace_path: Path) -> tuple[list[tuple[str, str, float, float]], d
 
 def load_trace(trace_path: Path) -> tuple[list[tuple[str, str, float, float]], dict[int, str], dict[str, list[float]]]:
     """:func:`load_spans`, and the controller's instants: ``{"admit": [µs, ...], "complete": [...]}``."""
-    try:  # through the one reader: an unreadable or binary trace is one line
-        data = json.loads(read_text(trace_path, error=DataError))
-    except json.JSONDecodeError as e:
-        raise DataError(f"{trace_path}: invalid JSON ({e})") from None
+    data = read_json(trace_path, error=DataError)  # through the one reader: an unreadable or binary trace is one line
     events = data.get("traceEvents") if isinstance(data, dict) else data
     if not isinstance(events, list) or not all(isinstance(e, dict) for e in events):
         raise DataError(f"{trace_path}: not a Chrome trace (a list of event objects under traceEvents)")

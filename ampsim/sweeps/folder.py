@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Iterator
 
 from ampsim.errors import ConfigError, DataError, RunError
-from ampsim.files import check_output_dir, os_error_cause, read_text
+from ampsim.files import check_output_dir, os_error_cause, read_json
 from ampsim.locks import LockHeld, lock_file, unlock_file
 from ampsim.results import read_table_info
 
@@ -64,12 +64,7 @@ def check_sweep_folder(out: str | Path, name: str) -> Path:
 
 def _point_sweep(path: Path) -> object:
     """The sweep a point's ``point.json`` names (``None`` where it names none)."""
-    import json
-
-    try:
-        record = json.loads(read_text(path, error=DataError))
-    except json.JSONDecodeError as e:
-        raise DataError(f"{path}: invalid JSON ({e})") from None
+    record = read_json(path, error=DataError)
     return record.get("sweep") if isinstance(record, dict) else None
 
 
