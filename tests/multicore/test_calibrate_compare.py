@@ -378,3 +378,31 @@ def test_a_resimulation_cut_short_leaves_the_earlier_one_whole(measured, quick_m
     resimulate(folder, [("hardware.link.latency_s", 1e-3)], hardware=quick_model, out=out)
     assert not (tmp_path / "again.partial").exists()
     assert all("latency_s = 0.001" in (d / "sim" / "config.toml").read_text() for d in (out / "runs").iterdir())
+
+
+def test_a_second_compare_into_a_folder_being_written_is_refused_and_touches_nothing(tmp_path):
+    """Two compares into one folder: the second would delete the first's staging folder (``<out>.partial/``)
+    under it; it is refused at once instead, and neither the folder nor the staging is touched."""
+    import os
+
+    from ampsim.calibration.compare import into_folder
+    from ampsim.errors import RunError
+    from ampsim.locks import lock_file, unlock_file
+
+    out = tmp_path / "cmp"
+    (out / "runs").mkdir(parents=True)  # an earlier compare: the first one writes beside it
+    (out / "compare.csv").write_text("config\nmak=1\n")
+    staging = tmp_path / "cmp.partial"
+    staging.mkdir()
+    (staging / "compare.csv").write_text("the first compare's, so far\n")
+    lock = tmp_path / "cmp.partial.lock"
+    fd = lock_file(lock)  # as the first compare holds it
+    try:
+        with pytest.raises(RunError, match=f"another compare \\(pid {os.getpid()}\\) is writing it now"):
+            into_folder(out, lambda folder: pytest.fail("the second compare ran"))
+        assert (staging / "compare.csv").read_text() == "the first compare's, so far\n"
+        assert (out / "compare.csv").read_text() == "config\nmak=1\n"
+    finally:
+        unlock_file(fd, lock)
+    assert into_folder(out, lambda folder: folder) == staging  # free again: it stages beside the earlier one
+    assert not lock.exists()
