@@ -178,8 +178,7 @@ def main(argv: list[str] | None = None) -> int:
         if e.errno not in _MACHINE_ERRNOS:
             raise
         where = e.filename if e.filename is not None else "writing the results"
-        notes = "".join(f"; {n}" for n in getattr(e, "__notes__", ()))
-        print(f"ampsim: error: {where}: {os_error_cause(e)}{notes}".replace("\n", " "), file=sys.stderr)
+        print(f"ampsim: error: {_one_line(e, f'{where}: {os_error_cause(e)}')}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM (Terminated): what was kept, the notes say
         print(f"ampsim: interrupted{'; ' + _one_line(e) if _one_line(e) else ''}", file=sys.stderr)
@@ -198,9 +197,10 @@ def _raise_terminated(_signum: int, _frame) -> None:
     raise Terminated()
 
 
-def _one_line(e: BaseException) -> str:
-    """The exception's message and its notes (e.g. where a failed run's partial folder is) as one line."""
-    parts = [str(e).strip(), *getattr(e, "__notes__", ())]
+def _one_line(e: BaseException, message: str | None = None) -> str:
+    """The exception's message (or ``message``) and its notes (e.g. where a failed run's partial folder is) as
+    one line."""
+    parts = [str(e).strip() if message is None else message, *getattr(e, "__notes__", ())]
     return "; ".join(p.replace("\r", " ").replace("\n", " ") for p in parts if p)
 
 

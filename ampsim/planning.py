@@ -280,13 +280,14 @@ def _check_activation_memory(cfg: Config, task: Task) -> None:
     from ampsim.ir.param import available_memory_bytes
 
     widths = sum(node.out_width(p) or 0 for node in task.model.graph.nodes.values() for p in range(node.n_out))
-    need = widths * getattr(cfg.data, "batch", 1) * np.dtype(cfg.experiment.dtype).itemsize * cfg.train.mak
+    rows = getattr(cfg.data, "batch", 1)
+    need = widths * rows * np.dtype(cfg.experiment.dtype).itemsize * cfg.train.mak
     if need < 1 << 28:  # 256 MiB: not worth reading /proc for
         return
     avail = available_memory_bytes()
     if avail is not None and need > avail:
         raise ConfigError(f"{cfg.path}: the model's activations need at least {need / 2**30:.3g} GiB of host memory "
-                          f"({widths:,} values a row, {getattr(cfg.data, 'batch', 1)} rows, train.mak "
+                          f"({widths:,} values a row, {rows} rows, train.mak "
                           f"{cfg.train.mak}); {avail / 2**30:.3g} GiB is available: make the model, the batch or "
                           "mak smaller")
 
