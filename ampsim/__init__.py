@@ -36,10 +36,28 @@ if not any(_var in _os.environ for _var in _BLAS_VARS):  # the user's setting wi
     _limit_blas_threads()
 _steady_allocator()  # arrays from the heap, not fresh pages: a fresh process runs at a warmed one's speed
 
-from ampsim.api import Run, load_experiment, make_executor, plan, sweep, train  # noqa: E402 - after BLAS
-from ampsim.config import Config  # noqa: E402
-from ampsim.errors import AmpsimError, ConfigError, DataError, GraphError, RunError  # noqa: E402
-from ampsim.planning import Plan  # noqa: E402
+#: the public API, imported on first use (PEP 562): ``import ampsim`` stays light (no numpy), so the command
+#: line's entry point (:mod:`ampsim.__main__`) is running, and turns a Ctrl-C into one line, while the
+#: heavy modules load
+_PUBLIC = {"train": "ampsim.api", "sweep": "ampsim.api", "load_experiment": "ampsim.api", "plan": "ampsim.api",
+           "make_executor": "ampsim.api", "Run": "ampsim.api", "Plan": "ampsim.planning", "Config": "ampsim.config",
+           **{name: "ampsim.errors" for name in ("AmpsimError", "ConfigError", "DataError", "GraphError", "RunError")}}
+
+
+def __getattr__(name: str):
+    module = _PUBLIC.get(name)
+    if module is None:
+        raise AttributeError(f"module 'ampsim' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # looked up once
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_PUBLIC})
+
 
 __version__ = "0.1.0"
 

@@ -11,6 +11,7 @@ PROBE = """
 import ctypes, sys
 {first}
 import ampsim
+import numpy  # noqa: F401 - loaded after ampsim where ampsim came first (``import ampsim`` loads no numpy)
 libs = {{l.split()[-1] for l in open('/proc/self/maps') if 'openblas' in l.lower() and '/' in l}}
 n = []
 for path in sorted(libs):

@@ -34,7 +34,7 @@ LAYERS = [
     ("calibration",),
     ("sweeps",),
     ("figures",),
-    ("api", "demo", "testing", "keys", "cli"),
+    ("api", "demo", "testing", "keys", "cli", "__main__"),
 ]
 RANK = {name: i for i, layer in enumerate(LAYERS) for name in layer}
 
