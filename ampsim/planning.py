@@ -44,6 +44,7 @@ from ampsim.executors import check_kind
 from ampsim.hardware.local import default_workers, local_model_path
 from ampsim.hardware.parse import load_system
 from ampsim.hardware.spec import ChipSpec, SystemSpec
+from ampsim.ir.hostmem import model_build
 from ampsim.ir.nodes.losses import configure_losses
 from ampsim.ir.param import STALENESS_MODES
 from ampsim.models import build_task
@@ -270,14 +271,14 @@ def replicate_task(cfg: Config, task: Task) -> tuple[Task, Replicated | None]:
 def _check_activation_memory(cfg: Config, task: Task) -> None:
     """Refuse, in one line, a model whose activations cannot fit in host memory, before a message is sent.
 
-    The parameters are checked as they are made (:func:`~ampsim.ir.param.check_param_memory`); what training
+    The parameters are checked as they are made (:func:`~ampsim.ir.hostmem.check_param_memory`); what training
     then holds is at least every node's output for each instance in flight: its rows (the data's ``batch``,
     else one) × the widths of every node's outputs × ``train.mak`` instances. Past that the kernel's OOM
     killer spoke first (a hidden layer of 10^8 on 32-row batches: 12.8 GB an activation, killed after 90 s).
     A lower bound, so a run it lets through may still not fit; one it refuses cannot."""
     import numpy as np
 
-    from ampsim.ir.param import available_memory_bytes
+    from ampsim.ir.hostmem import available_memory_bytes
 
     widths = sum(node.out_width(p) or 0 for node in task.model.graph.nodes.values() for p in range(node.n_out))
     rows = getattr(cfg.data, "batch", 1)
@@ -370,7 +371,8 @@ def plan(cfg: Config, *, system: SystemSpec | None = None, placement: dict[str, 
     if units and cfg.replicas.groups > units:  # before the copies are made (a group holds one of every node)
         raise ConfigError(f"{cfg.path}: replicas.groups: {cfg.replicas.groups} groups but only {units} "
                           f"{'worker' if workers else 'chip'}(s) to hold them")
-    task = build_task(cfg)
+    with model_build():  # its parameters checked together against host memory
+        task = build_task(cfg)
     _check_activation_memory(cfg, task)
     configure_params(cfg, task)
     task, rep = replicate_task(cfg, task)

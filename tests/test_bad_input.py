@@ -363,9 +363,9 @@ def test_bad_vectors_file(data_root, in_cwd, bad, tmp_path, capsys, monkeypatch,
 
 
 def test_memory_error_past_the_estimate_is_one_line(in_cwd, capsys, monkeypatch):
-    from ampsim.ir import param
+    from ampsim.ir import hostmem
 
-    monkeypatch.setattr(param, "available_memory_bytes", lambda: None)  # the estimate cannot tell: numpy speaks
+    monkeypatch.setattr(hostmem, "available_memory_bytes", lambda: None)  # the estimate cannot tell: numpy speaks
     line = one_error_line(capsys, [*T, "--no-progress", "--set", "model.hidden=[10000000,10000000]"])
     assert line.startswith("ampsim: error: out of memory (") and "allocate" in line
 
@@ -476,11 +476,23 @@ def test_parameters_that_would_not_fit_with_their_optimizer_state_are_refused(in
     """80 million weights fit 1 GiB to initialize (a float64 draw and its float32 cast: 0.96 GB) but not to
     train (the weights, their gradient and Adam's two slots: 1.28 GB): refused before any is drawn (the audit's
     1.6e9 weights on a 23 GB host drew for minutes and were killed by the kernel)."""
-    import ampsim.ir.param
+    import ampsim.ir.hostmem
 
-    monkeypatch.setattr(ampsim.ir.param, "available_memory_bytes", lambda: 1 << 30)
+    monkeypatch.setattr(ampsim.ir.hostmem, "available_memory_bytes", lambda: 1 << 30)
     line = one_error_line(capsys, [*T, "--set", "model.hidden=[5000000]", *SMALL])
-    assert "node 'fc0': parameters [16, 5000000] need 1.19 GiB of host memory to initialize and train" in line
+    assert "node 'fc0': parameters [16, 5000000] need 1.19 GiB of host memory to initialize and train;" in line
+
+
+def test_parameters_that_fit_one_by_one_but_not_together_are_refused(in_cwd, capsys, monkeypatch):
+    """Two 2,500×2,500 layers on 100 MiB: each alone fits to initialize and train (95 MiB), the second not
+    beside what training adds to the first (its gradient and two slots, 72 MiB): refused as it is made, before
+    its values are drawn (checked one array at a time, both passed and training ran out of memory)."""
+    import ampsim.ir.hostmem
+
+    monkeypatch.setattr(ampsim.ir.hostmem, "available_memory_bytes", lambda: 100 << 20)
+    line = one_error_line(capsys, [*T, "--set", "model.hidden=[2500,2500,2500]", *SMALL])
+    assert ("node 'fc2': parameters [2500, 2500] need 0.0931 GiB of host memory to initialize and train with the "
+            "0.0703 GiB training adds to the earlier parameters; 0.0977 GiB is available") in line
 
 
 def test_sigterm_stops_a_run_as_ctrl_c_does(finished, tmp_path):

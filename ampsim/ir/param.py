@@ -37,14 +37,12 @@ the node so that every executor applies it unchanged (:meth:`ParamNode.configure
 
 from __future__ import annotations
 
-import os
 import zlib
 from collections import Counter, deque
 from typing import Any
 
 import numpy as np
 
-from ampsim.errors import RunError
 from ampsim.ir.message import Message
 from ampsim.ir.node import Node, Step, Work, _nbytes
 from ampsim.optim import Optimizer, OptimizerSpec, SparseRows, make_optimizer
@@ -355,46 +353,3 @@ def _values(g: np.ndarray | SparseRows) -> np.ndarray:
 def init_rng(seed: int, name: str) -> np.random.Generator:
     """A generator per (run seed, node name): initialization does not depend on construction order."""
     return np.random.default_rng([seed, zlib.crc32(name.encode())])
-
-
-def available_memory_bytes() -> int | None:
-    """Host memory this process can still take: ``MemAvailable`` (Linux), lowered to a cgroup's
-    remaining ``memory.max``; None where it cannot be told."""
-    avail = None
-    try:
-        with open("/proc/meminfo") as f:
-            avail = next(int(ln.split()[1]) * 1024 for ln in f if ln.startswith("MemAvailable:"))
-    except (OSError, StopIteration, ValueError, IndexError):
-        try:
-            avail = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-        except (ValueError, OSError, AttributeError):
-            pass
-    try:  # a container's limit is what the kernel enforces, whatever the machine has
-        with open("/sys/fs/cgroup/memory.max") as f, open("/sys/fs/cgroup/memory.current") as g:
-            limit = f.read().strip()
-            if limit != "max":
-                left = int(limit) - int(g.read().strip())
-                avail = left if avail is None else min(avail, left)
-    except (OSError, ValueError):
-        pass
-    return avail
-
-
-def check_param_memory(name: str, shape: tuple[int, ...], dtype: Any) -> None:
-    """Refuse, in one line, a parameter array this machine cannot hold, *before* numpy allocates it.
-
-    Numpy's MemoryError (or the OOM killer) would otherwise speak first. Initialization draws float64 values
-    and casts them; training holds the array, its gradient and two optimizer slots (Adam's): the larger counts
-    (1.6e9 weights passed on a 23 GB host, then were killed). Per array, against what is available now.
-
-    Raises:
-        RunError: "node '<name>': parameters [a, b] need X GiB of host memory to initialize and train; ...".
-    """
-    elements = int(np.prod(shape, dtype=np.float64))  # float: a product of huge sizes must not overflow
-    need = elements * max(8 + np.dtype(dtype).itemsize, 4 * np.dtype(dtype).itemsize)
-    if need < 1 << 26:  # 64 MiB: not worth reading /proc for
-        return
-    avail = available_memory_bytes()
-    if avail is not None and need > avail:
-        raise RunError(f"node {name!r}: parameters {list(shape)} need {need / 2**30:.3g} GiB of host memory to "
-                       f"initialize and train; {max(avail, 0) / 2**30:.3g} GiB is available; make the model smaller")

@@ -31,9 +31,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from ampsim.ir.hostmem import check_param_memory
 from ampsim.ir.message import Message
 from ampsim.ir.node import Send, Work
-from ampsim.ir.param import ParamNode, check_param_memory, init_rng
+from ampsim.ir.param import ParamNode, init_rng
 
 #: array operations of :func:`sig`: *, tanh, +, *
 SIG_KERNELS = 4

@@ -27,10 +27,11 @@ from typing import Callable
 
 import numpy as np
 
+from ampsim.ir.hostmem import check_param_memory
 from ampsim.ir.message import Instance, Message
 from ampsim.ir.node import Node, Send, Work
 from ampsim.ir.nodes.cells import SIG_KERNELS, sig
-from ampsim.ir.param import ParamNode, check_param_memory, init_rng
+from ampsim.ir.param import ParamNode, init_rng
 
 State = tuple[int, ...]
 EdgesFn = Callable[[Instance, State], tuple[np.ndarray, np.ndarray]]

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from ampsim.ir.hostmem import check_param_memory
 from ampsim.ir.message import Message
 from ampsim.ir.node import Send, Work
-from ampsim.ir.param import ParamNode, check_param_memory, init_rng
+from ampsim.ir.param import ParamNode, init_rng
 from ampsim.optim import SparseRows
 
 #: array operations inside np.unique(ar, return_inverse=True) (numpy 2.x: flatten, argsort, gather, empty,

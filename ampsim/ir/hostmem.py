@@ -1,0 +1,93 @@
+"""Host memory a model's parameters need, checked before numpy allocates them.
+
+Numpy's MemoryError, or the kernel's OOM killer after minutes of drawing values, would otherwise speak
+first (the audit's 1.6·10⁹ weights on a 23 GB host). Initialization draws float64 values and casts them;
+training holds each array, its gradient and two optimizer slots (Adam's). The nodes call
+:func:`check_param_memory` for every array before they make it; within :func:`model_build` (the plan stage
+builds every task in one) a check also counts what training will add to the arrays made before it, which
+are already in memory but not yet their gradients and slots, so a model of many arrays that each fit but
+together do not is refused before the first is drawn too far.
+
+Example (``available_memory_bytes`` reports 1 GiB: one 64-million-weight float32 array fits to initialize
+and train, 0.95 GiB; a second beside it does not, its own 0.95 GiB plus the first's 0.72 GiB to come)::
+
+    with model_build():
+        check_param_memory("fc0", (8000, 8000), np.float32)   # passes
+        check_param_memory("fc1", (8000, 8000), np.float32)   # RunError: ... with the 0.715 GiB ...
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from contextvars import ContextVar
+from typing import Any
+
+import numpy as np
+
+from ampsim.errors import RunError
+
+__all__ = ["available_memory_bytes", "check_param_memory", "model_build"]
+
+#: within :func:`model_build`: bytes training will add (gradients, optimizer slots) to the arrays made so far
+_TO_COME: ContextVar[list[int] | None] = ContextVar("ampsim_param_bytes_to_come", default=None)
+_QUICK_BYTES = 1 << 26  # 64 MiB: less than this is not worth reading /proc for
+
+
+def available_memory_bytes() -> int | None:
+    """Host memory this process can still take: ``MemAvailable`` (Linux), lowered to a cgroup's
+    remaining ``memory.max``; None where it cannot be told."""
+    avail = None
+    try:
+        with open("/proc/meminfo") as f:
+            avail = next(int(ln.split()[1]) * 1024 for ln in f if ln.startswith("MemAvailable:"))
+    except (OSError, StopIteration, ValueError, IndexError):
+        try:
+            avail = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        except (ValueError, OSError, AttributeError):
+            pass
+    try:  # a container's limit is what the kernel enforces, whatever the machine has
+        with open("/sys/fs/cgroup/memory.max") as f, open("/sys/fs/cgroup/memory.current") as g:
+            limit = f.read().strip()
+            if limit != "max":
+                left = int(limit) - int(g.read().strip())
+                avail = left if avail is None else min(avail, left)
+    except (OSError, ValueError):
+        pass
+    return avail
+
+
+@contextlib.contextmanager
+def model_build() -> Iterator[None]:
+    """Check the parameter arrays made within as one model's (see the module docstring)."""
+    token = _TO_COME.set([0])
+    try:
+        yield
+    finally:
+        _TO_COME.reset(token)
+
+
+def check_param_memory(name: str, shape: tuple[int, ...], dtype: Any) -> None:
+    """Refuse, in one line, a parameter array this machine cannot hold, *before* numpy allocates it: its
+    initialization or its training (the array, its gradient and two optimizer slots), whichever needs more,
+    plus, within :func:`model_build`, what training will add to the arrays made before it.
+
+    Raises:
+        RunError: "node '<name>': parameters [a, b] need X GiB of host memory to initialize and train; ...".
+    """
+    item = np.dtype(dtype).itemsize
+    elements = int(np.prod(shape, dtype=np.float64))  # float: a product of huge sizes must not overflow
+    need = elements * max(8 + item, 4 * item)
+    to_come = _TO_COME.get()
+    before = to_come[0] if to_come is not None else 0
+    if to_come is not None:
+        to_come[0] += 3 * elements * item  # this array's gradient and slots, made once training starts
+    if need + before < _QUICK_BYTES:
+        return
+    avail = available_memory_bytes()
+    if avail is not None and need + before > avail:
+        earlier = f" with the {before / 2**30:.3g} GiB training adds to the earlier parameters" if before else ""
+        raise RunError(f"node {name!r}: parameters {list(shape)} need {need / 2**30:.3g} GiB of host memory to "
+                       f"initialize and train{earlier}; {max(avail, 0) / 2**30:.3g} GiB is available; make the "
+                       "model smaller")

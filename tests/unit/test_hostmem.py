@@ -1,0 +1,44 @@
+"""Parameters checked against host memory before they are made: alone, or as one model's (``model_build``)."""
+
+import numpy as np
+import pytest
+
+from ampsim.errors import RunError
+from ampsim.ir import hostmem
+from ampsim.ir.hostmem import check_param_memory, model_build
+
+
+@pytest.fixture
+def one_gib(monkeypatch):
+    monkeypatch.setattr(hostmem, "available_memory_bytes", lambda: 1 << 30)
+
+
+def test_each_array_alone_is_checked_for_its_initialization_and_training(one_gib):
+    check_param_memory("fc0", (8000, 8000), np.float32)  # 64e6 × 16 bytes (array, gradient, 2 slots) = 0.95 GiB
+    check_param_memory("fc1", (8000, 8000), np.float32)  # outside a model build: each alone
+    with pytest.raises(RunError, match=r"^node 'fc0': parameters \[9000, 9000\] need 1.21 GiB .* train; 1 GiB is"):
+        check_param_memory("fc0", (9000, 9000), np.float32)
+    with pytest.raises(RunError, match=r"need 1.04 GiB"):  # a float64 draw + its float16 cast: 10 bytes beat 4 × 2
+        check_param_memory("emb", (8000, 14000), np.float16)
+
+
+def test_within_a_model_build_what_training_adds_to_earlier_arrays_counts():
+    with model_build():
+        hostmem.available_memory_bytes, real = (lambda: 1 << 30), hostmem.available_memory_bytes
+        try:
+            check_param_memory("fc0", (8000, 8000), np.float32)
+            with pytest.raises(RunError, match=r"^node 'fc1': parameters \[8000, 8000\] need 0.954 GiB of host "
+                                               r"memory to initialize and train with the 0.715 GiB training adds"):
+                check_param_memory("fc1", (8000, 8000), np.float32)
+        finally:
+            hostmem.available_memory_bytes = real
+    with model_build():  # a new build starts from nothing
+        assert hostmem._TO_COME.get() == [0]
+    assert hostmem._TO_COME.get() is None
+
+
+def test_small_models_do_not_read_the_machine(monkeypatch):
+    monkeypatch.setattr(hostmem, "available_memory_bytes", lambda: pytest.fail("read /proc for a small model"))
+    with model_build():
+        for i in range(10):
+            check_param_memory(f"fc{i}", (500, 500), np.float32)  # 4 MB each, 30 MB to come: under 64 MiB
