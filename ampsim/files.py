@@ -129,13 +129,16 @@ def read_text(path: str | Path, *, error: ErrorClass = ConfigError) -> str:
 
 
 def read_json(path: str | Path, *, error: ErrorClass = ConfigError) -> Any:
-    """The file's JSON value (text read by :func:`read_text`); text that is not JSON is one ``error`` line."""
+    """The file's JSON value (text read by :func:`read_text`); text that is not JSON, or nested deeper than
+    Python's parser goes, is one ``error`` line."""
     import json
 
     try:
         return json.loads(read_text(path, error=error))
     except json.JSONDecodeError as e:
         raise error(f"{path}: invalid JSON ({e})") from None
+    except RecursionError:
+        raise error(f"{path}: invalid JSON (nested too deep)") from None
 
 
 def text_lines(path: str | Path, *, error: ErrorClass = ConfigError, hint: str = "check the file") -> Iterator[str]:

@@ -271,6 +271,14 @@ def test_resimulate_refuses_a_run_summary_with_values_it_cannot_use(change, expe
     assert f"{f}: {expected}" in line
 
 
+@pytest.mark.parametrize("text, expected", [("{not json", "invalid JSON (Expecting property name"),
+                                             ("[" * 100_000, "invalid JSON (nested too deep)")], ids=["text", "deep"])
+def test_resimulate_refuses_a_run_summary_that_is_not_json(text, expected, measured, tmp_path, capsys, no_work):
+    f = measured / SUMMARY
+    f.write_text(text)
+    assert f"{f}: {expected}" in _resimulate(capsys, measured, tmp_path / "out")
+
+
 def test_resimulate_refuses_a_run_summary_without_its_metric(measured, tmp_path, capsys, no_work):
     f = measured / SUMMARY
     summary = json.loads(f.read_text())

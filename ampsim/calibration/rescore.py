@@ -121,16 +121,9 @@ def measured_runs(d: Path) -> list[dict]:
     """The summaries of the measured runs of one configuration's folder ``d`` (``multicore*/summary.json``,
     in name order: ``multicore`` first); none, or a file that is not a run summary (not JSON, not an object, a
     value resimulate uses that is not a number: :func:`_checked_summary`), is a one-line :class:`ConfigError`."""
-    from ampsim.files import read_text
+    from ampsim.files import read_json
 
-    out = []
-    for f in sorted(d.glob("multicore*/summary.json")):
-        try:
-            out.append(_checked_summary(f, json.loads(read_text(f))))
-        except json.JSONDecodeError as e:
-            raise ConfigError(f"{f}: not JSON ({e.msg}, line {e.lineno})") from None
-        except RecursionError:
-            raise ConfigError(f"{f}: not a run summary (nested too deep)") from None
+    out = [_checked_summary(f, read_json(f)) for f in sorted(d.glob("multicore*/summary.json"))]
     if not out:
         raise ConfigError(f"{d / 'multicore' / 'summary.json'}: no such file (no measured run of this configuration)")
     return out
