@@ -17,6 +17,14 @@ size stays ``pending``) with two queues, side by side in one run:
 * ``kernel_queue``: the compiled replay's queue now (:mod:`~ampsim.executors.sim.jitqueue`: a ladder queue
   over that heap, :func:`~ampsim.executors.sim.jitqueue.cq_replace`), the same hold model.
 
+``trace_switch<N>`` rows: not a model but the queue operations a real replay makes, recorded and replayed on
+the compiled queue alone (``kernel_queue_ns_per_event``, ns per operation, and ``queue_ns_per_message``):
+those of ``bench_replay``'s 512-layer chain on a switch of 4, 16 and 1,024 chips, 8 instances in flight
+(recorded from the replay's Python loop, whose pushes and pops the compiled loop copies; ``pending`` is the
+mean number waiting at a pop). They say how much of the compiled loop's growth in cost per message from 4 to
+1,024 busy chips (``bench_replay``'s ``loop_us_per_message``) is the queue's: on 4 chips most messages wait
+in busy chips' queues and about 4 events in the event queue; spread over 16 chips or more, 7.
+
 The calendar's constant, paid in interpreted bytecode, is higher than the heap's logarithm, which runs
 in C, until thousands of events wait: that is why the Python loop keeps the heap, and why its cost per
 message grows with the instances in flight. Compiled, the ladder's constant is paid in machine code, and
@@ -41,9 +49,10 @@ from benchmarks.common import OUT, load, machine, run_one, write_csv
 
 PENDING = (4, 16, 128, 1024, 4096)
 REPEATS = 5
-COLUMNS = ("pending", "events", "heap_ns_per_event", "calendar_ns_per_event", "heap_relative_to_fewest",
+TRACED = (4, 16, 1024)  # the switch sizes of the trace rows
+COLUMNS = ("case", "pending", "events", "heap_ns_per_event", "calendar_ns_per_event", "heap_relative_to_fewest",
            "kernel_heap_ns_per_event", "kernel_heap_relative_to_fewest", "kernel_queue_ns_per_event",
-           "kernel_queue_relative_to_fewest", "machine", "load")
+           "kernel_queue_relative_to_fewest", "queue_ns_per_message", "machine", "load")
 
 
 def _delays(pending: int, events: int) -> list[float]:
@@ -163,6 +172,83 @@ def hold_kernel_queue(pending: int, events: int) -> float:
     return _hold_compiled(1, cq_new, pending, events)
 
 
+def recorded_operations(chips: int, instances: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """The event-queue operations of ``bench_replay``'s 512-layer chain replayed on a switch of ``chips``:
+    each one's kind (0 push, 1 the earliest leaves and this joins, 2 the earliest leaves), time and order,
+    and the run's messages. Recorded from the Python loop, which the compiled one copies event for event."""
+    from unittest import mock
+
+    import ampsim.executors.sim.fastloop as fastloop
+    import ampsim.executors.sim.faststate as faststate
+    from ampsim.executors.sim.jitreplay import JitReplay
+    from benchmarks.bench_replay import Chain, _chain_setup, _chain_time
+
+    ops: list[tuple[int, float, int]] = []
+
+    def push(heap: list, ev: tuple) -> None:
+        ops.append((0, ev[0], ev[1]))
+        heappush(heap, ev)
+
+    def pushpop(heap: list, ev: tuple) -> tuple:
+        if heap and heap[0] < ev:  # else it comes straight back: the queue is not touched
+            ops.append((1, ev[0], ev[1]))
+        return heappushpop(heap, ev)
+
+    def pop(heap: list) -> tuple:
+        ops.append((2, 0.0, 0))
+        return heappop(heap)
+
+    setup = _chain_setup(Chain("switch", "switch64.toml", 512, instances, switch_chips=chips), instances)
+    with mock.patch.object(JitReplay, "compiled", False), mock.patch.object(fastloop, "heappush", push), \
+            mock.patch.object(fastloop, "heappushpop", pushpop), mock.patch.object(fastloop, "heappop", pop), \
+            mock.patch.object(faststate, "heappush", push):
+        _, ex = _chain_time(*setup)
+    a = np.array(ops)
+    return a[:, 0].astype(np.int64), a[:, 1].copy(), a[:, 2].copy(), ex.messages
+
+
+@functools.cache
+def _replayer() -> Callable:
+    from ampsim.executors.sim import jitcache
+
+    jitcache.register(__file__)
+    from ampsim.executors.sim.jitcache import jitted
+    from ampsim.executors.sim.jitqueue import cq_pop, cq_push, cq_replace
+
+    @jitted
+    def replay(E, P, nx, bt, fs, Qi, Qf, kind, t, o):
+        for i in range(len(kind)):
+            if kind[i] == 0:
+                cq_push(E, P, nx, bt, fs, Qi, Qf, t[i], o[i], 4, 0, 0, 0.0)
+            elif kind[i] == 1:
+                cq_replace(E, P, nx, bt, fs, Qi, Qf, t[i], o[i], 4, 0, 0, 0.0)
+            else:
+                cq_pop(E, P, nx, bt, fs, Qi, Qf)
+        return Qi[0]
+
+    return replay
+
+
+def traced(operations: tuple, repeats: int) -> tuple[float, float]:
+    """Nanoseconds per operation and per message of ``operations`` (:func:`recorded_operations`) on the
+    compiled queue, the fastest of ``repeats``; and the mean number of events waiting at a pop."""
+    from ampsim.executors.sim.jitqueue import cq_new
+
+    kind, t, o, messages = operations
+    replay = _replayer()
+    replay(*cq_new(len(kind) + 64), kind[:0], t[:0], o[:0])  # compiled (or loaded) before timing
+    best = float("inf")
+    for _ in range(repeats):
+        queue = cq_new(len(kind) + 64)
+        t0 = time.perf_counter()
+        replay(*queue, kind, t, o)
+        best = min(best, time.perf_counter() - t0)
+    waiting = np.cumsum(np.where(kind == 0, 1, np.where(kind == 2, -1, 0)))
+    leaving = kind != 0
+    pending = float((waiting[leaving] + (kind[leaving] == 2)).mean())  # counted before the pop
+    return best / len(kind) * 1e9, best / messages * 1e9, pending
+
+
 def main(out: Path = OUT, quick: bool = False) -> list[dict]:
     """Run the measurements, write ``out/event_queue.csv`` and return its rows."""
     events = 2_000 if quick else 300_000
@@ -173,7 +259,7 @@ def main(out: Path = OUT, quick: bool = False) -> list[dict]:
         for n in PENDING:
             for q, hold in queues.items():
                 best[q, n] = min(best[q, n], hold(n, events))
-    rows = [{"pending": n, "events": events, "heap_ns_per_event": round(best["heap", n]),
+    rows = [{"case": f"hold_{n}", "pending": n, "events": events, "heap_ns_per_event": round(best["heap", n]),
              "calendar_ns_per_event": round(best["calendar", n]),
              "heap_relative_to_fewest": round(best["heap", n] / best["heap", PENDING[0]], 2),
              "kernel_heap_ns_per_event": round(best["kernel_heap", n], 1),
@@ -181,7 +267,18 @@ def main(out: Path = OUT, quick: bool = False) -> list[dict]:
              "kernel_queue_ns_per_event": round(best["kernel_queue", n], 1),
              "kernel_queue_relative_to_fewest": round(best["kernel_queue", n] / best["kernel_queue", PENDING[0]], 2),
              "machine": machine(), "load": load()} for n in PENDING]
-    path = write_csv(out, "event_queue.csv", COLUMNS, rows)
+    recorded = {n: recorded_operations(n, 2 if quick else 38) for n in TRACED}
+    timed = {n: traced(ops, 1 if quick else REPEATS) for n, ops in recorded.items()}
+    fewest = timed[TRACED[0]][1]
+    traces = [{"case": f"trace_switch{n}", "pending": round(timed[n][2], 2), "events": len(recorded[n][0]),
+               "kernel_queue_ns_per_event": round(timed[n][0], 1), "queue_ns_per_message": round(timed[n][1], 1),
+               "kernel_queue_relative_to_fewest": round(timed[n][1] / fewest, 2), "machine": machine(),
+               "load": load()} for n in TRACED]
+    path = write_csv(out, "event_queue.csv", COLUMNS, rows + traces)
+    for r in traces:
+        print(f"{r['case']}: {r['events']} queue operations, {r['pending']} events waiting at a pop on average: "
+              f"{r['kernel_queue_ns_per_event']} ns an operation, {r['queue_ns_per_message']} ns a message "
+              f"({r['kernel_queue_relative_to_fewest']}× the fewest chips)")
     for r in rows:
         print(f"{r['pending']} events waiting: heap {r['heap_ns_per_event']} ns per event "
               f"({r['heap_relative_to_fewest']}× the fewest), calendar {r['calendar_ns_per_event']} ns, the compiled "
