@@ -237,10 +237,10 @@ def _tname_type(t: Any) -> str:
             dict: "table"}.get(t, getattr(t, "__name__", str(t)))
 
 
-def parse_override(text: str) -> tuple[str, Any]:
-    """``train.lr=0.01`` → ("train.lr", 0.01); values are TOML (bare words are taken as strings)."""
+def parse_override(text: str, option: str = "--set", example: str = "train.lr=0.01") -> tuple[str, Any]:
+    """``train.lr=0.01`` → ("train.lr", 0.01); values are TOML (bare words: strings). No ``=``: one line."""
     if "=" not in text:
-        raise ConfigError(f"--set {text}: expected KEY=VALUE, e.g. train.lr=0.01")
+        raise ConfigError(f"{option} {text}: expected KEY=VALUE, e.g. {example}")
     key, raw = (s.strip() for s in text.split("=", 1))
     try:
         value = tomllib.loads(f"v = {raw}")["v"]

@@ -72,7 +72,7 @@ def parse_configs(text: str) -> list[tuple[str, list[tuple[str, Any]]]]:
             continue
         overrides = []
         for item in re.split(r",(?![^{\[]*[}\]])", part):
-            key, value = parse_override(item.strip())
+            key, value = parse_override(item.strip(), "--configs", "mak=4")
             overrides.append((ALIASES.get(key, key), value))
         out.append((part.replace(" ", ""), overrides))
     if not out:

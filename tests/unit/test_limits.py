@@ -58,3 +58,10 @@ def test_a_bad_compare_configuration_is_blamed_on_configs_before_anything_is_mea
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("ampsim: error: --configs 'mak=abc': ")
     assert err[0].endswith("train.mak: expected integer, got string 'abc'")
+
+
+def test_a_compare_configuration_without_a_value_is_blamed_on_configs(capsys):
+    assert main(["compare", str(ROOT / "experiments" / "blobs_mlp.toml"), "--configs", "mak=1;mak",
+                 "--hardware", str(ROOT / "hardware_models" / "local_cpu.toml")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["ampsim: error: --configs mak: expected KEY=VALUE, e.g. mak=4"]
