@@ -27,7 +27,8 @@ from ampsim.errors import ConfigError
 from ampsim.executors import Executor
 from ampsim.executors import make_executor as _make_executor
 from ampsim.planning import Plan
-from ampsim.results import read_metrics, read_summary, read_table
+from ampsim.results import read_metrics, read_summary
+from ampsim.tables import read_table
 from ampsim.training import train_experiment
 
 if TYPE_CHECKING:  # pandas loads only when a run's metrics are read (it costs the CLI ~0.3 s to start)

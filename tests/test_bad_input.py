@@ -38,7 +38,7 @@ def snapshot(root: Path) -> dict[str, bytes | None]:
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory) -> Path:
     """``finished/run``: a finished run; ``finished/sweep``: a finished sweep table; ``finished/cwd``."""
-    from ampsim.results import table_row, write_table
+    from ampsim.tables import table_row, write_table
 
     root = tmp_path_factory.mktemp("finished")
     assert main(["train", str(BLOBS), "--out", str(root / "run"), *SMALL, "--set", "train.epochs=2"]) == 0

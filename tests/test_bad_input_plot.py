@@ -139,6 +139,29 @@ def test_a_summary_that_is_not_an_object_names_summary_json(base, tmp_path, caps
 
 
 # -- malformed trace events -----------------------------------------------------------------------------------
+@pytest.mark.parametrize("key, value", [("staleness", {"fc0": 5}), ("time_to_target", 5),
+                                        ("chip_utilization", "abc"), ("chip_utilization", [0.5, "x"]),
+                                        ("link_utilization", {"0->1": [1]}), ("staleness", {"fc0": {"mean": "x"}})])
+def test_a_summary_value_not_as_a_run_writes_it_names_summary_json_and_the_key(base, tmp_path, capsys, key, value):
+    """A hand-edited summary.json: what the tables and figures compute with is checked as it is read (these
+    were AttributeError and TypeError tracebacks, in ``plot`` and in a sweep's table)."""
+    run = copy(base / "run", tmp_path / "run")
+    summary = json.loads((run / "summary.json").read_text())
+    (run / "summary.json").write_text(json.dumps({**summary, key: value}))
+    line = one_error_line(capsys, ["plot", run, "--out", tmp_path / "f.png"])
+    assert f"{run / 'summary.json'}: {key}: not as a run writes it (" in line
+    assert line.endswith("the run's folder was edited: run it again")
+
+
+@pytest.mark.parametrize("record", ['"s"', "[1, 2]", '{"name": "s", "keys": null}', '{"name": "s", "keys": 5}',
+                                    '{"name": "s", "keys": [["a"]]}', "{}"])
+def test_a_sweep_record_not_as_a_sweep_writes_it_is_one_line(base, tmp_path, capsys, record):
+    sweep = copy(base / "sweep", tmp_path / "sweep")
+    (sweep / "sweep.json").write_text(record)
+    line = one_error_line(capsys, ["plot", sweep, "--x", "train.lr", "--y", "throughput", "--out", tmp_path / "f.png"])
+    assert f"{sweep / 'sweep.json'}: not a sweep's record (expected an object with the sweep's name" in line
+
+
 def first(events: list[dict], ph: str, **match) -> int:
     return next(i for i, e in enumerate(events) if e.get("ph") == ph and all(e.get(k) == v for k, v in match.items()))
 

@@ -44,7 +44,8 @@ from ampsim.config import Config, load_config, parse_override
 from ampsim.errors import ConfigError, RunError
 from ampsim.files import os_error_cause, replace_folder
 from ampsim.locks import LockHeld, lock_file, unlock_file
-from ampsim.results import mean_staleness, partial_path
+from ampsim.results import partial_path
+from ampsim.tables import mean_staleness
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

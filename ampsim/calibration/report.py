@@ -20,7 +20,7 @@ from pathlib import Path
 from ampsim.config import Config
 from ampsim.errors import ConfigError
 from ampsim.files import replacing
-from ampsim.results import mean_staleness
+from ampsim.tables import mean_staleness
 
 __all__ = ["COLUMNS", "format_table", "noisy", "plot", "ranking_agreement", "read_csv", "row", "write_csv"]
 

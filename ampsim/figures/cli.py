@@ -78,8 +78,8 @@ def _plot_table(source: Path, args: argparse.Namespace) -> int:
 
     from ampsim.figures.canvas import save_figure
     from ampsim.figures.lines import check_numeric, draw_bar, draw_xy
-    from ampsim.results import read_table, read_table_info
     from ampsim.sweeps.figspec import FigureSpec
+    from ampsim.tables import read_table, read_table_info
 
     if not args.y or args.x == "epoch":
         raise ConfigError(f"{source}: a table needs --x COLUMN and --y COLUMN (e.g. --x train.mak --y throughput)")

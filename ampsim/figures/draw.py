@@ -21,9 +21,9 @@ from ampsim.figures.canvas import save_figure
 from ampsim.figures.lines import draw_bar, draw_curves, draw_xy
 from ampsim.figures.selection import select
 from ampsim.figures.trace import draw_heatmap, draw_timeline
-from ampsim.results import read_table
 from ampsim.sweeps.figspec import FigureSpec
 from ampsim.sweeps.spec import Sweep
+from ampsim.tables import read_table
 
 __all__ = ["Drawer", "DRAWERS", "draw_figure", "draw_sweep_figures"]
 

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ampsim.errors import ConfigError
-from ampsim.results import TEXT_COLUMNS
+from ampsim.tables import TEXT_COLUMNS
 
 __all__ = ["FigureSpec", "parse_figures", "KINDS", "CURVE_X"]
 

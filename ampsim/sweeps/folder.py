@@ -16,7 +16,7 @@ from typing import Iterator
 from ampsim.errors import ConfigError, DataError, RunError
 from ampsim.files import check_output_dir, os_error_cause, read_json
 from ampsim.locks import LockHeld, lock_file, unlock_file
-from ampsim.results import read_table_info
+from ampsim.tables import read_table_info
 
 __all__ = ["LOCK_NAME", "check_sweep_folder", "sweep_lock"]
 

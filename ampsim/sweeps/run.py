@@ -8,7 +8,7 @@ Layout of a sweep folder (default ``results/sweeps/<sweep name>/``)::
     sweep.json          the sweep's name, source file and swept keys
     .sweep.lock         while a sweep runs in the folder: its lock (:mod:`ampsim.sweeps.folder`)
 
-(the table's columns and files are :mod:`ampsim.results`' schema; this module only runs the points and
+(the table's columns and files are :mod:`ampsim.tables`' schema; this module only runs the points and
 hands the finished ones over).
 
 Contracts:
@@ -64,9 +64,10 @@ from typing import Any, Iterator
 
 from ampsim.errors import AmpsimError, ConfigError, RunError
 from ampsim.progress import progress as progress_reporter
-from ampsim.results import table_row, write_json, write_table
+from ampsim.results import write_json
 from ampsim.sweeps.folder import check_sweep_folder, sweep_lock
 from ampsim.sweeps.spec import SEED_KEY, Sweep
+from ampsim.tables import table_row, write_table
 
 __all__ = ["run_sweep", "run_point", "point_tasks", "write_sweep_table", "default_jobs", "PointTask"]
 
@@ -296,7 +297,7 @@ def _run_ray(todo: list[PointTask], jobs: int, address: str | None) -> Iterator[
 # -- the aggregated table ---------------------------------------------------------------------------------
 def write_sweep_table(sweep: Sweep, out: str | Path) -> Path:
     """Write ``out/table.csv`` and ``out/sweep.json`` from the finished points (one row each, through
-    :func:`ampsim.results.write_table`); returns the table's path."""
+    :func:`ampsim.tables.write_table`); returns the table's path."""
     out = Path(out)
     rows = [table_row(p.values, out / p.point_id, p.label, p.point_id) for p in sweep.points]
     # swept values in file order, the seed last: rows of one setting sit together, seeds side by side

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from ampsim.errors import ConfigError, DataError
-from ampsim.results import write_table
 from ampsim.sweeps.folder import check_sweep_folder
+from ampsim.tables import write_table
 
 
 def point(folder: Path, pid: str, sweep: str) -> Path:

@@ -29,7 +29,7 @@ LAYERS = [
     ("placement",),
     ("executors",),
     ("planning",),
-    ("metrics", "results"),
+    ("metrics", "results", "tables"),
     ("training",),
     ("calibration",),
     ("sweeps",),
