@@ -300,3 +300,42 @@ def test_resimulate_reads_the_measured_folder_as_it_is(measured, tmp_path, no_wo
     with pytest.raises(Reached):
         main(["compare", str(EXP), "--resimulate", "--from", str(measured), "--out", str(tmp_path / "out"),
               "--hardware", str(HW)])
+
+
+# -- a compare's --out holding what is not an earlier compare of the same experiment -------------------------
+MNIST = ROOT / "results" / "compare" / "mnist_mlp"
+
+
+def _compare(capsys, exp: Path, out: Path) -> str:
+    return one_error_line(capsys, ["compare", exp, "--out", out, "--hardware", HW, "--configs", "mak=1"])
+
+
+def test_compare_refuses_an_out_holding_another_experiments_compare(tmp_path, capsys, no_work):
+    """It swapped its own compare in over MNIST's seven measured configurations, deleting them."""
+    other = Path(shutil.copytree(MNIST, tmp_path / "B", ignore=shutil.ignore_patterns("*.png", "metrics.csv")))
+    before = snapshot(other)
+    line = _compare(capsys, EXP, other)
+    assert line.endswith(f"{other}: holds the compare of another experiment ('mnist_mlp'), which a compare of "
+                         "'list_reduction' would delete; give --out a folder of its own")
+    assert snapshot(other) == before
+
+
+@pytest.mark.parametrize("resimulate", [False, True], ids=["compare", "resimulate"])
+def test_compare_refuses_an_out_whose_runs_folder_is_not_a_compares(measured, tmp_path, capsys, no_work, resimulate):
+    """A project folder's own runs/ was replaced whole, and so deleted."""
+    proj = tmp_path / "proj"
+    (proj / "runs" / "my_important_run").mkdir(parents=True)
+    (proj / "runs" / "my_important_run" / "notes.txt").write_text("precious\n")
+    before = snapshot(proj)
+    line = _resimulate(capsys, measured, proj) if resimulate else _compare(capsys, EXP, proj)
+    assert f"{proj}: holds runs/my_important_run, which is not a compare's configuration" in line
+    assert snapshot(proj) == before
+
+
+def test_resimulate_refuses_an_out_holding_another_experiments_resimulation(measured, tmp_path, capsys, no_work):
+    sim = tmp_path / "B" / "runs" / "workers=1_mak=1" / "sim"
+    sim.mkdir(parents=True)
+    (sim / "config.toml").write_text((MNIST / "runs" / "workers=1_mak=1" / "multicore" / "config.toml").read_text())
+    before = snapshot(tmp_path / "B")
+    assert "holds the compare of another experiment ('mnist_mlp')" in _resimulate(capsys, measured, tmp_path / "B")
+    assert snapshot(tmp_path / "B") == before

@@ -259,11 +259,45 @@ def run_compare(experiment: str | Path, overrides: list[tuple[str, Any]] = (), c
             settings.append((label, load_config(experiment, base + extra)))
         except ConfigError as e:  # the mistake is in --configs, not in the experiment file
             raise ConfigError(f"--configs {label!r}: {e}") from None
+    out = check_output_dir(Path(out) if out else Path("results") / "compare" / name)  # before measuring
+    check_compare_folder(out, name)
     # before anything is measured: errors against another machine's model must never become results
     hw_path = model_of_this_machine(hardware or None, n)
     calib = _calibration(hw_path)
-    out = check_output_dir(Path(out) if out else Path("results") / "compare" / name)  # before measuring
     return into_folder(out, lambda folder: _compare(name, exp.task, settings, hw_path, calib, folder, repeat))
+
+
+#: what a compare folder's ``runs/<configuration>/`` holds: measured and simulated run folders (and, cut short,
+#: their partial folders and locks)
+_COMPARE_RUN = re.compile(r"(multicore(-\d+)?|sim)(\.partial(\.lock)?)?")
+
+
+def check_compare_folder(out: Path, experiment: str) -> None:
+    """Refuse, in one line, an ``out`` that a compare of ``experiment`` would write into but that holds anything
+    other than an earlier compare of the same experiment, which it replaces whole: a ``runs/`` holding
+    anything but configurations' run folders (``runs/<config>/multicore*``, ``sim``), or the compare of
+    another experiment (the ``[experiment] name`` of its runs' ``config.toml``)."""
+    from ampsim.files import read_toml
+
+    runs = out / "runs"
+    if not os.path.lexists(runs):
+        return
+    foreign = [d.name for d in sorted(runs.iterdir())] if runs.is_dir() and not runs.is_symlink() else ["runs"]
+    names = set()
+    for d in (runs / name for name in list(foreign)):
+        kids = sorted(d.iterdir()) if d.is_dir() and not d.is_symlink() else []
+        if kids and all(_COMPARE_RUN.fullmatch(k.name) for k in kids):
+            foreign.remove(d.name)
+            for k in kids:
+                if k.is_dir() and not k.name.endswith(".partial") and (k / "config.toml").is_file():
+                    names.add(read_toml(k / "config.toml").get("experiment", {}).get("name"))
+    if foreign:
+        raise ConfigError(f"{out}: holds runs/{foreign[0]}, which is not a compare's configuration (runs/<config>/"
+                          "multicore*, sim) and which a compare there would delete; give --out a folder of its own")
+    other = sorted(map(str, names - {experiment}))
+    if other:
+        raise ConfigError(f"{out}: holds the compare of another experiment ({other[0]!r}), which a compare of "
+                          f"{experiment!r} would delete; give --out a folder of its own")
 
 
 def into_folder(final: Path, make: Callable[[Path], T]) -> T:

@@ -43,7 +43,7 @@ def resimulate(measured: str | Path, overrides: list[tuple[str, Any]] = (), hard
     (default: ``hardware_models/local_cpu.toml``) with ``overrides``; write the table under ``out``. Returns
     (rows, ranking agreement, per measured run its instances, messages and controller CPU: what
     :func:`~ampsim.calibration.transport.fit_controller` fits)."""
-    from ampsim.calibration.compare import _sim_system, into_folder, scored_row, simulate_run
+    from ampsim.calibration.compare import _sim_system, check_compare_folder, into_folder, scored_row, simulate_run
     from ampsim.calibration.report import plot, ranking_agreement, read_csv, write_csv
     from ampsim.files import check_output_dir
     from ampsim.hardware.local import LOCAL_MODEL, local_model_path
@@ -69,6 +69,8 @@ def resimulate(measured: str | Path, overrides: list[tuple[str, Any]] = (), hard
     for r, d in configs:
         cfg = _config(d, overrides)
         plans.append((r, d, cfg, _placement(d, r["workers"]), _sim_system(hw_path, r["workers"], cfg.hardware)))
+    for name in dict.fromkeys(p[2].experiment.name for p in plans):  # (one, unless the measurements were mixed)
+        check_compare_folder(out, name)
 
     def score(folder: Path) -> tuple[list[dict], dict, list[dict]]:
         rows, sides = [], []
