@@ -62,7 +62,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
-from ampsim.errors import AmpsimError, ConfigError, RunError
+from ampsim.errors import AmpsimError, ConfigError, DataError, RunError
+from ampsim.files import read_json
 from ampsim.progress import progress as progress_reporter
 from ampsim.results import write_json
 from ampsim.sweeps.folder import check_sweep_folder, sweep_lock
@@ -104,11 +105,20 @@ def run_point(task: PointTask) -> str:
     final = Path(task.out)
     if (final / "summary.json").is_file():
         return task.point_id
+    # a folder of this point without its summary (edited, or its summary deleted) is unfinished: replaced
+    # when the point is done again; anything else by its name is not the sweep's to delete
+    damaged = os.path.lexists(final)
+    if damaged and not (final.is_dir() and not final.is_symlink() and _point_id(final) == task.point_id):
+        raise ConfigError(f"{final}: in the way of point {task.point_id} (not a finished point of this sweep: no "
+                          "summary.json); move it away and run the sweep again")
     tmp = final.with_name(f".tmp-{task.point_id}-{os.getpid()}-{uuid.uuid4().hex[:6]}")
     try:
         cfg = load_config(task.experiment, list(task.overrides))
         train_experiment(cfg, tmp, keep_partial=False)  # a failed point leaves nothing: a re-run retries it
         write_json(tmp / "point.json", task.record)
+        if damaged:
+            log.warning("point %s: %s had no summary.json; replaced by the point run again", task.point_id, final)
+            os.rename(final, tmp.with_name(tmp.name + "-unfinished"))  # (deleted below, with tmp)
         try:
             os.rename(tmp, final)
         except OSError:
@@ -116,9 +126,19 @@ def run_point(task: PointTask) -> str:
                 raise
             log.info("point %s was finished by another process; keeping that copy", task.point_id)
     finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
+        for left in (tmp, tmp.with_name(tmp.name + "-unfinished")):
+            if left.exists():
+                shutil.rmtree(left, ignore_errors=True)
     return task.point_id
+
+
+def _point_id(folder: Path) -> object:
+    """The point id a point folder's ``point.json`` names (None where it has none or names none)."""
+    try:
+        record = read_json(folder / "point.json", error=DataError)
+    except DataError:
+        return None
+    return record.get("point_id") if isinstance(record, dict) else None
 
 
 def point_tasks(sweep: Sweep, out: Path) -> list[PointTask]:
@@ -203,6 +223,8 @@ def _remove_temporaries(out: Path) -> None:
 def _clear(out: Path) -> None:
     """Delete a sweep folder's results (point folders, temporaries, table) and nothing else."""
     for p in out.iterdir():
+        if p.is_symlink():  # (a link to a folder elsewhere: not this sweep's result, and rmtree refuses links)
+            continue
         if p.is_dir() and ((p / "point.json").is_file() or p.name.startswith(".tmp-")):
             shutil.rmtree(p)
         elif p.name in ("table.csv", "sweep.json"):

@@ -1,6 +1,7 @@
 """Sweeps: grid expansion, validation with one-line errors, resume after a kill, pool/Ray equivalence."""
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -11,7 +12,7 @@ import pandas as pd
 import pytest
 
 from ampsim.cli import main
-from ampsim.errors import ConfigError
+from ampsim.errors import ConfigError, RunError
 from ampsim.sweeps.run import run_sweep
 from ampsim.sweeps.spec import SEED_KEY, load_sweep
 
@@ -212,3 +213,39 @@ def test_fresh_deletes_only_the_sweeps_own_results(tmp_path):
     assert (out / "notes.txt").read_text() == "mine" and (out / "other").is_dir()
     again = {p.name: (p / "summary.json").stat().st_mtime_ns for p in _finished(out) if p.name != "other"}
     assert again.keys() == first.keys() and all(again[k] != first[k] for k in first)
+
+
+def test_a_point_whose_summary_was_deleted_is_run_again_and_replaced(tmp_path):
+    """A point folder without summary.json (deleted by hand) is unfinished: the re-run trains it again and
+    swaps the new folder in (before, renaming over the non-empty folder failed on every re-run, and only
+    --fresh, which deletes every point, got the sweep going). A folder by a point's name that is not that
+    point's is left alone and named in one line."""
+    sweep = load_sweep(write(tmp_path, TINY))
+    out = tmp_path / "out"
+    table = run_sweep(sweep, out, jobs=1).read_text()
+    damaged, kept = out / sweep.points[0].point_id, out / sweep.points[1].point_id
+    (damaged / "summary.json").unlink()
+    (damaged / "left.txt").write_text("from the damaged folder\n")
+    mtime = (kept / "summary.json").stat().st_mtime_ns
+    assert run_sweep(sweep, out, jobs=1).read_text() == table
+    assert (damaged / "summary.json").is_file() and not (damaged / "left.txt").exists()
+    assert (kept / "summary.json").stat().st_mtime_ns == mtime  # the finished points are not run again
+    assert not list(out.glob(".tmp-*"))
+    shutil.rmtree(damaged)
+    damaged.mkdir()
+    (damaged / "mine.txt").write_text("not a point\n")
+    with pytest.raises(RunError, match=rf"{damaged}: in the way of point {damaged.name} \(not a finished point"):
+        run_sweep(sweep, out, jobs=1)
+    assert (damaged / "mine.txt").read_text() == "not a point\n"
+
+
+def test_fresh_leaves_links_to_folders_elsewhere_alone(tmp_path):
+    """A symlink in the sweep's folder (to a copy of a point kept elsewhere): --fresh crashed on it halfway,
+    after deleting the points and the table before it."""
+    sweep = load_sweep(write(tmp_path, TINY))
+    out = tmp_path / "out"
+    run_sweep(sweep, out, jobs=2)
+    keep = shutil.copytree(out / sweep.points[0].point_id, tmp_path / "keep")
+    (out / "linked").symlink_to(keep)
+    run_sweep(sweep, out, jobs=2, fresh=True)
+    assert (out / "linked").is_symlink() and (keep / "summary.json").is_file() and (out / "table.csv").is_file()
