@@ -208,10 +208,14 @@ def check_output_dir(path: str | Path, *, error: ErrorClass = ConfigError) -> Pa
     """Check that ``path`` is, or can be created as, a folder this process may write into; change nothing.
 
     Raises ``error`` with one line: ``<path>: is a file, not a folder``, ``<path>: permission denied
-    (cannot write in this folder)``, ``<path>: cannot create: <ancestor> is a file, not a folder`` or
-    ``<path>: cannot create: permission denied in <ancestor>``. Returns ``Path(path)``.
+    (cannot write in this folder)``, ``<path>: cannot create: <ancestor> is a file, not a folder``,
+    ``<path>: cannot create: permission denied in <ancestor>`` or ``<path>: a symbolic link that leads to
+    nothing (…)``. Returns ``Path(path)``.
     """
     p = Path(path)
+    if os.path.lexists(p) and not os.path.exists(p):  # dangling, or a loop: mkdir would fail on it
+        raise error(f"{path}: a symbolic link that leads to nothing (to {os.readlink(p)!r}); give a folder, or "
+                    "remove the link")
     if os.path.exists(p):
         if not os.path.isdir(p):
             raise error(f"{path}: is a file, not a folder")

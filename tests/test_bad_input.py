@@ -567,3 +567,44 @@ def test_unreadable_and_unwritable_as_another_user(shared_dir):
     line = _cli("train", EXP / "qm9_ggnn.toml", "--out", writable / "q", user=True,
                 env={"AMPSIM_DATA": str(shared_dir / "data")})
     assert line.endswith("molecules_train.json: permission denied")
+
+
+@pytest.mark.parametrize("link", ["dangling", "loop"])
+@pytest.mark.parametrize("command", ["train", "sweep", "plot"])
+def test_an_out_that_is_a_symlink_to_nothing_is_one_line(tmp_path, capsys, link, command):
+    """A dangling symlink or a loop of them as --out: sweep and plot raised FileExistsError from mkdir."""
+    out = tmp_path / "out"
+    if link == "dangling":
+        out.symlink_to(tmp_path / "nowhere" / "x")
+    else:
+        (tmp_path / "l2").symlink_to(out)
+        out.symlink_to(tmp_path / "l2")
+    sweep = tmp_path / "s.toml"
+    sweep.write_text(f'[sweep]\nexperiment = "{BLOBS}"\n[grid]\n"train.mak" = [1]\n'
+                     '[[figure]]\nname = "f"\nkind = "xy"\nx = "train.mak"\ny = "throughput"\n')
+    argv = {"train": [*T, "--out", out, "--no-progress"], "sweep": ["sweep", sweep, "--out", out, "--check"],
+            "plot": ["plot", sweep, "--out", out]}[command]
+    line = one_error_line(capsys, argv)
+    assert f"{out}: a symbolic link that leads to nothing (to " in line
+    assert out.is_symlink()
+
+
+def test_more_parallel_points_than_the_machine_holds_as_processes_is_one_line(tmp_path, capsys):
+    """``--jobs 100000`` forked a worker per unfinished point (10 processes for 8 points on 2 cores; thousands
+    near the 50,000-point limit): refused, by ``--check`` too, as the API's ``jobs``."""
+    import os
+
+    import ampsim
+    from ampsim.errors import ConfigError
+
+    cap = 4 * (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count())
+    sweep = tmp_path / "s.toml"
+    sweep.write_text(f'[sweep]\nexperiment = "{BLOBS}"\n[grid]\n"train.mak" = [1]\n'
+                     '[[figure]]\nname = "f"\nkind = "xy"\nx = "train.mak"\ny = "throughput"\n')
+    for check in ([], ["--check"]):
+        line = one_error_line(capsys, ["sweep", sweep, "--jobs", cap + 1, "--out", tmp_path / "out", *check])
+        assert line.endswith(f"jobs: {cap + 1} parallel points, each a process of its own, on {cap // 4} core(s): "
+                             f"at most {cap} (4 a core)")
+    with pytest.raises(ConfigError, match="parallel points, each a process of its own"):
+        ampsim.sweep(sweep, tmp_path / "out", jobs=cap + 1)
+    assert not (tmp_path / "out").exists()

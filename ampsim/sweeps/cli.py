@@ -27,7 +27,8 @@ __all__ = ["add_parsers"]
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from ampsim.sweeps.run import run_sweep
+    from ampsim.sweeps.folder import check_sweep_folder
+    from ampsim.sweeps.run import check_jobs, run_sweep
     from ampsim.sweeps.spec import load_sweep
 
     if args.sweep is None and (args.ray or "").endswith(".toml"):  # `ampsim sweep --ray FILE.toml`
@@ -37,10 +38,12 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     sweep = load_sweep(args.sweep, quick=args.quick)
     if args.jobs is not None and args.jobs < 1:
         raise ConfigError(f"--jobs: must be >= 1, got {args.jobs}")
-    if args.check:
+    out = Path(args.out) if args.out else sweep.default_dir
+    if args.check:  # and where it would write (changing nothing), and how many processes
+        check_jobs(args.jobs, args.ray or None)
+        check_sweep_folder(out, sweep.name)
         print(f"{args.sweep}: {len(sweep.points)} valid points over {', '.join(sweep.keys)}")
         return 0
-    out = Path(args.out) if args.out else sweep.default_dir
     use_ray = args.ray is not None
     try:  # (SIGTERM arrives as Terminated, a KeyboardInterrupt: ampsim.cli.main)
         table = run_sweep(sweep, out, jobs=args.jobs, ray=use_ray, ray_address=args.ray or None,

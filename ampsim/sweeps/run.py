@@ -149,6 +149,19 @@ def point_tasks(sweep: Sweep, out: Path) -> list[PointTask]:
             for p in sweep.points]
 
 
+#: parallel points at most per core of this machine (a local pool's or a local Ray instance's processes)
+JOBS_PER_CORE = 4
+
+
+def check_jobs(jobs: int | None, ray_address: str | None = None) -> None:
+    """Refuse, in one line, more parallel points than this machine can hold as processes (``jobs`` on a Ray
+    cluster's ``ray_address`` are that cluster's to bound)."""
+    cap = JOBS_PER_CORE * default_jobs()
+    if jobs is not None and ray_address is None and jobs > cap:
+        raise ConfigError(f"jobs: {jobs} parallel points, each a process of its own, on {default_jobs()} core(s): "
+                          f"at most {cap} ({JOBS_PER_CORE} a core)")
+
+
 def run_sweep(sweep: Sweep, out: str | Path, *, jobs: int | None = None, ray: bool = False,
               ray_address: str | None = None, fresh: bool = False, progress: bool = False) -> Path:
     """Run every unfinished point of ``sweep`` into ``out`` and write ``out/table.csv``; returns its path.
@@ -158,6 +171,7 @@ def run_sweep(sweep: Sweep, out: str | Path, *, jobs: int | None = None, ray: bo
     the sweep's earlier results first. Raises :class:`RunError` if any point failed (the others are kept)
     or another sweep holds the folder (see the module docstring for the lock and for interruptions).
     """
+    check_jobs(jobs, ray_address)
     out = check_sweep_folder(out, sweep.name)  # a bad folder, or another's, fails in one line before any point runs
     out.mkdir(parents=True, exist_ok=True)
     with sweep_lock(out):  # before anything is deleted: another sweep's work is never touched
