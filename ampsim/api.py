@@ -22,13 +22,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 from ampsim import planning
-from ampsim.config import Config, dump_toml, load_config, parse_override
+from ampsim.config import Config, load_config, parse_override
 from ampsim.errors import ConfigError
 from ampsim.executors import Executor
 from ampsim.executors import make_executor as _make_executor
 from ampsim.planning import Plan
 from ampsim.results import read_metrics, read_summary
 from ampsim.tables import read_table
+from ampsim.tomltext import dump_toml
 from ampsim.training import train_experiment
 
 if TYPE_CHECKING:  # pandas loads only when a run's metrics are read (it costs the CLI ~0.3 s to start)
@@ -127,6 +128,8 @@ def _overrides(overrides: Overrides, where: str = "load_experiment") -> list[tup
             dump_toml({"o": {"k": value}})
         except (TypeError, ValueError) as e:  # None, an object, a lone surrogate: nothing a TOML file holds
             raise ConfigError(f"{where}: overrides: {key}: {str(e).removeprefix('o.k: ')}") from None
+        except RecursionError:  # a list that holds itself, or nested thousands deep
+            raise ConfigError(f"{where}: overrides: {key}: nested too deep (or holds itself)") from None
     return pairs
 
 

@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import numbers
-import re
 import tomllib
 import typing
 from dataclasses import dataclass, field
@@ -62,6 +60,7 @@ class ExperimentSection:
 
 #: largest ``train.epochs`` accepted
 MAX_EPOCHS = 1_000_000
+MAX_INT = 2**53  # any integer in an experiment: a float holds it exactly, numpy sizes and counts fit
 
 
 @dataclass(frozen=True)
@@ -206,6 +205,9 @@ def parse_section(cls: type, raw: Any, source: str, section: str) -> Any:
 
 def _check(where: str, value: Any, hint: Any, meta: typing.Mapping) -> Any:
     origin = typing.get_origin(hint) or hint
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_INT:  # TOML's are unbounded
+        raise ConfigError(f"{where}: {str(value)[:20]}{'…' if len(str(value)) > 20 else ''} is beyond any size or "
+                          f"count ampsim takes (at most 2**53)")
     if origin is float and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
     ok = isinstance(value, origin) and not (origin in (int, float) and isinstance(value, bool))
@@ -246,6 +248,8 @@ def parse_override(text: str, option: str = "--set", example: str = "train.lr=0.
         value = tomllib.loads(f"v = {raw}")["v"]
     except tomllib.TOMLDecodeError:
         value = raw
+    except RecursionError:
+        raise ConfigError(f"{option} {key}: nested too deep") from None
     return key, value
 
 
@@ -309,84 +313,6 @@ def load_config(path: str | Path, overrides: list[tuple[str, Any]] = ()) -> Conf
     return Config(source, data=data, model=model, hardware=hardware, **sections)
 
 
-def dump_toml(d: dict[str, dict]) -> str:
-    """Write a resolved config back as TOML: one ``[section]`` table per key of ``d``, deeper tables inline.
-
-    Round-trips: ``tomllib.loads(dump_toml(d)) == d`` for every dict of sections whose values are
-    booleans, integers, floats (``inf``, ``nan``, subnormals and all: ``repr`` is exact), strings (any
-    Unicode text: quotes, backslashes and control characters escaped), arrays (tuples come back as
-    lists) and tables of these, with string keys of any spelling (quoted unless bare: ``A-Za-z0-9_-``).
-    Raises ``TypeError`` for anything TOML cannot hold (None, a non-string key) and ``ValueError`` for a
-    string that is not Unicode text (a lone surrogate, e.g. an undecodable byte in a command-line
-    override), naming the dotted key.
-
-    >>> print(dump_toml({"train": {"lr": 1e-300, "target": float("inf")}, "placement": {"map": {"enc/*": 0}}}))
-    [train]
-    lr = 1e-300
-    target = inf
-    <BLANKLINE>
-    [placement]
-    map = { "enc/*" = 0 }
-    <BLANKLINE>
-    """
-    lines: list[str] = []
-    for section, values in d.items():
-        lines.append(f"[{_toml_key(section)}]")
-        for k, v in values.items():
-            try:
-                lines.append(f"{_toml_key(k)} = {_toml_value(v)}")
-            except (TypeError, ValueError) as e:
-                raise type(e)(f"{section}.{k}: {e}") from None
-        lines.append("")
-    return "\n".join(lines)
-
-
-#: TOML's bare keys; any other key is written quoted
-_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
-#: TOML's short escapes; other control characters are written \uXXXX
-_ESCAPES = {'"': '\\"', "\\": "\\\\", "\b": "\\b", "\t": "\\t", "\n": "\\n", "\f": "\\f", "\r": "\\r"}
-
-
-def _toml_key(k: str) -> str:
-    if not isinstance(k, str):
-        raise TypeError(f"TOML keys are strings, got {k!r}")
-    return k if _BARE_KEY.fullmatch(k) else _toml_string(k)
-
-
-def _toml_string(s: str) -> str:
-    """A TOML basic string: everything but quotes, backslashes and control characters as it is."""
-    out = []
-    for ch in s:
-        code = ord(ch)
-        if ch in _ESCAPES:
-            out.append(_ESCAPES[ch])
-        elif code < 0x20 or code == 0x7F:
-            out.append(f"\\u{code:04x}")
-        elif 0xD800 <= code <= 0xDFFF:  # TOML (and UTF-8) can hold no surrogate
-            raise ValueError(f"{s!r} is not Unicode text (lone surrogate U+{code:04X})")
-        else:
-            out.append(ch)
-    return '"' + "".join(out) + '"'
-
-
-def _toml_value(v: Any) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, numbers.Integral):  # numpy integers too
-        return str(int(v))
-    if isinstance(v, numbers.Real):  # repr of a Python float is exact and valid TOML (inf, nan, 1e-300)
-        return repr(float(v))
-    if isinstance(v, str):
-        return _toml_string(v)
-    if isinstance(v, (list, tuple)):
-        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
-    if isinstance(v, dict):
-        if not v:
-            return "{}"
-        return "{ " + ", ".join(f"{_toml_key(k)} = {_toml_value(x)}" for k, x in v.items()) + " }"
-    raise TypeError(f"cannot write {v!r} as TOML (no such value type)")
-
-
 def help_table() -> str:
     """Every fixed field with its default and help, for ``ampsim config --help``-style listings."""
     out = []
@@ -397,4 +323,4 @@ def help_table() -> str:
 
 
 __all__ = ["Config", "load_config", "parse_section", "parse_override", "apply_overrides", "spec", "field_default",
-           "dump_toml", "register_task", "read_toml", "SECTIONS"]
+           "register_task", "read_toml", "SECTIONS"]

@@ -73,6 +73,8 @@ def read_toml(path: str | Path) -> dict:
         raise ConfigError(f"{path}: not a UTF-8 text file (binary?); expected TOML") from None
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{path}: invalid TOML: {e}") from None
+    except RecursionError:  # arrays or tables nested thousands deep
+        raise ConfigError(f"{path}: invalid TOML: nested too deep") from None
 
 
 def read_bytes(path: str | Path, *, error: ErrorClass = ConfigError) -> bytes:

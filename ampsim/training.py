@@ -11,7 +11,7 @@ import logging
 import time
 from pathlib import Path
 
-from ampsim.config import Config, dump_toml
+from ampsim.config import Config
 from ampsim.errors import ConfigError
 from ampsim.executors import Executor, make_executor
 from ampsim.gcpause import gc_paused
@@ -21,6 +21,7 @@ from ampsim.planning import Plan, hardware_path, plan
 from ampsim.progress import Progress
 from ampsim.progress import progress as progress_reporter
 from ampsim.results import RunDir, check_run_folder
+from ampsim.tomltext import dump_toml
 
 log = logging.getLogger(__name__)
 

@@ -14,10 +14,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from ampsim.config import dump_toml
 from ampsim.hardware.info import describe
 from ampsim.hardware.parse import load_system
 from ampsim.hardware.topology import build_topology
+from ampsim.tomltext import dump_toml
 from benchmarks.common import OUT, ROOT, load, machine, run_one, write_csv
 
 BASE = ROOT / "hardware_models" / "fattree64.toml"

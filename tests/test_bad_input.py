@@ -608,3 +608,42 @@ def test_more_parallel_points_than_the_machine_holds_as_processes_is_one_line(tm
     with pytest.raises(ConfigError, match="parallel points, each a process of its own"):
         ampsim.sweep(sweep, tmp_path / "out", jobs=cap + 1)
     assert not (tmp_path / "out").exists()
+
+
+BIG = "1" + "0" * 400  # TOML's integers are unbounded
+HW_RING = ["--executor", "sim", "--hardware", str(ROOT / "hardware_models" / "ring4.toml")]
+
+
+@pytest.mark.parametrize("setting, words", [
+    (f"train.lr={BIG}", "train.lr: 10000000000000000000… is beyond any size or count ampsim takes (at most 2**53)"),
+    (f"train.mak={BIG}", "train.mak: 10000000000000000000… is beyond any size"),
+    ("data.n_train=9223372036854775807", "data.n_train: 9223372036854775807 is beyond any size"),
+    (f"model.hidden=[16, {BIG}]", "model.hidden[1]: 10000000000000000000… is beyond any size"),
+    (f"hardware.chip.flops_per_s={BIG}", "chip.flops_per_s: 10000000000000000000… is beyond a float's range"),
+    (f"hardware.topology.n={BIG}", "topology.n: 10000000000000000000… is beyond any size or count (at most 2**53)"),
+    ("model.hidden=" + "[" * 5000 + "]" * 5000, "--set model.hidden: nested too deep"),
+    ("model.hidden=" + "[" * 400 + "]" * 400, "overrides: model.hidden: nested too deep (or holds itself)"),
+], ids=["float", "int", "int64", "list-item", "hardware-float", "hardware-int", "deep-5000", "deep-400"])
+def test_integers_beyond_any_size_and_values_nested_too_deep_are_one_line(in_cwd, capsys, setting, words):
+    """OverflowError, numpy's "maximum allowed dimension exceeded" and RecursionError tracebacks before."""
+    line = one_error_line(capsys, [*T, "--no-progress", *HW_RING, "--set", setting])
+    assert words in line
+
+
+def test_an_experiment_file_nested_too_deep_is_one_line(in_cwd, capsys):
+    deep = in_cwd / "deep.toml"
+    deep.write_text(BLOBS.read_text() + "\n[placement]\nmap = " + "{a=" * 3000 + "0" + "}" * 3000 + "\n")
+    try:
+        assert one_error_line(capsys, [*T[:1], deep, "--no-progress"]).endswith(f"{deep}: invalid TOML: nested too deep")
+    finally:
+        deep.unlink()
+
+
+def test_an_api_override_that_holds_itself_is_one_config_error():
+    import ampsim
+    from ampsim.errors import ConfigError
+
+    loop: list = []
+    loop.append(loop)
+    with pytest.raises(ConfigError, match=r"^load_experiment: overrides: model.hidden: nested too deep \(or holds itself\)$"):
+        ampsim.load_experiment(BLOBS, {"model.hidden": loop})

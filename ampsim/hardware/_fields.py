@@ -97,6 +97,8 @@ class FieldReader:
         x = d[key]
         if isinstance(x, bool) or not isinstance(x, (int, float)):
             self.fail(field, f"expected a number, got {type_name(x)} {x!r}")
+        if isinstance(x, int) and abs(x) > 1e308:  # TOML's integers are unbounded; a float's range is not
+            self.fail(field, f"{str(x)[:20]}… is beyond a float's range")
         if not math.isfinite(x):
             self.fail(field, f"must be finite, got {x!r}")
         if minimum is None and not x > 0:
@@ -119,6 +121,8 @@ class FieldReader:
             x = int(x)
         if isinstance(x, bool) or not isinstance(x, int):
             self.fail(field, f"expected an integer, got {type_name(x)} {x!r}")
+        if abs(x) > 2**53:  # (unbounded in TOML: a size or count beyond any machine's)
+            self.fail(field, f"{str(x)[:20]}… is beyond any size or count (at most 2**53)")
         if x < minimum:
             self.fail(field, f"must be >= {minimum}, got {x!r}")
         if maximum is not None and x > maximum:

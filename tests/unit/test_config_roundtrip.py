@@ -18,8 +18,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ampsim.config import dump_toml, load_config
+from ampsim.config import load_config
 from ampsim.planning import hardware_path
+from ampsim.tomltext import dump_toml
 from ampsim.training import portable_config
 
 ROOT = Path(__file__).resolve().parents[2]
