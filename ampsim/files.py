@@ -25,7 +25,7 @@ import stat
 import tempfile
 import tomllib
 import zlib
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -327,12 +327,17 @@ def replacing(path: str | Path) -> Iterator[Path]:
     """A temporary path beside ``path`` for the block to write, put at ``path`` in one rename when the block
     ends, and removed if it does not (an error, a full disk, Ctrl-C): ``path`` holds the old file or the new
     one, never a part, and no temporary is left. The temporary keeps ``path``'s suffix (matplotlib reads the
-    format from it)."""
+    format from it). A symlink is followed (the file it names is replaced, the link kept) and a file's
+    permission bits are kept (a ``chmod 600`` file stays private)."""
     path = Path(path)
+    if path.is_symlink() and path.exists():  # (a dangling link is replaced by the file)
+        path = Path(os.path.realpath(path))
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
     try:
         yield tmp
+        with suppress(FileNotFoundError):
+            os.chmod(tmp, stat.S_IMODE(os.stat(path).st_mode))
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)

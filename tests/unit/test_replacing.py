@@ -1,0 +1,45 @@
+"""``files.replacing``, the atomic writer of every JSON, figure, recording and ``keys --update``: the old file or
+the new one, never a part; a symlink's target is what is replaced (the link kept), and a file's permission
+bits are kept (before: the link became a regular file, leaving its target stale, and a 0600 file 0644)."""
+
+import os
+import stat
+
+import pytest
+
+from ampsim.files import replacing
+
+
+def write(path, text):
+    with replacing(path) as tmp:
+        tmp.write_text(text)
+
+
+def test_a_new_file_and_a_replaced_one(tmp_path):
+    write(tmp_path / "a" / "f.md", "one")
+    write(tmp_path / "a" / "f.md", "two")
+    assert (tmp_path / "a" / "f.md").read_text() == "two" and os.listdir(tmp_path / "a") == ["f.md"]
+
+
+def test_a_symlink_keeps_pointing_at_its_target_which_is_replaced(tmp_path):
+    (tmp_path / "real.md").write_text("old")
+    (tmp_path / "link.md").symlink_to("real.md")
+    write(tmp_path / "link.md", "new")
+    assert (tmp_path / "link.md").is_symlink() and (tmp_path / "real.md").read_text() == "new"
+
+
+def test_permission_bits_are_kept(tmp_path):
+    f = tmp_path / "private.md"
+    f.write_text("old")
+    f.chmod(0o600)
+    write(f, "new")
+    assert stat.S_IMODE(f.stat().st_mode) == 0o600 and f.read_text() == "new"
+
+
+def test_an_interrupted_write_leaves_the_old_file_and_no_temporary(tmp_path):
+    f = tmp_path / "f.json"
+    f.write_text("old")
+    with pytest.raises(KeyboardInterrupt), replacing(f) as tmp:
+        tmp.write_text("half")
+        raise KeyboardInterrupt
+    assert f.read_text() == "old" and os.listdir(tmp_path) == ["f.json"]
