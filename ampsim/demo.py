@@ -15,6 +15,8 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from ampsim.errors import ConfigError
+
 log = logging.getLogger(__name__)
 
 EXPERIMENT = """\
@@ -108,6 +110,10 @@ def run_demo(out: Path, progress: bool = True, jobs: int | None = None) -> Path:
     from ampsim.sweeps.spec import load_sweep
 
     out = check_output_dir(out)  # one line before anything is written or run
+    held = sorted(p.name for p in out.iterdir()) if out.is_dir() else []
+    if held and not (out / "inputs" / "demo_sweep.toml").is_file():  # a run's, a sweep's, anyone's: not ours
+        raise ConfigError(f"{out}: exists and is not a demo's folder (it holds {', '.join(held[:4])}"
+                          f"{', …' if len(held) > 4 else ''}); give a new or empty folder, or an earlier demo's")
     sweep = load_sweep(write_inputs(out / "inputs"))
     table = run_sweep(sweep, out / "sweep", jobs=jobs, progress=progress)
     log.info("demo table: %s", table)

@@ -241,6 +241,9 @@ CASES = [
     ("plot-figures-out-a-file", ["plot", EXP / "sweeps/mak_mnist.toml", "--out", "{bad}/afile"], None,
      "afile: is a file"),
     ("demo-out-a-file", ["demo", "--no-progress", "--out", "{bad}/afile"], None, "afile: is a file"),
+    ("demo-out-a-run", ["demo", "--no-progress", "--out", "{run}"], None,  # it wrote inputs/, sweep/ beside it
+     "run: exists and is not a demo's folder (it holds config.toml, metrics.csv"),
+    ("demo-out-a-sweep", ["demo", "--no-progress", "--out", "{sweep}"], None, "sweep: exists and is not a demo's"),
     ("compare-out-a-file", ["compare", str(BLOBS), "--out", "{bad}/afile"], None, "afile: is a file"),
     ("compare-two-experiments", ["compare", str(BLOBS), str(BLOBS)], None, "one experiment at a time"),
     ("compare-from-without-resimulate", ["compare", str(BLOBS), "--from", "{bad}/adir"], None,

@@ -185,6 +185,7 @@ def test_demo_runs_offline_and_writes_its_figure(tmp_path):
     assert png.is_file() and png.suffix == ".png" and png.with_suffix(".pdf").is_file()
     assert (tmp_path / "demo" / "sweep" / "table.csv").is_file()
     assert (tmp_path / "demo" / "inputs" / "demo_sweep.toml").is_file()
+    assert run_demo(tmp_path / "demo", progress=False) == png  # an earlier demo's folder: its points reused
 
 
 def test_bars_dodge_a_crossed_hue_and_stand_full_width_for_a_nested_one(tiny):
