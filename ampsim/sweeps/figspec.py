@@ -34,7 +34,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ampsim.errors import ConfigError
-from ampsim.tables import TEXT_COLUMNS
+from ampsim.files import check_folder_name
+from ampsim.tables import METRIC_COLUMNS, TEXT_COLUMNS
 
 __all__ = ["FigureSpec", "parse_figures", "KINDS", "CURVE_X"]
 
@@ -79,8 +80,12 @@ def parse_figures(raw: Any, source: str, keys: list[str]) -> list[FigureSpec]:
         name, kind = f.get("name"), f.get("kind")
         if not isinstance(name, str) or not name or "/" in name:
             raise ConfigError(f"{where}.name: required, a file name without folders")
+        check_folder_name(name, f"{where}.name", under="the figures folder")  # (no NUL, newline, '..')
         if kind not in KINDS:
             raise ConfigError(f"{where}.kind: must be one of {', '.join(KINDS)}, got {kind!r}")
+        for k in ("x", "y"):
+            if not isinstance(f.get(k, ""), str):
+                raise ConfigError(f"{where}.{k}: expected a column's name, got {f[k]!r}")
         hue = f.get("hue")
         if isinstance(hue, str):
             hue = [hue]
@@ -95,6 +100,10 @@ def parse_figures(raw: Any, source: str, keys: list[str]) -> list[FigureSpec]:
         if kind in ("xy", "bar") and f["y"] in TEXT_COLUMNS:  # averaged over seeds: a number
             raise ConfigError(f"{where}.y: {f['y']!r} is a text column of the table; y must be a number "
                               "(e.g. throughput, final_metric)")
+        for k in ("x", "y") if kind in ("xy", "bar") else ():  # a typo would surface after the whole sweep ran
+            if not (f[k] in METRIC_COLUMNS or any(f[k] == s or f[k].startswith(s + ".") for s in keys)):
+                raise ConfigError(f"{where}.{k}: {f[k]!r} is no column of the sweep's table (its swept keys: "
+                                  f"{', '.join(keys)}; or one of {', '.join(METRIC_COLUMNS)})")
         for k in (hue or []) + list(f.get("where", {})):
             if "." in k and k.split(".")[0] in _SWEPT_SECTIONS and not any(k == s or k.startswith(s + ".")
                                                                           for s in keys):

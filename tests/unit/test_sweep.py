@@ -104,6 +104,9 @@ grid = { "hardware.topology" = [{ kind = "ring", n = 4 }] }
     assert len(quick.points) == 2 and ("train.epochs", 1) in quick.points[0].overrides
 
 
+FIG = '[grid]\n"train.mak" = [1]\n[[figure]]\nname = "f"\nkind = "xy"\nx = "{x}"\ny = "{y}"\n'
+
+
 @pytest.mark.parametrize("body,message", [
     ('[grid]\n"train.mka" = [1, 2]\n', "grid.train.mka: unknown sweep key"),
     ('[grid]\n"bogus.x" = [1]\n', "grid.bogus.x: unknown sweep key"),
@@ -119,6 +122,13 @@ grid = { "hardware.topology" = [{ kind = "ring", n = 4 }] }
     ('[grid]\n"train.mak" = [1]\n[quick]\ngrid = { "train.muf" = [1] }\n', "quick.grid.train.muf: not an axis"),
     ('[grid]\n"train.mak" = [1]\n[quick]\nfixed = { "train.lrate" = 1 }\n', "quick.fixed.train.lrate: unknown"),
     ('[grid]\n"train.mak" = [1]\n[[figure]]\nname = "f"\nkind = "pie"\n', "figure[0].kind: must be one of"),
+    # figure mistakes that surfaced only at plot time, after the whole sweep ran
+    (FIG.format(x="train.mak", y="throughputt"), "figure[0].y: 'throughputt' is no column of the sweep's table"),
+    (FIG.format(x="train.mka", y="throughput"), "figure[0].x: 'train.mka' is no column of the sweep's table"),
+    (FIG.replace('y = "{y}"', 'y = ["throughput"]').format(x="train.mak"), "figure[0].y: expected a column's name"),
+    (FIG.replace('name = "f"', 'name = "a\\u0000b"').format(x="train.mak", y="throughput"), "cannot name a folder"),
+    (FIG.replace('name = "f"', 'name = "a\\nb"').format(x="train.mak", y="throughput"), "cannot name a folder"),
+    (FIG.replace('name = "f"', 'name = ".."').format(x="train.mak", y="throughput"), "cannot name a folder"),
 ])
 def test_malformed_sweeps_are_one_line_errors_naming_file_and_field(tmp_path, body, message, capsys):
     path = write(tmp_path, HEAD + body)
