@@ -223,3 +223,14 @@ def test_the_valid_folders_still_draw(base, tmp_path, capsys):
     toml.write_text(SWEEP.format(kind="xy", y="throughput"))
     assert main(["plot", str(toml), "--sweep-dir", str(sweep), "--out", str(tmp_path / "figs")]) == 0
     assert (tmp_path / "figs" / "fig.png").is_file()
+
+
+@pytest.mark.parametrize("column", ["x", "y"])
+def test_numbers_beyond_what_an_axis_spans_name_the_column_and_line(base, tmp_path, capsys, column):
+    """±1e308 in a table: matplotlib's ticks overflowed ("arange: cannot compute length", a traceback)."""
+    table = tmp_path / "t.csv"
+    table.write_text("a,b\n1,2\n" + ("1e308,3\n-1e308,4\n" if column == "x" else "2,1e308\n3,-1e308\n"))
+    line = one_error_line(capsys, ["plot", table, "--x", "a", "--y", "b", "--out", tmp_path / "f.png"])
+    assert line.endswith(f"{table}: column {'a' if column == 'x' else 'b'!r} must hold numbers a figure's axis can "
+                         "span (|v| < 1e+300), but line 3 has 1e+308 and 1 more")
+    assert not (tmp_path / "f.png").exists()

@@ -95,6 +95,8 @@ def _plot_table(source: Path, args: argparse.Namespace) -> int:
     info = read_table_info(folder)
     keys = info["keys"] if info else []  # any CSV has no sweep.json: no swept keys to group lines by
     numeric = pd.api.types.is_numeric_dtype(df[args.x])
+    if numeric:  # an axis of numbers: within what a figure spans
+        check_numeric(df, args.x, csv)
     spec = FigureSpec(name=f"{folder.name}_{args.y}_vs_{args.x}", kind="xy" if numeric else "bar", x=args.x,
                       y=args.y, hue=tuple(args.hue) if args.hue else None, logx=args.logx and numeric)
     fig = (draw_xy if numeric else draw_bar)(df, folder, spec, keys)

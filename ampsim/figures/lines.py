@@ -107,21 +107,26 @@ def check_numeric(df, col: str, source: str | Path, what: str = "") -> None:
     import pandas as pd
 
     values = df[col]
-    if pd.api.types.is_numeric_dtype(values):
-        return
-    numbers = pd.to_numeric(values, errors="coerce")
-    bad = values[values.notna() & numbers.isna()]
-    if bad.empty:  # e.g. numbers kept as objects: every cell reads as a number
+    numbers = values if pd.api.types.is_numeric_dtype(values) else pd.to_numeric(values, errors="coerce")
+    bad, why = values[values.notna() & numbers.isna()], "must hold numbers"
+    if bad.empty:  # an axis spanning ±1e308 overflows matplotlib's tick arithmetic (inf is left out of a line)
+        huge = numbers.abs().between(AXIS_LIMIT, float("inf"), inclusive="neither")
+        bad, why = values[huge], f"must hold numbers a figure's axis can span (|v| < {AXIS_LIMIT:g})"
+    if bad.empty:
         return
     idx, cell = bad.index[0], bad.iloc[0]
     line = f"line {int(idx) + 2}" if pd.api.types.is_integer(idx) else f"row {idx!r}"
     more = f" and {len(bad) - 1} more" if len(bad) > 1 else ""
-    raise DataError(f"{what}{source}: column {col!r} must hold numbers, but {line} has {short_cell(cell)}{more}")
+    raise DataError(f"{what}{source}: column {col!r} {why}, but {line} has {short_cell(cell)}{more}")
+
+
+#: the largest magnitude a figure draws (matplotlib's ticks overflow on an axis from -1e308 to 1e308)
+AXIS_LIMIT = 1e300
 
 
 def short_cell(cell) -> str:
     """A table cell as an error message shows it: repr, at most 40 characters, on one line."""
-    text = repr(cell)
+    text = repr(cell.item() if hasattr(cell, "item") else cell)  # numpy's scalars as the numbers they are
     return text if len(text) <= 40 else text[:37] + "..."
 
 
