@@ -31,7 +31,7 @@ import threading
 from contextlib import contextmanager
 from typing import Any, Iterator
 
-from ampsim.errors import AmpsimError, RunError
+from ampsim.errors import AmpsimError, RunError, Terminated
 
 __all__ = ["connect_ray", "start_local_ray", "PROBE_S"]
 
@@ -131,6 +131,8 @@ def start_local_ray(ray: Any, jobs: int) -> None:
         ray.shutdown()
         if isinstance(e, Exception):
             raise RunError(f"--ray: could not start a local Ray instance ({_one_line(e)})") from e
+        if isinstance(e, SystemExit) and e.code == signal.SIGTERM:  # Ray's own handler's sys.exit(15), while
+            raise Terminated() from None  # it starts: a SIGTERM as any other (one line, exit 143), not silence
         raise
     finally:
         _restore_sigterm(sigterm)

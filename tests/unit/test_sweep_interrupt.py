@@ -299,3 +299,26 @@ def test_what_ray_writes_to_stderr_while_it_connects_is_kept_off_the_one_error_l
     assert "gcs_client" not in stderr and "gcs_client" not in out
     os.write(2, b"after\n")  # the descriptor is back
     assert capfd.readouterr().err == "after\n"
+
+
+def test_a_sigterm_while_ray_starts_is_a_sigterm_not_rays_silent_exit_15():
+    """Ray's ``init`` puts in its own SIGTERM handler (``sys.exit(15)``) while it starts: a sweep killed then
+    exited 15 with nothing said. It is the Terminated every other SIGTERM is (one line, exit 143), and what
+    Ray had started is shut down."""
+    from ampsim.errors import Terminated
+    from ampsim.sweeps.ray_cluster import start_local_ray
+
+    calls = []
+
+    class StartingRay:
+        def init(self, **kwargs):
+            calls.append("init")
+            raise SystemExit(signal.SIGTERM)
+
+        def shutdown(self):
+            calls.append("shutdown")
+
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(Terminated):
+        start_local_ray(StartingRay(), 2)
+    assert calls == ["init", "shutdown"] and signal.getsignal(signal.SIGTERM) is before
