@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 from ampsim import planning
-from ampsim.config import Config, load_config, parse_override
+from ampsim.config import Config, checked, load_config, parse_override
 from ampsim.errors import ConfigError
 from ampsim.executors import Executor
 from ampsim.executors import make_executor as _make_executor
@@ -157,7 +157,7 @@ def train(experiment: Config | str | Path, out: str | Path | None = None, *, ove
     if isinstance(experiment, Config) and pairs:
         raise ConfigError("train: overrides: apply to an experiment file, not a loaded Config (use "
                           "load_experiment(path, overrides) instead)")
-    cfg = experiment if isinstance(experiment, Config) else load_config(experiment, pairs)
+    cfg = checked(experiment) if isinstance(experiment, Config) else load_config(experiment, pairs)
     if out is not None:
         train_experiment(cfg, out, progress=progress)
         return _read_run(cfg, Path(out), keep=True)
@@ -209,7 +209,22 @@ def plan(cfg: Config, *, system: SystemSpec | None = None, placement: dict[str, 
     if not isinstance(cfg, Config):
         hint = " (load it first: ampsim.load_experiment(path))" if isinstance(cfg, (str, os.PathLike)) else ""
         raise ConfigError(f"plan: cfg: expected a Config (from ampsim.load_experiment), got {_got(cfg)}{hint}")
-    return planning.plan(cfg, system=system, placement=placement, estimated=estimated)
+    from ampsim.hardware.spec import SystemSpec
+
+    if system is not None and not isinstance(system, SystemSpec):
+        hint = " (load it: ampsim.hardware.parse.load_system(path))" if isinstance(system, (str, os.PathLike)) else ""
+        raise ConfigError(f"plan: system: expected a SystemSpec or None, got {_got(system)}{hint}")
+    if placement is not None and not (isinstance(placement, Mapping) and all(
+            isinstance(k, str) and isinstance(v, numbers.Integral) and not isinstance(v, bool)
+            for k, v in placement.items())):
+        raise ConfigError(f"plan: placement: expected a dict of node name -> chip (int) or None, got "
+                          f"{_got(placement)}")
+    if estimated is not None and not (isinstance(estimated, list) and all(isinstance(e, dict) for e in estimated)):
+        raise ConfigError(f"plan: estimated: expected a list of dicts (a placement's estimated load) or None, got "
+                          f"{_got(estimated)}")
+    return planning.plan(checked(cfg), system=system, placement=placement and {k: int(v) for k, v in
+                                                                                placement.items()},
+                         estimated=estimated)
 
 
 def make_executor(plan: Plan) -> Executor:

@@ -296,7 +296,17 @@ def load_config(path: str | Path, overrides: list[tuple[str, Any]] = ()) -> Conf
     raw = read_toml(path)
     if not raw:  # nothing at all (an empty or cut-off file) is a mistake, not "every default: MNIST"
         raise ConfigError(f"{source}: an empty experiment file (give at least an [experiment] table)")
-    raw = apply_overrides(raw, list(overrides))
+    return _from_raw(apply_overrides(raw, list(overrides)), source)
+
+
+def checked(cfg: Config) -> Config:
+    """``cfg`` validated again as a file's would be: a Config changed by ``dataclasses.replace`` (which
+    validates nothing) is one ConfigError line, as in a file, before it runs (its run's config.toml could
+    not be read back). Returns the Config the values make."""
+    return _from_raw(cfg.to_dict(), cfg.path)
+
+
+def _from_raw(raw: dict, source: str) -> Config:
     for key in raw:
         if key not in SECTIONS:
             raise ConfigError(f"{source}: {key}: unknown section (known: {', '.join(SECTIONS)})")
@@ -322,5 +332,5 @@ def help_table() -> str:
     return "\n".join(out)
 
 
-__all__ = ["Config", "load_config", "parse_section", "parse_override", "apply_overrides", "spec", "field_default",
-           "register_task", "read_toml", "SECTIONS"]
+__all__ = ["Config", "load_config", "checked", "parse_section", "parse_override", "apply_overrides", "spec",
+           "field_default", "register_task", "read_toml", "SECTIONS"]

@@ -4,6 +4,7 @@ opened or run; the valid forms keep working."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 
@@ -59,6 +60,19 @@ CASES = [
     ("plan-none", lambda c: api.plan(None), "plan: cfg: expected a Config"),
     ("plan-str", lambda c: api.plan(str(BLOBS)), "plan: cfg: expected a Config"),
     ("plan-dict", lambda c: api.plan({}), "plan: cfg: expected a Config"),
+    ("plan-system-path", lambda c: api.plan(c, system="hardware_models/ring4.toml"), "plan: system: expected a "
+     "SystemSpec or None, got str 'hardware_models/ring4.toml' (load it: ampsim.hardware.parse.load_system(path))"),
+    ("plan-placement-int", lambda c: api.plan(c, placement=5), "plan: placement: expected a dict"),
+    ("plan-placement-str-chip", lambda c: api.plan(c, placement={"fc0": "0"}), "plan: placement: expected a dict"),
+    ("plan-placement-float-chip", lambda c: api.plan(c, placement={"fc0": 0.5}), "plan: placement: "),
+    ("plan-estimated-str", lambda c: api.plan(c, estimated="x"), "plan: estimated: expected a list of dicts"),
+    # a Config changed by dataclasses.replace (which checks nothing) is checked again, as a file's would be
+    ("train-replaced-mak", lambda c: ampsim.train(dataclasses.replace(c, train=dataclasses.replace(c.train, mak=0))),
+     "train.mak: must be >= 1, got 0"),
+    ("train-replaced-epochs", lambda c: ampsim.train(dataclasses.replace(c, train=dataclasses.replace(
+        c.train, epochs="2"))), "train.epochs: expected integer, got string '2'"),
+    ("plan-replaced-hidden", lambda c: api.plan(dataclasses.replace(c, model=dataclasses.replace(c.model, hidden="64"))),
+     "model.hidden: expected array"),
     ("make-executor-none", lambda c: api.make_executor(None), "make_executor: plan: expected a Plan"),
     ("make-executor-config", lambda c: api.make_executor(c), "make_executor: plan: expected a Plan"),
     ("make-executor-str", lambda c: api.make_executor("plan"), "make_executor: plan: expected a Plan"),
