@@ -44,7 +44,7 @@ from ampsim.executors import check_kind
 from ampsim.hardware.local import default_workers, local_model_path
 from ampsim.hardware.parse import load_system
 from ampsim.hardware.spec import ChipSpec, SystemSpec
-from ampsim.ir.hostmem import model_build
+from ampsim.ir.hostmem import check_activation_memory, model_build
 from ampsim.ir.nodes.losses import configure_losses
 from ampsim.ir.param import STALENESS_MODES
 from ampsim.models import build_task
@@ -268,31 +268,6 @@ def replicate_task(cfg: Config, task: Task) -> tuple[Task, Replicated | None]:
     return task, rep
 
 
-def _check_activation_memory(cfg: Config, task: Task) -> None:
-    """Refuse, in one line, a model whose activations cannot fit in host memory, before a message is sent.
-
-    The parameters are checked as they are made (:func:`~ampsim.ir.hostmem.check_param_memory`); what training
-    then holds is at least every node's output for each instance in flight: its rows (the data's ``batch``,
-    else one) × the widths of every node's outputs × ``train.mak`` instances. Past that the kernel's OOM
-    killer spoke first (a hidden layer of 10^8 on 32-row batches: 12.8 GB an activation, killed after 90 s).
-    A lower bound, so a run it lets through may still not fit; one it refuses cannot."""
-    import numpy as np
-
-    from ampsim.ir.hostmem import available_memory_bytes
-
-    widths = sum(node.out_width(p) or 0 for node in task.model.graph.nodes.values() for p in range(node.n_out))
-    rows = getattr(cfg.data, "batch", 1)
-    need = widths * rows * np.dtype(cfg.experiment.dtype).itemsize * cfg.train.mak
-    if need < 1 << 28:  # 256 MiB: not worth reading /proc for
-        return
-    avail = available_memory_bytes()
-    if avail is not None and need > avail:
-        raise ConfigError(f"{cfg.path}: the model's activations need at least {need / 2**30:.3g} GiB of host memory "
-                          f"({widths:,} values a row, {rows} rows, train.mak "
-                          f"{cfg.train.mak}); {avail / 2**30:.3g} GiB is available: make the model, the batch or "
-                          "mak smaller")
-
-
 def _check_copies(cfg: Config, rep: Replicated | None, n: int, unit: str) -> None:
     """More copies of one node than chips (workers) to put them on is a mistake, not a machine."""
     if rep is None:
@@ -373,12 +348,15 @@ def plan(cfg: Config, *, system: SystemSpec | None = None, placement: dict[str, 
                           f"{'worker' if workers else 'chip'}(s) to hold them")
     with model_build():  # its parameters checked together against host memory
         task = build_task(cfg)
-    _check_activation_memory(cfg, task)
+    check_activation_memory(task.model.graph, getattr(cfg.data, "batch", 1), cfg.experiment.dtype, cfg.train.mak,
+                            cfg.path)
     configure_params(cfg, task)
     task, rep = replicate_task(cfg, task)
     if kind == "reference":
-        ignored = [k for k, v in (("[hardware]", cfg.hardware), ("executor.hardware", cfg.executor.hardware)) if v]
-        if ignored:
+        ignored = [k for k, v in (("[hardware]", cfg.hardware), ("executor.hardware", cfg.executor.hardware),
+                                  ("executor.trace", cfg.executor.trace), ("executor.workers", cfg.executor.workers))
+                   if v]
+        if ignored:  # (the reference executor writes no trace: it has no clock)
             log.warning("%s: %s ignored: the reference executor runs on no machine (use executor.kind = "
                         "\"sim\" to simulate one)", cfg.path, " and ".join(ignored))
         return Plan(cfg, task, kind, replicas=rep)

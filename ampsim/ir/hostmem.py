@@ -6,7 +6,8 @@ training holds each array, its gradient and two optimizer slots (Adam's). The no
 :func:`check_param_memory` for every array before they make it; within :func:`model_build` (the plan stage
 builds every task in one) a check also counts what training will add to the arrays made before it, which
 are already in memory but not yet their gradients and slots, so a model of many arrays that each fit but
-together do not is refused before the first is drawn too far.
+together do not is refused before the first is drawn too far. The plan then checks the activations training
+holds at least (:func:`check_activation_memory`).
 
 Example (``available_memory_bytes`` reports 1 GiB: one 64-million-weight float32 array fits to initialize
 and train, 0.95 GiB; a second beside it does not, its own 0.95 GiB plus the first's 0.72 GiB to come)::
@@ -26,9 +27,9 @@ from typing import Any
 
 import numpy as np
 
-from ampsim.errors import RunError
+from ampsim.errors import ConfigError, RunError
 
-__all__ = ["available_memory_bytes", "check_param_memory", "model_build"]
+__all__ = ["available_memory_bytes", "check_param_memory", "model_build", "check_activation_memory"]
 
 #: within :func:`model_build`: bytes training will add (gradients, optimizer slots) to the arrays made so far
 _TO_COME: ContextVar[list[int] | None] = ContextVar("ampsim_param_bytes_to_come", default=None)
@@ -91,3 +92,25 @@ def check_param_memory(name: str, shape: tuple[int, ...], dtype: Any) -> None:
         raise RunError(f"node {name!r}: parameters {list(shape)} need {need / 2**30:.3g} GiB of host memory to "
                        f"initialize and train{earlier}; {max(avail, 0) / 2**30:.3g} GiB is available; make the "
                        "model smaller")
+
+
+def check_activation_memory(graph: Any, rows: int, dtype: Any, mak: int, source: str) -> None:
+    """Refuse, in one line, a model whose activations cannot fit in host memory, before a message is sent.
+
+    What training holds is at least every node's output for each instance in flight: its ``rows`` (the
+    data's batch, else one) × the widths of every node's outputs in ``graph`` × ``mak`` instances. Past that
+    the kernel's OOM killer spoke first (a hidden layer of 10^8 on 32-row batches: 12.8 GB an activation,
+    killed after 90 s). A lower bound, so a run it lets through may still not fit; one it refuses cannot.
+
+    Raises:
+        ConfigError: "<source>: the model's activations need at least X GiB of host memory (...)".
+    """
+    widths = sum(node.out_width(p) or 0 for node in graph.nodes.values() for p in range(node.n_out))
+    need = widths * rows * np.dtype(dtype).itemsize * mak
+    if need < 1 << 28:  # 256 MiB: not worth reading /proc for
+        return
+    avail = available_memory_bytes()
+    if avail is not None and need > avail:
+        raise ConfigError(f"{source}: the model's activations need at least {need / 2**30:.3g} GiB of host memory "
+                          f"({widths:,} values a row, {rows} rows, train.mak {mak}); {avail / 2**30:.3g} GiB is "
+                          "available: make the model, the batch or mak smaller")

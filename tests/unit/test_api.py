@@ -82,6 +82,14 @@ def test_reference_plan_says_it_ignores_hardware(caplog):
     assert "[hardware] ignored: the reference executor runs on no machine" in caplog.text
 
 
+def test_reference_plan_says_it_ignores_a_trace_and_workers(caplog):
+    """``--trace`` and ``--workers`` on the reference executor did nothing, silently."""
+    cfg = ampsim.load_experiment(BLOBS, {"executor.trace": True, "executor.workers": 3})
+    with caplog.at_level(logging.WARNING, logger="ampsim.planning"):
+        ampsim.plan(cfg)
+    assert "executor.trace and executor.workers ignored: the reference executor runs on no machine" in caplog.text
+
+
 def test_every_registered_executor_satisfies_the_interface():
     from ampsim.executors import executor_class
 
