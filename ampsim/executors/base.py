@@ -18,8 +18,9 @@ Executors talk to nodes only through their public methods (``step``, ``complete`
 
 from __future__ import annotations
 
+import reprlib
 from pathlib import Path
-from typing import Any, Callable, ClassVar, Iterable, Protocol, runtime_checkable
+from typing import Any, Callable, ClassVar, Iterable, Iterator, Mapping, Protocol, runtime_checkable
 
 from ampsim.errors import ConfigError
 from ampsim.hardware.spec import SystemSpec
@@ -136,3 +137,18 @@ def check_placement(placement: dict[str, int], names: Iterable[str], n: int, sou
     missing = [nm for nm in names if nm not in placement]
     if missing:
         raise ConfigError(f"{source}: placement: node(s) {', '.join(missing)} not placed")
+
+
+def checked_instances(instances: Iterable[Instance], where: str) -> Iterator[Instance]:
+    """``instances``, each checked to be an :class:`~ampsim.ir.message.Instance` (a task's
+    ``train_instances(epoch)`` or ``test_instances()``) as it is taken, or one ConfigError line naming
+    ``where``: an executor's ``train`` and ``evaluate`` are public API, and a list of numbers failed deep in
+    the run (or, on the multicore executor, closed it)."""
+    if not isinstance(instances, Iterable) or isinstance(instances, (str, bytes, Mapping)):
+        raise ConfigError(f"{where}: instances: expected an iterable of Instances, got {type(instances).__name__}")
+    for x in instances:
+        if not isinstance(x, Instance):
+            raise ConfigError(f"{where}: instances: expected Instances (from the plan's task: "
+                              f"task.train_instances(epoch), task.test_instances()), got {type(x).__name__} "
+                              f"{reprlib.repr(x)}")
+        yield x

@@ -15,7 +15,7 @@ import time
 from typing import Callable, Iterable, Sequence
 
 from ampsim.errors import RunError
-from ampsim.executors.base import ExecutorBase, ExecutorPlan
+from ampsim.executors.base import ExecutorBase, ExecutorPlan, checked_instances
 from ampsim.ir.message import Instance
 from ampsim.ir.node import Report
 from ampsim.ir.pump import pump
@@ -45,7 +45,7 @@ class ReferenceExecutor(ExecutorBase):
         self._set_training(True)
         reports: list[Report] = []
         t0 = time.perf_counter()
-        for inst in instances:
+        for inst in checked_instances(instances, f"{self.name} executor: train"):
             reports.extend(self._run(inst))
             for node in self.params:
                 if node.complete(inst.key) is not None and node.name in self._sync:
@@ -59,9 +59,11 @@ class ReferenceExecutor(ExecutorBase):
     def evaluate(self, instances: Iterable[Instance]) -> list[Report]:
         self._set_training(False)
         reports: list[Report] = []
-        for inst in instances:
-            reports.extend(self._run(inst))
-        self._set_training(True)
+        try:
+            for inst in checked_instances(instances, f"{self.name} executor: evaluate"):
+                reports.extend(self._run(inst))
+        finally:
+            self._set_training(True)
         return reports
 
     def _set_training(self, training: bool) -> None:

@@ -157,3 +157,19 @@ def test_valid_forms_still_train(tmp_path, cfg):
     assert isinstance(p, ampsim.Plan)
     with api.make_executor(p) as ex:
         assert ex is not None
+
+
+@pytest.mark.parametrize("kind", ["reference", "sim", "multicore"])
+def test_an_executors_train_and_evaluate_take_instances_only_and_a_bad_call_costs_nothing(cfg, kind):
+    """``ex.train([1, 2, 3])`` was an AttributeError deep in the run (and closed a multicore executor for
+    good); now one ConfigError line, and the executor trains as before."""
+    sets = {"executor.kind": kind, **({"executor.hardware": str(BLOBS.parent.parent / "hardware_models" / "ring4.toml")}
+                                      if kind == "sim" else {}), **({"executor.workers": 2} if kind == "multicore" else {})}
+    p = api.plan(ampsim.load_experiment(BLOBS, {**SMALL, **sets}))
+    with api.make_executor(p) as ex:
+        for call, where in ((lambda: ex.train([1, 2, 3]), "train"), (lambda: ex.train(None), "train"),
+                            (lambda: ex.evaluate(["x"]), "evaluate")):
+            with pytest.raises(ampsim.ConfigError, match=rf"executor: {where}: instances: expected .*Instances"):
+                call()
+        reports = ex.train(list(p.task.train_instances(0))[:4])
+        assert len(reports) > 0 and ex.time_s > 0

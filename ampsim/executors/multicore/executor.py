@@ -30,7 +30,7 @@ from typing import Callable, Iterable, Sequence
 import numpy as np
 
 from ampsim.errors import ConfigError, RunError
-from ampsim.executors.base import ExecutorBase, ExecutorPlan, RunFolder, check_placement
+from ampsim.executors.base import ExecutorBase, ExecutorPlan, RunFolder, check_placement, checked_instances
 from ampsim.executors.multicore import procs as _procs
 from ampsim.executors.multicore import protocol as P
 from ampsim.executors.multicore.controller import Controller
@@ -175,7 +175,7 @@ class MulticoreExecutor(ExecutorBase):
     def train(self, instances: Iterable[Instance], on_done: Callable[[int], None] | None = None) -> list[Report]:
         if self._closed:
             raise RunError("multicore executor: train() after close()")
-        instances = list(instances)
+        instances = list(checked_instances(instances, "multicore executor: train"))
         t0, cpu0 = time.perf_counter(), time.process_time()
         before = {w: s.get("cpu_s", 0.0) for w, s in self._last_states.items()}
         try:

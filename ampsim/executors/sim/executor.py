@@ -30,7 +30,7 @@ from typing import Callable, Iterable
 import simpy
 
 from ampsim.errors import RunError
-from ampsim.executors.base import ExecutorBase, ExecutorPlan, RunFolder, check_placement
+from ampsim.executors.base import ExecutorBase, ExecutorPlan, RunFolder, check_placement, checked_instances
 from ampsim.executors.reference import ReferenceExecutor
 from ampsim.executors.sim.admission import AdmissionWindow
 from ampsim.executors.sim.chips import Chip
@@ -134,12 +134,12 @@ class SimExecutor(ExecutorBase):
 
     # -- the executor interface ----------------------------------------------------------------------
     def train(self, instances: Iterable[Instance], on_done: Callable[[int], None] | None = None) -> list[Report]:
-        return self._run(list(instances), training=True, on_done=on_done)
+        return self._run(list(checked_instances(instances, "sim executor: train")), training=True, on_done=on_done)
 
     def evaluate(self, instances: Iterable[Instance]) -> list[Report]:
         if not self.eval_advances_time:
             return self._reference.evaluate(instances) if self.numerics else []
-        return self._run(list(instances), training=False, on_done=None)
+        return self._run(list(checked_instances(instances, "sim executor: evaluate")), training=False, on_done=None)
 
     def _run(self, instances: list[Instance], training: bool, on_done) -> list[Report]:
         for node in self.graph.nodes.values():
