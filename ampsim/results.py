@@ -195,9 +195,10 @@ class RunDir:
             if self.committed:
                 return None
             if self.keep_partial and self.epochs:
-                earlier = "the earlier run there is untouched" if os.path.isdir(self.target) else "nothing is there"
+                earlier = ("the earlier run there is untouched" if os.path.isdir(self.target)
+                           else f"no run was at {self.final} before")
                 return (f"the partial run ({self.epochs} epoch{'s' if self.epochs != 1 else ''}) is kept in "
-                        f"{self.partial}; {earlier}")
+                        f"{self.partial} until the next run into {self.final}; {earlier}")
             shutil.rmtree(self.partial, ignore_errors=True)
             return None
         finally:
@@ -212,7 +213,8 @@ class RunDir:
         else:
             note = self.abandon()
             if note is None and isinstance(exc, KeyboardInterrupt):
-                note = f"no epoch had finished, so nothing was kept; {self.final} is as it was"
+                note = ("no epoch had finished, so nothing was kept" + (f"; {self.final} is as it was"
+                                                                        if self.keep_partial else ""))
             if note:
                 exc.add_note(note)
         return False

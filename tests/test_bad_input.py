@@ -411,7 +411,8 @@ def test_a_rerun_failing_midway_keeps_its_rows_beside_the_earlier_run(in_cwd, ca
     _fail_at_epoch(monkeypatch, 3, exc)
     line = one_error_line(capsys, [*T, "--out", run, *SMALL, "--set", "train.epochs=4"], code=code)
     partial = Path(f"{run}.partial")
-    assert f"the partial run (2 epochs) is kept in {partial}; the earlier run there is untouched" in line
+    assert (f"the partial run (2 epochs) is kept in {partial} until the next run into {run}; the earlier run there "
+            "is untouched") in line
     assert len((partial / "metrics.csv").read_text().splitlines()) == 3  # header and two flushed rows
     shutil.rmtree(partial)  # the fixture then checks that the finished run is byte for byte as it was
 
@@ -650,3 +651,22 @@ def test_an_api_override_that_holds_itself_is_one_config_error():
     loop.append(loop)
     with pytest.raises(ConfigError, match=r"^load_experiment: overrides: model.hidden: nested too deep \(or holds itself\)$"):
         ampsim.load_experiment(BLOBS, {"model.hidden": loop})
+
+
+def test_an_interrupted_first_run_says_no_run_was_there_and_that_the_next_run_deletes_the_partial(tmp_path, capsys,
+                                                                                                 monkeypatch):
+    run = tmp_path / "new"
+    _fail_at_epoch(monkeypatch, 2, KeyboardInterrupt())
+    line = one_error_line(capsys, [*T, "--out", run, *SMALL, "--set", "train.epochs=3"], code=130)
+    assert line.endswith(f"the partial run (1 epoch) is kept in {run}.partial until the next run into {run}; no run "
+                         f"was at {run} before")
+
+
+def test_an_api_run_without_out_interrupted_names_no_folder(monkeypatch):
+    """It named the temporary folder it had deleted ("…; /tmp/ampsim-run-… is as it was")."""
+    import ampsim
+
+    _fail_at_epoch(monkeypatch, 1, KeyboardInterrupt())
+    with pytest.raises(KeyboardInterrupt) as err:
+        ampsim.train(BLOBS, overrides={"data.n_train": 200, "data.n_test": 50, "train.epochs": 2})
+    assert err.value.__notes__ == ["no epoch had finished, so nothing was kept"]
