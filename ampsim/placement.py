@@ -116,9 +116,10 @@ def node_time_s(prof: Profile, name: str, chip: ChipSpec) -> float:
 
 def place(strategy: str, model: Model, chips: Sequence, *, explicit: dict | None = None,
           prof: Profile | None = None, source: str = "<config>", seed: int = 0,
-          groups: list[list[str]] | None = None) -> dict[str, int]:
+          groups: list[list[str]] | None = None, unit: str = "chip") -> dict[str, int]:
     """Map every node of ``model.graph`` to a chip index (``chips``: the chips' specs). ``groups``: the
-    node names of each replica group (``groups`` strategy; default: one group of every node)."""
+    node names of each replica group (``groups`` strategy; default: one group of every node); ``unit``: what
+    the chips are, in messages (``"worker"`` for the multicore executor's)."""
     names = list(model.graph.nodes)
     n = len(chips)
     if strategy == "single":
@@ -126,7 +127,7 @@ def place(strategy: str, model: Model, chips: Sequence, *, explicit: dict | None
     if strategy == "round_robin":
         return {name: i % n for i, name in enumerate(names)}
     if strategy == "explicit":
-        return _explicit(names, explicit or {}, n, source)
+        return _explicit(names, explicit or {}, n, source, unit)
     if prof is None:
         raise ValueError(f"placement {strategy} needs a profile")
     if strategy == "greedy":
@@ -138,13 +139,20 @@ def place(strategy: str, model: Model, chips: Sequence, *, explicit: dict | None
     raise ConfigError(f"{source}: placement.strategy: unknown strategy {strategy!r}")
 
 
-def _explicit(names: list[str], mapping: dict, n: int, source: str) -> dict[str, int]:
+def check_map(mapping: dict, n: int, source: str, machine: str = "the hardware", unit: str = "chip") -> None:
+    """Refuse, in one line, an explicit ``placement.map`` value that is not the index of one of the ``n``
+    chips (workers: ``unit``) of ``machine``."""
     for pattern, chip in mapping.items():
         if not isinstance(chip, int) or isinstance(chip, bool):
-            raise ConfigError(f"{source}: placement.map.{pattern}: expected a chip index, got {chip!r}")
+            raise ConfigError(f"{source}: placement.map.{pattern}: expected a {unit} index, got {chip!r}")
         if not 0 <= chip < n:
-            raise ConfigError(f"{source}: placement.map.{pattern}: chip {chip} does not exist "
-                              f"(the hardware has chips 0..{n - 1})")
+            raise ConfigError(f"{source}: placement.map.{pattern}: {unit} {chip} does not exist "
+                              f"({machine} has {unit}s 0..{n - 1})")
+
+
+def _explicit(names: list[str], mapping: dict, n: int, source: str, unit: str) -> dict[str, int]:
+    check_map(mapping, n, source, "the hardware" if unit == "chip" else "the run", unit)
+    for pattern in mapping:
         if not any(fnmatch.fnmatchcase(name, pattern) for name in names):
             raise ConfigError(f"{source}: placement.map.{pattern}: names no node of the model")
     out, missing = {}, []

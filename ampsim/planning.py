@@ -298,8 +298,9 @@ def place_task(cfg: Config, task: Task, chips: Sequence[ChipSpec],
         if rep is not None:
             prof = expand_profile(prof, rep.copies)
     groups = rep.group_members if rep is not None else None
+    unit = "worker" if cfg.executor.kind == "multicore" else "chip"
     mapping = place(strategy, task.model, chips, explicit=cfg.placement.map, prof=prof, source=cfg.path,
-                    seed=cfg.experiment.seed, groups=groups)
+                    seed=cfg.experiment.seed, groups=groups, unit=unit)
     return mapping, (estimated_load(mapping, chips, prof) if prof is not None else None)
 
 

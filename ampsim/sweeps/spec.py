@@ -55,6 +55,7 @@ from ampsim.errors import ConfigError
 from ampsim.executors import check_kind
 from ampsim.files import check_folder_name
 from ampsim.hardware.spec import SystemSpec
+from ampsim.placement import check_map
 from ampsim.planning import check_numerics, resolve_system
 from ampsim.sweeps.figspec import FigureSpec, parse_figures
 from ampsim.sweeps.numerics import check_figures, figure_needs, numerics_mode, replayable
@@ -373,17 +374,10 @@ def check_placement_chips(cfg: Config, system: SystemSpec | None) -> None:
     if cfg.placement.strategy != "explicit":
         return
     if system is not None:
-        n, machine = system.n_chips, f"hardware model {system.name!r}"
+        check_map(cfg.placement.map, system.n_chips, cfg.path, f"hardware model {system.name!r}")
     elif cfg.executor.kind == "multicore" and cfg.executor.workers:
-        n, machine = cfg.executor.workers, f"executor.workers = {cfg.executor.workers}"
-    else:
-        return
-    for pattern, chip in cfg.placement.map.items():
-        if not isinstance(chip, int) or isinstance(chip, bool):
-            raise ConfigError(f"{cfg.path}: placement.map.{pattern}: expected a chip index, got {chip!r}")
-        if not 0 <= chip < n:
-            raise ConfigError(f"{cfg.path}: placement.map.{pattern}: chip {chip} does not exist "
-                              f"({machine} has chips 0..{n - 1})")
+        check_map(cfg.placement.map, cfg.executor.workers, cfg.path, f"executor.workers = {cfg.executor.workers}",
+                  "worker")
 
 
 def _lookup(resolved: dict, hw: dict | None, key: str) -> Any:

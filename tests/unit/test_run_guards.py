@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import ampsim
 from ampsim.cli import main
 from ampsim.config import load_config, parse_override
 from ampsim.errors import ConfigError, RunError
@@ -188,5 +189,13 @@ experiment = "{BLOBS}"
 [grid]
 "placement.map" = [{{ "*" = 1 }}, {{ "*" = 2 }}]
 """)
-    with pytest.raises(ConfigError, match=r"chip 2 does not exist \(executor.workers = 2 has chips 0..1\)"):
+    with pytest.raises(ConfigError, match=r"worker 2 does not exist \(executor.workers = 2 has workers 0..1\)"):
         load_sweep(path)
+
+
+def test_an_explicit_map_beyond_the_workers_names_workers():
+    """The multicore run's message spoke of chips ("chip 2 does not exist (the hardware has chips 0..1)")."""
+    cfg = ampsim.load_experiment(BLOBS, {"executor.kind": "multicore", "executor.workers": 2,
+                                         "placement.strategy": "explicit", "placement.map": {"*": 2}})
+    with pytest.raises(ConfigError, match=r"placement.map.\*: worker 2 does not exist \(the run has workers 0..1\)$"):
+        ampsim.plan(cfg)
