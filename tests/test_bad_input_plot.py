@@ -234,3 +234,19 @@ def test_numbers_beyond_what_an_axis_spans_name_the_column_and_line(base, tmp_pa
     assert line.endswith(f"{table}: column {'a' if column == 'x' else 'b'!r} must hold numbers a figure's axis can "
                          "span (|v| < 1e+300), but line 3 has 1e+308 and 1 more")
     assert not (tmp_path / "f.png").exists()
+
+
+def test_an_empty_x_column_is_named_not_the_y(base, tmp_path, capsys):
+    """It said "no throughput values to draw (is the target never reached?)" of an empty x column."""
+    table = tmp_path / "t.csv"
+    table.write_text("e,throughput\n,1.0\n,2.0\n")
+    line = one_error_line(capsys, ["plot", table, "--x", "e", "--y", "throughput", "--out", tmp_path / "f.png"])
+    assert line.endswith("no e values to draw")
+
+
+def test_a_log_axis_without_positive_values_is_one_line(base, tmp_path, capsys):
+    """matplotlib's "Data has no positive values" UserWarning took two more stderr lines."""
+    table = tmp_path / "t.csv"
+    table.write_text("a,b\n0,1.0\n-1,2.0\n")
+    line = one_error_line(capsys, ["plot", table, "--x", "a", "--y", "b", "--logx", "--out", tmp_path / "f.png"])
+    assert line.endswith("no positive a values for a log axis (logx)")

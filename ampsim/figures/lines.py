@@ -39,6 +39,9 @@ def styles(keys: tuple[str, ...], combos: list[tuple]) -> dict[tuple, dict]:
 def _finish(fig, ax, spec: FigureSpec, xlabel: str, ylabel: str, legend_title: str = "") -> None:
     ax.set_xlabel(spec.xlabel or xlabel)
     ax.set_ylabel(spec.ylabel or ylabel)
+    for axis, on, col in (("x", spec.logx, spec.x), ("y", spec.logy, spec.y)):  # (matplotlib would warn, twice)
+        if on and getattr(ax.dataLim, f"interval{axis}")[1] <= 0:
+            raise RunError(f"figure {spec.name}: no positive {col} values for a log axis (log{axis})")
     if spec.logx:
         ax.set_xscale("log")
         lo, hi = ax.dataLim.intervalx
@@ -158,8 +161,10 @@ def draw_xy(df, _sweep_dir: Path, spec: FigureSpec, swept: list[str]):
         ax.errorbar(agg.index, agg["mean"], yerr=err, markersize=4, capsize=3, linewidth=1.4, label=label,
                     **style[values])
         drawn += 1
-    if not drawn:
-        raise RunError(f"figure {spec.name}: no {spec.y} values to draw (is the target never reached?)")
+    if not drawn:  # the empty column named: x's as well as y's (time to target: a target never reached)
+        empty = spec.x if df[spec.x].dropna().empty else spec.y
+        never = " (is the target never reached?)" if empty in ("time_to_target_s", "epochs_to_target") else ""
+        raise RunError(f"figure {spec.name}: no {empty} values to draw{never}")
     _finish(fig, ax, spec, _table_label(df, spec.x), _table_label(df, spec.y))
     return fig
 

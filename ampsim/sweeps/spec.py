@@ -162,14 +162,15 @@ def _seeds(source: str, where: str, table: dict) -> list[int] | None:
     return None
 
 
-def _table(source: str, raw: dict, key: str, allowed: tuple[str, ...] | None = None) -> dict:
-    t = raw.get(key, {})
+def _table(source: str, raw: dict, key: str, allowed: tuple[str, ...] | None = None, within: str = "") -> dict:
+    """Table ``key`` of ``raw`` (``within``: the dotted name of ``raw`` itself, for messages)."""
+    t, name = raw.get(key, {}), f"{within}.{key}" if within else key
     if not isinstance(t, dict):
-        raise ConfigError(f"{source}: {key}: must be a table")
+        raise ConfigError(f"{source}: {name}: must be a table")
     if allowed is not None:
         for k in t:
             if k not in allowed:
-                raise ConfigError(f"{source}: {key}.{k}: unknown key (known: {', '.join(allowed)})")
+                raise ConfigError(f"{source}: {name}.{k}: unknown key (known: {', '.join(allowed)})")
     return t
 
 
@@ -229,10 +230,10 @@ def load_sweep(path: str | Path, *, quick: bool = False) -> Sweep:
     if "quick" in raw:  # validated even when not used, so that --check catches its mistakes
         q = _table(source, raw, "quick", _QUICK_KEYS)
         qseeds = _seeds(source, "quick", q)
-        qfixed = flatten(_table(source, q, "fixed"))
+        qfixed = flatten(_table(source, q, "fixed", within="quick"))
         for key in qfixed:
             _check_key(source, "quick.fixed", key, task)
-        qgrid = _grid(source, "quick.grid", _table(source, q, "grid"), task) if "grid" in q else {}
+        qgrid = _grid(source, "quick.grid", _table(source, q, "grid", within="quick"), task) if "grid" in q else {}
         for key in qgrid:
             if grid is None or key not in grid:
                 raise ConfigError(f"{source}: quick.grid.{key}: not an axis of [grid]")

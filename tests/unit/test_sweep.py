@@ -121,6 +121,8 @@ FIG = '[grid]\n"train.mak" = [1]\n[[figure]]\nname = "f"\nkind = "xy"\nx = "{x}"
     ("", "nothing to sweep"),
     ('[grid]\n"train.mak" = [1]\n[quick]\ngrid = { "train.muf" = [1] }\n', "quick.grid.train.muf: not an axis"),
     ('[grid]\n"train.mak" = [1]\n[quick]\nfixed = { "train.lrate" = 1 }\n', "quick.fixed.train.lrate: unknown"),
+    ('[grid]\n"train.mak" = [1]\n[quick]\nfixed = 3\n', "quick.fixed: must be a table"),
+    ('[grid]\n"train.mak" = [1]\n[quick]\ngrid = 3\n', "quick.grid: must be a table"),
     ('[grid]\n"train.mak" = [1]\n[[figure]]\nname = "f"\nkind = "pie"\n', "figure[0].kind: must be one of"),
     # figure mistakes that surfaced only at plot time, after the whole sweep ran
     (FIG.format(x="train.mak", y="throughputt"), "figure[0].y: 'throughputt' is no column of the sweep's table"),
