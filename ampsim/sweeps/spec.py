@@ -46,6 +46,7 @@ import hashlib
 import itertools
 import json
 import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -140,6 +141,9 @@ def _resolve_file(source: str, base: Path, value: Any, where: str) -> Path:
     for cand in (base / value, Path(value)):
         if cand.is_file():
             return cand.resolve()
+    for there in (c for c in (base / value, Path(value)) if os.path.lexists(c)):  # there, but not a file
+        kind = "a folder" if there.is_dir() else "a link to nothing" if not there.exists() else "a pipe or device"
+        raise ConfigError(f"{source}: {where}: {value!r} is {kind}, not an experiment or hardware file")
     raise ConfigError(f"{source}: {where}: no such file {value!r} (relative to {base} or the working directory)")
 
 

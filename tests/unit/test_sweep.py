@@ -261,3 +261,14 @@ def test_fresh_leaves_links_to_folders_elsewhere_alone(tmp_path):
     (out / "linked").symlink_to(keep)
     run_sweep(sweep, out, jobs=2, fresh=True)
     assert (out / "linked").is_symlink() and (keep / "summary.json").is_file() and (out / "table.csv").is_file()
+
+
+@pytest.mark.parametrize("make, words", [(lambda p: p.mkdir(), "is a folder"), (lambda p: os.mkfifo(p), "is a pipe or device"),
+                                         (lambda p: p.symlink_to(p.with_name("nowhere")), "is a link to nothing")],
+                         ids=["folder", "fifo", "dangling"])
+def test_a_sweeps_experiment_that_is_not_a_file_says_what_it_is(tmp_path, make, words):
+    """A folder, a pipe or a link to nothing as ``sweep.experiment`` was reported as "no such file"."""
+    make(tmp_path / "exp.toml")
+    (tmp_path / "s.toml").write_text('[sweep]\nexperiment = "exp.toml"\n[grid]\n"train.mak" = [1]\n')
+    with pytest.raises(ConfigError, match=rf"sweep.experiment: 'exp.toml' {words}, not an experiment or hardware"):
+        load_sweep(tmp_path / "s.toml")
