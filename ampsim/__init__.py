@@ -55,6 +55,12 @@ def __getattr__(name: str):
     return value
 
 
+def _load_tasks() -> None:
+    """Import the task modules, which register their ``[data]``/``[model]`` schemas with
+    :mod:`ampsim.config` (a layer below them, which asks for them here: ``import ampsim`` loads none)."""
+    import ampsim.models  # noqa: F401
+
+
 def __dir__() -> list[str]:
     return sorted({*globals(), *_PUBLIC})
 

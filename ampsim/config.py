@@ -285,6 +285,10 @@ def register_task(name: str, data: type, model: type) -> None:
 
 
 def task_schema(task: str, source: str = "<config>") -> TaskSchema:
+    if task not in TASKS:  # the task modules (a layer above) register on import: the package loads them
+        import ampsim
+
+        ampsim._load_tasks()
     if task not in TASKS:
         raise ConfigError(f"{source}: experiment.task: unknown task {task!r} (known: {', '.join(TASKS)})")
     return TASKS[task]

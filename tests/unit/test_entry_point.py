@@ -3,6 +3,7 @@ one line and exit status 130, not Python's traceback; ``import ampsim`` stays li
 
 from __future__ import annotations
 
+import ast
 import signal
 import subprocess
 import sys
@@ -77,3 +78,14 @@ def test_the_command_runs_through_the_entry_point():
     proc = _ampsim(0, "keys", "--help")
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0 and "usage: ampsim keys" in out and err == "loading numpy\n"
+
+
+def test_a_config_reads_every_task_without_the_api_loaded_first():
+    """``import ampsim`` no longer loads the task modules, which register the tasks' [data]/[model]: the config
+    asks the package for them (a compare's resimulation read a run's config.toml first: "unknown task
+    'sst_treelstm' (known: )")."""
+    code = ("import sys, glob\nfrom ampsim.config import load_config\n"
+            "tasks = {load_config(f).experiment.task for f in sorted(glob.glob('experiments/*.toml'))}\n"
+            "print(sorted(tasks))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    assert {"mlp", "sst_treelstm", "qm9_ggnn", "list_reduction"} <= set(ast.literal_eval(out))
