@@ -1,9 +1,9 @@
 """The ``ampsim`` command (and ``python -m ampsim``): :func:`ampsim.cli.main`, imported under a guard.
 
 Why a module of its own: loading the command's modules (numpy, pandas, networkx, simpy) takes about a
-third of a second, and a Ctrl-C in that time would print Python's traceback instead of the one line every
-other interruption gets. ``import ampsim`` is light (its API is imported on first use), so this runs
-before the heavy modules load.
+third of a second, and a Ctrl-C in that time would print Python's traceback (a SIGTERM would end the
+process without a word) instead of the one line every other interruption gets. ``import ampsim`` is light
+(its API is imported on first use), so this runs before the heavy modules load.
 """
 
 from __future__ import annotations
@@ -11,16 +11,24 @@ from __future__ import annotations
 import signal
 import sys
 
+from ampsim.errors import Terminated
+
+
+def _terminated(_signum: int, _frame) -> None:
+    raise Terminated()
+
 
 def main() -> int:
-    """Run the command line; a Ctrl-C before it has taken over is one line and exit status 130."""
+    """Run the command line; an interruption before it has taken over is one line, exit status 130 (Ctrl-C)
+    or 143 (SIGTERM)."""
     try:
+        signal.signal(signal.SIGTERM, _terminated)  # (the CLI puts in its own, and puts this one back)
         from ampsim.cli import main as cli_main
 
         return cli_main()
-    except KeyboardInterrupt:  # while loading: nothing was started, nothing to keep
+    except KeyboardInterrupt as e:  # while loading: nothing was started, nothing to keep
         print("ampsim: interrupted", file=sys.stderr)
-        return 128 + signal.SIGINT
+        return 128 + (signal.SIGTERM if isinstance(e, Terminated) else signal.SIGINT)
 
 
 if __name__ == "__main__":

@@ -74,6 +74,18 @@ def test_a_real_sigint_while_the_modules_load_is_one_line_and_exit_130():
     assert (proc.returncode, err, out) == (128 + signal.SIGINT, "ampsim: interrupted\n", "")
 
 
+def test_a_sigterm_while_the_modules_load_is_one_line_and_exit_143():
+    """It ended the process without a word."""
+    proc = _ampsim(30, "train", "experiments/blobs_mlp.toml")
+    try:
+        assert proc.stderr.readline() == "loading numpy\n"
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=20)
+    finally:
+        proc.kill()
+    assert (proc.returncode, err, out) == (128 + signal.SIGTERM, "ampsim: interrupted\n", "")
+
+
 def test_the_command_runs_through_the_entry_point():
     proc = _ampsim(0, "keys", "--help")
     out, err = proc.communicate(timeout=60)
