@@ -339,6 +339,10 @@ def replacing(path: str | Path) -> Iterator[Path]:
         with suppress(FileNotFoundError):
             os.chmod(tmp, stat.S_IMODE(os.stat(path).st_mode))
         os.replace(tmp, path)
+    except OSError as e:  # a full disk while a figure is saved: matplotlib's error names no file
+        if e.filename is None or e.filename == str(tmp):
+            e.filename = str(path)
+        raise
     finally:
         tmp.unlink(missing_ok=True)
 

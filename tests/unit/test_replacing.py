@@ -43,3 +43,13 @@ def test_an_interrupted_write_leaves_the_old_file_and_no_temporary(tmp_path):
         tmp.write_text("half")
         raise KeyboardInterrupt
     assert f.read_text() == "old" and os.listdir(tmp_path) == ["f.json"]
+
+
+def test_a_machine_error_while_writing_names_the_file_not_the_temporary(tmp_path):
+    """A full disk while matplotlib saved a figure said "writing the results: no space left" (no file)."""
+    import errno
+
+    f = tmp_path / "fig.png"
+    with pytest.raises(OSError) as err, replacing(f):
+        raise OSError(errno.ENOSPC, "No space left on device")
+    assert err.value.filename == str(f) and not list(tmp_path.iterdir())
