@@ -128,7 +128,8 @@ def build(cfg) -> Task:
         raise ConfigError(f"{cfg.path}: data.min_len: must be <= data.max_len ({d.max_len}), got {d.min_len}")
     bad = [o for o in d.ops if o not in OPS]
     if bad or not d.ops:
-        raise ConfigError(f"{cfg.path}: data.ops: unknown operations {bad} (known: {', '.join(OPS)})")
+        what = f"unknown operations {bad}" if bad else "no operation given"
+        raise ConfigError(f"{cfg.path}: data.ops: {what} (known: {', '.join(OPS)})")
     dtype = np.dtype(cfg.experiment.dtype)
     train, test = make_splits(d.n_train, d.n_test, d.max_len, seed, min_len=d.min_len, ops=tuple(d.ops))
     model = build_rnn(m.cell, m.hidden, m.embed, seed=seed, dtype=dtype, forget_bias=m.forget_bias)

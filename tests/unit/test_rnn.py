@@ -216,3 +216,5 @@ def test_config_errors_name_the_field():
         build_task(small_config("data.min_len=9"))
     with pytest.raises(ConfigError, match="data.ops: unknown operations"):
         build_task(small_config('data.ops=["mean"]'))
+    with pytest.raises(ConfigError, match=r"data.ops: no operation given \(known: "):  # it said "unknown operations []"
+        build_task(small_config("data.ops=[]"))
