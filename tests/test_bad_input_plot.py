@@ -250,3 +250,12 @@ def test_a_log_axis_without_positive_values_is_one_line(base, tmp_path, capsys):
     table.write_text("a,b\n0,1.0\n-1,2.0\n")
     line = one_error_line(capsys, ["plot", table, "--x", "a", "--y", "b", "--logx", "--out", tmp_path / "f.png"])
     assert line.endswith("no positive a values for a log axis (logx)")
+
+
+def test_two_sweep_files_are_refused_as_one_at_a_time(base, tmp_path, capsys):
+    """It said of a sweep file "not a run folder ... and not a sweep file (.toml)"."""
+    toml = tmp_path / "s.toml"
+    toml.write_text(SWEEP.format(kind="xy", y="throughput"))
+    line = one_error_line(capsys, ["plot", toml, toml, "--out", tmp_path / "f.png"])
+    assert line.endswith(f"{toml}: a sweep file or table is plotted alone (one per command), not beside 1 other "
+                         "source(s)")

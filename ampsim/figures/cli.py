@@ -47,6 +47,9 @@ def cmd_plot(args: argparse.Namespace) -> int:
     from ampsim.figures.runs import plot_runs
 
     for s in sources:
+        if s.suffix in (".toml", ".csv") or (s / "table.csv").is_file():  # one of those alone, not among others
+            raise ConfigError(f"{s}: a sweep file or table is plotted alone (one per command), not beside "
+                              f"{len(sources) - 1} other source(s)")
         if not (s / "metrics.csv").is_file():
             raise ConfigError(f"{s}: not a run folder (no metrics.csv) and not a sweep file (.toml)")
     name = "timeline.png" if args.timeline else "runs.png"
