@@ -64,8 +64,13 @@ def replayable(cfg: Config) -> bool:
     return cfg.executor.kind == "sim" and not modes & set(_NOT_REPLAYABLE)
 
 
-def check_figures(source: str, figures: list[FigureSpec], replayed: list[int]) -> None:
-    """Refuse a figure that needs a loss or a metric when a point replays (``replayed``: their indices)."""
+def check_figures(source: str, figures: list[FigureSpec], replayed: list[int], traced: bool = True) -> None:
+    """Refuse a figure that needs a loss or a metric when a point replays (``replayed``: their indices), and
+    a timeline when no point writes a trace (``traced``): each failed only at plot time, after the sweep."""
+    for i, f in enumerate(figures):
+        if f.kind == "timeline" and not traced:
+            raise ConfigError(f"{source}: figure[{i}] ({f.name}): a timeline draws a run's trace, which no point "
+                              "writes (set executor.trace = true in [fixed])")
     if not replayed:
         return
     for i, f in enumerate(figures):

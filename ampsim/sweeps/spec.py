@@ -280,7 +280,8 @@ def load_sweep(path: str | Path, *, quick: bool = False) -> Sweep:
             seen[pid] = i
             out.append(Point(i, pid, over, values, label))
     check_figures(source, figures, [p.index for p in out
-                                    if not dict(p.overrides).get("executor.numerics", base.executor.numerics)])
+                                    if not dict(p.overrides).get("executor.numerics", base.executor.numerics)],
+                  any(dict(p.overrides).get("executor.trace", base.executor.trace) for p in out))
     name = head.get("name", path.stem)
     if not isinstance(name, str):
         raise ConfigError(f"{source}: sweep.name: expected a folder name, got {name!r}")

@@ -131,6 +131,8 @@ FIG = '[grid]\n"train.mak" = [1]\n[[figure]]\nname = "f"\nkind = "xy"\nx = "{x}"
     (FIG.replace('name = "f"', 'name = "a\\u0000b"').format(x="train.mak", y="throughput"), "cannot name a folder"),
     (FIG.replace('name = "f"', 'name = "a\\nb"').format(x="train.mak", y="throughput"), "cannot name a folder"),
     (FIG.replace('name = "f"', 'name = ".."').format(x="train.mak", y="throughput"), "cannot name a folder"),
+    ('[grid]\n"train.mak" = [1]\n[[figure]]\nname = "t"\nkind = "timeline"\n',
+     "figure[0] (t): a timeline draws a run's trace, which no point writes"),
 ])
 def test_malformed_sweeps_are_one_line_errors_naming_file_and_field(tmp_path, body, message, capsys):
     path = write(tmp_path, HEAD + body)
