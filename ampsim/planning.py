@@ -355,7 +355,8 @@ def plan(cfg: Config, *, system: SystemSpec | None = None, placement: dict[str, 
     task, rep = replicate_task(cfg, task)
     if kind == "reference":
         ignored = [k for k, v in (("[hardware]", cfg.hardware), ("executor.hardware", cfg.executor.hardware),
-                                  ("executor.trace", cfg.executor.trace), ("executor.workers", cfg.executor.workers))
+                                  ("executor.trace", cfg.executor.trace), ("executor.workers", cfg.executor.workers),
+                                  ("eval.advances_time", cfg.eval.advances_time), ("placement.map", cfg.placement.map))
                    if v]
         if ignored:  # (the reference executor writes no trace: it has no clock)
             log.warning("%s: %s ignored: the reference executor runs on no machine (use executor.kind = "

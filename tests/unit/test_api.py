@@ -82,12 +82,15 @@ def test_reference_plan_says_it_ignores_hardware(caplog):
     assert "[hardware] ignored: the reference executor runs on no machine" in caplog.text
 
 
-def test_reference_plan_says_it_ignores_a_trace_and_workers(caplog):
-    """``--trace`` and ``--workers`` on the reference executor did nothing, silently."""
-    cfg = ampsim.load_experiment(BLOBS, {"executor.trace": True, "executor.workers": 3})
+def test_reference_plan_says_it_ignores_a_trace_workers_and_its_other_machine_options(caplog):
+    """``--trace``, ``--workers``, ``eval.advances_time`` and an explicit map on the reference executor did
+    nothing, silently."""
+    cfg = ampsim.load_experiment(BLOBS, {"executor.trace": True, "executor.workers": 3, "eval.advances_time": True,
+                                         "placement.strategy": "explicit", "placement.map": {"*": 1}})
     with caplog.at_level(logging.WARNING, logger="ampsim.planning"):
         ampsim.plan(cfg)
-    assert "executor.trace and executor.workers ignored: the reference executor runs on no machine" in caplog.text
+    assert ("executor.trace and executor.workers and eval.advances_time and placement.map ignored: the reference "
+            "executor runs on no machine") in caplog.text
 
 
 def test_every_registered_executor_satisfies_the_interface():
