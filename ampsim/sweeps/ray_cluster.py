@@ -125,8 +125,11 @@ def start_local_ray(ray: Any, jobs: int) -> None:
     sigterm = signal.getsignal(signal.SIGTERM)
     try:
         # results travel as files, so the local object store can stay small on a shared machine
+        # Ray's own INFO and WARNING lines ("Started a local Ray instance", its token notice) only with -v:
+        # a sweep's stderr is its progress and, on failure, one line
+        quiet = log.getEffectiveLevel() > logging.INFO
         ray.init(address="local", num_cpus=jobs, include_dashboard=False, log_to_driver=False,
-                 object_store_memory=256 * 1024**2)
+                 object_store_memory=256 * 1024**2, logging_level=logging.ERROR if quiet else logging.INFO)
     except BaseException as e:
         ray.shutdown()
         if isinstance(e, Exception):

@@ -322,3 +322,27 @@ def test_a_sigterm_while_ray_starts_is_a_sigterm_not_rays_silent_exit_15():
     with pytest.raises(Terminated):
         start_local_ray(StartingRay(), 2)
     assert calls == ["init", "shutdown"] and signal.getsignal(signal.SIGTERM) is before
+
+
+def test_rays_own_info_and_warning_lines_are_kept_off_stderr_unless_verbose():
+    """Every local ``--ray`` sweep printed Ray's "Started a local Ray instance." and its token notice."""
+    import logging
+
+    from ampsim.sweeps.ray_cluster import log, start_local_ray
+
+    class Ray:
+        def init(self, **kwargs):
+            self.level = kwargs["logging_level"]
+
+        def shutdown(self):
+            pass
+
+    ray, level = Ray(), log.level
+    try:
+        start_local_ray(ray, 2)
+        assert ray.level == logging.ERROR
+        log.setLevel(logging.INFO)  # `ampsim -v`
+        start_local_ray(ray, 2)
+        assert ray.level == logging.INFO
+    finally:
+        log.setLevel(level)
