@@ -25,10 +25,15 @@ def main() -> int:
         signal.signal(signal.SIGTERM, _terminated)  # (the CLI puts in its own, and puts this one back)
         from ampsim.cli import main as cli_main
 
-        return cli_main()
+        code = cli_main()
     except KeyboardInterrupt as e:  # while loading: nothing was started, nothing to keep
         print("ampsim: interrupted", file=sys.stderr)
-        return 128 + (signal.SIGTERM if isinstance(e, Terminated) else signal.SIGINT)
+        code = 128 + (signal.SIGTERM if isinstance(e, Terminated) else signal.SIGINT)
+    if code in (128 + signal.SIGINT, 128 + signal.SIGTERM):
+        # interrupted, and said so: a second Ctrl-C during Python's own teardown (a pool's finalizers) would
+        # end the process by SIGINT, with no exit status of ours
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    return code
 
 
 if __name__ == "__main__":

@@ -204,5 +204,7 @@ def _one_line(e: BaseException, message: str | None = None) -> str:
     return "; ".join(p.replace("\r", " ").replace("\n", " ") for p in parts if p)
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+if __name__ == "__main__":  # `python -m ampsim.cli`: as `ampsim` (its interrupt and teardown guards)
+    from ampsim.__main__ import main as command
+
+    sys.exit(command())

@@ -346,3 +346,23 @@ def test_rays_own_info_and_warning_lines_are_kept_off_stderr_unless_verbose():
         assert ray.level == logging.INFO
     finally:
         log.setLevel(level)
+
+
+def test_a_second_ctrl_c_right_after_the_first_still_exits_130_with_one_line(tmp_path):
+    """Two Ctrl-Cs 50 ms apart: the second came during Python's teardown (the pool's finalizers) and ended the
+    process by SIGINT (status -2) after the one line."""
+    path = tmp_path / "sim.toml"
+    path.write_text(SIM)
+    out = tmp_path / "out"
+    proc, seen = start_sweep(path, out, "--jobs", "2"), set()
+    try:
+        wait_until(proc, seen, lambda: len(finished(out)) >= 1)
+        os.killpg(proc.pid, signal.SIGINT)
+        time.sleep(0.05)
+        os.killpg(proc.pid, signal.SIGINT)
+        _, err = proc.communicate(timeout=10)
+    finally:
+        cleanup(proc, seen)
+    assert proc.returncode == 130, err
+    assert err.strip().splitlines() == [f"ampsim: interrupted; finished points are kept in {out} (run the same "
+                                        "command again to finish the sweep)"]
