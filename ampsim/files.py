@@ -327,11 +327,16 @@ def replacing(path: str | Path) -> Iterator[Path]:
     """A temporary path beside ``path`` for the block to write, put at ``path`` in one rename when the block
     ends, and removed if it does not (an error, a full disk, Ctrl-C): ``path`` holds the old file or the new
     one, never a part, and no temporary is left. The temporary keeps ``path``'s suffix (matplotlib reads the
-    format from it). A symlink is followed (the file it names is replaced, the link kept) and a file's
-    permission bits are kept (a ``chmod 600`` file stays private)."""
+    format from it). A symlink to a regular file is followed (that file is replaced, the link kept; a link to
+    anything else, or to nothing, is itself replaced, never what it names) and a file's permission bits are
+    kept (a ``chmod 600`` file stays private). Anything but a regular file at ``path`` (a device, a pipe, a
+    folder) is never replaced: one ``ConfigError`` line."""
     path = Path(path)
-    if path.is_symlink() and path.exists():  # (a dangling link is replaced by the file)
-        path = Path(os.path.realpath(path))
+    if path.is_symlink():
+        if os.path.isfile(path):
+            path = Path(os.path.realpath(path))
+    elif os.path.lexists(path) and not path.is_file():  # (os.replace would put a file where /dev/zero was)
+        raise ConfigError(f"{path}: not a regular file (a device, pipe or folder): not replaced")
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
     try:

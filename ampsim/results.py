@@ -69,6 +69,14 @@ def _is_run_folder(folder: Path) -> bool:
     return not entries or (not any(e.is_dir() for e in entries) and any(e.name in RUN_FILES for e in entries))
 
 
+def _holds_a_run(folder: Path) -> bool:
+    """``folder`` holds a finished run's files (an unreadable folder holds none that count)."""
+    try:
+        return folder.is_dir() and any(folder.iterdir()) and _is_run_folder(folder)
+    except OSError:
+        return False
+
+
 def check_run_folder(out: str | Path) -> Path:
     """Check, changing nothing, that a run can be written to ``out`` and swapped in there; returns ``Path(out)``.
 
@@ -84,6 +92,9 @@ def check_run_folder(out: str | Path) -> Path:
     cwd = Path.cwd()
     if real == cwd or real in cwd.parents:
         raise ConfigError(f"{out}: holds the working folder, so it cannot be replaced by a run; give a folder below it")
+    inside = next((p for p in real.parents if _holds_a_run(p)), None)
+    if inside is not None:  # a folder in it would make it no run folder: it could not be run into again
+        raise ConfigError(f"{out}: is inside the finished run {inside}; give a folder outside it")
     if real.is_dir() and not _is_run_folder(real):
         held = sorted(e.name + ("/" if e.is_dir() else "") for e in real.iterdir())
         raise ConfigError(f"{out}: exists and is not a run folder (it holds {', '.join(held[:4])}"

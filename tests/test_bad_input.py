@@ -670,3 +670,11 @@ def test_an_api_run_without_out_interrupted_names_no_folder(monkeypatch):
     with pytest.raises(KeyboardInterrupt) as err:
         ampsim.train(BLOBS, overrides={"data.n_train": 200, "data.n_test": 50, "train.epochs": 2})
     assert err.value.__notes__ == ["no epoch had finished, so nothing was kept"]
+
+
+def test_an_out_inside_a_finished_run_is_refused(in_cwd, capsys):
+    """``--out RUN/sub`` was allowed and left RUN no run folder (a sub-folder in it): RUN could not be run into
+    again."""
+    line = one_error_line(capsys, [*T, "--out", in_cwd / "run" / "sub", *SMALL])
+    assert line.endswith(f"{in_cwd / 'run' / 'sub'}: is inside the finished run {in_cwd / 'run'}; give a folder "
+                         "outside it")

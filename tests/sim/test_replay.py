@@ -11,6 +11,7 @@ import copy
 import dataclasses
 import io
 import logging
+import os
 import random
 from pathlib import Path
 
@@ -330,6 +331,31 @@ def test_a_corrupt_truncated_or_foreign_recording_is_refused_and_recorded_again(
         obtain(model, instances, folder=tmp_path / "cache")
     assert "recording again" in caplog.text
     load(cached, key)  # a good file again
+
+
+@pytest.mark.parametrize("entry", ["link-to-device", "fifo"])
+def test_a_cache_entry_that_is_a_device_or_pipe_is_never_written_into(tmp_path, caplog, entry):
+    """A cached recording's name linked to /dev/null (an audit linked one to /dev/zero): filing the recording
+    followed the link and put a file where the device was. Now the link itself is replaced; a pipe there is
+    left alone, with a warning, and the run goes on."""
+    model, instances = _chain(), insts(3)
+    (tmp_path / "cache").mkdir()
+    clear_memory()
+    obtain(model, instances, folder=tmp_path / "cache")
+    (cached,) = (tmp_path / "cache").glob("*.npz")
+    cached.unlink()
+    if entry == "fifo":
+        os.mkfifo(cached)
+    else:
+        cached.symlink_to("/dev/null")
+    clear_memory()
+    with caplog.at_level(logging.WARNING):
+        rec = obtain(model, instances, folder=tmp_path / "cache")
+    assert rec is not None and Path("/dev/null").is_char_device()
+    if entry == "fifo":
+        assert cached.is_fifo() and "not a regular file" in caplog.text
+    else:
+        assert not cached.is_symlink() and load(cached, recording_key(model, instances, training=True)) is not None
 
 
 # -- sweeps --------------------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ bits are kept (before: the link became a regular file, leaving its target stale,
 
 import os
 import stat
+from pathlib import Path
 
 import pytest
 
@@ -53,3 +54,23 @@ def test_a_machine_error_while_writing_names_the_file_not_the_temporary(tmp_path
     with pytest.raises(OSError) as err, replacing(f):
         raise OSError(errno.ENOSPC, "No space left on device")
     assert err.value.filename == str(f) and not list(tmp_path.iterdir())
+
+
+def test_a_link_to_a_device_is_replaced_itself_never_the_device(tmp_path):
+    """A recording-cache entry symlinked to /dev/zero: following the link put a recording where the device was."""
+    link = tmp_path / "r.npz"
+    link.symlink_to("/dev/null")
+    write(link, "data")
+    assert not link.is_symlink() and link.read_text() == "data"
+    assert Path("/dev/null").is_char_device()
+
+
+def test_a_device_or_folder_itself_is_never_replaced(tmp_path):
+    from ampsim.errors import ConfigError
+
+    (tmp_path / "d").mkdir()
+    os.mkfifo(tmp_path / "p")
+    for target in (tmp_path / "d", tmp_path / "p", Path("/dev/null")):
+        with pytest.raises(ConfigError, match="not a regular file .*: not replaced"):
+            write(target, "x")
+    assert Path("/dev/null").is_char_device() and (tmp_path / "d").is_dir()

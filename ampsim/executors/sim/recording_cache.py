@@ -36,6 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from ampsim.data import memo
+from ampsim.errors import ConfigError
 from ampsim.executors.sim.recording import FORMAT, Recording, RecordingError, record
 from ampsim.executors.sim.segments import InstancePool, compose
 from ampsim.files import replacing
@@ -172,7 +173,7 @@ def obtain(model: Model, instances: list[Instance], *, training: bool = True, co
             if path is not None:
                 try:
                     save(rec, path, key)
-                except OSError as e:
+                except (OSError, ConfigError) as e:  # (a full disk; a device or pipe where the file would go)
                     log.warning("could not file the recording in %s: %s", folder, e)
     _MEMORY[key] = rec
     return rec
