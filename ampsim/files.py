@@ -323,17 +323,18 @@ def path_option(text: str) -> str:
 
 
 @contextmanager
-def replacing(path: str | Path) -> Iterator[Path]:
+def replacing(path: str | Path, *, follow: bool = True) -> Iterator[Path]:
     """A temporary path beside ``path`` for the block to write, put at ``path`` in one rename when the block
     ends, and removed if it does not (an error, a full disk, Ctrl-C): ``path`` holds the old file or the new
     one, never a part, and no temporary is left. The temporary keeps ``path``'s suffix (matplotlib reads the
     format from it). A symlink to a regular file is followed (that file is replaced, the link kept; a link to
     anything else, or to nothing, is itself replaced, never what it names) and a file's permission bits are
-    kept (a ``chmod 600`` file stays private). Anything but a regular file at ``path`` (a device, a pipe, a
-    folder) is never replaced: one ``ConfigError`` line."""
+    kept (a ``chmod 600`` file stays private); ``follow=False`` replaces any link itself (a cache's entry).
+    Anything but a regular file at ``path`` (a device, a pipe, a folder) is never replaced: one
+    ``ConfigError`` line."""
     path = Path(path)
     if path.is_symlink():
-        if os.path.isfile(path):
+        if follow and os.path.isfile(path):
             path = Path(os.path.realpath(path))
     elif os.path.lexists(path) and not path.is_file():  # (os.replace would put a file where /dev/zero was)
         raise ConfigError(f"{path}: not a regular file (a device, pipe or folder): not replaced")

@@ -333,6 +333,41 @@ def test_a_corrupt_truncated_or_foreign_recording_is_refused_and_recorded_again(
     load(cached, key)  # a good file again
 
 
+def test_a_recording_damaged_inside_its_compressed_data_is_recorded_again(tmp_path, caplog):
+    """Bytes flipped inside a compressed array raised zlib.error (and a bad zip version NotImplementedError)
+    past the reader: a traceback on every later replay until the file was deleted by hand."""
+    model, instances = _chain(), insts(3)
+    (tmp_path / "cache").mkdir()
+    clear_memory()
+    obtain(model, instances, folder=tmp_path / "cache")
+    (cached,) = (tmp_path / "cache").glob("*.npz")
+    key = recording_key(model, instances, training=True)
+    data = bytearray(cached.read_bytes())
+    for i in range(len(data) // 3, len(data) // 3 + 40):
+        data[i] ^= 0x5A
+    cached.write_bytes(bytes(data))
+    with pytest.raises(RecordingError, match="corrupt or truncated recording"):
+        load(cached, key)
+    clear_memory()
+    with caplog.at_level(logging.WARNING):
+        obtain(model, instances, folder=tmp_path / "cache")
+    assert "recording again" in caplog.text and load(cached, key) is not None
+
+
+def test_a_cache_entry_linked_to_another_file_replaces_the_link_not_the_file(tmp_path):
+    model, instances = _chain(), insts(3)
+    (tmp_path / "cache").mkdir()
+    clear_memory()
+    obtain(model, instances, folder=tmp_path / "cache")
+    (cached,) = (tmp_path / "cache").glob("*.npz")
+    cached.unlink()
+    (tmp_path / "precious.txt").write_text("precious\n")
+    cached.symlink_to(tmp_path / "precious.txt")
+    clear_memory()
+    obtain(model, instances, folder=tmp_path / "cache")
+    assert (tmp_path / "precious.txt").read_text() == "precious\n" and not cached.is_symlink()
+
+
 @pytest.mark.parametrize("entry", ["link-to-device", "fifo"])
 def test_a_cache_entry_that_is_a_device_or_pipe_is_never_written_into(tmp_path, caplog, entry):
     """A cached recording's name linked to /dev/null (an audit linked one to /dev/zero): filing the recording

@@ -29,7 +29,6 @@ import json
 import logging
 import os
 import pickle
-import zipfile
 from dataclasses import fields
 from pathlib import Path
 
@@ -66,20 +65,23 @@ def checksum(arrays: dict[str, np.ndarray]) -> str:
 def save(rec: Recording, path: Path, key: str) -> None:
     """Write ``rec`` to ``path`` (atomically: a temporary file, then a rename)."""
     arrays = rec.arrays()
-    with replacing(path) as tmp, open(tmp, "wb") as f:
+    with replacing(path, follow=False) as tmp, open(tmp, "wb") as f:  # (a link there: replaced, not its file)
         np.savez_compressed(f, key=np.array(key), checksum=np.array(checksum(arrays)), **arrays)
 
 
 def load(path: Path, key: str) -> Recording:
     """Read the recording at ``path``, recorded for ``key``; :class:`RecordingError` if it is not usable."""
     names = [f.name for f in fields(Recording)]
+    if not path.is_file():  # (a pipe would block np.load for ever; a folder or device is no recording)
+        raise RecordingError(f"{path}: no such recording" if not os.path.lexists(path) else
+                             f"{path}: not a regular file, so no recording")
     try:
         with np.load(path, allow_pickle=False) as z:
             stored_key, stored_sum = str(z["key"]), str(z["checksum"])
             arrays = {n: z[n] for n in names}
     except FileNotFoundError:
         raise RecordingError(f"{path}: no such recording") from None
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
+    except Exception as e:  # noqa: BLE001 - whatever a damaged zip raises (zlib.error, NotImplementedError, ...)
         raise RecordingError(f"{path}: corrupt or truncated recording ({type(e).__name__}: {e})") from None
     if stored_key != key:
         raise RecordingError(f"{path}: recorded for another task, data or code version "
@@ -162,7 +164,7 @@ def obtain(model: Model, instances: list[Instance], *, training: bool = True, co
         folder = (folder or cache_folder()) if use_folder else None
         path = folder / f"{_short(key)}.npz" if folder else None
         parts = POOL.file_keys(json.dumps(scope, sort_keys=True), model.inject, instances)
-        if path is not None and path.exists():
+        if path is not None and os.path.lexists(path):
             try:
                 rec = load(path, key)
                 POOL.add(rec, parts)
