@@ -32,6 +32,7 @@ short keeps its measured runs where they are.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import re
 import shutil
@@ -114,15 +115,29 @@ def message_split(model, instances, mapping: dict[str, int]) -> tuple[float, flo
 
 
 def _calibration(hw_path: Path) -> dict:
-    import json
-
+    """The calibration's raw measurements beside the model (``<model>.calibration.json``), checked before
+    anything is measured: the speeds compare scales by (``speed_index_s``, ``speed_by_workload_s``) must be
+    finite positive seconds (a hand-edited -0.05 or NaN gave negative or nan throughputs, 0 a
+    ZeroDivisionError after every measurement)."""
     from ampsim.calibration.calibrate import sidecar
+    from ampsim.files import read_json
 
     path = sidecar(hw_path)
     if not path.is_file():
         log.warning("%s not found: no correction for busy cores or cross-worker messages", path)
         return {}
-    return json.loads(path.read_text())
+    raw = read_json(path)
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: not a calibration's measurements (expected a JSON object); run ampsim calibrate")
+    speeds = raw.get("speed_by_workload_s", {})
+    if not isinstance(speeds, dict):
+        raise ConfigError(f"{path}: speed_by_workload_s: expected an object of seconds, got {speeds!r:.40}")
+    for key, v in [("speed_index_s", raw.get("speed_index_s", 1.0)),
+                   *((f"speed_by_workload_s.{k}", x) for k, x in speeds.items())]:
+        if v is not None and not (isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v < math.inf):
+            raise ConfigError(f"{path}: {key}: expected a positive number of seconds, got {v!r:.40}; run ampsim "
+                              "calibrate again")
+    return raw
 
 
 @dataclass

@@ -111,3 +111,26 @@ def test_without_a_model_compare_calibrates_this_machine_first_and_says_so(tmp_p
         assert model_of_this_machine(None, 3) == DEFAULT_OUT
     assert calls == [(DEFAULT_OUT, 3)] and (tmp_path / DEFAULT_OUT).is_file()
     assert any("ampsim calibrate" in r.getMessage() and r.levelno == logging.WARNING for r in caplog.records)
+
+
+@pytest.mark.parametrize("edit, words", [
+    (lambda raw: {**raw, "speed_index_s": -0.05}, "speed_index_s: expected a positive number of seconds, got -0.05"),
+    (lambda raw: {**raw, "speed_index_s": float("nan")}, "speed_index_s: expected a positive number of seconds"),
+    (lambda raw: {**raw, "speed_index_s": 0}, "speed_index_s: expected a positive number of seconds, got 0"),
+    (lambda raw: {**raw, "speed_index_s": "fast"}, "speed_index_s: expected a positive number of seconds, got 'fast'"),
+    (lambda raw: {**raw, "speed_by_workload_s": 3}, "speed_by_workload_s: expected an object of seconds"),
+    (lambda raw: {**raw, "speed_by_workload_s": {"mlp": -1}}, "speed_by_workload_s.mlp: expected a positive"),
+    (lambda raw: [1, 2], "not a calibration's measurements (expected a JSON object)"),
+], ids=["negative", "nan", "zero", "text", "not-an-object", "workload-negative", "a-list"])
+def test_a_hand_edited_calibration_sidecar_is_refused_before_anything_is_measured(tmp_path, nothing_measured, edit,
+                                                                                   words):
+    """A negative or nan speed gave negative or nan simulated throughputs with exit 0; 0 or text a traceback
+    after every configuration had been measured."""
+    import json
+
+    ours = _model_of(machine_description(), tmp_path / "here.toml")
+    side = sidecar(ours)
+    side.write_text(json.dumps(edit(json.loads(side.read_text()))))
+    with pytest.raises(ConfigError, match=rf"^{re.escape(str(side))}: {re.escape(words)}") as err:
+        compare.run_compare(EXPERIMENT, workers=2, hardware=ours, out=tmp_path / "out")
+    assert "\n" not in str(err.value) and not (tmp_path / "out").exists()
