@@ -232,6 +232,12 @@ CASES = [
      "exists and is not a folder of sweep 'mak_mnist' (it holds notes.txt, sub/)"),
     ("calibrate-out-a-folder", ["calibrate", "--quick", "--out", "{bad}/adir"], None, "adir: is a folder, not a file"),
     ("calibrate-out-under-a-file", ["calibrate", "--quick", "--out", "{bad}/afile/m.toml"], None, "cannot create"),
+    # "", "/" and "." were ValueError tracebacks (no name to put the measurements' sidecar beside)
+    ("calibrate-out-empty", ["calibrate", "--quick", "--out", ""], None, "argument --out: an empty path"),
+    ("calibrate-out-root", ["calibrate", "--quick", "--out", "/"], None, "/: is a folder, not a file"),
+    ("calibrate-out-dot", ["calibrate", "--quick", "--out", "."], None, ".: is a folder, not a file"),
+    ("compare-hardware-empty", ["compare", str(BLOBS), "--hardware", ""], None, "argument --hardware: an empty path"),
+    ("compare-out-empty", ["compare", str(BLOBS), "--out", ""], None, "argument --out: an empty path"),
     ("calibrate-sidecar-a-folder", ["calibrate", "--quick", "--out", "{bad}/m.toml"], None,
      "m.calibration.json: is a folder"),
     ("plot-out-a-folder", ["plot", "{run}", "--out", "{bad}/fig.png"], None, "fig.png: is a folder, not a file"),

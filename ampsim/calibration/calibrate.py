@@ -333,6 +333,7 @@ def check_targets(out: str | Path, workers: int | None = None) -> None:
     if workers is not None and not 1 <= workers <= MAX_WORKERS:
         raise ConfigError(f"--workers: must be from 1 to {MAX_WORKERS} (a fully connected model's chips), "
                           f"got {workers}")
+    check_output_file(out)  # (first: a folder such as "/" has no name to put a sidecar beside)
     for path, model in ((Path(out), True), (sidecar(out), False)):
         check_output_file(path)
         if os.path.exists(path) and not stat.S_ISREG(os.stat(path).st_mode):

@@ -16,6 +16,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ampsim.files import path_option
+
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
     """Measure this machine, write the model, print its main numbers on one line."""
@@ -96,7 +98,7 @@ def _resimulate(args: argparse.Namespace) -> int:
 def add_parsers(sub: argparse._SubParsersAction) -> None:
     """Add ``calibrate`` and ``compare`` to the ``ampsim`` subcommands ``sub``."""
     c = sub.add_parser("calibrate", help="measure this machine; write a hardware model of it")
-    c.add_argument("--out", default="hardware_models/local_cpu.toml")
+    c.add_argument("--out", type=path_option, default="hardware_models/local_cpu.toml")
     c.add_argument("--workers", type=int, help="chips in the model (default: one per core)")
     c.add_argument("--quick", action="store_true", help="measure ~5x less (~3 s); noisier numbers")
     c.set_defaults(func=cmd_calibrate)
@@ -107,14 +109,15 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                    help="override a config value for every configuration (repeatable)")
     m.add_argument("--configs", help='configurations, e.g. "workers=1,mak=1;mak=4;mak=16" '
                                      "(default: 1 and N workers, mak 1/4/16)")
-    m.add_argument("--hardware", help="calibrated model of this machine (default: hardware_models/local_cpu.toml, "
-                                      "calibrated first if missing)")
-    m.add_argument("--out", help="output folder (default: results/compare/<experiment>)")
+    m.add_argument("--hardware", type=path_option,
+                   help="calibrated model of this machine (default: hardware_models/local_cpu.toml, calibrated first "
+                        "if missing)")
+    m.add_argument("--out", type=path_option, help="output folder (default: results/compare/<experiment>)")
     m.add_argument("--repeat", type=int, default=1, metavar="N",
                    help="measure every configuration N times (median; the spread decides ranking ties)")
     m.add_argument("--resimulate", action="store_true",
                    help="measure nothing: simulate the configurations measured under --from again, on the model "
                         "as it is now (with --set hardware.* what-ifs), and score it against those measurements")
-    m.add_argument("--from", dest="measured", metavar="DIR",
+    m.add_argument("--from", dest="measured", metavar="DIR", type=path_option,
                    help="with --resimulate: a compare output folder (default: results/compare/<experiment>)")
     m.set_defaults(func=cmd_compare)
