@@ -27,6 +27,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -269,8 +270,8 @@ def _fetch_from(source: Source, path: Path, sha256: str, base: Path) -> None:
             with zipfile.ZipFile(tmp) as zf:
                 _extract_member(zf, source.member, path, sha256)
                 _extract_siblings(zf, source.url, path, base)
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
-        raise _DownloadFailed(_describe(exc)) from exc
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile, zlib.error, NotImplementedError, EOFError) as exc:
+        raise _DownloadFailed(_describe(exc)) from exc  # (damaged compressed data: the next source is tried)
     finally:
         if tmp is not None:
             tmp.unlink(missing_ok=True)
@@ -299,7 +300,8 @@ def _extract_siblings(zf: zipfile.ZipFile, url: str, done: Path, base: Path) -> 
             try:
                 _extract_member(zf, source.member, target, spec.sha256)
                 log.info("extracted %s from %s", target, url)
-            except (OSError, KeyError, zipfile.BadZipFile, _DownloadFailed) as exc:
+            except (OSError, KeyError, zipfile.BadZipFile, zlib.error, NotImplementedError, EOFError,
+                    _DownloadFailed) as exc:
                 log.warning("could not extract %s from %s: %s", relpath, url, exc)
 
 

@@ -200,6 +200,29 @@ def test_archive_without_member(root, monkeypatch):
         store.fetch("toy/a.txt")
 
 
+def test_an_archive_with_damaged_compressed_data_falls_back_to_the_next_source(root, monkeypatch):
+    """zlib.error from a damaged deflate stream escaped as a traceback; the next source was never tried."""
+    data = bytes(range(256)) * 64
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("a.bin", data)
+    damaged = bytearray(buf.getvalue())
+    start = damaged.index(b"a.bin") + len(b"a.bin")  # the local header's name: the compressed data follows
+    for i in range(start + 10, start + 60):
+        damaged[i] ^= 0x5A
+    monkeypatch.setitem(store.REGISTRY, "toy/a.bin", store.FileSpec(_sha(data), (
+        store.Source("http://broken.invalid/z.zip", member="a.bin"), store.Source("http://good.invalid/a.bin"))))
+    tried = []
+
+    def fake(url, dest, timeout=None):
+        tried.append(url)
+        dest.write_bytes(bytes(damaged) if url.endswith(".zip") else data)
+
+    monkeypatch.setattr(store, "_download", fake)
+    assert store.fetch("toy/a.bin").read_bytes() == data
+    assert tried == ["http://broken.invalid/z.zip", "http://good.invalid/a.bin"]
+
+
 def test_explicit_root_and_bad_relpath(tmp_path):
     (tmp_path / "x.txt").write_text("x")
     assert store.fetch("x.txt", root=tmp_path) == tmp_path / "x.txt"
