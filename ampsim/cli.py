@@ -157,8 +157,12 @@ def main(argv: list[str] | None = None) -> int:
         np.seterr(over="ignore", invalid="ignore", divide="ignore")
     main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _raise_terminated) if main_thread else None
+    _TERMINATED.clear()
     try:
-        return args.func(args)
+        code = args.func(args)
+        if _TERMINATED:  # a SIGTERM whose exception Python dropped (raised in a fork hook: "Exception ignored")
+            raise Terminated("the command had finished when the SIGTERM's stop took effect")
+        return code
     except AmpsimError as e:
         print(f"ampsim: error: {_one_line(e)}", file=sys.stderr)
         return e.exit_code
@@ -193,7 +197,12 @@ _MACHINE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO,
                              errno.ENAMETOOLONG, errno.EMFILE})
 
 
-def _raise_terminated(_signum: int, _frame) -> None:
+#: SIGTERMs received while a command ran (noted before the exception is raised, which Python may drop)
+_TERMINATED: list[int] = []
+
+
+def _raise_terminated(signum: int, _frame) -> None:
+    _TERMINATED.append(signum)
     raise Terminated()
 
 

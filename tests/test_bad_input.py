@@ -684,3 +684,27 @@ def test_an_out_inside_a_finished_run_is_refused(in_cwd, capsys):
     line = one_error_line(capsys, [*T, "--out", in_cwd / "run" / "sub", *SMALL])
     assert line.endswith(f"{in_cwd / 'run' / 'sub'}: is inside the finished run {in_cwd / 'run'}; give a folder "
                          "outside it")
+
+
+def test_a_sigterm_whose_exception_python_dropped_still_ends_in_143(in_cwd, capsys, monkeypatch):
+    """Raised inside logging's after-fork hook, a SIGTERM's exception was printed as "Exception ignored" and
+    dropped: calibrate then finished and exited 0. The handler notes the signal first; the command ends 143."""
+    import argparse
+    import signal as sig
+
+    import ampsim.cli as cli
+
+    def dropped(args):
+        try:
+            cli._raise_terminated(sig.SIGTERM, None)  # as the handler runs inside a hook that swallows it
+        except KeyboardInterrupt:
+            pass
+        return 0
+
+    class Parser:  # a command line that runs ``dropped``
+        def parse_args(self, argv):
+            return argparse.Namespace(func=dropped, verbose=0)
+
+    monkeypatch.setattr(cli, "build_parser", Parser)
+    line = one_error_line(capsys, ["keys"], code=143)
+    assert line == "ampsim: interrupted; the command had finished when the SIGTERM's stop took effect"
