@@ -47,7 +47,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     """Measure and simulate every configuration; print the table and where the files went."""
     from ampsim.calibration.compare import run_compare
     from ampsim.calibration.report import format_table
-    from ampsim.config import parse_override
+    from ampsim.config import load_config, parse_override
     from ampsim.errors import ConfigError
     from ampsim.files import check_output_dir
 
@@ -61,10 +61,11 @@ def cmd_compare(args: argparse.Namespace) -> int:
         raise ConfigError(f"compare measures one experiment at a time, got {len(args.experiment)} "
                           "(several go with --resimulate)")
     out = check_output_dir(args.out) if args.out else None  # before minutes of measuring
-    rows, agreement = run_compare(args.experiment[0], [parse_override(o) for o in args.overrides], args.configs,
-                                  args.workers, args.hardware, out, repeat=args.repeat)
+    overrides = [parse_override(o) for o in args.overrides]
+    rows, agreement = run_compare(args.experiment[0], overrides, args.configs, args.workers, args.hardware, out,
+                                  repeat=args.repeat)
     print(format_table(rows, agreement))
-    where = out or Path("results") / "compare"
+    where = out or Path("results") / "compare" / load_config(args.experiment[0], overrides).experiment.name
     print(f"written: compare.csv and compare.png under {where}")
     return 0
 
