@@ -10,6 +10,7 @@ each case copies what it corrupts into its own ``tmp_path``. Cases run the CLI i
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -259,3 +260,14 @@ def test_two_sweep_files_are_refused_as_one_at_a_time(base, tmp_path, capsys):
     line = one_error_line(capsys, ["plot", toml, toml, "--out", tmp_path / "f.png"])
     assert line.endswith(f"{toml}: a sweep file or table is plotted alone (one per command), not beside 1 other "
                          "source(s)")
+
+
+@pytest.mark.parametrize("make, words", [(lambda p: p.mkdir(), "is a directory"), (os.mkfifo, "not a regular file")],
+                         ids=["folder", "fifo"])
+def test_a_trace_that_is_a_folder_or_pipe_says_so(base, tmp_path, capsys, make, words):
+    """It said "no such file (train the run with --trace)" of a trace.json that was there."""
+    run = copy(base / "run", tmp_path / "run")
+    (run / "trace.json").unlink()
+    make(run / "trace.json")
+    line = one_error_line(capsys, ["plot", run, "--timeline", "--out", tmp_path / "f.png"])
+    assert f"{run / 'trace.json'}: {words}" in line

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
 from typing import Sequence
 
@@ -199,9 +200,9 @@ def plot_run_timelines(runs: Sequence[str | Path], out: str | Path, window_s: fl
     traces = []
     for run in runs:  # every trace read and checked before anything is drawn
         path = Path(run) / "trace.json"
-        if not path.is_file():
+        if not os.path.lexists(path):
             raise ConfigError(f"{path}: no such file (train the run with --trace)")
-        spans, _, marks = load_trace(path)
+        spans, _, marks = load_trace(path)  # (its reader says what a folder or pipe there is)
         spans = [s for s in spans if not s[0].startswith("link")]
         if not spans:
             raise ConfigError(f"{path}: no spans")
