@@ -271,3 +271,10 @@ def test_a_trace_that_is_a_folder_or_pipe_says_so(base, tmp_path, capsys, make, 
     make(run / "trace.json")
     line = one_error_line(capsys, ["plot", run, "--timeline", "--out", tmp_path / "f.png"])
     assert f"{run / 'trace.json'}: {words}" in line
+
+
+def test_a_start_after_the_traces_end_is_one_line(base, tmp_path, capsys):
+    """``--start-s 1e9`` drew an empty figure without a word."""
+    line = one_error_line(capsys, ["plot", base / "run", "--timeline", "--start-s", "1e9", "--out", tmp_path / "f.png"])
+    assert "--start-s 1e+09: after the end of the runs' traces (" in line
+    assert not (tmp_path / "f.png").exists()

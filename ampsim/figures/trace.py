@@ -208,7 +208,10 @@ def plot_run_timelines(runs: Sequence[str | Path], out: str | Path, window_s: fl
             raise ConfigError(f"{path}: no spans")
         traces.append((spans, marks, run_summary(run)))
     begin = start_s * 1e6
-    end = begin + window_s * 1e6 if window_s else max(s + d for spans, *_ in traces for _, _, s, d in spans)
+    last = max(s + d for spans, *_ in traces for _, _, s, d in spans)
+    if begin >= last:  # an empty figure drawn without a word, before
+        raise ConfigError(f"--start-s {start_s:g}: after the end of the runs' traces ({last / 1e6:.6g} s)")
+    end = begin + window_s * 1e6 if window_s else last
     heights = [1.0 + 0.25 * (len(_rows(spans)) + 1) for spans, *_ in traces]
     fig, axes = pyplot().subplots(len(traces), 1, sharex=True, squeeze=False, dpi=120,
                                   figsize=(7.5, 0.6 + sum(heights)), gridspec_kw={"height_ratios": heights})
