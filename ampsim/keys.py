@@ -175,6 +175,8 @@ def replace_block(text: str, block: str, source: str = "<text>") -> str:
     start, end = text.find(BEGIN), text.find(END)
     if start < 0 or end < start:
         raise ConfigError(f"{source}: no {BEGIN!r} ... {END!r} block to rewrite")
+    if text.count(BEGIN) > 1 or text.count(END) > 1:  # (only the first was rewritten, the others silently left)
+        raise ConfigError(f"{source}: {text.count(BEGIN)} keys blocks; keep one {BEGIN!r} ... {END!r} block")
     return text[:start + len(BEGIN)] + "\n" + block + text[end:]
 
 

@@ -65,6 +65,12 @@ def test_keys_command_prints_the_tables_and_updates_a_readme(tmp_path, capsys):
     assert main(["keys", "--update", str(stale)]) == 0
     assert stale.read_text() == f"intro\n{keys.BEGIN}\n{keys.render()}{keys.END}\nrest\n"
     assert main(["keys", "--update", str(tmp_path / "none.md")]) == 2  # one line, exit 2
+    two = tmp_path / "two.md"  # only the first block was rewritten, the second silently left stale
+    two.write_text(f"{keys.BEGIN}\nold\n{keys.END}\nmiddle\n{keys.BEGIN}\nold\n{keys.END}\n")
+    before = two.read_text()
+    capsys.readouterr()
+    assert main(["keys", "--update", str(two)]) == 2 and two.read_text() == before
+    assert "2 keys blocks; keep one" in capsys.readouterr().err
 
 
 def in_tmp(code: str) -> str:
