@@ -260,20 +260,22 @@ class _Validator(FieldReader):
             n_chips = math.prod(shape)
         elif kind == "hypercube":
             p["dim"] = self.integer(t, "topology", "dim", minimum=1)
-            n_chips = 2 ** min(p["dim"], 62)
+            n_chips = 2 ** min(p["dim"], 62)  # (bounded: dim may be 2**53; the message says 2**dim)
+            count = f"2**{p['dim']}" if p["dim"] > 62 else f"{n_chips}"
         elif kind == "tree":
             p["branching"] = self.integer(t, "topology", "branching", minimum=2)
             p["height"] = self.integer(t, "topology", "height", minimum=1)
             p["fat"] = self.boolean(t, "topology", "fat", default=False)
             b, h = p["branching"], min(p["height"], 62)
             n_chips = b ** h
+            count = f"{b}**{p['height']}" if p["height"] > 62 else f"{n_chips}"
             n_switches = (b ** h - 1) // (b - 1)
         else:  # explicit
             p["edges"], n_chips = self.edge_list(t, "topology", MAX_CHIPS)
             p["n"] = n_chips
         if n_chips > MAX_CHIPS:
-            self.fail("topology", f"{kind} topology has {n_chips} chips, more than the "
-                                  f"limit of {MAX_CHIPS}")
+            shown = count if kind in ("hypercube", "tree") else n_chips
+            self.fail("topology", f"{kind} topology has {shown} chips, more than the limit of {MAX_CHIPS}")
         if kind == "fully_connected" and n_chips * (n_chips - 1) // 2 > MAX_LINKS:
             # n² links: 65,536 chips would be 2³¹ networkx edges, more memory than any host has
             self.fail("topology.n", f"a fully connected topology of {n_chips} chips has "

@@ -216,6 +216,9 @@ def test_validation_errors(edits, expected):
     ({"kind": "torus2d", "shape": [2, 4]}, "topology.shape: every size must be >= 3 for torus2d, got [2, 4]"),
     ({"kind": "torus3d", "shape": [4, 4]}, "topology.shape: expected 3 integers for torus3d, got [4, 4]"),
     ({"kind": "hypercube", "dim": 20}, "topology: hypercube topology has 1048576 chips, more than the limit of 65536"),
+    # beyond 2**62 the count is shown as a power (it said 4611686018427387904 chips of a tree of height 100)
+    ({"kind": "hypercube", "dim": 100}, "topology: hypercube topology has 2**100 chips, more than the limit of 65536"),
+    ({"kind": "tree", "branching": 2, "height": 100}, "topology: tree topology has 2**100 chips, more than the limit of 65536"),
     ({"kind": "explicit", "edges": [[0, 1]], "n": 10**9},
      "topology: explicit topology has 1000000000 chips, more than the limit of 65536"),
     ({"kind": "tree", "branching": 1, "height": 2}, "topology.branching: must be >= 2, got 1"),
