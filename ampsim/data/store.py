@@ -23,6 +23,7 @@ import logging
 import os
 import shutil
 import tempfile
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -38,6 +39,8 @@ log = logging.getLogger(__name__)
 
 #: Seconds a download may block on connect or on one read before it is abandoned.
 DOWNLOAD_TIMEOUT_S = 20.0
+#: a whole download's limit (the datasets are at most tens of MB: minutes even on a slow line)
+DOWNLOAD_DEADLINE_S = 600.0
 
 _WHAT_TO_DO = "put the file there or set AMPSIM_DATA to a folder holding mnist/, sst/, qm9/"
 
@@ -231,8 +234,13 @@ def _download(url: str, dest: Path, timeout: float = DOWNLOAD_TIMEOUT_S) -> None
     Raises OSError (``urllib.error.URLError`` included) on any failure.
     """
     request = urllib.request.Request(url, headers={"User-Agent": "ampsim-data/1"})
+    start = time.monotonic()
     with urllib.request.urlopen(request, timeout=timeout) as response, open(dest, "wb") as out:
-        shutil.copyfileobj(response, out, 1 << 20)
+        # a read times out after ``timeout``, but a server that trickles a byte at a time never would
+        while block := response.read(1 << 16):
+            out.write(block)
+            if time.monotonic() - start > DOWNLOAD_DEADLINE_S:
+                raise TimeoutError(f"not done after {DOWNLOAD_DEADLINE_S:g} s ({out.tell():,} bytes)")
 
 
 def _temp_beside(path: Path) -> Path:

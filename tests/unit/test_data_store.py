@@ -231,3 +231,33 @@ def test_explicit_root_and_bad_relpath(tmp_path):
     (tmp_path / "d").mkdir()
     with pytest.raises(DataError, match="not a regular file"):
         store.fetch("d", root=tmp_path)
+
+
+_REAL_DOWNLOAD = store._download  # (the autouse fixture replaces it in every test)
+
+
+def test_a_download_that_trickles_gives_up_at_its_deadline_and_tries_the_next_source(root, monkeypatch):
+    """A server sending a byte every few seconds never hit the per-read timeout: the download hung."""
+    import time
+
+    class Trickle:
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def read(self, n):
+            time.sleep(0.01)
+            return b"x"
+
+    good = b"good"
+    monkeypatch.setitem(store.REGISTRY, "toy/a.bin", store.FileSpec(_sha(good), (
+        store.Source("http://slow.invalid/a.bin"), store.Source("http://fast.invalid/a.bin"))))
+    monkeypatch.setattr(store, "_download", _REAL_DOWNLOAD)  # the network itself faked below
+    monkeypatch.setattr(store, "DOWNLOAD_DEADLINE_S", 0.2)
+    monkeypatch.setattr(store.urllib.request, "urlopen",
+                        lambda req, timeout=None: Trickle() if "slow" in req.full_url else io.BytesIO(good))
+    t0 = time.monotonic()
+    assert store.fetch("toy/a.bin").read_bytes() == good
+    assert time.monotonic() - t0 < 5
