@@ -339,3 +339,19 @@ def test_resimulate_refuses_an_out_holding_another_experiments_resimulation(meas
     before = snapshot(tmp_path / "B")
     assert "holds the compare of another experiment ('mnist_mlp')" in _resimulate(capsys, measured, tmp_path / "B")
     assert snapshot(tmp_path / "B") == before
+
+
+def test_a_second_calibrate_into_the_same_model_is_refused_at_once(tmp_path, capsys, no_work):
+    """Two at once measured each other and the last writer won, possibly one's model beside the other's
+    measurements."""
+    from ampsim.locks import lock_file, unlock_file
+
+    out = tmp_path / "m.toml"
+    lock = tmp_path / "m.toml.lock"
+    fd = lock_file(lock)
+    try:
+        line = one_error_line(capsys, ["calibrate", "--quick", "--out", out])
+    finally:
+        unlock_file(fd, lock)
+    assert line == f"ampsim: error: {out}: another calibrate (pid {os.getpid()}) is measuring into it now; wait for it"
+    assert not out.exists()
