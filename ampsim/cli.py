@@ -213,7 +213,8 @@ def _one_line(e: BaseException, message: str | None = None) -> str:
     return "; ".join(p.replace("\r", " ").replace("\n", " ") for p in parts if p)
 
 
-if __name__ == "__main__":  # `python -m ampsim.cli`: as `ampsim` (its interrupt and teardown guards)
-    from ampsim.__main__ import main as command
-
-    sys.exit(command())
+if __name__ == "__main__":  # `python -m ampsim.cli` (`ampsim` and `python -m ampsim` are ampsim/__main__.py)
+    code = main()
+    if code in (128 + signal.SIGINT, 128 + signal.SIGTERM):  # said so: no second Ctrl-C while Python tears down
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    sys.exit(code)

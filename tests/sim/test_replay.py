@@ -333,14 +333,21 @@ def test_a_corrupt_truncated_or_foreign_recording_is_refused_and_recorded_again(
     load(cached, key)  # a good file again
 
 
-def test_a_recording_damaged_inside_its_compressed_data_is_recorded_again(tmp_path, caplog):
-    """Bytes flipped inside a compressed array raised zlib.error (and a bad zip version NotImplementedError)
-    past the reader: a traceback on every later replay until the file was deleted by hand."""
+def _filed(tmp_path: Path) -> tuple:
+    """A recording filed in ``tmp_path/cache`` (the process's memory of it dropped): model, instances, file."""
     model, instances = _chain(), insts(3)
     (tmp_path / "cache").mkdir()
     clear_memory()
     obtain(model, instances, folder=tmp_path / "cache")
     (cached,) = (tmp_path / "cache").glob("*.npz")
+    clear_memory()
+    return model, instances, cached
+
+
+def test_a_recording_damaged_inside_its_compressed_data_is_recorded_again(tmp_path, caplog):
+    """Bytes flipped inside a compressed array raised zlib.error (and a bad zip version NotImplementedError)
+    past the reader: a traceback on every later replay until the file was deleted by hand."""
+    model, instances, cached = _filed(tmp_path)
     key = recording_key(model, instances, training=True)
     data = bytearray(cached.read_bytes())
     for i in range(len(data) // 3, len(data) // 3 + 40):
@@ -355,11 +362,7 @@ def test_a_recording_damaged_inside_its_compressed_data_is_recorded_again(tmp_pa
 
 
 def test_a_cache_entry_linked_to_another_file_replaces_the_link_not_the_file(tmp_path):
-    model, instances = _chain(), insts(3)
-    (tmp_path / "cache").mkdir()
-    clear_memory()
-    obtain(model, instances, folder=tmp_path / "cache")
-    (cached,) = (tmp_path / "cache").glob("*.npz")
+    model, instances, cached = _filed(tmp_path)
     cached.unlink()
     (tmp_path / "precious.txt").write_text("precious\n")
     cached.symlink_to(tmp_path / "precious.txt")
@@ -373,11 +376,7 @@ def test_a_cache_entry_that_is_a_device_or_pipe_is_never_written_into(tmp_path, 
     """A cached recording's name linked to /dev/null (an audit linked one to /dev/zero): filing the recording
     followed the link and put a file where the device was. Now the link itself is replaced; a pipe there is
     left alone, with a warning, and the run goes on."""
-    model, instances = _chain(), insts(3)
-    (tmp_path / "cache").mkdir()
-    clear_memory()
-    obtain(model, instances, folder=tmp_path / "cache")
-    (cached,) = (tmp_path / "cache").glob("*.npz")
+    model, instances, cached = _filed(tmp_path)
     cached.unlink()
     if entry == "fifo":
         os.mkfifo(cached)

@@ -168,8 +168,11 @@ def test_run_timelines_draw_traced_runs_on_one_axis_with_the_controllers_marks(t
     out = tmp_path / "timeline.png"
     assert main(["plot", *map(str, runs), "--timeline", "--window-s", "0.01", "--out", str(out)]) == 0
     assert out.stat().st_size > 1000
-    assert main(["plot", *map(str, runs), "--timeline", "--start-s", "0.005", "--window-s", "0.01",
+    last_s = max(s + d for run in runs for *_, s, d in load_trace(run / "trace.json")[0]) / 1e6
+    assert main(["plot", *map(str, runs), "--timeline", "--start-s", str(last_s / 2), "--window-s", "0.01",
                  "--out", str(tmp_path / "later.png")]) == 0
+    assert main(["plot", *map(str, runs), "--timeline", "--start-s", str(last_s * 2),  # after the traces' end
+                 "--out", str(tmp_path / "empty.png")]) == 2 and not (tmp_path / "empty.png").exists()
     assert main(["plot", str(runs[0]), "--timeline", "--start-s", "-1", "--out", str(out)]) == 2
     assert main(["plot", str(folder), "--timeline"]) == 2  # not a run folder
     (tmp_path / "untraced").mkdir()

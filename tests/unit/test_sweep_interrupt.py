@@ -125,7 +125,10 @@ def snapshot(points: list[Path]) -> dict[str, bytes]:
 
 
 # -- tests ----------------------------------------------------------------------------------------------
-def test_ctrl_c_stops_within_2_s_keeps_finished_points_and_a_resume_completes_the_table(tmp_path):
+def _interrupted(tmp_path: Path, again_after_s: float | None = None) -> tuple:
+    """A two-worker sweep, Ctrl-C'd (the whole process group, as a terminal does) once a point has finished,
+    and again ``again_after_s`` later: the folder, the process (ended, none of its processes left), its stderr,
+    the points finished when it was interrupted and the seconds from the first Ctrl-C to its end."""
     path = tmp_path / "sim.toml"
     path.write_text(SIM)
     out = tmp_path / "out"
@@ -134,16 +137,25 @@ def test_ctrl_c_stops_within_2_s_keeps_finished_points_and_a_resume_completes_th
         wait_until(proc, seen, lambda: len(finished(out)) >= 1)
         before = snapshot(finished(out))
         t0 = time.monotonic()
-        os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does: the whole process group
+        os.killpg(proc.pid, signal.SIGINT)
+        if again_after_s is not None:
+            time.sleep(again_after_s)
+            os.killpg(proc.pid, signal.SIGINT)
         _, err = proc.communicate(timeout=10)
         elapsed = time.monotonic() - t0
     finally:
         cleanup(proc, seen)
+    assert not any(alive(p) for p in seen)
+    return out, proc, err, before, elapsed
+
+
+def test_ctrl_c_stops_within_2_s_keeps_finished_points_and_a_resume_completes_the_table(tmp_path):
+    path = tmp_path / "sim.toml"
+    out, proc, err, before, elapsed = _interrupted(tmp_path)
     assert elapsed <= 2.0, f"Ctrl-C took {elapsed:.2f} s"
     assert proc.returncode == 130, err
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("ampsim: interrupted; finished points are kept in"), err
-    assert not any(alive(p) for p in seen)
     assert {k: v for k, v in snapshot(finished(out)).items() if k in before} == before  # kept as they were
     assert not list(out.glob(".tmp-*")) and not (out / "table.csv").exists()
     n_kept = len(finished(out))
@@ -351,18 +363,7 @@ def test_rays_own_info_and_warning_lines_are_kept_off_stderr_unless_verbose():
 def test_a_second_ctrl_c_right_after_the_first_still_exits_130_with_one_line(tmp_path):
     """Two Ctrl-Cs 50 ms apart: the second came during Python's teardown (the pool's finalizers) and ended the
     process by SIGINT (status -2) after the one line."""
-    path = tmp_path / "sim.toml"
-    path.write_text(SIM)
-    out = tmp_path / "out"
-    proc, seen = start_sweep(path, out, "--jobs", "2"), set()
-    try:
-        wait_until(proc, seen, lambda: len(finished(out)) >= 1)
-        os.killpg(proc.pid, signal.SIGINT)
-        time.sleep(0.05)
-        os.killpg(proc.pid, signal.SIGINT)
-        _, err = proc.communicate(timeout=10)
-    finally:
-        cleanup(proc, seen)
+    out, proc, err, *_ = _interrupted(tmp_path, 0.05)
     assert proc.returncode == 130, err
     assert err.strip().splitlines() == [f"ampsim: interrupted; finished points are kept in {out} (run the same "
                                         "command again to finish the sweep)"]
