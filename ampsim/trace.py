@@ -10,6 +10,8 @@ whose instants mark when each instance was admitted (its first messages sent) an
 from __future__ import annotations
 
 import json
+import shutil
+import tempfile
 from pathlib import Path
 
 #: the span of a node's work item is labelled ``"<node> <phase>"``, the phase by the executors' item kinds
@@ -31,22 +33,31 @@ def step_label(node: str, kind: int) -> str:
 
 
 class TraceRecorder:
+    """The events of one run's trace, kept as JSON text in a temporary file as they are recorded (a dict per
+    event in memory took 1.6 GB for 1,200 SST trees, and a whole run's would not have fitted the host), and
+    written out as one ``trace.json`` (:meth:`write`), byte for byte what ``json.dumps`` of them all gives."""
+
     def __init__(self) -> None:
-        self.events: list[dict] = []
+        self._spool = tempfile.TemporaryFile("w+", encoding="utf-8")
+        self._count = 0
         self._names: dict[tuple[int, int], str] = {}
         self._pnames: dict[int, str] = {}
+
+    def _add(self, ev: dict) -> None:
+        self._spool.write(f", {json.dumps(ev)}" if self._count else json.dumps(ev))
+        self._count += 1
 
     def span(self, name: str, pid: int, tid: int, start_s: float, dur_s: float, **args) -> None:
         ev = {"name": name, "ph": "X", "pid": pid, "tid": tid, "ts": start_s * 1e6, "dur": dur_s * 1e6}
         if args:
             ev["args"] = args
-        self.events.append(ev)
+        self._add(ev)
 
     def instant(self, name: str, pid: int, start_s: float, **args) -> None:
         ev = {"name": name, "ph": "i", "s": "t", "pid": pid, "tid": 0, "ts": start_s * 1e6}
         if args:
             ev["args"] = args
-        self.events.append(ev)
+        self._add(ev)
 
     def controller(self, what: str, t_s: float, key: int) -> None:
         """The controller ``"admit"``-ted or saw ``"complete"`` instance ``key`` at ``t_s``."""
@@ -59,13 +70,30 @@ class TraceRecorder:
     def name_thread(self, pid: int, tid: int, name: str) -> None:
         self._names[(pid, tid)] = name
 
-    def to_json(self) -> dict:
+    @property
+    def events(self) -> list[dict]:
+        """The recorded events, read back (tests and small runs: a long run's are many)."""
+        self._spool.seek(0)
+        text = self._spool.read()
+        self._spool.seek(0, 2)
+        return json.loads(f"[{text}]")
+
+    def _meta(self) -> list[dict]:
         meta = [{"name": "process_name", "ph": "M", "pid": p, "args": {"name": n}} for p, n in self._pnames.items()]
-        meta += [{"name": "thread_name", "ph": "M", "pid": p, "tid": t, "args": {"name": n}}
-                 for (p, t), n in self._names.items()]
-        return {"traceEvents": meta + self.events, "displayTimeUnit": "ms"}
+        return meta + [{"name": "thread_name", "ph": "M", "pid": p, "tid": t, "args": {"name": n}}
+                       for (p, t), n in self._names.items()]
+
+    def to_json(self) -> dict:
+        return {"traceEvents": self._meta() + self.events, "displayTimeUnit": "ms"}
 
     def write(self, path: str | Path) -> Path:
+        """Write ``trace.json`` at ``path``, streaming the recorded events (never all in memory at once)."""
         path = Path(path)
-        path.write_text(json.dumps(self.to_json()))
+        meta = ", ".join(json.dumps(m) for m in self._meta())
+        with open(path, "w", encoding="utf-8") as out:
+            out.write('{"traceEvents": [' + meta + (", " if meta and self._count else ""))
+            self._spool.seek(0)
+            shutil.copyfileobj(self._spool, out, 1 << 20)
+            self._spool.seek(0, 2)
+            out.write('], "displayTimeUnit": "ms"}')
         return path
