@@ -210,13 +210,14 @@ def fetch(relpath: str, *, root: Path | str | None = None, verify: bool = True) 
     for source in spec.sources:
         try:
             _fetch_from(source, path, spec.sha256, base)
-        except _DownloadFailed as exc:
-            log.warning("download of %s from %s failed: %s", relpath, source.url, exc)
-            reasons.append(str(exc))
+        except _DownloadFailed as exc:  # (said in the error line if every source fails: no warning lines)
+            log.info("download of %s from %s failed: %s", relpath, source.url, exc)
+            reasons.append(f"{urllib.parse.urlsplit(source.url).netloc}: {exc}")
             continue
         log.info("downloaded %s from %s", path, source.url)
         return path
-    raise DataError(f"missing {path}: download failed ({reasons[-1]}); {_WHAT_TO_DO}")
+    why = reasons[0].split(": ", 1)[1] if len(reasons) == 1 else "; ".join(reasons)
+    raise DataError(f"missing {path}: download failed ({why}); {_WHAT_TO_DO}")
 
 
 def _verify_existing(path: Path, spec: FileSpec) -> None:

@@ -125,6 +125,19 @@ def test_missing_file_download_fails(root):
     assert [p.name for p in (root / "mnist").iterdir()] == []  # no partial files left behind
 
 
+def test_when_every_source_fails_the_one_line_names_each_and_nothing_else_is_said(root, monkeypatch, caplog):
+    """Each failed source was a WARNING line before the error line (four lines for a missing dataset)."""
+    import logging
+
+    monkeypatch.setitem(store.REGISTRY, "toy/a.bin", store.FileSpec(_sha(b"x"), (
+        store.Source("http://one.invalid/a.bin"), store.Source("http://two.invalid/a.bin"))))
+    with caplog.at_level(logging.WARNING), pytest.raises(DataError) as err:
+        store.fetch("toy/a.bin")
+    assert ("download failed (one.invalid: network disabled in tests (http://one.invalid/a.bin); two.invalid: "
+            "network disabled in tests (http://two.invalid/a.bin))") in str(err.value)
+    assert caplog.records == []
+
+
 def test_missing_file_without_source(root):
     with pytest.raises(DataError, match=r"missing .*molecules_valid.json.gz: no public download.*AMPSIM_DATA"):
         store.fetch("qm9/molecules_valid.json.gz")
