@@ -186,7 +186,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM (Terminated): what was kept, the notes say
         print(f"ampsim: interrupted{'; ' + _one_line(e) if _one_line(e) else ''}", file=sys.stderr)
-        return 128 + (signal.SIGTERM if isinstance(e, Terminated) else signal.SIGINT)
+        # a SIGTERM's Terminated may come back as a plain KeyboardInterrupt through code that re-raises its
+        # own (Ray's wait, checking signals in its C++ core): the signal noted by the handler decides
+        term = isinstance(e, Terminated) or bool(_TERMINATED)
+        return 128 + (signal.SIGTERM if term else signal.SIGINT)
     finally:
         if main_thread:
             signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)

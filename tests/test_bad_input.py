@@ -708,3 +708,25 @@ def test_a_sigterm_whose_exception_python_dropped_still_ends_in_143(in_cwd, caps
     monkeypatch.setattr(cli, "build_parser", Parser)
     line = one_error_line(capsys, ["keys"], code=143)
     assert line == "ampsim: interrupted; the command had finished when the SIGTERM's stop took effect"
+
+
+def test_a_sigterm_that_comes_back_as_a_plain_keyboard_interrupt_is_still_143(in_cwd, capsys, monkeypatch):
+    """Ray's wait checks signals in its C++ core and can re-raise our Terminated as a KeyboardInterrupt of its
+    own: a SIGTERM'd --ray sweep exited 130 (once in a CI run)."""
+    import argparse
+    import signal as sig
+
+    import ampsim.cli as cli
+
+    def converted(args):
+        try:
+            cli._raise_terminated(sig.SIGTERM, None)
+        except KeyboardInterrupt:
+            raise KeyboardInterrupt() from None
+
+    class Parser:
+        def parse_args(self, argv):
+            return argparse.Namespace(func=converted, verbose=0)
+
+    monkeypatch.setattr(cli, "build_parser", Parser)
+    assert one_error_line(capsys, ["keys"], code=143) == "ampsim: interrupted"
