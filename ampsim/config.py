@@ -31,15 +31,16 @@ POINT_ID_RULES = ("always", "unless_default", "never")
 
 
 def spec(default: Any, *, gt: float | None = None, ge: float | None = None, le: float | None = None,
-         choices: tuple | None = None, help: str = "", point_id: str = "always") -> Any:
-    """A config field: default, optional bounds (``gt``, ``ge``, ``le``) or ``choices``, and a help line.
+         choices: tuple | None = None, help: str = "", point_id: str = "always", finite: bool = False) -> Any:
+    """A config field: default, optional bounds (``gt``, ``ge``, ``le``; ``finite``: no inf either, where a
+    ``ge`` bound alone would allow it) or ``choices``, and a help line.
 
     ``point_id`` says how a sweep point's id (:mod:`ampsim.sweeps.spec`) counts the field: ``"always"``;
     ``"unless_default"`` for an option added after results were committed, whose default is the behaviour
     before it, so that points that leave it at its default keep their ids (and their finished results);
     ``"never"`` for a field that cannot change a result (a stop for runs that would have none, a watchdog)."""
     assert point_id in POINT_ID_RULES, point_id
-    meta = {"gt": gt, "ge": ge, "le": le, "choices": choices, "help": help, "point_id": point_id}
+    meta = {"gt": gt, "ge": ge, "le": le, "choices": choices, "help": help, "point_id": point_id, "finite": finite}
     if isinstance(default, (list, dict)):
         return field(default_factory=lambda: type(default)(default), metadata=meta)
     return field(default=default, metadata=meta)
@@ -73,7 +74,7 @@ class TrainSection:
     beta1: float = spec(0.9, ge=0, le=1)
     beta2: float = spec(0.999, ge=0, le=1)
     eps: float = spec(1e-8, gt=0)
-    weight_decay: float = spec(0.0, ge=0)
+    weight_decay: float = spec(0.0, ge=0, finite=True)  # (inf trained nothing but a divergence)
     clip_norm: float = spec(0.0, ge=0, help="clip each node's update to this gradient norm; 0 = off")
     #: far above any healthy run of the shipped experiments (their loss per row stays below 10^3)
     max_loss: float = spec(1e6, ge=0, help="stop the run when a loss per labelled row exceeds this; "
@@ -219,7 +220,8 @@ def _check(where: str, value: Any, hint: Any, meta: typing.Mapping) -> Any:
     if meta.get("choices") and value not in meta["choices"]:
         raise ConfigError(f"{where}: must be one of {', '.join(map(str, meta['choices']))}, got {value!r}")
     # nan nowhere; inf not for a rate or step (> b: train.eps = inf trained nothing), where ">= b" may mean "never"
-    if origin is float and not math.isfinite(value) and (value != value or meta.get("gt") is not None):
+    if origin is float and not math.isfinite(value) and (value != value or meta.get("gt") is not None
+                                                         or meta.get("finite")):
         raise ConfigError(f"{where}: must be a finite number, got {value!r}")
     for bound, test, word in (("gt", lambda v, b: v > b, ">"), ("ge", lambda v, b: v >= b, ">="),
                               ("le", lambda v, b: v <= b, "<=")):

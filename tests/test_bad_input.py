@@ -304,6 +304,8 @@ CASES = [
                                    "--set", "data.n_train=8192", "--set", "train.mak=64"], None,
      "the model's activations need at least"),  # before a message: the first forward was 32 GB (OOM kill)
     ("eps-infinite", [*NAME, "train.eps=inf"], None, "train.eps: must be a finite number, got inf"),  # trained nothing
+    ("weight-decay-infinite", [*NAME, "train.weight_decay=inf"], None,  # it ran into a divergence's advice
+     "train.weight_decay: must be a finite number, got inf"),
     ("target-nan", [*NAME, "train.target=nan"], None, "train.target: must be a finite number, got nan"),
     ("replica-more-copies-than-chips", [*NAME, "replicas.nodes={{fc0=8}}", *HW, ROOT / "hardware_models/ring4.toml"],
      None, "blobs_mlp.toml: replicas: 8 copies of node fc0"),
