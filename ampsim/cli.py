@@ -24,7 +24,7 @@ import threading
 from pathlib import Path
 from typing import NoReturn
 
-from ampsim.errors import AmpsimError, Terminated
+from ampsim.errors import TERMINATED, AmpsimError, Terminated, exit_status, raise_terminated
 from ampsim.executors import EXECUTORS
 from ampsim.files import check_folder_name, os_error_cause, path_option
 
@@ -156,11 +156,11 @@ def main(argv: list[str] | None = None) -> int:
 
         np.seterr(over="ignore", invalid="ignore", divide="ignore")
     main_thread = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGTERM, _raise_terminated) if main_thread else None
-    _TERMINATED.clear()
+    previous = signal.signal(signal.SIGTERM, raise_terminated) if main_thread else None
+    TERMINATED.clear()
     try:
         code = args.func(args)
-        if _TERMINATED:  # a SIGTERM whose exception Python dropped (raised in a fork hook: "Exception ignored")
+        if TERMINATED:  # a SIGTERM whose exception Python dropped (raised in a fork hook: "Exception ignored")
             raise Terminated("the command had finished when the SIGTERM's stop took effect")
         return code
     except AmpsimError as e:
@@ -188,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"ampsim: interrupted{'; ' + _one_line(e) if _one_line(e) else ''}", file=sys.stderr)
         # a SIGTERM's Terminated may come back as a plain KeyboardInterrupt through code that re-raises its
         # own (Ray's wait, checking signals in its C++ core): the signal noted by the handler decides
-        term = isinstance(e, Terminated) or bool(_TERMINATED)
+        term = isinstance(e, Terminated) or bool(TERMINATED)
         return 128 + (signal.SIGTERM if term else signal.SIGINT)
     finally:
         if main_thread:
@@ -200,15 +200,6 @@ _MACHINE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO,
                              errno.ENAMETOOLONG, errno.EMFILE})
 
 
-#: SIGTERMs received while a command ran (noted before the exception is raised, which Python may drop)
-_TERMINATED: list[int] = []
-
-
-def _raise_terminated(signum: int, _frame) -> None:
-    _TERMINATED.append(signum)
-    raise Terminated()
-
-
 def _one_line(e: BaseException, message: str | None = None) -> str:
     """The exception's message (or ``message``) and its notes (e.g. where a failed run's partial folder is) as
     one line."""
@@ -217,7 +208,4 @@ def _one_line(e: BaseException, message: str | None = None) -> str:
 
 
 if __name__ == "__main__":  # `python -m ampsim.cli` (`ampsim` and `python -m ampsim` are ampsim/__main__.py)
-    code = main()
-    if code in (128 + signal.SIGINT, 128 + signal.SIGTERM):  # said so: no second Ctrl-C while Python tears down
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-    sys.exit(code)
+    sys.exit(exit_status(main()))

@@ -35,3 +35,26 @@ class Terminated(KeyboardInterrupt):
     """SIGTERM, raised in the CLI's main thread (``ampsim.cli.main``) so that a command stops exactly as on
     Ctrl-C: what it was writing is abandoned whole, finished results are kept, one line says so."""
 
+
+
+# -- SIGTERM as an exception, and the exit that follows an interruption -----------------------------------
+#: SIGTERMs the command's handler received (noted before it raises: Python may drop the exception, raised in
+#: a fork hook, as "Exception ignored"; or code between may re-raise it as a plain KeyboardInterrupt)
+TERMINATED: list[int] = []
+
+
+def raise_terminated(signum: int, _frame: object) -> None:
+    """The command's SIGTERM handler (its main thread): note the signal, raise :class:`Terminated`."""
+    TERMINATED.append(signum)
+    raise Terminated()
+
+
+def exit_status(code: int) -> int:
+    """``code``, the command's exit status; once it is an interruption's (130, 143), already said in one line,
+    Ctrl-C is ignored while Python tears down: a second one (a pool's finalizers) would end the process by
+    SIGINT, with no status of ours."""
+    import signal
+
+    if code in (128 + signal.SIGINT, 128 + signal.SIGTERM):
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    return code

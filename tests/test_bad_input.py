@@ -695,10 +695,11 @@ def test_a_sigterm_whose_exception_python_dropped_still_ends_in_143(in_cwd, caps
     import signal as sig
 
     import ampsim.cli as cli
+    from ampsim.errors import raise_terminated
 
     def dropped(args):
         try:
-            cli._raise_terminated(sig.SIGTERM, None)  # as the handler runs inside a hook that swallows it
+            raise_terminated(sig.SIGTERM, None)  # as the handler runs inside a hook that swallows it
         except KeyboardInterrupt:
             pass
         return 0
@@ -719,10 +720,11 @@ def test_a_sigterm_that_comes_back_as_a_plain_keyboard_interrupt_is_still_143(in
     import signal as sig
 
     import ampsim.cli as cli
+    from ampsim.errors import raise_terminated
 
     def converted(args):
         try:
-            cli._raise_terminated(sig.SIGTERM, None)
+            raise_terminated(sig.SIGTERM, None)
         except KeyboardInterrupt:
             raise KeyboardInterrupt() from None
 
