@@ -16,9 +16,14 @@ deletes in turn.
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Callable, Iterator
 
-__all__ = ["LockHeld", "lock_file", "unlock_file"]
+from ampsim.errors import ConfigError, RunError
+from ampsim.files import os_error_cause
+
+__all__ = ["LockHeld", "lock_file", "unlock_file", "holding"]
 
 
 class LockHeld(Exception):
@@ -89,3 +94,22 @@ def _lock_holder(fd: int) -> str:
             return text
         time.sleep(0.01)
     return "unknown"
+
+
+@contextmanager
+def holding(path: str | Path, *, busy: Callable[[str], str], what: str) -> Iterator[None]:
+    """Hold the lock file ``path`` (its folder made if need be) for the block, refusing at once in one line:
+    :class:`~ampsim.errors.RunError` ``busy(the holder's pid)`` if another process holds it,
+    :class:`~ampsim.errors.ConfigError` "cannot create the ``what`` lock" if it cannot be made."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = lock_file(path)
+    except LockHeld as held:
+        raise RunError(busy(held.holder)) from None
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot create the {what} lock: {os_error_cause(e)}") from None
+    try:
+        yield
+    finally:
+        unlock_file(fd, path)

@@ -24,25 +24,14 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     import os
 
     from ampsim.calibration.calibrate import check_targets, run_calibration
-    from ampsim.errors import ConfigError, RunError
-    from ampsim.files import os_error_cause
-    from ampsim.locks import LockHeld, lock_file, unlock_file
+    from ampsim.locks import holding
 
     # one calibration into a model at a time: two at once measured each other and could leave one's model
     # beside the other's measurements (the targets checked first: "/" would lock "/.lock")
     check_targets(args.out, args.workers)
-    lock = Path(os.path.realpath(args.out) + ".lock")
-    try:
-        fd = lock_file(lock)
-    except LockHeld as held:
-        raise RunError(f"{args.out}: another calibrate (pid {held.holder}) is measuring into it now; wait for it") \
-            from None
-    except OSError as e:
-        raise ConfigError(f"{lock}: cannot create the calibration's lock: {os_error_cause(e)}") from None
-    try:
+    with holding(os.path.realpath(args.out) + ".lock", what="calibration's",
+                 busy=lambda pid: f"{args.out}: another calibrate (pid {pid}) is measuring into it now; wait for it"):
         system, raw = run_calibration(Path(args.out), args.workers, args.quick)
-    finally:
-        unlock_file(fd, lock)
     c, link = system.chip_default, system.link
     errs = ", ".join(f"{k} {v:+.0%}" for k, v in raw["fit"]["workload_errors"].items())
     print(f"{args.out}: {system.n_chips} workers; chip {c.flops_per_s / 1e9:.1f} GFLOP/s, "

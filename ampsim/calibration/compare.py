@@ -42,9 +42,9 @@ from typing import Any, Callable, TypeVar
 
 from ampsim.calibration.report import noisy, plot, ranking_agreement, row, write_csv
 from ampsim.config import Config, load_config, parse_override
-from ampsim.errors import ConfigError, RunError
-from ampsim.files import os_error_cause, replace_folder
-from ampsim.locks import LockHeld, lock_file, unlock_file
+from ampsim.errors import ConfigError
+from ampsim.files import replace_folder
+from ampsim.locks import holding
 from ampsim.results import partial_path
 from ampsim.tables import mean_staleness
 
@@ -322,19 +322,10 @@ def into_folder(final: Path, make: Callable[[Path], T]) -> T:
     earlier compare is untouched and the exception's note says where the new outputs so far wait. One compare
     at a time: it holds ``<final>.partial.lock`` throughout (a second one would delete the first's staging)."""
     lock = partial_path(os.path.realpath(final))
-    lock = lock.with_name(lock.name + ".lock")
-    try:
-        lock.parent.mkdir(parents=True, exist_ok=True)
-        fd = lock_file(lock)
-    except LockHeld as held:
-        raise RunError(f"{final}: another compare (pid {held.holder}) is writing it now; wait for it or give "
-                       "another --out") from None
-    except OSError as e:
-        raise ConfigError(f"{lock}: cannot create the compare's lock: {os_error_cause(e)}") from None
-    try:
+    with holding(lock.with_name(lock.name + ".lock"), what="compare's",
+                 busy=lambda pid: f"{final}: another compare (pid {pid}) is writing it now; wait for it or give "
+                                  "another --out"):
         return _staged(final, make)
-    finally:
-        unlock_file(fd, lock)
 
 
 def _staged(final: Path, make: Callable[[Path], T]) -> T:
