@@ -105,15 +105,15 @@ def run_demo(out: Path, progress: bool = True, jobs: int | None = None) -> Path:
     """Run the demo sweep into ``out`` and draw its figure; returns the PNG's path. Finished points of an
     earlier demo in the same folder are reused."""
     from ampsim.figures.draw import draw_sweep_figures
-    from ampsim.files import check_output_dir
+    from ampsim.files import check_output_dir, entries_of, what_it_holds
     from ampsim.sweeps.run import run_sweep
     from ampsim.sweeps.spec import load_sweep
 
     out = check_output_dir(out)  # one line before anything is written or run
-    held = sorted(p.name for p in out.iterdir()) if out.is_dir() else []
+    held = entries_of(out) if out.is_dir() else []
     if held and not (out / "inputs" / "demo_sweep.toml").is_file():  # a run's, a sweep's, anyone's: not ours
-        raise ConfigError(f"{out}: exists and is not a demo's folder (it holds {', '.join(held[:4])}"
-                          f"{', …' if len(held) > 4 else ''}); give a new or empty folder, or an earlier demo's")
+        raise ConfigError(f"{out}: exists and is not a demo's folder (it holds {what_it_holds(held)}); give a new or "
+                          "empty folder, or an earlier demo's")
     sweep = load_sweep(write_inputs(out / "inputs"))
     table = run_sweep(sweep, out / "sweep", jobs=jobs, progress=progress)
     log.info("demo table: %s", table)

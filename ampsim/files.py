@@ -33,7 +33,7 @@ from ampsim.errors import AmpsimError, ConfigError
 
 __all__ = ["read_toml", "read_bytes", "read_text", "read_json", "read_data", "gunzip", "text_lines", "os_error_cause",
            "check_output_dir", "check_output_file", "check_folder_name", "replace_folder", "path_option",
-           "replacing"]
+           "replacing", "what_it_holds", "entries_of"]
 
 _GZIP_MAGIC = b"\x1f\x8b"
 ErrorClass = type[AmpsimError]
@@ -263,6 +263,21 @@ def check_folder_name(name: str, where: str, *, under: str = "results/") -> str:
         raise ConfigError(f"{where}: {name[:20]!r}... is longer than {MAX_NAME_BYTES} bytes: a folder name with "
                           "its run's '.partial.lock' beside it must fit in 255")
     return name
+
+
+def what_it_holds(entries: list[str]) -> str:
+    """A folder's first entries for a message, ``a, b/, c, d, …`` (``entries``: names, a folder's ending
+    in ``/``: :func:`entries_of`).
+
+    >>> what_it_holds(["a", "b/", "c", "d", "e"])
+    'a, b/, c, d, …'
+    """
+    return ", ".join(entries[:4]) + (", …" if len(entries) > 4 else "")
+
+
+def entries_of(folder: str | Path) -> list[str]:
+    """The names in ``folder``, sorted, a folder's ending in ``/``."""
+    return sorted(e.name + ("/" if e.is_dir() else "") for e in Path(folder).iterdir())
 
 
 #: the longest folder name :func:`check_folder_name` lets through (255 bytes less ``.partial.lock``)

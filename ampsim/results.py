@@ -34,7 +34,16 @@ from typing import Any
 
 from ampsim import jsontext
 from ampsim.errors import ConfigError, DataError, RunError
-from ampsim.files import check_output_dir, os_error_cause, read_json, read_text, replace_folder, replacing
+from ampsim.files import (
+    check_output_dir,
+    entries_of,
+    os_error_cause,
+    read_json,
+    read_text,
+    replace_folder,
+    replacing,
+    what_it_holds,
+)
 from ampsim.locks import LockHeld, lock_file, unlock_file
 
 __all__ = ["RunDir", "check_run_folder", "partial_path", "atomic_write", "write_json", "read_metrics",
@@ -96,10 +105,8 @@ def check_run_folder(out: str | Path) -> Path:
     if inside is not None:  # a folder in it would make it no run folder: it could not be run into again
         raise ConfigError(f"{out}: is inside the finished run {inside}; give a folder outside it")
     if real.is_dir() and not _is_run_folder(real):
-        held = sorted(e.name + ("/" if e.is_dir() else "") for e in real.iterdir())
-        raise ConfigError(f"{out}: exists and is not a run folder (it holds {', '.join(held[:4])}"
-                          f"{', …' if len(held) > 4 else ''}); a run replaces its folder whole, so give a new "
-                          "or empty folder, or an earlier run's")
+        raise ConfigError(f"{out}: exists and is not a run folder (it holds {what_it_holds(entries_of(real))}); a "
+                          "run replaces its folder whole, so give a new or empty folder, or an earlier run's")
     partial = _partial_of(out)
     if os.path.lexists(partial) and not partial.is_dir():
         raise ConfigError(f"{out}: {partial} is in the way (a run is written there first); remove it")

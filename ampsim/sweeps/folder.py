@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Iterator
 
 from ampsim.errors import ConfigError, DataError, RunError
-from ampsim.files import check_output_dir, os_error_cause, read_json
+from ampsim.files import check_output_dir, os_error_cause, read_json, what_it_holds
 from ampsim.locks import LockHeld, lock_file, unlock_file
 from ampsim.tables import read_table_info
 
@@ -56,9 +56,8 @@ def check_sweep_folder(out: str | Path, name: str) -> Path:
     # that is not its own (no table or point names it) it writes nothing into
     if not own and (foreign or (out / "table.csv").exists()):
         held = foreign or ["table.csv"]
-        raise ConfigError(f"{out}: exists and is not a folder of sweep {name!r} (it holds "
-                          f"{', '.join(held[:4])}{', …' if len(held) > 4 else ''}); give a new or empty "
-                          "folder, or this sweep's own")
+        raise ConfigError(f"{out}: exists and is not a folder of sweep {name!r} (it holds {what_it_holds(held)}); "
+                          "give a new or empty folder, or this sweep's own")
     return out
 
 
