@@ -101,12 +101,11 @@ def parse_figures(raw: Any, source: str, keys: list[str]) -> list[FigureSpec]:
             raise ConfigError(f"{where}.y: {f['y']!r} is a text column of the table; y must be a number "
                               "(e.g. throughput, final_metric)")
         for k in ("x", "y") if kind in ("xy", "bar") else ():  # a typo would surface after the whole sweep ran
-            if not (f[k] in METRIC_COLUMNS or any(f[k] == s or f[k].startswith(s + ".") for s in keys)):
+            if not (f[k] in METRIC_COLUMNS or _swept(f[k], keys)):
                 raise ConfigError(f"{where}.{k}: {f[k]!r} is no column of the sweep's table (its swept keys: "
                                   f"{', '.join(keys)}; or one of {', '.join(METRIC_COLUMNS)})")
         for k in (hue or []) + list(f.get("where", {})):
-            if "." in k and k.split(".")[0] in _SWEPT_SECTIONS and not any(k == s or k.startswith(s + ".")
-                                                                          for s in keys):
+            if "." in k and k.split(".")[0] in _SWEPT_SECTIONS and not _swept(k, keys):
                 raise ConfigError(f"{where}: {k!r} is not a swept key of this sweep ({', '.join(keys)})")
         window = f.get("window", 1.0)
         if not isinstance(window, (int, float)) or not 0 < window <= 1:
@@ -120,3 +119,9 @@ def parse_figures(raw: Any, source: str, keys: list[str]) -> list[FigureSpec]:
                               title=f.get("title", ""), xlabel=f.get("xlabel", ""), ylabel=f.get("ylabel", ""),
                               window=float(window), links=f.get("links")))
     return out
+
+
+def _swept(column: str, keys: list[str]) -> bool:
+    """Whether ``column`` is a column the table has for the swept ``keys`` (a key, or an entry of a whole-table
+    key's value, ``hardware.topology.kind``)."""
+    return any(column == k or column.startswith(k + ".") for k in keys)

@@ -45,7 +45,7 @@ def check_sweep_folder(out: str | Path, name: str) -> Path:
         if entry.name.startswith("."):  # the lock, points being trained
             continue
         if entry.is_dir() and (entry / "point.json").is_file():
-            owner = _point_sweep(entry / "point.json")
+            owner = point_says(entry, "sweep")
             if owner != name:
                 raise ConfigError(f"{out}: holds a point of another sweep ({entry.name}/ of {owner!r}); give "
                                   f"sweep {name!r} a folder of its own (--out)")
@@ -61,10 +61,11 @@ def check_sweep_folder(out: str | Path, name: str) -> Path:
     return out
 
 
-def _point_sweep(path: Path) -> object:
-    """The sweep a point's ``point.json`` names (``None`` where it names none)."""
-    record = read_json(path, error=DataError)
-    return record.get("sweep") if isinstance(record, dict) else None
+def point_says(folder: Path, key: str) -> object:
+    """What a point folder's ``point.json`` says of ``key`` (``"sweep"``, ``"point_id"``: None where it says
+    nothing); a ``point.json`` that is not JSON is one :class:`DataError` line."""
+    record = read_json(folder / "point.json", error=DataError)
+    return record.get(key) if isinstance(record, dict) else None
 
 
 @contextmanager

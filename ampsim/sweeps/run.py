@@ -63,10 +63,9 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from ampsim.errors import AmpsimError, ConfigError, DataError, RunError
-from ampsim.files import read_json
 from ampsim.progress import progress as progress_reporter
 from ampsim.results import write_json
-from ampsim.sweeps.folder import check_sweep_folder, sweep_lock
+from ampsim.sweeps.folder import check_sweep_folder, point_says, sweep_lock
 from ampsim.sweeps.spec import SEED_KEY, Sweep
 from ampsim.tables import table_row, write_table
 
@@ -112,13 +111,14 @@ def run_point(task: PointTask) -> str:
         raise ConfigError(f"{final}: in the way of point {task.point_id} (not a finished point of this sweep: no "
                           "summary.json); move it away and run the sweep again")
     tmp = final.with_name(f".tmp-{task.point_id}-{os.getpid()}-{uuid.uuid4().hex[:6]}")
+    aside = tmp.with_name(tmp.name + "-unfinished")  # where an unfinished folder of the point goes meanwhile
     try:
         cfg = load_config(task.experiment, list(task.overrides))
         train_experiment(cfg, tmp, keep_partial=False)  # a failed point leaves nothing: a re-run retries it
         write_json(tmp / "point.json", task.record)
         if damaged:
             log.warning("point %s: %s had no summary.json; replaced by the point run again", task.point_id, final)
-            os.rename(final, tmp.with_name(tmp.name + "-unfinished"))  # (deleted below, with tmp)
+            os.rename(final, aside)  # (deleted below, with tmp)
         try:
             os.rename(tmp, final)
         except OSError:
@@ -126,19 +126,18 @@ def run_point(task: PointTask) -> str:
                 raise
             log.info("point %s was finished by another process; keeping that copy", task.point_id)
     finally:
-        for left in (tmp, tmp.with_name(tmp.name + "-unfinished")):
+        for left in (tmp, aside):
             if left.exists():
                 shutil.rmtree(left, ignore_errors=True)
     return task.point_id
 
 
 def _point_id(folder: Path) -> object:
-    """The point id a point folder's ``point.json`` names (None where it has none or names none)."""
+    """The point id a point folder's ``point.json`` names (None where it has none, or none readable)."""
     try:
-        record = read_json(folder / "point.json", error=DataError)
+        return point_says(folder, "point_id")
     except DataError:
         return None
-    return record.get("point_id") if isinstance(record, dict) else None
 
 
 def point_tasks(sweep: Sweep, out: Path) -> list[PointTask]:
