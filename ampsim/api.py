@@ -222,9 +222,9 @@ def plan(cfg: Config, *, system: SystemSpec | None = None, placement: dict[str, 
     if estimated is not None and not (isinstance(estimated, list) and all(isinstance(e, dict) for e in estimated)):
         raise ConfigError(f"plan: estimated: expected a list of dicts (a placement's estimated load) or None, got "
                           f"{_got(estimated)}")
-    return planning.plan(checked(cfg), system=system, placement=placement and {k: int(v) for k, v in
-                                                                                placement.items()},
-                         estimated=estimated)
+    if placement is not None:
+        placement = {name: int(chip) for name, chip in placement.items()}  # (numpy integers as ints)
+    return planning.plan(checked(cfg), system=system, placement=placement, estimated=estimated)
 
 
 def make_executor(plan: Plan) -> Executor:

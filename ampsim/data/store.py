@@ -212,11 +212,11 @@ def fetch(relpath: str, *, root: Path | str | None = None, verify: bool = True) 
             _fetch_from(source, path, spec.sha256, base)
         except _DownloadFailed as exc:  # (said in the error line if every source fails: no warning lines)
             log.info("download of %s from %s failed: %s", relpath, source.url, exc)
-            reasons.append(f"{urllib.parse.urlsplit(source.url).netloc}: {exc}")
+            reasons.append((urllib.parse.urlsplit(source.url).netloc, str(exc)))
             continue
         log.info("downloaded %s from %s", path, source.url)
         return path
-    why = reasons[0].split(": ", 1)[1] if len(reasons) == 1 else "; ".join(reasons)
+    why = reasons[0][1] if len(reasons) == 1 else "; ".join(f"{host}: {why}" for host, why in reasons)
     raise DataError(f"missing {path}: download failed ({why}); {_WHAT_TO_DO}")
 
 
