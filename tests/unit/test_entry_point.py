@@ -63,27 +63,17 @@ def test_ctrl_c_while_the_modules_load_is_one_line_and_exit_130():
     assert (proc.returncode, err, out) == (128 + signal.SIGINT, "loading numpy\nampsim: interrupted\n", "")
 
 
-def test_a_real_sigint_while_the_modules_load_is_one_line_and_exit_130():
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["sigint", "sigterm"])
+def test_a_real_signal_while_the_modules_load_is_one_line_and_exit_128_plus_it(sig):
+    """SIGINT printed Python's traceback; SIGTERM ended the process without a word."""
     proc = _ampsim(30, "train", "experiments/blobs_mlp.toml")
     try:
         assert proc.stderr.readline() == "loading numpy\n"  # the interpreter and ampsim's guard are running
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(sig)
         out, err = proc.communicate(timeout=20)
     finally:
         proc.kill()
-    assert (proc.returncode, err, out) == (128 + signal.SIGINT, "ampsim: interrupted\n", "")
-
-
-def test_a_sigterm_while_the_modules_load_is_one_line_and_exit_143():
-    """It ended the process without a word."""
-    proc = _ampsim(30, "train", "experiments/blobs_mlp.toml")
-    try:
-        assert proc.stderr.readline() == "loading numpy\n"
-        proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=20)
-    finally:
-        proc.kill()
-    assert (proc.returncode, err, out) == (128 + signal.SIGTERM, "ampsim: interrupted\n", "")
+    assert (proc.returncode, err, out) == (128 + sig, "ampsim: interrupted\n", "")
 
 
 def test_the_command_runs_through_the_entry_point():
