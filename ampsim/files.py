@@ -33,7 +33,7 @@ from ampsim.errors import AmpsimError, ConfigError
 
 __all__ = ["read_toml", "read_bytes", "read_text", "read_json", "read_data", "gunzip", "text_lines", "os_error_cause",
            "check_output_dir", "check_output_file", "check_folder_name", "replace_folder", "path_option",
-           "replacing", "what_it_holds", "entries_of"]
+           "replacing", "what_it_holds", "entries_of", "open_regular"]
 
 _GZIP_MAGIC = b"\x1f\x8b"
 ErrorClass = type[AmpsimError]
@@ -53,7 +53,7 @@ def os_error_cause(e: OSError) -> str:
 
 
 # -- reading -----------------------------------------------------------------------------------------
-def _open(path: str | Path, error: ErrorClass):
+def open_regular(path: str | Path, error: ErrorClass = ConfigError):
     """``open(path, "rb")`` of a regular file. A pipe or a device (``/dev/zero``) is refused up front: reading
     it would block or never end. Raises OSError (the callers word it) or ``error``."""
     st = os.stat(path)
@@ -65,7 +65,7 @@ def _open(path: str | Path, error: ErrorClass):
 def read_toml(path: str | Path) -> dict:
     """Read one TOML file; every problem with the file is one ``ConfigError`` naming ``path`` as given."""
     try:
-        with _open(path, ConfigError) as f:
+        with open_regular(path, ConfigError) as f:
             return tomllib.load(f)
     except OSError as e:
         raise ConfigError(f"{path}: {os_error_cause(e)}") from None
@@ -80,7 +80,7 @@ def read_toml(path: str | Path) -> dict:
 def read_bytes(path: str | Path, *, error: ErrorClass = ConfigError) -> bytes:
     """The file's raw bytes; an OSError becomes one ``error`` line ``<path>: <cause>``."""
     try:
-        with _open(path, error) as f:
+        with open_regular(path, error) as f:
             return f.read()
     except OSError as e:
         raise error(f"{path}: {os_error_cause(e)}") from None
@@ -152,7 +152,7 @@ def text_lines(path: str | Path, *, error: ErrorClass = ConfigError, hint: str =
     content. Errors a caller raises while handling a line are its own.
     """
     try:
-        f = _open(path, error)
+        f = open_regular(path, error)
     except OSError as e:
         raise error(f"{path}: {os_error_cause(e)}") from None
     lineno = 0

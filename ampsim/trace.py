@@ -5,14 +5,25 @@ Open the file in https://ui.perfetto.dev or chrome://tracing. Each chip is a pro
 compute unit; the links are one process with one thread per directed link; the controller is one process
 whose instants mark when each instance was admitted (its first messages sent) and when it completed
 (``args.key``: the instance). Times are microseconds of the executor's clock (simulated or wall).
+
+The one writer is :class:`TraceRecorder`, the one reader :func:`read_events`; both stream, so a trace never
+has to fit in memory as Python objects (a whole run's can be gigabytes).
 """
 
 from __future__ import annotations
 
+import codecs
+import gzip
 import json
+import re
 import shutil
 import tempfile
+import zlib
 from pathlib import Path
+from typing import Any, Iterator
+
+from ampsim.errors import AmpsimError, ConfigError
+from ampsim.files import open_regular, os_error_cause
 
 #: the span of a node's work item is labelled ``"<node> <phase>"``, the phase by the executors' item kinds
 #: (0 forward, 1 backward, 2 update: the simulator's ``FWD, BWD, UPDATE`` and the multicore protocol's)
@@ -97,3 +108,143 @@ class TraceRecorder:
             self._spool.seek(0, 2)
             out.write('], "displayTimeUnit": "ms"}')
         return path
+
+
+# -- reading ------------------------------------------------------------------------------------------------
+def read_events(path: str | Path, *, error: type[AmpsimError] = ConfigError,
+                chunk_bytes: int = 1 << 20) -> Iterator[dict]:
+    """The events of the Chrome trace at ``path`` (gzip or plain), one at a time, in file order: the items of
+    its top-level list or of the list under its ``"traceEvents"`` key, as :func:`json.loads` gives them.
+
+    The file is read ``chunk_bytes`` at a time and each event decoded on its own, so memory holds one chunk
+    and the event being read, not the document (``json.loads`` of a 202 MB trace took 1.3 GB). Every problem
+    with the file, whenever the iteration meets it, is one ``error`` line naming ``path``: the file's own (as
+    :mod:`ampsim.files` words them), text that is not UTF-8 or not JSON (with the character it stops at), an
+    event that is not an object, a document that is neither a list nor an object with a ``traceEvents`` list.
+
+    >>> import tempfile, os
+    >>> with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+    ...     _ = f.write('{"displayTimeUnit": "ms", "traceEvents": [{"ph": "X", "ts": 1}, {"ph": "i"}]}')
+    >>> [e["ph"] for e in read_events(f.name, chunk_bytes=4)]
+    ['X', 'i']
+    >>> os.unlink(f.name)
+    """
+    try:
+        raw = open_regular(path, error)
+    except OSError as e:
+        raise error(f"{path}: {os_error_cause(e)}") from None
+    with raw:
+        try:
+            f = gzip.GzipFile(fileobj=raw) if raw.peek(2)[:2] == b"\x1f\x8b" else raw
+            yield from _JsonStream(f, path, error, chunk_bytes).array_items("traceEvents", _NOT_A_TRACE)
+        except EOFError:
+            raise error(f"{path}: truncated: gzip stream ends early (the file was cut off)") from None
+        except (gzip.BadGzipFile, zlib.error) as e:
+            raise error(f"{path}: corrupt: bad gzip data ({e})") from None
+        except OSError as e:
+            raise error(f"{path}: {os_error_cause(e)}") from None
+
+
+_NOT_A_TRACE = "not a Chrome trace (a list of event objects under traceEvents)"
+_SPACE = re.compile(r"[ \t\n\r]*")
+_DECODER = json.JSONDecoder()
+
+
+class _JsonStream:
+    """A JSON document read piece by piece: whitespace and punctuation one character at a time, each value
+    whole by the standard library's decoder (re-tried with more text when it ends where the text read so far
+    does: a value cut by a chunk's end, or a number that may go on)."""
+
+    def __init__(self, f, path: str | Path, error: type[AmpsimError], chunk_bytes: int) -> None:
+        self.f, self.path, self.error, self.chunk_bytes = f, path, error, chunk_bytes
+        self.decode = codecs.getincrementaldecoder("utf-8")().decode
+        self.text, self.i, self.consumed, self.eof = "", 0, 0, False
+
+    def _more(self) -> bool:
+        """Read on (at least as much as is held, so re-trying a long value costs linear time); False at the end."""
+        if self.eof:
+            return False
+        raw = self.f.read(max(self.chunk_bytes, len(self.text) - self.i))
+        try:
+            text = self.decode(raw, final=not raw)
+        except UnicodeDecodeError as e:
+            at = self.consumed + len(self.text)
+            raise self.error(f"{self.path}: not UTF-8 text ({e.reason} near character {at}; binary?)") from None
+        self.eof = not raw
+        self.consumed += self.i
+        self.text, self.i = self.text[self.i:] + text, 0
+        return True
+
+    def _invalid(self, what: str, at: int) -> AmpsimError:
+        return self.error(f"{self.path}: invalid JSON ({what}: character {self.consumed + at})")
+
+    def peek(self) -> str:
+        """The next character that is not whitespace ("" at the end), not consumed."""
+        while True:
+            self.i = _SPACE.match(self.text, self.i).end()
+            if self.i < len(self.text):
+                return self.text[self.i]
+            if not self._more():
+                return ""
+
+    def expect(self, chars: str) -> str:
+        c = self.peek()
+        if not c or c not in chars:
+            raise self._invalid("expecting " + " or ".join(repr(x) for x in chars), self.i)
+        self.i += 1
+        return c
+
+    def value(self) -> Any:
+        self.peek()
+        while True:
+            try:
+                value, end = _DECODER.raw_decode(self.text, self.i)
+            except json.JSONDecodeError as e:
+                if self._more():
+                    continue
+                raise self._invalid(e.msg, e.pos) from None
+            except RecursionError:
+                raise self._invalid("nested too deep", self.i) from None
+            if end < len(self.text) or not self._more():
+                self.i = end
+                return value
+
+    def array_items(self, key: str, wrong: str) -> Iterator[Any]:
+        """The items of the document's list, or of the list under ``key`` of the document's object; ``wrong``
+        (one line) when it has neither, or an item is not an object."""
+        found = False
+        if self.expect("[{") == "[":
+            yield from self._items(wrong)
+            found = True
+        elif self.peek() == "}":
+            self.i += 1
+        else:
+            while True:
+                if self.peek() != '"':
+                    raise self._invalid("expecting a key in double quotes", self.i)
+                name = self.value()
+                self.expect(":")
+                if name == key and self.peek() == "[":
+                    self.i += 1
+                    yield from self._items(wrong)
+                    found = True
+                else:
+                    self.value()
+                if self.expect(",}") == "}":
+                    break
+        if self.peek():
+            raise self._invalid("extra data", self.i)
+        if not found:
+            raise self.error(f"{self.path}: {wrong}")
+
+    def _items(self, wrong: str) -> Iterator[Any]:
+        if self.peek() == "]":
+            self.i += 1
+            return
+        while True:
+            item = self.value()
+            if not isinstance(item, dict):
+                raise self.error(f"{self.path}: {wrong}")
+            yield item
+            if self.expect(",]") == "]":
+                return

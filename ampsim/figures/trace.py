@@ -23,9 +23,8 @@ from ampsim.figures.canvas import new_figure, pyplot
 from ampsim.figures.labels import axis_label, short_value
 from ampsim.figures.runs import run_summary, save
 from ampsim.figures.selection import groups
-from ampsim.files import read_json
 from ampsim.sweeps.figspec import FigureSpec
-from ampsim.trace import CONTROLLER_PID, LINK_PID, STEP_PHASES
+from ampsim.trace import CONTROLLER_PID, LINK_PID, STEP_PHASES, read_events
 
 __all__ = ["draw_heatmap", "draw_timeline", "load_spans", "load_trace", "plot_run_timelines"]
 
@@ -96,35 +95,40 @@ def load_spans(trace_path: Path) -> tuple[list[tuple[str, str, float, float]], d
 
 
 def load_trace(trace_path: Path) -> tuple[list[tuple[str, str, float, float]], dict[int, str], dict[str, list[float]]]:
-    """:func:`load_spans`, and the controller's instants: ``{"admit": [µs, ...], "complete": [...]}``."""
-    data = read_json(trace_path, error=DataError)  # through the one reader: an unreadable or binary trace is one line
-    events = data.get("traceEvents") if isinstance(data, dict) else data
-    if not isinstance(events, list) or not all(isinstance(e, dict) for e in events):
-        raise DataError(f"{trace_path}: not a Chrome trace (a list of event objects under traceEvents)")
+    """:func:`load_spans`, and the controller's instants: ``{"admit": [µs, ...], "complete": [...]}``.
+
+    One pass over the events as :func:`ampsim.trace.read_events` streams them (a trace is never held as
+    dicts: a 51 MB trace took 390 MB so, 5.7 s to plot); a span's row and kind are shared strings."""
     marks: dict[str, list[float]] = {"admit": [], "complete": []}
-    for i, e in enumerate(events):
-        if e.get("ph") == "i" and e.get("pid") == CONTROLLER_PID and _is_text(e.get("name")) and e["name"] in marks:
+    link_names: dict[int, str] = {}
+    chip_rows: dict[int, str] = {}
+    link_spans: list[tuple[int, float, float]] = []  # (tid, ts, dur): their names may come after them
+    spans = []
+    for i, e in enumerate(read_events(trace_path, error=DataError)):
+        ph = e.get("ph")
+        if ph == "X":
+            pid = _field(trace_path, i, e, "pid", _is_int, "an integer")
+            ts = _field(trace_path, i, e, "ts", _is_time, "a finite number (µs)")
+            dur = _field(trace_path, i, e, "dur", _is_time, "a finite number (µs)")
+            if pid == LINK_PID:
+                link_spans.append((_field(trace_path, i, e, "tid", _is_int, "an integer"), ts, dur))
+            else:
+                kind = _field(trace_path, i, e, "name", _is_text, "text").rsplit(" ", 1)[-1]
+                row = chip_rows.get(pid) or chip_rows.setdefault(pid, f"chip {pid}")
+                spans.append((row, _KINDS.get(kind, "fwd"), ts, dur))
+        elif ph == "i" and e.get("pid") == CONTROLLER_PID and _is_text(e.get("name")) and e["name"] in marks:
             marks[e["name"]].append(_field(trace_path, i, e, "ts", _is_time, "a finite number (µs)"))
-    link_names = {}
-    for i, e in enumerate(events):
-        if e.get("ph") == "M" and e.get("name") == "thread_name" and e.get("pid") == LINK_PID:
+        elif ph == "M" and e.get("name") == "thread_name" and e.get("pid") == LINK_PID:
             args = _field(trace_path, i, e, "args", lambda v: isinstance(v, dict) and _is_text(v.get("name")),
                           'an object with a text "name"')
             link_names[_field(trace_path, i, e, "tid", _is_int, "an integer")] = args["name"]
-    spans = []
-    for i, e in enumerate(events):
-        if e.get("ph") != "X":
-            continue
-        pid = _field(trace_path, i, e, "pid", _is_int, "an integer")
-        ts = _field(trace_path, i, e, "ts", _is_time, "a finite number (µs)")
-        dur = _field(trace_path, i, e, "dur", _is_time, "a finite number (µs)")
-        if pid == LINK_PID:
-            tid = _field(trace_path, i, e, "tid", _is_int, "an integer")
-            spans.append((f"link {link_names.get(tid, tid)}", "transfer", ts, dur))
-        else:
-            kind = _field(trace_path, i, e, "name", _is_text, "text").rsplit(" ", 1)[-1]
-            spans.append((f"chip {pid}", kind if kind in COLORS else "fwd", ts, dur))
+    link_rows = {tid: f"link {link_names.get(tid, tid)}" for tid in {t for t, _, _ in link_spans}}
+    spans.extend((link_rows[tid], "transfer", ts, dur) for tid, ts, dur in link_spans)
     return spans, link_names, marks
+
+
+#: each phase's name, once (a span's kind is this string, not one made per span)
+_KINDS = {k: k for k in COLORS}
 
 
 def _is_text(v) -> bool:
@@ -248,11 +252,14 @@ def _rows(spans: list[tuple[str, str, float, float]]) -> list[str]:
 def _gantt(ax, spans: list[tuple[str, str, float, float]], rows: list[str], extra: int = 0) -> None:
     """A bar per span on its row, coloured by its kind; ``extra`` empty rows below (for the caller)."""
     index = {r: i for i, r in enumerate(rows)}
-    for kind, color in COLORS.items():
+    bars: dict[tuple[str, str], list[tuple[float, float]]] = {}
+    for r, k, s, d in spans:  # one pass (a pass per row and kind took seconds on a few hundred thousand spans)
+        bars.setdefault((r, k), []).append((s, d))
+    for kind, color in COLORS.items():  # drawn kind by kind, as before: later kinds on top
         for row in rows:
-            bars = [(s, d) for r, k, s, d in spans if r == row and k == kind]
-            if bars:
-                ax.broken_barh(bars, (index[row] - 0.4, 0.8), facecolors=color, linewidth=0, rasterized=True)
+            if (row, kind) in bars:
+                ax.broken_barh(bars[row, kind], (index[row] - 0.4, 0.8), facecolors=color, linewidth=0,
+                               rasterized=True)
     ax.set_yticks(range(len(rows)), rows, fontsize=6)
     ax.set_ylim(len(rows) + extra - 0.5, -0.5)
 
