@@ -97,14 +97,15 @@ def _lock_holder(fd: int) -> str:
 
 
 @contextmanager
-def holding(path: str | Path, *, busy: Callable[[str], str], what: str) -> Iterator[None]:
+def holding(path: str | Path, *, busy: Callable[[str], str], what: str, cloexec: bool = True) -> Iterator[None]:
     """Hold the lock file ``path`` (its folder made if need be) for the block, refusing at once in one line:
     :class:`~ampsim.errors.RunError` ``busy(the holder's pid)`` if another process holds it,
-    :class:`~ampsim.errors.ConfigError` "cannot create the ``what`` lock" if it cannot be made."""
+    :class:`~ampsim.errors.ConfigError` "cannot create the ``what`` lock" if it cannot be made. ``cloexec``:
+    as for :func:`lock_file` (False: programs the holder's children exec hold it too)."""
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd = lock_file(path)
+        fd = lock_file(path, cloexec=cloexec)
     except LockHeld as held:
         raise RunError(busy(held.holder)) from None
     except OSError as e:

@@ -13,9 +13,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from ampsim.errors import ConfigError, DataError, RunError
-from ampsim.files import check_output_dir, os_error_cause, read_json, what_it_holds
-from ampsim.locks import LockHeld, lock_file, unlock_file
+from ampsim.errors import ConfigError, DataError
+from ampsim.files import check_output_dir, read_json, what_it_holds
+from ampsim.locks import holding
 from ampsim.tables import read_table_info
 
 __all__ = ["LOCK_NAME", "check_sweep_folder", "sweep_lock"]
@@ -70,7 +70,7 @@ def point_says(folder: Path, key: str) -> object:
 
 @contextmanager
 def sweep_lock(out: Path) -> Iterator[None]:
-    """Hold the exclusive lock of sweep folder ``out`` (which must exist) for the block, or raise
+    """Hold the exclusive lock of sweep folder ``out`` for the block (:func:`ampsim.locks.holding`), or raise
     :class:`RunError` at once if another process holds it.
 
     ``flock`` on ``out/.sweep.lock``, which holds the holder's pid: the kernel releases the lock when the
@@ -79,14 +79,9 @@ def sweep_lock(out: Path) -> Iterator[None]:
     locked until its last worker is gone. The file is deleted on release (a killed sweep leaves it behind,
     harmlessly); a process that locked the file just as it was deleted notices and locks the new one.
     """
-    path = out / LOCK_NAME
-    try:
-        fd = lock_file(path, cloexec=False)  # (as it always was: what the sweep's processes exec holds it too)
-    except LockHeld as held:
-        raise RunError(f"{out}: another sweep (pid {held.holder}) is running in this folder") from None
-    except OSError as e:
-        raise RunError(f"{out}: cannot create the sweep lock {LOCK_NAME} ({os_error_cause(e)})") from None
-    try:
+    def busy(pid: str) -> str:
+        return f"{out}: another sweep (pid {pid}) is running in this folder"
+
+    # cloexec=False, as it always was: a program a sweep's process execs (with the descriptor) holds it too
+    with holding(out / LOCK_NAME, busy=busy, what="sweep", cloexec=False):
         yield
-    finally:
-        unlock_file(fd, path)

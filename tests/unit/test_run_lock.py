@@ -44,3 +44,22 @@ def test_a_lock_file_is_held_until_unlocked_and_names_its_holder(tmp_path):
     unlock_file(fd, path)
     assert not path.exists()
     unlock_file(lock_file(path), path)  # free again
+
+
+def test_a_sweep_lock_that_cannot_be_made_is_one_line_and_a_held_one_names_its_holder(tmp_path):
+    from ampsim.errors import ConfigError
+    from ampsim.sweeps.folder import LOCK_NAME, sweep_lock
+
+    (tmp_path / LOCK_NAME).mkdir()  # something in the lock file's place
+    with pytest.raises(ConfigError, match=f"{LOCK_NAME}: cannot create the sweep lock: is a directory, not a file"):
+        with sweep_lock(tmp_path):
+            pass
+    (tmp_path / LOCK_NAME).rmdir()
+    fd = lock_file(tmp_path / LOCK_NAME)  # another holder (this process, by another descriptor)
+    with pytest.raises(RunError, match=r"another sweep \(pid \d+\) is running in this folder"):
+        with sweep_lock(tmp_path):
+            pass
+    unlock_file(fd, tmp_path / LOCK_NAME)
+    with sweep_lock(tmp_path):
+        assert (tmp_path / LOCK_NAME).is_file()
+    assert not (tmp_path / LOCK_NAME).exists()
