@@ -64,6 +64,19 @@ MAX_EPOCHS = 1_000_000
 MAX_INT = 2**53  # any integer in an experiment: a float holds it exactly, numpy sizes and counts fit
 
 
+def too_large(value: Any) -> str | None:
+    """Why an integer read from a file is refused (TOML's are unbounded), or None: the one rule and wording for
+    experiment and hardware files alike.
+
+    >>> too_large(2**53), too_large(-10**30)
+    (None, '-1000000000000000000… is beyond any size or count ampsim takes (at most 2**53)')
+    """
+    if not isinstance(value, int) or isinstance(value, bool) or abs(value) <= MAX_INT:
+        return None
+    text = str(value)
+    return f"{text[:20]}{'…' if len(text) > 20 else ''} is beyond any size or count ampsim takes (at most 2**53)"
+
+
 @dataclass(frozen=True)
 class TrainSection:
     #: the upper bound catches typos such as 1e12 epochs (a run that would never end)
@@ -206,9 +219,8 @@ def parse_section(cls: type, raw: Any, source: str, section: str) -> Any:
 
 def _check(where: str, value: Any, hint: Any, meta: typing.Mapping) -> Any:
     origin = typing.get_origin(hint) or hint
-    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_INT:  # TOML's are unbounded
-        raise ConfigError(f"{where}: {str(value)[:20]}{'…' if len(str(value)) > 20 else ''} is beyond any size or "
-                          f"count ampsim takes (at most 2**53)")
+    if (why := too_large(value)) is not None:
+        raise ConfigError(f"{where}: {why}")
     if origin is float and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
     ok = isinstance(value, origin) and not (origin in (int, float) and isinstance(value, bool))
@@ -339,4 +351,4 @@ def help_table() -> str:
 
 
 __all__ = ["Config", "load_config", "checked", "parse_section", "parse_override", "apply_overrides", "spec",
-           "field_default", "register_task", "read_toml", "SECTIONS"]
+           "field_default", "register_task", "read_toml", "too_large", "SECTIONS", "MAX_INT"]

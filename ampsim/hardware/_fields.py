@@ -10,6 +10,7 @@ import difflib
 import math
 from typing import Any, Mapping
 
+from ampsim.config import too_large
 from ampsim.errors import ConfigError
 
 #: the slowest rate (FLOP/s, B/s) and the longest duration (s) a hardware field may give: finite times
@@ -121,8 +122,8 @@ class FieldReader:
             x = int(x)
         if isinstance(x, bool) or not isinstance(x, int):
             self.fail(field, f"expected an integer, got {type_name(x)} {x!r}")
-        if abs(x) > 2**53:  # (unbounded in TOML: a size or count beyond any machine's)
-            self.fail(field, f"{str(x)[:20]}… is beyond any size or count (at most 2**53)")
+        if (why := too_large(x)) is not None:
+            self.fail(field, why)
         if x < minimum:
             self.fail(field, f"must be >= {minimum}, got {x!r}")
         if maximum is not None and x > maximum:
