@@ -53,7 +53,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     """Measure and simulate every configuration; print the table and where the files went."""
-    from ampsim.calibration.compare import run_compare
+    from ampsim.calibration.compare import default_folder, run_compare
     from ampsim.calibration.report import format_table
     from ampsim.config import load_config, parse_override
     from ampsim.errors import ConfigError
@@ -73,7 +73,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     rows, agreement = run_compare(args.experiment[0], overrides, args.configs, args.workers, args.hardware, out,
                                   repeat=args.repeat)
     print(format_table(rows, agreement))
-    where = out or Path("results") / "compare" / load_config(args.experiment[0], overrides).experiment.name
+    where = out or default_folder(load_config(args.experiment[0], overrides).experiment.name)
     print(f"written: compare.csv and compare.png under {where}")
     return 0
 
@@ -81,6 +81,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 def _resimulate(args: argparse.Namespace) -> int:
     """``compare --resimulate``: each experiment's measurements (under ``--from``, default
     results/compare/<experiment>) against the model as it is now; the controller fit over all of them."""
+    from ampsim.calibration.compare import default_folder
     from ampsim.calibration.report import format_table
     from ampsim.calibration.rescore import resimulate
     from ampsim.calibration.transport import fit_controller
@@ -93,7 +94,7 @@ def _resimulate(args: argparse.Namespace) -> int:
     sides = []
     for experiment in args.experiment:
         measured = Path(args.measured) if args.measured else (
-            Path("results") / "compare" / load_config(experiment, overrides).experiment.name)
+            default_folder(load_config(experiment, overrides).experiment.name))
         rows, agreement, runs = resimulate(measured, overrides, args.hardware, args.out)
         sides += runs
         print(format_table(rows, agreement))

@@ -255,6 +255,11 @@ def shared_machine_slowdown(demand: float, cores: float) -> float:
     return max(1.0, demand / cores, 1.0 / min(cores, 1.0))
 
 
+def default_folder(experiment_name: str) -> Path:
+    """Where a compare of the experiment named so writes (and ``--resimulate`` reads) without ``--out``/``--from``."""
+    return Path("results") / "compare" / experiment_name
+
+
 def run_compare(experiment: str | Path, overrides: list[tuple[str, Any]] = (), configs: str | None = None,
                 workers: int | None = None, hardware: str | Path | None = None,
                 out: str | Path | None = None, repeat: int = 1) -> tuple[list[dict], dict]:
@@ -274,7 +279,7 @@ def run_compare(experiment: str | Path, overrides: list[tuple[str, Any]] = (), c
             settings.append((label, load_config(experiment, base + extra)))
         except ConfigError as e:  # the mistake is in --configs, not in the experiment file
             raise ConfigError(f"--configs {label!r}: {e}") from None
-    out = check_output_dir(Path(out) if out else Path("results") / "compare" / name)  # before measuring
+    out = check_output_dir(Path(out) if out else default_folder(name))  # before measuring
     check_compare_folder(out, name)
     # before anything is measured: errors against another machine's model must never become results
     hw_path = model_of_this_machine(hardware or None, n)
