@@ -27,13 +27,13 @@ import tomllib
 import zlib
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, BinaryIO, Iterator
 
 from ampsim.errors import AmpsimError, ConfigError
 
 __all__ = ["read_toml", "read_bytes", "read_text", "read_json", "read_data", "gunzip", "text_lines", "os_error_cause",
            "check_output_dir", "check_output_file", "check_folder_name", "replace_folder", "path_option",
-           "replacing", "what_it_holds", "entries_of", "open_regular"]
+           "replacing", "what_it_holds", "entries_of", "open_regular", "reading"]
 
 _GZIP_MAGIC = b"\x1f\x8b"
 ErrorClass = type[AmpsimError]
@@ -151,14 +151,9 @@ def text_lines(path: str | Path, *, error: ErrorClass = ConfigError, hint: str =
     cut-off gzip stream, ``<path>: corrupt: …`` for bad gzip data; ``hint`` says what to do about the
     content. Errors a caller raises while handling a line are its own.
     """
-    try:
-        f = open_regular(path, error)
-    except OSError as e:
-        raise error(f"{path}: {os_error_cause(e)}") from None
     lineno = 0
-    with f:
+    with reading(path, error=error, hint=hint) as stream:
         try:
-            stream = gzip.GzipFile(fileobj=f) if f.peek(2)[:2] == _GZIP_MAGIC else f
             for raw in stream:
                 lineno += 1
                 # decoded line by line (not by a text wrapper's chunks) so an error names its line
@@ -166,10 +161,26 @@ def text_lines(path: str | Path, *, error: ErrorClass = ConfigError, hint: str =
                 yield text[:-2] + "\n" if text.endswith("\r\n") else text
         except UnicodeDecodeError as e:
             raise error(f"{path}: not UTF-8 text (line {lineno}: {e.reason}); {hint}") from None
+
+
+@contextmanager
+def reading(path: str | Path, *, error: ErrorClass = ConfigError, hint: str = "") -> Iterator[BinaryIO]:
+    """A regular file's bytes as a stream for the block, decompressed if gzip (by its magic bytes). Every problem
+    with the file, on opening it or whenever the block reads it, is one ``error`` line: ``<path>: <cause>``,
+    ``<path>: truncated: …`` for a cut-off gzip stream, ``<path>: corrupt: …`` for bad gzip data (then
+    ``; hint``, if any)."""
+    try:
+        f = open_regular(path, error)
+    except OSError as e:
+        raise error(f"{path}: {os_error_cause(e)}") from None
+    then = f"; {hint}" if hint else ""
+    with f:
+        try:
+            yield gzip.GzipFile(fileobj=f) if f.peek(2)[:2] == _GZIP_MAGIC else f
         except EOFError:
-            raise error(f"{path}: truncated: gzip stream ends early (the file was cut off); {hint}") from None
+            raise error(f"{path}: truncated: gzip stream ends early (the file was cut off){then}") from None
         except (gzip.BadGzipFile, zlib.error) as e:
-            raise error(f"{path}: corrupt: bad gzip data ({e}); {hint}") from None
+            raise error(f"{path}: corrupt: bad gzip data ({e}){then}") from None
         except OSError as e:
             raise error(f"{path}: {os_error_cause(e)}") from None
 

@@ -13,17 +13,15 @@ has to fit in memory as Python objects (a whole run's can be gigabytes).
 from __future__ import annotations
 
 import codecs
-import gzip
 import json
 import re
 import shutil
 import tempfile
-import zlib
 from pathlib import Path
 from typing import Any, Iterator
 
 from ampsim.errors import AmpsimError, ConfigError
-from ampsim.files import open_regular, os_error_cause
+from ampsim.files import reading
 
 #: the span of a node's work item is labelled ``"<node> <phase>"``, the phase by the executors' item kinds
 #: (0 forward, 1 backward, 2 update: the simulator's ``FWD, BWD, UPDATE`` and the multicore protocol's)
@@ -129,20 +127,8 @@ def read_events(path: str | Path, *, error: type[AmpsimError] = ConfigError,
     ['X', 'i']
     >>> os.unlink(f.name)
     """
-    try:
-        raw = open_regular(path, error)
-    except OSError as e:
-        raise error(f"{path}: {os_error_cause(e)}") from None
-    with raw:
-        try:
-            f = gzip.GzipFile(fileobj=raw) if raw.peek(2)[:2] == b"\x1f\x8b" else raw
-            yield from _JsonStream(f, path, error, chunk_bytes).array_items("traceEvents", _NOT_A_TRACE)
-        except EOFError:
-            raise error(f"{path}: truncated: gzip stream ends early (the file was cut off)") from None
-        except (gzip.BadGzipFile, zlib.error) as e:
-            raise error(f"{path}: corrupt: bad gzip data ({e})") from None
-        except OSError as e:
-            raise error(f"{path}: {os_error_cause(e)}") from None
+    with reading(path, error=error) as f:
+        yield from _JsonStream(f, path, error, chunk_bytes).array_items("traceEvents", _NOT_A_TRACE)
 
 
 _NOT_A_TRACE = "not a Chrome trace (a list of event objects under traceEvents)"
