@@ -124,11 +124,12 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("hardware")
     i.set_defaults(func=cmd_info)
     d = sub.add_parser("demo", help="a small offline run that writes a figure")
-    d.add_argument("--out", type=path_option, default="results/demo")
-    d.add_argument("--no-progress", action="store_true")
+    d.add_argument("--out", type=path_option, default="results/demo",
+                   help="demo folder: new, empty or an earlier demo's (default: results/demo)")
+    d.add_argument("--no-progress", action="store_true", help="no progress bar or progress lines")
     d.set_defaults(func=cmd_demo)
     k = sub.add_parser("keys", help="every key of experiment and hardware files, as markdown tables")
-    k.add_argument("--format", choices=("markdown",), default="markdown")
+    k.add_argument("--format", choices=("markdown",), default="markdown", help="output format (default markdown)")
     k.add_argument("--update", type=path_option, metavar="README",
                    help="rewrite the tables between the keys markers in this file")
     k.set_defaults(func=cmd_keys)

@@ -129,6 +129,9 @@ class ExecutorSection:
     #: checked against the executor registry (:mod:`ampsim.executors`) by the plan stage
     kind: str = spec("reference", help="executor: reference, sim, multicore")
     hardware: str = spec("", help="hardware model TOML for the simulated executor", point_id="never")
+    hardware_sha256: str = spec("", help="the hardware file's bytes a run used (its config.toml pins them; its folder "
+                                "keeps a copy, hardware.toml): another file's are refused, the copy used instead",
+                                point_id="never")
     workers: int = spec(0, ge=0, help="multicore worker processes; 0 = one per core")
     trace: bool = spec(False, help="write a Chrome/Perfetto trace of the run")
     numerics: bool = spec(True, help="false: the simulated executor replays recorded message graphs "

@@ -30,8 +30,9 @@ from typing import Any
 import ampsim.models
 from ampsim.config import FIXED_SECTIONS, TASKS, field_default
 from ampsim.errors import ConfigError
+from ampsim.executors import EXECUTORS
 from ampsim.files import check_output_file, read_text
-from ampsim.hardware.parse import system_from_dict
+from ampsim.hardware.parse import TOPOLOGY_MIN_N, system_from_dict
 from ampsim.hardware.spec import (
     _CHIP_KEYS,
     _HOST_KEYS,
@@ -119,7 +120,7 @@ TOPOLOGY_HELP: dict[str, str] = {
     "hypercube": "`2**dim` chips, neighbours differ in one address bit",
     "tree": "`branching**height` chips as leaves of a balanced tree of switches",
     "explicit": "chips and links as listed",
-    "n": "number of chips",
+    "n": "number of chips (" + ", ".join(f"≥ {n} for a {k}" for k, n in TOPOLOGY_MIN_N.items()) + ", else ≥ 1)",
     "shape": "sizes per dimension, e.g. `[4, 4]`",
     "dim": "dimensions of the hypercube",
     "branching": "children per switch",
@@ -135,7 +136,7 @@ _MINIMAL: dict[str, dict[str, Any]] = {
     "link": {"latency_s": 0.0, "bandwidth_bytes_per_s": 1.0},
     "topology": {"kind": "ring", "n": 3},
 }
-_BOUND = re.compile(r"must be (>=?) (\S+), got")
+_BOUND = re.compile(r"must be (>=?|<=?) (.+?), got")
 _TYPE_WORDS = {bool: "boolean", int: "integer", float: "number", str: "string", dict: "table", list: "array",
                tuple: "array"}
 
@@ -240,8 +241,10 @@ def _field_rows(section: str, cls: type) -> list[str]:
     hints = typing.get_type_hints(cls)
     rows = []
     for f in dataclasses.fields(cls):
+        # executor.kind's values are the executors' registry (checked by the plan stage, not the field)
+        meta = {"choices": tuple(EXECUTORS)} if (section, f.name) == ("executor", "kind") else f.metadata
         rows.append(_row(f"`{section}.{f.name}`", _type(hints[f.name]), f"`{_value(field_default(f))}`",
-                         _allowed(f.metadata), f.metadata.get("help", "")))
+                         _allowed(meta), f.metadata.get("help", "")))
     return rows
 
 
@@ -289,17 +292,21 @@ def _required(section: str, key: str) -> bool:
     return False
 
 
-def _lower_bound(section: str, key: str, hint: Any) -> str:
-    """What the reader says of -1 for this key (``> 0``, ``≥ 1``), or "" when it takes it."""
-    bad = {s: dict(t) for s, t in _MINIMAL.items()}
-    bad.setdefault(section, {})[key] = -1 if hint is int else -1.0
-    try:
-        system_from_dict(bad, "keys")
-    except ConfigError as e:
-        m = _BOUND.search(str(e))
-        if m:
-            return f"{'≥' if m.group(1) == '>=' else '>'} {m.group(2)}"
-    return ""
+def _bounds(section: str, key: str, hint: Any) -> str:
+    """What the reader says of -1 and of a huge value for this key (``> 0``, ``≥ 1, ≤ 4,096``), or ""."""
+    found = []
+    for probe in ((-1, 2**53) if hint is int else (-1.0, 1e300)):
+        bad = {s: dict(t) for s, t in _MINIMAL.items()}
+        bad.setdefault(section, {})[key] = probe
+        try:
+            system_from_dict(bad, "keys")
+        except ConfigError as e:
+            if m := _BOUND.search(str(e)):
+                found.append(f"{_SIGN[m.group(1)]} {m.group(2).removesuffix(' s')}")  # (the unit has its column)
+    return ", ".join(found)
+
+
+_SIGN = {">=": "≥", ">": ">", "<=": "≤", "<": "<"}
 
 
 def _hardware_table() -> list[str]:
@@ -315,7 +322,7 @@ def _hardware_table() -> list[str]:
             if key == "switching":
                 allowed = ", ".join(f"`{m}`" for m in SWITCHING_MODES)
             elif hint in (int, float):
-                allowed = _lower_bound(section, key, hint)
+                allowed = _bounds(section, key, hint)
             else:
                 allowed = _type(hint)
             rows.append(_row(f"`{section}.{key}`", _unit(key), default, allowed, _help(f"{section}.{key}")))

@@ -35,7 +35,6 @@ import json
 import logging
 import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Sequence
 
 from ampsim.config import Config
@@ -43,6 +42,7 @@ from ampsim.errors import ConfigError
 from ampsim.executors import check_kind
 from ampsim.hardware.local import default_workers, local_model_path
 from ampsim.hardware.parse import load_system
+from ampsim.hardware.source import hardware_path
 from ampsim.hardware.spec import ChipSpec, SystemSpec
 from ampsim.ir.hostmem import check_activation_memory, model_build
 from ampsim.ir.nodes.losses import configure_losses
@@ -55,7 +55,7 @@ from ampsim.replicas import ReplicaSpec, Replicated, replicate
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Plan", "plan", "check_numerics", "configure_params", "hardware_path", "resolve_system", "place_task",
+__all__ = ["Plan", "plan", "check_numerics", "configure_params", "resolve_system", "place_task",
            "replicate_task"]
 
 #: pseudo-chip for placement over workers when this machine has no calibrated model
@@ -199,25 +199,6 @@ def configure_params(cfg: Config, task: Task) -> None:
         node.configure(opt, muf=t.muf, clip_norm=t.clip_norm)
         node.configure_staleness(mode, t.predict_delay)
     configure_losses(task.model.graph.nodes.values(), t.max_loss)
-
-
-def hardware_path(cfg: Config) -> Path:
-    """The hardware file named by ``executor.hardware``, as given or relative to the experiment file."""
-    hw = cfg.executor.hardware
-    if not hw:
-        raise ConfigError(f"{cfg.path}: executor.hardware: required for executor.kind = {cfg.executor.kind!r} "
-                          "(e.g. --hardware hardware_models/ring4.toml)")
-    path = Path(hw)
-    if not _exists(path) and _exists(Path(cfg.path).parent / hw):
-        path = Path(cfg.path).parent / hw
-    return path  # whatever is wrong with it is read_toml's one line
-
-
-def _exists(path: Path) -> bool:
-    try:  # Path.exists raises PermissionError for a path in a folder this user may not enter
-        return path.exists()
-    except OSError:
-        return False
 
 
 def resolve_system(cfg: Config) -> SystemSpec:

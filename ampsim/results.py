@@ -191,6 +191,10 @@ class RunDir:
     def write_json(self, name: str, obj: Any) -> None:
         write_json(self.path / name, obj)
 
+    def write_bytes(self, name: str, data: bytes) -> None:
+        with replacing(self.path / name) as tmp:
+            tmp.write_bytes(data)
+
     def commit(self) -> Path:
         """The run is complete: swap it in at ``path`` (the earlier content is replaced whole). Idempotent."""
         if not self.committed:

@@ -7,6 +7,7 @@ end to end: config → plan → executor → training → run folder.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from pathlib import Path
@@ -15,9 +16,10 @@ from ampsim.config import Config
 from ampsim.errors import ConfigError
 from ampsim.executors import Executor, make_executor
 from ampsim.gcpause import gc_paused
+from ampsim.hardware.source import HARDWARE_COPY, pinned_hardware
 from ampsim.metrics import mean_loss, metric_value, staleness_report, staleness_stats, time_to_target
 from ampsim.models.base import Task
-from ampsim.planning import Plan, hardware_path, plan
+from ampsim.planning import Plan, plan
 from ampsim.progress import Progress
 from ampsim.progress import progress as progress_reporter
 from ampsim.results import RunDir, check_run_folder
@@ -70,7 +72,12 @@ def run_training(plan: Plan, executor: Executor, run: RunDir, progress: Progress
     :func:`portable_config`: it trains again, to the same result, from any working directory."""
     cfg, task = plan.config, plan.task
     _check_muf(cfg, task)
-    run.write_config(dump_toml(portable_config(cfg)))
+    written = portable_config(cfg)
+    if plan.workers and not cfg.executor.workers:  # "one per core" resolved: the workers this run had
+        written["executor"]["workers"] = plan.workers
+    run.write_config(dump_toml(written))
+    if (pinned := pinned_hardware(cfg)) is not None:  # the machine's file as the run read it, beside its config
+        run.write_bytes(HARDWARE_COPY, pinned[1])
     metric = task.model.metric
     eval_set = list(task.eval_instances())
     if cfg.eval.limit:
@@ -111,11 +118,13 @@ def run_training(plan: Plan, executor: Executor, run: RunDir, progress: Progress
 def portable_config(cfg: Config) -> dict[str, dict]:
     """``cfg.to_dict()`` with the files it names as absolute paths, so the run's ``config.toml`` trains
     again from any working directory: ``executor.hardware`` found as the plan stage finds it (as given,
-    else relative to the experiment file) and ``model.vectors`` as the task reads it (as given). A path
+    else relative to the experiment file; its bytes pinned by ``executor.hardware_sha256``, see
+    :mod:`ampsim.hardware.source`) and ``model.vectors`` as the task reads it (as given). A path
     that names no file is written as it is (the re-run then fails on it as this run would have)."""
     d = cfg.to_dict()
-    if cfg.executor.hardware and (hw := hardware_path(cfg)).is_file():
-        d["executor"]["hardware"] = str(hw.resolve())
+    if (pinned := pinned_hardware(cfg)) is not None:
+        d["executor"]["hardware"] = str(pinned[0].resolve())
+        d["executor"]["hardware_sha256"] = hashlib.sha256(pinned[1]).hexdigest()
     vectors = d.get("model", {}).get("vectors")
     if isinstance(vectors, str) and vectors and Path(vectors).is_file():
         d["model"]["vectors"] = str(Path(vectors).resolve())

@@ -108,9 +108,10 @@ def _resimulate(args: argparse.Namespace) -> int:
 def add_parsers(sub: argparse._SubParsersAction) -> None:
     """Add ``calibrate`` and ``compare`` to the ``ampsim`` subcommands ``sub``."""
     c = sub.add_parser("calibrate", help="measure this machine; write a hardware model of it")
-    c.add_argument("--out", type=path_option, default="hardware_models/local_cpu.toml")
+    c.add_argument("--out", type=path_option, default="hardware_models/local_cpu.toml",
+                   help="the model written (default: hardware_models/local_cpu.toml; its measurements beside it)")
     c.add_argument("--workers", type=int, help="chips in the model (default: one per core)")
-    c.add_argument("--quick", action="store_true", help="measure ~5x less (~3 s); noisier numbers")
+    c.add_argument("--quick", action="store_true", help="measure ~5x less (~15 s on 2 cores); noisier numbers")
     c.set_defaults(func=cmd_calibrate)
     m = sub.add_parser("compare", help="measured (multicore) vs simulated (calibrated) throughput")
     m.add_argument("experiment", nargs="+", help="experiment TOML file (several with --resimulate)")

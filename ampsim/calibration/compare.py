@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any, Callable, TypeVar
 
 from ampsim.calibration.report import noisy, plot, ranking_agreement, row, write_csv
+from ampsim.calibration.simulated import calibrated_system, simulate_run  # (rescore and tests reach it here)
 from ampsim.config import Config, load_config, parse_override
 from ampsim.errors import ConfigError
 from ampsim.files import replace_folder
@@ -80,16 +81,6 @@ def parse_configs(text: str) -> list[tuple[str, list[tuple[str, Any]]]]:
     if not out:
         raise ConfigError(f"--configs {text!r}: no configuration given (e.g. \"mak=1;mak=4\")")
     return out
-
-
-def _sim_system(hw_path: Path, n: int, overrides: dict | None = None):
-    """The calibrated model, with an experiment's ``[hardware]`` ``overrides`` (``--set hardware.*``),
-    resized to ``n`` chips."""
-    from ampsim.calibration.selfcheck import resized
-    from ampsim.files import read_toml
-    from ampsim.hardware.parse import merge_overrides
-
-    return resized(merge_overrides(read_toml(hw_path), overrides or {}), n, str(hw_path))
 
 
 def message_split(model, instances, mapping: dict[str, int]) -> tuple[float, float, float]:
@@ -160,7 +151,7 @@ def _prepare(label: str, cfg: Config, hw_path: Path, out: Path) -> _Pair:
     from ampsim.planning import plan
 
     n = cfg.executor.workers or default_workers()
-    p = plan(cfg, system=_sim_system(hw_path, n, cfg.hardware))
+    p = plan(cfg, system=calibrated_system(hw_path, n, cfg.hardware))
     mapping, load, task = p.placement, p.estimated_load, p.task
     per_inst, remote, remote_bytes = message_split(task.model, list(task.train_instances(1))[:8], mapping)
     return _Pair(label, cfg, out, n, mapping, load, {"messages_per_instance": per_inst, "remote_per_instance": remote,
@@ -186,25 +177,8 @@ def _simulate(pair: _Pair, hw_path: Path) -> dict:
     import dataclasses
 
     cfg = dataclasses.replace(pair.cfg, executor=dataclasses.replace(pair.cfg.executor, kind="sim"))
-    return simulate_run(cfg, pair.mapping, _sim_system(hw_path, pair.workers, cfg.hardware), pair.out / "sim")
-
-
-def simulate_run(cfg: Config, placement: dict[str, int], system, out: Path) -> dict:
-    """Train ``cfg`` (a simulated-executor configuration) on ``system`` with ``placement``; the run folder
-    is ``out``; returns its summary. On a measured machine's model (one with a ``[host]``) replicas
-    synchronize through the controller (``replicas.collective = "host"``), as the multicore executor's do."""
-    import dataclasses
-
-    from ampsim.executors import make_executor
-    from ampsim.planning import plan
-    from ampsim.results import RunDir
-    from ampsim.training import run_training
-
-    if system.host.shares_cores:  # the workers synchronize replicas through their controller, not in a ring
-        cfg = dataclasses.replace(cfg, replicas=dataclasses.replace(cfg.replicas, collective="host"))
-    p = plan(cfg, system=system, placement=placement)
-    with make_executor(p) as ex:
-        return run_training(p, ex, RunDir(out))
+    return simulate_run(cfg, pair.mapping, calibrated_system(hw_path, pair.workers, cfg.hardware), pair.out / "sim",
+                        hw_path)
 
 
 def scored_row(label: str, cfg: Config, runs: list[dict], simulated: dict, counts: dict, *, speed: float,

@@ -43,8 +43,9 @@ def resimulate(measured: str | Path, overrides: list[tuple[str, Any]] = (), hard
     (default: ``hardware_models/local_cpu.toml``) with ``overrides``; write the table under ``out``. Returns
     (rows, ranking agreement, per measured run its instances, messages and controller CPU: what
     :func:`~ampsim.calibration.transport.fit_controller` fits)."""
-    from ampsim.calibration.compare import _sim_system, check_compare_folder, into_folder, scored_row, simulate_run
+    from ampsim.calibration.compare import check_compare_folder, into_folder, scored_row, simulate_run
     from ampsim.calibration.report import plot, ranking_agreement, read_csv, write_csv
+    from ampsim.calibration.simulated import calibrated_system
     from ampsim.files import check_output_dir
     from ampsim.hardware.local import LOCAL_MODEL, local_model_path
 
@@ -68,7 +69,7 @@ def resimulate(measured: str | Path, overrides: list[tuple[str, Any]] = (), hard
     plans = []
     for r, d in configs:
         cfg = _config(d, overrides)
-        plans.append((r, d, cfg, _placement(d, r["workers"]), _sim_system(hw_path, r["workers"], cfg.hardware)))
+        plans.append((r, d, cfg, _placement(d, r["workers"]), calibrated_system(hw_path, r["workers"], cfg.hardware)))
     for name in dict.fromkeys(p[2].experiment.name for p in plans):  # (one, unless the measurements were mixed)
         check_compare_folder(out, name)
 
@@ -78,7 +79,7 @@ def resimulate(measured: str | Path, overrides: list[tuple[str, Any]] = (), hard
             summaries = runs[r["config"]]
             sides += [{"instances": m["instances"], "messages": m["messages_processed"],
                        "controller_cpu_s": m["controller_cpu_s"]} for m in summaries]
-            simulated = simulate_run(cfg, placement, system, folder / "runs" / d.name / "sim")
+            simulated = simulate_run(cfg, placement, system, folder / "runs" / d.name / "sim", hw_path)
             counts = {k: r[k] for k in ("messages_per_instance", "remote_per_instance")}
             rows.append(scored_row(r["config"], cfg, summaries, simulated, counts, speed=r["speed"],
                                    cores=r["cores"]))

@@ -131,7 +131,7 @@ def add_parsers(sub) -> None:
     p.add_argument("--x", default="epoch", help="run folders: x column of metrics.csv (default epoch)")
     p.add_argument("--y", help="run folders: y column (default: the runs' metric)")
     p.add_argument("--hue", action="append", help="sweep folder: a line per value of this column (repeatable)")
-    p.add_argument("--logx", action="store_true")
+    p.add_argument("--logx", action="store_true", help="a log x axis")
     p.add_argument("--timeline", action="store_true",
                    help="run folders: their trace.json (train with --trace), a panel each on one time axis")
     p.add_argument("--window-s", type=float, help="with --timeline: this many seconds (default: all)")

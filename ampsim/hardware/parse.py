@@ -45,6 +45,9 @@ from ampsim.hardware.spec import (
 log = logging.getLogger(__name__)
 
 
+#: the fewest chips a topology of these kinds takes (``n``; any other kind: 1)
+TOPOLOGY_MIN_N = {"ring": 3, "switch": 2}
+
 def load_system(path: str | Path, overrides: Mapping[str, Any] | None = None, *,
                 overridden_by: str = "") -> SystemSpec:
     """Read and validate a hardware TOML file, with ``overrides`` (an experiment's ``[hardware]`` table)
@@ -244,7 +247,7 @@ class _Validator(FieldReader):
         p: dict[str, Any] = {}
         n_switches = 0
         if kind in ("ring", "fully_connected", "switch"):
-            p["n"] = self.integer(t, "topology", "n", minimum={"ring": 3, "switch": 2}.get(kind, 1))
+            p["n"] = self.integer(t, "topology", "n", minimum=TOPOLOGY_MIN_N.get(kind, 1))
             n_chips = p["n"]
             n_switches = 1 if kind == "switch" else 0
         elif kind in ("mesh2d", "torus2d", "torus3d"):

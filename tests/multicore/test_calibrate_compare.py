@@ -250,6 +250,25 @@ def test_resimulating_with_the_same_model_gives_the_same_table(measured, quick_m
     assert (tmp_path / "again" / "compare.png").stat().st_size > 1000
 
 
+def test_a_simulated_run_of_a_compare_trains_again_from_its_config_to_the_same_results(measured, quick_model,
+                                                                                        tmp_path):
+    """Its config names the calibrated model, its size and the measured placement (the model and placement went
+    in memory, and ``train`` refused the config: no executor.hardware); a what-if's runs too."""
+    import subprocess
+    import sys
+
+    folder, _ = measured
+    resimulate(folder, [("hardware.link.latency_s", 1e-3)], hardware=quick_model, out=tmp_path / "what_if")
+    for compare_folder in (folder, tmp_path / "what_if"):
+        for sim in sorted((compare_folder / "runs").glob("*/sim")):
+            again = tmp_path / "again" / sim.parent.name / compare_folder.name
+            r = subprocess.run([sys.executable, "-m", "ampsim", "train", str(sim / "config.toml"), "--out", str(again),
+                                "--no-progress"], capture_output=True, text=True, timeout=300)
+            assert r.returncode == 0, r.stderr
+            for name in ("summary.json", "metrics.csv", "placement.json"):
+                assert (again / name).read_bytes() == (sim / name).read_bytes(), (sim, name)
+
+
 def test_resimulating_scores_a_what_if_against_the_same_measurements(measured, quick_model, tmp_path):
     folder, rows = measured
     slow = [("hardware.host.cores", 1), ("hardware.host.controller_s_per_instance", 1e-3)]

@@ -102,6 +102,20 @@ def test_cli_train_multicore(tmp_path, capsys):
     assert rc == 0 and "wall s" in capsys.readouterr().out
 
 
+def test_one_worker_per_core_is_written_as_the_count_the_run_had(tmp_path, monkeypatch):
+    """``executor.workers = 0`` (one per core) is resolved in the run's config.toml: trained again on a machine
+    with more cores, it runs with as many workers as this run had."""
+    import tomllib
+
+    monkeypatch.setattr("ampsim.planning.default_workers", lambda: 2)
+    cfg = load_config(ROOT / "experiments" / "blobs_mlp.toml", [
+        parse_override(s) for s in ('executor.kind="multicore"', "train.epochs=1", "data.n_train=64")])
+    assert cfg.executor.workers == 0
+    summary = train_experiment(cfg, tmp_path / "run")
+    assert summary["n_workers"] == 2
+    assert tomllib.loads((tmp_path / "run" / "config.toml").read_text())["executor"]["workers"] == 2
+
+
 def test_a_traced_run_times_every_node_step_and_applied_update_on_one_clock(tmp_path):
     # executor.trace: each worker's spans, labelled as the simulator labels its own, in the executor's
     # seconds; a worker runs one thing at a time, so its spans never overlap; two calls continue one clock

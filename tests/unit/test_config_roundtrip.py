@@ -19,7 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ampsim.config import load_config
-from ampsim.planning import hardware_path
+from ampsim.hardware.source import hardware_path
 from ampsim.tomltext import dump_toml
 from ampsim.training import portable_config
 

@@ -1,0 +1,52 @@
+"""The simulated side of ``ampsim compare`` (and of ``--resimulate``): the calibrated model of this machine
+resized to a configuration's workers, and a simulated run on it under the measured placement whose
+``config.toml`` names all of that, so that ``ampsim train`` of it repeats the run (before, the model and the
+placement were handed over in memory and the config written was one ``train`` refused).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ampsim.config import Config
+
+__all__ = ["calibrated_system", "simulate_run"]
+
+
+def calibrated_system(hw_path: Path, n: int, overrides: dict | None = None):
+    """The calibrated model, with an experiment's ``[hardware]`` ``overrides`` (``--set hardware.*``),
+    resized to ``n`` chips."""
+    from ampsim.calibration.selfcheck import resized
+    from ampsim.files import read_toml
+    from ampsim.hardware.parse import merge_overrides
+
+    return resized(merge_overrides(read_toml(hw_path), overrides or {}), n, str(hw_path))
+
+
+def simulate_run(cfg: Config, placement: dict[str, int], system, out: Path, hw_path: Path) -> dict:
+    """Train ``cfg`` (a simulated-executor configuration) on ``system``, the model at ``hw_path`` resized (see
+    :func:`calibrated_system`), with ``placement``; the run folder is ``out``; returns its summary. On a measured
+    machine's model (one with a ``[host]``) replicas synchronize through the controller
+    (``replicas.collective = "host"``), as the multicore executor's do. The run's ``config.toml`` names all of
+    it (the model, its size as a ``[hardware.topology]``, the placement as an explicit map), so ``ampsim train``
+    of it repeats the run."""
+    import dataclasses
+
+    from ampsim.calibration.selfcheck import resized_topology
+    from ampsim.config import PlacementSection
+    from ampsim.executors import make_executor
+    from ampsim.files import read_toml
+    from ampsim.hardware.parse import merge_overrides
+    from ampsim.planning import plan
+    from ampsim.results import RunDir
+    from ampsim.training import run_training
+
+    topology = resized_topology(merge_overrides(read_toml(hw_path), cfg.hardware), system.n_chips)
+    cfg = dataclasses.replace(cfg, executor=dataclasses.replace(cfg.executor, kind="sim", hardware=str(hw_path)),
+                              hardware={**cfg.hardware, "topology": topology},
+                              placement=PlacementSection(strategy="explicit", map=dict(placement)))
+    if system.host.shares_cores:  # the workers synchronize replicas through their controller, not in a ring
+        cfg = dataclasses.replace(cfg, replicas=dataclasses.replace(cfg.replicas, collective="host"))
+    p = plan(cfg, system=system)  # its placement from the map, as a re-run of the config finds it (in its order)
+    with make_executor(p) as ex:
+        return run_training(p, ex, RunDir(out))
