@@ -281,6 +281,10 @@ def apply_overrides(raw: dict, overrides: list[tuple[str, Any]]) -> dict:
             if not isinstance(d, dict):
                 raise ConfigError(f"--set {key}: {p} is not a table")
         d[parts[-1]] = value
+    names = {key for key, _ in overrides}
+    if "executor.hardware" in names and "executor.hardware_sha256" not in names:
+        # a pin belongs to the file it was written with: naming a file (--hardware) means that file as it is
+        raw["executor"].pop("hardware_sha256", None)
     return raw
 
 

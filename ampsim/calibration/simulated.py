@@ -42,7 +42,8 @@ def simulate_run(cfg: Config, placement: dict[str, int], system, out: Path, hw_p
     from ampsim.training import run_training
 
     topology = resized_topology(merge_overrides(read_toml(hw_path), cfg.hardware), system.n_chips)
-    cfg = dataclasses.replace(cfg, executor=dataclasses.replace(cfg.executor, kind="sim", hardware=str(hw_path)),
+    cfg = dataclasses.replace(cfg, executor=dataclasses.replace(cfg.executor, kind="sim", hardware=str(hw_path),
+                                                                     hardware_sha256=""),
                               hardware={**cfg.hardware, "topology": topology},
                               placement=PlacementSection(strategy="explicit", map=dict(placement)))
     if system.host.shares_cores:  # the workers synchronize replicas through their controller, not in a ring

@@ -58,6 +58,15 @@ def test_a_run_pins_its_hardware_file_and_trains_again_on_its_copy_when_the_file
     assert f"executor.hardware: {hw} has changed since this config was written" in r.stderr
     assert not (tmp_path / "refused").exists()
 
+    # another machine named (--hardware): that file, as it is, not the copy of the pinned one
+    torus = ROOT / "hardware_models" / "torus8x8.toml"
+    other = tmp_path / "other"
+    r = cli("train", str(first / "config.toml"), "--hardware", str(torus), "--out", str(other))
+    assert r.returncode == 0 and "copy" not in r.stderr, r.stderr
+    written = tomllib.loads((other / "config.toml").read_text())["executor"]
+    assert written["hardware_sha256"] == hashlib.sha256(torus.read_bytes()).hexdigest()
+    assert (other / "hardware.toml").read_bytes() == torus.read_bytes()
+
     # asked for: the file as it is now
     now = tmp_path / "now"
     r = cli("train", str(first / "config.toml"), "--set", 'executor.hardware_sha256=""', "--out", str(now))
