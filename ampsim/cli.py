@@ -112,6 +112,16 @@ class _Parser(argparse.ArgumentParser):
         print(f"ampsim: error: {message}; see `{self.prog} --help`", file=sys.stderr)
         raise SystemExit(2)
 
+    def parse_args(self, args=None, namespace=None) -> argparse.Namespace:
+        """As argparse's, but an option the command does not know is that command's error (argparse hands
+        unknown arguments up to the top parser, whose line said ``see `ampsim --help```)."""
+        ns, extras = self.parse_known_args(args, namespace)
+        if extras:
+            subs = [a for a in self._actions if isinstance(a, argparse._SubParsersAction)]
+            command = subs[0].choices.get(getattr(ns, subs[0].dest, None)) if subs else None
+            (command or self).error(f"unrecognized arguments: {' '.join(extras)}")
+        return ns
+
 
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="ampsim", description="Simulate asynchronous model-parallel training.")

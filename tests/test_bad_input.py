@@ -146,7 +146,9 @@ CASES = [
     ("cli-unknown-command", ["bogus"], None, "invalid choice: 'bogus'"),
     ("cli-missing-argument", ["train"], None, "required: experiment; see `ampsim train --help`"),
     ("cli-bad-int", [*T, "--workers", "x"], None, "--workers: invalid int value: 'x'"),
-    ("cli-unknown-option", [*T, "--bogus"], None, "unrecognized arguments: --bogus"),
+    ("cli-unknown-option", [*T, "--bogus"], None, "unrecognized arguments: --bogus; see `ampsim train --help`"),
+    ("cli-unknown-sweep-option", ["sweep", EXP / "sweeps/mak_mnist.toml", "--nope"], None,
+     "unrecognized arguments: --nope; see `ampsim sweep --help`"),
     # an empty path (an unset shell variable) is not the default folder, whose run it would replace
     ("train-out-empty", [*T, "--out", ""], None, "argument --out: an empty path ('')"),
     ("train-hardware-empty", [*T, "--hardware", " "], None, "argument --hardware: an empty path (' ')"),
