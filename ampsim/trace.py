@@ -134,6 +134,8 @@ def read_events(path: str | Path, *, error: type[AmpsimError] = ConfigError,
 _NOT_A_TRACE = "not a Chrome trace (a list of event objects under traceEvents)"
 _SPACE = re.compile(r"[ \t\n\r]*")
 _DECODER = json.JSONDecoder()
+_LONGEST_LITERAL = len("-Infinity")  # the longest token the decoder may find cut short
+_AFTER_NUMBER = frozenset(" \t\n\r,]}")
 
 
 class _JsonStream:
@@ -186,12 +188,19 @@ class _JsonStream:
             try:
                 value, end = _DECODER.raw_decode(self.text, self.i)
             except json.JSONDecodeError as e:
-                if self._more():
+                # more text can only help a value cut by the chunk's end: an error near it, or a string not
+                # closed yet (its error names where it began); any other is the file's, said at once
+                cut = e.msg.startswith("Unterminated string") or len(self.text) - e.pos <= _LONGEST_LITERAL
+                if cut and self._more():
                     continue
                 raise self._invalid(e.msg, e.pos) from None
             except RecursionError:
                 raise self._invalid("nested too deep", self.i) from None
-            if end < len(self.text) or not self._more():
+            except ValueError as e:  # an integer of more digits than Python converts
+                raise self._invalid(str(e).split(";")[0], self.i) from None
+            # a number may go on past the text read so far ("1." of "1.5"): taken only before a delimiter
+            if (end < len(self.text) and (not isinstance(value, (int, float)) or self.text[end] in _AFTER_NUMBER)
+                    or not self._more()):
                 self.i = end
                 return value
 
@@ -210,6 +219,8 @@ class _JsonStream:
                     raise self._invalid("expecting a key in double quotes", self.i)
                 name = self.value()
                 self.expect(":")
+                if name == key and found:  # (json.loads would keep the last; a stream has yielded the first)
+                    raise self.error(f"{self.path}: {key} given twice")
                 if name == key and self.peek() == "[":
                     self.i += 1
                     yield from self._items(wrong)

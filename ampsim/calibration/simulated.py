@@ -44,7 +44,10 @@ def simulate_run(cfg: Config, placement: dict[str, int], system, out: Path, hw_p
     topology = resized_topology(merge_overrides(read_toml(hw_path), cfg.hardware), system.n_chips)
     cfg = dataclasses.replace(cfg, executor=dataclasses.replace(cfg.executor, kind="sim", hardware=str(hw_path),
                                                                      hardware_sha256=""),
-                              hardware={**cfg.hardware, "topology": topology},
+                              # as resized: n chips alike (no per-chip or per-link overrides, the model's own
+                              # included: empty lists replace them)
+                              hardware={**cfg.hardware, "topology": topology, "chip_override": [],
+                                        "link_override": []},
                               placement=PlacementSection(strategy="explicit", map=dict(placement)))
     if system.host.shares_cores:  # the workers synchronize replicas through their controller, not in a ring
         cfg = dataclasses.replace(cfg, replicas=dataclasses.replace(cfg.replicas, collective="host"))

@@ -3,9 +3,11 @@
 A run's ``config.toml`` names its hardware file by absolute path and pins the file's bytes
 (``executor.hardware_sha256``), and the run folder keeps a byte-for-byte copy (:data:`HARDWARE_COPY`), so a
 finished run's config always means the machine it ran on: trained again, it uses the named file only while that
-still holds those bytes, else the copy beside the config (with a warning), else it refuses in one line. Before,
-editing a hardware file silently changed what every earlier run's config re-ran as, and a results folder copied
-to another machine named files that were not there.
+still holds those bytes; where the file is not there (the results copied to another machine), the copy beside
+the config (with a warning); where it differs (edited since, or another file named through the API), it refuses
+in one line. Before, editing a hardware file silently changed what every earlier run's config re-ran as, and a
+results folder copied to another machine named files that were not there. Naming a file on the command line
+(``--hardware``, ``--set executor.hardware=...``) drops the pin (:func:`ampsim.config.apply_overrides`).
 """
 
 from __future__ import annotations
@@ -36,37 +38,40 @@ def sha256_of(path: Path) -> str | None:
         return None
 
 
-def _named(cfg: Config) -> Path:
-    """``executor.hardware`` as given, else relative to the experiment file (where that exists)."""
+def _candidates(cfg: Config) -> list[Path]:
+    """Where ``executor.hardware`` may be: as given, then relative to the experiment file."""
     hw = cfg.executor.hardware
     if not hw:
         raise ConfigError(f"{cfg.path}: executor.hardware: required for executor.kind = {cfg.executor.kind!r} "
                           "(e.g. --hardware hardware_models/ring4.toml)")
-    path = Path(hw)
-    if not _exists(path) and _exists(Path(cfg.path).parent / hw):
-        path = Path(cfg.path).parent / hw
-    return path
+    return list(dict.fromkeys([Path(hw), Path(cfg.path).parent / hw]))
 
 
 def hardware_path(cfg: Config) -> Path:
-    """The hardware file named by ``executor.hardware``, as given or relative to the experiment file; where
-    ``executor.hardware_sha256`` pins its bytes and it no longer holds them (edited, or not on this machine),
-    the copy beside the config that does, or one :class:`~ampsim.errors.ConfigError` line."""
-    path = _named(cfg)
+    """The hardware file named by ``executor.hardware``: as given, else relative to the experiment file. Where
+    ``executor.hardware_sha256`` pins its bytes, the first of those that holds them; none there (not on this
+    machine), the copy beside the config that does (with a warning); one that differs (edited since, or
+    another file named), one :class:`~ampsim.errors.ConfigError` line."""
+    where = _candidates(cfg)
     want = cfg.executor.hardware_sha256
-    if not want or (got := sha256_of(path)) == want:
-        return path  # (whatever else is wrong with it is read_toml's one line)
+    if not want:
+        return next((p for p in where if _exists(p)), where[0])  # (what is wrong with it is read_toml's line)
+    digests = [sha256_of(p) for p in where]
+    if want in digests:
+        return where[digests.index(want)]
     copy = Path(cfg.path).parent / HARDWARE_COPY
-    how = "is not there" if got is None else "has changed"
-    if copy.resolve() != path.resolve() and sha256_of(copy) == want:
-        if (said := (cfg.path, str(path), want)) not in _SAID:  # once: a run asks for its file several times
+    if all(d is None for d in digests) and sha256_of(copy) == want:
+        if (said := (cfg.path, str(where[0]), want)) not in _SAID:  # once: a run asks for its file several times
             _SAID.add(said)
-            log.warning("%s: executor.hardware: %s %s since this config was written; using the copy of the file "
-                        "it ran with, %s", cfg.path, path, how, copy)
+            log.warning("%s: executor.hardware: %s is not there; using the copy of the file this config ran with, "
+                        "%s", cfg.path, where[0], copy)
         return copy
-    raise ConfigError(f"{cfg.path}: executor.hardware: {path} {how} since this config was written "
-                      f"(executor.hardware_sha256 pins its bytes) and {copy} is no copy of it; give the file it "
-                      "ran with, or set executor.hardware_sha256 = \"\" to use the file as it is now")
+    found = [p for p, d in zip(where, digests) if d is not None]
+    what = (f"{found[0]} is not the file this config ran with (its bytes differ from executor.hardware_sha256: "
+            "edited since, or another file named)" if found else f"{where[0]} is not there, and {copy} is no copy "
+            "of the file this config ran with")
+    raise ConfigError(f"{cfg.path}: executor.hardware: {what}; give the file it ran with (--hardware), or set "
+                      "executor.hardware_sha256 = \"\" to use the file as it is now")
 
 
 def pinned_hardware(cfg: Config) -> tuple[Path, bytes] | None:

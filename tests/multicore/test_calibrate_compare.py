@@ -259,7 +259,10 @@ def test_a_simulated_run_of_a_compare_trains_again_from_its_config_to_the_same_r
 
     folder, _ = measured
     resimulate(folder, [("hardware.link.latency_s", 1e-3)], hardware=quick_model, out=tmp_path / "what_if")
-    for compare_folder in (folder, tmp_path / "what_if"):
+    # a chip override, which the resized model drops (its config said otherwise: another simulated time)
+    resimulate(folder, [("hardware.chip_override", [{"chips": [1], "flops_per_s": 1e8}])], hardware=quick_model,
+               out=tmp_path / "override")
+    for compare_folder in (folder, tmp_path / "what_if", tmp_path / "override"):
         for sim in sorted((compare_folder / "runs").glob("*/sim")):
             again = tmp_path / "again" / sim.parent.name / compare_folder.name
             r = subprocess.run([sys.executable, "-m", "ampsim", "train", str(sim / "config.toml"), "--out", str(again),

@@ -1,9 +1,11 @@
 """A run's config pins the bytes of its hardware file (``executor.hardware_sha256``) and its folder keeps a copy
-(``hardware.toml``): trained again after the file was edited or moved away, the config runs on the copy, to the
-same results byte for byte; with neither, it refuses in one line (an edited file silently changed the re-run)."""
+(``hardware.toml``): trained again where the file is gone, the config runs on the copy, to the same results byte
+for byte; where the file differs (edited since, or another file named through the API), it refuses in one line
+(an edited file silently changed the re-run); naming a file on the command line drops the pin."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import subprocess
@@ -11,13 +13,21 @@ import sys
 import tomllib
 from pathlib import Path
 
+import pytest
+
+from ampsim.config import load_config
+from ampsim.errors import ConfigError
+from ampsim.hardware.source import hardware_path
+from ampsim.tomltext import dump_toml
+
 ROOT = Path(__file__).resolve().parents[2]
+RING4 = ROOT / "hardware_models" / "ring4.toml"
 SMALL = ["--set", "data.n_train=320", "--set", "data.n_test=64", "--set", "model.hidden=[8]", "--set", "train.epochs=1",
          "--set", "train.mak=4"]
 
 
-def cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "ampsim", *args, "--no-progress"], cwd=ROOT, capture_output=True,
+def cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "ampsim", *args, "--no-progress"], cwd=cwd, capture_output=True,
                           text=True, env={**os.environ, "AMPSIM_OFFLINE": "1"}, timeout=300)
 
 
@@ -25,9 +35,14 @@ def results(run: Path) -> dict[str, bytes]:
     return {name: (run / name).read_bytes() for name in ("summary.json", "metrics.csv")}
 
 
-def test_a_run_pins_its_hardware_file_and_trains_again_on_its_copy_when_the_file_changed(tmp_path):
+def one_line(r: subprocess.CompletedProcess) -> str:
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "Traceback" not in r.stderr, r.stderr
+    return r.stderr
+
+
+def test_a_run_pins_its_hardware_file_and_an_edited_file_is_refused_in_one_line(tmp_path):
     hw = tmp_path / "machine.toml"
-    hw.write_bytes((ROOT / "hardware_models" / "ring4.toml").read_bytes())
+    hw.write_bytes(RING4.read_bytes())
     first = tmp_path / "first"
     r = cli("train", "experiments/blobs_mlp.toml", "--executor", "sim", "--hardware", str(hw), "--out", str(first),
             *SMALL)
@@ -37,37 +52,32 @@ def test_a_run_pins_its_hardware_file_and_trains_again_on_its_copy_when_the_file
     assert written["hardware_sha256"] == hashlib.sha256(hw.read_bytes()).hexdigest()
     assert (first / "hardware.toml").read_bytes() == hw.read_bytes()
 
-    # the file as it was: the config re-runs on it, silently
-    again = tmp_path / "again"
-    r = cli("train", str(first / "config.toml"), "--out", str(again))
+    # the file as it was: the config re-runs on it, silently, to the same results
+    r = cli("train", str(first / "config.toml"), "--out", str(tmp_path / "again"))
     assert r.returncode == 0 and "hardware" not in r.stderr, r.stderr
-    assert results(again) == results(first)
+    assert results(tmp_path / "again") == results(first)
 
-    # edited: the run uses the copy the first run kept, says so, and repeats the first run's results
-    hw.write_text(hw.read_text().replace("[link]", "[link]\n# edited\n", 1).replace("latency_s = ", "latency_s = 1e-3 #"))
-    edited = tmp_path / "edited"
-    r = cli("train", str(first / "config.toml"), "--out", str(edited))
-    assert r.returncode == 0, r.stderr
-    assert f"{hw} has changed since this config was written; using the copy" in r.stderr
-    assert results(edited) == results(first)
-
-    # the copy gone too: one line, nothing trained
-    (first / "hardware.toml").unlink()
-    r = cli("train", str(first / "config.toml"), "--out", str(tmp_path / "refused"))
-    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "Traceback" not in r.stderr, r.stderr
-    assert f"executor.hardware: {hw} has changed since this config was written" in r.stderr
+    # edited: one line, nothing trained
+    hw.write_text(hw.read_text().replace("latency_s = ", "latency_s = 1e-3 #"))
+    line = one_line(cli("train", str(first / "config.toml"), "--out", str(tmp_path / "refused")))
+    assert f"executor.hardware: {hw} is not the file this config ran with" in line
     assert not (tmp_path / "refused").exists()
 
-    # another machine named (--hardware): that file, as it is, not the copy of the pinned one
+    # the copy named: the first run again, byte for byte
+    r = cli("train", str(first / "config.toml"), "--hardware", str(first / "hardware.toml"), "--out",
+            str(tmp_path / "copy"))
+    assert r.returncode == 0, r.stderr
+    assert results(tmp_path / "copy") == results(first)
+
+    # another machine named (--hardware): that file, as it is
     torus = ROOT / "hardware_models" / "torus8x8.toml"
     other = tmp_path / "other"
-    r = cli("train", str(first / "config.toml"), "--hardware", str(torus), "--out", str(other))
-    assert r.returncode == 0 and "copy" not in r.stderr, r.stderr
+    assert cli("train", str(first / "config.toml"), "--hardware", str(torus), "--out", str(other)).returncode == 0
     written = tomllib.loads((other / "config.toml").read_text())["executor"]
     assert written["hardware_sha256"] == hashlib.sha256(torus.read_bytes()).hexdigest()
     assert (other / "hardware.toml").read_bytes() == torus.read_bytes()
 
-    # asked for: the file as it is now
+    # asked for: the edited file as it is now
     now = tmp_path / "now"
     r = cli("train", str(first / "config.toml"), "--set", 'executor.hardware_sha256=""', "--out", str(now))
     assert r.returncode == 0, r.stderr
@@ -77,7 +87,7 @@ def test_a_run_pins_its_hardware_file_and_trains_again_on_its_copy_when_the_file
 def test_a_hardware_file_not_on_this_machine_is_read_from_the_copy(tmp_path):
     hw = tmp_path / "gone" / "machine.toml"
     hw.parent.mkdir()
-    hw.write_bytes((ROOT / "hardware_models" / "ring4.toml").read_bytes())
+    hw.write_bytes(RING4.read_bytes())
     first = tmp_path / "first"
     assert cli("train", "experiments/blobs_mlp.toml", "--executor", "sim", "--hardware", str(hw), "--out", str(first),
                *SMALL).returncode == 0
@@ -85,6 +95,48 @@ def test_a_hardware_file_not_on_this_machine_is_read_from_the_copy(tmp_path):
     moved = tmp_path / "moved"
     r = cli("train", str(first / "config.toml"), "--out", str(moved))
     assert r.returncode == 0, r.stderr
-    assert f"{hw} is not there since this config was written; using the copy" in r.stderr
+    assert r.stderr.count(f"{hw} is not there; using the copy of the file this config ran with") == 1, r.stderr
     assert results(moved) == results(first)
     assert tomllib.loads((moved / "config.toml").read_text())["executor"]["hardware"] == str(first / "hardware.toml")
+    (first / "hardware.toml").unlink()  # and no copy either: one line
+    line = one_line(cli("train", str(first / "config.toml"), "--out", str(tmp_path / "refused")))
+    assert f"{hw} is not there, and {first / 'hardware.toml'} is no copy" in line
+
+
+def pinned_config(folder: Path, hardware: str, pin_of: Path) -> Path:
+    """A config naming ``hardware`` and pinning the bytes of ``pin_of``."""
+    cfg = folder / "config.toml"
+    cfg.write_text(dump_toml({"experiment": {"task": "mlp"}, "executor": {
+        "kind": "sim", "hardware": hardware, "hardware_sha256": hashlib.sha256(pin_of.read_bytes()).hexdigest()}}))
+    return cfg
+
+
+def test_another_file_named_through_the_api_is_refused_not_swapped_for_the_copy(tmp_path):
+    """``dataclasses.replace`` of executor.hardware keeps the pin (no override dropped it): the named file is
+    not the one pinned, so the run refuses in one line (it ran the copy of the pinned one, with a warning)."""
+    (tmp_path / "hardware.toml").write_bytes(RING4.read_bytes())
+    cfg = load_config(pinned_config(tmp_path, str(tmp_path / "hardware.toml"), RING4))
+    assert hardware_path(cfg) == tmp_path / "hardware.toml"
+    fc16 = str(ROOT / "hardware_models" / "fc16.toml")
+    swapped = dataclasses.replace(cfg, executor=dataclasses.replace(cfg.executor, hardware=fc16))
+    with pytest.raises(ConfigError, match=f"{fc16} is not the file this config ran with"):
+        hardware_path(swapped)
+
+
+def test_a_relative_name_finds_the_pinned_file_beside_the_config_past_another_in_the_working_folder(tmp_path,
+                                                                                                     monkeypatch):
+    (tmp_path / "exp").mkdir()
+    (tmp_path / "exp" / "ring.toml").write_bytes(RING4.read_bytes())
+    cfg = pinned_config(tmp_path / "exp", "ring.toml", RING4)
+    (tmp_path / "cwd").mkdir()
+    (tmp_path / "cwd" / "ring.toml").write_text("# another file of that name\n")
+    monkeypatch.chdir(tmp_path / "cwd")
+    assert hardware_path(load_config(cfg)) == tmp_path / "exp" / "ring.toml"
+
+
+def test_a_symlink_loop_in_a_pinned_config_is_one_line(tmp_path):
+    (tmp_path / "a.toml").symlink_to(tmp_path / "b.toml")
+    (tmp_path / "b.toml").symlink_to(tmp_path / "a.toml")
+    cfg = load_config(pinned_config(tmp_path, str(tmp_path / "a.toml"), RING4))
+    with pytest.raises(ConfigError, match="a.toml is not there"):
+        hardware_path(cfg)

@@ -88,3 +88,39 @@ def test_binary_and_cut_off_files_are_one_line(tmp_path, content, words):
 def test_a_folder_is_one_line(tmp_path):
     with pytest.raises(DataError, match="is a directory, not a file"):
         list(read_events(tmp_path, error=DataError))
+
+
+@pytest.mark.parametrize("chunk", range(1, 24))
+def test_a_number_cut_by_a_chunk_is_read_whole(tmp_path, chunk):
+    """ "1." of "1.5" at a chunk's end was taken for the number 1 and the "." refused."""
+    path = tmp_path / "trace.json"
+    path.write_text('{"x": 1.5, "y": -Infinity, "traceEvents": [{"ts": 2e-3}]}')
+    assert list(read_events(path, chunk_bytes=chunk)) == [{"ts": 2e-3}]
+
+
+def test_trace_events_given_twice_is_one_line(tmp_path):
+    path = tmp_path / "trace.json"
+    path.write_text('{"traceEvents": [{"a": 1}], "traceEvents": 5}')
+    with pytest.raises(DataError, match="trace.json: traceEvents given twice"):
+        list(read_events(path, error=DataError))
+
+
+def test_an_early_mistake_is_said_without_reading_the_rest(tmp_path, monkeypatch):
+    """It read on to the end of the file first (163 MB of memory for a 57 MB trace broken at byte 96)."""
+    import ampsim.trace as trace
+
+    path = tmp_path / "trace.json"
+    path.write_text('{"traceEvents": [{"a": 1}, {"b": tru}, ' + '{"c": 3}, ' * 100_000 + "]}")
+    reads = []
+    real = trace._JsonStream._more
+    monkeypatch.setattr(trace._JsonStream, "_more", lambda self: reads.append(1) or real(self))
+    with pytest.raises(DataError, match=r"invalid JSON \(Expecting value: character 33\)"):
+        list(read_events(path, error=DataError, chunk_bytes=4096))
+    assert len(reads) <= 2
+
+
+def test_an_integer_python_will_not_convert_is_one_line(tmp_path):
+    path = tmp_path / "trace.json"
+    path.write_text('{"traceEvents": [{"ts": ' + "9" * 5000 + "}]}")
+    with pytest.raises(DataError, match="trace.json: invalid JSON"):
+        list(read_events(path, error=DataError))
