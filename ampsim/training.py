@@ -72,11 +72,12 @@ def run_training(plan: Plan, executor: Executor, run: RunDir, progress: Progress
     :func:`portable_config`: it trains again, to the same result, from any working directory."""
     cfg, task = plan.config, plan.task
     _check_muf(cfg, task)
-    written = portable_config(cfg)
+    pinned = pinned_hardware(cfg)  # the machine's file as the run read it: pinned in its config, copied beside it
+    written = _portable(cfg, pinned)
     if plan.workers and not cfg.executor.workers:  # "one per core" resolved: the workers this run had
         written["executor"]["workers"] = plan.workers
     run.write_config(dump_toml(written))
-    if (pinned := pinned_hardware(cfg)) is not None:  # the machine's file as the run read it, beside its config
+    if pinned is not None:
         run.write_bytes(HARDWARE_COPY, pinned[1])
     metric = task.model.metric
     eval_set = list(task.eval_instances())
@@ -121,8 +122,13 @@ def portable_config(cfg: Config) -> dict[str, dict]:
     else relative to the experiment file; its bytes pinned by ``executor.hardware_sha256``, see
     :mod:`ampsim.hardware.source`) and ``model.vectors`` as the task reads it (as given). A path
     that names no file is written as it is (the re-run then fails on it as this run would have)."""
+    return _portable(cfg, pinned_hardware(cfg))
+
+
+def _portable(cfg: Config, pinned: tuple[Path, bytes] | None) -> dict[str, dict]:
+    """:func:`portable_config` with the hardware file and its bytes already read (``pinned``)."""
     d = cfg.to_dict()
-    if (pinned := pinned_hardware(cfg)) is not None:
+    if pinned is not None:
         d["executor"]["hardware"] = str(pinned[0].resolve())
         d["executor"]["hardware_sha256"] = hashlib.sha256(pinned[1]).hexdigest()
     vectors = d.get("model", {}).get("vectors")

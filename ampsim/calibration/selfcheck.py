@@ -20,19 +20,14 @@ log = logging.getLogger(__name__)
 __all__ = ["resized", "self_check", "self_check_line"]
 
 
-def resized_topology(raw: dict, n: int) -> dict:
-    """The ``[topology]`` of :func:`resized`: ``n`` chips fully connected, or on one switch if it was one."""
-    kind = raw.get("topology", {}).get("kind", "fully_connected")
-    return {"kind": kind if kind == "switch" and n >= 2 else "fully_connected", "n": n}
-
-
 def resized(raw: dict, n: int, source: str):
     """A measured machine's model (TOML-shaped ``raw``) as ``n`` chips, fully connected (a switch stays a
     switch), as ``ampsim compare`` and :func:`self_check` size it for their runs."""
     from ampsim.hardware.parse import system_from_dict
 
     raw = dict(raw)
-    raw["topology"] = resized_topology(raw, n)
+    kind = raw.get("topology", {}).get("kind", "fully_connected")
+    raw["topology"] = {"kind": kind if kind == "switch" and n >= 2 else "fully_connected", "n": n}
     raw.pop("chip_override", None)
     raw.pop("link_override", None)
     return system_from_dict(raw, f"{source} (resized to {n} chips)")

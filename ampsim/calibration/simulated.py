@@ -32,16 +32,13 @@ def simulate_run(cfg: Config, placement: dict[str, int], system, out: Path, hw_p
     of it repeats the run."""
     import dataclasses
 
-    from ampsim.calibration.selfcheck import resized_topology
     from ampsim.config import PlacementSection
     from ampsim.executors import make_executor
-    from ampsim.files import read_toml
-    from ampsim.hardware.parse import merge_overrides
     from ampsim.planning import plan
     from ampsim.results import RunDir
     from ampsim.training import run_training
 
-    topology = resized_topology(merge_overrides(read_toml(hw_path), cfg.hardware), system.n_chips)
+    topology = system.to_dict()["topology"]  # the resized one: n chips, fully connected or on one switch
     cfg = dataclasses.replace(cfg, executor=dataclasses.replace(cfg.executor, kind="sim", hardware=str(hw_path),
                                                                      hardware_sha256=""),
                               # as resized: n chips alike (no per-chip or per-link overrides, the model's own

@@ -48,6 +48,7 @@ log = logging.getLogger(__name__)
 #: the fewest chips a topology of these kinds takes (``n``; any other kind: 1)
 TOPOLOGY_MIN_N = {"ring": 3, "switch": 2}
 
+
 def load_system(path: str | Path, overrides: Mapping[str, Any] | None = None, *,
                 overridden_by: str = "") -> SystemSpec:
     """Read and validate a hardware TOML file, with ``overrides`` (an experiment's ``[hardware]`` table)
