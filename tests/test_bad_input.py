@@ -250,7 +250,7 @@ CASES = [
      "afile: is a file"),
     ("demo-out-a-file", ["demo", "--no-progress", "--out", "{bad}/afile"], None, "afile: is a file"),
     ("demo-out-a-run", ["demo", "--no-progress", "--out", "{run}"], None,  # it wrote inputs/, sweep/ beside it
-     "run: exists and is not a demo's folder (it holds config.toml, metrics.csv"),
+     "run: exists and is not a demo's folder (it holds config.toml, environment.json, metrics.csv"),
     ("demo-out-a-sweep", ["demo", "--no-progress", "--out", "{sweep}"], None, "sweep: exists and is not a demo's"),
     ("compare-out-a-file", ["compare", str(BLOBS), "--out", "{bad}/afile"], None, "afile: is a file"),
     ("compare-two-experiments", ["compare", str(BLOBS), str(BLOBS)], None, "one experiment at a time"),
@@ -449,7 +449,8 @@ def test_a_successful_rerun_replaces_the_folder_whole(finished, tmp_path, capsys
     shutil.copytree(finished / "run", out)
     (out / "trace.json").write_text("{}")  # an older run's artifact must not survive beside the new summary
     assert main([*T, "--out", str(out), *SMALL, "--set", "train.epochs=1"]) == 0
-    assert sorted(p.name for p in out.iterdir()) == ["config.toml", "metrics.csv", "staleness.json", "summary.json"]
+    assert sorted(p.name for p in out.iterdir()) == ["config.toml", "environment.json", "metrics.csv", "staleness.json",
+                                                   "summary.json"]
     assert not Path(f"{out}.partial").exists() and sorted(p.name for p in tmp_path.iterdir()) == ["run"]
 
 
