@@ -38,8 +38,9 @@ PACKAGES = ("numpy", "numba", "simpy", "networkx")
 
 def describe() -> dict:
     """The facts (see the module docstring) as plain data: ``ampsim`` (version, commit, modified),
-    ``python``, ``packages`` (versions), ``arithmetic`` (the BLAS and kernel variables in force, ``None`` where
-    unset) and ``machine`` (architecture, CPU model, logical CPUs, operating system)."""
+    ``python``, ``packages`` (versions), ``arithmetic`` (the BLAS and kernel variables in force in the process
+    that trains and evaluates, ``None`` where unset; the multicore executor's workers run one BLAS thread
+    whatever they say) and ``machine`` (architecture, CPU model, logical CPUs, operating system)."""
     commit, modified = _source_state()
     return {
         "ampsim": {"version": _packages()["ampsim"], "commit": commit, "modified": modified},
