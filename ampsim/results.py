@@ -33,6 +33,8 @@ from pathlib import Path
 from typing import Any
 
 from ampsim import jsontext
+from ampsim.environment import ENVIRONMENT_FILE
+from ampsim.environment import describe as describe_environment
 from ampsim.errors import ConfigError, DataError, RunError
 from ampsim.files import (
     check_output_dir,
@@ -122,11 +124,12 @@ class RunDir:
     """A run folder being written: into ``<path>.partial/`` until :meth:`commit` swaps it in at ``path``.
 
     Create it (checks ``path`` first, see :func:`check_run_folder`; deletes a stale ``.partial`` left by
-    an earlier failed run), write the config, append metric rows (each flushed as its epoch ends), the
-    summary and artifacts, then :meth:`commit` (``run_training`` commits when the run is complete). Used as
-    a context manager, a run that raises is abandoned: ``path`` is untouched and, if rows were written and
-    ``keep_partial``, ``<path>.partial/`` is kept and the exception gets a note saying so (the CLI adds it
-    to its one line); else it is removed. Two runs into one folder at once: the second is refused.
+    an earlier failed run; writes ``environment.json``, :mod:`ampsim.environment`), write the config, append
+    metric rows (each flushed as its epoch ends), the summary and artifacts, then :meth:`commit`
+    (``run_training`` commits when the run is complete). Used as a context manager, a run that raises is
+    abandoned: ``path`` is untouched and, if rows were written and ``keep_partial``, ``<path>.partial/`` is
+    kept and the exception gets a note saying so (the CLI adds it to its one line); else it is removed. Two
+    runs into one folder at once: the second is refused.
     """
 
     def __init__(self, path: str | Path, *, keep_partial: bool = True) -> None:
@@ -141,6 +144,8 @@ class RunDir:
         self.committed = False
         self._columns: list[str] | None = None
         self._lock: int | None = self._claim()
+        # what it runs with beyond its config, before any worker starts (the facts' git runs as a child process)
+        self.write_json(ENVIRONMENT_FILE, describe_environment())
 
     def _claim(self) -> int:
         """Hold the run's lock (``<out>.partial.lock``, :func:`~ampsim.locks.lock_file`) for its life, then make

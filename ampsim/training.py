@@ -12,7 +12,6 @@ import logging
 import time
 from pathlib import Path
 
-from ampsim import environment
 from ampsim.config import Config
 from ampsim.errors import ConfigError
 from ampsim.executors import Executor, make_executor
@@ -80,7 +79,6 @@ def run_training(plan: Plan, executor: Executor, run: RunDir, progress: Progress
     run.write_config(dump_toml(written))
     if pinned is not None:
         run.write_bytes(HARDWARE_COPY, pinned[1])
-    run.write_json(environment.ENVIRONMENT_FILE, environment.describe())  # with what: code, libraries, BLAS
     metric = task.model.metric
     eval_set = list(task.eval_instances())
     if cfg.eval.limit:
