@@ -107,6 +107,23 @@ def _pair(where: str, item: Any, i: int) -> tuple[str, Any]:
     return pair
 
 
+def _plain(value: Any, depth: int = 0) -> Any:
+    """``value`` with what a notebook hands over as TOML would hold it: numpy scalars as Python numbers and
+    bools (``for mak in np.arange(...)``), arrays as lists, paths as strings, inside lists and tables too
+    (copies: the caller's objects are never changed, nor shared with the config)."""
+    if depth > 100:
+        return value  # (dump_toml says "nested too deep")
+    if isinstance(value, Mapping):
+        return {k: _plain(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v, depth + 1) for v in value]
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    if type(value).__module__ == "numpy" and hasattr(value, "tolist"):  # a scalar (bool_, int64, ...) or array
+        return value.tolist()
+    return value
+
+
 def _overrides(overrides: Overrides, where: str = "load_experiment") -> list[tuple[str, Any]]:
     """The (key, value) pairs of ``overrides``, each key a str and each value one that TOML holds (the run
     folder's config.toml is written from them), or one ConfigError line naming the bad element."""
@@ -123,6 +140,7 @@ def _overrides(overrides: Overrides, where: str = "load_experiment") -> list[tup
     else:
         hint = " (one 'KEY=VALUE' string: put it in a list)" if isinstance(overrides, str) else ""
         raise ConfigError(f"{where}: overrides: expected {_PAIRS}, got {_got(overrides)}{hint}")
+    pairs = [(key, _plain(value)) for key, value in pairs]
     for key, value in pairs:
         try:
             dump_toml({"o": {"k": value}})
@@ -134,7 +152,9 @@ def _overrides(overrides: Overrides, where: str = "load_experiment") -> list[tup
 
 
 def load_experiment(path: str | Path, overrides: Overrides = None) -> Config:
-    """Read and validate an experiment file with ``overrides`` applied (as ``--set`` would)."""
+    """Read and validate an experiment file with ``overrides`` applied (as ``--set`` would: in order, a
+    table's value replacing the whole table, so ``{"train": {"lr": 0.1}}`` leaves every other ``[train]`` key
+    at its default where ``{"train.lr": 0.1}`` changes the one key). ``overrides`` is not changed."""
     path = _path("load_experiment", "path", path)
     return load_config(path, _overrides(overrides))
 

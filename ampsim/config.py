@@ -15,6 +15,7 @@ checked exactly like the file.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 import tomllib
@@ -271,9 +272,12 @@ def parse_override(text: str, option: str = "--set", example: str = "train.lr=0.
 
 
 def apply_overrides(raw: dict, overrides: list[tuple[str, Any]]) -> dict:
-    """Set dotted keys in a nested dict (copying what it changes)."""
-    raw = {k: (dict(v) if isinstance(v, dict) else v) for k, v in raw.items()}
+    """Set dotted keys in a nested dict, in order (a table's value replaces the table). Neither ``raw`` nor
+    the values are changed, nor shared with the result: a later key set inside a table given as a value went
+    into the caller's own dict (and from there into the next config made with it)."""
+    raw = copy.deepcopy(raw)
     for key, value in overrides:
+        value = copy.deepcopy(value)
         parts = key.split(".")
         d = raw
         for p in parts[:-1]:

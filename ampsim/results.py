@@ -55,6 +55,9 @@ log = logging.getLogger(__name__)
 
 #: the files every run writes: an existing folder holding one of them (and no sub-folder) is a run folder
 RUN_FILES = ("config.toml", "metrics.csv", "summary.json")
+#: what makes a run folder a sweep's point (:mod:`ampsim.sweeps.run` writes it beside the run's files): its
+#: overrides, swept values, sweep and point id
+POINT_RECORD = "point.json"
 
 
 def atomic_write(path: Path, text: str) -> None:
@@ -92,8 +95,8 @@ def check_run_folder(out: str | Path) -> Path:
     """Check, changing nothing, that a run can be written to ``out`` and swapped in there; returns ``Path(out)``.
 
     Raises :class:`~ampsim.errors.ConfigError` in one line if ``out`` (or its ``.partial`` sibling) cannot
-    be created or written, is the file system root or holds the working folder, or is an existing folder
-    that is not a run folder (which a run would replace whole).
+    be created or written, is the file system root or holds the working folder, is an existing folder
+    that is not a run folder (which a run would replace whole), or is a sweep's point.
     """
     out = Path(out)
     check_output_dir(out)
@@ -106,6 +109,9 @@ def check_run_folder(out: str | Path) -> Path:
     inside = next((p for p in real.parents if _holds_a_run(p)), None)
     if inside is not None:  # a folder in it would make it no run folder: it could not be run into again
         raise ConfigError(f"{out}: is inside the finished run {inside}; give a folder outside it")
+    if (real / POINT_RECORD).is_file():  # a sweep's finished point, which the sweep would take as still its own
+        raise ConfigError(f"{out}: is a point of the sweep in {out.parent} (it holds {POINT_RECORD}); a run would "
+                          "replace it, and the sweep would take that run for its point: give another folder")
     if real.is_dir() and not _is_run_folder(real):
         raise ConfigError(f"{out}: exists and is not a run folder (it holds {what_it_holds(entries_of(real))}); a "
                           "run replaces its folder whole, so give a new or empty folder, or an earlier run's")

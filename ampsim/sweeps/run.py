@@ -64,7 +64,7 @@ from typing import Any, Iterator
 
 from ampsim.errors import AmpsimError, ConfigError, DataError, RunError
 from ampsim.progress import progress as progress_reporter
-from ampsim.results import write_json
+from ampsim.results import POINT_RECORD, write_json
 from ampsim.sweeps.folder import check_sweep_folder, point_says, sweep_lock
 from ampsim.sweeps.spec import SEED_KEY, Sweep
 from ampsim.tables import table_row, write_table
@@ -102,20 +102,22 @@ def run_point(task: PointTask) -> str:
     from ampsim.training import train_experiment
 
     final = Path(task.out)
-    if (final / "summary.json").is_file():
+    if finished(task):
         return task.point_id
     # a folder of this point without its summary (edited, or its summary deleted) is unfinished: replaced
-    # when the point is done again; anything else by its name is not the sweep's to delete
+    # when the point is done again; anything else by its name (a run trained there) is not the sweep's to delete
     damaged = os.path.lexists(final)
     if damaged and not (final.is_dir() and not final.is_symlink() and _point_id(final) == task.point_id):
-        raise ConfigError(f"{final}: in the way of point {task.point_id} (not a finished point of this sweep: no "
-                          "summary.json); move it away and run the sweep again")
+        why = (f"a run, not this sweep's point: its {POINT_RECORD} does not name the point" if
+               (final / "summary.json").is_file() else "not a finished point of this sweep: no summary.json")
+        raise ConfigError(f"{final}: in the way of point {task.point_id} ({why}); move it away and run the sweep "
+                          "again")
     tmp = final.with_name(f".tmp-{task.point_id}-{os.getpid()}-{uuid.uuid4().hex[:6]}")
     aside = tmp.with_name(tmp.name + "-unfinished")  # where an unfinished folder of the point goes meanwhile
     try:
         cfg = load_config(task.experiment, list(task.overrides))
         train_experiment(cfg, tmp, keep_partial=False)  # a failed point leaves nothing: a re-run retries it
-        write_json(tmp / "point.json", task.record)
+        write_json(tmp / POINT_RECORD, task.record)
         if damaged:
             log.warning("point %s: %s had no summary.json; replaced by the point run again", task.point_id, final)
             os.rename(final, aside)  # (deleted below, with tmp)
@@ -130,6 +132,13 @@ def run_point(task: PointTask) -> str:
             if left.exists():
                 shutil.rmtree(left, ignore_errors=True)
     return task.point_id
+
+
+def finished(task: PointTask) -> bool:
+    """Whether ``task``'s point is done: its folder holds a summary and a point record naming the point (a run
+    trained into the folder by hand holds a summary too, of another config)."""
+    final = Path(task.out)
+    return (final / "summary.json").is_file() and _point_id(final) == task.point_id
 
 
 def _point_id(folder: Path) -> object:
@@ -184,7 +193,7 @@ def _run_locked(sweep: Sweep, out: Path, jobs: int | None, ray: bool, ray_addres
         _clear(out)
     _remove_temporaries(out)
     tasks = point_tasks(sweep, out)
-    todo = [t for t in tasks if not (Path(t.out) / "summary.json").is_file()]
+    todo = [t for t in tasks if not finished(t)]
     ids = {t.point_id for t in tasks}
     orphans = [p.name for p in out.iterdir() if p.is_dir() and not p.name.startswith(".") and p.name not in ids]
     if orphans:
@@ -238,7 +247,7 @@ def _clear(out: Path) -> None:
     for p in out.iterdir():
         if p.is_symlink():  # (a link to a folder elsewhere: not this sweep's result, and rmtree refuses links)
             continue
-        if p.is_dir() and ((p / "point.json").is_file() or p.name.startswith(".tmp-")):
+        if p.is_dir() and ((p / POINT_RECORD).is_file() or p.name.startswith(".tmp-")):
             shutil.rmtree(p)
         elif p.name in ("table.csv", "sweep.json"):
             p.unlink()

@@ -115,3 +115,24 @@ def test_train_off_a_terminal_writes_a_line_per_epoch_not_a_bar(tmp_path):
                         "--out", str(tmp_path / "run2"), "--no-progress"], check=True, stdout=subprocess.DEVNULL,
                        stderr=err)
     assert log.read_text() == ""
+
+
+def test_overrides_given_are_left_as_they_were():
+    """A later dotted key inside a table given as a value went into the caller's dict, and from there into the
+    next config made with it (an lr never asked for)."""
+    common, nested = {"epochs": 2}, {"latency_s": 1e-6}
+    ampsim.load_experiment(BLOBS, {"train": common, "train.lr": 0.5})
+    ampsim.load_experiment(BLOBS, {"hardware.link": nested, "hardware.link.bandwidth_bytes_per_s": 1e9})
+    assert common == {"epochs": 2} and nested == {"latency_s": 1e-6}
+    assert ampsim.load_experiment(BLOBS, {"train": common, "train.mak": 4}).train.lr == ampsim.load_experiment(
+        BLOBS, {"train": {"epochs": 2}}).train.lr
+
+
+def test_numpy_values_and_paths_are_override_values():
+    np = pytest.importorskip("numpy")
+    cfg = ampsim.load_experiment(BLOBS, {"train.mak": np.int64(4), "train.lr": np.float64(0.25),
+                                         "executor.trace": np.bool_(True), "model.hidden": np.array([8, 4]),
+                                         "executor.kind": "sim", "executor.hardware": ROOT / "hardware_models" /
+                                         "ring4.toml"})
+    assert (cfg.train.mak, cfg.train.lr, cfg.executor.trace, list(cfg.model.hidden)) == (4, 0.25, True, [8, 4])
+    assert type(cfg.train.mak) is int and cfg.executor.hardware == str(ROOT / "hardware_models" / "ring4.toml")

@@ -253,6 +253,24 @@ def test_a_point_whose_summary_was_deleted_is_run_again_and_replaced(tmp_path):
     assert (damaged / "mine.txt").read_text() == "not a point\n"
 
 
+def test_a_run_in_a_points_folder_is_neither_written_there_nor_taken_for_the_point(tmp_path, capsys):
+    """``train`` into a point folder replaced the point, and the next sweep took that run (another config, other
+    numbers) for its finished point and put it in its table. Now ``train`` refuses the folder, and a run that
+    got there otherwise (no point record naming the point) is in the way, named in one line, left alone."""
+    sweep = load_sweep(write(tmp_path, TINY))
+    out = tmp_path / "out"
+    table = run_sweep(sweep, out, jobs=1).read_text()
+    point = out / sweep.points[0].point_id
+    before = {f.name: f.read_bytes() for f in point.iterdir()}
+    assert main(["train", str(BLOBS), "--no-progress", "--out", str(point), "--set", "train.epochs=1"]) == 2
+    assert f"{point}: is a point of the sweep in {out} (it holds point.json)" in capsys.readouterr().err
+    assert {f.name: f.read_bytes() for f in point.iterdir()} == before
+    (point / "point.json").unlink()  # what a run trained there by other means leaves: a run folder, no record
+    with pytest.raises(RunError, match=rf"{point}: in the way of point {point.name} \(a run, not this sweep's"):
+        run_sweep(sweep, out, jobs=1)
+    assert (point / "summary.json").read_bytes() == before["summary.json"] and (out / "table.csv").read_text() == table
+
+
 def test_fresh_leaves_links_to_folders_elsewhere_alone(tmp_path):
     """A symlink in the sweep's folder (to a copy of a point kept elsewhere): --fresh crashed on it halfway,
     after deleting the points and the table before it."""
