@@ -4,7 +4,8 @@
 >>> cfg = ampsim.load_experiment("experiments/blobs_mlp.toml", {"train.epochs": 2})   # doctest: +SKIP
 >>> run = ampsim.train(cfg)                                  # a Run: metrics DataFrame, summary dict
 >>> run.metrics[["epoch", "train_loss", "test_accuracy"]]    # doctest: +SKIP
->>> table = ampsim.sweep("experiments/sweeps/demo.toml", "results/my_sweep")   # a DataFrame per point
+>>> table = ampsim.sweep("experiments/sweeps/mak_mnist.toml", "results/my_sweep", quick=True)  # doctest: +SKIP
+>>> table[["train.mak", "train.muf", "throughput", "staleness_mean"]]  # a row per point  # doctest: +SKIP
 
 Every function raises :class:`ampsim.AmpsimError` (one line naming the file and field) on bad input, and a
 :class:`~ampsim.ConfigError` naming the function and the argument on an argument of the wrong type or range
@@ -13,10 +14,12 @@ Every function raises :class:`ampsim.AmpsimError` (one line naming the file and 
 
 from __future__ import annotations
 
+import logging
 import numbers
 import os
 import reprlib
 import tempfile
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Mapping
@@ -37,13 +40,15 @@ if TYPE_CHECKING:  # pandas loads only when a run's metrics are read (it costs t
 
     from ampsim.hardware.spec import SystemSpec
 
+log = logging.getLogger(__name__)
+
 __all__ = ["Run", "load_experiment", "train", "sweep", "plan", "make_executor"]
 
 #: overrides as ``{"train.lr": 0.01}``, ``["train.lr=0.01"]`` or ``[("train.lr", 0.01)]``
 Overrides = Mapping[str, Any] | Iterable[str | tuple[str, Any]] | None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # (two runs are two runs: comparing DataFrames field by field raised)
 class Run:
     """A finished training: its resolved config, per-epoch metrics and summary, and its folder (None when
     :func:`train` was given no ``out``: the files were written to a temporary folder, then read back)."""
@@ -164,7 +169,8 @@ def train(experiment: Config | str | Path, out: str | Path | None = None, *, ove
     """Train an experiment (a loaded :class:`Config` or a file) with its executor; return the :class:`Run`.
 
     ``out`` is the run folder (config.toml, metrics.csv, summary.json, …); without it nothing is kept on
-    disk. ``progress`` reports on stderr: a bar on a terminal, a line per epoch elsewhere.
+    disk (with ``executor.trace``, a warning: the trace is not kept either). ``progress`` reports on stderr:
+    a bar on a terminal, a line per epoch elsewhere.
     """
     if isinstance(experiment, Plan):
         raise ConfigError("train: experiment: expected a Config or an experiment file, got a Plan (train its "
@@ -178,12 +184,20 @@ def train(experiment: Config | str | Path, out: str | Path | None = None, *, ove
         raise ConfigError("train: overrides: apply to an experiment file, not a loaded Config (use "
                           "load_experiment(path, overrides) instead)")
     cfg = checked(experiment) if isinstance(experiment, Config) else load_config(experiment, pairs)
-    if out is not None:
-        train_experiment(cfg, out, progress=progress)
-        return _read_run(cfg, Path(out), keep=True)
-    with tempfile.TemporaryDirectory(prefix="ampsim-run-") as tmp:
-        train_experiment(cfg, tmp, progress=progress, keep_partial=False)  # nothing is kept on failure either
-        return _read_run(cfg, Path(tmp), keep=False)
+    import numpy as np  # (here: ``import ampsim`` loads no numpy)
+
+    # as on the command line: a diverging run overflows long before its loss check stops it in one line, and
+    # numpy's warnings would only come before that line (in this call only: numpy's settings are the caller's)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        if out is not None:
+            train_experiment(cfg, out, progress=progress)
+            return _read_run(cfg, Path(out), keep=True)
+        if cfg.executor.trace:  # (it was made and thrown away, silently)
+            log.warning("train: executor.trace without out: the trace goes with the run's other files; give out to "
+                        "keep them")
+        with tempfile.TemporaryDirectory(prefix="ampsim-run-") as tmp:
+            train_experiment(cfg, tmp, progress=progress, keep_partial=False)  # nothing is kept on failure either
+            return _read_run(cfg, Path(tmp), keep=False)
 
 
 def _read_run(cfg: Config, path: Path, *, keep: bool) -> Run:
@@ -247,9 +261,20 @@ def plan(cfg: Config, *, system: SystemSpec | None = None, placement: dict[str, 
     return planning.plan(checked(cfg), system=system, placement=placement, estimated=estimated)
 
 
+#: the plans an executor was made of (by id, while they live): a plan's task holds the model its executor trains
+_USED: weakref.WeakValueDictionary[int, Plan] = weakref.WeakValueDictionary()
+
+
 def make_executor(plan: Plan) -> Executor:
-    """The executor a :class:`Plan` names (a context manager); anything else is one ConfigError line."""
+    """The executor a :class:`Plan` names (a context manager); anything else is one ConfigError line. One
+    executor per plan: the plan's task holds the model (parameters, optimizer state) its executor trains, so
+    a second executor of it would go on from the first's training; plan again for a fresh start."""
     if not isinstance(plan, Plan):
         hint = " (plan it first: ampsim.make_executor(ampsim.plan(cfg)))" if isinstance(plan, Config) else ""
         raise ConfigError(f"make_executor: plan: expected a Plan (from ampsim.plan), got {_got(plan)}{hint}")
-    return _make_executor(plan)
+    if _USED.get(id(plan)) is plan:
+        raise ConfigError("make_executor: plan: already has an executor, whose training its model holds (a second "
+                          "would go on from there); plan again for a fresh start: ampsim.plan(cfg)")
+    executor = _make_executor(plan)
+    _USED[id(plan)] = plan
+    return executor

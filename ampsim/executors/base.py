@@ -141,7 +141,7 @@ def check_placement(placement: dict[str, int], names: Iterable[str], n: int, sou
 
 def checked_instances(instances: Iterable[Instance], where: str) -> Iterator[Instance]:
     """``instances``, each checked to be an :class:`~ampsim.ir.message.Instance` (a task's
-    ``train_instances(epoch)`` or ``test_instances()``) as it is taken, or one ConfigError line naming
+    ``train_instances(epoch)`` or ``eval_instances()``) as it is taken, or one ConfigError line naming
     ``where``: an executor's ``train`` and ``evaluate`` are public API, and a list of numbers failed deep in
     the run (or, on the multicore executor, closed it)."""
     if not isinstance(instances, Iterable) or isinstance(instances, (str, bytes, Mapping)):
@@ -149,6 +149,6 @@ def checked_instances(instances: Iterable[Instance], where: str) -> Iterator[Ins
     for x in instances:
         if not isinstance(x, Instance):
             raise ConfigError(f"{where}: instances: expected Instances (from the plan's task: "
-                              f"task.train_instances(epoch), task.test_instances()), got {type(x).__name__} "
+                              f"task.train_instances(epoch), task.eval_instances()), got {type(x).__name__} "
                               f"{reprlib.repr(x)}")
         yield x

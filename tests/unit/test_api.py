@@ -136,3 +136,31 @@ def test_numpy_values_and_paths_are_override_values():
                                          "ring4.toml"})
     assert (cfg.train.mak, cfg.train.lr, cfg.executor.trace, list(cfg.model.hidden)) == (4, 0.25, True, [8, 4])
     assert type(cfg.train.mak) is int and cfg.executor.hardware == str(ROOT / "hardware_models" / "ring4.toml")
+
+
+def test_a_plan_makes_one_executor():
+    """A second executor of one plan went on from the first one's training (the plan's task holds the model):
+    "plan once, compare two executors" compared a trained model with an untrained one. Now it is one line."""
+    cfg = ampsim.load_experiment(BLOBS, {**SHORT, "executor.kind": "sim", "executor.hardware": str(ROOT / "hardware_models"
+                                                                                                   / "ring4.toml")})
+    p = ampsim.plan(cfg)
+    with ampsim.make_executor(p) as ex:
+        first = ex.train(list(p.task.train_instances(1))[:4])
+    with pytest.raises(ampsim.ConfigError, match=r"^make_executor: plan: already has an executor.*ampsim\.plan\(cfg\)$"):
+        ampsim.make_executor(p)
+    fresh = ampsim.plan(cfg)
+    with ampsim.make_executor(fresh) as ex:  # planned again: the same start, the same numbers
+        assert [r.values for r in ex.train(list(fresh.task.train_instances(1))[:4])] == [r.values for r in first]
+
+
+def test_a_trace_without_out_is_said_to_go_and_a_divergence_is_one_error(caplog, recwarn):
+    """A trace asked for without ``out`` was made and thrown away, silently; a diverging run printed numpy's
+    overflow warnings before its one error line (the command line never did)."""
+    with caplog.at_level(logging.WARNING, logger="ampsim.api"):
+        run = ampsim.train(BLOBS, overrides={**SHORT, "executor.kind": "sim", "executor.trace": True,
+                                             "executor.hardware": str(ROOT / "hardware_models" / "ring4.toml")})
+    assert "train: executor.trace without out: the trace goes" in caplog.text and run.path is None
+    assert run != ampsim.train(BLOBS, overrides=SHORT) and run == run  # (comparing two raised before)
+    with pytest.raises(ampsim.RunError, match="lower train.lr"):
+        ampsim.train(BLOBS, overrides={**SHORT, "train.lr": 1e30, "train.optimizer": "sgd"})
+    assert not [w for w in recwarn.list if issubclass(w.category, RuntimeWarning)]

@@ -208,7 +208,7 @@ class MulticoreExecutor(ExecutorBase):
 
     def evaluate(self, instances: Iterable[Instance]) -> list[Report]:
         """Forward only, in this process, on the model copy that :meth:`train` keeps current."""
-        return self._reference.evaluate(instances)
+        return self._reference.evaluate(checked_instances(instances, "multicore executor: evaluate"))
 
     def _absorb(self, states: dict[int, dict]) -> None:
         """Copy the workers' parameters, versions and staleness into this process's model."""

@@ -12,7 +12,6 @@ complete: each parameterized node holding its gradient stash gets an *update job
 muf rule decides whether it applies an update, whose cost the chip pays), and the controller admits the
 next instance. Update jobs share the chip's FIFO queue, so a node's update precedes any message that
 reaches it later. With mak = 1 and muf = 1 the final parameters equal the reference executor's bit for bit.
-
 Evaluation runs forward-only; it costs no simulated time unless ``eval.advances_time`` is set.
 
 With ``numerics=False`` (``executor.numerics = false``) the same controller, chips, network, memory
@@ -137,8 +136,9 @@ class SimExecutor(ExecutorBase):
         return self._run(list(checked_instances(instances, "sim executor: train")), training=True, on_done=on_done)
 
     def evaluate(self, instances: Iterable[Instance]) -> list[Report]:
-        if not self.eval_advances_time:
-            return self._reference.evaluate(instances) if self.numerics else []
+        if not self.eval_advances_time:  # (checked here: a bad argument names this executor)
+            checked = list(checked_instances(instances, "sim executor: evaluate"))
+            return self._reference.evaluate(checked) if self.numerics else []
         return self._run(list(checked_instances(instances, "sim executor: evaluate")), training=False, on_done=None)
 
     def _run(self, instances: list[Instance], training: bool, on_done) -> list[Report]:
