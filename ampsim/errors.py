@@ -31,6 +31,12 @@ class RunError(AmpsimError):
     """A run cannot go on: deadlock, NaN loss, a chip out of memory, a crashed worker."""
 
 
+class Diverged(RunError):
+    """Training diverged: a loss not finite, or above ``train.max_loss`` per row (the loss nodes' check). Apart
+    from the other run errors because it is an outcome, not a fault: the same config diverges again, and a
+    sweep records such a point as diverged instead of failing it (:mod:`ampsim.sweeps.run`)."""
+
+
 class Terminated(KeyboardInterrupt):
     """SIGTERM, raised in the CLI's main thread (``ampsim.cli.main``) so that a command stops exactly as on
     Ctrl-C: what it was writing is abandoned whole, finished results are kept, one line says so."""

@@ -101,7 +101,10 @@ def table_row(values: dict[str, Any], run: str | Path, label: str | None, point_
     for k, v in values.items():  # a whole-table value also gets one column per entry
         if isinstance(v, dict):
             row.update({f"{k}.{sub}": cell(x) for sub, x in v.items()})
-    row.update(summary_columns(read_summary(run)))
+    summary = read_summary(run)
+    row.update(summary_columns(summary))
+    if "diverged" in summary:  # a point that diverged (its line); a column only in tables that have one
+        row["diverged"] = summary["diverged"]
     row["label"] = label
     row["point_id"] = point_id
     return row

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from ampsim.config import Config
-from ampsim.errors import ConfigError
+from ampsim.errors import ConfigError, Diverged
 from ampsim.executors import Executor, make_executor
 from ampsim.gcpause import gc_paused
 from ampsim.hardware.source import HARDWARE_COPY, pinned_hardware
@@ -28,21 +28,23 @@ from ampsim.tomltext import dump_toml
 log = logging.getLogger(__name__)
 
 
-def train_experiment(cfg: Config, out: str | Path, *, progress: bool = False, keep_partial: bool = True) -> dict:
+def train_experiment(cfg: Config, out: str | Path, *, progress: bool = False, keep_partial: bool = True,
+                     record_divergence: bool = False) -> dict:
     """Plan ``cfg``, build its executor, train, write the run folder ``out``; return the summary.
 
     ``out`` is checked before anything is planned (a bad folder fails in one line at once). The run is
     written beside ``out`` and swapped in whole when complete (see :class:`~ampsim.results.RunDir`): a run
     that fails or is interrupted leaves ``out`` as it was, and keeps what it wrote in ``<out>.partial``
     (unless ``keep_partial`` is false, or no epoch finished), saying so in a note on the exception.
-    ``progress``: report progress on stderr (a bar on a terminal, one line per epoch elsewhere)."""
+    ``progress``: report progress on stderr (a bar on a terminal, one line per epoch elsewhere).
+    ``record_divergence``: a run that diverges is a finished run saying so (see :func:`run_training`)."""
     check_run_folder(out)
     p = plan(cfg)
     bar = _progress(p, enabled=progress)
     try:
         # the executor closes (its workers stop) before the run folder is committed or abandoned
         with RunDir(out, keep_partial=keep_partial) as run, make_executor(p) as executor:
-            return run_training(p, executor, run, progress=bar)
+            return run_training(p, executor, run, progress=bar, record_divergence=record_divergence)
     finally:
         bar.close()
 
@@ -62,9 +64,13 @@ def _progress(p: Plan, *, enabled: bool) -> Progress:
     return progress_reporter(p.config.experiment.name, total, unit="inst", enabled=enabled)
 
 
-def run_training(plan: Plan, executor: Executor, run: RunDir, progress: Progress | None = None) -> dict:
+def run_training(plan: Plan, executor: Executor, run: RunDir, progress: Progress | None = None, *,
+                 record_divergence: bool = False) -> dict:
     """Train for ``train.epochs`` epochs; write config, metrics rows and summary into ``run``.
-    ``progress`` is told of every completed instance and of every epoch.
+    ``progress`` is told of every completed instance and of every epoch. A run that diverges raises
+    :class:`~ampsim.errors.Diverged`; with ``record_divergence`` (a sweep's points: the same config diverges
+    again, so it is an outcome to tabulate, not a fault to retry) it is complete instead, its summary saying
+    ``diverged`` (the error's line) after the epochs that finished, with no metric.
 
     Refuses (:class:`ConfigError`) a ``train.muf`` larger than the instances of the whole run (parameters
     would never update), and warns when it is larger than an epoch's, or when the first epoch's wall
@@ -95,7 +101,15 @@ def run_training(plan: Plan, executor: Executor, run: RunDir, progress: Progress
         # (a silent progress is not told: the replay's compiled loop stops for every hundredth instance it is
         # to count, ~100 hand-backs a run, which a sweep's points, run without progress, would pay for nothing)
         counting = progress is not None and getattr(progress, "counts", True)
-        reports = executor.train(batch, on_done=progress.update if counting else None)
+        try:
+            reports = executor.train(batch, on_done=progress.update if counting else None)
+        except Diverged as e:
+            if not record_divergence:
+                raise
+            summary = {**_outcome(cfg, task, executor, rows), "diverged": str(e)}
+            run.write_summary(summary)
+            run.commit()
+            return summary
         instances += len(batch)
         row = {"epoch": epoch, "instances": instances, "time_s": executor.time_s,
                "wall_s": time.perf_counter() - wall0, "train_loss": mean_loss(reports), metric.name: None}
@@ -166,30 +180,33 @@ def _warn_if_long(cfg: Config, first_epoch_s: float) -> None:
                     cfg.path, first_epoch_s, cfg.train.epochs, projected / 3600)
 
 
+def _outcome(cfg: Config, task: Task, executor: Executor, rows: list[dict]) -> dict:
+    """What every summary says, a diverged run's too: the experiment, the executor, how far it trained and how
+    fast (``final_metric`` and ``best_metric`` None: :func:`summarize` scores a finished run)."""
+    last = rows[-1] if rows else {}
+    return {"experiment": cfg.experiment.name, "task": cfg.experiment.task, "executor": executor.name,
+            "time_unit": executor.time_unit, "metric": task.model.metric.name, "final_metric": None,
+            "best_metric": None, "epochs": len(rows), "instances": last.get("instances", 0),
+            "time_s": last.get("time_s", 0.0),
+            "throughput_instances_per_s": (last["instances"] / last["time_s"]) if last.get("time_s") else None,
+            "target": cfg.train.target or None, "time_to_target": None}
+
+
 def summarize(cfg: Config, task: Task, executor: Executor, rows: list[dict], run: RunDir) -> dict:
     metric = task.model.metric
     scored = [r[metric.name] for r in rows if r[metric.name] is not None]
     pick = max if metric.higher_is_better else min
-    last = rows[-1] if rows else {}
     summary = {
-        "experiment": cfg.experiment.name,
-        "task": cfg.experiment.task,
-        "executor": executor.name,
-        "time_unit": executor.time_unit,
-        "metric": metric.name,
+        **_outcome(cfg, task, executor, rows),
         "final_metric": scored[-1] if scored else None,
         "best_metric": pick(scored) if scored else None,
-        "epochs": len(rows),
-        "instances": last.get("instances", 0),
-        "time_s": last.get("time_s", 0.0),
-        "throughput_instances_per_s": (last["instances"] / last["time_s"]) if last.get("time_s") else None,
-        "target": cfg.train.target or None,
         "time_to_target": (time_to_target(rows, metric.name, cfg.train.target, metric.higher_is_better)
                            if cfg.train.target else None),
         "staleness": {n.name: staleness_stats(n.staleness) for n in task.model.graph.param_nodes},
         "task_info": task.info,
         **executor.summary(),
     }
+    last = rows[-1] if rows else {}
     if "wall_s" in last:
         summary["wall_s"] = last["wall_s"]
     with gc_paused():  # a big machine's per-chip results: the collector's full passes took a third or more (gcpause)

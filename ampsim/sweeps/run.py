@@ -116,7 +116,9 @@ def run_point(task: PointTask) -> str:
     aside = tmp.with_name(tmp.name + "-unfinished")  # where an unfinished folder of the point goes meanwhile
     try:
         cfg = load_config(task.experiment, list(task.overrides))
-        train_experiment(cfg, tmp, keep_partial=False)  # a failed point leaves nothing: a re-run retries it
+        # a failed point leaves nothing (a re-run retries it); one that diverged is done, saying so (it would again)
+        if "diverged" in train_experiment(cfg, tmp, keep_partial=False, record_divergence=True):
+            log.warning("point %s diverged; its row says so, with no metric", task.point_id)
         write_json(tmp / POINT_RECORD, task.record)
         if damaged:
             log.warning("point %s: %s had no summary.json; replaced by the point run again", task.point_id, final)

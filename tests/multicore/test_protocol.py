@@ -43,3 +43,13 @@ def test_pack_unpack_roundtrip_dtypes_shapes_and_writable():
     for (h1, a), (h2, b) in zip(((e[:6], e[6]) for e in envs), ((e[:6], e[6]) for e in out)):
         assert h1 == h2 and a.dtype == b.dtype and a.shape == b.shape and np.array_equal(a, b)
         assert b.flags.writeable
+
+
+def test_a_workers_divergence_stays_a_divergence():
+    """A sweep records a diverged point as done and retries a failed one: the class must cross the process."""
+    from ampsim.errors import Diverged, RunError
+    from ampsim.executors.multicore import protocol as P
+
+    diverged, failed = P.worker_error((P.ERROR, "loss became nan", "tb", True)), P.worker_error((P.ERROR, "x", "", False))
+    assert type(diverged) is Diverged and str(diverged) == "loss became nan"
+    assert type(failed) is RunError and not isinstance(failed, Diverged)

@@ -22,7 +22,7 @@ SHORT = {"train.epochs": 2, "data.n_train": 320, "data.n_test": 64}
 def test_all_lists_exactly_the_public_api():
     assert sorted(ampsim.__all__) == sorted([
         "train", "sweep", "load_experiment", "plan", "make_executor", "Run", "Plan", "Config",
-        "AmpsimError", "ConfigError", "DataError", "GraphError", "RunError", "__version__"])
+        "AmpsimError", "ConfigError", "DataError", "Diverged", "GraphError", "RunError", "__version__"])
     assert all(hasattr(ampsim, name) for name in ampsim.__all__)
 
 
@@ -161,6 +161,6 @@ def test_a_trace_without_out_is_said_to_go_and_a_divergence_is_one_error(caplog,
                                              "executor.hardware": str(ROOT / "hardware_models" / "ring4.toml")})
     assert "train: executor.trace without out: the trace goes" in caplog.text and run.path is None
     assert run != ampsim.train(BLOBS, overrides=SHORT) and run == run  # (comparing two raised before)
-    with pytest.raises(ampsim.RunError, match="lower train.lr"):
+    with pytest.raises(ampsim.Diverged, match="lower train.lr"):
         ampsim.train(BLOBS, overrides={**SHORT, "train.lr": 1e30, "train.optimizer": "sgd"})
     assert not [w for w in recwarn.list if issubclass(w.category, RuntimeWarning)]

@@ -210,6 +210,26 @@ def test_a_failing_point_is_reported_the_others_are_kept_and_no_table_is_written
     assert len(_finished(out)) == 1 and not (out / "table.csv").exists() and not list(out.glob(".tmp-*"))
 
 
+def test_a_point_that_diverges_is_a_row_saying_so(tmp_path):
+    """A learning rate or staleness that diverges is an outcome a sweep exists to show; it failed the point,
+    so the sweep never wrote its table (and a re-run diverged again). Now the point is done, its row says
+    ``diverged`` with no metric, after the epochs it finished, and a re-run keeps it."""
+    path = write(tmp_path, HEAD + SMALL + """
+[grid]
+"train.lr" = [0.003, 1.0e6]
+"train.optimizer" = ["sgd"]
+""")
+    out = tmp_path / "out"
+    table = pd.read_csv(run_sweep(load_sweep(path), out, jobs=2))
+    fine, diverged = table.sort_values("train.lr").to_dict("records")
+    assert pd.isna(fine["diverged"]) and fine["final_metric"] > 0 and fine["epochs"] == 2
+    assert diverged["diverged"].startswith("loss became") and "the run diverged" in diverged["diverged"]
+    assert pd.isna(diverged["final_metric"]) and diverged["epochs"] == 0
+    again = run_sweep(load_sweep(path), out, jobs=1)  # done: not run again, the same table
+    assert pd.read_csv(again).equals(table)
+    assert "diverged" not in pd.read_csv(run_sweep(load_sweep(write(tmp_path, TINY, "t.toml")), tmp_path / "t"))
+
+
 def test_seeds_and_a_seed_axis_conflict(tmp_path):
     path = write(tmp_path, HEAD + 'seeds = [0, 1]\n[grid]\n"experiment.seed" = [3]\n')
     with pytest.raises(ConfigError, match="not both"):

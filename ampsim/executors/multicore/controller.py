@@ -234,7 +234,7 @@ class Controller:
                         self._states.setdefault(item[1], {})[w] = item[2]
                     elif op == P.ERROR:
                         log.debug("worker %d traceback:\n%s", w, item[2])
-                        raise RunError(item[1])
+                        raise P.worker_error(item)
         self.rounds += 1
         if self.replicas is not None:
             self._write()  # averages (APPLY) go out at once
@@ -295,7 +295,7 @@ class Controller:
                 for item in frame:
                     if item[0] == P.ERROR:
                         log.debug("worker %d traceback:\n%s", w, item[2])
-                        raise RunError(item[1])
+                        raise P.worker_error(item)
         except ChannelClosed:
             pass
         code = self.current[w] if self.current is not None else P.IDLE

@@ -30,7 +30,8 @@ Worker → controller:
   these parameters to ``round`` (sent once the copy has applied every earlier round); ``rows``: with
   ``replicas.sparse_sync``, the ids of the rows it holds of each row parameter, those it changed (else empty).
 * ``(STATE, tag, dict)`` — the answer to SYNC: clock, statistics, and parameters if asked for.
-* ``(ERROR, text, traceback)`` — the worker failed and is exiting.
+* ``(ERROR, text, traceback, diverged)`` — the worker failed and is exiting; ``diverged``: its error was a
+  :class:`~ampsim.errors.Diverged` (the controller raises the same class: a sweep records such a point).
 
 Worker → worker (data): envelopes ``(node, backward, port, key, state, weight, payload)`` packed by
 :func:`.transport.pack_envelopes`. Node ids are indexes into the graph's node list; an envelope carries
@@ -54,6 +55,8 @@ from __future__ import annotations
 
 import functools
 
+from ampsim.errors import Diverged, RunError
+
 # controller -> worker
 INST, MSG, DONE, SYNC, STOP, GATE, APPLY = range(7)
 # worker -> controller
@@ -62,6 +65,11 @@ RETURN, STATE, ERROR, SNAP = range(4)
 FWD, BWD, UPDATE, SYNC_JOB, APPLY_JOB = range(5)
 #: value of a worker's "current node" slot while it waits for work
 IDLE = -1
+
+
+def worker_error(item: tuple) -> RunError:
+    """The error to raise for a worker's ``ERROR`` item: of its class (a divergence stays one)."""
+    return (Diverged if item[3] else RunError)(item[1])
 
 
 def encode_current(node: int, kind: int) -> int:

@@ -36,7 +36,7 @@ from collections import deque
 from select import POLLIN, POLLOUT, poll
 from typing import Any
 
-from ampsim.errors import AmpsimError, RunError
+from ampsim.errors import AmpsimError, Diverged, RunError
 from ampsim.executors.multicore import protocol as P
 from ampsim.executors.multicore.replicas import WorkerSync
 from ampsim.executors.multicore.spec import WorkerSpec, route_table
@@ -393,7 +393,7 @@ class Worker:
         text = str(e) if isinstance(e, AmpsimError) else f"{type(e).__name__}: {e}"
         msg = f"worker {self.me} (pid {os.getpid()}){where}: {text}"
         try:
-            self.ctrl.put([(P.ERROR, msg, traceback.format_exc())])
+            self.ctrl.put([(P.ERROR, msg, traceback.format_exc(), isinstance(e, Diverged))])
             self.ctrl.flush_blocking(2.0)
         except Exception:  # noqa: BLE001 - the controller will see the exit status instead
             pass

@@ -8,7 +8,7 @@ counted (e.g. neutral nodes in binary sentiment).
 
 Divergence: a loss that is not finite, or whose magnitude per labelled row exceeds the node's ``max_loss``
 (``train.max_loss``, set on every loss node by the plan stage with :func:`configure_losses`, so every
-executor applies the same rule; 0 = no bound), stops the run with one :class:`~ampsim.errors.RunError` line
+executor applies the same rule; 0 = no bound), stops the run with one :class:`~ampsim.errors.Diverged` line
 naming the node, the instance and the value. The check is host arithmetic on a number already computed: it
 charges no work, so simulated times do not change.
 """
@@ -20,7 +20,7 @@ from typing import Any, Callable, Iterable
 
 import numpy as np
 
-from ampsim.errors import RunError
+from ampsim.errors import Diverged
 from ampsim.ir.message import Instance, Message
 from ampsim.ir.node import Node, Report, Send
 
@@ -48,14 +48,14 @@ class LossNode(Node):
     max_loss: float = 0.0
 
     def check_loss(self, msg: Message, loss: float, n: int) -> None:
-        """Raise the one-line divergence :class:`RunError` if ``loss`` (summed over ``n`` labelled rows of
+        """Raise the one-line :class:`~ampsim.errors.Diverged` if ``loss`` (summed over ``n`` labelled rows of
         ``msg``) is not finite or exceeds ``max_loss`` per row."""
         if not np.isfinite(loss):
-            raise RunError(f"loss became {loss} at node {self.name} on instance {msg.key} state {msg.state}; "
+            raise Diverged(f"loss became {loss} at node {self.name} on instance {msg.key} state {msg.state}; "
                            "lower train.lr or set train.clip_norm")
         per_row = abs(loss) / max(n, 1)
         if self.max_loss and per_row > self.max_loss:
-            raise RunError(f"loss became {per_row:.4g} per row at node {self.name} on instance {msg.key} state "
+            raise Diverged(f"loss became {per_row:.4g} per row at node {self.name} on instance {msg.key} state "
                            f"{msg.state}, above train.max_loss = {self.max_loss:g}: the run diverged; lower "
                            "train.lr or set train.clip_norm")
 
