@@ -102,7 +102,7 @@ def _iterable(value: Any) -> bool:
 def _pair(where: str, item: Any, i: int) -> tuple[str, Any]:
     """Element ``i`` of a list of overrides: ``"train.lr=0.01"`` (parsed as ``--set`` does) or a pair."""
     if isinstance(item, str):
-        return parse_override(item)
+        return parse_override(item, f"{where}: overrides[{i}]:")
     pair = tuple(item) if _iterable(item) else ()
     if len(pair) != 2:
         raise ConfigError(f"{where}: overrides[{i}]: expected 'KEY=VALUE' or a (key, value) pair, got {_got(item)}")
@@ -161,7 +161,7 @@ def load_experiment(path: str | Path, overrides: Overrides = None) -> Config:
     table's value replacing the whole table, so ``{"train": {"lr": 0.1}}`` leaves every other ``[train]`` key
     at its default where ``{"train.lr": 0.1}`` changes the one key). ``overrides`` is not changed."""
     path = _path("load_experiment", "path", path)
-    return load_config(path, _overrides(overrides))
+    return load_config(path, _overrides(overrides), "load_experiment: overrides:")
 
 
 def train(experiment: Config | str | Path, out: str | Path | None = None, *, overrides: Overrides = None,
@@ -183,7 +183,7 @@ def train(experiment: Config | str | Path, out: str | Path | None = None, *, ove
     if isinstance(experiment, Config) and pairs:
         raise ConfigError("train: overrides: apply to an experiment file, not a loaded Config (use "
                           "load_experiment(path, overrides) instead)")
-    cfg = checked(experiment) if isinstance(experiment, Config) else load_config(experiment, pairs)
+    cfg = checked(experiment) if isinstance(experiment, Config) else load_config(experiment, pairs, "train: overrides:")
     import numpy as np  # (here: ``import ampsim`` loads no numpy)
 
     # as on the command line: a diverging run overflows long before its loss check stops it in one line, and

@@ -271,7 +271,7 @@ def parse_override(text: str, option: str = "--set", example: str = "train.lr=0.
     return key, value
 
 
-def apply_overrides(raw: dict, overrides: list[tuple[str, Any]]) -> dict:
+def apply_overrides(raw: dict, overrides: list[tuple[str, Any]], option: str = "--set") -> dict:
     """Set dotted keys in a nested dict, in order (a table's value replaces the table). Neither ``raw`` nor
     the values are changed, nor shared with the result: a later key set inside a table given as a value went
     into the caller's own dict (and from there into the next config made with it)."""
@@ -283,7 +283,7 @@ def apply_overrides(raw: dict, overrides: list[tuple[str, Any]]) -> dict:
         for p in parts[:-1]:
             d = d.setdefault(p, {})
             if not isinstance(d, dict):
-                raise ConfigError(f"--set {key}: {p} is not a table")
+                raise ConfigError(f"{option} {key}: {p} is not a table")
         d[parts[-1]] = value
     names = {key for key, _ in overrides}
     if "executor.hardware" in names and "executor.hardware_sha256" not in names:
@@ -319,13 +319,14 @@ def task_schema(task: str, source: str = "<config>") -> TaskSchema:
     return TASKS[task]
 
 
-def load_config(path: str | Path, overrides: list[tuple[str, Any]] = ()) -> Config:
-    """Read, override and validate an experiment file (its task must be registered)."""
+def load_config(path: str | Path, overrides: list[tuple[str, Any]] = (), option: str = "--set") -> Config:
+    """Read, override and validate an experiment file (its task must be registered); ``option`` names where
+    the overrides came from in an error about one (the API's ``overrides:``)."""
     source = str(path)
     raw = read_toml(path)
     if not raw:  # nothing at all (an empty or cut-off file) is a mistake, not "every default: MNIST"
         raise ConfigError(f"{source}: an empty experiment file (give at least an [experiment] table)")
-    return _from_raw(apply_overrides(raw, list(overrides)), source)
+    return _from_raw(apply_overrides(raw, list(overrides), option), source)
 
 
 def checked(cfg: Config) -> Config:

@@ -174,3 +174,14 @@ def test_an_executors_train_and_evaluate_take_instances_only_and_a_bad_call_cost
                 call()
         reports = ex.train(list(p.task.train_instances(0))[:4])
         assert len(reports) > 0 and ex.time_s > 0
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: ampsim.load_experiment(BLOBS, {"train.lr.x": 1}), "load_experiment: overrides: train.lr.x: lr is not a table"),
+    (lambda: ampsim.train(BLOBS, overrides={"train.lr.x": 1}), "train: overrides: train.lr.x: lr is not a table"),
+    (lambda: ampsim.load_experiment(BLOBS, ["train.lr"]), "load_experiment: overrides[0]: train.lr: expected KEY=VALUE"),
+])
+def test_an_api_error_names_the_argument_not_a_command_line_option(call, message):
+    with pytest.raises(ampsim.ConfigError) as e:
+        call()
+    assert str(e.value).startswith(message) and "--set" not in str(e.value)
