@@ -45,9 +45,10 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from ampsim.api import load_experiment, train
+    from ampsim.api import train
+    from ampsim.config import load_config, parse_override
 
-    overrides: list = list(args.overrides)
+    overrides: list = [parse_override(o) for o in args.overrides]  # (errors name --set, not the API's argument)
     if args.executor:
         overrides.append(("executor.kind", args.executor))
     if args.hardware:
@@ -58,7 +59,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         overrides.append(("executor.workers", args.workers))
     if args.trace:
         overrides.append(("executor.trace", True))
-    cfg = load_experiment(args.experiment, overrides)
+    cfg = load_config(args.experiment, overrides)
     if args.out:
         out = Path(args.out)
     else:  # the default folder must stay inside results/: one plain name

@@ -266,6 +266,8 @@ def parse_override(text: str, option: str = "--set", example: str = "train.lr=0.
         value = tomllib.loads(f"v = {raw}")["v"]
     except tomllib.TOMLDecodeError:
         value = raw
+    except ValueError as e:  # an integer of more digits than Python converts (4,300)
+        raise ConfigError(f"{option} {key}: {e}") from None
     except RecursionError:
         raise ConfigError(f"{option} {key}: nested too deep") from None
     return key, value

@@ -71,7 +71,7 @@ def read_toml(path: str | Path) -> dict:
         raise ConfigError(f"{path}: {os_error_cause(e)}") from None
     except UnicodeDecodeError:
         raise ConfigError(f"{path}: not a UTF-8 text file (binary?); expected TOML") from None
-    except tomllib.TOMLDecodeError as e:
+    except ValueError as e:  # TOMLDecodeError, or an integer of more digits than Python converts (4,300)
         raise ConfigError(f"{path}: invalid TOML: {e}") from None
     except RecursionError:  # arrays or tables nested thousands deep
         raise ConfigError(f"{path}: invalid TOML: nested too deep") from None
@@ -137,7 +137,7 @@ def read_json(path: str | Path, *, error: ErrorClass = ConfigError) -> Any:
 
     try:
         return json.loads(read_text(path, error=error))
-    except json.JSONDecodeError as e:
+    except ValueError as e:  # JSONDecodeError, or an integer of more digits than Python converts (4,300)
         raise error(f"{path}: invalid JSON ({e})") from None
     except RecursionError:
         raise error(f"{path}: invalid JSON (nested too deep)") from None

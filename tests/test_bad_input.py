@@ -98,6 +98,14 @@ def bad(tmp_path_factory) -> Path:
     (b / "m_dir" / "mnist" / "train-images-idx3-ubyte.gz").mkdir(parents=True)
     (b / "m_junk" / "mnist").mkdir(parents=True)
     (b / "m_junk" / "mnist" / "train-images-idx3-ubyte.gz").write_bytes(b"\x1f\x8bjunk")
+    # integers of more digits than Python converts (4,300): a traceback from every reader of TOML and JSON
+    (b / "long_int.toml").write_text(f'[experiment]\ntask = "mlp"\n[train]\nepochs = {"1" * 5000}\n')
+    (b / "hw_long_int.toml").write_text(ring4.replace("[link]\n", f"[link]\nlatency_s = {'1' * 5000}\n", 1))
+    (b / "q_long" / "qm9").mkdir(parents=True)
+    (b / "q_long" / "qm9" / "molecules_train.json").write_text(f"[{'1' * 5000}]")
+    (b / "longrun").mkdir()
+    (b / "longrun" / "metrics.csv").write_text("epoch,time_s,test_accuracy\n1,0.5,0.3\n")
+    (b / "longrun" / "summary.json").write_text(f'{{"epochs": {"1" * 5000}}}')
     return b
 
 
@@ -199,6 +207,7 @@ CASES = [
     ("qm9-truncated-gz", ["train", EXP / "qm9_ggnn.toml"], "{bad}/q_cut", "molecules_train.json: truncated: gzip"),
     ("qm9-corrupt-gz", ["train", EXP / "qm9_ggnn.toml"], "{bad}/q_corrupt", "molecules_train.json: corrupt: bad gzip"),
     ("qm9-latin1", ["train", EXP / "qm9_ggnn.toml"], "{bad}/q_latin", "molecules_train.json: invalid JSON"),
+    ("qm9-long-int", ["train", EXP / "qm9_ggnn.toml"], "{bad}/q_long", "molecules_train.json: invalid JSON (Exceeds"),
     ("qm9-directory", ["train", EXP / "qm9_ggnn.toml"], "{bad}/q_dir", "molecules_train.json.gz"),
     ("mnist-directory", ["train", EXP / "mnist_mlp.toml"], "{bad}/m_dir", "ubyte.gz: is not a regular file"),
     ("mnist-corrupt", ["train", EXP / "mnist_mlp.toml"], "{bad}/m_junk", "ubyte.gz: sha256 mismatch"),
@@ -284,11 +293,16 @@ CASES = [
     ("plot-table-missing-hue", ["plot", "{sweep}", "--x", "train.lr", "--y", "throughput", "--hue", "nope"], None,
      "no column 'nope'"),
     ("plot-binary-metrics", ["plot", "{bad}/badrun", "--out", "{tmp}/f.png"], None, "metrics.csv: not UTF-8 text"),
+    ("plot-long-int-summary", ["plot", "{bad}/longrun", "--out", "{tmp}/f.png"], None,
+     "summary.json: invalid JSON (Exceeds the limit"),
     ("plot-binary-table", ["plot", "{bad}/badtable", "--x", "a", "--y", "b"], None, "table.csv: not UTF-8 text"),
     ("plot-not-a-run", ["plot", "{bad}/adir", "--out", "{tmp}/f.png"], None, "adir: not a run folder"),
     # --set values
     ("set-not-a-number", [*T, "--set", "train.lr=abc"], None, "train.lr: expected number"),
     ("set-no-equals", [*T, "--set", "nokey"], None, "--set nokey: expected KEY=VALUE"),
+    ("set-long-int", [*T, "--set", "train.epochs=" + "1" * 5000], None, "--set train.epochs: Exceeds the limit"),
+    ("toml-long-int", ["train", "{bad}/long_int.toml", "--out", "{tmp}/o"], None, "long_int.toml: invalid TOML: Exceeds"),
+    ("hardware-long-int", ["info", "{bad}/hw_long_int.toml"], None, "hw_long_int.toml: invalid TOML: Exceeds"),
     ("set-unknown-key", [*T, "--set", "train.nokey=1"], None, "train.nokey: unknown key"),
     ("set-unknown-section", [*T, "--set", "nosection.x=1"], None, "nosection"),
     ("set-broken-array", [*T, "--set", "model.hidden=[1,"], None, "model.hidden"),

@@ -180,8 +180,8 @@ def read_molecules(
     raw = files.read_data(path, error=DataError)
     try:
         records = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise DataError(f"{path}: invalid JSON ({exc}); copy the file again") from exc
+    except (ValueError, RecursionError) as exc:  # not JSON, not UTF-8, an integer of 4,300+ digits, nested deep
+        raise DataError(f"{path}: invalid JSON ({exc or 'nested too deep'}); copy the file again") from None
     if not isinstance(records, list):
         raise DataError(f"{path}: expected a JSON list of molecule records")
     if limit is not None:
