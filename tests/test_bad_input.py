@@ -651,7 +651,7 @@ HW_RING = ["--executor", "sim", "--hardware", str(ROOT / "hardware_models" / "ri
     (f"hardware.chip.flops_per_s={BIG}", "chip.flops_per_s: 10000000000000000000… is beyond a float's range"),
     (f"hardware.topology.n={BIG}", "topology.n: 10000000000000000000… is beyond any size or count ampsim takes (at most 2**53)"),
     ("model.hidden=" + "[" * 5000 + "]" * 5000, "--set model.hidden: nested too deep"),
-    ("model.hidden=" + "[" * 400 + "]" * 400, "overrides: model.hidden: nested too deep (or holds itself)"),
+    ("model.hidden=" + "[" * 400 + "]" * 400, "model.hidden[0]: expected integer, got array [[[["),
 ], ids=["float", "int", "int64", "list-item", "hardware-float", "hardware-int", "deep-5000", "deep-400"])
 def test_integers_beyond_any_size_and_values_nested_too_deep_are_one_line(in_cwd, capsys, setting, words):
     """OverflowError, numpy's "maximum allowed dimension exceeded" and RecursionError tracebacks before."""
