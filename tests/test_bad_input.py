@@ -301,6 +301,8 @@ CASES = [
     ("set-not-a-number", [*T, "--set", "train.lr=abc"], None, "train.lr: expected number"),
     ("set-no-equals", [*T, "--set", "nokey"], None, "--set nokey: expected KEY=VALUE"),
     ("set-long-int", [*T, "--set", "train.epochs=" + "1" * 5000], None, "--set train.epochs: Exceeds the limit"),
+    ("watchdog-beyond-poll", [*T, "--set", "executor.watchdog_s=2200000"], None,  # poll()'s limit: a traceback
+     "executor.watchdog_s: must be <= 1e+06, got 2200000.0"),
     ("toml-long-int", ["train", "{bad}/long_int.toml", "--out", "{tmp}/o"], None, "long_int.toml: invalid TOML: Exceeds"),
     ("hardware-long-int", ["info", "{bad}/hw_long_int.toml"], None, "hw_long_int.toml: invalid TOML: Exceeds"),
     ("set-unknown-key", [*T, "--set", "train.nokey=1"], None, "train.nokey: unknown key"),

@@ -119,3 +119,14 @@ def test_watchdog_s_from_the_experiment_file_reaches_the_cli_run(tmp_path):
             p.kill()
             p.wait()
         _kill_all(pids_with_env(marker))
+
+
+def test_a_watchdog_longer_than_poll_waits_is_its_longest_wait():
+    """``poll()`` takes at most 2**31 - 1 ms: a longer watchdog (through the executor, which no config bound
+    guards) raised OverflowError; it now waits that long (a config says at most 1e6 s)."""
+    model = mlp()
+    ex = MulticoreExecutor(model, place("round_robin", model, [None] * 2), 2, mak=1, watchdog_s=1e10)
+    try:
+        assert ex.train(batches(2))
+    finally:
+        ex.close()

@@ -63,7 +63,8 @@ class Controller:
         self.reach = reach or [frozenset(range(len(channels)))] * len(names)
         self.current = current
         self.watchdog_s = watchdog_s
-        self._timeout_ms: float | None = watchdog_s * 1000 if watchdog_s > 0 else None  # None: poll forever
+        # None: poll forever; poll() takes at most 2**31 - 1 ms (24 days): a longer watchdog waits that long
+        self._timeout_ms: float | None = min(watchdog_s * 1000, 2**31 - 1) if watchdog_s > 0 else None
         self._cpu_seen: list[int | None] | None = None  # workers' CPU ticks when the last period ran out
         self._poller = poll()
         self._registered: dict[int, int] = {}
