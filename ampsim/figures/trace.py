@@ -108,8 +108,8 @@ def load_trace(trace_path: Path) -> tuple[list[tuple[str, str, float, float]], d
         ph = e.get("ph")
         if ph == "X":
             pid = _field(trace_path, i, e, "pid", _is_int, "an integer")
-            ts = _field(trace_path, i, e, "ts", _is_time, "a finite number (µs)")
-            dur = _field(trace_path, i, e, "dur", _is_time, "a finite number (µs)")
+            ts = _field(trace_path, i, e, "ts", _is_time, _TIME)
+            dur = _field(trace_path, i, e, "dur", _is_time, _TIME)
             if pid == LINK_PID:
                 link_spans.append((_field(trace_path, i, e, "tid", _is_int, "an integer"), ts, dur))
             else:
@@ -117,7 +117,7 @@ def load_trace(trace_path: Path) -> tuple[list[tuple[str, str, float, float]], d
                 row = chip_rows.get(pid) or chip_rows.setdefault(pid, f"chip {pid}")
                 spans.append((row, _KINDS.get(kind, "fwd"), ts, dur))
         elif ph == "i" and e.get("pid") == CONTROLLER_PID and _is_text(e.get("name")) and e["name"] in marks:
-            marks[e["name"]].append(_field(trace_path, i, e, "ts", _is_time, "a finite number (µs)"))
+            marks[e["name"]].append(_field(trace_path, i, e, "ts", _is_time, _TIME))
         elif ph == "M" and e.get("name") == "thread_name" and e.get("pid") == LINK_PID:
             args = _field(trace_path, i, e, "args", lambda v: isinstance(v, dict) and _is_text(v.get("name")),
                           'an object with a text "name"')
@@ -139,8 +139,13 @@ def _is_int(v) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
+_TIME = "a number of µs within ±1e15"
+#: the largest time a trace's event may give, in µs (31 years): beyond it, a span's end or the axis overflowed
+MAX_TIME_US = 1e15
+
+
 def _is_time(v) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and abs(v) <= MAX_TIME_US
 
 
 def _field(path: Path, i: int, event: dict, key: str, ok, want: str):
