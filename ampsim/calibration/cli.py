@@ -51,6 +51,10 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     return 0
 
 
+#: the most measurements of each configuration ``compare --repeat`` takes (each some seconds to a minute)
+MAX_REPEAT = 100
+
+
 def cmd_compare(args: argparse.Namespace) -> int:
     """Measure and simulate every configuration; print the table and where the files went."""
     from ampsim.calibration.compare import default_folder, run_compare
@@ -59,8 +63,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from ampsim.errors import ConfigError
     from ampsim.files import check_output_dir
 
-    if args.repeat < 1:
-        raise ConfigError(f"--repeat: must be >= 1, got {args.repeat}")
+    if not 1 <= args.repeat <= MAX_REPEAT:  # (10**8 repeats started measuring, for ever)
+        raise ConfigError(f"--repeat: must be 1..{MAX_REPEAT}, got {args.repeat}")
     if args.resimulate:
         return _resimulate(args)
     if args.measured:
@@ -93,9 +97,9 @@ def _resimulate(args: argparse.Namespace) -> int:
         raise ConfigError("--from and --out name one experiment's folders: give one experiment with them")
     sides = []
     for experiment in args.experiment:
-        measured = Path(args.measured) if args.measured else (
-            default_folder(load_config(experiment, overrides).experiment.name))
-        rows, agreement, runs = resimulate(measured, overrides, args.hardware, args.out)
+        name = load_config(experiment, overrides).experiment.name  # (also with --from: it must be that experiment)
+        measured = Path(args.measured) if args.measured else default_folder(name)
+        rows, agreement, runs = resimulate(measured, overrides, args.hardware, args.out, experiment=name)
         sides += runs
         print(format_table(rows, agreement))
         print(f"written: compare.csv and compare.png under {args.out or measured / 'resimulated'}")

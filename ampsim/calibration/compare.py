@@ -76,7 +76,11 @@ def parse_configs(text: str) -> list[tuple[str, list[tuple[str, Any]]]]:
         overrides = []
         for item in re.split(r",(?![^{\[]*[}\]])", part):
             key, value = parse_override(item.strip(), "--configs", "mak=4")
-            overrides.append((ALIASES.get(key, key), value))
+            key = ALIASES.get(key, key)
+            if any(k == key for k, _ in overrides):  # (the last won, silently)
+                raise ConfigError(f"--configs {part!r}: {key} set twice in one configuration (\";\" separates "
+                                  "configurations)")
+            overrides.append((key, value))
         out.append((part.replace(" ", ""), overrides))
     if not out:
         raise ConfigError(f"--configs {text!r}: no configuration given (e.g. \"mak=1;mak=4\")")
@@ -248,7 +252,7 @@ def run_compare(experiment: str | Path, overrides: list[tuple[str, Any]] = (), c
     exp = load_config(experiment, base).experiment
     name = exp.name
     settings = []
-    for label, extra in parse_configs(configs or default_configs(n)):
+    for label, extra in parse_configs(default_configs(n) if configs is None else configs):
         try:
             settings.append((label, load_config(experiment, base + extra)))
         except ConfigError as e:  # the mistake is in --configs, not in the experiment file

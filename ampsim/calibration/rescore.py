@@ -38,11 +38,12 @@ __all__ = ["measured_runs", "resimulate"]
 
 
 def resimulate(measured: str | Path, overrides: list[tuple[str, Any]] = (), hardware: str | Path | None = None,
-               out: str | Path | None = None) -> tuple[list[dict], dict, list[dict]]:
+               out: str | Path | None = None, experiment: str | None = None) -> tuple[list[dict], dict, list[dict]]:
     """Simulate every configuration of the compare folder ``measured`` again on the model ``hardware``
     (default: ``hardware_models/local_cpu.toml``) with ``overrides``; write the table under ``out``. Returns
     (rows, ranking agreement, per measured run its instances, messages and controller CPU: what
-    :func:`~ampsim.calibration.transport.fit_controller` fits)."""
+    :func:`~ampsim.calibration.transport.fit_controller` fits). ``experiment``: the name the measurements must
+    be of (the command line's experiment file: measurements of another are one ConfigError line)."""
     from ampsim.calibration.compare import check_compare_folder, into_folder, scored_row, simulate_run
     from ampsim.calibration.report import plot, ranking_agreement, read_csv, write_csv
     from ampsim.calibration.simulated import calibrated_system
@@ -70,7 +71,11 @@ def resimulate(measured: str | Path, overrides: list[tuple[str, Any]] = (), hard
     for r, d in configs:
         cfg = _config(d, overrides)
         plans.append((r, d, cfg, _placement(d, r["workers"]), calibrated_system(hw_path, r["workers"], cfg.hardware)))
-    for name in dict.fromkeys(p[2].experiment.name for p in plans):  # (one, unless the measurements were mixed)
+    names = list(dict.fromkeys(p[2].experiment.name for p in plans))  # (one, unless the measurements were mixed)
+    if experiment is not None and names != [experiment]:
+        raise ConfigError(f"{measured}: holds measurements of {', '.join(map(repr, names))}, not of experiment "
+                          f"{experiment!r}; give that experiment's file, or its measurements (--from)")
+    for name in names:
         check_compare_folder(out, name)
 
     def score(folder: Path) -> tuple[list[dict], dict, list[dict]]:

@@ -65,3 +65,32 @@ def test_a_compare_configuration_without_a_value_is_blamed_on_configs(capsys):
                  "--hardware", str(ROOT / "hardware_models" / "local_cpu.toml")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err == ["ampsim: error: --configs mak: expected KEY=VALUE, e.g. mak=4"]
+
+
+@pytest.mark.parametrize("argv, line", [
+    (["--configs", ""], "ampsim: error: --configs '': no configuration given (e.g. \"mak=1;mak=4\")"),
+    (["--configs", "mak=1,mak=2"], "ampsim: error: --configs 'mak=1,mak=2': train.mak set twice in one configuration "
+                                   "(\";\" separates configurations)"),
+    (["--repeat", "100000000"], "ampsim: error: --repeat: must be 1..100, got 100000000"),
+], ids=["empty-configs", "a-key-twice", "endless-repeats"])
+def test_compare_refuses_what_it_would_measure_wrongly_or_for_ever_before_measuring(capsys, argv, line):
+    """An empty --configs (an unset shell variable) measured the default configurations; a key given twice
+    in one configuration kept the last silently; 10**8 repeats measured until killed."""
+    assert main(["compare", str(ROOT / "experiments" / "blobs_mlp.toml"), *argv,
+                 "--hardware", str(ROOT / "hardware_models" / "local_cpu.toml")]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [line]
+
+
+def test_compare_resimulate_reads_and_checks_its_experiment(tmp_path, capsys):
+    """With --from, the experiment file was never read: a missing file was accepted, and another experiment's
+    name re-scored the measurements of the one in --from under it."""
+    measured = ROOT / "results" / "compare" / "list_reduction"
+    assert main(["compare", str(tmp_path / "nope.toml"), "--resimulate", "--from", str(measured), "--out",
+                 str(tmp_path / "r")]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [f"ampsim: error: {tmp_path / 'nope.toml'}: no such file"]
+    assert main(["compare", str(ROOT / "experiments" / "mnist_mlp.toml"), "--resimulate", "--from", str(measured),
+                 "--out", str(tmp_path / "r")]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        f"ampsim: error: {measured}: holds measurements of 'list_reduction', not of experiment 'mnist_mlp'; give that "
+        "experiment's file, or its measurements (--from)"]
+    assert not (tmp_path / "r").exists()
