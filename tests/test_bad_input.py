@@ -301,6 +301,13 @@ CASES = [
     ("set-not-a-number", [*T, "--set", "train.lr=abc"], None, "train.lr: expected number"),
     ("set-no-equals", [*T, "--set", "nokey"], None, "--set nokey: expected KEY=VALUE"),
     ("set-long-int", [*T, "--set", "train.epochs=" + "1" * 5000], None, "--set train.epochs: Exceeds the limit"),
+    # data generated in memory beyond what the machine has: the OOM killer ended the run without a word
+    ("blobs-beyond-memory", [*T, "--set", "data.n_train=2000000000"], None,
+     "blobs of 2,000,000,500 x 16 features need 879 GiB of host memory to generate; "),
+    ("lists-beyond-memory", ["train", EXP / "list_reduction.toml", "--set", "data.n_train=1000000000"], None,
+     "1,000,002,000 lists of up to 10 digits need 209 GiB of host memory to generate; "),
+    ("ggnn-steps-without-end", ["train", EXP / "qm9_ggnn.toml", "--set", "model.steps=100000000"], None,
+     "model.steps: must be <= 1000, got 100000000"),
     ("watchdog-beyond-poll", [*T, "--set", "executor.watchdog_s=2200000"], None,  # poll()'s limit: a traceback
      "executor.watchdog_s: must be <= 1e+06, got 2200000.0"),
     ("toml-long-int", ["train", "{bad}/long_int.toml", "--out", "{tmp}/o"], None, "long_int.toml: invalid TOML: Exceeds"),

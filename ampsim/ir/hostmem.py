@@ -29,7 +29,8 @@ import numpy as np
 
 from ampsim.errors import ConfigError, RunError
 
-__all__ = ["available_memory_bytes", "check_param_memory", "model_build", "check_activation_memory"]
+__all__ = ["available_memory_bytes", "check_param_memory", "model_build", "check_activation_memory",
+           "check_data_memory"]
 
 #: within :func:`model_build`: bytes training will add (gradients, optimizer slots) to the arrays made so far
 _TO_COME: ContextVar[list[int] | None] = ContextVar("ampsim_param_bytes_to_come", default=None)
@@ -114,3 +115,19 @@ def check_activation_memory(graph: Any, rows: int, dtype: Any, mak: int, source:
         raise ConfigError(f"{source}: the model's activations need at least {need / 2**30:.3g} GiB of host memory "
                           f"({widths:,} values a row, {rows} rows, train.mak {mak}); {avail / 2**30:.3g} GiB is "
                           "available: make the model, the batch or mak smaller")
+
+
+def check_data_memory(source: str, what: str, need: float, fix: str) -> None:
+    """Refuse, in one line, a dataset generated in memory that this machine cannot hold, before drawing it
+    (``data.n_train = 2e9`` blobs grew to 21 GB in 25 s and the OOM killer ended the run without a word).
+    ``need``: its bytes at the generator's peak; ``fix``: which keys to make smaller.
+
+    Raises:
+        ConfigError: "<source>: <what> need X GiB of host memory to generate; Y GiB is available: make <fix> smaller".
+    """
+    if need < 1 << 28:  # 256 MiB: not worth reading /proc for
+        return
+    avail = available_memory_bytes()
+    if avail is not None and need > avail:
+        raise ConfigError(f"{source}: {what} need {need / 2**30:.3g} GiB of host memory to generate; "
+                          f"{max(avail, 0) / 2**30:.3g} GiB is available: make {fix} smaller")

@@ -66,7 +66,8 @@ class DataConfig:
 @dataclass(frozen=True)
 class ModelConfig:
     hidden: int = spec(64, ge=1, help="atom state width H (>= the 5 element features)")
-    steps: int = spec(4, ge=1, help="propagation steps T")
+    steps: int = spec(4, ge=1, le=1000, help="propagation steps T (each instance holds every step's activations "
+                      "until its backward: 10^8 took memory without end)")
     readout: int = spec(64, ge=1, help="width of the gated readout before the final Linear")
     granularity: str = spec("molecule", choices=("molecule", "atom"),
                             help="one message per instance (rows = atoms) or one message per atom/edge")

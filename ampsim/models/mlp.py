@@ -16,6 +16,7 @@ import numpy as np
 from ampsim.config import spec
 from ampsim.errors import ConfigError
 from ampsim.ir.graph import Graph
+from ampsim.ir.hostmem import check_data_memory
 from ampsim.ir.message import Instance
 from ampsim.ir.nodes.io import Input
 from ampsim.ir.nodes.linear import Linear
@@ -74,6 +75,9 @@ def load_arrays(d: DataConfig, seed: int, source: str):
         return Xtr, ytr, Xte, yte, 10
     from ampsim.data.synthetic import make_blobs_dataset
 
+    n = d.n_train + d.n_test  # at the generator's peak: three float64 copies and the float32 result, labels
+    check_data_memory(source, f"blobs of {n:,} x {d.n_features} features", n * (28.0 * d.n_features + 24),
+                      "data.n_train, data.n_test or data.n_features")
     X, y = make_blobs_dataset(d.n_train + d.n_test, n_features=d.n_features, n_classes=d.n_classes, seed=seed)
     return X[: d.n_train], y[: d.n_train], X[d.n_train:], y[d.n_train:], d.n_classes
 

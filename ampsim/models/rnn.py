@@ -30,6 +30,7 @@ from ampsim.config import spec
 from ampsim.data.list_reduction import N_CLASSES, OPS, VOCAB_SIZE, ListData, make_splits
 from ampsim.errors import ConfigError
 from ampsim.ir.graph import Graph
+from ampsim.ir.hostmem import check_data_memory
 from ampsim.ir.message import Instance, Message
 from ampsim.ir.nodes.cells import GRUCell, LSTMCell
 from ampsim.ir.nodes.control import Concat, Cond, Increment, Isu, LessThanField, Phi, Slice
@@ -131,6 +132,9 @@ def build(cfg) -> Task:
         what = f"unknown operations {bad}" if bad else "no operation given"
         raise ConfigError(f"{cfg.path}: data.ops: {what} (known: {', '.join(OPS)})")
     dtype = np.dtype(cfg.experiment.dtype)
+    n = d.n_train + d.n_test  # each list its own int64 array (~112 bytes of object), its label and slot
+    check_data_memory(cfg.path, f"{n:,} lists of up to {d.max_len} digits", n * (136.0 + 8 * (d.max_len + 1)),
+                      "data.n_train, data.n_test or data.max_len")
     train, test = make_splits(d.n_train, d.n_test, d.max_len, seed, min_len=d.min_len, ops=tuple(d.ops))
     model = build_rnn(m.cell, m.hidden, m.embed, seed=seed, dtype=dtype, forget_bias=m.forget_bias)
     n_batches = len(bucket(train, d.batch, np.arange(len(train)), 0))
