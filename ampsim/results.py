@@ -55,6 +55,10 @@ log = logging.getLogger(__name__)
 
 #: the files every run writes: an existing folder holding one of them (and no sub-folder) is a run folder
 RUN_FILES = ("config.toml", "metrics.csv", "summary.json")
+#: every file a run writes into its folder (the executors' artifacts too): anything else in a run folder is the
+#: user's, which a run into the folder would delete with the folder, so it is refused instead
+RUN_OUTPUTS = (*RUN_FILES, "environment.json", "hardware.toml", "placement.json", "staleness.json", "timing.json",
+               "trace.json")
 #: what makes a run folder a sweep's point (:mod:`ampsim.sweeps.run` writes it beside the run's files): its
 #: overrides, swept values, sweep and point id
 POINT_RECORD = "point.json"
@@ -115,6 +119,9 @@ def check_run_folder(out: str | Path) -> Path:
     if real.is_dir() and not _is_run_folder(real):
         raise ConfigError(f"{out}: exists and is not a run folder (it holds {what_it_holds(entries_of(real))}); a "
                           "run replaces its folder whole, so give a new or empty folder, or an earlier run's")
+    if real.is_dir() and (other := [e for e in entries_of(real) if e not in RUN_OUTPUTS]):  # (a figure plotted there)
+        raise ConfigError(f"{out}: an earlier run's folder that also holds {what_it_holds(other)}, which no run "
+                          "writes; a run replaces its folder whole: move that out first, or give another folder")
     partial = _partial_of(out)
     if os.path.lexists(partial) and not partial.is_dir():
         raise ConfigError(f"{out}: {partial} is in the way (a run is written there first); remove it")

@@ -199,3 +199,20 @@ def test_an_explicit_map_beyond_the_workers_names_workers():
                                          "placement.strategy": "explicit", "placement.map": {"*": 2}})
     with pytest.raises(ConfigError, match=r"placement.map.\*: worker 2 does not exist \(the run has workers 0..1\)$"):
         ampsim.plan(cfg)
+
+
+def test_a_run_keeps_what_else_its_folder_holds_by_refusing(tmp_path, capsys):
+    """A figure plotted into a finished run's folder was deleted, silently, by the next run into the folder (a
+    run replaces its folder whole). Now that run is refused in one line, and the folder is as it was."""
+    blobs = Path(__file__).resolve().parents[2] / "experiments" / "blobs_mlp.toml"
+    run = tmp_path / "run"
+    args = ["train", str(blobs), "--no-progress", "--out", str(run), "--set", "train.epochs=1"]
+    assert main(args) == 0 and main(args) == 0  # a run's own files: replaced as before
+    (run / "fig.png").write_bytes(b"a figure")
+    before = {f.name: f.read_bytes() for f in run.iterdir()}
+    capsys.readouterr()
+    assert main(args) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"ampsim: error: {run}: an earlier run's folder that also holds fig.png, which no run writes; a run replaces "
+        "its folder whole: move that out first, or give another folder"]
+    assert {f.name: f.read_bytes() for f in run.iterdir()} == before
