@@ -94,37 +94,37 @@ def run_training(plan: Plan, executor: Executor, run: RunDir, progress: Progress
     simulated = executor.time_unit == "simulated"
     instances = 0
     wall0 = time.perf_counter()
-    for epoch in range(1, cfg.train.epochs + 1):
-        batch = list(task.train_instances(epoch))
-        if cfg.train.max_instances:
-            batch = batch[: cfg.train.max_instances]
-        # (a silent progress is not told: the replay's compiled loop stops for every hundredth instance it is
-        # to count, ~100 hand-backs a run, which a sweep's points, run without progress, would pay for nothing)
-        counting = progress is not None and getattr(progress, "counts", True)
-        try:
+    try:  # (a divergence in training or in evaluation: the epochs before it are the run's)
+        for epoch in range(1, cfg.train.epochs + 1):
+            batch = list(task.train_instances(epoch))
+            if cfg.train.max_instances:
+                batch = batch[: cfg.train.max_instances]
+            # (a silent progress is not told: the replay's compiled loop stops for every hundredth instance it is
+            # to count, ~100 hand-backs a run, which a sweep's points, run without progress, would pay for nothing)
+            counting = progress is not None and getattr(progress, "counts", True)
             reports = executor.train(batch, on_done=progress.update if counting else None)
-        except Diverged as e:
-            if not record_divergence:
-                raise
-            summary = {**_outcome(cfg, task, executor, rows), "diverged": str(e)}
-            run.write_summary(summary)
-            run.commit()
-            return summary
-        instances += len(batch)
-        row = {"epoch": epoch, "instances": instances, "time_s": executor.time_s,
-               "wall_s": time.perf_counter() - wall0, "train_loss": mean_loss(reports), metric.name: None}
-        if simulated:  # simulated results must repeat bit for bit: wall-clock goes to timing.json only
-            wall.append({"epoch": epoch, "wall_s": row.pop("wall_s")})
-        if epoch % cfg.eval.every_epochs == 0 or epoch == cfg.train.epochs:
-            row[metric.name] = metric_value(executor.evaluate(eval_set), metric)
-        run.append_metrics(row)
-        rows.append(row)
-        log.info("epoch %d: %s", epoch, row)
-        if epoch == 1 and cfg.train.epochs > 1:
-            _warn_if_long(cfg, time.perf_counter() - wall0)
-        if progress:
-            progress.milestone(f"epoch {epoch}/{cfg.train.epochs}, loss {row['train_loss']:.4g}"
-                               + (f", {metric.name} {row[metric.name]:.4g}" if row[metric.name] is not None else ""))
+            instances += len(batch)
+            row = {"epoch": epoch, "instances": instances, "time_s": executor.time_s,
+                   "wall_s": time.perf_counter() - wall0, "train_loss": mean_loss(reports), metric.name: None}
+            if simulated:  # simulated results must repeat bit for bit: wall-clock goes to timing.json only
+                wall.append({"epoch": epoch, "wall_s": row.pop("wall_s")})
+            if epoch % cfg.eval.every_epochs == 0 or epoch == cfg.train.epochs:
+                row[metric.name] = metric_value(executor.evaluate(eval_set), metric)
+            run.append_metrics(row)
+            rows.append(row)
+            log.info("epoch %d: %s", epoch, row)
+            if epoch == 1 and cfg.train.epochs > 1:
+                _warn_if_long(cfg, time.perf_counter() - wall0)
+            if progress:
+                scored = f", {metric.name} {row[metric.name]:.4g}" if row[metric.name] is not None else ""
+                progress.milestone(f"epoch {epoch}/{cfg.train.epochs}, loss {row['train_loss']:.4g}{scored}")
+    except Diverged as e:
+        if not record_divergence:
+            raise
+        summary = {**_outcome(cfg, task, executor, rows), "diverged": str(e)}
+        run.write_summary(summary)
+        run.commit()
+        return summary
     if simulated:
         run.write_json("timing.json", {"wall_s_per_epoch": wall})
     return summarize(cfg, task, executor, rows, run)
