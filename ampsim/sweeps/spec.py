@@ -26,17 +26,14 @@ A sweep file (``experiments/sweeps/*.toml``)::
     x = "hardware.link.bandwidth_bytes_per_s"
     y = "time_to_target_s"
 
-Keys are dotted experiment fields (``train.mak``, ``placement.strategy``, ``executor.kind``,
-``hardware.link.latency_s``, ``hardware.topology`` as a whole table...). Nested TOML tables are
-flattened to dotted keys, except the whole-table keys :data:`WHOLE_TABLES`. Every point is resolved and
-validated (experiment *and* hardware model) by :func:`load_sweep`, before anything runs; any problem is
-one :class:`~ampsim.errors.ConfigError` line naming the sweep file and the field.
+Keys are dotted experiment fields (``train.mak``, ``hardware.topology`` as a whole table...), nested tables flattened
+(but :data:`WHOLE_TABLES`). Every point is resolved and validated (experiment *and* hardware model) by
+:func:`load_sweep` before anything runs; any problem is one ConfigError line naming the sweep file and the field.
 
-A point's id is a hash of its fully resolved experiment and hardware model, so it is stable across
-runs and machines, and changes when anything that affects the result changes (:func:`id_view`: each
-config field says how the id counts it, so options added later leave older ids alone). ``numerics = "auto"``
-(:mod:`ampsim.sweeps.numerics`) sets ``executor.numerics = false`` on the points that can replay when no
-figure needs a loss or a metric; a sweep without it is resolved exactly as before.
+A point's id is a hash of its fully resolved experiment and hardware model: stable across runs and machines, changed
+when anything that affects the result changes (:func:`id_view`: each config field says how the id counts it, so
+options added later leave older ids alone). ``numerics = "auto"`` (:mod:`ampsim.sweeps.numerics`) sets
+``executor.numerics = false`` on the points that can replay when no figure needs a loss or a metric.
 """
 
 from __future__ import annotations
@@ -45,6 +42,7 @@ import dataclasses
 import hashlib
 import itertools
 import json
+import logging
 import math
 import os
 from dataclasses import dataclass, field
@@ -249,6 +247,8 @@ def load_sweep(path: str | Path, *, quick: bool = False) -> Sweep:
             points = qpoints if qpoints is not None else points
     elif quick and seeds:
         seeds = seeds[:1]
+    elif quick:  # (it ran the whole sweep, silently)
+        logging.getLogger(__name__).warning("%s: no [quick] table and one seed: --quick runs the whole sweep", source)
     if grid is None and points is None:
         raise ConfigError(f"{source}: nothing to sweep: give a [grid] table or [[points]]")
     if seeds is not None and SEED_KEY in [*(grid or {}), *(k for p in points or [] for k in p)]:

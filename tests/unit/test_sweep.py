@@ -312,3 +312,10 @@ def test_a_sweeps_experiment_that_is_not_a_file_says_what_it_is(tmp_path, make, 
     (tmp_path / "s.toml").write_text('[sweep]\nexperiment = "exp.toml"\n[grid]\n"train.mak" = [1]\n')
     with pytest.raises(ConfigError, match=rf"sweep.experiment: 'exp.toml' {words}, not an experiment or hardware"):
         load_sweep(tmp_path / "s.toml")
+
+
+def test_quick_without_a_quick_table_or_seeds_says_it_runs_the_whole_sweep(tmp_path, caplog):
+    path = write(tmp_path, TINY)
+    with caplog.at_level("WARNING", logger="ampsim.sweeps.spec"):
+        assert len(load_sweep(path, quick=True).points) == len(load_sweep(path).points)
+    assert f"{path}: no [quick] table and one seed: --quick runs the whole sweep" in caplog.text
