@@ -110,6 +110,9 @@ def run_training(plan: Plan, executor: Executor, run: RunDir, progress: Progress
                 wall.append({"epoch": epoch, "wall_s": row.pop("wall_s")})
             if epoch % cfg.eval.every_epochs == 0 or epoch == cfg.train.epochs:
                 row[metric.name] = metric_value(executor.evaluate(eval_set), metric)
+                # (an evaluation that advances simulated time: the metric is known after it, and the next
+                # epoch starts after it; before, the row's time left it out and the next row took it in)
+                row["time_s"] = executor.time_s
             run.append_metrics(row)
             rows.append(row)
             log.info("epoch %d: %s", epoch, row)
