@@ -25,14 +25,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 from ampsim import planning
-from ampsim.config import Config, checked, load_config, parse_override
+from ampsim.config import Config, check_writable, checked, load_config, parse_override
 from ampsim.errors import ConfigError
 from ampsim.executors import Executor
 from ampsim.executors import make_executor as _make_executor
 from ampsim.planning import Plan
 from ampsim.results import read_metrics, read_summary
 from ampsim.tables import read_table
-from ampsim.tomltext import dump_toml
 from ampsim.training import train_experiment
 
 if TYPE_CHECKING:  # pandas loads only when a run's metrics are read (it costs the CLI ~0.3 s to start)
@@ -117,7 +116,7 @@ def _plain(value: Any, depth: int = 0) -> Any:
     bools (``for mak in np.arange(...)``), arrays as lists, paths as strings, inside lists and tables too
     (copies: the caller's objects are never changed, nor shared with the config)."""
     if depth > 100:
-        return value  # (dump_toml says "nested too deep")
+        return value  # (check_writable says "nested too deep")
     if isinstance(value, Mapping):
         return {k: _plain(v, depth + 1) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -146,13 +145,8 @@ def _overrides(overrides: Overrides, where: str = "load_experiment") -> list[tup
         hint = " (one 'KEY=VALUE' string: put it in a list)" if isinstance(overrides, str) else ""
         raise ConfigError(f"{where}: overrides: expected {_PAIRS}, got {_got(overrides)}{hint}")
     pairs = [(key, _plain(value)) for key, value in pairs]
-    for key, value in pairs:
-        try:
-            dump_toml({"o": {"k": value}})
-        except (TypeError, ValueError) as e:  # None, an object, a lone surrogate: nothing a TOML file holds
-            raise ConfigError(f"{where}: overrides: {key}: {str(e).removeprefix('o.k: ')}") from None
-        except RecursionError:  # a list that holds itself, or nested thousands deep
-            raise ConfigError(f"{where}: overrides: {key}: nested too deep (or holds itself)") from None
+    for key, value in pairs:  # None, an object, a lone surrogate, a list that holds itself: no TOML file holds it
+        check_writable(key, value, f"{where}: overrides:")
     return pairs
 
 

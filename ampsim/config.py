@@ -26,6 +26,7 @@ from typing import Any
 
 from ampsim.errors import ConfigError
 from ampsim.files import read_toml
+from ampsim.tomltext import dump_toml
 
 #: how a sweep point's id counts a field (:func:`spec`'s ``point_id``)
 POINT_ID_RULES = ("always", "unless_default", "never")
@@ -270,7 +271,19 @@ def parse_override(text: str, option: str = "--set", example: str = "train.lr=0.
         raise ConfigError(f"{option} {key}: {e}") from None
     except RecursionError:
         raise ConfigError(f"{option} {key}: nested too deep") from None
+    check_writable(key, value, option)
     return key, value
+
+
+def check_writable(key: str, value: Any, option: str = "--set") -> None:
+    """One ConfigError line unless ``value`` is one a run's config.toml can hold (:func:`dump_toml`): not None,
+    an object or text with a lone surrogate (a command-line byte that is not UTF-8), nor nested without end."""
+    try:
+        dump_toml({"o": {"k": value}})
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"{option} {key}: {str(e).removeprefix('o.k: ')}") from None
+    except RecursionError:  # a list that holds itself, or nested thousands deep
+        raise ConfigError(f"{option} {key}: nested too deep (or holds itself)") from None
 
 
 def apply_overrides(raw: dict, overrides: list[tuple[str, Any]], option: str = "--set") -> dict:
