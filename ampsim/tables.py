@@ -57,8 +57,9 @@ def summary_columns(summary: dict) -> dict[str, Any]:
         "time_s": summary.get("time_s"),
         "time_unit": summary.get("time_unit"),
         "throughput": summary.get("throughput_instances_per_s"),
-        "staleness_mean": mean_staleness([summary]) or 0.0,
-        "staleness_max": max((s["max"] for s in stale), default=0),
+        # (None where the summary has none: a point that diverged)
+        "staleness_mean": (mean_staleness([summary]) or 0.0) if "staleness" in summary else None,
+        "staleness_max": max((s["max"] for s in stale), default=0) if "staleness" in summary else None,
         "chip_util_mean": sum(chips) / len(chips) if chips else None,
         "chip_util_max": max(chips) if chips else None,
         "chip_util_min": min(chips) if chips else None,

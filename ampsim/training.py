@@ -190,7 +190,7 @@ def _outcome(cfg: Config, task: Task, executor: Executor, rows: list[dict]) -> d
     return {"experiment": cfg.experiment.name, "task": cfg.experiment.task, "executor": executor.name,
             "time_unit": executor.time_unit, "metric": task.model.metric.name, "final_metric": None,
             "best_metric": None, "epochs": len(rows), "instances": last.get("instances", 0),
-            "time_s": last.get("time_s", 0.0),
+            "time_s": last.get("time_s"),  # (None before an epoch has ended: a run that diverged in its first)
             "throughput_instances_per_s": (last["instances"] / last["time_s"]) if last.get("time_s") else None,
             "target": cfg.train.target or None, "time_to_target": None}
 

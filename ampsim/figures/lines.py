@@ -72,6 +72,8 @@ def draw_curves(df, sweep_dir: Path, spec: FigureSpec, swept: list[str]):
     for values, sub in gs:
         frames = []
         for _, row in sub.iterrows():
+            if isinstance(row.get("diverged"), str) and not (sweep_dir / str(row["point_id"]) / "metrics.csv").exists():
+                continue  # it diverged in its first epoch: no row to draw (later ones draw up to it)
             m = read_metrics(sweep_dir / str(row["point_id"]))
             metric, time_unit = row["metric"], row["time_unit"]
             y = metric if spec.y == "metric" else spec.y
@@ -80,7 +82,7 @@ def draw_curves(df, sweep_dir: Path, spec: FigureSpec, swept: list[str]):
                     raise RunError(f"figure {spec.name}: metrics.csv of {row['point_id']} has no column {col!r}")
                 check_numeric(m, col, sweep_dir / str(row["point_id"]) / "metrics.csv", f"figure {spec.name}: ")
             frames.append(pd.DataFrame({"epoch": m["epoch"], "_x": m[spec.x], "_y": m[y]}).dropna())
-        mean = pd.concat(frames).groupby("epoch", sort=True)[["_x", "_y"]].mean()
+        mean = pd.concat(frames).groupby("epoch", sort=True)[["_x", "_y"]].mean() if frames else pd.DataFrame()
         if mean.empty:
             continue
         label = legend_label(keys, values, sub["label"].iloc[0] if "label" in sub else None)

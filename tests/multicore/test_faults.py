@@ -118,6 +118,7 @@ def test_cli_worker_failure_exits_nonzero_with_one_line(tmp_path):
     lines = [ln for ln in err.strip().splitlines() if "Warning" not in ln and not ln.startswith("  ")]
     assert len(lines) == 1, err  # numpy's overflow warnings aside, one line
     assert lines[0].startswith("ampsim: error: worker ") and "node loss" in lines[0] and "loss became" in lines[0]
+    assert "(pid " not in lines[0]  # a divergence repeats: its line too (a sweep's table records it)
     _assert_no_orphans(marker)
 
 

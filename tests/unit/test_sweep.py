@@ -218,6 +218,16 @@ def test_a_point_that_diverges_is_a_row_saying_so(tmp_path):
 [grid]
 "train.lr" = [0.003, 1.0e6]
 "train.optimizer" = ["sgd"]
+[[figure]]
+name = "curves"
+kind = "curves"
+x = "epoch"
+y = "metric"
+[[figure]]
+name = "stale"
+kind = "xy"
+x = "train.lr"
+y = "staleness_mean"
 """)
     out = tmp_path / "out"
     table = pd.read_csv(run_sweep(load_sweep(path), out, jobs=2))
@@ -225,6 +235,10 @@ def test_a_point_that_diverges_is_a_row_saying_so(tmp_path):
     assert pd.isna(fine["diverged"]) and fine["final_metric"] > 0 and fine["epochs"] == 2
     assert diverged["diverged"].startswith("loss became") and "the run diverged" in diverged["diverged"]
     assert pd.isna(diverged["final_metric"]) and diverged["epochs"] == 0
+    # blanks, not numbers: no staleness was measured, no epoch ended (0 and 0.0 drew a line at zero)
+    assert pd.isna(diverged["staleness_mean"]) and pd.isna(diverged["staleness_max"]) and pd.isna(diverged["time_s"])
+    assert main(["plot", str(path), "--sweep-dir", str(out), "--out", str(tmp_path / "figs")]) == 0  # (no metrics.csv)
+    assert sorted(p.name for p in (tmp_path / "figs").glob("*.png")) == ["curves.png", "stale.png"]
     again = run_sweep(load_sweep(path), out, jobs=1)  # done: not run again, the same table
     assert pd.read_csv(again).equals(table)
     assert "diverged" not in pd.read_csv(run_sweep(load_sweep(write(tmp_path, TINY, "t.toml")), tmp_path / "t"))

@@ -391,7 +391,8 @@ class Worker:
         where = P.describe_current(code, self.names).replace("while running ", "")
         where = "" if where.startswith("while") else f", {where}"
         text = str(e) if isinstance(e, AmpsimError) else f"{type(e).__name__}: {e}"
-        msg = f"worker {self.me} (pid {os.getpid()}){where}: {text}"
+        pid = "" if isinstance(e, Diverged) else f" (pid {os.getpid()})"  # (a divergence is a result: it repeats)
+        msg = f"worker {self.me}{pid}{where}: {text}"
         try:
             self.ctrl.put([(P.ERROR, msg, traceback.format_exc(), isinstance(e, Diverged))])
             self.ctrl.flush_blocking(2.0)
