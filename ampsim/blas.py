@@ -27,7 +27,7 @@ import os
 import platform
 import sys
 
-__all__ = ["BLAS_VARS", "KERNEL_PINS", "limit_blas_threads", "pin_kernels"]
+__all__ = ["BLAS_VARS", "KERNEL_PINS", "limit_blas_threads", "openblas_in_force", "pin_kernels"]
 
 BLAS_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
@@ -65,19 +65,44 @@ def limit_blas_threads() -> None:
         os.environ[var] = "1"
     if "numpy" not in sys.modules:
         return
+    for lib in _openblas_libraries():
+        fn = _symbol(lib, "set_num_threads")
+        if fn is not None:
+            fn(1)
+
+
+def openblas_in_force() -> tuple[int | None, str | None]:
+    """``(threads, kernel family)`` of the OpenBLAS numpy loaded, as the library reports them (what a user's
+    variables asked for takes effect only when set before numpy loads); ``(None, None)`` where there is none."""
+    for lib in _openblas_libraries():
+        threads, core = _symbol(lib, "get_num_threads"), _symbol(lib, "get_corename")
+        if threads is not None:
+            if core is not None:
+                core.restype = ctypes.c_char_p
+            return int(threads()), (core().decode(errors="replace") if core is not None else None)
+    return None, None
+
+
+def _openblas_libraries() -> list[ctypes.CDLL]:
+    """The OpenBLAS libraries loaded into this process (Linux; none before numpy is imported)."""
     try:
         with open("/proc/self/maps") as f:
-            libs = {line.split()[-1] for line in f if "openblas" in line.lower() and "/" in line}
+            paths = sorted({line.split()[-1] for line in f if "openblas" in line.lower() and "/" in line})
     except OSError:  # pragma: no cover - not Linux
-        return
-    for path in sorted(libs):
+        return []
+    libs = []
+    for path in paths:
         try:
-            lib = ctypes.CDLL(path)
+            libs.append(ctypes.CDLL(path))
         except OSError:  # pragma: no cover
             continue
-        for sym in ("scipy_openblas_set_num_threads64_", "scipy_openblas_set_num_threads",
-                    "openblas_set_num_threads64_", "openblas_set_num_threads"):
-            fn = getattr(lib, sym, None)
-            if fn is not None:
-                fn(1)
-                break
+    return libs
+
+
+def _symbol(lib: ctypes.CDLL, name: str):
+    """OpenBLAS's ``openblas_<name>`` under whichever prefix and integer suffix the build gave it."""
+    for sym in (f"scipy_openblas_{name}64_", f"scipy_openblas_{name}", f"openblas_{name}64_", f"openblas_{name}"):
+        fn = getattr(lib, sym, None)
+        if fn is not None:
+            return fn
+    return None

@@ -1,7 +1,7 @@
 """What a run ran on: the software and machine facts its numbers depend on beyond its config.
 
 A run's ``config.toml`` says what was run; it does not say with what. The same config gives the same bits
-only with the same code and arithmetic: the ampsim source (its commit, and whether the checkout had changes),
+only with the same code and arithmetic: the ampsim source (its commit, and whether its files had changes),
 the numpy and numba that ran it, the BLAS thread count a user may set (a GEMM split over threads sums in
 another order: training numbers move in their 8th digit) and the SIMD kernels pinned or not
 (:mod:`ampsim.blas`). gem5 writes such facts beside every run's stats; a run folder here gets them as
@@ -12,7 +12,7 @@ and checkout (no times, no process ids), so re-runs stay byte-identical.
 >>> facts = describe()
 >>> sorted(facts)
 ['ampsim', 'arithmetic', 'machine', 'packages', 'python']
->>> facts["arithmetic"]["OPENBLAS_NUM_THREADS"] == os.environ.get("OPENBLAS_NUM_THREADS")
+>>> facts["arithmetic"]["variables"]["OPENBLAS_NUM_THREADS"] == os.environ.get("OPENBLAS_NUM_THREADS")
 True
 """
 
@@ -25,7 +25,7 @@ import subprocess
 from importlib import metadata
 from pathlib import Path
 
-from ampsim.blas import BLAS_VARS, KERNEL_PINS
+from ampsim.blas import BLAS_VARS, KERNEL_PINS, openblas_in_force
 
 __all__ = ["ENVIRONMENT_FILE", "describe"]
 
@@ -38,17 +38,31 @@ PACKAGES = ("numpy", "numba", "simpy", "networkx")
 
 def describe() -> dict:
     """The facts (see the module docstring) as plain data: ``ampsim`` (version, commit, modified),
-    ``python``, ``packages`` (versions), ``arithmetic`` (the BLAS and kernel variables in force in the process
-    that trains and evaluates, ``None`` where unset; the multicore executor's workers run one BLAS thread
-    whatever they say) and ``machine`` (architecture, CPU model, logical CPUs, operating system)."""
+    ``python``, ``packages`` (versions), ``arithmetic`` (in the process that trains and evaluates: the BLAS
+    threads and kernel family OpenBLAS reports, numpy's SIMD targets in use, and the variables that ask for
+    them, ``None`` where unset; they take effect only if set before numpy loads, and the multicore executor's
+    workers run one BLAS thread whatever they say) and ``machine`` (architecture, CPU model, logical CPUs,
+    operating system)."""
     commit, modified = _source_state()
     return {
         "ampsim": {"version": _packages()["ampsim"], "commit": commit, "modified": modified},
         "python": f"{platform.python_implementation()} {platform.python_version()}",
         "packages": {name: _packages()[name] for name in PACKAGES},
-        "arithmetic": {var: os.environ.get(var) for var in (*BLAS_VARS, *KERNEL_PINS)},
+        "arithmetic": _arithmetic(),
         "machine": _machine(),
     }
+
+
+def _arithmetic() -> dict:
+    """What the process computes with, as the libraries report it, and the variables that ask for it."""
+    threads, core = openblas_in_force()
+    try:  # (a run has loaded numpy: imported here, so that importing this module does not)
+        from numpy._core._multiarray_umath import __cpu_dispatch__, __cpu_features__
+        simd = [t for t in __cpu_dispatch__ if __cpu_features__.get(t)]  # (AVX-512 ones: not pinned)
+    except ImportError:  # pragma: no cover - another numpy layout
+        simd = None
+    return {"blas_threads": threads, "blas_kernels": core, "numpy_simd": simd,
+            "variables": {var: os.environ.get(var) for var in (*BLAS_VARS, *KERNEL_PINS)}}
 
 
 @functools.lru_cache(maxsize=1)
@@ -73,10 +87,13 @@ def _source_state() -> tuple[str | None, bool | None]:
                               text=True, timeout=10)
         if head.returncode:
             return None, None
-        top, commit = head.stdout.split()
-        if where != Path(top) / "ampsim":  # a git repository around an installed copy is not its source
+        top, commit = head.stdout.splitlines()[:2]  # (lines: a checkout's path may hold spaces)
+        if where != Path(top).resolve() / "ampsim":  # a git repository around an installed copy is not its source
             return None, None
-        status = subprocess.run(["git", "-C", top, "status", "--porcelain", "--untracked-files=no"],
+        # the source only: the checkout's tracked results change as runs rewrite them (a re-run then said
+        # "modified" where the first did not); no optional locks: a user's commit must not find the index taken
+        status = subprocess.run(["git", "--no-optional-locks", "-C", top, "status", "--porcelain",
+                                 "--untracked-files=no", "--", "ampsim", "pyproject.toml"],
                                 capture_output=True, text=True, timeout=10)
         return commit, (bool(status.stdout.strip()) if status.returncode == 0 else None)
     except (OSError, subprocess.SubprocessError, ValueError):

@@ -8,8 +8,12 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
+import pytest
+
+from ampsim.blas import openblas_in_force
 from ampsim.cli import main
 from ampsim.environment import ENVIRONMENT_FILE, describe
 
@@ -24,12 +28,32 @@ def _train(out: Path) -> dict:
 
 
 def test_a_run_records_the_blas_settings_it_ran_under(tmp_path, monkeypatch):
-    monkeypatch.setenv("OMP_NUM_THREADS", "3")  # the user's own setting (ampsim's default is 1)
+    """The variables, and what the libraries compute with: a variable set after numpy loaded asks for nothing
+    (the record said "3" while OpenBLAS ran one thread)."""
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")  # too late: numpy is loaded
     monkeypatch.delenv("MKL_NUM_THREADS", raising=False)
     facts = _train(tmp_path / "run")
-    assert facts["arithmetic"]["OMP_NUM_THREADS"] == "3" and facts["arithmetic"]["MKL_NUM_THREADS"] is None
+    assert facts["arithmetic"]["variables"]["OMP_NUM_THREADS"] == "3"
+    assert facts["arithmetic"]["variables"]["MKL_NUM_THREADS"] is None
+    assert facts["arithmetic"]["blas_threads"] == openblas_in_force()[0] and facts["arithmetic"]["blas_threads"] != 3
     assert facts["packages"]["numpy"] == __import__("numpy").__version__
     assert facts["machine"]["logical_cpus"] == os.cpu_count()
+
+
+@pytest.mark.parametrize("order, threads", [("import ampsim, numpy", 2), ("import numpy, ampsim", None)])
+def test_what_is_in_force_depends_on_when_numpy_loaded(order, threads):
+    """``OPENBLAS_NUM_THREADS=2`` before anything loads: two threads, Haswell kernels (the pin), no AVX-512 in
+    numpy's dispatch. numpy loaded before ampsim: its own choice, which the record must show as such."""
+    code = f"{order}; import json; from ampsim.environment import describe; print(json.dumps(describe()['arithmetic']))"
+    env = {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_CORETYPE", "NPY_DISABLE_CPU_FEATURES")}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True,
+                         env={**env, "OPENBLAS_NUM_THREADS": "2"})
+    facts = json.loads(out.stdout)
+    assert facts["variables"]["OPENBLAS_NUM_THREADS"] == "2" and isinstance(facts["numpy_simd"], list)
+    if threads is not None:  # ampsim first: the pin in force where the CPU has AVX2 and FMA
+        assert facts["blas_threads"] == threads
+        if facts["variables"]["OPENBLAS_CORETYPE"] == "Haswell":
+            assert facts["blas_kernels"] == "Haswell" and not any("512" in t or t == "X86_V4" for t in facts["numpy_simd"])
 
 
 def test_the_same_run_twice_writes_the_same_file(tmp_path):
