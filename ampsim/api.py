@@ -181,9 +181,10 @@ def train(experiment: Config | str | Path, out: str | Path | None = None, *, ove
     import numpy as np  # (here: ``import ampsim`` loads no numpy)
 
     # as on the command line: a diverging run overflows long before its loss check stops it in one line, and
-    # numpy's warnings would only come before that line (in this call only: numpy's settings are the caller's;
-    # logging at DEBUG, as with -vv, shows them)
-    quiet = {} if log.isEnabledFor(logging.DEBUG) else {"over": "ignore", "invalid": "ignore", "divide": "ignore"}
+    # numpy's warnings would only come before that line (in this call only, where the caller left numpy at its
+    # default "warn"; logging at DEBUG, as with -vv, shows them)
+    quiet = {} if log.isEnabledFor(logging.DEBUG) else {
+        k: "ignore" for k, v in np.geterr().items() if k in ("over", "invalid", "divide") and v == "warn"}
     with np.errstate(**quiet):
         if out is not None:
             train_experiment(cfg, out, progress=progress)

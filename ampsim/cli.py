@@ -15,6 +15,7 @@ User errors print one line, ``ampsim: error: ...``, and exit with status 2.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import errno
 import logging
 import os
@@ -22,7 +23,7 @@ import signal
 import sys
 import threading
 from pathlib import Path
-from typing import NoReturn
+from typing import Iterator, NoReturn
 
 from ampsim.errors import TERMINATED, AmpsimError, Terminated, exit_status, raise_terminated
 from ampsim.executors import EXECUTORS
@@ -154,6 +155,20 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+@contextlib.contextmanager
+def _numpy_quiet(quiet: bool) -> Iterator[None]:
+    """Diverging training overflows long before the loss turns NaN; the loss nodes' check reports that as one
+    line, so numpy's floating-point warnings would only add noise before it (unless -vv). For the command only:
+    a process that calls :func:`main` (the tests) keeps its own settings."""
+    if not quiet:
+        yield
+        return
+    import numpy as np
+
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        yield
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
@@ -161,17 +176,12 @@ def main(argv: list[str] | None = None) -> int:
         return e.code if isinstance(e.code, int) else 2
     level = {0: logging.WARNING, 1: logging.INFO}.get(args.verbose, logging.DEBUG)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
-    if args.verbose < 2:
-        # Diverging training overflows long before the loss turns NaN; the loss nodes' check reports
-        # that as one line, so numpy's floating-point warnings would only add noise before it.
-        import numpy as np
-
-        np.seterr(over="ignore", invalid="ignore", divide="ignore")
     main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, raise_terminated) if main_thread else None
     TERMINATED.clear()
     try:
-        code = args.func(args)
+        with _numpy_quiet(args.verbose < 2):
+            code = args.func(args)
         if TERMINATED:  # a SIGTERM whose exception Python dropped (raised in a fork hook: "Exception ignored")
             raise Terminated("the command had finished when the SIGTERM's stop took effect")
         return code
