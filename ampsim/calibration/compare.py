@@ -172,8 +172,9 @@ def _measure(pair: _Pair) -> None:
 
     p = plan(pair.cfg, placement=pair.mapping, estimated=pair.load)
     k = len(pair.runs) + 1
-    with make_executor(p) as ex:
-        pair.runs.append(run_training(p, ex, RunDir(pair.out / ("multicore" if k == 1 else f"multicore-{k}"))))
+    # the run folder first, as train makes it (its environment's git query before any worker starts)
+    with RunDir(pair.out / ("multicore" if k == 1 else f"multicore-{k}")) as run, make_executor(p) as ex:
+        pair.runs.append(run_training(p, ex, run))
 
 
 def _simulate(pair: _Pair, hw_path: Path) -> dict:

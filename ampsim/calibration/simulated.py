@@ -49,5 +49,5 @@ def simulate_run(cfg: Config, placement: dict[str, int], system, out: Path, hw_p
     if system.host.shares_cores:  # the workers synchronize replicas through their controller, not in a ring
         cfg = dataclasses.replace(cfg, replicas=dataclasses.replace(cfg.replicas, collective="host"))
     p = plan(cfg, system=system)  # its placement from the map, as a re-run of the config finds it (in its order)
-    with make_executor(p) as ex:
-        return run_training(p, ex, RunDir(out))
+    with RunDir(out) as run, make_executor(p) as ex:  # (the run folder first, as train makes it)
+        return run_training(p, ex, run)
