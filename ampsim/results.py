@@ -8,6 +8,8 @@ Layout of ``results/<run>/``:
   appended and flushed as each epoch ends.
 * ``summary.json`` — final and best metric, time to target, throughput, executor extras (utilization,
   staleness, memory).
+* ``environment.json`` — what it ran with beyond its config (:mod:`ampsim.environment`); ``hardware.toml`` — a
+  copy of its hardware file (:mod:`ampsim.hardware.source`); ``staleness.json`` — per-update staleness.
 * executor artifacts: ``placement.json``, ``trace.json``, ``timing.json`` (see the executors).
 
 A run never destroys or mixes with a finished one (:class:`RunDir`): it is written into the sibling
@@ -15,8 +17,9 @@ A run never destroys or mixes with a finished one (:class:`RunDir`): it is writt
 so ``results/<run>/`` holds either the earlier run or the new one, never parts of both. If the run
 fails or is interrupted, ``results/<run>/`` is untouched and ``<run>.partial/`` keeps the rows written
 so far (metrics rows are flushed as each epoch ends); the next run into ``<run>`` deletes it. An existing
-folder that is not a run folder (it holds sub-folders or none of config.toml, metrics.csv, summary.json)
-is never replaced: the run is refused before any work.
+folder that is not a run folder (it holds sub-folders or none of config.toml, metrics.csv, summary.json),
+a run folder that also holds files no run writes (:data:`RUN_OUTPUTS`; hidden ones aside), and a sweep's point
+(:data:`POINT_RECORD`) are never replaced: the run is refused before any work.
 
 Tables of runs (a sweep's ``table.csv`` and ``sweep.json``) are :mod:`ampsim.tables`'.
 """
@@ -114,12 +117,13 @@ def check_run_folder(out: str | Path) -> Path:
     if inside is not None:  # a folder in it would make it no run folder: it could not be run into again
         raise ConfigError(f"{out}: is inside the finished run {inside}; give a folder outside it")
     if (real / POINT_RECORD).is_file():  # a sweep's finished point, which the sweep would take as still its own
-        raise ConfigError(f"{out}: is a point of the sweep in {out.parent} (it holds {POINT_RECORD}); a run would "
-                          "replace it, and the sweep would take that run for its point: give another folder")
+        raise ConfigError(f"{out}: is a sweep's point (it holds {POINT_RECORD}); a run would replace it, and the "
+                          "sweep would take that run for its point: give another folder")
     if real.is_dir() and not _is_run_folder(real):
         raise ConfigError(f"{out}: exists and is not a run folder (it holds {what_it_holds(entries_of(real))}); a "
                           "run replaces its folder whole, so give a new or empty folder, or an earlier run's")
-    if real.is_dir() and (other := [e for e in entries_of(real) if e not in RUN_OUTPUTS]):  # (a figure plotted there)
+    # (a figure plotted there; hidden files, such as a desktop's or an editor's, are not results)
+    if real.is_dir() and (other := [e for e in entries_of(real) if e not in RUN_OUTPUTS and not e.startswith(".")]):
         raise ConfigError(f"{out}: an earlier run's folder that also holds {what_it_holds(other)}, which no run "
                           "writes; a run replaces its folder whole: move that out first, or give another folder")
     partial = _partial_of(out)
