@@ -328,8 +328,9 @@ def test_a_sweeps_experiment_that_is_not_a_file_says_what_it_is(tmp_path, make, 
         load_sweep(tmp_path / "s.toml")
 
 
-def test_quick_without_a_quick_table_or_seeds_says_it_runs_the_whole_sweep(tmp_path, caplog):
-    path = write(tmp_path, TINY)
+@pytest.mark.parametrize("seeds", ["", "seeds = [7]\n"], ids=["no-seeds", "one-seed"])
+def test_quick_without_a_quick_table_or_seeds_says_it_runs_the_whole_sweep(tmp_path, caplog, seeds):
+    path = write(tmp_path, HEAD + seeds + SMALL + '[grid]\n"train.mak" = [1, 4]\n')
     with caplog.at_level("WARNING", logger="ampsim.sweeps.spec"):
         assert len(load_sweep(path, quick=True).points) == len(load_sweep(path).points)
-    assert f"{path}: no [quick] table and one seed: --quick runs the whole sweep" in caplog.text
+    assert f"{path}: no [quick] table, one seed or none: --quick runs it whole" in caplog.text
