@@ -258,8 +258,9 @@ def plan(cfg: Config, *, system: SystemSpec | None = None, placement: dict[str, 
     return planning.plan(checked(cfg), system=system, placement=placement, estimated=estimated)
 
 
-#: the plans an executor was made of (by id, while they live): a plan's task holds the model its executor trains
-_USED: weakref.WeakValueDictionary[int, Plan] = weakref.WeakValueDictionary()
+#: the tasks an executor was made of (by id, while they live): a plan's task holds the model its executor trains
+#: (the task, not the plan: a copy of a plan, or one made with ``dataclasses.replace``, shares it)
+_USED: weakref.WeakValueDictionary[int, Any] = weakref.WeakValueDictionary()
 
 
 def make_executor(plan: Plan) -> Executor:
@@ -269,9 +270,9 @@ def make_executor(plan: Plan) -> Executor:
     if not isinstance(plan, Plan):
         hint = " (plan it first: ampsim.make_executor(ampsim.plan(cfg)))" if isinstance(plan, Config) else ""
         raise ConfigError(f"make_executor: plan: expected a Plan (from ampsim.plan), got {_got(plan)}{hint}")
-    if _USED.get(id(plan)) is plan:
+    if _USED.get(id(plan.task)) is plan.task:
         raise ConfigError("make_executor: plan: already has an executor, whose training its model holds (a second "
                           "would go on from there); plan again for a fresh start: ampsim.plan(cfg)")
     executor = _make_executor(plan)
-    _USED[id(plan)] = plan
+    _USED[id(plan.task)] = plan.task
     return executor

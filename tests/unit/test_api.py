@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 import subprocess
 import sys
@@ -146,8 +147,9 @@ def test_a_plan_makes_one_executor():
     p = ampsim.plan(cfg)
     with ampsim.make_executor(p) as ex:
         first = ex.train(list(p.task.train_instances(1))[:4])
-    with pytest.raises(ampsim.ConfigError, match=r"^make_executor: plan: already has an executor.*ampsim\.plan\(cfg\)$"):
-        ampsim.make_executor(p)
+    for again in (p, copy.copy(p)):  # (a copy shares the trained task)
+        with pytest.raises(ampsim.ConfigError, match=r"^make_executor: plan: already has an executor.*plan\(cfg\)$"):
+            ampsim.make_executor(again)
     fresh = ampsim.plan(cfg)
     with ampsim.make_executor(fresh) as ex:  # planned again: the same start, the same numbers
         assert [r.values for r in ex.train(list(fresh.task.train_instances(1))[:4])] == [r.values for r in first]
