@@ -155,7 +155,23 @@ def load_experiment(path: str | Path, overrides: Overrides = None) -> Config:
     table's value replacing the whole table, so ``{"train": {"lr": 0.1}}`` leaves every other ``[train]`` key
     at its default where ``{"train.lr": 0.1}`` changes the one key). ``overrides`` is not changed."""
     path = _path("load_experiment", "path", path)
-    return load_config(path, _overrides(overrides), "load_experiment: overrides:")
+    return _anchored(load_config(path, _overrides(overrides), "load_experiment: overrides:"))
+
+
+def _anchored(cfg: Config) -> Config:
+    """``cfg`` with the files it names as the working folder has them now (the experiment file, a hardware
+    file, word vectors), so that it means the same after ``os.chdir``: a notebook that changed folder found
+    "hardware_models/ring4.toml: no such file" (a run's config.toml already names them so)."""
+    import dataclasses
+
+    def here(name: str) -> str:
+        return os.path.abspath(name) if name and not os.path.isabs(name) and os.path.exists(name) else name
+
+    executor = dataclasses.replace(cfg.executor, hardware=here(cfg.executor.hardware))
+    model = cfg.model
+    if isinstance(getattr(model, "vectors", None), str):
+        model = dataclasses.replace(model, vectors=here(model.vectors))
+    return dataclasses.replace(cfg, path=os.path.abspath(cfg.path), executor=executor, model=model)
 
 
 def train(experiment: Config | str | Path, out: str | Path | None = None, *, overrides: Overrides = None,
@@ -177,7 +193,8 @@ def train(experiment: Config | str | Path, out: str | Path | None = None, *, ove
     if isinstance(experiment, Config) and pairs:
         raise ConfigError("train: overrides: apply to an experiment file, not a loaded Config (use "
                           "load_experiment(path, overrides) instead)")
-    cfg = checked(experiment) if isinstance(experiment, Config) else load_config(experiment, pairs, "train: overrides:")
+    cfg = checked(experiment) if isinstance(experiment, Config) else _anchored(
+        load_config(experiment, pairs, "train: overrides:"))
     import numpy as np  # (here: ``import ampsim`` loads no numpy)
 
     # as on the command line: a diverging run overflows long before its loss check stops it in one line, and

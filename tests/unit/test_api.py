@@ -170,3 +170,15 @@ def test_a_trace_without_out_is_said_to_go_and_a_divergence_is_one_error(caplog,
     assert not [w for w in recwarn.list if issubclass(w.category, RuntimeWarning)]
     with np.errstate(over="raise"), pytest.raises(FloatingPointError):  # the caller's own setting is kept
         ampsim.train(BLOBS, overrides={**SHORT, "train.lr": 1e30, "train.optimizer": "sgd"})
+
+
+def test_a_loaded_config_means_the_same_after_the_working_folder_changes(tmp_path, monkeypatch):
+    """A notebook that changed folder after loading found "hardware_models/ring4.toml: no such file": the
+    config kept names relative to the folder it was loaded in."""
+    monkeypatch.chdir(ROOT / "experiments")
+    cfg = ampsim.load_experiment("blobs_mlp.toml", {**SHORT, "executor.kind": "sim",
+                                                     "executor.hardware": "../hardware_models/ring4.toml"})
+    monkeypatch.chdir(tmp_path)
+    run = ampsim.train(cfg)
+    assert run.summary["executor"] == "sim" and cfg.path == str(BLOBS)
+    assert cfg.executor.hardware == str(ROOT / "hardware_models" / "ring4.toml")

@@ -42,7 +42,7 @@ CASES = [
     ("load-overrides-none-value", lambda c: ampsim.load_experiment(BLOBS, {"hardware.x": None}),
      "load_experiment: overrides: hardware.x: cannot write None"),
     ("load-overrides-surrogate", lambda c: ampsim.load_experiment(BLOBS, ["experiment.name=a\udcff"]),
-     "load_experiment: overrides: experiment.name: "),
+     "load_experiment: overrides[0]: experiment.name: 'a\\udcff' is not Unicode text"),
     ("train-none", lambda c: ampsim.train(None), "train: experiment: expected a Config or a path"),
     ("train-dict", lambda c: ampsim.train({"train": {}}), "train: experiment: "),
     ("train-int", lambda c: ampsim.train(5), "train: experiment: "),
