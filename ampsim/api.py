@@ -164,14 +164,16 @@ def _anchored(cfg: Config) -> Config:
     "hardware_models/ring4.toml: no such file" (a run's config.toml already names them so)."""
     import dataclasses
 
-    def here(name: str) -> str:
-        return os.path.abspath(name) if name and not os.path.isabs(name) and os.path.exists(name) else name
+    def here(name: str) -> str:  # (joined, not normalized: "link/../x" means what the file system says)
+        return os.path.join(os.getcwd(), name) if name and not os.path.isabs(name) and os.path.exists(name) else name
 
-    executor = dataclasses.replace(cfg.executor, hardware=here(cfg.executor.hardware))
+    executor = cfg.executor
+    if not executor.hardware_sha256:  # pinned, the file is whichever place holds those bytes (hardware.source)
+        executor = dataclasses.replace(executor, hardware=here(executor.hardware))
     model = cfg.model
     if isinstance(getattr(model, "vectors", None), str):
         model = dataclasses.replace(model, vectors=here(model.vectors))
-    return dataclasses.replace(cfg, path=os.path.abspath(cfg.path), executor=executor, model=model)
+    return dataclasses.replace(cfg, path=os.path.join(os.getcwd(), cfg.path), executor=executor, model=model)
 
 
 def train(experiment: Config | str | Path, out: str | Path | None = None, *, overrides: Overrides = None,
@@ -275,8 +277,8 @@ def plan(cfg: Config, *, system: SystemSpec | None = None, placement: dict[str, 
     return planning.plan(checked(cfg), system=system, placement=placement, estimated=estimated)
 
 
-#: the tasks an executor was made of (by id, while they live): a plan's task holds the model its executor trains
-#: (the task, not the plan: a copy of a plan, or one made with ``dataclasses.replace``, shares it)
+#: the models an executor was made of (by id, while they live): a plan's task holds the model its executor
+#: trains (the model, not the plan or the task: copies of those share it)
 _USED: weakref.WeakValueDictionary[int, Any] = weakref.WeakValueDictionary()
 
 
@@ -287,9 +289,9 @@ def make_executor(plan: Plan) -> Executor:
     if not isinstance(plan, Plan):
         hint = " (plan it first: ampsim.make_executor(ampsim.plan(cfg)))" if isinstance(plan, Config) else ""
         raise ConfigError(f"make_executor: plan: expected a Plan (from ampsim.plan), got {_got(plan)}{hint}")
-    if _USED.get(id(plan.task)) is plan.task:
+    if _USED.get(id(plan.task.model)) is plan.task.model:
         raise ConfigError("make_executor: plan: already has an executor, whose training its model holds (a second "
                           "would go on from there); plan again for a fresh start: ampsim.plan(cfg)")
     executor = _make_executor(plan)
-    _USED[id(plan.task)] = plan.task
+    _USED[id(plan.task.model)] = plan.task.model
     return executor

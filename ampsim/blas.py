@@ -85,12 +85,19 @@ def openblas_in_force() -> tuple[int | None, str | None]:
 
 def _openblas_libraries() -> list[ctypes.CDLL]:
     """The OpenBLAS libraries loaded into this process (Linux; none before numpy is imported)."""
+    paths = set()
     try:
         with open("/proc/self/maps") as f:
-            paths = sorted({line.split()[-1] for line in f if "openblas" in line.lower() and "/" in line})
+            for line in f:
+                fields = line.rstrip("\n").split(maxsplit=5)  # (the path, the sixth field, may hold spaces)
+                path = fields[5].removesuffix(" (deleted)") if len(fields) == 6 else ""
+                if path.startswith("/") and "openblas" in os.path.basename(path).lower():
+                    paths.add(path)
     except OSError:  # pragma: no cover - not Linux
         return []
     libs = []
+    # numpy's own first (another package may have loaded an OpenBLAS of its own beside it)
+    paths = sorted(paths, key=lambda p: ("numpy" not in p, p))
     for path in paths:
         try:
             libs.append(ctypes.CDLL(path))

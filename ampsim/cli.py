@@ -47,12 +47,13 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from ampsim.api import train
-    from ampsim.config import load_config, parse_override
+    from ampsim.config import check_writable, load_config, parse_override
 
     overrides: list = [parse_override(o) for o in args.overrides]  # (errors name --set, not the API's argument)
     if args.executor:
         overrides.append(("executor.kind", args.executor))
     if args.hardware:
+        check_writable("--hardware", args.hardware, "")  # (its config.toml names it)
         overrides.append(("executor.hardware", args.hardware))
         if not args.executor:
             overrides.append(("executor.kind", "sim"))

@@ -278,12 +278,13 @@ def parse_override(text: str, option: str = "--set", example: str = "train.lr=0.
 def check_writable(key: str, value: Any, option: str = "--set") -> None:
     """One ConfigError line unless ``value`` is one a run's config.toml can hold (:func:`dump_toml`): not None,
     an object or text with a lone surrogate (a command-line byte that is not UTF-8), nor nested without end."""
+    where = f"{option} {key}" if option else key
     try:
         dump_toml({"o": {"k": value}})
     except (TypeError, ValueError) as e:
-        raise ConfigError(f"{option} {key}: {str(e).removeprefix('o.k: ')}") from None
+        raise ConfigError(f"{where}: {str(e).removeprefix('o.k: ')}") from None
     except RecursionError:  # a list that holds itself, or nested thousands deep
-        raise ConfigError(f"{option} {key}: nested too deep (or holds itself)") from None
+        raise ConfigError(f"{where}: nested too deep (or holds itself)") from None
 
 
 def apply_overrides(raw: dict, overrides: list[tuple[str, Any]], option: str = "--set") -> dict:

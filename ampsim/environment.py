@@ -55,12 +55,13 @@ def describe() -> dict:
 
 def _arithmetic() -> dict:
     """What the process computes with, as the libraries report it, and the variables that ask for it."""
-    threads, core = openblas_in_force()
-    try:  # (a run has loaded numpy: imported here, so that importing this module does not)
+    try:  # (a run has loaded numpy: imported here, so that importing this module does not, and first: its
+        # OpenBLAS is loaded with it)
         from numpy._core._multiarray_umath import __cpu_dispatch__, __cpu_features__
         simd = [t for t in __cpu_dispatch__ if __cpu_features__.get(t)]  # (AVX-512 ones: not pinned)
     except ImportError:  # pragma: no cover - another numpy layout
         simd = None
+    threads, core = openblas_in_force()
     return {"blas_threads": threads, "blas_kernels": core, "numpy_simd": simd,
             "variables": {var: os.environ.get(var) for var in (*BLAS_VARS, *KERNEL_PINS)}}
 

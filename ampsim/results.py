@@ -18,7 +18,7 @@ so ``results/<run>/`` holds either the earlier run or the new one, never parts o
 fails or is interrupted, ``results/<run>/`` is untouched and ``<run>.partial/`` keeps the rows written
 so far (metrics rows are flushed as each epoch ends); the next run into ``<run>`` deletes it. An existing
 folder that is not a run folder (it holds sub-folders or none of config.toml, metrics.csv, summary.json),
-a run folder that also holds files no run writes (:data:`RUN_OUTPUTS`; hidden ones aside), and a sweep's point
+a run folder that also holds files no run writes (:data:`RUN_OUTPUTS`; a desktop's aside), and a sweep's point
 (:data:`POINT_RECORD`) are never replaced: the run is refused before any work.
 
 Tables of runs (a sweep's ``table.csv`` and ``sweep.json``) are :mod:`ampsim.tables`'.
@@ -122,14 +122,19 @@ def check_run_folder(out: str | Path) -> Path:
     if real.is_dir() and not _is_run_folder(real):
         raise ConfigError(f"{out}: exists and is not a run folder (it holds {what_it_holds(entries_of(real))}); a "
                           "run replaces its folder whole, so give a new or empty folder, or an earlier run's")
-    # (a figure plotted there; hidden files, such as a desktop's or an editor's, are not results)
-    if real.is_dir() and (other := [e for e in entries_of(real) if e not in RUN_OUTPUTS and not e.startswith(".")]):
+    # (a figure plotted there; a desktop's or an editor's own files are not results: they go with the folder)
+    if real.is_dir() and (other := [e for e in entries_of(real) if e not in RUN_OUTPUTS and not _junk(e)]):
         raise ConfigError(f"{out}: an earlier run's folder that also holds {what_it_holds(other)}, which no run "
                           "writes; a run replaces its folder whole: move that out first, or give another folder")
     partial = _partial_of(out)
     if os.path.lexists(partial) and not partial.is_dir():
         raise ConfigError(f"{out}: {partial} is in the way (a run is written there first); remove it")
     return out
+
+
+def _junk(name: str) -> bool:
+    """A file a desktop or an editor leaves in any folder it shows (macOS's, Windows's, vim's)."""
+    return name in (".DS_Store", "Thumbs.db", "desktop.ini") or name.startswith("._") or name.endswith((".swp", "~"))
 
 
 def _partial_of(out: Path) -> Path:
@@ -161,8 +166,12 @@ class RunDir:
         self.committed = False
         self._columns: list[str] | None = None
         self._lock: int | None = self._claim()
-        # what it runs with beyond its config, before any worker starts (the facts' git runs as a child process)
-        self.write_json(ENVIRONMENT_FILE, describe_environment())
+        try:  # what it runs with beyond its config, before any worker starts (the facts' git is a child process)
+            self.write_json(ENVIRONMENT_FILE, describe_environment())
+        except BaseException:  # (no context is entered yet: nothing else would release the lock)
+            self._release()
+            shutil.rmtree(self.partial, ignore_errors=True)
+            raise
 
     def _claim(self) -> int:
         """Hold the run's lock (``<out>.partial.lock``, :func:`~ampsim.locks.lock_file`) for its life, then make

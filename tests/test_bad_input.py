@@ -301,6 +301,7 @@ CASES = [
     ("set-not-a-number", [*T, "--set", "train.lr=abc"], None, "train.lr: expected number"),
     ("set-no-equals", [*T, "--set", "nokey"], None, "--set nokey: expected KEY=VALUE"),
     ("set-long-int", [*T, "--set", "train.epochs=" + "1" * 5000], None, "--set train.epochs: Exceeds the limit"),
+    ("hardware-not-utf8", [*T, "--hardware", "/tmp/h\udcff.toml"], None, "--hardware: '/tmp/h\\udcff.toml' is not Unicode"),
     ("set-not-utf8", [*T, "--set", "experiment.name=a\udcffb"], None,  # a byte of argv that is not UTF-8
      "--set experiment.name: 'a\\udcffb' is not Unicode text"),
     # data generated in memory beyond what the machine has: the OOM killer ended the run without a word

@@ -248,7 +248,7 @@ def load_sweep(path: str | Path, *, quick: bool = False) -> Sweep:
     elif quick and seeds and len(seeds) > 1:
         seeds = seeds[:1]
     elif quick:  # (it ran the whole sweep, silently)
-        logging.getLogger(__name__).warning("%s: no [quick] table, one seed or none: --quick runs it whole", source)
+        logging.getLogger(__name__).warning("%s: no [quick] table, no seeds to cut: its quick variant is all", source)
     if grid is None and points is None:
         raise ConfigError(f"{source}: nothing to sweep: give a [grid] table or [[points]]")
     if seeds is not None and SEED_KEY in [*(grid or {}), *(k for p in points or [] for k in p)]:

@@ -208,8 +208,11 @@ def test_a_run_keeps_what_else_its_folder_holds_by_refusing(tmp_path, capsys):
     run = tmp_path / "run"
     args = ["train", str(blobs), "--no-progress", "--out", str(run), "--set", "train.epochs=1"]
     assert main(args) == 0 and main(args) == 0  # a run's own files: replaced as before
-    (run / ".DS_Store").write_bytes(b"a desktop's")  # hidden: not a result (it goes with the folder)
+    (run / ".DS_Store").write_bytes(b"a desktop's")  # not a result (it goes with the folder)
     assert main(args) == 0
+    (run / ".notes").write_text("mine")  # hidden, but the user's
+    assert main(args) == 2 and (run / ".notes").read_text() == "mine"
+    (run / ".notes").unlink()
     (run / "fig.png").write_bytes(b"a figure")
     before = {f.name: f.read_bytes() for f in run.iterdir()}
     capsys.readouterr()

@@ -333,4 +333,4 @@ def test_quick_without_a_quick_table_or_seeds_says_it_runs_the_whole_sweep(tmp_p
     path = write(tmp_path, HEAD + seeds + SMALL + '[grid]\n"train.mak" = [1, 4]\n')
     with caplog.at_level("WARNING", logger="ampsim.sweeps.spec"):
         assert len(load_sweep(path, quick=True).points) == len(load_sweep(path).points)
-    assert f"{path}: no [quick] table, one seed or none: --quick runs it whole" in caplog.text
+    assert f"{path}: no [quick] table, no seeds to cut: its quick variant is all" in caplog.text
