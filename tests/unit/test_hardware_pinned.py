@@ -140,3 +140,22 @@ def test_a_symlink_loop_in_a_pinned_config_is_one_line(tmp_path):
     cfg = load_config(pinned_config(tmp_path, str(tmp_path / "a.toml"), RING4))
     with pytest.raises(ConfigError, match="a.toml is not there"):
         hardware_path(cfg)
+
+
+def test_the_api_finds_the_pinned_file_beside_the_config_when_the_working_folder_has_another(tmp_path, monkeypatch):
+    """The API anchors a config's files at load (they mean the same after os.chdir), but not a pinned hardware
+    file: the pin chooses among its places, and anchoring the working folder's namesake refused the run."""
+    import ampsim
+
+    exp = tmp_path / "exp"
+    exp.mkdir()
+    (exp / "hw.toml").write_bytes(RING4.read_bytes())
+    digest = hashlib.sha256(RING4.read_bytes()).hexdigest()
+    (exp / "e.toml").write_text((ROOT / "experiments" / "blobs_mlp.toml").read_text() + '\n[executor]\nkind = "sim"\n'
+                                f'hardware = "hw.toml"\nhardware_sha256 = "{digest}"\n')
+    other = tmp_path / "elsewhere"
+    other.mkdir()
+    (other / "hw.toml").write_text(RING4.read_text().replace("latency_s = 1.0e-6", "latency_s = 2.0e-6"))
+    monkeypatch.chdir(other)
+    cfg = ampsim.load_experiment("../exp/e.toml", {"data.n_train": 320, "data.n_test": 64, "train.epochs": 1})
+    assert ampsim.train(cfg).summary["executor"] == "sim"
