@@ -279,12 +279,30 @@ def check_writable(key: str, value: Any, option: str = "--set") -> None:
     """One ConfigError line unless ``value`` is one a run's config.toml can hold (:func:`dump_toml`): not None,
     an object or text with a lone surrogate (a command-line byte that is not UTF-8), nor nested without end."""
     where = f"{option} {key}" if option else key
+    if _deeper_than(value, MAX_NESTING):  # (dump_toml's RecursionError came at a depth the caller's stack set)
+        raise ConfigError(f"{where}: nested too deep (or holds itself)")
     try:
         dump_toml({"o": {"k": value}})
     except (TypeError, ValueError) as e:
         raise ConfigError(f"{where}: {str(e).removeprefix('o.k: ')}") from None
     except RecursionError:  # a list that holds itself, or nested thousands deep
         raise ConfigError(f"{where}: nested too deep (or holds itself)") from None
+
+
+#: the deepest nesting of lists and tables a config value may have (none needs more than a few)
+MAX_NESTING = 100
+
+
+def _deeper_than(value: Any, limit: int) -> bool:
+    """Whether lists and tables nest more than ``limit`` deep in ``value`` (one holding itself does); no recursion."""
+    stack = [(value, 0)]
+    while stack:
+        v, depth = stack.pop()
+        if isinstance(v, (list, tuple, dict)):
+            if depth >= limit:
+                return True
+            stack.extend((x, depth + 1) for x in (v.values() if isinstance(v, dict) else v))
+    return False
 
 
 def apply_overrides(raw: dict, overrides: list[tuple[str, Any]], option: str = "--set") -> dict:

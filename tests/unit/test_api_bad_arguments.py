@@ -185,3 +185,19 @@ def test_an_api_error_names_the_argument_not_a_command_line_option(call, message
     with pytest.raises(ampsim.ConfigError) as e:
         call()
     assert str(e.value).startswith(message) and "--set" not in str(e.value)
+
+
+@pytest.mark.parametrize("depth", [150, 400])
+def test_a_value_nested_too_deep_is_refused_whatever_the_callers_stack(depth):
+    """dump_toml's RecursionError decided it: a 150-deep list passed at the top of the stack and failed with a
+    few hundred frames already on it. A counted limit now says so alike."""
+    value: object = 1
+    for _ in range(depth):
+        value = [value]
+
+    def deep(n: int):
+        return deep(n - 1) if n else ampsim.load_experiment(BLOBS, {"model.hidden": value})
+
+    for frames in (0, 600):
+        with pytest.raises(ampsim.ConfigError, match=r"^load_experiment: overrides: model.hidden: nested too deep"):
+            deep(frames)
