@@ -20,12 +20,12 @@ import os
 import reprlib
 import tempfile
 import weakref
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 from ampsim import planning
-from ampsim.config import Config, check_writable, checked, load_config, parse_override
+from ampsim.config import MAX_NESTING, Config, check_writable, checked, load_config, parse_override
 from ampsim.errors import ConfigError
 from ampsim.executors import Executor
 from ampsim.executors import make_executor as _make_executor
@@ -115,7 +115,7 @@ def _plain(value: Any, depth: int = 0) -> Any:
     """``value`` with what a notebook hands over as TOML would hold it: numpy scalars as Python numbers and
     bools (``for mak in np.arange(...)``), arrays as lists, paths as strings, inside lists and tables too
     (copies: the caller's objects are never changed, nor shared with the config)."""
-    if depth > 100:
+    if depth > MAX_NESTING:
         return value  # (check_writable says "nested too deep")
     if isinstance(value, Mapping):
         return {k: _plain(v, depth + 1) for k, v in value.items()}
@@ -162,18 +162,16 @@ def _anchored(cfg: Config) -> Config:
     """``cfg`` with the files it names as the working folder has them now (the experiment file, a hardware
     file, word vectors), so that it means the same after ``os.chdir``: a notebook that changed folder found
     "hardware_models/ring4.toml: no such file" (a run's config.toml already names them so)."""
-    import dataclasses
-
     def here(name: str) -> str:  # (joined, not normalized: "link/../x" means what the file system says)
         return os.path.join(os.getcwd(), name) if name and not os.path.isabs(name) and os.path.exists(name) else name
 
     executor = cfg.executor
     if not executor.hardware_sha256:  # pinned, the file is whichever place holds those bytes (hardware.source)
-        executor = dataclasses.replace(executor, hardware=here(executor.hardware))
+        executor = replace(executor, hardware=here(executor.hardware))
     model = cfg.model
     if isinstance(getattr(model, "vectors", None), str):
-        model = dataclasses.replace(model, vectors=here(model.vectors))
-    return dataclasses.replace(cfg, path=os.path.join(os.getcwd(), cfg.path), executor=executor, model=model)
+        model = replace(model, vectors=here(model.vectors))
+    return replace(cfg, path=os.path.join(os.getcwd(), cfg.path), executor=executor, model=model)
 
 
 def train(experiment: Config | str | Path, out: str | Path | None = None, *, overrides: Overrides = None,

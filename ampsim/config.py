@@ -285,7 +285,7 @@ def check_writable(key: str, value: Any, option: str = "--set") -> None:
         dump_toml({"o": {"k": value}})
     except (TypeError, ValueError) as e:
         raise ConfigError(f"{where}: {str(e).removeprefix('o.k: ')}") from None
-    except RecursionError:  # a list that holds itself, or nested thousands deep
+    except RecursionError:  # (within the depth counted above: only a caller already deep in its stack)
         raise ConfigError(f"{where}: nested too deep (or holds itself)") from None
 
 

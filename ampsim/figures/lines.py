@@ -72,15 +72,16 @@ def draw_curves(df, sweep_dir: Path, spec: FigureSpec, swept: list[str]):
     for values, sub in gs:
         frames = []
         for _, row in sub.iterrows():
-            if isinstance(row.get("diverged"), str) and not (sweep_dir / str(row["point_id"]) / "metrics.csv").exists():
+            point = sweep_dir / str(row["point_id"])
+            if isinstance(row.get("diverged"), str) and not (point / "metrics.csv").exists():
                 continue  # it diverged in its first epoch: no row to draw (later ones draw up to it)
-            m = read_metrics(sweep_dir / str(row["point_id"]))
+            m = read_metrics(point)
             metric, time_unit = row["metric"], row["time_unit"]
             y = metric if spec.y == "metric" else spec.y
             for col in (spec.x, y):
                 if col not in m.columns:
                     raise RunError(f"figure {spec.name}: metrics.csv of {row['point_id']} has no column {col!r}")
-                check_numeric(m, col, sweep_dir / str(row["point_id"]) / "metrics.csv", f"figure {spec.name}: ")
+                check_numeric(m, col, point / "metrics.csv", f"figure {spec.name}: ")
             frames.append(pd.DataFrame({"epoch": m["epoch"], "_x": m[spec.x], "_y": m[y]}).dropna())
         mean = pd.concat(frames).groupby("epoch", sort=True)[["_x", "_y"]].mean() if frames else pd.DataFrame()
         if mean.empty:

@@ -108,10 +108,7 @@ def check_activation_memory(graph: Any, rows: int, dtype: Any, mak: int, source:
     """
     widths = sum(node.out_width(p) or 0 for node in graph.nodes.values() for p in range(node.n_out))
     need = widths * rows * np.dtype(dtype).itemsize * mak
-    if need < 1 << 28:  # 256 MiB: not worth reading /proc for
-        return
-    avail = available_memory_bytes()
-    if avail is not None and need > avail:
+    if (avail := _short_of(need)) is not None:
         raise ConfigError(f"{source}: the model's activations need at least {need / 2**30:.3g} GiB of host memory "
                           f"({widths:,} values a row, {rows} rows, train.mak {mak}); {avail / 2**30:.3g} GiB is "
                           "available: make the model, the batch or mak smaller")
@@ -125,9 +122,15 @@ def check_data_memory(source: str, what: str, need: float, fix: str) -> None:
     Raises:
         ConfigError: "<source>: <what> need X GiB of host memory to generate; Y GiB is available: make <fix> smaller".
     """
-    if need < 1 << 28:  # 256 MiB: not worth reading /proc for
-        return
-    avail = available_memory_bytes()
-    if avail is not None and need > avail:
+    if (avail := _short_of(need)) is not None:
         raise ConfigError(f"{source}: {what} need {need / 2**30:.3g} GiB of host memory to generate; "
                           f"{max(avail, 0) / 2**30:.3g} GiB is available: make {fix} smaller")
+
+
+def _short_of(need: float) -> int | None:
+    """The memory available where ``need`` bytes exceed it, else None (also below 256 MiB: not worth reading
+    /proc for, and where the machine does not say)."""
+    if need < 1 << 28:
+        return None
+    avail = available_memory_bytes()
+    return avail if avail is not None and need > avail else None

@@ -78,7 +78,7 @@ def load_arrays(d: DataConfig, seed: int, source: str):
     n = d.n_train + d.n_test  # at the generator's peak: three float64 copies and the float32 result, labels
     check_data_memory(source, f"blobs of {n:,} x {d.n_features} features", n * (28.0 * d.n_features + 24),
                       "data.n_train, data.n_test or data.n_features")
-    X, y = make_blobs_dataset(d.n_train + d.n_test, n_features=d.n_features, n_classes=d.n_classes, seed=seed)
+    X, y = make_blobs_dataset(n, n_features=d.n_features, n_classes=d.n_classes, seed=seed)
     return X[: d.n_train], y[: d.n_train], X[d.n_train:], y[d.n_train:], d.n_classes
 
 

@@ -136,10 +136,10 @@ class SimExecutor(ExecutorBase):
         return self._run(list(checked_instances(instances, "sim executor: train")), training=True, on_done=on_done)
 
     def evaluate(self, instances: Iterable[Instance]) -> list[Report]:
-        if not self.eval_advances_time:  # (checked here: a bad argument names this executor)
-            checked = list(checked_instances(instances, "sim executor: evaluate"))
+        checked = list(checked_instances(instances, "sim executor: evaluate"))  # (a bad argument names this one)
+        if not self.eval_advances_time:
             return self._reference.evaluate(checked) if self.numerics else []
-        return self._run(list(checked_instances(instances, "sim executor: evaluate")), training=False, on_done=None)
+        return self._run(checked, training=False, on_done=None)
 
     def _run(self, instances: list[Instance], training: bool, on_done) -> list[Report]:
         for node in self.graph.nodes.values():
