@@ -18,8 +18,8 @@ so ``results/<run>/`` holds either the earlier run or the new one, never parts o
 fails or is interrupted, ``results/<run>/`` is untouched and ``<run>.partial/`` keeps the rows written
 so far (metrics rows are flushed as each epoch ends); the next run into ``<run>`` deletes it. An existing
 folder that is not a run folder (it holds sub-folders or none of config.toml, metrics.csv, summary.json),
-a run folder that also holds files no run writes (:data:`RUN_OUTPUTS`; a desktop's aside), and a sweep's point
-(:data:`POINT_RECORD`) are never replaced: the run is refused before any work.
+a run folder that also holds files no run writes (:data:`ampsim.runfiles.RUN_OUTPUTS`; a desktop's aside), and a
+sweep's point (:data:`ampsim.runfiles.POINT`) are never replaced: the run is refused before any work.
 
 Tables of runs (a sweep's ``table.csv`` and ``sweep.json``) are :mod:`ampsim.tables`'.
 """
@@ -36,7 +36,6 @@ from pathlib import Path
 from typing import Any
 
 from ampsim import jsontext
-from ampsim.environment import ENVIRONMENT_FILE
 from ampsim.environment import describe as describe_environment
 from ampsim.errors import ConfigError, DataError, RunError
 from ampsim.files import (
@@ -50,21 +49,12 @@ from ampsim.files import (
     what_it_holds,
 )
 from ampsim.locks import LockHeld, lock_file, unlock_file
+from ampsim.runfiles import CONFIG, ENVIRONMENT, METRICS, POINT, RUN_FILES, RUN_OUTPUTS, SUMMARY
 
 __all__ = ["RunDir", "check_run_folder", "partial_path", "atomic_write", "write_json", "read_metrics",
            "read_summary", "read_csv_table"]
 
 log = logging.getLogger(__name__)
-
-#: the files every run writes: an existing folder holding one of them (and no sub-folder) is a run folder
-RUN_FILES = ("config.toml", "metrics.csv", "summary.json")
-#: every file a run writes into its folder (the executors' artifacts too): anything else in a run folder is the
-#: user's, which a run into the folder would delete with the folder, so it is refused instead
-RUN_OUTPUTS = (*RUN_FILES, "environment.json", "hardware.toml", "placement.json", "staleness.json", "timing.json",
-               "trace.json")
-#: what makes a run folder a sweep's point (:mod:`ampsim.sweeps.run` writes it beside the run's files): its
-#: overrides, swept values, sweep and point id
-POINT_RECORD = "point.json"
 
 
 def atomic_write(path: Path, text: str) -> None:
@@ -116,8 +106,8 @@ def check_run_folder(out: str | Path) -> Path:
     inside = next((p for p in real.parents if _holds_a_run(p)), None)
     if inside is not None:  # a folder in it would make it no run folder: it could not be run into again
         raise ConfigError(f"{out}: is inside the finished run {inside}; give a folder outside it")
-    if (real / POINT_RECORD).is_file():  # a sweep's finished point, which the sweep would take as still its own
-        raise ConfigError(f"{out}: is a sweep's point (it holds {POINT_RECORD}); a run would replace it, and the "
+    if (real / POINT).is_file():  # a sweep's finished point, which the sweep would take as still its own
+        raise ConfigError(f"{out}: is a sweep's point (it holds {POINT}); a run would replace it, and the "
                           "sweep would take that run for its point: give another folder")
     if real.is_dir() and not _is_run_folder(real):
         raise ConfigError(f"{out}: exists and is not a run folder (it holds {what_it_holds(entries_of(real))}); a "
@@ -161,13 +151,13 @@ class RunDir:
         self.lock_path = self.partial.with_name(self.partial.name + ".lock")
         self.keep_partial = keep_partial
         self.path = self.partial  # where files go now; the final folder once committed
-        self.metrics_path = self.path / "metrics.csv"
+        self.metrics_path = self.path / METRICS
         self.epochs = 0
         self.committed = False
         self._columns: list[str] | None = None
         self._lock: int | None = self._claim()
         try:  # what it runs with beyond its config, before any worker starts (the facts' git is a child process)
-            self.write_json(ENVIRONMENT_FILE, describe_environment())
+            self.write_json(ENVIRONMENT, describe_environment())
         except BaseException:  # (no context is entered yet: nothing else would release the lock)
             self._release()
             shutil.rmtree(self.partial, ignore_errors=True)
@@ -202,7 +192,7 @@ class RunDir:
             self._lock = None
 
     def write_config(self, toml_text: str) -> None:
-        atomic_write(self.path / "config.toml", toml_text)
+        atomic_write(self.path / CONFIG, toml_text)
 
     def append_metrics(self, row: dict) -> None:
         """Append one epoch's row; the file is closed (flushed) before this returns."""
@@ -217,7 +207,7 @@ class RunDir:
         self.epochs += 1
 
     def write_summary(self, summary: dict) -> None:
-        write_json(self.path / "summary.json", summary)
+        write_json(self.path / SUMMARY, summary)
 
     def write_json(self, name: str, obj: Any) -> None:
         write_json(self.path / name, obj)
@@ -237,7 +227,7 @@ class RunDir:
             finally:
                 self._release()
             self.committed = True
-            self.path, self.metrics_path = self.final, self.final / "metrics.csv"
+            self.path, self.metrics_path = self.final, self.final / METRICS
         return self.final
 
     def abandon(self) -> str | None:
@@ -293,16 +283,16 @@ def read_csv_table(path: Path):
 
 def read_metrics(path: str | Path):
     """A run's metrics table as a pandas DataFrame."""
-    return read_csv_table(Path(path) / "metrics.csv")
+    return read_csv_table(Path(path) / METRICS)
 
 
 def read_summary(path: str | Path) -> dict:
     """A run's summary.json as a dict (anything else in it is a DataError naming the file)."""
-    summary = read_json(Path(path) / "summary.json", error=DataError)
+    summary = read_json(Path(path) / SUMMARY, error=DataError)
     if not isinstance(summary, dict):
         kind = {list: "an array", str: "a string", bool: "a boolean", type(None): "null"}.get(type(summary), "a number")
-        raise DataError(f"{Path(path) / 'summary.json'}: expected a JSON object, got {kind}")
-    _check_computed(summary, Path(path) / "summary.json")
+        raise DataError(f"{Path(path) / SUMMARY}: expected a JSON object, got {kind}")
+    _check_computed(summary, Path(path) / SUMMARY)
     return summary
 
 

@@ -12,11 +12,12 @@ import logging
 import time
 from pathlib import Path
 
+from ampsim import runfiles
 from ampsim.config import Config
 from ampsim.errors import ConfigError, Diverged
 from ampsim.executors import Executor, make_executor
 from ampsim.gcpause import gc_paused
-from ampsim.hardware.source import HARDWARE_COPY, pinned_hardware
+from ampsim.hardware.source import pinned_hardware
 from ampsim.metrics import mean_loss, metric_value, staleness_report, staleness_stats, time_to_target
 from ampsim.models.base import Task
 from ampsim.planning import Plan, plan
@@ -84,7 +85,7 @@ def run_training(plan: Plan, executor: Executor, run: RunDir, progress: Progress
         written["executor"]["workers"] = plan.workers
     run.write_config(dump_toml(written))
     if pinned is not None:
-        run.write_bytes(HARDWARE_COPY, pinned[1])
+        run.write_bytes(runfiles.HARDWARE_COPY, pinned[1])
     metric = task.model.metric
     eval_set = list(task.eval_instances())
     if cfg.eval.limit:
@@ -129,7 +130,7 @@ def run_training(plan: Plan, executor: Executor, run: RunDir, progress: Progress
         run.commit()
         return summary
     if simulated:
-        run.write_json("timing.json", {"wall_s_per_epoch": wall})
+        run.write_json(runfiles.TIMING, {"wall_s_per_epoch": wall})
     return summarize(cfg, task, executor, rows, run)
 
 
@@ -215,7 +216,7 @@ def summarize(cfg: Config, task: Task, executor: Executor, rows: list[dict], run
     with gc_paused():  # a big machine's per-chip results: the collector's full passes took a third or more (gcpause)
         run.write_summary(summary)
         # per-update staleness and stash memory: beside the summary (whose bytes committed runs pin down)
-        run.write_json("staleness.json", staleness_report(task.model.graph.param_nodes,
+        run.write_json(runfiles.STALENESS, staleness_report(task.model.graph.param_nodes,
                                                           measured=summary.get("numerics", True)))
         executor.write_artifacts(run)
     run.commit()  # complete: swap it in whole (the earlier run, if any, is replaced in one step)

@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, TypeVar
 
+from ampsim import runfiles
 from ampsim.calibration.report import noisy, plot, ranking_agreement, row, write_csv
 from ampsim.calibration.simulated import calibrated_system, simulate_run  # (rescore and tests reach it here)
 from ampsim.config import Config, load_config, parse_override
@@ -288,8 +289,8 @@ def check_compare_folder(out: Path, experiment: str) -> None:
         if kids and all(_COMPARE_RUN.fullmatch(k.name) for k in kids):
             foreign.remove(d.name)
             for k in kids:
-                if k.is_dir() and not k.name.endswith(".partial") and (k / "config.toml").is_file():
-                    names.add(read_toml(k / "config.toml").get("experiment", {}).get("name"))
+                if k.is_dir() and not k.name.endswith(".partial") and (k / runfiles.CONFIG).is_file():
+                    names.add(read_toml(k / runfiles.CONFIG).get("experiment", {}).get("name"))
     if foreign:
         raise ConfigError(f"{out}: holds runs/{foreign[0]}, which is not a compare's configuration (runs/<config>/"
                           "multicore*, sim) and which a compare there would delete; give --out a folder of its own")

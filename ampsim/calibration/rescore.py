@@ -30,6 +30,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from ampsim import runfiles
 from ampsim.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -102,7 +103,7 @@ def _rows_from_runs(measured: Path) -> list[dict]:
     The cores and the machine's speed measured around the runs are lost with the table: the rows take a
     dedicated machine (a core per worker, speed 1), so the simulation is not stretched; said in a warning."""
     rows = []
-    for d in sorted(p for p in (measured / "runs").iterdir() if (p / "multicore" / "summary.json").is_file()):
+    for d in sorted(p for p in (measured / "runs").iterdir() if (p / "multicore" / runfiles.SUMMARY).is_file()):
         runs = measured_runs(d)
         n = int(runs[0].get("n_workers") or 1)
         insts = max(sum(m["instances"] for m in runs), 1)
@@ -120,7 +121,7 @@ def _run_dir(measured: Path, label: str) -> Path:
     from ampsim.calibration.compare import run_folder
 
     d = measured / "runs" / run_folder(label)
-    if not (d / "multicore" / "config.toml").is_file():
+    if not (d / "multicore" / runfiles.CONFIG).is_file():
         raise ConfigError(f"{d}: no measured run of configuration {label!r} (multicore/config.toml)")
     return d
 
@@ -133,7 +134,7 @@ def measured_runs(d: Path) -> list[dict]:
 
     out = [_checked_summary(f, read_json(f)) for f in sorted(d.glob("multicore*/summary.json"))]
     if not out:
-        raise ConfigError(f"{d / 'multicore' / 'summary.json'}: no such file (no measured run of this configuration)")
+        raise ConfigError(f"{d / 'multicore' / runfiles.SUMMARY}: no such file (no measured run of this configuration)")
     return out
 
 
@@ -239,14 +240,14 @@ def _config(d: Path, overrides: list[tuple[str, Any]]):
     """The measured run's resolved configuration, for the simulated executor, with ``overrides``."""
     from ampsim.config import load_config
 
-    return load_config(d / "multicore" / "config.toml", [*overrides, ("executor.kind", "sim")])
+    return load_config(d / "multicore" / runfiles.CONFIG, [*overrides, ("executor.kind", "sim")])
 
 
 def _placement(d: Path, workers: int) -> dict[str, int]:
     """The measured run's placement: node name -> worker, each from 0 to ``workers`` - 1."""
     from ampsim.files import read_text
 
-    f = d / "multicore" / "placement.json"
+    f = d / "multicore" / runfiles.PLACEMENT
     try:
         placement = dict(json.loads(read_text(f))["strategy_output"])
     except (ValueError, KeyError, TypeError, RecursionError):

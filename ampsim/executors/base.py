@@ -22,6 +22,7 @@ import reprlib
 from pathlib import Path
 from typing import Any, Callable, ClassVar, Iterable, Iterator, Mapping, Protocol, runtime_checkable
 
+from ampsim import runfiles
 from ampsim.errors import ConfigError
 from ampsim.hardware.spec import SystemSpec
 from ampsim.ir.message import Instance
@@ -107,7 +108,7 @@ class ExecutorBase:
     def write_artifacts(self, run: RunFolder) -> None:
         if self.placement is None:
             return
-        run.write_json("placement.json", {
+        run.write_json(runfiles.PLACEMENT, {
             "strategy_output": self.placement,
             "chips": self.estimated_load or [{"chip": i, "nodes": nodes}
                                              for i, nodes in enumerate(nodes_by_chip(self.placement, self.n_units))],

@@ -17,6 +17,7 @@ import argparse
 import math
 from pathlib import Path
 
+from ampsim import runfiles
 from ampsim.errors import AmpsimError, ConfigError
 from ampsim.files import check_output_dir, check_output_file, path_option
 
@@ -50,7 +51,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
         if s.suffix in (".toml", ".csv") or (s / "table.csv").is_file():  # one of those alone, not among others
             raise ConfigError(f"{s}: a sweep file or table is plotted alone (one per command), not beside "
                               f"{len(sources) - 1} other source(s)")
-        if not (s / "metrics.csv").is_file():
+        if not (s / runfiles.METRICS).is_file():
             raise ConfigError(f"{s}: not a run folder (no metrics.csv) and not a sweep file (.toml)")
     name = "timeline.png" if args.timeline else "runs.png"
     out = Path(args.out) if args.out else default_figure_dir(False) / name

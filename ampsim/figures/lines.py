@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
+from ampsim import runfiles
 from ampsim.errors import DataError, RunError
 from ampsim.figures.canvas import new_figure
 from ampsim.figures.labels import axis_label, legend_label, short_value
@@ -73,7 +74,7 @@ def draw_curves(df, sweep_dir: Path, spec: FigureSpec, swept: list[str]):
         frames = []
         for _, row in sub.iterrows():
             point = sweep_dir / str(row["point_id"])
-            if isinstance(row.get("diverged"), str) and not (point / "metrics.csv").exists():
+            if isinstance(row.get("diverged"), str) and not (point / runfiles.METRICS).exists():
                 continue  # it diverged in its first epoch: no row to draw (later ones draw up to it)
             m = read_metrics(point)
             metric, time_unit = row["metric"], row["time_unit"]
@@ -81,7 +82,7 @@ def draw_curves(df, sweep_dir: Path, spec: FigureSpec, swept: list[str]):
             for col in (spec.x, y):
                 if col not in m.columns:
                     raise RunError(f"figure {spec.name}: metrics.csv of {row['point_id']} has no column {col!r}")
-                check_numeric(m, col, point / "metrics.csv", f"figure {spec.name}: ")
+                check_numeric(m, col, point / runfiles.METRICS, f"figure {spec.name}: ")
             frames.append(pd.DataFrame({"epoch": m["epoch"], "_x": m[spec.x], "_y": m[y]}).dropna())
         mean = pd.concat(frames).groupby("epoch", sort=True)[["_x", "_y"]].mean() if frames else pd.DataFrame()
         if mean.empty:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
+from ampsim import runfiles
 from ampsim.errors import ConfigError
 from ampsim.figures.canvas import pyplot
 from ampsim.figures.lines import check_numeric
@@ -36,7 +37,7 @@ def axis_label(column: str, time_unit: str | None = None) -> str:
 def run_summary(run: str | Path, missing_ok: bool = True) -> dict:
     """A run folder's summary.json as a dict, ``{}`` if it has none (a run that did not finish) and
     ``missing_ok``; a DataError naming the file if it is unreadable or not a JSON object."""
-    if missing_ok and not (Path(run) / "summary.json").exists():
+    if missing_ok and not (Path(run) / runfiles.SUMMARY).exists():
         return {}
     return read_summary(run)
 
@@ -51,9 +52,10 @@ def plot_runs(runs: Sequence[str | Path], x: str, y: str, out: str | Path, *,
     summaries = [run_summary(run) for run in runs]
     for run, df in zip(runs, tables):
         for col in (x, y):
+            where = Path(run) / runfiles.METRICS
             if col not in df.columns:
-                raise ConfigError(f"{Path(run) / 'metrics.csv'}: no column {col!r} (columns: {', '.join(df.columns)})")
-            check_numeric(df, col, Path(run) / "metrics.csv")
+                raise ConfigError(f"{where}: no column {col!r} (columns: {', '.join(df.columns)})")
+            check_numeric(df, col, where)
     fig, ax = pyplot().subplots(figsize=(5.5, 3.8), dpi=110)
     time_unit = None
     for i, run in enumerate(runs):

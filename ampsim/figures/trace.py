@@ -18,6 +18,7 @@ import os
 from pathlib import Path
 from typing import Sequence
 
+from ampsim import runfiles
 from ampsim.errors import ConfigError, DataError, RunError
 from ampsim.figures.canvas import new_figure, pyplot
 from ampsim.figures.labels import axis_label, short_value
@@ -171,7 +172,7 @@ def draw_timeline(df, sweep_dir: Path, spec: FigureSpec, _swept: list[str]):
     from matplotlib.patches import Patch
 
     point = str(df["point_id"].iloc[0])
-    trace = sweep_dir / point / "trace.json"
+    trace = sweep_dir / point / runfiles.TRACE
     if not trace.is_file():
         raise RunError(f"figure {spec.name}: {trace} not found (run the point with executor.trace = true)")
     spans, link_names = load_spans(trace)
@@ -208,7 +209,7 @@ def plot_run_timelines(runs: Sequence[str | Path], out: str | Path, window_s: fl
 
     traces = []
     for run in runs:  # every trace read and checked before anything is drawn
-        path = Path(run) / "trace.json"
+        path = Path(run) / runfiles.TRACE
         if not os.path.lexists(path):
             raise ConfigError(f"{path}: no such file (train the run with --trace)")
         spans, _, marks = load_trace(path)  # (its reader says what a folder or pipe there is)

@@ -16,6 +16,7 @@ import hashlib
 import logging
 from pathlib import Path
 
+from ampsim import runfiles
 from ampsim.config import Config
 from ampsim.errors import ConfigError
 from ampsim.files import read_bytes
@@ -25,7 +26,7 @@ log = logging.getLogger(__name__)
 __all__ = ["HARDWARE_COPY", "hardware_path", "pinned_hardware", "sha256_of"]
 
 #: the copy of its hardware file a run folder keeps, beside its ``config.toml``
-HARDWARE_COPY = "hardware.toml"
+HARDWARE_COPY = runfiles.HARDWARE_COPY
 
 _SAID: set[tuple[str, str, str]] = set()  # the substitutions already warned of
 

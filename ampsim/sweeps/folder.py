@@ -16,7 +16,7 @@ from typing import Iterator
 from ampsim.errors import ConfigError, DataError
 from ampsim.files import check_output_dir, read_json, what_it_holds
 from ampsim.locks import holding
-from ampsim.results import POINT_RECORD
+from ampsim.runfiles import POINT
 from ampsim.tables import read_table_info
 
 __all__ = ["LOCK_NAME", "check_sweep_folder", "sweep_lock"]
@@ -45,7 +45,7 @@ def check_sweep_folder(out: str | Path, name: str) -> Path:
     for entry in sorted(out.iterdir()):
         if entry.name.startswith("."):  # the lock, points being trained
             continue
-        if entry.is_dir() and (entry / POINT_RECORD).is_file():
+        if entry.is_dir() and (entry / POINT).is_file():
             owner = point_says(entry, "sweep")
             if owner != name:
                 raise ConfigError(f"{out}: holds a point of another sweep ({entry.name}/ of {owner!r}); give "
@@ -65,7 +65,7 @@ def check_sweep_folder(out: str | Path, name: str) -> Path:
 def point_says(folder: Path, key: str) -> object:
     """What a point folder's ``point.json`` says of ``key`` (``"sweep"``, ``"point_id"``: None where it says
     nothing); a ``point.json`` that is not JSON is one :class:`DataError` line."""
-    record = read_json(folder / POINT_RECORD, error=DataError)
+    record = read_json(folder / POINT, error=DataError)
     return record.get(key) if isinstance(record, dict) else None
 
 

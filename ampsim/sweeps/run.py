@@ -62,9 +62,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
+from ampsim import runfiles
 from ampsim.errors import AmpsimError, ConfigError, DataError, RunError
 from ampsim.progress import progress as progress_reporter
-from ampsim.results import POINT_RECORD, write_json
+from ampsim.results import write_json
 from ampsim.sweeps.folder import check_sweep_folder, point_says, sweep_lock
 from ampsim.sweeps.spec import SEED_KEY, Sweep
 from ampsim.tables import table_row, write_table
@@ -108,8 +109,8 @@ def run_point(task: PointTask) -> str:
     # when the point is done again; anything else by its name (a run trained there) is not the sweep's to delete
     damaged = os.path.lexists(final)
     if damaged and not (final.is_dir() and not final.is_symlink() and _point_id(final) == task.point_id):
-        why = (f"a run, not this sweep's point: its {POINT_RECORD} does not name the point" if
-               (final / "summary.json").is_file() else "not a finished point of this sweep: no summary.json")
+        why = (f"a run, not this sweep's point: its {runfiles.POINT} does not name the point" if
+               (final / runfiles.SUMMARY).is_file() else "not a finished point of this sweep: no summary.json")
         raise ConfigError(f"{final}: in the way of point {task.point_id} ({why}); move it away and run the sweep "
                           "again")
     tmp = final.with_name(f".tmp-{task.point_id}-{os.getpid()}-{uuid.uuid4().hex[:6]}")
@@ -119,14 +120,14 @@ def run_point(task: PointTask) -> str:
         # a failed point leaves nothing (a re-run retries it); one that diverged is done, saying so (it would again)
         if "diverged" in train_experiment(cfg, tmp, keep_partial=False, record_divergence=True):
             log.warning("point %s diverged; its row says so, with no metric", task.point_id)
-        write_json(tmp / POINT_RECORD, task.record)
+        write_json(tmp / runfiles.POINT, task.record)
         if damaged:
             log.warning("point %s: %s had no summary.json; replaced by the point run again", task.point_id, final)
             os.rename(final, aside)  # (deleted below, with tmp)
         try:
             os.rename(tmp, final)
         except OSError:
-            if not (final / "summary.json").is_file():
+            if not (final / runfiles.SUMMARY).is_file():
                 raise
             log.info("point %s was finished by another process; keeping that copy", task.point_id)
     finally:
@@ -140,7 +141,7 @@ def finished(task: PointTask) -> bool:
     """Whether ``task``'s point is done: its folder holds a summary and a point record naming the point (a run
     trained into the folder by hand holds a summary too, of another config)."""
     final = Path(task.out)
-    return (final / "summary.json").is_file() and _point_id(final) == task.point_id
+    return (final / runfiles.SUMMARY).is_file() and _point_id(final) == task.point_id
 
 
 def _point_id(folder: Path) -> object:
@@ -249,7 +250,7 @@ def _clear(out: Path) -> None:
     for p in out.iterdir():
         if p.is_symlink():  # (a link to a folder elsewhere: not this sweep's result, and rmtree refuses links)
             continue
-        if p.is_dir() and ((p / POINT_RECORD).is_file() or p.name.startswith(".tmp-")):
+        if p.is_dir() and ((p / runfiles.POINT).is_file() or p.name.startswith(".tmp-")):
             shutil.rmtree(p)
         elif p.name in ("table.csv", "sweep.json"):
             p.unlink()

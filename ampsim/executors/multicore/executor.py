@@ -29,6 +29,7 @@ from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
+from ampsim import runfiles
 from ampsim.errors import ConfigError, RunError
 from ampsim.executors.base import ExecutorBase, ExecutorPlan, RunFolder, check_placement, checked_instances
 from ampsim.executors.multicore import procs as _procs
@@ -261,7 +262,7 @@ class MulticoreExecutor(ExecutorBase):
     def write_artifacts(self, run: RunFolder) -> None:
         super().write_artifacts(run)
         if self.trace is not None:
-            self.trace.write(run.path / "trace.json")
+            self.trace.write(run.path / runfiles.TRACE)
 
     # -- shutdown ------------------------------------------------------------------------------------
     def close(self, grace_s: float = 2.0) -> None:

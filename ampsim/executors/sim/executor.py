@@ -28,6 +28,7 @@ from typing import Callable, Iterable
 
 import simpy
 
+from ampsim import runfiles
 from ampsim.errors import RunError
 from ampsim.executors.base import ExecutorBase, ExecutorPlan, RunFolder, check_placement, checked_instances
 from ampsim.executors.reference import ReferenceExecutor
@@ -386,8 +387,7 @@ class SimExecutor(ExecutorBase):
             **(self.collectives.summary() if self.collectives is not None else {}),
             **(self._window.summary() if self._window is not None else {}),
             # a replay measures time, not numbers: no loss, no metric
-            **({} if self.numerics else {"numerics": False, "final_metric": None, "best_metric": None,
-                                          "time_to_target": None}),
+            **({} if self.numerics else dict(numerics=False, final_metric=None, best_metric=None, time_to_target=None)),
         }
 
     @property
@@ -397,4 +397,4 @@ class SimExecutor(ExecutorBase):
     def write_artifacts(self, run: RunFolder) -> None:
         super().write_artifacts(run)
         if self.trace:
-            self.trace.write(run.path / "trace.json")
+            self.trace.write(run.path / runfiles.TRACE)

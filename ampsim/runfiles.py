@@ -1,0 +1,44 @@
+"""The names of the files in a run folder, in one place: who writes each, and who reads it.
+
+A run folder (``results/<run>/``, a sweep's point, a compare's measured run) is written by several layers, the
+executors below the run's own writer (:mod:`ampsim.results`) and read by several above it (sweep tables,
+figures, compare's re-scoring); each names its files from here, so a name changed here is changed for all.
+
+>>> from ampsim import runfiles
+>>> runfiles.SUMMARY in runfiles.RUN_FILES and runfiles.TRACE in runfiles.RUN_OUTPUTS
+True
+>>> runfiles.POINT in runfiles.RUN_OUTPUTS   # a sweep's record beside the run, not a run's own output
+False
+"""
+
+from __future__ import annotations
+
+__all__ = ["CONFIG", "METRICS", "SUMMARY", "ENVIRONMENT", "HARDWARE_COPY", "PLACEMENT", "STALENESS", "TIMING",
+           "TRACE", "POINT", "RUN_FILES", "RUN_OUTPUTS"]
+
+#: the resolved experiment (:class:`ampsim.results.RunDir`); ``ampsim train`` accepts it back
+CONFIG = "config.toml"
+#: one row per epoch, appended as each ends (:class:`ampsim.results.RunDir`)
+METRICS = "metrics.csv"
+#: the run's results, written last (:class:`ampsim.results.RunDir`)
+SUMMARY = "summary.json"
+#: what the run ran with beyond its config (:mod:`ampsim.environment`, written as the folder is made)
+ENVIRONMENT = "environment.json"
+#: a copy of the hardware file the run simulated (:mod:`ampsim.hardware.source`)
+HARDWARE_COPY = "hardware.toml"
+#: node -> chip and the estimated load (:class:`ampsim.executors.base.ExecutorBase`)
+PLACEMENT = "placement.json"
+#: per-update staleness (:mod:`ampsim.training`)
+STALENESS = "staleness.json"
+#: wall seconds per epoch (:mod:`ampsim.training`)
+TIMING = "timing.json"
+#: a Chrome/Perfetto trace, where one was asked for (the simulated and multicore executors)
+TRACE = "trace.json"
+#: a sweep's record of the point a run folder is (:mod:`ampsim.sweeps.run`): its overrides and swept values
+POINT = "point.json"
+
+#: the files every run writes: an existing folder holding one of them (and no sub-folder) is a run folder
+RUN_FILES = (CONFIG, METRICS, SUMMARY)
+#: every file a run writes into its folder: anything else in a run folder is the user's, which a run into the
+#: folder would delete with the folder, so it is refused instead
+RUN_OUTPUTS = (*RUN_FILES, ENVIRONMENT, HARDWARE_COPY, PLACEMENT, STALENESS, TIMING, TRACE)
