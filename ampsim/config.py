@@ -91,6 +91,10 @@ class TrainSection:
     eps: float = spec(1e-8, gt=0)
     weight_decay: float = spec(0.0, ge=0, finite=True)  # (inf trained nothing but a divergence)
     clip_norm: float = spec(0.0, ge=0, help="clip each node's update to this gradient norm; 0 = off")
+    count_optimizer_state: bool = spec(False, help="simulator: an update also reads and writes its optimizer's state "
+                                       "(momentum and Adagrad one array per parameter, Adam two) and the state "
+                                       "takes chip memory; false = an update moves 3x its parameters' bytes, "
+                                       "whatever the optimizer, and the state no memory", point_id="unless_default")
     #: far above any healthy run of the shipped experiments (their loss per row stays below 10^3)
     max_loss: float = spec(1e6, ge=0, help="stop the run when a loss per labelled row exceeds this; "
                            "0 = stop only on NaN or infinity", point_id="never")
@@ -385,15 +389,6 @@ def _from_raw(raw: dict, source: str) -> Config:
     if not isinstance(hardware, dict):
         raise ConfigError(f"{source}: hardware: must be a table of hardware-model overrides")
     return Config(source, data=data, model=model, hardware=hardware, **sections)
-
-
-def help_table() -> str:
-    """Every fixed field with its default and help, for ``ampsim config --help``-style listings."""
-    out = []
-    for name, cls in FIXED_SECTIONS.items():
-        for f in dataclasses.fields(cls):
-            out.append(f"{name}.{f.name} = {field_default(f)!r}  {f.metadata.get('help', '')}".rstrip())
-    return "\n".join(out)
 
 
 __all__ = ["Config", "load_config", "checked", "parse_section", "parse_override", "apply_overrides", "spec",

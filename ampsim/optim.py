@@ -31,6 +31,10 @@ class OptimizerSpec:
     beta2: float = 0.999
     eps: float = 1e-8
     weight_decay: float = 0.0
+    #: count the optimizer's state (momentum's velocity, Adagrad's sums, Adam's two moments) in what an
+    #: update reads and writes (:meth:`Optimizer.state_bytes`) and in the memory its node holds; off, an
+    #: update moves three times its parameters' bytes whatever the optimizer, as before 2026-12-06
+    count_state: bool = False
 
 
 class Optimizer:
@@ -42,6 +46,8 @@ class Optimizer:
     #: each subclass's code; state slots allocated on the first update are not counted)
     delta_kernels: float = 1.0
     sparse_delta_kernels: float = 1.0
+    #: arrays of state kept per parameter array, each of its shape (:meth:`_slot`)
+    state_slots: int = 0
 
     def __init__(self, spec: OptimizerSpec) -> None:
         self.spec = spec
@@ -82,6 +88,23 @@ class Optimizer:
         # param -= delta; weight decay: scale, add
         return self.delta_kernels + 1 + (2 if self.spec.weight_decay else 0)
 
+    def state_bytes(self, elements: int, itemsize: int) -> int:
+        """The state bytes an update of ``elements`` elements reads and writes (each slot's element read and
+        written once; a sparse update touches its rows' only), where :attr:`OptimizerSpec.count_state` asks
+        for them, else 0.
+
+        >>> Adam(OptimizerSpec(kind="adam", count_state=True)).state_bytes(1000, 4)   # m and v, in and out
+        16000
+        >>> SGD(OptimizerSpec(count_state=True)).state_bytes(1000, 4), Adam(OptimizerSpec()).state_bytes(1000, 4)
+        (0, 0)
+        """
+        return 2 * self.state_slots * elements * itemsize if self.spec.count_state else 0
+
+    def held_bytes(self, param_bytes: int) -> int:
+        """The memory the state of parameters of ``param_bytes`` takes (dense slots, also for sparse
+        updates), where :attr:`OptimizerSpec.count_state` asks for it, else 0."""
+        return self.state_slots * param_bytes if self.spec.count_state else 0
+
     def _slot(self, name: str, slot: str, param: np.ndarray) -> np.ndarray:
         st = self.state.setdefault(name, {})
         if slot not in st:
@@ -104,6 +127,7 @@ class Momentum(Optimizer):
     """Heavy-ball momentum: v = m v + g; p -= lr v."""
 
     flops_per_element = 4.0
+    state_slots = 1  # v
     delta_kernels = 3  # v *= m; v += g; lr * v
     sparse_delta_kernels = 6  # gather, scale, add, scatter; gather, scale
 
@@ -121,6 +145,7 @@ class Adam(Optimizer):
     """Adam (Kingma & Ba) with bias correction; sparse rows keep their own step count (lazy Adam)."""
 
     flops_per_element = 12.0
+    state_slots = 2  # m, v
     # m: *=, *, +=; v: *=, g*g, *, +=; m / c1, lr *, v / c2, sqrt, + eps, /
     delta_kernels = 13
     # np.zeros for setdefault's default (built on every call); steps[rows] += 1 (gather, add, scatter);
@@ -152,6 +177,7 @@ class Adagrad(Optimizer):
     """Adagrad (Duchi et al.), as Tai et al. trained the Tree-LSTM."""
 
     flops_per_element = 5.0
+    state_slots = 1  # h
     delta_kernels = 6  # g*g, h +=, lr * g, sqrt, + eps, /
     sparse_delta_kernels = 9  # g*g, h[rows] += (gather, add, scatter); lr * g, gather, sqrt, + eps, /
 

@@ -181,7 +181,7 @@ def configure_params(cfg: Config, task: Task) -> None:
     executor trains the same way because the nodes carry it)."""
     t = cfg.train
     opt = OptimizerSpec(kind=t.optimizer, lr=t.lr, momentum=t.momentum, beta1=t.beta1, beta2=t.beta2,
-                        eps=t.eps, weight_decay=t.weight_decay)
+                        eps=t.eps, weight_decay=t.weight_decay, count_state=t.count_optimizer_state)
     if t.predict_delay < 0 and t.predict_delay != -1:
         raise ConfigError(f"{cfg.path}: train.predict_delay: must be >= 0 or -1 (measured), got {t.predict_delay!r}")
     nodes = task.model.graph.param_nodes

@@ -215,9 +215,10 @@ class ParamNode(Node):
         if self.clip_norm:
             work.kernels += 2 * len(sizes)
         n = 0
-        for size, sparse in sizes:
+        for (size, sparse), p in zip(sizes, self.params.values()):
             n += size
             work.kernels += 1 + self.optimizer.kernels(sparse)
+            work.bytes += self.optimizer.state_bytes(size, p.itemsize)
         work.flops += n * self.optimizer.flops_per_element
         work.bytes += 3 * self.param_bytes
         return work
@@ -225,6 +226,11 @@ class ParamNode(Node):
     @property
     def param_bytes(self) -> int:
         return sum(p.nbytes for p in self.params.values())
+
+    @property
+    def state_bytes(self) -> int:
+        """The memory its optimizer's state takes, where the optimizer counts it (``count_state``), else 0."""
+        return self.optimizer.held_bytes(self.param_bytes)
 
     # -- what executors call -------------------------------------------------------------------------
     def step(self, backward: bool, msg: Message, port: int) -> Step:
@@ -316,7 +322,9 @@ class ParamNode(Node):
         for name, g in grads.items():
             sparse = isinstance(g, SparseRows)
             g = SparseRows(g.rows, g.values * scale) if sparse else g * scale
-            n += self.optimizer.update(name, self.params[name], g)
+            size = self.optimizer.update(name, self.params[name], g)
+            n += size
+            work.bytes += self.optimizer.state_bytes(size, self.params[name].itemsize)
             if sparse and self.changed_rows is not None:
                 self.changed_rows.setdefault(name, []).append(g.rows)
             work.kernels += 1 + self.optimizer.kernels(sparse)  # the scaling, then the optimizer step

@@ -82,6 +82,9 @@ OFFLINE = [
                              "hardware.host.completion_latency_s=3e-4") + sim("local_cpu.toml", "greedy", 4, 2)),
     ("blobs_mlp.toml", ("data.n_train=480", "data.n_test=16", "train.epochs=2", "hardware.chip.overhead_s=0.0",
                         "hardware.chip.compute_units=3") + sim("mesh4x4.toml", "single", 1, 8)),
+    # Adam's moments counted in each update's bytes and each chip's memory
+    ("blobs_mlp.toml", ("data.n_train=320", "data.n_test=16", "train.count_optimizer_state=true")
+     + sim("torus8x8.toml", "greedy", 16, 4)),
 ]
 REAL_DATA = [
     ("mnist_mlp.toml", ("data.limit_train=640", "data.limit_test=32") + sim("torus8x8.toml", "greedy", 16, 8)),
@@ -92,6 +95,10 @@ REAL_DATA = [
      + sim("hetero_straggler.toml", "greedy", 16, 8)),
     ("sst_treelstm.toml", ("data.limit_train=12", "data.limit_test=4", "train.max_instances=12")
      + sim("mesh4x4.toml", "round_robin", 1, 1, "executor.trace=true")),
+    # Adagrad's sums counted, and the embedding's sparse rows (its SGD keeps no state)
+    ("sst_treelstm.toml", ("data.limit_train=24", "data.limit_test=4", "train.max_instances=24",
+                           "train.count_optimizer_state=true", 'model.embedding_optimizer="adagrad"')
+     + sim("torus8x8.toml", "greedy", 16, 8)),
     ("qm9_ggnn.toml", ("data.limit_train=64", "data.limit_valid=8") + sim("mesh4x4.toml", "greedy", 16, 8)),
     ("qm9_ggnn.toml", ("data.limit_train=80", "data.limit_valid=8")
      + sim("hetero_straggler.toml", "round_robin", 1, 8)),

@@ -103,7 +103,7 @@ class SimExecutor(ExecutorBase):
         self.n_units = len(self.chips)
         self.where = {name: self.chips[c] for name, c in self.placement.items()}
         for node in self.graph.param_nodes:
-            self.where[node.name].param_bytes += node.param_bytes
+            self.where[node.name].param_bytes += node.param_bytes + node.state_bytes  # (optimizer state if counted)
         for chip in self.chips:
             chip.account(0)  # a model larger than a chip's memory fails here, before any training
             if self.trace:
