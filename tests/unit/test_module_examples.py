@@ -4,13 +4,13 @@ import doctest
 
 import pytest
 
-from ampsim import environment, jsontext, runfiles, tables, tomltext
+from ampsim import environment, jsontext, optim, runfiles, tables, tomltext
 from ampsim.calibration import calibrate, profile, report, transport
 from ampsim.executors.sim import admission
 
 
-@pytest.mark.parametrize("module", [admission, calibrate, environment, jsontext, profile, report, runfiles, tables,
-                                    tomltext, transport], ids=lambda m: m.__name__)
+@pytest.mark.parametrize("module", [admission, calibrate, environment, jsontext, optim, profile, report, runfiles,
+                                    tables, tomltext, transport], ids=lambda m: m.__name__)
 def test_docstring_examples_hold(module):
     result = doctest.testmod(module, raise_on_error=False, verbose=False)
     assert result.attempted > 0 and result.failed == 0
