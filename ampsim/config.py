@@ -143,7 +143,7 @@ class ExecutorSection:
     numerics: bool = spec(True, help="false: the simulated executor replays recorded message graphs "
                           "(exact times, no numpy; loss and metrics not measured)", point_id="unless_default")
     watchdog_s: float = spec(60.0, ge=0, le=1e6, help="multicore: stop with an error naming a worker that makes "
-                             "no progress this many seconds (at most 1e6: 11 days); 0 = off", point_id="never")
+                             "no progress this many seconds (0.1 to 1e6: 11 days); 0 = off", point_id="never")
 
 
 @dataclass(frozen=True)

@@ -309,6 +309,11 @@ def _check_open_files(workers: int, source: str) -> None:
                           f"`ulimit -n`); use at most {most} workers or raise the limit")
 
 
+#: the shortest ``executor.watchdog_s``: the watchdog tells a computing worker by its CPU time, which Linux
+#: counts in 10 ms ticks, so a shorter period saw busy workers make "no progress" (0.001 s stopped healthy runs)
+MIN_WATCHDOG_S = 0.1
+
+
 def plan(cfg: Config, *, system: SystemSpec | None = None, placement: dict[str, int] | None = None,
          estimated: list[dict] | None = None) -> Plan:
     """Resolve ``cfg`` into a :class:`Plan` (builds the task: loads its data, initializes parameters).
@@ -322,6 +327,10 @@ def plan(cfg: Config, *, system: SystemSpec | None = None, placement: dict[str, 
     workers = (cfg.executor.workers or default_workers()) if kind == "multicore" else 0
     if workers:  # before the data is loaded: a worker count the process cannot open fails at once
         _check_open_files(workers, cfg.path)
+        if 0 < cfg.executor.watchdog_s < MIN_WATCHDOG_S:  # (a worker's CPU time, which it reads, counts in ticks)
+            raise ConfigError(f"{cfg.path}: executor.watchdog_s: {cfg.executor.watchdog_s:g} s is shorter than the "
+                              f"watchdog can tell a busy worker from a stuck one; give at least {MIN_WATCHDOG_S:g} "
+                              "s, or 0 (off)")
     if kind == "sim":
         system = system or resolve_system(cfg)
     units = workers or (system.n_chips if kind == "sim" else 0)

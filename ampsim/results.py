@@ -253,6 +253,8 @@ class RunDir:
     def __exit__(self, exc_type, exc, tb) -> bool:
         if exc is None:
             self.commit()
+        elif self.committed:  # finished and in place before (an interrupt as the workers stopped): it stays
+            exc.add_note(f"the run had finished: {self.final} holds it")
         else:
             note = self.abandon()
             if note is None and isinstance(exc, KeyboardInterrupt):

@@ -43,7 +43,8 @@ def train_experiment(cfg: Config, out: str | Path, *, progress: bool = False, ke
     p = plan(cfg)
     bar = _progress(p, enabled=progress)
     try:
-        # the executor closes (its workers stop) before the run folder is committed or abandoned
+        # a finished run is committed as its summary is written, then the executor closes (its workers stop):
+        # an interrupt meanwhile leaves the run in place, and says so; a failed one is abandoned after the close
         with RunDir(out, keep_partial=keep_partial) as run, make_executor(p) as executor:
             return run_training(p, executor, run, progress=bar, record_divergence=record_divergence)
     finally:

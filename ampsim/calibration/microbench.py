@@ -17,6 +17,7 @@ included), because the measured runs it is compared with see the same conditions
 from __future__ import annotations
 
 import logging
+import os
 import time
 from typing import Callable
 
@@ -169,13 +170,13 @@ def transport(duration_s: float = 1.0) -> dict:
     processes over the multicore executor's channels."""
     import multiprocessing as mp
 
-    from ampsim.executors.multicore.procs import start_method
+    from ampsim.executors.multicore.procs import start_method, start_process
     from ampsim.executors.multicore.transport import channel_pair
 
     ctx = mp.get_context(start_method())
     a, b = channel_pair("calibrate", "echo")
-    p = ctx.Process(target=_echo, args=(b, a), daemon=True)
-    p.start()
+    p = ctx.Process(target=_echo, args=(b, a, os.getpid()), daemon=True)
+    start_process(p)
     b.close()
     a.configure()
     try:
@@ -217,10 +218,13 @@ def _roundtrip(ch, obj) -> None:
         poller.poll(5000)
 
 
-def _echo(ch, other) -> None:
+def _echo(ch, other, parent_pid: int) -> None:
     """Answer every frame: echo small ones, acknowledge ('sink') large ones."""
     from select import POLLIN, poll
 
+    from ampsim.executors.multicore.procs import setup_worker_process
+
+    setup_worker_process(parent_pid)
     other.close()
     ch.configure()
     poller = poll()
@@ -274,22 +278,22 @@ def cores_available(n: int, duration_s: float = 0.3) -> float:
 def _spin_all(n: int, duration_s: float) -> tuple[float, float]:
     import multiprocessing as mp
 
-    from ampsim.executors.multicore.procs import start_method
+    from ampsim.executors.multicore.procs import start_method, start_process
 
     ctx = mp.get_context(start_method())
     out = ctx.RawArray("d", 2 * n)
-    procs = [ctx.Process(target=_spin, args=(out, i, duration_s), daemon=True) for i in range(n)]
+    procs = [ctx.Process(target=_spin, args=(out, i, duration_s, os.getpid()), daemon=True) for i in range(n)]
     for p in procs:
-        p.start()
+        start_process(p)
     for p in procs:
         p.join(duration_s + 10)
     return float(sum(out[0::2])), float(sum(out[1::2]))
 
 
-def _spin(out, i: int, duration_s: float) -> None:
-    from ampsim.executors.multicore.procs import limit_blas_threads
+def _spin(out, i: int, duration_s: float, parent_pid: int) -> None:
+    from ampsim.executors.multicore.procs import setup_worker_process
 
-    limit_blas_threads()
+    setup_worker_process(parent_pid)
     rng = np.random.default_rng(i)
     a, b = rng.random((32, 256), dtype=np.float32), rng.random((256, 256), dtype=np.float32)
     n, c0, t_end = 0, time.process_time(), time.perf_counter() + duration_s

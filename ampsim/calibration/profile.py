@@ -28,6 +28,7 @@ busy time / total alone time - 1 over the three workloads, at least 0. Recorded 
 from __future__ import annotations
 
 import logging
+import os
 import time
 
 import numpy as np
@@ -223,10 +224,13 @@ class _sibling:
 
         ctx = mp.get_context(start_method())
         self.ready, self.stop = ctx.Event(), ctx.Event()
-        self.proc = ctx.Process(target=_run_sibling, args=(name, scale, self.ready, self.stop), daemon=True)
+        self.proc = ctx.Process(target=_run_sibling, args=(name, scale, self.ready, self.stop, os.getpid()),
+                                daemon=True)
 
     def __enter__(self) -> _sibling:
-        self.proc.start()
+        from ampsim.executors.multicore.procs import start_process
+
+        start_process(self.proc)
         if not self.ready.wait(120):
             self.__exit__()
             raise RuntimeError("contention sibling did not start within 120 s")
@@ -240,11 +244,12 @@ class _sibling:
             self.proc.join()
 
 
-def _run_sibling(name: str, scale: float, ready, stop) -> None:
-    from ampsim.calibration.workloads import timed_calls
-    from ampsim.executors.multicore.procs import limit_blas_threads
+def _run_sibling(name: str, scale: float, ready, stop, parent_pid: int) -> None:
+    from ampsim.executors.multicore.procs import setup_worker_process
 
-    limit_blas_threads()
+    setup_worker_process(parent_pid)  # it dies with the calibration (a killed one left it spinning, its lock held)
+    from ampsim.calibration.workloads import timed_calls
+
     model, insts = _build(name, scale)
     timed_calls(model, insts[:8])
     ready.set()

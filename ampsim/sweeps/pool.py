@@ -35,7 +35,6 @@ import logging
 import multiprocessing as mp
 import os
 import pickle
-import signal
 import sys
 from collections import deque
 from dataclasses import dataclass
@@ -43,7 +42,7 @@ from multiprocessing.connection import Connection, wait
 from typing import Any, Callable, Iterable, Iterator
 
 from ampsim.errors import RunError
-from ampsim.executors.multicore.procs import die_with_parent, exit_description, limit_blas_threads, stop_processes
+from ampsim.executors.multicore.procs import exit_description, setup_worker_process, start_process, stop_processes
 
 __all__ = ["run_pool", "start_method"]
 
@@ -105,7 +104,7 @@ def _start(ctx: Any, others: list[_Worker], fn: Callable[[Any], Any]) -> _Worker
     # not a daemon: a point may start processes of its own (the multicore executor's workers)
     proc = ctx.Process(target=_worker_main, args=(there, os.getpid(), inherited, fn),
                        name=f"ampsim-sweep-worker-{len(others)}", daemon=False)
-    proc.start()
+    start_process(proc)
     there.close()
     return _Worker(proc, here)
 
@@ -143,12 +142,9 @@ def _stop(workers: list[_Worker], finished: bool, grace_s: float) -> None:
 # -- in the worker process -------------------------------------------------------------------------------
 def _worker_main(conn: Connection, parent_pid: int, inherited: list[Connection], fn: Callable[[Any], Any]) -> None:
     """A worker's loop: receive a task, run it, send back None or the error; exit on None or end of file."""
+    setup_worker_process(parent_pid)  # (the caller's signal handlers were inherited through fork)
     for c in inherited:
         c.close()
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # the caller's handler was inherited through fork
-    die_with_parent(parent_pid)
-    limit_blas_threads()  # a forked child inherits the caller's BLAS, threads already set up
     done = 0
     while True:
         try:

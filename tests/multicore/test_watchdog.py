@@ -130,3 +130,20 @@ def test_a_watchdog_longer_than_poll_waits_is_its_longest_wait():
         assert ex.train(batches(2))
     finally:
         ex.close()
+
+
+@pytest.mark.parametrize("watchdog_s,ok", [(0.001, False), (0.099, False), (0.1, True), (0.0, True)])
+def test_a_watchdog_shorter_than_it_can_judge_is_refused_before_any_worker_starts(watchdog_s, ok):
+    """It reads a worker's progress in CPU ticks of 10 ms: at 0.001 s it stopped healthy runs as stuck."""
+    from ampsim.config import load_config
+    from ampsim.errors import ConfigError
+    from ampsim.planning import plan
+
+    cfg = load_config(ROOT / "experiments" / "blobs_mlp.toml", [("executor.kind", "multicore"),
+                                                                 ("executor.workers", 2),
+                                                                 ("executor.watchdog_s", watchdog_s)])
+    if ok:
+        assert plan(cfg).watchdog_s == watchdog_s
+    else:
+        with pytest.raises(ConfigError, match="executor.watchdog_s: .* give at least 0.1 s, or 0 \\(off\\)"):
+            plan(cfg)

@@ -63,3 +63,17 @@ def test_a_sweep_lock_that_cannot_be_made_is_one_line_and_a_held_one_names_its_h
     with sweep_lock(tmp_path):
         assert (tmp_path / LOCK_NAME).is_file()
     assert not (tmp_path / LOCK_NAME).exists()
+
+
+def test_an_interrupt_after_the_run_was_committed_says_the_run_is_in_place(tmp_path):
+    """The run is committed as its summary is written, before the executor's workers stop: a Ctrl-C as they
+    stop must not say that nothing was kept."""
+    out = tmp_path / "run"
+    with pytest.raises(KeyboardInterrupt) as stopped:
+        with RunDir(out) as run:
+            run.append_metrics({"epoch": 1, "train_loss": 0.5})
+            run.write_summary({"final_metric": 0.9})
+            run.commit()
+            raise KeyboardInterrupt
+    assert stopped.value.__notes__ == [f"the run had finished: {out} holds it"]
+    assert (out / "summary.json").is_file() and not run.partial.exists()

@@ -37,7 +37,7 @@ import pickle
 import time
 from collections import deque
 from select import POLLIN, POLLOUT, poll
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Iterator
 
 from ampsim.errors import RunError
 from ampsim.executors.multicore import protocol as P
@@ -288,9 +288,13 @@ class Controller:
         raise RunError(f"worker {w} (pid {self.procs[w].pid}) made no progress for {waited:g} s ({why})")
 
     def _fail(self, w: int) -> None:
-        """Worker ``w`` ended or closed its channel: raise its ERROR if it sent one, else describe its exit."""
+        """Worker ``w`` ended or closed its channel: raise its ERROR if it sent one, else describe its exit. A
+        worker that exited quietly (status 0: a channel to it closed) gives way to another that died."""
         p = self.procs[w]
         p.join(1.0)
+        if p.exitcode == 0:
+            w = next(self._others_dead(w), w)
+            p = self.procs[w]
         try:
             for frame in self.channels[w].recv():
                 for item in frame:
@@ -304,6 +308,17 @@ class Controller:
         shown = ", ".join(owned[:6]) + (", ..." if len(owned) > 6 else "")
         raise RunError(f"worker {w} (pid {p.pid}, nodes {shown}) {exit_description(p)} "
                        f"{P.describe_current(code, self.names)}")
+
+    def _others_dead(self, w: int) -> Iterator[int]:
+        """The workers other than ``w`` that died (a signal, a failing status) within a second: a worker
+        killed as the workers start closes its channels to its peers, and the peer that notices first exits
+        quietly (status 0), which is not the failure to report."""
+        deadline = time.monotonic() + 1.0
+        for v, q in enumerate(self.procs):
+            if v != w:
+                q.join(max(0.0, deadline - time.monotonic()))
+                if q.exitcode not in (None, 0):
+                    yield v
 
 
 def _done_commands(done: list, batches: list[list[tuple]]) -> None:

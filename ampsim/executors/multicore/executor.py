@@ -141,7 +141,7 @@ class MulticoreExecutor(ExecutorBase):
                 current=current, parent_pid=os.getpid() if self.start_method != "forkserver" else 0,
                 trace=self.trace is not None, **self.tuning)
             p = ctx.Process(target=_procs.worker_main, args=(spec,), name=f"ampsim-worker-{w}", daemon=True)
-            p.start()
+            _procs.start_process(p)
             self._procs.append(p)
         for c in every:  # the parent keeps only its controller ends
             if all(c is not cp[0] for cp in ctrl_pairs):

@@ -79,12 +79,27 @@ def die_with_parent(parent_pid: int) -> None:
         threading.Thread(target=watch, name="ampsim-parent-watch", daemon=True).start()
 
 
+def start_process(p: mp.Process) -> None:
+    """Start ``p`` with SIGINT and SIGTERM blocked until it has set its own handlers
+    (:func:`setup_worker_process` unblocks them): a forked child runs the parent's handlers until then, and a
+    signal in between (Ctrl-C as the workers start) printed their tracebacks, or ended a worker with a status
+    the controller then reported as the failure. The parent gets the signals it was sent as ``p`` has started."""
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, _STARTUP_SIGNALS)
+    try:
+        p.start()
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+
+
+_STARTUP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+
+
 def worker_main(spec: WorkerSpec) -> None:
     """A worker process's entry point (the multiprocessing target): set the process up, close the inherited
     ends of other processes' channels, run a :class:`~ampsim.executors.multicore.worker.Worker` until STOP."""
+    setup_worker_process(spec.parent_pid or None)  # first: the signals wait, blocked, until it has run
     from ampsim.executors.multicore.worker import Worker  # here: the sweeps' pool imports this module too
 
-    setup_worker_process(spec.parent_pid or None)
     for ch in spec.close_fds:
         ch.close()
     spec.close_fds = []
@@ -93,9 +108,12 @@ def worker_main(spec: WorkerSpec) -> None:
 
 def setup_worker_process(parent_pid: int | None = None) -> None:
     """Signals, parent-death signal and BLAS threads for a freshly started worker of ``parent_pid``
-    (default: this process's parent now)."""
+    (default: this process's parent now): SIGINT ignored (the parent handles Ctrl-C and stops its children),
+    SIGTERM ends it at once, the signals :func:`start_process` blocked unblocked (a SIGTERM sent meanwhile ends
+    it now, quietly)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _STARTUP_SIGNALS)
     die_with_parent(os.getppid() if parent_pid is None else parent_pid)
     limit_blas_threads()
 
