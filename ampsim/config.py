@@ -267,6 +267,8 @@ def parse_override(text: str, option: str = "--set", example: str = "train.lr=0.
     if "=" not in text:
         raise ConfigError(f"{option} {text}: expected KEY=VALUE, e.g. {example}")
     key, raw = (s.strip() for s in text.split("=", 1))
+    if "\n" in raw or "\r" in raw:  # ("1\nmak=2" read as TOML was 1, and the rest of the line dropped)
+        raise ConfigError(f"{option} {key}: the value holds a line break; give one setting per {option}")
     try:
         value = tomllib.loads(f"v = {raw}")["v"]
     except tomllib.TOMLDecodeError:

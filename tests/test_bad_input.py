@@ -370,6 +370,11 @@ CASES = [
      "chip.compute_table[1]: same flops, bytes and kernels as chip.compute_table[0]"),
     ("contention-negative", [*NAME, "hardware.chip.contention_slowdown=-0.5", *HW, ROOT / "hardware_models/ring4.toml"],
      None, "chip.contention_slowdown: must be >= 0, got -0.5"),
+    # a value with a line break was read up to it, the rest dropped (the run had train.mak = 1)
+    ("set-value-with-a-line-break", [*NAME, "train.mak=1\ntrain.mak=2"], None,
+     "--set train.mak: the value holds a line break; give one setting per --set"),
+    ("optimizer-state-not-a-flag", [*NAME, 'train.count_optimizer_state="yes"'], None,
+     "train.count_optimizer_state: expected"),
 ]
 
 
