@@ -51,8 +51,8 @@ from ampsim.files import (
 from ampsim.locks import LockHeld, lock_file, unlock_file
 from ampsim.runfiles import CONFIG, ENVIRONMENT, METRICS, POINT, RUN_FILES, RUN_OUTPUTS, SUMMARY
 
-__all__ = ["RunDir", "check_run_folder", "partial_path", "atomic_write", "write_json", "read_metrics",
-           "read_summary", "read_csv_table"]
+__all__ = ["RunDir", "check_run_folder", "enclosing_run", "not_run_outputs", "partial_path", "atomic_write",
+           "write_json", "read_metrics", "read_summary", "read_csv_table"]
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +103,7 @@ def check_run_folder(out: str | Path) -> Path:
     cwd = Path.cwd()
     if real == cwd or real in cwd.parents:
         raise ConfigError(f"{out}: holds the working folder, so it cannot be replaced by a run; give a folder below it")
-    inside = next((p for p in real.parents if _holds_a_run(p)), None)
+    inside = enclosing_run(real)
     if inside is not None:  # a folder in it would make it no run folder: it could not be run into again
         raise ConfigError(f"{out}: is inside the finished run {inside}; give a folder outside it")
     if (real / POINT).is_file():  # a sweep's finished point, which the sweep would take as still its own
@@ -113,13 +113,26 @@ def check_run_folder(out: str | Path) -> Path:
         raise ConfigError(f"{out}: exists and is not a run folder (it holds {what_it_holds(entries_of(real))}); a "
                           "run replaces its folder whole, so give a new or empty folder, or an earlier run's")
     # (a figure plotted there; a desktop's or an editor's own files are not results: they go with the folder)
-    if real.is_dir() and (other := [e for e in entries_of(real) if e not in RUN_OUTPUTS and not _junk(e)]):
+    if real.is_dir() and (other := not_run_outputs(real)):
         raise ConfigError(f"{out}: an earlier run's folder that also holds {what_it_holds(other)}, which no run "
                           "writes; a run replaces its folder whole: move that out first, or give another folder")
     partial = _partial_of(out)
     if os.path.lexists(partial) and not partial.is_dir():
         raise ConfigError(f"{out}: {partial} is in the way (a run is written there first); remove it")
     return out
+
+
+def enclosing_run(path: Path) -> Path | None:
+    """The nearest folder above ``path`` (resolved) that holds a finished run, or a sweep's point: what a run
+    or a sweep written at ``path`` would sit inside, and what replacing that run (a re-run, a sweep's
+    ``--fresh``) would delete with it."""
+    return next((p for p in path.parents if _holds_a_run(p) or (p / POINT).is_file()), None)
+
+
+def not_run_outputs(folder: Path, also: tuple[str, ...] = ()) -> list[str]:
+    """The entries of run folder ``folder`` that no run writes (nor ``also``; a desktop's or an editor's own
+    files aside): the user's, which replacing the folder whole would delete."""
+    return [e for e in entries_of(folder) if e not in RUN_OUTPUTS and e not in also and not _junk(e)]
 
 
 def _junk(name: str) -> bool:

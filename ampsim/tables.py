@@ -155,5 +155,5 @@ def read_table_info(folder: str | Path) -> dict[str, Any] | None:
     if not (isinstance(info, dict) and isinstance(info.get("name"), str) and isinstance(keys, list)
             and all(isinstance(k, str) for k in keys)):
         raise DataError(f"{path}: not a sweep's record (expected an object with the sweep's name and a list of its "
-                        "swept keys, as `ampsim sweep` writes it); move it away or run the sweep again with --fresh")
+                        "swept keys, as `ampsim sweep` writes it); move it away (the sweep writes it again)")
     return info

@@ -18,13 +18,15 @@ import pytest
 from test_bad_input import one_error_line
 
 from ampsim.cli import main
+from ampsim.sweeps.spec import load_sweep
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = ["--no-progress", "--set", "data.n_train=200", "--set", "data.n_test=50", "--set", "train.epochs=2"]
+#: a table of the sweep below (``s.toml``), its point ids filled in by the fixture
 TABLE = ("train.lr,label,metric,throughput,point_id\n"
-         "0.001,slow,test_accuracy,100.0,p1\n"
-         "0.003,mid,test_accuracy,250.5,p2\n"
-         "0.01,fast,test_accuracy,300.0,p3\n")
+         "0.001,slow,test_accuracy,100.0,{0}\n"
+         "0.003,mid,test_accuracy,250.5,{1}\n"
+         "0.01,fast,test_accuracy,300.0,{2}\n")
 SWEEP = f"""
 [sweep]
 experiment = "{ROOT / 'experiments' / 'blobs_mlp.toml'}"
@@ -47,14 +49,19 @@ def snapshot(root: Path) -> dict[str, bytes | None]:
 
 @pytest.fixture(scope="module")
 def made(tmp_path_factory) -> Path:
-    """``run``: a finished traced run folder; ``sweep``: a folder with a hand-written table.csv."""
+    """``run``: a finished traced run folder; ``sweep``: a folder with a hand-written table.csv of sweep ``s``
+    (its points' ids, and a sweep.json naming it, as ``plot SWEEP.toml`` checks)."""
     root = tmp_path_factory.mktemp("plot_inputs")
     argv = ["train", str(ROOT / "experiments" / "blobs_mlp.toml"), "--out", str(root / "run"), *SMALL,
             "--executor", "sim", "--hardware", str(ROOT / "hardware_models" / "ring4.toml"), "--trace"]
     assert main(argv) == 0
     assert (root / "run" / "trace.json").is_file()
     (root / "sweep").mkdir()
-    (root / "sweep" / "table.csv").write_text(TABLE)
+    (root / "s.toml").write_text(SWEEP.format(kind="xy", y="throughput"))
+    ids = [p.point_id for p in load_sweep(root / "s.toml").points]
+    (root / "s.toml").unlink()
+    (root / "sweep" / "table.csv").write_text(TABLE.format(*ids))
+    (root / "sweep" / "sweep.json").write_text(json.dumps({"name": "s", "keys": ["train.lr"], "quick": False}))
     return root
 
 
@@ -91,7 +98,7 @@ def test_a_text_column_as_y_with_a_text_x_bars_is_one_line_too(base, tmp_path, c
 def test_a_corrupt_number_in_a_table_names_the_table_the_column_its_line_and_value(base, tmp_path, capsys, where):
     sweep = copy(base / "sweep", tmp_path / "sweep")
     csv = sweep / "table.csv"
-    csv.write_text(TABLE.replace("250.5", "abc"))
+    csv.write_text(csv.read_text().replace("250.5", "abc"))
     if where == "csv":  # any CSV table, e.g. results/compare/<exp>/compare.csv
         csv = csv.rename(sweep / "compare.csv")
     line = one_error_line(capsys, ["plot", sweep if where == "folder" else csv, "--x", "train.lr", "--y", "throughput",
@@ -109,7 +116,7 @@ def test_a_sweep_figure_of_a_text_column_is_refused_with_the_sweep_file(base, tm
 
 def test_a_sweep_figure_of_a_corrupt_column_names_its_line(base, tmp_path, capsys):
     sweep = copy(base / "sweep", tmp_path / "sweep")
-    (sweep / "table.csv").write_text(TABLE.replace("300.0", "n/a!"))
+    (sweep / "table.csv").write_text((sweep / "table.csv").read_text().replace("300.0", "n/a!"))
     toml = tmp_path / "s.toml"
     toml.write_text(SWEEP.format(kind="xy", y="throughput"))
     line = one_error_line(capsys, ["plot", toml, "--sweep-dir", sweep, "--out", tmp_path / "figs"])

@@ -23,9 +23,9 @@ from ampsim.figures.selection import select
 from ampsim.figures.trace import draw_heatmap, draw_timeline
 from ampsim.sweeps.figspec import FigureSpec
 from ampsim.sweeps.spec import Sweep
-from ampsim.tables import read_table
+from ampsim.tables import read_table, read_table_info
 
-__all__ = ["Drawer", "DRAWERS", "draw_figure", "draw_sweep_figures"]
+__all__ = ["Drawer", "DRAWERS", "draw_figure", "draw_sweep_figures", "check_table_of"]
 
 log = logging.getLogger(__name__)
 
@@ -55,10 +55,40 @@ def draw_figure(spec: FigureSpec, sweep_dir: str | Path, swept: list[str]):
 
 
 def draw_sweep_figures(sweep: Sweep, sweep_dir: str | Path, fig_dir: str | Path) -> list[Path]:
-    """Draw and save every figure a sweep declares; returns the written files."""
+    """Draw and save every figure a sweep declares; returns the written files. The table must be this sweep's
+    (:func:`check_table_of`)."""
+    check_table_of(sweep, Path(sweep_dir))
     written: list[Path] = []
     for spec in sweep.figures:
         fig = draw_figure(spec, sweep_dir, sweep.keys)
         written += save_figure(fig, Path(fig_dir) / spec.name)
         log.info("figure %s written", spec.name)
     return written
+
+
+def check_table_of(sweep: Sweep, sweep_dir: Path) -> None:
+    """Refuse, in one :class:`RunError` line, to draw ``sweep``'s figures from a table that is not its own as
+    its file is now: another sweep's, the other variant's (quick or full), or one holding points the sweep no
+    longer has (its file edited since it ran: each point's id hashes its resolved config). A figure drawn
+    from it was titled and labelled as this sweep's and showed other numbers. Points of the sweep missing
+    from the table (failed, or not run yet) are drawn without, with a warning."""
+    if not (sweep_dir / "table.csv").is_file():
+        return  # (draw_figure says to run the sweep first)
+    info = read_table_info(sweep_dir)
+    again = f"run the sweep (ampsim sweep {sweep.path}{' --quick' if sweep.quick else ''} --out {sweep_dir})"
+    if info is None:
+        raise RunError(f"{sweep_dir}: its table.csv has no sweep.json beside it, so it is no table of sweep "
+                       f"{sweep.name!r}; {again}")
+    if info.get("name") != sweep.name:
+        raise RunError(f"{sweep_dir}: holds the table of sweep {info.get('name')!r}, not of {sweep.name!r}")
+    if bool(info.get("quick")) != sweep.quick:
+        which = "the quick variant's (--quick)" if info.get("quick") else "the full sweep's (without --quick)"
+        raise RunError(f"{sweep_dir}: holds {which} table of sweep {sweep.name!r}; plot it as such, or {again}")
+    ids = read_table(sweep_dir)["point_id"].astype(str)
+    own = {p.point_id for p in sweep.points}
+    if foreign := sorted(set(ids) - own):
+        raise RunError(f"{sweep_dir}/table.csv: {len(foreign)} of its {ids.nunique()} points (e.g. {foreign[0]}) are "
+                       f"not points of {sweep.path} as it is now (changed since the sweep ran?); {again}")
+    if missing := own - set(ids):
+        log.warning("%s/table.csv: %d of the sweep's %d points are not in it (failed or not run yet); the figures "
+                    "leave them out", sweep_dir, len(missing), len(own))

@@ -9,6 +9,7 @@ or this sweep's own. :func:`sweep_lock` keeps a second sweep out while one runs.
 
 from __future__ import annotations
 
+import os
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -16,6 +17,7 @@ from typing import Iterator
 from ampsim.errors import ConfigError, DataError
 from ampsim.files import check_output_dir, read_json, what_it_holds
 from ampsim.locks import holding
+from ampsim.results import enclosing_run
 from ampsim.runfiles import POINT
 from ampsim.tables import read_table_info
 
@@ -35,6 +37,9 @@ def check_sweep_folder(out: str | Path, name: str) -> Path:
     files of its user's besides (they are left alone).
     """
     out = check_output_dir(out)
+    inside = enclosing_run(Path(os.path.realpath(out)))
+    if inside is not None:  # (re-running that run or point, or its sweep's --fresh, would delete this one)
+        raise ConfigError(f"{out}: is inside the finished run {inside}; give sweep {name!r} a folder outside it")
     if not out.is_dir():
         return out
     info = read_table_info(out)

@@ -141,6 +141,17 @@ def start_local_ray(ray: Any, jobs: int) -> None:
         _restore_sigterm(sigterm)
 
 
+def shutdown_ray(ray: Any) -> None:
+    """``ray.shutdown()``, this process's SIGTERM handler kept: shutting down resets SIGTERM to the default at
+    the C level (Python's ``signal.getsignal`` still names the handler), and a SIGTERM after the points had
+    finished killed the sweep silently, before its table was written and with its lock file left."""
+    sigterm = signal.getsignal(signal.SIGTERM)
+    try:
+        ray.shutdown()
+    finally:
+        _restore_sigterm(sigterm)
+
+
 def _restore_sigterm(handler: Any) -> None:
     """Install ``handler`` for SIGTERM again. ``ray.init`` replaces it: in the main thread with a Python
     handler that calls ``sys.exit``, and in any thread, at the C level, with a crash handler that prints a

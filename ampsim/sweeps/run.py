@@ -64,8 +64,9 @@ from typing import Any, Iterator
 
 from ampsim import runfiles
 from ampsim.errors import AmpsimError, ConfigError, DataError, RunError
+from ampsim.files import what_it_holds
 from ampsim.progress import progress as progress_reporter
-from ampsim.results import write_json
+from ampsim.results import not_run_outputs, write_json
 from ampsim.sweeps.folder import check_sweep_folder, point_says, sweep_lock
 from ampsim.sweeps.spec import SEED_KEY, Sweep
 from ampsim.tables import table_row, write_table
@@ -113,6 +114,9 @@ def run_point(task: PointTask) -> str:
                (final / runfiles.SUMMARY).is_file() else "not a finished point of this sweep: no summary.json")
         raise ConfigError(f"{final}: in the way of point {task.point_id} ({why}); move it away and run the sweep "
                           "again")
+    if damaged and (other := not_run_outputs(final, also=(runfiles.POINT,))):  # (replaced whole, they would go too)
+        raise ConfigError(f"{final}: point {task.point_id} has no summary.json and is run again, but its folder also "
+                          f"holds {what_it_holds(other)}, which no run writes: move that away first")
     tmp = final.with_name(f".tmp-{task.point_id}-{os.getpid()}-{uuid.uuid4().hex[:6]}")
     aside = tmp.with_name(tmp.name + "-unfinished")  # where an unfinished folder of the point goes meanwhile
     try:
@@ -246,7 +250,13 @@ def _remove_temporaries(out: Path) -> None:
 
 
 def _clear(out: Path) -> None:
-    """Delete a sweep folder's results (point folders, temporaries, table) and nothing else."""
+    """Delete a sweep folder's results (point folders, temporaries, table) and nothing else: a point folder
+    that also holds files no run writes (a figure, another sweep put inside it) is refused first, in one line."""
+    for p in sorted(out.iterdir()):
+        if not p.is_symlink() and p.is_dir() and (p / runfiles.POINT).is_file() and (
+                other := not_run_outputs(p, also=(runfiles.POINT,))):
+            raise ConfigError(f"{p}: this sweep's point also holds {what_it_holds(other)}, which no run writes; "
+                              "--fresh would delete it with the point: move it away first")
     for p in out.iterdir():
         if p.is_symlink():  # (a link to a folder elsewhere: not this sweep's result, and rmtree refuses links)
             continue
@@ -295,7 +305,7 @@ def _run_ray(todo: list[PointTask], jobs: int, address: str | None) -> Iterator[
         import ray
     except ImportError:
         raise ConfigError("--ray: the 'ray' package is not installed (pip install 'ampsim[ray]')") from None
-    from ampsim.sweeps.ray_cluster import connect_ray, start_local_ray
+    from ampsim.sweeps.ray_cluster import connect_ray, shutdown_ray, start_local_ray
 
     started = not ray.is_initialized()
     reaper = None
@@ -330,7 +340,7 @@ def _run_ray(todo: list[PointTask], jobs: int, address: str | None) -> Iterator[
                 yield pid, cause if isinstance(cause, BaseException) else e
     finally:
         if started:  # a local instance goes, and a cluster ends the tasks of a driver that disconnects
-            ray.shutdown()
+            shutdown_ray(ray)
         else:  # the caller's Ray session lives on: our tasks must not (no force: Ray 2.x may abort the
             for ref in pending:  # driver when a forced cancel races with the task's completion)
                 try:

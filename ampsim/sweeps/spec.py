@@ -95,8 +95,7 @@ class Sweep:
 
     @property
     def default_dir(self) -> Path:
-        """Where its points and table go without ``--out``: ``results/sweeps/<name>/``, or
-        ``results/quick/sweeps/<name>/`` for the quick variant."""
+        """Its points' and table's folder without ``--out``: ``results/[quick/]sweeps/<name>/``."""
         return Path("results") / ("quick/sweeps" if self.quick else "sweeps") / self.name
 
 
@@ -273,11 +272,11 @@ def load_sweep(path: str | Path, *, quick: bool = False) -> Sweep:
             if seed is not None:
                 over.append((SEED_KEY, seed))
             i = len(out)
-            pid, values = _resolve(source, experiment, over, keys, body, i, auto)
-            if pid in seen:
+            pid, values, run = _resolve(source, experiment, over, keys, body, i, auto)
+            if pid in seen or run in seen:  # (the same run: 1000000000 and 1e9 in a hardware key hash apart)
                 raise ConfigError(f"{source}: point {i} ({_describe(body, seed)}) resolves to the same run as "
-                                  f"point {seen[pid]}: remove the duplicate")
-            seen[pid] = i
+                                  f"point {seen.get(pid, seen.get(run))}: remove the duplicate")
+            seen[pid] = seen[run] = i
             out.append(Point(i, pid, over, values, label))
     check_figures(source, figures, [p.index for p in out
                                     if not dict(p.overrides).get("executor.numerics", base.executor.numerics)],
@@ -342,8 +341,8 @@ def _left_out(f: dataclasses.Field, value: Any) -> bool:
 
 
 def _resolve(source: str, experiment: Path, over: list, keys: list[str], combo: dict, i: int, auto: bool = False):
-    """Validate one point (experiment + hardware model); return its id and its swept keys' values. ``auto``:
-    a point that can replay and does not set ``executor.numerics`` replays (appended to ``over``)."""
+    """Validate one point (experiment + hardware model); return its id, swept keys' values and run (the id's text
+    less the hardware overrides as given). ``auto``: a point that can replay and sets no numerics replays."""
     seed = next((v for k, v in over if k == SEED_KEY), None)
     where = f"{source}: point {i} ({_describe(combo, seed)})"
     try:
@@ -369,7 +368,8 @@ def _resolve(source: str, experiment: Path, over: list, keys: list[str], combo: 
             values[key] = _lookup(resolved, hw, key)
     if SEED_KEY in keys:
         values[SEED_KEY] = cfg.experiment.seed
-    return pid, values
+    resolved.pop("hardware", None)
+    return pid, values, json.dumps({"experiment": resolved, "hardware": hw}, sort_keys=True, default=str)
 
 
 def check_placement_chips(cfg: Config, system: SystemSpec | None) -> None:

@@ -62,3 +62,30 @@ def test_an_unreadable_point_record_is_one_line(tmp_path):
     (tmp_path / "p1" / "point.json").write_bytes(b"\x00\xff not json")
     with pytest.raises(DataError, match="point.json"):
         check_sweep_folder(tmp_path, "s")
+
+
+@pytest.mark.parametrize("held", ["point.json", "summary.json"])
+def test_a_folder_inside_a_finished_point_or_run_is_refused(tmp_path, held):
+    """Re-running that point (``--fresh``) or that run replaces its folder whole, with a sweep put inside it."""
+    finished = tmp_path / "sweep" / "p1"
+    finished.mkdir(parents=True)
+    (finished / held).write_text("{}")
+    (finished / "metrics.csv").write_text("epoch\n1\n")
+    with pytest.raises(ConfigError, match=f"sub: is inside the finished run {finished}; give sweep 's' a folder "
+                                          "outside it"):
+        check_sweep_folder(finished / "sub", "s")
+
+
+def test_fresh_refuses_a_point_that_holds_what_no_run_writes_and_deletes_nothing(tmp_path):
+    from ampsim.sweeps.run import _clear
+
+    own = tmp_path / "own"
+    point(own, "p1", "s")
+    (own / "p1" / "summary.json").write_text("{}")
+    kept = point(own, "p2", "s")
+    (kept / "figure.png").write_bytes(b"png")  # plotted into the point by hand
+    write_table(own, [], ["train.lr"], {"name": "s", "keys": []})
+    before = sorted(str(p) for p in own.rglob("*"))
+    with pytest.raises(ConfigError, match="p2: this sweep's point also holds figure.png, which no run writes"):
+        _clear(own)
+    assert sorted(str(p) for p in own.rglob("*")) == before

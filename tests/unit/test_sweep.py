@@ -133,6 +133,9 @@ FIG = '[grid]\n"train.mak" = [1]\n[[figure]]\nname = "f"\nkind = "xy"\nx = "{x}"
     (FIG.replace('name = "f"', 'name = ".."').format(x="train.mak", y="throughput"), "cannot name a folder"),
     ('[grid]\n"train.mak" = [1]\n[[figure]]\nname = "t"\nkind = "timeline"\n',
      "figure[0] (t): a timeline draws a run's trace, which no point writes"),
+    # one value written two ways: hashed apart as given, two points of one run (the train keys always were one)
+    ('[grid]\n"hardware.link.bandwidth_bytes_per_s" = [1000000000, 1e9]\n', "resolves to the same run as point 0"),
+    ('[grid]\n"train.lr" = [1, 1.0]\n', "resolves to the same run as point 0"),
 ])
 def test_malformed_sweeps_are_one_line_errors_naming_file_and_field(tmp_path, body, message, capsys):
     path = write(tmp_path, HEAD + body)
@@ -152,12 +155,28 @@ TINY = HEAD + SMALL + """
 """
 
 
+def _caught(signum: int) -> bool:
+    """Whether this process catches ``signum`` at the C level (Python's ``getsignal`` may say so when it does
+    not)."""
+    mask = next(line for line in Path("/proc/self/status").read_text().splitlines() if line.startswith("SigCgt:"))
+    return bool(int(mask.split()[1], 16) >> (signum - 1) & 1)
+
+
 def test_ray_gives_the_same_table_as_the_local_pool(tmp_path):
+    """... and leaves the caller's SIGTERM handler in place (``ray.shutdown`` reset it to the default, so a
+    SIGTERM after the points had finished killed the sweep silently, its table unwritten)."""
+    import signal
+
     import ray  # noqa: F401  a dev dependency: the Ray path must be tested, never skipped
 
     sweep = load_sweep(write(tmp_path, TINY))
     pool = run_sweep(sweep, tmp_path / "pool", jobs=2)
-    with_ray = run_sweep(sweep, tmp_path / "ray", jobs=2, ray=True)
+    previous = signal.signal(signal.SIGTERM, lambda *_: None)
+    try:
+        with_ray = run_sweep(sweep, tmp_path / "ray", jobs=2, ray=True)
+        assert _caught(signal.SIGTERM)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     assert pool.read_text() == with_ray.read_text()
     df = pd.read_csv(pool)
     assert len(df) == 4 and df["final_metric"].notna().all() and (df["time_unit"] == "simulated").all()
@@ -266,17 +285,22 @@ def test_fresh_deletes_only_the_sweeps_own_results(tmp_path):
 def test_a_point_whose_summary_was_deleted_is_run_again_and_replaced(tmp_path):
     """A point folder without summary.json (deleted by hand) is unfinished: the re-run trains it again and
     swaps the new folder in (before, renaming over the non-empty folder failed on every re-run, and only
-    --fresh, which deletes every point, got the sweep going). A folder by a point's name that is not that
-    point's is left alone and named in one line."""
+    --fresh, which deletes every point, got the sweep going), unless it also holds files no run writes (the
+    user's: refused in one line, untouched). A folder by a point's name that is not that point's is left alone
+    and named in one line."""
     sweep = load_sweep(write(tmp_path, TINY))
     out = tmp_path / "out"
     table = run_sweep(sweep, out, jobs=1).read_text()
     damaged, kept = out / sweep.points[0].point_id, out / sweep.points[1].point_id
     (damaged / "summary.json").unlink()
-    (damaged / "left.txt").write_text("from the damaged folder\n")
+    (damaged / "notes.txt").write_text("mine\n")
+    with pytest.raises(RunError, match=r"has no summary.json and is run again, but its folder also holds notes.txt"):
+        run_sweep(sweep, out, jobs=1)
+    assert (damaged / "notes.txt").read_text() == "mine\n"
+    (damaged / "notes.txt").unlink()
     mtime = (kept / "summary.json").stat().st_mtime_ns
     assert run_sweep(sweep, out, jobs=1).read_text() == table
-    assert (damaged / "summary.json").is_file() and not (damaged / "left.txt").exists()
+    assert (damaged / "summary.json").is_file()
     assert (kept / "summary.json").stat().st_mtime_ns == mtime  # the finished points are not run again
     assert not list(out.glob(".tmp-*"))
     shutil.rmtree(damaged)

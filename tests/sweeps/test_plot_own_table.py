@@ -1,0 +1,83 @@
+"""``ampsim plot SWEEP.toml`` draws only from a table of that sweep as its file is now: another sweep's table,
+the other variant's (quick or full), or one whose points the file no longer has (edited since it ran) is one
+line, where the figure was drawn from it, titled as this sweep's."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ampsim.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+SWEEP = f"""
+[sweep]
+experiment = "{ROOT / 'experiments' / 'blobs_mlp.toml'}"
+hardware = "{ROOT / 'hardware_models' / 'ring4.toml'}"
+[fixed]
+"data.n_train" = 96
+"data.n_test" = 16
+"model.hidden" = [8]
+"train.epochs" = {{epochs}}
+"executor.numerics" = false
+[grid]
+"train.mak" = [1, 4, 8]
+[quick]
+grid = {{{{ "train.mak" = [1, 4] }}}}
+[[figure]]
+name = "f"
+kind = "xy"
+x = "train.mak"
+y = "throughput"
+"""
+
+
+def write(path: Path, epochs: int = 1) -> Path:
+    path.write_text(SWEEP.format(epochs=epochs))
+    return path
+
+
+@pytest.fixture(scope="module")
+def swept(tmp_path_factory) -> tuple[Path, Path, Path]:
+    """The sweep file, its full table's folder and its quick table's folder."""
+    tmp = tmp_path_factory.mktemp("plot")
+    sweep = write(tmp / "s.toml")
+    assert main(["sweep", str(sweep), "--out", str(tmp / "full"), "--no-progress"]) == 0
+    assert main(["sweep", str(sweep), "--quick", "--out", str(tmp / "quick"), "--no-progress"]) == 0
+    return sweep, tmp / "full", tmp / "quick"
+
+
+def plot(sweep: Path, folder: Path, out: Path, *quick: str) -> int:
+    return main(["plot", str(sweep), *quick, "--sweep-dir", str(folder), "--out", str(out)])
+
+
+def test_each_variant_plots_from_its_own_table(swept, tmp_path, capsys):
+    sweep, full, quick = swept
+    assert plot(sweep, full, tmp_path) == 0 and plot(sweep, quick, tmp_path, "--quick") == 0
+    assert (tmp_path / "f.png").is_file()
+
+
+@pytest.mark.parametrize("variant, flag, said", [("quick", (), "holds the quick variant's (--quick) table"),
+                                                 ("full", ("--quick",), "holds the full sweep's (without --quick)")])
+def test_the_other_variants_table_is_refused(swept, tmp_path, capsys, variant, flag, said):
+    sweep, full, quick = swept
+    assert plot(sweep, quick if variant == "quick" else full, tmp_path, *flag) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and said in err[0]
+    assert not (tmp_path / "f.png").exists()
+
+
+def test_a_table_of_the_sweep_file_before_an_edit_is_refused(swept, tmp_path, capsys):
+    sweep, full, _ = swept
+    edited = write(tmp_path / "s.toml", epochs=2)  # same name, other points
+    assert plot(edited, full, tmp_path) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "3 of its 3 points" in err[0] and "changed since the sweep ran?" in err[0]
+
+
+def test_another_sweeps_table_is_refused(swept, tmp_path, capsys):
+    sweep, full, _ = swept
+    other = write(tmp_path / "other.toml")
+    assert plot(other, full, tmp_path) == 2
+    assert "holds the table of sweep 's', not of 'other'" in capsys.readouterr().err
