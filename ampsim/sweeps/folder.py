@@ -52,6 +52,9 @@ def check_sweep_folder(out: str | Path, name: str) -> Path:
             continue
         if entry.is_dir() and (entry / POINT).is_file():
             owner = point_says(entry, "sweep")
+            if owner is None:  # (not a point's record: "a point of another sweep (... of None)" said otherwise)
+                raise ConfigError(f"{out}: {entry.name}/{POINT} is not a sweep point's record (an object naming its "
+                                  "sweep); move the folder away")
             if owner != name:
                 raise ConfigError(f"{out}: holds a point of another sweep ({entry.name}/ of {owner!r}); give "
                                   f"sweep {name!r} a folder of its own (--out)")

@@ -110,8 +110,9 @@ def run_point(task: PointTask) -> str:
     # when the point is done again; anything else by its name (a run trained there) is not the sweep's to delete
     damaged = os.path.lexists(final)
     if damaged and not (final.is_dir() and not final.is_symlink() and _point_id(final) == task.point_id):
-        why = (f"a run, not this sweep's point: its {runfiles.POINT} does not name the point" if
-               (final / runfiles.SUMMARY).is_file() else "not a finished point of this sweep: no summary.json")
+        record = "has no" if not (final / runfiles.POINT).exists() else "does not name the point in its"
+        why = (f"a run, not known as this sweep's point: it {record} {runfiles.POINT}"
+               if (final / runfiles.SUMMARY).is_file() else "not a finished point of this sweep: no summary.json")
         raise ConfigError(f"{final}: in the way of point {task.point_id} ({why}); move it away and run the sweep "
                           "again")
     if damaged and (other := not_run_outputs(final, also=(runfiles.POINT,))):  # (replaced whole, they would go too)

@@ -89,3 +89,12 @@ def test_fresh_refuses_a_point_that_holds_what_no_run_writes_and_deletes_nothing
     with pytest.raises(ConfigError, match="p2: this sweep's point also holds figure.png, which no run writes"):
         _clear(own)
     assert sorted(str(p) for p in own.rglob("*")) == before
+
+
+@pytest.mark.parametrize("record", ["[1, 2]", '"s"', "3"])
+def test_a_point_record_that_is_not_an_object_says_so(tmp_path, record):
+    """It was "a point of another sweep (p1/ of None)"."""
+    (tmp_path / "p1").mkdir()
+    (tmp_path / "p1" / "point.json").write_text(record)
+    with pytest.raises(ConfigError, match=r"p1/point.json is not a sweep point's record \(an object naming its sweep\)"):
+        check_sweep_folder(tmp_path, "s")

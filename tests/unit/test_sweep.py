@@ -324,7 +324,8 @@ def test_a_run_in_a_points_folder_is_neither_written_there_nor_taken_for_the_poi
     assert f"{point}: is a sweep's point (it holds point.json)" in capsys.readouterr().err
     assert {f.name: f.read_bytes() for f in point.iterdir()} == before
     (point / "point.json").unlink()  # what a run trained there by other means leaves: a run folder, no record
-    with pytest.raises(RunError, match=rf"{point}: in the way of point {point.name} \(a run, not this sweep's"):
+    with pytest.raises(RunError, match=rf"{point}: in the way of point {point.name} \(a run, not known as this "
+                                       r"sweep's point: it has no point.json\)"):
         run_sweep(sweep, out, jobs=1)
     assert (point / "summary.json").read_bytes() == before["summary.json"] and (out / "table.csv").read_text() == table
 
