@@ -269,6 +269,7 @@ def _fetch_from(source: Source, path: Path, sha256: str, base: Path) -> None:
     the same download (best effort), so a multi-file dataset is downloaded once.
     """
     tmp: Path | None = None
+    made = [d for d in (path.parent, *path.parent.parents) if not d.exists()]  # (made for the download)
     try:
         tmp = _temp_beside(path)
         if source.member is None:
@@ -284,6 +285,12 @@ def _fetch_from(source: Source, path: Path, sha256: str, base: Path) -> None:
     finally:
         if tmp is not None:
             tmp.unlink(missing_ok=True)
+        if not path.exists():  # a failed download leaves no folders behind (a mistyped AMPSIM_DATA got mnist/)
+            for d in made:  # innermost first
+                try:
+                    d.rmdir()
+                except OSError:  # not empty (another file arrived meanwhile) or not ours to remove
+                    break
 
 
 def _extract_member(zf: zipfile.ZipFile, member: str, path: Path, sha256: str) -> None:

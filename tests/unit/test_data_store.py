@@ -122,7 +122,21 @@ def test_missing_file_download_fails(root):
     assert "network disabled in tests" in msg
     assert msg.endswith("put the file there or set AMPSIM_DATA to a folder holding mnist/, sst/, qm9/")
     assert "\n" not in msg
-    assert [p.name for p in (root / "mnist").iterdir()] == []  # no partial files left behind
+    assert not (root / "mnist").exists()  # no partial files, nor the folder made for them, left behind
+
+
+def test_a_failed_download_into_a_mistyped_root_leaves_no_folders(tmp_path, monkeypatch):
+    """A mistyped AMPSIM_DATA got ``<root>/mnist/`` made, and left, wherever it pointed."""
+    monkeypatch.setenv("AMPSIM_DATA", str(tmp_path / "typo" / "data"))
+    (tmp_path / "keep").mkdir()
+    (tmp_path / "keep" / "mnist").mkdir()  # a folder that was there stays, even empty
+    with pytest.raises(DataError, match="download failed"):
+        store.fetch("mnist/train-images-idx3-ubyte.gz")
+    assert not (tmp_path / "typo").exists()
+    monkeypatch.setenv("AMPSIM_DATA", str(tmp_path / "keep"))
+    with pytest.raises(DataError, match="download failed"):
+        store.fetch("mnist/train-images-idx3-ubyte.gz")
+    assert (tmp_path / "keep" / "mnist").is_dir()
 
 
 def test_when_every_source_fails_the_one_line_names_each_and_nothing_else_is_said(root, monkeypatch, caplog):
@@ -175,7 +189,7 @@ def test_download_with_wrong_checksum_is_rejected(root, monkeypatch):
     monkeypatch.setattr(store, "_download", lambda url, dest, timeout=None: dest.write_bytes(b"evil"))
     with pytest.raises(DataError, match=r"download failed \(downloaded file has the wrong sha256\)"):
         store.fetch("toy/a.bin")
-    assert list((root / "toy").iterdir()) == []
+    assert not (root / "toy").exists()  # nothing left, the folder made for it included
 
 
 def test_archive_member_download_extracts_siblings(root, monkeypatch):
