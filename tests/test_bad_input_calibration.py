@@ -355,3 +355,29 @@ def test_a_second_calibrate_into_the_same_model_is_refused_at_once(tmp_path, cap
         unlock_file(fd, lock)
     assert line == f"ampsim: error: {out}: another calibrate (pid {os.getpid()}) is measuring into it now; wait for it"
     assert not out.exists()
+
+
+@pytest.mark.parametrize("setting", ["executor.workers=8", 'executor.kind="sim"'])
+def test_compare_refuses_a_setting_it_makes_itself(tmp_path, capsys, no_work, setting):
+    """Both were overridden without a word (a compare of 1,000 workers measured the default count)."""
+    line = one_error_line(capsys, ["compare", EXP, "--out", tmp_path / "c", "--hardware", HW, "--configs", "mak=1",
+                                   "--set", setting])
+    assert f"--set {setting.split('=')[0]}: compare sets it itself (" in line
+    assert not (tmp_path / "c").exists()
+
+
+def test_a_compare_that_fails_before_writing_leaves_no_empty_staging_folder(tmp_path):
+    """Over an earlier compare it stages in <out>.partial/, which a failure before any output left empty."""
+    from ampsim.calibration.compare import into_folder
+    from ampsim.results import partial_path
+
+    out = tmp_path / "c"
+    out.mkdir()
+    (out / "compare.csv").write_text("config\n")
+
+    def fail(folder):
+        raise RuntimeError("a placement that cannot be made")
+
+    with pytest.raises(RuntimeError):
+        into_folder(out, fail)
+    assert not partial_path(out).exists() and (out / "compare.csv").read_text() == "config\n"

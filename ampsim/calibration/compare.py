@@ -254,6 +254,10 @@ def run_compare(experiment: str | Path, overrides: list[tuple[str, Any]] = (), c
     from ampsim.hardware.local import default_workers
 
     n = workers or default_workers()
+    for key, hint in (("executor.kind", "it runs each configuration on the multicore executor and the simulator"),
+                      ("executor.workers", "give --workers N, or workers=N in --configs")):
+        if any(k == key for k, _ in overrides):  # (the value was overridden, silently)
+            raise ConfigError(f"--set {key}: compare sets it itself ({hint})")
     base = [*SHORT_BUDGET, *overrides, ("executor.kind", "multicore"), ("executor.workers", n)]
     # the user's mistakes in the experiment or --configs first: a calibration below may take a while
     exp = load_config(experiment, base).experiment
@@ -326,6 +330,8 @@ def _staged(final: Path, make: Callable[[Path], T]) -> T:
     except BaseException as e:
         if out != final and out.is_dir() and any(out.iterdir()):
             e.add_note(f"{final} is as it was; this compare's outputs so far are in {out}")
+        elif out != final and out.is_dir():  # (nothing written: no empty <out>.partial/ left to puzzle over)
+            out.rmdir()
         raise
     if out != final:  # the earlier compare, whole, replaced by this one, whole
         for entry in final.iterdir():
