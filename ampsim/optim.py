@@ -91,7 +91,7 @@ class Optimizer:
     def state_bytes(self, elements: int, itemsize: int) -> int:
         """The state bytes an update of ``elements`` elements reads and writes (each slot's element read and
         written once; a sparse update touches its rows' only), where :attr:`OptimizerSpec.count_state` asks
-        for them, else 0.
+        for them, else 0. Lazy sparse Adam's step count per row (8 bytes a row) is not counted.
 
         >>> Adam(OptimizerSpec(kind="adam", count_state=True)).state_bytes(1000, 4)   # m and v, in and out
         16000

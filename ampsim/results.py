@@ -80,14 +80,6 @@ def _is_run_folder(folder: Path) -> bool:
     return not entries or (not any(e.is_dir() for e in entries) and any(e.name in RUN_FILES for e in entries))
 
 
-def _holds_a_run(folder: Path) -> bool:
-    """``folder`` holds a finished run's files (an unreadable folder holds none that count)."""
-    try:
-        return folder.is_dir() and any(folder.iterdir()) and _is_run_folder(folder)
-    except OSError:
-        return False
-
-
 def check_run_folder(out: str | Path) -> Path:
     """Check, changing nothing, that a run can be written to ``out`` and swapped in there; returns ``Path(out)``.
 
@@ -123,10 +115,12 @@ def check_run_folder(out: str | Path) -> Path:
 
 
 def enclosing_run(path: Path) -> Path | None:
-    """The nearest folder above ``path`` (resolved) that holds a finished run, or a sweep's point: what a run
-    or a sweep written at ``path`` would sit inside, and what replacing that run (a re-run, a sweep's
-    ``--fresh``) would delete with it."""
-    return next((p for p in path.parents if _holds_a_run(p) or (p / POINT).is_file()), None)
+    """The nearest folder above ``path`` (resolved) that holds a finished run (a sweep's point is one): its
+    ``config.toml`` and its ``summary.json``, which a run writes last. A run or a sweep written at ``path``
+    would sit inside it, and replacing that run (a re-run, a sweep's ``--fresh``) would delete it too. (Not
+    any file of a run's name: a working folder keeps an experiment's ``config.toml``, or a ``point.json``.)"""
+    # (os.path.isfile: an unreadable folder holds nothing that counts, where Path.is_file raised)
+    return next((p for p in path.parents if os.path.isfile(p / SUMMARY) and os.path.isfile(p / CONFIG)), None)
 
 
 def not_run_outputs(folder: Path, also: tuple[str, ...] = ()) -> list[str]:
@@ -284,13 +278,15 @@ def _fmt(v: Any) -> Any:
     return "" if v is None else v
 
 
-def read_csv_table(path: Path):
-    """A CSV table as a DataFrame; a file that is missing, unreadable or not a table is one DataError line."""
+def read_csv_table(path: Path, text: tuple[str, ...] = ()):
+    """A CSV table as a DataFrame, the columns ``text`` as text whatever they look like (a point id of digits
+    read as a number lost its leading zero); a file that is missing, unreadable or not a table is one
+    DataError line."""
     import pandas as pd
 
-    text = read_text(path, error=DataError)
+    content = read_text(path, error=DataError)
     try:
-        return pd.read_csv(io.StringIO(text))
+        return pd.read_csv(io.StringIO(content), dtype=dict.fromkeys(text, str))
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as e:
         cause = (str(e).strip().splitlines() or ["empty"])[0]
         raise DataError(f"{path}: not a CSV table ({cause})") from None

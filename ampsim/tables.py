@@ -140,7 +140,7 @@ def write_table(folder: str | Path, rows: list[dict[str, Any]], order: list[str]
 def read_table(path: str | Path):
     """A table.csv (give the file or its folder; any CSV table works) as a pandas DataFrame."""
     path = Path(path)
-    return read_csv_table(path / "table.csv" if path.is_dir() else path)
+    return read_csv_table(path / "table.csv" if path.is_dir() else path, text=("point_id",))
 
 
 def read_table_info(folder: str | Path) -> dict[str, Any] | None:

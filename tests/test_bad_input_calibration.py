@@ -381,3 +381,11 @@ def test_a_compare_that_fails_before_writing_leaves_no_empty_staging_folder(tmp_
     with pytest.raises(RuntimeError):
         into_folder(out, fail)
     assert not partial_path(out).exists() and (out / "compare.csv").read_text() == "config\n"
+
+
+@pytest.mark.parametrize("configs", ["train.lr=1;train.lr=1.0", 'mak=1,placement.strategy="greedy";mak=1,strategy=greedy'])
+def test_compare_refuses_two_configurations_of_one_resolved_run(tmp_path, capsys, no_work, configs):
+    """Written apart (an integer as a float, a short key and its long name), they measured one run twice into one
+    runs/ folder."""
+    line = one_error_line(capsys, ["compare", EXP, "--out", tmp_path / "c", "--hardware", HW, "--configs", configs])
+    assert "given twice" in line and not (tmp_path / "c").exists()

@@ -262,12 +262,19 @@ def run_compare(experiment: str | Path, overrides: list[tuple[str, Any]] = (), c
     # the user's mistakes in the experiment or --configs first: a calibration below may take a while
     exp = load_config(experiment, base).experiment
     name = exp.name
-    settings = []
+    settings: list[tuple[str, Config]] = []
     for label, extra in parse_configs(default_configs(n) if configs is None else configs):
         try:
-            settings.append((label, load_config(experiment, base + extra)))
+            cfg = load_config(experiment, base + extra)
         except ConfigError as e:  # the mistake is in --configs, not in the experiment file
             raise ConfigError(f"--configs {label!r}: {e}") from None
+        # the same run resolved (lr=1 and lr=1.0), or one folder of runs/ (x="a b" and x="a_b"): measured twice
+        same = next((other for other, c in settings if c.to_dict() == cfg.to_dict()
+                     or run_folder(other) == run_folder(label)), None)
+        if same is not None:
+            raise ConfigError(f"--configs {label!r}: the same configuration as {same!r} (or its runs' folder, "
+                              f"runs/{run_folder(label)}), given twice")
+        settings.append((label, cfg))
     out = check_output_dir(Path(out) if out else default_folder(name))  # before measuring
     check_compare_folder(out, name)
     # before anything is measured: errors against another machine's model must never become results

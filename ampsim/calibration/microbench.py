@@ -17,7 +17,6 @@ included), because the measured runs it is compared with see the same conditions
 from __future__ import annotations
 
 import logging
-import os
 import time
 from typing import Callable
 
@@ -170,12 +169,12 @@ def transport(duration_s: float = 1.0) -> dict:
     processes over the multicore executor's channels."""
     import multiprocessing as mp
 
-    from ampsim.executors.multicore.procs import start_method, start_process
+    from ampsim.executors.multicore.procs import parent_pid_of_children, start_method, start_process
     from ampsim.executors.multicore.transport import channel_pair
 
     ctx = mp.get_context(start_method())
     a, b = channel_pair("calibrate", "echo")
-    p = ctx.Process(target=_echo, args=(b, a, os.getpid()), daemon=True)
+    p = ctx.Process(target=_echo, args=(b, a, parent_pid_of_children()), daemon=True)
     start_process(p)
     b.close()
     a.configure()
@@ -278,11 +277,12 @@ def cores_available(n: int, duration_s: float = 0.3) -> float:
 def _spin_all(n: int, duration_s: float) -> tuple[float, float]:
     import multiprocessing as mp
 
-    from ampsim.executors.multicore.procs import start_method, start_process
+    from ampsim.executors.multicore.procs import parent_pid_of_children, start_method, start_process
 
     ctx = mp.get_context(start_method())
     out = ctx.RawArray("d", 2 * n)
-    procs = [ctx.Process(target=_spin, args=(out, i, duration_s, os.getpid()), daemon=True) for i in range(n)]
+    parent = parent_pid_of_children()
+    procs = [ctx.Process(target=_spin, args=(out, i, duration_s, parent), daemon=True) for i in range(n)]
     for p in procs:
         start_process(p)
     for p in procs:

@@ -28,7 +28,6 @@ busy time / total alone time - 1 over the three workloads, at least 0. Recorded 
 from __future__ import annotations
 
 import logging
-import os
 import time
 
 import numpy as np
@@ -220,12 +219,12 @@ class _sibling:
     def __init__(self, name: str, scale: float) -> None:
         import multiprocessing as mp
 
-        from ampsim.executors.multicore.procs import start_method
+        from ampsim.executors.multicore.procs import parent_pid_of_children, start_method
 
         ctx = mp.get_context(start_method())
         self.ready, self.stop = ctx.Event(), ctx.Event()
-        self.proc = ctx.Process(target=_run_sibling, args=(name, scale, self.ready, self.stop, os.getpid()),
-                                daemon=True)
+        parent = parent_pid_of_children()
+        self.proc = ctx.Process(target=_run_sibling, args=(name, scale, self.ready, self.stop, parent), daemon=True)
 
     def __enter__(self) -> _sibling:
         from ampsim.executors.multicore.procs import start_process

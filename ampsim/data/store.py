@@ -244,6 +244,17 @@ def _download(url: str, dest: Path, timeout: float = DOWNLOAD_TIMEOUT_S) -> None
                 raise TimeoutError(f"not done after {DOWNLOAD_DEADLINE_S:g} s ({out.tell():,} bytes)")
 
 
+def _make_folders(folder: Path, made: list[Path]) -> None:
+    """Make ``folder`` and its missing parents, putting each this call made at the front of ``made`` (innermost
+    first; one another process made meanwhile is not among them, so a failed download removes only its own)."""
+    for d in reversed([d for d in (folder, *folder.parents) if not d.exists()]):
+        try:
+            d.mkdir()
+            made.insert(0, d)
+        except FileExistsError:
+            pass
+
+
 def _temp_beside(path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
@@ -269,8 +280,9 @@ def _fetch_from(source: Source, path: Path, sha256: str, base: Path) -> None:
     the same download (best effort), so a multi-file dataset is downloaded once.
     """
     tmp: Path | None = None
-    made = [d for d in (path.parent, *path.parent.parents) if not d.exists()]  # (made for the download)
+    made: list[Path] = []
     try:
+        _make_folders(path.parent, made)
         tmp = _temp_beside(path)
         if source.member is None:
             _download(source.url, tmp)
@@ -286,10 +298,10 @@ def _fetch_from(source: Source, path: Path, sha256: str, base: Path) -> None:
         if tmp is not None:
             tmp.unlink(missing_ok=True)
         if not path.exists():  # a failed download leaves no folders behind (a mistyped AMPSIM_DATA got mnist/)
-            for d in made:  # innermost first
+            for d in made:  # innermost first; only those this call made
                 try:
                     d.rmdir()
-                except OSError:  # not empty (another file arrived meanwhile) or not ours to remove
+                except OSError:  # not empty: another process's download is using it
                     break
 
 

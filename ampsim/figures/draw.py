@@ -84,7 +84,11 @@ def check_table_of(sweep: Sweep, sweep_dir: Path) -> None:
     if bool(info.get("quick")) != sweep.quick:
         which = "the quick variant's (--quick)" if info.get("quick") else "the full sweep's (without --quick)"
         raise RunError(f"{sweep_dir}: holds {which} table of sweep {sweep.name!r}; plot it as such, or {again}")
-    ids = read_table(sweep_dir)["point_id"].astype(str)
+    table = read_table(sweep_dir)
+    if "point_id" not in table.columns:  # (edited: a KeyError traceback)
+        raise RunError(f"{sweep_dir}/table.csv: has no point_id column, so it is no table `ampsim sweep` wrote; "
+                       f"{again}")
+    ids = table["point_id"].astype(str)
     own = {p.point_id for p in sweep.points}
     if foreign := sorted(set(ids) - own):
         raise RunError(f"{sweep_dir}/table.csv: {len(foreign)} of its {ids.nunique()} points (e.g. {foreign[0]}) are "

@@ -215,7 +215,7 @@ class ParamNode(Node):
         if self.clip_norm:
             work.kernels += 2 * len(sizes)
         n = 0
-        for (size, sparse), p in zip(sizes, self.params.values()):
+        for (size, sparse), p in zip(sizes, self.params.values(), strict=True):  # (one gradient per array)
             n += size
             work.kernels += 1 + self.optimizer.kernels(sparse)
             work.bytes += self.optimizer.state_bytes(size, p.itemsize)

@@ -98,3 +98,14 @@ def test_calibrates_child_processes_die_with_it():
         assert not any(alive(c) for c in children)
     finally:
         parent.kill()
+
+
+@pytest.mark.parametrize("method", ["fork", "spawn", "forkserver"])
+def test_calibrates_children_run_under_every_start_method(method, monkeypatch):
+    """Under forkserver their parent is the server, not the calibration: told to watch the calibration's pid,
+    they found it gone and exited at once (no spin counted, the transport's echo closed)."""
+    from ampsim.calibration.microbench import _spin_all, transport
+
+    monkeypatch.setenv("AMPSIM_MP_START", method)
+    assert _spin_all(1, 0.2)[0] > 0
+    assert transport(0.1)["round_trips"] >= 50

@@ -64,16 +64,25 @@ def test_an_unreadable_point_record_is_one_line(tmp_path):
         check_sweep_folder(tmp_path, "s")
 
 
-@pytest.mark.parametrize("held", ["point.json", "summary.json"])
-def test_a_folder_inside_a_finished_point_or_run_is_refused(tmp_path, held):
+@pytest.mark.parametrize("point", [True, False], ids=["point", "run"])
+def test_a_folder_inside_a_finished_point_or_run_is_refused(tmp_path, point):
     """Re-running that point (``--fresh``) or that run replaces its folder whole, with a sweep put inside it."""
     finished = tmp_path / "sweep" / "p1"
     finished.mkdir(parents=True)
-    (finished / held).write_text("{}")
-    (finished / "metrics.csv").write_text("epoch\n1\n")
-    with pytest.raises(ConfigError, match=f"sub: is inside the finished run {finished}; give sweep 's' a folder "
+    for name in ("config.toml", "metrics.csv", "summary.json", *(["point.json"] if point else [])):
+        (finished / name).write_text("{}")
+    with pytest.raises(ConfigError, match=f"sub/x: is inside the finished run {finished}; give sweep 's' a folder "
                                           "outside it"):
-        check_sweep_folder(finished / "sub", "s")
+        check_sweep_folder(finished / "sub" / "x", "s")
+
+
+@pytest.mark.parametrize("kept", [("config.toml",), ("point.json",), ("summary.json",)])
+def test_a_working_folder_holding_a_run_files_name_is_no_finished_run(tmp_path, kept):
+    """An experiment's config.toml kept in the project folder made every sweep under it "inside a finished run";
+    a finished run is its config.toml and its summary.json, which it writes last."""
+    for name in kept:
+        (tmp_path / name).write_text("{}")
+    assert check_sweep_folder(tmp_path / "results" / "sweeps" / "s", "s") == tmp_path / "results" / "sweeps" / "s"
 
 
 def test_fresh_refuses_a_point_that_holds_what_no_run_writes_and_deletes_nothing(tmp_path):

@@ -81,3 +81,25 @@ def test_another_sweeps_table_is_refused(swept, tmp_path, capsys):
     other = write(tmp_path / "other.toml")
     assert plot(other, full, tmp_path) == 2
     assert "holds the table of sweep 's', not of 'other'" in capsys.readouterr().err
+
+
+def test_a_table_without_its_point_id_column_is_one_line(swept, tmp_path, capsys):
+    sweep, full, _ = swept
+    edited = tmp_path / "edited"
+    edited.mkdir()
+    (edited / "sweep.json").write_text((full / "sweep.json").read_text())
+    lines = (full / "table.csv").read_text().splitlines()
+    drop = lines[0].split(",").index("point_id")
+    (edited / "table.csv").write_text("\n".join(",".join(c for i, c in enumerate(line.split(",")) if i != drop)
+                                                for line in lines) + "\n")
+    assert plot(sweep, edited, tmp_path) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "table.csv: has no point_id column" in err[0]
+
+
+def test_point_ids_are_read_as_text_whatever_they_look_like(tmp_path):
+    """An id of digits (or digits and one e) became a number: 012345678901 lost its zero, 123e45678901 was inf."""
+    from ampsim.tables import read_table
+
+    (tmp_path / "table.csv").write_text("train.mak,point_id\n1,012345678901\n2,123e45678901\n")
+    assert read_table(tmp_path)["point_id"].tolist() == ["012345678901", "123e45678901"]

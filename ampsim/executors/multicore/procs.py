@@ -79,11 +79,24 @@ def die_with_parent(parent_pid: int) -> None:
         threading.Thread(target=watch, name="ampsim-parent-watch", daemon=True).start()
 
 
+def parent_pid_of_children() -> int:
+    """The pid a child started by this process should watch (:func:`die_with_parent`): this process's, or 0
+    under ``forkserver``, whose children the server forks (their parent is the server: watching this pid, they
+    found it gone and exited at once); 0 means their parent at start, as :func:`setup_worker_process` reads it."""
+    return 0 if start_method() == "forkserver" else os.getpid()
+
+
 def start_process(p: mp.Process) -> None:
     """Start ``p`` with SIGINT and SIGTERM blocked until it has set its own handlers
     (:func:`setup_worker_process` unblocks them): a forked child runs the parent's handlers until then, and a
     signal in between (Ctrl-C as the workers start) printed their tracebacks, or ended a worker with a status
-    the controller then reported as the failure. The parent gets the signals it was sent as ``p`` has started."""
+    the controller then reported as the failure. The parent gets the signals it was sent as ``p`` has started.
+    That covers ``fork`` (the default) and ``spawn`` (an exec'd child keeps the mask; the resource tracker,
+    which unblocks them as it starts, is started first); a ``forkserver`` child is forked by the server."""
+    if getattr(p, "_start_method", None) in ("spawn", "forkserver"):  # (its start unblocks both signals)
+        from multiprocessing import resource_tracker
+
+        resource_tracker.ensure_running()
     blocked = signal.pthread_sigmask(signal.SIG_BLOCK, _STARTUP_SIGNALS)
     try:
         p.start()
@@ -108,13 +121,13 @@ def worker_main(spec: WorkerSpec) -> None:
 
 def setup_worker_process(parent_pid: int | None = None) -> None:
     """Signals, parent-death signal and BLAS threads for a freshly started worker of ``parent_pid``
-    (default: this process's parent now): SIGINT ignored (the parent handles Ctrl-C and stops its children),
+    (None or 0: this process's parent now): SIGINT ignored (the parent handles Ctrl-C and stops its children),
     SIGTERM ends it at once, the signals :func:`start_process` blocked unblocked (a SIGTERM sent meanwhile ends
     it now, quietly)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, _STARTUP_SIGNALS)
-    die_with_parent(os.getppid() if parent_pid is None else parent_pid)
+    die_with_parent(parent_pid or os.getppid())  # (0: as None, see parent_pid_of_children)
     limit_blas_threads()
 
 

@@ -116,11 +116,13 @@ class Chip:
         if used > self.peak_bytes:
             self.peak_bytes = used
             if used > self.spec.memory_bytes:
+                fix = ("use more chips or another placement" if self.param_bytes > self.spec.memory_bytes
+                       else "lower train.mak, use more chips or another placement")  # (mak cannot shrink parameters)
                 raise RunError(
                     f"chip {self.index} out of memory at t={self.clock():.6g} s: {used:,} bytes in use "
-                    f"(parameters {self.param_bytes:,}, instance state {self.held_bytes:,}, queued messages "
-                    f"{self.queued_bytes:,}) > memory_bytes {self.spec.memory_bytes:,}; "
-                    "lower train.mak, use more chips or another placement")
+                    f"(parameters and any optimizer state counted {self.param_bytes:,}, instance state "
+                    f"{self.held_bytes:,}, queued messages {self.queued_bytes:,}) > memory_bytes "
+                    f"{self.spec.memory_bytes:,}; {fix}")
 
     def _serve(self, unit: int):
         env, queue, inbox = self.env, self.queue, self.inbox
