@@ -120,9 +120,15 @@ def _probe(host: str, port: int) -> str:
 
 def start_local_ray(ray: Any, jobs: int) -> None:
     """A new local Ray instance with ``jobs`` CPUs (never a cluster found on this machine, which may be
-    someone else's or, after a ``ray start`` that was killed, gone); on Ctrl-C or a failure, what it had
-    started is shut down, and a failure is one line."""
+    someone else's or, after a ``ray start`` that was killed, gone); on a failure, what it had started is shut
+    down, and the failure is one line. A Ctrl-C meanwhile waits for it to be up, then it is shut down and the
+    Ctrl-C raised: into a half-started instance (its processes starting) it ended in a segmentation fault.
+    (A SIGTERM cannot wait so: Ray installs handlers of its own for it as it starts.)"""
     sigterm = signal.getsignal(signal.SIGTERM)
+    sigint = signal.getsignal(signal.SIGINT)
+    deferred: list[int] = []
+    if threading.current_thread() is threading.main_thread():  # a Ctrl-C into a half-started Ray: segfaults
+        signal.signal(signal.SIGINT, lambda signum, frame: deferred.append(signum))
     try:
         # results travel as files, so the local object store can stay small on a shared machine
         # Ray's own INFO and WARNING lines ("Started a local Ray instance", its token notice) only with -v:
@@ -139,6 +145,11 @@ def start_local_ray(ray: Any, jobs: int) -> None:
         raise
     finally:
         _restore_sigterm(sigterm)
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGINT, sigint)
+    if deferred:  # Ctrl-C while it started: it is up now, and goes down whole
+        shutdown_ray(ray)
+        raise KeyboardInterrupt
 
 
 def shutdown_ray(ray: Any) -> None:

@@ -367,3 +367,29 @@ def test_a_second_ctrl_c_right_after_the_first_still_exits_130_with_one_line(tmp
     assert proc.returncode == 130, err
     assert err.strip().splitlines() == [f"ampsim: interrupted; finished points are kept in {out} (run the same "
                                         "command again to finish the sweep)"]
+
+
+def test_a_ctrl_c_while_ray_starts_waits_for_it_then_takes_it_down_whole():
+    """A Ctrl-C into a half-started Ray instance ended the sweep in a segmentation fault (exit 139, two timings in
+    five): it is held until ``ray.init`` returns, then Ray is shut down and the Ctrl-C raised."""
+    import os
+    import signal
+    import time
+
+    from ampsim.sweeps.ray_cluster import start_local_ray
+
+    class Ray:
+        started = stopped = False
+
+        def init(self, **_):
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.05)  # (the signal is handled meanwhile)
+            self.started = True
+
+        def shutdown(self):
+            self.stopped = True
+
+    ray, before = Ray(), signal.getsignal(signal.SIGINT)
+    with pytest.raises(KeyboardInterrupt):
+        start_local_ray(ray, 1)
+    assert ray.started and ray.stopped and signal.getsignal(signal.SIGINT) is before
