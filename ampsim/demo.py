@@ -106,6 +106,7 @@ def run_demo(out: Path, progress: bool = True, jobs: int | None = None) -> Path:
     earlier demo in the same folder are reused."""
     from ampsim.figures.draw import draw_sweep_figures
     from ampsim.files import check_output_dir, entries_of, what_it_holds
+    from ampsim.sweeps.folder import check_sweep_folder
     from ampsim.sweeps.run import run_sweep
     from ampsim.sweeps.spec import load_sweep
 
@@ -114,6 +115,7 @@ def run_demo(out: Path, progress: bool = True, jobs: int | None = None) -> Path:
     if held and not (out / "inputs" / "demo_sweep.toml").is_file():  # a run's, a sweep's, anyone's: not ours
         raise ConfigError(f"{out}: exists and is not a demo's folder (it holds {what_it_holds(held)}); give a new or "
                           "empty folder, or an earlier demo's")
+    check_sweep_folder(out / "sweep", "demo_sweep")  # (its file's stem) before the inputs: inside a run, they broke it
     sweep = load_sweep(write_inputs(out / "inputs"))
     table = run_sweep(sweep, out / "sweep", jobs=jobs, progress=progress)
     log.info("demo table: %s", table)

@@ -261,6 +261,9 @@ CASES = [
     ("demo-out-a-run", ["demo", "--no-progress", "--out", "{run}"], None,  # it wrote inputs/, sweep/ beside it
      "run: exists and is not a demo's folder (it holds config.toml, environment.json, metrics.csv"),
     ("demo-out-a-sweep", ["demo", "--no-progress", "--out", "{sweep}"], None, "sweep: exists and is not a demo's"),
+    # its inputs were written into the run before the refusal, and the run could not be run into again
+    ("demo-out-inside-a-run", ["demo", "--no-progress", "--out", "{run}/sub"], None,
+     "sub/sweep: is inside the finished run"),
     ("compare-out-a-file", ["compare", str(BLOBS), "--out", "{bad}/afile"], None, "afile: is a file"),
     ("compare-two-experiments", ["compare", str(BLOBS), str(BLOBS)], None, "one experiment at a time"),
     ("compare-from-without-resimulate", ["compare", str(BLOBS), "--from", "{bad}/adir"], None,
@@ -370,6 +373,16 @@ CASES = [
      "chip.compute_table[1]: same flops, bytes and kernels as chip.compute_table[0]"),
     ("contention-negative", [*NAME, "hardware.chip.contention_slowdown=-0.5", *HW, ROOT / "hardware_models/ring4.toml"],
      None, "chip.contention_slowdown: must be >= 0, got -0.5"),
+    # a duration per unit beyond any machine: the run's simulated time was inf, its utilizations NaN
+    ("controller-per-instance-beyond-bound", [*NAME, "hardware.host.controller_s_per_instance=1e308", *HW,
+                                              ROOT / "hardware_models/ring4.toml"], None,
+     "host.controller_s_per_instance: must be <= 1e+09 s, got 1e+308"),
+    ("send-per-byte-beyond-bound", [*NAME, "hardware.chip.remote_send_s_per_byte=1e308", *HW,
+                                    ROOT / "hardware_models/ring4.toml"], None,
+     "chip.remote_send_s_per_byte: must be <= 1e+09 s, got 1e+308"),
+    ("compute-table-seconds-beyond-bound", [*NAME, "hardware.chip.compute_table=[{{flops=1, bytes=0, kernels=1, "
+                                                   "seconds=1e308}}]", *HW, ROOT / "hardware_models/ring4.toml"],
+     None, "chip.compute_table[0].seconds: must be <= 1e+09 s, got 1e+308"),
     # a value with a line break was read up to it, the rest dropped (the run had train.mak = 1)
     ("set-value-with-a-line-break", [*NAME, "train.mak=1\ntrain.mak=2"], None,
      "--set train.mak: the value holds a line break; give one setting per --set"),

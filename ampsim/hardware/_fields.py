@@ -110,7 +110,9 @@ class FieldReader:
         # 1e308 s overhead made a run's time inf or nan, and a latency of 1e308 s overflowed the routes
         if key.endswith("_per_s") and x < MIN_RATE:
             self.fail(field, f"must be >= {MIN_RATE:g} (a rate per second), got {x!r}")
-        if key.endswith("_s") and not key.endswith("_per_s") and x > MAX_SECONDS:
+        # (a duration, or one per unit: remote_send_s_per_byte, controller_s_per_instance, a table's seconds)
+        seconds = (key.endswith("_s") and not key.endswith("_per_s")) or "_s_per_" in key or key == "seconds"
+        if seconds and x > MAX_SECONDS:
             self.fail(field, f"must be <= {MAX_SECONDS:g} s, got {x!r}")
         return float(x)
 
