@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import re
 import typing
 from pathlib import Path
@@ -188,6 +189,11 @@ def update_readme(path: str | Path) -> bool:
     new = replace_block(text, render(), str(path))
     if new == text:
         return False
+    with open(path, "rb") as f:  # (read_text reads gzip too: plain text was written over the .gz)
+        if f.read(2) == b"\x1f\x8b":
+            raise ConfigError(f"{path}: is gzip-compressed; --update rewrites plain text files only")
+    if not os.access(path, os.W_OK):  # (replaced through a rename beside it, a read-only file was rewritten)
+        raise ConfigError(f"{path}: is read-only; make it writable to --update it")
     atomic_write(check_output_file(path), new)  # whole or not at all
     log.info("rewrote the key tables of %s", path)
     return True
@@ -271,6 +277,7 @@ def _task_tables() -> list[str]:
 
 def _unit(key: str) -> str:
     for suffix, unit in (("flops_per_s", "FLOP/s"), ("_bytes_per_s", "bytes/s"), ("_s_per_byte", "s/byte"),
+                         ("_s_per_sync_byte", "s/byte"),
                          ("_s_per_instance", "s"), ("_s_per_message", "s"),
                          ("_bytes", "bytes"), ("_s", "s")):
         if key.endswith(suffix):

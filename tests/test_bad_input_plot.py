@@ -287,3 +287,35 @@ def test_a_start_after_the_traces_end_is_one_line(base, tmp_path, capsys):
     line = one_error_line(capsys, ["plot", base / "run", "--timeline", "--start-s", "1e9", "--out", tmp_path / "f.png"])
     assert "--start-s 1e+09: after the end of the runs' traces (" in line
     assert not (tmp_path / "f.png").exists()
+
+
+def test_runs_of_two_clocks_on_one_time_axis_are_refused(base, tmp_path, capsys):
+    """The axis was named after the last run's clock: simulated seconds drawn as wall-clock time."""
+    ref = tmp_path / "ref"
+    assert main(["train", str(ROOT / "experiments" / "blobs_mlp.toml"), "--out", str(ref), *SMALL]) == 0
+    capsys.readouterr()
+    line = one_error_line(capsys, ["plot", base / "run", ref, "--x", "time_s", "--out", tmp_path / "f.png"])
+    assert "time_s is simulated seconds in some of these runs and wall-clock seconds in others" in line
+    assert main(["plot", str(base / "run"), str(ref), "--out", str(tmp_path / "g.png")]) == 0  # by epoch: fine
+
+
+def test_a_replayed_run_has_no_metric_to_draw(base, tmp_path, capsys):
+    """An empty figure was saved, exit 0."""
+    run = tmp_path / "replay"
+    assert main(["train", str(ROOT / "experiments" / "blobs_mlp.toml"), "--out", str(run), *SMALL, "--executor", "sim",
+                 "--hardware", str(ROOT / "hardware_models" / "ring4.toml"), "--set", "executor.numerics=false"]) == 0
+    capsys.readouterr()
+    line = one_error_line(capsys, ["plot", run, "--out", tmp_path / "f.png"])
+    assert "column 'test_accuracy' holds no value (a replay measures no metric); plot another --y" in line
+    assert not (tmp_path / "f.png").exists()
+
+
+def test_a_timeline_of_more_chips_than_it_can_draw_is_one_line(base, tmp_path, capsys):
+    """3,000 chips' rows took 18 s and a 90,222-pixel PNG; 20,000 ran past two minutes at 3 GB."""
+    run = copy(base / "run", tmp_path / "run")
+    data = json.loads((run / "trace.json").read_text())
+    span = data["traceEvents"][first(data["traceEvents"], "X", pid=0)]
+    data["traceEvents"] += [{**span, "pid": pid} for pid in range(1, 300)]
+    (run / "trace.json").write_text(json.dumps(data))
+    line = one_error_line(capsys, ["plot", run, "--timeline", "--out", tmp_path / "f.png"])
+    assert "300 chips' rows to draw; a timeline draws at most 256" in line

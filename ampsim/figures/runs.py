@@ -46,21 +46,29 @@ def plot_runs(runs: Sequence[str | Path], x: str, y: str, out: str | Path, *,
               labels: Sequence[str] | None = None, title: str = "", logx: bool = False) -> Path:
     """One line per run: ``y`` against ``x`` from each run's metrics.csv. Writes PNG (and PDF if asked).
 
-    Raises ConfigError naming the file and its columns if a run's metrics.csv has no column ``x`` or ``y``, and
-    DataError if a cell of them is not a number or a summary.json is not a JSON object."""
+    Raises ConfigError naming the file and its columns if a run's metrics.csv has no column ``x`` or ``y``, or
+    ``y`` holds no value (a replay measures no metric; a run cut short before its first row), if the runs' times
+    are of different clocks (simulated and wall seconds on one axis), and DataError if a cell of them is not a
+    number or a summary.json is not a JSON object."""
     tables = [read_metrics(run) for run in runs]  # every table read and checked before anything is drawn
     summaries = [run_summary(run) for run in runs]
-    for run, df in zip(runs, tables):
+    for run, df, summary in zip(runs, tables, summaries):
+        where = Path(run) / runfiles.METRICS
         for col in (x, y):
-            where = Path(run) / runfiles.METRICS
             if col not in df.columns:
                 raise ConfigError(f"{where}: no column {col!r} (columns: {', '.join(df.columns)})")
             check_numeric(df, col, where)
+        if df[y].isna().all():  # (an empty figure was saved, exit 0)
+            why = "a replay measures no metric" if summary.get("numerics") is False else "no rows"
+            raise ConfigError(f"{where}: column {y!r} holds no value ({why}); plot another --y")
+    units = {s.get("time_unit") for s in summaries} - {None}
+    if "time_s" in (x, y) and len(units) > 1:  # (the axis was named after the last run's clock)
+        raise ConfigError("time_s is simulated seconds in some of these runs and wall-clock seconds in others; "
+                          "plot them apart, or against epoch or instances")
     fig, ax = pyplot().subplots(figsize=(5.5, 3.8), dpi=110)
-    time_unit = None
+    time_unit = next(iter(units), None)
     for i, run in enumerate(runs):
         df = tables[i].dropna(subset=[y])
-        time_unit = summaries[i].get("time_unit", time_unit)
         label = labels[i] if labels else Path(run).name
         ax.plot(df[x], df[y], marker="o", markersize=3, label=label)
     ax.set_xlabel(axis_label(x, time_unit))

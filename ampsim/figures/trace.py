@@ -197,6 +197,10 @@ def draw_timeline(df, sweep_dir: Path, spec: FigureSpec, _swept: list[str]):
     return fig
 
 
+#: the most chip rows ``plot --timeline`` draws (at a quarter of an inch each, a figure 64 inches tall)
+MAX_TIMELINE_ROWS = 256
+
+
 def plot_run_timelines(runs: Sequence[str | Path], out: str | Path, window_s: float | None = None,
                        start_s: float = 0.0) -> Path:
     """The timelines of traced run folders, one panel each on one time axis (``ampsim plot RUN... --timeline``):
@@ -222,6 +226,9 @@ def plot_run_timelines(runs: Sequence[str | Path], out: str | Path, window_s: fl
     if begin >= last:  # an empty figure drawn without a word, before
         raise ConfigError(f"--start-s {start_s:g}: after the end of the runs' traces ({last / 1e6:.6g} s)")
     end = begin + window_s * 1e6 if window_s else last
+    if (n := sum(len(_rows(spans)) for spans, *_ in traces)) > MAX_TIMELINE_ROWS:  # (3,000: 18 s, a 90,222 px PNG)
+        raise ConfigError(f"{n:,} chips' rows to draw; a timeline draws at most {MAX_TIMELINE_ROWS:,} (its rows "
+                          "would be unreadable): plot a run of fewer busy chips, or fewer runs at once")
     heights = [1.0 + 0.25 * (len(_rows(spans)) + 1) for spans, *_ in traces]
     fig, axes = pyplot().subplots(len(traces), 1, sharex=True, squeeze=False, dpi=120,
                                   figsize=(7.5, 0.6 + sum(heights)), gridspec_kw={"height_ratios": heights})

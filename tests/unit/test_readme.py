@@ -136,3 +136,20 @@ def test_the_sweeps_table_lists_every_sweep_file_and_its_figures():
         for fig in tomllib.loads(f.read_text()).get("figure", []):
             assert any(fnmatch.fnmatch(fig["name"], p) for p in patterns), \
                 f"experiments/sweeps/README.md: the row of {f.stem} does not name its figure {fig['name']}"
+
+
+def test_keys_update_leaves_a_gzip_or_read_only_file_as_it_was(tmp_path, capsys, monkeypatch):
+    """It wrote plain text over a .gz (read_text reads gzip too) and replaced a read-only file through a rename."""
+    import gzip
+    import os
+
+    gz = tmp_path / "README.md.gz"
+    gz.write_bytes(gzip.compress(f"{keys.BEGIN}\nold\n{keys.END}\n".encode()))
+    before = gz.read_bytes()
+    assert main(["keys", "--update", str(gz)]) == 2 and gz.read_bytes() == before
+    assert "is gzip-compressed; --update rewrites plain text files only" in capsys.readouterr().err
+    ro = tmp_path / "ro.md"
+    ro.write_text(f"{keys.BEGIN}\nold\n{keys.END}\n")
+    monkeypatch.setattr(os, "access", lambda path, mode: not (mode == os.W_OK and str(path) == str(ro)))  # (root)
+    assert main(["keys", "--update", str(ro)]) == 2 and ro.read_text() == f"{keys.BEGIN}\nold\n{keys.END}\n"
+    assert "ro.md: is read-only" in capsys.readouterr().err
