@@ -165,6 +165,7 @@ CASES = [
     ("keys-update-binary", ["keys", "--update", "{bad}/bin.toml"], None, "bin.toml: not UTF-8 text"),
     ("keys-update-a-pipe", ["keys", "--update", "{bad}/fifo.toml"], None, "fifo.toml: not a regular file"),
     ("keys-update-directory", ["keys", "--update", "{bad}/adir"], None, "adir: is a directory"),
+    ("info-empty-path", ["info", ""], None, "argument hardware: an empty path"),
     ("info-binary", ["info", "{bad}/bin.toml"], None, "bin.toml: not a UTF-8 text file"),
     ("info-latin1", ["info", "{bad}/latin.toml"], None, "latin.toml: not a UTF-8 text file"),
     ("info-directory", ["info", "{bad}/adir"], None, "adir: is a directory"),

@@ -319,3 +319,21 @@ def test_a_timeline_of_more_chips_than_it_can_draw_is_one_line(base, tmp_path, c
     (run / "trace.json").write_text(json.dumps(data))
     line = one_error_line(capsys, ["plot", run, "--timeline", "--out", tmp_path / "f.png"])
     assert "300 chips' rows to draw; a timeline draws at most 256" in line
+
+
+@pytest.mark.parametrize("source, options, part", [
+    ("run", ["--hue", "x"], "--hue: not read when plotting run folders"),
+    ("run", ["--window-s", "1"], "--window-s: not read when plotting run folders"),
+    ("run", ["--timeline", "--y", "train_loss"], "--y: not read when plotting a timeline (--timeline)"),
+    ("sweep", ["--x", "train.lr", "--y", "throughput", "--timeline"], "--timeline: not read when plotting a table"),
+    ("run", ["--out", "{tmp}/fig.svg"], "fig.svg: figures are written as PNG (or PDF)"),
+    ("run", ["--out", "{tmp}/fig.PNG"], "fig.PNG: figures are written as PNG (or PDF)"),
+])
+def test_an_option_the_source_does_not_read_is_one_line(base, tmp_path, capsys, source, options, part):
+    """They were ignored without a word (and --out fig.svg made a folder fig.svg/ holding runs.png)."""
+    argv = ["plot", base / source, *[o.format(tmp=tmp_path) for o in options]]
+    if "--out" not in options:
+        argv += ["--out", tmp_path / "f.png"]
+    line = one_error_line(capsys, argv)
+    assert part in line
+    assert not list(tmp_path.iterdir())

@@ -28,8 +28,32 @@ def default_figure_dir(quick: bool) -> Path:
     return Path("results") / ("quick/figures" if quick else "figures")
 
 
+#: image files --out may look like but plot does not write
+_OTHER_IMAGES = (".svg", ".jpg", ".jpeg", ".gif", ".tif", ".tiff", ".eps", ".ps", ".webp", ".bmp", ".png", ".pdf")
+
+#: the options each kind of source reads (the others were ignored without a word: refused instead)
+_READS = {"sweep": {"quick", "sweep_dir", "out"}, "table": {"out", "x", "y", "hue", "logx"},
+          "runs": {"out", "x", "y", "logx"}, "timeline": {"out", "window_s", "start_s"}}
+_GIVEN = {"quick": lambda a: a.quick, "sweep_dir": lambda a: a.sweep_dir is not None, "out": lambda a: True,
+          "x": lambda a: a.x != "epoch", "y": lambda a: a.y is not None, "hue": lambda a: bool(a.hue),
+          "logx": lambda a: a.logx, "timeline": lambda a: a.timeline, "window_s": lambda a: a.window_s is not None,
+          "start_s": lambda a: a.start_s != 0.0}
+_WHAT = {"sweep": "a sweep file", "table": "a table", "runs": "run folders", "timeline": "a timeline (--timeline)"}
+
+
+def _check_options(args: argparse.Namespace, kind: str) -> None:
+    """One line for an option the ``kind`` of source does not read."""
+    reads = _READS[kind] | ({"timeline"} if kind in ("runs", "timeline") else set())
+    for name, given in _GIVEN.items():
+        if name not in reads and given(args):
+            raise ConfigError(f"--{name.replace('_', '-')}: not read when plotting {_WHAT[kind]}")
+
+
 def cmd_plot(args: argparse.Namespace) -> int:
     sources = [Path(s) for s in args.sources]
+    is_table = len(sources) == 1 and ((sources[0] / "table.csv").is_file() or sources[0].suffix == ".csv")
+    _check_options(args, "sweep" if len(sources) == 1 and sources[0].suffix == ".toml" else "table" if is_table
+                   else "timeline" if args.timeline else "runs")
     if len(sources) == 1 and sources[0].suffix == ".toml":
         from ampsim.figures.draw import draw_sweep_figures
         from ampsim.sweeps.spec import load_sweep
@@ -43,7 +67,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
         for path in written:
             print(path)
         return 0
-    if len(sources) == 1 and ((sources[0] / "table.csv").is_file() or sources[0].suffix == ".csv"):
+    if is_table:
         return _plot_table(sources[0], args)
     from ampsim.figures.runs import plot_runs
 
@@ -55,6 +79,8 @@ def cmd_plot(args: argparse.Namespace) -> int:
             raise ConfigError(f"{s}: not a run folder (no metrics.csv) and not a sweep file (.toml)")
     name = "timeline.png" if args.timeline else "runs.png"
     out = Path(args.out) if args.out else default_figure_dir(False) / name
+    if out.suffix.lower() in _OTHER_IMAGES and out.suffix not in (".png", ".pdf"):  # (fig.svg/runs.png was made)
+        raise ConfigError(f"--out {out}: figures are written as PNG (or PDF); give a .png or .pdf file, or a folder")
     if out.suffix not in (".png", ".pdf"):
         out = out / name
     check_output_file(out)  # before reading and drawing anything

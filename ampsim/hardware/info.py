@@ -64,8 +64,9 @@ def describe(system: SystemSpec, graph: nx.Graph) -> dict[str, Any]:
         # its size only: the rows themselves are in the file, with their labels
         **({"chip.compute_table_rows": len(system.chip_default.compute_table)}
            if system.chip_default.compute_table else {}),
-        # the cores the chips share with the controller, when the model has a [host] table
-        **({f"host.{k}": v for k, v in asdict(system.host).items()} if system.host.shares_cores else {}),
+        # the controller and the cores the chips share with it, when the model sets any of it (the round trip,
+        # completion_latency_s, acts without shared cores: shown only with them, it was hidden)
+        **({f"host.{k}": v for k, v in asdict(system.host).items()} if any(asdict(system.host).values()) else {}),
     }
 
 
@@ -73,7 +74,7 @@ def format_info(d: dict[str, Any]) -> str:
     """A two-column human-readable table of :func:`describe`'s dict, quantities with SI prefixes."""
     rows = []
     for key, value in d.items():
-        unit = _UNITS.get(key) or ("s/B" if key.endswith("_s_per_byte") else
+        unit = _UNITS.get(key) or ("s/B" if key.endswith(("_s_per_byte", "_s_per_sync_byte")) else
                                    "s" if key.endswith(("_s", "_s_per_instance", "_s_per_message")) else None)
         if unit and isinstance(value, (int, float)) and not isinstance(value, bool):
             text = _si(float(value), unit)
@@ -83,8 +84,8 @@ def format_info(d: dict[str, Any]) -> str:
             text = f"≥ {value} (sampled)"
         elif isinstance(value, bool):
             text = "yes" if value else "no"
-        else:
-            text = str(value)
+        else:  # (a name's control characters reached the terminal as they were: escapes, a bell)
+            text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(value))
         rows.append((key, text))
     width = max(len(k) for k, _ in rows)
     return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)

@@ -336,3 +336,14 @@ def test_info_shows_a_host_only_where_the_model_has_one():
     d = describe(h, build_topology(h))
     assert d["host.cores"] == 2 and d["host.controller_s_per_instance"] == 2e-4
     assert ["host.controller_s_per_instance", "200", "µs"] in [line.split() for line in format_info(d).splitlines()]
+
+
+def test_info_shows_a_controllers_round_trip_without_shared_cores_and_escapes_a_names_control_characters():
+    """The round trip (host.completion_latency_s) acts with cores = 0, where the [host] table was hidden; a name's
+    escape sequences reached the terminal as they were."""
+    s = load_system(MODELS / "switch64.toml", {"host": {"completion_latency_s": 0.01},
+                                               "system": {"name": "a\x1b[31mred"}})
+    text = format_info(describe(s, build_topology(s)))
+    assert ["host.completion_latency_s", "10", "ms"] in [line.split() for line in text.splitlines()]
+    assert ["host.controller_s_per_sync_byte", "0", "s/B"] in [line.split() for line in text.splitlines()]
+    assert "\x1b" not in text and "a\\x1b[31mred" in text
