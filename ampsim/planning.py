@@ -339,8 +339,9 @@ def plan(cfg: Config, *, system: SystemSpec | None = None, placement: dict[str, 
                           f"{'worker' if workers else 'chip'}(s) to hold them")
     with model_build():  # its parameters checked together against host memory
         task = build_task(cfg)
-    check_activation_memory(task.model.graph, getattr(cfg.data, "batch", 1), cfg.experiment.dtype, cfg.train.mak,
-                            cfg.path)
+    rows = max(task.info.get("train_examples", 0), task.info.get("test_examples", 0))  # (no batch holds more)
+    batch = min(getattr(cfg.data, "batch", 1), rows or getattr(cfg.data, "batch", 1))
+    check_activation_memory(task.model.graph, batch, cfg.experiment.dtype, cfg.train.mak, cfg.path)
     configure_params(cfg, task)
     task, rep = replicate_task(cfg, task)
     if kind == "reference":

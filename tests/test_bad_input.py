@@ -384,6 +384,10 @@ CASES = [
     ("compute-table-seconds-beyond-bound", [*NAME, "hardware.chip.compute_table=[{{flops=1, bytes=0, kernels=1, "
                                                    "seconds=1e308}}]", *HW, ROOT / "hardware_models/ring4.toml"],
      None, "chip.compute_table[0].seconds: must be <= 1e+09 s, got 1e+308"),
+    # inf trained into a divergence blamed on the learning rate
+    ("forget-bias-infinite", [*SST, "model.forget_bias=inf"], None, "model.forget_bias: must be a finite number"),
+    ("embedding-decay-infinite", [*SST, "model.embedding_weight_decay=inf"], None,
+     "model.embedding_weight_decay: must be a finite number"),
     # a value with a line break was read up to it, the rest dropped (the run had train.mak = 1)
     ("set-value-with-a-line-break", [*NAME, "train.mak=1\ntrain.mak=2"], None,
      "--set train.mak: the value holds a line break; give one setting per --set"),

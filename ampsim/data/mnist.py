@@ -10,6 +10,7 @@ and checks the header against the file length. Malformed files raise
 from __future__ import annotations
 
 import logging
+import math
 from pathlib import Path
 
 import numpy as np
@@ -48,6 +49,10 @@ def _read_bytes(path: Path) -> tuple[bytes, bool]:
     return data, not complete
 
 
+#: the most dimensions an IDX header may declare (numpy's arrays hold at most 64; MNIST's have 1 and 3)
+_MAX_IDX_DIMS = 32
+
+
 def read_idx(path: Path | str, expected_magic: int | None = None) -> np.ndarray:
     """Read an IDX file into an array of its declared shape and dtype (native byte order).
 
@@ -71,8 +76,10 @@ def read_idx(path: Path | str, expected_magic: int | None = None) -> np.ndarray:
     if len(data) < header:
         raise DataError(f"{path}: truncated: header of {ndim} dimensions cut off; re-download it")
     shape = tuple(int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+    if ndim > _MAX_IDX_DIMS:  # (numpy's limit: a plain ValueError from reshape)
+        raise DataError(f"{path}: an IDX header of {ndim} dimensions (at most {_MAX_IDX_DIMS}); not an IDX file")
     dtype = _IDX_DTYPES[type_code]
-    item_bytes = dtype.itemsize * int(np.prod(shape[1:], dtype=np.int64))
+    item_bytes = dtype.itemsize * math.prod(shape[1:])  # (exact: int64 products of 65,536**4 wrapped to 0)
     body = len(data) - header
     expected = shape[0] * item_bytes
     if body < expected:

@@ -79,7 +79,10 @@ def load_arrays(d: DataConfig, seed: int, source: str):
     check_data_memory(source, f"blobs of {n:,} x {d.n_features} features", n * (28.0 * d.n_features + 24),
                       "data.n_train, data.n_test or data.n_features")
     X, y = make_blobs_dataset(n, n_features=d.n_features, n_classes=d.n_classes, seed=seed)
-    return X[: d.n_train], y[: d.n_train], X[d.n_train:], y[d.n_train:], d.n_classes
+    # the limits as for MNIST: the first N of each split (they were ignored here without a word)
+    tr, te = slice(0, min(d.n_train, d.limit_train or d.n_train)), slice(d.n_train, n if not d.limit_test else
+                                                                           d.n_train + min(d.n_test, d.limit_test))
+    return X[tr], y[tr], X[te], y[te], d.n_classes
 
 
 def build(cfg) -> Task:

@@ -71,11 +71,11 @@ class ModelConfig:
     hidden: int = spec(150, ge=1, help="memory (h and c) width")
     embed: int = spec(300, ge=1, help="word vector width")
     dropout: float = spec(0.5, ge=0, le=0.99, help="dropout before the classifier")
-    forget_bias: float = spec(0.0, help="forget-gate bias at initialization")
+    forget_bias: float = spec(0.0, finite=True, help="forget-gate bias at initialization")
     embedding_optimizer: str = spec("sgd", choices=("same", "sgd", "momentum", "adam", "adagrad"),
                                     help="optimizer of the embedding table; 'same' = train.optimizer")
     embedding_lr: float = spec(0.1, gt=0, help="learning rate of the embedding table")
-    embedding_weight_decay: float = spec(0.0, ge=0)
+    embedding_weight_decay: float = spec(0.0, ge=0, finite=True)  # (inf: a divergence blamed on the lr)
     embedding_scale: float = spec(0.05, gt=0, help="random word vectors ~ U(-scale, scale)")
     vectors: str = spec("", help="optional GloVe-style text vectors (word v1 ... v_embed per line)")
     batch_leaves: bool = spec(True, help="inject a tree's leaves as one message (false: one per leaf)")

@@ -117,6 +117,9 @@ def test_trailing_bytes(tmp_path):
         (struct.pack(">II", 2049, 0), 2051, "bad magic number 2049, expected 2051"),
         (b"\x00\x00", None, "truncated: 2 bytes"),
         (struct.pack(">IH", 2051, 1), None, "header of 3 dimensions cut off"),
+        # numpy's ValueErrors before: more dimensions than an array has, a product wrapped to 0 in int64
+        (bytes([0, 0, 8, 255]) + b"\0" * (4 * 255), None, "an IDX header of 255 dimensions"),
+        (bytes([0, 0, 8, 5]) + struct.pack(">5I", 1, 65536, 65536, 65536, 65536), None, "header says 1 items, file"),
     ],
 )
 def test_bad_headers(tmp_path, header, expected, pattern):

@@ -32,3 +32,17 @@ def test_learnable_by_nearest_class_mean(seed):
 def test_bad_arguments():
     with pytest.raises(ValueError):
         make_blobs_dataset(10, n_classes=1)
+
+
+def test_the_blobs_datasets_limits_take_the_first_rows_of_each_split():
+    """data.limit_train and data.limit_test were ignored for blobs (2,000 and 500 examples whatever they said)."""
+    from pathlib import Path
+
+    from ampsim.config import load_config
+    from ampsim.planning import plan
+
+    blobs = Path(__file__).resolve().parents[2] / "experiments" / "blobs_mlp.toml"
+    info = plan(load_config(blobs, [("data.limit_train", 5), ("data.limit_test", 3)])).task.info
+    assert (info["train_examples"], info["test_examples"]) == (5, 3)
+    info = plan(load_config(blobs, [("data.limit_train", 10**6)])).task.info  # more than there are: all of them
+    assert (info["train_examples"], info["test_examples"]) == (2000, 500)

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from ampsim.errors import RunError
+from ampsim.errors import ConfigError, RunError
 from ampsim.ir import hostmem
 from ampsim.ir.hostmem import check_param_memory, model_build
 
@@ -42,3 +42,19 @@ def test_small_models_do_not_read_the_machine(monkeypatch):
     with model_build():
         for i in range(10):
             check_param_memory(f"fc{i}", (500, 500), np.float32)  # 4 MB each, 30 MB to come: under 64 MiB
+
+
+def test_the_activation_check_counts_a_batch_no_larger_than_the_data():
+    """A batch larger than the whole dataset holds the dataset: 10 rows asked for in batches of 10**8 were refused
+    as needing hundreds of GiB of activations."""
+    from pathlib import Path
+
+    from ampsim.config import load_config
+    from ampsim.planning import plan
+
+    blobs = Path(__file__).resolve().parents[2] / "experiments" / "blobs_mlp.toml"
+    cfg = load_config(blobs, [("data.n_train", 10), ("data.n_test", 10), ("data.batch", 10**8)])
+    assert plan(cfg).task.info["train_examples"] == 10
+    with pytest.raises(ConfigError, match="activations need at least"):  # (a batch that large with its rows)
+        hostmem.check_activation_memory(plan(cfg).task.model.graph, 10**8, "float32", 1, "x.toml")
+
