@@ -79,11 +79,12 @@ def die_with_parent(parent_pid: int) -> None:
         threading.Thread(target=watch, name="ampsim-parent-watch", daemon=True).start()
 
 
-def parent_pid_of_children() -> int:
-    """The pid a child started by this process should watch (:func:`die_with_parent`): this process's, or 0
-    under ``forkserver``, whose children the server forks (their parent is the server: watching this pid, they
-    found it gone and exited at once); 0 means their parent at start, as :func:`setup_worker_process` reads it."""
-    return 0 if start_method() == "forkserver" else os.getpid()
+def parent_pid_of_children(method: str | None = None) -> int:
+    """The pid a child started by this process with ``method`` (default :func:`start_method`) should watch
+    (:func:`die_with_parent`): this process's, or 0 under ``forkserver``, whose children the server forks
+    (their parent is the server: watching this pid, they found it gone and exited at once); 0 means their
+    parent at start, as :func:`setup_worker_process` reads it."""
+    return 0 if (method or start_method()) == "forkserver" else os.getpid()
 
 
 def start_process(p: mp.Process) -> None:
