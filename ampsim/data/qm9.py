@@ -224,6 +224,8 @@ def load_qm9(
     else:
         path = store.fetch(plain + ".gz", root=base, verify=verify)
     molecules = memo.parsed(path, read_molecules, limit)  # once per process and file version
+    if not molecules:  # (a user's file of "[]": a ValueError fitting the targets, or an empty validation)
+        raise DataError(f"{path}: holds no molecule records")
     log.debug("loaded QM9 %s: %d molecules from %s", split, len(molecules), path)
     return molecules
 

@@ -43,7 +43,7 @@ import numpy as np
 
 from ampsim.config import spec
 from ampsim.data import qm9
-from ampsim.errors import ConfigError
+from ampsim.errors import ConfigError, DataError
 from ampsim.ir.message import Instance, Message
 from ampsim.models.base import Metric, Model, Task
 from ampsim.models.ggnn_ir import build_ggnn_graph
@@ -165,6 +165,21 @@ def batched(mols: Sequence[qm9.Molecule], y: np.ndarray, order: np.ndarray, batc
     return out
 
 
+def _check_splits(source: str, train: list, valid: list, task_id: int, hidden: int) -> None:
+    """One line where a user's QM9 files (read unverified) do not fit the config or each other: fewer targets
+    per molecule than ``data.target`` needs, splits of other widths, more atom features than ``model.hidden``
+    (an IndexError, a matmul's ValueError mid-run, a ValueError of the model)."""
+    (n_feat, n_targets), other = ((m.node_features.shape[1], len(m.targets)) for m in (train[0], valid[0]))
+    if task_id >= n_targets:
+        raise ConfigError(f"{source}: data.target: {qm9.TASKS[task_id]!r} is target {task_id + 1} in QM9's order, "
+                          f"but the files hold {n_targets} target(s) per molecule")
+    if other != (n_feat, n_targets):
+        raise DataError(f"the QM9 splits differ: valid molecules have {other[0]} atom features and {other[1]} "
+                        f"targets, train molecules {n_feat} and {n_targets}")
+    if hidden < n_feat:
+        raise ConfigError(f"{source}: model.hidden: must be >= the {n_feat} atom features of the files, got {hidden}")
+
+
 def build(cfg) -> Task:
     d, m, seed = cfg.data, cfg.model, cfg.experiment.seed
     if m.hidden < len(qm9.ELEMENTS):
@@ -177,6 +192,7 @@ def build(cfg) -> Task:
     train = qm9.load_qm9("train", limit=d.limit_train or None)
     valid = qm9.load_qm9("valid", limit=d.limit_valid or None)
     task_id = qm9.TASKS.index(d.target)
+    _check_splits(cfg.path, train, valid, task_id, m.hidden)
     norm = qm9.TargetNorm.fit(train, task_id)
     y_train = norm.normalize(qm9.task_values(train, task_id))
     y_valid_raw = qm9.task_values(valid, task_id)

@@ -137,3 +137,37 @@ def test_target_norm(root):
     assert norm.normalize(3.0) == pytest.approx(0.0)
     flat = qm9.TargetNorm.fit(mols, task=5)  # same value everywhere
     assert flat.std == 1.0 and flat.mean == 5.0
+
+
+def _ggnn_config(root, *overrides):
+    from pathlib import Path
+
+    from ampsim.config import load_config
+
+    experiment = Path(__file__).resolve().parents[2] / "experiments" / "qm9_ggnn.toml"
+    return load_config(experiment, [("data.limit_train", 3), ("data.limit_valid", 3), *overrides])
+
+
+@pytest.mark.parametrize("train, valid, overrides, message", [
+    ([], None, (), r"molecules_train.json: holds no molecule records"),
+    ([record(1), record(2)], [], (), r"molecules_valid.json: holds no molecule records"),
+    # GGNN's own files, one target each: data.target homo (the third) was an IndexError
+    ([{**record(1), "targets": [[0.5]]}], [{**record(2), "targets": [[0.5]]}], (),
+     r"data.target: 'homo' is target 3 in QM9's order, but the files hold 1 target\(s\) per molecule"),
+    # splits of two widths: a matmul's ValueError after training had started
+    ([{**record(1), "node_features": [[0, 1, 0, 0, 0, 0, 0]] * 3}], None, (),
+     "the QM9 splits differ: valid molecules have 5 atom features and 12 targets, train molecules 7 and 12"),
+    ([{**record(1), "node_features": [[0, 1, 0, 0, 0, 0, 0]] * 3}], [{**record(2), "node_features":
+                                                                     [[0, 1, 0, 0, 0, 0, 0]] * 3}],
+     (("model.hidden", 6),), r"model.hidden: must be >= the 7 atom features of the files, got 6"),
+])
+def test_a_users_qm9_files_that_do_not_fit_are_one_line(root, train, valid, overrides, message):
+    """A user's plain JSON is read unverified: what does not fit the config or the other split is one line."""
+    from ampsim.errors import AmpsimError
+    from ampsim.planning import plan
+
+    for split, records in (("train", train), ("valid", valid if valid is not None else [record(5), record(6)])):
+        if records is not None:
+            (root / "qm9" / f"molecules_{split}.json").write_text(json.dumps(records))
+    with pytest.raises(AmpsimError, match=message):
+        plan(_ggnn_config(root, *overrides))
