@@ -342,22 +342,42 @@ def load_vectors(
     if not os.path.exists(path):  # os.path: an unreadable folder on the way reads as missing, not a traceback
         raise DataError(f"missing {path}: vectors file not found; check the path")
     seen = np.zeros(len(vocab), dtype=bool)
+    first = True  # the first line of vectors: its width is checked (a wider one read as words with numbers in)
     # files.text_lines: a directory, an unreadable, binary, non-UTF-8 or cut-off (gzip) file is one line
     with closing(files.text_lines(path, error=DataError, hint="check the vectors file")) as lines:
         for lineno, line in enumerate(lines, start=1):
             fields = line.rstrip("\r\n").rstrip(" ").split(" ")
             if lineno == 1 and len(fields) == 2 and fields[0].isdigit() and fields[1].isdigit():
-                continue  # word2vec-style "count dim" header
+                if int(fields[1]) != dim:  # word2vec-style "count dim" header
+                    raise DataError(f"{path}:1: the header says {fields[1]}-number vectors, model.embed is {dim}")
+                continue
             if len(fields) < dim + 1:
                 raise DataError(f"{path}:{lineno}: expected a word and {dim} numbers, got {len(fields)} fields")
+            if first and len(fields) > dim + 1 and all(_is_number(f) for f in fields[1:]):
+                raise DataError(f"{path}:{lineno}: a word and {len(fields) - 1} numbers, model.embed is {dim}")
+            first = False
             word = " ".join(fields[:-dim])
             i = vocab.index.get(word.lower() if vocab.lowercase else word)
             if i is None or seen[i]:
                 continue
             try:
-                out[i] = np.asarray(fields[-dim:], dtype=np.float32)
+                with np.errstate(over="ignore"):  # (beyond float32: inf, refused below)
+                    out[i] = np.asarray(fields[-dim:], dtype=np.float32)
             except ValueError as exc:
                 raise DataError(f"{path}:{lineno}: non-numeric vector value") from exc
+            if not np.isfinite(out[i]).all():  # (nan or inf trained into a divergence blamed on train.lr)
+                raise DataError(f"{path}:{lineno}: a vector value that is nan, infinite or beyond float32")
             seen[i] = True
     log.info("vectors: %d of %d vocabulary words found in %s", int(seen.sum()), len(vocab), path)
+    if not seen.any():
+        log.warning("vectors: none of the %d vocabulary words is in %s (another language, or case?); the table "
+                    "keeps its random initialization", len(vocab), path)
     return out
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True

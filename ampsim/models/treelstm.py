@@ -59,8 +59,9 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class DataConfig:
     classes: int = spec(5, choices=(5, 2), help="5: fine-grained; 2: binary (neutral-root trees dropped)")
-    limit_train: int = spec(0, ge=0, help="use only the first N training trees; 0 = all")
-    limit_test: int = spec(0, ge=0, help="evaluate on the first N trees; 0 = all")
+    limit_train: int = spec(0, ge=0, help="use only the first N training trees (with classes = 2, of those whose "
+                            "root is not neutral); 0 = all")
+    limit_test: int = spec(0, ge=0, help="evaluate on the first N trees (as limit_train); 0 = all")
     eval_split: str = spec("test", choices=("test", "dev"), help="split the metric is computed on")
     lowercase: bool = spec(False, help="lower-case tokens (vocabulary and lookup)")
     min_count: int = spec(1, ge=1, help="keep training words seen at least this often; others are <unk>")
@@ -211,8 +212,11 @@ def encode_splits(train: list[sst.Tree], test: list[sst.Tree], min_count: int, l
 
 
 def load_split(split: str, limit: int, classes: int) -> list[sst.Tree]:
-    trees = sst.load_sst(split, limit=limit or None)
-    return sst.drop_neutral_roots(trees) if classes == 2 else trees
+    """The first ``limit`` trees of ``split`` (0: all) of those the task keeps: with two classes, neutral roots
+    are dropped first (counted before, a limit of 1 could leave no test tree: a metric of nothing, exit 0)."""
+    if classes != 2:
+        return sst.load_sst(split, limit=limit or None)
+    return sst.drop_neutral_roots(sst.load_sst(split))[: limit or None]
 
 
 def build(cfg) -> Task:

@@ -172,3 +172,26 @@ def test_load_vectors_errors(tmp_path):
     p.write_text("the 1 x\n", encoding="utf-8")
     with pytest.raises(DataError, match=f"{p}:1: non-numeric"):
         sst.load_vectors(p, v, 2)
+
+
+@pytest.mark.parametrize("text, dim, message", [
+    ("the 0.1 0.2 0.3 0.4\n", 3, r":1: a word and 4 numbers, model.embed is 3"),  # (read as the word "the 0.1")
+    ("5 7\nthe 1 2\n", 2, r":1: the header says 7-number vectors, model.embed is 2"),
+    ("the nan 1\n", 2, r":1: a vector value that is nan, infinite or beyond float32"),
+    ("cat 1 2\nthe 1e50 1\n", 2, r":2: a vector value that is nan, infinite or beyond float32"),
+])
+def test_vectors_of_another_width_or_not_finite_are_one_line(tmp_path, text, dim, message):
+    """A wider file was read as words with numbers in them and loaded nothing, without a word; nan and 1e50 (inf
+    in float32) loaded, and training diverged, blamed on the learning rate."""
+    p = tmp_path / "vec.txt"
+    p.write_text(text, encoding="utf-8")
+    with pytest.raises(DataError, match=f"{p}{message}"):
+        sst.load_vectors(p, sst.Vocab(("<unk>", "the", "cat")), dim)
+
+
+def test_vectors_of_no_vocabulary_word_say_so(tmp_path, caplog):
+    p = tmp_path / "vec.txt"
+    p.write_text("chat 1 2\n", encoding="utf-8")
+    with caplog.at_level("WARNING"):
+        out = sst.load_vectors(p, sst.Vocab(("<unk>", "the")), 2)
+    assert not out.any() and "none of the 2 vocabulary words is in" in caplog.text
