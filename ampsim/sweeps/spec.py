@@ -39,7 +39,6 @@ options added later leave older ids alone). ``numerics = "auto"`` (:mod:`ampsim.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import itertools
 import json
 import logging
@@ -49,7 +48,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ampsim.config import FIXED_SECTIONS, SECTIONS, Config, field_default, load_config, read_toml, task_schema
+from ampsim.config import FIXED_SECTIONS, SECTIONS, Config, load_config, read_toml, task_schema
 from ampsim.errors import ConfigError
 from ampsim.executors import check_kind
 from ampsim.files import check_folder_name
@@ -57,6 +56,7 @@ from ampsim.hardware.spec import SystemSpec
 from ampsim.placement import check_map
 from ampsim.planning import check_numerics, resolve_system
 from ampsim.sweeps.figspec import FigureSpec, parse_figures
+from ampsim.sweeps.ids import id_text, id_view, point_id
 from ampsim.sweeps.numerics import check_figures, figure_needs, numerics_mode, replayable
 
 #: Dotted keys whose value is one whole table (never flattened into sub-keys).
@@ -316,30 +316,6 @@ def _short(v: Any) -> str:
     return json.dumps(v, separators=(",", ":")) if isinstance(v, (dict, list)) else str(v)
 
 
-def id_view(cfg: Config) -> dict[str, dict]:
-    """The resolved experiment as a point's id counts it: every section and field, less those whose
-    ``point_id`` rule (:func:`ampsim.config.spec`) leaves them out: ``never`` (the hardware file, hashed by
-    content instead; the divergence stop; the watchdog) and ``unless_default`` at their defaults (options
-    and the ``[replicas]`` section, added after results were committed, so that points predating them keep
-    their ids)."""
-    sections = {f.name: f for f in dataclasses.fields(cfg)}
-    out: dict[str, dict] = {}
-    for name, section in cfg.to_dict().items():
-        obj = getattr(cfg, name)
-        if _left_out(sections[name], obj):
-            continue
-        if not dataclasses.is_dataclass(obj):  # the hardware overrides: counted as given
-            out[name] = section
-            continue
-        out[name] = {f.name: section[f.name] for f in dataclasses.fields(obj) if not _left_out(f, section[f.name])}
-    return out
-
-
-def _left_out(f: dataclasses.Field, value: Any) -> bool:
-    rule = f.metadata.get("point_id", "always")
-    return rule == "never" or (rule == "unless_default" and value == field_default(f))
-
-
 def _resolve(source: str, experiment: Path, over: list, keys: list[str], combo: dict, i: int, auto: bool = False):
     """Validate one point (experiment + hardware model); return its id, swept keys' values and run (the id's text
     less the hardware overrides as given). ``auto``: a point that can replay and sets no numerics replays."""
@@ -358,8 +334,7 @@ def _resolve(source: str, experiment: Path, over: list, keys: list[str], combo: 
     except ConfigError as e:
         raise ConfigError(f"{where}: {e}") from None
     resolved = id_view(cfg)
-    blob = json.dumps({"experiment": resolved, "hardware": hw}, sort_keys=True, default=str)
-    pid = hashlib.sha256(blob.encode()).hexdigest()[:12]
+    pid = point_id(resolved, hw)
     values = {}
     for key in keys:
         if key in combo:
@@ -369,7 +344,7 @@ def _resolve(source: str, experiment: Path, over: list, keys: list[str], combo: 
     if SEED_KEY in keys:
         values[SEED_KEY] = cfg.experiment.seed
     resolved.pop("hardware", None)
-    return pid, values, json.dumps({"experiment": resolved, "hardware": hw}, sort_keys=True, default=str)
+    return pid, values, id_text(resolved, hw)
 
 
 def check_placement_chips(cfg: Config, system: SystemSpec | None) -> None:

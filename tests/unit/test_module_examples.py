@@ -7,10 +7,11 @@ import pytest
 from ampsim import environment, jsontext, optim, runfiles, tables, tomltext
 from ampsim.calibration import calibrate, profile, report, transport
 from ampsim.executors.sim import admission
+from ampsim.sweeps import ids
 
 
-@pytest.mark.parametrize("module", [admission, calibrate, environment, jsontext, optim, profile, report, runfiles,
-                                    tables, tomltext, transport], ids=lambda m: m.__name__)
+@pytest.mark.parametrize("module", [admission, calibrate, environment, ids, jsontext, optim, profile, report,
+                                    runfiles, tables, tomltext, transport], ids=lambda m: m.__name__)
 def test_docstring_examples_hold(module):
     result = doctest.testmod(module, raise_on_error=False, verbose=False)
     assert result.attempted > 0 and result.failed == 0

@@ -359,3 +359,17 @@ def test_quick_without_a_quick_table_or_seeds_says_it_runs_the_whole_sweep(tmp_p
     with caplog.at_level("WARNING", logger="ampsim.sweeps.spec"):
         assert len(load_sweep(path, quick=True).points) == len(load_sweep(path).points)
     assert f"{path}: no [quick] table, no seeds to cut: its quick variant is all" in caplog.text
+
+
+def test_a_pattern_tables_order_is_part_of_its_points_id(tmp_path):
+    """First match wins in replicas.nodes (and train.staleness_nodes, placement.map): two orders of a table with a
+    pattern are two runs, which the sorted id took for one (refused as a duplicate, or a re-run reusing the other
+    order's finished point); tables of plain names keep one id whatever their order (committed ids unchanged)."""
+    def ids(*tables: str) -> list[str]:
+        points = "".join(f'[[points]]\n"replicas.nodes" = {t}\n' for t in tables)
+        return [p.point_id for p in load_sweep(write(tmp_path, HEAD + SMALL + points)).points]
+
+    a, b = ids('{ fc1 = 3, "*" = 2 }', '{ "*" = 2, fc1 = 3 }')
+    assert a != b
+    with pytest.raises(ConfigError, match="resolves to the same run as point 0"):
+        ids("{ fc0 = 2, fc1 = 3 }", "{ fc1 = 3, fc0 = 2 }")

@@ -1,0 +1,65 @@
+"""A sweep point's id: a hash of its resolved experiment and hardware model, as each field's rule counts it.
+
+Stable across runs and machines; changed when anything that affects the result changes. Each config field
+says how the id counts it (:func:`ampsim.config.spec`'s ``point_id``), so options added later leave the ids of
+committed points alone.
+
+>>> from ampsim.sweeps.ids import point_id
+>>> a, b = point_id({"train": {"mak": 4}}, None), point_id({"train": {"mak": 8}}, None)
+>>> len(a), a == point_id({"train": {"mak": 4}}, None), a == b
+(12, True, False)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from typing import Any
+
+from ampsim.config import Config, field_default
+
+__all__ = ["id_view", "id_text", "point_id", "PATTERN_TABLES"]
+
+#: tables whose keys are patterns matched in order, the first match winning: their keys' order is part of the run
+PATTERN_TABLES = (("replicas", "nodes"), ("train", "staleness_nodes"), ("placement", "map"))
+
+
+def id_view(cfg: Config) -> dict[str, Any]:
+    """The resolved experiment as a point's id counts it: every section and field, less those whose
+    ``point_id`` rule (:func:`ampsim.config.spec`) leaves them out: ``never`` (the hardware file, hashed by
+    content instead; the divergence stop; the watchdog) and ``unless_default`` at their defaults (options
+    and the ``[replicas]`` section, added after results were committed, so that points predating them keep
+    their ids). A pattern table (:data:`PATTERN_TABLES`) holding a glob pattern adds its keys' order under
+    ``"order"``: the id's text sorts keys, and ``{fc1 = 3, "*" = 2}`` and ``{"*" = 2, fc1 = 3}`` are two runs
+    (tables of plain names, whose order changes nothing, keep their ids)."""
+    sections = {f.name: f for f in dataclasses.fields(cfg)}
+    out: dict[str, Any] = {}
+    for name, section in cfg.to_dict().items():
+        obj = getattr(cfg, name)
+        if _left_out(sections[name], obj):
+            continue
+        if not dataclasses.is_dataclass(obj):  # the hardware overrides: counted as given
+            out[name] = section
+            continue
+        out[name] = {f.name: section[f.name] for f in dataclasses.fields(obj) if not _left_out(f, section[f.name])}
+    tables = {f"{s}.{k}": getattr(getattr(cfg, s), k) for s, k in PATTERN_TABLES}
+    order = {name: list(t) for name, t in tables.items() if any(c in key for key in t for c in "*?[")}
+    if order:
+        out["order"] = order
+    return out
+
+
+def id_text(view: dict[str, Any], hardware: dict | None) -> str:
+    """The text a point's id hashes: the :func:`id_view` and the resolved hardware model, keys sorted."""
+    return json.dumps({"experiment": view, "hardware": hardware}, sort_keys=True, default=str)
+
+
+def point_id(view: dict[str, Any], hardware: dict | None) -> str:
+    """The 12 hex digits of a point's id."""
+    return hashlib.sha256(id_text(view, hardware).encode()).hexdigest()[:12]
+
+
+def _left_out(f: dataclasses.Field, value: Any) -> bool:
+    rule = f.metadata.get("point_id", "always")
+    return rule == "never" or (rule == "unless_default" and value == field_default(f))
