@@ -104,7 +104,7 @@ class TrainSection:
                           help="stale-gradient mitigation per parameterized node: stash (backward uses the "
                           "forward's parameters), predict (forward extrapolates along the last step), scale_lr "
                           "(step / (1 + staleness)); see ampsim/ir/param.py", point_id="unless_default")
-    predict_delay: float = spec(-1.0, ge=-1, help="staleness = predict: updates to extrapolate by; "
+    predict_delay: float = spec(-1.0, ge=-1, finite=True, help="staleness = predict: updates to extrapolate by; "
                                 "-1 = the node's mean measured staleness so far", point_id="unless_default")
     staleness_nodes: dict = spec({}, help="per-node train.staleness: node name (or fnmatch pattern, first "
                                  "match wins) -> mode; other nodes take train.staleness", point_id="unless_default")

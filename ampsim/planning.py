@@ -192,10 +192,11 @@ def configure_params(cfg: Config, task: Task) -> None:
         if not any(fnmatch.fnmatchcase(n.name, pattern) for n in nodes):
             raise ConfigError(f"{cfg.path}: train.staleness_nodes.{pattern}: names no parameterized node")
     for node in nodes:
-        mode = next((m for p, m in t.staleness_nodes.items() if fnmatch.fnmatchcase(node.name, p)), t.staleness)
+        key = next((f"staleness_nodes.{p}" for p in t.staleness_nodes if fnmatch.fnmatchcase(node.name, p)),
+                   "staleness")
+        mode = t.staleness_nodes[key.split(".", 1)[1]] if key != "staleness" else t.staleness
         if mode in ("stash", "predict") and not cfg.executor.numerics:  # they change work and memory
-            raise ConfigError(f"{cfg.path}: train.staleness: {mode!r} cannot be replayed "
-                              "(executor.numerics = false)")
+            raise ConfigError(f"{cfg.path}: train.{key}: {mode!r} cannot be replayed (executor.numerics = false)")
         node.configure(opt, muf=t.muf, clip_norm=t.clip_norm)
         node.configure_staleness(mode, t.predict_delay)
     configure_losses(task.model.graph.nodes.values(), t.max_loss)

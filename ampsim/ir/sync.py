@@ -307,11 +307,11 @@ class _Rows:
         self.array[self.index] = value
 
 
-def rounds_and_drift(sync_sets: list[SyncSet]) -> tuple[int, float]:
-    """The rounds all ``sync_sets`` reduced and their mean drift (0 before any round): the summary's
-    ``sync_rounds`` and ``replica_drift``."""
+def rounds_and_drift(sync_sets: list[SyncSet]) -> tuple[int, float | None]:
+    """The rounds all ``sync_sets`` reduced and their mean drift (None before any round: not measured, where
+    0.0 read as copies that had stayed together): the summary's ``sync_rounds`` and ``replica_drift``."""
     rounds = sum(s.rounds for s in sync_sets)
-    return rounds, (sum(s.drift_sum for s in sync_sets) / rounds if rounds else 0.0)
+    return rounds, (sum(s.drift_sum for s in sync_sets) / rounds if rounds else None)
 
 
 # -- the arithmetic, shared by every executor (the multicore workers and controller call these directly) ----

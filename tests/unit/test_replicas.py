@@ -98,3 +98,14 @@ def test_groups_strategy_with_fewer_chips_than_groups_shares_chips():
     mapping = place("groups", model, p.chips[:2], groups=groups, prof=prof)
     # group g starts at chip floor(2 g / 3): 0, 0, 1, each on one chip
     assert [{mapping[n] for n in groups[g]} for g in range(3)] == [{0}, {0}, {1}]
+
+
+def test_drift_is_not_measured_before_a_round():
+    """It read 0.0, as if copies that had trained apart for the whole run had stayed together."""
+    from ampsim.executors import make_executor
+
+    p = lr_plan("replicas.groups=2", "replicas.sync_every=99", "train.epochs=1")
+    with make_executor(p) as ex:
+        ex.train(list(p.task.train_instances(1)))
+        summary = ex.summary()
+    assert summary["sync_rounds"] == 0 and summary["replica_drift"] is None

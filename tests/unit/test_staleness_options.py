@@ -210,6 +210,12 @@ def test_bad_values_are_one_line_config_errors():
     with pytest.raises(ConfigError, match=r"train\.staleness: 'stash' cannot be replayed"):
         plan(blobs("train.staleness=\"stash\"", "executor.kind=\"sim\"", "executor.numerics=false",
                    f"executor.hardware=\"{ROOT / 'hardware_models' / 'ring4.toml'}\""))
+    # the key that asked for it (train.staleness was named, which said "none")
+    with pytest.raises(ConfigError, match=r"train\.staleness_nodes\.fc1: 'stash' cannot be replayed"):
+        plan(blobs("train.staleness_nodes={fc1=\"stash\"}", "executor.kind=\"sim\"", "executor.numerics=false",
+                   f"executor.hardware=\"{ROOT / 'hardware_models' / 'ring4.toml'}\""))
+    with pytest.raises(ConfigError, match=r"train\.predict_delay: must be a finite number"):  # (a nan loss)
+        blobs("train.predict_delay=inf")
 
 
 @pytest.mark.parametrize("mode", STALENESS_MODES)
