@@ -23,6 +23,7 @@ from ampsim.models.base import Task
 from ampsim.planning import Plan, plan
 from ampsim.progress import Progress
 from ampsim.progress import progress as progress_reporter
+from ampsim.replicas import Replicated
 from ampsim.results import RunDir, check_run_folder
 from ampsim.tomltext import dump_toml
 
@@ -41,6 +42,7 @@ def train_experiment(cfg: Config, out: str | Path, *, progress: bool = False, ke
     ``record_divergence``: a run that diverges is a finished run saying so (see :func:`run_training`)."""
     check_run_folder(out)
     p = plan(cfg)
+    _check_muf(cfg, p.task, p.replicas)  # (before the run folder is made: run_training checks again, for the API)
     bar = _progress(p, enabled=progress)
     try:
         # a finished run is committed as its summary is written, then the executor closes (its workers stop):
@@ -79,7 +81,7 @@ def run_training(plan: Plan, executor: Executor, run: RunDir, progress: Progress
     time projects the run past :data:`LONG_RUN_S`. The ``config.toml`` written is
     :func:`portable_config`: it trains again, to the same result, from any working directory."""
     cfg, task = plan.config, plan.task
-    _check_muf(cfg, task)
+    _check_muf(cfg, task, plan.replicas)
     pinned = pinned_hardware(cfg)  # the machine's file as the run read it: pinned in its config, copied beside it
     written = _portable(cfg, pinned)
     if plan.workers and not cfg.executor.workers:  # "one per core" resolved: the workers this run had
@@ -156,14 +158,22 @@ def _portable(cfg: Config, pinned: tuple[Path, bytes] | None) -> dict[str, dict]
     return d
 
 
-def _check_muf(cfg: Config, task: Task) -> None:
+def _check_muf(cfg: Config, task: Task, replicas: Replicated | None = None) -> None:
     """A parameter node updates once ``train.muf`` instances have completed since its last update, counted
-    across epochs (a partial group carries over): a muf above the run's instances never updates."""
+    across epochs (a partial group carries over): a muf above the run's instances never updates, nor one above
+    what each copy of a replicated node sees (1 in groups x its copies: those trained nothing, exit 0)."""
     per_epoch = instances_per_epoch(cfg, task)
     if not per_epoch:
         return
     t = cfg.train
     total = per_epoch * t.epochs
+    share = 1 if replicas is None else max(
+        (replicas.spec.groups * len(replicas.copies[replicas.origin(n.name)][0]) for n in task.model.graph.param_nodes),
+        default=1)
+    if share > 1 and t.muf > total // share:
+        raise ConfigError(f"{cfg.path}: train.muf: {t.muf} is more than the {total // share} instances a copy of a "
+                          f"parameterized node sees (1 in {share} of the run's {total}): its parameters would never "
+                          f"update; use at most {total // share}")
     if t.muf > total:
         raise ConfigError(f"{cfg.path}: train.muf: {t.muf} is more than the {total} instances of the whole run "
                           f"({t.epochs} epoch(s) of {per_epoch}): parameters would never update; use at most "

@@ -384,6 +384,10 @@ CASES = [
     ("compute-table-seconds-beyond-bound", [*NAME, "hardware.chip.compute_table=[{{flops=1, bytes=0, kernels=1, "
                                                    "seconds=1e308}}]", *HW, ROOT / "hardware_models/ring4.toml"],
      None, "chip.compute_table[0].seconds: must be <= 1e+09 s, got 1e+308"),
+    # each copy sees 1 in groups of the instances: its parameters never updated, test accuracy 0, exit 0
+    ("muf-beyond-a-copys-share", [*NAME, "data.n_train=160", "--set", "train.muf=6", "--set", "replicas.groups=2",
+                                  "--set", "train.epochs=1", *HW, ROOT / "hardware_models/ring4.toml"], None,
+     "train.muf: 6 is more than the 5 instances a copy of a parameterized node sees (1 in 2 of the run's 10)"),
     # inf trained into a divergence blamed on the learning rate
     ("forget-bias-infinite", [*SST, "model.forget_bias=inf"], None, "model.forget_bias: must be a finite number"),
     ("embedding-decay-infinite", [*SST, "model.embedding_weight_decay=inf"], None,
