@@ -31,6 +31,7 @@ from dataclasses import dataclass
 
 from ampsim.errors import ConfigError
 from ampsim.ir.graph import Graph
+from ampsim.ir.hostmem import check_copies_memory
 from ampsim.ir.message import Instance, Message
 from ampsim.ir.sync import SYNC_MODES, SyncSet
 from ampsim.models.base import Model
@@ -140,6 +141,8 @@ def replicate(model: Model, spec: ReplicaSpec, source: str = "<config>") -> Repl
     if spec.trivial:
         return Replicated(model, spec, [], {n: [[n]] for n in base.nodes}, model)
     G = spec.groups
+    check_copies_memory(source, sum((G * counts[n.name] - 1) * n.param_bytes for n in base.param_nodes),
+                        sum(n.param_bytes for n in base.param_nodes))
     graph = Graph(base.name)
     names: dict[tuple[int, str], tuple[str, ...]] = {}
     for g in range(G):

@@ -30,7 +30,7 @@ import numpy as np
 from ampsim.errors import ConfigError, RunError
 
 __all__ = ["available_memory_bytes", "check_param_memory", "model_build", "check_activation_memory",
-           "check_data_memory"]
+           "check_data_memory", "check_copies_memory"]
 
 #: within :func:`model_build`: bytes training will add (gradients, optimizer slots) to the arrays made so far
 _TO_COME: ContextVar[list[int] | None] = ContextVar("ampsim_param_bytes_to_come", default=None)
@@ -125,6 +125,22 @@ def check_data_memory(source: str, what: str, need: float, fix: str) -> None:
     if (avail := _short_of(need)) is not None:
         raise ConfigError(f"{source}: {what} need {need / 2**30:.3g} GiB of host memory to generate; "
                           f"{max(avail, 0) / 2**30:.3g} GiB is available: make {fix} smaller")
+
+
+def check_copies_memory(source: str, copies_bytes: float, model_bytes: float) -> None:
+    """Refuse, in one line, a replicated model whose copies' parameters this machine cannot train, before they
+    are copied: each copy's arrays with their gradients and two optimizer slots, and what training adds to the
+    model's own (its gradients and slots). The model's own arrays were checked as they were made; the copies
+    are deep copies, which no check saw (32 groups of a model that fit once grew past the host's memory).
+
+    Raises:
+        ConfigError: "<source>: replicas: the copies' parameters need X GiB of host memory to train; ...".
+    """
+    need = 4 * copies_bytes + 3 * model_bytes
+    if (avail := _short_of(need)) is not None:
+        raise ConfigError(f"{source}: replicas: the copies' parameters need {need / 2**30:.3g} GiB of host memory "
+                          f"to train (each with its gradient and two optimizer slots); {max(avail, 0) / 2**30:.3g} "
+                          "GiB is available: fewer groups or node copies")
 
 
 def _short_of(need: float) -> int | None:

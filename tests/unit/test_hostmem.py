@@ -58,3 +58,21 @@ def test_the_activation_check_counts_a_batch_no_larger_than_the_data():
     with pytest.raises(ConfigError, match="activations need at least"):  # (a batch that large with its rows)
         hostmem.check_activation_memory(plan(cfg).task.model.graph, 10**8, "float32", 1, "x.toml")
 
+
+
+def test_a_replicated_models_copies_are_checked_before_they_are_copied(monkeypatch):
+    """The copies are deep copies, which no parameter check saw: 32 groups of a model that fit once grew past the
+    host's memory (the kernel's OOM killer would have spoken)."""
+    from pathlib import Path
+
+    from ampsim.config import load_config
+    from ampsim.planning import plan
+
+    monkeypatch.setattr(hostmem, "available_memory_bytes", lambda: 300 * 2**20)
+    blobs = Path(__file__).resolve().parents[2] / "experiments" / "blobs_mlp.toml"
+    over = [("data.n_train", 64), ("data.n_test", 16), ("model.hidden", [2048, 2048])]
+    assert plan(load_config(blobs, over)).replicas is None  # the model alone fits
+    with pytest.raises(ConfigError, match=r"replicas: the copies' parameters need 2.\d+ GiB of host memory to train"):
+        plan(load_config(blobs, over + [("replicas.groups", 32), ("executor.kind", "sim"),
+                                         ("executor.hardware", str(blobs.parents[1] / "hardware_models" /
+                                                                   "torus8x8.toml"))]))
