@@ -344,6 +344,9 @@ def plan(cfg: Config, *, system: SystemSpec | None = None, placement: dict[str, 
     batch = min(getattr(cfg.data, "batch", 1), rows or getattr(cfg.data, "batch", 1))
     check_activation_memory(task.model.graph, batch, cfg.experiment.dtype, cfg.train.mak, cfg.path)
     configure_params(cfg, task)
+    if cfg.train.count_optimizer_state and kind != "sim":  # (it times updates and counts chip memory)
+        log.warning("%s: train.count_optimizer_state applies to the simulator only; the %s executor runs the "
+                    "updates as they are", cfg.path, kind)
     task, rep = replicate_task(cfg, task)
     if kind == "reference":
         ignored = [k for k, v in (("[hardware]", cfg.hardware), ("executor.hardware", cfg.executor.hardware),

@@ -47,3 +47,15 @@ def test_a_chip_too_small_for_the_parameters_and_adams_state_is_refused_before_t
     with pytest.raises(RunError, match=r"parameters and any optimizer state counted 28,800, .* use more chips or "
                                        r"another placement$"):  # (not "lower train.mak": it cannot help)
         run("adam", True, memory_bytes=2 * PARAM_BYTES)
+
+
+def test_the_option_off_the_simulator_says_it_does_nothing_there(caplog):
+    from pathlib import Path
+
+    from ampsim.config import load_config
+    from ampsim.planning import plan
+
+    blobs = Path(__file__).resolve().parents[2] / "experiments" / "blobs_mlp.toml"
+    with caplog.at_level("WARNING"):
+        plan(load_config(blobs, [("data.n_train", 32), ("data.n_test", 8), ("train.count_optimizer_state", True)]))
+    assert "train.count_optimizer_state applies to the simulator only" in caplog.text
