@@ -42,7 +42,7 @@ def train_experiment(cfg: Config, out: str | Path, *, progress: bool = False, ke
     ``record_divergence``: a run that diverges is a finished run saying so (see :func:`run_training`)."""
     check_run_folder(out)
     p = plan(cfg)
-    _check_muf(cfg, p.task, p.replicas)  # (before the run folder is made: run_training checks again, for the API)
+    _check_muf(cfg, p.task, p.replicas, warn=False)  # (before the run folder; run_training checks again and warns)
     bar = _progress(p, enabled=progress)
     try:
         # a finished run is committed as its summary is written, then the executor closes (its workers stop):
@@ -158,7 +158,7 @@ def _portable(cfg: Config, pinned: tuple[Path, bytes] | None) -> dict[str, dict]
     return d
 
 
-def _check_muf(cfg: Config, task: Task, replicas: Replicated | None = None) -> None:
+def _check_muf(cfg: Config, task: Task, replicas: Replicated | None = None, *, warn: bool = True) -> None:
     """A parameter node updates once ``train.muf`` instances have completed since its last update, counted
     across epochs (a partial group carries over): a muf above the run's instances never updates, nor one above
     what each copy of a replicated node sees (1 in groups x its copies: those trained nothing, exit 0)."""
@@ -178,7 +178,7 @@ def _check_muf(cfg: Config, task: Task, replicas: Replicated | None = None) -> N
         raise ConfigError(f"{cfg.path}: train.muf: {t.muf} is more than the {total} instances of the whole run "
                           f"({t.epochs} epoch(s) of {per_epoch}): parameters would never update; use at most "
                           f"{per_epoch}")
-    if t.muf > per_epoch:
+    if warn and t.muf > per_epoch:
         log.warning("%s: train.muf = %d is more than the %d instances of an epoch: parameters update only about "
                     "once every %.3g epochs (completed instances carry over to the next epoch)",
                     cfg.path, t.muf, per_epoch, t.muf / per_epoch)
