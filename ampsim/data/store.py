@@ -153,14 +153,15 @@ def data_root() -> Path:
 
 
 def sha256_file(path: Path) -> str:
-    """The sha256 hex digest of ``path``, memoised per process by (path, size, mtime).
+    """The sha256 hex digest of ``path``, memoised per process by (path, size, mtime, ctime).
 
     Raises:
         DataError: "<path>: <cause>" if the file cannot be read (unreadable, a directory, ...).
     """
     try:
         st = path.stat()
-        key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+        # (ctime too: an edit that restores the size and the mtime, os.utime, still changes it)
+        key = (str(path.resolve()), st.st_size, st.st_mtime_ns, st.st_ctime_ns)
         digest = _DIGESTS.get(key)
         if digest is None:
             h = hashlib.sha256()

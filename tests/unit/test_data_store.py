@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import time
 import zipfile
 from pathlib import Path
 
@@ -288,3 +289,19 @@ def test_a_download_that_trickles_gives_up_at_its_deadline_and_tries_the_next_so
     t0 = time.monotonic()
     assert store.fetch("toy/a.bin").read_bytes() == good
     assert time.monotonic() - t0 < 5
+
+
+def test_an_edit_that_restores_the_size_and_mtime_is_verified_again(root, monkeypatch):
+    """Keyed on size and mtime, the cached digest passed a same-size edit whose mtime was put back (os.utime)."""
+    data = b"hello"
+    monkeypatch.setitem(store.REGISTRY, "toy/a.bin", store.FileSpec(_sha(data)))
+    path = root / "toy" / "a.bin"
+    path.parent.mkdir()
+    path.write_bytes(data)
+    store.fetch("toy/a.bin")
+    before = path.stat()
+    time.sleep(0.02)  # (past a coarse file-system clock's tick: the edit's ctime differs)
+    path.write_bytes(b"HELLO")
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    with pytest.raises(DataError, match="sha256 mismatch"):
+        store.fetch("toy/a.bin")
