@@ -37,7 +37,7 @@ import os
 from dataclasses import dataclass
 from typing import Sequence
 
-from ampsim.config import Config
+from ampsim.config import Config, field_default
 from ampsim.errors import ConfigError
 from ampsim.executors import check_kind
 from ampsim.hardware.local import default_workers, local_model_path
@@ -228,10 +228,23 @@ def replica_spec(cfg: Config) -> ReplicaSpec:
                        overlap=r.overlap, outer_lr=r.outer_lr, sparse_sync=r.sparse_sync)
 
 
+def _warn_unused_sync(cfg: Config, trivial: bool) -> None:
+    """Warn of ``[replicas]`` synchronization keys set where nothing synchronizes (no copies, or ``sync =
+    "none"``): they were accepted and did nothing, without a word."""
+    why = ("there are no copies (replicas.groups = 1, no replicas.nodes)" if trivial
+           else 'replicas.sync = "none"' if cfg.replicas.sync == "none" else "")
+    keys = ("sync_every", "outer_lr", "sparse_sync", "overlap", "collective") + (("sync",) if trivial else ())
+    fields = {f.name: f for f in dataclasses.fields(cfg.replicas)}
+    unused = [k for k in keys if why and getattr(cfg.replicas, k) != field_default(fields[k])]
+    if unused:
+        log.warning("%s: %s has nothing to act on: %s", cfg.path, ", ".join(f"replicas.{k}" for k in unused), why)
+
+
 def replicate_task(cfg: Config, task: Task) -> tuple[Task, Replicated | None]:
     """The task with its model replicated as ``[replicas]`` asks (unchanged, and None, by default). The
     copies are made after :func:`configure_params`, so they carry its settings."""
     rep = replicate(task.model, replica_spec(cfg), cfg.path)
+    _warn_unused_sync(cfg, rep.spec.trivial)
     if rep.spec.trivial:
         return task, None
     if cfg.replicas.overlap and cfg.executor.kind != "sim":

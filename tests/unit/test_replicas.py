@@ -109,3 +109,21 @@ def test_drift_is_not_measured_before_a_round():
         ex.train(list(p.task.train_instances(1)))
         summary = ex.summary()
     assert summary["sync_rounds"] == 0 and summary["replica_drift"] is None
+
+
+@pytest.mark.parametrize("sets, said", [
+    (("replicas.sync_every=4",), "replicas.sync_every has nothing to act on: there are no copies"),
+    (("replicas.groups=2", 'replicas.sync="none"', "replicas.outer_lr=0.5", "replicas.sparse_sync=true"),
+     'replicas.outer_lr, replicas.sparse_sync has nothing to act on: replicas.sync = "none"'),
+])
+def test_synchronization_keys_where_nothing_synchronizes_warn(caplog, sets, said):
+    """They were accepted and did nothing, without a word."""
+    with caplog.at_level("WARNING"):
+        lr_plan(*sets)
+    assert said in caplog.text
+
+
+def test_synchronization_keys_of_copies_that_synchronize_say_nothing(caplog):
+    with caplog.at_level("WARNING"):
+        lr_plan("replicas.groups=2", "replicas.sync_every=2", "replicas.outer_lr=0.5")
+    assert "nothing to act on" not in caplog.text
