@@ -236,8 +236,9 @@ def _warn_unused_sync(cfg: Config, trivial: bool) -> None:
     keys = ("sync_every", "outer_lr", "sparse_sync", "overlap", "collective") + (("sync",) if trivial else ())
     fields = {f.name: f for f in dataclasses.fields(cfg.replicas)}
     unused = [k for k in keys if why and getattr(cfg.replicas, k) != field_default(fields[k])]
-    if unused:
-        log.warning("%s: %s has nothing to act on: %s", cfg.path, ", ".join(f"replicas.{k}" for k in unused), why)
+    if unused:  # (no copies: info only, as a sweep's baseline of one group under its fixed sync settings is)
+        log.log(logging.INFO if trivial else logging.WARNING, "%s: %s has nothing to act on: %s", cfg.path,
+                ", ".join(f"replicas.{k}" for k in unused), why)
 
 
 def replicate_task(cfg: Config, task: Task) -> tuple[Task, Replicated | None]:

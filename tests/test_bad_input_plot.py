@@ -326,8 +326,9 @@ def test_a_timeline_of_more_chips_than_it_can_draw_is_one_line(base, tmp_path, c
     ("run", ["--window-s", "1"], "--window-s: not read when plotting run folders"),
     ("run", ["--timeline", "--y", "train_loss"], "--y: not read when plotting a timeline (--timeline)"),
     ("sweep", ["--x", "train.lr", "--y", "throughput", "--timeline"], "--timeline: not read when plotting a table"),
-    ("run", ["--out", "{tmp}/fig.svg"], "fig.svg: figures are written as PNG (or PDF)"),
-    ("run", ["--out", "{tmp}/fig.PNG"], "fig.PNG: figures are written as PNG (or PDF)"),
+    ("run", ["--out", "{tmp}/fig.svg"], "fig.svg: figures are written as .png (and .pdf), in lower case"),
+    ("run", ["--out", "{tmp}/fig.PNG"], "fig.PNG: figures are written as .png (and .pdf), in lower case"),
+    ("sweep", ["--x", "train.lr", "--y", "throughput", "--out", "{tmp}/fig.svg"], "fig.svg: figures are written as"),
 ])
 def test_an_option_the_source_does_not_read_is_one_line(base, tmp_path, capsys, source, options, part):
     """They were ignored without a word (and --out fig.svg made a folder fig.svg/ holding runs.png)."""

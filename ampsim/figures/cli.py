@@ -41,6 +41,13 @@ _GIVEN = {"quick": lambda a: a.quick, "sweep_dir": lambda a: a.sweep_dir is not 
 _WHAT = {"sweep": "a sweep file", "table": "a table", "runs": "run folders", "timeline": "a timeline (--timeline)"}
 
 
+def _check_image_kind(out: Path) -> None:
+    """One line for an ``--out`` named as an image plot does not write (``fig.svg/runs.png`` was made)."""
+    if out.suffix.lower() in _OTHER_IMAGES and out.suffix not in (".png", ".pdf"):
+        raise ConfigError(f"--out {out}: figures are written as .png (and .pdf), in lower case; give such a file "
+                          "or a folder")
+
+
 def _check_options(args: argparse.Namespace, kind: str) -> None:
     """One line for an option the ``kind`` of source does not read."""
     reads = _READS[kind] | ({"timeline"} if kind in ("runs", "timeline") else set())
@@ -51,6 +58,8 @@ def _check_options(args: argparse.Namespace, kind: str) -> None:
 
 def cmd_plot(args: argparse.Namespace) -> int:
     sources = [Path(s) for s in args.sources]
+    if args.out:
+        _check_image_kind(Path(args.out))
     is_table = len(sources) == 1 and ((sources[0] / "table.csv").is_file() or sources[0].suffix == ".csv")
     _check_options(args, "sweep" if len(sources) == 1 and sources[0].suffix == ".toml" else "table" if is_table
                    else "timeline" if args.timeline else "runs")
@@ -79,8 +88,6 @@ def cmd_plot(args: argparse.Namespace) -> int:
             raise ConfigError(f"{s}: not a run folder (no metrics.csv) and not a sweep file (.toml)")
     name = "timeline.png" if args.timeline else "runs.png"
     out = Path(args.out) if args.out else default_figure_dir(False) / name
-    if out.suffix.lower() in _OTHER_IMAGES and out.suffix not in (".png", ".pdf"):  # (fig.svg/runs.png was made)
-        raise ConfigError(f"--out {out}: figures are written as PNG (or PDF); give a .png or .pdf file, or a folder")
     if out.suffix not in (".png", ".pdf"):
         out = out / name
     check_output_file(out)  # before reading and drawing anything

@@ -30,7 +30,7 @@ def id_view(cfg: Config) -> dict[str, Any]:
     ``point_id`` rule (:func:`ampsim.config.spec`) leaves them out: ``never`` (the hardware file, hashed by
     content instead; the divergence stop; the watchdog) and ``unless_default`` at their defaults (options
     and the ``[replicas]`` section, added after results were committed, so that points predating them keep
-    their ids). A pattern table (:data:`PATTERN_TABLES`) holding a glob pattern adds its keys' order under
+    their ids). A pattern table (:data:`PATTERN_TABLES`) of several keys, one a glob pattern, adds their order under
     ``"order"``: the id's text sorts keys, and ``{fc1 = 3, "*" = 2}`` and ``{"*" = 2, fc1 = 3}`` are two runs
     (tables of plain names, whose order changes nothing, keep their ids)."""
     sections = {f.name: f for f in dataclasses.fields(cfg)}
@@ -44,7 +44,7 @@ def id_view(cfg: Config) -> dict[str, Any]:
             continue
         out[name] = {f.name: section[f.name] for f in dataclasses.fields(obj) if not _left_out(f, section[f.name])}
     tables = {f"{s}.{k}": getattr(getattr(cfg, s), k) for s, k in PATTERN_TABLES}
-    order = {name: list(t) for name, t in tables.items() if any(c in key for key in t for c in "*?[")}
+    order = {name: list(t) for name, t in tables.items() if len(t) > 1 and any(c in key for key in t for c in "*?[")}
     if order:
         out["order"] = order
     return out

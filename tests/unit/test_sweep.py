@@ -373,3 +373,14 @@ def test_a_pattern_tables_order_is_part_of_its_points_id(tmp_path):
     assert a != b
     with pytest.raises(ConfigError, match="resolves to the same run as point 0"):
         ids("{ fc0 = 2, fc1 = 3 }", "{ fc1 = 3, fc0 = 2 }")
+
+
+def test_a_single_pattern_keeps_its_points_id(tmp_path):
+    """One key has no order: {"fc*" = 2} hashes as it did before pattern tables counted their order."""
+    from ampsim.config import load_config
+    from ampsim.sweeps.ids import id_view
+
+    cfg = load_config(BLOBS, [("replicas.nodes", {"fc*": 2})])
+    assert "order" not in id_view(cfg)
+    assert id_view(load_config(BLOBS, [("replicas.nodes", {"fc1": 3, "*": 2})]))["order"] == {
+        "replicas.nodes": ["fc1", "*"]}
