@@ -25,13 +25,9 @@ import subprocess
 from importlib import metadata
 from pathlib import Path
 
-from ampsim import runfiles
 from ampsim.blas import BLAS_VARS, KERNEL_PINS, openblas_in_force
 
-__all__ = ["ENVIRONMENT_FILE", "describe"]
-
-#: the file a run folder keeps these facts in, beside its ``config.toml``
-ENVIRONMENT_FILE = runfiles.ENVIRONMENT
+__all__ = ["describe"]
 
 #: the libraries whose versions a run's numbers depend on (numerics, simulation, topology)
 PACKAGES = ("numpy", "numba", "simpy", "networkx")

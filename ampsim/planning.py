@@ -192,9 +192,9 @@ def configure_params(cfg: Config, task: Task) -> None:
         if not any(fnmatch.fnmatchcase(n.name, pattern) for n in nodes):
             raise ConfigError(f"{cfg.path}: train.staleness_nodes.{pattern}: names no parameterized node")
     for node in nodes:
-        key = next((f"staleness_nodes.{p}" for p in t.staleness_nodes if fnmatch.fnmatchcase(node.name, p)),
-                   "staleness")
-        mode = t.staleness_nodes[key.split(".", 1)[1]] if key != "staleness" else t.staleness
+        pattern = next((p for p in t.staleness_nodes if fnmatch.fnmatchcase(node.name, p)), None)
+        mode = t.staleness if pattern is None else t.staleness_nodes[pattern]
+        key = "staleness" if pattern is None else f"staleness_nodes.{pattern}"
         if mode in ("stash", "predict") and not cfg.executor.numerics:  # they change work and memory
             raise ConfigError(f"{cfg.path}: train.{key}: {mode!r} cannot be replayed (executor.numerics = false)")
         node.configure(opt, muf=t.muf, clip_norm=t.clip_norm)
@@ -354,8 +354,9 @@ def plan(cfg: Config, *, system: SystemSpec | None = None, placement: dict[str, 
                           f"{'worker' if workers else 'chip'}(s) to hold them")
     with model_build():  # its parameters checked together against host memory
         task = build_task(cfg)
-    rows = max(task.info.get("train_examples", 0), task.info.get("test_examples", 0))  # (no batch holds more)
-    batch = min(getattr(cfg.data, "batch", 1), rows or getattr(cfg.data, "batch", 1))
+    batch = getattr(cfg.data, "batch", 1)
+    if rows := max(task.info.get("train_examples", 0), task.info.get("test_examples", 0)):  # (no batch holds more)
+        batch = min(batch, rows)
     check_activation_memory(task.model.graph, batch, cfg.experiment.dtype, cfg.train.mak, cfg.path)
     configure_params(cfg, task)
     if cfg.train.count_optimizer_state and kind != "sim":  # (it times updates and counts chip memory)

@@ -1,7 +1,7 @@
 """Which hardware file an experiment names, and the copy of it a run keeps.
 
 A run's ``config.toml`` names its hardware file by absolute path and pins the file's bytes
-(``executor.hardware_sha256``), and the run folder keeps a byte-for-byte copy (:data:`HARDWARE_COPY`), so a
+(``executor.hardware_sha256``), and the run folder keeps a byte-for-byte copy (``hardware.toml``), so a
 finished run's config always means the machine it ran on: trained again, it uses the named file only while that
 still holds those bytes; where the file is not there (the results copied to another machine), the copy beside
 the config (with a warning); where it differs (edited since, or another file named through the API), it refuses
@@ -23,10 +23,7 @@ from ampsim.files import read_bytes
 
 log = logging.getLogger(__name__)
 
-__all__ = ["HARDWARE_COPY", "hardware_path", "pinned_hardware", "sha256_of"]
-
-#: the copy of its hardware file a run folder keeps, beside its ``config.toml``
-HARDWARE_COPY = runfiles.HARDWARE_COPY
+__all__ = ["hardware_path", "pinned_hardware", "sha256_of"]
 
 _SAID: set[tuple[str, str, str]] = set()  # the substitutions already warned of
 
@@ -60,7 +57,7 @@ def hardware_path(cfg: Config) -> Path:
     digests = [sha256_of(p) for p in where]
     if want in digests:
         return where[digests.index(want)]
-    copy = Path(cfg.path).parent / HARDWARE_COPY
+    copy = Path(cfg.path).parent / runfiles.HARDWARE_COPY
     if all(d is None for d in digests) and sha256_of(copy) == want:
         if (said := (cfg.path, str(where[0]), want)) not in _SAID:  # once: a run asks for its file several times
             _SAID.add(said)

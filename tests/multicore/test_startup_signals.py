@@ -13,7 +13,7 @@ import sys
 import time
 
 import pytest
-from mc_helpers import ROOT, alive
+from mc_helpers import ROOT, child_pids, gone
 
 from ampsim.errors import RunError
 from ampsim.executors.multicore.controller import Controller
@@ -85,17 +85,13 @@ def test_calibrates_child_processes_die_with_it():
         deadline = time.monotonic() + 30
         children: list[int] = []
         while not children and time.monotonic() < deadline:
-            out = subprocess.run(["pgrep", "-P", str(parent.pid)], capture_output=True, text=True).stdout
-            children = [int(x) for x in out.split()]
+            children = child_pids(parent.pid)
             time.sleep(0.05)
         assert children, "the spinning child never started"
         time.sleep(0.5)  # through its setup
         parent.kill()
         parent.wait(10)
-        deadline = time.monotonic() + 5
-        while any(alive(c) for c in children) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert not any(alive(c) for c in children)
+        assert gone(children, 5.0)
     finally:
         parent.kill()
 

@@ -13,7 +13,7 @@ import time
 import uuid
 
 import pytest
-from mc_helpers import ROOT, alive, batches, child_pids, mlp, pids_with_env
+from mc_helpers import ROOT, alive, batches, child_pids, gone, mlp, pids_with_env
 
 from ampsim.errors import RunError
 from ampsim.executors.multicore import MulticoreExecutor
@@ -69,10 +69,7 @@ def test_a_stopped_worker_is_reported_by_name_and_everything_is_stopped():
         with pytest.raises(RunError, match=STOPPED) as err:  # no hang: pytest's timeout would fail it
             ex.train(work)
         assert "\n" not in str(err.value) and f"(pid {victim})" in str(err.value)
-        deadline = time.monotonic() + 3.0
-        while any(alive(p) for p in pids) and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert not any(alive(p) for p in pids)
+        assert gone(pids, 3.0)
     finally:
         timer.cancel()
         _kill_all(pids)

@@ -68,13 +68,18 @@ def test_fetch_existing_registered_file_is_verified(root, monkeypatch):
     assert store.fetch("toy/a.bin") == root / "toy" / "a.bin"
 
 
-def test_verification_is_cached_by_size_and_mtime(root, monkeypatch):
-    data = b"hello"
+def _toy(root: Path, monkeypatch, data: bytes = b"hello") -> Path:
+    """A registered file ``toy/a.bin`` holding ``data``, fetched (verified) once."""
     monkeypatch.setitem(store.REGISTRY, "toy/a.bin", store.FileSpec(_sha(data)))
     path = root / "toy" / "a.bin"
     path.parent.mkdir()
     path.write_bytes(data)
     store.fetch("toy/a.bin")
+    return path
+
+
+def test_verification_is_cached_by_size_and_mtime(root, monkeypatch):
+    path = _toy(root, monkeypatch)
     calls = []
     real = hashlib.sha256
     monkeypatch.setattr(store.hashlib, "sha256", lambda *a: calls.append(1) or real(*a))
@@ -293,12 +298,7 @@ def test_a_download_that_trickles_gives_up_at_its_deadline_and_tries_the_next_so
 
 def test_an_edit_that_restores_the_size_and_mtime_is_verified_again(root, monkeypatch):
     """Keyed on size and mtime, the cached digest passed a same-size edit whose mtime was put back (os.utime)."""
-    data = b"hello"
-    monkeypatch.setitem(store.REGISTRY, "toy/a.bin", store.FileSpec(_sha(data)))
-    path = root / "toy" / "a.bin"
-    path.parent.mkdir()
-    path.write_bytes(data)
-    store.fetch("toy/a.bin")
+    path = _toy(root, monkeypatch)
     before = path.stat()
     time.sleep(0.02)  # (past a coarse file-system clock's tick: the edit's ctime differs)
     path.write_bytes(b"HELLO")

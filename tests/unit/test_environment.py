@@ -15,7 +15,8 @@ import pytest
 
 from ampsim.blas import openblas_in_force
 from ampsim.cli import main
-from ampsim.environment import ENVIRONMENT_FILE, describe
+from ampsim.environment import describe
+from ampsim.runfiles import ENVIRONMENT
 
 ROOT = Path(__file__).resolve().parents[2]
 RUN = ["train", str(ROOT / "experiments" / "blobs_mlp.toml"), "--no-progress", "--set", "train.epochs=1",
@@ -24,7 +25,7 @@ RUN = ["train", str(ROOT / "experiments" / "blobs_mlp.toml"), "--no-progress", "
 
 def _train(out: Path) -> dict:
     assert main([*RUN, "--out", str(out)]) == 0
-    return json.loads((out / ENVIRONMENT_FILE).read_text())
+    return json.loads((out / ENVIRONMENT).read_text())
 
 
 def test_a_run_records_the_blas_settings_it_ran_under(tmp_path, monkeypatch):
@@ -64,7 +65,7 @@ def test_what_is_in_force_depends_on_when_numpy_loaded(order, pinned):
 
 def test_the_same_run_twice_writes_the_same_file(tmp_path):
     assert (_train(tmp_path / "a") == _train(tmp_path / "b")
-            and (tmp_path / "a" / ENVIRONMENT_FILE).read_bytes() == (tmp_path / "b" / ENVIRONMENT_FILE).read_bytes())
+            and (tmp_path / "a" / ENVIRONMENT).read_bytes() == (tmp_path / "b" / ENVIRONMENT).read_bytes())
 
 
 def test_the_commit_is_the_checkouts():
