@@ -140,11 +140,12 @@ def check_placement(placement: dict[str, int], names: Iterable[str], n: int, sou
         raise ConfigError(f"{source}: placement: node(s) {', '.join(missing)} not placed")
 
 
-def checked_instances(instances: Iterable[Instance], where: str) -> Iterator[Instance]:
+def checked_instances(instances: Iterable[Instance], where: str, fields: tuple[str, ...] = ()) -> Iterator[Instance]:
     """``instances``, each checked to be an :class:`~ampsim.ir.message.Instance` (a task's
-    ``train_instances(epoch)`` or ``eval_instances()``) as it is taken, or one ConfigError line naming
-    ``where``: an executor's ``train`` and ``evaluate`` are public API, and a list of numbers failed deep in
-    the run (or, on the multicore executor, closed it)."""
+    ``train_instances(epoch)`` or ``eval_instances()``) whose data holds ``fields`` (the model's
+    :attr:`~ampsim.models.base.Model.fields`) as it is taken, or one ConfigError line naming ``where``: an
+    executor's ``train`` and ``evaluate`` are public API, and a list of numbers, or another task's instances,
+    failed deep in the run (or, on the multicore executor, closed it)."""
     if not isinstance(instances, Iterable) or isinstance(instances, (str, bytes, Mapping)):
         raise ConfigError(f"{where}: instances: expected an iterable of Instances, got {type(instances).__name__}")
     for x in instances:
@@ -152,4 +153,9 @@ def checked_instances(instances: Iterable[Instance], where: str) -> Iterator[Ins
             raise ConfigError(f"{where}: instances: expected Instances (from the plan's task: "
                               f"task.train_instances(epoch), task.eval_instances()), got {type(x).__name__} "
                               f"{reprlib.repr(x)}")
+        missing = [f for f in fields if not isinstance(x.data, Mapping) or f not in x.data]
+        if missing:
+            raise ConfigError(f"{where}: instance {x.key}: its data has no {', '.join(map(repr, missing))} (this "
+                              f"model reads {', '.join(fields)}): an instance of another task? Take them from the "
+                              f"plan's own task")
         yield x

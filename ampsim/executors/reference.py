@@ -45,7 +45,7 @@ class ReferenceExecutor(ExecutorBase):
         self._set_training(True)
         reports: list[Report] = []
         t0 = time.perf_counter()
-        for inst in checked_instances(instances, f"{self.name} executor: train"):
+        for inst in checked_instances(instances, f"{self.name} executor: train", self.model.fields):
             reports.extend(self._run(inst))
             for node in self.params:
                 if node.complete(inst.key) is not None and node.name in self._sync:
@@ -60,7 +60,7 @@ class ReferenceExecutor(ExecutorBase):
         self._set_training(False)
         reports: list[Report] = []
         try:
-            for inst in checked_instances(instances, f"{self.name} executor: evaluate"):
+            for inst in checked_instances(instances, f"{self.name} executor: evaluate", self.model.fields):
                 reports.extend(self._run(inst))
         finally:
             self._set_training(True)

@@ -41,6 +41,9 @@ class Model:
     graph: Graph
     inject: Callable[[Instance], list[tuple[str, Message]]]
     metric: Metric
+    #: the fields every instance's data holds (what the graph's callables read): executors check a given
+    #: instance has them, so another task's instances are one line instead of a KeyError inside a node
+    fields: tuple[str, ...] = ()
 
 
 @dataclass

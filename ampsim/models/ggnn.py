@@ -145,7 +145,8 @@ def build_model(n_feat: int, hidden: int, steps: int, readout: int, *, granulari
     graph = build_ggnn_graph(n_feat, hidden, steps, readout, granularity=granularity, seed=seed, dtype=dtype,
                              n_types=n_types)
     return Model(graph.validate(), InjectGraph(hidden, steps, granularity, np.dtype(dtype).name),
-                 Metric("valid_mae", "loss", "abs_err", higher_is_better=False, scale=scale))
+                 Metric("valid_mae", "loss", "abs_err", higher_is_better=False, scale=scale),
+                 fields=("x", "mol", "n_mol", "y"))  # (and the edges of its granularity)
 
 
 def batched(mols: Sequence[qm9.Molecule], y: np.ndarray, order: np.ndarray, batch: int, first_key: int,

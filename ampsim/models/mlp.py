@@ -58,7 +58,8 @@ def build_mlp(n_in: int, hidden: list[int], n_classes: int, *, seed: int, dtype=
             prev = act
     loss = g.add(SoftmaxCrossEntropy("loss", n_classes, Field("y")))
     g.connect(prev, loss)
-    return Model(g.validate(), InjectFields((("x", "x"),)), Metric("test_accuracy", "loss", "correct"))
+    return Model(g.validate(), InjectFields((("x", "x"),)), Metric("test_accuracy", "loss", "correct"),
+                 fields=("x", "y"))
 
 
 def batches(X: np.ndarray, y: np.ndarray, batch: int, order: np.ndarray, first_key: int) -> list[Instance]:

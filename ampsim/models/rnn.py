@@ -104,7 +104,8 @@ def build_rnn(cell: str, hidden: int, embed: int, *, seed: int, dtype=np.float32
     else:
         g.connect(more, out, 1, 0)
     g.chain(out, loss)
-    return Model(g.validate(), InjectSequence(sw, np.dtype(dtype).name), Metric("test_accuracy", "loss", "correct"))
+    return Model(g.validate(), InjectSequence(sw, np.dtype(dtype).name), Metric("test_accuracy", "loss", "correct"),
+                 fields=("tokens", "y", "n_steps"))
 
 
 def bucket(data: ListData, batch: int, order: np.ndarray, first_key: int,

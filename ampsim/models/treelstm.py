@@ -189,7 +189,12 @@ def build_treelstm(vocab_size: int, n_classes: int, *, hidden: int = 150, embed:
     g.chain(clsin, h, drop, cls, which)
     g.connect(which, node_loss, 0, 0)
     g.connect(which, root_loss, 1, 0)
-    return Model(g.validate(), InjectLeaves(batch_leaves), Metric("test_root_accuracy", "root_loss", "correct"))
+    return Model(g.validate(), InjectLeaves(batch_leaves), Metric("test_root_accuracy", "root_loss", "correct"),
+                 fields=TREE_FIELDS)
+
+
+#: what :func:`tree_data` holds
+TREE_FIELDS = ("parent", "is_right", "root", "n_nodes", "labels", "ids", "leaves", "leaf_ids", "leaf_states")
 
 
 def tree_data(tree: sst.Tree, vocab: sst.Vocab, classes: int) -> dict:

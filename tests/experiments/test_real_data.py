@@ -6,6 +6,8 @@ fails with AMPSIM_REQUIRE_DATA=1 (see the ``data_root`` fixture).
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -94,3 +96,21 @@ def test_qm9(qm9_mols):
     assert np.abs(gap - (lumo - homo)).max() <= 1e-4 + 1e-9
     norm = qm9.TargetNorm.fit(train, task=0)
     assert abs(norm.normalize(qm9.task_values(train, 0)).mean()) < 1e-9
+
+
+@pytest.mark.parametrize("experiment, granularity", [
+    ("blobs_mlp", None), ("list_reduction", None), ("mnist_mlp", None), ("sst_treelstm", None),
+    ("qm9_ggnn", "molecule"), ("qm9_ggnn", "atom")])
+def test_every_tasks_instances_hold_the_fields_its_model_declares(data_root, monkeypatch, experiment, granularity):
+    """Executors check a given instance against ``Model.fields``: a field declared and not produced would refuse
+    the task's own instances, and a model declaring none would check nothing."""
+    import ampsim
+
+    monkeypatch.setenv("AMPSIM_DATA", str(data_root))
+    limits = {"mnist_mlp": "data.limit_test", "sst_treelstm": "data.limit_test", "qm9_ggnn": "data.limit_valid"}
+    sets = {"data.limit_train": 8, limits[experiment]: 8} if experiment in limits else {}
+    task = ampsim.plan(ampsim.load_experiment(Path(__file__).parents[2] / "experiments" / f"{experiment}.toml",
+                                              {**sets, **({"model.granularity": granularity, "data.batch": 1} if granularity else {})})).task
+    assert task.model.fields
+    for inst in [*task.train_instances(0)[:3], *task.eval_instances()[:3]]:
+        assert set(task.model.fields) <= set(inst.data)

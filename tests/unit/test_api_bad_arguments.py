@@ -162,7 +162,8 @@ def test_valid_forms_still_train(tmp_path, cfg):
 @pytest.mark.parametrize("kind", ["reference", "sim", "multicore"])
 def test_an_executors_train_and_evaluate_take_instances_only_and_a_bad_call_costs_nothing(cfg, kind):
     """``ex.train([1, 2, 3])`` was an AttributeError deep in the run (and closed a multicore executor for
-    good); now one ConfigError line, and the executor trains as before."""
+    good), and another task's instances a KeyError inside a node; now one ConfigError line, and the executor
+    trains as before."""
     sets = {"executor.kind": kind, **({"executor.hardware": str(BLOBS.parent.parent / "hardware_models" / "ring4.toml")}
                                       if kind == "sim" else {}), **({"executor.workers": 2} if kind == "multicore" else {})}
     p = api.plan(ampsim.load_experiment(BLOBS, {**SMALL, **sets}))
@@ -171,6 +172,12 @@ def test_an_executors_train_and_evaluate_take_instances_only_and_a_bad_call_cost
                             (lambda: ex.evaluate(["x"]), "evaluate")):
             with pytest.raises(ampsim.ConfigError, match=rf"^{p.executor} executor: {where}: instances: expected "
                                                          r".*task\.eval_instances\(\)\)|expected an iterable"):
+                call()
+        lists = api.plan(ampsim.load_experiment(ROOT / "experiments" / "list_reduction.toml")).task
+        for call, where in ((lambda: ex.train(lists.train_instances(0)[:2]), "train"),
+                            (lambda: ex.evaluate(lists.eval_instances()[:2]), "evaluate")):
+            with pytest.raises(ampsim.ConfigError, match=rf"^{p.executor} executor: {where}: instance -?\d+: its data "
+                                                         r"has no 'x' \(this model reads x, y\): an instance of another"):
                 call()
         reports = ex.train(list(p.task.train_instances(0))[:4])
         assert len(reports) > 0 and ex.time_s > 0

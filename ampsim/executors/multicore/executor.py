@@ -176,7 +176,7 @@ class MulticoreExecutor(ExecutorBase):
     def train(self, instances: Iterable[Instance], on_done: Callable[[int], None] | None = None) -> list[Report]:
         if self._closed:
             raise RunError("multicore executor: train() after close()")
-        instances = list(checked_instances(instances, "multicore executor: train"))
+        instances = list(checked_instances(instances, "multicore executor: train", self.model.fields))
         t0, cpu0 = time.perf_counter(), time.process_time()
         before = {w: s.get("cpu_s", 0.0) for w, s in self._last_states.items()}
         try:
@@ -209,7 +209,7 @@ class MulticoreExecutor(ExecutorBase):
 
     def evaluate(self, instances: Iterable[Instance]) -> list[Report]:
         """Forward only, in this process, on the model copy that :meth:`train` keeps current."""
-        return self._reference.evaluate(checked_instances(instances, "multicore executor: evaluate"))
+        return self._reference.evaluate(checked_instances(instances, "multicore executor: evaluate", self.model.fields))
 
     def _absorb(self, states: dict[int, dict]) -> None:
         """Copy the workers' parameters, versions and staleness into this process's model."""

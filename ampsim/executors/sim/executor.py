@@ -74,8 +74,7 @@ class SimExecutor(ExecutorBase):
                  estimated_load: list[dict] | None = None, numerics: bool = True,
                  recording_context: str = "", sync_sets: list[SyncSet] = (), max_staleness: float = 0.0,
                  admission_start: int = 1, admission_slow_start: bool = True, collective: str = "ring") -> None:
-        self.model, self.system, self.mak = model, system, mak
-        self.estimated_load = estimated_load
+        self.model, self.system, self.mak, self.estimated_load = model, system, mak, estimated_load
         self.graph = model.graph.validate()
         self.env = simpy.Environment()
         self.trace = TraceRecorder() if trace else None
@@ -134,10 +133,11 @@ class SimExecutor(ExecutorBase):
 
     # -- the executor interface ----------------------------------------------------------------------
     def train(self, instances: Iterable[Instance], on_done: Callable[[int], None] | None = None) -> list[Report]:
-        return self._run(list(checked_instances(instances, "sim executor: train")), training=True, on_done=on_done)
+        checked = list(checked_instances(instances, "sim executor: train", self.model.fields))
+        return self._run(checked, training=True, on_done=on_done)
 
     def evaluate(self, instances: Iterable[Instance]) -> list[Report]:
-        checked = list(checked_instances(instances, "sim executor: evaluate"))  # (a bad argument names this one)
+        checked = list(checked_instances(instances, "sim executor: evaluate", self.model.fields))  # (names this one)
         if not self.eval_advances_time:
             return self._reference.evaluate(checked) if self.numerics else []
         return self._run(checked, training=False, on_done=None)
