@@ -17,7 +17,7 @@ from mc_helpers import ROOT, child_pids, gone
 
 from ampsim.errors import RunError
 from ampsim.executors.multicore.controller import Controller
-from ampsim.executors.multicore.procs import setup_worker_process, start_process
+from ampsim.executors.multicore.procs import parent_pid_of_children, setup_worker_process, start_process
 from ampsim.executors.multicore.transport import ChannelClosed
 
 
@@ -35,13 +35,16 @@ def _raise(signum, frame):
     raise _Raising(f"the parent's handler ran for signal {signum}")
 
 
+@pytest.mark.parametrize("method", ["fork", "forkserver"])
 @pytest.mark.parametrize("sig,exitcode", [(signal.SIGTERM, -signal.SIGTERM), (signal.SIGINT, 0)])
-def test_a_signal_before_the_child_set_its_handlers_waits_for_them(sig, exitcode, capfd):
+def test_a_signal_before_the_child_set_its_handlers_waits_for_them(sig, exitcode, method, capfd):
     """SIGTERM then ends the child quietly; SIGINT, which children ignore (their parent stops them), is
-    dropped."""
+    dropped. A forkserver child is the server's: it restores the server's first handlers (SIGINT raising
+    KeyboardInterrupt) and gets the signals blocked only from a server started blocked."""
     previous = {s: signal.signal(s, _raise) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
-        p = mp.get_context("fork").Process(target=_late_setup, args=(os.getpid(),), daemon=True)
+        p = mp.get_context(method).Process(target=_late_setup, args=(parent_pid_of_children(method),),
+                                           daemon=True)
         start_process(p)
         os.kill(p.pid, sig)
         p.join(10)

@@ -92,8 +92,10 @@ def start_process(p: mp.Process) -> None:
     (:func:`setup_worker_process` unblocks them): a forked child runs the parent's handlers until then, and a
     signal in between (Ctrl-C as the workers start) printed their tracebacks, or ended a worker with a status
     the controller then reported as the failure. The parent gets the signals it was sent as ``p`` has started.
-    That covers ``fork`` (the default) and ``spawn`` (an exec'd child keeps the mask; the resource tracker,
-    which unblocks them as it starts, is started first); a ``forkserver`` child is forked by the server."""
+    That covers ``fork`` (the default), ``spawn`` (an exec'd child keeps the mask; the resource tracker,
+    which unblocks them as it starts, is started first) and ``forkserver``, whose children the server forks
+    with its own mask: ``p.start()`` starts the server the first time, here, blocked (it ignores SIGINT anyway
+    and ends with this process); a server started unblocked elsewhere first would give children that are not."""
     if getattr(p, "_start_method", None) in ("spawn", "forkserver"):  # (its start unblocks both signals)
         from multiprocessing import resource_tracker
 
