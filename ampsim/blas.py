@@ -83,8 +83,19 @@ def openblas_in_force() -> tuple[int | None, str | None]:
     return None, None
 
 
+#: the OpenBLAS libraries once found: numpy loads its own once, and reading the process's memory map again
+#: cost every run ~1 ms (a sweep worker's points each write environment.json)
+_found: list[ctypes.CDLL] = []
+
+
 def _openblas_libraries() -> list[ctypes.CDLL]:
     """The OpenBLAS libraries loaded into this process (Linux; none before numpy is imported)."""
+    if not _found:
+        _found.extend(_load_openblas_libraries())
+    return _found
+
+
+def _load_openblas_libraries() -> list[ctypes.CDLL]:
     paths = set()
     try:
         with open("/proc/self/maps") as f:
