@@ -1,8 +1,10 @@
 """The Python API: what ``import ampsim`` offers a researcher in a notebook. The CLI is a thin layer over it.
 
 >>> import ampsim
->>> cfg = ampsim.load_experiment("experiments/blobs_mlp.toml", {"train.epochs": 2})   # doctest: +SKIP
+>>> cfg = ampsim.load_experiment("experiments/blobs_mlp.toml", {"train.epochs": 2})  # (from the repository root)
 >>> run = ampsim.train(cfg)                                  # a Run: metrics DataFrame, summary dict
+>>> list(run.metrics["epoch"]), run.summary["executor"]
+([1, 2], 'reference')
 >>> run.metrics[["epoch", "train_loss", "test_accuracy"]]    # doctest: +SKIP
 >>> table = ampsim.sweep("experiments/sweeps/mak_mnist.toml", "results/my_sweep", quick=True)  # doctest: +SKIP
 >>> table[["train.mak", "train.muf", "throughput", "staleness_mean"]]  # a row per point  # doctest: +SKIP

@@ -137,7 +137,8 @@ def _plot_table(source: Path, args: argparse.Namespace) -> int:
     spec = FigureSpec(name=f"{folder.name}_{args.y}_vs_{args.x}", kind="xy" if numeric else "bar", x=args.x,
                       y=args.y, hue=tuple(args.hue) if args.hue else None, logx=args.logx and numeric)
     fig = (draw_xy if numeric else draw_bar)(df, folder, spec, keys)
-    out = Path(args.out) if args.out else default_figure_dir(False) / spec.name
+    # (the name is not parsed for a suffix: a dotted column, train.mak, made a folder named after the figure)
+    out = Path(args.out) if args.out else default_figure_dir(False)
     stem = out.with_suffix("") if out.suffix in (".png", ".pdf") else out / spec.name
     check_output_file(stem.with_name(stem.name + ".png"))
     for path in save_figure(fig, stem):
@@ -161,9 +162,12 @@ def add_parsers(sub) -> None:
                    help="a sweep TOML file, a sweep folder (table.csv), a CSV table, or run folders")
     p.add_argument("--quick", action="store_true", help="the sweep's [quick] variant (its folders)")
     p.add_argument("--sweep-dir", help="the sweep's folder (default: results/sweeps/<name>)")
-    p.add_argument("--out", type=path_option, help="figures folder (sweep) or figure file (run folders)")
-    p.add_argument("--x", default="epoch", help="run folders: x column of metrics.csv (default epoch)")
-    p.add_argument("--y", help="run folders: y column (default: the runs' metric)")
+    p.add_argument("--out", type=path_option,
+                   help="figures folder (a sweep, a table) or figure file (run folders, a table); default "
+                        "results/figures/ (--quick: results/quick/figures/), runs.png or timeline.png there")
+    p.add_argument("--x", default="epoch",
+                   help="x column: of metrics.csv for run folders (default epoch); a table's (required)")
+    p.add_argument("--y", help="y column: for run folders default the runs' metric; a table's (required)")
     p.add_argument("--hue", action="append", help="sweep folder: a line per value of this column (repeatable)")
     p.add_argument("--logx", action="store_true", help="a log x axis")
     p.add_argument("--timeline", action="store_true",

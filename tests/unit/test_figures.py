@@ -206,3 +206,15 @@ def test_bars_dodge_a_crossed_hue_and_stand_full_width_for_a_nested_one(tiny):
     bars = [p for p in fig.axes[0].patches if p.get_height() > 0]
     assert sorted(round(p.get_x() + p.get_width() / 2, 3) for p in bars) == [0.0, 1.0, 2.0, 3.0]
     assert {round(p.get_width(), 3) for p in bars} == {0.8}
+
+
+def test_a_tables_figure_named_by_a_dotted_column_is_a_file_in_the_figures_folder(tiny, tmp_path, monkeypatch):
+    """The figure's name, ``<folder>_<y>_vs_train.mak``, was read as a file with the suffix ``.mak``: the figure
+    went into a folder of that name inside results/figures/ (or inside ``--out``)."""
+    _, folder = tiny
+    monkeypatch.chdir(tmp_path)
+    name = "sweep_staleness_mean_vs_train.mak"
+    assert main(["plot", str(folder / "sweep"), "--x", "train.mak", "--y", "staleness_mean"]) == 0
+    assert sorted(p.name for p in (tmp_path / "results" / "figures").iterdir()) == [f"{name}.pdf", f"{name}.png"]
+    assert main(["plot", str(folder / "sweep"), "--x", "train.mak", "--y", "staleness_mean", "--out", "figs"]) == 0
+    assert sorted(p.name for p in (tmp_path / "figs").iterdir()) == [f"{name}.pdf", f"{name}.png"]

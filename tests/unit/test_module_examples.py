@@ -1,17 +1,19 @@
 """The examples in module docstrings run as written (``doctest``): they are part of the documentation."""
 
 import doctest
+from pathlib import Path
 
 import pytest
 
-from ampsim import environment, jsontext, optim, runfiles, tables, tomltext
+from ampsim import api, environment, jsontext, optim, runfiles, tables, tomltext
 from ampsim.calibration import calibrate, profile, report, transport
 from ampsim.executors.sim import admission
 from ampsim.sweeps import ids
 
 
-@pytest.mark.parametrize("module", [admission, calibrate, environment, ids, jsontext, optim, profile, report,
+@pytest.mark.parametrize("module", [admission, api, calibrate, environment, ids, jsontext, optim, profile, report,
                                     runfiles, tables, tomltext, transport], ids=lambda m: m.__name__)
-def test_docstring_examples_hold(module):
+def test_docstring_examples_hold(module, monkeypatch):
+    monkeypatch.chdir(Path(__file__).resolve().parents[2])  # (their paths are the repository's)
     result = doctest.testmod(module, raise_on_error=False, verbose=False)
     assert result.attempted > 0 and result.failed == 0
