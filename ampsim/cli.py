@@ -38,8 +38,10 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
                    help="override a config value, e.g. --set train.lr=0.01 (repeatable)")
     p.add_argument("--out", type=path_option, help="run folder (default: results/<experiment.name>)")
     p.add_argument("--executor", choices=tuple(EXECUTORS), help="= --set executor.kind=…")
-    p.add_argument("--hardware", type=path_option, help="hardware model TOML (simulated executor)")
-    p.add_argument("--workers", type=int, help="worker processes (multicore executor)")
+    p.add_argument("--hardware", type=path_option,
+                   help="hardware model TOML (the simulated executor, unless --executor says otherwise)")
+    p.add_argument("--workers", type=int,
+                   help="worker processes (the multicore executor, unless --executor or --hardware says otherwise)")
     p.add_argument("--trace", action="store_true", help="write trace.json (Chrome/Perfetto)")
     p.add_argument("--no-progress", action="store_true",
                    help="no progress (by default: a bar on a terminal, one line per epoch otherwise)")
@@ -59,6 +61,8 @@ def cmd_train(args: argparse.Namespace) -> int:
             overrides.append(("executor.kind", "sim"))
     if args.workers is not None:
         overrides.append(("executor.workers", args.workers))
+        if not args.executor and not args.hardware:  # (as --hardware picks the simulator)
+            overrides.append(("executor.kind", "multicore"))
     if args.trace:
         overrides.append(("executor.trace", True))
     cfg = load_config(args.experiment, overrides)

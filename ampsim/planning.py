@@ -370,7 +370,8 @@ def plan(cfg: Config, *, system: SystemSpec | None = None, placement: dict[str, 
                    if v]
         if ignored:  # (the reference executor writes no trace: it has no clock)
             log.warning("%s: %s ignored: the reference executor runs on no machine (use executor.kind = "
-                        "\"sim\" to simulate one)", cfg.path, " and ".join(ignored))
+                        "\"sim\" to simulate one, or \"multicore\" for worker processes)", cfg.path,
+                        " and ".join(ignored))
         return Plan(cfg, task, kind, replicas=rep)
     if kind == "multicore":
         if system is not None:

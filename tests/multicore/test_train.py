@@ -96,10 +96,21 @@ def test_list_reduction_mak4_completes(tmp_path):
     assert summary["instances"] >= 25 and summary["final_metric"] is not None
 
 
-def test_cli_train_multicore(tmp_path, capsys):
-    rc = cli_main(["train", str(ROOT / "experiments" / "blobs_mlp.toml"), "--executor", "multicore",
+@pytest.mark.parametrize("executor", [["--executor", "multicore"], []])
+def test_cli_train_multicore(tmp_path, capsys, executor):
+    """``--workers`` alone picks the multicore executor, as ``--hardware`` picks the simulator (it ran the
+    reference executor, with a warning that pointed at the simulator)."""
+    rc = cli_main(["train", str(ROOT / "experiments" / "blobs_mlp.toml"), *executor,
                    "--workers", "2", "--set", "train.epochs=1", "--out", str(tmp_path / "r"), "--no-progress"])
     assert rc == 0 and "wall s" in capsys.readouterr().out
+    assert json.loads((tmp_path / "r" / "summary.json").read_text())["executor"] == "multicore"
+
+
+def test_cli_hardware_and_workers_without_executor_is_the_simulator_as_before(tmp_path):
+    rc = cli_main(["train", str(ROOT / "experiments" / "blobs_mlp.toml"), "--hardware",
+                   str(ROOT / "hardware_models" / "ring4.toml"), "--workers", "2", "--set", "train.epochs=1",
+                   "--out", str(tmp_path / "r"), "--no-progress"])
+    assert rc == 0 and json.loads((tmp_path / "r" / "summary.json").read_text())["executor"] == "sim"
 
 
 def test_one_worker_per_core_is_written_as_the_count_the_run_had(tmp_path, monkeypatch):
