@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import time
 from pathlib import Path
 
@@ -123,8 +124,8 @@ def run_training(plan: Plan, executor: Executor, run: RunDir, progress: Progress
             if epoch == 1 and cfg.train.epochs > 1:
                 _warn_if_long(cfg, time.perf_counter() - wall0)
             if progress:
-                scored = f", {metric.name} {row[metric.name]:.4g}" if row[metric.name] is not None else ""
-                progress.milestone(f"epoch {epoch}/{cfg.train.epochs}, loss {row['train_loss']:.4g}{scored}")
+                scored = f", {metric.name} {_shown(row[metric.name])}" if row[metric.name] is not None else ""
+                progress.milestone(f"epoch {epoch}/{cfg.train.epochs}, loss {_shown(row['train_loss'])}{scored}")
     except Diverged as e:
         if not record_divergence:
             raise
@@ -182,6 +183,12 @@ def _check_muf(cfg: Config, task: Task, replicas: Replicated | None = None, *, w
         log.warning("%s: train.muf = %d is more than the %d instances of an epoch: parameters update only about "
                     "once every %.3g epochs (completed instances carry over to the next epoch)",
                     cfg.path, t.muf, per_epoch, t.muf / per_epoch)
+
+
+def _shown(value: float) -> str:
+    """A loss or metric for the progress line: nan there is a replay's "not measured" (a loss that diverged
+    stopped the run before), shown as the summary line shows it, not as a loss gone to nan."""
+    return "n/a" if math.isnan(value) else f"{value:.4g}"
 
 
 #: a run projected to take longer than this (wall-clock seconds) after its first epoch gets a warning

@@ -468,3 +468,16 @@ def test_a_silent_progress_is_not_told_of_each_instance(tmp_path, monkeypatch):
     counted = run_training(p, make_executor(p), RunDir(tmp_path / "lines"), lines)
     assert heard[:2] == [None, None] and heard[2:] == [lines.update] * 2 and lines.done == counted["instances"] > 0
     assert silent == counted
+
+
+def test_a_replays_progress_lines_say_its_loss_and_metric_are_not_measured(tmp_path):
+    """They read ``loss nan, test_accuracy nan``, where a nan loss elsewhere means a run that diverged."""
+    from ampsim.progress import progress
+
+    cfg = load_config(ROOT / "experiments" / "list_reduction.toml", [parse_override(o) for o in (
+        "data.n_train=40", "data.n_test=4", "train.epochs=2", "executor.numerics=false", 'executor.kind="sim"',
+        f'executor.hardware="{HW / "ring4.toml"}"')])
+    p, stream = plan(cfg), io.StringIO()
+    run_training(p, make_executor(p), RunDir(tmp_path / "r"), progress(" ", total=40, stream=stream))
+    epochs = [line for line in stream.getvalue().splitlines() if "epoch" in line]
+    assert epochs and all("loss n/a, test_accuracy n/a" in line and "nan" not in line for line in epochs), epochs
