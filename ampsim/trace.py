@@ -23,8 +23,10 @@ from typing import Any, Iterator
 from ampsim.errors import AmpsimError, ConfigError
 from ampsim.files import reading
 
-#: the span of a node's work item is labelled ``"<node> <phase>"``, the phase by the executors' item kinds
-#: (0 forward, 1 backward, 2 update: the simulator's ``FWD, BWD, UPDATE`` and the multicore protocol's)
+#: the kinds of the executors' work items (the simulator's chip queues and the multicore workers' alike): a
+#: node's forward, backward and update steps, and a synchronization's job (an add or apply of its copies)
+FWD, BWD, UPDATE, SYNC = 0, 1, 2, 3
+#: the span of a node's work item is labelled ``"<node> <phase>"``, the phase by its kind (FWD, BWD, UPDATE)
 STEP_PHASES = ("fwd", "bwd", "update")
 #: the process id of the links in the simulator's traces (each directed link a thread of it)
 LINK_PID = 1_000_000

@@ -56,13 +56,16 @@ from __future__ import annotations
 import functools
 
 from ampsim.errors import Diverged, RunError
+from ampsim.trace import BWD, FWD, UPDATE  # noqa: F401 - the workers read them as P.FWD ...; re-exported
+from ampsim.trace import SYNC as SYNC_JOB
 
 # controller -> worker
 INST, MSG, DONE, SYNC, STOP, GATE, APPLY = range(7)
 # worker -> controller
 RETURN, STATE, ERROR, SNAP = range(4)
-# kinds of work items in a worker's queue (an APPLY_JOB shows as "sync" in the current-node code)
-FWD, BWD, UPDATE, SYNC_JOB, APPLY_JOB = range(5)
+# kinds of work items in a worker's queue: the executors' FWD, BWD, UPDATE and SYNC (here SYNC_JOB: a SYNC
+# command's turn in the queue), and a replica round's apply
+APPLY_JOB = SYNC_JOB + 1
 #: value of a worker's "current node" slot while it waits for work
 IDLE = -1
 

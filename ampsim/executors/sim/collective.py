@@ -57,14 +57,12 @@ from typing import TYPE_CHECKING, Callable
 from ampsim.ir.node import Work
 from ampsim.ir.param import ParamNode
 from ampsim.ir.sync import Reduced, SyncSet, rounds_and_drift
+from ampsim.trace import SYNC, UPDATE
 
 if TYPE_CHECKING:
     from ampsim.executors.sim.chips import Chip
 
-__all__ = ["Collectives", "SizedSyncSet", "SYNC", "schedule"]
-
-#: kind of a chip work item that is part of a synchronization (after the executor's FWD, BWD, UPDATE)
-SYNC = 3
+__all__ = ["Collectives", "SizedSyncSet", "schedule"]
 
 
 class Collectives:
@@ -131,7 +129,7 @@ class Collectives:
         """True (and the item set aside) if ``item`` must wait for its node's gate: a message, or an
         update job scheduled after the round closed (``item[3]``: its completion serial)."""
         gate = self.gates.get(item[1].name)
-        if not gate or item[0] == SYNC or (item[0] == 2 and item[3] <= gate[0]):
+        if not gate or item[0] == SYNC or (item[0] == UPDATE and item[3] <= gate[0]):
             return False
         chip.queued_bytes += nbytes  # still held while it waits
         self._parked.setdefault(item[1].name, []).append((chip, item, nbytes))

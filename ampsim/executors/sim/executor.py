@@ -34,7 +34,7 @@ from ampsim.executors.base import ExecutorBase, ExecutorPlan, RunFolder, check_p
 from ampsim.executors.reference import ReferenceExecutor
 from ampsim.executors.sim.admission import AdmissionWindow
 from ampsim.executors.sim.chips import Chip
-from ampsim.executors.sim.collective import SYNC, Collectives
+from ampsim.executors.sim.collective import Collectives
 from ampsim.executors.sim.contention import Contention
 from ampsim.executors.sim.fastloop import supports
 from ampsim.executors.sim.jitreplay import JitReplay
@@ -49,11 +49,9 @@ from ampsim.ir.message import Instance
 from ampsim.ir.node import Report
 from ampsim.ir.sync import SyncSet
 from ampsim.models.base import Model
-from ampsim.trace import TraceRecorder, step_label
+from ampsim.trace import BWD, FWD, SYNC, UPDATE, TraceRecorder, step_label
 
 log = logging.getLogger(__name__)
-
-FWD, BWD, UPDATE = 0, 1, 2  # and SYNC (3): a synchronization's add or apply (collective.py)
 
 
 class SimExecutor(ExecutorBase):

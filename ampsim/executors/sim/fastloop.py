@@ -57,13 +57,11 @@ from collections import deque
 from heapq import heappop, heappush, heappushpop
 
 from ampsim.executors.sim.fastpackets import PHEAD, FastPackets
-from ampsim.executors.sim.fastprep import ARRIVE, HOP
+from ampsim.executors.sim.fastprep import ARRIVE, HOP, JOIN_UPDATE_JOB
 from ampsim.executors.sim.faststate import ADMIT, DONE, WAKE, FastMachine
 from ampsim.executors.sim.fastsync import AFTER, FastSync
 from ampsim.gcpause import gc_paused
 from ampsim.hardware.spec import SystemSpec
-
-UPDATE = -3  # join[item] of an update job
 
 
 def supports(system: SystemSpec, trace: bool) -> bool:
@@ -305,7 +303,7 @@ class FastReplay(FastMachine):
                             peak[c] = n
                             if n > memory[c]:
                                 self._out_of_memory(c, now)
-                    elif g > UPDATE:
+                    elif g > JOIN_UPDATE_JOB:
                         messages += 1
                         if g >= 0:
                             left = remaining[g] - 1

@@ -43,6 +43,9 @@ from ampsim.hardware.cost import duration_key, spec_kinds
 
 #: the event codes a route's hops schedule (:mod:`ampsim.executors.sim.fastloop`): the next hop, the arrival
 HOP, ARRIVE = 6, 7
+#: ``join`` of an update job (after the messages' groups, -2 and -1), read by both replay loops; the compiled
+#: kernel holds it as a constant, so a new value reaches its on-disk cache only with an edit to a ``jit*.py``
+JOIN_UPDATE_JOB = -3
 
 
 def recording_arrays(rec: Recording, view: dict) -> dict:
@@ -72,7 +75,7 @@ def recording_arrays(rec: Recording, view: dict) -> dict:
                                    return_inverse=True)
     kinds: dict[tuple, int] = {}
     got = view["fast"] = {
-        "join": join.tolist() + [-3] * len(rec.stash_node), "stale": stale.tolist(),
+        "join": join.tolist() + [JOIN_UPDATE_JOB] * len(rec.stash_node), "stale": stale.tolist(),
         "kid": kid[group].tolist(), "kids": kids[group].tolist(),
         "dh0": (rec.h0 - rec.nbytes).tolist(), "dh1": (rec.h1 - rec.nbytes).tolist(),
         "ukind": [kinds.setdefault(k, len(kinds)) for k in zip(view["stash_node"], view["prof_key"])],

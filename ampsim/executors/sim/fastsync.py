@@ -38,9 +38,9 @@ from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
-from ampsim.executors.sim.collective import SYNC
 from ampsim.executors.sim.fastprep import Hops
 from ampsim.hardware.spec import ChipSpec
+from ampsim.trace import SYNC, UPDATE
 
 if TYPE_CHECKING:
     from ampsim.executors.sim.faststate import FastMachine
@@ -54,7 +54,6 @@ CALL, AFTER, DELIVER = -2, -3, -4  # (after the controller's ADMIT, -1: faststat
 SYNCJOB = -4
 #: subtracted from an URGENT event's order (SimPy's priority: before every normal event of its time)
 URGENT = 1 << 62
-UPDATE = 2  # the executor's kind of an update job (Collectives.park reads it)
 
 
 class LoopEvent:

@@ -43,6 +43,7 @@ from __future__ import annotations
 import numpy as np
 
 from ampsim.executors.sim import jitpackets
+from ampsim.executors.sim.fastprep import JOIN_UPDATE_JOB
 from ampsim.executors.sim.jitrungs import NTOT
 from ampsim.executors.sim.jitstate import (
     ARRIVE,
@@ -75,7 +76,6 @@ from ampsim.executors.sim.jitstate import (
     SH,
     SN,
     STATUS,
-    UPDATE,
     WAKE,
     WPEND,
     _complete,
@@ -337,7 +337,7 @@ def run(msg, grp, rt, lk, ch, ev, inst, upd, K, F, flags, latency, pk):
                     d = d1[m] + r + t_send[m] if r else d1t[m]
                     if _hold(used, peak, memory, c, used[c] + dh1[m]):
                         return _stop(K, OOM, c, events)
-                elif g != UPDATE:
+                elif g != JOIN_UPDATE_JOB:
                     K[MESSAGES] += 1
                     left = 0
                     if g >= 0:

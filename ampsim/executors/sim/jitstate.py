@@ -13,7 +13,6 @@ from ampsim.executors.sim.jitrungs import NTOT, event_rows
 
 NONE = -(1 << 62)  # the item of a completion that released nothing
 START, GET, PUT, WAKE, DONE, LEARN, HOP, ARRIVE = range(8)  # as faststate and fastprep number them
-UPDATE = -3  # join[item] of an update job
 FINAL = -1
 # K: the integer scalars
 (ORDER, SH, SN, LEVEL, PENDING, NEXT, MESSAGES, SENT, NDONE, STATUS, OUT_C, OUT_J, RESUME, CUR, NSTALE,

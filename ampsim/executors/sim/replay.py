@@ -44,7 +44,6 @@ from typing import Any, Callable
 import numpy as np
 
 from ampsim.executors.sim.chips import Chip
-from ampsim.executors.sim.collective import SYNC
 from ampsim.executors.sim.recording import Recording, replay_lists
 from ampsim.executors.sim.recording_cache import obtain
 from ampsim.executors.sim.replayhost import ReplayHost
@@ -53,9 +52,7 @@ from ampsim.hardware.cost import compute_time_s, compute_times_s, duration_key
 from ampsim.hardware.spec import ChipSpec
 from ampsim.ir.message import Instance
 from ampsim.ir.param import ParamNode
-from ampsim.trace import step_label
-
-UPDATE = 2  # the executor's kind of an update job (after FWD 0 and BWD 1; SYNC is 3)
+from ampsim.trace import SYNC, UPDATE, step_label
 
 
 class Replay:
