@@ -66,6 +66,8 @@ RETURN, STATE, ERROR, SNAP = range(4)
 # kinds of work items in a worker's queue: the executors' FWD, BWD, UPDATE and SYNC (here SYNC_JOB: a SYNC
 # command's turn in the queue), and a replica round's apply
 APPLY_JOB = SYNC_JOB + 1
+#: a current-node code is ``node * CURRENT_KINDS + kind``, of the kinds up to SYNC_JOB (an APPLY_JOB shows as one)
+CURRENT_KINDS = SYNC_JOB + 1
 #: value of a worker's "current node" slot while it waits for work
 IDLE = -1
 
@@ -76,16 +78,20 @@ def worker_error(item: tuple) -> RunError:
 
 
 def encode_current(node: int, kind: int) -> int:
-    """The shared-memory code of "worker runs ``kind`` (FWD/BWD/UPDATE) of ``node``"."""
-    return node * 4 + kind
+    """The shared-memory code of "worker runs ``kind`` of ``node``" (a replica round's apply codes as a sync).
+
+    >>> describe_current(encode_current(1, APPLY_JOB), ["fc0", "fc1"])
+    'while running node fc1 (sync)'
+    """
+    return node * CURRENT_KINDS + (SYNC_JOB if kind == APPLY_JOB else kind)
 
 
 def describe_current(code: int, names: list[str]) -> str:
     """Human-readable form of a current-node code, for error messages."""
-    if code < 0 or code // 4 >= len(names):
+    node, kind = divmod(code, CURRENT_KINDS)
+    if code < 0 or node >= len(names):
         return "while idle"
-    kind = ("forward", "backward", "update", "sync")[code % 4]
-    return f"while running node {names[code // 4]} ({kind})"
+    return f"while running node {names[node]} ({('forward', 'backward', 'update', 'sync')[kind]})"
 
 
 @functools.lru_cache(maxsize=8192)

@@ -114,9 +114,9 @@ class Worker:
         queue, spec, me = self.queue, self.spec, self.me
         popleft, append = queue.popleft, queue.append
         nodes, routes, outgoing, rets, reports = self.node_list, self.routes, self.outgoing, self.rets, self.reports
-        cur, split, perf, held = self._current, P.split, time.perf_counter, self.held
+        cur, encode, split, perf = self._current, P.encode_current, P.split, time.perf_counter
         gates, park, synced, notes = self.sync.gates, self.sync.park, set(spec.copies), self.notes
-        spans = self.spans
+        spans, held = self.spans, self.held
         report_min_s = spec.report_min_s
         read_s, flush_s, flush_bytes, report_s = spec.read_s, spec.flush_s, spec.flush_bytes, spec.report_s
         BWD = P.BWD
@@ -147,7 +147,7 @@ class Worker:
             if gates and i in gates and park((kind, i, port, msg, weight)):
                 continue  # its copy waits for a synchronization round to apply
             if cur is not None:
-                cur[me] = i * 4 + kind
+                cur[me] = encode(i, kind)
             key = msg.inst.key
             node = nodes[i]
             fresh = synced and i in synced and not node.stashed(key)
@@ -295,13 +295,13 @@ class Worker:
         sync = self.sync
         if kind == P.APPLY_JOB:  # port: the round, arg: its average and rows
             if self._current is not None:
-                self._current[self.me] = i * 4 + P.SYNC_JOB
+                self._current[self.me] = P.encode_current(i, kind)
             self.queue.extendleft(reversed(sync.apply(i, port, *arg)))
             return
         if sync.gates and i in sync.gates and sync.park((kind, i, port, None, arg)):
             return  # an update job from a completion after the copy's gate closed
         if self._current is not None:
-            self._current[self.me] = i * 4 + kind
+            self._current[self.me] = P.encode_current(i, kind)
         t0 = time.perf_counter() if self.spans is not None else 0.0
         work = self.node_list[i].complete(port)  # port carries the instance key for update jobs
         if self.spans is not None and work is not None:
