@@ -23,10 +23,17 @@ from ampsim.errors import DataError
 from ampsim.files import read_json
 from ampsim.results import atomic_write, read_csv_table, read_summary
 
-__all__ = ["METRIC_COLUMNS", "TEXT_COLUMNS", "summary_columns", "mean_staleness", "cell", "table_row",
-           "write_table", "read_table", "read_table_info"]
+__all__ = ["TABLE", "SWEEP_INFO", "TABLE_FILES", "METRIC_COLUMNS", "TEXT_COLUMNS", "summary_columns", "mean_staleness",
+           "cell", "table_row", "write_table", "read_table", "read_table_info"]
 
 log = logging.getLogger(__name__)
+
+#: a table folder's (a sweep's) table, one row per run, written last (:func:`write_table`)
+TABLE = "table.csv"
+#: the record of the sweep a table is of, written just before it (:func:`write_table`, :func:`read_table_info`)
+SWEEP_INFO = "sweep.json"
+#: the files that are the table's own in a sweep's folder (beside its points)
+TABLE_FILES = (TABLE, SWEEP_INFO)
 
 #: Summary columns of ``table.csv`` after the swept keys (see :func:`summary_columns`).
 METRIC_COLUMNS = (
@@ -131,8 +138,8 @@ def write_table(folder: str | Path, rows: list[dict[str, Any]], order: list[str]
     rows = sorted(rows, key=lambda r: tuple(_sort_key(r.get(k)) for k in order) + (r["point_id"],))
     front = list(dict.fromkeys(k for r in rows for k in r if k not in METRIC_COLUMNS))
     df = pd.DataFrame(rows, columns=front + list(METRIC_COLUMNS))
-    atomic_write(folder / "sweep.json", json.dumps({**info, "points": len(rows)}, indent=2) + "\n")
-    path = folder / "table.csv"
+    atomic_write(folder / SWEEP_INFO, json.dumps({**info, "points": len(rows)}, indent=2) + "\n")
+    path = folder / TABLE
     atomic_write(path, df.to_csv(index=False))  # last: its presence means the table is complete
     return path
 
@@ -140,14 +147,14 @@ def write_table(folder: str | Path, rows: list[dict[str, Any]], order: list[str]
 def read_table(path: str | Path):
     """A table.csv (give the file or its folder; any CSV table works) as a pandas DataFrame."""
     path = Path(path)
-    return read_csv_table(path / "table.csv" if path.is_dir() else path, text=("point_id",))
+    return read_csv_table(path / TABLE if path.is_dir() else path, text=("point_id",))
 
 
 def read_table_info(folder: str | Path) -> dict[str, Any] | None:
     """A table folder's sweep.json (name, description, source, keys, quick, points), or None if it has none;
     one that is not what :func:`write_table` writes (an object naming the sweep and listing its swept keys)
     is one :class:`DataError` line."""
-    path = Path(folder) / "sweep.json"
+    path = Path(folder) / SWEEP_INFO
     if not path.is_file():
         return None
     info = read_json(path, error=DataError)

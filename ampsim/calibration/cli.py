@@ -58,7 +58,7 @@ MAX_REPEAT = 100
 def cmd_compare(args: argparse.Namespace) -> int:
     """Measure and simulate every configuration; print the table and where the files went."""
     from ampsim.calibration.compare import default_folder, run_compare
-    from ampsim.calibration.report import format_table
+    from ampsim.calibration.report import COMPARE_PLOT, COMPARE_TABLE, format_table
     from ampsim.config import check_writable, load_config, parse_override
     from ampsim.errors import ConfigError
     from ampsim.files import check_output_dir
@@ -80,7 +80,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
                                   repeat=args.repeat)
     print(format_table(rows, agreement))
     where = out or default_folder(load_config(args.experiment[0], overrides).experiment.name)
-    print(f"written: compare.csv and compare.png under {where}")
+    print(f"written: {COMPARE_TABLE} and {COMPARE_PLOT} under {where}")
     return 0
 
 
@@ -88,7 +88,7 @@ def _resimulate(args: argparse.Namespace) -> int:
     """``compare --resimulate``: each experiment's measurements (under ``--from``, default
     results/compare/<experiment>) against the model as it is now; the controller fit over all of them."""
     from ampsim.calibration.compare import default_folder
-    from ampsim.calibration.report import format_table
+    from ampsim.calibration.report import COMPARE_PLOT, COMPARE_TABLE, format_table
     from ampsim.calibration.rescore import resimulate
     from ampsim.calibration.transport import fit_controller
     from ampsim.config import load_config, parse_override
@@ -104,7 +104,7 @@ def _resimulate(args: argparse.Namespace) -> int:
         rows, agreement, runs = resimulate(measured, overrides, args.hardware, args.out, experiment=name)
         sides += runs
         print(format_table(rows, agreement))
-        print(f"written: compare.csv and compare.png under {args.out or measured / 'resimulated'}")
+        print(f"written: {COMPARE_TABLE} and {COMPARE_PLOT} under {args.out or measured / 'resimulated'}")
     host = fit_controller(sides)
     print(f"controller CPU in these {len(sides)} measured runs: {host['controller_s_per_instance'] * 1e6:.1f} us per "
           f"instance + {host['controller_s_per_message'] * 1e6:.2f} us per message (what calibrate's [host] holds)")

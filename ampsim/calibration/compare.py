@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any, Callable, TypeVar
 
 from ampsim import runfiles
-from ampsim.calibration.report import noisy, plot, ranking_agreement, row, write_csv
+from ampsim.calibration.report import COMPARE_PLOT, COMPARE_TABLE, noisy, plot, ranking_agreement, row, write_csv
 from ampsim.calibration.simulated import calibrated_system, simulate_run  # (rescore and tests reach it here)
 from ampsim.config import Config, load_config, parse_override
 from ampsim.errors import ConfigError
@@ -342,7 +342,7 @@ def _staged(final: Path, make: Callable[[Path], T]) -> T:
         raise
     if out != final:  # the earlier compare, whole, replaced by this one, whole
         for entry in final.iterdir():
-            if entry.name not in ("runs", "compare.csv", "compare.png") and not os.path.lexists(out / entry.name):
+            if entry.name not in ("runs", COMPARE_TABLE, COMPARE_PLOT) and not os.path.lexists(out / entry.name):
                 os.rename(entry, out / entry.name)
         replace_folder(out, final)
     return made
@@ -351,7 +351,7 @@ def _staged(final: Path, make: Callable[[Path], T]) -> T:
 def _staging(out: Path) -> Path:
     """Where a compare into ``out`` is written: ``out`` itself if it holds no earlier compare, else a fresh
     ``<out>.partial/`` beside it (an earlier one, from a compare cut short, deleted first)."""
-    if not ((out / "compare.csv").exists() or (out / "runs").exists()):
+    if not ((out / COMPARE_TABLE).exists() or (out / "runs").exists()):
         return out
     real = Path(os.path.realpath(out))  # (a symlinked folder is replaced where it points: one file system)
     work = partial_path(real)
@@ -386,6 +386,6 @@ def _compare(name: str, task: str, settings: list, hw_path: Path, calib: dict, o
     if shaky := noisy(rows):
         log.warning("the machine was noisy: repeats of %s; calibrate and compare again when it is quiet",
                     ", ".join(shaky))
-    write_csv(rows, out / "compare.csv")
-    plot(rows, agreement, out / "compare.png", f"{name}: measured vs simulated ({hw_path.name})")
+    write_csv(rows, out / COMPARE_TABLE)
+    plot(rows, agreement, out / COMPARE_PLOT, f"{name}: measured vs simulated ({hw_path.name})")
     return rows, agreement

@@ -22,8 +22,11 @@ from ampsim.errors import ConfigError
 from ampsim.files import replacing
 from ampsim.tables import mean_staleness
 
-__all__ = ["COLUMNS", "format_table", "noisy", "plot", "ranking_agreement", "read_csv", "row", "write_csv"]
+__all__ = ["COMPARE_TABLE", "COMPARE_PLOT", "COLUMNS", "format_table", "noisy",
+           "plot", "ranking_agreement", "read_csv", "row", "write_csv"]
 
+#: a compare folder's table (:func:`write_csv`, :func:`read_csv`) and its figure (:func:`plot`)
+COMPARE_TABLE, COMPARE_PLOT = "compare.csv", "compare.png"
 #: repeats of one configuration further apart than this (max / min - 1) make its error meaningless
 NOISY_SPREAD = 0.2
 

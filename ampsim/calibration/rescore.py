@@ -46,13 +46,13 @@ def resimulate(measured: str | Path, overrides: list[tuple[str, Any]] = (), hard
     :func:`~ampsim.calibration.transport.fit_controller` fits). ``experiment``: the name the measurements must
     be of (the command line's experiment file: measurements of another are one ConfigError line)."""
     from ampsim.calibration.compare import check_compare_folder, into_folder, scored_row, simulate_run
-    from ampsim.calibration.report import plot, ranking_agreement, read_csv, write_csv
+    from ampsim.calibration.report import COMPARE_PLOT, COMPARE_TABLE, plot, ranking_agreement, read_csv, write_csv
     from ampsim.calibration.simulated import calibrated_system
     from ampsim.files import check_output_dir
     from ampsim.hardware.local import LOCAL_MODEL, local_model_path
 
     measured = Path(measured)
-    table = measured / "compare.csv"
+    table = measured / COMPARE_TABLE
     if table.is_file() or not (measured / "runs").is_dir():
         rows_in = [_table_row(table, i, r) for i, r in enumerate(read_csv(table), 2)]
     else:
@@ -90,8 +90,8 @@ def resimulate(measured: str | Path, overrides: list[tuple[str, Any]] = (), hard
             rows.append(scored_row(r["config"], cfg, summaries, simulated, counts, speed=r["speed"],
                                    cores=r["cores"]))
         agreement = ranking_agreement(rows)
-        write_csv(rows, folder / "compare.csv")
-        plot(rows, agreement, folder / "compare.png", f"{measured.name}: measured vs resimulated ({hw_path.name})")
+        write_csv(rows, folder / COMPARE_TABLE)
+        plot(rows, agreement, folder / COMPARE_PLOT, f"{measured.name}: measured vs resimulated ({hw_path.name})")
         return rows, agreement, sides
 
     return into_folder(out, score)  # an earlier table there is replaced whole, or not at all
@@ -102,6 +102,8 @@ def _rows_from_runs(measured: Path) -> list[dict]:
     per ``runs/<config>/multicore`` (the folder's name for the configuration's), in order of workers.
     The cores and the machine's speed measured around the runs are lost with the table: the rows take a
     dedicated machine (a core per worker, speed 1), so the simulation is not stretched; said in a warning."""
+    from ampsim.calibration.report import COMPARE_TABLE
+
     rows = []
     for d in sorted(p for p in (measured / "runs").iterdir() if (p / "multicore" / runfiles.SUMMARY).is_file()):
         runs = measured_runs(d)
@@ -111,9 +113,9 @@ def _rows_from_runs(measured: Path) -> list[dict]:
                      "messages_per_instance": sum(m["messages_processed"] for m in runs) / insts,
                      "remote_per_instance": sum(m.get("network_messages", 0) for m in runs) / insts})
     if not rows:
-        raise ConfigError(f"{measured}: no compare.csv and no measured run under runs/*/multicore")
-    log.warning("%s: no compare.csv (compare stopped after measuring): %d configuration(s) from runs/, scored as "
-                "on a dedicated machine (cores and speed were not measured)", measured, len(rows))
+        raise ConfigError(f"{measured}: no {COMPARE_TABLE} and no measured run under runs/*/multicore")
+    log.warning("%s: no %s (compare stopped after measuring): %d configuration(s) from runs/, scored as "
+                "on a dedicated machine (cores and speed were not measured)", measured, COMPARE_TABLE, len(rows))
     return sorted(rows, key=lambda r: r["workers"])
 
 
@@ -228,11 +230,13 @@ def _shown(v: Any) -> str:
 def _check_not_measured(out: Path) -> None:
     """Refuse an ``out`` that holds measurements: measured runs (``runs/*/multicore*``, a compare folder's) or a
     ``compare.csv`` without the simulated runs (``runs/*/sim``) that --resimulate writes beside its own."""
+    from ampsim.calibration.report import COMPARE_TABLE
+
     if next(out.glob("runs/*/multicore*"), None) is not None:
         raise ConfigError(f"{out}: holds a measured compare table (runs/*/multicore), which --resimulate would "
                           "overwrite; give another --out")
-    if os.path.lexists(out / "compare.csv") and next(out.glob("runs/*/sim"), None) is None:
-        raise ConfigError(f"{out}: holds a compare.csv that --resimulate did not write (no runs/*/sim beside it); "
+    if os.path.lexists(out / COMPARE_TABLE) and next(out.glob("runs/*/sim"), None) is None:
+        raise ConfigError(f"{out}: holds a {COMPARE_TABLE} that --resimulate did not write (no runs/*/sim beside it); "
                           "give another --out")
 
 

@@ -57,10 +57,12 @@ def _check_options(args: argparse.Namespace, kind: str) -> None:
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
+    from ampsim.tables import TABLE
+
     sources = [Path(s) for s in args.sources]
     if args.out:
         _check_image_kind(Path(args.out))
-    is_table = len(sources) == 1 and ((sources[0] / "table.csv").is_file() or sources[0].suffix == ".csv")
+    is_table = len(sources) == 1 and ((sources[0] / TABLE).is_file() or sources[0].suffix == ".csv")
     _check_options(args, "sweep" if len(sources) == 1 and sources[0].suffix == ".toml" else "table" if is_table
                    else "timeline" if args.timeline else "runs")
     if len(sources) == 1 and sources[0].suffix == ".toml":
@@ -81,7 +83,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
     from ampsim.figures.runs import plot_runs
 
     for s in sources:
-        if s.suffix in (".toml", ".csv") or (s / "table.csv").is_file():  # one of those alone, not among others
+        if s.suffix in (".toml", ".csv") or (s / TABLE).is_file():  # one of those alone, not among others
             raise ConfigError(f"{s}: a sweep file or table is plotted alone (one per command), not beside "
                               f"{len(sources) - 1} other source(s)")
         if not (s / runfiles.METRICS).is_file():
@@ -116,12 +118,12 @@ def _plot_table(source: Path, args: argparse.Namespace) -> int:
     from ampsim.figures.canvas import save_figure
     from ampsim.figures.lines import check_numeric, draw_bar, draw_xy
     from ampsim.sweeps.figspec import FigureSpec
-    from ampsim.tables import read_table, read_table_info
+    from ampsim.tables import TABLE, read_table, read_table_info
 
     if not args.y or args.x == "epoch":
         raise ConfigError(f"{source}: a table needs --x COLUMN and --y COLUMN (e.g. --x train.mak --y throughput)")
     folder = source if source.is_dir() else source.parent
-    csv = source / "table.csv" if source.is_dir() else source
+    csv = source / TABLE if source.is_dir() else source
     if not csv.is_file():
         raise ConfigError(f"{csv}: no such file")
     df = read_table(csv)

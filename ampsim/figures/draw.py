@@ -23,7 +23,7 @@ from ampsim.figures.selection import select
 from ampsim.figures.trace import draw_heatmap, draw_timeline
 from ampsim.sweeps.figspec import FigureSpec
 from ampsim.sweeps.spec import Sweep
-from ampsim.tables import read_table, read_table_info
+from ampsim.tables import SWEEP_INFO, TABLE, read_table, read_table_info
 
 __all__ = ["Drawer", "DRAWERS", "draw_figure", "draw_sweep_figures", "check_table_of"]
 
@@ -46,8 +46,8 @@ DRAWERS: dict[str, Drawer] = {
 def draw_figure(spec: FigureSpec, sweep_dir: str | Path, swept: list[str]):
     """The matplotlib Figure of ``spec`` from the sweep folder ``sweep_dir`` (its table.csv and runs)."""
     sweep_dir = Path(sweep_dir)
-    if not (sweep_dir / "table.csv").is_file():
-        raise RunError(f"figure {spec.name}: {sweep_dir}/table.csv not found (run the sweep first)")
+    if not (sweep_dir / TABLE).is_file():
+        raise RunError(f"figure {spec.name}: {sweep_dir}/{TABLE} not found (run the sweep first)")
     drawer = DRAWERS.get(spec.kind)
     if drawer is None:  # a kind declared in figspec.KINDS but given no drawing here
         raise RunError(f"figure {spec.name}: no drawing for kind {spec.kind!r} (drawn: {', '.join(DRAWERS)})")
@@ -72,12 +72,12 @@ def check_table_of(sweep: Sweep, sweep_dir: Path) -> None:
     longer has (its file edited since it ran: each point's id hashes its resolved config). A figure drawn
     from it was titled and labelled as this sweep's and showed other numbers. Points of the sweep missing
     from the table (failed, or not run yet) are drawn without, with a warning."""
-    if not (sweep_dir / "table.csv").is_file():
+    if not (sweep_dir / TABLE).is_file():
         return  # (draw_figure says to run the sweep first)
     info = read_table_info(sweep_dir)
     again = f"run the sweep (ampsim sweep {sweep.path}{' --quick' if sweep.quick else ''} --out {sweep_dir})"
     if info is None:
-        raise RunError(f"{sweep_dir}: its table.csv has no sweep.json beside it, so it is no table of sweep "
+        raise RunError(f"{sweep_dir}: its {TABLE} has no {SWEEP_INFO} beside it, so it is no table of sweep "
                        f"{sweep.name!r}; {again}")
     if info.get("name") != sweep.name:
         raise RunError(f"{sweep_dir}: holds the table of sweep {info.get('name')!r}, not of {sweep.name!r}")
@@ -86,13 +86,13 @@ def check_table_of(sweep: Sweep, sweep_dir: Path) -> None:
         raise RunError(f"{sweep_dir}: holds {which} table of sweep {sweep.name!r}; plot it as such, or {again}")
     table = read_table(sweep_dir)
     if "point_id" not in table.columns:  # (edited: a KeyError traceback)
-        raise RunError(f"{sweep_dir}/table.csv: has no point_id column, so it is no table `ampsim sweep` wrote; "
+        raise RunError(f"{sweep_dir}/{TABLE}: has no point_id column, so it is no table `ampsim sweep` wrote; "
                        f"{again}")
     ids = table["point_id"].astype(str)
     own = {p.point_id for p in sweep.points}
     if foreign := sorted(set(ids) - own):
-        raise RunError(f"{sweep_dir}/table.csv: {len(foreign)} of its {ids.nunique()} points (e.g. {foreign[0]}) are "
+        raise RunError(f"{sweep_dir}/{TABLE}: {len(foreign)} of its {ids.nunique()} points (e.g. {foreign[0]}) are "
                        f"not points of {sweep.path} as it is now (changed since the sweep ran?); {again}")
     if missing := own - set(ids):
-        log.warning("%s/table.csv: %d of the sweep's %d points are not in it (failed or not run yet); the figures "
-                    "leave them out", sweep_dir, len(missing), len(own))
+        log.warning("%s/%s: %d of the sweep's %d points are not in it (failed or not run yet); the figures "
+                    "leave them out", sweep_dir, TABLE, len(missing), len(own))

@@ -17,6 +17,7 @@ from ampsim.figures.labels import axis_label, legend_label, short_value
 from ampsim.figures.selection import groups, hue_keys
 from ampsim.results import read_metrics
 from ampsim.sweeps.figspec import FigureSpec
+from ampsim.tables import TABLE
 
 __all__ = ["draw_curves", "draw_xy", "draw_bar", "check_numeric", "styles"]
 
@@ -150,7 +151,7 @@ def _table_label(df, col: str) -> str:
 def draw_xy(df, _sweep_dir: Path, spec: FigureSpec, swept: list[str]):
     """``y`` against ``x`` from the table, a line per hue group, mean over seeds with min-max bars."""
     _check_cols(df, spec, spec.x, spec.y)
-    check_numeric(df, spec.y, Path(_sweep_dir) / "table.csv", f"figure {spec.name}: ")
+    check_numeric(df, spec.y, Path(_sweep_dir) / TABLE, f"figure {spec.name}: ")
     keys = hue_keys(df, spec, swept)
     fig, ax = new_figure()
     drawn = 0
@@ -178,7 +179,7 @@ def draw_bar(df, _sweep_dir: Path, spec: FigureSpec, swept: list[str]):
     import numpy as np
 
     _check_cols(df, spec, spec.x, spec.y)
-    check_numeric(df, spec.y, Path(_sweep_dir) / "table.csv", f"figure {spec.name}: ")
+    check_numeric(df, spec.y, Path(_sweep_dir) / TABLE, f"figure {spec.name}: ")
     keys = tuple(k for k in hue_keys(df, spec, swept) if k != spec.x)
     cats = list(dict.fromkeys(df[spec.x]))
     fig, ax = new_figure()

@@ -19,7 +19,7 @@ from ampsim.files import check_output_dir, read_json, what_it_holds
 from ampsim.locks import holding
 from ampsim.results import enclosing_run
 from ampsim.runfiles import POINT
-from ampsim.tables import read_table_info
+from ampsim.tables import TABLE, TABLE_FILES, read_table_info
 
 __all__ = ["LOCK_NAME", "check_sweep_folder", "sweep_lock"]
 
@@ -59,12 +59,12 @@ def check_sweep_folder(out: str | Path, name: str) -> Path:
                 raise ConfigError(f"{out}: holds a point of another sweep ({entry.name}/ of {owner!r}); give "
                                   f"sweep {name!r} a folder of its own (--out)")
             own = True
-        elif entry.name not in ("table.csv", "sweep.json"):
+        elif entry.name not in TABLE_FILES:
             foreign.append(entry.name + ("/" if entry.is_dir() else ""))
     # what else its own folder holds is left alone (``--fresh`` deletes points and the table only); a folder
     # that is not its own (no table or point names it) it writes nothing into
-    if not own and (foreign or (out / "table.csv").exists()):
-        held = foreign or ["table.csv"]
+    if not own and (foreign or (out / TABLE).exists()):
+        held = foreign or [TABLE]
         raise ConfigError(f"{out}: exists and is not a folder of sweep {name!r} (it holds {what_it_holds(held)}); "
                           "give a new or empty folder, or this sweep's own")
     return out

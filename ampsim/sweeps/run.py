@@ -69,7 +69,7 @@ from ampsim.progress import progress as progress_reporter
 from ampsim.results import not_run_outputs, write_json
 from ampsim.sweeps.folder import check_sweep_folder, point_says, sweep_lock
 from ampsim.sweeps.spec import SEED_KEY, Sweep
-from ampsim.tables import table_row, write_table
+from ampsim.tables import TABLE_FILES, table_row, write_table
 
 __all__ = ["run_sweep", "run_point", "point_tasks", "write_sweep_table", "default_jobs", "PointTask"]
 
@@ -263,7 +263,7 @@ def _clear(out: Path) -> None:
             continue
         if p.is_dir() and ((p / runfiles.POINT).is_file() or p.name.startswith(".tmp-")):
             shutil.rmtree(p)
-        elif p.name in ("table.csv", "sweep.json"):
+        elif p.name in TABLE_FILES:
             p.unlink()
 
 
