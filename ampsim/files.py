@@ -11,7 +11,8 @@ the file name.
 Writing (run folders, sweep folders, calibrated models, figures): :func:`check_output_dir` and
 :func:`check_output_file` say in one line why a target cannot be written (``<path>: is a file, not a
 folder``, ``<path>: permission denied``, ``<path>: cannot create: …``) *before* any expensive work, and
-change nothing on disk. :func:`replace_folder` swaps a finished folder in whole (atomically on Linux).
+change nothing on disk. :func:`replace_folder` swaps a finished folder in whole (atomically on Linux);
+:func:`replacing` and :func:`write_figure` (every figure's, the sweeps' and compare's alike) a file.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from ampsim.errors import AmpsimError, ConfigError
 
 __all__ = ["read_toml", "read_bytes", "read_text", "read_json", "read_data", "gunzip", "text_lines", "os_error_cause",
            "check_output_dir", "check_output_file", "check_folder_name", "replace_folder", "path_option",
-           "replacing", "what_it_holds", "entries_of", "open_regular", "reading"]
+           "replacing", "write_figure", "what_it_holds", "entries_of", "open_regular", "reading"]
 
 _GZIP_MAGIC = b"\x1f\x8b"
 ErrorClass = type[AmpsimError]
@@ -378,3 +379,11 @@ def replacing(path: str | Path, *, follow: bool = True) -> Iterator[Path]:
     finally:
         tmp.unlink(missing_ok=True)
 
+
+def write_figure(fig: Any, path: str | Path, **savefig: Any) -> Path:
+    """Save the matplotlib figure ``fig`` at ``path``, in the format its suffix names, through :func:`replacing`
+    (a run cut short while drawing leaves the earlier figure whole); ``savefig``: matplotlib's options."""
+    path = Path(path)
+    with replacing(path) as tmp:
+        fig.savefig(tmp, **savefig)
+    return path

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from ampsim.config import Config
 from ampsim.errors import ConfigError
-from ampsim.files import replacing
+from ampsim.files import write_figure
 from ampsim.tables import mean_staleness
 
 __all__ = ["COMPARE_TABLE", "COMPARE_PLOT", "COLUMNS", "format_table", "noisy",
@@ -217,7 +217,6 @@ def plot(rows: list[dict], agreement: dict, path: Path, title: str) -> None:
     ax.margins(y=0.3 if wide else 0.6)  # room above the bars: the legend hides no annotation
     fig.tight_layout()
     try:
-        with replacing(path) as tmp:  # a compare cut short while drawing leaves the earlier figure whole
-            fig.savefig(tmp, dpi=120)
+        write_figure(fig, path, dpi=120)
     finally:
         plt.close(fig)

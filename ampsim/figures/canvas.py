@@ -1,14 +1,15 @@
 """The figures' common canvas: matplotlib without a display, one size and resolution, atomic saving.
 
 :func:`new_figure` gives every figure the same size and resolution, which keeps a PNG well under
-300 KB; :func:`save_figure` writes PNG and PDF through a temporary file, so a figure on disk is whole.
+300 KB; :func:`save_figure` writes PNG and PDF through a temporary file (:func:`ampsim.files.write_figure`,
+every figure's writer), so a figure on disk is whole.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from ampsim.files import replacing
+from ampsim.files import write_figure
 
 __all__ = ["pyplot", "new_figure", "save_figure"]
 
@@ -36,11 +37,8 @@ def save_figure(fig, out_stem: str | Path, formats: tuple[str, ...] = ("png", "p
     paths = []
     try:
         for fmt in formats:
-            path = out_stem.with_name(f"{out_stem.name}.{fmt}")
             meta = {"Title": out_stem.name} if fmt in ("png", "pdf") else None
-            with replacing(path) as tmp:
-                fig.savefig(tmp, format=fmt, metadata=meta)
-            paths.append(path)
+            paths.append(write_figure(fig, out_stem.with_name(f"{out_stem.name}.{fmt}"), format=fmt, metadata=meta))
     finally:
         plt.close(fig)
     return paths

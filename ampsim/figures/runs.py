@@ -13,6 +13,7 @@ from ampsim import runfiles
 from ampsim.errors import ConfigError
 from ampsim.figures.canvas import pyplot
 from ampsim.figures.lines import check_numeric
+from ampsim.files import write_figure
 from ampsim.results import read_metrics, read_summary
 
 __all__ = ["plot_runs", "run_summary", "save"]
@@ -44,7 +45,7 @@ def run_summary(run: str | Path, missing_ok: bool = True) -> dict:
 
 def plot_runs(runs: Sequence[str | Path], x: str, y: str, out: str | Path, *,
               labels: Sequence[str] | None = None, title: str = "", logx: bool = False) -> Path:
-    """One line per run: ``y`` against ``x`` from each run's metrics.csv. Writes PNG (and PDF if asked).
+    """One line per run: ``y`` against ``x`` from each run's metrics.csv, written as :func:`save` does.
 
     Raises ConfigError naming the file and its columns if a run's metrics.csv has no column ``x`` or ``y``, or
     ``y`` holds no value (a replay measures no metric; a run cut short before its first row), if the runs' times
@@ -84,9 +85,9 @@ def plot_runs(runs: Sequence[str | Path], x: str, y: str, out: str | Path, *,
 
 
 def save(fig, out: str | Path) -> Path:
-    """Save as the file's suffix (PNG by default); a ``.pdf`` twin is written when ``out`` ends in .pdf."""
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out)
-    pyplot().close(fig)
-    return out
+    """Write ``fig`` at ``out`` in the image kind its suffix names (.png or .pdf: one file), atomically, and
+    close it."""
+    try:
+        return write_figure(fig, out)
+    finally:
+        pyplot().close(fig)
