@@ -55,7 +55,7 @@ import time
 from pathlib import Path
 
 from ampsim.errors import AmpsimError, ConfigError
-from ampsim.files import check_output_file, read_text, read_toml
+from ampsim.files import check_output_file, read_json, read_toml
 from ampsim.hardware.parse import system_from_dict
 from ampsim.hardware.spec import MAX_CHIPS, MAX_LINKS, ChipSpec, ComputeCost, SystemSpec
 
@@ -348,8 +348,8 @@ def _ours(path: Path, model: bool) -> bool:
     """Whether ``path`` is a ``model`` calibrate wrote (``system.measured = true``, "measured by `ampsim calibrate`")
     or else a sidecar it wrote (a JSON object with ``fit`` and ``workloads``); an unreadable, unparsable file is not."""
     try:
-        found = read_toml(path).get("system") if model else json.loads(read_text(path))
-    except (AmpsimError, ValueError, RecursionError):
+        found = read_toml(path).get("system") if model else read_json(path)
+    except AmpsimError:
         return False
     if not model:
         return isinstance(found, dict) and {"fit", "workloads"} <= set(found)

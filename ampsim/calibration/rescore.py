@@ -23,7 +23,6 @@ a value that is not what a compare wrote is one line naming the file and the col
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
@@ -249,12 +248,12 @@ def _config(d: Path, overrides: list[tuple[str, Any]]):
 
 def _placement(d: Path, workers: int) -> dict[str, int]:
     """The measured run's placement: node name -> worker, each from 0 to ``workers`` - 1."""
-    from ampsim.files import read_text
+    from ampsim.files import read_json
 
     f = d / "multicore" / runfiles.PLACEMENT
     try:
-        placement = dict(json.loads(read_text(f))["strategy_output"])
-    except (ValueError, KeyError, TypeError, RecursionError):
+        placement = dict(read_json(f)["strategy_output"])
+    except (ValueError, KeyError, TypeError):
         raise ConfigError(f"{f}: not a placement file (no strategy_output)") from None
     for node, chip in placement.items():
         if isinstance(chip, bool) or not isinstance(chip, int) or not 0 <= chip < workers:
