@@ -38,4 +38,4 @@ def make_executor(plan: ExecutorPlan) -> Executor:
     return executor_class(plan.executor, plan.source).from_plan(plan)
 
 
-__all__ = ["EXECUTORS", "Executor", "ExecutorBase", "check_kind", "executor_class", "make_executor"]
+__all__ = ["EXECUTORS", "Executor", "ExecutorBase", "ExecutorPlan", "check_kind", "executor_class", "make_executor"]

@@ -38,6 +38,8 @@ class ExecutorPlan(Protocol):
     its data, the machine, the placement and the run options, never the raw config."""
 
     task: Task
+    #: the executor to build (``executor.kind``, a name in :data:`ampsim.executors.EXECUTORS`)
+    executor: str
     #: the simulated machine (executors that simulate one), else None
     system: SystemSpec | None
     #: node name -> chip (worker) index, for executors that place nodes
@@ -64,6 +66,8 @@ class ExecutorPlan(Protocol):
     admission_start: int
     #: sim: whether the admission window doubles from its first size (else it grows by one a round)
     admission_slow_start: bool
+    #: sim: the all-reduce algorithm of replica synchronization (``replicas.collective``)
+    collective: str
 
 
 class RunFolder(Protocol):
