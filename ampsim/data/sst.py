@@ -284,18 +284,7 @@ class Vocab:
 # ---------------------------------------------------------------------------------------------
 # Binary (SST-2) view
 
-
-def binary_label(label: int) -> int | None:
-    """0, 1 -> 0 (negative); 3, 4 -> 1 (positive); 2 -> None (neutral, unlabelled)."""
-    if label in (0, 1):
-        return 0
-    if label in (3, 4):
-        return 1
-    if label == 2:
-        return None
-    raise ValueError(f"sentiment label {label!r} not in 0..4")
-
-
+#: a node's binary label by its sentiment label: 0, 1 negative; 2 neutral (unlabelled); 3, 4 positive
 _BINARY = np.array([0, 0, NO_LABEL, 1, 1], dtype=np.int64)
 
 

@@ -39,7 +39,6 @@ class ReferenceExecutor(ExecutorBase):
         self.sync_sets = list(sync_sets)
         self._sync = {c.name: s for s in self.sync_sets for c in s.copies}
         self.time_s = 0.0  # wall seconds spent training
-        self.instances_done = 0
 
     def train(self, instances: Iterable[Instance], on_done: Callable[[int], None] | None = None) -> list[Report]:
         self._set_training(True)
@@ -50,7 +49,6 @@ class ReferenceExecutor(ExecutorBase):
             for node in self.params:
                 if node.complete(inst.key) is not None and node.name in self._sync:
                     self._synchronize(node)
-            self.instances_done += 1
             if on_done:
                 on_done(1)
         self.time_s += time.perf_counter() - t0

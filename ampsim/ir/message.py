@@ -10,7 +10,7 @@ state as the forward message it answers, so a node finds what it cached for that
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -45,9 +45,6 @@ class Message:
 
     def with_payload(self, payload: np.ndarray) -> Message:
         return Message(self.inst, self.state, payload)
-
-    def with_state(self, state: tuple[int, ...]) -> Message:
-        return replace(self, state=state)
 
     @property
     def nbytes(self) -> int:

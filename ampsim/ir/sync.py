@@ -225,10 +225,6 @@ class SyncSet:
         self._applied[i] += 1
         return work
 
-    def applied_everywhere(self, r: int) -> bool:
-        """True once round ``r`` has been applied to every copy."""
-        return min(self._applied) > r
-
 
 def take_snapshot(copy: ParamNode, row_params: tuple[str, ...] = ()
                   ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:

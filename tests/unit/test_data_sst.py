@@ -140,9 +140,9 @@ def test_vocab_min_count_and_lowercase():
 
 
 def test_binary_view():
-    assert [sst.binary_label(k) for k in range(5)] == [0, 0, None, 1, 1]
-    with pytest.raises(ValueError):
-        sst.binary_label(7)
+    for label, binary in enumerate([0, 0, -1, 1, 1]):  # 0, 1 negative; 2 neutral (no label, masked); 3, 4 positive
+        labels, mask = sst.binary_targets(sst.parse_tree(f"({label} a)"))
+        assert labels.tolist() == [binary] and mask.tolist() == [binary >= 0]
     t = sst.parse_tree("(3 (2 (0 a) (1 b)) (4 c))")
     labels, mask = sst.binary_targets(t)
     assert labels.tolist() == [0, 0, -1, 1, 1] and mask.tolist() == [True, True, False, True, True]

@@ -95,7 +95,6 @@ class MulticoreExecutor(ExecutorBase):
         # WorkerSpec fields: read_s, flush_s, flush_bytes, report_s, spin_s (see SPIN_S)
         self.tuning = {"spin_s": SPIN_S if n_workers <= (os.cpu_count() or 1) else 0.0, **(tuning or {})}
         self.time_s = 0.0
-        self.instances_done = 0
         #: executor.trace: every node step and update job of the workers, on this executor's clock
         self.trace = TraceRecorder() if trace else None
         for w in range(n_workers if trace else 0):
@@ -192,7 +191,6 @@ class MulticoreExecutor(ExecutorBase):
         self.controller_cpu_s += time.process_time() - cpu0
         for w, s in states.items():
             self.worker_cpu_s[w] += s["cpu_s"] - before.get(w, 0.0)
-        self.instances_done += len(instances)
         self._absorb(states)
         return reports
 

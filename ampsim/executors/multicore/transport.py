@@ -56,7 +56,6 @@ class Channel:
         self._in = bytearray()
         self.sent_bytes = 0
         self.sent_frames = 0
-        self.recv_bytes = 0
 
     def configure(self) -> None:
         """Make the socket non-blocking with large buffers; call in the process that uses this end."""
@@ -137,7 +136,6 @@ class Channel:
                 eof = True
                 break
             buf += chunk
-            self.recv_bytes += len(chunk)
             if len(chunk) < _RECV_CHUNK:
                 break
         frames: list[Any] = []
