@@ -131,8 +131,8 @@ REGISTRY: dict[str, FileSpec] = dict(
     ]
 )
 
-# (resolved path, size, mtime_ns) -> sha256 hex digest computed for that exact file state.
-_DIGESTS: dict[tuple[str, int, int], str] = {}
+# (resolved path, size, mtime_ns, ctime_ns) -> sha256 hex digest computed for that exact file state.
+_DIGESTS: dict[tuple[str, int, int, int], str] = {}
 
 
 class _DownloadFailed(Exception):
@@ -164,12 +164,8 @@ def sha256_file(path: Path) -> str:
         key = (str(path.resolve()), st.st_size, st.st_mtime_ns, st.st_ctime_ns)
         digest = _DIGESTS.get(key)
         if digest is None:
-            h = hashlib.sha256()
             with open(path, "rb") as f:
-                for block in iter(lambda: f.read(1 << 20), b""):
-                    h.update(block)
-            digest = h.hexdigest()
-            _DIGESTS[key] = digest
+                digest = _DIGESTS[key] = hashlib.file_digest(f, "sha256").hexdigest()
     except OSError as e:
         raise DataError(f"{path}: {os_error_cause(e)}; {_WHAT_TO_DO}") from None
     return digest
@@ -265,12 +261,9 @@ def _temp_beside(path: Path) -> Path:
 
 def _place_verified(tmp: Path, path: Path, sha256: str) -> None:
     """Move ``tmp`` to ``path`` atomically if its digest is ``sha256``; else raise _DownloadFailed."""
-    h = hashlib.sha256()
     with open(tmp, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    if h.hexdigest() != sha256:
-        raise _DownloadFailed("downloaded file has the wrong sha256")
+        if hashlib.file_digest(f, "sha256").hexdigest() != sha256:
+            raise _DownloadFailed("downloaded file has the wrong sha256")
     os.replace(tmp, path)
 
 

@@ -81,8 +81,8 @@ def _toy(root: Path, monkeypatch, data: bytes = b"hello") -> Path:
 def test_verification_is_cached_by_size_and_mtime(root, monkeypatch):
     path = _toy(root, monkeypatch)
     calls = []
-    real = hashlib.sha256
-    monkeypatch.setattr(store.hashlib, "sha256", lambda *a: calls.append(1) or real(*a))
+    real = hashlib.file_digest
+    monkeypatch.setattr(store.hashlib, "file_digest", lambda *a: calls.append(1) or real(*a))
     store.fetch("toy/a.bin")
     assert calls == []  # served from the cache
     path.write_bytes(b"HELLO")  # same size, new content and mtime
