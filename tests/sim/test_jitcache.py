@@ -4,9 +4,11 @@ alone kept the old code (numba/numba#1833)."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from ampsim.executors.sim import jitcache, jitkernel, jitpackets, jitqueue, jitstate
@@ -63,3 +65,16 @@ def test_an_edit_to_a_module_the_kernel_calls_recompiles_what_calls_it(tmp_path)
     replay = sim / "jitreplay.py"
     replay.write_text(replay.read_text() + "\n# the Python around the kernel, edited\n")
     assert run() == ["2", "1"]  # what compiles nothing changes no stamp
+
+
+def test_an_edit_that_restores_the_size_and_mtime_changes_the_stamp(tmp_path):
+    """Keyed on size and mtime, the cached digest of a file survived a same-size edit whose mtime was put back
+    (os.utime): the kernel compiled from the old code would have been loaded."""
+    path = tmp_path / "registered.py"
+    path.write_text("x = 1\n")
+    before = path.stat()
+    old = jitcache._content(str(path))
+    time.sleep(0.02)  # (past a coarse file-system clock's tick: the edit's ctime differs)
+    path.write_text("x = 2\n")
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert jitcache._content(str(path)) != old

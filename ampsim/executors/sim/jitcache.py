@@ -52,11 +52,12 @@ def register(path: str | os.PathLike) -> None:
 
 def _content(path: str) -> bytes:
     st = os.stat(path)
-    return _digest_file(path, st.st_mtime_ns, st.st_size)
+    # (ctime too: an edit that restores the size and the mtime, os.utime, still changes it; as data/store.py)
+    return _digest_file(path, st.st_mtime_ns, st.st_size, st.st_ctime_ns)
 
 
 @functools.lru_cache(maxsize=None)
-def _digest_file(path: str, _mtime_ns: int, _size: int) -> bytes:  # keyed on the file's state: an edit rereads
+def _digest_file(path: str, _mtime_ns: int, _size: int, _ctime_ns: int) -> bytes:  # keyed on the file's state
     return hashlib.sha256(Path(path).read_bytes()).digest()
 
 
