@@ -64,3 +64,15 @@ def exit_status(code: int) -> int:
     if code in (128 + signal.SIGINT, 128 + signal.SIGTERM):
         signal.signal(signal.SIGINT, signal.SIG_IGN)
     return code
+
+
+def first_line(err: BaseException) -> str:
+    """The first line of ``err``'s message, after its class name unless it is an :class:`AmpsimError` that says
+    something (a bug's class is part of what it says; a user error's message is whole without it).
+
+    >>> first_line(ConfigError("x.toml: bad\\nmore")), first_line(ValueError("no")), first_line(RunError())
+    ('x.toml: bad', 'ValueError: no', 'RunError: ')
+    """
+    lines = str(err).strip().splitlines()
+    first = lines[0] if lines else ""
+    return first if isinstance(err, AmpsimError) and first else f"{type(err).__name__}: {first}"

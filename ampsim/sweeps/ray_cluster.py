@@ -31,7 +31,7 @@ import threading
 from contextlib import contextmanager
 from typing import Any, Iterator
 
-from ampsim.errors import AmpsimError, RunError, Terminated
+from ampsim.errors import RunError, Terminated, first_line
 
 __all__ = ["connect_ray", "start_local_ray", "PROBE_S"]
 
@@ -71,7 +71,7 @@ def connect_ray(ray: Any, address: str, timeout_s: float) -> None:
     if thread.is_alive():
         raise RunError(f"--ray {address}: the Ray cluster did not answer within {timeout_s:g} s")
     if failed:
-        raise RunError(f"--ray {address}: {_one_line(failed[0])}")
+        raise RunError(f"--ray {address}: {first_line(failed[0])}")
 
 
 @contextmanager
@@ -92,11 +92,6 @@ def _stderr_aside() -> Iterator[None]:
             text = aside.read().decode(errors="replace").strip()
             if text:
                 log.debug("while connecting to Ray, stderr had: %s", text)
-
-
-def _one_line(err: BaseException) -> str:
-    first = (str(err).strip().splitlines() or [""])[0]
-    return first if isinstance(err, AmpsimError) else f"{type(err).__name__}: {first}"
 
 
 def _probe(host: str, port: int) -> str:
@@ -139,7 +134,7 @@ def start_local_ray(ray: Any, jobs: int) -> None:
     except BaseException as e:
         ray.shutdown()
         if isinstance(e, Exception):
-            raise RunError(f"--ray: could not start a local Ray instance ({_one_line(e)})") from e
+            raise RunError(f"--ray: could not start a local Ray instance ({first_line(e)})") from e
         if isinstance(e, SystemExit) and e.code == signal.SIGTERM:  # Ray's own handler's sys.exit(15), while
             raise Terminated() from None  # it starts: a SIGTERM as any other (one line, exit 143), not silence
         raise

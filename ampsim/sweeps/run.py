@@ -63,7 +63,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from ampsim import runfiles
-from ampsim.errors import AmpsimError, ConfigError, DataError, RunError
+from ampsim.errors import ConfigError, DataError, RunError, first_line
 from ampsim.files import what_it_holds
 from ampsim.progress import progress as progress_reporter
 from ampsim.results import not_run_outputs, write_json
@@ -237,7 +237,7 @@ def _run_locked(sweep: Sweep, out: Path, jobs: int | None, ray: bool, ray_addres
     if failures:
         pid, err = failures[0]
         raise RunError(f"sweep {sweep.name}: {len(failures)} of {len(todo)} point(s) failed (first: {pid}: "
-                       f"{_one_line(err)}); finished points are kept, re-run to retry the rest")
+                       f"{first_line(err)}); finished points are kept, re-run to retry the rest")
     return write_sweep_table(sweep, out)
 
 
@@ -265,12 +265,6 @@ def _clear(out: Path) -> None:
             shutil.rmtree(p)
         elif p.name in TABLE_FILES:
             p.unlink()
-
-
-def _one_line(err: BaseException) -> str:
-    lines = str(err).strip().splitlines()
-    first = lines[0] if lines else ""
-    return first if isinstance(err, AmpsimError) and first else f"{type(err).__name__}: {first}"
 
 
 def _run_pool(todo: list[PointTask], jobs: int, _address: str | None) -> Iterator[tuple[str, BaseException | None]]:
