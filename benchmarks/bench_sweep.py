@@ -1,5 +1,5 @@
 """Wall time of a replayed sweep point on a pool worker, with the worker's heap settled between points (as
-``ampsim sweep`` runs them, :func:`ampsim.sweeps.pool._settle`: collected and frozen after the first point)
+``ampsim sweep`` runs them, :func:`ampsim.sweeps.pool.settle_heap`: collected and frozen after the first point)
 and without, side by side in one run. Writes results/bench/sweep.csv.
 
 The points are the committed ``whatif_sst_hypercube`` sweep's (SST, 300 trees replayed, greedy placement, mak
@@ -114,7 +114,7 @@ def _worker_run(points: list[PointTask], settled: bool) -> tuple[float, float, d
     with tempfile.TemporaryDirectory() as tmp:
         log = str(Path(tmp, "points.jsonl"))
         tasks = [(replace(p, out=str(Path(tmp, p.point_id))), log) for p in points]
-        with mock.patch.object(pool, "_settle", pool._settle if settled else (lambda done: None)):
+        with mock.patch.object(pool, "settle_heap", pool.settle_heap if settled else (lambda done: None)):
             errors = [err for _, err in pool.run_pool(tasks, 1, _timed_point) if err is not None]
         if errors:
             raise errors[0]

@@ -24,7 +24,7 @@ for every point already handed to it. Contract:
 * A worker that dies while running a task (killed, out of memory) fails that task with a one-line
   :class:`~ampsim.errors.RunError`; a fresh worker takes the remaining tasks.
 * After its first task (and every so many after) a worker collects its garbage and freezes what survives
-  (:func:`_settle`): what outlives a task is the worker's long-lived state (parsed data, recordings,
+  (:func:`settle_heap`): what outlives a task is the worker's long-lived state (parsed data, recordings,
   routing tables, modules), which the cycle collector would otherwise scan again in every full collection.
 """
 
@@ -44,7 +44,7 @@ from typing import Any, Callable, Iterable, Iterator
 from ampsim.errors import RunError
 from ampsim.executors.multicore.procs import exit_description, setup_worker_process, start_process, stop_processes
 
-__all__ = ["run_pool", "start_method"]
+__all__ = ["run_pool", "settle_heap", "start_method"]
 
 log = logging.getLogger(__name__)
 
@@ -161,15 +161,15 @@ def _worker_main(conn: Connection, parent_pid: int, inherited: list[Connection],
             err = e
         conn.send(_portable(err))
         done += 1
-        _settle(done)
+        settle_heap(done)
 
 
 #: a worker freezes its heap after its first task and thaws, collects and freezes it again every this many
-#: tasks after (see :func:`_settle`)
+#: tasks after (see :func:`settle_heap`)
 THAW_EVERY = 16
 
 
-def _settle(done: int) -> None:
+def settle_heap(done: int) -> None:
     """After the ``done``-th task: on the first and every :data:`THAW_EVERY`-th, collect the garbage and
     freeze every object left (``gc.freeze``), so that the collector's full collections during the next
     tasks scan only what those allocate.

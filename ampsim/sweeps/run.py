@@ -281,15 +281,15 @@ _ray_points = 0
 
 def _ray_point(task: PointTask) -> str:
     """:func:`run_point` in a Ray worker, whose heap is then settled as a pool worker's is after each point
-    (:func:`~ampsim.sweeps.pool._settle`: 0.90× the time of a replayed point on a 1,024-chip machine)."""
-    from ampsim.sweeps.pool import _settle
+    (:func:`~ampsim.sweeps.pool.settle_heap`: 0.90× the time of a replayed point on a 1,024-chip machine)."""
+    from ampsim.sweeps.pool import settle_heap
 
     global _ray_points
     try:
         return run_point(task)
     finally:
         _ray_points += 1
-        _settle(_ray_points)
+        settle_heap(_ray_points)
 
 
 def _run_ray(todo: list[PointTask], jobs: int, address: str | None) -> Iterator[tuple[str, BaseException | None]]:

@@ -1,5 +1,5 @@
 """The local pool's workers between tasks: their long-lived heap frozen after the first task and thawed
-every ``THAW_EVERY`` tasks, and no task's garbage kept (:func:`ampsim.sweeps.pool._settle`)."""
+every ``THAW_EVERY`` tasks, and no task's garbage kept (:func:`ampsim.sweeps.pool.settle_heap`)."""
 
 from __future__ import annotations
 
@@ -64,7 +64,7 @@ def test_a_ray_worker_settles_after_each_point_as_a_pool_worker_does(monkeypatch
     from ampsim.sweeps import run
 
     settled, ran = [], []
-    monkeypatch.setattr(pool, "_settle", settled.append)
+    monkeypatch.setattr(pool, "settle_heap", settled.append)
     monkeypatch.setattr(run, "_ray_points", 0)
 
     def point(task):
