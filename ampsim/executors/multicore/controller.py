@@ -43,7 +43,7 @@ from ampsim.errors import RunError
 from ampsim.executors.multicore import protocol as P
 from ampsim.executors.multicore.procs import exit_description, process_state
 from ampsim.executors.multicore.replicas import ControllerSync
-from ampsim.executors.multicore.transport import Channel, ChannelClosed
+from ampsim.executors.multicore.transport import Channel, ChannelClosed, watch
 from ampsim.ir.message import Instance
 from ampsim.ir.node import Report
 
@@ -246,11 +246,7 @@ class Controller:
         workers whose channels have, in order (reading only those: with 16 workers most channels are
         empty at any moment, and an empty read costs a system call and an exception)."""
         while True:
-            for ch in self.channels:
-                mask = POLLIN | (POLLOUT if ch.pending else 0)
-                if self._registered.get(ch.fd) != mask:
-                    self._poller.register(ch.fd, mask)
-                    self._registered[ch.fd] = mask
+            watch(self._poller, self._registered, self.channels)
             events = self._poller.poll(self._timeout_ms)
             if not events:
                 self._watchdog()  # raises, or returns when the workers are busy computing

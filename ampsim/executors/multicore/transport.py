@@ -26,7 +26,8 @@ import pickle
 import socket
 import struct
 from collections import deque
-from typing import Any
+from select import POLLIN, POLLOUT
+from typing import Any, Iterable
 
 import numpy as np
 
@@ -166,6 +167,17 @@ def channel_pair(name_a: str, name_b: str) -> tuple[Channel, Channel]:
     """Two connected channel ends (``name_a`` is used in errors raised at end a, and vice versa)."""
     a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     return Channel(a, name_a), Channel(b, name_b)
+
+
+def watch(poller: Any, registered: dict[int, int], channels: Iterable[Channel]) -> None:
+    """Have ``poller`` (a ``select.poll``) wake for each channel's input, and for its output while some is queued
+    (:attr:`Channel.pending`); ``registered`` (descriptor -> mask) is what it has, so that only a change costs
+    a system call."""
+    for ch in channels:
+        mask = POLLIN | (POLLOUT if ch.pending else 0)
+        if registered.get(ch.fd) != mask:
+            poller.register(ch.fd, mask)
+            registered[ch.fd] = mask
 
 
 # -- message envelopes between workers -------------------------------------------------------------------

@@ -40,7 +40,7 @@ from ampsim.errors import AmpsimError, Diverged, RunError
 from ampsim.executors.multicore import protocol as P
 from ampsim.executors.multicore.replicas import WorkerSync
 from ampsim.executors.multicore.spec import WorkerSpec, route_table
-from ampsim.executors.multicore.transport import ChannelClosed, pack_envelopes, unpack_envelopes
+from ampsim.executors.multicore.transport import ChannelClosed, pack_envelopes, unpack_envelopes, watch
 from ampsim.ir.message import Instance, Message
 from ampsim.ir.node import Node
 
@@ -229,11 +229,7 @@ class Worker:
         t0 = time.perf_counter()
         self.waits += 1
         while True:
-            for ch in (self.ctrl, *self.peers.values()):
-                mask = POLLIN | (POLLOUT if ch.pending else 0)
-                if self._registered.get(ch.fd) != mask:
-                    self._poller.register(ch.fd, mask)
-                    self._registered[ch.fd] = mask
+            watch(self._poller, self._registered, (self.ctrl, *self.peers.values()))
             events = self._poller.poll(0)
             if not events and self.spec.spin_s > 0:  # a reply often comes within microseconds: spin first
                 deadline = time.perf_counter() + self.spec.spin_s
