@@ -64,6 +64,8 @@ class ExperimentSection:
 #: largest ``train.epochs`` accepted
 MAX_EPOCHS = 1_000_000
 MAX_INT = 2**53  # any integer in an experiment: a float holds it exactly, numpy sizes and counts fit
+#: default ``executor.watchdog_s``: generous, a healthy worker answers in milliseconds (see multicore/executor.py)
+WATCHDOG_S = 60.0
 
 
 def too_large(value: Any) -> str | None:
@@ -142,7 +144,7 @@ class ExecutorSection:
     trace: bool = spec(False, help="write a Chrome/Perfetto trace of the run")
     numerics: bool = spec(True, help="false: the simulated executor replays recorded message graphs "
                           "(exact times, no numpy; loss and metrics not measured)", point_id="unless_default")
-    watchdog_s: float = spec(60.0, ge=0, le=1e6, help="multicore: stop with an error naming a worker that makes "
+    watchdog_s: float = spec(WATCHDOG_S, ge=0, le=1e6, help="multicore: stop with an error naming a worker that makes "
                              "no progress this many seconds (0.1 to 1e6: 11 days); 0 = off", point_id="never")
 
 

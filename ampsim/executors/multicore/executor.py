@@ -30,6 +30,7 @@ from typing import Callable, Iterable, Sequence
 import numpy as np
 
 from ampsim import runfiles
+from ampsim.config import WATCHDOG_S
 from ampsim.errors import ConfigError, RunError
 from ampsim.executors.base import ExecutorBase, ExecutorPlan, RunFolder, check_placement, checked_instances
 from ampsim.executors.multicore import procs as _procs
@@ -56,10 +57,10 @@ log = logging.getLogger(__name__)
 #: `tuning={"spin_s": 2e-4}` turns it on.
 SPIN_S = 0.0
 
-#: default of ``executor.watchdog_s``: a worker that makes no progress this long while the controller waits
-#: is reported and everything is stopped (see :mod:`.controller`); generous, since a healthy worker answers
-#: within milliseconds and a long node step still counts as progress (it uses CPU)
-WATCHDOG_S = 60.0
+# ``executor.watchdog_s`` (default :data:`ampsim.config.WATCHDOG_S`): a worker that makes no progress this long
+# while the controller waits is reported and everything is stopped (see :mod:`.controller`); the default is
+# generous, since a healthy worker answers within milliseconds and a long node step still counts as progress
+# (it uses CPU)
 
 
 class MulticoreExecutor(ExecutorBase):
