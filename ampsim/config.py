@@ -343,22 +343,22 @@ class TaskSchema:
 
 
 #: task name -> its schema, filled by :func:`register_task` (the task modules call it on import)
-TASKS: dict[str, TaskSchema] = {}
+TASK_SCHEMAS: dict[str, TaskSchema] = {}
 
 
 def register_task(name: str, data: type, model: type) -> None:
     """Declare task ``name`` with its ``[data]`` and ``[model]`` dataclasses (validated like the rest)."""
-    TASKS[name] = TaskSchema(data, model)
+    TASK_SCHEMAS[name] = TaskSchema(data, model)
 
 
 def task_schema(task: str, source: str = "<config>") -> TaskSchema:
-    if task not in TASKS:  # the task modules (a layer above) register on import: the package loads them
+    if task not in TASK_SCHEMAS:  # the task modules (a layer above) register on import: the package loads them
         import ampsim
 
         ampsim._load_tasks()
-    if task not in TASKS:
-        raise ConfigError(f"{source}: experiment.task: unknown task {task!r} (known: {', '.join(TASKS)})")
-    return TASKS[task]
+    if task not in TASK_SCHEMAS:
+        raise ConfigError(f"{source}: experiment.task: unknown task {task!r} (known: {', '.join(TASK_SCHEMAS)})")
+    return TASK_SCHEMAS[task]
 
 
 def load_config(path: str | Path, overrides: list[tuple[str, Any]] = (), option: str = "--set") -> Config:

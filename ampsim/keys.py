@@ -2,7 +2,7 @@
 
 Experiment keys come from the dataclasses that validate them: the fixed sections
 (:data:`ampsim.config.FIXED_SECTIONS`) and each registered task's ``[data]`` and ``[model]``
-(:data:`ampsim.config.TASKS`, filled by importing :mod:`ampsim.models`), with the type, default,
+(:data:`ampsim.config.TASK_SCHEMAS`, filled by importing :mod:`ampsim.models`), with the type, default,
 bounds or choices and help line of every field. Hardware keys come from the hardware reader's key lists
 (:mod:`ampsim.hardware.spec`: ``_SYSTEM_KEYS``, ``_CHIP_KEYS``, ``_LINK_KEYS`` and the fields of
 :class:`~ampsim.hardware.spec.LinkSpec`, :data:`TOPOLOGY_PARAMS`);
@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import ampsim.models
-from ampsim.config import FIXED_SECTIONS, TASKS, field_default
+from ampsim.config import FIXED_SECTIONS, TASK_SCHEMAS, field_default
 from ampsim.errors import ConfigError
 from ampsim.executors import EXECUTORS
 from ampsim.files import check_output_file, read_text
@@ -265,7 +265,7 @@ def _experiment_table() -> list[str]:
 
 def _task_tables() -> list[str]:
     out = []
-    for name, schema in TASKS.items():
+    for name, schema in TASK_SCHEMAS.items():
         module = ampsim.models.TASKS.get(name)
         where = f" (`{module.__name__.replace('.', '/')}.py`)" if module is not None else ""
         out += [f"`[data]` and `[model]` of task `{name}`{where}:", "", *_EXPERIMENT_HEADER,

@@ -39,13 +39,13 @@ def test_every_hardware_key_and_topology_has_a_description():
 
 
 def test_every_experiment_section_and_task_is_listed():
-    from ampsim.config import FIXED_SECTIONS, TASKS
+    from ampsim.config import FIXED_SECTIONS, TASK_SCHEMAS
 
     text = keys.render()
     for section_name, cls in FIXED_SECTIONS.items():
         for name in cls.__dataclass_fields__:
             assert f"| `{section_name}.{name}` |" in text
-    for task in TASKS:
+    for task in TASK_SCHEMAS:
         assert f"of task `{task}`" in text
 
 
