@@ -67,11 +67,11 @@ def fd_check(node: Node, inputs: Inputs, *, inst: Instance | None = None, seed: 
     assert not node.holds(inst.key), f"{node} still holds state after the backward"
 
     def loss() -> float:
-        saved = dict(node._stash) if isinstance(node, ParamNode) else None
+        saved = node.stash_state() if isinstance(node, ParamNode) else None
         o, _ = forward_all(node, inst, inputs)
         node.reset()
         if saved is not None:
-            node._stash.update(saved)
+            node.restore_stash(saved)
         return float(sum(np.sum(o[k] * r) for k, r in rs.items()))
 
     worst = 0.0
@@ -81,7 +81,7 @@ def fd_check(node: Node, inputs: Inputs, *, inst: Instance | None = None, seed: 
         num = numeric_gradient(x, loss, eps)
         worst = max(worst, relative_error(grads.get((port, state), np.zeros_like(num)), num))
     if isinstance(node, ParamNode) and check_params:
-        entries = [e for _, e in sorted(node._stash.pop(inst.key, []), key=lambda t: t[0])]
+        entries = node.pop_stash(inst.key)
         node.held_nbytes = 0
         analytic = node.param_grads(entries)
         for name, p in node.params.items():

@@ -183,6 +183,21 @@ class ParamNode(Node):
         """The stash entries instance ``key`` holds here, in visit order (read-only; for profiles)."""
         return [e for _, e in self._stash.get(key, ())]
 
+    # -- a gradient check's access to the stash (ampsim.testing) -------------------------------------
+    def pop_stash(self, key: int) -> list[Any]:
+        """Take instance ``key``'s stash entries out without an update, in the order an update sums them."""
+        entries = [e for _, e in sorted(self._stash.pop(key, ()), key=_by_state)]
+        self.held_nbytes -= _nbytes(entries)
+        return entries
+
+    def stash_state(self) -> dict:
+        """Every instance's stash as it is, for :meth:`restore_stash` after a :meth:`reset`."""
+        return dict(self._stash)
+
+    def restore_stash(self, state: dict) -> None:
+        """Put back a :meth:`stash_state` (its bytes are not counted in ``held_nbytes`` again)."""
+        self._stash.update(state)
+
     def stash_rows(self, key: int) -> list[np.ndarray]:
         """Per row parameter (``row_params`` order), the rows an update over instance ``key``'s stash alone
         changes, as :meth:`update` adds them to ``changed_rows``: those of its sparse gradient (none for a
