@@ -382,8 +382,12 @@ def replacing(path: str | Path, *, follow: bool = True) -> Iterator[Path]:
 
 def write_figure(fig: Any, path: str | Path, **savefig: Any) -> Path:
     """Save the matplotlib figure ``fig`` at ``path``, in the format its suffix names, through :func:`replacing`
-    (a run cut short while drawing leaves the earlier figure whole); ``savefig``: matplotlib's options."""
+    (a run cut short while drawing leaves the earlier figure whole); ``savefig``: matplotlib's options. A PDF
+    carries no creation date, so the same figure drawn again is the same file (a re-plotted sweep changed every
+    committed PDF in git by its date alone)."""
     path = Path(path)
+    if (savefig.get("format") or path.suffix.lstrip(".")).lower() == "pdf":
+        savefig["metadata"] = {"CreationDate": None, **(savefig.get("metadata") or {})}
     with replacing(path) as tmp:
         fig.savefig(tmp, **savefig)
     return path

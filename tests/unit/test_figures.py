@@ -218,3 +218,17 @@ def test_a_tables_figure_named_by_a_dotted_column_is_a_file_in_the_figures_folde
     assert sorted(p.name for p in (tmp_path / "results" / "figures").iterdir()) == [f"{name}.pdf", f"{name}.png"]
     assert main(["plot", str(folder / "sweep"), "--x", "train.mak", "--y", "staleness_mean", "--out", "figs"]) == 0
     assert sorted(p.name for p in (tmp_path / "figs").iterdir()) == [f"{name}.pdf", f"{name}.png"]
+
+
+@pytest.mark.parametrize("suffix", [".pdf", ".png"])
+def test_the_same_figure_drawn_again_is_the_same_file(tmp_path, monkeypatch, suffix):
+    """A PDF carried its creation date: re-plotting a sweep changed every committed PDF in git."""
+    from ampsim.figures.canvas import new_figure, save_figure
+
+    files = []
+    for i, epoch in enumerate(("1000000000", "1700000000")):  # (matplotlib dates a PDF by this when set)
+        monkeypatch.setenv("SOURCE_DATE_EPOCH", epoch)
+        fig, ax = new_figure()
+        ax.plot([1, 2, 3], [3, 1, 2])
+        files.append(next(p for p in save_figure(fig, tmp_path / str(i) / "f") if p.suffix == suffix).read_bytes())
+    assert files[0] == files[1]
