@@ -45,14 +45,15 @@ can round), so the option is opt-in and the dense rule stays the default, bit fo
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Iterable
 
 import numpy as np
 
 from ampsim.ir.node import Work
 from ampsim.ir.param import ParamNode
 
-__all__ = ["SYNC_MODES", "Reduced", "SyncSet", "average", "drift", "apply_average", "apply_round", "outer_step",
-           "outer_work", "rounds_and_drift", "take_snapshot", "widen", "moved_nbytes"]
+__all__ = ["SYNC_MODES", "Reduced", "SyncSet", "add_apply_work", "average", "average_work", "drift", "apply_average",
+           "apply_round", "outer_step", "outer_work", "rounds_and_drift", "take_snapshot", "widen", "moved_nbytes"]
 
 #: values of ``replicas.sync``
 SYNC_MODES = ("average", "none")
@@ -277,9 +278,7 @@ def apply_round(params: dict[str, np.ndarray], snap: dict[str, np.ndarray],
                 pairs.append((_Rows(s[name], mine), avg[theirs], snap[name][theirs]))
         for target, a, base in pairs:
             apply_average(target, a, base)
-            work.flops += 2 * target.size
-            work.bytes += 4 * target.nbytes
-            work.kernels += 3  # subtract, add, assign
+            add_apply_work(work, target)
     return work
 
 
@@ -314,17 +313,38 @@ def rounds_and_drift(sync_sets: list[SyncSet]) -> tuple[int, float | None]:
 def average(snapshots: list[dict[str, np.ndarray]]) -> tuple[dict[str, np.ndarray], Work]:
     """The average of ``snapshots`` (the copies' parameters, in copy order), array by array: a copy of
     the first, the others added in order, then scaled by ``1 / k`` in the arrays' dtype; and its work."""
-    k, avg, work = len(snapshots), {}, Work()
+    k, avg = len(snapshots), {}
     for name, first in snapshots[0].items():
         acc = first.copy()
         for s in snapshots[1:]:
             acc += s[name]
         acc *= acc.dtype.type(1.0 / k)
         avg[name] = acc
-        work.flops += k * acc.size
-        work.bytes += (k + 1) * acc.nbytes
+    return avg, average_work(avg.values(), k)
+
+
+def average_work(arrays: Iterable[np.ndarray], k: int) -> Work:
+    """The work of averaging ``k`` snapshots of ``arrays`` (their shapes): per array a copy, ``k - 1`` adds
+    and a scale.
+
+    >>> w = average_work([np.zeros(10, np.float32)], 4)
+    >>> w.flops, w.bytes, w.kernels
+    (40.0, 200.0, 5.0)
+    """
+    work = Work()
+    for a in arrays:
+        work.flops += k * a.size
+        work.bytes += (k + 1) * a.nbytes
         work.kernels += k + 1  # copy, k - 1 adds, scale
-    return avg, work
+    return work
+
+
+def add_apply_work(work: Work, target) -> None:
+    """Add the work of moving one ``target`` array (``size``, ``nbytes``) into a round's frame to ``work``:
+    ``p ← avg + (p − snapshot)``, a subtract, an add and an assignment."""
+    work.flops += 2 * target.size
+    work.bytes += 4 * target.nbytes
+    work.kernels += 3
 
 
 def outer_step(anchor: dict[str, np.ndarray], avg: dict[str, np.ndarray], lr: float) -> dict[str, np.ndarray]:

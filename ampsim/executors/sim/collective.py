@@ -41,9 +41,9 @@ halving_doubling on an idle hypercube whose partners are one hop apart, ``2 log2
 nothing over the network. The algorithm decides only when the average arrives, never what it is.
 
 A replay (``executor.numerics = false``) never trains the copies, so there is nothing to average:
-:meth:`Collectives.sizes_only` turns its sync sets into :class:`SizedSyncSet` objects, whose rounds keep the
-same bookkeeping, work and memory from the arrays' sizes without copying or adding them (``replica_drift``
-is then not measured: None). A sparse set (``replicas.sparse_sync``, a table's copies) stays a
+:meth:`Collectives.sizes_only` turns its sync sets into size-only ones (:mod:`ampsim.ir.sized_sync`), whose
+rounds keep the same bookkeeping, work and memory from the arrays' sizes without copying or adding them
+(``replica_drift`` is then not measured: None). A sparse set (``replicas.sparse_sync``, a table's copies) stays a
 :class:`~ampsim.ir.sync.SyncSet`: what its rounds move, add and hold depends on which rows the copies
 changed (the replay hands it the recorded ones), so it runs :mod:`ampsim.ir.sync`'s rules themselves on the
 untrained arrays (a snapshot is only the changed rows, so that costs little).
@@ -55,14 +55,14 @@ from collections import deque
 from typing import TYPE_CHECKING, Callable
 
 from ampsim.ir.node import Work
-from ampsim.ir.param import ParamNode
+from ampsim.ir.sized_sync import sizes_only
 from ampsim.ir.sync import Reduced, SyncSet, rounds_and_drift
 from ampsim.trace import SYNC, UPDATE
 
 if TYPE_CHECKING:
     from ampsim.executors.sim.chips import Chip
 
-__all__ = ["Collectives", "SizedSyncSet", "schedule"]
+__all__ = ["Collectives", "schedule"]
 
 
 class Collectives:
@@ -109,11 +109,11 @@ class Collectives:
         self.env, self.where, self.send = env, where, send
 
     def sizes_only(self) -> None:
-        """For a replay: rounds from the arrays' sizes alone (:class:`SizedSyncSet`), drift not measured;
-        a sparse set keeps its own rounds (they depend on the rows the copies changed, not only on sizes)."""
+        """For a replay: rounds from the arrays' sizes alone (:mod:`ampsim.ir.sized_sync`), drift not
+        measured; a sparse set keeps its own rounds (they depend on the rows the copies changed, not only on
+        sizes)."""
         for s in self.sync_sets:
-            if not s.row_params:
-                s.__class__ = SizedSyncSet  # same state, size-only arithmetic
+            sizes_only(s)
         self.measures_drift = False
 
     # -- gates ---------------------------------------------------------------------------------------
@@ -316,53 +316,3 @@ def schedule(collective: str, k: int) -> list[Step]:
         doubling = [((lambda i, d=1 << j: i ^ d), (1 << j, k), False) for j in range(m)]
         return halving + doubling
     raise ValueError(f"unknown collective {collective!r} (ring, halving_doubling)")
-
-
-class SizedSyncSet(SyncSet):
-    """A :class:`~ampsim.ir.sync.SyncSet` whose rounds move no numbers (a replay's copies never train):
-    the same rounds, readiness, work and ``held_nbytes`` changes, bit for bit, computed from the parameter
-    arrays' sizes; a snapshot is a marker, a round's average is the first copy's arrays (read for their
-    sizes only) and its drift is 0 (not measured)."""
-
-    def contribute(self, copy: ParamNode) -> Work | None:
-        i = self.index[copy.name]
-        self._updates[i] += 1
-        if self._updates[i] % self.every:
-            return None
-        r = self._updates[i] // self.every - 1
-        self._snaps.setdefault(r, {})[i] = None
-        copy.held_nbytes += copy.param_bytes + self._anchor_bytes(copy, r)
-        return Work(bytes=2 * copy.param_bytes, kernels=len(copy.params))
-
-    def snapshot_nbytes(self, copy: ParamNode) -> float:
-        return copy.param_bytes
-
-    def reduce(self) -> Reduced:
-        r = self.ready()
-        if r is None:
-            raise RuntimeError(f"sync set {self.name}: no round is ready")
-        k, work, arrays = len(self.copies), Work(), dict(self.copies[0].params)
-        for a in arrays.values():  # what ampsim.ir.sync.average reports
-            work.flops += k * a.size
-            work.bytes += (k + 1) * a.nbytes
-            work.kernels += k + 1
-        self._reduced += 1
-        self.rounds += 1
-        return Reduced(r, arrays, 0.0, work)
-
-    def apply(self, copy: ParamNode, reduced: Reduced) -> Work:
-        i = self.index[copy.name]
-        self._snaps[reduced.round].pop(i)
-        if not self._snaps[reduced.round]:
-            del self._snaps[reduced.round]
-        targets = 1 + sum(1 for r in self._snaps if r > reduced.round and i in self._snaps[r])
-        work = self._apply_work(reduced)
-        for name in reduced.average:  # each target (the parameters, later snapshots) as SyncSet.apply
-            p = copy.params[name]
-            for _ in range(targets):
-                work.flops += 2 * p.size
-                work.bytes += 4 * p.nbytes
-                work.kernels += 3
-        copy.held_nbytes -= copy.param_bytes
-        self._applied[i] += 1
-        return work
