@@ -195,6 +195,13 @@ CASES = [
                                   "hardware.chip.flops_per_s=1e-320"], None, "chip.flops_per_s: must be >= 1"),
     ("hardware-latency-huge", [*T, *HW, str(ROOT / "hardware_models/ring4.toml"), "--set",
                                "hardware.link.latency_s=1e308"], None, "link.latency_s: must be <= 1e+09 s"),
+    # a slowdown of 1e308 made every time inf, and the contention model rescheduled for ever (a hang)
+    ("hardware-contention-huge", [*T, *HW, str(ROOT / "hardware_models/ring4.toml"), "--set",
+                                  "hardware.chip.contention_slowdown=1e308"], None,
+     "chip.contention_slowdown: must be <= 1000"),
+    ("hardware-packet-fraction", [*T, *HW, str(ROOT / "hardware_models/ring4.toml"), "--set",
+                                  "hardware.link.packet_bytes=0.5"], None,
+     "link.packet_bytes: must be 0 (whole messages) or a whole number of bytes >= 1, got 0.5"),
     ("hardware-compute-units-too-many", [*T, *HW, str(ROOT / "hardware_models/ring4.toml"), "--set",
                                         "hardware.chip.compute_units=1000000000"], None,
      "chip.compute_units: must be <= 4,096"),

@@ -16,6 +16,9 @@ from ampsim.errors import ConfigError
 #: the slowest rate (FLOP/s, B/s) and the longest duration (s) a hardware field may give: finite times
 MIN_RATE = 1.0
 MAX_SECONDS = 1e9
+#: the largest factor a field may multiply durations by (``chip.contention_slowdown``: 1e308 made times inf, and
+#: the contention model's rescheduling then looped for ever)
+MAX_FACTOR = 1e3
 
 
 def type_name(x: Any) -> str:
@@ -87,9 +90,9 @@ class FieldReader:
         return x
 
     def number(self, d: Mapping[str, Any], where: str, key: str, minimum: float | None = None,
-               default: Any = REQUIRED) -> Any:
-        """A finite float, > 0 when ``minimum`` is None, else >= ``minimum``. An absent key fails
-        when ``default`` is ``REQUIRED``, else returns ``default``."""
+               default: Any = REQUIRED, maximum: float | None = None) -> Any:
+        """A finite float, > 0 when ``minimum`` is None, else >= ``minimum`` (and <= ``maximum`` where given).
+        An absent key fails when ``default`` is ``REQUIRED``, else returns ``default``."""
         field = f"{where}.{key}"
         if key not in d:
             if default is REQUIRED:
@@ -106,6 +109,8 @@ class FieldReader:
             self.fail(field, f"must be > 0, got {x!r}")
         if minimum is not None and x < minimum:
             self.fail(field, f"must be >= {minimum:g}, got {x!r}")
+        if maximum is not None and x > maximum:
+            self.fail(field, f"must be <= {maximum:g}, got {x!r}")
         # finite is not enough where simulated time divides by a rate or adds a duration: 1e-320 FLOP/s or a
         # 1e308 s overhead made a run's time inf or nan, and a latency of 1e308 s overflowed the routes
         if key.endswith("_per_s") and x < MIN_RATE:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from ampsim.files import read_toml
-from ampsim.hardware._fields import REQUIRED, FieldReader, type_name
+from ampsim.hardware._fields import MAX_FACTOR, REQUIRED, FieldReader, type_name
 from ampsim.hardware.spec import (
     _CHIP_KEYS,
     _COMPUTE_COST_KEYS,
@@ -104,7 +104,7 @@ def system_from_dict(d: Mapping[str, Any], source_name: str) -> SystemSpec:
     v.check_keys(linkd, "link", _LINK_KEYS + _LINK_ONLY_KEYS)
     link = LinkSpec(latency_s=v.number(linkd, "link", "latency_s", minimum=0.0),
                     bandwidth_bytes_per_s=v.number(linkd, "link", "bandwidth_bytes_per_s"),
-                    packet_bytes=v.number(linkd, "link", "packet_bytes", minimum=0.0, default=0.0))
+                    packet_bytes=v.packet_bytes(linkd))
     topology = v.topology(v.table(d, "topology"))
     host = v.host(d["host"]) if "host" in d else HostSpec()
 
@@ -154,7 +154,8 @@ class _Validator(FieldReader):
                 return default
             if key not in d:
                 self.fail(f"{where}.{key}", "missing required field")
-            return self.number(d, where, key, minimum=minimum)
+            return self.number(d, where, key, minimum=minimum,
+                               maximum=MAX_FACTOR if key == "contention_slowdown" else None)
 
         def integer(key: str, default: int | None, float_ok: bool, maximum: int | None = None) -> int:
             if key not in d:
@@ -172,6 +173,13 @@ class _Validator(FieldReader):
                         **{key: num(key, minimum=0.0, default=0.0) for key in _OPTIONAL_ZERO_CHIP_KEYS},
                         compute_table=(self.compute_table(d[_TABLE_KEY], f"{where}.{_TABLE_KEY}") if _TABLE_KEY in d
                                        else base.compute_table if base is not None else ()))
+
+    def packet_bytes(self, linkd: Mapping[str, Any]) -> float:
+        """``link.packet_bytes``: 0 (whole messages) or a whole number of bytes (0.5 or 1e-300 were taken)."""
+        x = self.number(linkd, "link", "packet_bytes", minimum=0.0, default=0.0)
+        if x and not (x >= 1 and float(x).is_integer()):
+            self.fail("link.packet_bytes", f"must be 0 (whole messages) or a whole number of bytes >= 1, got {x!r}")
+        return x
 
     def host(self, d: Any) -> HostSpec:
         """``[host]``: ``cores`` (an integer >= 0) and the controller's CPU per instance and message (>= 0)."""
