@@ -93,8 +93,8 @@ HARDWARE_HELP: dict[str, str] = {
                           "used instead of the roofline where they apply (written by `ampsim calibrate`)",
     "link.latency_s": "per hop, each direction",
     "link.bandwidth_bytes_per_s": "each direction (links are full duplex)",
-    "link.packet_bytes": "0: a link moves whole messages, one after another; a whole number ≥ 1: packets of this size, so "
-                         "concurrent messages interleave and share the bandwidth (`[link]` only)",
+    "link.packet_bytes": "0: a link moves whole messages, one after another; a whole number ≥ 1: packets of this "
+                         "size, so concurrent messages interleave and share the bandwidth (`[link]` only)",
     "host.cores": "cores the chips (worker processes) and the controller share: while more are busy, each gets "
                   "cores / busy of its speed (0: one core each; measured machines)",
     "host.controller_s_per_instance": "CPU the controller spends per instance (admission, completion)",
