@@ -25,32 +25,9 @@ from pathlib import Path
 from typing import Any
 
 from ampsim.errors import ConfigError
+from ampsim.fieldspec import POINT_ID_RULES, field_default, spec  # noqa: F401  (re-exported: the tasks' sections)
 from ampsim.files import read_toml
 from ampsim.tomltext import dump_toml
-
-#: how a sweep point's id counts a field (:func:`spec`'s ``point_id``)
-POINT_ID_RULES = ("always", "unless_default", "never")
-
-
-def spec(default: Any, *, gt: float | None = None, ge: float | None = None, le: float | None = None,
-         choices: tuple | None = None, help: str = "", point_id: str = "always", finite: bool = False) -> Any:
-    """A config field: default, optional bounds (``gt``, ``ge``, ``le``; ``finite``: no inf either, where a
-    ``ge`` bound alone would allow it) or ``choices``, and a help line.
-
-    ``point_id`` says how a sweep point's id (:mod:`ampsim.sweeps.spec`) counts the field: ``"always"``;
-    ``"unless_default"`` for an option added after results were committed, whose default is the behaviour
-    before it, so that points that leave it at its default keep their ids (and their finished results);
-    ``"never"`` for a field that cannot change a result (a stop for runs that would have none, a watchdog)."""
-    assert point_id in POINT_ID_RULES, point_id
-    meta = {"gt": gt, "ge": ge, "le": le, "choices": choices, "help": help, "point_id": point_id, "finite": finite}
-    if isinstance(default, (list, dict)):
-        return field(default_factory=lambda: type(default)(default), metadata=meta)
-    return field(default=default, metadata=meta)
-
-
-def field_default(f: dataclasses.Field) -> Any:
-    """A dataclass field's default value (a fresh one where the field has a default factory)."""
-    return f.default if f.default is not dataclasses.MISSING else f.default_factory()
 
 
 @dataclass(frozen=True)
@@ -81,16 +58,21 @@ def too_large(value: Any) -> str | None:
     return f"{text[:20]}{'…' if len(text) > 20 else ''} is beyond any size or count ampsim takes (at most 2**53)"
 
 
+def _OPTIMIZERS(*kinds: str) -> tuple:  # noqa: N802  (a read_if, spelled as the table it is)
+    return (("train.optimizer", kinds), ("model.embedding_optimizer", kinds))
+
+
 @dataclass(frozen=True)
 class TrainSection:
     #: the upper bound catches typos such as 1e12 epochs (a run that would never end)
     epochs: int = spec(1, ge=1, le=MAX_EPOCHS, help="passes over the training set")
     optimizer: str = spec("sgd", choices=("sgd", "momentum", "adam", "adagrad"))
     lr: float = spec(0.01, gt=0)
-    momentum: float = spec(0.9, ge=0, le=1)
-    beta1: float = spec(0.9, ge=0, le=1)
-    beta2: float = spec(0.999, ge=0, le=1)
-    eps: float = spec(1e-8, gt=0)
+    # (the embedding table of the SST task may have an optimizer of its own, with these settings)
+    momentum: float = spec(0.9, ge=0, le=1, read_if=_OPTIMIZERS("momentum"))
+    beta1: float = spec(0.9, ge=0, le=1, read_if=_OPTIMIZERS("adam"))
+    beta2: float = spec(0.999, ge=0, le=1, read_if=_OPTIMIZERS("adam"))
+    eps: float = spec(1e-8, gt=0, read_if=_OPTIMIZERS("adam", "adagrad"))
     weight_decay: float = spec(0.0, ge=0, finite=True)  # (inf trained nothing but a divergence)
     clip_norm: float = spec(0.0, ge=0, help="clip each node's update to this gradient norm; 0 = off")
     count_optimizer_state: bool = spec(False, help="simulator: an update also reads and writes its optimizer's state "

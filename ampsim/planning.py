@@ -37,7 +37,7 @@ import os
 from dataclasses import dataclass
 from typing import Sequence
 
-from ampsim.config import Config, field_default
+from ampsim.config import Config
 from ampsim.errors import ConfigError
 from ampsim.executors import check_kind
 from ampsim.hardware.local import default_workers, local_model_path
@@ -52,6 +52,7 @@ from ampsim.models.base import Task
 from ampsim.optim import OptimizerSpec
 from ampsim.placement import estimated_load, expand_profile, place, profile
 from ampsim.replicas import ReplicaSpec, Replicated, replicate
+from ampsim.unread import warn_unread, warn_unused_sync
 
 log = logging.getLogger(__name__)
 
@@ -228,24 +229,11 @@ def replica_spec(cfg: Config) -> ReplicaSpec:
                        overlap=r.overlap, outer_lr=r.outer_lr, sparse_sync=r.sparse_sync)
 
 
-def _warn_unused_sync(cfg: Config, trivial: bool) -> None:
-    """Warn of ``[replicas]`` synchronization keys set where nothing synchronizes (no copies, or ``sync =
-    "none"``): they were accepted and did nothing, without a word."""
-    why = ("there are no copies (replicas.groups = 1, no replicas.nodes)" if trivial
-           else 'replicas.sync = "none"' if cfg.replicas.sync == "none" else "")
-    keys = ("sync_every", "outer_lr", "sparse_sync", "overlap", "collective") + (("sync",) if trivial else ())
-    fields = {f.name: f for f in dataclasses.fields(cfg.replicas)}
-    unused = [k for k in keys if why and getattr(cfg.replicas, k) != field_default(fields[k])]
-    if unused:  # (no copies: info only, as a sweep's baseline of one group under its fixed sync settings is)
-        log.log(logging.INFO if trivial else logging.WARNING, "%s: %s has nothing to act on: %s", cfg.path,
-                ", ".join(f"replicas.{k}" for k in unused), why)
-
-
 def replicate_task(cfg: Config, task: Task) -> tuple[Task, Replicated | None]:
     """The task with its model replicated as ``[replicas]`` asks (unchanged, and None, by default). The
     copies are made after :func:`configure_params`, so they carry its settings."""
     rep = replicate(task.model, replica_spec(cfg), cfg.path)
-    _warn_unused_sync(cfg, rep.spec.trivial)
+    warn_unused_sync(cfg, rep.spec.trivial)
     if rep.spec.trivial:
         return task, None
     if cfg.replicas.overlap and cfg.executor.kind != "sim":
@@ -363,15 +351,8 @@ def plan(cfg: Config, *, system: SystemSpec | None = None, placement: dict[str, 
         log.warning("%s: train.count_optimizer_state applies to the simulator only; the %s executor runs the "
                     "updates as they are", cfg.path, kind)
     task, rep = replicate_task(cfg, task)
+    warn_unread(cfg, kind)
     if kind == "reference":
-        ignored = [k for k, v in (("[hardware]", cfg.hardware), ("executor.hardware", cfg.executor.hardware),
-                                  ("executor.trace", cfg.executor.trace), ("executor.workers", cfg.executor.workers),
-                                  ("eval.advances_time", cfg.eval.advances_time), ("placement.map", cfg.placement.map))
-                   if v]
-        if ignored:  # (the reference executor writes no trace: it has no clock)
-            log.warning("%s: %s ignored: the reference executor runs on no machine (use executor.kind = "
-                        "\"sim\" to simulate one, or \"multicore\" for worker processes)", cfg.path,
-                        " and ".join(ignored))
         return Plan(cfg, task, kind, replicas=rep)
     if kind == "multicore":
         if system is not None:

@@ -24,6 +24,9 @@ from ampsim.ir.nodes.losses import Field, SoftmaxCrossEntropy
 from ampsim.ir.nodes.pointwise import ReLU
 from ampsim.models.base import InjectFields, Metric, Model, Task
 
+#: what reads the synthetic dataset's settings
+BLOBS = (("data.dataset", ("blobs",)),)
+
 
 @dataclass(frozen=True)
 class DataConfig:
@@ -31,10 +34,10 @@ class DataConfig:
     batch: int = spec(32, ge=1, help="examples per instance (one message carries the batch)")
     limit_train: int = spec(0, ge=0, help="use only the first N training examples; 0 = all")
     limit_test: int = spec(0, ge=0)
-    n_features: int = spec(16, ge=1, help="blobs only")
-    n_classes: int = spec(4, ge=2, help="blobs only")
-    n_train: int = spec(2000, ge=1, help="blobs only")
-    n_test: int = spec(500, ge=1, help="blobs only")
+    n_features: int = spec(16, ge=1, read_if=BLOBS)
+    n_classes: int = spec(4, ge=2, read_if=BLOBS)
+    n_train: int = spec(2000, ge=1, read_if=BLOBS)
+    n_test: int = spec(500, ge=1, read_if=BLOBS)
 
 
 @dataclass(frozen=True)

@@ -56,7 +56,8 @@ class ModelConfig:
     cell: str = spec("lstm", choices=("lstm", "gru"))
     hidden: int = spec(64, ge=1)
     embed: int = spec(32, ge=1, help="token embedding width")
-    forget_bias: float = spec(1.0, finite=True, help="LSTM forget-gate bias at initialization")
+    forget_bias: float = spec(1.0, finite=True, help="LSTM forget-gate bias at initialization",
+                              read_if=(("model.cell", ("lstm",)),))
 
 
 @dataclass(frozen=True, slots=True)

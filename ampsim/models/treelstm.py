@@ -67,6 +67,10 @@ class DataConfig:
     min_count: int = spec(1, ge=1, help="keep training words seen at least this often; others are <unk>")
 
 
+#: what reads the embedding table's own optimizer settings: an optimizer of its own
+OWN_OPTIMIZER = (("model.embedding_optimizer", ("sgd", "momentum", "adam", "adagrad")),)
+
+
 @dataclass(frozen=True)
 class ModelConfig:
     hidden: int = spec(150, ge=1, help="memory (h and c) width")
@@ -75,9 +79,10 @@ class ModelConfig:
     forget_bias: float = spec(0.0, finite=True, help="forget-gate bias at initialization")
     embedding_optimizer: str = spec("sgd", choices=("same", "sgd", "momentum", "adam", "adagrad"),
                                     help="optimizer of the embedding table; 'same' = train.optimizer")
-    embedding_lr: float = spec(0.1, gt=0, help="learning rate of the embedding table")
-    embedding_weight_decay: float = spec(0.0, ge=0, finite=True)  # (inf: a divergence blamed on the lr)
-    embedding_scale: float = spec(0.05, gt=0, help="random word vectors ~ U(-scale, scale)")
+    embedding_lr: float = spec(0.1, gt=0, help="learning rate of the embedding table", read_if=OWN_OPTIMIZER)
+    # (inf: a divergence blamed on the lr)
+    embedding_weight_decay: float = spec(0.0, ge=0, finite=True, read_if=OWN_OPTIMIZER)
+    embedding_scale: float = spec(0.05, gt=0, le=1e3, help="random word vectors ~ U(-scale, scale)")
     vectors: str = spec("", help="optional GloVe-style text vectors (word v1 ... v_embed per line)")
     batch_leaves: bool = spec(True, help="inject a tree's leaves as one message (false: one per leaf)")
 

@@ -1,0 +1,97 @@
+"""How a config field is declared: its default, its allowed values, its help line, how a sweep point's id
+counts it, and when it is read at all.
+
+Every section of an experiment file (:mod:`ampsim.config`, and the tasks' ``[data]`` and ``[model]``) is a
+frozen dataclass whose fields are made by :func:`spec`; the reader (``config.parse_section``), the key tables
+(:mod:`ampsim.keys`) and the plan stage's warnings read the same declaration::
+
+    lr: float = spec(0.05, gt=0, help="learning rate")
+    momentum: float = spec(0.9, ge=0, le=1, read_if=("optimizer", ("momentum",)))
+
+``read_if`` names the settings with which the field is read, as ``(dotted key, values)`` pairs (any of them
+holding will do; a key that does not exist holds none): set away from its default while none holds, it does
+nothing, and :func:`unread_keys` says so (the plan stage warns: such keys were taken without a word).
+
+>>> from dataclasses import dataclass
+>>> @dataclass(frozen=True)
+... class Train:
+...     optimizer: str = spec("sgd", choices=("sgd", "momentum"))
+...     momentum: float = spec(0.9, read_if=(("train.optimizer", ("momentum",)), ("model.emb_opt", ("momentum",))))
+>>> @dataclass(frozen=True)
+... class Config:
+...     train: Train = Train()
+>>> unread_keys(Config(Train(momentum=0.5)))
+['train.momentum (read only with train.optimizer = momentum or model.emb_opt = momentum)']
+>>> unread_keys(Config(Train(optimizer="momentum", momentum=0.5))), unread_keys(Config())
+([], [])
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import field
+from typing import Any
+
+__all__ = ["POINT_ID_RULES", "spec", "field_default", "read_with", "unread_keys"]
+
+#: how a sweep point's id counts a field (:func:`spec`'s ``point_id``)
+POINT_ID_RULES = ("always", "unless_default", "never")
+
+
+def spec(default: Any, *, gt: float | None = None, ge: float | None = None, le: float | None = None,
+         choices: tuple | None = None, help: str = "", point_id: str = "always", finite: bool = False,
+         read_if: tuple[tuple[str, tuple], ...] | None = None) -> Any:
+    """A config field: default, optional bounds (``gt``, ``ge``, ``le``; ``finite``: no inf either, where a
+    ``ge`` bound alone would allow it) or ``choices``, and a help line.
+
+    ``point_id`` says how a sweep point's id (:mod:`ampsim.sweeps.spec`) counts the field: ``"always"``;
+    ``"unless_default"`` for an option added after results were committed, whose default is the behaviour
+    before it, so that points that leave it at its default keep their ids (and their finished results);
+    ``"never"`` for a field that cannot change a result (a stop for runs that would have none, a watchdog).
+    ``read_if``: ``((dotted key, values), …)``, the settings with which the field is read at all (see the
+    module docstring)."""
+    assert point_id in POINT_ID_RULES, point_id
+    meta = {"gt": gt, "ge": ge, "le": le, "choices": choices, "help": help, "point_id": point_id, "finite": finite,
+            "read_if": read_if}
+    if isinstance(default, (list, dict)):
+        return field(default_factory=lambda: type(default)(default), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+def field_default(f: dataclasses.Field) -> Any:
+    """A dataclass field's default value (a fresh one where the field has a default factory)."""
+    return f.default if f.default is not dataclasses.MISSING else f.default_factory()
+
+
+def unread_keys(config: Any) -> list[str]:
+    """The keys of ``config`` (a dataclass of section dataclasses) set away from their default that their
+    ``read_if`` says nothing reads, each with the settings that would read it."""
+    out = []
+    for sec in dataclasses.fields(config):
+        section = getattr(config, sec.name)
+        if not dataclasses.is_dataclass(section):
+            continue
+        for f in dataclasses.fields(section):
+            cond = f.metadata.get("read_if")
+            if cond is None or getattr(section, f.name) == field_default(f):
+                continue
+            if not any(_value(config, key) in values for key, values in cond):
+                out.append(f"{sec.name}.{f.name} (read only with {read_with(cond)})")
+    return out
+
+
+def read_with(cond: tuple[tuple[str, tuple], ...]) -> str:
+    """A ``read_if`` in words.
+
+    >>> read_with((("data.dataset", ("blobs",)), ("model.cell", ("lstm", "gru"))))
+    'data.dataset = blobs or model.cell = lstm/gru'
+    """
+    return " or ".join(f"{key} = {'/'.join(map(str, values))}" for key, values in cond)
+
+
+_ABSENT = object()
+
+
+def _value(config: Any, dotted: str) -> Any:
+    section, name = dotted.split(".")
+    return getattr(getattr(config, section, None), name, _ABSENT)

@@ -1,0 +1,58 @@
+"""Keys set that nothing reads: the plan stage's warnings (they were taken without a word).
+
+Three kinds: keys the executor's kind does not read (a ``[hardware]`` table for the reference executor,
+``executor.workers`` for the simulator), keys the other settings leave unread (a field's ``read_if``:
+``train.momentum`` with Adam, a synthetic dataset's size with MNIST; :func:`~ampsim.fieldspec.unread_keys`),
+and the ``[replicas]`` synchronization keys where nothing synchronizes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+
+from ampsim.config import WATCHDOG_S, Config, field_default
+from ampsim.fieldspec import unread_keys
+
+__all__ = ["warn_unread", "warn_unused_sync"]
+
+log = logging.getLogger("ampsim.planning")  # (the plan stage's: where a user looks for its warnings)
+
+#: what an executor kind does not read (the reference executor writes no trace: it has no clock), and why
+_UNREAD_BY = {
+    "reference": (lambda c: (("[hardware]", c.hardware), ("executor.hardware", c.executor.hardware),
+                             ("executor.trace", c.executor.trace), ("executor.workers", c.executor.workers),
+                             ("eval.advances_time", c.eval.advances_time), ("placement.map", c.placement.map)),
+                  'the reference executor runs on no machine (use executor.kind = "sim" to simulate one, or '
+                  '"multicore" for worker processes)'),
+    "multicore": (lambda c: (("[hardware]", c.hardware and not c.executor.hardware),
+                             ("eval.advances_time", c.eval.advances_time)),
+                  "the multicore executor runs on this machine's cores (a hardware model, executor.hardware, "
+                  "only informs its placement)"),
+    "sim": (lambda c: (("executor.workers", c.executor.workers), ("executor.watchdog_s", c.executor.watchdog_s !=
+                                                                   WATCHDOG_S)), "the multicore executor's keys"),
+}
+
+
+def warn_unread(cfg: Config, kind: str) -> None:
+    """Warn of keys set that nothing reads: the executor's kind does not (:data:`_UNREAD_BY`), or the other
+    settings do not (a field's ``read_if``, :func:`~ampsim.fieldspec.unread_keys`). They were taken without a
+    word."""
+    keys, why = _UNREAD_BY.get(kind, (lambda c: (), ""))
+    if ignored := [k for k, v in keys(cfg) if v]:
+        log.warning("%s: %s ignored: %s", cfg.path, " and ".join(ignored), why)
+    if unread := unread_keys(cfg):
+        log.warning("%s: %s: set, and nothing reads it with these settings", cfg.path, "; ".join(unread))
+
+
+def warn_unused_sync(cfg: Config, trivial: bool) -> None:
+    """Warn of ``[replicas]`` synchronization keys set where nothing synchronizes (no copies, or ``sync =
+    "none"``): they were accepted and did nothing, without a word."""
+    why = ("there are no copies (replicas.groups = 1, no replicas.nodes)" if trivial
+           else 'replicas.sync = "none"' if cfg.replicas.sync == "none" else "")
+    keys = ("sync_every", "outer_lr", "sparse_sync", "overlap", "collective") + (("sync",) if trivial else ())
+    fields = {f.name: f for f in dataclasses.fields(cfg.replicas)}
+    unused = [k for k in keys if why and getattr(cfg.replicas, k) != field_default(fields[k])]
+    if unused:  # (no copies: info only, as a sweep's baseline of one group under its fixed sync settings is)
+        log.log(logging.INFO if trivial else logging.WARNING, "%s: %s has nothing to act on: %s", cfg.path,
+                ", ".join(f"replicas.{k}" for k in unused), why)

@@ -1,0 +1,63 @@
+"""Keys set that nothing reads are said, not taken without a word: those the executor's kind does not read,
+and those the other settings leave unread (a field's ``read_if``), at the plan stage; the key tables say when
+each is read."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+
+from ampsim.config import load_config, parse_override
+from ampsim.fieldspec import unread_keys
+from ampsim.planning import plan
+
+ROOT = Path(__file__).resolve().parents[2]
+EXP = ROOT / "experiments"
+
+
+def _cfg(experiment: str, *sets: str):
+    return load_config(EXP / f"{experiment}.toml", [parse_override(s) for s in sets])
+
+
+@pytest.mark.parametrize("experiment, sets, unread", [
+    ("blobs_mlp", ['train.optimizer="adam"', "train.momentum=0.5"], ["train.momentum"]),
+    ("blobs_mlp", ['train.optimizer="sgd"', "train.beta2=0.9", "train.eps=1e-6"], ["train.beta2", "train.eps"]),
+    ("blobs_mlp", ['train.optimizer="adagrad"', "train.eps=1e-6"], []),
+    ("mnist_mlp", ["data.n_classes=7", "data.n_train=5"], ["data.n_classes", "data.n_train"]),
+    ("blobs_mlp", ["data.n_classes=7"], []),
+    ("list_reduction", ['model.cell="gru"', "model.forget_bias=5"], ["model.forget_bias"]),
+    ("list_reduction", ['model.cell="lstm"', "model.forget_bias=5"], []),
+    ("sst_treelstm", ['model.embedding_optimizer="same"', "model.embedding_lr=5"], ["model.embedding_lr"]),
+    # the embedding table's own optimizer reads train's settings of its kind
+    ("sst_treelstm", ['model.embedding_optimizer="momentum"', 'train.optimizer="adagrad"', "train.momentum=0.5"], []),
+    ("sst_treelstm", ['model.embedding_optimizer="sgd"', 'train.optimizer="adagrad"', "train.momentum=0.5"],
+     ["train.momentum"]),
+])
+def test_a_key_the_other_settings_leave_unread_is_named_with_what_would_read_it(experiment, sets, unread):
+    said = unread_keys(_cfg(experiment, *sets))
+    assert [s.split(" ")[0] for s in said] == unread
+    assert all(" (read only with " in s for s in said)
+
+
+@pytest.mark.parametrize("sets, warned", [
+    (['executor.kind="multicore"', "hardware.link.latency_s=1e-6", "eval.advances_time=true"],
+     "[hardware] and eval.advances_time ignored: the multicore executor runs on this machine's cores"),
+    (['executor.kind="sim"', f'executor.hardware="{ROOT / "hardware_models" / "ring4.toml"}"', "executor.workers=3",
+      "executor.watchdog_s=5"], "executor.workers and executor.watchdog_s ignored: the multicore executor's keys"),
+    (['train.optimizer="adam"', "train.momentum=0.5"],
+     "train.momentum (read only with train.optimizer = momentum or model.embedding_optimizer = momentum): set, "
+     "and nothing reads it with these settings"),
+])
+def test_the_plan_stage_warns_of_keys_nothing_reads(caplog, sets, warned):
+    with caplog.at_level(logging.WARNING, logger="ampsim.planning"):
+        plan(_cfg("blobs_mlp", "data.n_train=64", "data.n_test=16", *sets))
+    assert warned in caplog.text
+
+
+def test_keys_every_executor_reads_are_not_warned_of(caplog):
+    with caplog.at_level(logging.WARNING):
+        plan(_cfg("blobs_mlp", 'executor.kind="multicore"', f'executor.hardware="{ROOT / "hardware_models" / "ring4.toml"}"',
+                  "hardware.link.latency_s=1e-6", "executor.trace=true"))
+    assert "ignored" not in caplog.text and "nothing reads" not in caplog.text
