@@ -42,7 +42,10 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     if args.check:  # and where it would write (changing nothing), and how many processes
         check_jobs(args.jobs, args.ray or None)
         check_sweep_folder(out, sweep.name)
-        print(f"{args.sweep}: {len(sweep.points)} valid points over {', '.join(sweep.keys)}")
+        # (its [quick] table's values too: its keys alone were checked, and a bad value failed only with --quick)
+        quick = load_sweep(args.sweep, quick=True) if sweep.has_quick and not args.quick else None
+        print(f"{args.sweep}: {len(sweep.points)} valid points over {', '.join(sweep.keys)}"
+              + (f" ({len(quick.points)} in its [quick] variant)" if quick else ""))
         return 0
     use_ray = args.ray is not None
     try:  # (SIGTERM arrives as Terminated, a KeyboardInterrupt: ampsim.cli.main)

@@ -92,6 +92,8 @@ class Sweep:
     points: list[Point]
     figures: list[FigureSpec] = field(default_factory=list)
     quick: bool = False
+    #: the file has a ``[quick]`` table (``sweep --check`` validates that variant's points too)
+    has_quick: bool = False
 
     @property
     def default_dir(self) -> Path:
@@ -264,6 +266,7 @@ def load_sweep(path: str | Path, *, quick: bool = False) -> Sweep:
     auto = numerics_mode(source, head) == "auto" and not any(figure_needs(f) for f in figures)
     out: list[Point] = []
     seen: dict[str, int] = {}
+    point = "[quick] point" if quick else "point"  # (sweep --check validates both variants)
     for combo in combos:
         label = combo.get("label")
         body = {k: v for k, v in combo.items() if k != "label"}
@@ -272,9 +275,9 @@ def load_sweep(path: str | Path, *, quick: bool = False) -> Sweep:
             if seed is not None:
                 over.append((SEED_KEY, seed))
             i = len(out)
-            pid, values, run = _resolve(source, experiment, over, keys, body, i, auto)
+            pid, values, run = _resolve(source, experiment, over, keys, body, i, auto, point)
             if pid in seen or run in seen:  # (the same run: 1000000000 and 1e9 in a hardware key hash apart)
-                raise ConfigError(f"{source}: point {i} ({_describe(body, seed)}) resolves to the same run as "
+                raise ConfigError(f"{source}: {point} {i} ({_describe(body, seed)}) resolves to the same run as "
                                   f"point {seen.get(pid, seen.get(run))}: remove the duplicate")
             seen[pid] = seen[run] = i
             out.append(Point(i, pid, over, values, label))
@@ -285,7 +288,7 @@ def load_sweep(path: str | Path, *, quick: bool = False) -> Sweep:
     if not isinstance(name, str):
         raise ConfigError(f"{source}: sweep.name: expected a folder name, got {name!r}")
     check_folder_name(name, f"{source}: sweep.name", under="results/sweeps/")
-    return Sweep(path, name, str(head.get("description", "")), experiment, keys, out, figures, quick)
+    return Sweep(path, name, str(head.get("description", "")), experiment, keys, out, figures, quick, "quick" in raw)
 
 
 def _path_value(key: str, value: Any, base: Path) -> Any:
@@ -316,11 +319,12 @@ def _short(v: Any) -> str:
     return json.dumps(v, separators=(",", ":")) if isinstance(v, (dict, list)) else str(v)
 
 
-def _resolve(source: str, experiment: Path, over: list, keys: list[str], combo: dict, i: int, auto: bool = False):
+def _resolve(source: str, experiment: Path, over: list, keys: list[str], combo: dict, i: int, auto: bool = False,
+             point: str = "point"):
     """Validate one point (experiment + hardware model); return its id, swept keys' values and run (the id's text
     less the hardware overrides as given). ``auto``: a point that can replay and sets no numerics replays."""
     seed = next((v for k, v in over if k == SEED_KEY), None)
-    where = f"{source}: point {i} ({_describe(combo, seed)})"
+    where = f"{source}: {point} {i} ({_describe(combo, seed)})"
     try:
         cfg = load_config(experiment, over)
         if auto and cfg.executor.numerics and replayable(cfg) and all(k != "executor.numerics" for k, _ in over):

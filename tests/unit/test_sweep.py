@@ -384,3 +384,15 @@ def test_a_single_pattern_keeps_its_points_id(tmp_path):
     assert "order" not in id_view(cfg)
     assert id_view(load_config(BLOBS, [("replicas.nodes", {"fc1": 3, "*": 2})]))["order"] == {
         "replicas.nodes": ["fc1", "*"]}
+
+
+def test_check_validates_the_quick_variants_values_too(tmp_path, capsys):
+    """Its keys were checked, its values only with --quick: a [quick] table that could never run passed."""
+    path = tmp_path / "s.toml"
+    path.write_text(f'[sweep]\nexperiment = "{BLOBS}"\n[grid]\n"train.mak" = [1, 4]\n'
+                    '[quick]\nfixed = {"train.lr" = -1}\n')
+    assert main(["sweep", str(path), "--check"]) == 2
+    assert "[quick] point 0 (train.mak=1): " in capsys.readouterr().err
+    path.write_text(path.read_text().replace("-1", "0.5"))
+    assert main(["sweep", str(path), "--check"]) == 0
+    assert capsys.readouterr().out.strip().endswith("2 valid points over train.mak (2 in its [quick] variant)")
