@@ -107,15 +107,21 @@ def parse_figures(raw: Any, source: str, keys: list[str]) -> list[FigureSpec]:
         for k in (hue or []) + list(f.get("where", {})):
             if "." in k and k.split(".")[0] in _SWEPT_SECTIONS and not _swept(k, keys):
                 raise ConfigError(f"{where}: {k!r} is not a swept key of this sweep ({', '.join(keys)})")
+        for k in ("logx", "logy", "links"):  # (bool("false") is True: the axis was drawn log)
+            if k in f and not isinstance(f[k], bool):
+                raise ConfigError(f"{where}.{k}: expected true or false, got {f[k]!r}")
+        for k in ("title", "xlabel", "ylabel"):
+            if not isinstance(f.get(k, ""), str):
+                raise ConfigError(f"{where}.{k}: expected text, got {f[k]!r}")
         window = f.get("window", 1.0)
-        if not isinstance(window, (int, float)) or not 0 < window <= 1:
+        if isinstance(window, bool) or not isinstance(window, (int, float)) or not 0 < window <= 1:
             raise ConfigError(f"{where}.window: a fraction of the run in (0, 1], got {window!r}")
         if name in {o.name for o in out}:
             raise ConfigError(f"{where}.name: figure {name!r} is declared twice")
         out.append(FigureSpec(name=name, kind=kind, x=f.get("x", "epoch" if kind == "curves" else ""),
                               y=f.get("y", "metric" if kind == "curves" else ""),
                               hue=tuple(hue) if hue is not None else None, where=dict(f.get("where", {})),
-                              logx=bool(f.get("logx", False)), logy=bool(f.get("logy", False)),
+                              logx=f.get("logx", False), logy=f.get("logy", False),
                               title=f.get("title", ""), xlabel=f.get("xlabel", ""), ylabel=f.get("ylabel", ""),
                               window=float(window), links=f.get("links")))
     return out

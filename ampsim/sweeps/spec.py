@@ -288,7 +288,9 @@ def load_sweep(path: str | Path, *, quick: bool = False) -> Sweep:
     if not isinstance(name, str):
         raise ConfigError(f"{source}: sweep.name: expected a folder name, got {name!r}")
     check_folder_name(name, f"{source}: sweep.name", under="results/sweeps/")
-    return Sweep(path, name, str(head.get("description", "")), experiment, keys, out, figures, quick, "quick" in raw)
+    if not isinstance(description := head.get("description", ""), str):
+        raise ConfigError(f"{source}: sweep.description: expected text, got {description!r}")
+    return Sweep(path, name, description, experiment, keys, out, figures, quick, "quick" in raw)
 
 
 def _path_value(key: str, value: Any, base: Path) -> Any:

@@ -133,6 +133,13 @@ FIG = '[grid]\n"train.mak" = [1]\n[[figure]]\nname = "f"\nkind = "xy"\nx = "{x}"
     (FIG.replace('name = "f"', 'name = ".."').format(x="train.mak", y="throughput"), "cannot name a folder"),
     ('[grid]\n"train.mak" = [1]\n[[figure]]\nname = "t"\nkind = "timeline"\n',
      "figure[0] (t): a timeline draws a run's trace, which no point writes"),
+    # values of the wrong type were coerced: logx = "false" drew a log axis, window = true was 1.0
+    (FIG.format(x="train.mak", y="throughput") + 'logx = "false"\n', "figure[0].logx: expected true or false"),
+    (FIG.format(x="train.mak", y="throughput") + 'links = "maybe"\n', "figure[0].links: expected true or false"),
+    (FIG.format(x="train.mak", y="throughput") + "window = true\n", "figure[0].window: a fraction of the run"),
+    (FIG.format(x="train.mak", y="throughput") + "title = 1\n", "figure[0].title: expected text, got 1"),
+    (FIG.format(x="train.mak", y="throughput") + 'xlabel = ["a"]\n', "figure[0].xlabel: expected text"),
+    ('description = 1\n[grid]\n"train.mak" = [1]\n', "sweep.description: expected text, got 1"),
     # one value written two ways: hashed apart as given, two points of one run (the train keys always were one)
     ('[grid]\n"hardware.link.bandwidth_bytes_per_s" = [1000000000, 1e9]\n', "resolves to the same run as point 0"),
     ('[grid]\n"train.lr" = [1, 1.0]\n', "resolves to the same run as point 0"),
