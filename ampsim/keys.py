@@ -98,7 +98,8 @@ HARDWARE_HELP: dict[str, str] = {
                          "size, so concurrent messages interleave and share the bandwidth (`[link]` only)",
     "host.cores": "cores the chips (worker processes) and the controller share: while more are busy, each gets "
                   "cores / busy of its speed (0: one core each; measured machines)",
-    "host.controller_s_per_instance": "CPU the controller spends per instance (admission, completion)",
+    "host.controller_s_per_instance": "CPU the controller spends per instance (admission, completion); read only "
+                                      "with host.cores > 0, as the two below",
     "host.controller_s_per_message": "... plus this per message the instance caused (weight returns)",
     "host.controller_s_per_sync_byte": "replicas through the controller (replicas.collective = \"host\"): its CPU per "
                                        "synchronized byte (each snapshot in, the average out to each copy)",

@@ -52,7 +52,7 @@ from ampsim.models.base import Task
 from ampsim.optim import OptimizerSpec
 from ampsim.placement import estimated_load, expand_profile, place, profile
 from ampsim.replicas import ReplicaSpec, Replicated, replicate
-from ampsim.unread import warn_unread, warn_unused_sync
+from ampsim.unread import warn_unread, warn_unread_host, warn_unused_sync
 
 log = logging.getLogger(__name__)
 
@@ -362,6 +362,7 @@ def plan(cfg: Config, *, system: SystemSpec | None = None, placement: dict[str, 
         system = None
     else:
         system = system or resolve_system(cfg)
+        warn_unread_host(system, cfg.path)
         chips = tuple(system.chips)
         if rep is not None and rep.sync_sets and cfg.replicas.collective == "host" and not system.host.shares_cores:
             raise ConfigError(f"{cfg.path}: replicas.collective: \"host\" synchronizes through the controller of a "

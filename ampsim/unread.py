@@ -1,9 +1,10 @@
 """Keys set that nothing reads: the plan stage's warnings (they were taken without a word).
 
-Three kinds: keys the executor's kind does not read (a ``[hardware]`` table for the reference executor,
+Four kinds: keys the executor's kind does not read (a ``[hardware]`` table for the reference executor,
 ``executor.workers`` for the simulator), keys the other settings leave unread (a field's ``read_if``:
 ``train.momentum`` with Adam, a synthetic dataset's size with MNIST; :func:`~ampsim.fieldspec.unread_keys`),
-and the ``[replicas]`` synchronization keys where nothing synchronizes.
+the ``[replicas]`` synchronization keys where nothing synchronizes, and the controller's CPU costs of a
+machine whose cores are not shared.
 """
 
 from __future__ import annotations
@@ -13,14 +14,16 @@ import logging
 
 from ampsim.config import WATCHDOG_S, Config, field_default
 from ampsim.fieldspec import unread_keys
+from ampsim.hardware.spec import SystemSpec
 
-__all__ = ["warn_unread", "warn_unused_sync"]
+__all__ = ["warn_unread", "warn_unread_host", "warn_unused_sync"]
 
 log = logging.getLogger("ampsim.planning")  # (the plan stage's: where a user looks for its warnings)
 
 #: what an executor kind does not read (the reference executor writes no trace: it has no clock), and why
 _UNREAD_BY = {
     "reference": (lambda c: (("[hardware]", c.hardware), ("executor.hardware", c.executor.hardware),
+                             ("executor.hardware_sha256", c.executor.hardware_sha256),
                              ("executor.trace", c.executor.trace), ("executor.workers", c.executor.workers),
                              ("eval.advances_time", c.eval.advances_time), ("placement.map", c.placement.map)),
                   'the reference executor runs on no machine (use executor.kind = "sim" to simulate one, or '
@@ -43,6 +46,16 @@ def warn_unread(cfg: Config, kind: str) -> None:
         log.warning("%s: %s ignored: %s", cfg.path, " and ".join(ignored), why)
     if unread := unread_keys(cfg):
         log.warning("%s: %s: set, and nothing reads it with these settings", cfg.path, "; ".join(unread))
+
+
+def warn_unread_host(system: SystemSpec, source: str) -> None:
+    """Warn of the controller's CPU costs on a machine whose cores are not shared (``host.cores = 0``): the
+    controller is modelled only on shared cores, so they did nothing (a sweep over host.cores may mean it)."""
+    host = system.host
+    if not host.cores and (set_ := [k for k in ("controller_s_per_instance", "controller_s_per_message",
+                                                 "controller_s_per_sync_byte") if getattr(host, k)]):
+        log.warning("%s: %s ignored: host.cores = 0 (the controller's CPU is modelled on shared cores only)",
+                    source, " and ".join(f"host.{k}" for k in set_))
 
 
 def warn_unused_sync(cfg: Config, trivial: bool) -> None:

@@ -61,3 +61,16 @@ def test_keys_every_executor_reads_are_not_warned_of(caplog):
         plan(_cfg("blobs_mlp", 'executor.kind="multicore"', f'executor.hardware="{ROOT / "hardware_models" / "ring4.toml"}"',
                   "hardware.link.latency_s=1e-6", "executor.trace=true"))
     assert "ignored" not in caplog.text and "nothing reads" not in caplog.text
+
+
+def test_the_controllers_costs_on_unshared_cores_are_warned_of(caplog):
+    """With host.cores = 0 the controller is not modelled: its CPU costs did nothing, without a word."""
+    ring = f'executor.hardware="{ROOT / "hardware_models" / "ring4.toml"}"'
+    with caplog.at_level(logging.WARNING, logger="ampsim.planning"):
+        plan(_cfg("blobs_mlp", 'executor.kind="sim"', ring, "hardware.host.controller_s_per_instance=1.5"))
+    assert "host.controller_s_per_instance ignored: host.cores = 0" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="ampsim.planning"):
+        plan(_cfg("blobs_mlp", 'executor.kind="sim"', ring, "hardware.host.controller_s_per_instance=1.5",
+                  "hardware.host.cores=2"))
+    assert "ignored" not in caplog.text
