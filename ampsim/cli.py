@@ -41,7 +41,8 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--hardware", type=path_option,
                    help="hardware model TOML (the simulated executor, unless --executor says otherwise)")
     p.add_argument("--workers", type=int,
-                   help="worker processes (the multicore executor, unless --executor or --hardware says otherwise)")
+                   help="worker processes (the multicore executor, where nothing else chose one: --executor, "
+                        "--hardware, --set executor.kind or the file's executor.kind)")
     p.add_argument("--trace", action="store_true", help="write trace.json (Chrome/Perfetto)")
     p.add_argument("--no-progress", action="store_true",
                    help="no progress (by default: a bar on a terminal, one line per epoch otherwise)")
@@ -61,11 +62,12 @@ def cmd_train(args: argparse.Namespace) -> int:
             overrides.append(("executor.kind", "sim"))
     if args.workers is not None:
         overrides.append(("executor.workers", args.workers))
-        if not args.executor and not args.hardware:  # (as --hardware picks the simulator)
-            overrides.append(("executor.kind", "multicore"))
     if args.trace:
         overrides.append(("executor.trace", True))
     cfg = load_config(args.experiment, overrides)
+    if args.workers is not None and cfg.executor.kind == "reference" and not any(
+            k == "executor.kind" for k, _ in overrides):  # where nothing else chose: as --hardware picks the simulator
+        cfg = load_config(args.experiment, [*overrides, ("executor.kind", "multicore")])
     if args.out:
         out = Path(args.out)
     else:  # the default folder must stay inside results/: one plain name

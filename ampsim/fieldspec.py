@@ -6,7 +6,7 @@ frozen dataclass whose fields are made by :func:`spec`; the reader (``config.par
 (:mod:`ampsim.keys`) and the plan stage's warnings read the same declaration::
 
     lr: float = spec(0.05, gt=0, help="learning rate")
-    momentum: float = spec(0.9, ge=0, le=1, read_if=("optimizer", ("momentum",)))
+    momentum: float = spec(0.9, ge=0, le=1, read_if=(("train.optimizer", ("momentum",)),))
 
 ``read_if`` names the settings with which the field is read, as ``(dotted key, values)`` pairs (any of them
 holding will do; a key that does not exist holds none): set away from its default while none holds, it does
@@ -51,6 +51,8 @@ def spec(default: Any, *, gt: float | None = None, ge: float | None = None, le: 
     ``read_if``: ``((dotted key, values), …)``, the settings with which the field is read at all (see the
     module docstring)."""
     assert point_id in POINT_ID_RULES, point_id
+    assert read_if is None or all(isinstance(k, str) and k.count(".") == 1 and isinstance(v, tuple) for k, v in read_if), \
+        f"read_if: ((dotted key, values), ...), got {read_if!r}"
     meta = {"gt": gt, "ge": ge, "le": le, "choices": choices, "help": help, "point_id": point_id, "finite": finite,
             "read_if": read_if}
     if isinstance(default, (list, dict)):

@@ -380,12 +380,19 @@ def replacing(path: str | Path, *, follow: bool = True) -> Iterator[Path]:
         tmp.unlink(missing_ok=True)
 
 
+#: the suffixes matplotlib's Agg backend writes (what another suffix is not)
+_IMAGE_FORMATS = ("png", "pdf", "svg", "svgz", "ps", "eps", "jpg", "jpeg", "tif", "tiff", "webp", "raw", "rgba", "pgf")
+
+
 def write_figure(fig: Any, path: str | Path, **savefig: Any) -> Path:
     """Save the matplotlib figure ``fig`` at ``path``, in the format its suffix names, through :func:`replacing`
     (a run cut short while drawing leaves the earlier figure whole); ``savefig``: matplotlib's options. A PDF
     carries no creation date, so the same figure drawn again is the same file (a re-plotted sweep changed every
-    committed PDF in git by its date alone)."""
+    committed PDF in git by its date alone). A path with no image suffix gets ``.png``, as matplotlib's own
+    saving gave it (the temporary file's name would be taken for the format)."""
     path = Path(path)
+    if "format" not in savefig and path.suffix.lstrip(".").lower() not in _IMAGE_FORMATS:
+        path = path.with_name(path.name + ".png")
     if (savefig.get("format") or path.suffix.lstrip(".")).lower() == "pdf":
         savefig["metadata"] = {"CreationDate": None, **(savefig.get("metadata") or {})}
     with replacing(path) as tmp:

@@ -324,7 +324,7 @@ def plan(cfg: Config, *, system: SystemSpec | None = None, placement: dict[str, 
     ``system`` replaces the experiment's hardware model and ``placement`` (with its ``estimated`` load)
     the strategy's choice: ``compare`` runs one placement on both the simulator and the workers.
     """
-    kind = cfg.executor.kind
+    kind, resolved_by_caller = cfg.executor.kind, system is not None or placement is not None
     check_kind(kind, cfg.path)
     check_numerics(cfg)
     workers = (cfg.executor.workers or default_workers()) if kind == "multicore" else 0
@@ -351,7 +351,7 @@ def plan(cfg: Config, *, system: SystemSpec | None = None, placement: dict[str, 
         log.warning("%s: train.count_optimizer_state applies to the simulator only; the %s executor runs the "
                     "updates as they are", cfg.path, kind)
     task, rep = replicate_task(cfg, task)
-    warn_unread(cfg, kind)
+    warn_unread(cfg, kind, by_kind=not resolved_by_caller)  # (compare keeps its workers' keys on its sim side)
     if kind == "reference":
         return Plan(cfg, task, kind, replicas=rep)
     if kind == "multicore":

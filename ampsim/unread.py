@@ -37,11 +37,12 @@ _UNREAD_BY = {
 }
 
 
-def warn_unread(cfg: Config, kind: str) -> None:
-    """Warn of keys set that nothing reads: the executor's kind does not (:data:`_UNREAD_BY`), or the other
-    settings do not (a field's ``read_if``, :func:`~ampsim.fieldspec.unread_keys`). They were taken without a
-    word."""
-    keys, why = _UNREAD_BY.get(kind, (lambda c: (), ""))
+def warn_unread(cfg: Config, kind: str, *, by_kind: bool = True) -> None:
+    """Warn of keys set that nothing reads: the executor's kind does not (:data:`_UNREAD_BY`; not with
+    ``by_kind`` false: a caller that resolved the machine itself, as compare's simulated side of a multicore
+    run, keeps the other executor's keys on purpose), or the other settings do not (a field's ``read_if``,
+    :func:`~ampsim.fieldspec.unread_keys`). They were taken without a word."""
+    keys, why = _UNREAD_BY.get(kind, (lambda c: (), "")) if by_kind else ((lambda c: ()), "")
     if ignored := [k for k, v in keys(cfg) if v]:
         log.warning("%s: %s ignored: %s", cfg.path, " and ".join(ignored), why)
     if unread := unread_keys(cfg):

@@ -106,6 +106,19 @@ def test_cli_train_multicore(tmp_path, capsys, executor):
     assert json.loads((tmp_path / "r" / "summary.json").read_text())["executor"] == "multicore"
 
 
+def test_cli_workers_leave_an_executor_chosen_elsewhere_as_it_is(tmp_path):
+    """The file's executor.kind, or a --set of it, chose: --workers does not override it."""
+    exp = tmp_path / "sim.toml"
+    exp.write_text((ROOT / "experiments" / "blobs_mlp.toml").read_text() + "\n[executor]\nkind = \"sim\"\nhardware = "
+                   f"\"{ROOT / 'hardware_models' / 'ring4.toml'}\"\n")
+    assert cli_main(["train", str(exp), "--workers", "2", "--set", "train.epochs=1", "--out", str(tmp_path / "a"),
+                     "--no-progress"]) == 0
+    assert cli_main(["train", str(ROOT / "experiments" / "blobs_mlp.toml"), "--set", 'executor.kind="reference"',
+                     "--workers", "2", "--set", "train.epochs=1", "--out", str(tmp_path / "b"), "--no-progress"]) == 0
+    kinds = [json.loads((tmp_path / r / "summary.json").read_text())["executor"] for r in ("a", "b")]
+    assert kinds == ["sim", "reference"]
+
+
 def test_cli_hardware_and_workers_without_executor_is_the_simulator_as_before(tmp_path):
     rc = cli_main(["train", str(ROOT / "experiments" / "blobs_mlp.toml"), "--hardware",
                    str(ROOT / "hardware_models" / "ring4.toml"), "--workers", "2", "--set", "train.epochs=1",

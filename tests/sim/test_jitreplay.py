@@ -255,3 +255,12 @@ def test_chips_served_by_the_replays_own_loop_start_no_simpy_processes(monkeypat
         ex.train(data)
         runs.append((ex.time_s, [c.busy_s for c in ex.chips], [c.peak_bytes for c in ex.chips]))
     assert runs[0] == runs[1] and runs[0][0] > 0
+
+
+def test_the_compiled_kernels_event_codes_are_the_python_loops():
+    """The kernel holds them as constants of its own modules (their source stamps its on-disk cache): a value
+    changed in fastprep alone would be read by the kernel as the old one."""
+    from ampsim.executors.sim import fastprep, jitstate
+
+    assert (jitstate.HOP, jitstate.ARRIVE, jitstate.JOIN_UPDATE_JOB) == (fastprep.HOP, fastprep.ARRIVE,
+                                                                        fastprep.JOIN_UPDATE_JOB)

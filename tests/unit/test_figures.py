@@ -232,3 +232,13 @@ def test_the_same_figure_drawn_again_is_the_same_file(tmp_path, monkeypatch, suf
         ax.plot([1, 2, 3], [3, 1, 2])
         files.append(next(p for p in save_figure(fig, tmp_path / str(i) / "f") if p.suffix == suffix).read_bytes())
     assert files[0] == files[1]
+
+
+def test_a_run_figure_named_without_a_suffix_is_a_png(tmp_path):
+    """matplotlib's own saving gave it .png; saved through a temporary file, the file's name was taken for the
+    format ('tmp': a ValueError)."""
+    from ampsim.figures.canvas import new_figure
+    from ampsim.figures.runs import save
+
+    fig, _ = new_figure()
+    assert save(fig, tmp_path / "fig") == tmp_path / "fig.png" and (tmp_path / "fig.png").stat().st_size > 1000

@@ -74,3 +74,15 @@ def test_the_controllers_costs_on_unshared_cores_are_warned_of(caplog):
         plan(_cfg("blobs_mlp", 'executor.kind="sim"', ring, "hardware.host.controller_s_per_instance=1.5",
                   "hardware.host.cores=2"))
     assert "ignored" not in caplog.text
+
+
+def test_a_caller_that_resolves_the_machine_keeps_the_other_executors_keys_quietly(caplog):
+    """compare simulates each multicore configuration with its executor.workers kept (they name the run): every
+    compare warned that the simulator ignores them."""
+    from ampsim.hardware.parse import load_system
+
+    ring = ROOT / "hardware_models" / "ring4.toml"
+    cfg = _cfg("blobs_mlp", 'executor.kind="sim"', f'executor.hardware="{ring}"', "executor.workers=2")
+    with caplog.at_level(logging.WARNING, logger="ampsim.planning"):
+        plan(cfg, system=load_system(ring))
+    assert "ignored" not in caplog.text

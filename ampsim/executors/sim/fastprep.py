@@ -44,7 +44,7 @@ from ampsim.hardware.cost import duration_key, spec_kinds
 #: the event codes a route's hops schedule (:mod:`ampsim.executors.sim.fastloop`): the next hop, the arrival
 HOP, ARRIVE = 6, 7
 #: ``join`` of an update job (after the messages' groups, -2 and -1), read by both replay loops; the compiled
-#: kernel holds it as a constant, so a new value reaches its on-disk cache only with an edit to a ``jit*.py``
+#: kernel's copy is jitstate's (its on-disk cache is stamped by the ``jit*.py`` files; a test keeps them equal)
 JOIN_UPDATE_JOB = -3
 
 

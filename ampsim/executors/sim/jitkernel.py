@@ -43,7 +43,6 @@ from __future__ import annotations
 import numpy as np
 
 from ampsim.executors.sim import jitpackets
-from ampsim.executors.sim.fastprep import JOIN_UPDATE_JOB
 from ampsim.executors.sim.jitrungs import NTOT
 from ampsim.executors.sim.jitstate import (
     ARRIVE,
@@ -61,6 +60,7 @@ from ampsim.executors.sim.jitstate import (
     EVENTS,
     HAS_EV,
     HOP,
+    JOIN_UPDATE_JOB,
     MESSAGES,
     NDONE,
     NONE,

@@ -13,6 +13,7 @@ from ampsim.executors.sim.jitrungs import NTOT, event_rows
 
 NONE = -(1 << 62)  # the item of a completion that released nothing
 START, GET, PUT, WAKE, DONE, LEARN, HOP, ARRIVE = range(8)  # as faststate and fastprep number them
+JOIN_UPDATE_JOB = -3  # as fastprep writes it (a copy here, under the kernel's cache stamp; a test keeps them equal)
 FINAL = -1
 # K: the integer scalars
 (ORDER, SH, SN, LEVEL, PENDING, NEXT, MESSAGES, SENT, NDONE, STATUS, OUT_C, OUT_J, RESUME, CUR, NSTALE,
