@@ -51,8 +51,8 @@ def spec(default: Any, *, gt: float | None = None, ge: float | None = None, le: 
     ``read_if``: ``((dotted key, values), …)``, the settings with which the field is read at all (see the
     module docstring)."""
     assert point_id in POINT_ID_RULES, point_id
-    assert read_if is None or all(isinstance(k, str) and k.count(".") == 1 and isinstance(v, tuple) for k, v in read_if), \
-        f"read_if: ((dotted key, values), ...), got {read_if!r}"
+    assert read_if is None or all(isinstance(k, str) and k.count(".") == 1 and isinstance(v, tuple)
+                                  for k, v in read_if), f"read_if: ((dotted key, values), ...), got {read_if!r}"
     meta = {"gt": gt, "ge": ge, "le": le, "choices": choices, "help": help, "point_id": point_id, "finite": finite,
             "read_if": read_if}
     if isinstance(default, (list, dict)):
