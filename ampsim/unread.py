@@ -45,7 +45,12 @@ def warn_unread(cfg: Config, kind: str, *, by_kind: bool = True) -> None:
     keys, why = _UNREAD_BY.get(kind, (lambda c: (), "")) if by_kind else ((lambda c: ()), "")
     if ignored := [k for k, v in keys(cfg) if v]:
         log.warning("%s: %s ignored: %s", cfg.path, " and ".join(ignored), why)
-    if unread := unread_keys(cfg):
+    unread = unread_keys(cfg)
+    t = cfg.train  # (a rule read_if cannot say: the staleness modes of nodes by pattern count too)
+    if t.predict_delay != -1 and "predict" not in (t.staleness, *t.staleness_nodes.values()):
+        unread.append("train.predict_delay (read only with train.staleness = predict, or a train.staleness_nodes "
+                      "entry of it)")
+    if unread:
         log.warning("%s: %s: set, and nothing reads it with these settings", cfg.path, "; ".join(unread))
 
 

@@ -86,3 +86,15 @@ def test_a_caller_that_resolves_the_machine_keeps_the_other_executors_keys_quiet
     with caplog.at_level(logging.WARNING, logger="ampsim.planning"):
         plan(cfg, system=load_system(ring))
     assert "ignored" not in caplog.text
+
+
+@pytest.mark.parametrize("sets, warned", [
+    (["train.predict_delay=5"], True),
+    (["train.predict_delay=5", 'train.staleness="predict"'], False),
+    (["train.predict_delay=5", 'train.staleness_nodes={"fc*"="predict"}'], False),
+    (['train.staleness="predict"'], False),
+])
+def test_a_predict_delay_without_a_node_that_predicts_is_warned_of(caplog, sets, warned):
+    with caplog.at_level(logging.WARNING, logger="ampsim.planning"):
+        plan(_cfg("blobs_mlp", "data.n_train=64", "data.n_test=16", *sets))
+    assert ("train.predict_delay (read only with train.staleness = predict" in caplog.text) == warned
