@@ -22,7 +22,7 @@ idle costs it ``wake_overhead_s``: :meth:`Chip.charge` records such costs and th
 with neither, the path above is all there is): a busy unit's work goes through
 :meth:`~ampsim.executors.sim.contention.Contention.occupy`, which stretches it while other chips (and the
 controller) are busy; the rules are in :mod:`ampsim.executors.sim.contention`.
-Busy time (``busy_s``) is the stretched time.
+Busy time (``busy_s``) is the stretched time, and so is a traced span (:meth:`Chip.trace_span`).
 
 Ties in time are broken by SimPy's event order (insertion order), so runs repeat exactly.
 The chip also keeps the accounting the run summary reports: busy time, and memory in use
@@ -42,15 +42,15 @@ from ampsim.hardware.spec import ChipSpec
 
 #: handle(chip, unit, item) -> (duration_s, after or None)
 Handler = Callable[["Chip", int, tuple], tuple[float, Callable[[], None] | None]]
-#: flush(chip) -> (send cost in seconds, send): empties the outbox now, sends its frames when called
-Flusher = Callable[["Chip"], tuple[float, Callable[[], None]]]
+#: flush(chip, unit) -> (send cost in seconds, send): empties the outbox now, sends its frames when called
+Flusher = Callable[["Chip", int], tuple[float, Callable[[], None]]]
 
 
 class Chip:
     # (a 16,384-chip machine makes 16,384 of them per run: slots make each smaller and quicker to build)
     __slots__ = ("env", "index", "spec", "queue", "_idle", "busy_s", "items", "param_bytes", "held_bytes",
                  "queued_bytes", "peak_bytes", "outbox", "inbox", "last_flush_s", "last_poll_s", "_debt_s",
-                 "_handle", "_flush", "clock", "contention", "__weakref__")
+                 "_handle", "_flush", "clock", "contention", "_open_spans", "__weakref__")
 
     def __init__(self, env: simpy.Environment, index: int, spec: ChipSpec, handle: Handler,
                  flush: Flusher | None = None, *, serve: bool = True,
@@ -75,6 +75,7 @@ class Chip:
         self._handle, self._flush = handle, flush
         self.clock: Callable[[], float] = clock or (lambda: env.now)  # the simulated time, for error messages
         self.contention = Contention.of(env, spec)
+        self._open_spans: dict[int, tuple] = {}  # unit -> the trace span of the work it runs, written at its end
         for unit in range(spec.compute_units if serve else 0):
             env.process(self._serve(unit))
 
@@ -124,6 +125,20 @@ class Chip:
                     f"{self.held_bytes:,}, queued messages {self.queued_bytes:,}) > memory_bytes "
                     f"{self.spec.memory_bytes:,}; {fix}")
 
+    def trace_span(self, trace, unit: int, name: str, duration: float, **args) -> None:
+        """Record in ``trace`` the work ``unit`` starts now, of ``duration`` at full speed: at once, or where
+        contention may stretch it, once it ends, as long as it took (its busy time)."""
+        if self.contention.active:
+            self._open_spans[unit] = (trace, name, self.env.now, args)
+        else:
+            trace.span(name, self.index, unit, self.env.now, duration, **args)
+
+    def _close_span(self, unit: int) -> None:
+        span = self._open_spans.pop(unit, None)
+        if span is not None:
+            trace, name, start, args = span
+            trace.span(name, self.index, unit, start, self.env.now - start, **args)
+
     def _serve(self, unit: int):
         env, queue, inbox = self.env, self.queue, self.inbox
         while True:
@@ -150,14 +165,17 @@ class Chip:
                 else:
                     self.busy_s += duration
                     yield env.timeout(duration)
+            if self._open_spans:  # (contention: the span as long as the work took)
+                self._close_span(unit)
             if after is not None:
                 after()
             if self.outbox and (not queue or env.now - self.last_flush_s >= self.spec.coalesce_window_s):
                 self.last_flush_s = env.now
-                cost, send = self._flush(self)
+                cost, send = self._flush(self, unit)
                 if cost > 0:
                     if self.contention.active:
                         yield from self.contention.occupy(self, cost)
+                        self._close_span(unit)
                     else:
                         self.busy_s += cost
                         yield env.timeout(cost)

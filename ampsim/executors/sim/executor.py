@@ -267,7 +267,7 @@ class SimExecutor(ExecutorBase):
                 return received, None
             duration = compute_time_s(chip.spec, work.flops, work.bytes, work.kernels) + extra + received
             if self.trace:
-                self.trace.span(label, chip.index, unit, self.env.now, duration)
+                chip.trace_span(self.trace, unit, label, duration)
             return duration, after
         step = node.step(kind == BWD, msg, port)
         chip.account(node.held_nbytes - held)
@@ -280,8 +280,8 @@ class SimExecutor(ExecutorBase):
         if step.sends and (chip.spec.remote_send_overhead_s or chip.spec.remote_send_s_per_byte):
             duration += self._remote_send_s(chip, node, step.sends)
         if self.trace:
-            self.trace.span(step_label(node.name, kind), chip.index, unit, self.env.now, duration,
-                            key=msg.key, state=list(msg.state))
+            chip.trace_span(self.trace, unit, step_label(node.name, kind), duration, key=msg.key,
+                            state=list(msg.state))
         return duration, lambda: self._release(chip, node, msg.key, step.sends)
 
     def _remote_send_s(self, chip: Chip, node, sends) -> float:
@@ -315,13 +315,13 @@ class SimExecutor(ExecutorBase):
         if self._live[key] == 0:
             self._complete(key)
 
-    def _flush(self, chip: Chip) -> tuple[float, Callable[[], None]]:
+    def _flush(self, chip: Chip, unit: int) -> tuple[float, Callable[[], None]]:
         """Take ``chip``'s outbox as one frame per destination: (their send cost, a function that puts
         them on the network). The receiving chip pays ``frame_receive_overhead_s`` per frame (:meth:`_receive`)."""
         frames, chip.outbox = list(chip.outbox.items()), {}
         cost = chip.spec.frame_send_overhead_s * len(frames)
         if self.trace and cost:
-            self.trace.span(f"send {len(frames)} frame(s)", chip.index, 0, self.env.now, cost)
+            chip.trace_span(self.trace, unit, f"send {len(frames)} frame(s)", cost)
 
         def send() -> None:
             self.frames += len(frames)

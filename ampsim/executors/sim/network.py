@@ -56,6 +56,7 @@ class Network:
         self.link_bytes = np.zeros(len(self.links))
         self._busy, self._bytes = memoryview(self.link_busy_s), memoryview(self.link_bytes)
         self._empty: set[int] = set()  # links that carried only messages of no bytes (counted all the same)
+        self._lanes: dict[int, list[float]] = {}  # packet links, traced: per link the end of each lane's last span
         self.messages = 0
         if trace:
             trace.name_process(LINK_PID, "links")
@@ -118,7 +119,23 @@ class Network:
         if not nbytes:
             self._empty.add(lid)
         if self.trace:
-            self.trace.span(f"{nbytes} B", LINK_PID, lid, start, duration)
+            self.trace.span(f"{nbytes} B", LINK_PID, self._lane(hop, start, start + duration), start, duration)
+
+    def _lane(self, hop: tuple, start: float, stop: float) -> int:
+        """The trace thread of a packet-switched message's span on ``hop``: messages that share the link at once
+        take lanes of their own (the link's id, then id + k x links, all named as the link), for spans on one
+        thread must not overlap (Chrome's and Perfetto's trace format). Spans come in the order they end, so a
+        lane whose last span ended by ``start`` is free."""
+        link, lid = hop[0], hop[3]
+        ends = self._lanes.setdefault(lid, [])
+        k = next((k for k, end in enumerate(ends) if end <= start), len(ends))
+        if k == len(ends):
+            ends.append(stop)
+            if k:
+                self.trace.name_thread(LINK_PID, lid + k * len(self.links), f"{link[0]}->{link[1]}")
+        else:
+            ends[k] = stop
+        return lid + k * len(self.links)
 
     def carried(self) -> np.ndarray:
         """The ids of the links that carried a message so far, ascending."""

@@ -179,8 +179,8 @@ class Replay:
         if ex.trace:
             rec = self.rec
             s = rec.states[rec.state_ptr[m]:rec.state_ptr[m + 1]].tolist()
-            ex.trace.span(step_label(self.names[self.node[m]], int(self.bwd[m])), chip.index, unit,
-                          ex.env.now, duration, key=self.keys[self.inst_of[m]], state=s)
+            chip.trace_span(ex.trace, unit, step_label(self.names[self.node[m]], int(self.bwd[m])), duration,
+                            key=self.keys[self.inst_of[m]], state=s)
         return duration, lambda: self._release(chip, m, children)
 
     def _staleness(self, m: int, g: int) -> None:
@@ -286,7 +286,7 @@ class Replay:
             after = lambda: sync.snapshot_taken(node)  # noqa: E731
         ex = self.ex
         if ex.trace:
-            ex.trace.span(step_label(node.name, UPDATE), chip.index, unit, ex.env.now, duration)
+            chip.trace_span(ex.trace, unit, step_label(node.name, UPDATE), duration)
         return duration, after
 
     def _changed(self, node: ParamNode, j: int) -> None:
@@ -306,7 +306,7 @@ class Replay:
         duration = compute_time_s(chip.spec, work.flops, work.bytes, work.kernels) + extra + received
         ex = self.ex
         if ex.trace:
-            ex.trace.span(item[2], chip.index, unit, ex.env.now, duration)
+            chip.trace_span(ex.trace, unit, item[2], duration)
         return duration, after
 
     def update_cost(self, chip: Chip, j: int) -> tuple[float, int, Any] | None:

@@ -1,0 +1,65 @@
+"""A traced run's trace.json as Chrome and Perfetto read it: spans on one thread never overlap, and a chip's
+spans add up to its busy time (utilization x time), also where contention stretches the work, where a chip of
+several units sends frames, and on packet-switched links, where messages share a link (each on a lane of its
+own, named as the link)."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+
+from ampsim.cli import main
+from ampsim.trace import LINK_PID
+
+ROOT = Path(__file__).resolve().parents[2]
+SMALL = ["--set", "train.epochs=1", "--set", "data.n_train=128", "--set", "data.n_test=32", "--no-progress", "--trace"]
+CASES = {
+    # the calibrated machine as it is: two cores shared with the controller, and contention between them
+    "contention": ["--hardware", str(ROOT / "hardware_models" / "local_cpu.toml"), "--set",
+                   'placement.strategy="round_robin"', "--set", "train.mak=8"],
+    # frames sent by chips of two units: each frame's send on the unit that sent it
+    "framed-units": ["--hardware", str(ROOT / "hardware_models" / "local_cpu.toml"), "--set",
+                     "hardware.chip.compute_units=2", "--set", "hardware.chip.contention_slowdown=0", "--set",
+                     "hardware.host.cores=0", "--set", "train.mak=8"],
+    # 256-byte packets: messages share a link's bandwidth (the list reduction's, placed by min-cut, do)
+    "packets": ["--hardware", str(ROOT / "hardware_models" / "mesh4x4.toml"), "--set",
+                'placement.strategy="min_cut"'],
+}
+EXPERIMENT = {"packets": "list_reduction"}
+UNITS = {"framed-units": 2}
+
+
+def _spans(run: Path) -> tuple[dict, dict, dict]:
+    trace = json.loads((run / "trace.json").read_text())["traceEvents"]
+    lanes: dict[tuple, list] = defaultdict(list)
+    for e in trace:
+        if e["ph"] == "X":
+            lanes[(e["pid"], e["tid"])].append((e["ts"], e["dur"]))
+    names = {(e["pid"], e["tid"]): e["args"]["name"] for e in trace if e["ph"] == "M" and e["name"] == "thread_name"}
+    return lanes, names, json.loads((run / "summary.json").read_text())
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_spans_on_one_thread_never_overlap_and_add_up_to_each_chips_busy_time(case, tmp_path):
+    run = tmp_path / case
+    experiment = ROOT / "experiments" / f"{EXPERIMENT.get(case, 'blobs_mlp')}.toml"
+    assert main(["train", str(experiment), *SMALL, *CASES[case], "--out", str(run)]) == 0
+    lanes, names, summary = _spans(run)
+    for (pid, tid), spans in lanes.items():
+        spans.sort()
+        for (t0, d0), (t1, _) in zip(spans, spans[1:]):
+            assert t1 >= t0 + d0 - 1e-9 * max(1.0, t0), f"{case}: thread {pid}/{tid} overlaps at {t1} µs"
+    busy = defaultdict(float)
+    for (pid, _), spans in lanes.items():
+        if pid != LINK_PID:
+            busy[pid] += sum(d for _, d in spans) / 1e6
+    time_s = summary["time_s"]
+    for chip, u in enumerate(summary["chip_utilization"]):
+        units = UNITS.get(case, 1)  # (a chip's utilization is per unit)
+        assert busy[chip] == pytest.approx(u * time_s * units, rel=1e-9, abs=1e-15), f"{case}: chip {chip}"
+    link_names = [names[(LINK_PID, t)] for p, t in lanes if p == LINK_PID]  # every lane named as its link
+    if case == "packets":  # messages shared a link: lanes beyond the link's own, under its name
+        assert len(link_names) > len(set(link_names)) and set(link_names) <= set(summary["link_utilization"])
