@@ -66,7 +66,7 @@ PLACEHOLDER_CHIP = ChipSpec(flops_per_s=1e10, mem_bandwidth_bytes_per_s=1e10, ov
 PROFILE_INSTANCES = 4
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Plan:
     """A resolved experiment: everything an executor needs, nothing it must look up.
 
@@ -86,6 +86,13 @@ class Plan:
     workers: int = 0
     #: the groups and node copies (``[replicas]``); None when nothing is copied
     replicas: Replicated | None = None
+
+    def __repr__(self) -> str:  # (the default printed every chip spec: a megabyte for 1,024 chips in a notebook)
+        machine = f", system={self.system.name!r} ({self.system.n_chips} chips)" if self.system is not None else ""
+        placed = f", {len(self.placement)} nodes on {len(set(self.placement.values()))} units" if self.placement else ""
+        return (f"Plan({self.config.experiment.name!r}, executor={self.executor!r}{machine}{placed}"
+                f"{f', workers={self.workers}' if self.workers else ''}"
+                f"{f', {self.replicas.spec.groups} groups' if self.replicas is not None else ''})")
 
     @property
     def sync_sets(self) -> list:

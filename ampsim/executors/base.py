@@ -18,19 +18,20 @@ Executors talk to nodes only through their public methods (``step``, ``complete`
 
 from __future__ import annotations
 
+import functools
 import reprlib
 from pathlib import Path
 from typing import Any, Callable, ClassVar, Iterable, Iterator, Mapping, Protocol, runtime_checkable
 
 from ampsim import runfiles
-from ampsim.errors import ConfigError
+from ampsim.errors import ConfigError, RunError
 from ampsim.hardware.spec import SystemSpec
 from ampsim.ir.message import Instance
 from ampsim.ir.node import Report
 from ampsim.models.base import Task
 from ampsim.placement import nodes_by_chip
 
-__all__ = ["Executor", "ExecutorBase", "ExecutorPlan", "RunFolder", "check_placement"]
+__all__ = ["Executor", "ExecutorBase", "ExecutorPlan", "RunFolder", "check_placement", "guarded"]
 
 
 class ExecutorPlan(Protocol):
@@ -118,14 +119,42 @@ class ExecutorBase:
                                              for i, nodes in enumerate(nodes_by_chip(self.placement, self.n_units))],
         })
 
+    #: closed (:meth:`close`), and how a call failed part way ("" while none did): see :func:`guarded`
+    _closed: bool = False
+    _failed: str = ""
+
     def close(self) -> None:
-        pass
+        self._closed = True
 
     def __enter__(self):
         return self
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def guarded(method: Callable) -> Callable:
+    """An executor's ``train`` or ``evaluate``, refused in one RunError line after :meth:`~ExecutorBase.close` or
+    after a call that failed part way (interrupted, or raising anything but the ConfigError of a bad argument,
+    which is refused before anything runs): such a call leaves its state half done (a simulator's event queue
+    and its chips' queues, a node's caches of instances in flight), and a later call trained nothing, failed
+    with a deadlock, or wrote past the end of the replay's arrays."""
+    @functools.wraps(method)
+    def call(self: ExecutorBase, *args, **kwargs):
+        where = f"{self.name} executor: {method.__name__}()"
+        if self._closed:
+            raise RunError(f"{where} after close()")
+        if self._failed:
+            raise RunError(f"{where} after a call that {self._failed}: its state is that call's, part done; make a "
+                           "new executor (ampsim.plan the experiment again)")
+        try:
+            return method(self, *args, **kwargs)
+        except ConfigError:
+            raise
+        except BaseException as e:
+            self._failed = "was interrupted" if isinstance(e, KeyboardInterrupt) else f"failed ({type(e).__name__})"
+            raise
+    return call
 
 
 def check_placement(placement: dict[str, int], names: Iterable[str], n: int, source: str, *,

@@ -15,7 +15,7 @@ import time
 from typing import Callable, Iterable, Sequence
 
 from ampsim.errors import RunError
-from ampsim.executors.base import ExecutorBase, ExecutorPlan, checked_instances
+from ampsim.executors.base import ExecutorBase, ExecutorPlan, checked_instances, guarded
 from ampsim.ir.message import Instance
 from ampsim.ir.node import Report
 from ampsim.ir.pump import pump
@@ -40,6 +40,7 @@ class ReferenceExecutor(ExecutorBase):
         self._sync = {c.name: s for s in self.sync_sets for c in s.copies}
         self.time_s = 0.0  # wall seconds spent training
 
+    @guarded
     def train(self, instances: Iterable[Instance], on_done: Callable[[int], None] | None = None) -> list[Report]:
         self._set_training(True)
         reports: list[Report] = []
@@ -54,6 +55,7 @@ class ReferenceExecutor(ExecutorBase):
         self.time_s += time.perf_counter() - t0
         return reports
 
+    @guarded
     def evaluate(self, instances: Iterable[Instance]) -> list[Report]:
         self._set_training(False)
         reports: list[Report] = []

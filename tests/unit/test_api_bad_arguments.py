@@ -208,3 +208,42 @@ def test_a_value_nested_too_deep_is_refused_whatever_the_callers_stack(depth):
     for frames in (0, 600):
         with pytest.raises(ampsim.ConfigError, match=r"^load_experiment: overrides: model.hidden: nested too deep"):
             deep(frames)
+
+
+@pytest.mark.parametrize("kind, numerics", [("reference", True), ("sim", True), ("sim", False), ("multicore", True)])
+def test_an_executor_refuses_calls_after_an_interrupted_one_and_after_close(cfg, kind, numerics):
+    """An interrupted ex.train left the executor half done: the next call trained nothing (a replay), failed with
+    a false deadlock (the simulator's old events) or wrote past the replay's arrays (a later segfault); after
+    close(), only the multicore executor refused. Now both are one RunError line naming the executor."""
+    sets = {"executor.kind": kind, "executor.numerics": numerics,
+            **({"executor.hardware": str(ROOT / "hardware_models" / "ring4.toml"), "train.mak": 4}
+               if kind == "sim" else {}), **({"executor.workers": 2} if kind == "multicore" else {})}
+    p = api.plan(ampsim.load_experiment(BLOBS, {**SMALL, **sets}))
+    batch = list(p.task.train_instances(0))
+    calls = []
+
+    def stop(n: int) -> None:
+        calls.append(n)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+
+    with api.make_executor(p) as ex:
+        with pytest.raises(KeyboardInterrupt):
+            ex.train(batch, on_done=stop)
+        again = ("after close\\(\\)" if kind == "multicore"  # (it stops its workers on any failure)
+                 else "after a call that was interrupted: its state is that call's, part done; make a new executor")
+        for call in (lambda: ex.train(batch[:8]), lambda: ex.evaluate(batch[:2])):
+            with pytest.raises(ampsim.RunError, match=rf"^{kind} executor: (train|evaluate)\(\) {again}"):
+                call()
+    with api.make_executor(api.plan(ampsim.load_experiment(BLOBS, {**SMALL, **sets}))) as ex:
+        pass
+    with pytest.raises(ampsim.RunError, match=rf"^{kind} executor: train\(\) after close\(\)$"):
+        ex.train(batch[:8])
+
+
+def test_a_plan_prints_in_a_line(cfg):
+    """A notebook cell ending in a plan printed every chip spec: up to a megabyte for a 1,024-chip machine."""
+    p = api.plan(ampsim.load_experiment(BLOBS, {**SMALL, "executor.kind": "sim",
+                                                "executor.hardware": str(ROOT / "hardware_models" / "torus_32x32.toml")}))
+    assert repr(p) == f"Plan('blobs_mlp', executor='sim', system='torus_32x32' (1024 chips), {len(p.placement)} nodes " \
+                      f"on {len(set(p.placement.values()))} units)"

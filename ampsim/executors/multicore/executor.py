@@ -32,7 +32,7 @@ import numpy as np
 from ampsim import runfiles
 from ampsim.config import WATCHDOG_S
 from ampsim.errors import ConfigError, RunError
-from ampsim.executors.base import ExecutorBase, ExecutorPlan, RunFolder, check_placement, checked_instances
+from ampsim.executors.base import ExecutorBase, ExecutorPlan, RunFolder, check_placement, checked_instances, guarded
 from ampsim.executors.multicore import procs as _procs
 from ampsim.executors.multicore import protocol as P
 from ampsim.executors.multicore.controller import Controller
@@ -173,9 +173,8 @@ class MulticoreExecutor(ExecutorBase):
         return reach
 
     # -- the executor interface ----------------------------------------------------------------------
+    @guarded
     def train(self, instances: Iterable[Instance], on_done: Callable[[int], None] | None = None) -> list[Report]:
-        if self._closed:
-            raise RunError("multicore executor: train() after close()")
         instances = list(checked_instances(instances, "multicore executor: train", self.model.fields))
         t0, cpu0 = time.perf_counter(), time.process_time()
         before = {w: s.get("cpu_s", 0.0) for w, s in self._last_states.items()}
@@ -206,6 +205,7 @@ class MulticoreExecutor(ExecutorBase):
             self.trace.controller(what, offset_s + t, key)
         self.controller.events.clear()
 
+    @guarded
     def evaluate(self, instances: Iterable[Instance]) -> list[Report]:
         """Forward only, in this process, on the model copy that :meth:`train` keeps current."""
         return self._reference.evaluate(checked_instances(instances, "multicore executor: evaluate", self.model.fields))

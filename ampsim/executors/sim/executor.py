@@ -30,7 +30,7 @@ import simpy
 
 from ampsim import runfiles
 from ampsim.errors import RunError
-from ampsim.executors.base import ExecutorBase, ExecutorPlan, RunFolder, check_placement, checked_instances
+from ampsim.executors.base import ExecutorBase, ExecutorPlan, RunFolder, check_placement, checked_instances, guarded
 from ampsim.executors.reference import ReferenceExecutor
 from ampsim.executors.sim.admission import AdmissionWindow
 from ampsim.executors.sim.chips import Chip
@@ -130,10 +130,12 @@ class SimExecutor(ExecutorBase):
         self.time_s = 0.0
 
     # -- the executor interface ----------------------------------------------------------------------
+    @guarded
     def train(self, instances: Iterable[Instance], on_done: Callable[[int], None] | None = None) -> list[Report]:
         checked = list(checked_instances(instances, "sim executor: train", self.model.fields))
         return self._run(checked, training=True, on_done=on_done)
 
+    @guarded
     def evaluate(self, instances: Iterable[Instance]) -> list[Report]:
         checked = list(checked_instances(instances, "sim executor: evaluate", self.model.fields))  # (names this one)
         if not self.eval_advances_time:
