@@ -358,7 +358,8 @@ def plan(cfg: Config, *, system: SystemSpec | None = None, placement: dict[str, 
         log.warning("%s: train.count_optimizer_state applies to the simulator only; the %s executor runs the "
                     "updates as they are", cfg.path, kind)
     task, rep = replicate_task(cfg, task)
-    warn_unread(cfg, kind, by_kind=not resolved_by_caller)  # (compare keeps its workers' keys on its sim side)
+    warn_unread(cfg, kind, by_kind=not resolved_by_caller,  # (compare keeps its workers' keys on its sim side)
+                predicting=any(n.staleness_mode == "predict" for n in task.model.graph.param_nodes))
     if kind == "reference":
         return Plan(cfg, task, kind, replicas=rep)
     if kind == "multicore":

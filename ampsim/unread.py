@@ -37,17 +37,17 @@ _UNREAD_BY = {
 }
 
 
-def warn_unread(cfg: Config, kind: str, *, by_kind: bool = True) -> None:
+def warn_unread(cfg: Config, kind: str, *, by_kind: bool = True, predicting: bool = True) -> None:
     """Warn of keys set that nothing reads: the executor's kind does not (:data:`_UNREAD_BY`; not with
     ``by_kind`` false: a caller that resolved the machine itself, as compare's simulated side of a multicore
     run, keeps the other executor's keys on purpose), or the other settings do not (a field's ``read_if``,
-    :func:`~ampsim.fieldspec.unread_keys`). They were taken without a word."""
+    :func:`~ampsim.fieldspec.unread_keys`; ``predicting``: some node's staleness mode, as its first matching
+    pattern gave it, is "predict"). They were taken without a word."""
     keys, why = _UNREAD_BY.get(kind, (lambda c: (), "")) if by_kind else ((lambda c: ()), "")
     if ignored := [k for k, v in keys(cfg) if v]:
         log.warning("%s: %s ignored: %s", cfg.path, " and ".join(ignored), why)
     unread = unread_keys(cfg)
-    t = cfg.train  # (a rule read_if cannot say: the staleness modes of nodes by pattern count too)
-    if t.predict_delay != -1 and "predict" not in (t.staleness, *t.staleness_nodes.values()):
+    if cfg.train.predict_delay != -1 and not predicting:  # (a rule read_if cannot say: the nodes' modes decide)
         unread.append("train.predict_delay (read only with train.staleness = predict, or a train.staleness_nodes "
                       "entry of it)")
     if unread:

@@ -42,10 +42,12 @@ class ReferenceExecutor(ExecutorBase):
 
     @guarded
     def train(self, instances: Iterable[Instance], on_done: Callable[[int], None] | None = None) -> list[Report]:
+        # every instance checked before the first runs (a bad one at k refused k trained ones: see guarded)
+        instances = list(checked_instances(instances, f"{self.name} executor: train", self.model.fields))
         self._set_training(True)
         reports: list[Report] = []
         t0 = time.perf_counter()
-        for inst in checked_instances(instances, f"{self.name} executor: train", self.model.fields):
+        for inst in instances:
             reports.extend(self._run(inst))
             for node in self.params:
                 if node.complete(inst.key) is not None and node.name in self._sync:
@@ -57,10 +59,11 @@ class ReferenceExecutor(ExecutorBase):
 
     @guarded
     def evaluate(self, instances: Iterable[Instance]) -> list[Report]:
+        instances = list(checked_instances(instances, f"{self.name} executor: evaluate", self.model.fields))
         self._set_training(False)
         reports: list[Report] = []
         try:
-            for inst in checked_instances(instances, f"{self.name} executor: evaluate", self.model.fields):
+            for inst in instances:
                 reports.extend(self._run(inst))
         finally:
             self._set_training(True)

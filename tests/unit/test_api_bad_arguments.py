@@ -247,3 +247,17 @@ def test_a_plan_prints_in_a_line(cfg):
                                                 "executor.hardware": str(ROOT / "hardware_models" / "torus_32x32.toml")}))
     assert repr(p) == f"Plan('blobs_mlp', executor='sim', system='torus_32x32' (1024 chips), {len(p.placement)} nodes " \
                       f"on {len(set(p.placement.values()))} units)"
+
+
+def test_the_reference_executor_checks_every_instance_before_it_trains_one(cfg):
+    """It checked them as it took them: a bad one at position k refused the call after k had trained (their
+    updates made, on_done told, the wall time and reports lost), as a bad argument, which must cost nothing."""
+    p = api.plan(cfg)
+    with api.make_executor(p) as ex:
+        before = {n.name: {k: v.copy() for k, v in n.params.items()} for n in p.task.model.graph.param_nodes}
+        done: list[int] = []
+        with pytest.raises(ampsim.ConfigError, match="expected Instances"):
+            ex.train([*p.task.train_instances(0)[:10], "not an instance"], on_done=done.append)
+        assert done == [] and all((n.params[k] == v).all() for n in p.task.model.graph.param_nodes
+                                  for k, v in before[n.name].items())
+        assert len(ex.train(p.task.train_instances(0)[:4])) > 0  # (and it trains on)

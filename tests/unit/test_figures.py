@@ -242,3 +242,25 @@ def test_a_run_figure_named_without_a_suffix_is_a_png(tmp_path):
 
     fig, _ = new_figure()
     assert save(fig, tmp_path / "fig") == tmp_path / "fig.png" and (tmp_path / "fig.png").stat().st_size > 1000
+
+
+def test_a_timeline_counts_links_not_their_lanes_when_it_decides_to_show_them(tmp_path):
+    """Messages sharing a packet link take lanes of their own, named as the link: 20 links of two lanes each were
+    counted as 40 and hid the link rows (shown up to 24 links)."""
+    import json
+
+    import pandas as pd
+
+    from ampsim.figures.trace import draw_timeline
+    from ampsim.trace import LINK_PID
+
+    events = [{"name": "fc0 fwd", "ph": "X", "pid": 0, "tid": 0, "ts": 0.0, "dur": 1.0}]
+    for lid in range(20):
+        for lane in range(2):
+            tid = lid + 20 * lane
+            events += [{"name": "thread_name", "ph": "M", "pid": LINK_PID, "tid": tid, "args": {"name": f"{lid}->x"}},
+                       {"name": "8 B", "ph": "X", "pid": LINK_PID, "tid": tid, "ts": 0.5, "dur": 1.0}]
+    (tmp_path / "p").mkdir()
+    (tmp_path / "p" / "trace.json").write_text(json.dumps({"traceEvents": events}))
+    fig = draw_timeline(pd.DataFrame({"point_id": ["p"]}), tmp_path, FigureSpec(name="t", kind="timeline"), [])
+    assert fig.axes[0].get_ylabel() == "chip / directed link"
