@@ -181,14 +181,16 @@ def checked_instances(instances: Iterable[Instance], where: str, fields: tuple[s
     failed deep in the run (or, on the multicore executor, closed it)."""
     if not isinstance(instances, Iterable) or isinstance(instances, (str, bytes, Mapping)):
         raise ConfigError(f"{where}: instances: expected an iterable of Instances, got {type(instances).__name__}")
+    needed = frozenset(fields)
     for x in instances:
         if not isinstance(x, Instance):
             raise ConfigError(f"{where}: instances: expected Instances (from the plan's task: "
                               f"task.train_instances(epoch), task.eval_instances()), got {type(x).__name__} "
                               f"{reprlib.repr(x)}")
-        missing = [f for f in fields if not isinstance(x.data, Mapping) or f not in x.data]
-        if missing:
-            raise ConfigError(f"{where}: instance {x.key}: its data has no {', '.join(map(repr, missing))} (this "
-                              f"model reads {', '.join(fields)}): an instance of another task? Take them from the "
-                              f"plan's own task")
+        if fields and not (type(x.data) is dict and x.data.keys() >= needed):  # (~0.2 µs an instance: an epoch's)
+            missing = [f for f in fields if not isinstance(x.data, Mapping) or f not in x.data]
+            if missing:
+                raise ConfigError(f"{where}: instance {x.key}: its data has no {', '.join(map(repr, missing))} (this "
+                                  f"model reads {', '.join(fields)}): an instance of another task? Take them from "
+                                  "the plan's own task")
         yield x
