@@ -45,7 +45,8 @@ def test_loss_above_the_bound_is_one_run_error_naming_node_instance_and_value():
     with pytest.raises(RunError) as err:
         node.forward(msg, 0)
     assert str(err.value) == ("loss became 9e+06 per row at node loss on instance 7 state (2,), above "
-                              "train.max_loss = 1e+06: the run diverged; lower train.lr or set train.clip_norm")
+                              "train.max_loss = 1e+06: the run diverged; lower train.lr (or a rate of the model's "
+                              "own, e.g. model.embedding_lr) or set train.clip_norm")
     assert "\n" not in str(err.value)
     configure_losses([node], 1e7)  # the bound is per labelled row: 9e6 < 1e7
     node.forward(msg, 0)

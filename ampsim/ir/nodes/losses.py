@@ -37,6 +37,11 @@ class Field:
         return inst.data[self.name]
 
 
+#: what a divergence's line suggests lowering (a model's own rate diverged as well: the SST embedding's was blamed
+#: on train.lr)
+_RATES = "train.lr (or a rate of the model's own, e.g. model.embedding_lr)"
+
+
 class LossNode(Node):
     """A node that turns forward into backward and reports its loss (kind ``nppt``, no outputs).
 
@@ -52,12 +57,12 @@ class LossNode(Node):
         ``msg``) is not finite or exceeds ``max_loss`` per row."""
         if not np.isfinite(loss):
             raise Diverged(f"loss became {loss} at node {self.name} on instance {msg.key} state {msg.state}; "
-                           "lower train.lr or set train.clip_norm")
+                           f"lower {_RATES} or set train.clip_norm")
         per_row = abs(loss) / max(n, 1)
         if self.max_loss and per_row > self.max_loss:
             raise Diverged(f"loss became {per_row:.4g} per row at node {self.name} on instance {msg.key} state "
                            f"{msg.state}, above train.max_loss = {self.max_loss:g}: the run diverged; lower "
-                           "train.lr or set train.clip_norm")
+                           f"{_RATES} or set train.clip_norm")
 
 
 def configure_losses(nodes: Iterable[Node], max_loss: float) -> None:
