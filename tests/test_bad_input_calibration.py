@@ -383,9 +383,10 @@ def test_a_compare_that_fails_before_writing_leaves_no_empty_staging_folder(tmp_
     assert not partial_path(out).exists() and (out / "compare.csv").read_text() == "config\n"
 
 
-@pytest.mark.parametrize("configs", ["train.lr=1;train.lr=1.0", 'mak=1,placement.strategy="greedy";mak=1,strategy=greedy'])
+@pytest.mark.parametrize("configs", ["train.lr=1;train.lr=1.0", 'mak=1,placement.strategy="greedy";mak=1,strategy=greedy',
+                                     "mak=2;mak=2", "mak=2;train.mak=2", "mak=2,workers=2;workers=2,mak=2"])
 def test_compare_refuses_two_configurations_of_one_resolved_run(tmp_path, capsys, no_work, configs):
-    """Written apart (an integer as a float, a short key and its long name), they measured one run twice into one
-    runs/ folder."""
+    """Given twice, or written apart (an integer as a float, a short key and its long name, in another order),
+    they measured one run twice into one runs/ folder, the second over the first, ranked against each other."""
     line = one_error_line(capsys, ["compare", EXP, "--out", tmp_path / "c", "--hardware", HW, "--configs", configs])
     assert "given twice" in line and not (tmp_path / "c").exists()

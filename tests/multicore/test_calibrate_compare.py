@@ -428,10 +428,3 @@ def test_a_second_compare_into_a_folder_being_written_is_refused_and_touches_not
         unlock_file(fd, lock)
     assert into_folder(out, lambda folder: folder) == staging  # free again: it stages beside the earlier one
     assert not lock.exists()
-
-
-@pytest.mark.parametrize("text", ["mak=2;mak=2", "mak=2;train.mak=2", "mak=2,workers=2;workers=2,mak=2"])
-def test_a_configuration_given_twice_is_refused(text):
-    """Both were measured into one runs/ folder, the second over the first, and ranked against each other."""
-    with pytest.raises(ConfigError, match="the same configuration as 'mak=2.*', given twice"):
-        parse_configs(text)
