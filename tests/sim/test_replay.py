@@ -481,3 +481,50 @@ def test_a_replays_progress_lines_say_its_loss_and_metric_are_not_measured(tmp_p
     run_training(p, make_executor(p), RunDir(tmp_path / "r"), progress(" ", total=40, stream=stream))
     epochs = [line for line in stream.getvalue().splitlines() if "epoch" in line]
     assert epochs and all("loss n/a, test_accuracy n/a" in line and "nan" not in line for line in epochs), epochs
+
+
+def test_a_recording_depends_on_the_code_that_routes_and_composes_it():
+    """An edit to replicas.py (which copy an instance's messages go to) kept serving the old routing's
+    recordings, and segments.py composes recordings that are saved too: both are in the code digest."""
+    from ampsim.executors.sim.recording_cache import code_files
+
+    names = {f"{f.parent.name}/{f.name}" for f in code_files()}
+    assert {"ampsim/replicas.py", "sim/segments.py", "sim/recording.py", "hardware/cost.py"} <= names
+    assert all(f.is_file() for f in code_files())
+
+
+def test_the_recordings_folder_expands_a_home_and_follows_xdg(monkeypatch, tmp_path):
+    from ampsim.executors.sim.recording_cache import cache_folder
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("AMPSIM_RECORDINGS", "~/rec")  # (a folder named ~ was made in the working directory)
+    assert cache_folder() == tmp_path / "rec"
+    monkeypatch.delenv("AMPSIM_RECORDINGS")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert cache_folder() == tmp_path / "xdg" / "ampsim" / "recordings"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    assert cache_folder() == tmp_path / ".cache" / "ampsim" / "recordings"
+    monkeypatch.setenv("AMPSIM_RECORDINGS", "off")
+    assert cache_folder() is None
+
+
+def test_a_full_recordings_folder_lets_the_least_recently_used_go(tmp_path, monkeypatch):
+    """Every edit to the code a recording depends on files new ones under new names: nothing removed the old
+    (124 MB in a day's work)."""
+    from ampsim.errors import ConfigError
+    from ampsim.executors.sim.recording_cache import max_bytes, prune
+
+    for i in range(8):  # 1,000 bytes each, used in this order
+        f = tmp_path / f"r{i}.npz"
+        f.write_bytes(b"x" * 1000)
+        os.utime(f, ns=(i * 10**9, i * 10**9))
+    (tmp_path / "notes.txt").write_bytes(b"y" * 10_000)  # not a recording: neither counted nor deleted
+    assert prune(tmp_path, 8_000) == 0
+    assert prune(tmp_path, 7_000) == 3  # down to three quarters of it
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt", "r3.npz", "r4.npz", "r5.npz", "r6.npz",
+                                                          "r7.npz"]
+    monkeypatch.setenv("AMPSIM_RECORDINGS_MAX_BYTES", "5000")
+    assert max_bytes() == 5000
+    monkeypatch.setenv("AMPSIM_RECORDINGS_MAX_BYTES", "2GB")
+    with pytest.raises(ConfigError, match="AMPSIM_RECORDINGS_MAX_BYTES: expected a whole number of bytes"):
+        max_bytes()

@@ -40,6 +40,14 @@ log = logging.getLogger(__name__)
 KERNEL_SOURCES: tuple[str, ...] = tuple(sorted(
     str(p) for p in Path(__file__).resolve().parent.glob("jit*.py")
     if re.search(r"^@jitted", p.read_text(encoding="utf-8"), re.MULTILINE)))  # a function decorated as kernel
+#: the package's other modules the kernel's files import names from (``packets._RESIDUE_BYTES``): numba freezes
+#: such a value into the compiled code, so their content is part of the stamp too (an edit to packets.py alone
+#: kept the old constant in the cached kernel, and the replay no longer equalled the full run)
+_PACKAGE = Path(__file__).resolve().parents[2]
+_IMPORTED = {_PACKAGE.joinpath(*m.split(".")[1:]).with_suffix(".py") for src in KERNEL_SOURCES
+             for m in re.findall(r"^from (ampsim(?:\.\w+)+) import", Path(src).read_text(), re.M)}
+KERNEL_IMPORTS: tuple[str, ...] = tuple(sorted(str(p) for p in _IMPORTED
+                                               if p.is_file() and not p.name.startswith("jit")))
 #: files outside the package whose cached functions call the kernel's (see :func:`register`)
 _REGISTERED: set[str] = set()
 
@@ -62,9 +70,9 @@ def _digest_file(path: str, _mtime_ns: int, _size: int, _ctime_ns: int) -> bytes
 
 
 def kernel_digest() -> bytes:
-    """One digest of every kernel source file's content."""
+    """One digest of every kernel source file's content, and of the modules they import names from."""
     h = hashlib.sha256()
-    for path in KERNEL_SOURCES:
+    for path in (*KERNEL_SOURCES, *KERNEL_IMPORTS):
         h.update(os.path.basename(path).encode())
         h.update(_content(path))
     return h.digest()

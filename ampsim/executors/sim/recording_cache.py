@@ -4,13 +4,15 @@ A recording (:mod:`ampsim.executors.sim.recording`) depends on: the instances (k
 and values: a BLAKE2b of their data, so the epoch, the shuffle and ``train.max_instances`` are covered),
 the experiment's task, ``[data]``, ``[model]``, seed and dtype (the plan's ``recording_context``), the
 graph (node names, kinds and parameter shapes), whether it trains or evaluates, the recording format and
-the code it comes from (a SHA-256 of ``ampsim/ir``, ``ampsim/models``, ``ampsim/data``, the cost model
-and the recorder). It does not depend on the hardware, placement, mak, muf, optimizer or learning rate,
-which is what lets every point of a what-if sweep share one.
+the code it comes from (a SHA-256 of ``ampsim/ir``, ``ampsim/models``, ``ampsim/data``, the replicas'
+routing, the cost model, the recorder and the composer: :func:`code_files`). It does not depend on the
+hardware, placement, mak, muf, optimizer or learning rate, which is what lets every point of a what-if sweep
+share one.
 
 Life cycle: :func:`obtain` → the key (:func:`recording_key`) → this process's memory → the cache folder
 (``$AMPSIM_RECORDINGS``, default ``~/.cache/ampsim/recordings``; ``off`` keeps recordings in memory
-only), one ``<sha256 of the key>.npz`` per recording → else made of the instances this process recorded
+only), one ``<sha256 of the key>.npz`` per recording (past ``$AMPSIM_RECORDINGS_MAX_BYTES``, 2 GiB, the least
+recently used are deleted: :func:`prune`) → else made of the instances this process recorded
 or read before (:data:`POOL`, :mod:`~ampsim.executors.sim.segments`: an instance's part depends on its
 data, not its key, so the next epoch's shuffle of the same trees, or a subset of them, is composed in
 milliseconds) and :func:`~ampsim.executors.sim.recording.record` now for the rest → file it.
@@ -23,6 +25,7 @@ truncated or corrupt file or a key that differs; :func:`obtain` then records aga
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
@@ -92,26 +95,34 @@ def load(path: Path, key: str) -> Recording:
 
 
 def cache_folder() -> Path | None:
-    """``$AMPSIM_RECORDINGS`` (``off`` or empty: no files, memory only), else ``~/.cache/ampsim/recordings``."""
+    """``$AMPSIM_RECORDINGS`` (``off`` or empty: no files, memory only; ``~`` expanded), else
+    ``$XDG_CACHE_HOME/ampsim/recordings`` (default ``~/.cache``)."""
     env = os.environ.get("AMPSIM_RECORDINGS")
     if env is None:
-        return Path.home() / ".cache" / "ampsim" / "recordings"
-    return None if env.strip() in ("", "off") else Path(env)
+        return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache").expanduser() / "ampsim" / "recordings"
+    return None if env.strip() in ("", "off") else Path(env).expanduser()
 
 
 @functools.cache
 def code_digest() -> str:
     """SHA-256 of the code a recording's contents come from: the IR, the models, the data readers, the
-    cost model's message size and this module. Any change there invalidates every recording."""
+    replicas' routing of instances to copies, the cost model's message size, the composition of recordings from
+    earlier ones (segments.py) and this module. Any change there invalidates every recording (an edit to
+    replicas.py kept serving the old routing's recordings: a replay no longer equalled the full run)."""
     root = Path(__file__).resolve().parents[2]
     h = hashlib.sha256()
-    here = Path(__file__).resolve().parent
-    files = sorted([*root.glob("ir/**/*.py"), *root.glob("models/**/*.py"), *root.glob("data/**/*.py"),
-                    root / "hardware" / "cost.py", here / "recording.py", here / "recording_cache.py"])
-    for f in files:
+    for f in code_files():
         h.update(str(f.relative_to(root)).encode())
         h.update(f.read_bytes())
     return h.hexdigest()
+
+
+def code_files() -> list[Path]:
+    """The files :func:`code_digest` reads, in order."""
+    root, here = Path(__file__).resolve().parents[2], Path(__file__).resolve().parent
+    return sorted([*root.glob("ir/**/*.py"), *root.glob("models/**/*.py"), *root.glob("data/**/*.py"),
+                   root / "replicas.py", root / "hardware" / "cost.py", here / "recording.py",
+                   here / "recording_cache.py", here / "segments.py"])
 
 
 def graph_fingerprint(model: Model) -> list:
@@ -168,6 +179,8 @@ def obtain(model: Model, instances: list[Instance], *, training: bool = True, co
             try:
                 rec = load(path, key)
                 POOL.add(rec, parts)
+                with contextlib.suppress(OSError):  # used now: the last a full folder lets go (prune)
+                    os.utime(path)
             except RecordingError as e:
                 log.warning("%s; recording again", e)
         if rec is None:
@@ -175,10 +188,48 @@ def obtain(model: Model, instances: list[Instance], *, training: bool = True, co
             if path is not None:
                 try:
                     save(rec, path, key)
+                    prune(folder, max_bytes())
                 except (OSError, ConfigError) as e:  # (a full disk; a device or pipe where the file would go)
                     log.warning("could not file the recording in %s: %s", folder, e)
     _MEMORY[key] = rec
     return rec
+
+
+#: the recordings folder's size beyond which the least recently used go (``$AMPSIM_RECORDINGS_MAX_BYTES``): every
+#: change to the code they depend on files new ones under new names, and nothing else ever removed the old
+MAX_BYTES = 2 << 30
+
+
+def max_bytes() -> int:
+    """``$AMPSIM_RECORDINGS_MAX_BYTES`` (a whole number of bytes), else :data:`MAX_BYTES`."""
+    text = os.environ.get("AMPSIM_RECORDINGS_MAX_BYTES", "").strip()
+    if not text:
+        return MAX_BYTES
+    if not text.isdigit():
+        raise ConfigError(f"AMPSIM_RECORDINGS_MAX_BYTES: expected a whole number of bytes, got {text!r}")
+    return int(text)
+
+
+def prune(folder: Path, limit: int) -> int:
+    """Once ``folder``'s recordings take more than ``limit`` bytes, delete the least recently used (by their
+    modification time: a hit touches its file) until they take at most three quarters of it; the number
+    deleted. A file another process is reading stays readable to it; one about to be read is recorded again."""
+    entries = []
+    for p in folder.glob("*.npz"):
+        with contextlib.suppress(OSError):
+            st = p.lstat()
+            entries.append((st.st_mtime_ns, st.st_size, p))
+    total, deleted = sum(size for _, size, _ in entries), 0
+    if total <= limit:
+        return 0
+    for _, size, p in sorted(entries):
+        if total <= limit * 3 // 4:
+            break
+        with contextlib.suppress(OSError):
+            p.unlink()
+            total, deleted = total - size, deleted + 1
+    log.info("recordings in %s past %d bytes: the %d least recently used deleted", folder, limit, deleted)
+    return deleted
 
 
 def _made(model: Model, instances: list[Instance], training: bool, parts: list[tuple]) -> Recording:
