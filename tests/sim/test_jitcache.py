@@ -27,6 +27,20 @@ def test_every_kernel_function_is_cached_under_one_stamp_of_all_the_kernel_sourc
     assert not {"jitreplay.py", "jitcache.py"} & set(names)  # they compile nothing: an edit recompiles nothing
     # numba freezes a constant the kernel imports (packets._RESIDUE_BYTES): its module is stamped too
     assert [Path(p).name for p in jitcache.KERNEL_IMPORTS] == ["packets.py"]
+
+
+def test_a_kernel_sources_imports_are_found_in_every_form(tmp_path):
+    """A module imported as a module, by a relative import, or inside a function, is stamped as one imported
+    by name (a regex over ``from ampsim.x import`` lines missed them: the kernel kept their old constants)."""
+    pkg = tmp_path / "pkg"
+    pkg.mkdir()
+    (pkg / "consts.py").write_text("X = 1\n")
+    (pkg / "more.py").write_text("Y = 2\n")
+    src = pkg / "jitthing.py"
+    src.write_text("from ampsim.executors.sim import packets\nfrom .consts import X\nimport ampsim.trace\n"
+                   "def f():\n    from . import more\n    from numpy import zeros\n")
+    found = {p.name for p in jitcache._imported_modules(str(src))}
+    assert found == {"packets.py", "consts.py", "more.py", "trace.py"}
     for fn in (jitkernel.run, jitstate._hpush, jitpackets.send, jitqueue.cq_push):
         locator = fn._cache._impl.locator
         assert type(locator).__name__ == "KernelSourcesInTreeCacheLocator"

@@ -502,6 +502,8 @@ def test_the_recordings_folder_expands_a_home_and_follows_xdg(monkeypatch, tmp_p
     monkeypatch.delenv("AMPSIM_RECORDINGS")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     assert cache_folder() == tmp_path / "xdg" / "ampsim" / "recordings"
+    monkeypatch.setenv("XDG_CACHE_HOME", "relative")  # (ignored, as the XDG spec asks)
+    assert cache_folder() == tmp_path / ".cache" / "ampsim" / "recordings"
     monkeypatch.delenv("XDG_CACHE_HOME")
     assert cache_folder() == tmp_path / ".cache" / "ampsim" / "recordings"
     monkeypatch.setenv("AMPSIM_RECORDINGS", "off")
@@ -514,17 +516,21 @@ def test_a_full_recordings_folder_lets_the_least_recently_used_go(tmp_path, monk
     from ampsim.errors import ConfigError
     from ampsim.executors.sim.recording_cache import max_bytes, prune
 
-    for i in range(8):  # 1,000 bytes each, used in this order
-        f = tmp_path / f"r{i}.npz"
-        f.write_bytes(b"x" * 1000)
-        os.utime(f, ns=(i * 10**9, i * 10**9))
-    (tmp_path / "notes.txt").write_bytes(b"y" * 10_000)  # not a recording: neither counted nor deleted
+    names = [f"{i:024x}.npz" for i in range(8)]
+    for i, name in enumerate(names):  # 1,000 bytes each, used in this order
+        (tmp_path / name).write_bytes(b"x" * 1000)
+        os.utime(tmp_path / name, ns=(i * 10**9, i * 10**9))
+    for other in ("mine.npz", f".{names[0][:-4]}.123.tmp.npz", "notes.txt"):  # not recordings: never counted
+        (tmp_path / other).write_bytes(b"y" * 10_000)
     assert prune(tmp_path, 8_000) == 0
     assert prune(tmp_path, 7_000) == 3  # down to three quarters of it
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt", "r3.npz", "r4.npz", "r5.npz", "r6.npz",
-                                                          "r7.npz"]
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name in names) == names[3:]
+    assert prune(tmp_path, 0, keep=tmp_path / names[3]) == 4  # the one just filed stays, whatever the limit
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([names[3], "mine.npz", "notes.txt",
+                                                                 f".{names[0][:-4]}.123.tmp.npz"])
     monkeypatch.setenv("AMPSIM_RECORDINGS_MAX_BYTES", "5000")
     assert max_bytes() == 5000
-    monkeypatch.setenv("AMPSIM_RECORDINGS_MAX_BYTES", "2GB")
-    with pytest.raises(ConfigError, match="AMPSIM_RECORDINGS_MAX_BYTES: expected a whole number of bytes"):
-        max_bytes()
+    for bad in ("2GB", "2\u00b2"):  # ('²' is a digit to isdigit, a ValueError to int)
+        monkeypatch.setenv("AMPSIM_RECORDINGS_MAX_BYTES", bad)
+        with pytest.raises(ConfigError, match="AMPSIM_RECORDINGS_MAX_BYTES: expected a whole number of bytes"):
+            max_bytes()

@@ -21,6 +21,7 @@ cached as numba does by default, with a warning.
 
 from __future__ import annotations
 
+import ast
 import functools
 import hashlib
 import logging
@@ -44,10 +45,30 @@ KERNEL_SOURCES: tuple[str, ...] = tuple(sorted(
 #: such a value into the compiled code, so their content is part of the stamp too (an edit to packets.py alone
 #: kept the old constant in the cached kernel, and the replay no longer equalled the full run)
 _PACKAGE = Path(__file__).resolve().parents[2]
-_IMPORTED = {_PACKAGE.joinpath(*m.split(".")[1:]).with_suffix(".py") for src in KERNEL_SOURCES
-             for m in re.findall(r"^from (ampsim(?:\.\w+)+) import", Path(src).read_text(), re.M)}
-KERNEL_IMPORTS: tuple[str, ...] = tuple(sorted(str(p) for p in _IMPORTED
-                                               if p.is_file() and not p.name.startswith("jit")))
+
+
+def _imported_modules(source: str) -> set[Path]:
+    """The package's module files ``source`` imports from, in any form (``from ampsim.x import a``, ``from .x
+    import a``, ``from ampsim.pkg import module``, ``import ampsim.x``), wherever the import stands."""
+    here, out = Path(source).resolve().parent, set()
+    for node in ast.walk(ast.parse(Path(source).read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:  # relative: from the source's package, up level - 1
+                base = here.parents[node.level - 2] if node.level > 1 else here
+                base = base.joinpath(*(node.module or "").split(".")) if node.module else base
+            elif (node.module or "").split(".")[0] == "ampsim":
+                base = _PACKAGE.joinpath(*node.module.split(".")[1:])
+            else:
+                continue
+            out |= {base.with_suffix(".py"), *(base / f"{a.name}.py" for a in node.names)}
+        elif isinstance(node, ast.Import):
+            out |= {_PACKAGE.joinpath(*a.name.split(".")[1:]).with_suffix(".py") for a in node.names
+                    if a.name.split(".")[0] == "ampsim"}
+    return {p for p in out if p.is_file()}
+
+
+KERNEL_IMPORTS: tuple[str, ...] = tuple(sorted({str(p) for src in KERNEL_SOURCES for p in _imported_modules(src)
+                                                if not p.name.startswith("jit")}))
 #: files outside the package whose cached functions call the kernel's (see :func:`register`)
 _REGISTERED: set[str] = set()
 

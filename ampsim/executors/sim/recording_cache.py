@@ -32,6 +32,7 @@ import json
 import logging
 import os
 import pickle
+import re
 from dataclasses import fields
 from pathlib import Path
 
@@ -99,7 +100,8 @@ def cache_folder() -> Path | None:
     ``$XDG_CACHE_HOME/ampsim/recordings`` (default ``~/.cache``)."""
     env = os.environ.get("AMPSIM_RECORDINGS")
     if env is None:
-        return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache").expanduser() / "ampsim" / "recordings"
+        xdg = os.environ.get("XDG_CACHE_HOME", "")  # (a relative one is ignored, as the XDG spec asks)
+        return (Path(xdg) if os.path.isabs(xdg) else Path.home() / ".cache") / "ampsim" / "recordings"
     return None if env.strip() in ("", "off") else Path(env).expanduser()
 
 
@@ -181,16 +183,18 @@ def obtain(model: Model, instances: list[Instance], *, training: bool = True, co
                 POOL.add(rec, parts)
                 with contextlib.suppress(OSError):  # used now: the last a full folder lets go (prune)
                     os.utime(path)
-            except RecordingError as e:
-                log.warning("%s; recording again", e)
+            except RecordingError as e:  # (gone since: another process's prune, no fault of the file's)
+                (log.warning if os.path.lexists(path) else log.info)("%s; recording again", e)
         if rec is None:
             rec = _made(model, instances, training, parts)
             if path is not None:
+                limit = max_bytes()  # (a bad value is one line before anything is written)
                 try:
                     save(rec, path, key)
-                    prune(folder, max_bytes())
                 except (OSError, ConfigError) as e:  # (a full disk; a device or pipe where the file would go)
                     log.warning("could not file the recording in %s: %s", folder, e)
+                else:
+                    prune(folder, limit, keep=path)
     _MEMORY[key] = rec
     return rec
 
@@ -205,31 +209,52 @@ def max_bytes() -> int:
     text = os.environ.get("AMPSIM_RECORDINGS_MAX_BYTES", "").strip()
     if not text:
         return MAX_BYTES
-    if not text.isdigit():
+    if not (text.isascii() and text.isdigit()):  # ('²' is a digit to isdigit, not to int)
         raise ConfigError(f"AMPSIM_RECORDINGS_MAX_BYTES: expected a whole number of bytes, got {text!r}")
     return int(text)
 
 
-def prune(folder: Path, limit: int) -> int:
+#: a recording's file name (:func:`obtain`'s): only those are counted and deleted (the folder may be shared; a
+#: save in progress is a dot-file of another name)
+_RECORDING_NAME = re.compile(r"[0-9a-f]{24}\.npz")
+
+
+def prune(folder: Path, limit: int, keep: Path | None = None) -> int:
     """Once ``folder``'s recordings take more than ``limit`` bytes, delete the least recently used (by their
-    modification time: a hit touches its file) until they take at most three quarters of it; the number
-    deleted. A file another process is reading stays readable to it; one about to be read is recorded again."""
+    modification time: a hit touches its file), never ``keep`` (the one just filed), until they take at most
+    three quarters of it; the number deleted. Only recordings' files count (:data:`_RECORDING_NAME`). A file
+    another process is reading stays readable to it; one about to be read is recorded again; one another prune
+    deleted first counts as gone, one that cannot be deleted is passed over (no newer one goes in its place)."""
     entries = []
-    for p in folder.glob("*.npz"):
-        with contextlib.suppress(OSError):
-            st = p.lstat()
-            entries.append((st.st_mtime_ns, st.st_size, p))
-    total, deleted = sum(size for _, size, _ in entries), 0
+    for p in folder.iterdir():
+        if _RECORDING_NAME.fullmatch(p.name) and p != keep:
+            with contextlib.suppress(OSError):
+                st = p.lstat()
+                entries.append((st.st_mtime_ns, st.st_size, p))
+    total = sum(size for _, size, _ in entries) + (_size(keep) if keep is not None else 0)
+    deleted = 0
     if total <= limit:
         return 0
     for _, size, p in sorted(entries):
         if total <= limit * 3 // 4:
             break
-        with contextlib.suppress(OSError):
+        try:
             p.unlink()
-            total, deleted = total - size, deleted + 1
+            deleted += 1
+        except FileNotFoundError:  # (another process's prune was first: gone all the same)
+            pass
+        except OSError:
+            continue
+        total -= size
     log.info("recordings in %s past %d bytes: the %d least recently used deleted", folder, limit, deleted)
     return deleted
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.lstat().st_size
+    except OSError:
+        return 0
 
 
 def _made(model: Model, instances: list[Instance], training: bool, parts: list[tuple]) -> Recording:
