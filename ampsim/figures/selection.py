@@ -55,10 +55,24 @@ def hue_keys(df, spec: FigureSpec, swept: list[str]) -> tuple[str, ...]:
 
 
 def groups(df, keys: tuple[str, ...]) -> list[tuple[tuple, Any]]:
-    """(values, sub-frame) per distinct combination of ``keys``, in the table's (sorted) order."""
+    """(values, sub-frame) per distinct combination of ``keys``, in the table's (sorted) order; the empty cells
+    of a column are one value (NaN equals no NaN: each row with an empty hue was a line of its own).
+
+    >>> import pandas as pd
+    >>> [(float(v), list(g.x)) for (v,), g in groups(pd.DataFrame({"h": [None, 1.0, None], "x": [1, 2, 3]}), ("h",))]
+    [(nan, [1, 3]), (1.0, [2])]
+    """
     if not keys:
         return [((), df)]
-    out: dict[tuple, list] = {}
+    out: dict[tuple, tuple[tuple, list]] = {}
     for idx, row in df.iterrows():
-        out.setdefault(tuple(row[k] for k in keys), []).append(idx)
-    return [(vals, df.loc[ix]) for vals, ix in out.items()]
+        vals = tuple(row[k] for k in keys)
+        out.setdefault(tuple(_EMPTY if _empty(v) else v for v in vals), (vals, []))[1].append(idx)
+    return [(vals, df.loc[ix]) for vals, ix in out.values()]
+
+
+_EMPTY = object()  # (the key of an empty cell)
+
+
+def _empty(v: Any) -> bool:
+    return v is None or (isinstance(v, float) and math.isnan(v))

@@ -9,12 +9,13 @@ from ampsim import api, environment, errors, fieldspec, jsontext, optim, runfile
 from ampsim.calibration import calibrate, profile, report, transport
 from ampsim.executors.multicore import protocol
 from ampsim.executors.sim import admission
+from ampsim.figures import selection
 from ampsim.ir import sync
 from ampsim.sweeps import ids
 
 
 @pytest.mark.parametrize("module", [admission, api, calibrate, environment, errors, fieldspec, ids, jsontext, optim,
-                                    profile, protocol, report, runfiles, sync, tables, tomltext, transport],
+                                    profile, protocol, report, runfiles, selection, sync, tables, tomltext, transport],
                          ids=lambda m: m.__name__)
 def test_docstring_examples_hold(module, monkeypatch):
     monkeypatch.chdir(Path(__file__).resolve().parents[2])  # (their paths are the repository's)
