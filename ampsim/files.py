@@ -356,7 +356,7 @@ def replacing(path: str | Path, *, follow: bool = True) -> Iterator[Path]:
     one, never a part, and no temporary is left. The temporary keeps ``path``'s suffix (matplotlib reads the
     format from it). A symlink to a regular file is followed (that file is replaced, the link kept; a link to
     anything else, or to nothing, is itself replaced, never what it names) and a file's permission bits are
-    kept (a ``chmod 600`` file stays private); ``follow=False`` replaces any link itself (a cache's entry).
+    kept (a ``chmod 600`` file stays private); ``follow=False`` (a cache's entry) replaces a link itself, keeps no mode.
     Anything but a regular file at ``path`` (a device, a pipe, a folder) is never replaced: one
     ``ConfigError`` line."""
     path = Path(path)
@@ -369,8 +369,9 @@ def replacing(path: str | Path, *, follow: bool = True) -> Iterator[Path]:
     tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
     try:
         yield tmp
-        with suppress(FileNotFoundError):
-            os.chmod(tmp, stat.S_IMODE(os.stat(path).st_mode))
+        if follow:  # (not a cache's entry: a chmod 000 one stayed so, recorded again on every run)
+            with suppress(FileNotFoundError):
+                os.chmod(tmp, stat.S_IMODE(os.stat(path).st_mode))
         os.replace(tmp, path)
     except OSError as e:  # a full disk while a figure is saved: matplotlib's error names no file
         if e.filename is None or e.filename == str(tmp):
@@ -387,9 +388,8 @@ _IMAGE_FORMATS = ("png", "pdf", "svg", "svgz", "ps", "eps", "jpg", "jpeg", "tif"
 def write_figure(fig: Any, path: str | Path, **savefig: Any) -> Path:
     """Save the matplotlib figure ``fig`` at ``path``, in the format its suffix names, through :func:`replacing`
     (a run cut short while drawing leaves the earlier figure whole); ``savefig``: matplotlib's options. A PDF
-    carries no creation date, so the same figure drawn again is the same file (a re-plotted sweep changed every
-    committed PDF in git by its date alone). A path with no image suffix gets ``.png``, as matplotlib's own
-    saving gave it (the temporary file's name would be taken for the format)."""
+    carries no creation date, so the same figure drawn again is the same file. A path with no image suffix gets
+    ``.png``, as matplotlib's own saving gave it (the temporary file's name would be taken for the format)."""
     path = Path(path)
     if "format" not in savefig and path.suffix.lstrip(".").lower() not in _IMAGE_FORMATS:
         path = path.with_name(path.name + ".png")

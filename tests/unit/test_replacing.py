@@ -37,6 +37,16 @@ def test_permission_bits_are_kept(tmp_path):
     assert stat.S_IMODE(f.stat().st_mode) == 0o600 and f.read_text() == "new"
 
 
+def test_a_cache_entry_keeps_no_permission_bits(tmp_path):
+    """A recording made unreadable (chmod 000) was recorded again on every run, and its new file stayed so."""
+    f = tmp_path / "0123456789abcdef01234567.npz"
+    f.write_text("old")
+    f.chmod(0o000)
+    with replacing(f, follow=False) as tmp:
+        tmp.write_text("new")
+    assert stat.S_IMODE(f.stat().st_mode) & 0o400 and f.read_text() == "new"
+
+
 def test_an_interrupted_write_leaves_the_old_file_and_no_temporary(tmp_path):
     f = tmp_path / "f.json"
     f.write_text("old")
