@@ -56,13 +56,23 @@ def draw_figure(spec: FigureSpec, sweep_dir: str | Path, swept: list[str]):
 
 def draw_sweep_figures(sweep: Sweep, sweep_dir: str | Path, fig_dir: str | Path) -> list[Path]:
     """Draw and save every figure a sweep declares; returns the written files. The table must be this sweep's
-    (:func:`check_table_of`)."""
+    (:func:`check_table_of`). A figure that cannot be drawn (a timeline whose trace.json is not there) keeps
+    none of the others from being drawn: one RunError line after them, naming it."""
     check_table_of(sweep, Path(sweep_dir))
     written: list[Path] = []
+    failed: list[str] = []
     for spec in sweep.figures:
-        fig = draw_figure(spec, sweep_dir, sweep.keys)
+        try:
+            fig = draw_figure(spec, sweep_dir, sweep.keys)
+        except RunError as e:
+            failed.append(str(e))
+            continue
         written += save_figure(fig, Path(fig_dir) / spec.name)
         log.info("figure %s written", spec.name)
+    if failed:
+        drawn = len(sweep.figures) - len(failed)
+        raise RunError(failed[0] + (f"; {len(failed) - 1} other figure(s) not drawn either" if len(failed) > 1 else "")
+                       + (f"; the other {drawn} written into {fig_dir}" if drawn else ""))
     return written
 
 

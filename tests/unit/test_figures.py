@@ -264,3 +264,19 @@ def test_a_timeline_counts_links_not_their_lanes_when_it_decides_to_show_them(tm
     (tmp_path / "p" / "trace.json").write_text(json.dumps({"traceEvents": events}))
     fig = draw_timeline(pd.DataFrame({"point_id": ["p"]}), tmp_path, FigureSpec(name="t", kind="timeline"), [])
     assert fig.axes[0].get_ylabel() == "chip / directed link"
+
+
+def test_a_figure_that_cannot_be_drawn_keeps_none_of_the_others_from_being_drawn(tiny, tmp_path):
+    """A timeline whose points' trace.json is not there (traces are not committed) stopped every figure after it."""
+    import dataclasses
+    import shutil
+
+    sweep, folder = tiny
+    shutil.copytree(folder / "sweep", tmp_path / "sweep")
+    for trace in (tmp_path / "sweep").rglob("trace.json"):
+        trace.unlink()
+    first = dataclasses.replace(sweep, figures=sorted(sweep.figures, key=lambda f: f.kind != "timeline"))
+    with pytest.raises(RunError, match=r"^figure timeline: .*trace\.json not found .*; the other 4 written into "):
+        draw_sweep_figures(first, tmp_path / "sweep", tmp_path / "figs")
+    assert sorted(p.name for p in (tmp_path / "figs").glob("*.png")) == ["acc_time.png", "bars.png", "heat.png",
+                                                                         "thr_mak.png"]
