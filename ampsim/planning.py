@@ -354,9 +354,6 @@ def plan(cfg: Config, *, system: SystemSpec | None = None, placement: dict[str, 
         batch = min(batch, rows)
     check_activation_memory(task.model.graph, batch, cfg.experiment.dtype, cfg.train.mak, cfg.path)
     configure_params(cfg, task)
-    if cfg.train.count_optimizer_state and kind != "sim":  # (it times updates and counts chip memory)
-        log.warning("%s: train.count_optimizer_state applies to the simulator only; the %s executor runs the "
-                    "updates as they are", cfg.path, kind)
     task, rep = replicate_task(cfg, task)
     warn_unread(cfg, kind, by_kind=not resolved_by_caller,  # (compare keeps its workers' keys on its sim side)
                 predicting=any(n.staleness_mode == "predict" for n in task.model.graph.param_nodes))

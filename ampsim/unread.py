@@ -43,9 +43,13 @@ def warn_unread(cfg: Config, kind: str, *, by_kind: bool = True, predicting: boo
     run, keeps the other executor's keys on purpose), or the other settings do not (a field's ``read_if``,
     :func:`~ampsim.fieldspec.unread_keys`; ``predicting``: some node's staleness mode, as its first matching
     pattern gave it, is "predict"). They were taken without a word."""
-    keys, why = _UNREAD_BY.get(kind, (lambda c: (), "")) if by_kind else ((lambda c: ()), "")
-    if ignored := [k for k, v in keys(cfg) if v]:
-        log.warning("%s: %s ignored: %s", cfg.path, " and ".join(ignored), why)
+    if by_kind and kind in _UNREAD_BY:
+        keys, why = _UNREAD_BY[kind]
+        if ignored := [k for k, v in keys(cfg) if v]:
+            log.warning("%s: %s ignored: %s", cfg.path, " and ".join(ignored), why)
+    if cfg.train.count_optimizer_state and kind != "sim":  # (it times updates and counts chip memory)
+        log.warning("%s: train.count_optimizer_state applies to the simulator only; the %s executor runs the "
+                    "updates as they are", cfg.path, kind)
     unread = unread_keys(cfg)
     if cfg.train.predict_delay != -1 and not predicting:  # (a rule read_if cannot say: the nodes' modes decide)
         unread.append("train.predict_delay (read only with train.staleness = predict, or a train.staleness_nodes "
