@@ -61,10 +61,29 @@ def _trained(system, layers: int, mak: int, data: list[Instance], numerics: bool
 def test_the_compiled_loop_equals_the_full_run_with_event_stores_that_must_grow(seed, statuses, tmp_path,
                                                                                  monkeypatch):
     monkeypatch.setattr(JitReplay, "first_capacity", 0)
+    monkeypatch.setattr(JitReplay, "set_aside_room", False)
     monkeypatch.setattr(JitReplay, "first_room", 0)
     experiment, overrides = random_machine(seed)
     assert_same_timing(experiment, overrides, tmp_path)
     assert statuses.count(jitkernel.FINISHED) >= 1 and jitkernel.GROW in statuses
+
+
+def test_set_aside_completions_on_every_chip_need_no_stop(statuses, monkeypatch):
+    """A 280-layer chain round robin on a 561-chip switch, a node a chip: each completed instance queues an
+    update job on each of 280 chips, whose completion is set aside while the chip would idle; the next
+    instance's messages bring them into the timed events, more than the stores' first capacity (256) at
+    once. The stores' room for them spares the call a stop to grow; the same run without that room stops and
+    grows, to the same simulated time, busy time and peaks."""
+    system = load_system(HW / "switch64.toml", {"topology": {"n": 561}, "link": {"packet_bytes": 0}})
+    data = _batch(6, 0)
+    roomy = _trained(system, 280, 4, data, numerics=False)
+    assert statuses == [jitkernel.FINISHED]
+    monkeypatch.setattr(JitReplay, "set_aside_room", False)
+    tight = _trained(system, 280, 4, data, numerics=False)
+    assert statuses[1:] == [jitkernel.GROW, jitkernel.FINISHED]
+    assert roomy.time_s == tight.time_s > 0
+    assert [c.busy_s for c in roomy.chips] == [c.busy_s for c in tight.chips]
+    assert [c.peak_bytes for c in roomy.chips] == [c.peak_bytes for c in tight.chips]
 
 
 @pytest.mark.parametrize("seed", [11, 29])
@@ -99,6 +118,25 @@ def test_compiled_calls_carry_on_from_each_other_and_from_the_python_loop(muf, s
     assert w.version == full.graph.nodes["w"].version > 0
     assert statuses.count(jitkernel.FINISHED) == 2
     assert (jitkernel.UPDATE_JOB in statuses) == (muf > 1)
+
+
+def test_a_machine_mostly_idle_has_every_chips_counters_the_full_runs(statuses):
+    """A chain on the first 4 chips of a 64-chip switch, two calls: the compiled loop writes back only the
+    chips a call changed (:func:`~ampsim.executors.sim.jitarrays.touched_chips`), and every chip's counters,
+    busy or idle, are the full run's after each call."""
+    sw = load_system(HW / "switch64.toml", {"link": {"packet_bytes": 0}})
+    m = {numerics: _mlp_chain(6) for numerics in (True, False)}
+    ex = {numerics: SimExecutor(m[numerics], sw, place("round_robin", m[numerics], sw.chips[:4]), mak=3,
+                                numerics=numerics) for numerics in (True, False)}
+
+    def counters(e: SimExecutor) -> list[tuple]:
+        return [(c.busy_s, c.peak_bytes, c.held_bytes, c.queued_bytes, c.items) for c in e.chips]
+    for first in (0, 9):
+        for e in ex.values():
+            e.train([Instance(first + i.key, i.data) for i in _batch(9, first)])
+        assert counters(ex[False]) == counters(ex[True])
+        assert sum(c.items > 0 for c in ex[False].chips) == 4
+    assert statuses == [jitkernel.FINISHED] * 2
 
 
 @pytest.mark.parametrize("muf", [2, 3, 5])
@@ -163,6 +201,7 @@ def test_a_link_completion_that_delivers_many_messages_fits_the_event_stores(sta
     ``tests/experiments/test_committed_points.py`` on 100 MB/s hypercube links is where one completion
     delivers more than a step's margin). The links' pool starts with no room to spare and must grow too."""
     monkeypatch.setattr(JitReplay, "first_capacity", 0)
+    monkeypatch.setattr(JitReplay, "set_aside_room", False)
     monkeypatch.setattr(JitReplay, "first_room", 0)
     pools = []  # the links' pool's length after each stop
     grow = jitreplay._pool_grown

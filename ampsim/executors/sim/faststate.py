@@ -256,9 +256,10 @@ class FastMachine(Replay):
             self._push(ADMIT)
 
     # -- the executor's chips and network ------------------------------------------------------------
-    def _write_back(self, placed: Placed, counters: dict, done: bool) -> None:
+    def _write_back(self, placed: Placed, counters: dict, done: bool, touched: list[int] | None = None) -> None:
         """Write a call's counters back to the executor's chips and network (``items`` only when the call
-        completed: every message and update job is then one item on its chip)."""
+        completed: every message and update job is then one item on its chip); ``touched``: the chips whose
+        counters may have changed, where the caller knows (the others are left as they are)."""
         ex = self.ex
         chips, net = ex.chips, ex.network
         ex.messages += counters["messages"]
@@ -270,16 +271,16 @@ class FastMachine(Replay):
         if net.packet_bytes:  # the SimPy links' own count, should a later call take the SimPy path
             for i in np.flatnonzero(net.link_bytes).tolist():
                 net.shared(self.links.link_of(i), self.bandwidth[i]).busy_s = float(net.link_busy_s[i])
-        used, queues = self.used, self.queues
-        items = [n + m for n, m in zip(counters["updates"], placed.per_chip)] if done else counters["updates"]
-        for c, chip, peak, busy, debt, n in zip(range(len(chips)), chips, counters["peak"], counters["busy"],
-                                                counters["debt"], items):
+        used, queues, per_chip = self.used, self.queues, placed.per_chip
+        peaks, busies, debts, updates = counters["peak"], counters["busy"], counters["debt"], counters["updates"]
+        for c in range(len(chips)) if touched is None else touched:
+            chip, debt = chips[c], debts[c]
             chip.queued_bytes = self._queued(c) if queues[c] or self.sync is not None else 0
             chip.held_bytes = used[c] - chip.param_bytes - chip.queued_bytes
-            chip.peak_bytes, chip.busy_s = peak, busy
+            chip.peak_bytes, chip.busy_s = peaks[c], busies[c]
             if debt:
                 chip.charge(debt)
-            chip.items += n
+            chip.items += updates[c] + per_chip[c] if done else updates[c]
 
     def _queued(self, c: int) -> int:
         """Chip ``c``'s queued bytes: its queue's messages, and those set aside for a gate (Chip.queued_bytes)."""

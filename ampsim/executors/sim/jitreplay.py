@@ -29,6 +29,7 @@ import numpy as np
 from ampsim.executors.sim.fastloop import FastReplay
 from ampsim.executors.sim.fastprep import Placed
 from ampsim.executors.sim.faststate import counters_are_ints
+from ampsim.executors.sim.jitarrays import floats, ints, placement_arrays, recording_arrays, touched_chips
 from ampsim.gcpause import gc_paused
 from ampsim.ir.param import ParamNode
 
@@ -53,19 +54,16 @@ def _load_kernel() -> bool:
     return True
 
 
-def _ints(values) -> np.ndarray:
-    return np.asarray(values, dtype=np.int64)
-
-
-def _floats(values) -> np.ndarray:
-    return np.asarray(values, dtype=np.float64)
-
-
 class JitReplay(FastReplay):
     #: run the compiled kernel where it applies (tests switch it off to run the Python loop)
     compiled = os.environ.get("AMPSIM_COMPILED", "1") != "0"
     #: room in the event stores at the start of a call (beyond what one event may push); they grow as needed
     first_capacity = 256
+    #: and room for a set-aside completion of each chip that holds parameters (its unit ran an update job and
+    #: would idle: faststate): the next message to reach the chip brings it into the timed events, so on a big
+    #: machine, a chip a layer, nearly all of them wait there at once, and a call that stopped to grow the
+    #: stores handed its state back and over again
+    set_aside_room = True
     #: room in the packet links' pool at the start of a call, beyond what one event may need (it grows)
     first_room = 64
 
@@ -86,53 +84,12 @@ class JitReplay(FastReplay):
             self._run_compiled()
 
     # -- the arrays --------------------------------------------------------------------------------
-    def _recording_arrays(self, fast: dict) -> dict:
-        """The per-recording arrays (cached in the recording's replay view, as the Python loop's lists)."""
-        rec, view = self.rec, self.rec.replay_view
-        got = view.get("jit")
-        if got is not None:
-            return got
-        n_kids = np.diff(rec.child_ptr)
-        join = _ints(fast["join"])
-        stale = np.asarray(fast["stale"], dtype=np.bool_)
-        got = view["jit"] = {
-            "join": join, "stale": stale, "kid": _ints(fast["kid"]),
-            "child_ptr": rec.child_ptr.astype(np.int64), "children": rec.children.astype(np.int64),
-            "group": rec.group.astype(np.int64), "nbytes": rec.nbytes.astype(np.int64),
-            "wire": rec.wire.astype(np.int64),
-            "inst_of": _ints(view["inst_of"]), "node": rec.node.astype(np.int64),
-            "dh0": _ints(fast["dh0"]), "dh1": _ints(fast["dh1"]),
-            "saves": rec.saves.astype(np.bool_), "pop_ref": rec.pop_ref.astype(np.int64),
-            "root_ptr": rec.root_ptr.astype(np.int64), "roots": rec.roots.astype(np.int64),
-            "stash_ptr": rec.stash_ptr.astype(np.int64), "stash_node": rec.stash_node.astype(np.int64),
-            "ukind": _ints(fast["ukind"]),
-            # what one event may push at most (a message's children, each two events on packet links; a
-            # completion's update jobs; an admission's roots), where no step takes no time (JitReplay.loop)
-            "margin": 8 + 2 * int(max(n_kids.max(initial=0), np.diff(rec.stash_ptr).max(initial=0),
-                                  np.diff(rec.root_ptr).max(initial=0))),
-            "n_stale": int(np.count_nonzero(stale)),
-            # the most messages one event may make join a link (a step's children; a head's next hop: 1)
-            "sends": max(1, int(n_kids.max(initial=0))),
-        }
-        return got
-
     def _placement_arrays(self, placed: Placed, join: np.ndarray) -> dict:
+        """The per-placement arrays (once per executor and placement)."""
         got = self._jit_placed
-        if got is not None and got[0] is placed:
-            return got[1]
-        hops = placed.hops_of
-        arrays = {
-            "d0": placed.d0, "d1": placed.d1, "d1t": placed.d1t, "t": placed.t,
-            "route_id": placed.route_id, "occ": placed.occ if placed.occ is not None else np.zeros(0),
-            "rptr": hops.ptr, "h_lid": hops.lid, "h_lat": hops.lat, "h_bw": hops.bw, "h_add": hops.add,
-            "h_then": hops.then, "h_x": hops.x,
-            "stash_chip": _ints(placed.stash_chip), "chip_of_node": _ints([c.index for c in self.chip_of]),
-            # a step that takes no time lets a unit serve on within one event, which the kernel's event stores
-            # are not sized for (JitReplay._run_compiled runs the Python loop then)
-            "instant": bool((placed.d1t <= 0).any() or (placed.d0[join[:len(placed.d0)] >= 0] <= 0).any()),
-        }
-        self._jit_placed = (placed, arrays)
-        return arrays
+        if got is None or got[0] is not placed:
+            got = self._jit_placed = (placed, placement_arrays(placed, join, [c.index for c in self.chip_of]))
+        return got[1]
 
     def _update_costs(self, fast: dict, ucost: list, muf1: np.ndarray, stash_chip: list[int]) -> tuple:
         """Each update kind's (duration, held-bytes change) where its node updates per stash (computed once
@@ -143,19 +100,19 @@ class JitReplay(FastReplay):
             for k, j in zip(kinds.tolist(), first.tolist()):
                 if ucost[k] is None and muf1[self.stash_node[j]]:
                     ucost[k] = self.update_cost(self.ex.chips[stash_chip[j]], j)
-        return (_floats([0.0 if u is None else u[0] for u in ucost]),
-                _ints([0 if u is None else u[1] for u in ucost]))
+        return (floats([0.0 if u is None else u[0] for u in ucost]),
+                ints([0 if u is None else u[1] for u in ucost]))
 
     def _spec_arrays(self) -> tuple:
         """The chips' memory limits and spin, wake-up and receive costs as arrays (made on the first call)."""
         if self._specs is None:
-            self._specs = tuple(_floats(self.chip_specs[k]) for k in ("memory", "spin", "wake", "receive"))
+            self._specs = tuple(floats(self.chip_specs[k]) for k in ("memory", "spin", "wake", "receive"))
         return self._specs
 
     # -- the call ----------------------------------------------------------------------------------
     def _run_compiled(self) -> None:
         placed, fast, ucost = self._prepare()
-        R = self._recording_arrays(fast)
+        R = recording_arrays(self.rec, fast)
         P = self._placement_arrays(placed, R["join"])
         if P["instant"]:
             FastReplay.loop(self)
@@ -166,7 +123,7 @@ class JitReplay(FastReplay):
         ucost_d, ucost_b = self._update_costs(fast, ucost, muf1, placed.stash_chip)
         n_chips = len(chips)
         state = self._chip_state()
-        used = _ints(state["used"])
+        used = ints(state["used"])
         # the chips' queues (empty between calls but for an interrupted one) as linked lists
         nxt = np.full(n_messages + len(R["stash_node"]), -1, dtype=np.int64)
         qhead, qtail = np.full(n_chips, -1, dtype=np.int64), np.full(n_chips, -1, dtype=np.int64)
@@ -181,10 +138,13 @@ class JitReplay(FastReplay):
             idle_buf[c, :len(q)] = list(q)
             idle_len[c] = len(q)
         lazy_t, lazy_o = self._lazy_arrays()
-        ch = (nxt, qhead, qtail, _ints(self.n_idle), np.asarray(self.single, dtype=np.bool_), lazy_t, lazy_o,
+        ch = (nxt, qhead, qtail, ints(self.n_idle), np.asarray(self.single, dtype=np.bool_), lazy_t, lazy_o,
               idle_buf, np.zeros(n_chips, dtype=np.int64), idle_len, used, *self._spec_arrays(),
-              _ints(state["peak"]),
-              _floats(state["busy"]), _floats(state["debt"]), np.zeros(n_chips, dtype=np.int64))
+              ints(state["peak"]),
+              floats(state["busy"]), floats(state["debt"]), np.zeros(n_chips, dtype=np.int64))
+        # what the call starts from, to write back only the chips it changed (most of a big machine's idle)
+        queued = [c for c, q in enumerate(self.queues) if q] if any(self.queues) else []
+        before = (used.copy(), ch[15].copy(), ch[16].copy(), queued)
         free = self.free  # (these three change in place)
         link_busy, link_bytes = net.link_busy_s, net.link_bytes
         msg = (P["d0"], P["d1"], P["d1t"], P["t"], R["join"], R["stale"], R["kid"], R["child_ptr"], R["children"],
@@ -199,16 +159,18 @@ class JitReplay(FastReplay):
         # at the next stop, :meth:`_window_takes`)
         marks = np.zeros(len(self.live) + 1, dtype=np.int64)
         inst = (R["root_ptr"], R["roots"], R["stash_ptr"], P["stash_chip"], live, n_messages, marks)
-        version = _ints(self.version)
+        version = ints(self.version)
         st_n, st_v = np.zeros(R["n_stale"], dtype=np.int64), np.zeros(R["n_stale"], dtype=np.int64)
         # per node: its muf, its stashes ready (the caller's lists) and those the kernel noted since (a count,
         # then the stashes: :meth:`_take_ready`)
-        muf_of = _ints([nd.muf if isinstance(nd, ParamNode) else 0 for nd in self.nodes])
-        n_ready = _ints([len(self.ready.get(g) or ()) for g in range(len(self.nodes))])
+        muf_of = ints([nd.muf if isinstance(nd, ParamNode) else 0 for nd in self.nodes])
+        n_ready = ints([len(self.ready.get(g) or ()) for g in range(len(self.nodes))])
         new_ready = np.zeros((len(self.nodes), max(1, int(muf_of.max(initial=1)))), dtype=np.int64)
         upd = (R["stash_node"], muf1, R["ukind"], ucost_d, ucost_b, version, st_n, st_v, P["chip_of_node"], muf_of,
                n_ready, new_ready)
         cap = R["margin"] + 1 + self.first_capacity
+        if self.set_aside_room:
+            cap += len(P["param_chips"])
         ev = js.event_stores(cap)
         K, F = np.zeros(js.N_K, dtype=np.int64), np.zeros(js.N_F)
         K[js.ORDER], K[js.LEVEL], K[js.PENDING] = self.order, self.level, self.pending
@@ -251,8 +213,8 @@ class JitReplay(FastReplay):
                 else:  # OOM
                     backed = self._state_back(ch, version, st_n, K, F, st_v, new_ready)
                     self._out_of_memory(int(K[js.OUT_C]), float(F[js.NOW]))
+            self._idle_set_aside(ch, F)
             backed = self._state_back(ch, version, st_n, K, F, st_v, new_ready)
-            self._idle_lazy()
             done = True
         finally:
             self.kernel_events += int(K[js.EVENTS])
@@ -262,7 +224,22 @@ class JitReplay(FastReplay):
                 on_done(int(K[js.NDONE]))
             counters = {"peak": ch[15].tolist(), "busy": ch[16].tolist(), "debt": ch[17].tolist(),
                         "updates": ch[18].tolist(), "messages": int(K[js.MESSAGES]), "sent": int(K[js.SENT])}
-            self._write_back(placed, counters, done)
+            self._write_back(placed, counters, done, touched_chips(ch, before, placed.per_chip, done))
+
+    def _idle_set_aside(self, ch: tuple, F: np.ndarray) -> None:
+        """The end of a call, on the kernel's arrays (:meth:`FastMachine._idle_lazy`, which loops over every
+        chip): the set-aside completions come up, idling their units; the last one's time is the simulated
+        time."""
+        n_idle, lazy_t, lazy_o, idle_buf, idle_head, idle_len = ch[3], ch[5], ch[6], ch[7], ch[8], ch[9]
+        chips = np.flatnonzero(lazy_o >= 0)
+        if not len(chips):
+            return
+        n_idle[chips] += 1
+        if self.waking:  # (a unit's idle ring takes when it went idle: one completion a chip)
+            idle_buf[chips, (idle_head[chips] + idle_len[chips]) % idle_buf.shape[1]] = lazy_t[chips]
+            idle_len[chips] += 1
+        F[js.NOW] = max(F[js.NOW], lazy_t[chips].max())
+        lazy_o[chips] = -1
 
     def _cost_update(self, K: np.ndarray, F: np.ndarray) -> None:
         """The kernel stopped at an update job of a node with muf > 1: its cost (``None`` while fewer than

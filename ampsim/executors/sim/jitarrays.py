@@ -1,0 +1,83 @@
+"""The arrays the compiled replay loop (:mod:`~ampsim.executors.sim.jitkernel`) reads: a recording's, once per
+recording and process (beside the Python loop's lists, in its replay view), and a placement's, once per
+executor and placement; and which chips a call changed, so that only theirs are written back to the chip
+objects (a 16,384-chip machine's write-back visited every chip on every call)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ampsim.executors.sim.fastprep import Placed
+from ampsim.executors.sim.recording import Recording
+
+__all__ = ["floats", "ints", "placement_arrays", "recording_arrays", "touched_chips"]
+
+
+def ints(values) -> np.ndarray:
+    return np.asarray(values, dtype=np.int64)
+
+
+def floats(values) -> np.ndarray:
+    return np.asarray(values, dtype=np.float64)
+
+
+def recording_arrays(rec: Recording, fast: dict) -> dict:
+    """The per-recording arrays (cached in the recording's replay view, as the Python loop's lists ``fast``)."""
+    view = rec.replay_view
+    got = view.get("jit")
+    if got is not None:
+        return got
+    n_kids = np.diff(rec.child_ptr)
+    join = ints(fast["join"])
+    stale = np.asarray(fast["stale"], dtype=np.bool_)
+    got = view["jit"] = {
+        "join": join, "stale": stale, "kid": ints(fast["kid"]),
+        "child_ptr": rec.child_ptr.astype(np.int64), "children": rec.children.astype(np.int64),
+        "group": rec.group.astype(np.int64), "nbytes": rec.nbytes.astype(np.int64),
+        "wire": rec.wire.astype(np.int64),
+        "inst_of": ints(view["inst_of"]), "node": rec.node.astype(np.int64),
+        "dh0": ints(fast["dh0"]), "dh1": ints(fast["dh1"]),
+        "saves": rec.saves.astype(np.bool_), "pop_ref": rec.pop_ref.astype(np.int64),
+        "root_ptr": rec.root_ptr.astype(np.int64), "roots": rec.roots.astype(np.int64),
+        "stash_ptr": rec.stash_ptr.astype(np.int64), "stash_node": rec.stash_node.astype(np.int64),
+        "ukind": ints(fast["ukind"]),
+        # what one event may push at most (a message's children, each two events on packet links; a
+        # completion's update jobs; an admission's roots), where no step takes no time (JitReplay.loop)
+        "margin": 8 + 2 * int(max(n_kids.max(initial=0), np.diff(rec.stash_ptr).max(initial=0),
+                              np.diff(rec.root_ptr).max(initial=0))),
+        "n_stale": int(np.count_nonzero(stale)),
+        # the most messages one event may make join a link (a step's children; a head's next hop: 1)
+        "sends": max(1, int(n_kids.max(initial=0))),
+    }
+    return got
+
+
+def placement_arrays(placed: Placed, join: np.ndarray, chip_of_node: list[int]) -> dict:
+    """The per-placement arrays: the messages' step durations and routes, the routes' hops, the stashes'
+    and nodes' chips."""
+    hops = placed.hops_of
+    return {
+        "d0": placed.d0, "d1": placed.d1, "d1t": placed.d1t, "t": placed.t,
+        "route_id": placed.route_id, "occ": placed.occ if placed.occ is not None else np.zeros(0),
+        "rptr": hops.ptr, "h_lid": hops.lid, "h_lat": hops.lat, "h_bw": hops.bw, "h_add": hops.add,
+        "h_then": hops.then, "h_x": hops.x,
+        "stash_chip": ints(placed.stash_chip), "chip_of_node": ints(chip_of_node),
+        "param_chips": np.unique(ints(placed.stash_chip)),
+        # a step that takes no time lets a unit serve on within one event, which the kernel's event stores
+        # are not sized for (JitReplay._run_compiled runs the Python loop then)
+        "instant": bool((placed.d1t <= 0).any() or (placed.d0[join[:len(placed.d0)] >= 0] <= 0).any()),
+    }
+
+
+def touched_chips(ch: tuple, before: tuple, per_chip: list[int], done: bool) -> list[int]:
+    """The chips whose counters a call may have changed, from the kernel's chip arrays ``ch`` and
+    ``before`` = (memory in use, peak, busy seconds, chips with a queue) at its start: those whose memory in
+    use, peak or busy time moved, that collected a debt or ran update jobs, had a queue at its start or end,
+    or (a completed call, ``done``) have messages of their own. A chip none of these is true of would be
+    written back as it is."""
+    used0, peak0, busy0, queued0 = before
+    touched = (ch[10] != used0) | (ch[15] != peak0) | (ch[16] != busy0) | (ch[17] != 0) | (ch[18] != 0) | (ch[1] >= 0)
+    touched[queued0] = True
+    if done:
+        touched |= np.asarray(per_chip) > 0
+    return np.flatnonzero(touched).tolist()
