@@ -32,6 +32,8 @@ The chip also keeps the accounting the run summary reports: busy time, and memor
 from __future__ import annotations
 
 from collections import deque
+from itertools import compress
+from operator import add, attrgetter
 from typing import Callable
 
 import simpy
@@ -180,3 +182,16 @@ class Chip:
                         self.busy_s += cost
                         yield env.timeout(cost)
                 send()
+
+
+_COUNTERS = tuple(map(attrgetter, ("param_bytes", "held_bytes", "queued_bytes", "peak_bytes", "busy_s", "_debt_s")))
+
+
+def chip_counters(chips: list[Chip]) -> dict[str, list]:
+    """Every chip's memory in use (parameters + held + queued bytes), peak and busy seconds, and its
+    :meth:`Chip.collect`, by chip index: read a counter at a time over the chips, in C (a 16,384-chip
+    machine's replay reads them on every call, and most chips owe nothing)."""
+    param, held, queued, peak, busy, debt = (list(map(get, chips)) for get in _COUNTERS)
+    for chip in compress(chips, debt):
+        chip._debt_s = 0.0
+    return {"used": list(map(add, map(add, param, held), queued)), "peak": peak, "busy": busy, "debt": debt}

@@ -32,7 +32,7 @@ from operator import attrgetter
 
 import numpy as np
 
-from ampsim.executors.sim.chips import Chip
+from ampsim.executors.sim.chips import Chip, chip_counters
 from ampsim.executors.sim.fastprep import Placed, placement_arrays, recording_arrays
 from ampsim.executors.sim.replay import Replay
 from ampsim.executors.sim.replayhost import ReplayHost
@@ -113,12 +113,9 @@ class FastMachine(Replay):
         and its limit, the spin, wake-up and receive costs, and the counters it carries on (peak, busy
         seconds, the debt each chip has collected so far); the links' busy seconds and bytes so far are in
         the network's ``link_busy_s`` and ``link_bytes``."""
-        chips = self.ex.chips
-        self.used = [c.param_bytes + c.held_bytes + c.queued_bytes for c in chips]
-        self.peak = [c.peak_bytes for c in chips]
-        return {"used": self.used, **self.chip_specs,
-                "peak": self.peak, "busy": [c.busy_s for c in chips],
-                "debt": [c.collect() for c in chips]}
+        counters = chip_counters(self.ex.chips)
+        self.used, self.peak = counters["used"], counters["peak"]
+        return {**counters, **self.chip_specs}
 
     # -- units ---------------------------------------------------------------------------------------
     def _settle(self, c: int) -> float | None:

@@ -10,7 +10,7 @@ import numpy as np
 from ampsim.executors.sim.fastprep import Placed
 from ampsim.executors.sim.recording import Recording
 
-__all__ = ["floats", "ints", "placement_arrays", "recording_arrays", "touched_chips"]
+__all__ = ["floats", "ints", "of_placement", "of_recording", "touched_chips"]
 
 
 def ints(values) -> np.ndarray:
@@ -21,7 +21,7 @@ def floats(values) -> np.ndarray:
     return np.asarray(values, dtype=np.float64)
 
 
-def recording_arrays(rec: Recording, fast: dict) -> dict:
+def of_recording(rec: Recording, fast: dict) -> dict:
     """The per-recording arrays (cached in the recording's replay view, as the Python loop's lists ``fast``)."""
     view = rec.replay_view
     got = view.get("jit")
@@ -52,7 +52,7 @@ def recording_arrays(rec: Recording, fast: dict) -> dict:
     return got
 
 
-def placement_arrays(placed: Placed, join: np.ndarray, chip_of_node: list[int]) -> dict:
+def of_placement(placed: Placed, join: np.ndarray, chip_of_node: list[int]) -> dict:
     """The per-placement arrays: the messages' step durations and routes, the routes' hops, the stashes'
     and nodes' chips."""
     hops = placed.hops_of

@@ -29,7 +29,7 @@ import numpy as np
 from ampsim.executors.sim.fastloop import FastReplay
 from ampsim.executors.sim.fastprep import Placed
 from ampsim.executors.sim.faststate import counters_are_ints
-from ampsim.executors.sim.jitarrays import floats, ints, placement_arrays, recording_arrays, touched_chips
+from ampsim.executors.sim.jitarrays import floats, ints, of_placement, of_recording, touched_chips
 from ampsim.gcpause import gc_paused
 from ampsim.ir.param import ParamNode
 
@@ -88,7 +88,7 @@ class JitReplay(FastReplay):
         """The per-placement arrays (once per executor and placement)."""
         got = self._jit_placed
         if got is None or got[0] is not placed:
-            got = self._jit_placed = (placed, placement_arrays(placed, join, [c.index for c in self.chip_of]))
+            got = self._jit_placed = (placed, of_placement(placed, join, [c.index for c in self.chip_of]))
         return got[1]
 
     def _update_costs(self, fast: dict, ucost: list, muf1: np.ndarray, stash_chip: list[int]) -> tuple:
@@ -112,7 +112,7 @@ class JitReplay(FastReplay):
     # -- the call ----------------------------------------------------------------------------------
     def _run_compiled(self) -> None:
         placed, fast, ucost = self._prepare()
-        R = recording_arrays(self.rec, fast)
+        R = of_recording(self.rec, fast)
         P = self._placement_arrays(placed, R["join"])
         if P["instant"]:
             FastReplay.loop(self)
