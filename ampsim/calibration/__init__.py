@@ -31,9 +31,9 @@ guessed but *measured*, and then *checked*:
    is this step.
 
 :mod:`.cli` wires both subcommands into ``ampsim``. Within the package, imports go one way:
-microbench and workloads at the bottom, profile, transport, selfcheck and calibrate above them, compare
-above those, rescore above compare, cli on top. Below the package it uses the executors, training and results; nothing
-below imports it.
+microbench and workloads at the bottom, profile, transport, selfcheck, calibrate and outfolder (the folder
+compare writes) above them, compare above those, rescore above compare, cli on top. Below the package it
+uses the executors, training and results; nothing below imports it.
 """
 
 from __future__ import annotations

@@ -26,32 +26,26 @@ folder per configuration and executor under ``runs/``. Default budgets are short
 mixed with a new one: the new one is written into ``<out>.partial/`` and swapped in whole when it is done
 (what else ``<out>`` holds, such as ``resimulated/``, moves along); cut short, it stays there (``compare
 --resimulate --from`` reads its measured runs) and ``<out>`` is untouched. Into a new folder, a compare cut
-short keeps its measured runs where they are.
+short keeps its measured runs where they are (:mod:`.outfolder`).
 """
 
 from __future__ import annotations
 
 import logging
 import math
-import os
 import re
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, TypeVar
+from typing import Any
 
-from ampsim import runfiles
+from ampsim.calibration.outfolder import check_compare_folder, into_folder
 from ampsim.calibration.report import COMPARE_PLOT, COMPARE_TABLE, noisy, plot, ranking_agreement, row, write_csv
 from ampsim.calibration.simulated import calibrated_system, simulate_run  # (rescore and tests reach it here)
 from ampsim.config import Config, load_config, parse_override
 from ampsim.errors import ConfigError
-from ampsim.files import replace_folder
-from ampsim.locks import holding
-from ampsim.results import partial_path
 from ampsim.tables import mean_staleness
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 #: applied before the user's --set, so the user can lengthen the runs
 SHORT_BUDGET = [("train.epochs", 1), ("train.max_instances", 300), ("eval.limit", 500)]
@@ -276,83 +270,6 @@ def run_compare(experiment: str | Path, overrides: list[tuple[str, Any]] = (), c
     hw_path = model_of_this_machine(hardware or None, n)
     calib = _calibration(hw_path)
     return into_folder(out, lambda folder: _compare(name, exp.task, settings, hw_path, calib, folder, repeat))
-
-
-#: what a compare folder's ``runs/<configuration>/`` holds: measured and simulated run folders (and, cut short,
-#: their partial folders and locks)
-_COMPARE_RUN = re.compile(r"(multicore(-\d+)?|sim)(\.partial(\.lock)?)?")
-
-
-def check_compare_folder(out: Path, experiment: str) -> None:
-    """Refuse, in one line, an ``out`` that a compare of ``experiment`` would write into but that holds anything
-    other than an earlier compare of the same experiment, which it replaces whole: a ``runs/`` holding
-    anything but configurations' run folders (``runs/<config>/multicore*``, ``sim``), or the compare of
-    another experiment (the ``[experiment] name`` of its runs' ``config.toml``)."""
-    from ampsim.files import read_toml
-
-    runs = out / "runs"
-    if not os.path.lexists(runs):
-        return
-    foreign = [d.name for d in sorted(runs.iterdir())] if runs.is_dir() and not runs.is_symlink() else ["runs"]
-    names = set()
-    for d in (runs / name for name in list(foreign)):
-        kids = sorted(d.iterdir()) if d.is_dir() and not d.is_symlink() else []
-        if kids and all(_COMPARE_RUN.fullmatch(k.name) for k in kids):
-            foreign.remove(d.name)
-            for k in kids:
-                if k.is_dir() and not k.name.endswith(".partial") and (k / runfiles.CONFIG).is_file():
-                    names.add(read_toml(k / runfiles.CONFIG).get("experiment", {}).get("name"))
-    if foreign:
-        raise ConfigError(f"{out}: holds runs/{foreign[0]}, which is not a compare's configuration (runs/<config>/"
-                          "multicore*, sim) and which a compare there would delete; give --out a folder of its own")
-    other = sorted(map(str, names - {experiment}))
-    if other:
-        raise ConfigError(f"{out}: holds the compare of another experiment ({other[0]!r}), which a compare of "
-                          f"{experiment!r} would delete; give --out a folder of its own")
-
-
-def into_folder(final: Path, make: Callable[[Path], T]) -> T:
-    """``make(folder)``, which writes a compare's outputs (``runs/``, ``compare.csv``, ``compare.png``) into
-    ``folder``: ``final`` itself if it holds no earlier compare, else ``<final>.partial/``, swapped in whole
-    when ``make`` returns (``final``'s other entries, such as ``resimulated/``, move along). Cut short, the
-    earlier compare is untouched and the exception's note says where the new outputs so far wait. One compare
-    at a time: it holds ``<final>.partial.lock`` throughout (a second one would delete the first's staging)."""
-    lock = partial_path(os.path.realpath(final))
-    with holding(lock.with_name(lock.name + ".lock"), what="compare's",
-                 busy=lambda pid: f"{final}: another compare (pid {pid}) is writing it now; wait for it or give "
-                                  "another --out"):
-        return _staged(final, make)
-
-
-def _staged(final: Path, make: Callable[[Path], T]) -> T:
-    """:func:`into_folder` once its lock is held."""
-    out = _staging(final)
-    try:
-        made = make(out)
-    except BaseException as e:
-        if out != final and out.is_dir() and any(out.iterdir()):
-            e.add_note(f"{final} is as it was; this compare's outputs so far are in {out}")
-        elif out != final and out.is_dir():  # (nothing written: no empty <out>.partial/ left to puzzle over)
-            out.rmdir()
-        raise
-    if out != final:  # the earlier compare, whole, replaced by this one, whole
-        for entry in final.iterdir():
-            if entry.name not in ("runs", COMPARE_TABLE, COMPARE_PLOT) and not os.path.lexists(out / entry.name):
-                os.rename(entry, out / entry.name)
-        replace_folder(out, final)
-    return made
-
-
-def _staging(out: Path) -> Path:
-    """Where a compare into ``out`` is written: ``out`` itself if it holds no earlier compare, else a fresh
-    ``<out>.partial/`` beside it (an earlier one, from a compare cut short, deleted first)."""
-    if not ((out / COMPARE_TABLE).exists() or (out / "runs").exists()):
-        return out
-    real = Path(os.path.realpath(out))  # (a symlinked folder is replaced where it points: one file system)
-    work = partial_path(real)
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir()
-    return work
 
 
 def _compare(name: str, task: str, settings: list, hw_path: Path, calib: dict, out: Path,

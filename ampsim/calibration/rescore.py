@@ -44,7 +44,8 @@ def resimulate(measured: str | Path, overrides: list[tuple[str, Any]] = (), hard
     (rows, ranking agreement, per measured run its instances, messages and controller CPU: what
     :func:`~ampsim.calibration.transport.fit_controller` fits). ``experiment``: the name the measurements must
     be of (the command line's experiment file: measurements of another are one ConfigError line)."""
-    from ampsim.calibration.compare import check_compare_folder, into_folder, scored_row, simulate_run
+    from ampsim.calibration.compare import scored_row, simulate_run
+    from ampsim.calibration.outfolder import check_compare_folder, into_folder
     from ampsim.calibration.report import COMPARE_PLOT, COMPARE_TABLE, plot, ranking_agreement, read_csv, write_csv
     from ampsim.calibration.simulated import calibrated_system
     from ampsim.files import check_output_dir

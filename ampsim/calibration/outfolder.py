@@ -1,0 +1,100 @@
+"""Where ``ampsim compare`` and ``compare --resimulate`` write: a folder of their own, never mixed.
+
+:func:`check_compare_folder` refuses, before anything is measured or simulated, an output folder that holds
+anything but an earlier compare of the same experiment (which the new one replaces whole);
+:func:`into_folder` writes the new compare beside an earlier one and swaps it in whole when it is done, so a
+compare cut short leaves the earlier one as it was.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from pathlib import Path
+from typing import Callable, TypeVar
+
+from ampsim import runfiles
+from ampsim.calibration.report import COMPARE_PLOT, COMPARE_TABLE
+from ampsim.errors import ConfigError
+from ampsim.files import replace_folder
+from ampsim.locks import holding
+from ampsim.results import partial_path
+
+T = TypeVar("T")
+
+#: what a compare folder's ``runs/<configuration>/`` holds: measured and simulated run folders (and, cut short,
+#: their partial folders and locks)
+_COMPARE_RUN = re.compile(r"(multicore(-\d+)?|sim)(\.partial(\.lock)?)?")
+
+
+def check_compare_folder(out: Path, experiment: str) -> None:
+    """Refuse, in one line, an ``out`` that a compare of ``experiment`` would write into but that holds anything
+    other than an earlier compare of the same experiment, which it replaces whole: a ``runs/`` holding
+    anything but configurations' run folders (``runs/<config>/multicore*``, ``sim``), or the compare of
+    another experiment (the ``[experiment] name`` of its runs' ``config.toml``)."""
+    from ampsim.files import read_toml
+
+    runs = out / "runs"
+    if not os.path.lexists(runs):
+        return
+    foreign = [d.name for d in sorted(runs.iterdir())] if runs.is_dir() and not runs.is_symlink() else ["runs"]
+    names = set()
+    for d in (runs / name for name in list(foreign)):
+        kids = sorted(d.iterdir()) if d.is_dir() and not d.is_symlink() else []
+        if kids and all(_COMPARE_RUN.fullmatch(k.name) for k in kids):
+            foreign.remove(d.name)
+            for k in kids:
+                if k.is_dir() and not k.name.endswith(".partial") and (k / runfiles.CONFIG).is_file():
+                    names.add(read_toml(k / runfiles.CONFIG).get("experiment", {}).get("name"))
+    if foreign:
+        raise ConfigError(f"{out}: holds runs/{foreign[0]}, which is not a compare's configuration (runs/<config>/"
+                          "multicore*, sim) and which a compare there would delete; give --out a folder of its own")
+    other = sorted(map(str, names - {experiment}))
+    if other:
+        raise ConfigError(f"{out}: holds the compare of another experiment ({other[0]!r}), which a compare of "
+                          f"{experiment!r} would delete; give --out a folder of its own")
+
+
+def into_folder(final: Path, make: Callable[[Path], T]) -> T:
+    """``make(folder)``, which writes a compare's outputs (``runs/``, ``compare.csv``, ``compare.png``) into
+    ``folder``: ``final`` itself if it holds no earlier compare, else ``<final>.partial/``, swapped in whole
+    when ``make`` returns (``final``'s other entries, such as ``resimulated/``, move along). Cut short, the
+    earlier compare is untouched and the exception's note says where the new outputs so far wait. One compare
+    at a time: it holds ``<final>.partial.lock`` throughout (a second one would delete the first's staging)."""
+    lock = partial_path(os.path.realpath(final))
+    with holding(lock.with_name(lock.name + ".lock"), what="compare's",
+                 busy=lambda pid: f"{final}: another compare (pid {pid}) is writing it now; wait for it or give "
+                                  "another --out"):
+        return _staged(final, make)
+
+
+def _staged(final: Path, make: Callable[[Path], T]) -> T:
+    """:func:`into_folder` once its lock is held."""
+    out = _staging(final)
+    try:
+        made = make(out)
+    except BaseException as e:
+        if out != final and out.is_dir() and any(out.iterdir()):
+            e.add_note(f"{final} is as it was; this compare's outputs so far are in {out}")
+        elif out != final and out.is_dir():  # (nothing written: no empty <out>.partial/ left to puzzle over)
+            out.rmdir()
+        raise
+    if out != final:  # the earlier compare, whole, replaced by this one, whole
+        for entry in final.iterdir():
+            if entry.name not in ("runs", COMPARE_TABLE, COMPARE_PLOT) and not os.path.lexists(out / entry.name):
+                os.rename(entry, out / entry.name)
+        replace_folder(out, final)
+    return made
+
+
+def _staging(out: Path) -> Path:
+    """Where a compare into ``out`` is written: ``out`` itself if it holds no earlier compare, else a fresh
+    ``<out>.partial/`` beside it (an earlier one, from a compare cut short, deleted first)."""
+    if not ((out / COMPARE_TABLE).exists() or (out / "runs").exists()):
+        return out
+    real = Path(os.path.realpath(out))  # (a symlinked folder is replaced where it points: one file system)
+    work = partial_path(real)
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir()
+    return work
