@@ -366,6 +366,23 @@ def test_compare_refuses_a_setting_it_makes_itself(tmp_path, capsys, no_work, se
     assert not (tmp_path / "c").exists()
 
 
+@pytest.mark.parametrize("configs", ["executor.kind=reference", "mak=1;executor.kind=sim", 'mak=4,executor={kind="sim"}'])
+def test_compare_refuses_a_configuration_that_sets_the_executor_kind(tmp_path, capsys, no_work, configs):
+    """--set refused it, --configs took it: a TypeError traceback in the message count (reference: no placement),
+    or an error about a hardware file the user never asked for (sim)."""
+    line = one_error_line(capsys, ["compare", EXP, "--out", tmp_path / "c", "--hardware", HW, "--configs", configs])
+    label = configs.split(";")[-1]
+    assert line == (f"ampsim: error: --configs {label!r}: executor.kind: compare sets it itself (it runs each "
+                    "configuration on the multicore executor and the simulator)")
+    assert not (tmp_path / "c").exists()
+
+
+def test_compare_refuses_the_executor_kind_set_inside_a_table(tmp_path, capsys, no_work):
+    line = one_error_line(capsys, ["compare", EXP, "--out", tmp_path / "c", "--hardware", HW, "--configs", "mak=1",
+                                   "--set", 'executor={kind="sim"}'])
+    assert "--set executor.kind: compare sets it itself (" in line
+
+
 def test_a_compare_that_fails_before_writing_leaves_no_empty_staging_folder(tmp_path):
     """Over an earlier compare it stages in <out>.partial/, which a failure before any output left empty."""
     from ampsim.calibration.compare import into_folder

@@ -36,7 +36,7 @@ import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Container
 
 from ampsim.calibration.outfolder import check_compare_folder, into_folder
 from ampsim.calibration.report import COMPARE_PLOT, COMPARE_TABLE, noisy, plot, ranking_agreement, row, write_csv
@@ -229,6 +229,27 @@ def shared_machine_slowdown(demand: float, cores: float) -> float:
     return max(1.0, demand / cores, 1.0 / min(cores, 1.0))
 
 
+#: what compare sets itself (the value was overridden, silently), and what to give instead
+SETS_ITSELF = {"executor.kind": "it runs each configuration on the multicore executor and the simulator",
+               "executor.workers": "give --workers N, or workers=N in --configs"}
+
+
+def set_keys(key: str, value: Any) -> list[str]:
+    """The dotted keys an override sets: ``executor={kind="sim"}`` sets ``executor.kind`` as ``executor.kind=...``
+    does."""
+    if not isinstance(value, dict):
+        return [key]
+    return [k for sub, v in value.items() for k in set_keys(f"{key}.{sub}", v)]
+
+
+def check_not_set(overrides: list[tuple[str, Any]], where: str, keys: Container[str]) -> None:
+    """Refuse, in one line starting with ``where`` (``"--set "``, ``"--configs 'mak=4': "``), an override of one
+    of ``keys``, which compare sets itself (:data:`SETS_ITSELF`)."""
+    for key in (k for o in overrides for k in set_keys(*o)):
+        if key in keys:
+            raise ConfigError(f"{where}{key}: compare sets it itself ({SETS_ITSELF[key]})")
+
+
 def default_folder(experiment_name: str) -> Path:
     """Where a compare of the experiment named so writes (and ``--resimulate`` reads) without ``--out``/``--from``."""
     return Path("results") / "compare" / experiment_name
@@ -243,16 +264,14 @@ def run_compare(experiment: str | Path, overrides: list[tuple[str, Any]] = (), c
     from ampsim.hardware.local import default_workers
 
     n = workers or default_workers()
-    for key, hint in (("executor.kind", "it runs each configuration on the multicore executor and the simulator"),
-                      ("executor.workers", "give --workers N, or workers=N in --configs")):
-        if any(k == key for k, _ in overrides):  # (the value was overridden, silently)
-            raise ConfigError(f"--set {key}: compare sets it itself ({hint})")
+    check_not_set(overrides, "--set ", SETS_ITSELF)
     base = [*SHORT_BUDGET, *overrides, ("executor.kind", "multicore"), ("executor.workers", n)]
     # the user's mistakes in the experiment or --configs first: a calibration below may take a while
     exp = load_config(experiment, base).experiment
     name = exp.name
     settings: list[tuple[str, Config]] = []
     for label, extra in parse_configs(default_configs(n) if configs is None else configs):
+        check_not_set(extra, f"--configs {label!r}: ", ("executor.kind",))  # (workers=N is how one gets its count)
         try:
             cfg = load_config(experiment, base + extra)
         except ConfigError as e:  # the mistake is in --configs, not in the experiment file
