@@ -259,17 +259,16 @@ def check_output_file(path: str | Path, *, error: ErrorClass = ConfigError) -> P
     return p
 
 
-def check_folder_name(name: str, where: str, *, under: str = "results/") -> str:
+def check_folder_name(name: str, where: str, *, under: str = "results/",
+                      instead: str = "give the output folder with --out") -> str:
     """Check that ``name`` is one plain folder name (not empty, not ``.``/``..``, no path separator or
-    control character), so a default folder ``<under><name>`` stays inside ``under``.
-
-    ``where`` names the field for the message, e.g. ``"exp.toml: experiment.name"``. Returns ``name``.
-    """
+    control character), so a default folder ``<under><name>`` stays inside ``under``; ``where`` names the
+    field for the message (``"exp.toml: experiment.name"``), ``instead`` the way round it. Returns ``name``."""
     bad = (not name.strip() or name in (".", "..") or "/" in name or "\\" in name or os.sep in name
            or any(ord(c) < 32 for c in name))
     if bad:
         raise ConfigError(f"{where}: {name!r} cannot name a folder in {under}: use one plain name (not empty, "
-                          "no '/', not '.' or '..'), or give the output folder with --out")
+                          f"no '/', not '.' or '..'), or {instead}")
     # the run's lock file beside it (<name>.partial.lock) must fit a file name too (255 bytes on Linux)
     if len(name.encode("utf-8", "surrogateescape")) > MAX_NAME_BYTES:
         raise ConfigError(f"{where}: {name[:20]!r}... is longer than {MAX_NAME_BYTES} bytes: a folder name with "

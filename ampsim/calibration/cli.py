@@ -79,7 +79,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     rows, agreement = run_compare(args.experiment[0], overrides, args.configs, args.workers, args.hardware, out,
                                   repeat=args.repeat)
     print(format_table(rows, agreement))
-    where = out or default_folder(load_config(args.experiment[0], overrides).experiment.name)
+    where = out or default_folder(load_config(args.experiment[0], overrides).experiment.name, args.experiment[0])
     print(f"written: {COMPARE_TABLE} and {COMPARE_PLOT} under {where}")
     return 0
 
@@ -100,7 +100,8 @@ def _resimulate(args: argparse.Namespace) -> int:
     sides = []
     for experiment in args.experiment:
         name = load_config(experiment, overrides).experiment.name  # (also with --from: it must be that experiment)
-        measured = Path(args.measured) if args.measured else default_folder(name)
+        measured = Path(args.measured) if args.measured else default_folder(
+            name, experiment, "give the measured compare folder with --from")
         rows, agreement, runs = resimulate(measured, overrides, args.hardware, args.out, experiment=name)
         sides += runs
         print(format_table(rows, agreement))

@@ -250,9 +250,16 @@ def check_not_set(overrides: list[tuple[str, Any]], where: str, keys: Container[
             raise ConfigError(f"{where}{key}: compare sets it itself ({SETS_ITSELF[key]})")
 
 
-def default_folder(experiment_name: str) -> Path:
-    """Where a compare of the experiment named so writes (and ``--resimulate`` reads) without ``--out``/``--from``."""
-    return Path("results") / "compare" / experiment_name
+def default_folder(experiment_name: str, source: str | Path,
+                   instead: str = "give the output folder with --out") -> Path:
+    """Where a compare of the experiment named so writes (and ``--resimulate`` reads) without ``--out``/``--from``:
+    a name that would leave ``results/compare/`` (``../x``) is refused in one line naming its experiment file
+    ``source`` and what to do ``instead``, as ``ampsim train`` refuses it for ``results/``."""
+    from ampsim.files import check_folder_name
+
+    where = f"{source}: experiment.name"
+    return Path("results") / "compare" / check_folder_name(experiment_name, where, under="results/compare/",
+                                                           instead=instead)
 
 
 def run_compare(experiment: str | Path, overrides: list[tuple[str, Any]] = (), configs: str | None = None,
@@ -283,7 +290,7 @@ def run_compare(experiment: str | Path, overrides: list[tuple[str, Any]] = (), c
             raise ConfigError(f"--configs {label!r}: the same configuration as {same!r} (or its runs' folder, "
                               f"runs/{run_folder(label)}), given twice")
         settings.append((label, cfg))
-    out = check_output_dir(Path(out) if out else default_folder(name))  # before measuring
+    out = check_output_dir(Path(out) if out else default_folder(name, experiment))  # before measuring
     check_compare_folder(out, name)
     # before anything is measured: errors against another machine's model must never become results
     hw_path = model_of_this_machine(hardware or None, n)
