@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -113,7 +114,7 @@ def _calibration(hw_path: Path) -> dict:
     from ampsim.files import read_json
 
     path = sidecar(hw_path)
-    if not path.is_file():
+    if not os.path.lexists(path):  # (a folder or a broken link there is a mistake: read_json says which, in one line)
         log.warning("%s not found: no correction for busy cores or cross-worker messages", path)
         return {}
     raw = read_json(path)

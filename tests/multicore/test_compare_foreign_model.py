@@ -134,3 +134,20 @@ def test_a_hand_edited_calibration_sidecar_is_refused_before_anything_is_measure
     with pytest.raises(ConfigError, match=rf"^{re.escape(str(side))}: {re.escape(words)}") as err:
         compare.run_compare(EXPERIMENT, workers=2, hardware=ours, out=tmp_path / "out")
     assert "\n" not in str(err.value) and not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("kind, words", [("folder", "is a directory, not a file"), ("broken-link", "no such file")])
+def test_a_calibration_sidecar_that_is_no_file_is_refused_before_anything_is_measured(tmp_path, nothing_measured,
+                                                                                       kind, words):
+    """A folder there was logged as "not found" and compare went on without its corrections (busy cores, the
+    machine's speed); only a sidecar that is not there at all means none."""
+    ours = _model_of(machine_description(), tmp_path / "here.toml")
+    side = sidecar(ours)
+    side.unlink()
+    if kind == "folder":
+        side.mkdir()
+    else:
+        side.symlink_to(tmp_path / "gone.json")
+    with pytest.raises(ConfigError, match=rf"^{re.escape(str(side))}: {re.escape(words)}") as err:
+        compare.run_compare(EXPERIMENT, workers=2, hardware=ours, out=tmp_path / "out")
+    assert "\n" not in str(err.value) and not (tmp_path / "out").exists()
