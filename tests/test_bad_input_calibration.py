@@ -332,6 +332,20 @@ def test_compare_refuses_an_out_whose_runs_folder_is_not_a_compares(measured, tm
     assert snapshot(proj) == before
 
 
+@pytest.mark.parametrize("resimulate, name", [(False, "compare.csv"), (False, "compare.png"), (True, "compare.png")],
+                         ids=["compare-csv", "compare-png", "resimulate-png"])
+def test_compare_refuses_an_out_whose_table_is_not_a_compares(measured, tmp_path, capsys, no_work, resimulate, name):
+    """Any compare.csv (or figure) was taken for an earlier compare, even with no runs/ beside it, and replaced."""
+    mine = tmp_path / "c10"
+    mine.mkdir()
+    (mine / name).write_text("hi\n")
+    before = snapshot(mine)
+    line = _resimulate(capsys, measured, mine) if resimulate else _compare(capsys, EXP, mine)
+    assert line.endswith(f"{mine}: holds a {name} but no runs/ beside it, so not an earlier compare's; a compare "
+                         "there would overwrite it; give --out a folder of its own")
+    assert snapshot(mine) == before
+
+
 def test_resimulate_refuses_an_out_holding_another_experiments_resimulation(measured, tmp_path, capsys, no_work):
     sim = tmp_path / "B" / "runs" / "workers=1_mak=1" / "sim"
     sim.mkdir(parents=True)

@@ -31,12 +31,14 @@ _COMPARE_RUN = re.compile(r"(multicore(-\d+)?|sim)(\.partial(\.lock)?)?")
 def check_compare_folder(out: Path, experiment: str) -> None:
     """Refuse, in one line, an ``out`` that a compare of ``experiment`` would write into but that holds anything
     other than an earlier compare of the same experiment, which it replaces whole: a ``runs/`` holding
-    anything but configurations' run folders (``runs/<config>/multicore*``, ``sim``), or the compare of
-    another experiment (the ``[experiment] name`` of its runs' ``config.toml``)."""
+    anything but configurations' run folders (``runs/<config>/multicore*``, ``sim``), a ``compare.csv`` or
+    ``compare.png`` without a ``runs/`` beside it, or the compare of another experiment (the ``[experiment]
+    name`` of its runs' ``config.toml``)."""
     from ampsim.files import read_toml
 
     runs = out / "runs"
     if not os.path.lexists(runs):
+        _check_no_table(out)
         return
     foreign = [d.name for d in sorted(runs.iterdir())] if runs.is_dir() and not runs.is_symlink() else ["runs"]
     names = set()
@@ -54,6 +56,15 @@ def check_compare_folder(out: Path, experiment: str) -> None:
     if other:
         raise ConfigError(f"{out}: holds the compare of another experiment ({other[0]!r}), which a compare of "
                           f"{experiment!r} would delete; give --out a folder of its own")
+
+
+def _check_no_table(out: Path) -> None:
+    """Refuse an ``out`` without ``runs/`` that holds a compare's table or figure by name: a compare writes its
+    runs before them, so these are someone else's files (``echo hi > out/compare.csv``), which it would replace."""
+    for name in (COMPARE_TABLE, COMPARE_PLOT):
+        if os.path.lexists(out / name):
+            raise ConfigError(f"{out}: holds a {name} but no runs/ beside it, so not an earlier compare's; a "
+                              "compare there would overwrite it; give --out a folder of its own")
 
 
 def into_folder(final: Path, make: Callable[[Path], T]) -> T:
