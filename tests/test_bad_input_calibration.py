@@ -295,6 +295,27 @@ def test_resimulate_refuses_a_configuration_without_a_measured_summary(measured,
     assert f"{d / 'multicore' / 'summary.json'}: no such file" in line
 
 
+@pytest.mark.parametrize("setting", ["train.mak=16", "data.n_train=200", "model.hidden=8", 'placement.strategy="greedy"',
+                                     "replicas.groups=2", "executor.workers=4", "eval.limit=10", "train={mak=16}"])
+def test_resimulate_refuses_a_setting_that_changes_the_measured_run(measured, tmp_path, capsys, no_work, setting):
+    """Each was simulated and scored against measurements of another run, without a word."""
+    line = one_error_line(capsys, ["compare", EXP, "--resimulate", "--from", measured, "--out", tmp_path / "out",
+                                   "--hardware", HW, "--set", setting])
+    key = "train.mak" if setting.startswith("train={") else setting.split("=")[0]
+    assert line == (f"ampsim: error: --set {key}: not with --resimulate, which scores the runs as they were "
+                    "measured (it takes hardware.* what-ifs and executor.numerics); measure the changed run with "
+                    "ampsim compare")
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("settings", [["executor.numerics=false"], ["hardware.link.latency_s=2e-5"],
+                                      ["hardware={host={controller_s_per_instance=1e-4}}", "executor.numerics=true"]])
+def test_resimulate_takes_the_what_ifs_its_docs_show(measured, tmp_path, no_work, settings):
+    with pytest.raises(Reached):
+        main(["compare", str(EXP), "--resimulate", "--from", str(measured), "--out", str(tmp_path / "out"),
+              "--hardware", str(HW), *(a for s in settings for a in ("--set", s))])
+
+
 def test_resimulate_reads_the_measured_folder_as_it_is(measured, tmp_path, no_work):
     """The copy of the measured folder passes every check: the refusals above are the edits' alone."""
     with pytest.raises(Reached):

@@ -124,7 +124,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     m.add_argument("experiment", nargs="+", help="experiment TOML file (several with --resimulate)")
     m.add_argument("--workers", type=int, help="worker processes (default: one per core)")
     m.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a config value for every configuration (repeatable)")
+                   help="override a config value for every configuration (repeatable); with --resimulate only "
+                        "hardware.* what-ifs and executor.numerics")
     m.add_argument("--configs", help='configurations, e.g. "workers=1,mak=1;mak=4;mak=16" '
                                      "(default: 1 and N workers, mak 1/4/16)")
     m.add_argument("--hardware", type=path_option,

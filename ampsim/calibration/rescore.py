@@ -43,7 +43,8 @@ def resimulate(measured: str | Path, overrides: list[tuple[str, Any]] = (), hard
     (default: ``hardware_models/local_cpu.toml``) with ``overrides``; write the table under ``out``. Returns
     (rows, ranking agreement, per measured run its instances, messages and controller CPU: what
     :func:`~ampsim.calibration.transport.fit_controller` fits). ``experiment``: the name the measurements must
-    be of (the command line's experiment file: measurements of another are one ConfigError line)."""
+    be of (the command line's experiment file: measurements of another are one ConfigError line); ``overrides``
+    only of :data:`WHAT_IFS` (:func:`check_what_ifs`)."""
     from ampsim.calibration.compare import scored_row, simulate_run
     from ampsim.calibration.outfolder import check_compare_folder, into_folder
     from ampsim.calibration.report import COMPARE_PLOT, COMPARE_TABLE, plot, ranking_agreement, read_csv, write_csv
@@ -51,6 +52,7 @@ def resimulate(measured: str | Path, overrides: list[tuple[str, Any]] = (), hard
     from ampsim.files import check_output_dir
     from ampsim.hardware.local import LOCAL_MODEL, local_model_path
 
+    check_what_ifs(overrides)
     measured = Path(measured)
     table = measured / COMPARE_TABLE
     if table.is_file() or not (measured / "runs").is_dir():
@@ -95,6 +97,25 @@ def resimulate(measured: str | Path, overrides: list[tuple[str, Any]] = (), hard
         return rows, agreement, sides
 
     return into_folder(out, score)  # an earlier table there is replaced whole, or not at all
+
+
+#: what ``--set`` may change when re-scoring (docs/calibration.md): the model (``hardware.*`` what-ifs) and whether
+#: the simulator replays the run (``executor.numerics``); an allow-list, since any other key (train.*, data.*,
+#: model.*, placement.*, replicas.*, the executor's workers, ...) changes the run itself, which was measured as it was
+WHAT_IFS = ("hardware", "executor.numerics")
+
+
+def check_what_ifs(overrides: list[tuple[str, Any]]) -> None:
+    """Refuse, in one line, an override of a key outside :data:`WHAT_IFS` (or of one inside a table,
+    ``train={mak=16}``): the simulated run would not be the measured one, and the table would score the two
+    against each other without a word."""
+    from ampsim.calibration.compare import set_keys
+
+    for key in (k for o in overrides for k in set_keys(*o)):
+        if not any(key == w or key.startswith(w + ".") for w in WHAT_IFS):
+            raise ConfigError(f"--set {key}: not with --resimulate, which scores the runs as they were measured "
+                              "(it takes hardware.* what-ifs and executor.numerics); measure the changed run with "
+                              "ampsim compare")
 
 
 def _rows_from_runs(measured: Path) -> list[dict]:
