@@ -19,7 +19,7 @@ from test_bad_input import one_error_line
 
 import ampsim.calibration.calibrate as cal
 import ampsim.calibration.compare as cmp
-from ampsim.calibration.calibrate import MAX_WORKERS, check_targets, sidecar
+from ampsim.calibration.targets import MAX_WORKERS, check_targets, sidecar
 from ampsim.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -31,9 +31,9 @@ guessed but *measured*, and then *checked*:
    is this step.
 
 :mod:`.cli` wires both subcommands into ``ampsim``. Within the package, imports go one way:
-microbench and workloads at the bottom, profile, transport, selfcheck, calibrate and outfolder (the folder
-compare writes) above them, compare above those, rescore above compare, cli on top. Below the package it
-uses the executors, training and results; nothing below imports it.
+microbench and workloads at the bottom, profile, transport, selfcheck and targets (what calibrate may write)
+above them, calibrate and outfolder (the folder compare writes) above those, compare above them, rescore above
+compare, cli on top. Below the package it uses the executors, training and results; nothing below imports it.
 """
 
 from __future__ import annotations
@@ -47,18 +47,18 @@ if TYPE_CHECKING:  # what the lazy attributes below resolve to, for type checker
         machine_description,
         model_of_this_machine,
         run_calibration,
-        sidecar,
         write_model,
     )
     from ampsim.calibration.compare import run_compare, shared_machine_slowdown
     from ampsim.calibration.report import format_table, ranking_agreement
     from ampsim.calibration.rescore import resimulate
+    from ampsim.calibration.targets import sidecar
 
 #: public name -> the submodule that defines it. Not ``calibrate.calibrate``: the name is its submodule's,
 #: which importing the submodule binds here (``run_calibration`` is the entry point anyway).
 _EXPORTS = {
     "DEFAULT_OUT": "calibrate", "machine_description": "calibrate",
-    "model_of_this_machine": "calibrate", "run_calibration": "calibrate", "sidecar": "calibrate",
+    "model_of_this_machine": "calibrate", "run_calibration": "calibrate", "sidecar": "targets",
     "write_model": "calibrate",
     "format_table": "report", "ranking_agreement": "report", "run_compare": "compare",
     "shared_machine_slowdown": "compare", "resimulate": "rescore",

@@ -47,17 +47,15 @@ import dataclasses
 import datetime
 import json
 import logging
-import math
 import os
 import platform
-import stat
 import time
 from pathlib import Path
 
-from ampsim.errors import AmpsimError, ConfigError
-from ampsim.files import check_output_file, read_json, read_toml
+from ampsim.calibration.targets import check_targets, sidecar
+from ampsim.errors import ConfigError
 from ampsim.hardware.parse import system_from_dict
-from ampsim.hardware.spec import MAX_CHIPS, MAX_LINKS, ChipSpec, ComputeCost, SystemSpec
+from ampsim.hardware.spec import ChipSpec, ComputeCost, SystemSpec
 
 log = logging.getLogger(__name__)
 
@@ -66,8 +64,6 @@ DEFAULT_OUT = Path("hardware_models") / "local_cpu.toml"
 TRANSPORT_FIELDS = ("remote_send_overhead_s", "remote_send_s_per_byte", "remote_receive_overhead_s",
                     "frame_send_overhead_s", "frame_receive_overhead_s", "coalesce_window_s", "wake_overhead_s",
                     "spin_s", "poll_interval_s", "contention_slowdown")
-#: the most workers a model of this machine can have (its chips fully connected: n (n - 1) / 2 links)
-MAX_WORKERS = min(MAX_CHIPS, (1 + math.isqrt(1 + 8 * MAX_LINKS)) // 2)
 
 
 def machine_description() -> str:
@@ -314,47 +310,6 @@ def write_model(model: dict, raw: dict, out: str | Path) -> SystemSpec:
     slim.pop("profile", None)  # every call's times: in the model's compute_table and comments
     atomic_write(sidecar(out), json.dumps(slim, indent=1) + "\n")
     return load_system(out)
-
-
-def sidecar(model_path: str | Path) -> Path:
-    """Where the raw measurements of a calibrated model are kept: ``<name>.calibration.json``.
-
-    >>> sidecar("hardware_models/local_cpu.toml").name
-    'local_cpu.calibration.json'
-    """
-    p = Path(model_path)
-    return p.with_name(p.stem + ".calibration.json")
-
-
-def check_targets(out: str | Path, workers: int | None = None) -> None:
-    """Refuse in one line, changing nothing: ``workers`` not from 1 to :data:`MAX_WORKERS`, and a model ``out``
-    or sidecar that cannot be written or must not be replaced: not a regular file (a device or a pipe, which
-    the atomic write would replace by a file), or a file that calibrate did not write (:func:`_ours`)."""
-    if workers is not None and not 1 <= workers <= MAX_WORKERS:
-        raise ConfigError(f"--workers: must be from 1 to {MAX_WORKERS} (a fully connected model's chips), "
-                          f"got {workers}")
-    check_output_file(out)  # (first: a folder such as "/" has no name to put a sidecar beside)
-    for path, model in ((Path(out), True), (sidecar(out), False)):
-        check_output_file(path)
-        if os.path.exists(path) and not stat.S_ISREG(os.stat(path).st_mode):
-            raise ConfigError(f"{path}: not a regular file (a pipe, socket or device); choose another --out")
-        if os.path.lexists(path) and not _ours(path, model):
-            what = "a calibrated hardware model" if model else "the measurements of a calibrated model"
-            raise ConfigError(f"{path}: exists and is not {what} (ampsim calibrate writes only its own models); "
-                              "choose another --out")
-
-
-def _ours(path: Path, model: bool) -> bool:
-    """Whether ``path`` is a ``model`` calibrate wrote (``system.measured = true``, "measured by `ampsim calibrate`")
-    or else a sidecar it wrote (a JSON object with ``fit`` and ``workloads``); an unreadable, unparsable file is not."""
-    try:
-        found = read_toml(path).get("system") if model else read_json(path)
-    except AmpsimError:
-        return False
-    if not model:
-        return isinstance(found, dict) and {"fit", "workloads"} <= set(found)
-    return (isinstance(found, dict) and found.get("measured") is True
-            and str(found.get("source", "")).startswith("measured by `ampsim calibrate`"))
 
 
 def run_calibration(out: str | Path = DEFAULT_OUT, workers: int | None = None,

@@ -23,7 +23,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     """Measure this machine, write the model, print its main numbers on one line."""
     import os
 
-    from ampsim.calibration.calibrate import check_targets, run_calibration
+    from ampsim.calibration.calibrate import run_calibration
+    from ampsim.calibration.targets import check_targets
     from ampsim.locks import holding
 
     # one calibration into a model at a time: two at once measured each other and could leave one's model

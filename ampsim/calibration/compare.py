@@ -110,7 +110,7 @@ def _calibration(hw_path: Path) -> dict:
     anything is measured: the speeds compare scales by (``speed_index_s``, ``speed_by_workload_s``) must be
     finite positive seconds (a hand-edited -0.05 or NaN gave negative or nan throughputs, 0 a
     ZeroDivisionError after every measurement)."""
-    from ampsim.calibration.calibrate import sidecar
+    from ampsim.calibration.targets import sidecar
     from ampsim.files import read_json
 
     path = sidecar(hw_path)

@@ -205,8 +205,8 @@ def _table_row(table: Path, line: int, r: dict) -> dict:
     """The row ``r`` (on ``line``) of ``table`` with the values resimulate computes with checked and converted
     (workers a whole number up to the most a model can have, speed and cores > 0, the message counts >= 0);
     else one line naming the file, the line and the column."""
-    from ampsim.calibration.calibrate import MAX_WORKERS
     from ampsim.calibration.compare import run_folder
+    from ampsim.calibration.targets import MAX_WORKERS
 
     label = r.get("config")
     if not label or run_folder(label) in (".", ".."):
