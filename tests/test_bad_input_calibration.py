@@ -113,6 +113,34 @@ def test_calibrate_refuses_to_overwrite_a_sidecar_it_did_not_write(content, tmp_
     assert snapshot(tmp_path) == before
 
 
+@pytest.mark.parametrize("first, then", [("m.toml", "m"), ("m", "m.toml"), ("m.toml", "m.v2")])
+@pytest.mark.parametrize("with_sidecar", [True, False], ids=["sidecar", "no-sidecar"])
+def test_calibrate_refuses_a_model_whose_sidecar_is_another_models(first, then, with_sidecar, tmp_path, capsys,
+                                                                    no_work):
+    """--out cal/m after --out cal/m.toml silently replaced cal/m.calibration.json, the measurements compare
+    reads with cal/m.toml (the existing sidecar passed as calibrate's own)."""
+    shutil.copy(HW, tmp_path / first)
+    if with_sidecar:
+        shutil.copy(sidecar(HW), sidecar(tmp_path / first))
+    before = snapshot(tmp_path)
+    line = one_error_line(capsys, ["calibrate", "--quick", "--out", tmp_path / then])
+    side = tmp_path / "m.calibration.json"
+    assert line == (f"ampsim: error: {tmp_path / then}: its measurements would replace {side}, "
+                    f"which is also the calibrated model {tmp_path / first}'s (a model's measurements are named by its "
+                    "name less the suffix); choose another --out")
+    assert snapshot(tmp_path) == before
+
+
+def test_a_file_of_the_same_stem_that_is_no_calibrated_model_shares_nothing(tmp_path, no_work):
+    (tmp_path / "m.txt").write_text("notes on the model\n")
+    (tmp_path / "m.d").mkdir()
+    shutil.copy(HW, tmp_path / "mm.toml")  # another stem
+    check_targets(tmp_path / "m.toml")
+    shutil.copy(HW, tmp_path / "m.toml")
+    shutil.copy(sidecar(HW), sidecar(tmp_path / "m.toml"))
+    check_targets(tmp_path / "m.toml")  # its own sidecar
+
+
 @pytest.mark.parametrize("workers", ["-2", "0", "100000", str(MAX_WORKERS + 1)])
 def test_calibrate_refuses_a_worker_count_no_model_can_have(workers, tmp_path, capsys, no_work):
     out = tmp_path / "m.toml"
