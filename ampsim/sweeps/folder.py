@@ -5,6 +5,11 @@ A sweep folder holds this sweep's point folders (each a run folder with ``point.
 trained). A sweep writes there, and with ``--fresh`` deletes point folders and the table, so
 :func:`check_sweep_folder` lets it in only where that can cost no one else's result: a new or empty folder,
 or this sweep's own. :func:`sweep_lock` keeps a second sweep out while one runs.
+
+A sweep is its name (the file's stem, or ``sweep.name``) *and* its file: two files named ``x.toml`` in two
+folders are two sweeps with one default folder. So ``sweep.json`` and each ``point.json`` also record the
+sweep file (:data:`SWEEP_FILE`, :func:`sweep_file_record`), and a folder whose record names another file
+that still exists is another sweep's.
 """
 
 from __future__ import annotations
@@ -21,20 +26,49 @@ from ampsim.results import enclosing_run
 from ampsim.runfiles import POINT
 from ampsim.tables import TABLE, TABLE_FILES, read_table_info
 
-__all__ = ["LOCK_NAME", "check_sweep_folder", "sweep_lock"]
+__all__ = ["LOCK_NAME", "SWEEP_FILE", "check_sweep_folder", "sweep_file_record", "sweep_lock"]
 
 LOCK_NAME = ".sweep.lock"
+#: the key of ``sweep.json`` and ``point.json`` that names the sweep's file (:func:`sweep_file_record`)
+SWEEP_FILE = "sweep_file"
 
 
-def check_sweep_folder(out: str | Path, name: str) -> Path:
-    """Check, changing nothing, that sweep ``name`` may write into ``out``; returns ``Path(out)``.
+def sweep_file_record(file: str | Path, out: str | Path) -> str:
+    """How sweep folder ``out`` records its sweep ``file``: the path from the folder to the file, both resolved.
+
+    Resolved, so the file given relative or absolute, or through a link, is recorded alike; relative to the
+    folder, so a checkout moved or copied whole (its sweep files and results/ together) still names its own
+    file, where an absolute path would name the old place (or the other copy)."""
+    return os.path.relpath(os.path.realpath(file), os.path.realpath(out))
+
+
+def _other_file(record: dict, out: Path, file: Path | None) -> str | None:
+    """The sweep file ``record`` (a ``sweep.json`` or ``point.json``) names, where that is an existing file other
+    than ``file``; else None. A recorded file that is gone says nothing (the sweep file was moved or renamed:
+    its folder is still its own); nor does a record naming no file (written before files were recorded), but a
+    ``sweep.json`` of then has its ``source``, the file as it was given, from the working directory."""
+    recorded, base = record.get(SWEEP_FILE), Path(os.path.realpath(out))
+    if not isinstance(recorded, str):
+        recorded, base = record.get("source"), Path.cwd()
+    if file is None or not isinstance(recorded, str) or not recorded:
+        return None
+    there = base / recorded
+    try:
+        return None if not there.is_file() or there.samefile(file) else str(there.resolve())
+    except OSError:  # (unreadable meanwhile: no evidence of another sweep)
+        return None
+
+
+def check_sweep_folder(out: str | Path, name: str, file: str | Path | None = None) -> Path:
+    """Check, changing nothing, that sweep ``name`` (of sweep file ``file``, where given) may write into ``out``;
+    returns ``Path(out)``.
 
     Raises :class:`~ampsim.errors.ConfigError` in one line where ``out`` cannot be a folder this process
     writes (:func:`~ampsim.files.check_output_dir`), or holds another sweep's results (its ``sweep.json``, or
-    a point's ``point.json``, names another sweep), or is not this sweep's folder (neither its ``sweep.json``
-    nor a point names it) and holds anything (a run's files, a table, a folder of one's own): a finished
-    result is never written over or deleted by a sweep that is not its own. This sweep's own folder may hold
-    files of its user's besides (they are left alone).
+    a point's ``point.json``, names another sweep, or another existing sweep file of the same name), or is not
+    this sweep's folder (neither its ``sweep.json`` nor a point names it) and holds anything (a run's files, a
+    table, a folder of one's own): a finished result is never written over or deleted by a sweep that is not
+    its own. This sweep's own folder may hold files of its user's besides (they are left alone).
     """
     out = check_output_dir(out)
     inside = enclosing_run(Path(os.path.realpath(out)))
@@ -42,22 +76,28 @@ def check_sweep_folder(out: str | Path, name: str) -> Path:
         raise ConfigError(f"{out}: is inside the finished run {inside}; give sweep {name!r} a folder outside it")
     if not out.is_dir():
         return out
+    file = Path(file) if file is not None else None
     info = read_table_info(out)
     if info is not None and info.get("name") != name:
         raise ConfigError(f"{out}: holds the results of another sweep ({info.get('name')!r}); give sweep "
                           f"{name!r} a folder of its own (--out)")
+    if info is not None and (other := _other_file(info, out, file)):
+        raise _another_file(out, name, other, file)
     foreign, own = [], info is not None
     for entry in sorted(out.iterdir()):
         if entry.name.startswith("."):  # the lock, points being trained
             continue
         if entry.is_dir() and (entry / POINT).is_file():
-            owner = point_says(entry, "sweep")
+            record = _point_record(entry)
+            owner = record.get("sweep")
             if owner is None:  # (not a point's record: "a point of another sweep (... of None)" said otherwise)
                 raise ConfigError(f"{out}: {entry.name}/{POINT} is not a sweep point's record (an object naming its "
                                   "sweep); move the folder away")
             if owner != name:
                 raise ConfigError(f"{out}: holds a point of another sweep ({entry.name}/ of {owner!r}); give "
                                   f"sweep {name!r} a folder of its own (--out)")
+            if other := _other_file(record, out, file):
+                raise _another_file(out, name, other, file)
             own = True
         elif entry.name not in TABLE_FILES:
             foreign.append(entry.name + ("/" if entry.is_dir() else ""))
@@ -70,11 +110,23 @@ def check_sweep_folder(out: str | Path, name: str) -> Path:
     return out
 
 
+def _another_file(out: Path, name: str, other: str, file: Path | None) -> ConfigError:
+    """The one line refusing sweep file ``file`` a folder of another file's sweep of the same name."""
+    return ConfigError(f"{out}: holds the results of another sweep named {name!r}, of the file {other}; give {file} "
+                       "a folder of its own (--out, or a sweep.name of its own)")
+
+
 def point_says(folder: Path, key: str) -> object:
     """What a point folder's ``point.json`` says of ``key`` (``"sweep"``, ``"point_id"``: None where it says
     nothing); a ``point.json`` that is not JSON is one :class:`DataError` line."""
+    return _point_record(folder).get(key)
+
+
+def _point_record(folder: Path) -> dict:
+    """A point folder's ``point.json`` (empty where it is not an object; one :class:`DataError` line where it is
+    not JSON)."""
     record = read_json(folder / POINT, error=DataError)
-    return record.get(key) if isinstance(record, dict) else None
+    return record if isinstance(record, dict) else {}
 
 
 @contextmanager

@@ -3,9 +3,9 @@
 Layout of a sweep folder (default ``results/sweeps/<sweep name>/``)::
 
     <point id>/         one ordinary run folder per point (config.toml, metrics.csv, summary.json, ...)
-                        plus point.json (its overrides and swept values)
+                        plus point.json (its overrides and swept values, its sweep's name and file)
     table.csv           every point's swept values joined with its summary metrics
-    sweep.json          the sweep's name, source file and swept keys
+    sweep.json          the sweep's name, source file (also from this folder: ``sweep_file``) and swept keys
     .sweep.lock         while a sweep runs in the folder: its lock (:mod:`ampsim.sweeps.folder`)
 
 (the table's columns and files are :mod:`ampsim.tables`' schema; this module only runs the points and
@@ -67,7 +67,7 @@ from ampsim.errors import ConfigError, DataError, RunError, first_line
 from ampsim.files import what_it_holds
 from ampsim.progress import progress as progress_reporter
 from ampsim.results import not_run_outputs, write_json
-from ampsim.sweeps.folder import check_sweep_folder, point_says, sweep_lock
+from ampsim.sweeps.folder import SWEEP_FILE, check_sweep_folder, point_says, sweep_file_record, sweep_lock
 from ampsim.sweeps.spec import SEED_KEY, Sweep
 from ampsim.tables import TABLE_FILES, table_row, write_table
 
@@ -159,9 +159,10 @@ def _point_id(folder: Path) -> object:
 
 def point_tasks(sweep: Sweep, out: Path) -> list[PointTask]:
     out = out.resolve()
+    file = sweep_file_record(sweep.path, out)  # (a point of a sweep killed before its table is the sweep's too)
     return [PointTask(str(sweep.experiment), tuple(p.overrides), str(out / p.point_id), p.point_id,
                       {"point_id": p.point_id, "label": p.label, "values": p.values,
-                       "overrides": [[k, v] for k, v in p.overrides], "sweep": sweep.name})
+                       "overrides": [[k, v] for k, v in p.overrides], "sweep": sweep.name, SWEEP_FILE: file})
             for p in sweep.points]
 
 
@@ -188,9 +189,11 @@ def run_sweep(sweep: Sweep, out: str | Path, *, jobs: int | None = None, ray: bo
     or another sweep holds the folder (see the module docstring for the lock and for interruptions).
     """
     check_jobs(jobs, ray_address)
-    out = check_sweep_folder(out, sweep.name)  # a bad folder, or another's, fails in one line before any point runs
+    # a bad folder, or another's, fails in one line before any point runs (and before the folder is made)
+    out = check_sweep_folder(out, sweep.name, sweep.path)
     out.mkdir(parents=True, exist_ok=True)
     with sweep_lock(out):  # before anything is deleted: another sweep's work is never touched
+        check_sweep_folder(out, sweep.name, sweep.path)  # again: another sweep may have written there meanwhile
         return _run_locked(sweep, out, jobs, ray, ray_address, fresh, progress)
 
 
@@ -354,8 +357,8 @@ def write_sweep_table(sweep: Sweep, out: str | Path) -> Path:
     rows = [table_row(p.values, out / p.point_id, p.label, p.point_id) for p in sweep.points]
     # swept values in file order, the seed last: rows of one setting sit together, seeds side by side
     order = [k for k in sweep.keys if k != SEED_KEY] + ([SEED_KEY] if SEED_KEY in sweep.keys else [])
-    info = {"name": sweep.name, "description": sweep.description, "source": str(sweep.path), "keys": sweep.keys,
-            "quick": sweep.quick}
+    info = {"name": sweep.name, "description": sweep.description, "source": str(sweep.path),
+            SWEEP_FILE: sweep_file_record(sweep.path, out), "keys": sweep.keys, "quick": sweep.quick}
     path = write_table(out, rows, order, info)
     log.info("sweep %s: table of %d points written to %s", sweep.name, len(rows), path)
     return path

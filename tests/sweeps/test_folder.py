@@ -107,3 +107,76 @@ def test_a_point_record_that_is_not_an_object_says_so(tmp_path, record):
     (tmp_path / "p1" / "point.json").write_text(record)
     with pytest.raises(ConfigError, match=r"p1/point.json is not a sweep point's record \(an object naming its sweep\)"):
         check_sweep_folder(tmp_path, "s")
+
+
+ROOT = Path(__file__).resolve().parents[2]
+TINY = f"""
+[sweep]
+experiment = "{ROOT / 'experiments' / 'blobs_mlp.toml'}"
+hardware = "{ROOT / 'hardware_models' / 'ring4.toml'}"
+[fixed]
+"data.n_train" = 96
+"data.n_test" = 16
+"model.hidden" = [8]
+"train.epochs" = 1
+"executor.numerics" = false
+[grid]
+"""
+
+
+def two_files_named_x(tmp_path: Path) -> tuple[Path, Path]:
+    """``a/x.toml`` and ``b/x.toml``: two sweeps, both named x, of other grids."""
+    for folder, grid in (("a", "[1]"), ("b", "[1, 2]")):
+        (tmp_path / folder).mkdir(parents=True)
+        (tmp_path / folder / "x.toml").write_text(TINY + f'"train.mak" = {grid}\n')
+    return tmp_path / "a" / "x.toml", tmp_path / "b" / "x.toml"
+
+
+def test_a_sweep_file_of_the_same_name_elsewhere_is_refused_fresh_or_not(tmp_path, capsys):
+    """b/x.toml --fresh deleted the finished points of a/x.toml and wrote its table over a's (a sweep was only its
+    name); it is one line now, and a's folder is untouched, also before a's table is written."""
+    from ampsim.cli import main
+
+    a, b = two_files_named_x(tmp_path)
+    out = tmp_path / "out"
+    assert main(["sweep", str(a), "--out", str(out), "--no-progress"]) == 0
+    capsys.readouterr()
+    before = {str(p): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    for flags in (["--fresh"], [], ["--check"]):
+        assert main(["sweep", str(b), "--out", str(out), "--no-progress", *flags]) == 2
+        err = capsys.readouterr().err.splitlines()
+        assert err == [f"ampsim: error: {out}: holds the results of another sweep named 'x', of the file {a}; give {b} "
+                       "a folder of its own (--out, or a sweep.name of its own)"]
+        assert {str(p): p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+    for name in ("table.csv", "sweep.json"):  # a's sweep interrupted: its points alone say whose they are
+        (out / name).unlink()
+    assert main(["sweep", str(b), "--out", str(out), "--fresh", "--no-progress"]) == 2
+    assert "of the file" in capsys.readouterr().err and any(out.glob("*/point.json"))
+
+
+def test_the_same_sweep_file_by_any_path_or_moved_with_its_folder_is_its_own(tmp_path, monkeypatch):
+    a, _ = two_files_named_x(tmp_path / "checkout")
+    out = tmp_path / "checkout" / "out"
+    point(out, "p1", "x")
+    from ampsim.sweeps.folder import SWEEP_FILE, sweep_file_record
+
+    record = {"point_id": "p1", "sweep": "x", SWEEP_FILE: sweep_file_record(a, out)}
+    (out / "p1" / "point.json").write_text(json.dumps(record))
+    write_table(out, [], ["train.mak"], {"name": "x", "keys": [], "source": str(a), SWEEP_FILE: record[SWEEP_FILE]})
+    monkeypatch.chdir(tmp_path / "checkout")
+    assert check_sweep_folder(Path("out"), "x", Path("a/x.toml")) == Path("out")  # relative, as absolute
+    (tmp_path / "link").symlink_to(tmp_path / "checkout")
+    assert check_sweep_folder(tmp_path / "link" / "out", "x", tmp_path / "link" / "a" / "x.toml")
+    moved = (tmp_path / "checkout").rename(tmp_path / "moved")  # its sweep.json's source names the old place
+    assert check_sweep_folder(moved / "out", "x", moved / "a" / "x.toml") == moved / "out"
+    (moved / "a" / "x.toml").rename(moved / "a" / "renamed.toml")  # the file gone: no other sweep to protect
+    assert check_sweep_folder(moved / "out", "x", moved / "a" / "renamed.toml") == moved / "out"
+
+
+def test_a_table_recorded_before_sweep_files_were_recorded_names_its_source_from_the_working_folder(tmp_path, monkeypatch):
+    a, b = two_files_named_x(tmp_path)
+    write_table(tmp_path / "out", [], ["train.mak"], {"name": "x", "keys": [], "source": "a/x.toml"})
+    monkeypatch.chdir(tmp_path)
+    assert check_sweep_folder(tmp_path / "out", "x", a) == tmp_path / "out"
+    with pytest.raises(ConfigError, match=f"another sweep named 'x', of the file {a}; give {b} a folder of its own"):
+        check_sweep_folder(tmp_path / "out", "x", b)
