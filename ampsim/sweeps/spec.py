@@ -12,14 +12,16 @@ A sweep file (``experiments/sweeps/*.toml``)::
     "train.epochs" = 4
     [grid]                                             # cartesian product of these values
     "hardware.link.bandwidth_bytes_per_s" = [1e9, 1e10, 1e11]
-    "train.mak" = [1, 8]
     [[points]]                                         # explicit points (crossed with [grid] if both)
-    label = "synchronous"
+    label = "synchronous"                              # (a key of [grid], [fixed] or the seeds: refused)
     "train.mak" = 1
+    [[points]]
+    label = "mak 8"
+    "train.mak" = 8
     [quick]                                            # used by ``ampsim sweep --quick``
     seeds = [0]
     fixed = { "train.epochs" = 1 }                     # merged into [fixed]
-    grid = { "train.mak" = [1, 8] }                    # replaces these grid axes
+    grid = { "hardware.link.bandwidth_bytes_per_s" = [1e9, 1e11] }  # replaces these grid axes
     [[figure]]                                         # see :mod:`ampsim.sweeps.figspec`
     name = "ttt_vs_bandwidth"
     kind = "xy"
@@ -27,7 +29,8 @@ A sweep file (``experiments/sweeps/*.toml``)::
     y = "time_to_target_s"
 
 Keys are dotted experiment fields (``train.mak``, ``hardware.topology`` as a whole table...), nested tables flattened
-(but :data:`WHOLE_TABLES`). Every point is resolved and validated (experiment *and* hardware model) by
+(but :data:`WHOLE_TABLES`), each set in one place: [fixed], a [grid] axis, the seeds or the points, not two
+(:mod:`ampsim.sweeps.places`). Every point is resolved and validated (experiment *and* hardware model) by
 :func:`load_sweep` before anything runs; any problem is one ConfigError line naming the sweep file and the field.
 
 A point's id is a hash of its fully resolved experiment and hardware model: stable across runs and machines, changed
@@ -58,13 +61,11 @@ from ampsim.planning import check_numerics, resolve_system
 from ampsim.sweeps.figspec import FigureSpec, parse_figures
 from ampsim.sweeps.ids import id_text, id_view, point_id
 from ampsim.sweeps.numerics import check_figures, figure_needs, numerics_mode, replayable
+from ampsim.sweeps.places import SEED_KEY, WHOLE_TABLES, check_set_once, flatten
 
-#: Dotted keys whose value is one whole table (never flattened into sub-keys).
-WHOLE_TABLES = ("hardware.topology", "placement.map")
 _TOP = ("sweep", "fixed", "grid", "points", "quick", "figure")
 _SWEEP_KEYS = ("name", "description", "experiment", "hardware", "seeds", "repeats", "numerics")
 _QUICK_KEYS = ("seeds", "repeats", "fixed", "grid", "points")
-SEED_KEY = "experiment.seed"
 MAX_POINTS = 50_000  # points in one sweep at most (resolving 10,000 takes ~16 s; a typo like 10**8 would never end)
 
 
@@ -99,18 +100,6 @@ class Sweep:
     def default_dir(self) -> Path:
         """Its points' and table's folder without ``--out``: ``results/[quick/]sweeps/<name>/``."""
         return Path("results") / ("quick/sweeps" if self.quick else "sweeps") / self.name
-
-
-def flatten(table: dict, prefix: str = "") -> dict[str, Any]:
-    """``{"train": {"mak": 1}}`` → ``{"train.mak": 1}``; quoted dotted keys pass through unchanged."""
-    out: dict[str, Any] = {}
-    for k, v in table.items():
-        key = f"{prefix}{k}"
-        if isinstance(v, dict) and key not in WHOLE_TABLES:
-            out.update(flatten(v, key + "."))
-        else:
-            out[key] = v
-    return out
 
 
 def _check_key(source: str, where: str, key: str, task: str) -> None:
@@ -252,8 +241,7 @@ def load_sweep(path: str | Path, *, quick: bool = False) -> Sweep:
         logging.getLogger(__name__).warning("%s: no [quick] table, no seeds to cut: its quick variant is all", source)
     if grid is None and points is None:
         raise ConfigError(f"{source}: nothing to sweep: give a [grid] table or [[points]]")
-    if seeds is not None and SEED_KEY in [*(grid or {}), *(k for p in points or [] for k in p)]:
-        raise ConfigError(f"{source}: grid.{SEED_KEY}: give sweep.seeds or a grid over {SEED_KEY}, not both")
+    check_set_once(source, raw, quick)
     fixed_over += [(k, _path_value(k, v, path.parent)) for k, v in fixed.items()]
     if (n := len(points or [{}]) * len(seeds or [None]) * math.prod(map(len, (grid or {}).values()))) > MAX_POINTS:
         raise ConfigError(f"{source}: {n:,} points; a sweep has at most {MAX_POINTS:,} (split it into several)")

@@ -1,0 +1,59 @@
+"""Where a sweep file sets its keys: dotted keys from nested tables (:func:`flatten`), and each key in one place
+(:func:`check_set_once`).
+
+A key sets one value per point, so the file gives it in one place: [fixed] (every point), an axis of [grid],
+the seeds (``sweep.seeds`` or ``repeats``: ``experiment.seed``), or a point of [[points]] (that point only,
+crossed with the grid). Set in two, one value was dropped without a word: a point's ``train.mak = 4`` under
+a grid over ``train.mak`` gave rows of the grid's values with the point's label. ``[quick].fixed``, though,
+replaces [fixed]'s values in the quick variant: that is what it is for.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ampsim.errors import ConfigError
+
+__all__ = ["SEED_KEY", "WHOLE_TABLES", "check_set_once", "flatten"]
+
+#: Dotted keys whose value is one whole table (never flattened into sub-keys).
+WHOLE_TABLES = ("hardware.topology", "placement.map")
+#: the key a sweep's seeds set
+SEED_KEY = "experiment.seed"
+
+
+def flatten(table: dict, prefix: str = "") -> dict[str, Any]:
+    """``{"train": {"mak": 1}}`` → ``{"train.mak": 1}``; quoted dotted keys pass through unchanged."""
+    out: dict[str, Any] = {}
+    for k, v in table.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict) and key not in WHOLE_TABLES:
+            out.update(flatten(v, key + "."))
+        else:
+            out[key] = v
+    return out
+
+
+def check_set_once(source: str, raw: dict, quick: bool) -> None:
+    """Refuse, in one :class:`ConfigError` line naming the key and both places, a key that two of [fixed], [grid]
+    and the seeds set, or that a point sets beside one of them, in sweep file ``source`` (its TOML ``raw``,
+    already validated; ``quick``: its quick variant)."""
+    q = raw.get("quick", {}) if quick else {}
+    shared = {SEED_KEY: seeds} if (seeds := _seeds_place(raw.get("sweep", {}), q)) else {}
+    at = "quick.points" if "points" in q else "points"  # (quick.points replaces the points)
+    fixed = {**dict.fromkeys(flatten(raw.get("fixed", {})), "fixed"),
+             **dict.fromkeys(flatten(q.get("fixed", {})), "quick.fixed")}
+    points = [{k: f"{at}[{i}]" for k in flatten(p) if k != "label"}
+              for i, p in enumerate(q.get("points", raw.get("points", [])))]
+    for n, group in enumerate([fixed, dict.fromkeys(flatten(raw.get("grid", {})), "grid"), *points]):
+        if key := next((k for k in group if k in shared), None):
+            raise ConfigError(f"{source}: {key}: set in both {shared[key]} and {group[key]}; give it in one place, "
+                              "not both")
+        if n < 2:  # [fixed] and [grid] hold for every point; a point only for itself, apart from the others
+            shared.update(group)
+
+
+def _seeds_place(head: dict, quick: dict) -> str | None:
+    """Where the variant's seeds come from (``quick.seeds``, ``sweep.repeats``...), None where it has none."""
+    return next((f"{where}.{key}" for where, table in (("quick", quick), ("sweep", head))
+                 for key in ("seeds", "repeats") if key in table), None)
