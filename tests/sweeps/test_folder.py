@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
+from sweep_kit import tiny_sweep
 
 from ampsim.errors import ConfigError, DataError
 from ampsim.sweeps.folder import check_sweep_folder
@@ -109,19 +110,7 @@ def test_a_point_record_that_is_not_an_object_says_so(tmp_path, record):
         check_sweep_folder(tmp_path, "s")
 
 
-ROOT = Path(__file__).resolve().parents[2]
-TINY = f"""
-[sweep]
-experiment = "{ROOT / 'experiments' / 'blobs_mlp.toml'}"
-hardware = "{ROOT / 'hardware_models' / 'ring4.toml'}"
-[fixed]
-"data.n_train" = 96
-"data.n_test" = 16
-"model.hidden" = [8]
-"train.epochs" = 1
-"executor.numerics" = false
-[grid]
-"""
+TINY = tiny_sweep()
 
 
 def two_files_named_x(tmp_path: Path) -> tuple[Path, Path]:

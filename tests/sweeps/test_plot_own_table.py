@@ -7,24 +7,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from sweep_kit import tiny_sweep
 
 from ampsim.cli import main
 
-ROOT = Path(__file__).resolve().parents[2]
-SWEEP = f"""
-[sweep]
-experiment = "{ROOT / 'experiments' / 'blobs_mlp.toml'}"
-hardware = "{ROOT / 'hardware_models' / 'ring4.toml'}"
-[fixed]
-"data.n_train" = 96
-"data.n_test" = 16
-"model.hidden" = [8]
-"train.epochs" = {{epochs}}
-"executor.numerics" = false
-[grid]
+SWEEP = tiny_sweep("{epochs}") + """
 "train.mak" = [1, 4, 8]
 [quick]
-grid = {{{{ "train.mak" = [1, 4] }}}}
+grid = {{ "train.mak" = [1, 4] }}
 [[figure]]
 name = "f"
 kind = "xy"
