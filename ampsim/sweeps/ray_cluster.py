@@ -148,9 +148,13 @@ def start_local_ray(ray: Any, jobs: int) -> None:
 
 
 def shutdown_ray(ray: Any) -> None:
-    """``ray.shutdown()``, this process's SIGTERM handler kept: shutting down resets SIGTERM to the default at
-    the C level (Python's ``signal.getsignal`` still names the handler), and a SIGTERM after the points had
-    finished killed the sweep silently, before its table was written and with its lock file left."""
+    """``ray.shutdown()``, this process's SIGTERM handler put back after it: shutting down resets SIGTERM to
+    the default at the C level (Python's ``signal.getsignal`` still names the handler), and a SIGTERM after it
+    killed the sweep silently. A SIGTERM *during* it (about a second) still ends the process by the signal:
+    blocking the signal in this thread leaves it to Ray's threads, and blocking it from ``ray.init`` on passes
+    the mask to Ray's processes, whose shutdown then waits seconds. So the sweep writes its table before Ray
+    shuts down (:func:`ampsim.sweeps.run.run_sweep`): such a SIGTERM costs no result, only the line saying so
+    (the next run takes over the lock file it leaves)."""
     sigterm = signal.getsignal(signal.SIGTERM)
     try:
         ray.shutdown()

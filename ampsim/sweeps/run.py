@@ -59,6 +59,7 @@ import os
 import shutil
 import uuid
 from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -218,12 +219,15 @@ def _run_locked(sweep: Sweep, out: Path, jobs: int | None, ray: bool, ray_addres
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(var, "1")
     failures: list[tuple[str, BaseException]] = []
+    table = None
     if todo:
         bar = progress_reporter(sweep.name, total=len(todo), unit="point", enabled=progress)
         runner = (_run_ray if ray else _run_pool)(todo, min(jobs, len(todo)) if not ray else jobs, ray_address)
         stopped_early = True
         try:
-            for pid, err in runner:
+            # as many as there are points, the runner then left waiting at its last: it shuts down (Ray's
+            # instance) when closed, after the table is written, not when asked for a point after the last
+            for pid, err in islice(runner, len(todo)):
                 if err is not None:
                     failures.append((pid, err))
                     # info, not error: the RunError below is the one error line (with -v, every cause)
@@ -232,6 +236,11 @@ def _run_locked(sweep: Sweep, out: Path, jobs: int | None, ray: bool, ray_addres
                 # the milestone is what a log file gets: one line per point, never a redrawn bar
                 bar.milestone(f"point {pid} {'failed' if err is not None else 'done'}")
             stopped_early = False
+            bar.close()
+            # the table before the runner closes: Ray's shutdown resets SIGTERM to the default for about a
+            # second (ray_cluster.shutdown_ray), and a SIGTERM then ended a finished sweep with no table
+            if not failures:
+                table = write_sweep_table(sweep, out)
         finally:
             runner.close()  # now, not when the exception's traceback lets go of it: stops running points
             bar.close()
@@ -241,7 +250,7 @@ def _run_locked(sweep: Sweep, out: Path, jobs: int | None, ray: bool, ray_addres
         pid, err = failures[0]
         raise RunError(f"sweep {sweep.name}: {len(failures)} of {len(todo)} point(s) failed (first: {pid}: "
                        f"{first_line(err)}); finished points are kept, re-run to retry the rest")
-    return write_sweep_table(sweep, out)
+    return table or write_sweep_table(sweep, out)
 
 
 def _remove_temporaries(out: Path) -> None:
