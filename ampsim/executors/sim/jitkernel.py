@@ -23,8 +23,9 @@ send and for a hop; :func:`_release`, a step's child; :func:`_hold`, a chip's me
 back to the caller): a function that takes the state tuples and is not inlined receives every array in them
 as fields of its own, by value, and folded into such helpers the loop ran 2.6× slower (the chains of
 ``bench_replay``, side by side on 2026-12-05; 5–7× while the kernel still counted references); inlined, they
-cost nothing (the same chains 5–7 % faster than written out). The helpers it calls otherwise run once per
-instance or wake-up (:mod:`~ampsim.executors.sim.jitstate`).
+cost nothing (the same chains 5–7 % faster than written out); so do jitstate's ``_enqueue``, ``_unidle`` and
+``_spush``, a message's at an idle chip (inlined, 2–6 % off the loop on 16 to 1,024 chips: scratch, 2026-12-06).
+The helpers it calls otherwise run once per instance or wake-up (:mod:`~ampsim.executors.sim.jitstate`).
 
 A call returns :data:`FINISHED` when no event is left, or stops early: :data:`GROW` (an event store may
 fill up during the next event: the caller enlarges them), :data:`REPORT` (completions to pass to a

@@ -46,7 +46,7 @@ def _hreplace(Q, t, o, code, c, x, f):
     cq_replace(Q[0], Q[1], Q[2], Q[3], Q[4], Q[5], Q[6], t, o, code, c, x, f)
 
 
-@jitted
+@jitted_inline
 def _spush(S, K, t, code, c, f):
     """An event due now, with the next order, at the FIFO's tail (a ring of rows as the heap's)."""
     K[ORDER] += 1
@@ -57,7 +57,7 @@ def _spush(S, K, t, code, c, f):
     K[SN] += 1
 
 
-@jitted
+@jitted_inline
 def _enqueue(nxt, qhead, qtail, c, item):
     nxt[item] = -1
     if qhead[c] < 0:
@@ -67,7 +67,7 @@ def _enqueue(nxt, qhead, qtail, c, item):
     qtail[c] = item
 
 
-@jitted
+@jitted_inline
 def _unidle(n_idle, idle_buf, idle_head, idle_len, c):
     """An idle unit of chip ``c`` wakes up: since when it had been idle (0.0 where waking up is free: no
     rings kept)."""
