@@ -1,7 +1,6 @@
 """The replay's own event loop, compiled: :mod:`~ampsim.executors.sim.fastloop`'s loop, line for line, on
-numpy arrays (numba), so that a message costs about a tenth of a microsecond instead of two or three.
-
-It is the executable copy of :meth:`~ampsim.executors.sim.fastloop.FastReplay._loop` and of the controller
+numpy arrays (numba), so that a message costs about a tenth of a microsecond instead of two or three. It is
+the executable copy of :meth:`~ampsim.executors.sim.fastloop.FastReplay._loop` and of the controller
 :class:`~ampsim.executors.sim.faststate.FastMachine` runs (admission, completion, update jobs, wake-ups,
 set-aside completions): every event is scheduled, ordered and processed as there, with the same IEEE
 operations in the same order, so its simulated results are the Python loop's bit for bit (the tests run
@@ -23,9 +22,9 @@ send and for a hop; :func:`_release`, a step's child; :func:`_hold`, a chip's me
 back to the caller): a function that takes the state tuples and is not inlined receives every array in them
 as fields of its own, by value, and folded into such helpers the loop ran 2.6× slower (the chains of
 ``bench_replay``, side by side on 2026-12-05; 5–7× while the kernel still counted references); inlined, they
-cost nothing (the same chains 5–7 % faster than written out); so do jitstate's ``_enqueue``, ``_unidle`` and
-``_spush``, a message's at an idle chip (inlined, 2–6 % off the loop on 16 to 1,024 chips: scratch, 2026-12-06).
-The helpers it calls otherwise run once per instance or wake-up (:mod:`~ampsim.executors.sim.jitstate`).
+cost nothing (the same chains 5–7 % faster than written out), as jitstate's ``_enqueue``, ``_unidle``, ``_spush``
+(a message's at an idle chip: 2–6 % off the loop on 16–1,024 chips, scratch, 2026-12-06); the others it calls
+run once per instance or wake-up (:mod:`~ampsim.executors.sim.jitstate`).
 
 A call returns :data:`FINISHED` when no event is left, or stops early: :data:`GROW` (an event store may
 fill up during the next event: the caller enlarges them), :data:`REPORT` (completions to pass to a
