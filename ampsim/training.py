@@ -18,7 +18,7 @@ from ampsim.config import Config
 from ampsim.errors import ConfigError, Diverged
 from ampsim.executors import Executor, make_executor
 from ampsim.gcpause import gc_paused
-from ampsim.hardware.source import pinned_hardware
+from ampsim.hardware.source import hardware_name, pinned_hardware
 from ampsim.metrics import mean_loss, metric_value, staleness_report, staleness_stats, time_to_target
 from ampsim.models.base import Task
 from ampsim.planning import Plan, plan
@@ -151,7 +151,7 @@ def _portable(cfg: Config, pinned: tuple[Path, bytes] | None) -> dict[str, dict]
     """:func:`portable_config` with the hardware file and its bytes already read (``pinned``)."""
     d = cfg.to_dict()
     if pinned is not None:
-        d["executor"]["hardware"] = str(pinned[0].resolve())
+        d["executor"]["hardware"] = hardware_name(cfg, pinned[0])
         d["executor"]["hardware_sha256"] = hashlib.sha256(pinned[1]).hexdigest()
     vectors = d.get("model", {}).get("vectors")
     if isinstance(vectors, str) and vectors and Path(vectors).is_file():

@@ -4,9 +4,10 @@ A run's ``config.toml`` names its hardware file by absolute path and pins the fi
 (``executor.hardware_sha256``), and the run folder keeps a byte-for-byte copy (``hardware.toml``), so a
 finished run's config always means the machine it ran on: trained again, it uses the named file only while that
 still holds those bytes; where the file is not there (the results copied to another machine), the copy beside
-the config (with a warning); where it differs (edited since, or another file named through the API), it refuses
-in one line. Before, editing a hardware file silently changed what every earlier run's config re-ran as, and a
-results folder copied to another machine named files that were not there. Naming a file on the command line
+the config (with a warning; the new run's config still names the file, not the copy: :func:`hardware_name`);
+where it differs (edited since, or another file named through the API), it refuses in one line. Before, editing
+a hardware file silently changed what every earlier run's config re-ran as, and a results folder copied to
+another machine named files that were not there. Naming a file on the command line
 (``--hardware``, ``--set executor.hardware=...``) drops the pin (:func:`ampsim.config.apply_overrides`).
 """
 
@@ -23,7 +24,7 @@ from ampsim.files import read_bytes
 
 log = logging.getLogger(__name__)
 
-__all__ = ["hardware_path", "pinned_hardware", "sha256_of"]
+__all__ = ["hardware_name", "hardware_path", "pinned_hardware", "sha256_of"]
 
 _SAID: set[tuple[str, str, str]] = set()  # the substitutions already warned of
 
@@ -57,7 +58,7 @@ def hardware_path(cfg: Config) -> Path:
     digests = [sha256_of(p) for p in where]
     if want in digests:
         return where[digests.index(want)]
-    copy = Path(cfg.path).parent / runfiles.HARDWARE_COPY
+    copy = _copy_of(cfg)
     if all(d is None for d in digests) and sha256_of(copy) == want:
         if (said := (cfg.path, str(where[0]), want)) not in _SAID:  # once: a run asks for its file several times
             _SAID.add(said)
@@ -72,6 +73,17 @@ def hardware_path(cfg: Config) -> Path:
                       "executor.hardware_sha256 = \"\" to use the file as it is now")
 
 
+def hardware_name(cfg: Config, path: Path) -> str:
+    """What a run of ``cfg`` writes in its config for the hardware file it read at ``path`` (from
+    :func:`hardware_path`): the file's absolute path; but where ``path`` is the copy standing in for a named file
+    that is not there, the name as given. The copy's path tied the new run to the old run's folder: that run
+    trained again on other hardware, its copy no longer held the pinned bytes and the new run was refused; the
+    name as given leads a retrain of the new run to its own copy."""
+    if path == _copy_of(cfg) and path not in _candidates(cfg):
+        return cfg.executor.hardware
+    return str(path.resolve())
+
+
 def pinned_hardware(cfg: Config) -> tuple[Path, bytes] | None:
     """The hardware file a run of ``cfg`` uses and its bytes, to pin in its config and copy into its folder;
     None without one (or where it cannot be read: the run then fails on it as it would have)."""
@@ -82,6 +94,11 @@ def pinned_hardware(cfg: Config) -> tuple[Path, bytes] | None:
         return path, read_bytes(path)
     except ConfigError:
         return None
+
+
+def _copy_of(cfg: Config) -> Path:
+    """The copy of the hardware file a run keeps beside its config (a run folder's ``hardware.toml``)."""
+    return Path(cfg.path).parent / runfiles.HARDWARE_COPY
 
 
 def _exists(path: Path) -> bool:

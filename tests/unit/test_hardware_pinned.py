@@ -97,10 +97,33 @@ def test_a_hardware_file_not_on_this_machine_is_read_from_the_copy(tmp_path):
     assert r.returncode == 0, r.stderr
     assert r.stderr.count(f"{hw} is not there; using the copy of the file this config ran with") == 1, r.stderr
     assert results(moved) == results(first)
-    assert tomllib.loads((moved / "config.toml").read_text())["executor"]["hardware"] == str(first / "hardware.toml")
+    assert tomllib.loads((moved / "config.toml").read_text())["executor"]["hardware"] == str(hw)  # not the copy
     (first / "hardware.toml").unlink()  # and no copy either: one line
     line = one_line(cli("train", str(first / "config.toml"), "--out", str(tmp_path / "refused")))
     assert f"{hw} is not there, and {first / 'hardware.toml'} is no copy" in line
+
+
+def test_a_run_trained_from_the_copy_names_the_file_so_it_trains_again_on_its_own_copy(tmp_path):
+    """A run trained on another run's copy wrote that copy's path in its config: the other run trained again on
+    other hardware, its copy held other bytes and this run's config was refused ("is not the file this config
+    ran with"). Its config names the file as the first run's did, so it trains again on its own copy."""
+    hw = tmp_path / "gone" / "machine.toml"
+    hw.parent.mkdir()
+    hw.write_bytes(RING4.read_bytes())
+    first, second = tmp_path / "first", tmp_path / "second"
+    assert cli("train", "experiments/blobs_mlp.toml", "--executor", "sim", "--hardware", str(hw), "--out", str(first),
+               *SMALL).returncode == 0
+    hw.unlink()
+    assert cli("train", str(first / "config.toml"), "--out", str(second)).returncode == 0
+    mesh = ROOT / "hardware_models" / "mesh4x4.toml"
+    r = cli("train", "experiments/blobs_mlp.toml", "--executor", "sim", "--hardware", str(mesh), "--out", str(first),
+            *SMALL)
+    assert r.returncode == 0 and (first / "hardware.toml").read_bytes() == mesh.read_bytes(), r.stderr
+    third = tmp_path / "third"
+    r = cli("train", str(second / "config.toml"), "--out", str(third))
+    assert r.returncode == 0, r.stderr
+    assert f"using the copy of the file this config ran with, {second / 'hardware.toml'}" in r.stderr, r.stderr
+    assert results(third) == results(second)
 
 
 def pinned_config(folder: Path, hardware: str, pin_of: Path) -> Path:
