@@ -24,6 +24,7 @@ import json
 import logging
 import math
 import os
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -85,6 +86,21 @@ def _numeric(value: object, kinds: str, what: str, fail: Callable[[str], NoRetur
     return arr
 
 
+def _target(value: object, k: int, fail: Callable[[str], NoReturn]) -> float:
+    """Target ``k`` of a record (a number or a one-number list) as a finite float."""
+    if isinstance(value, list) and len(value) == 1:
+        value = value[0]
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        fail(f"target {k} is not a number or a one-number list: {value!r:.40}")
+    try:
+        number = float(value)
+    except OverflowError:  # a JSON integer past float64's range (math.isfinite raised it as a traceback)
+        fail(f"target {k} is not finite (an integer too large for a float)")
+    if not math.isfinite(number):
+        fail(f"target {k} is not finite")
+    return number
+
+
 def parse_record(
     record: object,
     where: str,
@@ -138,15 +154,7 @@ def parse_record(
     raw_targets = record["targets"]
     if not isinstance(raw_targets, list) or not raw_targets:
         fail("targets must be a non-empty list")
-    flat = []
-    for t in raw_targets:
-        if isinstance(t, list) and len(t) == 1:
-            t = t[0]
-        if isinstance(t, bool) or not isinstance(t, (int, float)):
-            fail(f"target {len(flat)} is not a number or a one-number list: {t!r:.40}")
-        if not math.isfinite(t):
-            fail(f"target {len(flat)} is not finite")
-        flat.append(float(t))
+    flat = [_target(t, k, fail) for k, t in enumerate(raw_targets)]
     if n_targets is not None and len(flat) != n_targets:
         fail(f"{len(flat)} targets, expected {n_targets}")
 
@@ -168,7 +176,8 @@ def read_molecules(
 ) -> list[Molecule]:
     """Read a GGNN JSON file (gzip or plain) into :class:`Molecule` s, in file order.
 
-    Every record must have as many node features and targets as the first (or ``n_targets``).
+    Every record must have as many node features as the first, and as many targets as most records (or
+    ``n_targets``).
 
     Raises:
         DataError: an unreadable file, invalid JSON, or a malformed record.
@@ -188,13 +197,21 @@ def read_molecules(
         records = records[:limit]
     molecules: list[Molecule] = []
     n_features = None
+    if n_targets is None:
+        n_targets = _usual_targets(records)
     for i, record in enumerate(records):
         mol = parse_record(record, str(path), i, n_features, n_targets)
         if i == 0:
             n_features = mol.node_features.shape[1]
-            n_targets = len(mol.targets)
         molecules.append(mol)
     return molecules
+
+
+def _usual_targets(records: list) -> int | None:
+    """The number of targets most records list (a tie: the earliest record's), for the one record that differs
+    to be the one named: taken from the first record, a first record short of targets blamed the second."""
+    widths = Counter(len(r["targets"]) for r in records if isinstance(r, dict) and isinstance(r.get("targets"), list))
+    return widths.most_common(1)[0][0] if widths else None
 
 
 def load_qm9(

@@ -96,6 +96,7 @@ def _break(mutate):
         (_break(lambda r: r["targets"].__setitem__(3, [1.0, 2.0])), "target 3 is not a number"),
         (_break(lambda r: r["targets"].__setitem__(3, [float("nan")])), "target 3 is not finite"),
         (_break(lambda r: r.update(targets=[])), "targets must be a non-empty list"),
+        (_break(lambda r: r["targets"].__setitem__(2, [10**400])), "target 2 is not finite (an integer too large"),
         (_break(lambda r: r["node_features"][1].__setitem__(0, "C")), "node_features must hold only numbers"),
         (_break(lambda r: r["node_features"][1].append(0)), "node_features is ragged or not numeric"),
         (_break(lambda r: r.update(node_features=[])), "node_features must be a non-empty"),
@@ -110,6 +111,16 @@ def test_malformed_record(tmp_path, bad, what):
     with pytest.raises(DataError) as err:
         qm9.read_molecules(p)
     assert str(err.value).startswith(f"{p}: record 1: {what}")
+
+
+def test_the_record_short_of_targets_is_named_when_it_is_the_first(tmp_path):
+    """Taken from the first record, the number of targets blamed the second record for the first one's lack."""
+    short = _break(lambda r: r.update(targets=[[1.0]]))
+    p = tmp_path / "m.json"
+    p.write_text(json.dumps([short, record(1), record(2)]))
+    with pytest.raises(DataError) as err:
+        qm9.read_molecules(p)
+    assert str(err.value) == f"{p}: record 0: 1 targets, expected 12"
 
 
 def test_bad_files(tmp_path):
