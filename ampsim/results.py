@@ -147,7 +147,8 @@ class RunDir:
     metric rows (each flushed as its epoch ends), the summary and artifacts, then :meth:`commit`
     (``run_training`` commits when the run is complete). Used as a context manager, a run that raises is
     abandoned: ``path`` is untouched and, if rows were written and ``keep_partial``, ``<path>.partial/`` is
-    kept and the exception gets a note saying so (the CLI adds it to its one line); else it is removed. Two
+    kept and the exception gets a note saying so (the CLI adds it to its one line); else it is removed
+    (``keep_partial`` false: a run into a temporary folder, whose partial run would be lost with it). Two
     runs into one folder at once: the second is refused.
     """
 
@@ -264,12 +265,20 @@ class RunDir:
             exc.add_note(f"the run had finished: {self.final} holds it")
         else:
             note = self.abandon()
-            if note is None and isinstance(exc, KeyboardInterrupt):
-                note = ("no epoch had finished, so nothing was kept" + (f"; {self.final} is as it was"
-                                                                        if self.keep_partial else ""))
+            if note is None and isinstance(exc, KeyboardInterrupt):  # (an error's own line says what went wrong)
+                note = self._nothing_kept()
             if note:
                 exc.add_note(note)
         return False
+
+    def _nothing_kept(self) -> str:
+        """Why an interrupted run left nothing: no epoch had finished, or the run keeps no partial run (the API's
+        run without ``out``, a sweep's point; it said "no epoch had finished" after epochs had)."""
+        if not self.epochs:  # (without keep_partial, the folder is a temporary one, now gone: not named)
+            return "no epoch had finished, so nothing was kept" + (f"; {self.final} is as it was"
+                                                                   if self.keep_partial else "")
+        return (f"{self.epochs} epoch{'s' if self.epochs != 1 else ''} had finished, but nothing was kept (a run "
+                "into a temporary folder keeps no partial run)")
 
 
 def _fmt(v: Any) -> Any:

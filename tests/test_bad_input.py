@@ -743,6 +743,17 @@ def test_an_api_run_without_out_interrupted_names_no_folder(monkeypatch):
     assert err.value.__notes__ == ["no epoch had finished, so nothing was kept"]
 
 
+def test_an_api_run_without_out_interrupted_after_epochs_says_they_were_not_kept(monkeypatch):
+    """It said "no epoch had finished, so nothing was kept" after two epochs had."""
+    import ampsim
+
+    _fail_at_epoch(monkeypatch, 3, KeyboardInterrupt())
+    with pytest.raises(KeyboardInterrupt) as err:
+        ampsim.train(BLOBS, overrides={"data.n_train": 200, "data.n_test": 50, "train.epochs": 3})
+    assert err.value.__notes__ == ["2 epochs had finished, but nothing was kept (a run into a temporary folder keeps "
+                                   "no partial run)"]
+
+
 def test_an_out_inside_a_finished_run_is_refused(in_cwd, capsys):
     """``--out RUN/sub`` was allowed and left RUN no run folder (a sub-folder in it): RUN could not be run into
     again."""
