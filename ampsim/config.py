@@ -18,6 +18,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import math
+import os
 import tomllib
 import typing
 from dataclasses import dataclass, field
@@ -357,7 +358,22 @@ def checked(cfg: Config) -> Config:
     """``cfg`` validated again as a file's would be: a Config changed by ``dataclasses.replace`` (which
     validates nothing) is one ConfigError line, as in a file, before it runs (its run's config.toml could
     not be read back). Returns the Config the values make."""
-    return _from_raw(cfg.to_dict(), cfg.path)
+    path = _path_of(cfg)
+    for name in SECTIONS:  # (to_dict's dataclasses.asdict raised a TypeError on anything else)
+        section = getattr(cfg, name)
+        if name != "hardware" and (not dataclasses.is_dataclass(section) or isinstance(section, type)):
+            what = FIXED_SECTIONS[name].__name__ if name in FIXED_SECTIONS else f"the task's {name} dataclass"
+            raise ConfigError(f"{path}: {name}: must be an instance of {what} (dataclasses.replace of cfg.{name}), got "
+                              f"{type(section).__name__}")
+    return _from_raw(cfg.to_dict(), path)
+
+
+def _path_of(cfg: Config) -> str:
+    """``cfg.path`` as text (a Path too); anything else is one line: every message starts with it."""
+    path = os.fspath(cfg.path) if isinstance(cfg.path, (str, os.PathLike)) else None
+    if not isinstance(path, str):
+        raise ConfigError(f"Config.path: must be the experiment file's path (a string), got {type(cfg.path).__name__}")
+    return path
 
 
 def _from_raw(raw: dict, source: str) -> Config:

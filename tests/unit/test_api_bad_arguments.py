@@ -73,6 +73,17 @@ CASES = [
         c.train, epochs="2"))), "train.epochs: expected integer, got string '2'"),
     ("plan-replaced-hidden", lambda c: api.plan(dataclasses.replace(c, model=dataclasses.replace(c.model, hidden="64"))),
      "model.hidden: expected array"),
+    # a section or path replaced by something else: a TypeError from to_dict's dataclasses.asdict, or from Path(5)
+    *[(f"train-replaced-{name}-{type(bad).__name__}", (lambda n, b: lambda c: ampsim.train(dataclasses.replace(
+        c, **{n: b})))(name, bad), f"{name}: must be an instance of {what} (dataclasses.replace of cfg.{name}), got {type(bad).__name__}")
+      for name, bad, what in [("data", None, "the task's data dataclass"), ("train", None, "TrainSection"),
+                              ("replicas", None, "ReplicasSection"), ("experiment", {"name": "x"}, "ExperimentSection"),
+                              ("model", type(None), "the task's model dataclass")]],
+    ("plan-replaced-train-class", lambda c: api.plan(dataclasses.replace(c, train=type(c.train))),
+     "train: must be an instance of TrainSection (dataclasses.replace of cfg.train), got type"),
+    ("train-replaced-path-int", lambda c: ampsim.train(dataclasses.replace(c, path=5)),
+     "Config.path: must be the experiment file's path (a string), got int"),
+    ("plan-replaced-path-none", lambda c: api.plan(dataclasses.replace(c, path=None)), "Config.path: "),
     ("make-executor-none", lambda c: api.make_executor(None), "make_executor: plan: expected a Plan"),
     ("make-executor-config", lambda c: api.make_executor(c), "make_executor: plan: expected a Plan"),
     ("make-executor-str", lambda c: api.make_executor("plan"), "make_executor: plan: expected a Plan"),
