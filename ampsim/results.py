@@ -68,11 +68,17 @@ def write_json(path: Path, obj: Any) -> None:
 
 
 def partial_path(out: str | Path) -> Path:
-    """Where a run into ``out`` is written until it is complete: the sibling folder ``<out>.partial``."""
-    out = Path(out)
-    p = Path(os.path.abspath(out))
-    partial = p.with_name(p.name + ".partial")
-    return partial if out.is_absolute() else Path(os.path.relpath(partial))
+    """Where a run into ``out`` is written until it is complete: the sibling folder ``<out>.partial``, beside the
+    folder the kernel opens at ``out``: symlinks followed, a link to a run folder included (it is replaced where
+    it points, so its partial sibling lives there, on its file system). ``out`` as written where no symlink is on
+    its way (a relative one stays relative, as messages show it)."""
+    real = Path(os.path.realpath(out))
+    # (not os.path.abspath: "link/../x" is "x" beside the link as text, but the kernel's is beside the link's
+    # target, so two spellings of one folder locked two partial paths and two runs wrote it at once)
+    partial = real.with_name(real.name + ".partial")
+    if os.path.isabs(out) or str(real) != os.path.abspath(out):
+        return partial
+    return Path(os.path.relpath(partial))
 
 
 def _is_run_folder(folder: Path) -> bool:
@@ -108,7 +114,7 @@ def check_run_folder(out: str | Path) -> Path:
     if real.is_dir() and (other := not_run_outputs(real)):
         raise ConfigError(f"{out}: an earlier run's folder that also holds {what_it_holds(other)}, which no run "
                           "writes; a run replaces its folder whole: move that out first, or give another folder")
-    partial = _partial_of(out)
+    partial = partial_path(out)
     if os.path.lexists(partial) and not partial.is_dir():
         raise ConfigError(f"{out}: {partial} is in the way (a run is written there first); remove it")
     return out
@@ -134,11 +140,6 @@ def _junk(name: str) -> bool:
     return name in (".DS_Store", "Thumbs.db", "desktop.ini") or name.startswith("._") or name.endswith((".swp", "~"))
 
 
-def _partial_of(out: Path) -> Path:
-    # a symlinked run folder is replaced where it points, so its partial sibling lives there (same file system)
-    return partial_path(os.path.realpath(out)) if out.is_symlink() else partial_path(out)
-
-
 class RunDir:
     """A run folder being written: into ``<path>.partial/`` until :meth:`commit` swaps it in at ``path``.
 
@@ -155,7 +156,7 @@ class RunDir:
     def __init__(self, path: str | Path, *, keep_partial: bool = True) -> None:
         self.final = check_run_folder(path)
         self.target = Path(os.path.realpath(self.final)) if self.final.is_symlink() else self.final
-        self.partial = _partial_of(self.final)
+        self.partial = partial_path(self.final)
         self.lock_path = self.partial.with_name(self.partial.name + ".lock")
         self.keep_partial = keep_partial
         self.path = self.partial  # where files go now; the final folder once committed

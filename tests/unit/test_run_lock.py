@@ -21,6 +21,23 @@ def test_a_second_run_is_refused_and_the_first_runs_partial_folder_is_untouched(
     assert not first.partial.exists() and not first.lock_path.exists()
 
 
+def test_a_folder_named_through_a_symlink_and_dotdot_is_locked_as_itself(tmp_path):
+    """``link/../x`` is ``x`` beside the link's target (the kernel follows the link), but its partial path was
+    taken from the text (``x`` beside the link): two runs, one named so, one named plainly, locked two paths
+    and wrote one folder at once."""
+    tmp_path = tmp_path.resolve()  # (the expected paths are real ones)
+    (tmp_path / "real" / "inner").mkdir(parents=True)
+    (tmp_path / "sym").mkdir()
+    (tmp_path / "sym" / "L").symlink_to(tmp_path / "real" / "inner")
+    first = RunDir(tmp_path / "sym" / "L" / ".." / "x")
+    assert first.partial == tmp_path / "real" / "x.partial"
+    with pytest.raises(RunError, match="another run is writing it now"):
+        RunDir(tmp_path / "real" / "x")
+    first.write_summary({"final_metric": 1.0})
+    first.commit()
+    assert (tmp_path / "real" / "x" / "summary.json").is_file() and not (tmp_path / "sym" / "x").exists()
+
+
 def test_what_a_killed_run_left_is_taken_over(tmp_path):
     out = tmp_path / "run"
     stale = tmp_path / "run.partial"
