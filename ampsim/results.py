@@ -295,11 +295,26 @@ def read_csv_table(path: Path, text: tuple[str, ...] = ()):
     import pandas as pd
 
     content = read_text(path, error=DataError)
-    try:
-        return pd.read_csv(io.StringIO(content), dtype=dict.fromkeys(text, str))
+    _check_row_widths(path, content)
+    try:  # index_col=False: rows one field wider than the header made the first column an index (all shifted)
+        return pd.read_csv(io.StringIO(content), dtype=dict.fromkeys(text, str), index_col=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as e:
         cause = (str(e).strip().splitlines() or ["empty"])[0]
         raise DataError(f"{path}: not a CSV table ({cause})") from None
+
+
+def _check_row_widths(path: Path, content: str) -> None:
+    """One DataError line naming the first row with more or fewer fields than the header: pandas drops a
+    trailing field without a word and fills a short row with empty cells, so the columns were misread."""
+    try:
+        reader = csv.reader(io.StringIO(content))
+        header = next((row for row in reader if row), [])  # (blank lines are skipped, as pandas does)
+        for row in reader:
+            if row and len(row) != len(header):
+                raise DataError(f"{path}: line {reader.line_num} has {len(row)} fields, the header "
+                                f"{len(header)}; not a table as written (a field added or lost?)")
+    except csv.Error as e:  # (pandas says what it makes of such a file)
+        log.debug("%s: %s", path, e)
 
 
 def read_metrics(path: str | Path):

@@ -1,0 +1,68 @@
+"""Bad tables given to ``ampsim plot``: a figure is drawn from exactly the rows and cells the table holds, or
+refused in one stderr line ``ampsim: error: …`` (exit 2, no traceback, no figure written).
+
+The cases copy a committed sweep's table (``results/sweeps/mak_mnist``: its table.csv and sweep.json; its
+xy figures read nothing else) or write a small CSV, and break what they test. Cases run the CLI in this
+process (``ampsim.cli.main``), as tests/test_bad_input.py does.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from test_bad_input import one_error_line
+
+from ampsim.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+MAK = ROOT / "results" / "sweeps" / "mak_mnist"
+MAK_TOML = ROOT / "experiments" / "sweeps" / "mak_mnist.toml"
+
+
+@pytest.fixture
+def mak(tmp_path) -> Path:
+    """A copy of the committed mak_mnist sweep's table (table.csv, sweep.json) in ``tmp_path/mak``."""
+    out = tmp_path / "mak"
+    out.mkdir()
+    for name in ("table.csv", "sweep.json"):
+        shutil.copy(MAK / name, out / name)
+    return out
+
+
+def edit_lines(path: Path, edit) -> None:
+    """Rewrite ``path`` with ``edit(lines)`` (its lines without their ends)."""
+    path.write_text("\n".join(edit(path.read_text().splitlines())) + "\n")
+
+
+# -- rows wider or narrower than the header ----------------------------------------------------------------
+@pytest.mark.parametrize("break_it", [
+    lambda lines: [lines[0], *(line + "," for line in lines[1:])],  # a trailing comma on every row
+    lambda lines: [lines[0].partition(",")[2], *lines[1:]],  # the header lost its first name
+    lambda lines: [lines[0], lines[1].rpartition(",")[0], *lines[2:]],  # a row lost its last field
+], ids=["trailing-commas", "header-short", "row-short"])
+def test_rows_of_another_width_than_the_header_are_one_line(mak, tmp_path, capsys, break_it):
+    """Rows one field wider than the header were read with every column shifted (pandas took the first column
+    for an index) and drawn, exit 0."""
+    edit_lines(mak / "table.csv", break_it)
+    line = one_error_line(capsys, ["plot", mak / "table.csv", "--x", "train.mak", "--y", "throughput",
+                                   "--out", tmp_path / "f.png"])
+    assert f"{mak / 'table.csv'}: line 2 has " in line and "fields, the header" in line
+    assert not (tmp_path / "f.png").exists()
+
+
+def test_a_run_folders_metrics_with_trailing_commas_is_one_line(tmp_path, capsys):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "metrics.csv").write_text("epoch,instances,time_s,train_loss\n1,10,0.5,2.0,\n2,20,1.0,1.5,\n")
+    line = one_error_line(capsys, ["plot", run, "--y", "train_loss", "--out", tmp_path / "f.png"])
+    assert line.endswith(f"{run / 'metrics.csv'}: line 2 has 5 fields, the header 4; not a table as written "
+                         "(a field added or lost?)")
+
+
+def test_a_table_of_even_rows_still_draws_blank_lines_and_all(mak, tmp_path, capsys):
+    edit_lines(mak / "table.csv", lambda lines: ["", lines[0], "", *lines[1:]])
+    assert main(["plot", str(mak / "table.csv"), "--x", "train.mak", "--y", "throughput", "--out",
+                 str(tmp_path / "f.png")]) == 0, capsys.readouterr().err
+    assert (tmp_path / "f.png").is_file()
