@@ -66,3 +66,12 @@ def test_a_table_of_even_rows_still_draws_blank_lines_and_all(mak, tmp_path, cap
     assert main(["plot", str(mak / "table.csv"), "--x", "train.mak", "--y", "throughput", "--out",
                  str(tmp_path / "f.png")]) == 0, capsys.readouterr().err
     assert (tmp_path / "f.png").is_file()
+
+
+# -- a text cell in a sweep figure's x -----------------------------------------------------------------------
+def test_a_text_cell_in_an_xy_figures_x_names_the_column_and_line(mak, tmp_path, capsys):
+    """One ``one`` in train.mak made the x axis categorical and put every point elsewhere, exit 0."""
+    edit_lines(mak / "table.csv", lambda lines: [lines[0], "one" + lines[1][1:], *lines[2:]])
+    line = one_error_line(capsys, ["plot", MAK_TOML, "--sweep-dir", mak, "--out", tmp_path / "figs"])
+    assert line.endswith(f"{mak / 'table.csv'}: column 'train.mak' must hold numbers, but line 2 has 'one'")
+    assert not (tmp_path / "figs").exists() or not list((tmp_path / "figs").iterdir())

@@ -151,7 +151,8 @@ def _table_label(df, col: str) -> str:
 def draw_xy(df, _sweep_dir: Path, spec: FigureSpec, swept: list[str]):
     """``y`` against ``x`` from the table, a line per hue group, mean over seeds with min-max bars."""
     _check_cols(df, spec, spec.x, spec.y)
-    check_numeric(df, spec.y, Path(_sweep_dir) / TABLE, f"figure {spec.name}: ")
+    for col in (spec.x, spec.y):  # a text cell in x made the axis categorical: every point at another place
+        check_numeric(df, col, Path(_sweep_dir) / TABLE, f"figure {spec.name}: ")
     keys = hue_keys(df, spec, swept)
     fig, ax = new_figure()
     drawn = 0
