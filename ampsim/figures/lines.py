@@ -88,7 +88,7 @@ def draw_curves(df, sweep_dir: Path, spec: FigureSpec, swept: list[str]):
         mean = pd.concat(frames).groupby("epoch", sort=True)[["_x", "_y"]].mean() if frames else pd.DataFrame()
         if mean.empty:
             continue
-        label = legend_label(keys, values, sub["label"].iloc[0] if "label" in sub else None)
+        label = legend_label(keys, values, _shared_label(sub))
         ax.plot(mean["_x"], mean["_y"], markersize=3, linewidth=1.4, label=label, **style[values])
         drawn += 1
     if not drawn:
@@ -100,6 +100,14 @@ def draw_curves(df, sweep_dir: Path, spec: FigureSpec, swept: list[str]):
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     _finish(fig, ax, spec, axis_label(spec.x, time_unit), ylab)
     return fig
+
+
+def _shared_label(sub) -> str | None:
+    """The ``label`` of every row of a line's rows if they have one and the same, else None (the line is then
+    named by its hue values): a line is the mean of its rows, so one row's label would misname it."""
+    labels = set(sub["label"]) if "label" in sub else set()
+    one = labels.pop() if len(labels) == 1 else None
+    return one if isinstance(one, str) else None
 
 
 def _check_cols(df, spec: FigureSpec, *cols: str) -> None:
@@ -163,7 +171,7 @@ def draw_xy(df, _sweep_dir: Path, spec: FigureSpec, swept: list[str]):
         if agg.empty:
             continue
         err = [agg["mean"] - agg["min"], agg["max"] - agg["mean"]]
-        label = legend_label(keys, values, sub["label"].iloc[0] if keys == () and "label" in sub else None)
+        label = legend_label(keys, values, _shared_label(sub) if keys == () else None)
         ax.errorbar(agg.index, agg["mean"], yerr=err, markersize=4, capsize=3, linewidth=1.4, label=label,
                     **style[values])
         drawn += 1

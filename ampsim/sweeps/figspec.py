@@ -16,7 +16,8 @@ Kinds:
 
 * ``curves`` — each point's metrics.csv: ``y`` (``metric`` = the run's validation metric, or
   ``train_loss``) against ``x`` (``epoch``, ``instances`` or ``time_s``), averaged over seeds per epoch.
-  Lines are grouped by ``hue`` (default: every swept key but the seed); a point's ``label`` names its line.
+  Lines are grouped by ``hue`` (default: every swept key but the seed); a line whose points share one
+  ``label`` is named by it, else by its hue values (one point's label would misname the mean of several).
 * ``xy`` — a table column against another, one line per ``hue`` value, mean over seeds with min-max bars.
 * ``bar`` — a table column per category of ``x``, grouped by ``hue``.
 * ``heatmap`` / ``timeline`` — utilization per chip and link, and the trace of one run (with

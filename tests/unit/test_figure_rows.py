@@ -1,0 +1,48 @@
+"""A figure shows exactly the rows it is given: lines named after what they average, no point left out or
+shown in another's place. The sweep folders are written by hand (a table's rows, each point's metrics.csv
+and summary.json), so the drawing functions are called without running a sweep."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from ampsim.figures.lines import draw_curves, draw_xy
+from ampsim.sweeps.figspec import FigureSpec
+
+
+def sweep_folder(folder: Path, rows: list[dict]) -> pd.DataFrame:
+    """A table of ``rows`` (point_id p0, p1, ...) and a finished point folder for each: a metrics.csv of two
+    epochs (test_accuracy = the row's ``acc``) and a summary.json with the row's chip utilization."""
+    table = []
+    for i, row in enumerate(rows):
+        point = folder / f"p{i}"
+        point.mkdir(parents=True)
+        acc = row.pop("acc", 0.5)
+        (point / "metrics.csv").write_text(f"epoch,time_s,test_accuracy\n1,1.0,{acc}\n2,2.0,{acc}\n")
+        (point / "summary.json").write_text(json.dumps({"chip_utilization": row.pop("chips", [0.5, 0.25])}))
+        table.append({**row, "metric": "test_accuracy", "time_unit": "simulated", "point_id": f"p{i}"})
+    return pd.DataFrame(table)
+
+
+def legend(fig) -> list[str]:
+    return [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+
+
+def test_a_curve_of_several_labelled_points_is_named_by_its_hue_not_one_points_label(tmp_path):
+    """The line of mak=1 averages two points (labelled a and b); it was named "a", the first one's label."""
+    df = sweep_folder(tmp_path, [{"train.mak": 1, "train.lr": 0.1, "label": "a"},
+                                 {"train.mak": 1, "train.lr": 0.2, "label": "b"},
+                                 {"train.mak": 4, "train.lr": 0.1, "label": "c"},
+                                 {"train.mak": 4, "train.lr": 0.2, "label": "c"}])
+    spec = FigureSpec(name="f", kind="curves", x="epoch", y="metric", hue=("train.mak",))
+    assert legend(draw_curves(df, tmp_path, spec, ["train.mak", "train.lr"])) == ["mak=1", "c"]
+
+
+def test_an_xy_line_of_points_of_several_labels_is_not_named_after_one(tmp_path):
+    df = pd.DataFrame({"train.mak": [1, 2], "throughput": [1.0, 2.0], "label": ["a", "b"]})
+    spec = FigureSpec(name="f", kind="xy", x="train.mak", y="throughput")
+    assert legend(draw_xy(df, tmp_path, spec, ["train.mak"])) == ["all points"]
+
