@@ -2,7 +2,8 @@
 
 * ``heatmap`` — one row per value of ``y`` (a swept key; default the first), one column per chip (left
   panel) and per directed link (right panel, when the runs have links); colour = fraction of the run's
-  (simulated) time the chip or link was busy, from each run's summary.json. The first seed is shown.
+  (simulated) time the chip or link was busy, from each run's summary.json. The first seed is shown; a row
+  whose points differ in another swept key is refused (one of them would stand for all: pick one with ``where``).
 * ``timeline`` — the first point matching ``where`` (it must have run with ``executor.trace = true``):
   one row per chip (and per link when ``links`` is true, default when there are at most 24 links), a bar
   per span coloured by kind (fwd, bwd, update, transfer), over the first ``window`` fraction of the run.
@@ -40,6 +41,7 @@ def draw_heatmap(df, sweep_dir: Path, spec: FigureSpec, swept: list[str]):
     row_key = spec.y or next((k for k in swept if k != "experiment.seed"), None)
     if row_key is None or row_key not in df.columns:
         raise RunError(f"figure {spec.name}: heatmap rows: no column {row_key!r} in the sweep table")
+    _check_one_point_per_row(df, spec, row_key, swept)
     rows, chips, links = [], [], []
     for values, sub in groups(df, (row_key,)):
         summary = run_summary(sweep_dir / str(sub["point_id"].iloc[0]), missing_ok=False)
@@ -77,6 +79,17 @@ def draw_heatmap(df, sweep_dir: Path, spec: FigureSpec, swept: list[str]):
     cbar.set_label("utilization (fraction of time busy)", fontsize=8)
     fig.suptitle(spec.title or spec.name.replace("_", " "), fontsize=10)
     return fig
+
+
+def _check_one_point_per_row(df, spec: FigureSpec, row_key: str, swept: list[str]) -> None:
+    """A RunError line naming the swept keys (but the seed) that vary among the rows of one heatmap row: it
+    shows one point per row (the first seed), so it showed one of those points and left the others out."""
+    groups_of = df.groupby(row_key, dropna=False)
+    vary = [k for k in swept if k not in ("experiment.seed", row_key) and k in df.columns
+            and (groups_of[k].nunique(dropna=False) > 1).any()]
+    if vary:
+        raise RunError(f"figure {spec.name}: a heatmap row per {row_key} shows one point, but the points of a row "
+                       f"differ in {', '.join(vary)}; pick one with where = {{...}} or make it y")
 
 
 def _link_order(name: str) -> tuple:

@@ -8,8 +8,11 @@ import json
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
+from ampsim.errors import RunError
 from ampsim.figures.lines import draw_curves, draw_xy
+from ampsim.figures.trace import draw_heatmap
 from ampsim.sweeps.figspec import FigureSpec
 
 
@@ -46,3 +49,16 @@ def test_an_xy_line_of_points_of_several_labels_is_not_named_after_one(tmp_path)
     spec = FigureSpec(name="f", kind="xy", x="train.mak", y="throughput")
     assert legend(draw_xy(df, tmp_path, spec, ["train.mak"])) == ["all points"]
 
+
+def test_a_heatmap_row_of_points_that_differ_in_another_swept_key_is_refused(tmp_path):
+    """It showed the first of them (round_robin's) as the row of mak=1, the other left out without a word."""
+    df = sweep_folder(tmp_path, [{"train.mak": m, "placement.strategy": s, "experiment.seed": seed}
+                                 for m in (1, 4) for s in ("round_robin", "single") for seed in (0, 1)])
+    spec = FigureSpec(name="heat", kind="heatmap", y="train.mak")
+    swept = ["train.mak", "placement.strategy", "experiment.seed"]
+    with pytest.raises(RunError, match=r"^figure heat: a heatmap row per train.mak shows one point, but the points "
+                                       r"of a row differ in placement.strategy; pick one with where"):
+        draw_heatmap(df, tmp_path, spec, swept)
+    one = df[df["placement.strategy"] == "single"]  # seeds alone may differ within a row: the first is shown
+    fig = draw_heatmap(one, tmp_path, spec, swept)
+    assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["1", "4"]
