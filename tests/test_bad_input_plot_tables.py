@@ -75,3 +75,16 @@ def test_a_text_cell_in_an_xy_figures_x_names_the_column_and_line(mak, tmp_path,
     line = one_error_line(capsys, ["plot", MAK_TOML, "--sweep-dir", mak, "--out", tmp_path / "figs"])
     assert line.endswith(f"{mak / 'table.csv'}: column 'train.mak' must hold numbers, but line 2 has 'one'")
     assert not (tmp_path / "figs").exists() or not list((tmp_path / "figs").iterdir())
+
+
+# -- empty x cells -----------------------------------------------------------------------------------------------
+def test_an_empty_x_cell_of_a_row_with_a_y_in_an_xy_figure_names_the_column_and_line(tmp_path, capsys):
+    """The row was left out of the figure without a word."""
+    table = tmp_path / "t.csv"
+    table.write_text("a,b\n1,1.0\n,2.0\n3,3.0\n,\n")
+    line = one_error_line(capsys, ["plot", table, "--x", "a", "--y", "b", "--out", tmp_path / "f.png"])
+    assert line.endswith(f"{table}: column 'a' is empty on line 3, which has a b value: an xy figure has no place "
+                         "for it (fill it in, or leave it out with where)")
+    assert not (tmp_path / "f.png").exists()
+    table.write_text("a,b\n1,1.0\n,\n3,3.0\n")  # a row of neither (a point that diverged) draws nothing
+    assert main(["plot", str(table), "--x", "a", "--y", "b", "--out", str(tmp_path / "f.png")]) == 0

@@ -138,7 +138,7 @@ def _plot_table(source: Path, args: argparse.Namespace) -> int:
         check_numeric(df, args.x, csv)
     spec = FigureSpec(name=f"{folder.name}_{args.y}_vs_{args.x}", kind="xy" if numeric else "bar", x=args.x,
                       y=args.y, hue=tuple(args.hue) if args.hue else None, logx=args.logx and numeric)
-    fig = (draw_xy if numeric else draw_bar)(df, folder, spec, keys)
+    fig = (draw_xy if numeric else draw_bar)(df, csv, spec, keys)  # (the file: its errors name it)
     # (the name is not parsed for a suffix: a dotted column, train.mak, made a folder named after the figure)
     out = Path(args.out) if args.out else default_figure_dir(False)
     stem = out.with_suffix("") if out.suffix in (".png", ".pdf") else out / spec.name

@@ -14,7 +14,7 @@ from ampsim import runfiles
 from ampsim.errors import DataError, RunError
 from ampsim.figures.canvas import new_figure
 from ampsim.figures.labels import axis_label, legend_label, short_value
-from ampsim.figures.selection import groups, hue_keys
+from ampsim.figures.selection import cell_key, groups, hue_keys
 from ampsim.results import read_metrics
 from ampsim.sweeps.figspec import FigureSpec
 from ampsim.tables import TABLE
@@ -130,10 +130,29 @@ def check_numeric(df, col: str, source: str | Path, what: str = "") -> None:
         bad, why = values[huge], f"must hold numbers a figure's axis can span (|v| < {AXIS_LIMIT:g})"
     if bad.empty:
         return
-    idx, cell = bad.index[0], bad.iloc[0]
-    line = f"line {int(idx) + 2}" if pd.api.types.is_integer(idx) else f"row {idx!r}"
     more = f" and {len(bad) - 1} more" if len(bad) > 1 else ""
-    raise DataError(f"{what}{source}: column {col!r} {why}, but {line} has {short_cell(cell)}{more}")
+    raise DataError(f"{what}{source}: column {col!r} {why}, but {_line_of(bad.index[0])} has {short_cell(bad.iloc[0])}"
+                    f"{more}")
+
+
+def _line_of(idx) -> str:
+    """Where a row of a table read from CSV is in its file (the header is line 1), as an error says it."""
+    import pandas as pd
+
+    return f"line {int(idx) + 2}" if pd.api.types.is_integer(idx) else f"row {idx!r}"
+
+
+def _check_placed(df, spec: FigureSpec, source: Path) -> None:
+    """A DataError line naming the first row with a ``y`` value but an empty ``x`` cell: an xy figure has no
+    place for it (it was left out without a word). A row with neither has nothing to draw (a point that
+    diverged); an ``x`` column with no value at all is said by draw_xy (no x values to draw)."""
+    unplaced = df.index[df[spec.x].isna() & df[spec.y].notna()]
+    if unplaced.empty or df[spec.x].isna().all():
+        return
+    more = f" and {len(unplaced) - 1} more" if len(unplaced) > 1 else ""
+    raise DataError(f"figure {spec.name}: {source}: column {spec.x!r} is empty on {_line_of(unplaced[0])}{more}, "
+                    f"which has a {spec.y} value: an xy figure has no place for it (fill it in, or leave it out "
+                    "with where)")
 
 
 #: the largest magnitude a figure draws (matplotlib's ticks overflow on an axis from -1e308 to 1e308)
@@ -156,11 +175,18 @@ def _table_label(df, col: str) -> str:
     return axis_label(col, time_unit, metric)
 
 
-def draw_xy(df, _sweep_dir: Path, spec: FigureSpec, swept: list[str]):
+def _table_file(table: Path) -> Path:
+    """The table file of a table's folder (its table.csv), or ``table`` itself when it is a CSV file: xy and
+    bar figures of a CSV plotted alone (``ampsim plot T.csv``) are given the file, whose name their errors say."""
+    return table if table.suffix == ".csv" else table / TABLE
+
+
+def draw_xy(df, table: Path, spec: FigureSpec, swept: list[str]):
     """``y`` against ``x`` from the table, a line per hue group, mean over seeds with min-max bars."""
     _check_cols(df, spec, spec.x, spec.y)
     for col in (spec.x, spec.y):  # a text cell in x made the axis categorical: every point at another place
-        check_numeric(df, col, Path(_sweep_dir) / TABLE, f"figure {spec.name}: ")
+        check_numeric(df, col, _table_file(Path(table)), f"figure {spec.name}: ")
+    _check_placed(df, spec, _table_file(Path(table)))
     keys = hue_keys(df, spec, swept)
     fig, ax = new_figure()
     drawn = 0
@@ -183,23 +209,23 @@ def draw_xy(df, _sweep_dir: Path, spec: FigureSpec, swept: list[str]):
     return fig
 
 
-def draw_bar(df, _sweep_dir: Path, spec: FigureSpec, swept: list[str]):
+def draw_bar(df, table: Path, spec: FigureSpec, swept: list[str]):
     """Grouped bars: ``y`` (mean over seeds, min-max bars) per category of ``x``, a colour per hue group."""
     import numpy as np
 
     _check_cols(df, spec, spec.x, spec.y)
-    check_numeric(df, spec.y, Path(_sweep_dir) / TABLE, f"figure {spec.name}: ")
+    check_numeric(df, spec.y, _table_file(Path(table)), f"figure {spec.name}: ")
     keys = tuple(k for k in hue_keys(df, spec, swept) if k != spec.x)
-    cats = list(dict.fromkeys(df[spec.x]))
+    cats = list(dict.fromkeys(map(cell_key, df[spec.x])))  # the empty cells are one category, as in groups()
     fig, ax = new_figure()
     gs = groups(df, keys)
     # a hue that each category has at most one of (a label per point, coloured by its setting) needs no
     # dodging: each bar stands full width on its own category
-    hues_per_cat = Counter(c for _, sub in gs for c in set(sub[spec.x]))
+    hues_per_cat = Counter(c for _, sub in gs for c in set(map(cell_key, sub[spec.x])))
     nested = max(hues_per_cat.values(), default=0) <= 1
     width = 0.8 if nested else 0.8 / len(gs)
     for j, (values, sub) in enumerate(gs):
-        agg = sub.groupby(spec.x)[spec.y].agg(["mean", "min", "max"]).reindex(cats)
+        agg = sub.groupby(spec.x, dropna=False)[spec.y].agg(["mean", "min", "max"]).reindex(cats)
         pos = np.arange(len(cats)) + (0.0 if nested else (j - (len(gs) - 1) / 2) * width)
         spread = bool((agg["max"] - agg["min"]).fillna(0).abs().sum() > 0)
         ax.bar(pos, agg["mean"], width, label=legend_label(keys, values),

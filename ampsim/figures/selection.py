@@ -14,7 +14,7 @@ from ampsim.errors import RunError
 from ampsim.figures.labels import short_value
 from ampsim.sweeps.figspec import FigureSpec
 
-__all__ = ["select", "hue_keys", "groups"]
+__all__ = ["select", "hue_keys", "groups", "cell_key"]
 
 
 def _matches(cell: Any, want: Any) -> bool:
@@ -67,12 +67,19 @@ def groups(df, keys: tuple[str, ...]) -> list[tuple[tuple, Any]]:
     out: dict[tuple, tuple[tuple, list]] = {}
     for idx, row in df.iterrows():
         vals = tuple(row[k] for k in keys)
-        out.setdefault(tuple(_EMPTY if _empty(v) else v for v in vals), (vals, []))[1].append(idx)
+        out.setdefault(tuple(map(cell_key, vals)), (vals, []))[1].append(idx)
     return [(vals, df.loc[ix]) for vals, ix in out.values()]
 
 
-_EMPTY = object()  # (the key of an empty cell)
+#: the one key of every empty cell: NaN equals no NaN, but a dict or set finds this one object by identity
+_EMPTY = float("nan")
 
 
-def _empty(v: Any) -> bool:
-    return v is None or (isinstance(v, float) and math.isnan(v))
+def cell_key(v: Any) -> Any:
+    """``v`` as a key that collects the empty cells of a column in one (dict, set, Counter): a table read
+    from CSV holds a NaN object of its own in each (each was a category, a bar's tick "n/a", of its own).
+
+    >>> len({cell_key(float("nan")), cell_key(None), cell_key(float("nan"))}), cell_key(2)
+    (1, 2)
+    """
+    return _EMPTY if v is None or (isinstance(v, float) and math.isnan(v)) else v

@@ -18,8 +18,10 @@ Kinds:
   ``train_loss``) against ``x`` (``epoch``, ``instances`` or ``time_s``), averaged over seeds per epoch.
   Lines are grouped by ``hue`` (default: every swept key but the seed); a line whose points share one
   ``label`` is named by it, else by its hue values (one point's label would misname the mean of several).
-* ``xy`` — a table column against another, one line per ``hue`` value, mean over seeds with min-max bars.
-* ``bar`` — a table column per category of ``x``, grouped by ``hue``.
+* ``xy`` — a table column against another, one line per ``hue`` value, mean over seeds with min-max bars;
+  both hold numbers, and a row with a ``y`` value has an ``x`` (else one error line naming the row).
+* ``bar`` — a table column per category of ``x``, grouped by ``hue``; empty ``x`` cells are one category
+  (``n/a``), as empty ``hue`` cells are one group.
 * ``heatmap`` / ``timeline`` — utilization per chip and link, and the trace of one run (with
   ``window``, the fraction of the run shown, and ``links``, whether link rows are drawn).
 

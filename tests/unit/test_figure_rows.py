@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from ampsim.errors import RunError
-from ampsim.figures.lines import draw_curves, draw_xy
+from ampsim.figures.lines import draw_bar, draw_curves, draw_xy
 from ampsim.figures.trace import draw_heatmap
 from ampsim.sweeps.figspec import FigureSpec
 
@@ -62,3 +62,12 @@ def test_a_heatmap_row_of_points_that_differ_in_another_swept_key_is_refused(tmp
     one = df[df["placement.strategy"] == "single"]  # seeds alone may differ within a row: the first is shown
     fig = draw_heatmap(one, tmp_path, spec, swept)
     assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["1", "4"]
+
+
+def test_the_empty_x_cells_of_a_bar_figure_are_one_category(tmp_path):
+    """Each empty cell was a category of its own (a tick "n/a" each, with no bar: groupby left them out)."""
+    df = pd.DataFrame({"placement.strategy": ["a", None, "b", None], "throughput": [1.0, 2.0, 3.0, 4.0]})
+    fig = draw_bar(df, tmp_path, FigureSpec(name="f", kind="bar", x="placement.strategy", y="throughput"), [])
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["a", "n/a", "b"]
+    assert [p.get_height() for p in ax.patches] == [1.0, 3.0, 3.0]
