@@ -88,3 +88,23 @@ def test_an_empty_x_cell_of_a_row_with_a_y_in_an_xy_figure_names_the_column_and_
     assert not (tmp_path / "f.png").exists()
     table.write_text("a,b\n1,1.0\n,\n3,3.0\n")  # a row of neither (a point that diverged) draws nothing
     assert main(["plot", str(table), "--x", "a", "--y", "b", "--out", str(tmp_path / "f.png")]) == 0
+
+
+# -- rows that are no points of the sweep ---------------------------------------------------------------------
+@pytest.mark.parametrize("source", ["sweep-file", "folder"])
+def test_a_points_row_repeated_is_one_line_naming_the_point_and_its_lines(mak, tmp_path, capsys, source):
+    """The repeated row was taken for another seed and averaged in twice, exit 0."""
+    edit_lines(mak / "table.csv", lambda lines: [*lines, lines[2]])
+    point = (mak / "table.csv").read_text().splitlines()[2].rsplit(",", 1)[1]
+    argv = ["plot", MAK_TOML, "--sweep-dir", mak] if source == "sweep-file" else \
+        ["plot", mak, "--x", "train.mak", "--y", "throughput"]
+    line = one_error_line(capsys, [*argv, "--out", tmp_path / "figs"])
+    assert f"{mak / 'table.csv'}: point {point} has 2 rows (line 3, line 16); a sweep writes one per point" in line
+    assert not (tmp_path / "figs").exists() or not list((tmp_path / "figs").iterdir())
+
+
+def test_a_row_without_a_point_id_is_one_line_naming_it(mak, tmp_path, capsys):
+    """It said "1 of its 0 points (e.g. nan) are not points of" the sweep."""
+    edit_lines(mak / "table.csv", lambda lines: [*lines[:3], lines[3].rsplit(",", 1)[0] + ",", *lines[4:]])
+    line = one_error_line(capsys, ["plot", MAK_TOML, "--sweep-dir", mak, "--out", tmp_path / "figs"])
+    assert f"{mak / 'table.csv'}: line 4 has no point_id, so it is no row `ampsim sweep` wrote; run the sweep" in line

@@ -116,6 +116,7 @@ def _plot_table(source: Path, args: argparse.Namespace) -> int:
     import pandas as pd
 
     from ampsim.figures.canvas import save_figure
+    from ampsim.figures.draw import check_rows_are_points
     from ampsim.figures.lines import check_numeric, draw_bar, draw_xy
     from ampsim.sweeps.figspec import FigureSpec
     from ampsim.tables import TABLE, read_table, read_table_info
@@ -133,6 +134,8 @@ def _plot_table(source: Path, args: argparse.Namespace) -> int:
     check_numeric(df, args.y, csv)  # --y is averaged: text (a label column, a corrupt cell) is one line
     info = read_table_info(folder)
     keys = info["keys"] if info else []  # any CSV has no sweep.json: no swept keys to group lines by
+    if info and "point_id" in df.columns:  # a sweep's table: a row per point (a repeated one was averaged in)
+        check_rows_are_points(df, csv, f"run the sweep again ({info.get('source') or info['name']})")
     numeric = pd.api.types.is_numeric_dtype(df[args.x])
     if numeric:  # an axis of numbers: within what a figure spans
         check_numeric(df, args.x, csv)

@@ -18,14 +18,14 @@ from typing import Any, Callable
 
 from ampsim.errors import RunError
 from ampsim.figures.canvas import save_figure
-from ampsim.figures.lines import draw_bar, draw_curves, draw_xy
+from ampsim.figures.lines import draw_bar, draw_curves, draw_xy, line_of
 from ampsim.figures.selection import select
 from ampsim.figures.trace import draw_heatmap, draw_timeline
 from ampsim.sweeps.figspec import FigureSpec
 from ampsim.sweeps.spec import Sweep
 from ampsim.tables import SWEEP_INFO, TABLE, read_table, read_table_info
 
-__all__ = ["Drawer", "DRAWERS", "draw_figure", "draw_sweep_figures", "check_table_of"]
+__all__ = ["Drawer", "DRAWERS", "draw_figure", "draw_sweep_figures", "check_table_of", "check_rows_are_points"]
 
 log = logging.getLogger(__name__)
 
@@ -79,8 +79,9 @@ def draw_sweep_figures(sweep: Sweep, sweep_dir: str | Path, fig_dir: str | Path)
 def check_table_of(sweep: Sweep, sweep_dir: Path) -> None:
     """Refuse, in one :class:`RunError` line, to draw ``sweep``'s figures from a table that is not its own as
     its file is now: another sweep's, the other variant's (quick or full), or one holding points the sweep no
-    longer has (its file edited since it ran: each point's id hashes its resolved config). A figure drawn
-    from it was titled and labelled as this sweep's and showed other numbers. Points of the sweep missing
+    longer has (its file edited since it ran: each point's id hashes its resolved config), or a row twice or
+    without a point id (:func:`check_rows_are_points`). A figure drawn from it was titled and labelled as this
+    sweep's and showed other numbers. Points of the sweep missing
     from the table (failed, or not run yet) are drawn without, with a warning."""
     if not (sweep_dir / TABLE).is_file():
         return  # (draw_figure says to run the sweep first)
@@ -98,6 +99,7 @@ def check_table_of(sweep: Sweep, sweep_dir: Path) -> None:
     if "point_id" not in table.columns:  # (edited: a KeyError traceback)
         raise RunError(f"{sweep_dir}/{TABLE}: has no point_id column, so it is no table `ampsim sweep` wrote; "
                        f"{again}")
+    check_rows_are_points(table, sweep_dir / TABLE, again)
     ids = table["point_id"].astype(str)
     own = {p.point_id for p in sweep.points}
     if foreign := sorted(set(ids) - own):
@@ -106,3 +108,17 @@ def check_table_of(sweep: Sweep, sweep_dir: Path) -> None:
     if missing := own - set(ids):
         log.warning("%s/%s: %d of the sweep's %d points are not in it (failed or not run yet); the figures "
                     "leave them out", sweep_dir, TABLE, len(missing), len(own))
+
+
+def check_rows_are_points(table, path: Path, again: str) -> None:
+    """One RunError line for a row with no point id, or a point's row repeated (an edited or merged table): a
+    figure took the repeated row for another seed of the point and averaged it in twice."""
+    empty = table.index[table["point_id"].isna() | (table["point_id"].astype(str).str.strip() == "")]
+    if len(empty):
+        raise RunError(f"{path}: {line_of(empty[0])} has no point_id, so it is no row `ampsim sweep` wrote; {again}")
+    repeated = table[table["point_id"].duplicated(keep=False)]
+    if len(repeated):
+        first = repeated[repeated["point_id"] == repeated["point_id"].iloc[0]]
+        lines = ", ".join(map(line_of, first.index))
+        raise RunError(f"{path}: point {first['point_id'].iloc[0]} has {len(first)} rows ({lines}); a sweep writes one "
+                       f"per point; {again}")

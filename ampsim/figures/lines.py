@@ -19,7 +19,7 @@ from ampsim.results import read_metrics
 from ampsim.sweeps.figspec import FigureSpec
 from ampsim.tables import TABLE
 
-__all__ = ["draw_curves", "draw_xy", "draw_bar", "check_numeric", "styles"]
+__all__ = ["draw_curves", "draw_xy", "draw_bar", "check_numeric", "line_of", "styles"]
 
 
 def styles(keys: tuple[str, ...], combos: list[tuple]) -> dict[tuple, dict]:
@@ -131,11 +131,11 @@ def check_numeric(df, col: str, source: str | Path, what: str = "") -> None:
     if bad.empty:
         return
     more = f" and {len(bad) - 1} more" if len(bad) > 1 else ""
-    raise DataError(f"{what}{source}: column {col!r} {why}, but {_line_of(bad.index[0])} has {short_cell(bad.iloc[0])}"
+    raise DataError(f"{what}{source}: column {col!r} {why}, but {line_of(bad.index[0])} has {short_cell(bad.iloc[0])}"
                     f"{more}")
 
 
-def _line_of(idx) -> str:
+def line_of(idx) -> str:
     """Where a row of a table read from CSV is in its file (the header is line 1), as an error says it."""
     import pandas as pd
 
@@ -150,7 +150,7 @@ def _check_placed(df, spec: FigureSpec, source: Path) -> None:
     if unplaced.empty or df[spec.x].isna().all():
         return
     more = f" and {len(unplaced) - 1} more" if len(unplaced) > 1 else ""
-    raise DataError(f"figure {spec.name}: {source}: column {spec.x!r} is empty on {_line_of(unplaced[0])}{more}, "
+    raise DataError(f"figure {spec.name}: {source}: column {spec.x!r} is empty on {line_of(unplaced[0])}{more}, "
                     f"which has a {spec.y} value: an xy figure has no place for it (fill it in, or leave it out "
                     "with where)")
 
