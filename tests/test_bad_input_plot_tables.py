@@ -108,3 +108,30 @@ def test_a_row_without_a_point_id_is_one_line_naming_it(mak, tmp_path, capsys):
     edit_lines(mak / "table.csv", lambda lines: [*lines[:3], lines[3].rsplit(",", 1)[0] + ",", *lines[4:]])
     line = one_error_line(capsys, ["plot", MAK_TOML, "--sweep-dir", mak, "--out", tmp_path / "figs"])
     assert f"{mak / 'table.csv'}: line 4 has no point_id, so it is no row `ampsim sweep` wrote; run the sweep" in line
+
+
+# -- values a log axis cannot show -------------------------------------------------------------------------------
+def test_a_value_not_above_zero_on_a_tables_log_axis_names_the_column_value_and_line(tmp_path, capsys):
+    """matplotlib left the 0 out of the figure without a word, exit 0."""
+    table = tmp_path / "t.csv"
+    table.write_text("a,b\n1,1.0\n0,2.0\n-2,3.0\n")
+    line = one_error_line(capsys, ["plot", table, "--x", "a", "--y", "b", "--logx", "--out", tmp_path / "f.png"])
+    assert line.endswith(f"{table}: column 'a' has 0 on line 3 and 1 more: a log axis (logx) shows only values > 0")
+    assert not (tmp_path / "f.png").exists()
+
+
+def test_a_value_not_above_zero_on_a_sweep_figures_log_axis_is_one_line(mak, tmp_path, capsys):
+    edit_lines(mak / "table.csv", lambda lines: [lines[0], "0" + lines[1][1:], *lines[2:]])
+    line = one_error_line(capsys, ["plot", MAK_TOML, "--sweep-dir", mak, "--out", tmp_path / "figs"])
+    assert line.endswith(f"figure throughput_vs_mak_mnist: {mak / 'table.csv'}: column 'train.mak' has 0 on line 2: "
+                         "a log axis (logx) shows only values > 0")
+
+
+def test_a_time_of_zero_on_a_run_plots_log_axis_is_one_line(tmp_path, capsys):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "metrics.csv").write_text("epoch,instances,time_s,train_loss\n1,10,0.0,2.0\n2,20,1.0,1.5\n")
+    line = one_error_line(capsys, ["plot", run, "--x", "time_s", "--y", "train_loss", "--logx",
+                                   "--out", tmp_path / "f.png"])
+    assert line.endswith(f"{run / 'metrics.csv'}: column 'time_s' has 0.0 on line 2: a log axis (logx) shows only "
+                         "values > 0")

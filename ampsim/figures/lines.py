@@ -19,7 +19,7 @@ from ampsim.results import read_metrics
 from ampsim.sweeps.figspec import FigureSpec
 from ampsim.tables import TABLE
 
-__all__ = ["draw_curves", "draw_xy", "draw_bar", "check_numeric", "line_of", "styles"]
+__all__ = ["draw_curves", "draw_xy", "draw_bar", "check_numeric", "check_log_values", "line_of", "styles"]
 
 
 def styles(keys: tuple[str, ...], combos: list[tuple]) -> dict[tuple, dict]:
@@ -84,6 +84,7 @@ def draw_curves(df, sweep_dir: Path, spec: FigureSpec, swept: list[str]):
                 if col not in m.columns:
                     raise RunError(f"figure {spec.name}: metrics.csv of {row['point_id']} has no column {col!r}")
                 check_numeric(m, col, point / runfiles.METRICS, f"figure {spec.name}: ")
+            _check_log_axes(m, spec, spec.x, y, f"figure {spec.name}: {point / runfiles.METRICS}: ")
             frames.append(pd.DataFrame({"epoch": m["epoch"], "_x": m[spec.x], "_y": m[y]}).dropna())
         mean = pd.concat(frames).groupby("epoch", sort=True)[["_x", "_y"]].mean() if frames else pd.DataFrame()
         if mean.empty:
@@ -142,6 +143,30 @@ def line_of(idx) -> str:
     return f"line {int(idx) + 2}" if pd.api.types.is_integer(idx) else f"row {idx!r}"
 
 
+def check_log_values(df, col: str, axis: str, what: str = "", source: str | Path | None = None) -> None:
+    """One line if column ``col`` of ``df``, drawn on a log axis (``axis``: x or y), holds a value <= 0:
+    matplotlib leaves such values out of the figure without a word. A column with no positive value is a
+    RunError (no axis at all); one with some, a DataError naming ``source`` (the file), the first such
+    value and its line. ``what`` goes first (e.g. ``figure NAME: ``)."""
+    import pandas as pd
+
+    values = pd.to_numeric(df[col], errors="coerce").dropna()
+    bad = values[values <= 0]
+    if bad.empty:
+        return
+    if not (values > 0).any():  # (matplotlib would warn, twice, and draw an empty axis)
+        raise RunError(f"{what}no positive {col} values for a log axis (log{axis})")
+    more = f" and {len(bad) - 1} more" if len(bad) > 1 else ""
+    raise DataError(f"{what}{f'{source}: ' if source else ''}column {col!r} has {short_cell(bad.iloc[0])} on "
+                    f"{line_of(bad.index[0])}{more}: a log axis (log{axis}) shows only values > 0")
+
+
+def _check_log_axes(df, spec: FigureSpec, x: str, y: str, what: str, source: Path | None = None) -> None:
+    for axis, on, col in (("x", spec.logx, x), ("y", spec.logy, y)):
+        if on:
+            check_log_values(df, col, axis, what, source)
+
+
 def _check_placed(df, spec: FigureSpec, source: Path) -> None:
     """A DataError line naming the first row with a ``y`` value but an empty ``x`` cell: an xy figure has no
     place for it (it was left out without a word). A row with neither has nothing to draw (a point that
@@ -187,6 +212,7 @@ def draw_xy(df, table: Path, spec: FigureSpec, swept: list[str]):
     for col in (spec.x, spec.y):  # a text cell in x made the axis categorical: every point at another place
         check_numeric(df, col, _table_file(Path(table)), f"figure {spec.name}: ")
     _check_placed(df, spec, _table_file(Path(table)))
+    _check_log_axes(df, spec, spec.x, spec.y, f"figure {spec.name}: ", _table_file(Path(table)))
     keys = hue_keys(df, spec, swept)
     fig, ax = new_figure()
     drawn = 0
@@ -215,6 +241,7 @@ def draw_bar(df, table: Path, spec: FigureSpec, swept: list[str]):
 
     _check_cols(df, spec, spec.x, spec.y)
     check_numeric(df, spec.y, _table_file(Path(table)), f"figure {spec.name}: ")
+    _check_log_axes(df, spec, spec.x, spec.y, f"figure {spec.name}: ", _table_file(Path(table)))
     keys = tuple(k for k in hue_keys(df, spec, swept) if k != spec.x)
     cats = list(dict.fromkeys(map(cell_key, df[spec.x])))  # the empty cells are one category, as in groups()
     fig, ax = new_figure()

@@ -12,7 +12,7 @@ from typing import Sequence
 from ampsim import runfiles
 from ampsim.errors import ConfigError
 from ampsim.figures.canvas import pyplot
-from ampsim.figures.lines import check_numeric
+from ampsim.figures.lines import check_log_values, check_numeric
 from ampsim.files import write_figure
 from ampsim.results import read_metrics, read_summary
 
@@ -59,6 +59,8 @@ def plot_runs(runs: Sequence[str | Path], x: str, y: str, out: str | Path, *,
             if col not in df.columns:
                 raise ConfigError(f"{where}: no column {col!r} (columns: {', '.join(df.columns)})")
             check_numeric(df, col, where)
+        if logx:
+            check_log_values(df, x, "x", f"{where}: ")
         if df[y].isna().all():  # (an empty figure was saved, exit 0)
             why = "a replay measures no metric" if summary.get("numerics") is False else "no rows"
             raise ConfigError(f"{where}: column {y!r} holds no value ({why}); plot another --y")

@@ -9,7 +9,7 @@ A figure table::
     y = "time_to_target_s"
     hue = ["train.mak"]              # one line (or bar colour) per value; a string is one key
     where = { "train.muf" = 1 }      # keep only these rows of the table
-    logx = true
+    logx = true                      # a log axis: every value drawn on it must be > 0 (else one error line)
     title = "..."
 
 Kinds:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from ampsim.errors import RunError
+from ampsim.errors import DataError, RunError
 from ampsim.figures.lines import draw_bar, draw_curves, draw_xy
 from ampsim.figures.trace import draw_heatmap
 from ampsim.sweeps.figspec import FigureSpec
@@ -71,3 +71,13 @@ def test_the_empty_x_cells_of_a_bar_figure_are_one_category(tmp_path):
     ax = fig.axes[0]
     assert [t.get_text() for t in ax.get_xticklabels()] == ["a", "n/a", "b"]
     assert [p.get_height() for p in ax.patches] == [1.0, 3.0, 3.0]
+
+
+def test_a_curves_value_not_above_zero_on_a_log_axis_names_its_metrics_file(tmp_path):
+    df = sweep_folder(tmp_path, [{"train.mak": 1}, {"train.mak": 4}])
+    metrics = tmp_path / "p1" / "metrics.csv"
+    metrics.write_text("epoch,time_s,test_accuracy\n1,1.0,0.5\n2,2.0,0.0\n")
+    spec = FigureSpec(name="f", kind="curves", x="time_s", y="metric", logy=True)
+    with pytest.raises(DataError, match=f"^figure f: {metrics}: column 'test_accuracy' has 0.0 on line 3: a log axis "
+                                        r"\(logy\) shows only values > 0$"):
+        draw_curves(df, tmp_path, spec, ["train.mak"])
