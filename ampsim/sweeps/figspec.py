@@ -49,6 +49,10 @@ _FIG_KEYS = ("name", "kind", "x", "y", "hue", "where", "logx", "logy", "title", 
 #: Sections whose keys a figure's ``hue`` or ``where`` may name only if the sweep varies them (the table
 #: has a column for swept keys only; a typo here would otherwise surface after the whole sweep ran).
 _SWEPT_SECTIONS = ("train", "model", "data", "eval", "executor", "placement", "replicas", "experiment")
+#: the log axes a kind of figure cannot draw, and why
+_NO_LOG = {"bar": ("logx",), "heatmap": ("logx", "logy"), "timeline": ("logx", "logy")}
+_NO_LOG_WHY = {"bar": "its x is categories", "heatmap": "chips, links and a key's values",
+               "timeline": "a time axis and a row per chip or link"}
 
 
 @dataclass(frozen=True)
@@ -113,6 +117,9 @@ def parse_figures(raw: Any, source: str, keys: list[str]) -> list[FigureSpec]:
         for k in ("logx", "logy", "links"):  # (bool("false") is True: the axis was drawn log)
             if k in f and not isinstance(f[k], bool):
                 raise ConfigError(f"{where}.{k}: expected true or false, got {f[k]!r}")
+        for k in _NO_LOG.get(kind, ()):  # (read by no drawing: the figure came out linear without a word)
+            if f.get(k):
+                raise ConfigError(f"{where}.{k}: a {kind} figure has no log {k[-1]} axis ({_NO_LOG_WHY[kind]})")
         for k in ("title", "xlabel", "ylabel"):
             if not isinstance(f.get(k, ""), str):
                 raise ConfigError(f"{where}.{k}: expected text, got {f[k]!r}")

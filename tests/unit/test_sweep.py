@@ -136,6 +136,11 @@ FIG = '[grid]\n"train.mak" = [1]\n[[figure]]\nname = "f"\nkind = "xy"\nx = "{x}"
     # values of the wrong type were coerced: logx = "false" drew a log axis, window = true was 1.0
     (FIG.format(x="train.mak", y="throughput") + 'logx = "false"\n', "figure[0].logx: expected true or false"),
     (FIG.format(x="train.mak", y="throughput") + 'links = "maybe"\n', "figure[0].links: expected true or false"),
+    # a log axis the kind has not: drawn linear without a word
+    (FIG.replace('"xy"', '"bar"').format(x="train.mak", y="throughput") + "logx = true\n",
+     "figure[0].logx: a bar figure has no log x axis (its x is categories)"),
+    ('[grid]\n"train.mak" = [1]\n[[figure]]\nname = "h"\nkind = "heatmap"\nlogy = true\n',
+     "figure[0].logy: a heatmap figure has no log y axis"),
     (FIG.format(x="train.mak", y="throughput") + "window = true\n", "figure[0].window: a fraction of the run"),
     (FIG.format(x="train.mak", y="throughput") + "title = 1\n", "figure[0].title: expected text, got 1"),
     (FIG.format(x="train.mak", y="throughput") + 'xlabel = ["a"]\n', "figure[0].xlabel: expected text"),
