@@ -135,3 +135,25 @@ def test_a_time_of_zero_on_a_run_plots_log_axis_is_one_line(tmp_path, capsys):
                                    "--out", tmp_path / "f.png"])
     assert line.endswith(f"{run / 'metrics.csv'}: column 'time_s' has 0.0 on line 2: a log axis (logx) shows only "
                          "values > 0")
+
+
+# -- the file name of a table's figure ----------------------------------------------------------------------------
+def test_a_tables_figure_is_one_file_in_out_whatever_its_columns_are_named(tmp_path, capsys):
+    """A column ``../../../evil`` wrote the figure outside --out, ``loss/val`` into a sub-folder."""
+    (tmp_path / "data").mkdir()
+    table = tmp_path / "data" / "t.csv"
+    table.write_text("../../../evil,loss/val\n1,1.0\n2,2.0\n")
+    out = tmp_path / "a" / "b" / "figs"
+    assert main(["plot", str(table), "--x", "../../../evil", "--y", "loss/val", "--out", str(out)]) == 0
+    name = "data_t_loss_val_vs_" + "_" * 6 + "evil"  # each / and each .. written _
+    assert sorted(p.name for p in out.iterdir()) == [f"{name}.pdf", f"{name}.png"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "data"]
+
+
+def test_two_csvs_of_one_folder_draw_two_figures(tmp_path, capsys):
+    """Both were named after their folder: the second figure replaced the first."""
+    for name in ("a.csv", "b.csv"):
+        (tmp_path / name).write_text("x,y\n1,1.0\n2,2.0\n")
+        assert main(["plot", str(tmp_path / name), "--x", "x", "--y", "y", "--out", str(tmp_path / "figs")]) == 0
+    stem = tmp_path.name
+    assert sorted(p.name for p in (tmp_path / "figs").glob("*.png")) == [f"{stem}_a_y_vs_x.png", f"{stem}_b_y_vs_x.png"]

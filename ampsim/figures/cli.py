@@ -8,13 +8,17 @@
 
 Default folders: a sweep's table is read from ``results/sweeps/<name>/`` (``results/quick/sweeps/<name>``
 with ``--quick``, see :attr:`ampsim.sweeps.spec.Sweep.default_dir`); its figures go to ``results/figures/``
-(``results/quick/figures/``).
+(``results/quick/figures/``). A table's figure goes there too unless ``--out`` names a file, as
+``<folder>_<y>_vs_<x>`` (a sweep folder's table.csv) or ``<folder>_<stem>_<y>_vs_<x>`` (another CSV), a path
+separator, ``..`` or control character of a column's name written ``_``.
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+import os
+import re
 from pathlib import Path
 
 from ampsim import runfiles
@@ -139,7 +143,7 @@ def _plot_table(source: Path, args: argparse.Namespace) -> int:
     numeric = pd.api.types.is_numeric_dtype(df[args.x])
     if numeric:  # an axis of numbers: within what a figure spans
         check_numeric(df, args.x, csv)
-    spec = FigureSpec(name=f"{folder.name}_{args.y}_vs_{args.x}", kind="xy" if numeric else "bar", x=args.x,
+    spec = FigureSpec(name=_figure_name(csv, args.x, args.y), kind="xy" if numeric else "bar", x=args.x,
                       y=args.y, hue=tuple(args.hue) if args.hue else None, logx=args.logx and numeric)
     fig = (draw_xy if numeric else draw_bar)(df, csv, spec, keys)  # (the file: its errors name it)
     # (the name is not parsed for a suffix: a dotted column, train.mak, made a folder named after the figure)
@@ -149,6 +153,18 @@ def _plot_table(source: Path, args: argparse.Namespace) -> int:
     for path in save_figure(fig, stem):
         print(path)
     return 0
+
+
+def _figure_name(csv: Path, x: str, y: str) -> str:
+    """A table's figure's name: ``<folder>_<y>_vs_<x>`` for a sweep's table.csv, ``<folder>_<stem>_<y>_vs_<x>``
+    for another CSV (two in one folder drew one figure file, the second over the first), as one file name:
+    a column's ``/``, ``\\``, ``..`` or control character (``loss/val``, ``../../x``) made a folder, or a figure
+    outside --out."""
+    from ampsim.tables import TABLE
+
+    folder = Path(os.path.abspath(csv)).parent.name  # (of t.csv or ./table.csv too: "" began the name with _)
+    name = "_".join([folder, *([] if csv.name == TABLE else [csv.stem]), y, "vs", x])
+    return re.sub(r"\.\.+", "_", re.sub(r"[/\\\x00-\x1f]", "_", name))
 
 
 def _metric_of(run: Path) -> str:
