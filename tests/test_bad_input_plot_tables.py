@@ -157,3 +157,18 @@ def test_two_csvs_of_one_folder_draw_two_figures(tmp_path, capsys):
         assert main(["plot", str(tmp_path / name), "--x", "x", "--y", "y", "--out", str(tmp_path / "figs")]) == 0
     stem = tmp_path.name
     assert sorted(p.name for p in (tmp_path / "figs").glob("*.png")) == [f"{stem}_a_y_vs_x.png", f"{stem}_b_y_vs_x.png"]
+
+
+# -- --x epoch, given ---------------------------------------------------------------------------------------------
+def test_x_epoch_given_is_read_as_given(mak, tmp_path, capsys):
+    """``--x epoch`` was taken for "not given" (the default): a metrics.csv plotted as a table said it needs
+    --x, and a sweep file plotted with it ignored it without a word."""
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "metrics.csv").write_text("epoch,instances,time_s,train_loss\n1,10,0.5,2.0\n2,20,1.0,1.5\n")
+    argv = ["--x", "epoch", "--y", "train_loss", "--out"]
+    assert main(["plot", str(run / "metrics.csv"), *argv, str(tmp_path / "table.png")]) == 0, capsys.readouterr().err
+    assert main(["plot", str(run), *argv, str(tmp_path / "runs.png")]) == 0, capsys.readouterr().err
+    assert (tmp_path / "table.png").is_file() and (tmp_path / "runs.png").is_file()
+    line = one_error_line(capsys, ["plot", MAK_TOML, "--sweep-dir", mak, "--x", "epoch", "--out", tmp_path / "figs"])
+    assert line.endswith("--x: not read when plotting a sweep file")

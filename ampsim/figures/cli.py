@@ -39,7 +39,7 @@ _OTHER_IMAGES = (".svg", ".jpg", ".jpeg", ".gif", ".tif", ".tiff", ".eps", ".ps"
 _READS = {"sweep": {"quick", "sweep_dir", "out"}, "table": {"out", "x", "y", "hue", "logx"},
           "runs": {"out", "x", "y", "logx"}, "timeline": {"out", "window_s", "start_s"}}
 _GIVEN = {"quick": lambda a: a.quick, "sweep_dir": lambda a: a.sweep_dir is not None, "out": lambda a: True,
-          "x": lambda a: a.x != "epoch", "y": lambda a: a.y is not None, "hue": lambda a: bool(a.hue),
+          "x": lambda a: a.x is not None, "y": lambda a: a.y is not None, "hue": lambda a: bool(a.hue),
           "logx": lambda a: a.logx, "timeline": lambda a: a.timeline, "window_s": lambda a: a.window_s is not None,
           "start_s": lambda a: a.start_s != 0.0}
 _WHAT = {"sweep": "a sweep file", "table": "a table", "runs": "run folders", "timeline": "a timeline (--timeline)"}
@@ -110,7 +110,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
         print(plot_run_timelines(sources, out, args.window_s, args.start_s))
         return 0
     y = args.y or _metric_of(sources[0])
-    print(plot_runs(sources, args.x, y, out, logx=args.logx))
+    print(plot_runs(sources, "epoch" if args.x is None else args.x, y, out, logx=args.logx))
     return 0
 
 
@@ -125,7 +125,7 @@ def _plot_table(source: Path, args: argparse.Namespace) -> int:
     from ampsim.sweeps.figspec import FigureSpec
     from ampsim.tables import TABLE, read_table, read_table_info
 
-    if not args.y or args.x == "epoch":
+    if not args.y or args.x is None:
         raise ConfigError(f"{source}: a table needs --x COLUMN and --y COLUMN (e.g. --x train.mak --y throughput)")
     folder = source if source.is_dir() else source.parent
     csv = source / TABLE if source.is_dir() else source
@@ -186,7 +186,7 @@ def add_parsers(sub) -> None:
     p.add_argument("--out", type=path_option,
                    help="figures folder (a sweep, a table) or figure file (run folders, a table); default "
                         "results/figures/ (--quick: results/quick/figures/), runs.png or timeline.png there")
-    p.add_argument("--x", default="epoch",
+    p.add_argument("--x",  # (None when not given: --x epoch is given, a table's x or refused with a sweep)
                    help="x column: of metrics.csv for run folders (default epoch); a table's (required)")
     p.add_argument("--y", help="y column: for run folders default the runs' metric; a table's (required)")
     p.add_argument("--hue", action="append", help="sweep folder: a line per value of this column (repeatable)")
