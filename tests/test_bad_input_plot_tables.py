@@ -172,3 +172,19 @@ def test_x_epoch_given_is_read_as_given(mak, tmp_path, capsys):
     assert (tmp_path / "table.png").is_file() and (tmp_path / "runs.png").is_file()
     line = one_error_line(capsys, ["plot", MAK_TOML, "--sweep-dir", mak, "--x", "epoch", "--out", tmp_path / "figs"])
     assert line.endswith("--x: not read when plotting a sweep file")
+
+
+# -- outputs checked before any is written ---------------------------------------------------------------------
+@pytest.mark.parametrize("source", ["sweep-file", "table"])
+def test_a_folder_in_the_way_of_a_figures_pdf_is_found_before_anything_is_written(mak, tmp_path, capsys, source):
+    """The PNG was written, then the PDF refused: exit 2 with half a figure (and the sweep's other figures)."""
+    figs = tmp_path / "figs"
+    if source == "sweep-file":
+        (figs / "staleness_vs_mak_mnist.pdf").mkdir(parents=True)  # the second figure's
+        argv = ["plot", MAK_TOML, "--sweep-dir", mak, "--out", figs]
+    else:
+        (figs / "f.pdf").mkdir(parents=True)
+        argv = ["plot", mak, "--x", "train.mak", "--y", "throughput", "--out", figs / "f.png"]
+    line = one_error_line(capsys, argv)
+    assert line.endswith(".pdf: is a folder, not a file")
+    assert [p.name for p in figs.iterdir()] == [f"{'staleness_vs_mak_mnist' if source == 'sweep-file' else 'f'}.pdf"]

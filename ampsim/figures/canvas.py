@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ampsim.files import write_figure
+from ampsim.files import check_output_file, write_figure
 
-__all__ = ["pyplot", "new_figure", "save_figure"]
+__all__ = ["pyplot", "new_figure", "save_figure", "check_figure_files"]
 
 
 def pyplot():
@@ -29,13 +29,23 @@ def new_figure(size: tuple[float, float] = (6.0, 4.0)):
     return pyplot().subplots(figsize=size, dpi=120)
 
 
+def check_figure_files(out_stem: str | Path, formats: tuple[str, ...] = ("png", "pdf")) -> None:
+    """One ConfigError line if any of the files :func:`save_figure` writes for ``out_stem`` cannot be written
+    (a folder named ``<stem>.pdf``): checked before either is, the PNG was written and then the PDF refused."""
+    out_stem = Path(out_stem)
+    for fmt in formats:
+        check_output_file(out_stem.with_name(f"{out_stem.name}.{fmt}"))
+
+
 def save_figure(fig, out_stem: str | Path, formats: tuple[str, ...] = ("png", "pdf")) -> list[Path]:
-    """Write ``<out_stem>.png`` and ``.pdf`` (atomically) and close the figure; returns the paths."""
+    """Write ``<out_stem>.png`` and ``.pdf`` (atomically; both checked first) and close the figure; returns the
+    paths."""
     plt = pyplot()
     out_stem = Path(out_stem)
-    out_stem.parent.mkdir(parents=True, exist_ok=True)
     paths = []
     try:
+        check_figure_files(out_stem, formats)
+        out_stem.parent.mkdir(parents=True, exist_ok=True)
         for fmt in formats:
             meta = {"Title": out_stem.name} if fmt in ("png", "pdf") else None
             paths.append(write_figure(fig, out_stem.with_name(f"{out_stem.name}.{fmt}"), format=fmt, metadata=meta))

@@ -119,7 +119,7 @@ def _plot_table(source: Path, args: argparse.Namespace) -> int:
     ``--x`` and ``--y`` name columns; a numeric x gives lines (``xy``), a text x grouped bars."""
     import pandas as pd
 
-    from ampsim.figures.canvas import save_figure
+    from ampsim.figures.canvas import check_figure_files, save_figure
     from ampsim.figures.draw import check_rows_are_points
     from ampsim.figures.lines import check_numeric, draw_bar, draw_xy
     from ampsim.sweeps.figspec import FigureSpec
@@ -149,7 +149,7 @@ def _plot_table(source: Path, args: argparse.Namespace) -> int:
     # (the name is not parsed for a suffix: a dotted column, train.mak, made a folder named after the figure)
     out = Path(args.out) if args.out else default_figure_dir(False)
     stem = out.with_suffix("") if out.suffix in (".png", ".pdf") else out / spec.name
-    check_output_file(stem.with_name(stem.name + ".png"))
+    check_figure_files(stem)
     for path in save_figure(fig, stem):
         print(path)
     return 0

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ampsim.errors import RunError
-from ampsim.figures.canvas import save_figure
+from ampsim.figures.canvas import check_figure_files, save_figure
 from ampsim.figures.lines import draw_bar, draw_curves, draw_xy, line_of
 from ampsim.figures.selection import select
 from ampsim.figures.trace import draw_heatmap, draw_timeline
@@ -59,6 +59,8 @@ def draw_sweep_figures(sweep: Sweep, sweep_dir: str | Path, fig_dir: str | Path)
     (:func:`check_table_of`). A figure that cannot be drawn (a timeline whose trace.json is not there) keeps
     none of the others from being drawn: one RunError line after them, naming it."""
     check_table_of(sweep, Path(sweep_dir))
+    for spec in sweep.figures:  # every file first: a folder in the way of the last was found after the others
+        check_figure_files(Path(fig_dir) / spec.name)
     written: list[Path] = []
     failed: list[str] = []
     for spec in sweep.figures:
