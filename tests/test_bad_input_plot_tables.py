@@ -188,3 +188,10 @@ def test_a_folder_in_the_way_of_a_figures_pdf_is_found_before_anything_is_writte
     line = one_error_line(capsys, argv)
     assert line.endswith(".pdf: is a folder, not a file")
     assert [p.name for p in figs.iterdir()] == [f"{'staleness_vs_mak_mnist' if source == 'sweep-file' else 'f'}.pdf"]
+
+
+def test_a_sweep_table_of_its_header_alone_is_one_line(mak, tmp_path, capsys):
+    """A warning (every point missing) came before the error line (no rows match): two lines."""
+    edit_lines(mak / "table.csv", lambda lines: lines[:1])
+    line = one_error_line(capsys, ["plot", MAK_TOML, "--sweep-dir", mak, "--out", tmp_path / "figs"])
+    assert f"{mak / 'table.csv'}: holds no point (its header alone); run the sweep" in line

@@ -101,6 +101,8 @@ def check_table_of(sweep: Sweep, sweep_dir: Path) -> None:
     if "point_id" not in table.columns:  # (edited: a KeyError traceback)
         raise RunError(f"{sweep_dir}/{TABLE}: has no point_id column, so it is no table `ampsim sweep` wrote; "
                        f"{again}")
+    if table.empty:  # (a warning that every point is missing, then the first figure's "no rows": two lines)
+        raise RunError(f"{sweep_dir}/{TABLE}: holds no point (its header alone); {again}")
     check_rows_are_points(table, sweep_dir / TABLE, again)
     ids = table["point_id"].astype(str)
     own = {p.point_id for p in sweep.points}
