@@ -22,6 +22,10 @@ def _matches(cell: Any, want: Any) -> bool:
     # and hardware files as paths that a figure names by stem: compare as numbers, as text, then as shown
     wants = want if isinstance(want, list) else [want]
     for w in wants:
+        if _is_bool(w) or _is_bool(cell):  # as truth values only: true matched a cell 1 (float(True) == 1)
+            if str(cell).lower() == str(w).lower():
+                return True
+            continue
         try:
             if math.isclose(float(cell), float(w), rel_tol=1e-9):
                 return True
@@ -30,6 +34,11 @@ def _matches(cell: Any, want: Any) -> bool:
         if str(cell) == str(w) or short_value(cell) == str(w):
             return True
     return False
+
+
+def _is_bool(v: Any) -> bool:
+    """A truth value: Python's, or numpy's (a table's column of True and False cells holds those)."""
+    return isinstance(v, bool) or getattr(getattr(v, "dtype", None), "kind", "") == "b"
 
 
 def select(df, spec: FigureSpec, source: str = ""):

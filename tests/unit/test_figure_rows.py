@@ -12,6 +12,7 @@ import pytest
 
 from ampsim.errors import DataError, RunError
 from ampsim.figures.lines import draw_bar, draw_curves, draw_xy
+from ampsim.figures.selection import select
 from ampsim.figures.trace import draw_heatmap
 from ampsim.sweeps.figspec import FigureSpec
 
@@ -81,3 +82,13 @@ def test_a_curves_value_not_above_zero_on_a_log_axis_names_its_metrics_file(tmp_
     with pytest.raises(DataError, match=f"^figure f: {metrics}: column 'test_accuracy' has 0.0 on line 3: a log axis "
                                         r"\(logy\) shows only values > 0$"):
         draw_curves(df, tmp_path, spec, ["train.mak"])
+
+
+def test_where_true_keeps_the_rows_that_are_true_not_those_of_1():
+    """``where = { k = true }`` kept the rows where a number column k was 1 (float(True) == 1), and 1 the true."""
+    df = pd.DataFrame({"k": [1, 0, 2], "b": [True, False, True]})
+    assert select(df, FigureSpec(name="f", kind="xy", where={"b": True})).index.tolist() == [0, 2]
+    with pytest.raises(RunError, match="no rows of the sweep table match"):
+        select(df, FigureSpec(name="f", kind="xy", where={"k": True}))
+    with pytest.raises(RunError, match="no rows of the sweep table match"):
+        select(df, FigureSpec(name="f", kind="xy", where={"b": 1}))
