@@ -92,12 +92,20 @@ title = "demo: test accuracy against simulated time (4-chip ring)"
 
 
 def write_inputs(folder: Path) -> Path:
-    """Write the demo's experiment, hardware and sweep files into ``folder``; returns the sweep file."""
+    """Write the demo's experiment, hardware and sweep files into ``folder``; returns the sweep file. Files an
+    earlier demo wrote there and someone has edited since (the docstring above invites it) are refused in one
+    line, not written over: a demo run again would have put the demo's own back and run those."""
     from ampsim.results import atomic_write
 
-    atomic_write(folder / "demo_experiment.toml", EXPERIMENT)
-    atomic_write(folder / "demo_hardware.toml", HARDWARE)
-    atomic_write(folder / "demo_sweep.toml", SWEEP)
+    files = {folder / "demo_experiment.toml": EXPERIMENT, folder / "demo_hardware.toml": HARDWARE,
+             folder / "demo_sweep.toml": SWEEP}
+    edited = [p.name for p, text in files.items() if p.is_file() and p.read_text(encoding="utf-8") != text]
+    if edited:
+        raise ConfigError(f"{folder}: {', '.join(edited)} edited since the demo wrote it; run the edited sweep with "
+                          f"`ampsim sweep {folder / 'demo_sweep.toml'}`, or give the demo another folder")
+    for path, text in files.items():
+        if not path.is_file():
+            atomic_write(path, text)
     return folder / "demo_sweep.toml"
 
 

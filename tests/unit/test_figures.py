@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from ampsim.cli import main
-from ampsim.errors import RunError
+from ampsim.errors import ConfigError, RunError
 from ampsim.figures.draw import draw_figure, draw_sweep_figures
 from ampsim.sweeps.figspec import FigureSpec
 from ampsim.sweeps.run import run_sweep
@@ -189,6 +189,11 @@ def test_demo_runs_offline_and_writes_its_figure(tmp_path):
     assert (tmp_path / "demo" / "sweep" / "table.csv").is_file()
     assert (tmp_path / "demo" / "inputs" / "demo_sweep.toml").is_file()
     assert run_demo(tmp_path / "demo", progress=False) == png  # an earlier demo's folder: its points reused
+    edited = tmp_path / "demo" / "inputs" / "demo_sweep.toml"  # edited, as the demo's docstring invites
+    edited.write_text(edited.read_text() + "# mine\n")
+    with pytest.raises(ConfigError, match=r"inputs: demo_sweep.toml edited since the demo wrote it; run the edited"):
+        run_demo(tmp_path / "demo", progress=False)
+    assert edited.read_text().endswith("# mine\n")  # not written over
 
 
 def test_bars_dodge_a_crossed_hue_and_stand_full_width_for_a_nested_one(tiny):
