@@ -207,7 +207,11 @@ def train(experiment: Config | str | Path, out: str | Path | None = None, *, ove
     with np.errstate(**quiet):
         if out is not None:
             train_experiment(cfg, out, progress=progress)
-            return _read_run(cfg, Path(out), keep=True)
+            try:
+                return _read_run(cfg, Path(out), keep=True)
+            except KeyboardInterrupt as e:  # (reading it back imports pandas: a third of a second)
+                e.add_note(f"the run had finished: {out} holds it")  # as RunDir says after its commit
+                raise
         if cfg.executor.trace:  # (it was made and thrown away, silently)
             log.warning("train: executor.trace without out: the trace goes with the run's other files; give out to "
                         "keep them")

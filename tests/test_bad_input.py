@@ -754,6 +754,19 @@ def test_an_api_run_without_out_interrupted_after_epochs_says_they_were_not_kept
                                    "no partial run)"]
 
 
+def test_an_interrupt_while_a_finished_run_is_read_back_says_the_run_is_in_place(tmp_path, capsys, monkeypatch):
+    """After the run was swapped in, reading it back (pandas' import) is a third of a second in which a Ctrl-C
+    said only "ampsim: interrupted", as if the run were lost."""
+    import ampsim.api as api
+
+    def interrupted(path):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(api, "read_metrics", interrupted)
+    assert main([*T, "--out", str(tmp_path / "run"), *SMALL]) == 130
+    assert capsys.readouterr().err.strip().endswith(f"interrupted; the run had finished: {tmp_path / 'run'} holds it")
+    assert (tmp_path / "run" / "summary.json").is_file()
+
+
 def test_an_out_inside_a_finished_run_is_refused(in_cwd, capsys):
     """``--out RUN/sub`` was allowed and left RUN no run folder (a sub-folder in it): RUN could not be run into
     again."""
