@@ -285,12 +285,3 @@ def test_a_figure_that_cannot_be_drawn_keeps_none_of_the_others_from_being_drawn
         draw_sweep_figures(first, tmp_path / "sweep", tmp_path / "figs")
     assert sorted(p.name for p in (tmp_path / "figs").glob("*.png")) == ["acc_time.png", "bars.png", "heat.png",
                                                                          "thr_mak.png"]
-
-
-def test_the_committed_timeline_redraws_from_a_checkout(tmp_path):
-    """trace_mnist's timeline is drawn from its mak = 16 point's trace.json, the one trace committed
-    (.gitignore): `ampsim plot` of the committed sweep draws every figure, as `make paper` does."""
-    assert main(["plot", str(ROOT / "experiments" / "sweeps" / "trace_mnist.toml"), "--sweep-dir",
-                 str(ROOT / "results" / "sweeps" / "trace_mnist"), "--out", str(tmp_path)]) == 0
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["timeline_mak16.pdf", "timeline_mak16.png",
-                                                          "utilization_heatmap.pdf", "utilization_heatmap.png"]
