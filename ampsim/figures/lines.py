@@ -209,10 +209,11 @@ def _table_file(table: Path) -> Path:
 def draw_xy(df, table: Path, spec: FigureSpec, swept: list[str]):
     """``y`` against ``x`` from the table, a line per hue group, mean over seeds with min-max bars."""
     _check_cols(df, spec, spec.x, spec.y)
+    source = _table_file(Path(table))
     for col in (spec.x, spec.y):  # a text cell in x made the axis categorical: every point at another place
-        check_numeric(df, col, _table_file(Path(table)), f"figure {spec.name}: ")
-    _check_placed(df, spec, _table_file(Path(table)))
-    _check_log_axes(df, spec, spec.x, spec.y, f"figure {spec.name}: ", _table_file(Path(table)))
+        check_numeric(df, col, source, f"figure {spec.name}: ")
+    _check_placed(df, spec, source)
+    _check_log_axes(df, spec, spec.x, spec.y, f"figure {spec.name}: ", source)
     keys = hue_keys(df, spec, swept)
     fig, ax = new_figure()
     drawn = 0
@@ -240,8 +241,9 @@ def draw_bar(df, table: Path, spec: FigureSpec, swept: list[str]):
     import numpy as np
 
     _check_cols(df, spec, spec.x, spec.y)
-    check_numeric(df, spec.y, _table_file(Path(table)), f"figure {spec.name}: ")
-    _check_log_axes(df, spec, spec.x, spec.y, f"figure {spec.name}: ", _table_file(Path(table)))
+    source = _table_file(Path(table))
+    check_numeric(df, spec.y, source, f"figure {spec.name}: ")
+    _check_log_axes(df, spec, spec.x, spec.y, f"figure {spec.name}: ", source)
     keys = tuple(k for k in hue_keys(df, spec, swept) if k != spec.x)
     cats = list(dict.fromkeys(map(cell_key, df[spec.x])))  # the empty cells are one category, as in groups()
     fig, ax = new_figure()
