@@ -66,7 +66,10 @@ fresh_if_code_changed = $(if $(and $(wildcard $@),$(filter %.py,$?)),--fresh)
 results/sweeps/%/table.csv: experiments/sweeps/%.toml $(SWEEP_DEPS) | $(STAMP)
 	$(AMPSIM) sweep $< --out $(@D) $(SWEEP_ARGS) $(fresh_if_code_changed)
 
+# Before drawing, the sweep is resumed (a second where every point is finished): it runs again only the points
+# left unfinished, such as traced points whose trace.json (never committed: over 1 MB) a checkout lacks.
 results/figures/.%.done: results/sweeps/%/table.csv experiments/sweeps/%.toml $(PLOT_CODE) | $(STAMP)
+	$(AMPSIM) sweep experiments/sweeps/$*.toml --out results/sweeps/$* $(SWEEP_ARGS)
 	$(AMPSIM) plot experiments/sweeps/$*.toml --sweep-dir results/sweeps/$* --out $(@D)
 	touch $@
 
@@ -74,6 +77,7 @@ results/quick/sweeps/%/table.csv: experiments/sweeps/%.toml $(SWEEP_DEPS) | $(ST
 	$(AMPSIM) sweep $< --quick --out $(@D) $(SWEEP_ARGS) $(fresh_if_code_changed)
 
 results/quick/figures/.%.done: results/quick/sweeps/%/table.csv experiments/sweeps/%.toml $(PLOT_CODE) | $(STAMP)
+	$(AMPSIM) sweep experiments/sweeps/$*.toml --quick --out results/quick/sweeps/$* $(SWEEP_ARGS)
 	$(AMPSIM) plot experiments/sweeps/$*.toml --quick --sweep-dir results/quick/sweeps/$* --out $(@D)
 	touch $@
 
