@@ -33,10 +33,12 @@ from typing import Any, Iterator
 
 from ampsim.errors import RunError, Terminated, first_line
 
-__all__ = ["connect_ray", "start_local_ray", "PROBE_S"]
+__all__ = ["connect_ray", "start_local_ray", "shutdown_ray", "PROBE_S", "RAY_HEAD"]
 
 log = logging.getLogger(__name__)
 
+#: the executables of a local Ray instance's head, which its shutdown needs alive (:meth:`.reaper.Reaper.kill_now`)
+RAY_HEAD = (b"gcs_server", b"raylet")
 #: how long the probe waits for a connection, then for the server's first frame
 PROBE_S = 5.0
 #: the client's HTTP/2 connection preface and an empty SETTINGS frame (RFC 9113, section 3.4)

@@ -12,9 +12,10 @@ the marked processes below the sweep's and everything below them (pid and start 
 pid is never mistaken for one of them): the agents count although Ray's process titles overwrite the
 environment they show in ``/proc``, and the sweep's other children (a library caller's own) never do.
 End of file comes when the sweep calls :meth:`Reaper.close` (after ``ray.shutdown()``, to sweep up
-stragglers) or when the kernel closes the pipe of a dead sweep. The reaper then SIGKILLs every recorded
-process still alive and every marked one (started after the last record), twice half a second apart,
-and exits. Linux only: where there is no ``/proc`` it finds nothing to kill.
+stragglers) or when the kernel closes the pipe of a dead sweep (a sweep stopped early kills most of them
+itself first: :meth:`Reaper.kill_now`). The reaper then SIGKILLs every recorded process still alive and
+every marked one (started after the last record), twice half a second apart, and exits. Linux only: where
+there is no ``/proc`` it finds nothing to kill.
 """
 
 from __future__ import annotations
@@ -48,6 +49,24 @@ class Reaper:
             finally:
                 os._exit(0)
         os.close(read_end)
+
+    def kill_now(self, spare: tuple[bytes, ...] = ()) -> None:
+        """SIGKILL now, from the sweep's own process, what the reaper would kill once the sweep is gone, but
+        the processes whose executable's path contains one of ``spare``: a sweep stopped early (its running
+        points are lost anyway) need not wait for Ray's workers and agents to end in order. Ray's shutdown
+        waits for each process it started, and those a SIGTERM to the sweep's whole process group had reached
+        took seconds to go; its head (GCS server, raylet) is spared, since the driver's own disconnect waits
+        about 5 s on a raylet that is gone. Measured on the 2-core host (2026-12-06, a 4-point sweep, SIGTERM
+        two seconds into its points): the sweep exits 0.7-0.9 s after a SIGTERM to its process, 2.1-2.3 s
+        before; 6.3-6.4 s after one to its process group, 8.8-8.9 s before."""
+        for pid in _record(os.getpid(), self.marker, self.pid):
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    if any(name in f.read().split(b"\0")[0] for name in spare):
+                        continue
+                os.kill(pid, signal.SIGKILL)
+            except OSError:  # gone meanwhile
+                pass
 
     def close(self) -> None:
         """Let the reaper kill what is left, wait for it, and drop the marker. Idempotent."""

@@ -40,9 +40,10 @@ sweep again, which runs only the missing points):
 
 * Ctrl-C (KeyboardInterrupt) or SIGTERM (turned into one by ``ampsim sweep``): queued points are never
   started; running points are stopped at once (SIGTERM, SIGKILL after a second; their temporary folders
-  go); with Ray, pending tasks are cancelled and a Ray instance this sweep started is shut down. The
-  local pool returns within a second (0.2-0.3 s measured from the signal to the exit of ``ampsim sweep``);
-  ``ray.shutdown()`` takes 2-3 s more.
+  go); with Ray, pending tasks are cancelled and a Ray instance this sweep started is shut down (workers
+  and agents killed first). The local pool returns within a second (0.2-0.3 s from the signal to the exit
+  of ``ampsim sweep``), a local Ray instance in 0.7-0.9 s, or about 6 s where a SIGTERM to the whole
+  process group reached Ray's head too (while Ray starts, up to its own 30 s startup timeout).
 * SIGKILL of the sweep's process: nothing can run in it, so its helpers end themselves: every pool worker
   and each point's multicore workers are SIGKILLed by the kernel when their parent dies (see
   :mod:`ampsim.sweeps.pool`); no forkserver or resource tracker exists to outlive it. The lock goes with
@@ -109,9 +110,8 @@ def run_point(task: PointTask) -> str:
     final = Path(task.out)
     if finished(task):
         return task.point_id
-    # a folder of this point without its summary (edited, or its summary deleted) or the trace its config asks
-    # for (results are committed without traces) is unfinished: replaced
-    # when the point is done again; anything else by its name (a run trained there) is not the sweep's to delete
+    # a folder of this point without its summary (edited, or deleted) or the trace its config asks for is
+    # unfinished: replaced when the point is done again; anything else by its name is not the sweep's to delete
     damaged = os.path.lexists(final)
     if damaged and not (final.is_dir() and not final.is_symlink() and _point_id(final) == task.point_id):
         record = "has no" if not (final / runfiles.POINT).exists() else "does not name the point in its"
@@ -337,7 +337,7 @@ def _run_ray(todo: list[PointTask], jobs: int, address: str | None) -> Iterator[
         import ray
     except ImportError:
         raise ConfigError("--ray: the 'ray' package is not installed (pip install 'ampsim[ray]')") from None
-    from ampsim.sweeps.ray_cluster import connect_ray, shutdown_ray, start_local_ray
+    from ampsim.sweeps.ray_cluster import RAY_HEAD, connect_ray, shutdown_ray, start_local_ray
 
     started = not ray.is_initialized()
     reaper = None
@@ -371,6 +371,8 @@ def _run_ray(todo: list[PointTask], jobs: int, address: str | None) -> Iterator[
                 cause = getattr(e, "cause", None)
                 yield pid, cause if isinstance(cause, BaseException) else e
     finally:
+        if reaper is not None and pending:  # stopped early: Ray's workers and agents need no orderly end
+            reaper.kill_now(spare=RAY_HEAD)
         if started:  # a local instance goes, and a cluster ends the tasks of a driver that disconnects
             shutdown_ray(ray)
         else:  # the caller's Ray session lives on: our tasks must not (no force: Ray 2.x may abort the
