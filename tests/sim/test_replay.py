@@ -273,6 +273,28 @@ def test_recording_leaves_the_nodes_staleness_record_as_it_was():
     assert [(n.staleness.copy(), n.recent_staleness()) for n in nodes] == before
 
 
+def test_a_replay_runs_to_the_end_whatever_train_max_loss(tmp_path, monkeypatch):
+    """Recording runs each batch through the real loss nodes at weights a replay never trains: a later epoch's
+    batch at the initial weights exceeded train.max_loss and stopped the replay ("the run diverged") where
+    the full run trained. The bound stays the full run's, and the loss nodes' once recording is done."""
+    from ampsim.errors import Diverged
+    from ampsim.ir.message import Message
+    from ampsim.ir.nodes.losses import LossNode
+
+    monkeypatch.setenv("AMPSIM_RECORDINGS", "off")
+    clear_memory()
+    tight = ("data.n_train=200", "data.n_test=20", "train.epochs=2", "train.max_loss=0.001",
+             'executor.kind="sim"', f'executor.hardware="{HW / "ring4.toml"}"')
+    with pytest.raises(Diverged, match="above train.max_loss = 0.001"):
+        run_experiment("blobs_mlp.toml", tight, True, tmp_path / "full")
+    summary, _, p = run_experiment("blobs_mlp.toml", tight, False, tmp_path / "replay")
+    assert summary["epochs"] == 2 and "diverged" not in summary and summary["best_metric"] is None
+    (loss,) = [n for n in p.task.model.graph.nodes.values() if isinstance(n, LossNode)]
+    assert "check_loss" not in vars(loss) and loss.max_loss == 0.001
+    with pytest.raises(Diverged):
+        loss.check_loss(Message(Instance(0, {}), (), np.zeros(1)), 1.0, 1)
+
+
 # -- the cache ----------------------------------------------------------------------------------------
 
 def _chain():

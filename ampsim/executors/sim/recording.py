@@ -50,6 +50,7 @@ from ampsim.errors import AmpsimError, GraphError
 from ampsim.hardware.cost import message_bytes
 from ampsim.ir.message import Instance
 from ampsim.ir.node import Node
+from ampsim.ir.nodes.losses import LossNode
 from ampsim.ir.param import ParamNode
 from ampsim.ir.pump import pump
 from ampsim.models.base import Model
@@ -130,7 +131,11 @@ def record(model: Model, instances: Iterable[Instance], *, training: bool = True
 
     The model's parameters are not updated and its staleness record (histogram and the recent window that
     staleness-bounded admission reads) is restored; its per-instance
-    state (caches, stashes, muf remainders) is dropped, so record on a model that is not mid-run."""
+    state (caches, stashes, muf remainders) is dropped, so record on a model that is not mid-run. The loss
+    nodes' divergence check (``train.max_loss``, a finite loss) is off meanwhile: with weights that never
+    train, the losses computed here are not the run's, and a replay measures none, so they must not stop it
+    (a later epoch's batch at the initial weights stopped a replay whose full run trained). The check only
+    raises, so what is recorded is unchanged."""
     graph = model.graph
     names = sorted(graph.nodes)
     index = {n: i for i, n in enumerate(names)}
@@ -142,16 +147,23 @@ def record(model: Model, instances: Iterable[Instance], *, training: bool = True
         for node in graph.nodes.values():
             node.training = training
             node.join = spies[node.name]  # instance attribute: shadows the method while recording
+            if isinstance(node, LossNode):
+                node.check_loss = _no_loss_check  # (likewise)
         for inst in instances:
             _record_one(b, model, inst, index, spies, param_nodes)
     finally:
         for node in graph.nodes.values():
             node.__dict__.pop("join", None)
+            node.__dict__.pop("check_loss", None)
             node.training = True
         for n in param_nodes:
             n.restore_staleness(saved_staleness[n.name])
             n.reset()
     return b.build(names)
+
+
+def _no_loss_check(msg, loss: float, n: int) -> None:
+    """A loss node's check while recording: none (see :func:`record`)."""
 
 
 class _Builder:
