@@ -8,8 +8,9 @@ sweep choose per point with ``numerics = "auto"`` in ``[sweep]``::
     hardware = "../../hardware_models/torus8x8.toml"
     numerics = "auto"
 
-``auto`` replays every point that can be replayed and whose results nobody looks at for a loss or a
-metric: when no ``[[figure]]`` needs one (:func:`figure_needs`), each point that runs on the simulated
+``auto`` replays every point that can be replayed and whose results nobody looks at for a loss, a
+metric or the replicas' drift: when no ``[[figure]]`` needs one on an axis, in its ``hue`` or in its
+``where`` (:func:`figure_needs`), each point that runs on the simulated
 executor (``executor.kind = "sim"``) with a staleness mode a replay reproduces (not ``stash`` or
 ``predict``, globally or for any node pattern), replicas included, and does not set ``executor.numerics``
 itself replays; the others keep the numerics. Without the option nothing changes (a committed sweep keeps
@@ -27,8 +28,10 @@ from ampsim.sweeps.figspec import FigureSpec
 
 __all__ = ["MEASURED_COLUMNS", "numerics_mode", "figure_needs", "replayable", "check_figures"]
 
-#: table columns that only a run with numerics measures (losses and metrics)
-MEASURED_COLUMNS = ("final_metric", "best_metric", "time_to_target_s", "epochs_to_target", "metric", "train_loss")
+#: table columns that only a run with numerics measures (losses, metrics, and how far replica copies drift
+#: apart: a replay never trains the copies, so its ``replica_drift`` is null)
+MEASURED_COLUMNS = ("final_metric", "best_metric", "time_to_target_s", "epochs_to_target", "metric", "train_loss",
+                    "replica_drift")
 #: the values of ``[sweep] numerics``
 MODES = ("auto",)
 #: staleness mitigations that change work and memory: a replay refuses them
@@ -47,12 +50,15 @@ def numerics_mode(source: str, head: dict) -> str | None:
 
 
 def figure_needs(f: FigureSpec) -> str | None:
-    """What figure ``f`` needs that only a run with numerics measures (None: times only)."""
+    """What figure ``f`` needs that only a run with numerics measures (None: times only): its axes, and the
+    columns its ``hue`` groups by and its ``where`` selects on, of any kind (a replayed table's null column
+    drew one legend entry "n/a", or kept no row and failed at plot time, after the sweep)."""
     if f.kind == "curves":
         return "curves of " + f.y
-    if f.kind in ("xy", "bar"):
-        return next((c for c in (f.x, f.y) if c in MEASURED_COLUMNS), None)
-    return None
+    axes = (f.x, f.y) if f.kind in ("xy", "bar") else ()
+    parts = [(c, "") for c in axes] + [(c, " (its hue)") for c in f.hue or ()] + \
+        [(c, " (its where)") for c in f.where]
+    return next((c + role for c, role in parts if c in MEASURED_COLUMNS), None)
 
 
 def replayable(cfg: Config) -> bool:

@@ -61,12 +61,31 @@ def test_auto_replays_a_sweep_whose_figures_need_only_times(tmp_path):
     assert not any(replays(p) for p in default.points)
 
 
-@pytest.mark.parametrize("y", ["final_metric", "time_to_target_s", "best_metric"])
+@pytest.mark.parametrize("y", ["final_metric", "time_to_target_s", "best_metric", "replica_drift"])
 def test_auto_keeps_the_numerics_when_a_figure_needs_a_metric(y, tmp_path):
+    # (replica_drift: a replay never trains the copies, so it is null; auto replayed, and plot found nothing)
     auto = load_sweep(sweep_file(tmp_path, 'numerics = "auto"', y=y, name="auto"))
     default = load_sweep(sweep_file(tmp_path, y=y, name="default"))
     assert not any(replays(p) for p in auto.points)
     assert [(p.point_id, p.overrides) for p in auto.points] == [(p.point_id, p.overrides) for p in default.points]
+
+
+@pytest.mark.parametrize("kind,part", [("xy", 'hue = "best_metric"'), ("xy", 'where = { "best_metric" = 0.9 }'),
+                                       ("bar", 'hue = ["train.mak", "final_metric"]'),
+                                       ("heatmap", 'where = { "replica_drift" = 0.0 }')])
+def test_a_metric_in_a_figures_hue_or_where_keeps_the_numerics_and_refuses_a_replay(kind, part, tmp_path, capsys):
+    """Only x and y were looked at: a replayed sweep passed --check, then its plot failed (no row where
+    best_metric = 0.9) or drew one legend entry "best_metric=n/a"."""
+    figure = FIGURE.format(y="throughput").replace('kind = "xy"', f'kind = "{kind}"') + part + "\n"
+    auto, replay = tmp_path / "auto.toml", tmp_path / "replay.toml"
+    auto.write_text(HEAD.format(numerics='numerics = "auto"', extra="") + figure)
+    assert not any(replays(p) for p in load_sweep(auto).points)
+    replay.write_text(HEAD.format(numerics="", extra='"executor.numerics" = false\n') + figure)
+    assert main(["sweep", str(replay), "--check"]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    role = "hue" if "hue" in part else "where"
+    assert len(lines) == 1 and lines[0].startswith(f"ampsim: error: {replay}: figure[0] (f): needs ")
+    assert f"(its {role}), which point 0 does not measure (executor.numerics = false" in lines[0]
 
 
 def test_auto_keeps_the_numerics_where_a_point_cannot_replay_or_sets_them(tmp_path):
