@@ -390,6 +390,29 @@ def test_a_recording_damaged_inside_its_compressed_data_is_recorded_again(tmp_pa
     assert "recording again" in caplog.text and load(cached, key) is not None
 
 
+def test_a_recording_that_cannot_be_read_is_said_so_not_called_corrupt(tmp_path, caplog, monkeypatch):
+    """A file the process may not read was reported as a "corrupt or truncated recording (PermissionError …)".
+    (np.load raises it here: root reads a chmod 000 file all the same.)"""
+    from ampsim.executors.sim import recording_cache
+
+    model, instances, cached = _filed(tmp_path)
+    key = recording_key(model, instances, training=True)
+
+    def denied(file, *args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(file))
+
+    monkeypatch.setattr(recording_cache.np, "load", denied)
+    with pytest.raises(RecordingError) as e:
+        load(cached, key)
+    assert str(e.value) == f"{cached}: the recording cannot be read (PermissionError: Permission denied)"
+    with caplog.at_level(logging.WARNING):
+        obtain(model, instances, folder=tmp_path / "cache")
+    assert "cannot be read (PermissionError: Permission denied); recording again" in caplog.text
+    assert "corrupt" not in caplog.text
+    monkeypatch.undo()
+    assert load(cached, key) is not None  # filed again
+
+
 def test_a_cache_entry_linked_to_another_file_replaces_the_link_not_the_file(tmp_path):
     model, instances, cached = _filed(tmp_path)
     cached.unlink()

@@ -20,7 +20,7 @@ milliseconds) and :func:`~ampsim.executors.sim.recording.record` now for the res
 File format: a compressed NumPy ``.npz`` with one array per :class:`~ampsim.executors.sim.recording.Recording` field,
 ``key`` (the JSON key text) and ``checksum`` (SHA-256 over each array's name, dtype, shape and bytes).
 :func:`load` raises :class:`~ampsim.executors.sim.recording.RecordingError` (one line) for a missing,
-truncated or corrupt file or a key that differs; :func:`obtain` then records again, with a warning.
+unreadable, truncated or corrupt file or a key that differs; :func:`obtain` then records again, with a warning.
 """
 
 from __future__ import annotations
@@ -85,6 +85,9 @@ def load(path: Path, key: str) -> Recording:
             arrays = {n: z[n] for n in names}
     except FileNotFoundError:
         raise RecordingError(f"{path}: no such recording") from None
+    except OSError as e:  # (not the file's fault: permissions, an I/O error; the catch-all below called it corrupt)
+        raise RecordingError(f"{path}: the recording cannot be read ({type(e).__name__}: "
+                             f"{e.strerror or e})") from None
     except Exception as e:  # noqa: BLE001 - whatever a damaged zip raises (zlib.error, NotImplementedError, ...)
         raise RecordingError(f"{path}: corrupt or truncated recording ({type(e).__name__}: {e})") from None
     if stored_key != key:
