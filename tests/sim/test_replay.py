@@ -553,6 +553,9 @@ def test_the_recordings_folder_expands_a_home_and_follows_xdg(monkeypatch, tmp_p
     assert cache_folder() == tmp_path / ".cache" / "ampsim" / "recordings"
     monkeypatch.setenv("AMPSIM_RECORDINGS", "off")
     assert cache_folder() is None
+    for off in ("OFF", "Off", " oFf "):  # (OFF made a folder named OFF in the working directory)
+        monkeypatch.setenv("AMPSIM_RECORDINGS", off)
+        assert cache_folder() is None, off
 
 
 def test_a_full_recordings_folder_lets_the_least_recently_used_go(tmp_path, monkeypatch):

@@ -10,8 +10,8 @@ hardware, placement, mak, muf, optimizer or learning rate, which is what lets ev
 share one.
 
 Life cycle: :func:`obtain` → the key (:func:`recording_key`) → this process's memory → the cache folder
-(``$AMPSIM_RECORDINGS``, default ``~/.cache/ampsim/recordings``; ``off`` keeps recordings in memory
-only), one ``<sha256 of the key>.npz`` per recording (past ``$AMPSIM_RECORDINGS_MAX_BYTES``, 2 GiB, the least
+(``$AMPSIM_RECORDINGS``, default ``~/.cache/ampsim/recordings``; ``off``, in any case, keeps recordings in
+memory only), one ``<sha256 of the key>.npz`` per recording (past ``$AMPSIM_RECORDINGS_MAX_BYTES``, 2 GiB, the least
 recently used are deleted: :func:`prune`) → else made of the instances this process recorded
 or read before (:data:`POOL`, :mod:`~ampsim.executors.sim.segments`: an instance's part depends on its
 data, not its key, so the next epoch's shuffle of the same trees, or a subset of them, is composed in
@@ -99,13 +99,14 @@ def load(path: Path, key: str) -> Recording:
 
 
 def cache_folder() -> Path | None:
-    """``$AMPSIM_RECORDINGS`` (``off`` or empty: no files, memory only; ``~`` expanded), else
+    """``$AMPSIM_RECORDINGS`` (``off`` in any case, or empty: no files, memory only; ``~`` expanded), else
     ``$XDG_CACHE_HOME/ampsim/recordings`` (default ``~/.cache``)."""
     env = os.environ.get("AMPSIM_RECORDINGS")
     if env is None:
         xdg = os.environ.get("XDG_CACHE_HOME", "")  # (a relative one is ignored, as the XDG spec asks)
         return (Path(xdg) if os.path.isabs(xdg) else Path.home() / ".cache") / "ampsim" / "recordings"
-    return None if env.strip() in ("", "off") else Path(env).expanduser()
+    # (any case of off: OFF made a folder named OFF in the working directory and filed recordings there)
+    return None if env.strip().lower() in ("", "off") else Path(env).expanduser()
 
 
 @functools.cache
