@@ -28,7 +28,7 @@ from typing import Any
 from ampsim.errors import ConfigError
 from ampsim.fieldspec import POINT_ID_RULES, field_default, spec  # noqa: F401  (re-exported: the tasks' sections)
 from ampsim.files import read_toml
-from ampsim.tomltext import dump_toml
+from ampsim.tomltext import MAX_NESTING, deeper_than, dump_toml
 
 
 @dataclass(frozen=True)
@@ -270,7 +270,7 @@ def check_writable(key: str, value: Any, option: str = "--set") -> None:
     """One ConfigError line unless ``value`` is one a run's config.toml can hold (:func:`dump_toml`): not None,
     an object or text with a lone surrogate (a command-line byte that is not UTF-8), nor nested without end."""
     where = f"{option} {key}" if option else key
-    if _deeper_than(value, MAX_NESTING):  # (dump_toml's RecursionError came at a depth the caller's stack set)
+    if deeper_than(value, MAX_NESTING):  # (dump_toml's RecursionError came at a depth the caller's stack set)
         raise ConfigError(f"{where}: nested too deep (or holds itself)")
     try:
         dump_toml({"o": {"k": value}})
@@ -278,22 +278,6 @@ def check_writable(key: str, value: Any, option: str = "--set") -> None:
         raise ConfigError(f"{where}: {str(e).removeprefix('o.k: ')}") from None
     except RecursionError:  # (within the depth counted above: only a caller already deep in its stack)
         raise ConfigError(f"{where}: nested too deep (or holds itself)") from None
-
-
-#: the deepest nesting of lists and tables a config value may have (none needs more than a few)
-MAX_NESTING = 100
-
-
-def _deeper_than(value: Any, limit: int) -> bool:
-    """Whether lists and tables nest more than ``limit`` deep in ``value`` (one holding itself does); no recursion."""
-    stack = [(value, 0)]
-    while stack:
-        v, depth = stack.pop()
-        if isinstance(v, (list, tuple, dict)):
-            if depth >= limit:
-                return True
-            stack.extend((x, depth + 1) for x in (v.values() if isinstance(v, dict) else v))
-    return False
 
 
 def apply_overrides(raw: dict, overrides: list[tuple[str, Any]], option: str = "--set") -> dict:
@@ -351,7 +335,17 @@ def load_config(path: str | Path, overrides: list[tuple[str, Any]] = (), option:
     raw = read_toml(path)
     if not raw:  # nothing at all (an empty or cut-off file) is a mistake, not "every default: MNIST"
         raise ConfigError(f"{source}: an empty experiment file (give at least an [experiment] table)")
+    _check_values(raw, source)
     return _from_raw(apply_overrides(raw, list(overrides), option), source)
+
+
+def _check_values(raw: dict, source: str) -> None:
+    """One line for a value of a section's that no run's config.toml could hold, as a ``--set`` one is
+    (:func:`check_writable`): a date where no field's type is checked (``[hardware]``, ``placement.map``) failed
+    when config.toml was written, after the plan stage; tables nested hundreds deep, copying them."""
+    for section, table in raw.items():
+        for key, value in table.items() if section in SECTIONS and isinstance(table, dict) else ():
+            check_writable(f"{source}: {section}.{key}", value, option="")
 
 
 def checked(cfg: Config) -> Config:
@@ -365,7 +359,9 @@ def checked(cfg: Config) -> Config:
             what = FIXED_SECTIONS[name].__name__ if name in FIXED_SECTIONS else f"the task's {name} dataclass"
             raise ConfigError(f"{path}: {name}: must be an instance of {what} (dataclasses.replace of cfg.{name}), got "
                               f"{type(section).__name__}")
-    return _from_raw(cfg.to_dict(), path)
+    raw = cfg.to_dict()
+    _check_values(raw, path)
+    return _from_raw(raw, path)
 
 
 def _path_of(cfg: Config) -> str:

@@ -9,7 +9,7 @@ import numbers
 import re
 from typing import Any
 
-__all__ = ["dump_toml"]
+__all__ = ["dump_toml", "deeper_than", "MAX_NESTING"]
 
 
 def dump_toml(d: dict[str, dict]) -> str:
@@ -88,3 +88,19 @@ def _toml_value(v: Any) -> str:
             return "{}"
         return "{ " + ", ".join(f"{_toml_key(k)} = {_toml_value(x)}" for k, x in v.items()) + " }"
     raise TypeError(f"cannot write {v!r} as TOML (no such value type)")
+
+
+#: the deepest nesting of lists and tables a config value may have (none needs more than a few)
+MAX_NESTING = 100
+
+
+def deeper_than(value: Any, limit: int) -> bool:
+    """Whether lists and tables nest more than ``limit`` deep in ``value`` (one holding itself does); no recursion."""
+    stack = [(value, 0)]
+    while stack:
+        v, depth = stack.pop()
+        if isinstance(v, (list, tuple, dict)):
+            if depth >= limit:
+                return True
+            stack.extend((x, depth + 1) for x in (v.values() if isinstance(v, dict) else v))
+    return False

@@ -14,6 +14,7 @@ import math
 from pathlib import Path
 from typing import Any, Mapping
 
+from ampsim.errors import ConfigError
 from ampsim.files import read_toml
 from ampsim.hardware._fields import MAX_FACTOR, REQUIRED, FieldReader, type_name
 from ampsim.hardware.spec import (
@@ -41,6 +42,7 @@ from ampsim.hardware.spec import (
     TopologySpec,
     node_sort_key,
 )
+from ampsim.tomltext import MAX_NESTING, deeper_than
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +57,8 @@ def load_system(path: str | Path, overrides: Mapping[str, Any] | None = None, *,
     merged in first (:func:`merge_overrides`). Errors name ``path`` as given (and ``overridden_by``, the
     file the overrides come from, when there are any)."""
     raw = read_toml(path)
+    if deeper_than(raw, MAX_NESTING):  # (as in an experiment: no field nests more than a few tables deep)
+        raise ConfigError(f"{path}: nested too deep (more than {MAX_NESTING} tables or arrays)")
     if not overrides:
         return system_from_dict(raw, str(path))
     return system_from_dict(merge_overrides(raw, overrides),

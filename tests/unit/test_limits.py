@@ -94,3 +94,43 @@ def test_compare_resimulate_reads_and_checks_its_experiment(tmp_path, capsys):
         f"ampsim: error: {measured}: holds measurements of 'list_reduction', not of experiment 'mnist_mlp'; give that "
         "experiment's file, or its measurements (--from)"]
     assert not (tmp_path / "r").exists()
+
+
+def _one_line(capsys, argv: list) -> str:
+    assert main([str(a) for a in argv]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("ampsim: error: "), err
+    return err[0]
+
+
+@pytest.mark.parametrize("section, depth", [("train", 500), ("hardware", 600), ("placement.map", 150)])
+def test_an_experiment_file_nested_too_deep_in_tables_is_one_line(tmp_path, capsys, section, depth):
+    """Tables nested by a dotted header: RecursionError (a 3,000-line traceback) when the file was copied."""
+    exp = tmp_path / "deep.toml"
+    header = ".".join([section] + ["a"] * depth)
+    exp.write_text((ROOT / "experiments" / "blobs_mlp.toml").read_text() + f"\n[{header}]\nx = 1\n")
+    line = _one_line(capsys, ["train", exp, "--no-progress", "--out", tmp_path / "r"])
+    assert line.startswith(f"ampsim: error: {exp}: {section.split('.')[0]}.")
+    assert line.endswith("nested too deep (or holds itself)")
+    assert not (tmp_path / "r").exists()
+
+
+def test_a_hardware_file_nested_too_deep_is_one_line(tmp_path, capsys):
+    hw = tmp_path / "deep.toml"
+    hw.write_text((ROOT / "hardware_models" / "ring4.toml").read_text() + f"\n[chip.{'.'.join(['a'] * 600)}]\nx = 1\n")
+    assert _one_line(capsys, ["info", hw]) == f"ampsim: error: {hw}: nested too deep (more than 100 tables or arrays)"
+
+
+@pytest.mark.parametrize("extra, key", [
+    ("[hardware]\nfoo = 1979-05-27T07:32:00Z", "hardware.foo"),
+    ('[placement]\nstrategy = "explicit"\nmap = {"*" = 1979-05-27}', "placement.map"),
+    ("[replicas]\nnodes = {a = 07:32:00}", "replicas.nodes"),
+], ids=["hardware", "placement.map", "replicas.nodes"])
+def test_a_date_in_a_file_where_no_type_is_checked_is_one_line_before_anything_runs(tmp_path, capsys, extra, key):
+    """The reference executor ignores [hardware]: the TypeError came when config.toml was written, after the plan."""
+    exp = tmp_path / "dt.toml"
+    exp.write_text((ROOT / "experiments" / "blobs_mlp.toml").read_text() + "\n" + extra + "\n")
+    line = _one_line(capsys, ["train", exp, "--no-progress", "--set", "data.n_train=64", "--set", "train.epochs=1",
+                              "--out", tmp_path / "r"])
+    assert line.startswith(f"ampsim: error: {exp}: {key}: cannot write datetime.") and "as TOML" in line
+    assert not (tmp_path / "r").exists()
