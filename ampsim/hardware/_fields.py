@@ -129,13 +129,18 @@ class FieldReader:
             x = int(x)
         if isinstance(x, bool) or not isinstance(x, int):
             self.fail(field, f"expected an integer, got {type_name(x)} {x!r}")
-        if (why := too_large(x)) is not None:
-            self.fail(field, why)
+        self.not_too_large(field, x)
         if x < minimum:
             self.fail(field, f"must be >= {minimum}, got {x!r}")
         if maximum is not None and x > maximum:
             self.fail(field, f"must be <= {maximum:,}, got {x!r}")
         return x
+
+    def not_too_large(self, field: str, x: Any) -> None:
+        """Fail for an integer beyond 2**53 before any message shows it: a product of 4,000-digit sizes could not
+        be written (Python converts 4,300 digits), and a 400-digit one filled the line."""
+        if (why := too_large(x)) is not None:
+            self.fail(field, why)
 
     def int_list(self, d: Mapping[str, Any], where: str, key: str, n_chips: int) -> list[int]:
         field = f"{where}.{key}"
@@ -143,6 +148,7 @@ class FieldReader:
         if not isinstance(ids, list) or not ids:
             self.fail(field, f"expected a non-empty array of chip indices, got {ids!r}")
         for i in ids:
+            self.not_too_large(field, i)
             if isinstance(i, bool) or not isinstance(i, int):
                 self.fail(field, f"expected chip indices (integers), got {type_name(i)} {i!r}")
             if not 0 <= i < n_chips:
@@ -161,6 +167,8 @@ class FieldReader:
         out: list[tuple[int, int]] = []
         for k, e in enumerate(edges):
             field = f"{where}.edges[{k}]"
+            for x in e if isinstance(e, list) else ():
+                self.not_too_large(field, x)
             if (not isinstance(e, list) or len(e) != 2
                     or any(isinstance(x, bool) or not isinstance(x, int) or x < 0 for x in e)):
                 self.fail(field, f"expected [a, b] with chip indices >= 0, got {e!r}")

@@ -224,6 +224,7 @@ class _Validator(FieldReader):
             self.fail(field, f"expected [a, b] (chip integers or \"switchK\"), got {pair!r}")
         nodes: list[Node] = []
         for x in pair:
+            self.not_too_large(field, x)
             if isinstance(x, int) and not isinstance(x, bool):
                 if not 0 <= x < topo.n_chips:
                     self.fail(field, f"no chip {x} (chips are 0..{topo.n_chips - 1})")
@@ -267,6 +268,8 @@ class _Validator(FieldReader):
             want = 3 if kind == "torus3d" else 2
             lo = 3 if kind.startswith("torus") else 1
             shape = t["shape"]
+            for s in shape if isinstance(shape, list) else ():
+                self.not_too_large("topology.shape", s)
             if (not isinstance(shape, list) or len(shape) != want
                     or any(isinstance(s, bool) or not isinstance(s, int) for s in shape)):
                 self.fail("topology.shape", f"expected {want} integers for {kind}, got {shape!r}")

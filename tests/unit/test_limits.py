@@ -134,3 +134,31 @@ def test_a_date_in_a_file_where_no_type_is_checked_is_one_line_before_anything_r
                               "--out", tmp_path / "r"])
     assert line.startswith(f"ampsim: error: {exp}: {key}: cannot write datetime.") and "as TOML" in line
     assert not (tmp_path / "r").exists()
+
+
+HUGE = "1" + "0" * 4000  # (TOML reads it; Python writes at most 4,300 digits, so a product of two could not be shown)
+
+
+@pytest.mark.parametrize("topology, field", [
+    (f'kind = "mesh2d"\nshape = [{HUGE}, {HUGE}]', "topology.shape"),
+    (f'kind = "torus2d"\nshape = [1{"0" * 400}, 3]', "topology.shape"),
+    (f'kind = "torus3d"\nshape = [3, 3, {HUGE}]', "topology.shape"),
+    (f'kind = "explicit"\nedges = [[0, 1], [1, {HUGE}]]', "topology.edges[1]"),
+    (f'kind = "explicit"\nedges = [[0, 1{"0" * 400}]]', "topology.edges[0]"),
+    (f'kind = "ring"\nn = 4\n[[chip_override]]\nchips = [1{"0" * 400}]\nflops_per_s = 1e9', "chip_override[0].chips"),
+], ids=["mesh2d", "torus2d-400-digits", "torus3d", "edges", "edges-400-digits", "chip_override"])
+def test_a_huge_size_or_index_in_a_hardware_file_is_the_one_too_large_line(tmp_path, capsys, topology, field):
+    """A ValueError traceback (int->str conversion limit) before, or a line holding all 400 digits."""
+    hw = (ROOT / "hardware_models" / "ring4.toml").read_text().replace('kind = "ring"\nn = 4', topology)
+    (tmp_path / "hw.toml").write_text(hw)
+    assert _one_line(capsys, ["info", tmp_path / "hw.toml"]) == (
+        f"ampsim: error: {tmp_path / 'hw.toml'}: {field}: 10000000000000000000… is beyond any size or count ampsim "
+        "takes (at most 2**53)")
+
+
+def test_a_huge_topology_shape_given_with_set_is_one_line(tmp_path, capsys):
+    line = _one_line(capsys, ["train", ROOT / "experiments" / "blobs_mlp.toml", "--executor", "sim", "--hardware",
+                              ROOT / "hardware_models" / "ring4.toml", "--no-progress", "--out", tmp_path / "r",
+                              "--set", f'hardware.topology={{kind="torus2d",shape=[{HUGE},{HUGE}]}}'])
+    assert line.endswith("topology.shape: 10000000000000000000… is beyond any size or count ampsim takes "
+                         "(at most 2**53)")
