@@ -90,6 +90,17 @@ def test_greedy_spreads_copies_over_chips():
     assert len({p.placement[f"cell#{i}"] for i in range(4)}) == 4
 
 
+def test_more_groups_than_chips_is_refused_as_docs_replicas_says():
+    """docs/replicas.md said that groups share chips when there are fewer chips than groups; a run refuses that."""
+    from ampsim.errors import ConfigError
+
+    line = "replicas.groups: 5 groups but only 4 chip(s) to hold them"
+    assert f"(`{line}`)" in (ROOT / "docs" / "replicas.md").read_text().replace("\n", " ")
+    with pytest.raises(ConfigError, match=r": replicas\.groups: 5 groups but only 4 chip\(s\) to hold them$"):
+        lr_plan("replicas.groups=5", "executor.kind=sim", f"executor.hardware={ROOT / 'hardware_models/ring4.toml'}",
+                "placement.strategy=groups")
+
+
 def test_groups_strategy_with_fewer_chips_than_groups_shares_chips():
     p = lr_plan("replicas.groups=3", "executor.kind=sim", f"executor.hardware={ROOT / 'hardware_models/ring4.toml'}")
     model = p.task.model
