@@ -43,7 +43,7 @@ from ampsim.executors import check_kind
 from ampsim.hardware.local import default_workers, local_model_path
 from ampsim.hardware.parse import load_system
 from ampsim.hardware.source import hardware_path
-from ampsim.hardware.spec import ChipSpec, SystemSpec
+from ampsim.hardware.spec import ChipSpec, HostSpec, SystemSpec
 from ampsim.ir.hostmem import check_activation_memory, model_build
 from ampsim.ir.nodes.losses import configure_losses
 from ampsim.ir.param import STALENESS_MODES
@@ -370,8 +370,11 @@ def plan(cfg: Config, *, system: SystemSpec | None = None, placement: dict[str, 
         warn_unread_host(system, cfg.path)
         chips = tuple(system.chips)
         if rep is not None and rep.sync_sets and cfg.replicas.collective == "host" and not system.host.shares_cores:
+            # (a [host] of defaults only is no different from none: the spec cannot tell them apart)
+            which = "no [host] table (or cores = 0 in it)" if system.host == HostSpec() else "[host] cores = 0"
             raise ConfigError(f"{cfg.path}: replicas.collective: \"host\" synchronizes through the controller of a "
-                              f"measured machine, and the model {system.name} has no [host] table (use \"ring\")")
+                              f"measured machine, which shares [host] cores; the model {system.name} has {which} "
+                              "(set host.cores > 0, or use \"ring\")")
     _check_copies(cfg, rep, workers if kind == "multicore" else len(chips), "worker" if kind == "multicore" else "chip")
     if placement is None:
         placement, estimated = place_task(cfg, task, chips, rep)

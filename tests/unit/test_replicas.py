@@ -1,6 +1,7 @@
 """Replicas: naming, deterministic routing, equal starting copies, placement of copies, and defaults that
 change nothing."""
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -99,6 +100,19 @@ def test_more_groups_than_chips_is_refused_as_docs_replicas_says():
     with pytest.raises(ConfigError, match=r": replicas\.groups: 5 groups but only 4 chip\(s\) to hold them$"):
         lr_plan("replicas.groups=5", "executor.kind=sim", f"executor.hardware={ROOT / 'hardware_models/ring4.toml'}",
                 "placement.strategy=groups")
+
+
+@pytest.mark.parametrize("host, has", [
+    (("hardware.host.cores=0", "hardware.host.controller_s_per_instance=1e-6"), "[host] cores = 0"),
+    ((), "no [host] table (or cores = 0 in it)"),
+], ids=["cores-0", "no-host"])
+def test_the_host_collective_on_a_model_without_host_cores_says_why(host, has):
+    """A [host] table whose cores are 0 was said to be no [host] table."""
+    from ampsim.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=rf"the model ring4 has {re.escape(has)} \(set host.cores > 0, or use"):
+        lr_plan("replicas.groups=2", 'replicas.collective="host"', "executor.kind=sim",
+                f"executor.hardware={ROOT / 'hardware_models/ring4.toml'}", *host)
 
 
 def test_groups_strategy_with_fewer_chips_than_groups_shares_chips():
