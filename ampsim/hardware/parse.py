@@ -74,10 +74,14 @@ def merge_overrides(base: Mapping[str, Any], overrides: Mapping[str, Any]) -> di
     {'link': {'latency_s': 5e-06, 'bandwidth_bytes_per_s': 1000000000.0}}
     >>> merge_overrides({"topology": {"kind": "ring", "n": 4}}, {"topology": {"kind": "mesh2d", "shape": [2, 2]}})
     {'topology': {'kind': 'mesh2d', 'shape': [2, 2]}}
+    >>> merge_overrides({"topology": {"kind": "ring", "n": 4}}, {"topology": {"kind": "ring"}})
+    {'topology': {'kind': 'ring', 'n': 4}}
     """
     out = dict(base)
     for key, value in overrides.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict) and not (key == "topology" and "kind" in value):
+        # (the same kind again keeps the other fields: "missing required field" was all a --set of it gave)
+        tables = isinstance(value, dict) and isinstance(out.get(key), dict)
+        if tables and not (key == "topology" and value.get("kind", out[key].get("kind")) != out[key].get("kind")):
             out[key] = merge_overrides(out[key], value)
         else:
             out[key] = value

@@ -105,6 +105,15 @@ def test_link_override_is_normalised_and_merged():
     assert o.between == (0, 1) and o.bandwidth_bytes_per_s == 1.0e9 and o.latency_s == 0.0
 
 
+@pytest.mark.parametrize("topology, n_chips", [({"kind": "ring"}, 4), ({"kind": "ring", "n": 8}, 8),
+                                              ({"n": 6}, 6), ({"kind": "switch", "n": 3}, 3)])
+def test_a_topology_override_of_the_same_kind_keeps_the_other_fields(topology, n_chips):
+    """``--set hardware.topology.kind='"ring"'`` on a ring replaced the topology whole: "topology.n: missing
+    required field"; only a new kind does (its size fields differ)."""
+    s = load_system(MODELS[0].parent / "ring4.toml", {"topology": topology})
+    assert (s.topology.kind, s.n_chips) == (topology.get("kind", "ring"), n_chips)
+
+
 def test_switch_nodes_in_link_override():
     d = base()
     d["topology"] = {"kind": "switch", "n": 4}
