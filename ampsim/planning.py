@@ -22,9 +22,10 @@ What each executor kind needs from the plan:
 * ``sim`` — the hardware model (``executor.hardware``, relative to the experiment file if not found as
   given, with ``[hardware]`` merged in) and a placement over its chips.
 * ``multicore`` — ``executor.workers`` worker processes (0 = one per core) and a placement over one
-  pseudo-chip per worker: the chips of ``executor.hardware`` when it has that many, else this machine's
-  calibrated model (``ampsim calibrate``), else uniform placeholder rates (only their ratios matter to
-  the placement strategies).
+  pseudo-chip per worker: the chips of ``executor.hardware`` when it has that many, else, for a strategy
+  that weighs them (greedy, min_cut, groups), this machine's calibrated model (``ampsim calibrate``'s, in
+  the working folder or beside the package: :func:`~ampsim.hardware.local.local_model_path`), else uniform
+  placeholder rates (only their ratios matter to the placement strategies).
 """
 
 from __future__ import annotations
@@ -64,6 +65,8 @@ PLACEHOLDER_CHIP = ChipSpec(flops_per_s=1e10, mem_bandwidth_bytes_per_s=1e10, ov
                             memory_bytes=1 << 32)
 #: profiled instances behind the greedy and min-cut placements (and their estimated load)
 PROFILE_INSTANCES = 4
+#: the placement strategies that weigh nodes by the chips' rates (the others place by name)
+PROFILED = ("greedy", "min_cut", "groups")
 
 
 @dataclass(frozen=True, repr=False)
@@ -224,7 +227,9 @@ def worker_chips(cfg: Config, n: int) -> tuple[ChipSpec, ...]:
         log.warning("%s: executor.hardware has %d chips but there are %d workers; using its first chip's "
                     "spec for every worker", cfg.path, system.n_chips, n)
         return (system.chips[0],) * n
-    path = local_model_path()
+    # (only a strategy that weighs the rates reads this machine's model: a broken local_cpu.toml in the working
+    # folder failed a round-robin run, naming a file it never needed)
+    path = local_model_path() if cfg.placement.strategy in PROFILED else None
     if path is not None:
         return (load_system(path).chip_default,) * n
     return (PLACEHOLDER_CHIP,) * n
@@ -277,7 +282,7 @@ def place_task(cfg: Config, task: Task, chips: Sequence[ChipSpec],
     profiled is the one before copying, and each copy is given its share of its node's load."""
     strategy = cfg.placement.strategy
     prof = None
-    if strategy in ("greedy", "min_cut", "groups"):
+    if strategy in PROFILED:
         logical = rep.logical if rep is not None else task.model
         instances = list(task.train_instances(1))[:PROFILE_INSTANCES]
         if cfg.executor.kind == "sim" and not cfg.executor.numerics:  # a replay: no numpy, the recording's numbers

@@ -202,6 +202,23 @@ def test_an_explicit_map_beyond_the_workers_names_workers():
         ampsim.plan(cfg)
 
 
+def test_only_a_strategy_that_weighs_rates_reads_this_machines_model(tmp_path, monkeypatch):
+    """A broken hardware_models/local_cpu.toml in the working folder failed every multicore run, round-robin
+    ones too (which place by name), with a line naming a file the user never gave."""
+    (tmp_path / "hardware_models").mkdir()
+    (tmp_path / "hardware_models" / "local_cpu.toml").write_text("[system\n")
+    monkeypatch.chdir(tmp_path)
+    for strategy in ("round_robin", "single", "explicit"):
+        cfg = ampsim.load_experiment(BLOBS, {"executor.kind": "multicore", "executor.workers": 2,
+                                             "placement.strategy": strategy} | ({"placement.map": {"*": 1}}
+                                                                                if strategy == "explicit" else {}))
+        assert len(ampsim.plan(cfg).placement) > 0
+    cfg = ampsim.load_experiment(BLOBS, {"executor.kind": "multicore", "executor.workers": 2,
+                                         "placement.strategy": "greedy"})
+    with pytest.raises(ConfigError, match=r"/hardware_models/local_cpu.toml: invalid TOML"):
+        ampsim.plan(cfg)  # (greedy weighs the rates: the model is read, and what is wrong with it said)
+
+
 def test_a_run_keeps_what_else_its_folder_holds_by_refusing(tmp_path, capsys):
     """A figure plotted into a finished run's folder was deleted, silently, by the next run into the folder (a
     run replaces its folder whole). Now that run is refused in one line, and the folder is as it was."""
