@@ -42,6 +42,7 @@ class ExperimentSection:
 #: largest ``train.epochs`` accepted
 MAX_EPOCHS = 1_000_000
 MAX_INT = 2**53  # any integer in an experiment: a float holds it exactly, numpy sizes and counts fit
+MAX_ITEMS = 10_000  # any list field's (model.hidden of 20,000 layers was built, and ran for minutes)
 #: default ``executor.watchdog_s``: generous, a healthy worker answers in milliseconds (see multicore/executor.py)
 WATCHDOG_S = 60.0
 
@@ -221,6 +222,8 @@ def _check(where: str, value: Any, hint: Any, meta: typing.Mapping) -> Any:
     if not ok:
         raise ConfigError(f"{where}: expected {_tname_type(origin)}, got {_tname(value)} {value!r}")
     if origin is list:
+        if len(value) > MAX_ITEMS:
+            raise ConfigError(f"{where}: {len(value):,} items, more than the limit of {MAX_ITEMS:,}")
         (item,) = typing.get_args(hint) or (object,)
         value = [_check(f"{where}[{i}]", v, item, {}) for i, v in enumerate(value)]
     if meta.get("choices") and value not in meta["choices"]:

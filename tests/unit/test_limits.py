@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from ampsim.cli import main
+from ampsim.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -25,6 +26,20 @@ def test_an_absurd_list_length_is_refused(capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [f"ampsim: error: {ROOT / 'experiments' / 'list_reduction.toml'}: data.max_len: must be <= 10000, "
                    "got 1000000"]
+
+
+def test_a_list_field_longer_than_ten_thousand_is_refused(capsys):
+    """The README's guarantee: model.hidden of 20,000 layers was accepted, then ran for minutes."""
+    from ampsim.config import load_config, parse_override
+
+    exp = ROOT / "experiments" / "blobs_mlp.toml"
+    assert load_config(exp, [("model.hidden", [1] * 10_000)]).model.hidden == [1] * 10_000
+    hidden = "[" + ",".join(["1"] * 20_000) + "]"
+    assert main(["train", str(exp), "--no-progress", "--set", f"model.hidden={hidden}"]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        f"ampsim: error: {exp}: model.hidden: 20,000 items, more than the limit of 10,000"]
+    with pytest.raises(ConfigError, match=r"data\.ops: 10,001 items, more than the limit of 10,000$"):
+        load_config(ROOT / "experiments" / "list_reduction.toml", [parse_override(f"data.ops={['sum'] * 10_001}")])
 
 
 def test_a_closed_pipe_is_not_a_traceback():
