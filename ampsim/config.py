@@ -28,6 +28,7 @@ from typing import Any
 from ampsim.errors import ConfigError
 from ampsim.fieldspec import POINT_ID_RULES, field_default, spec  # noqa: F401  (re-exported: the tasks' sections)
 from ampsim.files import read_toml
+from ampsim.taskschema import TASK_SCHEMAS, TaskSchema, register_task, task_schema  # noqa: F401  (re-exported)
 from ampsim.tomltext import MAX_NESTING, deeper_than, dump_toml
 
 
@@ -116,10 +117,14 @@ class EvalSection:
     advances_time: bool = spec(False, help="simulated executor: evaluation costs simulated time")
 
 
+#: the executors' names, here so that a config is refused as it is read (the registry, :mod:`ampsim.executors`, is a
+#: layer above; tests/unit/test_config.py checks that the two agree)
+EXECUTOR_KINDS = ("reference", "sim", "multicore")
+
+
 @dataclass(frozen=True)
 class ExecutorSection:
-    #: checked against the executor registry (:mod:`ampsim.executors`) by the plan stage
-    kind: str = spec("reference", help="executor: reference, sim, multicore")
+    kind: str = spec("reference", choices=EXECUTOR_KINDS, help="executor: reference, sim, multicore")
     hardware: str = spec("", help="hardware model TOML for the simulated executor", point_id="never")
     hardware_sha256: str = spec("", help="the hardware file's bytes a run used (its config.toml pins them; its folder "
                                 "keeps a copy, hardware.toml): another file's are refused, the copy used instead",
@@ -304,33 +309,6 @@ def apply_overrides(raw: dict, overrides: list[tuple[str, Any]], option: str = "
     return raw
 
 
-@dataclass(frozen=True)
-class TaskSchema:
-    """What a task declares for experiment files: the dataclasses of its ``[data]`` and ``[model]``."""
-
-    data: type
-    model: type
-
-
-#: task name -> its schema, filled by :func:`register_task` (the task modules call it on import)
-TASK_SCHEMAS: dict[str, TaskSchema] = {}
-
-
-def register_task(name: str, data: type, model: type) -> None:
-    """Declare task ``name`` with its ``[data]`` and ``[model]`` dataclasses (validated like the rest)."""
-    TASK_SCHEMAS[name] = TaskSchema(data, model)
-
-
-def task_schema(task: str, source: str = "<config>") -> TaskSchema:
-    if task not in TASK_SCHEMAS:  # the task modules (a layer above) register on import: the package loads them
-        import ampsim
-
-        ampsim._load_tasks()
-    if task not in TASK_SCHEMAS:
-        raise ConfigError(f"{source}: experiment.task: unknown task {task!r} (known: {', '.join(TASK_SCHEMAS)})")
-    return TASK_SCHEMAS[task]
-
-
 def load_config(path: str | Path, overrides: list[tuple[str, Any]] = (), option: str = "--set") -> Config:
     """Read, override and validate an experiment file (its task must be registered); ``option`` names where
     the overrides came from in an error about one (the API's ``overrides:``)."""
@@ -380,16 +358,20 @@ def _from_raw(raw: dict, source: str) -> Config:
         if key not in SECTIONS:
             raise ConfigError(f"{source}: {key}: unknown section (known: {', '.join(SECTIONS)})")
     sections = {name: parse_section(cls, raw.get(name, {}), source, name) for name, cls in FIXED_SECTIONS.items()}
-    if (placed := sections["placement"]).map and placed.strategy != "explicit":  # else silently unused
-        raise ConfigError(f"{source}: placement.map: only placement.strategy = \"explicit\" reads it, "
-                          f"the strategy is {placed.strategy!r}")
+    if bool((placed := sections["placement"]).map) != (placed.strategy == "explicit"):  # unused, or nothing placed
+        raise ConfigError(f"{source}: placement.map: only placement.strategy = \"explicit\" reads it, the strategy "
+                          f"is {placed.strategy!r}" if placed.map else f"{source}: placement.map: placement.strategy "
+                          "= \"explicit\" needs a map of node name (or pattern) -> chip, got none")
     schema = task_schema(sections["experiment"].task, source)
     data = parse_section(schema.data, raw.get("data", {}), source, "data")
     model = parse_section(schema.model, raw.get("model", {}), source, "model")
     hardware = raw.get("hardware", {})
     if not isinstance(hardware, dict):
         raise ConfigError(f"{source}: hardware: must be a table of hardware-model overrides")
-    return Config(source, data=data, model=model, hardware=hardware, **sections)
+    cfg = Config(source, data=data, model=model, hardware=hardware, **sections)
+    if schema.check is not None:  # (at the plan stage, a sweep's --check passed what its points then refused)
+        schema.check(cfg)
+    return cfg
 
 
 __all__ = ["Config", "load_config", "checked", "parse_section", "parse_override", "apply_overrides", "spec",

@@ -31,7 +31,6 @@ from typing import Any
 import ampsim.models
 from ampsim.config import FIXED_SECTIONS, TASK_SCHEMAS, field_default
 from ampsim.errors import ConfigError
-from ampsim.executors import EXECUTORS
 from ampsim.fieldspec import read_with
 from ampsim.files import check_output_file, read_text
 from ampsim.hardware.parse import TOPOLOGY_MIN_N, system_from_dict
@@ -249,8 +248,7 @@ def _field_rows(section: str, cls: type) -> list[str]:
     hints = typing.get_type_hints(cls)
     rows = []
     for f in dataclasses.fields(cls):
-        # executor.kind's values are the executors' registry (checked by the plan stage, not the field)
-        meta = {"choices": tuple(EXECUTORS)} if (section, f.name) == ("executor", "kind") else f.metadata
+        meta = f.metadata
         what = f.metadata.get("help", "")
         if f.metadata.get("read_if"):  # (said as the plan stage's warning says it)
             what = "; ".join(filter(None, (what, f"read only with {read_with(f.metadata['read_if'])}")))

@@ -23,7 +23,7 @@ TASKS: dict[str, ModuleType] = {
 }
 
 for _name, _module in TASKS.items():
-    register_task(_name, _module.DataConfig, _module.ModelConfig)
+    register_task(_name, _module.DataConfig, _module.ModelConfig, getattr(_module, "check_config", None))
 
 
 def build_task(config) -> Task:

@@ -181,14 +181,20 @@ def _check_splits(source: str, train: list, valid: list, task_id: int, hidden: i
         raise ConfigError(f"{source}: model.hidden: must be >= the {n_feat} atom features of the files, got {hidden}")
 
 
-def build(cfg) -> Task:
-    d, m, seed = cfg.data, cfg.model, cfg.experiment.seed
+def check_config(cfg) -> None:
+    """What the config alone must satisfy, checked when it is read (config's task check), before any data (the
+    files' own atom features are checked against ``model.hidden`` once they are read: :func:`_check_splits`)."""
+    d, m = cfg.data, cfg.model
     if m.hidden < len(qm9.ELEMENTS):
         raise ConfigError(f"{cfg.path}: model.hidden: must be >= {len(qm9.ELEMENTS)} (the atom features), "
                           f"got {m.hidden}")
     if m.granularity == "atom" and d.batch != 1:
         raise ConfigError(f"{cfg.path}: data.batch: model.granularity 'atom' takes one molecule per instance "
                           f"(each molecule is its own loss message); use train.muf for minibatches, got {d.batch}")
+
+
+def build(cfg) -> Task:
+    d, m, seed = cfg.data, cfg.model, cfg.experiment.seed
     dtype = np.dtype(cfg.experiment.dtype)
     train = qm9.load_qm9("train", limit=d.limit_train or None)
     valid = qm9.load_qm9("valid", limit=d.limit_valid or None)

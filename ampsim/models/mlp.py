@@ -89,10 +89,15 @@ def load_arrays(d: DataConfig, seed: int, source: str):
     return X[tr], y[tr], X[te], y[te], d.n_classes
 
 
+def check_config(cfg) -> None:
+    """What the config alone must satisfy: run when it is read (config's task check), so that ``load_experiment``
+    and ``sweep --check`` refuse it, not the point's run."""
+    if any(h < 1 for h in cfg.model.hidden):
+        raise ConfigError(f"{cfg.path}: model.hidden: widths must be >= 1, got {cfg.model.hidden}")
+
+
 def build(cfg) -> Task:
     d, m, seed = cfg.data, cfg.model, cfg.experiment.seed
-    if any(h < 1 for h in m.hidden):
-        raise ConfigError(f"{cfg.path}: model.hidden: widths must be >= 1, got {m.hidden}")
     dtype = np.dtype(cfg.experiment.dtype)
     Xtr, ytr, Xte, yte, n_classes = load_arrays(d, seed, cfg.path)
     Xtr, Xte = Xtr.astype(dtype, copy=False), Xte.astype(dtype, copy=False)

@@ -125,14 +125,19 @@ def bucket(data: ListData, batch: int, order: np.ndarray, first_key: int,
             for k, idx in enumerate(groups)]
 
 
-def build(cfg) -> Task:
-    d, m, seed = cfg.data, cfg.model, cfg.experiment.seed
+def check_config(cfg) -> None:
+    """What the config alone must satisfy, checked when it is read (config's task check), before any data."""
+    d = cfg.data
     if d.min_len > d.max_len:
         raise ConfigError(f"{cfg.path}: data.min_len: must be <= data.max_len ({d.max_len}), got {d.min_len}")
     bad = [o for o in d.ops if o not in OPS]
     if bad or not d.ops:
         what = f"unknown operations {bad}" if bad else "no operation given"
         raise ConfigError(f"{cfg.path}: data.ops: {what} (known: {', '.join(OPS)})")
+
+
+def build(cfg) -> Task:
+    d, m, seed = cfg.data, cfg.model, cfg.experiment.seed
     dtype = np.dtype(cfg.experiment.dtype)
     n = d.n_train + d.n_test  # each list its own int64 array (~112 bytes of object), its label and slot
     check_data_memory(cfg.path, f"{n:,} lists of up to {d.max_len} digits", n * (136.0 + 8 * (d.max_len + 1)),

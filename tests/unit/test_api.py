@@ -58,9 +58,29 @@ def test_bad_input_raises_one_line_ampsim_errors(tmp_path):
     with pytest.raises(ampsim.ConfigError, match=r"train\.lr: must be > 0"):
         ampsim.load_experiment(BLOBS, {"train.lr": -1.0})
     with pytest.raises(ampsim.ConfigError, match=r"executor\.kind: must be one of reference, sim, multicore, got 'gpu'"):
-        ampsim.plan(ampsim.load_experiment(BLOBS, {"executor.kind": "gpu"}))
+        ampsim.load_experiment(BLOBS, {"executor.kind": "gpu"})
     with pytest.raises(ampsim.ConfigError, match=r": is a directory, not a file$"):
         ampsim.load_experiment(tmp_path)
+
+
+@pytest.mark.parametrize("file, overrides, message", [
+    ("blobs_mlp", {"executor.kind": "gpu"}, r"executor\.kind: must be one of reference, sim, multicore, got 'gpu'$"),
+    ("blobs_mlp", {"model.hidden": [8, 0]}, r"blobs_mlp.toml: model\.hidden: widths must be >= 1, got \[8, 0\]$"),
+    ("blobs_mlp", {"placement.strategy": "explicit"}, r"placement\.map: placement\.strategy = \"explicit\" needs a map"),
+    ("list_reduction", {"data.min_len": 9, "data.max_len": 4}, r"list_reduction.toml: data\.min_len: must be <= "),
+    ("qm9_ggnn", {"model.hidden": 4}, r"qm9_ggnn.toml: model\.hidden: must be >= 5 \(the atom features\)"),
+])
+def test_load_experiment_validates_what_the_config_alone_decides(file, overrides, message):
+    """load_experiment said "validated" but returned these Configs; their errors came at plan or train (a sweep's
+    --check passed such points, which then failed when they ran)."""
+    with pytest.raises(ampsim.ConfigError, match=message):
+        ampsim.load_experiment(ROOT / "experiments" / f"{file}.toml", overrides)
+
+
+def test_the_config_knows_the_executor_registrys_names():
+    from ampsim.config import EXECUTOR_KINDS
+
+    assert tuple(EXECUTORS) == EXECUTOR_KINDS
 
 
 def test_plan_resolves_hardware_overrides_placement_and_load_once():
