@@ -166,11 +166,17 @@ def _check_muf(cfg: Config, task: Task, replicas: Replicated | None = None, *, w
     per_epoch = instances_per_epoch(cfg, task)
     if not per_epoch:
         return
-    t = cfg.train
-    total = per_epoch * t.epochs
     share = 1 if replicas is None else max(
         (replicas.spec.groups * len(replicas.copies[replicas.origin(n.name)][0]) for n in task.model.graph.param_nodes),
         default=1)
+    check_muf(cfg, per_epoch, share, warn=warn)
+
+
+def check_muf(cfg: Config, per_epoch: int, share: int = 1, *, warn: bool = True) -> None:
+    """:func:`_check_muf` for ``per_epoch`` training instances an epoch (after ``train.max_instances``), each copy
+    of a parameterized node seeing 1 in ``share`` of them: a sweep checks its points with it before any runs."""
+    t = cfg.train
+    total = per_epoch * t.epochs
     if share > 1 and t.muf > total // share:
         raise ConfigError(f"{cfg.path}: train.muf: {t.muf} is more than the {total // share} instances a copy of a "
                           f"parameterized node sees (1 in {share} of the run's {total}): its parameters would never "

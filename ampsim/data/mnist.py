@@ -146,3 +146,10 @@ def load_mnist(
     x /= np.float32(255.0)
     log.debug("loaded MNIST %s: %d examples from %s", split, len(x), images_path.parent)
     return x, labels.astype(np.int64)
+
+
+def count_mnist(split: str, limit: int | None = None) -> int:
+    """The examples :func:`load_mnist` gives for ``split`` (and ``limit``), from the labels file alone: 60 KB
+    against the images' 47 MB (a sweep counts its points' instances with it before any runs)."""
+    labels_path = store.fetch(_FILES[split][1])
+    return min(len(memo.parsed(labels_path, read_idx, LABELS_MAGIC)), limit or math.inf)

@@ -26,10 +26,17 @@ for _name, _module in TASKS.items():
     register_task(_name, _module.DataConfig, _module.ModelConfig, getattr(_module, "check_config", None))
 
 
+def epoch_instances(config) -> int:
+    """The training instances of one epoch of a loaded experiment's task (its ``instances_per_epoch``), read from
+    its data without building its model."""
+    task_schema(config.experiment.task, config.path)
+    return TASKS[config.experiment.task].epoch_instances(config)
+
+
 def build_task(config) -> Task:
     """The task of a loaded experiment: its IR model and its data (see :class:`Task`)."""
     task_schema(config.experiment.task, config.path)  # one wording for an unknown task
     return TASKS[config.experiment.task].build(config)
 
 
-__all__ = ["TASKS", "Task", "Model", "Metric", "build_task"]
+__all__ = ["TASKS", "Task", "Model", "Metric", "build_task", "epoch_instances"]

@@ -181,6 +181,12 @@ def _check_splits(source: str, train: list, valid: list, task_id: int, hidden: i
         raise ConfigError(f"{source}: model.hidden: must be >= the {n_feat} atom features of the files, got {hidden}")
 
 
+def epoch_instances(cfg) -> int:
+    """Training instances of an epoch, as :func:`build` makes them, without building the model (the parsed
+    molecules are kept for the process): a sweep checks ``train.muf`` against it before any point runs."""
+    return -(-len(qm9.load_qm9("train", limit=cfg.data.limit_train or None)) // cfg.data.batch)
+
+
 def check_config(cfg) -> None:
     """What the config alone must satisfy, checked when it is read (config's task check), before any data (the
     files' own atom features are checked against ``model.hidden`` once they are read: :func:`_check_splits`)."""

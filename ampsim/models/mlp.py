@@ -96,6 +96,19 @@ def check_config(cfg) -> None:
         raise ConfigError(f"{cfg.path}: model.hidden: widths must be >= 1, got {cfg.model.hidden}")
 
 
+def epoch_instances(cfg) -> int:
+    """Training instances of an epoch, as :func:`build` makes them, without building the model (MNIST's count is
+    read from its labels file): a sweep checks ``train.muf`` against it before any point runs."""
+    d = cfg.data
+    if d.dataset == "mnist":
+        from ampsim.data.mnist import count_mnist
+
+        rows = count_mnist("train", d.limit_train or None)
+    else:
+        rows = min(d.n_train, d.limit_train or d.n_train)
+    return -(-rows // d.batch)
+
+
 def build(cfg) -> Task:
     d, m, seed = cfg.data, cfg.model, cfg.experiment.seed
     dtype = np.dtype(cfg.experiment.dtype)

@@ -136,12 +136,27 @@ def check_config(cfg) -> None:
         raise ConfigError(f"{cfg.path}: data.ops: {what} (known: {', '.join(OPS)})")
 
 
-def build(cfg) -> Task:
-    d, m, seed = cfg.data, cfg.model, cfg.experiment.seed
-    dtype = np.dtype(cfg.experiment.dtype)
+def _check_memory(cfg) -> None:
+    d = cfg.data
     n = d.n_train + d.n_test  # each list its own int64 array (~112 bytes of object), its label and slot
     check_data_memory(cfg.path, f"{n:,} lists of up to {d.max_len} digits", n * (136.0 + 8 * (d.max_len + 1)),
                       "data.n_train, data.n_test or data.max_len")
+
+
+def epoch_instances(cfg) -> int:
+    """Training instances of an epoch, as :func:`build` makes them (a batch per length, up to ``data.batch``
+    lists each), from the generated training lists alone: a sweep checks ``train.muf`` against it."""
+    d = cfg.data
+    _check_memory(cfg)
+    train, _ = make_splits(d.n_train, 0, d.max_len, cfg.experiment.seed, min_len=d.min_len, ops=tuple(d.ops))
+    lengths = np.bincount([len(s) for s in train.sequences])
+    return int(sum(-(-int(n) // d.batch) for n in lengths if n))
+
+
+def build(cfg) -> Task:
+    d, m, seed = cfg.data, cfg.model, cfg.experiment.seed
+    dtype = np.dtype(cfg.experiment.dtype)
+    _check_memory(cfg)
     train, test = make_splits(d.n_train, d.n_test, d.max_len, seed, min_len=d.min_len, ops=tuple(d.ops))
     model = build_rnn(m.cell, m.hidden, m.embed, seed=seed, dtype=dtype, forget_bias=m.forget_bias)
     n_batches = len(bucket(train, d.batch, np.arange(len(train)), 0))

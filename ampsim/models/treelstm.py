@@ -229,6 +229,12 @@ def load_split(split: str, limit: int, classes: int) -> list[sst.Tree]:
     return sst.drop_neutral_roots(sst.load_sst(split))[: limit or None]
 
 
+def epoch_instances(cfg) -> int:
+    """Training instances of an epoch (one a tree), as :func:`build` makes them, counted from the file's lines
+    (:func:`ampsim.data.sst.count_sst`): a sweep checks ``train.muf`` against it before any point runs."""
+    return sst.count_sst("train", cfg.data.limit_train or None, drop_neutral=cfg.data.classes == 2)
+
+
 def build(cfg) -> Task:
     d, m, seed = cfg.data, cfg.model, cfg.experiment.seed
     dtype = np.dtype(cfg.experiment.dtype)

@@ -254,6 +254,7 @@ def load_sweep(path: str | Path, *, quick: bool = False) -> Sweep:
     auto = numerics_mode(source, head) == "auto" and not any(figure_needs(f) for f in figures)
     out: list[Point] = []
     seen: dict[str, int] = {}
+    counts: dict[tuple, int] = {}  # instances per epoch, per distinct data setting (its data read once)
     point = "[quick] point" if quick else "point"  # (sweep --check validates both variants)
     for combo in combos:
         label = combo.get("label")
@@ -263,7 +264,7 @@ def load_sweep(path: str | Path, *, quick: bool = False) -> Sweep:
             if seed is not None:
                 over.append((SEED_KEY, seed))
             i = len(out)
-            pid, values, run = _resolve(source, experiment, over, keys, body, i, auto, point)
+            pid, values, run = _resolve(source, experiment, over, keys, body, i, auto, point, counts)
             if pid in seen or run in seen:  # (the same run: 1000000000 and 1e9 in a hardware key hash apart)
                 raise ConfigError(f"{source}: {point} {i} ({_describe(body, seed)}) resolves to the same run as "
                                   f"point {seen.get(pid, seen.get(run))}: remove the duplicate")
@@ -310,9 +311,10 @@ def _short(v: Any) -> str:
 
 
 def _resolve(source: str, experiment: Path, over: list, keys: list[str], combo: dict, i: int, auto: bool = False,
-             point: str = "point"):
-    """Validate one point (experiment + hardware model); return its id, swept keys' values and run (the id's text
-    less the hardware overrides as given). ``auto``: a point that can replay and sets no numerics replays."""
+             point: str = "point", counts: dict | None = None):
+    """Validate one point (experiment + hardware model, its ``train.muf`` against its instances); return its id,
+    swept keys' values and run (the id's text less the hardware overrides as given). ``auto``: a point that can
+    replay and sets no numerics replays. ``counts``: instances per epoch already read, by data setting."""
     seed = next((v for k, v in over if k == SEED_KEY), None)
     where = f"{source}: {point} {i} ({_describe(combo, seed)})"
     try:
@@ -324,6 +326,7 @@ def _resolve(source: str, experiment: Path, over: list, keys: list[str], combo: 
         system = resolve_system(cfg) if cfg.executor.kind == "sim" else None
         check_placement_chips(cfg, system)
         check_numerics(cfg)
+        check_muf_early(cfg, {} if counts is None else counts)
         hw = system.to_dict() if system is not None else None
     except ConfigError as e:
         raise ConfigError(f"{where}: {e}") from None
@@ -353,6 +356,26 @@ def check_placement_chips(cfg: Config, system: SystemSpec | None) -> None:
     elif cfg.executor.kind == "multicore" and cfg.executor.workers:
         check_map(cfg.placement.map, cfg.executor.workers, cfg.path, f"executor.workers = {cfg.executor.workers}",
                   "worker")
+
+
+def check_muf_early(cfg: Config, counts: dict) -> None:
+    """Refuse a ``train.muf`` above the instances the point's run has (its parameters would never update), as
+    its run would, but before any point runs. The count needs the task's data (MNIST, SST, QM9 are read, about a
+    second each, then kept for the process), so it is read only for a muf above 1 (every epoch has an
+    instance) and once per distinct ``[data]`` and seed in ``counts``; the model is not built. A copy of every
+    parameterized node sees 1 in ``replicas.groups`` of them; copies inside a group (``replicas.nodes``, whose
+    patterns need the model) only lower that, and are checked when the point runs."""
+    if cfg.train.muf <= 1:
+        return
+    from ampsim.models import epoch_instances
+    from ampsim.training import check_muf
+
+    key = (cfg.experiment.task, cfg.experiment.seed, json.dumps(dataclasses.asdict(cfg.data), sort_keys=True,
+                                                                default=str))
+    if key not in counts:
+        counts[key] = epoch_instances(cfg)
+    per_epoch = min(counts[key], cfg.train.max_instances or counts[key])
+    check_muf(cfg, per_epoch, cfg.replicas.groups, warn=False)
 
 
 def _lookup(resolved: dict, hw: dict | None, key: str) -> Any:

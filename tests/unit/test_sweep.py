@@ -148,6 +148,12 @@ FIG = '[grid]\n"train.mak" = [1]\n[[figure]]\nname = "f"\nkind = "xy"\nx = "{x}"
     # one value written two ways: hashed apart as given, two points of one run (the train keys always were one)
     ('[grid]\n"hardware.link.bandwidth_bytes_per_s" = [1000000000, 1e9]\n', "resolves to the same run as point 0"),
     ('[grid]\n"train.lr" = [1, 1.0]\n', "resolves to the same run as point 0"),
+    # refused only by the plan stage or the run, after the points before them had run (--check passed them)
+    ('[grid]\n"model.hidden" = [[8], [0]]\n', "point 1 (model.hidden=[0]): "),
+    ('[grid]\n"placement.strategy" = ["round_robin", "explicit"]\n', "placement.strategy = \"explicit\" needs a map"),
+    ('[grid]\n"train.muf" = [1, 100000]\n', "point 1 (train.muf=100000): "),
+    ('[fixed]\n"train.epochs" = 1\n"train.max_instances" = 8\n"train.muf" = 5\n[grid]\n"replicas.groups" = [1, 2]\n',
+     "point 1 (replicas.groups=2): "),
 ])
 def test_malformed_sweeps_are_one_line_errors_naming_file_and_field(tmp_path, body, message, capsys):
     path = write(tmp_path, HEAD + body)
@@ -396,6 +402,30 @@ def test_a_single_pattern_keeps_its_points_id(tmp_path):
     assert "order" not in id_view(cfg)
     assert id_view(load_config(BLOBS, [("replicas.nodes", {"fc1": 3, "*": 2})]))["order"] == {
         "replicas.nodes": ["fc1", "*"]}
+
+
+@pytest.mark.parametrize("file, sets", [
+    ("blobs_mlp", {"data.batch": 7, "data.limit_train": 100}), ("blobs_mlp", {"data.n_train": 64}),
+    ("list_reduction", {"data.n_train": 300, "data.n_test": 10, "data.batch": 8}),
+    ("mnist_mlp", {"data.limit_train": 1000, "data.limit_test": 10}),
+    ("sst_treelstm", {"data.limit_train": 40, "data.limit_test": 5}),
+    ("sst_treelstm", {"data.limit_train": 40, "data.limit_test": 5, "data.classes": 5}),
+    ("qm9_ggnn", {"data.limit_train": 30, "data.limit_valid": 5, "data.batch": 4}),
+])
+def test_a_sweep_counts_a_tasks_instances_as_its_build_does(request, file, sets):
+    """sweep --check compares train.muf with models.epoch_instances, read without building the model."""
+    import ampsim
+    from ampsim.models import build_task, epoch_instances
+
+    if file not in ("blobs_mlp", "list_reduction"):
+        request.getfixturevalue("data_root")  # (skips without the datasets)
+    cfg = ampsim.load_experiment(ROOT / "experiments" / f"{file}.toml", sets)
+    assert epoch_instances(cfg) == build_task(cfg).info["instances_per_epoch"]
+    if file == "sst_treelstm":  # the whole file too, counted from its root labels
+        from ampsim.data import sst
+
+        assert sst.count_sst("train", drop_neutral=True) == len(sst.drop_neutral_roots(sst.load_sst("train")))
+        assert sst.count_sst("train") == len(sst.load_sst("train"))
 
 
 def test_check_validates_the_quick_variants_values_too(tmp_path, capsys):
