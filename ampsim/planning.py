@@ -41,6 +41,7 @@ from typing import Sequence
 from ampsim.config import Config
 from ampsim.errors import ConfigError
 from ampsim.executors import check_kind
+from ampsim.executors.base import check_placement
 from ampsim.hardware.local import default_workers, local_model_path
 from ampsim.hardware.parse import load_system
 from ampsim.hardware.source import hardware_path
@@ -51,7 +52,7 @@ from ampsim.ir.param import STALENESS_MODES
 from ampsim.models import build_task
 from ampsim.models.base import Task
 from ampsim.optim import OptimizerSpec
-from ampsim.placement import estimated_load, expand_profile, place, profile
+from ampsim.placement import check_estimated, estimated_load, expand_profile, place, profile
 from ampsim.replicas import ReplicaSpec, Replicated, replicate
 from ampsim.unread import warn_unread, warn_unread_host, warn_unused_sync
 
@@ -337,6 +338,8 @@ def plan(cfg: Config, *, system: SystemSpec | None = None, placement: dict[str, 
     the strategy's choice: ``compare`` runs one placement on both the simulator and the workers.
     """
     kind, resolved_by_caller = cfg.executor.kind, system is not None or placement is not None
+    if estimated is not None and placement is None:  # (it was kept, describing the strategy's own placement)
+        raise ConfigError("plan: estimated: the load of a given placement; give the placement too")
     check_kind(kind, cfg.path)
     check_numerics(cfg)
     workers = (cfg.executor.workers or default_workers()) if kind == "multicore" else 0
@@ -380,7 +383,12 @@ def plan(cfg: Config, *, system: SystemSpec | None = None, placement: dict[str, 
             raise ConfigError(f"{cfg.path}: replicas.collective: \"host\" synchronizes through the controller of a "
                               f"measured machine, which shares [host] cores; the model {system.name} has {which} "
                               "(set host.cores > 0, or use \"ring\")")
-    _check_copies(cfg, rep, workers if kind == "multicore" else len(chips), "worker" if kind == "multicore" else "chip")
+    n, unit = (workers, "worker") if kind == "multicore" else (len(chips), "chip")
+    _check_copies(cfg, rep, n, unit)
     if placement is None:
         placement, estimated = place_task(cfg, task, chips, rep)
+    else:  # a caller's (compare's, the API's): checked here, where it is given, not by the executor, which blamed cfg
+        check_placement(placement, task.model.graph.nodes, n, "plan", unit=unit)
+        if estimated is not None:
+            check_estimated(estimated, placement, n, "plan: estimated")
     return Plan(cfg, task, kind, system, chips, dict(placement), estimated, workers, rep)

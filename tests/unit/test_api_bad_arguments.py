@@ -272,3 +272,25 @@ def test_the_reference_executor_checks_every_instance_before_it_trains_one(cfg):
         assert done == [] and all((n.params[k] == v).all() for n in p.task.model.graph.param_nodes
                                   for k, v in before[n.name].items())
         assert len(ex.train(p.task.train_instances(0)[:4])) > 0  # (and it trains on)
+
+
+@pytest.mark.parametrize("placement, estimated, message", [
+    ({"fc0": 99}, None, "plan: placement: node fc0 on chip 99, but there are chips 0..3"),
+    ({"nope": 0}, None, "plan: placement: no node named 'nope' in the model"),
+    ({"fc0": 0}, None, "plan: placement: node(s) "),  # a partial map
+    ("full", [{"a": 1}], "plan: estimated: expected one entry per chip (4), got 1"),
+    ("full", [{"a": 1}] * 4, "plan: estimated[0]: expected {'chip': 0, "),
+    (None, [], "plan: estimated: the load of a given placement; give the placement too"),
+])
+def test_plan_checks_a_given_placement_and_its_load(placement, estimated, message):
+    """They were taken: the error came at make_executor, blaming the experiment file, or never (placement.json)."""
+    sim = ampsim.load_experiment(BLOBS, {**SMALL, "executor.kind": "sim", "placement.strategy": "greedy",
+                                         "executor.hardware": str(ROOT / "hardware_models" / "ring4.toml")})
+    good = ampsim.plan(sim)
+    if placement == "full":
+        placement = good.placement
+    with pytest.raises(ampsim.ConfigError) as err:
+        ampsim.plan(sim, placement=placement, estimated=estimated)
+    assert str(err.value).startswith(message) and "\n" not in str(err.value)
+    again = ampsim.plan(sim, placement=good.placement, estimated=good.estimated_load)  # what compare hands over
+    assert again.placement == good.placement and again.estimated_load == good.estimated_load
