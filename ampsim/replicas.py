@@ -164,5 +164,5 @@ def replicate(model: Model, spec: ReplicaSpec, source: str = "<config>") -> Repl
             if len(copies) > 1:
                 sync_sets.append(SyncSet(node.name, copies, spec.sync_every, overlap=spec.overlap,
                                              outer_lr=spec.outer_lr, sparse=spec.sparse_sync))
-    out = Model(graph, ReplicaInject(model.inject, G, names), model.metric, model.fields)
+    out = Model(graph, ReplicaInject(model.inject, G, names), model.metric, model.fields, model.data_specs)
     return Replicated(out, spec, sync_sets, {n: [list(names[(g, n)]) for g in range(G)] for n in base.nodes}, model)

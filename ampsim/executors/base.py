@@ -173,14 +173,17 @@ def check_placement(placement: dict[str, int], names: Iterable[str], n: int, sou
         raise ConfigError(f"{source}: placement: node(s) {', '.join(missing)} not placed")
 
 
-def checked_instances(instances: Iterable[Instance], where: str, fields: tuple[str, ...] = ()) -> Iterator[Instance]:
+def checked_instances(instances: Iterable[Instance], where: str, model: Any = None) -> Iterator[Instance]:
     """``instances``, each checked to be an :class:`~ampsim.ir.message.Instance` (a task's
-    ``train_instances(epoch)`` or ``eval_instances()``) whose data holds ``fields`` (the model's
-    :attr:`~ampsim.models.base.Model.fields`) as it is taken, or one ConfigError line naming ``where``: an
+    ``train_instances(epoch)`` or ``eval_instances()``) whose data holds ``model``'s
+    :attr:`~ampsim.models.base.Model.fields` as it is taken, or one ConfigError line naming ``where``: an
     executor's ``train`` and ``evaluate`` are public API, and a list of numbers, or another task's instances,
-    failed deep in the run (or, on the multicore executor, closed it)."""
+    failed deep in the run (or, on the multicore executor, closed it), their arrays as its
+    :class:`~ampsim.models.base.DataSpec` s say (another task's with the same fields failed in a node's
+    matmul)."""
     if not isinstance(instances, Iterable) or isinstance(instances, (str, bytes, Mapping)):
         raise ConfigError(f"{where}: instances: expected an iterable of Instances, got {type(instances).__name__}")
+    fields, specs = (model.fields, model.data_specs) if model is not None else ((), ())
     needed = frozenset(fields)
     for x in instances:
         if not isinstance(x, Instance):
@@ -193,4 +196,8 @@ def checked_instances(instances: Iterable[Instance], where: str, fields: tuple[s
                 raise ConfigError(f"{where}: instance {x.key}: its data has no {', '.join(map(repr, missing))} (this "
                                   f"model reads {', '.join(fields)}): an instance of another task? Take them from "
                                   "the plan's own task")
+        for spec in specs:
+            if (why := spec.mismatch(x.data)) is not None:
+                raise ConfigError(f"{where}: instance {x.key}: {why} as this model reads it: an instance of another "
+                                  "task? Take them from the plan's own task")
         yield x

@@ -43,7 +43,7 @@ class ReferenceExecutor(ExecutorBase):
     @guarded
     def train(self, instances: Iterable[Instance], on_done: Callable[[int], None] | None = None) -> list[Report]:
         # every instance checked before the first runs (a bad one at k refused k trained ones: see guarded)
-        instances = list(checked_instances(instances, f"{self.name} executor: train", self.model.fields))
+        instances = list(checked_instances(instances, f"{self.name} executor: train", self.model))
         self._set_training(True)
         reports: list[Report] = []
         t0 = time.perf_counter()
@@ -59,7 +59,7 @@ class ReferenceExecutor(ExecutorBase):
 
     @guarded
     def evaluate(self, instances: Iterable[Instance]) -> list[Report]:
-        instances = list(checked_instances(instances, f"{self.name} executor: evaluate", self.model.fields))
+        instances = list(checked_instances(instances, f"{self.name} executor: evaluate", self.model))
         self._set_training(False)
         reports: list[Report] = []
         try:

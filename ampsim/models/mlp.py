@@ -22,7 +22,7 @@ from ampsim.ir.nodes.io import Input
 from ampsim.ir.nodes.linear import Linear
 from ampsim.ir.nodes.losses import Field, SoftmaxCrossEntropy
 from ampsim.ir.nodes.pointwise import ReLU
-from ampsim.models.base import InjectFields, Metric, Model, Task
+from ampsim.models.base import DataSpec, InjectFields, Metric, Model, Task
 
 #: what reads the synthetic dataset's settings
 BLOBS = (("data.dataset", ("blobs",)),)
@@ -62,7 +62,8 @@ def build_mlp(n_in: int, hidden: list[int], n_classes: int, *, seed: int, dtype=
     loss = g.add(SoftmaxCrossEntropy("loss", n_classes, Field("y")))
     g.connect(prev, loss)
     return Model(g.validate(), InjectFields((("x", "x"),)), Metric("test_accuracy", "loss", "correct"),
-                 fields=("x", "y"))
+                 fields=("x", "y"), data_specs=(DataSpec("x", np.dtype(dtype).name, n_in),
+                                                DataSpec("y", "int64", bound=n_classes)))
 
 
 def batches(X: np.ndarray, y: np.ndarray, batch: int, order: np.ndarray, first_key: int) -> list[Instance]:

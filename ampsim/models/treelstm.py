@@ -51,7 +51,7 @@ from ampsim.ir.nodes.io import Input
 from ampsim.ir.nodes.linear import Linear
 from ampsim.ir.nodes.losses import SoftmaxCrossEntropy
 from ampsim.ir.nodes.tuned import TunedEmbedding
-from ampsim.models.base import Metric, Model, Task
+from ampsim.models.base import DataSpec, Metric, Model, Task
 
 log = logging.getLogger(__name__)
 
@@ -195,7 +195,7 @@ def build_treelstm(vocab_size: int, n_classes: int, *, hidden: int = 150, embed:
     g.connect(which, node_loss, 0, 0)
     g.connect(which, root_loss, 1, 0)
     return Model(g.validate(), InjectLeaves(batch_leaves), Metric("test_root_accuracy", "root_loss", "correct"),
-                 fields=TREE_FIELDS)
+                 fields=TREE_FIELDS, data_specs=(DataSpec("ids", "int64", bound=vocab_size),))  # (another vocabulary's)
 
 
 #: what :func:`tree_data` holds

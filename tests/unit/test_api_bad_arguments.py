@@ -294,3 +294,22 @@ def test_plan_checks_a_given_placement_and_its_load(placement, estimated, messag
     assert str(err.value).startswith(message) and "\n" not in str(err.value)
     again = ampsim.plan(sim, placement=good.placement, estimated=good.estimated_load)  # what compare hands over
     assert again.placement == good.placement and again.estimated_load == good.estimated_load
+
+
+@pytest.mark.parametrize("kind", ["reference", "sim"])
+@pytest.mark.parametrize("other, words", [
+    ({"data.n_features": 32}, "'x' is 32 wide, not 16"),  # the same fields: a matmul's ValueError mid-run
+    ({"data.n_classes": 9}, "'y' holds 8, above this model's 3"),  # labels past the loss's classes: an IndexError
+    ({"experiment.dtype": "float64"}, "'x' is ndarray float64, not a float32 array"),
+])
+def test_an_executor_refuses_another_tasks_instances_with_the_same_fields(kind, other, words):
+    over = {**SMALL, "executor.kind": kind, "executor.hardware": str(ROOT / "hardware_models" / "ring4.toml")}
+    mine = ampsim.plan(ampsim.load_experiment(BLOBS, over))
+    theirs = ampsim.plan(ampsim.load_experiment(BLOBS, {**over, **other}))
+    with ampsim.make_executor(mine) as ex:
+        for call in (ex.train, ex.evaluate):
+            with pytest.raises(ampsim.ConfigError) as err:
+                call([*mine.task.train_instances(1)[:2], *theirs.task.train_instances(1)[:2]])
+            assert f"instance {theirs.task.train_instances(1)[0].key}: {words}" in str(err.value)
+            assert "another task" in str(err.value) and "\n" not in str(err.value)
+        assert len(ex.train(mine.task.train_instances(1)[:4])) > 0 and ex.evaluate(mine.task.eval_instances())

@@ -175,7 +175,7 @@ class MulticoreExecutor(ExecutorBase):
     # -- the executor interface ----------------------------------------------------------------------
     @guarded
     def train(self, instances: Iterable[Instance], on_done: Callable[[int], None] | None = None) -> list[Report]:
-        instances = list(checked_instances(instances, "multicore executor: train", self.model.fields))
+        instances = list(checked_instances(instances, "multicore executor: train", self.model))
         t0, cpu0 = time.perf_counter(), time.process_time()
         before = {w: s.get("cpu_s", 0.0) for w, s in self._last_states.items()}
         try:
@@ -208,7 +208,7 @@ class MulticoreExecutor(ExecutorBase):
     @guarded
     def evaluate(self, instances: Iterable[Instance]) -> list[Report]:
         """Forward only, in this process, on the model copy that :meth:`train` keeps current."""
-        return self._reference.evaluate(checked_instances(instances, "multicore executor: evaluate", self.model.fields))
+        return self._reference.evaluate(checked_instances(instances, "multicore executor: evaluate", self.model))
 
     def _absorb(self, states: dict[int, dict]) -> None:
         """Copy the workers' parameters, versions and staleness into this process's model."""

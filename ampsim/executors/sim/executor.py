@@ -132,12 +132,12 @@ class SimExecutor(ExecutorBase):
     # -- the executor interface ----------------------------------------------------------------------
     @guarded
     def train(self, instances: Iterable[Instance], on_done: Callable[[int], None] | None = None) -> list[Report]:
-        checked = list(checked_instances(instances, "sim executor: train", self.model.fields))
+        checked = list(checked_instances(instances, "sim executor: train", self.model))
         return self._run(checked, training=True, on_done=on_done)
 
     @guarded
     def evaluate(self, instances: Iterable[Instance]) -> list[Report]:
-        checked = list(checked_instances(instances, "sim executor: evaluate", self.model.fields))  # (names this one)
+        checked = list(checked_instances(instances, "sim executor: evaluate", self.model))  # (names this one)
         if not self.eval_advances_time:
             return self._reference.evaluate(checked) if self.numerics else []
         return self._run(checked, training=False, on_done=None)
