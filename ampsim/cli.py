@@ -25,7 +25,7 @@ import threading
 from pathlib import Path
 from typing import Iterator, NoReturn
 
-from ampsim.errors import TERMINATED, AmpsimError, Terminated, exit_status, raise_terminated
+from ampsim.errors import TERMINATED, AmpsimError, ConfigError, Terminated, exit_status, raise_terminated
 from ampsim.executors import EXECUTORS
 from ampsim.files import check_folder_name, os_error_cause, path_option
 
@@ -39,7 +39,8 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=path_option, help="run folder (default: results/<experiment.name>)")
     p.add_argument("--executor", choices=tuple(EXECUTORS), help="= --set executor.kind=…")
     p.add_argument("--hardware", type=path_option,
-                   help="hardware model TOML (the simulated executor, unless --executor says otherwise)")
+                   help="hardware model TOML (the simulated executor, unless --executor or --set executor.kind says "
+                        "otherwise: the multicore executor's workers then take its chips' rates)")
     p.add_argument("--workers", type=int,
                    help="worker processes (the multicore executor, where nothing else chose one: --executor, "
                         "--hardware, --set executor.kind or the file's executor.kind)")
@@ -53,12 +54,16 @@ def cmd_train(args: argparse.Namespace) -> int:
     from ampsim.config import check_writable, load_config, parse_override
 
     overrides: list = [parse_override(o) for o in args.overrides]  # (errors name --set, not the API's argument)
+    chosen = [v for k, v in overrides if k == "executor.kind"]  # by --set: the last one counts, as in the config
     if args.executor:
+        if chosen and chosen[-1] != args.executor:  # (the later --executor silently won)
+            raise ConfigError(f"--executor {args.executor}: --set executor.kind={chosen[-1]!r} chose another executor; "
+                              "give one of them")
         overrides.append(("executor.kind", args.executor))
     if args.hardware:
         check_writable("--hardware", args.hardware, "")  # (its config.toml names it)
         overrides.append(("executor.hardware", args.hardware))
-        if not args.executor:
+        if not args.executor and not chosen:  # (an explicit --set executor.kind was overridden by this, silently)
             overrides.append(("executor.kind", "sim"))
     if args.workers is not None:
         overrides.append(("executor.workers", args.workers))

@@ -134,3 +134,30 @@ def test_unwritable_run_folder_is_a_one_line_error():
     r = run_cli("train", str(BLOBS), "--no-progress", "--out", "/dev/null/run")
     assert r.returncode == 2
     assert r.stderr.strip().splitlines() == ["ampsim: error: /dev/null/run: cannot create: /dev/null is a file, not a folder"]
+
+
+@pytest.mark.parametrize("argv, kind", [
+    (["--hardware", "RING4"], "sim"),  # --hardware alone picks the simulator
+    (["--executor", "multicore", "--hardware", "RING4"], "multicore"),
+    (["--set", 'executor.kind="multicore"', "--hardware", "RING4"], "multicore"),  # it ran the simulator, silently
+    (["--hardware", "RING4", "--set", "executor.kind=reference"], "reference"),
+    (["--set", "executor.kind=sim", "--executor", "sim"], "sim"),
+])
+def test_train_honours_an_explicit_executor_kind_beside_hardware(argv, kind, monkeypatch, tmp_path):
+    import ampsim.api
+
+    ring4 = str(ROOT / "hardware_models" / "ring4.toml")
+    trained = []
+    monkeypatch.setattr(ampsim.api, "train", lambda cfg, out, progress: trained.append(cfg) or 1 / 0)
+    with pytest.raises(ZeroDivisionError):  # (nothing trained: the config the command made is what counts)
+        main(["train", str(ROOT / "experiments" / "blobs_mlp.toml"), "--out", str(tmp_path / "r"),
+              *[ring4 if a == "RING4" else a for a in argv]])
+    assert trained[0].executor.kind == kind
+    assert trained[0].executor.hardware == (ring4 if "RING4" in argv else "")
+
+
+def test_train_refuses_an_executor_option_that_contradicts_set_executor_kind(capsys):
+    assert main(["train", str(ROOT / "experiments" / "blobs_mlp.toml"), "--set", 'executor.kind="multicore"',
+                 "--executor", "sim"]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        "ampsim: error: --executor sim: --set executor.kind='multicore' chose another executor; give one of them"]
