@@ -11,14 +11,15 @@ from __future__ import annotations
 import signal
 import sys
 
-from ampsim.errors import Terminated, exit_status, raise_terminated
+from ampsim.errors import Terminated, exit_status, raise_interrupted, raise_terminated
 
 
 def main() -> int:
     """Run the command line; an interruption before it has taken over is one line, exit status 130 (Ctrl-C)
     or 143 (SIGTERM)."""
     try:
-        signal.signal(signal.SIGTERM, raise_terminated)  # (the CLI puts in its own, and puts this one back)
+        signal.signal(signal.SIGTERM, raise_terminated)  # (the CLI puts in its own, and puts these back)
+        signal.signal(signal.SIGINT, raise_interrupted)
         from ampsim.cli import main as cli_main
 
         code = cli_main()

@@ -25,7 +25,16 @@ import threading
 from pathlib import Path
 from typing import Iterator, NoReturn
 
-from ampsim.errors import TERMINATED, AmpsimError, ConfigError, Terminated, exit_status, raise_terminated
+from ampsim.errors import (
+    TERMINATED,
+    AmpsimError,
+    ConfigError,
+    Terminated,
+    exit_status,
+    raise_interrupted,
+    raise_terminated,
+    stop_signals_reset,
+)
 from ampsim.executors import EXECUTORS
 from ampsim.files import check_folder_name, os_error_cause, path_option
 
@@ -189,8 +198,10 @@ def main(argv: list[str] | None = None) -> int:
     level = {0: logging.WARNING, 1: logging.INFO}.get(args.verbose, logging.DEBUG)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     main_thread = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGTERM, raise_terminated) if main_thread else None
-    TERMINATED.clear()
+    # (Python's own Ctrl-C and our SIGTERM, each raised once: a second one is the same request, see errors.py)
+    previous = ((signal.signal(signal.SIGTERM, raise_terminated), signal.signal(signal.SIGINT, raise_interrupted))
+                if main_thread else None)
+    stop_signals_reset()
     try:
         with _numpy_quiet(args.verbose < 2):
             code = args.func(args)
@@ -225,8 +236,9 @@ def main(argv: list[str] | None = None) -> int:
         term = isinstance(e, Terminated) or bool(TERMINATED)
         return 128 + (signal.SIGTERM if term else signal.SIGINT)
     finally:
-        if main_thread:
-            signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
+        if previous is not None:
+            for signum, handler in zip((signal.SIGTERM, signal.SIGINT), previous):
+                signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
 
 
 #: what an OSError that reaches the CLI says of the machine rather than of ampsim (one line, status 2)

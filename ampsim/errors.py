@@ -43,26 +43,62 @@ class Terminated(KeyboardInterrupt):
 
 
 
-# -- SIGTERM as an exception, and the exit that follows an interruption -----------------------------------
+# -- SIGINT and SIGTERM as exceptions, once, and the exit that follows an interruption -------------------
 #: SIGTERMs the command's handler received (noted before it raises: Python may drop the exception, raised in
 #: a fork hook, as "Exception ignored"; or code between may re-raise it as a plain KeyboardInterrupt)
 TERMINATED: list[int] = []
+#: when the signal that stops the command came (time.monotonic; None: none yet)
+_STOPPING: list[float] = []
+#: how long after the signal that stops the command a further SIGINT or SIGTERM is taken as the same request
+#: and ignored (the stop, its finalizers and a pool's workers, takes a second or two; after this, the first
+#: one's exception may have been dropped, and a further signal stops the command again)
+STOP_GRACE_S = 10.0
 
 
 def raise_terminated(signum: int, _frame: object) -> None:
-    """The command's SIGTERM handler (its main thread): note the signal, raise :class:`Terminated`."""
-    TERMINATED.append(signum)
-    raise Terminated()
+    """The command's SIGTERM handler (its main thread): note the signal, raise :class:`Terminated` (but see
+    :func:`_first_stop`)."""
+    if _first_stop():
+        TERMINATED.append(signum)
+        raise Terminated()
+
+
+def raise_interrupted(_signum: int, _frame: object) -> None:
+    """The command's SIGINT handler (its main thread): Python's own, ``KeyboardInterrupt`` (but see
+    :func:`_first_stop`)."""
+    if _first_stop():
+        raise KeyboardInterrupt
+
+
+def _first_stop() -> bool:
+    """Whether a signal now stops the command: not while the stop of one before goes on (``STOP_GRACE_S``). A
+    second Ctrl-C or SIGTERM a few milliseconds after the first was raised inside the stop's own clean-up: in an
+    executor's finalizer it was printed as "Exception ignored ... KeyboardInterrupt" after the one line, and
+    once the handlers were put back it ended the process by the signal, with no status of ours."""
+    import time
+
+    now = time.monotonic()
+    if _STOPPING and now - _STOPPING[0] < STOP_GRACE_S:
+        return False
+    _STOPPING[:] = [now]
+    return True
+
+
+def stop_signals_reset() -> None:
+    """Forget the signals of a command before (``ampsim.cli.main`` may run several in one process)."""
+    TERMINATED.clear()
+    _STOPPING.clear()
 
 
 def exit_status(code: int) -> int:
     """``code``, the command's exit status; once it is an interruption's (130, 143), already said in one line,
-    Ctrl-C is ignored while Python tears down: a second one (a pool's finalizers) would end the process by
-    SIGINT, with no status of ours."""
+    Ctrl-C and SIGTERM are ignored while Python tears down: a further one (a pool's finalizers) would end the
+    process by the signal, with no status of ours."""
     import signal
 
     if code in (128 + signal.SIGINT, 128 + signal.SIGTERM):
         signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
     return code
 
 
