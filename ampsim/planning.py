@@ -320,9 +320,11 @@ def _check_open_files(workers: int, source: str) -> None:
 
     if need(workers) > soft:
         most = max((n for n in range(1, workers) if need(n) <= soft), default=0)
-        raise ConfigError(f"{source}: executor.workers: {workers} workers need about {need(workers):,} open files "
-                          f"(a socket pair per pair of processes), more than this process may open ({soft:,}, see "
-                          f"`ulimit -n`); use at most {most} workers or raise the limit")
+        fewer = f"use at most {most} worker{'s' if most > 1 else ''} or raise the limit" if most else \
+            f"raise the limit (one worker needs about {need(1):,})"  # ("0 workers" means one per core)
+        raise ConfigError(f"{source}: executor.workers: {workers} worker{'s' if workers > 1 else ''} need"
+                          f"{'' if workers > 1 else 's'} about {need(workers):,} open files (a socket pair per pair "
+                          f"of processes), more than this process may open ({soft:,}, see `ulimit -n`); {fewer}")
 
 
 #: the shortest ``executor.watchdog_s``: the watchdog tells a computing worker by its CPU time, which Linux
