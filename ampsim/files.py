@@ -3,10 +3,9 @@
 Reading (experiment, hardware and sweep TOML files, dataset files, ``model.vectors`` files, run folders'
 recordings): whatever goes wrong with the file itself (missing, a directory, unreadable, binary, not
 UTF-8, a cut-off or corrupt gzip stream, not TOML) becomes one :class:`~ampsim.errors.AmpsimError` line
-``<path>: <cause>`` (a :class:`~ampsim.errors.ConfigError` unless the caller asks for another class,
-e.g. :class:`~ampsim.errors.DataError` for datasets), worded the same for every kind of file, so the
-CLI prints it as ``ampsim: error: …`` without a traceback. Gzip is recognised by its magic bytes, not
-the file name.
+``<path>: <cause>`` (a :class:`~ampsim.errors.ConfigError` unless the caller asks for another class, e.g.
+:class:`~ampsim.errors.DataError` for datasets), worded the same for every kind of file, so the CLI prints
+it as ``ampsim: error: …`` without a traceback. Gzip is recognised by its magic bytes, not the file name.
 
 Writing (run folders, sweep folders, calibrated models, figures): :func:`check_output_dir` and
 :func:`check_output_file` say in one line why a target cannot be written (``<path>: is a file, not a
@@ -28,7 +27,7 @@ import tomllib
 import zlib
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import Any, BinaryIO, Iterator
+from typing import Any, BinaryIO, Callable, Iterator
 
 from ampsim.errors import AmpsimError, ConfigError
 
@@ -314,20 +313,21 @@ def _exchange(a: Path, b: Path) -> bool:
     raise OSError(err, os.strerror(err), str(a))
 
 
-def replace_folder(new: str | Path, target: str | Path) -> None:
+def replace_folder(new: str | Path, target: str | Path, swapped: Callable[[], None] = lambda: None) -> None:
     """Put the folder ``new`` at ``target`` (same file system), replacing whatever folder was there whole.
 
     Readers of ``target`` see the old content or the new, never a mix: where Linux can, the two are
     swapped atomically; elsewhere the old folder is renamed aside for the instant between two renames.
-    The old content is deleted afterwards. Raises OSError (the old ``target`` is then intact).
+    ``swapped()`` runs as soon as ``target`` holds the new content, before the old is deleted (a Ctrl-C then
+    finds the new in place, and the caller knows). Raises OSError (the old ``target`` is then intact).
     """
     new, target = Path(new), Path(target)
     if not os.path.lexists(target):
         os.rename(new, target)
-        return
+        return swapped()
     if _exchange(new, target):
-        shutil.rmtree(new, ignore_errors=True)  # now holds the old content
-        return
+        swapped()
+        return shutil.rmtree(new, ignore_errors=True)  # now holds the old content
     aside = target.with_name(f".{target.name}.old-{os.getpid()}")
     os.rename(target, aside)
     try:
@@ -335,6 +335,7 @@ def replace_folder(new: str | Path, target: str | Path) -> None:
     except OSError:
         os.rename(aside, target)
         raise
+    swapped()
     shutil.rmtree(aside, ignore_errors=True)
 
 

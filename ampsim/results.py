@@ -228,15 +228,17 @@ class RunDir:
     def commit(self) -> Path:
         """The run is complete: swap it in at ``path`` (the earlier content is replaced whole). Idempotent."""
         if not self.committed:
+            def in_place() -> None:  # (before the earlier run is deleted: a Ctrl-C then finds this one in place)
+                self.committed = True
+                self.path, self.metrics_path = self.final, self.final / METRICS
+
             try:
-                replace_folder(self.partial, self.target)
+                replace_folder(self.partial, self.target, swapped=in_place)
             except OSError as e:
                 raise RunError(f"{self.final}: cannot put the finished run in place ({e.strerror or e}); it is kept "
                                f"in {self.partial}") from None
             finally:
                 self._release()
-            self.committed = True
-            self.path, self.metrics_path = self.final, self.final / METRICS
         return self.final
 
     def abandon(self) -> str | None:
@@ -261,7 +263,12 @@ class RunDir:
 
     def __exit__(self, exc_type, exc, tb) -> bool:
         if exc is None:
-            self.commit()
+            try:
+                self.commit()
+            except KeyboardInterrupt as stopped:  # as the earlier run was deleted: this one is in place
+                if self.committed:
+                    stopped.add_note(f"the run had finished: {self.final} holds it")
+                raise
         elif self.committed:  # finished and in place before (an interrupt as the workers stopped): it stays
             exc.add_note(f"the run had finished: {self.final} holds it")
         else:

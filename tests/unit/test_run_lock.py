@@ -94,3 +94,30 @@ def test_an_interrupt_after_the_run_was_committed_says_the_run_is_in_place(tmp_p
             raise KeyboardInterrupt
     assert stopped.value.__notes__ == [f"the run had finished: {out} holds it"]
     assert (out / "summary.json").is_file() and not run.partial.exists()
+
+
+
+@pytest.mark.parametrize("exchange", [True, False], ids=["swapped", "renamed-aside"])
+def test_an_interrupt_while_the_earlier_run_is_deleted_says_the_new_one_is_in_place(tmp_path, monkeypatch, exchange):
+    """The earlier run is deleted after the new one was swapped in: a Ctrl-C then said the new run was kept as
+    a partial run and the earlier one untouched, where the folder held the new, finished run."""
+    import shutil
+
+    from ampsim import files
+
+    out = tmp_path / "run"
+    with RunDir(out) as earlier:
+        earlier.write_summary({"final_metric": 0.5})
+    if not exchange:  # (where Linux cannot swap two folders: the earlier is renamed aside, then deleted)
+        monkeypatch.setattr(files, "_exchange", lambda new, target: False)
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt) as stopped:
+        with RunDir(out) as run:
+            run.write_summary({"final_metric": 0.9})
+            monkeypatch.setattr(shutil, "rmtree", interrupted)
+    monkeypatch.undo()
+    assert stopped.value.__notes__ == [f"the run had finished: {out} holds it"]
+    assert '"final_metric": 0.9' in (out / "summary.json").read_text()
