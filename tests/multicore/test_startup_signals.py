@@ -21,6 +21,17 @@ from ampsim.executors.multicore.procs import parent_pid_of_children, setup_worke
 from ampsim.executors.multicore.transport import ChannelClosed
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _no_server_left():
+    """The forkserver cases start a fork server and a resource tracker, children of this process for the rest
+    of it: tests that assert this process has no children (tests/multicore/test_faults.py) failed after them."""
+    yield
+    from multiprocessing import forkserver, resource_tracker
+
+    forkserver._forkserver._stop()  # (CPython's own tests stop them so)
+    resource_tracker._resource_tracker._stop()
+
+
 def _late_setup(parent_pid: int) -> None:
     time.sleep(0.3)  # a slow start (the worker module's imports): the signals arrive before the setup
     setup_worker_process(parent_pid)
