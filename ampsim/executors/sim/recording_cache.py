@@ -10,8 +10,9 @@ hardware, placement, mak, muf, optimizer or learning rate, which is what lets ev
 share one.
 
 Life cycle: :func:`obtain` → the key (:func:`recording_key`) → this process's memory → the cache folder
-(``$AMPSIM_RECORDINGS``, default ``~/.cache/ampsim/recordings``; ``off``, in any case, keeps recordings in
-memory only), one ``<sha256 of the key>.npz`` per recording (past ``$AMPSIM_RECORDINGS_MAX_BYTES``, 2 GiB, the least
+(``$AMPSIM_RECORDINGS``, default ``$XDG_CACHE_HOME/ampsim/recordings`` or ``~/.cache/ampsim/recordings``;
+``off``, in any case, or empty keeps recordings in memory only), one ``<24 hex digits of the key's SHA-256>.npz``
+per recording (past ``$AMPSIM_RECORDINGS_MAX_BYTES``, 2 GiB, the least
 recently used are deleted: :func:`prune`) → else made of the instances this process recorded
 or read before (:data:`POOL`, :mod:`~ampsim.executors.sim.segments`: an instance's part depends on its
 data, not its key, so the next epoch's shuffle of the same trees, or a subset of them, is composed in
