@@ -109,15 +109,20 @@ def build_rnn(cell: str, hidden: int, embed: int, *, seed: int, dtype=np.float32
                  fields=("tokens", "y", "n_steps"))
 
 
+def batch_groups(data: ListData, batch: int, order: np.ndarray) -> list[list[int]]:
+    """The lists :func:`bucket` puts in each instance: up to ``batch`` of equal length, in ``order`` within each
+    length, in length order."""
+    by_len: dict[int, list[int]] = {}
+    for i in order:
+        by_len.setdefault(len(data.sequences[i]), []).append(int(i))
+    return [idx[j:j + batch] for n in sorted(by_len) for idx in [by_len[n]] for j in range(0, len(idx), batch)]
+
+
 def bucket(data: ListData, batch: int, order: np.ndarray, first_key: int,
            rng: np.random.Generator | None = None) -> list[Instance]:
     """Instances of up to ``batch`` lists of equal length, taken in ``order`` within each length;
     the batches are shuffled with ``rng`` (kept in length order when None)."""
-    by_len: dict[int, list[int]] = {}
-    for i in order:
-        by_len.setdefault(len(data.sequences[i]), []).append(int(i))
-    groups = [idx[j:j + batch] for n in sorted(by_len) for idx in [by_len[n]]
-              for j in range(0, len(idx), batch)]
+    groups = batch_groups(data, batch, order)
     if rng is not None:
         groups = [groups[k] for k in rng.permutation(len(groups))]
     return [Instance(first_key + k, {"tokens": np.stack([data.sequences[i] for i in idx]),
@@ -149,8 +154,7 @@ def epoch_instances(cfg) -> int:
     d = cfg.data
     _check_memory(cfg)
     train, _ = make_splits(d.n_train, 0, d.max_len, cfg.experiment.seed, min_len=d.min_len, ops=tuple(d.ops))
-    lengths = np.bincount([len(s) for s in train.sequences])
-    return int(sum(-(-int(n) // d.batch) for n in lengths if n))
+    return len(batch_groups(train, d.batch, np.arange(len(train))))
 
 
 def build(cfg) -> Task:
@@ -159,7 +163,7 @@ def build(cfg) -> Task:
     _check_memory(cfg)
     train, test = make_splits(d.n_train, d.n_test, d.max_len, seed, min_len=d.min_len, ops=tuple(d.ops))
     model = build_rnn(m.cell, m.hidden, m.embed, seed=seed, dtype=dtype, forget_bias=m.forget_bias)
-    n_batches = len(bucket(train, d.batch, np.arange(len(train)), 0))
+    n_batches = len(batch_groups(train, d.batch, np.arange(len(train))))
 
     def train_instances(epoch: int) -> list[Instance]:
         rng = np.random.default_rng([seed, epoch])
