@@ -32,7 +32,7 @@ from ampsim.errors import ConfigError
 from ampsim.executors import Executor
 from ampsim.executors import make_executor as _make_executor
 from ampsim.planning import Plan
-from ampsim.results import read_metrics, read_summary
+from ampsim.results import finished_note, read_metrics, read_summary
 from ampsim.tables import read_table
 from ampsim.training import train_experiment
 
@@ -210,7 +210,7 @@ def train(experiment: Config | str | Path, out: str | Path | None = None, *, ove
             try:
                 return _read_run(cfg, Path(out), keep=True)
             except KeyboardInterrupt as e:  # (reading it back imports pandas: a third of a second)
-                e.add_note(f"the run had finished: {out} holds it")  # as RunDir says after its commit
+                e.add_note(finished_note(out))  # as RunDir says after its commit
                 raise
         if cfg.executor.trace:  # (it was made and thrown away, silently)
             log.warning("train: executor.trace without out: the trace goes with the run's other files; give out to "

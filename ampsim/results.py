@@ -51,8 +51,8 @@ from ampsim.files import (
 from ampsim.locks import LockHeld, lock_file, unlock_file
 from ampsim.runfiles import CONFIG, ENVIRONMENT, METRICS, POINT, RUN_FILES, RUN_OUTPUTS, SUMMARY
 
-__all__ = ["RunDir", "check_run_folder", "enclosing_run", "not_run_outputs", "partial_path", "atomic_write",
-           "write_json", "read_metrics", "read_summary", "read_csv_table"]
+__all__ = ["RunDir", "finished_note", "check_run_folder", "enclosing_run", "not_run_outputs", "partial_path",
+           "atomic_write", "write_json", "read_metrics", "read_summary", "read_csv_table"]
 
 log = logging.getLogger(__name__)
 
@@ -267,10 +267,10 @@ class RunDir:
                 self.commit()
             except KeyboardInterrupt as stopped:  # as the earlier run was deleted: this one is in place
                 if self.committed:
-                    stopped.add_note(f"the run had finished: {self.final} holds it")
+                    stopped.add_note(finished_note(self.final))
                 raise
         elif self.committed:  # finished and in place before (an interrupt as the workers stopped): it stays
-            exc.add_note(f"the run had finished: {self.final} holds it")
+            exc.add_note(finished_note(self.final))
         else:
             note = self.abandon()
             if note is None and isinstance(exc, KeyboardInterrupt):  # (an error's own line says what went wrong)
@@ -287,6 +287,11 @@ class RunDir:
                                                                    if self.keep_partial else "")
         return (f"{self.epochs} epoch{'s' if self.epochs != 1 else ''} had finished, but nothing was kept (a run "
                 "into a temporary folder keeps no partial run)")
+
+
+def finished_note(out: str | Path) -> str:
+    """The note an interrupt gets once the run is in place at ``out`` (as it stops, or as it is read back)."""
+    return f"the run had finished: {out} holds it"
 
 
 def _fmt(v: Any) -> Any:
