@@ -79,9 +79,11 @@ def merge_overrides(base: Mapping[str, Any], overrides: Mapping[str, Any]) -> di
     """
     out = dict(base)
     for key, value in overrides.items():
-        # (the same kind again keeps the other fields: "missing required field" was all a --set of it gave)
         tables = isinstance(value, dict) and isinstance(out.get(key), dict)
-        if tables and not (key == "topology" and value.get("kind", out[key].get("kind")) != out[key].get("kind")):
+        # a topology of another kind replaces the table whole; the same kind again keeps the other fields
+        # ("missing required field" was all a --set of its kind gave)
+        new_kind = tables and key == "topology" and value.get("kind", out[key].get("kind")) != out[key].get("kind")
+        if tables and not new_kind:
             out[key] = merge_overrides(out[key], value)
         else:
             out[key] = value
