@@ -8,16 +8,9 @@ import subprocess
 import time
 
 import pytest
+from test_sweep_interrupt import alive
 
 from ampsim.sweeps.reaper import ENV, Reaper
-
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 @pytest.mark.skipif(not os.path.isdir("/proc"), reason="the reaper reads /proc (Linux)")
@@ -38,8 +31,8 @@ def test_kill_now_kills_the_marked_processes_but_those_it_spares_and_leaves_the_
         for p in (worker, parent):
             assert p.wait(timeout=5) == -9
         time.sleep(0.1)
-        assert not _alive(below)
-        assert _alive(spared.pid) and _alive(unmarked.pid)
+        assert not alive(below)
+        assert alive(spared.pid) and alive(unmarked.pid)
     finally:
         reaper.close()  # (the reaper kills the spared one now)
         unmarked.kill()
