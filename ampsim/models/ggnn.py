@@ -45,7 +45,7 @@ from ampsim.config import spec
 from ampsim.data import qm9
 from ampsim.errors import ConfigError, DataError
 from ampsim.ir.message import Instance, Message
-from ampsim.models.base import Metric, Model, Task
+from ampsim.models.base import DataSpec, Metric, Model, Task
 from ampsim.models.ggnn_ir import build_ggnn_graph
 
 log = logging.getLogger(__name__)
@@ -146,7 +146,8 @@ def build_model(n_feat: int, hidden: int, steps: int, readout: int, *, granulari
                              n_types=n_types)
     return Model(graph.validate(), InjectGraph(hidden, steps, granularity, np.dtype(dtype).name),
                  Metric("valid_mae", "loss", "abs_err", higher_is_better=False, scale=scale),
-                 fields=("x", "mol", "n_mol", "y"))  # (and the edges of its granularity)
+                 fields=("x", "mol", "n_mol", "y"),  # (and the edges of its granularity)
+                 data_specs=(DataSpec("x", "float32", n_feat), DataSpec("y", "float64", 1)))
 
 
 def batched(mols: Sequence[qm9.Molecule], y: np.ndarray, order: np.ndarray, batch: int, first_key: int,

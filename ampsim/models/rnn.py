@@ -37,7 +37,7 @@ from ampsim.ir.nodes.control import Concat, Cond, Increment, Isu, LessThanField,
 from ampsim.ir.nodes.io import Input
 from ampsim.ir.nodes.linear import Embedding, Linear
 from ampsim.ir.nodes.losses import Field, SoftmaxCrossEntropy
-from ampsim.models.base import Metric, Model, Task
+from ampsim.models.base import DataSpec, Metric, Model, Task
 
 
 @dataclass(frozen=True)
@@ -106,7 +106,8 @@ def build_rnn(cell: str, hidden: int, embed: int, *, seed: int, dtype=np.float32
         g.connect(more, out, 1, 0)
     g.chain(out, loss)
     return Model(g.validate(), InjectSequence(sw, np.dtype(dtype).name), Metric("test_accuracy", "loss", "correct"),
-                 fields=("tokens", "y", "n_steps"))
+                 fields=("tokens", "y", "n_steps"),
+                 data_specs=(DataSpec("tokens", "int64", bound=vocab), DataSpec("y", "int64", bound=n_classes)))
 
 
 def batch_groups(data: ListData, batch: int, order: np.ndarray) -> list[list[int]]:

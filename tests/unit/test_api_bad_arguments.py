@@ -313,3 +313,26 @@ def test_an_executor_refuses_another_tasks_instances_with_the_same_fields(kind, 
             assert f"instance {theirs.task.train_instances(1)[0].key}: {words}" in str(err.value)
             assert "another task" in str(err.value) and "\n" not in str(err.value)
         assert len(ex.train(mine.task.train_instances(1)[:4])) > 0 and ex.evaluate(mine.task.eval_instances())
+
+
+@pytest.mark.parametrize("experiment, needs_data, change, words", [
+    # a token past the embedding's vocabulary: an IndexError inside the embedding node, mid-run
+    ("list_reduction.toml", False, lambda d: {**d, "tokens": d["tokens"] + 99}, "'tokens' holds 1"),
+    # atoms of another width: a matmul's ValueError inside a GGNN node
+    ("qm9_ggnn.toml", True, lambda d: {**d, "x": d["x"][:, :-1].copy()}, "'x' is 4 wide, not 5"),
+])
+def test_list_reduction_and_ggnn_check_their_instances_arrays(request, experiment, needs_data, change, words):
+    """Their instances carry fields (and arrays) as every config of the task makes them, so only hand-made ones
+    differ; such an instance failed inside a node, as another task's did before DataSpecs."""
+    if needs_data:
+        request.getfixturevalue("data_root")  # (skips without the datasets; a failure in CI)
+    over = {"data.limit_train": 8, "data.limit_valid": 8} if needs_data else {"data.n_train": 64, "data.n_test": 16}
+    p = ampsim.plan(ampsim.load_experiment(ROOT / "experiments" / experiment, {**over, "executor.kind": "reference"}))
+    good = p.task.train_instances(0)[:2]
+    bad = dataclasses.replace(good[0], key=10**6, data=change(good[0].data))
+    with ampsim.make_executor(p) as ex:
+        for call in (ex.train, ex.evaluate):
+            with pytest.raises(ampsim.ConfigError) as err:
+                call([*good, bad])
+            assert f"instance {10**6}: {words}" in str(err.value) and "\n" not in str(err.value)
+        assert len(ex.train(good)) > 0
