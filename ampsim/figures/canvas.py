@@ -11,7 +11,7 @@ from pathlib import Path
 
 from ampsim.files import check_output_file, write_figure
 
-__all__ = ["pyplot", "new_figure", "save_figure", "check_figure_files"]
+__all__ = ["pyplot", "new_figure", "save_figure", "save_image", "check_figure_files"]
 
 
 def pyplot():
@@ -52,3 +52,12 @@ def save_figure(fig, out_stem: str | Path, formats: tuple[str, ...] = ("png", "p
     finally:
         plt.close(fig)
     return paths
+
+
+def save_image(fig, out: str | Path) -> Path:
+    """Write ``fig`` at ``out`` in the image kind its suffix names (.png or .pdf: one file), atomically, and
+    close it (``ampsim plot``'s ``--out``; :func:`save_figure` writes a sweep figure's pair)."""
+    try:
+        return write_figure(fig, out)
+    finally:
+        pyplot().close(fig)

@@ -30,6 +30,7 @@ LABELS = {
     "n_chips": "number of chips",
     "epoch": "epoch",
     "instances": "instances trained",
+    "wall_s": "wall-clock time (s)",
     "epochs_to_target": "epochs to target",
     "staleness_mean": "mean staleness (updates between fwd and bwd)",
     "staleness_max": "max. staleness (updates)",

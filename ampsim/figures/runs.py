@@ -1,7 +1,6 @@
 """Curves of run folders (``ampsim plot RUN_DIR...``): a metrics.csv column against another, a line per run.
 
-Its axis labels are its own short ones for metrics.csv columns (the sweep figures' are
-:mod:`ampsim.figures.labels`).
+Its axis labels are the sweep figures' (:mod:`ampsim.figures.labels`), the time axis named after the runs' clock.
 """
 
 from __future__ import annotations
@@ -11,29 +10,12 @@ from typing import Sequence
 
 from ampsim import runfiles
 from ampsim.errors import ConfigError
-from ampsim.figures.canvas import pyplot
+from ampsim.figures.canvas import pyplot, save_image
+from ampsim.figures.labels import axis_label
 from ampsim.figures.lines import check_log_values, check_numeric
-from ampsim.files import write_figure
 from ampsim.results import read_metrics, read_summary
 
-__all__ = ["plot_runs", "run_summary", "save"]
-
-LABELS = {
-    "epoch": "epoch",
-    "instances": "instances trained",
-    "time_s": "time (s)",
-    "wall_s": "wall-clock time (s)",
-    "train_loss": "training loss",
-}
-
-
-def axis_label(column: str, time_unit: str | None = None) -> str:
-    if column == "time_s" and time_unit == "simulated":
-        return "simulated time (s)"
-    if column == "time_s" and time_unit == "wall":
-        return "wall-clock time (s)"
-    return LABELS.get(column, column.replace("_", " "))
-
+__all__ = ["plot_runs", "run_summary"]
 
 def run_summary(run: str | Path, missing_ok: bool = True) -> dict:
     """A run folder's summary.json as a dict, ``{}`` if it has none (a run that did not finish) and
@@ -45,7 +27,8 @@ def run_summary(run: str | Path, missing_ok: bool = True) -> dict:
 
 def plot_runs(runs: Sequence[str | Path], x: str, y: str, out: str | Path, *,
               labels: Sequence[str] | None = None, title: str = "", logx: bool = False) -> Path:
-    """One line per run: ``y`` against ``x`` from each run's metrics.csv, written as :func:`save` does.
+    """One line per run: ``y`` against ``x`` from each run's metrics.csv, written as
+    :func:`~ampsim.figures.canvas.save_image` does.
 
     Raises ConfigError naming the file and its columns if a run's metrics.csv has no column ``x`` or ``y``, or
     ``y`` holds no value (a replay measures no metric; a run cut short before its first row), if the runs' times
@@ -83,13 +66,5 @@ def plot_runs(runs: Sequence[str | Path], x: str, y: str, out: str | Path, *,
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    return save(fig, out)
+    return save_image(fig, out)
 
-
-def save(fig, out: str | Path) -> Path:
-    """Write ``fig`` at ``out`` in the image kind its suffix names (.png or .pdf: one file), atomically, and
-    close it."""
-    try:
-        return write_figure(fig, out)
-    finally:
-        pyplot().close(fig)

@@ -21,9 +21,9 @@ from typing import Sequence
 
 from ampsim import runfiles
 from ampsim.errors import ConfigError, DataError, RunError
-from ampsim.figures.canvas import new_figure, pyplot
+from ampsim.figures.canvas import new_figure, pyplot, save_image
 from ampsim.figures.labels import axis_label, short_value
-from ampsim.figures.runs import run_summary, save
+from ampsim.figures.runs import run_summary
 from ampsim.figures.selection import groups
 from ampsim.sweeps.figspec import FigureSpec
 from ampsim.trace import CONTROLLER_PID, LINK_PID, STEP_PHASES, read_events
@@ -268,7 +268,7 @@ def plot_run_timelines(runs: Sequence[str | Path], out: str | Path, window_s: fl
     axes[0, 0].legend(handles=handles, fontsize=6, loc="lower right", bbox_to_anchor=(1.0, 1.0),
                       ncol=len(handles), frameon=False, borderaxespad=1.0)
     fig.tight_layout()
-    return save(fig, out)
+    return save_image(fig, out)
 
 
 def _rows(spans: list[tuple[str, str, float, float]]) -> list[str]:

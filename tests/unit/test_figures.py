@@ -242,11 +242,10 @@ def test_the_same_figure_drawn_again_is_the_same_file(tmp_path, monkeypatch, suf
 def test_a_run_figure_named_without_a_suffix_is_a_png(tmp_path):
     """matplotlib's own saving gave it .png; saved through a temporary file, the file's name was taken for the
     format ('tmp': a ValueError)."""
-    from ampsim.figures.canvas import new_figure
-    from ampsim.figures.runs import save
+    from ampsim.figures.canvas import new_figure, save_image
 
     fig, _ = new_figure()
-    assert save(fig, tmp_path / "fig") == tmp_path / "fig.png" and (tmp_path / "fig.png").stat().st_size > 1000
+    assert save_image(fig, tmp_path / "fig") == tmp_path / "fig.png" and (tmp_path / "fig.png").stat().st_size > 1000
 
 
 def test_a_timeline_counts_links_not_their_lanes_when_it_decides_to_show_them(tmp_path):
