@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from ampsim.errors import ConfigError
-from ampsim.fieldspec import POINT_ID_RULES, field_default, spec  # noqa: F401  (re-exported: the tasks' sections)
+from ampsim.fieldspec import POINT_ID_RULES, field_default, spec, type_name, unknown_key  # noqa: F401  (re-exported: the tasks' sections)
 from ampsim.files import read_toml
 from ampsim.taskschema import TASK_SCHEMAS, TaskSchema, register_task, task_schema  # noqa: F401  (re-exported)
 from ampsim.tomltext import MAX_NESTING, deeper_than, dump_toml
@@ -205,14 +205,14 @@ FIXED_SECTIONS = {"experiment": ExperimentSection, "train": TrainSection, "eval"
 def parse_section(cls: type, raw: Any, source: str, section: str) -> Any:
     """Build dataclass ``cls`` from ``raw`` (a dict), checking keys, types and ranges."""
     if not isinstance(raw, dict):
-        raise ConfigError(f"{source}: {section}: must be a table, got {_tname(raw)}")
+        raise ConfigError(f"{source}: {section}: must be a table, got {type_name(raw)}")
     fields = {f.name: f for f in dataclasses.fields(cls)}
     hints = typing.get_type_hints(cls)
     values = {}
     for key, value in raw.items():
         where = f"{source}: {section}.{key}"
         if key not in fields:
-            raise ConfigError(f"{where}: unknown key (known: {', '.join(fields)})")
+            raise ConfigError(f"{where}: {unknown_key(key, fields)}")
         values[key] = _check(where, value, hints[key], fields[key].metadata)
     return cls(**values)
 
@@ -225,7 +225,7 @@ def _check(where: str, value: Any, hint: Any, meta: typing.Mapping) -> Any:
         value = float(value)
     ok = isinstance(value, origin) and not (origin in (int, float) and isinstance(value, bool))
     if not ok:
-        raise ConfigError(f"{where}: expected {_tname_type(origin)}, got {_tname(value)} {value!r}")
+        raise ConfigError(f"{where}: expected {_tname_type(origin)}, got {type_name(value)} {value!r}")
     if origin is list:
         if len(value) > MAX_ITEMS:
             raise ConfigError(f"{where}: {len(value):,} items, more than the limit of {MAX_ITEMS:,}")
@@ -243,11 +243,6 @@ def _check(where: str, value: Any, hint: Any, meta: typing.Mapping) -> Any:
         if b is not None and not test(value, b):
             raise ConfigError(f"{where}: must be {word} {b:g}, got {value!r}")
     return value
-
-
-def _tname(value: Any) -> str:
-    return {bool: "boolean", int: "integer", float: "float", str: "string", list: "array",
-            dict: "table"}.get(type(value), type(value).__name__)
 
 
 def _tname_type(t: Any) -> str:

@@ -29,10 +29,11 @@ nothing, and :func:`unread_keys` says so (the plan stage warns: such keys were t
 from __future__ import annotations
 
 import dataclasses
+import difflib
 from dataclasses import field
-from typing import Any
+from typing import Any, Iterable
 
-__all__ = ["POINT_ID_RULES", "spec", "field_default", "read_with", "unread_keys"]
+__all__ = ["POINT_ID_RULES", "spec", "field_default", "read_with", "unread_keys", "type_name", "unknown_key"]
 
 #: how a sweep point's id counts a field (:func:`spec`'s ``point_id``)
 POINT_ID_RULES = ("always", "unless_default", "never")
@@ -97,3 +98,27 @@ _ABSENT = object()
 def _value(config: Any, dotted: str) -> Any:
     section, name = dotted.split(".")
     return getattr(getattr(config, section, None), name, _ABSENT)
+
+
+def type_name(value: Any) -> str:
+    """The TOML word for ``value``'s type, as error messages name it.
+
+    >>> type_name(True), type_name(3), type_name([1]), type_name({}), type_name(None)
+    ('boolean', 'integer', 'array', 'table', 'NoneType')
+    """
+    return {bool: "boolean", int: "integer", float: "float", str: "string", list: "array",
+            dict: "table"}.get(type(value), type(value).__name__)
+
+
+def unknown_key(key: Any, known: Iterable[str]) -> str:
+    """The problem with a key no table of that kind holds: every file kind (experiments, hardware, sweeps, their
+    figures) says it in these words, with the closest known key where one is close.
+
+    >>> unknown_key("flop_per_s", ("flops_per_s", "overhead_s"))
+    "unknown key (known: flops_per_s, overhead_s); did you mean 'flops_per_s'?"
+    >>> unknown_key("zzz", ("lr", "mak"))
+    'unknown key (known: lr, mak)'
+    """
+    known = list(known)
+    hint = difflib.get_close_matches(str(key), known, n=1)
+    return f"unknown key (known: {', '.join(known)})" + (f"; did you mean {hint[0]!r}?" if hint else "")

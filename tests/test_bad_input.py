@@ -371,7 +371,7 @@ CASES = [
      "chip.compute_table[0].kernels: missing required field"),
     ("compute-table-unknown-field", [*NAME, "hardware.chip.compute_table=[{{flops=1, bytes=0, kernels=1, secs=1e-6}}]",
                                      *HW, ROOT / "hardware_models/ring4.toml"], None,
-     "chip.compute_table[0].secs: unknown field (expected one of: flops, bytes, kernels, seconds, label)"),
+     "chip.compute_table[0].secs: unknown key (known: flops, bytes, kernels, seconds, label)"),
     ("compute-table-text-flops", [*NAME, 'hardware.chip.compute_table=[{{flops="x", bytes=0, kernels=1, seconds=1e-6}}]',
                                   *HW, ROOT / "hardware_models/ring4.toml"], None,
      "chip.compute_table[0].flops: expected a number, got string 'x'"),

@@ -6,12 +6,12 @@ hardware-specific readers on top of :class:`FieldReader`.
 
 from __future__ import annotations
 
-import difflib
 import math
 from typing import Any, Mapping
 
 from ampsim.config import too_large
 from ampsim.errors import ConfigError
+from ampsim.fieldspec import type_name, unknown_key
 
 #: the slowest rate (FLOP/s, B/s) and the longest duration (s) a hardware field may give: finite times
 MIN_RATE = 1.0
@@ -19,11 +19,6 @@ MAX_SECONDS = 1e9
 #: the largest factor a field may multiply durations by (``chip.contention_slowdown``: 1e308 made times inf, and
 #: the contention model's rescheduling then looped for ever)
 MAX_FACTOR = 1e3
-
-
-def type_name(x: Any) -> str:
-    return {bool: "boolean", int: "integer", float: "float", str: "string", list: "array",
-            dict: "table"}.get(type(x), type(x).__name__)
 
 
 class _Required:
@@ -46,10 +41,7 @@ class FieldReader:
     def check_keys(self, d: Mapping[str, Any], where: str, allowed: tuple[str, ...]) -> None:
         for key in d:
             if key not in allowed:
-                hint = difflib.get_close_matches(str(key), allowed, n=1)
-                extra = f"; did you mean {hint[0]!r}?" if hint else ""
-                self.fail(f"{where}.{key}" if where else str(key),
-                          f"unknown field (expected one of: {', '.join(allowed)}){extra}")
+                self.fail(f"{where}.{key}" if where else str(key), unknown_key(key, allowed))
 
     def table(self, d: Mapping[str, Any], key: str) -> Mapping[str, Any]:
         if key not in d:

@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from ampsim.errors import ConfigError
+from ampsim.fieldspec import type_name
 from ampsim.files import read_toml
-from ampsim.hardware._fields import MAX_FACTOR, REQUIRED, FieldReader, type_name
+from ampsim.hardware._fields import MAX_FACTOR, REQUIRED, FieldReader
 from ampsim.hardware.spec import (
     _CHIP_KEYS,
     _COMPUTE_COST_KEYS,

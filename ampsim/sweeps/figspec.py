@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ampsim.errors import ConfigError
+from ampsim.fieldspec import unknown_key
 from ampsim.files import check_folder_name
 from ampsim.tables import METRIC_COLUMNS, TEXT_COLUMNS
 
@@ -83,7 +84,7 @@ def parse_figures(raw: Any, source: str, keys: list[str]) -> list[FigureSpec]:
         where = f"{source}: figure[{i}]"
         for k in f:
             if k not in _FIG_KEYS:
-                raise ConfigError(f"{where}.{k}: unknown key (known: {', '.join(_FIG_KEYS)})")
+                raise ConfigError(f"{where}.{k}: {unknown_key(k, _FIG_KEYS)}")
         name, kind = f.get("name"), f.get("kind")
         if not isinstance(name, str) or not name or "/" in name:
             raise ConfigError(f"{where}.name: required, a file name without folders")

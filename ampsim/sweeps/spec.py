@@ -54,6 +54,7 @@ from typing import Any
 from ampsim.config import FIXED_SECTIONS, SECTIONS, Config, load_config, read_toml, task_schema
 from ampsim.errors import ConfigError
 from ampsim.executors import check_kind
+from ampsim.fieldspec import unknown_key
 from ampsim.files import check_folder_name
 from ampsim.hardware.spec import SystemSpec
 from ampsim.placement import check_map
@@ -162,7 +163,7 @@ def _table(source: str, raw: dict, key: str, allowed: tuple[str, ...] | None = N
     if allowed is not None:
         for k in t:
             if k not in allowed:
-                raise ConfigError(f"{source}: {name}.{k}: unknown key (known: {', '.join(allowed)})")
+                raise ConfigError(f"{source}: {name}.{k}: {unknown_key(k, allowed)}")
     return t
 
 

@@ -191,15 +191,15 @@ def test_explicit_toml_file_error_names_the_file(tmp_path):
     ({"chip.flops_per_s": True}, "chip.flops_per_s: expected a number, got boolean True"),
     ({"chip.flops_per_s": None}, "chip.flops_per_s: missing required field"),
     ({"link.latency_s": None}, "link.latency_s: missing required field"),
-    ({"chip.flop_per_s": 1.0}, "chip.flop_per_s: unknown field (expected one of: flops_per_s, "
+    ({"chip.flop_per_s": 1.0}, "chip.flop_per_s: unknown key (known: flops_per_s, "
      "mem_bandwidth_bytes_per_s, overhead_s, compute_units, memory_bytes, kernel_overhead_s, remote_send_overhead_s, "
      "remote_send_s_per_byte, remote_receive_overhead_s, frame_send_overhead_s, frame_receive_overhead_s, coalesce_window_s, wake_overhead_s, spin_s, poll_interval_s, contention_slowdown, compute_table); did you mean 'flops_per_s'?"),
-    ({"chips": {}}, "chips: unknown field (expected one of: system, chip, link, host, topology, chip_override, "
+    ({"chips": {}}, "chips: unknown key (known: system, chip, link, host, topology, chip_override, "
      "link_override); did you mean 'chip'?"),
     ({"host.cores": -1}, "host.cores: must be >= 0, got -1"),
     ({"host.cores": 1.5}, "host.cores: expected an integer, got float 1.5"),
     ({"host.controller_s_per_instance": -1e-6}, "host.controller_s_per_instance: must be >= 0, got -1e-06"),
-    ({"host.core": 2}, "host.core: unknown field (expected one of: cores, controller_s_per_instance, "
+    ({"host.core": 2}, "host.core: unknown key (known: cores, controller_s_per_instance, "
      "controller_s_per_message, controller_s_per_sync_byte, completion_latency_s); did you mean 'cores'?"),
     ({"host.completion_latency_s": -1e-3}, "host.completion_latency_s: must be >= 0, got -0.001"),
     ({"host": 2}, "host: expected a table, got integer"),
@@ -252,7 +252,7 @@ def test_topology_errors(topology, expected):
      "overhead_s, compute_units, memory_bytes, kernel_overhead_s, remote_send_overhead_s, remote_send_s_per_byte, "
      "remote_receive_overhead_s, frame_send_overhead_s, frame_receive_overhead_s, coalesce_window_s, wake_overhead_s, spin_s, poll_interval_s, contention_slowdown, compute_table)"),
     ({"chips": [1], "flops_per_s": -2.0}, "chip_override[0].flops_per_s: must be > 0, got -2.0"),
-    ({"chips": [1], "speed": 2}, "chip_override[0].speed: unknown field (expected one of: chips, flops_per_s, "
+    ({"chips": [1], "speed": 2}, "chip_override[0].speed: unknown key (known: chips, flops_per_s, "
      "mem_bandwidth_bytes_per_s, overhead_s, compute_units, memory_bytes, kernel_overhead_s, remote_send_overhead_s, "
      "remote_send_s_per_byte, remote_receive_overhead_s, frame_send_overhead_s, frame_receive_overhead_s, coalesce_window_s, wake_overhead_s, spin_s, poll_interval_s, contention_slowdown, compute_table)"),
 ])

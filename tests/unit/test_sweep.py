@@ -115,7 +115,7 @@ FIG = '[grid]\n"train.mak" = [1]\n[[figure]]\nname = "f"\nkind = "xy"\nx = "{x}"
     ('[grid]\n"train.mak" = 4\n', "grid.train.mak: must be an array"),
     ('[fixed]\n"model.hiden" = [3]\n[grid]\n"train.mak" = [1]\n', "fixed.model.hiden: unknown sweep key"),
     ('[grid]\n"train.mak" = [1, 0]\n', "point 1 (train.mak=0): "),
-    ('[grid]\n"hardware.link.bandwith" = [1e9]\n', "link.bandwith: unknown field"),
+    ('[grid]\n"hardware.link.bandwith" = [1e9]\n', "link.bandwith: unknown key"),
     ('[grid]\n"hardware.topology" = [{ kind = "torus2d", shape = [2, 2] }]\n', "topology.shape"),
     ("[points]\n", "points: must be an array of tables"),
     ("", "nothing to sweep"),
