@@ -5,6 +5,11 @@ pipe), carriage-return redraws would leave thousands of lines, so progress becom
 one per *milestone* (an epoch of a training, a point of a sweep), written when the caller says one was
 reached. ``enabled=False`` silences both.
 
+Progress is never worth a run: where its stream fails (stderr closed, ``2>&-``; a pipe whose reader went away,
+``2>&1 | head -1``; a full disk behind ``2>file``), the reporter falls silent and the work goes on. Such a
+BrokenPipeError or AttributeError stopped a training, a sweep or the demo mid-way, exiting 0 or 1 with its
+result left partial.
+
     bar = progress("mnist_mlp", total=6000, unit="inst")
     bar.update(1)                      # per instance: redraws a terminal bar, writes nothing to a file
     bar.milestone("epoch 1/6, loss 0.31")  # one plain line off a terminal; bar postfix on it
@@ -13,11 +18,32 @@ reached. ``enabled=False`` silences both.
 
 from __future__ import annotations
 
+import functools
+import logging
 import sys
 import time
-from typing import IO, Protocol
+from typing import IO, Any, Callable, Protocol, TypeVar
 
 __all__ = ["Progress", "progress"]
+
+log = logging.getLogger(__name__)
+_F = TypeVar("_F", bound=Callable[..., None])
+
+
+def _unless_the_stream_failed(method: _F) -> _F:
+    """``method``, which writes to the reporter's stream, until a write fails: from then on it does nothing."""
+
+    @functools.wraps(method)
+    def guarded(self: Any, *args: Any) -> None:
+        if self.failed:
+            return
+        try:
+            method(self, *args)
+        except (OSError, ValueError) as e:  # a closed pipe or file (ValueError: "I/O operation on closed file")
+            self.failed = True
+            log.debug("progress: its stream failed (%s); going on without it", e)
+
+    return guarded  # type: ignore[return-value]
 
 
 class Progress(Protocol):
@@ -48,18 +74,22 @@ class _Bar:
     """A tqdm bar on a terminal; a milestone shows as its postfix."""
 
     counts = True
+    failed = False
 
     def __init__(self, desc: str, total: int | None, unit: str, stream: IO[str]) -> None:
         from tqdm import tqdm
 
         self._bar = tqdm(total=total, desc=desc, unit=unit, leave=False, file=stream)
 
+    @_unless_the_stream_failed
     def update(self, n: int = 1) -> None:
         self._bar.update(n)
 
+    @_unless_the_stream_failed
     def milestone(self, text: str) -> None:
         self._bar.set_postfix_str(text)
 
+    @_unless_the_stream_failed
     def close(self) -> None:
         self._bar.close()
 
@@ -68,6 +98,7 @@ class _Lines:
     """Off a terminal: one line per milestone, ``desc: text (done/total unit, elapsed)``; nothing else."""
 
     counts = True
+    failed = False
 
     def __init__(self, desc: str, total: int | None, unit: str, stream: IO[str]) -> None:
         self.desc, self.total, self.unit, self.stream = desc, total, unit, stream
@@ -77,6 +108,7 @@ class _Lines:
     def update(self, n: int = 1) -> None:
         self.done += n
 
+    @_unless_the_stream_failed
     def milestone(self, text: str) -> None:
         count = f"{self.done}/{self.total}" if self.total else f"{self.done}"
         self.stream.write(f"{self.desc}: {text} ({count} {self.unit}, {time.perf_counter() - self.t0:.1f} s)\n")
@@ -88,11 +120,15 @@ class _Lines:
 
 def progress(desc: str, total: int | None = None, *, unit: str = "it", enabled: bool = True,
              stream: IO[str] | None = None) -> Progress:
-    """A progress reporter for ``stream`` (default stderr): a bar on a terminal, plain lines elsewhere."""
-    if not enabled:
-        return _Silent()
+    """A progress reporter for ``stream`` (default stderr): a bar on a terminal, plain lines elsewhere, none where
+    there is no stream (stderr closed: ``sys.stderr`` is None)."""
     stream = stream or sys.stderr
-    isatty = getattr(stream, "isatty", None)
-    if isatty is not None and isatty():
+    if not enabled or stream is None:
+        return _Silent()
+    try:
+        tty = stream.isatty()
+    except (AttributeError, OSError, ValueError):  # (a closed file's isatty raises ValueError)
+        tty = False
+    if tty:
         return _Bar(desc, total, unit, stream)
     return _Lines(desc, total, unit, stream)
