@@ -15,8 +15,9 @@ of letting ``ray.init`` retry for minutes while it ignores SIGTERM and Ctrl-C:
   line must stand alone; what it wrote is logged at debug level.
 
 :func:`start_local_ray` starts a new local instance (``address="local"``: never a cluster that happens to
-run on this machine) and shuts down whatever it had started if that fails or is interrupted. Both keep the
-caller's SIGTERM handler (``ray.init`` installs its own, see :func:`_restore_sigterm`).
+run on this machine) in a daemon thread too, and shuts down whatever it had started if that fails, or kills
+it if a Ctrl-C or SIGTERM comes meanwhile. Both keep the caller's SIGTERM handler (``ray.init`` installs its
+own, see :func:`_restore_sigterm`).
 """
 
 from __future__ import annotations
@@ -28,10 +29,14 @@ import socket
 import sys
 import tempfile
 import threading
+import time
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from ampsim.errors import RunError, Terminated, first_line
+
+if TYPE_CHECKING:
+    from ampsim.sweeps.reaper import Reaper
 
 __all__ = ["connect_ray", "start_local_ray", "shutdown_ray", "PROBE_S", "RAY_HEAD"]
 
@@ -115,38 +120,117 @@ def _probe(host: str, port: int) -> str:
     return "" if head[3] == _SETTINGS else "it does not speak gRPC"
 
 
-def start_local_ray(ray: Any, jobs: int) -> None:
+def start_local_ray(ray: Any, jobs: int, reaper: Reaper | None = None) -> None:
     """A new local Ray instance with ``jobs`` CPUs (never a cluster found on this machine, which may be
     someone else's or, after a ``ray start`` that was killed, gone); on a failure, what it had started is shut
-    down, and the failure is one line. A Ctrl-C meanwhile waits for it to be up, then it is shut down and the
-    Ctrl-C raised: into a half-started instance (its processes starting) it ended in a segmentation fault.
-    (A SIGTERM cannot wait so: Ray installs handlers of its own for it as it starts.)"""
+    down, and the failure is one line.
+
+    ``ray.init`` runs in a daemon thread while the main thread waits in Python, where Ctrl-C and SIGTERM are
+    handled at once. In the main thread, a SIGTERM to the sweep's process group as Ray started (it kills the
+    GCS server Ray had just started, before that wrote its port) ended the sweep 30 s later, with exit status
+    15 and nothing said (Ray's own handler's ``sys.exit``): Ray waited for the port with the GIL held (see
+    :func:`_port_wait_in_slices`), no handler could run, and a Ctrl-C into it once ended in a segmentation
+    fault. A Ctrl-C or SIGTERM while it starts now abandons the start (:func:`_abandon`) and is raised at once:
+    the instance's processes are killed through ``reaper`` (the :class:`~.reaper.Reaper` started before it,
+    whose marker every process Ray starts carries), and the thread dies with the process."""
     sigterm = signal.getsignal(signal.SIGTERM)
-    sigint = signal.getsignal(signal.SIGINT)
-    deferred: list[int] = []
-    if threading.current_thread() is threading.main_thread():  # a Ctrl-C into a half-started Ray: segfaults
-        signal.signal(signal.SIGINT, lambda signum, frame: deferred.append(signum))
+    failed: list[BaseException] = []
+    # results travel as files, so the local object store can stay small on a shared machine
+    # Ray's own INFO and WARNING lines ("Started a local Ray instance", its token notice) only with -v:
+    # a sweep's stderr is its progress and, on failure, one line
+    quiet = log.getEffectiveLevel() > logging.INFO
+
+    done, keep = threading.Event(), threading.Event()
+
+    def start() -> None:
+        try:
+            ray.init(address="local", num_cpus=jobs, include_dashboard=False, log_to_driver=False,
+                     object_store_memory=256 * 1024**2, logging_level=logging.ERROR if quiet else logging.INFO)
+        except BaseException as e:  # noqa: BLE001 - handed to the main thread
+            failed.append(e)
+            done.set()
+            return
+        # Ray starts its head with PR_SET_PDEATHSIG, which fires when the *thread* that started a process ends
+        # (a sweep's GCS server and raylet were killed as this thread returned): it lives on until the instance
+        # is shut down (shutdown_ray), or the process ends
+        _KEEPERS.append(keep)
+        done.set()
+        keep.wait()
+
+    if quiet:  # (as ray.init sets it, but before its warning that in a thread it sets no SIGTERM handler:
+        logging.getLogger("ray").setLevel(logging.ERROR)  # ours is the one that must stay, and it does)
+    unpatch = _port_wait_in_slices(ray)
     try:
-        # results travel as files, so the local object store can stay small on a shared machine
-        # Ray's own INFO and WARNING lines ("Started a local Ray instance", its token notice) only with -v:
-        # a sweep's stderr is its progress and, on failure, one line
-        quiet = log.getEffectiveLevel() > logging.INFO
-        ray.init(address="local", num_cpus=jobs, include_dashboard=False, log_to_driver=False,
-                 object_store_memory=256 * 1024**2, logging_level=logging.ERROR if quiet else logging.INFO)
-    except BaseException as e:
-        ray.shutdown()
-        if isinstance(e, Exception):
-            raise RunError(f"--ray: could not start a local Ray instance ({first_line(e)})") from e
-        if isinstance(e, SystemExit) and e.code == signal.SIGTERM:  # Ray's own handler's sys.exit(15), while
-            raise Terminated() from None  # it starts: a SIGTERM as any other (one line, exit 143), not silence
+        threading.Thread(target=start, name="ampsim-ray-start", daemon=True).start()
+        # an Event, not Thread.join: a signal's exception inside join marks the thread stopped (Python 3.11's
+        # _wait_for_tstate_lock releases the lock the running thread holds), and is_alive() then lies
+        while not done.wait(0.05):  # a signal's handler runs between two waits, at the latest
+            pass
+    except BaseException:  # Ctrl-C or SIGTERM (Terminated) while it starts
+        _restore_sigterm(sigterm)  # first: Ray's crash handler may be in place (a stack dump per SIGTERM)
+        if not done.is_set():
+            _abandon(ray, reaper)  # (the port wait stays sliced: the thread may yet reach it)
+        else:  # (up meanwhile: it goes down as any started instance)
+            unpatch()
+            shutdown_ray(ray)
         raise
     finally:
         _restore_sigterm(sigterm)
-        if threading.current_thread() is threading.main_thread():
-            signal.signal(signal.SIGINT, sigint)
-    if deferred:  # Ctrl-C while it started: it is up now, and goes down whole
-        shutdown_ray(ray)
-        raise KeyboardInterrupt
+    unpatch()
+    if failed:
+        ray.shutdown()
+        e = failed[0]
+        if isinstance(e, Exception):
+            raise RunError(f"--ray: could not start a local Ray instance ({first_line(e)})") from e
+        if isinstance(e, SystemExit) and e.code == signal.SIGTERM:  # Ray's own SIGTERM handler's sys.exit(15)
+            raise Terminated() from None  # (it sets it only in the main thread): a SIGTERM as any other
+        raise e
+
+
+def _abandon(ray: Any, reaper: Reaper | None) -> None:
+    """Give up a ``ray.init`` still running in its thread: kill every process the instance started (its head
+    too: nothing will talk to it) and keep Ray's exit hook (``ray.shutdown()``, registered with ``atexit``)
+    from touching the half-made state the thread left; the thread itself dies with the process."""
+    import atexit
+
+    atexit.unregister(ray.shutdown)
+    if reaper is not None:
+        reaper.kill_now()
+    log.debug("interrupted while the local Ray instance started: its processes were killed")
+
+
+#: what keeps the threads that started local Ray instances alive (:func:`start_local_ray`); set by shutdown_ray
+_KEEPERS: list[threading.Event] = []
+#: the longest ``wait_for_persisted_port`` holds the GIL at a time (:func:`_port_wait_in_slices`)
+PORT_WAIT_SLICE_MS = 100
+
+
+def _port_wait_in_slices(ray: Any) -> Callable[[], None]:
+    """Make ``ray.init``'s wait for the GCS server's port file give the GIL back every
+    :data:`PORT_WAIT_SLICE_MS`; returns what undoes it. Ray's ``wait_for_persisted_port`` (C++) holds the GIL
+    for the whole wait, up to 30 s where the GCS server died before it wrote the file, as a SIGTERM to the
+    sweep's process group kills it: no Python ran in any thread meanwhile, the main thread's signal handler
+    included (measured: the one line came 30 s after the SIGTERM, and ``ray.init`` then raised the wait's
+    RuntimeError). Called in slices (each its own short wait, the same deadline in all), it ends as it did, and
+    the handler runs between two. A Ray without that function (another version) is left as it is."""
+    node = getattr(getattr(ray, "_private", None), "node", None)  # (none in a stand-in for Ray: tests)
+    whole = getattr(node, "wait_for_persisted_port", None)
+    if whole is None or getattr(whole, "sliced", False):
+        return lambda: None
+
+    def sliced(*args: Any, timeout_ms: int = 30000, **kwargs: Any) -> Any:
+        deadline = time.monotonic() + timeout_ms / 1000
+        while True:
+            left_ms = max(0, int((deadline - time.monotonic()) * 1000))
+            try:
+                return whole(*args, timeout_ms=min(left_ms, PORT_WAIT_SLICE_MS), **kwargs)
+            except RuntimeError:  # "Timed out waiting for file ...": the whole wait's, once its time is up
+                if left_ms <= PORT_WAIT_SLICE_MS:
+                    raise
+
+    sliced.sliced = True  # type: ignore[attr-defined]
+    node.wait_for_persisted_port = sliced
+    return lambda: setattr(node, "wait_for_persisted_port", whole)
 
 
 def shutdown_ray(ray: Any) -> None:
@@ -162,6 +246,8 @@ def shutdown_ray(ray: Any) -> None:
         ray.shutdown()
     finally:
         _restore_sigterm(sigterm)
+        while _KEEPERS:  # the instance is down: the threads that started it may end
+            _KEEPERS.pop().set()
 
 
 def _restore_sigterm(handler: Any) -> None:

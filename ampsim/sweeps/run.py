@@ -349,7 +349,7 @@ def _run_ray(todo: list[PointTask], jobs: int, address: str | None) -> Iterator[
 
             reaper = Reaper()  # before ray.init: every Ray process inherits its marker
             try:
-                start_local_ray(ray, jobs)
+                start_local_ray(ray, jobs, reaper)
             except BaseException:
                 reaper.close()
                 raise
