@@ -129,7 +129,7 @@ def calibrate(workers: int | None = None, quick: bool = False) -> tuple[dict, di
     table = cp.build_table(profiles)
     roofline = ChipSpec(_round(fit["flops_per_s"]), _round(fit["mem_bandwidth_bytes_per_s"]), _round(fit["overhead_s"]),
                         1, _mem_bytes() // n, kernel_overhead_s=_round(fit["kernel_overhead_s"]))
-    chip = dataclasses.replace(roofline, compute_table=tuple(ComputeCost(**row) for row in table))
+    chip = dataclasses.replace(roofline, compute_table=tuple(ComputeCost.from_row(row) for row in table))
     raw["node_errors"] = {"table": cp.node_errors(chip, profiles), "roofline": cp.node_errors(roofline, profiles),
                           "leave_one_out": cp.leave_one_out(roofline, table, profiles)}
     if warning := cp.noise_warning(raw["node_errors"]["table"]):

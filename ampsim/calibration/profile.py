@@ -156,7 +156,7 @@ def leave_one_out(roofline, rows: list[dict], profiles: list[dict]) -> dict:
     from ampsim.hardware.cost import compute_time_s
     from ampsim.hardware.spec import ComputeCost
 
-    table = tuple(ComputeCost(**r) for r in rows)
+    table = tuple(ComputeCost.from_row(r) for r in rows)
     predicted = {}
     for i, r in enumerate(table):
         chip = dataclasses.replace(roofline, compute_table=table[:i] + table[i + 1:])

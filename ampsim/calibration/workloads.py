@@ -121,7 +121,7 @@ def timed_calls(model: Model, instances: list[Instance]) -> tuple[list[tuple[flo
             for inst in batch:
                 for visit in pump(graph, m.inject(inst), timed=True):
                     work = visit.step.work
-                    secs.append(visit.seconds)
+                    secs.append(visit.time_s)
                     rows.append((work.flops, work.bytes, work.kernels))
                     shape = "x".join(map(str, getattr(visit.msg.payload, "shape", ()))) or "-"
                     labels.append(f"{type(visit.node).__name__.lower()} {visit.node.name} "

@@ -191,7 +191,7 @@ def draw_timeline(df, sweep_dir: Path, spec: FigureSpec, _swept: list[str]):
     spans, link_names = load_spans(trace)
     if not spans:
         raise RunError(f"figure {spec.name}: {trace} has no spans")
-    end = max(s + d for _, _, s, d in spans) * spec.window
+    end = max(s + d for _, _, s, d in spans) * spec.window_fraction
     # (links, not lanes: messages sharing a packet link take lanes of their own, named as the link)
     show_links = spec.links if spec.links is not None else len(set(link_names.values())) <= 24
     spans = [s for s in spans if s[2] < end and (show_links or not s[0].startswith("link"))]

@@ -147,10 +147,10 @@ class TableLookup:
         self.memo: dict[tuple[float, float, float], float] = {}
         points: dict[float, dict[float, list[float]]] = {}  # kernels -> log roofline time -> ratios
         for row in chip.compute_table:
-            self.memo[(row.flops, row.bytes, row.kernels)] = row.seconds
+            self.memo[(row.flops, row.bytes, row.kernels)] = row.time_s
             roof = compute_time_s(self.roofline, row.flops, row.bytes, row.kernels)
             if roof > 0:  # a row of no work on a chip of no overheads can only be met exactly
-                points.setdefault(row.kernels, {}).setdefault(math.log(roof), []).append(row.seconds / roof)
+                points.setdefault(row.kernels, {}).setdefault(math.log(roof), []).append(row.time_s / roof)
         self.rows = len(self.memo)
         self.curves = {k: (sorted(xs), [sum(xs[x]) / len(xs[x]) for x in sorted(xs)]) for k, xs in points.items()}
 

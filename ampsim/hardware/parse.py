@@ -215,7 +215,7 @@ class _Validator(FieldReader):
                 self.fail(at, f"expected a table {{{', '.join(_COMPUTE_COST_KEYS)}}}, got {type_name(row)} {row!r}")
             self.check_keys(row, at, _COMPUTE_COST_KEYS)
             cost = ComputeCost(*(self.number(row, at, k, minimum=0.0) for k in ("flops", "bytes", "kernels")),
-                               seconds=self.number(row, at, "seconds"),
+                               time_s=self.number(row, at, "seconds"),
                                label=self.string(row, at, "label", default="", allow_empty=True))
             work = (cost.flops, cost.bytes, cost.kernels)
             if work in first:

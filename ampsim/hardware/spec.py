@@ -58,6 +58,7 @@ raising :class:`ampsim.errors.ConfigError` with one line ``<file>: <dotted.field
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any, Union
 
@@ -109,14 +110,26 @@ _SWITCH_RE = re.compile(r"^switch(\d+)$")
 @dataclass(frozen=True)
 class ComputeCost:
     """One row of a chip's ``compute_table``: a message whose node call reports this work (``flops``,
-    ``bytes`` accessed, ``kernels``: :class:`ampsim.ir.node.Work`) keeps the chip busy ``seconds``, as
-    measured; ``label`` says which call it was (e.g. ``"linear fc0 fwd 32x784"``), for readers only."""
+    ``bytes`` accessed, ``kernels``: :class:`ampsim.ir.node.Work`) keeps the chip busy ``time_s`` seconds, as
+    measured; ``label`` says which call it was (e.g. ``"linear fc0 fwd 32x784"``), for readers only. In a
+    TOML row (:meth:`from_row`, :meth:`to_row`) ``time_s`` is the key ``seconds``."""
 
     flops: float
     bytes: float
     kernels: float
-    seconds: float
+    time_s: float
     label: str = ""
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> ComputeCost:
+        """The cost of a TOML-shaped row ``{flops, bytes, kernels, seconds, label}`` (label optional; the
+        values unchecked: the parser checks a file's rows)."""
+        return cls(row["flops"], row["bytes"], row["kernels"], row["seconds"], row.get("label", ""))
+
+    def to_row(self) -> dict[str, Any]:
+        """The TOML-shaped row (:meth:`from_row`'s inverse; the order of ``_COMPUTE_COST_KEYS``)."""
+        return {"flops": self.flops, "bytes": self.bytes, "kernels": self.kernels, "seconds": self.time_s,
+                "label": self.label}
 
 
 @dataclass(frozen=True)
@@ -332,7 +345,7 @@ def _chip_dict(chip: ChipSpec, base: ChipSpec | None) -> dict[str, Any]:
     if chip.compute_table == (() if base is None else base.compute_table):
         del d["compute_table"]
     else:
-        d["compute_table"] = list(d["compute_table"])  # TOML's array of tables
+        d["compute_table"] = [row.to_row() for row in chip.compute_table]  # TOML's array of tables
     return d
 
 

@@ -30,14 +30,14 @@ __all__ = ["Visit", "pump"]
 @dataclass(frozen=True, slots=True)
 class Visit:
     """One processed message: the node, the direction, the message, what the call returned, where its
-    sends went, and (with ``timed=True``) the seconds the ``step`` call took."""
+    sends went, and (with ``timed=True``) the time the ``step`` call took, ``time_s`` (in seconds)."""
 
     node: Node
     backward: bool
     msg: Message
     step: Step
     targets: list[tuple[Node, int, Send]]
-    seconds: float = 0.0
+    time_s: float = 0.0
 
 
 def pump(graph: Graph, first: Iterable[tuple[str, Message]], *, timed: bool = False) -> Iterator[Visit]:
@@ -51,12 +51,12 @@ def pump(graph: Graph, first: Iterable[tuple[str, Message]], *, timed: bool = Fa
         if timed:
             t0 = clock()
             step = node.step(backward, msg, port)
-            seconds = clock() - t0
+            time_s = clock() - t0
         else:
-            step, seconds = node.step(backward, msg, port), 0.0
+            step, time_s = node.step(backward, msg, port), 0.0
         targets = []
         for s in step.sends:
             dst, dport = target(node.name, s.backward, s.port, s.msg.key)
             targets.append((dst, dport, s))
             queue.append((s.backward, dst, dport, s.msg))
-        yield Visit(node, backward, msg, step, targets, seconds)
+        yield Visit(node, backward, msg, step, targets, time_s)

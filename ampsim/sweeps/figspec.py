@@ -71,7 +71,8 @@ class FigureSpec:
     title: str = ""
     xlabel: str = ""
     ylabel: str = ""
-    window: float = 1.0
+    #: the fraction of the run a timeline shows, in (0, 1] (the TOML key ``window``)
+    window_fraction: float = 1.0
     links: bool | None = None
 
 
@@ -134,7 +135,7 @@ def parse_figures(raw: Any, source: str, keys: list[str]) -> list[FigureSpec]:
                               hue=tuple(hue) if hue is not None else None, where=dict(f.get("where", {})),
                               logx=f.get("logx", False), logy=f.get("logy", False),
                               title=f.get("title", ""), xlabel=f.get("xlabel", ""), ylabel=f.get("ylabel", ""),
-                              window=float(window), links=f.get("links")))
+                              window_fraction=float(window), links=f.get("links")))
     return out
 
 

@@ -51,7 +51,7 @@ def test_ids_are_the_directed_links_and_routes_are_the_graphs(topology):
     chips = [v for v in g if g.nodes[v]["kind"] == "chip"]
     pairs = [(a, b) for a in chips for b in chips if a != b]
     assert as_hops(table, pairs) == walked(g, pairs)
-    assert table.bandwidth == [g.edges[table.link_of(i)]["bandwidth_bytes_per_s"] for i in range(len(table))]
+    assert table.bandwidth_bytes_per_s == [g.edges[table.link_of(i)]["bandwidth_bytes_per_s"] for i in range(len(table))]
 
 
 def test_machines_that_route_alike_share_route_ids_with_their_own_bandwidths(monkeypatch):

@@ -30,7 +30,7 @@ def roofline(f, b, k):
 
 def test_a_row_gives_its_measured_seconds_exactly():
     for row in ROWS:
-        assert compute_time_s(CHIP, row.flops, row.bytes, row.kernels) == row.seconds
+        assert compute_time_s(CHIP, row.flops, row.bytes, row.kernels) == row.time_s
     assert compute_time_s(CHIP, 100000, 0, 2) == 3e-4  # the work as the nodes report it (ints)
 
 
@@ -100,7 +100,7 @@ HW = {
     "system": {"name": "t", "source": "test"},
     "chip": {"flops_per_s": 1e9, "mem_bandwidth_bytes_per_s": 1e9, "overhead_s": 2e-6, "kernel_overhead_s": 1e-6,
              "memory_bytes": 1e9, "contention_slowdown": 0.25,
-             "compute_table": [dataclasses.asdict(r) for r in ROWS]},
+             "compute_table": [r.to_row() for r in ROWS]},
     "link": {"latency_s": 1e-6, "bandwidth_bytes_per_s": 1e9},
     "topology": {"kind": "ring", "n": 4},
     "chip_override": [{"chips": [2], "compute_table": [{"flops": 1.0, "bytes": 0, "kernels": 1, "seconds": 1e-6}]}],
@@ -134,7 +134,7 @@ def test_the_calibrated_model_of_this_repository_has_a_table_that_reproduces_its
     chip = s.chip_default
     assert chip.compute_table and chip.contention_slowdown >= 0
     for row in chip.compute_table:
-        assert compute_time_s(chip, row.flops, row.bytes, row.kernels) == row.seconds
+        assert compute_time_s(chip, row.flops, row.bytes, row.kernels) == row.time_s
 
 
 def test_calibrate_builds_rows_from_the_table_passes_and_measures_errors_on_the_held_out_one():
@@ -150,7 +150,7 @@ def test_calibrate_builds_rows_from_the_table_passes_and_measures_errors_on_the_
                     {"flops": 1e5, "bytes": 0.0, "kernels": 2.0, "seconds": float(f"{(30 * 2.05e-4 + 10 * 4.01e-4) / 40:.4g}"),
                      "label": "a: gemm"}]
     assert [r["label"] for r in build_table(profiles, min_calls=20)] == ["a: gemm"]
-    chip = dataclasses.replace(PLAIN, compute_table=tuple(ComputeCost(**r) for r in rows))
+    chip = dataclasses.replace(PLAIN, compute_table=tuple(ComputeCost.from_row(r) for r in rows))
     got = node_errors(chip, profiles)
     # the copy's row is exact; the shared work's row is the call-weighted mean of both workloads' times, off for
     # each alone by as much as they differ

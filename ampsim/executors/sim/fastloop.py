@@ -114,7 +114,7 @@ class FastReplay(FastMachine):
             occ_of = fs.begin(join, route, wire, occ_of, counters["links"])
         gates = fs.gates if fs is not None else {}
         fixed = occ_of is not None
-        pk = FastPackets(packet_bytes, route, wire, heap, self.bandwidth, link_busy, link_bytes) \
+        pk = FastPackets(packet_bytes, route, wire, heap, self.bandwidth_bytes_per_s, link_busy, link_bytes) \
             if packet_bytes else None
         if fs is not None:
             fs.pk = pk

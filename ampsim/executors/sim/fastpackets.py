@@ -48,16 +48,16 @@ PHEAD, PDONE = 8, 9  # after fastprep's HOP, ARRIVE
 
 
 class FastPackets:
-    """The packet-switched links of one :meth:`FastReplay._loop` call, by dense link id (``bandwidth``
-    per link; ``busy``, ``nbytes``: the loop's per-link counters, updated in place)."""
+    """The packet-switched links of one :meth:`FastReplay._loop` call, by dense link id
+    (``bandwidth_bytes_per_s`` per link; ``busy``, ``nbytes``: the loop's per-link counters, updated in place)."""
 
-    __slots__ = ("packet_bytes", "route", "wire", "heap", "bandwidth", "busy", "nbytes", "left", "hop_of", "t",
-                 "gen", "due", "flows", "live", "live_in", "bound")
+    __slots__ = ("packet_bytes", "route", "wire", "heap", "bandwidth_bytes_per_s", "busy", "nbytes", "left", "hop_of",
+                 "t", "gen", "due", "flows", "live", "live_in", "bound")
 
-    def __init__(self, packet_bytes: float, route: list, wire: list, heap: list, bandwidth: list[float],
+    def __init__(self, packet_bytes: float, route: list, wire: list, heap: list, bandwidth_bytes_per_s: list[float],
                  busy: list[float], nbytes: list[float]) -> None:
         self.packet_bytes, self.route, self.wire, self.heap = packet_bytes, route, wire, heap
-        self.bandwidth, self.busy, self.nbytes = bandwidth, busy, nbytes
+        self.bandwidth_bytes_per_s, self.busy, self.nbytes = bandwidth_bytes_per_s, busy, nbytes
         n = len(busy)
         self.left: list[dict[int, float]] = [{} for _ in range(n)]  # message -> bytes still to cross
         self.hop_of: list[dict[int, int]] = [{} for _ in range(n)]  # message -> its hop index on this link
@@ -103,7 +103,7 @@ class FastPackets:
         due = self.due[c] + _RESIDUE_BYTES  # SharedLink._complete: judged before the fluid update
         served = [k for k, v in left.items() if v <= due]
         t = self.t[c]
-        bandwidth = self.bandwidth[c]
+        bandwidth = self.bandwidth_bytes_per_s[c]
         if now > t:  # SharedLink._advance
             share = (now - t) * bandwidth / n
             for k in left:

@@ -13,13 +13,14 @@ Two layers, indexed by message ``m``:
   and the distinct (sender node, receiver node) pairs of the children, so a placement routes each pair
   once instead of sorting every message's chips;
 * per placement and machine (:func:`placement_arrays`, a :class:`Placed` of numpy arrays): the step
-  durations on the chip of ``m`` (``d0`` buffered by a join, ``d1`` running the step, ``d1t`` = ``d1``
-  plus the remote-send cost of the group's sends, ``t`` that cost alone), ``route_id[m]`` (its route
-  among the placement's distinct chip-to-chip routes, -1 for a message that stays on its chip or is a
-  root), the routes' hops flat (:class:`Hops`: per hop its link id, latency, bandwidth, whether the link's
-  occupancy delays what comes next, what comes next (HOP or ARRIVE), the next hop's index or the
-  destination chip) and ``occ[m]`` (how long it occupies each link: ``wire / min bandwidth`` for
-  cut-through, ``wire / bandwidth`` where every link has the same); per stash the chip of its update job;
+  durations in seconds on the chip of ``m`` (``buffered_s`` buffered by a join, ``run_s`` running the step,
+  ``run_send_s`` = ``run_s`` plus the remote-send cost of the group's sends, ``send_s`` that cost alone),
+  ``route_id[m]`` (its route among the placement's distinct chip-to-chip routes, -1 for a message that
+  stays on its chip or is a root), the routes' hops flat (:class:`Hops`: per hop its link id, latency,
+  bandwidth, whether the link's occupancy delays what comes next, what comes next (HOP or ARRIVE), the
+  next hop's index or the destination chip) and ``occupancy_s[m]`` (how long it occupies each link:
+  ``wire / min bandwidth`` for cut-through, ``wire / bandwidth`` where every link has the same); per
+  stash the chip of its update job;
   the hops of all messages together. The compiled loop (:mod:`~ampsim.executors.sim.jitkernel`) reads
   the arrays; :meth:`Placed.lists` turns them into the Python loop's lists (a route as a tuple of hop
   tuples, shared by its messages) on first use.
@@ -92,8 +93,8 @@ class Hops(NamedTuple):
 
     ptr: np.ndarray
     lid: np.ndarray
-    lat: np.ndarray
-    bw: np.ndarray
+    latency_s: np.ndarray
+    bandwidth_bytes_per_s: np.ndarray
     add: np.ndarray
     then: np.ndarray
     x: np.ndarray
@@ -116,21 +117,22 @@ class Hops(NamedTuple):
         A hop's tuple depends only on its link and place: routes share them, so a big machine's replay
         reads a few thousand small objects per message stream instead of one set per chip pair."""
         shared: dict[tuple, tuple] = {}
-        hops = [shared.setdefault(h, h) for h in zip(self.lid.tolist(), self.lat.tolist(), self.bw.tolist(),
-                                                      self.add.tolist(), self.then.tolist(), self.x.tolist())]
+        hops = [shared.setdefault(h, h) for h in zip(self.lid.tolist(), self.latency_s.tolist(),
+                                                      self.bandwidth_bytes_per_s.tolist(), self.add.tolist(),
+                                                      self.then.tolist(), self.x.tolist())]
         ptr = self.ptr.tolist()
         return [tuple(hops[a:b]) for a, b in zip(ptr, ptr[1:])]
 
 
 class Lists(NamedTuple):
-    """A placement's per-message values as the Python loop indexes them (lists)."""
+    """A placement's per-message values as the Python loop indexes them (lists; :class:`Placed`'s fields)."""
 
-    d0: list[float]
-    d1: list[float]
-    d1t: list[float]
-    t: list[float]
+    buffered_s: list[float]
+    run_s: list[float]
+    run_send_s: list[float]
+    send_s: list[float]
     route: list  # per message, its route (a tuple of hops) or None
-    occ: list[float] | None
+    occupancy_s: list[float] | None
 
 
 @dataclass
@@ -138,29 +140,32 @@ class Placed:
     """The per-placement arrays (see the module docstring) and the links they use; the compiled loop reads
     the arrays, the Python loop the lists :meth:`lists` builds on first use."""
 
-    d0: np.ndarray
-    d1: np.ndarray
-    d1t: np.ndarray
-    t: np.ndarray
-    occ: np.ndarray | None  # None: store-and-forward over links of different bandwidths (divide per hop)
+    buffered_s: np.ndarray  # per message, its step's duration on its chip when a join buffers it
+    run_s: np.ndarray  # ... when it runs the step
+    run_send_s: np.ndarray  # ``run_s`` plus ``send_s`` (the same array where no send costs)
+    send_s: np.ndarray  # the remote-send cost of the message's group's sends
+    #: per message, how long it occupies each link it crosses; None: store-and-forward over links of
+    #: different bandwidths (divide per hop)
+    occupancy_s: np.ndarray | None
     route_id: np.ndarray  # per message, its route's index in ``hops_of`` (-1: none)
     hops_of: Hops  # the distinct routes' hops
     per_chip: list[int]  # messages per chip
     stash_chip: list[int]  # the chip of each stash's update job
     hops: int  # links crossed by all the messages together (each hop is one link reservation)
-    #: ``d0``, ``d1`` as the recording's cached lists, where every message's chip has the same spec
+    #: ``buffered_s``, ``run_s`` as the recording's cached lists, where every message's chip has the same spec
     d_lists: tuple[list[float], list[float]] | None = None
     _lists: Lists | None = field(default=None, repr=False)
 
     def lists(self) -> Lists:
         if self._lists is None:
-            d0, d1 = self.d_lists or (self.d0.tolist(), self.d1.tolist())
+            d0, d1 = self.d_lists or (self.buffered_s.tolist(), self.run_s.tolist())
             routes = self.hops_of.tuples()
             by_id = np.empty(len(routes) + 1, dtype=object)  # route id -1 (none) is the last: None
             for i, route in enumerate(routes):  # (one by one: numpy would unpack equal-length tuples)
                 by_id[i] = route
-            self._lists = Lists(d0, d1, d1 if self.d1t is self.d1 else self.d1t.tolist(), self.t.tolist(),
-                                by_id[self.route_id].tolist(), None if self.occ is None else self.occ.tolist())
+            self._lists = Lists(d0, d1, d1 if self.run_send_s is self.run_s else self.run_send_s.tolist(),
+                                self.send_s.tolist(), by_id[self.route_id].tolist(),
+                                None if self.occupancy_s is None else self.occupancy_s.tolist())
         return self._lists
 
 
@@ -237,16 +242,16 @@ def placement_arrays(rec: Recording, fast: dict, chip_of_node: list[int], specs:
     hops = Hops.of(pairs, paths(pairs), cut_through)
     if len(pairs):
         inverse = inverse.reshape(-1)
-        pair_min[pair_remote] = np.minimum.reduceat(hops.bw, hops.ptr[:-1])[inverse]
+        pair_min[pair_remote] = np.minimum.reduceat(hops.bandwidth_bytes_per_s, hops.ptr[:-1])[inverse]
         pair_hops[pair_remote] = np.diff(hops.ptr)[inverse]
         min_bw[kids] = pair_min[pair_of_kid]
         pair_id = np.full(len(pair_src), -1, dtype=np.int64)
         pair_id[pair_remote] = inverse
         route_id[kids] = pair_id[pair_of_kid]
     occ = None
-    if cut_through or len(np.unique(hops.bw)) <= 1:
+    if cut_through or len(np.unique(hops.bandwidth_bytes_per_s)) <= 1:
         occ = rec.wire / min_bw
-    return Placed(d0=d0, d1=d1, d1t=d1t, t=t, occ=occ, route_id=route_id, hops_of=hops,
-                  per_chip=np.bincount(chip, minlength=n_chips).tolist(),
+    return Placed(buffered_s=d0, run_s=d1, run_send_s=d1t, send_s=t, occupancy_s=occ, route_id=route_id,
+                  hops_of=hops, per_chip=np.bincount(chip, minlength=n_chips).tolist(),
                   stash_chip=chip_node[rec.stash_node].tolist(), hops=int(pair_hops[pair_of_kid].sum()),
                   d_lists=d_lists)

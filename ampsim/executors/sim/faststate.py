@@ -81,10 +81,10 @@ class FastMachine(Replay):
         # links, by the network's dense ids: the next free time of each (kept across calls; the busy seconds
         # and bytes are the network's own arrays, which the compiled loop adds to in place)
         self.links = ex.network.links
-        self.bandwidth = self.links.bandwidth  # per link id (packet-switched links share it)
+        self.bandwidth_bytes_per_s = self.links.bandwidth_bytes_per_s  # per link id (packet-switched links share it)
         self.free = np.zeros(len(self.links))
         self.level = ex.mak
-        self.latency = ex.system.host.completion_latency_s  # the controller's round trip (0: acts at once)
+        self.completion_latency_s = ex.system.host.completion_latency_s  # the controller's round trip (0: acts at once)
         self.pending = 0  # the amount of the controller's waiting slot request (0: none)
         self.admit_wait = 0  # the controller waits on the window: 1, woken (its event pending): 2
         self._placed: tuple | None = None  # (recording, Placed, update cost per stash kind)
@@ -192,11 +192,11 @@ class FastMachine(Replay):
 
     # -- the controller (SimExecutor._controller / Replay.controller) ---------------------------------
     def _complete(self, i: int) -> None:
-        """Instance ``i`` has completed: the controller acts on it now, or learns of it ``latency`` later
-        (an event, where SimPy schedules its timeout: Replay._complete)."""
-        if self.latency:
+        """Instance ``i`` has completed: the controller acts on it now, or learns of it
+        ``completion_latency_s`` later (an event, where SimPy schedules its timeout: Replay._complete)."""
+        if self.completion_latency_s:
             self.order += 1
-            heappush(self.heap, (self.now + self.latency, self.order, LEARN, i, 0))
+            heappush(self.heap, (self.now + self.completion_latency_s, self.order, LEARN, i, 0))
         else:
             self._completed(i)
 
@@ -267,7 +267,7 @@ class FastMachine(Replay):
             self.free[:], net.link_busy_s[:], net.link_bytes[:] = counters["links"]
         if net.packet_bytes:  # the SimPy links' own count, should a later call take the SimPy path
             for i in np.flatnonzero(net.link_bytes).tolist():
-                net.shared(self.links.link_of(i), self.bandwidth[i]).busy_s = float(net.link_busy_s[i])
+                net.shared(self.links.link_of(i), self.bandwidth_bytes_per_s[i]).busy_s = float(net.link_busy_s[i])
         used, queues, per_chip = self.used, self.queues, placed.per_chip
         peaks, busies, debts, updates = counters["peak"], counters["busy"], counters["debt"], counters["updates"]
         for c in range(len(chips)) if touched is None else touched:

@@ -57,15 +57,18 @@ def of_placement(placed: Placed, join: np.ndarray, chip_of_node: list[int]) -> d
     and nodes' chips."""
     hops = placed.hops_of
     return {
-        "d0": placed.d0, "d1": placed.d1, "d1t": placed.d1t, "t": placed.t,
-        "route_id": placed.route_id, "occ": placed.occ if placed.occ is not None else np.zeros(0),
-        "rptr": hops.ptr, "h_lid": hops.lid, "h_lat": hops.lat, "h_bw": hops.bw, "h_add": hops.add,
-        "h_then": hops.then, "h_x": hops.x,
+        # (the kernel's short names: d0 = buffered_s, d1 = run_s, d1t = run_send_s, t = send_s, occ = occupancy_s)
+        "d0": placed.buffered_s, "d1": placed.run_s, "d1t": placed.run_send_s, "t": placed.send_s,
+        "route_id": placed.route_id,
+        "occ": placed.occupancy_s if placed.occupancy_s is not None else np.zeros(0),
+        "rptr": hops.ptr, "h_lid": hops.lid, "h_lat": hops.latency_s, "h_bw": hops.bandwidth_bytes_per_s,
+        "h_add": hops.add, "h_then": hops.then, "h_x": hops.x,
         "stash_chip": ints(placed.stash_chip), "chip_of_node": ints(chip_of_node),
         "param_chips": np.unique(ints(placed.stash_chip)),
         # a step that takes no time lets a unit serve on within one event, which the kernel's event stores
         # are not sized for (JitReplay._run_compiled runs the Python loop then)
-        "instant": bool((placed.d1t <= 0).any() or (placed.d0[join[:len(placed.d0)] >= 0] <= 0).any()),
+        "instant": bool((placed.run_send_s <= 0).any()
+                        or (placed.buffered_s[join[:len(placed.buffered_s)] >= 0] <= 0).any()),
     }
 
 

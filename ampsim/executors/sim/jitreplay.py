@@ -188,14 +188,14 @@ class JitReplay(FastReplay):
         receiving = bool(ch[14].any())
         flags = (receiving, bool(self.waking), bool(receiving or self.waking or ch[17].any()), bool(self.training),
                  int(self.ex.mak), int(every), int(R["margin"]), bool(net.packet_bytes), int(R["sends"]))
-        pk = _packet_links(placed, float(net.packet_bytes), self.bandwidth, link_busy, link_bytes, K, R["sends"],
-                           self.first_room)
+        pk = _packet_links(placed, float(net.packet_bytes), self.bandwidth_bytes_per_s, link_busy, link_bytes, K,
+                           R["sends"], self.first_room)
         done = backed = False
         try:
             while True:
                 t0 = time.perf_counter()
                 status = jk.run(msg, grp, rt, (free, link_busy, link_bytes), ch, ev, inst, upd, K, F, flags,
-                                float(self.latency), pk)
+                                float(self.completion_latency_s), pk)
                 self.kernel_wall_s += time.perf_counter() - t0
                 if status == jk.FINISHED:
                     break
@@ -332,12 +332,12 @@ def _count_staleness(staleness: list, nodes: np.ndarray, values: np.ndarray) -> 
         hist[v] += int(counts[i])
 
 
-def _packet_links(placed: Placed, packet_bytes: float, bandwidth: list[float], link_busy: np.ndarray,
+def _packet_links(placed: Placed, packet_bytes: float, bandwidth_bytes_per_s: list[float], link_busy: np.ndarray,
                   link_bytes: np.ndarray, K: np.ndarray, sends: int, room: int) -> tuple:
     """The packet-switched links' state for one call (:mod:`~ampsim.executors.sim.jitpackets`), empty, as
     FastPackets starts each call: no link has a region yet, and the pool (its top in ``K``) has what the first
     event may need and ``room`` more; arrays of no length where links carry whole messages."""
-    n_links = len(bandwidth) if packet_bytes else 0
+    n_links = len(bandwidth_bytes_per_s) if packet_bytes else 0
     route_id, ptr = placed.route_id, placed.hops_of.ptr
     hops = np.zeros(len(route_id) if packet_bytes else 0, dtype=np.int64)
     if packet_bytes:
@@ -356,7 +356,7 @@ def _packet_links(placed: Placed, packet_bytes: float, bandwidth: list[float], l
     K[js.PTOP] = 0
     size = int(jk.jitpackets.pool_need(K, sends)) + 1 + room if packet_bytes else 0
     LF = np.zeros((n_links, 5))  # updated at, fewest bytes due, bandwidth, the pending completion's time, the bound's
-    LF[:, 2] = bandwidth[:n_links]
+    LF[:, 2] = bandwidth_bytes_per_s[:n_links]
     LS, LL = np.zeros(size, dtype=np.int64), np.zeros(size)  # the links' slots and bytes left, pooled
     slots_f = [np.zeros(n_slots) for _ in range(2)]  # served, tail
     slots_i = [np.zeros(n_slots, dtype=np.int64) for _ in range(2)]  # message, hop

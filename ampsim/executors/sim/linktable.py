@@ -70,7 +70,7 @@ class LinkTable:
         #: per link id: latency and bandwidth (each edge's two directions alike)
         self.latency_s = np.repeat(np.asarray(lat, dtype=np.float64), 2)
         self._bw = np.repeat(np.asarray(bw, dtype=np.float64), 2)
-        self.bandwidth = self._bw.tolist()  # (a list: the Python loop indexes it)
+        self.bandwidth_bytes_per_s = self._bw.tolist()  # (a list: the Python loop indexes it)
 
     def __len__(self) -> int:
         return self.n

@@ -41,10 +41,10 @@ _RESIDUE_BYTES = 1e-6
 class SharedLink:
     """One direction of a link as a processor-sharing server of messages (fluid round-robin packets)."""
 
-    __slots__ = ("env", "bandwidth", "left", "done", "t", "gen", "due", "busy_s")
+    __slots__ = ("env", "bandwidth_bytes_per_s", "left", "done", "t", "gen", "due", "busy_s")
 
     def __init__(self, env: simpy.Environment, bandwidth_bytes_per_s: float) -> None:
-        self.env, self.bandwidth = env, bandwidth_bytes_per_s
+        self.env, self.bandwidth_bytes_per_s = env, bandwidth_bytes_per_s
         self.left: dict[int, float] = {}  # message id -> bytes still to cross, in arrival order
         self.done: dict[int, Callable[[], None]] = {}
         self.t = 0.0  # when ``left`` was last brought up to date
@@ -54,7 +54,7 @@ class SharedLink:
 
     @property
     def active(self) -> int:
-        """Messages on the link now (each moving at ``bandwidth / active``)."""
+        """Messages on the link now (each moving at ``bandwidth_bytes_per_s / active``)."""
         return len(self.left)
 
     def join(self, mid: int, nbytes: float, on_served: Callable[[], None]) -> None:
@@ -67,7 +67,7 @@ class SharedLink:
     def _advance(self) -> None:
         now = self.env.now
         if self.left and now > self.t:
-            served = (now - self.t) * self.bandwidth / len(self.left)
+            served = (now - self.t) * self.bandwidth_bytes_per_s / len(self.left)
             for mid in self.left:
                 self.left[mid] -= served
             self.busy_s += now - self.t
@@ -79,7 +79,7 @@ class SharedLink:
             return
         gen = self.gen
         self.due = max(min(self.left.values()), 0.0)
-        delay = self.due * len(self.left) / self.bandwidth
+        delay = self.due * len(self.left) / self.bandwidth_bytes_per_s
         self.env.timeout(delay).callbacks.append(lambda _e: self._complete(gen))
 
     def _complete(self, gen: int) -> None:
