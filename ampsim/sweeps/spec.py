@@ -70,7 +70,7 @@ _QUICK_KEYS = ("seeds", "repeats", "fixed", "grid", "points")
 MAX_POINTS = 50_000  # points in one sweep at most (resolving 10,000 takes ~16 s; a typo like 10**8 would never end)
 
 
-@dataclass
+@dataclass(frozen=True)
 class Point:
     """One run of a sweep. ``overrides`` are applied to the experiment file in order; ``values`` are the
     swept keys' values (filled from the resolved config where a point does not set a key)."""
@@ -82,7 +82,7 @@ class Point:
     label: str | None = None
 
 
-@dataclass
+@dataclass(frozen=True)
 class Sweep:
     """A validated sweep: every point resolved, ids computed, figure specs checked."""
 
