@@ -34,6 +34,8 @@ from ampsim.tomltext import MAX_NESTING, deeper_than, dump_toml
 
 @dataclass(frozen=True)
 class ExperimentSection:
+    """``[experiment]``: the run's name, its task (model family), random seed and array dtype."""
+
     name: str = spec("experiment", help="run name; the default run folder is results/<name>")
     task: str = spec("mlp", help="model family: mlp, list_reduction, sst_treelstm, qm9_ggnn")
     seed: int = spec(0, ge=0)
@@ -67,6 +69,8 @@ def _OPTIMIZERS(*kinds: str) -> tuple:  # noqa: N802  (a read_if, spelled as the
 
 @dataclass(frozen=True)
 class TrainSection:
+    """``[train]``: epochs, the optimizer, asynchrony (``mak``, ``muf``), staleness, admission, stopping, target."""
+
     #: the upper bound catches typos such as 1e12 epochs (a run that would never end)
     epochs: int = spec(1, ge=1, le=MAX_EPOCHS, help="passes over the training set")
     optimizer: str = spec("sgd", choices=("sgd", "momentum", "adam", "adagrad"))
@@ -112,6 +116,8 @@ class TrainSection:
 
 @dataclass(frozen=True)
 class EvalSection:
+    """``[eval]``: how often and on how many instances the model is evaluated, and whether that costs time."""
+
     every_epochs: int = spec(1, ge=1)
     limit: int = spec(0, ge=0, help="evaluate on at most this many instances; 0 = all")
     advances_time: bool = spec(False, help="simulated executor: evaluation costs simulated time")
@@ -124,6 +130,8 @@ EXECUTOR_KINDS = ("reference", "sim", "multicore")
 
 @dataclass(frozen=True)
 class ExecutorSection:
+    """``[executor]``: which executor runs the experiment (``kind``), and its options."""
+
     kind: str = spec("reference", choices=EXECUTOR_KINDS, help="executor: reference, sim, multicore")
     hardware: str = spec("", help="hardware model TOML for the simulated executor", point_id="never")
     hardware_sha256: str = spec("", help="the hardware file's bytes a run used (its config.toml pins them; its folder "
@@ -139,6 +147,8 @@ class ExecutorSection:
 
 @dataclass(frozen=True)
 class ReplicasSection:
+    """``[replicas]``: copies of the model (groups) and of nodes, and how their parameters are synchronized."""
+
     groups: int = spec(1, ge=1, le=1 << 16, help="whole-model copies (data-parallel AMP groups); instance key "
                        "k runs in group k % groups")
     nodes: dict = spec({}, help="copies inside each group: node name (or fnmatch pattern, first match wins) -> "
@@ -166,6 +176,8 @@ class ReplicasSection:
 
 @dataclass(frozen=True)
 class PlacementSection:
+    """``[placement]``: how the model's nodes are mapped onto chips (workers)."""
+
     strategy: str = spec("round_robin", choices=("explicit", "round_robin", "greedy", "min_cut", "groups",
                                                  "single"),
                          help="groups: each replica group on its own run of consecutive chips, greedy inside")
@@ -191,6 +203,7 @@ class Config:
     hardware: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, dict]:
+        """The TOML-shaped dict: section name -> its fields (``hardware`` only where it has overrides)."""
         d = {name: dataclasses.asdict(getattr(self, name)) for name in SECTIONS if name != "hardware"}
         if self.hardware:
             d["hardware"] = self.hardware

@@ -110,14 +110,18 @@ class Plan:
 
     @property
     def mak(self) -> int:
+        """Max active keys: the most instances in flight at once (``train.mak``; 1 = one at a time)."""
         return self.config.train.mak
 
     @property
     def trace(self) -> bool:
+        """Whether the executor writes a Chrome/Perfetto trace, the run's ``trace.json`` (``executor.trace``)."""
         return self.config.executor.trace
 
     @property
     def eval_advances_time(self) -> bool:
+        """Simulator: whether evaluation runs on the simulated machine and advances its clock (else it runs
+        outside it, in no simulated time) (``eval.advances_time``)."""
         return self.config.eval.advances_time
 
     @property

@@ -81,20 +81,50 @@ class RunFolder(Protocol):
 
 @runtime_checkable
 class Executor(Protocol):
+    """What every executor offers (the module docstring shows the life cycle): training and evaluation on
+    the plan's model, its clock, its results. Calls after :meth:`close`, or after a ``train`` or
+    ``evaluate`` that failed part way, raise :class:`~ampsim.errors.RunError` (:func:`guarded`)."""
+
+    #: the registry's name (``executor.kind``): "reference", "sim" or "multicore"
     name: str
-    #: "wall" or "simulated"
+    #: what ``time_s`` counts: "wall" (real seconds) or "simulated" (the simulated machine's seconds)
     time_unit: str
+    #: the executor's clock in seconds (of ``time_unit``): training time so far, over all calls (and
+    #: evaluation's, on the simulator with ``eval_advances_time``)
     time_s: float
 
-    def train(self, instances: Iterable[Instance], on_done: Callable[[int], None] | None = None) -> list[Report]: ...
+    def train(self, instances: Iterable[Instance], on_done: Callable[[int], None] | None = None) -> list[Report]:
+        """Train on ``instances`` (a task's ``train_instances(epoch)``), each forward and backward with its
+        parameter updates, keeping at most ``mak`` in flight (asynchronous executors); returns when every
+        instance has completed and its update jobs have run. ``on_done(n)``, if given, is called as ``n`` more
+        instances complete (a progress bar's ``update``). Returns the :class:`~ampsim.ir.node.Report` s the
+        nodes sent the controller (losses, counts, correct predictions); advances ``time_s``. Raises
+        :class:`~ampsim.errors.ConfigError` for instances that are not this model's (before any runs) and
+        :class:`~ampsim.errors.RunError` where the run cannot end (a deadlock, state left at a node)."""
+        ...
 
-    def evaluate(self, instances: Iterable[Instance]) -> list[Report]: ...
+    def evaluate(self, instances: Iterable[Instance]) -> list[Report]:
+        """Forward only on ``instances`` (a task's ``eval_instances()``): nothing cached, parameters
+        untouched. Returns the nodes' :class:`~ampsim.ir.node.Report` s (none from a simulator that does not
+        run the numerics). Advances ``time_s`` only on the simulator with ``eval_advances_time``. Raises as
+        :meth:`train` does."""
+        ...
 
-    def summary(self) -> dict: ...
+    def summary(self) -> dict:
+        """The executor's own results so far, a JSON-able dict whose quantities carry their unit in the key
+        (``simulated_time_s``, ``peak_memory_bytes``; ``chip_utilization``: fractions): merged into the run's
+        summary."""
+        ...
 
-    def write_artifacts(self, run: RunFolder) -> None: ...
+    def write_artifacts(self, run: RunFolder) -> None:
+        """Write the files beside the run's summary into ``run``: ``placement.json`` for an executor that
+        places nodes, ``trace.json`` where tracing is on; nothing otherwise."""
+        ...
 
-    def close(self) -> None: ...
+    def close(self) -> None:
+        """Release what the executor holds (the multicore executor's worker processes). Idempotent; the
+        executor refuses ``train`` and ``evaluate`` afterwards."""
+        ...
 
 
 class ExecutorBase:
