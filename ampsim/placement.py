@@ -119,7 +119,59 @@ def place(strategy: str, model: Model, chips: Sequence, *, explicit: dict | None
           groups: list[list[str]] | None = None, unit: str = "chip") -> dict[str, int]:
     """Map every node of ``model.graph`` to a chip index (``chips``: the chips' specs). ``groups``: the
     node names of each replica group (``groups`` strategy; default: one group of every node); ``unit``: what
-    the chips are, in messages (``"worker"`` for the multicore executor's)."""
+    the chips are, in messages (``"worker"`` for the multicore executor's).
+
+    Parameters
+    ----------
+    strategy : str
+        One of the module docstring's: ``explicit``, ``round_robin``, ``greedy``, ``min_cut``, ``groups``,
+        ``single``.
+    model : Model
+        The model whose graph's nodes are placed.
+    chips : sequence of ChipSpec
+        The chips, by index (``greedy`` and ``groups`` weigh their speeds).
+    explicit : dict, optional
+        ``explicit``: node name or fnmatch pattern -> chip index (first match wins).
+    prof : Profile, optional
+        The estimates ``greedy``, ``min_cut`` and ``groups`` need (:func:`profile`).
+    source : str
+        The experiment file, for error messages.
+    seed : int
+        ``min_cut``'s bisection seed.
+
+    Returns
+    -------
+    dict
+        Node name -> chip index, in graph order.
+
+    Raises
+    ------
+    ConfigError
+        An unknown strategy, or an explicit map that misses a node or names a chip or node that does not
+        exist.
+    ValueError
+        A strategy that needs estimates, without ``prof``.
+
+    Examples
+    --------
+    >>> from ampsim.hardware.spec import ChipSpec
+    >>> from ampsim.models.mlp import build_mlp
+    >>> m = build_mlp(4, [8, 8], 2, seed=0)
+    >>> list(m.graph.nodes)
+    ['x', 'fc0', 'relu0', 'fc1', 'relu1', 'fc2', 'loss']
+    >>> chip = ChipSpec(flops_per_s=1e9, mem_bandwidth_bytes_per_s=1e9, overhead_s=0.0, compute_units=1,
+    ...                 memory_bytes=10**9)
+    >>> place("round_robin", m, [chip, chip])
+    {'x': 0, 'fc0': 1, 'relu0': 0, 'fc1': 1, 'relu1': 0, 'fc2': 1, 'loss': 0}
+    >>> place("explicit", m, [chip, chip], explicit={"fc*": 1, "*": 0})
+    {'x': 0, 'fc0': 1, 'relu0': 0, 'fc1': 1, 'relu1': 0, 'fc2': 1, 'loss': 0}
+
+    ``greedy`` gives a chip four times as fast most of the (here equal) work:
+
+    >>> fast = ChipSpec(4e9, 4e9, 0.0, 1, 10**9)
+    >>> place("greedy", m, [fast, chip], prof=Profile.uniform(m.graph.nodes))
+    {'x': 0, 'fc0': 0, 'relu0': 0, 'fc1': 0, 'relu1': 1, 'fc2': 0, 'loss': 0}
+    """
     names = list(model.graph.nodes)
     n = len(chips)
     if strategy == "single":

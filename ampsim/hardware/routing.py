@@ -46,7 +46,29 @@ def _tables(graph: nx.Graph) -> tuple[_Indexed, dict[int, list[int]]]:
 
 def hop_bfs(adj: Sequence[Sequence[int]], s: int) -> tuple[list[int], list[int]]:
     """Hop distances from ``s`` over adjacency lists (-1: unreachable) and predecessors: each node's is
-    its smallest-index neighbour one hop closer to ``s`` (frontiers are scanned in ascending order)."""
+    its smallest-index neighbour one hop closer to ``s`` (frontiers are scanned in ascending order).
+
+    Parameters
+    ----------
+    adj : sequence of sequences of int
+        ``adj[u]``: the neighbours of node ``u`` (nodes are ``0 .. len(adj) - 1``).
+    s : int
+        The source node.
+
+    Returns
+    -------
+    dist, pred : list of int
+        Per node, its hops from ``s`` and its predecessor on a shortest path (-1 for ``s`` itself and for
+        the unreachable).
+
+    Examples
+    --------
+    A 4-cycle ``0-1-2-3-0`` and a node 4 on its own: node 2 is two hops away, reached through 1 (the
+    smaller of its neighbours 1 and 3):
+
+    >>> hop_bfs([[1, 3], [0, 2], [1, 3], [0, 2], []], 0)
+    ([0, 1, 2, 1, -1], [-1, 0, 1, 0, -1])
+    """
     n = len(adj)
     dist, pred, frontier, d = [-1] * n, [-1] * n, [s], 0
     dist[s] = 0
@@ -193,5 +215,34 @@ class Routes(Mapping):
 
 
 def routes(graph: nx.Graph) -> Routes:
-    """Shortest routes between all chip pairs of ``graph`` (lazy, cached per source); see Routes."""
+    """Shortest routes between all chip pairs of ``graph`` (lazy, cached per source); see :class:`Routes`.
+
+    Parameters
+    ----------
+    graph : networkx.Graph
+        A topology graph (:func:`~ampsim.hardware.topology.build_topology`'s).
+
+    Returns
+    -------
+    Routes
+        ``routes[src, dst]``: the node path from chip ``src`` to chip ``dst``, switches included.
+
+    Examples
+    --------
+    >>> from ampsim.hardware.parse import system_from_dict
+    >>> from ampsim.hardware.topology import build_topology
+    >>> def machine(topology):
+    ...     return build_topology(system_from_dict({"system": {"name": "t", "source": "doc"},
+    ...         "chip": {"flops_per_s": 1e12, "mem_bandwidth_bytes_per_s": 1e11, "overhead_s": 0, "memory_bytes": 1},
+    ...         "link": {"latency_s": 1e-6, "bandwidth_bytes_per_s": 1e9}, "topology": topology}, "doc.toml"))
+    >>> r = routes(machine({"kind": "ring", "n": 6}))
+    >>> r[0, 2], r[0, 4], r[3, 3]  # the shorter way round
+    ((0, 1, 2), (0, 5, 4), (3,))
+    >>> r.hops(0, 3), r.links(0, 2)
+    (3, ((0, 1), (1, 2)))
+    >>> r.transfer_time_s(0, 2, 1e6)  # 1 MB over two links, store-and-forward: 2 x (1 us + 1 ms)
+    0.002002
+    >>> routes(machine({"kind": "tree", "branching": 2, "height": 2}))[0, 3]  # through the switches
+    (0, ('switch', 1), ('switch', 0), ('switch', 2), 3)
+    """
     return Routes(graph)

@@ -5,17 +5,19 @@ from pathlib import Path
 
 import pytest
 
-from ampsim import api, environment, errors, fieldspec, jsontext, optim, runfiles, tables, tomltext
+from ampsim import api, environment, errors, fieldspec, jsontext, metrics, optim, placement, runfiles, tables, tomltext
 from ampsim.calibration import profile, report, targets, transport
 from ampsim.executors.multicore import protocol
 from ampsim.executors.sim import admission
 from ampsim.figures import selection
+from ampsim.hardware import routing
 from ampsim.ir import sync
 from ampsim.sweeps import ids
 
 
-@pytest.mark.parametrize("module", [admission, api, environment, errors, fieldspec, ids, jsontext, optim,
-                                    profile, protocol, report, runfiles, selection, sync, tables, targets, tomltext, transport],
+@pytest.mark.parametrize("module", [admission, api, environment, errors, fieldspec, ids, jsontext, metrics, optim,
+                                    placement, profile, protocol, report, routing, runfiles, selection, sync, tables,
+                                    targets, tomltext, transport],
                          ids=lambda m: m.__name__)
 def test_docstring_examples_hold(module, monkeypatch):
     monkeypatch.chdir(Path(__file__).resolve().parents[2])  # (their paths are the repository's)
