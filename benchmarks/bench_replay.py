@@ -277,7 +277,7 @@ def _chain_setup(case: Chain, instances: int) -> tuple:
 def _loop_columns(ex: SimExecutor) -> dict:
     """The compiled loop's own time and events per message in ``ex``'s last call, apart from the call's setup
     (nothing where the compiled loop did not run)."""
-    replay = ex._replay
+    replay = ex.replay
     if not replay.kernel_events:
         return {}
     return {"loop_us_per_message": round(replay.kernel_wall_s / ex.messages * 1e6, 3),
@@ -317,7 +317,7 @@ def chains(cases: tuple[Chain, ...], quick: bool) -> list[dict]:
                 best[i] = (wall, ex)
     rows = []
     for case, (_, _, mapping, data, _), (wall, ex) in zip(cases, setups, best):
-        hops = ex._replay.hops  # links crossed, summed over the messages
+        hops = ex.replay.hops  # links crossed, summed over the messages
         rows.append({**_loop_columns(ex),
             "case": case.name, "chips": ex.system.n_chips, "instances": len(data),
             "messages": ex.messages, "replay_wall_s": round(wall, 4), "goal": "messages_per_wall_s >= 100000",

@@ -74,12 +74,12 @@ def _time_phases() -> None:
     train = SimExecutor.train
 
     def timed_train(self, *args, **kwargs):
-        t0, loop0 = time.perf_counter(), getattr(self._replay, "kernel_wall_s", 0.0)
+        t0, loop0 = time.perf_counter(), getattr(self.replay, "kernel_wall_s", 0.0)
         try:
             return train(self, *args, **kwargs)
         finally:
             _phase_s["train"] = _phase_s.get("train", 0.0) + time.perf_counter() - t0
-            _phase_s["loop"] = _phase_s.get("loop", 0.0) + getattr(self._replay, "kernel_wall_s", 0.0) - loop0
+            _phase_s["loop"] = _phase_s.get("loop", 0.0) + getattr(self.replay, "kernel_wall_s", 0.0) - loop0
     SimExecutor.train = timed_train
     training._bench_phases = True
 

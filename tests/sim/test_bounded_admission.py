@@ -93,8 +93,8 @@ def test_without_slow_start_the_window_grows_by_one_a_round_from_its_first_size(
     doubling, doubling_stale, _ = run("train.max_staleness=1e9", "train.admission_start=4")
     additive, additive_stale, _ = run("train.max_staleness=1e9", "train.admission_start=4",
                                       "train.admission_slow_start=false")
-    h = additive._window.history
-    assert h == list(range(4, 4 + len(h))) and len(h) > 3 and doubling._window.history[:3] == [4, 8, 16]
+    h = additive.admission_window.history
+    assert h == list(range(4, 4 + len(h))) and len(h) > 3 and doubling.admission_window.history[:3] == [4, 8, 16]
     assert additive.summary()["admission_cuts"] == 0
     # fewer in flight while the window climbs: less staleness, more time
     assert additive_stale < doubling_stale and additive.time_s > doubling.time_s
@@ -123,9 +123,9 @@ def test_a_replay_admits_as_the_full_run_does(extra, tmp_path, monkeypatch):
     monkeypatch.setenv("AMPSIM_RECORDINGS", str(tmp_path))
     full, full_stale, _ = run(*extra)
     replay, replay_stale, _ = run(*extra, "executor.numerics=false")
-    assert replay._fast  # on the replay's own loop (its Python one: the window reads each backward's staleness)
+    assert replay.fast_loop  # on the replay's own loop (its Python one: the window reads each backward's staleness)
     assert full.summary()["admission_cuts"] > 0  # the bound was met and acted on, not merely carried
-    assert replay._window.history == full._window.history
+    assert replay.admission_window.history == full.admission_window.history
     assert replay.time_s == full.time_s and replay_stale == full_stale
     assert [c.busy_s for c in replay.chips] == [c.busy_s for c in full.chips]
     unmeasured = {"numerics", "final_metric", "best_metric", "time_to_target", "replica_drift"}  # numbers
@@ -143,7 +143,7 @@ def test_the_compiled_loop_admits_as_the_python_loop(extra, tmp_path, monkeypatc
     compiled, compiled_stale, _ = run(*extra, "executor.numerics=false")
     monkeypatch.setattr(JitReplay, "compiled", False)
     python, python_stale, _ = run(*extra, "executor.numerics=false")
-    assert compiled._replay.kernel_events > 0 and python._replay.kernel_events == 0
+    assert compiled.replay.kernel_events > 0 and python.replay.kernel_events == 0
     assert compiled.summary()["admission_cuts"] > 0
-    assert compiled._window.history == python._window.history and compiled_stale == python_stale
+    assert compiled.admission_window.history == python.admission_window.history and compiled_stale == python_stale
     assert compiled.time_s == python.time_s and compiled.summary() == python.summary()

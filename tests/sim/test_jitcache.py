@@ -41,7 +41,7 @@ def test_a_kernel_sources_imports_are_found_in_every_form(tmp_path):
                    "def f():\n    from . import more\n    from numpy import zeros\n")
     found = {p.name for p in jitcache._imported_modules(str(src))}
     assert found == {"packets.py", "consts.py", "more.py", "trace.py"}
-    for fn in (jitkernel.run, jitstate._hpush, jitpackets.send, jitqueue.cq_push):
+    for fn in (jitkernel.run, jitstate.hpush, jitpackets.send, jitqueue.cq_push):
         locator = fn._cache._impl.locator
         assert type(locator).__name__ == "KernelSourcesInTreeCacheLocator"
         assert locator.get_source_stamp() == jitcache.kernel_digest()

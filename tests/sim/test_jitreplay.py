@@ -109,7 +109,7 @@ def test_compiled_calls_carry_on_from_each_other_and_from_the_python_loop(muf, s
             ex.train([Instance(i, {"x": np.zeros(1)}) for i in range(first, first + n)])
         runs[numerics] = ex
     full, replay = runs[True], runs[False]
-    assert replay._fast
+    assert replay.fast_loop
     assert measured(replay.summary()) == measured(full.summary())
     assert replay.time_s == full.time_s > 0 and replay.messages == full.messages == 16 * 9
     assert [c.busy_s for c in replay.chips] == [c.busy_s for c in full.chips]

@@ -161,7 +161,7 @@ def test_replay_equals_the_full_run_with_synchronizing_replicas_on_random_machin
     bound = (f"train.max_staleness={r.choice([1.0, 3.0])}",) if r.random() < 0.3 else ()
     sparse = f"replicas.sparse_sync={r.choice(['true', 'false'])}"  # (list reduction's embedding: by rows)
     full, _, _, rx = assert_same_timing(experiment, (*overrides, *replicas, *bound, sparse), tmp_path)
-    assert rx._fast and full["sync_rounds"] > 0 and full["sync_bytes"] > 0
+    assert rx.fast_loop and full["sync_rounds"] > 0 and full["sync_bytes"] > 0
 
 
 def test_a_replay_runs_out_of_memory_where_the_full_run_does(tmp_path, monkeypatch):
@@ -231,7 +231,7 @@ def test_the_replays_own_loop_runs_where_it_models_the_machine_and_agrees_with_s
         # a second call carries on from the first's time, idle chips and links
         ex.train([Instance(k, {"x": np.zeros(1)}) for k in range(7, 11)])
         runs[numerics, trace] = ex
-    assert runs[False, False]._fast and not runs[False, True]._fast  # a trace needs the SimPy replay
+    assert runs[False, False].fast_loop and not runs[False, True].fast_loop  # a trace needs the SimPy replay
     full = runs[True, False]
     for ex in runs.values():
         assert measured(ex.summary()) == measured(full.summary())

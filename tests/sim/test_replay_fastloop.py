@@ -55,7 +55,7 @@ def test_the_fast_loop_equals_the_full_run_chip_by_chip(experiment, overrides, d
     overrides = ("train.epochs=2",) + overrides
     full, fx, _ = run_experiment(experiment, overrides, True, tmp_path / "full")
     replay, rx, _ = run_experiment(experiment, overrides, False, tmp_path / "replay")
-    assert rx._fast and replay["numerics"] is False
+    assert rx.fast_loop and replay["numerics"] is False
     assert measured(replay) == measured(full)
     assert dict(rx.network.bytes) == dict(fx.network.bytes) and dict(rx.network.busy_s) == dict(fx.network.busy_s)
     assert [(c.items, c.peak_bytes, c.held_bytes, c.queued_bytes, c.busy_s) for c in rx.chips] == [
@@ -95,9 +95,9 @@ def test_the_fast_loop_equals_the_full_run_on_a_big_switch(chips, mak, extra, co
         ex.train(data[16:])
         runs.append(ex)
     fx, rx = runs
-    assert rx._fast and rx.messages == fx.messages > 0 and rx.time_s == fx.time_s
+    assert rx.fast_loop and rx.messages == fx.messages > 0 and rx.time_s == fx.time_s
     assert measured(rx.summary()) == measured(fx.summary())
     assert dict(rx.network.bytes) == dict(fx.network.bytes) and dict(rx.network.busy_s) == dict(fx.network.busy_s)
     assert [(c.items, c.peak_bytes, c.held_bytes, c.busy_s) for c in rx.chips] == [
         (c.items, c.peak_bytes, c.held_bytes, c.busy_s) for c in fx.chips]
-    assert rx._replay.hops == 2 * rx.network.messages  # every message between chips crosses two links
+    assert rx.replay.hops == 2 * rx.network.messages  # every message between chips crosses two links

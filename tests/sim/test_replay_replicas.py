@@ -52,7 +52,7 @@ def test_a_replayed_replicated_run_equals_the_fullrun_experiment(experiment, ove
     monkeypatch.setenv("AMPSIM_RECORDINGS", "off")
     full, fx, fp = run_experiment(experiment, overrides, True, tmp_path / "full")
     replay, rx, rp = run_experiment(experiment, overrides, False, tmp_path / "replay")
-    assert rx._fast == (not fx.trace)  # on the fast loop (fastsync); with a trace on SimPy
+    assert rx.fast_loop == (not fx.trace)  # on the fast loop (fastsync); with a trace on SimPy
     assert replay["numerics"] is False and replay["replica_drift"] is None and full["replica_drift"] is not None
     assert_same_timing(full, fx, replay, rx)
     assert any(s["count"] for s in full["staleness"].values())
@@ -86,11 +86,11 @@ def test_the_fast_loop_synchronizes_as_the_simpy_replay_and_the_fullrun_experime
     with monkeypatch.context() as m:  # the same replay on SimPy's event loop
         m.setattr(sim_executor, "supports", lambda system, trace: False)
         slow, sx, _ = run_experiment(experiment, overrides, False, tmp_path / "simpy")
-    assert rx._fast and not sx._fast
+    assert rx.fast_loop and not sx.fast_loop
     assert fast == slow
     assert_same_timing(full, fx, fast, rx)
     assert [c.items for c in rx.chips] == [c.items for c in sx.chips]
-    replay = rx._replay  # the jobs and chunks that joined the recording's lists for the call have left them
+    replay = rx.replay  # the jobs and chunks that joined the recording's lists for the call have left them
     assert len(replay.wire) == len(replay.nbytes) and len(replay.rec.replay_view["fast"]["join"]) == (
         len(replay.nbytes) + len(replay.stash_node))
     assert [c.queued_bytes + c.held_bytes for c in rx.chips] == [c.queued_bytes + c.held_bytes for c in sx.chips]
@@ -101,7 +101,7 @@ def test_replicas_without_sync_replay_on_the_fast_loop(data_root, tmp_path, monk
     overrides = MNIST + replicas("torus8x8.toml", "greedy", 8, 1, '{"fc1"=2}', 1, False) + ('replicas.sync="none"',)
     full, _, _ = run_experiment("mnist_mlp.toml", overrides, True, tmp_path / "full")
     replay, rx, _ = run_experiment("mnist_mlp.toml", overrides, False, tmp_path / "replay")
-    assert rx._fast
+    assert rx.fast_loop
     assert measured(replay) == measured(full)
 
 

@@ -40,7 +40,7 @@ def test_a_replayed_sparse_sync_run_equals_the_fullrun_experiment(experiment, ov
     monkeypatch.setenv("AMPSIM_RECORDINGS", "off")
     full, fx, _ = run_experiment(experiment, overrides + SPARSE, True, tmp_path / "full")
     replay, rx, rp = run_experiment(experiment, overrides + SPARSE, False, tmp_path / "replay")
-    assert _sparse_sets(rp) and rx._fast  # an embedding synchronizes by rows, on the fast loop (fastsync)
+    assert _sparse_sets(rp) and rx.fast_loop  # an embedding synchronizes by rows, on the fast loop (fastsync)
     assert replay["replica_drift"] is None
     assert_same_timing(full, fx, replay, rx)
 
@@ -65,7 +65,7 @@ def test_the_recorded_changed_rows_are_the_embedding_stash_ids(data_root, tmp_pa
     clear_memory()
     again, _, _ = run_experiment("sst_treelstm.toml", overrides, False, tmp_path / "again")
     assert again == first and list((tmp_path / "recordings").glob("*.npz"))
-    rec = rx._replay.rec
+    rec = rx.replay.rec
     profiles = np.split(rec.profiles, rec.prof_ptr[1:-1])
     segments = np.split(rec.row_ids, rec.row_ptr[1:-1])
     checked = 0

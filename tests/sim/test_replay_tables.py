@@ -97,9 +97,9 @@ def test_a_recording_keeps_the_step_durations_of_its_last_few_chip_specs_only(mo
     first = run(1e9)
     for k in range(DURATION_SLOTS + 2):
         ex = run(1e9 * (2 + k))
-    cache = ex._replay.rec.replay_view["duration_cache"]
+    cache = ex.replay.rec.replay_view["duration_cache"]
     assert len(cache) <= DURATION_SLOTS
     again = run(1e9)
     assert again.time_s == first.time_s and [c.busy_s for c in again.chips] == [c.busy_s for c in first.chips]
-    assert np.array_equal(again._replay.duration_arrays(again.chips[0].spec)[1],
-                          first._replay.duration_arrays(first.chips[0].spec)[1])
+    assert np.array_equal(again.replay.duration_arrays(again.chips[0].spec)[1],
+                          first.replay.duration_arrays(first.chips[0].spec)[1])

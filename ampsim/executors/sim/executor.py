@@ -77,16 +77,16 @@ class SimExecutor(ExecutorBase):
         self.env = simpy.Environment()
         self.trace = TraceRecorder() if trace else None
         self.numerics = numerics
-        # replay: its own event loop where it models the machine's every rule, else on SimPy
-        self._fast = not numerics and supports(system, trace)
+        #: a replay (``replay``) runs on its own event loop where that models the machine's every rule, else on SimPy
+        self.fast_loop = not numerics and supports(system, trace)
         with gc_paused():  # a big machine's graph and chips: the collector's full passes took 60 % (gcpause)
             self.topology = build_topology(system)
             self.network = Network(self.env, self.topology, routes(self.topology), self.trace,
                                    packet_bytes=system.link.packet_bytes)
-            self._replay = None if numerics else (JitReplay if self._fast else Replay)(self, recording_context)
-            handle = self._handle if numerics else self._replay.handle
-            clock = (lambda: self._replay.now) if self._fast else None
-            self.chips = [Chip(self.env, i, spec, handle, self._flush, serve=not self._fast, clock=clock)
+            self.replay = None if numerics else (JitReplay if self.fast_loop else Replay)(self, recording_context)
+            handle = self._handle if numerics else self.replay.handle
+            clock = (lambda: self.replay.now) if self.fast_loop else None
+            self.chips = [Chip(self.env, i, spec, handle, self._flush, serve=not self.fast_loop, clock=clock)
                           for i, spec in enumerate(system.chips)]
         #: a host whose cores the chips share with the controller (measured machines): the controller's CPU
         #: per completed instance, from the messages it caused (``_steps``), competes for the cores
@@ -111,10 +111,10 @@ class SimExecutor(ExecutorBase):
             host=self._contention.controller_work if self._host is not None else None,
             host_s_per_byte=self._host.controller_s_per_sync_byte if self._host is not None else 0.0,
         ) if sync_sets else None
-        self._completions = 0  # serial of instance completions (orders update jobs against sync gates)
+        self.completions = 0  # serial of instance completions (orders update jobs against sync gates)
         #: staleness-bounded admission (``train.max_staleness``; 0 = off): its window (it holds the bound)
         #: and the event the controller waits on; a replay measures the same staleness, so it admits alike
-        self._window = AdmissionWindow(mak, max_staleness, start=admission_start,
+        self.admission_window = AdmissionWindow(mak, max_staleness, start=admission_start,
                                        slow_start=admission_slow_start) if max_staleness else None
         self._admit: simpy.Event | None = None
         self._reference = ReferenceExecutor(model)
@@ -123,8 +123,8 @@ class SimExecutor(ExecutorBase):
         self._joiners = [n for n in self.graph.nodes.values() if n.n_in > 1 or n.n_out > 1]
         self._reports: list[Report] = []
         self._training = True
-        self._slots: simpy.Container | None = None
-        self._on_done: Callable[[int], None] | None = None
+        self.admission_slots: simpy.Container | None = None
+        self.on_done: Callable[[int], None] | None = None
         self.messages = 0
         self.framed_messages = self.frames = 0
         self.time_s = 0.0
@@ -145,15 +145,15 @@ class SimExecutor(ExecutorBase):
     def _run(self, instances: list[Instance], training: bool, on_done) -> list[Report]:
         for node in self.graph.nodes.values():
             node.training = training
-        self._training, self._on_done, self._reports = training, on_done, []
-        self._slots = simpy.Container(self.env, capacity=self.mak, init=self.mak)
-        if self._replay is not None:
-            self._replay.start(instances, training)
+        self._training, self.on_done, self._reports = training, on_done, []
+        self.admission_slots = simpy.Container(self.env, capacity=self.mak, init=self.mak)
+        if self.replay is not None:
+            self.replay.start(instances, training)
         try:
-            if self._fast:
-                self._replay.loop()
+            if self.fast_loop:
+                self.replay.loop()
             else:
-                controller = self.env.process(self._replay.controller() if self._replay is not None
+                controller = self.env.process(self.replay.controller() if self.replay is not None
                                               else self._controller(instances))
                 self.env.run(until=controller)
                 self.env.run()  # drain: the last instances' update jobs are still on their chips' queues
@@ -164,8 +164,8 @@ class SimExecutor(ExecutorBase):
         finally:
             for node in self.graph.nodes.values():
                 node.training = True
-            if self._replay is not None:
-                self._replay.finish()
+            if self.replay is not None:
+                self.replay.finish()
         leftover = [n.name for n in self.graph.nodes.values() if n.has_state()]
         if leftover:
             raise RunError(f"all instances completed but state is left at {', '.join(leftover)} "
@@ -176,33 +176,33 @@ class SimExecutor(ExecutorBase):
     @property
     def now(self) -> float:
         """Simulated seconds so far."""
-        return self._replay.now if self._fast else self.env.now
+        return self.replay.now if self.fast_loop else self.env.now
 
     def _controller(self, instances: list[Instance]):
         for inst in instances:
-            yield self._slots.get(1)
-            yield from self._admission(lambda: self._in_flight)
+            yield self.admission_slots.get(1)
+            yield from self.wait_for_admission(lambda: self._in_flight)
             self._in_flight += 1
             for name, msg in self.model.inject(inst):
                 self._live[inst.key] += 1
-                self._from_controller(self.where[name], (FWD, self.graph.nodes[name], 0, msg), msg.payload.nbytes)
+                self.controller_puts(self.where[name], (FWD, self.graph.nodes[name], 0, msg), msg.payload.nbytes)
             if self.trace:
                 self.trace.controller("admit", self.env.now, inst.key)
-        yield self._slots.get(self.mak)  # every admitted instance has completed
-        self._slots.put(self.mak)
+        yield self.admission_slots.get(self.mak)  # every admitted instance has completed
+        self.admission_slots.put(self.mak)
 
     # -- staleness-bounded admission: the rules this controller and a replay's share ------------------
-    def _admission(self, in_flight: Callable[[], int]):
-        """Wait while the window is full (:meth:`_window_full`); a completion wakes it (:meth:`_admission_wake`)."""
-        while self._window_full(in_flight()):
+    def wait_for_admission(self, in_flight: Callable[[], int]):
+        """Wait while the window is full (:meth:`window_full`); a completion wakes it (:meth:`admission_wake`)."""
+        while self.window_full(in_flight()):
             self._admit = self.env.event()
             yield self._admit
 
-    def _window_full(self, in_flight: int) -> bool:
+    def window_full(self, in_flight: int) -> bool:
         """Whether staleness-bounded admission holds the next instance back, ``in_flight`` being in flight."""
-        return self._training and self._window is not None and in_flight >= self._window.size
+        return self._training and self.admission_window is not None and in_flight >= self.admission_window.size
 
-    def _from_controller(self, chip: Chip, item, nbytes: int) -> None:
+    def controller_puts(self, chip: Chip, item, nbytes: int) -> None:
         """The controller puts ``item`` on ``chip``: at once, or, where the controller is a process of its
         own (``host.completion_latency_s``), as a frame the chip takes in when it next polls."""
         if self._completion_latency_s:
@@ -210,7 +210,7 @@ class SimExecutor(ExecutorBase):
         else:
             chip.put(item, nbytes)
 
-    def _controller_learns(self, act: Callable[[], None]) -> None:
+    def controller_learns(self, act: Callable[[], None]) -> None:
         """Run ``act`` (a completion's effects) when the controller learns of the completion: at once, or
         ``host.completion_latency_s`` later."""
         if self._completion_latency_s:
@@ -218,18 +218,18 @@ class SimExecutor(ExecutorBase):
         else:
             act()
 
-    def _controller_completed(self, messages: int) -> None:
+    def controller_completed(self, messages: int) -> None:
         """An instance that caused ``messages`` completed: the controller's CPU for it (``[host]``)."""
         if self._host is not None:
             self._contention.controller_work(self._host.controller_s_per_instance
                                              + self._host.controller_s_per_message * messages)
 
-    def _admission_completed(self) -> None:
+    def admission_completed(self) -> None:
         """A training instance completed: the window counts it, with the staleness signal now."""
-        if self._window is not None:
-            self._window.completed(self._staleness_signal())
+        if self.admission_window is not None:
+            self.admission_window.completed(self._staleness_signal())
 
-    def _admission_wake(self) -> None:
+    def admission_wake(self) -> None:
         """A slot was freed: a controller waiting on the window re-checks it."""
         if self._admit is not None and not self._admit.triggered:
             self._admit.succeed()
@@ -312,14 +312,14 @@ class SimExecutor(ExecutorBase):
             else:
                 wire = message_bytes(nbytes, len(s.msg.state))
                 self.network.send(chip.index, target.index, wire,
-                                  lambda t=target, m=[(wire, item, nbytes)]: self._receive(t, m, framed=False))
+                                  lambda t=target, m=[(wire, item, nbytes)]: self.receive(t, m, framed=False))
         self._live[key] -= 1
         if self._live[key] == 0:
             self._complete(key)
 
     def _flush(self, chip: Chip, unit: int) -> tuple[float, Callable[[], None]]:
         """Take ``chip``'s outbox as one frame per destination: (their send cost, a function that puts
-        them on the network). The receiving chip pays ``frame_receive_overhead_s`` per frame (:meth:`_receive`)."""
+        them on the network). The receiving chip pays ``frame_receive_overhead_s`` per frame (:meth:`receive`)."""
         frames, chip.outbox = list(chip.outbox.items()), {}
         cost = chip.spec.frame_send_overhead_s * len(frames)
         if self.trace and cost:
@@ -329,10 +329,10 @@ class SimExecutor(ExecutorBase):
             self.frames += len(frames)
             for dst, msgs in frames:
                 self.network.send(chip.index, dst, sum(m[0] for m in msgs),
-                                  lambda t=self.chips[dst], ms=msgs: self._receive(t, ms))
+                                  lambda t=self.chips[dst], ms=msgs: self.receive(t, ms))
         return cost, send
 
-    def _receive(self, chip: Chip, msgs: list, framed: bool = True) -> None:
+    def receive(self, chip: Chip, msgs: list, framed: bool = True) -> None:
         """Messages from another chip arrive: queue them; the chip pays for the frame and each message."""
         spec = chip.spec
         cost = spec.remote_receive_overhead_s * len(msgs) + (spec.frame_receive_overhead_s if framed else 0.0)
@@ -348,24 +348,24 @@ class SimExecutor(ExecutorBase):
         del self._live[key]
         if self.trace:
             self.trace.controller("complete", self.env.now, key)
-        self._controller_learns(lambda: self._completed(key))
+        self.controller_learns(lambda: self._completed(key))
 
     def _completed(self, key: int) -> None:
         """The controller acts on instance ``key``'s completion: its update jobs, a free slot."""
-        self._controller_completed(self._steps.pop(key, 0))
+        self.controller_completed(self._steps.pop(key, 0))
         if self._training:
-            self._completions += 1
+            self.completions += 1
             for node in self.graph.param_nodes:
                 if node.stashed(key):
-                    self._from_controller(self.where[node.name], (UPDATE, node, key, self._completions), 0)
+                    self.controller_puts(self.where[node.name], (UPDATE, node, key, self.completions), 0)
                     if self.collectives is not None:
-                        self.collectives.closed(node, self._completions)
-            self._admission_completed()
+                        self.collectives.closed(node, self.completions)
+            self.admission_completed()
         self._in_flight -= 1
-        self._slots.put(1)
-        self._admission_wake()
-        if self._on_done:
-            self._on_done(1)
+        self.admission_slots.put(1)
+        self.admission_wake()
+        if self.on_done:
+            self.on_done(1)
 
     # -- results -------------------------------------------------------------------------------------
     def summary(self) -> dict:
@@ -385,7 +385,7 @@ class SimExecutor(ExecutorBase):
             "param_bytes": [c.param_bytes for c in self.chips],
             "placement": self.placement,
             **(self.collectives.summary() if self.collectives is not None else {}),
-            **(self._window.summary() if self._window is not None else {}),
+            **(self.admission_window.summary() if self.admission_window is not None else {}),
             # a replay measures time, not numbers: no loss, no metric
             **({} if self.numerics else dict(numerics=False, final_metric=None, best_metric=None, time_to_target=None)),
         }

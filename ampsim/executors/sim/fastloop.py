@@ -95,7 +95,8 @@ class FastReplay(FastMachine):
         muf1 = self._per_stash_nodes()
         # staleness-bounded admission reads each node's recent staleness: ParamNode.note_staleness (else the
         # histogram alone)
-        note = [getattr(nd, "note_staleness", None) for nd in self.nodes] if self.ex._window is not None else None
+        windowed = self.ex.admission_window is not None
+        note = [getattr(nd, "note_staleness", None) for nd in self.nodes] if windowed else None
         queues, n_idle, idle_at, waking, single, lazy = (
             self.queues, self.n_idle, self.idle_at, self.waking, self.single, self.lazy)
         chips = self.ex.chips
@@ -162,7 +163,7 @@ class FastReplay(FastMachine):
                     o += 1
                     ev = (now + (start - now + latency + occ if add else start - now + latency), o, code, c, x)
                     continue
-                if code == ARRIVE:  # message c reaches chip x (SimExecutor._receive: a cost, then the queue)
+                if code == ARRIVE:  # message c reaches chip x (SimExecutor.receive: a cost, then the queue)
                     m, c = c, x
                     if receiving and receive[c]:
                         debt[c] += receive[c]
@@ -302,7 +303,7 @@ class FastReplay(FastMachine):
                         if n > peak[c]:  # Chip.account
                             peak[c] = n
                             if n > memory[c]:
-                                self._out_of_memory(c, now)
+                                self.out_of_memory(c, now)
                     elif g > JOIN_UPDATE_JOB:
                         messages += 1
                         if g >= 0:
@@ -321,7 +322,7 @@ class FastReplay(FastMachine):
                         if n > peak[c]:
                             peak[c] = n
                             if n > memory[c]:
-                                self._out_of_memory(c, now)
+                                self.out_of_memory(c, now)
                         if not left and stale[m]:  # Replay._staleness, inlined
                             g, n = group[m], node_of[m]
                             if saves[g]:
@@ -363,7 +364,7 @@ class FastReplay(FastMachine):
                         if n > peak[c]:
                             peak[c] = n
                             if n > memory[c]:
-                                self._out_of_memory(c, now)
+                                self.out_of_memory(c, now)
                         if cost is not None:
                             if muf1[g]:  # Replay.applied: such a node keeps no ready stashes
                                 version[g] += 1

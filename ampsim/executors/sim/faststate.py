@@ -72,7 +72,7 @@ class FastMachine(Replay):
         #: 760 bytes, and a thousand of them for nothing crowd the CPU's caches)
         self.idle_at: list[deque] = [deque([0.0] * c.compute_units) for c in specs] if self.waking else []
         #: what a call reads of the chips' specs, by chip index (fixed: a spec is frozen): the memory limit, the
-        #: spin, wake-up and receive costs (SimExecutor._receive, one message)
+        #: spin, wake-up and receive costs (SimExecutor.receive, one message)
         self.chip_specs: dict[str, list] = {
             "memory": [c.memory_bytes for c in specs], "spin": [c.spin_s for c in specs],
             "wake": [c.wake_overhead_s for c in specs],
@@ -129,7 +129,7 @@ class FastMachine(Replay):
             return None
         return t
 
-    def _wake(self, c: int) -> None:
+    def wake_unit(self, c: int) -> None:
         """An item has joined chip ``c``'s queue: an idle unit, if there is one, wakes up now (an event
         that carries since when it was idle)."""
         if self.n_idle[c]:
@@ -173,7 +173,7 @@ class FastMachine(Replay):
             item = self.n_messages - 1 - item
         self.used[c] += nbytes
         self.queues[c].append(item)
-        self._wake(c)
+        self.wake_unit(c)
 
     def _put_update(self, j: int, serial: int) -> None:
         """Replay._put_update on this loop's queues (the serial kept for the gates: fastsync)."""
@@ -188,7 +188,7 @@ class FastMachine(Replay):
             c = stash_chip[j]
             queues[c].append(base + j)
             if n_idle[c] or lazy[c] is not None:  # (the call only where a unit may wake: it is dearer)
-                self._wake(c)
+                self.wake_unit(c)
 
     # -- the controller (SimExecutor._controller / Replay.controller) ---------------------------------
     def _complete(self, i: int) -> None:
@@ -230,7 +230,7 @@ class FastMachine(Replay):
         if i == FINAL:  # every instance has completed: release the slots (nobody waits for them)
             self.level += self.ex.mak
             return
-        if self.ex._window_full(self.in_flight):  # Replay.controller's wait on the window (ex._admission):
+        if self.ex.window_full(self.in_flight):  # Replay.controller's wait on the window (ex.wait_for_admission):
             self.admit_wait = 1  # a completion's _admission_wake ends it
             return
         self.in_flight += 1
@@ -247,7 +247,7 @@ class FastMachine(Replay):
         self._push(PUT)
 
     def _admission_wake(self) -> None:
-        """SimExecutor._admission_wake: a controller waiting on the window re-checks it (an event, once)."""
+        """SimExecutor.admission_wake: a controller waiting on the window re-checks it (an event, once)."""
         if self.admit_wait == 1:
             self.admit_wait = 2
             self._push(ADMIT)
@@ -284,7 +284,7 @@ class FastMachine(Replay):
         parked = self.sync.parked_nbytes(c) if self.sync is not None else 0
         return sum(self.nbytes[k] for k in self.queues[c] if k < self.n_messages) + parked
 
-    def _out_of_memory(self, c: int, now: float) -> None:
+    def out_of_memory(self, c: int, now: float) -> None:
         """Chip ``c`` has just exceeded its memory: raise the error its :meth:`Chip.account` raises."""
         self.now = now
         chip = self.ex.chips[c]

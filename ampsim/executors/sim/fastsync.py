@@ -134,7 +134,7 @@ class LoopChip:
         if n > m.peak[c]:
             m.peak[c] = n
             if n > m.chip_specs["memory"][c]:
-                m._out_of_memory(c, m.now)
+                m.out_of_memory(c, m.now)
 
 
 class FastSync:
@@ -223,7 +223,7 @@ class FastSync:
         else:
             k = item[2]
         self.m.queues[c].append(k)
-        self.m._wake(c)
+        self.m.wake_unit(c)
 
     def parked(self, c: int, k: int) -> bool:
         """Whether item ``k``, just taken off chip ``c``'s queue, waits for its copy's gate (set aside)."""
@@ -243,8 +243,8 @@ class FastSync:
         end runs (the replay's own rules, on this chip's view)."""
         m = self.m
         if k >= self.base:
-            return m._sync_job(self.chips[c], 0, self.jobs.pop(k), received)
-        return m._update(self.chips[c], 0, k - m.n_messages, received)
+            return m.run_sync_job(self.chips[c], 0, self.jobs.pop(k), received)
+        return m.run_update_job(self.chips[c], 0, k - m.n_messages, received)
 
     # -- the network -------------------------------------------------------------------------------------
     def send(self, src: int, dst: int, nbytes: float, deliver: Callable[[], None]) -> None:

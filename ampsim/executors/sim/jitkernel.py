@@ -22,7 +22,7 @@ send and for a hop; :func:`_release`, a step's child; :func:`_hold`, a chip's me
 back to the caller): a function that takes the state tuples and is not inlined receives every array in them
 as fields of its own, by value, and folded into such helpers the loop ran 2.6× slower (the chains of
 ``bench_replay``, side by side on 2026-12-05; 5–7× while the kernel still counted references); inlined, they
-cost nothing (the same chains 5–7 % faster than written out), as jitstate's ``_enqueue``, ``_unidle``, ``_spush``
+cost nothing (the same chains 5–7 % faster than written out), as jitstate's ``enqueue``, ``unidle``, ``spush``
 (a message's at an idle chip: 2–6 % off the loop on 16–1,024 chips, scratch, 2026-12-06); the others it calls
 run once per instance or wake-up (:mod:`~ampsim.executors.sim.jitstate`).
 
@@ -78,16 +78,16 @@ from ampsim.executors.sim.jitstate import (
     STATUS,
     WAKE,
     WPEND,
-    _complete,
-    _control,
-    _enqueue,
-    _hpop,
-    _hpush,
-    _hreplace,
-    _spush,
-    _unidle,
+    complete,
+    control,
+    enqueue,
+    hpop,
+    hpush,
+    hreplace,
     jitted,
     jitted_inline,
+    spush,
+    unidle,
 )
 
 FINISHED, GROW, REPORT, OOM, UPDATE_JOB, WINDOW = range(6)  # why a call returns
@@ -117,7 +117,7 @@ def _send(msg, rt, lk, ev, K, now, k):
     arrival)."""
     h = rt[0][msg[10][k]]
     t = _reserve(msg, rt, lk, K, h, k, now)
-    _hpush(ev[0], t, K[ORDER], rt[5][h], k, rt[6][h], 0.0)
+    hpush(ev[0], t, K[ORDER], rt[5][h], k, rt[6][h], 0.0)
 
 
 @jitted
@@ -125,10 +125,10 @@ def _local(ch, S, K, F, c, k, nbytes):
     """A child for the sender's own chip: onto its queue; another idle unit of the chip wakes up (``S``: the
     events due now; a function not inlined is handed only the arrays it uses)."""
     ch[10][c] += nbytes[k]
-    _enqueue(ch[0], ch[1], ch[2], c, k)
+    enqueue(ch[0], ch[1], ch[2], c, k)
     n_idle = ch[3]
     if n_idle[c]:
-        _spush(S, K, F[NOW], WAKE, c, _unidle(n_idle, ch[7], ch[8], ch[9], c))
+        spush(S, K, F[NOW], WAKE, c, unidle(n_idle, ch[7], ch[8], ch[9], c))
 
 
 @jitted_inline
@@ -199,7 +199,7 @@ def run(msg, grp, rt, lk, ch, ev, inst, upd, K, F, flags, latency, pk):
                     or (packets and jitpackets.pool_need(K, sends) >= pool)):
                 if K[HAS_EV]:  # the pending event joins the heap (the earliest of all is taken alike)
                     K[HAS_EV] = 0
-                    _hpush(Q, F[EV_T], K[EV_O], K[EV_CODE], K[EV_C], K[EV_X], F[EV_F])
+                    hpush(Q, F[EV_T], K[EV_O], K[EV_CODE], K[EV_C], K[EV_X], F[EV_F])
                 F[NOW] = now
                 K[STATUS] = WINDOW if K[WPEND] else GROW if K[NDONE] < report_every else REPORT
                 K[EVENTS] += events
@@ -214,7 +214,7 @@ def run(msg, grp, rt, lk, ch, ev, inst, upd, K, F, flags, latency, pk):
                 if not has:
                     src = 1 if heap_first else 2
                 elif (st < F[EV_T] or (st == F[EV_T] and so < K[EV_O])) and not heap_first:
-                    _hpush(Q, F[EV_T], K[EV_O], K[EV_CODE], K[EV_C], K[EV_X], F[EV_F])
+                    hpush(Q, F[EV_T], K[EV_O], K[EV_CODE], K[EV_C], K[EV_X], F[EV_F])
                     src = 2
                 elif Qi[NTOT] > 0 and (E[0, 0] < F[EV_T] or (E[0, 0] == F[EV_T] and E[0, 1] < K[EV_O])):
                     src = 3  # heappushpop: the heap's first out, the pending event in
@@ -236,9 +236,9 @@ def run(msg, grp, rt, lk, ch, ev, inst, upd, K, F, flags, latency, pk):
                 now, xf = E[0, 0], E[0, 5]
                 oc, code, c, x = np.int64(E[0, 1]), np.int64(E[0, 2]), np.int64(E[0, 3]), np.int64(E[0, 4])
                 if src == 1:
-                    _hpop(Q)
+                    hpop(Q)
                 else:
-                    _hreplace(Q, F[EV_T], K[EV_O], K[EV_CODE], K[EV_C], K[EV_X], F[EV_F])
+                    hreplace(Q, F[EV_T], K[EV_O], K[EV_CODE], K[EV_C], K[EV_X], F[EV_F])
             K[HAS_EV] = 0
             events += 1
             F[NOW] = now
@@ -255,20 +255,20 @@ def run(msg, grp, rt, lk, ch, ev, inst, upd, K, F, flags, latency, pk):
                 if receiving and receive[c]:
                     debt[c] += receive[c]
                 used[c] += nbytes[m]
-                _enqueue(nxt, qhead, qtail, c, m)
+                enqueue(nxt, qhead, qtail, c, m)
                 if n_idle[c]:
-                    xf = _unidle(n_idle, idle_buf, idle_head, idle_len, c)
+                    xf = unidle(n_idle, idle_buf, idle_head, idle_len, c)
                 elif lazy_o[c] < 0:
                     continue
                 elif lazy_t[c] < now or (lazy_t[c] == now and lazy_o[c] < oc):  # its completion has come up
                     xf = lazy_t[c]
                     lazy_o[c] = -1
                 else:  # it comes up later and serves the queue
-                    _hpush(Q, lazy_t[c], lazy_o[c], DONE, c, NONE, 0.0)
+                    hpush(Q, lazy_t[c], lazy_o[c], DONE, c, NONE, 0.0)
                     lazy_o[c] = -1
                     continue
                 if K[SN] or (Qi[NTOT] > 0 and E[0, 0] <= now):  # else its wake-up is the next event: run it now
-                    _spush(S, K, now, WAKE, c, xf)
+                    spush(S, K, now, WAKE, c, xf)
                     continue
                 code = WAKE
             if code == WAKE:
@@ -279,7 +279,7 @@ def run(msg, grp, rt, lk, ch, ev, inst, upd, K, F, flags, latency, pk):
                 jitpackets.event(pk, rt, route_id, wire, Q, K, code, c, x, now)
                 continue
             elif code != DONE:  # the controller
-                _control(ch, ev, inst, node_of, nbytes, chip_of_node, K, F, code, c, training, mak)
+                control(ch, ev, inst, node_of, nbytes, chip_of_node, K, F, code, c, training, mak)
                 continue
         # -- chip c's unit releases x and serves its queue ------------------------------------------
         while True:
@@ -313,12 +313,12 @@ def run(msg, grp, rt, lk, ch, ev, inst, upd, K, F, flags, latency, pk):
                             i = inst_of[x]
                             live[i] += b - a - 1
                             if not live[i]:
-                                _complete(ch, ev, inst, K, F, i, training, mak, latency)
+                                complete(ch, ev, inst, K, F, i, training, mak, latency)
                     else:
                         i = inst_of[-1 - x]
                         live[i] -= 1
                         if not live[i]:
-                            _complete(ch, ev, inst, K, F, i, training, mak, latency)
+                            complete(ch, ev, inst, K, F, i, training, mak, latency)
                 if qhead[c] < 0:  # the unit goes idle
                     n_idle[c] += 1
                     if waking:

@@ -46,7 +46,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ampsim.executors.sim.jitstate import ARRIVE, ONLINK, ORDER, PTOP, _hpush, jitted_inline
+from ampsim.executors.sim.jitstate import ARRIVE, ONLINK, ORDER, PTOP, hpush, jitted_inline
 from ampsim.executors.sim.packets import _RESIDUE_BYTES
 
 PHEAD, PDONE = 8, 9  # as fastpackets numbers them
@@ -126,7 +126,7 @@ def _schedule(LI, LF, Q, K, lid, t):
         return
     LI[lid, LIVE_IN] = 1
     LF[lid, BOUND_T], LI[lid, BOUND_O] = t, o
-    _hpush(Q, t, o, PDONE, lid, LI[lid, GEN], 0.0)
+    hpush(Q, t, o, PDONE, lid, LI[lid, GEN], 0.0)
 
 
 @jitted_inline
@@ -167,7 +167,7 @@ def enter(pk, rt, route, wire, Q, K, m, i, now):
     _schedule(LI, LF, Q, K, lid, now + due * n / bandwidth)
     if i + 1 < rt[0][r + 1] - rt[0][r]:
         K[ORDER] += 1
-        _hpush(Q, now + (packet[m] * n / bandwidth + rt[2][h]), K[ORDER], PHEAD, m, i + 1, 0.0)
+        hpush(Q, now + (packet[m] * n / bandwidth + rt[2][h]), K[ORDER], PHEAD, m, i + 1, 0.0)
 
 
 @jitted_inline
@@ -186,7 +186,7 @@ def event(pk, rt, route, wire, Q, K, code, c, x, now):
             return
         if not LI[c, LIVE_IN]:  # the link's pending one is due no sooner: now onto the heap
             LI[c, LIVE_IN] = 1
-            _hpush(Q, LF[c, LIVE_T], LI[c, LIVE_O], PDONE, c, LI[c, GEN], 0.0)
+            hpush(Q, LF[c, LIVE_T], LI[c, LIVE_O], PDONE, c, LI[c, GEN], 0.0)
         LF[c, BOUND_T], LI[c, BOUND_O] = LF[c, LIVE_T], LI[c, LIVE_O]
         return
     LI[c, LIVE_IN], LI[c, BOUND_O] = 0, -1  # its other events on the heap are all stale
@@ -253,5 +253,5 @@ def settle(pk, rt, route, Q, K, m, i, now):
         if i + 1 == length:
             arrive = tail[s] + rt[2][first + i]
             K[ORDER] += 1
-            _hpush(Q, now + (arrive - now), K[ORDER], ARRIVE, m, rt[6][first + i], 0.0)
+            hpush(Q, now + (arrive - now), K[ORDER], ARRIVE, m, rt[6][first + i], 0.0)
         i += 1

@@ -130,7 +130,7 @@ class JitReplay(FastReplay):
         if any(self.queues):  # (most of a big machine's chips have none, and were read in C)
             for c, q in enumerate(self.queues):
                 for item in q:
-                    js._enqueue(nxt, qhead, qtail, c, item)
+                    js.enqueue(nxt, qhead, qtail, c, item)
         units = max(map(attrgetter("compute_units"), self.ex.system.chips))
         idle_buf = np.zeros((n_chips, units) if self.waking else (0, 1))
         idle_len = np.zeros(n_chips, dtype=np.int64)
@@ -175,7 +175,7 @@ class JitReplay(FastReplay):
         K, F = np.zeros(js.N_K, dtype=np.int64), np.zeros(js.N_F)
         K[js.ORDER], K[js.LEVEL], K[js.PENDING] = self.order, self.level, self.pending
         K[js.NEXT] = getattr(self, "next", js.FINAL)
-        window = self.ex._window if self.training else None
+        window = self.ex.admission_window if self.training else None
         K[js.WSIZE] = -1 if window is None else window.size
         K[js.INFLIGHT], K[js.AWAIT] = self.in_flight, self.admit_wait
         self._noted = 0  # the staleness values (st_n, st_v) the nodes have taken in so far (with a window)
@@ -183,7 +183,7 @@ class JitReplay(FastReplay):
         # the controller's start is the first event (FastReplay._loop's ``ev``)
         K[js.HAS_EV], K[js.EV_O], K[js.EV_CODE] = 1, self.order, js.START
         F[js.EV_T] = self.now
-        on_done = self.ex._on_done
+        on_done = self.ex.on_done
         every = max(1, len(self.live) // 100) if on_done else NO_REPORT
         receiving = bool(ch[14].any())
         flags = (receiving, bool(self.waking), bool(receiving or self.waking or ch[17].any()), bool(self.training),
@@ -212,7 +212,7 @@ class JitReplay(FastReplay):
                     self._cost_update(K, F)
                 else:  # OOM
                     backed = self._state_back(ch, version, st_n, K, F, st_v, new_ready)
-                    self._out_of_memory(int(K[js.OUT_C]), float(F[js.NOW]))
+                    self.out_of_memory(int(K[js.OUT_C]), float(F[js.NOW]))
             self._idle_set_aside(ch, F)
             backed = self._state_back(ch, version, st_n, K, F, st_v, new_ready)
             done = True
@@ -257,12 +257,12 @@ class JitReplay(FastReplay):
 
     def _window_takes(self, st_n: np.ndarray, st_v: np.ndarray, marks: np.ndarray, K: np.ndarray) -> None:
         """The kernel stopped after completions: the nodes take in the staleness noted up to each, and the
-        window each completion (SimExecutor._admission_completed), in order; the kernel gets the new size."""
+        window each completion (SimExecutor.admission_completed), in order; the kernel gets the new size."""
         for mark in marks[:K[js.WPEND]].tolist():
             self._note(st_n, st_v, mark)
-            self.ex._admission_completed()
+            self.ex.admission_completed()
         K[js.WPEND] = 0
-        K[js.WSIZE] = self.ex._window.size
+        K[js.WSIZE] = self.ex.admission_window.size
 
     def _note(self, st_n: np.ndarray, st_v: np.ndarray, upto: int) -> None:
         """The staleness values noted from the last taken in up to ``upto`` go to their nodes' own bookkeeping

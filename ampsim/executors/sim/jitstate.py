@@ -1,7 +1,9 @@
 """The compiled replay loop's state between events and what changes it off the hot path (numba): the event
 stores, the chips' queues, waking a unit, and the controller (admission, completion, update jobs). Each
 function is the copy of a :class:`~ampsim.executors.sim.faststate.FastMachine` method of the same name,
-on the arrays :mod:`~ampsim.executors.sim.jitkernel` describes; the scalars live in ``K`` and ``F``."""
+on the arrays :mod:`~ampsim.executors.sim.jitkernel` describes; the scalars live in ``K`` and ``F``. The
+functions the kernel, the packet links or :class:`~ampsim.executors.sim.jitreplay.JitReplay` call are public
+(``complete`` and ``control`` copy ``FastMachine._complete`` and ``_control``); the rest are this module's."""
 
 from __future__ import annotations
 
@@ -28,26 +30,26 @@ N_K, N_F = 27, 7
 
 
 @jitted_inline
-def _hpush(Q, t, o, code, c, x, f):
+def hpush(Q, t, o, code, c, x, f):
     """An event joins the timed events ``Q`` (:mod:`~ampsim.executors.sim.jitqueue`: ``Q[0][0]`` is the
     earliest; ``Q[5][NTOT]`` counts them)."""
     cq_push(Q[0], Q[1], Q[2], Q[3], Q[4], Q[5], Q[6], t, o, code, c, x, f)
 
 
 @jitted_inline
-def _hpop(Q):
+def hpop(Q):
     """The earliest timed event (``Q[0][0]``, read first) leaves."""
     cq_pop(Q[0], Q[1], Q[2], Q[3], Q[4], Q[5], Q[6])
 
 
 @jitted_inline
-def _hreplace(Q, t, o, code, c, x, f):
+def hreplace(Q, t, o, code, c, x, f):
     """The earliest timed event (``Q[0][0]``, read first) leaves and this one joins (heapq's heappushpop)."""
     cq_replace(Q[0], Q[1], Q[2], Q[3], Q[4], Q[5], Q[6], t, o, code, c, x, f)
 
 
 @jitted_inline
-def _spush(S, K, t, code, c, f):
+def spush(S, K, t, code, c, f):
     """An event due now, with the next order, at the FIFO's tail (a ring of rows as the heap's)."""
     K[ORDER] += 1
     if K[SN] >= len(S):
@@ -58,7 +60,7 @@ def _spush(S, K, t, code, c, f):
 
 
 @jitted_inline
-def _enqueue(nxt, qhead, qtail, c, item):
+def enqueue(nxt, qhead, qtail, c, item):
     nxt[item] = -1
     if qhead[c] < 0:
         qhead[c] = item
@@ -68,7 +70,7 @@ def _enqueue(nxt, qhead, qtail, c, item):
 
 
 @jitted_inline
-def _unidle(n_idle, idle_buf, idle_head, idle_len, c):
+def unidle(n_idle, idle_buf, idle_head, idle_len, c):
     """An idle unit of chip ``c`` wakes up: since when it had been idle (0.0 where waking up is free: no
     rings kept)."""
     n_idle[c] -= 1
@@ -81,23 +83,23 @@ def _unidle(n_idle, idle_buf, idle_head, idle_len, c):
 
 
 @jitted
-def _wake(ch, ev, K, F, c):
-    """FastMachine._wake: an item has joined chip ``c``'s queue."""
+def wake_unit(ch, ev, K, F, c):
+    """FastMachine.wake_unit: an item has joined chip ``c``'s queue."""
     n_idle, lazy_t, lazy_o, idle_buf, idle_head, idle_len = ch[3], ch[5], ch[6], ch[7], ch[8], ch[9]
     Q, S = ev
     now = F[NOW]
     if n_idle[c]:
-        since = _unidle(n_idle, idle_buf, idle_head, idle_len, c)
+        since = unidle(n_idle, idle_buf, idle_head, idle_len, c)
     elif lazy_o[c] < 0:
         return
     else:  # FastMachine._settle
         t, lo = lazy_t[c], lazy_o[c]
         lazy_o[c] = -1
         if t > now or (t == now and lo > K[CUR]):
-            _hpush(Q, t, lo, DONE, c, NONE, 0.0)
+            hpush(Q, t, lo, DONE, c, NONE, 0.0)
             return
         since = t
-    _spush(S, K, now, WAKE, c, since)
+    spush(S, K, now, WAKE, c, since)
 
 
 @jitted
@@ -108,26 +110,26 @@ def _completed(ch, ev, inst, K, F, i, training, mak):
     if training:
         for j in range(stash_ptr[i], stash_ptr[i + 1]):
             c = stash_chip[j]
-            _enqueue(nxt, qhead, qtail, c, base + j)
+            enqueue(nxt, qhead, qtail, c, base + j)
             if n_idle[c] or lazy_o[c] >= 0:
-                _wake(ch, ev, K, F, c)
+                wake_unit(ch, ev, K, F, c)
     K[NDONE] += 1
     K[INFLIGHT] -= 1
     if training and K[WSIZE] >= 0:  # the window takes this completion with the staleness noted so far: the
         inst[6][K[WPEND]] = K[NSTALE]  # caller shows it at the next event boundary, before any admission
         K[WPEND] += 1
     K[LEVEL] += 1  # free_slot
-    _spush(ev[1], K, F[NOW], PUT, 0, 0.0)
+    spush(ev[1], K, F[NOW], PUT, 0, 0.0)
     if K[AWAIT] == 1:  # FastMachine._admission_wake
         K[AWAIT] = 2
-        _spush(ev[1], K, F[NOW], ADMIT, 0, 0.0)
+        spush(ev[1], K, F[NOW], ADMIT, 0, 0.0)
 
 
 @jitted
-def _complete(ch, ev, inst, K, F, i, training, mak, latency):
+def complete(ch, ev, inst, K, F, i, training, mak, latency):
     if latency:
         K[ORDER] += 1
-        _hpush(ev[0], F[NOW] + latency, K[ORDER], LEARN, i, 0, 0.0)
+        hpush(ev[0], F[NOW] + latency, K[ORDER], LEARN, i, 0, 0.0)
     else:
         _completed(ch, ev, inst, K, F, i, training, mak)
 
@@ -136,13 +138,13 @@ def _complete(ch, ev, inst, K, F, i, training, mak, latency):
 def _request(ev, K, F, amount):
     if K[LEVEL] >= amount:
         K[LEVEL] -= amount
-        _spush(ev[1], K, F[NOW], GET, 0, 0.0)
+        spush(ev[1], K, F[NOW], GET, 0, 0.0)
     else:
         K[PENDING] = amount
 
 
 @jitted
-def _control(ch, ev, inst, msg_node, nbytes, chip_of_node, K, F, code, i, training, mak):
+def control(ch, ev, inst, msg_node, nbytes, chip_of_node, K, F, code, i, training, mak):
     """FastMachine._control: a controller event."""
     root_ptr, roots, live = inst[0], inst[1], inst[4]
     n_inst = len(root_ptr) - 1
@@ -157,7 +159,7 @@ def _control(ch, ev, inst, msg_node, nbytes, chip_of_node, K, F, code, i, traini
         if i == FINAL:
             K[LEVEL] += mak
             return
-        if training and K[WSIZE] >= 0 and K[INFLIGHT] >= K[WSIZE]:  # the window is full: wait (ex._admission)
+        if training and K[WSIZE] >= 0 and K[INFLIGHT] >= K[WSIZE]:  # the window is full: wait (ex.wait_for_admission)
             K[AWAIT] = 1
             return
         K[INFLIGHT] += 1
@@ -167,14 +169,14 @@ def _control(ch, ev, inst, msg_node, nbytes, chip_of_node, K, F, code, i, traini
             live[i] += 1
             c = chip_of_node[msg_node[r]]
             used[c] += nbytes[r]
-            _enqueue(nxt, qhead, qtail, c, r)
-            _wake(ch, ev, K, F, c)
+            enqueue(nxt, qhead, qtail, c, r)
+            wake_unit(ch, ev, K, F, c)
         K[NEXT] = i + 1 if i + 1 < n_inst else FINAL
         _request(ev, K, F, 1 if K[NEXT] != FINAL else mak)
     elif K[PENDING] and K[LEVEL] >= K[PENDING]:  # PUT
         K[LEVEL] -= K[PENDING]
         K[PENDING] = 0
-        _spush(ev[1], K, F[NOW], GET, 0, 0.0)
+        spush(ev[1], K, F[NOW], GET, 0, 0.0)
 
 
 # -- the event stores, host side (JitReplay makes and enlarges them between kernel calls) ---------------

@@ -126,15 +126,15 @@ class Replay:
     # -- the controller: admit instances, at most mak in flight ----------------------------------
     def controller(self):
         ex, live, node, nbytes, chip_of = self.ex, self.live, self.node, self.nbytes, self.chip_of
-        slots = ex._slots
+        slots = ex.admission_slots
         in_flight = lambda: self.in_flight  # noqa: E731  (staleness-bounded admission reads it)
         for i, roots in enumerate(self.roots):
             yield slots.get(1)
-            yield from ex._admission(in_flight)
+            yield from ex.wait_for_admission(in_flight)
             self.in_flight += 1
             for r in roots:
                 live[i] += 1
-                ex._from_controller(chip_of[node[r]], r, nbytes[r])
+                ex.controller_puts(chip_of[node[r]], r, nbytes[r])
             if ex.trace:
                 ex.trace.controller("admit", ex.env.now, self.keys[i])
         yield slots.get(ex.mak)
@@ -145,7 +145,7 @@ class Replay:
         if self.sync is not None:
             if type(m) is tuple:
                 if m[0] == SYNC:
-                    return self._sync_job(chip, unit, m, chip.collect())
+                    return self.run_sync_job(chip, unit, m, chip.collect())
                 item, m = m, m[2]
             else:
                 item = (int(self.bwd[m]), self.nodes[self.node[m]], m, 0)
@@ -153,7 +153,7 @@ class Replay:
                 return 0.0, None  # its copy waits for a synchronization to apply
         received = chip.collect()
         if m < 0:
-            return self._update(chip, unit, -1 - m, received)
+            return self.run_update_job(chip, unit, -1 - m, received)
         g = self.group[m]
         left = self.remaining[g] - 1
         self.remaining[g] = left
@@ -218,52 +218,52 @@ class Replay:
     def send(self, chip: Chip, target: Chip, wire: int, item: int, nbytes: int) -> None:
         ex = self.ex
         ex.network.send(chip.index, target.index, wire,
-                        lambda: ex._receive(target, [(wire, item, nbytes)], framed=False))
+                        lambda: ex.receive(target, [(wire, item, nbytes)], framed=False))
 
     def free_slot(self) -> None:
         self.in_flight -= 1
-        self.ex._slots.put(1)
+        self.ex.admission_slots.put(1)
 
     def _admission_wake(self) -> None:
-        self.ex._admission_wake()
+        self.ex.admission_wake()
 
     def _complete(self, i: int) -> None:
         ex = self.ex
         if ex.trace:
             ex.trace.controller("complete", ex.env.now, self.keys[i])
-        ex._controller_learns(lambda: self._completed(i))
+        ex.controller_learns(lambda: self._completed(i))
 
     def _completed(self, i: int) -> None:
         """The controller acts on instance ``i``'s completion (SimExecutor._completed)."""
         ex = self.ex
-        ex._controller_completed(self.messages_of[i])
+        ex.controller_completed(self.messages_of[i])
         if self.training and self.sync is not None:  # as the executor's _complete: closes rounds, gates copies
-            ex._completions += 1
-            serial = ex._completions
+            ex.completions += 1
+            serial = ex.completions
             for j in self.stashes[i]:
                 self._put_update(j, serial)
                 self.sync.closed(self.nodes[self.stash_node[j]], serial)
         elif self.training:
             self._queue_updates(self.stashes[i])
         if self.training:
-            ex._admission_completed()
+            ex.admission_completed()
         self.free_slot()
         self._admission_wake()
-        if ex._on_done:
-            ex._on_done(1)
+        if ex.on_done:
+            ex.on_done(1)
 
     def _put_update(self, j: int, serial: int) -> None:
         """With replicas that synchronize: stash ``j``'s update job joins its chip's queue, carrying the serial
         of the completion that queued it (a gate lets through the jobs queued before it closed)."""
         n = self.stash_node[j]
-        self.ex._from_controller(self.chip_of[n], (UPDATE, self.nodes[n], -1 - j, serial), 0)
+        self.ex.controller_puts(self.chip_of[n], (UPDATE, self.nodes[n], -1 - j, serial), 0)
 
     def _queue_updates(self, stashes: list[int]) -> None:
         """A completed instance's update jobs (one per stash ``j``) join their nodes' chips' queues."""
         for j in stashes:
-            self.ex._from_controller(self.chip_of[self.stash_node[j]], -1 - j, 0)
+            self.ex.controller_puts(self.chip_of[self.stash_node[j]], -1 - j, 0)
 
-    def _update(self, chip: Chip, unit: int, j: int, received: float) -> tuple[float, Callable[[], None] | None]:
+    def run_update_job(self, chip: Chip, unit: int, j: int, received: float) -> tuple[float, Callable[[], None] | None]:
         cost = self.update_cost(chip, j)
         node, after, snap = self.nodes[self.stash_node[j]], None, None
         if self.sync is not None:
@@ -299,7 +299,7 @@ class Replay:
         for name, rows in zip(node.row_params, self.changed_rows[j]):
             node.changed_rows.setdefault(name, []).append(rows)
 
-    def _sync_job(self, chip: Chip, unit: int, item: tuple, received: float) -> tuple[float, Callable[[], None]]:
+    def run_sync_job(self, chip: Chip, unit: int, item: tuple, received: float) -> tuple[float, Callable[[], None]]:
         """An all-reduce's add or apply (:meth:`~ampsim.executors.sim.collective.Collectives.run`), after
         ``received`` seconds of the chip's collected costs."""
         work, after, extra = self.sync.run(chip, item)

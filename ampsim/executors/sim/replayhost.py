@@ -19,8 +19,9 @@ __all__ = ["ReplayHost"]
 
 class ReplayHost(Protocol):
     """The simulated executor as a replay drives it (:class:`~ampsim.executors.sim.executor.SimExecutor`
-    is the one): its machine, its counters and the controller state it shares with the numpy path. The
-    replay is part of that executor, so it may use its admission slots and receive rule."""
+    is the one): its machine, its counters and the controller state it shares with the numpy path. Every
+    member is public: the replay uses its host's admission slots, admission window and receive rule
+    through these, never through the executor's private state."""
 
     model: Any
     system: Any
@@ -34,23 +35,31 @@ class ReplayHost(Protocol):
     messages: int
     framed_messages: int
     collectives: Any  # Collectives | None (replica synchronization)
-    _completions: int
-    _window: Any  # AdmissionWindow | None (staleness-bounded admission)
-    _slots: simpy.Container | None
-    _on_done: Callable[[int], None] | None
+    completions: int  # serial of instance completions (orders update jobs against synchronization gates)
+    admission_window: Any  # AdmissionWindow | None (staleness-bounded admission)
+    admission_slots: simpy.Container | None  # mak slots: one per instance in flight (the SimPy controller)
+    on_done: Callable[[int], None] | None  # told of each completed instance (this train call's callback)
 
-    def _admission(self, in_flight: Callable[[], int]) -> Iterator[simpy.Event]: ...
+    def wait_for_admission(self, in_flight: Callable[[], int]) -> Iterator[simpy.Event]:
+        """Wait while the admission window is full (``in_flight()`` instances in flight)."""
 
-    def _window_full(self, in_flight: int) -> bool: ...
+    def window_full(self, in_flight: int) -> bool:
+        """Whether the admission window holds the next instance back."""
 
-    def _admission_completed(self) -> None: ...
+    def admission_completed(self) -> None:
+        """A training instance completed: the admission window counts it."""
 
-    def _controller_completed(self, messages: int) -> None: ...
+    def controller_completed(self, messages: int) -> None:
+        """An instance that caused ``messages`` completed: the controller's CPU for it."""
 
-    def _controller_learns(self, act: Callable[[], None]) -> None: ...
+    def controller_learns(self, act: Callable[[], None]) -> None:
+        """Run ``act`` when the controller learns of a completion (at once, or after its round trip)."""
 
-    def _from_controller(self, chip: Chip, item: Any, nbytes: int) -> None: ...
+    def controller_puts(self, chip: Chip, item: Any, nbytes: int) -> None:
+        """The controller puts ``item`` (``nbytes`` bytes) on ``chip``'s queue."""
 
-    def _admission_wake(self) -> None: ...
+    def admission_wake(self) -> None:
+        """A slot was freed: a controller waiting on the admission window re-checks it."""
 
-    def _receive(self, chip: Chip, msgs: list, framed: bool = True) -> None: ...
+    def receive(self, chip: Chip, msgs: list, framed: bool = True) -> None:
+        """Messages from another chip arrive at ``chip``: it pays for them and queues them."""
