@@ -22,7 +22,8 @@ scatter). Small ops cost their count times a per-operation overhead far more tha
 
 Life cycle of per-instance state: ``save`` files a value under the message's tag ``(key, state)`` during
 a training forward; the matching backward ``pop``\\ s it. Evaluation forwards (``training=False``) cache
-nothing. Join buffers (:meth:`Node.join`) hold partial inputs of one tag until all ports have arrived.
+nothing. Join buffers (:meth:`Node.join`) hold partial inputs of one tag until all ports have arrived
+(:attr:`Node.join_observer`, where set, is told of each arrival).
 When an instance has completed, :meth:`Node.holds` is False for its key (executors check this with the
 public :meth:`Node.holds`, :meth:`Node.joining` and :meth:`Node.has_state`; the caches are the node's own).
 """
@@ -30,7 +31,7 @@ public :meth:`Node.holds`, :meth:`Node.joining` and :meth:`Node.has_state`; the 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -106,6 +107,10 @@ class Node:
     kind: str = "nppt"
     #: True for nodes that may route a message out of a loop (Cond); used by cycle validation.
     exits_loops: bool = False
+    #: an observer of this node's joins, or None: after every :meth:`join` call it is called as
+    #: ``join_observer(node, msg, part, complete)`` (``part``: the value this call added; ``complete``: whether
+    #: the join completed). The recorder (:mod:`ampsim.executors.sim.recording`) sets it, then sets it back.
+    join_observer: Callable[[Node, Message, Any, bool], None] | None = None
 
     def __init__(self, name: str, *, width: int | None = None) -> None:
         self.name = name
@@ -192,10 +197,14 @@ class Node:
             n = _nbytes(part)
             pending.nbytes += n
             self.held_nbytes += n
-            return None
-        del self._joins[msg.tag]
-        self.held_nbytes -= pending.nbytes
-        return pending.parts
+            parts = None
+        else:
+            del self._joins[msg.tag]
+            self.held_nbytes -= pending.nbytes
+            parts = pending.parts
+        if self.join_observer is not None:
+            self.join_observer(self, msg, part, parts is not None)
+        return parts
 
     # -- what executors call -------------------------------------------------------------------------
     def step(self, backward: bool, msg: Message, port: int) -> Step:

@@ -290,7 +290,7 @@ def test_a_replay_runs_to_the_end_whatever_train_max_loss(tmp_path, monkeypatch)
     summary, _, p = run_experiment("blobs_mlp.toml", tight, False, tmp_path / "replay")
     assert summary["epochs"] == 2 and "diverged" not in summary and summary["best_metric"] is None
     (loss,) = [n for n in p.task.model.graph.nodes.values() if isinstance(n, LossNode)]
-    assert "check_loss" not in vars(loss) and loss.max_loss == 0.001
+    assert loss.checks_loss and loss.join_observer is None and loss.max_loss == 0.001
     with pytest.raises(Diverged):
         loss.check_loss(Message(Instance(0, {}), (), np.zeros(1)), 1.0, 1)
 

@@ -104,18 +104,15 @@ class Recording:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
-class _JoinSpy:
-    """Wraps one node's ``join`` during recording: what the last call buffered, and whether it completed."""
+class _Joins:
+    """Every node's :attr:`~ampsim.ir.node.Node.join_observer` during recording: per node, what its last
+    join call buffered (tag, bytes) and whether it completed, until the recorder takes it."""
 
-    def __init__(self, node: Node) -> None:
-        self.node, self.inner = node, node.join
-        self.last: tuple | None = None
+    def __init__(self) -> None:
+        self.last: dict[str, tuple] = {}
 
-    def __call__(self, msg, port, n_ports, value=None):
-        parts = self.inner(msg, port, n_ports, value)
-        part = msg.payload if value is None else value
-        self.last = (msg.tag, _nbytes(part), parts is not None)
-        return parts
+    def __call__(self, node: Node, msg, part, complete: bool) -> None:
+        self.last[node.name] = (msg.tag, _nbytes(part), complete)
 
 
 def _nbytes(obj) -> int:
@@ -140,30 +137,29 @@ def record(model: Model, instances: Iterable[Instance], *, training: bool = True
     names = sorted(graph.nodes)
     index = {n: i for i, n in enumerate(names)}
     param_nodes = list(graph.param_nodes)
-    spies = {n.name: _JoinSpy(n) for n in graph.nodes.values()}
+    joins = _Joins()
+    losses = [n for n in graph.nodes.values() if isinstance(n, LossNode)]
+    checks = [n.checks_loss for n in losses]
     saved_staleness = {n.name: n.staleness_state() for n in param_nodes}  # histogram and recent window
     b = _Builder()
     try:
         for node in graph.nodes.values():
             node.training = training
-            node.join = spies[node.name]  # instance attribute: shadows the method while recording
-            if isinstance(node, LossNode):
-                node.check_loss = _no_loss_check  # (likewise)
+            node.join_observer = joins
+        for node in losses:
+            node.checks_loss = False
         for inst in instances:
-            _record_one(b, model, inst, index, spies, param_nodes)
+            _record_one(b, model, inst, index, joins, param_nodes)
     finally:
         for node in graph.nodes.values():
-            node.__dict__.pop("join", None)
-            node.__dict__.pop("check_loss", None)
+            node.join_observer = None
             node.training = True
+        for node, check in zip(losses, checks):
+            node.checks_loss = check
         for n in param_nodes:
             n.restore_staleness(saved_staleness[n.name])
             n.reset()
     return b.build(names)
-
-
-def _no_loss_check(msg, loss: float, n: int) -> None:
-    """A loss node's check while recording: none (see :func:`record`)."""
 
 
 class _Builder:
@@ -222,7 +218,7 @@ class _Builder:
             row_ids=np.array(self.row_ids, i64))
 
 
-def _record_one(b: _Builder, model: Model, inst: Instance, index: dict[str, int], spies: dict[str, _JoinSpy],
+def _record_one(b: _Builder, model: Model, inst: Instance, index: dict[str, int], joins: _Joins,
                 param_nodes: list[ParamNode]) -> None:
     graph = model.graph
     first = list(model.inject(inst))
@@ -241,8 +237,7 @@ def _record_one(b: _Builder, model: Model, inst: Instance, index: dict[str, int]
         delta = node.held_nbytes - held[name]
         held[name] = node.held_nbytes
         work = (step.work.flops, step.work.bytes, step.work.kernels)
-        spy = spies[name]
-        joined, spy.last = spy.last, None
+        joined = joins.last.pop(name, None)
         for dst, dport, s in visit.targets:
             b.message(index[dst.name], s.backward, dport, s.msg)
         children = list(range(len(b.node) - len(visit.targets), len(b.node)))
