@@ -31,6 +31,7 @@ from ampsim.config import MAX_NESTING, Config, check_writable, checked, load_con
 from ampsim.errors import ConfigError
 from ampsim.executors import Executor
 from ampsim.executors import make_executor as _make_executor
+from ampsim.placement import check_names
 from ampsim.planning import Plan
 from ampsim.results import finished_note, read_metrics, read_summary
 from ampsim.tables import read_table
@@ -155,9 +156,13 @@ def _overrides(overrides: Overrides, where: str = "load_experiment") -> list[tup
 def load_experiment(path: str | Path, overrides: Overrides = None) -> Config:
     """Read and validate an experiment file with ``overrides`` applied (as ``--set`` would: in order, a
     table's value replacing the whole table, so ``{"train": {"lr": 0.1}}`` leaves every other ``[train]`` key
-    at its default where ``{"train.lr": 0.1}`` changes the one key). ``overrides`` is not changed."""
+    at its default where ``{"train.lr": 0.1}`` changes the one key). ``overrides`` is not changed. The node
+    names of ``placement.map`` and ``replicas.nodes`` are checked too (the hardware file is not read: its chip
+    count is checked when the experiment is planned)."""
     path = _path("load_experiment", "path", path)
-    return _anchored(load_config(path, _overrides(overrides), "load_experiment: overrides:"))
+    cfg = load_config(path, _overrides(overrides), "load_experiment: overrides:")
+    check_names(cfg)
+    return _anchored(cfg)
 
 
 def _anchored(cfg: Config) -> Config:

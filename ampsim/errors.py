@@ -9,6 +9,18 @@ status 2, without a traceback. Bugs stay ordinary exceptions.
 from __future__ import annotations
 
 
+def listed(names, limit: int = 10) -> str:
+    """``names`` for a message, the first ``limit`` of them and their count when there are more: a message stays
+    one readable line when a replicated model has thousands of nodes (or a machine thousands of chips).
+
+    >>> listed(["a", "b"]), listed(range(30), 3)
+    ('a, b', '0, 1, 2, ... (30 in all)')
+    """
+    names = list(names)
+    shown = ", ".join(map(str, names[:limit]))
+    return shown + (f", ... ({len(names)} in all)" if len(names) > limit else "")
+
+
 class AmpsimError(Exception):
     """A one-line, user-fixable error. ``str(err)`` is what the user sees."""
 

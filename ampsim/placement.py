@@ -32,12 +32,15 @@ from typing import Sequence
 import networkx as nx
 import numpy as np
 
-from ampsim.errors import ConfigError
+from ampsim.config import Config
+from ampsim.errors import ConfigError, listed
 from ampsim.hardware.cost import compute_time_s, spec_kinds
 from ampsim.hardware.spec import ChipSpec
 from ampsim.ir.message import Instance
 from ampsim.ir.pump import pump
+from ampsim.models import skeleton
 from ampsim.models.base import Model
+from ampsim.replicas import copy_names, node_copies, replica_spec
 
 
 @dataclass
@@ -191,22 +194,40 @@ def place(strategy: str, model: Model, chips: Sequence, *, explicit: dict | None
     raise ConfigError(f"{source}: placement.strategy: unknown strategy {strategy!r}")
 
 
-def check_map(mapping: dict, n: int, source: str, machine: str = "the hardware", unit: str = "chip") -> None:
+def check_map(mapping: dict, n: int | None, source: str, machine: str = "the hardware", unit: str = "chip") -> None:
     """Refuse, in one line, an explicit ``placement.map`` value that is not the index of one of the ``n``
-    chips (workers: ``unit``) of ``machine``."""
+    chips (workers: ``unit``) of ``machine`` (any index when ``n`` is None: not known yet)."""
     for pattern, chip in mapping.items():
         if not isinstance(chip, int) or isinstance(chip, bool):
             raise ConfigError(f"{source}: placement.map.{pattern}: expected a {unit} index, got {chip!r}")
-        if not 0 <= chip < n:
+        if n is not None and not 0 <= chip < n:
             raise ConfigError(f"{source}: placement.map.{pattern}: {unit} {chip} does not exist "
                               f"({machine} has {unit}s 0..{n - 1})")
 
 
-def _explicit(names: list[str], mapping: dict, n: int, source: str, unit: str) -> dict[str, int]:
+def check_names(cfg: Config, units: int | None = None, *, placing: bool = True) -> None:
+    """Refuse, in one line and before any data is read, a ``replicas.nodes`` pattern or an explicit
+    ``placement.map`` that names no node, a map that leaves a node without a chip, and (given the ``units``
+    the run has: chips, or workers) a chip beyond them. The run's own checks say the same, but only once its
+    data is loaded and its model built (a sweep's --check never did): the names here are those of the task's
+    model built from the config alone (:func:`ampsim.models.skeleton`), copied as ``[replicas]`` asks.
+    ``placing``: False where a caller's placement replaces the map; the reference executor does not read it."""
+    explicit = placing and cfg.placement.strategy == "explicit" and cfg.executor.kind != "reference"
+    if not explicit and not cfg.replicas.nodes:
+        return  # (no name to check: no model built)
+    spec = replica_spec(cfg)
+    counts = node_copies(skeleton(cfg), spec, cfg.path)
+    if explicit:
+        names = [name for copies in copy_names(counts, spec.groups).values() for name in copies]
+        _explicit(names, cfg.placement.map, units, cfg.path, "worker" if cfg.executor.kind == "multicore" else "chip")
+
+
+def _explicit(names: list[str], mapping: dict, n: int | None, source: str, unit: str) -> dict[str, int]:
     check_map(mapping, n, source, "the hardware" if unit == "chip" else "the run", unit)
     for pattern in mapping:
         if not any(fnmatch.fnmatchcase(name, pattern) for name in names):
-            raise ConfigError(f"{source}: placement.map.{pattern}: names no node of the model")
+            raise ConfigError(f"{source}: placement.map.{pattern}: names no node of the model (nodes: "
+                              f"{listed(names)})")
     out, missing = {}, []
     for name in names:
         chip = next((c for p, c in mapping.items() if fnmatch.fnmatchcase(name, p)), None)
@@ -215,7 +236,7 @@ def _explicit(names: list[str], mapping: dict, n: int, source: str, unit: str) -
         else:
             out[name] = chip
     if missing:
-        raise ConfigError(f"{source}: placement.map: no chip for node(s) {', '.join(missing)} "
+        raise ConfigError(f"{source}: placement.map: no {unit} for node(s) {listed(missing)} "
                           "(add them or a pattern such as \"*\" = 0)")
     return out
 

@@ -52,8 +52,8 @@ from ampsim.ir.param import STALENESS_MODES
 from ampsim.models import build_task
 from ampsim.models.base import Task
 from ampsim.optim import OptimizerSpec
-from ampsim.placement import check_estimated, estimated_load, expand_profile, place, profile
-from ampsim.replicas import ReplicaSpec, Replicated, replicate
+from ampsim.placement import check_estimated, check_names, estimated_load, expand_profile, place, profile
+from ampsim.replicas import Replicated, replica_spec, replicate
 from ampsim.unread import warn_unread, warn_unread_host, warn_unused_sync
 
 log = logging.getLogger(__name__)
@@ -240,12 +240,6 @@ def worker_chips(cfg: Config, n: int) -> tuple[ChipSpec, ...]:
     return (PLACEHOLDER_CHIP,) * n
 
 
-def replica_spec(cfg: Config) -> ReplicaSpec:
-    r = cfg.replicas
-    return ReplicaSpec(groups=r.groups, nodes=tuple(r.nodes.items()), sync=r.sync, sync_every=r.sync_every,
-                       overlap=r.overlap, outer_lr=r.outer_lr, sparse_sync=r.sparse_sync)
-
-
 def replicate_task(cfg: Config, task: Task) -> tuple[Task, Replicated | None]:
     """The task with its model replicated as ``[replicas]`` asks (unchanged, and None, by default). The
     copies are made after :func:`configure_params`, so they carry its settings."""
@@ -361,6 +355,7 @@ def plan(cfg: Config, *, system: SystemSpec | None = None, placement: dict[str, 
     if units and cfg.replicas.groups > units:  # before the copies are made (a group holds one of every node)
         raise ConfigError(f"{cfg.path}: replicas.groups: {cfg.replicas.groups} groups but only {units} "
                           f"{'worker' if workers else 'chip'}(s) to hold them")
+    check_names(cfg, units or None, placing=placement is None)  # a typo in a node name, before the data
     with model_build():  # its parameters checked together against host memory
         task = build_task(cfg)
     batch = getattr(cfg.data, "batch", 1)

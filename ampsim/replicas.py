@@ -29,14 +29,15 @@ import copy
 import fnmatch
 from dataclasses import dataclass
 
-from ampsim.errors import ConfigError
+from ampsim.config import Config
+from ampsim.errors import ConfigError, listed
 from ampsim.ir.graph import Graph
 from ampsim.ir.hostmem import check_copies_memory
 from ampsim.ir.message import Instance, Message
 from ampsim.ir.sync import SYNC_MODES, SyncSet
 from ampsim.models.base import Model
 
-__all__ = ["ReplicaSpec", "Replicated", "replicate", "copy_name", "MAX_COPIES"]
+__all__ = ["ReplicaSpec", "Replicated", "replicate", "replica_spec", "copy_name", "copy_names", "MAX_COPIES"]
 
 #: more copies of one node (groups x node copies) than this is a typo, not a machine
 MAX_COPIES = 1 << 16
@@ -58,6 +59,13 @@ class ReplicaSpec:
     def trivial(self) -> bool:
         """True when nothing is copied: the model runs as built."""
         return self.groups == 1 and all(c == 1 for _, c in self.nodes)
+
+
+def replica_spec(cfg: Config) -> ReplicaSpec:
+    """What an experiment's ``[replicas]`` asks for."""
+    r = cfg.replicas
+    return ReplicaSpec(groups=r.groups, nodes=tuple(r.nodes.items()), sync=r.sync, sync_every=r.sync_every,
+                       overlap=r.overlap, outer_lr=r.outer_lr, sparse_sync=r.sparse_sync)
 
 
 @dataclass
@@ -102,7 +110,7 @@ def node_copies(model: Model, spec: ReplicaSpec, source: str) -> dict[str, int]:
         if not 1 <= n <= MAX_COPIES:
             raise ConfigError(f"{where}: copies must be 1..{MAX_COPIES}, got {n}")
         if not any(fnmatch.fnmatchcase(nm, pattern) for nm in names):
-            raise ConfigError(f"{where}: names no node of the model (nodes: {', '.join(names)})")
+            raise ConfigError(f"{where}: names no node of the model (nodes: {listed(names)})")
     out = {}
     for nm in names:
         out[nm] = next((c for p, c in spec.nodes if fnmatch.fnmatchcase(nm, p)), 1)
@@ -110,6 +118,13 @@ def node_copies(model: Model, spec: ReplicaSpec, source: str) -> dict[str, int]:
             raise ConfigError(f"{source}: replicas: {spec.groups} groups x {out[nm]} copies of {nm} is more than "
                               f"{MAX_COPIES:,} copies")
     return out
+
+
+def copy_names(counts: dict[str, int], groups: int) -> dict[tuple[int, str], tuple[str, ...]]:
+    """The physical names of the copies of every node of ``counts`` (:func:`node_copies`) in each group,
+    ``[(group, node)]``, group by group in ``counts``' order: the replicated graph's order."""
+    return {(g, name): tuple(copy_name(name, g, i, groups, c) for i in range(c))
+            for g in range(groups) for name, c in counts.items()}
 
 
 @dataclass(frozen=True)
@@ -144,15 +159,12 @@ def replicate(model: Model, spec: ReplicaSpec, source: str = "<config>") -> Repl
     check_copies_memory(source, sum((G * counts[n.name] - 1) * n.param_bytes for n in base.param_nodes),
                         sum(n.param_bytes for n in base.param_nodes))
     graph = Graph(base.name)
-    names: dict[tuple[int, str], tuple[str, ...]] = {}
-    for g in range(G):
-        for name, node in base.nodes.items():
-            c = counts[name]
-            names[(g, name)] = tuple(copy_name(name, g, i, G, c) for i in range(c))
-            for phys in names[(g, name)]:
-                twin = copy.deepcopy(node)
-                twin.name = phys
-                graph.add(twin)
+    names = copy_names(counts, G)
+    for (_, name), physical in names.items():
+        for phys in physical:
+            twin = copy.deepcopy(base.nodes[name])
+            twin.name = phys
+            graph.add(twin)
     for g in range(G):
         for (s, sp), (d, dp) in base.edges.items():
             graph.connect_copies(list(names[(g, s)]), list(names[(g, d)]), sp, dp, stride=G)

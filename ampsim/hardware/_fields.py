@@ -10,7 +10,7 @@ import math
 from typing import Any, Mapping
 
 from ampsim.config import too_large
-from ampsim.errors import ConfigError
+from ampsim.errors import ConfigError, listed
 from ampsim.fieldspec import type_name, unknown_key
 
 #: the slowest rate (FLOP/s, B/s) and the longest duration (s) a hardware field may give: finite times
@@ -189,7 +189,5 @@ class FieldReader:
                     stack.append(w)
         if len(reached) < n_chips:
             missing = sorted(set(range(n_chips)) - reached)
-            shown = ", ".join(map(str, missing[:10])) + (f", ... ({len(missing)} in all)"
-                                                         if len(missing) > 10 else "")
-            self.fail(f"{where}.edges", f"disconnected: chips {{{shown}}} unreachable from chip 0")
+            self.fail(f"{where}.edges", f"disconnected: chips {{{listed(missing)}}} unreachable from chip 0")
         return tuple(out), n_chips

@@ -1,7 +1,8 @@
 """Model builders: each task module turns a config into a :class:`~ampsim.models.base.Task`.
 
 A task module declares ``DataConfig`` and ``ModelConfig`` (frozen dataclasses validated by
-:mod:`ampsim.config`) and ``build(config) -> Task``. Importing this package registers every built-in
+:mod:`ampsim.config`), ``build(config) -> Task``, ``epoch_instances(config) -> int`` and ``skeleton(config) ->
+Model`` (see :func:`epoch_instances`, :func:`skeleton`). Importing this package registers every built-in
 task's schema with :func:`ampsim.config.register_task`, so experiment files can name it; a new task is one
 module plus one entry in :data:`TASKS`.
 """
@@ -33,10 +34,18 @@ def epoch_instances(config) -> int:
     return TASKS[config.experiment.task].epoch_instances(config)
 
 
+def skeleton(config) -> Model:
+    """The model of a loaded experiment's task with the run's nodes and edges, built from the config alone (no
+    data read): where the data decides a width (features, vocabulary) it is a placeholder, so its parameters are
+    not the run's. Checks that name nodes (``placement.map``, ``replicas.nodes``) read it before any data."""
+    task_schema(config.experiment.task, config.path)
+    return TASKS[config.experiment.task].skeleton(config)
+
+
 def build_task(config) -> Task:
     """The task of a loaded experiment: its IR model and its data (see :class:`Task`)."""
     task_schema(config.experiment.task, config.path)  # one wording for an unknown task
     return TASKS[config.experiment.task].build(config)
 
 
-__all__ = ["TASKS", "Task", "Model", "Metric", "build_task", "epoch_instances"]
+__all__ = ["TASKS", "Task", "Model", "Metric", "build_task", "epoch_instances", "skeleton"]

@@ -200,9 +200,20 @@ def check_config(cfg) -> None:
                           f"(each molecule is its own loss message); use train.muf for minibatches, got {d.batch}")
 
 
+def _model(cfg, n_feat: int, scale: float) -> Model:
+    m = cfg.model
+    return build_model(n_feat, m.hidden, m.steps, m.readout, granularity=m.granularity, seed=cfg.experiment.seed,
+                       dtype=np.dtype(cfg.experiment.dtype), scale=scale)
+
+
+def skeleton(cfg) -> Model:
+    """The model with the run's nodes, without the molecules: the atom features of the files the standard QM9's
+    (the node names do not depend on them), the target unscaled."""
+    return _model(cfg, len(qm9.ELEMENTS), 1.0)
+
+
 def build(cfg) -> Task:
     d, m, seed = cfg.data, cfg.model, cfg.experiment.seed
-    dtype = np.dtype(cfg.experiment.dtype)
     train = qm9.load_qm9("train", limit=d.limit_train or None)
     valid = qm9.load_qm9("valid", limit=d.limit_valid or None)
     task_id = qm9.TASKS.index(d.target)
@@ -212,9 +223,7 @@ def build(cfg) -> Task:
     y_valid_raw = qm9.task_values(valid, task_id)
     y_valid = norm.normalize(y_valid_raw)
     baseline = float(np.mean(np.abs(y_valid_raw - norm.mean)))
-    n_feat = train[0].node_features.shape[1]
-    model = build_model(n_feat, m.hidden, m.steps, m.readout, granularity=m.granularity, seed=seed,
-                        dtype=dtype, scale=norm.std)
+    model = _model(cfg, train[0].node_features.shape[1], norm.std)
     n_inst = -(-len(train) // d.batch)
     train_cache: dict = {}
     valid_instances = batched(valid, y_valid, np.arange(len(valid)), d.batch, -(10**9), m.granularity)

@@ -110,12 +110,24 @@ def epoch_instances(cfg) -> int:
     return -(-rows // d.batch)
 
 
+def _model(cfg, n_in: int, n_classes: int) -> Model:
+    m = cfg.model
+    return build_mlp(n_in, m.hidden, n_classes, seed=cfg.experiment.seed, dtype=np.dtype(cfg.experiment.dtype),
+                     init=m.init)
+
+
+def skeleton(cfg) -> Model:
+    """The model with the run's nodes, its widths from the data (features, classes) one or two: the node names
+    depend on ``model.hidden``'s length alone."""
+    return _model(cfg, 1, 2)
+
+
 def build(cfg) -> Task:
-    d, m, seed = cfg.data, cfg.model, cfg.experiment.seed
+    d, seed = cfg.data, cfg.experiment.seed
     dtype = np.dtype(cfg.experiment.dtype)
     Xtr, ytr, Xte, yte, n_classes = load_arrays(d, seed, cfg.path)
     Xtr, Xte = Xtr.astype(dtype, copy=False), Xte.astype(dtype, copy=False)
-    model = build_mlp(Xtr.shape[1], m.hidden, n_classes, seed=seed, dtype=dtype, init=m.init)
+    model = _model(cfg, Xtr.shape[1], n_classes)
     n_batches = -(-len(Xtr) // d.batch)
 
     def train_instances(epoch: int) -> list[Instance]:

@@ -158,12 +158,18 @@ def epoch_instances(cfg) -> int:
     return len(batch_groups(train, d.batch, np.arange(len(train))))
 
 
+def skeleton(cfg) -> Model:
+    """The model as the run builds it (it depends on the config alone), without the lists."""
+    m = cfg.model
+    return build_rnn(m.cell, m.hidden, m.embed, seed=cfg.experiment.seed, dtype=np.dtype(cfg.experiment.dtype),
+                     forget_bias=m.forget_bias)
+
+
 def build(cfg) -> Task:
-    d, m, seed = cfg.data, cfg.model, cfg.experiment.seed
-    dtype = np.dtype(cfg.experiment.dtype)
+    d, seed = cfg.data, cfg.experiment.seed
     _check_memory(cfg)
     train, test = make_splits(d.n_train, d.n_test, d.max_len, seed, min_len=d.min_len, ops=tuple(d.ops))
-    model = build_rnn(m.cell, m.hidden, m.embed, seed=seed, dtype=dtype, forget_bias=m.forget_bias)
+    model = skeleton(cfg)
     n_batches = len(batch_groups(train, d.batch, np.arange(len(train))))
 
     def train_instances(epoch: int) -> list[Instance]:

@@ -235,9 +235,25 @@ def epoch_instances(cfg) -> int:
     return sst.count_sst("train", cfg.data.limit_train or None, drop_neutral=cfg.data.classes == 2)
 
 
+def _model(cfg, vocab_size: int, table: np.ndarray | None) -> Model:
+    m = cfg.model
+    overrides = {}
+    if m.embedding_optimizer != "same":
+        overrides = {"kind": m.embedding_optimizer, "lr": m.embedding_lr, "weight_decay": m.embedding_weight_decay}
+    return build_treelstm(vocab_size, cfg.data.classes, hidden=m.hidden, embed=m.embed, dropout=m.dropout,
+                          seed=cfg.experiment.seed, dtype=np.dtype(cfg.experiment.dtype), forget_bias=m.forget_bias,
+                          table=table, embedding_scale=m.embedding_scale, embedding_optimizer=overrides,
+                          batch_leaves=m.batch_leaves)
+
+
+def skeleton(cfg) -> Model:
+    """The model with the run's nodes, without the trees: a vocabulary of one word, no word vectors (the node
+    names do not depend on them)."""
+    return _model(cfg, 1, None)
+
+
 def build(cfg) -> Task:
     d, m, seed = cfg.data, cfg.model, cfg.experiment.seed
-    dtype = np.dtype(cfg.experiment.dtype)
     train = load_split("train", d.limit_train, d.classes)
     test = load_split(d.eval_split, d.limit_test, d.classes)
     # once per process for the same trees (the parsed ones are kept): a sweep's every point builds its task
@@ -247,14 +263,7 @@ def build(cfg) -> Task:
         init = np.random.default_rng([seed, 1]).uniform(-m.embedding_scale, m.embedding_scale,
                                                         (len(vocab), m.embed))
         table = sst.load_vectors(m.vectors, vocab, m.embed, init=init)
-    overrides = {}
-    if m.embedding_optimizer != "same":
-        overrides = {"kind": m.embedding_optimizer, "lr": m.embedding_lr,
-                     "weight_decay": m.embedding_weight_decay}
-    model = build_treelstm(len(vocab), d.classes, hidden=m.hidden, embed=m.embed, dropout=m.dropout,
-                           seed=seed, dtype=dtype, forget_bias=m.forget_bias, table=table,
-                           embedding_scale=m.embedding_scale, embedding_optimizer=overrides,
-                           batch_leaves=m.batch_leaves)
+    model = _model(cfg, len(vocab), table)
     n = len(train_data)
 
     def train_instances(epoch: int) -> list[Instance]:

@@ -57,7 +57,7 @@ from ampsim.executors import check_kind
 from ampsim.fieldspec import unknown_key
 from ampsim.files import check_folder_name
 from ampsim.hardware.spec import SystemSpec
-from ampsim.placement import check_map
+from ampsim.placement import check_map, check_names
 from ampsim.planning import check_numerics, resolve_system
 from ampsim.sweeps.figspec import FigureSpec, parse_figures
 from ampsim.sweeps.ids import id_text, id_view, point_id
@@ -326,6 +326,7 @@ def _resolve(source: str, experiment: Path, over: list, keys: list[str], combo: 
         check_kind(cfg.executor.kind, cfg.path)
         system = resolve_system(cfg) if cfg.executor.kind == "sim" else None
         check_placement_chips(cfg, system)
+        check_names(cfg)
         check_numerics(cfg)
         check_muf_early(cfg, {} if counts is None else counts)
         hw = system.to_dict() if system is not None else None
@@ -348,8 +349,7 @@ def _resolve(source: str, experiment: Path, over: list, keys: list[str], combo: 
 def check_placement_chips(cfg: Config, system: SystemSpec | None) -> None:
     """Refuse an explicit ``placement.map`` naming a chip the point's machine does not have: the hardware
     model's chips (sim), or the workers when ``executor.workers`` gives their number (multicore), so that
-    ``sweep --check`` catches it rather than the point when it runs. Whether the map's patterns name nodes
-    of the model needs the model built (its data loaded): that is checked when the point runs."""
+    ``sweep --check`` catches it rather than the point when it runs (its node names: :func:`check_names`)."""
     if cfg.placement.strategy != "explicit":
         return
     if system is not None:

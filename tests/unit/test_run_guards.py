@@ -1,6 +1,6 @@
 """Guards against runs that are nonsense or never end (issue 15): divergence (a loss that is not finite or
 exceeds ``train.max_loss``), a ``train.muf`` that is never reached, absurd ``train.epochs``, and an explicit
-placement naming a chip the machine lacks, caught by ``sweep --check``."""
+placement naming a chip the machine lacks or a node the model lacks, caught by ``sweep --check``."""
 
 from __future__ import annotations
 
@@ -202,6 +202,66 @@ def test_an_explicit_map_beyond_the_workers_names_workers():
         ampsim.plan(cfg)
 
 
+
+def no_data(monkeypatch):
+    """Make building the blobs task (its data and model) fail the test: a check that needed it is not early."""
+    from ampsim.models import mlp
+
+    def build(cfg):
+        raise AssertionError("the task was built")
+    monkeypatch.setattr(mlp, "build", build)
+
+
+@pytest.mark.parametrize("placement, extra, bad", [
+    ('{ "fc9" = 1, "*" = 0 }', "", "placement.map.fc9: names no node of the model (nodes: x, fc0, relu0, fc1, "),
+    ('{ "fc0" = 1 }', "", "placement.map: no chip for node(s) x, relu0, fc1, relu1, fc2, loss (add them"),
+    ('{ "g2/*" = 1, "*" = 0 }', '"replicas.groups" = 2', "placement.map.g2/*: names no node of the model (nodes: "
+     "g0/x, g0/fc0, g0/relu0, g0/fc1, g0/relu1, g0/fc2, g0/loss, g1/x, g1/fc0, g1/relu0, ... (14 in all))"),
+    ('{ "*" = 0 }', '"replicas.nodes" = { fc9 = 2 }', "replicas.nodes.fc9: names no node of the model (nodes: x,"),
+])
+def test_sweep_check_refuses_node_names_the_model_lacks_without_its_data(tmp_path, monkeypatch, capsys, placement,
+                                                                         extra, bad):
+    """The map's (and replicas.nodes') names were checked only when the point ran, once its data was loaded: a
+    sweep --check passed a typo that failed its points one by one. They are names of the model built from the
+    config alone (the copies' names with [replicas]); the data is not read."""
+    no_data(monkeypatch)
+    path = sweep_file(tmp_path, placement, extra)
+    with pytest.raises(ConfigError) as err:
+        load_sweep(path)
+    msg = str(err.value)
+    assert msg.startswith(f"{path}: point 0 (") and "\n" not in msg
+    assert f"{BLOBS}: {bad}" in msg
+    assert main(["sweep", str(path), "--check"]) == 2
+    assert capsys.readouterr().err.splitlines() == [f"ampsim: error: {msg}"]
+
+
+def test_sweep_check_accepts_the_copies_names_a_map_gives_chips(tmp_path, monkeypatch):
+    no_data(monkeypatch)
+    path = sweep_file(tmp_path, '{ "g1/fc0#1" = 3, "g1/*" = 2, "*" = 0 }',
+                      '"replicas.groups" = 2\n"replicas.nodes" = { fc0 = 2 }')
+    assert len(load_sweep(path).points) == 1
+
+
+def test_load_experiment_and_train_refuse_a_node_name_before_the_data(tmp_path, monkeypatch, capsys):
+    no_data(monkeypatch)
+    explicit = {"placement.strategy": "explicit", "placement.map": {"fc*": 0, "relu": 1, "*": 0}}
+    with pytest.raises(ConfigError, match=r"blobs_mlp.toml: placement.map.relu: names no node of the model \(nodes: "
+                                          r"x, fc0, relu0, fc1, relu1, fc2, loss\)$"):
+        ampsim.load_experiment(BLOBS, {"executor.kind": "multicore", **explicit})
+    with pytest.raises(ConfigError, match=r"blobs_mlp.toml: replicas.nodes.Fc0: names no node of the model"):
+        ampsim.load_experiment(BLOBS, {"replicas.nodes": {"Fc0": 2}})
+    # the reference executor places nothing: its map is not read (a warning says so), as before
+    assert ampsim.load_experiment(BLOBS, explicit).placement.map == explicit["placement.map"]
+    run = tmp_path / "run"
+    args = ["train", str(BLOBS), "--hardware", str(RING4), "--out", str(run), "--set", "placement.strategy=explicit"]
+    assert main([*args, "--set", 'placement.map={fc0=1, "f*"=2, relu1=0}']) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"ampsim: error: {BLOBS}: placement.map: no chip for node(s) x, relu0, loss (add them or a pattern such as "
+        '"*" = 0)']
+    assert main([*args, "--set", 'placement.map={"*"=4}']) == 2  # a chip the machine lacks: before the data too
+    assert capsys.readouterr().err.endswith("placement.map.*: chip 4 does not exist (the hardware has chips 0..3)\n")
+    assert not run.exists()
+
 def test_only_a_strategy_that_weighs_rates_reads_this_machines_model(tmp_path, monkeypatch):
     """A broken hardware_models/local_cpu.toml in the working folder failed every multicore run, round-robin
     ones too (which place by name), with a line naming a file the user never gave."""
@@ -256,3 +316,20 @@ def test_an_open_files_limit_no_worker_count_fits_says_only_to_raise_it(monkeypa
     monkeypatch.setattr(resource, "getrlimit", lambda _: (10_000, 10_000))
     with pytest.raises(ConfigError, match=r"1000 workers need about [\d,]+ open files .*use at most \d+ workers or"):
         _check_open_files(1000, "x.toml")
+
+
+@pytest.mark.parametrize("file, sets", [
+    ("blobs_mlp", {"model.hidden": [8, 4]}), ("list_reduction", {"data.n_train": 40, "model.cell": "gru"}),
+    ("mnist_mlp", {"data.limit_train": 100, "data.limit_test": 10}),
+    ("sst_treelstm", {"data.limit_train": 20, "data.limit_test": 5, "model.batch_leaves": False}),
+    ("qm9_ggnn", {"data.limit_train": 10, "data.limit_valid": 5, "data.batch": 1, "model.granularity": "atom"}),
+])
+def test_the_model_built_without_data_has_the_runs_nodes_and_edges(request, file, sets):
+    """The names sweep --check and load_experiment check are those the run's placement and replicas read."""
+    from ampsim.models import build_task, skeleton
+
+    if file not in ("blobs_mlp", "list_reduction"):
+        request.getfixturevalue("data_root")  # (skips without the datasets)
+    cfg = ampsim.load_experiment(ROOT / "experiments" / f"{file}.toml", sets)
+    bare, model = skeleton(cfg).graph, build_task(cfg).model.graph
+    assert list(bare.nodes) == list(model.nodes) and bare.edges == model.edges
