@@ -10,29 +10,26 @@ it as ``ampsim: error: …`` without a traceback. Gzip is recognised by its magi
 Writing (run folders, sweep folders, calibrated models, figures): :func:`check_output_dir` and
 :func:`check_output_file` say in one line why a target cannot be written (``<path>: is a file, not a
 folder``, ``<path>: permission denied``, ``<path>: cannot create: …``) *before* any expensive work, and
-change nothing on disk. :func:`replace_folder` swaps a finished folder in whole (atomically on Linux);
-:func:`replacing` and :func:`write_figure` (every figure's, the sweeps' and compare's alike) a file.
+change nothing on disk. :func:`replacing` and :func:`write_figure` (every figure's, the sweeps' and compare's
+alike) replace a file whole (a folder: :func:`ampsim.folders.replace_folder`).
 """
 
 from __future__ import annotations
 
-import ctypes
-import errno
 import gzip
 import os
-import shutil
 import stat
 import tempfile
 import tomllib
 import zlib
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import Any, BinaryIO, Callable, Iterator
+from typing import Any, BinaryIO, Iterator
 
 from ampsim.errors import AmpsimError, ConfigError
 
 __all__ = ["read_toml", "read_bytes", "read_text", "read_json", "read_data", "gunzip", "text_lines", "os_error_cause",
-           "check_output_dir", "check_output_file", "check_folder_name", "replace_folder", "path_option",
+           "check_output_dir", "check_output_file", "check_folder_name", "path_option",
            "replacing", "write_figure", "what_it_holds", "entries_of", "open_regular", "reading"]
 
 _GZIP_MAGIC = b"\x1f\x8b"
@@ -292,51 +289,6 @@ def entries_of(folder: str | Path) -> list[str]:
 
 #: the longest folder name :func:`check_folder_name` lets through (255 bytes less ``.partial.lock``)
 MAX_NAME_BYTES = 255 - len(".partial.lock")
-
-
-_RENAME_EXCHANGE = 2
-_AT_FDCWD = -100
-
-
-def _exchange(a: Path, b: Path) -> bool:
-    """Swap the paths ``a`` and ``b`` in one atomic step (Linux ``renameat2(RENAME_EXCHANGE)``).
-    Returns False where the system or file system cannot (the caller falls back to two renames)."""
-    try:
-        fn = ctypes.CDLL(None, use_errno=True).renameat2
-    except (AttributeError, OSError):
-        return False
-    if fn(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
-        return True
-    err = ctypes.get_errno()
-    if err in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP, errno.EOPNOTSUPP):
-        return False
-    raise OSError(err, os.strerror(err), str(a))
-
-
-def replace_folder(new: str | Path, target: str | Path, swapped: Callable[[], None] = lambda: None) -> None:
-    """Put the folder ``new`` at ``target`` (same file system), replacing whatever folder was there whole.
-
-    Readers of ``target`` see the old content or the new, never a mix: where Linux can, the two are
-    swapped atomically; elsewhere the old folder is renamed aside for the instant between two renames.
-    ``swapped()`` runs as soon as ``target`` holds the new content, before the old is deleted (a Ctrl-C then
-    finds the new in place, and the caller knows). Raises OSError (the old ``target`` is then intact).
-    """
-    new, target = Path(new), Path(target)
-    if not os.path.lexists(target):
-        os.rename(new, target)
-        return swapped()
-    if _exchange(new, target):
-        swapped()
-        return shutil.rmtree(new, ignore_errors=True)  # now holds the old content
-    aside = target.with_name(f".{target.name}.old-{os.getpid()}")
-    os.rename(target, aside)
-    try:
-        os.rename(new, target)
-    except OSError:
-        os.rename(aside, target)
-        raise
-    swapped()
-    shutil.rmtree(aside, ignore_errors=True)
 
 
 def path_option(text: str) -> str:

@@ -44,10 +44,10 @@ from ampsim.files import (
     os_error_cause,
     read_json,
     read_text,
-    replace_folder,
     replacing,
     what_it_holds,
 )
+from ampsim.folders import replace_folder
 from ampsim.locks import LockHeld, lock_file, unlock_file
 from ampsim.runfiles import CONFIG, ENVIRONMENT, METRICS, POINT, RUN_FILES, RUN_OUTPUTS, SUMMARY
 

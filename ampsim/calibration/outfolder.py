@@ -17,7 +17,7 @@ from typing import Callable, TypeVar
 from ampsim import runfiles
 from ampsim.calibration.report import COMPARE_PLOT, COMPARE_TABLE
 from ampsim.errors import ConfigError
-from ampsim.files import replace_folder
+from ampsim.folders import replace_folder
 from ampsim.locks import holding
 from ampsim.results import partial_path
 

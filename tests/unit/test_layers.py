@@ -21,7 +21,7 @@ PKG = Path(__file__).resolve().parents[2] / "ampsim"
 
 #: the data flow, bottom to top; a module may import its own layer or those below
 LAYERS = [
-    ("errors", "taskschema", "files", "runfiles", "locks", "blas", "environment", "allocator", "optim", "trace", "progress", "recent", "jsontext", "tomltext", "gcpause", "fieldspec"),
+    ("errors", "taskschema", "files", "folders", "runfiles", "locks", "blas", "environment", "allocator", "optim", "trace", "progress", "recent", "jsontext", "tomltext", "gcpause", "fieldspec"),
     ("config",),
     ("data", "ir", "hardware"),
     ("models",),

@@ -4,8 +4,14 @@ run into the same folder is refused without touching the first's partial folder,
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import sys
+
 import pytest
 
+from ampsim import folders
 from ampsim.errors import RunError
 from ampsim.locks import LockHeld, lock_file, unlock_file
 from ampsim.results import RunDir
@@ -101,15 +107,11 @@ def test_an_interrupt_after_the_run_was_committed_says_the_run_is_in_place(tmp_p
 def test_an_interrupt_while_the_earlier_run_is_deleted_says_the_new_one_is_in_place(tmp_path, monkeypatch, exchange):
     """The earlier run is deleted after the new one was swapped in: a Ctrl-C then said the new run was kept as
     a partial run and the earlier one untouched, where the folder held the new, finished run."""
-    import shutil
-
-    from ampsim import files
-
     out = tmp_path / "run"
     with RunDir(out) as earlier:
         earlier.write_summary({"final_metric": 0.5})
     if not exchange:  # (where Linux cannot swap two folders: the earlier is renamed aside, then deleted)
-        monkeypatch.setattr(files, "_exchange", lambda new, target: False)
+        monkeypatch.setattr(folders, "_exchange", lambda new, target: False)
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
@@ -121,3 +123,48 @@ def test_an_interrupt_while_the_earlier_run_is_deleted_says_the_new_one_is_in_pl
     monkeypatch.undo()
     assert stopped.value.__notes__ == [f"the run had finished: {out} holds it"]
     assert '"final_metric": 0.9' in (out / "summary.json").read_text()
+
+
+def test_what_a_run_stopped_while_deleting_the_earlier_one_left_aside_goes_with_the_next_run(tmp_path, monkeypatch):
+    """Where folders cannot be swapped, the earlier run is renamed aside (``.<name>.old-<pid>``) and deleted: a
+    Ctrl-C during the deletion left it there for good, and the next run of the same process into the folder
+    failed ("Directory not empty": the aside name was taken). The next run deletes what was left aside by
+    processes that are gone, and by this one, but never what a live process set aside (it may rename it back)."""
+    def no_exchange() -> None:  # (where Linux cannot swap two folders)
+        monkeypatch.setattr(folders, "_exchange", lambda new, target: False)
+
+    no_exchange()
+    out = tmp_path / "run"
+
+    def finish(metric: float) -> None:
+        with RunDir(out) as run:
+            run.write_summary({"final_metric": metric})
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    finish(0.5)
+    with pytest.raises(KeyboardInterrupt):
+        with RunDir(out) as run:
+            run.write_summary({"final_metric": 0.7})
+            monkeypatch.setattr(shutil, "rmtree", interrupted)
+    monkeypatch.undo()
+    no_exchange()
+    mine = tmp_path / f".run.old-{os.getpid()}"
+    assert '"final_metric": 0.5' in (mine / "summary.json").read_text()  # the earlier run, left aside
+    ended = subprocess.Popen([sys.executable, "-c", "pass"])
+    ended.wait()
+    running = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        for pid in (ended.pid, running.pid):
+            (tmp_path / f".run.old-{pid}").mkdir()
+            (tmp_path / f".run.old-{pid}" / "summary.json").write_text("{}")
+        (tmp_path / f".other.old-{ended.pid}").mkdir()  # another folder's: its replacement's to delete
+        finish(0.9)
+        assert '"final_metric": 0.9' in (out / "summary.json").read_text()
+        assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+            ["run", f".run.old-{running.pid}", f".other.old-{ended.pid}"])
+        assert (tmp_path / f".run.old-{running.pid}" / "summary.json").is_file()
+    finally:
+        running.kill()
+        running.wait()

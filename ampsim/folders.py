@@ -1,0 +1,98 @@
+"""Replacing a folder whole: :func:`replace_folder` puts a finished folder (a run's, a calibrated model's, a
+compare's) in place of the earlier one, which readers see whole, old or new, never a mix.
+
+Where Linux can, the two folders are swapped in one step (``renameat2(RENAME_EXCHANGE)``). Elsewhere (another
+system, a file system that cannot swap) the earlier folder is renamed aside to ``.<name>.old-<pid>``, the new one
+renamed in, and the aside one deleted. A process stopped during that deletion (Ctrl-C, killed, the machine off)
+leaves the aside folder behind; the next replacement of the same folder deletes it, once process ``<pid>`` is
+gone: while that process runs it may still need it (its new folder failed to go in: the aside one goes back).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import logging
+import os
+import re
+import shutil
+from pathlib import Path
+from typing import Callable
+
+__all__ = ["replace_folder"]
+
+log = logging.getLogger(__name__)
+
+_RENAME_EXCHANGE = 2
+_AT_FDCWD = -100
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap the paths ``a`` and ``b`` in one atomic step (Linux ``renameat2(RENAME_EXCHANGE)``).
+    Returns False where the system or file system cannot (the caller falls back to two renames)."""
+    try:
+        fn = ctypes.CDLL(None, use_errno=True).renameat2
+    except (AttributeError, OSError):
+        return False
+    if fn(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP, errno.EOPNOTSUPP):
+        return False
+    raise OSError(err, os.strerror(err), str(a))
+
+
+def replace_folder(new: str | Path, target: str | Path, swapped: Callable[[], None] = lambda: None) -> None:
+    """Put the folder ``new`` at ``target`` (same file system), replacing whatever folder was there whole.
+
+    Readers of ``target`` see the old content or the new, never a mix: where Linux can, the two are
+    swapped atomically; elsewhere the old folder is renamed aside for the instant between two renames (and
+    aside folders that earlier replacements of ``target`` left, their processes gone, are deleted).
+    ``swapped()`` runs as soon as ``target`` holds the new content, before the old is deleted (a Ctrl-C then
+    finds the new in place, and the caller knows). Raises OSError (the old ``target`` is then intact).
+    """
+    new, target = Path(new), Path(target)
+    if not os.path.lexists(target):
+        os.rename(new, target)
+        return swapped()
+    if _exchange(new, target):
+        swapped()
+        return shutil.rmtree(new, ignore_errors=True)  # now holds the old content
+    aside = target.with_name(f".{target.name}.old-{os.getpid()}")
+    _remove_leftovers(target, aside)
+    os.rename(target, aside)
+    try:
+        os.rename(new, target)
+    except OSError:
+        os.rename(aside, target)
+        raise
+    swapped()
+    shutil.rmtree(aside, ignore_errors=True)
+
+
+def _remove_leftovers(target: Path, aside: Path) -> None:
+    """Delete the aside folders of ``target`` (``.<name>.old-<pid>``) whose process is gone, and ``aside``, this
+    process's own name for one: a call of this process that was stopped while deleting it left it (the callers
+    hold ``target``'s lock, so no other call of this process is using it), and renaming onto it would fail.
+    Looked for only where aside folders are made: a file system that swaps folders has none."""
+    pattern = re.compile(re.escape(f".{target.name}.old-") + r"([1-9][0-9]{0,6})")  # (Linux pids: < 2**22)
+    try:
+        entries = [(e, int(m[1])) for e in os.scandir(target.parent) if (m := pattern.fullmatch(e.name))]
+    except OSError:  # (an unreadable folder: the rename says what is wrong, if anything)
+        return
+    for entry, pid in entries:
+        if entry.name == aside.name or (entry.is_dir(follow_symlinks=False) and _gone(pid)):
+            log.info("removing %s, left by a replacement of %s that was stopped (process %d)", entry.path,
+                     target, pid)
+            shutil.rmtree(entry.path, ignore_errors=True)
+
+
+def _gone(pid: int) -> bool:
+    """True if no process ``pid`` runs."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # another user's process: a signal to it is refused, not failed
+        pass
+    return False
