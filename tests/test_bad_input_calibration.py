@@ -488,3 +488,34 @@ def test_compare_refuses_two_configurations_of_one_resolved_run(tmp_path, capsys
     they measured one run twice into one runs/ folder, the second over the first, ranked against each other."""
     line = one_error_line(capsys, ["compare", EXP, "--out", tmp_path / "c", "--hardware", HW, "--configs", configs])
     assert "given twice" in line and not (tmp_path / "c").exists()
+
+
+# -- compare: the measurements beside the model ------------------------------------------------------------
+def test_compare_refuses_measurements_two_calibrated_models_beside_each_other_share(tmp_path, capsys, monkeypatch,
+                                                                                     no_work):
+    """compare reads a model's measurements (its sidecar) beside it, named by its name less the suffix: with
+    the calibrated models cal/m.toml and cal/m (calibrate refuses to make that pair, a copy by hand does not)
+    either read cal/m.calibration.json, whichever model's measurements it held. Models of one name in two
+    folders each read their own."""
+    from ampsim.hardware.parse import load_system
+
+    monkeypatch.setattr(cal, "machine_description", lambda: load_system(HW).description)  # (HW: this machine's)
+    monkeypatch.setattr(cmp, "_compare", lambda *args: (_ for _ in ()).throw(Reached))
+    for folder, speed in (("a", 1.5), ("b", 2.5)):
+        (tmp_path / folder).mkdir()
+        shutil.copy(HW, tmp_path / folder / "m.toml")
+        measured = json.loads(sidecar(HW).read_text()) | {"speed_index_s": speed}
+        sidecar(tmp_path / folder / "m.toml").write_text(json.dumps(measured))
+    assert [cmp._calibration(tmp_path / f / "m.toml")["speed_index_s"] for f in "ab"] == [1.5, 2.5]
+    args = ["compare", EXP, "--workers", "2", "--out", tmp_path / "out", "--hardware"]
+    with pytest.raises(Reached):  # (past every check, to measuring)
+        main([str(a) for a in [*args, tmp_path / "a" / "m.toml"]])
+    shutil.copy(HW, tmp_path / "a" / "m")  # another calibrated model, whose sidecar would be the same file
+    before = snapshot(tmp_path)
+    for model, other in (("m.toml", "m"), ("m", "m.toml")):
+        line = one_error_line(capsys, [*args, tmp_path / "a" / model])
+        assert line == (f"ampsim: error: {tmp_path / 'a' / 'm.calibration.json'}: the measurements of "
+                        f"{tmp_path / 'a' / model} or of the calibrated model {tmp_path / 'a' / other} beside it (a "
+                        "model's measurements are named by its name less the suffix), which compare cannot tell; "
+                        "give each calibrated model a name of its own (its measurements renamed with it)")
+    assert snapshot(tmp_path) == before

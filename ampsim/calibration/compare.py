@@ -109,14 +109,19 @@ def _calibration(hw_path: Path) -> dict:
     """The calibration's raw measurements beside the model (``<model>.calibration.json``), checked before
     anything is measured: the speeds compare scales by (``speed_index_s``, ``speed_by_workload_s``) must be
     finite positive seconds (a hand-edited -0.05 or NaN gave negative or nan throughputs, 0 a
-    ZeroDivisionError after every measurement)."""
-    from ampsim.calibration.targets import sidecar
+    ZeroDivisionError after every measurement). A sidecar that is also another calibrated model's beside it
+    (``m`` and ``m.toml``) is refused: whose measurements it holds cannot be told."""
+    from ampsim.calibration.targets import sharing_sidecar, sidecar
     from ampsim.files import read_json
 
     path = sidecar(hw_path)
     if not os.path.lexists(path):  # (a folder or a broken link there is a mistake: read_json says which, in one line)
         log.warning("%s not found: no correction for busy cores or cross-worker messages", path)
         return {}
+    if others := sharing_sidecar(Path(hw_path)):
+        raise ConfigError(f"{path}: the measurements of {hw_path} or of the calibrated model {others[0]} beside it (a "
+                          "model's measurements are named by its name less the suffix), which compare cannot tell; "
+                          "give each calibrated model a name of its own (its measurements renamed with it)")
     raw = read_json(path)
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: not a calibration's measurements (expected a JSON object); run ampsim calibrate")

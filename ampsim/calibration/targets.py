@@ -45,25 +45,25 @@ def check_targets(out: str | Path, workers: int | None = None) -> None:
             what = "a calibrated hardware model" if model else "the measurements of a calibrated model"
             raise ConfigError(f"{path}: exists and is not {what} (ampsim calibrate writes only its own models); "
                               "choose another --out")
-    _check_sidecar_shared(Path(out))
-
-
-def _check_sidecar_shared(out: Path) -> None:
-    """Refuse an ``out`` whose sidecar is also another calibrated model's beside it: a sidecar is named by its
-    model's stem, so ``cal/m`` and ``cal/m.toml`` share ``cal/m.calibration.json``, and calibrating one replaced
-    the other's measurements (which compare then read with the other model).
-
-    Whose the sidecar is follows from the files beside ``out``, not from a model name recorded in the sidecar:
-    compare finds a sidecar by the stem alone, so every calibrated model of that stem reads it; a recorded name
-    would go stale when a model and its sidecar are copied or renamed together, and the sidecars written so far
-    (the committed models', whose names stay) have none."""
-    side = sidecar(out)
-    others = [p for p in sorted(out.parent.glob(glob.escape(out.stem) + "*"))
-              if p.name != out.name and sidecar(p) == side and _ours(p, True)]
-    if others:
-        raise ConfigError(f"{out}: its measurements would replace {side}, which is also the calibrated model "
+    others = sharing_sidecar(Path(out))
+    if others:  # (calibrating one replaced the other's measurements, which compare then read with the other model)
+        raise ConfigError(f"{out}: its measurements would replace {sidecar(out)}, which is also the calibrated model "
                           f"{others[0]}'s (a model's measurements are named by its name less the suffix); choose "
                           "another --out")
+
+
+def sharing_sidecar(model: Path) -> list[Path]:
+    """The other calibrated models beside ``model`` whose sidecar is its own: a sidecar is named by its model's
+    name less the suffix, in its folder, so ``cal/m`` and ``cal/m.toml`` share ``cal/m.calibration.json`` (models
+    of one name in two folders do not). Calibrate refuses to make such a pair; compare, to read a sidecar whose
+    model it cannot tell (a model copied in by hand).
+
+    Whose the sidecar is follows from the files beside ``model``, not from a model name recorded in the sidecar:
+    a recorded name would go stale when a model and its sidecar are copied or renamed together, and the sidecars
+    written so far (the committed models', whose names stay) have none."""
+    side = sidecar(model)
+    return [p for p in sorted(model.parent.glob(glob.escape(model.stem) + "*"))
+            if p.name != model.name and sidecar(p) == side and _ours(p, True)]
 
 
 def _ours(path: Path, model: bool) -> bool:
