@@ -1,9 +1,10 @@
 """ampsim: asynchronous model-parallel (AMPNet) training on simulated and real multi-chip hardware.
 
-The package is laid out along the data flow: datasets (``data/``) → the IR (``ir/``) → task builders
-(``models/``) → hardware models (``hardware/``) → ``placement`` → executors (``executors/``) → the
-``plan`` stage that resolves an experiment for them → ``training`` (run folders: ``results``) →
-``calibration/`` (this machine, simulated vs measured) → ``sweeps/`` → ``figures/``; ``api``, ``cli``
+The package is laid out along the data flow: datasets (``data/``) → what experiment files hold
+(``schemas/``, ``config``) → the IR (``ir/``) → task builders (``models/``) → hardware models
+(``hardware/``) → ``placement`` → executors (``executors/``) → the ``plan`` stage that resolves an
+experiment for them → ``training`` (run folders: ``results``) → ``calibration/`` (this machine, simulated
+vs measured) → ``sweeps/`` → ``figures/``; ``api``, ``cli``
 and ``demo`` sit on top. The public API::
 
     import ampsim
@@ -54,12 +55,6 @@ def __getattr__(name: str):
     value = getattr(importlib.import_module(module), name)
     globals()[name] = value  # looked up once
     return value
-
-
-def _load_tasks() -> None:
-    """Import the task modules, which register their ``[data]``/``[model]`` schemas with
-    :mod:`ampsim.config` (a layer below them, which asks for them here: ``import ampsim`` loads none)."""
-    import ampsim.models  # noqa: F401
 
 
 def __dir__() -> list[str]:

@@ -1,9 +1,9 @@
 """Experiment files: TOML → frozen dataclasses, validated with errors that name the file and the field.
 
 An experiment file has the sections ``[experiment]``, ``[data]``, ``[model]``, ``[train]``, ``[eval]``,
-``[executor]`` and ``[placement]``. ``[data]`` and ``[model]`` are defined by the task: each task module
-declares its own dataclasses and registers them here with :func:`register_task` (importing
-:mod:`ampsim.models` registers the built-in tasks; ``import ampsim`` does); the rest are defined here.
+``[executor]`` and ``[placement]``. ``[data]`` and ``[model]`` are defined by the task, in its schema module
+(:mod:`ampsim.schemas`; a task from elsewhere declares its own with :func:`register_task`); the rest are
+defined here.
 Every field is declared once, with its type, its default and its allowed range (``field(metadata=...)``);
 :func:`parse_section` enforces all of them, so an unknown key, a wrong type or an out-of-range value
 becomes one line such as
@@ -28,7 +28,7 @@ from typing import Any
 from ampsim.errors import ConfigError
 from ampsim.fieldspec import POINT_ID_RULES, field_default, spec, type_name, unknown_key  # noqa: F401  (re-exported: the tasks' sections)
 from ampsim.files import read_toml
-from ampsim.taskschema import TASK_SCHEMAS, TaskSchema, register_task, task_schema  # noqa: F401  (re-exported)
+from ampsim.schemas import TASK_SCHEMAS, TaskSchema, register_task, task_schema  # noqa: F401  (re-exported)
 from ampsim.tomltext import MAX_NESTING, deeper_than, dump_toml
 
 

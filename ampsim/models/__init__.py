@@ -1,17 +1,16 @@
 """Model builders: each task module turns a config into a :class:`~ampsim.models.base.Task`.
 
-A task module declares ``DataConfig`` and ``ModelConfig`` (frozen dataclasses validated by
-:mod:`ampsim.config`), ``build(config) -> Task``, ``epoch_instances(config) -> int`` and ``skeleton(config) ->
-Model`` (see :func:`epoch_instances`, :func:`skeleton`). Importing this package registers every built-in
-task's schema with :func:`ampsim.config.register_task`, so experiment files can name it; a new task is one
-module plus one entry in :data:`TASKS`.
+A task module has ``build(config) -> Task``, ``epoch_instances(config) -> int`` and ``skeleton(config) -> Model``
+(see :func:`epoch_instances`, :func:`skeleton`); what its ``[data]`` and ``[model]`` hold is its schema, a layer
+below (:mod:`ampsim.schemas`, which experiment files are read with). A new task is a module here, one entry in
+:data:`TASKS` and its schema.
 """
 
 from __future__ import annotations
 
 from types import ModuleType
 
-from ampsim.config import register_task, task_schema
+from ampsim.config import task_schema
 from ampsim.models import ggnn, mlp, rnn, treelstm
 from ampsim.models.base import Metric, Model, Task
 
@@ -22,9 +21,6 @@ TASKS: dict[str, ModuleType] = {
     "sst_treelstm": treelstm,
     "qm9_ggnn": ggnn,
 }
-
-for _name, _module in TASKS.items():
-    register_task(_name, _module.DataConfig, _module.ModelConfig, getattr(_module, "check_config", None))
 
 
 def epoch_instances(config) -> int:

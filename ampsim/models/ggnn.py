@@ -41,7 +41,6 @@ from typing import Sequence
 
 import numpy as np
 
-from ampsim.config import spec
 from ampsim.data import qm9
 from ampsim.errors import ConfigError, DataError
 from ampsim.ir.message import Instance, Message
@@ -53,24 +52,6 @@ log = logging.getLogger(__name__)
 #: Physical unit of each QM9 target in this project's files (MoleculeNet units).
 UNITS = {"mu": "D", "alpha": "a0^3", "homo": "Ha", "lumo": "Ha", "gap": "Ha", "r2": "a0^2", "zpve": "Ha",
          "u0": "Ha", "u298": "Ha", "h298": "Ha", "g298": "Ha", "cv": "cal/(mol K)"}
-
-
-@dataclass(frozen=True)
-class DataConfig:
-    target: str = spec("homo", choices=qm9.TASKS, help="QM9 property to regress (one)")
-    batch: int = spec(1, ge=1, help="molecules per instance (disjoint union; one output row each)")
-    limit_train: int = spec(0, ge=0, help="use only the first N training molecules; 0 = all 13,291")
-    limit_valid: int = spec(0, ge=0, help="evaluate on the first N validation molecules; 0 = all 1,424")
-
-
-@dataclass(frozen=True)
-class ModelConfig:
-    hidden: int = spec(64, ge=1, help="atom state width H (>= the 5 element features)")
-    steps: int = spec(4, ge=1, le=1000, help="propagation steps T (each instance holds every step's activations "
-                      "until its backward: 10^8 took memory without end)")
-    readout: int = spec(64, ge=1, help="width of the gated readout before the final Linear")
-    granularity: str = spec("molecule", choices=("molecule", "atom"),
-                            help="one message per instance (rows = atoms) or one message per atom/edge")
 
 
 # -- instances ------------------------------------------------------------------------------------------
@@ -186,18 +167,6 @@ def epoch_instances(cfg) -> int:
     """Training instances of an epoch, as :func:`build` makes them, without building the model (the parsed
     molecules are kept for the process): a sweep checks ``train.muf`` against it before any point runs."""
     return -(-len(qm9.load_qm9("train", limit=cfg.data.limit_train or None)) // cfg.data.batch)
-
-
-def check_config(cfg) -> None:
-    """What the config alone must satisfy, checked when it is read (config's task check), before any data (the
-    files' own atom features are checked against ``model.hidden`` once they are read: :func:`_check_splits`)."""
-    d, m = cfg.data, cfg.model
-    if m.hidden < len(qm9.ELEMENTS):
-        raise ConfigError(f"{cfg.path}: model.hidden: must be >= {len(qm9.ELEMENTS)} (the atom features), "
-                          f"got {m.hidden}")
-    if m.granularity == "atom" and d.batch != 1:
-        raise ConfigError(f"{cfg.path}: data.batch: model.granularity 'atom' takes one molecule per instance "
-                          f"(each molecule is its own loss message); use train.muf for minibatches, got {d.batch}")
 
 
 def _model(cfg, n_feat: int, scale: float) -> Model:

@@ -9,12 +9,8 @@ reshuffled every epoch from the run's seed.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
-from ampsim.config import spec
-from ampsim.errors import ConfigError
 from ampsim.ir.graph import Graph
 from ampsim.ir.hostmem import check_data_memory
 from ampsim.ir.message import Instance
@@ -23,27 +19,7 @@ from ampsim.ir.nodes.linear import Linear
 from ampsim.ir.nodes.losses import Field, SoftmaxCrossEntropy
 from ampsim.ir.nodes.pointwise import ReLU
 from ampsim.models.base import DataSpec, InjectFields, Metric, Model, Task
-
-#: what reads the synthetic dataset's settings
-BLOBS = (("data.dataset", ("blobs",)),)
-
-
-@dataclass(frozen=True)
-class DataConfig:
-    dataset: str = spec("mnist", choices=("mnist", "blobs"))
-    batch: int = spec(32, ge=1, help="examples per instance (one message carries the batch)")
-    limit_train: int = spec(0, ge=0, help="use only the first N training examples; 0 = all")
-    limit_test: int = spec(0, ge=0)
-    n_features: int = spec(16, ge=1, read_if=BLOBS)
-    n_classes: int = spec(4, ge=2, read_if=BLOBS)
-    n_train: int = spec(2000, ge=1, read_if=BLOBS)
-    n_test: int = spec(500, ge=1, read_if=BLOBS)
-
-
-@dataclass(frozen=True)
-class ModelConfig:
-    hidden: list[int] = spec([256, 256, 256], help="widths of the hidden ReLU layers")
-    init: str = spec("he", choices=("he", "glorot"))
+from ampsim.schemas.mlp import DataConfig
 
 
 def build_mlp(n_in: int, hidden: list[int], n_classes: int, *, seed: int, dtype=np.float32,
@@ -88,13 +64,6 @@ def load_arrays(d: DataConfig, seed: int, source: str):
     tr, te = slice(0, min(d.n_train, d.limit_train or d.n_train)), slice(d.n_train, n if not d.limit_test else
                                                                            d.n_train + min(d.n_test, d.limit_test))
     return X[tr], y[tr], X[te], y[te], d.n_classes
-
-
-def check_config(cfg) -> None:
-    """What the config alone must satisfy: run when it is read (config's task check), so that ``load_experiment``
-    and ``sweep --check`` refuse it, not the point's run."""
-    if any(h < 1 for h in cfg.model.hidden):
-        raise ConfigError(f"{cfg.path}: model.hidden: widths must be >= 1, got {cfg.model.hidden}")
 
 
 def epoch_instances(cfg) -> int:

@@ -26,9 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ampsim.config import spec
-from ampsim.data.list_reduction import N_CLASSES, OPS, VOCAB_SIZE, ListData, make_splits
-from ampsim.errors import ConfigError
+from ampsim.data.list_reduction import N_CLASSES, VOCAB_SIZE, ListData, make_splits
 from ampsim.ir.graph import Graph
 from ampsim.ir.hostmem import check_data_memory
 from ampsim.ir.message import Instance, Message
@@ -38,26 +36,6 @@ from ampsim.ir.nodes.io import Input
 from ampsim.ir.nodes.linear import Embedding, Linear
 from ampsim.ir.nodes.losses import Field, SoftmaxCrossEntropy
 from ampsim.models.base import DataSpec, Metric, Model, Task
-
-
-@dataclass(frozen=True)
-class DataConfig:
-    n_train: int = spec(20000, ge=1, help="training lists (generated from the run seed)")
-    n_test: int = spec(2000, ge=1, help="test lists (an independent draw)")
-    min_len: int = spec(1, ge=1, help="shortest list (digits, excluding the operation token)")
-    # lists are generated in memory before training: a bound keeps a typo from exhausting it
-    max_len: int = spec(10, ge=1, le=10_000, help="longest list")
-    ops: list[str] = spec(list(OPS), help="operations: sum (mod 10), max, min, first, last")
-    batch: int = spec(16, ge=1, help="lists of equal length per instance (one message carries the batch)")
-
-
-@dataclass(frozen=True)
-class ModelConfig:
-    cell: str = spec("lstm", choices=("lstm", "gru"))
-    hidden: int = spec(64, ge=1)
-    embed: int = spec(32, ge=1, help="token embedding width")
-    forget_bias: float = spec(1.0, finite=True, help="LSTM forget-gate bias at initialization",
-                              read_if=(("model.cell", ("lstm",)),))
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,17 +107,6 @@ def bucket(data: ListData, batch: int, order: np.ndarray, first_key: int,
     return [Instance(first_key + k, {"tokens": np.stack([data.sequences[i] for i in idx]),
                                      "y": data.labels[idx], "n_steps": len(data.sequences[idx[0]])})
             for k, idx in enumerate(groups)]
-
-
-def check_config(cfg) -> None:
-    """What the config alone must satisfy, checked when it is read (config's task check), before any data."""
-    d = cfg.data
-    if d.min_len > d.max_len:
-        raise ConfigError(f"{cfg.path}: data.min_len: must be <= data.max_len ({d.max_len}), got {d.min_len}")
-    bad = [o for o in d.ops if o not in OPS]
-    if bad or not d.ops:
-        what = f"unknown operations {bad}" if bad else "no operation given"
-        raise ConfigError(f"{cfg.path}: data.ops: {what} (known: {', '.join(OPS)})")
 
 
 def _check_memory(cfg) -> None:

@@ -1,0 +1,59 @@
+"""The tasks' schemas for experiment files: what each task's ``[data]`` and ``[model]`` hold (frozen dataclasses
+of :func:`~ampsim.fieldspec.spec` fields) and a check of what no single field says. :mod:`ampsim.config` reads
+them here, a layer below the models that build the tasks (:mod:`ampsim.models`): so reading an experiment file
+loads no model code, and no import runs upwards (config asked the models package to register the schemas, a
+cycle through ``import ampsim``).
+
+A new task is a schema module here (its ``DataConfig``, ``ModelConfig`` and, if it has one, ``check_config``),
+its entry in :data:`TASK_SCHEMAS`, and its builder in :data:`ampsim.models.TASKS`; a task defined outside the
+package declares its schema with :func:`register_task`.
+
+>>> sorted(TASK_SCHEMAS)
+['list_reduction', 'mlp', 'qm9_ggnn', 'sst_treelstm']
+>>> task_schema("mlp").model.__module__
+'ampsim.schemas.mlp'
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any, Callable
+
+from ampsim.errors import ConfigError
+from ampsim.schemas import list_reduction, mlp, qm9_ggnn, sst_treelstm
+
+__all__ = ["TaskSchema", "TASK_SCHEMAS", "register_task", "task_schema"]
+
+
+@dataclass(frozen=True)
+class TaskSchema:
+    """What a task declares for experiment files: the dataclasses of its ``[data]`` and ``[model]``."""
+
+    data: type
+    model: type
+    #: ``check(cfg)``: the task's rules across fields that need no data (``model.hidden`` widths >= 1), or None
+    check: Callable[[Any], None] | None = None
+
+    @classmethod
+    def of(cls, module: ModuleType) -> TaskSchema:
+        """The schema a module of this package declares."""
+        return cls(module.DataConfig, module.ModelConfig, getattr(module, "check_config", None))
+
+
+#: ``experiment.task`` name -> its schema (the built-in tasks, and those :func:`register_task` adds)
+TASK_SCHEMAS: dict[str, TaskSchema] = {name: TaskSchema.of(module) for name, module in (
+    ("mlp", mlp), ("list_reduction", list_reduction), ("sst_treelstm", sst_treelstm), ("qm9_ggnn", qm9_ggnn))}
+
+
+def register_task(name: str, data: type, model: type, check: Callable[[Any], None] | None = None) -> None:
+    """Declare task ``name`` with its ``[data]`` and ``[model]`` dataclasses (validated like the rest) and its
+    ``check`` of what no single field says."""
+    TASK_SCHEMAS[name] = TaskSchema(data, model, check)
+
+
+def task_schema(task: str, source: str = "<config>") -> TaskSchema:
+    """Task ``task``'s schema, or one ConfigError line naming ``source`` and the known tasks."""
+    if task not in TASK_SCHEMAS:
+        raise ConfigError(f"{source}: experiment.task: unknown task {task!r} (known: {', '.join(TASK_SCHEMAS)})")
+    return TASK_SCHEMAS[task]
