@@ -9,8 +9,9 @@ Every field is declared once, with its type, its default and its allowed range (
 becomes one line such as
 ``experiments/mnist_mlp.toml: train.lr: must be > 0, got -1``.
 
-``--set train.lr=0.01`` overrides are applied to the raw dictionary before validation, so they are
-checked exactly like the file.
+``--set train.lr=0.01`` overrides are checked field by field under their own name first
+(:func:`check_override`: ``--set train.lr: expected number, got string 'abc'``, not the file, which holds no such
+value), then applied to the raw dictionary and validated with the file.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ import copy
 import dataclasses
 import math
 import os
-import tomllib
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,8 +28,8 @@ from typing import Any
 from ampsim.errors import ConfigError
 from ampsim.fieldspec import POINT_ID_RULES, field_default, spec, type_name, unknown_key  # noqa: F401  (re-exported: the tasks' sections)
 from ampsim.files import read_toml
-from ampsim.schemas import TASK_SCHEMAS, TaskSchema, register_task, task_schema  # noqa: F401  (re-exported)
-from ampsim.tomltext import MAX_NESTING, deeper_than, dump_toml
+from ampsim.schemas import TASK_SCHEMAS, TaskSchema, register_task, task_schema, unknown_task  # noqa: F401
+from ampsim.tomltext import MAX_NESTING, check_writable, parse_override  # noqa: F401  (re-exported)
 
 
 @dataclass(frozen=True)
@@ -217,13 +217,17 @@ FIXED_SECTIONS = {"experiment": ExperimentSection, "train": TrainSection, "eval"
 
 def parse_section(cls: type, raw: Any, source: str, section: str) -> Any:
     """Build dataclass ``cls`` from ``raw`` (a dict), checking keys, types and ranges."""
+    return _parse_table(cls, raw, f"{source}: {section}")
+
+
+def _parse_table(cls: type, raw: Any, where_table: str) -> Any:
     if not isinstance(raw, dict):
-        raise ConfigError(f"{source}: {section}: must be a table, got {type_name(raw)}")
+        raise ConfigError(f"{where_table}: must be a table, got {type_name(raw)}")
     fields = {f.name: f for f in dataclasses.fields(cls)}
     hints = typing.get_type_hints(cls)
     values = {}
     for key, value in raw.items():
-        where = f"{source}: {section}.{key}"
+        where = f"{where_table}.{key}"
         if key not in fields:
             raise ConfigError(f"{where}: {unknown_key(key, fields)}")
         values[key] = _check(where, value, hints[key], fields[key].metadata)
@@ -263,39 +267,6 @@ def _tname_type(t: Any) -> str:
             dict: "table"}.get(t, getattr(t, "__name__", str(t)))
 
 
-def parse_override(text: str, option: str = "--set", example: str = "train.lr=0.01") -> tuple[str, Any]:
-    """``train.lr=0.01`` → ("train.lr", 0.01); values are TOML (bare words: strings). No ``=``: one line."""
-    if "=" not in text:
-        raise ConfigError(f"{option} {text}: expected KEY=VALUE, e.g. {example}")
-    key, raw = (s.strip() for s in text.split("=", 1))
-    if "\n" in raw or "\r" in raw:  # ("1\nmak=2" read as TOML was 1, and the rest of the line dropped)
-        raise ConfigError(f"{option} {key}: the value holds a line break; give one setting per {option}")
-    try:
-        value = tomllib.loads(f"v = {raw}")["v"]
-    except tomllib.TOMLDecodeError:
-        value = raw
-    except ValueError as e:  # an integer of more digits than Python converts (4,300)
-        raise ConfigError(f"{option} {key}: {e}") from None
-    except RecursionError:
-        raise ConfigError(f"{option} {key}: nested too deep") from None
-    check_writable(key, value, option)
-    return key, value
-
-
-def check_writable(key: str, value: Any, option: str = "--set") -> None:
-    """One ConfigError line unless ``value`` is one a run's config.toml can hold (:func:`dump_toml`): not None,
-    an object or text with a lone surrogate (a command-line byte that is not UTF-8), nor nested without end."""
-    where = f"{option} {key}" if option else key
-    if deeper_than(value, MAX_NESTING):  # (dump_toml's RecursionError came at a depth the caller's stack set)
-        raise ConfigError(f"{where}: nested too deep (or holds itself)")
-    try:
-        dump_toml({"o": {"k": value}})
-    except (TypeError, ValueError) as e:
-        raise ConfigError(f"{where}: {str(e).removeprefix('o.k: ')}") from None
-    except RecursionError:  # (within the depth counted above: only a caller already deep in its stack)
-        raise ConfigError(f"{where}: nested too deep (or holds itself)") from None
-
-
 def apply_overrides(raw: dict, overrides: list[tuple[str, Any]], option: str = "--set") -> dict:
     """Set dotted keys in a nested dict, in order (a table's value replaces the table). Neither ``raw`` nor
     the values are changed, nor shared with the result: a later key set inside a table given as a value went
@@ -308,7 +279,7 @@ def apply_overrides(raw: dict, overrides: list[tuple[str, Any]], option: str = "
         for p in parts[:-1]:
             d = d.setdefault(p, {})
             if not isinstance(d, dict):
-                raise ConfigError(f"{option} {key}: {p} is not a table")
+                raise ConfigError(f"{_named(option, key)}: {p} is not a table")
         d[parts[-1]] = value
     names = {key for key, _ in overrides}
     if "executor.hardware" in names and "executor.hardware_sha256" not in names:
@@ -319,13 +290,56 @@ def apply_overrides(raw: dict, overrides: list[tuple[str, Any]], option: str = "
 
 def load_config(path: str | Path, overrides: list[tuple[str, Any]] = (), option: str = "--set") -> Config:
     """Read, override and validate an experiment file (its task must be registered); ``option`` names where
-    the overrides came from in an error about one (the API's ``overrides:``)."""
+    the overrides came from in an error about one (the API's ``overrides:``; "": the key alone, for a caller
+    that names the place itself, as a sweep's point)."""
     source = str(path)
     raw = read_toml(path)
     if not raw:  # nothing at all (an empty or cut-off file) is a mistake, not "every default: MNIST"
         raise ConfigError(f"{source}: an empty experiment file (give at least an [experiment] table)")
     _check_values(raw, source)
-    return _from_raw(apply_overrides(raw, list(overrides), option), source)
+    overrides = list(overrides)
+    merged = apply_overrides(raw, overrides, option)
+    experiment = merged.get("experiment")
+    task = experiment.get("task", ExperimentSection.task) if isinstance(experiment, dict) else None
+    for key, value in overrides:
+        check_override(key, value, _named(option, key), task)
+    return _from_raw(merged, source)
+
+
+def _named(option: str, key: str) -> str:
+    return f"{option} {key}" if option else key
+
+
+def check_override(key: str, value: Any, where: str, task: Any) -> None:
+    """One ConfigError line naming ``where``, the override's own place (``--set train.lr``, a sweep file's
+    ``fixed.train.lr``), for a value its field refuses whatever the rest (an unknown key, a type, a range): merged
+    first, the message named the experiment file, which holds no such value. What depends on other fields
+    (``placement.map`` and its strategy), a hardware key, a key inside a table field, and a ``data``/``model`` key
+    where ``task`` (the experiment's) is no known task are checked with the whole config, the hardware model."""
+    section, _, rest = key.partition(".")
+    name, _, deeper = rest.partition(".")
+    if section not in SECTIONS:
+        raise ConfigError(f"{where}: unknown section {section!r} (known: {', '.join(SECTIONS)})")
+    if section in ("hardware", "data", "model") and (section == "hardware" or not isinstance(task, str)
+                                                     or unknown_task(task) is not None):
+        return
+    cls = FIXED_SECTIONS.get(section) or getattr(task_schema(task), section)
+    if not name:  # a whole table
+        parsed = _parse_table(cls, value, where)
+        if section == "experiment" and (why := unknown_task(parsed.task)) is not None:
+            raise ConfigError(f"{where}.task: {why}")
+        return
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    if name not in fields:
+        raise ConfigError(f"{where}: {unknown_key(name, fields)}")
+    hint = typing.get_type_hints(cls)[name]
+    if deeper:
+        if (typing.get_origin(hint) or hint) is not dict:
+            raise ConfigError(f"{where}: {name} is not a table")
+        return
+    value = _check(where, value, hint, fields[name].metadata)
+    if key == "experiment.task" and (why := unknown_task(value)) is not None:
+        raise ConfigError(f"{where}: {why}")
 
 
 def _check_values(raw: dict, source: str) -> None:

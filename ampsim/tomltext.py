@@ -1,15 +1,19 @@
 """The one writer of TOML text: a run's resolved ``config.toml`` (:func:`dump_toml`), which ``ampsim train``
 reads back as it reads any experiment file (:func:`ampsim.config.load_config`); the standard library reads
-TOML but does not write it.
+TOML but does not write it. And the values a run's config.toml takes from the command line (``--set``):
+:func:`parse_override` reads one, :func:`check_writable` refuses one no config.toml could hold.
 """
 
 from __future__ import annotations
 
 import numbers
 import re
+import tomllib
 from typing import Any
 
-__all__ = ["dump_toml", "deeper_than", "MAX_NESTING"]
+from ampsim.errors import ConfigError
+
+__all__ = ["dump_toml", "deeper_than", "MAX_NESTING", "parse_override", "check_writable"]
 
 
 def dump_toml(d: dict[str, dict]) -> str:
@@ -104,3 +108,36 @@ def deeper_than(value: Any, limit: int) -> bool:
                 return True
             stack.extend((x, depth + 1) for x in (v.values() if isinstance(v, dict) else v))
     return False
+
+
+def parse_override(text: str, option: str = "--set", example: str = "train.lr=0.01") -> tuple[str, Any]:
+    """``train.lr=0.01`` → ("train.lr", 0.01); values are TOML (bare words: strings). No ``=``: one line."""
+    if "=" not in text:
+        raise ConfigError(f"{option} {text}: expected KEY=VALUE, e.g. {example}")
+    key, raw = (s.strip() for s in text.split("=", 1))
+    if "\n" in raw or "\r" in raw:  # ("1\nmak=2" read as TOML was 1, and the rest of the line dropped)
+        raise ConfigError(f"{option} {key}: the value holds a line break; give one setting per {option}")
+    try:
+        value = tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw
+    except ValueError as e:  # an integer of more digits than Python converts (4,300)
+        raise ConfigError(f"{option} {key}: {e}") from None
+    except RecursionError:
+        raise ConfigError(f"{option} {key}: nested too deep") from None
+    check_writable(key, value, option)
+    return key, value
+
+
+def check_writable(key: str, value: Any, option: str = "--set") -> None:
+    """One ConfigError line unless ``value`` is one a run's config.toml can hold (:func:`dump_toml`): not None,
+    an object or text with a lone surrogate (a command-line byte that is not UTF-8), nor nested without end."""
+    where = f"{option} {key}" if option else key
+    if deeper_than(value, MAX_NESTING):  # (dump_toml's RecursionError came at a depth the caller's stack set)
+        raise ConfigError(f"{where}: nested too deep (or holds itself)")
+    try:
+        dump_toml({"o": {"k": value}})
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"{where}: {str(e).removeprefix('o.k: ')}") from None
+    except RecursionError:  # (within the depth counted above: only a caller already deep in its stack)
+        raise ConfigError(f"{where}: nested too deep (or holds itself)") from None

@@ -326,11 +326,14 @@ CASES = [
      "executor.watchdog_s: must be <= 1e+06, got 2200000.0"),
     ("toml-long-int", ["train", "{bad}/long_int.toml", "--out", "{tmp}/o"], None, "long_int.toml: invalid TOML: Exceeds"),
     ("hardware-long-int", ["info", "{bad}/hw_long_int.toml"], None, "hw_long_int.toml: invalid TOML: Exceeds"),
-    ("set-unknown-key", [*T, "--set", "train.nokey=1"], None, "train.nokey: unknown key"),
-    ("set-unknown-section", [*T, "--set", "nosection.x=1"], None, "nosection"),
+    # a --set value is blamed on the --set, not on the experiment file, which holds no such value
+    ("set-unknown-key", [*T, "--set", "train.nokey=1"], None, "ampsim: error: --set train.nokey: unknown key"),
+    ("set-text-number", [*T, "--set", "train.lr=abc"], None,
+     "ampsim: error: --set train.lr: expected number, got string 'abc'"),
+    ("set-unknown-section", [*T, "--set", "nosection.x=1"], None, "ampsim: error: --set nosection.x: unknown section"),
     ("set-broken-array", [*T, "--set", "model.hidden=[1,"], None, "model.hidden"),
-    ("set-bad-kind", [*T, "--set", "executor.kind=nope"], None, "executor.kind: must be one of"),
-    ("set-negative-epochs", [*T, "--set", "train.epochs=-1"], None, "train.epochs"),
+    ("set-bad-kind", [*T, "--set", "executor.kind=nope"], None, "ampsim: error: --set executor.kind: must be one of"),
+    ("set-negative-epochs", [*T, "--set", "train.epochs=-1"], None, "--set train.epochs: must be >= 1, got -1"),
     # replicas
     ("replica-pattern-matches-nothing", [*NAME, 'replicas.nodes={{"nope*"=2}}'], None,
      "blobs_mlp.toml: replicas.nodes.nope*: names no node of the model"),
@@ -338,7 +341,7 @@ CASES = [
     ("replica-negative-copies", [*NAME, 'replicas.nodes={{"fc*"=-2}}'], None, "replicas.nodes.fc*: copies must be"),
     ("replica-copies-not-a-number", [*NAME, 'replicas.nodes={{"fc*"="two"}}'], None,
      "replicas.nodes.fc*: expected a number of copies"),
-    ("replica-zero-groups", [*NAME, "replicas.groups=0"], None, "blobs_mlp.toml: replicas.groups: must be >= 1"),
+    ("replica-zero-groups", [*NAME, "replicas.groups=0"], None, "--set replicas.groups: must be >= 1"),
     ("activations-beyond-memory", [*T, "--no-progress", "--set", "model.hidden=[2000000]", "--set", "data.batch=4096",
                                    "--set", "data.n_train=8192", "--set", "train.mak=64"], None,
      "the model's activations need at least"),  # before a message: the first forward was 32 GB (OOM kill)

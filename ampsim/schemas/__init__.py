@@ -23,7 +23,7 @@ from typing import Any, Callable
 from ampsim.errors import ConfigError
 from ampsim.schemas import list_reduction, mlp, qm9_ggnn, sst_treelstm
 
-__all__ = ["TaskSchema", "TASK_SCHEMAS", "register_task", "task_schema"]
+__all__ = ["TaskSchema", "TASK_SCHEMAS", "register_task", "task_schema", "unknown_task"]
 
 
 @dataclass(frozen=True)
@@ -54,6 +54,11 @@ def register_task(name: str, data: type, model: type, check: Callable[[Any], Non
 
 def task_schema(task: str, source: str = "<config>") -> TaskSchema:
     """Task ``task``'s schema, or one ConfigError line naming ``source`` and the known tasks."""
-    if task not in TASK_SCHEMAS:
-        raise ConfigError(f"{source}: experiment.task: unknown task {task!r} (known: {', '.join(TASK_SCHEMAS)})")
+    if (why := unknown_task(task)) is not None:
+        raise ConfigError(f"{source}: experiment.task: {why}")
     return TASK_SCHEMAS[task]
+
+
+def unknown_task(task: Any) -> str | None:
+    """Why ``task`` names no known task, or None."""
+    return None if task in TASK_SCHEMAS else f"unknown task {task!r} (known: {', '.join(TASK_SCHEMAS)})"

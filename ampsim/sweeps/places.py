@@ -1,4 +1,5 @@
-"""Where a sweep file sets its keys: dotted keys from nested tables (:func:`flatten`), and each key in one place
+"""Where a sweep file sets its keys: dotted keys from nested tables (:func:`flatten`), each an experiment's field
+with values it takes, named by their place in the file (:func:`check_key`), and each key in one place
 (:func:`check_set_once`).
 
 A key sets one value per point, so the file gives it in one place: [fixed] (every point), an axis of [grid],
@@ -10,11 +11,13 @@ replaces [fixed]'s values in the quick variant: that is what it is for.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
+from ampsim.config import FIXED_SECTIONS, SECTIONS, check_override, task_schema
 from ampsim.errors import ConfigError
 
-__all__ = ["SEED_KEY", "WHOLE_TABLES", "check_set_once", "flatten"]
+__all__ = ["SEED_KEY", "WHOLE_TABLES", "check_key", "check_set_once", "flatten"]
 
 #: Dotted keys whose value is one whole table (never flattened into sub-keys).
 WHOLE_TABLES = ("hardware.topology", "placement.map")
@@ -57,3 +60,29 @@ def _seeds_place(head: dict, quick: dict) -> str | None:
     """Where the variant's seeds come from (``quick.seeds``, ``sweep.repeats``...), None where it has none."""
     return next((f"{where}.{key}" for where, table in (("quick", quick), ("sweep", head))
                  for key in ("seeds", "repeats") if key in table), None)
+
+
+def check_key(source: str, where: str, key: str, task: str, values: list[tuple[str, Any]] = ()) -> None:
+    """A dotted key must name a section and, outside ``hardware``, an existing field of that section; each of
+    its ``values`` (``(suffix, value)``: ``("[1]", 0.1)`` for a grid's second) one its field takes, in a line that
+    names this place in the sweep file (``fixed.train.lr``): checked with a point's experiment, the message
+    named the experiment file, which holds no such value."""
+    if key == "label" and where.startswith(("points", "quick.points")):
+        return
+    section, _, rest = key.partition(".")
+    if not rest or section not in SECTIONS:
+        raise ConfigError(f"{source}: {where}.{key}: unknown sweep key (use a dotted experiment field such as "
+                          f"train.mak; sections: {', '.join(SECTIONS)})")
+    if section == "hardware":
+        return  # validated per point against the hardware model
+    if section in FIXED_SECTIONS:
+        cls = FIXED_SECTIONS[section]
+    else:
+        schema = task_schema(task, source)
+        cls = schema.data if section == "data" else schema.model
+    known = [f.name for f in dataclasses.fields(cls)]
+    name = rest.split(".")[0]
+    if name not in known:
+        raise ConfigError(f"{source}: {where}.{key}: unknown sweep key ({section} has: {', '.join(known)})")
+    for suffix, value in values:
+        check_override(key, value, f"{source}: {where}.{key}{suffix}", task)

@@ -51,7 +51,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ampsim.config import FIXED_SECTIONS, SECTIONS, Config, load_config, read_toml, task_schema
+from ampsim.config import Config, load_config, read_toml
 from ampsim.errors import ConfigError
 from ampsim.executors import check_kind
 from ampsim.fieldspec import unknown_key
@@ -62,7 +62,7 @@ from ampsim.planning import check_numerics, resolve_system
 from ampsim.sweeps.figspec import FigureSpec, parse_figures
 from ampsim.sweeps.ids import id_text, id_view, point_id
 from ampsim.sweeps.numerics import check_figures, figure_needs, numerics_mode, replayable
-from ampsim.sweeps.places import SEED_KEY, WHOLE_TABLES, check_set_once, flatten
+from ampsim.sweeps.places import SEED_KEY, WHOLE_TABLES, check_key, check_set_once, flatten
 
 _TOP = ("sweep", "fixed", "grid", "points", "quick", "figure")
 _SWEEP_KEYS = ("name", "description", "experiment", "hardware", "seeds", "repeats", "numerics")
@@ -101,27 +101,6 @@ class Sweep:
     def default_dir(self) -> Path:
         """Its points' and table's folder without ``--out``: ``results/[quick/]sweeps/<name>/``."""
         return Path("results") / ("quick/sweeps" if self.quick else "sweeps") / self.name
-
-
-def _check_key(source: str, where: str, key: str, task: str) -> None:
-    """A dotted key must name a section and, outside ``hardware``, an existing field of that section."""
-    if key == "label" and where.startswith(("points", "quick.points")):
-        return
-    section, _, rest = key.partition(".")
-    if not rest or section not in SECTIONS:
-        raise ConfigError(f"{source}: {where}.{key}: unknown sweep key (use a dotted experiment field such as "
-                          f"train.mak; sections: {', '.join(SECTIONS)})")
-    if section == "hardware":
-        return  # validated per point against the hardware model
-    if section in FIXED_SECTIONS:
-        cls = FIXED_SECTIONS[section]
-    else:
-        schema = task_schema(task, source)
-        cls = schema.data if section == "data" else schema.model
-    known = [f.name for f in dataclasses.fields(cls)]
-    name = rest.split(".")[0]
-    if name not in known:
-        raise ConfigError(f"{source}: {where}.{key}: unknown sweep key ({section} has: {', '.join(known)})")
 
 
 def _resolve_file(source: str, base: Path, value: Any, where: str) -> Path:
@@ -170,11 +149,12 @@ def _table(source: str, raw: dict, key: str, allowed: tuple[str, ...] | None = N
 def _grid(source: str, where: str, table: dict, task: str) -> dict[str, list]:
     grid = flatten(table)
     for key, values in grid.items():
-        _check_key(source, where, key, task)
+        check_key(source, where, key, task)
         if not isinstance(values, list):
             raise ConfigError(f"{source}: {where}.{key}: must be an array of values, got {values!r}")
         if not values:
             raise ConfigError(f"{source}: {where}.{key}: empty grid (give at least one value)")
+        check_key(source, where, key, task, [(f"[{j}]", v) for j, v in enumerate(values)])
     return grid
 
 
@@ -186,8 +166,8 @@ def _points(source: str, where: str, raw: Any, task: str) -> list[dict]:
     out = []
     for i, p in enumerate(raw):
         flat = flatten(p)
-        for key in flat:
-            _check_key(source, f"{where}[{i}]", key, task)
+        for key, value in flat.items():
+            check_key(source, f"{where}[{i}]", key, task, [("", value)])
         if "label" in flat and not isinstance(flat["label"], str):
             raise ConfigError(f"{source}: {where}[{i}].label: expected a string")
         out.append(flat)
@@ -213,8 +193,8 @@ def load_sweep(path: str | Path, *, quick: bool = False) -> Sweep:
         hw = _resolve_file(source, path.parent, head["hardware"], "sweep.hardware")
         fixed_over += [("executor.kind", "sim"), ("executor.hardware", str(hw))]
     fixed = flatten(_table(source, raw, "fixed"))
-    for key in fixed:
-        _check_key(source, "fixed", key, task)
+    for key, value in fixed.items():
+        check_key(source, "fixed", key, task, [("", value)])
     grid = _grid(source, "grid", _table(source, raw, "grid"), task) if "grid" in raw else None
     if grid is not None and not grid:
         raise ConfigError(f"{source}: grid: empty grid (give at least one KEY = [values])")
@@ -224,8 +204,8 @@ def load_sweep(path: str | Path, *, quick: bool = False) -> Sweep:
         q = _table(source, raw, "quick", _QUICK_KEYS)
         qseeds = _seeds(source, "quick", q)
         qfixed = flatten(_table(source, q, "fixed", within="quick"))
-        for key in qfixed:
-            _check_key(source, "quick.fixed", key, task)
+        for key, value in qfixed.items():
+            check_key(source, "quick.fixed", key, task, [("", value)])
         qgrid = _grid(source, "quick.grid", _table(source, q, "grid", within="quick"), task) if "grid" in q else {}
         for key in qgrid:
             if grid is None or key not in grid:
@@ -319,10 +299,10 @@ def _resolve(source: str, experiment: Path, over: list, keys: list[str], combo: 
     seed = next((v for k, v in over if k == SEED_KEY), None)
     where = f"{source}: {point} {i} ({_describe(combo, seed)})"
     try:
-        cfg = load_config(experiment, over)
+        cfg = load_config(experiment, over, "")
         if auto and cfg.executor.numerics and replayable(cfg) and all(k != "executor.numerics" for k, _ in over):
             over.append(("executor.numerics", False))
-            cfg = load_config(experiment, over)
+            cfg = load_config(experiment, over, "")
         check_kind(cfg.executor.kind, cfg.path)
         system = resolve_system(cfg) if cfg.executor.kind == "sim" else None
         check_placement_chips(cfg, system)

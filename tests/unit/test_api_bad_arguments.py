@@ -198,6 +198,11 @@ def test_an_executors_train_and_evaluate_take_instances_only_and_a_bad_call_cost
     (lambda: ampsim.load_experiment(BLOBS, {"train.lr.x": 1}), "load_experiment: overrides: train.lr.x: lr is not a table"),
     (lambda: ampsim.train(BLOBS, overrides={"train.lr.x": 1}), "train: overrides: train.lr.x: lr is not a table"),
     (lambda: ampsim.load_experiment(BLOBS, ["train.lr"]), "load_experiment: overrides[0]: train.lr: expected KEY=VALUE"),
+    # a value its field refuses: the argument, not the experiment file (which holds no such value)
+    (lambda: ampsim.load_experiment(BLOBS, {"train.lr": "0.01"}),
+     "load_experiment: overrides: train.lr: expected number, got string '0.01'"),
+    (lambda: ampsim.train(BLOBS, overrides={"train.lrr": 0.1}), "train: overrides: train.lrr: unknown key"),
+    (lambda: ampsim.load_experiment(BLOBS, {"train": {"mak": 0}}), "load_experiment: overrides: train.mak: must be >= 1"),
 ])
 def test_an_api_error_names_the_argument_not_a_command_line_option(call, message):
     with pytest.raises(ampsim.ConfigError) as e:

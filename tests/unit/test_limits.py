@@ -24,8 +24,7 @@ def test_a_huge_fully_connected_topology_is_refused_before_building_it(tmp_path,
 def test_an_absurd_list_length_is_refused(capsys):
     assert main(["train", str(ROOT / "experiments" / "list_reduction.toml"), "--set", "data.max_len=1000000"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert err == [f"ampsim: error: {ROOT / 'experiments' / 'list_reduction.toml'}: data.max_len: must be <= 10000, "
-                   "got 1000000"]
+    assert err == ["ampsim: error: --set data.max_len: must be <= 10000, got 1000000"]  # (the file holds no such value)
 
 
 def test_a_list_field_longer_than_ten_thousand_is_refused(capsys):
@@ -37,7 +36,7 @@ def test_a_list_field_longer_than_ten_thousand_is_refused(capsys):
     hidden = "[" + ",".join(["1"] * 20_000) + "]"
     assert main(["train", str(exp), "--no-progress", "--set", f"model.hidden={hidden}"]) == 2
     assert capsys.readouterr().err.strip().splitlines() == [
-        f"ampsim: error: {exp}: model.hidden: 20,000 items, more than the limit of 10,000"]
+        "ampsim: error: --set model.hidden: 20,000 items, more than the limit of 10,000"]
     with pytest.raises(ConfigError, match=r"data\.ops: 10,001 items, more than the limit of 10,000$"):
         load_config(ROOT / "experiments" / "list_reduction.toml", [parse_override(f"data.ops={['sum'] * 10_001}")])
 

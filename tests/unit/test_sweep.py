@@ -114,7 +114,13 @@ FIG = '[grid]\n"train.mak" = [1]\n[[figure]]\nname = "f"\nkind = "xy"\nx = "{x}"
     ("[grid]\n", "grid: empty grid"),
     ('[grid]\n"train.mak" = 4\n', "grid.train.mak: must be an array"),
     ('[fixed]\n"model.hiden" = [3]\n[grid]\n"train.mak" = [1]\n', "fixed.model.hiden: unknown sweep key"),
-    ('[grid]\n"train.mak" = [1, 0]\n', "point 1 (train.mak=0): "),
+    # a value blamed on its own place in the sweep file, not on the experiment file, which holds no such value
+    ('[grid]\n"train.mak" = [1, 0]\n', "sw.toml: grid.train.mak[1]: must be >= 1, got 0"),
+    ('[fixed]\n"train.epochs" = "1"\n[grid]\n"train.lr" = [0.01]\n', "sw.toml: fixed.train.epochs: expected integer, "
+     "got string '1'"),
+    ('[fixed]\ntrain = { lrr = 1 }\n[grid]\n"train.mak" = [1]\n', "sw.toml: fixed.train.lrr: unknown sweep key"),
+    ('[[points]]\n"train.mak" = 1\n[[points]]\n"train.lr" = "fast"\n', "sw.toml: points[1].train.lr: expected number"),
+    ('[grid]\n"experiment.task" = ["mlp", "nope"]\n', "sw.toml: grid.experiment.task[1]: unknown task 'nope'"),
     ('[grid]\n"hardware.link.bandwith" = [1e9]\n', "link.bandwith: unknown key"),
     ('[grid]\n"hardware.topology" = [{ kind = "torus2d", shape = [2, 2] }]\n', "topology.shape"),
     ("[points]\n", "points: must be an array of tables"),
@@ -434,7 +440,7 @@ def test_check_validates_the_quick_variants_values_too(tmp_path, capsys):
     path.write_text(f'[sweep]\nexperiment = "{BLOBS}"\n[grid]\n"train.mak" = [1, 4]\n'
                     '[quick]\nfixed = {"train.lr" = -1}\n')
     assert main(["sweep", str(path), "--check"]) == 2
-    assert "[quick] point 0 (train.mak=1): " in capsys.readouterr().err
+    assert f"ampsim: error: {path}: quick.fixed.train.lr: must be > 0, got -1" in capsys.readouterr().err
     path.write_text(path.read_text().replace("-1", "0.5"))
     assert main(["sweep", str(path), "--check"]) == 0
     assert capsys.readouterr().out.strip().endswith("2 valid points over train.mak (2 in its [quick] variant)")
