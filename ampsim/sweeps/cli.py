@@ -41,7 +41,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else sweep.default_dir
     if args.check:  # and where it would write (changing nothing), and how many processes
         check_jobs(args.jobs, args.ray or None)
-        check_sweep_folder(out, sweep.name, sweep.path)
+        check_sweep_folder(out, sweep.name, sweep.path, quick=sweep.quick, fresh=args.fresh)
         # (its [quick] table's values too: its keys alone were checked, and a bad value failed only with --quick)
         quick = load_sweep(args.sweep, quick=True) if sweep.has_quick and not args.quick else None
         print(f"{args.sweep}: {len(sweep.points)} valid points over {', '.join(sweep.keys)}"

@@ -9,7 +9,9 @@ or this sweep's own. :func:`sweep_lock` keeps a second sweep out while one runs.
 A sweep is its name (the file's stem, or ``sweep.name``) *and* its file: two files named ``x.toml`` in two
 folders are two sweeps with one default folder. So ``sweep.json`` and each ``point.json`` also record the
 sweep file (:data:`SWEEP_FILE`, :func:`sweep_file_record`), and a folder whose record names another file
-that still exists is another sweep's.
+that still exists is another sweep's. Its two variants (the full sweep and ``--quick``) are kept apart too:
+``sweep.json`` and each ``point.json`` say which wrote them (``quick``), and the other variant's folder is refused
+(its table was silently replaced by this one's, the points of both mixed), unless ``--fresh`` deletes them.
 """
 
 from __future__ import annotations
@@ -59,9 +61,11 @@ def _other_file(record: dict, out: Path, file: Path | None) -> str | None:
         return None
 
 
-def check_sweep_folder(out: str | Path, name: str, file: str | Path | None = None) -> Path:
-    """Check, changing nothing, that sweep ``name`` (of sweep file ``file``, where given) may write into ``out``;
-    returns ``Path(out)``.
+def check_sweep_folder(out: str | Path, name: str, file: str | Path | None = None, *, quick: bool | None = None,
+                       fresh: bool = False) -> Path:
+    """Check, changing nothing, that sweep ``name`` (of sweep file ``file``, and variant ``quick``, where given)
+    may write into ``out``; returns ``Path(out)``. ``fresh``: its earlier results are to be deleted (the other
+    variant's are then no obstacle).
 
     Raises :class:`~ampsim.errors.ConfigError` in one line where ``out`` cannot be a folder this process
     writes (:func:`~ampsim.files.check_output_dir`), or holds another sweep's results (its ``sweep.json``, or
@@ -83,6 +87,8 @@ def check_sweep_folder(out: str | Path, name: str, file: str | Path | None = Non
                           f"{name!r} a folder of its own (--out)")
     if info is not None and (other := _other_file(info, out, file)):
         raise _another_file(out, name, other, file)
+    if info is not None and not fresh:
+        _check_variant(out, name, info, quick)
     foreign, own = [], info is not None
     for entry in sorted(out.iterdir()):
         if entry.name.startswith("."):  # the lock, points being trained
@@ -98,6 +104,8 @@ def check_sweep_folder(out: str | Path, name: str, file: str | Path | None = Non
                                   f"sweep {name!r} a folder of its own (--out)")
             if other := _other_file(record, out, file):
                 raise _another_file(out, name, other, file)
+            if not fresh:
+                _check_variant(out, name, record, quick)
             own = True
         elif entry.name not in TABLE_FILES:
             foreign.append(entry.name + ("/" if entry.is_dir() else ""))
@@ -108,6 +116,18 @@ def check_sweep_folder(out: str | Path, name: str, file: str | Path | None = Non
         raise ConfigError(f"{out}: exists and is not a folder of sweep {name!r} (it holds {what_it_holds(held)}); "
                           "give a new or empty folder, or this sweep's own")
     return out
+
+
+def _check_variant(out: Path, name: str, record: dict, quick: bool | None) -> None:
+    """Refuse, in one line, variant ``quick`` of sweep ``name`` a folder whose ``record`` (its ``sweep.json`` or a
+    ``point.json``) says the other variant wrote it; a record of before variants were recorded says nothing."""
+    held = record.get("quick")
+    if quick is None or not isinstance(held, bool) or held == quick:
+        return
+    which = "the quick variant's (--quick)" if held else "the full sweep's (without --quick)"
+    this = "--quick" if quick else "the full sweep"
+    raise ConfigError(f"{out}: holds {which} results of sweep {name!r}; give {this} another --out, or run "
+                      f"{'without' if quick else 'with'} --quick here (--fresh: delete those results and start over)")
 
 
 def _another_file(out: Path, name: str, other: str, file: Path | None) -> ConfigError:

@@ -3,7 +3,7 @@
 Layout of a sweep folder (default ``results/sweeps/<sweep name>/``)::
 
     <point id>/         one ordinary run folder per point (config.toml, metrics.csv, summary.json, ...)
-                        plus point.json (its overrides and swept values, its sweep's name and file)
+                        plus point.json (its overrides and swept values, its sweep's name, file, variant)
     table.csv           every point's swept values joined with its summary metrics
     sweep.json          the sweep's name, source file (also from this folder: ``sweep_file``) and swept keys
     .sweep.lock         while a sweep runs in the folder: its lock (:mod:`ampsim.sweeps.folder`)
@@ -187,7 +187,7 @@ def point_tasks(sweep: Sweep, out: Path) -> list[PointTask]:
     out = out.resolve()
     file = sweep_file_record(sweep.path, out)  # (a point of a sweep killed before its table is the sweep's too)
     return [PointTask(str(sweep.experiment), tuple(p.overrides), str(out / p.point_id), p.point_id,
-                      {"point_id": p.point_id, "label": p.label, "values": p.values,
+                      {"point_id": p.point_id, "label": p.label, "values": p.values, "quick": sweep.quick,
                        "overrides": [[k, v] for k, v in p.overrides], "sweep": sweep.name, SWEEP_FILE: file})
             for p in sweep.points]
 
@@ -216,10 +216,10 @@ def run_sweep(sweep: Sweep, out: str | Path, *, jobs: int | None = None, ray: bo
     """
     check_jobs(jobs, ray_address)
     # a bad folder, or another's, fails in one line before any point runs (and before the folder is made)
-    out = check_sweep_folder(out, sweep.name, sweep.path)
+    out = check_sweep_folder(out, sweep.name, sweep.path, quick=sweep.quick, fresh=fresh)
     out.mkdir(parents=True, exist_ok=True)
     with sweep_lock(out):  # before anything is deleted: another sweep's work is never touched
-        check_sweep_folder(out, sweep.name, sweep.path)  # again: another sweep may have written there meanwhile
+        check_sweep_folder(out, sweep.name, sweep.path, quick=sweep.quick, fresh=fresh)  # again: written meanwhile?
         return _run_locked(sweep, out, jobs, ray, ray_address, fresh, progress)
 
 

@@ -169,3 +169,31 @@ def test_a_table_recorded_before_sweep_files_were_recorded_names_its_source_from
     assert check_sweep_folder(tmp_path / "out", "x", a) == tmp_path / "out"
     with pytest.raises(ConfigError, match=f"another sweep named 'x', of the file {a}; give {b} a folder of its own"):
         check_sweep_folder(tmp_path / "out", "x", b)
+
+
+def test_the_other_variants_folder_is_refused_unless_fresh(tmp_path, capsys):
+    """--quick into the full sweep's folder replaced its table with the quick one (the points of both mixed), and
+    the full sweep into the quick one's likewise: one line now, the folder untouched; --fresh starts over."""
+    from ampsim.cli import main
+
+    file, out = tmp_path / "x.toml", tmp_path / "out"
+    file.write_text(TINY + '"train.mak" = [1, 2]\n[quick]\ngrid = { "train.mak" = [1] }\n')
+    assert main(["sweep", str(file), "--out", str(out), "--no-progress"]) == 0
+    capsys.readouterr()
+    before = {str(p): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    for flags in ([], ["--check"]):
+        assert main(["sweep", str(file), "--out", str(out), "--no-progress", "--quick", *flags]) == 2
+        assert capsys.readouterr().err.splitlines() == [
+            f"ampsim: error: {out}: holds the full sweep's (without --quick) results of sweep 'x'; give --quick another "
+            "--out, or run without --quick here (--fresh: delete those results and start over)"]
+        assert {str(p): p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+    (out / "sweep.json").unlink()  # the full sweep interrupted before its table: its points alone say which it is
+    assert main(["sweep", str(file), "--out", str(out), "--no-progress", "--quick"]) == 2
+    assert "holds the full sweep's (without --quick) results" in capsys.readouterr().err
+    assert main(["sweep", str(file), "--out", str(out), "--no-progress", "--quick", "--fresh"]) == 0
+    assert json.loads((out / "sweep.json").read_text())["quick"] is True and len(list(out.glob("*/point.json"))) == 1
+    capsys.readouterr()
+    assert main(["sweep", str(file), "--out", str(out), "--no-progress"]) == 2
+    assert "holds the quick variant's (--quick) results of sweep 'x'; give the full sweep another --out, or run with " \
+           "--quick here" in capsys.readouterr().err
+    assert main(["sweep", str(file), "--out", str(out), "--no-progress", "--quick"]) == 0  # its own variant: resumed
