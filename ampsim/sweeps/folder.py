@@ -22,13 +22,14 @@ from pathlib import Path
 from typing import Iterator
 
 from ampsim.errors import ConfigError, DataError
-from ampsim.files import check_output_dir, read_json, what_it_holds
+from ampsim.files import check_output_dir, read_json, read_toml, what_it_holds
 from ampsim.locks import holding
-from ampsim.results import enclosing_run
-from ampsim.runfiles import POINT
+from ampsim.results import enclosing_run, read_summary
+from ampsim.runfiles import CONFIG, POINT, SUMMARY, TRACE
 from ampsim.tables import TABLE, TABLE_FILES, read_table_info
 
-__all__ = ["LOCK_NAME", "SWEEP_FILE", "check_sweep_folder", "sweep_file_record", "sweep_lock"]
+__all__ = ["LOCK_NAME", "SWEEP_FILE", "check_sweep_folder", "point_id_of", "point_lacks", "sweep_file_record",
+           "sweep_lock"]
 
 LOCK_NAME = ".sweep.lock"
 #: the key of ``sweep.json`` and ``point.json`` that names the sweep's file (:func:`sweep_file_record`)
@@ -140,6 +141,41 @@ def point_says(folder: Path, key: str) -> object:
     """What a point folder's ``point.json`` says of ``key`` (``"sweep"``, ``"point_id"``: None where it says
     nothing); a ``point.json`` that is not JSON is one :class:`DataError` line."""
     return _point_record(folder).get(key)
+
+
+def point_id_of(folder: Path) -> object:
+    """The point id a point folder's ``point.json`` names (None where it has none, or none readable)."""
+    try:
+        return point_says(folder, "point_id")
+    except DataError:
+        return None
+
+
+def point_lacks(folder: Path) -> str | None:
+    """What a folder of its point lacks to be a finished run, in words (None: nothing): a summary, one that reads
+    (a summary.json cut short or overwritten, by a full disk or an editor, blocked the sweep's table in a line that
+    said nothing of what to do: the point is run again, as one with none), or the trace its config asks for."""
+    if not (folder / SUMMARY).is_file():
+        return f"has no {SUMMARY}"
+    try:
+        read_summary(folder)
+    except DataError as e:
+        return f"has a damaged {SUMMARY} ({e})"
+    return f"has no {TRACE} (its config traces)" if _trace_missing(folder) else None
+
+
+def _trace_missing(folder: Path) -> bool:
+    """Whether the run in ``folder`` was asked for a trace (``executor.trace`` in its resolved config) that is
+    not there. Traces are left out of committed results (tracked files stay under 1 MB, traces are larger), so
+    a checkout's traced points are run again, in seconds, and its timeline figures can be drawn; a config.toml
+    that cannot be read counts as a point to run again too."""
+    if (folder / TRACE).is_file():
+        return False
+    try:
+        executor = read_toml(folder / CONFIG).get("executor", {})
+    except ConfigError:
+        return True
+    return isinstance(executor, dict) and executor.get("trace") is True
 
 
 def _point_record(folder: Path) -> dict:

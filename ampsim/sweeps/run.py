@@ -67,11 +67,11 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from ampsim import runfiles
-from ampsim.errors import ConfigError, DataError, RunError, first_line
-from ampsim.files import read_toml, what_it_holds
+from ampsim.errors import ConfigError, RunError, first_line
+from ampsim.files import what_it_holds
 from ampsim.progress import progress as progress_reporter
 from ampsim.results import not_run_outputs, write_json
-from ampsim.sweeps.folder import SWEEP_FILE, check_sweep_folder, point_says, sweep_file_record, sweep_lock
+from ampsim.sweeps.folder import SWEEP_FILE, check_sweep_folder, point_id_of, point_lacks, sweep_file_record, sweep_lock
 from ampsim.sweeps.spec import SEED_KEY, Sweep
 from ampsim.tables import TABLE_FILES, table_row, write_table
 
@@ -110,17 +110,17 @@ def run_point(task: PointTask) -> str:
     final = Path(task.out)
     if finished(task):
         return task.point_id
-    # a folder of this point without its summary (edited, or deleted) or the trace its config asks for is
+    # a folder of this point without a summary that reads (edited, deleted) or the trace its config asks for is
     # unfinished: replaced when the point is done again; anything else by its name is not the sweep's to delete
     damaged = os.path.lexists(final)
-    if damaged and not (final.is_dir() and not final.is_symlink() and _point_id(final) == task.point_id):
+    if damaged and not (final.is_dir() and not final.is_symlink() and point_id_of(final) == task.point_id):
         record = "has no" if not (final / runfiles.POINT).exists() else "does not name the point in its"
         why = (f"a run, not known as this sweep's point: it {record} {runfiles.POINT}"
                if (final / runfiles.SUMMARY).is_file() else "not a finished point of this sweep: no summary.json")
         raise ConfigError(f"{final}: in the way of point {task.point_id} ({why}); move it away and run the sweep "
                           "again")
     if damaged and (other := not_run_outputs(final, also=(runfiles.POINT,))):  # (replaced whole, they would go too)
-        raise ConfigError(f"{final}: point {task.point_id} {_lacks(final)} and is run again, but its folder also "
+        raise ConfigError(f"{final}: point {task.point_id} {point_lacks(final)} and is run again, but its folder also "
                           f"holds {what_it_holds(other)}, which no run writes: move that away first")
     tmp = final.with_name(f".tmp-{task.point_id}-{os.getpid()}-{uuid.uuid4().hex[:6]}")
     aside = tmp.with_name(tmp.name + "-unfinished")  # where an unfinished folder of the point goes meanwhile
@@ -131,7 +131,7 @@ def run_point(task: PointTask) -> str:
             log.warning("point %s diverged; its row says so, with no metric", task.point_id)
         write_json(tmp / runfiles.POINT, task.record)
         if damaged:
-            log.warning("point %s: %s %s; replaced by the point run again", task.point_id, final, _lacks(final))
+            log.warning("point %s: %s %s; replaced by the point run again", task.point_id, final, point_lacks(final))
             os.rename(final, aside)  # (deleted below, with tmp)
         try:
             os.rename(tmp, final)
@@ -147,40 +147,11 @@ def run_point(task: PointTask) -> str:
 
 
 def finished(task: PointTask) -> bool:
-    """Whether ``task``'s point is done: its folder holds a summary and a point record naming the point (a run
-    trained into the folder by hand holds a summary too, of another config), and the trace its config asks for.
+    """Whether ``task``'s point is done: its folder holds a point record naming the point (a run trained into the
+    folder by hand holds a summary too, of another config), a summary that reads, and the trace its config asks for.
     """
     final = Path(task.out)
-    return (final / runfiles.SUMMARY).is_file() and _point_id(final) == task.point_id and not _trace_missing(final)
-
-
-def _trace_missing(folder: Path) -> bool:
-    """Whether the run in ``folder`` was asked for a trace (``executor.trace`` in its resolved config) that is
-    not there. Traces are left out of committed results (tracked files stay under 1 MB, traces are larger), so
-    a checkout's traced points are run again, in seconds, and its timeline figures can be drawn; a config.toml
-    that cannot be read counts as a point to run again too."""
-    if (folder / runfiles.TRACE).is_file():
-        return False
-    try:
-        executor = read_toml(folder / runfiles.CONFIG).get("executor", {})
-    except ConfigError:
-        return True
-    return isinstance(executor, dict) and executor.get("trace") is True
-
-
-def _lacks(folder: Path) -> str:
-    """What an unfinished folder of its point lacks, in words."""
-    if not (folder / runfiles.SUMMARY).is_file():
-        return f"has no {runfiles.SUMMARY}"
-    return f"has no {runfiles.TRACE} (its config traces)"
-
-
-def _point_id(folder: Path) -> object:
-    """The point id a point folder's ``point.json`` names (None where it has none, or none readable)."""
-    try:
-        return point_says(folder, "point_id")
-    except DataError:
-        return None
+    return point_id_of(final) == task.point_id and point_lacks(final) is None
 
 
 def point_tasks(sweep: Sweep, out: Path) -> list[PointTask]:

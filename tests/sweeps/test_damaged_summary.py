@@ -1,0 +1,59 @@
+"""A point whose summary.json does not read (cut short, overwritten with bytes that are not JSON) is damaged, as one
+without a summary: the sweep runs it again and swaps the new folder in, with a warning, where before its table
+stopped at ``.../summary.json: invalid JSON (...)``, exit 2, on every re-run, saying nothing of what to do. A
+folder that also holds the user's files is refused in one line that says so, untouched."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from sweep_kit import ROOT, tiny_sweep
+
+
+def _sweep(tmp_path: Path, out: Path) -> tuple[int, str]:
+    """``ampsim sweep`` in a process of its own (the warning comes from a pool worker, whose log records pytest's
+    handlers would take), and what it said on stderr."""
+    sweep = tmp_path / "s.toml"
+    sweep.write_text(tiny_sweep() + '"train.mak" = [1, 2]\n')
+    done = subprocess.run([sys.executable, "-m", "ampsim", "sweep", str(sweep), "--out", str(out), "--jobs", "1",
+                           "--no-progress"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    return done.returncode, done.stderr
+
+
+@pytest.mark.parametrize("damage", [b'{"final_metric": 0.9', b"\x89PNG\r\n\x1a\n\x00\xff", b"[1, 2]"],
+                         ids=["cut-short", "binary", "not-an-object"])
+def test_a_point_whose_summary_does_not_read_is_run_again(tmp_path, damage):
+    out = tmp_path / "out"
+    assert _sweep(tmp_path, out)[0] == 0
+    table = (out / "table.csv").read_bytes()
+    damaged, kept = sorted(p.parent for p in out.glob("*/summary.json"))
+    summary = (damaged / "summary.json").read_bytes()
+    mtime = (kept / "summary.json").stat().st_mtime_ns
+    (damaged / "summary.json").write_bytes(damage)
+    rc, err = _sweep(tmp_path, out)
+    assert rc == 0, err
+    assert f"point {damaged.name}: {damaged} has a damaged summary.json ({damaged / 'summary.json'}: " in err
+    assert "replaced by the point run again" in err and "Traceback" not in err
+    assert (damaged / "summary.json").read_bytes() == summary  # the same run again: the same summary
+    assert (out / "table.csv").read_bytes() == table
+    assert (kept / "summary.json").stat().st_mtime_ns == mtime  # the finished point is not run again
+    assert not list(out.glob(".tmp-*"))
+
+
+def test_a_damaged_point_that_holds_the_users_files_is_one_line_untouched(tmp_path):
+    out = tmp_path / "out"
+    assert _sweep(tmp_path, out)[0] == 0
+    damaged = sorted(p.parent for p in out.glob("*/summary.json"))[0]
+    (damaged / "summary.json").write_text("{")
+    (damaged / "notes.txt").write_text("mine\n")
+    before = {p: p.read_bytes() for p in damaged.iterdir()}
+    rc, err = _sweep(tmp_path, out)
+    assert rc == 2 and "Traceback" not in err, err
+    (line,) = err.strip().splitlines()[-1:]
+    assert line.startswith(f"ampsim: error: sweep s: 1 of 1 point(s) failed (first: {damaged.name}: {damaged}: point "
+                           f"{damaged.name} has a damaged summary.json (")
+    assert "which no run writes: move that away first" in line
+    assert {p: p.read_bytes() for p in damaged.iterdir()} == before
