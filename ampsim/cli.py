@@ -106,7 +106,12 @@ def cmd_info(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from ampsim.demo import run_demo
 
-    figure = run_demo(Path(args.out), progress=not args.no_progress)
+    try:
+        figure = run_demo(Path(args.out), progress=not args.no_progress)
+    except KeyboardInterrupt as e:  # (Ctrl-C said only "interrupted": as a sweep, what was kept)
+        if (points := Path(args.out) / "sweep").is_dir():
+            e.add_note(f"finished points are kept in {points} (run the same command again to finish the demo)")
+        raise
     print(f"demo figure written to {figure}")
     return 0
 
@@ -198,9 +203,13 @@ def main(argv: list[str] | None = None) -> int:
     level = {0: logging.WARNING, 1: logging.INFO}.get(args.verbose, logging.DEBUG)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     main_thread = threading.current_thread() is threading.main_thread()
-    # (Python's own Ctrl-C and our SIGTERM, each raised once: a second one is the same request, see errors.py)
-    previous = ((signal.signal(signal.SIGTERM, raise_terminated), signal.signal(signal.SIGINT, raise_interrupted))
-                if main_thread else None)
+    # (Python's own Ctrl-C and our SIGTERM, each raised once: a second one is the same request, see errors.py).
+    # SIGHUP (the terminal closed) as SIGTERM: by default it ended the process where it stood, running points
+    # and their temporaries, and the sweep's lock, left behind; ignored (nohup), it stays ignored
+    stops = (signal.SIGTERM, signal.SIGINT) + ((signal.SIGHUP,) if signal.getsignal(signal.SIGHUP) != signal.SIG_IGN
+                                               else ())
+    previous = ([signal.signal(signum, raise_interrupted if signum == signal.SIGINT else raise_terminated)
+                 for signum in stops] if main_thread else None)
     stop_signals_reset()
     try:
         with _numpy_quiet(args.verbose < 2):
@@ -230,14 +239,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"ampsim: error: {_one_line(e, f'{where}: {os_error_cause(e)}')}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM (Terminated): what was kept, the notes say
-        print(f"ampsim: interrupted{'; ' + _one_line(e) if _one_line(e) else ''}", file=sys.stderr)
+        try:
+            print(f"ampsim: interrupted{'; ' + _one_line(e) if _one_line(e) else ''}", file=sys.stderr)
+        except OSError:  # (a SIGHUP's terminal is gone: no one to tell)
+            pass
         # a SIGTERM's Terminated may come back as a plain KeyboardInterrupt through code that re-raises its
         # own (Ray's wait, checking signals in its C++ core): the signal noted by the handler decides
         term = isinstance(e, Terminated) or bool(TERMINATED)
-        return 128 + (signal.SIGTERM if term else signal.SIGINT)
+        return 128 + (TERMINATED[0] if TERMINATED else signal.SIGTERM if term else signal.SIGINT)
     finally:
         if previous is not None:
-            for signum, handler in zip((signal.SIGTERM, signal.SIGINT), previous):
+            for signum, handler in zip(stops, previous):
                 signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
 
 

@@ -50,8 +50,9 @@ class Diverged(RunError):
 
 
 class Terminated(KeyboardInterrupt):
-    """SIGTERM, raised in the CLI's main thread (``ampsim.cli.main``) so that a command stops exactly as on
-    Ctrl-C: what it was writing is abandoned whole, finished results are kept, one line says so."""
+    """SIGTERM (or SIGHUP: the terminal closed), raised in the CLI's main thread (``ampsim.cli.main``) so that a
+    command stops exactly as on Ctrl-C: what it was writing is abandoned whole, finished results are kept, one
+    line says so."""
 
 
 
@@ -68,7 +69,7 @@ STOP_GRACE_S = 10.0
 
 
 def raise_terminated(signum: int, _frame: object) -> None:
-    """The command's SIGTERM handler (its main thread): note the signal, raise :class:`Terminated` (but see
+    """The command's SIGTERM and SIGHUP handler (its main thread): note the signal, raise :class:`Terminated` (but see
     :func:`_first_stop`)."""
     if _first_stop():
         TERMINATED.append(signum)
@@ -108,9 +109,10 @@ def exit_status(code: int) -> int:
     process by the signal, with no status of ours."""
     import signal
 
-    if code in (128 + signal.SIGINT, 128 + signal.SIGTERM):
+    if code in (128 + signal.SIGINT, 128 + signal.SIGTERM, 128 + signal.SIGHUP):
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
     return code
 
 

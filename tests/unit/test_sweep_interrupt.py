@@ -125,9 +125,9 @@ def snapshot(points: list[Path]) -> dict[str, bytes]:
 
 
 # -- tests ----------------------------------------------------------------------------------------------
-def _interrupted(tmp_path: Path, again_after_s: float | None = None) -> tuple:
-    """A two-worker sweep, Ctrl-C'd (the whole process group, as a terminal does) once a point has finished,
-    and again ``again_after_s`` later: the folder, the process (ended, none of its processes left), its stderr,
+def _interrupted(tmp_path: Path, again_after_s: float | None = None, sig: int = signal.SIGINT) -> tuple:
+    """A two-worker sweep, Ctrl-C'd (``sig`` to the whole process group, as a terminal does) once a point has
+    finished, and again ``again_after_s`` later: the folder, the process (ended, none of its processes left), its stderr,
     the points finished when it was interrupted and the seconds from the first Ctrl-C to its end."""
     path = tmp_path / "sim.toml"
     path.write_text(SIM)
@@ -137,7 +137,7 @@ def _interrupted(tmp_path: Path, again_after_s: float | None = None) -> tuple:
         wait_until(proc, seen, lambda: len(finished(out)) >= 1)
         before = snapshot(finished(out))
         t0 = time.monotonic()
-        os.killpg(proc.pid, signal.SIGINT)
+        os.killpg(proc.pid, sig)
         if again_after_s is not None:
             time.sleep(again_after_s)
             os.killpg(proc.pid, signal.SIGINT)
@@ -164,6 +164,18 @@ def test_ctrl_c_stops_within_2_s_keeps_finished_points_and_a_resume_completes_th
     assert n_kept < len(finished(out)) == 8
     whole = run_sweep(load_sweep(path), tmp_path / "whole", jobs=2)
     assert (out / "table.csv").read_text() == whole.read_text()
+
+
+def test_a_hangup_stops_the_sweep_as_sigterm_does_keeping_finished_points_and_leaving_nothing(tmp_path):
+    """The terminal closed (SIGHUP to its process group): the sweep ended where it stood, status 129 and no line,
+    its running points' .tmp-* folders and its .sweep.lock left behind. Now it stops as on SIGTERM."""
+    out, proc, err, before, elapsed = _interrupted(tmp_path, sig=signal.SIGHUP)
+    assert proc.returncode == 129, err
+    assert err.strip().splitlines() == [f"ampsim: interrupted; finished points are kept in {out} (run the same "
+                                        "command again to finish the sweep)"]
+    assert elapsed <= 2.0, f"SIGHUP took {elapsed:.2f} s"
+    assert {k: v for k, v in snapshot(finished(out)).items() if k in before} == before
+    assert not list(out.glob(".tmp-*")) and not (out / ".sweep.lock").exists()
 
 
 def test_sigkill_of_a_sweep_leaves_no_process_behind_within_5_s(tmp_path):

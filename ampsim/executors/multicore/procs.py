@@ -107,7 +107,7 @@ def start_process(p: mp.Process) -> None:
         signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
 
 
-_STARTUP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+_STARTUP_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
 
 
 def worker_main(spec: WorkerSpec) -> None:
@@ -125,10 +125,12 @@ def worker_main(spec: WorkerSpec) -> None:
 def setup_worker_process(parent_pid: int | None = None) -> None:
     """Signals, parent-death signal and BLAS threads for a freshly started worker of ``parent_pid``
     (None or 0: this process's parent now): SIGINT ignored (the parent handles Ctrl-C and stops its children),
-    SIGTERM ends it at once, the signals :func:`start_process` blocked unblocked (a SIGTERM sent meanwhile ends
-    it now, quietly)."""
+    SIGTERM ends it at once, SIGHUP too (unless ignored: nohup), the signals :func:`start_process` blocked
+    unblocked (a SIGTERM sent meanwhile ends it now, quietly)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    if signal.getsignal(signal.SIGHUP) != signal.SIG_IGN:  # (the CLI's handler, inherited through fork)
+        signal.signal(signal.SIGHUP, signal.SIG_DFL)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, _STARTUP_SIGNALS)
     die_with_parent(parent_pid or os.getppid())  # (0: as None, see parent_pid_of_children)
     limit_blas_threads()
