@@ -94,3 +94,32 @@ def test_an_edit_that_restores_the_size_and_mtime_changes_the_stamp(tmp_path):
     path.write_text("x = 2\n")
     os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
     assert jitcache._content(str(path)) != old
+
+
+_ANNOUNCE = """
+import logging, sys
+sys.path.insert(0, sys.argv[1])
+logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")  # as the CLI's default
+from ampsim.executors.sim.jitcache import compile_announced
+import kern
+with compile_announced():
+    kern.f(1)
+with compile_announced():
+    kern.f(2.0)  # another compilation in the process: said once
+"""
+
+
+def test_compiling_is_said_once_a_process_and_loading_from_the_cache_not_at_all(tmp_path):
+    """The first replay of a checkout compiled the kernel for a minute or more in silence (the README says so,
+    the command did not): one warning as numba starts compiling, none where the compiled code is cached."""
+    (tmp_path / "kern.py").write_text("import numba\n\n\n@numba.njit(cache=True)\ndef f(x):\n    return x + 1\n")
+
+    def run() -> list[str]:
+        done = subprocess.run([sys.executable, "-c", _ANNOUNCE, str(tmp_path)], capture_output=True, text=True,
+                              timeout=120, env={**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "cache")})
+        assert done.returncode == 0, done.stderr
+        return done.stderr.strip().splitlines()
+
+    assert run() == ["WARNING ampsim.executors.sim.jitcache: compiling the replay loop with numba (once: cached for "
+                     "later runs; a minute or more)..."]
+    assert run() == []  # both compiled functions loaded from numba's cache

@@ -17,6 +17,10 @@ the source file's content in numba 0.68); it is given by cache locators of numba
 files (beside the source, else the user's cache folder where the package is installed read-only), put
 first in numba's list. Where numba's classes are not found (their names moved before), the kernel is
 cached as numba does by default, with a warning.
+
+The first replay of a checkout (or after an edit to the kernel) compiles it for a minute or more:
+:func:`compile_announced` says so in one warning, once per process, as numba starts compiling (not when it
+loads the compiled kernel from this cache).
 """
 
 from __future__ import annotations
@@ -27,12 +31,15 @@ import hashlib
 import logging
 import os
 import re
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import numba
 from numba.core import caching
+from numba.core import event as numba_event
 
-__all__ = ["KERNEL_SOURCES", "jitted", "jitted_inline", "register", "kernel_digest"]
+__all__ = ["KERNEL_SOURCES", "jitted", "jitted_inline", "register", "kernel_digest", "compile_announced"]
 
 log = logging.getLogger(__name__)
 
@@ -148,3 +155,35 @@ jitted = numba.njit(cache=True, _nrt=False)
 #: the same, inlined where it is called: for the functions that take the state tuples, whose every array a
 #: call would hand over as fields of its own (jitpackets)
 jitted_inline = numba.njit(cache=True, inline="always", _nrt=False)
+
+
+#: whether this process said that it compiles the kernel (:func:`compile_announced`)
+_ANNOUNCED: list[bool] = []
+
+
+class _CompileAnnouncer(numba_event.Listener):
+    """Logs the one warning as numba starts its first compilation (its ``numba:compile`` event: a function
+    loaded from the cache has none)."""
+
+    def on_start(self, event) -> None:
+        if not _ANNOUNCED:
+            _ANNOUNCED.append(True)
+            # a warning, not info: the CLI shows warnings by default, and minutes of silence read as a hang
+            log.warning("compiling the replay loop with numba (once: cached for later runs; a minute or more)...")
+
+    def on_end(self, event) -> None:
+        pass
+
+
+@contextmanager
+def compile_announced() -> Iterator[None]:
+    """Within the block (a call of the kernel), one warning as numba starts compiling, once per process."""
+    if _ANNOUNCED:
+        yield
+        return
+    listener = _CompileAnnouncer()
+    numba_event.register("numba:compile", listener)
+    try:
+        yield
+    finally:
+        numba_event.unregister("numba:compile", listener)
