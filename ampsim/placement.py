@@ -38,7 +38,7 @@ from ampsim.hardware.cost import compute_time_s, spec_kinds
 from ampsim.hardware.spec import ChipSpec
 from ampsim.ir.message import Instance
 from ampsim.ir.pump import pump
-from ampsim.models import skeleton
+from ampsim.models import node_names
 from ampsim.models.base import Model
 from ampsim.replicas import copy_names, node_copies, replica_spec
 
@@ -210,13 +210,13 @@ def check_names(cfg: Config, units: int | None = None, *, placing: bool = True) 
     ``placement.map`` that names no node, a map that leaves a node without a chip, and (given the ``units``
     the run has: chips, or workers) a chip beyond them. The run's own checks say the same, but only once its
     data is loaded and its model built (a sweep's --check never did): the names here are those of the task's
-    model built from the config alone (:func:`ampsim.models.skeleton`), copied as ``[replicas]`` asks.
+    model built from the config alone (:func:`ampsim.models.node_names`), copied as ``[replicas]`` asks.
     ``placing``: False where a caller's placement replaces the map; the reference executor does not read it."""
     explicit = placing and cfg.placement.strategy == "explicit" and cfg.executor.kind != "reference"
     if not explicit and not cfg.replicas.nodes:
         return  # (no name to check: no model built)
     spec = replica_spec(cfg)
-    counts = node_copies(skeleton(cfg), spec, cfg.path)
+    counts = node_copies(node_names(cfg), spec, cfg.path)
     if explicit:
         names = [name for copies in copy_names(counts, spec.groups).values() for name in copies]
         _explicit(names, cfg.placement.map, units, cfg.path, "worker" if cfg.executor.kind == "multicore" else "chip")

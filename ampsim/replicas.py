@@ -28,6 +28,7 @@ from __future__ import annotations
 import copy
 import fnmatch
 from dataclasses import dataclass
+from typing import Sequence
 
 from ampsim.config import Config
 from ampsim.errors import ConfigError, listed
@@ -100,9 +101,8 @@ def copy_name(name: str, group: int, index: int, groups: int, copies: int) -> st
     return f"g{group}/{base}" if groups > 1 else base
 
 
-def node_copies(model: Model, spec: ReplicaSpec, source: str) -> dict[str, int]:
-    """Copies inside each group of every model node (1 unless a ``replicas.nodes`` pattern matches)."""
-    names = list(model.graph.nodes)
+def node_copies(names: Sequence[str], spec: ReplicaSpec, source: str) -> dict[str, int]:
+    """Copies inside each group of every model node, by name (1 unless a ``replicas.nodes`` pattern matches)."""
     for pattern, n in spec.nodes:
         where = f"{source}: replicas.nodes.{pattern}"
         if not isinstance(n, int) or isinstance(n, bool):
@@ -152,7 +152,7 @@ def replicate(model: Model, spec: ReplicaSpec, source: str = "<config>") -> Repl
     if spec.sync not in SYNC_MODES:
         raise ConfigError(f"{source}: replicas.sync: must be one of {', '.join(SYNC_MODES)}, got {spec.sync!r}")
     base = model.graph.validate()
-    counts = node_copies(model, spec, source)
+    counts = node_copies(list(base.nodes), spec, source)
     if spec.trivial:
         return Replicated(model, spec, [], {n: [[n]] for n in base.nodes}, model)
     G = spec.groups
