@@ -8,9 +8,9 @@ Default folder: a sweep's points and table go to ``results/sweeps/<name>/``
 (``results/quick/sweeps/<name>`` with ``--quick``). Progress: a bar on a terminal, one line per finished
 point when stderr is a file or a pipe, nothing with ``--no-progress``.
 
-Interruption: Ctrl-C or SIGTERM stops the sweep within about a second, keeping every finished point (see
-:mod:`ampsim.sweeps.run`), prints ``ampsim: interrupted; finished points are kept in <folder> (run the
-same command again to finish the sweep)`` and exits with 130 (Ctrl-C) or 143 (SIGTERM). A second sweep on
+Interruption: Ctrl-C, SIGTERM or SIGHUP stops the sweep within about a second, keeping every finished point
+(see :mod:`ampsim.sweeps.run`), prints ``ampsim: interrupted; finished points are kept in <folder> (run the
+same command again to finish the sweep)`` and exits with 130 (Ctrl-C), 143 (SIGTERM) or 129 (SIGHUP). A second sweep on
 a folder in use fails with ``ampsim: error: <folder>: another sweep (pid N) is running in this folder``
 (exit 2).
 """

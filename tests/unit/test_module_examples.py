@@ -5,7 +5,20 @@ from pathlib import Path
 
 import pytest
 
-from ampsim import api, environment, errors, fieldspec, jsontext, metrics, optim, placement, runfiles, tables, tomltext
+from ampsim import (
+    api,
+    environment,
+    errors,
+    fieldspec,
+    jsontext,
+    metrics,
+    optim,
+    placement,
+    runfiles,
+    schemas,
+    tables,
+    tomltext,
+)
 from ampsim.calibration import profile, report, targets, transport
 from ampsim.executors.multicore import protocol
 from ampsim.executors.sim import admission
@@ -16,7 +29,7 @@ from ampsim.sweeps import ids
 
 
 @pytest.mark.parametrize("module", [admission, api, environment, errors, fieldspec, ids, jsontext, metrics, optim,
-                                    placement, profile, protocol, report, routing, runfiles, selection, sync, tables,
+                                    placement, profile, protocol, report, routing, runfiles, schemas, selection, sync, tables,
                                     targets, tomltext, transport],
                          ids=lambda m: m.__name__)
 def test_docstring_examples_hold(module, monkeypatch):
