@@ -1,12 +1,10 @@
 """Experiment files: TOML → frozen dataclasses, validated with errors that name the file and the field.
 
 An experiment file has the sections ``[experiment]``, ``[data]``, ``[model]``, ``[train]``, ``[eval]``,
-``[executor]`` and ``[placement]``. ``[data]`` and ``[model]`` are defined by the task, in its schema module
-(:mod:`ampsim.schemas`; a task from elsewhere declares its own with :func:`register_task`); the rest are
-defined here.
-Every field is declared once, with its type, its default and its allowed range (``field(metadata=...)``);
-:func:`parse_section` enforces all of them, so an unknown key, a wrong type or an out-of-range value
-becomes one line such as
+``[executor]`` and ``[placement]``. ``[data]`` and ``[model]`` are the task's (:mod:`ampsim.schemas`; a task from
+elsewhere declares its own with :func:`register_task`); the rest are defined here. Every field is declared once,
+with its type, its default and its allowed range (``field(metadata=...)``); :func:`parse_section` enforces all
+of them, so an unknown key, a wrong type or an out-of-range value becomes one line such as
 ``experiments/mnist_mlp.toml: train.lr: must be > 0, got -1``.
 
 ``--set train.lr=0.01`` overrides are checked field by field under their own name first
@@ -46,6 +44,7 @@ class ExperimentSection:
 MAX_EPOCHS = 1_000_000
 MAX_INT = 2**53  # any integer in an experiment: a float holds it exactly, numpy sizes and counts fit
 MAX_ITEMS = 10_000  # any list field's (model.hidden of 20,000 layers was built, and ran for minutes)
+_BOUNDS = ("gt", "ge", "le", "finite")  # what a list field's spec says of each item
 #: default ``executor.watchdog_s``: generous, a healthy worker answers in milliseconds (see multicore/executor.py)
 WATCHDOG_S = 60.0
 
@@ -246,8 +245,9 @@ def _check(where: str, value: Any, hint: Any, meta: typing.Mapping) -> Any:
     if origin is list:
         if len(value) > MAX_ITEMS:
             raise ConfigError(f"{where}: {len(value):,} items, more than the limit of {MAX_ITEMS:,}")
-        (item,) = typing.get_args(hint) or (object,)
-        value = [_check(f"{where}[{i}]", v, item, {}) for i, v in enumerate(value)]
+        (item,) = typing.get_args(hint) or (object,)  # a list's bounds are its items' (model.hidden: ge=1)
+        bounds = {k: meta[k] for k in _BOUNDS if k in meta}
+        return [_check(f"{where}[{i}]", v, item, bounds) for i, v in enumerate(value)]
     if meta.get("choices") and value not in meta["choices"]:
         raise ConfigError(f"{where}: must be one of {', '.join(map(str, meta['choices']))}, got {value!r}")
     # nan nowhere; inf not for a rate or step (> b: train.eps = inf trained nothing), where ">= b" may mean "never"
@@ -324,7 +324,7 @@ def check_override(key: str, value: Any, where: str, task: Any) -> None:
                                                      or unknown_task(task) is not None):
         return
     cls = FIXED_SECTIONS.get(section) or getattr(task_schema(task), section)
-    if not name:  # a whole table
+    if "." not in key:  # a whole table ("train." names a key, the empty one)
         parsed = _parse_table(cls, value, where)
         if section == "experiment" and (why := unknown_task(parsed.task)) is not None:
             raise ConfigError(f"{where}.task: {why}")

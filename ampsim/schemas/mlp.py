@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ampsim.errors import ConfigError
 from ampsim.fieldspec import spec
 
-__all__ = ["BLOBS", "DataConfig", "ModelConfig", "check_config"]
+__all__ = ["BLOBS", "DataConfig", "ModelConfig"]
 
 
 #: what reads the synthetic dataset's settings
@@ -29,12 +28,6 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    hidden: list[int] = spec([256, 256, 256], help="widths of the hidden ReLU layers")
+    hidden: list[int] = spec([256, 256, 256], ge=1, help="widths of the hidden ReLU layers")
     init: str = spec("he", choices=("he", "glorot"))
 
-
-def check_config(cfg) -> None:
-    """What the config alone must satisfy: run when it is read (config's task check), so that ``load_experiment``
-    and ``sweep --check`` refuse it, not the point's run."""
-    if any(h < 1 for h in cfg.model.hidden):
-        raise ConfigError(f"{cfg.path}: model.hidden: widths must be >= 1, got {cfg.model.hidden}")

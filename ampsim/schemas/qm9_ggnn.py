@@ -22,7 +22,7 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    hidden: int = spec(64, ge=1, help="atom state width H (>= the 5 element features)")
+    hidden: int = spec(64, ge=len(qm9.ELEMENTS), help="atom state width H (>= the 5 element features)")
     steps: int = spec(4, ge=1, le=1000, help="propagation steps T (each instance holds every step's activations "
                       "until its backward: 10^8 took memory without end)")
     readout: int = spec(64, ge=1, help="width of the gated readout before the final Linear")
@@ -33,10 +33,7 @@ class ModelConfig:
 def check_config(cfg) -> None:
     """What the config alone must satisfy, checked when it is read (config's task check), before any data (the
     files' own atom features are checked against ``model.hidden`` once they are read: :func:`_check_splits`)."""
-    d, m = cfg.data, cfg.model
-    if m.hidden < len(qm9.ELEMENTS):
-        raise ConfigError(f"{cfg.path}: model.hidden: must be >= {len(qm9.ELEMENTS)} (the atom features), "
-                          f"got {m.hidden}")
+    d, m = cfg.data, cfg.model  # (model.hidden >= the atom features: its spec)
     if m.granularity == "atom" and d.batch != 1:
         raise ConfigError(f"{cfg.path}: data.batch: model.granularity 'atom' takes one molecule per instance "
                           f"(each molecule is its own loss message); use train.muf for minibatches, got {d.batch}")

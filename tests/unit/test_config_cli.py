@@ -161,3 +161,22 @@ def test_train_refuses_an_executor_option_that_contradicts_set_executor_kind(cap
                  "--executor", "sim"]) == 2
     assert capsys.readouterr().err.splitlines() == [
         "ampsim: error: --executor sim: --set executor.kind='multicore' chose another executor; give one of them"]
+
+
+@pytest.mark.parametrize("overrides, message", [
+    # an empty field name took the whole-table branch: "--set train.: must be a table, got integer"
+    ([("train.", 5)], "--set train.: unknown key (known: epochs, "),
+    ([("train..lr", 5)], "--set train..lr: unknown key (known: epochs, "),
+    # a list field's bound is each item's, checked under the override's name (a task check named the file)
+    ([("model.hidden", [8, 0])], "--set model.hidden[1]: must be >= 1, got 0"),
+])
+def test_an_override_is_refused_under_its_own_name(overrides, message):
+    with pytest.raises(ConfigError) as err:
+        load_config(BLOBS, overrides)
+    assert str(err.value).startswith(message) and "\n" not in str(err.value)
+
+
+def test_a_list_items_bound_in_the_file_names_the_file(tmp_path):
+    path = write(tmp_path, '[experiment]\ntask = "mlp"\n[model]\nhidden = [4, 0]\n')
+    with pytest.raises(ConfigError, match=r"exp\.toml: model\.hidden\[1\]: must be >= 1, got 0$"):
+        load_config(path)
