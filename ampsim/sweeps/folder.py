@@ -151,6 +151,10 @@ def point_id_of(folder: Path) -> object:
         return None
 
 
+#: what every run's summary.json holds (the table's row reads them)
+RUN_KEYS = ("time_s", "instances")
+
+
 def point_lacks(folder: Path) -> str | None:
     """What a folder of its point lacks to be a finished run, in words (None: nothing): a summary, one that reads
     (a summary.json cut short or overwritten, by a full disk or an editor, blocked the sweep's table in a line that
@@ -158,9 +162,11 @@ def point_lacks(folder: Path) -> str | None:
     if not (folder / SUMMARY).is_file():
         return f"has no {SUMMARY}"
     try:
-        read_summary(folder)
+        summary = read_summary(folder)
     except DataError as e:
         return f"has a damaged {SUMMARY} ({e})"
+    if missing := [k for k in RUN_KEYS if k not in summary]:  # ({} made an empty row of the table)
+        return f"has a damaged {SUMMARY} (no {', '.join(missing)}, which every run's holds)"
     return f"has no {TRACE} (its config traces)" if _trace_missing(folder) else None
 
 

@@ -23,8 +23,8 @@ def _sweep(tmp_path: Path, out: Path) -> tuple[int, str]:
     return done.returncode, done.stderr
 
 
-@pytest.mark.parametrize("damage", [b'{"final_metric": 0.9', b"\x89PNG\r\n\x1a\n\x00\xff", b"[1, 2]"],
-                         ids=["cut-short", "binary", "not-an-object"])
+@pytest.mark.parametrize("damage", [b'{"final_metric": 0.9', b"\x89PNG\r\n\x1a\n\x00\xff", b"[1, 2]", b"{}"],
+                         ids=["cut-short", "binary", "not-an-object", "empty"])  # ({}: an empty row of the table)
 def test_a_point_whose_summary_does_not_read_is_run_again(tmp_path, damage):
     out = tmp_path / "out"
     assert _sweep(tmp_path, out)[0] == 0
@@ -35,7 +35,7 @@ def test_a_point_whose_summary_does_not_read_is_run_again(tmp_path, damage):
     (damaged / "summary.json").write_bytes(damage)
     rc, err = _sweep(tmp_path, out)
     assert rc == 0, err
-    assert f"point {damaged.name}: {damaged} has a damaged summary.json ({damaged / 'summary.json'}: " in err
+    assert f"point {damaged.name}: {damaged} has a damaged summary.json (" in err
     assert "replaced by the point run again" in err and "Traceback" not in err
     assert (damaged / "summary.json").read_bytes() == summary  # the same run again: the same summary
     assert (out / "table.csv").read_bytes() == table
