@@ -16,6 +16,7 @@ from typing import Any
 
 from ampsim.config import FIXED_SECTIONS, SECTIONS, check_override, task_schema
 from ampsim.errors import ConfigError
+from ampsim.fieldspec import unknown_key
 
 __all__ = ["SEED_KEY", "WHOLE_TABLES", "check_key", "check_set_once", "flatten"]
 
@@ -75,14 +76,9 @@ def check_key(source: str, where: str, key: str, task: str, values: list[tuple[s
                           f"train.mak; sections: {', '.join(SECTIONS)})")
     if section == "hardware":
         return  # validated per point against the hardware model
-    if section in FIXED_SECTIONS:
-        cls = FIXED_SECTIONS[section]
-    else:
-        schema = task_schema(task, source)
-        cls = schema.data if section == "data" else schema.model
+    cls = FIXED_SECTIONS.get(section) or getattr(task_schema(task, source), section)
     known = [f.name for f in dataclasses.fields(cls)]
-    name = rest.split(".")[0]
-    if name not in known:
-        raise ConfigError(f"{source}: {where}.{key}: unknown sweep key ({section} has: {', '.join(known)})")
+    if (name := rest.split(".")[0]) not in known:  # (in the words of every other file's unknown key)
+        raise ConfigError(f"{source}: {where}.{key}: {unknown_key(name, known)}")
     for suffix, value in values:
         check_override(key, value, f"{source}: {where}.{key}{suffix}", task)

@@ -108,17 +108,17 @@ FIG = '[grid]\n"train.mak" = [1]\n[[figure]]\nname = "f"\nkind = "xy"\nx = "{x}"
 
 
 @pytest.mark.parametrize("body,message", [
-    ('[grid]\n"train.mka" = [1, 2]\n', "grid.train.mka: unknown sweep key"),
+    ('[grid]\n"train.mka" = [1, 2]\n', "grid.train.mka: unknown key (known: epochs, "),
     ('[grid]\n"bogus.x" = [1]\n', "grid.bogus.x: unknown sweep key"),
     ('[grid]\n"train.mak" = []\n', "grid.train.mak: empty grid"),
     ("[grid]\n", "grid: empty grid"),
     ('[grid]\n"train.mak" = 4\n', "grid.train.mak: must be an array"),
-    ('[fixed]\n"model.hiden" = [3]\n[grid]\n"train.mak" = [1]\n', "fixed.model.hiden: unknown sweep key"),
+    ('[fixed]\n"model.hiden" = [3]\n[grid]\n"train.mak" = [1]\n', "fixed.model.hiden: unknown key (known: hidden, init); did you mean 'hidden'?"),
     # a value blamed on its own place in the sweep file, not on the experiment file, which holds no such value
     ('[grid]\n"train.mak" = [1, 0]\n', "sw.toml: grid.train.mak[1]: must be >= 1, got 0"),
     ('[fixed]\n"train.epochs" = "1"\n[grid]\n"train.lr" = [0.01]\n', "sw.toml: fixed.train.epochs: expected integer, "
      "got string '1'"),
-    ('[fixed]\ntrain = { lrr = 1 }\n[grid]\n"train.mak" = [1]\n', "sw.toml: fixed.train.lrr: unknown sweep key"),
+    ('[fixed]\ntrain = { lrr = 1 }\n[grid]\n"train.mak" = [1]\n', "sw.toml: fixed.train.lrr: unknown key (known: epochs, "),
     ('[[points]]\n"train.mak" = 1\n[[points]]\n"train.lr" = "fast"\n', "sw.toml: points[1].train.lr: expected number"),
     ('[grid]\n"experiment.task" = ["mlp", "nope"]\n', "sw.toml: grid.experiment.task[1]: unknown task 'nope'"),
     ('[grid]\n"hardware.link.bandwith" = [1e9]\n', "link.bandwith: unknown key"),
@@ -155,7 +155,7 @@ FIG = '[grid]\n"train.mak" = [1]\n[[figure]]\nname = "f"\nkind = "xy"\nx = "{x}"
     ('[grid]\n"hardware.link.bandwidth_bytes_per_s" = [1000000000, 1e9]\n', "resolves to the same run as point 0"),
     ('[grid]\n"train.lr" = [1, 1.0]\n', "resolves to the same run as point 0"),
     # refused only by the plan stage or the run, after the points before them had run (--check passed them)
-    ('[grid]\n"model.hidden" = [[8], [0]]\n', "point 1 (model.hidden=[0]): "),
+    ('[grid]\n"model.hidden" = [[8], [0]]\n', "grid.model.hidden[1][0]: must be >= 1, got 0"),  # (the field's bound)
     ('[grid]\n"placement.strategy" = ["round_robin", "explicit"]\n', "placement.strategy = \"explicit\" needs a map"),
     ('[grid]\n"train.muf" = [1, 100000]\n', "point 1 (train.muf=100000): "),
     ('[fixed]\n"train.epochs" = 1\n"train.max_instances" = 8\n"train.muf" = 5\n[grid]\n"replicas.groups" = [1, 2]\n',
