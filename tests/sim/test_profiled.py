@@ -69,5 +69,5 @@ def test_a_replayed_plan_profiles_without_the_numpy_pump(monkeypatch, tmp_path):
     _plan("blobs_mlp.toml", overrides, False)
     import ampsim.executors.sim.recording as recording
     monkeypatch.setattr(recording, "pump", lambda *a, **k: pytest.fail("the numpy pump ran"))
-    monkeypatch.setattr("ampsim.placement.pump", lambda *a, **k: pytest.fail("the numpy pump ran"))
+    monkeypatch.setattr("ampsim.placement.load.pump", lambda *a, **k: pytest.fail("the numpy pump ran"))
     assert _plan("blobs_mlp.toml", overrides, False).placement

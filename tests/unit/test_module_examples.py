@@ -13,7 +13,6 @@ from ampsim import (
     jsontext,
     metrics,
     optim,
-    placement,
     runfiles,
     schemas,
     tables,
@@ -25,12 +24,13 @@ from ampsim.executors.sim import admission
 from ampsim.figures import selection
 from ampsim.hardware import routing
 from ampsim.ir import sync
+from ampsim.placement import load, strategies
 from ampsim.sweeps import ids
 
 
-@pytest.mark.parametrize("module", [admission, api, environment, errors, fieldspec, ids, jsontext, metrics, optim,
-                                    placement, profile, protocol, report, routing, runfiles, schemas, selection, sync, tables,
-                                    targets, tomltext, transport],
+@pytest.mark.parametrize("module", [admission, api, environment, errors, fieldspec, ids, jsontext, metrics, load, optim,
+                                    profile, protocol, report, routing, runfiles, schemas, selection, strategies, sync,
+                                    tables, targets, tomltext, transport],
                          ids=lambda m: m.__name__)
 def test_docstring_examples_hold(module, monkeypatch):
     monkeypatch.chdir(Path(__file__).resolve().parents[2])  # (their paths are the repository's)

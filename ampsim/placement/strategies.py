@@ -1,4 +1,4 @@
-"""Placement: which chip (or worker) each IR node lives on.
+"""Placement strategies: which chip (or worker) each IR node lives on.
 
 Strategies (``[placement] strategy``):
 
@@ -13,20 +13,13 @@ Strategies (``[placement] strategy``):
   a torus, an arc of a ring), and its nodes are placed greedily inside it.
 * ``single`` — everything on chip 0.
 
-Copies: a node's copies are nodes of their own to every strategy. Their estimates come from the model
-before copying (:func:`expand_profile`): each copy gets its share of its node's work and traffic.
-
-Estimates come from a *profile*: a few training instances run through a private copy of the model with
-the reference executor, recording each node's work and each edge's message bytes. The estimated load
-per chip is written with the run (``placement.json``).
+The estimates ``greedy``, ``min_cut`` and ``groups`` weigh come from a load profile
+(:mod:`ampsim.placement.load`).
 """
 
 from __future__ import annotations
 
-import copy
 import fnmatch
-from collections import defaultdict
-from dataclasses import dataclass, field
 from typing import Sequence
 
 import networkx as nx
@@ -34,87 +27,13 @@ import numpy as np
 
 from ampsim.config import Config
 from ampsim.errors import ConfigError, listed
-from ampsim.hardware.cost import compute_time_s, spec_kinds
-from ampsim.hardware.spec import ChipSpec
-from ampsim.ir.message import Instance
-from ampsim.ir.pump import pump
+from ampsim.hardware.cost import spec_kinds
 from ampsim.models import node_names
 from ampsim.models.base import Model
+from ampsim.placement.load import Profile, node_time_s
 from ampsim.replicas import copy_names, node_copies, replica_spec
 
-
-@dataclass
-class Profile:
-    """Work per node and message bytes per edge, summed over the profiled instances."""
-
-    flops: dict[str, float] = field(default_factory=lambda: defaultdict(float))
-    bytes: dict[str, float] = field(default_factory=lambda: defaultdict(float))
-    kernels: dict[str, float] = field(default_factory=lambda: defaultdict(float))
-    messages: dict[str, int] = field(default_factory=lambda: defaultdict(int))
-    edge_bytes: dict[tuple[str, str], float] = field(default_factory=lambda: defaultdict(float))
-    instances: int = 0
-
-    def add(self, name: str, flops: float, nbytes: float, kernels: float) -> None:
-        """Node ``name`` did this work once more (a step, or an update)."""
-        self.flops[name] += flops
-        self.bytes[name] += nbytes
-        self.kernels[name] += kernels
-
-    @classmethod
-    def uniform(cls, names) -> Profile:
-        """Equal work (one FLOP, one message) at every node of ``names`` and no traffic: placement by count."""
-        prof = cls(instances=1)
-        for name in names:
-            prof.flops[name], prof.messages[name] = 1.0, 1
-        return prof
-
-
-def profile(model: Model, instances: Sequence[Instance]) -> Profile:
-    """Run ``instances`` forward and backward on a deep copy of ``model``; the model is untouched."""
-    m = copy.deepcopy(model)
-    graph = m.graph.validate()
-    prof = Profile(instances=len(instances))
-    for inst in instances:
-        for visit in pump(graph, m.inject(inst)):
-            name, work = visit.node.name, visit.step.work
-            prof.add(name, work.flops, work.bytes, work.kernels)
-            prof.messages[name] += 1
-            for dst, _, send in visit.targets:
-                prof.edge_bytes[tuple(sorted((name, dst.name)))] += send.msg.payload.nbytes
-        for node in graph.param_nodes:
-            work = node.complete(inst.key)
-            if work:
-                prof.add(node.name, work.flops, work.bytes, work.kernels)
-    return prof
-
-
-def expand_profile(prof: Profile, copies: dict[str, list[list[str]]]) -> Profile:
-    """The profile of a model before copying, spread over its copies: ``copies[node][group]`` lists the
-    copies of ``node`` in each group; a copy of a node with ``m`` copies in all gets ``1/m`` of its
-    work, and each pair of copies in one group ``1/(groups * copies a * copies b)`` of an edge's bytes."""
-    out = Profile(instances=prof.instances)
-    for name, groups in copies.items():
-        m = sum(len(g) for g in groups)
-        for phys in (p for g in groups for p in g):
-            out.flops[phys] = prof.flops[name] / m
-            out.bytes[phys] = prof.bytes[name] / m
-            out.kernels[phys] = prof.kernels[name] / m
-            out.messages[phys] = prof.messages[name] / m
-    for (a, b), w in prof.edge_bytes.items():
-        ga, gb = copies[a], copies[b]
-        share = w / (len(ga) * len(ga[0]) * len(gb[0]))
-        for ca, cb in zip(ga, gb):
-            for x in ca:
-                for y in cb:
-                    out.edge_bytes[tuple(sorted((x, y)))] += share
-    return out
-
-
-def node_time_s(prof: Profile, name: str, chip: ChipSpec) -> float:
-    """Estimate of a node's busy time over the profile on ``chip``: the cost model applied to its summed
-    work (:func:`~ampsim.hardware.cost.compute_time_s`), with ``overhead_s`` once per message."""
-    extra = chip.overhead_s * (prof.messages[name] - 1)
-    return compute_time_s(chip, prof.flops[name], prof.bytes[name], prof.kernels[name]) + extra
+__all__ = ["check_map", "check_names", "place"]
 
 
 def place(strategy: str, model: Model, chips: Sequence, *, explicit: dict | None = None,
@@ -297,38 +216,3 @@ def _induced(g: nx.Graph, nodes: set[str]) -> nx.Graph:
     h.add_nodes_from(n for n in g if n in nodes)
     h.add_edges_from((a, b, w) for a in h for b, w in g.adj[a].items() if b in nodes)
     return h
-
-
-def nodes_by_chip(mapping: dict[str, int], n_chips: int) -> list[list[str]]:
-    """The names ``mapping`` places on each of ``n_chips`` chips, in its order: one pass over the mapping (a
-    pass per chip, chips × nodes, took seconds for a replicated model on 16,384 chips)."""
-    by_chip: list[list[str]] = [[] for _ in range(n_chips)]
-    for name, c in mapping.items():
-        by_chip[c].append(name)
-    return by_chip
-
-
-def estimated_load(mapping: dict[str, int], chips: Sequence, prof: Profile) -> list[dict]:
-    """Per chip: nodes, estimated busy seconds per profiled instance, and parameter-free work."""
-    by_chip = nodes_by_chip(mapping, len(chips))
-    per = max(prof.instances, 1)
-    return [{"chip": i, "nodes": names,  # (a chip with no nodes: 0.0, as the empty sum over it gives)
-             "est_busy_s_per_instance": sum(node_time_s(prof, nm, c) for nm in names) / per if names else 0.0}
-            for i, (c, names) in enumerate(zip(chips, by_chip))]
-
-
-def check_estimated(estimated: list[dict], mapping: dict[str, int], n: int, where: str) -> None:
-    """One ConfigError line unless ``estimated`` is :func:`estimated_load`'s form for ``mapping`` over ``n`` chips
-    (a chip index, its nodes, a busy time, per chip): a caller's own load went unread into the run's
-    placement.json."""
-    by_chip = nodes_by_chip(mapping, n)
-    if len(estimated) != n:
-        raise ConfigError(f"{where}: expected one entry per chip ({n}), got {len(estimated)}")
-    for i, (entry, names) in enumerate(zip(estimated, by_chip)):
-        busy = entry.get("est_busy_s_per_instance")
-        if (set(entry) != {"chip", "nodes", "est_busy_s_per_instance"} or entry["chip"] != i
-                or sorted(map(str, entry["nodes"] or ())) != sorted(names)
-                or not isinstance(busy, (int, float)) or isinstance(busy, bool) or not 0 <= busy < float("inf")):
-            raise ConfigError(f"{where}[{i}]: expected {{'chip': {i}, 'nodes': {sorted(names)!r}, "
-                              f"'est_busy_s_per_instance': seconds >= 0}} (the placement's load on chip {i}), "
-                              f"got {entry!r}"[:400])
