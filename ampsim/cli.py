@@ -38,6 +38,8 @@ from ampsim.errors import (
 from ampsim.executors import EXECUTORS
 from ampsim.files import check_folder_name, os_error_cause, path_option
 
+__all__ = ["main"]
+
 log = logging.getLogger("ampsim")
 
 

@@ -8,6 +8,10 @@ status 2, without a traceback. Bugs stay ordinary exceptions.
 
 from __future__ import annotations
 
+__all__ = ["AmpsimError", "ConfigError", "DataError", "Diverged", "GraphError", "RunError", "STOP_GRACE_S",
+           "TERMINATED", "Terminated", "exit_status", "first_line", "listed", "raise_interrupted", "raise_terminated",
+           "stop_signals_reset"]
+
 
 def listed(names, limit: int = 10) -> str:
     """``names`` for a message, the first ``limit`` of them and their count when there are more: a message stays

@@ -8,6 +8,8 @@ from typing import Iterable, Sequence
 from ampsim.ir.node import Report
 from ampsim.models.base import Metric
 
+__all__ = ["mean_loss", "metric_value", "staleness_report", "staleness_stats", "time_to_target"]
+
 
 def mean_loss(reports: Iterable[Report]) -> float:
     """Loss per labelled row, over every loss node (NaN if nothing was reported)."""

@@ -13,6 +13,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+__all__ = ["Adagrad", "Adam", "Momentum", "OPTIMIZERS", "Optimizer", "OptimizerSpec", "SGD", "SparseRows",
+           "make_optimizer"]
+
 
 @dataclass(frozen=True, slots=True)
 class SparseRows:

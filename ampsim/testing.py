@@ -19,6 +19,9 @@ from ampsim.ir.node import Node
 from ampsim.ir.param import ParamNode
 from ampsim.optim import SparseRows
 
+__all__ = ["backward_all", "check_node", "fd_check", "forward_all", "loss_gradcheck", "numeric_gradient",
+           "relative_error"]
+
 Inputs = list[tuple[int, tuple[int, ...], np.ndarray]]
 
 

@@ -23,6 +23,9 @@ from typing import Any, Iterator
 from ampsim.errors import AmpsimError, ConfigError
 from ampsim.files import reading
 
+__all__ = ["BWD", "CONTROLLER_PID", "FWD", "LINK_PID", "STEP_PHASES", "SYNC", "TraceRecorder", "UPDATE", "read_events",
+           "step_label"]
+
 #: the kinds of the executors' work items (the simulator's chip queues and the multicore workers' alike): a
 #: node's forward, backward and update steps, and a synchronization's job (an add or apply of its copies)
 FWD, BWD, UPDATE, SYNC = 0, 1, 2, 3

@@ -28,6 +28,8 @@ from ampsim.replicas import Replicated
 from ampsim.results import RunDir, check_run_folder
 from ampsim.tomltext import dump_toml
 
+__all__ = ["check_muf", "portable_config", "run_training", "train_experiment"]
+
 log = logging.getLogger(__name__)
 
 

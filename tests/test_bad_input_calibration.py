@@ -466,7 +466,7 @@ def test_compare_refuses_an_experiment_name_that_leaves_its_default_folder(tmp_p
 
 def test_a_compare_that_fails_before_writing_leaves_no_empty_staging_folder(tmp_path):
     """Over an earlier compare it stages in <out>.partial/, which a failure before any output left empty."""
-    from ampsim.calibration.compare import into_folder
+    from ampsim.calibration.outfolder import into_folder
     from ampsim.results import partial_path
 
     out = tmp_path / "c"

@@ -57,6 +57,9 @@ from ampsim.errors import ConfigError
 from ampsim.hardware.parse import system_from_dict
 from ampsim.hardware.spec import ChipSpec, ComputeCost, SystemSpec
 
+__all__ = ["DEFAULT_OUT", "TRANSPORT_FIELDS", "machine_description", "model_of_this_machine", "run_calibration",
+           "write_model"]
+
 log = logging.getLogger(__name__)
 
 DEFAULT_OUT = Path("hardware_models") / "local_cpu.toml"

@@ -18,6 +18,8 @@ from pathlib import Path
 
 from ampsim.files import path_option
 
+__all__ = ["add_parsers"]
+
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
     """Measure this machine, write the model, print its main numbers on one line."""

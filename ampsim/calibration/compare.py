@@ -46,6 +46,9 @@ from ampsim.config import Config, load_config, parse_override
 from ampsim.errors import ConfigError
 from ampsim.tables import mean_staleness
 
+__all__ = ["default_folder", "parse_configs", "run_compare", "run_folder", "scored_row", "set_keys",
+           "shared_machine_slowdown", "simulate_run"]
+
 log = logging.getLogger(__name__)
 
 #: applied before the user's --set, so the user can lengthen the runs

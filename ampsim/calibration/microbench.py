@@ -22,6 +22,9 @@ from typing import Callable
 
 import numpy as np
 
+__all__ = ["chain_model", "copy_bandwidth", "copy_model", "cores_available", "dispatch_overhead_s", "fit_roofline",
+           "matmul_rates", "node_step_samples", "parallel_rate", "transport"]
+
 log = logging.getLogger(__name__)
 
 #: (rows, n_in, n_out) of the GEMMs our nodes run: MNIST MLP layers at batch 32 (forward, and the

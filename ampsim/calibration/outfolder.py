@@ -21,6 +21,8 @@ from ampsim.folders import replace_folder
 from ampsim.locks import holding
 from ampsim.results import partial_path
 
+__all__ = ["check_compare_folder", "into_folder"]
+
 T = TypeVar("T")
 
 #: what a compare folder's ``runs/<configuration>/`` holds: measured and simulated run folders (and, cut short,

@@ -32,6 +32,9 @@ import time
 
 import numpy as np
 
+__all__ = ["build_table", "contention", "leave_one_out", "node_errors", "noise_warning", "profile_workloads",
+           "speed_drift_warning"]
+
 log = logging.getLogger(__name__)
 
 #: table passes (their median makes the rows) before the held-out pass

@@ -15,6 +15,8 @@ from ampsim.errors import AmpsimError, ConfigError
 from ampsim.files import check_output_file, read_json, read_toml
 from ampsim.hardware.spec import MAX_CHIPS, MAX_LINKS
 
+__all__ = ["MAX_WORKERS", "check_targets", "sharing_sidecar", "sidecar"]
+
 #: the most workers a model of this machine can have (its chips fully connected: n (n - 1) / 2 links)
 MAX_WORKERS = min(MAX_CHIPS, (1 + math.isqrt(1 + 8 * MAX_LINKS)) // 2)
 

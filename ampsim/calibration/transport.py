@@ -37,6 +37,8 @@ import logging
 
 import numpy as np
 
+__all__ = ["calibrate_transport", "fit", "fit_controller", "link_bandwidth"]
+
 log = logging.getLogger(__name__)
 
 
@@ -275,7 +277,7 @@ def worker_policy() -> dict[str, float]:
     """The multicore workers' own timing rules, as chip fields: how long a busy worker holds outgoing
     messages (``flush_s``), how long an idle one spins before sleeping, how often a busy one reads."""
     from ampsim.executors.multicore.executor import SPIN_S
-    from ampsim.executors.multicore.worker import WorkerSpec
+    from ampsim.executors.multicore.spec import WorkerSpec
 
     return {"coalesce_window_s": WorkerSpec.flush_s, "spin_s": SPIN_S, "poll_interval_s": WorkerSpec.read_s}
 

@@ -32,6 +32,9 @@ from ampsim.ir.pump import pump
 from ampsim.models.base import Model
 from ampsim.optim import OptimizerSpec
 
+__all__ = ["SST_VOCAB_ROWS", "WORKLOADS", "WORKLOAD_OF_TASK", "fit", "measure_workload", "nonneg_lstsq", "predict",
+           "rates", "speed_index", "timed_calls", "tree_workload", "work_items"]
+
 log = logging.getLogger(__name__)
 
 

@@ -12,3 +12,5 @@
 Every user-fixable problem (missing, truncated, corrupt or malformed data) raises
 :class:`ampsim.errors.DataError` with a one-line message naming the file.
 """
+
+__all__: list[str] = []

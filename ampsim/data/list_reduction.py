@@ -29,6 +29,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+__all__ = ["ListData", "N_CLASSES", "OPS", "OP_BASE", "VOCAB_SIZE", "generate", "make_splits", "reduce_list"]
+
 OPS = ("sum", "max", "min", "first", "last")
 N_DIGITS = 10
 N_CLASSES = 10

@@ -19,6 +19,8 @@ from ampsim import files
 from ampsim.data import memo, store
 from ampsim.errors import DataError
 
+__all__ = ["count_mnist", "load_mnist", "read_idx"]
+
 log = logging.getLogger(__name__)
 
 IMAGES_MAGIC = 2051

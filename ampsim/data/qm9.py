@@ -36,6 +36,9 @@ from ampsim import files
 from ampsim.data import memo, store
 from ampsim.errors import DataError
 
+__all__ = ["ELEMENTS", "Molecule", "N_BOND_TYPES", "SPLITS", "TASKS", "TargetNorm", "load_qm9", "read_molecules",
+           "task_values"]
+
 log = logging.getLogger(__name__)
 
 SPLITS = ("train", "valid")

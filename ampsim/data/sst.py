@@ -32,6 +32,9 @@ from ampsim import files
 from ampsim.data import memo, store
 from ampsim.errors import DataError
 
+__all__ = ["INTERNAL", "SPLITS", "Tree", "UNK", "UNK_ID", "Vocab", "binary_targets", "count_sst", "drop_neutral_roots",
+           "load_sst", "load_vectors", "parse_tree", "read_trees"]
+
 log = logging.getLogger(__name__)
 
 N_CLASSES = 5

@@ -35,6 +35,8 @@ from pathlib import Path
 from ampsim.errors import DataError
 from ampsim.files import os_error_cause
 
+__all__ = ["FileSpec", "REGISTRY", "Source", "data_root", "fetch"]
+
 log = logging.getLogger(__name__)
 
 #: Seconds a download may block on connect or on one read before it is abandoned.

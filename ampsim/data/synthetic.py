@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
+__all__ = ["blob_centres", "make_blobs_dataset", "make_blobs_splits"]
+
 
 def blob_centres(
     n_features: int = 16, n_classes: int = 4, seed: int = 0, separation: float = 1.5

@@ -22,6 +22,8 @@ from ampsim.ir.pump import pump
 from ampsim.ir.sync import SyncSet, rounds_and_drift
 from ampsim.models.base import Model
 
+__all__ = ["ReferenceExecutor"]
+
 
 class ReferenceExecutor(ExecutorBase):
     name = "reference"

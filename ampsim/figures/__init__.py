@@ -11,3 +11,5 @@ cli        ``ampsim plot``
 
 What a sweep file may declare (``[[figure]]``) is :mod:`ampsim.sweeps.figspec`.
 """
+
+__all__: list[str] = []

@@ -13,6 +13,8 @@ from ampsim.config import too_large
 from ampsim.errors import ConfigError, listed
 from ampsim.fieldspec import type_name, unknown_key
 
+__all__ = ["FieldReader", "MAX_FACTOR", "REQUIRED"]
+
 #: the slowest rate (FLOP/s, B/s) and the longest duration (s) a hardware field may give: finite times
 MIN_RATE = 1.0
 MAX_SECONDS = 1e9

@@ -64,6 +64,9 @@ import numpy as np
 
 from ampsim.hardware.spec import ChipSpec
 
+__all__ = ["HEADER_BYTES", "STATE_INT_BYTES", "compute_time_s", "compute_times_s", "duration_key", "message_bytes",
+           "remote_send_time_s", "spec_kinds"]
+
 #: How far beyond its first and last rows (of a work's ``kernels``) a table's ratio still holds: a factor
 #: of the roofline time. Further out, the roofline alone.
 REACH = 10.0

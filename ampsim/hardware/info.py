@@ -10,6 +10,8 @@ import networkx as nx
 from ampsim.hardware.properties import bisection_bandwidth_bytes_per_s, bisection_is_exact, system_diameter_hops
 from ampsim.hardware.spec import _OPTIONAL_ZERO_CHIP_KEYS, SystemSpec
 
+__all__ = ["describe", "format_info"]
+
 _UNITS = {
     "total_flops_per_s": "FLOP/s",
     "bisection_bandwidth_bytes_per_s": "B/s",

@@ -45,6 +45,8 @@ from ampsim.hardware.spec import (
 )
 from ampsim.tomltext import MAX_NESTING, deeper_than
 
+__all__ = ["TOPOLOGY_MIN_N", "load_system", "merge_overrides", "system_from_dict"]
+
 log = logging.getLogger(__name__)
 
 

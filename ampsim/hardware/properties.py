@@ -27,6 +27,9 @@ import networkx as nx
 from ampsim.hardware.routing import hop_bfs
 from ampsim.hardware.spec import Node, SystemSpec, TopologySpec, node_sort_key
 
+__all__ = ["bisection_bandwidth_bytes_per_s", "bisection_is_exact", "closed_form_diameter_hops", "diameter_bounds",
+           "diameter_hops", "system_diameter_hops"]
+
 log = logging.getLogger(__name__)
 
 #: explicit topologies up to this many chips get an exact diameter however many searches it takes

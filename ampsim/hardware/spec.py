@@ -62,6 +62,9 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any, Union
 
+__all__ = ["ChipSpec", "ComputeCost", "HostSpec", "LinkOverride", "LinkSpec", "MAX_CHIPS", "MAX_COMPUTE_UNITS",
+           "MAX_LINKS", "Node", "SWITCHING_MODES", "SystemSpec", "TOPOLOGY_PARAMS", "TopologySpec", "node_sort_key"]
+
 #: A node of the topology graph: a chip is its integer index, a switch is ``("switch", k)``.
 Node = Union[int, tuple[str, int]]
 

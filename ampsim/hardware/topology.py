@@ -38,6 +38,8 @@ import networkx as nx
 
 from ampsim.hardware.spec import LinkSpec, Node, SystemSpec, TopologySpec, node_sort_key
 
+__all__ = ["build_topology", "path_link_specs", "structure_graph", "transfer_time_s"]
+
 log = logging.getLogger(__name__)
 
 _VERTEX_TRANSITIVE = {"ring", "torus2d", "torus3d", "fully_connected", "switch", "hypercube"}

@@ -20,6 +20,8 @@ import networkx as nx
 from ampsim.errors import GraphError
 from ampsim.ir.node import Node
 
+__all__ = ["Graph"]
+
 N = TypeVar("N", bound=Node)
 Endpoint = tuple[str, int]
 

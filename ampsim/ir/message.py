@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+__all__ = ["Instance", "Message"]
+
 
 @dataclass(frozen=True, eq=False, slots=True)
 class Instance:

@@ -38,6 +38,8 @@ import numpy as np
 from ampsim.errors import GraphError
 from ampsim.ir.message import Message
 
+__all__ = ["Node", "Report", "Send", "Step", "Work"]
+
 
 @dataclass(frozen=True, slots=True)
 class Send:

@@ -47,6 +47,8 @@ from ampsim.ir.message import Message
 from ampsim.ir.node import Node, Step, Work, _nbytes
 from ampsim.optim import Optimizer, OptimizerSpec, SparseRows, make_optimizer
 
+__all__ = ["ParamNode", "STALENESS_MODES", "init_rng"]
+
 #: values of ``train.staleness`` (see the module docstring)
 STALENESS_MODES = ("none", "stash", "predict", "scale_lr")
 #: backward visits over which :meth:`ParamNode.recent_staleness` averages

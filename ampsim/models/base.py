@@ -10,6 +10,8 @@ import numpy as np
 from ampsim.ir.graph import Graph
 from ampsim.ir.message import Instance, Message
 
+__all__ = ["DataSpec", "InjectFields", "Metric", "Model", "Task"]
+
 
 @dataclass(frozen=True, slots=True)
 class Metric:

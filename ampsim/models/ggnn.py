@@ -47,6 +47,8 @@ from ampsim.ir.message import Instance, Message
 from ampsim.models.base import DataSpec, Metric, Model, Task
 from ampsim.models.ggnn_ir import build_ggnn_graph
 
+__all__ = ["build", "build_model", "epoch_instances", "graph_data", "skeleton"]
+
 log = logging.getLogger(__name__)
 
 #: Physical unit of each QM9 target in this project's files (MoleculeNet units).

@@ -38,6 +38,8 @@ from ampsim.ir.nodes.io import Input
 from ampsim.ir.nodes.linear import Linear
 from ampsim.ir.nodes.losses import MeanSquaredError
 
+__all__ = ["build_ggnn_graph"]
+
 State = tuple[int, ...]
 
 

@@ -21,6 +21,8 @@ from ampsim.ir.nodes.pointwise import ReLU
 from ampsim.models.base import DataSpec, InjectFields, Metric, Model, Task
 from ampsim.schemas.mlp import DataConfig
 
+__all__ = ["build", "build_mlp", "epoch_instances", "skeleton"]
+
 
 def build_mlp(n_in: int, hidden: list[int], n_classes: int, *, seed: int, dtype=np.float32,
               init: str = "he") -> Model:

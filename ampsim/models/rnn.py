@@ -37,6 +37,8 @@ from ampsim.ir.nodes.linear import Embedding, Linear
 from ampsim.ir.nodes.losses import Field, SoftmaxCrossEntropy
 from ampsim.models.base import DataSpec, Metric, Model, Task
 
+__all__ = ["bucket", "build", "build_rnn", "epoch_instances", "skeleton"]
+
 
 @dataclass(frozen=True, slots=True)
 class InjectSequence:

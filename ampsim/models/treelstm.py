@@ -52,6 +52,8 @@ from ampsim.ir.nodes.losses import SoftmaxCrossEntropy
 from ampsim.ir.nodes.tuned import TunedEmbedding
 from ampsim.models.base import DataSpec, Metric, Model, Task
 
+__all__ = ["build", "build_treelstm", "encode_splits", "epoch_instances", "skeleton", "tree_data"]
+
 log = logging.getLogger(__name__)
 
 

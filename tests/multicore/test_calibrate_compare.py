@@ -19,7 +19,7 @@ from ampsim.calibration.workloads import fit as fit_workloads
 from ampsim.cli import main as cli_main
 from ampsim.errors import ConfigError
 from ampsim.executors.multicore.executor import SPIN_S
-from ampsim.executors.multicore.worker import WorkerSpec
+from ampsim.executors.multicore.spec import WorkerSpec
 from ampsim.hardware.local import default_workers
 from ampsim.hardware.parse import load_system
 
@@ -407,7 +407,7 @@ def test_a_second_compare_into_a_folder_being_written_is_refused_and_touches_not
     under it; it is refused at once instead, and neither the folder nor the staging is touched."""
     import os
 
-    from ampsim.calibration.compare import into_folder
+    from ampsim.calibration.outfolder import into_folder
     from ampsim.errors import RunError
     from ampsim.locks import lock_file, unlock_file
 

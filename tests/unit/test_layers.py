@@ -1,6 +1,6 @@
 """The package's structure, checked: the import graph of ``ampsim/`` has no cycle and no arrow from a lower
 layer to a higher one; no module is over 400 lines; executors and tools reach nodes only through their
-public methods; the message pump is written once.
+public methods; the message pump is written once; every module declares its public names (``__all__``).
 
 Every ``import`` counts, at the top of a module or inside a function (a lazy import is still a
 dependency), except those under ``if TYPE_CHECKING:`` (annotations only). ``ampsim/__init__.py`` (the
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ast
 import functools
+import importlib
 import re
 from pathlib import Path
 
@@ -165,3 +166,15 @@ def test_the_message_pump_is_written_once():
              if "popleft()" in (text := p.read_text()) and ".step(" in text
              and ("route[" in text or "target(" in text)]
     assert pumps == ["ir/pump.py"], pumps
+
+
+@pytest.mark.parametrize("path", sorted(p for p in PKG.rglob("*.py") if p.name != "__main__.py"),
+                         ids=lambda p: str(p.relative_to(PKG)))
+def test_every_module_curates_its_public_names(path):
+    # `__all__` is each module's declared API: what the rest of the package, the tests and users import from
+    # it; every name listed must exist (a lazy `__getattr__`, as the package's, counts), and none twice
+    module = importlib.import_module(module_name(path))
+    assert isinstance(getattr(module, "__all__", None), list), f"{path.relative_to(PKG)}: no `__all__` list"
+    missing = [name for name in module.__all__ if not hasattr(module, name)]
+    assert not missing, f"{path.relative_to(PKG)}: __all__ names {missing}, which it lacks"
+    assert len(set(module.__all__)) == len(module.__all__), f"{path.relative_to(PKG)}: a name twice in __all__"

@@ -47,6 +47,8 @@ from ampsim.executors.multicore.transport import Channel, ChannelClosed, watch
 from ampsim.ir.message import Instance
 from ampsim.ir.node import Report
 
+__all__ = ["Controller"]
+
 log = logging.getLogger(__name__)
 
 

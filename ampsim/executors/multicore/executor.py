@@ -46,6 +46,8 @@ from ampsim.ir.sync import SyncSet
 from ampsim.models.base import Model
 from ampsim.trace import TraceRecorder, step_label
 
+__all__ = ["MulticoreExecutor", "SPIN_S"]
+
 log = logging.getLogger(__name__)
 
 #: How long an idle worker polls without sleeping before it blocks (WorkerSpec.spin_s), when every worker

@@ -32,6 +32,9 @@ from ampsim.blas import limit_blas_threads  # noqa: F401 - workers call it; re-e
 if TYPE_CHECKING:
     from ampsim.executors.multicore.spec import WorkerSpec
 
+__all__ = ["exit_description", "limit_blas_threads", "parent_pid_of_children", "process_state", "setup_worker_process",
+           "start_method", "start_process", "stop_processes", "worker_main"]
+
 log = logging.getLogger(__name__)
 
 START_METHODS = ("fork", "forkserver", "spawn")

@@ -59,6 +59,10 @@ from ampsim.errors import Diverged, RunError
 from ampsim.trace import BWD, FWD, UPDATE  # noqa: F401 - the workers read them as P.FWD ...; re-exported
 from ampsim.trace import SYNC as SYNC_JOB
 
+__all__ = ["APPLY", "APPLY_JOB", "BWD", "DONE", "ERROR", "FWD", "GATE", "IDLE", "INST", "MSG", "RETURN", "SNAP",
+           "STATE", "STOP", "SYNC", "SYNC_JOB", "UPDATE", "Weight", "describe_current", "encode_current", "split",
+           "totals", "worker_error"]
+
 # controller -> worker
 INST, MSG, DONE, SYNC, STOP, GATE, APPLY = range(7)
 # worker -> controller

@@ -31,6 +31,8 @@ from typing import Any, Iterable
 
 import numpy as np
 
+__all__ = ["Channel", "ChannelClosed", "channel_pair", "pack_envelopes", "unpack_envelopes", "watch"]
+
 log = logging.getLogger(__name__)
 
 _HEADER = struct.Struct("<Q")

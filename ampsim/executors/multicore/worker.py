@@ -44,6 +44,8 @@ from ampsim.executors.multicore.transport import ChannelClosed, pack_envelopes, 
 from ampsim.ir.message import Instance, Message
 from ampsim.ir.node import Node
 
+__all__ = ["Worker"]
+
 log = logging.getLogger(__name__)
 
 

@@ -42,6 +42,8 @@ from ampsim.errors import RunError
 from ampsim.executors.sim.contention import Contention
 from ampsim.hardware.spec import ChipSpec
 
+__all__ = ["Chip", "chip_counters"]
+
 #: handle(chip, unit, item) -> (duration_s, after or None)
 Handler = Callable[["Chip", int, tuple], tuple[float, Callable[[], None] | None]]
 #: flush(chip, unit) -> (send cost in seconds, send): empties the outbox now, sends its frames when called

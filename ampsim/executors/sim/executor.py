@@ -51,6 +51,7 @@ from ampsim.ir.sync import SyncSet
 from ampsim.models.base import Model
 from ampsim.trace import BWD, FWD, SYNC, UPDATE, TraceRecorder, step_label
 
+__all__ = ["SimExecutor"]
 log = logging.getLogger(__name__)
 
 
@@ -282,8 +283,7 @@ class SimExecutor(ExecutorBase):
         if step.sends and (chip.spec.remote_send_overhead_s or chip.spec.remote_send_s_per_byte):
             duration += self._remote_send_s(chip, node, step.sends)
         if self.trace:
-            chip.trace_span(self.trace, unit, step_label(node.name, kind), duration, key=msg.key,
-                            state=list(msg.state))
+            chip.trace_span(self.trace, unit, step_label(node.name, kind), duration, key=msg.key, state=list(msg.state))
         return duration, lambda: self._release(chip, node, msg.key, step.sends)
 
     def _remote_send_s(self, chip: Chip, node, sends) -> float:

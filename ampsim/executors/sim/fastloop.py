@@ -63,6 +63,8 @@ from ampsim.executors.sim.fastsync import AFTER, FastSync
 from ampsim.gcpause import gc_paused
 from ampsim.hardware.spec import SystemSpec
 
+__all__ = ["FastReplay", "supports"]
+
 
 def supports(system: SystemSpec, trace: bool) -> bool:
     """Whether :class:`FastReplay` models every rule this machine uses (else: the SimPy replay)."""

@@ -42,6 +42,8 @@ import numpy as np
 from ampsim.executors.sim.recording import Recording
 from ampsim.hardware.cost import duration_key, spec_kinds
 
+__all__ = ["ARRIVE", "HOP", "Hops", "JOIN_UPDATE_JOB", "Placed", "placement_arrays", "recording_arrays"]
+
 #: the event codes a route's hops schedule (:mod:`ampsim.executors.sim.fastloop`): the next hop, the arrival
 HOP, ARRIVE = 6, 7
 #: ``join`` of an update job (after the messages' groups, -2 and -1), read by both replay loops; the compiled

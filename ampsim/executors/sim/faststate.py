@@ -38,6 +38,8 @@ from ampsim.executors.sim.replay import Replay
 from ampsim.executors.sim.replayhost import ReplayHost
 from ampsim.ir.param import ParamNode
 
+__all__ = ["ADMIT", "DONE", "FastMachine", "WAKE", "counters_are_ints"]
+
 START, GET, PUT, WAKE, DONE, LEARN = range(6)  # and HOP, ARRIVE (fastprep: a route's hops)
 #: the controller's wait on staleness-bounded admission's window ends (negative: the loop's cold codes,
 #: with fastsync's below it)

@@ -26,15 +26,14 @@ cost nothing (the same chains 5–7 % faster than written out), as jitstate's ``
 (a message's at an idle chip: 2–6 % off the loop on 16–1,024 chips, scratch, 2026-12-06); the others it calls
 run once per instance or wake-up (:mod:`~ampsim.executors.sim.jitstate`).
 
-A call returns :data:`FINISHED` when no event is left, or stops early: :data:`GROW` (an event store may
-fill up during the next event: the caller enlarges them), :data:`REPORT` (completions to pass to a
-progress callback), :data:`OOM` (a chip exceeded its memory: the caller raises the error),
-:data:`WINDOW` (completions the admission window has to take in), :data:`UPDATE_JOB` (an update job of a
-node with muf > 1 completes its muf stashes: the caller, who keeps the ready stashes, takes in those this
-call noted (``new_ready``), computes the update's cost and calls again with ``K[RESUME] = 1``, the cost in
-``F``). A job that leaves fewer than muf ready runs here: it costs
-nothing but the chip's debt (stopping at each too made SST, muf 25, stop 1,200 times for 300 trees instead of
-48; a stop costs a few microseconds of Python and of handing the arrays over again). The caller is
+A call returns :data:`FINISHED` when no event is left, or stops early: :data:`GROW` (an event store may fill up during
+the next event: the caller enlarges them), :data:`REPORT` (completions to pass to a progress callback), :data:`OOM` (a
+chip exceeded its memory: the caller raises the error), :data:`WINDOW` (completions the admission window has to take
+in), :data:`UPDATE_JOB` (an update job of a node with muf > 1 completes its muf stashes: the caller, who keeps the
+ready stashes, takes in those this call noted (``new_ready``), computes the update's cost and calls again with
+``K[RESUME] = 1``, the cost in ``F``). A job that leaves fewer than muf ready runs here: it costs nothing but the
+chip's debt (stopping at each too made SST, muf 25, stop 1,200 times for 300 trees instead of 48; a stop costs a few
+microseconds of Python and of handing the arrays over again). The caller is
 :class:`~ampsim.executors.sim.jitreplay.JitReplay`.
 """
 
@@ -90,6 +89,7 @@ from ampsim.executors.sim.jitstate import (
     unidle,
 )
 
+__all__ = ["FINISHED", "GROW", "OOM", "REPORT", "UPDATE_JOB", "WINDOW", "run"]
 FINISHED, GROW, REPORT, OOM, UPDATE_JOB, WINDOW = range(6)  # why a call returns
 
 

@@ -49,6 +49,8 @@ import numpy as np
 from ampsim.executors.sim.jitstate import ARRIVE, ONLINK, ORDER, PTOP, hpush, jitted_inline
 from ampsim.executors.sim.packets import _RESIDUE_BYTES
 
+__all__ = ["BOUND_O", "COUNT", "PHEAD", "event", "pool_need", "send"]
+
 PHEAD, PDONE = 8, 9  # as fastpackets numbers them
 COUNT, GEN, OFF, CAP, LIVE_O, LIVE_IN, BOUND_O = range(7)  # LI columns (BOUND_O -1: no bound known)
 FIRST_REGION = 16  # a link's first region in the pool

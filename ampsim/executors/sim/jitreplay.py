@@ -33,6 +33,8 @@ from ampsim.executors.sim.jitarrays import floats, ints, of_placement, of_record
 from ampsim.gcpause import gc_paused
 from ampsim.ir.param import ParamNode
 
+__all__ = ["JitReplay"]
+
 NO_REPORT = 1 << 62
 log = logging.getLogger(__name__)
 #: the compiled kernel's modules, imported on first use (:func:`_load_kernel`): importing numba takes about

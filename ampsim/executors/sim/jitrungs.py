@@ -27,6 +27,9 @@ import numpy as np
 
 from ampsim.executors.sim.jitcache import jitted, jitted_inline
 
+__all__ = ["BASE_", "CAP", "CUR_", "DEPTH", "ELIM", "FREE", "FV", "IW_", "LV", "NBTOT", "NB_", "NE", "NREF", "NR_",
+           "NTOT", "POPS", "RS_", "RUN", "SINK", "SPILL", "TMAX_", "TMIN_", "TOPN_", "cq_new", "event_rows"]
+
 LMAX = 8  # rungs at most
 # Qi
 NE, FREE, RUN, NTOT, POPS, CAP, NBMAX, NBTOT, DEPTH, NREF, ELIM, LV = range(12)

@@ -13,6 +13,11 @@ from ampsim.executors.sim.jitcache import jitted, jitted_inline  # cached under 
 from ampsim.executors.sim.jitqueue import cq_grow, cq_new, cq_pop, cq_push, cq_replace
 from ampsim.executors.sim.jitrungs import NTOT, event_rows
 
+__all__ = ["ARRIVE", "COST_B", "COST_D", "COST_NONE", "CUR", "DONE", "EVENTS", "EV_C", "EV_CODE", "EV_F", "EV_O",
+           "EV_T", "EV_X", "HAS_EV", "HOP", "JOIN_UPDATE_JOB", "MESSAGES", "NDONE", "NONE", "NOW", "NSTALE", "N_K",
+           "ONLINK", "ORDER", "OUT_C", "OUT_J", "OUT_R", "PTOP", "RESUME", "SENT", "SH", "SN", "STATUS", "WAKE",
+           "WPEND", "complete", "control", "enqueue", "hpop", "hpush", "hreplace", "spush", "unidle"]
+
 NONE = -(1 << 62)  # the item of a completion that released nothing
 START, GET, PUT, WAKE, DONE, LEARN, HOP, ARRIVE = range(8)  # as faststate and fastprep number them
 JOIN_UPDATE_JOB = -3  # as fastprep writes it (a copy here, under the kernel's cache stamp; a test keeps them equal)

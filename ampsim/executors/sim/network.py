@@ -38,6 +38,8 @@ from ampsim.executors.sim.packets import PacketRoute, SharedLink
 from ampsim.hardware.routing import Routes
 from ampsim.trace import LINK_PID, TraceRecorder
 
+__all__ = ["Network"]
+
 
 class Network:
     def __init__(self, env: simpy.Environment, graph: nx.Graph, routes: Routes,

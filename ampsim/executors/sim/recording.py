@@ -56,6 +56,8 @@ from ampsim.ir.pump import pump
 from ampsim.models.base import Model
 from ampsim.recent import Recent
 
+__all__ = ["DURATION_SLOTS", "FORMAT", "Recording", "RecordingError", "record", "replay_lists"]
+
 FORMAT = 2  # 2: the changed rows (seg_ptr, row_ptr, row_ids)
 
 

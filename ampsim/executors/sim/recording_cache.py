@@ -48,6 +48,9 @@ from ampsim.ir.message import Instance
 from ampsim.models.base import Model
 from ampsim.recent import Recent
 
+__all__ = ["cache_folder", "clear_memory", "code_files", "instances_digest", "load", "max_bytes", "obtain", "prune",
+           "recording_key", "save"]
+
 log = logging.getLogger(__name__)
 
 #: recordings kept in memory per process (a sweep's points share them), most recent last

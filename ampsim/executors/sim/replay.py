@@ -54,6 +54,8 @@ from ampsim.ir.message import Instance
 from ampsim.ir.param import ParamNode
 from ampsim.trace import SYNC, UPDATE, step_label
 
+__all__ = ["Replay"]
+
 
 class Replay:
     #: whether it reads ``children`` (per group: its messages' children), built on first use per recording

@@ -36,6 +36,8 @@ from ampsim.ir.message import Message
 from ampsim.ir.node import Send, Work
 from ampsim.ir.param import ParamNode, init_rng
 
+__all__ = ["GRUCell", "LSTMCell", "SIG_KERNELS", "TreeLSTMCell", "TreeLSTMLeaf", "sig"]
+
 #: array operations of :func:`sig`: *, tanh, +, *
 SIG_KERNELS = 4
 

@@ -43,6 +43,8 @@ from ampsim.errors import GraphError
 from ampsim.ir.message import Instance, Message
 from ampsim.ir.node import Node, Send
 
+__all__ = ["Concat", "Cond", "Increment", "Isu", "LessThanField", "Phi", "Slice", "Split"]
+
 State = tuple[int, ...]
 Predicate = Callable[[Instance, State], int]
 

@@ -15,6 +15,8 @@ import numpy as np
 from ampsim.ir.message import Message
 from ampsim.ir.node import Node, Send
 
+__all__ = ["Dropout", "hash_uniform"]
+
 _M64 = (1 << 64) - 1
 _GOLDEN = 0x9E3779B97F4A7C15
 _C1, _C2 = 0xBF58476D1CE4E5B9, 0x94D049BB133111EB

@@ -33,6 +33,8 @@ from ampsim.ir.node import Node, Send, Work
 from ampsim.ir.nodes.cells import SIG_KERNELS, sig
 from ampsim.ir.param import ParamNode, init_rng
 
+__all__ = ["EdgeSum", "GatedReadout"]
+
 State = tuple[int, ...]
 EdgesFn = Callable[[Instance, State], tuple[np.ndarray, np.ndarray]]
 SegmentsFn = Callable[[Instance, State], tuple[np.ndarray, int]]

@@ -42,6 +42,8 @@ from ampsim.errors import GraphError
 from ampsim.ir.message import Instance, Message
 from ampsim.ir.node import Node, Send
 
+__all__ = ["Bcast", "Group", "Sink", "Ungroup"]
+
 State = tuple[int, ...]
 
 

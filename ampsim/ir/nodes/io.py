@@ -7,6 +7,8 @@ import numpy as np
 from ampsim.ir.message import Message
 from ampsim.ir.node import Node, Send
 
+__all__ = ["Input"]
+
 
 class Input(Node):
     """An entry point: the controller injects an instance's first messages here.

@@ -14,6 +14,8 @@ from ampsim.ir.node import Send, Work
 from ampsim.ir.param import ParamNode, init_rng
 from ampsim.optim import SparseRows
 
+__all__ = ["Embedding", "Linear"]
+
 #: array operations inside np.unique(ar, return_inverse=True) (numpy 2.x: flatten, argsort, gather, empty,
 #: mask[:1] =, !=, mask[1:] =, aux[mask], cumsum, - 1, empty, inv[perm] =)
 _UNIQUE_KERNELS = 12

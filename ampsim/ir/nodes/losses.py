@@ -24,6 +24,8 @@ from ampsim.errors import Diverged
 from ampsim.ir.message import Instance, Message
 from ampsim.ir.node import Node, Report, Send
 
+__all__ = ["Field", "LossNode", "MeanSquaredError", "SoftmaxCrossEntropy", "configure_losses"]
+
 Target = Callable[[Instance, tuple[int, ...]], np.ndarray]
 
 

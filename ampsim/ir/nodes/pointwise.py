@@ -7,6 +7,8 @@ import numpy as np
 from ampsim.ir.message import Message
 from ampsim.ir.node import Node, Send
 
+__all__ = ["Add", "Mul", "ReLU", "Sigmoid", "Tanh"]
+
 
 class ReLU(Node):
     def forward(self, msg: Message, port: int) -> list[Send]:

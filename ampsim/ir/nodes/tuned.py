@@ -13,6 +13,8 @@ from dataclasses import replace
 from ampsim.ir.nodes.linear import Embedding, Linear
 from ampsim.optim import OptimizerSpec
 
+__all__ = ["TunedEmbedding", "TunedLinear"]
+
 
 class OptimizerOverrides:
     """Mixin for :class:`~ampsim.ir.param.ParamNode` subclasses (put it first in the bases)."""
