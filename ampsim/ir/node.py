@@ -38,7 +38,7 @@ import numpy as np
 from ampsim.errors import GraphError
 from ampsim.ir.message import Message
 
-__all__ = ["Node", "Report", "Send", "Step", "Work"]
+__all__ = ["Node", "Report", "Send", "Step", "Work", "nbytes_of"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,7 +165,7 @@ class Node:
         if msg.tag in self._cache:
             raise GraphError(f"node {self.name}: two forward visits with the same state {msg.tag}; "
                              "the model must give each visit a distinct state")
-        n = _nbytes(value)
+        n = nbytes_of(value)
         self._cache[msg.tag] = (value, n)  # its size kept: counting a tuple of arrays twice costs microseconds
         self.held_nbytes += n
 
@@ -196,7 +196,7 @@ class Node:
         part = pending.parts[port] = msg.payload if value is None else value
         pending.missing -= 1
         if pending.missing:
-            n = _nbytes(part)
+            n = nbytes_of(part)
             pending.nbytes += n
             self.held_nbytes += n
             parts = None
@@ -261,13 +261,13 @@ class _Missing:
 _MISSING = _Missing()
 
 
-def _nbytes(obj: Any) -> int:
+def nbytes_of(obj: Any) -> int:
     """Bytes of the arrays in ``obj`` (an array, or lists and tuples of them, nested; anything else: 0)."""
     if type(obj) is np.ndarray:
         return obj.nbytes
     if isinstance(obj, (list, tuple)):
         n = 0
         for o in obj:
-            n += o.nbytes if type(o) is np.ndarray else _nbytes(o)
+            n += o.nbytes if type(o) is np.ndarray else nbytes_of(o)
         return n
     return obj.nbytes if isinstance(obj, np.ndarray) else 0

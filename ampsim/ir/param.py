@@ -44,7 +44,7 @@ from typing import Any
 import numpy as np
 
 from ampsim.ir.message import Message
-from ampsim.ir.node import Node, Step, Work, _nbytes
+from ampsim.ir.node import Node, Step, Work, nbytes_of
 from ampsim.optim import Optimizer, OptimizerSpec, SparseRows, make_optimizer
 
 __all__ = ["ParamNode", "STALENESS_MODES", "init_rng"]
@@ -159,12 +159,12 @@ class ParamNode(Node):
         del self._refs[version]
         copy = self._versions.pop(version, None)
         if copy is not None:
-            self.held_nbytes -= _nbytes(list(copy.values()))
+            self.held_nbytes -= nbytes_of(list(copy.values()))
 
     def stash(self, msg: Message, entry: Any) -> None:
         """Keep what the parameter gradient of this visit needs until the update."""
         self._stash.setdefault(msg.key, []).append((msg.state, entry))
-        self.held_nbytes += _nbytes(entry)
+        self.held_nbytes += nbytes_of(entry)
 
     def stashed(self, key: int) -> bool:
         """True if this node holds parameter-gradient stashes of instance ``key`` (it will want an update)."""
@@ -179,7 +179,7 @@ class ParamNode(Node):
         """What instance ``key``'s stash adds to an update's cost, as int64 ``[bytes held, rows, ...]``
         (rows: the first array's rows of every stash entry). Side-effect free; see :meth:`update_work`."""
         entries = self.stashed_entries(key)
-        return np.array([_nbytes(entries), sum(_first_rows(e) for e in entries)], dtype=np.int64)
+        return np.array([nbytes_of(entries), sum(_first_rows(e) for e in entries)], dtype=np.int64)
 
     def stashed_entries(self, key: int) -> list[Any]:
         """The stash entries instance ``key`` holds here, in visit order (read-only; for profiles)."""
@@ -189,7 +189,7 @@ class ParamNode(Node):
     def pop_stash(self, key: int) -> list[Any]:
         """Take instance ``key``'s stash entries out without an update, in the order an update sums them."""
         entries = [e for _, e in sorted(self._stash.pop(key, ()), key=_by_state)]
-        self.held_nbytes -= _nbytes(entries)
+        self.held_nbytes -= nbytes_of(entries)
         return entries
 
     def stash_state(self) -> dict:
@@ -278,7 +278,7 @@ class ParamNode(Node):
         if self._predicted is not None and self._predicted[0] == self.version:
             return self._predicted[1], None
         if self._predicted is not None:
-            self.held_nbytes -= _nbytes([p for n, p in self._predicted[1].items() if p is not self.params[n]])
+            self.held_nbytes -= nbytes_of([p for n, p in self._predicted[1].items() if p is not self.params[n]])
             self._predicted = None
         delay, last = self.expected_delay(), self.optimizer.last_step
         if delay <= 0 or not last:  # nothing to extrapolate: the live arrays, bit for bit
@@ -313,7 +313,7 @@ class ParamNode(Node):
         self._work = work = Work()
         ready = sorted(self._ready)  # key order (then arrival, unique): the float sum is order-free
         entries = [e for _, _, stash, _ in ready for _, e in sorted(stash, key=_by_state)]
-        self.held_nbytes -= _nbytes(entries)
+        self.held_nbytes -= nbytes_of(entries)
         n_inst = len(self._ready)
         # scale_lr; in key order, so that the float sum does not depend on completion order
         stale = [0 if v is None else self.version - v for _, _, _, v in ready]

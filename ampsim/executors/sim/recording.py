@@ -49,7 +49,7 @@ import numpy as np
 from ampsim.errors import AmpsimError, GraphError
 from ampsim.hardware.cost import message_bytes
 from ampsim.ir.message import Instance
-from ampsim.ir.node import Node
+from ampsim.ir.node import Node, nbytes_of
 from ampsim.ir.nodes.losses import LossNode
 from ampsim.ir.param import ParamNode
 from ampsim.ir.pump import pump
@@ -114,15 +114,7 @@ class _Joins:
         self.last: dict[str, tuple] = {}
 
     def __call__(self, node: Node, msg, part, complete: bool) -> None:
-        self.last[node.name] = (msg.tag, _nbytes(part), complete)
-
-
-def _nbytes(obj) -> int:
-    if isinstance(obj, np.ndarray):
-        return int(obj.nbytes)
-    if isinstance(obj, (list, tuple)):
-        return sum(_nbytes(o) for o in obj)
-    return 0
+        self.last[node.name] = (msg.tag, nbytes_of(part), complete)
 
 
 def record(model: Model, instances: Iterable[Instance], *, training: bool = True) -> Recording:
