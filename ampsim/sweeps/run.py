@@ -43,7 +43,8 @@ sweep again, which runs only the missing points):
   go); with Ray, pending tasks are cancelled and a Ray instance this sweep started is shut down (workers
   and agents killed first). The local pool returns within a second (0.2-0.3 s from the signal to the exit
   of ``ampsim sweep``), a local Ray instance in 0.7-0.9 s, or about 6 s where a SIGTERM to the whole
-  process group reached Ray's head too (while Ray starts, up to its own 30 s startup timeout).
+  process group reached Ray's head too (while Ray starts, its start is abandoned at once: 0.4-1.3 s,
+  :func:`ampsim.sweeps.ray_cluster.start_local_ray`).
 * SIGKILL of the sweep's process: nothing can run in it, so its helpers end themselves: every pool worker
   and each point's multicore workers are SIGKILLed by the kernel when their parent dies (see
   :mod:`ampsim.sweeps.pool`); no forkserver or resource tracker exists to outlive it. The lock goes with
