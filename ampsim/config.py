@@ -2,9 +2,9 @@
 
 An experiment file has the sections ``[experiment]``, ``[data]``, ``[model]``, ``[train]``, ``[eval]``,
 ``[executor]`` and ``[placement]``. ``[data]`` and ``[model]`` are the task's (:mod:`ampsim.schemas`; a task from
-elsewhere declares its own with :func:`register_task`); the rest are defined here. Every field is declared once,
-with its type, its default and its allowed range (``field(metadata=...)``); :func:`parse_section` enforces all
-of them, so an unknown key, a wrong type or an out-of-range value becomes one line such as
+elsewhere declares its own with :func:`register_task`); the rest are :mod:`ampsim.sections`'s. Every field is
+declared once, with its type, its default and its allowed range (``field(metadata=...)``); :func:`parse_section`
+enforces all of them, so an unknown key, a wrong type or an out-of-range value becomes one line such as
 ``experiments/mnist_mlp.toml: train.lr: must be > 0, got -1``.
 
 ``--set train.lr=0.01`` overrides are checked field by field under their own name first
@@ -19,7 +19,6 @@ import dataclasses
 import math
 import os
 import typing
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,26 +26,25 @@ from ampsim.errors import ConfigError
 from ampsim.fieldspec import POINT_ID_RULES, field_default, spec, type_name, unknown_key  # noqa: F401  (re-exported: the tasks' sections)
 from ampsim.files import read_toml
 from ampsim.schemas import TASK_SCHEMAS, TaskSchema, register_task, task_schema, unknown_task  # noqa: F401
+from ampsim.sections import (  # noqa: F401  (re-exported: the sections are read as the config's)
+    EXECUTOR_KINDS,
+    FIXED_SECTIONS,
+    MAX_EPOCHS,
+    SECTIONS,
+    WATCHDOG_S,
+    Config,
+    EvalSection,
+    ExecutorSection,
+    ExperimentSection,
+    PlacementSection,
+    ReplicasSection,
+    TrainSection,
+)
 from ampsim.tomltext import MAX_NESTING, check_writable, parse_override  # noqa: F401  (re-exported)
 
-
-@dataclass(frozen=True)
-class ExperimentSection:
-    """``[experiment]``: the run's name, its task (model family), random seed and array dtype."""
-
-    name: str = spec("experiment", help="run name; the default run folder is results/<name>")
-    task: str = spec("mlp", help="model family: mlp, list_reduction, sst_treelstm, qm9_ggnn")
-    seed: int = spec(0, ge=0)
-    dtype: str = spec("float32", choices=("float32", "float64"))
-
-
-#: largest ``train.epochs`` accepted
-MAX_EPOCHS = 1_000_000
 MAX_INT = 2**53  # any integer in an experiment: a float holds it exactly, numpy sizes and counts fit
 MAX_ITEMS = 10_000  # any list field's (model.hidden of 20,000 layers was built, and ran for minutes)
 _BOUNDS = ("gt", "ge", "le", "finite")  # what a list field's spec says of each item
-#: default ``executor.watchdog_s``: generous, a healthy worker answers in milliseconds (see multicore/executor.py)
-WATCHDOG_S = 60.0
 
 
 def too_large(value: Any) -> str | None:
@@ -60,158 +58,6 @@ def too_large(value: Any) -> str | None:
         return None
     text = str(value)
     return f"{text[:20]}{'…' if len(text) > 20 else ''} is beyond any size or count ampsim takes (at most 2**53)"
-
-
-def _OPTIMIZERS(*kinds: str) -> tuple:  # noqa: N802  (a read_if, spelled as the table it is)
-    return (("train.optimizer", kinds), ("model.embedding_optimizer", kinds))
-
-
-@dataclass(frozen=True)
-class TrainSection:
-    """``[train]``: epochs, the optimizer, asynchrony (``mak``, ``muf``), staleness, admission, stopping, target."""
-
-    #: the upper bound catches typos such as 1e12 epochs (a run that would never end)
-    epochs: int = spec(1, ge=1, le=MAX_EPOCHS, help="passes over the training set")
-    optimizer: str = spec("sgd", choices=("sgd", "momentum", "adam", "adagrad"))
-    lr: float = spec(0.01, gt=0)
-    # (the embedding table of the SST task may have an optimizer of its own, with these settings)
-    momentum: float = spec(0.9, ge=0, le=1, read_if=_OPTIMIZERS("momentum"))
-    beta1: float = spec(0.9, ge=0, le=1, read_if=_OPTIMIZERS("adam"))
-    beta2: float = spec(0.999, ge=0, le=1, read_if=_OPTIMIZERS("adam"))
-    eps: float = spec(1e-8, gt=0, read_if=_OPTIMIZERS("adam", "adagrad"))
-    weight_decay: float = spec(0.0, ge=0, finite=True)  # (inf trained nothing but a divergence)
-    clip_norm: float = spec(0.0, ge=0, help="clip each node's update to this gradient norm; 0 = off")
-    count_optimizer_state: bool = spec(False, help="simulator: an update also reads and writes its optimizer's state "
-                                       "(momentum and Adagrad one array per parameter, Adam two) and the state "
-                                       "takes chip memory; false = an update moves 3x its parameters' bytes, "
-                                       "whatever the optimizer, and the state no memory", point_id="unless_default")
-    #: far above any healthy run of the shipped experiments (their loss per row stays below 10^3)
-    max_loss: float = spec(1e6, ge=0, help="stop the run when a loss per labelled row exceeds this; "
-                           "0 = stop only on NaN or infinity", point_id="never")
-    mak: int = spec(1, ge=1, help="max_active_keys: instances in flight")
-    muf: int = spec(1, ge=1, help="min_update_frequency: completed instances per parameter update")
-    staleness: str = spec("none", choices=("none", "stash", "predict", "scale_lr"),
-                          help="stale-gradient mitigation per parameterized node: stash (backward uses the "
-                          "forward's parameters), predict (forward extrapolates along the last step), scale_lr "
-                          "(step / (1 + staleness)); see ampsim/ir/param.py", point_id="unless_default")
-    predict_delay: float = spec(-1.0, ge=-1, finite=True, help="staleness = predict: updates to extrapolate by; "
-                                "-1 = the node's mean measured staleness so far", point_id="unless_default")
-    staleness_nodes: dict = spec({}, help="per-node train.staleness: node name (or fnmatch pattern, first "
-                                 "match wins) -> mode; other nodes take train.staleness", point_id="unless_default")
-    max_staleness: float = spec(0.0, ge=0, help="simulator: a window of instances in flight (up to mak) that "
-                                "grows while every parameterized node's recent mean staleness is at most this and "
-                                "shrinks in proportion when not (ampsim/executors/sim/admission.py); 0 = off (mak "
-                                "alone)", point_id="unless_default")
-    admission_start: int = spec(1, ge=0, help="with train.max_staleness: the window's first size (it doubles "
-                                "from there while under the bound); 0 = one instance per chip the placement "
-                                "occupies (fill the pipeline once before measuring)", point_id="unless_default")
-    admission_slow_start: bool = spec(True, help="with train.max_staleness: the window doubles from its first "
-                                      "size each round while under the bound (TCP's slow start); false = it "
-                                      "grows by one a round from the first size, as after a cut",
-                                      point_id="unless_default")
-    max_instances: int = spec(0, ge=0, help="stop an epoch after this many instances; 0 = all")
-    target: float = spec(0.0, help="metric value that counts as reaching the target (time-to-target)")
-
-
-@dataclass(frozen=True)
-class EvalSection:
-    """``[eval]``: how often and on how many instances the model is evaluated, and whether that costs time."""
-
-    every_epochs: int = spec(1, ge=1)
-    limit: int = spec(0, ge=0, help="evaluate on at most this many instances; 0 = all")
-    advances_time: bool = spec(False, help="simulated executor: evaluation costs simulated time")
-
-
-#: the executors' names, here so that a config is refused as it is read (the registry, :mod:`ampsim.executors`, is a
-#: layer above; tests/unit/test_config.py checks that the two agree)
-EXECUTOR_KINDS = ("reference", "sim", "multicore")
-
-
-@dataclass(frozen=True)
-class ExecutorSection:
-    """``[executor]``: which executor runs the experiment (``kind``), and its options."""
-
-    kind: str = spec("reference", choices=EXECUTOR_KINDS, help="executor: reference, sim, multicore")
-    hardware: str = spec("", help="hardware model TOML for the simulated executor", point_id="never")
-    hardware_sha256: str = spec("", help="the hardware file's bytes a run used (its config.toml pins them; its folder "
-                                "keeps a copy, hardware.toml): another file's are refused, the copy used instead",
-                                point_id="never")
-    workers: int = spec(0, ge=0, help="multicore worker processes; 0 = one per core")
-    trace: bool = spec(False, help="write a Chrome/Perfetto trace of the run")
-    numerics: bool = spec(True, help="false: the simulated executor replays recorded message graphs "
-                          "(exact times, no numpy; loss and metrics not measured)", point_id="unless_default")
-    watchdog_s: float = spec(WATCHDOG_S, ge=0, le=1e6, help="multicore: stop with an error naming a worker that makes "
-                             "no progress this many seconds (0.1 to 1e6: 11 days); 0 = off", point_id="never")
-
-
-@dataclass(frozen=True)
-class ReplicasSection:
-    """``[replicas]``: copies of the model (groups) and of nodes, and how their parameters are synchronized."""
-
-    groups: int = spec(1, ge=1, le=1 << 16, help="whole-model copies (data-parallel AMP groups); instance key "
-                       "k runs in group k % groups")
-    nodes: dict = spec({}, help="copies inside each group: node name (or fnmatch pattern, first match wins) -> "
-                       "copies; instance key k takes copy (k // groups) % copies")
-    sync: str = spec("average", choices=("average", "none"),
-                     help="copies of a parameterized node: average their parameters every sync_every local "
-                     "updates (local updates since a copy contributed are kept), or never (none)")
-    sync_every: int = spec(1, ge=1, help="local updates of each copy between synchronizations")
-    outer_lr: float = spec(1.0, gt=0, help="a round's result is anchor + outer_lr * (average - anchor), the anchor "
-                           "being the previous result: 1 = the plain average, the number of copies = the sum of "
-                           "their moves (federated averaging's server learning rate)", point_id="unless_default")
-    sparse_sync: bool = spec(False, help="tables updated by rows (embeddings) synchronize only the rows some copy "
-                             "changed since the last round (exact; fewer bytes); every executor, a "
-                             "replay included", point_id="unless_default")
-    overlap: bool = spec(False, help="simulator: copies keep training while a synchronization runs and apply its "
-                         "result when it arrives (false: a copy waits from the round's close to its apply, and mak = 1 "
-                         "equals the reference)")
-    collective: str = spec("ring", choices=("ring", "halving_doubling", "host"),
-                           help="simulator: the all-reduce a round runs over the links: ring (2 (k - 1) steps to "
-                           "the next copy) or halving_doubling (2 log2 k steps, partners copy index XOR 2^j; k a "
-                           "power of two); or host: through the controller of a measured machine's [host], as the "
-                           "multicore executor does (snapshots in, the average out); what the copies end with is "
-                           "the same", point_id="unless_default")
-
-
-@dataclass(frozen=True)
-class PlacementSection:
-    """``[placement]``: how the model's nodes are mapped onto chips (workers)."""
-
-    strategy: str = spec("round_robin", choices=("explicit", "round_robin", "greedy", "min_cut", "groups",
-                                                 "single"),
-                         help="groups: each replica group on its own run of consecutive chips, greedy inside")
-    map: dict = spec({}, help="explicit placement: node name -> chip index")
-
-
-@dataclass(frozen=True)
-class Config:
-    """A resolved, validated experiment. ``data`` and ``model`` are the task's own dataclasses."""
-
-    path: str
-    experiment: ExperimentSection
-    data: Any
-    model: Any
-    train: TrainSection
-    eval: EvalSection
-    executor: ExecutorSection
-    placement: PlacementSection
-    #: the section came after results were committed: wholly at its defaults it leaves point ids alone
-    replicas: ReplicasSection = field(default_factory=ReplicasSection, metadata={"point_id": "unless_default"})
-    #: overrides applied to the hardware model file (``hardware.link.bandwidth_bytes_per_s = 1e9``);
-    #: validated with the hardware file when the simulator loads it
-    hardware: dict = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, dict]:
-        """The TOML-shaped dict: section name -> its fields (``hardware`` only where it has overrides)."""
-        d = {name: dataclasses.asdict(getattr(self, name)) for name in SECTIONS if name != "hardware"}
-        if self.hardware:
-            d["hardware"] = self.hardware
-        return d
-
-
-SECTIONS = ("experiment", "data", "model", "train", "eval", "executor", "placement", "replicas", "hardware")
-FIXED_SECTIONS = {"experiment": ExperimentSection, "train": TrainSection, "eval": EvalSection,
-          "executor": ExecutorSection, "placement": PlacementSection, "replicas": ReplicasSection}
 
 
 def parse_section(cls: type, raw: Any, source: str, section: str) -> Any:
@@ -310,34 +156,66 @@ def _named(option: str, key: str) -> str:
     return f"{option} {key}" if option else key
 
 
+def section_class(section: str, where: str, task: Any) -> type | None:
+    """The dataclass of ``section``, or None where its fields are not known here (``hardware``, checked with the
+    hardware model; ``data``/``model`` where ``task``, the experiment's, is no known task: checked with the whole
+    config). One ConfigError line naming ``where`` for a section that does not exist."""
+    if section not in SECTIONS:
+        raise ConfigError(f"{where}: unknown section {section!r} (known: {', '.join(SECTIONS)})")
+    if section == "hardware" or (section in ("data", "model") and (not isinstance(task, str)
+                                                                  or unknown_task(task) is not None)):
+        return None
+    return FIXED_SECTIONS.get(section) or getattr(task_schema(task), section)
+
+
+def field_of(key: str, where: str, task: Any) -> tuple[type, dataclasses.Field] | None:
+    """The section dataclass and the field a dotted ``key`` names (``model.hidden.x``: the model's ``hidden``), or
+    None as for :func:`section_class` and for a whole table (``train``); one ConfigError line naming ``where`` for
+    an unknown section or field, in the words of every file kind's unknown key (the one lookup of ``--set``, API
+    overrides and a sweep file's keys).
+
+    >>> cls, f = field_of("train.lr", "--set train.lr", "mlp")
+    >>> cls.__name__, f.name, f.default
+    ('TrainSection', 'lr', 0.01)
+    >>> field_of("hardware.link.latency_s", "--set hardware.link.latency_s", "mlp") is None
+    True
+    >>> field_of("train.mka", "--set train.mka", "mlp")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ampsim.errors.ConfigError: --set train.mka: unknown key (known: epochs, ..., target); did you mean 'mak'?
+    """
+    section, dot, rest = key.partition(".")
+    cls = section_class(section, where, task)
+    if cls is None or not dot:
+        return None
+    name = rest.partition(".")[0]
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    if name not in fields:
+        raise ConfigError(f"{where}: {unknown_key(name, fields)}")
+    return cls, fields[name]
+
+
 def check_override(key: str, value: Any, where: str, task: Any) -> None:
     """One ConfigError line naming ``where``, the override's own place (``--set train.lr``, a sweep file's
     ``fixed.train.lr``), for a value its field refuses whatever the rest (an unknown key, a type, a range): merged
     first, the message named the experiment file, which holds no such value. What depends on other fields
     (``placement.map`` and its strategy), a hardware key, a key inside a table field, and a ``data``/``model`` key
     where ``task`` (the experiment's) is no known task are checked with the whole config, the hardware model."""
-    section, _, rest = key.partition(".")
-    name, _, deeper = rest.partition(".")
-    if section not in SECTIONS:
-        raise ConfigError(f"{where}: unknown section {section!r} (known: {', '.join(SECTIONS)})")
-    if section in ("hardware", "data", "model") and (section == "hardware" or not isinstance(task, str)
-                                                     or unknown_task(task) is not None):
-        return
-    cls = FIXED_SECTIONS.get(section) or getattr(task_schema(task), section)
     if "." not in key:  # a whole table ("train." names a key, the empty one)
-        parsed = _parse_table(cls, value, where)
-        if section == "experiment" and (why := unknown_task(parsed.task)) is not None:
-            raise ConfigError(f"{where}.task: {why}")
+        if (cls := section_class(key, where, task)) is not None:
+            parsed = _parse_table(cls, value, where)
+            if key == "experiment" and (why := unknown_task(parsed.task)) is not None:
+                raise ConfigError(f"{where}.task: {why}")
         return
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    if name not in fields:
-        raise ConfigError(f"{where}: {unknown_key(name, fields)}")
-    hint = typing.get_type_hints(cls)[name]
-    if deeper:
+    if (found := field_of(key, where, task)) is None:
+        return
+    cls, f = found
+    hint = typing.get_type_hints(cls)[f.name]
+    if key.count(".") > 1:
         if (typing.get_origin(hint) or hint) is not dict:
-            raise ConfigError(f"{where}: {name} is not a table")
+            raise ConfigError(f"{where}: {f.name} is not a table")
         return
-    value = _check(where, value, hint, fields[name].metadata)
+    value = _check(where, value, hint, f.metadata)
     if key == "experiment.task" and (why := unknown_task(value)) is not None:
         raise ConfigError(f"{where}: {why}")
 
@@ -396,5 +274,6 @@ def _from_raw(raw: dict, source: str) -> Config:
     return cfg
 
 
-__all__ = ["Config", "load_config", "checked", "parse_section", "parse_override", "apply_overrides", "spec",
-           "field_default", "register_task", "read_toml", "too_large", "SECTIONS", "MAX_INT"]
+__all__ = ["Config", "load_config", "checked", "parse_section", "parse_override", "apply_overrides", "check_override",
+           "section_class", "field_of", "spec", "field_default", "register_task", "read_toml", "too_large", "SECTIONS",
+           "MAX_INT"]

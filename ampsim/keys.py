@@ -1,7 +1,7 @@
 """Every key of experiment and hardware files, as markdown tables generated from the code.
 
 Experiment keys come from the dataclasses that validate them: the fixed sections
-(:data:`ampsim.config.FIXED_SECTIONS`) and each registered task's ``[data]`` and ``[model]``
+(:data:`ampsim.sections.FIXED_SECTIONS`) and each registered task's ``[data]`` and ``[model]``
 (:data:`ampsim.config.TASK_SCHEMAS`, filled by importing :mod:`ampsim.models`), with the type, default,
 bounds or choices and help line of every field. Hardware keys come from the hardware reader's key lists
 (:mod:`ampsim.hardware.spec`: ``_SYSTEM_KEYS``, ``_CHIP_KEYS``, ``_LINK_KEYS`` and the fields of

@@ -11,12 +11,10 @@ replaces [fixed]'s values in the quick variant: that is what it is for.
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
-from ampsim.config import FIXED_SECTIONS, SECTIONS, check_override, task_schema
+from ampsim.config import SECTIONS, check_override, field_of, task_schema
 from ampsim.errors import ConfigError
-from ampsim.fieldspec import unknown_key
 
 __all__ = ["SEED_KEY", "WHOLE_TABLES", "check_key", "check_set_once", "flatten"]
 
@@ -74,11 +72,8 @@ def check_key(source: str, where: str, key: str, task: str, values: list[tuple[s
     if not rest or section not in SECTIONS:
         raise ConfigError(f"{source}: {where}.{key}: unknown sweep key (use a dotted experiment field such as "
                           f"train.mak; sections: {', '.join(SECTIONS)})")
-    if section == "hardware":
-        return  # validated per point against the hardware model
-    cls = FIXED_SECTIONS.get(section) or getattr(task_schema(task, source), section)
-    known = [f.name for f in dataclasses.fields(cls)]
-    if (name := rest.split(".")[0]) not in known:  # (in the words of every other file's unknown key)
-        raise ConfigError(f"{source}: {where}.{key}: {unknown_key(name, known)}")
+    if section in ("data", "model"):
+        task_schema(task, source)  # the experiment's task must be known here, where its fields are
+    field_of(key, f"{source}: {where}.{key}", task)  # hardware keys: validated per point against the hardware model
     for suffix, value in values:
         check_override(key, value, f"{source}: {where}.{key}{suffix}", task)

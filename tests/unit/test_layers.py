@@ -26,7 +26,7 @@ PKG = Path(__file__).resolve().parents[2] / "ampsim"
 LAYERS = [
     ("errors", "files", "folders", "runfiles", "locks", "blas", "environment", "allocator", "optim", "trace", "progress", "recent", "jsontext", "tomltext", "gcpause", "fieldspec"),
     ("data",),
-    ("schemas",),
+    ("schemas", "sections"),
     ("config",),
     ("ir", "hardware"),
     ("models",),

@@ -7,6 +7,7 @@ import pytest
 
 from ampsim import (
     api,
+    config,
     environment,
     errors,
     fieldspec,
@@ -28,7 +29,7 @@ from ampsim.placement import load, strategies
 from ampsim.sweeps import ids
 
 
-@pytest.mark.parametrize("module", [admission, api, environment, errors, fieldspec, ids, jsontext, metrics, load, optim,
+@pytest.mark.parametrize("module", [admission, api, config, environment, errors, fieldspec, ids, jsontext, metrics, load, optim,
                                     profile, protocol, report, routing, runfiles, schemas, selection, strategies, sync,
                                     tables, targets, tomltext, transport],
                          ids=lambda m: m.__name__)
