@@ -149,7 +149,24 @@ def load_config(path: str | Path, overrides: list[tuple[str, Any]] = (), option:
     task = experiment.get("task", ExperimentSection.task) if isinstance(experiment, dict) else None
     for key, value in overrides:
         check_override(key, value, _named(option, key), task)
-    return _from_raw(merged, source)
+    try:
+        return _from_raw(merged, source)
+    except ConfigError as e:  # a rule across fields (data.min_len <= data.max_len) refused an override's value
+        raise _blamed(e, source, [key for key, _ in overrides], option) from None
+
+
+def _blamed(error: ConfigError, source: str, keys: list[str], option: str) -> ConfigError:
+    """``error`` naming the override that set the value it refuses (``--set data.min_len: must be <= ...``)
+    instead of the experiment file, which holds no such value; as it is where the file (or a default) set it.
+    The value refused is the one a message names first (``<file>: data.min_len: ...``); an override of its
+    whole section (``--set data={...}``) set it too."""
+    text = str(error)
+    if not text.startswith(f"{source}: "):
+        return error
+    named = text.removeprefix(f"{source}: ").split(":")[0].split("[")[0]
+    if any(named == key or named.startswith(f"{key}.") for key in keys):
+        return ConfigError(f"{_named(option, named)}{text.removeprefix(f'{source}: {named}')}")
+    return error
 
 
 def _named(option: str, key: str) -> str:

@@ -180,3 +180,29 @@ def test_a_list_items_bound_in_the_file_names_the_file(tmp_path):
     path = write(tmp_path, '[experiment]\ntask = "mlp"\n[model]\nhidden = [4, 0]\n')
     with pytest.raises(ConfigError, match=r"exp\.toml: model\.hidden\[1\]: must be >= 1, got 0$"):
         load_config(path)
+
+
+LISTS = ROOT / "experiments" / "list_reduction.toml"
+
+
+@pytest.mark.parametrize("path, overrides, option, message", [
+    # rules across fields and a task's own checks ran on the merged file, and named it for a --set value
+    (LISTS, [("data.min_len", 100)], "--set", "--set data.min_len: must be <= data.max_len (10), got 100"),
+    (LISTS, [("data", {"min_len": 9, "max_len": 3})], "--set", "--set data.min_len: must be <= data.max_len (3), got 9"),
+    (LISTS, [("data.ops", ["sum", "foo"])], "load_experiment: overrides:",
+     "load_experiment: overrides: data.ops: unknown operations ['foo'] (known: sum, max, min, first, last)"),
+    (BLOBS, [("placement.map", {"fc1": 0})], "", 'placement.map: only placement.strategy = "explicit" reads it, the '
+     "strategy is 'round_robin'"),
+    (LISTS, [("data.min_len", 4), ("data.max_len", 3)], "--set", "--set data.min_len: must be <= data.max_len (3), got 4"),
+])
+def test_a_rule_across_fields_names_the_override_whose_value_it_refuses(path, overrides, option, message):
+    with pytest.raises(ConfigError) as err:
+        load_config(path, overrides, option)
+    assert str(err.value) == message
+
+
+def test_a_rule_across_fields_names_the_file_where_the_value_it_refuses_is_the_files(tmp_path):
+    path = write(tmp_path, '[experiment]\ntask = "list_reduction"\n[data]\nmin_len = 5\n')
+    with pytest.raises(ConfigError) as err:
+        load_config(path, [("data.max_len", 3)])
+    assert str(err.value) == f"{path}: data.min_len: must be <= data.max_len (3), got 5"
