@@ -71,7 +71,8 @@ HARDWARE_HELP: dict[str, str] = {
     "system.description": "one line about the machine (a calibrated model names the machine it measured)",
     "system.source": "where the numbers come from (spec sheet, paper, measurement)",
     "system.measured": "true when written by `ampsim calibrate`",
-    "system.switching": "a message crosses each hop whole (store and forward) or pipelined over the route",
+    "system.switching": ("a message crosses each hop whole (store and forward) or pipelined over the route; "
+                         "not read with `link.packet_bytes` > 0 (packets are forwarded hop by hop)"),
     "chip.flops_per_s": "compute rate of the whole chip (roofline)",
     "chip.mem_bandwidth_bytes_per_s": "memory bandwidth of the whole chip (roofline)",
     "chip.overhead_s": "fixed cost of handling one message (dispatch, queueing)",

@@ -54,7 +54,7 @@ from ampsim.models.base import Task
 from ampsim.optim import OptimizerSpec
 from ampsim.placement import check_estimated, check_names, estimated_load, expand_profile, place, profile
 from ampsim.replicas import Replicated, replica_spec, replicate
-from ampsim.unread import warn_unread, warn_unread_host, warn_unused_sync
+from ampsim.unread import warn_unread, warn_unread_host, warn_unread_switching, warn_unused_sync
 
 log = logging.getLogger(__name__)
 
@@ -377,6 +377,7 @@ def plan(cfg: Config, *, system: SystemSpec | None = None, placement: dict[str, 
     else:
         system = system or resolve_system(cfg)
         warn_unread_host(system, cfg.path)
+        warn_unread_switching(cfg, system)
         chips = tuple(system.chips)
         if rep is not None and rep.sync_sets and cfg.replicas.collective == "host" and not system.host.shares_cores:
             # (a [host] of defaults only is no different from none: the spec cannot tell them apart)

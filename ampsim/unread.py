@@ -1,10 +1,10 @@
 """Keys set that nothing reads: the plan stage's warnings (they were taken without a word).
 
-Four kinds: keys the executor's kind does not read (a ``[hardware]`` table for the reference executor,
+Five kinds: keys the executor's kind does not read (a ``[hardware]`` table for the reference executor,
 ``executor.workers`` for the simulator), keys the other settings leave unread (a field's ``read_if``:
 ``train.momentum`` with Adam, a synthetic dataset's size with MNIST; :func:`~ampsim.fieldspec.unread_keys`),
-the ``[replicas]`` synchronization keys where nothing synchronizes, and the controller's CPU costs of a
-machine whose cores are not shared.
+the ``[replicas]`` synchronization keys where nothing synchronizes, the controller's CPU costs of a
+machine whose cores are not shared, and a switching mode an override sets on packet-switched links.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from ampsim.config import WATCHDOG_S, Config, field_default
 from ampsim.fieldspec import unread_keys
 from ampsim.hardware.spec import SystemSpec
 
-__all__ = ["warn_unread", "warn_unread_host", "warn_unused_sync"]
+__all__ = ["warn_unread", "warn_unread_host", "warn_unread_switching", "warn_unused_sync"]
 
 log = logging.getLogger("ampsim.planning")  # (the plan stage's: where a user looks for its warnings)
 
@@ -66,6 +66,19 @@ def warn_unread_host(system: SystemSpec, source: str) -> None:
                                                  "controller_s_per_sync_byte") if getattr(host, k)]):
         log.warning("%s: %s ignored: host.cores = 0 (the controller's CPU is modelled on shared cores only)",
                     source, " and ".join(f"host.{k}" for k in set_))
+
+
+def warn_unread_switching(cfg: Config, system: SystemSpec) -> None:
+    """Warn of ``hardware.system.switching`` set by the experiment's overrides (its ``[hardware]``, ``--set``, a
+    sweep's value) on a machine whose links are packet-switched: packets are forwarded hop by hop whatever the
+    mode, so the value changed nothing (a sweep over it ran equal points under two ids, without a word). Only an
+    override is warned of: a hardware file that names a mode beside its packets (the shipped TPU and NVLink
+    models) describes the machine, and is not asked to change anything."""
+    overridden = cfg.hardware.get("system")
+    if system.link.packet_bytes and isinstance(overridden, dict) and "switching" in overridden:
+        log.warning("%s: hardware.system.switching ignored: the model's links are packet-switched "
+                    "(link.packet_bytes = %g), and packets are forwarded hop by hop whatever the switching mode "
+                    "(set hardware.link.packet_bytes = 0 for whole messages)", cfg.path, system.link.packet_bytes)
 
 
 def warn_unused_sync(cfg: Config, trivial: bool) -> None:

@@ -101,3 +101,19 @@ def test_a_predict_delay_without_a_node_that_predicts_is_warned_of(caplog, sets,
     with caplog.at_level(logging.WARNING, logger="ampsim.planning"):
         plan(_cfg("blobs_mlp", "data.n_train=64", "data.n_test=16", *sets))
     assert ("train.predict_delay (read only with train.staleness = predict" in caplog.text) == warned
+
+
+@pytest.mark.parametrize("model, sets, warned", [
+    # packet links: the mode an override asks for changes nothing (a sweep over it ran equal points)
+    ("switch64", ['hardware.system.switching="store_and_forward"'], True),
+    ("ring4", ['hardware.link.packet_bytes=256', 'hardware.system.switching="cut_through"'], True),
+    # whole messages read it; a file's own mode beside its packets is the machine's description
+    ("ring4", ['hardware.system.switching="cut_through"'], False),
+    ("switch64", [], False),
+    ("switch64", ['hardware.link.packet_bytes=0', 'hardware.system.switching="store_and_forward"'], False),
+])
+def test_a_switching_mode_set_on_packet_links_is_warned_of(caplog, model, sets, warned):
+    hw = f'executor.hardware="{ROOT / "hardware_models" / f"{model}.toml"}"'
+    with caplog.at_level(logging.WARNING, logger="ampsim.planning"):
+        plan(_cfg("blobs_mlp", "data.n_train=64", "data.n_test=16", 'executor.kind="sim"', hw, *sets))
+    assert ("hardware.system.switching ignored: the model's links are packet-switched" in caplog.text) == warned
