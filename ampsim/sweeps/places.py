@@ -3,10 +3,10 @@ with values it takes, named by their place in the file (:func:`check_key`), and 
 (:func:`check_set_once`).
 
 A key sets one value per point, so the file gives it in one place: [fixed] (every point), an axis of [grid],
-the seeds (``sweep.seeds`` or ``repeats``: ``experiment.seed``), or a point of [[points]] (that point only,
-crossed with the grid). Set in two, one value was dropped without a word: a point's ``train.mak = 4`` under
-a grid over ``train.mak`` gave rows of the grid's values with the point's label. ``[quick].fixed``, though,
-replaces [fixed]'s values in the quick variant: that is what it is for.
+the seeds (``sweep.seeds`` or ``repeats``: ``experiment.seed``), ``sweep.hardware`` (``executor.hardware``), or
+a point of [[points]] (that point only, crossed with the grid). Set in two, one value was dropped without a
+word: a point's ``train.mak = 4`` under a grid over ``train.mak`` gave rows of the grid's values with the point's
+label. ``[quick].fixed``, though, replaces [fixed]'s values in the quick variant: that is what it is for.
 """
 
 from __future__ import annotations
@@ -42,6 +42,8 @@ def check_set_once(source: str, raw: dict, quick: bool) -> None:
     already validated; ``quick``: its quick variant)."""
     q = raw.get("quick", {}) if quick else {}
     shared = {SEED_KEY: seeds} if (seeds := _seeds_place(raw.get("sweep", {}), q)) else {}
+    if "hardware" in raw.get("sweep", {}):  # (its model: a grid over executor.hardware dropped it without a word)
+        shared["executor.hardware"] = "sweep.hardware"
     at = "quick.points" if "points" in q else "points"  # (quick.points replaces the points)
     fixed = {**dict.fromkeys(flatten(raw.get("fixed", {})), "fixed"),
              **dict.fromkeys(flatten(q.get("fixed", {})), "quick.fixed")}

@@ -1,5 +1,5 @@
-"""A sweep file sets each key in one place (:mod:`ampsim.sweeps.places`): [fixed], a [grid] axis, the seeds or
-a point. Set in two, one value was dropped without a word (a point ``mak4`` with ``train.mak = 4`` under a
+"""A sweep file sets each key in one place (:mod:`ampsim.sweeps.places`): [fixed], a [grid] axis, the seeds,
+``sweep.hardware`` (``executor.hardware``) or a point. Set in two, one value was dropped without a word (a point ``mak4`` with ``train.mak = 4`` under a
 grid over ``train.mak`` gave the rows ``1, mak4`` and ``2, mak4``); it is one line now, at ``sweep --check``
 too, naming the key and both places."""
 
@@ -21,6 +21,7 @@ experiment = "{ROOT / 'experiments' / 'blobs_mlp.toml'}"
 hardware = "{ROOT / 'hardware_models' / 'ring4.toml'}"
 """
 MAK_POINT = '[[points]]\nlabel = "mak4"\n"train.mak" = 4\n'
+MESH = f'"{ROOT / "hardware_models" / "mesh4x4.toml"}"'
 
 
 @pytest.mark.parametrize("body, said", [
@@ -36,8 +37,14 @@ MAK_POINT = '[[points]]\nlabel = "mak4"\n"train.mak" = 4\n'
      "train.mak: set in both grid and quick.points[0]"),
     ('[grid]\n"train.lr" = [0.1]\n[quick]\nrepeats = 1\nfixed = { "experiment.seed" = 2 }\n',
      "experiment.seed: set in both quick.repeats and quick.fixed"),
+    # sweep.hardware names the model: another executor.hardware ran every point on it instead, without a word
+    (f'[grid]\n"executor.hardware" = [{MESH}]\n', "executor.hardware: set in both sweep.hardware and grid"),
+    (f'[fixed]\n"executor.hardware" = {MESH}\n[grid]\n"train.lr" = [0.1]\n',
+     "executor.hardware: set in both sweep.hardware and fixed"),
+    (f'[grid]\n"train.lr" = [0.1]\n[[points]]\n"executor.hardware" = {MESH}\n',
+     "executor.hardware: set in both sweep.hardware and points[0]"),
 ], ids=["grid-point", "fixed-grid", "fixed-point", "fixed-seeds", "point-seeds", "quick-fixed-grid",
-        "quick-point-grid", "quick-repeats-fixed"])
+        "quick-point-grid", "quick-repeats-fixed", "hardware-grid", "hardware-fixed", "hardware-point"])
 def test_a_key_set_in_two_places_is_one_line_at_check(tmp_path, capsys, body, said):
     path = tmp_path / "s.toml"
     path.write_text(HEAD.replace("[sweep]\n", "[sweep]\nseeds = [0, 1]\n" if "seed" in said else "[sweep]\n")
