@@ -5,7 +5,9 @@ and values: a BLAKE2b of their data, so the epoch, the shuffle and ``train.max_i
 the experiment's task, ``[data]``, ``[model]``, seed and dtype (the plan's ``recording_context``), the
 graph (node names, kinds and parameter shapes), whether it trains or evaluates, the recording format and
 the code it comes from (a SHA-256 of ``ampsim/ir``, ``ampsim/models``, ``ampsim/data``, the replicas'
-routing, the cost model, the recorder and the composer: :func:`code_files`). It does not depend on the
+routing, the cost model, the recorder and the composer: :func:`code_files`; and, for a task defined outside
+the package, of the source files outside it that its model's code comes from: :func:`model_code_files`). It
+does not depend on the
 hardware, placement, mak, muf, optimizer or learning rate, which is what lets every point of a what-if sweep
 share one.
 
@@ -34,8 +36,10 @@ import logging
 import os
 import pickle
 import re
+import sys
 from dataclasses import fields
 from pathlib import Path
+from types import FunctionType, MethodType
 
 import numpy as np
 
@@ -45,11 +49,12 @@ from ampsim.executors.sim.recording import FORMAT, Recording, RecordingError, re
 from ampsim.executors.sim.segments import InstancePool, compose
 from ampsim.files import replacing
 from ampsim.ir.message import Instance
+from ampsim.models import TASKS
 from ampsim.models.base import Model
 from ampsim.recent import Recent
 
-__all__ = ["cache_folder", "clear_memory", "code_files", "instances_digest", "load", "max_bytes", "obtain", "prune",
-           "recording_key", "save"]
+__all__ = ["cache_folder", "clear_memory", "code_files", "instances_digest", "load", "max_bytes", "model_code_files",
+           "obtain", "prune", "recording_key", "save"]
 
 log = logging.getLogger(__name__)
 
@@ -135,6 +140,55 @@ def code_files() -> list[Path]:
                    here / "recording_cache.py", here / "segments.py"])
 
 
+def model_code_files(model: Model, task: str | None = None) -> list[Path]:
+    """The source files outside the ampsim package that ``model`` runs (a task defined elsewhere, see
+    :func:`ampsim.schemas.register_task`): those of its node kinds (and their bases), of the callables its nodes
+    hold (predicates, groupings, targets), of its ``inject`` and of the module :data:`ampsim.models.TASKS` names
+    for ``task`` (which wires the graph). :func:`code_digest` covers the package's own; an edit to an outside
+    model's file kept serving its old recordings: a replay no longer equalled the full run. Empty for the
+    built-in tasks."""
+    names, kinds = {_module_of(model.inject)}, set()
+    for node in model.graph.nodes.values():  # (a replicated machine's thousands of copies: few kinds, few modules)
+        kinds.add(type(node))
+        names.update(_module_of(v) for v in vars(node).values() if callable(v))
+    names.update(c.__module__ for kind in kinds for c in kind.__mro__)
+    module = TASKS.get(task)
+    if module is not None:
+        names.add(module.__name__)
+    root = Path(__file__).resolve().parents[2]
+    found = set()
+    for name in names:
+        file = getattr(sys.modules.get(name) if isinstance(name, str) else None, "__file__", None)
+        if file and file.endswith(".py") and root not in (path := Path(file).resolve()).parents:
+            found.add(path)
+    return sorted(found)
+
+
+def _module_of(obj) -> str | None:
+    """The name of the module that defines ``obj``: a function's, method's or class's own, else its class's."""
+    return getattr(obj, "__module__", None) if isinstance(obj, (type, FunctionType, MethodType)) else \
+        type(obj).__module__
+
+
+def _model_code_digest(model: Model, context: str) -> str | None:
+    """SHA-256 of :func:`model_code_files` (their paths and contents), or None where there are none."""
+    try:
+        task = json.loads(context).get("task") if context else None
+    except (ValueError, AttributeError):
+        task = None
+    files = model_code_files(model, task if isinstance(task, str) else None)
+    if not files:
+        return None
+    h = hashlib.sha256()
+    for f in files:
+        h.update(str(f).encode())
+        try:
+            h.update(f.read_bytes())
+        except OSError:  # (deleted or unreadable since its import: its path stands for it)
+            h.update(b"\0unreadable")
+    return h.hexdigest()
+
+
 def graph_fingerprint(model: Model) -> list:
     """Node names, kinds and parameter shapes (what a recording's node indices and sizes refer to)."""
     return [[n, type(node).__name__, sorted((k, list(p.shape), p.dtype.str) for k, p in
@@ -158,9 +212,13 @@ def _digest(data: list, keys: tuple) -> str:
 
 
 def _scope(model: Model, training: bool, context: str) -> dict:
-    """The parts of a recording's key that are not its instances."""
-    return {"format": FORMAT, "code": code_digest(), "context": context, "training": training,
-            "graph": hashlib.sha256(json.dumps(graph_fingerprint(model)).encode()).hexdigest()}
+    """The parts of a recording's key that are not its instances (a built-in task's keys as before the code
+    of outside models counted)."""
+    scope = {"format": FORMAT, "code": code_digest(), "context": context, "training": training,
+             "graph": hashlib.sha256(json.dumps(graph_fingerprint(model)).encode()).hexdigest()}
+    if (outside := _model_code_digest(model, context)) is not None:
+        scope["model_code"] = outside
+    return scope
 
 
 def recording_key(model: Model, instances: list[Instance], *, training: bool, context: str = "",
