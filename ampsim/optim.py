@@ -4,7 +4,9 @@ Every parameterized node owns one optimizer instance and steps it on its own sch
 parameter server). An optimizer updates named numpy arrays in place, either densely or, for embedding
 tables, on a set of rows only (:class:`SparseRows`), so that a 16k-word table is not rewritten for a
 sentence that touched 20 of its rows. Sparse Adam and Adagrad keep per-row state and update only the rows
-given ("lazy" variants), which is what per-instance training of embeddings needs.
+given ("lazy" variants), which is what per-instance training of embeddings needs; so do momentum (a row's
+velocity moves it only in the updates that touch it) and weight decay (it decays the rows updated), where a
+dense gradient with zero rows would move and decay every row (``tests/unit/test_optim.py``).
 """
 
 from __future__ import annotations

@@ -47,6 +47,13 @@ def test_mse_gradient():
     assert loss_gradcheck(MeanSquaredError("mse", 2, Field("t")), x(3, 2), inst) < 1e-6
 
 
+def test_summed_losses_gradients():
+    """reduction="sum" (SST's per-node loss): the gradient of the summed loss, the unlabelled row still zero."""
+    inst = Instance(0, {"y": np.array([2, -1, 0, 2, 1]), "t": x(3, 2)})
+    assert loss_gradcheck(SoftmaxCrossEntropy("ce", 3, Field("y"), reduction="sum"), x(5, 3), inst) < 1e-6
+    assert loss_gradcheck(MeanSquaredError("mse", 2, Field("t"), reduction="sum"), x(3, 2), inst) < 1e-6
+
+
 def test_cross_entropy_reports_loss_and_correct_counts():
     inst = Instance(0, {"y": np.array([1, 0, -1])})
     node = SoftmaxCrossEntropy("ce", 2, Field("y"))
