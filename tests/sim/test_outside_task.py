@@ -1,7 +1,7 @@
 """A task defined outside the package, as a researcher adds one (its schema with ``register_task``, its builder
 in ``ampsim.models.TASKS``): the simulator at mak 1 reproduces the reference executor's losses and parameters
-bit for bit, and a replay after an edit of the task's own file equals the full run (its recordings are keyed by
-that file too, not only by the package's code)."""
+bit for bit, a replay after an edit of the task's own file equals the full run (its recordings are keyed by
+that file too, not only by the package's code), and a node kind a replay cannot cost is refused in one line."""
 
 from __future__ import annotations
 
@@ -14,6 +14,15 @@ import pytest
 
 import ampsim
 from ampsim import models, schemas
+from ampsim.errors import GraphError
+from ampsim.executors.sim import SimExecutor
+from ampsim.hardware.parse import load_system
+from ampsim.ir.graph import Graph
+from ampsim.ir.message import Instance
+from ampsim.ir.nodes.io import Input
+from ampsim.ir.nodes.losses import Field, MeanSquaredError
+from ampsim.ir.param import ParamNode
+from ampsim.models.base import InjectFields, Metric, Model
 
 HW = Path(__file__).resolve().parents[2] / "hardware_models" / "ring4.toml"
 
@@ -164,3 +173,37 @@ def test_a_replay_after_an_edit_of_the_tasks_own_file_equals_the_full_run(tmp_pa
     (full0, replay0), (full1, replay1) = times
     assert full1 != full0  # the edit matters
     assert (replay0, replay1) == (full0, full1)  # the old recording served the edited model's replay
+
+
+class Bias(ParamNode):
+    """y = x + b, a parameterized node kind without grad_work (the cost of its update, for a replay)."""
+
+    def __init__(self, name: str, width: int) -> None:
+        super().__init__(name, {"b": np.zeros(width)}, width=width)
+
+    def forward(self, msg, port):
+        self.save(msg, None)
+        return [self.out(msg.with_payload(msg.payload + self.params["b"]))]
+
+    def backward(self, msg, port):
+        self.pop(msg)
+        self.stash(msg, msg.payload)
+        return [self.grad(msg)]
+
+    def param_grads(self, entries):
+        return {"b": np.concatenate(entries).sum(axis=0)}
+
+
+def test_a_replay_of_a_node_kind_without_grad_work_is_refused_in_one_line_before_it_runs():
+    g = Graph("bias")
+    x, b, loss = g.add(Input("x", width=2)), g.add(Bias("bias", 2)), g.add(MeanSquaredError("loss", 2, Field("y")))
+    g.connect(x, b)
+    g.connect(b, loss)
+    model = Model(g.validate(), InjectFields((("x", "x"),)), Metric("mse", "loss", "loss"), fields=("x", "y"))
+    system = load_system(HW)
+    with pytest.raises(GraphError, match=r"^node bias: a replay .* which Bias does not define .* "
+                                         r"set executor.numerics = true$"):
+        SimExecutor(model, system, {n: 0 for n in g.nodes}, numerics=False)
+    ex = SimExecutor(model, system, {n: 0 for n in g.nodes})  # with the numerics it trains
+    ex.train([Instance(0, {"x": np.ones((3, 2), np.float32), "y": np.zeros((3, 2), np.float32)})])
+    assert b.version == 1

@@ -43,6 +43,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from ampsim.errors import GraphError
 from ampsim.executors.sim.chips import Chip
 from ampsim.executors.sim.recording import Recording, replay_lists
 from ampsim.executors.sim.recording_cache import obtain
@@ -62,6 +63,13 @@ class Replay:
     uses_children = True
 
     def __init__(self, ex: ReplayHost, context: str = "") -> None:
+        # an update's cost comes from its node's grad_work: a node kind of a model's own without one failed
+        # mid-run, after the recording, with NotImplementedError's traceback
+        for node in ex.graph.param_nodes:
+            if type(node).grad_work is ParamNode.grad_work:
+                raise GraphError(f"node {node.name}: a replay (executor.numerics = false) costs its updates with "
+                                 f"its grad_work, which {type(node).__name__} does not define (see "
+                                 f"ampsim/ir/param.py); define it or set executor.numerics = true")
         self.ex, self.context = ex, context
         self.rec: Recording | None = None
         #: per parameterized node: (profile, held bytes) of the completed instances not yet in an update
