@@ -150,9 +150,13 @@ def load_config(path: str | Path, overrides: list[tuple[str, Any]] = (), option:
     for key, value in overrides:
         check_override(key, value, _named(option, key), task)
     try:
-        return _from_raw(merged, source)
+        cfg = _from_raw(merged, source)
     except ConfigError as e:  # a rule across fields (data.min_len <= data.max_len) refused an override's value
         raise _blamed(e, source, [key for key, _ in overrides], option) from None
+    if hardware_keys := [key for key, _ in overrides if key.partition(".")[0] == "hardware"]:
+        given = _named(option, ", ".join(hardware_keys))
+        cfg = dataclasses.replace(cfg, hardware_from=f"{source} and {given}" if raw.get("hardware") else given)
+    return cfg
 
 
 def _blamed(error: ConfigError, source: str, keys: list[str], option: str) -> ConfigError:
@@ -259,7 +263,8 @@ def checked(cfg: Config) -> Config:
                               f"{type(section).__name__}")
     raw = cfg.to_dict()
     _check_values(raw, path)
-    return _from_raw(raw, path)
+    made = _from_raw(raw, path)
+    return dataclasses.replace(made, hardware_from=cfg.hardware_from) if isinstance(cfg.hardware_from, str) else made
 
 
 def _path_of(cfg: Config) -> str:

@@ -220,7 +220,7 @@ def configure_params(cfg: Config, task: Task) -> None:
 
 def resolve_system(cfg: Config) -> SystemSpec:
     """The experiment's hardware model, with its ``[hardware]`` overrides applied, validated once."""
-    return load_system(hardware_path(cfg), cfg.hardware, overridden_by=cfg.path)
+    return load_system(hardware_path(cfg), cfg.hardware, overridden_by=cfg.hardware_from or cfg.path)
 
 
 def worker_chips(cfg: Config, n: int) -> tuple[ChipSpec, ...]:

@@ -168,6 +168,9 @@ class Config:
     #: overrides applied to the hardware model file (``hardware.link.bandwidth_bytes_per_s = 1e9``);
     #: validated with the hardware file when the simulator loads it
     hardware: dict = field(default_factory=dict)
+    #: where ``hardware``'s overrides came from, for the hardware model's errors (the experiment file, ``--set
+    #: hardware.link.latency_s``, both); "" for the file alone. Not part of the experiment: no file or id holds it
+    hardware_from: str = field(default="", compare=False, repr=False)
 
     def to_dict(self) -> dict[str, dict]:
         """The TOML-shaped dict: section name -> its fields (``hardware`` only where it has overrides)."""

@@ -65,7 +65,7 @@ def load_system(path: str | Path, overrides: Mapping[str, Any] | None = None, *,
     if not overrides:
         return system_from_dict(raw, str(path))
     return system_from_dict(merge_overrides(raw, overrides),
-                            f"{path} (with [hardware] overrides of {overridden_by or '<overrides>'})")
+                            f"{path} (with the hardware overrides of {overridden_by or '<overrides>'})")
 
 
 def merge_overrides(base: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict:

@@ -67,7 +67,8 @@ def test_bad_input_raises_one_line_ampsim_errors(tmp_path):
     ("blobs_mlp", {"executor.kind": "gpu"}, r"executor\.kind: must be one of reference, sim, multicore, got 'gpu'$"),
     ("blobs_mlp", {"model.hidden": [8, 0]}, r"^load_experiment: overrides: model\.hidden\[1\]: must be >= 1, got 0$"),
     ("blobs_mlp", {"placement.strategy": "explicit"}, r"placement\.map: placement\.strategy = \"explicit\" needs a map"),
-    ("list_reduction", {"data.min_len": 9, "data.max_len": 4}, r"list_reduction.toml: data\.min_len: must be <= "),
+    ("list_reduction", {"data.min_len": 9, "data.max_len": 4},
+     r"^load_experiment: overrides: data\.min_len: must be <= data\.max_len \(4\), got 9$"),
     ("qm9_ggnn", {"model.hidden": 4}, r"^load_experiment: overrides: model\.hidden: must be >= 5, got 4$"),
 ])
 def test_load_experiment_validates_what_the_config_alone_decides(file, overrides, message):

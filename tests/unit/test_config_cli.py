@@ -206,3 +206,21 @@ def test_a_rule_across_fields_names_the_file_where_the_value_it_refuses_is_the_f
     with pytest.raises(ConfigError) as err:
         load_config(path, [("data.max_len", 3)])
     assert str(err.value) == f"{path}: data.min_len: must be <= data.max_len (3), got 5"
+
+
+@pytest.mark.parametrize("table, overrides, source", [
+    # the hardware model's error named the experiment file's [hardware] table, which it did not have
+    ("", [("hardware.link.packet_bytes", 0.5)], "--set hardware.link.packet_bytes"),
+    ("[hardware.link]\npacket_bytes = 0.5\n", [], "{exp}"),
+    ("[hardware.link]\npacket_bytes = 0.5\n", [("hardware.link.latency_s", 1e-6)],
+     "{exp} and --set hardware.link.latency_s"),
+])
+def test_a_hardware_models_error_names_where_its_overrides_came_from(tmp_path, table, overrides, source):
+    from ampsim.api import train
+    hw = ROOT / "hardware_models" / "ring4.toml"
+    exp = write(tmp_path, f'[experiment]\ntask = "mlp"\n[executor]\nkind = "sim"\nhardware = "{hw}"\n{table}')
+    with pytest.raises(ConfigError) as err:
+        train(load_config(exp, overrides), tmp_path / "run")  # (through checked(): the API's re-validation)
+    assert str(err.value).startswith(f"{hw} (with the hardware overrides of {source.format(exp=exp)}): "
+                                      "link.packet_bytes: must be 0 (whole messages) or a whole number")
+    assert not (tmp_path / "run").exists()
