@@ -19,6 +19,7 @@ Executors talk to nodes only through their public methods (``step``, ``complete`
 from __future__ import annotations
 
 import functools
+import numbers
 import reprlib
 from pathlib import Path
 from typing import Any, Callable, ClassVar, Iterable, Iterator, Mapping, Protocol, runtime_checkable
@@ -99,8 +100,8 @@ class Executor(Protocol):
         instance has completed and its update jobs have run. ``on_done(n)``, if given, is called as ``n`` more
         instances complete (a progress bar's ``update``). Returns the :class:`~ampsim.ir.node.Report` s the
         nodes sent the controller (losses, counts, correct predictions); advances ``time_s``. Raises
-        :class:`~ampsim.errors.ConfigError` for instances that are not this model's (before any runs) and
-        :class:`~ampsim.errors.RunError` where the run cannot end (a deadlock, state left at a node)."""
+        :class:`~ampsim.errors.ConfigError` for instances that are not this model's, or one given twice (before
+        any runs), and :class:`~ampsim.errors.RunError` where the run cannot end (a deadlock, state left at a node)."""
         ...
 
     def evaluate(self, instances: Iterable[Instance]) -> list[Report]:
@@ -215,11 +216,17 @@ def checked_instances(instances: Iterable[Instance], where: str, model: Any = No
         raise ConfigError(f"{where}: instances: expected an iterable of Instances, got {type(instances).__name__}")
     fields, specs = (model.fields, model.data_specs) if model is not None else ((), ())
     needed = frozenset(fields)
+    keys: set[int] = set()
     for x in instances:
         if not isinstance(x, Instance):
             raise ConfigError(f"{where}: instances: expected Instances (from the plan's task: "
                               f"task.train_instances(epoch), task.eval_instances()), got {type(x).__name__} "
                               f"{reprlib.repr(x)}")
+        # a node files what it caches for an instance in flight under its key: two at once collided in a node
+        # (a GraphError blaming the model), and a key no int64 holds failed deep in a replay's arrays
+        if not isinstance(x.key, numbers.Integral) or isinstance(x.key, bool) or not -2**63 <= x.key < 2**63:
+            raise ConfigError(f"{where}: instance key {reprlib.repr(x.key)}: expected a whole number (64-bit); take "
+                              "the instances from the plan's task")
         if fields and not (type(x.data) is dict and x.data.keys() >= needed):  # (~0.2 µs an instance: an epoch's)
             missing = [f for f in fields if not isinstance(x.data, Mapping) or f not in x.data]
             if missing:
@@ -230,4 +237,8 @@ def checked_instances(instances: Iterable[Instance], where: str, model: Any = No
             if (why := spec.mismatch(x.data)) is not None:
                 raise ConfigError(f"{where}: instance {x.key}: {why} as this model reads it: an instance of another "
                                   "task? Take them from the plan's own task")
+        if x.key in keys:  # (after its data: another task's instance is named as such)
+            raise ConfigError(f"{where}: instance {x.key}: given twice in one call (an instance's key names it "
+                              "while it is in flight); give each instance once, or train it again in another call")
+        keys.add(x.key)
         yield x

@@ -341,3 +341,24 @@ def test_list_reduction_and_ggnn_check_their_instances_arrays(request, experimen
                 call([*good, bad])
             assert f"instance {10**6}: {words}" in str(err.value) and "\n" not in str(err.value)
         assert len(ex.train(good)) > 0
+
+
+@pytest.mark.parametrize("kind, numerics", [("reference", True), ("sim", True), ("sim", False), ("multicore", True)])
+def test_an_instance_twice_in_one_call_or_a_key_no_int64_holds_is_refused_before_any_runs(kind, numerics):
+    """Two instances of one key in flight collided in a node: the simulator failed with a GraphError blaming the
+    model ("two forward visits with the same state"), the multicore one closed itself, a replay went on; a
+    replay failed on a key int64 does not hold with a bare OverflowError (or a ValueError for a str key)."""
+    over = {**SMALL, "executor.kind": kind, "executor.numerics": numerics, "train.mak": 8,
+            "executor.hardware": str(ROOT / "hardware_models" / "ring4.toml"), "executor.workers": 2}
+    p = ampsim.plan(ampsim.load_experiment(BLOBS, {k: v for k, v in over.items() if kind != "reference"
+                                                   or k.split(".")[1] not in ("hardware", "workers", "numerics")}))
+    batch = p.task.train_instances(0)[:3]
+    with ampsim.make_executor(p) as ex:
+        for bad, words in (([*batch, batch[0]], f"instance {batch[0].key}: given twice in one call"),
+                           ([*batch, dataclasses.replace(batch[0], key=2**63)], f"instance key {2**63}: expected"),
+                           ([*batch, dataclasses.replace(batch[0], key="a")], "instance key 'a': expected"),
+                           ([*batch, dataclasses.replace(batch[0], key=True)], "instance key True: expected")):
+            for call in (ex.train, ex.evaluate):
+                with pytest.raises(ampsim.ConfigError, match=rf"^{kind} executor: {call.__name__}: {words}"):
+                    call(bad)
+        assert len(ex.train(batch)) == (3 if numerics else 0) and len(ex.train(batch)) == (3 if numerics else 0)
