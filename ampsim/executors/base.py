@@ -112,7 +112,8 @@ class Executor(Protocol):
         ...
 
     def summary(self) -> dict:
-        """The executor's own results so far, a JSON-able dict whose quantities carry their unit in the key
+        """The executor's own results so far, a JSON-able dict (a snapshot: later calls and edits of it do not
+        change one another) whose quantities carry their unit in the key
         (``simulated_time_s``, ``peak_memory_bytes``; ``chip_utilization``: fractions): merged into the run's
         summary."""
         ...

@@ -203,3 +203,38 @@ def test_a_loaded_config_means_the_same_after_the_working_folder_changes(tmp_pat
     run = ampsim.train(cfg)
     assert run.summary["executor"] == "sim" and cfg.path == str(BLOBS)
     assert Path(cfg.executor.hardware).resolve() == ROOT / "hardware_models" / "ring4.toml"
+
+
+def _scrambled(value: object) -> None:
+    """Every list and dict inside ``value`` edited in place, as a notebook might."""
+    if isinstance(value, dict):
+        for v in list(value.values()):
+            _scrambled(v)
+        value["edited"] = True
+    elif isinstance(value, list):
+        for v in value:
+            _scrambled(v)
+        value.append("edited")
+
+
+@pytest.mark.parametrize("kind, numerics", [("reference", True), ("sim", True), ("sim", False), ("multicore", True)])
+def test_an_executors_summary_is_a_snapshot_that_shares_nothing_with_it(kind, numerics):
+    """summary() handed out the executor's own placement dict (and the multicore executor's CPU-time list and the
+    workers' transport counters): a summary kept after one train call changed with the next, and editing one
+    edited the executor (its placement.json; an IndexError in the next train)."""
+    sets = {"reference": {}, "sim": {"executor.kind": "sim", "executor.numerics": numerics, "train.mak": 4,
+                                     "executor.hardware": str(ROOT / "hardware_models" / "ring4.toml")},
+            "multicore": {"executor.kind": "multicore", "executor.workers": 2, "train.mak": 2}}[kind]
+    p = ampsim.plan(ampsim.load_experiment(BLOBS, {"data.n_train": 256, "data.n_test": 32, "train.epochs": 1, **sets}))
+    batch = p.task.train_instances(1)
+    with ampsim.make_executor(p) as ex:
+        ex.train(batch[:4])
+        kept = ex.summary()
+        before = copy.deepcopy(kept)
+        ex.train(batch[4:8])
+        assert kept == before  # (the simulated and wall clocks moved, so the second train changed the executor's)
+        now = ex.summary()
+        expected = copy.deepcopy(now)
+        _scrambled(now)
+        assert ex.summary() == expected
+        assert len(ex.train(batch[8:10])) == (2 if numerics else 0)

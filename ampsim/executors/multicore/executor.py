@@ -241,7 +241,7 @@ class MulticoreExecutor(ExecutorBase):
             "network_messages": sum(s.get("remote_sent", 0) for s in st),
             "network_bytes": sum(s.get("sent_bytes", 0) for s in st),
             "worker_busy_s": [s.get("busy_s", 0.0) for s in st],
-            "worker_cpu_s": self.worker_cpu_s,
+            "worker_cpu_s": list(self.worker_cpu_s),  # (copies: a summary is a snapshot, not the executor's lists)
             "controller_cpu_s": self.controller_cpu_s,
             "chip_utilization": [s.get("busy_s", 0.0) / t if t else 0.0 for s in st],
             "controller_rounds": self.controller.rounds,
@@ -254,9 +254,9 @@ class MulticoreExecutor(ExecutorBase):
             "worker_waits": [s.get("waits", 0) for s in st],
             "worker_sleeps": [s.get("sleeps", 0) for s in st],  # waits that outlasted the spin and blocked
             # per worker: [seconds, frames, messages, payload bytes] spent sending to / receiving from peers
-            "worker_transport_sent": [s.get("transport_sent") for s in st],
-            "worker_transport_received": [s.get("transport_received") for s in st],
-            "placement": self.placement,
+            "worker_transport_sent": [_copied(s.get("transport_sent")) for s in st],
+            "worker_transport_received": [_copied(s.get("transport_received")) for s in st],
+            "placement": dict(self.placement),
             **(self.replicas.summary() if self.replicas is not None else {}),
         }
 
@@ -283,6 +283,11 @@ class MulticoreExecutor(ExecutorBase):
     @property
     def pids(self) -> list[int]:
         return [p.pid for p in self._procs]
+
+
+def _copied(counters: list | None) -> list | None:
+    """A worker's transport counters as a summary holds them: a copy of the list (or None)."""
+    return None if counters is None else list(counters)
 
 
 def _quantiles(seconds: list[float]) -> dict[str, float | None]:

@@ -383,7 +383,7 @@ class SimExecutor(ExecutorBase):
             "peak_memory_bytes": [c.peak_bytes for c in self.chips],
             **({"controller_cpu_s": self._contention.controller_cpu_s} if self._host is not None else {}),
             "param_bytes": [c.param_bytes for c in self.chips],
-            "placement": self.placement,
+            "placement": dict(self.placement),  # (a copy: a caller editing a summary edited the executor)
             **(self.collectives.summary() if self.collectives is not None else {}),
             **(self.admission_window.summary() if self.admission_window is not None else {}),
             # a replay measures time, not numbers: no loss, no metric
