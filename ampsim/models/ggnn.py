@@ -204,7 +204,7 @@ def build(cfg) -> Task:
         return batched(train, y_train, order, d.batch, epoch * n_inst, m.granularity, train_cache)
 
     def eval_instances() -> list[Instance]:
-        return valid_instances
+        return list(valid_instances)  # (a list of its own: a caller trimming or sorting it trimmed every later call)
 
     log.info("qm9_ggnn: %d train / %d valid molecules, target %s (%s): train mean %.6g std %.6g, "
              "predict-the-mean validation MAE %.6g", len(train), len(valid), d.target, UNITS[d.target],

@@ -213,3 +213,13 @@ def test_task_from_config(fake_qm9, tmp_path):
 def test_bad_config(fake_qm9, sets, match):
     with pytest.raises(ConfigError, match=match):
         build_task(load_config(ROOT / "experiments" / "qm9_ggnn.toml", [parse_override(s) for s in sets]))
+
+
+def test_eval_instances_is_a_list_of_the_callers_own(fake_qm9):
+    """It handed out the task's one list (the other tasks make a new one a call): a notebook that cut it to a few
+    instances, or sorted it, changed every later evaluation of the task."""
+    task = build_task(load_config(ROOT / "experiments" / "qm9_ggnn.toml", [parse_override("data.batch=4")]))
+    keys = [i.key for i in task.eval_instances()]
+    mine = task.eval_instances()
+    mine.clear()
+    assert keys and [i.key for i in task.eval_instances()] == keys
