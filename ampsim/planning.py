@@ -349,6 +349,9 @@ def plan(cfg: Config, *, system: SystemSpec | None = None, placement: dict[str, 
             raise ConfigError(f"{cfg.path}: executor.watchdog_s: {cfg.executor.watchdog_s:g} s is shorter than the "
                               f"watchdog can tell a busy worker from a stuck one; give at least {MIN_WATCHDOG_S:g} "
                               "s, or 0 (off)")
+    if workers and system is not None and system.n_chips != workers:  # (its placement put nodes on workers not there)
+        raise ConfigError(f"plan: system: {system.name} has {system.n_chips} chips, but the multicore executor runs "
+                          f"{workers} workers (executor.workers): give a machine of one chip per worker")
     if kind == "sim":
         system = system or resolve_system(cfg)
     units = workers or (system.n_chips if kind == "sim" else 0)

@@ -362,3 +362,17 @@ def test_an_instance_twice_in_one_call_or_a_key_no_int64_holds_is_refused_before
                 with pytest.raises(ampsim.ConfigError, match=rf"^{kind} executor: {call.__name__}: {words}"):
                     call(bad)
         assert len(ex.train(batch)) == (3 if numerics else 0) and len(ex.train(batch)) == (3 if numerics else 0)
+
+
+def test_plan_refuses_a_system_whose_chips_are_not_the_multicore_workers():
+    """A 16-chip system for 2 workers was placed over 16 units: make_executor then refused the plan, blaming the
+    experiment file's placement for a node on worker 2. Now plan names its own argument, before any data."""
+    from ampsim.hardware.parse import load_system
+
+    cfg = ampsim.load_experiment(BLOBS, {**SMALL, "executor.kind": "multicore", "executor.workers": 2})
+    with pytest.raises(ampsim.ConfigError, match=r"^plan: system: mesh4x4 has 16 chips, but the multicore executor "
+                                                 r"runs 2 workers \(executor.workers\)"):
+        ampsim.plan(cfg, system=load_system(ROOT / "hardware_models" / "mesh4x4.toml"))
+    four = dataclasses.replace(cfg, executor=dataclasses.replace(cfg.executor, workers=4))
+    p = ampsim.plan(four, system=load_system(ROOT / "hardware_models" / "ring4.toml"))  # one chip per worker
+    assert p.workers == 4 and set(p.placement.values()) <= {0, 1, 2, 3}
