@@ -52,8 +52,8 @@ Overrides = Mapping[str, Any] | Iterable[str | tuple[str, Any]] | None
 
 @dataclass(frozen=True, eq=False)  # (two runs are two runs: comparing DataFrames field by field raised)
 class Run:
-    """A finished training: its resolved config, per-epoch metrics and summary, and its folder (None when
-    :func:`train` was given no ``out``: the files were written to a temporary folder, then read back)."""
+    """A finished training: its resolved config, per-epoch metrics and summary, and its folder (absolute; None
+    when :func:`train` was given no ``out``: the files were written to a temporary folder, then read back)."""
 
     config: Config
     metrics: pd.DataFrame
@@ -211,9 +211,10 @@ def train(experiment: Config | str | Path, out: str | Path | None = None, *, ove
         k: "ignore" for k, v in np.geterr().items() if k in ("over", "invalid", "divide") and v == "warn"}
     with np.errstate(**quiet):
         if out is not None:
+            folder = Path(out).absolute()  # (the run's path means the same after os.chdir, as its config's do)
             train_experiment(cfg, out, progress=progress)
             try:
-                return _read_run(cfg, Path(out), keep=True)
+                return _read_run(cfg, folder, keep=True)
             except KeyboardInterrupt as e:  # (reading it back imports pandas: a third of a second)
                 e.add_note(finished_note(out))  # as RunDir says after its commit
                 raise

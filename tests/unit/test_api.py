@@ -205,6 +205,14 @@ def test_a_loaded_config_means_the_same_after_the_working_folder_changes(tmp_pat
     assert Path(cfg.executor.hardware).resolve() == ROOT / "hardware_models" / "ring4.toml"
 
 
+def test_a_runs_path_means_the_same_after_the_working_folder_changes(tmp_path, monkeypatch):
+    """Run.path was the out given, relative to the folder train ran in: after os.chdir it named no run."""
+    monkeypatch.chdir(tmp_path)
+    run = ampsim.train(BLOBS, "runs/a", overrides=SHORT)
+    monkeypatch.chdir(ROOT)
+    assert run.path == tmp_path / "runs" / "a" and (run.path / "summary.json").is_file()
+
+
 def _scrambled(value: object) -> None:
     """Every list and dict inside ``value`` edited in place, as a notebook might."""
     if isinstance(value, dict):
