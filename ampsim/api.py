@@ -265,7 +265,8 @@ def sweep(sweep_file: str | Path, out: str | Path | None = None, *, quick: bool 
 def plan(cfg: Config, *, system: SystemSpec | None = None, placement: dict[str, int] | None = None,
          estimated: list[dict] | None = None) -> Plan:
     """:func:`ampsim.planning.plan` (the experiment resolved once: task, hardware, placement, estimated
-    load) for a loaded :class:`Config`; anything else is one ConfigError line."""
+    load) for a loaded :class:`Config`; anything else is one ConfigError line, and so is a ``system`` or a
+    ``placement`` for the reference executor, which has neither."""
     if not isinstance(cfg, Config):
         hint = " (load it first: ampsim.load_experiment(path))" if isinstance(cfg, (str, os.PathLike)) else ""
         raise ConfigError(f"plan: cfg: expected a Config (from ampsim.load_experiment), got {_got(cfg)}{hint}")
@@ -282,9 +283,14 @@ def plan(cfg: Config, *, system: SystemSpec | None = None, placement: dict[str, 
     if estimated is not None and not (isinstance(estimated, list) and all(isinstance(e, dict) for e in estimated)):
         raise ConfigError(f"plan: estimated: expected a list of dicts (a placement's estimated load) or None, got "
                           f"{_got(estimated)}")
+    cfg = checked(cfg)
+    given = [name for name, v in (("system", system), ("placement", placement)) if v is not None]
+    if given and cfg.executor.kind == "reference":  # (it was dropped without a word, a bad node name and all)
+        raise ConfigError(f"plan: {given[0]}: the reference executor runs on no machine and places nothing (set "
+                          "executor.kind to \"sim\" or \"multicore\" in the config)")
     if placement is not None:
         placement = {name: int(chip) for name, chip in placement.items()}  # (numpy integers as ints)
-    return planning.plan(checked(cfg), system=system, placement=placement, estimated=estimated)
+    return planning.plan(cfg, system=system, placement=placement, estimated=estimated)
 
 
 #: the models an executor was made of (by id, while they live): a plan's task holds the model its executor

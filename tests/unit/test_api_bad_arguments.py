@@ -376,3 +376,13 @@ def test_plan_refuses_a_system_whose_chips_are_not_the_multicore_workers():
     four = dataclasses.replace(cfg, executor=dataclasses.replace(cfg.executor, workers=4))
     p = ampsim.plan(four, system=load_system(ROOT / "hardware_models" / "ring4.toml"))  # one chip per worker
     assert p.workers == 4 and set(p.placement.values()) <= {0, 1, 2, 3}
+
+
+def test_plan_refuses_a_system_or_placement_for_the_reference_executor(cfg):
+    """Both were dropped without a word (a placement naming no node of the model included)."""
+    from ampsim.hardware.parse import load_system
+
+    for given, call in (("system", lambda: ampsim.plan(cfg, system=load_system(ROOT / "hardware_models" / "ring4.toml"))),
+                        ("placement", lambda: ampsim.plan(cfg, placement={"bogus": 5}))):
+        with pytest.raises(ampsim.ConfigError, match=rf"^plan: {given}: the reference executor runs on no machine"):
+            call()
