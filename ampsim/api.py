@@ -266,7 +266,8 @@ def plan(cfg: Config, *, system: SystemSpec | None = None, placement: dict[str, 
          estimated: list[dict] | None = None) -> Plan:
     """:func:`ampsim.planning.plan` (the experiment resolved once: task, hardware, placement, estimated
     load) for a loaded :class:`Config`; anything else is one ConfigError line, and so is a ``system`` or a
-    ``placement`` for the reference executor, which has neither."""
+    ``placement`` for the reference executor, which has neither, and a ``system`` for a config with ``[hardware]``
+    overrides, which it would not apply."""
     if not isinstance(cfg, Config):
         hint = " (load it first: ampsim.load_experiment(path))" if isinstance(cfg, (str, os.PathLike)) else ""
         raise ConfigError(f"plan: cfg: expected a Config (from ampsim.load_experiment), got {_got(cfg)}{hint}")
@@ -288,6 +289,13 @@ def plan(cfg: Config, *, system: SystemSpec | None = None, placement: dict[str, 
     if given and cfg.executor.kind == "reference":  # (it was dropped without a word, a bad node name and all)
         raise ConfigError(f"plan: {given[0]}: the reference executor runs on no machine and places nothing (set "
                           "executor.kind to \"sim\" or \"multicore\" in the config)")
+    if system is not None and cfg.hardware:  # (its overrides were dropped without a word: the machine given ran)
+        from ampsim.sweeps.places import flatten
+
+        keys = ", ".join(flatten(cfg.hardware, "hardware."))
+        raise ConfigError(f"plan: system: the config has hardware overrides ({keys}) that a machine given whole "
+                          "would ignore: apply them to it (ampsim.hardware.parse.load_system(path, overrides)) and "
+                          "drop them from the config, or plan without system")
     if placement is not None:
         placement = {name: int(chip) for name, chip in placement.items()}  # (numpy integers as ints)
     return planning.plan(cfg, system=system, placement=placement, estimated=estimated)

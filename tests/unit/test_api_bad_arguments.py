@@ -386,3 +386,19 @@ def test_plan_refuses_a_system_or_placement_for_the_reference_executor(cfg):
                         ("placement", lambda: ampsim.plan(cfg, placement={"bogus": 5}))):
         with pytest.raises(ampsim.ConfigError, match=rf"^plan: {given}: the reference executor runs on no machine"):
             call()
+
+
+def test_plan_refuses_a_system_that_would_drop_the_configs_hardware_overrides():
+    """The machine given ran as it was: the config's link bandwidth of 1e3 became 3.2e10, without a word."""
+    from ampsim.hardware.parse import load_system
+
+    ring = ROOT / "hardware_models" / "ring4.toml"
+    cfg = ampsim.load_experiment(BLOBS, {**SMALL, "executor.kind": "sim", "executor.hardware": str(ring),
+                                         "hardware.link.bandwidth_bytes_per_s": 1e3})
+    assert ampsim.plan(cfg).system.link.bandwidth_bytes_per_s == 1e3
+    with pytest.raises(ampsim.ConfigError, match=r"^plan: system: the config has hardware overrides "
+                                                 r"\(hardware\.link\.bandwidth_bytes_per_s\) that a machine given whole would ignore"):
+        ampsim.plan(cfg, system=load_system(ring))
+    applied = load_system(ring, cfg.hardware)
+    p = ampsim.plan(dataclasses.replace(cfg, hardware={}), system=applied)
+    assert p.system.link.bandwidth_bytes_per_s == 1e3
