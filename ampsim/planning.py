@@ -53,6 +53,7 @@ from ampsim.models import build_task
 from ampsim.models.base import Task
 from ampsim.optim import OptimizerSpec
 from ampsim.placement import check_estimated, check_names, estimated_load, expand_profile, place, profile
+from ampsim.placement.memory import resident_bytes
 from ampsim.replicas import Replicated, replica_spec, replicate
 from ampsim.unread import warn_unread, warn_unread_host, warn_unread_switching, warn_unused_sync
 
@@ -278,7 +279,9 @@ def place_task(cfg: Config, task: Task, chips: Sequence[ChipSpec],
                rep: Replicated | None = None) -> tuple[dict[str, int], list[dict] | None]:
     """The ``[placement]`` strategy's node → chip map over ``chips``, and its estimated load per chip
     (None unless the strategy profiles the model: greedy, min_cut, groups). With replicas the model
-    profiled is the one before copying, and each copy is given its share of its node's load."""
+    profiled is the one before copying, and each copy is given its share of its node's load. On the simulator
+    the strategies keep each chip's parameters (and counted optimizer state) within its memory; no memory is
+    accounted on the multicore executor's workers (:mod:`ampsim.placement.memory`)."""
     strategy = cfg.placement.strategy
     prof = None
     if strategy in PROFILED:
@@ -294,8 +297,9 @@ def place_task(cfg: Config, task: Task, chips: Sequence[ChipSpec],
             prof = expand_profile(prof, rep.copies)
     groups = rep.group_members if rep is not None else None
     unit = "worker" if cfg.executor.kind == "multicore" else "chip"
+    resident = resident_bytes(task.model) if cfg.executor.kind == "sim" else None
     mapping = place(strategy, task.model, chips, explicit=cfg.placement.map, prof=prof, source=cfg.path,
-                    seed=cfg.experiment.seed, groups=groups, unit=unit)
+                    seed=cfg.experiment.seed, groups=groups, unit=unit, resident=resident)
     return mapping, (estimated_load(mapping, chips, prof) if prof is not None else None)
 
 

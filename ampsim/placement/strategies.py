@@ -15,6 +15,16 @@ Strategies (``[placement] strategy``):
 
 The estimates ``greedy``, ``min_cut`` and ``groups`` weigh come from a load profile
 (:mod:`ampsim.placement.load`).
+
+Memory (``resident``, the simulator's runs): ``round_robin``, ``greedy``, ``min_cut`` and ``groups`` keep the
+bytes each chip holds from the start (parameters and counted optimizer state,
+:func:`~ampsim.placement.memory.resident_bytes`) within its ``memory_bytes``. A node the strategy would put on a
+chip without room for it goes elsewhere: ``round_robin`` deals it to the next chip in turn with room,
+``greedy`` to the chip with room that would finish it earliest, ``min_cut`` puts a part on the first chip not
+yet given one with room for the whole part, else on the first chip with room for it, else its nodes one by one
+on the first chip with room for each. Where everything fits, the placement is the one made without memory;
+where a node fits nowhere, a one-line ConfigError names it and the chips (:mod:`ampsim.placement.memory`).
+``explicit`` and ``single`` place as told.
 """
 
 from __future__ import annotations
@@ -31,6 +41,7 @@ from ampsim.hardware.cost import spec_kinds
 from ampsim.models import node_names
 from ampsim.models.base import Model
 from ampsim.placement.load import Profile, node_time_s
+from ampsim.placement.memory import Room
 from ampsim.replicas import copy_names, node_copies, replica_spec
 
 __all__ = ["check_map", "check_names", "place"]
@@ -38,10 +49,13 @@ __all__ = ["check_map", "check_names", "place"]
 
 def place(strategy: str, model: Model, chips: Sequence, *, explicit: dict | None = None,
           prof: Profile | None = None, source: str = "<config>", seed: int = 0,
-          groups: list[list[str]] | None = None, unit: str = "chip") -> dict[str, int]:
+          groups: list[list[str]] | None = None, unit: str = "chip",
+          resident: dict[str, int] | None = None) -> dict[str, int]:
     """Map every node of ``model.graph`` to a chip index (``chips``: the chips' specs). ``groups``: the
     node names of each replica group (``groups`` strategy; default: one group of every node); ``unit``: what
-    the chips are, in messages (``"worker"`` for the multicore executor's).
+    the chips are, in messages (``"worker"`` for the multicore executor's); ``resident``: the bytes each node
+holds from the start (:func:`~ampsim.placement.memory.resident_bytes`), to keep within the chips' memory (None:
+memory is not looked at, as for the multicore executor's workers, whose memory nothing accounts).
 
     Parameters
     ----------
@@ -60,6 +74,9 @@ def place(strategy: str, model: Model, chips: Sequence, *, explicit: dict | None
         The experiment file, for error messages.
     seed : int
         ``min_cut``'s bisection seed.
+    resident : dict, optional
+        Node name -> bytes it holds from the start; given, every strategy but ``explicit`` and ``single`` keeps
+        each chip's sum within its ``memory_bytes`` (see the module docstring).
 
     Returns
     -------
@@ -69,8 +86,8 @@ def place(strategy: str, model: Model, chips: Sequence, *, explicit: dict | None
     Raises
     ------
     ConfigError
-        An unknown strategy, or an explicit map that misses a node or names a chip or node that does not
-        exist.
+        An unknown strategy, an explicit map that misses a node or names a chip or node that does not
+        exist, or (``resident``) a node that fits on no chip.
     ValueError
         A strategy that needs estimates, without ``prof``.
 
@@ -93,23 +110,30 @@ def place(strategy: str, model: Model, chips: Sequence, *, explicit: dict | None
     >>> fast = ChipSpec(4e9, 4e9, 0.0, 1, 10**9)
     >>> place("greedy", m, [fast, chip], prof=Profile.uniform(m.graph.nodes))
     {'x': 0, 'fc0': 0, 'relu0': 0, 'fc1': 0, 'relu1': 1, 'fc2': 0, 'loss': 0}
+
+    ... unless the fast chip's memory cannot hold the parameters ``resident`` gives:
+
+    >>> small = ChipSpec(4e9, 4e9, 0.0, 1, 500)
+    >>> place("greedy", m, [small, chip], prof=Profile.uniform(m.graph.nodes), resident={"fc0": 400, "fc1": 400})
+    {'x': 0, 'fc0': 0, 'relu0': 0, 'fc1': 1, 'relu1': 0, 'fc2': 0, 'loss': 0}
     """
     names = list(model.graph.nodes)
     n = len(chips)
+    room = Room(chips, resident, source, strategy) if resident is not None else None
     if strategy == "single":
         return {name: 0 for name in names}
     if strategy == "round_robin":
-        return {name: i % n for i, name in enumerate(names)}
+        return _round_robin(names, n, room)
     if strategy == "explicit":
         return _explicit(names, explicit or {}, n, source, unit)
     if prof is None:
         raise ValueError(f"placement {strategy} needs a profile")
     if strategy == "greedy":
-        return _greedy(names, chips, prof)
+        return _greedy(names, chips, prof, room)
     if strategy == "min_cut":
-        return _min_cut(model, n, prof, seed)
+        return _min_cut(model, n, prof, seed, room)
     if strategy == "groups":
-        return _groups(names, groups or [names], chips, prof)
+        return _groups(names, groups or [names], chips, prof, room)
     raise ConfigError(f"{source}: placement.strategy: unknown strategy {strategy!r}")
 
 
@@ -160,32 +184,59 @@ def _explicit(names: list[str], mapping: dict, n: int | None, source: str, unit:
     return out
 
 
-def _greedy(names: list[str], chips: Sequence, prof: Profile) -> dict[str, int]:
+def _round_robin(names: list[str], n: int, room: Room | None) -> dict[str, int]:
+    """Node i on chip i mod n; with ``room``, on the first chip from there on (cyclically) with room for it,
+    the next node's turn starting after it."""
+    if room is None:
+        return {name: i % n for i, name in enumerate(names)}
+    out, turn = {}, 0
+    for name in names:
+        chip = next((c % n for c in range(turn, turn + n) if room.fits(name, c % n)), None)
+        if chip is None:
+            raise room.full(name, range(n))
+        room.take(name, chip)
+        out[name], turn = chip, chip + 1
+    return out
+
+
+def _greedy(names: list[str], chips: Sequence, prof: Profile, room: Room | None = None,
+            first: int = 0) -> dict[str, int]:
+    """Longest first, each node to the chip that would finish it earliest (with ``room``: of those with room
+    for it; ``chips`` are the room's chips ``first``, ``first + 1``, ...)."""
     kind_of, specs = spec_kinds(chips)  # chips that share a spec object share its estimates
     load = np.zeros(len(chips))
     out: dict[str, int] = {}
     pos = {nm: i for i, nm in enumerate(names)}
     times = {nm: np.array([node_time_s(prof, nm, c) for c in specs])[kind_of] for nm in names}
     for name in sorted(names, key=lambda nm: (-times[nm][0], pos[nm])):
-        best = int(np.argmin(load + times[name]))  # the first of equals: the lowest chip index
+        finish = load + times[name]
+        if room is not None and room.need(name):  # (a node without parameters fits anywhere)
+            fits = np.array(room.free[first:first + len(chips)]) >= room.need(name)
+            if not fits.any():
+                raise room.full(name, range(first, first + len(chips)))
+            finish = np.where(fits, finish, np.inf)  # (finite where it fits: a chip without room never wins)
+        best = int(np.argmin(finish))  # the first of equals: the lowest chip index
         out[name] = best
         load[best] += times[name][best]
+        if room is not None:
+            room.take(name, first + best)
     return {name: out[name] for name in names}
 
 
-def _groups(names: list[str], groups: list[list[str]], chips: Sequence, prof: Profile) -> dict[str, int]:
+def _groups(names: list[str], groups: list[list[str]], chips: Sequence, prof: Profile,
+            room: Room | None = None) -> dict[str, int]:
     """Group g on chips ``[floor(g n / G), floor((g + 1) n / G))`` (or on chip ``floor(g n / G)`` when
     there are fewer chips than groups), greedy inside."""
     n, G, out = len(chips), len(groups), {}
     for g, members in enumerate(groups):
         lo = g * n // G
         hi = max((g + 1) * n // G, lo + 1)
-        for name, c in _greedy(members, chips[lo:hi], prof).items():
+        for name, c in _greedy(members, chips[lo:hi], prof, room, lo).items():
             out[name] = lo + c
     return {name: out[name] for name in names}
 
 
-def _min_cut(model: Model, n: int, prof: Profile, seed: int) -> dict[str, int]:
+def _min_cut(model: Model, n: int, prof: Profile, seed: int, room: Room | None = None) -> dict[str, int]:
     g = nx.Graph()
     g.add_nodes_from(model.graph.nodes)
     for (a, b), w in prof.edge_bytes.items():
@@ -202,10 +253,40 @@ def _min_cut(model: Model, n: int, prof: Profile, seed: int) -> dict[str, int]:
         parts += [set(a), set(b)]
     order = list(model.graph.nodes)
     parts.sort(key=lambda p: min(order.index(x) for x in p))  # parts in graph order → chips in order
-    chip = {name: i for i, p in enumerate(parts) for name in p}
+    if room is None:
+        chip = {name: i for i, p in enumerate(parts) for name in p}
+    else:
+        part_of = {name: i for i, p in enumerate(parts) for name in p}
+        ordered: list[list[str]] = [[] for _ in parts]
+        for name in order:
+            ordered[part_of[name]].append(name)
+        chip = _parts_in_room(ordered, n, room)
     # in graph order, as every strategy returns it: a set's order follows the string hash, which changes
     # from one process to the next, and placement.json lists each chip's nodes in the mapping's order
     return {name: chip[name] for name in order}
+
+
+def _parts_in_room(parts: list[list[str]], n: int, room: Room) -> dict[str, int]:
+    """Part i on the first chip not yet given a part with room for all of it (chip i where everything fits),
+    else on the first chip with room for it, else its nodes each on the first chip with room for it."""
+    chip: dict[str, int] = {}
+    taken = [False] * n
+    lowest = 0  # every chip below it is taken
+    for part in parts:
+        need = sum(room.need(x) for x in part)
+        while lowest < n and taken[lowest]:
+            lowest += 1
+        where = next((c for c in range(lowest, n) if not taken[c] and room.free[c] >= need), None)
+        if where is None:
+            where = next((c for c in range(n) if room.free[c] >= need), None)
+        for x in part:
+            c = where if where is not None else next((c for c in range(n) if room.fits(x, c)), None)
+            if c is None:
+                raise room.full(x, range(n))
+            chip[x] = c
+            room.take(x, c)
+            taken[c] = True
+    return chip
 
 
 def _induced(g: nx.Graph, nodes: set[str]) -> nx.Graph:

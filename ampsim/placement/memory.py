@@ -1,0 +1,75 @@
+"""Chip memory as the placement strategies see it: the bytes each node holds on its chip from the start of a
+run, and each chip's room for them.
+
+What is known before the run is what the simulator counts against a chip's ``memory_bytes`` at t=0
+(:meth:`ampsim.executors.sim.chips.Chip.account`): a parameterized node's parameters and, where
+``train.count_optimizer_state`` counts it, its optimizer's state (:func:`resident_bytes`). What a run adds
+later is not: the activations each instance in flight keeps until its backward, the messages queued at a
+chip, stashed parameter versions (``train.staleness = "stash"``) and a replica's synchronization buffers
+depend on the schedule (``train.mak``, the links, the data) and fail as they happen, as before.
+
+A strategy that respects memory places a node only on a chip whose room holds it (:class:`Room`); where a
+placement fits, it is the one the strategy makes without looking at memory: the room only turns a node away
+from a chip it would overfill.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from ampsim.errors import ConfigError
+from ampsim.models.base import Model
+
+__all__ = ["Room", "resident_bytes"]
+
+
+def resident_bytes(model: Model) -> dict[str, int]:
+    """Bytes each parameterized node of ``model`` holds on its chip for the whole run: its parameters and its
+    optimizer's state where that is counted (``node.state_bytes``: 0 unless ``train.count_optimizer_state``),
+    the amount the simulator charges its chip at t=0. Nodes without parameters hold nothing from the start."""
+    return {node.name: node.param_bytes + node.state_bytes for node in model.graph.param_nodes}
+
+
+class Room:
+    """Each chip's memory (``memory_bytes``) less the resident bytes of the nodes placed on it so far.
+
+    Examples
+    --------
+    >>> from ampsim.hardware.spec import ChipSpec
+    >>> small, big = ChipSpec(1e9, 1e9, 0.0, 1, 100), ChipSpec(1e9, 1e9, 0.0, 1, 1000)
+    >>> room = Room([small, big], {"w": 400}, "exp.toml", "greedy")
+    >>> room.fits("w", 0), room.fits("w", 1), room.fits("relu", 0)
+    (False, True, True)
+    >>> room.take("w", 1); room.free
+    [100, 600]
+    """
+
+    def __init__(self, chips: Sequence, resident: dict[str, int], source: str, strategy: str) -> None:
+        self.memory = [int(c.memory_bytes) for c in chips]
+        self.free = list(self.memory)
+        self.resident, self.source, self.strategy = resident, source, strategy
+
+    def need(self, name: str) -> int:
+        """The bytes node ``name`` holds from the start (0 for a node without parameters)."""
+        return self.resident.get(name, 0)
+
+    def fits(self, name: str, chip: int) -> bool:
+        return self.need(name) <= self.free[chip]
+
+    def take(self, name: str, chip: int) -> None:
+        """Node ``name`` is placed on ``chip``."""
+        self.free[chip] -= self.need(name)
+
+    def full(self, name: str, chips: range) -> ConfigError:
+        """The one-line error for node ``name``, which fits on none of ``chips``."""
+        what = (f"{self.source}: placement.strategy: {self.strategy} finds no chip with room for node {name} "
+                f"({self.need(name):,} bytes of parameters and optimizer state)")
+        largest = max(self.memory[c] for c in chips)
+        if self.need(name) > largest:
+            return ConfigError(f"{what}: more than the memory_bytes of any of chips {chips[0]}..{chips[-1]} (at "
+                               f"most {largest:,}); give the chips more memory")
+        best = max(chips, key=lambda c: (self.free[c], -c))
+        span = f"chip {chips[0]} has" if len(chips) == 1 else f"chips {chips[0]}..{chips[-1]} have"
+        return ConfigError(f"{what}: {span} at most {self.free[best]:,} bytes free (chip {best}: its memory_bytes "
+                           "less the nodes placed on it before); use more chips, chips with more memory, or an "
+                           "explicit placement.map")

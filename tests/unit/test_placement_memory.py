@@ -1,0 +1,203 @@
+"""The placement strategies respect each chip's memory on the simulator: a node's parameters and counted
+optimizer state (what a chip holds from t=0) go only where they fit, a node that fits nowhere is one line
+before the run, and a placement that fits is the one made without looking at memory."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from ampsim.cli import main
+from ampsim.config import load_config
+from ampsim.errors import ConfigError
+from ampsim.hardware.spec import ChipSpec
+from ampsim.models.mlp import build_mlp
+from ampsim.placement import Profile, place, resident_bytes
+
+ROOT = Path(__file__).resolve().parents[2]
+BLOBS = ROOT / "experiments" / "blobs_mlp.toml"
+MNIST = ROOT / "experiments" / "mnist_mlp.toml"
+MESH3X3 = """[system]
+name = "mesh3x3"
+source = "tests: the mesh4x4 model's chips and links on a 3x3 mesh, 400 MB a chip"
+measured = false
+[chip]
+flops_per_s = 4.7e14
+mem_bandwidth_bytes_per_s = 1.25e15
+overhead_s = 1.0e-7
+compute_units = 1
+memory_bytes = 4e8
+[link]
+latency_s = 2.3e-7
+bandwidth_bytes_per_s = 1.9e12
+[topology]
+kind = "mesh2d"
+shape = [3, 3]
+"""
+#: the audit's machine: chips 0-5 of the 3x3 mesh with 200 kB, too little for a 256x256 layer's 263 kB
+SMALL_CHIPS = "hardware.chip_override=[{chips=[0,1,2,3,4,5], memory_bytes=200000}]"
+PROFILED = ("greedy", "min_cut", "groups")
+
+
+@pytest.fixture
+def mesh(tmp_path) -> Path:
+    path = tmp_path / "mesh3x3.toml"
+    path.write_text(MESH3X3)
+    return path
+
+
+def params_per_chip(run: Path, cfg_path: Path, overrides: list[tuple[str, object]]) -> dict[int, int]:
+    """The resident bytes the run's placement puts on each chip, from its placement.json."""
+    from ampsim.models import build_task
+    from ampsim.planning import configure_params
+
+    cfg = load_config(cfg_path, overrides)
+    task = build_task(cfg)
+    configure_params(cfg, task)
+    resident = resident_bytes(task.model)
+    mapping = json.loads((run / "placement.json").read_text())["strategy_output"]
+    out: dict[int, int] = {}
+    for name, chip in mapping.items():
+        out[chip] = out.get(chip, 0) + resident.get(name, 0)
+    return out
+
+
+@pytest.mark.data
+@pytest.mark.parametrize("strategy", ["greedy", "min_cut", "round_robin", "groups"])
+def test_the_audits_mnist_case_places_around_the_small_chips_and_runs(data_root, mesh, tmp_path, strategy,
+                                                                      monkeypatch):
+    """The audit: MNIST's MLP on a 3x3 mesh whose chips 0-5 hold 200 kB ran out of memory at t=0 on chip 0 or
+    1 under every automatic strategy (803,840 bytes of fc0 there) while chips 6-8 had 400 MB free."""
+    monkeypatch.setenv("AMPSIM_DATA", str(data_root))
+    small = ["data.limit_train=320", "data.limit_test=64", "train.epochs=1"]
+    argv = ["train", str(MNIST), "--hardware", str(mesh), "--no-progress", "--out", str(tmp_path / "run"),
+            "--set", f'placement.strategy="{strategy}"', "--set", SMALL_CHIPS]
+    assert main([*argv, *(a for s in small for a in ("--set", s))]) == 0
+    held = params_per_chip(tmp_path / "run", MNIST, [("data.limit_train", 320)])
+    assert all(held.get(c, 0) <= 200_000 for c in range(6)), held
+    assert held.get(6, 0) + held.get(7, 0) + held.get(8, 0) >= 803_840 + 2 * 263_168  # fc0, fc1, fc2
+
+
+@pytest.mark.parametrize("strategy", ["greedy", "min_cut", "round_robin", "groups"])
+def test_blobs_with_wide_layers_place_around_the_small_chips_and_run(mesh, tmp_path, strategy):
+    """The audit's case without data: blobs with 256-wide layers (fc1 and fc2: 263,168 bytes each)."""
+    argv = ["train", str(BLOBS), "--hardware", str(mesh), "--no-progress", "--out", str(tmp_path / "run"),
+            "--set", f'placement.strategy="{strategy}"', "--set", SMALL_CHIPS, "--set", "model.hidden=[256,256,256]",
+            "--set", "data.n_train=64", "--set", "data.n_test=32", "--set", "train.epochs=1"]
+    assert main(argv) == 0
+    held = params_per_chip(tmp_path / "run", BLOBS, [("model.hidden", [256, 256, 256])])
+    assert all(held.get(c, 0) <= 200_000 for c in range(6)), held
+
+
+@pytest.mark.parametrize("strategy, memory, words", [
+    ("greedy", "hardware.chip.memory_bytes=200000",
+     "greedy finds no chip with room for node fc1 (263,168 bytes of parameters and optimizer state): more than "
+     "the memory_bytes of any of chips 0..8 (at most 200,000); give the chips more memory"),
+    ("round_robin", "hardware.chip.memory_bytes=200000", "round_robin finds no chip with room for node fc1 "),
+    ("min_cut", "hardware.chip.memory_bytes=200000", "min_cut finds no chip with room for node fc1 "),
+    # ten 256x256 layers (263,168 bytes each) on nine chips of 300 kB: each fits a chip alone, the tenth
+    # finds the nine taken
+    ("greedy", "hardware.chip.memory_bytes=300000",
+     "chips 0..8 have at most 36,832 bytes free (chip 0: its memory_bytes less the nodes placed on it before); "
+     "use more chips, chips with more memory, or an explicit placement.map"),
+])
+def test_a_node_that_fits_on_no_chip_is_one_line_before_the_run(mesh, tmp_path, capsys, strategy, memory, words):
+    hidden = "[256,256,256]" if memory.endswith("200000") else "[" + ",".join(["256"] * 11) + "]"
+    argv = ["train", str(BLOBS), "--hardware", str(mesh), "--no-progress", "--out", str(tmp_path / "run"),
+            "--set", f'placement.strategy="{strategy}"', "--set", memory, "--set", f"model.hidden={hidden}",
+            "--set", "data.n_train=64", "--set", "data.n_test=32", "--set", "train.epochs=1"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in err, err
+    assert lines[0].startswith(f"ampsim: error: {BLOBS}: placement.strategy: ") and words in lines[0], lines[0]
+    assert not (tmp_path / "run").exists()
+
+
+def test_the_multicore_workers_place_without_memory(tmp_path):
+    """Nothing accounts a worker's memory, so its pseudo-chips' memory_bytes never turned a placement away and
+    must not now."""
+    from ampsim.models import build_task
+    from ampsim.planning import configure_params, place_task
+
+    cfg = load_config(BLOBS, [("executor.kind", "multicore"), ("executor.workers", 2),
+                              ("placement.strategy", "greedy"), ("model.hidden", [256, 256])])
+    task = build_task(cfg)
+    configure_params(cfg, task)
+    tiny = ChipSpec(1e9, 1e9, 0.0, 1, 1)
+    mapping, _ = place_task(cfg, task, (tiny, tiny))
+    assert set(mapping) == set(task.model.graph.nodes)
+
+
+def test_resident_bytes_are_what_the_simulator_charges_each_chip_at_the_start(mesh):
+    """The strategies weigh what the simulator counts at t=0: parameters and, counted, Adam's two slots."""
+    import ampsim
+
+    cfg = ampsim.load_experiment(BLOBS, {"executor.kind": "sim", "executor.hardware": str(mesh),
+                                         "train.count_optimizer_state": True, "placement.strategy": "greedy"})
+    p = ampsim.plan(cfg)
+    ex = ampsim.make_executor(p)
+    try:
+        resident = resident_bytes(p.task.model)
+        expected = [sum(resident.get(n, 0) for n, c in p.placement.items() if c == i) for i in range(9)]
+        assert [chip.param_bytes for chip in ex.chips] == expected
+        assert resident["fc0"] == 3 * (16 * 64 + 64) * 4  # the weights and bias, and Adam's two slots
+    finally:
+        getattr(ex, "close", lambda: None)()
+
+
+@given(widths=st.lists(st.integers(1, 40), min_size=1, max_size=6),
+       memories=st.lists(st.integers(1, 12_000), min_size=1, max_size=7),
+       speeds=st.lists(st.sampled_from([1e9, 2e9, 4e9]), min_size=7, max_size=7),
+       strategy=st.sampled_from(["round_robin", "greedy", "min_cut", "groups"]), groups=st.integers(1, 2))
+def test_a_placement_that_fits_is_unchanged_and_one_that_does_not_is_moved_or_refused(widths, memories, speeds,
+                                                                                       strategy, groups):
+    m = build_mlp(8, widths, 3, seed=0)
+    chips = [ChipSpec(s, s, 0.0, 1, mem) for s, mem in zip(speeds, memories)]
+    prof = Profile.uniform(m.graph.nodes)
+    for node in m.graph.nodes:  # uneven work and traffic, so the strategies do not place by ties alone
+        prof.flops[node] = 1.0 + len(node) * 7 % 5
+    names = list(m.graph.nodes)
+    for a, b in zip(names, names[1:]):
+        prof.edge_bytes[a, b] = float(1 + len(a) * len(b))
+    resident = resident_bytes(m)
+    members = [names] if groups == 1 or strategy != "groups" else [names[::2], names[1::2]]
+    blind = place(strategy, m, chips, prof=prof, groups=members)
+    held = [0] * len(chips)
+    for name, c in blind.items():
+        held[c] += resident.get(name, 0)
+    fits = all(h <= chip.memory_bytes for h, chip in zip(held, chips))
+    try:
+        aware = place(strategy, m, chips, prof=prof, groups=members, resident=resident)
+    except ConfigError as err:
+        assert not fits, err
+        assert "finds no chip with room for node" in str(err)
+        return
+    assert list(aware) == names
+    if fits:
+        assert aware == blind
+    held = [0] * len(chips)
+    for name, c in aware.items():
+        held[c] += resident.get(name, 0)
+    assert all(h <= chip.memory_bytes for h, chip in zip(held, chips))
+
+
+def test_a_group_keeps_to_its_own_chips_and_the_error_names_them():
+    """``groups``: group 1 on chips 2..3 has no room for a layer although chips 0..1 (group 0's) would."""
+    m = build_mlp(8, [100], 3, seed=0)  # fc0: 3,600 bytes, fc1: 1,212
+    big, small = ChipSpec(1e9, 1e9, 0.0, 1, 10_000), ChipSpec(1e9, 1e9, 0.0, 1, 2_000)
+    names = list(m.graph.nodes)
+    prof = Profile.uniform(names)
+    groups = [names, []]
+    with pytest.raises(ConfigError, match=r"groups finds no chip with room for node fc0 \(3,600 bytes"):
+        place("groups", m, [small, small, big, big], prof=prof, groups=groups, resident=resident_bytes(m))
+    groups = [[], names]
+    err = "more than the memory_bytes of any of chips 2..3 \\(at most 2,000\\); give the chips more memory"
+    with pytest.raises(ConfigError, match=err):
+        place("groups", m, [big, big, small, small], prof=prof, groups=groups, resident=resident_bytes(m))
+    assert set(place("groups", m, [small, small, big, big], prof=prof, groups=[[], names],
+                     resident=resident_bytes(m)).values()) <= {2, 3}
