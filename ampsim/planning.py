@@ -34,7 +34,6 @@ import dataclasses
 import fnmatch
 import json
 import logging
-import os
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -42,6 +41,7 @@ from ampsim.config import Config
 from ampsim.errors import ConfigError
 from ampsim.executors import check_kind
 from ampsim.executors.base import check_placement
+from ampsim.executors.multicore.transport import check_open_files
 from ampsim.hardware.local import default_workers, local_model_path
 from ampsim.hardware.parse import load_system
 from ampsim.hardware.source import hardware_path
@@ -303,32 +303,6 @@ def place_task(cfg: Config, task: Task, chips: Sequence[ChipSpec],
     return mapping, (estimated_load(mapping, chips, prof) if prof is not None else None)
 
 
-def _check_open_files(workers: int, source: str) -> None:
-    """Refuse, in one line, more multicore workers than this process can open sockets for: the controller
-    creates a socket pair per worker and per pair of workers at start-up, ``n (n + 1)`` descriptors in all
-    (1000 workers: a million), and would otherwise die of "Too many open files" with workers half started."""
-    import resource
-
-    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
-    if soft == resource.RLIM_INFINITY:
-        return
-    try:
-        base = len(os.listdir("/proc/self/fd")) + 16  # already open, plus a margin for the start-up's own
-    except OSError:
-        base = 64
-
-    def need(n: int) -> int:  # the sockets, a pipe end or two per process, what is open already
-        return n * (n + 1) + 2 * n + base
-
-    if need(workers) > soft:
-        most = max((n for n in range(1, workers) if need(n) <= soft), default=0)
-        fewer = f"use at most {most} worker{'s' if most > 1 else ''} or raise the limit" if most else \
-            f"raise the limit (one worker needs about {need(1):,})"  # ("0 workers" means one per core)
-        raise ConfigError(f"{source}: executor.workers: {workers} worker{'s' if workers > 1 else ''} need"
-                          f"{'' if workers > 1 else 's'} about {need(workers):,} open files (a socket pair per pair "
-                          f"of processes), more than this process may open ({soft:,}, see `ulimit -n`); {fewer}")
-
-
 #: the shortest ``executor.watchdog_s``: the watchdog tells a computing worker by its CPU time, which Linux
 #: counts in 10 ms ticks, so a shorter period saw busy workers make "no progress" (0.001 s stopped healthy runs)
 MIN_WATCHDOG_S = 0.1
@@ -348,7 +322,7 @@ def plan(cfg: Config, *, system: SystemSpec | None = None, placement: dict[str, 
     check_numerics(cfg)
     workers = (cfg.executor.workers or default_workers()) if kind == "multicore" else 0
     if workers:  # before the data is loaded: a worker count the process cannot open fails at once
-        _check_open_files(workers, cfg.path)
+        check_open_files(workers, cfg.path)
         if 0 < cfg.executor.watchdog_s < MIN_WATCHDOG_S:  # (a worker's CPU time, which it reads, counts in ticks)
             raise ConfigError(f"{cfg.path}: executor.watchdog_s: {cfg.executor.watchdog_s:g} s is shorter than the "
                               f"watchdog can tell a busy worker from a stuck one; give at least {MIN_WATCHDOG_S:g} "

@@ -305,17 +305,17 @@ def test_an_open_files_limit_no_worker_count_fits_says_only_to_raise_it(monkeypa
     """Under a limit too low for a single worker it said "use at most 0 workers" (0 means one per core)."""
     import resource
 
-    from ampsim.planning import _check_open_files
+    from ampsim.executors.multicore.transport import check_open_files
 
     monkeypatch.setattr(resource, "getrlimit", lambda _: (20, 20))
     with pytest.raises(ConfigError) as err:
-        _check_open_files(1, "x.toml")
+        check_open_files(1, "x.toml")
     message = str(err.value)
     assert message.startswith("x.toml: executor.workers: 1 worker needs about ") and "raise the limit (one " in message
     assert "at most" not in message
     monkeypatch.setattr(resource, "getrlimit", lambda _: (10_000, 10_000))
     with pytest.raises(ConfigError, match=r"1000 workers need about [\d,]+ open files .*use at most \d+ workers or"):
-        _check_open_files(1000, "x.toml")
+        check_open_files(1000, "x.toml")
 
 
 @pytest.mark.parametrize("file, sets", [

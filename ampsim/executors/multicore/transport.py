@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import pickle
 import socket
 import struct
@@ -31,7 +32,10 @@ from typing import Any, Iterable
 
 import numpy as np
 
-__all__ = ["Channel", "ChannelClosed", "channel_pair", "pack_envelopes", "unpack_envelopes", "watch"]
+from ampsim.errors import ConfigError
+
+__all__ = ["Channel", "ChannelClosed", "channel_pair", "check_open_files", "pack_envelopes", "unpack_envelopes",
+           "watch"]
 
 log = logging.getLogger(__name__)
 
@@ -224,3 +228,29 @@ def unpack_envelopes(frame: tuple[list[tuple], bytes]) -> list[tuple]:
         a = (np.frombuffer(buf, dtype, count, off) if count else np.empty(0, dtype)).reshape(shape)
         out.append((node, backward, port, key, state, weight, a))
     return out
+
+
+def check_open_files(workers: int, source: str) -> None:
+    """Refuse, in one line, more multicore workers than this process can open sockets for: the controller
+    creates a socket pair per worker and per pair of workers at start-up, ``n (n + 1)`` descriptors in all
+    (1000 workers: a million), and would otherwise die of "Too many open files" with workers half started."""
+    import resource
+
+    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    if soft == resource.RLIM_INFINITY:
+        return
+    try:
+        base = len(os.listdir("/proc/self/fd")) + 16  # already open, plus a margin for the start-up's own
+    except OSError:
+        base = 64
+
+    def need(n: int) -> int:  # the sockets, a pipe end or two per process, what is open already
+        return n * (n + 1) + 2 * n + base
+
+    if need(workers) > soft:
+        most = max((n for n in range(1, workers) if need(n) <= soft), default=0)
+        fewer = f"use at most {most} worker{'s' if most > 1 else ''} or raise the limit" if most else \
+            f"raise the limit (one worker needs about {need(1):,})"  # ("0 workers" means one per core)
+        raise ConfigError(f"{source}: executor.workers: {workers} worker{'s' if workers > 1 else ''} need"
+                          f"{'' if workers > 1 else 's'} about {need(workers):,} open files (a socket pair per pair "
+                          f"of processes), more than this process may open ({soft:,}, see `ulimit -n`); {fewer}")
