@@ -3,14 +3,17 @@
 A task module has ``build(config) -> Task``, ``epoch_instances(config) -> int`` and ``skeleton(config) -> Model``
 (see :func:`epoch_instances`, :func:`skeleton`); what its ``[data]`` and ``[model]`` hold is its schema, a layer
 below (:mod:`ampsim.schemas`, which experiment files are read with). A new task is a module here, one entry in
-:data:`TASKS` and its schema.
+:data:`TASKS` and its schema; one outside the package is registered with :func:`register_task`, builder and
+schema together.
 """
 
 from __future__ import annotations
 
 from types import ModuleType
 
-from ampsim.config import task_schema
+from ampsim.config import TaskSchema, task_schema
+from ampsim.config import register_task as register_schema
+from ampsim.errors import ConfigError
 from ampsim.ir.hostmem import model_build
 from ampsim.models import ggnn, mlp, rnn, treelstm
 from ampsim.models.base import Metric, Model, Task
@@ -24,20 +27,55 @@ TASKS: dict[str, ModuleType] = {
     "qm9_ggnn": ggnn,
 }
 
+#: what a task's module defines for :func:`register_task` (``check_config`` is optional)
+TASK_MODULE_NAMES = ("build", "epoch_instances", "skeleton", "DataConfig", "ModelConfig")
+
+
+def register_task(name: str, module: ModuleType, schema: TaskSchema | None = None, *, replace: bool = False) -> None:
+    """Declare task ``name``, built by ``module`` (``build``, ``epoch_instances``, ``skeleton``), with its schema
+    (by default the module's own ``DataConfig``, ``ModelConfig`` and optional ``check_config``): the entry in
+    :data:`TASKS` and the schema together, so that they cannot disagree. A name already registered to another
+    module or schema is refused in one ConfigError line unless ``replace``; the same module imported again (a
+    reload) replaces its own registration. A task's module calls this when it is imported::
+
+        register_task("mytask", sys.modules[__name__])
+    """
+    wanted = TASK_MODULE_NAMES if schema is None else TASK_MODULE_NAMES[:3]
+    if missing := [attr for attr in wanted if not callable(getattr(module, attr, None))]:
+        raise ConfigError(f"register_task: task {name!r}: module {module.__name__} does not define "
+                          f"{', '.join(missing)}")
+    old = TASKS.get(name)
+    again = old is not None and old.__name__ == module.__name__
+    if old is not None and old is not module and not (replace or again):
+        raise ConfigError(f"register_task: task {name!r} is already registered, built by module {old.__name__}: "
+                          "pass replace=True to replace it")
+    schema = schema or TaskSchema.of(module)
+    register_schema(name, schema.data, schema.model, schema.check, replace=replace or again)
+    TASKS[name] = module
+
+
+def _builder(config) -> ModuleType:
+    """The module that builds a loaded experiment's task; one ConfigError line for an unknown task, and for one
+    whose schema was registered without its builder."""
+    task = config.experiment.task
+    task_schema(task, config.path)  # one wording for an unknown task
+    if task not in TASKS:
+        raise ConfigError(f"{config.path}: experiment.task: task {task!r} has a schema but no builder in "
+                          "ampsim.models.TASKS (register both with ampsim.models.register_task)")
+    return TASKS[task]
+
 
 def epoch_instances(config) -> int:
     """The training instances of one epoch of a loaded experiment's task (its ``instances_per_epoch``), read from
     its data without building its model."""
-    task_schema(config.experiment.task, config.path)
-    return TASKS[config.experiment.task].epoch_instances(config)
+    return _builder(config).epoch_instances(config)
 
 
 def skeleton(config) -> Model:
     """The model of a loaded experiment's task with the run's nodes and edges, built from the config alone (no
     data read): where the data decides a width (features, vocabulary) it is a placeholder, so its parameters are
     not the run's. Checks that name nodes (``placement.map``, ``replicas.nodes``) read it before any data."""
-    task_schema(config.experiment.task, config.path)
-    return TASKS[config.experiment.task].skeleton(config)
+    return _builder(config).skeleton(config)
 
 
 #: (task, its [model], dtype) -> its nodes' names: a sweep checks every point's, most of them of one model
@@ -58,8 +96,8 @@ def node_names(config) -> tuple[str, ...]:
 
 def build_task(config) -> Task:
     """The task of a loaded experiment: its IR model and its data (see :class:`Task`)."""
-    task_schema(config.experiment.task, config.path)  # one wording for an unknown task
-    return TASKS[config.experiment.task].build(config)
+    return _builder(config).build(config)
 
 
-__all__ = ["TASKS", "Task", "Model", "Metric", "build_task", "epoch_instances", "skeleton", "node_names"]
+__all__ = ["TASKS", "TASK_MODULE_NAMES", "register_task",
+           "Task", "Model", "Metric", "build_task", "epoch_instances", "skeleton", "node_names"]

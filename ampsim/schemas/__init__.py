@@ -6,7 +6,8 @@ cycle through ``import ampsim``).
 
 A new task is a schema module here (its ``DataConfig``, ``ModelConfig`` and, if it has one, ``check_config``),
 its entry in :data:`TASK_SCHEMAS`, and its builder in :data:`ampsim.models.TASKS`; a task defined outside the
-package declares its schema with :func:`register_task`.
+package declares its builder and schema together with :func:`ampsim.models.register_task` (or its schema alone
+with :func:`register_task`).
 
 >>> sorted(TASK_SCHEMAS)
 ['list_reduction', 'mlp', 'qm9_ggnn', 'sst_treelstm']
@@ -46,10 +47,18 @@ TASK_SCHEMAS: dict[str, TaskSchema] = {name: TaskSchema.of(module) for name, mod
     ("mlp", mlp), ("list_reduction", list_reduction), ("sst_treelstm", sst_treelstm), ("qm9_ggnn", qm9_ggnn))}
 
 
-def register_task(name: str, data: type, model: type, check: Callable[[Any], None] | None = None) -> None:
+def register_task(name: str, data: type, model: type, check: Callable[[Any], None] | None = None, *,
+                  replace: bool = False) -> None:
     """Declare task ``name`` with its ``[data]`` and ``[model]`` dataclasses (validated like the rest) and its
-    ``check`` of what no single field says."""
-    TASK_SCHEMAS[name] = TaskSchema(data, model, check)
+    ``check`` of what no single field says. A task already declared with another schema (a built-in one, or
+    another package's) is refused in one ConfigError line unless ``replace``: replacing it silently left
+    ``ampsim.models.TASKS`` building the old task from configs read with the new schema. The same schema again is
+    no change. :func:`ampsim.models.register_task` declares a task's builder and schema together."""
+    schema, old = TaskSchema(data, model, check), TASK_SCHEMAS.get(name)
+    if old is not None and old != schema and not replace:
+        raise ConfigError(f"register_task: task {name!r} is already registered, with [model] "
+                          f"{old.model.__module__}.{old.model.__qualname__}: pass replace=True to replace it")
+    TASK_SCHEMAS[name] = schema
 
 
 def task_schema(task: str, source: str = "<config>") -> TaskSchema:

@@ -119,14 +119,20 @@ lr = 0.01
 '''
 
 
-def load_task(tmp_path: Path, monkeypatch, flops: int, kernels: int):
-    """Write the task's module with these costs, import it afresh and register it (undone after the test)."""
+def task_module(tmp_path: Path, monkeypatch, flops: int = 1, kernels: int = 1):
+    """The task's module with these costs, imported afresh (sys.modules as it was after the test)."""
     path = tmp_path / "twohead.py"
     path.write_text(f"SCALE_FLOPS, SCALE_KERNELS = {flops}, {kernels}\n{SOURCE}")
     spec = importlib.util.spec_from_file_location("twohead", path)
     module = importlib.util.module_from_spec(spec)
     monkeypatch.setitem(sys.modules, "twohead", module)
     spec.loader.exec_module(module)
+    return module
+
+
+def load_task(tmp_path: Path, monkeypatch, flops: int, kernels: int):
+    """Write the task's module with these costs, import it afresh and register it (undone after the test)."""
+    module = task_module(tmp_path, monkeypatch, flops, kernels)
     monkeypatch.setitem(schemas.TASK_SCHEMAS, "twohead", schemas.TaskSchema(module.DataConfig, module.ModelConfig))
     monkeypatch.setitem(models.TASKS, "twohead", module)
     (tmp_path / "twohead.toml").write_text(EXPERIMENT)
@@ -173,6 +179,50 @@ def test_a_replay_after_an_edit_of_the_tasks_own_file_equals_the_full_run(tmp_pa
     (full0, replay0), (full1, replay1) = times
     assert full1 != full0  # the edit matters
     assert (replay0, replay1) == (full0, full1)  # the old recording served the edited model's replay
+
+
+def test_a_registered_task_is_not_replaced_unless_asked(tmp_path, monkeypatch):
+    """``register_task("mlp", ...)`` replaced the shipped schema without a word, while ``models.TASKS["mlp"]``
+    still built the shipped model from configs read with the new one."""
+    shipped, builder = schemas.TASK_SCHEMAS["mlp"], models.TASKS["mlp"]
+    monkeypatch.setitem(schemas.TASK_SCHEMAS, "mlp", shipped)  # (as they were after the test, whatever it does)
+    monkeypatch.setitem(models.TASKS, "mlp", builder)
+    module = task_module(tmp_path, monkeypatch)
+    with pytest.raises(ampsim.ConfigError, match=r"^register_task: task 'mlp' is already registered, with \[model\] "
+                                                 r"ampsim.schemas.mlp.ModelConfig: pass replace=True to replace it$"):
+        schemas.register_task("mlp", module.DataConfig, module.ModelConfig)
+    with pytest.raises(ampsim.ConfigError, match=r"^register_task: task 'mlp' is already registered, built by "
+                                                 r"module ampsim.models.mlp: pass replace=True to replace it$"):
+        models.register_task("mlp", module)
+    assert schemas.TASK_SCHEMAS["mlp"] is shipped and models.TASKS["mlp"] is builder
+    schemas.register_task("mlp", shipped.data, shipped.model, shipped.check)  # the same schema again: no change
+    models.register_task("mlp", module, replace=True)  # asked for: the builder and the schema, together
+    assert models.TASKS["mlp"] is module and schemas.TASK_SCHEMAS["mlp"].model is module.ModelConfig
+    (tmp_path / "mlp.toml").write_text(EXPERIMENT.replace('task = "twohead"', 'task = "mlp"'))
+    cfg = ampsim.load_experiment(tmp_path / "mlp.toml", {"model.hidden": 3})  # read and built by the module
+    assert set(models.skeleton(cfg).graph.nodes) >= {"l0", "scale", "ha", "hb"}
+
+
+def test_register_task_takes_the_builder_and_schema_of_a_module_together(tmp_path, monkeypatch):
+    module = task_module(tmp_path, monkeypatch)
+    (tmp_path / "twohead.toml").write_text(EXPERIMENT)
+    for registry in (schemas.TASK_SCHEMAS, models.TASKS):
+        for name in ("twohead", "half"):  # not registered now, nor after the test
+            monkeypatch.setitem(registry, name, None)
+            monkeypatch.delitem(registry, name)
+    models.register_task("twohead", module)
+    models.register_task("twohead", module)  # the same module again (a reload) is no conflict
+    assert models.epoch_instances(ampsim.load_experiment(tmp_path / "twohead.toml")) == 12
+    with pytest.raises(ampsim.ConfigError, match=r"^register_task: task 'half': module ampsim.schemas.mlp does not "
+                                                 r"define build, epoch_instances, skeleton$"):
+        models.register_task("half", schemas.mlp)
+    assert "half" not in schemas.TASK_SCHEMAS and "half" not in models.TASKS
+    # a schema registered alone: a config reads, but building it says what is missing, in one line
+    monkeypatch.setitem(schemas.TASK_SCHEMAS, "half", schemas.TASK_SCHEMAS["twohead"])
+    (tmp_path / "half.toml").write_text(EXPERIMENT.replace('task = "twohead"', 'task = "half"'))
+    with pytest.raises(ampsim.ConfigError, match=r"half.toml: experiment.task: task 'half' has a schema but no "
+                                                 r"builder in ampsim.models.TASKS \(register both"):
+        models.build_task(ampsim.load_experiment(tmp_path / "half.toml"))
 
 
 class Bias(ParamNode):
