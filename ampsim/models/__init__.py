@@ -4,7 +4,8 @@ A task module has ``build(config) -> Task``, ``epoch_instances(config) -> int`` 
 (see :func:`epoch_instances`, :func:`skeleton`); what its ``[data]`` and ``[model]`` hold is its schema, a layer
 below (:mod:`ampsim.schemas`, which experiment files are read with). A new task is a module here, one entry in
 :data:`TASKS` and its schema; one outside the package is registered with :func:`register_task`, builder and
-schema together.
+schema together, and found by the command line through ``AMPSIM_TASK_MODULES`` or an entry point
+(:mod:`ampsim.schemas.outside`).
 """
 
 from __future__ import annotations

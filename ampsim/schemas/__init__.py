@@ -7,7 +7,7 @@ cycle through ``import ampsim``).
 A new task is a schema module here (its ``DataConfig``, ``ModelConfig`` and, if it has one, ``check_config``),
 its entry in :data:`TASK_SCHEMAS`, and its builder in :data:`ampsim.models.TASKS`; a task defined outside the
 package declares its builder and schema together with :func:`ampsim.models.register_task` (or its schema alone
-with :func:`register_task`).
+with :func:`register_task`), and the command line finds its module by name (:mod:`ampsim.schemas.outside`).
 
 >>> sorted(TASK_SCHEMAS)
 ['list_reduction', 'mlp', 'qm9_ggnn', 'sst_treelstm']
@@ -23,6 +23,7 @@ from typing import Any, Callable
 
 from ampsim.errors import ConfigError
 from ampsim.schemas import list_reduction, mlp, qm9_ggnn, sst_treelstm
+from ampsim.schemas.outside import load_outside_task
 
 __all__ = ["TaskSchema", "TASK_SCHEMAS", "register_task", "task_schema", "unknown_task"]
 
@@ -69,5 +70,10 @@ def task_schema(task: str, source: str = "<config>") -> TaskSchema:
 
 
 def unknown_task(task: Any) -> str | None:
-    """Why ``task`` names no known task, or None."""
-    return None if task in TASK_SCHEMAS else f"unknown task {task!r} (known: {', '.join(TASK_SCHEMAS)})"
+    """Why ``task`` names no known task, or None. A name not yet known is looked for outside the package first
+    (:func:`~ampsim.schemas.outside.load_outside_task`: a module that fails is one ConfigError line)."""
+    if isinstance(task, str) and task not in TASK_SCHEMAS:
+        load_outside_task(task, TASK_SCHEMAS.keys)
+    return None if task in TASK_SCHEMAS else (f"unknown task {task!r} (known: {', '.join(TASK_SCHEMAS)}; a task of "
+                                              "your own: name its module in AMPSIM_TASK_MODULES, or install it "
+                                              "with an ampsim.tasks entry point)")

@@ -327,7 +327,7 @@ def _run_ray(todo: list[PointTask], jobs: int, address: str | None) -> Iterator[
                 raise
     pending: dict[Any, str] = {}
     try:
-        remote = ray.remote(num_cpus=1, max_retries=0)(_ray_point)
+        remote = ray.remote(num_cpus=1, max_retries=0, **_task_modules_env(address))(_ray_point)
         pending = {remote.remote(t): t.point_id for t in todo}
         while pending:
             # a timeout keeps the main thread returning to Python, where Ctrl-C and SIGTERM are handled
@@ -355,6 +355,16 @@ def _run_ray(todo: list[PointTask], jobs: int, address: str | None) -> Iterator[
                     pass
         if reaper is not None:
             reaper.close()
+
+
+def _task_modules_env(address: str | None) -> dict[str, Any]:
+    """The Ray options that hand a cluster's workers the driver's task modules (``AMPSIM_TASK_MODULES``, see
+    :mod:`ampsim.schemas.outside`), which they import as the sweep's process did: a local instance's workers
+    inherit this process's environment, a cluster's started with their node's. Nothing where it is not set."""
+    from ampsim.schemas.outside import MODULES_VAR
+
+    value = os.environ.get(MODULES_VAR)
+    return {"runtime_env": {"env_vars": {MODULES_VAR: value}}} if address and value else {}
 
 
 # -- the aggregated table ---------------------------------------------------------------------------------
