@@ -6,6 +6,11 @@ system, a file system that cannot swap) the earlier folder is renamed aside to `
 renamed in, and the aside one deleted. A process stopped during that deletion (Ctrl-C, killed, the machine off)
 leaves the aside folder behind; the next replacement of the same folder deletes it, once process ``<pid>`` is
 gone: while that process runs it may still need it (its new folder failed to go in: the aside one goes back).
+
+A folder is staged (a run's or a compare's ``<out>.partial/``) in a folder :func:`make_staging` marks as one
+(:data:`STAGING_MARK`, taken out by :func:`unmark_staging` just before the swap). A staging folder left by a
+run cut short is deleted by the next one, but only where :func:`staging_in_the_way` finds it is one: a folder
+of that name that the user made or ran into (``--out x.partial``, then ``--out x``) was deleted whole.
 """
 
 from __future__ import annotations
@@ -19,9 +24,15 @@ import shutil
 from pathlib import Path
 from typing import Callable
 
-__all__ = ["replace_folder"]
+from ampsim.errors import ConfigError
+
+__all__ = ["STAGING_MARK", "make_staging", "remove_staging", "replace_folder", "staging_in_the_way",
+           "unmark_staging"]
 
 log = logging.getLogger(__name__)
+
+#: the file that marks a folder as a staging folder (made by :func:`make_staging`), which only ampsim deletes
+STAGING_MARK = ".ampsim-staging"
 
 _RENAME_EXCHANGE = 2
 _AT_FDCWD = -100
@@ -96,3 +107,39 @@ def _gone(pid: int) -> bool:
     except PermissionError:  # another user's process: a signal to it is refused, not failed
         pass
     return False
+
+
+def make_staging(folder: Path) -> None:
+    """Make the new folder ``folder`` (parents too) to stage a folder in, marked as a staging folder."""
+    folder.mkdir(parents=True)
+    (folder / STAGING_MARK).touch()
+
+
+def unmark_staging(folder: Path) -> None:
+    """Take the mark out of staging folder ``folder``, as it is about to be swapped in (the result carries none)."""
+    (folder / STAGING_MARK).unlink(missing_ok=True)
+
+
+def staging_in_the_way(folder: Path, legacy: Callable[[Path], bool] = lambda _: False) -> str | None:
+    """Why the existing ``folder`` at a staging folder's path may not be deleted to make a new one, in words; None
+    where it may: nothing is there, or a staging folder left by a run cut short (marked, or ``legacy(folder)``: one
+    an earlier version left, unmarked, as its caller recognises it)."""
+    if not os.path.lexists(folder):
+        return None
+    if folder.is_symlink() or not folder.is_dir():
+        return "is not a folder"
+    if os.path.lexists(folder / STAGING_MARK) or legacy(folder):
+        return None
+    return "is not a staging folder ampsim left (it is a folder of its own, or a finished run)"
+
+
+def remove_staging(folder: Path, legacy: Callable[[Path], bool] = lambda _: False) -> None:
+    """Delete the staging folder ``folder`` that a run cut short left (nothing if there is none); raise
+    :class:`~ampsim.errors.ConfigError` in one line, deleting nothing, where it is something else
+    (:func:`staging_in_the_way`)."""
+    if (why := staging_in_the_way(folder, legacy)) is not None:
+        raise ConfigError(f"{folder}: is in the way (ampsim stages its output there, then deletes it) and {why}; "
+                          "move it away first")
+    if os.path.lexists(folder):
+        log.info("removing %s, left by an earlier run that did not finish", folder)
+        shutil.rmtree(folder)

@@ -32,6 +32,7 @@ import json
 import logging
 import os
 import shutil
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +48,14 @@ from ampsim.files import (
     replacing,
     what_it_holds,
 )
-from ampsim.folders import replace_folder
+from ampsim.folders import (
+    STAGING_MARK,
+    make_staging,
+    remove_staging,
+    replace_folder,
+    staging_in_the_way,
+    unmark_staging,
+)
 from ampsim.locks import LockHeld, lock_file, unlock_file
 from ampsim.runfiles import CONFIG, ENVIRONMENT, METRICS, POINT, RUN_FILES, RUN_OUTPUTS, SUMMARY
 
@@ -115,9 +123,17 @@ def check_run_folder(out: str | Path) -> Path:
         raise ConfigError(f"{out}: an earlier run's folder that also holds {what_it_holds(other)}, which no run "
                           "writes; a run replaces its folder whole: move that out first, or give another folder")
     partial = partial_path(out)
-    if os.path.lexists(partial) and not partial.is_dir():
-        raise ConfigError(f"{out}: {partial} is in the way (a run is written there first); remove it")
+    if (why := staging_in_the_way(partial, legacy=_left_partial)) is not None:  # (deleted by the run: not ours)
+        raise ConfigError(f"{out}: {partial} is in the way (a run is written there first) and {why}; move it away")
     return out
+
+
+def _left_partial(folder: Path) -> bool:
+    """Whether ``folder``, unmarked, is a partial run an earlier version left (it marked none): run files only,
+    no summary (a finished run's, which ``--out x.partial`` makes, is not deleted by a run into ``x``)."""
+    names = entries_of(folder)
+    return (not any((folder / n).is_dir() for n in names) and not not_run_outputs(folder)
+            and SUMMARY not in names)
 
 
 def enclosing_run(path: Path) -> Path | None:
@@ -186,10 +202,11 @@ class RunDir:
         except OSError as e:
             raise ConfigError(f"{self.partial}: cannot create the run folder: {os_error_cause(e)}") from None
         try:
-            if os.path.lexists(self.partial):
-                log.info("removing %s, left by an earlier run that did not finish", self.partial)
-                shutil.rmtree(self.partial)
-            self.partial.mkdir(parents=True)
+            remove_staging(self.partial, legacy=_left_partial)  # (made meanwhile? refused under the lock too)
+            make_staging(self.partial)
+        except ConfigError:
+            unlock_file(fd, self.lock_path)
+            raise
         except OSError as e:
             unlock_file(fd, self.lock_path)
             raise ConfigError(f"{self.partial}: cannot create the run folder: {os_error_cause(e)}") from None
@@ -233,8 +250,12 @@ class RunDir:
                 self.path, self.metrics_path = self.final, self.final / METRICS
 
             try:
+                unmark_staging(self.partial)  # (a finished run carries no mark: a folder of it is never deleted)
                 replace_folder(self.partial, self.target, swapped=in_place)
             except OSError as e:
+                if not self.committed:  # (kept: the next run into path may delete it again)
+                    with suppress(OSError):
+                        (self.partial / STAGING_MARK).touch()
                 raise RunError(f"{self.final}: cannot put the finished run in place ({e.strerror or e}); it is kept "
                                f"in {self.partial}") from None
             finally:

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 from pathlib import Path
 from typing import Callable, TypeVar
 
 from ampsim import runfiles
 from ampsim.calibration.report import COMPARE_PLOT, COMPARE_TABLE
 from ampsim.errors import ConfigError
-from ampsim.folders import replace_folder
+from ampsim.folders import STAGING_MARK, make_staging, remove_staging, replace_folder, unmark_staging
 from ampsim.locks import holding
 from ampsim.results import partial_path
 
@@ -88,15 +87,17 @@ def _staged(final: Path, make: Callable[[Path], T]) -> T:
     try:
         made = make(out)
     except BaseException as e:
-        if out != final and out.is_dir() and any(out.iterdir()):
+        if out != final and out.is_dir() and any(p.name != STAGING_MARK for p in out.iterdir()):
             e.add_note(f"{final} is as it was; this compare's outputs so far are in {out}")
         elif out != final and out.is_dir():  # (nothing written: no empty <out>.partial/ left to puzzle over)
+            unmark_staging(out)
             out.rmdir()
         raise
     if out != final:  # the earlier compare, whole, replaced by this one, whole
         for entry in final.iterdir():
             if entry.name not in ("runs", COMPARE_TABLE, COMPARE_PLOT) and not os.path.lexists(out / entry.name):
                 os.rename(entry, out / entry.name)
+        unmark_staging(out)
         replace_folder(out, final)
     return made
 
@@ -108,6 +109,8 @@ def _staging(out: Path) -> Path:
         return out
     real = Path(os.path.realpath(out))  # (a symlinked folder is replaced where it points: one file system)
     work = partial_path(real)
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir()
+    # (a folder of that name that no compare staged is refused, not deleted; one that an earlier version left,
+    # unmarked, holds its runs only)
+    remove_staging(work, legacy=lambda f: {e.name for e in f.iterdir()} <= {"runs"})
+    make_staging(work)
     return work

@@ -409,6 +409,7 @@ def test_a_second_compare_into_a_folder_being_written_is_refused_and_touches_not
 
     from ampsim.calibration.outfolder import into_folder
     from ampsim.errors import RunError
+    from ampsim.folders import STAGING_MARK
     from ampsim.locks import lock_file, unlock_file
 
     out = tmp_path / "cmp"
@@ -416,6 +417,7 @@ def test_a_second_compare_into_a_folder_being_written_is_refused_and_touches_not
     (out / "compare.csv").write_text("config\nmak=1\n")
     staging = tmp_path / "cmp.partial"
     staging.mkdir()
+    (staging / STAGING_MARK).touch()  # (marked as the first compare's staging folder, as into_folder makes it)
     (staging / "compare.csv").write_text("the first compare's, so far\n")
     lock = tmp_path / "cmp.partial.lock"
     fd = lock_file(lock)  # as the first compare holds it

@@ -1,0 +1,83 @@
+"""A run into ``x`` stages itself in ``x.partial/`` and deletes what an earlier run cut short left there; it deleted
+whatever folder had that name: a finished run (``--out x.partial``, then ``--out x``) or a folder of the user's
+own, whole. Now a staging folder is marked (``folders.STAGING_MARK``) and only a marked one (or an unmarked run
+that an earlier version left, unfinished) is deleted; anything else is refused in one line, before any work.
+A compare's staging folder likewise."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ampsim.calibration.outfolder import into_folder
+from ampsim.cli import main
+from ampsim.errors import ConfigError
+from ampsim.folders import STAGING_MARK
+from ampsim.results import RunDir
+
+ROOT = Path(__file__).resolve().parents[2]
+BLOBS = ROOT / "experiments" / "blobs_mlp.toml"
+SMALL = ["--set", "data.n_train=64", "--set", "data.n_test=32", "--set", "model.hidden=[8]", "--set",
+         "train.epochs=1", "--no-progress"]
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_a_finished_run_named_like_a_partial_folder_survives_a_run_beside_it(tmp_path, capsys):
+    kept = tmp_path / "x.partial"
+    assert main(["train", str(BLOBS), "--out", str(kept), *SMALL]) == 0
+    before = snapshot(kept)
+    assert STAGING_MARK not in before  # a finished run carries no mark
+    assert main(["train", str(BLOBS), "--out", str(tmp_path / "x"), *SMALL]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"ampsim: error: {tmp_path / 'x'}: {kept} is in the way") and "\n" not in err
+    assert snapshot(kept) == before and not (tmp_path / "x").exists()
+
+
+def test_a_users_folder_named_like_a_partial_folder_is_never_deleted(tmp_path):
+    own = tmp_path / "thesis.partial" / "chapter1"
+    own.mkdir(parents=True)
+    (own / "draft.tex").write_text("mine")
+    with pytest.raises(ConfigError, match="is in the way"):
+        RunDir(tmp_path / "thesis")
+    assert (own / "draft.tex").read_text() == "mine"
+
+
+def test_a_partial_run_cut_short_is_marked_and_deleted_by_the_next_run(tmp_path):
+    first = RunDir(tmp_path / "run")
+    (first.partial / "metrics.csv").write_text("epoch\n1\n")
+    first.epochs = 1
+    first.abandon()  # kept, marked
+    assert (first.partial / STAGING_MARK).is_file()
+    second = RunDir(tmp_path / "run")
+    assert not (second.partial / "metrics.csv").exists()
+    second.write_config("x = 1\n")
+    second.commit()
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == ["config.toml", "environment.json"]
+
+
+def test_an_unmarked_unfinished_partial_of_an_earlier_version_is_still_deleted(tmp_path):
+    stale = tmp_path / "run.partial"
+    stale.mkdir()
+    (stale / "metrics.csv").write_text("old rows\n")
+    run = RunDir(tmp_path / "run")
+    assert not (stale / "metrics.csv").exists()
+    run.abandon()
+
+
+def test_a_compare_deletes_its_own_staging_folder_only(tmp_path):
+    final = tmp_path / "cmp"
+    (final / "runs").mkdir(parents=True)  # an earlier compare: the next is staged in cmp.partial
+    own = tmp_path / "cmp.partial"
+    own.mkdir()
+    (own / "compare.csv").write_text("a finished compare of the user's\n")
+    with pytest.raises(ConfigError, match="is in the way"):
+        into_folder(final, lambda out: (out / "compare.csv").write_text("new\n"))
+    assert (own / "compare.csv").read_text() == "a finished compare of the user's\n"
+    own.rename(tmp_path / "moved")
+    into_folder(final, lambda out: (out / "compare.csv").write_text("new\n"))
+    assert (final / "compare.csv").read_text() == "new\n" and not (final / STAGING_MARK).exists()
+    assert not own.exists()
