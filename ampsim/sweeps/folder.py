@@ -1,10 +1,11 @@
 """A sweep's folder: what it may hold, and one sweep at a time in it.
 
 A sweep folder holds this sweep's point folders (each a run folder with ``point.json`` naming the sweep),
-``table.csv`` and ``sweep.json`` (naming it too), and dot-entries (``.sweep.lock``, ``.tmp-*`` points being
-trained). A sweep writes there, and with ``--fresh`` deletes point folders and the table, so
-:func:`check_sweep_folder` lets it in only where that can cost no one else's result: a new or empty folder,
-or this sweep's own. :func:`sweep_lock` keeps a second sweep out while one runs.
+``table.csv`` and ``sweep.json`` (naming it too), and dot-entries (``.sweep.lock``, ``.tmp-<id>-<pid>-<random>``
+points being trained; a dot-file of the user's, ``.tmp-`` or not, is left alone). A sweep writes there, and
+with ``--fresh`` deletes point folders and the table, so :func:`check_sweep_folder` lets it in only where that
+can cost no one else's result: a new or empty folder, or this sweep's own. :func:`sweep_lock` keeps a second
+sweep out while one runs.
 
 A sweep is its name (the file's stem, or ``sweep.name``) *and* its file: two files named ``x.toml`` in two
 folders are two sweeps with one default folder. So ``sweep.json`` and each ``point.json`` also record the

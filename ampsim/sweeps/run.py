@@ -60,6 +60,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
 import uuid
 from dataclasses import dataclass
@@ -250,9 +251,16 @@ def _run_locked(sweep: Sweep, out: Path, jobs: int | None, ray: bool, ray_addres
     return table or write_sweep_table(sweep, out)
 
 
+#: the names :func:`run_point`'s temporaries take (its folder, that folder's partial run and lock, a damaged folder
+#: put aside): the only dot-entries a sweep deletes; others (``.tmp-notes.md`` of one's own) are the user's
+_TEMPORARY = re.compile(r"\.tmp-[0-9a-f]{12}-[0-9]+-[0-9a-f]{6}(-unfinished|\.partial|\.partial\.lock)?")
+
+
 def _remove_temporaries(out: Path) -> None:
-    """Delete the ``.tmp-*`` folders of points that did not finish (call only with the folder's lock)."""
+    """Delete the temporaries of points that did not finish (call only with the folder's lock)."""
     for stale in out.glob(".tmp-*"):  # folders, and the lock files of their runs (a killed one leaves it)
+        if not _TEMPORARY.fullmatch(stale.name):  # (a file of the user's: they deleted all of ".tmp-*")
+            continue
         if stale.is_dir() and not stale.is_symlink():
             shutil.rmtree(stale, ignore_errors=True)
         else:
@@ -270,7 +278,7 @@ def _clear(out: Path) -> None:
     for p in out.iterdir():
         if p.is_symlink():  # (a link to a folder elsewhere: not this sweep's result, and rmtree refuses links)
             continue
-        if p.is_dir() and ((p / runfiles.POINT).is_file() or p.name.startswith(".tmp-")):
+        if p.is_dir() and ((p / runfiles.POINT).is_file() or _TEMPORARY.fullmatch(p.name)):
             shutil.rmtree(p)
         elif p.name in TABLE_FILES:
             p.unlink()

@@ -197,3 +197,26 @@ def test_the_other_variants_folder_is_refused_unless_fresh(tmp_path, capsys):
     assert "holds the quick variant's (--quick) results of sweep 'x'; give the full sweep another --out, or run with " \
            "--quick here" in capsys.readouterr().err
     assert main(["sweep", str(file), "--out", str(out), "--no-progress", "--quick"]) == 0  # its own variant: resumed
+
+
+def test_a_sweep_deletes_its_own_temporaries_only_not_the_users_dot_files(tmp_path):
+    """A sweep deletes what its points cut short left (``.tmp-<id>-<pid>-<random>``, its partial run and lock, a
+    damaged folder put aside); it deleted every ``.tmp-*`` entry of its folder, a file or folder of the user's too,
+    where its own folder's other files are left alone."""
+    from ampsim.sweeps.run import _clear, _remove_temporaries
+
+    own = tmp_path / "own"
+    point(own, "0123456789ab", "s")
+    left = [own / ".tmp-0123456789ab-4242-a1b2c3", own / ".tmp-0123456789ab-4242-a1b2c3.partial",
+            own / ".tmp-0123456789ab-4242-a1b2c3-unfinished"]
+    for d in left:
+        d.mkdir()
+    (own / ".tmp-0123456789ab-4242-a1b2c3.partial.lock").write_text("4242\n")
+    (own / ".tmp-notes.md").write_text("mine")
+    (own / ".tmp-analysis").mkdir()
+    (own / ".tmp-analysis" / "fig.py").write_text("mine")
+    _remove_temporaries(own)
+    assert sorted(p.name for p in own.iterdir()) == [".tmp-analysis", ".tmp-notes.md", "0123456789ab"]
+    _clear(own)  # --fresh: the points and the table, not the user's files
+    assert sorted(p.name for p in own.iterdir()) == [".tmp-analysis", ".tmp-notes.md"]
+    assert (own / ".tmp-analysis" / "fig.py").read_text() == "mine"
