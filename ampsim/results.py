@@ -179,6 +179,7 @@ class RunDir:
         self.metrics_path = self.path / METRICS
         self.epochs = 0
         self.committed = False
+        self.aside = False  # finished, but kept in the partial folder: its folder took what it may not replace
         self._columns: list[str] | None = None
         self._lock: int | None = self._claim()
         try:  # what it runs with beyond its config, before any worker starts (the facts' git is a child process)
@@ -251,6 +252,10 @@ class RunDir:
 
             try:
                 unmark_staging(self.partial)  # (a finished run carries no mark: a folder of it is never deleted)
+                if held := os.path.isdir(self.target) and not_run_outputs(self.target):  # (a sweep, a figure: since)
+                    self.aside = True
+                    raise RunError(f"{self.final}: not replaced: it holds {what_it_holds(held)} since the run "
+                                   f"began; the finished run is in {self.partial}")
                 replace_folder(self.partial, self.target, swapped=in_place)
             except OSError as e:
                 if not self.committed:  # (kept: the next run into path may delete it again)
@@ -267,7 +272,7 @@ class RunDir:
         became of it, as a note for the error line (None if nothing was kept). The lock goes last: the next
         run into ``path`` must not find its own partial folder being removed."""
         try:
-            if self.committed:
+            if self.committed or self.aside:
                 return None
             if self.keep_partial and self.epochs:
                 earlier = ("the earlier run there is untouched" if os.path.isdir(self.target)

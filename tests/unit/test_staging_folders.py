@@ -81,3 +81,28 @@ def test_a_compare_deletes_its_own_staging_folder_only(tmp_path):
     into_folder(final, lambda out: (out / "compare.csv").write_text("new\n"))
     assert (final / "compare.csv").read_text() == "new\n" and not (final / STAGING_MARK).exists()
     assert not own.exists()
+
+
+def test_what_came_into_the_folder_while_the_run_went_on_is_not_replaced(tmp_path):
+    """The folder is checked as the run starts; a sweep started there meanwhile (or a figure plotted into it) was
+    swapped out with the earlier run and deleted, the sweep's finished points with it. Now the run is refused
+    its place, in one line, and kept, finished and unmarked, in its partial folder; the folder is untouched."""
+    from ampsim.errors import RunError
+
+    out = tmp_path / "run"
+    with RunDir(out) as first:
+        first.write_config("x = 1\n")
+    run = RunDir(out)
+    run.write_config("x = 2\n")
+    (out / ".sweep.lock").write_text("123\n")  # a sweep began there meanwhile
+    (out / "0123456789ab").mkdir()
+    (out / "0123456789ab" / "summary.json").write_text("{}")
+    before = snapshot(out)
+    with pytest.raises(RunError, match=r"not replaced: it holds \.sweep\.lock, 0123456789ab/ since the run began"):
+        with run:
+            pass
+    assert snapshot(out) == before
+    assert snapshot(run.partial)["config.toml"] == b"x = 2\n" and STAGING_MARK not in snapshot(run.partial)
+    assert not run.lock_path.exists()
+    with pytest.raises(ConfigError):  # a finished run: never deleted by the next run into the folder
+        RunDir(out)
