@@ -568,14 +568,14 @@ def test_a_full_recordings_folder_lets_the_least_recently_used_go(tmp_path, monk
     for i, name in enumerate(names):  # 1,000 bytes each, used in this order
         (tmp_path / name).write_bytes(b"x" * 1000)
         os.utime(tmp_path / name, ns=(i * 10**9, i * 10**9))
-    for other in ("mine.npz", f".{names[0][:-4]}.123.tmp.npz", "notes.txt"):  # not recordings: never counted
+    saving = f".{names[0][:-4]}.{os.getpid()}.tmp.npz"  # a save in progress (of a process that runs)
+    for other in ("mine.npz", saving, "notes.txt"):  # not recordings: never counted
         (tmp_path / other).write_bytes(b"y" * 10_000)
     assert prune(tmp_path, 8_000) == 0
     assert prune(tmp_path, 7_000) == 3  # down to three quarters of it
     assert sorted(p.name for p in tmp_path.iterdir() if p.name in names) == names[3:]
     assert prune(tmp_path, 0, keep=tmp_path / names[3]) == 4  # the one just filed stays, whatever the limit
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([names[3], "mine.npz", "notes.txt",
-                                                                 f".{names[0][:-4]}.123.tmp.npz"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([names[3], "mine.npz", "notes.txt", saving])
     monkeypatch.setenv("AMPSIM_RECORDINGS_MAX_BYTES", "5000")
     assert max_bytes() == 5000
     for bad in ("2GB", "2\u00b2"):  # ('²' is a digit to isdigit, a ValueError to int)

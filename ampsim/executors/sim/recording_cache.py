@@ -285,14 +285,33 @@ def max_bytes() -> int:
 _RECORDING_NAME = re.compile(r"[0-9a-f]{24}\.npz")
 
 
+#: a save in progress (:func:`save`'s temporary, ``files.replacing``'s name): the saving process's pid in it
+_SAVING_NAME = re.compile(r"\.[0-9a-f]{24}\.([1-9][0-9]{0,9})\.tmp\.npz")
+
+
+def _gone(pid: int) -> bool:
+    """True if no process ``pid`` runs (another user's process is one)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except (PermissionError, OverflowError):
+        pass
+    return False
+
+
 def prune(folder: Path, limit: int, keep: Path | None = None) -> int:
     """Once ``folder``'s recordings take more than ``limit`` bytes, delete the least recently used (by their
     modification time: a hit touches its file), never ``keep`` (the one just filed), until they take at most
     three quarters of it; the number deleted. Only recordings' files count (:data:`_RECORDING_NAME`). A file
     another process is reading stays readable to it; one about to be read is recorded again; one another prune
-    deleted first counts as gone, one that cannot be deleted is passed over (no newer one goes in its place)."""
+    deleted first counts as gone, one that cannot be deleted is passed over (no newer one goes in its place). The
+    temporary of a save whose process is gone (killed as it saved) is deleted: nothing else would, nor count it."""
     entries = []
     for p in folder.iterdir():
+        if (m := _SAVING_NAME.fullmatch(p.name)) and _gone(int(m[1])):  # (a save killed mid-way: never renamed)
+            with contextlib.suppress(OSError):
+                p.unlink()
         if _RECORDING_NAME.fullmatch(p.name) and p != keep:
             with contextlib.suppress(OSError):
                 st = p.lstat()
