@@ -16,6 +16,7 @@ alike) replace a file whole (a folder: :func:`ampsim.folders.replace_folder`).
 
 from __future__ import annotations
 
+import errno
 import gzip
 import os
 import stat
@@ -183,16 +184,23 @@ def reading(path: str | Path, *, error: ErrorClass = ConfigError, hint: str = ""
 
 
 # -- writing -----------------------------------------------------------------------------------------
-def _writable(folder: Path) -> bool:
-    """True if a file can be created in the existing ``folder``: tried for real (a probe file created and
-    removed), since permission bits say nothing of read-only mounts, ACLs or root."""
+#: why a folder cannot be written, by errno, where it is not a permission (a read-only mount said "permission
+#: denied", and its owner looked for the folder's mode bits)
+_UNWRITABLE = {errno.EROFS: "read-only file system", errno.ENOSPC: "no space left on device",
+               errno.EDQUOT: "disk quota exceeded"}
+
+
+def _unwritable(folder: Path) -> str | None:
+    """None if a file can be created in the existing ``folder``, else why not (``permission denied``, ``read-only
+    file system``...): tried for real (a probe file created and removed), since permission bits say nothing of
+    read-only mounts, ACLs or root."""
     try:
         fd, name = tempfile.mkstemp(prefix=".ampsim-probe-", dir=folder)
-    except OSError:
-        return False
+    except OSError as e:
+        return _UNWRITABLE.get(e.errno, "permission denied")
     os.close(fd)
     os.unlink(name)
-    return True
+    return None
 
 
 def _nearest_existing(path: Path) -> Path:
@@ -207,8 +215,8 @@ def _check_creatable(path: str | Path, error: ErrorClass) -> None:
     base = _nearest_existing(Path(path))
     if not os.path.isdir(base):
         raise error(f"{path}: cannot create: {base} is a file, not a folder")
-    if not _writable(base):
-        raise error(f"{path}: cannot create: permission denied in {base}")
+    if why := _unwritable(base):
+        raise error(f"{path}: cannot create: {why} in {base}")
     too_long = [part for part in Path(path).parts if len(os.fsencode(part)) > 255]
     if too_long:
         raise error(f"{path}: cannot create: name too long ({len(too_long[0])} characters)")
@@ -218,7 +226,8 @@ def check_output_dir(path: str | Path, *, error: ErrorClass = ConfigError) -> Pa
     """Check that ``path`` is, or can be created as, a folder this process may write into; change nothing.
 
     Raises ``error`` with one line: ``<path>: is a file, not a folder``, ``<path>: permission denied
-    (cannot write in this folder)``, ``<path>: cannot create: <ancestor> is a file, not a folder``,
+    (cannot write in this folder)`` (or ``read-only file system``, ``no space left on device``...),
+    ``<path>: cannot create: <ancestor> is a file, not a folder``,
     ``<path>: cannot create: permission denied in <ancestor>`` or ``<path>: a symbolic link that leads to
     nothing (…)``. Returns ``Path(path)``.
     """
@@ -229,8 +238,8 @@ def check_output_dir(path: str | Path, *, error: ErrorClass = ConfigError) -> Pa
     if os.path.exists(p):
         if not os.path.isdir(p):
             raise error(f"{path}: is a file, not a folder")
-        if not _writable(p):
-            raise error(f"{path}: permission denied (cannot write in this folder)")
+        if why := _unwritable(p):
+            raise error(f"{path}: {why} (cannot write in this folder)")
     else:
         _check_creatable(path, error)
     return p
@@ -248,8 +257,8 @@ def check_output_file(path: str | Path, *, error: ErrorClass = ConfigError) -> P
     if os.path.isdir(p):
         raise error(f"{path}: is a folder, not a file")
     if os.path.lexists(p):
-        if not _writable(p.parent):
-            raise error(f"{path}: permission denied (cannot write in {p.parent})")
+        if why := _unwritable(p.parent):
+            raise error(f"{path}: {why} (cannot write in {p.parent})")
     else:
         _check_creatable(path, error)
     return p

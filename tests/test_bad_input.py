@@ -10,6 +10,7 @@ this process (``ampsim.cli.main``); a few run it as a subprocess, where a real s
 
 from __future__ import annotations
 
+import errno
 import gzip
 import os
 import resource
@@ -22,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from ampsim.cli import main
-from ampsim.errors import RunError
+from ampsim.errors import ConfigError, RunError
 
 ROOT = Path(__file__).resolve().parents[1]
 EXP = ROOT / "experiments"
@@ -824,3 +825,24 @@ def test_a_sigterm_that_comes_back_as_a_plain_keyboard_interrupt_is_still_143(in
 
     monkeypatch.setattr(cli, "build_parser", Parser)
     assert one_error_line(capsys, ["keys"], code=143) == "ampsim: interrupted"
+
+
+@pytest.mark.parametrize("code, why", [(errno.EROFS, "read-only file system"), (errno.EACCES, "permission denied"),
+                                       (errno.ENOSPC, "no space left on device")])
+def test_an_unwritable_folder_says_why(tmp_path, monkeypatch, code, why):
+    """A read-only mount said "permission denied" (a finished sweep on one could not even be looked at again),
+    and its owner looked for the folder's mode bits."""
+    from ampsim import files
+
+    def refuse(*_args, **_kwargs):
+        raise OSError(code, os.strerror(code))
+
+    monkeypatch.setattr(files.tempfile, "mkstemp", refuse)
+    for check, path, message in ((files.check_output_dir, tmp_path, f"{tmp_path}: {why} (cannot write in this folder)"),
+                                 (files.check_output_dir, tmp_path / "new", f"{tmp_path / 'new'}: cannot create: {why} "
+                                  f"in {tmp_path}"),
+                                 (files.check_output_file, tmp_path / "x.csv", f"{tmp_path / 'x.csv'}: cannot create: "
+                                  f"{why} in {tmp_path}")):
+        with pytest.raises(ConfigError) as err:
+            check(path)
+        assert str(err.value) == message
