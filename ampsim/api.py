@@ -218,7 +218,8 @@ def train(experiment: Config | str | Path, out: str | Path | None = None, *, ove
             except KeyboardInterrupt as e:  # (reading it back imports pandas: a third of a second)
                 e.add_note(finished_note(out))  # as RunDir says after its commit
                 raise
-        if cfg.executor.trace:  # (it was made and thrown away, silently)
+        if cfg.executor.trace and cfg.executor.kind != "reference":  # (made and thrown away, silently; the reference
+            # executor writes none, which the plan stage says)
             log.warning("train: executor.trace without out: the trace goes with the run's other files; give out to "
                         "keep them")
         with tempfile.TemporaryDirectory(prefix="ampsim-run-") as tmp:

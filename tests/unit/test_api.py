@@ -183,6 +183,10 @@ def test_a_trace_without_out_is_said_to_go_and_a_divergence_is_one_error(caplog,
         run = ampsim.train(BLOBS, overrides={**SHORT, "executor.kind": "sim", "executor.trace": True,
                                              "executor.hardware": str(ROOT / "hardware_models" / "ring4.toml")})
     assert "train: executor.trace without out: the trace goes" in caplog.text and run.path is None
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):  # the reference executor writes none: one warning, the plan stage's
+        ampsim.train(BLOBS, overrides={**SHORT, "executor.trace": True})
+    assert "executor.trace ignored: the reference executor" in caplog.text and "without out" not in caplog.text
     assert run != ampsim.train(BLOBS, overrides=SHORT) and run == run  # (comparing two raised before)
     import numpy as np
 
