@@ -16,6 +16,7 @@ Every function raises :class:`ampsim.AmpsimError` (one line naming the file and 
 
 from __future__ import annotations
 
+import functools
 import logging
 import numbers
 import os
@@ -24,7 +25,7 @@ import tempfile
 import weakref
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, ParamSpec, TypeVar
 
 from ampsim import planning
 from ampsim.config import MAX_NESTING, Config, check_writable, checked, load_config, parse_override
@@ -36,6 +37,7 @@ from ampsim.planning import Plan
 from ampsim.results import finished_note, read_metrics, read_summary
 from ampsim.tables import read_table
 from ampsim.training import train_experiment
+from ampsim.wording import API, worded
 
 if TYPE_CHECKING:  # pandas loads only when a run's metrics are read (it costs the CLI ~0.3 s to start)
     import pandas as pd
@@ -59,6 +61,20 @@ class Run:
     metrics: pd.DataFrame
     summary: dict
     path: Path | None = None
+
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _api(function: Callable[_P, _R]) -> Callable[_P, _R]:
+    """``function`` as an entry point of the API: the errors of the calls beneath it name its arguments
+    (``out=``, ``quick=True``), not the command line's options (:mod:`ampsim.wording`)."""
+    @functools.wraps(function)
+    def entry(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        with worded(API):
+            return function(*args, **kwargs)
+    return entry
 
 
 _PATH = "a path (str or os.PathLike)"
@@ -153,6 +169,7 @@ def _overrides(overrides: Overrides, where: str = "load_experiment") -> list[tup
     return pairs
 
 
+@_api
 def load_experiment(path: str | Path, overrides: Overrides = None) -> Config:
     """Read and validate an experiment file with ``overrides`` applied (as ``--set`` would: in order, a
     table's value replacing the whole table, so ``{"train": {"lr": 0.1}}`` leaves every other ``[train]`` key
@@ -181,6 +198,7 @@ def _anchored(cfg: Config) -> Config:
     return replace(cfg, path=os.path.join(os.getcwd(), cfg.path), executor=executor, model=model)
 
 
+@_api
 def train(experiment: Config | str | Path, out: str | Path | None = None, *, overrides: Overrides = None,
           progress: bool = False) -> Run:
     """Train an experiment (a loaded :class:`Config` or a file) with its executor; return the :class:`Run`.
@@ -231,6 +249,7 @@ def _read_run(cfg: Config, path: Path, *, keep: bool) -> Run:
     return Run(cfg, read_metrics(path), read_summary(path), path if keep else None)
 
 
+@_api
 def sweep(sweep_file: str | Path, out: str | Path | None = None, *, quick: bool = False, jobs: int | None = None,
           ray: bool = False, ray_address: str | None = None, fresh: bool = False,
           progress: bool = False) -> pd.DataFrame:
@@ -263,6 +282,7 @@ def sweep(sweep_file: str | Path, out: str | Path | None = None, *, quick: bool 
                                 progress=progress))
 
 
+@_api
 def plan(cfg: Config, *, system: SystemSpec | None = None, placement: dict[str, int] | None = None,
          estimated: list[dict] | None = None) -> Plan:
     """:func:`ampsim.planning.plan` (the experiment resolved once: task, hardware, placement, estimated
@@ -307,6 +327,7 @@ def plan(cfg: Config, *, system: SystemSpec | None = None, placement: dict[str, 
 _USED: weakref.WeakValueDictionary[int, Any] = weakref.WeakValueDictionary()
 
 
+@_api
 def make_executor(plan: Plan) -> Executor:
     """The executor a :class:`Plan` names (a context manager); anything else is one ConfigError line. One
     executor per plan: the plan's task holds the model (parameters, optimizer state) its executor trains, so

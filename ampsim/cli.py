@@ -37,6 +37,7 @@ from ampsim.errors import (
 )
 from ampsim.executors import EXECUTORS
 from ampsim.files import check_folder_name, os_error_cause, path_option
+from ampsim.wording import CLI, worded
 
 __all__ = ["main"]
 
@@ -214,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
                  for signum in stops] if main_thread else None)
     stop_signals_reset()
     try:
-        with _numpy_quiet(args.verbose < 2):
+        with _numpy_quiet(args.verbose < 2), worded(CLI):  # (ampsim train runs through the API: its options)
             code = args.func(args)
         if TERMINATED:  # a SIGTERM whose exception Python dropped (raised in a fork hook: "Exception ignored")
             raise Terminated("the command had finished when the SIGTERM's stop took effect")

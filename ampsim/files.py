@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, Iterator
 
 from ampsim.errors import AmpsimError, ConfigError
+from ampsim.wording import wording
 
 __all__ = ["read_toml", "read_bytes", "read_text", "read_json", "read_data", "gunzip", "text_lines", "os_error_cause",
            "check_output_dir", "check_output_file", "check_folder_name", "path_option",
@@ -265,15 +266,16 @@ def check_output_file(path: str | Path, *, error: ErrorClass = ConfigError) -> P
 
 
 def check_folder_name(name: str, where: str, *, under: str = "results/",
-                      instead: str = "give the output folder with --out") -> str:
+                      instead: str | None = None) -> str:
     """Check that ``name`` is one plain folder name (not empty, not ``.``/``..``, no path separator or
     control character), so a default folder ``<under><name>`` stays inside ``under``; ``where`` names the
-    field for the message (``"exp.toml: experiment.name"``), ``instead`` the way round it. Returns ``name``."""
+    field for the message (``"exp.toml: experiment.name"``), ``instead`` the way round it (by default, giving
+    the output folder: ``--out``, or the API's ``out=``). Returns ``name``."""
     bad = (not name.strip() or name in (".", "..") or "/" in name or "\\" in name or os.sep in name
            or any(ord(c) < 32 for c in name))
     if bad:
         raise ConfigError(f"{where}: {name!r} cannot name a folder in {under}: use one plain name (not empty, "
-                          f"no '/', not '.' or '..'), or {instead}")
+                          f"no '/', not '.' or '..'), or {instead or f'give the output folder with {wording().out}'}")
     # the run's lock file beside it (<name>.partial.lock) must fit a file name too (255 bytes on Linux)
     if len(name.encode("utf-8", "surrogateescape")) > MAX_NAME_BYTES:
         raise ConfigError(f"{where}: {name[:20]!r}... is longer than {MAX_NAME_BYTES} bytes: a folder name with "

@@ -58,6 +58,7 @@ from ampsim.folders import (
 )
 from ampsim.locks import LockHeld, lock_file, unlock_file
 from ampsim.runfiles import CONFIG, ENVIRONMENT, METRICS, POINT, RUN_FILES, RUN_OUTPUTS, SUMMARY
+from ampsim.wording import wording
 
 __all__ = ["RunDir", "finished_note", "check_run_folder", "enclosing_run", "not_run_outputs", "partial_path",
            "atomic_write", "write_json", "read_metrics", "read_summary", "read_csv_table"]
@@ -199,7 +200,7 @@ class RunDir:
             fd = lock_file(self.lock_path)
         except LockHeld:
             raise RunError(f"{self.final}: another run is writing it now (it holds {self.partial}); "
-                           "wait for it or give another --out") from None
+                           f"wait for it or give another {wording().out}") from None
         except OSError as e:
             raise ConfigError(f"{self.partial}: cannot create the run folder: {os_error_cause(e)}") from None
         try:

@@ -21,6 +21,7 @@ from ampsim import runfiles
 from ampsim.config import Config
 from ampsim.errors import ConfigError
 from ampsim.files import read_bytes
+from ampsim.wording import wording
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +43,7 @@ def _candidates(cfg: Config) -> list[Path]:
     hw = cfg.executor.hardware
     if not hw:
         raise ConfigError(f"{cfg.path}: executor.hardware: required for executor.kind = {cfg.executor.kind!r} "
-                          "(e.g. --hardware hardware_models/ring4.toml)")
+                          f"(e.g. {wording().hardware_file('hardware_models/ring4.toml')})")
     return list(dict.fromkeys([Path(hw), Path(cfg.path).parent / hw]))
 
 
@@ -69,8 +70,8 @@ def hardware_path(cfg: Config) -> Path:
     what = (f"{found[0]} is not the file this config ran with (its bytes differ from executor.hardware_sha256: "
             "edited since, or another file named)" if found else f"{where[0]} is not there, and {copy} is no copy "
             "of the file this config ran with")
-    raise ConfigError(f"{cfg.path}: executor.hardware: {what}; give the file it ran with (--hardware), or set "
-                      "executor.hardware_sha256 = \"\" to use the file as it is now")
+    raise ConfigError(f"{cfg.path}: executor.hardware: {what}; give the file it ran with ({wording().hardware}), "
+                      "or set executor.hardware_sha256 = \"\" to use the file as it is now")
 
 
 def hardware_name(cfg: Config, path: Path) -> str:

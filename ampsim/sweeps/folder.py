@@ -28,6 +28,7 @@ from ampsim.locks import holding
 from ampsim.results import enclosing_run, read_summary
 from ampsim.runfiles import CONFIG, POINT, SUMMARY, TRACE
 from ampsim.tables import TABLE, TABLE_FILES, read_table_info
+from ampsim.wording import wording
 
 __all__ = ["LOCK_NAME", "SWEEP_FILE", "check_sweep_folder", "point_id_of", "point_lacks", "sweep_file_record",
            "sweep_lock"]
@@ -86,7 +87,7 @@ def check_sweep_folder(out: str | Path, name: str, file: str | Path | None = Non
     info = read_table_info(out)
     if info is not None and info.get("name") != name:
         raise ConfigError(f"{out}: holds the results of another sweep ({info.get('name')!r}); give sweep "
-                          f"{name!r} a folder of its own (--out)")
+                          f"{name!r} a folder of its own ({wording().out})")
     if info is not None and (other := _other_file(info, out, file)):
         raise _another_file(out, name, other, file)
     if info is not None and not fresh:
@@ -103,7 +104,7 @@ def check_sweep_folder(out: str | Path, name: str, file: str | Path | None = Non
                                   "sweep); move the folder away")
             if owner != name:
                 raise ConfigError(f"{out}: holds a point of another sweep ({entry.name}/ of {owner!r}); give "
-                                  f"sweep {name!r} a folder of its own (--out)")
+                                  f"sweep {name!r} a folder of its own ({wording().out})")
             if other := _other_file(record, out, file):
                 raise _another_file(out, name, other, file)
             if not fresh:
@@ -126,16 +127,18 @@ def _check_variant(out: Path, name: str, record: dict, quick: bool | None) -> No
     held = record.get("quick")
     if quick is None or not isinstance(held, bool) or held == quick:
         return
-    which = "the quick variant's (--quick)" if held else "the full sweep's (without --quick)"
-    this = "--quick" if quick else "the full sweep"
-    raise ConfigError(f"{out}: holds {which} results of sweep {name!r}; give {this} another --out, or run "
-                      f"{'without' if quick else 'with'} --quick here (--fresh: delete those results and start over)")
+    w = wording()
+    which = f"the quick variant's ({w.quick})" if held else f"the full sweep's ({w.full})"
+    this = w.quick if quick else "the full sweep"
+    raise ConfigError(f"{out}: holds {which} results of sweep {name!r}; give {this} another {w.out}, or run "
+                      f"{w.full if quick else 'with ' + w.quick} here ({w.fresh}: delete those results and start "
+                      "over)")
 
 
 def _another_file(out: Path, name: str, other: str, file: Path | None) -> ConfigError:
     """The one line refusing sweep file ``file`` a folder of another file's sweep of the same name."""
     return ConfigError(f"{out}: holds the results of another sweep named {name!r}, of the file {other}; give {file} "
-                       "a folder of its own (--out, or a sweep.name of its own)")
+                       f"a folder of its own ({wording().out}, or a sweep.name of its own)")
 
 
 def point_says(folder: Path, key: str) -> object:

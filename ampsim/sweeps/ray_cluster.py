@@ -1,6 +1,7 @@
 """Getting a sweep onto Ray: connecting to a cluster that may not answer, starting a local instance.
 
-:func:`connect_ray` fails in one line, :class:`~ampsim.errors.RunError` ``--ray ADDRESS: ...``, instead
+:func:`connect_ray` fails in one line, :class:`~ampsim.errors.RunError` ``--ray ADDRESS: ...``
+(``ray_address='ADDRESS': ...`` from the API: :mod:`ampsim.wording`), instead
 of letting ``ray.init`` retry for minutes while it ignores SIGTERM and Ctrl-C:
 
 * a ``host:port`` (or ``ray://host:port``) address is probed first: nothing listening fails at once; a
@@ -34,6 +35,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from ampsim.errors import RunError, Terminated, first_line
+from ampsim.wording import wording
 
 if TYPE_CHECKING:
     from ampsim.sweeps.reaper import Reaper
@@ -58,7 +60,7 @@ def connect_ray(ray: Any, address: str, timeout_s: float) -> None:
     if host and port.isdigit():
         problem = _probe(host.strip("[]"), int(port))
         if problem:
-            raise RunError(f"--ray {address}: no Ray cluster answers at this address ({problem})")
+            raise RunError(f"{wording().ray_address(address)}: no Ray cluster answers at this address ({problem})")
     failed: list[BaseException] = []
 
     def connect() -> None:
@@ -76,9 +78,9 @@ def connect_ray(ray: Any, address: str, timeout_s: float) -> None:
     finally:
         _restore_sigterm(sigterm)
     if thread.is_alive():
-        raise RunError(f"--ray {address}: the Ray cluster did not answer within {timeout_s:g} s")
+        raise RunError(f"{wording().ray_address(address)}: the Ray cluster did not answer within {timeout_s:g} s")
     if failed:
-        raise RunError(f"--ray {address}: {first_line(failed[0])}")
+        raise RunError(f"{wording().ray_address(address)}: {first_line(failed[0])}")
 
 
 @contextmanager
@@ -181,7 +183,7 @@ def start_local_ray(ray: Any, jobs: int, reaper: Reaper | None = None) -> None:
         ray.shutdown()
         e = failed[0]
         if isinstance(e, Exception):
-            raise RunError(f"--ray: could not start a local Ray instance ({first_line(e)})") from e
+            raise RunError(f"{wording().ray}: could not start a local Ray instance ({first_line(e)})") from e
         if isinstance(e, SystemExit) and e.code == signal.SIGTERM:  # Ray's own SIGTERM handler's sys.exit(15)
             raise Terminated() from None  # (it sets it only in the main thread): a SIGTERM as any other
         raise e

@@ -76,6 +76,7 @@ from ampsim.results import not_run_outputs, write_json
 from ampsim.sweeps.folder import SWEEP_FILE, check_sweep_folder, point_id_of, point_lacks, sweep_file_record, sweep_lock
 from ampsim.sweeps.spec import SEED_KEY, Sweep
 from ampsim.tables import TABLE_FILES, table_row, write_table
+from ampsim.wording import wording
 
 __all__ = ["run_sweep", "run_point", "point_tasks", "write_sweep_table", "default_jobs", "PointTask"]
 
@@ -274,7 +275,7 @@ def _clear(out: Path) -> None:
         if not p.is_symlink() and p.is_dir() and (p / runfiles.POINT).is_file() and (
                 other := not_run_outputs(p, also=(runfiles.POINT,))):
             raise ConfigError(f"{p}: this sweep's point also holds {what_it_holds(other)}, which no run writes; "
-                              "--fresh would delete it with the point: move it away first")
+                              f"{wording().fresh} would delete it with the point: move it away first")
     for p in out.iterdir():
         if p.is_symlink():  # (a link to a folder elsewhere: not this sweep's result, and rmtree refuses links)
             continue
@@ -316,7 +317,7 @@ def _run_ray(todo: list[PointTask], jobs: int, address: str | None) -> Iterator[
     try:
         import ray
     except ImportError:
-        raise ConfigError("--ray: the 'ray' package is not installed (pip install 'ampsim[ray]')") from None
+        raise ConfigError(f"{wording().ray}: the 'ray' package is not installed (pip install 'ampsim[ray]')") from None
     from ampsim.sweeps.ray_cluster import RAY_HEAD, connect_ray, shutdown_ray, start_local_ray
 
     started = not ray.is_initialized()
