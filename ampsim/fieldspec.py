@@ -33,7 +33,8 @@ import difflib
 from dataclasses import field
 from typing import Any, Iterable
 
-__all__ = ["POINT_ID_RULES", "spec", "field_default", "read_with", "unread_keys", "type_name", "unknown_key"]
+__all__ = ["POINT_ID_RULES", "spec", "field_default", "read_with", "unread_keys", "type_name", "unknown_key",
+           "value_hash"]
 
 #: how a sweep point's id counts a field (:func:`spec`'s ``point_id``)
 POINT_ID_RULES = ("always", "unless_default", "never")
@@ -59,6 +60,38 @@ def spec(default: Any, *, gt: float | None = None, ge: float | None = None, le: 
     if isinstance(default, (list, dict)):
         return field(default_factory=lambda: type(default)(default), metadata=meta)
     return field(default=default, metadata=meta)
+
+
+def value_hash(self: Any) -> int:
+    """The hash of a frozen section dataclass (set as its ``__hash__``), consistent with its ``==``: that of its
+    compared fields' values, arrays as tuples and tables as sets of their items, sections inside it likewise.
+    The generated one raised ``TypeError: unhashable type: 'list'`` (``model.hidden``, ``placement.map``), so a
+    config, frozen, could not be a dict key or an ``lru_cache`` argument. (A list inside it changed in place
+    changes its hash: a config is not to be changed but with ``dataclasses.replace``.)
+
+    >>> from dataclasses import dataclass
+    >>> @dataclass(frozen=True)
+    ... class Model:
+    ...     hidden: list = spec([8, 8])
+    ...     nodes: dict = spec({})
+    ...     __hash__ = value_hash
+    >>> hash(Model()) == hash(Model([8, 8], {}))
+    True
+    >>> hash(Model(nodes={"a": 1, "b": 2})) == hash(Model(nodes={"b": 2, "a": 1}))
+    True
+    """
+    return hash(_frozen(self))
+
+
+def _frozen(value: Any) -> Any:
+    """``value`` as a hashable value that is equal where ``value`` is (a dataclass: its compared fields)."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return tuple(_frozen(getattr(value, f.name)) for f in dataclasses.fields(value) if f.compare)
+    if isinstance(value, dict):
+        return frozenset((k, _frozen(v)) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return tuple(_frozen(v) for v in value)
+    return value
 
 
 def field_default(f: dataclasses.Field) -> Any:

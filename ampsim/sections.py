@@ -11,12 +11,14 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from ampsim.fieldspec import spec
+from ampsim.fieldspec import spec, value_hash
 
 
 @dataclass(frozen=True)
 class ExperimentSection:
     """``[experiment]``: the run's name, its task (model family), random seed and array dtype."""
+
+    __hash__ = value_hash
 
     name: str = spec("experiment", help="run name; the default run folder is results/<name>")
     task: str = spec("mlp", help="model family: mlp, list_reduction, sst_treelstm, qm9_ggnn")
@@ -37,6 +39,8 @@ def _OPTIMIZERS(*kinds: str) -> tuple:  # noqa: N802  (a read_if, spelled as the
 @dataclass(frozen=True)
 class TrainSection:
     """``[train]``: epochs, the optimizer, asynchrony (``mak``, ``muf``), staleness, admission, stopping, target."""
+
+    __hash__ = value_hash
 
     #: the upper bound catches typos such as 1e12 epochs (a run that would never end)
     epochs: int = spec(1, ge=1, le=MAX_EPOCHS, help="passes over the training set")
@@ -85,6 +89,8 @@ class TrainSection:
 class EvalSection:
     """``[eval]``: how often and on how many instances the model is evaluated, and whether that costs time."""
 
+    __hash__ = value_hash
+
     every_epochs: int = spec(1, ge=1)
     limit: int = spec(0, ge=0, help="evaluate on at most this many instances; 0 = all")
     advances_time: bool = spec(False, help="simulated executor: evaluation costs simulated time")
@@ -98,6 +104,8 @@ EXECUTOR_KINDS = ("reference", "sim", "multicore")
 @dataclass(frozen=True)
 class ExecutorSection:
     """``[executor]``: which executor runs the experiment (``kind``), and its options."""
+
+    __hash__ = value_hash
 
     kind: str = spec("reference", choices=EXECUTOR_KINDS, help="executor: reference, sim, multicore")
     hardware: str = spec("", help="hardware model TOML for the simulated executor", point_id="never")
@@ -115,6 +123,8 @@ class ExecutorSection:
 @dataclass(frozen=True)
 class ReplicasSection:
     """``[replicas]``: copies of the model (groups) and of nodes, and how their parameters are synchronized."""
+
+    __hash__ = value_hash
 
     groups: int = spec(1, ge=1, le=1 << 16, help="whole-model copies (data-parallel AMP groups); instance key "
                        "k runs in group k % groups")
@@ -145,6 +155,8 @@ class ReplicasSection:
 class PlacementSection:
     """``[placement]``: how the model's nodes are mapped onto chips (workers)."""
 
+    __hash__ = value_hash
+
     strategy: str = spec("round_robin", choices=("explicit", "round_robin", "greedy", "min_cut", "groups",
                                                  "single"),
                          help="groups: each replica group on its own run of consecutive chips, greedy inside")
@@ -153,7 +165,12 @@ class PlacementSection:
 
 @dataclass(frozen=True)
 class Config:
-    """A resolved, validated experiment. ``data`` and ``model`` are the task's own dataclasses."""
+    """A resolved, validated experiment. ``data`` and ``model`` are the task's own dataclasses.
+
+    Hashable as it compares (a dict key, an ``lru_cache`` argument): equal configs hash alike, their lists and
+    tables taken by value (:func:`~ampsim.fieldspec.value_hash`; a task's sections of its own included)."""
+
+    __hash__ = value_hash
 
     path: str
     experiment: ExperimentSection

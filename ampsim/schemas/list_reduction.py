@@ -7,13 +7,15 @@ from dataclasses import dataclass
 
 from ampsim.data.list_reduction import OPS
 from ampsim.errors import ConfigError
-from ampsim.fieldspec import spec
+from ampsim.fieldspec import spec, value_hash
 
 __all__ = ["DataConfig", "ModelConfig", "check_config"]
 
 
 @dataclass(frozen=True)
 class DataConfig:
+    __hash__ = value_hash  # (by value, lists and tables too: equal configs, equal hashes)
+
     n_train: int = spec(20000, ge=1, help="training lists (generated from the run seed)")
     n_test: int = spec(2000, ge=1, help="test lists (an independent draw)")
     min_len: int = spec(1, ge=1, help="shortest list (digits, excluding the operation token)")
@@ -25,6 +27,8 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
+    __hash__ = value_hash  # (by value, lists and tables too: equal configs, equal hashes)
+
     cell: str = spec("lstm", choices=("lstm", "gru"))
     hidden: int = spec(64, ge=1)
     embed: int = spec(32, ge=1, help="token embedding width")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ampsim.fieldspec import spec
+from ampsim.fieldspec import spec, value_hash
 
 __all__ = ["BLOBS", "DataConfig", "ModelConfig"]
 
@@ -16,6 +16,8 @@ BLOBS = (("data.dataset", ("blobs",)),)
 
 @dataclass(frozen=True)
 class DataConfig:
+    __hash__ = value_hash  # (by value, lists and tables too: equal configs, equal hashes)
+
     dataset: str = spec("mnist", choices=("mnist", "blobs"))
     batch: int = spec(32, ge=1, help="examples per instance (one message carries the batch)")
     limit_train: int = spec(0, ge=0, help="use only the first N training examples; 0 = all")
@@ -28,6 +30,8 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
+    __hash__ = value_hash  # (by value, lists and tables too: equal configs, equal hashes)
+
     hidden: list[int] = spec([256, 256, 256], ge=1, help="widths of the hidden ReLU layers")
     init: str = spec("he", choices=("he", "glorot"))
 

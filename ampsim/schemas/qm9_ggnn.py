@@ -7,13 +7,15 @@ from dataclasses import dataclass
 
 from ampsim.data import qm9
 from ampsim.errors import ConfigError
-from ampsim.fieldspec import spec
+from ampsim.fieldspec import spec, value_hash
 
 __all__ = ["DataConfig", "ModelConfig", "check_config"]
 
 
 @dataclass(frozen=True)
 class DataConfig:
+    __hash__ = value_hash  # (by value, lists and tables too: equal configs, equal hashes)
+
     target: str = spec("homo", choices=qm9.TASKS, help="QM9 property to regress (one)")
     batch: int = spec(1, ge=1, help="molecules per instance (disjoint union; one output row each)")
     limit_train: int = spec(0, ge=0, help="use only the first N training molecules; 0 = all 13,291")
@@ -22,6 +24,8 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
+    __hash__ = value_hash  # (by value, lists and tables too: equal configs, equal hashes)
+
     hidden: int = spec(64, ge=len(qm9.ELEMENTS), help="atom state width H (>= the 5 element features)")
     steps: int = spec(4, ge=1, le=1000, help="propagation steps T (each instance holds every step's activations "
                       "until its backward: 10^8 took memory without end)")

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ampsim.fieldspec import spec
+from ampsim.fieldspec import spec, value_hash
 
 __all__ = ["DataConfig", "ModelConfig", "OWN_OPTIMIZER"]
 
 
 @dataclass(frozen=True)
 class DataConfig:
+    __hash__ = value_hash  # (by value, lists and tables too: equal configs, equal hashes)
+
     classes: int = spec(5, choices=(5, 2), help="5: fine-grained; 2: binary (neutral-root trees dropped)")
     limit_train: int = spec(0, ge=0, help="use only the first N training trees (with classes = 2, of those whose "
                             "root is not neutral); 0 = all")
@@ -27,6 +29,8 @@ OWN_OPTIMIZER = (("model.embedding_optimizer", ("sgd", "momentum", "adam", "adag
 
 @dataclass(frozen=True)
 class ModelConfig:
+    __hash__ = value_hash  # (by value, lists and tables too: equal configs, equal hashes)
+
     hidden: int = spec(150, ge=1, help="memory (h and c) width")
     embed: int = spec(300, ge=1, help="word vector width")
     dropout: float = spec(0.5, ge=0, le=0.99, help="dropout before the classifier")
