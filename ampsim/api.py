@@ -32,6 +32,7 @@ from ampsim.config import MAX_NESTING, Config, check_writable, checked, load_con
 from ampsim.errors import ConfigError
 from ampsim.executors import Executor
 from ampsim.executors import make_executor as _make_executor
+from ampsim.hardware.spec import SystemSpec  # (loaded with the planning layer already)
 from ampsim.placement import check_names
 from ampsim.planning import Plan
 from ampsim.results import finished_note, read_metrics, read_summary
@@ -39,10 +40,30 @@ from ampsim.tables import read_table
 from ampsim.training import train_experiment
 from ampsim.wording import API, worded
 
-if TYPE_CHECKING:  # pandas loads only when a run's metrics are read (it costs the CLI ~0.3 s to start)
-    import pandas as pd
 
-    from ampsim.hardware.spec import SystemSpec
+class _OnFirstUse:
+    """Module ``name``, imported when one of its attributes is first read: the annotations naming it resolve
+    (``typing.get_type_hints(ampsim.Run)`` raised NameError where it was imported for type checkers only) while
+    ``import ampsim`` does not load it."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __getattr__(self, attr: str) -> Any:
+        if attr.startswith("_"):  # (copy and pickle probe dunders, _name included before __init__ set it)
+            raise AttributeError(attr)
+        import importlib
+
+        return getattr(importlib.import_module(self._name), attr)
+
+    def __repr__(self) -> str:
+        return f"<module {self._name!r}, imported on first use>"
+
+
+if TYPE_CHECKING:
+    import pandas as pd
+else:  # pandas loads only when a run's metrics are read (it costs the CLI ~0.3 s to start)
+    pd = _OnFirstUse("pandas")
 
 log = logging.getLogger(__name__)
 
@@ -292,8 +313,6 @@ def plan(cfg: Config, *, system: SystemSpec | None = None, placement: dict[str, 
     if not isinstance(cfg, Config):
         hint = " (load it first: ampsim.load_experiment(path))" if isinstance(cfg, (str, os.PathLike)) else ""
         raise ConfigError(f"plan: cfg: expected a Config (from ampsim.load_experiment), got {_got(cfg)}{hint}")
-    from ampsim.hardware.spec import SystemSpec
-
     if system is not None and not isinstance(system, SystemSpec):
         hint = " (load it: ampsim.hardware.parse.load_system(path))" if isinstance(system, (str, os.PathLike)) else ""
         raise ConfigError(f"plan: system: expected a SystemSpec or None, got {_got(system)}{hint}")
