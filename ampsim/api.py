@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, ParamSpec, TypeVar
 
 from ampsim import planning
-from ampsim.config import MAX_NESTING, Config, check_writable, checked, load_config, parse_override
+from ampsim.config import Config, check_writable, checked, load_config, parse_override
 from ampsim.errors import ConfigError
 from ampsim.executors import Executor
 from ampsim.executors import make_executor as _make_executor
@@ -37,6 +37,7 @@ from ampsim.placement import check_names
 from ampsim.planning import Plan
 from ampsim.results import finished_note, read_metrics, read_summary
 from ampsim.tables import read_table
+from ampsim.tomltext import as_toml
 from ampsim.training import train_experiment
 from ampsim.wording import API, worded
 
@@ -151,23 +152,6 @@ def _pair(where: str, item: Any, i: int) -> tuple[str, Any]:
     return pair
 
 
-def _plain(value: Any, depth: int = 0) -> Any:
-    """``value`` with what a notebook hands over as TOML would hold it: numpy scalars as Python numbers and
-    bools (``for mak in np.arange(...)``), arrays as lists, paths as strings, inside lists and tables too
-    (copies: the caller's objects are never changed, nor shared with the config)."""
-    if depth > MAX_NESTING:
-        return value  # (check_writable says "nested too deep")
-    if isinstance(value, Mapping):
-        return {k: _plain(v, depth + 1) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v, depth + 1) for v in value]
-    if isinstance(value, os.PathLike):
-        return os.fspath(value)
-    if type(value).__module__ == "numpy" and hasattr(value, "tolist"):  # a scalar (bool_, int64, ...) or array
-        return value.tolist()
-    return value
-
-
 def _overrides(overrides: Overrides, where: str = "load_experiment") -> list[tuple[str, Any]]:
     """The (key, value) pairs of ``overrides``, each key a str and each value one that TOML holds (the run
     folder's config.toml is written from them), or one ConfigError line naming the bad element."""
@@ -184,7 +168,7 @@ def _overrides(overrides: Overrides, where: str = "load_experiment") -> list[tup
     else:
         hint = " (one 'KEY=VALUE' string: put it in a list)" if isinstance(overrides, str) else ""
         raise ConfigError(f"{where}: overrides: expected {_PAIRS}, got {_got(overrides)}{hint}")
-    pairs = [(key, _plain(value)) for key, value in pairs]
+    pairs = [(key, as_toml(value)) for key, value in pairs]
     for key, value in pairs:  # None, an object, a lone surrogate, a list that holds itself: no TOML file holds it
         check_writable(key, value, f"{where}: overrides:")
     return pairs

@@ -40,7 +40,7 @@ from ampsim.sections import (  # noqa: F401  (re-exported: the sections are read
     ReplicasSection,
     TrainSection,
 )
-from ampsim.tomltext import MAX_NESTING, check_writable, parse_override  # noqa: F401  (re-exported)
+from ampsim.tomltext import MAX_NESTING, as_toml, check_writable, parse_override  # noqa: F401  (re-exported)
 
 MAX_INT = 2**53  # any integer in an experiment: a float holds it exactly, numpy sizes and counts fit
 MAX_ITEMS = 10_000  # any list field's (model.hidden of 20,000 layers was built, and ran for minutes)
@@ -261,7 +261,10 @@ def checked(cfg: Config) -> Config:
             what = FIXED_SECTIONS[name].__name__ if name in FIXED_SECTIONS else f"the task's {name} dataclass"
             raise ConfigError(f"{path}: {name}: must be an instance of {what} (dataclasses.replace of cfg.{name}), got "
                               f"{type(section).__name__}")
-    raw = cfg.to_dict()
+    # a tuple, a numpy number or a path taken as the API's overrides take them (to_dict copies them as they are:
+    # hidden=(8, 8) was refused here, "expected array, got tuple", where overrides took it)
+    raw = {name: {key: as_toml(value) for key, value in table.items()} if isinstance(table, dict) else table
+           for name, table in cfg.to_dict().items()}
     _check_values(raw, path)
     made = _from_raw(raw, path)
     return dataclasses.replace(made, hardware_from=cfg.hardware_from) if isinstance(cfg.hardware_from, str) else made

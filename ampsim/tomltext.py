@@ -1,19 +1,21 @@
 """The one writer of TOML text: a run's resolved ``config.toml`` (:func:`dump_toml`), which ``ampsim train``
 reads back as it reads any experiment file (:func:`ampsim.config.load_config`); the standard library reads
 TOML but does not write it. And the values a run's config.toml takes from the command line (``--set``):
-:func:`parse_override` reads one, :func:`check_writable` refuses one no config.toml could hold.
+:func:`parse_override` reads one, :func:`check_writable` refuses one no config.toml could hold; and from
+Python code (the API's overrides, a config changed with ``dataclasses.replace``): :func:`as_toml`.
 """
 
 from __future__ import annotations
 
 import numbers
+import os
 import re
 import tomllib
-from typing import Any
+from typing import Any, Mapping
 
 from ampsim.errors import ConfigError
 
-__all__ = ["dump_toml", "deeper_than", "MAX_NESTING", "parse_override", "check_writable"]
+__all__ = ["dump_toml", "deeper_than", "MAX_NESTING", "parse_override", "check_writable", "as_toml"]
 
 
 def dump_toml(d: dict[str, dict]) -> str:
@@ -108,6 +110,29 @@ def deeper_than(value: Any, limit: int) -> bool:
                 return True
             stack.extend((x, depth + 1) for x in (v.values() if isinstance(v, dict) else v))
     return False
+
+
+def as_toml(value: Any, depth: int = 0) -> Any:
+    """``value`` with what Python code hands over as TOML would hold it: tuples as arrays (``(8, 8)``), numpy
+    scalars as Python numbers and bools (``for mak in np.arange(...)``), numpy arrays as lists, paths as strings,
+    inside lists and tables too (copies: the caller's objects are never changed, nor shared with the config).
+    The API's overrides and a config changed with ``dataclasses.replace`` go through it alike, so that one
+    value is taken or refused the same either way; a config.toml holds arrays, so what is read back is equal.
+
+    >>> as_toml({"hidden": (8, 8), "map": {"fc0": (1,)}})
+    {'hidden': [8, 8], 'map': {'fc0': [1]}}
+    """
+    if depth > MAX_NESTING:
+        return value  # (check_writable says "nested too deep")
+    if isinstance(value, Mapping):
+        return {k: as_toml(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [as_toml(v, depth + 1) for v in value]
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    if type(value).__module__ == "numpy" and hasattr(value, "tolist"):  # a scalar (bool_, int64, ...) or array
+        return value.tolist()
+    return value
 
 
 def parse_override(text: str, option: str = "--set", example: str = "train.lr=0.01") -> tuple[str, Any]:
