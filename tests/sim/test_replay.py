@@ -313,6 +313,24 @@ def test_a_recording_is_filed_once_and_reused(tmp_path):
     assert recording_key(model, insts(5), training=True) != key
 
 
+def test_a_models_digests_are_made_once_while_it_lives(monkeypatch):
+    # a sweep point's every train and evaluate call walked each node for the graph's digest and the outside
+    # code's (4 ms a call with a thousand nodes); a model made again is digested again, under its own key
+    from ampsim.executors.sim import recording_cache
+    walked = []
+    fingerprint = recording_cache.graph_fingerprint
+    monkeypatch.setattr(recording_cache, "graph_fingerprint", lambda m: walked.append(id(m)) or fingerprint(m))
+    model = _chain()
+    keys = {recording_key(model, insts(2), training=t) for t in (True, False, True)}
+    assert len(walked) == 1 and len(keys) == 2
+    wider = chain_model(("a", 1e6), ("b", 1e6), ("c", 1e6))
+    assert recording_key(wider, insts(2), training=True) not in keys and len(walked) == 2
+    mine = {(id(model), ""), (id(wider), "")}
+    assert mine <= set(recording_cache._MODEL_DIGESTS)
+    del model, wider  # (gone: their entries go with them)
+    assert not mine & set(recording_cache._MODEL_DIGESTS)
+
+
 def test_the_same_instance_data_is_hashed_once(monkeypatch):
     # a sweep's points build their instances from the same kept data: its digest is not computed again
     from ampsim.executors.sim import recording_cache
