@@ -43,7 +43,7 @@ _steady_allocator()  # arrays from the heap, not fresh pages: a fresh process ru
 _PUBLIC = {"train": "ampsim.api", "sweep": "ampsim.api", "load_experiment": "ampsim.api", "plan": "ampsim.api",
            "make_executor": "ampsim.api", "Run": "ampsim.api", "Plan": "ampsim.planning", "Config": "ampsim.config",
            **{name: "ampsim.errors" for name in ("AmpsimError", "ConfigError", "DataError", "Diverged", "GraphError",
-                                                 "RunError")}}
+                                                 "OutOfMemory", "RunError")}}
 
 
 def __getattr__(name: str):
@@ -64,4 +64,5 @@ def __dir__() -> list[str]:
 __version__ = "0.1.0"
 
 __all__ = ["train", "sweep", "load_experiment", "plan", "make_executor", "Run", "Plan", "Config",
-           "AmpsimError", "ConfigError", "DataError", "Diverged", "GraphError", "RunError", "__version__"]
+           "AmpsimError", "ConfigError", "DataError", "Diverged", "GraphError", "OutOfMemory", "RunError",
+           "__version__"]

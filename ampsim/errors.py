@@ -8,9 +8,9 @@ status 2, without a traceback. Bugs stay ordinary exceptions.
 
 from __future__ import annotations
 
-__all__ = ["AmpsimError", "ConfigError", "DataError", "Diverged", "GraphError", "RunError", "STOP_GRACE_S",
-           "TERMINATED", "Terminated", "exit_status", "first_line", "listed", "raise_interrupted", "raise_terminated",
-           "stop_signals_reset"]
+__all__ = ["AmpsimError", "ConfigError", "DataError", "Diverged", "GraphError", "NoRoom", "OUTCOME_FIELDS",
+           "Outcome", "OutOfMemory", "RunError", "STOP_GRACE_S", "TERMINATED", "Terminated", "exit_status",
+           "first_line", "listed", "raise_interrupted", "raise_terminated", "stop_signals_reset"]
 
 
 def listed(names, limit: int = 10) -> str:
@@ -47,10 +47,56 @@ class RunError(AmpsimError):
     """A run cannot go on: deadlock, NaN loss, a chip out of memory, a crashed worker."""
 
 
-class Diverged(RunError):
-    """Training diverged: a loss not finite, or above ``train.max_loss`` per row (the loss nodes' check). Apart
-    from the other run errors because it is an outcome, not a fault: the same config diverges again, and a
-    sweep records such a point as diverged instead of failing it (:mod:`ampsim.sweeps.run`)."""
+class Outcome(RunError):
+    """A run stopped by what its config is, not by a fault: the same config stops the same way again, so a
+    sweep records such a point as done instead of failing it (and retrying it on every later run): its
+    summary holds :meth:`record` under :attr:`field`, its table row a column of that name
+    (:mod:`ampsim.sweeps.run`, :func:`ampsim.training.run_training`). A run on its own still fails with it."""
+
+    #: the summary's key (and the table's column) that says the run stopped so
+    field = ""
+
+    def record(self) -> object:
+        """What the summary says under :attr:`field`: the error's line."""
+        return str(self)
+
+
+class Diverged(Outcome):
+    """Training diverged: a loss not finite, or above ``train.max_loss`` per row (the loss nodes' check)."""
+
+    field = "diverged"
+
+
+class OutOfMemory(Outcome):
+    """A simulated chip's memory (``chip.memory_bytes``) is exceeded: by its parameters before training, or by
+    the instance state and queued messages ``train.mak`` keeps in flight. ``where``: the chip, the simulated
+    time and the bytes, which a sweep's summary records (``chip``, ``time_s``, ``used_bytes``,
+    ``memory_bytes``, ``param_bytes``, ``instance_bytes``, ``queued_bytes``) beside the line (``error``): a
+    what-if of memory or mak against a model asks whether it fits, and "it does not" is its answer."""
+
+    field = "out_of_memory"
+
+    def __init__(self, line: str, where: dict | None = None) -> None:
+        # (the record in args: SimPy raises a process's error again as type(e)(*e.args), and pickling rebuilds it so)
+        super().__init__(line, dict(where or {}))
+        self.where: dict = self.args[1]
+
+    def __str__(self) -> str:
+        return self.args[0]
+
+    def record(self) -> dict:
+        return {**self.where, "error": str(self)}
+
+
+class NoRoom(OutOfMemory, ConfigError):
+    """The placement finds no chip with room for a node's parameters (:mod:`ampsim.placement.memory`): the run
+    would exceed a chip's memory at t=0, so a sweep records it as it records :class:`OutOfMemory` (with the node:
+    ``node``; ``chip`` is the one with the most room, ``used_bytes`` what it would hold with the node); refused
+    when the config is planned, it is a :class:`ConfigError` too."""
+
+
+#: the summary keys (and table columns) of the outcomes a sweep records (:class:`Outcome`)
+OUTCOME_FIELDS = (Diverged.field, OutOfMemory.field)
 
 
 class Terminated(KeyboardInterrupt):

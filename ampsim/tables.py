@@ -19,12 +19,12 @@ import math
 from pathlib import Path
 from typing import Any
 
-from ampsim.errors import DataError
+from ampsim.errors import OUTCOME_FIELDS, DataError
 from ampsim.files import read_json
 from ampsim.results import atomic_write, read_csv_table, read_summary
 
 __all__ = ["TABLE", "SWEEP_INFO", "TABLE_FILES", "METRIC_COLUMNS", "TEXT_COLUMNS", "summary_columns", "mean_staleness",
-           "cell", "table_row", "write_table", "read_table", "read_table_info"]
+           "cell", "table_row", "stopped", "write_table", "read_table", "read_table_info"]
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ def summary_columns(summary: dict) -> dict[str, Any]:
         "time_s": summary.get("time_s"),
         "time_unit": summary.get("time_unit"),
         "throughput": summary.get("throughput_instances_per_s"),
-        # (None where the summary has none: a point that diverged)
+        # (None where the summary has none: a point that diverged or ran out of chip memory)
         "staleness_mean": (mean_staleness([summary]) or 0.0) if "staleness" in summary else None,
         "staleness_max": max((s["max"] for s in stale), default=0) if "staleness" in summary else None,
         "chip_util_mean": sum(chips) / len(chips) if chips else None,
@@ -111,11 +111,22 @@ def table_row(values: dict[str, Any], run: str | Path, label: str | None, point_
             row.update({f"{k}.{sub}": cell(x) for sub, x in v.items()})
     summary = read_summary(run)
     row.update(summary_columns(summary))
-    if "diverged" in summary:  # a point that diverged (its line); a column only in tables that have one
-        row["diverged"] = summary["diverged"]
+    for field in OUTCOME_FIELDS:  # a point that diverged or ran out of chip memory: its line, in a column of its
+        if field in summary:  # own only in tables that have one (the committed tables' bytes stay as they were)
+            record = summary[field]
+            row[field] = record["error"] if isinstance(record, dict) else record
     row["label"] = label
     row["point_id"] = point_id
     return row
+
+
+def stopped(df):
+    """Which rows of a table (a DataFrame) are of points that stopped, diverged or out of chip memory: their
+    :data:`~ampsim.errors.OUTCOME_FIELDS` cells say why, their metric cells are blank (a pandas Series of bools)."""
+    import pandas as pd
+
+    cols = [c for c in OUTCOME_FIELDS if c in df.columns]
+    return df[cols].notna().any(axis=1) if cols else pd.Series(False, index=df.index)
 
 
 def _sort_key(value: Any) -> tuple:

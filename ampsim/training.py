@@ -15,8 +15,8 @@ from pathlib import Path
 
 from ampsim import runfiles
 from ampsim.config import Config
-from ampsim.errors import ConfigError, Diverged
-from ampsim.executors import Executor, make_executor
+from ampsim.errors import ConfigError, Outcome
+from ampsim.executors import Executor, executor_class, make_executor
 from ampsim.gcpause import gc_paused
 from ampsim.hardware.source import hardware_name, pinned_hardware
 from ampsim.metrics import mean_loss, metric_value, staleness_report, staleness_stats, time_to_target
@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 
 
 def train_experiment(cfg: Config, out: str | Path, *, progress: bool = False, keep_partial: bool = True,
-                     record_divergence: bool = False) -> dict:
+                     record_outcome: bool = False) -> dict:
     """Plan ``cfg``, build its executor, train, write the run folder ``out``; return the summary.
 
     ``out`` is checked before anything is planned (a bad folder fails in one line at once). The run is
@@ -42,16 +42,33 @@ def train_experiment(cfg: Config, out: str | Path, *, progress: bool = False, ke
     that fails or is interrupted leaves ``out`` as it was, and keeps what it wrote in ``<out>.partial``
     (unless ``keep_partial`` is false, or no epoch finished), saying so in a note on the exception.
     ``progress``: report progress on stderr (a bar on a terminal, one line per epoch elsewhere).
-    ``record_divergence``: a run that diverges is a finished run saying so (see :func:`run_training`)."""
+    ``record_outcome``: a run that diverges or runs out of chip memory, also a model larger than a chip's memory
+    before it trains (a node the placement finds no room for; parameters an explicit placement overfills a chip
+    with), is a finished run saying so (see :func:`run_training`)."""
     check_run_folder(out)
-    p = plan(cfg)
+    try:
+        p = plan(cfg)
+    except Outcome as e:  # (a node whose parameters fit on no chip: the placement refuses it)
+        if not record_outcome:
+            raise
+        with RunDir(out, keep_partial=keep_partial) as run:
+            _write_config(cfg, run)
+            return _stopped(cfg, None, executor_class(cfg.executor.kind), [], run, e)
     _check_muf(cfg, p.task, p.replicas, warn=False)  # (before the run folder; run_training checks again and warns)
     bar = _progress(p, enabled=progress)
     try:
         # a finished run is committed as its summary is written, then the executor closes (its workers stop):
         # an interrupt meanwhile leaves the run in place, and says so; a failed one is abandoned after the close
-        with RunDir(out, keep_partial=keep_partial) as run, make_executor(p) as executor:
-            return run_training(p, executor, run, progress=bar, record_divergence=record_divergence)
+        with RunDir(out, keep_partial=keep_partial) as run:
+            try:
+                executor = make_executor(p)
+            except Outcome as e:  # (a model larger than a chip's memory: the executor refuses it, untrained)
+                if not record_outcome:
+                    raise
+                _write_config(cfg, run, p.workers)
+                return _stopped(cfg, p.task, executor_class(p.executor), [], run, e)
+            with executor:
+                return run_training(p, executor, run, progress=bar, record_outcome=record_outcome)
     finally:
         bar.close()
 
@@ -72,12 +89,14 @@ def _progress(p: Plan, *, enabled: bool) -> Progress:
 
 
 def run_training(plan: Plan, executor: Executor, run: RunDir, progress: Progress | None = None, *,
-                 record_divergence: bool = False) -> dict:
+                 record_outcome: bool = False) -> dict:
     """Train for ``train.epochs`` epochs; write config, metrics rows and summary into ``run``.
     ``progress`` is told of every completed instance and of every epoch. A run that diverges raises
-    :class:`~ampsim.errors.Diverged`; with ``record_divergence`` (a sweep's points: the same config diverges
-    again, so it is an outcome to tabulate, not a fault to retry) it is complete instead, its summary saying
-    ``diverged`` (the error's line) after the epochs that finished, with no metric.
+    :class:`~ampsim.errors.Diverged`, one whose chip runs out of memory :class:`~ampsim.errors.OutOfMemory`;
+    with ``record_outcome`` (a sweep's points: the same config stops the same way again, so it is an outcome to
+    tabulate, not a fault to retry) it is complete instead, its summary saying why under the
+    :class:`~ampsim.errors.Outcome`'s field (``diverged``: the error's line; ``out_of_memory``: the chip, the
+    simulated time, the bytes against its memory, the line) after the epochs that finished, with no metric.
 
     Refuses (:class:`ConfigError`) a ``train.muf`` larger than the instances of the whole run (parameters
     would never update), and warns when it is larger than an epoch's, or when the first epoch's wall
@@ -85,13 +104,7 @@ def run_training(plan: Plan, executor: Executor, run: RunDir, progress: Progress
     :func:`portable_config`: it trains again, to the same result, from any working directory."""
     cfg, task = plan.config, plan.task
     _check_muf(cfg, task, plan.replicas)
-    pinned = pinned_hardware(cfg)  # the machine's file as the run read it: pinned in its config, copied beside it
-    written = _portable(cfg, pinned)
-    if plan.workers and not cfg.executor.workers:  # "one per core" resolved: the workers this run had
-        written["executor"]["workers"] = plan.workers
-    run.write_config(dump_toml(written))
-    if pinned is not None:
-        run.write_bytes(runfiles.HARDWARE_COPY, pinned[1])
+    _write_config(cfg, run, plan.workers)
     metric = task.model.metric
     eval_set = list(task.eval_instances())
     if cfg.eval.limit:
@@ -101,7 +114,7 @@ def run_training(plan: Plan, executor: Executor, run: RunDir, progress: Progress
     simulated = executor.time_unit == "simulated"
     instances = 0
     wall0 = time.perf_counter()
-    try:  # (a divergence in training or in evaluation: the epochs before it are the run's)
+    try:  # (a divergence or a chip out of memory in training or in evaluation: the epochs before it are the run's)
         for epoch in range(1, cfg.train.epochs + 1):
             batch = list(task.train_instances(epoch))
             if cfg.train.max_instances:
@@ -128,16 +141,34 @@ def run_training(plan: Plan, executor: Executor, run: RunDir, progress: Progress
             if progress:
                 scored = f", {metric.name} {_shown(row[metric.name])}" if row[metric.name] is not None else ""
                 progress.milestone(f"epoch {epoch}/{cfg.train.epochs}, loss {_shown(row['train_loss'])}{scored}")
-    except Diverged as e:
-        if not record_divergence:
+    except Outcome as e:
+        if not record_outcome:
             raise
-        summary = {**_outcome(cfg, task, executor, rows), "diverged": str(e)}
-        run.write_summary(summary)
-        run.commit()
-        return summary
+        return _stopped(cfg, task, executor, rows, run, e)
     if simulated:
         run.write_json(runfiles.TIMING, {"wall_s_per_epoch": wall})
     return summarize(cfg, task, executor, rows, run)
+
+
+def _write_config(cfg: Config, run: RunDir, workers: int = 0) -> None:
+    """The run's ``config.toml`` (:func:`portable_config`, with the ``workers`` it had: the plan's) and its hardware
+    file's copy."""
+    pinned = pinned_hardware(cfg)  # the machine's file as the run read it: pinned in its config, copied beside it
+    written = _portable(cfg, pinned)
+    if workers and not cfg.executor.workers:  # "one per core" resolved: the workers this run had
+        written["executor"]["workers"] = workers
+    run.write_config(dump_toml(written))
+    if pinned is not None:
+        run.write_bytes(runfiles.HARDWARE_COPY, pinned[1])
+
+
+def _stopped(cfg: Config, task: Task | None, executor: Executor | type, rows: list[dict], run: RunDir,
+             e: Outcome) -> dict:
+    """Complete ``run`` as one that stopped with the outcome ``e`` after the epochs ``rows``: its summary, no metric."""
+    summary = {**_outcome(cfg, task, executor, rows), e.field: e.record()}
+    run.write_summary(summary)
+    run.commit()
+    return summary
 
 
 def portable_config(cfg: Config) -> dict[str, dict]:
@@ -210,13 +241,14 @@ def _warn_if_long(cfg: Config, first_epoch_s: float) -> None:
                     cfg.path, first_epoch_s, cfg.train.epochs, projected / 3600)
 
 
-def _outcome(cfg: Config, task: Task, executor: Executor, rows: list[dict]) -> dict:
-    """What every summary says, a diverged run's too: the experiment, the executor, how far it trained and how
-    fast (``final_metric`` and ``best_metric`` None: :func:`summarize` scores a finished run)."""
+def _outcome(cfg: Config, task: Task | None, executor: Executor | type, rows: list[dict]) -> dict:
+    """What every summary says, a stopped run's too (diverged, out of memory): the experiment, the executor, how
+    far it trained and how fast (``final_metric`` and ``best_metric`` None: :func:`summarize` scores a finished run)."""
     last = rows[-1] if rows else {}
     return {"experiment": cfg.experiment.name, "task": cfg.experiment.task, "executor": executor.name,
-            "time_unit": executor.time_unit, "metric": task.model.metric.name, "final_metric": None,
-            "best_metric": None, "epochs": len(rows), "instances": last.get("instances", 0),
+            "time_unit": executor.time_unit,
+            "metric": task.model.metric.name if task is not None else None,  # (None: a plan the placement refused)
+            "final_metric": None, "best_metric": None, "epochs": len(rows), "instances": last.get("instances", 0),
             "time_s": last.get("time_s"),  # (None before an epoch has ended: a run that diverged in its first)
             "throughput_instances_per_s": (last["instances"] / last["time_s"]) if last.get("time_s") else None,
             "target": cfg.train.target or None, "time_to_target": None}

@@ -17,7 +17,7 @@ from ampsim.figures.labels import axis_label, legend_label, short_value
 from ampsim.figures.selection import cell_key, groups, hue_keys
 from ampsim.results import read_metrics
 from ampsim.sweeps.figspec import FigureSpec
-from ampsim.tables import TABLE
+from ampsim.tables import TABLE, stopped
 
 __all__ = ["draw_curves", "draw_xy", "draw_bar", "check_numeric", "check_log_values", "line_of", "styles"]
 
@@ -73,10 +73,11 @@ def draw_curves(df, sweep_dir: Path, spec: FigureSpec, swept: list[str]):
     style = styles(keys, [v for v, _ in gs])
     for values, sub in gs:
         frames = []
-        for _, row in sub.iterrows():
+        halted = stopped(sub)
+        for i, row in sub.iterrows():
             point = sweep_dir / str(row["point_id"])
-            if isinstance(row.get("diverged"), str) and not (point / runfiles.METRICS).exists():
-                continue  # it diverged in its first epoch: no row to draw (later ones draw up to it)
+            if halted[i] and not (point / runfiles.METRICS).exists():
+                continue  # it stopped (diverged, out of memory) in its first epoch: no row to draw (later: up to it)
             m = read_metrics(point)
             metric, time_unit = row["metric"], row["time_unit"]
             y = metric if spec.y == "metric" else spec.y
@@ -191,8 +192,8 @@ def short_cell(cell) -> str:
 
 
 def _table_label(df, col: str) -> str:
-    time_unit = df["time_unit"].iloc[0] if "time_unit" in df.columns and len(df) else None
-    metric = df["metric"].iloc[0] if "metric" in df.columns and len(df) else None
+    # the first row that names them (a point the placement refused for memory names no metric: nan crashed)
+    time_unit, metric = (next(iter(df[c].dropna()), None) if c in df.columns else None for c in ("time_unit", "metric"))
     targets = df["target"].dropna().unique() if "target" in df.columns else []
     if col == "time_to_target_s" and len(targets) == 1 and isinstance(metric, str):
         clock = "simulated " if time_unit == "simulated" else ""

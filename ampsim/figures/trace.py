@@ -26,6 +26,7 @@ from ampsim.figures.labels import axis_label, short_value
 from ampsim.figures.runs import run_summary
 from ampsim.figures.selection import groups
 from ampsim.sweeps.figspec import FigureSpec
+from ampsim.tables import stopped
 from ampsim.trace import CONTROLLER_PID, LINK_PID, STEP_PHASES, read_events
 
 __all__ = ["draw_heatmap", "draw_timeline", "load_spans", "load_trace", "plot_run_timelines"]
@@ -43,7 +44,16 @@ def draw_heatmap(df, sweep_dir: Path, spec: FigureSpec, swept: list[str]):
         raise RunError(f"figure {spec.name}: heatmap rows: no column {row_key!r} in the sweep table")
     _check_one_point_per_row(df, spec, row_key, swept)
     rows, chips, links = [], [], []
+    halted = stopped(df)
+    if halted.all():
+        raise RunError(f"figure {spec.name}: every point stopped (diverged or out of chip memory): no utilization "
+                       "to draw")
     for values, sub in groups(df, (row_key,)):
+        if halted[sub.index[0]]:  # (a blank row: it stopped before it measured any)
+            rows.append(short_value(values[0]))
+            chips.append([])
+            links.append({})
+            continue
         summary = run_summary(sweep_dir / str(sub["point_id"].iloc[0]), missing_ok=False)
         if "chip_utilization" not in summary:
             raise RunError(f"figure {spec.name}: run {sub['point_id'].iloc[0]} has no chip utilization "
@@ -181,9 +191,15 @@ def _named(event: dict) -> str:
 
 
 def draw_timeline(df, sweep_dir: Path, spec: FigureSpec, _swept: list[str]):
-    """Gantt chart of the first matching run's trace.json: chips (and links) against simulated time."""
+    """Gantt chart of the first matching run's trace.json (of those that did not stop): chips (and links) against
+    simulated time."""
     from matplotlib.patches import Patch
 
+    ran = df[~stopped(df)]  # (one that stopped, diverged or out of chip memory, wrote no trace)
+    if ran.empty:
+        raise RunError(f"figure {spec.name}: every matching point stopped (diverged or out of chip memory): no "
+                       "trace to draw")
+    df = ran
     point = str(df["point_id"].iloc[0])
     trace = sweep_dir / point / runfiles.TRACE
     if not trace.is_file():

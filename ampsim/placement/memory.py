@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from ampsim.errors import ConfigError
+from ampsim.errors import NoRoom
 from ampsim.models.base import Model
 
 __all__ = ["Room", "resident_bytes"]
@@ -60,16 +60,20 @@ class Room:
         """Node ``name`` is placed on ``chip``."""
         self.free[chip] -= self.need(name)
 
-    def full(self, name: str, chips: range) -> ConfigError:
-        """The one-line error for node ``name``, which fits on none of ``chips``."""
+    def full(self, name: str, chips: range) -> NoRoom:
+        """The one-line error for node ``name``, which fits on none of ``chips`` (a ConfigError; a sweep records
+        its point as out of memory, with the chip of the most room: :class:`~ampsim.errors.NoRoom`)."""
         what = (f"{self.source}: placement.strategy: {self.strategy} finds no chip with room for node {name} "
                 f"({self.need(name):,} bytes of parameters and optimizer state)")
+        best = max(chips, key=lambda c: (self.free[c], -c))
+        held = self.memory[best] - self.free[best] + self.need(name)  # (what the chip would hold at t=0 with it)
+        where = {"chip": best, "time_s": 0.0, "used_bytes": held, "memory_bytes": self.memory[best],
+                 "param_bytes": held, "instance_bytes": 0, "queued_bytes": 0, "node": name}
         largest = max(self.memory[c] for c in chips)
         if self.need(name) > largest:
-            return ConfigError(f"{what}: more than the memory_bytes of any of chips {chips[0]}..{chips[-1]} (at "
-                               f"most {largest:,}); give the chips more memory")
-        best = max(chips, key=lambda c: (self.free[c], -c))
+            return NoRoom(f"{what}: more than the memory_bytes of any of chips {chips[0]}..{chips[-1]} (at "
+                          f"most {largest:,}); give the chips more memory", where)
         span = f"chip {chips[0]} has" if len(chips) == 1 else f"chips {chips[0]}..{chips[-1]} have"
-        return ConfigError(f"{what}: {span} at most {self.free[best]:,} bytes free (chip {best}: its memory_bytes "
-                           "less the nodes placed on it before); use more chips, chips with more memory, or an "
-                           "explicit placement.map")
+        return NoRoom(f"{what}: {span} at most {self.free[best]:,} bytes free (chip {best}: its memory_bytes "
+                      "less the nodes placed on it before); use more chips, chips with more memory, or an "
+                      "explicit placement.map", where)

@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from ampsim.errors import ConfigError, DataError
+from ampsim.errors import OUTCOME_FIELDS, ConfigError, DataError, OutOfMemory
 from ampsim.files import check_output_dir, read_json, read_toml, what_it_holds
 from ampsim.locks import holding
 from ampsim.results import enclosing_run, read_summary
@@ -162,7 +162,8 @@ RUN_KEYS = ("time_s", "instances")
 def point_lacks(folder: Path) -> str | None:
     """What a folder of its point lacks to be a finished run, in words (None: nothing): a summary, one that reads
     (a summary.json cut short or overwritten, by a full disk or an editor, blocked the sweep's table in a line that
-    said nothing of what to do: the point is run again, as one with none), or the trace its config asks for."""
+    said nothing of what to do: the point is run again, as one with none), or the trace its config asks for (but
+    a run that stopped, diverged or out of chip memory, is finished without one)."""
     if not (folder / SUMMARY).is_file():
         return f"has no {SUMMARY}"
     try:
@@ -171,6 +172,11 @@ def point_lacks(folder: Path) -> str | None:
         return f"has a damaged {SUMMARY} ({e})"
     if missing := [k for k in RUN_KEYS if k not in summary]:  # ({} made an empty row of the table)
         return f"has a damaged {SUMMARY} (no {', '.join(missing)}, which every run's holds)"
+    oom = summary.get(OutOfMemory.field, {"error": ""})  # (its line goes into the table's column)
+    if not (isinstance(oom, dict) and isinstance(oom.get("error"), str)):
+        return f"has a damaged {SUMMARY} ({OutOfMemory.field}: not an object with the error's line)"
+    if any(field in summary for field in OUTCOME_FIELDS):  # stopped (diverged, out of memory): no trace is written,
+        return None  # and run again it would stop as it did, without one
     return f"has no {TRACE} (its config traces)" if _trace_missing(folder) else None
 
 

@@ -20,6 +20,9 @@ Contracts:
   out (tracked files stay under 1 MB), so a checkout's traced points run again when their sweep resumes.
 * Two processes finishing the same point (an orphaned worker of a killed sweep and its re-run) both
   succeed: the first rename wins, the second discards its copy (runs are deterministic).
+* A point that diverges or runs out of chip memory (an :class:`~ampsim.errors.Outcome`: its config would again)
+  is finished, its summary saying why (``diverged``, ``out_of_memory``) and its row with no metric; a point that
+  fails otherwise leaves nothing, fails the sweep, and the next run tries it again.
 * ``table.csv`` is written (atomically) only when every point has finished; its rows are sorted by the
   swept values (then seed, then point id), so the same sweep gives the same table whichever executor
   (pool or Ray), job count or interruption produced it.
@@ -69,7 +72,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from ampsim import runfiles
-from ampsim.errors import ConfigError, RunError, first_line
+from ampsim.errors import OUTCOME_FIELDS, ConfigError, RunError, first_line
 from ampsim.files import what_it_holds
 from ampsim.progress import progress as progress_reporter
 from ampsim.results import not_run_outputs, write_json
@@ -129,9 +132,13 @@ def run_point(task: PointTask) -> str:
     aside = tmp.with_name(tmp.name + "-unfinished")  # where an unfinished folder of the point goes meanwhile
     try:
         cfg = load_config(task.experiment, list(task.overrides))
-        # a failed point leaves nothing (a re-run retries it); one that diverged is done, saying so (it would again)
-        if "diverged" in train_experiment(cfg, tmp, keep_partial=False, record_divergence=True):
-            log.warning("point %s diverged; its row says so, with no metric", task.point_id)
+        # a failed point leaves nothing (a re-run retries it); one that diverged or ran out of chip memory is done,
+        # saying so (it would again)
+        summary = train_experiment(cfg, tmp, keep_partial=False, record_outcome=True)
+        for field in OUTCOME_FIELDS:
+            if field in summary:
+                log.warning("point %s stopped (%s); its row says so, with no metric", task.point_id,
+                            field.replace("_", " "))
         write_json(tmp / runfiles.POINT, task.record)
         if damaged:
             log.warning("point %s: %s %s; replaced by the point run again", task.point_id, final, point_lacks(final))

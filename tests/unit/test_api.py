@@ -23,7 +23,8 @@ SHORT = {"train.epochs": 2, "data.n_train": 320, "data.n_test": 64}
 def test_all_lists_exactly_the_public_api():
     assert sorted(ampsim.__all__) == sorted([
         "train", "sweep", "load_experiment", "plan", "make_executor", "Run", "Plan", "Config",
-        "AmpsimError", "ConfigError", "DataError", "Diverged", "GraphError", "RunError", "__version__"])
+        "AmpsimError", "ConfigError", "DataError", "Diverged", "GraphError", "OutOfMemory", "RunError",
+        "__version__"])
     assert all(hasattr(ampsim, name) for name in ampsim.__all__)
 
 

@@ -241,16 +241,30 @@ def test_resume_after_kill_loses_and_duplicates_nothing(tmp_path):
     assert before == {p.name: (p / "summary.json").stat().st_mtime_ns for p in _finished(killed)}
 
 
-def test_a_failing_point_is_reported_the_others_are_kept_and_no_table_is_written(tmp_path, capsys):
+def test_a_failing_point_is_reported_the_others_are_kept_and_no_table_is_written(tmp_path, capsys, monkeypatch):
+    """A fault (a crashed worker, here one made to fail; a chip out of memory is an outcome: test_sweep_oom.py)
+    fails the sweep in one line, keeps the finished points, writes no table, and is tried again."""
+    import ampsim.training
+
+    train = ampsim.training.train_experiment
+
+    def crashing(cfg, out, **kw):
+        if cfg.train.mak == 2:
+            raise RunError("worker 1 (pid 4242) exited with status -9")
+        return train(cfg, out, **kw)
+
+    monkeypatch.setattr(ampsim.training, "train_experiment", crashing)  # (the pool's forked workers see it too)
     path = write(tmp_path, HEAD + SMALL + """
 [grid]
-"hardware.chip.memory_bytes" = [1.0e9, 16.0]
+"train.mak" = [1, 2]
 """)
     out = tmp_path / "out"
     assert main(["sweep", str(path), "--out", str(out), "--no-progress", "--jobs", "2"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "1 of 2 point(s) failed" in err[0]
+    assert len(err) == 1 and "1 of 2 point(s) failed" in err[0] and "exited with status -9" in err[0]
     assert len(_finished(out)) == 1 and not (out / "table.csv").exists() and not list(out.glob(".tmp-*"))
+    assert main(["sweep", str(path), "--out", str(out), "--no-progress", "--jobs", "1"]) == 2  # tried again
+    assert "1 of 1 point(s) failed" in capsys.readouterr().err
 
 
 def test_a_point_that_diverges_is_a_row_saying_so(tmp_path):

@@ -38,7 +38,7 @@ from typing import Callable
 
 import simpy
 
-from ampsim.errors import RunError
+from ampsim.errors import OutOfMemory
 from ampsim.executors.sim.contention import Contention
 from ampsim.hardware.spec import ChipSpec
 
@@ -123,11 +123,16 @@ class Chip:
             if used > self.spec.memory_bytes:
                 fix = ("use more chips or another placement" if self.param_bytes > self.spec.memory_bytes
                        else "lower train.mak, use more chips or another placement")  # (mak cannot shrink parameters)
-                raise RunError(
-                    f"chip {self.index} out of memory at t={self.clock():.6g} s: {used:,} bytes in use "
+                now = self.clock()
+                raise OutOfMemory(
+                    f"chip {self.index} out of memory at t={now:.6g} s: {used:,} bytes in use "
                     f"(parameters and any optimizer state counted {self.param_bytes:,}, instance state "
                     f"{self.held_bytes:,}, queued messages {self.queued_bytes:,}) > memory_bytes "
-                    f"{self.spec.memory_bytes:,}; {fix}")
+                    f"{self.spec.memory_bytes:,}; {fix}",
+                    # (plain numbers for the summary: a replay's kernel counts in numpy's)
+                    {"chip": self.index, "time_s": float(now), "used_bytes": int(used),
+                     "memory_bytes": int(self.spec.memory_bytes), "param_bytes": int(self.param_bytes),
+                     "instance_bytes": int(self.held_bytes), "queued_bytes": int(self.queued_bytes)})
 
     def trace_span(self, trace, unit: int, name: str, duration: float, **args) -> None:
         """Record in ``trace`` the work ``unit`` starts now, of ``duration`` at full speed: at once, or where
