@@ -22,7 +22,7 @@ import re
 from pathlib import Path
 
 from ampsim import runfiles
-from ampsim.errors import AmpsimError, ConfigError
+from ampsim.errors import OUTCOME_FIELDS, AmpsimError, ConfigError
 from ampsim.files import check_output_dir, check_output_file, path_option
 
 __all__ = ["add_parsers", "default_figure_dir"]
@@ -91,7 +91,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
             raise ConfigError(f"{s}: a sweep file or table is plotted alone (one per command), not beside "
                               f"{len(sources) - 1} other source(s)")
         if not (s / runfiles.METRICS).is_file():
-            raise ConfigError(f"{s}: not a run folder (no metrics.csv) and not a sweep file (.toml)")
+            raise ConfigError(f"{s}: {_no_metrics(s)}")
     name = "timeline.png" if args.timeline else "runs.png"
     out = Path(args.out) if args.out else default_figure_dir(False) / name
     if out.suffix not in (".png", ".pdf"):
@@ -153,6 +153,19 @@ def _plot_table(source: Path, args: argparse.Namespace) -> int:
     for path in save_figure(fig, stem):
         print(path)
     return 0
+
+
+def _no_metrics(run: Path) -> str:
+    """Why ``run`` is no run folder to draw, for its error line: a sweep's point that stopped (diverged, out of
+    chip memory) before its first epoch ended is a finished run without metrics.csv, which said it was none."""
+    from ampsim.results import read_summary
+
+    if (run / runfiles.SUMMARY).is_file():
+        summary = read_summary(run)
+        why = next((f for f in OUTCOME_FIELDS if f in summary), None)
+        if why:
+            return f"a run that stopped ({why.replace('_', ' ')}) before its first epoch ended: no metrics to draw"
+    return "not a run folder (no metrics.csv) and not a sweep file (.toml)"
 
 
 def _figure_name(csv: Path, x: str, y: str) -> str:

@@ -136,6 +136,17 @@ logx = true
     assert sorted(p.name for p in (tmp_path / "figs").glob("*.png")) == ["curves.png", "final.png"]
 
 
+def test_plotting_a_run_that_stopped_before_its_first_epoch_says_so(tmp_path, capsys):
+    """``plot RUN`` on such a point said it was no run folder (no metrics.csv)."""
+    run = tmp_path / "point"
+    run.mkdir()
+    (run / "summary.json").write_text(json.dumps({"time_s": None, "instances": 0,
+                                                 "out_of_memory": {"chip": 1, "error": "chip 1 out of memory"}}))
+    assert main(["plot", str(run), "--out", str(tmp_path / "r.png")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "a run that stopped (out of memory) before its first epoch ended" in err[0]
+
+
 @pytest.mark.parametrize("strategy,line", [("single", "ampsim: error: chip 0 out of memory at t=0 s"),
                                            ("round_robin", "finds no chip with room for node fc0")])
 def test_a_run_on_its_own_still_fails_in_one_line(tmp_path, capsys, strategy, line):
