@@ -99,8 +99,10 @@ class Sweep:
 
     @property
     def default_dir(self) -> Path:
-        """Its points' and table's folder without ``--out``: ``results/[quick/]sweeps/<name>/``."""
-        return Path("results") / ("quick/sweeps" if self.quick else "sweeps") / self.name
+        """Its points' and table's folder without ``--out``: ``results/[quick/]sweeps/<name>/``; a name that is not
+        one plain folder name is refused here, where it would make one (with ``--out`` it names the sweep only)."""
+        under = "results/quick/sweeps/" if self.quick else "results/sweeps/"
+        return Path(under) / check_folder_name(self.name, f"{self.path}: sweep.name", under=under)
 
 
 def _resolve_file(source: str, base: Path, value: Any, where: str) -> Path:
@@ -257,7 +259,8 @@ def load_sweep(path: str | Path, *, quick: bool = False) -> Sweep:
     name = head.get("name", path.stem)
     if not isinstance(name, str):
         raise ConfigError(f"{source}: sweep.name: expected a folder name, got {name!r}")
-    check_folder_name(name, f"{source}: sweep.name", under="results/sweeps/")
+    if not name.strip() or any(ord(c) < 32 for c in name):  # (in every line the sweep says; a folder: default_dir)
+        check_folder_name(name, f"{source}: sweep.name", under="results/sweeps/")
     if not isinstance(description := head.get("description", ""), str):
         raise ConfigError(f"{source}: sweep.description: expected text, got {description!r}")
     return Sweep(path, name, description, experiment, keys, out, figures, quick, "quick" in raw)

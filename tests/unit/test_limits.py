@@ -64,6 +64,8 @@ def test_a_sweep_name_cannot_place_results_outside_results_sweeps(tmp_path, caps
     assert main(["sweep", str(tmp_path / "s.toml"), "--check"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "sweep.name:" in err[0] and "cannot name a folder in results/sweeps/" in err[0]
+    if name not in ("", ".."):  # with an output folder it names the sweep only, as the message says
+        assert main(["sweep", str(tmp_path / "s.toml"), "--check", "--out", str(tmp_path / "out")]) == 0
 
 
 def test_a_bad_compare_configuration_is_blamed_on_configs_before_anything_is_measured(capsys):
