@@ -86,7 +86,8 @@ HARDWARE_HELP: dict[str, str] = {
     "chip.frame_receive_overhead_s": "receiver's CPU per frame",
     "chip.coalesce_window_s": "how long a busy chip may hold messages for another chip to share a frame",
     "chip.wake_overhead_s": "cost of resuming after sleeping idle",
-    "chip.spin_s": "how long an idle chip polls before it sleeps",
+    "chip.spin_s": "how long an idle chip polls before it sleeps (read only with wake_overhead_s > 0: waking is what "
+                   "sleeping costs)",
     "chip.poll_interval_s": "a busy chip takes in arrivals this often (0: at once)",
     "chip.contention_slowdown": "while more than one chip is busy, this chip works 1 + this times slower "
                                 "(cores sharing caches and memory; 0: never)",
@@ -342,7 +343,8 @@ def _hardware_table() -> list[str]:
                    _row("`chip_override.chips`", "", "", "array of chip indices", _help("chip_override.chips")),
                    _row("`link_override.between`", "", "", "[a, b]", _help("link_override.between")),
                    _row("`link_override.*`", "", "", ", ".join(f"`{k}`" for k in _LINK_KEYS),
-                        "what the override changes; the rest stays the `[link]` table's")]
+                        "what the override changes; the rest stays the `[link]` table's (a fat tree's link takes the "
+                        "bandwidth given, not scaled by the chips below it)")]
 
 
 def _help(key: str) -> str:
