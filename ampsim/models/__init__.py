@@ -53,6 +53,8 @@ def register_task(name: str, module: ModuleType, schema: TaskSchema | None = Non
     schema = schema or TaskSchema.of(module)
     register_schema(name, schema.data, schema.model, schema.check, replace=replace or again)
     TASKS[name] = module
+    for key in [key for key in _NAMES if key[0] == name]:  # (an equal [model] of the module replaced, or of the
+        del _NAMES[key]  # one reloaded, built other nodes: check_names refused the new names, took the old)
 
 
 def _builder(config) -> ModuleType:
@@ -85,8 +87,8 @@ _NAMES: Recent = Recent(16)
 
 def node_names(config) -> tuple[str, ...]:
     """The names of the nodes of a loaded experiment's model, from its :func:`skeleton` built once per ``[model]``
-    in the process, its parameters checked against host memory as one model's (a sweep's --check built every
-    point's, a second or more each with wide layers)."""
+    in the process (again once :func:`register_task` registers its task anew), its parameters checked against host
+    memory as one model's (a sweep's --check built every point's, a second or more each with wide layers)."""
     key = (config.experiment.task, repr(config.model), config.experiment.dtype)
     names = _NAMES.get(key)
     if names is None:

@@ -196,3 +196,28 @@ def test_a_ray_clusters_tasks_are_handed_the_task_modules(monkeypatch):
     assert _task_modules_env(None) == {}
     monkeypatch.delenv(outside.MODULES_VAR)
     assert _task_modules_env("10.0.0.1:6379") == {}
+
+
+def test_a_task_module_registered_again_is_checked_by_its_new_nodes(tmp_path, registry, monkeypatch):
+    """A module edited and reloaded (register_task: its own registration replaced) names its new nodes: the node
+    names an explicit placement is checked against were kept from the first build of an equal [model], so a map of
+    the renamed node was refused ("names no node") and one of the old name passed until the run built the model."""
+    import importlib
+
+    from ampsim.placement import check_names
+
+    folder = tmp_path / "mods"
+    experiment = write_task(folder, "renamed_task", task="renamed")
+    monkeypatch.syspath_prepend(str(folder))
+    module = importlib.import_module("renamed_task")
+
+    def checked(head: str) -> None:
+        check_names(load_config(experiment, [("executor.kind", "sim"), ("placement.strategy", "explicit"),
+                                             ("placement.map", {head: 1, "*": 0})]))
+
+    checked("ha")
+    (folder / "renamed_task.py").write_text(module_text("renamed").replace('Linear("ha"', 'Linear("head_a"'))
+    importlib.reload(module)
+    checked("head_a")  # (was: placement.map.head_a: names no node of the model)
+    with pytest.raises(ConfigError, match="placement.map.ha: names no node of the model"):
+        checked("ha")
