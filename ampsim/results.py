@@ -39,15 +39,7 @@ from typing import Any
 from ampsim import jsontext
 from ampsim.environment import describe as describe_environment
 from ampsim.errors import ConfigError, DataError, RunError
-from ampsim.files import (
-    check_output_dir,
-    entries_of,
-    os_error_cause,
-    read_json,
-    read_text,
-    replacing,
-    what_it_holds,
-)
+from ampsim.files import check_output_dir, entries_of, os_error_cause, read_json, read_text, replacing, what_it_holds
 from ampsim.folders import (
     STAGING_MARK,
     make_staging,
@@ -116,6 +108,10 @@ def check_run_folder(out: str | Path) -> Path:
     if (real / POINT).is_file():  # a sweep's finished point, which the sweep would take as still its own
         raise ConfigError(f"{out}: is a sweep's point (it holds {POINT}); a run would replace it, and the "
                           "sweep would take that run for its point: give another folder")
+    if real.is_dir() and (real / STAGING_MARK).exists():  # (its mark is no file of the user's to move away)
+        of = Path(out).with_name(Path(out).name.removesuffix(".partial"))
+        raise ConfigError(f"{out}: the staging folder of a run into {of} (written there first; kept from one cut "
+                          f"short, or being written now), which the next run into {of} deletes: give another folder")
     if real.is_dir() and not _is_run_folder(real):
         raise ConfigError(f"{out}: exists and is not a run folder (it holds {what_it_holds(entries_of(real))}); a "
                           "run replaces its folder whole, so give a new or empty folder, or an earlier run's")

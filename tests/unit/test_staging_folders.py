@@ -106,3 +106,19 @@ def test_what_came_into_the_folder_while_the_run_went_on_is_not_replaced(tmp_pat
     assert not run.lock_path.exists()
     with pytest.raises(ConfigError):  # a finished run: never deleted by the next run into the folder
         RunDir(out)
+
+
+def test_a_run_into_a_kept_partial_folder_says_what_the_folder_is(tmp_path, capsys):
+    """``--out x.partial`` on the partial run a failed run into ``x`` kept was refused for holding ampsim's own
+    mark ("also holds .ampsim-staging, which no run writes ... move that out first": moved, the next run into
+    ``x`` deleted the new run). It is refused as the staging folder it is, the folder untouched."""
+    first = RunDir(tmp_path / "x")
+    (first.partial / "metrics.csv").write_text("epoch\n1\n")
+    first.epochs = 1
+    first.abandon()  # kept, marked
+    before = snapshot(first.partial)
+    assert main(["train", str(BLOBS), "--out", str(first.partial), *SMALL]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"ampsim: error: {first.partial}: the staging folder of a run into {tmp_path / 'x'}") \
+        and "\n" not in err and STAGING_MARK not in err, err
+    assert snapshot(first.partial) == before
