@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from ampsim.errors import OUTCOME_FIELDS, ConfigError, DataError, OutOfMemory
+from ampsim.errors import OUTCOME_FIELDS, ConfigError, DataError, Diverged, OutOfMemory
 from ampsim.files import check_output_dir, read_json, read_toml, what_it_holds
 from ampsim.locks import holding
 from ampsim.results import enclosing_run, read_summary
@@ -175,6 +175,8 @@ def point_lacks(folder: Path) -> str | None:
     oom = summary.get(OutOfMemory.field, {"error": ""})  # (its line goes into the table's column)
     if not (isinstance(oom, dict) and isinstance(oom.get("error"), str)):
         return f"has a damaged {SUMMARY} ({OutOfMemory.field}: not an object with the error's line)"
+    if not isinstance(summary.get(Diverged.field, ""), str):  # (an object's missing line failed the table: KeyError)
+        return f"has a damaged {SUMMARY} ({Diverged.field}: not the error's line)"
     if any(field in summary for field in OUTCOME_FIELDS):  # stopped (diverged, out of memory): no trace is written,
         return None  # and run again it would stop as it did, without one
     return f"has no {TRACE} (its config traces)" if _trace_missing(folder) else None

@@ -222,3 +222,15 @@ hardware = "{ROOT / 'hardware_models' / 'ring4.toml'}"
     written = {p.name: (p / "summary.json").stat().st_mtime_ns for p in out.iterdir() if p.is_dir()}
     run_sweep(load_sweep(path), out, jobs=1)
     assert written == {p.name: (p / "summary.json").stat().st_mtime_ns for p in out.iterdir() if p.is_dir()}
+
+
+@pytest.mark.parametrize("edit", [{"diverged": {"note": "edited"}}, {"diverged": 3}])
+def test_an_edited_divergence_line_is_a_damaged_point(tmp_path, edit):
+    """Its line goes into the table too: a record that is no line (an object) made the table's writing fail with
+    KeyError's traceback, and the point was never run again."""
+    from ampsim.sweeps.folder import point_lacks
+
+    (tmp_path / "summary.json").write_text(json.dumps({"time_s": None, "instances": 0, **edit}))
+    assert point_lacks(tmp_path) == "has a damaged summary.json (diverged: not the error's line)"
+    (tmp_path / "summary.json").write_text(json.dumps({"time_s": None, "instances": 0, "diverged": "loss nan"}))
+    assert point_lacks(tmp_path) is None
