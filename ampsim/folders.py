@@ -26,7 +26,7 @@ from typing import Callable
 
 from ampsim.errors import ConfigError
 
-__all__ = ["STAGING_MARK", "make_staging", "remove_staging", "replace_folder", "staging_in_the_way",
+__all__ = ["STAGING_MARK", "make_staging", "process_gone", "remove_staging", "replace_folder", "staging_in_the_way",
            "unmark_staging"]
 
 log = logging.getLogger(__name__)
@@ -92,19 +92,24 @@ def _remove_leftovers(target: Path, aside: Path) -> None:
     except OSError:  # (an unreadable folder: the rename says what is wrong, if anything)
         return
     for entry, pid in entries:
-        if entry.name == aside.name or (entry.is_dir(follow_symlinks=False) and _gone(pid)):
+        if entry.name == aside.name or (entry.is_dir(follow_symlinks=False) and process_gone(pid)):
             log.info("removing %s, left by a replacement of %s that was stopped (process %d)", entry.path,
                      target, pid)
             shutil.rmtree(entry.path, ignore_errors=True)
 
 
-def _gone(pid: int) -> bool:
-    """True if no process ``pid`` runs."""
+def process_gone(pid: int) -> bool:
+    """True if no process ``pid`` runs on this machine (another user's process is one; so is a pid beyond any:
+    OverflowError).
+
+    >>> process_gone(os.getpid())
+    False
+    """
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return True
-    except PermissionError:  # another user's process: a signal to it is refused, not failed
+    except (PermissionError, OverflowError):  # another user's process: a signal to it is refused, not failed
         pass
     return False
 

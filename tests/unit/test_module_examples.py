@@ -11,6 +11,7 @@ from ampsim import (
     environment,
     errors,
     fieldspec,
+    folders,
     jsontext,
     metrics,
     optim,
@@ -29,7 +30,7 @@ from ampsim.placement import load, strategies
 from ampsim.sweeps import ids
 
 
-@pytest.mark.parametrize("module", [admission, api, config, environment, errors, fieldspec, ids, jsontext, metrics, load, optim,
+@pytest.mark.parametrize("module", [admission, api, config, environment, errors, fieldspec, folders, ids, jsontext, metrics, load, optim,
                                     profile, protocol, report, routing, runfiles, schemas, selection, strategies, sync,
                                     tables, targets, tomltext, transport],
                          ids=lambda m: m.__name__)

@@ -37,6 +37,7 @@ import os
 import pickle
 import re
 import sys
+import time
 import weakref
 from dataclasses import fields
 from pathlib import Path
@@ -49,13 +50,14 @@ from ampsim.errors import ConfigError
 from ampsim.executors.sim.recording import FORMAT, Recording, RecordingError, record
 from ampsim.executors.sim.segments import InstancePool, compose
 from ampsim.files import replacing
+from ampsim.folders import process_gone
 from ampsim.ir.message import Instance
 from ampsim.models import TASKS
 from ampsim.models.base import Model
 from ampsim.recent import Recent
 
 __all__ = ["cache_folder", "clear_memory", "code_files", "instances_digest", "load", "max_bytes", "model_code_files",
-           "obtain", "prune", "recording_key", "save"]
+           "obtain", "prune", "recording_key", "save", "SAVING_STALE_S"]
 
 log = logging.getLogger(__name__)
 
@@ -308,15 +310,10 @@ _RECORDING_NAME = re.compile(r"[0-9a-f]{24}\.npz")
 _SAVING_NAME = re.compile(r"\.[0-9a-f]{24}\.([1-9][0-9]{0,9})\.tmp\.npz")
 
 
-def _gone(pid: int) -> bool:
-    """True if no process ``pid`` runs (another user's process is one)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except (PermissionError, OverflowError):
-        pass
-    return False
+#: how long a save's temporary goes unchanged before a prune may take it for a killed save's: its pid is looked
+#: for on this machine only, and a recordings folder shared between machines (an NFS home under Ray nodes) holds
+#: the saves of processes running elsewhere (a save writes its file in seconds, and renames it when done)
+SAVING_STALE_S = 3600.0
 
 
 def prune(folder: Path, limit: int, keep: Path | None = None) -> int:
@@ -325,12 +322,14 @@ def prune(folder: Path, limit: int, keep: Path | None = None) -> int:
     three quarters of it; the number deleted. Only recordings' files count (:data:`_RECORDING_NAME`). A file
     another process is reading stays readable to it; one about to be read is recorded again; one another prune
     deleted first counts as gone, one that cannot be deleted is passed over (no newer one goes in its place). The
-    temporary of a save whose process is gone (killed as it saved) is deleted: nothing else would, nor count it."""
+    temporary of a save whose process is gone (killed as it saved) is deleted once it is :data:`SAVING_STALE_S`
+    old: nothing else would, nor count it."""
     entries = []
     for p in folder.iterdir():
-        if (m := _SAVING_NAME.fullmatch(p.name)) and _gone(int(m[1])):  # (a save killed mid-way: never renamed)
-            with contextlib.suppress(OSError):
-                p.unlink()
+        if (m := _SAVING_NAME.fullmatch(p.name)) and process_gone(int(m[1])):  # (a save killed mid-way: never
+            with contextlib.suppress(OSError):  # renamed, and nothing else deletes it or counts it)
+                if time.time() - p.lstat().st_mtime > SAVING_STALE_S:
+                    p.unlink()
         if _RECORDING_NAME.fullmatch(p.name) and p != keep:
             with contextlib.suppress(OSError):
                 st = p.lstat()
