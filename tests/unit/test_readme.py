@@ -153,3 +153,30 @@ def test_keys_update_leaves_a_gzip_or_read_only_file_as_it_was(tmp_path, capsys,
     monkeypatch.setattr(os, "access", lambda path, mode: not (mode == os.W_OK and str(path) == str(ro)))  # (root)
     assert main(["keys", "--update", str(ro)]) == 2 and ro.read_text() == f"{keys.BEGIN}\nold\n{keys.END}\n"
     assert "ro.md: is read-only" in capsys.readouterr().err
+
+
+def bench_row(name: str, case: str) -> dict[str, str]:
+    """Row ``case`` of the committed ``results/bench/<name>.csv``."""
+    import csv
+
+    with (ROOT / "results" / "bench" / f"{name}.csv").open(newline="") as f:
+        return next(row for row in csv.DictReader(f) if row["case"] == case)
+
+
+def test_the_replay_figures_in_prose_are_replay_csvs():
+    """The prose kept an earlier bench_replay run's figures (the next epoch's recording in 0.19 s against 22.1 s;
+    the size rows' loop at 0.102 and 0.099 µs) after the benchmark table and the committed CSV moved on."""
+    text = " ".join(README.read_text().split())
+    composed = bench_row("replay", "sst_epoch2_composed")
+    want = (round(float(composed["replay_wall_s"]), 2), round(float(composed["record_wall_s"]), 1))
+    quoted = re.findall(r"next epoch's recording in ([\d.]+) s against ([\d.]+) s", text)
+    quoted += re.findall(r"made of the first epoch's instances \| \*\*([\d.]+) s\*\* against ([\d.]+) s", text)
+    assert len(quoted) == 2, quoted
+    assert all((float(a), float(b)) == want for a, b in quoted), (quoted, want)
+    small, big = (bench_row("replay", f"chain512_switch{n}_4busy_replay") for n in (4, 1024))
+    loop = [float(r["loop_us_per_message"]) for r in (small, big)]
+    prose = re.findall(r"of a 1,024-chip switch at ([\d.]+) and ([\d.]+) µs a message", text)
+    table = re.findall(r"the loop ([\d.]+) against ([\d.]+) µs per message", text)  # 1,024 chips first
+    assert len(prose) == 1 and len(table) == 1, (prose, table)
+    assert [float(v) for v in prose[0]] == loop and [float(v) for v in table[0]] == loop[::-1], (prose, table, loop)
+
