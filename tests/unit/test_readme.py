@@ -180,3 +180,35 @@ def test_the_replay_figures_in_prose_are_replay_csvs():
     assert len(prose) == 1 and len(table) == 1, (prose, table)
     assert [float(v) for v in prose[0]] == loop and [float(v) for v in table[0]] == loop[::-1], (prose, table, loop)
 
+
+MESH3X3_300KB = """[system]
+name = "mesh3x3"
+source = "tests: nine chips of 300 kB, so that some 256-wide layers fit on no chip"
+[chip]
+flops_per_s = 4.7e14
+mem_bandwidth_bytes_per_s = 1.25e15
+overhead_s = 1.0e-7
+memory_bytes = 3e5
+[link]
+latency_s = 2.3e-7
+bandwidth_bytes_per_s = 1.9e12
+[topology]
+kind = "mesh2d"
+shape = [3, 3]
+"""
+
+
+def test_the_placement_error_quoted_is_the_one_the_setting_it_names_gives(tmp_path, capsys):
+    """It quoted node fc1 where the case it stood for (ten 256x256 layers on nine chips of 300 kB) names fc10."""
+    how = " ".join(section(README.read_text(), "How it works").split())
+    m = re.search(r"the blobs MLP with eleven 256-wide layers on a 3×3 mesh of 300 kB chips: `ampsim: error: …: "
+                  r"(placement\.strategy: greedy [^`…]*) …`", how)
+    assert m, "README.md: the placement error's example, and the setting that gives it, are gone"
+    mesh = tmp_path / "mesh3x3.toml"
+    mesh.write_text(MESH3X3_300KB)
+    argv = ["train", str(ROOT / "experiments" / "blobs_mlp.toml"), "--hardware", str(mesh), "--no-progress",
+            "--out", str(tmp_path / "run"), "--set", 'placement.strategy="greedy"',
+            "--set", "model.hidden=[" + ",".join(["256"] * 11) + "]"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert m.group(1) in err, (m.group(1), err)
