@@ -15,7 +15,7 @@ from ampsim.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
-DOCS = [README, ROOT / "docs" / "calibration.md", ROOT / "experiments" / "sweeps" / "README.md"]
+DOCS = [README, *sorted((ROOT / "docs").glob("*.md")), ROOT / "experiments" / "sweeps" / "README.md"]
 REGENERATE = "README.md's key tables differ from the code; regenerate them with `ampsim keys --update README.md`"
 
 
@@ -212,3 +212,18 @@ def test_the_placement_error_quoted_is_the_one_the_setting_it_names_gives(tmp_pa
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert m.group(1) in err, (m.group(1), err)
+
+
+def test_a_sweeps_point_count_quoted_beside_its_file_is_its_committed_tables():
+    """'`whatif_sst_hypercube.toml`, 224 points': each such count is the rows of the sweep's committed table."""
+    import csv
+
+    quoted = []
+    for doc in DOCS:
+        for name, n in re.findall(r"`(?:experiments/sweeps/)?(\w+)\.toml`\W{0,3}(\d[\d,]*) (?:replayed )?points",
+                                  doc.read_text()):
+            with (ROOT / "results" / "sweeps" / name / "table.csv").open(newline="") as f:
+                rows = sum(1 for _ in csv.DictReader(f))
+            quoted.append((doc.name, name, int(n.replace(",", "")), rows))
+    assert len(quoted) >= 6, quoted
+    assert all(n == rows for _, _, n, rows in quoted), [q for q in quoted if q[2] != q[3]]
