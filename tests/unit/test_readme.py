@@ -227,3 +227,20 @@ def test_a_sweeps_point_count_quoted_beside_its_file_is_its_committed_tables():
             quoted.append((doc.name, name, int(n.replace(",", "")), rows))
     assert len(quoted) >= 6, quoted
     assert all(n == rows for _, _, n, rows in quoted), [q for q in quoted if q[2] != q[3]]
+
+
+def test_the_python_api_table_gives_each_functions_signature():
+    """It named train's first parameter path_or_config (train(path_or_config=...) is a TypeError: it is
+    experiment), left out plan's system, placement and estimated, and sweep's ray_address."""
+    import inspect
+
+    import ampsim
+
+    api = section(README.read_text(), "Python API")
+    rows = re.findall(r"^\| `ampsim\.(\w+)\((.*?)\)`", api, re.M)
+    assert {name for name, _ in rows} >= {"train", "load_experiment", "plan", "make_executor", "sweep"}, rows
+    for name, params in rows:
+        sig = inspect.signature(getattr(ampsim, name))
+        written = str(sig.replace(return_annotation=inspect.Signature.empty, parameters=[
+            p.replace(annotation=inspect.Parameter.empty) for p in sig.parameters.values()]))
+        assert f"({params})" == written, f"README.md's Python API table: ampsim.{name}({params}), the code {written}"
