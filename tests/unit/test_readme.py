@@ -114,6 +114,30 @@ def test_relative_links_and_figures_exist(doc):
     assert not missing, f"{doc.name} links to missing files: {missing}"
 
 
+def anchors(doc: Path) -> set[str]:
+    """The ``#fragment`` each heading of ``doc`` gets on GitHub (lower case, punctuation dropped, spaces as
+    hyphens, a repeated heading numbered), code blocks' comment lines left out."""
+    found: set[str] = set()
+    seen: dict[str, int] = {}
+    fenced = False
+    for line in doc.read_text().splitlines():
+        fenced ^= line.lstrip().startswith("```")
+        heading = None if fenced else re.match(r"#{1,6} (.*)", line)
+        if heading:
+            slug = re.sub(r"[^\w\- ]", "", heading.group(1).strip().lower()).replace(" ", "-")
+            found.add(f"{slug}-{seen[slug]}" if slug in seen else slug)
+            seen[slug] = seen.get(slug, 0) + 1
+    return found
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_links_to_a_section_name_a_heading_it_has(doc):
+    links = re.findall(r"\]\(([^)#\s]*)#([^)\s]+)\)", doc.read_text())
+    broken = [f"{target}#{fragment}" for target, fragment in links if "://" not in target
+              and fragment not in anchors(doc.parent / target if target else doc)]
+    assert not broken, f"{doc.name} links to sections that are not there: {broken}"
+
+
 def test_module_paths_named_in_the_docs_exist():
     for doc in DOCS:
         for path in set(re.findall(r"`(ampsim/[\w/]+(?:\.py)?)`", doc.read_text())):
