@@ -144,6 +144,17 @@ def test_module_paths_named_in_the_docs_exist():
             assert (ROOT / path).exists(), f"{doc.name} names {path}, which does not exist"
 
 
+def test_files_and_tests_named_in_the_docs_exist():
+    """The experiment, hardware, test and benchmark files the docs name, and a ``file.py::test`` its test."""
+    for doc in DOCS:
+        text = doc.read_text()
+        names = re.findall(r"`((?:experiments|hardware_models|tests|benchmarks|docs)/[\w/.\-]+)", text)
+        for path in {p.rstrip(".") for p in names}:
+            assert (ROOT / path).exists(), f"{doc.name} names {path}, which does not exist"
+        for path, test in set(re.findall(r"`(tests/[\w/]+\.py)::(\w+)", text)):
+            assert re.search(rf"^def {test}\(", (ROOT / path).read_text(), re.M), f"{doc.name}: no {test} in {path}"
+
+
 def test_the_sweeps_table_lists_every_sweep_file_and_its_figures():
     import fnmatch
     import tomllib
