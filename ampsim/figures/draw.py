@@ -96,7 +96,11 @@ def check_table_of(sweep: Sweep, sweep_dir: Path) -> None:
         raise RunError(f"{sweep_dir}: holds the table of sweep {info.get('name')!r}, not of {sweep.name!r}")
     if bool(info.get("quick")) != sweep.quick:
         which = "the quick variant's (--quick)" if info.get("quick") else "the full sweep's (without --quick)"
-        raise RunError(f"{sweep_dir}: holds {which} table of sweep {sweep.name!r}; plot it as such, or {again}")
+        # (not `again`: a sweep refuses a folder that holds the other variant's results, so that advice failed)
+        mine = "the quick variant" if sweep.quick else "the full sweep"
+        raise RunError(f"{sweep_dir}: holds {which} table of sweep {sweep.name!r}; plot it as such, or give "
+                       f"--sweep-dir {mine}'s own folder (ampsim sweep {sweep.path}{' --quick' if sweep.quick else ''}"
+                       f" writes it into {sweep.default_dir}, or into another folder with --out)")
     table = read_table(sweep_dir)
     if "point_id" not in table.columns:  # (edited: a KeyError traceback)
         raise RunError(f"{sweep_dir}/{TABLE}: has no point_id column, so it is no table `ampsim sweep` wrote; "

@@ -56,6 +56,12 @@ def test_the_other_variants_table_is_refused(swept, tmp_path, capsys, variant, f
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and said in err[0]
     assert not (tmp_path / "f.png").exists()
+    # what it says to do works: it said to run the sweep into that folder, which the sweep refuses (the folder
+    # holds the other variant's results)
+    advice = err[0].split("ampsim sweep ", 1)[1].split(" writes it into ", 1)[0].split()
+    assert advice == [str(sweep), *flag], err[0]
+    assert main(["sweep", *advice, "--out", str(tmp_path / "own"), "--no-progress"]) == 0
+    assert plot(sweep, tmp_path / "own", tmp_path, *flag) == 0 and (tmp_path / "f.png").is_file()
 
 
 def test_a_table_of_the_sweep_file_before_an_edit_is_refused(swept, tmp_path, capsys):
