@@ -88,19 +88,20 @@ def check_table_of(sweep: Sweep, sweep_dir: Path) -> None:
     if not (sweep_dir / TABLE).is_file():
         return  # (draw_figure says to run the sweep first)
     info = read_table_info(sweep_dir)
-    again = f"run the sweep (ampsim sweep {sweep.path}{' --quick' if sweep.quick else ''} --out {sweep_dir})"
+    command = f"ampsim sweep {sweep.path}{' --quick' if sweep.quick else ''}"
+    again = f"run the sweep ({command} --out {sweep_dir})"
+    # (not `again` where the folder is no folder of this variant: the sweep refuses it, so that advice failed)
+    elsewhere = f"({command} writes it into {sweep.default_dir}, or into another folder with --out)"
     if info is None:
         raise RunError(f"{sweep_dir}: its {TABLE} has no {SWEEP_INFO} beside it, so it is no table of sweep "
-                       f"{sweep.name!r}; {again}")
+                       f"{sweep.name!r}; give --sweep-dir the sweep's own folder {elsewhere}")
     if info.get("name") != sweep.name:
         raise RunError(f"{sweep_dir}: holds the table of sweep {info.get('name')!r}, not of {sweep.name!r}")
     if bool(info.get("quick")) != sweep.quick:
         which = "the quick variant's (--quick)" if info.get("quick") else "the full sweep's (without --quick)"
-        # (not `again`: a sweep refuses a folder that holds the other variant's results, so that advice failed)
         mine = "the quick variant" if sweep.quick else "the full sweep"
         raise RunError(f"{sweep_dir}: holds {which} table of sweep {sweep.name!r}; plot it as such, or give "
-                       f"--sweep-dir {mine}'s own folder (ampsim sweep {sweep.path}{' --quick' if sweep.quick else ''}"
-                       f" writes it into {sweep.default_dir}, or into another folder with --out)")
+                       f"--sweep-dir {mine}'s own folder {elsewhere}")
     table = read_table(sweep_dir)
     if "point_id" not in table.columns:  # (edited: a KeyError traceback)
         raise RunError(f"{sweep_dir}/{TABLE}: has no point_id column, so it is no table `ampsim sweep` wrote; "

@@ -99,3 +99,33 @@ def test_point_ids_are_read_as_text_whatever_they_look_like(tmp_path):
 
     (tmp_path / "table.csv").write_text("train.mak,point_id\n1,012345678901\n2,123e45678901\n")
     assert read_table(tmp_path)["point_id"].tolist() == ["012345678901", "123e45678901"]
+
+
+def test_a_table_without_sweep_json_says_to_plot_the_sweeps_own_folder(swept, tmp_path, capsys):
+    """It said to run the sweep into that folder, which the sweep refuses: a folder holding a table.csv and no
+    sweep.json is no folder of this sweep's."""
+    sweep, full, _ = swept
+    copied = tmp_path / "copied"
+    copied.mkdir()
+    (copied / "table.csv").write_text((full / "table.csv").read_text())
+    assert plot(sweep, copied, tmp_path) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "has no sweep.json beside it" in err[0] and "give --sweep-dir" in err[0], err
+    assert main(["sweep", str(sweep), "--out", str(copied), "--no-progress"]) == 2  # (what it said to do)
+    capsys.readouterr()
+    advice = err[0].split("ampsim sweep ", 1)[1].split(" writes it into ", 1)[0].split()
+    assert main(["sweep", *advice, "--out", str(tmp_path / "own"), "--no-progress"]) == 0
+    assert plot(sweep, tmp_path / "own", tmp_path) == 0
+
+
+def test_the_advice_for_a_table_without_point_ids_works(swept, tmp_path, capsys):
+    sweep, full, _ = swept
+    edited = tmp_path / "edited"
+    edited.mkdir()
+    (edited / "sweep.json").write_text((full / "sweep.json").read_text())
+    (edited / "table.csv").write_text("train.mak\n1\n")
+    assert plot(sweep, edited, tmp_path) == 2
+    err = capsys.readouterr().err
+    assert f"run the sweep (ampsim sweep {sweep} --out {edited})" in err, err
+    assert main(["sweep", str(sweep), "--out", str(edited), "--no-progress"]) == 0
+    assert plot(sweep, edited, tmp_path) == 0
