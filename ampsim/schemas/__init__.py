@@ -17,13 +17,14 @@ with :func:`register_task`), and the command line finds its module by name (:mod
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any, Callable
 
 from ampsim.errors import ConfigError
 from ampsim.schemas import list_reduction, mlp, qm9_ggnn, sst_treelstm
-from ampsim.schemas.outside import load_outside_task
+from ampsim.schemas.outside import MODULES_VAR, load_outside_task
 
 __all__ = ["TaskSchema", "TASK_SCHEMAS", "register_task", "task_schema", "unknown_task"]
 
@@ -74,6 +75,9 @@ def unknown_task(task: Any) -> str | None:
     (:func:`~ampsim.schemas.outside.load_outside_task`: a module that fails is one ConfigError line)."""
     if isinstance(task, str) and task not in TASK_SCHEMAS:
         load_outside_task(task, TASK_SCHEMAS.keys)
-    return None if task in TASK_SCHEMAS else (f"unknown task {task!r} (known: {', '.join(TASK_SCHEMAS)}; a task of "
-                                              "your own: name its module in AMPSIM_TASK_MODULES, or install it "
-                                              "with an ampsim.tasks entry point)")
+    if task in TASK_SCHEMAS:
+        return None
+    named = [m for m in (part.strip() for part in os.environ.get(MODULES_VAR, "").split(",")) if m]
+    how = (f"none of the modules {MODULES_VAR} names ({', '.join(named)}) registers it" if named else
+           f"a task of your own: name its module in {MODULES_VAR}, or install it with an ampsim.tasks entry point")
+    return f"unknown task {task!r} (known: {', '.join(TASK_SCHEMAS)}; {how})"

@@ -221,3 +221,14 @@ def test_a_task_module_registered_again_is_checked_by_its_new_nodes(tmp_path, re
     checked("head_a")  # (was: placement.map.head_a: names no node of the model)
     with pytest.raises(ConfigError, match="placement.map.ha: names no node of the model"):
         checked("ha")
+
+
+def test_modules_named_that_were_imported_already_and_register_it_not_are_named(tmp_path, registry, monkeypatch):
+    """A module the process had imported before (json, or one looked at by an earlier lookup) is not imported
+    again, so nothing said that it registers no task: the line said to name its module in the variable that named
+    it."""
+    experiment = write_task(tmp_path, "not_imported_here")
+    monkeypatch.setenv(outside.MODULES_VAR, "json, csv")
+    with pytest.raises(ConfigError, match=r"unknown task 'twohead' \(known: .*; none of the modules "
+                                          r"AMPSIM_TASK_MODULES names \(json, csv\) registers it\)$"):
+        load_config(experiment)
