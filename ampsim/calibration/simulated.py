@@ -49,5 +49,12 @@ def simulate_run(cfg: Config, placement: dict[str, int], system, out: Path, hw_p
     if system.host.shares_cores:  # the workers synchronize replicas through their controller, not in a ring
         cfg = dataclasses.replace(cfg, replicas=dataclasses.replace(cfg.replicas, collective="host"))
     p = plan(cfg, system=system)  # its placement from the map, as a re-run of the config finds it (in its order)
+    rank = {name: i for i, name in enumerate(p.placement)}
+    order = sorted(placement, key=lambda name: rank.get(name, len(rank)))  # (stable: the rest as given)
+    if order != list(placement):
+        # the map in the model's order, the order compare's own placement has: --resimulate reads the measured
+        # run's placement.json, whose keys are sorted, and its config.toml differed from compare's in that alone
+        ordered = PlacementSection(strategy="explicit", map={name: placement[name] for name in order})
+        p = dataclasses.replace(p, config=dataclasses.replace(p.config, placement=ordered))
     with RunDir(out) as run, make_executor(p) as ex:  # (the run folder first, as train makes it)
         return run_training(p, ex, run)

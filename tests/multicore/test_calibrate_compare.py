@@ -248,6 +248,14 @@ def test_resimulating_with_the_same_model_gives_the_same_table(measured, quick_m
     assert [{k: r[k] for k in keep} for r in again] == [{k: r[k] for k in keep} for r in rows]
     assert len(runs) == 2 and all(r["instances"] == 40 and r["controller_cpu_s"] > 0 for r in runs)
     assert (tmp_path / "again" / "compare.png").stat().st_size > 1000
+    # the simulated runs are compare's own, byte for byte: the placement map in the model's order (it was in the
+    # sorted order of the measured run's placement.json)
+    sims = sorted((folder / "runs").glob("*/sim"))
+    assert len(sims) == 2
+    for sim in sims:
+        for name in ("config.toml", "summary.json", "placement.json"):
+            assert (tmp_path / "again" / "runs" / sim.parent.name / "sim" / name).read_bytes() == \
+                (sim / name).read_bytes(), (sim.parent.name, name)
 
 
 def test_a_simulated_run_of_a_compare_trains_again_from_its_config_to_the_same_results(measured, quick_model,
