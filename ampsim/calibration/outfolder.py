@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+from contextlib import suppress
 from pathlib import Path
 from typing import Callable, TypeVar
 
@@ -44,8 +45,11 @@ def check_compare_folder(out: Path, experiment: str) -> None:
     foreign = [d.name for d in sorted(runs.iterdir())] if runs.is_dir() and not runs.is_symlink() else ["runs"]
     names = set()
     for d in (runs / name for name in list(foreign)):
-        kids = sorted(d.iterdir()) if d.is_dir() and not d.is_symlink() else []
-        if kids and all(_COMPARE_RUN.fullmatch(k.name) for k in kids):
+        folder = d.is_dir() and not d.is_symlink()
+        kids = sorted(d.iterdir()) if folder else []
+        # (an empty one is a configuration a compare was cut short in before its first epoch: its run folder's
+        # parent; deleting it deletes nothing)
+        if folder and all(_COMPARE_RUN.fullmatch(k.name) for k in kids):
             foreign.remove(d.name)
             for k in kids:
                 if k.is_dir() and not k.name.endswith(".partial") and (k / runfiles.CONFIG).is_file():
@@ -87,6 +91,7 @@ def _staged(final: Path, make: Callable[[Path], T]) -> T:
     try:
         made = make(out)
     except BaseException as e:
+        _prune_empty(out / "runs")  # (the configurations cut short before their first epoch: nothing in them)
         if out != final and out.is_dir() and any(p.name != STAGING_MARK for p in out.iterdir()):
             e.add_note(f"{final} is as it was; this compare's outputs so far are in {out}")
         elif out != final and out.is_dir():  # (nothing written: no empty <out>.partial/ left to puzzle over)
@@ -100,6 +105,20 @@ def _staged(final: Path, make: Callable[[Path], T]) -> T:
         unmark_staging(out)
         replace_folder(out, final)
     return made
+
+
+def _prune_empty(runs: Path) -> None:
+    """Remove the empty folders of ``runs`` (a configuration whose run was cut short before its first epoch
+    leaves its folder, made for the run's, and nothing in it), and ``runs`` itself if that leaves it empty."""
+    if runs.is_symlink() or not runs.is_dir():
+        return
+    for d in runs.iterdir():
+        if d.is_dir() and not d.is_symlink() and not any(d.iterdir()):
+            with suppress(OSError):
+                d.rmdir()
+    if not any(runs.iterdir()):
+        with suppress(OSError):
+            runs.rmdir()
 
 
 def _staging(out: Path) -> Path:
