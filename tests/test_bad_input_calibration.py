@@ -262,6 +262,29 @@ def test_resimulate_refuses_a_placement_beyond_the_workers(measured, tmp_path, c
     assert f"{f}: strategy_output.cat: expected a worker from 0 to 1" in line
 
 
+def test_resimulate_refuses_a_placement_that_is_not_the_measured_runs(measured, tmp_path, capsys, no_work):
+    """A placement.json naming nodes other than the run's was refused as the run's config.toml's placement.map
+    (the wrong file), once simulating; one edited to another split of the same nodes was simulated and scored
+    against measurements of the other split without a word."""
+    f = measured / "runs" / "workers=2_mak=4" / "multicore" / "placement.json"
+    original = json.loads(f.read_text())
+    for edit in ({"tok": 0}, {**original["strategy_output"], "cell": 1 - original["strategy_output"]["cell"]}):
+        f.write_text(json.dumps({**original, "strategy_output": edit}))
+        line = _resimulate(capsys, measured, tmp_path / "out")
+        assert f"{f}: strategy_output: not the placement the run measured with" in line
+        assert not (tmp_path / "out").exists()
+
+
+def test_resimulate_refuses_a_table_whose_workers_are_not_its_runs(measured, tmp_path, capsys, no_work):
+    """A row's workers decide the simulated chips: one edited (or mixed up) to 3 had its two-worker runs simulated
+    on three chips without a word."""
+    _edit_table(measured, 3, "workers", "3")
+    line = _resimulate(capsys, measured, tmp_path / "out")
+    assert line.startswith(f"ampsim: error: {measured / 'compare.csv'}: configuration 'workers=2,mak=1': 3 worker(s), "
+                           f"but its measured run {measured / 'runs' / 'workers=2_mak=1' / 'multicore'}")
+    assert "ran on 2" in line and not (tmp_path / "out").exists()
+
+
 SUMMARY = Path("runs") / "workers=2_mak=1" / "multicore-2" / "summary.json"
 
 

@@ -73,7 +73,8 @@ def resimulate(measured: str | Path, overrides: list[tuple[str, Any]] = (), hard
     plans = []
     for r, d in configs:
         cfg = _config(d, overrides)
-        plans.append((r, d, cfg, _placement(d, r["workers"]), calibrated_system(hw_path, r["workers"], cfg.hardware)))
+        plans.append((r, d, cfg, _placement(d, _workers(table, r, d, runs[r["config"]]), runs[r["config"]]),
+                      calibrated_system(hw_path, r["workers"], cfg.hardware)))
     names = list(dict.fromkeys(p[2].experiment.name for p in plans))  # (one, unless the measurements were mixed)
     if experiment is not None and names != [experiment]:
         raise ConfigError(f"{measured}: holds measurements of {', '.join(map(repr, names))}, not of experiment "
@@ -268,8 +269,20 @@ def _config(d: Path, overrides: list[tuple[str, Any]]):
     return load_config(d / "multicore" / runfiles.CONFIG, [*overrides, ("executor.kind", "sim")])
 
 
-def _placement(d: Path, workers: int) -> dict[str, int]:
-    """The measured run's placement: node name -> worker, each from 0 to ``workers`` - 1."""
+def _workers(table: Path, r: dict, d: Path, summaries: list[dict]) -> int:
+    """The row ``r``'s workers, which its measured runs ran on (their summaries' ``n_workers``, where they have
+    it): a table edited or mixed up with another's would have its runs simulated on another number of chips
+    and scored against them without a word."""
+    for f, m in zip(sorted(d.glob("multicore*/summary.json")), summaries):
+        if m.get("n_workers") not in (None, r["workers"]):
+            raise ConfigError(f"{table}: configuration {r['config']!r}: {r['workers']} worker(s), but its measured "
+                              f"run {f} ran on {m['n_workers']}")
+    return r["workers"]
+
+
+def _placement(d: Path, workers: int, summaries: list[dict]) -> dict[str, int]:
+    """The measured run's placement: node name -> worker, each from 0 to ``workers`` - 1; the one its summary
+    records (``placement``), where it records one."""
     from ampsim.files import read_json
 
     f = d / "multicore" / runfiles.PLACEMENT
@@ -281,4 +294,9 @@ def _placement(d: Path, workers: int) -> dict[str, int]:
         if isinstance(chip, bool) or not isinstance(chip, int) or not 0 <= chip < workers:
             raise ConfigError(f"{f}: strategy_output.{node}: expected a worker from 0 to {workers - 1} (the "
                               f"configuration's workers), got {_shown(chip)}")
+    # (one damaged to name other nodes was refused as the run's config.toml's placement.map, once simulating)
+    recorded = summaries[0].get("placement") if summaries else None
+    if isinstance(recorded, dict) and recorded != placement:
+        raise ConfigError(f"{f}: strategy_output: not the placement the run measured with (its summary.json's "
+                          "placement)")
     return placement
