@@ -209,6 +209,29 @@ def test_resimulate_refuses_an_out_with_a_table_it_did_not_write(measured, tmp_p
     assert snapshot(other) == before
 
 
+@pytest.mark.parametrize("inside", ["runs", "runs/workers=2_mak=4", "runs/workers=2_mak=4/new"])
+@pytest.mark.parametrize("resimulating", [True, False], ids=["resimulate", "compare"])
+def test_an_out_inside_a_compares_runs_is_refused(measured, capsys, no_work, inside, resimulating):
+    """``--resimulate --out DIR/runs`` wrote its table, figure and runs among DIR's measured runs, and every later
+    compare into DIR was refused (runs/compare.csv: not a compare's configuration); a compare measuring into a
+    configuration's folder likewise."""
+    out = measured / inside
+    before = snapshot(measured)
+    argv = ["compare", EXP, "--resimulate", "--from", measured] if resimulating else ["compare", EXP]
+    line = one_error_line(capsys, [*argv, "--out", out, "--hardware", HW])
+    assert line == (f"ampsim: error: {out}: inside the runs of the compare in {measured}, which it would mix its own "
+                    "into; give --out a folder of its own")
+    assert snapshot(measured) == before
+
+
+def test_a_users_runs_folder_beside_no_compare_is_no_compares(tmp_path, no_work):
+    """A folder named runs holding a run folder named sim (ampsim train --out runs/x/sim) is not a compare's."""
+    (tmp_path / "runs" / "x" / "sim").mkdir(parents=True)
+    with pytest.raises(Reached):
+        main(["compare", str(EXP), "--resimulate", "--from", str(MEASURED), "--out", str(tmp_path / "runs" / "new"),
+              "--hardware", str(HW)])
+
+
 def test_resimulate_may_still_rewrite_its_own_output(measured, tmp_path, no_work):
     out = tmp_path / "again"
     (out / "runs" / "workers=1_mak=1" / "sim").mkdir(parents=True)

@@ -38,6 +38,7 @@ def check_compare_folder(out: Path, experiment: str) -> None:
     name`` of its runs' ``config.toml``)."""
     from ampsim.files import read_toml
 
+    _check_not_in_runs(out)
     runs = out / "runs"
     if not os.path.lexists(runs):
         _check_no_table(out)
@@ -61,6 +62,19 @@ def check_compare_folder(out: Path, experiment: str) -> None:
     if other:
         raise ConfigError(f"{out}: holds the compare of another experiment ({other[0]!r}), which a compare of "
                           f"{experiment!r} would delete; give --out a folder of its own")
+
+
+def _check_not_in_runs(out: Path) -> None:
+    """Refuse an ``out`` in a compare's ``runs/`` (the folder itself or one below it): the table, the figure and the
+    runs written there were mixed into that compare's runs (``--resimulate --out DIR/runs``), and the next compare
+    into it refused it as holding runs/compare.csv, not a compare's configuration."""
+    real = Path(os.path.realpath(out))
+    for folder in (real, *real.parents):
+        # (a compare's: its table beside it, or measured runs in it; a user's runs/x/sim alone is no compare's)
+        if folder.name == "runs" and ((folder.parent / COMPARE_TABLE).is_file() and next(folder.glob("*/sim"), None)
+                                      or next(folder.glob("*/multicore*"), None)):
+            raise ConfigError(f"{out}: inside the runs of the compare in {folder.parent}, which it would mix its "
+                              "own into; give --out a folder of its own")
 
 
 def _check_no_table(out: Path) -> None:
