@@ -224,6 +224,23 @@ def test_an_out_inside_a_compares_runs_is_refused(measured, capsys, no_work, ins
     assert snapshot(measured) == before
 
 
+def test_a_compare_into_a_re_scoring_is_refused(measured, capsys, monkeypatch, no_work):
+    """A measured compare into DIR/resimulated replaced the re-scoring there, and --resimulate --from DIR then
+    refused its own default output (it held measurements) until cleared by hand."""
+    def reached(*args, **kwargs):
+        raise Reached
+
+    monkeypatch.setattr(cmp, "_prepare", reached)
+    out = measured / "resimulated"
+    (out / "runs" / "workers=1_mak=1" / "sim").mkdir(parents=True)
+    shutil.copy(measured / "compare.csv", out)  # what --resimulate --from measured left
+    before = snapshot(measured)
+    line = one_error_line(capsys, ["compare", EXP, "--out", out, "--hardware", HW])
+    assert line == (f"ampsim: error: {out}: holds a re-scoring (compare --resimulate: simulated runs only), which a "
+                    "measured compare would replace; give --out a folder of its own")
+    assert snapshot(measured) == before
+
+
 def test_a_users_runs_folder_beside_no_compare_is_no_compares(tmp_path, no_work):
     """A folder named runs holding a run folder named sim (ampsim train --out runs/x/sim) is not a compare's."""
     (tmp_path / "runs" / "x" / "sim").mkdir(parents=True)

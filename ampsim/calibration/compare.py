@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Container
 
-from ampsim.calibration.outfolder import check_compare_folder, into_folder
+from ampsim.calibration.outfolder import check_compare_folder, check_not_rescored, into_folder
 from ampsim.calibration.report import COMPARE_PLOT, COMPARE_TABLE, noisy, plot, ranking_agreement, row, write_csv
 from ampsim.calibration.simulated import calibrated_system, simulate_run  # (rescore and tests reach it here)
 from ampsim.config import Config, load_config, parse_override
@@ -301,6 +301,7 @@ def run_compare(experiment: str | Path, overrides: list[tuple[str, Any]] = (), c
         settings.append((label, cfg))
     out = check_output_dir(Path(out) if out else default_folder(name, experiment))  # before measuring
     check_compare_folder(out, name)
+    check_not_rescored(out)
     # before anything is measured: errors against another machine's model must never become results
     hw_path = model_of_this_machine(hardware or None, n)
     calib = _calibration(hw_path)

@@ -21,7 +21,7 @@ from ampsim.folders import STAGING_MARK, make_staging, remove_staging, replace_f
 from ampsim.locks import holding
 from ampsim.results import partial_path
 
-__all__ = ["check_compare_folder", "into_folder"]
+__all__ = ["check_compare_folder", "check_not_rescored", "into_folder"]
 
 T = TypeVar("T")
 
@@ -75,6 +75,16 @@ def _check_not_in_runs(out: Path) -> None:
                                       or next(folder.glob("*/multicore*"), None)):
             raise ConfigError(f"{out}: inside the runs of the compare in {folder.parent}, which it would mix its "
                               "own into; give --out a folder of its own")
+
+
+def check_not_rescored(out: Path) -> None:
+    """Refuse, in one line, a measured compare into ``out`` that holds a re-scoring (``compare --resimulate``'s table
+    beside simulated runs only, as ``DIR/resimulated``): it replaced it, and ``--resimulate --from DIR`` then refused
+    its own default output as holding measurements, until cleared by hand."""
+    if (out / COMPARE_TABLE).is_file() and next(out.glob("runs/*/sim"), None) is not None \
+            and next(out.glob("runs/*/multicore*"), None) is None:
+        raise ConfigError(f"{out}: holds a re-scoring (compare --resimulate: simulated runs only), which a measured "
+                          "compare would replace; give --out a folder of its own")
 
 
 def _check_no_table(out: Path) -> None:
