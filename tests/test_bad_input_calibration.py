@@ -249,6 +249,17 @@ def test_a_users_runs_folder_beside_no_compare_is_no_compares(tmp_path, no_work)
               "--hardware", str(HW)])
 
 
+@pytest.mark.parametrize("option", [["--configs", "workers=1,mak=1"], ["--workers", "1"], ["--repeat", "3"]],
+                         ids=["configs", "workers", "repeat"])
+def test_resimulate_refuses_the_options_of_a_measurement(measured, tmp_path, capsys, no_work, option):
+    """Each was ignored: --configs "workers=1,mak=1" re-scored every configuration of the folder, exit 0."""
+    line = one_error_line(capsys, ["compare", EXP, "--resimulate", "--from", measured, "--out", tmp_path / "out",
+                                   "--hardware", HW, *option])
+    assert line == (f"ampsim: error: {option[0]}: not with --resimulate, which re-scores every configuration as it "
+                    "was measured (and as often); measure anew with ampsim compare")
+    assert not (tmp_path / "out").exists()
+
+
 def test_resimulate_may_still_rewrite_its_own_output(measured, tmp_path, no_work):
     out = tmp_path / "again"
     (out / "runs" / "workers=1_mak=1" / "sim").mkdir(parents=True)

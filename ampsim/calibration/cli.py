@@ -1,9 +1,10 @@
 """The ``calibrate`` and ``compare`` subcommands (wired into :mod:`ampsim.cli`).
 
     ampsim calibrate [--out hardware_models/local_cpu.toml] [--workers N] [--quick]
-    ampsim compare EXP.toml [--workers N] [--set KEY=VALUE ...] [--configs "mak=1;mak=4"]
+    ampsim compare EXP.toml [--workers N] [--set KEY=VALUE ...] [--configs "mak=1;mak=4"] [--repeat N]
+                   [--hardware HW.toml] [--out DIR]
     ampsim compare EXP.toml [EXP.toml ...] --resimulate [--from DIR] [--set hardware.KEY=VALUE ...]
-                   [--hardware HW.toml] [--out DIR] [--repeat N]
+                   [--hardware HW.toml] [--out DIR]
 
 A thin layer over :func:`ampsim.calibration.run_calibration` and :func:`ampsim.calibration.run_compare`:
 it parses the arguments and prints the one-line summary or the table (the only prints of the package).
@@ -97,6 +98,13 @@ def _resimulate(args: argparse.Namespace) -> int:
     from ampsim.config import load_config, parse_override
     from ampsim.errors import ConfigError
 
+    # what only a measurement takes: re-scoring takes every configuration as measured (each was ignored: --configs
+    # "mak=1" re-scored them all)
+    for option, given in (("--configs", args.configs is not None), ("--workers", args.workers is not None),
+                          ("--repeat", args.repeat != 1)):
+        if given:
+            raise ConfigError(f"{option}: not with --resimulate, which re-scores every configuration as it was "
+                              "measured (and as often); measure anew with ampsim compare")
     overrides = [parse_override(o) for o in args.overrides]
     if (args.measured or args.out) and len(args.experiment) > 1:
         raise ConfigError("--from and --out name one experiment's folders: give one experiment with them")
