@@ -116,7 +116,10 @@ def _staged(final: Path, make: Callable[[Path], T]) -> T:
         made = make(out)
     except BaseException as e:
         _prune_empty(out / "runs")  # (the configurations cut short before their first epoch: nothing in them)
-        if out != final and out.is_dir() and any(p.name != STAGING_MARK for p in out.iterdir()):
+        # (the run cut short says "nothing was kept" of itself alone: the configurations measured before it stay)
+        if out == final and next(out.glob("runs/*/multicore*"), None) is not None:
+            e.add_note(f"the runs measured so far are kept in {out / 'runs'}")
+        elif out != final and out.is_dir() and any(p.name != STAGING_MARK for p in out.iterdir()):
             e.add_note(f"{final} is as it was; this compare's outputs so far are in {out}")
         elif out != final and out.is_dir():  # (nothing written: no empty <out>.partial/ left to puzzle over)
             unmark_staging(out)

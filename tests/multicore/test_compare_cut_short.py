@@ -51,9 +51,10 @@ def test_a_compare_cut_short_before_a_configurations_first_epoch_leaves_no_empty
 
     monkeypatch.setattr(training, "run_training", cut_in_the_second)
     out = tmp_path / "out"
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(KeyboardInterrupt) as err:
         compare.run_compare(*ARGS, workers=2, hardware=model, out=out)
-    # the first configuration's measured run is kept where it is; nothing of the second
+    # the first configuration's measured run is kept where it is, and said to be; nothing of the second
+    assert f"the runs measured so far are kept in {out / 'runs'}" in err.value.__notes__
     assert sorted(p.name for p in (out / "runs").iterdir()) == ["workers=1_mak=1"]
     assert (out / "runs" / "workers=1_mak=1" / "multicore" / "summary.json").is_file()
     monkeypatch.setattr(training, "run_training", real)
@@ -72,8 +73,9 @@ def test_a_compare_cut_short_in_its_first_configuration_leaves_no_runs_folder(mo
     monkeypatch.setattr(training, "run_training", cut)
     out = tmp_path / "out"
     out.mkdir()
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(KeyboardInterrupt) as err:
         compare.run_compare(*ARGS, workers=2, hardware=model, out=out)
+    assert not any(note.startswith("the runs measured so far") for note in getattr(err.value, "__notes__", []))
     assert list(out.iterdir()) == []  # (the folder given stays: it was there)
 
 
