@@ -144,7 +144,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                         "if missing)")
     m.add_argument("--out", type=path_option, help="output folder (default: results/compare/<experiment>)")
     m.add_argument("--repeat", type=int, default=1, metavar="N",
-                   help="measure every configuration N times (median; the spread decides ranking ties)")
+                   help="measure every configuration N times (the median run is shown, for an even N the "
+                        "faster of the two middle ones; the spread decides ranking ties)")
     m.add_argument("--resimulate", action="store_true",
                    help="measure nothing: simulate the configurations measured under --from again, on the model "
                         "as it is now (with --set hardware.* what-ifs), and score it against those measurements")

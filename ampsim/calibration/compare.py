@@ -192,7 +192,8 @@ def _simulate(pair: _Pair, hw_path: Path) -> dict:
 
 def scored_row(label: str, cfg: Config, runs: list[dict], simulated: dict, counts: dict, *, speed: float,
                cores: float) -> dict:
-    """The table row of a configuration from its measured ``runs`` (summaries; the median one is shown),
+    """The table row of a configuration from its measured ``runs`` (summaries; the median one is shown: a run
+    measured, with all its figures, so for an even number the faster of the two middle ones),
     its ``simulated`` summary, its message ``counts`` and the machine's ``speed`` and free ``cores`` during
     the measurements: the simulation is stretched by the shared-machine slowdown over that speed."""
     runs = sorted(runs, key=lambda m: m["throughput_instances_per_s"])
