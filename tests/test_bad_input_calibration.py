@@ -514,6 +514,17 @@ def test_compare_refuses_a_configuration_that_sets_the_executor_kind(tmp_path, c
     assert not (tmp_path / "c").exists()
 
 
+def test_compare_refuses_a_configuration_of_workers_0(tmp_path, capsys, no_work):
+    """It measured one worker per core under the label "workers=0", a row no reader could tell apart."""
+    from ampsim.hardware.local import default_workers
+
+    line = one_error_line(capsys, ["compare", EXP, "--out", tmp_path / "c", "--hardware", HW, "--configs",
+                                   "mak=1;workers=0,mak=4"])
+    assert line == (f"ampsim: error: --configs 'workers=0,mak=4': workers=0 (one per core in an experiment file) names "
+                    f"no count for the row: give workers=N (this machine: {default_workers()})")
+    assert not (tmp_path / "c").exists()
+
+
 def test_compare_refuses_the_executor_kind_set_inside_a_table(tmp_path, capsys, no_work):
     line = one_error_line(capsys, ["compare", EXP, "--out", tmp_path / "c", "--hardware", HW, "--configs", "mak=1",
                                    "--set", 'executor={kind="sim"}'])

@@ -293,6 +293,9 @@ def run_compare(experiment: str | Path, overrides: list[tuple[str, Any]] = (), c
             cfg = load_config(experiment, base + extra)
         except ConfigError as e:  # the mistake is in --configs, not in the experiment file
             raise ConfigError(f"--configs {label!r}: {e}") from None
+        if cfg.executor.workers == 0:  # (one per core: it ran that many, under the label "workers=0")
+            raise ConfigError(f"--configs {label!r}: workers=0 (one per core in an experiment file) names no count "
+                              f"for the row: give workers=N (this machine: {default_workers()})")
         # the same run resolved (lr=1 and lr=1.0), or one folder of runs/ (x="a b" and x="a_b"): measured twice
         same = next((other for other, c in settings if c.to_dict() == cfg.to_dict()
                      or run_folder(other) == run_folder(label)), None)
