@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 import os
 import shutil
 import stat
@@ -604,3 +605,12 @@ def test_compare_refuses_measurements_two_calibrated_models_beside_each_other_sh
                         "model's measurements are named by its name less the suffix), which compare cannot tell; "
                         "give each calibrated model a name of its own (its measurements renamed with it)")
     assert snapshot(tmp_path) == before
+
+
+@pytest.mark.parametrize("model, warned", [(ROOT / "hardware_models" / "ring4.toml", True), (HW, False)])
+def test_resimulate_warns_of_a_hand_written_model(measured, tmp_path, no_work, caplog, model, warned):
+    """It scored the CPU's measurements against an accelerator's model without a word (compare refuses one)."""
+    with caplog.at_level(logging.WARNING, logger="ampsim.calibration.rescore"), pytest.raises(Reached):
+        main(["compare", str(EXP), "--resimulate", "--from", str(measured), "--out", str(tmp_path / "r"),
+              "--hardware", str(model)])
+    assert ("a hand-written model" in caplog.text) == warned

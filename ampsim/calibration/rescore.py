@@ -51,6 +51,7 @@ def resimulate(measured: str | Path, overrides: list[tuple[str, Any]] = (), hard
     from ampsim.calibration.simulated import calibrated_system
     from ampsim.files import check_output_dir
     from ampsim.hardware.local import LOCAL_MODEL, local_model_path
+    from ampsim.hardware.parse import load_system
 
     check_what_ifs(overrides)
     measured = Path(measured)
@@ -70,6 +71,10 @@ def resimulate(measured: str | Path, overrides: list[tuple[str, Any]] = (), hard
     if hw_path is None or not hw_path.is_file():
         raise ConfigError(f"{hardware or LOCAL_MODEL}: no such hardware model (give --hardware: the model of the "
                           "machine the measurements were taken on)")
+    if not (model := load_system(hw_path)).measured:  # (compare itself refuses one: not this machine's)
+        log.warning("%s: a hand-written model (%s), not a calibrated one: the errors against it compare the machine "
+                    "the measurements were taken on with another one, not the simulator with its machine", hw_path,
+                    model.description or model.name)
     plans = []
     for r, d in configs:
         cfg = _config(d, overrides)
