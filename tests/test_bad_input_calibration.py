@@ -614,3 +614,17 @@ def test_resimulate_warns_of_a_hand_written_model(measured, tmp_path, no_work, c
         main(["compare", str(EXP), "--resimulate", "--from", str(measured), "--out", str(tmp_path / "r"),
               "--hardware", str(model)])
     assert ("a hand-written model" in caplog.text) == warned
+
+
+def test_resimulate_refuses_an_out_inside_a_compares_staging_folder(measured, tmp_path, capsys, no_work):
+    """--from C.partial (a compare that did not finish) wrote its table into C.partial/resimulated, which the next
+    compare into C deletes with the staging folder, without a word."""
+    from ampsim.folders import STAGING_MARK
+
+    (measured / STAGING_MARK).touch()
+    line = one_error_line(capsys, ["compare", EXP, "--resimulate", "--from", measured, "--hardware", HW])
+    assert line.startswith(f"ampsim: error: {measured / 'resimulated'}: inside {measured.resolve()}, the staging folder")
+    assert not (measured / "resimulated").exists()
+    with pytest.raises(Reached):  # elsewhere it goes on
+        main(["compare", str(EXP), "--resimulate", "--from", str(measured), "--out", str(tmp_path / "r"),
+              "--hardware", str(HW)])

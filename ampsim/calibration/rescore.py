@@ -50,6 +50,7 @@ def resimulate(measured: str | Path, overrides: list[tuple[str, Any]] = (), hard
     from ampsim.calibration.report import COMPARE_PLOT, COMPARE_TABLE, plot, ranking_agreement, read_csv, write_csv
     from ampsim.calibration.simulated import calibrated_system
     from ampsim.files import check_output_dir
+    from ampsim.folders import STAGING_MARK
     from ampsim.hardware.local import LOCAL_MODEL, local_model_path
     from ampsim.hardware.parse import load_system
 
@@ -63,6 +64,9 @@ def resimulate(measured: str | Path, overrides: list[tuple[str, Any]] = (), hard
     out = Path(out) if out else measured / "resimulated"
     if out.resolve() == measured.resolve():
         raise ConfigError(f"{out}: would replace the measured table; give another --out")
+    if staging := next((f for f in (out.resolve(), *out.resolve().parents) if (f / STAGING_MARK).exists()), None):
+        raise ConfigError(f"{out}: inside {staging}, the staging folder of a compare that did not finish, which the "
+                          "next compare into its folder deletes (with this table); give --out elsewhere")
     check_output_dir(out)
     _check_not_measured(out)
     configs = [(r, _run_dir(measured, r["config"])) for r in rows_in]
