@@ -176,13 +176,15 @@ def read_csv(path: Path) -> list[dict]:
 
 
 def format_table(rows: list[dict], agreement: dict) -> str:
-    """The comparison as an aligned text table plus the ranking verdict."""
-    head = (f"{'config':<22} {'measured/s':>10} {'simulated/s':>11} {'error':>8} {'speed':>5} {'cores':>5} "
+    """The comparison as an aligned text table plus the ranking verdict (the first column as wide as its longest
+    label: a longer one than 22 characters shifted its row's columns)."""
+    w = max([22, *(len(r["config"]) for r in rows)])
+    head = (f"{'config':<{w}} {'measured/s':>10} {'simulated/s':>11} {'error':>8} {'speed':>5} {'cores':>5} "
             f"{'demand':>6} "
             f"{'dedicated/s':>11} {'error':>8} {'remote':>6} {'meas.TTT s':>10} {'sim.TTT s':>9} {'staleness':>11}")
     lines = [head, "-" * len(head)]
     for r in rows:
-        lines.append(f"{r['config']:<22} {r['measured_throughput']:>10.1f} {r['simulated_throughput']:>11.1f} "
+        lines.append(f"{r['config']:<{w}} {r['measured_throughput']:>10.1f} {r['simulated_throughput']:>11.1f} "
                      f"{_pct(r['throughput_error_pct']):>8} {r['speed']:>5.2f} {r['cores']:>5.2f} {r['demand']:>6.2f} "
                      f"{r['dedicated_throughput']:>11.1f} {_pct(r['dedicated_error_pct']):>8} "
                      f"{r['remote_per_instance'] / max(r['messages_per_instance'], 1):>6.0%} "

@@ -66,3 +66,22 @@ def test_nothing_below_the_package_imports_it():
     assert files
     for f in files:
         assert not any(m.startswith("ampsim.calibration") for m in _imports(f)), f
+
+
+def test_the_compare_text_table_keeps_its_columns_under_a_long_label():
+    """A label longer than 22 characters shifted its row's columns (compare --resimulate's own labels)."""
+    from ampsim.calibration.report import format_table
+
+    def row(label: str) -> dict:
+        return {"config": label, "measured_throughput": 100.0, "simulated_throughput": 90.0,
+                "throughput_error_pct": -10.0, "speed": 1.0, "cores": 2.0, "demand": 1.5,
+                "dedicated_throughput": 95.0, "dedicated_error_pct": -5.0, "remote_per_instance": 3.0,
+                "messages_per_instance": 10.0, "measured_time_to_target_s": None, "simulated_time_to_target_s": None,
+                "measured_staleness": 0.5, "simulated_staleness": 0.5}
+
+    labels = ["mak=1", "workers=2,mak=4,placement=greedy,muf=5"]
+    agreement = {"agrees": True, "kendall_tau": 1.0, "ties": 0, "measured_order": labels, "simulated_order": labels}
+    head, rule, *lines = format_table([row(label) for label in labels], agreement).splitlines()
+    ends = {len(line) for line in (head, *lines[:2])}
+    assert len(ends) == 1 and len(rule) == len(head)  # every row as long as the header: the columns line up
+    assert [line.index("100.0") + len("100.0") for line in lines[:2]] == [head.index("measured/s") + 10] * 2
