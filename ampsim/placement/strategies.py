@@ -54,8 +54,8 @@ def place(strategy: str, model: Model, chips: Sequence, *, explicit: dict | None
     """Map every node of ``model.graph`` to a chip index (``chips``: the chips' specs). ``groups``: the
     node names of each replica group (``groups`` strategy; default: one group of every node); ``unit``: what
     the chips are, in messages (``"worker"`` for the multicore executor's); ``resident``: the bytes each node
-holds from the start (:func:`~ampsim.placement.memory.resident_bytes`), to keep within the chips' memory (None:
-memory is not looked at, as for the multicore executor's workers, whose memory nothing accounts).
+    holds from the start (:func:`~ampsim.placement.memory.resident_bytes`), to keep within the chips' memory
+    (None: memory is not looked at, as for the multicore executor's workers, whose memory nothing accounts).
 
     Parameters
     ----------

@@ -17,14 +17,13 @@ with :func:`register_task`), and the command line finds its module by name (:mod
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any, Callable
 
 from ampsim.errors import ConfigError
 from ampsim.schemas import list_reduction, mlp, qm9_ggnn, sst_treelstm
-from ampsim.schemas.outside import MODULES_VAR, load_outside_task
+from ampsim.schemas.outside import MODULES_VAR, load_outside_task, named_modules
 
 __all__ = ["TaskSchema", "TASK_SCHEMAS", "register_task", "task_schema", "unknown_task"]
 
@@ -77,7 +76,7 @@ def unknown_task(task: Any) -> str | None:
         load_outside_task(task, TASK_SCHEMAS.keys)
     if task in TASK_SCHEMAS:
         return None
-    named = [m for m in (part.strip() for part in os.environ.get(MODULES_VAR, "").split(",")) if m]
+    named = named_modules()
     how = (f"none of the modules {MODULES_VAR} names ({', '.join(named)}) registers it" if named else
            f"a task of your own: name its module in {MODULES_VAR}, or install it with an ampsim.tasks entry point")
     return f"unknown task {task!r} (known: {', '.join(TASK_SCHEMAS)}; {how})"

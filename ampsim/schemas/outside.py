@@ -30,7 +30,7 @@ from typing import Callable, Collection
 
 from ampsim.errors import ConfigError, first_line
 
-__all__ = ["ENTRY_POINT_GROUP", "MODULES_VAR", "load_outside_task"]
+__all__ = ["ENTRY_POINT_GROUP", "MODULES_VAR", "load_outside_task", "named_modules"]
 
 #: the entry-point group an installed package declares its tasks in (name: the task's, value: its module)
 ENTRY_POINT_GROUP = "ampsim.tasks"
@@ -49,14 +49,19 @@ def load_outside_task(task: str, known: Callable[[], Collection[str]]) -> None:
     value = os.environ.get(MODULES_VAR, "")
     if (task, value) in _missed:
         return
-    for name in (part.strip() for part in value.split(",")):
-        if name and name not in _imported:
+    for name in named_modules():
+        if name not in _imported:
             _import_registering(name, known, MODULES_VAR)
             _imported.add(name)
     if task not in known():
         _load_entry_point(task, known)
     if task not in known():
         _missed.add((task, value))
+
+
+def named_modules() -> list[str]:
+    """The dotted module names :data:`MODULES_VAR` holds, in order (none where it is unset or empty)."""
+    return [name for name in (part.strip() for part in os.environ.get(MODULES_VAR, "").split(",")) if name]
 
 
 def _import_registering(name: str, known: Callable[[], Collection[str]], where: str) -> None:
