@@ -29,7 +29,15 @@ import numpy as np
 from ampsim.executors.sim.fastloop import FastReplay
 from ampsim.executors.sim.fastprep import Placed
 from ampsim.executors.sim.faststate import counters_are_ints
-from ampsim.executors.sim.jitarrays import floats, ints, of_placement, of_recording, touched_chips
+from ampsim.executors.sim.jitarrays import (
+    floats,
+    idle_rings,
+    idle_rings_back,
+    ints,
+    of_placement,
+    of_recording,
+    touched_chips,
+)
 from ampsim.gcpause import gc_paused
 from ampsim.ir.param import ParamNode
 
@@ -135,11 +143,10 @@ class JitReplay(FastReplay):
                 for item in q:
                     js.enqueue(nxt, qhead, qtail, c, item)
         units = max(map(attrgetter("compute_units"), self.ex.system.chips))
-        idle_buf = np.zeros((n_chips, units) if self.waking else (0, 1))
-        idle_len = np.zeros(n_chips, dtype=np.int64)
-        for c, q in enumerate(self.idle_at):
-            idle_buf[c, :len(q)] = list(q)
-            idle_len[c] = len(q)
+        if self.waking:
+            idle_buf, idle_len = idle_rings(self.idle_at, units)
+        else:
+            idle_buf, idle_len = np.zeros((0, 1)), np.zeros(n_chips, dtype=np.int64)
         lazy_t, lazy_o = self._lazy_arrays()
         ch = (nxt, qhead, qtail, ints(self.n_idle), np.asarray(self.single, dtype=np.bool_), lazy_t, lazy_o,
               idle_buf, np.zeros(n_chips, dtype=np.int64), idle_len, used, *self._spec_arrays(),
@@ -302,12 +309,7 @@ class JitReplay(FastReplay):
         for c in np.flatnonzero(lazy_o >= 0).tolist():
             self.lazy[c] = (float(ch[5][c]), int(lazy_o[c]))
         if self.waking:
-            buf, head, n = ch[7], ch[8], ch[9].tolist()
-            width = buf.shape[1]
-            for c, q in enumerate(self.idle_at):
-                q.clear()
-                if n[c]:
-                    q.extend(buf[c, (head[c] + np.arange(n[c])) % width].tolist())
+            idle_rings_back(self.idle_at, ch[7], ch[8], ch[9])
         self.used = ch[10].tolist()
         self.version[:] = version.tolist()
         self.now, self.order = float(F[js.NOW]), int(K[js.ORDER])
