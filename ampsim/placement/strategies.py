@@ -22,21 +22,25 @@ bytes each chip holds from the start (parameters and counted optimizer state,
 chip without room for it goes elsewhere: ``round_robin`` deals it to the next chip in turn with room,
 ``greedy`` to the chip with room that would finish it earliest, ``min_cut`` puts a part on the first chip not
 yet given one with room for the whole part, else on the first chip with room for it, else its nodes one by one
-on the first chip with room for each. Where everything fits, the placement is the one made without memory;
-where a node fits nowhere, a one-line ConfigError names it and the chips (:mod:`ampsim.placement.memory`).
+on the first chip with room for each. Where ``greedy`` (and ``groups`` inside a group) so leaves a node no chip,
+the nodes that hold memory are packed first-fit decreasing instead (largest first, each on the first chip with
+room), the others placed longest first around them; a warning says so. Where everything fits, the placement is
+the one made without memory; where a node fits nowhere (for ``greedy``: nor packed), a one-line ConfigError
+names it and the chips (:mod:`ampsim.placement.memory`).
 ``explicit`` and ``single`` place as told.
 """
 
 from __future__ import annotations
 
 import fnmatch
+import logging
 from typing import Sequence
 
 import networkx as nx
 import numpy as np
 
 from ampsim.config import Config
-from ampsim.errors import ConfigError, listed
+from ampsim.errors import ConfigError, NoRoom, listed
 from ampsim.hardware.cost import spec_kinds
 from ampsim.models import node_names
 from ampsim.models.base import Model
@@ -45,6 +49,8 @@ from ampsim.placement.memory import Room
 from ampsim.replicas import copy_names, node_copies, replica_spec
 
 __all__ = ["check_map", "check_names", "place"]
+
+log = logging.getLogger(__name__)
 
 
 def place(strategy: str, model: Model, chips: Sequence, *, explicit: dict | None = None,
@@ -202,25 +208,65 @@ def _round_robin(names: list[str], n: int, room: Room | None) -> dict[str, int]:
 def _greedy(names: list[str], chips: Sequence, prof: Profile, room: Room | None = None,
             first: int = 0) -> dict[str, int]:
     """Longest first, each node to the chip that would finish it earliest (with ``room``: of those with room
-    for it; ``chips`` are the room's chips ``first``, ``first + 1``, ...)."""
+    for it; ``chips`` are the room's chips ``first``, ``first + 1``, ...). Where that leaves a node no chip
+    with room, the nodes that hold memory are packed first-fit decreasing and the rest placed around them
+    (:func:`_packed`); where that packing fails too, the first refusal stands."""
     kind_of, specs = spec_kinds(chips)  # chips that share a spec object share its estimates
-    load = np.zeros(len(chips))
-    out: dict[str, int] = {}
     pos = {nm: i for i, nm in enumerate(names)}
     times = {nm: np.array([node_time_s(prof, nm, c) for c in specs])[kind_of] for nm in names}
-    for name in sorted(names, key=lambda nm: (-times[nm][0], pos[nm])):
+    order = sorted(names, key=lambda nm: (-times[nm][0], pos[nm]))
+    if room is None:
+        return _fastest(order, names, times, len(chips))
+    before = list(room.free)  # (a group's chips may hold an earlier group's nodes: they stay)
+    try:
+        return _fastest(order, names, times, len(chips), room, first)
+    except NoRoom as refused:
+        room.free[:] = before
+        packed = _packed(order, len(chips), room, first)
+        if packed is None:
+            raise refused from None  # (its line: the node longest first found no room for)
+        log.warning("%s: placement.strategy: %s, longest first, leaves node %s no room on chips %d..%d; their "
+                    "parameters are packed largest first instead, the other nodes placed around them",
+                    room.source, room.strategy, refused.where["node"], first, first + len(chips) - 1)
+        return _fastest(order, names, times, len(chips), room, first, packed)
+
+
+def _fastest(order: list[str], names: list[str], times: dict[str, np.ndarray], n: int, room: Room | None = None,
+             first: int = 0, fixed: dict[str, int] | None = None) -> dict[str, int]:
+    """Nodes in ``order``, each to the chip of the ``n`` that would finish it earliest (with ``room``: of those
+    with room for it), or to its chip in ``fixed``; in ``names``' order."""
+    load = np.zeros(n)
+    out: dict[str, int] = {}
+    for name in order:
         finish = load + times[name]
-        if room is not None and room.need(name):  # (a node without parameters fits anywhere)
-            fits = np.array(room.free[first:first + len(chips)]) >= room.need(name)
+        if fixed is not None and name in fixed:
+            finish = np.where(np.arange(n) == fixed[name], finish, np.inf)
+        elif room is not None and room.need(name):  # (a node without parameters fits anywhere)
+            fits = np.array(room.free[first:first + n]) >= room.need(name)
             if not fits.any():
-                raise room.full(name, range(first, first + len(chips)))
+                raise room.full(name, range(first, first + n))
             finish = np.where(fits, finish, np.inf)  # (finite where it fits: a chip without room never wins)
         best = int(np.argmin(finish))  # the first of equals: the lowest chip index
         out[name] = best
         load[best] += times[name][best]
-        if room is not None:
+        if room is not None and (fixed is None or name not in fixed):
             room.take(name, first + best)
     return {name: out[name] for name in names}
+
+
+def _packed(order: list[str], n: int, room: Room, first: int) -> dict[str, int] | None:
+    """The nodes of ``order`` that hold memory, largest first (equals in ``order``), each on the first of the
+    ``n`` chips from ``first`` with room left for it (taken from ``room``), or None where one finds none.
+    Spreading the longest first evens the chips' work but can leave every chip's room too small for a node
+    that a tighter packing fits (two chips of 100 bytes, nodes of 60, 40, 40, 30, 30 longest first)."""
+    out: dict[str, int] = {}
+    for name in sorted((nm for nm in order if room.need(nm)), key=lambda nm: -room.need(nm)):
+        chip = next((c for c in range(n) if room.fits(name, first + c)), None)
+        if chip is None:
+            return None
+        room.take(name, first + chip)
+        out[name] = chip
+    return out
 
 
 def _groups(names: list[str], groups: list[list[str]], chips: Sequence, prof: Profile,

@@ -201,3 +201,85 @@ def test_a_group_keeps_to_its_own_chips_and_the_error_names_them():
         place("groups", m, [big, big, small, small], prof=prof, groups=groups, resident=resident_bytes(m))
     assert set(place("groups", m, [small, small, big, big], prof=prof, groups=[[], names],
                      resident=resident_bytes(m)).values()) <= {2, 3}
+
+
+def _first_fit_decreasing(resident: dict[str, int], memory: list[int]) -> bool:
+    """Whether the nodes' resident bytes, largest first, each on the first chip with room left, all fit."""
+    free = list(memory)
+    for need in sorted(resident.values(), reverse=True):
+        chip = next((c for c, f in enumerate(free) if f >= need), None)
+        if chip is None:
+            return False
+        free[chip] -= need
+    return True
+
+
+def test_greedy_packs_what_longest_first_spreads_out_of_room(caplog):
+    """Two chips of 100 bytes, layers of 60, 40, 40, 30 and 30 bytes whose work follows their size: longest
+    first spread them 60 | 40 + 40, then 30 on chip 0 and found no room for the last 30; packed 60 + 40 |
+    40 + 30 + 30 they fit, and the plan went on instead of refusing the model."""
+    m = build_mlp(4, [8, 8, 8, 8], 2, seed=0)
+    resident = {"fc0": 60, "fc1": 40, "fc2": 40, "fc3": 30, "fc4": 30}
+    prof = Profile.uniform(m.graph.nodes)
+    for name, need in resident.items():
+        prof.flops[name] = 100.0 * need
+    chips = [ChipSpec(1e9, 1e9, 0.0, 1, 100)] * 2
+    assert place("greedy", m, chips, prof=prof) == {
+        "x": 0, "fc0": 0, "relu0": 0, "fc1": 1, "relu1": 0, "fc2": 1, "relu2": 0, "fc3": 0, "relu3": 0, "fc4": 1,
+        "loss": 0}  # (the spread, with fc4 on chip 1: 110 bytes)
+    with caplog.at_level("WARNING", logger="ampsim.placement.strategies"):
+        mapping = place("greedy", m, chips, prof=prof, resident=resident, source="exp.toml")
+    held = [sum(need for name, need in resident.items() if mapping[name] == c) for c in (0, 1)]
+    assert held == [100, 100] and mapping["fc0"] == mapping["fc1"] == 0, mapping
+    assert list(mapping) == list(m.graph.nodes)
+    assert "exp.toml: placement.strategy: greedy, longest first, leaves node fc4 no room on chips 0..1" in caplog.text
+    # in a group's run of chips, which keeps to them and leaves the other group's chip as it was
+    groups = [["x", "loss"], [n for n in m.graph.nodes if n not in ("x", "loss")]]
+    mapping = place("groups", m, [ChipSpec(1e9, 1e9, 0.0, 1, 0), *chips], prof=prof, groups=groups,
+                    resident=resident)
+    assert {mapping[name] for name in resident} == {1, 2} and mapping["fc0"] == mapping["fc1"] == 1, mapping
+
+
+@given(needs=st.lists(st.integers(1, 60), min_size=1, max_size=6),
+       memories=st.lists(st.integers(1, 150), min_size=1, max_size=4),
+       speeds=st.lists(st.sampled_from([1e9, 2e9, 4e9]), min_size=4, max_size=4),
+       work=st.lists(st.integers(1, 9), min_size=13, max_size=13))
+def test_greedy_refuses_only_what_packing_largest_first_cannot_fit(needs, memories, speeds, work):
+    m = build_mlp(4, [4] * (len(needs) - 1), 2, seed=0)
+    resident = {f"fc{i}": need for i, need in enumerate(needs)}
+    prof = Profile.uniform(m.graph.nodes)
+    for node, w in zip(m.graph.nodes, work):
+        prof.flops[node] = float(w)
+    chips = [ChipSpec(s, s, 0.0, 1, mem) for s, mem in zip(speeds, memories)]
+    try:
+        mapping = place("greedy", m, chips, prof=prof, resident=resident)
+    except ConfigError as err:
+        assert not _first_fit_decreasing(resident, memories), err
+        assert len(str(err).splitlines()) == 1
+        return
+    held = [0] * len(chips)
+    for name, c in mapping.items():
+        held[c] += resident.get(name, 0)
+    assert all(h <= mem for h, mem in zip(held, memories)), (mapping, held)
+
+
+TWO_CHIPS = MESH3X3.replace('name = "mesh3x3"', 'name = "two"').replace(
+    'kind = "mesh2d"\nshape = [3, 3]', 'kind = "fully_connected"\nn = 2')
+
+
+def test_the_blobs_mlp_that_greedy_refused_on_two_small_chips_is_planned(tmp_path):
+    """The audit's case: six layers of 10,880, 30,912, 4,704, 12,800, 28,896 and 912 bytes on two chips of
+    46,000 bytes, 89,104 in all: longest first refused fc2 ("chips 0..1 have at most 4,304 bytes free"),
+    packed largest first they fit with 1,376 and 1,520 bytes to spare."""
+    import ampsim
+
+    hardware = tmp_path / "two.toml"
+    hardware.write_text(TWO_CHIPS)
+    cfg = ampsim.load_experiment(BLOBS, {"executor.kind": "sim", "executor.hardware": str(hardware),
+                                         "placement.strategy": "greedy", "model.hidden": [160, 48, 24, 128, 56],
+                                         "hardware.chip.memory_bytes": 46_000, "data.n_train": 64,
+                                         "data.n_test": 32})
+    p = ampsim.plan(cfg)
+    resident = resident_bytes(p.task.model)
+    held = [sum(need for name, need in resident.items() if p.placement[name] == c) for c in (0, 1)]
+    assert sum(held) == 89_104 and max(held) <= 46_000, held
