@@ -19,9 +19,11 @@ from ampsim.errors import ConfigError, Outcome
 from ampsim.executors import Executor, executor_class, make_executor
 from ampsim.gcpause import gc_paused
 from ampsim.hardware.source import hardware_name, pinned_hardware
+from ampsim.hardware.spec import SystemSpec
 from ampsim.metrics import mean_loss, metric_value, staleness_report, staleness_stats, time_to_target
+from ampsim.models import skeleton
 from ampsim.models.base import Task
-from ampsim.planning import Plan, plan
+from ampsim.planning import Plan, plan, resolve_system
 from ampsim.progress import Progress
 from ampsim.progress import progress as progress_reporter
 from ampsim.replicas import Replicated
@@ -51,9 +53,10 @@ def train_experiment(cfg: Config, out: str | Path, *, progress: bool = False, ke
     except Outcome as e:  # (a node whose parameters fit on no chip: the placement refuses it)
         if not record_outcome:
             raise
+        system = resolve_system(cfg) if cfg.executor.kind == "sim" else None  # (the machine plan() had resolved)
         with RunDir(out, keep_partial=keep_partial) as run:
             _write_config(cfg, run)
-            return _stopped(cfg, None, executor_class(cfg.executor.kind), [], run, e)
+            return _stopped(cfg, None, executor_class(cfg.executor.kind), [], run, e, system)
     _check_muf(cfg, p.task, p.replicas, warn=False)  # (before the run folder; run_training checks again and warns)
     bar = _progress(p, enabled=progress)
     try:
@@ -66,7 +69,7 @@ def train_experiment(cfg: Config, out: str | Path, *, progress: bool = False, ke
                 if not record_outcome:
                     raise
                 _write_config(cfg, run, p.workers)
-                return _stopped(cfg, p.task, executor_class(p.executor), [], run, e)
+                return _stopped(cfg, p.task, executor_class(p.executor), [], run, e, p.system)
             with executor:
                 return run_training(p, executor, run, progress=bar, record_outcome=record_outcome)
     finally:
@@ -144,7 +147,7 @@ def run_training(plan: Plan, executor: Executor, run: RunDir, progress: Progress
     except Outcome as e:
         if not record_outcome:
             raise
-        return _stopped(cfg, task, executor, rows, run, e)
+        return _stopped(cfg, task, executor, rows, run, e, plan.system)
     if simulated:
         run.write_json(runfiles.TIMING, {"wall_s_per_epoch": wall})
     return summarize(cfg, task, executor, rows, run)
@@ -163,9 +166,11 @@ def _write_config(cfg: Config, run: RunDir, workers: int = 0) -> None:
 
 
 def _stopped(cfg: Config, task: Task | None, executor: Executor | type, rows: list[dict], run: RunDir,
-             e: Outcome) -> dict:
-    """Complete ``run`` as one that stopped with the outcome ``e`` after the epochs ``rows``: its summary, no metric."""
-    summary = {**_outcome(cfg, task, executor, rows), e.field: e.record()}
+             e: Outcome, system: SystemSpec | None) -> dict:
+    """Complete ``run`` as one that stopped with the outcome ``e`` after the epochs ``rows``: its summary, no metric.
+    ``system``: the simulated machine (None on the other executors), which the summary names as a finished run's
+    executor does (:func:`_machine_fields`)."""
+    summary = {**_outcome(cfg, task, executor, rows), **_machine_fields(cfg, system), e.field: e.record()}
     run.write_summary(summary)
     run.commit()
     return summary
@@ -247,11 +252,23 @@ def _outcome(cfg: Config, task: Task | None, executor: Executor | type, rows: li
     last = rows[-1] if rows else {}
     return {"experiment": cfg.experiment.name, "task": cfg.experiment.task, "executor": executor.name,
             "time_unit": executor.time_unit,
-            "metric": task.model.metric.name if task is not None else None,  # (None: a plan the placement refused)
+            # (a plan the placement refused has no task: the model built from the config alone names its metric)
+            "metric": (task.model if task is not None else skeleton(cfg)).metric.name,
             "final_metric": None, "best_metric": None, "epochs": len(rows), "instances": last.get("instances", 0),
             "time_s": last.get("time_s"),  # (None before an epoch has ended: a run that diverged in its first)
             "throughput_instances_per_s": (last["instances"] / last["time_s"]) if last.get("time_s") else None,
             "target": cfg.train.target or None, "time_to_target": None}
+
+
+def _machine_fields(cfg: Config, system: SystemSpec | None) -> dict:
+    """What a simulated run's summary says of the run beside its numbers, from its executor's summary
+    (:meth:`ampsim.executors.sim.executor.SimExecutor.summary`): the machine (``hardware``, ``n_chips``) and, for a
+    replay, ``numerics`` false. A stopped run (out of memory, diverged) has no executor's summary to merge, and its
+    table row left the machine's columns blank beside the finished points' of the same sweep; None: no machine."""
+    if system is None:
+        return {}
+    replay = {} if cfg.executor.numerics else {"numerics": False}
+    return {"hardware": system.name, "n_chips": system.n_chips, **replay}
 
 
 def summarize(cfg: Config, task: Task, executor: Executor, rows: list[dict], run: RunDir) -> dict:

@@ -66,6 +66,7 @@ def test_a_point_that_runs_out_of_chip_memory_is_a_row_saying_so(tmp_path, monke
     assert (small["epochs"] == 0).all()
     assert big["out_of_memory"].isna().all() and (big["epochs"] == 1).all() and big["throughput"].notna().all()
     assert big[big["executor.numerics"]]["final_metric"].notna().all()
+    assert (table["hardware"] == "mesh4x4").all() and (table["n_chips"] == 16).all()  # (blank where it stopped)
     # the summary records where it stopped; a replay stops where the full run does, on the same chip and bytes
     summaries = _summaries(out)
     records = [summaries[pid]["out_of_memory"] for pid in small.sort_values("executor.numerics")["point_id"]]
@@ -234,3 +235,32 @@ def test_an_edited_divergence_line_is_a_damaged_point(tmp_path, edit):
     assert point_lacks(tmp_path) == "has a damaged summary.json (diverged: not the error's line)"
     (tmp_path / "summary.json").write_text(json.dumps({"time_s": None, "instances": 0, "diverged": "loss nan"}))
     assert point_lacks(tmp_path) is None
+
+
+#: what a summary says of the run beside its numbers: a stopped point's row left the machine's columns blank
+IDENTITY = ("experiment", "task", "executor", "time_unit", "metric", "target", "hardware", "n_chips", "numerics")
+
+
+@pytest.mark.parametrize("memory_bytes", [1.0e3, 1.0e5])  # refused by the placement; out of memory at t > 0
+@pytest.mark.parametrize("numerics", [True, False])
+def test_a_stopped_point_names_its_machine_as_a_finished_one_does(tmp_path, monkeypatch, memory_bytes, numerics):
+    from ampsim.config import load_config
+    from ampsim.tables import summary_columns
+    from ampsim.training import train_experiment
+
+    monkeypatch.setenv("AMPSIM_RECORDINGS", "off")
+
+    def run(memory: float, out: str) -> dict:
+        cfg = load_config(ROOT / "experiments" / "list_reduction.toml", [
+            ("executor.kind", "sim"), ("executor.hardware", str(ROOT / "hardware_models" / "mesh4x4.toml")),
+            ("executor.numerics", numerics), ("train.epochs", 1), ("data.n_train", 32), ("data.n_test", 16),
+            ("hardware.chip.memory_bytes", memory)])
+        return train_experiment(cfg, tmp_path / out, record_outcome=True)
+
+    finished, stopped = run(4.0e8, "finished"), run(memory_bytes, "stopped")
+    assert "out_of_memory" in stopped and "out_of_memory" not in finished
+    assert {k: stopped.get(k) for k in IDENTITY} == {k: finished.get(k) for k in IDENTITY}
+    assert stopped["hardware"] == "mesh4x4" and stopped["n_chips"] == 16 and stopped["metric"] == "test_accuracy"
+    assert json.loads((tmp_path / "stopped" / "summary.json").read_text()) == stopped
+    row = summary_columns(stopped)
+    assert (row["hardware"], row["n_chips"], row["metric"]) == ("mesh4x4", 16, "test_accuracy")
