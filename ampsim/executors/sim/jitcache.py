@@ -7,10 +7,10 @@ compiles into itself the functions of :mod:`~ampsim.executors.sim.jitstate` and
 kernel compiled from the old code, silently: results and all (2026-12-05: a change to ``jitpackets`` ran in
 the Python loop only, until ``jitkernel.py`` itself changed). Here every function defined in the kernel's
 source files (the ``jit*.py`` beside this one that define numba functions: ``jitkernel``, ``jitstate``,
-``jitpackets``; not ``jitreplay``, which calls the kernel, nor this one) is cached under one stamp of all
-of them together, so an edit to any recompiles all, and an edit to the Python around them none; a file
-outside the package that compiles them into its own functions (a benchmark) registers itself
-(:func:`register`) and is stamped with them and with its own content.
+``jitlinks``, ``jitpackets``, ``jitqueue``, ``jitrungs``; not ``jitreplay``, which calls the kernel, nor this
+one) is cached under one stamp of all of them together, so an edit to any recompiles all, and an edit to the
+Python around them none; a file outside the package that compiles them into its own functions (a benchmark)
+registers itself (:func:`register`) and is stamped with them and with its own content.
 
 The stamp is what numba compares before it loads a cached function (its ``get_source_stamp``: a digest of
 the source file's content in numba 0.68); it is given by cache locators of numba's own two kinds for source

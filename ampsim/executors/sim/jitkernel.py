@@ -14,17 +14,22 @@ both against the full run). What differs is only the representation:
   ``j``'s update job, is on at most one queue at a time); a set-aside completion's key in ``lazy_t`` /
   ``lazy_o`` (order -1: none); since when each idle unit has been idle, a ring per chip;
 * the scalars the Python loop keeps as locals or attributes between events live in ``K`` (ints) and ``F``
-  (floats), so a call can stop at an event boundary and the next carry on.
+  (floats), so a call can stop at an event boundary and the next carry on;
+* the event a step schedules last (the loop's ``ev``, taken with the next pop without touching the heap where it is
+  the earliest) is here the earliest of a step's own completion and its first send's hop
+  (:func:`~ampsim.executors.sim.jitstate.pend`): on a big machine whose chips idle between messages a step schedules
+  no completion of its own, and its send then took a push and a pop of the heap (an event's key is unique, so which
+  of the two waits in the heap changes no order).
 
 The steps on the hot path that :func:`run` shares are inlined helpers
-(:data:`~ampsim.executors.sim.jitstate.jitted_inline`: :func:`_reserve`, a message claiming a link, for a
-send and for a hop; :func:`_release`, a step's child; :func:`_hold`, a chip's memory; :func:`_stop`, handing
-back to the caller): a function that takes the state tuples and is not inlined receives every array in them
-as fields of its own, by value, and folded into such helpers the loop ran 2.6× slower (the chains of
-``bench_replay``, side by side on 2026-12-05; 5–7× while the kernel still counted references); inlined, they
-cost nothing (the same chains 5–7 % faster than written out), as jitstate's ``enqueue``, ``unidle``, ``spush``
-(a message's at an idle chip: 2–6 % off the loop on 16–1,024 chips, scratch, 2026-12-06); the others it calls
-run once per instance or wake-up (:mod:`~ampsim.executors.sim.jitstate`).
+(:data:`~ampsim.executors.sim.jitstate.jitted_inline`: :mod:`~ampsim.executors.sim.jitlinks`' ``reserve``, a message
+claiming a link, for a send and for a hop; :func:`_release`, a step's child; :func:`_hold`, a chip's memory;
+:func:`_stop`, handing back to the caller): a function that takes the state tuples and is not inlined receives every
+array in them as fields of its own, by value, and folded into such helpers the loop ran 2.6× slower (the chains of
+``bench_replay``, side by side on 2026-12-05; 5–7× while the kernel still counted references); inlined, they cost
+nothing (the same chains 5–7 % faster than written out), as jitstate's ``enqueue``, ``unidle``, ``spush`` (a
+message's at an idle chip: 2–6 % off the loop on 16–1,024 chips, scratch, 2026-12-06); the others it calls run once
+per instance or wake-up (:mod:`~ampsim.executors.sim.jitstate`).
 
 A call returns :data:`FINISHED` when no event is left, or stops early: :data:`GROW` (an event store may fill up during
 the next event: the caller enlarges them), :data:`REPORT` (completions to pass to a progress callback), :data:`OOM` (a
@@ -41,7 +46,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ampsim.executors.sim import jitpackets
+from ampsim.executors.sim import jitlinks, jitpackets
 from ampsim.executors.sim.jitrungs import NTOT
 from ampsim.executors.sim.jitstate import (
     ARRIVE,
@@ -85,39 +90,13 @@ from ampsim.executors.sim.jitstate import (
     hreplace,
     jitted,
     jitted_inline,
+    pend,
     spush,
     unidle,
 )
 
 __all__ = ["FINISHED", "GROW", "OOM", "REPORT", "UPDATE_JOB", "WINDOW", "run"]
 FINISHED, GROW, REPORT, OOM, UPDATE_JOB, WINDOW = range(6)  # why a call returns
-
-
-@jitted_inline
-def _reserve(msg, rt, lk, K, h, k, now):
-    """Network: message ``k`` claims hop ``h``'s link now (it waits for the link to be free, then holds it
-    for its occupancy); returns when the hop's event comes up (the next hop, or the arrival), its order
-    drawn."""
-    occ_of, wire = msg[11], msg[12]
-    free, link_busy, link_bytes = lk
-    lid, latency = rt[1][h], rt[2][h]
-    occ = occ_of[k] if len(occ_of) > 0 else wire[k] / rt[3][h]
-    f = free[lid]
-    start = now if now >= f else f
-    free[lid] = start + occ
-    link_busy[lid] += occ
-    link_bytes[lid] += wire[k]
-    K[ORDER] += 1
-    return now + (start - now + latency + occ if rt[4][h] else start - now + latency)
-
-
-@jitted_inline
-def _send(msg, rt, lk, ev, K, now, k):
-    """Network.send: message ``k`` enters its route's first link (the hop event: its next hop or its
-    arrival)."""
-    h = rt[0][msg[10][k]]
-    t = _reserve(msg, rt, lk, K, h, k, now)
-    hpush(ev[0], t, K[ORDER], rt[5][h], k, rt[6][h], 0.0)
 
 
 @jitted
@@ -160,7 +139,7 @@ def _release(msg, rt, lk, ch, ev, K, F, pk, packets, c, k, now):
         if packets:
             jitpackets.send(pk, rt, msg[10], msg[12], ev[0], K, k, now)
         else:
-            _send(msg, rt, lk, ev, K, now, k)
+            jitlinks.send(msg, rt, lk, ev, K, F, now, k)
 
 
 @jitted
@@ -246,7 +225,7 @@ def run(msg, grp, rt, lk, ch, ev, inst, upd, K, F, flags, latency, pk):
             # -- the event ---------------------------------------------------------------------------
             if code == HOP:  # message c reaches hop x of its route
                 h = rptr[msg[10][c]] + x
-                F[EV_T] = _reserve(msg, rt, lk, K, h, c, now)
+                F[EV_T] = jitlinks.reserve(msg, rt, lk, K, h, c, now)
                 K[HAS_EV] = 1
                 K[EV_O], K[EV_CODE], K[EV_C], K[EV_X], F[EV_F] = K[ORDER], h_then[h], c, h_x[h], 0.0
                 continue
@@ -386,13 +365,11 @@ def run(msg, grp, rt, lk, ch, ev, inst, upd, K, F, flags, latency, pk):
                         return _stop(K, UPDATE_JOB, c, events)
             if d > 0:
                 busy[c] += d
-                K[ORDER] += 1
                 if x == NONE and qhead[c] < 0 and single[c]:  # its completion would only idle the unit
+                    K[ORDER] += 1
                     lazy_t[c], lazy_o[c] = now + d, K[ORDER]
                 else:
-                    K[HAS_EV] = 1
-                    F[EV_T], F[EV_F] = now + d, 0.0
-                    K[EV_O], K[EV_CODE], K[EV_C], K[EV_X] = K[ORDER], DONE, c, x
+                    pend(Q, K, F, now + d, DONE, c, x)
                 break
     F[NOW] = now
     K[STATUS] = FINISHED

@@ -16,7 +16,7 @@ from ampsim.executors.sim.jitrungs import NTOT, event_rows
 __all__ = ["ARRIVE", "COST_B", "COST_D", "COST_NONE", "CUR", "DONE", "EVENTS", "EV_C", "EV_CODE", "EV_F", "EV_O",
            "EV_T", "EV_X", "HAS_EV", "HOP", "JOIN_UPDATE_JOB", "MESSAGES", "NDONE", "NONE", "NOW", "NSTALE", "N_K",
            "ONLINK", "ORDER", "OUT_C", "OUT_J", "OUT_R", "PTOP", "RESUME", "SENT", "SH", "SN", "STATUS", "WAKE",
-           "WPEND", "complete", "control", "enqueue", "hpop", "hpush", "hreplace", "spush", "unidle"]
+           "WPEND", "complete", "control", "enqueue", "hpop", "hpush", "hreplace", "pend", "spush", "unidle"]
 
 NONE = -(1 << 62)  # the item of a completion that released nothing
 START, GET, PUT, WAKE, DONE, LEARN, HOP, ARRIVE = range(8)  # as faststate and fastprep number them
@@ -62,6 +62,23 @@ def spush(S, K, t, code, c, f):
     i = (K[SH] + K[SN]) % len(S)
     S[i, 0], S[i, 1], S[i, 2], S[i, 3], S[i, 4], S[i, 5] = t, K[ORDER], code, c, 0, f
     K[SN] += 1
+
+
+@jitted_inline
+def pend(Q, K, F, t, code, c, x):
+    """An event of the next order, (t, code, c, x), into the pending slot; where a send took it, the later
+    of the two joins the heap (the pending event is taken before the heap's first when it is the earlier:
+    a send's next hop is, on a big machine whose chips idle between messages, more often than not)."""
+    K[ORDER] += 1
+    o = K[ORDER]
+    if K[HAS_EV]:
+        if F[EV_T] <= t:  # (at the same time, its order is the older)
+            hpush(Q, t, o, code, c, x, 0.0)
+            return
+        hpush(Q, F[EV_T], K[EV_O], K[EV_CODE], K[EV_C], K[EV_X], F[EV_F])
+    K[HAS_EV] = 1
+    F[EV_T], F[EV_F] = t, 0.0
+    K[EV_O], K[EV_CODE], K[EV_C], K[EV_X] = o, code, c, x
 
 
 @jitted_inline
