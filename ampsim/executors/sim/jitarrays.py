@@ -1,9 +1,10 @@
 """The arrays the compiled replay loop (:mod:`~ampsim.executors.sim.jitkernel`) reads: a recording's, once per
 recording and process (beside the Python loop's lists, in its replay view), and a placement's, once per
 executor and placement; and which chips a call changed, so that only theirs are written back to the chip
-objects (a 16,384-chip machine's write-back visited every chip on every call); and the idle units' rings
-in and out of the kernel's arrays, in one numpy pass each rather than one per chip (on 1,024 idle chips the
-per-chip passes cost a call about 6 ms against 0.6, beside a 77,824-message replay's 20: 2026-12-06, a busy host)."""
+objects (a 16,384-chip machine's write-back visited every chip on every call); and, on a machine whose
+chips pay for waking up (``wake_overhead_s``), the idle units' rings in and out of the kernel's arrays, in one
+numpy pass each rather than one per chip (on 1,024 idle chips the per-chip passes cost a call about 6 ms
+against 0.6, beside a 77,824-message replay's 20: 2026-12-06, a busy host)."""
 
 from __future__ import annotations
 
