@@ -16,17 +16,25 @@ executor (``executor.kind = "sim"``) with a staleness mode a replay reproduces (
 itself replays; the others keep the numerics. Without the option nothing changes (a committed sweep keeps
 its point ids and results). :func:`check_figures` refuses, at ``sweep --check`` time, a figure that needs
 a loss or a metric when any point replays.
+
+A replaying point runs the compiled replay loop, which numba compiles on its first call in a process where its
+on-disk cache has none (a minute or more): before workers start that will replay, :func:`compile_replay_loop`
+has one process of its own fill the cache, which each worker then loads (with a cold cache, every worker
+compiled it at once, each with its warning).
 """
 
 from __future__ import annotations
 
-from typing import Any
+import logging
+from typing import Any, Sequence
 
 from ampsim.config import Config
 from ampsim.errors import ConfigError
 from ampsim.sweeps.figspec import FigureSpec
 
-__all__ = ["MEASURED_COLUMNS", "numerics_mode", "figure_needs", "replayable", "check_figures"]
+__all__ = ["MEASURED_COLUMNS", "numerics_mode", "figure_needs", "replayable", "check_figures", "compile_replay_loop"]
+
+log = logging.getLogger(__name__)
 
 #: table columns that only a run with numerics measures (losses, metrics, and how far replica copies drift
 #: apart: a replay never trains the copies, so its ``replica_drift`` is null)
@@ -84,3 +92,25 @@ def check_figures(source: str, figures: list[FigureSpec], replayed: list[int], t
         if needs:
             raise ConfigError(f"{source}: figure[{i}] ({f.name}): needs {needs}, which point {replayed[0]} "
                               "does not measure (executor.numerics = false replays times only)")
+
+
+def compile_replay_loop(replays: Sequence[bool], jobs: int) -> None:
+    """Before ``jobs`` workers start on points of which ``replays`` says which replay: where two or more workers
+    would replay, one process first compiles the replay loop into numba's on-disk cache (or finds it there, in
+    about a second), so that they load it rather than each compiling it alongside the others. A process of its
+    own (a one-task pool: interrupted as the points are), whose replay leaves nothing in this one; should it
+    fail, the points run as they did without it (and fail there, if they do, with their own error)."""
+    if min(jobs, sum(map(bool, replays))) < 2:  # (one worker compiles it once anyway)
+        return
+    from ampsim.sweeps.pool import run_pool
+
+    for _, err in run_pool(["compile"], 1, _compile):  # (a task of None tells a pool's worker to exit)
+        if err is not None:
+            log.info("compiling the replay loop ahead of the workers failed: %s", err)
+
+
+def _compile(_task: str) -> None:
+    """In the pool's process: :func:`~ampsim.executors.sim.jitwarm.compile_kernel`."""
+    from ampsim.executors.sim.jitwarm import compile_kernel
+
+    compile_kernel()

@@ -40,7 +40,7 @@ from ampsim.wording import wording
 if TYPE_CHECKING:
     from ampsim.sweeps.reaper import Reaper
 
-__all__ = ["connect_ray", "start_local_ray", "shutdown_ray", "PROBE_S", "RAY_HEAD"]
+__all__ = ["connect_ray", "start_local_ray", "shutdown_ray", "task_modules_env", "PROBE_S", "RAY_HEAD"]
 
 log = logging.getLogger(__name__)
 
@@ -258,3 +258,13 @@ def _restore_sigterm(handler: Any) -> None:
     stack dump before it chains to ours (setting the handler again removes that one too)."""
     if handler is not None and threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, handler)
+
+
+def task_modules_env(address: str | None) -> dict[str, Any]:
+    """The Ray options that hand a cluster's workers the driver's task modules (``AMPSIM_TASK_MODULES``, see
+    :mod:`ampsim.schemas.outside`), which they import as the sweep's process did: a local instance's workers
+    inherit this process's environment, a cluster's started with their node's. Nothing where it is not set."""
+    from ampsim.schemas.outside import MODULES_VAR
+
+    value = os.environ.get(MODULES_VAR)
+    return {"runtime_env": {"env_vars": {MODULES_VAR: value}}} if address and value else {}

@@ -77,6 +77,7 @@ from ampsim.files import what_it_holds
 from ampsim.progress import progress as progress_reporter
 from ampsim.results import not_run_outputs, write_json
 from ampsim.sweeps.folder import SWEEP_FILE, check_sweep_folder, point_id_of, point_lacks, sweep_file_record, sweep_lock
+from ampsim.sweeps.numerics import compile_replay_loop
 from ampsim.sweeps.spec import SEED_KEY, Sweep
 from ampsim.tables import TABLE_FILES, table_row, write_table
 from ampsim.wording import wording
@@ -98,6 +99,7 @@ class PointTask:
     out: str
     point_id: str
     record: dict
+    replays: bool = False  #: it replays a recording (the compiled loop: :func:`.numerics.compile_replay_loop`)
 
 
 def default_jobs() -> int:
@@ -169,7 +171,8 @@ def point_tasks(sweep: Sweep, out: Path) -> list[PointTask]:
     file = sweep_file_record(sweep.path, out)  # (a point of a sweep killed before its table is the sweep's too)
     return [PointTask(str(sweep.experiment), tuple(p.overrides), str(out / p.point_id), p.point_id,
                       {"point_id": p.point_id, "label": p.label, "values": p.values, "quick": sweep.quick,
-                       "overrides": [[k, v] for k, v in p.overrides], "sweep": sweep.name, SWEEP_FILE: file})
+                       "overrides": [[k, v] for k, v in p.overrides], "sweep": sweep.name, SWEEP_FILE: file},
+                      p.replays)
             for p in sweep.points]
 
 
@@ -227,6 +230,8 @@ def _run_locked(sweep: Sweep, out: Path, jobs: int | None, ray: bool, ray_addres
     failures: list[tuple[str, BaseException]] = []
     table = None
     if todo:
+        if not ray_address:  # (a cluster's workers compile on machines of their own)
+            compile_replay_loop([t.replays for t in todo], min(jobs, len(todo)))
         bar = progress_reporter(sweep.name, total=len(todo), unit="point", enabled=progress)
         runner = (_run_ray if ray else _run_pool)(todo, min(jobs, len(todo)) if not ray else jobs, ray_address)
         stopped_early = True
@@ -325,7 +330,7 @@ def _run_ray(todo: list[PointTask], jobs: int, address: str | None) -> Iterator[
         import ray
     except ImportError:
         raise ConfigError(f"{wording().ray}: the 'ray' package is not installed (pip install 'ampsim[ray]')") from None
-    from ampsim.sweeps.ray_cluster import RAY_HEAD, connect_ray, shutdown_ray, start_local_ray
+    from ampsim.sweeps.ray_cluster import RAY_HEAD, connect_ray, shutdown_ray, start_local_ray, task_modules_env
 
     started = not ray.is_initialized()
     reaper = None
@@ -343,7 +348,7 @@ def _run_ray(todo: list[PointTask], jobs: int, address: str | None) -> Iterator[
                 raise
     pending: dict[Any, str] = {}
     try:
-        remote = ray.remote(num_cpus=1, max_retries=0, **_task_modules_env(address))(_ray_point)
+        remote = ray.remote(num_cpus=1, max_retries=0, **task_modules_env(address))(_ray_point)
         pending = {remote.remote(t): t.point_id for t in todo}
         while pending:
             # a timeout keeps the main thread returning to Python, where Ctrl-C and SIGTERM are handled
@@ -371,16 +376,6 @@ def _run_ray(todo: list[PointTask], jobs: int, address: str | None) -> Iterator[
                     pass
         if reaper is not None:
             reaper.close()
-
-
-def _task_modules_env(address: str | None) -> dict[str, Any]:
-    """The Ray options that hand a cluster's workers the driver's task modules (``AMPSIM_TASK_MODULES``, see
-    :mod:`ampsim.schemas.outside`), which they import as the sweep's process did: a local instance's workers
-    inherit this process's environment, a cluster's started with their node's. Nothing where it is not set."""
-    from ampsim.schemas.outside import MODULES_VAR
-
-    value = os.environ.get(MODULES_VAR)
-    return {"runtime_env": {"env_vars": {MODULES_VAR: value}}} if address and value else {}
 
 
 # -- the aggregated table ---------------------------------------------------------------------------------

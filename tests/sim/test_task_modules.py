@@ -188,7 +188,7 @@ def test_a_sweep_of_an_outside_task_runs_on_a_local_ray_instance(tmp_path):
 def test_a_ray_clusters_tasks_are_handed_the_task_modules(monkeypatch):
     """A cluster's workers start with their node's environment, not the sweep's: the variable goes with the
     tasks (a local instance's workers inherit it; where it is not set, the tasks' options are as before)."""
-    from ampsim.sweeps.run import _task_modules_env
+    from ampsim.sweeps.ray_cluster import task_modules_env as _task_modules_env
 
     monkeypatch.setenv(outside.MODULES_VAR, "mypkg.mytask,other.mod")
     assert _task_modules_env("10.0.0.1:6379") == {"runtime_env": {"env_vars": {outside.MODULES_VAR:
