@@ -22,13 +22,15 @@ from ampsim.hardware.spec import LinkSpec, Node, node_sort_key
 from ampsim.hardware.topology import path_link_specs, transfer_time_s
 from ampsim.recent import Recent
 
-__all__ = ["Routes", "routes", "hop_bfs"]
+__all__ = ["Routes", "routes", "hop_bfs", "ROUTING_SLOTS"]
 
-
+#: machines (routing keys) whose routing tables a process keeps, the most recently used: a sweep hands a
+#: worker the points of more machines than this grouped by machine (:mod:`ampsim.sweeps.order`)
+ROUTING_SLOTS = 8
 #: routing tables (indexed graph, predecessor trees) shared by every Routes of graphs with one routing key:
 #: the trees of a 1,024-chip torus take a quarter of a second, and a sweep builds the machine anew for
 #: every point (most points of a sweep over bandwidth or latency route alike)
-_SHARED: Recent = Recent(8)  # routing key -> (_Indexed, trees by source)
+_SHARED: Recent = Recent(ROUTING_SLOTS)  # routing key -> (_Indexed, trees by source)
 
 
 def _tables(graph: nx.Graph) -> tuple[_Indexed, dict[int, list[int]]]:

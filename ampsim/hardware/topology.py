@@ -38,7 +38,7 @@ import networkx as nx
 
 from ampsim.hardware.spec import LinkSpec, Node, SystemSpec, TopologySpec, node_sort_key
 
-__all__ = ["build_topology", "path_link_specs", "structure_graph", "transfer_time_s"]
+__all__ = ["build_topology", "path_link_specs", "routing_key", "structure_graph", "transfer_time_s"]
 
 log = logging.getLogger(__name__)
 
@@ -168,14 +168,14 @@ def build_topology(system: SystemSpec) -> nx.Graph:
             bws[i] = bws[i] if o.bandwidth_bytes_per_s is None else o.bandwidth_bytes_per_s
     g.add_edges_from((u, v, {"bandwidth_scale": s, "latency_s": lat, "bandwidth_bytes_per_s": bw, "link_id": i})
                      for i, ((u, v), s, lat, bw) in enumerate(zip(edges, scales, lats, bws)))
-    g.graph["routing_key"] = _routing_key(system)
+    g.graph["routing_key"] = routing_key(system)
     g.graph["links"] = (edges, lats, bws)  # by link_id, as the edges hold them (read-only; a replay reads these)
     log.debug("built %s topology %s: %d chips, %d switches, %d links", topo.kind, system.name,
               topo.n_chips, topo.n_switches, len(edges))  # (not g.number_of_edges(): a pass over every edge)
     return g
 
 
-def _routing_key(system: SystemSpec) -> tuple:
+def routing_key(system: SystemSpec) -> tuple:
     """What the routes of ``system``'s graph depend on: its structure and, unless every link has the same
     latency (then routes are fewest hops whatever it is), the links' latencies. Bandwidths never matter."""
     lat = system.link.latency_s

@@ -78,6 +78,7 @@ from ampsim.progress import progress as progress_reporter
 from ampsim.results import not_run_outputs, write_json
 from ampsim.sweeps.folder import SWEEP_FILE, check_sweep_folder, point_id_of, point_lacks, sweep_file_record, sweep_lock
 from ampsim.sweeps.numerics import compile_replay_loop
+from ampsim.sweeps.order import by_machine
 from ampsim.sweeps.spec import SEED_KEY, Sweep
 from ampsim.tables import TABLE_FILES, table_row, write_table
 from ampsim.wording import wording
@@ -100,6 +101,7 @@ class PointTask:
     point_id: str
     record: dict
     replays: bool = False  #: it replays a recording (the compiled loop: :func:`.numerics.compile_replay_loop`)
+    machine: Any = None  #: its machine's routing key (:func:`.order.by_machine`)
 
 
 def default_jobs() -> int:
@@ -172,7 +174,7 @@ def point_tasks(sweep: Sweep, out: Path) -> list[PointTask]:
     return [PointTask(str(sweep.experiment), tuple(p.overrides), str(out / p.point_id), p.point_id,
                       {"point_id": p.point_id, "label": p.label, "values": p.values, "quick": sweep.quick,
                        "overrides": [[k, v] for k, v in p.overrides], "sweep": sweep.name, SWEEP_FILE: file},
-                      p.replays)
+                      p.replays, p.machine)
             for p in sweep.points]
 
 
@@ -233,7 +235,9 @@ def _run_locked(sweep: Sweep, out: Path, jobs: int | None, ray: bool, ray_addres
         if not ray_address:  # (a cluster's workers compile on machines of their own)
             compile_replay_loop([t.replays for t in todo], min(jobs, len(todo)))
         bar = progress_reporter(sweep.name, total=len(todo), unit="point", enabled=progress)
-        runner = (_run_ray if ray else _run_pool)(todo, min(jobs, len(todo)) if not ray else jobs, ray_address)
+        # a machine's points together: each worker finds the machine's routes once (results and table alike)
+        runner = (_run_ray if ray else _run_pool)(by_machine(todo), min(jobs, len(todo)) if not ray else jobs,
+                                                  ray_address)
         stopped_early = True
         try:
             # as many as there are points, the runner then left waiting at its last: it shuts down (Ray's

@@ -57,6 +57,7 @@ from ampsim.executors import check_kind
 from ampsim.fieldspec import unknown_key
 from ampsim.files import check_folder_name
 from ampsim.hardware.spec import SystemSpec
+from ampsim.hardware.topology import routing_key
 from ampsim.placement import check_map, check_names
 from ampsim.planning import check_numerics, resolve_system
 from ampsim.sweeps.figspec import FigureSpec, parse_figures
@@ -82,6 +83,8 @@ class Point:
     label: str | None = None
     #: it replays a recording (``executor.numerics = false``), so its worker runs the compiled replay loop
     replays: bool = False
+    #: what its machine's routes depend on (:func:`~ampsim.hardware.topology.routing_key`; None off the simulator)
+    machine: Any = None
 
 
 @dataclass(frozen=True)
@@ -249,12 +252,12 @@ def load_sweep(path: str | Path, *, quick: bool = False) -> Sweep:
             if seed is not None:
                 over.append((SEED_KEY, seed))
             i = len(out)
-            pid, values, run, replays = _resolve(source, experiment, over, keys, body, i, auto, point, counts)
+            pid, values, run, replays, machine = _resolve(source, experiment, over, keys, body, i, auto, point, counts)
             if pid in seen or run in seen:  # (the same run: 1000000000 and 1e9 in a hardware key hash apart)
                 raise ConfigError(f"{source}: {point} {i} ({_describe(body, seed)}) resolves to the same run as "
                                   f"point {seen.get(pid, seen.get(run))}: remove the duplicate")
             seen[pid] = seen[run] = i
-            out.append(Point(i, pid, over, values, label, replays))
+            out.append(Point(i, pid, over, values, label, replays, machine))
     check_figures(source, figures, [p.index for p in out if p.replays],
                   any(dict(p.overrides).get("executor.trace", base.executor.trace) for p in out))
     name = head.get("name", path.stem)
@@ -298,9 +301,9 @@ def _short(v: Any) -> str:
 def _resolve(source: str, experiment: Path, over: list, keys: list[str], combo: dict, i: int, auto: bool = False,
              point: str = "point", counts: dict | None = None):
     """Validate one point (experiment + hardware model, its ``train.muf`` against its instances); return its id,
-    swept keys' values, run (the id's text less the hardware overrides as given) and whether it replays. ``auto``: a
-    point that can replay and sets no numerics replays. ``counts``: instances per epoch already read, by data
-    setting."""
+    swept keys' values, run (the id's text less the hardware overrides as given), whether it replays and its
+    machine's routing key. ``auto``: a point that can replay and sets no numerics replays. ``counts``: instances
+    per epoch already read, by data setting."""
     seed = next((v for k, v in over if k == SEED_KEY), None)
     where = f"{source}: {point} {i} ({_describe(combo, seed)})"
     try:
@@ -328,7 +331,7 @@ def _resolve(source: str, experiment: Path, over: list, keys: list[str], combo: 
     if SEED_KEY in keys:
         values[SEED_KEY] = cfg.experiment.seed
     resolved.pop("hardware", None)
-    return pid, values, id_text(resolved, hw), not cfg.executor.numerics
+    return pid, values, id_text(resolved, hw), not cfg.executor.numerics, system and routing_key(system)
 
 
 def check_placement_chips(cfg: Config, system: SystemSpec | None) -> None:

@@ -26,13 +26,14 @@ from collections.abc import Sequence
 import networkx as nx
 import numpy as np
 
+from ampsim.hardware.routing import ROUTING_SLOTS
 from ampsim.recent import Recent
 
 __all__ = ["LinkTable"]
 
 #: routing key -> ({(source chip, destination chip): the route's directed link ids}, {id: directed link},
 #: {a set of chip pairs: their routes' lengths and link ids, flat})
-_ROUTE_IDS: Recent = Recent(8)
+_ROUTE_IDS: Recent = Recent(ROUTING_SLOTS)  # (as many as the routing tables kept)
 #: route ids kept per routing key at most (then forgotten at once: a route is microseconds to read again)
 ROUTES_KEPT = 65536
 #: sets of chip pairs whose flat routes are kept per routing key (a sweep's points on one structure and
