@@ -61,7 +61,12 @@ class ReferenceExecutor(ExecutorBase):
 
     @guarded
     def evaluate(self, instances: Iterable[Instance]) -> list[Report]:
-        instances = list(checked_instances(instances, f"{self.name} executor: evaluate", self.model))
+        return self.evaluate_checked(list(checked_instances(instances, f"{self.name} executor: evaluate", self.model)))
+
+    def evaluate_checked(self, instances: list[Instance]) -> list[Report]:
+        """:meth:`evaluate` of instances its caller has checked: an executor evaluating on its reference copy
+        (the simulator's, the multicore one's) checked them in its own ``evaluate``, naming itself, and the copy
+        checked every instance again."""
         self._set_training(False)
         reports: list[Report] = []
         try:

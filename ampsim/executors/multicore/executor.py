@@ -210,7 +210,8 @@ class MulticoreExecutor(ExecutorBase):
     @guarded
     def evaluate(self, instances: Iterable[Instance]) -> list[Report]:
         """Forward only, in this process, on the model copy that :meth:`train` keeps current."""
-        return self._reference.evaluate(checked_instances(instances, "multicore executor: evaluate", self.model))
+        return self._reference.evaluate_checked(list(checked_instances(instances, "multicore executor: evaluate",
+                                                                       self.model)))
 
     def _absorb(self, states: dict[int, dict]) -> None:
         """Copy the workers' parameters, versions and staleness into this process's model."""

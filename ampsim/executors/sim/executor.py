@@ -140,7 +140,7 @@ class SimExecutor(ExecutorBase):
     def evaluate(self, instances: Iterable[Instance]) -> list[Report]:
         checked = list(checked_instances(instances, "sim executor: evaluate", self.model))  # (names this one)
         if not self.eval_advances_time:
-            return self._reference.evaluate(checked) if self.numerics else []
+            return self._reference.evaluate_checked(checked) if self.numerics else []
         return self._run(checked, training=False, on_done=None)
 
     def _run(self, instances: list[Instance], training: bool, on_done) -> list[Report]:
