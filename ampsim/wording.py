@@ -6,17 +6,20 @@ point that took the setting (a sweep's folder check, its Ray connection, a run f
 file's lookup), so the entry point's :class:`Wording` travels with the call instead of as a parameter of every
 function on the way: :func:`worded` sets it for the calls beneath it, :func:`wording` is what a message uses.
 The outermost entry point's holds (``ampsim train`` runs through :func:`ampsim.train`, and its errors name
-its options); with none set (a module's function called directly), the command line's.
+its options); with none set (a module's function called directly), the command line's. A process forked
+beneath (a sweep's pool worker) inherits it. Where a setting comes from a file whichever entry point read it (a
+sweep's points take their hardware file from the sweep file: neither ``ampsim sweep`` nor :func:`ampsim.sweep`
+has a hardware option), :func:`reworded` replaces those words for the calls beneath it (:data:`SWEEP_HARDWARE`).
 """
 
 from __future__ import annotations
 
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Iterator
 
-__all__ = ["Wording", "CLI", "API", "wording", "worded"]
+__all__ = ["Wording", "CLI", "API", "SWEEP_HARDWARE", "wording", "worded", "reworded"]
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,10 @@ API = Wording(out="out=", quick="quick=True", full="with quick=False", fresh="fr
               ray_at="ray_address={address!r}", hardware="overrides executor.hardware",
               hardware_is="overrides {{'executor.hardware': {path!r}}}")
 
+#: a sweep's points' hardware file: the sweep file's ``sweep.hardware``, from the command line or the API alike
+SWEEP_HARDWARE = {"hardware": "sweep.hardware in the sweep file",
+                  "hardware_is": "sweep.hardware = {path!r} in the sweep file"}
+
 _WORDING: ContextVar[Wording | None] = ContextVar("ampsim_wording", default=None)
 
 
@@ -64,3 +71,13 @@ def worded(words: Wording) -> Iterator[None]:
     finally:
         if token is not None:
             _WORDING.reset(token)
+
+
+@contextmanager
+def reworded(**words: str) -> Iterator[None]:
+    """The wording in force with ``words`` (fields of :class:`Wording`) in place, for the calls in the block."""
+    token = _WORDING.set(replace(wording(), **words))
+    try:
+        yield
+    finally:
+        _WORDING.reset(token)

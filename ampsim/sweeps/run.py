@@ -81,7 +81,7 @@ from ampsim.sweeps.numerics import compile_replay_loop
 from ampsim.sweeps.order import by_machine
 from ampsim.sweeps.spec import SEED_KEY, Sweep
 from ampsim.tables import TABLE_FILES, table_row, write_table
-from ampsim.wording import wording
+from ampsim.wording import SWEEP_HARDWARE, reworded, wording
 
 __all__ = ["run_sweep", "run_point", "point_tasks", "write_sweep_table", "default_jobs", "PointTask"]
 
@@ -138,7 +138,8 @@ def run_point(task: PointTask) -> str:
         cfg = load_config(task.experiment, list(task.overrides))
         # a failed point leaves nothing (a re-run retries it); one that diverged or ran out of chip memory is done,
         # saying so (it would again)
-        summary = train_experiment(cfg, tmp, keep_partial=False, record_outcome=True)
+        with reworded(**SWEEP_HARDWARE):  # (its hardware file is the sweep file's, whoever started the sweep)
+            summary = train_experiment(cfg, tmp, keep_partial=False, record_outcome=True)
         for field in OUTCOME_FIELDS:
             if field in summary:
                 log.warning("point %s stopped (%s); its row says so, with no metric", task.point_id,

@@ -64,6 +64,7 @@ from ampsim.sweeps.figspec import FigureSpec, parse_figures
 from ampsim.sweeps.ids import id_text, id_view, point_id
 from ampsim.sweeps.numerics import check_figures, figure_needs, numerics_mode, replayable
 from ampsim.sweeps.places import SEED_KEY, WHOLE_TABLES, check_key, check_set_once, flatten
+from ampsim.wording import SWEEP_HARDWARE, reworded
 
 _TOP = ("sweep", "fixed", "grid", "points", "quick", "figure")
 _SWEEP_KEYS = ("name", "description", "experiment", "hardware", "seeds", "repeats", "numerics")
@@ -312,7 +313,8 @@ def _resolve(source: str, experiment: Path, over: list, keys: list[str], combo: 
             over.append(("executor.numerics", False))
             cfg = load_config(experiment, over, "")
         check_kind(cfg.executor.kind, cfg.path)
-        system = resolve_system(cfg) if cfg.executor.kind == "sim" else None
+        with reworded(**SWEEP_HARDWARE):  # (the sweep file names it, not an option of the command or the API)
+            system = resolve_system(cfg) if cfg.executor.kind == "sim" else None
         check_placement_chips(cfg, system)
         check_names(cfg)
         check_numerics(cfg)

@@ -129,3 +129,30 @@ def test_a_sweep_name_that_names_no_folder_names_out(tmp_path, capsys):
     assert capsys.readouterr().err.rstrip().endswith("or give the output folder with --out")
     # given an output folder, it names the sweep only (it was refused there too: the advice could not help)
     assert main(["sweep", str(path), "--out", str(tmp_path / "out"), "--check"]) == 0
+
+
+def test_a_sweeps_hardware_is_named_as_the_sweep_file_names_it(sweep_file, tmp_path, capsys, monkeypatch):
+    """``ampsim sweep`` and ``ampsim.sweep`` have no hardware option: a point short of its hardware file said to
+    give ``--hardware`` (or ``overrides executor.hardware``); it names ``sweep.hardware`` from either, in the
+    sweep's process and in its workers (forked: they keep the entry point's words)."""
+    path = tmp_path / "nohw.toml"
+    path.write_text(SWEEP.replace(f'hardware = "{ROOT / "hardware_models" / "ring4.toml"}"\n', "")
+                    .replace("[fixed]\n", '[fixed]\n"executor.kind" = "sim"\n'))
+    hint = "(e.g. sweep.hardware = 'hardware_models/ring4.toml' in the sweep file)"
+    assert _error(lambda: ampsim.sweep(path, tmp_path / "a")).endswith(hint)
+    assert main(["sweep", str(path), "--out", str(tmp_path / "c"), "--no-progress"]) == 2
+    assert capsys.readouterr().err.rstrip().endswith(hint)
+
+    from ampsim import training
+    from ampsim.errors import ConfigError
+    from ampsim.wording import wording
+
+    def missing(*args, **kwargs):  # (its file gone after the sweep read it, say)
+        raise ConfigError(f"give the file ({wording().hardware}); out: {wording().out}")
+
+    monkeypatch.setattr(training, "train_experiment", missing)
+    said = _error(lambda: ampsim.sweep(sweep_file, tmp_path / "a2", jobs=2))
+    assert "give the file (sweep.hardware in the sweep file); out: out=" in said
+    assert main(["sweep", str(sweep_file), "--out", str(tmp_path / "c2"), "--jobs", "2",
+                 "--no-progress"]) == 2
+    assert "give the file (sweep.hardware in the sweep file); out: --out" in capsys.readouterr().err
