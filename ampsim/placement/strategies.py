@@ -224,6 +224,7 @@ def _greedy(names: list[str], chips: Sequence, prof: Profile, room: Room | None 
         room.free[:] = before
         packed = _packed(order, len(chips), room, first)
         if packed is None:
+            room.free[:] = before  # (the room as it was: the packing took some of it)
             raise refused from None  # (its line: the node longest first found no room for)
         log.warning("%s: placement.strategy: %s, longest first, leaves node %s no room on chips %d..%d; their "
                     "parameters are packed largest first instead, the other nodes placed around them",

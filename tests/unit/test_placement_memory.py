@@ -283,3 +283,17 @@ def test_the_blobs_mlp_that_greedy_refused_on_two_small_chips_is_planned(tmp_pat
     resident = resident_bytes(p.task.model)
     held = [sum(need for name, need in resident.items() if p.placement[name] == c) for c in (0, 1)]
     assert sum(held) == 89_104 and max(held) <= 46_000, held
+
+
+def test_a_refused_greedy_leaves_the_room_as_it_found_it():
+    """Where the packing largest first fails too, greedy's refusal stands and the room is as before it: the
+    packing had taken the bytes of the nodes it placed before the one it found no chip for."""
+    from ampsim.placement.memory import Room
+    from ampsim.placement.strategies import _greedy
+
+    m = build_mlp(4, [8, 8], 2, seed=0)
+    chips = [ChipSpec(1e9, 1e9, 0.0, 1, 100)] * 2
+    room = Room(chips, {"fc0": 90, "fc1": 90, "fc2": 90}, "exp.toml", "greedy")
+    with pytest.raises(ConfigError, match="fc"):
+        _greedy(list(m.graph.nodes), chips, Profile.uniform(m.graph.nodes), room)
+    assert room.free == [100, 100]
