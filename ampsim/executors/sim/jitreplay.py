@@ -138,13 +138,12 @@ class JitReplay(FastReplay):
         # the chips' queues (empty between calls but for an interrupted one) as linked lists
         nxt = np.full(n_messages + len(R["stash_node"]), -1, dtype=np.int64)
         qhead, qtail = np.full(n_chips, -1, dtype=np.int64), np.full(n_chips, -1, dtype=np.int64)
-        if any(self.queues):  # (most of a big machine's chips have none, and were read in C)
-            for c, q in enumerate(self.queues):
-                for item in q:
-                    js.enqueue(nxt, qhead, qtail, c, item)
-        units = max(map(attrgetter("compute_units"), self.ex.system.chips))
+        queued = [c for c, q in enumerate(self.queues) if q] if any(self.queues) else []  # (most chips: none)
+        for c in queued:
+            for item in self.queues[c]:
+                js.enqueue(nxt, qhead, qtail, c, item)
         if self.waking:
-            idle_buf, idle_len = idle_rings(self.idle_at, units)
+            idle_buf, idle_len = idle_rings(self.idle_at, max(map(attrgetter("compute_units"), self.ex.system.chips)))
         else:
             idle_buf, idle_len = np.zeros((0, 1)), np.zeros(n_chips, dtype=np.int64)
         lazy_t, lazy_o = self._lazy_arrays()
@@ -153,7 +152,6 @@ class JitReplay(FastReplay):
               ints(state["peak"]),
               floats(state["busy"]), floats(state["debt"]), np.zeros(n_chips, dtype=np.int64))
         # what the call starts from, to write back only the chips it changed (most of a big machine's idle)
-        queued = [c for c, q in enumerate(self.queues) if q] if any(self.queues) else []
         before = (used.copy(), ch[15].copy(), ch[16].copy(), queued)
         free = self.free  # (these three change in place)
         link_busy, link_bytes = net.link_busy_s, net.link_bytes
