@@ -144,6 +144,92 @@ def test_module_paths_named_in_the_docs_exist():
             assert (ROOT / path).exists(), f"{doc.name} names {path}, which does not exist"
 
 
+#: a package folder's files the docs name from inside ``ampsim/`` (``executors/reference.py``, ``ir/sync.py``)
+_PACKAGE_DIRS = "|".join(sorted(p.name for p in (ROOT / "ampsim").iterdir() if (p / "__init__.py").exists()))
+
+
+def test_package_files_named_in_the_docs_exist():
+    """A path inside the package (``executors/sim/collective.py``) or a bare file name (``fastloop.py``) a doc
+    names is a file of the package, its tests or benchmarks: the ``ampsim/`` check above missed both forms."""
+    here = {p.name for folder in ("ampsim", "tests", "benchmarks") for p in (ROOT / folder).rglob("*.py")}
+    for doc in DOCS:
+        text = doc.read_text()
+        for path in set(re.findall(rf"`((?:{_PACKAGE_DIRS})/[\w/]+\.py)", text)):
+            assert (ROOT / "ampsim" / path).exists(), f"{doc.name} names {path}, which is not ampsim/{path}"
+        for name in set(re.findall(r"`(\w+\.py)\b", text)):
+            assert name in here, f"{doc.name} names {name}, which no file of ampsim/, tests/ or benchmarks/ is"
+
+
+#: names the docs give in ``ampsim.`` form that are not Python objects (an entry-point group)
+_NOT_OBJECTS = {"ampsim.tasks"}
+
+
+def test_ampsim_names_in_the_docs_resolve():
+    """Every ``ampsim.module.attribute`` a doc names in backticks imports and has that attribute."""
+    import importlib
+
+    for doc in DOCS:
+        for name in set(re.findall(r"`(ampsim(?:\.\w+)+)", doc.read_text())) - _NOT_OBJECTS:
+            parts = name.split(".")
+            for i in range(len(parts), 0, -1):  # the longest importable prefix, then attributes
+                try:
+                    obj = importlib.import_module(".".join(parts[:i]))
+                    break
+                except ImportError:
+                    continue
+            for attr in parts[i:]:
+                assert hasattr(obj, attr), f"{doc.name} names {name}, which has no {attr}"
+                obj = getattr(obj, attr)
+
+
+def documented_keys() -> tuple[set[str], set[str]]:
+    """Every experiment key (``train.mak``, any task's ``data.*`` and ``model.*``) and every hardware key
+    (``chip.spin_s``) the code reads."""
+    from ampsim.config import FIXED_SECTIONS, TASK_SCHEMAS
+
+    experiment = {f"{s}.{n}" for s, cls in FIXED_SECTIONS.items() for n in cls.__dataclass_fields__}
+    for schema in TASK_SCHEMAS.values():
+        experiment |= {f"data.{n}" for n in schema.data.__dataclass_fields__}
+        experiment |= {f"model.{n}" for n in schema.model.__dataclass_fields__}
+    return experiment, set(keys.hardware_keys())
+
+
+def _has(module: str, name: str) -> bool:
+    """Whether ``module`` exists and has ``name``."""
+    import importlib
+
+    try:
+        return hasattr(importlib.import_module(module), name)
+    except ImportError:
+        return False
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_config_keys_named_in_the_docs_exist(doc):
+    """A key a doc names in backticks or after ``--set`` (``replicas.sync_every``, ``hardware.host.cores``,
+    ``link.packet_bytes``) is one the code reads: a misspelt or renamed key in a doc is refused as unknown when
+    a user sets it. A module's file or function named like a key (``placement.json``, ``placement.place``) is
+    not one."""
+    experiment, hardware = documented_keys()
+    sections = sorted({k.split(".")[0] for k in experiment})
+    hw_sections = sorted({k.split(".")[0] for k in hardware if "_" not in k.split(".")[0]})
+    named = re.compile(rf"(?<![\w./\-#])(?:(?:hardware\.)?({'|'.join(hw_sections)})|({'|'.join(sections)}))"
+                       r"\.([a-z]\w*)(?![\w/(\-])")
+    text = doc.read_text()
+    spans = re.findall(r"`([^`\n]+)`", text) + re.findall(r"--set\s+['\"]?([^\s'\"]+)", text)
+    unknown = set()
+    for span in spans:
+        for m in named.finditer(span):
+            hw, section, name = m.groups()
+            if hw:
+                if f"{hw}.{name}" not in hardware:
+                    unknown.add(m.group(0))
+            elif f"{section}.{name}" not in experiment and name not in ("py", "md", "json", "csv", "toml", "png") \
+                    and not _has(f"ampsim.{section}", name):
+                unknown.add(m.group(0))
+    assert not unknown, f"{doc.name} names keys the code does not have: {sorted(unknown)} (see `ampsim keys`)"
+
+
 def test_files_and_tests_named_in_the_docs_exist():
     """The experiment, hardware, test and benchmark files the docs name, and a ``file.py::test`` its test."""
     for doc in DOCS:
