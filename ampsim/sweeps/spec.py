@@ -243,7 +243,9 @@ def load_sweep(path: str | Path, *, quick: bool = False) -> Sweep:
     auto = numerics_mode(source, head) == "auto" and not any(figure_needs(f) for f in figures)
     out: list[Point] = []
     seen: dict[str, int] = {}
-    counts: dict[tuple, int] = {}  # instances per epoch, per distinct data setting (its data read once)
+    # each point's muf against its instances, once every point's names and machine are checked: its count reads the
+    # data, which a later point's misspelt node name was refused after (or, the data missing, not at all)
+    muf_checks: list[tuple[str, Config]] = []
     point = "[quick] point" if quick else "point"  # (sweep --check validates both variants)
     for combo in combos:
         label = combo.get("label")
@@ -253,12 +255,19 @@ def load_sweep(path: str | Path, *, quick: bool = False) -> Sweep:
             if seed is not None:
                 over.append((SEED_KEY, seed))
             i = len(out)
-            pid, values, run, replays, machine = _resolve(source, experiment, over, keys, body, i, auto, point, counts)
+            pid, values, run, replays, machine = _resolve(source, experiment, over, keys, body, i, auto, point,
+                                                          muf_checks)
             if pid in seen or run in seen:  # (the same run: 1000000000 and 1e9 in a hardware key hash apart)
                 raise ConfigError(f"{source}: {point} {i} ({_describe(body, seed)}) resolves to the same run as "
                                   f"point {seen.get(pid, seen.get(run))}: remove the duplicate")
             seen[pid] = seen[run] = i
             out.append(Point(i, pid, over, values, label, replays, machine))
+    counts: dict[tuple, int] = {}  # instances per epoch, per distinct data setting (its data read once)
+    for where, cfg in muf_checks:
+        try:
+            check_muf_early(cfg, counts)
+        except ConfigError as e:
+            raise ConfigError(f"{where}: {e}") from None
     check_figures(source, figures, [p.index for p in out if p.replays],
                   any(dict(p.overrides).get("executor.trace", base.executor.trace) for p in out))
     name = head.get("name", path.stem)
@@ -300,11 +309,11 @@ def _short(v: Any) -> str:
 
 
 def _resolve(source: str, experiment: Path, over: list, keys: list[str], combo: dict, i: int, auto: bool = False,
-             point: str = "point", counts: dict | None = None):
+             point: str = "point", muf_checks: list | None = None):
     """Validate one point (experiment + hardware model, its ``train.muf`` against its instances); return its id,
     swept keys' values, run (the id's text less the hardware overrides as given), whether it replays and its
-    machine's routing key. ``auto``: a point that can replay and sets no numerics replays. ``counts``: instances
-    per epoch already read, by data setting."""
+    machine's routing key. ``auto``: a point that can replay and sets no numerics replays. ``muf_checks``: where
+    the point's muf check (its error's prefix and config) goes to be made later, instead of now."""
     seed = next((v for k, v in over if k == SEED_KEY), None)
     where = f"{source}: {point} {i} ({_describe(combo, seed)})"
     try:
@@ -318,7 +327,10 @@ def _resolve(source: str, experiment: Path, over: list, keys: list[str], combo: 
         check_placement_chips(cfg, system)
         check_names(cfg)
         check_numerics(cfg)
-        check_muf_early(cfg, {} if counts is None else counts)
+        if muf_checks is None:
+            check_muf_early(cfg, {})
+        else:
+            muf_checks.append((where, cfg))
         hw = system.to_dict() if system is not None else None
     except ConfigError as e:
         raise ConfigError(f"{where}: {e}") from None

@@ -242,6 +242,30 @@ def test_sweep_check_accepts_the_copies_names_a_map_gives_chips(tmp_path, monkey
     assert len(load_sweep(path).points) == 1
 
 
+def test_sweep_check_refuses_a_later_points_node_name_before_an_earlier_points_data(tmp_path, monkeypatch, capsys):
+    """Point 0's train.muf was checked against its instances, read from its data, before point 1's misspelt
+    node name: without the data the check failed on the missing data, not on the name (docs/replicas.md: such a
+    pattern is refused before any data is read). Every point's names come first, then the muf checks."""
+    from ampsim.models import mlp
+
+    def read(cfg):
+        raise AssertionError("the data was read")
+    monkeypatch.setattr(mlp, "epoch_instances", read)
+    path = sweep_file(tmp_path, '{ "*" = 0 }, { "fc9" = 1, "*" = 0 }', '"train.muf" = 2')
+    assert main(["sweep", str(path), "--check"]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f'ampsim: error: {path}: point 1 (placement.map={{"fc9":1,"*":0}}): {BLOBS}: placement.map.fc9: names no '
+        "node of the model (nodes: x, fc0, relu0, fc1, relu1, fc2, loss)"]
+
+
+def test_sweep_check_still_refuses_a_muf_beyond_a_points_instances(tmp_path, capsys):
+    path = sweep_file(tmp_path, '{ "*" = 0 }, { "*" = 1 }', '"train.muf" = 21\n"train.epochs" = 1')
+    assert main(["sweep", str(path), "--check"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and err[0].startswith(f'ampsim: error: {path}: point 0 (placement.map={{"*":0}}): {BLOBS}: '
+                                               "train.muf: 21 is more than the 20 instances"), err
+
+
 def test_load_experiment_and_train_refuse_a_node_name_before_the_data(tmp_path, monkeypatch, capsys):
     no_data(monkeypatch)
     explicit = {"placement.strategy": "explicit", "placement.map": {"fc*": 0, "relu": 1, "*": 0}}
