@@ -333,10 +333,8 @@ def plan(cfg: Config, *, system: SystemSpec | None = None, placement: dict[str, 
     if kind == "sim":
         system = system or resolve_system(cfg)
     units = workers or (system.n_chips if kind == "sim" else 0)
-    if units and cfg.replicas.groups > units:  # before the copies are made (a group holds one of every node)
-        raise ConfigError(f"{cfg.path}: replicas.groups: {cfg.replicas.groups} groups but only {units} "
-                          f"{'worker' if workers else 'chip'}(s) to hold them")
-    check_names(cfg, units or None, placing=placement is None)  # a typo in a node name, before the data
+    # a typo in a node name, more groups or copies than units: before the copies are made and the data read
+    check_names(cfg, units or None, placing=placement is None)
     with model_build():  # its parameters checked together against host memory
         task = build_task(cfg)
     batch = getattr(cfg.data, "batch", 1)

@@ -157,18 +157,27 @@ def check_map(mapping: dict, n: int | None, source: str, machine: str = "the har
 def check_names(cfg: Config, units: int | None = None, *, placing: bool = True) -> None:
     """Refuse, in one line and before any data is read, a ``replicas.nodes`` pattern or an explicit
     ``placement.map`` that names no node, a map that leaves a node without a chip, and (given the ``units``
-    the run has: chips, or workers) a chip beyond them. The run's own checks say the same, but only once its
-    data is loaded and its model built (a sweep's --check never did): the names here are those of the task's
-    model built from the config alone (:func:`ampsim.models.node_names`), copied as ``[replicas]`` asks.
+    the run has: chips, or workers) a chip beyond them, and more replica groups, or copies of one node, than
+    there are units to hold them. The run's own checks say the same, but only once its data is loaded and its
+    model built (a sweep's --check never did): the names here are those of the task's model built from the
+    config alone (:func:`ampsim.models.node_names`), copied as ``[replicas]`` asks.
     ``placing``: False where a caller's placement replaces the map; the reference executor does not read it."""
+    unit = "worker" if cfg.executor.kind == "multicore" else "chip"
+    if units and cfg.replicas.groups > units:  # before the copies are made (a group holds one of every node)
+        raise ConfigError(f"{cfg.path}: replicas.groups: {cfg.replicas.groups} groups but only {units} {unit}(s) to "
+                          "hold them")
     explicit = placing and cfg.placement.strategy == "explicit" and cfg.executor.kind != "reference"
     if not explicit and not cfg.replicas.nodes:
         return  # (no name to check: no model built)
     spec = replica_spec(cfg)
     counts = node_copies(node_names(cfg), spec, cfg.path)
+    most = max(counts, key=counts.__getitem__)  # (the first of the most copied, in the model's order, as the run)
+    if units and counts[most] * spec.groups > units:
+        raise ConfigError(f"{cfg.path}: replicas: {counts[most] * spec.groups} copies of node {most} ({spec.groups} "
+                          f"group(s)) but only {units} {unit}(s) to hold them")
     if explicit:
         names = [name for copies in copy_names(counts, spec.groups).values() for name in copies]
-        _explicit(names, cfg.placement.map, units, cfg.path, "worker" if cfg.executor.kind == "multicore" else "chip")
+        _explicit(names, cfg.placement.map, units, cfg.path, unit)
 
 
 def _explicit(names: list[str], mapping: dict, n: int | None, source: str, unit: str) -> dict[str, int]:

@@ -325,7 +325,10 @@ def _resolve(source: str, experiment: Path, over: list, keys: list[str], combo: 
         with reworded(**SWEEP_HARDWARE):  # (the sweep file names it, not an option of the command or the API)
             system = resolve_system(cfg) if cfg.executor.kind == "sim" else None
         check_placement_chips(cfg, system)
-        check_names(cfg)
+        # its node names, and replica groups and copies against the chips (or workers, where given) it places on
+        units = system.n_chips if system is not None else \
+            (cfg.executor.workers if cfg.executor.kind == "multicore" else 0)
+        check_names(cfg, units or None)
         check_numerics(cfg)
         if muf_checks is None:
             check_muf_early(cfg, {})

@@ -357,3 +357,23 @@ def test_the_model_built_without_data_has_the_runs_nodes_and_edges(request, file
     cfg = ampsim.load_experiment(ROOT / "experiments" / f"{file}.toml", sets)
     bare, model = skeleton(cfg).graph, build_task(cfg).model.graph
     assert list(bare.nodes) == list(model.nodes) and bare.edges == model.edges
+
+
+@pytest.mark.parametrize("axis, extra, bad", [
+    ('"replicas.groups" = [2, 5]', "", "replicas.groups: 5 groups but only 4 chip(s) to hold them"),
+    ('"replicas.nodes" = [{ fc0 = 2 }, { fc0 = 3 }]', '"replicas.groups" = 2',
+     "replicas: 6 copies of node fc0 (2 group(s)) but only 4 chip(s) to hold them"),
+    ('"replicas.groups" = [2, 3]', '"executor.kind" = "multicore"\n"executor.workers" = 2',
+     "replicas.groups: 3 groups but only 2 worker(s) to hold them"),
+], ids=["groups", "copies", "workers"])
+def test_sweep_check_refuses_more_replicas_than_chips(tmp_path, monkeypatch, capsys, axis, extra, bad):
+    """sweep --check passed a point with more replica groups (or copies of a node) than its machine's chips or its
+    workers, which its run then refused after the points before it had run (the README: every point is validated
+    before anything runs; docs/replicas.md: such a run is refused before any copy is made)."""
+    no_data(monkeypatch)
+    path = tmp_path / "sw.toml"
+    path.write_text(f'[sweep]\nexperiment = "{BLOBS}"\nhardware = "{RING4}"\n[fixed]\n{extra}\n[grid]\n{axis}\n')
+    assert main(["sweep", str(path), "--check"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and err[0].startswith(f"ampsim: error: {path}: point 1 (") and err[0].endswith(
+        f"): {BLOBS}: {bad}"), err
