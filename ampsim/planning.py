@@ -45,7 +45,7 @@ from ampsim.executors.multicore.transport import check_open_files
 from ampsim.hardware.local import default_workers, local_model_path
 from ampsim.hardware.parse import load_system
 from ampsim.hardware.source import hardware_path
-from ampsim.hardware.spec import ChipSpec, HostSpec, SystemSpec
+from ampsim.hardware.spec import ChipSpec, SystemSpec
 from ampsim.ir.hostmem import check_activation_memory, model_build
 from ampsim.ir.nodes.losses import configure_losses
 from ampsim.ir.param import STALENESS_MODES
@@ -54,7 +54,7 @@ from ampsim.models.base import Task
 from ampsim.optim import OptimizerSpec
 from ampsim.placement import check_estimated, check_names, estimated_load, expand_profile, place, profile
 from ampsim.placement.memory import resident_bytes
-from ampsim.replicas import Replicated, replica_spec, replicate
+from ampsim.replicas import Replicated, no_host_cores, odd_copies, replica_spec, replicate
 from ampsim.unread import warn_unread, warn_unread_host, warn_unread_switching, warn_unused_sync
 
 log = logging.getLogger(__name__)
@@ -254,9 +254,7 @@ def replicate_task(cfg: Config, task: Task) -> tuple[Task, Replicated | None]:
     if cfg.replicas.collective == "halving_doubling":
         odd = next((s for s in rep.sync_sets if len(s.copies) & (len(s.copies) - 1)), None)
         if odd is not None:
-            raise ConfigError(f"{cfg.path}: replicas.collective: halving_doubling pairs copies by index bits and "
-                              f"needs a power-of-two number of copies; node {odd.name} has {len(odd.copies)} "
-                              "(use collective = \"ring\")")
+            raise odd_copies(cfg.path, odd.name, len(odd.copies))
         if cfg.executor.kind != "sim":
             log.warning("%s: replicas.collective applies to the simulator only; the %s executor averages the "
                         "copies the same way without simulating links", cfg.path, cfg.executor.kind)
@@ -359,11 +357,7 @@ def plan(cfg: Config, *, system: SystemSpec | None = None, placement: dict[str, 
         warn_unread_switching(cfg, system)
         chips = tuple(system.chips)
         if rep is not None and rep.sync_sets and cfg.replicas.collective == "host" and not system.host.shares_cores:
-            # (a [host] of defaults only is no different from none: the spec cannot tell them apart)
-            which = "no [host] table (or cores = 0 in it)" if system.host == HostSpec() else "[host] cores = 0"
-            raise ConfigError(f"{cfg.path}: replicas.collective: \"host\" synchronizes through the controller of a "
-                              f"measured machine, which shares [host] cores; the model {system.name} has {which} "
-                              "(set host.cores > 0, or use \"ring\")")
+            raise no_host_cores(cfg.path, system)
     n, unit = (workers, "worker") if kind == "multicore" else (len(chips), "chip")
     _check_copies(cfg, rep, n, unit)
     if placement is None:

@@ -32,13 +32,16 @@ from typing import Sequence
 
 from ampsim.config import Config
 from ampsim.errors import ConfigError, listed
+from ampsim.hardware.spec import HostSpec, SystemSpec
 from ampsim.ir.graph import Graph
 from ampsim.ir.hostmem import check_copies_memory
 from ampsim.ir.message import Instance, Message
 from ampsim.ir.sync import SYNC_MODES, SyncSet
+from ampsim.models import node_names, param_node_names
 from ampsim.models.base import Model
 
-__all__ = ["ReplicaSpec", "Replicated", "replicate", "replica_spec", "copy_name", "copy_names", "MAX_COPIES"]
+__all__ = ["ReplicaSpec", "Replicated", "replicate", "replica_spec", "copy_name", "copy_names", "MAX_COPIES",
+           "check_collective", "odd_copies", "no_host_cores"]
 
 #: more copies of one node (groups x node copies) than this is a typo, not a machine
 MAX_COPIES = 1 << 16
@@ -118,6 +121,39 @@ def node_copies(names: Sequence[str], spec: ReplicaSpec, source: str) -> dict[st
             raise ConfigError(f"{source}: replicas: {spec.groups} groups x {out[nm]} copies of {nm} is more than "
                               f"{MAX_COPIES:,} copies")
     return out
+
+
+def odd_copies(source: str, name: str, k: int) -> ConfigError:
+    """The refusal of ``replicas.collective = "halving_doubling"`` for node ``name``'s ``k`` copies."""
+    return ConfigError(f"{source}: replicas.collective: halving_doubling pairs copies by index bits and needs a "
+                       f"power-of-two number of copies; node {name} has {k} (use collective = \"ring\")")
+
+
+def no_host_cores(source: str, system: SystemSpec) -> ConfigError:
+    """The refusal of ``replicas.collective = "host"`` on a simulated machine whose ``[host]`` shares no cores."""
+    # (a [host] of defaults only is no different from none: the spec cannot tell them apart)
+    which = "no [host] table (or cores = 0 in it)" if system.host == HostSpec() else "[host] cores = 0"
+    return ConfigError(f"{source}: replicas.collective: \"host\" synchronizes through the controller of a measured "
+                       f"machine, which shares [host] cores; the model {system.name} has {which} (set host.cores > 0, "
+                       "or use \"ring\")")
+
+
+def check_collective(cfg: Config, system: SystemSpec | None) -> None:
+    """Refuse, from the config alone (no data, no copies: a sweep's --check), the ``replicas.collective`` a run
+    refuses once its model is copied: ``halving_doubling`` where a parameterized node's copies (its sync set) are
+    not a power of two, ``host`` on a simulated ``system`` whose ``[host]`` shares no cores."""
+    collective = cfg.replicas.collective
+    if cfg.replicas.sync == "none" or collective == "ring" or (
+            collective == "host" and (system is None or system.host.shares_cores)):
+        return
+    spec = replica_spec(cfg)
+    counts = node_copies(node_names(cfg), spec, cfg.path)
+    sizes = [(p, spec.groups * counts[p]) for p in param_node_names(cfg) if spec.groups * counts[p] > 1]
+    odd = next(((p, k) for p, k in sizes if k & (k - 1)), None)
+    if collective == "halving_doubling" and odd is not None:
+        raise odd_copies(cfg.path, *odd)
+    if collective == "host" and sizes:
+        raise no_host_cores(cfg.path, system)
 
 
 def copy_names(counts: dict[str, int], groups: int) -> dict[tuple[int, str], tuple[str, ...]]:

@@ -81,7 +81,8 @@ def skeleton(config) -> Model:
     return _builder(config).skeleton(config)
 
 
-#: (task, its [model], dtype) -> its nodes' names: a sweep checks every point's, most of them of one model
+#: (task, its [model], dtype) -> its nodes' names and its parameterized nodes' names: a sweep checks every point's,
+#: most of them of one model
 _NAMES: Recent = Recent(16)
 
 
@@ -89,11 +90,22 @@ def node_names(config) -> tuple[str, ...]:
     """The names of the nodes of a loaded experiment's model, from its :func:`skeleton` built once per ``[model]``
     in the process (again once :func:`register_task` registers its task anew), its parameters checked against host
     memory as one model's (a sweep's --check built every point's, a second or more each with wide layers)."""
+    return _skeleton_names(config)[0]
+
+
+def param_node_names(config) -> tuple[str, ...]:
+    """The names of the parameterized nodes of a loaded experiment's model, in its graph's order (as
+    :func:`node_names`: no data read)."""
+    return _skeleton_names(config)[1]
+
+
+def _skeleton_names(config) -> tuple[tuple[str, ...], tuple[str, ...]]:
     key = (config.experiment.task, repr(config.model), config.experiment.dtype)
     names = _NAMES.get(key)
     if names is None:
         with model_build():
-            names = _NAMES[key] = tuple(skeleton(config).graph.nodes)
+            graph = skeleton(config).graph
+            names = _NAMES[key] = tuple(graph.nodes), tuple(n.name for n in graph.param_nodes)
     return names
 
 
@@ -103,4 +115,4 @@ def build_task(config) -> Task:
 
 
 __all__ = ["TASKS", "TASK_MODULE_NAMES", "register_task",
-           "Task", "Model", "Metric", "build_task", "epoch_instances", "skeleton", "node_names"]
+           "Task", "Model", "Metric", "build_task", "epoch_instances", "skeleton", "node_names", "param_node_names"]

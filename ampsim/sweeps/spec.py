@@ -60,6 +60,7 @@ from ampsim.hardware.spec import SystemSpec
 from ampsim.hardware.topology import routing_key
 from ampsim.placement import check_map, check_names
 from ampsim.planning import check_numerics, resolve_system
+from ampsim.replicas import check_collective
 from ampsim.sweeps.figspec import FigureSpec, parse_figures
 from ampsim.sweeps.ids import id_text, id_view, point_id
 from ampsim.sweeps.numerics import check_figures, figure_needs, numerics_mode, replayable
@@ -326,9 +327,9 @@ def _resolve(source: str, experiment: Path, over: list, keys: list[str], combo: 
             system = resolve_system(cfg) if cfg.executor.kind == "sim" else None
         check_placement_chips(cfg, system)
         # its node names, and replica groups and copies against the chips (or workers, where given) it places on
-        units = system.n_chips if system is not None else \
-            (cfg.executor.workers if cfg.executor.kind == "multicore" else 0)
+        units = system.n_chips if system is not None else cfg.executor.workers * (cfg.executor.kind == "multicore")
         check_names(cfg, units or None)
+        check_collective(cfg, system)
         check_numerics(cfg)
         if muf_checks is None:
             check_muf_early(cfg, {})

@@ -377,3 +377,23 @@ def test_sweep_check_refuses_more_replicas_than_chips(tmp_path, monkeypatch, cap
     err = capsys.readouterr().err.splitlines()
     assert len(err) == 1 and err[0].startswith(f"ampsim: error: {path}: point 1 (") and err[0].endswith(
         f"): {BLOBS}: {bad}"), err
+
+
+@pytest.mark.parametrize("axis, bad", [
+    ('"replicas.collective" = ["ring", "halving_doubling"]', 'replicas.collective: halving_doubling pairs copies by '
+     'index bits and needs a power-of-two number of copies; node fc0 has 3 (use collective = "ring")'),
+    ('"replicas.collective" = ["ring", "host"]', 'replicas.collective: "host" synchronizes through the controller of '
+     "a measured machine, which shares [host] cores; the model ring4 has no [host] table (or cores = 0 in it)"),
+], ids=["halving-doubling", "host"])
+def test_sweep_check_refuses_a_collective_its_run_refuses(tmp_path, monkeypatch, capsys, axis, bad):
+    """sweep --check passed a halving-doubling all-reduce over 3 copies, and the controller's collective on a machine
+    without [host] cores, which the point's run refused once its model was copied, after the points before it."""
+    no_data(monkeypatch)
+    path = tmp_path / "sw.toml"
+    path.write_text(f'[sweep]\nexperiment = "{BLOBS}"\nhardware = "{RING4}"\n[fixed]\n"replicas.groups" = 3\n'
+                    f"[grid]\n{axis}\n")
+    assert main(["sweep", str(path), "--check"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and err[0].startswith(f"ampsim: error: {path}: point 1 (") and f"): {BLOBS}: {bad}" in err[0]
+    path.write_text(path.read_text().replace('"replicas.groups" = 3', '"replicas.groups" = 3\n"replicas.sync" = "none"'))
+    assert len(load_sweep(path).points) == 2  # copies that never synchronize run no collective
