@@ -49,7 +49,7 @@ from ampsim.hardware.spec import ChipSpec, SystemSpec
 from ampsim.ir.hostmem import check_activation_memory, model_build
 from ampsim.ir.nodes.losses import configure_losses
 from ampsim.ir.param import STALENESS_MODES
-from ampsim.models import build_task
+from ampsim.models import build_task, param_node_names
 from ampsim.models.base import Task
 from ampsim.optim import OptimizerSpec
 from ampsim.placement import check_estimated, check_names, estimated_load, expand_profile, place, profile
@@ -176,7 +176,9 @@ def recording_context(c: Config, replicated: bool) -> str:
 
 
 def check_numerics(cfg: Config) -> None:
-    """``executor.numerics = false`` (replay) exists only for the simulated executor; staleness-bounded
+    """``executor.numerics = false`` (replay) exists only for the simulated executor, and reproduces no ``stash`` or
+    ``predict`` (:func:`staleness_modes`, whose ``train.staleness_nodes`` patterns are checked here too, on the
+    model built from the config alone: before the data, in a sweep's --check as in a run); staleness-bounded
     admission only in the full simulator (it reads the staleness the numerics measure)."""
     if not cfg.executor.numerics and cfg.executor.kind != "sim":
         raise ConfigError(f"{cfg.path}: executor.numerics: false replays recordings on the simulated executor "
@@ -189,6 +191,8 @@ def check_numerics(cfg: Config) -> None:
         if getattr(cfg.train, key) != default and not cfg.train.max_staleness:
             raise ConfigError(f"{cfg.path}: train.{key}: sets {what} the staleness-bounded admission window; "
                               "it needs train.max_staleness > 0")
+    if cfg.train.staleness_nodes or (not cfg.executor.numerics and cfg.train.staleness in ("stash", "predict")):
+        staleness_modes(cfg, param_node_names(cfg))
 
 
 def configure_params(cfg: Config, task: Task) -> None:
@@ -202,21 +206,33 @@ def configure_params(cfg: Config, task: Task) -> None:
     if t.predict_delay < 0 and t.predict_delay != -1:
         raise ConfigError(f"{cfg.path}: train.predict_delay: must be >= 0 or -1 (measured), got {t.predict_delay!r}")
     nodes = task.model.graph.param_nodes
+    modes = staleness_modes(cfg, [node.name for node in nodes])
+    for node in nodes:
+        node.configure(opt, muf=t.muf, clip_norm=t.clip_norm)
+        node.configure_staleness(modes[node.name], t.predict_delay)
+    configure_losses(task.model.graph.nodes.values(), t.max_loss)
+
+
+def staleness_modes(cfg: Config, names: Sequence[str]) -> dict[str, str]:
+    """The staleness mitigation of each parameterized node of ``names`` (``train.staleness``, or the first
+    ``train.staleness_nodes`` pattern that matches it); a pattern naming none of them, an unknown mode, and a mode a
+    replay cannot reproduce are refused. A sweep's --check calls it with the names of the model built from the
+    config alone (:func:`ampsim.models.param_node_names`), a run with its model's."""
+    t = cfg.train
     for pattern, mode in t.staleness_nodes.items():
         if mode not in STALENESS_MODES:
             raise ConfigError(f"{cfg.path}: train.staleness_nodes.{pattern}: must be one of "
                               f"{', '.join(STALENESS_MODES)}, got {mode!r}")
-        if not any(fnmatch.fnmatchcase(n.name, pattern) for n in nodes):
+        if not any(fnmatch.fnmatchcase(name, pattern) for name in names):
             raise ConfigError(f"{cfg.path}: train.staleness_nodes.{pattern}: names no parameterized node")
-    for node in nodes:
-        pattern = next((p for p in t.staleness_nodes if fnmatch.fnmatchcase(node.name, p)), None)
-        mode = t.staleness if pattern is None else t.staleness_nodes[pattern]
+    modes = {}
+    for name in names:
+        pattern = next((p for p in t.staleness_nodes if fnmatch.fnmatchcase(name, p)), None)
+        mode = modes[name] = t.staleness if pattern is None else t.staleness_nodes[pattern]
         key = "staleness" if pattern is None else f"staleness_nodes.{pattern}"
         if mode in ("stash", "predict") and not cfg.executor.numerics:  # they change work and memory
             raise ConfigError(f"{cfg.path}: train.{key}: {mode!r} cannot be replayed (executor.numerics = false)")
-        node.configure(opt, muf=t.muf, clip_norm=t.clip_norm)
-        node.configure_staleness(mode, t.predict_delay)
-    configure_losses(task.model.graph.nodes.values(), t.max_loss)
+    return modes
 
 
 def resolve_system(cfg: Config) -> SystemSpec:
