@@ -59,7 +59,7 @@ from ampsim.unread import warn_unread, warn_unread_host, warn_unread_switching, 
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Plan", "plan", "check_numerics", "configure_params", "resolve_system", "place_task",
+__all__ = ["Plan", "plan", "check_executor", "check_numerics", "configure_params", "resolve_system", "place_task",
            "replicate_task"]
 
 #: pseudo-chip for placement over workers when this machine has no calibrated model
@@ -322,6 +322,22 @@ def place_task(cfg: Config, task: Task, chips: Sequence[ChipSpec],
 MIN_WATCHDOG_S = 0.1
 
 
+def check_executor(cfg: Config) -> int:
+    """Refuse what :func:`plan` refuses of the executor before any data is read (its kind, ``numerics``, more
+    multicore workers than the process can open sockets for, a watchdog too short to tell a busy worker from a
+    stuck one; ``sweep --check`` makes the same checks); returns the multicore workers (0: not multicore)."""
+    check_kind(cfg.executor.kind, cfg.path)
+    check_numerics(cfg)
+    workers = (cfg.executor.workers or default_workers()) if cfg.executor.kind == "multicore" else 0
+    if workers:
+        check_open_files(workers, cfg.path)
+        if 0 < cfg.executor.watchdog_s < MIN_WATCHDOG_S:  # (a worker's CPU time, which it reads, counts in ticks)
+            raise ConfigError(f"{cfg.path}: executor.watchdog_s: {cfg.executor.watchdog_s:g} s is shorter than the "
+                              f"watchdog can tell a busy worker from a stuck one; give at least {MIN_WATCHDOG_S:g} "
+                              "s, or 0 (off)")
+    return workers
+
+
 def plan(cfg: Config, *, system: SystemSpec | None = None, placement: dict[str, int] | None = None,
          estimated: list[dict] | None = None) -> Plan:
     """Resolve ``cfg`` into a :class:`Plan` (builds the task: loads its data, initializes parameters).
@@ -332,15 +348,7 @@ def plan(cfg: Config, *, system: SystemSpec | None = None, placement: dict[str, 
     kind, resolved_by_caller = cfg.executor.kind, system is not None or placement is not None
     if estimated is not None and placement is None:  # (it was kept, describing the strategy's own placement)
         raise ConfigError("plan: estimated: the load of a given placement; give the placement too")
-    check_kind(kind, cfg.path)
-    check_numerics(cfg)
-    workers = (cfg.executor.workers or default_workers()) if kind == "multicore" else 0
-    if workers:  # before the data is loaded: a worker count the process cannot open fails at once
-        check_open_files(workers, cfg.path)
-        if 0 < cfg.executor.watchdog_s < MIN_WATCHDOG_S:  # (a worker's CPU time, which it reads, counts in ticks)
-            raise ConfigError(f"{cfg.path}: executor.watchdog_s: {cfg.executor.watchdog_s:g} s is shorter than the "
-                              f"watchdog can tell a busy worker from a stuck one; give at least {MIN_WATCHDOG_S:g} "
-                              "s, or 0 (off)")
+    workers = check_executor(cfg)
     if workers and system is not None and system.n_chips != workers:  # (its placement put nodes on workers not there)
         raise ConfigError(f"plan: system: {system.name} has {system.n_chips} chips, but the multicore executor runs "
                           f"{workers} workers (executor.workers): give a machine of one chip per worker")

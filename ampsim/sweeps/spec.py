@@ -53,13 +53,12 @@ from typing import Any
 
 from ampsim.config import Config, load_config, read_toml
 from ampsim.errors import ConfigError
-from ampsim.executors import check_kind
 from ampsim.fieldspec import unknown_key
 from ampsim.files import check_folder_name
 from ampsim.hardware.spec import SystemSpec
 from ampsim.hardware.topology import routing_key
 from ampsim.placement import check_map, check_names
-from ampsim.planning import check_numerics, resolve_system
+from ampsim.planning import check_executor, resolve_system
 from ampsim.replicas import check_collective
 from ampsim.sweeps.figspec import FigureSpec, parse_figures
 from ampsim.sweeps.ids import id_text, id_view, point_id
@@ -322,7 +321,7 @@ def _resolve(source: str, experiment: Path, over: list, keys: list[str], combo: 
         if auto and cfg.executor.numerics and replayable(cfg) and all(k != "executor.numerics" for k, _ in over):
             over.append(("executor.numerics", False))
             cfg = load_config(experiment, over, "")
-        check_kind(cfg.executor.kind, cfg.path)
+        check_executor(cfg)
         with reworded(**SWEEP_HARDWARE):  # (the sweep file names it, not an option of the command or the API)
             system = resolve_system(cfg) if cfg.executor.kind == "sim" else None
         check_placement_chips(cfg, system)
@@ -330,7 +329,6 @@ def _resolve(source: str, experiment: Path, over: list, keys: list[str], combo: 
         units = system.n_chips if system is not None else cfg.executor.workers * (cfg.executor.kind == "multicore")
         check_names(cfg, units or None)
         check_collective(cfg, system)
-        check_numerics(cfg)
         if muf_checks is None:
             check_muf_early(cfg, {})
         else:
