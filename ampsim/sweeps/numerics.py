@@ -18,9 +18,9 @@ its point ids and results). :func:`check_figures` refuses, at ``sweep --check`` 
 a loss or a metric when any point replays.
 
 A replaying point runs the compiled replay loop, which numba compiles on its first call in a process where its
-on-disk cache has none (a minute or more): before workers start that will replay, :func:`compile_replay_loop`
-has one process of its own fill the cache, which each worker then loads (with a cold cache, every worker
-compiled it at once, each with its warning).
+on-disk cache has none (a minute or more): before workers start that will run it (:func:`runs_compiled_loop`),
+:func:`compile_replay_loop` has one process of its own fill the cache, which each worker then loads (with a cold
+cache, every worker compiled it at once, each with its warning).
 """
 
 from __future__ import annotations
@@ -30,9 +30,11 @@ from typing import Any, Sequence
 
 from ampsim.config import Config
 from ampsim.errors import ConfigError
+from ampsim.hardware.spec import SystemSpec
 from ampsim.sweeps.figspec import FigureSpec
 
-__all__ = ["MEASURED_COLUMNS", "numerics_mode", "figure_needs", "replayable", "check_figures", "compile_replay_loop"]
+__all__ = ["MEASURED_COLUMNS", "numerics_mode", "figure_needs", "replayable", "check_figures", "compile_replay_loop",
+           "runs_compiled_loop"]
 
 log = logging.getLogger(__name__)
 
@@ -94,12 +96,26 @@ def check_figures(source: str, figures: list[FigureSpec], replayed: list[int], t
                               "does not measure (executor.numerics = false replays times only)")
 
 
+def runs_compiled_loop(cfg: Config, system: SystemSpec | None) -> bool:
+    """Whether a point of ``cfg`` on ``system`` replays on the compiled loop: not where its replica groups
+    synchronize (the replay's Python loop hosts the collectives, :mod:`~ampsim.executors.sim.fastsync`), nor where
+    the replay's own loop does not model the machine or the run is traced (the SimPy replay). Compiling the loop
+    ahead for points that never call it kept every one of them waiting for it (with the cache cold, a minute or
+    more: every point of ``whatif_sst_collectives`` synchronizes)."""
+    from ampsim.executors.sim.fastloop import supports
+
+    if cfg.executor.numerics or system is None or not supports(system, cfg.executor.trace):
+        return False
+    return cfg.replicas.groups < 2 or cfg.replicas.sync == "none"
+
+
 def compile_replay_loop(replays: Sequence[bool], jobs: int) -> None:
-    """Before ``jobs`` workers start on points of which ``replays`` says which replay: where two or more workers
-    would replay, one process first compiles the replay loop into numba's on-disk cache (or finds it there, in
-    about a second), so that they load it rather than each compiling it alongside the others. A process of its
-    own (a one-task pool: interrupted as the points are), whose replay leaves nothing in this one; should it
-    fail, the points run as they did without it (and fail there, if they do, with their own error)."""
+    """Before ``jobs`` workers start on points of which ``replays`` says which run the compiled replay loop
+    (:func:`runs_compiled_loop`): where two or more workers would run it, one process first compiles it into
+    numba's on-disk cache (or finds it there, in about a second), so that they load it rather than each
+    compiling it alongside the others. A process of its own (a one-task pool: interrupted as the points are),
+    whose replay leaves nothing in this one; should it fail, the points run as they did without it (and fail
+    there, if they do, with their own error)."""
     if min(jobs, sum(map(bool, replays))) < 2:  # (one worker compiles it once anyway)
         return
     from ampsim.sweeps.pool import run_pool

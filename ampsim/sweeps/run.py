@@ -100,7 +100,7 @@ class PointTask:
     out: str
     point_id: str
     record: dict
-    replays: bool = False  #: it replays a recording (the compiled loop: :func:`.numerics.compile_replay_loop`)
+    compiled: bool = False  #: it runs the compiled replay loop (:func:`.numerics.compile_replay_loop`)
     machine: Any = None  #: its machine's routing key (:func:`.order.by_machine`)
 
 
@@ -175,7 +175,7 @@ def point_tasks(sweep: Sweep, out: Path) -> list[PointTask]:
     return [PointTask(str(sweep.experiment), tuple(p.overrides), str(out / p.point_id), p.point_id,
                       {"point_id": p.point_id, "label": p.label, "values": p.values, "quick": sweep.quick,
                        "overrides": [[k, v] for k, v in p.overrides], "sweep": sweep.name, SWEEP_FILE: file},
-                      p.replays, p.machine)
+                      p.compiled, p.machine)
             for p in sweep.points]
 
 
@@ -234,7 +234,7 @@ def _run_locked(sweep: Sweep, out: Path, jobs: int | None, ray: bool, ray_addres
     table = None
     if todo:
         if not ray_address:  # (a cluster's workers compile on machines of their own)
-            compile_replay_loop([t.replays for t in todo], min(jobs, len(todo)))
+            compile_replay_loop([t.compiled for t in todo], min(jobs, len(todo)))
         bar = progress_reporter(sweep.name, total=len(todo), unit="point", enabled=progress)
         # a machine's points together: each worker finds the machine's routes once (results and table alike)
         runner = (_run_ray if ray else _run_pool)(by_machine(todo), min(jobs, len(todo)) if not ray else jobs,

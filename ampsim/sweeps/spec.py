@@ -62,7 +62,7 @@ from ampsim.planning import check_executor, resolve_system
 from ampsim.replicas import check_collective
 from ampsim.sweeps.figspec import FigureSpec, parse_figures
 from ampsim.sweeps.ids import id_text, id_view, point_id
-from ampsim.sweeps.numerics import check_figures, figure_needs, numerics_mode, replayable
+from ampsim.sweeps.numerics import check_figures, figure_needs, numerics_mode, replayable, runs_compiled_loop
 from ampsim.sweeps.places import SEED_KEY, WHOLE_TABLES, check_key, check_set_once, flatten
 from ampsim.wording import SWEEP_HARDWARE, reworded
 
@@ -82,10 +82,12 @@ class Point:
     overrides: list[tuple[str, Any]]
     values: dict[str, Any]
     label: str | None = None
-    #: it replays a recording (``executor.numerics = false``), so its worker runs the compiled replay loop
+    #: it replays a recording (``executor.numerics = false``): times only, no loss or metric
     replays: bool = False
     #: what its machine's routes depend on (:func:`~ampsim.hardware.topology.routing_key`; None off the simulator)
     machine: Any = None
+    #: its worker runs the compiled replay loop (:func:`~ampsim.sweeps.numerics.runs_compiled_loop`)
+    compiled: bool = False
 
 
 @dataclass(frozen=True)
@@ -243,8 +245,7 @@ def load_sweep(path: str | Path, *, quick: bool = False) -> Sweep:
     auto = numerics_mode(source, head) == "auto" and not any(figure_needs(f) for f in figures)
     out: list[Point] = []
     seen: dict[str, int] = {}
-    # each point's muf against its instances, once every point's names and machine are checked: its count reads the
-    # data, which a later point's misspelt node name was refused after (or, the data missing, not at all)
+    # each point's muf against its instances after every point's names and machine (its count reads the data)
     muf_checks: list[tuple[str, Config]] = []
     point = "[quick] point" if quick else "point"  # (sweep --check validates both variants)
     for combo in combos:
@@ -255,13 +256,13 @@ def load_sweep(path: str | Path, *, quick: bool = False) -> Sweep:
             if seed is not None:
                 over.append((SEED_KEY, seed))
             i = len(out)
-            pid, values, run, replays, machine = _resolve(source, experiment, over, keys, body, i, auto, point,
-                                                          muf_checks)
+            pid, values, run, replays, machine, compiled = _resolve(source, experiment, over, keys, body, i, auto,
+                                                                     point, muf_checks)
             if pid in seen or run in seen:  # (the same run: 1000000000 and 1e9 in a hardware key hash apart)
                 raise ConfigError(f"{source}: {point} {i} ({_describe(body, seed)}) resolves to the same run as "
                                   f"point {seen.get(pid, seen.get(run))}: remove the duplicate")
             seen[pid] = seen[run] = i
-            out.append(Point(i, pid, over, values, label, replays, machine))
+            out.append(Point(i, pid, over, values, label, replays, machine, compiled))
     counts: dict[tuple, int] = {}  # instances per epoch, per distinct data setting (its data read once)
     for where, cfg in muf_checks:
         try:
@@ -311,9 +312,10 @@ def _short(v: Any) -> str:
 def _resolve(source: str, experiment: Path, over: list, keys: list[str], combo: dict, i: int, auto: bool = False,
              point: str = "point", muf_checks: list | None = None):
     """Validate one point (experiment + hardware model, its ``train.muf`` against its instances); return its id,
-    swept keys' values, run (the id's text less the hardware overrides as given), whether it replays and its
-    machine's routing key. ``auto``: a point that can replay and sets no numerics replays. ``muf_checks``: where
-    the point's muf check (its error's prefix and config) goes to be made later, instead of now."""
+    swept keys' values, run (the id's text less the hardware overrides as given), whether it replays, its
+    machine's routing key and whether it runs the compiled replay loop. ``auto``: a point that can replay and sets
+    no numerics replays. ``muf_checks``: where the point's muf check (its error's prefix and config) goes to be
+    made later, instead of now."""
     seed = next((v for k, v in over if k == SEED_KEY), None)
     where = f"{source}: {point} {i} ({_describe(combo, seed)})"
     try:
@@ -347,7 +349,8 @@ def _resolve(source: str, experiment: Path, over: list, keys: list[str], combo: 
     if SEED_KEY in keys:
         values[SEED_KEY] = cfg.experiment.seed
     resolved.pop("hardware", None)
-    return pid, values, id_text(resolved, hw), not cfg.executor.numerics, system and routing_key(system)
+    return (pid, values, id_text(resolved, hw), not cfg.executor.numerics, system and routing_key(system),
+            runs_compiled_loop(cfg, system))
 
 
 def check_placement_chips(cfg: Config, system: SystemSpec | None) -> None:

@@ -91,3 +91,18 @@ def test_the_compilation_runs_the_compiled_loop_as_a_replay_does_and_files_no_re
 def test_without_the_compiled_loop_nothing_is_compiled(monkeypatch):
     monkeypatch.setattr(JitReplay, "compiled", False)  # (AMPSIM_COMPILED=0)
     assert not jitwarm.compile_kernel()
+
+
+@pytest.mark.parametrize("fixed", ['"replicas.groups" = 2\n', '"executor.trace" = true\n'],
+                         ids=["replicas-that-synchronize", "traced"])
+def test_nothing_is_compiled_ahead_where_no_point_runs_the_compiled_loop(fixed, pools, tmp_path):
+    """Replays whose replicas synchronize run the Python loop (the kernel hosts no collectives), traced ones the
+    SimPy replay: with the cache cold, the compilation kept every point waiting a minute or more for a loop that
+    none of them runs (every point of whatif_sst_collectives synchronizes)."""
+    started, calls = pools
+    path = tmp_path / "s.toml"
+    path.write_text(tiny_sweep().replace("[grid]\n", fixed + "[grid]\n") + '"train.mak" = [1, 2, 3]\n')
+    sweep = load_sweep(path)
+    assert all(p.replays for p in sweep.points)  # (they replay: a figure of theirs needs no metric)
+    run_sweep(sweep, tmp_path / "out", jobs=2)
+    assert len(started) == 1 and len(started[0][0]) == 3 and not list(calls.iterdir())
