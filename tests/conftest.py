@@ -42,3 +42,23 @@ def no_network(monkeypatch):
         raise OSError("network disabled in tests")
 
     monkeypatch.setattr(store, "_download", refuse)
+
+
+@pytest.fixture
+def statuses(monkeypatch) -> list[int]:
+    """Every status the compiled replay loop returned in the test (the loop switched on whatever
+    ``AMPSIM_COMPILED`` says, and put back after; recordings kept in memory only)."""
+    from ampsim.executors.sim import jitkernel
+    from ampsim.executors.sim.jitreplay import JitReplay
+
+    seen: list[int] = []
+    run = jitkernel.run
+
+    def counting(*args):
+        seen.append(run(*args))
+        return seen[-1]
+
+    monkeypatch.setattr(jitkernel, "run", counting)
+    monkeypatch.setattr(JitReplay, "compiled", True)
+    monkeypatch.setenv("AMPSIM_RECORDINGS", "off")
+    return seen

@@ -27,22 +27,6 @@ from ampsim.ir.message import Instance
 from ampsim.placement import place
 
 
-@pytest.fixture
-def statuses(monkeypatch):
-    """Every status the kernel returned in the test (it must have run)."""
-    seen: list[int] = []
-    run = jitkernel.run
-
-    def counting(*args):
-        seen.append(run(*args))
-        return seen[-1]
-
-    monkeypatch.setattr(jitkernel, "run", counting)
-    monkeypatch.setattr(JitReplay, "compiled", True)  # whatever AMPSIM_COMPILED says
-    monkeypatch.setenv("AMPSIM_RECORDINGS", "off")
-    return seen
-
-
 def _batch(n: int, seed: int) -> list[Instance]:
     """``n`` instances for :func:`_mlp_chain`: one row of 4 features and a label each."""
     r = np.random.default_rng(seed)

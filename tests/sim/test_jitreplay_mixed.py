@@ -35,22 +35,6 @@ CASES = {
 }
 
 
-@pytest.fixture
-def statuses(monkeypatch) -> list[int]:
-    """Every status the kernel returned in the test."""
-    seen: list[int] = []
-    run = jitkernel.run
-
-    def counting(*args):
-        seen.append(run(*args))
-        return seen[-1]
-
-    monkeypatch.setattr(jitkernel, "run", counting)
-    monkeypatch.setattr(JitReplay, "compiled", True)  # (each run sets it: put back after the test)
-    monkeypatch.setenv("AMPSIM_RECORDINGS", "off")
-    return seen
-
-
 def _batch(n: int, first: int) -> list[Instance]:
     r = np.random.default_rng(first)
     return [Instance(first + k, {"x": r.random((1, 4), dtype=np.float32), "y": r.integers(0, 2, 1)})

@@ -59,18 +59,11 @@ def test_nothing_is_compiled_ahead_where_no_two_workers_replay(numerics_on, jobs
     assert len(started) == 1 and len(started[0][0]) == 3 and not list(calls.iterdir())
 
 
-def test_the_compilation_runs_the_compiled_loop_as_a_replay_does_and_files_no_recording(monkeypatch, tmp_path):
+def test_the_compilation_runs_the_compiled_loop_as_a_replay_does_and_files_no_recording(monkeypatch, tmp_path,
+                                                                                       statuses):
     """What it runs: every kernel function a replay calls from Python (the loop, and its stores grown), on
     whole-message and on packet links; the recording of its instances goes nowhere."""
-    seen: list[int] = []
-    run = jitkernel.run
-
-    def counting(*args):
-        seen.append(run(*args))
-        return seen[-1]
-
-    monkeypatch.setattr(jitkernel, "run", counting)
-    monkeypatch.setattr(JitReplay, "compiled", True)
+    seen = statuses
     for name in ("first_capacity", "set_aside_room", "first_room"):  # (it sets them: put back after the test)
         monkeypatch.setattr(JitReplay, name, getattr(JitReplay, name))
     folder = tmp_path / "recordings"
