@@ -55,7 +55,7 @@ from ampsim.optim import OptimizerSpec
 from ampsim.placement import check_estimated, check_names, estimated_load, expand_profile, place, profile
 from ampsim.placement.memory import resident_bytes
 from ampsim.replicas import Replicated, no_host_cores, odd_copies, replica_spec, replicate
-from ampsim.unread import warn_unread, warn_unread_host, warn_unread_switching, warn_unused_sync
+from ampsim.unread import warn_unread, warn_unread_host, warn_unread_roofline, warn_unread_switching, warn_unused_sync
 
 log = logging.getLogger(__name__)
 
@@ -379,6 +379,7 @@ def plan(cfg: Config, *, system: SystemSpec | None = None, placement: dict[str, 
         system = system or resolve_system(cfg)
         warn_unread_host(system, cfg.path)
         warn_unread_switching(cfg, system)
+        warn_unread_roofline(cfg, system)
         chips = tuple(system.chips)
         if rep is not None and rep.sync_sets and cfg.replicas.collective == "host" and not system.host.shares_cores:
             raise no_host_cores(cfg.path, system)

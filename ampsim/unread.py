@@ -4,7 +4,8 @@ Five kinds: keys the executor's kind does not read (a ``[hardware]`` table for t
 ``executor.workers`` for the simulator), keys the other settings leave unread (a field's ``read_if``:
 ``train.momentum`` with Adam, a synthetic dataset's size with MNIST; :func:`~ampsim.fieldspec.unread_keys`),
 the ``[replicas]`` synchronization keys where nothing synchronizes, the controller's CPU costs of a
-machine whose cores are not shared, and a switching mode an override sets on packet-switched links.
+machine whose cores are not shared, a switching mode an override sets on packet-switched links, and roofline
+rates an override sets on chips whose compute table times their work.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from ampsim.config import WATCHDOG_S, Config, field_default
 from ampsim.fieldspec import unread_keys
 from ampsim.hardware.spec import SystemSpec
 
-__all__ = ["warn_unread", "warn_unread_host", "warn_unread_switching", "warn_unused_sync"]
+__all__ = ["warn_unread", "warn_unread_host", "warn_unread_roofline", "warn_unread_switching", "warn_unused_sync"]
 
 log = logging.getLogger("ampsim.planning")  # (the plan stage's: where a user looks for its warnings)
 
@@ -79,6 +80,34 @@ def warn_unread_switching(cfg: Config, system: SystemSpec) -> None:
         log.warning("%s: hardware.system.switching ignored: the model's links are packet-switched "
                     "(link.packet_bytes = %g), and packets are forwarded hop by hop whatever the switching mode "
                     "(set hardware.link.packet_bytes = 0 for whole messages)", cfg.path, system.link.packet_bytes)
+
+
+#: the chip fields a compute table replaces (the roofline and its overheads; compute_units still divides the chip)
+_ROOFLINE_KEYS = ("flops_per_s", "mem_bandwidth_bytes_per_s", "overhead_s", "kernel_overhead_s")
+
+
+def warn_unread_roofline(cfg: Config, system: SystemSpec) -> None:
+    """Warn of roofline fields (:data:`_ROOFLINE_KEYS`) set by the experiment's overrides (its ``[hardware]``,
+    ``--set``, a sweep's value) in ``chip`` or a ``chip_override`` on chips that all have a ``compute_table``: a
+    table row's measured seconds replace the roofline for its work, and between rows the roofline is scaled by
+    the measured ratio, so the rate cancels out (a what-if of ``hardware.chip.overhead_s = 1`` on the calibrated
+    local_cpu model ran in the same simulated time, without a word). Only an override is warned of, as for the
+    switching mode: a file's own rates beside its table describe the machine."""
+    said: list[str] = []
+    chip = cfg.hardware.get("chip")
+    if isinstance(chip, dict) and all(c.compute_table for c in system.chips):
+        said += [f"hardware.chip.{k}" for k in _ROOFLINE_KEYS if k in chip]
+    overrides = cfg.hardware.get("chip_override")
+    for k, ov in enumerate(overrides if isinstance(overrides, list) else ()):
+        ids = ov.get("chips") if isinstance(ov, dict) else None
+        # (a caller's own system, plan(system=...), need not be the one these overrides built: indices checked)
+        if (isinstance(ids, list) and ids and all(isinstance(i, int) and 0 <= i < system.n_chips for i in ids)
+                and all(system.chips[i].compute_table for i in ids)):
+            said += [f"hardware.chip_override[{k}].{key}" for key in _ROOFLINE_KEYS if key in ov]
+    if said:
+        log.warning("%s: %s changes little or nothing: the chips' compute_table gives the measured seconds of every "
+                    "work it lists and scales the roofline by the measured ratio between them (set "
+                    "hardware.chip.compute_table = [] to model the roofline alone)", cfg.path, " and ".join(said))
 
 
 def warn_unused_sync(cfg: Config, trivial: bool) -> None:

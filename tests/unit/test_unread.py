@@ -117,3 +117,24 @@ def test_a_switching_mode_set_on_packet_links_is_warned_of(caplog, model, sets, 
     with caplog.at_level(logging.WARNING, logger="ampsim.planning"):
         plan(_cfg("blobs_mlp", "data.n_train=64", "data.n_test=16", 'executor.kind="sim"', hw, *sets))
     assert ("hardware.system.switching ignored: the model's links are packet-switched" in caplog.text) == warned
+
+
+@pytest.mark.parametrize("model, sets, warned", [
+    # the calibrated model's table times every work: the roofline's rates and overheads cancel out
+    ("local_cpu", ["hardware.chip.overhead_s=1.0"], "hardware.chip.overhead_s"),
+    ("local_cpu", ["hardware.chip.flops_per_s=1e15", "hardware.chip.kernel_overhead_s=0.0"],
+     "hardware.chip.flops_per_s and hardware.chip.kernel_overhead_s"),
+    ("local_cpu", ["hardware.chip_override=[{chips=[1], mem_bandwidth_bytes_per_s=1e6}]"],
+     "hardware.chip_override[0].mem_bandwidth_bytes_per_s"),
+    # without a table (or with it removed) the rates are the model; compute_units divides a tabled chip too
+    ("local_cpu", ["hardware.chip.overhead_s=1.0", "hardware.chip.compute_table=[]"], None),
+    ("local_cpu", ["hardware.chip.compute_units=2"], None),
+    ("local_cpu", [], None),
+    ("ring4", ["hardware.chip.overhead_s=1.0"], None),
+])
+def test_roofline_rates_set_on_chips_with_a_compute_table_are_warned_of(caplog, model, sets, warned):
+    hw = f'executor.hardware="{ROOT / "hardware_models" / f"{model}.toml"}"'
+    with caplog.at_level(logging.WARNING, logger="ampsim.planning"):
+        plan(_cfg("blobs_mlp", "data.n_train=64", "data.n_test=16", 'executor.kind="sim"', hw, *sets))
+    said = [r.getMessage() for r in caplog.records if "changes little or nothing" in r.getMessage()]
+    assert [m.split(" changes little")[0].split(": ", 1)[1] for m in said] == ([warned] if warned else [])
