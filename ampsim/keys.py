@@ -307,15 +307,19 @@ def _required(section: str, key: str) -> bool:
 def _bounds(section: str, key: str, hint: Any) -> str:
     """What the reader says of -1 and of a huge value for this key (``> 0``, ``≥ 1, ≤ 4,096``), or ""."""
     found = []
-    for probe in ((-1, 2**53) if hint is int else (-1.0, 1e300)):
+    # (1e-300: a rate's floor above 0, chip.flops_per_s >= 1, which -1's "> 0" did not show: 0.5 was refused)
+    for probe in ((-1, 2**53) if hint is int else (-1.0, 1e-300, 1e300)):
         bad = {s: dict(t) for s, t in _MINIMAL.items()}
         bad.setdefault(section, {})[key] = probe
         try:
             system_from_dict(bad, "keys")
         except ConfigError as e:
             if m := _BOUND.search(str(e)):
-                found.append(f"{_SIGN[m.group(1)]} {m.group(2).removesuffix(' s')}")  # (the unit has its column)
-    return ", ".join(found)
+                bound = m.group(2).split(" (")[0].removesuffix(" s")  # (the unit has its column)
+                if probe == 1e-300 and found == ["> 0"]:
+                    found.clear()  # (the floor says more than "> 0")
+                found.append(f"{_SIGN[m.group(1)]} {bound}")
+    return ", ".join(dict.fromkeys(found))
 
 
 _SIGN = {">=": "≥", ">": ">", "<=": "≤", "<": "<"}

@@ -52,7 +52,10 @@ def test_every_experiment_section_and_task_is_listed():
 def test_the_hardware_table_reads_defaults_and_bounds_off_the_reader():
     text = keys.render()
     assert "| `chip.compute_units` |  | `1` | ≥ 1, ≤ 4,096 |" in text  # both bounds the reader enforces
-    assert "| `chip.flops_per_s` | FLOP/s | required | > 0 |" in text
+    # a rate's floor, not "> 0": the reader refuses 0.5 FLOP/s (times must stay finite), and the table said > 0
+    assert "| `chip.flops_per_s` | FLOP/s | required | ≥ 1 |" in text
+    assert "| `link.bandwidth_bytes_per_s` | bytes/s | required | ≥ 1 |" in text
+    assert "| `chip.remote_send_s_per_byte` | s/byte | `0.0` | ≥ 0, ≤ 1e+09 |" in text  # (a floor of 0 stays)
     assert "| `link.latency_s` | s | required | ≥ 0, ≤ 1e+09 |" in text
     assert "| `executor.kind` | string | `\"reference\"` | `reference`, `sim`, `multicore` |" in text  # the registry
     assert "`n`: number of chips (≥ 3 for a ring, ≥ 2 for a switch, else ≥ 1)" in text
