@@ -62,7 +62,8 @@ FORMATS = ("markdown",)
 #: what the experiment file's ``[hardware]`` table is (it has no dataclass: the hardware reader checks it)
 EXPERIMENT_HARDWARE_HELP = ("overrides of the hardware model, merged table by table before it is read, e.g. "
                             "`hardware.link.bandwidth_bytes_per_s = 1e9`; a `topology` with a new `kind` "
-                            "replaces the topology whole")
+                            "replaces the topology whole, and a `chip_override` or `link_override` array the "
+                            "file's (warned of: repeat the file's to keep them)")
 
 #: one line per hardware-file key (``section.key``; ``chip_override.chips`` and ``link_override.between`` name
 #: the tables' own keys, the rest of an override is any ``[chip]`` / ``[link]`` key)

@@ -277,3 +277,17 @@ def test_link_override_errors(override, expected):
 def test_override_tables_must_be_arrays_of_tables():
     assert error(chip_override={"chips": [0]}) == (
         "chip_override: expected an array of tables ([[chip_override]]), got table")
+
+
+@pytest.mark.parametrize("overrides, warned", [
+    # the file's straggler (chip 3) and slow link went without a word when an experiment added an override
+    ({"chip_override": [{"chips": [0], "overhead_s": 2e-6}]}, "hardware.chip_override (from x.toml) replaces"),
+    ({"link_override": [{"between": [1, 2], "latency_s": 2e-6}]}, "hardware.link_override (from x.toml) replaces"),
+    ({"chip": {"overhead_s": 2e-6}}, None),  # a table merges: the file's overrides stay
+    ({"chip_override": [{"chips": [3], "flops_per_s": 6.25e13, "mem_bandwidth_bytes_per_s": 1.1875e13}]}, None),
+])
+def test_an_override_array_that_replaces_the_files_is_warned_of(caplog, overrides, warned):
+    path = next(m for m in MODELS if m.name == "hetero_straggler.toml")
+    with caplog.at_level("WARNING", logger="ampsim.hardware.parse"):
+        load_system(path, overrides, overridden_by="x.toml")
+    assert [r.getMessage().split(": ", 1)[1][:len(warned or "")] for r in caplog.records] == ([warned] if warned else [])
