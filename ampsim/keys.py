@@ -33,7 +33,7 @@ from ampsim.config import FIXED_SECTIONS, TASK_SCHEMAS, field_default
 from ampsim.errors import ConfigError
 from ampsim.fieldspec import read_with
 from ampsim.files import check_output_file, read_text
-from ampsim.hardware.parse import TOPOLOGY_MIN_N, system_from_dict
+from ampsim.hardware.parse import TOPOLOGY_MIN_N, TOPOLOGY_MIN_SIZE, system_from_dict
 from ampsim.hardware.spec import (
     _CHIP_KEYS,
     _HOST_KEYS,
@@ -126,10 +126,11 @@ TOPOLOGY_HELP: dict[str, str] = {
     "tree": "`branching**height` chips as leaves of a balanced tree of switches",
     "explicit": "chips and links as listed",
     "n": "number of chips (" + ", ".join(f"≥ {n} for a {k}" for k, n in TOPOLOGY_MIN_N.items()) + ", else ≥ 1)",
-    "shape": "sizes per dimension, e.g. `[4, 4]`",
-    "dim": "dimensions of the hypercube",
-    "branching": "children per switch",
-    "height": "levels below the root switch",
+    "shape": "sizes per dimension, e.g. `[4, 4]` (" + ", ".join(f"each ≥ {n} for a {k}" for k, n in
+                                                              TOPOLOGY_MIN_SIZE.items()) + ", else ≥ 1)",
+    "dim": "dimensions of the hypercube (≥ 1)",
+    "branching": "children per switch (≥ 2)",
+    "height": "levels below the root switch (≥ 1)",
     "fat": "multiply each link's bandwidth by the chips below it",
     "edges": "`[[a, b], ...]` chip pairs, connected; n defaults to the largest index + 1",
 }

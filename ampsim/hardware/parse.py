@@ -45,13 +45,16 @@ from ampsim.hardware.spec import (
 )
 from ampsim.tomltext import MAX_NESTING, deeper_than
 
-__all__ = ["TOPOLOGY_MIN_N", "load_system", "merge_overrides", "system_from_dict"]
+__all__ = ["TOPOLOGY_MIN_N", "TOPOLOGY_MIN_SIZE", "load_system", "merge_overrides", "system_from_dict"]
 
 log = logging.getLogger(__name__)
 
 
 #: the fewest chips a topology of these kinds takes (``n``; any other kind: 1)
 TOPOLOGY_MIN_N = {"ring": 3, "switch": 2}
+#: the smallest size of each dimension of a grid of these kinds (``shape``; mesh2d: 1): a torus of 2 would wrap
+#: around on a link it already has
+TOPOLOGY_MIN_SIZE = {"torus2d": 3, "torus3d": 3}
 
 
 def load_system(path: str | Path, overrides: Mapping[str, Any] | None = None, *,
@@ -281,7 +284,7 @@ class _Validator(FieldReader):
             n_switches = 1 if kind == "switch" else 0
         elif kind in ("mesh2d", "torus2d", "torus3d"):
             want = 3 if kind == "torus3d" else 2
-            lo = 3 if kind.startswith("torus") else 1
+            lo = TOPOLOGY_MIN_SIZE.get(kind, 1)
             shape = t["shape"]
             for s in shape if isinstance(shape, list) else ():
                 self.not_too_large("topology.shape", s)

@@ -59,6 +59,9 @@ def test_the_hardware_table_reads_defaults_and_bounds_off_the_reader():
     assert "| `link.latency_s` | s | required | ≥ 0, ≤ 1e+09 |" in text
     assert "| `executor.kind` | string | `\"reference\"` | `reference`, `sim`, `multicore` |" in text  # the registry
     assert "`n`: number of chips (≥ 3 for a ring, ≥ 2 for a switch, else ≥ 1)" in text
+    # the other size keys' floors: shape = [2, 4] on a torus2d was refused, and the table gave no floor for it
+    assert "`shape`: sizes per dimension, e.g. `[4, 4]` (each ≥ 3 for a torus2d, each ≥ 3 for a torus3d, else ≥ 1)" in text
+    assert "`dim`: dimensions of the hypercube (≥ 1); `branching`: children per switch (≥ 2); `height`: levels" in text
     assert '| `system.switching` |  | `"store_and_forward"` | `store_and_forward`, `cut_through` |' in text
 
 
