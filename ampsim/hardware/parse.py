@@ -67,14 +67,15 @@ def load_system(path: str | Path, overrides: Mapping[str, Any] | None = None, *,
         raise ConfigError(f"{path}: nested too deep (more than {MAX_NESTING} tables or arrays)")
     if not overrides:
         return system_from_dict(raw, str(path))
+    spec = system_from_dict(merge_overrides(raw, overrides),
+                            f"{path} (with the hardware overrides of {overridden_by or '<overrides>'})")
     for key in ("chip_override", "link_override"):
         # an array replaces the file's whole (it is no table to merge), and the file's overrides (a straggler chip,
         # a slow link) then vanished without a word when an experiment added one of its own
         if key in overrides and isinstance(file_has := raw.get(key), list) and file_has and overrides[key] != file_has:
             log.warning("%s: hardware.%s (from %s) replaces the file's %d [[%s]] table(s) whole; repeat them in "
                         "it to keep them", path, key, overridden_by or "<overrides>", len(file_has), key)
-    return system_from_dict(merge_overrides(raw, overrides),
-                            f"{path} (with the hardware overrides of {overridden_by or '<overrides>'})")
+    return spec
 
 
 def merge_overrides(base: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict:
