@@ -77,7 +77,8 @@ HARDWARE_HELP: dict[str, str] = {
     "chip.flops_per_s": "compute rate of the whole chip (roofline)",
     "chip.mem_bandwidth_bytes_per_s": "memory bandwidth of the whole chip (roofline)",
     "chip.overhead_s": "fixed cost of handling one message (dispatch, queueing)",
-    "chip.compute_units": "messages processed at once, each with 1/compute_units of the chip's rates",
+    "chip.compute_units": "messages processed at once, each with 1/compute_units of the chip's rates (1 with a "
+                          "compute_table: its rows are the whole chip's)",
     "chip.memory_bytes": "capacity for parameters and cached activations",
     "chip.kernel_overhead_s": "per array operation a call makes (a kernel launch; a numpy call on a CPU)",
     "chip.remote_send_overhead_s": "sender's CPU per message to another chip",

@@ -82,7 +82,7 @@ def warn_unread_switching(cfg: Config, system: SystemSpec) -> None:
                     "(set hardware.link.packet_bytes = 0 for whole messages)", cfg.path, system.link.packet_bytes)
 
 
-#: the chip fields a compute table replaces (the roofline and its overheads; compute_units still divides the chip)
+#: the chip fields a compute table replaces (the roofline and its overheads; such a chip has one compute unit)
 _ROOFLINE_KEYS = ("flops_per_s", "mem_bandwidth_bytes_per_s", "overhead_s", "kernel_overhead_s")
 
 

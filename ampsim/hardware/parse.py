@@ -188,7 +188,7 @@ class _Validator(FieldReader):
                     return default
             return self.integer(d, where, key, minimum=1, allow_integral_float=float_ok, maximum=maximum)
 
-        return ChipSpec(flops_per_s=num("flops_per_s"),
+        chip = ChipSpec(flops_per_s=num("flops_per_s"),
                         mem_bandwidth_bytes_per_s=num("mem_bandwidth_bytes_per_s"),
                         overhead_s=num("overhead_s", minimum=0.0),
                         compute_units=integer("compute_units", 1, False, MAX_COMPUTE_UNITS),
@@ -196,6 +196,14 @@ class _Validator(FieldReader):
                         **{key: num(key, minimum=0.0, default=0.0) for key in _OPTIONAL_ZERO_CHIP_KEYS},
                         compute_table=(self.compute_table(d[_TABLE_KEY], f"{where}.{_TABLE_KEY}") if _TABLE_KEY in d
                                        else base.compute_table if base is not None else ()))
+        if chip.compute_table and chip.compute_units > 1:
+            # a row's seconds are the whole chip's per message, which no unit could split: k units each ran a
+            # message in the row's time, k times the measured chip, where a roofline chip's units share its rates
+            key = "compute_units" if "compute_units" in d or _TABLE_KEY not in d else _TABLE_KEY
+            self.fail(f"{where}.{key}", f"a chip with a compute_table has one compute unit (its rows are measured "
+                                        f"seconds per message on the whole chip), got compute_units = "
+                                        f"{chip.compute_units}; set compute_units = 1 or compute_table = []")
+        return chip
 
     def packet_bytes(self, linkd: Mapping[str, Any]) -> float:
         """``link.packet_bytes``: 0 (whole messages) or a whole number of bytes (0.5 or 1e-300 were taken)."""

@@ -169,7 +169,8 @@ class ChipSpec:
     the exact rule is in :mod:`ampsim.executors.sim.chips`). ``compute_table`` (optional, default empty):
     measured per-message times by work (:class:`ComputeCost`), used instead of the roofline where the
     table has an entry and to scale it in between (:mod:`ampsim.hardware.cost`); ``ampsim calibrate``
-    writes one for a measured machine, accelerator models have none.
+    writes one for a measured machine, accelerator models have none. A chip with a table has one compute
+    unit (its rows are the whole chip's seconds per message, which no unit could split).
     """
 
     flops_per_s: float

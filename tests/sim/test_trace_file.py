@@ -20,9 +20,11 @@ CASES = {
     # the calibrated machine as it is: two cores shared with the controller, and contention between them
     "contention": ["--hardware", str(ROOT / "hardware_models" / "local_cpu.toml"), "--set",
                    'placement.strategy="round_robin"', "--set", "train.mak=8"],
-    # frames sent by chips of two units: each frame's send on the unit that sent it
+    # frames sent by chips of two units: each frame's send on the unit that sent it (the roofline: a chip with a
+    # compute table has one unit)
     "framed-units": ["--hardware", str(ROOT / "hardware_models" / "local_cpu.toml"), "--set",
-                     "hardware.chip.compute_units=2", "--set", "hardware.chip.contention_slowdown=0", "--set",
+                     "hardware.chip.compute_units=2", "--set", "hardware.chip.compute_table=[]", "--set",
+                     "hardware.chip.contention_slowdown=0", "--set",
                      "hardware.host.cores=0", "--set", "train.mak=8"],
     # 256-byte packets: messages share a link's bandwidth (the list reduction's, placed by min-cut, do)
     "packets": ["--hardware", str(ROOT / "hardware_models" / "mesh4x4.toml"), "--set",

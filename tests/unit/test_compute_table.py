@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -177,3 +178,20 @@ def test_a_workloads_rows_add_up_to_its_measured_time_even_when_the_machine_sped
     assert p["table_s"] == pytest.approx((fast / counts).tolist())
     per_instance = sum(r["seconds"] * c / 10 for r, c in zip(profile.build_table([p]), [120, 40]))
     assert per_instance == pytest.approx(3e-3, rel=1e-3)  # the rows' 4 significant digits
+
+
+@pytest.mark.parametrize("overrides, field", [
+    ({"chip": {"compute_units": 2}}, "chip.compute_units"),
+    ({"chip_override": [{"chips": [1], "compute_units": 4}]}, "chip_override[0].compute_units"),
+])
+def test_a_chip_with_a_table_has_one_compute_unit(overrides, field):
+    """A row's seconds are the whole chip's per message: with compute_units = 2 each unit ran a row's work in the
+    row's time, twice the measured chip, where a roofline chip's units share its rates (1/k each)."""
+    from ampsim.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=rf"\(with the hardware overrides of x\): {re.escape(field)}: a chip "
+                                          r"with a compute_table has one compute unit"):
+        load_system(MODELS / "local_cpu.toml", overrides, overridden_by="x")
+    # the table removed, or one unit: taken
+    load_system(MODELS / "local_cpu.toml", {"chip": {"compute_units": 2, "compute_table": []}})
+    load_system(MODELS / "local_cpu.toml", {"chip": {"compute_units": 1}})

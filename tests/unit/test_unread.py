@@ -126,9 +126,8 @@ def test_a_switching_mode_set_on_packet_links_is_warned_of(caplog, model, sets, 
      "hardware.chip.flops_per_s and hardware.chip.kernel_overhead_s"),
     ("local_cpu", ["hardware.chip_override=[{chips=[1], mem_bandwidth_bytes_per_s=1e6}]"],
      "hardware.chip_override[0].mem_bandwidth_bytes_per_s"),
-    # without a table (or with it removed) the rates are the model; compute_units divides a tabled chip too
+    # without a table (or with it removed) the rates are the model
     ("local_cpu", ["hardware.chip.overhead_s=1.0", "hardware.chip.compute_table=[]"], None),
-    ("local_cpu", ["hardware.chip.compute_units=2"], None),
     ("local_cpu", [], None),
     ("ring4", ["hardware.chip.overhead_s=1.0"], None),
 ])
