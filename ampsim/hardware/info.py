@@ -29,10 +29,11 @@ def describe(system: SystemSpec, graph: nx.Graph) -> dict[str, Any]:
     ``system_diameter_hops``), bisection_bandwidth_bytes_per_s, bisection_exact (False: an estimate,
     see ``bisection_bandwidth_bytes_per_s``), total_flops_per_s, total_memory_bytes,
     min_link_bandwidth_bytes_per_s, max_link_latency_s, heterogeneous (chips or links differ), then the
-    default chip's per-message costs: ``chip.overhead_s`` and every optional cost field that is not 0
-    (``chip.kernel_overhead_s``, the software-transport fields, ``chip.contention_slowdown``) and, with a
-    compute table, ``chip.compute_table_rows``, and with a ``[host]`` table its fields (``host.cores``, the
-    controller's CPU per instance and message). Values are JSON-serialisable.
+    default chip's per-message costs: ``chip.overhead_s``, ``chip.compute_units`` where more than one, and
+    every optional cost field that is not 0 (``chip.kernel_overhead_s``, the software-transport fields,
+    ``chip.contention_slowdown``) and, with a compute table, ``chip.compute_table_rows``, and with a ``[host]``
+    table its fields (``host.cores``, the controller's CPU per instance and message). Values are
+    JSON-serialisable.
 
     Close to linear in the machine's size (closed forms for regular topologies; see
     :mod:`ampsim.hardware.properties`): seconds at 65,536 chips.
@@ -61,6 +62,8 @@ def describe(system: SystemSpec, graph: nx.Graph) -> dict[str, Any]:
         "max_link_latency_s": max((e["latency_s"] for e in links), default=0.0),
         "heterogeneous": len(set(system.chips)) > 1 or bool(system.link_overrides),
         "chip.overhead_s": system.chip_default.overhead_s,
+        # units that serve the chip's queue at once, where more than one (each at 1/units of the chip's rates)
+        **({"chip.compute_units": system.chip_default.compute_units} if system.chip_default.compute_units > 1 else {}),
         **{f"chip.{k}": getattr(system.chip_default, k) for k in _OPTIONAL_ZERO_CHIP_KEYS
            if getattr(system.chip_default, k)},
         # its size only: the rows themselves are in the file, with their labels

@@ -321,6 +321,10 @@ def test_describe_and_format_info():
     assert "(estimate)" in format_info(dh)
     # per-message costs: always the chip's overhead, the optional fields only where a model sets them
     assert d["chip.overhead_s"] == s.chip_default.overhead_s and "chip.kernel_overhead_s" not in d
+    assert "chip.compute_units" not in d  # (one unit: the default)
+    two = load_system(MODELS / "switch64.toml", {"chip": {"compute_units": 2}})
+    lines = format_info(describe(two, build_topology(two))).splitlines()
+    assert ["chip.compute_units", "2"] in [line.split() for line in lines]
     local = load_system(MODELS / "local_cpu.toml")
     dl = describe(local, build_topology(local))
     assert dl["chip.frame_send_overhead_s"] == local.chip_default.frame_send_overhead_s > 0
