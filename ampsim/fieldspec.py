@@ -34,7 +34,7 @@ from dataclasses import field
 from typing import Any, Iterable
 
 __all__ = ["POINT_ID_RULES", "spec", "field_default", "read_with", "unread_keys", "type_name", "unknown_key",
-           "value_hash"]
+           "quoted_dotted", "value_hash"]
 
 #: how a sweep point's id counts a field (:func:`spec`'s ``point_id``)
 POINT_ID_RULES = ("always", "unless_default", "never")
@@ -151,7 +151,19 @@ def unknown_key(key: Any, known: Iterable[str]) -> str:
     "unknown key (known: flops_per_s, overhead_s); did you mean 'flops_per_s'?"
     >>> unknown_key("zzz", ("lr", "mak"))
     'unknown key (known: lr, mak)'
+    >>> unknown_key("chip.spin_s", ("system", "chip")).split("; ")[1]
+    "a quoted key with a dot is one key: drop the quotes (chip.spin_s = ...) or set spin_s in chip's table"
     """
     known = list(known)
     hint = difflib.get_close_matches(str(key), known, n=1)
-    return f"unknown key (known: {', '.join(known)})" + (f"; did you mean {hint[0]!r}?" if hint else "")
+    return f"unknown key (known: {', '.join(known)})" + (
+        quoted_dotted(key, known) or (f"; did you mean {hint[0]!r}?" if hint else ""))
+
+
+def quoted_dotted(key: Any, known: Iterable[str]) -> str:
+    """What to write instead, where ``key`` is a quoted TOML key with a dot whose first part is a ``known`` key
+    (``"chip.spin_s" = 1.0`` is one key named ``chip.spin_s``, not ``spin_s`` in the ``chip`` table), else ''."""
+    head, dot, rest = str(key).partition(".")
+    if not dot or head not in known:
+        return ""
+    return f"; a quoted key with a dot is one key: drop the quotes ({key} = ...) or set {rest} in {head}'s table"

@@ -846,3 +846,19 @@ def test_an_unwritable_folder_says_why(tmp_path, monkeypatch, code, why):
         with pytest.raises(ConfigError) as err:
             check(path)
         assert str(err.value) == message
+
+
+@pytest.mark.parametrize("kind, key", [("experiment", "train.lr"), ("hardware", "chip.spin_s")])
+def test_a_quoted_dotted_key_says_what_to_write(tmp_path, capsys, kind, key):
+    """A quoted key with a dot (``"chip.spin_s" = 1.0``) is one key of that name in TOML, not ``spin_s`` in the
+    ``chip`` table: the line called a documented key unknown and said no more."""
+    source = ROOT / ("experiments/blobs_mlp.toml" if kind == "experiment" else "hardware_models/ring4.toml")
+    path = tmp_path / "f.toml"
+    path.write_text(f'"{key}" = 1.0\n' + source.read_text())
+    argv = ["train", str(path), "--out", str(tmp_path / "run")] if kind == "experiment" else ["info", str(path)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.splitlines()
+    head, rest = key.split(".")
+    assert len(err) == 1 and err[0].startswith(f"ampsim: error: {path}: {key}: unknown"), err
+    assert err[0].endswith(f"a quoted key with a dot is one key: drop the quotes ({key} = ...) or set {rest} in "
+                           f"{head}'s table"), err
