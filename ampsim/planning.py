@@ -278,17 +278,6 @@ def replicate_task(cfg: Config, task: Task) -> tuple[Task, Replicated | None]:
     return task, rep
 
 
-def _check_copies(cfg: Config, rep: Replicated | None, n: int, unit: str) -> None:
-    """More copies of one node than chips (workers) to put them on is a mistake, not a machine."""
-    if rep is None:
-        return
-    most = max(rep.copies.items(), key=lambda kv: sum(len(c) for c in kv[1]))
-    count = sum(len(c) for c in most[1])
-    if count > n:
-        raise ConfigError(f"{cfg.path}: replicas: {count} copies of node {most[0]} ({cfg.replicas.groups} group(s)) "
-                          f"but only {n} {unit}(s) to hold them")
-
-
 def place_task(cfg: Config, task: Task, chips: Sequence[ChipSpec],
                rep: Replicated | None = None) -> tuple[dict[str, int], list[dict] | None]:
     """The ``[placement]`` strategy's node → chip map over ``chips``, and its estimated load per chip
@@ -383,8 +372,7 @@ def plan(cfg: Config, *, system: SystemSpec | None = None, placement: dict[str, 
         chips = tuple(system.chips)
         if rep is not None and rep.sync_sets and cfg.replicas.collective == "host" and not system.host.shares_cores:
             raise no_host_cores(cfg.path, system)
-    n, unit = (workers, "worker") if kind == "multicore" else (len(chips), "chip")
-    _check_copies(cfg, rep, n, unit)
+    n, unit = (workers, "worker") if kind == "multicore" else (len(chips), "chip")  # (copies beyond n: check_names)
     if placement is None:
         placement, estimated = place_task(cfg, task, chips, rep)
     else:  # a caller's (compare's, the API's): checked here, where it is given, not by the executor, which blamed cfg
