@@ -87,6 +87,7 @@ class FastReplay(FastMachine):
 
     def _loop(self) -> None:
         placed, fast, ucost = self._prepare()
+        self.group_counters()
         d0, d1, d1t, t_send, route, occ_of = placed.lists()
         join, stale, kid, kids, dh0, dh1, ukind = (
             fast[k] for k in ("join", "stale", "kid", "kids", "dh0", "dh1", "ukind"))
