@@ -86,8 +86,9 @@ def test_without_the_compiled_loop_nothing_is_compiled(monkeypatch):
     assert not jitwarm.compile_kernel()
 
 
-@pytest.mark.parametrize("fixed", ['"replicas.groups" = 2\n', '"executor.trace" = true\n'],
-                         ids=["replicas-that-synchronize", "traced"])
+@pytest.mark.parametrize("fixed", ['"replicas.groups" = 2\n', '"replicas.nodes" = {fc0 = 2}\n',
+                                   '"executor.trace" = true\n'],
+                         ids=["replicas-that-synchronize", "copies-in-one-group-that-synchronize", "traced"])
 def test_nothing_is_compiled_ahead_where_no_point_runs_the_compiled_loop(fixed, pools, tmp_path):
     """Replays whose replicas synchronize run the Python loop (the kernel hosts no collectives), traced ones the
     SimPy replay: with the cache cold, the compilation kept every point waiting a minute or more for a loop that
