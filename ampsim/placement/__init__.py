@@ -6,6 +6,9 @@
   measured through the message pump on a copy of the model.
 * :mod:`~ampsim.placement.memory` — the bytes each node holds on its chip from the start, and each chip's
   room for them, which the strategies respect on the simulator.
+* :mod:`~ampsim.placement.packing` — packing those bytes onto the chips where ``greedy``'s spread leaves a node
+  no room: first-fit decreasing, and an exact search within a budget behind it (the strategies' own helpers,
+  not re-exported).
 * :mod:`~ampsim.placement.estimate` — the estimated load per chip, written with the run (``placement.json``).
 
 Every public name is re-exported here: callers import from ``ampsim.placement``.

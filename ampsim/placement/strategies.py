@@ -24,9 +24,10 @@ chip without room for it goes elsewhere: ``round_robin`` deals it to the next ch
 yet given one with room for the whole part, else on the first chip with room for it, else its nodes one by one
 on the first chip with room for each. Where ``greedy`` (and ``groups`` inside a group) so leaves a node no chip,
 the nodes that hold memory are packed first-fit decreasing instead (largest first, each on the first chip with
-room), the others placed longest first around them; a warning says so. Where everything fits, the placement is
-the one made without memory; where a node fits nowhere (for ``greedy``: nor packed), a one-line ConfigError
-names it and the chips (:mod:`ampsim.placement.memory`).
+room), or where that fails too by a search for any packing that fits (:mod:`ampsim.placement.packing`), the
+others placed longest first around them; a warning says so. Where everything fits, the placement is the one
+made without memory; where a node fits nowhere (for ``greedy``: nor packed), a one-line ConfigError names it
+and the chips (:mod:`ampsim.placement.memory`), and says so where the search gave up before it knew.
 ``explicit`` and ``single`` place as told.
 """
 
@@ -46,6 +47,7 @@ from ampsim.models import node_names
 from ampsim.models.base import Model
 from ampsim.placement.load import Profile, node_time_s
 from ampsim.placement.memory import Room
+from ampsim.placement.packing import first_fit_decreasing, search
 from ampsim.replicas import copy_names, node_copies, replica_spec
 
 __all__ = ["check_map", "check_names", "place"]
@@ -218,8 +220,8 @@ def _greedy(names: list[str], chips: Sequence, prof: Profile, room: Room | None 
             first: int = 0) -> dict[str, int]:
     """Longest first, each node to the chip that would finish it earliest (with ``room``: of those with room
     for it; ``chips`` are the room's chips ``first``, ``first + 1``, ...). Where that leaves a node no chip
-    with room, the nodes that hold memory are packed first-fit decreasing and the rest placed around them
-    (:func:`_packed`); where that packing fails too, the first refusal stands."""
+    with room, the nodes that hold memory are packed and the rest placed around them (:func:`_packed`);
+    where no packing is found either, the first refusal stands (saying so where the search gave up)."""
     kind_of, specs = spec_kinds(chips)  # chips that share a spec object share its estimates
     pos = {nm: i for i, nm in enumerate(names)}
     times = {nm: np.array([node_time_s(prof, nm, c) for c in specs])[kind_of] for nm in names}
@@ -231,13 +233,14 @@ def _greedy(names: list[str], chips: Sequence, prof: Profile, room: Room | None 
         return _fastest(order, names, times, len(chips), room, first)
     except NoRoom as refused:
         room.free[:] = before
-        packed = _packed(order, len(chips), room, first)
-        if packed is None:
-            room.free[:] = before  # (the room as it was: the packing took some of it)
+        packed, how = _packed(order, len(chips), room, first)
+        if packed is None:  # (the room as it was: a failed packing takes none of it)
+            if how:  # (its line, with the search's word: a packing may exist)
+                raise NoRoom(f"{refused}; {how}", refused.where) from None
             raise refused from None  # (its line: the node longest first found no room for)
         log.warning("%s: placement.strategy: %s, longest first, leaves node %s no room on chips %d..%d; their "
-                    "parameters are packed largest first instead, the other nodes placed around them",
-                    room.source, room.strategy, refused.where["node"], first, first + len(chips) - 1)
+                    "parameters are packed %s instead, the other nodes placed around them",
+                    room.source, room.strategy, refused.where["node"], first, first + len(chips) - 1, how)
         return _fastest(order, names, times, len(chips), room, first, packed)
 
 
@@ -264,19 +267,26 @@ def _fastest(order: list[str], names: list[str], times: dict[str, np.ndarray], n
     return {name: out[name] for name in names}
 
 
-def _packed(order: list[str], n: int, room: Room, first: int) -> dict[str, int] | None:
-    """The nodes of ``order`` that hold memory, largest first (equals in ``order``), each on the first of the
-    ``n`` chips from ``first`` with room left for it (taken from ``room``), or None where one finds none.
-    Spreading the longest first evens the chips' work but can leave every chip's room too small for a node
-    that a tighter packing fits (two chips of 100 bytes, nodes of 60, 40, 40, 30, 30 longest first)."""
-    out: dict[str, int] = {}
-    for name in sorted((nm for nm in order if room.need(nm)), key=lambda nm: -room.need(nm)):
-        chip = next((c for c in range(n) if room.fits(name, first + c)), None)
-        if chip is None:
-            return None
+def _packed(order: list[str], n: int, room: Room, first: int) -> tuple[dict[str, int] | None, str]:
+    """The nodes of ``order`` that hold memory packed on the ``n`` chips from ``first`` (taken from ``room``),
+    and how: first-fit decreasing (largest first, equals in ``order``, each on the first chip with room left),
+    else the first packing :func:`~ampsim.placement.packing.search` finds. None where there is none (how: "")
+    or where the search gave up (how: what it tried). Spreading the longest first evens the chips' work but can
+    leave every chip's room too small for a node that a tighter packing fits (two chips of 100 bytes, nodes of
+    60, 40, 40, 30, 30 longest first); first-fit decreasing, quick, can too (of 10 bytes, nodes of 5, 4, 4, 3,
+    2, 2)."""
+    held = [nm for nm in order if room.need(nm)]
+    needs, free = [room.need(nm) for nm in held], room.free[first:first + n]
+    chips, how = first_fit_decreasing(needs, free), "largest first"
+    if chips is None:
+        found = search(needs, free)
+        if found.chips is None:
+            return None, (f"a search for a packing that fits gave up after {found.steps:,} steps, before it "
+                          "found one or proved there is none" if found.cut else "")
+        chips, how = list(found.chips), f"as a search found ({found.steps:,} steps; largest first fails too)"
+    for name, chip in zip(held, chips):
         room.take(name, first + chip)
-        out[name] = chip
-    return out
+    return dict(zip(held, chips)), how
 
 
 def _groups(names: list[str], groups: list[list[str]], chips: Sequence, prof: Profile,

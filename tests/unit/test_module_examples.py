@@ -26,13 +26,14 @@ from ampsim.executors.sim import admission, jitarrays
 from ampsim.figures import selection
 from ampsim.hardware import routing
 from ampsim.ir import sync
-from ampsim.placement import load, strategies
+from ampsim.placement import load, packing, strategies
 from ampsim.sweeps import ids
 
 
 @pytest.mark.parametrize("module", [admission, api, config, environment, errors, fieldspec, folders, ids, jitarrays,
-                                    jsontext, metrics, load, optim, profile, protocol, report, routing, runfiles, schemas,
-                                    selection, strategies, sync, tables, targets, tomltext, transport],
+                                    jsontext, metrics, load, optim, packing, profile, protocol, report, routing,
+                                    runfiles, schemas, selection, strategies, sync, tables, targets, tomltext,
+                                    transport],
                          ids=lambda m: m.__name__)
 def test_docstring_examples_hold(module, monkeypatch):
     monkeypatch.chdir(Path(__file__).resolve().parents[2])  # (their paths are the repository's)

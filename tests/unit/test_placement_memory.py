@@ -4,19 +4,22 @@ before the run, and a placement that fits is the one made without looking at mem
 
 from __future__ import annotations
 
+import itertools
 import json
+import time
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from ampsim.cli import main
 from ampsim.config import load_config
-from ampsim.errors import ConfigError
+from ampsim.errors import ConfigError, NoRoom
 from ampsim.hardware.spec import ChipSpec
 from ampsim.models.mlp import build_mlp
 from ampsim.placement import Profile, place, resident_bytes
+from ampsim.placement.packing import search
 
 ROOT = Path(__file__).resolve().parents[2]
 BLOBS = ROOT / "experiments" / "blobs_mlp.toml"
@@ -203,15 +206,12 @@ def test_a_group_keeps_to_its_own_chips_and_the_error_names_them():
                      resident=resident_bytes(m)).values()) <= {2, 3}
 
 
-def _first_fit_decreasing(resident: dict[str, int], memory: list[int]) -> bool:
-    """Whether the nodes' resident bytes, largest first, each on the first chip with room left, all fit."""
-    free = list(memory)
-    for need in sorted(resident.values(), reverse=True):
-        chip = next((c for c, f in enumerate(free) if f >= need), None)
-        if chip is None:
-            return False
-        free[chip] -= need
-    return True
+def _packs(resident: dict[str, int], memory: list[int]) -> bool:
+    """Whether some assignment of the nodes to the chips keeps every chip within its memory (all of them
+    enumerated: the instances here are small)."""
+    needs = list(resident.values())
+    return any(all(sum(need for need, c in zip(needs, chips) if c == chip) <= mem for chip, mem in enumerate(memory))
+               for chips in itertools.product(range(len(memory)), repeat=len(needs)))
 
 
 def test_greedy_packs_what_longest_first_spreads_out_of_room(caplog):
@@ -244,7 +244,8 @@ def test_greedy_packs_what_longest_first_spreads_out_of_room(caplog):
        memories=st.lists(st.integers(1, 150), min_size=1, max_size=4),
        speeds=st.lists(st.sampled_from([1e9, 2e9, 4e9]), min_size=4, max_size=4),
        work=st.lists(st.integers(1, 9), min_size=13, max_size=13))
-def test_greedy_refuses_only_what_packing_largest_first_cannot_fit(needs, memories, speeds, work):
+@example(needs=[5, 4, 4, 3, 2, 2], memories=[10, 10], speeds=[1e9] * 4, work=[1] * 13)  # (first-fit decreasing's miss)
+def test_greedy_refuses_only_what_no_packing_fits(needs, memories, speeds, work):
     m = build_mlp(4, [4] * (len(needs) - 1), 2, seed=0)
     resident = {f"fc{i}": need for i, need in enumerate(needs)}
     prof = Profile.uniform(m.graph.nodes)
@@ -254,13 +255,79 @@ def test_greedy_refuses_only_what_packing_largest_first_cannot_fit(needs, memori
     try:
         mapping = place("greedy", m, chips, prof=prof, resident=resident)
     except ConfigError as err:
-        assert not _first_fit_decreasing(resident, memories), err
+        assert not _packs(resident, memories), err
+        assert "gave up" not in str(err)  # (six nodes: the search never runs out)
         assert len(str(err).splitlines()) == 1
         return
     held = [0] * len(chips)
     for name, c in mapping.items():
         held[c] += resident.get(name, 0)
     assert all(h <= mem for h, mem in zip(held, memories)), (mapping, held)
+
+
+def _uniform_greedy(needs: list[int], memory: list[int], **kw) -> dict[str, int]:
+    """``greedy`` on an MLP whose layers hold ``needs`` bytes (fc0, fc1, ...), of equal work, on chips of
+    ``memory`` bytes."""
+    m = build_mlp(4, [4] * (len(needs) - 1), 2, seed=0)
+    resident = {f"fc{i}": need for i, need in enumerate(needs)}
+    chips = [ChipSpec(1e9, 1e9, 0.0, 1, mem) for mem in memory]
+    return place("greedy", m, chips, prof=Profile.uniform(m.graph.nodes), resident=resident, source="exp.toml", **kw)
+
+
+def test_greedy_finds_the_packing_that_largest_first_misses(caplog):
+    """Layers of 5, 4, 4, 3, 2 and 2 bytes on two chips of 10: longest first left fc5 no room, and so did first-fit
+    decreasing (5 + 4 | 4 + 3 + 2, then 2 nowhere), and the model was refused although 5 + 3 + 2 | 4 + 4 + 2 fit."""
+    needs = [5, 4, 4, 3, 2, 2]
+    with caplog.at_level("WARNING", logger="ampsim.placement.strategies"):
+        mapping = _uniform_greedy(needs, [10, 10])
+    held = [sum(need for i, need in enumerate(needs) if mapping[f"fc{i}"] == c) for c in (0, 1)]
+    assert held == [10, 10], mapping
+    assert "greedy, longest first, leaves node fc5 no room on chips 0..1; their parameters are packed as a search " \
+           "found (9 steps; largest first fails too) instead" in caplog.text
+    # in a group's run of chips (1..2), the chip before it (another group's, full) left as it was
+    m = build_mlp(4, [4] * 5, 2, seed=0)
+    groups = [["x", "loss"], [n for n in m.graph.nodes if n not in ("x", "loss")]]
+    chips = [ChipSpec(1e9, 1e9, 0.0, 1, mem) for mem in (0, 10, 10)]
+    mapping = place("groups", m, chips, prof=Profile.uniform(m.graph.nodes), groups=groups,
+                    resident={f"fc{i}": need for i, need in enumerate(needs)})
+    held = [sum(need for i, need in enumerate(needs) if mapping[f"fc{i}"] == c) for c in (0, 1, 2)]
+    assert held == [0, 10, 10], mapping
+
+
+def test_greedy_still_refuses_what_no_packing_fits_in_the_same_words():
+    """Layers of 2, 4, ..., 28 bytes (210 in all, every sum of them even) on two chips of 105: no packing, which the
+    search proves, and the refusal is longest first's, as before the search."""
+    with pytest.raises(NoRoom) as refused:
+        _uniform_greedy(list(range(2, 30, 2)), [105, 105])
+    assert str(refused.value) == (
+        "exp.toml: placement.strategy: greedy finds no chip with room for node fc13 (28 bytes of parameters and "
+        "optimizer state): chips 0..1 have at most 15 bytes free (chip 1: its memory_bytes less the nodes placed on "
+        "it before); use more chips, chips with more memory, or an explicit placement.map")
+
+
+def test_a_search_that_runs_out_of_tries_refuses_quickly_and_says_so():
+    """Layers of 2, 4, ..., 60 bytes on two chips of 465: no packing either, but proving it would take the search
+    some 2^30 tries; it stops at its budget and the refusal says that a packing may exist."""
+    start = time.perf_counter()
+    with pytest.raises(NoRoom) as refused:
+        _uniform_greedy(list(range(2, 62, 2)), [465, 465])
+    assert time.perf_counter() - start < 20  # (some tenths of a second alone; the host may be busy)
+    line = str(refused.value)
+    assert "\n" not in line and line.startswith("exp.toml: placement.strategy: greedy finds no chip with room for node ")
+    assert line.endswith("; use more chips, chips with more memory, or an explicit placement.map; a search for a "
+                         "packing that fits gave up after 500,000 steps, before it found one or proved there is "
+                         "none"), line
+    assert refused.value.where["node"] in line  # (a sweep records it as out of memory, as before)
+
+
+@given(needs=st.lists(st.integers(0, 40), min_size=1, max_size=7),
+       free=st.lists(st.integers(0, 80), min_size=1, max_size=4))
+def test_the_search_finds_a_packing_wherever_one_exists(needs, free):
+    found = search(needs, free)
+    assert not found.cut
+    assert (found.chips is not None) == _packs(dict(enumerate(needs)), free)
+    if found.chips is not None:
+        assert all(sum(n for n, c in zip(needs, found.chips) if c == chip) <= f for chip, f in enumerate(free))
 
 
 TWO_CHIPS = MESH3X3.replace('name = "mesh3x3"', 'name = "two"').replace(
