@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from typing import Any
 
 import networkx as nx
 
 from ampsim.hardware.properties import bisection_bandwidth_bytes_per_s, bisection_is_exact, system_diameter_hops
-from ampsim.hardware.spec import _OPTIONAL_ZERO_CHIP_KEYS, SystemSpec
+from ampsim.hardware.spec import _OPTIONAL_ZERO_CHIP_KEYS, ChipSpec, SystemSpec
 
 __all__ = ["describe", "format_info"]
 
@@ -32,7 +32,10 @@ def describe(system: SystemSpec, graph: nx.Graph) -> dict[str, Any]:
     default chip's per-message costs: ``chip.overhead_s``, ``chip.compute_units`` where more than one, and
     every optional cost field that is not 0 (``chip.kernel_overhead_s``, the software-transport fields,
     ``chip.contention_slowdown``) and, with a compute table, ``chip.compute_table_rows``, and with a ``[host]``
-    table its fields (``host.cores``, the controller's CPU per instance and message). Values are
+    table its fields (``host.cores``, the controller's CPU per instance and message). Where chips differ from
+    the default chip (``[[chip_override]]``), ``chip_override``: one entry per distinct chip spec, in the order
+    of its first chip, with ``chips`` (which ones, :func:`_chip_ranges`), ``n_chips`` and ``fields`` (the fields
+    that differ from the default chip's, a compute table as ``compute_table_rows``). Values are
     JSON-serialisable.
 
     Close to linear in the machine's size (closed forms for regular topologies; see
@@ -69,18 +72,84 @@ def describe(system: SystemSpec, graph: nx.Graph) -> dict[str, Any]:
         # its size only: the rows themselves are in the file, with their labels
         **({"chip.compute_table_rows": len(system.chip_default.compute_table)}
            if system.chip_default.compute_table else {}),
+        # the totals above count the overridden chips, the default chip's lines do not: a straggler read as one
+        # more default chip
+        **({"chip_override": overridden} if (overridden := _chip_overrides(system)) else {}),
         # the controller and the cores the chips share with it, when the model sets any of it (the round trip,
         # completion_latency_s, acts without shared cores: shown only with them, it was hidden)
         **({f"host.{k}": v for k, v in asdict(system.host).items()} if any(asdict(system.host).values()) else {}),
     }
 
 
+def _chip_overrides(system: SystemSpec) -> list[dict[str, Any]]:
+    """:func:`describe`'s ``chip_override``: the chips whose spec differs from the default chip's, grouped by
+    spec (one pass over the chips; a spec's fields are compared once per distinct spec object)."""
+    by_object: dict[int, list[int]] = {}
+    for i, chip in enumerate(system.chips):
+        if chip is not system.chip_default:
+            by_object.setdefault(id(chip), []).append(i)
+    groups: dict[ChipSpec, list[int]] = {}  # (equal specs held as separate objects: one entry)
+    for ids in by_object.values():
+        groups.setdefault(system.chips[ids[0]], []).extend(ids)
+    base = system.chip_default
+    out = []
+    for chip, ids in groups.items():
+        if chip == base:
+            continue
+        changed = {f.name: getattr(chip, f.name) for f in fields(chip)
+                   if f.name != "compute_table" and getattr(chip, f.name) != getattr(base, f.name)}
+        if chip.compute_table != base.compute_table:
+            changed["compute_table_rows"] = len(chip.compute_table)
+        out.append({"chips": _chip_ranges(sorted(ids)), "n_chips": len(ids), "fields": changed})
+    return out
+
+
+def _chip_ranges(ids: list[int], limit: int = 8) -> str:
+    """Sorted chip indices as runs, the first ``limit`` of them (a machine may have 65,536 chips).
+
+    >>> _chip_ranges([3]), _chip_ranges([0, 1, 2, 5, 7, 8]), _chip_ranges(list(range(0, 40, 2)), 3)
+    ('3', '0-2, 5, 7-8', '0, 2, 4, ...')
+    """
+    runs: list[list[int]] = []
+    for i in ids:
+        if runs and i == runs[-1][1] + 1:
+            runs[-1][1] = i
+        else:
+            runs.append([i, i])
+    shown = [f"{a}" if a == b else f"{a}-{b}" for a, b in runs[:limit]]
+    return ", ".join(shown) + (", ..." if len(runs) > limit else "")
+
+
+def _unit(key: str) -> str | None:
+    """The unit :func:`format_info` shows a value of ``key`` in, or None (a count, a name)."""
+    return _UNITS.get(key) or ("FLOP/s" if key.endswith("flops_per_s") else
+                               "B/s" if key.endswith("_bytes_per_s") else
+                               "B" if key.endswith("_bytes") else
+                               "s/B" if key.endswith(("_s_per_byte", "_s_per_sync_byte")) else
+                               "s" if key.endswith(("_s", "_s_per_instance", "_s_per_message")) else None)
+
+
+def _value_text(key: str, value: Any) -> str:
+    """``value`` of ``key`` with its unit and an SI prefix where it has one."""
+    unit = _unit(key)
+    if unit and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return _si(float(value), unit)
+    return str(value)
+
+
 def format_info(d: dict[str, Any]) -> str:
-    """A two-column human-readable table of :func:`describe`'s dict, quantities with SI prefixes."""
+    """A two-column human-readable table of :func:`describe`'s dict, quantities with SI prefixes; a
+    ``chip_override`` entry is a line per distinct overridden chip: its chips, then the fields it changes."""
     rows = []
     for key, value in d.items():
-        unit = _UNITS.get(key) or ("s/B" if key.endswith(("_s_per_byte", "_s_per_sync_byte")) else
-                                   "s" if key.endswith(("_s", "_s_per_instance", "_s_per_message")) else None)
+        unit = _unit(key)
+        if key == "chip_override":
+            for group in value:
+                chips = (f"chip {group['chips']}" if group["n_chips"] == 1 else
+                         f"chips {group['chips']} ({group['n_chips']:,})")
+                changed = ", ".join(f"{k} {_value_text(k, v)}" for k, v in group["fields"].items())
+                rows.append((key, f"{chips}: {changed}"))
+            continue
         if unit and isinstance(value, (int, float)) and not isinstance(value, bool):
             text = _si(float(value), unit)
             if key == "bisection_bandwidth_bytes_per_s" and d.get("bisection_exact") is False:

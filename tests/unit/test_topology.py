@@ -351,3 +351,28 @@ def test_info_shows_a_controllers_round_trip_without_shared_cores_and_escapes_a_
     assert ["host.completion_latency_s", "10", "ms"] in [line.split() for line in text.splitlines()]
     assert ["host.controller_s_per_sync_byte", "0", "s/B"] in [line.split() for line in text.splitlines()]
     assert "\x1b" not in text and "a\\x1b[31mred" in text
+
+
+def test_info_shows_what_chip_overrides_give_their_chips():
+    """Only the default chip's costs were shown: a straggler (hetero_straggler.toml's chip 3) read as a default chip,
+    its slower rates hidden in the totals. One line per distinct overridden chip: its chips, the fields it changes."""
+    h = load_system(MODELS / "hetero_straggler.toml")
+    lines = format_info(describe(h, build_topology(h))).splitlines()
+    assert [line for line in lines if line.startswith("chip_override")] == [
+        "chip_override                    chip 3: flops_per_s 62.5 TFLOP/s, mem_bandwidth_bytes_per_s 11.9 TB/s"]
+    # equal specs from two overrides share a line (chips 1-7); the chips listed as runs, their number beside them;
+    # a chip both overrides change is a line of its own (chip 4); one set to the default's values is none (chip 9)
+    plain = load_system(MODELS / "switch64.toml")
+    s = load_system(MODELS / "switch64.toml", {"chip_override": [
+        {"chips": list(range(0, 64, 2)), "flops_per_s": 1e12}, {"chips": [1, 3, 4, 5], "overhead_s": 2e-6},
+        {"chips": [7], "overhead_s": 2e-6}, {"chips": [9], "overhead_s": plain.chip_default.overhead_s}]})
+    assert plain.chip_default.overhead_s != 2e-6
+    d = describe(s, build_topology(s))
+    assert d["chip_override"] == [
+        {"chips": "0, 2, 6, 8, 10, 12, 14, 16, ...", "n_chips": 31, "fields": {"flops_per_s": 1e12}},
+        {"chips": "1, 3, 5, 7", "n_chips": 4, "fields": {"overhead_s": 2e-6}},
+        {"chips": "4", "n_chips": 1, "fields": {"flops_per_s": 1e12, "overhead_s": 2e-6}}]
+    lines = format_info(d).splitlines()
+    assert "chip_override                    chips 1, 3, 5, 7 (4): overhead_s 2 µs" in lines
+    assert "chip_override                    chip 4: flops_per_s 1 TFLOP/s, overhead_s 2 µs" in lines
+    assert "chip_override" not in describe(plain, build_topology(plain))
