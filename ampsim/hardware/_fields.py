@@ -18,6 +18,11 @@ __all__ = ["FieldReader", "MAX_FACTOR", "REQUIRED"]
 #: the slowest rate (FLOP/s, B/s) and the longest duration (s) a hardware field may give: finite times
 MIN_RATE = 1.0
 MAX_SECONDS = 1e9
+#: the fastest rate a hardware field may give: 10^12 times today's fastest chips and links, and above the 1e30 B/s
+#: that stands for "free" memory traffic in tests; a machine's totals (65,536 chips' FLOP/s, a bisection of up to
+#: MAX_LINKS fat-tree links, each at most 65,536 times the [link] bandwidth) stay far below a float's 1.8e308, where
+#: 1e308 FLOP/s made ``ampsim info``'s total inf
+MAX_RATE = 1e30
 #: the largest factor a field may multiply durations by (``chip.contention_slowdown``: 1e308 made times inf, and
 #: the contention model's rescheduling then looped for ever)
 MAX_FACTOR = 1e3
@@ -109,6 +114,8 @@ class FieldReader:
         # 1e308 s overhead made a run's time inf or nan, and a latency of 1e308 s overflowed the routes
         if key.endswith("_per_s") and x < MIN_RATE:
             self.fail(field, f"must be >= {MIN_RATE:g} (a rate per second), got {x!r}")
+        if key.endswith("_per_s") and x > MAX_RATE:
+            self.fail(field, f"must be <= {MAX_RATE:g} (a rate per second), got {x!r}")
         # (a duration, or one per unit: remote_send_s_per_byte, controller_s_per_instance, a table's seconds)
         seconds = (key.endswith("_s") and not key.endswith("_per_s")) or "_s_per_" in key or key == "seconds"
         if seconds and x > MAX_SECONDS:

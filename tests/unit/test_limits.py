@@ -178,3 +178,30 @@ def test_a_huge_topology_shape_given_with_set_is_one_line(tmp_path, capsys):
                               "--set", f'hardware.topology={{kind="torus2d",shape=[{HUGE},{HUGE}]}}'])
     assert line.endswith("topology.shape: 10000000000000000000… is beyond any size or count ampsim takes "
                          "(at most 2**53)")
+
+
+@pytest.mark.parametrize("old, new, field, got", [
+    ("flops_per_s = 2.5e14", "flops_per_s = 1e308", "chip.flops_per_s", "must be <= 1e+30 (a rate per second), "
+                                                                         "got 1e+308"),
+    ("bandwidth_bytes_per_s = 3.2e10", "bandwidth_bytes_per_s = 1e31", "link.bandwidth_bytes_per_s",
+     "must be <= 1e+30 (a rate per second), got 1e+31"),
+    ("flops_per_s = 6.25e13", "flops_per_s = 1.7e308", "chip_override[0].flops_per_s",
+     "must be <= 1e+30 (a rate per second), got 1.7e+308"),
+    ("bandwidth_bytes_per_s = 3.2e9", "bandwidth_bytes_per_s = 1e300", "link_override[0].bandwidth_bytes_per_s",
+     "must be <= 1e+30 (a rate per second), got 1e+300"),
+    ("mem_bandwidth_bytes_per_s = 4.75e13", "mem_bandwidth_bytes_per_s = inf", "chip.mem_bandwidth_bytes_per_s",
+     "must be finite, got inf"),
+    ("flops_per_s = 2.5e14", "flops_per_s = nan", "chip.flops_per_s", "must be finite, got nan"),
+], ids=["chip", "link", "chip_override", "link_override", "inf", "nan"])
+def test_a_rate_beyond_any_machine_is_one_line(tmp_path, capsys, old, new, field, got):
+    """Rates had a floor (>= 1) and no ceiling: 1e308 FLOP/s was taken, and ampsim info's total was "inf EFLOP/s"
+    (four chips of it overflow a float)."""
+    text = (ROOT / "hardware_models" / "hetero_straggler.toml").read_text()
+    assert text.count(old) == 1
+    hw = tmp_path / "hw.toml"
+    hw.write_text(text.replace(old, new))
+    assert _one_line(capsys, ["info", hw]) == f"ampsim: error: {hw}: {field}: {got}"
+    # 1e30, the ceiling itself, is a machine (tests stand for free memory traffic with it): finite totals
+    hw.write_text(text.replace(old, new.split("=")[0] + "= 1e30"))
+    assert main(["info", str(hw)]) == 0
+    assert "inf" not in capsys.readouterr().out

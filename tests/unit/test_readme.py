@@ -53,8 +53,9 @@ def test_the_hardware_table_reads_defaults_and_bounds_off_the_reader():
     text = keys.render()
     assert "| `chip.compute_units` |  | `1` | ≥ 1, ≤ 4,096 |" in text  # both bounds the reader enforces
     # a rate's floor, not "> 0": the reader refuses 0.5 FLOP/s (times must stay finite), and the table said > 0
-    assert "| `chip.flops_per_s` | FLOP/s | required | ≥ 1 |" in text
-    assert "| `link.bandwidth_bytes_per_s` | bytes/s | required | ≥ 1 |" in text
+    # ... and its ceiling: 1e308 FLOP/s was taken, and ampsim info's totals were inf
+    assert "| `chip.flops_per_s` | FLOP/s | required | ≥ 1, ≤ 1e+30 |" in text
+    assert "| `link.bandwidth_bytes_per_s` | bytes/s | required | ≥ 1, ≤ 1e+30 |" in text
     assert "| `chip.remote_send_s_per_byte` | s/byte | `0.0` | ≥ 0, ≤ 1e+09 |" in text  # (a floor of 0 stays)
     assert "| `link.latency_s` | s | required | ≥ 0, ≤ 1e+09 |" in text
     assert "| `executor.kind` | string | `\"reference\"` | `reference`, `sim`, `multicore` |" in text  # the registry
