@@ -132,14 +132,23 @@ def system_from_dict(d: Mapping[str, Any], source_name: str) -> SystemSpec:
     host = v.host(d["host"]) if "host" in d else HostSpec()
 
     chips = [chip_default] * topology.n_chips
+    # chips with equal specs share one object (interned by value): an override naming every chip of a 65,536-chip
+    # machine read its table once per chip and made a spec per chip, and build_topology's per-spec work grew with it
+    interned: dict[ChipSpec, ChipSpec] = {chip_default: chip_default}
     for k, ov in enumerate(v.array_of_tables(d, "chip_override")):
         where = f"chip_override[{k}]"
         v.check_keys(ov, where, ("chips",) + _CHIP_KEYS)
         ids = v.int_list(ov, where, "chips", topology.n_chips)
         if len(ov) == 1:
             v.fail(where, f"overrides no field (give one of: {', '.join(_CHIP_KEYS)})")
+        # this override on each spec it meets, read once per spec (the result depends on nothing else); by
+        # identity, which is equality here: every spec in ``chips`` is interned
+        applied: dict[int, ChipSpec] = {}
         for i in ids:
-            chips[i] = v.chip(ov, where, chips[i])
+            if (chip := applied.get(id(chips[i]))) is None:
+                made = v.chip(ov, where, chips[i])
+                chip = applied[id(chips[i])] = interned.setdefault(made, made)
+            chips[i] = chip
 
     overrides: dict[tuple[Node, Node], LinkOverride] = {}
     for k, ov in enumerate(v.array_of_tables(d, "link_override")):

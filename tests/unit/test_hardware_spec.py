@@ -96,6 +96,24 @@ def test_chip_override_applies_to_exactly_the_named_chips():
     assert s.chip(3) == ChipSpec(2.5e11, 1.0e11, 1.0e-6, 1, 10)  # later overrides stack
 
 
+def test_chips_with_equal_specs_share_one_spec_object():
+    """An override naming every chip made a spec object per chip (65,536 of them), and build_topology's per-spec
+    work grew with the override's breadth: 1.2 s → 2.1 s on a 65,536-chip machine. Specs are interned by value."""
+    d = base()
+    d["topology"] = {"kind": "switch", "n": 4096}
+    d["chip_override"] = [{"chips": list(range(4096)), "flops_per_s": 2.5e11},
+                          {"chips": [1, 2], "memory_bytes": 10}, {"chips": [3], "memory_bytes": 10},
+                          {"chips": [5], "flops_per_s": 1.0e12},  # back to the default's values
+                          {"chips": [7, 8], "compute_table": [{"flops": 1, "bytes": 0, "kernels": 1, "seconds": 1e-6}]},
+                          {"chips": [9], "compute_table": [{"flops": 1, "bytes": 0, "kernels": 1, "seconds": 1e-6}]}]
+    s = system_from_dict(d, SRC)
+    assert s.chip(0).flops_per_s == 2.5e11 and s.chip(0) is s.chip(4095) and s.chip(0) is not s.chip_default
+    assert s.chip(1) is s.chip(2) is s.chip(3) and s.chip(1).memory_bytes == 10  # from two overrides: one object
+    assert s.chip(5) is s.chip_default
+    assert s.chip(7) is s.chip(8) is s.chip(9) and len(s.chip(7).compute_table) == 1
+    assert len({id(c) for c in s.chips}) == len(set(s.chips)) == 4
+
+
 def test_link_override_is_normalised_and_merged():
     d = base()
     d["link_override"] = [{"between": [1, 0], "bandwidth_bytes_per_s": 1.0e9},
