@@ -28,8 +28,7 @@ from __future__ import annotations
 
 from collections import deque
 from heapq import heappush
-from itertools import compress
-from operator import add, attrgetter, sub
+from operator import attrgetter
 
 import numpy as np
 
@@ -271,28 +270,16 @@ class FastMachine(Replay):
         if net.packet_bytes:  # the SimPy links' own count, should a later call take the SimPy path
             for i in np.flatnonzero(net.link_bytes).tolist():
                 net.shared(self.links.link_of(i), self.bandwidth_bytes_per_s[i]).busy_s = float(net.link_busy_s[i])
-        cs = range(len(chips)) if touched is None else touched
-        if not len(cs):
-            return
-        # each counter of the chips in ``cs`` computed a column at a time (in C; ints stay ints and floats floats, as
-        # the Python loop's may be), then set a chip at a time: a chip's reads and sums one by one cost 1,024 busy
-        # chips 0.8 ms a call
-        mine = list(map(chips.__getitem__, cs))
-        queued = [0] * len(cs)
-        queues = self.queues
-        for k in range(len(cs)) if self.sync is not None else compress(range(len(cs)), map(queues.__getitem__, cs)):
-            queued[k] = self._queued(cs[k])
-        held = map(sub, map(sub, map(self.used.__getitem__, cs), map(attrgetter("param_bytes"), mine)), queued)
-        added = map(counters["updates"].__getitem__, cs)
-        if done:
-            added = map(add, added, map(placed.per_chip.__getitem__, cs))
-        items = map(add, map(attrgetter("items"), mine), added)
-        for chip, q, h, p, b, n in zip(mine, queued, held, map(counters["peak"].__getitem__, cs),
-                                       map(counters["busy"].__getitem__, cs), items):
-            chip.queued_bytes, chip.held_bytes, chip.peak_bytes, chip.busy_s, chip.items = q, h, p, b, n
-        for chip, debt in zip(mine, map(counters["debt"].__getitem__, cs)):
+        used, queues, per_chip = self.used, self.queues, placed.per_chip
+        peaks, busies, debts, updates = counters["peak"], counters["busy"], counters["debt"], counters["updates"]
+        for c in range(len(chips)) if touched is None else touched:
+            chip, debt = chips[c], debts[c]
+            chip.queued_bytes = self._queued(c) if queues[c] or self.sync is not None else 0
+            chip.held_bytes = used[c] - chip.param_bytes - chip.queued_bytes
+            chip.peak_bytes, chip.busy_s = peaks[c], busies[c]
             if debt:
                 chip.charge(debt)
+            chip.items += updates[c] + per_chip[c] if done else updates[c]
 
     def _queued(self, c: int) -> int:
         """Chip ``c``'s queued bytes: its queue's messages, and those set aside for a gate (Chip.queued_bytes)."""
