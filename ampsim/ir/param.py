@@ -60,6 +60,10 @@ class ParamNode(Node):
     #: parameters updated by rows (a table whose gradient is sparse over the rows an instance used);
     #: with ``replicas.sparse_sync`` copies synchronize only the rows they changed (``ir/sync.py``)
     row_params: tuple[str, ...] = ()
+    #: whether :meth:`grad_work` and :meth:`grad_sizes` read nothing of the node but its parameters' shapes and
+    #: dtypes (and the profiles): nodes of such a kind with equal shapes, optimizer and clipping then report equal
+    #: update Work, which a replay computes once for them all; a kind that reads more leaves it False
+    update_work_from_shapes = False
 
     def __init__(self, name: str, params: dict[str, np.ndarray], *, width: int | None = None) -> None:
         super().__init__(name, width=width)

@@ -12,6 +12,7 @@ from replay_kit import HW, measured, run_experiment
 
 from ampsim.executors.sim import executor as sim_executor
 from ampsim.executors.sim.recording_cache import clear_memory
+from ampsim.executors.sim.replay import update_key
 from ampsim.ir.param import ParamNode
 
 
@@ -109,8 +110,10 @@ def test_replicas_without_sync_replay_on_the_fast_loop(data_root, tmp_path, monk
 
 
 def test_copies_of_a_node_cost_their_update_once(data_root, tmp_path, monkeypatch):
-    """A node's copies (deep copies: the same shapes and optimizer) share their update's Work: it is computed
-    once per model node and stash profile, not once per copy, and the replay still times as the full run."""
+    """A node's copies (deep copies: the same shapes, optimizer and clipping) share their update's Work with it,
+    as any nodes of a kind whose update reads only its parameters' shapes do where those agree
+    (``replay.update_key``): it is computed once per key and stash profile, not once per copy, and the replay
+    still times as the full run."""
     monkeypatch.setenv("AMPSIM_RECORDINGS", "off")
     overrides = MNIST + replicas("hetero_straggler.toml", "groups", 8, 1, '{"fc1"=2}', 1, False, groups=2) + (
         'replicas.sync="none"',)
@@ -125,10 +128,10 @@ def test_copies_of_a_node_cost_their_update_once(data_root, tmp_path, monkeypatc
     monkeypatch.setattr(ParamNode, "update_work", counted)
     replay, rx, _ = run_experiment("mnist_mlp.toml", overrides, False, tmp_path / "replay")
     assert measured(replay) == measured(full)
-    physical = {n.name: n.origin for n in rx.graph.param_nodes}  # (placement profiles the model as built, too)
+    physical = {n.name: update_key(n) for n in rx.graph.param_nodes}  # (placement profiles the model as built too)
     costed = Counter(physical[n] for n in calls.elements() if n in physical)
     assert set(costed) == set(physical.values()) and len(physical) > len(costed)  # copies were made
-    assert set(costed.values()) == {1}, costed  # each model node's update costed once, not once per copy
+    assert set(costed.values()) == {1}, costed  # each key's update costed once, not once per node
 
 
 def test_recordings_are_never_shared_between_replica_layouts(data_root, tmp_path, monkeypatch):

@@ -85,6 +85,8 @@ def recording_arrays(rec: Recording, view: dict) -> dict:
         "kid_group": kid_group, "pair_of_kid": pair_of_kid.reshape(-1),
         "pair_src": pairs // n_nodes, "pair_dst": pairs % n_nodes,
     }
+    # each update kind's first stash (kinds are numbered as first seen): where a call costs each kind
+    got["ukind_first"] = np.unique(np.asarray(got["ukind"], dtype=np.int64), return_index=True)[1].tolist()
     return got
 
 

@@ -101,7 +101,7 @@ class FastMachine(Replay):
         if self._placed is None or self._placed[0] is not rec:
             placed = placement_arrays(rec, fast, [c.index for c in self.chip_of], ex.system.chips,
                                       self.durations, self.duration_arrays, self.links.hops, ex.network.cut_through)
-            self._placed = (rec, placed, [None] * (max(fast["ukind"], default=-1) + 1))
+            self._placed = (rec, placed, [None] * len(fast["ukind_first"]))
         return self._placed[1], fast, self._placed[2]
 
     # -- what a call starts from (the Python loop and the compiled one alike) ------------------------

@@ -105,12 +105,10 @@ class JitReplay(FastReplay):
     def _update_costs(self, fast: dict, ucost: list, muf1: np.ndarray, stash_chip: list[int]) -> tuple:
         """Each update kind's (duration, held-bytes change) where its node updates per stash (computed once
         per kind and placement, as the Python loop does on a kind's first job)."""
-        ukind = fast["ukind"]
-        if ukind:
-            kinds, first = np.unique(np.asarray(ukind), return_index=True)
-            for k, j in zip(kinds.tolist(), first.tolist()):
-                if ucost[k] is None and muf1[self.stash_node[j]]:
-                    ucost[k] = self.update_cost(self.ex.chips[stash_chip[j]], j)
+        chips, stash_node = self.ex.chips, self.stash_node
+        for k, j in enumerate(fast["ukind_first"]):
+            if ucost[k] is None and muf1[stash_node[j]]:
+                ucost[k] = self.update_cost(chips[stash_chip[j]], j)
         return (floats([0.0 if u is None else u[0] for u in ucost]),
                 ints([0 if u is None else u[1] for u in ucost]))
 

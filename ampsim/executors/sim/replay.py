@@ -39,6 +39,7 @@ same IEEE operations as :func:`~ampsim.hardware.cost.compute_time_s`), so the lo
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable
 
 import numpy as np
@@ -77,10 +78,9 @@ class Replay:
         #: (kept across ``train`` calls, as the nodes keep theirs)
         self.ready: dict[int, list[tuple[np.ndarray, int, bytes]]] = {}
         self._update_cost: dict[tuple, tuple[float, int]] = {}
-        #: an update's Work by (the model node its node copies, the stashes' profiles): replica copies of a
-        #: node are deep copies (parameters' shapes, optimizer, clipping), so theirs is the same; computing it
-        #: once per copy was most of a call's setup with replicas (8 groups of a 64-layer chain: 512 nodes'
-        #: ``update_work`` a call, 6.5 us each)
+        #: an update's Work by (:func:`update_key`, the stashes' profiles): computed once for the nodes that
+        #: report the same, not per node (a 512-layer chain's nodes, 8 replica groups' copies: 512 nodes'
+        #: ``update_work`` a call, 6.5-10 us each, were the largest part of a call's setup)
         self._update_work: dict[tuple, Work] = {}
 
     # -- per train/evaluate call -----------------------------------------------------------------
@@ -350,9 +350,10 @@ class Replay:
         key = (n, chip.index, profiles)
         cost = self._update_cost.get(key)
         if cost is None:  # the same stashes (profiles) on the same chip cost the same
-            work = self._update_work.get((node.origin, profiles))
+            shared = (update_key(node), profiles)
+            work = self._update_work.get(shared)
             if work is None:
-                work = self._update_work[(node.origin, profiles)] = node.update_work([p for p, _, _ in stashes])
+                work = self._update_work[shared] = node.update_work([p for p, _, _ in stashes])
             cost = self._update_cost[key] = (compute_time_s(chip.spec, work.flops, work.bytes, work.kernels),
                                              -sum(h for _, h, _ in stashes), work)
         return cost
@@ -372,3 +373,24 @@ class Replay:
         return n
 
 
+def update_key(node: ParamNode) -> tuple:
+    """What ``node``'s update Work depends on besides the stashes' profiles (nodes with equal keys report equal
+    Work): its kind, parameters' shapes and dtypes, optimizer and clipping, where the kind's ``grad_work`` and
+    ``grad_sizes`` read no more (:attr:`~ampsim.ir.param.ParamNode.update_work_from_shapes`, and no subclass
+    overrides them or ``update_work``); else the node itself (a kind of a model's own may read anything, its
+    name included, so not even its replica copies are assumed to report the same)."""
+    kind = type(node)
+    if _reads_shapes_only(kind):
+        shapes = tuple((k, p.shape, p.dtype) for k, p in node.params.items())
+        return kind, shapes, type(node.optimizer), node.optimizer.spec, node.clip_norm
+    return ("node", node.name)
+
+
+@functools.cache
+def _reads_shapes_only(kind: type) -> bool:
+    """Whether ``kind`` says its update reads only its parameters' shapes, and no subclass on the way overrides
+    the methods that compute it."""
+    if not kind.update_work_from_shapes:
+        return False
+    declared = next(c for c in kind.__mro__ if "update_work_from_shapes" in vars(c))
+    return all(getattr(kind, f) is getattr(declared, f) for f in ("grad_work", "grad_sizes", "update_work"))

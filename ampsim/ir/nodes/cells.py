@@ -56,6 +56,8 @@ def _uniform(seed: int, name: str, shape: tuple[int, int], fan: int, dtype) -> n
 class GatedCell(ParamNode):
     """Base: parameters ``W [n_lin, n_gates]`` and ``b [n_gates]``; stashes are (linear input, dz)."""
 
+    update_work_from_shapes = True  # (grad_work, grad_sizes: the parameters' shapes and the profiles)
+
     def __init__(self, name: str, n_lin: int, n_gates: int, hidden: int, *, seed: int, dtype,
                  bias: np.ndarray | None = None) -> None:
         b = np.zeros(n_gates) if bias is None else bias
@@ -233,6 +235,8 @@ class GRUCell(ParamNode):
     r = σ(x Wx_r + h Wh_r + b), z = σ(x Wx_z + h Wh_z + b), n = tanh(x Wx_n + bx_n + r⊙(h Wh_n + bh_n)),
     h' = (1-z)⊙n + z⊙h. Parameters ``Wx [n_x, 3H]``, ``Wh [H, 3H]``, ``bx``, ``bh``; one node, one update.
     """
+
+    update_work_from_shapes = True  # (grad_work, grad_sizes: the parameters' shapes and the profiles)
 
     def __init__(self, name: str, n_x: int, hidden: int, *, seed: int = 0, dtype=np.float32) -> None:
         H = hidden

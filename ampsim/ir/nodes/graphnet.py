@@ -84,6 +84,8 @@ class GatedReadout(ParamNode):
     ``bj``; one node, one update.
     """
 
+    update_work_from_shapes = True  # (grad_work, grad_sizes: the parameters' shapes and the profiles)
+
     def __init__(self, name: str, n_h: int, n_x: int, width: int, *, segments: SegmentsFn | None = None,
                  seed: int = 0, dtype=np.float32) -> None:
         super().__init__(name, {"Wi": _glorot(seed, name + "/i", (n_h + n_x, width), dtype),

@@ -27,6 +27,8 @@ class Linear(ParamNode):
     ``input_grad=False`` skips dL/dx for a layer fed directly by data, where nobody needs it.
     """
 
+    update_work_from_shapes = True  # (grad_work, grad_sizes: the parameters' shapes and the profiles)
+
     def __init__(self, name: str, n_in: int, n_out: int, *, seed: int = 0, init: str = "glorot",
                  bias: bool = True, input_grad: bool = True, dtype: type = np.float32) -> None:
         check_param_memory(name, (n_in, n_out), dtype)
@@ -89,6 +91,8 @@ class Embedding(ParamNode):
 
     The ids are data, so backward sends nothing upstream; the gradient is sparse over the rows used.
     """
+
+    update_work_from_shapes = True  # (grad_work, grad_sizes: the parameters' shapes and the profiles)
 
     row_params = ("W",)
 
