@@ -17,6 +17,7 @@ from typing import Callable, TypeVar
 from ampsim import runfiles
 from ampsim.calibration.report import COMPARE_PLOT, COMPARE_TABLE
 from ampsim.errors import ConfigError
+from ampsim.files import os_error_cause
 from ampsim.folders import STAGING_MARK, make_staging, remove_staging, replace_folder, unmark_staging
 from ampsim.locks import holding
 from ampsim.results import partial_path
@@ -126,12 +127,38 @@ def _staged(final: Path, make: Callable[[Path], T]) -> T:
             out.rmdir()
         raise
     if out != final:  # the earlier compare, whole, replaced by this one, whole
+        _swap_in(out, final)
+    return made
+
+
+def _swap_in(out: Path, final: Path) -> None:
+    """Put the finished compare in the staging folder ``out`` at ``final``, ``final``'s other entries (such as
+    ``resimulated/``) moved along. Stopped before the swap (an entry that cannot be moved, such as a mount point
+    or, for a user, a folder without write permission: one line naming it; Ctrl-C), the entries moved so far go
+    back: left in the staging folder, they were deleted with it by the next compare into ``final``."""
+    moved: list[str] = []
+    swapped: list[bool] = []
+    try:
         for entry in final.iterdir():
             if entry.name not in ("runs", COMPARE_TABLE, COMPARE_PLOT) and not os.path.lexists(out / entry.name):
-                os.rename(entry, out / entry.name)
+                try:
+                    os.rename(entry, out / entry.name)
+                except OSError as e:
+                    raise ConfigError(f"{entry}: cannot be moved along into the new compare ({os_error_cause(e)}), "
+                                      f"so it cannot replace {final}, which is as it was; this compare's outputs "
+                                      f"are in {out}") from None
+                moved.append(entry.name)
         unmark_staging(out)
-        replace_folder(out, final)
-    return made
+        replace_folder(out, final, swapped=lambda: swapped.append(True))
+    except BaseException as e:
+        if swapped:  # (the new compare is in place: stopped while the old one was deleted)
+            raise
+        for name in reversed(moved):
+            os.rename(out / name, final / name)
+        (out / STAGING_MARK).touch()  # (still this compare's staging folder, which the next compare deletes)
+        if not isinstance(e, ConfigError):
+            e.add_note(f"{final} is as it was; this compare's outputs are in {out}")
+        raise
 
 
 def _prune_empty(runs: Path) -> None:

@@ -122,3 +122,40 @@ def test_a_run_into_a_kept_partial_folder_says_what_the_folder_is(tmp_path, caps
     assert err.startswith(f"ampsim: error: {first.partial}: the staging folder of a run into {tmp_path / 'x'}") \
         and "\n" not in err and STAGING_MARK not in err, err
     assert snapshot(first.partial) == before
+
+
+@pytest.mark.parametrize("stop", [OSError(16, "Device or resource busy"), KeyboardInterrupt()], ids=["busy", "ctrl-c"])
+def test_a_compare_stopped_while_moving_the_folders_entries_along_puts_them_back(tmp_path, monkeypatch, stop):
+    """Over an earlier compare, the folder's other entries move into the staging folder just before the swap. One
+    that could not be moved (a mount point; for a user, a folder without write permission) or a Ctrl-C then left
+    those moved before it in the staging folder, with a traceback, and the next compare into the folder deleted
+    them with it: the user's notes, a finished re-scoring. Now they go back, and a failed move is one line."""
+    import os
+
+    from ampsim.results import partial_path
+
+    final = tmp_path / "cmp"
+    (final / "runs").mkdir(parents=True)  # an earlier compare: the next is staged in cmp.partial
+    for name in ("notes_a", "notes_b", "notes_c"):
+        (final / name).mkdir()
+        (final / name / "n.txt").write_text(f"{name}\n")
+    before = snapshot(final)
+    real, calls = os.rename, []
+
+    def rename(src, dst):
+        if Path(dst).parent == partial_path(final):
+            calls.append(src)
+            if len(calls) == 2:  # the second entry moved along: one is in the staging folder already
+                raise stop
+        return real(src, dst)
+
+    monkeypatch.setattr(os, "rename", rename)
+    with pytest.raises(type(stop) if isinstance(stop, KeyboardInterrupt) else ConfigError) as err:
+        into_folder(final, lambda out: (out / "compare.csv").write_text("new\n"))
+    if isinstance(stop, OSError):
+        assert str(err.value).startswith(f"{calls[1]}: cannot be moved along into the new compare (device or "
+                                         f"resource busy), so it cannot replace {final}, which is as it was")
+    assert snapshot(final) == before
+    monkeypatch.setattr(os, "rename", real)
+    into_folder(final, lambda out: (out / "compare.csv").write_text("new\n"))  # deletes the staging folder
+    assert snapshot(final) == {**before, "compare.csv": b"new\n"}
