@@ -173,6 +173,32 @@ def test_calibrate_may_still_rewrite_its_own_model(tmp_path, capsys, no_work):
     assert model.read_bytes() == HW.read_bytes()
 
 
+@pytest.mark.parametrize("stop", [OSError(28, "No space left on device"), KeyboardInterrupt()],
+                         ids=["disk-full", "ctrl-c"])
+def test_a_calibration_stopped_while_writing_leaves_the_earlier_model_and_its_measurements_together(
+        tmp_path, monkeypatch, stop):
+    """The model was written (renamed in) before its measurements were: a full disk or a Ctrl-C while the
+    measurements were written left the new model beside the old one's sidecar, whose speeds compare then scaled
+    the new model's predictions by, as if they were a pair. Now both are written out before either is renamed in."""
+    model = tmp_path / "m.toml"
+    shutil.copy(HW, model)
+    shutil.copy(sidecar(HW), sidecar(model))
+    before = snapshot(tmp_path)
+    raw = json.loads(sidecar(HW).read_text())
+    monkeypatch.setattr(cal, "to_toml", lambda model, raw: HW.read_text().replace("# Written by", "# Rewritten by"))
+    real = Path.write_text
+
+    def write_text(self, *args, **kwargs):
+        if self.name.startswith(".m.calibration."):  # the measurements' temporary, beside the model's
+            raise stop
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "write_text", write_text)
+    with pytest.raises(type(stop)):
+        cal.write_model({}, raw, model)
+    assert snapshot(tmp_path) == before  # the old pair, and no temporary left
+
+
 # -- compare --resimulate --from A --out B ------------------------------------------------------------
 @pytest.fixture
 def measured(tmp_path) -> Path:

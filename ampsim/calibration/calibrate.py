@@ -302,16 +302,22 @@ def _value(v) -> str:
 
 
 def write_model(model: dict, raw: dict, out: str | Path) -> SystemSpec:
-    """Write the TOML (atomically) and return it loaded back through the validator."""
+    """Write the TOML and its measurements (the sidecar) and return the model loaded back through the validator.
+
+    The two are a pair (compare scales by the sidecar's speeds): both are written out in full to temporaries
+    first and renamed in one after the other, so a full disk or a Ctrl-C while they are written leaves the old
+    pair; written one after the other, it left the new model beside the old model's measurements."""
+    from ampsim.files import replacing
     from ampsim.hardware.parse import load_system
-    from ampsim.results import atomic_write
 
     out = Path(out)
-    atomic_write(out, to_toml(model, raw))
     slim = dict(raw, workloads=[{k: v for k, v in w.items() if k not in ("items", "counts", "item_seconds")}
                                 for w in raw["workloads"]])
     slim.pop("profile", None)  # every call's times: in the model's compute_table and comments
-    atomic_write(sidecar(out), json.dumps(slim, indent=1) + "\n")
+    text, measurements = to_toml(model, raw), json.dumps(slim, indent=1) + "\n"
+    with replacing(sidecar(out)) as side, replacing(out) as tmp:  # (renamed in as they close: the model first)
+        side.write_text(measurements)
+        tmp.write_text(text)
     return load_system(out)
 
 
