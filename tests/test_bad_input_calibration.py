@@ -331,6 +331,34 @@ def test_resimulate_refuses_a_table_row_without_a_configuration(measured, tmp_pa
     assert f"{measured / 'compare.csv'}: line 4: config:" in _resimulate(capsys, measured, tmp_path / "out")
 
 
+@pytest.mark.parametrize("label", ["workers=1,mak=1", "workers=1_mak=1"], ids=["same", "same-folder"])
+def test_resimulate_refuses_a_table_with_a_configuration_twice(label, measured, tmp_path, capsys, no_work):
+    """A line copied in (or another label of the same runs' folder) was simulated twice into one folder, scored
+    and ranked against itself and its runs counted twice in the controller fit, without a word."""
+    with open(measured / "compare.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    rows.append(dict(rows[0], config=label))
+    with open(measured / "compare.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    out = tmp_path / "out"
+    line = _resimulate(capsys, measured, out)
+    assert line == (f"ampsim: error: {measured / 'compare.csv'}: line {len(rows) + 1} ({label}): the configuration of "
+                    "line 2 again (its runs' folder runs/workers=1_mak=1); a compare measures each once")
+    assert not out.exists()
+
+
+def test_resimulate_refuses_a_folder_named_like_the_table(measured, tmp_path, capsys, no_work):
+    """It was taken for no table: the rows were read from runs/ as on a dedicated machine, with a warning."""
+    (measured / "compare.csv").unlink()
+    (measured / "compare.csv").mkdir()
+    out = tmp_path / "out"
+    line = _resimulate(capsys, measured, out)
+    assert line == f"ampsim: error: {measured / 'compare.csv'}: is a directory, not a file"
+    assert not out.exists()
+
+
 def test_resimulate_refuses_a_placement_beyond_the_workers(measured, tmp_path, capsys, no_work):
     f = measured / "runs" / "workers=2_mak=4" / "multicore" / "placement.json"
     placement = json.loads(f.read_text())

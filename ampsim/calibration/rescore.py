@@ -57,8 +57,10 @@ def resimulate(measured: str | Path, overrides: list[tuple[str, Any]] = (), hard
     check_what_ifs(overrides)
     measured = Path(measured)
     table = measured / COMPARE_TABLE
-    if table.is_file() or not (measured / "runs").is_dir():
-        rows_in = [_table_row(table, i, r) for i, r in enumerate(read_csv(table), 2)]
+    # (a folder named compare.csv is a mistake, said so in one line: it was read as no table, the rows taken from
+    # runs/ on a dedicated machine)
+    if os.path.lexists(table) or not (measured / "runs").is_dir():
+        rows_in = _table_rows(table, read_csv(table))
     else:
         rows_in = _rows_from_runs(measured)
     out = Path(out) if out else measured / "resimulated"
@@ -209,6 +211,20 @@ def _checked_summary(f: Path, m: Any) -> dict:
                 if _number(v["count"], f"{f}: staleness.{name}.count"):
                     _number(v.get("mean"), f"{f}: staleness.{name}.mean")
     return m
+
+
+def _table_rows(table: Path, rows: list[dict]) -> list[dict]:
+    """The rows of ``table`` checked (:func:`_table_row`), each configuration once: one given twice (a line copied
+    in) was simulated twice into one folder and ranked against itself, its runs counted twice in the controller fit."""
+    from ampsim.calibration.compare import run_folder
+
+    out, lines = [], {}
+    for line, r in enumerate(rows, 2):
+        out.append(_table_row(table, line, r))
+        if (first := lines.setdefault(run_folder(r["config"]), line)) != line:
+            raise ConfigError(f"{table}: line {line} ({r['config']}): the configuration of line {first} again (its "
+                              f"runs' folder runs/{run_folder(r['config'])}); a compare measures each once")
+    return out
 
 
 def _table_row(table: Path, line: int, r: dict) -> dict:
