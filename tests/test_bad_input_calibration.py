@@ -498,6 +498,24 @@ def test_compare_refuses_an_out_holding_another_experiments_compare(tmp_path, ca
     assert snapshot(other) == before
 
 
+@pytest.mark.parametrize("text, got", [("experiment = 5\n", "experiment: expected the name of the run's experiment, "
+                                                             "got int 5"),
+                                       ("experiment = [1]\n", "experiment: expected the name of the run's "
+                                                               "experiment, got list [1]"),
+                                       ("[experiment]\nname = [1]\n", "experiment.name: expected the name of the "
+                                                                       "run's experiment, got list [1]")],
+                         ids=["int", "list", "name-list"])
+def test_compare_refuses_an_out_whose_run_names_no_experiment(text, got, measured, capsys, no_work):
+    """An earlier compare's run config.toml with a wrong-typed experiment table or name failed with a traceback."""
+    f = measured / "runs" / "workers=2_mak=4" / "multicore" / "config.toml"
+    f.write_text(text)
+    before = snapshot(measured)
+    line = _compare(capsys, EXP, measured)
+    assert line == (f"ampsim: error: {f}: {got}; a compare into {measured} would delete this run, whose experiment "
+                    "cannot be told: give --out a folder of its own")
+    assert snapshot(measured) == before
+
+
 @pytest.mark.parametrize("resimulate", [False, True], ids=["compare", "resimulate"])
 def test_compare_refuses_an_out_whose_runs_folder_is_not_a_compares(measured, tmp_path, capsys, no_work, resimulate):
     """A project folder's own runs/ was replaced whole, and so deleted."""

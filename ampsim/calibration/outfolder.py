@@ -17,7 +17,7 @@ from typing import Callable, TypeVar
 from ampsim import runfiles
 from ampsim.calibration.report import COMPARE_PLOT, COMPARE_TABLE
 from ampsim.errors import ConfigError
-from ampsim.files import os_error_cause
+from ampsim.files import os_error_cause, read_toml
 from ampsim.folders import STAGING_MARK, make_staging, remove_staging, replace_folder, unmark_staging
 from ampsim.locks import holding
 from ampsim.results import partial_path
@@ -37,8 +37,6 @@ def check_compare_folder(out: Path, experiment: str) -> None:
     anything but configurations' run folders (``runs/<config>/multicore*``, ``sim``), a ``compare.csv`` or
     ``compare.png`` without a ``runs/`` beside it, or the compare of another experiment (the ``[experiment]
     name`` of its runs' ``config.toml``)."""
-    from ampsim.files import read_toml
-
     _check_not_in_runs(out)
     runs = out / "runs"
     if not os.path.lexists(runs):
@@ -55,7 +53,7 @@ def check_compare_folder(out: Path, experiment: str) -> None:
             foreign.remove(d.name)
             for k in kids:
                 if k.is_dir() and not k.name.endswith(".partial") and (k / runfiles.CONFIG).is_file():
-                    names.add(read_toml(k / runfiles.CONFIG).get("experiment", {}).get("name"))
+                    names.add(_experiment_name(k / runfiles.CONFIG, out))
     if foreign:
         raise ConfigError(f"{out}: holds runs/{foreign[0]}, which is not a compare's configuration (runs/<config>/"
                           "multicore*, sim) and which a compare there would delete; give --out a folder of its own")
@@ -63,6 +61,18 @@ def check_compare_folder(out: Path, experiment: str) -> None:
     if other:
         raise ConfigError(f"{out}: holds the compare of another experiment ({other[0]!r}), which a compare of "
                           f"{experiment!r} would delete; give --out a folder of its own")
+
+
+def _experiment_name(config: Path, out: Path) -> str | None:
+    """The ``[experiment] name`` of a compare's run ``config`` (None if it has none), or one line refusing the folder
+    ``out`` where it is not a name (``experiment = 5``, ``name = [1]``): it failed with a traceback."""
+    table = read_toml(config).get("experiment", {})
+    name = table.get("name") if isinstance(table, dict) else table
+    if name is not None and not isinstance(name, str):
+        raise ConfigError(f"{config}: experiment{'.name' if isinstance(table, dict) else ''}: expected the name of "
+                          f"the run's experiment, got {type(name).__name__} {name!r:.40}; a compare into {out} would "
+                          "delete this run, whose experiment cannot be told: give --out a folder of its own")
+    return name
 
 
 def _check_not_in_runs(out: Path) -> None:
