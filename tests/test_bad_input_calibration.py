@@ -700,3 +700,19 @@ def test_resimulate_refuses_an_out_inside_a_compares_staging_folder(measured, tm
     with pytest.raises(Reached):  # elsewhere it goes on
         main(["compare", str(EXP), "--resimulate", "--from", str(measured), "--out", str(tmp_path / "r"),
               "--hardware", str(HW)])
+
+
+@pytest.mark.parametrize("inside", [".", "new", "new/deeper"])
+def test_compare_refuses_an_out_inside_a_compares_staging_folder(measured, capsys, no_work, inside):
+    """--out C.partial/new (C.partial: a compare into C that did not finish) measured a whole compare there, and
+    the next compare into C deleted it with its staging folder; only --resimulate refused it."""
+    from ampsim.folders import STAGING_MARK
+
+    (measured / STAGING_MARK).touch()
+    before = snapshot(measured)
+    out = measured / inside
+    line = _compare(capsys, EXP, out)
+    assert line == (f"ampsim: error: {out}: inside {measured.resolve()}, the staging folder of a compare that did not "
+                    "finish, which the next compare into its folder deletes (with what is written there); give --out "
+                    "elsewhere")
+    assert snapshot(measured) == before

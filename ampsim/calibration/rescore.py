@@ -46,11 +46,10 @@ def resimulate(measured: str | Path, overrides: list[tuple[str, Any]] = (), hard
     be of (the command line's experiment file: measurements of another are one ConfigError line); ``overrides``
     only of :data:`WHAT_IFS` (:func:`check_what_ifs`)."""
     from ampsim.calibration.compare import scored_row, simulate_run
-    from ampsim.calibration.outfolder import check_compare_folder, into_folder
+    from ampsim.calibration.outfolder import check_compare_folder, check_not_in_staging, into_folder
     from ampsim.calibration.report import COMPARE_PLOT, COMPARE_TABLE, plot, ranking_agreement, read_csv, write_csv
     from ampsim.calibration.simulated import calibrated_system
     from ampsim.files import check_output_dir
-    from ampsim.folders import STAGING_MARK
     from ampsim.hardware.local import LOCAL_MODEL, local_model_path
     from ampsim.hardware.parse import load_system
 
@@ -66,9 +65,7 @@ def resimulate(measured: str | Path, overrides: list[tuple[str, Any]] = (), hard
     out = Path(out) if out else measured / "resimulated"
     if out.resolve() == measured.resolve():
         raise ConfigError(f"{out}: would replace the measured table; give another --out")
-    if staging := next((f for f in (out.resolve(), *out.resolve().parents) if (f / STAGING_MARK).exists()), None):
-        raise ConfigError(f"{out}: inside {staging}, the staging folder of a compare that did not finish, which the "
-                          "next compare into its folder deletes (with this table); give --out elsewhere")
+    check_not_in_staging(out)
     check_output_dir(out)
     _check_not_measured(out)
     configs = [(r, _run_dir(measured, r["config"])) for r in rows_in]
