@@ -587,6 +587,18 @@ def test_compare_refuses_a_configuration_that_sets_the_executor_kind(tmp_path, c
     assert not (tmp_path / "c").exists()
 
 
+@pytest.mark.parametrize("table", ["executor={workers=2}", "executor={numerics=false}"])
+def test_compare_refuses_a_configuration_that_replaces_the_executor_table(tmp_path, capsys, no_work, table):
+    """A table replaces the table, and with it the multicore executor compare sets: a TypeError traceback in the
+    message count (the reference executor has no placement)."""
+    line = one_error_line(capsys, ["compare", EXP, "--out", tmp_path / "c", "--hardware", HW, "--configs",
+                                   f"mak=1;mak=4,{table}"])
+    assert line == (f"ampsim: error: --configs 'mak=4,{table}': executor={{...}} replaces the whole [executor] table, "
+                    "the multicore executor compare sets in it too; give its keys one by one (executor.numerics=false, "
+                    "workers=2)")
+    assert not (tmp_path / "c").exists()
+
+
 def test_compare_refuses_a_configuration_of_workers_0(tmp_path, capsys, no_work):
     """It measured one worker per core under the label "workers=0", a row no reader could tell apart."""
     from ampsim.hardware.local import default_workers

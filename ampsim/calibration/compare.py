@@ -289,6 +289,10 @@ def run_compare(experiment: str | Path, overrides: list[tuple[str, Any]] = (), c
     settings: list[tuple[str, Config]] = []
     for label, extra in parse_configs(default_configs(n) if configs is None else configs):
         check_not_set(extra, f"--configs {label!r}: ", ("executor.kind",))  # (workers=N is how one gets its count)
+        if any(key == "executor" for key, _ in extra):  # (its kind went with it: a TypeError, reference's no placement)
+            raise ConfigError(f"--configs {label!r}: executor={{...}} replaces the whole [executor] table, the "
+                              "multicore executor compare sets in it too; give its keys one by one (executor.numerics"
+                              "=false, workers=2)")
         try:
             cfg = load_config(experiment, base + extra)
         except ConfigError as e:  # the mistake is in --configs, not in the experiment file
