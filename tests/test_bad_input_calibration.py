@@ -728,3 +728,19 @@ def test_compare_refuses_an_out_inside_a_compares_staging_folder(measured, capsy
                     "finish, which the next compare into its folder deletes (with what is written there); give --out "
                     "elsewhere")
     assert snapshot(measured) == before
+
+
+@pytest.mark.parametrize("kind", ["folder", "fifo", "missing"])
+def test_resimulate_says_what_a_hardware_model_that_is_no_file_is(measured, tmp_path, capsys, no_work, kind):
+    """A folder or a pipe given as --hardware was "no such hardware model"; compare itself says what it is."""
+    model = tmp_path / "hw.toml"
+    if kind == "folder":
+        model.mkdir()
+    elif kind == "fifo":
+        os.mkfifo(model)
+    line = one_error_line(capsys, ["compare", EXP, "--resimulate", "--from", measured, "--out", tmp_path / "r",
+                                   "--hardware", model])
+    assert line == f"ampsim: error: {model}: " + {
+        "folder": "is a directory, not a file", "fifo": "not a regular file (a pipe, socket or device)",
+        "missing": "no such hardware model (give --hardware: the model of the machine the measurements were taken "
+                   "on)"}[kind]

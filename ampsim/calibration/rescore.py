@@ -71,7 +71,7 @@ def resimulate(measured: str | Path, overrides: list[tuple[str, Any]] = (), hard
     configs = [(r, _run_dir(measured, r["config"])) for r in rows_in]
     runs = {r["config"]: measured_runs(d) for r, d in configs}  # every input read before anything is run
     hw_path = Path(hardware) if hardware else local_model_path()
-    if hw_path is None or not hw_path.is_file():
+    if hw_path is None or not os.path.lexists(hw_path):  # (a folder, a pipe: load_system says which, in one line)
         raise ConfigError(f"{hardware or LOCAL_MODEL}: no such hardware model (give --hardware: the model of the "
                           "machine the measurements were taken on)")
     if not (model := load_system(hw_path)).measured:  # (compare itself refuses one: not this machine's)
