@@ -173,11 +173,19 @@ def _swap_in(out: Path, final: Path) -> None:
     except BaseException as e:
         if swapped:  # (the new compare is in place: stopped while the old one was deleted)
             raise
+        stuck = []
         for name in reversed(moved):
-            os.rename(out / name, final / name)
-        (out / STAGING_MARK).touch()  # (still this compare's staging folder, which the next compare deletes)
-        if not isinstance(e, ConfigError):
-            e.add_note(f"{final} is as it was; this compare's outputs are in {out}")
+            try:
+                os.rename(out / name, final / name)
+            except OSError:  # (``final`` gone, say: a replace_folder stopped between its two renames)
+                stuck.append(name)
+        if stuck:  # unmarked: the next compare refuses the folder rather than delete what is the user's in it
+            unmark_staging(out)
+            e.add_note(f"{', '.join(stuck)} could not be moved back into {final} from {out}: move them by hand")
+        else:  # (still this compare's staging folder, which the next compare deletes)
+            (out / STAGING_MARK).touch()
+            if not isinstance(e, ConfigError):
+                e.add_note(f"{final} is as it was; this compare's outputs are in {out}")
         raise
 
 

@@ -159,3 +159,34 @@ def test_a_compare_stopped_while_moving_the_folders_entries_along_puts_them_back
     monkeypatch.setattr(os, "rename", real)
     into_folder(final, lambda out: (out / "compare.csv").write_text("new\n"))  # deletes the staging folder
     assert snapshot(final) == {**before, "compare.csv": b"new\n"}
+
+
+def test_what_cannot_be_moved_back_is_never_deleted_with_the_staging_folder(tmp_path, monkeypatch):
+    """Where an entry moved along cannot go back either, the staging folder holding it is unmarked: the next compare
+    into the folder refuses it, in one line, rather than delete it."""
+    import os
+
+    from ampsim.results import partial_path
+
+    final, staging = tmp_path / "cmp", partial_path(tmp_path / "cmp")
+    (final / "runs").mkdir(parents=True)
+    for name in ("notes_a", "notes_b"):
+        (final / name).mkdir()
+    real, calls = os.rename, []
+
+    def rename(src, dst):
+        calls.append(src)
+        if len(calls) >= 2:  # the second move along, and the move back of the first
+            raise OSError(16, "Device or resource busy")
+        return real(src, dst)
+
+    monkeypatch.setattr(os, "rename", rename)
+    with pytest.raises(ConfigError) as err:
+        into_folder(final, lambda out: (out / "compare.csv").write_text("new\n"))
+    first = Path(calls[0]).name
+    assert err.value.__notes__ == [f"{first} could not be moved back into {final} from {staging}: move them by hand"]
+    assert (staging / first).is_dir() and not (staging / STAGING_MARK).exists()
+    monkeypatch.setattr(os, "rename", real)
+    with pytest.raises(ConfigError, match="is in the way"):
+        into_folder(final, lambda out: pytest.fail("the next compare ran"))
+    assert (staging / first).is_dir()
