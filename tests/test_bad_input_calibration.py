@@ -326,6 +326,25 @@ def test_resimulate_refuses_a_table_value_that_is_not_a_number(column, value, ex
     assert not out.exists()
 
 
+@pytest.mark.parametrize("cut", ["in-a-column-it-reads", "after-the-columns-it-reads", "a-cell-more"])
+def test_resimulate_refuses_a_table_row_cut_short(cut, measured, tmp_path, capsys, no_work):
+    """A table cut in its last row after the columns re-scoring reads, or inside the last of them
+    (remote_per_instance 11.5 cut to 1), was read as whole: the row's missing cells are None, not a number's text."""
+    table = measured / "compare.csv"
+    lines = table.read_text().splitlines()
+    header = lines[0].split(",")
+    cells = next(csv.reader([lines[-1]]))
+    text = lines[-1].split("," + cells[header.index("remote_per_instance")] + ",", 1)[0]  # (the config is quoted)
+    lines[-1] = {"in-a-column-it-reads": text + ",1", "after-the-columns-it-reads": text + ",1.5,2.5",
+                 "a-cell-more": lines[-1] + ",1"}[cut]
+    table.write_text("\n".join(lines) + "\n")
+    n = {"in-a-column-it-reads": header.index("remote_per_instance") + 1,
+         "after-the-columns-it-reads": header.index("remote_per_instance") + 2, "a-cell-more": len(header) + 1}[cut]
+    line = _resimulate(capsys, measured, tmp_path / "out")
+    assert line == (f"ampsim: error: {table}: line {len(lines)}: {n} cells, but the header has {len(header)} columns "
+                    "(a table cut short, or edited)")
+
+
 def test_resimulate_refuses_a_table_row_without_a_configuration(measured, tmp_path, capsys, no_work):
     _edit_table(measured, 4, "config", "")
     assert f"{measured / 'compare.csv'}: line 4: config:" in _resimulate(capsys, measured, tmp_path / "out")

@@ -232,6 +232,10 @@ def _table_row(table: Path, line: int, r: dict) -> dict:
     from ampsim.calibration.targets import MAX_WORKERS
 
     label = r.get("config")
+    if None in r or None in r.values():  # (csv's marks of a row with more cells than the header, or fewer)
+        cells = sum(v is not None for k, v in r.items() if k is not None) + len(r.get(None) or [])
+        raise ConfigError(f"{table}: line {line}: {cells} cells, but the header has {len(r) - (None in r)} columns "
+                          "(a table cut short, or edited)")
     if not label or run_folder(label) in (".", ".."):
         raise ConfigError(f"{table}: line {line}: config: expected a configuration's name, got {_shown(label)}")
     where = f"{table}: line {line} ({label})"
