@@ -400,6 +400,24 @@ def test_resimulate_refuses_a_placement_that_is_not_the_measured_runs(measured, 
         assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize("edit", ["another-node", "a-node-left-out"])
+def test_resimulate_refuses_a_placement_of_other_nodes_before_it_simulates(measured, tmp_path, capsys, no_work, edit):
+    """Where the summary records no placement (runs measured before it did), a placement.json naming other nodes
+    than the model's was refused only when its configuration was simulated, after those before it, into the
+    output folder."""
+    for summary in sorted(measured.glob("runs/*/multicore*/summary.json")):
+        summary.write_text(json.dumps({k: v for k, v in json.loads(summary.read_text()).items() if k != "placement"}))
+    f = sorted(measured.glob("runs/*/multicore/placement.json"))[-1]  # the last configuration's
+    placement = json.loads(f.read_text())
+    nodes = placement["strategy_output"]
+    placement["strategy_output"] = {**nodes, "no_such_node": 0} if edit == "another-node" else dict(
+        list(nodes.items())[1:])
+    f.write_text(json.dumps(placement))
+    line = _resimulate(capsys, measured, tmp_path / "out")
+    assert f"{f.with_name('config.toml')}: placement.map" in line
+    assert not (tmp_path / "out").exists()
+
+
 def test_resimulate_refuses_a_table_whose_workers_are_not_its_runs(measured, tmp_path, capsys, no_work):
     """A row's workers decide the simulated chips: one edited (or mixed up) to 3 had its two-worker runs simulated
     on three chips without a word."""

@@ -48,7 +48,7 @@ def resimulate(measured: str | Path, overrides: list[tuple[str, Any]] = (), hard
     from ampsim.calibration.compare import scored_row, simulate_run
     from ampsim.calibration.outfolder import check_compare_folder, check_not_in_staging, into_folder
     from ampsim.calibration.report import COMPARE_PLOT, COMPARE_TABLE, plot, ranking_agreement, read_csv, write_csv
-    from ampsim.calibration.simulated import calibrated_system
+    from ampsim.calibration.simulated import calibrated_system, simulated_plan
     from ampsim.files import check_output_dir
     from ampsim.hardware.local import LOCAL_MODEL, local_model_path
     from ampsim.hardware.parse import load_system
@@ -89,14 +89,17 @@ def resimulate(measured: str | Path, overrides: list[tuple[str, Any]] = (), hard
                           f"{experiment!r}; give that experiment's file, or its measurements (--from)")
     for name in names:
         check_compare_folder(out, name)
+    # every configuration planned before the first is simulated: a placement.json naming other nodes than the
+    # model's was refused once the configurations before it were simulated, into the output folder
+    planned = [simulated_plan(cfg, placement, system, hw_path) for _, _, cfg, placement, system in plans]
 
     def score(folder: Path) -> tuple[list[dict], dict, list[dict]]:
         rows, sides = [], []
-        for r, d, cfg, placement, system in plans:
+        for (r, d, cfg, placement, system), p in zip(plans, planned):
             summaries = runs[r["config"]]
             sides += [{"instances": m["instances"], "messages": m["messages_processed"],
                        "controller_cpu_s": m["controller_cpu_s"]} for m in summaries]
-            simulated = simulate_run(cfg, placement, system, folder / "runs" / d.name / "sim", hw_path)
+            simulated = simulate_run(cfg, placement, system, folder / "runs" / d.name / "sim", hw_path, planned=p)
             counts = {k: r[k] for k in ("messages_per_instance", "remote_per_instance")}
             rows.append(scored_row(r["config"], cfg, summaries, simulated, counts, speed=r["speed"],
                                    cores=r["cores"]))

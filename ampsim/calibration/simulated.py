@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ampsim.config import Config
 
-__all__ = ["calibrated_system", "simulate_run"]
+__all__ = ["calibrated_system", "simulate_run", "simulated_plan"]
 
 
 def calibrated_system(hw_path: Path, n: int, overrides: dict | None = None):
@@ -23,20 +23,30 @@ def calibrated_system(hw_path: Path, n: int, overrides: dict | None = None):
     return resized(merge_overrides(read_toml(hw_path), overrides or {}), n, str(hw_path))
 
 
-def simulate_run(cfg: Config, placement: dict[str, int], system, out: Path, hw_path: Path) -> dict:
+def simulate_run(cfg: Config, placement: dict[str, int], system, out: Path, hw_path: Path, planned=None) -> dict:
     """Train ``cfg`` (a simulated-executor configuration) on ``system``, the model at ``hw_path`` resized (see
-    :func:`calibrated_system`), with ``placement``; the run folder is ``out``; returns its summary. On a measured
-    machine's model (one with a ``[host]``) replicas synchronize through the controller
-    (``replicas.collective = "host"``), as the multicore executor's do. The run's ``config.toml`` names all of
-    it (the model, its size as a ``[hardware.topology]``, the placement as an explicit map), so ``ampsim train``
-    of it repeats the run."""
+    :func:`calibrated_system`), with ``placement``; the run folder is ``out``; returns its summary. ``planned``:
+    :func:`simulated_plan` of the same arguments, made already (``--resimulate`` plans every configuration
+    before it simulates any)."""
+    from ampsim.executors import make_executor
+    from ampsim.results import RunDir
+    from ampsim.training import run_training
+
+    p = planned if planned is not None else simulated_plan(cfg, placement, system, hw_path)
+    with RunDir(out) as run, make_executor(p) as ex:  # (the run folder first, as train makes it)
+        return run_training(p, ex, run)
+
+
+def simulated_plan(cfg: Config, placement: dict[str, int], system, hw_path: Path):
+    """The plan of :func:`simulate_run`'s run: ``cfg`` on ``system`` with ``placement``, a placement that names
+    other nodes than the model's a one-line ConfigError. On a measured machine's model (one with a ``[host]``)
+    replicas synchronize through the controller (``replicas.collective = "host"``), as the multicore executor's
+    do. The run's ``config.toml`` names all of it (the model, its size as a ``[hardware.topology]``, the
+    placement as an explicit map), so ``ampsim train`` of it repeats the run."""
     import dataclasses
 
     from ampsim.config import PlacementSection
-    from ampsim.executors import make_executor
     from ampsim.planning import plan
-    from ampsim.results import RunDir
-    from ampsim.training import run_training
 
     topology = system.to_dict()["topology"]  # the resized one: n chips, fully connected or on one switch
     cfg = dataclasses.replace(cfg, executor=dataclasses.replace(cfg.executor, kind="sim", hardware=str(hw_path),
@@ -56,5 +66,4 @@ def simulate_run(cfg: Config, placement: dict[str, int], system, out: Path, hw_p
         # run's placement.json, whose keys are sorted, and its config.toml differed from compare's in that alone
         ordered = PlacementSection(strategy="explicit", map={name: placement[name] for name in order})
         p = dataclasses.replace(p, config=dataclasses.replace(p.config, placement=ordered))
-    with RunDir(out) as run, make_executor(p) as ex:  # (the run folder first, as train makes it)
-        return run_training(p, ex, run)
+    return p
