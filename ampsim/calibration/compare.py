@@ -287,6 +287,8 @@ def run_compare(experiment: str | Path, overrides: list[tuple[str, Any]] = (), c
     exp = load_config(experiment, base).experiment
     name = exp.name
     settings: list[tuple[str, Config]] = []
+    resolved: dict[Config, int] = {}  # each configuration's and runs' folder's place in settings
+    folders: dict[str, int] = {}
     for label, extra in parse_configs(default_configs(n) if configs is None else configs):
         check_not_set(extra, f"--configs {label!r}: ", ("executor.kind",))  # (workers=N is how one gets its count)
         if any(key == "executor" for key, _ in extra):  # (its kind went with it: a TypeError, reference's no placement)
@@ -300,12 +302,13 @@ def run_compare(experiment: str | Path, overrides: list[tuple[str, Any]] = (), c
         if cfg.executor.workers == 0:  # (one per core: it ran that many, under the label "workers=0")
             raise ConfigError(f"--configs {label!r}: workers=0 (one per core in an experiment file) names no count "
                               f"for the row: give workers=N (this machine: {default_workers()})")
-        # the same run resolved (lr=1 and lr=1.0), or one folder of runs/ (x="a b" and x="a_b"): measured twice
-        same = next((other for other, c in settings if c.to_dict() == cfg.to_dict()
-                     or run_folder(other) == run_folder(label)), None)
-        if same is not None:
-            raise ConfigError(f"--configs {label!r}: the same configuration as {same!r} (or its runs' folder, "
-                              f"runs/{run_folder(label)}), given twice")
+        # the same run resolved (lr=1 and lr=1.0), or one folder of runs/ (x="a b" and x="a_b"): measured twice.
+        # Looked up (a Config hashes as it compares), not compared pairwise: 300 configurations took 7 s so
+        first = [i for i in (resolved.get(cfg), folders.get(run_folder(label))) if i is not None]
+        if first:
+            raise ConfigError(f"--configs {label!r}: the same configuration as {settings[min(first)][0]!r} (or its "
+                              f"runs' folder, runs/{run_folder(label)}), given twice")
+        resolved[cfg] = folders[run_folder(label)] = len(settings)
         settings.append((label, cfg))
     out = check_output_dir(Path(out) if out else default_folder(name, experiment))  # before measuring
     check_compare_folder(out, name)
