@@ -199,6 +199,28 @@ def test_a_calibration_stopped_while_writing_leaves_the_earlier_model_and_its_me
     assert snapshot(tmp_path) == before  # the old pair, and no temporary left
 
 
+def test_a_calibration_through_a_link_writes_the_models_measurements_beside_the_model(tmp_path, monkeypatch):
+    """--out link.toml, a link to cal/m.toml: the model was written where the link leads (cal/m.toml) and its
+    measurements beside the link (link.calibration.json), so cal/m.toml kept the earlier calibration's, which
+    compare --hardware cal/m.toml then read as its own."""
+    (tmp_path / "cal").mkdir()
+    model, link = tmp_path / "cal" / "m.toml", tmp_path / "link.toml"
+    shutil.copy(HW, model)
+    shutil.copy(sidecar(HW), sidecar(model))
+    link.symlink_to(model)
+    raw = dict(json.loads(sidecar(HW).read_text()), speed_index_s=9.5)
+    monkeypatch.setattr(cal, "to_toml", lambda model, raw: HW.read_text().replace("# Written by", "# Rewritten by"))
+    check_targets(link)
+    cal.write_model({}, raw, link)
+    assert model.read_text().startswith("# Rewritten by") and link.is_symlink()
+    assert sidecar(link) == sidecar(model) == tmp_path / "cal" / "m.calibration.json"
+    assert json.loads(sidecar(model).read_text())["speed_index_s"] == 9.5
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cal", "link.toml"]
+    (tmp_path / "cal" / "m2.toml").symlink_to("m.toml")  # a link beside its model shares nothing with another
+    check_targets(tmp_path / "cal" / "m2.toml")
+    check_targets(model)
+
+
 # -- compare --resimulate --from A --out B ------------------------------------------------------------
 @pytest.fixture
 def measured(tmp_path) -> Path:

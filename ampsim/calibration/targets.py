@@ -22,12 +22,15 @@ MAX_WORKERS = min(MAX_CHIPS, (1 + math.isqrt(1 + 8 * MAX_LINKS)) // 2)
 
 
 def sidecar(model_path: str | Path) -> Path:
-    """Where the raw measurements of a calibrated model are kept: ``<name>.calibration.json``.
+    """Where the raw measurements of a calibrated model are kept: ``<name>.calibration.json``, beside the model a
+    symbolic link ``model_path`` leads to (which calibrate writes through it), not beside the link.
 
     >>> sidecar("hardware_models/local_cpu.toml").name
     'local_cpu.calibration.json'
     """
     p = Path(model_path)
+    if p.is_symlink() and p.is_file():  # (calibrate writes a linked model where the link leads: its pair goes there)
+        p = Path(os.path.realpath(p))
     return p.with_name(p.stem + ".calibration.json")
 
 
@@ -65,7 +68,15 @@ def sharing_sidecar(model: Path) -> list[Path]:
     written so far (the committed models', whose names stay) have none."""
     side = sidecar(model)
     return [p for p in sorted(model.parent.glob(glob.escape(model.stem) + "*"))
-            if p.name != model.name and sidecar(p) == side and _ours(p, True)]
+            if p.name != model.name and sidecar(p) == side and _ours(p, True) and not _same_file(p, model)]
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    """Whether ``a`` and ``b`` are one file (a link beside the model it leads to: one model, one sidecar)."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # (``b`` not written yet)
+        return False
 
 
 def _ours(path: Path, model: bool) -> bool:
