@@ -10,7 +10,8 @@ gone: while that process runs it may still need it (its new folder failed to go 
 A folder is staged (a run's or a compare's ``<out>.partial/``) in a folder :func:`make_staging` marks as one
 (:data:`STAGING_MARK`, taken out by :func:`unmark_staging` just before the swap). A staging folder left by a
 run cut short is deleted by the next one, but only where :func:`staging_in_the_way` finds it is one: a folder
-of that name that the user made or ran into (``--out x.partial``, then ``--out x``) was deleted whole.
+of that name that the user made or ran into (``--out x.partial``, then ``--out x``) was deleted whole. For the
+same reason no command writes its output inside a marked folder (:func:`check_not_in_staging`).
 """
 
 from __future__ import annotations
@@ -25,9 +26,10 @@ from pathlib import Path
 from typing import Callable
 
 from ampsim.errors import ConfigError
+from ampsim.wording import wording
 
-__all__ = ["STAGING_MARK", "make_staging", "process_gone", "remove_staging", "replace_folder", "staging_in_the_way",
-           "unmark_staging"]
+__all__ = ["STAGING_MARK", "check_not_in_staging", "make_staging", "process_gone", "remove_staging", "replace_folder",
+           "staging_in_the_way", "unmark_staging"]
 
 log = logging.getLogger(__name__)
 
@@ -136,6 +138,18 @@ def staging_in_the_way(folder: Path, legacy: Callable[[Path], bool] = lambda _: 
     if os.path.lexists(folder / STAGING_MARK) or legacy(folder):
         return None
     return "is not a staging folder ampsim left (it is a folder of its own, or a finished run)"
+
+
+def check_not_in_staging(out: str | Path) -> None:
+    """Refuse, in one line, an output ``out`` (a folder or a file) inside the staging folder of a run or compare
+    that did not finish (``C.partial/``, marked), or that staging folder itself: the next run or compare into
+    ``C`` deletes it, and with it what a command wrote there (a finished run, sweep, compare or model). Every
+    command that takes an output checks it with this one check."""
+    real = Path(os.path.realpath(out))
+    if staging := next((f for f in (real, *real.parents) if os.path.lexists(f / STAGING_MARK)), None):
+        raise ConfigError(f"{out}: inside {staging}, the staging folder of a run or compare that did not finish, "
+                          f"which the next one into its folder deletes (with what is written there); give "
+                          f"{wording().out} elsewhere")
 
 
 def remove_staging(folder: Path, legacy: Callable[[Path], bool] = lambda _: False) -> None:

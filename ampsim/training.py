@@ -17,6 +17,7 @@ from ampsim import runfiles
 from ampsim.config import Config
 from ampsim.errors import ConfigError, Outcome
 from ampsim.executors import Executor, executor_class, make_executor
+from ampsim.folders import check_not_in_staging
 from ampsim.gcpause import gc_paused
 from ampsim.hardware.source import hardware_name, pinned_hardware
 from ampsim.hardware.spec import SystemSpec
@@ -48,6 +49,8 @@ def train_experiment(cfg: Config, out: str | Path, *, progress: bool = False, ke
     before it trains (a node the placement finds no room for; parameters an explicit placement overfills a chip
     with), is a finished run saying so (see :func:`run_training`)."""
     check_run_folder(out)
+    # (here, not in check_run_folder: a compare's own runs are written into its staging folder through RunDir)
+    check_not_in_staging(out)
     try:
         p = plan(cfg)
     except Outcome as e:  # (a node whose parameters fit on no chip: the placement refuses it)

@@ -805,9 +805,9 @@ def test_compare_refuses_an_out_inside_a_compares_staging_folder(measured, capsy
     before = snapshot(measured)
     out = measured / inside
     line = _compare(capsys, EXP, out)
-    assert line == (f"ampsim: error: {out}: inside {measured.resolve()}, the staging folder of a compare that did not "
-                    "finish, which the next compare into its folder deletes (with what is written there); give --out "
-                    "elsewhere")
+    assert line == (f"ampsim: error: {out}: inside {measured.resolve()}, the staging folder of a run or compare that "
+                    "did not finish, which the next one into its folder deletes (with what is written there); give "
+                    "--out elsewhere")
     assert snapshot(measured) == before
 
 

@@ -18,11 +18,18 @@ from ampsim import runfiles
 from ampsim.calibration.report import COMPARE_PLOT, COMPARE_TABLE
 from ampsim.errors import ConfigError
 from ampsim.files import os_error_cause, read_toml
-from ampsim.folders import STAGING_MARK, make_staging, remove_staging, replace_folder, unmark_staging
+from ampsim.folders import (
+    STAGING_MARK,
+    check_not_in_staging,
+    make_staging,
+    remove_staging,
+    replace_folder,
+    unmark_staging,
+)
 from ampsim.locks import holding
 from ampsim.results import partial_path
 
-__all__ = ["check_compare_folder", "check_not_in_staging", "check_not_rescored", "into_folder"]
+__all__ = ["check_compare_folder", "check_not_rescored", "into_folder"]
 
 T = TypeVar("T")
 
@@ -74,15 +81,6 @@ def _experiment_name(config: Path, out: Path) -> str | None:
                           f"the run's experiment, got {type(name).__name__} {name!r:.40}; a compare into {out} would "
                           "delete this run, whose experiment cannot be told: give --out a folder of its own")
     return name
-
-
-def check_not_in_staging(out: Path) -> None:
-    """Refuse an ``out`` in the staging folder of a compare that did not finish (``C.partial/``, marked), which the
-    next compare into ``C`` deletes, and with it what was written there: a finished compare or re-scoring."""
-    real = out.resolve()
-    if staging := next((f for f in (real, *real.parents) if (f / STAGING_MARK).exists()), None):
-        raise ConfigError(f"{out}: inside {staging}, the staging folder of a compare that did not finish, which the "
-                          "next compare into its folder deletes (with what is written there); give --out elsewhere")
 
 
 def _check_not_in_runs(out: Path) -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from ampsim.errors import AmpsimError, ConfigError
 from ampsim.files import check_output_file, read_json, read_toml
+from ampsim.folders import check_not_in_staging
 from ampsim.hardware.spec import MAX_CHIPS, MAX_LINKS
 
 __all__ = ["MAX_WORKERS", "check_targets", "sharing_sidecar", "sidecar"]
@@ -42,6 +43,7 @@ def check_targets(out: str | Path, workers: int | None = None) -> None:
         raise ConfigError(f"--workers: must be from 1 to {MAX_WORKERS} (a fully connected model's chips), "
                           f"got {workers}")
     check_output_file(out)  # (first: a folder such as "/" has no name to put a sidecar beside)
+    check_not_in_staging(out)
     for path, model in ((Path(out), True), (sidecar(out), False)):
         check_output_file(path)
         if os.path.exists(path) and not stat.S_ISREG(os.stat(path).st_mode):

@@ -24,6 +24,7 @@ from typing import Iterator
 
 from ampsim.errors import OUTCOME_FIELDS, ConfigError, DataError, Diverged, OutOfMemory
 from ampsim.files import check_output_dir, read_json, read_toml, what_it_holds
+from ampsim.folders import check_not_in_staging
 from ampsim.locks import holding
 from ampsim.results import enclosing_run, read_summary
 from ampsim.runfiles import CONFIG, POINT, SUMMARY, TRACE
@@ -78,6 +79,7 @@ def check_sweep_folder(out: str | Path, name: str, file: str | Path | None = Non
     its own. This sweep's own folder may hold files of its user's besides (they are left alone).
     """
     out = check_output_dir(out)
+    check_not_in_staging(out)
     inside = enclosing_run(Path(os.path.realpath(out)))
     if inside is not None:  # (re-running that run or point, or its sweep's --fresh, would delete this one)
         raise ConfigError(f"{out}: is inside the finished run {inside}; give sweep {name!r} a folder outside it")

@@ -190,3 +190,39 @@ def test_what_cannot_be_moved_back_is_never_deleted_with_the_staging_folder(tmp_
     with pytest.raises(ConfigError, match="is in the way"):
         into_folder(final, lambda out: pytest.fail("the next compare ran"))
     assert (staging / first).is_dir()
+
+
+def _sweep_file(tmp_path: Path) -> Path:
+    sweep = tmp_path / "tiny.toml"
+    sweep.write_text(f'[sweep]\nexperiment = "{BLOBS}"\n[fixed]\n"data.n_train" = 64\n"train.epochs" = 1\n'
+                     '[grid]\n"train.mak" = [1]\n')
+    return sweep
+
+
+@pytest.mark.parametrize("command", ["train", "sweep", "calibrate"])
+@pytest.mark.parametrize("inside", ["x", "x/deeper"])
+def test_no_command_writes_into_the_staging_folder_of_a_run_that_did_not_finish(tmp_path, capsys, command, inside):
+    """``--out st.partial/x`` (st.partial: a run into ``st`` that did not finish) trained a finished run there (a
+    sweep, a calibrated model), and the next run into ``st`` deleted it with its staging folder, without a word;
+    only compare refused it. Every command refuses it with the one check, before any work."""
+    staging = tmp_path / "st.partial"
+    staging.mkdir()
+    (staging / STAGING_MARK).touch()
+    out = staging / inside
+    args = {"train": ["train", str(BLOBS), "--out", str(out), *SMALL],
+            "sweep": ["sweep", str(_sweep_file(tmp_path)), "--out", str(out), "--no-progress"],
+            "calibrate": ["calibrate", "--out", str(out / "m.toml"), "--quick"]}[command]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"ampsim: error: {args[args.index('--out') + 1]}: inside {staging}, the staging folder of "
+                          "a run or compare that did not finish") and "\n" not in err, err
+    assert sorted(p.name for p in staging.iterdir()) == [STAGING_MARK]
+
+
+def test_the_api_is_told_of_its_own_argument(tmp_path):
+    import ampsim
+
+    (tmp_path / "st.partial").mkdir()
+    (tmp_path / "st.partial" / STAGING_MARK).touch()
+    with pytest.raises(ConfigError, match=r"the staging folder of a run or compare .* give out= elsewhere$"):
+        ampsim.train(BLOBS, tmp_path / "st.partial" / "x", overrides={"data.n_train": 64, "train.epochs": 1})
