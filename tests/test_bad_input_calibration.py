@@ -622,8 +622,29 @@ def test_a_second_calibrate_into_the_same_model_is_refused_at_once(tmp_path, cap
         line = one_error_line(capsys, ["calibrate", "--quick", "--out", out])
     finally:
         unlock_file(fd, lock)
-    assert line == f"ampsim: error: {out}: another calibrate (pid {os.getpid()}) is measuring into it now; wait for it"
+    assert line == f"ampsim: error: {out}: another calibration (pid {os.getpid()}) is measuring into it now; wait for it"
     assert not out.exists()
+
+
+def test_a_compare_calibrating_first_takes_the_calibrations_lock(tmp_path, monkeypatch, capsys, no_work):
+    """Without a model, compare calibrated into hardware_models/local_cpu.toml without the lock ampsim calibrate
+    holds, so a calibrate (or another compare) at once could leave one's model beside the other's measurements.
+    It is refused at once, as a second calibrate is."""
+    import ampsim.hardware.local as local
+    from ampsim.locks import lock_file, unlock_file
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(local, "local_model_path", lambda: None)
+    (tmp_path / "hardware_models").mkdir()
+    lock = tmp_path / "hardware_models" / "local_cpu.toml.lock"
+    fd = lock_file(lock)
+    try:
+        line = one_error_line(capsys, ["compare", EXP, "--workers", "2", "--out", tmp_path / "cmp"])
+    finally:
+        unlock_file(fd, lock)
+    assert line == (f"ampsim: error: {cal.DEFAULT_OUT}: another calibration (pid {os.getpid()}) is measuring into it "
+                    "now; wait for it")
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["hardware_models"]
 
 
 @pytest.mark.parametrize("setting", ["executor.workers=8", 'executor.kind="sim"'])

@@ -325,10 +325,17 @@ def run_calibration(out: str | Path = DEFAULT_OUT, workers: int | None = None,
                     quick: bool = False) -> tuple[SystemSpec, dict]:
     """Measure, write ``out`` (and its ``.calibration.json``), return the loaded model and the raw data.
 
-    ``workers`` and both targets are checked first (:func:`check_targets`), before seconds of measuring."""
-    check_targets(out, workers)
-    model, raw = calibrate(workers, quick)
-    return write_model(model, raw, out), raw
+    ``workers`` and both targets are checked first (:func:`check_targets`), before seconds of measuring. One
+    calibration into a model at a time, whoever runs it (``ampsim calibrate``, a compare without a model): it
+    holds ``<out>.lock`` (symlinks followed) throughout, and a second one is refused at once, in one line."""
+    from ampsim.locks import holding
+
+    check_targets(out, workers)  # (first: "/" would lock "/.lock")
+    # two at once measured each other and could leave one's model beside the other's measurements
+    with holding(os.path.realpath(out) + ".lock", what="calibration's",
+                 busy=lambda pid: f"{out}: another calibration (pid {pid}) is measuring into it now; wait for it"):
+        model, raw = calibrate(workers, quick)
+        return write_model(model, raw, out), raw
 
 
 def model_of_this_machine(hardware: str | Path | None = None, workers: int | None = None) -> Path:

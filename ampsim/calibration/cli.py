@@ -24,18 +24,9 @@ __all__ = ["add_parsers"]
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
     """Measure this machine, write the model, print its main numbers on one line."""
-    import os
-
     from ampsim.calibration.calibrate import run_calibration
-    from ampsim.calibration.targets import check_targets
-    from ampsim.locks import holding
 
-    # one calibration into a model at a time: two at once measured each other and could leave one's model
-    # beside the other's measurements (the targets checked first: "/" would lock "/.lock")
-    check_targets(args.out, args.workers)
-    with holding(os.path.realpath(args.out) + ".lock", what="calibration's",
-                 busy=lambda pid: f"{args.out}: another calibrate (pid {pid}) is measuring into it now; wait for it"):
-        system, raw = run_calibration(Path(args.out), args.workers, args.quick)
+    system, raw = run_calibration(args.out, args.workers, args.quick)  # (one at a time into a model: it locks it)
     c, link = system.chip_default, system.link
     errs = ", ".join(f"{k} {v:+.0%}" for k, v in raw["fit"]["workload_errors"].items())
     print(f"{args.out}: {system.n_chips} workers; chip {c.flops_per_s / 1e9:.1f} GFLOP/s, "
