@@ -426,7 +426,8 @@ def test_resimulate_refuses_a_placement_that_is_not_the_measured_runs(measured, 
 def test_resimulate_refuses_a_placement_of_other_nodes_before_it_simulates(measured, tmp_path, capsys, no_work, edit):
     """Where the summary records no placement (runs measured before it did), a placement.json naming other nodes
     than the model's was refused only when its configuration was simulated, after those before it, into the
-    output folder."""
+    output folder; and then as the run's config.toml's placement.map, which compare wrote itself, not as the
+    damaged placement.json."""
     for summary in sorted(measured.glob("runs/*/multicore*/summary.json")):
         summary.write_text(json.dumps({k: v for k, v in json.loads(summary.read_text()).items() if k != "placement"}))
     f = sorted(measured.glob("runs/*/multicore/placement.json"))[-1]  # the last configuration's
@@ -436,7 +437,12 @@ def test_resimulate_refuses_a_placement_of_other_nodes_before_it_simulates(measu
         list(nodes.items())[1:])
     f.write_text(json.dumps(placement))
     line = _resimulate(capsys, measured, tmp_path / "out")
-    assert f"{f.with_name('config.toml')}: placement.map" in line
+    config = f.with_name("config.toml")
+    assert line == {"another-node": f"ampsim: error: {f}: strategy_output.no_such_node: names no node of the model of "
+                                    f"{config} (nodes: h0, tok, emb, loop, cat, cell, next, more, out, loss, ... (11 in "
+                                    "all))",
+                    "a-node-left-out": f"ampsim: error: {f}: strategy_output: no worker for node(s) {list(nodes)[0]} of "
+                                       f"the model of {config}"}[edit]
     assert not (tmp_path / "out").exists()
 
 

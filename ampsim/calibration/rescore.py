@@ -82,7 +82,7 @@ def resimulate(measured: str | Path, overrides: list[tuple[str, Any]] = (), hard
     plans = []
     for r, d in configs:
         cfg = _config(d, overrides)
-        plans.append((r, d, cfg, _placement(d, _workers(table, r, d, runs[r["config"]]), runs[r["config"]]),
+        plans.append((r, d, cfg, _placement(d, _workers(table, r, d, runs[r["config"]]), runs[r["config"]], cfg),
                       calibrated_system(hw_path, r["workers"], cfg.hardware)))
     names = list(dict.fromkeys(p[2].experiment.name for p in plans))  # (one, unless the measurements were mixed)
     if experiment is not None and names != [experiment]:
@@ -310,10 +310,13 @@ def _workers(table: Path, r: dict, d: Path, summaries: list[dict]) -> int:
     return r["workers"]
 
 
-def _placement(d: Path, workers: int, summaries: list[dict]) -> dict[str, int]:
+def _placement(d: Path, workers: int, summaries: list[dict], cfg) -> dict[str, int]:
     """The measured run's placement: node name -> worker, each from 0 to ``workers`` - 1; the one its summary
-    records (``placement``), where it records one."""
+    records (``placement``), where it records one; one worker for each node of the model of ``cfg`` (its
+    ``config.toml``), and no other."""
+    from ampsim.errors import listed
     from ampsim.files import read_json
+    from ampsim.placement.strategies import placed_names
 
     f = d / "multicore" / runfiles.PLACEMENT
     try:
@@ -329,4 +332,12 @@ def _placement(d: Path, workers: int, summaries: list[dict]) -> dict[str, int]:
     if isinstance(recorded, dict) and recorded != placement:
         raise ConfigError(f"{f}: strategy_output: not the placement the run measured with (its summary.json's "
                           "placement)")
+    # (where the summary records none, one naming other nodes was refused as the config.toml's placement.map,
+    # which compare wrote itself: the damaged file is this one)
+    names = placed_names(cfg)
+    if other := [node for node in placement if node not in set(names)]:
+        raise ConfigError(f"{f}: strategy_output.{other[0]}: names no node of the model of {cfg.path} (nodes: "
+                          f"{listed(names)})")
+    if missing := [node for node in names if node not in placement]:
+        raise ConfigError(f"{f}: strategy_output: no worker for node(s) {listed(missing)} of the model of {cfg.path}")
     return placement

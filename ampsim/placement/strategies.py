@@ -50,7 +50,7 @@ from ampsim.placement.memory import Room
 from ampsim.placement.packing import first_fit_decreasing, search
 from ampsim.replicas import copy_names, node_copies, replica_spec
 
-__all__ = ["check_map", "check_names", "place"]
+__all__ = ["check_map", "check_names", "place", "placed_names"]
 
 log = logging.getLogger(__name__)
 
@@ -178,8 +178,18 @@ def check_names(cfg: Config, units: int | None = None, *, placing: bool = True) 
         raise ConfigError(f"{cfg.path}: replicas: {counts[most] * spec.groups} copies of node {most} ({spec.groups} "
                           f"group(s)) but only {units} {unit}(s) to hold them")
     if explicit:
-        names = [name for copies in copy_names(counts, spec.groups).values() for name in copies]
-        _explicit(names, cfg.placement.map, units, cfg.path, unit)
+        _explicit(_copied(counts, spec.groups), cfg.placement.map, units, cfg.path, unit)
+
+
+def placed_names(cfg: Config) -> list[str]:
+    """The names of the nodes a placement of ``cfg``'s model places, in the model's order: its nodes, copied as
+    ``[replicas]`` asks (those of the model built from the config alone, as :func:`check_names` checks a map's)."""
+    spec = replica_spec(cfg)
+    return _copied(node_copies(node_names(cfg), spec, cfg.path), spec.groups)
+
+
+def _copied(counts: dict[str, int], groups: int) -> list[str]:
+    return [name for copies in copy_names(counts, groups).values() for name in copies]
 
 
 def _explicit(names: list[str], mapping: dict, n: int | None, source: str, unit: str) -> dict[str, int]:
