@@ -54,8 +54,8 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
                    help="hardware model TOML (the simulated executor, unless --executor or --set executor.kind says "
                         "otherwise: the multicore executor's workers then take its chips' rates)")
     p.add_argument("--workers", type=int,
-                   help="worker processes (the multicore executor, where nothing else chose one: --executor, "
-                        "--hardware, --set executor.kind or the file's executor.kind)")
+                   help="worker processes, 0: one per core (the multicore executor, where nothing else chose one: "
+                        "--executor, --hardware, --set executor.kind or the file's executor.kind)")
     p.add_argument("--trace", action="store_true", help="write trace.json (Chrome/Perfetto)")
     p.add_argument("--no-progress", action="store_true",
                    help="no progress (by default: a bar on a terminal, one line per epoch otherwise)")
@@ -78,6 +78,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         if not args.executor and not chosen:  # (an explicit --set executor.kind was overridden by this, silently)
             overrides.append(("executor.kind", "sim"))
     if args.workers is not None:
+        from ampsim.hardware.local import check_workers
+
+        check_workers(args.workers)  # (as --workers: it was refused as --set executor.workers)
         overrides.append(("executor.workers", args.workers))
     if args.trace:
         overrides.append(("executor.trace", True))

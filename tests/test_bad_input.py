@@ -296,7 +296,8 @@ CASES = [
     ("model-absurd", [*T, "--set", "model.hidden=[1000000000]"], None, "host memory"),
     ("workers-1000", [*T, "--executor", "multicore", "--workers", "1000"], None, "executor.workers: 1000 workers"),
     ("workers-100000", [*T, "--executor", "multicore", "--workers", "100000"], None, "open files"),
-    ("workers-negative", [*T, "--executor", "multicore", "--workers", "-3"], None, "executor.workers"),
+    ("workers-negative", [*T, "--executor", "multicore", "--workers", "-3"], None,
+     "--workers: must be 0 (one per core) or more, got -3"),
     # plots of what is not there
     ("plot-missing-y", ["plot", "{run}", "--y", "nope", "--out", "{tmp}/f.png"], None, "no column 'nope' (columns: "),
     ("plot-missing-x", ["plot", "{run}", "--x", "nope", "--out", "{tmp}/f.png"], None, "no column 'nope'"),

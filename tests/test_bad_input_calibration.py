@@ -142,12 +142,37 @@ def test_a_file_of_the_same_stem_that_is_no_calibrated_model_shares_nothing(tmp_
     check_targets(tmp_path / "m.toml")  # its own sidecar
 
 
-@pytest.mark.parametrize("workers", ["-2", "0", "100000", str(MAX_WORKERS + 1)])
+@pytest.mark.parametrize("workers", ["-2", "100000", str(MAX_WORKERS + 1)])
 def test_calibrate_refuses_a_worker_count_no_model_can_have(workers, tmp_path, capsys, no_work):
     out = tmp_path / "m.toml"
     line = one_error_line(capsys, ["calibrate", "--quick", "--workers", workers, "--out", out])
-    assert line == f"ampsim: error: --workers: must be from 1 to {MAX_WORKERS} (a fully connected model's chips), got {workers}"
+    assert line == (f"ampsim: error: --workers: must be from 0 (one per core) to {MAX_WORKERS} (a fully connected "
+                    f"model's chips), got {workers}")
     assert not os.path.lexists(out) and not os.path.lexists(sidecar(out))
+
+
+def test_workers_0_is_one_per_core_for_calibrate_compare_and_train_alike(tmp_path, monkeypatch, capsys, no_work):
+    """train and compare took --workers 0 as one per core (executor.workers = 0, as documented), calibrate refused
+    it ("must be from 1"); and compare refused -2 as "--set executor.workers", an option not given, as train did."""
+    from ampsim.hardware.local import default_workers
+
+    asked = []
+
+    def reached(*args):  # calibrate(workers, quick); model_of_this_machine(hardware, workers)
+        asked.append(args)
+        raise Reached
+
+    monkeypatch.setattr(cal, "calibrate", reached)
+    monkeypatch.setattr(cal, "model_of_this_machine", reached)
+    with pytest.raises(Reached):  # on to measuring: calibrate's one chip per core
+        main(["calibrate", "--quick", "--workers", "0", "--out", str(tmp_path / "m.toml")])
+    with pytest.raises(Reached):  # on to its model, of one worker per core
+        main(["compare", str(EXP), "--workers", "0", "--configs", "mak=1", "--out", str(tmp_path / "cmp")])
+    assert asked == [(0, True), (None, default_workers())]
+    for command in (["compare", EXP, "--out", tmp_path / "cmp"], ["train", EXP, "--out", tmp_path / "run"]):
+        line = one_error_line(capsys, [*command, "--workers", "-2"])
+        assert line == "ampsim: error: --workers: must be 0 (one per core) or more, got -2"
+    assert not any(tmp_path.iterdir())
 
 
 def test_the_worker_limit_is_the_largest_fully_connected_model():

@@ -119,12 +119,12 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     c = sub.add_parser("calibrate", help="measure this machine; write a hardware model of it")
     c.add_argument("--out", type=path_option, default="hardware_models/local_cpu.toml",
                    help="the model written (default: hardware_models/local_cpu.toml; its measurements beside it)")
-    c.add_argument("--workers", type=int, help="chips in the model (default: one per core)")
+    c.add_argument("--workers", type=int, help="chips in the model (default, or 0: one per core)")
     c.add_argument("--quick", action="store_true", help="measure ~5x less (~15 s on 2 cores); noisier numbers")
     c.set_defaults(func=cmd_calibrate)
     m = sub.add_parser("compare", help="measured (multicore) vs simulated (calibrated) throughput")
     m.add_argument("experiment", nargs="+", help="experiment TOML file (several with --resimulate)")
-    m.add_argument("--workers", type=int, help="worker processes (default: one per core)")
+    m.add_argument("--workers", type=int, help="worker processes (default, or 0: one per core)")
     m.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config value for every configuration (repeatable); with --resimulate only "
                         "hardware.* what-ifs and executor.numerics")

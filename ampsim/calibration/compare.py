@@ -278,8 +278,9 @@ def run_compare(experiment: str | Path, overrides: list[tuple[str, Any]] = (), c
     """Run every configuration both ways; write CSV and figure; return (rows, agreement)."""
     from ampsim.calibration.calibrate import model_of_this_machine
     from ampsim.files import check_output_dir
-    from ampsim.hardware.local import default_workers
+    from ampsim.hardware.local import check_workers, default_workers
 
+    check_workers(workers)  # (as --workers: -2 was refused as --set executor.workers)
     n = workers or default_workers()
     check_not_set(overrides, "--set ", SETS_ITSELF)
     base = [*SHORT_BUDGET, *overrides, ("executor.kind", "multicore"), ("executor.workers", n)]

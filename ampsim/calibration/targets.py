@@ -14,6 +14,7 @@ from pathlib import Path
 from ampsim.errors import AmpsimError, ConfigError
 from ampsim.files import check_output_file, read_json, read_toml
 from ampsim.folders import check_not_in_staging
+from ampsim.hardware.local import check_workers
 from ampsim.hardware.spec import MAX_CHIPS, MAX_LINKS
 
 __all__ = ["MAX_WORKERS", "check_targets", "sharing_sidecar", "sidecar"]
@@ -36,12 +37,11 @@ def sidecar(model_path: str | Path) -> Path:
 
 
 def check_targets(out: str | Path, workers: int | None = None) -> None:
-    """Refuse in one line, changing nothing: ``workers`` not from 1 to :data:`MAX_WORKERS`, and a model ``out``
-    or sidecar that cannot be written or must not be replaced: not a regular file (a device or a pipe, which
-    the atomic write would replace by a file), or a file that calibrate did not write (:func:`_ours`)."""
-    if workers is not None and not 1 <= workers <= MAX_WORKERS:
-        raise ConfigError(f"--workers: must be from 1 to {MAX_WORKERS} (a fully connected model's chips), "
-                          f"got {workers}")
+    """Refuse in one line, changing nothing: ``workers`` not from 0 (one per core) to :data:`MAX_WORKERS`, a model
+    ``out`` or sidecar that cannot be written or must not be replaced: not a regular file (a device or a pipe, which
+    the atomic write would replace by a file), or a file that calibrate did not write (:func:`_ours`); an ``out``
+    inside a staging folder (:func:`~ampsim.folders.check_not_in_staging`)."""
+    check_workers(workers, MAX_WORKERS, " (a fully connected model's chips)")
     check_output_file(out)  # (first: a folder such as "/" has no name to put a sidecar beside)
     check_not_in_staging(out)
     for path, model in ((Path(out), True), (sidecar(out), False)):
