@@ -24,6 +24,7 @@ from pathlib import Path
 from ampsim import runfiles
 from ampsim.errors import OUTCOME_FIELDS, AmpsimError, ConfigError
 from ampsim.files import check_output_dir, check_output_file, path_option
+from ampsim.folders import check_not_in_staging
 
 __all__ = ["add_parsers", "default_figure_dir"]
 
@@ -65,6 +66,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
 
     sources = [Path(s) for s in args.sources]
     if args.out:
+        check_not_in_staging(args.out)  # (the next run into the staged folder deletes what is drawn there)
         _check_image_kind(Path(args.out))
     is_table = len(sources) == 1 and ((sources[0] / TABLE).is_file() or sources[0].suffix == ".csv")
     _check_options(args, "sweep" if len(sources) == 1 and sources[0].suffix == ".toml" else "table" if is_table

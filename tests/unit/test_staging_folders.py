@@ -199,7 +199,7 @@ def _sweep_file(tmp_path: Path) -> Path:
     return sweep
 
 
-@pytest.mark.parametrize("command", ["train", "sweep", "calibrate"])
+@pytest.mark.parametrize("command", ["train", "sweep", "calibrate", "plot"])
 @pytest.mark.parametrize("inside", ["x", "x/deeper"])
 def test_no_command_writes_into_the_staging_folder_of_a_run_that_did_not_finish(tmp_path, capsys, command, inside):
     """``--out st.partial/x`` (st.partial: a run into ``st`` that did not finish) trained a finished run there (a
@@ -211,7 +211,8 @@ def test_no_command_writes_into_the_staging_folder_of_a_run_that_did_not_finish(
     out = staging / inside
     args = {"train": ["train", str(BLOBS), "--out", str(out), *SMALL],
             "sweep": ["sweep", str(_sweep_file(tmp_path)), "--out", str(out), "--no-progress"],
-            "calibrate": ["calibrate", "--out", str(out / "m.toml"), "--quick"]}[command]
+            "calibrate": ["calibrate", "--out", str(out / "m.toml"), "--quick"],
+            "plot": ["plot", str(tmp_path / "run"), "--out", str(out / "runs.png")]}[command]
     assert main(args) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith(f"ampsim: error: {args[args.index('--out') + 1]}: inside {staging}, the staging folder of "
