@@ -35,7 +35,8 @@ def describe(system: SystemSpec, graph: nx.Graph) -> dict[str, Any]:
     table its fields (``host.cores``, the controller's CPU per instance and message). Where chips differ from
     the default chip (``[[chip_override]]``), ``chip_override``: one entry per distinct chip spec, in the order
     of its first chip, with ``chips`` (which ones, :func:`_chip_ranges`), ``n_chips`` and ``fields`` (the fields
-    that differ from the default chip's, a compute table as ``compute_table_rows``). Values are
+    that differ from the default chip's, a compute table as ``compute_table_rows``); where links do
+    (``[[link_override]]``), ``link_override`` likewise (``links``, ``n_links``, ``fields``). Values are
     JSON-serialisable.
 
     Close to linear in the machine's size (closed forms for regular topologies; see
@@ -75,6 +76,8 @@ def describe(system: SystemSpec, graph: nx.Graph) -> dict[str, Any]:
         # the totals above count the overridden chips, the default chip's lines do not: a straggler read as one
         # more default chip
         **({"chip_override": overridden} if (overridden := _chip_overrides(system)) else {}),
+        # and a slow link was only the machine's minimum bandwidth, which link it was not said
+        **({"link_override": slow} if (slow := _link_overrides(system, graph)) else {}),
         # the controller and the cores the chips share with it, when the model sets any of it (the round trip,
         # completion_latency_s, acts without shared cores: shown only with them, it was hidden)
         **({f"host.{k}": v for k, v in asdict(system.host).items()} if any(asdict(system.host).values()) else {}),
@@ -102,6 +105,26 @@ def _chip_overrides(system: SystemSpec) -> list[dict[str, Any]]:
             changed["compute_table_rows"] = len(chip.compute_table)
         out.append({"chips": _chip_ranges(sorted(ids)), "n_chips": len(ids), "fields": changed})
     return out
+
+
+def _link_overrides(system: SystemSpec, graph: nx.Graph, limit: int = 8) -> list[dict[str, Any]]:
+    """:func:`describe`'s ``link_override``: the links ``[[link_override]]`` names whose latency or bandwidth
+    differ from what the ``[link]`` table gives them (the topology's scale included), grouped by what they
+    differ in, in the order of their first override; the first ``limit`` links of a group named (``0-1``)."""
+    groups: dict[tuple, list[str]] = {}
+    seen = set()
+    for o in system.link_overrides:
+        if o.between in seen or not graph.has_edge(*o.between):
+            continue
+        seen.add(o.between)
+        e = graph.edges[o.between]
+        default = {"latency_s": system.link.latency_s,
+                   "bandwidth_bytes_per_s": system.link.bandwidth_bytes_per_s * e["bandwidth_scale"]}
+        changed = tuple((k, e[k]) for k in default if e[k] != default[k])
+        if changed:
+            groups.setdefault(changed, []).append(f"{o.between[0]}-{o.between[1]}")
+    return [{"links": ", ".join(names[:limit]) + (", ..." if len(names) > limit else ""), "n_links": len(names),
+             "fields": dict(changed)} for changed, names in groups.items()]
 
 
 def _chip_ranges(ids: list[int], limit: int = 8) -> str:
@@ -139,16 +162,18 @@ def _value_text(key: str, value: Any) -> str:
 
 def format_info(d: dict[str, Any]) -> str:
     """A two-column human-readable table of :func:`describe`'s dict, quantities with SI prefixes; a
-    ``chip_override`` entry is a line per distinct overridden chip: its chips, then the fields it changes."""
+    ``chip_override`` entry is a line per distinct overridden chip: its chips, then the fields it changes (and a
+    ``link_override`` entry likewise)."""
     rows = []
     for key, value in d.items():
         unit = _unit(key)
-        if key == "chip_override":
+        if key in ("chip_override", "link_override"):  # a line per group: its chips (links), what they change
+            what = key.removesuffix("_override")
             for group in value:
-                chips = (f"chip {group['chips']}" if group["n_chips"] == 1 else
-                         f"chips {group['chips']} ({group['n_chips']:,})")
+                names, n = group[f"{what}s"], group[f"n_{what}s"]
+                head = f"{what} {names}" if n == 1 else f"{what}s {names} ({n:,})"
                 changed = ", ".join(f"{k} {_value_text(k, v)}" for k, v in group["fields"].items())
-                rows.append((key, f"{chips}: {changed}"))
+                rows.append((key, f"{head}: {changed}"))
             continue
         if unit and isinstance(value, (int, float)) and not isinstance(value, bool):
             text = _si(float(value), unit)
