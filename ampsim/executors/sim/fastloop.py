@@ -88,7 +88,7 @@ class FastReplay(FastMachine):
     def _loop(self) -> None:
         placed, fast, ucost = self._prepare()
         self.group_counters()
-        d0, d1, d1t, t_send, route, occ_of = placed.lists()
+        d0, d1, d1t, t_send, route, occ_of, _ = placed.lists()  # (the stashes' chips: _queue_updates)
         join, stale, kid, kids, dh0, dh1, ukind = (
             fast[k] for k in ("join", "stale", "kid", "kids", "dh0", "dh1", "ukind"))
         nbytes, wire, inst_of, group, stash_node = self.nbytes, self.wire, self.inst_of, self.group, self.stash_node

@@ -137,6 +137,7 @@ class Lists(NamedTuple):
     send_s: list[float]
     route: list  # per message, its route (a tuple of hops) or None
     occupancy_s: list[float] | None
+    stash_chip: list[int]  # per stash, the chip of its update job
 
 
 @dataclass
@@ -154,7 +155,7 @@ class Placed:
     route_id: np.ndarray  # per message, its route's index in ``hops_of`` (-1: none)
     hops_of: Hops  # the distinct routes' hops
     per_chip: list[int]  # messages per chip
-    stash_chip: list[int]  # the chip of each stash's update job
+    stash_chip: np.ndarray  # the chip of each stash's update job (as a list in :meth:`lists`)
     hops: int  # links crossed by all the messages together (each hop is one link reservation)
     #: ``buffered_s``, ``run_s`` as the recording's cached lists, where every message's chip has the same spec
     d_lists: tuple[list[float], list[float]] | None = None
@@ -169,7 +170,8 @@ class Placed:
                 by_id[i] = route
             self._lists = Lists(d0, d1, d1 if self.run_send_s is self.run_s else self.run_send_s.tolist(),
                                 self.send_s.tolist(), by_id[self.route_id].tolist(),
-                                None if self.occupancy_s is None else self.occupancy_s.tolist())
+                                None if self.occupancy_s is None else self.occupancy_s.tolist(),
+                                self.stash_chip.tolist())
         return self._lists
 
 
@@ -257,5 +259,5 @@ def placement_arrays(rec: Recording, fast: dict, chip_of_node: list[int], specs:
         occ = rec.wire / min_bw
     return Placed(buffered_s=d0, run_s=d1, run_send_s=d1t, send_s=t, occupancy_s=occ, route_id=route_id,
                   hops_of=hops, per_chip=np.bincount(chip, minlength=n_chips).tolist(),
-                  stash_chip=chip_node[rec.stash_node].tolist(), hops=int(pair_hops[pair_of_kid].sum()),
+                  stash_chip=chip_node[rec.stash_node], hops=int(pair_hops[pair_of_kid].sum()),
                   d_lists=d_lists)

@@ -185,7 +185,7 @@ class FastMachine(Replay):
     def _queue_updates(self, stashes: list[int]) -> None:
         """Replay._queue_updates on this loop's queues, by the stashes' chips (no bytes to add)."""
         queues, n_idle, lazy, stash_chip, base = (
-            self.queues, self.n_idle, self.lazy, self._placed[1].stash_chip, self.n_messages)
+            self.queues, self.n_idle, self.lazy, self._placed[1].lists().stash_chip, self.n_messages)
         for j in stashes:
             c = stash_chip[j]
             queues[c].append(base + j)

@@ -52,16 +52,18 @@ def of_recording(rec: Recording, fast: dict) -> dict:
         "margin": 8 + 2 * int(max(n_kids.max(initial=0), np.diff(rec.stash_ptr).max(initial=0),
                               np.diff(rec.root_ptr).max(initial=0))),
         "n_stale": int(np.count_nonzero(stale)),
+        "stash_nodes": np.unique(rec.stash_node).astype(np.int64),  # the nodes that update (placement: their chips)
         # the most messages one event may make join a link (a step's children; a head's next hop: 1)
         "sends": max(1, int(n_kids.max(initial=0))),
     }
     return got
 
 
-def of_placement(placed: Placed, join: np.ndarray, chip_of_node: list[int]) -> dict:
-    """The per-placement arrays: the messages' step durations and routes, the routes' hops, the stashes'
-    and nodes' chips."""
-    hops = placed.hops_of
+def of_placement(placed: Placed, R: dict, chip_of_node: list[int]) -> dict:
+    """The per-placement arrays (``R``: the recording's, :func:`of_recording`): the messages' step durations and
+    routes, the routes' hops, the stashes' and nodes' chips."""
+    hops, join = placed.hops_of, R["join"]
+    chip_of_node = ints(chip_of_node)
     return {
         # (the kernel's short names: d0 = buffered_s, d1 = run_s, d1t = run_send_s, t = send_s, occ = occupancy_s)
         "d0": placed.buffered_s, "d1": placed.run_s, "d1t": placed.run_send_s, "t": placed.send_s,
@@ -69,8 +71,8 @@ def of_placement(placed: Placed, join: np.ndarray, chip_of_node: list[int]) -> d
         "occ": placed.occupancy_s if placed.occupancy_s is not None else np.zeros(0),
         "rptr": hops.ptr, "h_lid": hops.lid, "h_lat": hops.latency_s, "h_bw": hops.bandwidth_bytes_per_s,
         "h_add": hops.add, "h_then": hops.then, "h_x": hops.x,
-        "stash_chip": ints(placed.stash_chip), "chip_of_node": ints(chip_of_node),
-        "param_chips": np.unique(ints(placed.stash_chip)),
+        "stash_chip": placed.stash_chip, "chip_of_node": chip_of_node,
+        "param_chips": np.unique(chip_of_node[R["stash_nodes"]]),  # (the chips of the nodes, not of every stash)
         # a step that takes no time lets a unit serve on within one event, which the kernel's event stores
         # are not sized for (JitReplay._run_compiled runs the Python loop then)
         "instant": bool((placed.run_send_s <= 0).any()

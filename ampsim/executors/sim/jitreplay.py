@@ -95,14 +95,14 @@ class JitReplay(FastReplay):
             self._run_compiled()
 
     # -- the arrays --------------------------------------------------------------------------------
-    def _placement_arrays(self, placed: Placed, join: np.ndarray) -> dict:
+    def _placement_arrays(self, placed: Placed, R: dict) -> dict:
         """The per-placement arrays (once per executor and placement)."""
         got = self._jit_placed
         if got is None or got[0] is not placed:
-            got = self._jit_placed = (placed, of_placement(placed, join, [c.index for c in self.chip_of]))
+            got = self._jit_placed = (placed, of_placement(placed, R, [c.index for c in self.chip_of]))
         return got[1]
 
-    def _update_costs(self, fast: dict, ucost: list, muf1: np.ndarray, stash_chip: list[int]) -> tuple:
+    def _update_costs(self, fast: dict, ucost: list, muf1: np.ndarray, stash_chip: np.ndarray) -> tuple:
         """Each update kind's (duration, held-bytes change) where its node updates per stash (computed once
         per kind and placement, as the Python loop does on a kind's first job)."""
         chips, stash_node = self.ex.chips, self.stash_node
@@ -122,7 +122,7 @@ class JitReplay(FastReplay):
     def _run_compiled(self) -> None:
         placed, fast, ucost = self._prepare()
         R = of_recording(self.rec, fast)
-        P = self._placement_arrays(placed, R["join"])
+        P = self._placement_arrays(placed, R)
         if P["instant"]:
             FastReplay.loop(self)
             return
