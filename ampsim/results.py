@@ -385,12 +385,16 @@ def _check_computed(summary: dict, path: Path) -> None:
         if not ok:
             raise DataError(f"{path}: {key}: not as a run writes it ({json.dumps(summary.get(key))[:60]}); "
                             "the run's folder was edited: run it again")
-    for key in NUMBERS:  # (a table took "fast" as a throughput; only a figure of it said so)
-        if not number(summary.get(key)):
-            raise DataError(f"{path}: {key}: not as a run writes it ({json.dumps(summary.get(key))[:60]}: a number "
+    # (a table took "fast" as a throughput; a list as time_unit or metric was a TypeError traceback in plot)
+    for key, ok, kind in [*((k, number, "a number") for k in NUMBERS),
+                          *((k, lambda v: isinstance(v, (str, type(None))), "a string") for k in TEXTS)]:
+        if not ok(summary.get(key)):
+            raise DataError(f"{path}: {key}: not as a run writes it ({json.dumps(summary.get(key))[:60]}: {kind} "
                             "or null); the run's folder was edited: run it again")
 
 
-#: the summary's values that go into a table's columns as they are: numbers, or null where not measured
+#: the summary's values that go into a table's columns as they are: numbers, and text (a metrics.csv column,
+#: a clock: TEXTS), or null where not measured
 NUMBERS = ("final_metric", "best_metric", "target", "epochs", "instances", "time_s", "throughput_instances_per_s",
            "n_chips", "sync_rounds", "sync_time_s", "replica_drift")
+TEXTS = ("metric", "time_unit", "executor", "hardware")
