@@ -270,9 +270,10 @@ CASES = [
     ("demo-out-a-run", ["demo", "--no-progress", "--out", "{run}"], None,  # it wrote inputs/, sweep/ beside it
      "run: exists and is not a demo's folder (it holds config.toml, environment.json, metrics.csv"),
     ("demo-out-a-sweep", ["demo", "--no-progress", "--out", "{sweep}"], None, "sweep: exists and is not a demo's"),
-    # its inputs were written into the run before the refusal, and the run could not be run into again
+    # its inputs were written into the run before the refusal, and the run could not be run into again; the
+    # refusal named <out>/sweep, which the user never gave
     ("demo-out-inside-a-run", ["demo", "--no-progress", "--out", "{run}/sub"], None,
-     "sub/sweep: is inside the finished run"),
+     "sub: is inside the finished run"),
     ("compare-out-a-file", ["compare", str(BLOBS), "--out", "{bad}/afile"], None, "afile: is a file"),
     ("compare-two-experiments", ["compare", str(BLOBS), str(BLOBS)], None, "one experiment at a time"),
     ("compare-from-without-resimulate", ["compare", str(BLOBS), "--from", "{bad}/adir"], None,

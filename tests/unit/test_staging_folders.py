@@ -199,12 +199,13 @@ def _sweep_file(tmp_path: Path) -> Path:
     return sweep
 
 
-@pytest.mark.parametrize("command", ["train", "sweep", "calibrate", "plot"])
+@pytest.mark.parametrize("command", ["train", "sweep", "calibrate", "plot", "demo"])
 @pytest.mark.parametrize("inside", ["x", "x/deeper"])
 def test_no_command_writes_into_the_staging_folder_of_a_run_that_did_not_finish(tmp_path, capsys, command, inside):
     """``--out st.partial/x`` (st.partial: a run into ``st`` that did not finish) trained a finished run there (a
     sweep, a calibrated model), and the next run into ``st`` deleted it with its staging folder, without a word;
-    only compare refused it. Every command refuses it with the one check, before any work."""
+    only compare refused it. Every command refuses it with the one check, before any work, naming the --out given
+    (demo's refusal named its sweep's folder, ``x/sweep``, which the user never gave)."""
     staging = tmp_path / "st.partial"
     staging.mkdir()
     (staging / STAGING_MARK).touch()
@@ -212,7 +213,8 @@ def test_no_command_writes_into_the_staging_folder_of_a_run_that_did_not_finish(
     args = {"train": ["train", str(BLOBS), "--out", str(out), *SMALL],
             "sweep": ["sweep", str(_sweep_file(tmp_path)), "--out", str(out), "--no-progress"],
             "calibrate": ["calibrate", "--out", str(out / "m.toml"), "--quick"],
-            "plot": ["plot", str(tmp_path / "run"), "--out", str(out / "runs.png")]}[command]
+            "plot": ["plot", str(tmp_path / "run"), "--out", str(out / "runs.png")],
+            "demo": ["demo", "--out", str(out), "--no-progress"]}[command]
     assert main(args) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith(f"ampsim: error: {args[args.index('--out') + 1]}: inside {staging}, the staging folder of "
