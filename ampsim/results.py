@@ -102,8 +102,7 @@ def check_run_folder(out: str | Path) -> Path:
     cwd = Path.cwd()
     if real == cwd or real in cwd.parents:
         raise ConfigError(f"{out}: holds the working folder, so it cannot be replaced by a run; give a folder below it")
-    inside = enclosing_run(real)
-    if inside is not None:  # a folder in it would make it no run folder: it could not be run into again
+    if (inside := enclosing_run(real)) is not None:  # a folder in it would make it no run folder, never run again
         raise ConfigError(f"{out}: is inside the finished run {inside}; give a folder outside it")
     if (real / POINT).is_file():  # a sweep's finished point, which the sweep would take as still its own
         raise ConfigError(f"{out}: is a sweep's point (it holds {POINT}); a run would replace it, and the "
@@ -318,9 +317,7 @@ def finished_note(out: str | Path) -> str:
 
 
 def _fmt(v: Any) -> Any:
-    if isinstance(v, float):
-        return repr(v)
-    return "" if v is None else v
+    return repr(v) if isinstance(v, float) else "" if v is None else v
 
 
 def read_csv_table(path: Path, text: tuple[str, ...] = ()):
@@ -339,11 +336,14 @@ def read_csv_table(path: Path, text: tuple[str, ...] = ()):
 
 
 def _check_row_widths(path: Path, content: str) -> None:
-    """One DataError line naming the first row with more or fewer fields than the header: pandas drops a
-    trailing field without a word and fills a short row with empty cells, so the columns were misread."""
+    """One DataError line naming a column named twice, or the first row with more or fewer fields than the header
+    (pandas drops a trailing field without a word, fills a short row with empty cells: the columns were misread)."""
     try:
         reader = csv.reader(io.StringIO(content))
         header = next((row for row in reader if row), [])  # (blank lines are skipped, as pandas does)
+        seen: set[str] = set()  # (a column twice: pandas read the second as "c.1", and plot drew the first alone)
+        if (dup := next((c for c in header if c and (c in seen or seen.add(c))), None)) is not None:
+            raise DataError(f"{path}: column {dup!r} is in the header twice; not a table as written (which one?)")
         for row in reader:
             if row and len(row) != len(header):
                 raise DataError(f"{path}: line {reader.line_num} has {len(row)} fields, the header "

@@ -61,6 +61,19 @@ def test_a_run_folders_metrics_with_trailing_commas_is_one_line(tmp_path, capsys
                          "(a field added or lost?)")
 
 
+@pytest.mark.parametrize("source", ["table", "run"])
+def test_a_column_named_twice_in_the_header_is_one_line(tmp_path, capsys, source):
+    """pandas read the second ``b`` as ``b.1``: ``--y b`` drew the first column alone, exit 0, and which one the
+    table meant was anyone's guess."""
+    table = tmp_path / "run" / "metrics.csv" if source == "run" else tmp_path / "t.csv"
+    table.parent.mkdir(exist_ok=True)
+    table.write_text("epoch,b,b\n1,2.0,5.0\n2,3.0,6.0\n")
+    argv = ["plot", table.parent, "--y", "b"] if source == "run" else ["plot", table, "--x", "epoch", "--y", "b"]
+    line = one_error_line(capsys, [*argv, "--out", tmp_path / "f.png"])
+    assert line.endswith(f"{table}: column 'b' is in the header twice; not a table as written (which one?)")
+    assert not (tmp_path / "f.png").exists()
+
+
 def test_a_table_of_even_rows_still_draws_blank_lines_and_all(mak, tmp_path, capsys):
     edit_lines(mak / "table.csv", lambda lines: ["", lines[0], "", *lines[1:]])
     assert main(["plot", str(mak / "table.csv"), "--x", "train.mak", "--y", "throughput", "--out",
