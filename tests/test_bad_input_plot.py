@@ -180,9 +180,10 @@ SPAN = {"ph": "X", "pid": 0}
 BREAKS = [  # (id, the event (ph and fields it must match), how it is broken, expected part)
     ("span-no-ts", SPAN, lambda e: e.pop("ts"), "no 'ts' field"),
     ("span-text-ts", SPAN, lambda e: e.update(ts="abc"), "'ts' must be a number of µs within ±1e15, got \"abc\""),
-    ("span-null-dur", SPAN, lambda e: e.update(dur=None), "'dur' must be a number of µs within ±1e15, got null"),
+    ("span-null-dur", SPAN, lambda e: e.update(dur=None), "'dur' must be a number of µs from 0 to 1e15, got null"),
     ("span-no-dur", SPAN, lambda e: e.pop("dur"), "no 'dur' field"),
-    ("span-infinite-dur", SPAN, lambda e: e.update(dur=float("inf")), "'dur' must be a number of µs within ±1e15, got Infinity"),
+    ("span-infinite-dur", SPAN, lambda e: e.update(dur=float("inf")), "'dur' must be a number of µs from 0 to 1e15, got Infinity"),
+    ("span-negative-dur", SPAN, lambda e: e.update(dur=-5.0), "'dur' must be a number of µs from 0 to 1e15, got -5.0"),
     ("span-text-pid", SPAN, lambda e: e.update(pid="x"), "'pid' must be an integer, got \"x\""),
     ("span-no-name", SPAN, lambda e: e.pop("name"), "no 'name' field"),
     ("span-huge-ts", SPAN, lambda e: e.update(ts=1e308, dur=1e308), "'ts' must be a number of µs within ±1e15, got 1e+308"),

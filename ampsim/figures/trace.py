@@ -133,7 +133,7 @@ def load_trace(trace_path: Path) -> tuple[list[tuple[str, str, float, float]], d
         if ph == "X":
             pid = _field(trace_path, i, e, "pid", _is_int, "an integer")
             ts = _field(trace_path, i, e, "ts", _is_time, _TIME)
-            dur = _field(trace_path, i, e, "dur", _is_time, _TIME)
+            dur = _field(trace_path, i, e, "dur", _is_duration, _DURATION)
             if pid == LINK_PID:
                 link_spans.append((_field(trace_path, i, e, "tid", _is_int, "an integer"), ts, dur))
             else:
@@ -170,6 +170,13 @@ MAX_TIME_US = 1e15
 
 def _is_time(v) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and abs(v) <= MAX_TIME_US
+
+
+_DURATION = "a number of µs from 0 to 1e15"
+
+
+def _is_duration(v) -> bool:  # (a negative one was drawn as a bar ending before it began, exit 0)
+    return _is_time(v) and v >= 0
 
 
 def _field(path: Path, i: int, event: dict, key: str, ok, want: str):
