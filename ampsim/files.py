@@ -257,6 +257,7 @@ def check_output_file(path: str | Path, *, error: ErrorClass = ConfigError) -> P
     p = Path(path)
     if os.path.isdir(p):
         raise error(f"{path}: is a folder, not a file")
+    _check_link_kind(p, error)
     if os.path.lexists(p):
         if why := _unwritable(p.parent):
             raise error(f"{path}: {why} (cannot write in {p.parent})")
@@ -317,14 +318,16 @@ def replacing(path: str | Path, *, follow: bool = True) -> Iterator[Path]:
     """A temporary path beside ``path`` for the block to write, put at ``path`` in one rename when the block
     ends, and removed if it does not (an error, a full disk, Ctrl-C): ``path`` holds the old file or the new
     one, never a part, and no temporary is left. The temporary keeps ``path``'s suffix (matplotlib reads the
-    format from it). A symlink to a regular file is followed (that file is replaced, the link kept; a link to
-    anything else, or to nothing, is itself replaced, never what it names) and a file's permission bits are
+    format from it). A symlink to a regular file of its own suffix is followed (that file is replaced, the link
+    kept; one of another suffix is refused; a link to anything else, or to nothing, is itself replaced, never
+    what it names) and a file's permission bits are
     kept (a ``chmod 600`` file stays private); ``follow=False`` (a cache's entry) replaces a link itself, keeps no mode.
     Anything but a regular file at ``path`` (a device, a pipe, a folder) is never replaced: one
     ``ConfigError`` line."""
     path = Path(path)
     if path.is_symlink():
         if follow and os.path.isfile(path):
+            _check_link_kind(path)
             path = Path(os.path.realpath(path))
     elif os.path.lexists(path) and not path.is_file():  # (os.replace would put a file where /dev/zero was)
         raise ConfigError(f"{path}: not a regular file (a device, pipe or folder): not replaced")
@@ -342,6 +345,15 @@ def replacing(path: str | Path, *, follow: bool = True) -> Iterator[Path]:
         raise
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _check_link_kind(path: Path, error: ErrorClass = ConfigError) -> None:
+    """One ``error`` line where ``path`` is a symlink to a regular file of another suffix than its own: followed,
+    ``--out fig.png`` linked to a run's ``metrics.csv`` or a table wrote the figure over it (or, its format taken
+    from the target's suffix, was a traceback)."""
+    if path.is_symlink() and os.path.isfile(path) and (to := Path(os.path.realpath(path))).suffix != path.suffix:
+        raise error(f"{path}: a link to {to}, a file of another kind ({to.suffix or 'no suffix'}): not written "
+                    "through; give another path")
 
 
 #: the suffixes matplotlib's Agg backend writes (what another suffix is not)

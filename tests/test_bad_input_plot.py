@@ -204,6 +204,22 @@ def test_a_malformed_trace_event_names_the_trace_the_event_and_the_field(base, t
     assert not (tmp_path / "f.png").exists()
 
 
+@pytest.mark.parametrize("source", ["runs", "timeline", "table"])
+def test_an_out_linked_to_an_input_is_refused_and_the_input_kept(base, tmp_path, capsys, source):
+    """--out fig.png, a symlink to the run's metrics.csv or to the table drawn: the figure was written over it
+    (the table a PNG, exit 0) or was a traceback (matplotlib took the format from the target's suffix)."""
+    run, sweep = copy(base / "run", tmp_path / "run"), copy(base / "sweep", tmp_path / "sweep")
+    target = sweep / "table.csv" if source == "table" else run / "metrics.csv"
+    (tmp_path / "fig.png").symlink_to(target)
+    argv = {"runs": ["plot", run], "timeline": ["plot", run, "--timeline"],
+            "table": ["plot", sweep, "--x", "train.lr", "--y", "throughput"]}[source]
+    before = snapshot(tmp_path)
+    line = one_error_line(capsys, [*argv, "--out", tmp_path / "fig.png"])
+    assert line.endswith(f"fig.png: a link to {target}, a file of another kind (.csv): not written through; give "
+                         "another path")
+    assert snapshot(tmp_path) == before
+
+
 def test_a_trace_object_without_trace_events_is_not_a_chrome_trace(base, tmp_path, capsys):
     run = copy(base / "run", tmp_path / "run")
     (run / "trace.json").write_text('{"events": []}')

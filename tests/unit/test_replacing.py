@@ -66,6 +66,21 @@ def test_a_machine_error_while_writing_names_the_file_not_the_temporary(tmp_path
     assert err.value.filename == str(f) and not list(tmp_path.iterdir())
 
 
+def test_a_link_to_a_file_of_another_kind_is_refused_and_its_file_kept(tmp_path):
+    """``plot RUN --out fig.png``, fig.png a link to a table: the figure was written over the table (a PNG where
+    t.csv was), or, its format taken from the target's suffix, was a matplotlib traceback."""
+    from ampsim.errors import ConfigError
+    from ampsim.files import check_output_file
+
+    (tmp_path / "t.csv").write_text("a,b\n1,2\n")
+    link = tmp_path / "fig.png"
+    link.symlink_to("t.csv")
+    for attempt in (lambda: write(link, "png"), lambda: check_output_file(link)):
+        with pytest.raises(ConfigError, match=r"fig.png: a link to .*t.csv, a file of another kind \(.csv\)"):
+            attempt()
+    assert link.is_symlink() and (tmp_path / "t.csv").read_text() == "a,b\n1,2\n"
+
+
 def test_a_link_to_a_device_is_replaced_itself_never_the_device(tmp_path):
     """A recording-cache entry symlinked to /dev/zero: following the link put a recording where the device was."""
     link = tmp_path / "r.npz"
