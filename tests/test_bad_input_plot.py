@@ -220,6 +220,17 @@ def test_an_out_linked_to_an_input_is_refused_and_the_input_kept(base, tmp_path,
     assert snapshot(tmp_path) == before
 
 
+def test_a_reference_runs_missing_trace_says_that_executor_writes_none(base, tmp_path, capsys):
+    """A reference run trained with --trace (warned of: ignored) was told to "train the run with --trace"."""
+    run = copy(base / "run", tmp_path / "run")
+    (run / "trace.json").unlink()
+    summary = json.loads((run / "summary.json").read_text())
+    (run / "summary.json").write_text(json.dumps({**summary, "executor": "reference"}))
+    line = one_error_line(capsys, ["plot", run, "--timeline", "--out", tmp_path / "f.png"])
+    assert line.endswith(f"{run / 'trace.json'}: no such file (the reference executor writes none; train it with "
+                         "--executor sim or multicore, and --trace)")
+
+
 def test_a_trace_object_without_trace_events_is_not_a_chrome_trace(base, tmp_path, capsys):
     run = copy(base / "run", tmp_path / "run")
     (run / "trace.json").write_text('{"events": []}')

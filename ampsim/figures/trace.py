@@ -251,8 +251,10 @@ def plot_run_timelines(runs: Sequence[str | Path], out: str | Path, window_s: fl
     traces = []
     for run in runs:  # every trace read and checked before anything is drawn
         path = Path(run) / runfiles.TRACE
-        if not os.path.lexists(path):
-            raise ConfigError(f"{path}: no such file (train the run with --trace)")
+        if not os.path.lexists(path):  # (a reference run trained with --trace has none: it runs on no machine)
+            why = ("the reference executor writes none; train it with --executor sim or multicore, and --trace"
+                   if run_summary(run).get("executor") == "reference" else "train the run with --trace")
+            raise ConfigError(f"{path}: no such file ({why})")
         spans, _, marks = load_trace(path)  # (its reader says what a folder or pipe there is)
         spans = [s for s in spans if not s[0].startswith("link")]
         if not spans:
