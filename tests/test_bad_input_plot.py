@@ -134,6 +134,21 @@ def test_a_corrupt_number_in_a_runs_metrics_names_metrics_csv(base, tmp_path, ca
     assert f"{run / 'metrics.csv'}: column 'train_loss' must hold numbers, but line 2 has 'oops'" in line
 
 
+@pytest.mark.parametrize("cell", ["inf", "-inf", ""])
+def test_a_runs_column_of_no_finite_value_is_one_line_not_an_empty_figure(base, tmp_path, capsys, cell):
+    """Every train_loss cell infinite: an empty figure was saved, exit 0 (every cell empty: refused, but said to
+    have "no rows")."""
+    run = copy(base / "run", tmp_path / "run")
+    lines = (run / "metrics.csv").read_text().splitlines()
+    i = lines[0].split(",").index("train_loss")
+    rows = [",".join(cell if j == i else c for j, c in enumerate(line.split(","))) for line in lines[1:]]
+    (run / "metrics.csv").write_text("\n".join([lines[0], *rows]) + "\n")
+    line = one_error_line(capsys, ["plot", run, "--y", "train_loss", "--out", tmp_path / "f.png"])
+    assert line.endswith(f"{run / 'metrics.csv'}: column 'train_loss' holds no value (its cells are empty or "
+                         "infinite); plot another --y")
+    assert not (tmp_path / "f.png").exists()
+
+
 # -- a summary.json that is not an object -------------------------------------------------------------------
 @pytest.mark.parametrize("content, got", [("[1, 2]", "an array"), ('"done"', "a string"), ("null", "null"),
                                            ("3", "a number")])

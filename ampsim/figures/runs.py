@@ -44,8 +44,9 @@ def plot_runs(runs: Sequence[str | Path], x: str, y: str, out: str | Path, *,
             check_numeric(df, col, where)
         if logx:
             check_log_values(df, x, "x", f"{where}: ")
-        if df[y].isna().all():  # (an empty figure was saved, exit 0)
-            why = "a replay measures no metric" if summary.get("numerics") is False else "no rows"
+        if not (df[y].astype(float).abs() < float("inf")).any():  # (an empty figure was saved, exit 0: inf too)
+            why = ("a replay measures no metric" if summary.get("numerics") is False else "no rows" if df.empty
+                   else "its cells are empty or infinite")
             raise ConfigError(f"{where}: column {y!r} holds no value ({why}); plot another --y")
     units = {s.get("time_unit") for s in summaries} - {None}
     if "time_s" in (x, y) and len(units) > 1:  # (the axis was named after the last run's clock)
