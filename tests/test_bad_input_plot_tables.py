@@ -74,6 +74,16 @@ def test_a_column_named_twice_in_the_header_is_one_line(tmp_path, capsys, source
     assert not (tmp_path / "f.png").exists()
 
 
+@pytest.mark.parametrize("x", ["1\n2", "a\nb"], ids=["xy", "bar"])
+def test_a_y_of_infinities_alone_is_one_line_not_an_empty_figure(tmp_path, capsys, x):
+    """A y column holding nothing but inf and -inf: an empty figure was saved, exit 0 (matplotlib leaves
+    infinities out of a line, and a bar of them has no height)."""
+    first, second = x.split("\n")
+    (tmp_path / "t.csv").write_text(f"x,y\n{first},inf\n{second},-inf\n")
+    line = one_error_line(capsys, ["plot", tmp_path / "t.csv", "--x", "x", "--y", "y", "--out", tmp_path / "f.png"])
+    assert line.endswith("no y values to draw") and not (tmp_path / "f.png").exists()
+
+
 def test_a_table_of_even_rows_still_draws_blank_lines_and_all(mak, tmp_path, capsys):
     edit_lines(mak / "table.csv", lambda lines: ["", lines[0], "", *lines[1:]])
     assert main(["plot", str(mak / "table.csv"), "--x", "train.mak", "--y", "throughput", "--out",

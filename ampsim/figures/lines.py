@@ -222,7 +222,7 @@ def draw_xy(df, table: Path, spec: FigureSpec, swept: list[str]):
     style = styles(keys, [v for v, _ in gs])
     for values, sub in gs:
         agg = sub.dropna(subset=[spec.y]).groupby(spec.x, sort=True)[spec.y].agg(["mean", "min", "max"])
-        if agg.empty:
+        if not (agg["mean"].abs() < float("inf")).any():  # (infinities draw nothing: an empty figure, exit 0)
             continue
         err = [agg["mean"] - agg["min"], agg["max"] - agg["mean"]]
         label = legend_label(keys, values, _shared_label(sub) if keys == () else None)
@@ -266,7 +266,7 @@ def draw_bar(df, table: Path, spec: FigureSpec, swept: list[str]):
                   ha="right" if crowded else "center")
     # room above the bars for the legend (bars keep their floor at 0); a legend of many settings is tall
     ax.margins(y=0.25 if len(gs) <= 3 else 0.45)
-    if df[spec.y].dropna().empty:
+    if not (df[spec.y].astype(float).abs() < float("inf")).any():  # (empty or infinite: no bar, exit 0)
         raise RunError(f"figure {spec.name}: no {spec.y} values to draw")
     _finish(fig, ax, spec, _table_label(df, spec.x), _table_label(df, spec.y))
     return fig
