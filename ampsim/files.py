@@ -335,7 +335,9 @@ def replacing(path: str | Path, *, follow: bool = True) -> Iterator[Path]:
     tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
     try:
         yield tmp
-        if follow:  # (not a cache's entry: a chmod 000 one stayed so, recorded again on every run)
+        # (not a cache's entry: a chmod 000 one stayed so, recorded again on every run; nor a link replaced itself:
+        # one to /dev/null gave a figure the device's rw-rw-rw-)
+        if follow and not path.is_symlink():
             with suppress(FileNotFoundError):
                 os.chmod(tmp, stat.S_IMODE(os.stat(path).st_mode))
         os.replace(tmp, path)

@@ -90,6 +90,18 @@ def test_a_link_to_a_device_is_replaced_itself_never_the_device(tmp_path):
     assert Path("/dev/null").is_char_device()
 
 
+def test_a_link_replaced_itself_does_not_lend_the_new_file_its_targets_mode(tmp_path):
+    """``plot RUN --out fig.png``, fig.png a link to /dev/null: the figure was made rw-rw-rw-, the device's mode."""
+    link = tmp_path / "fig.png"
+    link.symlink_to("/dev/null")
+    old = os.umask(0o022)
+    try:
+        write(link, "png")
+    finally:
+        os.umask(old)
+    assert not link.is_symlink() and stat.S_IMODE(link.stat().st_mode) == 0o644
+
+
 def test_a_device_or_folder_itself_is_never_replaced(tmp_path):
     from ampsim.errors import ConfigError
 
