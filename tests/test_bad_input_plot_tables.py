@@ -8,6 +8,7 @@ process (``ampsim.cli.main``), as tests/test_bad_input.py does.
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -82,6 +83,17 @@ def test_a_y_of_infinities_alone_is_one_line_not_an_empty_figure(tmp_path, capsy
     (tmp_path / "t.csv").write_text(f"x,y\n{first},inf\n{second},-inf\n")
     line = one_error_line(capsys, ["plot", tmp_path / "t.csv", "--x", "x", "--y", "y", "--out", tmp_path / "f.png"])
     assert line.endswith("no y values to draw") and not (tmp_path / "f.png").exists()
+
+
+@pytest.mark.parametrize("make, words", [(lambda p: p.mkdir(), "is a directory, not a file"),
+                                         (os.mkfifo, "not a regular file (a pipe, socket or device)"),
+                                         (lambda p: p.symlink_to("/dev/zero"), "not a regular file (a pipe, socket or device)"),
+                                         (lambda p: None, "no such file")], ids=["folder", "fifo", "device", "none"])
+def test_a_csv_that_is_no_file_says_what_it_is(tmp_path, capsys, make, words):
+    """A folder, a pipe or a device named t.csv was said to be "no such file" (a folder as t.csv/table.csv)."""
+    make(tmp_path / "t.csv")
+    line = one_error_line(capsys, ["plot", tmp_path / "t.csv", "--x", "a", "--y", "b", "--out", tmp_path / "f.png"])
+    assert line == f"ampsim: error: {tmp_path / 't.csv'}: {words}"
 
 
 def test_a_table_of_even_rows_still_draws_blank_lines_and_all(mak, tmp_path, capsys):

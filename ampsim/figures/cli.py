@@ -23,7 +23,7 @@ from pathlib import Path
 
 from ampsim import runfiles
 from ampsim.errors import OUTCOME_FIELDS, AmpsimError, ConfigError
-from ampsim.files import check_output_dir, check_output_file, path_option
+from ampsim.files import check_output_dir, check_output_file, path_option, read_text
 from ampsim.folders import check_not_in_staging
 
 __all__ = ["add_parsers", "default_figure_dir"]
@@ -129,10 +129,10 @@ def _plot_table(source: Path, args: argparse.Namespace) -> int:
 
     if not args.y or args.x is None:
         raise ConfigError(f"{source}: a table needs --x COLUMN and --y COLUMN (e.g. --x train.mak --y throughput)")
-    folder = source if source.is_dir() else source.parent
-    csv = source / TABLE if source.is_dir() else source
-    if not csv.is_file():
-        raise ConfigError(f"{csv}: no such file")
+    csv = source / TABLE if (source / TABLE).is_file() else source  # (a folder named x.csv holding none: itself)
+    folder = csv.parent
+    if not csv.is_file():  # the reader's one line: a folder, a pipe or device (it said "no such file"), or none
+        read_text(csv)
     df = read_table(csv)
     for col in [args.x, args.y, *(args.hue or [])]:
         if col not in df.columns:
