@@ -326,6 +326,19 @@ def test_a_trace_that_is_a_folder_or_pipe_says_so(base, tmp_path, capsys, make, 
     assert f"{run / 'trace.json'}: {words}" in line
 
 
+@pytest.mark.parametrize("make, words", [(lambda p: p.mkdir(), "is a directory"), (os.mkfifo, "not a regular file"),
+                                         (lambda p: p.symlink_to("/dev/zero"), "not a regular file")],
+                         ids=["folder", "fifo", "device"])
+@pytest.mark.parametrize("timeline", [False, True])
+def test_a_metrics_csv_that_is_a_folder_pipe_or_device_says_so(base, tmp_path, capsys, make, words, timeline):
+    """It said "not a run folder (no metrics.csv)" of a folder whose metrics.csv was there, as something else."""
+    run = copy(base / "run", tmp_path / "run")
+    (run / "metrics.csv").unlink()
+    make(run / "metrics.csv")
+    line = one_error_line(capsys, ["plot", run, *(["--timeline"] if timeline else []), "--out", tmp_path / "f.png"])
+    assert line.startswith(f"ampsim: error: {run / 'metrics.csv'}: {words}")
+
+
 def test_a_start_after_the_traces_end_is_one_line(base, tmp_path, capsys):
     """``--start-s 1e9`` drew an empty figure without a word."""
     line = one_error_line(capsys, ["plot", base / "run", "--timeline", "--start-s", "1e9", "--out", tmp_path / "f.png"])

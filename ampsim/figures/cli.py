@@ -93,6 +93,8 @@ def cmd_plot(args: argparse.Namespace) -> int:
             raise ConfigError(f"{s}: a sweep file or table is plotted alone (one per command), not beside "
                               f"{len(sources) - 1} other source(s)")
         if not (s / runfiles.METRICS).is_file():
+            if os.path.lexists(s / runfiles.METRICS):  # a folder, pipe or device: the reader words it
+                read_text(s / runfiles.METRICS)
             raise ConfigError(f"{s}: {_no_metrics(s)}")
     name = "timeline.png" if args.timeline else "runs.png"
     out = Path(args.out) if args.out else default_figure_dir(False) / name
