@@ -81,7 +81,7 @@ def draw_curves(df, sweep_dir: Path, spec: FigureSpec, swept: list[str]):
             m = read_metrics(point)
             metric, time_unit = row["metric"], row["time_unit"]
             y = metric if spec.y == "metric" else spec.y
-            for col in (spec.x, y):
+            for col in dict.fromkeys(("epoch", spec.x, y)):  # (epoch: the seeds' rows are averaged by it)
                 if col not in m.columns:
                     raise RunError(f"figure {spec.name}: metrics.csv of {row['point_id']} has no column {col!r}")
                 check_numeric(m, col, point / runfiles.METRICS, f"figure {spec.name}: ")

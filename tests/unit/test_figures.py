@@ -119,6 +119,19 @@ def test_curves_have_one_line_per_group_averaged_over_seeds(tiny):
     assert texts[0].startswith("mak=1")
 
 
+def test_a_points_metrics_without_epoch_is_one_line_naming_the_point(tiny, tmp_path):
+    """A curves figure averages seeds by epoch: a point's metrics.csv without that column was a KeyError."""
+    import shutil
+
+    sweep, folder = tiny
+    shutil.copytree(folder / "sweep", tmp_path / "sweep")
+    point = sorted(p for p in (tmp_path / "sweep").iterdir() if (p / "metrics.csv").is_file())[0]
+    lines = (point / "metrics.csv").read_text().splitlines()
+    (point / "metrics.csv").write_text("\n".join(line.partition(",")[2] for line in lines) + "\n")
+    with pytest.raises(RunError, match=rf"figure acc_time: metrics.csv of {point.name} has no column 'epoch'$"):
+        draw_figure(sweep.figures[0], tmp_path / "sweep", sweep.keys)
+
+
 def test_written_files_png_pdf_small(tiny, tmp_path):
     sweep, folder = tiny
     written = draw_sweep_figures(sweep, folder / "sweep", tmp_path)
