@@ -16,6 +16,7 @@ import pytest
 from test_bad_input import one_error_line
 
 from ampsim.cli import main
+from ampsim.figures.canvas import pyplot
 
 ROOT = Path(__file__).resolve().parents[1]
 MAK = ROOT / "results" / "sweeps" / "mak_mnist"
@@ -81,8 +82,11 @@ def test_a_y_of_infinities_alone_is_one_line_not_an_empty_figure(tmp_path, capsy
     infinities out of a line, and a bar of them has no height)."""
     first, second = x.split("\n")
     (tmp_path / "t.csv").write_text(f"x,y\n{first},inf\n{second},-inf\n")
+    open_before = pyplot().get_fignums()
     line = one_error_line(capsys, ["plot", tmp_path / "t.csv", "--x", "x", "--y", "y", "--out", tmp_path / "f.png"])
     assert line.endswith("no y values to draw") and not (tmp_path / "f.png").exists()
+    # the refused drawing's figure is closed (pyplot keeps every figure until then: a notebook kept them all)
+    assert pyplot().get_fignums() == open_before
 
 
 @pytest.mark.parametrize("make, words", [(lambda p: p.mkdir(), "is a directory, not a file"),

@@ -7,11 +7,14 @@ every figure's writer), so a figure on disk is whole.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
+from typing import Callable, TypeVar
 
 from ampsim.files import check_output_file, write_figure
 
-__all__ = ["pyplot", "new_figure", "save_figure", "save_image", "check_figure_files"]
+__all__ = ["pyplot", "new_figure", "closing_on_error", "save_figure", "save_image", "check_figure_files"]
+T = TypeVar("T")
 
 
 def pyplot():
@@ -22,6 +25,25 @@ def pyplot():
     import matplotlib.pyplot as plt
 
     return plt
+
+
+def closing_on_error(draw: Callable[..., T]) -> Callable[..., T]:
+    """``draw`` with the figures it opened closed where it raises: pyplot keeps every figure until it is
+    closed, so a notebook (or a test session) whose drawings were refused kept each one (matplotlib warns past
+    20)."""
+
+    @functools.wraps(draw)
+    def drawing(*args, **kwargs) -> T:
+        plt = pyplot()
+        before = set(plt.get_fignums())
+        try:
+            return draw(*args, **kwargs)
+        except BaseException:
+            for n in set(plt.get_fignums()) - before:
+                plt.close(n)
+            raise
+
+    return drawing
 
 
 def new_figure(size: tuple[float, float] = (6.0, 4.0)):

@@ -123,7 +123,7 @@ def _plot_table(source: Path, args: argparse.Namespace) -> int:
     ``--x`` and ``--y`` name columns; a numeric x gives lines (``xy``), a text x grouped bars."""
     import pandas as pd
 
-    from ampsim.figures.canvas import check_figure_files, save_figure
+    from ampsim.figures.canvas import check_figure_files, closing_on_error, save_figure
     from ampsim.figures.draw import check_rows_are_points
     from ampsim.figures.lines import check_numeric, draw_bar, draw_xy
     from ampsim.sweeps.figspec import FigureSpec
@@ -149,11 +149,11 @@ def _plot_table(source: Path, args: argparse.Namespace) -> int:
         check_numeric(df, args.x, csv)
     spec = FigureSpec(name=_figure_name(csv, args.x, args.y), kind="xy" if numeric else "bar", x=args.x,
                       y=args.y, hue=tuple(args.hue) if args.hue else None, logx=args.logx and numeric)
-    fig = (draw_xy if numeric else draw_bar)(df, csv, spec, keys)  # (the file: its errors name it)
     # (the name is not parsed for a suffix: a dotted column, train.mak, made a folder named after the figure)
     out = Path(args.out) if args.out else default_figure_dir(False)
     stem = out.with_suffix("") if out.suffix in (".png", ".pdf") else out / spec.name
-    check_figure_files(stem)
+    check_figure_files(stem)  # (before drawing)
+    fig = closing_on_error(draw_xy if numeric else draw_bar)(df, csv, spec, keys)  # (the file: its errors name it)
     for path in save_figure(fig, stem):
         print(path)
     return 0

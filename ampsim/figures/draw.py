@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ampsim.errors import RunError
-from ampsim.figures.canvas import check_figure_files, save_figure
+from ampsim.figures.canvas import check_figure_files, closing_on_error, save_figure
 from ampsim.figures.lines import draw_bar, draw_curves, draw_xy, line_of
 from ampsim.figures.selection import select
 from ampsim.figures.trace import draw_heatmap, draw_timeline
@@ -43,6 +43,7 @@ DRAWERS: dict[str, Drawer] = {
 }
 
 
+@closing_on_error
 def draw_figure(spec: FigureSpec, sweep_dir: str | Path, swept: list[str]):
     """The matplotlib Figure of ``spec`` from the sweep folder ``sweep_dir`` (its table.csv and runs)."""
     sweep_dir = Path(sweep_dir)
