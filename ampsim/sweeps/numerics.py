@@ -100,18 +100,18 @@ def runs_compiled_loop(cfg: Config, system: SystemSpec | None) -> bool:
     """Whether a point of ``cfg`` on ``system`` replays on the compiled loop: not where its replicas (groups, or
     node copies inside a group) synchronize (the replay's Python loop hosts the collectives,
     :mod:`~ampsim.executors.sim.fastsync`), nor where the replay's own loop does not model the machine or the run
-    is traced (the SimPy replay). Compiling the loop
-    ahead for points that never call it kept every one of them waiting for it (with the cache cold, a minute or
-    more: every point of ``whatif_sst_collectives`` synchronizes)."""
+    is traced (the SimPy replay). Compiling the loop ahead for points that never call it kept every one of them
+    waiting for it (with the cache cold, a minute or more: every point of ``whatif_sst_collectives``
+    synchronizes)."""
     from ampsim.executors.sim.fastloop import supports
+    from ampsim.replicas import replica_spec
 
     if cfg.executor.numerics or system is None or not supports(system, cfg.executor.trace):
         return False
     # copies inside one group synchronize too (a node copied in the only group has a sync set); a pattern
     # naming only nodes without parameters copies nothing to synchronize, and its points would compile the
     # loop in each worker, as they did before this warm-up
-    copies = cfg.replicas.groups > 1 or any(n > 1 for n in cfg.replicas.nodes.values())
-    return not copies or cfg.replicas.sync == "none"
+    return replica_spec(cfg).trivial or cfg.replicas.sync == "none"
 
 
 def compile_replay_loop(replays: Sequence[bool], jobs: int) -> None:
