@@ -179,13 +179,21 @@ def render(fmt: str = "markdown") -> str:
 
 
 def replace_block(text: str, block: str, source: str = "<text>") -> str:
-    """``text`` with what lies between :data:`BEGIN` and :data:`END` replaced by ``block``."""
+    """``text`` with what lies between :data:`BEGIN` and :data:`END` replaced by ``block``, its lines ended as
+    the :data:`BEGIN` line is (``\\r\\n`` or ``\\n``).
+
+    >>> replace_block(f"{BEGIN}\\r\\nold\\r\\n{END}\\r\\n", "a\\n") == f"{BEGIN}\\r\\na\\r\\n{END}\\r\\n"
+    True
+    """
     start, end = text.find(BEGIN), text.find(END)
     if start < 0 or end < start:
         raise ConfigError(f"{source}: no {BEGIN!r} ... {END!r} block to rewrite")
     if text.count(BEGIN) > 1 or text.count(END) > 1:  # (only the first was rewritten, the others silently left)
         raise ConfigError(f"{source}: {text.count(BEGIN)} keys blocks; keep one {BEGIN!r} ... {END!r} block")
-    return text[:start + len(BEGIN)] + "\n" + block + text[end:]
+    # the block replaces the BEGIN line's own ending, so it keeps it: a CRLF file came back mixing CRLF and LF
+    # (read_text keeps "\r\n", render() ends lines with "\n", and atomic_write translates nothing)
+    newline = "\r\n" if text.startswith("\r\n", start + len(BEGIN)) else "\n"
+    return text[:start + len(BEGIN)] + newline + re.sub(r"\r?\n", newline, block) + text[end:]
 
 
 def update_readme(path: str | Path) -> bool:

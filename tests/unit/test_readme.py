@@ -283,6 +283,19 @@ def test_keys_update_leaves_a_gzip_or_read_only_file_as_it_was(tmp_path, capsys,
     assert "ro.md: is read-only" in capsys.readouterr().err
 
 
+def test_keys_update_keeps_the_files_line_endings(tmp_path, capsys):
+    """A CRLF README came back mixing CRLF (around the block) and LF (the block and the line after BEGIN)."""
+    crlf = tmp_path / "README.md"
+    crlf.write_bytes(f"intro\r\n{keys.BEGIN}\r\nold\r\n{keys.END}\r\nrest\r\n".encode())
+    assert main(["keys", "--update", str(crlf)]) == 0
+    want = f"intro\n{keys.BEGIN}\n{keys.render()}{keys.END}\nrest\n".replace("\n", "\r\n")
+    assert crlf.read_bytes().decode() == want
+    capsys.readouterr()
+    assert main(["keys", "--update", str(crlf)]) == 0 and crlf.read_bytes().decode() == want  # a fixed point
+    assert "already up to date" in capsys.readouterr().out
+    assert keys.replace_block(f"{keys.BEGIN}\nold\n{keys.END}\n", "a\nb\n") == f"{keys.BEGIN}\na\nb\n{keys.END}\n"
+
+
 def bench_row(name: str, case: str) -> dict[str, str]:
     """Row ``case`` of the committed ``results/bench/<name>.csv``."""
     import csv
