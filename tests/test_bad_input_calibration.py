@@ -657,10 +657,8 @@ def test_a_second_calibrate_into_the_same_model_is_refused_at_once(tmp_path, cap
     assert not out.exists()
 
 
-def test_a_compare_calibrating_first_takes_the_calibrations_lock(tmp_path, monkeypatch, capsys, no_work):
-    """Without a model, compare calibrated into hardware_models/local_cpu.toml without the lock ampsim calibrate
-    holds, so a calibrate (or another compare) at once could leave one's model beside the other's measurements.
-    It is refused at once, as a second calibrate is."""
+def _compare_while_calibrating(tmp_path: Path, monkeypatch, capsys) -> str:
+    """The error line of a compare without a model while another process holds calibrate's lock on it."""
     import ampsim.hardware.local as local
     from ampsim.locks import lock_file, unlock_file
 
@@ -670,12 +668,27 @@ def test_a_compare_calibrating_first_takes_the_calibrations_lock(tmp_path, monke
     lock = tmp_path / "hardware_models" / "local_cpu.toml.lock"
     fd = lock_file(lock)
     try:
-        line = one_error_line(capsys, ["compare", EXP, "--workers", "2", "--out", tmp_path / "cmp"])
+        return one_error_line(capsys, ["compare", EXP, "--workers", "2", "--out", tmp_path / "cmp"])
     finally:
         unlock_file(fd, lock)
+
+
+def test_a_compare_calibrating_first_takes_the_calibrations_lock(tmp_path, monkeypatch, capsys, no_work):
+    """Without a model, compare calibrated into hardware_models/local_cpu.toml without the lock ampsim calibrate
+    holds, so a calibrate (or another compare) at once could leave one's model beside the other's measurements.
+    It is refused at once, as a second calibrate is."""
+    line = _compare_while_calibrating(tmp_path, monkeypatch, capsys)
     assert line == (f"ampsim: error: {cal.DEFAULT_OUT}: another calibration (pid {os.getpid()}) is measuring into it "
                     "now; wait for it")
     assert sorted(p.name for p in tmp_path.rglob("*")) == ["hardware_models"]
+
+
+def test_a_compare_refused_the_calibrations_lock_never_said_it_was_calibrating(tmp_path, monkeypatch, capsys, caplog,
+                                                                                 no_work):
+    """It warned "running `ampsim calibrate`" and then was refused: the warning came before the lock."""
+    with caplog.at_level(logging.INFO, logger="ampsim"):
+        _compare_while_calibrating(tmp_path, monkeypatch, capsys)
+    assert not [r.getMessage() for r in caplog.records if "calibrate" in r.getMessage()]
 
 
 @pytest.mark.parametrize("setting", ["executor.workers=8", 'executor.kind="sim"'])

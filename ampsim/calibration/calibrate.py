@@ -321,19 +321,23 @@ def write_model(model: dict, raw: dict, out: str | Path) -> SystemSpec:
     return load_system(out)
 
 
-def run_calibration(out: str | Path = DEFAULT_OUT, workers: int | None = None,
-                    quick: bool = False) -> tuple[SystemSpec, dict]:
+def run_calibration(out: str | Path = DEFAULT_OUT, workers: int | None = None, quick: bool = False, *,
+                    why: str = "") -> tuple[SystemSpec, dict]:
     """Measure, write ``out`` (and its ``.calibration.json``), return the loaded model and the raw data.
 
     ``workers`` and both targets are checked first (:func:`check_targets`), before seconds of measuring. One
     calibration into a model at a time, whoever runs it (``ampsim calibrate``, a compare without a model): it
-    holds ``<out>.lock`` (symlinks followed) throughout, and a second one is refused at once, in one line."""
+    holds ``<out>.lock`` (symlinks followed) throughout, and a second one is refused at once, in one line.
+    ``why``, if given, is logged as a warning once the lock is held, before measuring: a refused calibration has
+    announced nothing."""
     from ampsim.locks import holding
 
     check_targets(out, workers)  # (first: "/" would lock "/.lock")
     # two at once measured each other and could leave one's model beside the other's measurements
     with holding(os.path.realpath(out) + ".lock", what="calibration's",
                  busy=lambda pid: f"{out}: another calibration (pid {pid}) is measuring into it now; wait for it"):
+        if why:  # (logged before the lock, it said "running `ampsim calibrate`" and then the refusal)
+            log.warning("%s", why)
         model, raw = calibrate(workers, quick)
         return write_model(model, raw, out), raw
 
@@ -343,10 +347,10 @@ def model_of_this_machine(hardware: str | Path | None = None, workers: int | Non
 
     ``hardware`` if given, else the calibrated model :func:`ampsim.hardware.local.local_model_path`
     finds. Without either, this machine is calibrated first (``workers`` chips, written to
-    :data:`DEFAULT_OUT`), with a warning, since that takes about 20 s. A model whose description does not
-    contain :func:`machine_description` (calibrated on another machine, or written by hand) raises a
-    one-line :class:`ConfigError` that names both machines: errors computed against it would describe the
-    other machine, not the simulator. A missing ``hardware`` file is a ``ConfigError`` too (a typo, not a
+    :data:`DEFAULT_OUT`), with a warning once it holds calibrate's lock, since that takes about 20 s. A model whose
+    description does not contain :func:`machine_description` (calibrated on another machine, or written by
+    hand) raises a one-line :class:`ConfigError` that names both machines: errors computed against it would
+    describe the other machine, not the simulator. A missing ``hardware`` file is a ``ConfigError`` too (a typo, not a
     request to calibrate into it).
     """
     from ampsim.hardware.local import local_model_path
@@ -354,8 +358,8 @@ def model_of_this_machine(hardware: str | Path | None = None, workers: int | Non
 
     path = Path(hardware) if hardware is not None else local_model_path()
     if path is None:
-        log.warning("no calibrated model of this machine yet: running `ampsim calibrate` (writes %s)", DEFAULT_OUT)
-        run_calibration(DEFAULT_OUT, workers)
+        why = f"no calibrated model of this machine yet: running `ampsim calibrate` (writes {DEFAULT_OUT})"
+        run_calibration(DEFAULT_OUT, workers, why=why)
         return DEFAULT_OUT
     system = load_system(path)
     here = machine_description()

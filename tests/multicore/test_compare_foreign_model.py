@@ -99,17 +99,22 @@ def test_without_a_model_compare_calibrates_this_machine_first_and_says_so(tmp_p
 
     calls = []
 
-    def fake_calibration(out, workers=None, quick=False):
-        calls.append((Path(out), workers))
-        Path(out).parent.mkdir(parents=True, exist_ok=True)
+    def fake_measuring(workers=None, quick=False):  # (run_calibration itself: it takes the lock, then warns)
+        calls.append(workers)
+        return {}, {}
+
+    def fake_writing(model, raw, out):
+        calls.append(Path(out))
         _model_of(machine_description(), Path(out))
 
     monkeypatch.chdir(tmp_path)
+    (tmp_path / "hardware_models").mkdir()
     monkeypatch.setattr(local, "local_model_path", lambda: None)
-    monkeypatch.setattr(cal, "run_calibration", fake_calibration)
+    monkeypatch.setattr(cal, "calibrate", fake_measuring)
+    monkeypatch.setattr(cal, "write_model", fake_writing)
     with caplog.at_level(logging.WARNING, logger="ampsim"):
         assert model_of_this_machine(None, 3) == DEFAULT_OUT
-    assert calls == [(DEFAULT_OUT, 3)] and (tmp_path / DEFAULT_OUT).is_file()
+    assert calls == [3, DEFAULT_OUT] and (tmp_path / DEFAULT_OUT).is_file()
     assert any("ampsim calibrate" in r.getMessage() and r.levelno == logging.WARNING for r in caplog.records)
 
 
