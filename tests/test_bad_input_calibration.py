@@ -676,10 +676,12 @@ def _compare_while_calibrating(tmp_path: Path, monkeypatch, capsys) -> str:
 def test_a_compare_calibrating_first_takes_the_calibrations_lock(tmp_path, monkeypatch, capsys, no_work):
     """Without a model, compare calibrated into hardware_models/local_cpu.toml without the lock ampsim calibrate
     holds, so a calibrate (or another compare) at once could leave one's model beside the other's measurements.
-    It is refused at once, as a second calibrate is."""
+    It is refused at once, as a second calibrate is, in a line that says what to do: two compares at once that
+    both calibrated first left the second with calibrate's "wait for it", not that a re-run uses the model."""
     line = _compare_while_calibrating(tmp_path, monkeypatch, capsys)
     assert line == (f"ampsim: error: {cal.DEFAULT_OUT}: another calibration (pid {os.getpid()}) is measuring into it "
-                    "now; wait for it")
+                    "now; wait for it to finish, then run this compare again: it will use the model that calibration "
+                    "writes")
     assert sorted(p.name for p in tmp_path.rglob("*")) == ["hardware_models"]
 
 

@@ -322,20 +322,22 @@ def write_model(model: dict, raw: dict, out: str | Path) -> SystemSpec:
 
 
 def run_calibration(out: str | Path = DEFAULT_OUT, workers: int | None = None, quick: bool = False, *,
-                    why: str = "") -> tuple[SystemSpec, dict]:
+                    why: str = "", then: str = "") -> tuple[SystemSpec, dict]:
     """Measure, write ``out`` (and its ``.calibration.json``), return the loaded model and the raw data.
 
     ``workers`` and both targets are checked first (:func:`check_targets`), before seconds of measuring. One
     calibration into a model at a time, whoever runs it (``ampsim calibrate``, a compare without a model): it
-    holds ``<out>.lock`` (symlinks followed) throughout, and a second one is refused at once, in one line.
-    ``why``, if given, is logged as a warning once the lock is held, before measuring: a refused calibration has
-    announced nothing."""
+    holds ``<out>.lock`` (symlinks followed) throughout, and a second one is refused at once, in one line, which
+    ends "wait for it" and ``then`` (what to do after: compare's, run it again). ``why``, if given, is logged as a
+    warning once the lock is held, before measuring: a refused calibration has announced nothing."""
     from ampsim.locks import holding
 
     check_targets(out, workers)  # (first: "/" would lock "/.lock")
+    def busy(pid: str) -> str:
+        return f"{out}: another calibration (pid {pid}) is measuring into it now; wait for it{then}"
+
     # two at once measured each other and could leave one's model beside the other's measurements
-    with holding(os.path.realpath(out) + ".lock", what="calibration's",
-                 busy=lambda pid: f"{out}: another calibration (pid {pid}) is measuring into it now; wait for it"):
+    with holding(os.path.realpath(out) + ".lock", what="calibration's", busy=busy):
         if why:  # (logged before the lock, it said "running `ampsim calibrate`" and then the refusal)
             log.warning("%s", why)
         model, raw = calibrate(workers, quick)
@@ -347,7 +349,8 @@ def model_of_this_machine(hardware: str | Path | None = None, workers: int | Non
 
     ``hardware`` if given, else the calibrated model :func:`ampsim.hardware.local.local_model_path`
     finds. Without either, this machine is calibrated first (``workers`` chips, written to
-    :data:`DEFAULT_OUT`), with a warning once it holds calibrate's lock, since that takes about 20 s. A model whose
+    :data:`DEFAULT_OUT`), with a warning once it holds calibrate's lock, since that takes about 20 s; while
+    another calibration holds it, one line says to wait for that one and run the compare again. A model whose
     description does not contain :func:`machine_description` (calibrated on another machine, or written by
     hand) raises a one-line :class:`ConfigError` that names both machines: errors computed against it would
     describe the other machine, not the simulator. A missing ``hardware`` file is a ``ConfigError`` too (a typo, not a
@@ -358,8 +361,11 @@ def model_of_this_machine(hardware: str | Path | None = None, workers: int | Non
 
     path = Path(hardware) if hardware is not None else local_model_path()
     if path is None:
+        # a second compare at once is refused, not made to wait: every lock of ampsim refuses at once, and a
+        # compare that waited would measure beside the first one's runs, each distorting the other's timings
         why = f"no calibrated model of this machine yet: running `ampsim calibrate` (writes {DEFAULT_OUT})"
-        run_calibration(DEFAULT_OUT, workers, why=why)
+        run_calibration(DEFAULT_OUT, workers, why=why,
+                        then=" to finish, then run this compare again: it will use the model that calibration writes")
         return DEFAULT_OUT
     system = load_system(path)
     here = machine_description()
