@@ -21,6 +21,7 @@ from ampsim.folders import check_not_in_staging
 from ampsim.gcpause import gc_paused
 from ampsim.hardware.source import hardware_name, pinned_hardware
 from ampsim.hardware.spec import SystemSpec
+from ampsim.ir.hostmem import sizing
 from ampsim.metrics import mean_loss, metric_value, staleness_report, staleness_stats, time_to_target
 from ampsim.models import skeleton
 from ampsim.models.base import Task
@@ -253,10 +254,13 @@ def _outcome(cfg: Config, task: Task | None, executor: Executor | type, rows: li
     """What every summary says, a stopped run's too (diverged, out of memory): the experiment, the executor, how
     far it trained and how fast (``final_metric`` and ``best_metric`` None: :func:`summarize` scores a finished run)."""
     last = rows[-1] if rows else {}
+    metric = task.model.metric.name if task is not None else None
+    if task is None:  # a plan the placement refused: the model built from the config alone names its metric,
+        with sizing():  # sized, not drawn again (its widths are the run's)
+            metric = skeleton(cfg).metric.name
     return {"experiment": cfg.experiment.name, "task": cfg.experiment.task, "executor": executor.name,
             "time_unit": executor.time_unit,
-            # (a plan the placement refused has no task: the model built from the config alone names its metric)
-            "metric": (task.model if task is not None else skeleton(cfg)).metric.name,
+            "metric": metric,
             "final_metric": None, "best_metric": None, "epochs": len(rows), "instances": last.get("instances", 0),
             "time_s": last.get("time_s"),  # (None before an epoch has ended: a run that diverged in its first)
             "throughput_instances_per_s": (last["instances"] / last["time_s"]) if last.get("time_s") else None,

@@ -7,7 +7,8 @@ training holds each array, its gradient and two optimizer slots (Adam's). The no
 builds every task in one) a check also counts what training will add to the arrays made before it, which
 are already in memory but not yet their gradients and slots, so a model of many arrays that each fit but
 together do not is refused before the first is drawn too far. The plan then checks the activations training
-holds at least (:func:`check_activation_memory`).
+holds at least (:func:`check_activation_memory`). Within :func:`sizing` the same checks are made but no array:
+``sweep --check`` sizes every point's model so, refusing what its run would, at no cost.
 
 Example (``available_memory_bytes`` reports 1 GiB: one 64-million-weight float32 array fits to initialize
 and train, 0.95 GiB; a second beside it does not, its own 0.95 GiB plus the first's 0.72 GiB to come)::
@@ -21,7 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from typing import Any
 
@@ -29,11 +30,13 @@ import numpy as np
 
 from ampsim.errors import ConfigError, RunError
 
-__all__ = ["available_memory_bytes", "check_param_memory", "model_build", "check_activation_memory",
-           "check_data_memory", "check_copies_memory"]
+__all__ = ["available_memory_bytes", "check_param_memory", "model_build", "sizing", "param_values",
+           "check_activation_memory", "check_data_memory", "check_copies_memory"]
 
 #: within :func:`model_build`: bytes training will add (gradients, optimizer slots) to the arrays made so far
 _TO_COME: ContextVar[list[int] | None] = ContextVar("ampsim_param_bytes_to_come", default=None)
+#: within :func:`sizing`: parameter arrays are checked, not made
+_SIZING: ContextVar[bool] = ContextVar("ampsim_sizing", default=False)
 _QUICK_BYTES = 1 << 26  # 64 MiB: less than this is not worth reading /proc for
 
 
@@ -68,6 +71,35 @@ def model_build() -> Iterator[None]:
         yield
     finally:
         _TO_COME.reset(token)
+
+
+@contextlib.contextmanager
+def sizing() -> Iterator[None]:
+    """Build a model within to check its parameters against host memory as :func:`model_build` does, without
+    making them: :func:`param_values` gives each array as a read-only view of one zero (no memory, no values
+    drawn), so only what a model is made of is sized, never its numbers.
+
+    >>> with sizing():
+    ...     w = param_values("fc0", (1000, 1000), np.float32, lambda: 1 / 0)  # never drawn
+    >>> w.shape, w.strides, w.flags.writeable
+    ((1000, 1000), (0, 0), False)
+    """
+    token = _SIZING.set(True)
+    try:
+        with model_build():
+            yield
+    finally:
+        _SIZING.reset(token)
+
+
+def param_values(name: str, shape: tuple[int, ...], dtype: Any, draw: Callable[[], np.ndarray]) -> np.ndarray:
+    """The initial values of parameter array ``name``: ``draw()`` (of ``shape``, in ``dtype``) once
+    :func:`check_param_memory` lets it be made; within :func:`sizing`, a read-only zero view of ``shape`` instead,
+    not drawn (a model sized to be checked is never trained)."""
+    check_param_memory(name, shape, dtype)
+    if _SIZING.get():
+        return np.broadcast_to(np.zeros((), dtype), shape)
+    return draw()
 
 
 def check_param_memory(name: str, shape: tuple[int, ...], dtype: Any) -> None:

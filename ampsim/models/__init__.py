@@ -15,7 +15,7 @@ from types import ModuleType
 from ampsim.config import TaskSchema, task_schema
 from ampsim.config import register_task as register_schema
 from ampsim.errors import ConfigError
-from ampsim.ir.hostmem import model_build
+from ampsim.ir.hostmem import sizing
 from ampsim.models import ggnn, mlp, rnn, treelstm
 from ampsim.models.base import Metric, Model, Task
 from ampsim.recent import Recent
@@ -86,10 +86,24 @@ def skeleton(config) -> Model:
 _NAMES: Recent = Recent(16)
 
 
+def check_model_memory(config) -> None:
+    """Refuse, in one line and before any data is read, a loaded experiment's model whose parameters this host
+    cannot hold to initialize and train, as its run refuses it (:func:`~ampsim.ir.hostmem.check_param_memory`, as
+    one model's): its :func:`skeleton` sized (:func:`~ampsim.ir.hostmem.sizing`: no array made, no value drawn).
+    A width only the data tells (a vocabulary) is no larger in the skeleton, so what this refuses the run refuses.
+
+    Raises:
+        RunError: "node '<name>': parameters [a, b] need X GiB of host memory to initialize and train; ...".
+    """
+    with sizing():
+        skeleton(config)
+
+
 def node_names(config) -> tuple[str, ...]:
     """The names of the nodes of a loaded experiment's model, from its :func:`skeleton` built once per ``[model]``
-    in the process (again once :func:`register_task` registers its task anew), its parameters checked against host
-    memory as one model's (a sweep's --check built every point's, a second or more each with wide layers)."""
+    in the process (again once :func:`register_task` registers its task anew), sized, not made (its parameters
+    checked against host memory as one model's, none drawn: a sweep's --check built every point's, a second or
+    more each with wide layers)."""
     return _skeleton_names(config)[0]
 
 
@@ -103,7 +117,7 @@ def _skeleton_names(config) -> tuple[tuple[str, ...], tuple[str, ...]]:
     key = (config.experiment.task, repr(config.model), config.experiment.dtype)
     names = _NAMES.get(key)
     if names is None:
-        with model_build():
+        with sizing():
             graph = skeleton(config).graph
             names = _NAMES[key] = tuple(graph.nodes), tuple(n.name for n in graph.param_nodes)
     return names
@@ -115,4 +129,5 @@ def build_task(config) -> Task:
 
 
 __all__ = ["TASKS", "TASK_MODULE_NAMES", "register_task",
-           "Task", "Model", "Metric", "build_task", "epoch_instances", "skeleton", "node_names", "param_node_names"]
+           "Task", "Model", "Metric", "build_task", "epoch_instances", "skeleton", "node_names", "param_node_names",
+           "check_model_memory"]

@@ -88,9 +88,14 @@ def _model(cfg, n_in: int, n_classes: int) -> Model:
 
 
 def skeleton(cfg) -> Model:
-    """The model with the run's nodes, its widths from the data (features, classes) one or two: the node names
-    depend on ``model.hidden``'s length alone."""
-    return _model(cfg, 1, 2)
+    """The model with the run's nodes (their names depend on ``model.hidden``'s length alone) and its widths: the
+    data's features and classes are the config's (blobs) or MNIST's, so a sized skeleton's parameters are the
+    run's (:func:`ampsim.models.check_model_memory`)."""
+    if cfg.data.dataset == "mnist":
+        from ampsim.data.mnist import IMAGE_SIDE, N_CLASSES
+
+        return _model(cfg, IMAGE_SIDE * IMAGE_SIDE, N_CLASSES)
+    return _model(cfg, cfg.data.n_features, cfg.data.n_classes)
 
 
 def build(cfg) -> Task:

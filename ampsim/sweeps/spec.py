@@ -41,7 +41,6 @@ options added later leave older ids alone). ``numerics = "auto"`` (:mod:`ampsim.
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 import json
 import logging
@@ -55,11 +54,11 @@ from ampsim.config import Config, load_config, read_toml
 from ampsim.errors import ConfigError
 from ampsim.fieldspec import unknown_key
 from ampsim.files import check_folder_name
-from ampsim.hardware.spec import SystemSpec
 from ampsim.hardware.topology import routing_key
-from ampsim.placement import check_map, check_names
+from ampsim.placement import check_names
 from ampsim.planning import check_executor, resolve_system
 from ampsim.replicas import check_collective
+from ampsim.sweeps.early import check_memory_early, check_muf_early, check_placement_chips
 from ampsim.sweeps.figspec import FigureSpec, parse_figures
 from ampsim.sweeps.ids import id_text, id_view, point_id
 from ampsim.sweeps.numerics import check_figures, figure_needs, numerics_mode, replayable, runs_compiled_loop
@@ -327,6 +326,7 @@ def _resolve(source: str, experiment: Path, over: list, keys: list[str], combo: 
         with reworded(**SWEEP_HARDWARE):  # (the sweep file names it, not an option of the command or the API)
             system = resolve_system(cfg) if cfg.executor.kind == "sim" else None
         check_placement_chips(cfg, system)
+        check_memory_early(cfg)  # (before the names' check, which sizes the same model but names no file)
         # its node names, and replica groups and copies against the chips (or workers, where given) it places on
         units = system.n_chips if system is not None else cfg.executor.workers * (cfg.executor.kind == "multicore")
         check_names(cfg, units or None)
@@ -351,39 +351,6 @@ def _resolve(source: str, experiment: Path, over: list, keys: list[str], combo: 
     resolved.pop("hardware", None)
     return (pid, values, id_text(resolved, hw), not cfg.executor.numerics, system and routing_key(system),
             runs_compiled_loop(cfg, system))
-
-
-def check_placement_chips(cfg: Config, system: SystemSpec | None) -> None:
-    """Refuse an explicit ``placement.map`` naming a chip the point's machine does not have: the hardware
-    model's chips (sim), or the workers when ``executor.workers`` gives their number (multicore), so that
-    ``sweep --check`` catches it rather than the point when it runs (its node names: :func:`check_names`)."""
-    if cfg.placement.strategy != "explicit":
-        return
-    if system is not None:
-        check_map(cfg.placement.map, system.n_chips, cfg.path, f"hardware model {system.name!r}")
-    elif cfg.executor.kind == "multicore" and cfg.executor.workers:
-        check_map(cfg.placement.map, cfg.executor.workers, cfg.path, f"executor.workers = {cfg.executor.workers}",
-                  "worker")
-
-
-def check_muf_early(cfg: Config, counts: dict) -> None:
-    """Refuse a ``train.muf`` above the instances the point's run has (its parameters would never update), as
-    its run would, but before any point runs. The count needs the task's data (MNIST, SST, QM9 are read, about a
-    second each, then kept for the process), so it is read only for a muf above 1 (every epoch has an
-    instance) and once per distinct ``[data]`` and seed in ``counts``; the model is not built. A copy of every
-    parameterized node sees 1 in ``replicas.groups`` of them; copies inside a group (``replicas.nodes``, whose
-    patterns need the model) only lower that, and are checked when the point runs."""
-    if cfg.train.muf <= 1:
-        return
-    from ampsim.models import epoch_instances
-    from ampsim.training import check_muf
-
-    key = (cfg.experiment.task, cfg.experiment.seed, json.dumps(dataclasses.asdict(cfg.data), sort_keys=True,
-                                                                default=str))
-    if key not in counts:
-        counts[key] = epoch_instances(cfg)
-    per_epoch = min(counts[key], cfg.train.max_instances or counts[key])
-    check_muf(cfg, per_epoch, cfg.replicas.groups, warn=False)
 
 
 def _lookup(resolved: dict, hw: dict | None, key: str) -> Any:

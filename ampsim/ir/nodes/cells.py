@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ampsim.ir.hostmem import check_param_memory
+from ampsim.ir.hostmem import param_values
 from ampsim.ir.message import Message
 from ampsim.ir.node import Send, Work
 from ampsim.ir.param import ParamNode, init_rng
@@ -49,8 +49,7 @@ def sig(x: np.ndarray) -> np.ndarray:
 
 def _uniform(seed: int, name: str, shape: tuple[int, int], fan: int, dtype) -> np.ndarray:
     scale = np.sqrt(6.0 / fan)
-    check_param_memory(name, shape, dtype)
-    return init_rng(seed, name).uniform(-scale, scale, shape).astype(dtype)
+    return param_values(name, shape, dtype, lambda: init_rng(seed, name).uniform(-scale, scale, shape).astype(dtype))
 
 
 class GatedCell(ParamNode):

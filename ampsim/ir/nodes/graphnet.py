@@ -27,7 +27,7 @@ from typing import Callable
 
 import numpy as np
 
-from ampsim.ir.hostmem import check_param_memory
+from ampsim.ir.hostmem import param_values
 from ampsim.ir.message import Instance, Message
 from ampsim.ir.node import Node, Send, Work
 from ampsim.ir.nodes.cells import SIG_KERNELS, sig
@@ -71,8 +71,7 @@ class EdgeSum(Node):
 
 def _glorot(seed: int, name: str, shape: tuple[int, int], dtype) -> np.ndarray:
     scale = np.sqrt(6.0 / (shape[0] + shape[1]))
-    check_param_memory(name, shape, dtype)
-    return init_rng(seed, name).uniform(-scale, scale, shape).astype(dtype)
+    return param_values(name, shape, dtype, lambda: init_rng(seed, name).uniform(-scale, scale, shape).astype(dtype))
 
 
 class GatedReadout(ParamNode):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ampsim.ir.hostmem import check_param_memory
+from ampsim.ir.hostmem import param_values
 from ampsim.ir.message import Message
 from ampsim.ir.node import Send, Work
 from ampsim.ir.param import ParamNode, init_rng
@@ -31,14 +31,14 @@ class Linear(ParamNode):
 
     def __init__(self, name: str, n_in: int, n_out: int, *, seed: int = 0, init: str = "glorot",
                  bias: bool = True, input_grad: bool = True, dtype: type = np.float32) -> None:
-        check_param_memory(name, (n_in, n_out), dtype)
-        rng = init_rng(seed, name)
         scale = np.sqrt(2.0 / n_in) if init == "he" else np.sqrt(6.0 / (n_in + n_out))
-        if init == "he":
-            w = rng.normal(0.0, scale, (n_in, n_out))
-        else:
-            w = rng.uniform(-scale, scale, (n_in, n_out))
-        params = {"W": w.astype(dtype)}
+
+        def draw() -> np.ndarray:
+            rng = init_rng(seed, name)
+            if init == "he":
+                return rng.normal(0.0, scale, (n_in, n_out)).astype(dtype)
+            return rng.uniform(-scale, scale, (n_in, n_out)).astype(dtype)
+        params = {"W": param_values(name, (n_in, n_out), dtype, draw)}
         if bias:
             params["b"] = np.zeros(n_out, dtype=dtype)
         super().__init__(name, params)
@@ -99,8 +99,8 @@ class Embedding(ParamNode):
     def __init__(self, name: str, n_rows: int, dim: int, *, seed: int = 0, scale: float = 0.1,
                  table: np.ndarray | None = None, dtype: type = np.float32) -> None:
         if table is None:
-            check_param_memory(name, (n_rows, dim), dtype)
-            table = init_rng(seed, name).uniform(-scale, scale, (n_rows, dim))
+            table = param_values(name, (n_rows, dim), dtype,
+                                 lambda: init_rng(seed, name).uniform(-scale, scale, (n_rows, dim)))
         super().__init__(name, {"W": np.asarray(table, dtype=dtype)}, width=dim)
         self.n_rows = n_rows
 

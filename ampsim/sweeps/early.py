@@ -1,0 +1,61 @@
+"""The checks ``sweep --check`` makes of every point that its run makes only once its data is read or its model
+built: an explicit map's chips against the point's machine, ``train.muf`` against its instances, and its
+parameters against host memory. Each refuses in one :class:`~ampsim.errors.ConfigError` line, which the sweep
+prefixes with the point (:func:`ampsim.sweeps.spec.load_sweep`)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+from ampsim.config import Config
+from ampsim.errors import ConfigError, RunError
+from ampsim.hardware.spec import SystemSpec
+from ampsim.models import check_model_memory
+from ampsim.placement import check_map
+
+__all__ = ["check_memory_early", "check_muf_early", "check_placement_chips"]
+
+
+def check_memory_early(cfg: Config) -> None:
+    """Refuse a point whose model's parameters the host cannot hold to initialize and train, as its run refuses it
+    (a :class:`~ampsim.errors.RunError` there, once its data is read), from its config alone and without making
+    them (:func:`ampsim.models.check_model_memory`): ``--check`` passed such points, and the sweep ran the points
+    before one and then failed it."""
+    try:
+        check_model_memory(cfg)
+    except RunError as e:  # (the config is what --check refuses: its file names the point's experiment)
+        raise ConfigError(f"{cfg.path}: {e}") from None
+
+
+def check_placement_chips(cfg: Config, system: SystemSpec | None) -> None:
+    """Refuse an explicit ``placement.map`` naming a chip the point's machine does not have: the hardware
+    model's chips (sim), or the workers when ``executor.workers`` gives their number (multicore), so that
+    ``sweep --check`` catches it rather than the point when it runs (its node names: :func:`check_names`)."""
+    if cfg.placement.strategy != "explicit":
+        return
+    if system is not None:
+        check_map(cfg.placement.map, system.n_chips, cfg.path, f"hardware model {system.name!r}")
+    elif cfg.executor.kind == "multicore" and cfg.executor.workers:
+        check_map(cfg.placement.map, cfg.executor.workers, cfg.path, f"executor.workers = {cfg.executor.workers}",
+                  "worker")
+
+
+def check_muf_early(cfg: Config, counts: dict) -> None:
+    """Refuse a ``train.muf`` above the instances the point's run has (its parameters would never update), as
+    its run would, but before any point runs. The count needs the task's data (MNIST, SST, QM9 are read, about a
+    second each, then kept for the process), so it is read only for a muf above 1 (every epoch has an
+    instance) and once per distinct ``[data]`` and seed in ``counts``; the model is not built. A copy of every
+    parameterized node sees 1 in ``replicas.groups`` of them; copies inside a group (``replicas.nodes``, whose
+    patterns need the model) only lower that, and are checked when the point runs."""
+    if cfg.train.muf <= 1:
+        return
+    from ampsim.models import epoch_instances
+    from ampsim.training import check_muf
+
+    key = (cfg.experiment.task, cfg.experiment.seed, json.dumps(dataclasses.asdict(cfg.data), sort_keys=True,
+                                                                default=str))
+    if key not in counts:
+        counts[key] = epoch_instances(cfg)
+    per_epoch = min(counts[key], cfg.train.max_instances or counts[key])
+    check_muf(cfg, per_epoch, cfg.replicas.groups, warn=False)

@@ -1,0 +1,64 @@
+"""``sweep --check`` refuses a point whose parameters the host cannot hold, as the point's run refuses it
+(:func:`ampsim.ir.hostmem.check_param_memory`), without making them: it passed them, and the sweep then ran
+the points before it and failed that one (README: every point is validated before anything runs). The host's
+memory is the test's (``available_memory_bytes`` replaced), so the outcome does not depend on the machine."""
+
+from __future__ import annotations
+
+import tracemalloc
+from pathlib import Path
+
+import pytest
+
+from ampsim.cli import main
+from ampsim.ir import hostmem
+
+ROOT = Path(__file__).resolve().parents[2]
+BLOBS = ROOT / "experiments" / "blobs_mlp.toml"
+
+
+def sweep(tmp_path: Path, axis: str) -> Path:
+    path = tmp_path / "sw.toml"
+    path.write_text(f'[sweep]\nexperiment = "{BLOBS}"\n[fixed]\n"train.epochs" = 1\n"data.n_train" = 64\n'
+                    f'"data.n_test" = 16\n[grid]\n{axis}\n')
+    return path
+
+
+@pytest.fixture
+def one_gib(monkeypatch):
+    monkeypatch.setattr(hostmem, "available_memory_bytes", lambda: 1 << 30)
+
+
+def test_sweep_check_refuses_parameters_the_host_cannot_hold(tmp_path, capsys, one_gib):
+    """16 features × 5,000,000 hidden units: 1.19 GiB to initialize and train on a 1 GiB host (the first layer's
+    width is the data's, which the config tells: the skeleton's placeholder of one feature fitted)."""
+    path = sweep(tmp_path, '"model.hidden" = [[64], [5000000]]')
+    assert main(["sweep", str(path), "--check"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and err[0].startswith(f"ampsim: error: {path}: point 1 (model.hidden=[5000000]): "), err
+    assert err[0].endswith(f"{BLOBS}: node 'fc0': parameters [16, 5000000] need 1.19 GiB of host memory to initialize "
+                           "and train; 1 GiB is available; make the model smaller"), err
+
+
+def test_sweep_check_counts_the_layers_together_as_the_run_does(tmp_path, capsys, monkeypatch):
+    """Layers that fit one by one but not beside what training adds to the earlier ones: refused as one model's."""
+    monkeypatch.setattr(hostmem, "available_memory_bytes", lambda: 100 << 20)
+    path = sweep(tmp_path, '"model.hidden" = [[64], [2500, 2500, 2500]]')
+    assert main(["sweep", str(path), "--check"]) == 2
+    err = capsys.readouterr().err
+    assert "point 1 (model.hidden=[2500,2500,2500]): " in err and "node 'fc2': parameters [2500, 2500] need" in err
+
+
+def test_sweep_check_makes_no_parameter_array(tmp_path, capsys, monkeypatch):
+    """Sizing a point draws nothing: 16 × 3,000,000 weights (192 MB, drawn as 384 MB of float64) fit the host
+    given, and --check passes them in a few megabytes."""
+    monkeypatch.setattr(hostmem, "available_memory_bytes", lambda: 1 << 40)
+    path = sweep(tmp_path, '"model.hidden" = [[64], [3000000]]')
+    tracemalloc.start()
+    try:
+        assert main(["sweep", str(path), "--check"]) == 0
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert "2 valid points" in capsys.readouterr().out
+    assert peak < 50e6, f"--check took {peak / 1e6:.0f} MB"
