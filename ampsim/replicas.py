@@ -41,7 +41,7 @@ from ampsim.models import node_names, param_node_names
 from ampsim.models.base import Model
 
 __all__ = ["ReplicaSpec", "Replicated", "replicate", "replica_spec", "copy_name", "copy_names", "MAX_COPIES",
-           "check_collective", "odd_copies", "no_host_cores"]
+           "check_collective", "check_copies_fit", "odd_copies", "no_host_cores"]
 
 #: more copies of one node (groups x node copies) than this is a typo, not a machine
 MAX_COPIES = 1 << 16
@@ -181,6 +181,14 @@ class ReplicaInject:
         return out
 
 
+def check_copies_fit(graph: Graph, counts: dict[str, int], groups: int, source: str) -> None:
+    """Refuse, before any copy is made, copies of ``graph``'s parameterized nodes (``counts`` of each in every one of
+    ``groups``: :func:`node_copies`) this host cannot train (:func:`~ampsim.ir.hostmem.check_copies_memory`); a sweep's
+    --check asks it of each point's sized model."""
+    check_copies_memory(source, sum((groups * counts[n.name] - 1) * n.param_bytes for n in graph.param_nodes),
+                        sum(n.param_bytes for n in graph.param_nodes))
+
+
 def replicate(model: Model, spec: ReplicaSpec, source: str = "<config>") -> Replicated:
     """The model with its groups and node copies (unchanged when ``spec`` copies nothing). Copies are deep
     copies of the configured nodes (parameters, optimizer, staleness mode and all), so call this after the
@@ -192,8 +200,7 @@ def replicate(model: Model, spec: ReplicaSpec, source: str = "<config>") -> Repl
     if spec.trivial:
         return Replicated(model, spec, [], {n: [[n]] for n in base.nodes}, model)
     G = spec.groups
-    check_copies_memory(source, sum((G * counts[n.name] - 1) * n.param_bytes for n in base.param_nodes),
-                        sum(n.param_bytes for n in base.param_nodes))
+    check_copies_fit(base, counts, G, source)
     graph = Graph(base.name)
     names = copy_names(counts, G)
     for (_, name), physical in names.items():

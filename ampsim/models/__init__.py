@@ -1,7 +1,8 @@
 """Model builders: each task module turns a config into a :class:`~ampsim.models.base.Task`.
 
 A task module has ``build(config) -> Task``, ``epoch_instances(config) -> int`` and ``skeleton(config) -> Model``
-(see :func:`epoch_instances`, :func:`skeleton`); what its ``[data]`` and ``[model]`` hold is its schema, a layer
+(see :func:`epoch_instances`, :func:`skeleton`), and may have ``check_memory(config)`` (see
+:func:`check_model_memory`); what its ``[data]`` and ``[model]`` hold is its schema, a layer
 below (:mod:`ampsim.schemas`, which experiment files are read with). A new task is a module here, one entry in
 :data:`TASKS` and its schema; one outside the package is registered with :func:`register_task`, builder and
 schema together, and found by the command line through ``AMPSIM_TASK_MODULES`` or an entry point
@@ -86,17 +87,22 @@ def skeleton(config) -> Model:
 _NAMES: Recent = Recent(16)
 
 
-def check_model_memory(config) -> None:
-    """Refuse, in one line and before any data is read, a loaded experiment's model whose parameters this host
-    cannot hold to initialize and train, as its run refuses it (:func:`~ampsim.ir.hostmem.check_param_memory`, as
-    one model's): its :func:`skeleton` sized (:func:`~ampsim.ir.hostmem.sizing`: no array made, no value drawn).
-    A width only the data tells (a vocabulary) is no larger in the skeleton, so what this refuses the run refuses.
+def check_model_memory(config) -> Model:
+    """Refuse, in one line and before any data is read, a loaded experiment whose data (where the task generates
+    it: its module's optional ``check_memory(config)``) or whose model's parameters this host cannot hold, as its
+    run refuses them (:func:`~ampsim.ir.hostmem.check_param_memory`, as one model's); returns the model, its
+    :func:`skeleton` sized (:func:`~ampsim.ir.hostmem.sizing`: no array made, no value drawn). A width only the
+    data tells (a vocabulary) is no larger in the skeleton, so what this refuses the run refuses.
 
     Raises:
+        ConfigError: "<experiment>: <what> need X GiB of host memory to generate; ..." (the data).
         RunError: "node '<name>': parameters [a, b] need X GiB of host memory to initialize and train; ...".
     """
+    module = _builder(config)
+    if callable(check := getattr(module, "check_memory", None)):
+        check(config)
     with sizing():
-        skeleton(config)
+        return module.skeleton(config)
 
 
 def node_names(config) -> tuple[str, ...]:

@@ -21,7 +21,7 @@ from ampsim.ir.nodes.pointwise import ReLU
 from ampsim.models.base import DataSpec, InjectFields, Metric, Model, Task
 from ampsim.schemas.mlp import DataConfig
 
-__all__ = ["build", "build_mlp", "epoch_instances", "skeleton"]
+__all__ = ["build", "build_mlp", "check_memory", "epoch_instances", "skeleton"]
 
 
 def build_mlp(n_in: int, hidden: list[int], n_classes: int, *, seed: int, dtype=np.float32,
@@ -58,14 +58,26 @@ def load_arrays(d: DataConfig, seed: int, source: str):
         return Xtr, ytr, Xte, yte, 10
     from ampsim.data.synthetic import make_blobs_dataset
 
-    n = d.n_train + d.n_test  # at the generator's peak: three float64 copies and the float32 result, labels
-    check_data_memory(source, f"blobs of {n:,} x {d.n_features} features", n * (28.0 * d.n_features + 24),
-                      "data.n_train, data.n_test or data.n_features")
+    _check_blobs(d, source)
+    n = d.n_train + d.n_test
     X, y = make_blobs_dataset(n, n_features=d.n_features, n_classes=d.n_classes, seed=seed)
     # the limits as for MNIST: the first N of each split (they were ignored here without a word)
     tr, te = slice(0, min(d.n_train, d.limit_train or d.n_train)), slice(d.n_train, n if not d.limit_test else
                                                                            d.n_train + min(d.n_test, d.limit_test))
     return X[tr], y[tr], X[te], y[te], d.n_classes
+
+
+def _check_blobs(d: DataConfig, source: str) -> None:
+    n = d.n_train + d.n_test  # at the generator's peak: three float64 copies and the float32 result, labels
+    check_data_memory(source, f"blobs of {n:,} x {d.n_features} features", n * (28.0 * d.n_features + 24),
+                      "data.n_train, data.n_test or data.n_features")
+
+
+def check_memory(cfg) -> None:
+    """Refuse, from the config alone, blobs this host cannot generate, as :func:`build` does before it draws them
+    (a sweep's --check: :func:`ampsim.models.check_model_memory`); MNIST is read, not generated."""
+    if cfg.data.dataset != "mnist":
+        _check_blobs(cfg.data, cfg.path)
 
 
 def epoch_instances(cfg) -> int:

@@ -37,7 +37,7 @@ from ampsim.ir.nodes.linear import Embedding, Linear
 from ampsim.ir.nodes.losses import Field, SoftmaxCrossEntropy
 from ampsim.models.base import DataSpec, Metric, Model, Task
 
-__all__ = ["bucket", "build", "build_rnn", "epoch_instances", "skeleton"]
+__all__ = ["bucket", "build", "build_rnn", "check_memory", "epoch_instances", "skeleton"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,7 +111,9 @@ def bucket(data: ListData, batch: int, order: np.ndarray, first_key: int,
             for k, idx in enumerate(groups)]
 
 
-def _check_memory(cfg) -> None:
+def check_memory(cfg) -> None:
+    """Refuse, from the config alone, lists this host cannot generate, before they are drawn (by :func:`build`,
+    :func:`epoch_instances` and a sweep's --check: :func:`ampsim.models.check_model_memory`)."""
     d = cfg.data
     n = d.n_train + d.n_test  # each list its own int64 array (~112 bytes of object), its label and slot
     check_data_memory(cfg.path, f"{n:,} lists of up to {d.max_len} digits", n * (136.0 + 8 * (d.max_len + 1)),
@@ -122,7 +124,7 @@ def epoch_instances(cfg) -> int:
     """Training instances of an epoch, as :func:`build` makes them (a batch per length, up to ``data.batch``
     lists each), from the generated training lists alone: a sweep checks ``train.muf`` against it."""
     d = cfg.data
-    _check_memory(cfg)
+    check_memory(cfg)
     train, _ = make_splits(d.n_train, 0, d.max_len, cfg.experiment.seed, min_len=d.min_len, ops=tuple(d.ops))
     return len(batch_groups(train, d.batch, np.arange(len(train))))
 
@@ -136,7 +138,7 @@ def skeleton(cfg) -> Model:
 
 def build(cfg) -> Task:
     d, seed = cfg.data, cfg.experiment.seed
-    _check_memory(cfg)
+    check_memory(cfg)
     train, test = make_splits(d.n_train, d.n_test, d.max_len, seed, min_len=d.min_len, ops=tuple(d.ops))
     model = skeleton(cfg)
     n_batches = len(batch_groups(train, d.batch, np.arange(len(train))))

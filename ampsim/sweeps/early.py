@@ -1,7 +1,8 @@
 """The checks ``sweep --check`` makes of every point that its run makes only once its data is read or its model
 built: an explicit map's chips against the point's machine, ``train.muf`` against its instances, and its
-parameters against host memory. Each refuses in one :class:`~ampsim.errors.ConfigError` line, which the sweep
-prefixes with the point (:func:`ampsim.sweeps.spec.load_sweep`)."""
+generated data, parameters and replica copies against host memory. Each refuses in one
+:class:`~ampsim.errors.ConfigError` line, which the sweep prefixes with the point
+(:func:`ampsim.sweeps.spec.load_sweep`)."""
 
 from __future__ import annotations
 
@@ -13,19 +14,23 @@ from ampsim.errors import ConfigError, RunError
 from ampsim.hardware.spec import SystemSpec
 from ampsim.models import check_model_memory
 from ampsim.placement import check_map
+from ampsim.replicas import check_copies_fit, node_copies, replica_spec
 
 __all__ = ["check_memory_early", "check_muf_early", "check_placement_chips"]
 
 
 def check_memory_early(cfg: Config) -> None:
-    """Refuse a point whose model's parameters the host cannot hold to initialize and train, as its run refuses it
-    (a :class:`~ampsim.errors.RunError` there, once its data is read), from its config alone and without making
-    them (:func:`ampsim.models.check_model_memory`): ``--check`` passed such points, and the sweep ran the points
-    before one and then failed it."""
+    """Refuse a point whose generated data, model parameters or replica copies the host cannot hold, as its run
+    refuses them once its data is read, from its config alone and without making them
+    (:func:`ampsim.models.check_model_memory`, :func:`ampsim.replicas.check_copies_fit` on the sized model):
+    ``--check`` passed such points, and the sweep ran the points before one and then failed it."""
     try:
-        check_model_memory(cfg)
-    except RunError as e:  # (the config is what --check refuses: its file names the point's experiment)
+        graph = check_model_memory(cfg).graph
+    except RunError as e:  # (the parameters' line names a node: the point's experiment is what --check refuses)
         raise ConfigError(f"{cfg.path}: {e}") from None
+    spec = replica_spec(cfg)
+    if not spec.trivial:
+        check_copies_fit(graph, node_copies(list(graph.nodes), spec, cfg.path), spec.groups, cfg.path)
 
 
 def check_placement_chips(cfg: Config, system: SystemSpec | None) -> None:

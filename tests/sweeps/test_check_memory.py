@@ -17,10 +17,10 @@ ROOT = Path(__file__).resolve().parents[2]
 BLOBS = ROOT / "experiments" / "blobs_mlp.toml"
 
 
-def sweep(tmp_path: Path, axis: str) -> Path:
+def sweep(tmp_path: Path, axis: str, fixed: str = '"data.n_train" = 64') -> Path:
     path = tmp_path / "sw.toml"
-    path.write_text(f'[sweep]\nexperiment = "{BLOBS}"\n[fixed]\n"train.epochs" = 1\n"data.n_train" = 64\n'
-                    f'"data.n_test" = 16\n[grid]\n{axis}\n')
+    path.write_text(f'[sweep]\nexperiment = "{BLOBS}"\nhardware = "{ROOT / "hardware_models" / "torus8x8.toml"}"\n'
+                    f'[fixed]\n"train.epochs" = 1\n"data.n_test" = 16\n{fixed}\n[grid]\n{axis}\n')
     return path
 
 
@@ -62,3 +62,18 @@ def test_sweep_check_makes_no_parameter_array(tmp_path, capsys, monkeypatch):
         tracemalloc.stop()
     assert "2 valid points" in capsys.readouterr().out
     assert peak < 50e6, f"--check took {peak / 1e6:.0f} MB"
+
+
+@pytest.mark.parametrize("axis, fixed, bad", [
+    ('"data.n_train" = [64, 200000000]', "",
+     "blobs of 200,000,016 x 16 features need 87.9 GiB of host memory to generate; 1 GiB is available"),
+    ('"replicas.groups" = [1, 32]', '"data.n_train" = 64\n"model.hidden" = [2048, 2048]',
+     "replicas: the copies' parameters need 2.01 GiB of host memory to train"),
+], ids=["generated-data", "replica-copies"])
+def test_sweep_check_refuses_data_or_copies_the_host_cannot_hold(tmp_path, capsys, one_gib, axis, fixed, bad):
+    """The run refuses them as it generates the data, or before it copies the model; --check passed them."""
+    path = sweep(tmp_path, axis, fixed)
+    assert main(["sweep", str(path), "--check"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and err[0].startswith(f"ampsim: error: {path}: point 1 ("), err
+    assert f"): {BLOBS}: {bad}" in err[0], err
