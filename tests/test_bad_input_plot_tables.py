@@ -234,3 +234,17 @@ def test_a_sweep_table_of_its_header_alone_is_one_line(mak, tmp_path, capsys):
     edit_lines(mak / "table.csv", lambda lines: lines[:1])
     line = one_error_line(capsys, ["plot", MAK_TOML, "--sweep-dir", mak, "--out", tmp_path / "figs"])
     assert f"{mak / 'table.csv'}: holds no point (its header alone); run the sweep" in line
+
+
+@pytest.mark.parametrize("make, under, words", [
+    (lambda p: p.write_text("a file\n"), "", "is a file, not a folder"),
+    (lambda p: p.write_text("a file\n"), "sub", "a part of the path is a file, not a folder"),
+    (os.mkfifo, "", "is not a folder (a pipe, socket or device)"),
+], ids=["file", "below-a-file", "fifo"])
+def test_a_sweep_dir_that_is_no_folder_says_so(tmp_path, capsys, make, under, words):
+    """It said "<file>/table.csv not found (run the sweep first)": the sweep, run into that path, is refused."""
+    make(tmp_path / "given")
+    given = tmp_path / "given" / under if under else tmp_path / "given"
+    line = one_error_line(capsys, ["plot", MAK_TOML, "--sweep-dir", given, "--out", tmp_path / "figs"])
+    assert line.endswith(f"{given}: {words}; give --sweep-dir the sweep's folder (its table.csv and points)")
+    assert not (tmp_path / "figs").exists()

@@ -13,6 +13,8 @@ A new kind is a :data:`Drawer` in its own module plus one entry in :data:`DRAWER
 from __future__ import annotations
 
 import logging
+import os
+import stat
 from pathlib import Path
 from typing import Any, Callable
 
@@ -21,6 +23,7 @@ from ampsim.figures.canvas import check_figure_files, closing_on_error, save_fig
 from ampsim.figures.lines import draw_bar, draw_curves, draw_xy, line_of
 from ampsim.figures.selection import select
 from ampsim.figures.trace import draw_heatmap, draw_timeline
+from ampsim.files import os_error_cause
 from ampsim.sweeps.figspec import FigureSpec
 from ampsim.sweeps.spec import Sweep
 from ampsim.tables import SWEEP_INFO, TABLE, read_table, read_table_info
@@ -85,7 +88,9 @@ def check_table_of(sweep: Sweep, sweep_dir: Path) -> None:
     longer has (its file edited since it ran: each point's id hashes its resolved config), or a row twice or
     without a point id (:func:`check_rows_are_points`). A figure drawn from it was titled and labelled as this
     sweep's and showed other numbers. Points of the sweep missing
-    from the table (failed, or not run yet) are drawn without, with a warning."""
+    from the table (failed, or not run yet) are drawn without, with a warning. A ``sweep_dir`` that is no folder
+    (a file given as ``--sweep-dir``) is one line saying so."""
+    _check_is_folder(sweep_dir)
     if not (sweep_dir / TABLE).is_file():
         return  # (draw_figure says to run the sweep first)
     info = read_table_info(sweep_dir)
@@ -118,6 +123,20 @@ def check_table_of(sweep: Sweep, sweep_dir: Path) -> None:
     if missing := own - set(ids):
         log.warning("%s/%s: %d of the sweep's %d points are not in it (failed or not run yet); the figures "
                     "leave them out", sweep_dir, TABLE, len(missing), len(own))
+
+
+def _check_is_folder(sweep_dir: Path) -> None:
+    """One RunError line where ``sweep_dir`` exists and is no folder: its table was "not found (run the sweep
+    first)", and the sweep, run again, refuses to write into a file."""
+    try:
+        if stat.S_ISDIR(os.stat(sweep_dir).st_mode):
+            return
+        why = "is a file, not a folder" if os.path.isfile(sweep_dir) else "is not a folder (a pipe, socket or device)"
+    except FileNotFoundError:
+        return  # (not run yet: draw_figure says to run the sweep first)
+    except OSError as e:  # (f/x where f is a file: a part of the path is a file)
+        why = os_error_cause(e)
+    raise RunError(f"{sweep_dir}: {why}; give --sweep-dir the sweep's folder (its {TABLE} and points)")
 
 
 def check_rows_are_points(table, path: Path, again: str) -> None:
