@@ -250,14 +250,15 @@ def check_output_file(path: str | Path, *, error: ErrorClass = ConfigError) -> P
     """Check that the file ``path`` can be written (created, or replaced atomically through a temporary
     file beside it); change nothing.
 
-    Raises ``error`` with one line: ``<path>: is a folder, not a file``, ``<path>: permission denied
-    (cannot write in <folder>)`` or ``<path>: cannot create: …`` as :func:`check_output_dir` words it.
-    Returns ``Path(path)``.
+    Raises ``error`` with one line: ``<path>: is a folder, not a file``, ``<path>: not a regular file (a device,
+    pipe or folder): not replaced`` (what :func:`replacing` refuses), ``<path>: permission denied (cannot write in
+    <folder>)`` or ``<path>: cannot create: …`` as :func:`check_output_dir` words it. Returns ``Path(path)``.
     """
     p = Path(path)
     if os.path.isdir(p):
         raise error(f"{path}: is a folder, not a file")
     _check_link_kind(p, error)
+    _check_replaceable(p, error)  # (a pipe: found as the figure was saved, after it was drawn)
     if os.path.lexists(p):
         if why := _unwritable(p.parent):
             raise error(f"{path}: {why} (cannot write in {p.parent})")
@@ -329,8 +330,8 @@ def replacing(path: str | Path, *, follow: bool = True) -> Iterator[Path]:
         if follow and os.path.isfile(path):
             _check_link_kind(path)
             path = Path(os.path.realpath(path))
-    elif os.path.lexists(path) and not path.is_file():  # (os.replace would put a file where /dev/zero was)
-        raise ConfigError(f"{path}: not a regular file (a device, pipe or folder): not replaced")
+    else:
+        _check_replaceable(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
     try:
@@ -347,6 +348,13 @@ def replacing(path: str | Path, *, follow: bool = True) -> Iterator[Path]:
         raise
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _check_replaceable(path: Path, error: ErrorClass = ConfigError) -> None:
+    """One ``error`` line where ``path`` is there and is neither a regular file nor a symlink: a device, a pipe or
+    a folder, which :func:`replacing` never replaces (os.replace would put a file where /dev/zero was)."""
+    if os.path.lexists(path) and not path.is_symlink() and not path.is_file():
+        raise error(f"{path}: not a regular file (a device, pipe or folder): not replaced")
 
 
 def _check_link_kind(path: Path, error: ErrorClass = ConfigError) -> None:

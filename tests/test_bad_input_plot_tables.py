@@ -248,3 +248,29 @@ def test_a_sweep_dir_that_is_no_folder_says_so(tmp_path, capsys, make, under, wo
     line = one_error_line(capsys, ["plot", MAK_TOML, "--sweep-dir", given, "--out", tmp_path / "figs"])
     assert line.endswith(f"{given}: {words}; give --sweep-dir the sweep's folder (its table.csv and points)")
     assert not (tmp_path / "figs").exists()
+
+
+@pytest.mark.parametrize("source", ["runs", "timeline", "table", "sweep-file"])
+def test_an_out_that_is_a_pipe_is_refused_before_anything_is_drawn(mak, tmp_path, capsys, monkeypatch, source):
+    """``mkfifo x.png``: the figure was drawn (a timeline of a long trace: seconds), and then refused as it was
+    saved."""
+    def drew(*_args, **_kwargs):
+        pytest.fail("drawn before its output was checked")
+
+    for where, name in [("ampsim.figures.runs", "plot_runs"), ("ampsim.figures.trace", "plot_run_timelines"),
+                        ("ampsim.figures.lines", "draw_xy"), ("ampsim.figures.draw", "draw_figure")]:
+        monkeypatch.setattr(f"{where}.{name}", drew)
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "metrics.csv").write_text("epoch,instances,time_s,train_loss\n1,10,0.5,2.0\n2,20,1.0,1.5\n")
+    pipe = tmp_path / ("figs" if source == "sweep-file" else "f.png")
+    if source == "sweep-file":
+        pipe.mkdir()
+        pipe = pipe / "throughput_vs_mak_mnist.png"  # (the sweep's first figure)
+    os.mkfifo(pipe)
+    argv = {"runs": ["plot", run, "--y", "train_loss"], "timeline": ["plot", run, "--timeline"],
+            "table": ["plot", mak, "--x", "train.mak", "--y", "throughput"],
+            "sweep-file": ["plot", MAK_TOML, "--sweep-dir", mak]}[source]
+    out = pipe.parent if source == "sweep-file" else pipe
+    line = one_error_line(capsys, [*argv, "--out", out])
+    assert line.endswith(f"{pipe}: not a regular file (a device, pipe or folder): not replaced")

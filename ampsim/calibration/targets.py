@@ -42,12 +42,12 @@ def check_targets(out: str | Path, workers: int | None = None) -> None:
     the atomic write would replace by a file), or a file that calibrate did not write (:func:`_ours`); an ``out``
     inside a staging folder (:func:`~ampsim.folders.check_not_in_staging`)."""
     check_workers(workers, MAX_WORKERS, " (a fully connected model's chips)")
+    _check_regular(Path(out))
     check_output_file(out)  # (first: a folder such as "/" has no name to put a sidecar beside)
     check_not_in_staging(out)
     for path, model in ((Path(out), True), (sidecar(out), False)):
+        _check_regular(path)
         check_output_file(path)
-        if os.path.exists(path) and not stat.S_ISREG(os.stat(path).st_mode):
-            raise ConfigError(f"{path}: not a regular file (a pipe, socket or device); choose another --out")
         if os.path.lexists(path) and not _ours(path, model):
             what = "a calibrated hardware model" if model else "the measurements of a calibrated model"
             raise ConfigError(f"{path}: exists and is not {what} (ampsim calibrate writes only its own models); "
@@ -57,6 +57,14 @@ def check_targets(out: str | Path, workers: int | None = None) -> None:
         raise ConfigError(f"{out}: its measurements would replace {sidecar(out)}, which is also the calibrated model "
                           f"{others[0]}'s (a model's measurements are named by its name less the suffix); choose "
                           "another --out")
+
+
+def _check_regular(path: Path) -> None:
+    """One line, with the way out, where ``path`` is a pipe, socket or device, or a link to one (which the atomic
+    write would replace by a file); before :func:`~ampsim.files.check_output_file`, which refuses it without a
+    link (a folder is its own to word)."""
+    if os.path.exists(path) and not os.path.isdir(path) and not stat.S_ISREG(os.stat(path).st_mode):
+        raise ConfigError(f"{path}: not a regular file (a pipe, socket or device); choose another --out")
 
 
 def sharing_sidecar(model: Path) -> list[Path]:
