@@ -18,9 +18,11 @@ import pytest
 from test_bad_input import one_error_line
 
 from ampsim.cli import main
+from ampsim.figures.canvas import pyplot
 from ampsim.sweeps.spec import load_sweep
 
 ROOT = Path(__file__).resolve().parents[1]
+RING4 = ROOT / "hardware_models" / "ring4.toml"
 SMALL = ["--no-progress", "--set", "data.n_train=200", "--set", "data.n_test=50", "--set", "train.epochs=2"]
 #: a table of the sweep below (``s.toml``), its point ids filled in by the fixture
 TABLE = ("train.lr,label,metric,throughput,point_id\n"
@@ -262,6 +264,51 @@ def test_a_start_or_window_that_is_not_finite_names_the_option(base, tmp_path, c
                                    tmp_path / "f.png"])
     assert line.startswith(f"ampsim: error: {option} must be a finite number")
     assert not (tmp_path / "f.png").exists()
+
+
+@pytest.mark.parametrize("options, part", [
+    (["--window-s", "1e-300"], "--window-s 1e-300: a window of 1e-300 s from 0 s is narrower than a timeline draws"),
+    (["--start-s", "1e-4", "--window-s", "1e-300"], "--window-s 1e-300: a window of 0 s from 0.0001 s is narrower"),
+    (["--start-s", "1e-4", "--window-s", "1e-13"], "--window-s 1e-13: a window of 1e-13 s from 0.0001 s is narrower"),
+], ids=["from-zero", "lost-in-the-start", "under-a-picosecond"])
+def test_a_window_too_narrow_to_draw_is_one_line(base, tmp_path, capsys, options, part):
+    """matplotlib widened an axis whose ends it could not tell apart to ±0.05 µs about them: negative times
+    drawn, exit 0."""
+    line = one_error_line(capsys, ["plot", base / "run", "--timeline", *options, "--out", tmp_path / "f.png"])
+    assert part in line and line.endswith("(at least 1e-12 s there: an axis cannot tell a narrower one's ends apart)")
+    assert not (tmp_path / "f.png").exists()
+
+
+def test_a_sweep_timeline_of_too_narrow_a_window_is_one_line(base, tmp_path, capsys):
+    """The window fraction of the run's end: the same axis, widened."""
+    fixed = f'\n[fixed]\n"executor.kind" = "sim"\n"executor.trace" = true\n"executor.hardware" = "{RING4}"\n'
+    (tmp_path / "s.toml").write_text(SWEEP.format(kind="timeline", y="throughput") + "window = 1e-300\n" + fixed)
+    sweep = copy(base / "sweep", tmp_path / "sweep")
+    ids = [p.point_id for p in load_sweep(tmp_path / "s.toml").points]
+    (sweep / "table.csv").write_text(TABLE.format(*ids))
+    point = ids[0]
+    (sweep / point).mkdir()
+    shutil.copy(base / "run" / "trace.json", sweep / point / "trace.json")
+    line = one_error_line(capsys, ["plot", tmp_path / "s.toml", "--sweep-dir", sweep, "--out", tmp_path / "figs"])
+    assert "figure fig: window 1e-300: a window of " in line and "s from 0 s is narrower than a timeline draws" in line
+    assert not (tmp_path / "figs").exists() or not list((tmp_path / "figs").iterdir())
+
+
+def test_a_narrow_window_is_drawn_at_its_own_times(base, tmp_path, monkeypatch):
+    """A nanosecond from 0.3 ms: every tick read 0.3 (six digits of ms)."""
+    drawn = []
+    monkeypatch.setattr("ampsim.figures.trace.save_image", lambda fig, out: drawn.append(fig) or Path(out))
+    assert main(["plot", str(base / "run"), "--timeline", "--start-s", "3e-4", "--window-s", "1e-9", "--out",
+                 str(tmp_path / "f.png")]) == 0
+    fig = drawn[0]
+    try:
+        ax = fig.axes[-1]
+        assert ax.get_xlim() == pytest.approx((300.0, 300.001), abs=1e-9)  # (µs)
+        fig.canvas.draw()
+        labels = [t.get_text() for t in ax.get_xticklabels()]
+        assert len(labels) > 1 and len(set(labels)) == len(labels), labels
+    finally:
+        pyplot().close(fig)
 
 
 # -- the same folders, whole, still draw ----------------------------------------------------------------------

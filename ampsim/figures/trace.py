@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Sequence
 
 from ampsim import runfiles
-from ampsim.errors import ConfigError, DataError, RunError
+from ampsim.errors import AmpsimError, ConfigError, DataError, RunError
 from ampsim.figures.canvas import new_figure, pyplot, save_image
 from ampsim.figures.labels import axis_label, short_value
 from ampsim.figures.runs import run_summary
@@ -29,7 +29,8 @@ from ampsim.sweeps.figspec import FigureSpec
 from ampsim.tables import stopped
 from ampsim.trace import CONTROLLER_PID, LINK_PID, STEP_PHASES, read_events
 
-__all__ = ["draw_heatmap", "draw_timeline", "load_spans", "load_trace", "plot_run_timelines"]
+__all__ = ["check_window", "draw_heatmap", "draw_timeline", "load_spans", "load_trace", "plot_run_timelines",
+           "MIN_WINDOW_US", "MIN_WINDOW_FRACTION"]
 
 #: a span's colour by its phase (the last word of a node step's label), and the links' transfers
 COLORS = dict(zip((*STEP_PHASES, "transfer"), ("#1f77b4", "#ff7f0e", "#2ca02c", "#7f7f7f")))
@@ -215,6 +216,7 @@ def draw_timeline(df, sweep_dir: Path, spec: FigureSpec, _swept: list[str]):
     if not spans:
         raise RunError(f"figure {spec.name}: {trace} has no spans")
     end = max(s + d for _, _, s, d in spans) * spec.window_fraction
+    check_window(0.0, end, f"figure {spec.name}: window {spec.window_fraction:g}", RunError)
     # (links, not lanes: messages sharing a packet link take lanes of their own, named as the link)
     show_links = spec.links if spec.links is not None else len(set(link_names.values())) <= 24
     spans = [s for s in spans if s[2] < end and (show_links or not s[0].startswith("link"))]
@@ -265,6 +267,7 @@ def plot_run_timelines(runs: Sequence[str | Path], out: str | Path, window_s: fl
     if begin >= last:  # an empty figure drawn without a word, before
         raise ConfigError(f"--start-s {start_s:g}: after the end of the runs' traces ({last / 1e6:.6g} s)")
     end = begin + window_s * 1e6 if window_s else last
+    check_window(begin, end, f"--window-s {window_s:g}" if window_s else f"--start-s {start_s:g}")
     if (n := sum(len(_rows(spans)) for spans, *_ in traces)) > MAX_TIMELINE_ROWS:  # (3,000: 18 s, a 90,222 px PNG)
         raise ConfigError(f"{n:,} chips' rows to draw; a timeline draws at most {MAX_TIMELINE_ROWS:,} (its rows "
                           "would be unreadable): plot a run of fewer busy chips, or fewer runs at once")
@@ -284,7 +287,9 @@ def plot_run_timelines(runs: Sequence[str | Path], out: str | Path, window_s: fl
                      fontsize=8, loc="left")
     ax = axes[-1, 0]
     ax.set_xlim(begin, end)
-    ax.xaxis.set_major_formatter(lambda x, _pos: f"{x / 1e3:g}")
+    # (6 digits, as before, unless the window is narrower than they tell apart: every tick of 0.3 ms + 1 ns read 0.3)
+    digits = max(6, math.ceil(math.log10(max(abs(begin), abs(end)) / (end - begin))) + 3)
+    ax.xaxis.set_major_formatter(lambda x, _pos: f"{x / 1e3:.{digits}g}")
     ax.set_xlabel("time (ms)")
     kinds = [k for k in COLORS if any(s[1] == k for spans, *_ in traces for s in spans)]
     handles = [Patch(color=COLORS[k], label=k) for k in kinds] + [
@@ -294,6 +299,28 @@ def plot_run_timelines(runs: Sequence[str | Path], out: str | Path, window_s: fl
                       ncol=len(handles), frameon=False, borderaxespad=1.0)
     fig.tight_layout()
     return save_image(fig, out)
+
+
+#: the narrowest window a timeline draws, in µs (a picosecond), and as a fraction of the times at its ends: an axis
+#: cannot tell a narrower one's ends apart (matplotlib widened it to ±0.05 µs around them: negative times, drawn)
+MIN_WINDOW_US, MIN_WINDOW_FRACTION = 1e-6, 1e-9
+
+
+def check_window(begin: float, end: float, what: str, error: type[AmpsimError] = ConfigError) -> None:
+    """One ``error`` line, ``what`` (the option or figure that chose it) first, where the window from ``begin`` to
+    ``end`` µs is narrower than a timeline draws (:data:`MIN_WINDOW_US`, :data:`MIN_WINDOW_FRACTION`).
+
+    >>> check_window(300.0, 300.001, "--window-s 1e-09")
+    >>> check_window(0.0, 1e-294, "--window-s 1e-300")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ampsim.errors.ConfigError: --window-s 1e-300: a window of 1e-300 s from 0 s is narrower than a timeline draws (at...
+    """
+    least = max(MIN_WINDOW_US, MIN_WINDOW_FRACTION * max(abs(begin), abs(end)))
+    if not end - begin >= least:
+        raise error(f"{what}: a window of {(end - begin) / 1e6:.3g} s from {begin / 1e6:.6g} s is narrower than a "
+                    f"timeline draws (at least {least / 1e6:.3g} s there: an axis cannot tell a narrower one's ends "
+                    "apart)")
 
 
 def _rows(spans: list[tuple[str, str, float, float]]) -> list[str]:

@@ -24,16 +24,17 @@ from ampsim.calibration import profile, report, targets, transport
 from ampsim.executors.multicore import protocol
 from ampsim.executors.sim import admission, jitarrays
 from ampsim.figures import selection
+from ampsim.figures import trace as figure_trace
 from ampsim.hardware import routing
 from ampsim.ir import sync
 from ampsim.placement import load, packing, strategies
 from ampsim.sweeps import ids
 
 
-@pytest.mark.parametrize("module", [admission, api, config, environment, errors, fieldspec, folders, ids, jitarrays,
-                                    jsontext, metrics, load, optim, packing, profile, protocol, report, routing,
-                                    runfiles, schemas, selection, strategies, sync, tables, targets, tomltext,
-                                    transport],
+@pytest.mark.parametrize("module", [admission, api, config, environment, errors, fieldspec, figure_trace, folders,
+                                    ids, jitarrays, jsontext, metrics, load, optim, packing, profile, protocol, report,
+                                    routing, runfiles, schemas, selection, strategies, sync, tables, targets,
+                                    tomltext, transport],
                          ids=lambda m: m.__name__)
 def test_docstring_examples_hold(module, monkeypatch):
     monkeypatch.chdir(Path(__file__).resolve().parents[2])  # (their paths are the repository's)
