@@ -1,4 +1,4 @@
-"""Run folders, written so that an interrupted run loses nothing finished, and their one reader.
+"""Run folders, written so that an interrupted run loses nothing finished.
 
 Layout of ``results/<run>/``:
 
@@ -21,14 +21,13 @@ folder that is not a run folder (it holds sub-folders or none of config.toml, me
 a run folder that also holds files no run writes (:data:`ampsim.runfiles.RUN_OUTPUTS`; a desktop's aside), and a
 sweep's point (:data:`ampsim.runfiles.POINT`) are never replaced: the run is refused before any work.
 
-Tables of runs (a sweep's ``table.csv`` and ``sweep.json``) are :mod:`ampsim.tables`'.
+Their one reader (``metrics.csv``, ``summary.json``, any CSV table) is :mod:`ampsim.runread`, whose functions this
+module names too; tables of runs (a sweep's ``table.csv`` and ``sweep.json``) are :mod:`ampsim.tables`'.
 """
 
 from __future__ import annotations
 
 import csv
-import io
-import json
 import logging
 import os
 import shutil
@@ -38,8 +37,8 @@ from typing import Any
 
 from ampsim import jsontext
 from ampsim.environment import describe as describe_environment
-from ampsim.errors import ConfigError, DataError, RunError
-from ampsim.files import check_output_dir, entries_of, os_error_cause, read_json, read_text, replacing, what_it_holds
+from ampsim.errors import ConfigError, RunError
+from ampsim.files import check_output_dir, entries_of, os_error_cause, replacing, what_it_holds
 from ampsim.folders import (
     STAGING_MARK,
     make_staging,
@@ -50,6 +49,7 @@ from ampsim.folders import (
 )
 from ampsim.locks import LockHeld, lock_file, unlock_file
 from ampsim.runfiles import CONFIG, ENVIRONMENT, METRICS, POINT, RUN_FILES, RUN_OUTPUTS, SUMMARY
+from ampsim.runread import read_csv_table, read_metrics, read_summary  # (the readers' names, kept here too)
 from ampsim.wording import wording
 
 __all__ = ["RunDir", "finished_note", "check_run_folder", "enclosing_run", "not_run_outputs", "partial_path",
@@ -318,83 +318,3 @@ def finished_note(out: str | Path) -> str:
 
 def _fmt(v: Any) -> Any:
     return repr(v) if isinstance(v, float) else "" if v is None else v
-
-
-def read_csv_table(path: Path, text: tuple[str, ...] = ()):
-    """A CSV table as a DataFrame, the columns ``text`` as text whatever they look like (a point id of digits
-    read as a number lost its leading zero); a file that is missing, unreadable or not a table is one
-    DataError line."""
-    import pandas as pd
-
-    content = read_text(path, error=DataError)
-    _check_row_widths(path, content)
-    try:  # index_col=False: rows one field wider than the header made the first column an index (all shifted)
-        return pd.read_csv(io.StringIO(content), dtype=dict.fromkeys(text, str), index_col=False)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError) as e:
-        cause = (str(e).strip().splitlines() or ["empty"])[0]
-        raise DataError(f"{path}: not a CSV table ({cause})") from None
-
-
-def _check_row_widths(path: Path, content: str) -> None:
-    """One DataError line naming a column named twice, or the first row with more or fewer fields than the header
-    (pandas drops a trailing field without a word, fills a short row with empty cells: the columns were misread)."""
-    try:
-        reader = csv.reader(io.StringIO(content))
-        header = next((row for row in reader if row), [])  # (blank lines are skipped, as pandas does)
-        seen: set[str] = set()  # (a column twice: pandas read the second as "c.1", and plot drew the first alone)
-        if (dup := next((c for c in header if c and (c in seen or seen.add(c))), None)) is not None:
-            raise DataError(f"{path}: column {dup!r} is in the header twice; not a table as written (which one?)")
-        for row in reader:
-            if row and len(row) != len(header):
-                raise DataError(f"{path}: line {reader.line_num} has {len(row)} fields, the header "
-                                f"{len(header)}; not a table as written (a field added or lost?)")
-    except csv.Error as e:  # (pandas says what it makes of such a file)
-        log.debug("%s: %s", path, e)
-
-
-def read_metrics(path: str | Path):
-    """A run's metrics table as a pandas DataFrame."""
-    return read_csv_table(Path(path) / METRICS)
-
-
-def read_summary(path: str | Path) -> dict:
-    """A run's summary.json as a dict (anything else in it is a DataError naming the file)."""
-    summary = read_json(Path(path) / SUMMARY, error=DataError)
-    if not isinstance(summary, dict):
-        kind = {list: "an array", str: "a string", bool: "a boolean", type(None): "null"}.get(type(summary), "a number")
-        raise DataError(f"{Path(path) / SUMMARY}: expected a JSON object, got {kind}")
-    _check_computed(summary, Path(path) / SUMMARY)
-    return summary
-
-
-def _check_computed(summary: dict, path: Path) -> None:
-    """One line naming the key where a value the tables and figures compute with is not as a run writes it
-    (a hand-edited file): ``time_to_target`` and each ``staleness`` entry objects of numbers where they count,
-    ``chip_utilization`` a list of numbers, ``link_utilization`` an object of numbers."""
-    def number(v: Any) -> bool:
-        return v is None or (isinstance(v, (int, float)) and not isinstance(v, bool))
-
-    ttt, stale = summary.get("time_to_target"), summary.get("staleness") or {}
-    chips, links = summary.get("chip_utilization") or [], summary.get("link_utilization") or {}
-    for key, ok in (("time_to_target", ttt is None or isinstance(ttt, dict) and number(ttt.get("time_s"))
-                     and number(ttt.get("epoch"))),
-                    ("staleness", isinstance(stale, dict) and all(isinstance(e, dict) and all(
-                        number(e.get(k)) for k in ("count", "mean", "max")) for e in stale.values())),
-                    ("chip_utilization", isinstance(chips, list) and all(number(u) and u is not None for u in chips)),
-                    ("link_utilization", isinstance(links, dict) and all(number(u) for u in links.values()))):
-        if not ok:
-            raise DataError(f"{path}: {key}: not as a run writes it ({json.dumps(summary.get(key))[:60]}); "
-                            "the run's folder was edited: run it again")
-    # (a table took "fast" as a throughput; a list as time_unit or metric was a TypeError traceback in plot)
-    for key, ok, kind in [*((k, number, "a number") for k in NUMBERS),
-                          *((k, lambda v: isinstance(v, (str, type(None))), "a string") for k in TEXTS)]:
-        if not ok(summary.get(key)):
-            raise DataError(f"{path}: {key}: not as a run writes it ({json.dumps(summary.get(key))[:60]}: {kind} "
-                            "or null); the run's folder was edited: run it again")
-
-
-#: the summary's values that go into a table's columns as they are: numbers, and text (a metrics.csv column,
-#: a clock: TEXTS), or null where not measured
-NUMBERS = ("final_metric", "best_metric", "target", "epochs", "instances", "time_s", "throughput_instances_per_s",
-           "n_chips", "sync_rounds", "sync_time_s", "replica_drift")
-TEXTS = ("metric", "time_unit", "executor", "hardware")

@@ -34,7 +34,7 @@ LAYERS = [
     ("placement",),
     ("executors",),
     ("planning", "unread"),
-    ("metrics", "results", "tables"),
+    ("metrics", "results", "runread", "tables"),
     ("training",),
     ("calibration",),
     ("sweeps",),
