@@ -9,6 +9,7 @@ import csv
 import io
 import json
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ from ampsim.errors import DataError
 from ampsim.files import read_json, read_text
 from ampsim.runfiles import METRICS, SUMMARY
 
-__all__ = ["read_csv_table", "read_metrics", "read_summary", "NUMBERS", "TEXTS"]
+__all__ = ["read_csv_table", "read_metrics", "check_epoch_rows", "read_summary", "NUMBERS", "TEXTS"]
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +55,27 @@ def _check_row_widths(path: Path, content: str) -> None:
 
 
 def read_metrics(path: str | Path):
-    """A run's metrics table as a pandas DataFrame."""
-    return read_csv_table(Path(path) / METRICS)
+    """A run's (folder ``path``'s) metrics table as a pandas DataFrame: a row per epoch, as many as its
+    summary.json counts where it has one (:func:`check_epoch_rows`)."""
+    df = read_csv_table(Path(path) / METRICS)
+    check_epoch_rows(path, len(df))
+    return df
+
+
+def check_epoch_rows(path: str | Path, rows: int) -> None:
+    """One DataError line where the finished run in folder ``path`` has other than ``rows`` rows of metrics, as its
+    summary.json counts them (``epochs``): cut at the end of a row, metrics.csv read as a shorter run, as valid.
+
+    The run appends a row as each epoch ends and its summary counts those rows, a run that stopped early (diverged,
+    out of chip memory) too (:func:`ampsim.training.run_training`); an unfinished run (its partial folder) has no
+    summary, and a summary without a whole number of epochs (edited: its own readers say so) nothing to count."""
+    if not os.path.isfile(Path(path) / SUMMARY):
+        return
+    epochs = read_summary(path).get("epochs")
+    if isinstance(epochs, int) and not isinstance(epochs, bool) and epochs != rows:
+        raise DataError(f"{Path(path) / METRICS}: {rows} row{'s' if rows != 1 else ''} of metrics, but the run had "
+                        f"{epochs} epoch{'s' if epochs != 1 else ''} (its {SUMMARY}), a row each: cut short or edited "
+                        "since it was written; copy the run again, or run it again")
 
 
 def read_summary(path: str | Path) -> dict:

@@ -311,6 +311,75 @@ def test_a_narrow_window_is_drawn_at_its_own_times(base, tmp_path, monkeypatch):
         pyplot().close(fig)
 
 
+# -- a metrics.csv cut at the end of a row: as many rows as the run's summary counts epochs -------------------
+@pytest.mark.parametrize("keep", [2, 1], ids=["last-row-lost", "header-alone"])
+def test_a_metrics_csv_cut_at_a_rows_end_is_one_line(base, tmp_path, capsys, keep):
+    """The lines left are a valid table: the run was drawn as one of fewer epochs, exit 0."""
+    run = copy(base / "run", tmp_path / "run")
+    lines = (run / "metrics.csv").read_text().splitlines(keepends=True)
+    (run / "metrics.csv").write_text("".join(lines[:keep]))
+    line = one_error_line(capsys, ["plot", run, "--out", tmp_path / "f.png"])
+    rows = f"{keep - 1} row{'s' if keep != 2 else ''}"
+    assert line.endswith(f"{run / 'metrics.csv'}: {rows} of metrics, but the run had 2 epochs (its summary.json), "
+                         "a row each: cut short or edited since it was written; copy the run again, or run it again")
+    assert not (tmp_path / "f.png").exists()
+
+
+def test_a_sweep_points_metrics_cut_at_a_rows_end_is_one_line_in_its_curves(base, tmp_path, capsys):
+    (tmp_path / "s.toml").write_text(SWEEP.format(kind="curves", y="train_loss").replace('x = "train.lr"\n', ""))
+    sweep = copy(base / "sweep", tmp_path / "sweep")
+    point = (sweep / "table.csv").read_text().splitlines()[1].rsplit(",", 1)[1]
+    copy(base / "run", sweep / point)
+    lines = (sweep / point / "metrics.csv").read_text().splitlines(keepends=True)
+    (sweep / point / "metrics.csv").write_text("".join(lines[:-1]))
+    line = one_error_line(capsys, ["plot", tmp_path / "s.toml", "--sweep-dir", sweep, "--out", tmp_path / "figs"])
+    assert f"{sweep / point / 'metrics.csv'}: 1 row of metrics, but the run had 2 epochs" in line
+
+
+def test_runs_of_fewer_rows_than_train_epochs_still_read(base, tmp_path, capsys, monkeypatch):
+    """The count is the summary's epochs, a row each, not train.epochs: a run that stopped after its first epoch
+    (a sweep's point that diverged) has one row and counts one; a run evaluated every other epoch a row per epoch
+    all the same; an unfinished run (no summary) has nothing to count."""
+    from ampsim import training
+    from ampsim.config import load_config
+    from ampsim.errors import Diverged
+
+    calls = []
+
+    def diverging(reports):
+        calls.append(1)
+        if len(calls) == 2:
+            raise Diverged("loss became nan (made so by the test)")
+        return 1.0
+
+    monkeypatch.setattr(training, "mean_loss", diverging)
+    cfg = load_config(ROOT / "experiments" / "blobs_mlp.toml", [("data.n_train", 200), ("data.n_test", 50),
+                                                                ("train.epochs", 3)])
+    summary = training.train_experiment(cfg, tmp_path / "stopped", record_outcome=True)
+    assert summary["epochs"] == 1 and "diverged" in summary
+    monkeypatch.undo()
+    every_other = tmp_path / "every_other"
+    assert main(["train", str(ROOT / "experiments" / "blobs_mlp.toml"), "--out", str(every_other), *SMALL, "--set",
+                 "eval.every_epochs=2", "--set", "train.epochs=3"]) == 0
+    unfinished = copy(base / "run", tmp_path / "unfinished")
+    (unfinished / "summary.json").unlink()
+    (unfinished / "metrics.csv").write_text("".join((unfinished / "metrics.csv").read_text().splitlines(True)[:2]))
+    capsys.readouterr()
+    for run in ("stopped", "every_other", "unfinished"):
+        assert main(["plot", str(tmp_path / run), "--y", "train_loss", "--out", str(tmp_path / f"{run}.png")]) == 0
+        assert (tmp_path / f"{run}.png").is_file()
+
+
+def test_every_committed_run_has_a_row_per_epoch_its_summary_counts():
+    """The committed runs (sweeps' points, compares' runs) read as they are: their counts agree."""
+    from ampsim.results import read_metrics
+
+    runs = [p.parent for p in (ROOT / "results").rglob("metrics.csv") if (p.parent / "summary.json").is_file()]
+    assert len(runs) > 100
+    for run in runs:
+        read_metrics(run)
+
+
 # -- the same folders, whole, still draw ----------------------------------------------------------------------
 def test_the_valid_folders_still_draw(base, tmp_path, capsys):
     run, sweep = base / "run", base / "sweep"
