@@ -392,6 +392,24 @@ def test_resimulate_refuses_a_table_row_cut_short(cut, measured, tmp_path, capsy
                     "(a table cut short, or edited)")
 
 
+@pytest.mark.parametrize("keep", [-1, 2], ids=["last-row-lost", "one-row-left"])
+def test_resimulate_refuses_a_table_cut_at_the_end_of_a_row(keep, measured, tmp_path, capsys, no_work):
+    """The lines left are a valid table: the configurations of the lost rows were left out of the re-scoring
+    (and its ranking) without a word, though their measured runs are under runs/."""
+    from ampsim.calibration.compare import run_folder
+
+    table = measured / "compare.csv"
+    lines = table.read_text().splitlines(keepends=True)
+    table.write_text("".join(lines[:keep]))
+    lost = sorted(run_folder(r["config"]) for r in csv.DictReader(lines[:1] + lines[keep:]))
+    more = f" (and {len(lost) - 1} more)" if len(lost) > 1 else ""
+    out = tmp_path / "out"
+    line = _resimulate(capsys, measured, out)
+    assert line == (f"ampsim: error: {table}: no row for the configuration of runs/{lost[0]}{more}, whose runs the "
+                    "compare that wrote the table made: cut short or edited since; copy or run the compare again")
+    assert not out.exists()
+
+
 def test_resimulate_refuses_a_table_row_without_a_configuration(measured, tmp_path, capsys, no_work):
     _edit_table(measured, 4, "config", "")
     assert f"{measured / 'compare.csv'}: line 4: config:" in _resimulate(capsys, measured, tmp_path / "out")

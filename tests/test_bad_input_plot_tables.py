@@ -274,3 +274,24 @@ def test_an_out_that_is_a_pipe_is_refused_before_anything_is_drawn(mak, tmp_path
     out = pipe.parent if source == "sweep-file" else pipe
     line = one_error_line(capsys, [*argv, "--out", out])
     assert line.endswith(f"{pipe}: not a regular file (a device, pipe or folder): not replaced")
+
+
+@pytest.mark.parametrize("cut", [False, True], ids=["whole", "last-row-lost"])
+def test_a_compare_table_cut_at_the_end_of_a_row_is_one_line(tmp_path, capsys, cut):
+    """A compare's table has a row per configuration it has runs of under runs/ beside it: cut at the end of a
+    row, it was drawn as a compare of fewer configurations, exit 0."""
+    measured = ROOT / "results" / "compare" / "list_reduction"
+    folder = Path(shutil.copytree(measured, tmp_path / "cmp", ignore=shutil.ignore_patterns(
+        "*.png", "metrics.csv", "staleness.json", "placement.json", "timing.json", "trace.json")))
+    lines = (folder / "compare.csv").read_text().splitlines(keepends=True)
+    if cut:
+        (folder / "compare.csv").write_text("".join(lines[:-1]))
+    argv = ["plot", folder / "compare.csv", "--x", "config", "--y", "measured_throughput", "--out", tmp_path / "f.png"]
+    if not cut:
+        assert main([str(a) for a in argv]) == 0 and (tmp_path / "f.png").is_file()
+        return
+    line = one_error_line(capsys, argv)
+    assert line.startswith(f"ampsim: error: {folder / 'compare.csv'}: no row for the configuration of runs/")
+    assert line.endswith("whose runs the compare that wrote the table made: cut short or edited since; copy or run "
+                         "the compare again")
+    assert not (tmp_path / "f.png").exists()

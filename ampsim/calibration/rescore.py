@@ -34,7 +34,7 @@ from ampsim.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
-__all__ = ["measured_runs", "resimulate"]
+__all__ = ["check_rows_of_runs", "measured_runs", "resimulate"]
 
 
 def resimulate(measured: str | Path, overrides: list[tuple[str, Any]] = (), hardware: str | Path | None = None,
@@ -216,7 +216,8 @@ def _checked_summary(f: Path, m: Any) -> dict:
 
 def _table_rows(table: Path, rows: list[dict]) -> list[dict]:
     """The rows of ``table`` checked (:func:`_table_row`), each configuration once: one given twice (a line copied
-    in) was simulated twice into one folder and ranked against itself, its runs counted twice in the controller fit."""
+    in) was simulated twice into one folder and ranked against itself, its runs counted twice in the controller fit;
+    and one for every configuration with runs under ``runs/`` beside it (:func:`check_rows_of_runs`)."""
     from ampsim.calibration.compare import run_folder
 
     out, lines = [], {}
@@ -225,7 +226,28 @@ def _table_rows(table: Path, rows: list[dict]) -> list[dict]:
         if (first := lines.setdefault(run_folder(r["config"]), line)) != line:
             raise ConfigError(f"{table}: line {line} ({r['config']}): the configuration of line {first} again (its "
                               f"runs' folder runs/{run_folder(r['config'])}); a compare measures each once")
+    check_rows_of_runs(table, [r["config"] for r in rows])
     return out
+
+
+def check_rows_of_runs(table: Path, labels: list[str]) -> None:
+    """One ConfigError line where a configuration's runs under ``runs/`` beside the compare table ``table``
+    (``runs/<config>/multicore`` measured, or ``sim`` simulated) are named by none of its rows' ``labels``.
+
+    A compare (and a re-scoring) writes its table and a folder of runs per row into a folder of its own (or staged
+    and swapped in whole, :func:`~ampsim.calibration.outfolder.into_folder`), so the two agree: a table cut at the end
+    of a row, which reads as a valid one of fewer configurations, does not. A table without ``runs/`` beside it
+    (copied alone) has nothing to check against."""
+    from ampsim.calibration.compare import run_folder
+
+    runs = table.parent / "runs"
+    named = {run_folder(str(label)) for label in labels}
+    lost = sorted(d.name for d in runs.iterdir() if d.name not in named and any(
+        (d / kind / runfiles.SUMMARY).is_file() for kind in ("multicore", "sim"))) if runs.is_dir() else []
+    if lost:
+        raise ConfigError(f"{table}: no row for the configuration of runs/{lost[0]}"
+                          f"{f' (and {len(lost) - 1} more)' if len(lost) > 1 else ''}, whose runs the compare that "
+                          "wrote the table made: cut short or edited since; copy or run the compare again")
 
 
 def _table_row(table: Path, line: int, r: dict) -> dict:

@@ -123,6 +123,7 @@ def _plot_table(source: Path, args: argparse.Namespace) -> int:
     ``--x`` and ``--y`` name columns; a numeric x gives lines (``xy``), a text x grouped bars."""
     import pandas as pd
 
+    from ampsim.calibration.report import COMPARE_TABLE
     from ampsim.figures.canvas import check_figure_files, closing_on_error, save_figure
     from ampsim.figures.draw import check_rows_are_points
     from ampsim.figures.lines import check_numeric, draw_bar, draw_xy
@@ -140,6 +141,10 @@ def _plot_table(source: Path, args: argparse.Namespace) -> int:
         if col not in df.columns:
             raise ConfigError(f"{csv}: no column {col!r} (columns: {', '.join(map(str, df.columns))})")
     check_numeric(df, args.y, csv)  # --y is averaged: text (a label column, a corrupt cell) is one line
+    if csv.name == COMPARE_TABLE and "config" in df.columns:  # a compare's: a row per configuration of its runs/
+        from ampsim.calibration.rescore import check_rows_of_runs
+
+        check_rows_of_runs(csv, df["config"].dropna().astype(str).tolist())
     info = read_table_info(folder)
     keys = info["keys"] if info else []  # any CSV has no sweep.json: no swept keys to group lines by
     if info and "point_id" in df.columns:  # a sweep's table: a row per point (a repeated one was averaged in)
