@@ -22,13 +22,17 @@ __all__ = ["read_csv_table", "read_metrics", "check_epoch_rows", "read_summary",
 log = logging.getLogger(__name__)
 
 
-def read_csv_table(path: Path, text: tuple[str, ...] = ()):
+def read_csv_table(path: Path, text: tuple[str, ...] = (), *, line_ends: bool = False):
     """A CSV table as a DataFrame, the columns ``text`` as text whatever they look like (a point id of digits
     read as a number lost its leading zero); a file that is missing, unreadable or not a table is one
-    DataError line."""
+    DataError line. ``line_ends``: its writer ends every row with a line end (a run's metrics.csv), so a file
+    that does not end with one was cut inside its last row, whose last cell read as another value (0.98 as 0.9)."""
     import pandas as pd
 
     content = read_text(path, error=DataError)
+    if line_ends and content and not content.endswith("\n"):
+        raise DataError(f"{path}: its last line has no line end, so it was cut off inside a row (as written, every "
+                        "row ends with one); copy the run again, or run it again")
     _check_row_widths(path, content)
     try:  # index_col=False: rows one field wider than the header made the first column an index (all shifted)
         return pd.read_csv(io.StringIO(content), dtype=dict.fromkeys(text, str), index_col=False)
@@ -57,7 +61,7 @@ def _check_row_widths(path: Path, content: str) -> None:
 def read_metrics(path: str | Path):
     """A run's (folder ``path``'s) metrics table as a pandas DataFrame: a row per epoch, as many as its
     summary.json counts where it has one (:func:`check_epoch_rows`)."""
-    df = read_csv_table(Path(path) / METRICS)
+    df = read_csv_table(Path(path) / METRICS, line_ends=True)  # (RunDir.append_metrics: csv's \r\n after each)
     check_epoch_rows(path, len(df))
     return df
 

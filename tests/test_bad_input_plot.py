@@ -325,6 +325,20 @@ def test_a_metrics_csv_cut_at_a_rows_end_is_one_line(base, tmp_path, capsys, kee
     assert not (tmp_path / "f.png").exists()
 
 
+@pytest.mark.parametrize("finished", [True, False], ids=["finished", "no-summary"])
+def test_a_metrics_csv_cut_inside_its_last_row_is_one_line(base, tmp_path, capsys, finished):
+    """Cut inside the last cell (test_accuracy 0.98 left as 0.9), every row had its fields and the run its count of
+    rows: drawn with the cut value, exit 0. The run ends every row it writes with a line end."""
+    run = copy(base / "run", tmp_path / "run")
+    if not finished:
+        (run / "summary.json").unlink()
+    (run / "metrics.csv").write_bytes((run / "metrics.csv").read_bytes()[:-3])
+    line = one_error_line(capsys, ["plot", run, "--y", "test_accuracy", "--out", tmp_path / "f.png"])
+    assert line.endswith(f"{run / 'metrics.csv'}: its last line has no line end, so it was cut off inside a row (as "
+                         "written, every row ends with one); copy the run again, or run it again")
+    assert not (tmp_path / "f.png").exists()
+
+
 def test_a_sweep_points_metrics_cut_at_a_rows_end_is_one_line_in_its_curves(base, tmp_path, capsys):
     (tmp_path / "s.toml").write_text(SWEEP.format(kind="curves", y="train_loss").replace('x = "train.lr"\n', ""))
     sweep = copy(base / "sweep", tmp_path / "sweep")
