@@ -250,6 +250,9 @@ def plot_run_timelines(runs: Sequence[str | Path], out: str | Path, window_s: fl
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 
+    begin = start_s * 1e6
+    if window_s:  # (before any trace is read: a 161 MB one takes seconds)
+        check_window(begin, begin + window_s * 1e6, f"--window-s {window_s:g}")
     traces = []
     for run in runs:  # every trace read and checked before anything is drawn
         path = Path(run) / runfiles.TRACE
@@ -262,12 +265,12 @@ def plot_run_timelines(runs: Sequence[str | Path], out: str | Path, window_s: fl
         if not spans:
             raise ConfigError(f"{path}: no spans")
         traces.append((spans, marks, run_summary(run)))
-    begin = start_s * 1e6
     last = max(s + d for spans, *_ in traces for _, _, s, d in spans)
     if begin >= last:  # an empty figure drawn without a word, before
         raise ConfigError(f"--start-s {start_s:g}: after the end of the runs' traces ({last / 1e6:.6g} s)")
     end = begin + window_s * 1e6 if window_s else last
-    check_window(begin, end, f"--window-s {window_s:g}" if window_s else f"--start-s {start_s:g}")
+    if not window_s:  # (to the traces' end: a start just before it leaves too narrow a window too)
+        check_window(begin, end, f"--start-s {start_s:g}")
     if (n := sum(len(_rows(spans)) for spans, *_ in traces)) > MAX_TIMELINE_ROWS:  # (3,000: 18 s, a 90,222 px PNG)
         raise ConfigError(f"{n:,} chips' rows to draw; a timeline draws at most {MAX_TIMELINE_ROWS:,} (its rows "
                           "would be unreadable): plot a run of fewer busy chips, or fewer runs at once")
