@@ -16,6 +16,7 @@ alike) replace a file whole (a folder: :func:`ampsim.folders.replace_folder`).
 
 from __future__ import annotations
 
+import codecs
 import errno
 import gzip
 import os
@@ -61,11 +62,31 @@ def open_regular(path: str | Path, error: ErrorClass = ConfigError):
     return open(path, "rb")
 
 
+#: byte-order marks an editor may put before the text (UTF-32's first: UTF-16's little-endian one begins it)
+_BOMS = ((codecs.BOM_UTF32_LE, "UTF-32"), (codecs.BOM_UTF32_BE, "UTF-32"), (codecs.BOM_UTF8, "UTF-8"),
+         (codecs.BOM_UTF16_LE, "UTF-16"), (codecs.BOM_UTF16_BE, "UTF-16"))
+
+
+def _byte_order_mark(data: bytes, path: str | Path) -> None:
+    """One ``ConfigError`` line where a TOML file's bytes start with a byte-order mark (Windows editors save
+    one): TOML is UTF-8 without it, and tomllib said "invalid TOML: Invalid statement (at line 1, column 1)" of
+    a UTF-8 one, and "binary?" of UTF-16 text."""
+    kind = next((name for bom, name in _BOMS if data.startswith(bom)), None)
+    if kind == "UTF-8":
+        raise ConfigError(f"{path}: starts with a byte-order mark (BOM), which TOML does not allow; save it as "
+                          "UTF-8 without a BOM")
+    if kind is not None:
+        raise ConfigError(f"{path}: {kind} text (it starts with a {kind} byte-order mark); TOML is UTF-8: save it "
+                          "as UTF-8")
+
+
 def read_toml(path: str | Path) -> dict:
     """Read one TOML file; every problem with the file is one ``ConfigError`` naming ``path`` as given."""
     try:
         with open_regular(path, ConfigError) as f:
-            return tomllib.load(f)
+            data = f.read()
+        _byte_order_mark(data, path)
+        return tomllib.loads(data.decode("utf-8"))
     except OSError as e:
         raise ConfigError(f"{path}: {os_error_cause(e)}") from None
     except UnicodeDecodeError:

@@ -56,6 +56,8 @@ def bad(tmp_path_factory) -> Path:
     b = tmp_path_factory.mktemp("bad")
     (b / "bin.toml").write_bytes(b"\x00\xff\xfe\x01binary\x89PNG")
     (b / "latin.toml").write_bytes('[experiment]\nname = "café"\n'.encode("latin-1"))
+    (b / "bom.toml").write_bytes(b"\xef\xbb\xbf" + BLOBS.read_bytes())  # as a Windows editor may save it
+    (b / "utf16.toml").write_bytes(BLOBS.read_text().encode("utf-16"))  # (with its byte-order mark)
     (b / "invalid.toml").write_text("[experiment\nname = 1\n")
     (b / "task.toml").write_text('[experiment]\ntask = "nope"\n')
     (b / "empty.toml").write_text("# nothing yet\n")
@@ -141,6 +143,13 @@ CASES = [
     # experiment, hardware and sweep files that are not TOML text, or not there
     ("exp-binary", ["train", "{bad}/bin.toml"], None, "bin.toml: not a UTF-8 text file"),
     ("exp-latin1", ["train", "{bad}/latin.toml"], None, "latin.toml: not a UTF-8 text file"),
+    # a byte-order mark: "invalid TOML: Invalid statement (at line 1, column 1)", and "binary?" of UTF-16 text
+    ("exp-utf8-bom", ["train", "{bad}/bom.toml"], None, "bom.toml: starts with a byte-order mark (BOM), which TOML "
+     "does not allow; save it as UTF-8 without a BOM"),
+    ("exp-utf16", ["train", "{bad}/utf16.toml"], None, "utf16.toml: UTF-16 text (it starts with a UTF-16 byte-order "
+     "mark); TOML is UTF-8: save it as UTF-8"),
+    ("info-utf8-bom", ["info", "{bad}/bom.toml"], None, "bom.toml: starts with a byte-order mark (BOM)"),
+    ("sweep-utf16", ["sweep", "{bad}/utf16.toml"], None, "utf16.toml: UTF-16 text"),
     ("exp-directory", ["train", "{bad}/adir"], None, "adir: is a directory, not a file"),
     ("exp-missing", ["train", "{bad}/nope.toml"], None, "nope.toml: no such file"),
     ("exp-under-a-file", ["train", "{bad}/afile/x.toml"], None, "x.toml: a part of the path is a file"),
