@@ -199,6 +199,8 @@ def fetch(relpath: str, *, root: Path | str | None = None, verify: bool = True) 
         return path
     if os.path.exists(path):
         raise DataError(f"{path}: is not a regular file; remove it and re-run")
+    if (why := _in_the_way(path, base)) is not None:  # (a download would replace the link, or fail three times)
+        raise DataError(f"missing {path}: {why}; {_WHAT_TO_DO}")
     if spec is None:
         raise DataError(f"missing {path}: not a known download; {_WHAT_TO_DO}")
     if not spec.sources:
@@ -217,6 +219,20 @@ def fetch(relpath: str, *, root: Path | str | None = None, verify: bool = True) 
         return path
     why = reasons[0][1] if len(reasons) == 1 else "; ".join(f"{host}: {why}" for host, why in reasons)
     raise DataError(f"missing {path}: download failed ({why}); {_WHAT_TO_DO}")
+
+
+def _in_the_way(path: Path, base: Path) -> str | None:
+    """Why the missing ``path`` under the data root ``base`` cannot be there, where something stands in its place
+    or in a folder's on the way (the root included): a symbolic link that leads to nothing (dangling, or a loop)
+    or a file; else None. Said as missing with downloads off, a link to an unmounted disk was taken for a file
+    never fetched, and online it was downloaded over."""
+    for p in (path, *path.parents[:len(path.relative_to(base).parts)]):
+        what = "it" if p == path else f"{p} (the data root)" if p == base else str(p)
+        if os.path.lexists(p) and not os.path.exists(p):
+            return f"{what} is a symbolic link that leads to nothing (to {os.readlink(p)!r})"
+        if os.path.exists(p):  # (a folder: so are the ones above it)
+            return None if os.path.isdir(p) else f"{what} is a file, not a folder"
+    return None
 
 
 def _verify_existing(path: Path, spec: FileSpec) -> None:

@@ -305,3 +305,39 @@ def test_an_edit_that_restores_the_size_and_mtime_is_verified_again(root, monkey
     os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
     with pytest.raises(DataError, match="sha256 mismatch"):
         store.fetch("toy/a.bin")
+
+
+@pytest.mark.parametrize("to", ["nowhere.bin", "a.bin"])  # dangling, or a loop
+def test_a_link_to_nothing_in_the_files_place_is_named_and_not_downloaded_over(root, monkeypatch, to):
+    """It was "missing ...: downloads are off" (a link to a disk not mounted, taken for a file never fetched), and
+    online the download replaced the link."""
+    monkeypatch.setitem(store.REGISTRY, "toy/a.bin", store.FileSpec(_sha(b"x"), (store.Source("http://a.invalid"),)))
+    monkeypatch.setattr(store, "_download", lambda url, dest, timeout=None: Path(dest).write_bytes(b"x"))
+    (root / "toy").mkdir()
+    link = root / "toy" / "a.bin"
+    link.symlink_to(to)
+    with pytest.raises(DataError) as err:
+        store.fetch("toy/a.bin")
+    assert str(err.value) == (f"missing {link}: it is a symbolic link that leads to nothing (to {to!r}); put the file "
+                              "there or set AMPSIM_DATA to a folder holding mnist/, sst/, qm9/")
+    assert os.readlink(link) == to and os.listdir(root / "toy") == ["a.bin"]
+
+
+@pytest.mark.parametrize("kind", ["file", "link"])
+@pytest.mark.parametrize("where", ["root", "mnist"])
+def test_a_file_or_a_link_to_nothing_in_a_folders_place_is_named_not_downloaded_into(tmp_path, monkeypatch, kind,
+                                                                                     where):
+    """A data root that is a file tried every source ("[Errno 20] Not a directory", three times over)."""
+    base = tmp_path / "root"
+    blocked = base if where == "root" else base / "mnist"
+    blocked.parent.mkdir(exist_ok=True)
+    if kind == "file":
+        blocked.write_text("a file\n")
+    else:
+        blocked.symlink_to(blocked.name)  # a loop
+    monkeypatch.setenv("AMPSIM_DATA", str(base))
+    with pytest.raises(DataError) as err:
+        store.fetch("mnist/train-images-idx3-ubyte.gz")
+    named = f"{blocked} (the data root)" if where == "root" else str(blocked)
+    why = "a file, not a folder" if kind == "file" else f"a symbolic link that leads to nothing (to {blocked.name!r})"
+    assert str(err.value).startswith(f"missing {base / 'mnist' / 'train-images-idx3-ubyte.gz'}: {named} is {why}; ")
