@@ -226,7 +226,7 @@ CASES = [
     ("qm9-corrupt-gz", ["train", EXP / "qm9_ggnn.toml"], "{bad}/q_corrupt", "molecules_train.json: corrupt: bad gzip"),
     ("qm9-latin1", ["train", EXP / "qm9_ggnn.toml"], "{bad}/q_latin", "molecules_train.json: invalid JSON"),
     ("qm9-long-int", ["train", EXP / "qm9_ggnn.toml"], "{bad}/q_long", "molecules_train.json: invalid JSON (Exceeds"),
-    ("qm9-directory", ["train", EXP / "qm9_ggnn.toml"], "{bad}/q_dir", "molecules_train.json.gz"),
+    ("qm9-directory", ["train", EXP / "qm9_ggnn.toml"], "{bad}/q_dir", "molecules_train.json: is not a regular file"),
     ("mnist-directory", ["train", EXP / "mnist_mlp.toml"], "{bad}/m_dir", "ubyte.gz: is not a regular file"),
     ("mnist-corrupt", ["train", EXP / "mnist_mlp.toml"], "{bad}/m_junk", "ubyte.gz: sha256 mismatch"),
     ("data-root-is-a-file", ["train", EXP / "mnist_mlp.toml"], "{bad}/afile", "train-images-idx3-ubyte.gz"),

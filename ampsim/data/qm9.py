@@ -227,8 +227,9 @@ def load_qm9(
     """Load the QM9 ``split`` ("train": 13291, "valid": 1424 molecules in this project's subset).
 
     Looks for ``qm9/molecules_<split>.json`` first (a user-supplied file such as GGNN's full QM9,
-    used unverified) and then the project's ``qm9/molecules_<split>.json.gz`` (sha256-checked via
-    :func:`ampsim.data.store.fetch` unless ``verify`` is false). ``limit`` keeps the first records.
+    used unverified; a folder or a broken link at that path is refused, not passed over) and then the
+    project's ``qm9/molecules_<split>.json.gz`` (sha256-checked via :func:`ampsim.data.store.fetch` unless
+    ``verify`` is false). ``limit`` keeps the first records.
 
     Raises:
         ValueError: an unknown split.
@@ -238,7 +239,9 @@ def load_qm9(
         raise ValueError(f"unknown QM9 split {split!r}; use 'train' or 'valid'")
     base = Path(root).expanduser() if root is not None else store.data_root()
     plain = f"qm9/molecules_{split}.json"
-    if (base / plain).is_file():
+    # whatever stands there is the user's file: a folder, or a link to a disk not mounted, is refused, not passed
+    # over for the project's file without a word (a run on other molecules than the user meant)
+    if os.path.lexists(base / plain):
         path = store.fetch(plain, root=base, verify=False)
         log.info("using user-supplied QM9 file %s", path)
     else:

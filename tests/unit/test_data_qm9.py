@@ -182,3 +182,17 @@ def test_a_users_qm9_files_that_do_not_fit_are_one_line(root, train, valid, over
             (root / "qm9" / f"molecules_{split}.json").write_text(json.dumps(records))
     with pytest.raises(AmpsimError, match=message):
         plan(_ggnn_config(root, *overrides))
+
+
+@pytest.mark.parametrize("make, words", [
+    (lambda p: p.mkdir(), "molecules_train.json: is not a regular file"),
+    (lambda p: p.symlink_to("/nonexistent/qm9_full.json"), "molecules_train.json: it is a symbolic link that leads to "
+                                                           "nothing (to '/nonexistent/qm9_full.json')"),
+    (lambda p: p.symlink_to(p.name), "molecules_train.json: it is a symbolic link that leads to nothing"),
+], ids=["folder", "dangling-link", "link-loop"])
+def test_a_users_plain_file_that_is_no_file_is_refused_not_passed_over_for_the_projects(root, make, words):
+    """A folder or a broken link at qm9/molecules_train.json (a user's full QM9 on a disk not mounted) was passed
+    over without a word, and the run trained on the project's molecules instead."""
+    make(root / "qm9" / "molecules_train.json")
+    with pytest.raises(DataError, match=words.replace("(", r"\(").replace(")", r"\)")):
+        qm9.load_qm9("train", verify=False)
