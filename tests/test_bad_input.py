@@ -329,7 +329,9 @@ CASES = [
      "--set experiment.name: 'a\\udcffb' is not Unicode text"),
     # data generated in memory beyond what the machine has: the OOM killer ended the run without a word
     ("blobs-beyond-memory", [*T, "--set", "data.n_train=2000000000"], None,
-     "blobs of 2,000,000,500 x 16 features need 879 GiB of host memory to generate; "),
+     "blobs of 2,000,000,500 x 16 features around 4 class centres need 879 GiB of host memory to generate; "),
+    ("blobs-classes-beyond-memory", [*T, "--set", "data.n_classes=1000000000000"], None,  # numpy's MemoryError
+     "blobs of 2,500 x 16 features around 1,000,000,000,000 class centres need 1.19e+05 GiB of host memory"),
     ("lists-beyond-memory", ["train", EXP / "list_reduction.toml", "--set", "data.n_train=1000000000"], None,
      "1,000,002,000 lists of up to 10 digits need 209 GiB of host memory to generate; "),
     ("ggnn-steps-without-end", ["train", EXP / "qm9_ggnn.toml", "--set", "model.steps=100000000"], None,

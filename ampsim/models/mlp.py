@@ -68,9 +68,11 @@ def load_arrays(d: DataConfig, seed: int, source: str):
 
 
 def _check_blobs(d: DataConfig, source: str) -> None:
-    n = d.n_train + d.n_test  # at the generator's peak: three float64 copies and the float32 result, labels
-    check_data_memory(source, f"blobs of {n:,} x {d.n_features} features", n * (28.0 * d.n_features + 24),
-                      "data.n_train, data.n_test or data.n_features")
+    n = d.n_train + d.n_test  # at the generator's peak: three float64 copies and the float32 result, labels; and
+    # the class centres, float64 [n_classes, n_features] (data.n_classes = 1e9 was numpy's MemoryError, uncounted)
+    check_data_memory(source, f"blobs of {n:,} x {d.n_features} features around {d.n_classes:,} class centres",
+                      n * (28.0 * d.n_features + 24) + 8.0 * d.n_classes * d.n_features,
+                      "data.n_train, data.n_test, data.n_features or data.n_classes")
 
 
 def check_memory(cfg) -> None:
