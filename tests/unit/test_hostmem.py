@@ -76,3 +76,17 @@ def test_a_replicated_models_copies_are_checked_before_they_are_copied(monkeypat
         plan(load_config(blobs, over + [("replicas.groups", 32), ("executor.kind", "sim"),
                                          ("executor.hardware", str(blobs.parents[1] / "hardware_models" /
                                                                    "torus8x8.toml"))]))
+
+
+@pytest.mark.parametrize("cell", ["LSTMCell", "TreeLSTMCell"])
+def test_a_gated_cells_weights_are_checked_before_its_bias_is_made(one_gib, cell):
+    """The bias (4 or 5 x hidden) was made first: model.hidden = 2**53 was numpy's MemoryError, not the one line."""
+    from ampsim.ir.nodes import cells
+
+    make = {"LSTMCell": lambda h: cells.LSTMCell("lstm", 4, h), "TreeLSTMCell": lambda h: cells.TreeLSTMCell("tree", h)}
+    with pytest.raises(RunError, match=r"^node '(lstm|tree)': parameters \[\d+, \d+\] need .* GiB of host memory"):
+        make[cell](2**53)
+    small = make[cell](3)  # the forget gates' bias, and only theirs, as before
+    assert small.params["b"].tolist() == ([0.0] * 3 + [1.0] * 3 + [0.0] * 6 if cell == "LSTMCell" else [0.0] * 15)
+    tree = cells.TreeLSTMCell("t", 2, forget_bias=0.5)
+    assert tree.params["b"].tolist() == [0.0, 0.0, 0.5, 0.5, 0.5, 0.5, 0.0, 0.0, 0.0, 0.0]

@@ -58,10 +58,14 @@ class GatedCell(ParamNode):
     update_work_from_shapes = True  # (grad_work, grad_sizes: the parameters' shapes and the profiles)
 
     def __init__(self, name: str, n_lin: int, n_gates: int, hidden: int, *, seed: int, dtype,
-                 bias: np.ndarray | None = None) -> None:
-        b = np.zeros(n_gates) if bias is None else bias
-        super().__init__(name, {"W": _uniform(seed, name, (n_lin, n_gates), n_lin + hidden, dtype),
-                                "b": np.asarray(b, dtype=dtype)})
+                 forget: tuple[slice, float] | None = None) -> None:
+        # W first: its memory check must come before the bias is allocated (model.hidden = 2**53 was numpy's
+        # MemoryError making the bias, not the one line that refuses W); ``forget``: the forget gates' bias
+        W = _uniform(seed, name, (n_lin, n_gates), n_lin + hidden, dtype)
+        b = np.zeros(n_gates)
+        if forget is not None:
+            b[forget[0]] = forget[1]
+        super().__init__(name, {"W": W, "b": np.asarray(b, dtype=dtype)})
         self.hidden = hidden
 
     def linear(self, x: np.ndarray) -> np.ndarray:
@@ -97,9 +101,7 @@ class LSTMCell(GatedCell):
     def __init__(self, name: str, n_x: int, hidden: int, *, seed: int = 0, dtype=np.float32,
                  forget_bias: float = 1.0) -> None:
         H = hidden
-        b = np.zeros(4 * H)
-        b[H:2 * H] = forget_bias
-        super().__init__(name, n_x + H, 4 * H, H, seed=seed, dtype=dtype, bias=b)
+        super().__init__(name, n_x + H, 4 * H, H, seed=seed, dtype=dtype, forget=(slice(H, 2 * H), forget_bias))
         self.n_x = n_x
 
     def in_width(self, port: int) -> int:
@@ -187,9 +189,7 @@ class TreeLSTMCell(GatedCell):
     def __init__(self, name: str, hidden: int, *, seed: int = 0, dtype=np.float32,
                  forget_bias: float = 0.0) -> None:
         H = hidden
-        b = np.zeros(5 * H)
-        b[H:3 * H] = forget_bias
-        super().__init__(name, 2 * H, 5 * H, H, seed=seed, dtype=dtype, bias=b)
+        super().__init__(name, 2 * H, 5 * H, H, seed=seed, dtype=dtype, forget=(slice(H, 3 * H), forget_bias))
 
     def in_width(self, port: int) -> int:
         return 4 * self.hidden
