@@ -288,6 +288,10 @@ def _from_raw(raw: dict, source: str) -> Config:
         raise ConfigError(f"{source}: placement.map: only placement.strategy = \"explicit\" reads it, the strategy "
                           f"is {placed.strategy!r}" if placed.map else f"{source}: placement.map: placement.strategy "
                           "= \"explicit\" needs a map of node name (or pattern) -> chip, got none")
+    pin = sections["executor"].hardware_sha256  # (any other text was refused as "its bytes differ": a file edited)
+    if pin and not (len(pin) == 64 and all(c in "0123456789abcdefABCDEF" for c in pin)):
+        raise ConfigError(f"{source}: executor.hardware_sha256: expected a SHA-256 of the hardware file's bytes "
+                          f"(64 hex digits) or \"\" for none, got {pin[:80]!r}")
     schema = task_schema(sections["experiment"].task, source)
     data = parse_section(schema.data, raw.get("data", {}), source, "data")
     model = parse_section(schema.model, raw.get("model", {}), source, "model")

@@ -53,7 +53,7 @@ def hardware_path(cfg: Config) -> Path:
     machine), the copy beside the config that does (with a warning); one that differs (edited since, or
     another file named), one :class:`~ampsim.errors.ConfigError` line."""
     where = _candidates(cfg)
-    want = cfg.executor.hardware_sha256
+    want = cfg.executor.hardware_sha256.lower()  # (as a tool printed it: PowerShell's Get-FileHash in upper case)
     if not want:
         return next((p for p in where if _exists(p)), where[0])  # (what is wrong with it is read_toml's line)
     digests = [sha256_of(p) for p in where]

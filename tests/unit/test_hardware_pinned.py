@@ -182,3 +182,25 @@ def test_the_api_finds_the_pinned_file_beside_the_config_when_the_working_folder
     monkeypatch.chdir(other)
     cfg = ampsim.load_experiment("../exp/e.toml", {"data.n_train": 320, "data.n_test": 64, "train.epochs": 1})
     assert ampsim.train(cfg).summary["executor"] == "sim"
+
+
+@pytest.mark.parametrize("pin", ["abc", "sha256:" + "0" * 64, "z" * 64, "0" * 65])
+def test_a_pin_that_is_no_sha256_is_refused_as_such_not_as_an_edited_file(tmp_path, pin):
+    """It read "ring4.toml is not the file this config ran with (its bytes differ ...: edited since, or another
+    file named)" of a file never edited."""
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(dump_toml({"experiment": {"task": "mlp"}, "executor": {
+        "kind": "sim", "hardware": str(RING4), "hardware_sha256": pin}}))
+    with pytest.raises(ConfigError, match=rf"^{cfg}: executor.hardware_sha256: expected a SHA-256 of the hardware "
+                                          r"file's bytes \(64 hex digits\) or \"\" for none, got '"):
+        hardware_path(load_config(cfg))
+    with pytest.raises(ConfigError, match=r"^--set executor.hardware_sha256: expected a SHA-256"):
+        load_config(ROOT / "experiments" / "blobs_mlp.toml", [("executor.hardware_sha256", pin)])
+
+
+def test_a_pin_in_upper_case_is_the_same_pin(tmp_path):
+    """PowerShell's Get-FileHash prints a SHA-256 in upper case: the file that holds those bytes is found."""
+    cfg = pinned_config(tmp_path, str(RING4), RING4)
+    cfg.write_text(cfg.read_text().replace(hashlib.sha256(RING4.read_bytes()).hexdigest(),
+                                           hashlib.sha256(RING4.read_bytes()).hexdigest().upper()))
+    assert hardware_path(load_config(cfg)) == RING4
