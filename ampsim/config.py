@@ -44,7 +44,7 @@ from ampsim.tomltext import MAX_NESTING, as_toml, check_writable, parse_override
 
 MAX_INT = 2**53  # any integer in an experiment: a float holds it exactly, numpy sizes and counts fit
 MAX_ITEMS = 10_000  # any list field's (model.hidden of 20,000 layers was built, and ran for minutes)
-_BOUNDS = ("gt", "ge", "le", "finite")  # what a list field's spec says of each item
+_BOUNDS = ("gt", "ge", "le", "lt", "finite")  # what a list field's spec says of each item
 
 
 def too_large(value: Any) -> str | None:
@@ -101,7 +101,7 @@ def _check(where: str, value: Any, hint: Any, meta: typing.Mapping) -> Any:
                                                          or meta.get("finite")):
         raise ConfigError(f"{where}: must be a finite number, got {value!r}")
     for bound, test, word in (("gt", lambda v, b: v > b, ">"), ("ge", lambda v, b: v >= b, ">="),
-                              ("le", lambda v, b: v <= b, "<=")):
+                              ("le", lambda v, b: v <= b, "<="), ("lt", lambda v, b: v < b, "<")):
         b = meta.get(bound)
         if b is not None and not test(value, b):
             raise ConfigError(f"{where}: must be {word} {b:g}, got {value!r}")

@@ -41,9 +41,9 @@ POINT_ID_RULES = ("always", "unless_default", "never")
 
 
 def spec(default: Any, *, gt: float | None = None, ge: float | None = None, le: float | None = None,
-         choices: tuple | None = None, help: str = "", point_id: str = "always", finite: bool = False,
-         read_if: tuple[tuple[str, tuple], ...] | None = None) -> Any:
-    """A config field: default, optional bounds (``gt``, ``ge``, ``le``; ``finite``: no inf either, where a
+         lt: float | None = None, choices: tuple | None = None, help: str = "", point_id: str = "always",
+         finite: bool = False, read_if: tuple[tuple[str, tuple], ...] | None = None) -> Any:
+    """A config field: default, optional bounds (``gt``, ``ge``, ``le``, ``lt``; ``finite``: no inf either, where a
     ``ge`` bound alone would allow it) or ``choices``, and a help line.
 
     ``point_id`` says how a sweep point's id (:mod:`ampsim.sweeps.spec`) counts the field: ``"always"``;
@@ -55,8 +55,8 @@ def spec(default: Any, *, gt: float | None = None, ge: float | None = None, le: 
     assert point_id in POINT_ID_RULES, point_id
     assert read_if is None or all(isinstance(k, str) and k.count(".") == 1 and isinstance(v, tuple)
                                   for k, v in read_if), f"read_if: ((dotted key, values), ...), got {read_if!r}"
-    meta = {"gt": gt, "ge": ge, "le": le, "choices": choices, "help": help, "point_id": point_id, "finite": finite,
-            "read_if": read_if}
+    meta = {"gt": gt, "ge": ge, "le": le, "lt": lt, "choices": choices, "help": help, "point_id": point_id,
+            "finite": finite, "read_if": read_if}
     if isinstance(default, (list, dict)):
         return field(default_factory=lambda: type(default)(default), metadata=meta)
     return field(default=default, metadata=meta)

@@ -253,7 +253,8 @@ def _type(hint: Any) -> str:
 def _allowed(meta: typing.Mapping) -> str:
     if meta.get("choices"):
         return ", ".join(f"`{c}`" for c in meta["choices"])
-    bounds = [f"{word} {meta[b]:g}" for b, word in (("gt", ">"), ("ge", "≥"), ("le", "≤")) if meta.get(b) is not None]
+    bounds = [f"{word} {meta[b]:g}" for b, word in (("gt", ">"), ("ge", "≥"), ("le", "≤"), ("lt", "<"))
+              if meta.get(b) is not None]
     return ", ".join(bounds)
 
 

@@ -363,6 +363,8 @@ CASES = [
     ("weight-decay-infinite", [*NAME, "train.weight_decay=inf"], None,  # it ran into a divergence's advice
      "train.weight_decay: must be a finite number, got inf"),
     ("target-nan", [*NAME, "train.target=nan"], None, "train.target: must be a finite number, got nan"),
+    ("adam-beta2-one", [*NAME, "train.optimizer=\"adam\"", "--set", "train.beta2=1"], None,  # NaN: "lower train.lr"
+     "--set train.beta2: must be < 1, got 1.0"),
     ("replica-more-copies-than-chips", [*NAME, "replicas.nodes={{fc0=8}}", *HW, ROOT / "hardware_models/ring4.toml"],
      None, "blobs_mlp.toml: replicas: 8 copies of node fc0"),
     ("replica-unknown-sync", [*NAME, 'replicas.sync="gossip"'], None, "replicas.sync: must be one of average, none"),

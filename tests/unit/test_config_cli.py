@@ -43,6 +43,9 @@ hidden = [8]
     ("[train]\nmak = 0\n", "train.mak: must be >= 1, got 0"),
     ("[train]\nepochs = true\n", "train.epochs: expected integer, got boolean True"),
     ("[train]\noptimizer = \"lbfgs\"\n", "train.optimizer: must be one of sgd, momentum, adam, adagrad"),
+    # Adam divides by 1 - beta**t: 1 made every step NaN, said as a divergence to lower train.lr for
+    ("[train]\noptimizer = \"adam\"\nbeta1 = 1\n", "train.beta1: must be < 1, got 1.0"),
+    ("[train]\noptimizer = \"adam\"\nbeta2 = 1.0\n", "train.beta2: must be < 1, got 1.0"),
     ("[bogus]\nx = 1\n", "bogus: unknown section"),
     ("[placement]\nmap = { x = 0 }\n", "placement.map: only placement.strategy = \"explicit\" reads it, "
                                        "the strategy is 'round_robin'"),
