@@ -351,7 +351,7 @@ def plan(cfg: Config, *, system: SystemSpec | None = None, placement: dict[str, 
     batch = getattr(cfg.data, "batch", 1)
     if rows := max(task.info.get("train_examples", 0), task.info.get("test_examples", 0)):  # (no batch holds more)
         batch = min(batch, rows)
-    check_activation_memory(task.model.graph, batch, cfg.experiment.dtype, cfg.train.mak, cfg.path)
+    check_activation_memory(task.model.graph, batch, cfg.experiment.dtype, cfg.train.mak, cfg.path, rows)
     configure_params(cfg, task)
     task, rep = replicate_task(cfg, task)
     warn_unread(cfg, kind, by_kind=not resolved_by_caller,  # (compare keeps its workers' keys on its sim side)

@@ -127,11 +127,13 @@ def check_param_memory(name: str, shape: tuple[int, ...], dtype: Any) -> None:
                        "model smaller")
 
 
-def check_activation_memory(graph: Any, rows: int, dtype: Any, mak: int, source: str) -> None:
+def check_activation_memory(graph: Any, rows: int, dtype: Any, mak: int, source: str, examples: int = 0) -> None:
     """Refuse, in one line, a model whose activations cannot fit in host memory, before a message is sent.
 
     What training holds is at least every node's output for each instance in flight: its ``rows`` (the
-    data's batch, else one) × the widths of every node's outputs in ``graph`` × ``mak`` instances. Past that
+    data's batch, else one) × the widths of every node's outputs in ``graph`` × ``mak`` instances, but no more
+    rows than the data's ``examples`` (the larger split; 0: not known), which are all a call's instances hold
+    (a ``train.mak`` far past the instances, meaning "no bound", was refused as needing petabytes). Past that
     the kernel's OOM killer spoke first (a hidden layer of 10^8 on 32-row batches: 12.8 GB an activation,
     killed after 90 s). A lower bound, so a run it lets through may still not fit; one it refuses cannot.
 
@@ -139,11 +141,13 @@ def check_activation_memory(graph: Any, rows: int, dtype: Any, mak: int, source:
         ConfigError: "<source>: the model's activations need at least X GiB of host memory (...)".
     """
     widths = sum(node.out_width(p) or 0 for node in graph.nodes.values() for p in range(node.n_out))
-    need = widths * rows * np.dtype(dtype).itemsize * mak
+    in_flight = min(rows * mak, examples) if examples else rows * mak
+    need = widths * in_flight * np.dtype(dtype).itemsize
     if (avail := _short_of(need)) is not None:
+        capped = f", at most the data's {examples:,} rows" if in_flight < rows * mak else ""
         raise ConfigError(f"{source}: the model's activations need at least {need / 2**30:.3g} GiB of host memory "
-                          f"({widths:,} values a row, {rows} rows, train.mak {mak}); {avail / 2**30:.3g} GiB is "
-                          "available: make the model, the batch or mak smaller")
+                          f"({widths:,} values a row, {rows} rows, train.mak {mak}{capped}); {avail / 2**30:.3g} GiB "
+                          "is available: make the model, the batch or mak smaller")
 
 
 def check_data_memory(source: str, what: str, need: float, fix: str) -> None:

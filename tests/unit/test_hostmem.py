@@ -59,6 +59,21 @@ def test_the_activation_check_counts_a_batch_no_larger_than_the_data():
         hostmem.check_activation_memory(plan(cfg).task.model.graph, 10**8, "float32", 1, "x.toml")
 
 
+def test_the_activation_check_counts_no_more_instances_in_flight_than_the_data_holds():
+    """A train.mak far past the run's instances ("no bound") was refused as needing 8e10 GiB for 240 rows."""
+    from pathlib import Path
+
+    from ampsim.config import load_config
+    from ampsim.planning import plan
+
+    blobs = Path(__file__).resolve().parents[2] / "experiments" / "blobs_mlp.toml"
+    p = plan(load_config(blobs, [("data.n_train", 200), ("data.n_test", 40), ("train.mak", 2**53)]))
+    assert p.config.train.mak == 2**53
+    with pytest.raises(ConfigError, match=r"\(148 values a row, 16 rows, train.mak 9007199254740992, at most the "
+                                          r"data's 10,000,000,000 rows\)"):  # (still refused where the data is that big)
+        hostmem.check_activation_memory(p.task.model.graph, 16, "float32", 2**53, "x.toml", 10**10)
+
+
 
 def test_a_replicated_models_copies_are_checked_before_they_are_copied(monkeypatch):
     """The copies are deep copies, which no parameter check saw: 32 groups of a model that fit once grew past the
