@@ -110,14 +110,17 @@ def _got(value: Any) -> str:
 
 def _path(where: str, name: str, value: Any, *, folder: bool = False, expected: str = _PATH) -> str:
     """``value`` as the path text it names, or one ConfigError line: not bytes and not an int (a file
-    descriptor: ``open(0)`` reads stdin and then closes it). A ``folder`` to write must not be empty (as the
-    CLI's ``--out ""``: an unset shell variable means nowhere, not the current or the default folder)."""
+    descriptor: ``open(0)`` reads stdin and then closes it), nor text with a NUL character. A ``folder`` to
+    write must not be empty (as the CLI's ``--out ""``: an unset shell variable means nowhere, not the current
+    or the default folder)."""
     try:
         text = os.fspath(value) if isinstance(value, os.PathLike) else value
     except TypeError:  # its __fspath__ returns neither str nor bytes
         text = None
     if not isinstance(text, str):
         raise ConfigError(f"{where}: {name}: expected {expected}, got {_got(value)}")
+    if "\0" in text:  # (no file system takes one: os.stat's ValueError, raw from deep in a run, or "invalid TOML")
+        raise ConfigError(f"{where}: {name}: a path cannot hold a NUL character, got {text[:80]!r}")
     if folder and not text.strip():
         raise ConfigError(f"{where}: {name}: expected {_PATH}, got an empty path ({text!r})")
     return text
