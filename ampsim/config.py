@@ -94,6 +94,8 @@ def _check(where: str, value: Any, hint: Any, meta: typing.Mapping) -> Any:
         (item,) = typing.get_args(hint) or (object,)  # a list's bounds are its items' (model.hidden: ge=1)
         bounds = {k: meta[k] for k in _BOUNDS if k in meta}
         return [_check(f"{where}[{i}]", v, item, bounds) for i, v in enumerate(value)]
+    if origin is str and "\0" in value:  # (a path's was "<path>: invalid TOML: embedded null byte", the NUL printed)
+        raise ConfigError(f"{where}: holds a NUL character, which no name or path can, got {value[:80]!r}")
     if meta.get("choices") and value not in meta["choices"]:
         raise ConfigError(f"{where}: must be one of {', '.join(map(str, meta['choices']))}, got {value!r}")
     # nan nowhere; inf not for a rate or step (> b: train.eps = inf trained nothing), where ">= b" may mean "never"

@@ -47,6 +47,9 @@ hidden = [8]
     ("[train]\noptimizer = \"adam\"\nbeta1 = 1\n", "train.beta1: must be < 1, got 1.0"),
     ("[train]\noptimizer = \"adam\"\nbeta2 = 1.0\n", "train.beta2: must be < 1, got 1.0"),
     ("[bogus]\nx = 1\n", "bogus: unknown section"),
+    # a NUL in a path was "hw\x00.toml: invalid TOML: embedded null byte", blaming a file never opened
+    ("[executor]\nhardware = \"hw\\u0000.toml\"\n", "executor.hardware: holds a NUL character, which no name or "
+                                                    "path can, got 'hw\\x00.toml'"),
     ("[placement]\nmap = { x = 0 }\n", "placement.map: only placement.strategy = \"explicit\" reads it, "
                                        "the strategy is 'round_robin'"),
 ])
