@@ -145,12 +145,24 @@ def data_root() -> Path:
     """The dataset root: ``$AMPSIM_DATA`` if set, else ``$XDG_CACHE_HOME/ampsim`` or ``~/.cache/ampsim``.
 
     The folder need not exist; :func:`fetch` creates subfolders when it downloads.
+
+    Raises:
+        DataError: a ``~`` that names no home folder (``~nosuchuser``, or a user without one and no ``$HOME``,
+            as a container's may be): it was pathlib's RuntimeError traceback.
     """
     env = os.environ.get("AMPSIM_DATA")
-    if env:
-        return Path(env).expanduser()
     cache = os.environ.get("XDG_CACHE_HOME")
-    base = Path(cache).expanduser() if cache else Path.home() / ".cache"
+    try:
+        if env:
+            return Path(env).expanduser()
+        base = Path(cache).expanduser() if cache else Path.home() / ".cache"
+    except RuntimeError:
+        if not (env or cache):
+            raise DataError("no data folder: AMPSIM_DATA is not set, and its default, ~/.cache/ampsim, is in no home "
+                            "folder (no $HOME, and none for this user); set AMPSIM_DATA to a folder holding mnist/, "
+                            "sst/, qm9/") from None
+        named = f"AMPSIM_DATA={env}" if env else f"XDG_CACHE_HOME={cache}"
+        raise DataError(f"{named}: its '~' names no home folder; give the folder's full path") from None
     return base / "ampsim"
 
 

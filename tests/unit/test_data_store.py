@@ -49,6 +49,31 @@ def test_data_root_falls_back_to_xdg_cache(monkeypatch, tmp_path):
     assert store.data_root() == Path.home() / ".cache" / "ampsim"
 
 
+def test_a_home_folder_that_is_not_there_is_one_line_not_a_traceback(monkeypatch):
+    """pathlib's "RuntimeError: Could not determine home directory." for AMPSIM_DATA=~nosuchuser/data, and for no
+    AMPSIM_DATA at all where the user has no home folder and $HOME is unset (a container's --user)."""
+    import pwd
+
+    monkeypatch.setenv("AMPSIM_DATA", "~nosuchuser-of-ampsim/data")
+    with pytest.raises(DataError, match=r"^AMPSIM_DATA=~nosuchuser-of-ampsim/data: its '~' names no home folder; "
+                                        r"give the folder's full path$"):
+        store.fetch("sst/dev.txt")
+    monkeypatch.delenv("AMPSIM_DATA")
+    monkeypatch.setenv("XDG_CACHE_HOME", "~nosuchuser-of-ampsim/cache")
+    with pytest.raises(DataError, match=r"^XDG_CACHE_HOME=~nosuchuser-of-ampsim/cache: its '~' names no home folder"):
+        store.data_root()
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.delenv("HOME")
+
+    def no_entry(uid):
+        raise KeyError(uid)
+
+    monkeypatch.setattr(pwd, "getpwuid", no_entry)
+    with pytest.raises(DataError, match=r"^no data folder: AMPSIM_DATA is not set, and its default, ~/.cache/ampsim, "
+                                        r"is in no home folder \(no \$HOME, and none for this user\); set AMPSIM_DATA"):
+        store.fetch("mnist/train-images-idx3-ubyte.gz")
+
+
 def test_registry_covers_the_datasets():
     for rel in ("mnist/train-images-idx3-ubyte.gz", "mnist/t10k-labels-idx1-ubyte.gz",
                 "sst/train.txt", "sst/dev.txt", "sst/test.txt",
