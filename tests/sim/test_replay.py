@@ -576,6 +576,28 @@ def test_the_recordings_folder_expands_a_home_and_follows_xdg(monkeypatch, tmp_p
         assert cache_folder() is None, off
 
 
+def test_a_home_that_is_not_there_keeps_recordings_in_memory_or_is_one_line(monkeypatch):
+    """pathlib's "RuntimeError: Could not determine home directory." ended a replay where the user has no home
+    folder and $HOME is unset (a container's --user), and for AMPSIM_RECORDINGS=~nosuchuser/rec."""
+    import pwd
+
+    from ampsim.errors import ConfigError
+    from ampsim.executors.sim.recording_cache import cache_folder
+
+    def no_entry(uid):
+        raise KeyError(uid)
+
+    monkeypatch.delenv("HOME", raising=False)
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    monkeypatch.delenv("AMPSIM_RECORDINGS", raising=False)
+    monkeypatch.setattr(pwd, "getpwuid", no_entry)
+    assert cache_folder() is None  # the default is nowhere: memory only, as with AMPSIM_RECORDINGS=off
+    monkeypatch.setenv("AMPSIM_RECORDINGS", "~nosuchuser-of-ampsim/rec")
+    with pytest.raises(ConfigError, match=r"^AMPSIM_RECORDINGS=~nosuchuser-of-ampsim/rec: its '~' names no home "
+                                          r"folder; give the folder's full path, or off$"):
+        cache_folder()
+
+
 def test_a_full_recordings_folder_lets_the_least_recently_used_go(tmp_path, monkeypatch):
     """Every edit to the code a recording depends on files new ones under new names: nothing removed the old
     (124 MB in a day's work)."""

@@ -112,13 +112,22 @@ def load(path: Path, key: str) -> Recording:
 
 def cache_folder() -> Path | None:
     """``$AMPSIM_RECORDINGS`` (``off`` in any case, or empty: no files, memory only; ``~`` expanded), else
-    ``$XDG_CACHE_HOME/ampsim/recordings`` (default ``~/.cache``)."""
+    ``$XDG_CACHE_HOME/ampsim/recordings`` (default ``~/.cache``; no home folder, memory only). A ``~`` that
+    names no home folder is one ConfigError line (pathlib's RuntimeError traceback before)."""
     env = os.environ.get("AMPSIM_RECORDINGS")
     if env is None:
         xdg = os.environ.get("XDG_CACHE_HOME", "")  # (a relative one is ignored, as the XDG spec asks)
-        return (Path(xdg) if os.path.isabs(xdg) else Path.home() / ".cache") / "ampsim" / "recordings"
+        try:
+            return (Path(xdg) if os.path.isabs(xdg) else Path.home() / ".cache") / "ampsim" / "recordings"
+        except RuntimeError:  # (no $HOME, and none for this user: a container's --user) the default is nowhere
+            log.info("recordings: no home folder for ~/.cache/ampsim/recordings; kept in memory only")
+            return None
     # (any case of off: OFF made a folder named OFF in the working directory and filed recordings there)
-    return None if env.strip().lower() in ("", "off") else Path(env).expanduser()
+    try:
+        return None if env.strip().lower() in ("", "off") else Path(env).expanduser()
+    except RuntimeError:
+        raise ConfigError(f"AMPSIM_RECORDINGS={env}: its '~' names no home folder; give the folder's full path, or "
+                          "off") from None
 
 
 @functools.cache
