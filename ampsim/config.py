@@ -294,6 +294,7 @@ def _from_raw(raw: dict, source: str) -> Config:
     if pin and not (len(pin) == 64 and all(c in "0123456789abcdefABCDEF" for c in pin)):
         raise ConfigError(f"{source}: executor.hardware_sha256: expected a SHA-256 of the hardware file's bytes "
                           f"(64 hex digits) or \"\" for none, got {pin[:80]!r}")
+    _check_eps(sections["train"], sections["experiment"].dtype, source)
     schema = task_schema(sections["experiment"].task, source)
     data = parse_section(schema.data, raw.get("data", {}), source, "data")
     model = parse_section(schema.model, raw.get("model", {}), source, "model")
@@ -304,6 +305,17 @@ def _from_raw(raw: dict, source: str) -> Config:
     if schema.check is not None:  # (at the plan stage, a sweep's --check passed what its points then refused)
         schema.check(cfg)
     return cfg
+
+
+def _check_eps(train: TrainSection, dtype: str, source: str) -> None:
+    """Refuse a ``train.eps`` that the experiment's dtype rounds to 0: Adam and Adagrad add it to a root of the
+    squared gradients in that dtype, and a parameter whose gradients are all zero so far divides 0 by 0 (1e-50 in
+    float32 made every step NaN, said as a divergence to lower train.lr for)."""
+    import numpy as np
+
+    if train.optimizer in ("adam", "adagrad") and np.asarray(train.eps, dtype=dtype) == 0:
+        raise ConfigError(f"{source}: train.eps: {train.eps:g} is 0 in {dtype} (experiment.dtype), and an update "
+                          f"would divide 0 by 0: give at least {np.finfo(dtype).smallest_subnormal:g}")
 
 
 __all__ = ["Config", "load_config", "checked", "parse_section", "parse_override", "apply_overrides", "check_override",

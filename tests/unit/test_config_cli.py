@@ -46,6 +46,10 @@ hidden = [8]
     # Adam divides by 1 - beta**t: 1 made every step NaN, said as a divergence to lower train.lr for
     ("[train]\noptimizer = \"adam\"\nbeta1 = 1\n", "train.beta1: must be < 1, got 1.0"),
     ("[train]\noptimizer = \"adam\"\nbeta2 = 1.0\n", "train.beta2: must be < 1, got 1.0"),
+    # Adam adds eps to a root of the squared gradients in the dtype: 0 there made every step NaN (0 / 0)
+    ("[train]\noptimizer = \"adam\"\neps = 1e-50\n", "train.eps: 1e-50 is 0 in float32 (experiment.dtype), and an "
+                                                      "update would divide 0 by 0: give at least 1.4013e-45"),
+    ("[train]\noptimizer = \"adagrad\"\neps = 1e-46\n", "train.eps: 1e-46 is 0 in float32"),
     ("[bogus]\nx = 1\n", "bogus: unknown section"),
     # a NUL in a path was "hw\x00.toml: invalid TOML: embedded null byte", blaming a file never opened
     ("[executor]\nhardware = \"hw\\u0000.toml\"\n", "executor.hardware: holds a NUL character, which no name or "
@@ -230,3 +234,13 @@ def test_a_hardware_models_error_names_where_its_overrides_came_from(tmp_path, t
     assert str(err.value).startswith(f"{hw} (with the hardware overrides of {source.format(exp=exp)}): "
                                       "link.packet_bytes: must be 0 (whole messages) or a whole number")
     assert not (tmp_path / "run").exists()
+
+
+def test_eps_is_checked_in_the_experiments_dtype(tmp_path):
+    """1e-50 is 0 in float32, where Adam adds it (refused above), not in float64, where it trains; an override
+    that sets it is named as the override."""
+    path = write(tmp_path, BASE + "[train]\noptimizer = \"adam\"\neps = 1e-50\n")
+    assert load_config(path, [parse_override("experiment.dtype=\"float64\"")]).train.eps == 1e-50
+    with pytest.raises(ConfigError, match=r"^--set train.eps: 1e-300 is 0 in float32"):
+        load_config(write(tmp_path, BASE, "b.toml"), [parse_override("train.optimizer=\"adam\""),
+                                                      parse_override("train.eps=1e-300")])
