@@ -119,14 +119,20 @@ def apply_overrides(raw: dict, overrides: list[tuple[str, Any]], option: str = "
     """Set dotted keys in a nested dict, in order (a table's value replaces the table). Neither ``raw`` nor
     the values are changed, nor shared with the result: a later key set inside a table given as a value went
     into the caller's own dict (and from there into the next config made with it)."""
-    raw = copy.deepcopy(raw)
-    for key, value in overrides:
+    raw, overrides = copy.deepcopy(raw), list(overrides)
+    for i, (key, value) in enumerate(overrides):
         value = copy.deepcopy(value)
         parts = key.split(".")
         d = raw
-        for p in parts[:-1]:
+        for depth, p in enumerate(parts[:-1]):
             d = d.setdefault(p, {})
             if not isinstance(d, dict):
+                # an earlier override that made it a value is the mistake (--set train=5 --set train.epochs=1)
+                made = ".".join(parts[:depth + 1])
+                if any(k == made for k, _ in overrides[:i]):
+                    got = f"{type_name(d)} {d!r}"
+                    raise ConfigError(f"{_named(option, made)}: must be a table ({key} is set inside it), got "
+                                      f"{got[:200]}")
                 raise ConfigError(f"{_named(option, key)}: {p} is not a table")
         d[parts[-1]] = value
     names = {key for key, _ in overrides}

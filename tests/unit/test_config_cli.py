@@ -244,3 +244,14 @@ def test_eps_is_checked_in_the_experiments_dtype(tmp_path):
     with pytest.raises(ConfigError, match=r"^--set train.eps: 1e-300 is 0 in float32"):
         load_config(write(tmp_path, BASE, "b.toml"), [parse_override("train.optimizer=\"adam\""),
                                                       parse_override("train.eps=1e-300")])
+
+
+def test_an_override_that_made_a_section_a_value_is_the_one_named(tmp_path):
+    """--set train=5 --set train.epochs=1: the first made train no table (the second was blamed); an override
+    into a value the file holds is still the one named."""
+    path = write(tmp_path, BASE)
+    with pytest.raises(ConfigError, match=r"^--set train: must be a table \(train.epochs is set inside it\), got "
+                                          r"integer 5$"):
+        load_config(path, [parse_override("train=5"), parse_override("train.epochs=1")])
+    with pytest.raises(ConfigError, match=r"^--set model.hidden.x: hidden is not a table$"):
+        load_config(path, [parse_override("model.hidden.x=1")])
