@@ -165,6 +165,9 @@ def test_load_vectors_errors(tmp_path):
     v = sst.Vocab(("<unk>", "the"))
     with pytest.raises(DataError, match="missing .*nope.txt"):
         sst.load_vectors(tmp_path / "nope.txt", v, 2)
+    (tmp_path / "link.txt").symlink_to(tmp_path / "unmounted" / "glove.txt")  # a path right, its target gone
+    with pytest.raises(DataError, match=r"link.txt: a symbolic link that leads to nothing \(to '.*glove.txt'\)"):
+        sst.load_vectors(tmp_path / "link.txt", v, 2)
     p = tmp_path / "vec.txt"
     p.write_text("the 1 2 3\nthe 1\n", encoding="utf-8")
     with pytest.raises(DataError, match=f"{p}:2: expected a word and 3 numbers, got 2 fields"):
