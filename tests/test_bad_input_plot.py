@@ -25,10 +25,10 @@ ROOT = Path(__file__).resolve().parents[1]
 RING4 = ROOT / "hardware_models" / "ring4.toml"
 SMALL = ["--no-progress", "--set", "data.n_train=200", "--set", "data.n_test=50", "--set", "train.epochs=2"]
 #: a table of the sweep below (``s.toml``), its point ids filled in by the fixture
-TABLE = ("train.lr,label,metric,throughput,point_id\n"
-         "0.001,slow,test_accuracy,100.0,{0}\n"
-         "0.003,mid,test_accuracy,250.5,{1}\n"
-         "0.01,fast,test_accuracy,300.0,{2}\n")
+TABLE = ("train.lr,label,metric,throughput,time_unit,point_id\n"
+         "0.001,slow,test_accuracy,100.0,simulated,{0}\n"
+         "0.003,mid,test_accuracy,250.5,simulated,{1}\n"
+         "0.01,fast,test_accuracy,300.0,simulated,{2}\n")
 SWEEP = f"""
 [sweep]
 experiment = "{ROOT / 'experiments' / 'blobs_mlp.toml'}"
@@ -348,6 +348,25 @@ def test_a_sweep_points_metrics_cut_at_a_rows_end_is_one_line_in_its_curves(base
     (sweep / point / "metrics.csv").write_text("".join(lines[:-1]))
     line = one_error_line(capsys, ["plot", tmp_path / "s.toml", "--sweep-dir", sweep, "--out", tmp_path / "figs"])
     assert f"{sweep / point / 'metrics.csv'}: 1 row of metrics, but the run had 2 epochs" in line
+
+
+@pytest.mark.parametrize("missing", ["time_unit", "metric"])
+def test_a_sweep_table_without_a_column_its_curves_read_is_one_line(base, tmp_path, capsys, missing):
+    """A table.csv edited by hand without its time_unit (or metric) column: a KeyError traceback as its curves
+    were drawn (each row's cells name the metric and the clock)."""
+    import pandas as pd
+
+    (tmp_path / "s.toml").write_text(SWEEP.format(kind="curves", y="train_loss").replace('x = "train.lr"\n', ""))
+    sweep = copy(base / "sweep", tmp_path / "sweep")
+    table = pd.read_csv(sweep / "table.csv").drop(columns=["throughput", missing])
+    table.to_csv(sweep / "table.csv", index=False)
+    for point in table["point_id"]:
+        copy(base / "run", sweep / point)
+    line = one_error_line(capsys, ["plot", tmp_path / "s.toml", "--sweep-dir", sweep, "--out", tmp_path / "figs"])
+    assert line.endswith(f"{sweep / 'table.csv'}: has no {missing} column, which figure fig (curves) reads, so it is "
+                         f"no table `ampsim sweep` wrote; run the sweep (ampsim sweep {tmp_path / 's.toml'} --out "
+                         f"{sweep})")
+    assert not (tmp_path / "figs").exists() or not list((tmp_path / "figs").iterdir())
 
 
 def test_runs_of_fewer_rows_than_train_epochs_still_read(base, tmp_path, capsys, monkeypatch):

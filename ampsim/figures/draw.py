@@ -28,7 +28,8 @@ from ampsim.sweeps.figspec import FigureSpec
 from ampsim.sweeps.spec import Sweep
 from ampsim.tables import SWEEP_INFO, TABLE, read_table, read_table_info
 
-__all__ = ["Drawer", "DRAWERS", "draw_figure", "draw_sweep_figures", "check_table_of", "check_rows_are_points"]
+__all__ = ["Drawer", "DRAWERS", "COLUMNS", "draw_figure", "draw_sweep_figures", "check_table_of",
+           "check_rows_are_points"]
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +45,11 @@ DRAWERS: dict[str, Drawer] = {
     "heatmap": draw_heatmap,
     "timeline": draw_timeline,
 }
+
+#: The table columns a figure of each kind reads of every row it draws, beyond its own x, y, hue and where (its
+#: drawing names those) and point_id (every kind's: :func:`check_table_of` checks it for all): a table edited
+#: without one of them was a KeyError traceback as the figure was drawn.
+COLUMNS: dict[str, tuple[str, ...]] = {"curves": ("metric", "time_unit")}
 
 
 @closing_on_error
@@ -112,6 +118,10 @@ def check_table_of(sweep: Sweep, sweep_dir: Path) -> None:
     if "point_id" not in table.columns:  # (edited: a KeyError traceback)
         raise RunError(f"{sweep_dir}/{TABLE}: has no point_id column, so it is no table `ampsim sweep` wrote; "
                        f"{again}")
+    for spec in sweep.figures:
+        if missing := [c for c in COLUMNS.get(spec.kind, ()) if c not in table.columns]:
+            raise RunError(f"{sweep_dir}/{TABLE}: has no {missing[0]} column, which figure {spec.name} ({spec.kind}) "
+                           f"reads, so it is no table `ampsim sweep` wrote; {again}")
     if table.empty:  # (a warning that every point is missing, then the first figure's "no rows": two lines)
         raise RunError(f"{sweep_dir}/{TABLE}: holds no point (its header alone); {again}")
     check_rows_are_points(table, sweep_dir / TABLE, again)
