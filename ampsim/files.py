@@ -32,7 +32,7 @@ from ampsim.errors import AmpsimError, ConfigError
 from ampsim.wording import wording
 
 __all__ = ["read_toml", "read_bytes", "read_text", "read_json", "read_data", "gunzip", "text_lines", "os_error_cause",
-           "check_output_dir", "check_output_file", "check_folder_name", "path_option",
+           "check_output_dir", "check_output_file", "check_folder_name", "path_option", "path_kind",
            "replacing", "write_figure", "what_it_holds", "entries_of", "open_regular", "reading"]
 
 _GZIP_MAGIC = b"\x1f\x8b"
@@ -50,6 +50,18 @@ def os_error_cause(e: OSError) -> str:
     if isinstance(e, PermissionError):
         return "permission denied"
     return (e.strerror or type(e).__name__).lower()
+
+
+def path_kind(path: str | Path) -> str:
+    """What the existing ``path`` (a link: where it leads) is, as an error names it: a folder, a file, a pipe, a socket
+    or a device (where a folder is expected, "a file" misnamed the others).
+
+    >>> path_kind("/"), path_kind("/dev/null")
+    ('a folder', 'a device')
+    """
+    mode = os.stat(path).st_mode
+    kinds = {stat.S_ISDIR: "a folder", stat.S_ISREG: "a file", stat.S_ISFIFO: "a pipe", stat.S_ISSOCK: "a socket"}
+    return next((kind for test, kind in kinds.items() if test(mode)), "a device")
 
 
 # -- reading -----------------------------------------------------------------------------------------
@@ -236,7 +248,7 @@ def _check_creatable(path: str | Path, error: ErrorClass) -> None:
     """``path`` does not exist: check that its nearest existing ancestor is a folder one may write into."""
     base = _nearest_existing(Path(path))
     if not os.path.isdir(base):
-        raise error(f"{path}: cannot create: {base} is a file, not a folder")
+        raise error(f"{path}: cannot create: {base} is {path_kind(base)}, not a folder")
     if why := _unwritable(base):
         raise error(f"{path}: cannot create: {why} in {base}")
     too_long = [part for part in Path(path).parts if len(os.fsencode(part)) > 255]
@@ -247,7 +259,8 @@ def _check_creatable(path: str | Path, error: ErrorClass) -> None:
 def check_output_dir(path: str | Path, *, error: ErrorClass = ConfigError) -> Path:
     """Check that ``path`` is, or can be created as, a folder this process may write into; change nothing.
 
-    Raises ``error`` with one line: ``<path>: is a file, not a folder``, ``<path>: permission denied
+    Raises ``error`` with one line: ``<path>: is a file, not a folder`` (or a pipe, socket, device: what it is,
+    :func:`path_kind`), ``<path>: permission denied
     (cannot write in this folder)`` (or ``read-only file system``, ``no space left on device``...),
     ``<path>: cannot create: <ancestor> is a file, not a folder``,
     ``<path>: cannot create: permission denied in <ancestor>`` or ``<path>: a symbolic link that leads to
@@ -259,7 +272,7 @@ def check_output_dir(path: str | Path, *, error: ErrorClass = ConfigError) -> Pa
                     "remove the link")
     if os.path.exists(p):
         if not os.path.isdir(p):
-            raise error(f"{path}: is a file, not a folder")
+            raise error(f"{path}: is {path_kind(p)}, not a folder")
         if why := _unwritable(p):
             raise error(f"{path}: {why} (cannot write in this folder)")
     else:

@@ -863,6 +863,25 @@ def test_an_unwritable_folder_says_why(tmp_path, monkeypatch, code, why):
         assert str(err.value) == message
 
 
+def test_an_output_folder_that_is_no_folder_says_what_it_is(tmp_path):
+    """A pipe, a socket or a device where a folder is expected (``--out``) was "is a file, not a folder"."""
+    import socket
+
+    from ampsim import files
+
+    os.mkfifo(tmp_path / "pipe")
+    (tmp_path / "file").write_text("x\n")
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.bind(str(tmp_path / "sock"))
+        for path, kind in ((tmp_path / "pipe", "a pipe"), (tmp_path / "sock", "a socket"),
+                           (Path("/dev/null"), "a device"), (tmp_path / "file", "a file")):
+            for given, said in ((path, f"{path}: is {kind}, not a folder"),
+                                (path / "run", f"{path / 'run'}: cannot create: {path} is {kind}, not a folder")):
+                with pytest.raises(ConfigError) as err:
+                    files.check_output_dir(given)
+                assert str(err.value) == said
+
+
 @pytest.mark.parametrize("kind, key", [("experiment", "train.lr"), ("hardware", "chip.spin_s")])
 def test_a_quoted_dotted_key_says_what_to_write(tmp_path, capsys, kind, key):
     """A quoted key with a dot (``"chip.spin_s" = 1.0``) is one key of that name in TOML, not ``spin_s`` in the

@@ -239,7 +239,7 @@ def test_a_sweep_table_of_its_header_alone_is_one_line(mak, tmp_path, capsys):
 @pytest.mark.parametrize("make, under, words", [
     (lambda p: p.write_text("a file\n"), "", "is a file, not a folder"),
     (lambda p: p.write_text("a file\n"), "sub", "a part of the path is a file, not a folder"),
-    (os.mkfifo, "", "is not a folder (a pipe, socket or device)"),
+    (os.mkfifo, "", "is a pipe, not a folder"),
 ], ids=["file", "below-a-file", "fifo"])
 def test_a_sweep_dir_that_is_no_folder_says_so(tmp_path, capsys, make, under, words):
     """It said "<file>/table.csv not found (run the sweep first)": the sweep, run into that path, is refused."""
@@ -248,6 +248,16 @@ def test_a_sweep_dir_that_is_no_folder_says_so(tmp_path, capsys, make, under, wo
     line = one_error_line(capsys, ["plot", MAK_TOML, "--sweep-dir", given, "--out", tmp_path / "figs"])
     assert line.endswith(f"{given}: {words}; give --sweep-dir the sweep's folder (its table.csv and points)")
     assert not (tmp_path / "figs").exists()
+
+
+@pytest.mark.parametrize("under", ["", "sub"], ids=["itself", "below-it"])
+def test_an_out_folder_that_is_a_pipe_says_it_is_a_pipe(mak, tmp_path, capsys, under):
+    """A sweep's figures into ``--out x.png``, a pipe (mkfifo): "x.png: is a file, not a folder"."""
+    os.mkfifo(tmp_path / "x.png")
+    out = tmp_path / "x.png" / under if under else tmp_path / "x.png"
+    line = one_error_line(capsys, ["plot", MAK_TOML, "--sweep-dir", mak, "--out", out])
+    assert line.endswith(f"{out}: cannot create: {tmp_path / 'x.png'} is a pipe, not a folder" if under else
+                         f"{out}: is a pipe, not a folder")
 
 
 @pytest.mark.parametrize("source", ["runs", "timeline", "table", "sweep-file"])

@@ -13,8 +13,6 @@ A new kind is a :data:`Drawer` in its own module plus one entry in :data:`DRAWER
 from __future__ import annotations
 
 import logging
-import os
-import stat
 from pathlib import Path
 from typing import Any, Callable
 
@@ -23,7 +21,7 @@ from ampsim.figures.canvas import check_figure_files, closing_on_error, save_fig
 from ampsim.figures.lines import draw_bar, draw_curves, draw_xy, line_of
 from ampsim.figures.selection import select
 from ampsim.figures.trace import draw_heatmap, draw_timeline
-from ampsim.files import os_error_cause
+from ampsim.files import os_error_cause, path_kind
 from ampsim.sweeps.figspec import FigureSpec
 from ampsim.sweeps.spec import Sweep
 from ampsim.tables import SWEEP_INFO, TABLE, read_table, read_table_info
@@ -139,9 +137,9 @@ def _check_is_folder(sweep_dir: Path) -> None:
     """One RunError line where ``sweep_dir`` exists and is no folder: its table was "not found (run the sweep
     first)", and the sweep, run again, refuses to write into a file."""
     try:
-        if stat.S_ISDIR(os.stat(sweep_dir).st_mode):
+        if (kind := path_kind(sweep_dir)) == "a folder":
             return
-        why = "is a file, not a folder" if os.path.isfile(sweep_dir) else "is not a folder (a pipe, socket or device)"
+        why = f"is {kind}, not a folder"
     except FileNotFoundError:
         return  # (not run yet: draw_figure says to run the sweep first)
     except OSError as e:  # (f/x where f is a file: a part of the path is a file)

@@ -143,7 +143,7 @@ def test_diverging_training_is_a_one_line_error(tmp_path):
 def test_unwritable_run_folder_is_a_one_line_error():
     r = run_cli("train", str(BLOBS), "--no-progress", "--out", "/dev/null/run")
     assert r.returncode == 2
-    assert r.stderr.strip().splitlines() == ["ampsim: error: /dev/null/run: cannot create: /dev/null is a file, not a folder"]
+    assert r.stderr.strip().splitlines() == ["ampsim: error: /dev/null/run: cannot create: /dev/null is a device, not a folder"]
 
 
 @pytest.mark.parametrize("argv, kind", [

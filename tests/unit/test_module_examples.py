@@ -11,6 +11,7 @@ from ampsim import (
     environment,
     errors,
     fieldspec,
+    files,
     folders,
     jsontext,
     metrics,
@@ -31,7 +32,7 @@ from ampsim.placement import load, packing, strategies
 from ampsim.sweeps import ids
 
 
-@pytest.mark.parametrize("module", [admission, api, config, environment, errors, fieldspec, figure_trace, folders,
+@pytest.mark.parametrize("module", [admission, api, config, environment, errors, fieldspec, figure_trace, files, folders,
                                     ids, jitarrays, jsontext, metrics, load, optim, packing, profile, protocol, report,
                                     routing, runfiles, schemas, selection, strategies, sync, tables, targets,
                                     tomltext, transport],
