@@ -50,7 +50,9 @@ import logging
 import os
 import platform
 import time
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 from ampsim.calibration.targets import check_targets, sidecar
 from ampsim.errors import ConfigError
@@ -330,6 +332,13 @@ def run_calibration(out: str | Path = DEFAULT_OUT, workers: int | None = None, q
     holds ``<out>.lock`` (symlinks followed) throughout, and a second one is refused at once, in one line, which
     ends "wait for it" and ``then`` (what to do after: compare's, run it again). ``why``, if given, is logged as a
     warning once the lock is held, before measuring: a refused calibration has announced nothing."""
+    with _calibration_lock(out, workers, then):
+        return _calibrate_into(out, workers, quick, why)
+
+
+@contextmanager
+def _calibration_lock(out: str | Path, workers: int | None, then: str) -> Iterator[None]:
+    """Hold calibrate's lock on ``out`` for the block (:func:`run_calibration` says how), its targets checked."""
     from ampsim.locks import holding
 
     check_targets(out, workers)  # (first: "/" would lock "/.lock")
@@ -338,10 +347,15 @@ def run_calibration(out: str | Path = DEFAULT_OUT, workers: int | None = None, q
 
     # two at once measured each other and could leave one's model beside the other's measurements
     with holding(os.path.realpath(out) + ".lock", what="calibration's", busy=busy):
-        if why:  # (logged before the lock, it said "running `ampsim calibrate`" and then the refusal)
-            log.warning("%s", why)
-        model, raw = calibrate(workers, quick)
-        return write_model(model, raw, out), raw
+        yield
+
+
+def _calibrate_into(out: str | Path, workers: int | None, quick: bool, why: str) -> tuple[SystemSpec, dict]:
+    """:func:`run_calibration` once its lock is held."""
+    if why:  # (logged before the lock, it said "running `ampsim calibrate`" and then the refusal)
+        log.warning("%s", why)
+    model, raw = calibrate(workers, quick)
+    return write_model(model, raw, out), raw
 
 
 def model_of_this_machine(hardware: str | Path | None = None, workers: int | None = None) -> Path:
@@ -364,9 +378,13 @@ def model_of_this_machine(hardware: str | Path | None = None, workers: int | Non
         # a second compare at once is refused, not made to wait: every lock of ampsim refuses at once, and a
         # compare that waited would measure beside the first one's runs, each distorting the other's timings
         why = f"no calibrated model of this machine yet: running `ampsim calibrate` (writes {DEFAULT_OUT})"
-        run_calibration(DEFAULT_OUT, workers, why=why,
-                        then=" to finish, then run this compare again: it will use the model that calibration writes")
-        return DEFAULT_OUT
+        then = " to finish, then run this compare again: it will use the model that calibration writes"
+        with _calibration_lock(DEFAULT_OUT, workers, then):
+            # looked for again: a calibration that finished since (its lock let go) wrote it, not to be measured again
+            path = local_model_path()
+            if path is None:
+                _calibrate_into(DEFAULT_OUT, workers, False, why)
+                return DEFAULT_OUT
     system = load_system(path)
     here = machine_description()
     if here in system.description:

@@ -118,6 +118,35 @@ def test_without_a_model_compare_calibrates_this_machine_first_and_says_so(tmp_p
     assert any("ampsim calibrate" in r.getMessage() and r.levelno == logging.WARNING for r in caplog.records)
 
 
+def test_a_model_another_calibration_wrote_meanwhile_is_used_not_measured_again(tmp_path, monkeypatch):
+    """Compare looked for a model before it took calibrate's lock: a calibration that finished in between (its model
+    written, its lock let go) was measured again, and its model written over. It is looked for again under the lock."""
+    import ampsim.hardware.local as local
+    from ampsim.locks import LockHeld, lock_file
+
+    def fail(*args, **kwargs):
+        raise AssertionError("calibrated again although another calibration had just written the model")
+
+    def looking() -> Path | None:  # the first look finds none; by the second, the other calibration has written one
+        if not looks:
+            looks.append(None)
+            return None
+        with pytest.raises(LockHeld):  # (looked for under the lock: one finishing now cannot slip in after it)
+            lock_file(tmp_path / (str(DEFAULT_OUT) + ".lock"))
+        looks.append(ours)
+        return ours
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "hardware_models").mkdir()
+    ours = _model_of(machine_description(), tmp_path / DEFAULT_OUT)
+    looks: list[Path | None] = []
+    monkeypatch.setattr(local, "local_model_path", looking)
+    monkeypatch.setattr(cal, "calibrate", fail)
+    monkeypatch.setattr(cal, "write_model", fail)
+    assert model_of_this_machine(None, 3) == ours
+    assert looks == [None, ours]
+
+
 @pytest.mark.parametrize("edit, words", [
     (lambda raw: {**raw, "speed_index_s": -0.05}, "speed_index_s: expected a positive number of seconds, got -0.05"),
     (lambda raw: {**raw, "speed_index_s": float("nan")}, "speed_index_s: expected a positive number of seconds"),
