@@ -369,6 +369,19 @@ def test_a_sweep_table_without_a_column_its_curves_read_is_one_line(base, tmp_pa
     assert not (tmp_path / "figs").exists() or not list((tmp_path / "figs").iterdir())
 
 
+def test_an_empty_metric_cell_of_a_sweep_table_drawn_as_curves_of_the_metric_names_its_line(base, tmp_path, capsys):
+    """It said "metrics.csv of <point> has no column nan": the run's file blamed for the table's empty cell."""
+    (tmp_path / "s.toml").write_text(SWEEP.format(kind="curves", y="metric").replace('x = "train.lr"\n', ""))
+    sweep = copy(base / "sweep", tmp_path / "sweep")
+    lines = (sweep / "table.csv").read_text().splitlines()
+    (sweep / "table.csv").write_text("\n".join([*lines[:2], lines[2].replace("test_accuracy", ""), *lines[3:]]) + "\n")
+    for row in lines[1:]:
+        copy(base / "run", sweep / row.rsplit(",", 1)[1])
+    line = one_error_line(capsys, ["plot", tmp_path / "s.toml", "--sweep-dir", sweep, "--out", tmp_path / "figs"])
+    assert line.endswith(f"figure fig: {sweep / 'table.csv'}: line 3 has no metric (its metric cell is empty), which "
+                         "names the metrics.csv column the figure draws (y = metric)")
+
+
 def test_runs_of_fewer_rows_than_train_epochs_still_read(base, tmp_path, capsys, monkeypatch):
     """The count is the summary's epochs, a row each, not train.epochs: a run that stopped after its first epoch
     (a sweep's point that diverged) has one row and counts one; a run evaluated every other epoch a row per epoch

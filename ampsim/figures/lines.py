@@ -79,7 +79,10 @@ def draw_curves(df, sweep_dir: Path, spec: FigureSpec, swept: list[str]):
             if halted[i] and not (point / runfiles.METRICS).exists():
                 continue  # it stopped (diverged, out of memory) in its first epoch: no row to draw (later: up to it)
             m = read_metrics(point)
-            metric, time_unit = row["metric"], row["time_unit"]
+            metric, time_unit = row["metric"], row["time_unit"]  # (the columns: draw.check_table_of checks them)
+            if spec.y == "metric" and not isinstance(metric, str):  # ("metrics.csv of <point> has no column nan")
+                raise DataError(f"figure {spec.name}: {sweep_dir / TABLE}: {line_of(i)} has no metric (its metric cell "
+                                "is empty), which names the metrics.csv column the figure draws (y = metric)")
             y = metric if spec.y == "metric" else spec.y
             for col in dict.fromkeys(("epoch", spec.x, y)):  # (epoch: the seeds' rows are averaged by it)
                 if col not in m.columns:
