@@ -369,6 +369,28 @@ def test_a_sweep_table_without_a_column_its_curves_read_is_one_line(base, tmp_pa
     assert not (tmp_path / "figs").exists() or not list((tmp_path / "figs").iterdir())
 
 
+@pytest.mark.parametrize("kind,x,y", [("curves", "time_s", "train_loss"), ("xy", "train.lr", "throughput")])
+def test_a_sweep_figure_over_two_clocks_is_one_line(base, tmp_path, capsys, kind, x, y):
+    """A sweep over executor.kind (simulated and reference) drew simulated and wall-clock seconds on one axis,
+    labelled with one clock, exit 0 (plotting the runs themselves refused it); the other axes draw."""
+    spec = SWEEP.format(kind=kind, y=y).replace('x = "train.lr"\n', f'x = "{x}"\n')
+    (tmp_path / "s.toml").write_text(spec)
+    sweep = copy(base / "sweep", tmp_path / "sweep")
+    lines = (sweep / "table.csv").read_text().splitlines()
+    (sweep / "table.csv").write_text("\n".join([*lines[:2], lines[2].replace(",simulated,", ",wall,"), *lines[3:]])
+                                     + "\n")
+    for row in lines[1:]:
+        copy(base / "run", sweep / row.rsplit(",", 1)[1])
+    line = one_error_line(capsys, ["plot", tmp_path / "s.toml", "--sweep-dir", sweep, "--out", tmp_path / "figs"])
+    assert line.endswith(f"figure fig: {x if kind == 'curves' else y} is simulated seconds in some of its points and "
+                         "wall-clock seconds in others; plot them apart, or against epoch or instances (the table's "
+                         "time_unit)")
+    if kind == "curves":  # against epochs, the same points draw
+        (tmp_path / "e").mkdir()  # (the same sweep's name: the folder holds the table of 's')
+        (tmp_path / "e" / "s.toml").write_text(spec.replace('x = "time_s"', 'x = "epoch"'))
+        assert main(["plot", str(tmp_path / "e" / "s.toml"), "--sweep-dir", str(sweep), "--out", str(tmp_path / "ok")]) == 0
+
+
 def test_an_empty_metric_cell_of_a_sweep_table_drawn_as_curves_of_the_metric_names_its_line(base, tmp_path, capsys):
     """It said "metrics.csv of <point> has no column nan": the run's file blamed for the table's empty cell."""
     (tmp_path / "s.toml").write_text(SWEEP.format(kind="curves", y="metric").replace('x = "train.lr"\n', ""))

@@ -18,6 +18,7 @@ from typing import Any, Callable
 
 from ampsim.errors import RunError
 from ampsim.figures.canvas import check_figure_files, closing_on_error, save_figure
+from ampsim.figures.labels import mixed_clocks
 from ampsim.figures.lines import draw_bar, draw_curves, draw_xy, line_of
 from ampsim.figures.selection import select
 from ampsim.figures.trace import draw_heatmap, draw_timeline
@@ -59,7 +60,11 @@ def draw_figure(spec: FigureSpec, sweep_dir: str | Path, swept: list[str]):
     drawer = DRAWERS.get(spec.kind)
     if drawer is None:  # a kind declared in figspec.KINDS but given no drawing here
         raise RunError(f"figure {spec.name}: no drawing for kind {spec.kind!r} (drawn: {', '.join(DRAWERS)})")
-    return drawer(select(read_table(sweep_dir), spec), sweep_dir, spec, swept)
+    rows = select(read_table(sweep_dir), spec)
+    # (a sweep over executor.kind: its axis was labelled with one clock, the last row's or the first's, and drew both)
+    if "time_unit" in rows.columns and (why := mixed_clocks((spec.x, spec.y), rows["time_unit"], "its points")):
+        raise RunError(f"figure {spec.name}: {why} (the table's time_unit)")
+    return drawer(rows, sweep_dir, spec, swept)
 
 
 def draw_sweep_figures(sweep: Sweep, sweep_dir: str | Path, fig_dir: str | Path) -> list[Path]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-__all__ = ["LABELS", "LEGEND_NAMES", "axis_label", "short_value", "legend_label"]
+__all__ = ["LABELS", "LEGEND_NAMES", "CLOCKED", "axis_label", "mixed_clocks", "short_value", "legend_label"]
 
 #: Axis labels (with units) of well-known keys and table columns; others are derived by :func:`axis_label`.
 LABELS = {
@@ -70,6 +70,29 @@ def axis_label(key: str, time_unit: str | None = None, metric: str | None = None
         if last.endswith(suffix):
             return f"{last[: -len(suffix)].replace('_', ' ') or last} ({unit})"
     return last.replace("_", " ")
+
+
+#: Axes measured in the run's clock (``time_unit``: simulated or wall-clock seconds), labelled by it.
+CLOCKED = ("time_s", "time_to_target_s", "throughput")
+
+
+def mixed_clocks(axes: tuple[str | None, ...], units: Any, of: str) -> str | None:
+    """Why a drawing of ``axes`` over runs of the clocks ``units`` would mislead (its axis is labelled with one
+    clock, and draws both), or None: one clock, or no axis of :data:`CLOCKED`. ``of``: the runs, in words.
+
+    >>> mixed_clocks(("time_s", "metric"), ["simulated", "wall", None], "these runs")  # doctest: +ELLIPSIS
+    'time_s is simulated seconds in some of these runs and wall-clock seconds in others; plot them apart, ...'
+    >>> mixed_clocks(("epoch", "metric"), ["simulated", "wall"], "these runs") is None
+    True
+    """
+    clocked = [a for a in axes if a in CLOCKED]
+    found = sorted({u for u in units if isinstance(u, str)})
+    if not clocked or len(found) < 2:
+        return None
+    words = {"simulated": "simulated seconds", "wall": "wall-clock seconds"}
+    first, other = (words.get(u, u) for u in found[:2])
+    return (f"{clocked[0]} is {first} in some of {of} and {other} in others; plot them apart, or against epoch or "
+            "instances")
 
 
 def short_value(v: Any) -> str:

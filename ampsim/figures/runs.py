@@ -11,7 +11,7 @@ from typing import Sequence
 from ampsim import runfiles
 from ampsim.errors import ConfigError
 from ampsim.figures.canvas import pyplot, save_image
-from ampsim.figures.labels import axis_label
+from ampsim.figures.labels import axis_label, mixed_clocks
 from ampsim.figures.lines import check_log_values, check_numeric
 from ampsim.results import read_metrics, read_summary
 
@@ -49,9 +49,8 @@ def plot_runs(runs: Sequence[str | Path], x: str, y: str, out: str | Path, *,
                    else "its cells are empty or infinite")
             raise ConfigError(f"{where}: column {y!r} holds no value ({why}); plot another --y")
     units = {s.get("time_unit") for s in summaries} - {None}
-    if "time_s" in (x, y) and len(units) > 1:  # (the axis was named after the last run's clock)
-        raise ConfigError("time_s is simulated seconds in some of these runs and wall-clock seconds in others; "
-                          "plot them apart, or against epoch or instances")
+    if why := mixed_clocks((x, y), units, "these runs"):  # (the axis was named after the last run's clock)
+        raise ConfigError(why)
     fig, ax = pyplot().subplots(figsize=(5.5, 3.8), dpi=110)
     time_unit = next(iter(units), None)
     for i, run in enumerate(runs):

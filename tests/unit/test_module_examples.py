@@ -24,7 +24,7 @@ from ampsim import (
 from ampsim.calibration import profile, report, targets, transport
 from ampsim.executors.multicore import protocol
 from ampsim.executors.sim import admission, jitarrays
-from ampsim.figures import selection
+from ampsim.figures import labels, selection
 from ampsim.figures import trace as figure_trace
 from ampsim.hardware import routing
 from ampsim.ir import sync
@@ -33,7 +33,7 @@ from ampsim.sweeps import ids
 
 
 @pytest.mark.parametrize("module", [admission, api, config, environment, errors, fieldspec, figure_trace, files, folders,
-                                    ids, jitarrays, jsontext, metrics, load, optim, packing, profile, protocol, report,
+                                    ids, jitarrays, jsontext, labels, metrics, load, optim, packing, profile, protocol, report,
                                     routing, runfiles, schemas, selection, strategies, sync, tables, targets,
                                     tomltext, transport],
                          ids=lambda m: m.__name__)
