@@ -35,7 +35,7 @@ from pathlib import Path
 from ampsim.errors import DataError
 from ampsim.files import os_error_cause
 
-__all__ = ["FileSpec", "REGISTRY", "Source", "data_root", "fetch"]
+__all__ = ["FileSpec", "REGISTRY", "Source", "cache_home", "data_root", "fetch"]
 
 log = logging.getLogger(__name__)
 
@@ -141,28 +141,43 @@ class _DownloadFailed(Exception):
     """A source could not deliver a verified file; the message says why."""
 
 
+def cache_home() -> Path | None:
+    """The user's cache folder: ``$XDG_CACHE_HOME`` if it is an absolute path (a relative one, ``~/…`` included, is
+    ignored, as the XDG Base Directory spec asks), else ``~/.cache``; None where there is no home folder (no
+    ``$HOME`` and none for this user, as a container's ``--user`` may have). The data root's default and the
+    recordings cache's (:mod:`ampsim.executors.sim.recording_cache`) both live under it."""
+    xdg = os.environ.get("XDG_CACHE_HOME", "")
+    if os.path.isabs(xdg):
+        return Path(xdg)
+    try:
+        return Path.home() / ".cache"
+    except RuntimeError:
+        return None
+
+
 def data_root() -> Path:
-    """The dataset root: ``$AMPSIM_DATA`` if set, else ``$XDG_CACHE_HOME/ampsim`` or ``~/.cache/ampsim``.
+    """The dataset root: ``$AMPSIM_DATA`` if set, else ``ampsim`` in the user's cache folder
+    (:func:`cache_home`: ``$XDG_CACHE_HOME/ampsim`` or ``~/.cache/ampsim``).
 
     The folder need not exist; :func:`fetch` creates subfolders when it downloads.
 
     Raises:
-        DataError: a ``~`` that names no home folder (``~nosuchuser``, or a user without one and no ``$HOME``,
-            as a container's may be): it was pathlib's RuntimeError traceback.
+        DataError: an ``AMPSIM_DATA`` of blanks (taken as a relative folder named " "), or whose ``~`` names no
+            home folder (``~nosuchuser``: pathlib's RuntimeError traceback), or no ``AMPSIM_DATA`` and no home
+            folder for the default.
     """
     env = os.environ.get("AMPSIM_DATA")
-    cache = os.environ.get("XDG_CACHE_HOME")
-    try:
-        if env:
+    if env and not env.strip():
+        raise DataError(f"AMPSIM_DATA={env!r}: blank; set it to a folder holding mnist/, sst/, qm9/, or unset it")
+    if env:
+        try:
             return Path(env).expanduser()
-        base = Path(cache).expanduser() if cache else Path.home() / ".cache"
-    except RuntimeError:
-        if not (env or cache):
-            raise DataError("no data folder: AMPSIM_DATA is not set, and its default, ~/.cache/ampsim, is in no home "
-                            "folder (no $HOME, and none for this user); set AMPSIM_DATA to a folder holding mnist/, "
-                            "sst/, qm9/") from None
-        named = f"AMPSIM_DATA={env}" if env else f"XDG_CACHE_HOME={cache}"
-        raise DataError(f"{named}: its '~' names no home folder; give the folder's full path") from None
+        except RuntimeError:
+            raise DataError(f"AMPSIM_DATA={env}: its '~' names no home folder; give the folder's full path") from None
+    if (base := cache_home()) is None:
+        raise DataError("no data folder: AMPSIM_DATA is not set, and its default, ~/.cache/ampsim, is in no home "
+                        "folder (no $HOME, and none for this user); set AMPSIM_DATA to a folder holding mnist/, "
+                        "sst/, qm9/")
     return base / "ampsim"
 
 

@@ -46,6 +46,7 @@ from types import FunctionType, MethodType
 import numpy as np
 
 from ampsim.data import memo
+from ampsim.data.store import cache_home
 from ampsim.errors import ConfigError
 from ampsim.executors.sim.recording import FORMAT, Recording, RecordingError, record
 from ampsim.executors.sim.segments import InstancePool, compose
@@ -116,12 +117,10 @@ def cache_folder() -> Path | None:
     names no home folder is one ConfigError line (pathlib's RuntimeError traceback before)."""
     env = os.environ.get("AMPSIM_RECORDINGS")
     if env is None:
-        xdg = os.environ.get("XDG_CACHE_HOME", "")  # (a relative one is ignored, as the XDG spec asks)
-        try:
-            return (Path(xdg) if os.path.isabs(xdg) else Path.home() / ".cache") / "ampsim" / "recordings"
-        except RuntimeError:  # (no $HOME, and none for this user: a container's --user) the default is nowhere
+        if (home := cache_home()) is None:  # (no $HOME, and none for this user: a container's --user)
             log.info("recordings: no home folder for ~/.cache/ampsim/recordings; kept in memory only")
             return None
+        return home / "ampsim" / "recordings"
     # (any case of off: OFF made a folder named OFF in the working directory and filed recordings there)
     try:
         return None if env.strip().lower() in ("", "off") else Path(env).expanduser()
