@@ -73,3 +73,26 @@ def test_cycle_without_an_exit_is_rejected():
     g.connect(r2, add, 0, 1)
     with pytest.raises(GraphError, match="cycle through .* has no Cond"):
         g.validate()
+
+
+def test_a_graph_validated_and_wired_the_same_is_not_checked_again(monkeypatch):
+    """Each executor validates its graph (and a sweep point's is validated by its build too, 8-12 ms each on
+    1,024 nodes): again is free, but any change of its wiring, or a node replaced under its name, is checked."""
+    g = Graph("g")
+    g.add(Input("x", width=5))
+    g.add(Linear("fc", 5, 2))
+    g.add(SoftmaxCrossEntropy("loss", 2, Field("y")))
+    g.chain("x", "fc", "loss")
+    route = g.validate().route
+    checks = []
+    monkeypatch.setattr(Graph, "_check_cycles", lambda self: checks.append(self))
+    assert g.validate() is g and g.route is route and checks == []
+    g.add(ReLU("r"))  # a node not wired yet: checked, and refused
+    with pytest.raises(GraphError, match="output r:0 is not connected"):
+        g.validate()
+    del g.nodes["r"]
+    g.nodes["fc"] = Linear("fc", 4, 2)  # the same wiring, another node: its widths are checked
+    with pytest.raises(GraphError, match="x:0 -> fc:0 joins width 5 to width 4"):
+        g.validate()
+    g.nodes["fc"] = fc = Linear("fc", 5, 2)
+    assert g.validate().route[("x", False, 0)] == (fc, 0) and len(checks) == 1
