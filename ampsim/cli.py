@@ -36,7 +36,8 @@ from ampsim.errors import (
     stop_signals_reset,
 )
 from ampsim.executors import EXECUTORS
-from ampsim.files import check_folder_name, os_error_cause, path_option
+from ampsim.files import os_error_cause, path_option
+from ampsim.outputs import check_folder_name
 from ampsim.wording import CLI, worded
 
 __all__ = ["main"]

@@ -114,8 +114,8 @@ def run_demo(out: Path, progress: bool = True, jobs: int | None = None) -> Path:
     """Run the demo sweep into ``out`` and draw its figure; returns the PNG's path. Finished points of an
     earlier demo in the same folder are reused."""
     from ampsim.figures.draw import draw_sweep_figures
-    from ampsim.files import check_output_dir, entries_of, what_it_holds
     from ampsim.folders import check_not_in_staging
+    from ampsim.outputs import check_output_dir, entries_of, what_it_holds
     from ampsim.results import enclosing_run
     from ampsim.sweeps.folder import check_sweep_folder
     from ampsim.sweeps.run import run_sweep

@@ -32,7 +32,7 @@ import ampsim.models
 from ampsim.config import FIXED_SECTIONS, TASK_SCHEMAS, field_default
 from ampsim.errors import ConfigError
 from ampsim.fieldspec import read_with
-from ampsim.files import check_output_file, read_text
+from ampsim.files import read_text
 from ampsim.hardware.parse import TOPOLOGY_MIN_N, TOPOLOGY_MIN_SIZE, system_from_dict
 from ampsim.hardware.spec import (
     _CHIP_KEYS,
@@ -46,6 +46,7 @@ from ampsim.hardware.spec import (
     LinkSpec,
     SystemSpec,
 )
+from ampsim.outputs import check_output_file
 from ampsim.results import atomic_write
 
 log = logging.getLogger(__name__)

@@ -38,7 +38,7 @@ from typing import Any
 from ampsim import jsontext
 from ampsim.environment import describe as describe_environment
 from ampsim.errors import ConfigError, RunError
-from ampsim.files import check_output_dir, entries_of, os_error_cause, replacing, what_it_holds
+from ampsim.files import os_error_cause
 from ampsim.folders import (
     STAGING_MARK,
     make_staging,
@@ -48,6 +48,7 @@ from ampsim.folders import (
     unmark_staging,
 )
 from ampsim.locks import LockHeld, lock_file, unlock_file
+from ampsim.outputs import check_output_dir, entries_of, replacing, what_it_holds
 from ampsim.runfiles import CONFIG, ENVIRONMENT, METRICS, POINT, RUN_FILES, RUN_OUTPUTS, SUMMARY
 from ampsim.runread import read_csv_table, read_metrics, read_summary  # (the readers' names, kept here too)
 from ampsim.wording import wording

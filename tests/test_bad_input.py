@@ -847,17 +847,17 @@ def test_a_sigterm_that_comes_back_as_a_plain_keyboard_interrupt_is_still_143(in
 def test_an_unwritable_folder_says_why(tmp_path, monkeypatch, code, why):
     """A read-only mount said "permission denied" (a finished sweep on one could not even be looked at again),
     and its owner looked for the folder's mode bits."""
-    from ampsim import files
+    from ampsim import outputs
 
     def refuse(*_args, **_kwargs):
         raise OSError(code, os.strerror(code))
 
-    monkeypatch.setattr(files.tempfile, "mkstemp", refuse)
-    for check, path, message in ((files.check_output_dir, tmp_path, f"{tmp_path}: {why} (cannot write in this folder)"),
-                                 (files.check_output_dir, tmp_path / "new", f"{tmp_path / 'new'}: cannot create: {why} "
-                                  f"in {tmp_path}"),
-                                 (files.check_output_file, tmp_path / "x.csv", f"{tmp_path / 'x.csv'}: cannot create: "
-                                  f"{why} in {tmp_path}")):
+    monkeypatch.setattr(outputs.tempfile, "mkstemp", refuse)
+    for check, path, message in (
+            (outputs.check_output_dir, tmp_path, f"{tmp_path}: {why} (cannot write in this folder)"),
+            (outputs.check_output_dir, tmp_path / "new", f"{tmp_path / 'new'}: cannot create: {why} in {tmp_path}"),
+            (outputs.check_output_file, tmp_path / "x.csv", f"{tmp_path / 'x.csv'}: cannot create: {why} in "
+             f"{tmp_path}")):
         with pytest.raises(ConfigError) as err:
             check(path)
         assert str(err.value) == message
@@ -867,7 +867,7 @@ def test_an_output_folder_that_is_no_folder_says_what_it_is(tmp_path):
     """A pipe, a socket or a device where a folder is expected (``--out``) was "is a file, not a folder"."""
     import socket
 
-    from ampsim import files
+    from ampsim import outputs
 
     os.mkfifo(tmp_path / "pipe")
     (tmp_path / "file").write_text("x\n")
@@ -878,7 +878,7 @@ def test_an_output_folder_that_is_no_folder_says_what_it_is(tmp_path):
             for given, said in ((path, f"{path}: is {kind}, not a folder"),
                                 (path / "run", f"{path / 'run'}: cannot create: {path} is {kind}, not a folder")):
                 with pytest.raises(ConfigError) as err:
-                    files.check_output_dir(given)
+                    outputs.check_output_dir(given)
                 assert str(err.value) == said
 
 

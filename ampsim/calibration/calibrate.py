@@ -309,8 +309,8 @@ def write_model(model: dict, raw: dict, out: str | Path) -> SystemSpec:
     The two are a pair (compare scales by the sidecar's speeds): both are written out in full to temporaries
     first and renamed in one after the other, so a full disk or a Ctrl-C while they are written leaves the old
     pair; written one after the other, it left the new model beside the old model's measurements."""
-    from ampsim.files import replacing
     from ampsim.hardware.parse import load_system
+    from ampsim.outputs import replacing
 
     out = Path(out)
     slim = dict(raw, workloads=[{k: v for k, v in w.items() if k not in ("items", "counts", "item_seconds")}

@@ -56,7 +56,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from ampsim.calibration.report import COMPARE_PLOT, COMPARE_TABLE, format_table
     from ampsim.config import check_writable, load_config, parse_override
     from ampsim.errors import ConfigError
-    from ampsim.files import check_output_dir
+    from ampsim.outputs import check_output_dir
 
     if not 1 <= args.repeat <= MAX_REPEAT:  # (10**8 repeats started measuring, for ever)
         raise ConfigError(f"--repeat: must be 1..{MAX_REPEAT}, got {args.repeat}")

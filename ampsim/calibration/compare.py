@@ -265,7 +265,7 @@ def default_folder(experiment_name: str, source: str | Path,
     """Where a compare of the experiment named so writes (and ``--resimulate`` reads) without ``--out``/``--from``:
     a name that would leave ``results/compare/`` (``../x``) is refused in one line naming its experiment file
     ``source`` and what to do ``instead``, as ``ampsim train`` refuses it for ``results/``."""
-    from ampsim.files import check_folder_name
+    from ampsim.outputs import check_folder_name
 
     where = f"{source}: experiment.name"
     return Path("results") / "compare" / check_folder_name(experiment_name, where, under="results/compare/",
@@ -277,8 +277,8 @@ def run_compare(experiment: str | Path, overrides: list[tuple[str, Any]] = (), c
                 out: str | Path | None = None, repeat: int = 1) -> tuple[list[dict], dict]:
     """Run every configuration both ways; write CSV and figure; return (rows, agreement)."""
     from ampsim.calibration.calibrate import model_of_this_machine
-    from ampsim.files import check_output_dir
     from ampsim.hardware.local import check_workers, default_workers
+    from ampsim.outputs import check_output_dir
 
     check_workers(workers)  # (as --workers: -2 was refused as --set executor.workers)
     n = workers or default_workers()

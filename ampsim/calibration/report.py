@@ -19,7 +19,7 @@ from pathlib import Path
 
 from ampsim.config import Config
 from ampsim.errors import ConfigError
-from ampsim.files import write_figure
+from ampsim.outputs import write_figure
 from ampsim.tables import mean_staleness
 
 __all__ = ["COMPARE_TABLE", "COMPARE_PLOT", "COLUMNS", "format_table", "noisy",

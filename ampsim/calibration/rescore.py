@@ -49,10 +49,10 @@ def resimulate(measured: str | Path, overrides: list[tuple[str, Any]] = (), hard
     from ampsim.calibration.outfolder import check_compare_folder, into_folder
     from ampsim.calibration.report import COMPARE_PLOT, COMPARE_TABLE, plot, ranking_agreement, read_csv, write_csv
     from ampsim.calibration.simulated import calibrated_system, simulated_plan
-    from ampsim.files import check_output_dir
     from ampsim.folders import check_not_in_staging
     from ampsim.hardware.local import LOCAL_MODEL, local_model_path
     from ampsim.hardware.parse import load_system
+    from ampsim.outputs import check_output_dir
 
     check_what_ifs(overrides)
     measured = Path(measured)

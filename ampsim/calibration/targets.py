@@ -12,10 +12,11 @@ import stat
 from pathlib import Path
 
 from ampsim.errors import AmpsimError, ConfigError
-from ampsim.files import check_output_file, read_json, read_toml
+from ampsim.files import read_json, read_toml
 from ampsim.folders import check_not_in_staging
 from ampsim.hardware.local import check_workers
 from ampsim.hardware.spec import MAX_CHIPS, MAX_LINKS
+from ampsim.outputs import check_output_file
 
 __all__ = ["MAX_WORKERS", "check_targets", "sharing_sidecar", "sidecar"]
 
@@ -61,7 +62,7 @@ def check_targets(out: str | Path, workers: int | None = None) -> None:
 
 def _check_regular(path: Path) -> None:
     """One line, with the way out, where ``path`` is a pipe, socket or device, or a link to one (which the atomic
-    write would replace by a file); before :func:`~ampsim.files.check_output_file`, which refuses it without a
+    write would replace by a file); before :func:`~ampsim.outputs.check_output_file`, which refuses it without a
     link (a folder is its own to word)."""
     if os.path.exists(path) and not os.path.isdir(path) and not stat.S_ISREG(os.stat(path).st_mode):
         raise ConfigError(f"{path}: not a regular file (a pipe, socket or device); choose another --out")

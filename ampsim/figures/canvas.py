@@ -1,7 +1,7 @@
 """The figures' common canvas: matplotlib without a display, one size and resolution, atomic saving.
 
 :func:`new_figure` gives every figure the same size and resolution, which keeps a PNG well under
-300 KB; :func:`save_figure` writes PNG and PDF through a temporary file (:func:`ampsim.files.write_figure`,
+300 KB; :func:`save_figure` writes PNG and PDF through a temporary file (:func:`ampsim.outputs.write_figure`,
 every figure's writer), so a figure on disk is whole.
 """
 
@@ -11,7 +11,7 @@ import functools
 from pathlib import Path
 from typing import Callable, TypeVar
 
-from ampsim.files import check_output_file, write_figure
+from ampsim.outputs import check_output_file, write_figure
 
 __all__ = ["pyplot", "new_figure", "closing_on_error", "save_figure", "save_image", "check_figure_files"]
 T = TypeVar("T")

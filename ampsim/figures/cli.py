@@ -23,8 +23,9 @@ from pathlib import Path
 
 from ampsim import runfiles
 from ampsim.errors import OUTCOME_FIELDS, AmpsimError, ConfigError
-from ampsim.files import check_output_dir, check_output_file, path_option, read_text
+from ampsim.files import path_option, read_text
 from ampsim.folders import check_not_in_staging
+from ampsim.outputs import check_output_dir, check_output_file
 
 __all__ = ["add_parsers", "default_figure_dir"]
 

@@ -38,7 +38,7 @@ from typing import Any
 
 from ampsim.errors import ConfigError
 from ampsim.fieldspec import unknown_key
-from ampsim.files import check_folder_name
+from ampsim.outputs import check_folder_name
 from ampsim.tables import METRIC_COLUMNS, TEXT_COLUMNS
 
 __all__ = ["FigureSpec", "parse_figures", "KINDS", "CURVE_X"]

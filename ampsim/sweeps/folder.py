@@ -23,9 +23,10 @@ from pathlib import Path
 from typing import Iterator
 
 from ampsim.errors import OUTCOME_FIELDS, ConfigError, DataError, Diverged, OutOfMemory
-from ampsim.files import check_output_dir, read_json, read_toml, what_it_holds
+from ampsim.files import read_json, read_toml
 from ampsim.folders import check_not_in_staging
 from ampsim.locks import holding
+from ampsim.outputs import check_output_dir, what_it_holds
 from ampsim.results import enclosing_run, read_summary
 from ampsim.runfiles import CONFIG, POINT, SUMMARY, TRACE
 from ampsim.tables import TABLE, TABLE_FILES, read_table_info
@@ -72,7 +73,7 @@ def check_sweep_folder(out: str | Path, name: str, file: str | Path | None = Non
     variant's are then no obstacle).
 
     Raises :class:`~ampsim.errors.ConfigError` in one line where ``out`` cannot be a folder this process
-    writes (:func:`~ampsim.files.check_output_dir`), or holds another sweep's results (its ``sweep.json``, or
+    writes (:func:`~ampsim.outputs.check_output_dir`), or holds another sweep's results (its ``sweep.json``, or
     a point's ``point.json``, names another sweep, or another existing sweep file of the same name), or is not
     this sweep's folder (neither its ``sweep.json`` nor a point names it) and holds anything (a run's files, a
     table, a folder of one's own): a finished result is never written over or deleted by a sweep that is not

@@ -73,7 +73,7 @@ from typing import Any, Iterator
 
 from ampsim import runfiles
 from ampsim.errors import OUTCOME_FIELDS, ConfigError, RunError, first_line
-from ampsim.files import what_it_holds
+from ampsim.outputs import what_it_holds
 from ampsim.progress import progress as progress_reporter
 from ampsim.results import not_run_outputs, write_json
 from ampsim.sweeps.folder import SWEEP_FILE, check_sweep_folder, point_id_of, point_lacks, sweep_file_record, sweep_lock

@@ -53,8 +53,8 @@ from typing import Any
 from ampsim.config import Config, load_config, read_toml
 from ampsim.errors import ConfigError
 from ampsim.fieldspec import unknown_key
-from ampsim.files import check_folder_name
 from ampsim.hardware.topology import routing_key
+from ampsim.outputs import check_folder_name
 from ampsim.placement import check_names
 from ampsim.planning import check_executor, resolve_system
 from ampsim.replicas import check_collective

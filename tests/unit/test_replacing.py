@@ -1,4 +1,4 @@
-"""``files.replacing``, the atomic writer of every JSON, figure, recording and ``keys --update``: the old file or
+"""``outputs.replacing``, the atomic writer of every JSON, figure, recording and ``keys --update``: the old file or
 the new one, never a part; a symlink's target is what is replaced (the link kept), and a file's permission
 bits are kept (before: the link became a regular file, leaving its target stale, and a 0600 file 0644)."""
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ampsim.files import replacing
+from ampsim.outputs import replacing
 
 
 def write(path, text):
@@ -70,7 +70,7 @@ def test_a_link_to_a_file_of_another_kind_is_refused_and_its_file_kept(tmp_path)
     """``plot RUN --out fig.png``, fig.png a link to a table: the figure was written over the table (a PNG where
     t.csv was), or, its format taken from the target's suffix, was a matplotlib traceback."""
     from ampsim.errors import ConfigError
-    from ampsim.files import check_output_file
+    from ampsim.outputs import check_output_file
 
     (tmp_path / "t.csv").write_text("a,b\n1,2\n")
     link = tmp_path / "fig.png"

@@ -50,11 +50,11 @@ from ampsim.data.store import cache_home
 from ampsim.errors import ConfigError
 from ampsim.executors.sim.recording import FORMAT, Recording, RecordingError, record
 from ampsim.executors.sim.segments import InstancePool, compose
-from ampsim.files import replacing
 from ampsim.folders import process_gone
 from ampsim.ir.message import Instance
 from ampsim.models import TASKS
 from ampsim.models.base import Model
+from ampsim.outputs import replacing
 from ampsim.recent import Recent
 
 __all__ = ["cache_folder", "clear_memory", "code_files", "instances_digest", "load", "max_bytes", "model_code_files",
@@ -314,7 +314,7 @@ def max_bytes() -> int:
 _RECORDING_NAME = re.compile(r"[0-9a-f]{24}\.npz")
 
 
-#: a save in progress (:func:`save`'s temporary, ``files.replacing``'s name): the saving process's pid in it
+#: a save in progress (:func:`save`'s temporary, ``outputs.replacing``'s name): the saving process's pid in it
 _SAVING_NAME = re.compile(r"\.[0-9a-f]{24}\.([1-9][0-9]{0,9})\.tmp\.npz")
 
 
