@@ -98,8 +98,8 @@ def _measured_summary(folder: Path, label: str) -> dict:
 
 def main(out: Path = OUT, quick: bool = False) -> list[dict]:
     """Calibrate this machine, compare every worker count; writes ``out/scaling.csv`` (+ ``out/scaling/``)."""
-    from ampsim.calibration.calibrate import run_calibration
     from ampsim.calibration.compare import run_compare
+    from ampsim.calibration.thismachine import run_calibration
     from ampsim.hardware.local import default_workers
 
     size = QUICK if quick else FULL

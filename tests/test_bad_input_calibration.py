@@ -20,6 +20,7 @@ from test_bad_input import one_error_line
 
 import ampsim.calibration.calibrate as cal
 import ampsim.calibration.compare as cmp
+import ampsim.calibration.thismachine as thismachine
 from ampsim.calibration.targets import MAX_WORKERS, check_targets, sidecar
 from ampsim.cli import main
 
@@ -163,7 +164,7 @@ def test_workers_0_is_one_per_core_for_calibrate_compare_and_train_alike(tmp_pat
         raise Reached
 
     monkeypatch.setattr(cal, "calibrate", reached)
-    monkeypatch.setattr(cal, "model_of_this_machine", reached)
+    monkeypatch.setattr(thismachine, "model_of_this_machine", reached)
     with pytest.raises(Reached):  # on to measuring: calibrate's one chip per core
         main(["calibrate", "--quick", "--workers", "0", "--out", str(tmp_path / "m.toml")])
     with pytest.raises(Reached):  # on to its model, of one worker per core
@@ -697,9 +698,9 @@ def test_a_compare_calibrating_first_takes_the_calibrations_lock(tmp_path, monke
     It is refused at once, as a second calibrate is, in a line that says what to do: two compares at once that
     both calibrated first left the second with calibrate's "wait for it", not that a re-run uses the model."""
     line = _compare_while_calibrating(tmp_path, monkeypatch, capsys)
-    assert line == (f"ampsim: error: {cal.DEFAULT_OUT}: another calibration (pid {os.getpid()}) is measuring into it "
-                    "now; wait for it to finish, then run this compare again: it will use the model that calibration "
-                    "writes")
+    assert line == (f"ampsim: error: {thismachine.DEFAULT_OUT}: another calibration (pid {os.getpid()}) is measuring "
+                    "into it now; wait for it to finish, then run this compare again: it will use the model that "
+                    "calibration writes")
     assert sorted(p.name for p in tmp_path.rglob("*")) == ["hardware_models"]
 
 
@@ -820,7 +821,7 @@ def test_compare_checks_many_configurations_for_one_given_twice_in_linear_time(t
         raise Reached
 
     monkeypatch.setattr(Config, "to_dict", to_dict)
-    monkeypatch.setattr(cal, "model_of_this_machine", reached)  # (what comes after the configurations' checks)
+    monkeypatch.setattr(thismachine, "model_of_this_machine", reached)  # (what comes after the configurations' checks)
     with pytest.raises(Reached):
         cmp.run_compare(EXP, configs=";".join(f"mak={i}" for i in range(1, 201)), hardware=HW, out=tmp_path / "c")
     assert len(made) < 5 * 200

@@ -15,9 +15,9 @@ guessed but *measured*, and then *checked*:
    per-message and per-byte transport costs, the cost of a wake-up, ``chip.contention_slowdown`` (how much
    slower a worker runs while the other is busy) and the link latency are fitted to the two-worker runs,
    and the finished model simulates those runs again (:mod:`.selfcheck`: how far it reproduces them).
-   :func:`run_calibration` writes the model (``hardware_models/local_cpu.toml``, its description naming
-   this machine) and the raw measurements next to it (``local_cpu.calibration.json``). ``ampsim
-   calibrate`` is this step.
+   :func:`run_calibration` (:mod:`.thismachine`: one calibration into a model at a time) writes the model
+   (``hardware_models/local_cpu.toml``, its description naming this machine) and the raw measurements next
+   to it (``local_cpu.calibration.json``). ``ampsim calibrate`` is this step.
 3. **Compare** (:mod:`.compare`). :func:`run_compare` runs one experiment under several configurations
    (worker counts, mak, placement) both on the multicore executor, timed by the wall clock, and in the
    simulator on the calibrated model with the same placement, corrects for a shared machine (free cores
@@ -32,8 +32,9 @@ guessed but *measured*, and then *checked*:
 
 :mod:`.cli` wires both subcommands into ``ampsim``. Within the package, imports go one way:
 microbench and workloads at the bottom, profile, transport, selfcheck and targets (what calibrate may write)
-above them, calibrate and outfolder (the folder compare writes) above those, compare above them, rescore above
-compare, cli on top. Below the package it uses the executors, training and results; nothing below imports it.
+above them, calibrate and outfolder (the folder compare writes) above those, thismachine (which model compare
+uses, and who calibrates it) above calibrate, compare above them, rescore above compare, cli on top. Below
+the package it uses the executors, training and results; nothing below imports it.
 """
 
 from __future__ import annotations
@@ -42,23 +43,18 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # what the lazy attributes below resolve to, for type checkers and readers
-    from ampsim.calibration.calibrate import (
-        DEFAULT_OUT,
-        machine_description,
-        model_of_this_machine,
-        run_calibration,
-        write_model,
-    )
+    from ampsim.calibration.calibrate import machine_description, write_model
     from ampsim.calibration.compare import run_compare, shared_machine_slowdown
     from ampsim.calibration.report import format_table, ranking_agreement
     from ampsim.calibration.rescore import resimulate
     from ampsim.calibration.targets import sidecar
+    from ampsim.calibration.thismachine import DEFAULT_OUT, model_of_this_machine, run_calibration
 
 #: public name -> the submodule that defines it. Not ``calibrate.calibrate``: the name is its submodule's,
 #: which importing the submodule binds here (``run_calibration`` is the entry point anyway).
 _EXPORTS = {
-    "DEFAULT_OUT": "calibrate", "machine_description": "calibrate",
-    "model_of_this_machine": "calibrate", "run_calibration": "calibrate", "sidecar": "targets",
+    "DEFAULT_OUT": "thismachine", "machine_description": "calibrate",
+    "model_of_this_machine": "thismachine", "run_calibration": "thismachine", "sidecar": "targets",
     "write_model": "calibrate",
     "format_table": "report", "ranking_agreement": "report", "run_compare": "compare",
     "shared_machine_slowdown": "compare", "resimulate": "rescore",

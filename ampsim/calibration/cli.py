@@ -24,7 +24,7 @@ __all__ = ["add_parsers"]
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
     """Measure this machine, write the model, print its main numbers on one line."""
-    from ampsim.calibration.calibrate import run_calibration
+    from ampsim.calibration.thismachine import run_calibration
 
     system, raw = run_calibration(args.out, args.workers, args.quick)  # (one at a time into a model: it locks it)
     c, link = system.chip_default, system.link

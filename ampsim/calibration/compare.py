@@ -15,7 +15,7 @@ cannot order (ranking ties, :func:`~ampsim.calibration.report.ranking_agreement`
 the simulator's error in percent of the measurement, and whether measured and simulated rank the
 configurations alike.
 
-The model must describe *this* machine (:func:`ampsim.calibration.calibrate.model_of_this_machine`):
+The model must describe *this* machine (:func:`ampsim.calibration.thismachine.model_of_this_machine`):
 without one, this machine is calibrated first (with a warning); a model calibrated on another machine
 stops compare with a :class:`~ampsim.errors.ConfigError` before anything is measured, because its errors
 would describe the other machine, not the simulator.
@@ -276,7 +276,7 @@ def run_compare(experiment: str | Path, overrides: list[tuple[str, Any]] = (), c
                 workers: int | None = None, hardware: str | Path | None = None,
                 out: str | Path | None = None, repeat: int = 1) -> tuple[list[dict], dict]:
     """Run every configuration both ways; write CSV and figure; return (rows, agreement)."""
-    from ampsim.calibration.calibrate import model_of_this_machine
+    from ampsim.calibration.thismachine import model_of_this_machine
     from ampsim.hardware.local import check_workers, default_workers
     from ampsim.outputs import check_output_dir
 

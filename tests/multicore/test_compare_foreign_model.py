@@ -21,8 +21,9 @@ import pytest
 from mc_helpers import ROOT
 
 from ampsim.calibration import calibrate as cal
-from ampsim.calibration import compare, microbench
-from ampsim.calibration.calibrate import DEFAULT_OUT, machine_description, model_of_this_machine, sidecar
+from ampsim.calibration import compare, microbench, thismachine
+from ampsim.calibration.calibrate import machine_description, sidecar
+from ampsim.calibration.thismachine import DEFAULT_OUT, model_of_this_machine
 from ampsim.errors import ConfigError
 
 EXPERIMENT = ROOT / "experiments" / "blobs_mlp.toml"
@@ -50,7 +51,7 @@ def nothing_measured(monkeypatch):
         raise AssertionError("compare measured or calibrated although its model is of another machine")
 
     for obj, name in ((compare, "_prepare"), (compare, "_measure"), (compare, "_simulate"),
-                      (microbench, "cores_available"), (cal, "run_calibration")):
+                      (microbench, "cores_available"), (thismachine, "run_calibration")):
         monkeypatch.setattr(obj, name, fail)
 
 

@@ -18,7 +18,7 @@ PACKAGE = Path(calibration.__file__).parent
 AMPSIM = PACKAGE.parent
 #: floor of each module in the package: a module may import only modules on lower floors
 FLOORS = {"microbench": 0, "workloads": 0, "report": 0, "profile": 1, "transport": 1, "selfcheck": 1, "targets": 1, "calibrate": 2,
-          "simulated": 2, "outfolder": 2, "compare": 3, "rescore": 4, "cli": 5}
+          "simulated": 2, "outfolder": 2, "thismachine": 3, "compare": 4, "rescore": 5, "cli": 6}
 #: ampsim modules and packages below calibration in the data flow: none of them may import it
 BELOW = ["data", "ir", "models", "hardware", "placement", "executors", "optim", "training", "results", "metrics",
          "config", "errors", "trace"]
