@@ -66,7 +66,8 @@ def test_sweep_check_makes_no_parameter_array(tmp_path, capsys, monkeypatch):
 
 @pytest.mark.parametrize("axis, fixed, bad", [
     ('"data.n_train" = [64, 200000000]', "",
-     "blobs of 200,000,016 x 16 features need 87.9 GiB of host memory to generate; 1 GiB is available"),
+     "blobs of 200,000,016 x 16 features around 4 class centres need 87.9 GiB of host memory to generate; 1 GiB "
+     "is available"),
     ('"replicas.groups" = [1, 32]', '"data.n_train" = 64\n"model.hidden" = [2048, 2048]',
      "replicas: the copies' parameters need 2.01 GiB of host memory to train"),
 ], ids=["generated-data", "replica-copies"])
