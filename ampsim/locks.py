@@ -15,7 +15,9 @@ deletes in turn.
 
 from __future__ import annotations
 
+import logging
 import os
+import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator
@@ -23,7 +25,9 @@ from typing import Callable, Iterator
 from ampsim.errors import ConfigError, RunError
 from ampsim.files import os_error_cause
 
-__all__ = ["LockHeld", "lock_file", "unlock_file", "holding"]
+__all__ = ["LockHeld", "lock_file", "unlock_file", "holding", "measuring"]
+
+log = logging.getLogger(__name__)
 
 
 class LockHeld(Exception):
@@ -114,3 +118,45 @@ def holding(path: str | Path, *, busy: Callable[[str], str], what: str, cloexec:
         yield
     finally:
         unlock_file(fd, path)
+
+
+#: this process's depth in :func:`measuring` (a compare's calibration measures inside the compare: one announcement)
+_MEASURING = [0]
+
+
+def measuring_lock_path() -> Path:
+    """Where a measurement of this machine announces itself: ``$AMPSIM_MEASURING_LOCK``, else
+    ``ampsim-measuring.lock`` in the temporary folder (one for the machine: anyone's measurement distorts anyone's)."""
+    return Path(os.environ.get("AMPSIM_MEASURING_LOCK") or Path(tempfile.gettempdir()) / "ampsim-measuring.lock")
+
+
+@contextmanager
+def measuring(what: str) -> Iterator[None]:
+    """Hold, for the block, the machine's measuring lock (:func:`measuring_lock_path`), as ``what`` measures
+    wall-clock times (``ampsim calibrate``, a compare's measured runs); where another process holds it, warn that
+    the two distort each other's times, and measure anyway: two at once on shared cores is a noisy machine, which
+    the numbers of both then describe (a compare that refused would not have said why its numbers were off either).
+    Nested in the same process (a compare's own calibration), the outer block's announcement holds."""
+    if _MEASURING[0]:
+        _MEASURING[0] += 1
+        try:
+            yield
+        finally:
+            _MEASURING[0] -= 1
+        return
+    path, fd = measuring_lock_path(), None
+    try:
+        fd = lock_file(path)
+    except LockHeld as held:
+        log.warning("%s: another ampsim measurement (pid %s) is running on this machine; each slows the other, so "
+                    "these wall-clock times are not this machine's alone: measure again once it has finished",
+                    what, held.holder)
+    except OSError as e:  # (another user's lock file, a read-only /tmp: nothing to announce with, nothing to refuse)
+        log.debug("measuring lock %s: %s", path, os_error_cause(e))
+    _MEASURING[0] += 1
+    try:
+        yield
+    finally:
+        _MEASURING[0] -= 1
+        if fd is not None:
+            unlock_file(fd, path)

@@ -33,6 +33,13 @@ def data_root() -> Path:
     return Path(root).resolve()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def own_measuring_lock(tmp_path_factory):
+    """The session's own measuring lock (ampsim.locks.measuring): a calibration in another test session on this
+    machine, or a compare someone runs meanwhile, would put its warning into this session's output."""
+    os.environ["AMPSIM_MEASURING_LOCK"] = str(tmp_path_factory.mktemp("measuring") / "ampsim-measuring.lock")
+
+
 @pytest.fixture(autouse=True)
 def no_network(monkeypatch):
     """Tests never download: a data file that is missing must surface as the missing-data error."""

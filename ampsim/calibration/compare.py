@@ -324,6 +324,7 @@ def _compare(name: str, task: str, settings: list, hw_path: Path, calib: dict, o
              repeat: int) -> tuple[list[dict], dict]:
     """:func:`run_compare` once its inputs are checked: measure, simulate and score into ``out``."""
     from ampsim.calibration.microbench import cores_available
+    from ampsim.locks import measuring
 
     pairs = []
     for label, cfg in settings:
@@ -331,10 +332,11 @@ def _compare(name: str, task: str, settings: list, hw_path: Path, calib: dict, o
     counts = sorted({p.workers for p in pairs})
     cores = {k: [cores_available(k)] for k in counts}
     speed = _speed_meter(calib, task)
-    for r in range(repeat):  # round-robin: a drifting machine affects every configuration alike
-        for pair in pairs:
-            log.info("compare %s: %s (measurement %d of %d)", name, pair.label, r + 1, repeat)
-            _measure(pair)
+    with measuring(f"compare {name}"):
+        for r in range(repeat):  # round-robin: a drifting machine affects every configuration alike
+            for pair in pairs:
+                log.info("compare %s: %s (measurement %d of %d)", name, pair.label, r + 1, repeat)
+                _measure(pair)
     for k in counts:
         cores[k].append(cores_available(k))
     machine_speed = speed()

@@ -61,7 +61,10 @@ def _calibrate_into(out: str | Path, workers: int | None, quick: bool, why: str)
     """:func:`run_calibration` once its lock is held."""
     if why:  # (logged before the lock, it said "running `ampsim calibrate`" and then the refusal)
         log.warning("%s", why)
-    model, raw = cal.calibrate(workers, quick)
+    from ampsim.locks import measuring
+
+    with measuring("calibrate"):
+        model, raw = cal.calibrate(workers, quick)
     return cal.write_model(model, raw, out), raw
 
 
