@@ -126,12 +126,13 @@ def snapshot(points: list[Path]) -> dict[str, bytes]:
 
 
 # -- tests ----------------------------------------------------------------------------------------------
-def _interrupted(tmp_path: Path, again_after_s: float | None = None, sig: int = signal.SIGINT) -> tuple:
+def _interrupted(tmp_path: Path, again_after_s: float | None = None, sig: int = signal.SIGINT,
+                 spec: str = SIM) -> tuple:
     """A two-worker sweep, Ctrl-C'd (``sig`` to the whole process group, as a terminal does) once a point has
     finished, and again ``again_after_s`` later: the folder, the process (ended, none of its processes left), its stderr,
     the points finished when it was interrupted and the seconds from the first Ctrl-C to its end."""
     path = tmp_path / "sim.toml"
-    path.write_text(SIM)
+    path.write_text(spec)
     out = tmp_path / "out"
     proc, seen = start_sweep(path, out, "--jobs", "2"), set()
     try:
@@ -170,7 +171,10 @@ def test_ctrl_c_stops_within_2_s_keeps_finished_points_and_a_resume_completes_th
 def test_a_hangup_stops_the_sweep_as_sigterm_does_keeping_finished_points_and_leaving_nothing(tmp_path):
     """The terminal closed (SIGHUP to its process group): the sweep ended where it stood, status 129 and no line,
     its running points' .tmp-* folders and its .sweep.lock left behind. Now it stops as on SIGTERM."""
-    out, proc, err, before, elapsed = _interrupted(tmp_path, sig=signal.SIGHUP)
+    # points ten times as long (no resume here): a test process kept off the cores for the second the other seven
+    # points of SIM take (a loaded host: 2 cores, load 6) signalled a sweep that had finished, status 0
+    out, proc, err, before, elapsed = _interrupted(tmp_path, sig=signal.SIGHUP,
+                                                   spec=SIM.replace('"train.epochs" = 3', '"train.epochs" = 30'))
     assert proc.returncode == 129, err
     assert err.strip().splitlines() == [f"ampsim: interrupted; finished points are kept in {out} (run the same "
                                         "command again to finish the sweep)"]
