@@ -46,10 +46,10 @@ from ampsim.hardware.local import default_workers, local_model_path
 from ampsim.hardware.parse import load_system
 from ampsim.hardware.source import hardware_path
 from ampsim.hardware.spec import ChipSpec, SystemSpec
-from ampsim.ir.hostmem import check_activation_memory, model_build
+from ampsim.ir.hostmem import model_build
 from ampsim.ir.nodes.losses import configure_losses
 from ampsim.ir.param import STALENESS_MODES
-from ampsim.models import build_task, param_node_names
+from ampsim.models import build_task, check_activations, param_node_names
 from ampsim.models.base import Task
 from ampsim.optim import OptimizerSpec
 from ampsim.placement import check_estimated, check_names, estimated_load, expand_profile, place, profile
@@ -348,10 +348,7 @@ def plan(cfg: Config, *, system: SystemSpec | None = None, placement: dict[str, 
     check_names(cfg, units or None, placing=placement is None)
     with model_build():  # its parameters checked together against host memory
         task = build_task(cfg)
-    batch = getattr(cfg.data, "batch", 1)
-    if rows := max(task.info.get("train_examples", 0), task.info.get("test_examples", 0)):  # (no batch holds more)
-        batch = min(batch, rows)
-    check_activation_memory(task.model.graph, batch, cfg.experiment.dtype, cfg.train.mak, cfg.path, rows)
+    check_activations(cfg, task.model.graph, (task.info.get("train_examples", 0), task.info.get("test_examples", 0)))
     configure_params(cfg, task)
     task, rep = replicate_task(cfg, task)
     warn_unread(cfg, kind, by_kind=not resolved_by_caller,  # (compare keeps its workers' keys on its sim side)

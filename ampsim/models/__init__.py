@@ -16,7 +16,7 @@ from types import ModuleType
 from ampsim.config import TaskSchema, task_schema
 from ampsim.config import register_task as register_schema
 from ampsim.errors import ConfigError
-from ampsim.ir.hostmem import sizing
+from ampsim.ir.hostmem import check_activation_memory, sizing
 from ampsim.models import ggnn, mlp, rnn, treelstm
 from ampsim.models.base import Metric, Model, Task
 from ampsim.recent import Recent
@@ -105,6 +105,24 @@ def check_model_memory(config) -> Model:
         return module.skeleton(config)
 
 
+def example_counts(config) -> tuple[int, int] | None:
+    """The training and test examples of a loaded experiment's task, where its module tells them without its data
+    being read or generated (its optional ``example_counts(config)``: blobs, MNIST's labels files, the generated
+    lists), else None (SST's trees and QM9's molecules are counted by reading them)."""
+    count = getattr(_builder(config), "example_counts", None)
+    return count(config) if callable(count) else None
+
+
+def check_activations(config, graph, counts: tuple[int, int]) -> None:
+    """Refuse, in one line, a run whose activations cannot fit in host memory
+    (:func:`~ampsim.ir.hostmem.check_activation_memory`), ``graph`` its model's and ``counts`` its data's training
+    and test examples: a batch holds no more rows than the larger split, nor do the instances in flight (the plan,
+    and ``sweep --check`` where :func:`example_counts` tells them)."""
+    rows = max(counts)
+    batch = min(getattr(config.data, "batch", 1), rows) if rows else getattr(config.data, "batch", 1)
+    check_activation_memory(graph, batch, config.experiment.dtype, config.train.mak, config.path, rows)
+
+
 def node_names(config) -> tuple[str, ...]:
     """The names of the nodes of a loaded experiment's model, from its :func:`skeleton` built once per ``[model]``
     in the process (again once :func:`register_task` registers its task anew), sized, not made (its parameters
@@ -136,4 +154,4 @@ def build_task(config) -> Task:
 
 __all__ = ["TASKS", "TASK_MODULE_NAMES", "register_task",
            "Task", "Model", "Metric", "build_task", "epoch_instances", "skeleton", "node_names", "param_node_names",
-           "check_model_memory"]
+           "check_model_memory", "example_counts", "check_activations"]

@@ -82,6 +82,17 @@ def check_memory(cfg) -> None:
         _check_blobs(cfg.data, cfg.path)
 
 
+def example_counts(cfg) -> tuple[int, int]:
+    """The training and test examples :func:`build` gives, without the data (blobs: the config's; MNIST: its labels
+    files' counts): ``sweep --check`` sizes a point's activations with them, as the run does."""
+    d = cfg.data
+    if d.dataset == "mnist":
+        from ampsim.data.mnist import count_mnist
+
+        return count_mnist("train", d.limit_train or None), count_mnist("test", d.limit_test or None)
+    return min(d.n_train, d.limit_train or d.n_train), min(d.n_test, d.limit_test or d.n_test)
+
+
 def epoch_instances(cfg) -> int:
     """Training instances of an epoch, as :func:`build` makes them, without building the model (MNIST's count is
     read from its labels file): a sweep checks ``train.muf`` against it before any point runs."""

@@ -120,6 +120,12 @@ def check_memory(cfg) -> None:
                       "data.n_train, data.n_test or data.max_len")
 
 
+def example_counts(cfg) -> tuple[int, int]:
+    """The training and test lists :func:`build` generates, without generating them: ``sweep --check`` sizes a
+    point's activations with them, as the run does."""
+    return cfg.data.n_train, cfg.data.n_test
+
+
 def epoch_instances(cfg) -> int:
     """Training instances of an epoch, as :func:`build` makes them (a batch per length, up to ``data.batch``
     lists each), from the generated training lists alone: a sweep checks ``train.muf`` against it."""

@@ -1,6 +1,7 @@
 """The checks ``sweep --check`` makes of every point that its run makes only once its data is read or its model
 built: an explicit map's chips against the point's machine, ``train.muf`` against its instances, and its
-generated data, parameters and replica copies against host memory. Each refuses in one
+generated data, parameters, activations (where the task counts its examples without its data) and replica copies
+against host memory. Each refuses in one
 :class:`~ampsim.errors.ConfigError` line, which the sweep prefixes with the point
 (:func:`ampsim.sweeps.spec.load_sweep`)."""
 
@@ -12,7 +13,7 @@ import json
 from ampsim.config import Config
 from ampsim.errors import ConfigError, RunError
 from ampsim.hardware.spec import SystemSpec
-from ampsim.models import check_model_memory
+from ampsim.models import check_activations, check_model_memory, example_counts
 from ampsim.placement import check_map
 from ampsim.replicas import check_copies_fit, node_copies, replica_spec
 
@@ -28,6 +29,8 @@ def check_memory_early(cfg: Config) -> None:
         graph = check_model_memory(cfg).graph
     except RunError as e:  # (the parameters' line names a node: the point's experiment is what --check refuses)
         raise ConfigError(f"{cfg.path}: {e}") from None
+    if (counts := example_counts(cfg)) is not None:  # (SST's and QM9's are known once read: checked as they run)
+        check_activations(cfg, graph, counts)
     spec = replica_spec(cfg)
     if not spec.trivial:
         check_copies_fit(graph, node_copies(list(graph.nodes), spec, cfg.path), spec.groups, cfg.path)

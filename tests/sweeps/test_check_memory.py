@@ -78,3 +78,29 @@ def test_sweep_check_refuses_data_or_copies_the_host_cannot_hold(tmp_path, capsy
     err = capsys.readouterr().err.splitlines()
     assert len(err) == 1 and err[0].startswith(f"ampsim: error: {path}: point 1 ("), err
     assert f"): {BLOBS}: {bad}" in err[0], err
+
+
+@pytest.mark.parametrize("experiment, fixed, wide", [
+    # 200,020 values a row: 16 rows (mak 1) fit, 32 batches of 16 do not (0.38 GiB); the parameters are 0.05 GiB
+    (BLOBS, '"data.n_train" = 1000', '"model.hidden" = [200000]'),
+    # 3,914 values a row: 2,048 rows fit, 32 batches of them do not, even capped at the data's 20,000 rows
+    (ROOT / "experiments" / "list_reduction.toml", '"data.n_train" = 20000\n"data.batch" = 2048', '"model.hidden" = 256'),
+], ids=["blobs", "lists"])
+def test_sweep_check_refuses_activations_the_host_cannot_hold_in_the_runs_words(tmp_path, capsys, monkeypatch,
+                                                                                  experiment, fixed, wide):
+    """A model whose parameters fit but whose activations at mak 32 do not: --check passed it and the sweep ran
+    point 0 before its run refused point 1. Where the task counts its examples from the config (blobs, generated
+    lists), --check refuses it, with the run's own line."""
+    monkeypatch.setattr(hostmem, "available_memory_bytes", lambda: 256 << 20)
+    path = tmp_path / "sw.toml"
+    path.write_text(f'[sweep]\nexperiment = "{experiment}"\nhardware = "{ROOT / "hardware_models" / "ring4.toml"}"\n'
+                    f'[fixed]\n"train.epochs" = 1\n"data.n_test" = 16\n{fixed}\n{wide}\n[grid]\n"train.mak" = [1, 32]\n')
+    assert main(["sweep", str(path), "--check"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and err[0].startswith(f"ampsim: error: {path}: point 1 (train.mak=32): "), err
+    sets = [f"{k.strip()[1:-1]}={v.strip()}" for k, v in (line.split("=", 1) for line in (*fixed.splitlines(), wide))]
+    argv = ["train", str(experiment), "--out", str(tmp_path / "run"), "--set", "train.epochs=1", "--set",
+            "data.n_test=16", "--set", "train.mak=32", *(a for s in sets for a in ("--set", s))]
+    assert main(argv) == 2
+    run = capsys.readouterr().err.strip()
+    assert "activations need at least" in run and err[0].endswith(run.removeprefix("ampsim: error: ")), (err, run)
