@@ -458,7 +458,9 @@ def test_memory_error_past_the_estimate_is_one_line(in_cwd, capsys, monkeypatch)
     from ampsim.ir import hostmem
 
     monkeypatch.setattr(hostmem, "available_memory_bytes", lambda: None)  # the estimate cannot tell: numpy speaks
-    line = one_error_line(capsys, [*T, "--no-progress", "--set", "model.hidden=[10000000,10000000]"])
+    # the same 728 TiB layer (1e7 x 1e7) numpy refuses; a first layer one wide keeps the layer before it at 80 MB
+    # (it was blobs' inputs x 1e7: gigabytes drawn, seconds, before the refusal)
+    line = one_error_line(capsys, [*T, "--no-progress", "--set", "model.hidden=[1,10000000,10000000]"])
     assert line.startswith("ampsim: error: out of memory (") and "allocate" in line
 
 
