@@ -270,14 +270,27 @@ def test_a_simulated_run_of_a_compare_trains_again_from_its_config_to_the_same_r
     # a chip override, which the resized model drops (its config said otherwise: another simulated time)
     resimulate(folder, [("hardware.chip_override", [{"chips": [1], "flops_per_s": 1e8}])], hardware=quick_model,
                out=tmp_path / "override")
+    # each config trained again by `ampsim train` in a process of its own, all started at once (they share nothing:
+    # each writes its own folder; one after the other they took seconds of imports each)
+    started = []
     for compare_folder in (folder, tmp_path / "what_if", tmp_path / "override"):
         for sim in sorted((compare_folder / "runs").glob("*/sim")):
             again = tmp_path / "again" / sim.parent.name / compare_folder.name
-            r = subprocess.run([sys.executable, "-m", "ampsim", "train", str(sim / "config.toml"), "--out", str(again),
-                                "--no-progress"], capture_output=True, text=True, timeout=300)
-            assert r.returncode == 0, r.stderr
+            started.append((sim, again, subprocess.Popen(
+                [sys.executable, "-m", "ampsim", "train", str(sim / "config.toml"), "--out", str(again), "--no-progress"],
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)))
+    try:
+        assert len(started) == 6
+        for sim, again, proc in started:
+            _, stderr = proc.communicate(timeout=300)
+            assert proc.returncode == 0, stderr
             for name in ("summary.json", "metrics.csv", "placement.json"):
                 assert (again / name).read_bytes() == (sim / name).read_bytes(), (sim, name)
+    finally:  # (a failure leaves none running, as subprocess.run's timeout killed its one)
+        for _, _, proc in started:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
 
 
 def test_resimulating_scores_a_what_if_against_the_same_measurements(measured, quick_model, tmp_path):
