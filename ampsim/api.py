@@ -35,7 +35,8 @@ from ampsim.executors import make_executor as _make_executor
 from ampsim.hardware.spec import SystemSpec  # (loaded with the planning layer already)
 from ampsim.placement import check_names
 from ampsim.planning import Plan
-from ampsim.results import finished_note, read_metrics, read_summary
+from ampsim.results import finished_note
+from ampsim.runread import read_metrics, read_summary
 from ampsim.tables import read_table
 from ampsim.tomltext import as_toml
 from ampsim.training import train_experiment

@@ -21,8 +21,8 @@ folder that is not a run folder (it holds sub-folders or none of config.toml, me
 a run folder that also holds files no run writes (:data:`ampsim.runfiles.RUN_OUTPUTS`; a desktop's aside), and a
 sweep's point (:data:`ampsim.runfiles.POINT`) are never replaced: the run is refused before any work.
 
-Their one reader (``metrics.csv``, ``summary.json``, any CSV table) is :mod:`ampsim.runread`, whose functions this
-module names too; tables of runs (a sweep's ``table.csv`` and ``sweep.json``) are :mod:`ampsim.tables`'.
+Their one reader (``metrics.csv``, ``summary.json``, any CSV table) is :mod:`ampsim.runread`; tables of runs (a
+sweep's ``table.csv`` and ``sweep.json``) are :mod:`ampsim.tables`'.
 """
 
 from __future__ import annotations
@@ -50,11 +50,10 @@ from ampsim.folders import (
 from ampsim.locks import LockHeld, lock_file, unlock_file
 from ampsim.outputs import check_output_dir, entries_of, replacing, what_it_holds
 from ampsim.runfiles import CONFIG, ENVIRONMENT, METRICS, POINT, RUN_FILES, RUN_OUTPUTS, SUMMARY
-from ampsim.runread import read_csv_table, read_metrics, read_summary  # (the readers' names, kept here too)
 from ampsim.wording import wording
 
 __all__ = ["RunDir", "finished_note", "check_run_folder", "enclosing_run", "not_run_outputs", "partial_path",
-           "atomic_write", "write_json", "read_metrics", "read_summary", "read_csv_table"]
+           "atomic_write", "write_json"]
 
 log = logging.getLogger(__name__)
 

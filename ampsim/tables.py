@@ -21,7 +21,8 @@ from typing import Any
 
 from ampsim.errors import OUTCOME_FIELDS, DataError
 from ampsim.files import read_json
-from ampsim.results import atomic_write, read_csv_table, read_summary
+from ampsim.results import atomic_write
+from ampsim.runread import read_csv_table, read_summary
 
 __all__ = ["TABLE", "SWEEP_INFO", "TABLE_FILES", "METRIC_COLUMNS", "TEXT_COLUMNS", "summary_columns", "mean_staleness",
            "cell", "table_row", "stopped", "write_table", "read_table", "read_table_info"]

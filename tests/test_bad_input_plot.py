@@ -440,7 +440,7 @@ def test_runs_of_fewer_rows_than_train_epochs_still_read(base, tmp_path, capsys,
 
 def test_every_committed_run_has_a_row_per_epoch_its_summary_counts():
     """The committed runs (sweeps' points, compares' runs) read as they are: their counts agree."""
-    from ampsim.results import read_metrics
+    from ampsim.runread import read_metrics
 
     runs = [p.parent for p in (ROOT / "results").rglob("metrics.csv") if (p.parent / "summary.json").is_file()]
     assert len(runs) > 100

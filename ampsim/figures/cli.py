@@ -168,7 +168,7 @@ def _plot_table(source: Path, args: argparse.Namespace) -> int:
 def _no_metrics(run: Path) -> str:
     """Why ``run`` is no run folder to draw, for its error line: a sweep's point that stopped (diverged, out of
     chip memory) before its first epoch ended is a finished run without metrics.csv, which said it was none."""
-    from ampsim.results import read_summary
+    from ampsim.runread import read_summary
 
     if (run / runfiles.SUMMARY).is_file():
         summary = read_summary(run)
@@ -191,7 +191,7 @@ def _figure_name(csv: Path, x: str, y: str) -> str:
 
 
 def _metric_of(run: Path) -> str:
-    from ampsim.results import read_summary
+    from ampsim.runread import read_summary
 
     try:
         return read_summary(run)["metric"]

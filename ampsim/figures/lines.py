@@ -15,7 +15,7 @@ from ampsim.errors import DataError, RunError
 from ampsim.figures.canvas import new_figure
 from ampsim.figures.labels import axis_label, legend_label, short_value
 from ampsim.figures.selection import cell_key, groups, hue_keys
-from ampsim.results import read_metrics
+from ampsim.runread import read_metrics
 from ampsim.sweeps.figspec import FigureSpec
 from ampsim.tables import TABLE, stopped
 

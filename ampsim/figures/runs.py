@@ -13,7 +13,7 @@ from ampsim.errors import ConfigError
 from ampsim.figures.canvas import pyplot, save_image
 from ampsim.figures.labels import axis_label, mixed_clocks
 from ampsim.figures.lines import check_log_values, check_numeric
-from ampsim.results import read_metrics, read_summary
+from ampsim.runread import read_metrics, read_summary
 
 __all__ = ["plot_runs", "run_summary"]
 

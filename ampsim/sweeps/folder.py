@@ -27,8 +27,9 @@ from ampsim.files import read_json, read_toml
 from ampsim.folders import check_not_in_staging
 from ampsim.locks import holding
 from ampsim.outputs import check_output_dir, what_it_holds
-from ampsim.results import enclosing_run, read_summary
+from ampsim.results import enclosing_run
 from ampsim.runfiles import CONFIG, POINT, SUMMARY, TRACE
+from ampsim.runread import read_summary
 from ampsim.tables import TABLE, TABLE_FILES, read_table_info
 from ampsim.wording import wording
 

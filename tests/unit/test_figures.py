@@ -169,7 +169,7 @@ def test_plot_cli_for_sweep_file_and_run_folders(tiny, tmp_path, capsys):
 
 def test_run_timelines_draw_traced_runs_on_one_axis_with_the_controllers_marks(tiny, tmp_path):
     from ampsim.figures.trace import load_trace
-    from ampsim.results import read_summary
+    from ampsim.runread import read_summary
 
     _, folder = tiny
     runs = sorted(p for p in (folder / "sweep").iterdir() if (p / "trace.json").is_file())[:2]
