@@ -9,11 +9,12 @@ import numpy as np
 import pytest
 from mc_helpers import ROOT
 
-from ampsim.calibration.calibrate import TRANSPORT_FIELDS, sidecar
+from ampsim.calibration.calibrate import TRANSPORT_FIELDS
 from ampsim.calibration.compare import parse_configs, run_compare, run_folder, shared_machine_slowdown
 from ampsim.calibration.microbench import fit_roofline
 from ampsim.calibration.report import COLUMNS, format_table, ranking_agreement
 from ampsim.calibration.rescore import resimulate
+from ampsim.calibration.targets import sidecar
 from ampsim.calibration.transport import fit as fit_transport
 from ampsim.calibration.workloads import fit as fit_workloads
 from ampsim.cli import main as cli_main

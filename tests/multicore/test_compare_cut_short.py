@@ -14,7 +14,8 @@ from mc_helpers import ROOT
 
 from ampsim import training
 from ampsim.calibration import compare, microbench
-from ampsim.calibration.calibrate import machine_description, sidecar
+from ampsim.calibration.calibrate import machine_description
+from ampsim.calibration.targets import sidecar
 
 EXPERIMENT = ROOT / "experiments" / "blobs_mlp.toml"
 ARGS = (EXPERIMENT, [("train.max_instances", 40), ("eval.limit", 50)], "workers=1,mak=1;workers=2,mak=4")

@@ -22,7 +22,8 @@ from mc_helpers import ROOT
 
 from ampsim.calibration import calibrate as cal
 from ampsim.calibration import compare, microbench, thismachine
-from ampsim.calibration.calibrate import machine_description, sidecar
+from ampsim.calibration.calibrate import machine_description
+from ampsim.calibration.targets import sidecar
 from ampsim.calibration.thismachine import DEFAULT_OUT, model_of_this_machine
 from ampsim.errors import ConfigError
 
