@@ -28,7 +28,7 @@ from typing import Any, BinaryIO, Iterator
 from ampsim.errors import AmpsimError, ConfigError
 
 __all__ = ["read_toml", "read_bytes", "read_text", "read_json", "read_data", "gunzip", "text_lines", "os_error_cause",
-           "path_option", "path_kind", "open_regular", "reading", "ErrorClass"]
+           "path_option", "path_kind", "dangling_link", "open_regular", "reading", "ErrorClass"]
 
 _GZIP_MAGIC = b"\x1f\x8b"
 ErrorClass = type[AmpsimError]
@@ -57,6 +57,17 @@ def path_kind(path: str | Path) -> str:
     mode = os.stat(path).st_mode
     kinds = {stat.S_ISDIR: "a folder", stat.S_ISREG: "a file", stat.S_ISFIFO: "a pipe", stat.S_ISSOCK: "a socket"}
     return next((kind for test, kind in kinds.items() if test(mode)), "a device")
+
+
+def dangling_link(path: str | Path) -> str | None:
+    """How an error names ``path`` where it is a symbolic link that leads to nothing (dangling, or a loop), else
+    None: said as missing, a link to a disk not mounted was taken for a typo in the path, or for a file never made.
+
+    >>> dangling_link("/")  # (a folder)
+    """
+    if os.path.lexists(path) and not os.path.exists(path):
+        return f"a symbolic link that leads to nothing (to {os.readlink(path)!r})"
+    return None
 
 
 def path_option(text: str) -> str:

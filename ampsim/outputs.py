@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from ampsim.errors import ConfigError
-from ampsim.files import ErrorClass, path_kind
+from ampsim.files import ErrorClass, dangling_link, path_kind
 from ampsim.wording import wording
 
 __all__ = ["check_output_dir", "check_output_file", "check_folder_name", "replacing",
@@ -77,9 +77,8 @@ def check_output_dir(path: str | Path, *, error: ErrorClass = ConfigError) -> Pa
     nothing (…)``. Returns ``Path(path)``.
     """
     p = Path(path)
-    if os.path.lexists(p) and not os.path.exists(p):  # dangling, or a loop: mkdir would fail on it
-        raise error(f"{path}: a symbolic link that leads to nothing (to {os.readlink(p)!r}); give a folder, or "
-                    "remove the link")
+    if link := dangling_link(p):  # (mkdir would fail on it)
+        raise error(f"{path}: {link}; give a folder, or remove the link")
     if os.path.exists(p):
         if not os.path.isdir(p):
             raise error(f"{path}: is {path_kind(p)}, not a folder")

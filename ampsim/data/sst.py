@@ -346,9 +346,8 @@ def load_vectors(
         raise ValueError(f"init has shape {init.shape}, expected {(len(vocab), dim)}")
     out = np.zeros((len(vocab), dim), np.float32) if init is None else init.astype(np.float32)
     if not os.path.exists(path):  # os.path: an unreadable folder on the way reads as missing, not a traceback
-        if os.path.lexists(path):  # (a link to an unmounted disk is not a typo in the path)
-            raise DataError(f"{path}: a symbolic link that leads to nothing (to {os.readlink(path)!r}); check the "
-                            "vectors file it should point to")
+        if link := files.dangling_link(path):  # (a link to an unmounted disk is not a typo in the path)
+            raise DataError(f"{path}: {link}; check the vectors file it should point to")
         raise DataError(f"missing {path}: vectors file not found; check the path")
     seen = np.zeros(len(vocab), dtype=bool)
     first = True  # the first line of vectors: its width is checked (a wider one read as words with numbers in)

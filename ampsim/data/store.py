@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ampsim.errors import DataError
-from ampsim.files import os_error_cause
+from ampsim.files import dangling_link, os_error_cause
 
 __all__ = ["FileSpec", "REGISTRY", "Source", "cache_home", "data_root", "fetch"]
 
@@ -255,8 +255,8 @@ def _in_the_way(path: Path, base: Path) -> str | None:
     never fetched, and online it was downloaded over."""
     for p in (path, *path.parents[:len(path.relative_to(base).parts)]):
         what = "it" if p == path else f"{p} (the data root)" if p == base else str(p)
-        if os.path.lexists(p) and not os.path.exists(p):
-            return f"{what} is a symbolic link that leads to nothing (to {os.readlink(p)!r})"
+        if link := dangling_link(p):
+            return f"{what} is {link}"
         if os.path.exists(p):  # (a folder: so are the ones above it)
             return None if os.path.isdir(p) else f"{what} is a file, not a folder"
     return None
