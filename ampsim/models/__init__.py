@@ -11,6 +11,7 @@ schema together, and found by the command line through ``AMPSIM_TASK_MODULES`` o
 
 from __future__ import annotations
 
+import math
 from types import ModuleType
 
 from ampsim.config import TaskSchema, task_schema
@@ -119,7 +120,7 @@ def check_activations(config, graph, counts: tuple[int, int]) -> None:
     and test examples: a batch holds no more rows than the larger split, nor do the instances in flight (the plan,
     and ``sweep --check`` where :func:`example_counts` tells them)."""
     rows = max(counts)
-    batch = min(getattr(config.data, "batch", 1), rows) if rows else getattr(config.data, "batch", 1)
+    batch = min(getattr(config.data, "batch", 1), rows or math.inf)  # (0: not known)
     check_activation_memory(graph, batch, config.experiment.dtype, config.train.mak, config.path, rows)
 
 

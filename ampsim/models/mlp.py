@@ -62,8 +62,7 @@ def load_arrays(d: DataConfig, seed: int, source: str):
     n = d.n_train + d.n_test
     X, y = make_blobs_dataset(n, n_features=d.n_features, n_classes=d.n_classes, seed=seed)
     # the limits as for MNIST: the first N of each split (they were ignored here without a word)
-    tr, te = slice(0, min(d.n_train, d.limit_train or d.n_train)), slice(d.n_train, n if not d.limit_test else
-                                                                           d.n_train + min(d.n_test, d.limit_test))
+    tr, te = slice(0, _examples(d, "train")), slice(d.n_train, d.n_train + _examples(d, "test"))
     return X[tr], y[tr], X[te], y[te], d.n_classes
 
 
@@ -85,25 +84,25 @@ def check_memory(cfg) -> None:
 def example_counts(cfg) -> tuple[int, int]:
     """The training and test examples :func:`build` gives, without the data (blobs: the config's; MNIST: its labels
     files' counts): ``sweep --check`` sizes a point's activations with them, as the run does."""
-    d = cfg.data
+    return _examples(cfg.data, "train"), _examples(cfg.data, "test")
+
+
+def _examples(d: DataConfig, split: str) -> int:
+    """The examples of ``split`` ("train" or "test") the run has: MNIST's (from its labels file) or the blobs', within
+    ``data.limit_<split>``."""
+    limit = d.limit_train if split == "train" else d.limit_test
     if d.dataset == "mnist":
         from ampsim.data.mnist import count_mnist
 
-        return count_mnist("train", d.limit_train or None), count_mnist("test", d.limit_test or None)
-    return min(d.n_train, d.limit_train or d.n_train), min(d.n_test, d.limit_test or d.n_test)
+        return count_mnist(split, limit or None)
+    n = d.n_train if split == "train" else d.n_test
+    return min(n, limit or n)
 
 
 def epoch_instances(cfg) -> int:
     """Training instances of an epoch, as :func:`build` makes them, without building the model (MNIST's count is
     read from its labels file): a sweep checks ``train.muf`` against it before any point runs."""
-    d = cfg.data
-    if d.dataset == "mnist":
-        from ampsim.data.mnist import count_mnist
-
-        rows = count_mnist("train", d.limit_train or None)
-    else:
-        rows = min(d.n_train, d.limit_train or d.n_train)
-    return -(-rows // d.batch)
+    return -(-_examples(cfg.data, "train") // cfg.data.batch)
 
 
 def _model(cfg, n_in: int, n_classes: int) -> Model:

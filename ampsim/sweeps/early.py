@@ -21,7 +21,8 @@ __all__ = ["check_memory_early", "check_muf_early", "check_placement_chips"]
 
 
 def check_memory_early(cfg: Config) -> None:
-    """Refuse a point whose generated data, model parameters or replica copies the host cannot hold, as its run
+    """Refuse a point whose generated data, model parameters, activations (where :func:`ampsim.models.example_counts`
+    tells its examples) or replica copies the host cannot hold, as its run
     refuses them once its data is read, from its config alone and without making them
     (:func:`ampsim.models.check_model_memory`, :func:`ampsim.replicas.check_copies_fit` on the sized model):
     ``--check`` passed such points, and the sweep ran the points before one and then failed it."""

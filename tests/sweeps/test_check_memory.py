@@ -17,9 +17,9 @@ ROOT = Path(__file__).resolve().parents[2]
 BLOBS = ROOT / "experiments" / "blobs_mlp.toml"
 
 
-def sweep(tmp_path: Path, axis: str, fixed: str = '"data.n_train" = 64') -> Path:
+def sweep(tmp_path: Path, axis: str, fixed: str = '"data.n_train" = 64', experiment: Path = BLOBS) -> Path:
     path = tmp_path / "sw.toml"
-    path.write_text(f'[sweep]\nexperiment = "{BLOBS}"\nhardware = "{ROOT / "hardware_models" / "torus8x8.toml"}"\n'
+    path.write_text(f'[sweep]\nexperiment = "{experiment}"\nhardware = "{ROOT / "hardware_models" / "torus8x8.toml"}"\n'
                     f'[fixed]\n"train.epochs" = 1\n"data.n_test" = 16\n{fixed}\n[grid]\n{axis}\n')
     return path
 
@@ -92,9 +92,7 @@ def test_sweep_check_refuses_activations_the_host_cannot_hold_in_the_runs_words(
     point 0 before its run refused point 1. Where the task counts its examples from the config (blobs, generated
     lists), --check refuses it, with the run's own line."""
     monkeypatch.setattr(hostmem, "available_memory_bytes", lambda: 256 << 20)
-    path = tmp_path / "sw.toml"
-    path.write_text(f'[sweep]\nexperiment = "{experiment}"\nhardware = "{ROOT / "hardware_models" / "ring4.toml"}"\n'
-                    f'[fixed]\n"train.epochs" = 1\n"data.n_test" = 16\n{fixed}\n{wide}\n[grid]\n"train.mak" = [1, 32]\n')
+    path = sweep(tmp_path, '"train.mak" = [1, 32]', f"{fixed}\n{wide}", experiment)
     assert main(["sweep", str(path), "--check"]) == 2
     err = capsys.readouterr().err.splitlines()
     assert len(err) == 1 and err[0].startswith(f"ampsim: error: {path}: point 1 (train.mak=32): "), err
