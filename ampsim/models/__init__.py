@@ -2,7 +2,8 @@
 
 A task module has ``build(config) -> Task``, ``epoch_instances(config) -> int`` and ``skeleton(config) -> Model``
 (see :func:`epoch_instances`, :func:`skeleton`), and may have ``check_memory(config)`` (see
-:func:`check_model_memory`); what its ``[data]`` and ``[model]`` hold is its schema, a layer
+:func:`check_model_memory`) and ``example_counts(config)`` or ``read_example_counts(config)`` (see
+:func:`example_counts`); what its ``[data]`` and ``[model]`` hold is its schema, a layer
 below (:mod:`ampsim.schemas`, which experiment files are read with). A new task is a module here, one entry in
 :data:`TASKS` and its schema; one outside the package is registered with :func:`register_task`, builder and
 schema together, and found by the command line through ``AMPSIM_TASK_MODULES`` or an entry point
@@ -106,19 +107,24 @@ def check_model_memory(config) -> Model:
         return module.skeleton(config)
 
 
-def example_counts(config) -> tuple[int, int] | None:
+def example_counts(config, *, read: bool = False) -> tuple[int, int] | None:
     """The training and test examples of a loaded experiment's task, where its module tells them without its data
     being read or generated (its optional ``example_counts(config)``: blobs, MNIST's labels files, the generated
-    lists), else None (SST's trees and QM9's molecules are counted by reading them)."""
-    count = getattr(_builder(config), "example_counts", None)
+    lists), else None; with ``read``, also where they are counted from the data read (its optional
+    ``read_example_counts(config)``: SST's trees, QM9's molecules), which a caller asks for only where the count
+    can change what it decides (``sweep --check``: :func:`ampsim.sweeps.early.check_memory_early`)."""
+    module = _builder(config)
+    count = getattr(module, "example_counts", None)
+    if not callable(count) and read:
+        count = getattr(module, "read_example_counts", None)
     return count(config) if callable(count) else None
 
 
 def check_activations(config, graph, counts: tuple[int, int]) -> None:
     """Refuse, in one line, a run whose activations cannot fit in host memory
     (:func:`~ampsim.ir.hostmem.check_activation_memory`), ``graph`` its model's and ``counts`` its data's training
-    and test examples: a batch holds no more rows than the larger split, nor do the instances in flight (the plan,
-    and ``sweep --check`` where :func:`example_counts` tells them)."""
+    and test examples (``(0, 0)``: not known, nothing capped): a batch holds no more rows than the larger split, nor do
+    the instances in flight (the plan, and ``sweep --check``: :func:`ampsim.sweeps.early.check_memory_early`)."""
     rows = max(counts)
     batch = min(getattr(config.data, "batch", 1), rows or math.inf)  # (0: not known)
     check_activation_memory(graph, batch, config.experiment.dtype, config.train.mak, config.path, rows)

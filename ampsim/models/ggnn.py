@@ -47,7 +47,7 @@ from ampsim.ir.message import Instance, Message
 from ampsim.models.base import DataSpec, Metric, Model, Task
 from ampsim.models.ggnn_ir import build_ggnn_graph
 
-__all__ = ["build", "build_model", "epoch_instances", "graph_data", "skeleton"]
+__all__ = ["build", "build_model", "epoch_instances", "graph_data", "read_example_counts", "skeleton"]
 
 log = logging.getLogger(__name__)
 
@@ -168,7 +168,19 @@ def _check_splits(source: str, train: list, valid: list, task_id: int, hidden: i
 def epoch_instances(cfg) -> int:
     """Training instances of an epoch, as :func:`build` makes them, without building the model (the parsed
     molecules are kept for the process): a sweep checks ``train.muf`` against it before any point runs."""
-    return -(-len(qm9.load_qm9("train", limit=cfg.data.limit_train or None)) // cfg.data.batch)
+    return -(-_molecules(cfg, "train") // cfg.data.batch)
+
+
+def read_example_counts(cfg) -> tuple[int, int]:
+    """The training and validation molecules :func:`build` gives, parsed as it parses them (a few seconds, once per
+    process, file version and limit: the workers of a sweep, forked after its checks, have them too): ``sweep
+    --check`` sizes a point's activations with them, as the run does. (Counting the JSON's records without parsing
+    them would save a third of that, and pass a malformed record that the run refuses.)"""
+    return _molecules(cfg, "train"), _molecules(cfg, "valid")
+
+
+def _molecules(cfg, split: str) -> int:
+    return len(qm9.load_qm9(split, limit=(cfg.data.limit_train if split == "train" else cfg.data.limit_valid) or None))
 
 
 def _model(cfg, n_feat: int, scale: float) -> Model:

@@ -1,7 +1,6 @@
 """The checks ``sweep --check`` makes of every point that its run makes only once its data is read or its model
 built: an explicit map's chips against the point's machine, ``train.muf`` against its instances, and its
-generated data, parameters, activations (where the task counts its examples without its data) and replica copies
-against host memory. Each refuses in one
+generated data, parameters, activations and replica copies against host memory. Each refuses in one
 :class:`~ampsim.errors.ConfigError` line, which the sweep prefixes with the point
 (:func:`ampsim.sweeps.spec.load_sweep`)."""
 
@@ -20,17 +19,33 @@ from ampsim.replicas import check_copies_fit, node_copies, replica_spec
 __all__ = ["check_memory_early", "check_muf_early", "check_placement_chips"]
 
 
-def check_memory_early(cfg: Config) -> None:
-    """Refuse a point whose generated data, model parameters, activations (where :func:`ampsim.models.example_counts`
-    tells its examples) or replica copies the host cannot hold, as its run
-    refuses them once its data is read, from its config alone and without making them
-    (:func:`ampsim.models.check_model_memory`, :func:`ampsim.replicas.check_copies_fit` on the sized model):
-    ``--check`` passed such points, and the sweep ran the points before one and then failed it."""
+def check_memory_early(cfg: Config, examples: dict | None = None) -> None:
+    """Refuse a point whose generated data, model parameters, activations or replica copies the host cannot hold,
+    as its run refuses them once its data is read, without making them (:func:`ampsim.models.check_model_memory`,
+    :func:`ampsim.models.check_activations`, :func:`ampsim.replicas.check_copies_fit` on the sized model): ``--check``
+    passed such points, and the sweep ran the points before one and then failed it.
+
+    The activations are capped at the data's examples. Where the config tells them (blobs, MNIST's labels files,
+    generated lists) they are its; SST's trees and QM9's molecules are counted from their data, which is read only
+    where the uncapped activations would not fit (none of a usual sweep's points), once per task and ``[data]`` in
+    ``examples`` (a sweep's, shared by its points; None: not kept). The widths are the sized skeleton's, which are
+    the run's (a vocabulary is no output width), but for QM9 from a user's files whose atoms have other than the
+    standard 5 features (``qm9/molecules_*.json``): the skeleton is built without the molecules, so its rows are 2
+    values narrower or wider for each feature more or fewer, and a point within that of the limit is judged
+    otherwise than its run judges it."""
     try:
         graph = check_model_memory(cfg).graph
     except RunError as e:  # (the parameters' line names a node: the point's experiment is what --check refuses)
         raise ConfigError(f"{cfg.path}: {e}") from None
-    if (counts := example_counts(cfg)) is not None:  # (SST's and QM9's are known once read: checked as they run)
+    if (counts := example_counts(cfg)) is None:
+        try:  # uncapped: the examples only lower what it sizes, so where this fits, counting them changes nothing
+            check_activations(cfg, graph, (0, 0))
+        except ConfigError:
+            kept = examples if examples is not None else {}
+            if (key := _data_key(cfg)) not in kept:
+                kept[key] = example_counts(cfg, read=True)  # (None: a task that cannot count them; the run checks)
+            counts = kept[key]
+    if counts is not None:
         check_activations(cfg, graph, counts)
     spec = replica_spec(cfg)
     if not spec.trivial:
@@ -62,9 +77,13 @@ def check_muf_early(cfg: Config, counts: dict) -> None:
     from ampsim.models import epoch_instances
     from ampsim.training import check_muf
 
-    key = (cfg.experiment.task, cfg.experiment.seed, json.dumps(dataclasses.asdict(cfg.data), sort_keys=True,
-                                                                default=str))
+    key = (*_data_key(cfg), cfg.experiment.seed)  # (the seed: the generated lists' batches)
     if key not in counts:
         counts[key] = epoch_instances(cfg)
     per_epoch = min(counts[key], cfg.train.max_instances or counts[key])
     check_muf(cfg, per_epoch, cfg.replicas.groups, warn=False)
+
+
+def _data_key(cfg: Config) -> tuple[str, str]:
+    """The point's task and ``[data]``: what its data's counts depend on (its files, splits and limits)."""
+    return cfg.experiment.task, json.dumps(dataclasses.asdict(cfg.data), sort_keys=True, default=str)

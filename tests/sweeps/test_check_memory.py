@@ -15,12 +15,16 @@ from ampsim.ir import hostmem
 
 ROOT = Path(__file__).resolve().parents[2]
 BLOBS = ROOT / "experiments" / "blobs_mlp.toml"
+SST = ROOT / "experiments" / "sst_treelstm.toml"
+QM9 = ROOT / "experiments" / "qm9_ggnn.toml"
+ONE_UPDATE = '"train.muf" = 1'  # (an update an instance: the tasks' own muf would count the data for its check)
 
 
-def sweep(tmp_path: Path, axis: str, fixed: str = '"data.n_train" = 64', experiment: Path = BLOBS) -> Path:
+def sweep(tmp_path: Path, axis: str, fixed: str = '"data.n_train" = 64', experiment: Path = BLOBS,
+          base: str = '"data.n_test" = 16') -> Path:
     path = tmp_path / "sw.toml"
     path.write_text(f'[sweep]\nexperiment = "{experiment}"\nhardware = "{ROOT / "hardware_models" / "torus8x8.toml"}"\n'
-                    f'[fixed]\n"train.epochs" = 1\n"data.n_test" = 16\n{fixed}\n[grid]\n{axis}\n')
+                    f'[fixed]\n"train.epochs" = 1\n{base}\n{fixed}\n[grid]\n{axis}\n')
     return path
 
 
@@ -92,13 +96,53 @@ def test_sweep_check_refuses_activations_the_host_cannot_hold_in_the_runs_words(
     point 0 before its run refused point 1. Where the task counts its examples from the config (blobs, generated
     lists), --check refuses it, with the run's own line."""
     monkeypatch.setattr(hostmem, "available_memory_bytes", lambda: 256 << 20)
-    path = sweep(tmp_path, '"train.mak" = [1, 32]', f"{fixed}\n{wide}", experiment)
+    refused_as_run(tmp_path, capsys, experiment, f"{fixed}\n{wide}", 32)
+
+
+def refused_as_run(tmp_path: Path, capsys, experiment: Path, fixed: str, mak: int, base: str = '"data.n_test" = 16'):
+    """``sweep --check`` over ``train.mak`` = [1, ``mak``] refuses point 1 in one line, which ends with the line its
+    run (``ampsim train`` with the point's values) gives."""
+    path = sweep(tmp_path, f'"train.mak" = [1, {mak}]', fixed, experiment, base)
     assert main(["sweep", str(path), "--check"]) == 2
     err = capsys.readouterr().err.splitlines()
-    assert len(err) == 1 and err[0].startswith(f"ampsim: error: {path}: point 1 (train.mak=32): "), err
-    sets = [f"{k.strip()[1:-1]}={v.strip()}" for k, v in (line.split("=", 1) for line in (*fixed.splitlines(), wide))]
-    argv = ["train", str(experiment), "--out", str(tmp_path / "run"), "--set", "train.epochs=1", "--set",
-            "data.n_test=16", "--set", "train.mak=32", *(a for s in sets for a in ("--set", s))]
+    assert len(err) == 1 and err[0].startswith(f"ampsim: error: {path}: point 1 (train.mak={mak}): "), err
+    sets = [f"{k.strip()[1:-1]}={v.strip()}" for k, v in (ln.split("=", 1) for ln in (*base.splitlines(),
+                                                                                      *fixed.splitlines()))]
+    argv = ["train", str(experiment), "--no-progress", "--out", str(tmp_path / "run"), "--set", "train.epochs=1",
+            "--set", f"train.mak={mak}", *(a for s in sets for a in ("--set", s))]
     assert main(argv) == 2
     run = capsys.readouterr().err.strip()
     assert "activations need at least" in run and err[0].endswith(run.removeprefix("ampsim: error: ")), (err, run)
+
+
+@pytest.mark.parametrize("experiment, fixed", [
+    # 8,115 values a row: mak 10,000 is capped at the 8,544 training trees, 0.258 GiB
+    (SST, '"model.hidden" = 300'),
+    # 6,411 values a row: 8 molecules an instance × mak 10,000, capped at the 13,291 training molecules, 0.317 GiB
+    (QM9, '"model.hidden" = 256\n"model.readout" = 256'),
+], ids=["sst", "qm9"])
+def test_sweep_check_refuses_activations_counted_from_the_data_in_the_runs_words(tmp_path, capsys, monkeypatch,
+                                                                                  data_root, experiment, fixed):
+    """SST's and QM9's examples are counted from their data: --check passed a point whose activations the host
+    cannot hold (8,544 trees at mak 10,000 on 256 MiB), and the sweep ran point 0 before the run refused point 1.
+    --check counts the examples where the point's activations could exceed the host's memory, and refuses it with
+    the run's own line."""
+    monkeypatch.setattr(hostmem, "available_memory_bytes", lambda: 256 << 20)
+    refused_as_run(tmp_path, capsys, experiment, fixed, 10000, ONE_UPDATE)
+
+
+def test_sweep_check_counts_the_trees_once_and_only_where_they_matter(tmp_path, capsys, monkeypatch, data_root):
+    """A point whose activations fit at any count reads no data (--check of a usual SST sweep stays as fast as it
+    was); points that need the count read each split once for the sweep, not once each: 300 trees at mak 10,000 or
+    more fit, the whole treebank would not."""
+    from ampsim.data import sst
+
+    monkeypatch.setattr(hostmem, "available_memory_bytes", lambda: 256 << 20)
+    counted = []
+    real = sst.count_sst
+    monkeypatch.setattr(sst, "count_sst", lambda split, *a, **k: counted.append(split) or real(split, *a, **k))
+    path = sweep(tmp_path, '"train.mak" = [1, 16, 10000, 20000, 40000]',
+                 '"model.hidden" = 300\n"data.limit_train" = 300\n"data.limit_test" = 100', SST, ONE_UPDATE)
+    assert main(["sweep", str(path), "--check"]) == 0, capsys.readouterr().err
+    assert "5 valid points" in capsys.readouterr().out
+    assert sorted(counted) == ["test", "train"], counted
