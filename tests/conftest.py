@@ -8,6 +8,8 @@ unless ``AMPSIM_REQUIRE_DATA=1`` (as in CI), where a missing dataset is a failur
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import ampsim  # noqa: F401  # isort: skip - first: pins numpy's and OpenBLAS's kernels before anything loads numpy
@@ -19,6 +21,19 @@ from hypothesis import settings
 settings.register_profile("ci", derandomize=True, print_blob=True)
 settings.register_profile("dev")
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
+
+
+def pytest_sessionstart(session) -> None:
+    """Bring the compiled replay loop into numba's on-disk cache before any test runs, in a process of its own
+    (:func:`ampsim.executors.sim.jitwarm.compile_kernel`: a few seconds where it is filed already). A clean clone
+    compiles it once, for a minute or more of CPU: the first test that replayed paid it inside its own 300 s
+    timeout, and on a loaded host (two cores shared with others: 430 s of wall time at load 5, 2026-12-07) that
+    test failed for nothing it checks. A failure here fails nothing (its traceback is on stderr): the tests
+    compile it themselves."""
+    if os.environ.get("AMPSIM_COMPILED", "1") == "0":
+        return
+    code = "from ampsim.executors.sim.jitwarm import compile_kernel; compile_kernel()"
+    subprocess.run([sys.executable, "-c", code], stdout=subprocess.DEVNULL, check=False)  # (its warnings: stderr)
 
 
 @pytest.fixture(scope="session")
