@@ -6,6 +6,8 @@ system, a file system that cannot swap) the earlier folder is renamed aside to `
 renamed in, and the aside one deleted. A process stopped during that deletion (Ctrl-C, killed, the machine off)
 leaves the aside folder behind; the next replacement of the same folder deletes it, once process ``<pid>`` is
 gone: while that process runs it may still need it (its new folder failed to go in: the aside one goes back).
+One stopped between the two renames left no folder at all, the earlier one aside: :func:`restore_aside` puts it
+back, as the next replacement begins and as a run or compare into the folder is checked, before any clean-up.
 
 A folder is staged (a run's or a compare's ``<out>.partial/``) in a folder :func:`make_staging` marks as one
 (:data:`STAGING_MARK`, taken out by :func:`unmark_staging` just before the swap). A staging folder left by a
@@ -29,7 +31,7 @@ from ampsim.errors import ConfigError
 from ampsim.wording import wording
 
 __all__ = ["STAGING_MARK", "check_not_in_staging", "make_staging", "process_gone", "remove_staging", "replace_folder",
-           "staging_in_the_way", "unmark_staging"]
+           "restore_aside", "staging_in_the_way", "unmark_staging"]
 
 log = logging.getLogger(__name__)
 
@@ -60,11 +62,14 @@ def replace_folder(new: str | Path, target: str | Path, swapped: Callable[[], No
 
     Readers of ``target`` see the old content or the new, never a mix: where Linux can, the two are
     swapped atomically; elsewhere the old folder is renamed aside for the instant between two renames (and
-    aside folders that earlier replacements of ``target`` left, their processes gone, are deleted).
-    ``swapped()`` runs as soon as ``target`` holds the new content, before the old is deleted (a Ctrl-C then
-    finds the new in place, and the caller knows). Raises OSError (the old ``target`` is then intact).
+    aside folders that earlier replacements of ``target`` left, their processes gone, are deleted; one that such a
+    replacement, stopped between its renames, left in place of a missing ``target`` is first put back:
+    :func:`restore_aside`). ``swapped()`` runs as soon as ``target`` holds the new content, before the old is
+    deleted (a Ctrl-C then finds the new in place, and the caller knows). Raises OSError (the old ``target`` is
+    then intact).
     """
     new, target = Path(new), Path(target)
+    restore_aside(target)  # (then replaced as any earlier folder: never deleted as a leftover while it is the last)
     if not os.path.lexists(target):
         os.rename(new, target)
         return swapped()
@@ -76,24 +81,67 @@ def replace_folder(new: str | Path, target: str | Path, swapped: Callable[[], No
     os.rename(target, aside)
     try:
         os.rename(new, target)
-    except OSError:
-        os.rename(aside, target)
+    except BaseException:  # (an error, or a Ctrl-C between the two renames: the old folder goes back)
+        if not os.path.lexists(target):  # (a Ctrl-C just after the new one went in leaves that in place)
+            os.rename(aside, target)
         raise
     swapped()
     shutil.rmtree(aside, ignore_errors=True)
+
+
+def restore_aside(target: str | Path) -> bool:
+    """Put back at the missing ``target`` the folder that a replacement of it renamed aside (``.<name>.old-<pid>``)
+    and was stopped (killed, the machine off) before renaming the new one in: else that earlier, finished folder
+    was missing to every reader, and the next replacement deleted it as a leftover. Only one of a process that is
+    gone: a live one is between its renames, and puts it back itself if its new folder does not go in (or it is
+    stopped). Of several, the one set aside last. Returns whether one was put back; nothing where ``target`` is
+    there.
+
+    >>> restore_aside("/")
+    False
+    """
+    target = Path(target)
+    if os.path.lexists(target):
+        return False
+    stopped = [e for e, pid in _asides(target) if e.is_dir(follow_symlinks=False) and process_gone(pid)]
+    if not stopped:
+        return False
+    last = max(stopped, key=_renamed_at)  # (a rename sets a folder's ctime)
+    try:
+        os.rename(last.path, target)
+    except OSError as e:
+        if not os.path.lexists(target):  # (else made meanwhile: nothing is missing)
+            log.warning("%s: missing, and %s, left by a replacement of it that was stopped, cannot be put back: %s",
+                        target, last.path, e)
+        return False
+    log.warning("%s: put back from %s, where a replacement of it that was stopped left it", target, last.path)
+    return True
+
+
+def _renamed_at(entry: os.DirEntry) -> int:
+    try:
+        return entry.stat(follow_symlinks=False).st_ctime_ns
+    except OSError:  # (gone meanwhile: the rename says so)
+        return 0
+
+
+def _asides(target: Path) -> list[tuple[os.DirEntry, int]]:
+    """The aside folders of ``target`` (``.<name>.old-<pid>``) beside it, each with its pid; none where its folder
+    cannot be read (the rename that follows says what is wrong, if anything)."""
+    pattern = re.compile(re.escape(f".{target.name}.old-") + r"([1-9][0-9]{0,6})")  # (Linux pids: < 2**22)
+    try:
+        return [(e, int(m[1])) for e in os.scandir(target.parent) if (m := pattern.fullmatch(e.name))]
+    except OSError:
+        return []
 
 
 def _remove_leftovers(target: Path, aside: Path) -> None:
     """Delete the aside folders of ``target`` (``.<name>.old-<pid>``) whose process is gone, and ``aside``, this
     process's own name for one: a call of this process that was stopped while deleting it left it (the callers
     hold ``target``'s lock, so no other call of this process is using it), and renaming onto it would fail.
-    Looked for only where aside folders are made: a file system that swaps folders has none."""
-    pattern = re.compile(re.escape(f".{target.name}.old-") + r"([1-9][0-9]{0,6})")  # (Linux pids: < 2**22)
-    try:
-        entries = [(e, int(m[1])) for e in os.scandir(target.parent) if (m := pattern.fullmatch(e.name))]
-    except OSError:  # (an unreadable folder: the rename says what is wrong, if anything)
-        return
-    for entry, pid in entries:
+    Looked for only where aside folders are made: a file system that swaps folders has none. (One that a
+    replacement stopped between its renames left in place of ``target`` was put back first: :func:`restore_aside`.)"""
+    for entry, pid in _asides(target):
         if entry.name == aside.name or (entry.is_dir(follow_symlinks=False) and process_gone(pid)):
             log.info("removing %s, left by a replacement of %s that was stopped (process %d)", entry.path,
                      target, pid)

@@ -44,6 +44,7 @@ from ampsim.folders import (
     make_staging,
     remove_staging,
     replace_folder,
+    restore_aside,
     staging_in_the_way,
     unmark_staging,
 )
@@ -89,12 +90,15 @@ def _is_run_folder(folder: Path) -> bool:
 
 def check_run_folder(out: str | Path) -> Path:
     """Check, changing nothing, that a run can be written to ``out`` and swapped in there; returns ``Path(out)``.
+    (Where ``out`` is missing because a replacement of it was stopped between its two renames, the earlier run it
+    set aside is first put back: :func:`~ampsim.folders.restore_aside`.)
 
     Raises :class:`~ampsim.errors.ConfigError` in one line if ``out`` (or its ``.partial`` sibling) cannot
     be created or written, is the file system root or holds the working folder, is an existing folder
     that is not a run folder (which a run would replace whole), or is a sweep's point.
     """
     out = Path(out)
+    restore_aside(out)
     check_output_dir(out)
     real = Path(os.path.realpath(out))
     if real.parent == real:

@@ -24,6 +24,7 @@ from ampsim.folders import (
     make_staging,
     remove_staging,
     replace_folder,
+    restore_aside,
     unmark_staging,
 )
 from ampsim.locks import holding
@@ -43,7 +44,9 @@ def check_compare_folder(out: Path, experiment: str) -> None:
     other than an earlier compare of the same experiment, which it replaces whole: a ``runs/`` holding
     anything but configurations' run folders (``runs/<config>/multicore*``, ``sim``), a ``compare.csv`` or
     ``compare.png`` without a ``runs/`` beside it, or the compare of another experiment (the ``[experiment]
-    name`` of its runs' ``config.toml``)."""
+    name`` of its runs' ``config.toml``). An earlier compare that a replacement stopped between its two renames set
+    aside, leaving no ``out``, is first put back (:func:`~ampsim.folders.restore_aside`), and checked."""
+    restore_aside(out)
     _check_not_in_runs(out)
     check_not_in_staging(out)
     runs = out / "runs"

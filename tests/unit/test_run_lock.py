@@ -12,7 +12,7 @@ import sys
 import pytest
 
 from ampsim import folders
-from ampsim.errors import RunError
+from ampsim.errors import ConfigError, RunError
 from ampsim.locks import LockHeld, lock_file, unlock_file
 from ampsim.results import RunDir
 
@@ -168,3 +168,107 @@ def test_what_a_run_stopped_while_deleting_the_earlier_one_left_aside_goes_with_
     finally:
         running.kill()
         running.wait()
+
+
+#: a run into argv[1] whose replacement of the earlier run is killed between its two renames, where folders cannot
+#: be swapped: the earlier run renamed aside, the new one not yet in
+_KILLED_BETWEEN_RENAMES = """
+import os, sys
+from ampsim import folders
+from ampsim.results import RunDir
+folders._exchange = lambda new, target: False
+renames, rename = [], os.rename
+def killed_at_the_second(*args, **kwargs):
+    renames.append(args)
+    if len(renames) == 2:
+        os._exit(9)
+    return rename(*args, **kwargs)
+os.rename = killed_at_the_second
+with RunDir(sys.argv[1]) as run:
+    run.write_summary({"final_metric": 0.9})
+"""
+
+
+def test_a_run_killed_between_the_two_renames_loses_no_finished_run(tmp_path, monkeypatch):
+    """Where folders cannot be swapped, a process killed after renaming the earlier run aside and before renaming
+    the new one in left no run folder and the earlier run aside, which no one put back: the next run into the folder
+    that failed left it missing, and the replacement after deleted the aside folder as a leftover."""
+    out = tmp_path / "run"
+    with RunDir(out) as earlier:
+        earlier.write_summary({"final_metric": 0.5})
+    killed = subprocess.run([sys.executable, "-c", _KILLED_BETWEEN_RENAMES, str(out)], capture_output=True, text=True)
+    assert killed.returncode == 9, killed.stderr
+    aside = next(tmp_path.glob(".run.old-*"))
+    assert not out.exists()
+    assert '"final_metric": 0.5' in (aside / "summary.json").read_text()  # set aside, not yet replaced
+    monkeypatch.setattr(folders, "_exchange", lambda new, target: False)
+    with pytest.raises(ConfigError, match="is in the way"):  # (the killed run's finished folder: the user's call)
+        RunDir(out)
+    assert '"final_metric": 0.5' in (out / "summary.json").read_text()  # put back as the next run checked its folder
+    shutil.rmtree(tmp_path / "run.partial")
+    with RunDir(out) as run:
+        run.write_summary({"final_metric": 0.7})
+    assert '"final_metric": 0.7' in (out / "summary.json").read_text()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+
+
+@pytest.mark.parametrize("stop", [OSError(28, "No space left on device"), KeyboardInterrupt()], ids=["error", "ctrl-c"])
+def test_a_replacement_stopped_between_its_renames_puts_the_earlier_folder_back(tmp_path, monkeypatch, stop):
+    """The new folder failing to go in put the earlier one back on an OSError, but a Ctrl-C there left no folder."""
+    monkeypatch.setattr(folders, "_exchange", lambda new, target: False)
+    target, new = tmp_path / "t", tmp_path / "new"
+    target.mkdir()
+    (target / "f").write_text("old")
+    new.mkdir()
+    rename = os.rename
+
+    def stopped_at_the_new(src, dst):
+        if src == new:
+            raise stop
+        rename(src, dst)
+
+    monkeypatch.setattr(os, "rename", stopped_at_the_new)
+    with pytest.raises(type(stop)):
+        folders.replace_folder(new, target)
+    monkeypatch.undo()
+    assert (target / "f").read_text() == "old" and sorted(p.name for p in tmp_path.iterdir()) == ["new", "t"]
+
+
+def test_the_next_replacement_puts_back_what_a_killed_one_left_aside_before_it_fails(tmp_path, monkeypatch):
+    """A replacement that finds no folder at ``target`` but the earlier one aside, its process gone, puts that back
+    first: failing itself, it left nothing at ``target``, and the aside folder went with the next clean-up."""
+    ended = subprocess.Popen([sys.executable, "-c", "pass"])
+    ended.wait()
+    target, new = tmp_path / "t", tmp_path / "new"
+    (aside := tmp_path / f".t.old-{ended.pid}").mkdir()
+    (aside / "f").write_text("old")
+    new.mkdir()
+    monkeypatch.setattr(folders, "_exchange", lambda new, target: False)
+    rename = os.rename
+
+    def refused(src, dst):
+        if src == new:
+            raise OSError(28, "No space left on device")
+        rename(src, dst)
+
+    monkeypatch.setattr(os, "rename", refused)
+    with pytest.raises(OSError):
+        folders.replace_folder(new, target)
+    monkeypatch.undo()
+    assert (target / "f").read_text() == "old" and not aside.exists()
+
+
+def test_a_compare_folder_set_aside_by_a_killed_replacement_is_put_back_and_checked(tmp_path):
+    """A compare into a folder that a killed replacement left missing, its earlier compare aside: put back as the
+    folder is checked, so the check sees it (a compare of another experiment is refused, not replaced unseen)."""
+    from ampsim.calibration.outfolder import check_compare_folder
+
+    ended = subprocess.Popen([sys.executable, "-c", "pass"])
+    ended.wait()
+    out = tmp_path / "cmp"
+    run = tmp_path / f".cmp.old-{ended.pid}" / "runs" / "mak4" / "sim"
+    run.mkdir(parents=True)
+    (run / "config.toml").write_text('[experiment]\nname = "other"\n')
+    with pytest.raises(ConfigError, match="holds the compare of another experiment"):
+        check_compare_folder(out, "mine")
+    assert (out / "runs" / "mak4" / "sim" / "config.toml").is_file()
