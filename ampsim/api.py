@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, ParamSpec, TypeVar
 
 from ampsim import planning
-from ampsim.config import Config, check_writable, checked, load_config, parse_override
+from ampsim.config import Config, check_no_nul, check_writable, checked, load_config, parse_override
 from ampsim.errors import ConfigError
 from ampsim.executors import Executor
 from ampsim.executors import make_executor as _make_executor
@@ -120,8 +120,7 @@ def _path(where: str, name: str, value: Any, *, folder: bool = False, expected: 
         text = None
     if not isinstance(text, str):
         raise ConfigError(f"{where}: {name}: expected {expected}, got {_got(value)}")
-    if "\0" in text:  # (no file system takes one: os.stat's ValueError, raw from deep in a run, or "invalid TOML")
-        raise ConfigError(f"{where}: {name}: a path cannot hold a NUL character, got {text[:80]!r}")
+    check_no_nul(f"{where}: {name}", text)
     if folder and not text.strip():
         raise ConfigError(f"{where}: {name}: expected {_PATH}, got an empty path ({text!r})")
     return text

@@ -60,6 +60,20 @@ def too_large(value: Any) -> str | None:
     return f"{text[:20]}{'…' if len(text) > 20 else ''} is beyond any size or count ampsim takes (at most 2**53)"
 
 
+def check_no_nul(where: str, text: str) -> None:
+    """Refuse, in one ConfigError line, ``text`` (a name or a path) holding a NUL character, which no file system
+    takes: the one rule and wording for a config's string fields and the API's path arguments. Unchecked, a path's
+    was "<path>: invalid TOML: embedded null byte" (the NUL printed, a file never opened blamed), or os.stat's
+    ValueError raw from deep in a run.
+
+    >>> check_no_nul("train: out", "runs/a\\0b")
+    Traceback (most recent call last):
+    ampsim.errors.ConfigError: train: out: holds a NUL character, which no name or path can, got 'runs/a\\x00b'
+    """
+    if "\0" in text:
+        raise ConfigError(f"{where}: holds a NUL character, which no name or path can, got {text[:80]!r}")
+
+
 def parse_section(cls: type, raw: Any, source: str, section: str) -> Any:
     """Build dataclass ``cls`` from ``raw`` (a dict), checking keys, types and ranges."""
     return _parse_table(cls, raw, f"{source}: {section}")
@@ -94,8 +108,8 @@ def _check(where: str, value: Any, hint: Any, meta: typing.Mapping) -> Any:
         (item,) = typing.get_args(hint) or (object,)  # a list's bounds are its items' (model.hidden: ge=1)
         bounds = {k: meta[k] for k in _BOUNDS if k in meta}
         return [_check(f"{where}[{i}]", v, item, bounds) for i, v in enumerate(value)]
-    if origin is str and "\0" in value:  # (a path's was "<path>: invalid TOML: embedded null byte", the NUL printed)
-        raise ConfigError(f"{where}: holds a NUL character, which no name or path can, got {value[:80]!r}")
+    if origin is str:
+        check_no_nul(where, value)
     if meta.get("choices") and value not in meta["choices"]:
         raise ConfigError(f"{where}: must be one of {', '.join(map(str, meta['choices']))}, got {value!r}")
     # nan nowhere; inf not for a rate or step (> b: train.eps = inf trained nothing), where ">= b" may mean "never"
@@ -326,4 +340,4 @@ def _check_eps(train: TrainSection, dtype: str, source: str) -> None:
 
 __all__ = ["Config", "load_config", "checked", "parse_section", "parse_override", "apply_overrides", "check_override",
            "section_class", "field_of", "spec", "field_default", "register_task", "read_toml", "too_large", "SECTIONS",
-           "MAX_INT"]
+           "MAX_INT", "check_no_nul"]

@@ -52,11 +52,13 @@ CASES = [
     ("train-out-empty", lambda c: ampsim.train(c, out=" "), "train: out: "),
     # a NUL: os.stat's ValueError raw from deep in the run, or "invalid TOML: embedded null byte" of a path
     ("train-out-nul", lambda c: ampsim.train(c, out="runs/a\0b"),
-     "train: out: a path cannot hold a NUL character, got 'runs/a\\x00b'"),
-    ("train-experiment-nul", lambda c: ampsim.train("blobs\0.toml"), "train: experiment: a path cannot hold a NUL"),
-    ("load-nul", lambda c: ampsim.load_experiment(Path("exp\0.toml")), "load_experiment: path: a path cannot hold"),
-    ("sweep-nul", lambda c: ampsim.sweep("s\0.toml"), "sweep: sweep_file: a path cannot hold a NUL character"),
-    ("sweep-out-nul", lambda c: ampsim.sweep(SWEEP, "out\0"), "sweep: out: a path cannot hold a NUL character"),
+     "train: out: holds a NUL character, which no name or path can, got 'runs/a\\x00b'"),
+    ("train-experiment-nul", lambda c: ampsim.train("blobs\0.toml"), "train: experiment: holds a NUL character"),
+    ("load-nul", lambda c: ampsim.load_experiment(Path("exp\0.toml")), "load_experiment: path: holds a NUL character"),
+    ("sweep-nul", lambda c: ampsim.sweep("s\0.toml"), "sweep: sweep_file: holds a NUL character, which no name or "
+                                                       "path can"),
+    ("sweep-out-nul", lambda c: ampsim.sweep(SWEEP, "out\0"), "sweep: out: holds a NUL character, which no name or "
+                                                              "path can"),
     ("train-progress", lambda c: ampsim.train(c, progress="yes"), "train: progress: "),
     ("train-config-and-overrides", lambda c: ampsim.train(c, overrides={"train.lr": 0.1}), "train: overrides: "),
     *[(f"train-overrides-{name}", (lambda o: lambda c: ampsim.train(BLOBS, overrides=o))(bad), "train: overrides")
