@@ -24,7 +24,7 @@ from ampsim.errors import ConfigError
 from ampsim.files import ErrorClass, dangling_link, path_kind
 from ampsim.wording import wording
 
-__all__ = ["check_output_dir", "check_output_file", "check_folder_name", "replacing",
+__all__ = ["check_output_dir", "check_output_file", "check_folder_name", "check_replaceable", "replacing",
            "write_figure", "what_it_holds", "entries_of"]
 
 
@@ -101,7 +101,7 @@ def check_output_file(path: str | Path, *, error: ErrorClass = ConfigError) -> P
     if os.path.isdir(p):
         raise error(f"{path}: is a folder, not a file")
     _check_link_kind(p, error)
-    _check_replaceable(p, error)  # (a pipe: found as the figure was saved, after it was drawn)
+    check_replaceable(p, error)  # (a pipe: found as the figure was saved, after it was drawn)
     if os.path.lexists(p):
         if why := _unwritable(p.parent):
             raise error(f"{path}: {why} (cannot write in {p.parent})")
@@ -164,7 +164,7 @@ def replacing(path: str | Path, *, follow: bool = True) -> Iterator[Path]:
             _check_link_kind(path)
             path = Path(os.path.realpath(path))
     else:
-        _check_replaceable(path)
+        check_replaceable(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
     try:
@@ -183,11 +183,26 @@ def replacing(path: str | Path, *, follow: bool = True) -> Iterator[Path]:
         tmp.unlink(missing_ok=True)
 
 
-def _check_replaceable(path: Path, error: ErrorClass = ConfigError) -> None:
-    """One ``error`` line where ``path`` is there and is neither a regular file nor a symlink: a device, a pipe or
-    a folder, which :func:`replacing` never replaces (os.replace would put a file where /dev/zero was)."""
-    if os.path.lexists(path) and not path.is_symlink() and not path.is_file():
-        raise error(f"{path}: not a regular file (a device, pipe or folder): not replaced")
+def check_replaceable(path: str | Path, error: ErrorClass = ConfigError, *, through_link: bool = False,
+                      way_out: str = ": not replaced") -> None:
+    """One ``error`` line, ending with ``way_out``, where ``path`` is there and is not a regular file: a device, a
+    pipe or a socket, which an atomic write never replaces (os.replace would put a file where /dev/zero was), or a
+    folder, which it cannot. A symlink passes (:func:`replacing` replaces it, or follows it to a regular file
+    only), unless ``through_link``: for a writer that writes where a link leads (calibrate's model), the link is
+    what it leads to, and a folder is left to the caller's own line (:func:`check_output_file`'s).
+
+    >>> check_replaceable("/dev/null", through_link=True, way_out="; choose another --out")
+    Traceback (most recent call last):
+    ampsim.errors.ConfigError: /dev/null: not a regular file (a pipe, socket or device); choose another --out
+    """
+    try:
+        mode = (os.stat if through_link else os.lstat)(path).st_mode
+    except OSError:  # (nothing there, a link to nothing: nothing to replace; unreadable: the write says so)
+        return
+    if stat.S_ISREG(mode) or (stat.S_ISDIR(mode) if through_link else stat.S_ISLNK(mode)):
+        return
+    kinds = "a pipe, socket or device" if through_link else "a device, pipe or folder"
+    raise error(f"{path}: not a regular file ({kinds}){way_out}")
 
 
 def _check_link_kind(path: Path, error: ErrorClass = ConfigError) -> None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import glob
 import math
 import os
-import stat
 from pathlib import Path
 
 from ampsim.errors import AmpsimError, ConfigError
@@ -16,7 +15,7 @@ from ampsim.files import read_json, read_toml
 from ampsim.folders import check_not_in_staging
 from ampsim.hardware.local import check_workers
 from ampsim.hardware.spec import MAX_CHIPS, MAX_LINKS
-from ampsim.outputs import check_output_file
+from ampsim.outputs import check_output_file, check_replaceable
 
 __all__ = ["MAX_WORKERS", "check_targets", "sharing_sidecar", "sidecar"]
 
@@ -43,7 +42,7 @@ def check_targets(out: str | Path, workers: int | None = None) -> None:
     the atomic write would replace by a file), or a file that calibrate did not write (:func:`_ours`); an ``out``
     inside a staging folder (:func:`~ampsim.folders.check_not_in_staging`)."""
     check_workers(workers, MAX_WORKERS, " (a fully connected model's chips)")
-    _check_regular(Path(out))
+    _check_regular(out)
     check_output_file(out)  # (first: a folder such as "/" has no name to put a sidecar beside)
     check_not_in_staging(out)
     for path, model in ((Path(out), True), (sidecar(out), False)):
@@ -60,12 +59,11 @@ def check_targets(out: str | Path, workers: int | None = None) -> None:
                           "another --out")
 
 
-def _check_regular(path: Path) -> None:
+def _check_regular(path: str | Path) -> None:
     """One line, with the way out, where ``path`` is a pipe, socket or device, or a link to one (which the atomic
-    write would replace by a file); before :func:`~ampsim.outputs.check_output_file`, which refuses it without a
-    link (a folder is its own to word)."""
-    if os.path.exists(path) and not os.path.isdir(path) and not stat.S_ISREG(os.stat(path).st_mode):
-        raise ConfigError(f"{path}: not a regular file (a pipe, socket or device); choose another --out")
+    write, through the link, would replace by a file); before :func:`~ampsim.outputs.check_output_file`, which
+    refuses it without a link, and words a folder."""
+    check_replaceable(path, through_link=True, way_out="; choose another --out")
 
 
 def sharing_sidecar(model: Path) -> list[Path]:

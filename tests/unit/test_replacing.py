@@ -111,3 +111,22 @@ def test_a_device_or_folder_itself_is_never_replaced(tmp_path):
         with pytest.raises(ConfigError, match="not a regular file .*: not replaced"):
             write(target, "x")
     assert Path("/dev/null").is_char_device() and (tmp_path / "d").is_dir()
+
+
+def test_one_check_of_what_is_no_regular_file_serves_a_writer_through_links_too(tmp_path):
+    """Calibrate writes its model where a link leads, so a link to a pipe is a pipe to it, not to replacing (which
+    replaces such a link itself); its own copy of the check differed from this one in that alone, and its advice."""
+    from ampsim.errors import ConfigError
+    from ampsim.outputs import check_replaceable
+
+    os.mkfifo(tmp_path / "p")
+    (tmp_path / "link").symlink_to(tmp_path / "p")
+    (tmp_path / "d").mkdir()
+    check_replaceable(tmp_path / "link")  # (replacing replaces the link)
+    check_replaceable(tmp_path / "d", through_link=True)  # (its writer words a folder itself)
+    for path in (tmp_path / "p", tmp_path / "link"):
+        with pytest.raises(ConfigError) as refused:
+            check_replaceable(path, through_link=True, way_out="; choose another --out")
+        assert str(refused.value) == f"{path}: not a regular file (a pipe, socket or device); choose another --out"
+    with pytest.raises(ConfigError, match=r"d: not a regular file \(a device, pipe or folder\): not replaced$"):
+        check_replaceable(tmp_path / "d")
