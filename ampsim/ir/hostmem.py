@@ -8,7 +8,8 @@ builds every task in one) a check also counts what training will add to the arra
 are already in memory but not yet their gradients and slots, so a model of many arrays that each fit but
 together do not is refused before the first is drawn too far. The plan then checks the activations training
 holds at least (:func:`check_activation_memory`). Within :func:`sizing` the same checks are made but no array:
-``sweep --check`` sizes every point's model so, refusing what its run would, at no cost.
+``sweep --check`` sizes every point's model so, refusing what its run would, at no cost; the arrays it checked
+are listed, so that :func:`check_sized` checks a model sized once again, against the memory of the moment.
 
 Example (``available_memory_bytes`` reports 1 GiB: one 64-million-weight float32 array fits to initialize
 and train, 0.95 GiB; a second beside it does not, its own 0.95 GiB plus the first's 0.72 GiB to come)::
@@ -30,13 +31,13 @@ import numpy as np
 
 from ampsim.errors import ConfigError, RunError
 
-__all__ = ["available_memory_bytes", "check_param_memory", "model_build", "sizing", "param_values",
+__all__ = ["available_memory_bytes", "check_param_memory", "model_build", "sizing", "check_sized", "param_values",
            "check_activation_memory", "check_data_memory", "check_copies_memory"]
 
 #: within :func:`model_build`: bytes training will add (gradients, optimizer slots) to the arrays made so far
 _TO_COME: ContextVar[list[int] | None] = ContextVar("ampsim_param_bytes_to_come", default=None)
-#: within :func:`sizing`: parameter arrays are checked, not made
-_SIZING: ContextVar[bool] = ContextVar("ampsim_sizing", default=False)
+#: within :func:`sizing`: parameter arrays are checked, not made; those checked so far (name, shape, dtype)
+_SIZING: ContextVar[list[tuple[str, tuple[int, ...], Any]] | None] = ContextVar("ampsim_sizing", default=None)
 _QUICK_BYTES = 1 << 26  # 64 MiB: less than this is not worth reading /proc for
 
 
@@ -74,22 +75,34 @@ def model_build() -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def sizing() -> Iterator[None]:
+def sizing() -> Iterator[list[tuple[str, tuple[int, ...], Any]]]:
     """Build a model within to check its parameters against host memory as :func:`model_build` does, without
     making them: :func:`param_values` gives each array as a read-only view of one zero (no memory, no values
-    drawn), so only what a model is made of is sized, never its numbers.
+    drawn), so only what a model is made of is sized, never its numbers. Yields the list of the arrays checked
+    (name, shape, dtype), in order, filled as the model is built: :func:`check_sized` checks them again.
 
-    >>> with sizing():
+    >>> with sizing() as checked:
     ...     w = param_values("fc0", (1000, 1000), np.float32, lambda: 1 / 0)  # never drawn
-    >>> w.shape, w.strides, w.flags.writeable
-    ((1000, 1000), (0, 0), False)
+    >>> w.shape, w.strides, w.flags.writeable, checked
+    ((1000, 1000), (0, 0), False, [('fc0', (1000, 1000), <class 'numpy.float32'>)])
     """
-    token = _SIZING.set(True)
+    checked: list[tuple[str, tuple[int, ...], Any]] = []
+    token = _SIZING.set(checked)
     try:
         with model_build():
-            yield
+            yield checked
     finally:
         _SIZING.reset(token)
+
+
+def check_sized(checked: list[tuple[str, tuple[int, ...], Any]]) -> None:
+    """Check again, as one model's and in the same order, the parameter arrays that a :func:`sizing` checked
+    (its list ``checked``), against the host memory available now: the verdict of a model sized earlier, which a
+    cache may keep (it is made of the config alone) where the verdict may not (the memory changes; tests patch
+    :func:`available_memory_bytes`). Raises what building it raises: the first array's RunError that does not fit."""
+    with model_build():
+        for name, shape, dtype in checked:
+            check_param_memory(name, shape, dtype)
 
 
 def param_values(name: str, shape: tuple[int, ...], dtype: Any, draw: Callable[[], np.ndarray]) -> np.ndarray:
@@ -97,7 +110,8 @@ def param_values(name: str, shape: tuple[int, ...], dtype: Any, draw: Callable[[
     :func:`check_param_memory` lets it be made; within :func:`sizing`, a read-only zero view of ``shape`` instead,
     not drawn (a model sized to be checked is never trained)."""
     check_param_memory(name, shape, dtype)
-    if _SIZING.get():
+    if (checked := _SIZING.get()) is not None:
+        checked.append((name, shape, dtype))
         return np.broadcast_to(np.zeros((), dtype), shape)
     return draw()
 

@@ -18,7 +18,7 @@ from types import ModuleType
 from ampsim.config import TaskSchema, task_schema
 from ampsim.config import register_task as register_schema
 from ampsim.errors import ConfigError
-from ampsim.ir.hostmem import check_activation_memory, sizing
+from ampsim.ir.hostmem import check_activation_memory, check_sized, sizing
 from ampsim.models import ggnn, mlp, rnn, treelstm
 from ampsim.models.base import Metric, Model, Task
 from ampsim.recent import Recent
@@ -56,8 +56,9 @@ def register_task(name: str, module: ModuleType, schema: TaskSchema | None = Non
     schema = schema or TaskSchema.of(module)
     register_schema(name, schema.data, schema.model, schema.check, replace=replace or again)
     TASKS[name] = module
-    for key in [key for key in _NAMES if key[0] == name]:  # (an equal [model] of the module replaced, or of the
-        del _NAMES[key]  # one reloaded, built other nodes: check_names refused the new names, took the old)
+    for cache in (_NAMES, _SIZED):  # (an equal [model] of the module replaced, or of the one reloaded, built other
+        for key in [key for key in cache if key[0] == name]:  # nodes: check_names refused the new names, took the
+            del cache[key]  # old)
 
 
 def _builder(config) -> ModuleType:
@@ -87,14 +88,21 @@ def skeleton(config) -> Model:
 #: (task, its [model], dtype) -> its nodes' names and its parameterized nodes' names: a sweep checks every point's,
 #: most of them of one model
 _NAMES: Recent = Recent(16)
+#: (task, its [model], its [data], dtype: what a skeleton's arrays are sized from; the seed draws none) -> its
+#: skeleton sized and the arrays the sizing checked (:func:`~ampsim.ir.hostmem.sizing`), not the verdict: a sweep's
+#: --check sizes every point's model, most of them one model, once for its memory and once for its names
+_SIZED: Recent = Recent(16)
 
 
 def check_model_memory(config) -> Model:
     """Refuse, in one line and before any data is read, a loaded experiment whose data (where the task generates
     it: its module's optional ``check_memory(config)``) or whose model's parameters this host cannot hold, as its
     run refuses them (:func:`~ampsim.ir.hostmem.check_param_memory`, as one model's); returns the model, its
-    :func:`skeleton` sized (:func:`~ampsim.ir.hostmem.sizing`: no array made, no value drawn). A width only the
-    data tells (a vocabulary) is no larger in the skeleton, so what this refuses the run refuses.
+    :func:`skeleton` sized (:func:`~ampsim.ir.hostmem.sizing`: no array made, no value drawn), shared with every
+    caller of the same model (read it, do not change it). A width only the data tells (a vocabulary) is no larger
+    in the skeleton, so what this refuses the run refuses. The model is sized once per ``[model]`` and ``[data]``
+    in the process, its parameters checked against the memory available at every call
+    (:func:`~ampsim.ir.hostmem.check_sized`).
 
     Raises:
         ConfigError: "<experiment>: <what> need X GiB of host memory to generate; ..." (the data).
@@ -103,8 +111,22 @@ def check_model_memory(config) -> Model:
     module = _builder(config)
     if callable(check := getattr(module, "check_memory", None)):
         check(config)
-    with sizing():
-        return module.skeleton(config)
+    model, checked, fresh = _sized(config)
+    if not fresh:  # (its build checked them just now)
+        check_sized(checked)
+    return model
+
+
+def _sized(config) -> tuple[Model, list, bool]:
+    """The skeleton of a loaded experiment sized, the parameter arrays its sizing checked, and whether it was
+    sized just now (its parameters checked against host memory as it was built; else in an earlier call)."""
+    key = (config.experiment.task, repr(config.model), repr(config.data), config.experiment.dtype)
+    if (sized := _SIZED.get(key)) is not None:
+        return (*sized, False)
+    with sizing() as checked:
+        model = skeleton(config)
+    _SIZED[key] = model, checked
+    return model, checked, True
 
 
 def example_counts(config, *, read: bool = False) -> tuple[int, int] | None:
@@ -134,7 +156,7 @@ def node_names(config) -> tuple[str, ...]:
     """The names of the nodes of a loaded experiment's model, from its :func:`skeleton` built once per ``[model]``
     in the process (again once :func:`register_task` registers its task anew), sized, not made (its parameters
     checked against host memory as one model's, none drawn: a sweep's --check built every point's, a second or
-    more each with wide layers)."""
+    more each with wide layers), as :func:`check_model_memory` sizes it (the same skeleton, sized once)."""
     return _skeleton_names(config)[0]
 
 
@@ -148,9 +170,8 @@ def _skeleton_names(config) -> tuple[tuple[str, ...], tuple[str, ...]]:
     key = (config.experiment.task, repr(config.model), config.experiment.dtype)
     names = _NAMES.get(key)
     if names is None:
-        with sizing():
-            graph = skeleton(config).graph
-            names = _NAMES[key] = tuple(graph.nodes), tuple(n.name for n in graph.param_nodes)
+        graph = _sized(config)[0].graph
+        names = _NAMES[key] = tuple(graph.nodes), tuple(n.name for n in graph.param_nodes)
     return names
 
 

@@ -327,7 +327,7 @@ def _resolve(source: str, experiment: Path, over: list, keys: list[str], combo: 
         with reworded(**SWEEP_HARDWARE):  # (the sweep file names it, not an option of the command or the API)
             system = resolve_system(cfg) if cfg.executor.kind == "sim" else None
         check_placement_chips(cfg, system)
-        check_memory_early(cfg, examples)  # (before the names' check, which sizes the same model but names no file)
+        check_memory_early(cfg, examples)  # (before the names' check: same sized model, but names no file)
         # its node names, and replica groups and copies against the chips (or workers, where given) it places on
         units = system.n_chips if system is not None else cfg.executor.workers * (cfg.executor.kind == "multicore")
         check_names(cfg, units or None)

@@ -146,3 +146,29 @@ def test_sweep_check_counts_the_trees_once_and_only_where_they_matter(tmp_path, 
     assert main(["sweep", str(path), "--check"]) == 0, capsys.readouterr().err
     assert "5 valid points" in capsys.readouterr().out
     assert sorted(counted) == ["test", "train"], counted
+
+
+def test_sweep_check_sizes_each_model_once_and_judges_it_at_every_point(tmp_path, capsys, monkeypatch):
+    """--check sized every point's model twice (for its memory, uncached, and for its node names), though the points
+    of a sweep share a few models: now once per model in the process, and its parameters are checked against the
+    memory available at every point all the same (here the test's, which it lowers between two checks)."""
+    from ampsim import models
+    from ampsim.models import mlp
+    from ampsim.recent import Recent
+
+    monkeypatch.setattr(models, "_SIZED", Recent(16), raising=False)  # (what other tests sized: not to count)
+    monkeypatch.setattr(models, "_NAMES", Recent(16))
+    built = []
+    skeleton = mlp.skeleton
+    monkeypatch.setattr(mlp, "skeleton", lambda cfg: built.append(cfg.model.hidden) or skeleton(cfg))
+    monkeypatch.setattr(hostmem, "available_memory_bytes", lambda: 1 << 30)
+    path = sweep(tmp_path, '"model.hidden" = [[64, 8], [8000000, 8]]\n"train.mak" = [1, 2, 3, 4]',
+                 '"data.n_train" = 64\n"replicas.groups" = 2\n"replicas.nodes" = { fc1 = 2 }')  # (names checked)
+    assert main(["sweep", str(path), "--check"]) == 2  # (8,000,000 x 16 weights: 1.9 GiB, refused at point 4)
+    assert "point 4 (model.hidden=[8000000,8], train.mak=1): " in capsys.readouterr().err
+    monkeypatch.setattr(hostmem, "available_memory_bytes", lambda: 1 << 40)
+    assert main(["sweep", str(path), "--check"]) == 0 and "8 valid points" in capsys.readouterr().out
+    assert built == [[64, 8], [8000000, 8], [8000000, 8]]  # (the refused one sized again: no verdict is kept)
+    monkeypatch.setattr(hostmem, "available_memory_bytes", lambda: 1 << 30)
+    assert main(["sweep", str(path), "--check"]) == 2 and len(built) == 3
+    assert "point 4 (model.hidden=[8000000,8], train.mak=1): " in capsys.readouterr().err
