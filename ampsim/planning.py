@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from ampsim.config import Config
+from ampsim.divergence import advise_divergence
 from ampsim.errors import ConfigError
 from ampsim.executors import check_kind
 from ampsim.executors.base import check_placement
@@ -353,6 +354,7 @@ def plan(cfg: Config, *, system: SystemSpec | None = None, placement: dict[str, 
     task, rep = replicate_task(cfg, task)
     warn_unread(cfg, kind, by_kind=not resolved_by_caller,  # (compare keeps its workers' keys on its sim side)
                 predicting=any(n.staleness_mode == "predict" for n in task.model.graph.param_nodes))
+    advise_divergence(cfg, task.model.graph.nodes.values(), rep.sync_sets if rep is not None else ())
     if kind == "reference":
         return Plan(cfg, task, kind, replicas=rep)
     if kind == "multicore":

@@ -33,7 +33,7 @@ LAYERS = [
     ("replicas",),
     ("placement",),
     ("executors",),
-    ("planning", "unread"),
+    ("divergence", "planning", "unread"),
     ("metrics", "results", "runread", "tables"),
     ("training",),
     ("calibration",),

@@ -107,6 +107,44 @@ def test_a_diverging_adam_run_stops_in_one_line_and_keeps_no_result(tmp_path, ca
     assert not (out / "summary.json").exists()
 
 
+@pytest.mark.parametrize("kind", ["reference", "sim"])
+@pytest.mark.parametrize("sets, blamed", [
+    # a round of the averaging steps 1e308 times the copies' mean move: the parameters turn nan at once, and the
+    # line advised lowering train.lr (0.003), which had no part in it
+    (["replicas.groups=2", "replicas.outer_lr=1e308"],
+     "likely at fault: replicas.outer_lr = 1e+308 (each replica averaging round moves the parameters 1e+308 "
+     "times the copies' mean move, more than the 2 copies' moves added up); else lower train.lr"),
+    (["train.staleness=\"predict\"", "train.predict_delay=1e308", "train.mak=4"],
+     "likely at fault: train.predict_delay = 1e+308 (the delay predictor extrapolates each forward's parameters "
+     "along the last step 1e+308 updates ahead, with train.mak = 4 instances in flight); else lower train.lr"),
+])
+def test_a_divergence_blames_the_extreme_setting_of_the_stage_that_blew_up(tmp_path, capsys, kind, sets, blamed):
+    out = tmp_path / "run"
+    code = main(["train", str(BLOBS), "--no-progress", "--out", str(out), "--set", "data.n_train=200",
+                 "--set", "data.n_test=50", "--set", f'executor.kind="{kind}"', "--set", f'executor.hardware="{RING4}"',
+                 *[a for s in sets for a in ("--set", s)]])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1, err
+    assert err[0].startswith("ampsim: error: loss became nan at node ") and f"); {blamed}" in err[0], err[0]
+
+
+def test_a_divergence_lists_the_other_stages_the_run_has_where_no_setting_is_extreme(tmp_path, capsys):
+    def line(*sets: str) -> str:
+        main(["train", str(BLOBS), "--no-progress", "--out", str(tmp_path / "run"), "--set", "data.n_train=200",
+              "--set", "data.n_test=50", "--set", "train.lr=1000", *[a for s in sets for a in ("--set", s)]])
+        (err,) = capsys.readouterr().err.strip().splitlines()
+        return err.partition(": the run diverged; ")[2]
+
+    rates = "lower train.lr (or a rate of the model's own, e.g. model.embedding_lr) or set train.clip_norm"
+    assert line() == rates  # (nothing else in the run can blow up: word for word the line it always was)
+    assert line("replicas.groups=4", "replicas.outer_lr=4") == (
+        f"{rates}, or lower replicas.outer_lr (4: each replica averaging round steps past the copies' average)")
+    assert line("replicas.groups=4", "replicas.outer_lr=4", 'replicas.sync="none"') == rates  # (nothing averaged)
+    assert line('train.staleness="predict"', "train.mak=4") == (
+        f"{rates}, or turn off the delay predictor (train.staleness \"predict\": each forward's parameters "
+        "extrapolated along the last step by the measured staleness)")
+
+
 # --------------------------------------------------------------------------- muf and epochs
 def test_muf_above_the_whole_run_is_refused_in_one_line(tmp_path):
     cfg = config("train.muf=41", "train.epochs=2")  # 2 epochs of 20 instances

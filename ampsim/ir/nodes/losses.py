@@ -24,7 +24,7 @@ from ampsim.errors import Diverged
 from ampsim.ir.message import Instance, Message
 from ampsim.ir.node import Node, Report, Send
 
-__all__ = ["Field", "LossNode", "MeanSquaredError", "SoftmaxCrossEntropy", "configure_losses"]
+__all__ = ["ADVICE", "Field", "LossNode", "MeanSquaredError", "SoftmaxCrossEntropy", "configure_losses"]
 
 Target = Callable[[Instance, tuple[int, ...]], np.ndarray]
 
@@ -39,9 +39,10 @@ class Field:
         return inst.data[self.name]
 
 
-#: what a divergence's line suggests lowering (a model's own rate diverged as well: the SST embedding's was blamed
-#: on train.lr)
-_RATES = "train.lr (or a rate of the model's own, e.g. model.embedding_lr)"
+#: what a divergence's line advises where nothing else in its run is suspect (a model's own rate diverged as well:
+#: the SST embedding's was blamed on train.lr); the plan stage gives each run's loss nodes its own
+#: (:func:`ampsim.divergence.divergence_advice`: a replica averaging or a delay predictor set to extremes)
+ADVICE = "lower train.lr (or a rate of the model's own, e.g. model.embedding_lr) or set train.clip_norm"
 
 
 class LossNode(Node):
@@ -53,6 +54,8 @@ class LossNode(Node):
 
     n_out = 0
     max_loss: float = 0.0
+    #: what the divergence line advises changing (:func:`configure_losses`)
+    advice: str = ADVICE
     #: whether :meth:`check_loss` checks: the recorder (:mod:`ampsim.executors.sim.recording`) turns it off
     #: while it runs batches at weights that never train, then back on
     checks_loss: bool = True
@@ -64,21 +67,22 @@ class LossNode(Node):
             return
         if not np.isfinite(loss):
             raise Diverged(f"loss became {loss} at node {self.name} on instance {msg.key} state {msg.state}; "
-                           f"lower {_RATES} or set train.clip_norm")
+                           f"{self.advice}")
         per_row = abs(loss) / max(n, 1)
         if self.max_loss and per_row > self.max_loss:
             raise Diverged(f"loss became {per_row:.4g} per row at node {self.name} on instance {msg.key} state "
-                           f"{msg.state}, above train.max_loss = {self.max_loss:g}: the run diverged; lower "
-                           f"{_RATES} or set train.clip_norm")
+                           f"{msg.state}, above train.max_loss = {self.max_loss:g}: the run diverged; "
+                           f"{self.advice}")
 
 
-def configure_losses(nodes: Iterable[Node], max_loss: float) -> None:
-    """Give every loss node among ``nodes`` the divergence bound ``max_loss`` (0: finite check only)."""
+def configure_losses(nodes: Iterable[Node], max_loss: float, advice: str = ADVICE) -> None:
+    """Give every loss node among ``nodes`` the divergence bound ``max_loss`` (0: finite check only) and what its
+    divergence line advises changing (``advice``)."""
     if max_loss < 0:
         raise ValueError(f"max_loss must be >= 0, got {max_loss}")
     for node in nodes:
         if isinstance(node, LossNode):
-            node.max_loss = float(max_loss)
+            node.max_loss, node.advice = float(max_loss), advice
 
 
 class SoftmaxCrossEntropy(LossNode):
