@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, ParamSpec, TypeVar
 
 from ampsim import planning
-from ampsim.config import Config, check_no_nul, check_writable, checked, load_config, parse_override
+from ampsim.config import Config, blaming, check_no_nul, check_writable, checked, load_config, parse_override
 from ampsim.errors import ConfigError
 from ampsim.executors import Executor
 from ampsim.executors import make_executor as _make_executor
@@ -186,7 +186,8 @@ def load_experiment(path: str | Path, overrides: Overrides = None) -> Config:
     count is checked when the experiment is planned)."""
     path = _path("load_experiment", "path", path)
     cfg = load_config(path, _overrides(overrides), "load_experiment: overrides:")
-    check_names(cfg)
+    with blaming(cfg):
+        check_names(cfg)
     return _anchored(cfg)
 
 

@@ -68,27 +68,34 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     overrides: list = [parse_override(o) for o in args.overrides]  # (errors name --set, not the API's argument)
     chosen = [v for k, v in overrides if k == "executor.kind"]  # by --set: the last one counts, as in the config
+    given_by = {}  # (the option that gave a key its last value: the plan stage's errors about it name it, not --set)
     if args.executor:
         if chosen and chosen[-1] != args.executor:  # (the later --executor silently won)
             raise ConfigError(f"--executor {args.executor}: --set executor.kind={chosen[-1]!r} chose another executor; "
                               "give one of them")
         overrides.append(("executor.kind", args.executor))
+        given_by["executor.kind"] = "--executor"
     if args.hardware:
         check_writable("--hardware", args.hardware, "")  # (its config.toml names it)
         overrides.append(("executor.hardware", args.hardware))
+        given_by["executor.hardware"] = "--hardware"
         if not args.executor and not chosen:  # (an explicit --set executor.kind was overridden by this, silently)
             overrides.append(("executor.kind", "sim"))
+            given_by["executor.kind"] = "--hardware"
     if args.workers is not None:
         from ampsim.hardware.local import check_workers
 
         check_workers(args.workers)  # (as --workers: it was refused as --set executor.workers)
         overrides.append(("executor.workers", args.workers))
+        given_by["executor.workers"] = "--workers"
     if args.trace:
         overrides.append(("executor.trace", True))
-    cfg = load_config(args.experiment, overrides)
+        given_by["executor.trace"] = "--trace"
+    cfg = load_config(args.experiment, overrides, given_by=given_by)
     if args.workers is not None and cfg.executor.kind == "reference" and not any(
             k == "executor.kind" for k, _ in overrides):  # where nothing else chose: as --hardware picks the simulator
-        cfg = load_config(args.experiment, [*overrides, ("executor.kind", "multicore")])
+        cfg = load_config(args.experiment, [*overrides, ("executor.kind", "multicore")],
+                          given_by={**given_by, "executor.kind": "--workers"})
     if args.out:
         out = Path(args.out)
     else:  # the default folder must stay inside results/: one plain name

@@ -37,7 +37,7 @@ import logging
 from dataclasses import dataclass
 from typing import Sequence
 
-from ampsim.config import Config
+from ampsim.config import Config, blaming, override_of
 from ampsim.divergence import advise_divergence
 from ampsim.errors import ConfigError
 from ampsim.executors import check_kind
@@ -303,7 +303,8 @@ def place_task(cfg: Config, task: Task, chips: Sequence[ChipSpec],
     unit = "worker" if cfg.executor.kind == "multicore" else "chip"
     resident = resident_bytes(task.model) if cfg.executor.kind == "sim" else None
     mapping = place(strategy, task.model, chips, explicit=cfg.placement.map, prof=prof, source=cfg.path,
-                    seed=cfg.experiment.seed, groups=groups, unit=unit, resident=resident)
+                    seed=cfg.experiment.seed, groups=groups, unit=unit, resident=resident,
+                    memory_from=override_of(cfg, "hardware.chip.memory_bytes") or "")
     return mapping, (estimated_load(mapping, chips, prof) if prof is not None else None)
 
 
@@ -333,8 +334,15 @@ def plan(cfg: Config, *, system: SystemSpec | None = None, placement: dict[str, 
     """Resolve ``cfg`` into a :class:`Plan` (builds the task: loads its data, initializes parameters).
 
     ``system`` replaces the experiment's hardware model and ``placement`` (with its ``estimated`` load)
-    the strategy's choice: ``compare`` runs one placement on both the simulator and the workers.
+    the strategy's choice: ``compare`` runs one placement on both the simulator and the workers. An error about
+    a value that an override set names the override (``--set replicas.groups: ...``), not the file.
     """
+    with blaming(cfg):
+        return _plan(cfg, system, placement, estimated)
+
+
+def _plan(cfg: Config, system: SystemSpec | None, placement: dict[str, int] | None,
+          estimated: list[dict] | None) -> Plan:
     kind, resolved_by_caller = cfg.executor.kind, system is not None or placement is not None
     if estimated is not None and placement is None:  # (it was kept, describing the strategy's own placement)
         raise ConfigError("plan: estimated: the load of a given placement; give the placement too")

@@ -116,9 +116,10 @@ def node_copies(names: Sequence[str], spec: ReplicaSpec, source: str) -> dict[st
             raise ConfigError(f"{where}: names no node of the model (nodes: {listed(names)})")
     out = {}
     for nm in names:
-        out[nm] = next((c for p, c in spec.nodes if fnmatch.fnmatchcase(nm, p)), 1)
-        if out[nm] * spec.groups > MAX_COPIES:
-            raise ConfigError(f"{source}: replicas: {spec.groups} groups x {out[nm]} copies of {nm} is more than "
+        pattern, out[nm] = next(((p, c) for p, c in spec.nodes if fnmatch.fnmatchcase(nm, p)), ("", 1))
+        if out[nm] * spec.groups > MAX_COPIES:  # (by the pattern: the line names where it was set)
+            where = f"replicas.nodes.{pattern}" if pattern else "replicas.groups"
+            raise ConfigError(f"{source}: {where}: {spec.groups} groups x {out[nm]} copies of {nm} is more than "
                               f"{MAX_COPIES:,} copies")
     return out
 

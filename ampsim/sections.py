@@ -189,6 +189,10 @@ class Config:
     #: where ``hardware``'s overrides came from, for the hardware model's errors (the experiment file, ``--set
     #: hardware.link.latency_s``, both); "" for the file alone. Not part of the experiment: no file or id holds it
     hardware_from: str = field(default="", compare=False, repr=False)
+    #: the keys overrides set (``--set``, the API's, a sweep's point's), in order, each with the words that name it
+    #: (``--set train.mak``, ``--workers``; a sweep's point's: the key alone), for the plan stage's errors about a
+    #: value one set (:func:`ampsim.config.blamed`). Not part of the experiment either
+    overridden: tuple = field(default=(), compare=False, repr=False)
 
     def to_dict(self) -> dict[str, dict]:
         """The TOML-shaped dict: section name -> its fields (``hardware`` only where it has overrides)."""

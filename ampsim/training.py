@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from ampsim import runfiles
-from ampsim.config import Config
+from ampsim.config import Config, blamed
 from ampsim.errors import ConfigError, Outcome
 from ampsim.executors import Executor, executor_class, make_executor
 from ampsim.folders import check_not_in_staging
@@ -216,17 +216,18 @@ def _check_muf(cfg: Config, task: Task, replicas: Replicated | None = None, *, w
 
 def check_muf(cfg: Config, per_epoch: int, share: int = 1, *, warn: bool = True) -> None:
     """:func:`_check_muf` for ``per_epoch`` training instances an epoch (after ``train.max_instances``), each copy
-    of a parameterized node seeing 1 in ``share`` of them: a sweep checks its points with it before any runs."""
+    of a parameterized node seeing 1 in ``share`` of them: a sweep checks its points with it before any runs. A
+    muf an override set is named by it (``--set train.muf``), not by the file."""
     t = cfg.train
     total = per_epoch * t.epochs
     if share > 1 and t.muf > total // share:
-        raise ConfigError(f"{cfg.path}: train.muf: {t.muf} is more than the {total // share} instances a copy of a "
-                          f"parameterized node sees (1 in {share} of the run's {total}): its parameters would never "
-                          f"update; use at most {total // share}")
+        raise blamed(ConfigError(f"{cfg.path}: train.muf: {t.muf} is more than the {total // share} instances a "
+                                 f"copy of a parameterized node sees (1 in {share} of the run's {total}): its "
+                                 f"parameters would never update; use at most {total // share}"), cfg)
     if t.muf > total:
-        raise ConfigError(f"{cfg.path}: train.muf: {t.muf} is more than the {total} instances of the whole run "
-                          f"({t.epochs} epoch(s) of {per_epoch}): parameters would never update; use at most "
-                          f"{per_epoch}")
+        raise blamed(ConfigError(f"{cfg.path}: train.muf: {t.muf} is more than the {total} instances of the whole "
+                                 f"run ({t.epochs} epoch(s) of {per_epoch}): parameters would never update; use at "
+                                 f"most {per_epoch}"), cfg)
     if warn and t.muf > per_epoch:
         log.warning("%s: train.muf = %d is more than the %d instances of an epoch: parameters update only about "
                     "once every %.3g epochs (completed instances carry over to the next epoch)",

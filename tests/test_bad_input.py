@@ -304,7 +304,7 @@ CASES = [
     # models too big, too many workers
     ("model-huge", [*T, "--set", "model.hidden=[100000,100000]"], None, "host memory"),
     ("model-absurd", [*T, "--set", "model.hidden=[1000000000]"], None, "host memory"),
-    ("workers-1000", [*T, "--executor", "multicore", "--workers", "1000"], None, "executor.workers: 1000 workers"),
+    ("workers-1000", [*T, "--executor", "multicore", "--workers", "1000"], None, "--workers: 1000 workers"),
     ("workers-100000", [*T, "--executor", "multicore", "--workers", "100000"], None, "open files"),
     ("workers-negative", [*T, "--executor", "multicore", "--workers", "-3"], None,
      "--workers: must be 0 (one per core) or more, got -3"),
@@ -350,7 +350,7 @@ CASES = [
     ("set-negative-epochs", [*T, "--set", "train.epochs=-1"], None, "--set train.epochs: must be >= 1, got -1"),
     # replicas
     ("replica-pattern-matches-nothing", [*NAME, 'replicas.nodes={{"nope*"=2}}'], None,
-     "blobs_mlp.toml: replicas.nodes.nope*: names no node of the model"),
+     "--set replicas.nodes.nope*: names no node of the model"),  # (the --set's pattern, not the file's)
     ("replica-zero-copies", [*NAME, 'replicas.nodes={{"fc*"=0}}'], None, "replicas.nodes.fc*: copies must be 1.."),
     ("replica-negative-copies", [*NAME, 'replicas.nodes={{"fc*"=-2}}'], None, "replicas.nodes.fc*: copies must be"),
     ("replica-copies-not-a-number", [*NAME, 'replicas.nodes={{"fc*"="two"}}'], None,
@@ -366,13 +366,13 @@ CASES = [
     ("adam-beta2-one", [*NAME, "train.optimizer=\"adam\"", "--set", "train.beta2=1"], None,  # NaN: "lower train.lr"
      "--set train.beta2: must be < 1, got 1.0"),
     ("replica-more-copies-than-chips", [*NAME, "replicas.nodes={{fc0=8}}", *HW, ROOT / "hardware_models/ring4.toml"],
-     None, "blobs_mlp.toml: replicas: 8 copies of node fc0"),
+     None, "--set replicas.nodes.fc0: 8 copies of node fc0"),
     ("replica-unknown-sync", [*NAME, 'replicas.sync="gossip"'], None, "replicas.sync: must be one of average, none"),
     ("bounded-admission-off-the-simulator", [*NAME, "train.max_staleness=2"], None,
-     "blobs_mlp.toml: train.max_staleness: staleness-bounded admission runs on the simulated executor"),
+     "--set train.max_staleness: staleness-bounded admission runs on the simulated executor"),
     ("bounded-admission-negative", [*NAME, "train.max_staleness=-1"], None, "train.max_staleness: must be >= 0"),
     ("admission-start-without-a-bound", [*NAME, "train.admission_start=0"], None,
-     "blobs_mlp.toml: train.admission_start: sets the first size of the staleness-bounded admission window"),
+     "--set train.admission_start: sets the first size of the staleness-bounded admission window"),
     ("admission-start-negative", [*NAME, "train.admission_start=-1"], None, "train.admission_start: must be >= 0"),
     ("replica-sync-every-zero", [*NAME, "replicas.sync_every=0"], None, "replicas.sync_every: must be >= 1"),
     ("replica-outer-lr-zero", [*NAME, "replicas.outer_lr=0"], None, "replicas.outer_lr: must be > 0"),

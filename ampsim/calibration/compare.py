@@ -296,10 +296,12 @@ def run_compare(experiment: str | Path, overrides: list[tuple[str, Any]] = (), c
             raise ConfigError(f"--configs {label!r}: executor={{...}} replaces the whole [executor] table, the "
                               "multicore executor compare sets in it too; give its keys one by one (executor.numerics"
                               "=false, workers=2)")
+        # (the plan stage's errors about a value of --configs or --workers name them, not --set or the file)
+        given_by = {"executor.workers": "--workers", **{key: f"--configs {label!r}: {key}" for key, _ in extra}}
         try:
-            cfg = load_config(experiment, base + extra)
+            cfg = load_config(experiment, base + extra, given_by=given_by)
         except ConfigError as e:  # the mistake is in --configs, not in the experiment file
-            raise ConfigError(f"--configs {label!r}: {e}") from None
+            raise ConfigError(str(e) if str(e).startswith("--configs ") else f"--configs {label!r}: {e}") from None
         if cfg.executor.workers == 0:  # (one per core: it ran that many, under the label "workers=0")
             raise ConfigError(f"--configs {label!r}: workers=0 (one per core in an experiment file) names no count "
                               f"for the row: give workers=N (this machine: {default_workers()})")

@@ -44,10 +44,14 @@ class Room:
     [100, 600]
     """
 
-    def __init__(self, chips: Sequence, resident: dict[str, int], source: str, strategy: str) -> None:
+    def __init__(self, chips: Sequence, resident: dict[str, int], source: str, strategy: str,
+                 memory_from: str = "") -> None:
         self.memory = [int(c.memory_bytes) for c in chips]
         self.free = list(self.memory)
         self.resident, self.source, self.strategy = resident, source, strategy
+        #: the override that set the chips' memory_bytes (``--set hardware.chip.memory_bytes``), "" for the files':
+        #: a line that names the strategy's place names the memory's too where it is not the experiment file
+        self.memory_from = memory_from
 
     def need(self, name: str) -> int:
         """The bytes node ``name`` holds from the start (0 for a node without parameters)."""
@@ -70,10 +74,11 @@ class Room:
         where = {"chip": best, "time_s": 0.0, "used_bytes": held, "memory_bytes": self.memory[best],
                  "param_bytes": held, "instance_bytes": 0, "queued_bytes": 0, "node": name}
         largest = max(self.memory[c] for c in chips)
+        set_by = f", set by {self.memory_from}" if self.memory_from else ""
         if self.need(name) > largest:
             return NoRoom(f"{what}: more than the memory_bytes of any of chips {chips[0]}..{chips[-1]} (at "
-                          f"most {largest:,}); give the chips more memory", where)
+                          f"most {largest:,}{set_by}); give the chips more memory", where)
         span = f"chip {chips[0]} has" if len(chips) == 1 else f"chips {chips[0]}..{chips[-1]} have"
-        return NoRoom(f"{what}: {span} at most {self.free[best]:,} bytes free (chip {best}: its memory_bytes "
-                      "less the nodes placed on it before); use more chips, chips with more memory, or an "
-                      "explicit placement.map", where)
+        return NoRoom(f"{what}: {span} at most {self.free[best]:,} bytes free (chip {best}: its memory_bytes"
+                      f"{set_by + ',' if set_by else ''} less the nodes placed on it before); use more chips, chips "
+                      "with more memory, or an explicit placement.map", where)

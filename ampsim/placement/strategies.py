@@ -58,7 +58,7 @@ log = logging.getLogger(__name__)
 def place(strategy: str, model: Model, chips: Sequence, *, explicit: dict | None = None,
           prof: Profile | None = None, source: str = "<config>", seed: int = 0,
           groups: list[list[str]] | None = None, unit: str = "chip",
-          resident: dict[str, int] | None = None) -> dict[str, int]:
+          resident: dict[str, int] | None = None, memory_from: str = "") -> dict[str, int]:
     """Map every node of ``model.graph`` to a chip index (``chips``: the chips' specs). ``groups``: the
     node names of each replica group (``groups`` strategy; default: one group of every node); ``unit``: what
     the chips are, in messages (``"worker"`` for the multicore executor's); ``resident``: the bytes each node
@@ -85,6 +85,8 @@ def place(strategy: str, model: Model, chips: Sequence, *, explicit: dict | None
     resident : dict, optional
         Node name -> bytes it holds from the start; given, every strategy but ``explicit`` and ``single`` keeps
         each chip's sum within its ``memory_bytes`` (see the module docstring).
+    memory_from : str
+        The override that set the chips' ``memory_bytes``, for a refusal's line ("": the hardware file's).
 
     Returns
     -------
@@ -127,7 +129,7 @@ def place(strategy: str, model: Model, chips: Sequence, *, explicit: dict | None
     """
     names = list(model.graph.nodes)
     n = len(chips)
-    room = Room(chips, resident, source, strategy) if resident is not None else None
+    room = Room(chips, resident, source, strategy, memory_from) if resident is not None else None
     if strategy == "single":
         return {name: 0 for name in names}
     if strategy == "round_robin":
@@ -175,8 +177,10 @@ def check_names(cfg: Config, units: int | None = None, *, placing: bool = True) 
     counts = node_copies(node_names(cfg), spec, cfg.path)
     most = max(counts, key=counts.__getitem__)  # (the first of the most copied, in the model's order, as the run)
     if units and counts[most] * spec.groups > units:
-        raise ConfigError(f"{cfg.path}: replicas: {counts[most] * spec.groups} copies of node {most} ({spec.groups} "
-                          f"group(s)) but only {units} {unit}(s) to hold them")
+        # (named by the pattern that copies it: the line names where that was set, an override or the file)
+        pattern = next(p for p, _ in spec.nodes if fnmatch.fnmatchcase(most, p))
+        raise ConfigError(f"{cfg.path}: replicas.nodes.{pattern}: {counts[most] * spec.groups} copies of node {most} "
+                          f"({spec.groups} group(s)) but only {units} {unit}(s) to hold them")
     if explicit:
         _explicit(_copied(counts, spec.groups), cfg.placement.map, units, cfg.path, unit)
 

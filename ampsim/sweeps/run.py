@@ -135,7 +135,7 @@ def run_point(task: PointTask) -> str:
     tmp = final.with_name(f".tmp-{task.point_id}-{os.getpid()}-{uuid.uuid4().hex[:6]}")
     aside = tmp.with_name(tmp.name + "-unfinished")  # where an unfinished folder of the point goes meanwhile
     try:
-        cfg = load_config(task.experiment, list(task.overrides))
+        cfg = load_config(task.experiment, list(task.overrides), "")  # (a point's keys: its sweep file's, no --set)
         # a failed point leaves nothing (a re-run retries it); one that diverged or ran out of chip memory is done,
         # saying so (it would again)
         with reworded(**SWEEP_HARDWARE):  # (its hardware file is the sweep file's, whoever started the sweep)

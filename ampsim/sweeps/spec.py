@@ -50,7 +50,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ampsim.config import Config, load_config, read_toml
+from ampsim.config import Config, blamed, load_config, read_toml
 from ampsim.errors import ConfigError
 from ampsim.fieldspec import unknown_key
 from ampsim.hardware.topology import routing_key
@@ -323,6 +323,9 @@ def _resolve(source: str, experiment: Path, over: list, keys: list[str], combo: 
         if auto and cfg.executor.numerics and replayable(cfg) and all(k != "executor.numerics" for k, _ in over):
             over.append(("executor.numerics", False))
             cfg = load_config(experiment, over, "")
+    except ConfigError as e:
+        raise ConfigError(f"{where}: {e}") from None
+    try:
         check_executor(cfg)
         with reworded(**SWEEP_HARDWARE):  # (the sweep file names it, not an option of the command or the API)
             system = resolve_system(cfg) if cfg.executor.kind == "sim" else None
@@ -337,8 +340,8 @@ def _resolve(source: str, experiment: Path, over: list, keys: list[str], combo: 
         else:
             muf_checks.append((where, cfg))
         hw = system.to_dict() if system is not None else None
-    except ConfigError as e:
-        raise ConfigError(f"{where}: {e}") from None
+    except ConfigError as e:  # (a value the sweep set named by its key, not as the experiment file's)
+        raise ConfigError(f"{where}: {blamed(e, cfg)}") from None
     resolved = id_view(cfg)
     pid = point_id(resolved, hw)
     values = {}

@@ -99,14 +99,15 @@ def test_blobs_with_wide_layers_place_around_the_small_chips_and_run(mesh, tmp_p
 @pytest.mark.parametrize("strategy, memory, words", [
     ("greedy", "hardware.chip.memory_bytes=200000",
      "greedy finds no chip with room for node fc1 (263,168 bytes of parameters and optimizer state): more than "
-     "the memory_bytes of any of chips 0..8 (at most 200,000); give the chips more memory"),
+     "the memory_bytes of any of chips 0..8 (at most 200,000, set by --set hardware.chip.memory_bytes); give the "
+     "chips more memory"),
     ("round_robin", "hardware.chip.memory_bytes=200000", "round_robin finds no chip with room for node fc1 "),
     ("min_cut", "hardware.chip.memory_bytes=200000", "min_cut finds no chip with room for node fc1 "),
     # ten 256x256 layers (263,168 bytes each) on nine chips of 300 kB: each fits a chip alone, the tenth
     # finds the nine taken
     ("greedy", "hardware.chip.memory_bytes=300000",
-     "chips 0..8 have at most 36,832 bytes free (chip 0: its memory_bytes less the nodes placed on it before); "
-     "use more chips, chips with more memory, or an explicit placement.map"),
+     "chips 0..8 have at most 36,832 bytes free (chip 0: its memory_bytes, set by --set hardware.chip.memory_bytes, "
+     "less the nodes placed on it before); use more chips, chips with more memory, or an explicit placement.map"),
 ])
 def test_a_node_that_fits_on_no_chip_is_one_line_before_the_run(mesh, tmp_path, capsys, strategy, memory, words):
     hidden = "[256,256,256]" if memory.endswith("200000") else "[" + ",".join(["256"] * 11) + "]"
@@ -117,7 +118,8 @@ def test_a_node_that_fits_on_no_chip_is_one_line_before_the_run(mesh, tmp_path, 
     err = capsys.readouterr().err
     lines = err.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in err, err
-    assert lines[0].startswith(f"ampsim: error: {BLOBS}: placement.strategy: ") and words in lines[0], lines[0]
+    # (the strategy is the --set's, not the file's)
+    assert lines[0].startswith("ampsim: error: --set placement.strategy: ") and words in lines[0], lines[0]
     assert not (tmp_path / "run").exists()
 
 

@@ -97,7 +97,7 @@ def test_more_groups_than_chips_is_refused_as_docs_replicas_says():
 
     line = "replicas.groups: 5 groups but only 4 chip(s) to hold them"
     assert f"(`{line}`)" in (ROOT / "docs" / "replicas.md").read_text().replace("\n", " ")
-    with pytest.raises(ConfigError, match=r": replicas\.groups: 5 groups but only 4 chip\(s\) to hold them$"):
+    with pytest.raises(ConfigError, match=r"^--set replicas\.groups: 5 groups but only 4 chip\(s\) to hold them$"):
         lr_plan("replicas.groups=5", "executor.kind=sim", f"executor.hardware={ROOT / 'hardware_models/ring4.toml'}",
                 "placement.strategy=groups")
 
