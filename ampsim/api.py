@@ -28,7 +28,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, ParamSpec, TypeVar
 
 from ampsim import planning
-from ampsim.config import Config, blaming, check_no_nul, check_writable, checked, load_config, parse_override
+from ampsim.blame import blaming
+from ampsim.config import Config, check_no_nul, check_writable, checked, load_config, parse_override
 from ampsim.errors import ConfigError
 from ampsim.executors import Executor
 from ampsim.executors import make_executor as _make_executor

@@ -14,15 +14,15 @@ value), then applied to the raw dictionary and validated with the file.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import dataclasses
 import math
 import os
 import typing
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
+from ampsim.blame import blamed_line
 from ampsim.errors import ConfigError
 from ampsim.fieldspec import POINT_ID_RULES, field_default, quoted_dotted, spec, type_name, unknown_key  # noqa: F401  (re-exported: the tasks' sections)
 from ampsim.files import read_toml
@@ -180,75 +180,13 @@ def load_config(path: str | Path, overrides: list[tuple[str, Any]] = (), option:
     try:
         cfg = _from_raw(merged, source)
     except ConfigError as e:  # a rule across fields (data.min_len <= data.max_len) refused an override's value
-        line = _blamed_line(str(e), source, places)
+        line = blamed_line(str(e), source, places)
         raise (e if line is None else ConfigError(line)) from None
     cfg = dataclasses.replace(cfg, overridden=places)
     if hardware_keys := [key for key, _ in overrides if key.partition(".")[0] == "hardware"]:
         given = _named(option, ", ".join(hardware_keys))
         cfg = dataclasses.replace(cfg, hardware_from=f"{source} and {given}" if raw.get("hardware") else given)
     return cfg
-
-
-def _blamed_line(text: str, source: str, places: Sequence[tuple[str, str]]) -> str | None:
-    """``text``, an error's line, naming the override that set the value it refuses (``--set data.min_len: must be
-    <= ...``) instead of the experiment file, which holds no such value; None where the file (or a default) set
-    it. The value refused is the one a message names first (``<file>: data.min_len: ...``); the last override of
-    it, or of its whole section (``--set data={...}``), set it. ``places``: each override's key and the words that
-    name it (:attr:`Config.overridden`)."""
-    if not text.startswith(f"{source}: "):
-        return None
-    named = text.removeprefix(f"{source}: ").split(":")[0].split("[")[0]
-    words = _set_by(places, named)
-    return None if words is None else f"{words}{text.removeprefix(f'{source}: {named}')}"
-
-
-def _set_by(places: Sequence[tuple[str, str]], key: str) -> str | None:
-    for k, words in reversed(places):  # (the last override of it, or of a table above it, gave it)
-        if key == k or key.startswith(f"{k}."):
-            return f"{words}{key.removeprefix(k)}"
-    return None
-
-
-def override_of(cfg: Config, key: str) -> str | None:
-    """The words naming the override that gave ``cfg``'s dotted ``key`` its value (``--set hardware.chip.memory_bytes``;
-    ``--set hardware.chip.memory_bytes`` too for ``--set hardware.chip={...}``), or None where the file or a default
-    did.
-
-    >>> cfg = load_config("experiments/blobs_mlp.toml", [("hardware.chip", {"memory_bytes": 10})])
-    >>> override_of(cfg, "hardware.chip.memory_bytes"), override_of(cfg, "train.lr")
-    ('--set hardware.chip.memory_bytes', None)
-    """
-    return _set_by(cfg.overridden, key)
-
-
-def blamed(error: ConfigError, cfg: Config) -> ConfigError:
-    """``error``, refusing a value of ``cfg`` after it was read (the plan stage's: ``<file>: replicas.groups: 8
-    groups but only 4 chips``), naming the override that set that value where one did (``--set replicas.groups:
-    ...``; a sweep's point, whose place its caller names: the key alone), as :func:`load_config` names it for a
-    field's own rules. The same exception, its line rewritten (a :class:`~ampsim.errors.NoRoom` stays one, with
-    its record).
-
-    >>> cfg = load_config("experiments/blobs_mlp.toml", [("replicas.groups", 8)])
-    >>> str(blamed(ConfigError(f"{cfg.path}: replicas.groups: 8 groups but only 4 chips"), cfg))
-    '--set replicas.groups: 8 groups but only 4 chips'
-    >>> str(blamed(ConfigError(f"{cfg.path}: train.lr: too high"), cfg))  # (the file's value)
-    'experiments/blobs_mlp.toml: train.lr: too high'
-    """
-    if isinstance(cfg.path, (str, os.PathLike)) and error.args and isinstance(error.args[0], str):
-        line = _blamed_line(error.args[0], os.fspath(cfg.path), cfg.overridden)
-        if line is not None:
-            error.args = (line, *error.args[1:])
-    return error
-
-
-@contextlib.contextmanager
-def blaming(cfg: Config) -> Iterator[None]:
-    """Run the block with its ConfigErrors :func:`blamed` on ``cfg``'s overrides."""
-    try:
-        yield
-    except ConfigError as e:
-        blamed(e, cfg)
-        raise
 
 
 def _named(option: str, key: str) -> str:
@@ -396,7 +334,6 @@ def _check_eps(train: TrainSection, dtype: str, source: str) -> None:
                           f"would divide 0 by 0: give at least {np.finfo(dtype).smallest_subnormal:g}")
 
 
-__all__ = ["Config", "load_config", "checked", "blamed", "blaming", "override_of",
-           "parse_section", "parse_override", "apply_overrides", "check_override",
+__all__ = ["Config", "load_config", "checked", "parse_section", "parse_override", "apply_overrides", "check_override",
            "section_class", "field_of", "spec", "field_default", "register_task", "read_toml", "too_large", "SECTIONS",
            "MAX_INT", "check_no_nul"]

@@ -37,7 +37,8 @@ import logging
 from dataclasses import dataclass
 from typing import Sequence
 
-from ampsim.config import Config, blaming, override_of
+from ampsim.blame import blaming, override_of
+from ampsim.config import Config
 from ampsim.divergence import advise_divergence
 from ampsim.errors import ConfigError
 from ampsim.executors import check_kind

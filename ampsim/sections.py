@@ -191,7 +191,7 @@ class Config:
     hardware_from: str = field(default="", compare=False, repr=False)
     #: the keys overrides set (``--set``, the API's, a sweep's point's), in order, each with the words that name it
     #: (``--set train.mak``, ``--workers``; a sweep's point's: the key alone), for the plan stage's errors about a
-    #: value one set (:func:`ampsim.config.blamed`). Not part of the experiment either
+    #: value one set (:func:`ampsim.blame.blamed`). Not part of the experiment either
     overridden: tuple = field(default=(), compare=False, repr=False)
 
     def to_dict(self) -> dict[str, dict]:

@@ -14,7 +14,8 @@ import time
 from pathlib import Path
 
 from ampsim import runfiles
-from ampsim.config import Config, blamed
+from ampsim.blame import blamed
+from ampsim.config import Config
 from ampsim.errors import ConfigError, Outcome
 from ampsim.executors import Executor, executor_class, make_executor
 from ampsim.folders import check_not_in_staging

@@ -50,7 +50,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ampsim.config import Config, blamed, load_config, read_toml
+from ampsim.blame import blamed
+from ampsim.config import Config, load_config, read_toml
 from ampsim.errors import ConfigError
 from ampsim.fieldspec import unknown_key
 from ampsim.hardware.topology import routing_key

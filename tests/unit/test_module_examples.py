@@ -7,6 +7,7 @@ import pytest
 
 from ampsim import (
     api,
+    blame,
     config,
     divergence,
     environment,
@@ -33,7 +34,7 @@ from ampsim.placement import load, packing, strategies
 from ampsim.sweeps import ids
 
 
-@pytest.mark.parametrize("module", [admission, api, config, divergence, environment, errors, fieldspec, figure_trace, files, folders,
+@pytest.mark.parametrize("module", [admission, api, blame, config, divergence, environment, errors, fieldspec, figure_trace, files, folders,
                                     ids, jitarrays, jsontext, labels, metrics, load, optim, packing, profile, protocol, report,
                                     routing, runfiles, schemas, selection, strategies, sync, tables, targets,
                                     tomltext, transport],
