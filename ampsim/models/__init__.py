@@ -2,8 +2,9 @@
 
 A task module has ``build(config) -> Task``, ``epoch_instances(config) -> int`` and ``skeleton(config) -> Model``
 (see :func:`epoch_instances`, :func:`skeleton`), and may have ``check_memory(config)`` (see
-:func:`check_model_memory`) and ``example_counts(config)`` or ``read_example_counts(config)`` (see
-:func:`example_counts`); what its ``[data]`` and ``[model]`` hold is its schema, a layer
+:func:`check_model_memory`), ``example_counts(config)`` or ``read_example_counts(config)`` (see
+:func:`example_counts`) and, where its data sizes parameters, ``read_widths(config)``, ``width_bounds(config)`` and
+``skeleton(config, widths)`` (see :func:`data_widths`); what its ``[data]`` and ``[model]`` hold is its schema, a layer
 below (:mod:`ampsim.schemas`, which experiment files are read with). A new task is a module here, one entry in
 :data:`TASKS` and its schema; one outside the package is registered with :func:`register_task`, builder and
 schema together, and found by the command line through ``AMPSIM_TASK_MODULES`` or an entry point
@@ -88,21 +89,23 @@ def skeleton(config) -> Model:
 #: (task, its [model], dtype) -> its nodes' names and its parameterized nodes' names: a sweep checks every point's,
 #: most of them of one model
 _NAMES: Recent = Recent(16)
-#: (task, its [model], its [data], dtype: what a skeleton's arrays are sized from; the seed draws none) -> its
-#: skeleton sized and the arrays the sizing checked (:func:`~ampsim.ir.hostmem.sizing`), not the verdict: a sweep's
-#: --check sizes every point's model, most of them one model, once for its memory and once for its names
+#: (task, its [model], its [data], dtype, the widths its data decides or None: what a skeleton's arrays are sized
+#: from; the seed draws none) -> its skeleton sized and the arrays the sizing checked
+#: (:func:`~ampsim.ir.hostmem.sizing`), not the verdict: a sweep's --check sizes every point's model, most of them
+#: one model, once for its memory and once for its names
 _SIZED: Recent = Recent(16)
 
 
-def check_model_memory(config) -> Model:
+def check_model_memory(config, widths: tuple[int, ...] | None = None) -> Model:
     """Refuse, in one line and before any data is read, a loaded experiment whose data (where the task generates
     it: its module's optional ``check_memory(config)``) or whose model's parameters this host cannot hold, as its
     run refuses them (:func:`~ampsim.ir.hostmem.check_param_memory`, as one model's); returns the model, its
     :func:`skeleton` sized (:func:`~ampsim.ir.hostmem.sizing`: no array made, no value drawn), shared with every
-    caller of the same model (read it, do not change it). A width only the data tells (a vocabulary) is no larger
-    in the skeleton, so what this refuses the run refuses. The model is sized once per ``[model]`` and ``[data]``
-    in the process, its parameters checked against the memory available at every call
-    (:func:`~ampsim.ir.hostmem.check_sized`).
+    caller of the same model (read it, do not change it). ``widths``: those its data decides (:func:`data_widths`:
+    the run's, or bounds on them), where the task has any; None: the skeleton's placeholders, whose parameters are
+    then not the run's (SST's table of one word). The model is sized once per ``[model]``, ``[data]`` and
+    ``widths`` in the process (other widths, another model), its parameters checked against the memory available
+    at every call (:func:`~ampsim.ir.hostmem.check_sized`).
 
     Raises:
         ConfigError: "<experiment>: <what> need X GiB of host memory to generate; ..." (the data).
@@ -111,22 +114,36 @@ def check_model_memory(config) -> Model:
     module = _builder(config)
     if callable(check := getattr(module, "check_memory", None)):
         check(config)
-    model, checked, fresh = _sized(config)
+    model, checked, fresh = _sized(config, widths)
     if not fresh:  # (its build checked them just now)
         check_sized(checked)
     return model
 
 
-def _sized(config) -> tuple[Model, list, bool]:
-    """The skeleton of a loaded experiment sized, the parameter arrays its sizing checked, and whether it was
-    sized just now (its parameters checked against host memory as it was built; else in an earlier call)."""
-    key = (config.experiment.task, repr(config.model), repr(config.data), config.experiment.dtype)
+def _sized(config, widths: tuple[int, ...] | None = None) -> tuple[Model, list, bool]:
+    """The skeleton of a loaded experiment sized (with ``widths``, as :func:`check_model_memory`), the parameter
+    arrays its sizing checked, and whether it was sized just now (its parameters checked against host memory as it
+    was built; else in an earlier call)."""
+    key = (config.experiment.task, repr(config.model), repr(config.data), config.experiment.dtype, widths)
     if (sized := _SIZED.get(key)) is not None:
         return (*sized, False)
+    module = _builder(config)
     with sizing() as checked:
-        model = skeleton(config)
+        model = module.skeleton(config) if widths is None else module.skeleton(config, widths)
     _SIZED[key] = model, checked
     return model, checked, True
+
+
+def data_widths(config, *, read: bool = False) -> tuple[int, ...] | None:
+    """The widths of a loaded experiment's model that its data decides and that size its parameters (SST's
+    vocabulary: the embedding table's rows), for :func:`check_model_memory`. Without ``read``, bounds on them told
+    without the data (its module's optional ``width_bounds(config)``: none larger in any run, so where the model
+    sized with them fits, the run's fits); with ``read``, the run's own, from its data as its run reads it (its
+    module's optional ``read_widths(config)``, which depends on ``[data]`` alone: a sweep keeps it per task and
+    ``[data]``). None: the task has none (its skeleton's parameters are the run's), or no bound is known. The node
+    names do not depend on them (:func:`node_names` reads a skeleton sized with any)."""
+    hook = getattr(_builder(config), "read_widths" if read else "width_bounds", None)
+    return hook(config) if callable(hook) else None
 
 
 def example_counts(config, *, read: bool = False) -> tuple[int, int] | None:
@@ -169,8 +186,10 @@ def param_node_names(config) -> tuple[str, ...]:
 def _skeleton_names(config) -> tuple[tuple[str, ...], tuple[str, ...]]:
     key = (config.experiment.task, repr(config.model), config.experiment.dtype)
     names = _NAMES.get(key)
-    if names is None:
-        graph = _sized(config)[0].graph
+    if names is None:  # (a skeleton of the model sized with any widths: they change no name)
+        base = (config.experiment.task, repr(config.model), repr(config.data), config.experiment.dtype)
+        sized = next((v for k, v in reversed(_SIZED.items()) if k[:4] == base), None)
+        graph = (sized or _sized(config))[0].graph
         names = _NAMES[key] = tuple(graph.nodes), tuple(n.name for n in graph.param_nodes)
     return names
 
@@ -182,4 +201,4 @@ def build_task(config) -> Task:
 
 __all__ = ["TASKS", "TASK_MODULE_NAMES", "register_task",
            "Task", "Model", "Metric", "build_task", "epoch_instances", "skeleton", "node_names", "param_node_names",
-           "check_model_memory", "example_counts", "check_activations"]
+           "check_model_memory", "data_widths", "example_counts", "check_activations"]

@@ -39,7 +39,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ampsim.data import memo, sst
+from ampsim.data import memo, sst, store
 from ampsim.ir.graph import Graph
 from ampsim.ir.message import Instance, Message
 from ampsim.ir.nodes.cells import TreeLSTMCell, TreeLSTMLeaf
@@ -52,8 +52,8 @@ from ampsim.ir.nodes.losses import SoftmaxCrossEntropy
 from ampsim.ir.nodes.tuned import TunedEmbedding
 from ampsim.models.base import DataSpec, Metric, Model, Task
 
-__all__ = ["build", "build_treelstm", "encode_splits", "epoch_instances", "read_example_counts", "skeleton",
-           "tree_data"]
+__all__ = ["TRAIN_WORDS", "build", "build_treelstm", "encode_splits", "epoch_instances", "read_example_counts",
+           "read_widths", "skeleton", "tree_data", "width_bounds"]
 
 log = logging.getLogger(__name__)
 
@@ -228,10 +228,31 @@ def _model(cfg, vocab_size: int, table: np.ndarray | None) -> Model:
                           batch_leaves=m.batch_leaves)
 
 
-def skeleton(cfg) -> Model:
-    """The model with the run's nodes, without the trees: a vocabulary of one word, no word vectors (the node
-    names do not depend on them)."""
-    return _model(cfg, 1, None)
+#: the registered training split (``sst/train.txt``, by its sha256) -> its vocabulary at its largest: every tree,
+#: ``min_count`` 1, case kept, ``<unk>`` counted. No ``[data]`` gives more words (a limit and dropping neutral roots
+#: keep fewer trees, ``min_count`` drops words, ``lowercase`` merges them), and a run reads that file only after its
+#: digest is checked (:func:`ampsim.data.store.fetch`); another digest has no bound here (then it is read)
+TRAIN_WORDS = {"e2f3f41b0b1e6d4dddc0effe3bfc2d27ed8928079aa9a03d652311614fc5feb7": 18281}
+
+
+def width_bounds(cfg) -> tuple[int] | None:
+    """At most the vocabulary any run has (:data:`TRAIN_WORDS`), without reading the trees: ``sweep --check`` sizes
+    the embedding table with it, and builds the vocabulary (:func:`read_widths`) only where that does not fit."""
+    words = TRAIN_WORDS.get(store.REGISTRY["sst/train.txt"].sha256)
+    return None if words is None else (words,)
+
+
+def read_widths(cfg) -> tuple[int]:
+    """The vocabulary's size, built as :func:`build` builds it (of the trees it trains on; ``model.vectors`` fill
+    the table's rows, they add none): the embedding table's rows, for ``sweep --check``."""
+    d = cfg.data
+    return (len(sst.Vocab.build(load_split("train", d.limit_train, d.classes), d.min_count, d.lowercase)),)
+
+
+def skeleton(cfg, widths: tuple[int] = (1,)) -> Model:
+    """The model with the run's nodes, without the trees: a vocabulary of one word, or of ``widths[0]``
+    (:func:`width_bounds`, :func:`read_widths`), no word vectors (the node names do not depend on them)."""
+    return _model(cfg, widths[0], None)
 
 
 def build(cfg) -> Task:

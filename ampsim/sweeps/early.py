@@ -8,48 +8,82 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Callable
+from typing import Any
 
 from ampsim.config import Config
 from ampsim.errors import ConfigError, RunError
 from ampsim.hardware.spec import SystemSpec
-from ampsim.models import check_activations, check_model_memory, example_counts
+from ampsim.ir.graph import Graph
+from ampsim.models import check_activations, check_model_memory, data_widths, example_counts
 from ampsim.placement import check_map
 from ampsim.replicas import check_copies_fit, node_copies, replica_spec
 
 __all__ = ["check_memory_early", "check_muf_early", "check_placement_chips"]
 
 
-def check_memory_early(cfg: Config, examples: dict | None = None) -> None:
+def check_memory_early(cfg: Config, kept: dict | None = None) -> None:
     """Refuse a point whose generated data, model parameters, activations or replica copies the host cannot hold,
     as its run refuses them once its data is read, without making them (:func:`ampsim.models.check_model_memory`,
     :func:`ampsim.models.check_activations`, :func:`ampsim.replicas.check_copies_fit` on the sized model): ``--check``
     passed such points, and the sweep ran the points before one and then failed it.
 
-    The activations are capped at the data's examples. Where the config tells them (blobs, MNIST's labels files,
-    generated lists) they are its; SST's trees and QM9's molecules are counted from their data, which is read only
-    where the uncapped activations would not fit (none of a usual sweep's points), once per task and ``[data]`` in
-    ``examples`` (a sweep's, shared by its points; None: not kept). The widths are the sized skeleton's, which are
-    the run's (a vocabulary is no output width), but for QM9 from a user's files whose atoms have other than the
-    standard 5 features (``qm9/molecules_*.json``): the skeleton is built without the molecules, so its rows are 2
-    values narrower or wider for each feature more or fewer, and a point within that of the limit is judged
-    otherwise than its run judges it."""
-    try:
-        graph = check_model_memory(cfg).graph
-    except RunError as e:  # (the parameters' line names a node: the point's experiment is what --check refuses)
-        raise ConfigError(f"{cfg.path}: {e}") from None
+    What the data decides is read only where it can change the answer, once per task and ``[data]`` in ``kept`` (a
+    sweep's, shared by its points; None: not kept), and a refusal is then the run's own line. The parameters are
+    sized with the widths the data decides (:func:`ampsim.models.data_widths`: SST's vocabulary) at their bounds,
+    which only enlarge them: where the model fits so, the run's fits, and nothing is read (a usual sweep's
+    points); elsewhere with the run's (SST's vocabulary built as the run builds it, about 2 s). The activations are
+    capped at the data's examples. Where the config tells them (blobs, MNIST's labels files, generated lists) they
+    are its; SST's trees and QM9's molecules are counted from their data where the uncapped activations would not
+    fit. The widths are the sized skeleton's, which are the run's (a vocabulary is no output width), but for QM9
+    from a user's files whose atoms have other than the standard 5 features (``qm9/molecules_*.json``): the
+    skeleton is built without the molecules, so its rows are 2 values narrower or wider for each feature more or
+    fewer, and a point within that of the limit is judged otherwise than its run judges it."""
+    kept = kept if kept is not None else {}
+    graph, exact = _sized_graph(cfg, kept)
     if (counts := example_counts(cfg)) is None:
         try:  # uncapped: the examples only lower what it sizes, so where this fits, counting them changes nothing
             check_activations(cfg, graph, (0, 0))
-        except ConfigError:
-            kept = examples if examples is not None else {}
-            if (key := _data_key(cfg)) not in kept:
-                kept[key] = example_counts(cfg, read=True)  # (None: a task that cannot count them; the run checks)
-            counts = kept[key]
+        except ConfigError:  # (None: a task that cannot count them; the run checks)
+            counts = _kept(kept, "examples", cfg, lambda: example_counts(cfg, read=True))
     if counts is not None:
         check_activations(cfg, graph, counts)
     spec = replica_spec(cfg)
     if not spec.trivial:
-        check_copies_fit(graph, node_copies(list(graph.nodes), spec, cfg.path), spec.groups, cfg.path)
+        copies = node_copies(list(graph.nodes), spec, cfg.path)
+        try:
+            check_copies_fit(graph, copies, spec.groups, cfg.path)
+        except ConfigError:
+            if exact:
+                raise
+            check_copies_fit(_run_graph(cfg, kept), copies, spec.groups, cfg.path)  # (the bounds' copies are larger)
+
+
+def _sized_graph(cfg: Config, kept: dict) -> tuple[Graph, bool]:
+    """The point's model sized, its parameters checked as its run checks them, and whether its parameters are the
+    run's: sized with the bounds on the widths its data decides where they fit (false), else with the run's."""
+    if (bounds := data_widths(cfg)) is not None:
+        try:
+            return check_model_memory(cfg, bounds).graph, False
+        except RunError:  # (the bounds are no run's: the run's widths tell whether, and where, it is refused)
+            pass
+    return _run_graph(cfg, kept), True
+
+
+def _run_graph(cfg: Config, kept: dict) -> Graph:
+    """The point's model sized with the run's widths (read where its data decides them, kept per task and
+    ``[data]``; the skeleton's where it does not), its parameters checked in the run's words."""
+    try:
+        return check_model_memory(cfg, _kept(kept, "widths", cfg, lambda: data_widths(cfg, read=True))).graph
+    except RunError as e:  # (the parameters' line names a node: the point's experiment is what --check refuses)
+        raise ConfigError(f"{cfg.path}: {e}") from None
+
+
+def _kept(kept: dict, what: str, cfg: Config, read: Callable[[], Any]) -> Any:
+    """``read()``, or what it gave for the same ``what``, task and ``[data]`` earlier in the sweep."""
+    if (key := (what, *_data_key(cfg))) not in kept:
+        kept[key] = read()
+    return kept[key]
 
 
 def check_placement_chips(cfg: Config, system: SystemSpec | None) -> None:

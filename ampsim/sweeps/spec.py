@@ -247,7 +247,7 @@ def load_sweep(path: str | Path, *, quick: bool = False) -> Sweep:
     seen: dict[str, int] = {}
     # each point's muf against its instances after every point's names and machine (its count reads the data)
     muf_checks: list[tuple[str, Config]] = []
-    examples: dict[tuple, tuple[int, int] | None] = {}  # the examples per distinct data setting, where read (SST, QM9)
+    kept: dict[tuple, tuple[int, ...] | None] = {}  # what the data decides, per distinct data setting, where read
     point = "[quick] point" if quick else "point"  # (sweep --check validates both variants)
     for combo in combos:
         label = combo.get("label")
@@ -258,7 +258,7 @@ def load_sweep(path: str | Path, *, quick: bool = False) -> Sweep:
                 over.append((SEED_KEY, seed))
             i = len(out)
             pid, values, run, replays, machine, compiled = _resolve(source, experiment, over, keys, body, i, auto,
-                                                                     point, muf_checks, examples)
+                                                                     point, muf_checks, kept)
             if pid in seen or run in seen:  # (the same run: 1000000000 and 1e9 in a hardware key hash apart)
                 raise ConfigError(f"{source}: {point} {i} ({_describe(body, seed)}) resolves to the same run as "
                                   f"point {seen.get(pid, seen.get(run))}: remove the duplicate")
@@ -311,12 +311,12 @@ def _short(v: Any) -> str:
 
 
 def _resolve(source: str, experiment: Path, over: list, keys: list[str], combo: dict, i: int, auto: bool = False,
-             point: str = "point", muf_checks: list | None = None, examples: dict | None = None):
+             point: str = "point", muf_checks: list | None = None, kept: dict | None = None):
     """Validate one point (experiment + hardware model, its ``train.muf`` against its instances); return its id,
     swept keys' values, run (the id's text less the hardware overrides as given), whether it replays, its
     machine's routing key and whether it runs the compiled replay loop. ``auto``: a point that can replay and sets
     no numerics replays. ``muf_checks``: where the point's muf check (its error's prefix and config) goes to be
-    made later, instead of now. ``examples``: the data's examples counted so far, kept for the next points."""
+    made later, instead of now. ``kept``: what the data decides (examples, widths) read so far, for the next points."""
     seed = next((v for k, v in over if k == SEED_KEY), None)
     where = f"{source}: {point} {i} ({_describe(combo, seed)})"
     try:
@@ -331,7 +331,7 @@ def _resolve(source: str, experiment: Path, over: list, keys: list[str], combo: 
         with reworded(**SWEEP_HARDWARE):  # (the sweep file names it, not an option of the command or the API)
             system = resolve_system(cfg) if cfg.executor.kind == "sim" else None
         check_placement_chips(cfg, system)
-        check_memory_early(cfg, examples)  # (before the names' check: same sized model, but names no file)
+        check_memory_early(cfg, kept)  # (before the names' check: same sized model, but names no file)
         # its node names, and replica groups and copies against the chips (or workers, where given) it places on
         units = system.n_chips if system is not None else cfg.executor.workers * (cfg.executor.kind == "multicore")
         check_names(cfg, units or None)

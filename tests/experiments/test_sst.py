@@ -48,3 +48,17 @@ def test_binary_variant_drops_neutral_roots(data_root, monkeypatch):
     # the limit counts the trees kept (it counted before the neutral ones went: fewer than asked, or none)
     assert len(roots) == 300 and set(roots) == {0, 1}
     assert all(np.isin(inst.data["labels"], [-1, 0, 1]).all() for inst in task.eval_instances())
+
+
+@pytest.mark.parametrize("sets", [(), ("data.lowercase=true", "data.min_count=2"), ("data.classes=2",)])
+def test_the_vocabulary_sweep_check_sizes_is_the_runs_and_within_its_bound(data_root, monkeypatch, sets):
+    """``sweep --check`` sizes the embedding table with the vocabulary the run builds (read_widths), and before
+    that with its bound, which no [data] exceeds: the registered training split's words at min_count 1, case kept."""
+    from ampsim.data import sst, store
+    from ampsim.models import treelstm
+
+    monkeypatch.setenv("AMPSIM_DATA", str(data_root))
+    cfg = small("sst_treelstm.toml", *sets)
+    assert treelstm.read_widths(cfg) == (build_task(cfg).info["vocab"],)
+    assert treelstm.width_bounds(cfg) == (len(sst.Vocab.build(sst.load_sst("train"))),)
+    assert set(treelstm.TRAIN_WORDS) == {store.REGISTRY["sst/train.txt"].sha256}

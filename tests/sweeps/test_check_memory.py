@@ -99,20 +99,21 @@ def test_sweep_check_refuses_activations_the_host_cannot_hold_in_the_runs_words(
     refused_as_run(tmp_path, capsys, experiment, f"{fixed}\n{wide}", 32)
 
 
-def refused_as_run(tmp_path: Path, capsys, experiment: Path, fixed: str, mak: int, base: str = '"data.n_test" = 16'):
-    """``sweep --check`` over ``train.mak`` = [1, ``mak``] refuses point 1 in one line, which ends with the line its
-    run (``ampsim train`` with the point's values) gives."""
-    path = sweep(tmp_path, f'"train.mak" = [1, {mak}]', fixed, experiment, base)
+def refused_as_run(tmp_path: Path, capsys, experiment: Path, fixed: str, mak: int, base: str = '"data.n_test" = 16',
+                   key: str = "train.mak", first: int = 1, says: str = "activations need at least"):
+    """``sweep --check`` over ``key`` = [``first``, ``mak``] refuses point 1 in one line, which ends with the line its
+    run (``ampsim train`` with the point's values) gives, which ``says``."""
+    path = sweep(tmp_path, f'"{key}" = [{first}, {mak}]', fixed, experiment, base)
     assert main(["sweep", str(path), "--check"]) == 2
     err = capsys.readouterr().err.splitlines()
-    assert len(err) == 1 and err[0].startswith(f"ampsim: error: {path}: point 1 (train.mak={mak}): "), err
+    assert len(err) == 1 and err[0].startswith(f"ampsim: error: {path}: point 1 ({key}={mak}): "), err
     sets = [f"{k.strip()[1:-1]}={v.strip()}" for k, v in (ln.split("=", 1) for ln in (*base.splitlines(),
                                                                                       *fixed.splitlines()))]
     argv = ["train", str(experiment), "--no-progress", "--out", str(tmp_path / "run"), "--set", "train.epochs=1",
-            "--set", f"train.mak={mak}", *(a for s in sets for a in ("--set", s))]
+            "--set", f"{key}={mak}", *(a for s in sets for a in ("--set", s))]
     assert main(argv) == 2
     run = capsys.readouterr().err.strip()
-    assert "activations need at least" in run and err[0].endswith(run.removeprefix("ampsim: error: ")), (err, run)
+    assert says in run and err[0].endswith(run.removeprefix("ampsim: error: ")), (err, run)
 
 
 @pytest.mark.parametrize("experiment, fixed", [
@@ -172,3 +173,71 @@ def test_sweep_check_sizes_each_model_once_and_judges_it_at_every_point(tmp_path
     monkeypatch.setattr(hostmem, "available_memory_bytes", lambda: 1 << 30)
     assert main(["sweep", str(path), "--check"]) == 2 and len(built) == 3
     assert "point 4 (model.hidden=[8000000,8], train.mak=1): " in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("fixed, key, first, last, says", [
+    # the training split's 18,281 words × 4,000: 1.09 GiB
+    ("", "model.embed", 300, 4000, "node 'emb': parameters [18281, 4000] need 1.09 GiB"),
+    # 7 more copies of the 18,281 × 500 table (and the rest), each with its gradient and two slots: 1.11 GiB
+    ('"model.embed" = 500', "replicas.groups", 1, 8, "replicas: the copies' parameters need 1.11 GiB"),
+], ids=["table", "copies"])
+def test_sweep_check_sizes_sst_embedding_table_with_the_runs_vocabulary(tmp_path, capsys, monkeypatch, data_root,
+                                                                       fixed, key, first, last, says):
+    """The skeleton's vocabulary is one word: --check passed an embedding table, or replica copies of it, on a
+    256 MiB host whose run refuses them with the training split's vocabulary. It sizes the table with the
+    vocabulary's bound, then, where that does not fit, with the vocabulary the run builds: the run's line."""
+    monkeypatch.setattr(hostmem, "available_memory_bytes", lambda: 256 << 20)
+    refused_as_run(tmp_path, capsys, SST, fixed, last, ONE_UPDATE, key=key, first=first, says=says)
+
+
+@pytest.mark.parametrize("axis, fixed", [
+    ('"model.embed" = [300, 1000, 3000, 4000, 5000]', ""),
+    ('"replicas.groups" = [1, 2, 4, 8]', '\n"model.embed" = 500'),
+], ids=["table", "copies"])
+def test_sweep_check_builds_the_vocabulary_once_and_only_where_it_matters(tmp_path, capsys, monkeypatch, data_root,
+                                                                          axis, fixed):
+    """Tables (and their copies) that fit at the bound (18,281 words) build no vocabulary (--check of a usual SST
+    sweep reads no tree for it); larger ones build it once for the sweep, not once each: 300 trees' words fit
+    256 MiB where the treebank's would not (a table of 5,000-number words, 8 groups of 500)."""
+    from ampsim.data import sst
+
+    monkeypatch.setattr(hostmem, "available_memory_bytes", lambda: 256 << 20)
+    built = []
+    real = sst.Vocab.build
+    monkeypatch.setattr(sst.Vocab, "build", lambda trees, *a, **k: built.append(1) or real(trees, *a, **k))
+    path = sweep(tmp_path, axis, '"data.limit_train" = 300' + fixed, SST, ONE_UPDATE)
+    assert main(["sweep", str(path), "--check"]) == 0, capsys.readouterr().err
+    assert "valid points" in capsys.readouterr().out
+    assert len(built) == 1, built
+
+
+def test_sweep_check_sizes_an_sst_model_once_per_widths(tmp_path, capsys, monkeypatch, data_root):
+    """The sized skeletons are kept by the widths the data decides too: a table of other words is another model.
+    An SST sweep sizes each model once, with the vocabulary's bound, and reads its node names from it (no skeleton
+    of one word sized for them); where the bound does not fit, it sizes the run's vocabulary's once (the bound's,
+    refused, again at each point: no verdict is kept)."""
+    from ampsim import models
+    from ampsim.config import load_config, parse_override
+    from ampsim.models import treelstm
+    from ampsim.recent import Recent
+
+    monkeypatch.setattr(models, "_SIZED", Recent(16))
+    monkeypatch.setattr(models, "_NAMES", Recent(16))
+    sized = []
+    skeleton = treelstm.skeleton
+    monkeypatch.setattr(treelstm, "skeleton", lambda cfg, *w: sized.append((cfg.model.embed, *w)) or skeleton(cfg, *w))
+    monkeypatch.setattr(hostmem, "available_memory_bytes", lambda: 1 << 40)
+    path = sweep(tmp_path, '"model.embed" = [300, 500]\n"train.mak" = [1, 2, 3]', '"data.limit_train" = 300', SST,
+                 ONE_UPDATE)
+    assert main(["sweep", str(path), "--check"]) == 0, capsys.readouterr().err
+    assert sized == [(300, (18281,)), (500, (18281,))]
+    monkeypatch.setattr(hostmem, "available_memory_bytes", lambda: 256 << 20)  # (18,281 x 5,000: 1.36 GiB)
+    path = sweep(tmp_path, '"train.mak" = [1, 2, 3]', '"data.limit_train" = 300\n"model.embed" = 5000', SST,
+                 ONE_UPDATE)
+    assert main(["sweep", str(path), "--check"]) == 0, capsys.readouterr().err
+    words = sized[3][1]  # (the 300 trees': 2,164)
+    assert words[0] < 18281 and sized[2:] == [(5000, (18281,)), (5000, words), *[(5000, (18281,))] * 2], sized
+    cfg = load_config(SST, [parse_override(s) for s in ("data.limit_train=300", "model.embed=5000")])
+    table = models.check_model_memory(cfg, words).graph.nodes["emb"]
+    assert table.n_rows == words[0] and len(sized) == 6  # (the run's vocabulary's model, kept)
+    assert models.check_model_memory(cfg, (7,)).graph.nodes["emb"].n_rows == 7 and sized[-1] == (5000, (7,))
