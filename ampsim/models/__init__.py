@@ -136,12 +136,13 @@ def _sized(config, widths: tuple[int, ...] | None = None) -> tuple[Model, list, 
 
 def data_widths(config, *, read: bool = False) -> tuple[int, ...] | None:
     """The widths of a loaded experiment's model that its data decides and that size its parameters (SST's
-    vocabulary: the embedding table's rows), for :func:`check_model_memory`. Without ``read``, bounds on them told
-    without the data (its module's optional ``width_bounds(config)``: none larger in any run, so where the model
-    sized with them fits, the run's fits); with ``read``, the run's own, from its data as its run reads it (its
-    module's optional ``read_widths(config)``, which depends on ``[data]`` alone: a sweep keeps it per task and
-    ``[data]``). None: the task has none (its skeleton's parameters are the run's), or no bound is known. The node
-    names do not depend on them (:func:`node_names` reads a skeleton sized with any)."""
+    vocabulary: the embedding table's rows; QM9's atom features: the readout gate's), for
+    :func:`check_model_memory`. Without ``read``, bounds on them told without the data (its module's optional
+    ``width_bounds(config)``: none larger in any run, so where the model sized with them fits, the run's fits); with
+    ``read``, the run's own, from its data as its run reads it (its module's optional ``read_widths(config)``, which
+    depends on ``[data]`` alone: a sweep keeps it per task and ``[data]``). None: the task has none (its skeleton's
+    parameters are the run's), or no bound is known. The node names do not depend on them (:func:`node_names` reads
+    a skeleton sized with any)."""
     hook = getattr(_builder(config), "read_widths" if read else "width_bounds", None)
     return hook(config) if callable(hook) else None
 

@@ -47,7 +47,8 @@ from ampsim.ir.message import Instance, Message
 from ampsim.models.base import DataSpec, Metric, Model, Task
 from ampsim.models.ggnn_ir import build_ggnn_graph
 
-__all__ = ["build", "build_model", "epoch_instances", "graph_data", "read_example_counts", "skeleton"]
+__all__ = ["build", "build_model", "epoch_instances", "graph_data", "read_example_counts", "read_widths", "skeleton",
+           "width_bounds"]
 
 log = logging.getLogger(__name__)
 
@@ -150,10 +151,10 @@ def batched(mols: Sequence[qm9.Molecule], y: np.ndarray, order: np.ndarray, batc
     return out
 
 
-def _check_splits(source: str, train: list, valid: list, task_id: int, hidden: int) -> None:
-    """One line where a user's QM9 files (read unverified) do not fit the config or each other: fewer targets
-    per molecule than ``data.target`` needs, splits of other widths, more atom features than ``model.hidden``
-    (an IndexError, a matmul's ValueError mid-run, a ValueError of the model)."""
+def _check_splits(source: str, train: list, valid: list, task_id: int) -> int:
+    """One line where a user's QM9 files (read unverified) do not fit ``[data]`` or each other: fewer targets per
+    molecule than ``data.target`` needs, splits of other widths (an IndexError, a matmul's ValueError mid-run);
+    returns their atom features, which :func:`_check_hidden` holds against ``model.hidden``."""
     (n_feat, n_targets), other = ((m.node_features.shape[1], len(m.targets)) for m in (train[0], valid[0]))
     if task_id >= n_targets:
         raise ConfigError(f"{source}: data.target: {qm9.TASKS[task_id]!r} is target {task_id + 1} in QM9's order, "
@@ -161,6 +162,11 @@ def _check_splits(source: str, train: list, valid: list, task_id: int, hidden: i
     if other != (n_feat, n_targets):
         raise DataError(f"the QM9 splits differ: valid molecules have {other[0]} atom features and {other[1]} "
                         f"targets, train molecules {n_feat} and {n_targets}")
+    return n_feat
+
+
+def _check_hidden(source: str, n_feat: int, hidden: int) -> None:
+    """One line where the files have more atom features than ``model.hidden`` (a ValueError of the model)."""
     if hidden < n_feat:
         raise ConfigError(f"{source}: model.hidden: must be >= the {n_feat} atom features of the files, got {hidden}")
 
@@ -189,10 +195,30 @@ def _model(cfg, n_feat: int, scale: float) -> Model:
                        dtype=np.dtype(cfg.experiment.dtype), scale=scale)
 
 
-def skeleton(cfg) -> Model:
-    """The model with the run's nodes, without the molecules: the atom features of the files the standard QM9's
-    (the node names do not depend on them), the target unscaled."""
-    return _model(cfg, len(qm9.ELEMENTS), 1.0)
+def width_bounds(cfg) -> tuple[int]:
+    """At most the atom features any run has, without reading the files: ``model.hidden`` (a run refuses files with
+    more, :func:`_check_hidden`, before it sizes the model). ``sweep --check`` sizes the readout's gate (``[hidden
+    + features, readout]``) and the activations with it, and parses the files (:func:`read_widths`) only where
+    that does not fit."""
+    return (cfg.model.hidden,)
+
+
+def read_widths(cfg) -> tuple[int]:
+    """The atom features of the files as :func:`build` reads and checks them (a user's ``qm9/molecules_*.json``
+    may have other than the standard 5), for ``sweep --check``; ``model.hidden`` is checked against them by
+    :func:`skeleton`, per point."""
+    d = cfg.data
+    train = qm9.load_qm9("train", limit=d.limit_train or None)
+    valid = qm9.load_qm9("valid", limit=d.limit_valid or None)
+    return (_check_splits(cfg.path, train, valid, qm9.TASKS.index(d.target)),)  # (the run's checks of them)
+
+
+def skeleton(cfg, widths: tuple[int] = (len(qm9.ELEMENTS),)) -> Model:
+    """The model with the run's nodes, without the molecules: the atom features of the files the standard QM9's,
+    or ``widths[0]`` (:func:`width_bounds`, :func:`read_widths`; the node names do not depend on them), the
+    target unscaled."""
+    _check_hidden(cfg.path, widths[0], cfg.model.hidden)
+    return _model(cfg, widths[0], 1.0)
 
 
 def build(cfg) -> Task:
@@ -200,13 +226,14 @@ def build(cfg) -> Task:
     train = qm9.load_qm9("train", limit=d.limit_train or None)
     valid = qm9.load_qm9("valid", limit=d.limit_valid or None)
     task_id = qm9.TASKS.index(d.target)
-    _check_splits(cfg.path, train, valid, task_id, m.hidden)
+    n_feat = _check_splits(cfg.path, train, valid, task_id)
+    _check_hidden(cfg.path, n_feat, m.hidden)
     norm = qm9.TargetNorm.fit(train, task_id)
     y_train = norm.normalize(qm9.task_values(train, task_id))
     y_valid_raw = qm9.task_values(valid, task_id)
     y_valid = norm.normalize(y_valid_raw)
     baseline = float(np.mean(np.abs(y_valid_raw - norm.mean)))
-    model = _model(cfg, train[0].node_features.shape[1], norm.std)
+    model = _model(cfg, n_feat, norm.std)
     n_inst = -(-len(train) // d.batch)
     train_cache: dict = {}
     valid_instances = batched(valid, y_valid, np.arange(len(valid)), d.batch, -(10**9), m.granularity)

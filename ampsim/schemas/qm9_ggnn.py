@@ -36,7 +36,7 @@ class ModelConfig:
 
 def check_config(cfg) -> None:
     """What the config alone must satisfy, checked when it is read (config's task check), before any data (the
-    files' own atom features are checked against ``model.hidden`` once they are read: :func:`_check_splits`)."""
+    files' own atom features are checked against ``model.hidden`` once they are read: :func:`_check_hidden`)."""
     d, m = cfg.data, cfg.model  # (model.hidden >= the atom features: its spec)
     if m.granularity == "atom" and d.batch != 1:
         raise ConfigError(f"{cfg.path}: data.batch: model.granularity 'atom' takes one molecule per instance "

@@ -29,34 +29,38 @@ def check_memory_early(cfg: Config, kept: dict | None = None) -> None:
     passed such points, and the sweep ran the points before one and then failed it.
 
     What the data decides is read only where it can change the answer, once per task and ``[data]`` in ``kept`` (a
-    sweep's, shared by its points; None: not kept), and a refusal is then the run's own line. The parameters are
-    sized with the widths the data decides (:func:`ampsim.models.data_widths`: SST's vocabulary) at their bounds,
-    which only enlarge them: where the model fits so, the run's fits, and nothing is read (a usual sweep's
-    points); elsewhere with the run's (SST's vocabulary built as the run builds it, about 2 s). The activations are
-    capped at the data's examples. Where the config tells them (blobs, MNIST's labels files, generated lists) they
-    are its; SST's trees and QM9's molecules are counted from their data where the uncapped activations would not
-    fit. The widths are the sized skeleton's, which are the run's (a vocabulary is no output width), but for QM9
-    from a user's files whose atoms have other than the standard 5 features (``qm9/molecules_*.json``): the
-    skeleton is built without the molecules, so its rows are 2 values narrower or wider for each feature more or
-    fewer, and a point within that of the limit is judged otherwise than its run judges it."""
+    sweep's, shared by its points; None: not kept), and a refusal is then the run's own line. The model is sized
+    with the widths the data decides (:func:`ampsim.models.data_widths`: SST's vocabulary, QM9's atom features) at
+    their bounds, which only enlarge its parameters, activations and copies: where they fit so, the run's fit, and
+    nothing is read (a usual sweep's points); elsewhere with the run's (SST's vocabulary built as the run builds
+    it, about 2 s; QM9's files parsed). The activations are capped at the data's examples. Where the config tells
+    them (blobs, MNIST's labels files, generated lists) they are its; SST's trees and QM9's molecules are counted
+    from their data where the uncapped activations would not fit."""
     kept = kept if kept is not None else {}
     graph, exact = _sized_graph(cfg, kept)
+
+    def judged(check: Callable[[Graph], None]) -> None:
+        """``check`` the model, and where the bounds' model fails it, the run's, which says the run's line."""
+        nonlocal graph, exact
+        try:
+            check(graph)
+        except ConfigError:
+            if exact:
+                raise
+            graph, exact = _run_graph(cfg, kept), True
+            check(graph)
+
     if (counts := example_counts(cfg)) is None:
         try:  # uncapped: the examples only lower what it sizes, so where this fits, counting them changes nothing
             check_activations(cfg, graph, (0, 0))
         except ConfigError:  # (None: a task that cannot count them; the run checks)
             counts = _kept(kept, "examples", cfg, lambda: example_counts(cfg, read=True))
     if counts is not None:
-        check_activations(cfg, graph, counts)
+        judged(lambda g: check_activations(cfg, g, counts))
     spec = replica_spec(cfg)
     if not spec.trivial:
-        copies = node_copies(list(graph.nodes), spec, cfg.path)
-        try:
-            check_copies_fit(graph, copies, spec.groups, cfg.path)
-        except ConfigError:
-            if exact:
-                raise
-            check_copies_fit(_run_graph(cfg, kept), copies, spec.groups, cfg.path)  # (the bounds' copies are larger)
+        copies = node_copies(list(graph.nodes), spec, cfg.path)  # (the names: the same at any widths)
+        judged(lambda g: check_copies_fit(g, copies, spec.groups, cfg.path))
 
 
 def _sized_graph(cfg: Config, kept: dict) -> tuple[Graph, bool]:

@@ -241,3 +241,41 @@ def test_sweep_check_sizes_an_sst_model_once_per_widths(tmp_path, capsys, monkey
     table = models.check_model_memory(cfg, words).graph.nodes["emb"]
     assert table.n_rows == words[0] and len(sized) == 6  # (the run's vocabulary's model, kept)
     assert models.check_model_memory(cfg, (7,)).graph.nodes["emb"].n_rows == 7 and sized[-1] == (5000, (7,))
+
+
+def users_qm9(root: Path, features: int) -> Path:
+    """A user's QM9 files (``qm9/molecules_*.json``, read unverified) of 3-atom molecules with ``features`` each."""
+    import json
+
+    atoms = [[float(a == f) for f in range(features)] for a in range(3)]
+    record = {"targets": [[float(k)] for k in range(12)], "graph": [[0, 1, 1], [1, 1, 2]], "node_features": atoms}
+    (root / "qm9").mkdir(parents=True)
+    for split, n in (("train", 20), ("valid", 5)):
+        (root / "qm9" / f"molecules_{split}.json").write_text(json.dumps([record] * n))
+    return root
+
+
+def test_sweep_check_sizes_qm9_readout_with_the_files_atom_features(tmp_path, capsys, monkeypatch):
+    """The readout's gate is [hidden + atom features, readout], and the skeleton has QM9's standard 5 features: a
+    user's files of 20 passed --check at readout 400,000 on a 256 MiB host, and the run refuses it."""
+    monkeypatch.setattr(hostmem, "available_memory_bytes", lambda: 256 << 20)
+    monkeypatch.setenv("AMPSIM_DATA", str(users_qm9(tmp_path / "data", 20)))
+    refused_as_run(tmp_path, capsys, QM9, '"model.hidden" = 20', 400000, ONE_UPDATE, key="model.readout", first=64,
+                   says="node 'readout/j': parameters [20, 400000] need 0.119 GiB")
+
+
+def test_sweep_check_passes_what_a_qm9_run_of_fewer_atom_features_holds(tmp_path, capsys, monkeypatch):
+    """Files of 3 features: the run's model at readout 440,000 fits 256 MiB, the skeleton's of 5 did not, and
+    --check refused a point its run holds."""
+    from ampsim.config import load_config, parse_override
+    from ampsim.models import build_task, check_activations
+
+    monkeypatch.setattr(hostmem, "available_memory_bytes", lambda: 256 << 20)
+    monkeypatch.setenv("AMPSIM_DATA", str(users_qm9(tmp_path / "data", 3)))
+    path = sweep(tmp_path, '"model.readout" = [64, 440000]', '"model.hidden" = 20', QM9, ONE_UPDATE)
+    assert main(["sweep", str(path), "--check"]) == 0, capsys.readouterr().err
+    assert "2 valid points" in capsys.readouterr().out
+    cfg = load_config(QM9, [parse_override(s) for s in ("model.hidden=20", "model.readout=440000", "train.muf=1")])
+    with hostmem.sizing():  # (the run's own checks, its arrays not made)
+        task = build_task(cfg)
+    check_activations(cfg, task.model.graph, (20, 5))
