@@ -41,6 +41,7 @@ import numpy as np
 
 from ampsim.data import memo, sst, store
 from ampsim.ir.graph import Graph
+from ampsim.ir.hostmem import param_values
 from ampsim.ir.message import Instance, Message
 from ampsim.ir.nodes.cells import TreeLSTMCell, TreeLSTMLeaf
 from ampsim.ir.nodes.control import Cond, Phi, Slice
@@ -262,10 +263,11 @@ def build(cfg) -> Task:
     # once per process for the same trees (the parsed ones are kept): a sweep's every point builds its task
     vocab, train_data, test_data = memo.derived((train, test), encode_splits, d.min_count, d.lowercase, d.classes)
     table = None
-    if m.vectors:
-        init = np.random.default_rng([seed, 1]).uniform(-m.embedding_scale, m.embedding_scale,
-                                                        (len(vocab), m.embed))
-        table = sst.load_vectors(m.vectors, vocab, m.embed, init=init)
+    if m.vectors:  # checked as the table made without them is, before a row is drawn or the file read (its node's)
+        shape = (len(vocab), m.embed)
+        table = param_values("emb", shape, np.dtype(cfg.experiment.dtype), lambda: sst.load_vectors(
+            m.vectors, vocab, m.embed,
+            init=np.random.default_rng([seed, 1]).uniform(-m.embedding_scale, m.embedding_scale, shape)))
     model = _model(cfg, len(vocab), table)
     n = len(train_data)
 

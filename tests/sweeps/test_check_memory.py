@@ -279,3 +279,23 @@ def test_sweep_check_passes_what_a_qm9_run_of_fewer_atom_features_holds(tmp_path
     with hostmem.sizing():  # (the run's own checks, its arrays not made)
         task = build_task(cfg)
     check_activations(cfg, task.model.graph, (20, 5))
+
+
+def test_a_run_with_word_vectors_refuses_the_table_as_sweep_check_does(tmp_path, capsys, monkeypatch, data_root):
+    """With ``model.vectors`` the run made the embedding table from the vectors file, unchecked: it drew the random
+    rows (float64) and read the file, and counted nothing of the table for the later nodes, where --check refused
+    the table as a run without vectors does (300 trees' 2,164 words × 6,000 on a 128 MiB host). The run refuses it
+    in the same line, before it draws a row or reads the file."""
+    from ampsim.data import sst
+    from ampsim.errors import DataError
+
+    def not_read(*args, **kwargs):
+        raise DataError("the vectors file was read")
+
+    monkeypatch.setattr(hostmem, "available_memory_bytes", lambda: 128 << 20)
+    monkeypatch.setattr(sst, "load_vectors", not_read)
+    vectors = tmp_path / "vectors.txt"
+    vectors.write_text("the " + " ".join(["0.5"] * 6000) + "\n")
+    refused_as_run(tmp_path, capsys, SST, f'"data.limit_train" = 300\n"data.limit_test" = 10\n"model.vectors" = '
+                   f'"{vectors}"', 6000, ONE_UPDATE, key="model.embed", first=300,
+                   says="node 'emb': parameters [2164, 6000] need 0.193 GiB")
