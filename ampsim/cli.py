@@ -25,6 +25,7 @@ import threading
 from pathlib import Path
 from typing import Iterator, NoReturn
 
+from ampsim.blame import blaming
 from ampsim.errors import (
     TERMINATED,
     AmpsimError,
@@ -98,8 +99,9 @@ def cmd_train(args: argparse.Namespace) -> int:
                           given_by={**given_by, "executor.kind": "--workers"})
     if args.out:
         out = Path(args.out)
-    else:  # the default folder must stay inside results/: one plain name
-        out = Path("results") / check_folder_name(cfg.experiment.name, f"{cfg.path}: experiment.name")
+    else:  # the default folder must stay inside results/: one plain name (a --set of it named as the --set)
+        with blaming(cfg):
+            out = Path("results") / check_folder_name(cfg.experiment.name, f"{cfg.path}: experiment.name")
     summary = train(cfg, out, progress=not args.no_progress).summary
     print(f"{summary['metric']} = {_fmt(summary['final_metric'])} (best {_fmt(summary['best_metric'])}) "
           f"after {summary['epochs']} epochs, {_fmt(summary['time_s'], '.3g')} {summary['time_unit']} s; results in "

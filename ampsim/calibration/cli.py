@@ -74,7 +74,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     rows, agreement = run_compare(args.experiment[0], overrides, args.configs, args.workers, args.hardware, out,
                                   repeat=args.repeat)
     print(format_table(rows, agreement))
-    where = out or default_folder(load_config(args.experiment[0], overrides).experiment.name, args.experiment[0])
+    where = out or default_folder(load_config(args.experiment[0], overrides))
     print(f"written: {COMPARE_TABLE} and {COMPARE_PLOT} under {where}")
     return 0
 
@@ -101,9 +101,10 @@ def _resimulate(args: argparse.Namespace) -> int:
         raise ConfigError("--from and --out name one experiment's folders: give one experiment with them")
     sides = []
     for experiment in args.experiment:
-        name = load_config(experiment, overrides).experiment.name  # (also with --from: it must be that experiment)
+        cfg = load_config(experiment, overrides)
+        name = cfg.experiment.name  # (also with --from: it must be that experiment)
         measured = Path(args.measured) if args.measured else default_folder(
-            name, experiment, "give the measured compare folder with --from")
+            cfg, "give the measured compare folder with --from")
         rows, agreement, runs = resimulate(measured, overrides, args.hardware, args.out, experiment=name)
         sides += runs
         print(format_table(rows, agreement))

@@ -260,16 +260,16 @@ def check_not_set(overrides: list[tuple[str, Any]], where: str, keys: Container[
             raise ConfigError(f"{where}{key}: compare sets it itself ({SETS_ITSELF[key]})")
 
 
-def default_folder(experiment_name: str, source: str | Path,
-                   instead: str = "give the output folder with --out") -> Path:
-    """Where a compare of the experiment named so writes (and ``--resimulate`` reads) without ``--out``/``--from``:
-    a name that would leave ``results/compare/`` (``../x``) is refused in one line naming its experiment file
-    ``source`` and what to do ``instead``, as ``ampsim train`` refuses it for ``results/``."""
+def default_folder(cfg: Config, instead: str = "give the output folder with --out") -> Path:
+    """Where a compare of the experiment ``cfg`` writes (and ``--resimulate`` reads) without ``--out``/``--from``:
+    a name that would leave ``results/compare/`` (``../x``) is refused in one line naming its experiment file, or
+    the ``--set`` that gave the name, and what to do ``instead``, as ``ampsim train`` refuses it for ``results/``."""
+    from ampsim.blame import blaming
     from ampsim.outputs import check_folder_name
 
-    where = f"{source}: experiment.name"
-    return Path("results") / "compare" / check_folder_name(experiment_name, where, under="results/compare/",
-                                                           instead=instead)
+    with blaming(cfg):  # (a --set experiment.name was refused as the file's, which holds no such name)
+        return Path("results") / "compare" / check_folder_name(cfg.experiment.name, f"{cfg.path}: experiment.name",
+                                                               under="results/compare/", instead=instead)
 
 
 def run_compare(experiment: str | Path, overrides: list[tuple[str, Any]] = (), configs: str | None = None,
@@ -285,7 +285,8 @@ def run_compare(experiment: str | Path, overrides: list[tuple[str, Any]] = (), c
     check_not_set(overrides, "--set ", SETS_ITSELF)
     base = [*SHORT_BUDGET, *overrides, ("executor.kind", "multicore"), ("executor.workers", n)]
     # the user's mistakes in the experiment or --configs first: a calibration below may take a while
-    exp = load_config(experiment, base).experiment
+    given = load_config(experiment, base)
+    exp = given.experiment
     name = exp.name
     settings: list[tuple[str, Config]] = []
     resolved: dict[Config, int] = {}  # each configuration's and runs' folder's place in settings
@@ -313,7 +314,7 @@ def run_compare(experiment: str | Path, overrides: list[tuple[str, Any]] = (), c
                               f"runs' folder, runs/{run_folder(label)}), given twice")
         resolved[cfg] = folders[run_folder(label)] = len(settings)
         settings.append((label, cfg))
-    out = check_output_dir(Path(out) if out else default_folder(name, experiment))  # before measuring
+    out = check_output_dir(Path(out) if out else default_folder(given))  # before measuring
     check_compare_folder(out, name)
     check_not_rescored(out)
     # before anything is measured: errors against another machine's model must never become results

@@ -127,3 +127,15 @@ def test_a_sweeps_point_names_its_key_and_the_files_value_the_file(tmp_path):
     with pytest.raises(ConfigError) as err:
         load_sweep(path)
     assert str(err.value) == f"{path}: point 0 (train.mak=1): {own}: {GROUPS}"
+
+
+def test_a_run_name_a_set_gave_is_named_by_it_and_the_files_own_by_the_file(tmp_path, capsys, monkeypatch):
+    """Without --out the run's folder is results/<experiment.name>; a name that would leave results/ was refused as
+    the experiment file's (``experiments/blobs_mlp.toml: experiment.name: '../x' cannot ...``) when --set gave it."""
+    monkeypatch.chdir(tmp_path)  # (nothing is written: the name is refused first)
+    said = "experiment.name: '../x' cannot name a folder in results/: use one plain name"
+    assert error_line(capsys, str(BLOBS), "--set", 'experiment.name="../x"').startswith(f"ampsim: error: --set {said}")
+    own = tmp_path / "own.toml"
+    own.write_text(BLOBS.read_text().replace('name = "blobs_mlp"', 'name = "../x"', 1))
+    assert error_line(capsys, str(own)).startswith(f"ampsim: error: {own}: {said}")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["own.toml"]
