@@ -175,7 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train_args(t)
     t.set_defaults(func=cmd_train)
     i = sub.add_parser("info", help="describe a hardware model")
-    i.add_argument("hardware", type=path_option)
+    i.add_argument("hardware", type=path_option, help="hardware model TOML file (hardware_models/*.toml)")
     i.set_defaults(func=cmd_info)
     d = sub.add_parser("demo", help="a small offline run that writes a figure")
     d.add_argument("--out", type=path_option, default="results/demo",

@@ -255,3 +255,17 @@ def test_an_override_that_made_a_section_a_value_is_the_one_named(tmp_path):
         load_config(path, [parse_override("train=5"), parse_override("train.epochs=1")])
     with pytest.raises(ConfigError, match=r"^--set model.hidden.x: hidden is not a table$"):
         load_config(path, [parse_override("model.hidden.x=1")])
+
+
+def test_every_argument_of_every_command_says_what_it_is():
+    """The README sends users to ``ampsim COMMAND --help`` for every option; ``info --help`` listed its one
+    argument, ``hardware``, with no word of what it takes."""
+    import argparse
+
+    from ampsim.cli import build_parser
+
+    parser = build_parser()
+    (sub,) = (a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    bare = [f"{name} {action.dest}" for name, command in sub.choices.items() for action in command._actions
+            if not isinstance(action, argparse._HelpAction) and not action.help]
+    assert bare == []
