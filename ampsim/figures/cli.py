@@ -76,7 +76,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
         from ampsim.figures.draw import draw_sweep_figures
         from ampsim.sweeps.spec import load_sweep
 
-        sweep = load_sweep(sources[0], quick=args.quick)
+        sweep = load_sweep(sources[0], quick=args.quick, sized=False)  # (its table is made: no data needed)
         if not sweep.figures:
             raise ConfigError(f"{sources[0]}: declares no [[figure]]")
         sweep_dir = Path(args.sweep_dir) if args.sweep_dir else sweep.default_dir

@@ -184,8 +184,10 @@ def _points(source: str, where: str, raw: Any, task: str) -> list[dict]:
     return out
 
 
-def load_sweep(path: str | Path, *, quick: bool = False) -> Sweep:
-    """Read a sweep file, expand it (applying ``[quick]`` when ``quick``) and validate every point."""
+def load_sweep(path: str | Path, *, quick: bool = False, sized: bool = True) -> Sweep:
+    """Read a sweep file, expand it (applying ``[quick]`` when ``quick``) and validate every point; ``sized``
+    false leaves out the checks that size a point against the host and its data (memory, ``train.muf`` against its
+    instances: they read MNIST's labels, SST's trees), for ``ampsim plot``, which draws a table already made."""
     path = Path(path)
     source = str(path)
     raw = read_toml(path)
@@ -258,7 +260,7 @@ def load_sweep(path: str | Path, *, quick: bool = False) -> Sweep:
                 over.append((SEED_KEY, seed))
             i = len(out)
             pid, values, run, replays, machine, compiled = _resolve(source, experiment, over, keys, body, i, auto,
-                                                                     point, muf_checks, kept)
+                                                                     point, muf_checks, kept, sized)
             if pid in seen or run in seen:  # (the same run: 1000000000 and 1e9 in a hardware key hash apart)
                 raise ConfigError(f"{source}: {point} {i} ({_describe(body, seed)}) resolves to the same run as "
                                   f"point {seen.get(pid, seen.get(run))}: remove the duplicate")
@@ -311,12 +313,14 @@ def _short(v: Any) -> str:
 
 
 def _resolve(source: str, experiment: Path, over: list, keys: list[str], combo: dict, i: int, auto: bool = False,
-             point: str = "point", muf_checks: list | None = None, kept: dict | None = None):
+             point: str = "point", muf_checks: list | None = None, kept: dict | None = None,
+             sized: bool = True):
     """Validate one point (experiment + hardware model, its ``train.muf`` against its instances); return its id,
     swept keys' values, run (the id's text less the hardware overrides as given), whether it replays, its
     machine's routing key and whether it runs the compiled replay loop. ``auto``: a point that can replay and sets
     no numerics replays. ``muf_checks``: where the point's muf check (its error's prefix and config) goes to be
-    made later, instead of now. ``kept``: what the data decides (examples, widths) read so far, for the next points."""
+    made later, instead of now. ``kept``: what the data decides (examples, widths) read so far, for the next points.
+    ``sized`` false: the point is not sized against the host and its data (:func:`load_sweep`'s ``sized``)."""
     seed = next((v for k, v in over if k == SEED_KEY), None)
     where = f"{source}: {point} {i} ({_describe(combo, seed)})"
     try:
@@ -331,14 +335,15 @@ def _resolve(source: str, experiment: Path, over: list, keys: list[str], combo: 
         with reworded(**SWEEP_HARDWARE):  # (the sweep file names it, not an option of the command or the API)
             system = resolve_system(cfg) if cfg.executor.kind == "sim" else None
         check_placement_chips(cfg, system)
-        check_memory_early(cfg, kept)  # (before the names' check: same sized model, but names no file)
+        if sized:
+            check_memory_early(cfg, kept)  # (before the names' check: same sized model, but names no file)
         # its node names, and replica groups and copies against the chips (or workers, where given) it places on
         units = system.n_chips if system is not None else cfg.executor.workers * (cfg.executor.kind == "multicore")
         check_names(cfg, units or None)
         check_collective(cfg, system)
-        if muf_checks is None:
+        if sized and muf_checks is None:
             check_muf_early(cfg, {})
-        else:
+        elif sized:
             muf_checks.append((where, cfg))
         hw = system.to_dict() if system is not None else None
     except ConfigError as e:  # (a value the sweep set named by its key, not as the experiment file's)

@@ -129,3 +129,18 @@ def test_the_advice_for_a_table_without_point_ids_works(swept, tmp_path, capsys)
     assert f"run the sweep (ampsim sweep {sweep} --out {edited})" in err, err
     assert main(["sweep", str(sweep), "--out", str(edited), "--no-progress"]) == 0
     assert plot(sweep, edited, tmp_path) == 0
+
+
+@pytest.mark.parametrize("name", ["bandwidth_mnist", "mak_mnist"])  # (mak_mnist: a muf above 1 too)
+def test_a_committed_sweeps_figures_draw_from_its_table_without_its_dataset(tmp_path, monkeypatch, name):
+    """``ampsim plot SWEEP.toml`` draws the sweep's figures from its table; it sized every point against the host
+    first, reading MNIST's labels files to count the examples (and the instances, against a muf above 1), so that
+    a checkout without the dataset could not draw the committed MNIST tables it has (``missing .../mnist/...``)."""
+    root = Path(__file__).resolve().parents[2]
+    monkeypatch.setenv("AMPSIM_DATA", str(tmp_path / "no_data"))
+    monkeypatch.setenv("AMPSIM_OFFLINE", "1")
+    sweep = root / "experiments" / "sweeps" / f"{name}.toml"
+    assert plot(sweep, root / "results" / "sweeps" / name, tmp_path / "figs") == 0
+    assert {p.suffix for p in (tmp_path / "figs").iterdir()} == {".pdf", ".png"}
+    # running it still needs the data: --check sizes the points as before
+    assert main(["sweep", str(sweep), "--check"]) == 2
