@@ -40,7 +40,7 @@ $(BENCH_STAMP): $(STAMP)
 	$(PY) -m pip install -q -e '.[dev,bench]'
 	touch $@
 
-# the full benchmarks (minutes; quiet machine); `$(PY) -m benchmarks.run_all --quick --out DIR` is the seconds-long
+# the full benchmarks (minutes; quiet machine); `$(PY) -m benchmarks.run_all --quick --out DIR` is the minute-long
 # smoke variant that tests/test_benchmarks_smoke.py runs
 bench: $(BENCH_STAMP) ## benchmarks (with PyTorch for the SST comparison), written to results/bench/*.csv
 	$(PY) -m benchmarks.run_all

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from ampsim import runfiles
-from ampsim.blame import blamed
+from ampsim.blame import blamed, override_of
 from ampsim.config import Config
 from ampsim.errors import ConfigError, Outcome
 from ampsim.executors import Executor, executor_class, make_executor
@@ -229,10 +229,10 @@ def check_muf(cfg: Config, per_epoch: int, share: int = 1, *, warn: bool = True)
         raise blamed(ConfigError(f"{cfg.path}: train.muf: {t.muf} is more than the {total} instances of the whole "
                                  f"run ({t.epochs} epoch(s) of {per_epoch}): parameters would never update; use at "
                                  f"most {per_epoch}"), cfg)
-    if warn and t.muf > per_epoch:
-        log.warning("%s: train.muf = %d is more than the %d instances of an epoch: parameters update only about "
-                    "once every %.3g epochs (completed instances carry over to the next epoch)",
-                    cfg.path, t.muf, per_epoch, t.muf / per_epoch)
+    if warn and t.muf > per_epoch:  # (named as the errors above are: the --set that gave it, else the file's key)
+        log.warning("%s = %d is more than the %d instances of an epoch: parameters update only about once every "
+                    "%.3g epochs (completed instances carry over to the next epoch)",
+                    override_of(cfg, "train.muf") or f"{cfg.path}: train.muf", t.muf, per_epoch, t.muf / per_epoch)
 
 
 def _shown(value: float) -> str:

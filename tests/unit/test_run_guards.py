@@ -163,9 +163,17 @@ def test_muf_above_an_epoch_warns_in_one_line(tmp_path, caplog):
         summary = train_experiment(cfg, tmp_path / "run")
     assert summary["epochs"] == 2
     (record,) = [r for r in caplog.records if "train.muf" in r.getMessage()]
-    assert record.getMessage() == (f"{BLOBS}: train.muf = 30 is more than the 20 instances of an epoch: parameters "
+    assert record.getMessage() == ("--set train.muf = 30 is more than the 20 instances of an epoch: parameters "
                                    "update only about once every 1.5 epochs (completed instances carry over to the "
-                                   "next epoch)")
+                                   "next epoch)")  # (the --set that gave it, as the errors above: not the file)
+    caplog.clear()
+    own = tmp_path / "muf30.toml"  # the same value from a file: the file's key
+    own.write_text(BLOBS.read_text().replace("[train]\n", "[train]\nmuf = 30\n", 1))
+    with caplog.at_level(logging.WARNING, logger="ampsim.training"):
+        train_experiment(load_config(own, SMALL + [("train.epochs", 2)]), tmp_path / "run1")
+    assert [r.getMessage() for r in caplog.records if "train.muf" in r.getMessage()] == [
+        f"{own}: train.muf = 30 is more than the 20 instances of an epoch: parameters update only about once every "
+        "1.5 epochs (completed instances carry over to the next epoch)"]
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="ampsim.training"):
         train_experiment(config("train.muf=20"), tmp_path / "run2")
