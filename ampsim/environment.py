@@ -27,7 +27,7 @@ from pathlib import Path
 
 from ampsim.blas import BLAS_VARS, KERNEL_PINS, openblas_in_force
 
-__all__ = ["describe"]
+__all__ = ["cpu_model", "describe"]
 
 #: the libraries whose versions a run's numbers depend on (numerics, simulation, topology)
 PACKAGES = ("numpy", "numba", "simpy", "networkx")
@@ -100,12 +100,13 @@ def _source_state() -> tuple[str | None, bool | None]:
 
 @functools.lru_cache(maxsize=1)
 def _machine() -> dict:
-    return {"architecture": platform.machine(), "cpu": _cpu_model(), "logical_cpus": os.cpu_count(),
+    return {"architecture": platform.machine(), "cpu": cpu_model(), "logical_cpus": os.cpu_count(),
             "system": f"{platform.system()} {platform.release()}"}
 
 
-def _cpu_model() -> str | None:
-    """The processor's model name (Linux's /proc/cpuinfo; ``platform.processor()`` elsewhere, often empty)."""
+def cpu_model() -> str | None:
+    """The processor's model name (Linux's /proc/cpuinfo; ``platform.processor()`` elsewhere, often empty): what
+    environment.json, a calibrated model's description and the benchmarks' rows name the machine by."""
     try:
         with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
             for line in f:

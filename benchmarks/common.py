@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from ampsim.environment import cpu_model
 from ampsim.errors import DataError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -56,8 +57,10 @@ def write_csv(out: Path, name: str, columns: Sequence[str], rows: list[dict]) ->
 
 
 def machine() -> str:
-    """The machine in one line, written next to every number (results from different machines differ)."""
-    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    """The machine in one line, written next to every number (results from different machines differ: the same
+    2-core host was an AMD EPYC one day and an Intel Xeon another, and "x86_64" told them apart in no row)."""
+    return (f"{cpu_model() or platform.machine()}, {platform.machine()}, {os.cpu_count()} cores, "
+            f"Python {platform.python_version()}")
 
 
 def load() -> float:

@@ -16,11 +16,14 @@ from __future__ import annotations
 
 import csv
 import os
+import platform
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from ampsim.environment import cpu_model
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -107,6 +110,8 @@ def test_benchmark_wrote_its_csv(name: str, quick_run: tuple[subprocess.Complete
         assert not note.startswith("skipped"), f"{name}: {row}"
         if not note:
             assert float(row[measured]) > 0, f"{name}: {measured} not measured in {row}"
+        if "machine" in row:  # the processor by name: "x86_64" told an AMD EPYC and an Intel Xeon host apart in no row
+            assert row["machine"].startswith(cpu_model() or platform.machine()), row["machine"]
 
 
 def test_a_sweep_points_phases_are_measured_and_within_it(quick_run: tuple[subprocess.CompletedProcess[str], Path],

@@ -54,6 +54,7 @@ import time
 from pathlib import Path
 
 from ampsim.calibration.targets import sidecar
+from ampsim.environment import cpu_model
 from ampsim.hardware.parse import system_from_dict
 from ampsim.hardware.spec import ChipSpec, ComputeCost, SystemSpec
 
@@ -71,14 +72,7 @@ def machine_description() -> str:
     """CPU model, cores, memory, Python/numpy versions."""
     import numpy as np
 
-    cpu = platform.processor() or "unknown CPU"
-    try:
-        with open("/proc/cpuinfo") as f:
-            names = [ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")]
-        if names:
-            cpu = names[0]
-    except OSError:  # pragma: no cover
-        pass
+    cpu = cpu_model() or "unknown CPU"
     return (f"{cpu}, {os.cpu_count()} logical CPUs, {_mem_bytes() / 2**30:.1f} GiB; "
             f"{platform.system()} {platform.release()}; Python {platform.python_version()}, numpy {np.__version__}")
 
