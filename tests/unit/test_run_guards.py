@@ -5,6 +5,7 @@ placement naming a chip the machine lacks or a node the model lacks, caught by `
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 
 import numpy as np
@@ -387,6 +388,26 @@ def test_an_open_files_limit_no_worker_count_fits_says_only_to_raise_it(monkeypa
     monkeypatch.setattr(resource, "getrlimit", lambda _: (10_000, 10_000))
     with pytest.raises(ConfigError, match=r"1000 workers need about [\d,]+ open files .*use at most \d+ workers or"):
         check_open_files(1000, "x.toml")
+
+
+def test_a_huge_worker_count_is_refused_at_once_with_the_most_that_fit(monkeypatch):
+    """The most workers that fit was looked for among every count below the one given: executor.workers = 2**53 (in
+    a file, a sweep point or --workers) hung the plan stage instead of saying its one line; 10**8 took a minute."""
+    import re
+    import resource
+
+    from ampsim.executors.multicore.transport import check_open_files
+
+    monkeypatch.setattr(resource, "getrlimit", lambda _: (10_000, 10_000))
+    said = []
+    for workers in (1000, 10**8, 2**53):
+        start = time.perf_counter()
+        with pytest.raises(ConfigError, match=rf"^x\.toml: executor\.workers: {workers} workers need about [\d,]+ open "
+                                              r"files .*; use at most \d+ workers or raise the limit$") as err:
+            check_open_files(workers, "x.toml")
+        assert time.perf_counter() - start < 1, workers
+        said.append(int(re.search(r"use at most (\d+) workers", str(err.value))[1]))
+    assert said[0] == said[1] == said[2] > 1
 
 
 @pytest.mark.parametrize("file, sets", [

@@ -248,7 +248,9 @@ def check_open_files(workers: int, source: str) -> None:
         return n * (n + 1) + 2 * n + base
 
     if need(workers) > soft:
-        most = max((n for n in range(1, workers) if need(n) <= soft), default=0)
+        # (need(n) > n², so no count beyond √soft fits: counting up to ``workers`` itself took a minute for 10**8
+        # and never ended for 2**53)
+        most = max((n for n in range(1, min(workers, math.isqrt(soft) + 1)) if need(n) <= soft), default=0)
         fewer = f"use at most {most} worker{'s' if most > 1 else ''} or raise the limit" if most else \
             f"raise the limit (one worker needs about {need(1):,})"  # ("0 workers" means one per core)
         raise ConfigError(f"{source}: executor.workers: {workers} worker{'s' if workers > 1 else ''} need"
