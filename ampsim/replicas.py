@@ -41,10 +41,15 @@ from ampsim.models import node_names, param_node_names
 from ampsim.models.base import Model
 
 __all__ = ["ReplicaSpec", "Replicated", "replicate", "replica_spec", "copy_name", "copy_names", "MAX_COPIES",
-           "check_collective", "check_copies_fit", "odd_copies", "no_host_cores"]
+           "MAX_CONNECTIONS", "check_collective", "check_copies_fit", "odd_copies", "no_host_cores"]
 
 #: more copies of one node (groups x node copies) than this is a typo, not a machine
 MAX_COPIES = 1 << 16
+#: the most connections a replicated model may have: inside a group, every copy of a node is connected to every copy
+#: of the next (any instance's message may go from any copy to any copy), and the model's checks and placement
+#: count each; copies of 500 by 500 took 4 s, and 65,536 copies of every node (each within MAX_COPIES) took memory
+#: without end before any check refused them (12 GB in a minute)
+MAX_CONNECTIONS = 4_000_000
 
 
 @dataclass(frozen=True)
@@ -184,10 +189,18 @@ class ReplicaInject:
 
 def check_copies_fit(graph: Graph, counts: dict[str, int], groups: int, source: str) -> None:
     """Refuse, before any copy is made, copies of ``graph``'s parameterized nodes (``counts`` of each in every one of
-    ``groups``: :func:`node_copies`) this host cannot train (:func:`~ampsim.ir.hostmem.check_copies_memory`); a sweep's
-    --check asks it of each point's sized model."""
+    ``groups``: :func:`node_copies`) this host cannot train (:func:`~ampsim.ir.hostmem.check_copies_memory`), or
+    whose connections, copy to copy, are more than :data:`MAX_CONNECTIONS`; a sweep's --check asks it of each point's
+    sized model."""
     check_copies_memory(source, sum((groups * counts[n.name] - 1) * n.param_bytes for n in graph.param_nodes),
                         sum(n.param_bytes for n in graph.param_nodes))
+    pairs = [(counts[s] * counts[d], s, d) for (s, _), (d, _) in graph.edges.items()]
+    if pairs and (connections := groups * sum(n for n, _, _ in pairs)) > MAX_CONNECTIONS:
+        _, s, d = max(pairs, key=lambda p: p[0])  # (the first of the largest, in the model's order)
+        raise ConfigError(f"{source}: replicas: {connections:,} connections between copies, more than the limit of "
+                          f"{MAX_CONNECTIONS:,} (in each of {groups} group(s), every copy of a node is connected to "
+                          f"every copy of the next: {counts[s]} of {s} to {counts[d]} of {d} make "
+                          f"{counts[s] * counts[d]:,}); give fewer copies")
 
 
 def replicate(model: Model, spec: ReplicaSpec, source: str = "<config>") -> Replicated:

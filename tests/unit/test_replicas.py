@@ -155,3 +155,29 @@ def test_synchronization_keys_of_copies_that_synchronize_say_nothing(caplog):
     with caplog.at_level("WARNING"):
         lr_plan("replicas.groups=2", "replicas.sync_every=2", "replicas.outer_lr=0.5")
     assert "nothing to act on" not in caplog.text
+
+
+@pytest.mark.parametrize("executor", ["reference", "sim"])
+def test_copies_connected_beyond_the_limit_are_refused_before_they_are_made(tmp_path, capsys, executor):
+    """Every copy of a node is connected to every copy of the next: 65,536 copies of each node (within MAX_COPIES; the
+    reference executor has no chips to bound them) took memory without end before the run's muf check refused them,
+    and 1,024 took seconds to be refused for another reason. Refused at once, saying why; a sweep's --check too."""
+    from ampsim.cli import main
+    from ampsim.replicas import MAX_CONNECTIONS
+
+    blobs = ROOT / "experiments" / "blobs_mlp.toml"
+    sets = ["--set", "data.n_train=64", "--set", "data.n_test=16", "--set", "model.hidden=[8]", "--no-progress",
+            "--set", 'replicas.nodes={"*"=1024}', "--set", f"executor.kind={executor}", "--out", tmp_path / "run"]
+    if executor == "sim":  # (a machine of enough chips for the copies: else check_names refuses them first)
+        sets += ["--hardware", ROOT / "hardware_models" / "hypercube_1024.toml"]
+    assert main(["train", str(blobs), *map(str, sets)]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"ampsim: error: {blobs}: replicas: 4,194,304 connections between copies, more than the limit of "
+        f"{MAX_CONNECTIONS:,} (in each of 1 group(s), every copy of a node is connected to every copy of the next: "
+        "1024 of x to 1024 of fc0 make 1,048,576); give fewer copies"]
+    assert not (tmp_path / "run").exists()
+    sweep = tmp_path / "s.toml"
+    sweep.write_text(f'[sweep]\nexperiment = "{blobs}"\n[fixed]\n"model.hidden" = [8]\n"data.n_train" = 64\n'
+                     '[grid]\n"replicas.nodes" = [{"*" = 2}, {"*" = 1024}]\n')
+    assert main(["sweep", str(sweep), "--check", "--out", str(tmp_path / "sw")]) == 2
+    assert "point 1 (replicas.nodes={\"*\":1024}): " in capsys.readouterr().err
