@@ -53,10 +53,11 @@ from ampsim.ir.nodes.losses import configure_losses
 from ampsim.ir.param import STALENESS_MODES
 from ampsim.models import build_task, check_activations, param_node_names
 from ampsim.models.base import Task
+from ampsim.muf import check_muf, copies_share, instances_per_epoch
 from ampsim.optim import OptimizerSpec
 from ampsim.placement import check_estimated, check_names, estimated_load, expand_profile, place, profile
 from ampsim.placement.memory import resident_bytes
-from ampsim.replicas import Replicated, no_host_cores, odd_copies, replica_spec, replicate
+from ampsim.replicas import Replicated, no_host_cores, node_copies, odd_copies, replica_spec, replicate
 from ampsim.unread import warn_unread, warn_unread_host, warn_unread_roofline, warn_unread_switching, warn_unused_sync
 
 log = logging.getLogger(__name__)
@@ -261,8 +262,14 @@ def worker_chips(cfg: Config, n: int) -> tuple[ChipSpec, ...]:
 
 def replicate_task(cfg: Config, task: Task) -> tuple[Task, Replicated | None]:
     """The task with its model replicated as ``[replicas]`` asks (unchanged, and None, by default). The
-    copies are made after :func:`configure_params`, so they carry its settings."""
-    rep = replicate(task.model, replica_spec(cfg), cfg.path)
+    copies are made after :func:`configure_params`, so they carry its settings, and after ``train.muf`` is checked
+    against the instances each copy would see (groups and copies beyond the run's instances were made first)."""
+    spec = replica_spec(cfg)
+    if not spec.trivial and (per_epoch := instances_per_epoch(cfg, task)):
+        counts = node_copies(list(task.model.graph.nodes), spec, cfg.path)
+        check_muf(cfg, per_epoch, copies_share((counts[n.name] for n in task.model.graph.param_nodes), spec.groups),
+                  warn=False)
+    rep = replicate(task.model, spec, cfg.path)
     warn_unused_sync(cfg, rep.spec.trivial)
     if rep.spec.trivial:
         return task, None

@@ -14,9 +14,8 @@ import time
 from pathlib import Path
 
 from ampsim import runfiles
-from ampsim.blame import blamed, override_of
 from ampsim.config import Config
-from ampsim.errors import ConfigError, Outcome
+from ampsim.errors import Outcome
 from ampsim.executors import Executor, executor_class, make_executor
 from ampsim.folders import check_not_in_staging
 from ampsim.gcpause import gc_paused
@@ -26,6 +25,7 @@ from ampsim.ir.hostmem import sizing
 from ampsim.metrics import mean_loss, metric_value, staleness_report, staleness_stats, time_to_target
 from ampsim.models import skeleton
 from ampsim.models.base import Task
+from ampsim.muf import check_muf, copies_share, instances_per_epoch
 from ampsim.planning import Plan, plan, resolve_system
 from ampsim.progress import Progress
 from ampsim.progress import progress as progress_reporter
@@ -33,7 +33,7 @@ from ampsim.replicas import Replicated
 from ampsim.results import RunDir, check_run_folder
 from ampsim.tomltext import dump_toml
 
-__all__ = ["check_muf", "portable_config", "run_training", "train_experiment"]
+__all__ = ["portable_config", "run_training", "train_experiment"]
 
 log = logging.getLogger(__name__)
 
@@ -79,15 +79,6 @@ def train_experiment(cfg: Config, out: str | Path, *, progress: bool = False, ke
                 return run_training(p, executor, run, progress=bar, record_outcome=record_outcome)
     finally:
         bar.close()
-
-
-def instances_per_epoch(cfg: Config, task: Task) -> int | None:
-    """Training instances of one epoch (the task's, cut to ``train.max_instances``); None if the task
-    does not say."""
-    per_epoch = task.info.get("instances_per_epoch")
-    if per_epoch and cfg.train.max_instances:
-        per_epoch = min(per_epoch, cfg.train.max_instances)
-    return per_epoch or None
 
 
 def _progress(p: Plan, *, enabled: bool) -> Progress:
@@ -209,30 +200,9 @@ def _check_muf(cfg: Config, task: Task, replicas: Replicated | None = None, *, w
     per_epoch = instances_per_epoch(cfg, task)
     if not per_epoch:
         return
-    share = 1 if replicas is None else max(
-        (replicas.spec.groups * len(replicas.copies[replicas.origin(n.name)][0]) for n in task.model.graph.param_nodes),
-        default=1)
+    share = 1 if replicas is None else copies_share(
+        (len(replicas.copies[n.name][0]) for n in replicas.logical.graph.param_nodes), replicas.spec.groups)
     check_muf(cfg, per_epoch, share, warn=warn)
-
-
-def check_muf(cfg: Config, per_epoch: int, share: int = 1, *, warn: bool = True) -> None:
-    """:func:`_check_muf` for ``per_epoch`` training instances an epoch (after ``train.max_instances``), each copy
-    of a parameterized node seeing 1 in ``share`` of them: a sweep checks its points with it before any runs. A
-    muf an override set is named by it (``--set train.muf``), not by the file."""
-    t = cfg.train
-    total = per_epoch * t.epochs
-    if share > 1 and t.muf > total // share:
-        raise blamed(ConfigError(f"{cfg.path}: train.muf: {t.muf} is more than the {total // share} instances a "
-                                 f"copy of a parameterized node sees (1 in {share} of the run's {total}): its "
-                                 f"parameters would never update; use at most {total // share}"), cfg)
-    if t.muf > total:
-        raise blamed(ConfigError(f"{cfg.path}: train.muf: {t.muf} is more than the {total} instances of the whole "
-                                 f"run ({t.epochs} epoch(s) of {per_epoch}): parameters would never update; use at "
-                                 f"most {per_epoch}"), cfg)
-    if warn and t.muf > per_epoch:  # (named as the errors above are: the --set that gave it, else the file's key)
-        log.warning("%s = %d is more than the %d instances of an epoch: parameters update only about once every "
-                    "%.3g epochs (completed instances carry over to the next epoch)",
-                    override_of(cfg, "train.muf") or f"{cfg.path}: train.muf", t.muf, per_epoch, t.muf / per_epoch)
 
 
 def _shown(value: float) -> str:

@@ -113,7 +113,7 @@ def check_muf_early(cfg: Config, counts: dict) -> None:
     if cfg.train.muf <= 1:
         return
     from ampsim.models import epoch_instances
-    from ampsim.training import check_muf
+    from ampsim.muf import check_muf
 
     key = (*_data_key(cfg), cfg.experiment.seed)  # (the seed: the generated lists' batches)
     if key not in counts:

@@ -30,7 +30,7 @@ LAYERS = [
     ("config",),
     ("ir", "hardware"),
     ("models",),
-    ("replicas",),
+    ("replicas", "muf"),
     ("placement",),
     ("executors",),
     ("divergence", "planning", "unread"),

@@ -160,13 +160,15 @@ def test_synchronization_keys_of_copies_that_synchronize_say_nothing(caplog):
 @pytest.mark.parametrize("executor", ["reference", "sim"])
 def test_copies_connected_beyond_the_limit_are_refused_before_they_are_made(tmp_path, capsys, executor):
     """Every copy of a node is connected to every copy of the next: 65,536 copies of each node (within MAX_COPIES; the
-    reference executor has no chips to bound them) took memory without end before the run's muf check refused them,
-    and 1,024 took seconds to be refused for another reason. Refused at once, saying why; a sweep's --check too."""
+    reference executor has no chips to bound them) took memory without end, and 1,024 (4 million connections) seconds
+    before anything ran. Refused before any copy is made, saying why; by a sweep's --check too."""
     from ampsim.cli import main
     from ampsim.replicas import MAX_CONNECTIONS
 
     blobs = ROOT / "experiments" / "blobs_mlp.toml"
-    sets = ["--set", "data.n_train=64", "--set", "data.n_test=16", "--set", "model.hidden=[8]", "--no-progress",
+    # (1,024 instances in all: each copy sees one, as train.muf asks, checked before)
+    sets = ["--set", "data.n_train=64", "--set", "data.batch=1", "--set", "train.epochs=16", "--set", "data.n_test=16",
+            "--set", "model.hidden=[8]", "--no-progress",
             "--set", 'replicas.nodes={"*"=1024}', "--set", f"executor.kind={executor}", "--out", tmp_path / "run"]
     if executor == "sim":  # (a machine of enough chips for the copies: else check_names refuses them first)
         sets += ["--hardware", ROOT / "hardware_models" / "hypercube_1024.toml"]
@@ -178,6 +180,26 @@ def test_copies_connected_beyond_the_limit_are_refused_before_they_are_made(tmp_
     assert not (tmp_path / "run").exists()
     sweep = tmp_path / "s.toml"
     sweep.write_text(f'[sweep]\nexperiment = "{blobs}"\n[fixed]\n"model.hidden" = [8]\n"data.n_train" = 64\n'
+                     '"data.batch" = 1\n"train.epochs" = 16\n'
                      '[grid]\n"replicas.nodes" = [{"*" = 2}, {"*" = 1024}]\n')
     assert main(["sweep", str(sweep), "--check", "--out", str(tmp_path / "sw")]) == 2
     assert "point 1 (replicas.nodes={\"*\":1024}): " in capsys.readouterr().err
+
+
+def test_more_groups_than_instances_are_refused_before_the_copies_are_made(tmp_path, capsys, monkeypatch):
+    """65,536 groups of a run of four instances (the reference executor: no chips bound them) were made, 41 s and a
+    gigabyte, before train.muf's check refused the copies that would see no instance: it comes before now."""
+    from ampsim import replicas
+    from ampsim.cli import main
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("copies made")
+
+    monkeypatch.setattr(replicas, "copy_names", refuse)  # (what replicate makes every copy from)
+    blobs = ROOT / "experiments" / "blobs_mlp.toml"
+    assert main(["train", str(blobs), "--no-progress", "--set", "data.n_train=64", "--set", "data.n_test=16",
+                 "--set", "model.hidden=[8]", "--set", "train.epochs=1", "--set", "replicas.groups=65536",
+                 "--out", str(tmp_path / "run")]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"ampsim: error: {blobs}: train.muf: 1 is more than the 0 instances a copy of a parameterized node sees (1 in "
+        "65536 of the run's 4): its parameters would never update; use at most 0"]
