@@ -49,9 +49,12 @@ def check_muf(cfg: Config, per_epoch: int, share: int = 1, *, warn: bool = True)
     t = cfg.train
     total = per_epoch * t.epochs
     if share > 1 and t.muf > total // share:
+        # (a copy that sees no instance at all: "use at most 0" asked for a muf that does not exist)
+        fix = (f"use at most {total // share}" if total >= share else
+               f"give at most {total} copies in all (replicas.groups x copies in a group), or the run more instances")
         raise blamed(ConfigError(f"{cfg.path}: train.muf: {t.muf} is more than the {total // share} instances a "
                                  f"copy of a parameterized node sees (1 in {share} of the run's {total}): its "
-                                 f"parameters would never update; use at most {total // share}"), cfg)
+                                 f"parameters would never update; {fix}"), cfg)
     if t.muf > total:
         raise blamed(ConfigError(f"{cfg.path}: train.muf: {t.muf} is more than the {total} instances of the whole "
                                  f"run ({t.epochs} epoch(s) of {per_epoch}): parameters would never update; use at "

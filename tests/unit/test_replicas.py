@@ -188,7 +188,8 @@ def test_copies_connected_beyond_the_limit_are_refused_before_they_are_made(tmp_
 
 def test_more_groups_than_instances_are_refused_before_the_copies_are_made(tmp_path, capsys, monkeypatch):
     """65,536 groups of a run of four instances (the reference executor: no chips bound them) were made, 41 s and a
-    gigabyte, before train.muf's check refused the copies that would see no instance: it comes before now."""
+    gigabyte, before train.muf's check refused the copies that would see no instance: it comes before now, and says
+    how many copies the run can feed (it said "use at most 0", a muf that does not exist)."""
     from ampsim import replicas
     from ampsim.cli import main
 
@@ -202,4 +203,5 @@ def test_more_groups_than_instances_are_refused_before_the_copies_are_made(tmp_p
                  "--out", str(tmp_path / "run")]) == 2
     assert capsys.readouterr().err.splitlines() == [
         f"ampsim: error: {blobs}: train.muf: 1 is more than the 0 instances a copy of a parameterized node sees (1 in "
-        "65536 of the run's 4): its parameters would never update; use at most 0"]
+        "65536 of the run's 4): its parameters would never update; give at most 4 copies in all (replicas.groups x "
+        "copies in a group), or the run more instances"]
