@@ -180,24 +180,26 @@ def _near(f: dataclasses.Field) -> list[Any]:
     elif isinstance(default, float):
         out += [0.0, 0.5, 1.0, 1e-9, 1e9]
     elif isinstance(default, dict):
-        out += [{"*": 2}, {"*": "stash"}, {"fc*": 0}, {"nope": 1}, {"[": 1}]
+        out += [{"*": 2}, {"*": "stash"}, {"fc*": 0}, {"nope": 1}, {"[": 1}, {"*": 1024}, {"*": 65536}]
     elif isinstance(default, list):
         out += [[1], [2, 3]]
     return out
 
 
-#: the fields a combination changes: every one but those that pick the run's files, data set or length
+#: the fields a combination changes: every one but those that pick the run's files, data set or length; the
+#: executor, the simulator or the reference (which has no chips to bound replica groups and copies)
 _COMBINED = [(s, f.name, _near(f)) for s, cls in {**FIXED_SECTIONS, "data": TASK_SCHEMAS["mlp"].data,
                                                   "model": TASK_SCHEMAS["mlp"].model}.items()
              for f in dataclasses.fields(cls)
              if f"{s}.{f.name}" not in ("executor.hardware", "executor.hardware_sha256", "executor.kind",
                                         "train.epochs", "data.dataset", "data.n_train", "data.n_test")]
+_COMBINED.append(("executor", "kind", ["reference", "sim"]))
 
 
 @FUZZ
 @given(st.lists(st.sampled_from(_COMBINED).flatmap(lambda f: st.tuples(st.just(f[:2]), st.sampled_from(f[2]))),
                 min_size=2, max_size=5))
-def test_an_experiment_with_several_fields_changed_on_the_simulator_is_run_or_refused_in_one_line(work, changes):
+def test_an_experiment_with_several_fields_changed_is_run_or_refused_in_one_line(work, changes):
     raw = TINY_SIM
     for (section, key), value in changes:
         raw = mutated(raw, ("set", section, key, value))
