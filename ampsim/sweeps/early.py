@@ -106,11 +106,12 @@ def check_placement_chips(cfg: Config, system: SystemSpec | None) -> None:
 def check_muf_early(cfg: Config, counts: dict) -> None:
     """Refuse a ``train.muf`` above the instances the point's run has (its parameters would never update), as
     its run would, but before any point runs. The count needs the task's data (MNIST, SST, QM9 are read, about a
-    second each, then kept for the process), so it is read only for a muf above 1 (every epoch has an
-    instance) and once per distinct ``[data]`` and seed in ``counts``; the model is not built. A copy of every
-    parameterized node sees 1 in ``replicas.groups`` of them; copies inside a group (``replicas.nodes``, whose
-    patterns need the model) only lower that, and are checked when the point runs."""
-    if cfg.train.muf <= 1:
+    second each, then kept for the process), so it is read only for a muf above 1 or replica groups (every epoch
+    has an instance, but more groups than the run's instances leave a copy none) and once per distinct ``[data]`` and
+    seed in ``counts``; the model is not built. A copy of every parameterized node sees 1 in ``replicas.groups`` of
+    them; copies inside a group (``replicas.nodes``, whose patterns need the model) only lower that, and are checked
+    when the point runs."""
+    if cfg.train.muf <= 1 and cfg.replicas.groups <= 1:
         return
     from ampsim.models import epoch_instances
     from ampsim.muf import check_muf

@@ -160,6 +160,9 @@ FIG = '[grid]\n"train.mak" = [1]\n[[figure]]\nname = "f"\nkind = "xy"\nx = "{x}"
     ('[grid]\n"train.muf" = [1, 100000]\n', "point 1 (train.muf=100000): "),
     ('[fixed]\n"train.epochs" = 1\n"train.max_instances" = 8\n"train.muf" = 5\n[grid]\n"replicas.groups" = [1, 2]\n',
      "point 1 (replicas.groups=2): "),
+    # muf 1 (the default) read no instances: more groups than the run's instances passed, and the run refused them
+    ('[fixed]\n"train.epochs" = 1\n"train.max_instances" = 2\n[grid]\n"replicas.groups" = [2, 3]\n',
+     "point 1 (replicas.groups=3): "),
 ])
 def test_malformed_sweeps_are_one_line_errors_naming_file_and_field(tmp_path, body, message, capsys):
     path = write(tmp_path, HEAD + body)
