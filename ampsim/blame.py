@@ -11,12 +11,17 @@ from __future__ import annotations
 
 import contextlib
 import os
-from typing import TYPE_CHECKING, Iterator, Sequence
+from typing import Any, Iterator, Protocol, Sequence
 
 from ampsim.errors import ConfigError
 
-if TYPE_CHECKING:
-    from ampsim.config import Config
+
+class Config(Protocol):
+    """What is read here of a :class:`ampsim.config.Config` (named so: this module sits below it)."""
+
+    path: Any
+    #: each override's key and the words that name it, in order
+    overridden: Sequence[tuple[str, str]]
 
 __all__ = ["blamed", "blamed_line", "blaming", "override_of", "set_by"]
 
