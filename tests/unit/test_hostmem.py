@@ -85,7 +85,8 @@ def test_a_replicated_models_copies_are_checked_before_they_are_copied(monkeypat
 
     monkeypatch.setattr(hostmem, "available_memory_bytes", lambda: 300 * 2**20)
     blobs = Path(__file__).resolve().parents[2] / "experiments" / "blobs_mlp.toml"
-    over = [("data.n_train", 64), ("data.n_test", 16), ("model.hidden", [2048, 2048])]
+    # (1,024 examples: 64 instances an epoch, so that each of the 32 groups' copies sees some, as train.muf asks)
+    over = [("data.n_train", 1024), ("data.n_test", 16), ("model.hidden", [2048, 2048])]
     assert plan(load_config(blobs, over)).replicas is None  # the model alone fits
     with pytest.raises(ConfigError, match=r"replicas: the copies' parameters need 2.\d+ GiB of host memory to train"):
         plan(load_config(blobs, over + [("replicas.groups", 32), ("executor.kind", "sim"),
