@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 
+from ampsim.blame import override_of
 from ampsim.config import WATCHDOG_S, Config, field_default
 from ampsim.fieldspec import unread_keys
 from ampsim.hardware.spec import SystemSpec
@@ -47,7 +48,7 @@ def warn_unread(cfg: Config, kind: str, *, by_kind: bool = True, predicting: boo
     if by_kind and kind in _UNREAD_BY:
         keys, why = _UNREAD_BY[kind]
         if ignored := [k for k, v in keys(cfg) if v]:
-            log.warning("%s: %s ignored: %s", cfg.path, " and ".join(ignored), why)
+            log.warning("%s ignored: %s", _named(cfg, ignored, " and "), why)
     if cfg.train.count_optimizer_state and kind != "sim":  # (it times updates and counts chip memory)
         log.warning("%s: train.count_optimizer_state applies to the simulator only; the %s executor runs the "
                     "updates as they are", cfg.path, kind)
@@ -56,7 +57,23 @@ def warn_unread(cfg: Config, kind: str, *, by_kind: bool = True, predicting: boo
         unread.append("train.predict_delay (read only with train.staleness = predict, or a train.staleness_nodes "
                       "entry of it)")
     if unread:
-        log.warning("%s: %s: set, and nothing reads it with these settings", cfg.path, "; ".join(unread))
+        log.warning("%s: set, and nothing reads it with these settings", _named(cfg, unread, "; "))
+
+
+def _named(cfg: Config, keys: list[str], sep: str) -> str:
+    """``keys`` (each a dotted key, maybe with words after it) as a warning lists them, after where they came from:
+    the experiment file (or a default), which it named for all of them before, or the override that gave them
+    (``--set train.momentum``; ``load_experiment: overrides: executor.trace and executor.workers``, one option said
+    once), as the plan stage's errors name it (:func:`ampsim.blame.override_of`). Keys of both: the file's line,
+    each overridden key named by its override."""
+    bare = [entry.split(" ", 1)[0] for entry in keys]
+    given = [override_of(cfg, key) for key in bare]
+    options = {w.removesuffix(key).rstrip() if w is not None and w.endswith(f" {key}") else None
+               for w, key in zip(given, bare)}
+    if len(options) == 1 and (option := options.pop()) is not None:
+        return f"{option} {sep.join(keys)}"
+    text = sep.join(entry if w is None else w + entry[len(key):] for w, key, entry in zip(given, bare, keys))
+    return f"{cfg.path}: {text}" if None in given else text
 
 
 def warn_unread_host(system: SystemSpec, source: str) -> None:

@@ -43,9 +43,11 @@ def test_a_key_the_other_settings_leave_unread_is_named_with_what_would_read_it(
 
 @pytest.mark.parametrize("sets, warned", [
     (['executor.kind="multicore"', "hardware.link.latency_s=1e-6", "eval.advances_time=true"],
-     "[hardware] and eval.advances_time ignored: the multicore executor runs on this machine's cores"),
+     "blobs_mlp.toml: [hardware] and --set eval.advances_time ignored: the multicore executor runs on this "
+     "machine's cores"),
     (['executor.kind="sim"', f'executor.hardware="{ROOT / "hardware_models" / "ring4.toml"}"', "executor.workers=3",
-      "executor.watchdog_s=5"], "executor.workers and executor.watchdog_s ignored: the multicore executor's keys"),
+      "executor.watchdog_s=5"], " --set executor.workers and executor.watchdog_s ignored: the multicore executor's "
+                                "keys"),
     (['train.optimizer="adam"', "train.momentum=0.5"],
      "train.momentum (read only with train.optimizer = momentum or model.embedding_optimizer = momentum): set, "
      "and nothing reads it with these settings"),
@@ -54,6 +56,24 @@ def test_the_plan_stage_warns_of_keys_nothing_reads(caplog, sets, warned):
     with caplog.at_level(logging.WARNING, logger="ampsim.planning"):
         plan(_cfg("blobs_mlp", "data.n_train=64", "data.n_test=16", *sets))
     assert warned in caplog.text
+
+
+def test_a_key_nothing_reads_is_named_by_the_override_that_gave_it_else_by_the_file(caplog, tmp_path):
+    """The warnings named the experiment file for every key, also for one a --set gave, which the file does not hold
+    (as the plan stage's errors did: ampsim.blame); the file still names what it gave."""
+    with caplog.at_level(logging.WARNING, logger="ampsim.planning"):
+        plan(_cfg("blobs_mlp", "data.n_train=64", 'train.optimizer="adam"', "train.momentum=0.5"))
+    (line,) = [r.getMessage() for r in caplog.records if "nothing reads" in r.getMessage()]
+    assert line == ("--set train.momentum (read only with train.optimizer = momentum or model.embedding_optimizer = "
+                    "momentum): set, and nothing reads it with these settings")
+    own = tmp_path / "adam.toml"  # the same key from the file, another from --set: the file first, then each
+    own.write_text((EXP / "blobs_mlp.toml").read_text().replace("[train]\n", "[train]\nmomentum = 0.5\n", 1))
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="ampsim.planning"):
+        plan(load_config(own, [("data.n_train", 64), ("train.optimizer", "adam"), ("train.eps", 1e-6),
+                               ("train.optimizer", "sgd")]))
+    (line,) = [r.getMessage() for r in caplog.records if "nothing reads" in r.getMessage()]
+    assert line.startswith(f"{own}: train.momentum (read only with ") and "; --set train.eps (read only" in line
 
 
 def test_keys_every_executor_reads_are_not_warned_of(caplog):
