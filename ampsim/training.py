@@ -15,7 +15,8 @@ from pathlib import Path
 
 from ampsim import runfiles
 from ampsim.config import Config
-from ampsim.errors import Outcome
+from ampsim.divergence import parameter_evidence
+from ampsim.errors import Diverged, Outcome
 from ampsim.executors import Executor, executor_class, make_executor
 from ampsim.folders import check_not_in_staging
 from ampsim.gcpause import gc_paused
@@ -141,6 +142,8 @@ def run_training(plan: Plan, executor: Executor, run: RunDir, progress: Progress
                 scored = f", {metric.name} {_shown(row[metric.name])}" if row[metric.name] is not None else ""
                 progress.milestone(f"epoch {epoch}/{cfg.train.epochs}, loss {_shown(row['train_loss'])}{scored}")
     except Outcome as e:
+        if isinstance(e, Diverged) and getattr(executor, "holds_parameters", False):
+            e.args = (f"{e}; {parameter_evidence(task.model.graph.nodes.values())}", *e.args[1:])
         if not record_outcome:
             raise
         return _stopped(cfg, task, executor, rows, run, e, plan.system)

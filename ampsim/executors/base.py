@@ -141,6 +141,9 @@ class ExecutorBase:
     estimated_load: list[dict] | None = None
     #: chips (workers) the placement maps onto
     n_units: int = 0
+    #: whether the model's nodes in this process hold the parameters as trained (False where workers of their own
+    #: train them: the training driver then does not read them for a divergence's line)
+    holds_parameters: ClassVar[bool] = True
 
     def write_artifacts(self, run: RunFolder) -> None:
         if self.placement is None:

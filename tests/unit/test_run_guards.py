@@ -5,6 +5,7 @@ placement naming a chip the machine lacks or a node the model lacks, caught by `
 from __future__ import annotations
 
 import logging
+import re
 import time
 from pathlib import Path
 
@@ -134,7 +135,7 @@ def test_a_divergence_lists_the_other_stages_the_run_has_where_no_setting_is_ext
         main(["train", str(BLOBS), "--no-progress", "--out", str(tmp_path / "run"), "--set", "data.n_train=200",
               "--set", "data.n_test=50", "--set", "train.lr=1000", *[a for s in sets for a in ("--set", s)]])
         (err,) = capsys.readouterr().err.strip().splitlines()
-        return err.partition(": the run diverged; ")[2]
+        return err.partition(": the run diverged; ")[2].partition("; parameters when it stopped: ")[0]
 
     rates = "lower train.lr (or a rate of the model's own, e.g. model.embedding_lr) or set train.clip_norm"
     assert line() == rates  # (nothing else in the run can blow up: word for word the line it always was)
@@ -144,6 +145,27 @@ def test_a_divergence_lists_the_other_stages_the_run_has_where_no_setting_is_ext
     assert line('train.staleness="predict"', "train.mak=4") == (
         f"{rates}, or turn off the delay predictor (train.staleness \"predict\": each forward's parameters "
         "extrapolated along the last step by the measured staleness)")
+
+
+@pytest.mark.parametrize("kind", ["reference", "sim"])
+def test_a_divergence_says_what_the_parameters_hold_when_it_stopped(tmp_path, capsys, kind):
+    # what the config cannot tell apart, the parameters can: blown up by the rate (1e+30 after one update), not
+    # finite after an averaging round at outer_lr 1e308, moderate where the delay predictor's extrapolation alone
+    # overflowed (the stored parameters never saw it)
+    def evidence(*sets: str) -> str:
+        main(["train", str(BLOBS), "--no-progress", "--out", str(tmp_path / "run"), "--set", "data.n_train=200",
+              "--set", "data.n_test=50", "--set", f'executor.kind="{kind}"', "--set", f'executor.hardware="{RING4}"',
+              *[a for s in sets for a in ("--set", s)]])
+        (err,) = capsys.readouterr().err.strip().splitlines()
+        return err.partition("; parameters when it stopped: ")[2]
+
+    assert re.fullmatch(r"all finite, the largest \|value\| 1[.0-9]*e\+30 \((fc\d)\.[Wb], after 1 update of \1\)",
+                        evidence('train.optimizer="sgd"', "train.lr=1e30"))
+    assert evidence("replicas.groups=2", "replicas.outer_lr=1e308") == (
+        "not finite in all 12 arrays (g0/fc0.W, g0/fc0.b, g0/fc1.W, g0/fc1.b, ...)")
+    moderate = re.fullmatch(r"all finite, the largest \|value\| ([0-9.]+) \(fc\d\.[Wb], after \d+ updates? of fc\d\)",
+                            evidence('train.staleness="predict"', "train.predict_delay=1e308", "train.mak=4"))
+    assert moderate and float(moderate[1]) < 10
 
 
 # --------------------------------------------------------------------------- muf and epochs

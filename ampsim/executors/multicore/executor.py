@@ -68,6 +68,7 @@ SPIN_S = 0.0
 class MulticoreExecutor(ExecutorBase):
     name = "multicore"
     time_unit = "wall"
+    holds_parameters = False  # (the workers' copies train; these stay as planned)
 
     @classmethod
     def from_plan(cls, plan: ExecutorPlan) -> MulticoreExecutor:
