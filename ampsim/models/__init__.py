@@ -120,11 +120,17 @@ def check_model_memory(config, widths: tuple[int, ...] | None = None) -> Model:
     return model
 
 
+def data_key(config) -> tuple[str, str]:
+    """A loaded experiment's task and ``[data]``, as a key: what its data (files, splits, limits, counts) depend on.
+    The one key of both caches that hold what a ``[data]`` gives (here and :mod:`ampsim.sweeps.early`)."""
+    return config.experiment.task, repr(config.data)
+
+
 def _sized(config, widths: tuple[int, ...] | None = None) -> tuple[Model, list, bool]:
     """The skeleton of a loaded experiment sized (with ``widths``, as :func:`check_model_memory`), the parameter
     arrays its sizing checked, and whether it was sized just now (its parameters checked against host memory as it
     was built; else in an earlier call)."""
-    key = (config.experiment.task, repr(config.model), repr(config.data), config.experiment.dtype, widths)
+    key = (*data_key(config), repr(config.model), config.experiment.dtype, widths)
     if (sized := _SIZED.get(key)) is not None:
         return (*sized, False)
     module = _builder(config)
@@ -188,7 +194,7 @@ def _skeleton_names(config) -> tuple[tuple[str, ...], tuple[str, ...]]:
     key = (config.experiment.task, repr(config.model), config.experiment.dtype)
     names = _NAMES.get(key)
     if names is None:  # (a skeleton of the model sized with any widths: they change no name)
-        base = (config.experiment.task, repr(config.model), repr(config.data), config.experiment.dtype)
+        base = (*data_key(config), repr(config.model), config.experiment.dtype)
         sized = next((v for k, v in reversed(_SIZED.items()) if k[:4] == base), None)
         graph = (sized or _sized(config))[0].graph
         names = _NAMES[key] = tuple(graph.nodes), tuple(n.name for n in graph.param_nodes)
@@ -202,4 +208,4 @@ def build_task(config) -> Task:
 
 __all__ = ["TASKS", "TASK_MODULE_NAMES", "register_task",
            "Task", "Model", "Metric", "build_task", "epoch_instances", "skeleton", "node_names", "param_node_names",
-           "check_model_memory", "data_widths", "example_counts", "check_activations"]
+           "check_model_memory", "data_key", "data_widths", "example_counts", "check_activations"]

@@ -6,8 +6,6 @@ generated data, parameters, activations and replica copies against host memory. 
 
 from __future__ import annotations
 
-import dataclasses
-import json
 from collections.abc import Callable
 from typing import Any
 
@@ -15,7 +13,7 @@ from ampsim.config import Config
 from ampsim.errors import ConfigError, RunError
 from ampsim.hardware.spec import SystemSpec
 from ampsim.ir.graph import Graph
-from ampsim.models import check_activations, check_model_memory, data_widths, example_counts
+from ampsim.models import check_activations, check_model_memory, data_key, data_widths, example_counts
 from ampsim.placement import check_map
 from ampsim.replicas import check_copies_fit, node_copies, replica_spec
 
@@ -85,7 +83,7 @@ def _run_graph(cfg: Config, kept: dict) -> Graph:
 
 def _kept(kept: dict, what: str, cfg: Config, read: Callable[[], Any]) -> Any:
     """``read()``, or what it gave for the same ``what``, task and ``[data]`` earlier in the sweep."""
-    if (key := (what, *_data_key(cfg))) not in kept:
+    if (key := (what, *data_key(cfg))) not in kept:
         kept[key] = read()
     return kept[key]
 
@@ -116,13 +114,8 @@ def check_muf_early(cfg: Config, counts: dict) -> None:
     from ampsim.models import epoch_instances
     from ampsim.muf import check_muf
 
-    key = (*_data_key(cfg), cfg.experiment.seed)  # (the seed: the generated lists' batches)
+    key = (*data_key(cfg), cfg.experiment.seed)  # (the seed: the generated lists' batches)
     if key not in counts:
         counts[key] = epoch_instances(cfg)
     per_epoch = min(counts[key], cfg.train.max_instances or counts[key])
     check_muf(cfg, per_epoch, cfg.replicas.groups, warn=False)
-
-
-def _data_key(cfg: Config) -> tuple[str, str]:
-    """The point's task and ``[data]``: what its data's counts depend on (its files, splits and limits)."""
-    return cfg.experiment.task, json.dumps(dataclasses.asdict(cfg.data), sort_keys=True, default=str)
