@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, ParamSpec, T
 
 from ampsim import planning
 from ampsim.blame import blaming
-from ampsim.config import Config, check_no_nul, check_writable, checked, load_config, parse_override
+from ampsim.config import Config, check_no_nul, check_writable, checked, load_config, marked_read, parse_override
 from ampsim.errors import ConfigError
 from ampsim.executors import Executor
 from ampsim.executors import make_executor as _make_executor
@@ -205,7 +205,7 @@ def _anchored(cfg: Config) -> Config:
     model = cfg.model
     if isinstance(getattr(model, "vectors", None), str):
         model = replace(model, vectors=here(model.vectors))
-    return replace(cfg, path=os.path.join(os.getcwd(), cfg.path), executor=executor, model=model)
+    return marked_read(replace(cfg, path=os.path.join(os.getcwd(), cfg.path), executor=executor, model=model))
 
 
 @_api

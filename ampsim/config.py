@@ -183,10 +183,49 @@ def load_config(path: str | Path, overrides: list[tuple[str, Any]] = (), option:
         line = blamed_line(str(e), source, places)
         raise (e if line is None else ConfigError(line)) from None
     cfg = dataclasses.replace(cfg, overridden=places)
+    cfg = marked_read(cfg)
     if hardware_keys := [key for key, _ in overrides if key.partition(".")[0] == "hardware"]:
         given = _named(option, ", ".join(hardware_keys))
         cfg = dataclasses.replace(cfg, hardware_from=f"{source} and {given}" if raw.get("hardware") else given)
     return cfg
+
+
+def marked_read(cfg: Config) -> Config:
+    """``cfg`` with its sections as they are now noted as read (``Config.as_read``): a value changed after this, in
+    Python, is named as the Config's (:func:`checked`)."""
+    return dataclasses.replace(cfg, as_read=tuple((name, getattr(cfg, name)) for name in SECTIONS))
+
+
+def changed_in_python(cfg: Config) -> list[str]:
+    """The dotted keys of ``cfg`` whose values differ from the ones it was read with (``Config.as_read``): changed
+    in Python with ``dataclasses.replace``; a section of another class, or without a record, whole.
+
+    >>> import dataclasses
+    >>> cfg = load_config("experiments/blobs_mlp.toml", [("train.lr", 0.5)])
+    >>> changed_in_python(dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, mak=4, lr=0.5)))
+    ['train.mak']
+    """
+    read = dict(cfg.as_read) if isinstance(cfg.as_read, tuple) else {}
+    changed = []
+    for name, old in read.items():
+        new = getattr(cfg, name, None)
+        if new is old:
+            continue
+        if isinstance(old, dict) and isinstance(new, dict):  # [hardware]: its top-level keys
+            changed += [f"{name}.{k}" for k in {**old, **new} if not _same(old.get(k), new.get(k))]
+        elif type(new) is not type(old) or not dataclasses.is_dataclass(new):
+            changed.append(name)
+        else:
+            changed += [f"{name}.{f.name}" for f in dataclasses.fields(new)
+                        if not _same(getattr(old, f.name), getattr(new, f.name))]
+    return changed
+
+
+def _same(a: Any, b: Any) -> bool:
+    try:
+        return bool(a == b)
+    except Exception:  # (an array's truth is ambiguous: not the value read)
+        return False
 
 
 def _named(option: str, key: str) -> str:
@@ -281,10 +320,16 @@ def checked(cfg: Config) -> Config:
     # hidden=(8, 8) was refused here, "expected array, got tuple", where overrides took it)
     raw = {name: {key: as_toml(value) for key, value in table.items()} if isinstance(table, dict) else table
            for name, table in cfg.to_dict().items()}
-    _check_values(raw, path)
-    made = _from_raw(raw, path)
-    if isinstance(cfg.overridden, tuple):  # (where its overrides came from)
-        made = dataclasses.replace(made, overridden=cfg.overridden)
+    # where its values came from: the overrides, and after them what Python changed (named so, not the file)
+    places = cfg.overridden if isinstance(cfg.overridden, tuple) else ()
+    places += tuple(p for k in changed_in_python(cfg) if (p := (k, f"Config.{k}")) not in set(places))
+    try:
+        _check_values(raw, path)
+        made = _from_raw(raw, path)
+    except ConfigError as e:
+        line = blamed_line(str(e), path, places)
+        raise (e if line is None else ConfigError(line)) from None
+    made = dataclasses.replace(made, overridden=places, as_read=cfg.as_read)
     return dataclasses.replace(made, hardware_from=cfg.hardware_from) if isinstance(cfg.hardware_from, str) else made
 
 
@@ -336,4 +381,4 @@ def _check_eps(train: TrainSection, dtype: str, source: str) -> None:
 
 __all__ = ["Config", "load_config", "checked", "parse_section", "parse_override", "apply_overrides", "check_override",
            "section_class", "field_of", "spec", "field_default", "register_task", "read_toml", "too_large", "SECTIONS",
-           "MAX_INT", "check_no_nul"]
+           "MAX_INT", "check_no_nul", "marked_read", "changed_in_python"]

@@ -193,6 +193,9 @@ class Config:
     #: (``--set train.mak``, ``--workers``; a sweep's point's: the key alone), for the plan stage's errors about a
     #: value one set (:func:`ampsim.blame.blamed`). Not part of the experiment either
     overridden: tuple = field(default=(), compare=False, repr=False)
+    #: each section as the file and its overrides gave it ((name, section), ...), so that a value changed since in
+    #: Python (``dataclasses.replace``) is blamed on the Config, not on the file (:func:`ampsim.config.checked`)
+    as_read: tuple = field(default=(), compare=False, repr=False)
 
     def to_dict(self) -> dict[str, dict]:
         """The TOML-shaped dict: section name -> its fields (``hardware`` only where it has overrides)."""

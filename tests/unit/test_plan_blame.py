@@ -139,3 +139,31 @@ def test_a_run_name_a_set_gave_is_named_by_it_and_the_files_own_by_the_file(tmp_
     own.write_text(BLOBS.read_text().replace('name = "blobs_mlp"', 'name = "../x"', 1))
     assert error_line(capsys, str(own)).startswith(f"ampsim: error: {own}: {said}")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["own.toml"]
+
+
+def test_a_value_changed_in_python_is_named_as_the_configs_not_the_files(caplog):
+    # a Config changed with dataclasses.replace (the README's way to vary one through the API) named the file,
+    # which holds no such value: for a field's own rule, the plan stage's, the muf check and a key nothing reads
+    import dataclasses
+
+    cfg = ampsim.load_experiment(BLOBS, {"executor.kind": "sim", "executor.hardware": str(RING4), "train.mak": 2})
+
+    def changed(**train):
+        return dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, **train))
+
+    with pytest.raises(ConfigError, match=r"^Config\.train\.lr: must be > 0, got -1\.0$"):
+        ampsim.plan(changed(lr=-1.0))
+    with pytest.raises(ConfigError, match=r"^Config\.replicas\.groups: 8 groups but only 4 chip\(s\) to hold them$"):
+        ampsim.plan(dataclasses.replace(cfg, replicas=dataclasses.replace(cfg.replicas, groups=8)))
+    with pytest.raises(ConfigError, match=r"^Config\.train\.muf: 1000000 is more than the 625 instances"):
+        ampsim.train(changed(muf=10**6))
+    with caplog.at_level("WARNING"):
+        ampsim.plan(changed(momentum=0.5))
+    assert "Config.train.momentum (read only with train.optimizer = momentum" in caplog.text
+    # a value an override set keeps its override beside a change in Python, and one Python changed after it is Python's
+    grouped = ampsim.load_experiment(BLOBS, {"executor.kind": "sim", "executor.hardware": str(RING4),
+                                             "replicas.groups": 8})
+    with pytest.raises(ConfigError, match=rf"^load_experiment: overrides: {re.escape(GROUPS)}$"):
+        ampsim.plan(dataclasses.replace(grouped, train=dataclasses.replace(grouped.train, lr=0.5)))
+    with pytest.raises(ConfigError, match=r"^Config\.replicas\.groups: 6 groups but only 4 chip"):
+        ampsim.plan(dataclasses.replace(grouped, replicas=dataclasses.replace(grouped.replicas, groups=6)))
