@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import errno
 import logging
 import os
 import signal
@@ -37,7 +36,7 @@ from ampsim.errors import (
     stop_signals_reset,
 )
 from ampsim.executors import EXECUTORS
-from ampsim.files import os_error_cause, path_option
+from ampsim.files import machine_error, path_option
 from ampsim.outputs import check_folder_name
 from ampsim.wording import CLI, worded
 
@@ -249,10 +248,9 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as e:
         # the machine, not ampsim: a full disk or quota, a read-only or failing file system, a folder locked
         # down while the command ran. Anything else stays a traceback (a bug)
-        if e.errno not in _MACHINE_ERRNOS:
+        if (line := machine_error(e)) is None:
             raise
-        where = e.filename if e.filename is not None else "writing the results"
-        print(f"ampsim: error: {_one_line(e, f'{where}: {os_error_cause(e)}')}", file=sys.stderr)
+        print(f"ampsim: error: {_one_line(e, line)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM (Terminated): what was kept, the notes say
         try:
@@ -267,11 +265,6 @@ def main(argv: list[str] | None = None) -> int:
         if previous is not None:
             for signum, handler in zip(stops, previous):
                 signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
-
-
-#: what an OSError that reaches the CLI says of the machine rather than of ampsim (one line, status 2)
-_MACHINE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO, errno.EACCES, errno.EPERM,
-                             errno.ENAMETOOLONG, errno.EMFILE})
 
 
 def _one_line(e: BaseException, message: str | None = None) -> str:

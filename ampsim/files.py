@@ -16,6 +16,7 @@ builds on these; nothing here writes.
 from __future__ import annotations
 
 import codecs
+import errno
 import gzip
 import os
 import stat
@@ -28,6 +29,7 @@ from typing import Any, BinaryIO, Iterator
 from ampsim.errors import AmpsimError, ConfigError
 
 __all__ = ["read_toml", "read_bytes", "read_text", "read_json", "read_data", "gunzip", "text_lines", "os_error_cause",
+           "machine_error",
            "path_option", "path_kind", "dangling_link", "open_regular", "reading", "ErrorClass"]
 
 _GZIP_MAGIC = b"\x1f\x8b"
@@ -45,6 +47,24 @@ def os_error_cause(e: OSError) -> str:
     if isinstance(e, PermissionError):
         return "permission denied"
     return (e.strerror or type(e).__name__).lower()
+
+
+#: what an OSError says of the machine rather than of ampsim: a full disk or quota, a read-only or failing file
+#: system, a folder locked down while the command ran, too long a name, no file descriptors left
+MACHINE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO, errno.EACCES, errno.EPERM,
+                            errno.ENAMETOOLONG, errno.EMFILE})
+
+
+def machine_error(e: BaseException, doing: str = "writing the results") -> str | None:
+    """The one line ``e`` says where it is an OSError of the machine's (:data:`MACHINE_ERRNOS`): the file and the
+    cause, or what was being done where it names no file; None for anything else (a bug stays one).
+
+    >>> machine_error(OSError(errno.ENOSPC, "No space left on device")), machine_error(ValueError("x"))
+    ('writing the results: no space left on device', None)
+    """
+    if not isinstance(e, OSError) or e.errno not in MACHINE_ERRNOS:
+        return None
+    return f"{e.filename if e.filename is not None else doing}: {os_error_cause(e)}"
 
 
 def path_kind(path: str | Path) -> str:

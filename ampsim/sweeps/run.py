@@ -73,6 +73,7 @@ from typing import Any, Iterator
 
 from ampsim import runfiles
 from ampsim.errors import OUTCOME_FIELDS, ConfigError, RunError, first_line
+from ampsim.files import machine_error
 from ampsim.outputs import what_it_holds
 from ampsim.progress import progress as progress_reporter
 from ampsim.results import not_run_outputs, write_json
@@ -265,7 +266,8 @@ def _run_locked(sweep: Sweep, out: Path, jobs: int | None, ray: bool, ray_addres
     if failures:
         pid, err = failures[0]
         raise RunError(f"sweep {sweep.name}: {len(failures)} of {len(todo)} point(s) failed (first: {pid}: "
-                       f"{first_line(err)}); finished points are kept, re-run to retry the rest")
+                       f"{machine_error(err, 'writing its results') or first_line(err)}); finished points are kept, "
+                       "re-run to retry the rest")  # (a full disk: said as a run says it)
     return table or write_sweep_table(sweep, out)
 
 

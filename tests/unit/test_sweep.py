@@ -270,6 +270,27 @@ def test_a_failing_point_is_reported_the_others_are_kept_and_no_table_is_written
     assert "1 of 1 point(s) failed" in capsys.readouterr().err
 
 
+def test_a_point_that_finds_the_disk_full_says_so_as_a_run_does(tmp_path, capsys, monkeypatch):
+    """A point stopped by a full disk (a 200 KB tmpfs: a write that names no file) failed the sweep with
+    "OSError: [Errno 28] No space left on device", where a run says "writing the results: no space left on device"."""
+    import errno
+
+    import ampsim.training
+
+    def full(cfg, out, **kw):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(ampsim.training, "train_experiment", full)
+    path = write(tmp_path, HEAD + SMALL + """
+[grid]
+"train.mak" = [1]
+""")
+    assert main(["sweep", str(path), "--out", str(tmp_path / "out"), "--no-progress", "--jobs", "1"]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.endswith(": writing its results: no space left on device); finished points are kept, re-run to "
+                         "retry the rest"), line
+
+
 def test_a_point_that_diverges_is_a_row_saying_so(tmp_path):
     """A learning rate or staleness that diverges is an outcome a sweep exists to show; it failed the point,
     so the sweep never wrote its table (and a re-run diverged again). Now the point is done, its row says
