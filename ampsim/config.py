@@ -330,6 +330,8 @@ def checked(cfg: Config) -> Config:
         line = blamed_line(str(e), path, places)
         raise (e if line is None else ConfigError(line)) from None
     made = dataclasses.replace(made, overridden=places, as_read=cfg.as_read)
+    if hardware := [words for key, words in places if key.startswith("hardware.") and words.startswith("Config.")]:
+        return dataclasses.replace(made, hardware_from=", ".join(hardware))  # (the hardware model's errors name it)
     return dataclasses.replace(made, hardware_from=cfg.hardware_from) if isinstance(cfg.hardware_from, str) else made
 
 

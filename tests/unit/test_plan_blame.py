@@ -167,3 +167,6 @@ def test_a_value_changed_in_python_is_named_as_the_configs_not_the_files(caplog)
         ampsim.plan(dataclasses.replace(grouped, train=dataclasses.replace(grouped.train, lr=0.5)))
     with pytest.raises(ConfigError, match=r"^Config\.replicas\.groups: 6 groups but only 4 chip"):
         ampsim.plan(dataclasses.replace(grouped, replicas=dataclasses.replace(grouped.replicas, groups=6)))
+    # [hardware] changed in Python: the hardware model's errors name it as the overrides they came with
+    with pytest.raises(ConfigError, match=r"\(with the hardware overrides of Config\.hardware\.chip\): chip\.memory_bytes"):
+        ampsim.plan(dataclasses.replace(grouped, hardware={"chip": {"memory_bytes": -1}}))
