@@ -124,6 +124,9 @@ def check_run_folder(out: str | Path) -> Path:
                           "writes; a run replaces its folder whole: move that out first, or give another folder")
     partial = partial_path(out)
     if (why := staging_in_the_way(partial, legacy=_left_partial)) is not None:  # (deleted by the run: not ours)
+        if os.path.isfile(partial / SUMMARY):  # (written last: a finished run's, as a run stopped between the two
+            why = (f"holds a finished run (written there with --out, or the run that was replacing {out} when it was "
+                   f"stopped: to keep that one, put it in place of {out})")  # renames of replace_folder leaves it)
         raise ConfigError(f"{out}: {partial} is in the way (a run is written there first) and {why}; move it away")
     return out
 

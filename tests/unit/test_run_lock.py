@@ -202,7 +202,9 @@ def test_a_run_killed_between_the_two_renames_loses_no_finished_run(tmp_path, mo
     assert not out.exists()
     assert '"final_metric": 0.5' in (aside / "summary.json").read_text()  # set aside, not yet replaced
     monkeypatch.setattr(folders, "_exchange", lambda new, target: False)
-    with pytest.raises(ConfigError, match="is in the way"):  # (the killed run's finished folder: the user's call)
+    with pytest.raises(ConfigError, match=r"is in the way \(a run is written there first\) and holds a finished run "
+                       r"\(written there with --out, or the run that was replacing .*run when it was stopped: to keep "
+                       r"that one, put it in place of .*run\); move it away"):  # (the killed run's: the user's call)
         RunDir(out)
     assert '"final_metric": 0.5' in (out / "summary.json").read_text()  # put back as the next run checked its folder
     shutil.rmtree(tmp_path / "run.partial")
