@@ -23,14 +23,17 @@ from typing import Any, Iterator
 from ampsim.errors import AmpsimError, ConfigError
 from ampsim.files import reading
 
-__all__ = ["BWD", "CONTROLLER_PID", "FWD", "LINK_PID", "STEP_PHASES", "SYNC", "TraceRecorder", "UPDATE", "read_events",
-           "step_label"]
+__all__ = ["BWD", "CONTROLLER_PID", "FWD", "LINK_PID", "STEP_PHASES", "SYNC", "SYNC_JOBS", "TraceRecorder", "UPDATE",
+           "read_events", "send_label", "span_kind", "step_label", "sync_label"]
 
 #: the kinds of the executors' work items (the simulator's chip queues and the multicore workers' alike): a
 #: node's forward, backward and update steps, and a synchronization's job (an add or apply of its copies)
 FWD, BWD, UPDATE, SYNC = 0, 1, 2, 3
 #: the span of a node's work item is labelled ``"<node> <phase>"``, the phase by its kind (FWD, BWD, UPDATE)
 STEP_PHASES = ("fwd", "bwd", "update")
+#: the span of a synchronization's job is labelled ``"<sync set> <job>"``: an all-reduce's add of a chunk, or the
+#: apply of a round's result to a copy (the simulator's replica groups; :mod:`ampsim.executors.sim.collective`)
+SYNC_JOBS = ("add", "sync")
 #: the process id of the links in the simulator's traces (each directed link a thread of it)
 LINK_PID = 1_000_000
 #: the process id of the controller's admissions and completions (every executor's traces)
@@ -44,6 +47,40 @@ def step_label(node: str, kind: int) -> str:
     ('fc0 bwd', 'fc0 update')
     """
     return f"{node} {STEP_PHASES[kind]}"
+
+
+def sync_label(sync_set: str, job: str) -> str:
+    """The span label of a job (one of :data:`SYNC_JOBS`) of the synchronization of ``sync_set``'s copies.
+
+    >>> sync_label("fc0", "add")
+    'fc0 add'
+    """
+    return f"{sync_set} {job}"
+
+
+def send_label(frames: int) -> str:
+    """The span label of a chip unit sending ``frames`` frames (a measured machine's framing).
+
+    >>> send_label(2)
+    'send 2 frame(s)'
+    """
+    return f"send {frames} frame(s)"
+
+
+def span_kind(name: str) -> str:
+    """The work a chip's span labelled ``name`` shows: its node step's phase (one of :data:`STEP_PHASES`),
+    ``"sync"`` for a synchronization's job (:func:`sync_label`), ``"send"`` for frames sent (:func:`send_label`);
+    ``"fwd"`` for a label of none of these (a hand-made trace's), as the timelines drew every label before.
+
+    >>> [span_kind(n) for n in ("g1/fc0 bwd", "fc0 add", "fc0 sync", "send 2 frame(s)", "work")]
+    ['bwd', 'sync', 'sync', 'send', 'fwd']
+    """
+    word = name.rsplit(" ", 1)[-1]
+    if word in STEP_PHASES:
+        return word
+    if word in SYNC_JOBS:
+        return "sync"
+    return "send" if name.startswith("send ") and word == "frame(s)" else "fwd"
 
 
 class TraceRecorder:

@@ -6,7 +6,8 @@
   whose points differ in another swept key is refused (one of them would stand for all: pick one with ``where``).
 * ``timeline`` — the first point matching ``where`` (it must have run with ``executor.trace = true``):
   one row per chip (and per link when ``links`` is true, default when there are at most 24 links), a bar
-  per span coloured by kind (fwd, bwd, update, transfer), over the first ``window`` fraction of the run.
+  per span coloured by kind (fwd, bwd, update, a replica synchronization's jobs, frame sends, transfer; as
+  :func:`ampsim.trace.span_kind` reads a chip span's label), over the first ``window`` fraction of the run.
 * run timelines (``ampsim plot RUN_DIR... --timeline``, :func:`plot_run_timelines`) — traced run folders of
   any executor, a panel each on one time axis, with the controller's admissions and completions.
 """
@@ -27,13 +28,15 @@ from ampsim.figures.runs import run_summary
 from ampsim.figures.selection import groups
 from ampsim.sweeps.figspec import FigureSpec
 from ampsim.tables import stopped
-from ampsim.trace import CONTROLLER_PID, LINK_PID, STEP_PHASES, read_events
+from ampsim.trace import CONTROLLER_PID, LINK_PID, STEP_PHASES, read_events, span_kind
 
 __all__ = ["check_window", "draw_heatmap", "draw_timeline", "load_spans", "load_trace", "plot_run_timelines",
            "MIN_WINDOW_US", "MIN_WINDOW_FRACTION"]
 
-#: a span's colour by its phase (the last word of a node step's label), and the links' transfers
-COLORS = dict(zip((*STEP_PHASES, "transfer"), ("#1f77b4", "#ff7f0e", "#2ca02c", "#7f7f7f")))
+#: a span's colour by its kind (:func:`ampsim.trace.span_kind`: a node step's phase, a synchronization's job, frame
+#: sends), and the links' transfers
+COLORS = dict(zip((*STEP_PHASES, "sync", "send", "transfer"),
+                  ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#7f7f7f")))
 
 
 def draw_heatmap(df, sweep_dir: Path, spec: FigureSpec, swept: list[str]):
@@ -138,9 +141,9 @@ def load_trace(trace_path: Path) -> tuple[list[tuple[str, str, float, float]], d
             if pid == LINK_PID:
                 link_spans.append((_field(trace_path, i, e, "tid", _is_int, "an integer"), ts, dur))
             else:
-                kind = _field(trace_path, i, e, "name", _is_text, "text").rsplit(" ", 1)[-1]
+                kind = span_kind(_field(trace_path, i, e, "name", _is_text, "text"))
                 row = chip_rows.get(pid) or chip_rows.setdefault(pid, f"chip {pid}")
-                spans.append((row, _KINDS.get(kind, "fwd"), ts, dur))
+                spans.append((row, _KINDS[kind], ts, dur))
         elif ph == "i" and e.get("pid") == CONTROLLER_PID and _is_text(e.get("name")) and e["name"] in marks:
             marks[e["name"]].append(_field(trace_path, i, e, "ts", _is_time, _TIME))
         elif ph == "M" and e.get("name") == "thread_name" and e.get("pid") == LINK_PID:

@@ -1,7 +1,7 @@
 """A traced run's trace.json as Chrome and Perfetto read it: spans on one thread never overlap, and a chip's
 spans add up to its busy time (utilization x time), also where contention stretches the work, where a chip of
-several units sends frames, and on packet-switched links, where messages share a link (each on a lane of its
-own, named as the link)."""
+several units sends frames, where replica groups synchronize, and on packet-switched links, where messages
+share a link (each on a lane of its own, named as the link); and a timeline draws each span as the work it is."""
 
 from __future__ import annotations
 
@@ -29,6 +29,9 @@ CASES = {
     # 256-byte packets: messages share a link's bandwidth (the list reduction's, placed by min-cut, do)
     "packets": ["--hardware", str(ROOT / "hardware_models" / "mesh4x4.toml"), "--set",
                 'placement.strategy="min_cut"'],
+    # two replica groups averaging after every update: the all-reduce's adds and applies on the chips
+    "replicas": ["--hardware", str(ROOT / "hardware_models" / "ring4.toml"), "--set", "replicas.groups=2", "--set",
+                 "train.mak=4"],
 }
 EXPERIMENT = {"packets": "list_reduction"}
 UNITS = {"framed-units": 2}
@@ -65,3 +68,22 @@ def test_spans_on_one_thread_never_overlap_and_add_up_to_each_chips_busy_time(ca
     link_names = [names[(LINK_PID, t)] for p, t in lanes if p == LINK_PID]  # every lane named as its link
     if case == "packets":  # messages shared a link: lanes beyond the link's own, under its name
         assert len(link_names) > len(set(link_names)) and set(link_names) <= set(summary["link_utilization"])
+
+
+@pytest.mark.parametrize("case, kind", [("replicas", "sync"), ("contention", "send")])
+def test_a_timeline_draws_synchronizations_and_frame_sends_as_what_they_are(case, kind, tmp_path):
+    """The timeline (``plot --timeline``, a sweep's ``timeline`` figure) took a chip span's kind from the last
+    word of its label and drew every label but a node step's as a forward step: a replica group's all-reduce
+    jobs ("fc0 add", "fc0 sync") and a chip's frame sends ("send 2 frame(s)") were forward work, so a simulated
+    run of a measured machine showed more forward work beside the measured run's timeline than it did."""
+    from ampsim.figures.trace import load_trace
+
+    run = tmp_path / case
+    assert main(["train", str(ROOT / "experiments" / "blobs_mlp.toml"), *SMALL, *CASES[case], "--out", str(run)]) == 0
+    spans, _, _ = load_trace(run / "trace.json")
+    events = [e for e in json.loads((run / "trace.json").read_text())["traceEvents"]
+              if e["ph"] == "X" and e["pid"] != LINK_PID]
+    for phase in ("fwd", "bwd", "update"):  # a node step's spans, and only they, drawn as its phase
+        assert sum(s[1] == phase for s in spans) == sum(e["name"].endswith(f" {phase}") for e in events), phase
+    assert sum(s[1] == kind for s in spans) == len(events) - sum(
+        e["name"].rsplit(" ", 1)[-1] in ("fwd", "bwd", "update") for e in events) > 0

@@ -22,6 +22,7 @@ from ampsim import (
     schemas,
     tables,
     tomltext,
+    trace,
 )
 from ampsim.calibration import profile, report, targets, transport
 from ampsim.executors.multicore import protocol
@@ -37,7 +38,7 @@ from ampsim.sweeps import ids
 @pytest.mark.parametrize("module", [admission, api, blame, config, divergence, environment, errors, fieldspec, figure_trace, files, folders,
                                     ids, jitarrays, jsontext, labels, metrics, load, optim, packing, profile, protocol, report,
                                     routing, runfiles, schemas, selection, strategies, sync, tables, targets,
-                                    tomltext, transport],
+                                    tomltext, trace, transport],
                          ids=lambda m: m.__name__)
 def test_docstring_examples_hold(module, monkeypatch):
     monkeypatch.chdir(Path(__file__).resolve().parents[2])  # (their paths are the repository's)

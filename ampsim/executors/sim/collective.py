@@ -57,7 +57,7 @@ from typing import TYPE_CHECKING, Callable
 from ampsim.ir.node import Work
 from ampsim.ir.sized_sync import sizes_only
 from ampsim.ir.sync import Reduced, SyncSet, rounds_and_drift
-from ampsim.trace import SYNC, UPDATE
+from ampsim.trace import SYNC, UPDATE, sync_label
 
 if TYPE_CHECKING:
     from ampsim.executors.sim.chips import Chip
@@ -201,7 +201,7 @@ class Collectives:
 
         def deliver(_) -> None:
             for c in s.copies:
-                self.where[c.name].put((SYNC, c, f"{s.name} sync", (red, _nothing)), 0)
+                self.where[c.name].put((SYNC, c, sync_label(s.name, "sync"), (red, _nothing)), 0)
         out.callbacks.append(deliver)
 
     def _all_reduce(self, s: SyncSet, red: Reduced) -> None:
@@ -216,7 +216,7 @@ class Collectives:
             _, (num, den), add = steps[step]
             if add:  # reduce-scatter: add the chunk, on the receiving chip's queue
                 work = Work(flops=elements * num / den, bytes=3 * (nbytes * num / den), kernels=1)
-                chips[i].put((SYNC, copies[i], f"{s.name} add", (work, got[step][i].succeed)), 0)
+                chips[i].put((SYNC, copies[i], sync_label(s.name, "add"), (work, got[step][i].succeed)), 0)
             else:
                 got[step][i].succeed()
 
@@ -234,7 +234,7 @@ class Collectives:
                     self.send(chips[i].index, chips[nxt].index, chunk, lambda st=step, j=nxt: arrive(st, j))
             yield got[-1][i]
             done = self.env.event()
-            chips[i].put((SYNC, copies[i], f"{s.name} sync", (red, done.succeed)), 0)
+            chips[i].put((SYNC, copies[i], sync_label(s.name, "sync"), (red, done.succeed)), 0)
             yield done
 
         for i in range(k):

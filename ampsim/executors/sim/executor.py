@@ -49,7 +49,7 @@ from ampsim.ir.message import Instance
 from ampsim.ir.node import Report
 from ampsim.ir.sync import SyncSet
 from ampsim.models.base import Model
-from ampsim.trace import BWD, FWD, SYNC, UPDATE, TraceRecorder, step_label
+from ampsim.trace import BWD, FWD, SYNC, UPDATE, TraceRecorder, send_label, step_label
 
 __all__ = ["SimExecutor"]
 log = logging.getLogger(__name__)
@@ -323,7 +323,7 @@ class SimExecutor(ExecutorBase):
         frames, chip.outbox = list(chip.outbox.items()), {}
         cost = chip.spec.frame_send_overhead_s * len(frames)
         if self.trace and cost:
-            chip.trace_span(self.trace, unit, f"send {len(frames)} frame(s)", cost)
+            chip.trace_span(self.trace, unit, send_label(len(frames)), cost)
 
         def send() -> None:
             self.frames += len(frames)
