@@ -2,9 +2,11 @@
 ``ph = "i"``).
 
 Open the file in https://ui.perfetto.dev or chrome://tracing. Each chip is a process with one thread per
-compute unit; the links are one process with one thread per directed link; the controller is one process
-whose instants mark when each instance was admitted (its first messages sent) and when it completed
-(``args.key``: the instance). Times are microseconds of the executor's clock (simulated or wall).
+compute unit (each multicore worker one with one thread); the links are one process with one thread per
+directed link, and on a packet-switched link one more per message that shares it at once, named as the link
+(spans on one thread never overlap); the controller is one process whose instants mark when each instance was
+admitted (its first messages sent) and when it completed (``args.key``: the instance). Times are microseconds
+of the executor's clock (simulated or wall).
 
 The one writer is :class:`TraceRecorder`, the one reader :func:`read_events`; both stream, so a trace never
 has to fit in memory as Python objects (a whole run's can be gigabytes).
