@@ -15,7 +15,7 @@ from a chip it would overfill.
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Iterable, Sequence
 
 from ampsim.errors import NoRoom
 from ampsim.models.base import Model
@@ -63,6 +63,15 @@ class Room:
     def take(self, name: str, chip: int) -> None:
         """Node ``name`` is placed on ``chip``."""
         self.free[chip] -= self.need(name)
+
+    def refuse_oversized(self, order: Iterable[str], chips: range) -> None:
+        """Refuse, before any is placed, the first node of ``order`` (the order a strategy places them in) that
+        holds more than the memory_bytes of every one of ``chips``: placed in turn, a smaller node before it can
+        find the chips filled and be the one refused, its line asking for more chips, which cannot help."""
+        largest = max(self.memory[c] for c in chips)
+        name = next((nm for nm in order if self.need(nm) > largest), None)
+        if name is not None:
+            raise self.full(name, chips)
 
     def full(self, name: str, chips: range) -> NoRoom:
         """The one-line error for node ``name``, which fits on none of ``chips`` (a ConfigError; a sweep records

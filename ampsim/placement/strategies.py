@@ -27,7 +27,9 @@ the nodes that hold memory are packed first-fit decreasing instead (largest firs
 room), or where that fails too by a search for any packing that fits (:mod:`ampsim.placement.packing`), the
 others placed longest first around them; a warning says so. Where everything fits, the placement is the one
 made without memory; where a node fits nowhere (for ``greedy``: nor packed), a one-line ConfigError names it
-and the chips (:mod:`ampsim.placement.memory`), and says so where the search gave up before it knew.
+and the chips (:mod:`ampsim.placement.memory`), and says so where the search gave up before it knew. A node
+larger than every chip's memory is the one named, before any is placed (a smaller node placed before it could
+find the chips filled, and its line ask for more chips, which cannot help).
 ``explicit`` and ``single`` place as told.
 """
 
@@ -220,6 +222,7 @@ def _round_robin(names: list[str], n: int, room: Room | None) -> dict[str, int]:
     the next node's turn starting after it."""
     if room is None:
         return {name: i % n for i, name in enumerate(names)}
+    room.refuse_oversized(names, range(n))
     out, turn = {}, 0
     for name in names:
         chip = next((c % n for c in range(turn, turn + n) if room.fits(name, c % n)), None)
@@ -242,6 +245,7 @@ def _greedy(names: list[str], chips: Sequence, prof: Profile, room: Room | None 
     order = sorted(names, key=lambda nm: (-times[nm][0], pos[nm]))
     if room is None:
         return _fastest(order, names, times, len(chips))
+    room.refuse_oversized(order, range(first, first + len(chips)))
     before = list(room.free)  # (a group's chips may hold an earlier group's nodes: they stay)
     try:
         return _fastest(order, names, times, len(chips), room, first)
@@ -349,6 +353,7 @@ def _min_cut(model: Model, n: int, prof: Profile, seed: int, room: Room | None =
 def _parts_in_room(parts: list[list[str]], n: int, room: Room) -> dict[str, int]:
     """Part i on the first chip not yet given a part with room for all of it (chip i where everything fits),
     else on the first chip with room for it, else its nodes each on the first chip with room for it."""
+    room.refuse_oversized((x for part in parts for x in part), range(n))
     chip: dict[str, int] = {}
     taken = [False] * n
     lowest = 0  # every chip below it is taken

@@ -208,6 +208,22 @@ def test_a_group_keeps_to_its_own_chips_and_the_error_names_them():
                      resident=resident_bytes(m)).values()) <= {2, 3}
 
 
+@pytest.mark.parametrize("strategy", ["round_robin", "greedy", "min_cut", "groups"])
+def test_a_node_larger_than_every_chip_is_the_one_refused(strategy):
+    """Layers of 160, 160, 160 and 300 bytes on two chips of 299: placed in turn, fc2 found both chips holding a
+    160-byte layer and was the one refused ("chips 0..1 have at most 139 bytes free ...; use more chips"), advice
+    that cannot help fc3, which fits on no chip of 299 bytes. The line names fc3 and asks for more memory."""
+    m = build_mlp(4, [8, 8, 8], 2, seed=0)
+    chips = [ChipSpec(1e9, 1e9, 0.0, 1, 299)] * 2
+    with pytest.raises(NoRoom) as refused:
+        place(strategy, m, chips, prof=Profile.uniform(m.graph.nodes), source="exp.toml",
+              resident={"fc0": 160, "fc1": 160, "fc2": 160, "fc3": 300})
+    assert str(refused.value) == (
+        f"exp.toml: placement.strategy: {strategy} finds no chip with room for node fc3 (300 bytes of parameters and "
+        "optimizer state): more than the memory_bytes of any of chips 0..1 (at most 299); give the chips more memory")
+    assert refused.value.where["node"] == "fc3"
+
+
 def _packs(resident: dict[str, int], memory: list[int]) -> bool:
     """Whether some assignment of the nodes to the chips keeps every chip within its memory (all of them
     enumerated: the instances here are small)."""

@@ -246,6 +246,25 @@ def test_greedy_and_a_single_group_refuse_only_what_no_packing_fits(needs, chips
         assert all(h <= c.memory_bytes for h, c in zip(held(mapping, resident, len(chips)), chips))
 
 
+@PROPS
+@given(case=models(), n=st.integers(1, 6), strategy=st.sampled_from(AUTOMATIC))
+def test_a_node_larger_than_every_chip_is_refused_by_name(case, n, strategy):
+    """A node whose parameters exceed every chip's memory is the refusal's node, whatever else fits."""
+    model, rep, prof = case
+    resident = resident_bytes(model)
+    big = max(resident, key=lambda name: (resident[name], name))
+    chips = system_from_dict({"system": {"name": "p", "source": "t"},
+                              "chip": {"flops_per_s": 1e9, "mem_bandwidth_bytes_per_s": 1e9, "overhead_s": 1e-6,
+                                       "memory_bytes": resident[big] - 1},
+                              "link": {"latency_s": 0.0, "bandwidth_bytes_per_s": 1e9},
+                              "topology": {"kind": "fully_connected", "n": n}}, "p.toml").chips
+    with pytest.raises(NoRoom) as refused:
+        place(strategy, model, chips, prof=prof, groups=groups_of(rep), resident=resident, source="p.toml")
+    line = str(refused.value)
+    assert "\n" not in line and resident[refused.value.where["node"]] >= resident[big], line
+    assert "more than the memory_bytes of any of chips" in line and line.endswith("give the chips more memory"), line
+
+
 # -- estimated load -------------------------------------------------------------------------------------------
 
 @PROPS
