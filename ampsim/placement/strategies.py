@@ -138,15 +138,15 @@ def place(strategy: str, model: Model, chips: Sequence, *, explicit: dict | None
         return _round_robin(names, n, room)
     if strategy == "explicit":
         return _explicit(names, explicit or {}, n, source, unit)
+    if strategy not in ("greedy", "min_cut", "groups"):  # (before the profile: an unknown name needs none)
+        raise ConfigError(f"{source}: placement.strategy: unknown strategy {strategy!r}")
     if prof is None:
         raise ValueError(f"placement {strategy} needs a profile")
     if strategy == "greedy":
         return _greedy(names, chips, prof, room)
     if strategy == "min_cut":
         return _min_cut(model, n, prof, seed, room)
-    if strategy == "groups":
-        return _groups(names, groups or [names], chips, prof, room)
-    raise ConfigError(f"{source}: placement.strategy: unknown strategy {strategy!r}")
+    return _groups(names, groups or [names], chips, prof, room)
 
 
 def check_map(mapping: dict, n: int | None, source: str, machine: str = "the hardware", unit: str = "chip") -> None:

@@ -443,3 +443,14 @@ def test_replicated_placements_do_not_depend_on_the_hash_seed():
     outs = [subprocess.run([sys.executable, "-c", script], env={**os.environ, "PYTHONHASHSEED": seed}, check=True,
                            capture_output=True, text=True).stdout for seed in ("1", "2")]
     assert json.loads(outs[0]) == json.loads(outs[1])
+
+
+@pytest.mark.parametrize("strategy", ["bogus", "Greedy", "round-robin", ""])
+def test_an_unknown_strategy_is_refused_as_one_without_a_profile(strategy):
+    """Without a profile (which only greedy, min_cut and groups read) an unknown name was "placement bogus needs a
+    profile", a ValueError, where the docstring promises a ConfigError naming the unknown strategy."""
+    m = build_mlp(4, [8], 2, seed=0)
+    for prof in (None, Profile.uniform(m.graph.nodes)):
+        with pytest.raises(ConfigError) as refused:
+            place(strategy, m, [None] * 2, prof=prof, source="e.toml")
+        assert str(refused.value) == f"e.toml: placement.strategy: unknown strategy {strategy!r}"
