@@ -19,6 +19,7 @@ import os
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -27,6 +28,7 @@ from hypothesis import strategies as st
 
 from ampsim.errors import ConfigError, NoRoom
 from ampsim.hardware.parse import system_from_dict
+from ampsim.hardware.spec import ChipSpec
 from ampsim.ir.message import Instance
 from ampsim.models.ggnn import build_model as build_ggnn
 from ampsim.models.mlp import build_mlp
@@ -364,6 +366,33 @@ def test_each_replica_group_keeps_to_its_own_chips(kind, replicas, chips, memory
                 assert owner.setdefault(mapping[name], g) == g, (name, mapping[name])
 
 
+@PROPS
+@given(needs=st.lists(st.integers(1, 40), min_size=1, max_size=4), groups=st.integers(1, 3),
+       copies=st.integers(1, 2), memory=st.lists(st.integers(1, 100), min_size=3, max_size=6),
+       work=st.lists(st.integers(0, 9), min_size=40, max_size=40))
+def test_a_group_is_refused_only_where_no_packing_fits_its_own_chips(needs, groups, copies, memory, work):
+    """``groups`` with memory: each group is placed greedily inside its run of chips, packed where its spread
+    leaves a node no room; a refusal names a node of a group whose layers no packing fits on that group's chips."""
+    m = build_mlp(3, [2] * (len(needs) - 1), 2, seed=0)
+    rep = replicate(m, ReplicaSpec(groups=groups, nodes=(("fc0", copies),)))
+    model = rep.model
+    resident = {name: needs[int(rep.origin(name)[2:])] for name in model.graph.nodes if rep.origin(name)[:2] == "fc"}
+    prof = Profile.uniform(model.graph.nodes)
+    for name, w in zip(model.graph.nodes, work):
+        prof.flops[name] = float(w)
+    chips = [ChipSpec(1e9, 1e9, 0.0, 1, mem) for mem in memory]
+    n = len(chips)
+    try:
+        mapping = place("groups", model, chips, prof=prof, groups=rep.group_members, resident=resident)
+    except NoRoom as refused:
+        g = next(g for g, members in enumerate(rep.group_members) if refused.where["node"] in members)
+        lo = g * n // groups
+        hi = max((g + 1) * n // groups, lo + 1)
+        assert packs([resident.get(x, 0) for x in rep.group_members[g]], memory[lo:hi]) is False, (refused, lo, hi)
+        return
+    assert all(h <= mem for h, mem in zip(held(mapping, resident, n), memory)), mapping
+
+
 # -- explicit maps --------------------------------------------------------------------------------------------
 
 @PROPS
@@ -409,6 +438,48 @@ def test_an_explicit_map_that_leaves_a_node_out_is_refused_by_name():
         place("explicit", m, [None] * 2, explicit={"fc*": 1}, source="e.toml")
 
 
+# -- through the plan ------------------------------------------------------------------------------------------
+
+EXPERIMENTS = Path(__file__).resolve().parents[2] / "experiments"
+HARDWARE = Path(__file__).resolve().parents[2] / "hardware_models"
+
+
+@settings(derandomize=True, deadline=None, max_examples=30, suppress_health_check=[HealthCheck.too_slow])
+@given(task=st.sampled_from(["blobs_mlp", "list_reduction"]),
+       hardware=st.sampled_from(["ring4", "mesh4x4", "hetero_straggler", "cpu_2core_paper"]),
+       strategy=st.sampled_from(STRATEGIES), groups=st.integers(1, 3), copies=st.integers(1, 2),
+       memory=st.sampled_from([None, 2_000, 20_000, 200_000]), count=st.booleans())
+def test_the_plans_placement_keeps_the_promises(task, hardware, strategy, groups, copies, memory, count):
+    """An experiment planned (the synthetic tasks: no data read) with replicas, chip memory and optimizer state:
+    the names a sweep's --check places (placed_names) are the plan's nodes, each placed once on one of its chips,
+    within its memory for the automatic strategies, with an estimated load that passes the plan's check; planned
+    again, the same placement. What it refuses, it refuses in one line."""
+    import ampsim
+    from ampsim.placement.strategies import placed_names
+
+    overrides = {"executor.kind": "sim", "executor.hardware": str(HARDWARE / f"{hardware}.toml"),
+                 "placement.strategy": strategy, "data.n_train": 64, "data.n_test": 32,
+                 "train.count_optimizer_state": count, "replicas.groups": groups,
+                 "replicas.nodes": {"fc*" if task == "blobs_mlp" else "cell": copies}}
+    if memory is not None:
+        overrides["hardware.chip.memory_bytes"] = memory
+    cfg = ampsim.load_experiment(EXPERIMENTS / f"{task}.toml", overrides)
+    try:
+        p = ampsim.plan(cfg)
+    except ConfigError as refused:
+        assert "\n" not in str(refused)
+        return
+    names = list(p.task.model.graph.nodes)
+    assert list(p.placement) == names == placed_names(cfg)
+    assert all(type(c) is int and 0 <= c < len(p.chips) for c in p.placement.values())
+    if strategy in AUTOMATIC:
+        resident = resident_bytes(p.task.model)
+        assert all(h <= c.memory_bytes for h, c in zip(held(p.placement, resident, len(p.chips)), p.chips))
+    if p.estimated_load is not None:
+        check_estimated(p.estimated_load, p.placement, len(p.chips), "plan")
+    assert list(ampsim.plan(cfg).placement.items()) == list(p.placement.items())
+
+
 # -- across processes -----------------------------------------------------------------------------------------
 
 SCRIPT = """
@@ -416,6 +487,7 @@ import json, sys
 sys.path.insert(0, {here!r})
 from test_placement_properties import skeleton
 from ampsim.hardware.parse import system_from_dict
+from ampsim.hardware.spec import ChipSpec
 from ampsim.placement import Profile, place, resident_bytes
 chips = system_from_dict({{"system": {{"name": "p", "source": "t"}},
                           "chip": {{"flops_per_s": 1e9, "mem_bandwidth_bytes_per_s": 1e9, "overhead_s": 1e-6,
