@@ -85,8 +85,9 @@ class Room:
         largest = max(self.memory[c] for c in chips)
         set_by = f", set by {self.memory_from}" if self.memory_from else ""
         if self.need(name) > largest:
-            return NoRoom(f"{what}: more than the memory_bytes of any of chips {chips[0]}..{chips[-1]} (at "
-                          f"most {largest:,}{set_by}); give the chips more memory", where)
+            of = f"chip {chips[0]}" if len(chips) == 1 else f"any of chips {chips[0]}..{chips[-1]}"
+            return NoRoom(f"{what}: more than the memory_bytes of {of} (at most {largest:,}{set_by}); give the chips "
+                          "more memory", where)
         span = f"chip {chips[0]} has" if len(chips) == 1 else f"chips {chips[0]}..{chips[-1]} have"
         return NoRoom(f"{what}: {span} at most {self.free[best]:,} bytes free (chip {best}: its memory_bytes"
                       f"{set_by + ',' if set_by else ''} less the nodes placed on it before); use more chips, chips "

@@ -224,6 +224,14 @@ def test_a_node_larger_than_every_chip_is_the_one_refused(strategy):
     assert refused.value.where["node"] == "fc3"
 
 
+def test_one_chip_too_small_is_named_as_one():
+    """"any of chips 0..0" for a machine of one chip."""
+    m = build_mlp(4, [4], 2, seed=0)
+    with pytest.raises(NoRoom, match=r"fc0 \(11 bytes of parameters and optimizer state\): more than the memory_bytes "
+                                     r"of chip 0 \(at most 10\); give the chips more memory$"):
+        place("round_robin", m, [ChipSpec(1e9, 1e9, 0.0, 1, 10)], resident={"fc0": 11, "fc1": 1})
+
+
 def _packs(resident: dict[str, int], memory: list[int]) -> bool:
     """Whether some assignment of the nodes to the chips keeps every chip within its memory (all of them
     enumerated: the instances here are small)."""
