@@ -35,6 +35,7 @@ find the chips filled, and its line ask for more chips, which cannot help).
 
 from __future__ import annotations
 
+import collections
 import fnmatch
 import logging
 from typing import Sequence
@@ -312,6 +313,10 @@ def _groups(names: list[str], groups: list[list[str]], chips: Sequence, prof: Pr
     """Group g on chips ``[floor(g n / G), floor((g + 1) n / G))`` (or on chip ``floor(g n / G)`` when
     there are fewer chips than groups), greedy inside."""
     n, G, out = len(chips), len(groups), {}
+    counted = collections.Counter(name for members in groups for name in members)
+    if set(counted) != set(names) or any(k > 1 for k in counted.values()):  # (a caller's: the plan's cover the model)
+        raise ValueError(f"placement groups: each of the model's {len(names)} nodes in exactly one group, got "
+                         f"{sum(counted.values())} names, {len(counted.keys() & set(names))} of them the model's")
     for g, members in enumerate(groups):
         lo = g * n // G
         hi = max((g + 1) * n // G, lo + 1)

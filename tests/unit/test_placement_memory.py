@@ -232,6 +232,17 @@ def test_one_chip_too_small_is_named_as_one():
         place("round_robin", m, [ChipSpec(1e9, 1e9, 0.0, 1, 10)], resident={"fc0": 11, "fc1": 1})
 
 
+def test_groups_that_leave_a_node_out_or_name_one_twice_are_refused_by_name():
+    """A direct caller's groups missing a node raised KeyError: 'fc0' from the strategy's last line."""
+    m = build_mlp(4, [4], 2, seed=0)
+    chips = [ChipSpec(1e9, 1e9, 0.0, 1, 10**9)] * 2
+    names = list(m.graph.nodes)
+    for groups in ([["x"]], [names[:1]], [names, names[:1]]):
+        with pytest.raises(ValueError, match=r"placement groups: each of the model's \d+ nodes in exactly one group"):
+            place("groups", m, chips, prof=Profile.uniform(m.graph.nodes), groups=groups)
+    assert set(place("groups", m, chips, prof=Profile.uniform(m.graph.nodes), groups=[names[:2], names[2:]])) == set(names)
+
+
 def _packs(resident: dict[str, int], memory: list[int]) -> bool:
     """Whether some assignment of the nodes to the chips keeps every chip within its memory (all of them
     enumerated: the instances here are small)."""
