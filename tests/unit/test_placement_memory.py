@@ -243,6 +243,16 @@ def test_groups_that_leave_a_node_out_or_name_one_twice_are_refused_by_name():
     assert set(place("groups", m, chips, prof=Profile.uniform(m.graph.nodes), groups=[names[:2], names[2:]])) == set(names)
 
 
+def test_greedy_weighs_a_chip_of_several_units_by_what_they_do_together():
+    """Two chips of the same rates, one of them in 4 units (each at a quarter of the rate, 4 messages at once):
+    greedy loaded the 4-unit chip as one unit of a quarter the speed, 3 of 15 nodes against 12."""
+    m = build_mlp(4, [8] * 6, 2, seed=0)
+    one, four = ChipSpec(1e9, 1e9, 0.0, 1, 10**9), ChipSpec(1e9, 1e9, 0.0, 4, 10**9)
+    got = place("greedy", m, [one, four], prof=Profile.uniform(m.graph.nodes))
+    on = [sum(1 for c in got.values() if c == i) for i in (0, 1)]
+    assert abs(on[0] - on[1]) <= 1, on
+
+
 def _packs(resident: dict[str, int], memory: list[int]) -> bool:
     """Whether some assignment of the nodes to the chips keeps every chip within its memory (all of them
     enumerated: the instances here are small)."""
