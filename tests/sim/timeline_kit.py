@@ -50,11 +50,12 @@ class End(Node):
 
 
 class Weight(ParamNode):
-    """Passes messages through; its gradient is the message payload broadcast over ``w`` (so copies
-    that see different instances drift apart), an SGD step of 2 FLOPs per element."""
+    """Passes messages through; its gradient is the message payload broadcast over ``w`` (``n`` float64
+    parameters; so copies that see different instances drift apart), an SGD step of 2 FLOPs per element."""
 
-    def __init__(self, name):
-        super().__init__(name, {"w": np.zeros(N)})
+    def __init__(self, name, n=N):
+        super().__init__(name, {"w": np.zeros(n)})
+        self.n = n
 
     def forward(self, msg, port):
         self.save(msg, None)
@@ -66,7 +67,7 @@ class Weight(ParamNode):
         return [self.grad(msg)]
 
     def param_grads(self, entries):
-        return {"w": np.full(N, sum(float(e[0]) for e in entries))}
+        return {"w": np.full(self.n, sum(float(e[0]) for e in entries))}
 
     def grad_work(self, profiles, work):
         pass  # param_grads charges nothing: an update costs its optimizer step alone (a replay reads this)
@@ -93,10 +94,11 @@ def chain_model(*stages):
     return Model(g.validate(), InjectFields((("x", "x"),)), Metric("m", "end", "n"))
 
 
-def weight_model(*after):
-    """x → w (a :class:`Weight`, SGD, muf 1) → stage nodes ``after`` (as :func:`chain_model`) → end."""
+def weight_model(*after, n=N):
+    """x → w (a :class:`Weight` of ``n`` parameters, SGD, muf 1) → stage nodes ``after`` (as :func:`chain_model`)
+    → end."""
     g = Graph("w")
-    w = g.add(Weight("w"))
+    w = g.add(Weight("w", n))
     g.chain(g.add(Input("x", dtype=np.float64)), w, *[g.add(Busy(n, f)) for n, f in after], g.add(End("end")))
     w.configure(OptimizerSpec(kind="sgd", lr=0.5), muf=1)
     return Model(g.validate(), InjectFields((("x", "x"),)), Metric("m", "end", "n"))
