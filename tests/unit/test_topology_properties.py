@@ -1,15 +1,33 @@
 """Closed forms and bounds of ampsim.hardware.properties against networkx's exact computations, and the
-direct topology construction against networkx's generators, on small sizes of every kind."""
+direct topology construction against networkx's generators, on small sizes of every kind; then, by property
+over random small machines of every kind the parser accepts, what :mod:`ampsim.hardware.topology` and
+:mod:`ampsim.hardware.routing` promise: each kind's chip and link counts and degrees by formula, its links
+where the kind puts them, routes that are paths of links as short as the kind's closed-form distance (least
+latency, then fewest hops, then the smallest predecessor, under per-link latencies), the same in another
+process, per-link overrides on exactly the links they name, and ``ampsim info`` agreeing with the graph."""
 
 from __future__ import annotations
 
+import contextlib
 import doctest
+import hashlib
+import io
 import itertools
+import math
+import os
 import random
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
 
 import networkx as nx
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
+from ampsim.cli import main
+from ampsim.executors.sim.linktable import LinkTable
 from ampsim.hardware import properties
 from ampsim.hardware.info import describe, format_info
 from ampsim.hardware.parse import system_from_dict
@@ -20,10 +38,12 @@ from ampsim.hardware.properties import (
     diameter_bounds,
     system_diameter_hops,
 )
-from ampsim.hardware.spec import node_sort_key
+from ampsim.hardware.routing import routes
+from ampsim.hardware.spec import TOPOLOGY_PARAMS, node_sort_key
 from ampsim.hardware.topology import build_topology
+from ampsim.tomltext import dump_toml
 
-BW = 2.5e10
+BW, LAT = 2.5e10, 1.0e-7
 
 #: several sizes of every regular kind (small enough for networkx's all-pairs search)
 REGULAR = (
@@ -43,7 +63,7 @@ def system(topology: dict, **sections):
     d = {"system": {"name": "t", "source": "test"},
          "chip": {"flops_per_s": 1.0e12, "mem_bandwidth_bytes_per_s": 1.0e11, "overhead_s": 1.0e-6,
                   "memory_bytes": 1000},
-         "link": {"latency_s": 1.0e-7, "bandwidth_bytes_per_s": BW},
+         "link": {"latency_s": LAT, "bandwidth_bytes_per_s": BW},
          "topology": topology, **sections}
     return system_from_dict(d, "test.toml")
 
@@ -220,3 +240,381 @@ def test_link_overrides_reach_chip_and_switch_links():
 
 def test_docstring_examples():
     assert doctest.testmod(properties, raise_on_error=True).attempted >= 7
+
+
+# =========================================================================== properties, by kind
+# Each kind's structure written out again from the README's topology table and the topology module's
+# docstring (numbering, which chips are linked, hop distances), independently of how topology.py builds it.
+
+#: small and derandomized: each test takes seconds, the section well under a minute
+PROPS = settings(derandomize=True, deadline=None, max_examples=25, suppress_health_check=[HealthCheck.too_slow])
+
+
+@st.composite
+def explicit_edges(draw) -> list[list[int]]:
+    """A connected random graph on 2..16 chips: a random spanning tree plus extra links, relabelled at
+    random and each pair written either way round."""
+    n = draw(st.integers(2, 16))
+    label = draw(st.permutations(range(n)))
+    pairs = {frozenset((i, draw(st.integers(0, i - 1)))) for i in range(1, n)}
+    for a, b in draw(st.lists(st.tuples(st.integers(0, n - 1), st.integers(0, n - 1)), max_size=24)):
+        if a != b:
+            pairs.add(frozenset((a, b)))
+    edges = [sorted(label[x] for x in p) for p in sorted(pairs, key=sorted)]
+    return [e[::-1] if draw(st.booleans()) else e for e in edges]
+
+
+def _tree(b: int, h: int, fat: bool) -> dict:
+    return {"kind": "tree", "branching": b, "height": h, "fat": fat}
+
+
+#: a strategy of ``[topology]`` tables per kind the parser accepts, sizes from the smallest allowed
+KINDS = {
+    "ring": st.builds(lambda n: {"kind": "ring", "n": n}, st.integers(3, 24)),
+    "fully_connected": st.builds(lambda n: {"kind": "fully_connected", "n": n}, st.integers(1, 12)),
+    "switch": st.builds(lambda n: {"kind": "switch", "n": n}, st.integers(2, 20)),
+    "mesh2d": st.builds(lambda s: {"kind": "mesh2d", "shape": s}, st.lists(st.integers(1, 7), min_size=2, max_size=2)),
+    "torus2d": st.builds(lambda s: {"kind": "torus2d", "shape": s}, st.lists(st.integers(3, 7), min_size=2, max_size=2)),
+    "torus3d": st.builds(lambda s: {"kind": "torus3d", "shape": s}, st.lists(st.integers(3, 4), min_size=3, max_size=3)),
+    "hypercube": st.builds(lambda d: {"kind": "hypercube", "dim": d}, st.integers(1, 6)),
+    "tree": st.one_of(st.builds(_tree, st.integers(2, 8), st.integers(1, 2), st.booleans()),
+                      st.builds(_tree, st.integers(3, 4), st.just(3), st.booleans()),
+                      st.builds(_tree, st.just(2), st.integers(3, 6), st.booleans())),
+    "explicit": st.builds(lambda e, n: {"kind": "explicit", "edges": e, **({"n": max(map(max, e)) + 1} if n else {})},
+                          explicit_edges(), st.booleans()),
+}
+ANY_TOPOLOGY = st.sampled_from(sorted(KINDS)).flatmap(KINDS.get)
+
+
+def test_every_kind_the_parser_accepts_is_drawn():
+    assert set(KINDS) == set(TOPOLOGY_PARAMS)
+
+
+class Reference:
+    """One machine's structure by the kind's formulas: its chips, switches, links (as sets of two nodes),
+    each chip's degree and the hop distance between two chips, and for trees each chip's path."""
+
+    def __init__(self, t: dict):
+        self.kind = kind = t["kind"]
+        self.shape = tuple(t.get("shape", ()))
+        self.switches: list = []
+        if kind in ("ring", "fully_connected", "switch"):
+            self.n = t["n"]
+        elif self.shape:
+            self.n = math.prod(self.shape)
+        elif kind == "hypercube":
+            self.n = 2 ** t["dim"]
+        elif kind == "tree":
+            b, h = t["branching"], t["height"]
+            self.b, self.n_sw, self.n = b, (b ** h - 1) // (b - 1), b ** h
+            self.switches = [("switch", k) for k in range(self.n_sw)]
+        else:
+            self.edges = {frozenset(e) for e in t["edges"]}
+            self.n = max(max(e) for e in t["edges"]) + 1
+            self._nx = nx.Graph(list(map(tuple, self.edges)))
+        if kind == "switch":
+            self.switches = [("switch", 0)]
+        self.n_links = {"ring": self.n, "fully_connected": self.n * (self.n - 1) // 2, "switch": self.n,
+                        "mesh2d": sum((s - 1) * self.n // s for s in self.shape),
+                        "torus2d": 2 * self.n, "torus3d": 3 * self.n,
+                        "hypercube": t.get("dim", 0) * self.n // 2,
+                        "tree": self.n + len(self.switches) - 1}.get(kind) or len(getattr(self, "edges", ()))
+
+    def coord(self, c: int) -> tuple[int, ...]:
+        """Row-major: chip = (i*shape[1] + j)*shape[2] + k."""
+        out = []
+        for s in reversed(self.shape):
+            c, x = divmod(c, s)
+            out.append(x)
+        return tuple(reversed(out))
+
+    def axis_steps(self, a: int, b: int) -> list[int]:
+        """Hops along each axis between two grid chips: |dx|, or the shorter way round a torus."""
+        steps = [abs(x - y) for x, y in zip(self.coord(a), self.coord(b))]
+        return steps if self.kind == "mesh2d" else [min(d, s - d) for d, s in zip(steps, self.shape)]
+
+    def node(self, label: int):
+        """A tree's breadth-first label: internal nodes are switches, leaves chips (left to right)."""
+        return ("switch", label) if label < self.n_sw else label - self.n_sw
+
+    def tree_path(self, a: int, b: int) -> tuple:
+        """Up from chip a to the lowest common ancestor, then down to chip b (parent of label k: (k-1)//b)."""
+        up, down = [a + self.n_sw], [b + self.n_sw]
+        while up[-1] != down[-1]:  # leaves all at one depth: climb both sides together
+            up.append((up[-1] - 1) // self.b)
+            down.append((down[-1] - 1) // self.b)
+        return tuple(self.node(k) for k in up + down[-2::-1])
+
+    def linked(self, u, v) -> bool:
+        """Whether the kind puts a link between nodes u and v (u != v)."""
+        kind = self.kind
+        if kind == "tree":
+            lu, lv = (x[1] if isinstance(x, tuple) else x + self.n_sw for x in (u, v))
+            return (max(lu, lv) - 1) // self.b == min(lu, lv)
+        if kind == "switch":
+            return isinstance(u, tuple) != isinstance(v, tuple)
+        if kind == "explicit":
+            return frozenset((u, v)) in self.edges
+        return self.distance(u, v) == 1
+
+    def distance(self, a: int, b: int) -> int:
+        """Hops between chips a and b on a fewest-hop path, by formula."""
+        kind = self.kind
+        if a == b:
+            return 0
+        if kind == "ring":
+            return min((a - b) % self.n, (b - a) % self.n)
+        if kind == "fully_connected":
+            return 1
+        if kind == "switch":
+            return 2
+        if self.shape:
+            return sum(self.axis_steps(a, b))
+        if kind == "hypercube":
+            return bin(a ^ b).count("1")
+        if kind == "tree":
+            return len(self.tree_path(a, b)) - 1
+        return nx.shortest_path_length(self._nx, a, b)  # (no formula for a list of links)
+
+    def degree(self, v) -> int:
+        kind = self.kind
+        if kind == "ring":
+            return 2
+        if kind == "fully_connected":
+            return self.n - 1
+        if kind == "switch":
+            return self.n if isinstance(v, tuple) else 1
+        if kind == "mesh2d":
+            return sum((x > 0) + (x < s - 1) for x, s in zip(self.coord(v), self.shape))
+        if kind in ("torus2d", "torus3d"):
+            return 2 * len(self.shape)
+        if kind == "hypercube":
+            return self.n.bit_length() - 1
+        if kind == "tree":
+            return 1 if isinstance(v, int) else self.b + (v != ("switch", 0))
+        return sum(v in e for e in self.edges)
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+@PROPS
+@given(data=st.data())
+def test_counts_degrees_and_links_are_the_kinds(kind, data):
+    topology = data.draw(KINDS[kind])
+    ref, s = Reference(topology), system(topology)
+    g = build_topology(s)
+    assert (s.n_chips, s.topology.n_switches, g.number_of_edges()) == (ref.n, len(ref.switches), ref.n_links)
+    assert (g.graph["n_chips"], g.graph["n_switches"]) == (ref.n, len(ref.switches))
+    assert list(g) == list(range(ref.n)) + ref.switches  # chips, then switches: node_sort_key order
+    assert nx.is_connected(g)
+    for v in g:
+        assert g.nodes[v]["kind"] == ("chip" if isinstance(v, int) else "switch")
+        assert g.degree(v) == ref.degree(v), v
+        if ref.shape:
+            assert g.nodes[v]["coord"] == ref.coord(v)
+    if g.graph["vertex_transitive"]:  # (so the diameter takes one search) every chip sees the same distances
+        assert len({tuple(sorted(ref.distance(a, b) for b in range(ref.n))) for a in range(ref.n)}) == 1
+    assert properties.diameter_hops(g) == max(ref.distance(a, b) for a in range(ref.n) for b in range(ref.n))
+    for u, v, e in g.edges(data=True):  # a fat tree's link: the chips below it times the bandwidth
+        below = 1
+        if ref.kind == "tree" and topology["fat"] and not isinstance(u, int):
+            below = ref.b ** (topology["height"] - _depth(v[1], ref.b))
+        assert (e["bandwidth_scale"], e["bandwidth_bytes_per_s"], e["latency_s"]) == (below, below * BW, LAT)
+    expected = {frozenset((u, v)) for u, v in itertools.combinations(list(g), 2) if ref.linked(u, v)}
+    assert {frozenset(e) for e in g.edges} == expected  # wrap-around links on a torus, none on a mesh
+    edges, lats, bws = g.graph["links"]
+    assert [(u, v) for u, v, _ in sorted(g.edges(data="link_id"), key=lambda e: e[2])] == edges
+    assert all(node_sort_key(u) < node_sort_key(v) for u, v in edges) and edges == sorted(edges, key=_pair_key)
+    assert lats == [LAT] * len(edges) and bws == [g.edges[e]["bandwidth_bytes_per_s"] for e in edges]
+
+
+def _depth(label: int, b: int) -> int:
+    """A breadth-first label's depth in a tree of branching b (the root's is 0)."""
+    return 0 if label == 0 else 1 + _depth((label - 1) // b, b)
+
+
+def _pair_key(e):
+    return node_sort_key(e[0]), node_sort_key(e[1])
+
+
+def check_route(g, ref: Reference, r, a: int, b: int) -> tuple:
+    path = r[a, b]
+    assert path[0] == a and path[-1] == b and len(set(path)) == len(path)
+    assert all(g.has_edge(u, v) for u, v in zip(path, path[1:])), path
+    assert len(path) - 1 == r.hops(a, b) == ref.distance(a, b), (a, b, path)
+    assert r.links(a, b) == tuple(zip(path, path[1:]))
+    if ref.kind in ("tree", "switch"):  # the one path: up to the common ancestor (the hub) and down
+        assert path == (ref.tree_path(a, b) if ref.kind == "tree" else (a, ("switch", 0), b) if a != b else (a,))
+    else:
+        assert all(isinstance(v, int) for v in path)
+    return path
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+@PROPS
+@given(data=st.data())
+def test_routes_are_shortest_paths_of_links_and_the_same_every_time(kind, data):
+    topology = data.draw(KINDS[kind])
+    ref, s = Reference(topology), system(topology)
+    g = build_topology(s)
+    r = routes(g)
+    got = {(a, b): check_route(g, ref, r, a, b) for a in range(ref.n) for b in range(ref.n)}
+    assert dict(r.items()) == got and len(r) == ref.n ** 2
+    again = build_topology(system(topology))
+    del again.graph["routing_key"]  # computed anew, not read from the tables the first machine filled
+    assert dict(routes(again).items()) == got
+    assert r.many(list(got)) == list(got.values())
+    # a route's way back is its reverse where the shortest path is unique (trees, the switch's star)
+    for (a, b), path in got.items():
+        if ref.kind in ("tree", "switch", "fully_connected") or ref.distance(a, b) <= 1:
+            assert got[b, a] == path[::-1]
+
+
+def lat_fs(e: dict) -> int:
+    return round(e["latency_s"] * 1e15)
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+@PROPS
+@given(data=st.data())
+def test_overrides_apply_to_the_named_links_and_routes_take_least_latency_then_fewest_hops(kind, data):
+    topology = data.draw(KINDS[kind])
+    ref, plain = Reference(topology), build_topology(system(topology))
+    links = list(plain.edges)
+    named = data.draw(st.lists(st.sampled_from(links), unique=True, max_size=min(len(links), 6)) if links
+                      else st.just([]))
+    tables, want = [], {}
+    for u, v in named:
+        lat = data.draw(st.sampled_from([None, 0.0, 0.5 * LAT, LAT, 2 * LAT, 3 * LAT]))
+        bw = data.draw(st.sampled_from([None, 1e9, BW]))
+        if lat is None and bw is None:
+            bw = 1e9
+        ends = [x if isinstance(x, int) else f"switch{x[1]}" for x in ((u, v) if data.draw(st.booleans()) else (v, u))]
+        tables.append({"between": ends, **({} if lat is None else {"latency_s": lat}),
+                       **({} if bw is None else {"bandwidth_bytes_per_s": bw})})
+        want[frozenset((u, v))] = (LAT if lat is None else lat,
+                                   plain.edges[u, v]["bandwidth_bytes_per_s"] if bw is None else bw)
+    s = system(topology, **({"link_override": tables} if tables else {}))
+    g = build_topology(s)
+    for u, v, e in g.edges(data=True):  # the named links as the overrides say, every other as the plain machine's
+        lat, bw = want.get(frozenset((u, v)), (LAT, plain.edges[u, v]["bandwidth_bytes_per_s"]))
+        assert (e["latency_s"], e["bandwidth_bytes_per_s"]) == (lat, bw), (u, v)
+        assert e["bandwidth_scale"] == plain.edges[u, v]["bandwidth_scale"] and e["link_id"] == plain.edges[u, v]["link_id"]
+    # routes: least total latency, ties to fewer hops, then to the smallest predecessor (Routes' docstring)
+    big = g.number_of_nodes() + 1
+    r = routes(g)
+    for a in range(ref.n):
+        key = nx.single_source_dijkstra_path_length(g, a, weight=lambda u, v, e: lat_fs(e) * big + 1)
+        for b in range(ref.n):
+            path = r[a, b]
+            assert path[0] == a and path[-1] == b and key[b] == sum(
+                lat_fs(g.edges[u, v]) * big + 1 for u, v in zip(path, path[1:])), (a, b, path)
+            for u, v in zip(path, path[1:]):
+                best = [w for w in g[v] if key[w] + lat_fs(g.edges[w, v]) * big + 1 == key[v]]
+                assert u == min(best, key=node_sort_key), (a, b, path, v, best)
+            if not any("latency_s" in t for t in tables):
+                assert len(path) - 1 == ref.distance(a, b)
+    fresh = g.copy()
+    del fresh.graph["routing_key"]
+    assert dict(routes(fresh).items()) == dict(r.items())
+    # the replay's link table: one id per direction of each link, and each route's ids, latencies and bandwidths
+    table = LinkTable(g, r)
+    assert sorted(map(frozenset, map(table.link_of, range(len(table))))) == sorted(
+        frozenset(e) for e in g.edges for _ in "uv") and len(table) == 2 * g.number_of_edges()
+    assert all(table.id_of(table.link_of(i)) == i for i in range(len(table)))
+    pairs = [(a, b) for a in range(ref.n) for b in range(ref.n)]
+    lengths, lid, lats, bws = table.hops(pairs)
+    assert lengths.tolist() == [r.hops(a, b) for a, b in pairs]
+    assert [table.link_of(i) for i in lid] == [link for a, b in pairs for link in r.links(a, b)]
+    assert lats.tolist() == [g.edges[table.link_of(i)]["latency_s"] for i in lid]
+    assert bws.tolist() == [g.edges[table.link_of(i)]["bandwidth_bytes_per_s"] for i in lid]
+    d = describe(s, g)
+    assert d["heterogeneous"] == bool(tables)
+    assert d["min_link_bandwidth_bytes_per_s"] == min((e for *_, e in g.edges(data="bandwidth_bytes_per_s")),
+                                                      default=0.0)
+    assert d["max_link_latency_s"] == max((e for *_, e in g.edges(data="latency_s")), default=0.0)
+
+
+def test_later_overrides_of_one_link_win_field_by_field():
+    g = build_topology(system({"kind": "tree", "branching": 2, "height": 2, "fat": True}, link_override=[
+        {"between": ["switch1", "switch0"], "latency_s": 5e-6}, {"between": ["switch0", "switch1"], "bandwidth_bytes_per_s": 1e9},
+        {"between": ["switch1", "switch0"], "latency_s": 7e-6}]))
+    e = g.edges[("switch", 0), ("switch", 1)]
+    assert (e["latency_s"], e["bandwidth_bytes_per_s"]) == (7e-6, 1e9)
+
+
+#: the routes of these machines are computed again in processes with other hash seeds
+ACROSS = [{"kind": "ring", "n": 8}, {"kind": "torus2d", "shape": [4, 5]}, {"kind": "torus3d", "shape": [3, 4, 3]},
+          {"kind": "mesh2d", "shape": [3, 5]}, {"kind": "hypercube", "dim": 4}, {"kind": "switch", "n": 5},
+          {"kind": "fully_connected", "n": 5}, _tree(3, 2, True),
+          {"kind": "explicit", "edges": [[0, 3], [3, 1], [1, 2], [2, 0], [4, 1], [4, 3]]}]
+
+
+def across_digest() -> str:
+    """A digest of every route of the :data:`ACROSS` machines, with uniform latencies and with a slow first
+    link and a free last one."""
+    out = []
+    for t in ACROSS:
+        first, *_, last = build_topology(system(t)).graph["links"][0]
+        ends = [[x if isinstance(x, int) else f"switch{x[1]}" for x in e] for e in (first, last)]
+        slow = [{"between": ends[0], "latency_s": 3 * LAT}, {"between": ends[1], "latency_s": 0.0}]
+        for sections in ({}, {"link_override": slow}):
+            out.append(sorted(routes(build_topology(system(t, **sections))).items(), key=repr))
+    return hashlib.sha256(repr(out).encode()).hexdigest()
+
+
+def test_routes_are_the_same_in_other_processes_whatever_the_hash_seed():
+    code = f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); " \
+           "from test_topology_properties import across_digest; print(across_digest())"
+    digests = {across_digest()}
+    for seed in ("0", "1", "4242", "random"):
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        run = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+        digests.add(run.stdout.strip())
+    assert len(digests) == 1
+
+
+@PROPS
+@given(topology=ANY_TOPOLOGY)
+def test_info_agrees_with_the_graph(topology):
+    ref, s = Reference(topology), system(topology)
+    g = build_topology(s)
+    r = routes(g)
+    d = describe(s, g)
+    assert (d["topology"], d["n_chips"], d["n_switches"], d["n_links"]) == (
+        ref.kind, ref.n, len(ref.switches), g.number_of_edges())
+    assert (d["diameter_hops"], d["diameter_exact"]) == (max(r.hops(a, b) for a, b in r), True)
+    assert d["min_link_bandwidth_bytes_per_s"] == min((e for *_, e in g.edges(data="bandwidth_bytes_per_s")),
+                                                      default=0.0)
+    assert d["max_link_latency_s"] == (LAT if ref.n_links else 0.0) and d["heterogeneous"] is False
+
+
+@settings(derandomize=True, deadline=None, max_examples=9, suppress_health_check=[HealthCheck.too_slow])
+@given(topology=ANY_TOPOLOGY)
+def test_the_info_command_prints_the_graphs_numbers(topology):
+    s = system(topology)
+    d = describe(s, build_topology(s))
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "hw.toml"
+        path.write_text(dump_toml(s.to_dict()), encoding="utf-8")
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            assert main(["info", str(path)]) == 0
+    assert out.getvalue() == format_info(d) + "\n"
+    rows = {k: v.strip() for k, _, v in (line.partition(" ") for line in out.getvalue().splitlines())}
+    assert (rows["n_chips"], rows["n_links"], rows["diameter_hops"]) == (str(d["n_chips"]), str(d["n_links"]),
+                                                                          str(d["diameter_hops"]))
+
+
+@PROPS
+@given(topology=ANY_TOPOLOGY.filter(lambda t: Reference(t).n <= 10 and len(Reference(t).switches) <= 4))
+def test_info_bisection_is_the_formula_where_exact_else_an_upper_bound(topology):
+    s = system(topology)
+    g = build_topology(s)
+    d = describe(s, g)
+    if s.n_chips < 2:
+        assert d["bisection_bandwidth_bytes_per_s"] == 0.0
+        return
+    truth = brute_force_bisection(g)
+    assert d["bisection_bandwidth_bytes_per_s"] >= truth * (1 - 1e-12)
+    if d["bisection_exact"]:
+        assert d["bisection_bandwidth_bytes_per_s"] == pytest.approx(truth)
