@@ -10,7 +10,7 @@ seconds at 65,536 chips:
   exact at any cost up to :data:`EXACT_DIAMETER_MAX_CHIPS` chips, beyond that a bounded number of
   searches, and when they do not meet, the best lower bound (``ampsim info`` prints
   ``≥ N (sampled)``).
-* **Bisection without a formula** (odd sizes, link overrides, explicit lists): an upper bound from the
+* **Bisection without a formula** (odd sizes, links given other bandwidths, explicit lists): an upper bound from the
   kind's natural cut, improved by Kernighan–Lin for switch-free graphs of up to :data:`KL_MAX_NODES`
   nodes.
 
@@ -26,6 +26,7 @@ import networkx as nx
 
 from ampsim.hardware.routing import hop_bfs
 from ampsim.hardware.spec import Node, SystemSpec, TopologySpec, node_sort_key
+from ampsim.hardware.topology import structure_graph
 
 __all__ = ["bisection_bandwidth_bytes_per_s", "bisection_is_exact", "closed_form_diameter_hops", "diameter_bounds",
            "diameter_hops", "system_diameter_hops"]
@@ -186,7 +187,8 @@ def bisection_bandwidth_bytes_per_s(system: SystemSpec, graph: nx.Graph) -> floa
     """Bisection bandwidth (per direction): the least total ``bandwidth_bytes_per_s`` of the links
     cut when the chips are split into halves of ``⌊n/2⌋`` and ``⌈n/2⌉`` (switches on either side).
 
-    Exact by formula for uniform links (no link overrides) on: ring (2 links), fully_connected
+    Exact by formula for uniform links (no link override that changes a bandwidth: a latency cuts no
+    bandwidth) on: ring (2 links), fully_connected
     (⌊n/2⌋·⌈n/2⌉), switch (⌊n/2⌋), hypercube (2^(d-1)), mesh2d/torus2d/torus3d whose longest side L
     is even (n/L links, twice that for a torus) and trees with even branching b (b/2 links; n/2 leaf
     links' worth when fat). Otherwise an **estimate** (an upper bound on the true minimum): the
@@ -234,7 +236,7 @@ def bisection_is_exact(system: SystemSpec) -> bool:
 
 def _formula_links(system: SystemSpec) -> float | None:
     topo, n = system.topology, system.topology.n_chips
-    if system.link_overrides:
+    if _bandwidth_overridden(system):
         return None
     if topo.kind == "ring":
         return 2
@@ -270,3 +272,16 @@ def _place_switches(graph: nx.Graph, side_a: set[Node]) -> set[Node]:
         if not changed:
             break
     return in_a
+
+
+def _bandwidth_overridden(system: SystemSpec) -> bool:
+    """Whether a ``[[link_override]]`` gives a link another bandwidth than ``[link]`` does (times its scale in a
+    fat tree, as :func:`~ampsim.hardware.topology.build_topology` computes it). An override of latency only, or
+    of a bandwidth to the value the link has anyway, leaves the links uniform: it made the formula's exact
+    bisection an estimate (``ampsim info``'s "(estimate)"), computed by a search that may miss the minimum."""
+    given = [o for o in system.link_overrides if o.bandwidth_bytes_per_s is not None]
+    if not given:
+        return False
+    scales = structure_graph(system.topology).edges  # (cached per topology)
+    bw = system.link.bandwidth_bytes_per_s
+    return any(o.bandwidth_bytes_per_s != bw * scales[o.between]["bandwidth_scale"] for o in given)

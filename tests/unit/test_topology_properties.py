@@ -605,16 +605,46 @@ def test_the_info_command_prints_the_graphs_numbers(topology):
                                                                           str(d["diameter_hops"]))
 
 
+def _name(node) -> int | str:
+    return node if isinstance(node, int) else f"switch{node[1]}"
+
+
 @PROPS
-@given(topology=ANY_TOPOLOGY.filter(lambda t: Reference(t).n <= 10 and len(Reference(t).switches) <= 4))
-def test_info_bisection_is_the_formula_where_exact_else_an_upper_bound(topology):
-    s = system(topology)
-    g = build_topology(s)
-    d = describe(s, g)
+@given(topology=ANY_TOPOLOGY.filter(lambda t: Reference(t).n <= 10 and len(Reference(t).switches) <= 4),
+       override=st.sampled_from([None, "latency", "same bandwidth"]))
+def test_info_bisection_is_the_formula_where_exact_else_an_upper_bound(topology, override):
+    """Exact where ``bisection_exact`` says so, otherwise at least the true minimum; a link override that
+    changes no bandwidth (a latency, or the bandwidth the link has) keeps the formula's exact bisection."""
+    plain = system(topology)
+    g = build_topology(plain)
+    s = plain
+    if override and g.number_of_edges():
+        (u, v), scale = g.graph["links"][0][-1], g.edges[g.graph["links"][0][-1]]["bandwidth_scale"]
+        change = {"latency_s": 2 * LAT} if override == "latency" else {"bandwidth_bytes_per_s": BW * scale}
+        s = system(topology, link_override=[{"between": [_name(v), _name(u)], **change}])
+    d = describe(s, build_topology(s))
     if s.n_chips < 2:
         assert d["bisection_bandwidth_bytes_per_s"] == 0.0
         return
     truth = brute_force_bisection(g)
     assert d["bisection_bandwidth_bytes_per_s"] >= truth * (1 - 1e-12)
+    assert d["bisection_exact"] == bisection_is_exact(plain)
     if d["bisection_exact"]:
         assert d["bisection_bandwidth_bytes_per_s"] == pytest.approx(truth)
+
+
+def test_an_override_that_changes_no_bandwidth_keeps_the_exact_bisection():
+    """A latency-only [[link_override]] (or one giving a link the bandwidth it has) made ``ampsim info``'s exact
+    bisection "(estimate)"; a bandwidth that differs, a fat tree's unscaled one included, still does."""
+    torus = {"kind": "torus2d", "shape": [4, 4]}
+    for override in ({"latency_s": 5e-6}, {"bandwidth_bytes_per_s": BW}):
+        s = system(torus, link_override=[{"between": [1, 0], **override}])
+        d = describe(s, build_topology(s))
+        assert d["bisection_exact"] and d["bisection_bandwidth_bytes_per_s"] == 8 * BW
+        assert "(estimate)" not in format_info(d)
+    fat = {"kind": "tree", "branching": 2, "height": 2, "fat": True}
+    assert bisection_is_exact(system(fat, link_override=[{"between": ["switch0", "switch1"],
+                                                          "bandwidth_bytes_per_s": 2 * BW}]))
+    assert not bisection_is_exact(system(fat, link_override=[{"between": ["switch0", "switch1"],
+                                                              "bandwidth_bytes_per_s": BW}]))
+    assert not bisection_is_exact(system(torus, link_override=[{"between": [0, 1], "bandwidth_bytes_per_s": 1e9}]))
