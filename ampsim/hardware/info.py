@@ -44,6 +44,7 @@ def describe(system: SystemSpec, graph: nx.Graph) -> dict[str, Any]:
     """
     links = [e for _, _, e in graph.edges(data=True)]
     diameter, diameter_exact = system_diameter_hops(system, graph)
+    slow = _link_overrides(system, graph)
     return {
         "name": system.name,
         "description": system.description,
@@ -64,7 +65,9 @@ def describe(system: SystemSpec, graph: nx.Graph) -> dict[str, Any]:
         "total_memory_bytes": int(sum(c.memory_bytes for c in system.chips)),
         "min_link_bandwidth_bytes_per_s": min((e["bandwidth_bytes_per_s"] for e in links), default=0.0),
         "max_link_latency_s": max((e["latency_s"] for e in links), default=0.0),
-        "heterogeneous": len(set(system.chips)) > 1 or bool(system.link_overrides),
+        # links that differ from what [link] gives them, as chips that differ from [chip]: an override to a link's
+        # own values (which the link_override lines leave out) made a uniform machine heterogeneous
+        "heterogeneous": len(set(system.chips)) > 1 or bool(slow),
         "chip.overhead_s": system.chip_default.overhead_s,
         # units that serve the chip's queue at once, where more than one (each at 1/units of the chip's rates)
         **({"chip.compute_units": system.chip_default.compute_units} if system.chip_default.compute_units > 1 else {}),
@@ -77,7 +80,7 @@ def describe(system: SystemSpec, graph: nx.Graph) -> dict[str, Any]:
         # more default chip
         **({"chip_override": overridden} if (overridden := _chip_overrides(system)) else {}),
         # and a slow link was only the machine's minimum bandwidth, which link it was not said
-        **({"link_override": slow} if (slow := _link_overrides(system, graph)) else {}),
+        **({"link_override": slow} if slow else {}),
         # the controller and the cores the chips share with it, when the model sets any of it (the round trip,
         # completion_latency_s, acts without shared cores: shown only with them, it was hidden)
         **({f"host.{k}": v for k, v in asdict(system.host).items()} if any(asdict(system.host).values()) else {}),

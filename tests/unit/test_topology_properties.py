@@ -528,10 +528,23 @@ def test_overrides_apply_to_the_named_links_and_routes_take_least_latency_then_f
     assert lats.tolist() == [g.edges[table.link_of(i)]["latency_s"] for i in lid]
     assert bws.tolist() == [g.edges[table.link_of(i)]["bandwidth_bytes_per_s"] for i in lid]
     d = describe(s, g)
-    assert d["heterogeneous"] == bool(tables)
+    # heterogeneous: some link differs from what [link] gives it (an override to the same values changes none)
+    assert d["heterogeneous"] == any((e["latency_s"], e["bandwidth_bytes_per_s"]) != (LAT, BW * e["bandwidth_scale"])
+                                     for *_, e in g.edges(data=True))
+    assert len(d.get("link_override", ())) <= len(tables)
     assert d["min_link_bandwidth_bytes_per_s"] == min((e for *_, e in g.edges(data="bandwidth_bytes_per_s")),
                                                       default=0.0)
     assert d["max_link_latency_s"] == max((e for *_, e in g.edges(data="latency_s")), default=0.0)
+
+
+def test_an_override_to_the_links_own_values_is_no_heterogeneity():
+    """``heterogeneous`` (chips or links differ) said yes for a [[link_override]] that changed nothing, while a
+    [[chip_override]] to the default chip's values was rightly no heterogeneity."""
+    for override in ({"latency_s": LAT}, {"bandwidth_bytes_per_s": BW}):
+        s = system({"kind": "ring", "n": 4}, link_override=[{"between": [0, 1], **override}])
+        assert describe(s, build_topology(s))["heterogeneous"] is False
+    s = system({"kind": "ring", "n": 4}, link_override=[{"between": [0, 1], "latency_s": 2 * LAT}])
+    assert describe(s, build_topology(s))["heterogeneous"] is True
 
 
 def test_later_overrides_of_one_link_win_field_by_field():
