@@ -30,7 +30,7 @@ from ampsim.cli import main
 from ampsim.executors.sim.linktable import LinkTable
 from ampsim.hardware import properties
 from ampsim.hardware.info import describe, format_info
-from ampsim.hardware.parse import system_from_dict
+from ampsim.hardware.parse import load_system, system_from_dict
 from ampsim.hardware.properties import (
     bisection_bandwidth_bytes_per_s,
     bisection_is_exact,
@@ -494,6 +494,7 @@ def test_overrides_apply_to_the_named_links_and_routes_take_least_latency_then_f
         want[frozenset((u, v))] = (LAT if lat is None else lat,
                                    plain.edges[u, v]["bandwidth_bytes_per_s"] if bw is None else bw)
     s = system(topology, **({"link_override": tables} if tables else {}))
+    assert system_from_dict(s.to_dict(), "again.toml") == s  # (what a run's hardware.toml holds)
     g = build_topology(s)
     for u, v, e in g.edges(data=True):  # the named links as the overrides say, every other as the plain machine's
         lat, bw = want.get(frozenset((u, v)), (LAT, plain.edges[u, v]["bandwidth_bytes_per_s"]))
@@ -661,3 +662,20 @@ def test_an_override_that_changes_no_bandwidth_keeps_the_exact_bisection():
     assert not bisection_is_exact(system(fat, link_override=[{"between": ["switch0", "switch1"],
                                                               "bandwidth_bytes_per_s": BW}]))
     assert not bisection_is_exact(system(torus, link_override=[{"between": [0, 1], "bandwidth_bytes_per_s": 1e9}]))
+
+
+@pytest.mark.parametrize("path", sorted((Path(__file__).resolve().parents[2] / "hardware_models").glob("*.toml")),
+                         ids=lambda p: p.stem)
+def test_shipped_machines_have_their_kinds_structure_and_routes(path):
+    s = load_system(path)
+    ref, g = Reference(s.to_dict()["topology"]), build_topology(s)
+    assert (s.n_chips, s.topology.n_switches, g.number_of_edges()) == (ref.n, len(ref.switches), ref.n_links)
+    assert all(g.degree(v) == ref.degree(v) for v in g)
+    r, rng = routes(g), random.Random(path.stem)
+    pairs = list(itertools.product(range(ref.n), repeat=2)) if ref.n <= 64 else [
+        (rng.randrange(ref.n), rng.randrange(ref.n)) for _ in range(200)]
+    uniform_latency = not any(o.latency_s is not None for o in s.link_overrides)
+    for a, b in pairs:
+        path_ = r[a, b]
+        assert all(g.has_edge(u, v) for u, v in zip(path_, path_[1:]))
+        assert len(path_) - 1 == ref.distance(a, b) or not uniform_latency
