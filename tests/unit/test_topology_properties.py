@@ -679,3 +679,27 @@ def test_shipped_machines_have_their_kinds_structure_and_routes(path):
         path_ = r[a, b]
         assert all(g.has_edge(u, v) for u, v in zip(path_, path_[1:]))
         assert len(path_) - 1 == ref.distance(a, b) or not uniform_latency
+
+
+@PROPS
+@given(topology=ANY_TOPOLOGY, data=st.data())
+def test_chip_overrides_reach_exactly_the_named_chips_later_ones_winning(topology, data):
+    n = Reference(topology).n
+    tables = data.draw(st.lists(st.fixed_dictionaries(
+        {"chips": st.lists(st.integers(0, n - 1), min_size=1, max_size=5)},
+        optional={"flops_per_s": st.sampled_from([1e11, 2e12]), "overhead_s": st.sampled_from([0.0, 1e-6, 2e-6])}),
+        max_size=3).filter(lambda ts: all(len(t) > 1 for t in ts)))
+    s = system(topology, **({"chip_override": tables} if tables else {}))
+    g = build_topology(s)
+    want = {c: {"flops_per_s": 1.0e12, "overhead_s": 1.0e-6} for c in range(n)}  # the [chip] table's
+    for t in tables:
+        for c in t["chips"]:
+            want[c].update({k: v for k, v in t.items() if k != "chips"})
+    for c in range(n):
+        assert {k: g.nodes[c][k] for k in want[c]} == want[c] and g.nodes[c]["memory_bytes"] == 1000
+    assert all("flops_per_s" not in g.nodes[v] for v in g if not isinstance(v, int))  # a switch computes nothing
+    d = describe(s, g)
+    changed = [c for c in range(n) if want[c] != {"flops_per_s": 1.0e12, "overhead_s": 1.0e-6}]
+    assert sum(o["n_chips"] for o in d.get("chip_override", ())) == len(changed)
+    assert d["heterogeneous"] == (len({tuple(w.values()) for w in want.values()}) > 1)
+    assert d["total_flops_per_s"] == pytest.approx(sum(w["flops_per_s"] for w in want.values()))
