@@ -36,6 +36,7 @@ from dataclasses import asdict
 
 import networkx as nx
 
+from ampsim.errors import ConfigError
 from ampsim.hardware.spec import LinkSpec, Node, SystemSpec, TopologySpec, node_sort_key
 
 __all__ = ["build_topology", "path_link_specs", "routing_key", "structure_graph", "transfer_time_s"]
@@ -159,11 +160,15 @@ def build_topology(system: SystemSpec) -> nx.Graph:
     lat0, bw0 = system.link.latency_s, system.link.bandwidth_bytes_per_s
     lats, bws = [lat0] * len(edges), [bw0 * s for s in scales]
     if system.link_overrides:
-        where = {e: i for i, e in enumerate(edges)}  # ``between`` is sorted like the edges
+        where = {e: i for i, e in enumerate(edges)}  # the parser sorts ``between`` like the edges
         for o in system.link_overrides:
-            i = where.get(o.between)
-            if i is None:  # (the parser refuses a pair that is not a link)
-                continue
+            # a spec made by hand (``dataclasses.replace``, for ``ampsim.plan(cfg, system=...)``) need not be
+            # sorted: its override of (1, 0), or of no link at all, was dropped without a word
+            i = where.get(tuple(sorted(o.between, key=node_sort_key)))
+            if i is None:
+                a, b = o.between
+                raise ConfigError(f"{system.name}: link_override.between: no link between {a!r} and {b!r} in this "
+                                  f"{topo.kind} topology")
             lats[i] = lats[i] if o.latency_s is None else o.latency_s
             bws[i] = bws[i] if o.bandwidth_bytes_per_s is None else o.bandwidth_bytes_per_s
     g.add_edges_from((u, v, {"bandwidth_scale": s, "latency_s": lat, "bandwidth_bytes_per_s": bw, "link_id": i})

@@ -9,6 +9,7 @@ process, per-link overrides on exactly the links they name, and ``ampsim info`` 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import doctest
 import hashlib
 import io
@@ -27,6 +28,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ampsim.cli import main
+from ampsim.errors import ConfigError
 from ampsim.executors.sim.linktable import LinkTable
 from ampsim.hardware import properties
 from ampsim.hardware.info import describe, format_info
@@ -39,7 +41,7 @@ from ampsim.hardware.properties import (
     system_diameter_hops,
 )
 from ampsim.hardware.routing import routes
-from ampsim.hardware.spec import TOPOLOGY_PARAMS, node_sort_key
+from ampsim.hardware.spec import TOPOLOGY_PARAMS, LinkOverride, node_sort_key
 from ampsim.hardware.topology import build_topology
 from ampsim.tomltext import dump_toml
 
@@ -706,3 +708,18 @@ def test_chip_overrides_reach_exactly_the_named_chips_later_ones_winning(topolog
     assert sum(o["n_chips"] for o in d.get("chip_override", ())) == len(changed)
     assert d["heterogeneous"] == (len({tuple(w.values()) for w in want.values()}) > 1)
     assert d["total_flops_per_s"] == pytest.approx(sum(w["flops_per_s"] for w in want.values()))
+
+
+def test_a_hand_made_override_applies_to_its_link_either_way_round_or_is_refused():
+    """A :class:`SystemSpec` made by hand (``dataclasses.replace``, for ``ampsim.plan(cfg, system=...)``) whose
+    override named a link (1, 0) rather than (0, 1), or no link at all, built a machine without it, in silence."""
+    ring = system({"kind": "ring", "n": 4})
+    g = build_topology(dataclasses.replace(ring, link_overrides=(LinkOverride((1, 0), latency_s=5e-6),)))
+    assert g.edges[0, 1]["latency_s"] == 5e-6 and g.graph["links"][1][0] == 5e-6 and routes(g)[0, 1] == (0, 3, 2, 1)
+    tree = system({"kind": "tree", "branching": 2, "height": 2})
+    g = build_topology(dataclasses.replace(tree, link_overrides=(
+        LinkOverride((("switch", 1), ("switch", 0)), latency_s=0.0), LinkOverride((("switch", 2), 3), None, 1e9))))
+    assert g.edges[("switch", 0), ("switch", 1)]["latency_s"] == 0.0
+    assert g.edges[3, ("switch", 2)]["bandwidth_bytes_per_s"] == 1e9
+    with pytest.raises(ConfigError, match=r"^t: link_override.between: no link between 1 and 0 in this tree topology"):
+        build_topology(dataclasses.replace(tree, link_overrides=(LinkOverride((1, 0), latency_s=5e-6),)))
