@@ -175,7 +175,10 @@ class Routes(Mapping):
         return tuple([nodes[i] for i in reversed(path)])
 
     def __getitem__(self, pair: tuple[int, int]) -> tuple[Node, ...]:
-        src, dst = pair
+        try:
+            src, dst = pair
+        except (TypeError, ValueError):  # (a Mapping's ``in`` and ``get`` expect a KeyError: ``5 in routes`` raised)
+            raise KeyError(f"not a (source, destination) chip pair: {pair!r}") from None
         return self._walk(self._chip_index(src), self._chip_index(dst))
 
     def many(self, pairs: Sequence[tuple[int, int]]) -> list[tuple[Node, ...]]:

@@ -723,3 +723,14 @@ def test_a_hand_made_override_applies_to_its_link_either_way_round_or_is_refused
     assert g.edges[3, ("switch", 2)]["bandwidth_bytes_per_s"] == 1e9
     with pytest.raises(ConfigError, match=r"^t: link_override.between: no link between 1 and 0 in this tree topology"):
         build_topology(dataclasses.replace(tree, link_overrides=(LinkOverride((1, 0), latency_s=5e-6),)))
+
+
+def test_routes_is_a_mapping_whatever_the_key():
+    """``in`` and ``get`` of a Mapping answer for any key: ``5 in routes`` raised a TypeError and
+    ``routes.get((0, 1, 2))`` a ValueError (unpacking the key), where a chip that is none gave False and None."""
+    r = routes(build_topology(system({"kind": "ring", "n": 4})))
+    for key in (5, (0, 1, 2), (0,), "01", None, (0, 9), (0, ("switch", 0)), (True, 1)):
+        assert key not in r and r.get(key) is None
+    assert (0, 2) in r and r.get((0, 2)) == (0, 1, 2)
+    with pytest.raises(KeyError, match="not a"):
+        r[5]
