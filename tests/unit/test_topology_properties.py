@@ -316,11 +316,10 @@ class Reference:
             self._nx = nx.Graph(list(map(tuple, self.edges)))
         if kind == "switch":
             self.switches = [("switch", 0)]
-        self.n_links = {"ring": self.n, "fully_connected": self.n * (self.n - 1) // 2, "switch": self.n,
-                        "mesh2d": sum((s - 1) * self.n // s for s in self.shape),
-                        "torus2d": 2 * self.n, "torus3d": 3 * self.n,
-                        "hypercube": t.get("dim", 0) * self.n // 2,
-                        "tree": self.n + len(self.switches) - 1}.get(kind) or len(getattr(self, "edges", ()))
+        self.n_links = len(self.edges) if kind == "explicit" else {
+            "ring": self.n, "fully_connected": self.n * (self.n - 1) // 2, "switch": self.n,
+            "mesh2d": sum((s - 1) * self.n // s for s in self.shape), "torus2d": 2 * self.n, "torus3d": 3 * self.n,
+            "hypercube": t.get("dim", 0) * self.n // 2, "tree": self.n + len(self.switches) - 1}[kind]
 
     def coord(self, c: int) -> tuple[int, ...]:
         """Row-major: chip = (i*shape[1] + j)*shape[2] + k."""
