@@ -249,7 +249,7 @@ def test_docstring_examples():
 # docstring (numbering, which chips are linked, hop distances), independently of how topology.py builds it.
 
 #: small and derandomized: each test takes seconds, the section well under a minute
-PROPS = settings(derandomize=True, deadline=None, max_examples=25, suppress_health_check=[HealthCheck.too_slow])
+PROPS = settings(derandomize=True, deadline=None, max_examples=40, suppress_health_check=[HealthCheck.too_slow])
 
 
 @st.composite
