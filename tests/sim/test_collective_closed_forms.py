@@ -231,9 +231,6 @@ def test_a_round_starts_when_the_last_snapshot_is_taken(monkeypatch):
     assert sorted(spans(ex, "w", "add"))[-1] == (50.74, 0.06)  # (it was 50.5024: sent at 0.0024 ms)
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="through the host a round starts once the controller holds k snapshots of its set, whichever "
-                   "rounds they are of (reported, not fixed: a committed configuration moves)")
 def test_through_the_host_a_round_waits_for_every_copys_snapshot_not_for_as_many_snapshots():
     """``collective = "host"``: copy a's snapshots of rounds 0 and 1 reach the controller (c P each) while copy b
     is still taking its round-0 one, which arrives at t = 1 s. The round is averaged after b's is taken in, so

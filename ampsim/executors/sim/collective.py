@@ -85,7 +85,9 @@ class Collectives:
         #: host: the controller's CPU for ``seconds`` more (the cores it shares), and its CPU per byte
         self._host_cpu, self._host_s_per_byte = host, host_s_per_byte
         self._host_free_s = 0.0  # when the controller has done the synchronization work given to it so far
-        self._arrived: dict[str, int] = {}  # set name -> snapshots given to the controller (host)
+        #: host: copy name -> its snapshots given to the controller. A round goes out once every copy has given
+        #: its own: counted per set, a copy's snapshot of the next round stood in for a late copy's of this one
+        self._arrived: dict[str, int] = {}
         #: host: copy name -> the bytes of its snapshots taken and not yet sent, oldest first (a chip with
         #: several units may run two contributing updates of one copy at once)
         self._sizes: dict[str, deque[float]] = {}
@@ -169,16 +171,16 @@ class Collectives:
             nbytes = self._sizes[node.name].popleft()
             self.bytes += nbytes
             self._on_host(self._host_s_per_byte * nbytes)
-            self._arrived[s.name] = self._arrived.get(s.name, 0) + 1
+            self._arrived[node.name] = self._arrived.get(node.name, 0) + 1
         self.start_ready(node)
 
     def start_ready(self, node) -> None:
         """Start the all-reduce of every round of ``node``'s set that is ready (through the host: whose
-        snapshots the controller has all been given; copies whose update jobs end together took theirs
+        snapshots the controller has been given by every copy; copies whose update jobs end together took theirs
         before the first of those jobs' ends is handled)."""
         s = self.of.get(node.name)
-        while s is not None and s.ready() is not None and (
-                self.collective != "host" or self._arrived.get(s.name, 0) >= len(s.copies) * (s.rounds + 1)):
+        while s is not None and (r := s.ready()) is not None and (
+                self.collective != "host" or all(self._arrived.get(c.name, 0) > r for c in s.copies)):
             red = s.reduce()
             self._start[(s.name, red.round)] = [self.env.now, len(s.copies)]
             if self.collective == "host":
