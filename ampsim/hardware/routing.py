@@ -134,7 +134,10 @@ class Routes(Mapping):
     """Shortest routes between chips: ``routes[src, dst]`` is the node path ``(src, ..., dst)``.
 
     Routes minimise total link latency, ties broken by fewer hops, then deterministically (each
-    node's predecessor is the smallest in ``node_sort_key`` order among equally good ones).
+    node's predecessor is the smallest in ``node_sort_key`` order among equally good ones). So a route and
+    the route back need not be the same links reversed where several are equally short (a ring of 6:
+    ``routes[1, 4] == (1, 2, 3, 4)``, ``routes[4, 1] == (4, 5, 0, 1)``; 808 of the 8×8 torus's 4,096 ordered
+    pairs), as with a real network's dimension-order routing: a message and its reply may use different links.
     Bandwidth does not affect routing. Latencies are compared at femtosecond resolution. Routes may
     pass through switches but start and end at chips; ``routes[c, c] == (c,)``. Predecessor trees
     are computed lazily per source and cached, so a 1024-chip machine costs only the sources used
