@@ -16,6 +16,7 @@ Every function raises :class:`ampsim.AmpsimError` (one line naming the file and 
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import numbers
@@ -325,9 +326,30 @@ def plan(cfg: Config, *, system: SystemSpec | None = None, placement: dict[str, 
         raise ConfigError(f"plan: system: the config has hardware overrides ({keys}) that a machine given whole "
                           "would ignore: apply them to it (ampsim.hardware.parse.load_system(path, overrides)) and "
                           "drop them from the config, or plan without system")
+    if system is not None:
+        _check_system(system)
     if placement is not None:
         placement = {name: int(chip) for name, chip in placement.items()}  # (numpy integers as ints)
     return planning.plan(cfg, system=system, placement=placement, estimated=estimated)
+
+
+def _check_system(system: SystemSpec) -> None:
+    """One ConfigError line unless ``system`` is what its own description reads back as (a SystemSpec made by
+    ``load_system`` always is): one changed with ``dataclasses.replace`` can disagree with itself (two chips for a
+    ring of four), which failed later with an IndexError as the machine was built."""
+    from ampsim.hardware.parse import system_from_dict
+
+    try:
+        again = system_from_dict(system.to_dict(), "plan: system")
+    except ConfigError as e:
+        raise ConfigError(f"plan: system: {e}".replace("plan: system: plan: system", "plan: system")) from None
+    except Exception as e:  # noqa: BLE001 (fields of the wrong types: whatever reading them raised)
+        raise ConfigError(f"plan: system: its fields do not describe a machine ({type(e).__name__}: {e})") from None
+    if again != system:
+        what = [f.name for f in dataclasses.fields(system) if getattr(again, f.name) != getattr(system, f.name)]
+        raise ConfigError(f"plan: system: its {', '.join(what)} disagree with the rest of it (as read back from its "
+                          "description; a SystemSpec changed with dataclasses.replace?): make it with "
+                          "ampsim.hardware.parse.load_system(path, overrides) or system_from_dict")
 
 
 #: the models an executor was made of (by id, while they live): a plan's task holds the model its executor

@@ -411,3 +411,17 @@ def test_plan_refuses_a_system_that_would_drop_the_configs_hardware_overrides():
     applied = load_system(ring, cfg.hardware)
     p = ampsim.plan(dataclasses.replace(cfg, hardware={}), system=applied)
     assert p.system.link.bandwidth_bytes_per_s == 1e3
+
+
+def test_plan_refuses_a_system_that_disagrees_with_itself():
+    """A SystemSpec changed with dataclasses.replace into two chips of a ring of four was planned, and building
+    its machine failed with IndexError: tuple index out of range."""
+    from ampsim.hardware.parse import load_system
+
+    ring = load_system(ROOT / "hardware_models" / "ring4.toml")
+    cfg = ampsim.load_experiment(BLOBS, {**SMALL, "executor.kind": "sim",
+                                         "executor.hardware": str(ROOT / "hardware_models" / "ring4.toml")})
+    with pytest.raises(ampsim.ConfigError, match=r"^plan: system: its chips disagree with the rest of it"):
+        ampsim.plan(cfg, system=dataclasses.replace(ring, chips=ring.chips[:2]))
+    for good in (ring, load_system(ROOT / "hardware_models" / "switch64.toml", {"link": {"latency_s": 1e-3}})):
+        assert ampsim.plan(cfg, system=good).system == good
