@@ -333,7 +333,7 @@ class ParamNode(Node):
         grads = self.param_grads(entries)
         scale = 1.0 / n_inst
         if self.clip_norm:
-            norm = np.sqrt(sum(float(np.sum(_values(g) ** 2)) for g in grads.values())) * scale
+            norm = _norm(grads) * scale
             work.kernels += 2 * len(grads)  # square and sum per array (the rest is host scalar math)
             if norm > self.clip_norm:
                 scale *= self.clip_norm / norm
@@ -377,6 +377,18 @@ def _by_state(item: tuple[tuple[int, ...], Any]) -> tuple[int, ...]:
 
 def _values(g: np.ndarray | SparseRows) -> np.ndarray:
     return g.values if isinstance(g, SparseRows) else g
+
+
+def _norm(grads: dict[str, np.ndarray | SparseRows]) -> float:
+    """The L2 norm of all of ``grads`` together, summed in their dtype; where the squares overflow it (float32
+    entries past 1.8e19), of the gradients scaled by their largest magnitude: the norm, finite, not inf (whose
+    clip zeroed the update). Unchanged, bit for bit, wherever the plain sum is finite."""
+    with np.errstate(over="ignore"):
+        total = sum(float(np.sum(_values(g) ** 2)) for g in grads.values())
+    top = total == np.inf and max(float(np.max(np.abs(_values(g)), initial=0)) for g in grads.values())
+    if top and np.isfinite(top):  # (an infinite entry: the norm is inf)
+        return top * np.sqrt(sum(float(np.sum((_values(g) / top) ** 2)) for g in grads.values()))
+    return np.sqrt(total)
 
 
 def init_rng(seed: int, name: str) -> np.random.Generator:

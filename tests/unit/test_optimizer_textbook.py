@@ -277,6 +277,24 @@ def test_an_embedding_of_its_own_takes_kind_rate_and_decay_from_the_model_and_th
     assert (emb.muf, emb.clip_norm, type(emb.optimizer).__name__) == (3, 2.0, "Momentum")
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_a_clip_scales_a_gradient_whose_squares_overflow_to_the_clip_norm(dtype):
+    """The textbook clip ``g * c / |g|`` of a gradient with finite entries whose squares overflow the dtype: the
+    step has norm c (the sum of squares overflowed, the norm came out inf and the update was zero)."""
+    big = np.sqrt(np.finfo(dtype).max)  # x.T @ dy: entries near the largest finite value, squares overflow
+    lin = Linear("l", 2, 2, dtype=dtype)
+    lin.configure(OptimizerSpec(kind="sgd", lr=1.0), muf=1, clip_norm=1.0)
+    W0, b0 = lin.params["W"].astype(np.float64), lin.params["b"].astype(np.float64)
+    x, dy = np.array([[0.5, -0.25]], dtype), np.array([[big, big / 2]], dtype)
+    with np.errstate(over="raise"):  # (no overflow warning on the way either)
+        visit(lin, 0, x, dy)
+        lin.complete(0)
+    gW, gb = x.T.astype(np.float64) @ dy.astype(np.float64), dy[0].astype(np.float64)
+    norm = np.sqrt(np.sum((gW / big) ** 2) + np.sum((gb / big) ** 2)) * big
+    close(W0 - lin.params["W"], gW / norm, dtype)
+    close(b0 - lin.params["b"], gb / norm, dtype)
+
+
 @SMALL
 @given(visits=st.lists(st.integers(0, 9), max_size=80))
 def test_the_admission_signal_is_the_mean_staleness_of_the_last_32_backward_visits(visits):
