@@ -52,8 +52,13 @@ class TrainSection:
     beta1: float = spec(0.9, ge=0, lt=1, read_if=_OPTIMIZERS("adam"))
     beta2: float = spec(0.999, ge=0, lt=1, read_if=_OPTIMIZERS("adam"))
     eps: float = spec(1e-8, gt=0, read_if=_OPTIMIZERS("adam", "adagrad"))
-    weight_decay: float = spec(0.0, ge=0, finite=True)  # (inf trained nothing but a divergence)
-    clip_norm: float = spec(0.0, ge=0, help="clip each node's update to this gradient norm; 0 = off")
+    weight_decay: float = spec(0.0, ge=0, finite=True,  # (inf trained nothing but a divergence)
+                               help="L2: weight_decay x the parameter added to the gradient the optimizer steps on "
+                               "(after the muf mean, the clip and scale_lr; also with Adam, not AdamW's decoupled "
+                               "decay); a sparse update decays only its rows")
+    clip_norm: float = spec(0.0, ge=0, help="scale each node's gradient (the mean over an update's instances, all "
+                            "the node's arrays together, before weight decay) down to at most this L2 norm: it "
+                            "bounds the gradient, not Adam's or Adagrad's step; 0 = off")
     count_optimizer_state: bool = spec(False, help="simulator: an update also reads and writes its optimizer's state "
                                        "(momentum and Adagrad one array per parameter, Adam two) and the state "
                                        "takes chip memory; false = an update moves 3x its parameters' bytes, "
@@ -62,11 +67,13 @@ class TrainSection:
     max_loss: float = spec(1e6, ge=0, help="stop the run when a loss per labelled row exceeds this; "
                            "0 = stop only on NaN or infinity", point_id="never")
     mak: int = spec(1, ge=1, help="max_active_keys: instances in flight")
-    muf: int = spec(1, ge=1, help="min_update_frequency: completed instances per parameter update")
+    muf: int = spec(1, ge=1, help="min_update_frequency: completed instances per parameter "
+                  "update, which steps on the mean of their gradients")
     staleness: str = spec("none", choices=("none", "stash", "predict", "scale_lr"),
                           help="stale-gradient mitigation per parameterized node: stash (backward uses the "
                           "forward's parameters), predict (forward extrapolates along the last step), scale_lr "
-                          "(step / (1 + staleness)); see ampsim/ir/param.py", point_id="unless_default")
+                          "(gradient / (1 + staleness), before the optimizer; weight decay unscaled); see "
+                          "ampsim/ir/param.py", point_id="unless_default")
     predict_delay: float = spec(-1.0, ge=-1, finite=True, help="staleness = predict: updates to extrapolate by; "
                                 "-1 = the node's mean measured staleness so far", point_id="unless_default")
     staleness_nodes: dict = spec({}, help="per-node train.staleness: node name (or fnmatch pattern, first "

@@ -22,8 +22,8 @@ the node so that every executor applies it unchanged (:meth:`ParamNode.configure
   copied per visit. The copies count in ``held_nbytes`` (so in the simulator's chip memory).
 * ``predict`` — weight prediction (SpecTrain, PipeMare): a training forward uses ``p - D * step`` for
   every parameter ``p``, where ``step`` is the last step the optimizer subtracted from it
-  (:attr:`~ampsim.optim.Optimizer.last_step`: ``lr v`` for momentum, Adam's bias-corrected step, the
-  plain gradient step for sgd and adagrad; for a sparse update only the rows it touched) and ``D`` is
+  (:attr:`~ampsim.optim.Optimizer.last_step`, weight decay included: ``lr g`` for sgd, ``lr v`` for momentum,
+  Adagrad's and Adam's normalized steps; for a sparse update only the rows it touched) and ``D`` is
   ``train.predict_delay`` in updates or, when that is -1, the node's mean measured staleness so far
   (taken at the first training forward after each update). The prediction is computed once per
   parameter version, charged to that forward, and its copy counts in ``held_nbytes``. ``D = 0`` (or no
@@ -32,7 +32,9 @@ the node so that every executor applies it unchanged (:meth:`ParamNode.configure
   staleness ``s`` (updates of this node between the oldest forward of the instance here and the update
   that applies it) is scaled by ``1 / (1 + s)``. An update averages several instances (muf > 1) in one
   GEMM, so it scales the average by the mean of their ``1 / (1 + s)``: exact per gradient when they share
-  ``s`` (always with muf = 1). Applied after clipping: the clip bounds the gradient, the rule the step.
+  ``s`` (always with muf = 1). Applied after clipping: the clip bounds the gradient, the rule the step. The
+  optimizer steps on the scaled gradient (weight decay added after, unscaled): the step itself is divided for
+  sgd, but Adam's normalization undoes a steady scale (all but eps) and Adagrad's much of it.
 """
 
 from __future__ import annotations

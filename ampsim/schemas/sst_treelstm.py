@@ -36,10 +36,13 @@ class ModelConfig:
     dropout: float = spec(0.5, ge=0, le=0.99, help="dropout before the classifier")
     forget_bias: float = spec(0.0, finite=True, help="forget-gate bias at initialization")
     embedding_optimizer: str = spec("sgd", choices=("same", "sgd", "momentum", "adam", "adagrad"),
-                                    help="optimizer of the embedding table; 'same' = train.optimizer")
+                                    help="optimizer of the embedding table; 'same' = train.optimizer, "
+                                    "train.lr and train.weight_decay; another: its own kind, rate and decay (the "
+                                    "model.embedding_* keys), train's momentum, betas, eps, muf and clip")
     embedding_lr: float = spec(0.1, gt=0, help="learning rate of the embedding table", read_if=OWN_OPTIMIZER)
     # (inf: a divergence blamed on the lr)
-    embedding_weight_decay: float = spec(0.0, ge=0, finite=True, read_if=OWN_OPTIMIZER)
+    embedding_weight_decay: float = spec(0.0, ge=0, finite=True, read_if=OWN_OPTIMIZER,
+                                         help="L2 weight decay of the embedding table, as train.weight_decay")
     embedding_scale: float = spec(0.05, gt=0, le=1e3, help="random word vectors ~ U(-scale, scale)")
     vectors: str = spec("", help="optional GloVe-style text vectors (word v1 ... v_embed per line)")
     batch_leaves: bool = spec(True, help="inject a tree's leaves as one message (false: one per leaf)")
