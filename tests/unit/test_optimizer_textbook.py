@@ -172,36 +172,46 @@ def test_an_embedding_update_touches_only_the_rows_used_and_equals_the_dense_upd
         assert not np.any(arr[unused])
 
 
-def test_the_reference_executor_at_mak_1_muf_1_is_plain_sgd_on_a_hand_written_mlp():
-    """Three instances, one SGD step each, against numpy forward and backward of the same MLP (ReLU hidden
-    layers, softmax cross-entropy averaged over an instance's rows)."""
+def mlp_grads(Ws: list, x: np.ndarray, y: np.ndarray) -> list:
+    """Hand-written backpropagation through the MLP (ReLU hidden layers, softmax cross-entropy averaged over the
+    instance's rows): the gradient of each layer's (W, b)."""
+    acts, h = [x], x
+    for i, (W, b) in enumerate(Ws):
+        h = h @ W + b
+        if i < len(Ws) - 1:
+            h = np.maximum(h, 0)
+        acts.append(h)
+    z = h - h.max(axis=1, keepdims=True)
+    dz = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
+    dz[np.arange(len(y)), y] -= 1
+    dz /= len(y)
+    grads = []
+    for i in reversed(range(len(Ws))):
+        grads.append((acts[i].T @ dz, dz.sum(axis=0)))
+        dz = (dz @ Ws[i][0].T) * (acts[i] > 0)
+    return grads[::-1]
+
+
+@pytest.mark.parametrize("muf", [1, 3])
+def test_the_reference_executor_is_sgd_on_the_mean_of_muf_instances_of_a_hand_written_mlp(muf):
+    """Six instances: at muf 1 (mak 1), plain SGD, a step per instance; at muf 3, a step on the mean gradient of
+    three instances, all taken at the same parameters."""
     model = build_mlp(5, [6, 4], 3, seed=2, dtype=np.float64)
     lr = 0.2
     for node in model.graph.param_nodes:
-        node.configure(OptimizerSpec(kind="sgd", lr=lr), muf=1)
+        node.configure(OptimizerSpec(kind="sgd", lr=lr), muf=muf)
     layers = [model.graph.nodes[f"fc{i}"] for i in range(3)]
     Ws = [(n.params["W"].copy(), n.params["b"].copy()) for n in layers]
     ex, r = ReferenceExecutor(model), np.random.default_rng(9)
-    for key in range(3):
-        x, y = r.normal(size=(4, 5)), r.integers(0, 3, 4)
+    pending = []
+    for key in range(6):
+        x, y = r.normal(size=(2 + key % 3, 5)), r.integers(0, 3, 2 + key % 3)
         ex.train([Instance(key, {"x": x, "y": y})])
-        acts, h = [x], x
-        for i, (W, b) in enumerate(Ws):
-            h = h @ W + b
-            if i < 2:
-                h = np.maximum(h, 0)
-            acts.append(h)
-        z = h - h.max(axis=1, keepdims=True)
-        dz = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
-        dz[np.arange(4), y] -= 1
-        dz /= 4
-        new = []
-        for i in reversed(range(3)):
-            W, b = Ws[i]
-            gW, gb = acts[i].T @ dz, dz.sum(axis=0)
-            dz = (dz @ W.T) * (acts[i] > 0)
-            new.append((W - lr * gW, b - lr * gb))
-        Ws = new[::-1]
+        pending.append(mlp_grads(Ws, x, y))
+        if len(pending) == muf:
+            Ws = [(W - lr * sum(g[i][0] for g in pending) / muf, b - lr * sum(g[i][1] for g in pending) / muf)
+                  for i, (W, b) in enumerate(Ws)]
+            pending = []
         for n, (W, b) in zip(layers, Ws):
             np.testing.assert_allclose(n.params["W"], W, rtol=0, atol=1e-13)
             np.testing.assert_allclose(n.params["b"], b, rtol=0, atol=1e-13)
