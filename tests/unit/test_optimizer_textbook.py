@@ -314,3 +314,45 @@ def test_the_admission_signal_is_the_mean_staleness_of_the_last_32_backward_visi
     last = visits[-32:]
     assert lin.recent_staleness() == pytest.approx(sum(last) / len(last) if last else 0.0, abs=1e-12)
     assert sum(lin.staleness.values()) == len(visits)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_predict_on_an_embedding_extrapolates_only_the_rows_the_last_update_touched(kind):
+    spec = OptimizerSpec(kind=kind, lr=0.1, momentum=0.7)
+    emb = Embedding("e", 5, 2, seed=3, dtype=np.float64)
+    emb.configure(spec, muf=1)
+    emb.configure_staleness("predict", 3.0)
+    r = np.random.default_rng(2)
+    books, live = [Textbook(spec) for _ in range(5)], emb.params["W"].copy()
+    for key, ids in enumerate((np.array([0, 2, 2]), np.array([2, 4]))):
+        dy = r.normal(size=(ids.size, 2))
+        visit(emb, key, ids, dy)
+        emb.complete(key)
+        g = np.zeros((5, 2))
+        np.add.at(g, ids, dy)
+        last = np.zeros((5, 2))
+        for row in np.unique(ids):
+            new = books[row].step(live[row], g[row])
+            last[row], live[row] = live[row] - new, new
+    y = emb.step(False, Message(Instance(9, {}), (), np.arange(5)), 0).sends[0].msg.payload
+    np.testing.assert_allclose(y, live - 3.0 * last, rtol=1e-12, atol=1e-12)
+    np.testing.assert_array_equal(y[[0, 1, 3]], live[[0, 1, 3]])  # rows the last update did not touch
+
+
+def test_an_instances_visits_are_summed_and_its_instances_averaged():
+    """A node visited twice by instance 0 (a tree's two positions) and once by instance 1, muf 2: the step is
+    lr * (g0a + g0b + g1) / 2: an instance's gradient is the sum over its visits, an update the mean over
+    instances."""
+    lin = Linear("l", 3, 2, dtype=np.float64)
+    lin.configure(OptimizerSpec(kind="sgd", lr=0.5), muf=2)
+    W0, r, total = lin.params["W"].copy(), np.random.default_rng(5), 0.0
+    for key, states in ((0, [(0,), (1,)]), (1, [(0,)])):
+        inst = Instance(key, {})
+        for state in states:
+            x, dy = r.normal(size=(2, 3)), r.normal(size=(2, 2))
+            lin.step(False, Message(inst, state, x), 0)
+            lin.step(True, Message(inst, state, dy), 0)
+            total = total + x.T @ dy
+    lin.complete(0)
+    lin.complete(1)
+    np.testing.assert_allclose(W0 - lin.params["W"], 0.5 * total / 2, rtol=0, atol=1e-13)
