@@ -43,7 +43,8 @@ class OptimizerSpec:
 
 
 class Optimizer:
-    """Base: ``update(name, param, grad)`` changes ``param`` in place; state is kept per name."""
+    """Base: ``update(name, param, grad)`` changes ``param`` in place; state is kept per name. Weight decay is
+    L2, ``g + weight_decay * p`` fed to the rule (also for Adam: not AdamW's decoupled decay)."""
 
     #: floating-point operations per updated element, for the cost model
     flops_per_element: float = 2.0
@@ -147,7 +148,8 @@ class Momentum(Optimizer):
 
 
 class Adam(Optimizer):
-    """Adam (Kingma & Ba) with bias correction; sparse rows keep their own step count (lazy Adam)."""
+    """Adam (Kingma & Ba): m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g^2; p -= lr m^ / (sqrt(v^) + eps), with
+    m^ = m / (1 - b1^t), v^ = v / (1 - b2^t); sparse rows keep their own step count t (lazy Adam)."""
 
     flops_per_element = 12.0
     state_slots = 2  # m, v
@@ -179,7 +181,7 @@ class Adam(Optimizer):
 
 
 class Adagrad(Optimizer):
-    """Adagrad (Duchi et al.), as Tai et al. trained the Tree-LSTM."""
+    """Adagrad (Duchi et al.), as Tai et al. trained the Tree-LSTM: h += g^2 (from 0); p -= lr g / (sqrt(h) + eps)."""
 
     flops_per_element = 5.0
     state_slots = 1  # h
