@@ -238,3 +238,26 @@ def test_peak_memory_counts_a_message_waiting_at_its_chip(tmp_path):
     s = json.loads((_train(tmp_path, "mak1", "ring4", "train.mak=1", "train.epochs=1") / "summary.json").read_text())
     chip = s["placement"]["relu1"]
     assert s["peak_memory_bytes"][chip] >= s["param_bytes"][chip] + 16 * 64 * 4
+
+
+def test_per_update_staleness_is_the_updates_since_the_forward_when_its_own_applies(traced):
+    """``staleness.json``'s ``per_update``: with muf 1 a node's k-th update applies the k-th instance to complete
+    (the controller's completions, in order); its staleness is the node's updates that ran since that instance's
+    forward there, before this one."""
+    _, run, _, _, events, _ = traced
+    report = json.loads((run / "staleness.json").read_text())
+    done = [e["args"]["key"] for e in sorted((e for e in events if e["ph"] == "i" and e["name"] == "complete"),
+                                             key=lambda e: e["ts"])]
+    for node, stats in report.items():
+        fwd, updates = {}, []
+        for e in _chip_spans(events):
+            name, _, kind = e["name"].rpartition(" ")
+            if name == node and kind == "update":
+                updates.append(e["ts"])
+            elif name == node and kind == "fwd":
+                fwd.setdefault(e["args"]["key"], e["ts"])
+        updates.sort()
+        hist = Counter(sum(1 for u in updates[:k] if u >= fwd[key]) for k, key in enumerate(done))
+        assert stats["per_update"]["histogram"] == {str(k): hist[k] for k in sorted(hist)}, node
+        assert stats["backward"]["histogram"] == json.loads((run / "summary.json").read_text())["staleness"][node][
+            "histogram"]
