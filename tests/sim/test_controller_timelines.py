@@ -12,10 +12,15 @@ the completion's instant, as before.
 
 import dataclasses
 
+import numpy as np
 import pytest
-from timeline_kit import MS, instants, insts, spans, system, weight_model
+from timeline_kit import MS, Busy, End, Weight, instants, insts, spans, system, weight_model
 
 from ampsim.executors.sim import SimExecutor
+from ampsim.ir.graph import Graph
+from ampsim.ir.nodes.io import Input
+from ampsim.models.base import InjectFields, Metric, Model
+from ampsim.optim import OptimizerSpec
 
 ONE_CHIP = {"x": 0, "w": 0, "a": 0, "end": 0}
 TWO_CHIPS = {"x": 0, "w": 0, "a": 1, "end": 1}
@@ -71,3 +76,25 @@ def test_the_controllers_round_trip_lowers_staleness(latency_ms, w_bwd, stalenes
     ex = run(latency_ms * MS, mak=3, n=5, placement=TWO_CHIPS)
     assert spans(ex, "w", "bwd") == w_bwd
     assert dict(ex.graph.nodes["w"].staleness) == staleness
+
+
+def test_a_unit_left_idle_takes_later_arrivals_after_earlier_ones():
+    """mak = 1 (no staleness, whatever the machine) with two weights on a chip of two units that polls every
+    10 ms, and a controller 0.5 ms away. Instance 0 completes at 2: its two update jobs and the next
+    admission arrive at 2.5, one after another. The first update woke a unit; the second was left in the
+    inbox beside the other, idle, unit (the queue was not empty yet), and the admission, with the queue empty
+    again, was taken at once, ahead of it: instance 1's forward ran at w2 before w2's update, and its backward
+    there saw a staleness of 1. A chip with an idle unit takes an arrival at once: the three run in order."""
+    g = Graph("two weights")
+    w1, w2 = g.add(Weight("w1")), g.add(Weight("w2"))
+    g.chain(g.add(Input("x", dtype=np.float64)), w1, w2, g.add(Busy("a", 1e6)), g.add(End("end")))
+    for w in (w1, w2):
+        w.configure(OptimizerSpec(kind="sgd", lr=0.5), muf=1)
+    model = Model(g.validate(), InjectFields((("x", "x"),)), Metric("m", "end", "n"))
+    machine = system(chip_override={"chips": [0, 1], "compute_units": 2, "poll_interval_s": 10 * MS})
+    machine = dataclasses.replace(machine, host=dataclasses.replace(machine.host, completion_latency_s=0.5 * MS))
+    ex = SimExecutor(model, machine, {"x": 0, "w1": 0, "w2": 0, "a": 0, "end": 0}, mak=1, trace=True)
+    ex.train(insts(3))
+    assert {name: dict(ex.graph.nodes[name].staleness) for name in ("w1", "w2")} == {"w1": {0: 3}, "w2": {0: 3}}
+    updates, forwards = spans(ex, "w2", "update"), spans(ex, "w2")
+    assert all(u[0] <= f[0] for u, f in zip(updates, forwards[1:]))  # each update before the next forward

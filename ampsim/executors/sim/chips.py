@@ -94,10 +94,14 @@ class Chip:
         network carries them; the wire bytes are the network's business). With
         ``poll_interval_s`` > 0 a busy chip sees them only at its next poll (every ``poll_interval_s``
         between items, or when its queue runs empty), as a software transport that reads its sockets between
-        messages; an idle chip takes them at once, all of them, as a worker reads a whole frame (taken one
-        by one, the first would make the chip busy and send the rest to the inbox: the chip would run dry
-        after each and flush its outputs in a frame per message)."""
-        if not self.spec.poll_interval_s or (not self.queue and self._idle):
+        messages; a chip with an idle unit takes them at once, all of them, as a worker reads a whole frame
+        (taken one by one, the first would make the chip busy and send the rest to the inbox: the chip would
+        run dry after each and flush its outputs in a frame per message). A unit is idle only with the inbox
+        empty (it polls before it waits), so what is taken at once never passes an earlier arrival; asking
+        for an empty queue too let a frame wait in the inbox beside an idle unit (another unit just woken for
+        an earlier one) and the next arrival, with the queue empty again, pass it: at mak = 1 the next
+        instance's forward ran before the previous one's update job (tests/sim/test_controller_timelines.py)."""
+        if not self.spec.poll_interval_s or self._idle:
             for _, item, nbytes in msgs:
                 self.put(item, nbytes)
         else:
