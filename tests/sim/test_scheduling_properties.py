@@ -7,7 +7,10 @@ admitted once and completed once, after its admission; a parameterized node upda
 instances (``version == floor(stashed instances / muf)``), each update a span on the node's own chip; its
 staleness histogram counts every backward visit, and on a chain (where no instance overtakes another, so at
 most ``mak - 1`` others complete between an instance's forward and backward) each value lies in
-``[0, ceil((mak - 1) / muf)]``; spans on one compute unit never overlap; each chip serves its queue first in,
+``[0, ceil((mak - 1) / muf)]`` (the docs give no bound: this one needs the order kept, and chips whose
+durations differ between two visits of a node, a frame's receive cost charged to whichever item comes next
+on a chip of several units, or contention, let instances overtake; they are not drawn here); spans on one
+compute unit never overlap; each chip serves its queue first in,
 first out; ``eval.advances_time = false`` costs no simulated time; and a replay (``executor.numerics =
 false``) gives the same trace and staleness. Machines: rings, switches and fully connected chips with random
 latencies, bandwidths, FLOP rates and compute units; models: chains of :mod:`timeline_kit`'s nodes.
@@ -74,7 +77,8 @@ def runs(draw) -> dict:
             "bound": draw(st.sampled_from([0.0, 0.0, 0.5, 1.0, 2.0]))}
 
 
-def chain(stages, muf: int) -> Model:
+def chain(stages: list[tuple[str, float]], muf: int) -> Model:
+    """x → the stages (:class:`Busy` or :class:`Weight` nodes, SGD with ``muf``) → end; inject field "x"."""
     g = Graph("chain")
     nodes = [g.add(Input("x", dtype=np.float64))]
     for i, (kind, size) in enumerate(stages):
@@ -268,7 +272,8 @@ def planned(draw) -> tuple[str, ...]:
     """Overrides of ``experiments/list_reduction.toml`` or ``blobs_mlp.toml``: a few instances, random mak, muf,
     bound, placement and machine (ring4 with random link and chip rates and compute units)."""
     task = draw(st.sampled_from(["list_reduction", "blobs_mlp"]))
-    return (task, "data.n_train=96", "data.n_test=8", "train.epochs=1", 'executor.kind="sim"', f'executor.hardware="{ROOT / "hardware_models" / "ring4.toml"}"',
+    return (task, "data.n_train=96", "data.n_test=8", "train.epochs=1", 'executor.kind="sim"',
+            f'executor.hardware="{ROOT / "hardware_models" / "ring4.toml"}"',
             f"train.mak={draw(st.integers(1, 8))}", f"train.muf={draw(st.integers(1, 3))}",
             f"train.max_staleness={draw(st.sampled_from([0.0, 0.0, 0.5, 1.0]))}",
             f'placement.strategy="{draw(st.sampled_from(["round_robin", "greedy", "min_cut", "single"]))}"',
@@ -279,7 +284,9 @@ def planned(draw) -> tuple[str, ...]:
 
 
 def execute_planned(task: str, *overrides: str) -> tuple[SimExecutor, list]:
-    cfg = load_config(ROOT / "experiments" / f"{task}.toml", [parse_override(o) for o in (*overrides, "executor.trace=true")])
+    """``experiments/<task>.toml`` with ``overrides``, planned and trained one epoch traced: (executor, instances)."""
+    cfg = load_config(ROOT / "experiments" / f"{task}.toml",
+                      [parse_override(o) for o in (*overrides, "executor.trace=true")])
     p = plan(cfg)
     ex = make_executor(p)
     instances = list(p.task.train_instances(1))
