@@ -622,3 +622,22 @@ def test_a_full_recordings_folder_lets_the_least_recently_used_go(tmp_path, monk
         monkeypatch.setenv("AMPSIM_RECORDINGS_MAX_BYTES", bad)
         with pytest.raises(ConfigError, match="AMPSIM_RECORDINGS_MAX_BYTES: expected a whole number of bytes"):
             max_bytes()
+
+
+def test_hand_built_models_that_differ_only_in_a_nodes_settings_do_not_share_a_recording(monkeypatch):
+    """A hand-built model (no plan's [model] context) was keyed by node names, kinds and shapes alone: a second
+    chain whose Busy node reports twice the FLOPs replayed the first one's recording (from the process's memory,
+    with AMPSIM_RECORDINGS=off too), 0.007 s where its full run takes 0.011."""
+    monkeypatch.setenv("AMPSIM_RECORDINGS", "off")
+    for flops in (1e6, 2e6, 1e6):
+        times = []
+        for numerics in (True, False):
+            ex = SimExecutor(chain_model(("a", flops)), system(), {"x": 0, "a": 0, "end": 1}, numerics=numerics)
+            ex.train(insts(2))
+            times.append(ex.time_s)
+        assert times[0] == times[1], (flops, times)
+    # and wired otherwise, the same nodes: another recording too
+    a, b = chain_model(("a", 1e6), ("b", 1e6)), chain_model(("b", 1e6), ("a", 1e6))
+    from ampsim.executors.sim.recording_cache import _scope
+
+    assert _scope(a, True, "")["graph"] != _scope(b, True, "")["graph"]

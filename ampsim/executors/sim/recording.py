@@ -56,7 +56,8 @@ from ampsim.ir.pump import pump
 from ampsim.models.base import Model
 from ampsim.recent import Recent
 
-__all__ = ["DURATION_SLOTS", "FORMAT", "Recording", "RecordingError", "record", "replay_lists"]
+__all__ = ["DURATION_SLOTS", "FORMAT", "Recording", "RecordingError", "graph_fingerprint", "hand_built_fingerprint",
+           "record", "replay_lists"]
 
 FORMAT = 2  # 2: the changed rows (seg_ptr, row_ptr, row_ids)
 
@@ -325,3 +326,28 @@ def replay_lists(rec: Recording) -> dict:
         "changed_rows": [segments[a:b] for a, b in zip(seg, seg[1:])],
         "duration_cache": Recent(DURATION_SLOTS),
     }
+
+
+def graph_fingerprint(model: Model) -> list:
+    """Node names, kinds and parameter shapes (what a recording's node indices and sizes refer to)."""
+    return [[n, type(node).__name__, sorted((k, list(p.shape), p.dtype.str) for k, p in
+                                            getattr(node, "params", {}).items())]
+            for n, node in sorted(model.graph.nodes.items())]
+
+
+_PLAIN = (bool, int, float, str, type(None))
+
+
+def hand_built_fingerprint(model: Model) -> list:
+    """What a planned model's ``[model]`` section (its recording's ``context``) stands for, for a model built by hand
+    and given to an executor without one: its wiring and each node's plain settings (numbers, strings and short
+    tuples of them: a node kind's constructor arguments, such as the work it reports). Without them two hand-built
+    models that differ only there shared one recording, in the process's memory too, and the second's replay ran
+    the first's messages and work (a node of 2e6 FLOPs replayed as 1e6)."""
+    def plain(v) -> bool:
+        return isinstance(v, _PLAIN) or (isinstance(v, (tuple, list)) and len(v) <= 64
+                                         and all(isinstance(x, _PLAIN) for x in v))
+
+    nodes = [[n, sorted((k, repr(v)) for k, v in vars(node).items() if plain(v))]
+             for n, node in sorted(model.graph.nodes.items())]
+    return [nodes, sorted(map(repr, model.graph.edges.items()))]

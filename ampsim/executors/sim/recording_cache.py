@@ -48,7 +48,14 @@ import numpy as np
 from ampsim.data import memo
 from ampsim.data.store import cache_home
 from ampsim.errors import ConfigError
-from ampsim.executors.sim.recording import FORMAT, Recording, RecordingError, record
+from ampsim.executors.sim.recording import (
+    FORMAT,
+    Recording,
+    RecordingError,
+    graph_fingerprint,
+    hand_built_fingerprint,
+    record,
+)
 from ampsim.executors.sim.segments import InstancePool, compose
 from ampsim.folders import process_gone
 from ampsim.ir.message import Instance
@@ -200,13 +207,6 @@ def _model_code_digest(model: Model, context: str) -> str | None:
     return h.hexdigest()
 
 
-def graph_fingerprint(model: Model) -> list:
-    """Node names, kinds and parameter shapes (what a recording's node indices and sizes refer to)."""
-    return [[n, type(node).__name__, sorted((k, list(p.shape), p.dtype.str) for k, p in
-                                            getattr(node, "params", {}).items())]
-            for n, node in sorted(model.graph.nodes.items())]
-
-
 def instances_digest(instances: list[Instance]) -> str:
     """BLAKE2b of the instances' keys and data (their structure, shapes and values), in order. Instance data
     is never changed once made (a run, its epochs and its recordings share it), so the same objects under
@@ -234,7 +234,8 @@ def _model_digests(model: Model, context: str) -> tuple[str, str | None]:
     key = (id(model), context)
     got = _MODEL_DIGESTS.get(key)
     if got is None or got[0]() is not model:
-        graph = hashlib.sha256(json.dumps(graph_fingerprint(model)).encode()).hexdigest()
+        fingerprint = graph_fingerprint(model) if context else [graph_fingerprint(model), hand_built_fingerprint(model)]
+        graph = hashlib.sha256(json.dumps(fingerprint).encode()).hexdigest()
         ref = weakref.ref(model, lambda _ref, key=key: _MODEL_DIGESTS.pop(key, None))
         got = _MODEL_DIGESTS[key] = (ref, graph, _model_code_digest(model, context))
     return got[1], got[2]
