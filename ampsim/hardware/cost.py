@@ -74,13 +74,16 @@ REACH = 10.0
 HEADER_BYTES = 16
 #: Bytes per integer of the message state (instance key, time step, tree position, ...).
 STATE_INT_BYTES = 8
+_INF = math.inf  # a global, not an attribute lookup: the check runs once per simulated message
 
 
 def compute_time_s(chip: ChipSpec, flops: float, bytes_accessed: float, kernels: float = 0.0) -> float:
     """Seconds for one compute unit of ``chip`` to process one message (formula in the module
-    docstring). The work must be >= 0; zero work still costs ``overhead_s``."""
-    if flops < 0 or bytes_accessed < 0 or kernels < 0:
-        raise ValueError(f"work must be >= 0, got flops={flops}, bytes_accessed={bytes_accessed}, kernels={kernels}")
+    docstring). The work must be finite and >= 0; zero work still costs ``overhead_s``."""
+    # written so that NaN fails too (``nan < 0`` is False, and ``max`` would drop a NaN byte count)
+    if not (0 <= flops < _INF and 0 <= bytes_accessed < _INF and 0 <= kernels < _INF):
+        raise ValueError(f"work must be finite and >= 0, got flops={flops}, bytes_accessed={bytes_accessed}, "
+                         f"kernels={kernels}")
     if chip.compute_table:
         return _lookup(chip).seconds(flops, bytes_accessed, kernels)
     k = chip.compute_units
@@ -91,7 +94,11 @@ def compute_time_s(chip: ChipSpec, flops: float, bytes_accessed: float, kernels:
 def compute_times_s(chip: ChipSpec, work: np.ndarray) -> np.ndarray:
     """:func:`compute_time_s` for every row ``(flops, bytes, kernels)`` of ``work`` ([m, 3]) at once, with the
     same IEEE operations (numpy's element-wise ``* / + max`` are Python's), so the results are equal bit
-    for bit (what the replay needs: its durations equal the full run's)."""
+    for bit (what the replay needs: its durations equal the full run's), and the same check of the work."""
+    ok = (work >= 0) & (work < np.inf)  # NaN compares False: rejected with the negatives
+    if not ok.all():
+        bad = work[~ok.all(axis=1)][0].tolist()
+        raise ValueError(f"work must be finite and >= 0, got flops={bad[0]}, bytes_accessed={bad[1]}, kernels={bad[2]}")
     if chip.compute_table:
         lookup = _lookup(chip)
         return np.array([lookup.seconds(f, b, k) for f, b, k in work.tolist()], dtype=np.float64)

@@ -60,3 +60,21 @@ def test_remote_send_time_is_zero_by_default_and_affine_in_bytes():
     assert remote_send_time_s(chip, 1000) == pytest.approx(6e-6, rel=1e-12)
     with pytest.raises(ValueError):
         remote_send_time_s(chip, -1)
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -1.0])
+@pytest.mark.parametrize("at", [0, 1, 2])
+def test_work_that_is_not_a_finite_number_at_least_0_is_rejected_in_both_forms(bad, at):
+    """``nan < 0`` is False: a NaN FLOP count passed the check, and ``max(t, nan)`` then dropped a NaN byte count
+    silently (the time of the FLOPs alone) while a NaN FLOP count made the time NaN; the vector form checked
+    nothing, so the two forms disagreed on the same work."""
+    import numpy as np
+
+    from ampsim.hardware.cost import compute_times_s
+
+    work = [1e6, 1e6, 2.0]
+    work[at] = bad
+    with pytest.raises(ValueError, match="work must be"):
+        compute_time_s(CHIP, *work)
+    with pytest.raises(ValueError, match="work must be"):
+        compute_times_s(CHIP, np.array([[1.0, 1.0, 1.0], work]))
