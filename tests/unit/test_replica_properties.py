@@ -219,3 +219,32 @@ def test_routing_through_loops_keeps_an_instance_on_its_copies(data, groups):
         for origin, physical in seen.items():
             c = counts[origin]
             assert physical == {copy_name(origin, g, (key // groups) % c, groups, c)}, (key, origin, physical)
+
+
+def params_of(p, start: bool = False) -> dict[str, dict[str, np.ndarray]]:
+    if not start:
+        with make_executor(p) as ex:
+            ex.train(list(p.task.train_instances(1)))
+    return {n.name: {k: v.astype(np.float64) for k, v in n.params.items()} for n in p.task.model.graph.param_nodes}
+
+
+@settings(max_examples=6, derandomize=True, deadline=None)
+@given(groups=st.integers(2, 3), copies=st.integers(1, 2), every=st.integers(1, 3),
+       outer_lr=st.sampled_from([1.0, 0.5, 2.0]))
+def test_the_first_round_is_the_documented_average_of_the_copies_local_training(groups, copies, every, outer_lr):
+    """With exactly ``sync_every`` updates of every copy, the copies train alone until the one round, whose result
+    every copy holds: ``anchor + outer_lr (mean - anchor)``, the anchor the copies' common start. (Every node has
+    the same copies, so that every copy of every parameterized node makes exactly ``sync_every`` updates.)"""
+    sets = (f"replicas.groups={groups}", f'replicas.nodes={{"*"={copies}}}', f"replicas.sync_every={every}",
+            f"data.n_train={groups * copies * every * 4}")
+    alone = params_of(blobs_plan(*sets, 'replicas.sync="none"'))
+    synced_plan = blobs_plan(*sets, f"replicas.outer_lr={outer_lr}")
+    start = params_of(synced_plan, start=True)
+    synced = params_of(synced_plan)
+    for s in synced_plan.sync_sets:
+        names = [c.name for c in s.copies]
+        for k in start[names[0]]:
+            anchor = start[names[0]][k]
+            want = anchor + outer_lr * (np.mean([alone[n][k] for n in names], axis=0) - anchor)
+            for n in names:
+                np.testing.assert_allclose(synced[n][k], want, rtol=1e-5, atol=1e-6)
