@@ -248,3 +248,22 @@ def test_the_first_round_is_the_documented_average_of_the_copies_local_training(
             want = anchor + outer_lr * (np.mean([alone[n][k] for n in names], axis=0) - anchor)
             for n in names:
                 np.testing.assert_allclose(synced[n][k], want, rtol=1e-5, atol=1e-6)
+
+
+@settings(max_examples=8, derandomize=True, deadline=None)
+@given(groups=st.integers(1, 3), copies=st.integers(1, 3), muf=st.integers(1, 3), n=st.integers(9, 20))
+def test_each_copy_updates_after_muf_of_its_own_instances(groups, copies, muf, n):
+    """The muf rule is each copy's: group g's copy i sees the instances whose key selects it and updates once per
+    muf of them."""
+    p = blobs_plan(f"replicas.groups={groups}", f'replicas.nodes={{"fc1"={copies}}}', f"train.muf={muf}",
+                   f"data.n_train={4 * n}", 'replicas.sync="none"')
+    keys = [inst.key for inst in p.task.train_instances(1)]
+    with make_executor(p) as ex:
+        ex.train(list(p.task.train_instances(1)))
+    graph = p.task.model.graph
+    for name in ("fc0", "fc1"):
+        for g, physical in enumerate(p.replicas.copies[name] if p.replicas else [[name]]):
+            c = len(physical)
+            for i, phys in enumerate(physical):
+                seen = sum(k % groups == g and (k // groups) % c == i for k in keys)
+                assert graph.nodes[phys].version == seen // muf, phys
