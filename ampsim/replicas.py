@@ -119,13 +119,22 @@ def node_copies(names: Sequence[str], spec: ReplicaSpec, source: str) -> dict[st
             raise ConfigError(f"{where}: copies must be 1..{MAX_COPIES}, got {n}")
         if not any(fnmatch.fnmatchcase(nm, pattern) for nm in names):
             raise ConfigError(f"{where}: names no node of the model (nodes: {listed(names)})")
-    out = {}
+    out, took = {}, set()
     for nm in names:
         pattern, out[nm] = next(((p, c) for p, c in spec.nodes if fnmatch.fnmatchcase(nm, p)), ("", 1))
+        took.add(pattern)
         if out[nm] * spec.groups > MAX_COPIES:  # (by the pattern: the line names where it was set)
             where = f"replicas.nodes.{pattern}" if pattern else "replicas.groups"
             raise ConfigError(f"{source}: {where}: {spec.groups} groups x {out[nm]} copies of {nm} is more than "
                               f"{MAX_COPIES:,} copies")
+    # (first match wins: a pattern whose every node an earlier one took would be taken and ignored, without a word)
+    for pattern, _ in spec.nodes:
+        if pattern not in took:
+            named = [nm for nm in names if fnmatch.fnmatchcase(nm, pattern)]
+            first = next(p for p, _ in spec.nodes if fnmatch.fnmatchcase(named[0], p))
+            raise ConfigError(f"{source}: replicas.nodes.{pattern}: copies no node: every node it names "
+                              f"({listed(named)}) takes its copies from the earlier pattern {first} (first match "
+                              "wins; list the narrower pattern first)")
     return out
 
 

@@ -205,3 +205,21 @@ def test_more_groups_than_instances_are_refused_before_the_copies_are_made(tmp_p
         f"ampsim: error: {blobs}: train.muf: 1 is more than the 0 instances a copy of a parameterized node sees (1 in "
         "65536 of the run's 4): its parameters would never update; give at most 4 copies in all (replicas.groups x "
         "copies in a group), or the run more instances"]
+
+
+def test_a_pattern_every_node_of_which_an_earlier_one_took_is_refused(tmp_path, capsys):
+    """First match wins: with {"fc*"=2, "fc0"=3} fc0 took 2 copies and the "fc0" entry was ignored without a word
+    (a pattern naming no node is refused; one that copies none was not)."""
+    from ampsim.cli import main
+
+    blobs = ROOT / "experiments" / "blobs_mlp.toml"
+    sets = ["--set", "data.n_train=64", "--set", "data.n_test=8", "--no-progress", "--set",
+            'replicas.nodes={"fc*"=2, "fc0"=3}', "--out", tmp_path / "run"]
+    assert main(["train", str(blobs), *map(str, sets)]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        "ampsim: error: --set replicas.nodes.fc0: copies no node: every node it names (fc0) takes its copies "
+        "from the earlier pattern fc* (first match wins; list the narrower pattern first)"]
+    assert not (tmp_path / "run").exists()
+    # the narrower pattern first is what was meant, and runs
+    assert replicate(lr_plan().task.model, ReplicaSpec(nodes=(("cell", 3), ("*", 2)))).copies["cell"] == [
+        ["cell#0", "cell#1", "cell#2"]]
