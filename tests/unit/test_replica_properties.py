@@ -274,3 +274,20 @@ def test_each_copy_updates_after_muf_of_its_own_instances(groups, copies, muf, n
             for i, phys in enumerate(physical):
                 seen = sum(k % groups == g and (k // groups) % c == i for k in keys)
                 assert graph.nodes[phys].version == seen // muf, phys
+
+
+@settings(max_examples=6, derandomize=True, deadline=None)
+@given(groups=st.integers(1, 3), copies=st.integers(1, 3), every=st.integers(1, 3),
+       strategy=st.sampled_from(["greedy", "groups", "round_robin"]))
+def test_the_simulator_trains_the_copies_as_the_reference_does(groups, copies, every, strategy):
+    """docs/replicas.md: with mak = 1 the gate makes every executor apply each round between the same two messages,
+    so the simulator's copies equal the reference's bit for bit, with groups and node copies."""
+    sets = (f"replicas.groups={groups}", f'replicas.nodes={{"fc1"={copies}, "relu*"={copies}}}',
+            f"replicas.sync_every={every}", "data.n_train=72")
+    sim = ('executor.kind="sim"', f'executor.hardware="{ROOT / "hardware_models" / "torus8x8.toml"}"',
+           f'placement.strategy="{strategy}"')
+    want, got = params_of(blobs_plan(*sets)), params_of(blobs_plan(*sets, *sim))
+    assert want.keys() == got.keys()
+    for name in want:
+        for k in want[name]:
+            assert np.array_equal(want[name][k], got[name][k]), (name, k)
