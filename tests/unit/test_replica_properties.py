@@ -291,3 +291,24 @@ def test_the_simulator_trains_the_copies_as_the_reference_does(groups, copies, e
     for name in want:
         for k in want[name]:
             assert np.array_equal(want[name][k], got[name][k]), (name, k)
+
+
+@settings(max_examples=20, derandomize=True, deadline=None)
+@given(groups=st.integers(1, 5), nodes=PATTERNS)
+def test_halving_doubling_is_refused_from_the_config_exactly_where_a_sync_set_is_not_a_power_of_two(groups, nodes):
+    """check_collective (a sweep's --check, before any copy is made) sees the sync sets replicate makes."""
+    from ampsim.errors import ConfigError
+    from ampsim.replicas import check_collective
+
+    pats = ", ".join(f'"{p}"={c}' for p, c in nodes)
+    cfg = load_config(ROOT / "experiments" / "blobs_mlp.toml",
+                      [parse_override(o) for o in ("model.hidden=[4]", f"replicas.groups={groups}",
+                                                   f"replicas.nodes={{{pats}}}", 'replicas.collective="halving_doubling"')])
+    sizes = [len(s.copies) for s in replicate(mlp(1), ReplicaSpec(groups=groups, nodes=tuple(nodes))).sync_sets]
+    odd = any(k & (k - 1) for k in sizes)
+    try:
+        check_collective(cfg, None)
+    except ConfigError:
+        assert odd
+    else:
+        assert not odd
