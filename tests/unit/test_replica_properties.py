@@ -312,3 +312,20 @@ def test_halving_doubling_is_refused_from_the_config_exactly_where_a_sync_set_is
         assert odd
     else:
         assert not odd
+
+
+@settings(max_examples=20, derandomize=True, deadline=None)
+@given(hidden=st.integers(1, 2), groups=st.integers(1, 3), nodes=PATTERNS, a=st.integers(0, 80), b=st.integers(0, 80))
+def test_keys_of_one_route_class_take_the_same_copies(hidden, groups, nodes, a, b):
+    """The replay reuses a recording for every key of its route class (executors/sim/segments.route_class): two keys
+    of one class must visit the same copies in the same order, and two of different classes must not."""
+    from ampsim.executors.sim.segments import route_class
+
+    rep = replicate(mlp(hidden), ReplicaSpec(groups=groups, nodes=tuple(nodes)))
+    x = instance(0).data
+
+    def path(key):
+        return [(v.node.name, v.backward) for v in pump(rep.model.graph, rep.model.inject(Instance(key, x)))]
+
+    same = route_class(rep.model.inject, a) == route_class(rep.model.inject, b)
+    assert (path(a) == path(b)) == same
