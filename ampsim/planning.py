@@ -218,9 +218,9 @@ def configure_params(cfg: Config, task: Task) -> None:
 
 def staleness_modes(cfg: Config, names: Sequence[str]) -> dict[str, str]:
     """The staleness mitigation of each parameterized node of ``names`` (``train.staleness``, or the first
-    ``train.staleness_nodes`` pattern that matches it); a pattern naming none of them, an unknown mode, and a mode a
-    replay cannot reproduce are refused. A sweep's --check calls it with the names of the model built from the
-    config alone (:func:`ampsim.models.param_node_names`), a run with its model's."""
+    ``train.staleness_nodes`` pattern that matches it); a pattern naming none of them or only nodes an earlier one
+    took, an unknown mode, and a mode a replay cannot reproduce are refused. A sweep's --check calls it with the
+    names of the model built from the config alone (:func:`ampsim.models.param_node_names`), a run with its model's."""
     t = cfg.train
     for pattern, mode in t.staleness_nodes.items():
         if mode not in STALENESS_MODES:
@@ -228,13 +228,16 @@ def staleness_modes(cfg: Config, names: Sequence[str]) -> dict[str, str]:
                               f"{', '.join(STALENESS_MODES)}, got {mode!r}")
         if not any(fnmatch.fnmatchcase(name, pattern) for name in names):
             raise ConfigError(f"{cfg.path}: train.staleness_nodes.{pattern}: names no parameterized node")
-    modes = {}
+    modes, took = {}, set()
     for name in names:
-        pattern = next((p for p in t.staleness_nodes if fnmatch.fnmatchcase(name, p)), None)
+        took.add(pattern := next((p for p in t.staleness_nodes if fnmatch.fnmatchcase(name, p)), None))
         mode = modes[name] = t.staleness if pattern is None else t.staleness_nodes[pattern]
         key = "staleness" if pattern is None else f"staleness_nodes.{pattern}"
         if mode in ("stash", "predict") and not cfg.executor.numerics:  # they change work and memory
             raise ConfigError(f"{cfg.path}: train.{key}: {mode!r} cannot be replayed (executor.numerics = false)")
+    for shadowed in (p for p in t.staleness_nodes if p not in took):  # (first match wins: it was ignored)
+        raise ConfigError(f"{cfg.path}: train.staleness_nodes.{shadowed}: sets no node: every node it names takes its "
+                          f"mode from an earlier pattern (first match wins; list the narrower one first)")
     return modes
 
 
