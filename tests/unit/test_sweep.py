@@ -431,7 +431,7 @@ def test_a_pattern_tables_order_is_part_of_its_points_id(tmp_path):
         points = "".join(f'[[points]]\n"replicas.nodes" = {t}\n' for t in tables)
         return [p.point_id for p in load_sweep(write(tmp_path, HEAD + SMALL + points)).points]
 
-    a, b = ids('{ fc1 = 3, "*" = 2 }', '{ "*" = 2, fc1 = 3 }')
+    a, b = ids('{ "fc*" = 3, "*0" = 2 }', '{ "*0" = 2, "fc*" = 3 }')  # (fc0: 3 copies, then 2)
     assert a != b
     with pytest.raises(ConfigError, match="resolves to the same run as point 0"):
         ids("{ fc0 = 2, fc1 = 3 }", "{ fc1 = 3, fc0 = 2 }")
