@@ -339,10 +339,10 @@ def _check_system(system: SystemSpec) -> None:
     ring of four), which failed later with an IndexError as the machine was built."""
     from ampsim.hardware.parse import system_from_dict
 
-    try:
+    try:  # (the reader's ConfigError names "plan: system" itself, as its source)
         again = system_from_dict(system.to_dict(), "plan: system")
-    except ConfigError as e:
-        raise ConfigError(f"plan: system: {e}".replace("plan: system: plan: system", "plan: system")) from None
+    except ConfigError:
+        raise
     except Exception as e:  # noqa: BLE001 (fields of the wrong types: whatever reading them raised)
         raise ConfigError(f"plan: system: its fields do not describe a machine ({type(e).__name__}: {e})") from None
     if again != system:

@@ -322,7 +322,8 @@ def checked(cfg: Config) -> Config:
            for name, table in cfg.to_dict().items()}
     # where its values came from: the overrides, and after them what Python changed (named so, not the file)
     places = cfg.overridden if isinstance(cfg.overridden, tuple) else ()
-    places += tuple(p for k in changed_in_python(cfg) if (p := (k, f"Config.{k}")) not in set(places))
+    known = set(places)  # (a Config checked again names each change once)
+    places += tuple(p for k in changed_in_python(cfg) if (p := (k, f"Config.{k}")) not in known)
     try:
         _check_values(raw, path)
         made = _from_raw(raw, path)
