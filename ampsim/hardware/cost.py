@@ -20,12 +20,11 @@ FLOPs differ by their operation counts.
 * a message whose work equals a row's takes that row's ``seconds``;
 * otherwise the roofline time above, times a *ratio*: each row has ``seconds / roofline``; among the rows
   with the same ``kernels`` (the same kind of call: a node kind's operation count does not depend on its
-  shapes) the ratio is interpolated linearly in the logarithm of the roofline time between the two rows
-  around the message, and taken from the nearest row beyond the ends, up to :data:`REACH` times beyond
-  (known deviation, 2026-12-07: between two rows whose ratios differ this can give a time above both rows'
-  seconds, e.g. ``local_cpu.toml``'s 1.762 ms between rows of 0.348 and 1.706 ms; interpolating the time
-  geometrically between the rows would not, and moves the committed compare results that meet such works:
-  ``tests/unit/test_cost_properties.py``'s strict xfails);
+  shapes) the ratio is interpolated geometrically between the two rows around the message (its logarithm
+  linear in the logarithm of the roofline time, so the time is too: it lies between the two rows' seconds
+  and grows with the work where they do), and taken from the nearest row beyond the ends, up to
+  :data:`REACH` times beyond (until 2026-12-07 the ratio itself was linear there, which could give a time
+  above both rows': ``local_cpu.toml``'s 1.762 ms between rows of 0.348 and 1.706 ms);
 * with no row of that ``kernels``, or further out, the roofline alone (a work far from every measured
   one, such as a node's work summed over many messages, is no shape the table knows).
 
@@ -39,8 +38,8 @@ operations as before tables existed)::
     ...     ComputeCost(1e6, 0.0, 1, 2e-3, "small"), ComputeCost(1e8, 0.0, 1, 0.1, "large")))
     >>> compute_time_s(chip, 1e6, 0.0, 1)  # a row: its measured seconds
     0.002
-    >>> round(compute_time_s(chip, 1e7, 0.0, 1), 12)  # roofline 0.01 s; ratio 2 and 1 around it: 1.5
-    0.015
+    >>> round(compute_time_s(chip, 1e7, 0.0, 1), 12)  # roofline 0.01 s, halfway between ratios 2 and 1: 2 ** 0.5
+    0.014142135624
     >>> round(compute_time_s(chip, 1e5, 0.0, 1), 12)  # below the first row: its ratio, 2
     0.0002
     >>> compute_time_s(chip, 1e7, 0.0, 3)  # no row with 3 kernels: the roofline
@@ -189,8 +188,10 @@ class TableLookup:
             return roof * ratios[0] if x >= xs[0] - _LOG_REACH else roof
         if i == len(xs):
             return roof * ratios[-1] if x <= xs[-1] + _LOG_REACH else roof
+        # geometric in the ratio, so linear in log time between the rows: the time lies within theirs and grows
+        # with the work where they do (a ratio linear in log roofline made roofline x ratio overshoot both rows)
         w = (x - xs[i - 1]) / (xs[i] - xs[i - 1])
-        return roof * (ratios[i - 1] + w * (ratios[i] - ratios[i - 1]))
+        return roof * ratios[i - 1] ** (1.0 - w) * ratios[i] ** w
 
 
 _LOG_REACH = math.log(REACH)

@@ -35,12 +35,15 @@ def test_a_row_gives_its_measured_seconds_exactly():
     assert compute_time_s(CHIP, 100000, 0, 2) == 3e-4  # the work as the nodes report it (ints)
 
 
-def test_between_two_rows_the_ratio_is_interpolated_in_log_roofline_time():
+def test_between_two_rows_the_log_time_is_interpolated_in_log_roofline_time():
     f = 1e6  # roofline 1004 us, between the two gemm rows
     lo, hi = roofline(1e5, 0, 2), roofline(1e7, 0, 2)
     w = (math.log(roofline(f, 0, 2)) - math.log(lo)) / (math.log(hi) - math.log(lo))
-    ratio = 3e-4 / lo + w * (2.5e-2 / hi - 3e-4 / lo)
+    # the ratio geometric between the rows' ratios, which makes log(time) linear in w between the rows' times
+    ratio = (3e-4 / lo) ** (1 - w) * (2.5e-2 / hi) ** w
     assert compute_time_s(CHIP, f, 0.0, 2.0) == pytest.approx(roofline(f, 0, 2) * ratio, rel=1e-12)
+    assert math.log(compute_time_s(CHIP, f, 0.0, 2.0)) == pytest.approx(
+        (1 - w) * math.log(3e-4) + w * math.log(2.5e-2), rel=1e-12)
     # monotone between the rows, as both ends are
     assert 3e-4 < compute_time_s(CHIP, 5e5, 0.0, 2.0) < compute_time_s(CHIP, 2e6, 0.0, 2.0) < 2.5e-2
 
