@@ -31,7 +31,6 @@ What each executor kind needs from the plan:
 from __future__ import annotations
 
 import dataclasses
-import fnmatch
 import json
 import logging
 from dataclasses import dataclass
@@ -55,6 +54,7 @@ from ampsim.models import build_task, check_activations, param_node_names
 from ampsim.models.base import Task
 from ampsim.muf import check_muf, copies_share, instances_per_epoch
 from ampsim.optim import OptimizerSpec
+from ampsim.patterns import first_matches
 from ampsim.placement import check_estimated, check_names, estimated_load, expand_profile, place, profile
 from ampsim.placement.memory import resident_bytes
 from ampsim.replicas import Replicated, no_host_cores, node_copies, odd_copies, replica_spec, replicate
@@ -222,20 +222,20 @@ def staleness_modes(cfg: Config, names: Sequence[str]) -> dict[str, str]:
     took, an unknown mode, and a mode a replay cannot reproduce are refused. A sweep's --check calls it with the
     names of the model built from the config alone (:func:`ampsim.models.param_node_names`), a run with its model's."""
     t = cfg.train
+    matches = first_matches(names, t.staleness_nodes)
     for pattern, mode in t.staleness_nodes.items():
         if mode not in STALENESS_MODES:
             raise ConfigError(f"{cfg.path}: train.staleness_nodes.{pattern}: must be one of "
                               f"{', '.join(STALENESS_MODES)}, got {mode!r}")
-        if not any(fnmatch.fnmatchcase(name, pattern) for name in names):
+        if not matches.named[pattern]:
             raise ConfigError(f"{cfg.path}: train.staleness_nodes.{pattern}: names no parameterized node")
-    modes, took = {}, set()
-    for name in names:
-        took.add(pattern := next((p for p in t.staleness_nodes if fnmatch.fnmatchcase(name, p)), None))
+    modes = {}
+    for name, pattern in matches.winner.items():
         mode = modes[name] = t.staleness if pattern is None else t.staleness_nodes[pattern]
         key = "staleness" if pattern is None else f"staleness_nodes.{pattern}"
         if mode in ("stash", "predict") and not cfg.executor.numerics:  # they change work and memory
             raise ConfigError(f"{cfg.path}: train.{key}: {mode!r} cannot be replayed (executor.numerics = false)")
-    for shadowed in (p for p in t.staleness_nodes if p not in took):  # (first match wins: it was ignored)
+    for shadowed in matches.shadowed:  # (first match wins: it was ignored)
         raise ConfigError(f"{cfg.path}: train.staleness_nodes.{shadowed}: sets no node: every node it names takes its "
                           f"mode from an earlier pattern (first match wins; list the narrower one first)")
     return modes

@@ -26,7 +26,6 @@ With the defaults (one group, no node copies) the model is returned unchanged: s
 from __future__ import annotations
 
 import copy
-import fnmatch
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -39,6 +38,7 @@ from ampsim.ir.message import Instance, Message
 from ampsim.ir.sync import SYNC_MODES, SyncSet
 from ampsim.models import node_names, param_node_names
 from ampsim.models.base import Model
+from ampsim.patterns import first_matches
 
 __all__ = ["ReplicaSpec", "Replicated", "replicate", "replica_spec", "copy_name", "copy_names", "MAX_COPIES",
            "MAX_CONNECTIONS", "check_collective", "check_copies_fit", "odd_copies", "no_host_cores"]
@@ -111,30 +111,27 @@ def copy_name(name: str, group: int, index: int, groups: int, copies: int) -> st
 
 def node_copies(names: Sequence[str], spec: ReplicaSpec, source: str) -> dict[str, int]:
     """Copies inside each group of every model node, by name (1 unless a ``replicas.nodes`` pattern matches)."""
+    matches = first_matches(names, [pattern for pattern, _ in spec.nodes])
     for pattern, n in spec.nodes:
         where = f"{source}: replicas.nodes.{pattern}"
         if not isinstance(n, int) or isinstance(n, bool):
             raise ConfigError(f"{where}: expected a number of copies, got {n!r}")
         if not 1 <= n <= MAX_COPIES:
             raise ConfigError(f"{where}: copies must be 1..{MAX_COPIES}, got {n}")
-        if not any(fnmatch.fnmatchcase(nm, pattern) for nm in names):
+        if not matches.named[pattern]:
             raise ConfigError(f"{where}: names no node of the model (nodes: {listed(names)})")
-    out, took = {}, set()
-    for nm in names:
-        pattern, out[nm] = next(((p, c) for p, c in spec.nodes if fnmatch.fnmatchcase(nm, p)), ("", 1))
-        took.add(pattern)
+    copies, out = dict(reversed(spec.nodes)), {}  # (a pattern given twice: its first entry's, the one that wins)
+    for nm, pattern in matches.winner.items():
+        out[nm] = 1 if pattern is None else copies[pattern]
         if out[nm] * spec.groups > MAX_COPIES:  # (by the pattern: the line names where it was set)
-            where = f"replicas.nodes.{pattern}" if pattern else "replicas.groups"
+            where = "replicas.groups" if pattern is None else f"replicas.nodes.{pattern}"
             raise ConfigError(f"{source}: {where}: {spec.groups} groups x {out[nm]} copies of {nm} is more than "
                               f"{MAX_COPIES:,} copies")
     # (first match wins: a pattern whose every node an earlier one took would be taken and ignored, without a word)
-    for pattern, _ in spec.nodes:
-        if pattern not in took:
-            named = [nm for nm in names if fnmatch.fnmatchcase(nm, pattern)]
-            first = next(p for p, _ in spec.nodes if fnmatch.fnmatchcase(named[0], p))
-            raise ConfigError(f"{source}: replicas.nodes.{pattern}: copies no node: every node it names "
-                              f"({listed(named)}) takes its copies from the earlier pattern {first} (first match "
-                              "wins; list the narrower pattern first)")
+    for pattern, first in matches.shadowed.items():
+        raise ConfigError(f"{source}: replicas.nodes.{pattern}: copies no node: every node it names "
+                          f"({listed(matches.named[pattern])}) takes its copies from the earlier pattern {first} "
+                          "(first match wins; list the narrower pattern first)")
     return out
 
 

@@ -36,7 +36,6 @@ find the chips filled, and its line ask for more chips, which cannot help).
 from __future__ import annotations
 
 import collections
-import fnmatch
 import logging
 from typing import Sequence
 
@@ -48,6 +47,7 @@ from ampsim.errors import ConfigError, NoRoom, listed
 from ampsim.hardware.cost import spec_kinds
 from ampsim.models import node_names
 from ampsim.models.base import Model
+from ampsim.patterns import first_matches
 from ampsim.placement.load import Profile, node_time_s
 from ampsim.placement.memory import Room
 from ampsim.placement.packing import first_fit_decreasing, search
@@ -181,7 +181,7 @@ def check_names(cfg: Config, units: int | None = None, *, placing: bool = True) 
     most = max(counts, key=counts.__getitem__)  # (the first of the most copied, in the model's order, as the run)
     if units and counts[most] * spec.groups > units:
         # (named by the pattern that copies it: the line names where that was set, an override or the file)
-        pattern = next(p for p, _ in spec.nodes if fnmatch.fnmatchcase(most, p))
+        pattern = first_matches([most], [p for p, _ in spec.nodes]).winner[most]
         raise ConfigError(f"{cfg.path}: replicas.nodes.{pattern}: {counts[most] * spec.groups} copies of node {most} "
                           f"({spec.groups} group(s)) but only {units} {unit}(s) to hold them")
     if explicit:
@@ -201,21 +201,14 @@ def _copied(counts: dict[str, int], groups: int) -> list[str]:
 
 def _explicit(names: list[str], mapping: dict, n: int | None, source: str, unit: str) -> dict[str, int]:
     check_map(mapping, n, source, "the hardware" if unit == "chip" else "the run", unit)
-    for pattern in mapping:
-        if not any(fnmatch.fnmatchcase(name, pattern) for name in names):
-            raise ConfigError(f"{source}: placement.map.{pattern}: names no node of the model (nodes: "
-                              f"{listed(names)})")
-    out, missing = {}, []
-    for name in names:
-        chip = next((c for p, c in mapping.items() if fnmatch.fnmatchcase(name, p)), None)
-        if chip is None:
-            missing.append(name)
-        else:
-            out[name] = chip
+    matches = first_matches(names, mapping)
+    for pattern in matches.unmatched:
+        raise ConfigError(f"{source}: placement.map.{pattern}: names no node of the model (nodes: {listed(names)})")
+    missing = [name for name, pattern in matches.winner.items() if pattern is None]
     if missing:
         raise ConfigError(f"{source}: placement.map: no {unit} for node(s) {listed(missing)} "
                           "(add them or a pattern such as \"*\" = 0)")
-    return out
+    return {name: mapping[pattern] for name, pattern in matches.winner.items()}
 
 
 def _round_robin(names: list[str], n: int, room: Room | None) -> dict[str, int]:

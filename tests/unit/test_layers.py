@@ -24,7 +24,7 @@ PKG = Path(__file__).resolve().parents[2] / "ampsim"
 
 #: the data flow, bottom to top; a module may import its own layer or those below
 LAYERS = [
-    ("errors", "blame", "files", "outputs", "folders", "runfiles", "locks", "blas", "environment", "allocator", "optim", "trace", "progress", "recent", "jsontext", "tomltext", "gcpause", "fieldspec", "wording"),
+    ("errors", "blame", "files", "outputs", "folders", "runfiles", "locks", "blas", "environment", "allocator", "optim", "trace", "progress", "recent", "jsontext", "tomltext", "gcpause", "fieldspec", "wording", "patterns"),
     ("data",),
     ("schemas", "sections"),
     ("config",),

@@ -18,6 +18,7 @@ from ampsim import (
     jsontext,
     metrics,
     optim,
+    patterns,
     runfiles,
     schemas,
     tables,
@@ -36,7 +37,7 @@ from ampsim.sweeps import ids
 
 
 @pytest.mark.parametrize("module", [admission, api, blame, config, divergence, environment, errors, fieldspec, figure_trace, files, folders,
-                                    ids, jitarrays, jsontext, labels, metrics, load, optim, packing, profile, protocol, report,
+                                    ids, jitarrays, jsontext, labels, metrics, load, optim, packing, patterns, profile, protocol, report,
                                     routing, runfiles, schemas, selection, strategies, sync, tables, targets,
                                     tomltext, trace, transport],
                          ids=lambda m: m.__name__)
