@@ -2,7 +2,8 @@
 
 Strategies (``[placement] strategy``):
 
-* ``explicit`` — ``[placement.map]`` maps node names (or fnmatch patterns, first match wins) to chips.
+* ``explicit`` — ``[placement.map]`` maps node names (or fnmatch patterns, first match wins: one whose every node
+  an earlier one took is refused) to chips.
 * ``round_robin`` — nodes in graph order, dealt to chips in turn.
 * ``greedy`` — longest-processing-time first: nodes sorted by estimated time per epoch, each to the chip
   that would finish it earliest (a chip's speed is taken into account, so stragglers get less).
@@ -99,8 +100,8 @@ def place(strategy: str, model: Model, chips: Sequence, *, explicit: dict | None
     Raises
     ------
     ConfigError
-        An unknown strategy, an explicit map that misses a node or names a chip or node that does not
-        exist, or (``resident``) a node that fits on no chip.
+        An unknown strategy, an explicit map that misses a node, names a chip or node that does not exist or
+        has a pattern whose every node an earlier one took, or (``resident``) a node that fits on no chip.
     ValueError
         A strategy that needs estimates, without ``prof``.
 
@@ -163,11 +164,12 @@ def check_map(mapping: dict, n: int | None, source: str, machine: str = "the har
 
 def check_names(cfg: Config, units: int | None = None, *, placing: bool = True) -> None:
     """Refuse, in one line and before any data is read, a ``replicas.nodes`` pattern or an explicit
-    ``placement.map`` that names no node, a map that leaves a node without a chip, and (given the ``units``
-    the run has: chips, or workers) a chip beyond them, and more replica groups, or copies of one node, than
-    there are units to hold them. The run's own checks say the same, but only once its data is loaded and its
-    model built (a sweep's --check never did): the names here are those of the task's model built from the
-    config alone (:func:`ampsim.models.node_names`), copied as ``[replicas]`` asks.
+    ``placement.map`` that names no node, or only nodes an earlier pattern took (first match wins), a map that
+    leaves a node without a chip, and (given the ``units`` the run has: chips, or workers) a chip beyond them, and
+    more replica groups, or copies of one node, than there are units to hold them. The run's own checks say the
+    same, but only once its data is loaded and its model built (a sweep's --check never did): the names here are
+    those of the task's model built from the config alone (:func:`ampsim.models.node_names`), copied as
+    ``[replicas]`` asks.
     ``placing``: False where a caller's placement replaces the map; the reference executor does not read it."""
     unit = "worker" if cfg.executor.kind == "multicore" else "chip"
     if units and cfg.replicas.groups > units:  # before the copies are made (a group holds one of every node)
@@ -204,6 +206,13 @@ def _explicit(names: list[str], mapping: dict, n: int | None, source: str, unit:
     matches = first_matches(names, mapping)
     for pattern in matches.unmatched:
         raise ConfigError(f"{source}: placement.map.{pattern}: names no node of the model (nodes: {listed(names)})")
+    # (first match wins: a pattern whose every node an earlier one took would be ignored without a word; refused as
+    # replicas.nodes' and train.staleness_nodes' are, and before the nodes left without a chip: {"fc*" = 0,
+    # "fc0" = 1} lacks the rest too, but its fc0 entry is the mistake)
+    for pattern, first in matches.shadowed.items():
+        raise ConfigError(f"{source}: placement.map.{pattern}: places no node: every node it names "
+                          f"({listed(matches.named[pattern])}) takes its {unit} from the earlier pattern {first} "
+                          "(first match wins; list the narrower pattern first)")
     missing = [name for name, pattern in matches.winner.items() if pattern is None]
     if missing:
         raise ConfigError(f"{source}: placement.map: no {unit} for node(s) {listed(missing)} "

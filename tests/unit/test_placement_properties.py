@@ -399,7 +399,8 @@ def test_a_group_is_refused_only_where_no_packing_fits_its_own_chips(needs, grou
 @PROPS
 @given(case=models(), n=st.integers(1, 8), data=st.data())
 def test_an_explicit_map_is_honoured_first_match_first(case, n, data):
-    """Node names and fnmatch patterns to chips: each node on the chip of the first entry that matches it."""
+    """Node names and fnmatch patterns to chips: each node on the chip of the first entry that matches it; an entry
+    that matches no node, or only nodes an earlier entry took (it would be ignored), is refused."""
     model = case[0]
     names = list(model.graph.nodes)
     chosen = data.draw(st.lists(st.sampled_from(names), unique=True, max_size=len(names)))
@@ -409,6 +410,13 @@ def test_an_explicit_map_is_honoured_first_match_first(case, n, data):
     mapping.setdefault("*", data.draw(st.integers(0, n - 1)))
     if any(not any(fnmatch.fnmatchcase(name, p) for name in names) for p in mapping):
         with pytest.raises(ConfigError, match=r"placement\.map\..*: names no node of the model"):
+            place("explicit", model, [None] * n, explicit=mapping, source="e.toml")
+        return
+    earlier = list(mapping)
+    if any(all(any(fnmatch.fnmatchcase(name, q) for q in earlier[:i]) for name in names if fnmatch.fnmatchcase(name, p))
+           for i, p in enumerate(earlier)):
+        with pytest.raises(ConfigError, match=r"placement\.map\..*: places no node: every node it names \(.*\) takes "
+                                              r"its chip from the earlier pattern "):
             place("explicit", model, [None] * n, explicit=mapping, source="e.toml")
         return
     out = place("explicit", model, [None] * n, explicit=mapping, source="e.toml")

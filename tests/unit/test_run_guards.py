@@ -356,6 +356,41 @@ def test_load_experiment_and_train_refuse_a_node_name_before_the_data(tmp_path, 
     assert capsys.readouterr().err.endswith("placement.map.*: chip 4 does not exist (the hardware has chips 0..3)\n")
     assert not run.exists()
 
+
+def test_a_map_pattern_every_node_of_which_an_earlier_one_took_is_refused(tmp_path, monkeypatch, capsys):
+    from ampsim.models.mlp import build_mlp
+    from ampsim.placement import place
+
+    """First match wins: with {"fc*" = 0, "fc0" = 1} fc0 went on chip 0 and the "fc0" entry was ignored without a
+    word, where replicas.nodes and train.staleness_nodes refuse such a pattern. Refused as they are, in one line
+    naming the file, the key and the earlier pattern, before the data (the run's place() and a sweep's --check)."""
+    no_data(monkeypatch)
+    experiment = tmp_path / "e.toml"
+    experiment.write_text(BLOBS.read_text() + '\n[placement]\nstrategy = "explicit"\nmap = { "fc*" = 0, "fc0" = 1, '
+                                              '"*" = 2 }\n')
+    run = tmp_path / "run"
+    assert main(["train", str(experiment), "--hardware", str(RING4), "--out", str(run), "--no-progress"]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"ampsim: error: {experiment}: placement.map.fc0: places no node: every node it names (fc0) takes its chip "
+        "from the earlier pattern fc* (first match wins; list the narrower pattern first)"]
+    assert not run.exists()
+    with pytest.raises(ConfigError, match=r"^e\.toml: placement\.map\.\*: places no node: every node it names \(x, "
+                                          r"fc0, relu0, fc1, relu1, fc2, loss\) takes its worker from the earlier "
+                                          r"pattern x \(first match wins"):
+        place("explicit", build_mlp(4, [8, 8], 2, seed=0), [None] * 2,
+                     explicit={name: 0 for name in ("x", "fc0", "relu0", "fc1", "relu1", "fc2", "loss", "*")},
+                     source="e.toml", unit="worker")
+    path = sweep_file(tmp_path, '{ "*" = 0 }, { "fc*" = 1, "fc1" = 2, "*" = 0 }')
+    assert main(["sweep", str(path), "--check"]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f'ampsim: error: {path}: point 1 (placement.map={{"fc*":1,"fc1":2,"*":0}}): placement.map.fc1: places no '
+        "node: every node it names (fc1) takes its chip from the earlier pattern fc* (first match wins; list the "
+        "narrower pattern first)"]
+    # the narrower pattern first is what was meant: accepted, and placed so
+    experiment.write_text(experiment.read_text().replace('"fc*" = 0, "fc0" = 1', '"fc0" = 1, "fc*" = 0'))
+    narrower = ampsim.load_experiment(experiment, {"executor.kind": "sim"}).placement.map
+    assert place("explicit", build_mlp(4, [8, 8], 2, seed=0), [None] * 4, explicit=narrower)["fc0"] == 1
+
 def test_only_a_strategy_that_weighs_rates_reads_this_machines_model(tmp_path, monkeypatch):
     """A broken hardware_models/local_cpu.toml in the working folder failed every multicore run, round-robin
     ones too (which place by name), with a line naming a file the user never gave."""
