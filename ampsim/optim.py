@@ -64,12 +64,15 @@ class Optimizer:
         #: it touched, zero elsewhere); filled only while :attr:`record_steps` is set
         self.last_step: dict[str, np.ndarray] = {}
 
-    def update(self, name: str, param: np.ndarray, grad: np.ndarray | SparseRows) -> int:
-        """Apply one step; return the number of elements updated."""
+    def update(self, name: str, param: np.ndarray, grad: np.ndarray | SparseRows, lr_scale: float = 1.0) -> int:
+        """Apply one step with the learning rate times ``lr_scale`` (``train.staleness = "scale_lr"``'s factor:
+        the step, weight decay's share included, is scaled, whatever the optimizer does to the gradient); return
+        the number of elements updated."""
         wd = self.spec.weight_decay
+        lr = self.spec.lr * lr_scale  # (x 1.0 is exact: the rate as configured, bit for bit)
         if isinstance(grad, SparseRows):
             g = grad.values + wd * param[grad.rows] if wd else grad.values
-            delta = self._delta(name, param, g, grad.rows)
+            delta = self._delta(name, param, g, grad.rows, lr)
             param[grad.rows] -= delta
             if self.record_steps:
                 last = self.last_step.get(name)
@@ -80,7 +83,7 @@ class Optimizer:
                 last[grad.rows] = delta
             return int(g.size)
         g = grad + wd * param if wd else grad
-        delta = self._delta(name, param, g, None)
+        delta = self._delta(name, param, g, None, lr)
         param -= delta
         if self.record_steps:  # _delta returns a fresh array: keeping it costs no copy
             self.last_step[name] = delta
@@ -117,7 +120,8 @@ class Optimizer:
             st[slot] = np.zeros_like(param)
         return st[slot]
 
-    def _delta(self, name: str, param: np.ndarray, g: np.ndarray, rows: np.ndarray | None) -> np.ndarray:
+    def _delta(self, name: str, param: np.ndarray, g: np.ndarray, rows: np.ndarray | None, lr: float) -> np.ndarray:
+        """The step to subtract at learning rate ``lr`` (a fresh array), updating the optimizer's state."""
         raise NotImplementedError
 
 
@@ -125,8 +129,8 @@ class SGD(Optimizer):
     flops_per_element = 2.0
     delta_kernels = sparse_delta_kernels = 1  # lr * g
 
-    def _delta(self, name, param, g, rows):
-        return self.spec.lr * g
+    def _delta(self, name, param, g, rows, lr):
+        return lr * g
 
 
 class Momentum(Optimizer):
@@ -137,14 +141,14 @@ class Momentum(Optimizer):
     delta_kernels = 3  # v *= m; v += g; lr * v
     sparse_delta_kernels = 6  # gather, scale, add, scatter; gather, scale
 
-    def _delta(self, name, param, g, rows):
+    def _delta(self, name, param, g, rows, lr):
         v = self._slot(name, "v", param)
         if rows is None:
             v *= self.spec.momentum
             v += g
-            return self.spec.lr * v
+            return lr * v
         v[rows] = self.spec.momentum * v[rows] + g
-        return self.spec.lr * v[rows]
+        return lr * v[rows]
 
 
 class Adam(Optimizer):
@@ -160,7 +164,7 @@ class Adam(Optimizer):
     # m_hat and v_hat (gather, beta**t, 1 -, / each); lr *, sqrt, + eps, /, astype (float64 -> param dtype)
     sparse_delta_kernels = 1 + 3 + 1 + 5 + 6 + 4 + 4 + 5
 
-    def _delta(self, name, param, g, rows):
+    def _delta(self, name, param, g, rows, lr):
         s = self.spec
         m, v = self._slot(name, "m", param), self._slot(name, "v", param)
         if rows is None:
@@ -169,7 +173,7 @@ class Adam(Optimizer):
             m += (1 - s.beta1) * g
             v *= s.beta2
             v += (1 - s.beta2) * (g * g)
-            return s.lr * (m / (1 - s.beta1**t)) / (np.sqrt(v / (1 - s.beta2**t)) + s.eps)
+            return lr * (m / (1 - s.beta1**t)) / (np.sqrt(v / (1 - s.beta2**t)) + s.eps)
         steps = self.state[name].setdefault("t_rows", np.zeros(param.shape[0], dtype=np.int64))
         steps[rows] += 1
         t = steps[rows].reshape((-1,) + (1,) * (g.ndim - 1))
@@ -177,7 +181,7 @@ class Adam(Optimizer):
         v[rows] = s.beta2 * v[rows] + (1 - s.beta2) * (g * g)
         m_hat = m[rows] / (1 - s.beta1**t)
         v_hat = v[rows] / (1 - s.beta2**t)
-        return (s.lr * m_hat / (np.sqrt(v_hat) + s.eps)).astype(param.dtype, copy=False)
+        return (lr * m_hat / (np.sqrt(v_hat) + s.eps)).astype(param.dtype, copy=False)
 
 
 class Adagrad(Optimizer):
@@ -188,13 +192,13 @@ class Adagrad(Optimizer):
     delta_kernels = 6  # g*g, h +=, lr * g, sqrt, + eps, /
     sparse_delta_kernels = 9  # g*g, h[rows] += (gather, add, scatter); lr * g, gather, sqrt, + eps, /
 
-    def _delta(self, name, param, g, rows):
+    def _delta(self, name, param, g, rows, lr):
         h = self._slot(name, "h", param)
         if rows is None:
             h += g * g
-            return self.spec.lr * g / (np.sqrt(h) + self.spec.eps)
+            return lr * g / (np.sqrt(h) + self.spec.eps)
         h[rows] += g * g
-        return self.spec.lr * g / (np.sqrt(h[rows]) + self.spec.eps)
+        return lr * g / (np.sqrt(h[rows]) + self.spec.eps)
 
 
 OPTIMIZERS: dict[str, type[Optimizer]] = {"sgd": SGD, "momentum": Momentum, "adam": Adam, "adagrad": Adagrad}

@@ -54,8 +54,8 @@ class TrainSection:
     eps: float = spec(1e-8, gt=0, read_if=_OPTIMIZERS("adam", "adagrad"))
     weight_decay: float = spec(0.0, ge=0, finite=True,  # (inf trained nothing but a divergence)
                                help="L2: weight_decay x the parameter added to the gradient the optimizer steps on "
-                               "(after the muf mean, the clip and scale_lr; also with Adam, not AdamW's decoupled "
-                               "decay); a sparse update decays only its rows")
+                               "(after the muf mean and the clip; also with Adam, not AdamW's decoupled decay); a "
+                               "sparse update decays only its rows")
     clip_norm: float = spec(0.0, ge=0, help="scale each node's gradient (the mean over an update's instances, all "
                             "the node's arrays together, before weight decay) down to at most this L2 norm: it "
                             "bounds the gradient, not Adam's or Adagrad's step; 0 = off")
@@ -72,8 +72,8 @@ class TrainSection:
     staleness: str = spec("none", choices=("none", "stash", "predict", "scale_lr"),
                           help="stale-gradient mitigation per parameterized node: stash (backward uses the "
                           "forward's parameters), predict (forward extrapolates along the last step), scale_lr "
-                          "(gradient / (1 + staleness), before the optimizer; weight decay unscaled); see "
-                          "ampsim/ir/param.py", point_id="unless_default")
+                          "(the learning rate / (1 + staleness): the optimizer's whole step, for Adam and Adagrad "
+                          "too); see ampsim/ir/param.py", point_id="unless_default")
     predict_delay: float = spec(-1.0, ge=-1, finite=True, help="staleness = predict: updates to extrapolate by; "
                                 "-1 = the node's mean measured staleness so far", point_id="unless_default")
     staleness_nodes: dict = spec({}, help="per-node train.staleness: node name (or fnmatch pattern, first "

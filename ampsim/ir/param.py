@@ -30,11 +30,11 @@ the node so that every executor applies it unchanged (:meth:`ParamNode.configure
   update yet) uses the parameters as they are. Backward and evaluation use the live parameters.
 * ``scale_lr`` — staleness-aware learning rate (Zhang et al. 2016): an instance's gradient applied with
   staleness ``s`` (updates of this node between the oldest forward of the instance here and the update
-  that applies it) is scaled by ``1 / (1 + s)``. An update averages several instances (muf > 1) in one
-  GEMM, so it scales the average by the mean of their ``1 / (1 + s)``: exact per gradient when they share
-  ``s`` (always with muf = 1). Applied after clipping: the clip bounds the gradient, the rule the step. The
-  optimizer steps on the scaled gradient (weight decay added after, unscaled): the step itself is divided for
-  sgd, but Adam's normalization undoes a steady scale (all but eps) and Adagrad's much of it.
+  that applies it) is applied at the learning rate times ``1 / (1 + s)``. An update averages several
+  instances (muf > 1) in one GEMM, so it scales the rate by the mean of their ``1 / (1 + s)``: exact per
+  gradient when they share ``s`` (always with muf = 1). The clip bounds the gradient, the rule the step:
+  the optimizer's whole step (weight decay's share included) is divided, for Adam and Adagrad as for sgd
+  (until 2026-12-07 the gradient was divided instead, which Adam's normalization undid but for eps).
 """
 
 from __future__ import annotations
@@ -339,13 +339,14 @@ class ParamNode(Node):
             work.kernels += 2 * len(grads)  # square and sum per array (the rest is host scalar math)
             if norm > self.clip_norm:
                 scale *= self.clip_norm / norm
-        if self.staleness_mode == "scale_lr":
-            scale *= sum(1.0 / (1 + s) for s in stale) / n_inst  # host scalar math: the work is unchanged
+        lr_scale = 1.0
+        if self.staleness_mode == "scale_lr":  # the rate, not the gradient, which Adam's normalization would undo
+            lr_scale = sum(1.0 / (1 + s) for s in stale) / n_inst  # host scalar math: the work is unchanged
         n = 0
         for name, g in grads.items():
             sparse = isinstance(g, SparseRows)
             g = SparseRows(g.rows, g.values * scale) if sparse else g * scale
-            size = self.optimizer.update(name, self.params[name], g)
+            size = self.optimizer.update(name, self.params[name], g, lr_scale)
             n += size
             work.bytes += self.optimizer.state_bytes(size, self.params[name].itemsize)
             if sparse and self.changed_rows is not None:

@@ -132,7 +132,7 @@ def test_scale_lr_divides_each_step_by_one_plus_staleness():
     W1 = lin.params["W"].copy()
     lin.step(True, Message(insts[1], (), dys[1]), 0)
     lin.complete(1)
-    expected = W1 - 0.01 * ((xs[1].T @ dys[1]) * (1.0 / (1 + 1)))
+    expected = W1 - (0.01 * (1.0 / (1 + 1))) * (xs[1].T @ dys[1])  # the rate divided by 1 + s
     assert np.array_equal(lin.params["W"], expected)
 
 
@@ -150,11 +150,11 @@ def test_scale_lr_in_the_simulator_scales_every_step_exactly():
         seen["raw"] = param_grads(entries)
         return seen["raw"]
 
-    def spy_update(name, param, g):
+    def spy_update(name, param, g, lr_scale):
         s = seen["s"]
-        assert np.array_equal(g, seen["raw"][name] * (1.0 / (1 + s)))
+        assert np.array_equal(g, seen["raw"][name]) and lr_scale == 1.0 / (1 + s)  # the rate scaled, not g
         seen["stale"] += s > 0
-        return update(name, param, g)
+        return update(name, param, g, lr_scale)
 
     node.complete, node.param_grads, node.optimizer.update = spy_complete, spy_grads, spy_update
     sim(model, mak=8)
