@@ -85,7 +85,7 @@ def _resimulate(args: argparse.Namespace) -> int:
     from ampsim.calibration.compare import default_folder
     from ampsim.calibration.report import COMPARE_PLOT, COMPARE_TABLE, format_table
     from ampsim.calibration.rescore import resimulate
-    from ampsim.calibration.transport import fit_controller
+    from ampsim.calibration.transport import describe_controller_fit
     from ampsim.config import load_config, parse_override
     from ampsim.errors import ConfigError
 
@@ -109,9 +109,8 @@ def _resimulate(args: argparse.Namespace) -> int:
         sides += runs
         print(format_table(rows, agreement))
         print(f"written: {COMPARE_TABLE} and {COMPARE_PLOT} under {args.out or measured / 'resimulated'}")
-    host = fit_controller(sides)
-    print(f"controller CPU in these {len(sides)} measured runs: {host['controller_s_per_instance'] * 1e6:.1f} us per "
-          f"instance + {host['controller_s_per_message'] * 1e6:.2f} us per message (what calibrate's [host] holds)")
+    print(f"controller CPU in these {len(sides)} measured runs: {describe_controller_fit(sides)} (what calibrate's "
+          "[host] holds)")
     return 0
 
 

@@ -37,7 +37,7 @@ import logging
 
 import numpy as np
 
-__all__ = ["calibrate_transport", "fit", "fit_controller", "link_bandwidth"]
+__all__ = ["calibrate_transport", "describe_controller_fit", "fit", "fit_controller", "link_bandwidth"]
 
 log = logging.getLogger(__name__)
 
@@ -178,6 +178,27 @@ def split_rest(rest: np.ndarray, sleeps: np.ndarray, both_busy: np.ndarray) -> t
     coef = _nonneg_lstsq2(np.c_[sleeps, both_busy], rest)
     c = min(float(coef[1]), 1.9)  # 2 s / (1 + s) < 2 for every finite s
     return float(coef[0]), c / (2.0 - c) if c > 1e-12 else 0.0
+
+
+def describe_controller_fit(runs: list[dict]) -> str:
+    """:func:`fit_controller`'s result over ``runs`` in words: per instance and per message, or, where every run
+    has the same messages per instance (one experiment's compare: the two cannot be told apart), per instance
+    alone, saying why, rather than a per-message cost of 0 that reads as measured.
+
+    >>> runs = [{"instances": n, "messages": n * m, "controller_cpu_s": n * (2e-4 + 1e-6 * m)}
+    ...         for n, m in ((100, 20), (50, 450))]
+    >>> describe_controller_fit(runs)
+    '200.0 us per instance + 1.00 us per message'
+    >>> describe_controller_fit(runs[:1] * 2)
+    '220.0 us per instance (every run has 20 messages per instance: no per-message share can be told apart)'
+    """
+    host = fit_controller(runs)
+    per_instance = f"{host['controller_s_per_instance'] * 1e6:.1f} us per instance"
+    ratios = {r["messages"] / r["instances"] for r in runs if r["instances"]}
+    if len(ratios) <= 1:
+        same = f"{ratios.pop():g} messages per instance" if ratios else "no instances"
+        return f"{per_instance} (every run has {same}: no per-message share can be told apart)"
+    return f"{per_instance} + {host['controller_s_per_message'] * 1e6:.2f} us per message"
 
 
 def fit_controller(runs: list[dict]) -> dict[str, float]:
