@@ -114,8 +114,10 @@ def run_training(plan: Plan, executor: Executor, run: RunDir, progress: Progress
     simulated = executor.time_unit == "simulated"
     instances = 0
     wall0 = time.perf_counter()
+    stage = "before training"
     try:  # (a divergence or a chip out of memory in training or in evaluation: the epochs before it are the run's)
         for epoch in range(1, cfg.train.epochs + 1):
+            stage = f"epoch {epoch}, training"
             batch = list(task.train_instances(epoch))
             if cfg.train.max_instances:
                 batch = batch[: cfg.train.max_instances]
@@ -129,6 +131,7 @@ def run_training(plan: Plan, executor: Executor, run: RunDir, progress: Progress
             if simulated:  # simulated results must repeat bit for bit: wall-clock goes to timing.json only
                 wall.append({"epoch": epoch, "wall_s": row.pop("wall_s")})
             if epoch % cfg.eval.every_epochs == 0 or epoch == cfg.train.epochs:
+                stage = f"epoch {epoch}, evaluation"
                 row[metric.name] = metric_value(executor.evaluate(eval_set), metric)
                 # (an evaluation that advances simulated time: the metric is known after it, and the next
                 # epoch starts after it; before, the row's time left it out and the next row took it in)
@@ -142,8 +145,11 @@ def run_training(plan: Plan, executor: Executor, run: RunDir, progress: Progress
                 scored = f", {metric.name} {_shown(row[metric.name])}" if row[metric.name] is not None else ""
                 progress.milestone(f"epoch {epoch}/{cfg.train.epochs}, loss {_shown(row['train_loss'])}{scored}")
     except Outcome as e:
-        if isinstance(e, Diverged) and getattr(executor, "holds_parameters", False):
-            e.args = (f"{e}; {parameter_evidence(task.model.graph.nodes.values())}", *e.args[1:])
+        if isinstance(e, Diverged):  # (an instance's key alone does not say when: keys run on across epochs)
+            line = f"{e} ({stage})"
+            if getattr(executor, "holds_parameters", False):
+                line += f"; {parameter_evidence(task.model.graph.nodes.values())}"
+            e.args = (line, *e.args[1:])
         if not record_outcome:
             raise
         return _stopped(cfg, task, executor, rows, run, e, plan.system)

@@ -131,8 +131,9 @@ def test_diverging_training_is_a_one_line_error(tmp_path):
     assert r.returncode == 2
     (line,) = r.stderr.strip().splitlines()
     # the loss passes train.max_loss (default 1e6 per row) long before it turns NaN
-    assert line.startswith("ampsim: error: loss became ") and "per row at node loss on instance" in line
+    assert line.startswith("ampsim: error: loss became ") and "per row at node loss on instance key " in line
     assert "above train.max_loss = 1e+06" in line and "lower train.lr" in line
+    assert "or set train.clip_norm (epoch 1, training); parameters when it stopped: " in line  # (a key runs on: when)
     r = run_cli("train", str(BLOBS), "--no-progress", "--out", str(tmp_path / "run"),
                 "--set", 'train.optimizer="sgd"', "--set", "train.lr=1e12", "--set", "train.max_loss=0")
     assert r.returncode == 2

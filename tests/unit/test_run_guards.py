@@ -46,7 +46,7 @@ def test_loss_above_the_bound_is_one_run_error_naming_node_instance_and_value():
     configure_losses([node], 1e6)
     with pytest.raises(RunError) as err:
         node.forward(msg, 0)
-    assert str(err.value) == ("loss became 9e+06 per row at node loss on instance 7 state (2,), above "
+    assert str(err.value) == ("loss became 9e+06 per row at node loss on instance key 7 state (2,), above "
                               "train.max_loss = 1e+06: the run diverged; lower train.lr (or a rate of the model's "
                               "own, e.g. model.embedding_lr) or set train.clip_norm")
     assert "\n" not in str(err.value)
@@ -58,7 +58,7 @@ def test_loss_above_the_bound_is_one_run_error_naming_node_instance_and_value():
 def test_a_loss_that_is_not_finite_stops_the_run_even_without_a_bound(bad):
     node, msg = mse_message(np.array([[bad]]), np.zeros((1, 1)))
     configure_losses([node], 0.0)
-    with pytest.raises(RunError, match=r"^loss became (nan|inf) at node loss on instance 7 state \(2,\); lower"):
+    with pytest.raises(RunError, match=r"^loss became (nan|inf) at node loss on instance key 7 state \(2,\); lower"):
         node.forward(msg, 0)
 
 
@@ -135,7 +135,10 @@ def test_a_divergence_lists_the_other_stages_the_run_has_where_no_setting_is_ext
         main(["train", str(BLOBS), "--no-progress", "--out", str(tmp_path / "run"), "--set", "data.n_train=200",
               "--set", "data.n_test=50", "--set", "train.lr=1000", *[a for s in sets for a in ("--set", s)]])
         (err,) = capsys.readouterr().err.strip().splitlines()
-        return err.partition(": the run diverged; ")[2].partition("; parameters when it stopped: ")[0]
+        advice = err.partition(": the run diverged; ")[2].partition("; parameters when it stopped: ")[0]
+        said = re.fullmatch(r"(.*) \(epoch 1, training\)", advice)  # (then when: an instance's key runs on)
+        assert said, advice
+        return said[1]
 
     rates = "lower train.lr (or a rate of the model's own, e.g. model.embedding_lr) or set train.clip_norm"
     assert line() == rates  # (nothing else in the run can blow up: word for word the line it always was)

@@ -66,11 +66,11 @@ class LossNode(Node):
         if not self.checks_loss:
             return
         if not np.isfinite(loss):
-            raise Diverged(f"loss became {loss} at node {self.name} on instance {msg.key} state {msg.state}; "
+            raise Diverged(f"loss became {loss} at node {self.name} on instance key {msg.key} state {msg.state}; "
                            f"{self.advice}")
         per_row = abs(loss) / max(n, 1)
         if self.max_loss and per_row > self.max_loss:
-            raise Diverged(f"loss became {per_row:.4g} per row at node {self.name} on instance {msg.key} state "
+            raise Diverged(f"loss became {per_row:.4g} per row at node {self.name} on instance key {msg.key} state "
                            f"{msg.state}, above train.max_loss = {self.max_loss:g}: the run diverged; "
                            f"{self.advice}")
 
