@@ -49,8 +49,10 @@ def simulated_plan(cfg: Config, placement: dict[str, int], system, hw_path: Path
     from ampsim.planning import plan
 
     topology = system.to_dict()["topology"]  # the resized one: n chips, fully connected or on one switch
+    # (executor.workers, the configuration's on the multicore side, is the sim executor's to ignore: the machine's
+    # size is the topology below; left in, a train of the run's config.toml warned that it was ignored)
     cfg = dataclasses.replace(cfg, executor=dataclasses.replace(cfg.executor, kind="sim", hardware=str(hw_path),
-                                                                     hardware_sha256=""),
+                                                                     hardware_sha256="", workers=0),
                               # as resized: n chips alike (no per-chip or per-link overrides, the model's own
                               # included: empty lists replace them)
                               hardware={**cfg.hardware, "topology": topology, "chip_override": [],

@@ -285,6 +285,9 @@ def test_a_simulated_run_of_a_compare_trains_again_from_its_config_to_the_same_r
         for sim, again, proc in started:
             _, stderr = proc.communicate(timeout=300)
             assert proc.returncode == 0, stderr
+            # nothing in it is ignored (the compare's executor.workers went into the simulated side's config, where
+            # the sim executor ignored it with a warning: the machine's size is its [hardware.topology])
+            assert "WARNING" not in stderr, stderr
             for name in ("summary.json", "metrics.csv", "placement.json"):
                 assert (again / name).read_bytes() == (sim / name).read_bytes(), (sim, name)
     finally:  # (a failure leaves none running, as subprocess.run's timeout killed its one)
