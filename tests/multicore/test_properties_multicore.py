@@ -1,0 +1,208 @@
+"""The multicore executor's promises by property and scenario, on the blobs MLP (no data needed), 2 workers.
+
+Properties (hypothesis, derandomized), over placements of the nodes on the workers drawn at random:
+
+* at mak 1 the workers train exactly as the reference executor does, whatever the placement, ``muf``, the
+  replicas (groups, node copies, ``outer_lr``) and however the instances are split into ``train`` calls:
+  parameters bit for bit, versions, staleness, loss reports, synchronization rounds and drift (README, "The muf
+  rule" and "Replicas");
+* at mak > 1: never more than mak instances live, as the controller's own admissions and completions say;
+  every node updates once per ``muf`` completed instances (remainders carried across calls), each update
+  applying ``muf`` of them; every node step and update runs on the worker its node was placed on; the trace's
+  spans are the node code only (one per step and update job, inside each worker's busy time); one loss
+  report per instance.
+
+Scenarios, each ending with no process of the run left: a worker SIGKILLed while idle between calls fails the
+next call in one line; a divergence (``train.max_loss``) stops the run as the reference's does; a start-up
+interrupted part way stops the workers it had started; an executor built in a thread that has ended trains on;
+and from the command line a SIGTERM, a SIGKILL of the command and a SIGKILL of a worker.
+(tests/multicore/test_faults.py has a node's exception, a worker killed mid-run and Ctrl-C; test_watchdog.py a
+stopped worker; test_parity.py and test_replicas_multicore.py mak 1 on the real datasets.)
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from mc_helpers import ROOT, alive, batches, child_pids, gone, mlp, pids_with_env
+
+from ampsim.config import load_config, parse_override
+from ampsim.errors import Diverged, RunError
+from ampsim.executors import make_executor
+from ampsim.executors.multicore import MulticoreExecutor
+from ampsim.planning import plan
+from ampsim.training import train_experiment
+
+PROPS = settings(max_examples=8, derandomize=True, deadline=None)
+BLOBS = ("data.n_train=160", "data.n_test=16", 'experiment.dtype="float64"')  # 10 batches of 16
+REPLICAS = [(), ("replicas.groups=2",), ('replicas.nodes={"fc1"=2}', "replicas.sync_every=2"),
+            ("replicas.groups=2", "replicas.sync_every=2", "replicas.outer_lr=1.5")]
+MLP_NODES = list(mlp().graph.nodes)
+
+
+def _plan(*overrides: str):
+    return plan(load_config(ROOT / "experiments" / "blobs_mlp.toml", [parse_override(o) for o in overrides]))
+
+
+def _no_children() -> bool:
+    deadline = time.monotonic() + 3.0
+    while child_pids() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return child_pids() == []
+
+
+def _chunks(items: list, cuts: list[int]) -> list[list]:
+    """``items`` cut before each index of ``cuts`` (one ``train`` call per chunk, none empty)."""
+    edges = [0, *sorted(c for c in set(cuts) if 0 < c < len(items)), len(items)]
+    return [items[a:b] for a, b in zip(edges, edges[1:])]
+
+
+def _trained(ex, chunks: list[list]) -> tuple[list, dict]:
+    with ex:
+        reports = [r for chunk in chunks for r in ex.train(chunk)]
+        return reports, ex.summary()
+
+
+@PROPS
+@given(replicas=st.sampled_from(REPLICAS), muf=st.integers(1, 3), cuts=st.lists(st.integers(1, 9), max_size=2),
+       data=st.data())
+def test_mak1_equals_the_reference_bit_for_bit_under_any_placement(replicas, muf, cuts, data):
+    sets = (*BLOBS, "train.mak=1", f"train.muf={muf}", *replicas)
+    ref, mine = _plan(*sets), _plan(*sets)
+    names = list(mine.task.model.graph.nodes)
+    placement = dict(zip(names, data.draw(st.lists(st.integers(0, 1), min_size=len(names), max_size=len(names)))))
+    chunks = _chunks(ref.task.train_instances(1), cuts)
+    want, want_summary = _trained(make_executor(ref), chunks)
+    got, got_summary = _trained(MulticoreExecutor(mine.task.model, placement, 2, mak=1, sync_sets=mine.sync_sets),
+                                chunks)
+    assert _no_children()
+    for a, b in zip(ref.task.model.graph.param_nodes, mine.task.model.graph.param_nodes):
+        assert (a.name, a.version, a.staleness, a.update_staleness) == (b.name, b.version, b.staleness,
+                                                                         b.update_staleness)
+        for k in a.params:
+            assert np.array_equal(a.params[k], b.params[k]), (a.name, k)
+    assert sorted((r.key, r.node, r.values) for r in got) == sorted((r.key, r.node, r.values) for r in want)
+    for key in ("sync_rounds", "replica_drift"):
+        assert got_summary.get(key) == want_summary.get(key)
+
+
+@PROPS
+@given(mak=st.integers(2, 6), muf=st.integers(1, 4), n=st.integers(4, 16), cuts=st.lists(st.integers(1, 15), max_size=2),
+       workers=st.lists(st.integers(0, 1), min_size=len(MLP_NODES), max_size=len(MLP_NODES)))
+def test_admission_muf_placement_and_trace_at_mak_above_1(mak, muf, n, cuts, workers):
+    model = mlp(muf=muf)
+    placement = dict(zip(MLP_NODES, workers))
+    data = batches(n)
+    ex = MulticoreExecutor(model, placement, 2, mak=mak, trace=True)
+    reports, summary = _trained(ex, _chunks(data, cuts))
+    assert _no_children()
+    events = ex.trace.to_json()["traceEvents"]
+    # admission: in the order the controller noted them, at most mak instances live, each admitted and
+    # completed once
+    live, most = 0, 0
+    marks = [e for e in events if e["ph"] == "i"]
+    for e in marks:
+        live += 1 if e["name"] == "admit" else -1
+        most = max(most, live)
+        assert live >= 0
+    assert 1 <= most <= mak and live == 0
+    for what in ("admit", "complete"):
+        assert sorted(e["args"]["key"] for e in marks if e["name"] == what) == list(range(n))
+    # the muf rule, across calls: an update per muf completed instances, each applying muf of them
+    spans = [e for e in events if e["ph"] == "X"]
+    for node in model.graph.param_nodes:
+        assert node.version == n // muf
+        assert sum(node.update_staleness.values()) == muf * node.version
+        assert sum(e["name"] == f"{node.name} update" for e in spans) == node.version
+    # placement: every step and update on its node's worker; spans: the node code alone
+    assert all(e["pid"] == placement[e["name"].rsplit(" ", 1)[0]] for e in spans)
+    steps = [e for e in spans if not e["name"].endswith(" update")]
+    assert len(steps) == summary["messages_processed"] == 16 * n
+    for w in (0, 1):
+        assert sum(e["dur"] for e in spans if e["pid"] == w) / 1e6 <= summary["worker_busy_s"][w]
+    assert sorted(r.key for r in reports) == list(range(n))
+
+
+@pytest.mark.parametrize("victims", [(0,), (1,), (0, 1)])
+def test_a_worker_killed_while_idle_fails_the_next_call_in_one_line(victims):
+    model = mlp()
+    ex = MulticoreExecutor(model, {n: i % 2 for i, n in enumerate(MLP_NODES)}, 2, mak=2)
+    assert len(ex.train(batches(4))) == 4
+    pids = ex.pids
+    for w in victims:
+        os.kill(pids[w], signal.SIGKILL)
+    assert gone([pids[w] for w in victims], 3.0)
+    t0 = time.monotonic()
+    with pytest.raises(RunError, match=r"^worker [01] \(pid \d+, nodes [^)]*\) was killed by signal SIGKILL") as err:
+        ex.train(batches(4, seed=1))
+    assert time.monotonic() - t0 < 5.0 and "\n" not in str(err.value)
+    assert f"pid {pids[victims[0]]}" in str(err.value) or len(victims) > 1
+    assert _no_children() and not any(alive(p) for p in pids)
+    with pytest.raises(RunError, match="after"):  # refused, in one line: its state is the failed call's
+        ex.train(batches(1, seed=2))
+
+
+@pytest.mark.parametrize("mak", [1, 4])
+def test_a_divergence_stops_as_the_reference_does_and_leaves_no_worker(tmp_path, mak):
+    sets = [parse_override(s) for s in (*BLOBS, "train.max_loss=0.5", f"train.mak={mak}")]
+    with pytest.raises(Diverged) as want:
+        train_experiment(load_config(ROOT / "experiments" / "blobs_mlp.toml", sets), tmp_path / "ref")
+    mc = sets + [("executor.kind", "multicore"), ("executor.workers", 2)]
+    with pytest.raises(Diverged) as got:
+        train_experiment(load_config(ROOT / "experiments" / "blobs_mlp.toml", mc), tmp_path / "mc")
+    assert _no_children()
+    # the first loss is over the bound: the same node, instance and value (the parameters stay in the workers)
+    core = str(want.value).split("; parameters when it stopped")[0]
+    assert "\n" not in str(got.value) and str(got.value).endswith(core) and "loss became" in core
+
+
+def _cli_run(tmp_path, marker: str) -> subprocess.Popen:
+    cmd = [sys.executable, "-m", "ampsim", "train", str(ROOT / "experiments" / "blobs_mlp.toml"), "--executor",
+           "multicore", "--workers", "2", "--no-progress", "--out", str(tmp_path / "run"), "--set", "train.epochs=500"]
+    return subprocess.Popen(cmd, env=dict(os.environ, AMPSIM_TEST_MARKER=marker), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+
+
+@pytest.mark.parametrize("what", ["sigterm", "kill_command", "kill_worker"])
+def test_a_signal_from_the_command_line_leaves_no_process_and_one_line(tmp_path, what):
+    marker = uuid.uuid4().hex
+    p = _cli_run(tmp_path, marker)
+    try:
+        deadline = time.monotonic() + 60
+        workers: list[int] = []
+        while len(workers) < 2 and p.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+            workers = child_pids(p.pid)
+        assert len(workers) == 2, p.communicate(timeout=10)[1] if p.poll() is not None else "no workers started"
+        time.sleep(0.5)  # into training
+        os.kill(max(workers) if what == "kill_worker" else p.pid, signal.SIGTERM if what == "sigterm" else signal.SIGKILL)
+        _, err = p.communicate(timeout=30)
+        lines = err.strip().splitlines()
+        if what == "sigterm":
+            assert p.returncode == 143 and len(lines) == 1 and lines[0].startswith("ampsim: interrupted"), err
+        elif what == "kill_command":
+            assert p.returncode == -signal.SIGKILL
+        else:
+            assert p.returncode == 2 and len(lines) == 1, err
+            assert lines[0].startswith(f"ampsim: error: worker 1 (pid {max(workers)}, nodes "), err
+            assert "was killed by signal SIGKILL" in lines[0]
+        assert gone(workers, 3.0)
+        deadline = time.monotonic() + 3.0
+        while pids_with_env(marker) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert pids_with_env(marker) == []
+    finally:
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait()
+        for pid in pids_with_env(marker):
+            os.kill(pid, signal.SIGKILL)
