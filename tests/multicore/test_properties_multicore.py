@@ -206,3 +206,33 @@ def test_a_signal_from_the_command_line_leaves_no_process_and_one_line(tmp_path,
             p.wait()
         for pid in pids_with_env(marker):
             os.kill(pid, signal.SIGKILL)
+
+
+@pytest.mark.parametrize("where", ["as worker 1 starts", "after every worker started"])
+def test_a_start_up_interrupted_part_way_stops_the_workers_it_had_started(monkeypatch, where):
+    """A Ctrl-C (KeyboardInterrupt) as the workers start, before they answer: the workers started so far are
+    stopped before it propagates. They lived on while anything held the traceback (an interactive session keeps
+    the last one), and a worker started the instant before the signal was not even in the executor's list."""
+    from ampsim.executors.multicore import executor as mc_executor
+    from ampsim.executors.multicore import procs as mc_procs
+
+    started = []
+    if where == "as worker 1 starts":
+        def start(p):  # the signal arrives as the start's block on it lifts: the worker runs, the start raises
+            original(p)
+            started.append(p.pid)
+            if len(started) == 2:
+                raise KeyboardInterrupt
+
+        original = mc_procs.start_process
+        monkeypatch.setattr(mc_procs, "start_process", start)
+    else:
+        def controller(*args, **kw):
+            started.extend(p.pid for p in args[1])
+            raise KeyboardInterrupt
+
+        monkeypatch.setattr(mc_executor, "Controller", controller)
+    with pytest.raises(KeyboardInterrupt) as held:  # (``held`` keeps the traceback, as a REPL would)
+        MulticoreExecutor(mlp(), {n: i % 2 for i, n in enumerate(MLP_NODES)}, 2)
+    assert len(started) == 2 and held.value is not None
+    assert gone(started, 3.0) and _no_children()

@@ -132,34 +132,39 @@ class MulticoreExecutor(ExecutorBase):
         self._current = current
         fork = self.start_method == "fork"
         t0 = time.perf_counter()
-        for w in range(n):
-            mine = [ctrl_pairs[w][1]] + [peer[(w, v)] for v in range(n) if v != w]
-            spec = WorkerSpec(
-                index=w, names=self.names,
-                nodes={i: self.graph.nodes[name] for i, name in enumerate(self.names) if self.owner[i] == w},
-                owner=self.owner, route=route, spread=spread, controller=ctrl_pairs[w][1],
-                copies=self.replicas.copies_of(w) if self.replicas is not None else {},
-                peers={v: peer[(w, v)] for v in range(n) if v != w},
-                close_fds=[c for c in every if all(c is not m for m in mine)] if fork else [],
-                current=current, parent_pid=_procs.parent_pid_of_children(self.start_method),
-                trace=self.trace is not None, **self.tuning)
-            p = ctx.Process(target=_procs.worker_main, args=(spec,), name=f"ampsim-worker-{w}", daemon=True)
-            _procs.start_process(p)
-            self._procs.append(p)
-        for c in every:  # the parent keeps only its controller ends
-            if all(c is not cp[0] for cp in ctrl_pairs):
-                c.close()
-        self._channels.extend(cp[0] for cp in ctrl_pairs)
-        for ch in self._channels:
-            ch.configure()
-        self.controller = Controller(self._channels, self._procs, self.names, self.index, self.owner, current,
-                                     watchdog_s=self.watchdog_s, replicas=self.replicas, reach=self._reach())
-        if self.trace is not None:
-            self.controller.events = []
         try:
+            for w in range(n):
+                mine = [ctrl_pairs[w][1]] + [peer[(w, v)] for v in range(n) if v != w]
+                spec = WorkerSpec(
+                    index=w, names=self.names,
+                    nodes={i: self.graph.nodes[name] for i, name in enumerate(self.names) if self.owner[i] == w},
+                    owner=self.owner, route=route, spread=spread, controller=ctrl_pairs[w][1],
+                    copies=self.replicas.copies_of(w) if self.replicas is not None else {},
+                    peers={v: peer[(w, v)] for v in range(n) if v != w},
+                    close_fds=[c for c in every if all(c is not m for m in mine)] if fork else [],
+                    current=current, parent_pid=_procs.parent_pid_of_children(self.start_method),
+                    trace=self.trace is not None, **self.tuning)
+                p = ctx.Process(target=_procs.worker_main, args=(spec,), name=f"ampsim-worker-{w}", daemon=True)
+                # listed before it starts: a Ctrl-C raised as its start returns must stop it too (one not
+                # started has no pid, and stopping passes it by)
+                self._procs.append(p)
+                _procs.start_process(p)
+            for c in every:  # the parent keeps only its controller ends
+                if all(c is not cp[0] for cp in ctrl_pairs):
+                    c.close()
+            self._channels.extend(cp[0] for cp in ctrl_pairs)
+            for ch in self._channels:
+                ch.configure()
+            self.controller = Controller(self._channels, self._procs, self.names, self.index, self.owner, current,
+                                         watchdog_s=self.watchdog_s, replicas=self.replicas, reach=self._reach())
+            if self.trace is not None:
+                self.controller.events = []
             self._last_states = self.controller.sync(with_params=False, tag="ready")  # start-up errors surface here
         except BaseException:
-            _shutdown(self._procs, self._channels, 0.0)
+            # whatever stops the start (a Ctrl-C as the workers start, a worker's start-up error), the workers
+            # started so far are stopped now: no finalizer watches them yet, and the sockets that would end
+            # them live as long as the exception's traceback (an interactive session keeps the last one)
+            _shutdown(self._procs, every, 0.0)
             raise
         log.info("multicore: %d workers started with %s in %.3f s", n, self.start_method, time.perf_counter() - t0)
 
