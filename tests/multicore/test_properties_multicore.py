@@ -26,6 +26,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 
@@ -33,12 +34,13 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from mc_helpers import ROOT, alive, batches, child_pids, gone, mlp, pids_with_env
+from mc_helpers import ROOT, alive, batches, child_pids, gone, max_param_diff, mlp, pids_with_env
 
 from ampsim.config import load_config, parse_override
 from ampsim.errors import Diverged, RunError
 from ampsim.executors import make_executor
 from ampsim.executors.multicore import MulticoreExecutor
+from ampsim.executors.reference import ReferenceExecutor
 from ampsim.planning import plan
 from ampsim.training import train_experiment
 
@@ -236,3 +238,69 @@ def test_a_start_up_interrupted_part_way_stops_the_workers_it_had_started(monkey
         MulticoreExecutor(mlp(), {n: i % 2 for i, n in enumerate(MLP_NODES)}, 2)
     assert len(started) == 2 and held.value is not None
     assert gone(started, 3.0) and _no_children()
+
+
+def test_an_executor_built_in_a_thread_that_ended_trains_on():
+    """The kernel's parent-death signal follows the thread that started a process: the workers of an executor
+    built in a thread (a thread pool's task, a web app's request) were SIGKILLed the moment that thread
+    ended, and the next call failed with 'worker 0 ... was killed by signal SIGKILL while idle'."""
+    built = []
+    model, ref = mlp(), mlp()
+    thread = threading.Thread(target=lambda: built.append(
+        MulticoreExecutor(model, {n: i % 2 for i, n in enumerate(MLP_NODES)}, 2, mak=1)))
+    thread.start()
+    thread.join()
+    ex = built[0]
+    time.sleep(0.2)  # (the kill was at once; a moment to be sure)
+    with ex:
+        assert all(alive(p) for p in ex.pids)
+        ex.train(batches(6))
+    ReferenceExecutor(ref).train(batches(6))
+    assert max_param_diff(ref, model) == 0.0 and _no_children()
+
+
+_SPINNING_IN_A_THREAD = """
+import sys, threading, time
+sys.path.insert(0, {tests!r})
+from mc_helpers import batches, mlp
+from ampsim.executors.multicore import MulticoreExecutor
+from ampsim.ir.nodes.pointwise import ReLU
+
+class Spin(ReLU):
+    def forward(self, msg, port):
+        end = time.perf_counter() + 60
+        while time.perf_counter() < end:  # Python code: a minute of it
+            pass
+        return super().forward(msg, port)
+
+model = mlp()
+model.graph.nodes["relu0"] = Spin("relu0")
+model.graph.validate()
+built = []
+names = list(model.graph.nodes)
+t = threading.Thread(target=lambda: built.append(MulticoreExecutor(model, {{n: i % 2 for i, n in enumerate(names)}}, 2)))
+t.start()
+t.join()
+print(*built[0].pids, flush=True)
+built[0].train(batches(1))
+"""
+
+
+def test_the_workers_of_an_executor_built_in_a_thread_die_with_the_process():
+    """A thread's workers watch the process instead (a catchable signal, which the kernel sends again as each
+    thread they are handed to ends): killed, it takes them along, a worker in a long step of Python included
+    (its socket's end of stream would reach it only after the step)."""
+    code = _SPINNING_IN_A_THREAD.format(tests=str(ROOT / "tests" / "multicore"))
+    p = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    try:
+        pids = [int(x) for x in p.stdout.readline().split()]
+        assert len(pids) == 2 and all(alive(x) for x in pids)
+        time.sleep(0.5)  # worker 0 is in its minute of Python
+        p.kill()
+        p.wait(10)
+        assert gone(pids, 3.0)
+    finally:
+        p.kill()
+        for x in pids if "pids" in locals() else []:
+            if alive(x):
+                os.kill(x, signal.SIGKILL)

@@ -9,7 +9,9 @@ receives its nodes pickled). Whatever the method, every worker:
   library's ``set_num_threads`` is called through ctypes;
 * ignores SIGINT (the controller handles Ctrl-C and stops the workers itself);
 * asks Linux to SIGKILL it if the controller process dies (``PR_SET_PDEATHSIG``), so no worker outlives
-  a killed controller, and it also exits when its controller socket reaches end of stream.
+  a killed controller, and it also exits when its controller socket reaches end of stream. (The kernel's rule
+  follows the *thread* that started the worker: a worker started from another thread than the main one
+  watches the process instead, see :func:`die_with_parent`.)
 
 :func:`worker_main` is a worker process's entry point; :func:`die_with_parent` is that parent-death rule
 on its own (the sweep's process pool uses it too), and :func:`process_state` reads a process's run state
@@ -33,7 +35,7 @@ if TYPE_CHECKING:
     from ampsim.executors.multicore.spec import WorkerSpec
 
 __all__ = ["exit_description", "limit_blas_threads", "parent_pid_of_children", "process_state", "setup_worker_process",
-           "start_method", "start_process", "stop_processes", "worker_main"]
+           "start_method", "start_process", "started_by_thread", "stop_processes", "worker_main"]
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +55,7 @@ def start_method() -> str:
     return "fork" if "fork" in mp.get_all_start_methods() else "spawn"
 
 
-def die_with_parent(parent_pid: int) -> None:
+def die_with_parent(parent_pid: int, by_thread: bool = False) -> None:
     """Make this (child) process end as soon as ``parent_pid``, the process that started it, is gone.
 
     Linux: ``PR_SET_PDEATHSIG`` SIGKILL, so the kernel kills this process the moment its parent dies, even
@@ -61,12 +63,22 @@ def die_with_parent(parent_pid: int) -> None:
     kernel then never sends the signal): this process has been re-parented already, so it exits at once.
     Without prctl (not Linux) a daemon thread polls ``os.getppid()`` twice a second instead; Linux gets no
     thread, because a process with threads must not fork (the multicore workers are forked).
+
+    ``by_thread``: the parent started this process from a thread other than its main one. The kernel sends
+    the signal when that *thread* ends (and again as each thread of the parent it is handed to ends, the
+    last one included), so SIGKILL would end this process while its parent lives on (an executor built in a
+    thread pool's task, used after it); such a child asks for SIGUSR1 instead, whose handler exits only once
+    the parent process is gone (this process re-parented): at the next line of Python, so a long numpy call
+    finishes first.
     """
     armed = False
     if sys.platform.startswith("linux"):
+        signum = signal.SIGUSR1 if by_thread else signal.SIGKILL
+        if by_thread:  # (before the request: the signal's default would end this process)
+            signal.signal(signum, lambda *_: os._exit(1) if os.getppid() != parent_pid else None)
         try:
             libc = ctypes.CDLL(None, use_errno=True)
-            armed = libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0
+            armed = libc.prctl(_PR_SET_PDEATHSIG, signum, 0, 0, 0) == 0
         except (OSError, AttributeError):  # pragma: no cover
             pass
     if os.getppid() != parent_pid:  # the parent died before we asked
@@ -80,6 +92,15 @@ def die_with_parent(parent_pid: int) -> None:
             os._exit(1)
 
         threading.Thread(target=watch, name="ampsim-parent-watch", daemon=True).start()
+
+
+def started_by_thread(method: str | None = None) -> bool:
+    """Whether a child started now by this thread with ``method`` (default :func:`start_method`) has a thread
+    other than its parent's main one as its parent thread (:func:`die_with_parent`'s ``by_thread``): never
+    under ``forkserver``, whose server forks the children from its own main thread."""
+    import threading
+
+    return (method or start_method()) != "forkserver" and threading.current_thread() is not threading.main_thread()
 
 
 def parent_pid_of_children(method: str | None = None) -> int:
@@ -116,7 +137,7 @@ _STARTUP_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
 def worker_main(spec: WorkerSpec) -> None:
     """A worker process's entry point (the multiprocessing target): set the process up, close the inherited
     ends of other processes' channels, run a :class:`~ampsim.executors.multicore.worker.Worker` until STOP."""
-    setup_worker_process(spec.parent_pid or None)  # first: the signals wait, blocked, until it has run
+    setup_worker_process(spec.parent_pid or None, spec.by_thread)  # first: the signals wait, blocked, until then
     from ampsim.executors.multicore.worker import Worker  # here: the sweeps' pool imports this module too
 
     for ch in spec.close_fds:
@@ -125,17 +146,17 @@ def worker_main(spec: WorkerSpec) -> None:
     Worker(spec).run()
 
 
-def setup_worker_process(parent_pid: int | None = None) -> None:
+def setup_worker_process(parent_pid: int | None = None, by_thread: bool = False) -> None:
     """Signals, parent-death signal and BLAS threads for a freshly started worker of ``parent_pid``
     (None or 0: this process's parent now): SIGINT ignored (the parent handles Ctrl-C and stops its children),
     SIGTERM ends it at once, SIGHUP too (unless ignored: nohup), the signals :func:`start_process` blocked
-    unblocked (a SIGTERM sent meanwhile ends it now, quietly)."""
+    unblocked (a SIGTERM sent meanwhile ends it now, quietly). ``by_thread``: see :func:`die_with_parent`."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     if signal.getsignal(signal.SIGHUP) != signal.SIG_IGN:  # (the CLI's handler, inherited through fork)
         signal.signal(signal.SIGHUP, signal.SIG_DFL)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, _STARTUP_SIGNALS)
-    die_with_parent(parent_pid or os.getppid())  # (0: as None, see parent_pid_of_children)
+    die_with_parent(parent_pid or os.getppid(), by_thread)  # (0: as None, see parent_pid_of_children)
     limit_blas_threads()
 
 
