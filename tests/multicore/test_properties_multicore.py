@@ -3,10 +3,10 @@
 Properties (hypothesis, derandomized), over placements of the nodes on the workers drawn at random:
 
 * at mak 1 the workers train exactly as the reference executor does, whatever the placement, ``muf``, the
-  replicas (groups, node copies, ``outer_lr``) and however the instances are split into ``train`` calls:
-  parameters bit for bit, versions, staleness, loss reports, synchronization rounds and drift (README, "The muf
-  rule" and "Replicas");
-* at mak > 1: never more than mak instances live, as the controller's own admissions and completions say;
+  replicas (groups, node copies, ``outer_lr``, sparse synchronization) and however the instances are split
+  into ``train`` calls (a key again included): parameters bit for bit, versions, staleness, loss reports,
+  synchronization rounds and drift (README, "The muf rule" and "Replicas"), and ``sync_bytes`` as moved;
+* at mak > 1, under each staleness option: never more than mak instances live, as the controller's own admissions and completions say;
   every node updates once per ``muf`` completed instances (remainders carried across calls), each update
   applying ``muf`` of them; every node step and update runs on the worker its node was placed on; the trace's
   spans are the node code only (one per step and update job, inside each worker's busy time); one loss
@@ -41,6 +41,7 @@ from ampsim.errors import Diverged, RunError
 from ampsim.executors import make_executor
 from ampsim.executors.multicore import MulticoreExecutor
 from ampsim.executors.reference import ReferenceExecutor
+from ampsim.ir.param import STALENESS_MODES
 from ampsim.planning import plan
 from ampsim.training import train_experiment
 
@@ -114,11 +115,14 @@ def test_mak1_equals_the_reference_bit_for_bit_under_any_placement(case, muf, cu
         assert got_summary["sync_bytes"] == moved
 
 
-@PROPS
+@settings(PROPS, max_examples=12)
 @given(mak=st.integers(2, 6), muf=st.integers(1, 4), n=st.integers(4, 16), cuts=st.lists(st.integers(1, 15), max_size=2),
-       workers=st.lists(st.integers(0, 1), min_size=len(MLP_NODES), max_size=len(MLP_NODES)))
-def test_admission_muf_placement_and_trace_at_mak_above_1(mak, muf, n, cuts, workers):
+       workers=st.lists(st.integers(0, 1), min_size=len(MLP_NODES), max_size=len(MLP_NODES)),
+       mode=st.sampled_from(STALENESS_MODES))
+def test_admission_muf_placement_and_trace_at_mak_above_1(mak, muf, n, cuts, workers, mode):
     model = mlp(muf=muf)
+    for node in model.graph.param_nodes:
+        node.configure_staleness(mode)
     placement = dict(zip(MLP_NODES, workers))
     data = batches(n)
     ex = MulticoreExecutor(model, placement, 2, mak=mak, trace=True)
