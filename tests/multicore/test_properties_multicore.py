@@ -325,3 +325,28 @@ def test_the_workers_of_an_executor_built_in_a_thread_die_with_the_process():
         for x in pids if "pids" in locals() else []:
             if alive(x):
                 os.kill(x, signal.SIGKILL)
+
+
+def test_a_worker_killed_after_a_call_returned_is_reported_idle_not_in_its_last_update(monkeypatch):
+    """A worker answers the call's closing state request, then goes idle; killed in between (the OOM killer
+    while the main process evaluates, the worker not yet scheduled again), it was reported 'while running node
+    fc3 (update)', an update that had ended before the call returned. The workers are forked with the state
+    request made slow after its answer, which widens that moment to a second."""
+    from ampsim.executors.multicore import worker as mc_worker
+
+    answer = mc_worker.Worker._sync
+
+    def slow(self, tag, with_params):
+        answer(self, tag, with_params)
+        if with_params:  # (the calls' requests, not the start-up's)
+            time.sleep(1.0)
+
+    monkeypatch.setattr(mc_worker.Worker, "_sync", slow)
+    model = mlp()
+    ex = MulticoreExecutor(model, {n: int(n.startswith("fc")) for n in MLP_NODES}, 2, mak=1)
+    ex.train(batches(2))  # worker 1's last job: an update of fc3 (or another fc's)
+    os.kill(ex.pids[1], signal.SIGKILL)
+    with pytest.raises(RunError, match=r"^worker 1 \(pid \d+, nodes fc0, fc1, fc2, fc3\) was killed by signal "
+                                       r"SIGKILL while idle$"):
+        ex.train(batches(1, seed=1))
+    assert _no_children()

@@ -21,9 +21,8 @@ for k is queued before any later message reaches its node, and every instance a 
 known. The same holds for a GATE (replicas, :mod:`.replicas`): it follows its completion's DONE and
 precedes any message that completion let in.
 
-Routing: :func:`.spec.route_table` (an edge into a copy set picks the copy by instance key).
-
-``busy_s`` is wall time not spent waiting in poll() (node code and message handling).
+Routing: :func:`.spec.route_table` (an edge into a copy set picks the copy by instance key). ``busy_s`` is wall
+time not spent waiting in poll() (node code and message handling).
 """
 
 from __future__ import annotations
@@ -309,6 +308,8 @@ class Worker:
             sync.updated(i)
 
     def _sync(self, tag: Any, with_params: bool) -> None:
+        if self._current is not None:  # no node runs now (the answer may end the call): not the last job's failure
+            self._current[self.me] = P.IDLE
         self._flush()
         self._report()
         now = time.perf_counter()
