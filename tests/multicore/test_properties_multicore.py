@@ -6,15 +6,16 @@ Properties (hypothesis, derandomized), over placements of the nodes on the worke
   replicas (groups, node copies, ``outer_lr``, sparse synchronization) and however the instances are split
   into ``train`` calls (a key again included): parameters bit for bit, versions, staleness, loss reports,
   synchronization rounds and drift (README, "The muf rule" and "Replicas"), and ``sync_bytes`` as moved;
-* at mak > 1, under each staleness option: never more than mak instances live, as the controller's own admissions and completions say;
-  every node updates once per ``muf`` completed instances (remainders carried across calls), each update
-  applying ``muf`` of them; every node step and update runs on the worker its node was placed on; the trace's
-  spans are the node code only (one per step and update job, inside each worker's busy time); one loss
-  report per instance.
+* at mak > 1, under each staleness option: never more than mak instances live, as the controller's own
+  admissions and completions say; every node updates once per ``muf`` completed instances (remainders carried
+  across calls), each update applying ``muf`` of them; every node step and update runs on the worker its node
+  was placed on; the trace's spans are the node code only (one per step and update job, inside each worker's
+  busy time); one loss report per instance.
 
 Scenarios, each ending with no process of the run left: a worker SIGKILLed while idle between calls fails the
-next call in one line; a divergence (``train.max_loss``) stops the run as the reference's does; a start-up
-interrupted part way stops the workers it had started; an executor built in a thread that has ended trains on;
+next call in one line (reported idle, also the instant after the call returned); a divergence
+(``train.max_loss``) stops the run as the reference's does; a start-up interrupted part way stops the workers it
+had started; an executor built in a thread that has ended trains on, and its workers still die with the process;
 and from the command line a SIGTERM, a SIGKILL of the command and a SIGKILL of a worker.
 (tests/multicore/test_faults.py has a node's exception, a worker killed mid-run and Ctrl-C; test_watchdog.py a
 stopped worker; test_parity.py and test_replicas_multicore.py mak 1 on the real datasets.)
