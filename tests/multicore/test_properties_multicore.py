@@ -54,7 +54,8 @@ LISTS = ("data.n_train=160", "data.n_test=16", "model.hidden=16", "model.embed=8
 CASES = [("blobs_mlp.toml", BLOBS, ()), ("blobs_mlp.toml", BLOBS, ("replicas.groups=2",)),
          ("blobs_mlp.toml", BLOBS, ('replicas.nodes={"fc1"=2}', "replicas.sync_every=2")),
          ("blobs_mlp.toml", BLOBS, ("replicas.groups=2", "replicas.sync_every=2", "replicas.outer_lr=1.5")),
-         ("blobs_mlp.toml", BLOBS, ('train.staleness="predict"', "train.predict_delay=2", 'train.optimizer="momentum"')),
+         ("blobs_mlp.toml", BLOBS, ('train.staleness="predict"', "train.predict_delay=2",
+                                    'train.optimizer="momentum"')),
          ("list_reduction.toml", LISTS, ("replicas.groups=2", "replicas.sparse_sync=true", "replicas.sync_every=3")),
          ("list_reduction.toml", LISTS, ('replicas.nodes={"emb*"=2}', "replicas.sparse_sync=true"))]
 MLP_NODES = list(mlp().graph.nodes)
@@ -117,7 +118,8 @@ def test_mak1_equals_the_reference_bit_for_bit_under_any_placement(case, muf, cu
 
 
 @settings(PROPS, max_examples=12)
-@given(mak=st.integers(2, 6), muf=st.integers(1, 4), n=st.integers(4, 16), cuts=st.lists(st.integers(1, 15), max_size=2),
+@given(mak=st.integers(2, 6), muf=st.integers(1, 4), n=st.integers(4, 16),
+       cuts=st.lists(st.integers(1, 15), max_size=2),
        workers=st.lists(st.integers(0, 1), min_size=len(MLP_NODES), max_size=len(MLP_NODES)),
        mode=st.sampled_from(STALENESS_MODES))
 def test_admission_muf_placement_and_trace_at_mak_above_1(mak, muf, n, cuts, workers, mode):
@@ -301,7 +303,8 @@ model.graph.nodes["relu0"] = Spin("relu0")
 model.graph.validate()
 built = []
 names = list(model.graph.nodes)
-t = threading.Thread(target=lambda: built.append(MulticoreExecutor(model, {{n: i % 2 for i, n in enumerate(names)}}, 2)))
+placement = {{n: i % 2 for i, n in enumerate(names)}}
+t = threading.Thread(target=lambda: built.append(MulticoreExecutor(model, placement, 2)))
 t.start()
 t.join()
 print(*built[0].pids, flush=True)
