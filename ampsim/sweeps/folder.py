@@ -1,4 +1,4 @@
-"""A sweep's folder: what it may hold, and one sweep at a time in it.
+"""A sweep's folder: what it may hold, one sweep at a time in it, and what a sweep deletes there.
 
 A sweep folder holds this sweep's point folders (each a run folder with ``point.json`` naming the sweep),
 ``table.csv`` and ``sweep.json`` (naming it too), and dot-entries (``.sweep.lock``, ``.tmp-<id>-<pid>-<random>``
@@ -18,6 +18,9 @@ that still exists is another sweep's. Its two variants (the full sweep and ``--q
 from __future__ import annotations
 
 import os
+import re
+import shutil
+import uuid
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -27,14 +30,14 @@ from ampsim.files import read_json, read_toml
 from ampsim.folders import check_not_in_staging
 from ampsim.locks import holding
 from ampsim.outputs import check_output_dir, what_it_holds
-from ampsim.results import enclosing_run
+from ampsim.results import enclosing_run, not_run_outputs
 from ampsim.runfiles import CONFIG, POINT, SUMMARY, TRACE
 from ampsim.runread import read_summary
 from ampsim.tables import TABLE, TABLE_FILES, read_table_info
 from ampsim.wording import wording
 
-__all__ = ["LOCK_NAME", "SWEEP_FILE", "check_sweep_folder", "point_id_of", "point_lacks", "sweep_file_record",
-           "sweep_lock"]
+__all__ = ["LOCK_NAME", "SWEEP_FILE", "check_sweep_folder", "clear_sweep_folder", "point_id_of", "point_lacks",
+           "remove_temporaries", "sweep_file_record", "sweep_lock", "temporary_path"]
 
 LOCK_NAME = ".sweep.lock"
 #: the key of ``sweep.json`` and ``point.json`` that names the sweep's file (:func:`sweep_file_record`)
@@ -224,3 +227,44 @@ def sweep_lock(out: Path) -> Iterator[None]:
     # cloexec=False, as it always was: a program a sweep's process execs (with the descriptor) holds it too
     with holding(out / LOCK_NAME, busy=busy, what="sweep", cloexec=False):
         yield
+
+
+# -- what a sweep deletes (only with the folder's lock held) ---------------------------------------------------
+#: the names a point's temporaries take (:func:`temporary_path`: its folder, that folder's partial run and lock, a
+#: damaged folder put aside): the only dot-entries a sweep deletes; others (``.tmp-notes.md`` of one's own) are
+#: the user's
+_TEMPORARY = re.compile(r"\.tmp-[0-9a-f]{12}-[0-9]+-[0-9a-f]{6}(-unfinished|\.partial|\.partial\.lock)?")
+
+
+def temporary_path(final: Path, point_id: str) -> Path:
+    """A new temporary folder's path for point ``point_id``, beside its folder ``final``
+    (``.tmp-<id>-<pid>-<random>``: deleted by the next sweep in the folder, :func:`remove_temporaries`)."""
+    return final.with_name(f".tmp-{point_id}-{os.getpid()}-{uuid.uuid4().hex[:6]}")
+
+
+def remove_temporaries(out: Path) -> None:
+    """Delete the temporaries of points that did not finish (call only with the folder's lock)."""
+    for stale in out.glob(".tmp-*"):  # folders, and the lock files of their runs (a killed one leaves it)
+        if not _TEMPORARY.fullmatch(stale.name):  # (a file of the user's: they deleted all of ".tmp-*")
+            continue
+        if stale.is_dir() and not stale.is_symlink():
+            shutil.rmtree(stale, ignore_errors=True)
+        else:
+            stale.unlink(missing_ok=True)
+
+
+def clear_sweep_folder(out: Path) -> None:
+    """Delete a sweep folder's results (point folders, temporaries, table) and nothing else: a point folder
+    that also holds files no run writes (a figure, another sweep put inside it) is refused first, in one line."""
+    for p in sorted(out.iterdir()):
+        if not p.is_symlink() and p.is_dir() and (p / POINT).is_file() and (
+                other := not_run_outputs(p, also=(POINT,))):
+            raise ConfigError(f"{p}: this sweep's point also holds {what_it_holds(other)}, which no run writes; "
+                              f"{wording().fresh} would delete it with the point: move it away first")
+    for p in out.iterdir():
+        if p.is_symlink():  # (a link to a folder elsewhere: not this sweep's result, and rmtree refuses links)
+            continue
+        if p.is_dir() and ((p / POINT).is_file() or _TEMPORARY.fullmatch(p.name)):
+            shutil.rmtree(p)
+        elif p.name in TABLE_FILES:
+            p.unlink()

@@ -63,9 +63,7 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import shutil
-import uuid
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
@@ -77,11 +75,21 @@ from ampsim.files import machine_error
 from ampsim.outputs import what_it_holds
 from ampsim.progress import progress as progress_reporter
 from ampsim.results import not_run_outputs, write_json
-from ampsim.sweeps.folder import SWEEP_FILE, check_sweep_folder, point_id_of, point_lacks, sweep_file_record, sweep_lock
+from ampsim.sweeps.folder import (
+    SWEEP_FILE,
+    check_sweep_folder,
+    clear_sweep_folder,
+    point_id_of,
+    point_lacks,
+    remove_temporaries,
+    sweep_file_record,
+    sweep_lock,
+    temporary_path,
+)
 from ampsim.sweeps.numerics import compile_replay_loop
 from ampsim.sweeps.order import by_machine
 from ampsim.sweeps.spec import SEED_KEY, Sweep
-from ampsim.tables import TABLE_FILES, table_row, write_table
+from ampsim.tables import table_row, write_table
 from ampsim.wording import SWEEP_HARDWARE, reworded, wording
 
 __all__ = ["run_sweep", "run_point", "point_tasks", "write_sweep_table", "default_jobs", "PointTask"]
@@ -133,7 +141,7 @@ def run_point(task: PointTask) -> str:
     if damaged and (other := not_run_outputs(final, also=(runfiles.POINT,))):  # (replaced whole, they would go too)
         raise ConfigError(f"{final}: point {task.point_id} {point_lacks(final)} and is run again, but its folder also "
                           f"holds {what_it_holds(other)}, which no run writes: move that away first")
-    tmp = final.with_name(f".tmp-{task.point_id}-{os.getpid()}-{uuid.uuid4().hex[:6]}")
+    tmp = temporary_path(final, task.point_id)
     aside = tmp.with_name(tmp.name + "-unfinished")  # where an unfinished folder of the point goes meanwhile
     try:
         cfg = load_config(task.experiment, list(task.overrides), "")  # (a point's keys: its sweep file's, no --set)
@@ -215,8 +223,8 @@ def _run_locked(sweep: Sweep, out: Path, jobs: int | None, ray: bool, ray_addres
                 progress: bool) -> Path:
     """:func:`run_sweep` once the folder's lock is held."""
     if fresh:
-        _clear(out)
-    _remove_temporaries(out)
+        clear_sweep_folder(out)
+    remove_temporaries(out)
     tasks = point_tasks(sweep, out)
     todo = [t for t in tasks if not finished(t)]
     ids = {t.point_id for t in tasks}
@@ -262,46 +270,13 @@ def _run_locked(sweep: Sweep, out: Path, jobs: int | None, ray: bool, ray_addres
             runner.close()  # now, not when the exception's traceback lets go of it: stops running points
             bar.close()
             if stopped_early:  # the stopped points' temporaries (we hold the lock: no one else's)
-                _remove_temporaries(out)
+                remove_temporaries(out)
     if failures:
         pid, err = failures[0]
         raise RunError(f"sweep {sweep.name}: {len(failures)} of {len(todo)} point(s) failed (first: {pid}: "
                        f"{machine_error(err, 'writing its results') or first_line(err)}); finished points are kept, "
                        "re-run to retry the rest")  # (a full disk: said as a run says it)
     return table or write_sweep_table(sweep, out)
-
-
-#: the names :func:`run_point`'s temporaries take (its folder, that folder's partial run and lock, a damaged folder
-#: put aside): the only dot-entries a sweep deletes; others (``.tmp-notes.md`` of one's own) are the user's
-_TEMPORARY = re.compile(r"\.tmp-[0-9a-f]{12}-[0-9]+-[0-9a-f]{6}(-unfinished|\.partial|\.partial\.lock)?")
-
-
-def _remove_temporaries(out: Path) -> None:
-    """Delete the temporaries of points that did not finish (call only with the folder's lock)."""
-    for stale in out.glob(".tmp-*"):  # folders, and the lock files of their runs (a killed one leaves it)
-        if not _TEMPORARY.fullmatch(stale.name):  # (a file of the user's: they deleted all of ".tmp-*")
-            continue
-        if stale.is_dir() and not stale.is_symlink():
-            shutil.rmtree(stale, ignore_errors=True)
-        else:
-            stale.unlink(missing_ok=True)
-
-
-def _clear(out: Path) -> None:
-    """Delete a sweep folder's results (point folders, temporaries, table) and nothing else: a point folder
-    that also holds files no run writes (a figure, another sweep put inside it) is refused first, in one line."""
-    for p in sorted(out.iterdir()):
-        if not p.is_symlink() and p.is_dir() and (p / runfiles.POINT).is_file() and (
-                other := not_run_outputs(p, also=(runfiles.POINT,))):
-            raise ConfigError(f"{p}: this sweep's point also holds {what_it_holds(other)}, which no run writes; "
-                              f"{wording().fresh} would delete it with the point: move it away first")
-    for p in out.iterdir():
-        if p.is_symlink():  # (a link to a folder elsewhere: not this sweep's result, and rmtree refuses links)
-            continue
-        if p.is_dir() and ((p / runfiles.POINT).is_file() or _TEMPORARY.fullmatch(p.name)):
-            shutil.rmtree(p)
-        elif p.name in TABLE_FILES:
-            p.unlink()
 
 
 def _run_pool(todo: list[PointTask], jobs: int, _address: str | None) -> Iterator[tuple[str, BaseException | None]]:

@@ -87,7 +87,7 @@ def test_a_working_folder_holding_a_run_files_name_is_no_finished_run(tmp_path, 
 
 
 def test_fresh_refuses_a_point_that_holds_what_no_run_writes_and_deletes_nothing(tmp_path):
-    from ampsim.sweeps.run import _clear
+    from ampsim.sweeps.folder import clear_sweep_folder as _clear
 
     own = tmp_path / "own"
     point(own, "p1", "s")
@@ -203,7 +203,8 @@ def test_a_sweep_deletes_its_own_temporaries_only_not_the_users_dot_files(tmp_pa
     """A sweep deletes what its points cut short left (``.tmp-<id>-<pid>-<random>``, its partial run and lock, a
     damaged folder put aside); it deleted every ``.tmp-*`` entry of its folder, a file or folder of the user's too,
     where its own folder's other files are left alone."""
-    from ampsim.sweeps.run import _clear, _remove_temporaries
+    from ampsim.sweeps.folder import clear_sweep_folder as _clear
+    from ampsim.sweeps.folder import remove_temporaries as _remove_temporaries
 
     own = tmp_path / "own"
     point(own, "0123456789ab", "s")
