@@ -236,10 +236,10 @@ def sweep_lock(out: Path) -> Iterator[None]:
 _TEMPORARY = re.compile(r"\.tmp-[0-9a-f]{12}-[0-9]+-[0-9a-f]{6}(-unfinished|\.partial|\.partial\.lock)?")
 
 
-def temporary_path(final: Path, point_id: str) -> Path:
+def temporary_path(final: Path, point_id: str, suffix: str = "") -> Path:
     """A new temporary folder's path for point ``point_id``, beside its folder ``final``
-    (``.tmp-<id>-<pid>-<random>``: deleted by the next sweep in the folder, :func:`remove_temporaries`)."""
-    return final.with_name(f".tmp-{point_id}-{os.getpid()}-{uuid.uuid4().hex[:6]}")
+    (``.tmp-<id>-<pid>-<random><suffix>``: deleted by the next sweep in the folder, :func:`remove_temporaries`)."""
+    return final.with_name(f".tmp-{point_id}-{os.getpid()}-{uuid.uuid4().hex[:6]}{suffix}")
 
 
 def remove_temporaries(out: Path) -> None:
@@ -255,16 +255,26 @@ def remove_temporaries(out: Path) -> None:
 
 def clear_sweep_folder(out: Path) -> None:
     """Delete a sweep folder's results (point folders, temporaries, table) and nothing else: a point folder
-    that also holds files no run writes (a figure, another sweep put inside it) is refused first, in one line."""
+    that also holds files no run writes (a figure, another sweep put inside it) is refused first, in one line.
+
+    Cut short anywhere (Ctrl-C, SIGKILL), it leaves a folder the same command finishes: the table goes first (no
+    table over points partly gone), and each point is renamed to a temporary before it is deleted, in one step.
+    ``rmtree`` of the point itself deleted its ``point.json`` first (ext4's directory order), and the folder it
+    left, a run no point record names, failed every later sweep of the folder, ``--fresh`` or not."""
     for p in sorted(out.iterdir()):
         if not p.is_symlink() and p.is_dir() and (p / POINT).is_file() and (
                 other := not_run_outputs(p, also=(POINT,))):
             raise ConfigError(f"{p}: this sweep's point also holds {what_it_holds(other)}, which no run writes; "
                               f"{wording().fresh} would delete it with the point: move it away first")
+    for name in TABLE_FILES:
+        if (table := out / name).is_file() and not table.is_symlink():
+            table.unlink()
     for p in out.iterdir():
         if p.is_symlink():  # (a link to a folder elsewhere: not this sweep's result, and rmtree refuses links)
             continue
-        if p.is_dir() and ((p / POINT).is_file() or _TEMPORARY.fullmatch(p.name)):
+        if p.is_dir() and (p / POINT).is_file():
+            gone = temporary_path(p, uuid.uuid4().hex[:12], "-unfinished")  # (any 12 hex digits: p is any name)
+            os.rename(p, gone)  # (a temporary from here on: what an interrupted rmtree leaves, the next run deletes)
+            shutil.rmtree(gone)
+        elif p.is_dir() and _TEMPORARY.fullmatch(p.name):
             shutil.rmtree(p)
-        elif p.name in TABLE_FILES:
-            p.unlink()
