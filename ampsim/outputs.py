@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import stat
 import tempfile
 from contextlib import contextmanager, suppress
@@ -22,10 +23,11 @@ from typing import Any, Iterator
 
 from ampsim.errors import ConfigError
 from ampsim.files import ErrorClass, dangling_link, path_kind
+from ampsim.folders import process_gone
 from ampsim.wording import wording
 
-__all__ = ["check_output_dir", "check_output_file", "check_folder_name", "check_replaceable", "replacing",
-           "write_figure", "what_it_holds", "entries_of"]
+__all__ = ["check_output_dir", "check_output_file", "check_folder_name", "check_replaceable", "left_by_killed_writers",
+           "replacing", "write_figure", "what_it_holds", "entries_of"]
 
 
 #: why a folder cannot be written, by errno, where it is not a permission (a read-only mount said "permission
@@ -166,7 +168,7 @@ def replacing(path: str | Path, *, follow: bool = True) -> Iterator[Path]:
     else:
         check_replaceable(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
+    tmp = _temporary_of(path, str(os.getpid()))
     try:
         yield tmp
         # (not a cache's entry: a chmod 000 one stayed so, recorded again on every run; nor a link replaced itself:
@@ -181,6 +183,24 @@ def replacing(path: str | Path, *, follow: bool = True) -> Iterator[Path]:
         raise
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _temporary_of(path: Path, pid: str) -> Path:
+    """The temporary :func:`replacing` writes ``path`` through in process ``pid`` (a glob's ``*``: any's)."""
+    return path.with_name(f".{path.stem}.{pid}.tmp{path.suffix}")
+
+
+def left_by_killed_writers(path: str | Path) -> list[Path]:
+    """The temporaries of :func:`replacing` beside ``path`` that no process is writing: those of processes that are
+    gone, killed as they wrote it (SIGKILL, a power cut: no ``finally`` ran), which nothing else would delete.
+
+    >>> left_by_killed_writers("/nonexistent/table.csv")
+    []
+    """
+    path = Path(path)
+    pattern = re.compile(re.escape(_temporary_of(path, "@").name).replace("@", "([0-9]+)"))
+    return sorted(p for p in path.parent.glob(_temporary_of(path, "*").name)
+                  if (m := pattern.fullmatch(p.name)) and process_gone(int(m.group(1))))
 
 
 def check_replaceable(path: str | Path, error: ErrorClass = ConfigError, *, through_link: bool = False,

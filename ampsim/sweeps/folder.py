@@ -2,7 +2,8 @@
 
 A sweep folder holds this sweep's point folders (each a run folder with ``point.json`` naming the sweep),
 ``table.csv`` and ``sweep.json`` (naming it too), and dot-entries (``.sweep.lock``, ``.tmp-<id>-<pid>-<random>``
-points being trained; a dot-file of the user's, ``.tmp-`` or not, is left alone). A sweep writes there, and
+points being trained, ``.table.<pid>.tmp.csv`` a table being written; a dot-file of the user's, ``.tmp-`` or not,
+is left alone). A sweep writes there, and
 with ``--fresh`` deletes point folders and the table, so :func:`check_sweep_folder` lets it in only where that
 can cost no one else's result: a new or empty folder, or this sweep's own. :func:`sweep_lock` keeps a second
 sweep out while one runs.
@@ -29,7 +30,7 @@ from ampsim.errors import OUTCOME_FIELDS, ConfigError, DataError, Diverged, OutO
 from ampsim.files import read_json, read_toml
 from ampsim.folders import check_not_in_staging
 from ampsim.locks import holding
-from ampsim.outputs import check_output_dir, what_it_holds
+from ampsim.outputs import check_output_dir, left_by_killed_writers, what_it_holds
 from ampsim.results import enclosing_run, not_run_outputs
 from ampsim.runfiles import CONFIG, POINT, SUMMARY, TRACE
 from ampsim.runread import read_summary
@@ -243,7 +244,11 @@ def temporary_path(final: Path, point_id: str, suffix: str = "") -> Path:
 
 
 def remove_temporaries(out: Path) -> None:
-    """Delete the temporaries of points that did not finish (call only with the folder's lock)."""
+    """Delete the temporaries of points that did not finish, and those of a table or ``sweep.json`` whose writer
+    was killed as it wrote them (``.table.<pid>.tmp.csv``: they stayed for good) (call only with the folder's
+    lock)."""
+    for stale in (p for name in TABLE_FILES for p in left_by_killed_writers(out / name)):
+        stale.unlink(missing_ok=True)
     for stale in out.glob(".tmp-*"):  # folders, and the lock files of their runs (a killed one leaves it)
         if not _TEMPORARY.fullmatch(stale.name):  # (a file of the user's: they deleted all of ".tmp-*")
             continue

@@ -11,6 +11,8 @@
 * SIGINT (to the process group, as a terminal sends it), SIGTERM or SIGKILL of ``ampsim sweep`` at moments drawn
   from a fixed seed (while it loads, runs points, writes its table) leaves no process of it behind, no folder
   named by a point id that is not a finished point, and a resume gives the uninterrupted table.
+* A sweep SIGKILLed while it writes its table or ``sweep.json`` left their temporaries (``.table.<pid>.tmp.csv``)
+  in its folder for good: the resume deletes them.
 """
 
 from __future__ import annotations
@@ -265,3 +267,35 @@ def test_a_sweep_signalled_at_any_moment_leaves_nothing_running_and_resumes_to_t
     assert not list(out.glob(".tmp-*")) and not [p.name for p in out.iterdir() if p.name.startswith(".")
                                                  and p.name != ".sweep.lock"]
 
+
+
+#: ``ampsim sweep`` SIGKILLed halfway through writing its table (or sweep.json: the file named in argv[1])
+KILLED_WRITING = """
+import os, signal, sys
+import ampsim.tables as tables
+from ampsim.outputs import replacing
+write = tables.atomic_write
+def dying(path, text):
+    if path.name != sys.argv[1]:
+        return write(path, text)
+    with replacing(path) as tmp:
+        tmp.write_text(text[: len(text) // 2])
+        os.kill(os.getpid(), signal.SIGKILL)
+tables.atomic_write = dying
+from ampsim.cli import main
+main(sys.argv[2:])
+"""
+
+
+@pytest.mark.parametrize("name", ["table.csv", "sweep.json"])
+def test_a_sweep_killed_while_it_writes_its_table_leaves_nothing_a_resume_does_not_clear(whole, tmp_path, name):
+    path, out = _copy(whole, tmp_path)
+    (out / "table.csv").unlink()
+    (out / "sweep.json").unlink()
+    done = subprocess.run([sys.executable, "-c", KILLED_WRITING, name, "sweep", str(path), "--out", str(out),
+                           "--no-progress"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == -signal.SIGKILL, done.stderr
+    assert not (out / "table.csv").exists()
+    assert main(["sweep", str(path), "--out", str(out), "--no-progress"]) == 0
+    assert (out / "table.csv").read_bytes() == (whole[1] / "table.csv").read_bytes()
+    assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in whole[1].iterdir())
