@@ -17,7 +17,7 @@ import json
 import logging
 import math
 from pathlib import Path
-from typing import Any
+from typing import Any, Collection
 
 from ampsim.errors import OUTCOME_FIELDS, DataError
 from ampsim.files import read_json
@@ -97,16 +97,23 @@ def mean_staleness(summaries: list[dict]) -> float | None:
     return sum(mean * n for mean, n in steps) / total if total else None
 
 
-def cell(value: Any) -> Any:
-    """A table cell: tables and arrays as compact JSON; anything else as it is."""
+def cell(value: Any, *, ordered: bool = False) -> Any:
+    """A table cell: tables and arrays as compact JSON, a table's keys sorted unless ``ordered`` (its order is part
+    of the run: a pattern table's, first match wins); anything else as it is.
+
+    >>> cell({"b": 1, "a": [2]}), cell({"b": 1, "a": [2]}, ordered=True), cell(0.5)
+    ('{"a":[2],"b":1}', '{"b":1,"a":[2]}', 0.5)
+    """
     if isinstance(value, (dict, list)):
-        return json.dumps(value, separators=(",", ":"), sort_keys=True)
+        return json.dumps(value, separators=(",", ":"), sort_keys=not ordered)
     return value
 
 
-def table_row(values: dict[str, Any], run: str | Path, label: str | None, point_id: str) -> dict[str, Any]:
-    """The row of one finished run (folder ``run``): its swept ``values``, then its metric columns."""
-    row: dict[str, Any] = {k: cell(v) for k, v in values.items()}
+def table_row(values: dict[str, Any], run: str | Path, label: str | None, point_id: str,
+              ordered: Collection[str] = ()) -> dict[str, Any]:
+    """The row of one finished run (folder ``run``): its swept ``values``, then its metric columns. ``ordered``: the
+    keys of ``values`` whose table is written in its own order (:func:`cell`)."""
+    row: dict[str, Any] = {k: cell(v, ordered=k in ordered) for k, v in values.items()}
     for k, v in values.items():  # a whole-table value also gets one column per entry
         if isinstance(v, dict):
             row.update({f"{k}.{sub}": cell(x) for sub, x in v.items()})

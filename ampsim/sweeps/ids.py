@@ -15,11 +15,11 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-from typing import Any
+from typing import Any, Mapping
 
 from ampsim.config import Config, field_default
 
-__all__ = ["id_view", "id_text", "point_id", "PATTERN_TABLES"]
+__all__ = ["id_view", "id_text", "point_id", "order_counts", "ordered_keys", "PATTERN_TABLES"]
 
 #: tables whose keys are patterns matched in order, the first match winning: their keys' order is part of the run
 PATTERN_TABLES = (("replicas", "nodes"), ("train", "staleness_nodes"), ("placement", "map"))
@@ -44,10 +44,26 @@ def id_view(cfg: Config) -> dict[str, Any]:
             continue
         out[name] = {f.name: section[f.name] for f in dataclasses.fields(obj) if not _left_out(f, section[f.name])}
     tables = {f"{s}.{k}": getattr(getattr(cfg, s), k) for s, k in PATTERN_TABLES}
-    order = {name: list(t) for name, t in tables.items() if len(t) > 1 and any(c in key for key in t for c in "*?[")}
+    order = {name: list(t) for name, t in tables.items() if order_counts(t)}
     if order:
         out["order"] = order
     return out
+
+
+def order_counts(table: Mapping[str, Any]) -> bool:
+    """Whether a pattern table's key order is part of its run: it has several keys, one a glob pattern (a table of
+    plain names places the same in any order).
+
+    >>> order_counts({"fc1": 3, "*": 2}), order_counts({"fc1": 3, "fc2": 2}), order_counts({"*": 2})
+    (True, False, False)
+    """
+    return len(table) > 1 and any(c in key for key in table for c in "*?[")
+
+
+def ordered_keys(values: Mapping[str, Any]) -> list[str]:
+    """The dotted keys of a point's swept ``values`` that hold a pattern table whose order counts
+    (:func:`order_counts`): its table's cell keeps that order (:func:`ampsim.tables.table_row`)."""
+    return [key for s, k in PATTERN_TABLES if isinstance(t := values.get(key := f"{s}.{k}"), dict) and order_counts(t)]
 
 
 def id_text(view: dict[str, Any], hardware: dict | None) -> str:

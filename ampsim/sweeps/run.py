@@ -86,6 +86,7 @@ from ampsim.sweeps.folder import (
     sweep_lock,
     temporary_path,
 )
+from ampsim.sweeps.ids import ordered_keys
 from ampsim.sweeps.numerics import compile_replay_loop
 from ampsim.sweeps.order import by_machine
 from ampsim.sweeps.spec import SEED_KEY, Sweep
@@ -365,7 +366,8 @@ def write_sweep_table(sweep: Sweep, out: str | Path) -> Path:
     """Write ``out/table.csv`` and ``out/sweep.json`` from the finished points (one row each, through
     :func:`ampsim.tables.write_table`); returns the table's path."""
     out = Path(out)
-    rows = [table_row(p.values, out / p.point_id, p.label, p.point_id) for p in sweep.points]
+    # (a pattern table's cell in its own order: two orders are two runs, and sorted they read as one)
+    rows = [table_row(p.values, out / p.point_id, p.label, p.point_id, ordered_keys(p.values)) for p in sweep.points]
     # swept values in file order, the seed last: rows of one setting sit together, seeds side by side
     order = [k for k in sweep.keys if k != SEED_KEY] + ([SEED_KEY] if SEED_KEY in sweep.keys else [])
     info = {"name": sweep.name, "description": sweep.description, "source": str(sweep.path),

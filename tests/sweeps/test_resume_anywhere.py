@@ -13,6 +13,7 @@
   named by a point id that is not a finished point, and a resume gives the uninterrupted table.
 * A sweep SIGKILLed while it writes its table or ``sweep.json`` left their temporaries (``.table.<pid>.tmp.csv``)
   in its folder for good: the resume deletes them.
+* Two orders of a pattern table (first match wins) are two runs with two ids, and their rows said one value.
 """
 
 from __future__ import annotations
@@ -299,3 +300,19 @@ def test_a_sweep_killed_while_it_writes_its_table_leaves_nothing_a_resume_does_n
     assert main(["sweep", str(path), "--out", str(out), "--no-progress"]) == 0
     assert (out / "table.csv").read_bytes() == (whole[1] / "table.csv").read_bytes()
     assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in whole[1].iterdir())
+
+
+def test_two_orders_of_a_pattern_table_are_two_rows_that_say_which(tmp_path):
+    """``{"fc*" = 3, "*0" = 1, "*" = 0}`` and ``{"*0" = 1, "fc*" = 3, "*" = 0}`` place fc0 apart (first match wins):
+    two points, two ids, two throughputs, and their rows' swept cells were one text, keys sorted."""
+    path = tmp_path / "s.toml"
+    path.write_text(tiny_sweep() + '"placement.map" = [{"fc*" = 3, "*0" = 1, "*" = 0}, {"*0" = 1, "fc*" = 3, "*" = 0}]'
+                    '\n[fixed.placement]\nstrategy = "explicit"\n')
+    with open(run_sweep(load_sweep(path), tmp_path / "out", jobs=1), newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert len({r["throughput"] for r in rows}) == 2
+    for row in rows:
+        placed = read_summary(tmp_path / "out" / row["point_id"])["placement"]
+        order = json.loads(row["placement.map"])  # (json keeps the order it reads)
+        assert list(order) == (["fc*", "*0", "*"] if placed["fc0"] == 3 else ["*0", "fc*", "*"])
+        assert row["placement.map.fc*"] == "3" and row["placement.map.*0"] == "1"
