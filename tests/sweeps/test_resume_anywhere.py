@@ -1,5 +1,5 @@
 """A sweep cut short anywhere resumes to the table of an uninterrupted one: an audit of the sweep engine's promises
-(README, "Sweeps resume") by property and by interruption, on one tiny replayed sweep (six points, two machines).
+(README, "Sweeps resume") by property and by interruption, on one tiny replayed sweep (four points, two machines).
 
 * ``--fresh`` cut short part way through its deleting (a Ctrl-C, a SIGKILL) leaves no point folder without its
   record: ``rmtree`` deletes a point's ``point.json`` first on ext4 (directory order), and the folder left, a run
@@ -32,7 +32,9 @@ from pathlib import Path
 import pytest
 from sweep_kit import ROOT, tiny_sweep
 
+from ampsim import tables
 from ampsim.cli import main
+from ampsim.outputs import replacing
 from ampsim.runread import read_summary
 from ampsim.sweeps import folder as sweep_folder
 from ampsim.sweeps.folder import point_id_of, point_lacks
@@ -41,8 +43,8 @@ from ampsim.sweeps.run import run_sweep
 from ampsim.sweeps.spec import load_sweep
 from ampsim.tables import TEXT_COLUMNS, summary_columns
 
-#: six points on two machines (the 4-chip ring at two link bandwidths), three maks
-GRID = '"train.mak" = [1, 2, 4]\n"hardware.link.bandwidth_bytes_per_s" = [1e9, 1e10]\n'
+#: four points on two machines (the 4-chip ring at two link bandwidths), two maks
+GRID = '"train.mak" = [1, 4]\n"hardware.link.bandwidth_bytes_per_s" = [1e9, 1e10]\n'
 
 
 def _points(out: Path) -> list[Path]:
@@ -114,10 +116,10 @@ def test_the_same_points_in_another_key_order_or_form_keep_their_ids(whole, tmp_
              "[fixed.data]\nn_test = 16\nn_train = 96\n"
     swapped = tmp_path / "swapped.toml"
     swapped.write_text(head + nested + '[grid]\n"hardware.link.bandwidth_bytes_per_s" = [1e9, 10e9]\n'
-                       '"train.mak" = [1, 2, 4]\n')
+                       '"train.mak" = [1, 4]\n')
     listed = tmp_path / "listed.toml"
     listed.write_text(tiny_sweep() + '"hardware.link.bandwidth_bytes_per_s" = [1e9, 1e10]\n'
-                      + "".join(f'[[points]]\n"train.mak" = {m}\n' for m in (4, 2, 1)))
+                      + "".join(f'[[points]]\n"train.mak" = {m}\n' for m in (4, 1)))
     for other in (swapped, listed):
         assert sorted(p.point_id for p in load_sweep(other).points) == ids
 
@@ -155,7 +157,7 @@ def test_check_writes_and_deletes_nothing(whole, tmp_path, capsys):
         assert main(["sweep", str(path), "--out", str(out), "--check", *args]) == 0
         assert main(["sweep", str(path), "--out", str(tmp_path / "new"), "--check", *args]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert len(lines) == 6 and all(line == f"{path}: 6 valid points over train.mak, "
+    assert len(lines) == 6 and all(line == f"{path}: 4 valid points over train.mak, "
                                    "hardware.link.bandwidth_bytes_per_s" for line in lines)
     assert _state(tmp_path) == before  # (no folder "new", nothing in "out" touched, the lock file included)
 
@@ -260,6 +262,8 @@ def test_a_sweep_signalled_at_any_moment_leaves_nothing_running_and_resumes_to_t
         assert sig == signal.SIGKILL or len(err.strip().splitlines()) == 1 and "interrupted" in err, err
     for point in _points(out):  # a folder named by a point id is a finished point
         assert point_id_of(point) == point.name and point_lacks(point) is None
+    if sig != signal.SIGKILL:  # stopped, it deleted what its stopped points had begun
+        assert not [p.name for p in out.glob(".*") if p.name != ".sweep.lock"]
     if (out / "table.csv").exists():  # (written last: only once every point has finished)
         assert (out / "table.csv").read_bytes() == (whole[1] / "table.csv").read_bytes()
     assert main(["sweep", str(path), "--out", str(out), "--jobs", "2", "--no-progress"]) == 0
@@ -286,6 +290,25 @@ tables.atomic_write = dying
 from ampsim.cli import main
 main(sys.argv[2:])
 """
+
+
+def test_a_sweep_interrupted_while_it_writes_its_table_leaves_neither_it_nor_a_temporary(whole, tmp_path,
+                                                                                         monkeypatch):
+    path, out = _copy(whole, tmp_path)
+    (out / "table.csv").unlink()
+
+    def interrupted(file, text):
+        with replacing(file) as tmp:
+            tmp.write_text(text[: len(text) // 2])
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(tables, "atomic_write", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run_sweep(load_sweep(path), out, jobs=1)
+    monkeypatch.undo()
+    assert not (out / "table.csv").exists() and sorted(out.glob(".*")) == []
+    run_sweep(load_sweep(path), out, jobs=1)
+    assert (out / "table.csv").read_bytes() == (whole[1] / "table.csv").read_bytes()
 
 
 @pytest.mark.parametrize("name", ["table.csv", "sweep.json"])
