@@ -72,12 +72,15 @@ def lock_file(path: str | Path, *, cloexec: bool = True) -> int:
 
 
 def unlock_file(fd: int, path: str | Path) -> None:
-    """Delete the lock file ``path`` (while still holding it: no one else is using it) and release ``fd``."""
+    """Delete the lock file ``path`` (while still holding it: no one else is using it) and release ``fd``, also
+    when the deletion is interrupted (a Ctrl-C there kept the descriptor, and the lock, for the rest of the process:
+    a sweep's folder refused every later sweep of an API caller's session as "another sweep (pid <its own>)")."""
     try:
         os.unlink(path)
     except OSError:
         pass
-    os.close(fd)
+    finally:
+        os.close(fd)
 
 
 def _same_file(fd: int, path: Path) -> bool:

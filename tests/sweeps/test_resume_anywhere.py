@@ -14,6 +14,7 @@
 * A sweep SIGKILLed while it writes its table or ``sweep.json`` left their temporaries (``.table.<pid>.tmp.csv``)
   in its folder for good: the resume deletes them.
 * Two orders of a pattern table (first match wins) are two runs with two ids, and their rows said one value.
+* In one process (the API), an interrupt as the sweep deleted its lock file kept the folder locked for good.
 """
 
 from __future__ import annotations
@@ -339,3 +340,21 @@ def test_two_orders_of_a_pattern_table_are_two_rows_that_say_which(tmp_path):
         order = json.loads(row["placement.map"])  # (json keeps the order it reads)
         assert list(order) == (["fc*", "*0", "*"] if placed["fc0"] == 3 else ["*0", "fc*", "*"])
         assert row["placement.map.fc*"] == "3" and row["placement.map.*0"] == "1"
+
+
+def test_an_interrupt_as_the_sweep_lets_go_of_its_lock_does_not_keep_the_folder_locked(whole, tmp_path, monkeypatch):
+    """In one Python process (the API, a notebook): a Ctrl-C as the lock file was deleted kept its descriptor, and
+    with it the lock, open; every later sweep of the folder in that process was "another sweep (pid <its own>)"."""
+    path, out = _copy(whole, tmp_path)
+    unlink = os.unlink
+
+    def interrupted(file, *args, **kwargs):
+        if str(file).endswith(".sweep.lock"):
+            monkeypatch.setattr(os, "unlink", unlink)
+            raise KeyboardInterrupt
+        return unlink(file, *args, **kwargs)
+
+    monkeypatch.setattr(os, "unlink", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run_sweep(load_sweep(path), out, jobs=1)
+    assert run_sweep(load_sweep(path), out, jobs=1).read_bytes() == (whole[1] / "table.csv").read_bytes()
