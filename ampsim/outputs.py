@@ -15,6 +15,7 @@ from __future__ import annotations
 import errno
 import os
 import re
+import signal
 import stat
 import tempfile
 from contextlib import contextmanager, suppress
@@ -36,16 +37,28 @@ _UNWRITABLE = {errno.EROFS: "read-only file system", errno.ENOSPC: "no space lef
                errno.EDQUOT: "disk quota exceeded"}
 
 
+#: the signals that stop a command by an exception (Ctrl-C, SIGTERM, SIGHUP): held off while a probe file exists
+_STOPS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
+
+
 def _unwritable(folder: Path) -> str | None:
     """None if a file can be created in the existing ``folder``, else why not (``permission denied``, ``read-only
     file system``...): tried for real (a probe file created and removed), since permission bits say nothing of
-    read-only mounts, ACLs or root."""
+    read-only mounts, ACLs or root. The signals that stop a command wait until the probe is gone: a Ctrl-C
+    between its creation and its deletion left a ``.ampsim-probe-*`` in the folder (one ``sweep --check``, which
+    changes nothing, had only looked at)."""
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, _STOPS)
     try:
-        fd, name = tempfile.mkstemp(prefix=".ampsim-probe-", dir=folder)
-    except OSError as e:
-        return _UNWRITABLE.get(e.errno, "permission denied")
-    os.close(fd)
-    os.unlink(name)
+        try:
+            fd, name = tempfile.mkstemp(prefix=".ampsim-probe-", dir=folder)
+        except OSError as e:
+            return _UNWRITABLE.get(e.errno, "permission denied")
+        try:
+            os.close(fd)
+        finally:  # (a signal that came before the block still raises in between)
+            os.unlink(name)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)  # (a signal held off is raised here, the probe gone)
     return None
 
 

@@ -15,6 +15,7 @@
   in its folder for good: the resume deletes them.
 * Two orders of a pattern table (first match wins) are two runs with two ids, and their rows said one value.
 * In one process (the API), an interrupt as the sweep deleted its lock file kept the folder locked for good.
+* A Ctrl-C as ``--check`` probed the folder (a file created and deleted) left the probe behind.
 """
 
 from __future__ import annotations
@@ -358,3 +359,21 @@ def test_an_interrupt_as_the_sweep_lets_go_of_its_lock_does_not_keep_the_folder_
     with pytest.raises(KeyboardInterrupt):
         run_sweep(load_sweep(path), out, jobs=1)
     assert run_sweep(load_sweep(path), out, jobs=1).read_bytes() == (whole[1] / "table.csv").read_bytes()
+
+
+def test_a_ctrl_c_as_check_probes_the_folder_leaves_no_probe_file(whole, tmp_path, monkeypatch, capsys):
+    """``--check`` (which changes nothing) tries a file in the folder to see that it may write there: a Ctrl-C
+    between that file's creation and its deletion left ``.ampsim-probe-*`` behind, in any command's folder."""
+    path, out = _copy(whole, tmp_path)
+    close = os.close
+
+    def signalled(fd):
+        if ".ampsim-probe-" in os.readlink(f"/proc/self/fd/{fd}"):  # (the probe's, once)
+            monkeypatch.setattr(os, "close", close)
+            os.kill(os.getpid(), signal.SIGINT)
+        close(fd)
+
+    monkeypatch.setattr(os, "close", signalled)
+    assert main(["sweep", str(path), "--out", str(out), "--check"]) == 130
+    assert capsys.readouterr().err.startswith("ampsim: interrupted")
+    assert not list(out.glob(".ampsim-probe-*"))
