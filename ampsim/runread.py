@@ -94,19 +94,27 @@ def read_summary(path: str | Path) -> dict:
 
 def _check_computed(summary: dict, path: Path) -> None:
     """One line naming the key where a value the tables and figures compute with is not as a run writes it
-    (a hand-edited file): ``time_to_target`` and each ``staleness`` entry objects of numbers where they count,
-    ``chip_utilization`` a list of numbers, ``link_utilization`` an object of numbers."""
+    (a hand-edited file): ``time_to_target`` and each ``staleness`` entry objects of numbers (an entry that counts
+    backward steps: with its mean and max), ``chip_utilization`` a list of numbers, ``link_utilization`` an object of
+    numbers (never null: a run writes every one of them)."""
     def number(v: Any) -> bool:
-        return v is None or (isinstance(v, (int, float)) and not isinstance(v, bool))
+        return v is None or measured(v)
+
+    def measured(v: Any) -> bool:  # (a run writes these always: a table sums them, and a null was a TypeError)
+        return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+    def node_staleness(e: Any) -> bool:  # (an entry with backward steps has their mean and max: the table's)
+        return isinstance(e, dict) and number(e.get("count")) and (
+            all(measured(e.get(k)) for k in ("mean", "max")) if e.get("count") else
+            all(number(e.get(k)) for k in ("mean", "max")))
 
     ttt, stale = summary.get("time_to_target"), summary.get("staleness") or {}
     chips, links = summary.get("chip_utilization") or [], summary.get("link_utilization") or {}
     for key, ok in (("time_to_target", ttt is None or isinstance(ttt, dict) and number(ttt.get("time_s"))
                      and number(ttt.get("epoch"))),
-                    ("staleness", isinstance(stale, dict) and all(isinstance(e, dict) and all(
-                        number(e.get(k)) for k in ("count", "mean", "max")) for e in stale.values())),
-                    ("chip_utilization", isinstance(chips, list) and all(number(u) and u is not None for u in chips)),
-                    ("link_utilization", isinstance(links, dict) and all(number(u) for u in links.values()))):
+                    ("staleness", isinstance(stale, dict) and all(node_staleness(e) for e in stale.values())),
+                    ("chip_utilization", isinstance(chips, list) and all(measured(u) for u in chips)),
+                    ("link_utilization", isinstance(links, dict) and all(measured(u) for u in links.values()))):
         if not ok:
             raise DataError(f"{path}: {key}: not as a run writes it ({json.dumps(summary.get(key))[:60]}); "
                             "the run's folder was edited: run it again")

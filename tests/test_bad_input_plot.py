@@ -168,7 +168,13 @@ def test_a_summary_that_is_not_an_object_names_summary_json(base, tmp_path, caps
                                         ("chip_utilization", "abc"), ("chip_utilization", [0.5, "x"]),
                                         ("link_utilization", {"0->1": [1]}), ("staleness", {"fc0": {"mean": "x"}}),
                                         ("throughput_instances_per_s", "fast"), ("epochs", [2]), ("final_metric", True),
-                                        ("time_unit", [1]), ("metric", {"a": 1}), ("executor", 5)])
+                                        ("time_unit", [1]), ("metric", {"a": 1}), ("executor", 5),
+                                        # null where a run writes a number (a sweep's table summed them: a
+                                        # TypeError traceback resuming the sweep), or left out (a KeyError)
+                                        ("link_utilization", {"0->1": None}),
+                                        ("staleness", {"fc0": {"count": 4, "mean": None, "max": 1}}),
+                                        ("staleness", {"fc0": {"count": 4, "mean": 0.5, "max": None}}),
+                                        ("staleness", {"fc0": {"count": 4}})])
 def test_a_summary_value_not_as_a_run_writes_it_names_summary_json_and_the_key(base, tmp_path, capsys, key, value):
     """A hand-edited summary.json: what the tables and figures compute with is checked as it is read (these
     were AttributeError and TypeError tracebacks, in ``plot`` and in a sweep's table)."""
