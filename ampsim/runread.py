@@ -35,10 +35,16 @@ def read_csv_table(path: Path, text: tuple[str, ...] = (), *, line_ends: bool = 
                         "row ends with one); copy the run again, or run it again")
     _check_row_widths(path, content)
     try:  # index_col=False: rows one field wider than the header made the first column an index (all shifted)
-        return pd.read_csv(io.StringIO(content), dtype=dict.fromkeys(text, str), index_col=False)
+        df = pd.read_csv(io.StringIO(content), dtype=dict.fromkeys(text, str), index_col=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as e:
         cause = (str(e).strip().splitlines() or ["empty"])[0]
         raise DataError(f"{path}: not a CSV table ({cause})") from None
+    for col in df.columns.difference(list(text)):  # (a number cell beyond 64 bits, 10**30, made its column text:
+        cells = df[col].dropna()  # a figure's mean of it was a TypeError traceback; booleans stay as they are)
+        if (not pd.api.types.is_numeric_dtype(cells) and len(cells) and not any(isinstance(v, bool) for v in cells)
+                and pd.to_numeric(cells, errors="coerce").notna().all()):
+            df[col] = pd.to_numeric(df[col], errors="coerce")
+    return df
 
 
 def _check_row_widths(path: Path, content: str) -> None:

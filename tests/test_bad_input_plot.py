@@ -109,6 +109,22 @@ def test_a_corrupt_number_in_a_table_names_the_table_the_column_its_line_and_val
 
 
 @pytest.mark.parametrize("kind", ["xy", "bar"])
+@pytest.mark.parametrize("where", ["folder", "sweep-file"])
+def test_an_integer_beyond_64_bits_in_a_table_is_a_number(base, tmp_path, capsys, kind, where):
+    """pandas reads a column whose first cell is an integer of more than 64 bits (10**30) as text: the mean of a
+    figure's line was a TypeError traceback ("dtype 'str' does not support operation 'mean'")."""
+    sweep = copy(base / "sweep", tmp_path / "sweep")
+    (sweep / "table.csv").write_text((sweep / "table.csv").read_text().replace("100.0", str(10**30)))
+    toml = tmp_path / "s.toml"
+    toml.write_text(SWEEP.format(kind=kind, y="throughput"))
+    argv = (["plot", toml, "--sweep-dir", sweep, "--out", tmp_path / "figs"] if where == "sweep-file" else
+            ["plot", sweep, "--x", "train.lr" if kind == "xy" else "label", "--y", "throughput", "--out",
+             tmp_path / "f.png"])
+    assert main([str(a) for a in argv]) == 0, capsys.readouterr().err
+    assert list(tmp_path.glob("f.png" if where == "folder" else "figs/fig.*"))
+
+
+@pytest.mark.parametrize("kind", ["xy", "bar"])
 def test_a_sweep_figure_of_a_text_column_is_refused_with_the_sweep_file(base, tmp_path, capsys, kind):
     toml = tmp_path / "s.toml"
     toml.write_text(SWEEP.format(kind=kind, y="metric"))
