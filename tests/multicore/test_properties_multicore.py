@@ -65,11 +65,27 @@ def _plan(*overrides: str, experiment: str = "blobs_mlp.toml"):
     return plan(load_config(ROOT / "experiments" / experiment, [parse_override(o) for o in overrides]))
 
 
+#: this process's children before the running test (a multiprocessing forkserver an earlier test of the session
+#: started lives as long as the session: not this test's to end)
+_BEFORE: set[int] = set()
+
+
+@pytest.fixture(autouse=True)
+def _children_before():
+    _BEFORE.clear()
+    _BEFORE.update(child_pids())
+
+
+def _new_children() -> list[int]:
+    return [p for p in child_pids() if p not in _BEFORE]
+
+
 def _no_children() -> bool:
+    """No child process this test started is left (within 3 s)."""
     deadline = time.monotonic() + 3.0
-    while child_pids() and time.monotonic() < deadline:
+    while _new_children() and time.monotonic() < deadline:
         time.sleep(0.02)
-    return child_pids() == []
+    return _new_children() == []
 
 
 def _chunks(items: list, cuts: list[int]) -> list[list]:
