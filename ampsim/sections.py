@@ -168,7 +168,8 @@ class PlacementSection:
     strategy: str = spec("round_robin", choices=("explicit", "round_robin", "greedy", "min_cut", "groups",
                                                  "single"),
                          help="groups: each replica group on its own run of consecutive chips, greedy inside")
-    map: dict = spec({}, help="explicit placement: node name -> chip index")
+    map: dict = spec({}, help="explicit placement: node name (or fnmatch pattern, first match wins) -> chip "
+                      "index")
 
 
 @dataclass(frozen=True)
