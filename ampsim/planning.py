@@ -39,7 +39,7 @@ from typing import Sequence
 from ampsim.blame import blaming, override_of
 from ampsim.config import Config
 from ampsim.divergence import advise_divergence
-from ampsim.errors import ConfigError
+from ampsim.errors import ConfigError, listed
 from ampsim.executors import check_kind
 from ampsim.executors.base import check_placement
 from ampsim.executors.multicore.transport import check_open_files
@@ -217,10 +217,9 @@ def configure_params(cfg: Config, task: Task) -> None:
 
 
 def staleness_modes(cfg: Config, names: Sequence[str]) -> dict[str, str]:
-    """The staleness mitigation of each parameterized node of ``names`` (``train.staleness``, or the first
-    ``train.staleness_nodes`` pattern that matches it); a pattern naming none of them or only nodes an earlier one
-    took, an unknown mode, and a mode a replay cannot reproduce are refused. A sweep's --check calls it with the
-    names of the model built from the config alone (:func:`ampsim.models.param_node_names`), a run with its model's."""
+    """Each parameterized node's staleness mitigation (``train.staleness``, or its first matching ``train.staleness_
+    nodes`` pattern); refused: a pattern naming none of ``names`` or only nodes an earlier one took, an unknown mode,
+    a mode a replay cannot reproduce. ``names``: a sweep --check's from the config alone (models.param_node_names)."""
     t = cfg.train
     matches = first_matches(names, t.staleness_nodes)
     for pattern, mode in t.staleness_nodes.items():
@@ -229,15 +228,16 @@ def staleness_modes(cfg: Config, names: Sequence[str]) -> dict[str, str]:
                               f"{', '.join(STALENESS_MODES)}, got {mode!r}")
         if not matches.named[pattern]:
             raise ConfigError(f"{cfg.path}: train.staleness_nodes.{pattern}: names no parameterized node")
-    modes = {}
+    modes: dict[str, str] = {}
     for name, pattern in matches.winner.items():
         mode = modes[name] = t.staleness if pattern is None else t.staleness_nodes[pattern]
         key = "staleness" if pattern is None else f"staleness_nodes.{pattern}"
         if mode in ("stash", "predict") and not cfg.executor.numerics:  # they change work and memory
             raise ConfigError(f"{cfg.path}: train.{key}: {mode!r} cannot be replayed (executor.numerics = false)")
-    for shadowed in matches.shadowed:  # (first match wins: it was ignored)
-        raise ConfigError(f"{cfg.path}: train.staleness_nodes.{shadowed}: sets no node: every node it names takes its "
-                          f"mode from an earlier pattern (first match wins; list the narrower one first)")
+    for shadowed, first in matches.shadowed.items():  # (first match wins: it was ignored)
+        raise ConfigError(f"{cfg.path}: train.staleness_nodes.{shadowed}: sets no node: every node it names ("
+                          f"{listed(matches.named[shadowed])}) takes its mode from the earlier pattern {first} "
+                          "(first match wins; list the narrower pattern first)")
     return modes
 
 

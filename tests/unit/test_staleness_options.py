@@ -247,6 +247,6 @@ def test_per_node_patterns_override_the_global_option():
     with pytest.raises(ConfigError, match=r"train\.staleness_nodes\.enc\*: names no parameterized node"):
         plan(blobs("train.staleness_nodes={ \"enc*\" = \"stash\" }"))
     # a pattern whose every node an earlier pattern took was ignored without a word (fc0 stashed, not predicted)
-    with pytest.raises(ConfigError, match=r"train\.staleness_nodes\.fc0: sets no node: every node it names takes "
-                                          r"its mode from an earlier pattern \(first match wins"):
+    with pytest.raises(ConfigError, match=r"train\.staleness_nodes\.fc0: sets no node: every node it names \(fc0\) "
+                                          r"takes its mode from the earlier pattern fc\* \(first match wins"):
         plan(blobs("train.staleness_nodes={ \"fc*\" = \"stash\", \"fc0\" = \"predict\" }"))
