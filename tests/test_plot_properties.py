@@ -1,0 +1,139 @@
+"""``ampsim plot`` and the figures, by property: a figure draws exactly what its table holds (every point of an
+xy line is the mean of the table's rows of that hue and x, sorted by x, empty cells left out; a bar the mean
+of its category), the same table draws byte-identical files, every committed sweep's table figures draw from
+the committed tables without a warning, and ``--out`` naming a file or a run folder writes nothing it should not.
+
+The tables are small and made here (seeded, so every run draws the same ones); the committed ones are read, never
+written: every figure goes into ``tmp_path``.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import warnings
+from pathlib import Path
+
+import pytest
+
+from ampsim.cli import main
+from ampsim.figures import canvas, draw  # noqa: F401  (draw first: it binds canvas.save_figure as it loads)
+from ampsim.figures.canvas import pyplot
+
+ROOT = Path(__file__).resolve().parents[1]
+SWEEPS = sorted((ROOT / "experiments" / "sweeps").glob("*.toml"))
+MAK_TOML = ROOT / "experiments" / "sweeps" / "mak_mnist.toml"
+MAK = ROOT / "results" / "sweeps" / "mak_mnist"
+
+
+def drawn(monkeypatch, argv: list) -> object:
+    """The figure ``ampsim plot`` draws for ``argv`` (a table's: one figure), caught where it would be saved."""
+    caught = []
+    monkeypatch.setattr(canvas, "save_figure", lambda fig, stem, formats=("png", "pdf"): caught.append(fig) or [])
+    assert main([str(a) for a in argv]) == 0
+    (fig,) = caught
+    return fig
+
+
+def _number(cell: str) -> float | None:
+    return float(cell) if cell else None
+
+
+def random_table(rng: random.Random) -> tuple[str, list[tuple[float | None, float | None, str]]]:
+    """A CSV of columns x, y, h (a hue: a, b or empty) and its rows; every row with a y has an x."""
+    rows = []
+    for _ in range(rng.randint(1, 9)):
+        x = rng.choice(["1", "2", "4", "2.5", "0.001", "-3"])
+        y = rng.choice(["1.0", "3.5", "-2", "", "7", "0.1", "inf"])
+        rows.append((_number(x), _number(y), rng.choice(["a", "b", ""])))
+    text = "x,y,h\n" + "".join(f"{'' if x is None else x},{'' if y is None else y},{h}\n" for x, y, h in rows)
+    return text, rows
+
+
+def expected_lines(rows) -> dict[str, tuple[list[float], list[float]]]:
+    """Per hue value (as the legend names it): the x values sorted, and the mean y of the rows at each, of the
+    rows with a y; a hue whose every mean is infinite is no line."""
+    out = {}
+    for hue in dict.fromkeys(h for _, _, h in rows):
+        at: dict[float, list[float]] = {}
+        for x, y, h in rows:
+            if h == hue and y is not None:
+                at.setdefault(x, []).append(y)
+        xs = sorted(at)
+        means = [sum(at[x]) / len(at[x]) for x in xs]
+        if any(math.isfinite(m) for m in means):
+            out[f"h={hue or 'n/a'}"] = (xs, means)
+    return out
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_every_point_of_an_xy_line_is_the_mean_of_its_rows_sorted_by_x(tmp_path, monkeypatch, seed):
+    text, rows = random_table(random.Random(seed))
+    (tmp_path / "t.csv").write_text(text)
+    want = expected_lines(rows)
+    argv = ["plot", tmp_path / "t.csv", "--x", "x", "--y", "y", "--hue", "h", "--out", tmp_path / "o"]
+    if not want:  # (nothing finite to draw: one line, tested in test_bad_input_plot_tables.py)
+        assert main([str(a) for a in argv]) == 2
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fig = drawn(monkeypatch, argv)
+    got = {c.get_label(): ([float(v) for v in c.lines[0].get_xdata()], [float(v) for v in c.lines[0].get_ydata()])
+           for c in fig.axes[0].containers}
+    pyplot().close(fig)
+    assert got == want
+
+
+def test_a_bar_is_the_mean_of_its_category_in_the_tables_order(tmp_path, monkeypatch):
+    (tmp_path / "t.csv").write_text("x,y\nring,4\nmesh,1\nring,2\n,5\nmesh,\n")
+    fig = drawn(monkeypatch, ["plot", tmp_path / "t.csv", "--x", "x", "--y", "y", "--out", tmp_path / "o"])
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["ring", "mesh", "n/a"]
+    assert [p.get_height() for p in ax.patches] == [3.0, 1.0, 5.0]
+    pyplot().close(fig)
+
+
+def test_the_same_table_draws_the_same_png_and_pdf_twice(tmp_path, monkeypatch):
+    (tmp_path / "t.csv").write_text("x,y,h\n1,2,a\n2,3,a\n1,1,b\n4,5,b\n")
+    files = []
+    for i, epoch in enumerate(("1000000000", "1700000000")):  # (matplotlib dates a PDF by this when set)
+        monkeypatch.setenv("SOURCE_DATE_EPOCH", epoch)
+        assert main(["plot", str(tmp_path / "t.csv"), "--x", "x", "--y", "y", "--out", str(tmp_path / str(i))]) == 0
+        files.append({p.name: p.read_bytes() for p in sorted((tmp_path / str(i)).iterdir())})
+    assert len(files[0]) == 2 and files[0] == files[1]
+
+
+@pytest.mark.parametrize("sweep", SWEEPS, ids=[p.stem for p in SWEEPS])
+def test_a_committed_sweeps_table_figures_draw_its_tables_means_without_a_warning(sweep):
+    """Its xy and bar figures (those that read the table alone), drawn from the committed table; an xy figure's
+    points are the table's means per hue and x."""
+    from ampsim.figures.draw import check_table_of, draw_figure
+    from ampsim.figures.selection import select
+    from ampsim.sweeps.spec import load_sweep
+    from ampsim.tables import read_table
+
+    s = load_sweep(sweep, sized=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        check_table_of(s, s.default_dir)
+        for spec in (f for f in s.figures if f.kind in ("xy", "bar")):
+            fig = draw_figure(spec, s.default_dir, s.keys)
+            if spec.kind == "xy":
+                rows = select(read_table(s.default_dir), spec).dropna(subset=[spec.y])
+                points = sorted((float(x), float(y)) for c in fig.axes[0].containers
+                                for x, y in zip(c.lines[0].get_xdata(), c.lines[0].get_ydata()))
+                n_lines = len(fig.axes[0].containers)
+                pyplot().close(fig)
+                assert len(points) <= len(rows) and n_lines >= 1
+                means = rows.groupby([spec.x, *(spec.hue or [k for k in s.keys if k in rows.columns
+                                                              and k not in (spec.x, "experiment.seed")])],
+                                     dropna=False)[spec.y].mean()
+                want = sorted((float(k[0] if isinstance(k, tuple) else k), float(v)) for k, v in means.items()
+                              if math.isfinite(v))
+                assert [x for x, _ in want] == [x for x, _ in points], spec.name
+                assert [y for _, y in want] == pytest.approx([y for _, y in points], rel=1e-12), spec.name
+            else:
+                pyplot().close(fig)
+
+
+# -- --out --------------------------------------------------------------------------------------------------
