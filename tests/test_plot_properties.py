@@ -15,6 +15,7 @@ import warnings
 from pathlib import Path
 
 import pytest
+from test_bad_input import one_error_line
 
 from ampsim.cli import main
 from ampsim.figures import canvas, draw  # noqa: F401  (draw first: it binds canvas.save_figure as it loads)
@@ -137,3 +138,13 @@ def test_a_committed_sweeps_table_figures_draw_its_tables_means_without_a_warnin
 
 
 # -- --out --------------------------------------------------------------------------------------------------
+def test_a_sweeps_out_named_as_a_figure_file_is_one_line_not_a_folder_of_that_name(tmp_path, capsys):
+    """--out figs.png: a folder named figs.png was made, holding the sweep's figures (plot RUN --out figs.png
+    and a table's write that file)."""
+    line = one_error_line(capsys, ["plot", MAK_TOML, "--sweep-dir", MAK, "--out", tmp_path / "figs.png"])
+    assert line == (f"ampsim: error: --out {tmp_path / 'figs.png'}: a sweep's figures (2, a .png and a .pdf each) go "
+                    "into a folder; give a folder, not a figure file")
+    assert list(tmp_path.iterdir()) == []
+    (tmp_path / "figs.pdf").mkdir()  # (a folder so named is a folder)
+    assert main(["plot", str(MAK_TOML), "--sweep-dir", str(MAK), "--out", str(tmp_path / "figs.pdf")]) == 0
+    assert len(list((tmp_path / "figs.pdf").iterdir())) == 4

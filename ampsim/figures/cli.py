@@ -80,7 +80,12 @@ def cmd_plot(args: argparse.Namespace) -> int:
         if not sweep.figures:
             raise ConfigError(f"{sources[0]}: declares no [[figure]]")
         sweep_dir = Path(args.sweep_dir) if args.sweep_dir else sweep.default_dir
-        fig_dir = check_output_dir(Path(args.out) if args.out else default_figure_dir(args.quick))
+        fig_dir = Path(args.out) if args.out else default_figure_dir(args.quick)
+        # (a folder of that name was made; what is there already, check_output_dir says: a file, a pipe)
+        if fig_dir.suffix in (".png", ".pdf") and not os.path.lexists(fig_dir):
+            raise ConfigError(f"--out {fig_dir}: a sweep's figures ({len(sweep.figures)}, a .png and a .pdf each) go "
+                              "into a folder; give a folder, not a figure file")
+        fig_dir = check_output_dir(fig_dir)
         written = draw_sweep_figures(sweep, sweep_dir, fig_dir)
         for path in written:
             print(path)
