@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import random
+import shutil
 import warnings
 from pathlib import Path
 
@@ -148,3 +149,43 @@ def test_a_sweeps_out_named_as_a_figure_file_is_one_line_not_a_folder_of_that_na
     (tmp_path / "figs.pdf").mkdir()  # (a folder so named is a folder)
     assert main(["plot", str(MAK_TOML), "--sweep-dir", str(MAK), "--out", str(tmp_path / "figs.pdf")]) == 0
     assert len(list((tmp_path / "figs.pdf").iterdir())) == 4
+
+
+@pytest.fixture
+def run(tmp_path) -> Path:
+    """A copy of a committed sweep point (a finished run: its config, summary and metrics) in ``tmp_path/run``."""
+    point = next(p for p in sorted(MAK.iterdir()) if (p / "metrics.csv").is_file())
+    return Path(shutil.copytree(point, tmp_path / "run"))
+
+
+def snapshot(root: Path) -> dict[str, bytes | None]:
+    return {str(p.relative_to(root)): (p.read_bytes() if p.is_file() else None) for p in sorted(root.rglob("*"))}
+
+
+@pytest.mark.parametrize("timeline", [False, True])
+def test_a_run_plotted_into_its_own_folder_keeps_its_files(run, capsys, timeline):
+    """``plot RUN --out RUN`` writes runs.png (or timeline.png) into the run's folder and touches nothing else;
+    a run into that folder then refuses it, saying so (tests/test_bad_input.py), rather than deleting it."""
+    before = snapshot(run)
+    if timeline:  # (a committed point has no trace: one line naming it, nothing written)
+        line = one_error_line(capsys, ["plot", run, "--timeline", "--out", run])
+        assert line.endswith(f"{run / 'trace.json'}: no such file (train the run with --trace)")
+        assert snapshot(run) == before
+        return
+    assert main(["plot", str(run), "--out", str(run)]) == 0
+    after = snapshot(run)
+    assert sorted(set(after) - set(before)) == ["runs.png"] and {k: after[k] for k in before} == before
+
+
+@pytest.mark.parametrize("source", ["runs", "table", "sweep"])
+def test_a_figure_folder_inside_a_finished_run_is_one_line(run, tmp_path, capsys, source):
+    """``--out RUN/figs``: the folder was made inside the finished run, which then was no run folder (a run into
+    it refused as "exists and is not a run folder"); no command's output goes inside a run."""
+    out = {"runs": run / "figs" / "f.png", "table": run / "figs", "sweep": run / "figs"}[source]
+    argv = {"runs": ["plot", run], "table": ["plot", MAK / "table.csv", "--x", "train.mak", "--y", "throughput"],
+            "sweep": ["plot", MAK_TOML, "--sweep-dir", MAK]}[source]
+    before = snapshot(run)
+    line = one_error_line(capsys, [*argv, "--out", out])
+    assert line == (f"ampsim: error: {run / 'figs'}: is inside the finished run {run}; give a folder outside it, or "
+                    "the run's folder itself")
+    assert snapshot(run) == before

@@ -86,6 +86,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
             raise ConfigError(f"--out {fig_dir}: a sweep's figures ({len(sweep.figures)}, a .png and a .pdf each) go "
                               "into a folder; give a folder, not a figure file")
         fig_dir = check_output_dir(fig_dir)
+        _check_not_inside_run(fig_dir)
         written = draw_sweep_figures(sweep, sweep_dir, fig_dir)
         for path in written:
             print(path)
@@ -107,6 +108,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
     if out.suffix not in (".png", ".pdf"):
         out = out / name
     check_output_file(out)  # before reading and drawing anything
+    _check_not_inside_run(out.parent)
     if args.timeline:
         from ampsim.figures.trace import plot_run_timelines
 
@@ -164,10 +166,22 @@ def _plot_table(source: Path, args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else default_figure_dir(False)
     stem = out.with_suffix("") if out.suffix in (".png", ".pdf") else out / spec.name
     check_figure_files(stem)  # (before drawing)
+    _check_not_inside_run(stem.parent)
     fig = closing_on_error(draw_xy if numeric else draw_bar)(df, csv, spec, keys)  # (the file: its errors name it)
     for path in save_figure(fig, stem):
         print(path)
     return 0
+
+
+def _check_not_inside_run(folder: Path) -> None:
+    """One line where the folder figures are written into is inside a finished run (``--out RUN/figs``): made
+    there, it left the run no run folder (a run into it was refused as "not a run folder"), as no command's
+    output may be made inside a run. The run's own folder may take a figure (a run into it refuses it, saying so)."""
+    from ampsim.results import enclosing_run
+
+    if (inside := enclosing_run(Path(os.path.realpath(folder)))) is not None:
+        raise ConfigError(f"{folder}: is inside the finished run {inside}; give a folder outside it, or the run's "
+                          "folder itself")
 
 
 def _no_metrics(run: Path) -> str:
