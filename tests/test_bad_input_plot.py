@@ -304,7 +304,8 @@ def test_a_window_too_narrow_to_draw_is_one_line(base, tmp_path, capsys, options
 def test_a_sweep_timeline_of_too_narrow_a_window_is_one_line(base, tmp_path, capsys):
     """The window fraction of the run's end: the same axis, widened."""
     fixed = f'\n[fixed]\n"executor.kind" = "sim"\n"executor.trace" = true\n"executor.hardware" = "{RING4}"\n'
-    (tmp_path / "s.toml").write_text(SWEEP.format(kind="timeline", y="throughput") + "window = 1e-300\n" + fixed)
+    timeline = SWEEP.format(kind="timeline", y="throughput").replace('x = "train.lr"\ny = "throughput"\n', "")
+    (tmp_path / "s.toml").write_text(timeline + "window = 1e-300\n" + fixed)  # (a timeline reads no x or y)
     sweep = copy(base / "sweep", tmp_path / "sweep")
     ids = [p.point_id for p in load_sweep(tmp_path / "s.toml").points]
     (sweep / "table.csv").write_text(TABLE.format(*ids))

@@ -189,3 +189,21 @@ def test_a_figure_folder_inside_a_finished_run_is_one_line(run, tmp_path, capsys
     assert line == (f"ampsim: error: {run / 'figs'}: is inside the finished run {run}; give a folder outside it, or "
                     "the run's folder itself")
     assert snapshot(run) == before
+
+
+# -- a figure spec ------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("kind, key, value", [("xy", "window", "0.1"), ("bar", "links", "false"),
+                                              ("curves", "window", "0.5"), ("heatmap", "x", '"train.mak"'),
+                                              ("heatmap", "hue", '"train.mak"'), ("heatmap", "xlabel", '"chips"'),
+                                              ("timeline", "y", '"throughput"'), ("timeline", "hue", '"train.mak"')])
+def test_a_figure_key_its_kind_does_not_read_is_one_line(tmp_path, capsys, kind, key, value):
+    """window = 0.1 on an xy figure, hue on a heatmap, y on a timeline: each was drawn as if not given, without a
+    word (a log axis the kind has not was refused already)."""
+    xy = 'x = "train.mak"\ny = "throughput"\n' if kind in ("xy", "bar") else ""
+    sweep = tmp_path / "s.toml"
+    sweep.write_text(f'[sweep]\nexperiment = "{ROOT / "experiments" / "blobs_mlp.toml"}"\n[fixed]\n'
+                     f'"executor.trace" = true\n[grid]\n"train.mak" = [1, 2]\n'
+                     f'[[figure]]\nname = "f"\nkind = "{kind}"\n{xy}{key} = {value}\n')
+    line = one_error_line(capsys, ["plot", sweep, "--out", tmp_path / "o"])
+    assert line == f"ampsim: error: {sweep}: figure[0].{key}: a figure of kind {kind!r} does not read it; remove it"
+    assert not (tmp_path / "o").exists()

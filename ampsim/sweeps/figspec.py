@@ -25,6 +25,9 @@ Kinds:
 * ``heatmap`` / ``timeline`` — utilization per chip and link, and the trace of one run (with
   ``window``, the fraction of the run shown, and ``links``, whether link rows are drawn).
 
+A key the kind does not read (``window`` or ``links`` but on a timeline; ``x``, ``hue``, ``xlabel`` or
+``ylabel`` on a heatmap; ``x``, ``y`` or ``hue`` on a timeline) is one error line, as a log axis the kind has not.
+
 This module is the format only: :func:`parse_figures` turns the tables into :class:`FigureSpec` (one
 :class:`~ampsim.errors.ConfigError` line per mistake, naming the file and the field), so that
 :func:`ampsim.sweeps.spec.load_sweep` rejects a bad figure before any point runs. Drawing them is
@@ -54,6 +57,9 @@ _SWEPT_SECTIONS = ("train", "model", "data", "eval", "executor", "placement", "r
 _NO_LOG = {"bar": ("logx",), "heatmap": ("logx", "logy"), "timeline": ("logx", "logy")}
 _NO_LOG_WHY = {"bar": "its x is categories", "heatmap": "chips, links and a key's values",
                "timeline": "a time axis and a row per chip or link"}
+#: the keys a kind of figure does not read (its drawing ignored them without a word: window = 0.1 on an xy figure)
+_UNREAD = {"curves": ("window", "links"), "xy": ("window", "links"), "bar": ("window", "links"),
+           "heatmap": ("x", "hue", "xlabel", "ylabel", "window", "links"), "timeline": ("x", "y", "hue")}
 
 
 @dataclass(frozen=True)
@@ -128,6 +134,9 @@ def parse_figures(raw: Any, source: str, keys: list[str]) -> list[FigureSpec]:
         window = f.get("window", 1.0)
         if isinstance(window, bool) or not isinstance(window, (int, float)) or not 0 < window <= 1:
             raise ConfigError(f"{where}.window: a fraction of the run in (0, 1], got {window!r}")
+        for k in _UNREAD[kind]:  # (after the checks of its value: a value of the wrong type is said so first)
+            if k in f:
+                raise ConfigError(f"{where}.{k}: a figure of kind {kind!r} does not read it; remove it")
         if name in {o.name for o in out}:
             raise ConfigError(f"{where}.name: figure {name!r} is declared twice")
         out.append(FigureSpec(name=name, kind=kind, x=f.get("x", "epoch" if kind == "curves" else ""),
