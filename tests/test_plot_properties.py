@@ -207,3 +207,14 @@ def test_a_figure_key_its_kind_does_not_read_is_one_line(tmp_path, capsys, kind,
     line = one_error_line(capsys, ["plot", sweep, "--out", tmp_path / "o"])
     assert line == f"ampsim: error: {sweep}: figure[0].{key}: a figure of kind {kind!r} does not read it; remove it"
     assert not (tmp_path / "o").exists()
+
+
+def test_logx_on_a_tables_text_x_is_one_line_not_a_linear_axis(tmp_path, capsys):
+    """A text x is drawn as bars by category: --logx was dropped without a word (a sweep file's bar figure with
+    logx = true is refused)."""
+    (tmp_path / "t.csv").write_text("x,y\nring,1\nmesh,2\n")
+    line = one_error_line(capsys, ["plot", tmp_path / "t.csv", "--x", "x", "--y", "y", "--logx", "--out",
+                                   tmp_path / "o"])
+    assert line == (f"ampsim: error: --logx: {tmp_path / 't.csv'}: column 'x' holds text, drawn as bars by category, "
+                    "which have no log x axis")
+    assert not (tmp_path / "o").exists()

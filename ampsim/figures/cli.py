@@ -160,8 +160,11 @@ def _plot_table(source: Path, args: argparse.Namespace) -> int:
     numeric = pd.api.types.is_numeric_dtype(df[args.x])
     if numeric:  # an axis of numbers: within what a figure spans
         check_numeric(df, args.x, csv)
+    elif args.logx:  # (bars of a text x: drawn on a linear axis without a word, as a sweep file's bar refuses it)
+        raise ConfigError(f"--logx: {csv}: column {args.x!r} holds text, drawn as bars by category, which have no "
+                          "log x axis")
     spec = FigureSpec(name=_figure_name(csv, args.x, args.y), kind="xy" if numeric else "bar", x=args.x,
-                      y=args.y, hue=tuple(args.hue) if args.hue else None, logx=args.logx and numeric)
+                      y=args.y, hue=tuple(args.hue) if args.hue else None, logx=args.logx)
     # (the name is not parsed for a suffix: a dotted column, train.mak, made a folder named after the figure)
     out = Path(args.out) if args.out else default_figure_dir(False)
     stem = out.with_suffix("") if out.suffix in (".png", ".pdf") else out / spec.name
