@@ -1,0 +1,135 @@
+"""What the Python API promises, checked as properties (derandomized, small): it runs what the command line runs,
+bit for bit (``train``, ``sweep``), and the same again in one process; a Config changed with
+``dataclasses.replace`` is refused as ``--set`` refuses the key, named ``Config.<key>``; it never prints, leaves
+nothing behind when a run fails, and its package-level names and example work as the docstring says."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import re
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+import ampsim
+from ampsim.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+BLOBS = ROOT / "experiments" / "blobs_mlp.toml"
+RING4 = ROOT / "hardware_models" / "ring4.toml"
+SMALL = {"data.n_train": 64, "data.n_test": 16, "train.epochs": 2}
+SIM = {**SMALL, "executor.kind": "sim", "executor.hardware": str(RING4), "train.mak": 2}
+#: the files of a run that hold no wall-clock time: equal bytes from the API and from the command line
+SAME_BYTES = ("config.toml", "metrics.csv", "summary.json", "placement.json", "hardware.toml")
+
+
+def _sets(overrides: dict) -> list[str]:
+    """``overrides`` as the command line's ``--set KEY=VALUE`` arguments (a TOML value each)."""
+    return [a for k, v in overrides.items() for a in ("--set", f"{k}={json.dumps(v)}")]
+
+
+def test_star_import_gives_every_public_name():
+    code = ("from ampsim import *\nimport ampsim\nmissing = [n for n in ampsim.__all__ if n not in globals()]\n"
+            "assert not missing, missing\nassert isinstance(train, type(ampsim.plan))\nprint('ok')")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert r.returncode == 0 and r.stdout == "ok\n", r.stderr
+
+
+def test_a_simulated_train_is_the_command_lines_bit_for_bit_and_repeats(tmp_path, capfd):
+    first = ampsim.train(BLOBS, tmp_path / "api", overrides=SIM)
+    again = ampsim.train(ampsim.load_experiment(BLOBS, SIM), tmp_path / "again")
+    kept_nowhere = ampsim.train(BLOBS, overrides=SIM)
+    assert capfd.readouterr().out == ""  # (the library logs; only the command line prints)
+    assert main(["train", str(BLOBS), *_sets(SIM), "--out", str(tmp_path / "cli"), "--no-progress"]) == 0
+    for name in SAME_BYTES:
+        api = (tmp_path / "api" / name).read_bytes()
+        assert api == (tmp_path / "cli" / name).read_bytes() == (tmp_path / "again" / name).read_bytes(), name
+    assert first.metrics.equals(again.metrics) and first.metrics.equals(kept_nowhere.metrics)
+    assert first.summary == again.summary == kept_nowhere.summary
+    assert first.config == again.config == kept_nowhere.config
+
+
+def test_a_sweep_is_the_command_lines_bit_for_bit_and_repeats(tmp_path, capfd):
+    sweep_file = tmp_path / "tiny.toml"
+    sweep_file.write_text(f'[sweep]\nname = "tiny"\nexperiment = "{BLOBS}"\nhardware = "{RING4}"\n[fixed]\n'
+                          '"executor.kind" = "sim"\n"train.epochs" = 1\n"data.n_train" = 64\n"data.n_test" = 16\n'
+                          '[grid]\n"train.mak" = [1, 2]\n')
+    table = ampsim.sweep(sweep_file, tmp_path / "api", jobs=1)
+    again = ampsim.sweep(sweep_file, tmp_path / "again", jobs=1)
+    assert capfd.readouterr().out == ""
+    assert main(["sweep", str(sweep_file), "--out", str(tmp_path / "cli"), "--jobs", "1", "--no-progress"]) == 0
+    assert table.equals(again) and list(table["train.mak"]) == [1, 2]
+    files = sorted(p.relative_to(tmp_path / "cli") for p in (tmp_path / "cli").rglob("*")
+                   if p.is_file() and (p.name in SAME_BYTES or p.name in ("table.csv", "sweep.json", "point.json")))
+    assert len(files) == 2 + 2 * 6
+    for name in files:
+        cli = (tmp_path / "cli" / name).read_bytes()
+        assert (tmp_path / "api" / name).read_bytes() == cli == (tmp_path / "again" / name).read_bytes(), name
+
+
+@pytest.mark.parametrize("key, value", [
+    ("train.lr", math.nan), ("train.lr", -0.5), ("train.max_loss", math.nan), ("train.mak", 0),
+    ("train.epochs", -1), ("data.n_train", -5), ("experiment.seed", -1), ("eval.limit", -1),
+    ("train.optimizer", "nope"), ("data.dataset", "mnist2"), ("model.hidden", [8, -1]), ("train.lr", True),
+])
+def test_a_replaced_value_is_refused_as_set_refuses_it_naming_the_config(key, value, tmp_path, capsys):
+    base = ampsim.load_experiment(BLOBS, SMALL)
+    section, field = key.split(".")
+    cfg = dataclasses.replace(base, **{section: dataclasses.replace(getattr(base, section), **{field: value})})
+    with pytest.raises(ampsim.ConfigError) as err:
+        ampsim.train(cfg, tmp_path / "api")
+    line = str(err.value)
+    assert "\n" not in line and line.startswith(f"Config.{key}")
+    assert not (tmp_path / "api").exists()
+    # (json.dumps: NaN and Infinity are no TOML; the command line's own spelling of them is nan and inf)
+    text = json.dumps(value).replace("NaN", "nan").replace("Infinity", "inf")
+    assert main(["train", str(BLOBS), *_sets(SMALL), "--set", f"{key}={text}", "--out", str(tmp_path / "cli"),
+                 "--no-progress"]) == 2
+    assert capsys.readouterr().err.strip() == "ampsim: error: " + re.sub(r"^Config\.", "--set ", line)
+
+
+@pytest.mark.parametrize("overrides, error", [
+    ({"train.lr": 1e6, "train.max_loss": 1e-9}, ampsim.Diverged),
+    ({**SIM, "hardware.chip.memory_bytes": 1000}, ampsim.OutOfMemory),
+    ({**SIM, "executor.hardware": "/no/such/ring.toml"}, ampsim.ConfigError),
+])
+def test_a_failed_train_is_one_error_line_and_leaves_nothing_behind(overrides, error, tmp_path, monkeypatch,
+                                                                    capfd):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))  # where a run without out= is written
+    (tmp_path / "tmp").mkdir()
+    for out in (tmp_path / "run", None):
+        with pytest.raises(error) as err:
+            ampsim.train(BLOBS, out, overrides={**SMALL, **overrides})
+        assert "\n" not in str(err.value)
+    assert sorted(tmp_path.iterdir()) == [tmp_path / "tmp"] and not any((tmp_path / "tmp").iterdir())
+    assert capfd.readouterr().out == ""
+
+
+def test_the_packages_example_runs_as_written(data_root, tmp_path, monkeypatch):
+    """``ampsim/__init__.py``'s example (its quick sweep into the working folder, here a temporary one)."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("AMPSIM_DATA", str(data_root))
+    example = re.search(r"public API::\n\n(.*?)\n\n", ampsim.__doc__, re.S).group(1)
+    code = "\n".join(line.split("  #")[0].rstrip()[4:] for line in example.splitlines())
+    for folder in ("experiments/", "hardware_models/"):
+        code = code.replace(f'"{folder}', f'"{ROOT}/{folder}')
+    assert "ampsim.sweep(" in code and "ampsim.plan(" in code
+    namespace: dict = {}
+    exec(compile(code, "ampsim/__init__.py", "exec"), namespace)  # noqa: S102 (the package's own example)
+    assert list(namespace["run"].metrics["epoch"]) == [1, 2] and namespace["p"].system.name == "ring4"
+    assert len(namespace["table"]) == 8 and (tmp_path / "results" / "quick" / "sweeps" / "mak_mnist").is_dir()
+
+
+def test_what_the_api_returns_as_frozen_is(tmp_path):
+    cfg = ampsim.load_experiment(BLOBS, SIM)
+    run = ampsim.train(cfg, tmp_path / "run")
+    plan = ampsim.plan(cfg)
+    for obj, field in ((cfg, "path"), (cfg.train, "lr"), (run, "summary"), (plan, "placement")):
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            setattr(obj, field, None)
+    assert hash(cfg) == hash(ampsim.load_experiment(BLOBS, SIM)) and run.config == cfg
