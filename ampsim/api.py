@@ -330,6 +330,8 @@ def plan(cfg: Config, *, system: SystemSpec | None = None, placement: dict[str, 
         _check_system(system)
     if placement is not None:
         placement = {name: int(chip) for name, chip in placement.items()}  # (numpy integers as ints)
+    if estimated is not None:  # the plan's own: the caller's list, changed after it was checked, changed the plan
+        estimated = [{key: list(v) if isinstance(v, list) else v for key, v in entry.items()} for entry in estimated]
     return planning.plan(cfg, system=system, placement=placement, estimated=estimated)
 
 

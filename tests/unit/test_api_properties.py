@@ -133,3 +133,18 @@ def test_what_the_api_returns_as_frozen_is(tmp_path):
         with pytest.raises(dataclasses.FrozenInstanceError):
             setattr(obj, field, None)
     assert hash(cfg) == hash(ampsim.load_experiment(BLOBS, SIM)) and run.config == cfg
+
+
+def test_a_plans_given_load_is_its_own_copy():
+    """plan(estimated=...) kept the caller's list: changed after planning (a NaN, another chip's nodes), the frozen
+    plan's load changed with it, unchecked, into the executor and its run's placement.json."""
+    cfg = ampsim.load_experiment(BLOBS, {**SIM, "placement.strategy": "greedy"})
+    good = ampsim.plan(cfg)
+    placement, estimated = dict(good.placement), [dict(e, nodes=list(e["nodes"])) for e in good.estimated_load]
+    plan = ampsim.plan(cfg, placement=placement, estimated=estimated)
+    estimated[0]["est_busy_s_per_instance"] = math.nan
+    estimated[1]["nodes"].append("fc9")
+    placement[next(iter(placement))] += 1
+    assert plan.estimated_load == good.estimated_load and plan.placement == good.placement
+    with ampsim.make_executor(plan) as executor:
+        assert executor.estimated_load == good.estimated_load
