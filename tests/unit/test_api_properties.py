@@ -72,6 +72,34 @@ def test_a_sweep_is_the_command_lines_bit_for_bit_and_repeats(tmp_path, capfd):
         assert (tmp_path / "api" / name).read_bytes() == cli == (tmp_path / "again" / name).read_bytes(), name
 
 
+def _toml(value) -> str:
+    """``value`` as ``--set`` takes it: TOML (an inline table for a dict; JSON's strings, numbers and arrays are
+    TOML's)."""
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k} = {_toml(v)}" for k, v in value.items()) + "}"
+    return json.dumps(value)
+
+
+@pytest.mark.parametrize("changes", [
+    {"train.mak": 4}, {"model.hidden": [8, 8]}, {"placement.strategy": "greedy"}, {"replicas.groups": 2},
+    {"train.staleness_nodes": {"fc0": "stash"}}, {"hardware": {"chip": {"memory_bytes": 10**9}}},
+    {"executor.kind": "sim", "executor.hardware": str(RING4)},
+])
+def test_a_replaced_config_runs_as_set_runs_it(changes, tmp_path):
+    base = ampsim.load_experiment(BLOBS, SMALL if "executor.kind" in changes else SIM)
+    cfg = base
+    for key, value in changes.items():
+        section, _, field = key.partition(".")
+        new = dataclasses.replace(getattr(cfg, section), **{field: value}) if field else value
+        cfg = dataclasses.replace(cfg, **{section: new})
+    ampsim.train(cfg, tmp_path / "api")
+    given = SMALL if "executor.kind" in changes else SIM
+    sets = [a for k, v in changes.items() for a in ("--set", f"{k}={_toml(v)}")]
+    assert main(["train", str(BLOBS), *_sets(given), *sets, "--out", str(tmp_path / "cli"), "--no-progress"]) == 0
+    for name in SAME_BYTES:
+        assert (tmp_path / "api" / name).read_bytes() == (tmp_path / "cli" / name).read_bytes(), name
+
+
 @pytest.mark.parametrize("key, value", [
     ("train.lr", math.nan), ("train.lr", -0.5), ("train.max_loss", math.nan), ("train.mak", 0),
     ("train.epochs", -1), ("data.n_train", -5), ("experiment.seed", -1), ("eval.limit", -1),
