@@ -222,6 +222,15 @@ def changed_in_python(cfg: Config) -> list[str]:
 
 
 def _same(a: Any, b: Any) -> bool:
+    """Whether ``b`` is the value ``a`` was read as: equal, and of the same type all the way down. (``True == 1``
+    and ``[64.0] == [64]``: such a replaced value, which the check refuses, was taken as the one read, and its error
+    blamed on the experiment file or an override, which hold the int.)"""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, (list, tuple)):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
     try:
         return bool(a == b)
     except Exception:  # (an array's truth is ambiguous: not the value read)

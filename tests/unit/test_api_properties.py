@@ -104,6 +104,8 @@ def test_a_replaced_config_runs_as_set_runs_it(changes, tmp_path):
     ("train.lr", math.nan), ("train.lr", -0.5), ("train.max_loss", math.nan), ("train.mak", 0),
     ("train.epochs", -1), ("data.n_train", -5), ("experiment.seed", -1), ("eval.limit", -1),
     ("train.optimizer", "nope"), ("data.dataset", "mnist2"), ("model.hidden", [8, -1]), ("train.lr", True),
+    # equal to what the file gave (train.mak = 1, model.hidden = [64, 64]) but of another type: blamed on the file
+    ("train.mak", True), ("train.mak", 1.0), ("model.hidden", [64.0, 64]), ("train.epochs", 2.0),
 ])
 def test_a_replaced_value_is_refused_as_set_refuses_it_naming_the_config(key, value, tmp_path, capsys):
     base = ampsim.load_experiment(BLOBS, SMALL)
