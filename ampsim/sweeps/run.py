@@ -214,10 +214,21 @@ def run_sweep(sweep: Sweep, out: str | Path, *, jobs: int | None = None, ray: bo
     check_jobs(jobs, ray_address)
     # a bad folder, or another's, fails in one line before any point runs (and before the folder is made)
     out = check_sweep_folder(out, sweep.name, sweep.path, quick=sweep.quick, fresh=fresh)
+    made = [d for d in (out, *out.parents) if not d.exists()]  # (deepest first)
     out.mkdir(parents=True, exist_ok=True)
-    with sweep_lock(out):  # before anything is deleted: another sweep's work is never touched
-        check_sweep_folder(out, sweep.name, sweep.path, quick=sweep.quick, fresh=fresh)  # again: written meanwhile?
-        return _run_locked(sweep, out, jobs, ray, ray_address, fresh, progress)
+    try:
+        with sweep_lock(out):  # before anything is deleted: another sweep's work is never touched
+            check_sweep_folder(out, sweep.name, sweep.path, quick=sweep.quick, fresh=fresh)  # again: written meanwhile?
+            return _run_locked(sweep, out, jobs, ray, ray_address, fresh, progress)
+    except BaseException:
+        # failed before a point wrote anything (a Ray cluster that does not answer): the folders it made go, empty
+        # ones only (rmdir), so no empty sweep folder is left to puzzle over; a point's results keep them
+        for d in made:
+            try:
+                d.rmdir()
+            except OSError:
+                break
+        raise
 
 
 def _run_locked(sweep: Sweep, out: Path, jobs: int | None, ray: bool, ray_address: str | None, fresh: bool,

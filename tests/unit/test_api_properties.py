@@ -178,3 +178,17 @@ def test_a_plans_given_load_is_its_own_copy():
     assert plan.estimated_load == good.estimated_load and plan.placement == good.placement
     with ampsim.make_executor(plan) as executor:
         assert executor.estimated_load == good.estimated_load
+
+
+def test_a_sweep_that_fails_before_any_point_leaves_no_folder(tmp_path):
+    """A Ray cluster that does not answer: the sweep's folder (and the ones above it that it made) stayed, empty."""
+    pytest.importorskip("ray")
+    sweep_file = tmp_path / "tiny.toml"
+    sweep_file.write_text(f'[sweep]\nname = "tiny"\nexperiment = "{BLOBS}"\n[grid]\n"train.mak" = [1]\n')
+    with pytest.raises(ampsim.RunError, match=r"^ray_address='127\.0\.0\.1:1': no Ray cluster answers"):
+        ampsim.sweep(sweep_file, tmp_path / "new" / "sweep", ray=True, ray_address="127.0.0.1:1")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tiny.toml"]
+    (tmp_path / "kept").mkdir()  # a folder the caller made is the caller's: it stays
+    with pytest.raises(ampsim.RunError):
+        ampsim.sweep(sweep_file, tmp_path / "kept", ray=True, ray_address="127.0.0.1:1")
+    assert (tmp_path / "kept").is_dir() and not any((tmp_path / "kept").iterdir())
