@@ -190,6 +190,7 @@ class RunDir:
         except BaseException:  # (no context is entered yet: nothing else would release the lock)
             self._release()
             shutil.rmtree(self.partial, ignore_errors=True)
+            self._remove_made()
             raise
 
     def _claim(self) -> int:
@@ -197,6 +198,8 @@ class RunDir:
         a fresh partial folder (one left by a run that is gone is deleted first). The lock comes first: a
         partial folder made before it is locked could be taken for a stale one and deleted by another run, or
         written by two."""
+        #: the folders above it that did not exist (deepest first): a failed run that keeps nothing removes them
+        self._made = [d for d in (self.partial.parent, *self.partial.parent.parents) if not d.exists()]
         try:
             self.partial.parent.mkdir(parents=True, exist_ok=True)
             fd = lock_file(self.lock_path)
@@ -220,6 +223,16 @@ class RunDir:
         if self._lock is not None:
             unlock_file(self._lock, self.lock_path)
             self._lock = None
+
+    def _remove_made(self) -> None:
+        """Remove the folders :meth:`_claim` made above the run's, where they are empty (a failed run into
+        ``new/run`` left an empty ``new/``); one that holds anything (a kept partial run, another run's) stays,
+        and so do the ones above it."""
+        for d in getattr(self, "_made", ()):
+            try:
+                d.rmdir()
+            except OSError:
+                break
 
     def write_config(self, toml_text: str) -> None:
         atomic_write(self.path / CONFIG, toml_text)
@@ -286,6 +299,7 @@ class RunDir:
             return None
         finally:
             self._release()
+            self._remove_made()  # (after the lock file, which is in the folder above, is gone)
 
     def __enter__(self) -> RunDir:
         return self

@@ -132,7 +132,7 @@ def test_a_failed_train_is_one_error_line_and_leaves_nothing_behind(overrides, e
                                                                     capfd):
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))  # where a run without out= is written
     (tmp_path / "tmp").mkdir()
-    for out in (tmp_path / "run", None):
+    for out in (tmp_path / "new" / "run", None):  # (the folders above a run's, made for it, went with it)
         with pytest.raises(error) as err:
             ampsim.train(BLOBS, out, overrides={**SMALL, **overrides})
         assert "\n" not in str(err.value)
