@@ -3,6 +3,7 @@ places on each chip."""
 
 from __future__ import annotations
 
+import numbers
 from typing import Sequence
 
 from ampsim.errors import ConfigError
@@ -37,8 +38,10 @@ def check_estimated(estimated: list[dict], mapping: dict[str, int], n: int, wher
     if len(estimated) != n:
         raise ConfigError(f"{where}: expected one entry per chip ({n}), got {len(estimated)}")
     for i, (entry, names) in enumerate(zip(estimated, by_chip)):
-        busy = entry.get("est_busy_s_per_instance")
-        if (set(entry) != {"chip", "nodes", "est_busy_s_per_instance"} or entry["chip"] != i
+        busy, chip = entry.get("est_busy_s_per_instance"), entry.get("chip")
+        # (a whole number: True and 1.0 equal chip 1, and went as they were into placement.json)
+        if (set(entry) != {"chip", "nodes", "est_busy_s_per_instance"} or isinstance(chip, bool)
+                or not isinstance(chip, numbers.Integral) or chip != i
                 or sorted(map(str, entry["nodes"] or ())) != sorted(names)
                 or not isinstance(busy, (int, float)) or isinstance(busy, bool) or not 0 <= busy < float("inf")):
             raise ConfigError(f"{where}[{i}]: expected {{'chip': {i}, 'nodes': {sorted(names)!r}, "

@@ -14,6 +14,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import ampsim
@@ -192,3 +193,17 @@ def test_a_sweep_that_fails_before_any_point_leaves_no_folder(tmp_path):
     with pytest.raises(ampsim.RunError):
         ampsim.sweep(sweep_file, tmp_path / "kept", ray=True, ray_address="127.0.0.1:1")
     assert (tmp_path / "kept").is_dir() and not any((tmp_path / "kept").iterdir())
+
+
+@pytest.mark.parametrize("chip", [True, 1.0, "1"])
+def test_a_given_loads_chip_is_a_whole_number_not_one_equal_to_it(chip):
+    """True and 1.0 equal chip 1: taken, they went as they were into the plan and the run's placement.json
+    ("chip": true)."""
+    cfg = ampsim.load_experiment(BLOBS, {**SIM, "placement.strategy": "greedy"})
+    good = ampsim.plan(cfg)
+    estimated = [dict(e) for e in good.estimated_load]
+    estimated[1]["chip"] = chip
+    with pytest.raises(ampsim.ConfigError, match=r"^plan: estimated\[1\]: expected \{'chip': 1, "):
+        ampsim.plan(cfg, placement=good.placement, estimated=estimated)
+    estimated[1]["chip"] = np.int64(1)  # (a numpy integer is one)
+    assert ampsim.plan(cfg, placement=good.placement, estimated=estimated).estimated_load == good.estimated_load
