@@ -38,11 +38,12 @@ def check_estimated(estimated: list[dict], mapping: dict[str, int], n: int, wher
     if len(estimated) != n:
         raise ConfigError(f"{where}: expected one entry per chip ({n}), got {len(estimated)}")
     for i, (entry, names) in enumerate(zip(estimated, by_chip)):
-        busy, chip = entry.get("est_busy_s_per_instance"), entry.get("chip")
-        # (a whole number: True and 1.0 equal chip 1, and went as they were into placement.json)
+        busy, chip, nodes = (entry.get(k) for k in ("est_busy_s_per_instance", "chip", "nodes"))
+        # (a whole number: True and 1.0 equal chip 1, and went as they were into placement.json; the names a list:
+        # a numpy array of them raised ValueError here, a dict of them went into placement.json as one)
         if (set(entry) != {"chip", "nodes", "est_busy_s_per_instance"} or isinstance(chip, bool)
-                or not isinstance(chip, numbers.Integral) or chip != i
-                or sorted(map(str, entry["nodes"] or ())) != sorted(names)
+                or not isinstance(chip, numbers.Integral) or chip != i or not isinstance(nodes, (list, tuple))
+                or not all(isinstance(name, str) for name in nodes) or sorted(nodes) != sorted(names)
                 or not isinstance(busy, (int, float)) or isinstance(busy, bool) or not 0 <= busy < float("inf")):
             raise ConfigError(f"{where}[{i}]: expected {{'chip': {i}, 'nodes': {sorted(names)!r}, "
                               f"'est_busy_s_per_instance': seconds >= 0}} (the placement's load on chip {i}), "

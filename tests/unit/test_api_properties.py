@@ -207,3 +207,17 @@ def test_a_given_loads_chip_is_a_whole_number_not_one_equal_to_it(chip):
         ampsim.plan(cfg, placement=good.placement, estimated=estimated)
     estimated[1]["chip"] = np.int64(1)  # (a numpy integer is one)
     assert ampsim.plan(cfg, placement=good.placement, estimated=estimated).estimated_load == good.estimated_load
+
+
+@pytest.mark.parametrize("form", [np.array, dict.fromkeys, lambda names: 5, lambda names: None])
+def test_a_given_loads_nodes_are_a_list_of_names_or_one_error_line(form):
+    """A numpy array of the names raised ValueError (its truth value), a number TypeError, and a dict of them was
+    taken into placement.json as a dict."""
+    cfg = ampsim.load_experiment(BLOBS, {**SIM, "placement.strategy": "greedy"})
+    good = ampsim.plan(cfg)
+    estimated = [dict(e) for e in good.estimated_load]
+    estimated[1]["nodes"] = form(estimated[1]["nodes"])
+    with pytest.raises(ampsim.ConfigError, match=r"^plan: estimated\[1\]: expected \{'chip': 1, 'nodes': \['"):
+        ampsim.plan(cfg, placement=good.placement, estimated=estimated)
+    estimated[1]["nodes"] = tuple(reversed(good.estimated_load[1]["nodes"]))  # (in any order, and a tuple, as before)
+    assert ampsim.plan(cfg, placement=good.placement, estimated=estimated).estimated_load[1]["chip"] == 1
