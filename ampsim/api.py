@@ -184,11 +184,13 @@ def load_experiment(path: str | Path, overrides: Overrides = None) -> Config:
     """Read and validate an experiment file with ``overrides`` applied (as ``--set`` would: in order, a
     table's value replacing the whole table, so ``{"train": {"lr": 0.1}}`` leaves every other ``[train]`` key
     at its default where ``{"train.lr": 0.1}`` changes the one key). ``overrides`` is not changed. The node
-    names of ``placement.map`` and ``replicas.nodes`` are checked too (the hardware file is not read: its chip
-    count is checked when the experiment is planned)."""
+    names of ``placement.map`` and ``replicas.nodes`` are checked too, and what the plan stage refuses of the
+    executor before any data is read (``train.staleness_nodes``, ``executor.numerics``, ...), as a sweep checks its
+    points (the hardware file is not read: its chip count is checked when the experiment is planned)."""
     path = _path("load_experiment", "path", path)
     cfg = load_config(path, _overrides(overrides), "load_experiment: overrides:")
     with blaming(cfg):
+        planning.check_executor(cfg)
         check_names(cfg)
     return _anchored(cfg)
 

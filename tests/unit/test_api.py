@@ -71,6 +71,15 @@ def test_bad_input_raises_one_line_ampsim_errors(tmp_path):
     ("list_reduction", {"data.min_len": 9, "data.max_len": 4},
      r"^load_experiment: overrides: data\.min_len: must be <= data\.max_len \(4\), got 9$"),
     ("qm9_ggnn", {"model.hidden": 4}, r"^load_experiment: overrides: model\.hidden: must be >= 5, got 4$"),
+    # what the plan stage and a sweep's points check of the executor before any data (planning.check_executor)
+    ("blobs_mlp", {"train.staleness_nodes": {"fc0": 5}},
+     r"^load_experiment: overrides: train\.staleness_nodes\.fc0: must be one of none, stash, predict, scale_lr, got 5$"),
+    ("blobs_mlp", {"train.staleness_nodes": {"nope": "stash"}},
+     r"^load_experiment: overrides: train\.staleness_nodes\.nope: names no parameterized node$"),
+    ("blobs_mlp", {"executor.numerics": False}, r"^load_experiment: overrides: executor\.numerics: false replays"),
+    ("blobs_mlp", {"train.admission_start": 3}, r"^load_experiment: overrides: train\.admission_start: sets the first"),
+    ("blobs_mlp", {"executor.kind": "multicore", "executor.watchdog_s": 0.01},
+     r"^load_experiment: overrides: executor\.watchdog_s: 0\.01 s is shorter than the watchdog can tell"),
 ])
 def test_load_experiment_validates_what_the_config_alone_decides(file, overrides, message):
     """load_experiment said "validated" but returned these Configs; their errors came at plan or train (a sweep's
