@@ -182,7 +182,7 @@ def check_numerics(cfg: Config) -> None:
     """``executor.numerics = false`` (replay) exists only for the simulated executor, and reproduces no ``stash`` or
     ``predict`` (:func:`staleness_modes`, whose ``train.staleness_nodes`` patterns are checked here too, on the
     model built from the config alone: before the data, in a sweep's --check as in a run); staleness-bounded
-    admission only in the full simulator (it reads the staleness the numerics measure)."""
+    admission only in the full simulator (it reads the staleness the numerics measure); predict_delay >= 0 or -1."""
     if not cfg.executor.numerics and cfg.executor.kind != "sim":
         raise ConfigError(f"{cfg.path}: executor.numerics: false replays recordings on the simulated executor "
                           f"only; executor.kind is {cfg.executor.kind!r} (set executor.kind = \"sim\")")
@@ -196,6 +196,8 @@ def check_numerics(cfg: Config) -> None:
                               "it needs train.max_staleness > 0")
     if cfg.train.staleness_nodes or (not cfg.executor.numerics and cfg.train.staleness in ("stash", "predict")):
         staleness_modes(cfg, param_node_names(cfg))
+    if (delay := cfg.train.predict_delay) < 0 and delay != -1:  # (not after the data, as the nodes are configured)
+        raise ConfigError(f"{cfg.path}: train.predict_delay: must be >= 0 or -1 (measured), got {delay!r}")
 
 
 def configure_params(cfg: Config, task: Task) -> None:
@@ -206,8 +208,6 @@ def configure_params(cfg: Config, task: Task) -> None:
     t = cfg.train
     opt = OptimizerSpec(kind=t.optimizer, lr=t.lr, momentum=t.momentum, beta1=t.beta1, beta2=t.beta2,
                         eps=t.eps, weight_decay=t.weight_decay, count_state=t.count_optimizer_state)
-    if t.predict_delay < 0 and t.predict_delay != -1:
-        raise ConfigError(f"{cfg.path}: train.predict_delay: must be >= 0 or -1 (measured), got {t.predict_delay!r}")
     nodes = task.model.graph.param_nodes
     modes = staleness_modes(cfg, [node.name for node in nodes])
     for node in nodes:

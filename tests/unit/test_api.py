@@ -78,6 +78,8 @@ def test_bad_input_raises_one_line_ampsim_errors(tmp_path):
      r"^load_experiment: overrides: train\.staleness_nodes\.nope: names no parameterized node$"),
     ("blobs_mlp", {"executor.numerics": False}, r"^load_experiment: overrides: executor\.numerics: false replays"),
     ("blobs_mlp", {"train.admission_start": 3}, r"^load_experiment: overrides: train\.admission_start: sets the first"),
+    ("blobs_mlp", {"train.predict_delay": -0.5},
+     r"^load_experiment: overrides: train\.predict_delay: must be >= 0 or -1 \(measured\), got -0\.5$"),
     ("blobs_mlp", {"executor.kind": "multicore", "executor.watchdog_s": 0.01},
      r"^load_experiment: overrides: executor\.watchdog_s: 0\.01 s is shorter than the watchdog can tell"),
 ])
