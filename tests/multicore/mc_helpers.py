@@ -39,6 +39,18 @@ def max_param_diff(a, b) -> float:
     return worst
 
 
+def started_workers(p, n: int = 2, timeout_s: float = 60.0) -> list[int]:
+    """The pids of ``n`` worker processes the command ``p`` (a ``subprocess.Popen``) started, once it has (asserted
+    within ``timeout_s``; the command's stderr in the message if it ended first)."""
+    deadline = time.monotonic() + timeout_s
+    workers: list[int] = []
+    while len(workers) < n and p.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+        workers = child_pids(p.pid)
+    assert len(workers) == n, p.communicate(timeout=10)[1] if p.poll() is not None else "no workers started"
+    return workers
+
+
 def child_pids(pid: int | None = None) -> list[int]:
     """Live (not zombie) processes whose parent is ``pid`` (default: this process), from /proc."""
     pid = os.getpid() if pid is None else pid

@@ -35,7 +35,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from mc_helpers import ROOT, alive, batches, child_pids, gone, max_param_diff, mlp, pids_with_env
+from mc_helpers import ROOT, alive, batches, child_pids, gone, max_param_diff, mlp, pids_with_env, started_workers
 
 from ampsim.config import load_config, parse_override
 from ampsim.errors import Diverged, RunError
@@ -219,12 +219,7 @@ def test_a_signal_from_the_command_line_leaves_no_process_and_one_line(tmp_path,
     marker = uuid.uuid4().hex
     p = _cli_run(tmp_path, marker)
     try:
-        deadline = time.monotonic() + 60
-        workers: list[int] = []
-        while len(workers) < 2 and p.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.02)
-            workers = child_pids(p.pid)
-        assert len(workers) == 2, p.communicate(timeout=10)[1] if p.poll() is not None else "no workers started"
+        workers = started_workers(p)
         time.sleep(0.5)  # into training
         victim = max(workers) if what == "kill_worker" else p.pid
         os.kill(victim, signal.SIGTERM if what == "sigterm" else signal.SIGKILL)

@@ -13,7 +13,7 @@ import time
 import uuid
 
 import pytest
-from mc_helpers import ROOT, alive, batches, child_pids, gone, mlp, pids_with_env
+from mc_helpers import ROOT, alive, batches, gone, mlp, pids_with_env, started_workers
 
 from ampsim.errors import RunError
 from ampsim.executors.multicore import MulticoreExecutor
@@ -94,12 +94,7 @@ def test_watchdog_s_from_the_experiment_file_reaches_the_cli_run(tmp_path):
                           "--set", "train.epochs=500", "--set", "executor.watchdog_s=1"],
                          env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        deadline = time.monotonic() + 30
-        workers: list[int] = []
-        while len(workers) < 2 and p.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.05)
-            workers = child_pids(p.pid)
-        assert len(workers) == 2, p.communicate(timeout=10)[1] if p.poll() is not None else "no workers started"
+        workers = started_workers(p, timeout_s=30)
         time.sleep(0.3)  # well into training
         os.kill(max(workers), signal.SIGSTOP)  # the later pid is worker 1
         _, err = p.communicate(timeout=20)
