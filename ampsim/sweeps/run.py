@@ -130,18 +130,7 @@ def run_point(task: PointTask) -> str:
     final = Path(task.out)
     if finished(task):
         return task.point_id
-    # a folder of this point without a summary that reads (edited, deleted) or the trace its config asks for is
-    # unfinished: replaced when the point is done again; anything else by its name is not the sweep's to delete
-    damaged = os.path.lexists(final)
-    if damaged and not (final.is_dir() and not final.is_symlink() and point_id_of(final) == task.point_id):
-        record = "has no" if not (final / runfiles.POINT).exists() else "does not name the point in its"
-        why = (f"a run, not known as this sweep's point: it {record} {runfiles.POINT}"
-               if (final / runfiles.SUMMARY).is_file() else "not a finished point of this sweep: no summary.json")
-        raise ConfigError(f"{final}: in the way of point {task.point_id} ({why}); move it away and run the sweep "
-                          "again")
-    if damaged and (other := not_run_outputs(final, also=(runfiles.POINT,))):  # (replaced whole, they would go too)
-        raise ConfigError(f"{final}: point {task.point_id} {point_lacks(final)} and is run again, but its folder also "
-                          f"holds {what_it_holds(other)}, which no run writes: move that away first")
+    damaged = check_point_folder(task)
     tmp = temporary_path(final, task.point_id)
     aside = tmp.with_name(tmp.name + "-unfinished")  # where an unfinished folder of the point goes meanwhile
     try:
@@ -169,6 +158,27 @@ def run_point(task: PointTask) -> str:
             if left.exists():
                 shutil.rmtree(left, ignore_errors=True)
     return task.point_id
+
+
+def check_point_folder(task: PointTask) -> bool:
+    """Refuse (ConfigError, one line) what stands at unfinished point ``task``'s folder and is not the sweep's to
+    replace; return whether a folder of the point is there (unfinished: replaced when the point is done again).
+    The sweep asks it of every point before it runs any, so that a folder in the way of its last point does not
+    stop it after hours of the others (a point asks again as it starts: the folder may change meanwhile)."""
+    final = Path(task.out)
+    # a folder of this point without a summary that reads (edited, deleted) or the trace its config asks for is
+    # unfinished: replaced when the point is done again; anything else by its name is not the sweep's to delete
+    damaged = os.path.lexists(final)
+    if damaged and not (final.is_dir() and not final.is_symlink() and point_id_of(final) == task.point_id):
+        record = "has no" if not (final / runfiles.POINT).exists() else "does not name the point in its"
+        why = (f"a run, not known as this sweep's point: it {record} {runfiles.POINT}"
+               if (final / runfiles.SUMMARY).is_file() else "not a finished point of this sweep: no summary.json")
+        raise ConfigError(f"{final}: in the way of point {task.point_id} ({why}); move it away and run the sweep "
+                          "again")
+    if damaged and (other := not_run_outputs(final, also=(runfiles.POINT,))):  # (replaced whole, they would go too)
+        raise ConfigError(f"{final}: point {task.point_id} {point_lacks(final)} and is run again, but its folder also "
+                          f"holds {what_it_holds(other)}, which no run writes: move that away first")
+    return damaged
 
 
 def finished(task: PointTask) -> bool:
@@ -239,6 +249,8 @@ def _run_locked(sweep: Sweep, out: Path, jobs: int | None, ray: bool, ray_addres
     remove_temporaries(out)
     tasks = point_tasks(sweep, out)
     todo = [t for t in tasks if not finished(t)]
+    for task in todo:  # before any point runs: not after hours of the others
+        check_point_folder(task)
     ids = {t.point_id for t in tasks}
     orphans = [p.name for p in out.iterdir() if p.is_dir() and not p.name.startswith(".") and p.name not in ids]
     if orphans:

@@ -356,7 +356,7 @@ def test_a_point_whose_summary_was_deleted_is_run_again_and_replaced(tmp_path):
     damaged, kept = out / sweep.points[0].point_id, out / sweep.points[1].point_id
     (damaged / "summary.json").unlink()
     (damaged / "notes.txt").write_text("mine\n")
-    with pytest.raises(RunError, match=r"has no summary.json and is run again, but its folder also holds notes.txt"):
+    with pytest.raises(ConfigError, match=r"has no summary.json and is run again, but its folder also holds notes.txt"):
         run_sweep(sweep, out, jobs=1)
     assert (damaged / "notes.txt").read_text() == "mine\n"
     (damaged / "notes.txt").unlink()
@@ -368,9 +368,24 @@ def test_a_point_whose_summary_was_deleted_is_run_again_and_replaced(tmp_path):
     shutil.rmtree(damaged)
     damaged.mkdir()
     (damaged / "mine.txt").write_text("not a point\n")
-    with pytest.raises(RunError, match=rf"{damaged}: in the way of point {damaged.name} \(not a finished point"):
+    with pytest.raises(ConfigError, match=rf"^{damaged}: in the way of point {damaged.name} \(not a finished point"):
         run_sweep(sweep, out, jobs=1)
     assert (damaged / "mine.txt").read_text() == "not a point\n"
+
+
+def test_a_folder_in_the_way_of_the_last_point_is_refused_before_any_point_runs(tmp_path):
+    """It was refused only at that point's turn, after every other point had run (hours, on a real sweep)."""
+    sweep = load_sweep(write(tmp_path, TINY))
+    out = tmp_path / "out"
+    run_sweep(sweep, out, jobs=1)
+    first, last = (out / p.point_id for p in (sweep.points[0], sweep.points[-1]))
+    shutil.rmtree(first)  # to run again
+    shutil.rmtree(last)
+    last.mkdir()
+    (last / "mine.txt").write_text("not a point\n")
+    with pytest.raises(ConfigError, match=rf"^{last}: in the way of point {last.name} \(not a finished point"):
+        run_sweep(sweep, out, jobs=1)
+    assert not first.exists() and (last / "mine.txt").read_text() == "not a point\n"  # nothing ran
 
 
 def test_a_run_in_a_points_folder_is_neither_written_there_nor_taken_for_the_point(tmp_path, capsys):
@@ -386,7 +401,7 @@ def test_a_run_in_a_points_folder_is_neither_written_there_nor_taken_for_the_poi
     assert f"{point}: is a sweep's point (it holds point.json)" in capsys.readouterr().err
     assert {f.name: f.read_bytes() for f in point.iterdir()} == before
     (point / "point.json").unlink()  # what a run trained there by other means leaves: a run folder, no record
-    with pytest.raises(RunError, match=rf"{point}: in the way of point {point.name} \(a run, not known as this "
+    with pytest.raises(ConfigError, match=rf"^{point}: in the way of point {point.name} \(a run, not known as this "
                                        r"sweep's point: it has no point.json\)"):
         run_sweep(sweep, out, jobs=1)
     assert (point / "summary.json").read_bytes() == before["summary.json"] and (out / "table.csv").read_text() == table
