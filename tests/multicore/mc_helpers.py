@@ -87,6 +87,15 @@ def gone(pids, within_s: float) -> bool:
     return not any(alive(p) for p in pids)
 
 
+def none_with_env(marker: str, within_s: float = 3.0) -> bool:
+    """Whether every process whose environment holds ``marker`` (:func:`pids_with_env`) has ended within
+    ``within_s`` seconds: a CLI run's workers, orphans of it otherwise."""
+    deadline = time.monotonic() + within_s
+    while pids_with_env(marker) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return pids_with_env(marker) == []
+
+
 def pids_with_env(marker: str) -> list[int]:
     """Processes whose environment contains ``marker`` (to find orphans of a CLI run)."""
     out = []

@@ -12,7 +12,7 @@ import time
 import uuid
 
 import pytest
-from mc_helpers import ROOT, alive, batches, child_pids, mlp, pids_with_env
+from mc_helpers import ROOT, alive, batches, child_pids, mlp, none_with_env
 
 from ampsim.errors import RunError
 from ampsim.executors.multicore import MulticoreExecutor
@@ -103,13 +103,6 @@ def _default_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
-def _assert_no_orphans(marker: str):
-    deadline = time.monotonic() + 3.0
-    while pids_with_env(marker) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert pids_with_env(marker) == []
-
-
 def test_cli_worker_failure_exits_nonzero_with_one_line(tmp_path):
     marker = uuid.uuid4().hex
     p = _cli(marker, "--out", str(tmp_path / "run"), "--set", "train.optimizer=\"sgd\"", "--set", "train.lr=1e30")
@@ -119,7 +112,7 @@ def test_cli_worker_failure_exits_nonzero_with_one_line(tmp_path):
     assert len(lines) == 1, err  # numpy's overflow warnings aside, one line
     assert lines[0].startswith("ampsim: error: worker ") and "node loss" in lines[0] and "loss became" in lines[0]
     assert "(pid " not in lines[0]  # a divergence repeats: its line too (a sweep's table records it)
-    _assert_no_orphans(marker)
+    assert none_with_env(marker)
 
 
 def test_cli_ctrl_c_stops_cleanly_and_keeps_rows(tmp_path):
@@ -139,4 +132,4 @@ def test_cli_ctrl_c_stops_cleanly_and_keeps_rows(tmp_path):
     assert not out.exists()  # nothing finished there before: nothing there now
     rows = metrics.read_text().splitlines()
     assert len(rows) >= 3 and rows[0].startswith("epoch,")
-    _assert_no_orphans(marker)
+    assert none_with_env(marker)

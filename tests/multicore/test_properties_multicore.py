@@ -35,7 +35,18 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from mc_helpers import ROOT, alive, batches, child_pids, gone, max_param_diff, mlp, pids_with_env, started_workers
+from mc_helpers import (
+    ROOT,
+    alive,
+    batches,
+    child_pids,
+    gone,
+    max_param_diff,
+    mlp,
+    none_with_env,
+    pids_with_env,
+    started_workers,
+)
 
 from ampsim.config import load_config, parse_override
 from ampsim.errors import Diverged, RunError
@@ -234,10 +245,7 @@ def test_a_signal_from_the_command_line_leaves_no_process_and_one_line(tmp_path,
             assert lines[0].startswith("ampsim: error: worker ") and f" (pid {victim}, nodes " in lines[0], err
             assert "was killed by signal SIGKILL" in lines[0]
         assert gone(workers, 3.0)
-        deadline = time.monotonic() + 3.0
-        while pids_with_env(marker) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert pids_with_env(marker) == []
+        assert none_with_env(marker)
     finally:
         if p.poll() is None:
             os.killpg(p.pid, signal.SIGKILL)
