@@ -30,8 +30,8 @@ from typing import Callable
 from ampsim.errors import ConfigError
 from ampsim.wording import wording
 
-__all__ = ["STAGING_MARK", "check_not_in_staging", "make_staging", "process_gone", "remove_staging", "replace_folder",
-           "restore_aside", "staging_in_the_way", "unmark_staging"]
+__all__ = ["STAGING_MARK", "check_not_in_staging", "make_staging", "missing_folders", "process_gone", "remove_empty",
+           "remove_staging", "replace_folder", "restore_aside", "staging_in_the_way", "unmark_staging"]
 
 log = logging.getLogger(__name__)
 
@@ -146,6 +146,26 @@ def _remove_leftovers(target: Path, aside: Path) -> None:
             log.info("removing %s, left by a replacement of %s that was stopped (process %d)", entry.path,
                      target, pid)
             shutil.rmtree(entry.path, ignore_errors=True)
+
+
+def missing_folders(folder: Path) -> list[Path]:
+    """``folder`` and the folders above it that do not exist yet, deepest first: what making it creates, for
+    :func:`remove_empty` to take back if what was to go there fails.
+
+    >>> [p.name for p in missing_folders(Path("/nonexistent/a/b"))]
+    ['b', 'a', 'nonexistent']
+    """
+    return [d for d in (folder, *folder.parents) if not d.exists()]
+
+
+def remove_empty(folders: list[Path]) -> None:
+    """Remove ``folders`` (deepest first, as :func:`missing_folders` lists them) where they are empty: the first
+    that holds anything (a kept result, another run's) stays, and so do the ones above it."""
+    for d in folders:
+        try:
+            d.rmdir()
+        except OSError:
+            break
 
 
 def process_gone(pid: int) -> bool:

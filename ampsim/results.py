@@ -42,6 +42,8 @@ from ampsim.files import os_error_cause
 from ampsim.folders import (
     STAGING_MARK,
     make_staging,
+    missing_folders,
+    remove_empty,
     remove_staging,
     replace_folder,
     restore_aside,
@@ -199,7 +201,7 @@ class RunDir:
         partial folder made before it is locked could be taken for a stale one and deleted by another run, or
         written by two."""
         #: the folders above it that did not exist (deepest first): a failed run that keeps nothing removes them
-        self._made = [d for d in (self.partial.parent, *self.partial.parent.parents) if not d.exists()]
+        self._made = missing_folders(self.partial.parent)
         try:
             self.partial.parent.mkdir(parents=True, exist_ok=True)
             fd = lock_file(self.lock_path)
@@ -226,13 +228,8 @@ class RunDir:
 
     def _remove_made(self) -> None:
         """Remove the folders :meth:`_claim` made above the run's, where they are empty (a failed run into
-        ``new/run`` left an empty ``new/``); one that holds anything (a kept partial run, another run's) stays,
-        and so do the ones above it."""
-        for d in getattr(self, "_made", ()):
-            try:
-                d.rmdir()
-            except OSError:
-                break
+        ``new/run`` left an empty ``new/``; a kept partial run keeps its own)."""
+        remove_empty(getattr(self, "_made", []))
 
     def write_config(self, toml_text: str) -> None:
         atomic_write(self.path / CONFIG, toml_text)

@@ -72,6 +72,7 @@ from typing import Any, Iterator
 from ampsim import runfiles
 from ampsim.errors import OUTCOME_FIELDS, ConfigError, RunError, first_line
 from ampsim.files import machine_error
+from ampsim.folders import missing_folders, remove_empty
 from ampsim.outputs import what_it_holds
 from ampsim.progress import progress as progress_reporter
 from ampsim.results import not_run_outputs, write_json
@@ -224,7 +225,7 @@ def run_sweep(sweep: Sweep, out: str | Path, *, jobs: int | None = None, ray: bo
     check_jobs(jobs, ray_address)
     # a bad folder, or another's, fails in one line before any point runs (and before the folder is made)
     out = check_sweep_folder(out, sweep.name, sweep.path, quick=sweep.quick, fresh=fresh)
-    made = [d for d in (out, *out.parents) if not d.exists()]  # (deepest first)
+    made = missing_folders(out)
     out.mkdir(parents=True, exist_ok=True)
     try:
         with sweep_lock(out):  # before anything is deleted: another sweep's work is never touched
@@ -232,12 +233,8 @@ def run_sweep(sweep: Sweep, out: str | Path, *, jobs: int | None = None, ray: bo
             return _run_locked(sweep, out, jobs, ray, ray_address, fresh, progress)
     except BaseException:
         # failed before a point wrote anything (a Ray cluster that does not answer): the folders it made go, empty
-        # ones only (rmdir), so no empty sweep folder is left to puzzle over; a point's results keep them
-        for d in made:
-            try:
-                d.rmdir()
-            except OSError:
-                break
+        # ones only, so no empty sweep folder is left to puzzle over; a point's results keep them
+        remove_empty(made)
         raise
 
 
