@@ -13,7 +13,6 @@ sweep's points go to ``<out>/sweep/`` (resumable like any sweep); the figure to
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 
 from ampsim.errors import ConfigError
@@ -116,7 +115,7 @@ def run_demo(out: Path, progress: bool = True, jobs: int | None = None) -> Path:
     from ampsim.figures.draw import draw_sweep_figures
     from ampsim.folders import check_not_in_staging
     from ampsim.outputs import check_output_dir, entries_of, what_it_holds
-    from ampsim.results import enclosing_run
+    from ampsim.results import check_not_inside_run
     from ampsim.sweeps.folder import check_sweep_folder
     from ampsim.sweeps.run import run_sweep
     from ampsim.sweeps.spec import load_sweep
@@ -124,8 +123,7 @@ def run_demo(out: Path, progress: bool = True, jobs: int | None = None) -> Path:
     out = check_output_dir(out)  # one line before anything is written or run
     # (here, naming the --out given: check_sweep_folder below checks <out>/sweep, and its refusal named that)
     check_not_in_staging(out)
-    if (inside := enclosing_run(Path(os.path.realpath(out)))) is not None:
-        raise ConfigError(f"{out}: is inside the finished run {inside}; give the demo a folder outside it")
+    check_not_inside_run(out, "give the demo a folder outside it")
     held = entries_of(out) if out.is_dir() else []
     if held and not (out / "inputs" / "demo_sweep.toml").is_file():  # a run's, a sweep's, anyone's: not ours
         raise ConfigError(f"{out}: exists and is not a demo's folder (it holds {what_it_holds(held)}); give a new or "

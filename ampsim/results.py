@@ -55,8 +55,8 @@ from ampsim.outputs import check_output_dir, entries_of, replacing, what_it_hold
 from ampsim.runfiles import CONFIG, ENVIRONMENT, METRICS, POINT, RUN_FILES, RUN_OUTPUTS, SUMMARY
 from ampsim.wording import wording
 
-__all__ = ["RunDir", "finished_note", "check_run_folder", "enclosing_run", "not_run_outputs", "partial_path",
-           "atomic_write", "write_json"]
+__all__ = ["RunDir", "finished_note", "check_not_inside_run", "check_run_folder", "enclosing_run", "not_run_outputs",
+           "partial_path", "atomic_write", "write_json"]
 
 log = logging.getLogger(__name__)
 
@@ -108,8 +108,7 @@ def check_run_folder(out: str | Path) -> Path:
     cwd = Path.cwd()
     if real == cwd or real in cwd.parents:
         raise ConfigError(f"{out}: holds the working folder, so it cannot be replaced by a run; give a folder below it")
-    if (inside := enclosing_run(real)) is not None:  # a folder in it would make it no run folder, never run again
-        raise ConfigError(f"{out}: is inside the finished run {inside}; give a folder outside it")
+    check_not_inside_run(out)
     if (real / POINT).is_file():  # a sweep's finished point, which the sweep would take as still its own
         raise ConfigError(f"{out}: is a sweep's point (it holds {POINT}); a run would replace it, and the "
                           "sweep would take that run for its point: give another folder")
@@ -148,6 +147,14 @@ def enclosing_run(path: Path) -> Path | None:
     any file of a run's name: a working folder keeps an experiment's ``config.toml``, or a ``point.json``.)"""
     # (os.path.isfile: an unreadable folder holds nothing that counts, where Path.is_file raised)
     return next((p for p in path.parents if os.path.isfile(p / SUMMARY) and os.path.isfile(p / CONFIG)), None)
+
+
+def check_not_inside_run(out: str | Path, way_out: str = "give a folder outside it") -> None:
+    """One ConfigError line, ending with ``way_out``, where ``out`` is inside a finished run (:func:`enclosing_run`):
+    anything made there would leave that run no run folder (never run again), and replacing the run would delete
+    it. The run's own folder is not inside it."""
+    if (inside := enclosing_run(Path(os.path.realpath(out)))) is not None:
+        raise ConfigError(f"{out}: is inside the finished run {inside}; {way_out}")
 
 
 def not_run_outputs(folder: Path, also: tuple[str, ...] = ()) -> list[str]:

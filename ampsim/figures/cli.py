@@ -180,11 +180,9 @@ def _check_not_inside_run(folder: Path) -> None:
     """One line where the folder figures are written into is inside a finished run (``--out RUN/figs``): made
     there, it left the run no run folder (a run into it was refused as "not a run folder"), as no command's
     output may be made inside a run. The run's own folder may take a figure (a run into it refuses it, saying so)."""
-    from ampsim.results import enclosing_run
+    from ampsim.results import check_not_inside_run
 
-    if (inside := enclosing_run(Path(os.path.realpath(folder)))) is not None:
-        raise ConfigError(f"{folder}: is inside the finished run {inside}; give a folder outside it, or the run's "
-                          "folder itself")
+    check_not_inside_run(folder, "give a folder outside it, or the run's folder itself")
 
 
 def _no_metrics(run: Path) -> str:

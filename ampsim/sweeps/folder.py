@@ -31,7 +31,7 @@ from ampsim.files import read_json, read_toml
 from ampsim.folders import check_not_in_staging
 from ampsim.locks import holding
 from ampsim.outputs import check_output_dir, left_by_killed_writers, what_it_holds
-from ampsim.results import enclosing_run, not_run_outputs
+from ampsim.results import check_not_inside_run, not_run_outputs
 from ampsim.runfiles import CONFIG, POINT, SUMMARY, TRACE
 from ampsim.runread import read_summary
 from ampsim.tables import TABLE, TABLE_FILES, read_table_info
@@ -86,9 +86,8 @@ def check_sweep_folder(out: str | Path, name: str, file: str | Path | None = Non
     """
     out = check_output_dir(out)
     check_not_in_staging(out)
-    inside = enclosing_run(Path(os.path.realpath(out)))
-    if inside is not None:  # (re-running that run or point, or its sweep's --fresh, would delete this one)
-        raise ConfigError(f"{out}: is inside the finished run {inside}; give sweep {name!r} a folder outside it")
+    # (re-running that run or point, or its sweep's --fresh, would delete this one)
+    check_not_inside_run(out, f"give sweep {name!r} a folder outside it")
     if not out.is_dir():
         return out
     file = Path(file) if file is not None else None
