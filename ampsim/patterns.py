@@ -12,6 +12,8 @@ import fnmatch
 from dataclasses import dataclass
 from typing import Iterable
 
+from ampsim.errors import ConfigError, listed
+
 __all__ = ["FirstMatches", "first_matches"]
 
 
@@ -36,6 +38,23 @@ class FirstMatches:
         took = set(self.winner.values())
         return {pattern: self.winner[names[0]] for pattern, names in self.named.items()
                 if names and pattern not in took}
+
+    def refuse_shadowed(self, key: str, does: str, takes: str) -> None:
+        """Raise the one ConfigError line of the first :attr:`shadowed` pattern, if there is one, worded alike for
+        every table: ``<key>.<pattern>: <does> no node: every node it names (...) takes its <takes> from the earlier
+        pattern <first> (first match wins; ...)``; ``key`` is the table's, after its source.
+
+        >>> try:
+        ...     first_matches(["fc0"], ["fc*", "fc0"]).refuse_shadowed("x.toml: placement.map", "places", "chip")
+        ... except ConfigError as e:
+        ...     print(*str(e).split(" takes "), sep="\\n takes ")
+        x.toml: placement.map.fc0: places no node: every node it names (fc0)
+         takes its chip from the earlier pattern fc* (first match wins; list the narrower pattern first)
+        """
+        for pattern, first in self.shadowed.items():
+            raise ConfigError(f"{key}.{pattern}: {does} no node: every node it names ({listed(self.named[pattern])}) "
+                              f"takes its {takes} from the earlier pattern {first} (first match wins; list the "
+                              "narrower pattern first)")
 
 
 def first_matches(names: Iterable[str], patterns: Iterable[str]) -> FirstMatches:

@@ -39,7 +39,7 @@ from typing import Sequence
 from ampsim.blame import blaming, override_of
 from ampsim.config import Config
 from ampsim.divergence import advise_divergence
-from ampsim.errors import ConfigError, listed
+from ampsim.errors import ConfigError
 from ampsim.executors import check_kind
 from ampsim.executors.base import check_placement
 from ampsim.executors.multicore.transport import check_open_files
@@ -234,10 +234,7 @@ def staleness_modes(cfg: Config, names: Sequence[str]) -> dict[str, str]:
         key = "staleness" if pattern is None else f"staleness_nodes.{pattern}"
         if mode in ("stash", "predict") and not cfg.executor.numerics:  # they change work and memory
             raise ConfigError(f"{cfg.path}: train.{key}: {mode!r} cannot be replayed (executor.numerics = false)")
-    for shadowed, first in matches.shadowed.items():  # (first match wins: it was ignored)
-        raise ConfigError(f"{cfg.path}: train.staleness_nodes.{shadowed}: sets no node: every node it names ("
-                          f"{listed(matches.named[shadowed])}) takes its mode from the earlier pattern {first} "
-                          "(first match wins; list the narrower pattern first)")
+    matches.refuse_shadowed(f"{cfg.path}: train.staleness_nodes", "sets", "mode")  # (first match wins: it was ignored)
     return modes
 
 

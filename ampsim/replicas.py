@@ -128,10 +128,7 @@ def node_copies(names: Sequence[str], spec: ReplicaSpec, source: str) -> dict[st
             raise ConfigError(f"{source}: {where}: {spec.groups} groups x {out[nm]} copies of {nm} is more than "
                               f"{MAX_COPIES:,} copies")
     # (first match wins: a pattern whose every node an earlier one took would be taken and ignored, without a word)
-    for pattern, first in matches.shadowed.items():
-        raise ConfigError(f"{source}: replicas.nodes.{pattern}: copies no node: every node it names "
-                          f"({listed(matches.named[pattern])}) takes its copies from the earlier pattern {first} "
-                          "(first match wins; list the narrower pattern first)")
+    matches.refuse_shadowed(f"{source}: replicas.nodes", "copies", "copies")
     return out
 
 

@@ -209,10 +209,7 @@ def _explicit(names: list[str], mapping: dict, n: int | None, source: str, unit:
     # (first match wins: a pattern whose every node an earlier one took would be ignored without a word; refused as
     # replicas.nodes' and train.staleness_nodes' are, and before the nodes left without a chip: {"fc*" = 0,
     # "fc0" = 1} lacks the rest too, but its fc0 entry is the mistake)
-    for pattern, first in matches.shadowed.items():
-        raise ConfigError(f"{source}: placement.map.{pattern}: places no node: every node it names "
-                          f"({listed(matches.named[pattern])}) takes its {unit} from the earlier pattern {first} "
-                          "(first match wins; list the narrower pattern first)")
+    matches.refuse_shadowed(f"{source}: placement.map", "places", unit)
     missing = [name for name, pattern in matches.winner.items() if pattern is None]
     if missing:
         raise ConfigError(f"{source}: placement.map: no {unit} for node(s) {listed(missing)} "
