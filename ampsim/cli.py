@@ -24,6 +24,7 @@ import threading
 from pathlib import Path
 from typing import Iterator, NoReturn
 
+import ampsim
 from ampsim.blame import blaming
 from ampsim.errors import (
     TERMINATED,
@@ -169,6 +170,7 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="ampsim", description="Simulate asynchronous model-parallel training.")
     p.add_argument("-v", "--verbose", action="count", default=0, help="log progress (-vv for debug)")
+    p.add_argument("--version", action="version", version=f"%(prog)s {ampsim.__version__}")
     sub = p.add_subparsers(dest="command", required=True)
     t = sub.add_parser("train", help="train an experiment with one executor")
     _add_train_args(t)

@@ -91,3 +91,14 @@ def test_a_config_reads_every_task_without_the_api_loaded_first():
             "print(sorted(tasks))")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True).stdout
     assert {"mlp", "sst_treelstm", "qm9_ggnn", "list_reduction"} <= set(ast.literal_eval(out))
+
+
+def test_version_is_the_projects_and_the_command_prints_it(capsys):
+    """``ampsim --version`` prints the package's version, which is pyproject.toml's (it said "the following
+    arguments are required: command")."""
+    from ampsim.cli import main
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    assert ampsim.__version__ == project
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out == f"ampsim {project}\n"
