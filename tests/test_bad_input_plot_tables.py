@@ -221,12 +221,13 @@ def test_a_folder_in_the_way_of_a_figures_pdf_is_found_before_anything_is_writte
     if source == "sweep-file":
         (figs / "staleness_vs_mak_mnist.pdf").mkdir(parents=True)  # the second figure's
         argv = ["plot", MAK_TOML, "--sweep-dir", mak, "--out", figs]
-    else:
-        (figs / "f.pdf").mkdir(parents=True)
-        argv = ["plot", mak, "--x", "train.mak", "--y", "throughput", "--out", figs / "f.png"]
+    else:  # (into a folder: the figure's .png and .pdf; --out f.png writes f.png alone)
+        (figs / "mak_throughput_vs_train.mak.pdf").mkdir(parents=True)
+        argv = ["plot", mak, "--x", "train.mak", "--y", "throughput", "--out", figs]
     line = one_error_line(capsys, argv)
     assert line.endswith(".pdf: is a folder, not a file")
-    assert [p.name for p in figs.iterdir()] == [f"{'staleness_vs_mak_mnist' if source == 'sweep-file' else 'f'}.pdf"]
+    stem = "staleness_vs_mak_mnist" if source == "sweep-file" else "mak_throughput_vs_train.mak"
+    assert [p.name for p in figs.iterdir()] == [f"{stem}.pdf"]
 
 
 def test_a_sweep_table_of_its_header_alone_is_one_line(mak, tmp_path, capsys):

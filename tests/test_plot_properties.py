@@ -151,6 +151,22 @@ def test_a_sweeps_out_named_as_a_figure_file_is_one_line_not_a_folder_of_that_na
     assert len(list((tmp_path / "figs.pdf").iterdir())) == 4
 
 
+@pytest.mark.parametrize("suffix", [".png", ".pdf"])
+def test_a_tables_out_named_as_a_figure_file_writes_that_file_alone(tmp_path, capsys, suffix):
+    """``plot TABLE --out q/f.pdf`` wrote q/f.png beside it (and ``--out q/f.png`` a q/f.pdf): a figure file is
+    written as asked, as run folders' is; a folder takes the figure's .png and .pdf (their printed paths)."""
+    (tmp_path / "t.csv").write_text("x,y\n1,2\n2,3\n")
+    out = tmp_path / "q" / f"f{suffix}"
+    assert main(["plot", str(tmp_path / "t.csv"), "--x", "x", "--y", "y", "--out", str(out)]) == 0
+    assert capsys.readouterr().out.splitlines() == [str(out)]
+    assert [p.name for p in (tmp_path / "q").iterdir()] == [out.name]
+    assert out.read_bytes().startswith(b"%PDF" if suffix == ".pdf" else b"\x89PNG")
+    assert main(["plot", str(tmp_path / "t.csv"), "--x", "x", "--y", "y", "--out", str(tmp_path / "figs")]) == 0
+    stem = tmp_path / "figs" / f"{tmp_path.name}_t_y_vs_x"
+    assert capsys.readouterr().out.splitlines() == [f"{stem}.png", f"{stem}.pdf"]
+    assert sorted(p.name for p in (tmp_path / "figs").iterdir()) == [f"{stem.name}.pdf", f"{stem.name}.png"]
+
+
 @pytest.fixture
 def run(tmp_path) -> Path:
     """A copy of a committed sweep point (a finished run: its config, summary and metrics) in ``tmp_path/run``."""

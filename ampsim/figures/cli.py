@@ -8,9 +8,10 @@
 
 Default folders: a sweep's table is read from ``results/sweeps/<name>/`` (``results/quick/sweeps/<name>``
 with ``--quick``, see :attr:`ampsim.sweeps.spec.Sweep.default_dir`); its figures go to ``results/figures/``
-(``results/quick/figures/``). A table's figure goes there too unless ``--out`` names a file, as
-``<folder>_<y>_vs_<x>`` (a sweep folder's table.csv) or ``<folder>_<stem>_<y>_vs_<x>`` (another CSV), a path
-separator, ``..`` or control character of a column's name written ``_``.
+(``results/quick/figures/``). A table's figure goes there too (or into the folder ``--out`` names), a .png and
+a .pdf named ``<folder>_<y>_vs_<x>`` (a sweep folder's table.csv) or ``<folder>_<stem>_<y>_vs_<x>`` (another
+CSV), a path separator, ``..`` or control character of a column's name written ``_``; an ``--out`` naming a
+figure file (``f.png`` or ``f.pdf``) is written alone, as run folders' figure is.
 """
 
 from __future__ import annotations
@@ -167,11 +168,13 @@ def _plot_table(source: Path, args: argparse.Namespace) -> int:
                       y=args.y, hue=tuple(args.hue) if args.hue else None, logx=args.logx)
     # (the name is not parsed for a suffix: a dotted column, train.mak, made a folder named after the figure)
     out = Path(args.out) if args.out else default_figure_dir(False)
-    stem = out.with_suffix("") if out.suffix in (".png", ".pdf") else out / spec.name
-    check_figure_files(stem)  # (before drawing)
+    # a figure file named is that file alone (f.pdf wrote an f.png beside it); a folder takes the .png and .pdf
+    named = out.suffix in (".png", ".pdf")
+    stem, formats = (out.with_suffix(""), (out.suffix[1:],)) if named else (out / spec.name, ("png", "pdf"))
+    check_figure_files(stem, formats)  # (before drawing)
     _check_not_inside_run(stem.parent)
     fig = closing_on_error(draw_xy if numeric else draw_bar)(df, csv, spec, keys)  # (the file: its errors name it)
-    for path in save_figure(fig, stem):
+    for path in save_figure(fig, stem, formats):
         print(path)
     return 0
 
