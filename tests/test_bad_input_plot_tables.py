@@ -129,6 +129,20 @@ def test_an_empty_x_cell_of_a_row_with_a_y_in_an_xy_figure_names_the_column_and_
     assert main(["plot", str(table), "--x", "a", "--y", "b", "--out", str(tmp_path / "f.png")]) == 0
 
 
+@pytest.mark.parametrize("inf", ["inf", "-inf"])
+def test_an_infinite_x_of_a_row_with_a_y_in_an_xy_figure_names_the_column_and_line(tmp_path, capsys, inf):
+    """matplotlib leaves a point at x = ±inf out of a line: the row was dropped without a word, exit 0, as an
+    empty x cell's was."""
+    table = tmp_path / "t.csv"
+    table.write_text(f"a,b\n1,1.0\n{inf},2.0\n3,3.0\n{inf},4.0\n")
+    line = one_error_line(capsys, ["plot", table, "--x", "a", "--y", "b", "--out", tmp_path / "f.png"])
+    assert line.endswith(f"{table}: column 'a' is {inf} on line 3 and 1 more, which has a b value: an xy figure has "
+                         "no place for it (give it a finite value, or leave it out with where)")
+    assert not (tmp_path / "f.png").exists()
+    table.write_text(f"a,b\n1,1.0\n{inf},\n3,3.0\n")  # (no y: nothing to draw, as a row of empty cells)
+    assert main(["plot", str(table), "--x", "a", "--y", "b", "--out", str(tmp_path / "f.png")]) == 0
+
+
 # -- rows that are no points of the sweep ---------------------------------------------------------------------
 @pytest.mark.parametrize("source", ["sweep-file", "folder"])
 def test_a_points_row_repeated_is_one_line_naming_the_point_and_its_lines(mak, tmp_path, capsys, source):

@@ -172,15 +172,21 @@ def _check_log_axes(df, spec: FigureSpec, x: str, y: str, what: str, source: Pat
 
 
 def _check_placed(df, spec: FigureSpec, source: Path) -> None:
-    """A DataError line naming the first row with a ``y`` value but an empty ``x`` cell: an xy figure has no
-    place for it (it was left out without a word). A row with neither has nothing to draw (a point that
-    diverged); an ``x`` column with no value at all is said by draw_xy (no x values to draw)."""
-    unplaced = df.index[df[spec.x].isna() & df[spec.y].notna()]
-    if unplaced.empty or df[spec.x].isna().all():
+    """A DataError line naming the first row with a ``y`` value but an empty or infinite ``x`` cell: an xy
+    figure has no place for it (matplotlib left it out without a word). A row with no ``y`` has nothing to draw
+    (a point that diverged); an ``x`` column with no value at all is said by draw_xy (no x values to draw)."""
+    import numpy as np
+    import pandas as pd
+
+    x = pd.to_numeric(df[spec.x], errors="coerce")  # (check_numeric passed: numbers, perhaps read as text)
+    unplaced = x[(x.isna() | np.isinf(x)) & df[spec.y].notna()]
+    if unplaced.empty or x.isna().all():
         return
+    first = unplaced.iloc[0]
+    what, fix = ("empty", "fill it in") if np.isnan(first) else (short_cell(first), "give it a finite value")
     more = f" and {len(unplaced) - 1} more" if len(unplaced) > 1 else ""
-    raise DataError(f"figure {spec.name}: {source}: column {spec.x!r} is empty on {line_of(unplaced[0])}{more}, "
-                    f"which has a {spec.y} value: an xy figure has no place for it (fill it in, or leave it out "
+    raise DataError(f"figure {spec.name}: {source}: column {spec.x!r} is {what} on {line_of(unplaced.index[0])}{more}, "
+                    f"which has a {spec.y} value: an xy figure has no place for it ({fix}, or leave it out "
                     "with where)")
 
 
