@@ -89,6 +89,18 @@ def test_a_y_of_infinities_alone_is_one_line_not_an_empty_figure(tmp_path, capsy
     assert pyplot().get_fignums() == open_before
 
 
+@pytest.mark.parametrize("inf", ["inf", "-inf"])
+def test_an_infinite_bar_among_finite_ones_names_the_column_and_line(tmp_path, capsys, inf):
+    """A bar of height ±inf is not drawn (matplotlib gives it no height): the figure was saved with its
+    category empty, exit 0; refused as an xy figure's infinite x is."""
+    table = tmp_path / "t.csv"
+    table.write_text(f"x,y\nring,2\nmesh,{inf}\ntorus,\nline,{inf}\n")
+    line = one_error_line(capsys, ["plot", table, "--x", "x", "--y", "y", "--out", tmp_path / "f.png"])
+    assert line.endswith(f"{table}: column 'y' is {inf} on line 3 and 1 more: a bar figure has no height for it "
+                         "(give it a finite value, or leave it out with where)")
+    assert not (tmp_path / "f.png").exists()
+
+
 @pytest.mark.parametrize("make, words", [(lambda p: p.mkdir(), "is a directory, not a file"),
                                          (os.mkfifo, "not a regular file (a pipe, socket or device)"),
                                          (lambda p: p.symlink_to("/dev/zero"), "not a regular file (a pipe, socket or device)"),

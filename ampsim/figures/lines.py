@@ -190,6 +190,23 @@ def _check_placed(df, spec: FigureSpec, source: Path) -> None:
                     "with where)")
 
 
+def _check_finite_bars(df, spec: FigureSpec, source: Path) -> None:
+    """A DataError line naming the first ``y`` cell of a bar figure that is inf or -inf: matplotlib gives its bar
+    (the mean of its category: infinite, or NaN beside the other sign) no height, and the figure was saved with
+    the category empty. A ``y`` column with no finite value at all is said by draw_bar (no y values to draw)."""
+    import numpy as np
+    import pandas as pd
+
+    y = pd.to_numeric(df[spec.y], errors="coerce")  # (check_numeric passed: numbers, perhaps read as text)
+    infinite = y[np.isinf(y)]
+    if infinite.empty or not np.isfinite(y).any():
+        return
+    more = f" and {len(infinite) - 1} more" if len(infinite) > 1 else ""
+    raise DataError(f"figure {spec.name}: {source}: column {spec.y!r} is {short_cell(infinite.iloc[0])} on "
+                    f"{line_of(infinite.index[0])}{more}: a bar figure has no height for it (give it a finite value, "
+                    "or leave it out with where)")
+
+
 #: the largest magnitude a figure draws (matplotlib's ticks overflow on an axis from -1e308 to 1e308)
 AXIS_LIMIT = 1e300
 
@@ -253,6 +270,7 @@ def draw_bar(df, table: Path, spec: FigureSpec, swept: list[str]):
     _check_cols(df, spec, spec.x, spec.y)
     source = _table_file(Path(table))
     check_numeric(df, spec.y, source, f"figure {spec.name}: ")
+    _check_finite_bars(df, spec, source)
     _check_log_axes(df, spec, spec.x, spec.y, f"figure {spec.name}: ", source)
     keys = tuple(k for k in hue_keys(df, spec, swept) if k != spec.x)
     cats = list(dict.fromkeys(map(cell_key, df[spec.x])))  # the empty cells are one category, as in groups()
