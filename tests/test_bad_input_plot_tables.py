@@ -263,6 +263,21 @@ def test_a_sweep_table_of_its_header_alone_is_one_line(mak, tmp_path, capsys):
     assert f"{mak / 'table.csv'}: holds no point (its header alone); run the sweep" in line
 
 
+@pytest.mark.parametrize("source", ["csv", "folder"])
+def test_a_table_of_its_header_alone_plotted_with_x_and_y_says_it_has_no_rows(mak, tmp_path, capsys, source):
+    """It said "no y values to draw", as of a column whose cells are empty: the table has none."""
+    table = tmp_path / "t.csv" if source == "csv" else mak / "table.csv"
+    if source == "csv":
+        table.write_text("x,y\n")
+    else:
+        edit_lines(table, lambda lines: lines[:1])
+    x, y = ("x", "y") if source == "csv" else ("train.mak", "throughput")
+    line = one_error_line(capsys, ["plot", table if source == "csv" else mak, "--x", x, "--y", y, "--out",
+                                   tmp_path / "f.png"])
+    assert line == f"ampsim: error: {table}: holds no rows (its header alone): nothing to draw"
+    assert not (tmp_path / "f.png").exists()
+
+
 @pytest.mark.parametrize("make, under, words", [
     (lambda p: p.write_text("a file\n"), "", "is a file, not a folder"),
     (lambda p: p.write_text("a file\n"), "sub", "a part of the path is a file, not a folder"),

@@ -23,7 +23,7 @@ import re
 from pathlib import Path
 
 from ampsim import runfiles
-from ampsim.errors import OUTCOME_FIELDS, AmpsimError, ConfigError
+from ampsim.errors import OUTCOME_FIELDS, AmpsimError, ConfigError, DataError
 from ampsim.files import path_option, read_text
 from ampsim.folders import check_not_in_staging
 from ampsim.outputs import check_output_dir, check_output_file
@@ -149,6 +149,8 @@ def _plot_table(source: Path, args: argparse.Namespace) -> int:
     for col in [args.x, args.y, *(args.hue or [])]:
         if col not in df.columns:
             raise ConfigError(f"{csv}: no column {col!r} (columns: {', '.join(map(str, df.columns))})")
+    if df.empty:  # (it said "no <y> values to draw", as of a column of empty cells)
+        raise DataError(f"{csv}: holds no rows (its header alone): nothing to draw")
     check_numeric(df, args.y, csv)  # --y is averaged: text (a label column, a corrupt cell) is one line
     if csv.name == COMPARE_TABLE and "config" in df.columns:  # a compare's: a row per configuration of its runs/
         from ampsim.calibration.rescore import check_rows_of_runs
