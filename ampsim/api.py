@@ -331,7 +331,7 @@ def plan(cfg: Config, *, system: SystemSpec | None = None, placement: dict[str, 
     if system is not None:
         _check_system(system)
     if placement is not None:
-        placement = {name: int(chip) for name, chip in placement.items()}  # (numpy integers as ints)
+        placement = {name: int(chip) for name, chip in as_toml(placement).items()}  # (numpy integers, enums: ints)
     if estimated is not None:  # the plan's own: the caller's list, changed after it was checked, changed the plan
         estimated = [{key: list(v) if isinstance(v, list) else v for key, v in entry.items()} for entry in estimated]
     return planning.plan(cfg, system=system, placement=placement, estimated=estimated)

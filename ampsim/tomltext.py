@@ -115,7 +115,8 @@ def deeper_than(value: Any, limit: int) -> bool:
 def as_toml(value: Any, depth: int = 0) -> Any:
     """``value`` with what Python code hands over as TOML would hold it: tuples as arrays (``(8, 8)``), numpy
     scalars as Python numbers and bools (``for mak in np.arange(...)``), numpy arrays as lists, paths as strings,
-    inside lists and tables too (copies: the caller's objects are never changed, nor shared with the config).
+    enums and other subclasses of str, int and float as the plain value (:func:`_plain`), inside lists and tables
+    too (tables' keys included) (copies: the caller's objects are never changed, nor shared with the config).
     The API's overrides and a config changed with ``dataclasses.replace`` go through it alike, so that one
     value is taken or refused the same either way; a config.toml holds arrays, so what is read back is equal.
 
@@ -125,13 +126,31 @@ def as_toml(value: Any, depth: int = 0) -> Any:
     if depth > MAX_NESTING:
         return value  # (check_writable says "nested too deep")
     if isinstance(value, Mapping):
-        return {k: as_toml(v, depth + 1) for k, v in value.items()}
+        return {_plain(k): as_toml(v, depth + 1) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [as_toml(v, depth + 1) for v in value]
     if isinstance(value, os.PathLike):
         return os.fspath(value)
     if type(value).__module__ == "numpy" and hasattr(value, "tolist"):  # a scalar (bool_, int64, ...) or array
         return value.tolist()
+    return _plain(value)
+
+
+def _plain(value: Any) -> Any:
+    """A str, int or float of a subclass (an ``IntEnum``, a ``(str, Enum)``, a str of one's own) as the plain value
+    it holds: kept, its type went into the Config, the Plan and the messages ("chip Chip.FOUR does not exist"), and
+    a pickled Config needed the caller's class to be read. The base type's own method reads the value (``str()`` of
+    a ``(str, Enum)`` is "Kind.SIM", and a subclass's ``__float__`` may say anything); a bool stays a bool.
+
+    >>> import enum
+    >>> class Kind(str, enum.Enum):
+    ...     SIM = "sim"
+    >>> [(v, type(v).__name__) for v in as_toml([Kind.SIM, enum.IntEnum("Mak", {"FOUR": 4}).FOUR, True])]
+    [('sim', 'str'), (4, 'int'), (True, 'bool')]
+    """
+    for plain, read in ((str, str.__str__), (int, int.__int__), (float, float.__float__)):
+        if isinstance(value, plain) and type(value) is not plain and type(value) is not bool:
+            return read(value)
     return value
 
 
