@@ -80,14 +80,25 @@ def path_kind(path: str | Path) -> str:
 
 
 def dangling_link(path: str | Path) -> str | None:
-    """How an error names ``path`` where it is a symbolic link that leads to nothing (dangling, or a loop), else
-    None: said as missing, a link to a disk not mounted was taken for a typo in the path, or for a file never made.
+    """How an error names ``path`` where it is a symbolic link that cannot be followed, else None: one that leads to
+    nothing (dangling), a loop of links (to itself, or into a cycle: it was said to lead to nothing, as a link to a
+    disk not mounted is, where the fix is another), or one the file system will not follow (permission denied on the
+    way). Said as missing, a link to a disk not mounted was taken for a typo in the path, or for a file never made.
 
     >>> dangling_link("/")  # (a folder)
     """
-    if os.path.lexists(path) and not os.path.exists(path):
-        return f"a symbolic link that leads to nothing (to {os.readlink(path)!r})"
-    return None
+    if not os.path.lexists(path) or os.path.exists(path):
+        return None
+    to = os.readlink(path)
+    try:
+        os.stat(path)
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            return f"a symbolic link loop (to {to!r})"
+        if e.errno not in (errno.ENOENT, errno.ENOTDIR):
+            return f"a symbolic link that cannot be followed (to {to!r}: {os_error_cause(e)})"
+        return f"a symbolic link that leads to nothing (to {to!r})"
+    return None  # (made meanwhile)
 
 
 def path_option(text: str) -> str:

@@ -250,7 +250,7 @@ def fetch(relpath: str, *, root: Path | str | None = None, verify: bool = True) 
 
 def _in_the_way(path: Path, base: Path) -> str | None:
     """Why the missing ``path`` under the data root ``base`` cannot be there, where something stands in its place
-    or in a folder's on the way (the root included): a symbolic link that leads to nothing (dangling, or a loop)
+    or in a folder's on the way (the root included): a symbolic link that cannot be followed (dangling, a loop)
     or a file; else None. Said as missing with downloads off, a link to an unmounted disk was taken for a file
     never fetched, and online it was downloaded over."""
     for p in (path, *path.parents[:len(path.relative_to(base).parts)]):
