@@ -18,6 +18,7 @@ Contract:
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import logging
 import os
@@ -226,6 +227,8 @@ def fetch(relpath: str, *, root: Path | str | None = None, verify: bool = True) 
         return path
     if os.path.exists(path):
         raise DataError(f"{path}: is not a regular file; remove it and re-run")
+    if (why := _unreachable(path)) is not None:  # (not missing: the file may be there)
+        raise DataError(f"{path}: {why}; {_WHAT_TO_DO}")
     if (why := _in_the_way(path, base)) is not None:  # (a download would replace the link, or fail three times)
         raise DataError(f"missing {path}: {why}; {_WHAT_TO_DO}")
     if spec is None:
@@ -246,6 +249,18 @@ def fetch(relpath: str, *, root: Path | str | None = None, verify: bool = True) 
         return path
     why = reasons[0][1] if len(reasons) == 1 else "; ".join(f"{host}: {why}" for host, why in reasons)
     raise DataError(f"missing {path}: download failed ({why}); {_WHAT_TO_DO}")
+
+
+def _unreachable(path: Path) -> str | None:
+    """Why ``path``, which ``os.path`` says is not there, may be there but cannot be looked at (a folder on the way
+    the user may not enter: another user's data root), as an unreadable file is worded; None where it is not there
+    (nothing by that name, a file for a folder on the way) or a link cannot be followed (:func:`_in_the_way`). Taken
+    for missing, it was "downloads are off" offline, and online a PermissionError out of the download's clean-up."""
+    try:
+        os.stat(path)
+    except OSError as e:
+        return None if e.errno in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP) else os_error_cause(e)
+    return None
 
 
 def _in_the_way(path: Path, base: Path) -> str | None:

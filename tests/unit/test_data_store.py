@@ -378,3 +378,33 @@ def test_a_file_or_a_link_to_nothing_in_a_folders_place_is_named_not_downloaded_
     named = f"{blocked} (the data root)" if where == "root" else str(blocked)
     why = "a file, not a folder" if kind == "file" else f"a symbolic link loop (to {blocked.name!r})"
     assert str(err.value).startswith(f"missing {base / 'mnist' / 'train-images-idx3-ubyte.gz'}: {named} is {why}; ")
+
+
+@pytest.mark.parametrize("offline", ["1", ""])
+def test_a_data_root_that_cannot_be_entered_is_said_so_not_missing(tmp_path, monkeypatch, offline):
+    """A data root the user may not enter (mode 700, another user's) was "missing ...: downloads are off" offline,
+    where the file may well be there, and online a PermissionError out of fetch (the API's caller got no DataError,
+    the CLI's line had no way out); it is the line an unreadable file gets. (As root nothing is denied: the file
+    system's refusal is made here.)"""
+    import errno
+
+    locked = tmp_path / "theirs"
+    (locked / "mnist").mkdir(parents=True)
+    monkeypatch.setenv("AMPSIM_DATA", str(locked))
+    monkeypatch.setenv("AMPSIM_OFFLINE", offline)
+    real_stat = os.stat
+
+    def stat(path, *args, **kwargs):
+        if str(os.fspath(path)).startswith(f"{locked}{os.sep}"):
+            raise PermissionError(errno.EACCES, "Permission denied", os.fspath(path))
+        return real_stat(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "stat", stat)
+    monkeypatch.setattr(os, "lstat", lambda path, **kwargs: stat(path, follow_symlinks=False))
+    wanted = locked / "mnist" / "train-images-idx3-ubyte.gz"
+    with pytest.raises(DataError) as err:
+        store.fetch("mnist/train-images-idx3-ubyte.gz")
+    assert str(err.value) == (f"{wanted}: permission denied; put the file there or set AMPSIM_DATA to a folder "
+                              "holding mnist/, sst/, qm9/")
+    monkeypatch.undo()
+    assert os.listdir(locked / "mnist") == []
