@@ -26,7 +26,7 @@ import tempfile
 import weakref
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, ParamSpec, Sequence, TypeVar
 
 from ampsim import planning
 from ampsim.blame import blaming
@@ -296,8 +296,8 @@ def sweep(sweep_file: str | Path, out: str | Path | None = None, *, quick: bool 
 
 
 @_api
-def plan(cfg: Config, *, system: SystemSpec | None = None, placement: dict[str, int] | None = None,
-         estimated: list[dict] | None = None) -> Plan:
+def plan(cfg: Config, *, system: SystemSpec | None = None, placement: Mapping[str, int] | None = None,
+         estimated: Sequence[Mapping] | None = None) -> Plan:
     """:func:`ampsim.planning.plan` (the experiment resolved once: task, hardware, placement, estimated
     load) for a loaded :class:`Config`; anything else is one ConfigError line, and so is a ``system`` or a
     ``placement`` for the reference executor, which has neither, and a ``system`` for a config with ``[hardware]``
@@ -313,7 +313,8 @@ def plan(cfg: Config, *, system: SystemSpec | None = None, placement: dict[str, 
             for k, v in placement.items())):
         raise ConfigError(f"plan: placement: expected a dict of node name -> chip (int) or None, got "
                           f"{_got(placement)}")
-    if estimated is not None and not (isinstance(estimated, list) and all(isinstance(e, dict) for e in estimated)):
+    if estimated is not None and not (isinstance(estimated, (list, tuple))  # (a plan's own: a tuple of mappings)
+                                      and all(isinstance(e, Mapping) for e in estimated)):
         raise ConfigError(f"plan: estimated: expected a list of dicts (a placement's estimated load) or None, got "
                           f"{_got(estimated)}")
     cfg = checked(cfg)
@@ -333,7 +334,7 @@ def plan(cfg: Config, *, system: SystemSpec | None = None, placement: dict[str, 
     if placement is not None:
         placement = {name: int(chip) for name, chip in as_toml(placement).items()}  # (numpy integers, enums: ints)
     if estimated is not None:  # the plan's own: the caller's list, changed after it was checked, changed the plan
-        estimated = [{key: list(v) if isinstance(v, list) else v for key, v in entry.items()} for entry in estimated]
+        estimated = [dict(entry) for entry in estimated]  # (planning.frozen_load copies the node lists)
     return planning.plan(cfg, system=system, placement=placement, estimated=estimated)
 
 

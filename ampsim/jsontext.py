@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import math
 from json.encoder import encode_basestring_ascii
-from typing import Any
+from typing import Any, Mapping
 
 __all__ = ["dumps", "plain"]
 
@@ -39,7 +39,7 @@ def plain(obj: Any) -> Any:
     """``obj`` as JSON can hold it: non-finite floats None, numpy scalars Python numbers, keys ``str``."""
     if isinstance(obj, float) and not math.isfinite(obj):
         return None
-    if isinstance(obj, dict):
+    if isinstance(obj, Mapping):  # (a plan's read-only MappingProxyType too)
         return {str(k): plain(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
         return [plain(v) for v in obj]
@@ -94,7 +94,7 @@ def _text(obj: Any, newline: str) -> str:
         inner = newline + "  "
         texts = _numbers(obj) if len(obj) >= _MANY else None
         return "[" + inner + ("," + inner).join(texts or [_text(v, inner) for v in obj]) + newline + "]"
-    if isinstance(obj, dict):
+    if isinstance(obj, Mapping):
         if not obj:
             return "{}"
         inner = newline + "  "

@@ -34,7 +34,8 @@ import dataclasses
 import json
 import logging
 from dataclasses import dataclass
-from typing import Sequence
+from types import MappingProxyType
+from typing import Mapping, Sequence
 
 from ampsim.blame import blaming, override_of
 from ampsim.config import Config
@@ -55,7 +56,7 @@ from ampsim.models.base import Task
 from ampsim.muf import check_muf, copies_share, instances_per_epoch
 from ampsim.optim import OptimizerSpec
 from ampsim.patterns import first_matches
-from ampsim.placement import check_estimated, check_names, estimated_load, expand_profile, place, profile
+from ampsim.placement import check_estimated, check_names, estimated_load, expand_profile, frozen_load, place, profile
 from ampsim.placement.memory import resident_bytes
 from ampsim.replicas import Replicated, no_host_cores, node_copies, odd_copies, replica_spec, replicate
 from ampsim.unread import warn_unread, warn_unread_host, warn_unread_roofline, warn_unread_switching, warn_unused_sync
@@ -81,7 +82,8 @@ class Plan:
     ``chips`` are the specs the placement placed on: the simulated machine's chips (``sim``), one
     pseudo-chip per worker (``multicore``), none (``reference``). ``placement`` maps every node name to a
     chip (worker) index; ``estimated_load`` is the placement's per-chip estimate (profiled strategies
-    only), written with the run as ``placement.json``.
+    only), written with the run as ``placement.json``. Both are read-only (a ``MappingProxyType``; a tuple of them,
+    their nodes tuples), as the plan is: its executor reads them after the plan's checks.
     """
 
     config: Config
@@ -89,8 +91,8 @@ class Plan:
     executor: str
     system: SystemSpec | None = None
     chips: tuple[ChipSpec, ...] = ()
-    placement: dict[str, int] | None = None
-    estimated_load: list[dict] | None = None
+    placement: Mapping[str, int] | None = None
+    estimated_load: tuple[Mapping, ...] | None = None
     workers: int = 0
     #: the groups and node copies (``[replicas]``); None when nothing is copied
     replicas: Replicated | None = None
@@ -337,8 +339,8 @@ def check_executor(cfg: Config) -> int:
     return workers
 
 
-def plan(cfg: Config, *, system: SystemSpec | None = None, placement: dict[str, int] | None = None,
-         estimated: list[dict] | None = None) -> Plan:
+def plan(cfg: Config, *, system: SystemSpec | None = None, placement: Mapping[str, int] | None = None,
+         estimated: Sequence[Mapping] | None = None) -> Plan:
     """Resolve ``cfg`` into a :class:`Plan` (builds the task: loads its data, initializes parameters).
 
     ``system`` replaces the experiment's hardware model and ``placement`` (with its ``estimated`` load)
@@ -349,8 +351,8 @@ def plan(cfg: Config, *, system: SystemSpec | None = None, placement: dict[str, 
         return _plan(cfg, system, placement, estimated)
 
 
-def _plan(cfg: Config, system: SystemSpec | None, placement: dict[str, int] | None,
-          estimated: list[dict] | None) -> Plan:
+def _plan(cfg: Config, system: SystemSpec | None, placement: Mapping[str, int] | None,
+          estimated: Sequence[Mapping] | None) -> Plan:
     kind, resolved_by_caller = cfg.executor.kind, system is not None or placement is not None
     if estimated is not None and placement is None:  # (it was kept, describing the strategy's own placement)
         raise ConfigError("plan: estimated: the load of a given placement; give the placement too")
@@ -394,4 +396,4 @@ def _plan(cfg: Config, system: SystemSpec | None, placement: dict[str, int] | No
         check_placement(placement, task.model.graph.nodes, n, "plan", unit=unit)
         if estimated is not None:
             check_estimated(estimated, placement, n, "plan: estimated")
-    return Plan(cfg, task, kind, system, chips, dict(placement), estimated, workers, rep)
+    return Plan(cfg, task, kind, system, chips, MappingProxyType(dict(placement)), frozen_load(estimated), workers, rep)

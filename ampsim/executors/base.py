@@ -22,7 +22,7 @@ import functools
 import numbers
 import reprlib
 from pathlib import Path
-from typing import Any, Callable, ClassVar, Iterable, Iterator, Mapping, Protocol, runtime_checkable
+from typing import Any, Callable, ClassVar, Iterable, Iterator, Mapping, Protocol, Sequence, runtime_checkable
 
 from ampsim import runfiles
 from ampsim.errors import ConfigError, RunError
@@ -44,9 +44,9 @@ class ExecutorPlan(Protocol):
     executor: str
     #: the simulated machine (executors that simulate one), else None
     system: SystemSpec | None
-    #: node name -> chip (worker) index, for executors that place nodes
-    placement: dict[str, int] | None
-    estimated_load: list[dict] | None
+    #: node name -> chip (worker) index, for executors that place nodes (read-only in a Plan, as its load)
+    placement: Mapping[str, int] | None
+    estimated_load: Sequence[Mapping] | None
     #: worker processes (multicore)
     workers: int
     mak: int
@@ -137,8 +137,8 @@ class ExecutorBase:
     time_unit: ClassVar[str]
     #: node name -> chip (worker) index; None for an executor without placement
     placement: dict[str, int] | None = None
-    #: the placement's estimated load per chip (profiled strategies), else None
-    estimated_load: list[dict] | None = None
+    #: the placement's estimated load per chip (profiled strategies), else None: the plan's own (read-only)
+    estimated_load: Sequence[Mapping] | None = None
     #: chips (workers) the placement maps onto
     n_units: int = 0
     #: whether the model's nodes in this process hold the parameters as trained (False where workers of their own

@@ -14,10 +14,10 @@
 Every public name is re-exported here: callers import from ``ampsim.placement``.
 """
 
-from ampsim.placement.estimate import check_estimated, estimated_load, nodes_by_chip
+from ampsim.placement.estimate import check_estimated, estimated_load, frozen_load, nodes_by_chip
 from ampsim.placement.load import Profile, expand_profile, node_time_s, profile
 from ampsim.placement.memory import Room, resident_bytes
 from ampsim.placement.strategies import check_map, check_names, place
 
 __all__ = ["Profile", "Room", "check_estimated", "check_map", "check_names", "estimated_load", "expand_profile",
-           "node_time_s", "nodes_by_chip", "place", "profile", "resident_bytes"]
+           "frozen_load", "node_time_s", "nodes_by_chip", "place", "profile", "resident_bytes"]

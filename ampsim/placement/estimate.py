@@ -4,12 +4,13 @@ places on each chip."""
 from __future__ import annotations
 
 import numbers
-from typing import Sequence
+from types import MappingProxyType
+from typing import Mapping, Sequence
 
 from ampsim.errors import ConfigError
 from ampsim.placement.load import Profile, node_time_s
 
-__all__ = ["check_estimated", "estimated_load", "nodes_by_chip"]
+__all__ = ["check_estimated", "estimated_load", "frozen_load", "nodes_by_chip"]
 
 
 def nodes_by_chip(mapping: dict[str, int], n_chips: int) -> list[list[str]]:
@@ -48,3 +49,16 @@ def check_estimated(estimated: list[dict], mapping: dict[str, int], n: int, wher
             raise ConfigError(f"{where}[{i}]: expected {{'chip': {i}, 'nodes': {sorted(names)!r}, "
                               f"'est_busy_s_per_instance': seconds >= 0}} (the placement's load on chip {i}), "
                               f"got {entry!r}"[:400])
+
+
+def frozen_load(estimated: Sequence[Mapping] | None) -> tuple[Mapping, ...] | None:
+    """A placement's estimated load as a plan holds it: read-only, its entries and their node lists too (a list of
+    dicts, changed by code holding the frozen plan, went past its checks into the executor and placement.json).
+
+    >>> load = frozen_load([{"chip": 0, "nodes": ["a"], "est_busy_s_per_instance": 0.5}])
+    >>> load[0]["nodes"], type(load[0]).__name__
+    (('a',), 'mappingproxy')
+    """
+    if estimated is None:
+        return None
+    return tuple(MappingProxyType({**entry, "nodes": tuple(entry["nodes"])}) for entry in estimated)

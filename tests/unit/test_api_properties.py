@@ -166,6 +166,28 @@ def test_what_the_api_returns_as_frozen_is(tmp_path):
     assert hash(cfg) == hash(ampsim.load_experiment(BLOBS, SIM)) and run.config == cfg
 
 
+def test_a_plans_placement_and_load_cannot_be_changed_under_its_executor(tmp_path):
+    """A Plan is frozen, but its placement (a dict) and its estimated load (a list of dicts of lists) were not: code
+    holding the plan changed them past the plan's checks (a node onto a chip that does not exist, a NaN load, another
+    chip's nodes), into its executor and the run's placement.json. They are read-only now, and written as before."""
+    cfg = ampsim.load_experiment(BLOBS, {**SIM, "placement.strategy": "greedy"})
+    plan = ampsim.plan(cfg)
+    name = next(iter(plan.placement))
+    for change in (lambda: plan.placement.__setitem__(name, 99), lambda: plan.placement.pop(name),
+                   lambda: plan.estimated_load[0].__setitem__("est_busy_s_per_instance", math.nan),
+                   lambda: plan.estimated_load[1]["nodes"].append("fc9"), lambda: plan.estimated_load.append({})):
+        with pytest.raises((TypeError, AttributeError)):
+            change()
+    again = ampsim.plan(cfg, placement=plan.placement, estimated=plan.estimated_load)  # (handed on, as compare does)
+    assert again.placement == plan.placement and again.estimated_load == plan.estimated_load
+    with ampsim.make_executor(again) as executor:
+        assert executor.placement == plan.placement and executor.estimated_load == plan.estimated_load
+    run = ampsim.train(cfg, tmp_path / "run")
+    placed = json.loads((run.path / "placement.json").read_text())
+    assert placed["strategy_output"] == dict(plan.placement)
+    assert placed["chips"] == [dict(e, nodes=list(e["nodes"])) for e in plan.estimated_load]
+
+
 def test_a_plans_given_load_is_its_own_copy():
     """plan(estimated=...) kept the caller's list: changed after planning (a NaN, another chip's nodes), the frozen
     plan's load changed with it, unchecked, into the executor and its run's placement.json."""

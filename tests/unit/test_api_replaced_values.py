@@ -5,6 +5,7 @@ config ("expected array, got tuple"); both now take it as the array a run's conf
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 
@@ -78,7 +79,7 @@ class _Rate(float):
 
 def _types(value):
     """``value`` with every scalar replaced by its type's name, lists and tables kept (their keys' types too)."""
-    if isinstance(value, dict):
+    if isinstance(value, Mapping):  # (a plan's placement: read-only)
         return {(type(k).__name__, k): _types(v) for k, v in value.items()}
     if isinstance(value, list):
         return [_types(v) for v in value]

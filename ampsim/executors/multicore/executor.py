@@ -25,7 +25,7 @@ import logging
 import os
 import time
 import weakref
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -76,9 +76,9 @@ class MulticoreExecutor(ExecutorBase):
                    estimated_load=plan.estimated_load, watchdog_s=plan.watchdog_s, sync_sets=plan.sync_sets,
                    trace=plan.trace)
 
-    def __init__(self, model: Model, placement: dict[str, int], n_workers: int, *, mak: int = 1,
+    def __init__(self, model: Model, placement: Mapping[str, int], n_workers: int, *, mak: int = 1,
                  start_method: str | None = None, tuning: dict | None = None, source: str = "<config>",
-                 estimated_load: list[dict] | None = None, watchdog_s: float = WATCHDOG_S,
+                 estimated_load: Sequence[Mapping] | None = None, watchdog_s: float = WATCHDOG_S,
                  sync_sets: Sequence[SyncSet] = (), trace: bool = False) -> None:
         if n_workers < 1:
             raise ConfigError(f"{source}: executor.workers: must be >= 1, got {n_workers}")

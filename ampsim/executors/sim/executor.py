@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Mapping, Sequence
 
 import simpy
 
@@ -68,9 +68,9 @@ class SimExecutor(ExecutorBase):
                    max_staleness=plan.max_staleness, admission_start=plan.admission_start,
                    admission_slow_start=plan.admission_slow_start, collective=plan.collective)
 
-    def __init__(self, model: Model, system: SystemSpec, placement: dict[str, int], *, mak: int = 1,
+    def __init__(self, model: Model, system: SystemSpec, placement: Mapping[str, int], *, mak: int = 1,
                  trace: bool = False, eval_advances_time: bool = False, source: str = "<config>",
-                 estimated_load: list[dict] | None = None, numerics: bool = True,
+                 estimated_load: Sequence[Mapping] | None = None, numerics: bool = True,
                  recording_context: str = "", sync_sets: list[SyncSet] = (), max_staleness: float = 0.0,
                  admission_start: int = 1, admission_slow_start: bool = True, collective: str = "ring") -> None:
         self.model, self.system, self.mak, self.estimated_load = model, system, mak, estimated_load
