@@ -11,7 +11,8 @@ them on arbitrary documents; every committed result file re-encodes to its own b
 
 What a run's files hold is made plain on the way (:func:`plain` alone gives the same as a structure): a
 float that is not finite becomes ``null``, a numpy scalar its Python number, a tuple a list and every key
-its ``str``.
+its ``str``. An :class:`InOrder` table keeps its keys' order (where that order is part of what it says: a
+sweep point's pattern table, first match wins); the standard library has no such table, and sorts it too.
 
 >>> print(dumps({"b": (1, 2.5), "a": {"x": float("nan")}, 3: []}))
 {
@@ -32,15 +33,28 @@ import math
 from json.encoder import encode_basestring_ascii
 from typing import Any, Mapping
 
-__all__ = ["dumps", "plain"]
+__all__ = ["InOrder", "dumps", "plain"]
+
+
+class InOrder(dict):
+    """A table :func:`dumps` writes in its own order, not with its keys sorted: one whose order is part of what it
+    says (a pattern table of a sweep's point, first match wins: :func:`ampsim.sweeps.ids.in_order`).
+
+    >>> print(dumps(InOrder({"fc*": 3, "*": 0})))
+    {
+      "fc*": 3,
+      "*": 0
+    }
+    """
 
 
 def plain(obj: Any) -> Any:
-    """``obj`` as JSON can hold it: non-finite floats None, numpy scalars Python numbers, keys ``str``."""
+    """``obj`` as JSON can hold it: non-finite floats None, numpy scalars Python numbers, keys ``str`` (an
+    :class:`InOrder` table stays one)."""
     if isinstance(obj, float) and not math.isfinite(obj):
         return None
     if isinstance(obj, Mapping):  # (a plan's read-only MappingProxyType too)
-        return {str(k): plain(v) for k, v in obj.items()}
+        return (InOrder if isinstance(obj, InOrder) else dict)((str(k), plain(v)) for k, v in obj.items())
     if isinstance(obj, (list, tuple)):
         return [plain(v) for v in obj]
     if hasattr(obj, "item"):  # numpy scalars
@@ -98,7 +112,9 @@ def _text(obj: Any, newline: str) -> str:
         if not obj:
             return "{}"
         inner = newline + "  "
-        items = sorted({str(k): v for k, v in obj.items()}.items())  # (a later key with the same str wins)
+        items = {str(k): v for k, v in obj.items()}.items()  # (a later key with the same str wins)
+        if not isinstance(obj, InOrder):
+            items = sorted(items)
         return ("{" + inner + ("," + inner).join([encode_basestring_ascii(k) + ": " + _text(v, inner)
                                                   for k, v in items]) + newline + "}")
     if hasattr(obj, "item"):  # numpy scalars

@@ -18,8 +18,9 @@ import json
 from typing import Any, Mapping
 
 from ampsim.config import Config, field_default
+from ampsim.jsontext import InOrder
 
-__all__ = ["id_view", "id_text", "point_id", "order_counts", "ordered_keys", "PATTERN_TABLES"]
+__all__ = ["id_view", "id_text", "point_id", "order_counts", "ordered_keys", "in_order", "PATTERN_TABLES"]
 
 #: tables whose keys are patterns matched in order, the first match winning: their keys' order is part of the run
 PATTERN_TABLES = (("replicas", "nodes"), ("train", "staleness_nodes"), ("placement", "map"))
@@ -60,10 +61,31 @@ def order_counts(table: Mapping[str, Any]) -> bool:
     return len(table) > 1 and any(c in key for key in table for c in "*?[")
 
 
+#: the dotted keys of :data:`PATTERN_TABLES`
+_PATTERN_KEYS = frozenset(f"{s}.{k}" for s, k in PATTERN_TABLES)
+
+
+def _ordered(key: str, value: Any) -> bool:
+    """Whether dotted ``key``'s ``value`` is a whole pattern table whose order counts (:func:`order_counts`)."""
+    return key in _PATTERN_KEYS and isinstance(value, dict) and order_counts(value)
+
+
 def ordered_keys(values: Mapping[str, Any]) -> list[str]:
     """The dotted keys of a point's swept ``values`` that hold a pattern table whose order counts
     (:func:`order_counts`): its table's cell keeps that order (:func:`ampsim.tables.table_row`)."""
-    return [key for s, k in PATTERN_TABLES if isinstance(t := values.get(key := f"{s}.{k}"), dict) and order_counts(t)]
+    return [key for key, value in values.items() if _ordered(key, value)]
+
+
+def in_order(key: str, value: Any) -> Any:
+    """``value`` of dotted ``key`` as a point's ``point.json`` writes it: a pattern table whose order counts in its
+    own order (:class:`~ampsim.jsontext.InOrder`; sorted, two orders read as one run), anything else as it is.
+
+    >>> in_order("placement.map", {"fc*": 3, "*": 0}), in_order("train.mak", 4)
+    ({'fc*': 3, '*': 0}, 4)
+    >>> type(in_order("placement.map", {"fc*": 3, "*": 0})).__name__, type(in_order("placement.map", {"fc1": 3}))
+    ('InOrder', <class 'dict'>)
+    """
+    return InOrder(value) if _ordered(key, value) else value
 
 
 def id_text(view: dict[str, Any], hardware: dict | None) -> str:

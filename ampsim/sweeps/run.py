@@ -87,7 +87,7 @@ from ampsim.sweeps.folder import (
     sweep_lock,
     temporary_path,
 )
-from ampsim.sweeps.ids import ordered_keys
+from ampsim.sweeps.ids import in_order, ordered_keys
 from ampsim.sweeps.numerics import compile_replay_loop
 from ampsim.sweeps.order import by_machine
 from ampsim.sweeps.spec import SEED_KEY, Sweep
@@ -194,8 +194,9 @@ def point_tasks(sweep: Sweep, out: Path) -> list[PointTask]:
     out = out.resolve()
     file = sweep_file_record(sweep.path, out)  # (a point of a sweep killed before its table is the sweep's too)
     return [PointTask(str(sweep.experiment), tuple(p.overrides), str(out / p.point_id), p.point_id,
-                      {"point_id": p.point_id, "label": p.label, "values": p.values, "quick": sweep.quick,
-                       "overrides": [[k, v] for k, v in p.overrides], "sweep": sweep.name, SWEEP_FILE: file},
+                      {"point_id": p.point_id, "label": p.label, "quick": sweep.quick, "sweep": sweep.name,
+                       "values": {k: in_order(k, v) for k, v in p.values.items()},
+                       "overrides": [[k, in_order(k, v)] for k, v in p.overrides], SWEEP_FILE: file},
                       p.compiled, p.machine)
             for p in sweep.points]
 
