@@ -37,8 +37,9 @@ from ampsim.runread import read_summary
 from ampsim.tables import TABLE, TABLE_FILES, read_table_info
 from ampsim.wording import wording
 
-__all__ = ["LOCK_NAME", "SWEEP_FILE", "check_sweep_folder", "clear_sweep_folder", "point_id_of", "point_lacks",
-           "remove_temporaries", "sweep_file_record", "sweep_lock", "temporary_path"]
+__all__ = ["LOCK_NAME", "SWEEP_FILE", "check_point_folder", "check_sweep_folder", "clear_sweep_folder", "cleared",
+           "check_clearable", "point_finished", "point_id_of", "point_lacks", "remove_temporaries", "sweep_file_record",
+           "sweep_lock", "temporary_path"]
 
 LOCK_NAME = ".sweep.lock"
 #: the key of ``sweep.json`` and ``point.json`` that names the sweep's file (:func:`sweep_file_record`)
@@ -189,6 +190,33 @@ def point_lacks(folder: Path) -> str | None:
     return f"has no {TRACE} (its config traces)" if _trace_missing(folder) else None
 
 
+def point_finished(final: Path, point_id: str) -> bool:
+    """Whether point ``point_id`` is done in its folder ``final``: that holds a point record naming the point (a run
+    trained into the folder by hand holds a summary too, of another config), a summary that reads, and the trace its
+    config asks for."""
+    return point_id_of(final) == point_id and point_lacks(final) is None
+
+
+def check_point_folder(final: Path, point_id: str) -> bool:
+    """Refuse (ConfigError, one line) what stands at unfinished point ``point_id``'s folder ``final`` and is not the
+    sweep's to replace; return whether a folder of the point is there (unfinished: replaced when the point is done
+    again). The sweep asks it of every point before it runs any, so that a folder in the way of its last point does
+    not stop it after hours of the others (a point asks again as it starts: the folder may change meanwhile), and
+    ``sweep --check`` asks it too."""
+    # a folder of this point without a summary that reads (edited, deleted) or the trace its config asks for is
+    # unfinished: replaced when the point is done again; anything else by its name is not the sweep's to delete
+    damaged = os.path.lexists(final)
+    if damaged and not (final.is_dir() and not final.is_symlink() and point_id_of(final) == point_id):
+        record = "has no" if not (final / POINT).exists() else "does not name the point in its"
+        why = (f"a run, not known as this sweep's point: it {record} {POINT}"
+               if (final / SUMMARY).is_file() else f"not a finished point of this sweep: no {SUMMARY}")
+        raise ConfigError(f"{final}: in the way of point {point_id} ({why}); move it away and run the sweep again")
+    if damaged and (other := not_run_outputs(final, also=(POINT,))):  # (replaced whole, they would go too)
+        raise ConfigError(f"{final}: point {point_id} {point_lacks(final)} and is run again, but its folder also "
+                          f"holds {what_it_holds(other)}, which no run writes: move that away first")
+    return damaged
+
+
 def _trace_missing(folder: Path) -> bool:
     """Whether the run in ``folder`` was asked for a trace (``executor.trace`` in its resolved config) that is
     not there. Traces are left out of committed results (tracked files stay under 1 MB, traces are larger), so
@@ -257,28 +285,37 @@ def remove_temporaries(out: Path) -> None:
             stale.unlink(missing_ok=True)
 
 
+def cleared(entry: Path) -> bool:
+    """Whether ``--fresh`` deletes ``entry`` of its sweep folder as a point: a folder holding a ``point.json`` (not a
+    link to one elsewhere: not this sweep's result, and ``rmtree`` refuses links)."""
+    return not entry.is_symlink() and entry.is_dir() and (entry / POINT).is_file()
+
+
+def check_clearable(out: Path) -> None:
+    """Refuse, in one line and changing nothing, a point folder of ``out`` that ``--fresh`` would delete but that also
+    holds files no run writes (a figure, another sweep put inside it)."""
+    for p in sorted(out.iterdir()):
+        if cleared(p) and (other := not_run_outputs(p, also=(POINT,))):
+            raise ConfigError(f"{p}: this sweep's point also holds {what_it_holds(other)}, which no run writes; "
+                              f"{wording().fresh} would delete it with the point: move it away first")
+
+
 def clear_sweep_folder(out: Path) -> None:
     """Delete a sweep folder's results (point folders, temporaries, table) and nothing else: a point folder
-    that also holds files no run writes (a figure, another sweep put inside it) is refused first, in one line.
+    that also holds files no run writes is refused first, in one line (:func:`check_clearable`).
 
     Cut short anywhere (Ctrl-C, SIGKILL), it leaves a folder the same command finishes: the table goes first (no
     table over points partly gone), and each point is renamed to a temporary before it is deleted, in one step.
     ``rmtree`` of the point itself deleted its ``point.json`` first (ext4's directory order), and the folder it
     left, a run no point record names, failed every later sweep of the folder, ``--fresh`` or not."""
-    for p in sorted(out.iterdir()):
-        if not p.is_symlink() and p.is_dir() and (p / POINT).is_file() and (
-                other := not_run_outputs(p, also=(POINT,))):
-            raise ConfigError(f"{p}: this sweep's point also holds {what_it_holds(other)}, which no run writes; "
-                              f"{wording().fresh} would delete it with the point: move it away first")
+    check_clearable(out)
     for name in TABLE_FILES:
         if (table := out / name).is_file() and not table.is_symlink():
             table.unlink()
     for p in out.iterdir():
-        if p.is_symlink():  # (a link to a folder elsewhere: not this sweep's result, and rmtree refuses links)
-            continue
-        if p.is_dir() and (p / POINT).is_file():
+        if cleared(p):
             gone = temporary_path(p, uuid.uuid4().hex[:12], "-unfinished")  # (any 12 hex digits: p is any name)
             os.rename(p, gone)  # (a temporary from here on: what an interrupted rmtree leaves, the next run deletes)
             shutil.rmtree(gone)
-        elif p.is_dir() and _TEMPORARY.fullmatch(p.name):
+        elif not p.is_symlink() and p.is_dir() and _TEMPORARY.fullmatch(p.name):
             shutil.rmtree(p)

@@ -73,14 +73,14 @@ from ampsim import runfiles
 from ampsim.errors import OUTCOME_FIELDS, ConfigError, RunError, first_line
 from ampsim.files import machine_error
 from ampsim.folders import missing_folders, remove_empty
-from ampsim.outputs import what_it_holds
 from ampsim.progress import progress as progress_reporter
-from ampsim.results import not_run_outputs, write_json
+from ampsim.results import write_json
 from ampsim.sweeps.folder import (
     SWEEP_FILE,
+    check_point_folder,
     check_sweep_folder,
     clear_sweep_folder,
-    point_id_of,
+    point_finished,
     point_lacks,
     remove_temporaries,
     sweep_file_record,
@@ -94,7 +94,8 @@ from ampsim.sweeps.spec import SEED_KEY, Sweep
 from ampsim.tables import table_row, write_table
 from ampsim.wording import SWEEP_HARDWARE, reworded, wording
 
-__all__ = ["run_sweep", "run_point", "point_tasks", "write_sweep_table", "default_jobs", "PointTask"]
+__all__ = ["run_sweep", "run_point", "point_tasks", "finished", "unfinished", "write_sweep_table", "default_jobs",
+           "PointTask"]
 
 log = logging.getLogger(__name__)
 
@@ -131,7 +132,7 @@ def run_point(task: PointTask) -> str:
     final = Path(task.out)
     if finished(task):
         return task.point_id
-    damaged = check_point_folder(task)
+    damaged = check_point_folder(final, task.point_id)
     tmp = temporary_path(final, task.point_id)
     aside = tmp.with_name(tmp.name + "-unfinished")  # where an unfinished folder of the point goes meanwhile
     try:
@@ -161,33 +162,18 @@ def run_point(task: PointTask) -> str:
     return task.point_id
 
 
-def check_point_folder(task: PointTask) -> bool:
-    """Refuse (ConfigError, one line) what stands at unfinished point ``task``'s folder and is not the sweep's to
-    replace; return whether a folder of the point is there (unfinished: replaced when the point is done again).
-    The sweep asks it of every point before it runs any, so that a folder in the way of its last point does not
-    stop it after hours of the others (a point asks again as it starts: the folder may change meanwhile)."""
-    final = Path(task.out)
-    # a folder of this point without a summary that reads (edited, deleted) or the trace its config asks for is
-    # unfinished: replaced when the point is done again; anything else by its name is not the sweep's to delete
-    damaged = os.path.lexists(final)
-    if damaged and not (final.is_dir() and not final.is_symlink() and point_id_of(final) == task.point_id):
-        record = "has no" if not (final / runfiles.POINT).exists() else "does not name the point in its"
-        why = (f"a run, not known as this sweep's point: it {record} {runfiles.POINT}"
-               if (final / runfiles.SUMMARY).is_file() else "not a finished point of this sweep: no summary.json")
-        raise ConfigError(f"{final}: in the way of point {task.point_id} ({why}); move it away and run the sweep "
-                          "again")
-    if damaged and (other := not_run_outputs(final, also=(runfiles.POINT,))):  # (replaced whole, they would go too)
-        raise ConfigError(f"{final}: point {task.point_id} {point_lacks(final)} and is run again, but its folder also "
-                          f"holds {what_it_holds(other)}, which no run writes: move that away first")
-    return damaged
-
-
 def finished(task: PointTask) -> bool:
-    """Whether ``task``'s point is done: its folder holds a point record naming the point (a run trained into the
-    folder by hand holds a summary too, of another config), a summary that reads, and the trace its config asks for.
-    """
-    final = Path(task.out)
-    return point_id_of(final) == task.point_id and point_lacks(final) is None
+    """Whether ``task``'s point is done (:func:`~ampsim.sweeps.folder.point_finished`)."""
+    return point_finished(Path(task.out), task.point_id)
+
+
+def unfinished(tasks: list[PointTask]) -> list[PointTask]:
+    """The points of ``tasks`` still to run, a folder in the way of any refused first, in one line
+    (:func:`~ampsim.sweeps.folder.check_point_folder`: before any runs, not after hours of the others)."""
+    todo = [t for t in tasks if not finished(t)]
+    for task in todo:
+        check_point_folder(Path(task.out), task.point_id)
+    return todo
 
 
 def point_tasks(sweep: Sweep, out: Path) -> list[PointTask]:
@@ -246,9 +232,7 @@ def _run_locked(sweep: Sweep, out: Path, jobs: int | None, ray: bool, ray_addres
         clear_sweep_folder(out)
     remove_temporaries(out)
     tasks = point_tasks(sweep, out)
-    todo = [t for t in tasks if not finished(t)]
-    for task in todo:  # before any point runs: not after hours of the others
-        check_point_folder(task)
+    todo = unfinished(tasks)
     ids = {t.point_id for t in tasks}
     orphans = [p.name for p in out.iterdir() if p.is_dir() and not p.name.startswith(".") and p.name not in ids]
     if orphans:

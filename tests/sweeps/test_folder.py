@@ -5,6 +5,8 @@ else is refused in one line, and nothing is touched."""
 from __future__ import annotations
 
 import json
+import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -221,3 +223,45 @@ def test_a_sweep_deletes_its_own_temporaries_only_not_the_users_dot_files(tmp_pa
     _clear(own)  # --fresh: the points and the table, not the user's files
     assert sorted(p.name for p in own.iterdir()) == [".tmp-analysis", ".tmp-notes.md"]
     assert (own / ".tmp-analysis" / "fig.py").read_text() == "mine"
+
+
+#: a point's folder spoilt three ways, and the line refusing it (with ``--fresh``: the line refusing it then)
+SPOILT = [
+    (lambda p: (shutil.rmtree(p), p.mkdir(), (p / "mine.txt").write_text("not a point\n")),
+     r"in the way of point \w+ \(not a finished point of this sweep: no summary.json\)", None),
+    (lambda p: (p / "point.json").unlink(), r"in the way of point \w+ \(a run, not known as this sweep's point: it has "
+                                            r"no point.json\)", None),
+    (lambda p: ((p / "summary.json").unlink(), (p / "notes.txt").write_text("mine\n")),
+     r"point \w+ has no summary.json and is run again, but its folder also holds notes.txt, which no run writes",
+     r"this sweep's point also holds notes.txt, which no run writes; --fresh would delete it with the point"),
+]
+
+
+@pytest.mark.parametrize("fresh", [False, True], ids=["resume", "fresh"])
+@pytest.mark.parametrize("spoil, words, fresh_words", SPOILT,
+                         ids=["a-folder-of-ones-own", "a-run-trained-there", "a-damaged-point-holding-ones-files"])
+def test_check_refuses_a_folder_in_a_points_way_as_the_sweep_would(tmp_path, capsys, spoil, words, fresh_words,
+                                                                    fresh):
+    """``--check`` checked the folder (another sweep's, a run folder) but not the points' folders in it: what stands
+    in a point's way passed, and the sweep refused it only as it started (:func:`ampsim.sweeps.run.check_point_folder`;
+    with ``--fresh``, a point it would delete with the user's files in it too). Now ``--check`` says the same line,
+    exit 2, changing nothing."""
+    from ampsim.cli import main
+    from ampsim.sweeps.spec import load_sweep
+
+    file = tmp_path / "s.toml"
+    file.write_text(tiny_sweep() + '"train.mak" = [1, 4]\n')
+    out = tmp_path / "out"
+    flags = ["--fresh"] * fresh
+    assert main(["sweep", str(file), "--out", str(out), "--no-progress"]) == 0
+    assert main(["sweep", str(file), "--out", str(out), "--check", *flags]) == 0
+    capsys.readouterr()
+    spoil(out / load_sweep(file).points[-1].point_id)
+    before = {str(f): f.read_bytes() for f in out.rglob("*") if f.is_file()}
+    assert main(["sweep", str(file), "--out", str(out), "--check", *flags]) == 2
+    checked = capsys.readouterr().err
+    line = fresh_words if fresh and fresh_words else words
+    assert re.fullmatch(rf"ampsim: error: {out.resolve()}/\w+: {line}.*\n", checked), checked
+    assert {str(f): f.read_bytes() for f in out.rglob("*") if f.is_file()} == before
+    assert main(["sweep", str(file), "--out", str(out), "--no-progress", *flags]) == 2
+    assert capsys.readouterr().err == checked  # the line the sweep gives
