@@ -27,8 +27,8 @@ __all__ = ["add_parsers"]
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from ampsim.sweeps.folder import check_clearable, check_sweep_folder, cleared
-    from ampsim.sweeps.run import check_jobs, point_tasks, run_sweep, unfinished
+    from ampsim.sweeps.folder import check_sweep_folder
+    from ampsim.sweeps.run import check_jobs, check_start, point_tasks, run_sweep
     from ampsim.sweeps.spec import load_sweep
 
     if args.sweep is None and (args.ray or "").endswith(".toml"):  # `ampsim sweep --ray FILE.toml`
@@ -42,10 +42,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     if args.check:  # and where it would write (changing nothing), and how many processes
         check_jobs(args.jobs, args.ray or None)
         check_sweep_folder(out, sweep.name, sweep.path, quick=sweep.quick, fresh=args.fresh)
-        if out.is_dir():  # and what the sweep would refuse there as it starts (--fresh: once it deleted its points)
-            if args.fresh:
-                check_clearable(out)
-            unfinished([t for t in point_tasks(sweep, out) if not (args.fresh and cleared(Path(t.out)))])
+        if out.is_dir():  # and what the sweep would refuse there as it starts
+            check_start(point_tasks(sweep, out), out, args.fresh)
         # (its [quick] table's values too: its keys alone were checked, and a bad value failed only with --quick)
         quick = load_sweep(args.sweep, quick=True) if sweep.has_quick and not args.quick else None
         print(f"{args.sweep}: {len(sweep.points)} valid points over {', '.join(sweep.keys)}"

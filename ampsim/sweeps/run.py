@@ -31,7 +31,8 @@ Contracts:
 
 A folder of its own: a sweep writes only into a new or empty folder, or one that holds nothing but its own
 points and table (:func:`~ampsim.sweeps.folder.check_sweep_folder`: another sweep's results, a run folder or
-a folder of anything else is refused in one line, ``--fresh`` or not).
+a folder of anything else is refused in one line, ``--fresh`` or not). Every refusal, a folder in a point's way
+too (:func:`check_start`), comes before it deletes anything there: a refused sweep leaves its folder as it was.
 
 One sweep per folder: :func:`run_sweep` takes an exclusive ``flock`` on ``.sweep.lock`` before it deletes
 anything (``fresh``, leftover temporaries), and a second sweep on the same folder raises at once, in one
@@ -77,9 +78,11 @@ from ampsim.progress import progress as progress_reporter
 from ampsim.results import write_json
 from ampsim.sweeps.folder import (
     SWEEP_FILE,
+    check_clearable,
     check_point_folder,
     check_sweep_folder,
     clear_sweep_folder,
+    cleared,
     point_finished,
     point_lacks,
     remove_temporaries,
@@ -94,8 +97,8 @@ from ampsim.sweeps.spec import SEED_KEY, Sweep
 from ampsim.tables import table_row, write_table
 from ampsim.wording import SWEEP_HARDWARE, reworded, wording
 
-__all__ = ["run_sweep", "run_point", "point_tasks", "finished", "unfinished", "write_sweep_table", "default_jobs",
-           "PointTask"]
+__all__ = ["run_sweep", "run_point", "point_tasks", "finished", "unfinished", "check_start", "write_sweep_table",
+           "default_jobs", "PointTask"]
 
 log = logging.getLogger(__name__)
 
@@ -176,6 +179,16 @@ def unfinished(tasks: list[PointTask]) -> list[PointTask]:
     return todo
 
 
+def check_start(tasks: list[PointTask], out: Path, fresh: bool = False) -> list[PointTask]:
+    """Refuse, in one line and changing nothing, what a sweep of ``tasks`` refuses in its folder ``out`` as it starts
+    (``fresh``: its results deleted first): with ``fresh`` a point that ``--fresh`` would delete with files no run
+    writes (:func:`~ampsim.sweeps.folder.check_clearable`), and a folder in an unfinished point's way (with
+    ``fresh``: one it leaves); returns the unfinished points (with ``fresh``, before any is deleted)."""
+    if fresh:
+        check_clearable(out)
+    return unfinished([t for t in tasks if not (fresh and cleared(Path(t.out)))])
+
+
 def point_tasks(sweep: Sweep, out: Path) -> list[PointTask]:
     out = out.resolve()
     file = sweep_file_record(sweep.path, out)  # (a point of a sweep killed before its table is the sweep's too)
@@ -228,11 +241,12 @@ def run_sweep(sweep: Sweep, out: str | Path, *, jobs: int | None = None, ray: bo
 def _run_locked(sweep: Sweep, out: Path, jobs: int | None, ray: bool, ray_address: str | None, fresh: bool,
                 progress: bool) -> Path:
     """:func:`run_sweep` once the folder's lock is held."""
+    tasks = point_tasks(sweep, out)
+    todo = check_start(tasks, out, fresh)  # before anything is deleted: a refused sweep leaves its folder as it was
     if fresh:
         clear_sweep_folder(out)
+        todo = unfinished(tasks)  # (every point: their folders are gone)
     remove_temporaries(out)
-    tasks = point_tasks(sweep, out)
-    todo = unfinished(tasks)
     ids = {t.point_id for t in tasks}
     orphans = [p.name for p in out.iterdir() if p.is_dir() and not p.name.startswith(".") and p.name not in ids]
     if orphans:

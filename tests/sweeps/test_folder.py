@@ -265,3 +265,28 @@ def test_check_refuses_a_folder_in_a_points_way_as_the_sweep_would(tmp_path, cap
     assert {str(f): f.read_bytes() for f in out.rglob("*") if f.is_file()} == before
     assert main(["sweep", str(file), "--out", str(out), "--no-progress", *flags]) == 2
     assert capsys.readouterr().err == checked  # the line the sweep gives
+
+
+@pytest.mark.parametrize("fresh", [False, True], ids=["resume", "fresh"])
+def test_a_refused_sweep_leaves_its_folder_byte_for_byte_as_it_was(tmp_path, capsys, fresh):
+    """A folder in a point's way was refused only after the sweep had begun on its folder: with ``--fresh``, after
+    it had deleted the table, ``sweep.json`` and every point (the refusal said to run the sweep again, which found
+    nothing left to resume); and a resume first deleted the temporaries a killed sweep left (a table's, a point's).
+    Every refusal now comes before anything is deleted."""
+    from ampsim.cli import main
+    from ampsim.sweeps.spec import load_sweep
+
+    file = tmp_path / "s.toml"
+    file.write_text(tiny_sweep() + '"train.mak" = [1, 4]\n')
+    out = tmp_path / "out"
+    assert main(["sweep", str(file), "--out", str(out), "--no-progress"]) == 0
+    (out / ".table.999999.tmp.csv").write_text("point_id\n")  # what a sweep killed as it wrote its table leaves
+    (out / ".tmp-0123456789ab-999999-abcdef").mkdir()  # and one killed as a point ran
+    way = out / load_sweep(file).points[-1].point_id
+    shutil.rmtree(way)
+    way.mkdir()
+    (way / "mine.txt").write_text("not a point\n")
+    before = {str(f.relative_to(out)): f.read_bytes() if f.is_file() else None for f in sorted(out.rglob("*"))}
+    assert main(["sweep", str(file), "--out", str(out), "--no-progress", *["--fresh"] * fresh]) == 2
+    assert f"{way}: in the way of point {way.name}" in capsys.readouterr().err
+    assert {str(f.relative_to(out)): f.read_bytes() if f.is_file() else None for f in sorted(out.rglob("*"))} == before
