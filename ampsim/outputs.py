@@ -27,8 +27,8 @@ from ampsim.files import ErrorClass, dangling_link, path_kind
 from ampsim.folders import process_gone
 from ampsim.wording import wording
 
-__all__ = ["check_output_dir", "check_output_file", "check_folder_name", "check_replaceable", "left_by_killed_writers",
-           "replacing", "write_figure", "what_it_holds", "entries_of"]
+__all__ = ["check_output_dir", "check_output_file", "check_folder_name", "check_replaceable", "check_replacing",
+           "left_by_killed_writers", "replacing", "write_figure", "what_it_holds", "entries_of"]
 
 
 #: why a folder cannot be written, by errno, where it is not a permission (a read-only mount said "permission
@@ -174,11 +174,11 @@ def replacing(path: str | Path, *, follow: bool = True) -> Iterator[Path]:
     Anything but a regular file at ``path`` (a device, a pipe, a folder) is never replaced: one
     ``ConfigError`` line."""
     path = Path(path)
-    if path.is_symlink():
-        if follow and os.path.isfile(path):
-            _check_link_kind(path)
+    if follow:
+        check_replacing(path)
+        if path.is_symlink() and os.path.isfile(path):
             path = Path(os.path.realpath(path))
-    else:
+    elif not path.is_symlink():
         check_replaceable(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = _temporary_of(path, str(os.getpid()))
@@ -196,6 +196,17 @@ def replacing(path: str | Path, *, follow: bool = True) -> Iterator[Path]:
         raise
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def check_replacing(path: str | Path) -> None:
+    """Refuse, changing nothing, in the line :func:`replacing` would, a ``path`` it does not replace: a device, a pipe,
+    a folder, a link to a regular file of another suffix (for a writer of several files that must refuse them
+    all before it writes any)."""
+    path = Path(path)
+    if path.is_symlink():
+        _check_link_kind(path)
+    else:
+        check_replaceable(path)
 
 
 def _temporary_of(path: Path, pid: str) -> Path:

@@ -21,6 +21,7 @@ from typing import Any, Collection
 
 from ampsim.errors import OUTCOME_FIELDS, DataError
 from ampsim.files import read_json
+from ampsim.outputs import check_replacing
 from ampsim.results import atomic_write
 from ampsim.runread import read_csv_table, read_summary
 
@@ -157,6 +158,8 @@ def write_table(folder: str | Path, rows: list[dict[str, Any]], order: list[str]
     rows = sorted(rows, key=lambda r: tuple(_sort_key(r.get(k)) for k in order) + (r["point_id"],))
     front = list(dict.fromkeys(k for r in rows for k in r if k not in METRIC_COLUMNS))
     df = pd.DataFrame(rows, columns=front + list(METRIC_COLUMNS))
+    for name in TABLE_FILES:  # both or neither: a table refused after its sweep.json was rewritten left a mismatch
+        check_replacing(folder / name)
     atomic_write(folder / SWEEP_INFO, json.dumps({**info, "points": len(rows)}, indent=2) + "\n")
     path = folder / TABLE
     atomic_write(path, df.to_csv(index=False))  # last: its presence means the table is complete

@@ -30,7 +30,7 @@ from ampsim.errors import OUTCOME_FIELDS, ConfigError, DataError, Diverged, OutO
 from ampsim.files import read_json, read_toml
 from ampsim.folders import check_not_in_staging
 from ampsim.locks import holding
-from ampsim.outputs import check_output_dir, left_by_killed_writers, what_it_holds
+from ampsim.outputs import check_output_dir, check_replacing, left_by_killed_writers, what_it_holds
 from ampsim.results import check_not_inside_run, not_run_outputs
 from ampsim.runfiles import CONFIG, POINT, SUMMARY, TRACE
 from ampsim.runread import read_summary
@@ -126,6 +126,8 @@ def check_sweep_folder(out: str | Path, name: str, file: str | Path | None = Non
         held = foreign or [TABLE]
         raise ConfigError(f"{out}: exists and is not a folder of sweep {name!r} (it holds {what_it_holds(held)}); "
                           "give a new or empty folder, or this sweep's own")
+    for table in TABLE_FILES:  # (refused as they were written: after every point had run, and sweep.json rewritten)
+        check_replacing(out / table)
     return out
 
 

@@ -5,6 +5,7 @@ else is refused in one line, and nothing is touched."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 from pathlib import Path
@@ -289,4 +290,36 @@ def test_a_refused_sweep_leaves_its_folder_byte_for_byte_as_it_was(tmp_path, cap
     before = {str(f.relative_to(out)): f.read_bytes() if f.is_file() else None for f in sorted(out.rglob("*"))}
     assert main(["sweep", str(file), "--out", str(out), "--no-progress", *["--fresh"] * fresh]) == 2
     assert f"{way}: in the way of point {way.name}" in capsys.readouterr().err
+    assert {str(f.relative_to(out)): f.read_bytes() if f.is_file() else None for f in sorted(out.rglob("*"))} == before
+
+
+@pytest.mark.parametrize("name, spoil", [
+    ("table.csv", lambda p: (p.unlink(), p.mkdir(), (p / "mine.txt").write_text("x"))),
+    ("table.csv", lambda p: (p.unlink(), os.mkfifo(p))),
+    ("table.csv", lambda p: (p.unlink(), p.with_name("notes.txt").write_text("mine\n"), p.symlink_to("notes.txt"))),
+    ("sweep.json", lambda p: (p.unlink(), p.mkdir())),
+], ids=["table-a-folder", "table-a-fifo", "table-a-link-to-a-text", "sweep-json-a-folder"])
+def test_a_table_that_cannot_be_replaced_is_refused_before_sweep_json_is_rewritten(tmp_path, monkeypatch, capsys, name,
+                                                                                  spoil):
+    """The table is written after ``sweep.json`` (its presence says the table is complete): a table.csv that cannot
+    be replaced was refused as the resume wrote it, after every point had run and after ``sweep.json`` had been
+    rewritten (its ``source`` now the file as this resume gave it). Now the folder is refused as the sweep starts
+    (and at ``--check``), and a table is written only where both files can be."""
+    from ampsim.cli import main
+
+    file = tmp_path / "s.toml"
+    file.write_text(tiny_sweep() + '"train.mak" = [1, 4]\n')
+    out = tmp_path / "out"
+    assert main(["sweep", str(file), "--out", str(out), "--no-progress"]) == 0
+    spoil(out / name)
+    before = {str(f.relative_to(out)): f.read_bytes() if f.is_file() else None for f in sorted(out.rglob("*"))}
+    monkeypatch.chdir(tmp_path)  # (the same file by another path: sweep.json's source would say so)
+    for check in ([], ["--check"]):
+        capsys.readouterr()
+        assert main(["sweep", "s.toml", "--out", "out", "--no-progress", *check]) == 2
+        assert re.fullmatch(rf"ampsim: error: out/{name}: [^\n]*\n", capsys.readouterr().err)
+        assert {str(f.relative_to(out)): f.read_bytes() if f.is_file() else None
+                for f in sorted(out.rglob("*"))} == before
+    with pytest.raises(ConfigError, match=rf"^out/{name}: "):  # (written by its own writer: both or neither)
+        write_table(Path("out"), [], [], {"name": "s", "keys": []})
     assert {str(f.relative_to(out)): f.read_bytes() if f.is_file() else None for f in sorted(out.rglob("*"))} == before
