@@ -3,6 +3,7 @@ the order its ``config.toml`` keeps, not sorted (two orders, two runs, two recor
 
 from __future__ import annotations
 
+import csv
 import json
 import tomllib
 
@@ -33,3 +34,24 @@ def test_a_points_record_keeps_its_pattern_tables_order(tmp_path):
         assert record["overrides"][:-1] == [[k, v] for k, v in p.overrides[:-1]]  # (the rest as it was)
         orders.append(ran)
     assert orders == [["fc*", "*0", "*"], ["*0", "fc*", "*"]]
+
+
+def test_a_label_changed_in_the_file_is_the_tables_and_not_the_finished_points_record(tmp_path):
+    """A label names a point and is no part of its run: the point is kept, the table written again takes the new
+    label, and ``point.json`` keeps the one it ran under (as documented: experiments/sweeps/README.md)."""
+    path = tmp_path / "s.toml"
+
+    def labelled(first: str) -> str:
+        return (tiny_sweep().replace("[grid]\n", "") + f'[[points]]\nlabel = "{first}"\n"train.mak" = 1\n'
+                '[[points]]\nlabel = "amp"\n"train.mak" = 4\n')
+
+    path.write_text(labelled("sync"))
+    run_sweep(load_sweep(path), tmp_path / "out", jobs=1)
+    point = tmp_path / "out" / load_sweep(path).points[0].point_id
+    ran = (point / "summary.json").stat().st_mtime_ns
+    path.write_text(labelled("synchronous"))
+    with open(run_sweep(load_sweep(path), tmp_path / "out", jobs=1), newline="") as f:
+        labels = {row["point_id"]: row["label"] for row in csv.DictReader(f)}
+    assert labels[point.name] == "synchronous" and sorted(labels.values()) == ["amp", "synchronous"]
+    assert json.loads((point / "point.json").read_text())["label"] == "sync"
+    assert (point / "summary.json").stat().st_mtime_ns == ran  # (not run again)
