@@ -5,8 +5,10 @@ Open the file in https://ui.perfetto.dev or chrome://tracing. Each chip is a pro
 compute unit (each multicore worker one with one thread); the links are one process with one thread per
 directed link, and on a packet-switched link one more per message that shares it at once, named as the link
 (spans on one thread never overlap); the controller is one process whose instants mark when each instance was
-admitted (its first messages sent) and when it completed (``args.key``: the instance). Times are microseconds
-of the executor's clock (simulated or wall).
+admitted (its first messages sent) and when it completed (``args.key``: the instance). Process and thread ids
+count from 1 (:func:`chip_pid`, :func:`lane_tid`): Perfetto reads pid 0 as the kernel's idle task and handles
+it apart (its maintainers ask synthesized traces to start at 1). Times are microseconds of the executor's clock
+(simulated or wall).
 
 The one writer is :class:`TraceRecorder`, the one reader :func:`read_events`; both stream, so a trace never
 has to fit in memory as Python objects (a whole run's can be gigabytes).
@@ -26,7 +28,7 @@ from ampsim.errors import AmpsimError, ConfigError
 from ampsim.files import reading
 
 __all__ = ["BWD", "CONTROLLER_PID", "FWD", "LINK_PID", "STEP_PHASES", "SYNC", "SYNC_JOBS", "TraceRecorder", "UPDATE",
-           "read_events", "send_label", "span_kind", "step_label", "sync_label"]
+           "chip_pid", "lane_tid", "read_events", "send_label", "span_kind", "step_label", "sync_label"]
 
 #: the kinds of the executors' work items (the simulator's chip queues and the multicore workers' alike): a
 #: node's forward, backward and update steps, and a synchronization's job (an add or apply of its copies)
@@ -40,6 +42,25 @@ SYNC_JOBS = ("add", "sync")
 LINK_PID = 1_000_000
 #: the process id of the controller's admissions and completions (every executor's traces)
 CONTROLLER_PID = 1_000_001
+
+
+def chip_pid(index: int) -> int:
+    """The process id of chip (or multicore worker) ``index`` in a trace: ``index + 1``, as ids count from 1.
+
+    >>> chip_pid(0)
+    1
+    """
+    return index + 1
+
+
+def lane_tid(index: int) -> int:
+    """The thread id of a process's ``index``-th thread (a chip's compute unit, a link's lane; the controller's
+    and a worker's one thread is 0): ``index + 1``, as ids count from 1.
+
+    >>> lane_tid(0)
+    1
+    """
+    return index + 1
 
 
 def step_label(node: str, kind: int) -> str:
@@ -107,7 +128,7 @@ class TraceRecorder:
         self._add(ev)
 
     def instant(self, name: str, pid: int, start_s: float, **args) -> None:
-        ev = {"name": name, "ph": "i", "s": "t", "pid": pid, "tid": 0, "ts": start_s * 1e6}
+        ev = {"name": name, "ph": "i", "s": "t", "pid": pid, "tid": lane_tid(0), "ts": start_s * 1e6}
         if args:
             ev["args"] = args
         self._add(ev)

@@ -215,7 +215,7 @@ def first(events: list[dict], ph: str, **match) -> int:
     return next(i for i, e in enumerate(events) if e.get("ph") == ph and all(e.get(k) == v for k, v in match.items()))
 
 
-SPAN = {"ph": "X", "pid": 0}
+SPAN = {"ph": "X", "pid": 1}  # (chip 0: process ids count from 1)
 BREAKS = [  # (id, the event (ph and fields it must match), how it is broken, expected part)
     ("span-no-ts", SPAN, lambda e: e.pop("ts"), "no 'ts' field"),
     ("span-text-ts", SPAN, lambda e: e.update(ts="abc"), "'ts' must be a number of µs within ±1e15, got \"abc\""),
@@ -578,8 +578,8 @@ def test_a_timeline_of_more_chips_than_it_can_draw_is_one_line(base, tmp_path, c
     """3,000 chips' rows took 18 s and a 90,222-pixel PNG; 20,000 ran past two minutes at 3 GB."""
     run = copy(base / "run", tmp_path / "run")
     data = json.loads((run / "trace.json").read_text())
-    span = data["traceEvents"][first(data["traceEvents"], "X", pid=0)]
-    data["traceEvents"] += [{**span, "pid": pid} for pid in range(1, 300)]
+    span = data["traceEvents"][first(data["traceEvents"], "X", pid=1)]  # (chip 0's: process ids count from 1)
+    data["traceEvents"] += [{**span, "pid": pid} for pid in range(2, 301)]
     (run / "trace.json").write_text(json.dumps(data))
     line = one_error_line(capsys, ["plot", run, "--timeline", "--out", tmp_path / "f.png"])
     assert "300 chips' rows to draw; a timeline draws at most 256" in line

@@ -126,12 +126,14 @@ def load_trace(trace_path: Path) -> tuple[list[tuple[str, str, float, float]], d
     """:func:`load_spans`, and the controller's instants: ``{"admit": [µs, ...], "complete": [...]}``.
 
     One pass over the events as :func:`ampsim.trace.read_events` streams them (a trace is never held as
-    dicts: a 51 MB trace took 390 MB so, 5.7 s to plot); a span's row and kind are shared strings."""
+    dicts: a 51 MB trace took 390 MB so, 5.7 s to plot); a span's row and kind are shared strings. A chip's row
+    is its process's name (``"chip 0"``, a multicore run's ``"worker 0"``: process ids count from 1,
+    :func:`ampsim.trace.chip_pid`), ``"chip <pid>"`` in a trace that names none."""
     marks: dict[str, list[float]] = {"admit": [], "complete": []}
     link_names: dict[int, str] = {}
-    chip_rows: dict[int, str] = {}
+    process_names: dict[int, str] = {}
     link_spans: list[tuple[int, float, float]] = []  # (tid, ts, dur): their names may come after them
-    spans = []
+    spans: list = []  # (pid, kind, ts, dur) until the end, then (row, ...): a process's name may come after it
     for i, e in enumerate(read_events(trace_path, error=DataError)):
         ph = e.get("ph")
         if ph == "X":
@@ -142,17 +144,25 @@ def load_trace(trace_path: Path) -> tuple[list[tuple[str, str, float, float]], d
                 link_spans.append((_field(trace_path, i, e, "tid", _is_int, "an integer"), ts, dur))
             else:
                 kind = span_kind(_field(trace_path, i, e, "name", _is_text, "text"))
-                row = chip_rows.get(pid) or chip_rows.setdefault(pid, f"chip {pid}")
-                spans.append((row, _KINDS[kind], ts, dur))
+                spans.append((pid, _KINDS[kind], ts, dur))
         elif ph == "i" and e.get("pid") == CONTROLLER_PID and _is_text(e.get("name")) and e["name"] in marks:
             marks[e["name"]].append(_field(trace_path, i, e, "ts", _is_time, _TIME))
         elif ph == "M" and e.get("name") == "thread_name" and e.get("pid") == LINK_PID:
-            args = _field(trace_path, i, e, "args", lambda v: isinstance(v, dict) and _is_text(v.get("name")),
-                          'an object with a text "name"')
-            link_names[_field(trace_path, i, e, "tid", _is_int, "an integer")] = args["name"]
+            link_names[_field(trace_path, i, e, "tid", _is_int, "an integer")] = _name_of(trace_path, i, e)
+        elif ph == "M" and e.get("name") == "process_name" and e.get("pid") not in (LINK_PID, CONTROLLER_PID):
+            process_names[_field(trace_path, i, e, "pid", _is_int, "an integer")] = _name_of(trace_path, i, e)
+    chip_rows = {pid: process_names.get(pid) or f"chip {pid}" for pid in {s[0] for s in spans}}
+    for j, (pid, kind, ts, dur) in enumerate(spans):  # (in place: a long trace's spans are many)
+        spans[j] = (chip_rows[pid], kind, ts, dur)
     link_rows = {tid: f"link {link_names.get(tid, tid)}" for tid in {t for t, _, _ in link_spans}}
     spans.extend((link_rows[tid], "transfer", ts, dur) for tid, ts, dur in link_spans)
     return spans, link_names, marks
+
+
+def _name_of(path: Path, i: int, event: dict) -> str:
+    """The name a metadata event (``process_name``, ``thread_name``) gives, or one DataError line."""
+    return _field(path, i, event, "args", lambda v: isinstance(v, dict) and _is_text(v.get("name")),
+                  'an object with a text "name"')["name"]
 
 
 #: each phase's name, once (a span's kind is this string, not one made per span)
@@ -350,5 +360,5 @@ def _gantt(ax, spans: list[tuple[str, str, float, float]], rows: list[str], extr
 
 
 def _row_order(row: str) -> tuple:
-    tail = row.split(" ", 1)[1]
+    tail = row.partition(" ")[2]  # (a process may be named in one word)
     return _link_order(tail) if "->" in tail else (_natural(tail),)

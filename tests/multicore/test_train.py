@@ -158,10 +158,10 @@ def test_a_traced_run_times_every_node_step_and_applied_update_on_one_clock(tmp_
     updates = [e for e in events if e["name"].endswith("update")]
     assert len(steps) == summary["messages_processed"] == 20 * 16
     assert len(updates) == sum(n.version for n in model.graph.param_nodes) == 4 * 10  # muf 2: 10 each
-    assert {e["pid"] for e in events} == {0, 1}
+    assert {e["pid"] for e in events} == {1, 2} and {e["tid"] for e in events} == {1}  # (ids count from 1)
     assert all(0 <= e["ts"] and e["ts"] + e["dur"] <= ex.time_s * 1e6 for e in events)
     assert any(e["ts"] > first * 1e6 for e in events)
-    for w in (0, 1):
-        mine = sorted((e["ts"], e["ts"] + e["dur"]) for e in events if e["pid"] == w)
+    for pid in (1, 2):
+        mine = sorted((e["ts"], e["ts"] + e["dur"]) for e in events if e["pid"] == pid)
         assert all(a[1] <= b[0] for a, b in zip(mine, mine[1:]))
     assert json.loads((run.path / "trace.json").read_text())["traceEvents"]

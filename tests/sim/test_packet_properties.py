@@ -33,7 +33,7 @@ from ampsim.executors.sim.network import Network
 from ampsim.hardware.parse import system_from_dict
 from ampsim.hardware.routing import routes
 from ampsim.hardware.topology import build_topology
-from ampsim.trace import LINK_PID, TraceRecorder
+from ampsim.trace import LINK_PID, TraceRecorder, lane_tid
 
 #: a few seconds of examples each: the whole file well under a minute on a shared 2-core host
 PROPERTY = settings(max_examples=300, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
@@ -181,7 +181,7 @@ def test_concurrent_messages_are_never_faster_than_alone_and_links_conserve_byte
     for e in trace.events:
         if e.get("ph") == "X" and e["pid"] == LINK_PID:
             lanes.setdefault(e["tid"], []).append((e["ts"], e["dur"]))
-            link = traced.links.link_of(e["tid"] % len(traced.links))
+            link = traced.links.link_of((e["tid"] - lane_tid(0)) % len(traced.links))
             nbytes = int(e["name"].split()[0])
             least = nbytes / traced.graph.edges[link]["bandwidth_bytes_per_s"]
             assert e["dur"] >= (least * (1 - REL) - 4 * max(arrived) * 2.0**-52) * 1e6  # (a clock difference)

@@ -37,6 +37,7 @@ from ampsim.ir.nodes.io import Input
 from ampsim.models.base import InjectFields, Metric, Model
 from ampsim.optim import OptimizerSpec
 from ampsim.planning import plan
+from ampsim.trace import chip_pid, lane_tid
 
 #: a few seconds of examples each: the whole file well under a minute on a shared 2-core host
 PROPERTY = settings(max_examples=300, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
@@ -110,7 +111,7 @@ def controller_events(ex: SimExecutor) -> list[tuple[str, int, float]]:
 
 def work_spans(ex: SimExecutor) -> list[dict]:
     """The chips' spans (the links' are on a track of their own)."""
-    return [e for e in ex.trace.events if e.get("ph") == "X" and 0 <= e["pid"] < len(ex.chips)]
+    return [e for e in ex.trace.events if e.get("ph") == "X" and chip_pid(0) <= e["pid"] < chip_pid(len(ex.chips))]
 
 
 def most_in_flight(events) -> int:
@@ -141,7 +142,7 @@ def check_units(ex: SimExecutor) -> None:
     """No two spans on one compute unit overlap (tolerating the trace's microsecond rounding)."""
     by_unit: dict[tuple[int, int], list[tuple[float, float]]] = {}
     for e in work_spans(ex):
-        assert 0 <= e["tid"] < ex.chips[e["pid"]].spec.compute_units
+        assert lane_tid(0) <= e["tid"] < lane_tid(ex.chips[e["pid"] - chip_pid(0)].spec.compute_units)
         by_unit.setdefault((e["pid"], e["tid"]), []).append((e["ts"], e["dur"]))
     for spans in by_unit.values():
         spans.sort()
@@ -158,7 +159,7 @@ def check_updates(ex: SimExecutor, r: dict, trained: int) -> None:
         assert node.version == trained // r["muf"]
         updates = [e for e in spans if e["name"] == f"{node.name} update"]
         assert len(updates) == node.version
-        assert {e["pid"] for e in updates} <= {r["place"][node.name]}
+        assert {e["pid"] for e in updates} <= {chip_pid(r["place"][node.name])}
         backwards = [e for e in spans if e["name"] == f"{node.name} bwd"]
         assert sum(node.staleness.values()) == len(backwards) == trained
         assert all(0 <= s <= bound for s in node.staleness), (dict(node.staleness), bound)
@@ -305,7 +306,7 @@ def test_a_planned_tasks_run_keeps_the_rules_a_loop_allows(o, tmp_path_factory):
     check_controller(ex, [i.key for i in instances], mak)
     check_units(ex)
     spans = work_spans(ex)
-    chip_of = {i: c for i, c in enumerate(ex.chips)}
+    chip_of = {chip_pid(i): c for i, c in enumerate(ex.chips)}
     for node in ex.graph.param_nodes:
         assert node.version == len(instances) // muf
         updates = [e for e in spans if e["name"] == f"{node.name} update"]

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from ampsim.cli import main
-from ampsim.trace import LINK_PID
+from ampsim.trace import LINK_PID, chip_pid
 
 ROOT = Path(__file__).resolve().parents[2]
 BLOBS = ROOT / "experiments" / "blobs_mlp.toml"
@@ -82,7 +82,7 @@ def test_chip_utilization_is_busy_time_over_simulated_time(traced):
     for e in _chip_spans(events):
         busy[e["pid"]] += e["dur"]
     assert len(s["chip_utilization"]) == s["n_chips"]
-    expected = [busy[c] / (s["simulated_time_s"] * 1e6) for c in range(s["n_chips"])]
+    expected = [busy[chip_pid(c)] / (s["simulated_time_s"] * 1e6) for c in range(s["n_chips"])]
     assert s["chip_utilization"] == pytest.approx(expected, rel=REL, abs=1e-15)
     # the chips the placement uses are those that worked; the others report 0, not nothing
     assert {c for c, u in enumerate(s["chip_utilization"]) if u > 0} == set(s["placement"].values())

@@ -18,7 +18,7 @@ def test_the_written_trace_is_json_dumps_of_the_whole_trace_byte_for_byte(tmp_pa
         {"name": "process_name", "ph": "M", "pid": 1_000_001, "args": {"name": "controller"}},
         {"name": "thread_name", "ph": "M", "pid": 0, "tid": 1, "args": {"name": "unit 1"}},
         {"name": "fc0 fwd", "ph": "X", "pid": 0, "tid": 1, "ts": 0.5e6, "dur": 0.25e6, "args": {"key": 3}},
-        {"name": "admit", "ph": "i", "s": "t", "pid": 1_000_001, "tid": 0, "ts": 0.0, "args": {"key": 3}},
+        {"name": "admit", "ph": "i", "s": "t", "pid": 1_000_001, "tid": 1, "ts": 0.0, "args": {"key": 3}},
         {"name": "fc0 bwd", "ph": "X", "pid": 0, "tid": 1, "ts": 1e-7 * 1e6, "dur": 3.3e-9 * 1e6}],
         "displayTimeUnit": "ms"}
     assert r.write(tmp_path / "trace.json").read_text() == json.dumps(whole)

@@ -44,7 +44,7 @@ from ampsim.ir.message import Instance
 from ampsim.ir.node import Report
 from ampsim.ir.sync import SyncSet
 from ampsim.models.base import Model
-from ampsim.trace import TraceRecorder, step_label
+from ampsim.trace import TraceRecorder, chip_pid, lane_tid, step_label
 
 __all__ = ["MulticoreExecutor", "SPIN_S"]
 
@@ -102,7 +102,7 @@ class MulticoreExecutor(ExecutorBase):
         #: executor.trace: every node step and update job of the workers, on this executor's clock
         self.trace = TraceRecorder() if trace else None
         for w in range(n_workers if trace else 0):
-            self.trace.name_process(w, f"worker {w}")
+            self.trace.name_process(chip_pid(w), f"worker {w}")
         self._reference = ReferenceExecutor(model)
         self._last_states: dict[int, dict] = {}
         self.controller_cpu_s = 0.0
@@ -209,7 +209,8 @@ class MulticoreExecutor(ExecutorBase):
         clock), labelled as the simulator labels its own."""
         for w, s in sorted(states.items()):
             for t0, t1, i, kind, key in s.get("spans", ()):
-                self.trace.span(step_label(self.names[i], kind), w, 0, offset_s + t0, t1 - t0, key=key)
+                self.trace.span(step_label(self.names[i], kind), chip_pid(w), lane_tid(0), offset_s + t0, t1 - t0,
+                                key=key)
         for t, what, key in self.controller.events:
             self.trace.controller(what, offset_s + t, key)
         self.controller.events.clear()

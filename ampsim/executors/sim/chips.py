@@ -41,6 +41,7 @@ import simpy
 from ampsim.errors import OutOfMemory
 from ampsim.executors.sim.contention import Contention
 from ampsim.hardware.spec import ChipSpec
+from ampsim.trace import chip_pid, lane_tid
 
 __all__ = ["Chip", "chip_counters"]
 
@@ -144,13 +145,13 @@ class Chip:
         if self.contention.active:
             self._open_spans[unit] = (trace, name, self.env.now, args)
         else:
-            trace.span(name, self.index, unit, self.env.now, duration, **args)
+            trace.span(name, chip_pid(self.index), lane_tid(unit), self.env.now, duration, **args)
 
     def _close_span(self, unit: int) -> None:
         span = self._open_spans.pop(unit, None)
         if span is not None:
             trace, name, start, args = span
-            trace.span(name, self.index, unit, start, self.env.now - start, **args)
+            trace.span(name, chip_pid(self.index), lane_tid(unit), start, self.env.now - start, **args)
 
     def _serve(self, unit: int):
         env, queue, inbox = self.env, self.queue, self.inbox

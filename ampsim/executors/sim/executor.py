@@ -49,7 +49,7 @@ from ampsim.ir.message import Instance
 from ampsim.ir.node import Report
 from ampsim.ir.sync import SyncSet
 from ampsim.models.base import Model
-from ampsim.trace import BWD, FWD, SYNC, UPDATE, TraceRecorder, send_label, step_label
+from ampsim.trace import BWD, FWD, SYNC, UPDATE, TraceRecorder, chip_pid, send_label, step_label
 
 __all__ = ["SimExecutor"]
 log = logging.getLogger(__name__)
@@ -105,7 +105,7 @@ class SimExecutor(ExecutorBase):
         for chip in self.chips:
             chip.account(0)  # a model larger than a chip's memory fails here, before any training
             if self.trace:
-                self.trace.name_process(chip.index, f"chip {chip.index}")
+                self.trace.name_process(chip_pid(chip.index), f"chip {chip.index}")
         self.eval_advances_time = eval_advances_time
         self.collectives = Collectives(
             list(sync_sets), self.where, self.env, self.network.send, self.trace, collective=collective,

@@ -36,7 +36,7 @@ import simpy
 from ampsim.executors.sim.linktable import LinkTable
 from ampsim.executors.sim.packets import PacketRoute, SharedLink
 from ampsim.hardware.routing import Routes
-from ampsim.trace import LINK_PID, TraceRecorder
+from ampsim.trace import LINK_PID, TraceRecorder, lane_tid
 
 __all__ = ["Network"]
 
@@ -72,8 +72,8 @@ class Network:
                  self.links.id_of((u, v)))
                 for u, v in self.routes.links(src, dst)]
             if self.trace:
-                for link, _, _, lid in p:  # a link's thread in the trace is its id
-                    self.trace.name_thread(LINK_PID, lid, f"{link[0]}->{link[1]}")
+                for link, _, _, lid in p:  # a link's thread in the trace is its id's
+                    self.trace.name_thread(LINK_PID, lane_tid(lid), f"{link[0]}->{link[1]}")
         return p
 
     def send(self, src: int, dst: int, nbytes: int, deliver: Callable[[], None]) -> None:
@@ -98,7 +98,7 @@ class Network:
         if not nbytes:
             self._empty.add(lid)
         if self.trace:
-            self.trace.span(f"{nbytes} B", LINK_PID, lid, start, occupy)
+            self.trace.span(f"{nbytes} B", LINK_PID, lane_tid(lid), start, occupy)
         # store-and-forward: the whole message arrives after serialization + latency;
         # cut-through: the head moves on after the latency, the tail follows ``hold`` after the last head.
         last = i + 1 == len(path)
@@ -125,19 +125,20 @@ class Network:
 
     def _lane(self, hop: tuple, start: float, stop: float) -> int:
         """The trace thread of a packet-switched message's span on ``hop``: messages that share the link at once
-        take lanes of their own (the link's id, then id + k x links, all named as the link), for spans on one
-        thread must not overlap (Chrome's and Perfetto's trace format). Spans come in the order they end, so a
-        lane whose last span ended by ``start`` is free."""
+        take lanes of their own (the thread of the link's id, then of id + k x links, as
+        :func:`~ampsim.trace.lane_tid` numbers them, all named as the link), for spans on one thread must not
+        overlap (Chrome's and Perfetto's trace format). Spans come in the order they end, so a lane whose last
+        span ended by ``start`` is free."""
         link, lid = hop[0], hop[3]
         ends = self._lanes.setdefault(lid, [])
         k = next((k for k, end in enumerate(ends) if end <= start), len(ends))
         if k == len(ends):
             ends.append(stop)
             if k:
-                self.trace.name_thread(LINK_PID, lid + k * len(self.links), f"{link[0]}->{link[1]}")
+                self.trace.name_thread(LINK_PID, lane_tid(lid + k * len(self.links)), f"{link[0]}->{link[1]}")
         else:
             ends[k] = stop
-        return lid + k * len(self.links)
+        return lane_tid(lid + k * len(self.links))
 
     def carried(self) -> np.ndarray:
         """The ids of the links that carried a message so far, ascending."""
