@@ -12,7 +12,7 @@ import time
 import uuid
 
 import pytest
-from mc_helpers import ROOT, alive, batches, child_pids, mlp, none_with_env
+from mc_helpers import ROOT, alive, batches, child_pids, gone, mlp, none_with_env
 
 from ampsim.errors import RunError
 from ampsim.executors.multicore import MulticoreExecutor
@@ -133,3 +133,27 @@ def test_cli_ctrl_c_stops_cleanly_and_keeps_rows(tmp_path):
     rows = metrics.read_text().splitlines()
     assert len(rows) >= 3 and rows[0].startswith("epoch,")
     assert none_with_env(marker)
+
+
+def test_a_forkserver_run_whose_server_is_killed_says_its_workers_were_killed_not_status_255():
+    """``ps`` shows a forkserver run's server as one more worker (the same command line), and the server is the
+    parent of the workers, whose status multiprocessing reads from it: killed, it took the workers along (their
+    parent-death signal) and the line said 'exited with status 255', multiprocessing's placeholder for a status
+    it could no longer read."""
+    from multiprocessing import forkserver, resource_tracker
+
+    model = mlp()
+    ex = MulticoreExecutor(model, place("round_robin", model, [None] * 2), 2, start_method="forkserver")
+    try:
+        server = forkserver._forkserver._forkserver_pid
+        os.kill(server, signal.SIGKILL)
+        assert gone(ex.pids, 5.0)  # (idle as they died: not woken by the call's first messages)
+        with pytest.raises(RunError, match=rf"^worker [01] \(pid \d+, nodes [^)]*\) was killed by signal SIGKILL "
+                                           rf"\(its fork server, pid {server}, was killed by signal SIGKILL\) "
+                                           r"while idle$"):
+            ex.train(batches(4))
+    finally:
+        ex.close()
+        forkserver._forkserver._stop()  # (reaps the killed server: multiprocessing would start another next time)
+        resource_tracker._resource_tracker._stop()
+    _assert_no_children()

@@ -197,13 +197,53 @@ def stop_processes(procs: Sequence[mp.Process], grace_s: float = 2.0) -> None:
 
 
 def exit_description(p: mp.Process) -> str:
-    """'exited with status 3' or 'was killed by signal SIGKILL'."""
+    """'exited with status 3' or 'was killed by signal SIGKILL'.
+
+    A ``forkserver`` child's status comes from its server (its parent) over a socket: with the server gone
+    (killed: ``ps`` shows it as one more worker) multiprocessing says 255 for every child, which the kernel
+    SIGKILLed as their parent ended (:func:`die_with_parent`); that is what the line says, and how the
+    server ended.
+    """
     code = p.exitcode
     if code is None:
         return "stopped responding"
+    if code == 255 and getattr(p, "_start_method", None) == "forkserver":
+        server = _fork_server_end()
+        if server is not None:
+            return f"{_status_words(-signal.SIGKILL)} (its fork server, {server})"
+    return _status_words(code)
+
+
+def _status_words(code: int) -> str:
+    """A multiprocessing exit code in words (negative: the signal that ended the process).
+
+    >>> _status_words(-9), _status_words(3)
+    ('was killed by signal SIGKILL', 'exited with status 3')
+    """
     if code < 0:
         try:
             return f"was killed by signal {signal.Signals(-code).name}"
         except ValueError:
             return f"was killed by signal {-code}"
     return f"exited with status {code}"
+
+
+def _fork_server_end() -> str | None:
+    """How this process's multiprocessing fork server ended ('pid 7, was killed by signal SIGKILL'), or None
+    while it runs (or if there is none). Its status is read without reaping it: multiprocessing reaps it as
+    it starts the next one."""
+    from multiprocessing import forkserver
+
+    pid = getattr(getattr(forkserver, "_forkserver", None), "_forkserver_pid", None)
+    if pid is None:
+        return None
+    try:
+        info = os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+    except ChildProcessError:  # not ours to wait for (reaped already): gone or not is all there is to say
+        return None if process_state(pid) is not None else f"pid {pid}, ended"
+    except (AttributeError, OSError):  # pragma: no cover - no waitid
+        return None
+    if info is None:
+        return None
+    killed = info.si_code in (os.CLD_KILLED, os.CLD_DUMPED)
+    return f"pid {pid}, {_status_words(-info.si_status if killed else info.si_status)}"
