@@ -157,3 +157,43 @@ def test_a_forkserver_run_whose_server_is_killed_says_its_workers_were_killed_no
         forkserver._forkserver._stop()  # (reaps the killed server: multiprocessing would start another next time)
         resource_tracker._resource_tracker._stop()
     _assert_no_children()
+
+
+@pytest.mark.parametrize("where", ["handing its output on, going idle", "between queued steps"])
+def test_a_worker_killed_after_a_node_step_is_not_reported_in_the_step_it_finished(monkeypatch, where):
+    """The 'what each worker runs' slot was set as a node step began and left so until the next began, or the
+    worker went idle: a worker killed after a step, as it handed the step's output on or read its channels with
+    more work queued, was reported 'while running node fc0 (forward)', a step that had ended. Worker 1 is forked
+    to SIGKILL itself just after its first step (fc0's forward): as it flushes that step's output with nothing
+    left to do, or, with relu0 beside fc0 (the step's output queued for it) and a read due after every step, as
+    it reads before the next."""
+    from ampsim.executors.multicore import worker as mc_worker
+
+    flush, read = mc_worker.Worker._flush, mc_worker.Worker._read
+
+    def after_the_first_step(self):
+        if self.me == 1 and self.processed == 1:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    def flushing(self, idle=False):
+        after_the_first_step(self)
+        flush(self, idle)
+
+    def reading(self, block):
+        if not block:  # (a read with work queued)
+            after_the_first_step(self)
+        read(self, block)
+
+    idle = where.startswith("handing")
+    if idle:
+        monkeypatch.setattr(mc_worker.Worker, "_flush", flushing)
+    else:
+        monkeypatch.setattr(mc_worker.Worker, "_read", reading)
+    model = mlp()
+    mine = ("fc0", "fc1", "fc2", "fc3") if idle else ("fc0", "relu0")
+    ex = MulticoreExecutor(model, {n: int(n in mine) for n in model.graph.nodes}, 2, mak=1, tuning={"read_s": 0.0})
+    doing = "while idle" if idle else "between node steps"
+    with pytest.raises(RunError, match=rf"^worker 1 \(pid \d+, nodes {', '.join(mine)}\) was killed by signal "
+                                       rf"SIGKILL {doing}$"):
+        ex.train(batches(1))
+    _assert_no_children()

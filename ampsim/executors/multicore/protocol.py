@@ -59,9 +59,9 @@ from ampsim.errors import Diverged, RunError
 from ampsim.trace import BWD, FWD, UPDATE  # noqa: F401 - the workers read them as P.FWD ...; re-exported
 from ampsim.trace import SYNC as SYNC_JOB
 
-__all__ = ["APPLY", "APPLY_JOB", "BWD", "DONE", "ERROR", "FWD", "GATE", "IDLE", "INST", "MSG", "RETURN", "SNAP",
-           "STATE", "STOP", "SYNC", "SYNC_JOB", "UPDATE", "Weight", "describe_current", "encode_current", "split",
-           "totals", "worker_error"]
+__all__ = ["APPLY", "APPLY_JOB", "BETWEEN", "BWD", "DONE", "ERROR", "FWD", "GATE", "IDLE", "INST", "MSG", "RETURN",
+           "SNAP", "STATE", "STOP", "SYNC", "SYNC_JOB", "UPDATE", "Weight", "describe_current", "encode_current",
+           "split", "totals", "worker_error"]
 
 # controller -> worker
 INST, MSG, DONE, SYNC, STOP, GATE, APPLY = range(7)
@@ -74,6 +74,9 @@ APPLY_JOB = SYNC_JOB + 1
 CURRENT_KINDS = SYNC_JOB + 1
 #: value of a worker's "current node" slot while it waits for work
 IDLE = -1
+#: ... and between node steps and jobs, with work queued (reading, handing output on): no node runs, so a
+#: worker killed (or stuck) then is not reported in the step it finished
+BETWEEN = -2
 
 
 def worker_error(item: tuple) -> RunError:
@@ -91,7 +94,13 @@ def encode_current(node: int, kind: int) -> int:
 
 
 def describe_current(code: int, names: list[str]) -> str:
-    """Human-readable form of a current-node code, for error messages."""
+    """Human-readable form of a current-node code, for error messages.
+
+    >>> describe_current(encode_current(0, BWD), ["fc0"]), describe_current(BETWEEN, ["fc0"])
+    ('while running node fc0 (backward)', 'between node steps')
+    """
+    if code == BETWEEN:
+        return "between node steps"
     node, kind = divmod(code, CURRENT_KINDS)
     if code < 0 or node >= len(names):
         return "while idle"

@@ -74,8 +74,7 @@ class Worker:
         self.node_list: list[Node | None] = [spec.nodes.get(i) for i in range(len(spec.names))]
         self.routes = route_table(spec)  # routes[i][backward][port]: see the module docstring
         self.sync = WorkerSync(spec.copies, spec.nodes, self.ctrl)
-        self.stopping = False
-        self.idle_s = 0.0
+        self.stopping, self.idle_s = False, 0.0
         self.t_start = time.perf_counter()
         self.processed = self.remote_sent = self.updates = self.waits = self.sleeps = 0
         # the transport's share of busy time, for `ampsim calibrate`: (seconds, frames, messages, bytes)
@@ -120,16 +119,18 @@ class Worker:
         spans, held = self.spans, self.held
         report_min_s = spec.report_min_s
         read_s, flush_s, flush_bytes, report_s = spec.read_s, spec.flush_s, spec.flush_bytes, spec.report_s
-        BWD = P.BWD
+        BWD, BETWEEN = P.BWD, P.BETWEEN
         last_read = last_flush = perf()
         while not self.stopping:
             if not queue:
-                self._flush(idle=True)
-                if cur is not None:
+                if cur is not None:  # (before the flush: handing the last step's output on is no step's work)
                     cur[me] = P.IDLE
+                self._flush(idle=True)
                 self._read(block=True)
                 last_read = last_flush = perf()
                 continue
+            if cur is not None:  # work is queued: the next step or job sets its own code; until then none runs
+                cur[me] = BETWEEN
             now = perf()
             if now - last_read >= read_s:
                 self._read(block=False)
@@ -387,8 +388,8 @@ class Worker:
 
     def _report_error(self, e: BaseException) -> None:
         code = self._current[self.me] if self._current is not None else P.IDLE
-        where = P.describe_current(code, self.names).replace("while running ", "")
-        where = "" if where.startswith("while") else f", {where}"
+        where = P.describe_current(code, self.names)
+        where = f", {where.removeprefix('while running ')}" if where.startswith("while running ") else ""
         text = str(e) if isinstance(e, AmpsimError) else f"{type(e).__name__}: {e}"
         pid = "" if isinstance(e, Diverged) else f" (pid {os.getpid()})"  # (a divergence is a result: it repeats)
         msg = f"worker {self.me}{pid}{where}: {text}"
