@@ -197,3 +197,46 @@ def test_a_worker_killed_after_a_node_step_is_not_reported_in_the_step_it_finish
                                        rf"SIGKILL {doing}$"):
         ex.train(batches(1))
     _assert_no_children()
+
+
+@pytest.mark.parametrize("after", ["a first ctrl-c", "nothing"])
+def test_ctrl_c_while_close_stops_the_workers_leaves_none_running(monkeypatch, after):
+    """A Ctrl-C as close() stops the workers (a second one, as it cleans up after the first) was raised inside
+    it: the stop was cut short, close() was done for good, and workers deaf to STOP (a long node step; here
+    SIGSTOPped) ran on for as long as anything held the executor. The stop now goes on to the end; the signals
+    it held off are the first's own request (dropped: the first goes on) or, after nothing, one
+    KeyboardInterrupt once the workers are gone. Two come: as the stop begins and as it ends."""
+    from ampsim.executors.multicore import procs as mc_procs
+
+    stop, calls = mc_procs.stop_processes, []
+
+    def interrupted(procs, grace_s=2.0):
+        calls.append(grace_s)
+        if len(calls) > 1:  # (the executor's finalizer, on the code before)
+            return stop(procs, grace_s)
+        os.kill(os.getpid(), signal.SIGINT)
+        stop(procs, grace_s)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    monkeypatch.setattr(mc_procs, "stop_processes", interrupted)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)  # (a runner started with it ignored: &)
+    model = mlp()
+    ex = MulticoreExecutor(model, place("round_robin", model, [None] * 2), 2)
+    pids = ex.pids
+    try:
+        for pid in pids:
+            os.kill(pid, signal.SIGSTOP)
+        with pytest.raises(KeyboardInterrupt) as err:
+            if after == "nothing":
+                ex.close()
+            else:
+                with ex:
+                    raise KeyboardInterrupt("first")
+        assert str(err.value) == ("" if after == "nothing" else "first") and err.value.__context__ is None
+        assert gone(pids, 5.0)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        for pid in pids:
+            if alive(pid):
+                os.kill(pid, signal.SIGKILL)
+    _assert_no_children()

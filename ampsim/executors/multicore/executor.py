@@ -165,7 +165,8 @@ class MulticoreExecutor(ExecutorBase):
             # whatever stops the start (a Ctrl-C as the workers start, a worker's start-up error), the workers
             # started so far are stopped now: no finalizer watches them yet, and the sockets that would end
             # them live as long as the exception's traceback (an interactive session keeps the last one)
-            _shutdown(self._procs, every, 0.0)
+            with _procs.StopsHeld():
+                _shutdown(self._procs, every, 0.0)
             raise
         log.info("multicore: %d workers started with %s in %.3f s", n, self.start_method, time.perf_counter() - t0)
 
@@ -276,18 +277,20 @@ class MulticoreExecutor(ExecutorBase):
 
     # -- shutdown ------------------------------------------------------------------------------------
     def close(self, grace_s: float = 2.0) -> None:
-        """Stop every worker (STOP, then SIGTERM, then SIGKILL) and reap it. Idempotent."""
+        """Stop every worker (STOP, then SIGTERM, then SIGKILL) and reap it. Idempotent. A Ctrl-C meanwhile waits
+        for the stop's end (:class:`~.procs.StopsHeld`): one as it cleans up after a first is dropped."""
         if self._closed:
             return
-        self._closed = True
-        for ch in self._channels:
-            try:
-                ch.put([(P.STOP,)])
-                ch.flush()
-            except Exception:  # noqa: BLE001 - the worker may be gone already
-                pass
-        _shutdown(self._procs, self._channels, grace_s)
-        self._finalizer.detach()
+        with _procs.StopsHeld():
+            self._closed = True
+            for ch in self._channels:
+                try:
+                    ch.put([(P.STOP,)])
+                    ch.flush()
+                except Exception:  # noqa: BLE001 - the worker may be gone already
+                    pass
+            _shutdown(self._procs, self._channels, grace_s)
+            self._finalizer.detach()
 
     @property
     def pids(self) -> list[int]:

@@ -27,15 +27,16 @@ import os
 import signal
 import sys
 import time
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 from ampsim.blas import limit_blas_threads  # noqa: F401 - workers call it; re-exported
 
 if TYPE_CHECKING:
     from ampsim.executors.multicore.spec import WorkerSpec
 
-__all__ = ["exit_description", "limit_blas_threads", "parent_pid_of_children", "process_state", "setup_worker_process",
-           "start_method", "start_process", "started_by_thread", "stop_processes", "worker_main"]
+__all__ = ["StopsHeld", "exit_description", "limit_blas_threads", "parent_pid_of_children", "process_state",
+           "setup_worker_process", "start_method", "start_process", "started_by_thread", "stop_processes",
+           "worker_main"]
 
 log = logging.getLogger(__name__)
 
@@ -194,6 +195,39 @@ def stop_processes(procs: Sequence[mp.Process], grace_s: float = 2.0) -> None:
     for p in procs:
         if p.pid is not None and p.exitcode is None:  # pragma: no cover - unkillable
             log.warning("worker process %s did not exit", p.pid)
+
+
+class StopsHeld:
+    """A ``with`` block during which Ctrl-C (and SIGTERM, SIGHUP where a Python handler raises on them: the CLI's)
+    is noted instead of raised, so the stop of the workers it guards runs to its end: a second Ctrl-C, as the
+    stop after the first went on, was raised inside it, cut it short (workers deaf to STOP, in a long node step,
+    ran on) and left ``close()`` done for good. At the block's end a signal noted is handed to its handler
+    (Ctrl-C: KeyboardInterrupt), unless the block was entered while handling a KeyboardInterrupt: that is the
+    same request, and it goes on. Main thread only: Python raises signals nowhere else.
+    """
+
+    def __init__(self) -> None:
+        self.noted: list[int] = []
+        self._previous: dict[int, Callable] = {}
+        self._after_interrupt = False
+
+    def __enter__(self) -> StopsHeld:
+        import threading
+
+        self._after_interrupt = isinstance(sys.exc_info()[1], KeyboardInterrupt)  # (the caller's, in its except)
+        if threading.current_thread() is threading.main_thread():
+            for signum in _STARTUP_SIGNALS:
+                handler = signal.getsignal(signum)
+                if callable(handler):
+                    self._previous[signum] = signal.signal(signum, lambda n, _frame: self.noted.append(n))
+        return self
+
+    def __exit__(self, kind: type | None, *_: object) -> None:
+        previous, self._previous = self._previous, {}
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        if self.noted and kind is None and not self._after_interrupt:
+            previous[self.noted[0]](self.noted[0], None)
 
 
 def exit_description(p: mp.Process) -> str:
