@@ -15,8 +15,8 @@ Properties (hypothesis, derandomized), over placements of the nodes on the worke
 Scenarios, each ending with no process of the run left: a worker SIGKILLed while idle between calls fails the
 next call in one line (reported idle, also the instant after the call returned); a divergence
 (``train.max_loss``) stops the run as the reference's does; a start-up interrupted part way stops the workers it
-had started; an executor built in a thread that has ended trains on, and its workers still die with the process;
-and from the command line a SIGTERM, a SIGKILL of the command and a SIGKILL of a worker.
+had started; an executor built in a thread that has ended trains on, and its workers (a stopped one too) still die
+with the process; and from the command line a SIGTERM, a SIGKILL of the command and a SIGKILL of a worker.
 (tests/multicore/test_faults.py has a node's exception, a worker killed mid-run and Ctrl-C; test_watchdog.py a
 stopped worker; test_parity.py and test_replicas_multicore.py mak 1 on the real datasets.)
 """
@@ -332,16 +332,20 @@ built[0].train(batches(1))
 """
 
 
-def test_the_workers_of_an_executor_built_in_a_thread_die_with_the_process():
-    """A thread's workers watch the process instead (a catchable signal, which the kernel sends again as each
-    thread they are handed to ends): killed, it takes them along, a worker in a long step of Python included
-    (its socket's end of stream would reach it only after the step)."""
+@pytest.mark.parametrize("worker_1", ["waiting", "stopped"])
+def test_the_workers_of_an_executor_built_in_a_thread_die_with_the_process(worker_1):
+    """Killed, the process takes them along, a worker in a long step of Python included (its socket's end of
+    stream would reach it only after the step), and a worker SIGSTOPped: they asked for a catchable signal
+    (SIGUSR1, the kernel's parent-death signal following the thread that started them), which a stopped process
+    only holds pending; re-parented to init, it stayed stopped until someone continued it."""
     code = _SPINNING_IN_A_THREAD.format(tests=str(ROOT / "tests" / "multicore"))
     p = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, cwd=ROOT)
     try:
         pids = [int(x) for x in p.stdout.readline().split()]
         assert len(pids) == 2 and all(alive(x) for x in pids)
         time.sleep(0.5)  # worker 0 is in its minute of Python
+        if worker_1 == "stopped":
+            os.kill(pids[1], signal.SIGSTOP)
         p.kill()
         p.wait(10)
         assert gone(pids, 3.0)

@@ -10,8 +10,8 @@ receives its nodes pickled). Whatever the method, every worker:
 * ignores SIGINT (the controller handles Ctrl-C and stops the workers itself);
 * asks Linux to SIGKILL it if the controller process dies (``PR_SET_PDEATHSIG``), so no worker outlives
   a killed controller, and it also exits when its controller socket reaches end of stream. (The kernel's rule
-  follows the *thread* that started the worker: a worker started from another thread than the main one
-  watches the process instead, see :func:`die_with_parent`.)
+  follows the *thread* that started the worker: a thread other than the main one has its processes started
+  by one that lasts as long as the process, see :func:`start_process`.)
 
 :func:`worker_main` is a worker process's entry point; :func:`die_with_parent` is that parent-death rule
 on its own (the sweep's process pool uses it too), and :func:`process_state` reads a process's run state
@@ -27,7 +27,7 @@ import os
 import signal
 import sys
 import time
-from typing import TYPE_CHECKING, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from ampsim.blas import limit_blas_threads  # noqa: F401 - workers call it; re-exported
 
@@ -35,8 +35,7 @@ if TYPE_CHECKING:
     from ampsim.executors.multicore.spec import WorkerSpec
 
 __all__ = ["StopsHeld", "exit_description", "limit_blas_threads", "parent_pid_of_children", "process_state",
-           "setup_worker_process", "start_method", "start_process", "started_by_thread", "stop_processes",
-           "worker_main"]
+           "setup_worker_process", "start_method", "start_process", "stop_processes", "worker_main"]
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +55,7 @@ def start_method() -> str:
     return "fork" if "fork" in mp.get_all_start_methods() else "spawn"
 
 
-def die_with_parent(parent_pid: int, by_thread: bool = False) -> None:
+def die_with_parent(parent_pid: int) -> None:
     """Make this (child) process end as soon as ``parent_pid``, the process that started it, is gone.
 
     Linux: ``PR_SET_PDEATHSIG`` SIGKILL, so the kernel kills this process the moment its parent dies, even
@@ -65,21 +64,14 @@ def die_with_parent(parent_pid: int, by_thread: bool = False) -> None:
     Without prctl (not Linux) a daemon thread polls ``os.getppid()`` twice a second instead; Linux gets no
     thread, because a process with threads must not fork (the multicore workers are forked).
 
-    ``by_thread``: the parent started this process from a thread other than its main one. The kernel sends
-    the signal when that *thread* ends (and again as each thread of the parent it is handed to ends, the
-    last one included), so SIGKILL would end this process while its parent lives on (an executor built in a
-    thread pool's task, used after it); such a child asks for SIGUSR1 instead, whose handler exits only once
-    the parent process is gone (this process re-parented): at the next line of Python, so a long numpy call
-    finishes first.
+    The kernel sends the signal when the parent's *thread* that started this process ends: :func:`start_process`
+    starts a thread's children from one that lasts as long as the process.
     """
     armed = False
     if sys.platform.startswith("linux"):
-        signum = signal.SIGUSR1 if by_thread else signal.SIGKILL
-        if by_thread:  # (before the request: the signal's default would end this process)
-            signal.signal(signum, lambda *_: os._exit(1) if os.getppid() != parent_pid else None)
         try:
             libc = ctypes.CDLL(None, use_errno=True)
-            armed = libc.prctl(_PR_SET_PDEATHSIG, signum, 0, 0, 0) == 0
+            armed = libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0
         except (OSError, AttributeError):  # pragma: no cover
             pass
     if os.getppid() != parent_pid:  # the parent died before we asked
@@ -93,15 +85,6 @@ def die_with_parent(parent_pid: int, by_thread: bool = False) -> None:
             os._exit(1)
 
         threading.Thread(target=watch, name="ampsim-parent-watch", daemon=True).start()
-
-
-def started_by_thread(method: str | None = None) -> bool:
-    """Whether a child started now by this thread with ``method`` (default :func:`start_method`) has a thread
-    other than its parent's main one as its parent thread (:func:`die_with_parent`'s ``by_thread``): never
-    under ``forkserver``, whose server forks the children from its own main thread."""
-    import threading
-
-    return (method or start_method()) != "forkserver" and threading.current_thread() is not threading.main_thread()
 
 
 def parent_pid_of_children(method: str | None = None) -> int:
@@ -120,7 +103,22 @@ def start_process(p: mp.Process) -> None:
     That covers ``fork`` (the default), ``spawn`` (an exec'd child keeps the mask; the resource tracker,
     which unblocks them as it starts, is started first) and ``forkserver``, whose children the server forks
     with its own mask: ``p.start()`` starts the server the first time, here, blocked (it ignores SIGINT anyway
-    and ends with this process); a server started unblocked elsewhere first would give children that are not."""
+    and ends with this process); a server started unblocked elsewhere first would give children that are not.
+
+    Called from a thread other than the main one, the start is made by :data:`_LASTING`, a thread that ends only
+    with the process: the kernel's parent-death signal (:func:`die_with_parent`) follows the thread that
+    started a child, so the workers of an executor built in a thread (a thread pool's task) were killed as it
+    ended; and SIGUSR1 in SIGKILL's place (acted on only once the process was gone) was merely held pending by a
+    SIGSTOPped worker, which outlived the killed process."""
+    import threading
+
+    if threading.current_thread() is threading.main_thread():
+        _start_blocked(p)
+    else:
+        _LASTING.call(_start_blocked, p)
+
+
+def _start_blocked(p: mp.Process) -> None:
     if getattr(p, "_start_method", None) in ("spawn", "forkserver"):  # (its start unblocks both signals)
         from multiprocessing import resource_tracker
 
@@ -135,10 +133,49 @@ def start_process(p: mp.Process) -> None:
 _STARTUP_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
 
 
+class _LastingThread:
+    """A daemon thread, started on first use (in each process: a forked child starts afresh), that runs the calls
+    handed to it one at a time and lives as long as the process (see :func:`start_process`)."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self._lock = threading.Lock()
+        self._requests: Any = None
+
+    def call(self, fn: Callable, *args: Any) -> Any:
+        """``fn(*args)`` run in the lasting thread; its result, or its exception raised here."""
+        import queue
+        import threading
+        from concurrent.futures import Future
+
+        with self._lock:
+            if self._requests is None:
+                self._requests = queue.SimpleQueue()
+                threading.Thread(target=self._serve, args=(self._requests,), name="ampsim-process-starter",
+                                 daemon=True).start()
+            result: Future = Future()
+            self._requests.put((fn, args, result))
+        return result.result()
+
+    @staticmethod
+    def _serve(requests: Any) -> None:
+        while True:
+            fn, args, result = requests.get()
+            try:
+                result.set_result(fn(*args))
+            except BaseException as e:  # noqa: BLE001 - handed to the caller; this thread must not end
+                result.set_exception(e)
+
+
+_LASTING = _LastingThread()
+os.register_at_fork(after_in_child=_LASTING.__init__)  # (the parent's thread is not the child's, nor its lock)
+
+
 def worker_main(spec: WorkerSpec) -> None:
     """A worker process's entry point (the multiprocessing target): set the process up, close the inherited
     ends of other processes' channels, run a :class:`~ampsim.executors.multicore.worker.Worker` until STOP."""
-    setup_worker_process(spec.parent_pid or None, spec.by_thread)  # first: the signals wait, blocked, until then
+    setup_worker_process(spec.parent_pid or None)  # first: the signals wait, blocked, until then
     from ampsim.executors.multicore.worker import Worker  # here: the sweeps' pool imports this module too
 
     for ch in spec.close_fds:
@@ -147,17 +184,17 @@ def worker_main(spec: WorkerSpec) -> None:
     Worker(spec).run()
 
 
-def setup_worker_process(parent_pid: int | None = None, by_thread: bool = False) -> None:
+def setup_worker_process(parent_pid: int | None = None) -> None:
     """Signals, parent-death signal and BLAS threads for a freshly started worker of ``parent_pid``
     (None or 0: this process's parent now): SIGINT ignored (the parent handles Ctrl-C and stops its children),
     SIGTERM ends it at once, SIGHUP too (unless ignored: nohup), the signals :func:`start_process` blocked
-    unblocked (a SIGTERM sent meanwhile ends it now, quietly). ``by_thread``: see :func:`die_with_parent`."""
+    unblocked (a SIGTERM sent meanwhile ends it now, quietly)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     if signal.getsignal(signal.SIGHUP) != signal.SIG_IGN:  # (the CLI's handler, inherited through fork)
         signal.signal(signal.SIGHUP, signal.SIG_DFL)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, _STARTUP_SIGNALS)
-    die_with_parent(parent_pid or os.getppid(), by_thread)  # (0: as None, see parent_pid_of_children)
+    die_with_parent(parent_pid or os.getppid())  # (0: as None, see parent_pid_of_children)
     limit_blas_threads()
 
 

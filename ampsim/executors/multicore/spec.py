@@ -39,7 +39,6 @@ class WorkerSpec:
     report_min_s: float = 0.0003  # ... and this soon after an instance's last message here ended here
     spin_s: float = 0.0  # on running out of work, poll without sleeping this long before blocking
     parent_pid: int = 0  # the controller's pid when it is this process's parent (not forkserver), else 0
-    by_thread: bool = False  # started from a thread other than the controller's main one (procs.die_with_parent)
     trace: bool = False  # time every node step and update job (``executor.trace``: the run's trace.json)
 
 
