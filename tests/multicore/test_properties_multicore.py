@@ -318,28 +318,34 @@ class Spin(ReLU):
             pass
         return super().forward(msg, port)
 
-model = mlp()
-model.graph.nodes["relu0"] = Spin("relu0")
-model.graph.validate()
-built = []
-names = list(model.graph.nodes)
-placement = {{n: i % 2 for i, n in enumerate(names)}}
-t = threading.Thread(target=lambda: built.append(MulticoreExecutor(model, placement, 2)))
-t.start()
-t.join()
-print(*built[0].pids, flush=True)
-built[0].train(batches(1))
+if __name__ == "__main__":  # (a forkserver's child imports this file for Spin)
+    model = mlp()
+    model.graph.nodes["relu0"] = Spin("relu0")
+    model.graph.validate()
+    built = []
+    names = list(model.graph.nodes)
+    placement = {{n: i % 2 for i, n in enumerate(names)}}
+    t = threading.Thread(target=lambda: built.append(MulticoreExecutor(model, placement, 2)))
+    t.start()
+    t.join()
+    print(*built[0].pids, flush=True)
+    built[0].train(batches(1))
 """
 
 
+@pytest.mark.parametrize("method", ["fork", "forkserver"])
 @pytest.mark.parametrize("worker_1", ["waiting", "stopped"])
-def test_the_workers_of_an_executor_built_in_a_thread_die_with_the_process(worker_1):
+def test_the_workers_of_an_executor_built_in_a_thread_die_with_the_process(tmp_path, worker_1, method):
     """Killed, the process takes them along, a worker in a long step of Python included (its socket's end of
     stream would reach it only after the step), and a worker SIGSTOPped: they asked for a catchable signal
     (SIGUSR1, the kernel's parent-death signal following the thread that started them), which a stopped process
-    only holds pending; re-parented to init, it stayed stopped until someone continued it."""
-    code = _SPINNING_IN_A_THREAD.format(tests=str(ROOT / "tests" / "multicore"))
-    p = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    only holds pending; re-parented to init, it stayed stopped until someone continued it. Under forkserver (from
+    any thread) their parent is the server, which ran on while any of them did (each held its copy of the pipe end
+    whose closing ends the server): the worker in its step and the one stopped outlived the process."""
+    script = tmp_path / "spinning.py"
+    script.write_text(_SPINNING_IN_A_THREAD.format(tests=str(ROOT / "tests" / "multicore")))
+    p = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True, cwd=ROOT,
+                         env=dict(os.environ, AMPSIM_MP_START=method))
     try:
         pids = [int(x) for x in p.stdout.readline().split()]
         assert len(pids) == 2 and all(alive(x) for x in pids)

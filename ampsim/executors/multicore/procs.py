@@ -188,14 +188,30 @@ def setup_worker_process(parent_pid: int | None = None) -> None:
     """Signals, parent-death signal and BLAS threads for a freshly started worker of ``parent_pid``
     (None or 0: this process's parent now): SIGINT ignored (the parent handles Ctrl-C and stops its children),
     SIGTERM ends it at once, SIGHUP too (unless ignored: nohup), the signals :func:`start_process` blocked
-    unblocked (a SIGTERM sent meanwhile ends it now, quietly)."""
+    unblocked (a SIGTERM sent meanwhile ends it now, quietly); a fork server's child lets go of the server
+    (:func:`_leave_fork_server`)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     if signal.getsignal(signal.SIGHUP) != signal.SIG_IGN:  # (the CLI's handler, inherited through fork)
         signal.signal(signal.SIGHUP, signal.SIG_DFL)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, _STARTUP_SIGNALS)
     die_with_parent(parent_pid or os.getppid())  # (0: as None, see parent_pid_of_children)
+    _leave_fork_server()
     limit_blas_threads()
+
+
+def _leave_fork_server() -> None:
+    """In a child of a multiprocessing fork server: close this process's copy of the pipe end the server runs
+    until every holder has closed (the process that started it, and each child the server forked, which may
+    start processes through it too). The children's parent is the server and they die with it
+    (:func:`die_with_parent`); holding that end, a child deaf to its controller's end of stream (SIGSTOPped, or in
+    a long step) kept the server, and so itself, alive after a SIGKILL of the controller."""
+    fs = sys.modules.get("multiprocessing.forkserver")  # (imported by the server, whose children are forks)
+    server = getattr(fs, "_forkserver", None)
+    fd = getattr(server, "_forkserver_alive_fd", None)
+    if fd is not None and server._forkserver_pid is None:  # (a server's child: a client's fork knows the pid)
+        os.close(fd)
+        server._forkserver_alive_fd = None
 
 
 def process_state(pid: int) -> tuple[str, int] | None:
