@@ -240,3 +240,28 @@ def test_ctrl_c_while_close_stops_the_workers_leaves_none_running(monkeypatch, a
             if alive(pid):
                 os.kill(pid, signal.SIGKILL)
     _assert_no_children()
+
+
+@pytest.mark.parametrize("after", ["nothing", "a first ctrl-c"])
+def test_every_signal_a_stop_held_off_reaches_its_handler(after):
+    """StopsHeld handed the first signal it noted to its handler and dropped the rest: a Ctrl-C after a SIGTERM whose
+    handler only notes a request to stop (a service's) was lost, and after a first Ctrl-C every one was, that SIGTERM
+    too (only a Ctrl-C is the first one's request). Each now reaches its handler once, in the order they came."""
+    from ampsim.executors.multicore.procs import StopsHeld
+
+    seen: list[int] = []
+    previous = {s: signal.signal(s, h) for s, h in ((signal.SIGINT, signal.default_int_handler),
+                                                     (signal.SIGTERM, lambda n, _frame: seen.append(n)))}
+    try:
+        with pytest.raises(KeyboardInterrupt) as err:
+            try:
+                if after != "nothing":
+                    raise KeyboardInterrupt("first")
+            finally:
+                with StopsHeld():
+                    for s in (signal.SIGTERM, signal.SIGINT, signal.SIGTERM):
+                        signal.raise_signal(s)  # (to this thread: its handler runs before the call returns)
+        assert seen == [signal.SIGTERM] and str(err.value) == ("" if after == "nothing" else "first")
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)

@@ -251,12 +251,13 @@ def stop_processes(procs: Sequence[mp.Process], grace_s: float = 2.0) -> None:
 
 
 class StopsHeld:
-    """A ``with`` block during which Ctrl-C (and SIGTERM, SIGHUP where a Python handler raises on them: the CLI's)
+    """A ``with`` block during which Ctrl-C (and SIGTERM, SIGHUP where they have a Python handler: the CLI's raises)
     is noted instead of raised, so the stop of the workers it guards runs to its end: a second Ctrl-C, as the
     stop after the first went on, was raised inside it, cut it short (workers deaf to STOP, in a long node step,
-    ran on) and left ``close()`` done for good. At the block's end a signal noted is handed to its handler
-    (Ctrl-C: KeyboardInterrupt), unless the block was entered while handling a KeyboardInterrupt: that is the
-    same request, and it goes on. Main thread only: Python raises signals nowhere else.
+    ran on) and left ``close()`` done for good. At the block's end each signal noted is handed to its handler, once,
+    in the order they came (Ctrl-C: KeyboardInterrupt; a handler that raises ends the round), but a Ctrl-C in a block
+    entered while handling a KeyboardInterrupt: that is the same request, and it goes on. Main thread only: Python
+    raises signals nowhere else.
     """
 
     def __init__(self) -> None:
@@ -279,8 +280,14 @@ class StopsHeld:
         previous, self._previous = self._previous, {}
         for signum, handler in previous.items():
             signal.signal(signum, handler)
-        if self.noted and kind is None and not self._after_interrupt:
-            previous[self.noted[0]](self.noted[0], None)
+        if kind is not None:
+            return
+        # every one, not the first alone: a Ctrl-C after a SIGTERM whose handler only notes it (a service's) was
+        # dropped, and after a first Ctrl-C so was a SIGTERM (a request of its own: the CLI's handler takes it for the
+        # same stop, within its grace, but an API caller's may not)
+        for signum in dict.fromkeys(self.noted):
+            if not (self._after_interrupt and signum == signal.SIGINT):
+                previous[signum](signum, None)
 
 
 def exit_description(p: mp.Process) -> str:
