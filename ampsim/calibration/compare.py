@@ -37,7 +37,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Container
+from typing import Any, Container, Mapping, Sequence
 
 from ampsim.calibration.outfolder import check_compare_folder, check_not_rescored, into_folder
 from ampsim.calibration.report import COMPARE_PLOT, COMPARE_TABLE, noisy, plot, ranking_agreement, row, write_csv
@@ -86,7 +86,7 @@ def parse_configs(text: str) -> list[tuple[str, list[tuple[str, Any]]]]:
     return out
 
 
-def message_split(model, instances, mapping: dict[str, int]) -> tuple[float, float, float]:
+def message_split(model, instances, mapping: Mapping[str, int]) -> tuple[float, float, float]:
     """Messages per instance, how many of them cross between workers under ``mapping``, and their bytes."""
     import copy
 
@@ -147,8 +147,8 @@ class _Pair:
     cfg: Config
     out: Path
     workers: int
-    mapping: dict[str, int]
-    load: list | None
+    mapping: Mapping[str, int]  # (the plan's own: read-only)
+    load: Sequence[Mapping] | None
     fix: dict
     runs: list[dict] = field(default_factory=list)
 

@@ -7,6 +7,7 @@ placement were handed over in memory and the config written was one ``train`` re
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Mapping
 
 from ampsim.config import Config
 
@@ -23,7 +24,7 @@ def calibrated_system(hw_path: Path, n: int, overrides: dict | None = None):
     return resized(merge_overrides(read_toml(hw_path), overrides or {}), n, str(hw_path))
 
 
-def simulate_run(cfg: Config, placement: dict[str, int], system, out: Path, hw_path: Path, planned=None) -> dict:
+def simulate_run(cfg: Config, placement: Mapping[str, int], system, out: Path, hw_path: Path, planned=None) -> dict:
     """Train ``cfg`` (a simulated-executor configuration) on ``system``, the model at ``hw_path`` resized (see
     :func:`calibrated_system`), with ``placement``; the run folder is ``out``; returns its summary. ``planned``:
     :func:`simulated_plan` of the same arguments, made already (``--resimulate`` plans every configuration
@@ -37,7 +38,7 @@ def simulate_run(cfg: Config, placement: dict[str, int], system, out: Path, hw_p
         return run_training(p, ex, run)
 
 
-def simulated_plan(cfg: Config, placement: dict[str, int], system, hw_path: Path):
+def simulated_plan(cfg: Config, placement: Mapping[str, int], system, hw_path: Path):
     """The plan of :func:`simulate_run`'s run: ``cfg`` on ``system`` with ``placement``, a placement that names
     other nodes than the model's a one-line ConfigError. On a measured machine's model (one with a ``[host]``)
     replicas synchronize through the controller (``replicas.collective = "host"``), as the multicore executor's

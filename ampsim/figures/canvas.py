@@ -60,8 +60,8 @@ def check_figure_files(out_stem: str | Path, formats: tuple[str, ...] = ("png", 
 
 
 def save_figure(fig, out_stem: str | Path, formats: tuple[str, ...] = ("png", "pdf")) -> list[Path]:
-    """Write ``<out_stem>.png`` and ``.pdf`` (atomically; both checked first) and close the figure; returns the
-    paths."""
+    """Write ``<out_stem>.<format>`` for each of ``formats``, by default a .png and a .pdf (atomically; every one
+    checked first), and close the figure; returns the paths."""
     plt = pyplot()
     out_stem = Path(out_stem)
     paths = []
