@@ -37,7 +37,7 @@ from ampsim.runread import read_summary
 from ampsim.tables import TABLE, TABLE_FILES, read_table_info
 from ampsim.wording import wording
 
-__all__ = ["LOCK_NAME", "SWEEP_FILE", "check_point_folder", "check_sweep_folder", "clear_sweep_folder", "cleared",
+__all__ = ["LOCK_NAME", "SWEEP_FILE", "check_point_folder", "check_sweep_folder", "clear_sweep_folder", "fresh_deletes",
            "check_clearable", "point_finished", "point_id_of", "point_lacks", "remove_temporaries", "sweep_file_record",
            "sweep_lock", "temporary_path"]
 
@@ -287,7 +287,7 @@ def remove_temporaries(out: Path) -> None:
             stale.unlink(missing_ok=True)
 
 
-def cleared(entry: Path) -> bool:
+def fresh_deletes(entry: Path) -> bool:
     """Whether ``--fresh`` deletes ``entry`` of its sweep folder as a point: a folder holding a ``point.json`` (not a
     link to one elsewhere: not this sweep's result, and ``rmtree`` refuses links)."""
     return not entry.is_symlink() and entry.is_dir() and (entry / POINT).is_file()
@@ -297,7 +297,7 @@ def check_clearable(out: Path) -> None:
     """Refuse, in one line and changing nothing, a point folder of ``out`` that ``--fresh`` would delete but that also
     holds files no run writes (a figure, another sweep put inside it)."""
     for p in sorted(out.iterdir()):
-        if cleared(p) and (other := not_run_outputs(p, also=(POINT,))):
+        if fresh_deletes(p) and (other := not_run_outputs(p, also=(POINT,))):
             raise ConfigError(f"{p}: this sweep's point also holds {what_it_holds(other)}, which no run writes; "
                               f"{wording().fresh} would delete it with the point: move it away first")
 
@@ -315,7 +315,7 @@ def clear_sweep_folder(out: Path) -> None:
         if (table := out / name).is_file() and not table.is_symlink():
             table.unlink()
     for p in out.iterdir():
-        if cleared(p):
+        if fresh_deletes(p):
             gone = temporary_path(p, uuid.uuid4().hex[:12], "-unfinished")  # (any 12 hex digits: p is any name)
             os.rename(p, gone)  # (a temporary from here on: what an interrupted rmtree leaves, the next run deletes)
             shutil.rmtree(gone)

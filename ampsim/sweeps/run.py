@@ -82,7 +82,7 @@ from ampsim.sweeps.folder import (
     check_point_folder,
     check_sweep_folder,
     clear_sweep_folder,
-    cleared,
+    fresh_deletes,
     point_finished,
     point_lacks,
     remove_temporaries,
@@ -186,7 +186,7 @@ def check_start(tasks: list[PointTask], out: Path, fresh: bool = False) -> list[
     ``fresh``: one it leaves); returns the unfinished points (with ``fresh``, before any is deleted)."""
     if fresh:
         check_clearable(out)
-    return unfinished([t for t in tasks if not (fresh and cleared(Path(t.out)))])
+    return unfinished([t for t in tasks if not (fresh and fresh_deletes(Path(t.out)))])
 
 
 def point_tasks(sweep: Sweep, out: Path) -> list[PointTask]:
