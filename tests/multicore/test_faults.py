@@ -265,3 +265,31 @@ def test_every_signal_a_stop_held_off_reaches_its_handler(after):
     finally:
         for s, h in previous.items():
             signal.signal(s, h)
+
+
+def test_a_signal_raised_as_a_stop_begins_leaves_every_handler_as_it_was(monkeypatch):
+    """A Python handler may run, and raise, between any two bytecodes: one of a signal StopsHeld had not swapped yet
+    (the CLI's SIGTERM as it swapped SIGINT's) raised out of ``__enter__``, so no ``__exit__`` put back those it had
+    swapped already, and from then on they noted their signals for good (a Ctrl-C did nothing)."""
+    from ampsim.executors.multicore import procs as mc_procs
+
+    signums = list(mc_procs._STARTUP_SIGNALS)  # (the order it swaps them in)
+    previous = {s: signal.signal(s, lambda *_: None) for s in signums}  # (each a Python handler: each is swapped)
+    try:
+        before = {s: signal.getsignal(s) for s in signums}
+        real = signal.getsignal
+
+        def getsignal(signum):
+            if signum == signums[-1]:  # (as if its handler ran here, after the others were swapped, and raised)
+                raise KeyboardInterrupt
+            return real(signum)
+
+        monkeypatch.setattr(signal, "getsignal", getsignal)
+        with pytest.raises(KeyboardInterrupt):
+            with mc_procs.StopsHeld():
+                pass
+        monkeypatch.undo()
+        assert {s: signal.getsignal(s) for s in signums} == before
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)

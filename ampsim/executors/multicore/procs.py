@@ -270,16 +270,25 @@ class StopsHeld:
 
         self._after_interrupt = isinstance(sys.exc_info()[1], KeyboardInterrupt)  # (the caller's, in its except)
         if threading.current_thread() is threading.main_thread():
-            for signum in _STARTUP_SIGNALS:
-                handler = signal.getsignal(signum)
-                if callable(handler):
-                    self._previous[signum] = signal.signal(signum, lambda n, _frame: self.noted.append(n))
+            try:
+                for signum in _STARTUP_SIGNALS:
+                    handler = signal.getsignal(signum)
+                    if callable(handler):
+                        self._previous[signum] = signal.signal(signum, lambda n, _frame: self.noted.append(n))
+            except BaseException:  # (a handler of one not swapped yet ran between two and raised: no __exit__ then,
+                self._restore()  # and those swapped already would note their signals for good)
+                raise
         return self
 
-    def __exit__(self, kind: type | None, *_: object) -> None:
+    def _restore(self) -> dict[int, Callable]:
+        """Put back the handlers swapped; returns them."""
         previous, self._previous = self._previous, {}
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+        return previous
+
+    def __exit__(self, kind: type | None, *_: object) -> None:
+        previous = self._restore()
         if kind is not None:
             return
         # every one, not the first alone: a Ctrl-C after a SIGTERM whose handler only notes it (a service's) was
