@@ -293,3 +293,20 @@ def test_a_signal_raised_as_a_stop_begins_leaves_every_handler_as_it_was(monkeyp
     finally:
         for s, h in previous.items():
             signal.signal(s, h)
+
+
+def test_a_signal_a_stop_held_off_reaches_its_handler_though_the_stop_failed():
+    """A block that raised (a stop that failed) dropped what it had held off: a SIGTERM whose handler only notes a
+    request to stop (a service's) never reached it; the block's error goes on, and the handler has run."""
+    from ampsim.executors.multicore.procs import StopsHeld
+
+    seen: list[int] = []
+    previous = signal.signal(signal.SIGTERM, lambda n, _frame: seen.append(n))
+    try:
+        with pytest.raises(OSError, match="the stop failed"):
+            with StopsHeld():
+                signal.raise_signal(signal.SIGTERM)
+                raise OSError("the stop failed")
+        assert seen == [signal.SIGTERM]
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -255,9 +255,9 @@ class StopsHeld:
     is noted instead of raised, so the stop of the workers it guards runs to its end: a second Ctrl-C, as the
     stop after the first went on, was raised inside it, cut it short (workers deaf to STOP, in a long node step,
     ran on) and left ``close()`` done for good. At the block's end each signal noted is handed to its handler, once,
-    in the order they came (Ctrl-C: KeyboardInterrupt; a handler that raises ends the round), but a Ctrl-C in a block
-    entered while handling a KeyboardInterrupt: that is the same request, and it goes on. Main thread only: Python
-    raises signals nowhere else.
+    in the order they came, the block raising or not (Ctrl-C: KeyboardInterrupt; a handler that raises ends the
+    round), but a Ctrl-C in a block entered while handling a KeyboardInterrupt: that is the same request, and it goes
+    on. Main thread only: Python raises signals nowhere else.
     """
 
     def __init__(self) -> None:
@@ -287,13 +287,12 @@ class StopsHeld:
             signal.signal(signum, handler)
         return previous
 
-    def __exit__(self, kind: type | None, *_: object) -> None:
+    def __exit__(self, *_: object) -> None:
         previous = self._restore()
-        if kind is not None:
-            return
         # every one, not the first alone: a Ctrl-C after a SIGTERM whose handler only notes it (a service's) was
         # dropped, and after a first Ctrl-C so was a SIGTERM (a request of its own: the CLI's handler takes it for the
-        # same stop, within its grace, but an API caller's may not)
+        # same stop, within its grace, but an API caller's may not); and after the block raised too (a handler that
+        # only notes never ran; one that raises replaces the error, as it would have raised inside the block)
         for signum in dict.fromkeys(self.noted):
             if not (self._after_interrupt and signum == signal.SIGINT):
                 previous[signum](signum, None)
