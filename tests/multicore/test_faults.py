@@ -191,7 +191,9 @@ def test_a_worker_killed_after_a_node_step_is_not_reported_in_the_step_it_finish
         monkeypatch.setattr(mc_worker.Worker, "_read", reading)
     model = mlp()
     mine = ("fc0", "fc1", "fc2", "fc3") if idle else ("fc0", "relu0")
-    ex = MulticoreExecutor(model, {n: int(n in mine) for n in model.graph.nodes}, 2, mak=1, tuning={"read_s": 0.0})
+    # (forked workers: the patched methods are this process's, which a spawned worker would not see)
+    ex = MulticoreExecutor(model, {n: int(n in mine) for n in model.graph.nodes}, 2, mak=1, tuning={"read_s": 0.0},
+                           start_method="fork")
     doing = "while idle" if idle else "between node steps"
     with pytest.raises(RunError, match=rf"^worker 1 \(pid \d+, nodes {', '.join(mine)}\) was killed by signal "
                                        rf"SIGKILL {doing}$"):
