@@ -147,6 +147,16 @@ def line_of(idx) -> str:
     return f"line {int(idx) + 2}" if pd.api.types.is_integer(idx) else f"row {idx!r}"
 
 
+def _lines_of(cells) -> str:
+    """Where the first of ``cells`` (a column's offending cells, a Series) is, and how many more there are.
+
+    >>> import pandas as pd
+    >>> _lines_of(pd.Series([0.0, -1.0], index=[1, 4])), _lines_of(pd.Series([0.0], index=[1]))
+    ('line 3 and 1 more', 'line 3')
+    """
+    return line_of(cells.index[0]) + (f" and {len(cells) - 1} more" if len(cells) > 1 else "")
+
+
 def check_log_values(df, col: str, axis: str, what: str = "", source: str | Path | None = None) -> None:
     """One line if column ``col`` of ``df``, drawn on a log axis (``axis``: x or y), holds a value <= 0:
     matplotlib leaves such values out of the figure without a word. A column with no positive value is a
@@ -160,9 +170,8 @@ def check_log_values(df, col: str, axis: str, what: str = "", source: str | Path
         return
     if not (values > 0).any():  # (matplotlib would warn, twice, and draw an empty axis)
         raise RunError(f"{what}no positive {col} values for a log axis (log{axis})")
-    more = f" and {len(bad) - 1} more" if len(bad) > 1 else ""
     raise DataError(f"{what}{f'{source}: ' if source else ''}column {col!r} has {short_cell(bad.iloc[0])} on "
-                    f"{line_of(bad.index[0])}{more}: a log axis (log{axis}) shows only values > 0")
+                    f"{_lines_of(bad)}: a log axis (log{axis}) shows only values > 0")
 
 
 def _check_log_axes(df, spec: FigureSpec, x: str, y: str, what: str, source: Path | None = None) -> None:
@@ -184,8 +193,7 @@ def _check_placed(df, spec: FigureSpec, source: Path) -> None:
         return
     first = unplaced.iloc[0]
     what, fix = ("empty", "fill it in") if np.isnan(first) else (short_cell(first), "give it a finite value")
-    more = f" and {len(unplaced) - 1} more" if len(unplaced) > 1 else ""
-    raise DataError(f"figure {spec.name}: {source}: column {spec.x!r} is {what} on {line_of(unplaced.index[0])}{more}, "
+    raise DataError(f"figure {spec.name}: {source}: column {spec.x!r} is {what} on {_lines_of(unplaced)}, "
                     f"which has a {spec.y} value: an xy figure has no place for it ({fix}, or leave it out "
                     "with where)")
 
@@ -201,9 +209,8 @@ def _check_finite_bars(df, spec: FigureSpec, source: Path) -> None:
     infinite = y[np.isinf(y)]
     if infinite.empty or not np.isfinite(y).any():
         return
-    more = f" and {len(infinite) - 1} more" if len(infinite) > 1 else ""
     raise DataError(f"figure {spec.name}: {source}: column {spec.y!r} is {short_cell(infinite.iloc[0])} on "
-                    f"{line_of(infinite.index[0])}{more}: a bar figure has no height for it (give it a finite value, "
+                    f"{_lines_of(infinite)}: a bar figure has no height for it (give it a finite value, "
                     "or leave it out with where)")
 
 
