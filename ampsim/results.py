@@ -251,7 +251,9 @@ class RunDir:
             if new:
                 w.writeheader()
             w.writerow({k: _fmt(row.get(k)) for k in self._columns})
-        self.epochs += 1
+            # counted before the row reaches the file (the close flushes it, an interrupt's too): a Ctrl-C or
+            # SIGTERM as the file closed found the row written and the epoch not counted, and deleted the run
+            self.epochs += 1
 
     def write_summary(self, summary: dict) -> None:
         write_json(self.path / SUMMARY, summary)

@@ -607,6 +607,16 @@ def test_parameters_that_fit_one_by_one_but_not_together_are_refused(in_cwd, cap
             "0.0703 GiB training adds to the earlier parameters; 0.0977 GiB is available") in line
 
 
+def _a_row_written(metrics: Path) -> bool:
+    """Whether ``metrics`` holds its header and a whole first row (the run counted that epoch before it closed the
+    file: RunDir.append_metrics)."""
+    try:
+        text = metrics.read_text()
+    except OSError:
+        return False
+    return text.count("\n") >= 2
+
+
 def test_sigterm_stops_a_run_as_ctrl_c_does(finished, tmp_path):
     """SIGTERM (what a scheduler or ``kill`` sends): exit status 143, one line saying what was kept, and the
     earlier run in the folder byte for byte as it was (before, only a sweep said anything)."""
@@ -620,8 +630,9 @@ def test_sigterm_stops_a_run_as_ctrl_c_does(finished, tmp_path):
                             stderr=subprocess.PIPE, text=True, cwd=ROOT, env={**os.environ, "AMPSIM_OFFLINE": "1"})
     try:
         deadline = time.monotonic() + 90
-        while not (tmp_path / "run.partial" / "metrics.csv").is_file() and time.monotonic() < deadline:
-            time.sleep(0.05)  # until its first epoch is written
+        metrics = tmp_path / "run.partial" / "metrics.csv"
+        while not _a_row_written(metrics) and time.monotonic() < deadline:
+            time.sleep(0.05)  # until its first epoch's row is in the file (the file is made a moment before)
         proc.terminate()
         _, err = proc.communicate(timeout=60)
     finally:

@@ -229,3 +229,40 @@ def test_the_api_is_told_of_its_own_argument(tmp_path):
     (tmp_path / "st.partial" / STAGING_MARK).touch()
     with pytest.raises(ConfigError, match=r"the staging folder of a run or compare .* give out= elsewhere$"):
         ampsim.train(BLOBS, tmp_path / "st.partial" / "x", overrides={"data.n_train": 64, "train.epochs": 1})
+
+
+def test_an_interrupt_as_an_epochs_row_is_closed_keeps_the_epoch_it_wrote(tmp_path, monkeypatch):
+    """A Ctrl-C or SIGTERM that arrives as metrics.csv closes (its row flushed to the file) found the epoch not yet
+    counted: the run said "no epoch had finished, so nothing was kept" and deleted the partial run whose file held
+    the row. The epoch is counted before the close, so the row and the count agree."""
+    import builtins
+
+    real_open = builtins.open
+
+    class InterruptedAtClose:
+        def __init__(self, f):
+            self.f = f
+
+        def __getattr__(self, name):
+            return getattr(self.f, name)
+
+        def __enter__(self):
+            return self.f
+
+        def __exit__(self, *exc):
+            self.f.close()  # (the row reaches the file)
+            raise KeyboardInterrupt
+
+    def opening(path, *args, **kwargs):
+        f = real_open(path, *args, **kwargs)
+        return InterruptedAtClose(f) if Path(path).name == "metrics.csv" else f
+
+    out = tmp_path / "run"
+    with pytest.raises(KeyboardInterrupt) as stopped:
+        with RunDir(out) as run:
+            monkeypatch.setattr(builtins, "open", opening)
+            run.append_metrics({"epoch": 1, "loss": 0.5})
+    monkeypatch.undo()
+    assert run.epochs == 1
+    assert "the partial run (1 epoch) is kept" in " ".join(getattr(stopped.value, "__notes__", []))
+    assert (run.partial / "metrics.csv").read_text().splitlines() == ["epoch,loss", "1,0.5"]
