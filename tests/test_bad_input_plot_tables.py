@@ -347,3 +347,17 @@ def test_a_compare_table_cut_at_the_end_of_a_row_is_one_line(tmp_path, capsys, c
     assert line.endswith("whose runs the compare that wrote the table made: cut short or edited since; copy or run "
                          "the compare again")
     assert not (tmp_path / "f.png").exists()
+
+
+def test_an_infinite_y_in_an_xy_figure_is_drawn_without_its_point_and_said(tmp_path, capsys, caplog):
+    """matplotlib leaves a point of y = ±inf out of its line (a loss that diverged): the figure is drawn, as
+    before, and a warning names the column, the value and its lines (it was silent)."""
+    table = tmp_path / "t.csv"
+    table.write_text("a,b\n1,1.0\n2,inf\n3,3.0\n4,-inf\n")
+    with caplog.at_level("WARNING", logger="ampsim.figures.lines"):
+        assert main(["plot", str(table), "--x", "a", "--y", "b", "--out", str(tmp_path / "f.png")]) == 0
+    assert (tmp_path / "f.png").is_file()
+    (said,) = [r.getMessage() for r in caplog.records]
+    assert said.startswith("figure ") and said.endswith(
+        f": {table}: column 'b' is inf on line 3 and 1 more: left out of the figure (an infinite value has no place "
+        "on its axis)")

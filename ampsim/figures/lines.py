@@ -7,6 +7,7 @@ See :mod:`ampsim.sweeps.figspec` for the figure tables and :mod:`ampsim.figures.
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from pathlib import Path
 
@@ -18,6 +19,8 @@ from ampsim.figures.selection import cell_key, groups, hue_keys
 from ampsim.runread import read_metrics
 from ampsim.sweeps.figspec import FigureSpec
 from ampsim.tables import TABLE, stopped
+
+log = logging.getLogger(__name__)
 
 __all__ = ["draw_curves", "draw_xy", "draw_bar", "check_numeric", "check_log_values", "line_of", "styles"]
 
@@ -198,6 +201,20 @@ def _check_placed(df, spec: FigureSpec, source: Path) -> None:
                     "with where)")
 
 
+def _warn_infinite_y(df, spec: FigureSpec, source: Path) -> None:
+    """A warning naming the first ``y`` cell of an xy figure that is inf or -inf: matplotlib leaves its point (its
+    x's mean over seeds) out of the line, which was silent. A warning, not a refusal as an infinite x is: a loss
+    that diverged reaches inf, and the rest of its curve is what the figure is for."""
+    import numpy as np
+    import pandas as pd
+
+    y = pd.to_numeric(df[spec.y], errors="coerce")  # (check_numeric passed)
+    infinite = y[np.isinf(y)]
+    if not infinite.empty:
+        log.warning("figure %s: %s: column %r is %s on %s: left out of the figure (an infinite value has no place "
+                    "on its axis)", spec.name, source, spec.y, short_cell(infinite.iloc[0]), _lines_of(infinite))
+
+
 def _check_finite_bars(df, spec: FigureSpec, source: Path) -> None:
     """A DataError line naming the first ``y`` cell of a bar figure that is inf or -inf: matplotlib gives its bar
     (the mean of its category: infinite, or NaN beside the other sign) no height, and the figure was saved with
@@ -248,6 +265,7 @@ def draw_xy(df, table: Path, spec: FigureSpec, swept: list[str]):
         check_numeric(df, col, source, f"figure {spec.name}: ")
     _check_placed(df, spec, source)
     _check_log_axes(df, spec, spec.x, spec.y, f"figure {spec.name}: ", source)
+    _warn_infinite_y(df, spec, source)
     keys = hue_keys(df, spec, swept)
     fig, ax = new_figure()
     drawn = 0
