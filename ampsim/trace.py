@@ -21,6 +21,7 @@ import json
 import re
 import shutil
 import tempfile
+import weakref
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -113,6 +114,9 @@ class TraceRecorder:
 
     def __init__(self) -> None:
         self._spool = tempfile.TemporaryFile("w+", encoding="utf-8")
+        # closed when the recorder goes (its events are read after the run, so not at the executor's close): left
+        # to the file's own finalizer it was an "unclosed file" ResourceWarning, raised in whatever ran then
+        weakref.finalize(self, self._spool.close)
         self._count = 0
         self._names: dict[tuple[int, int], str] = {}
         self._pnames: dict[int, str] = {}
