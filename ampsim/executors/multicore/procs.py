@@ -26,6 +26,7 @@ import multiprocessing as mp
 import os
 import signal
 import sys
+import threading
 import time
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
@@ -105,7 +106,7 @@ def start_process(p: mp.Process) -> None:
     with its own mask: ``p.start()`` starts the server the first time, here, blocked (it ignores SIGINT anyway
     and ends with this process); a server started unblocked elsewhere first would give children that are not.
 
-    Called from a thread other than the main one, the start is made by :data:`_LASTING`, a thread that ends only
+    Called from a thread other than the main one, the start is made by :func:`_starter`'s thread, which ends only
     with the process: the kernel's parent-death signal (:func:`die_with_parent`) follows the thread that
     started a child, so the workers of an executor built in a thread (a thread pool's task) were killed as it
     ended; and SIGUSR1 in SIGKILL's place (acted on only once the process was gone) was merely held pending by a
@@ -115,7 +116,7 @@ def start_process(p: mp.Process) -> None:
     if threading.current_thread() is threading.main_thread():
         _start_blocked(p)
     else:
-        _LASTING.call(_start_blocked, p)
+        _starter().submit(_start_blocked, p).result()
 
 
 def _start_blocked(p: mp.Process) -> None:
@@ -133,43 +134,30 @@ def _start_blocked(p: mp.Process) -> None:
 _STARTUP_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
 
 
-class _LastingThread:
-    """A daemon thread, started on first use (in each process: a forked child starts afresh), that runs the calls
-    handed to it one at a time and lives as long as the process (see :func:`start_process`)."""
-
-    def __init__(self) -> None:
-        import threading
-
-        self._lock = threading.Lock()
-        self._requests: Any = None
-
-    def call(self, fn: Callable, *args: Any) -> Any:
-        """``fn(*args)`` run in the lasting thread; its result, or its exception raised here."""
-        import queue
-        import threading
-        from concurrent.futures import Future
-
-        with self._lock:
-            if self._requests is None:
-                self._requests = queue.SimpleQueue()
-                threading.Thread(target=self._serve, args=(self._requests,), name="ampsim-process-starter",
-                                 daemon=True).start()
-            result: Future = Future()
-            self._requests.put((fn, args, result))
-        return result.result()
-
-    @staticmethod
-    def _serve(requests: Any) -> None:
-        while True:
-            fn, args, result = requests.get()
-            try:
-                result.set_result(fn(*args))
-            except BaseException as e:  # noqa: BLE001 - handed to the caller; this thread must not end
-                result.set_exception(e)
+_STARTER: Any = None  # a concurrent.futures.ThreadPoolExecutor of one thread, made on first use
+_STARTER_LOCK = threading.Lock()
 
 
-_LASTING = _LastingThread()
-os.register_at_fork(after_in_child=_LASTING.__init__)  # (the parent's thread is not the child's, nor its lock)
+def _starter() -> Any:
+    """The one thread, in this process, that starts a thread's child processes (see :func:`start_process`): an
+    executor's thread lives until the executor is shut down, here when the process exits."""
+    global _STARTER
+    with _STARTER_LOCK:
+        if _STARTER is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            _STARTER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ampsim-process-starter")
+        return _STARTER
+
+
+def _forget_starter() -> None:
+    """In a forked child: the parent's starter thread is not the child's (an executor that has run a call would
+    take the next for its idle thread's, and it would never run), nor its lock."""
+    global _STARTER, _STARTER_LOCK
+    _STARTER, _STARTER_LOCK = None, threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_starter)
 
 
 def worker_main(spec: WorkerSpec) -> None:
