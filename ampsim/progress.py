@@ -70,6 +70,17 @@ class _Silent:
         pass
 
 
+@functools.cache
+def _tqdm_without_monitor() -> type:
+    """tqdm less its monitor thread (``monitor_interval = 0``), as a subclass so other bars in the process keep
+    theirs. Why: a sweep forks its workers while its bar is shown, and a process that forks must run no other
+    thread (:func:`ampsim.sweeps.pool.start_method`); the monitor only lowers the bar's dynamic ``miniters`` when
+    updates slow down, which ``miniters=1`` makes moot."""
+    from tqdm import tqdm
+
+    return type("_Tqdm", (tqdm,), {"monitor_interval": 0})
+
+
 class _Bar:
     """A tqdm bar on a terminal; a milestone shows as its postfix."""
 
@@ -77,9 +88,7 @@ class _Bar:
     failed = False
 
     def __init__(self, desc: str, total: int | None, unit: str, stream: IO[str]) -> None:
-        from tqdm import tqdm
-
-        self._bar = tqdm(total=total, desc=desc, unit=unit, leave=False, file=stream)
+        self._bar = _tqdm_without_monitor()(total=total, desc=desc, unit=unit, leave=False, file=stream, miniters=1)
 
     @_unless_the_stream_failed
     def update(self, n: int = 1) -> None:

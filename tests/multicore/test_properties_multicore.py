@@ -285,10 +285,9 @@ def test_a_start_up_interrupted_part_way_stops_the_workers_it_had_started(monkey
     assert gone(started, 3.0) and _no_children()
 
 
-def test_an_executor_built_in_a_thread_that_ended_trains_on():
-    """The kernel's parent-death signal follows the thread that started a process: the workers of an executor
-    built in a thread (a thread pool's task, a web app's request) were SIGKILLed the moment that thread
-    ended, and the next call failed with 'worker 0 ... was killed by signal SIGKILL while idle'."""
+def _built_in_a_thread_and_trained() -> tuple[bool, float, bool]:
+    """(in a process of its own) Build an executor in a thread that then ends, train it: whether its workers were
+    alive, how far its parameters are from the reference's, and whether no child process is left."""
     built = []
     model, ref = mlp(), mlp()
     thread = threading.Thread(target=lambda: built.append(
@@ -298,10 +297,24 @@ def test_an_executor_built_in_a_thread_that_ended_trains_on():
     ex = built[0]
     time.sleep(0.2)  # (the kill was at once; a moment to be sure)
     with ex:
-        assert all(alive(p) for p in ex.pids)
+        all_alive = all(alive(p) for p in ex.pids)
         ex.train(batches(6))
     ReferenceExecutor(ref).train(batches(6))
-    assert max_param_diff(ref, model) == 0.0 and _no_children()
+    return all_alive, max_param_diff(ref, model), _no_children()
+
+
+def test_an_executor_built_in_a_thread_that_ended_trains_on():
+    """The kernel's parent-death signal follows the thread that started a process: the workers of an executor
+    built in a thread (a thread pool's task, a web app's request) were SIGKILLed the moment that thread
+    ended, and the next call failed with 'worker 0 ... was killed by signal SIGKILL while idle'. In a process of
+    its own: the thread that starts such workers lasts as long as its process, and the local sweeps of later
+    tests would then spawn their workers instead of forking them (``ampsim.sweeps.pool.start_method``)."""
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(1, mp_context=mp.get_context("fork")) as pool:
+        all_alive, diff, no_children = pool.submit(_built_in_a_thread_and_trained).result(timeout=240)
+    assert all_alive and diff == 0.0 and no_children and _no_children()
 
 
 _SPINNING_IN_A_THREAD = """

@@ -79,3 +79,35 @@ def test_a_ray_worker_settles_after_each_point_as_a_pool_worker_does(monkeypatch
     except RuntimeError:
         pass
     assert run._ray_point("c") == "c" and ran == ["a", "bad", "c"] and settled == [1, 2, 3]
+
+
+#: what a worker sees of this module: a forked one the caller's patched value, a spawned one this
+_WHO = "imported"
+
+
+def _who(task: str) -> None:
+    Path(task).write_text(_WHO)
+
+
+def test_a_process_that_runs_other_threads_spawns_its_workers(tmp_path):
+    """Forking beside another thread copies the locks it holds into the child without the thread (Ray's gRPC
+    after a Ray sweep in the same process): with another thread running, workers are spawned."""
+    import threading
+
+    globals()["_WHO"] = "patched"  # (here, not in a spawned worker, which imports this module afresh)
+    try:
+        assert pool.threads_running() == 1 and pool.start_method() == "fork"
+        list(run_pool([str(tmp_path / "forked")], 1, _who))
+        stop = threading.Event()
+        t = threading.Thread(target=stop.wait)
+        t.start()
+        try:
+            assert pool.threads_running() == 2 and pool.start_method() == "spawn"
+            assert [err for _, err in run_pool([str(tmp_path / "spawned")], 1, _who)] == [None]
+        finally:
+            stop.set()
+            t.join()
+    finally:
+        globals()["_WHO"] = "imported"
+    assert (tmp_path / "forked").read_text() == "patched"  # a copy of this process
+    assert (tmp_path / "spawned").read_text() == "imported"  # a fresh interpreter that imported this module

@@ -51,6 +51,24 @@ def test_no_stream_at_all_is_silent(monkeypatch):
     bar.milestone("epoch 1")  # (an AttributeError on None.write stopped the run, exit 1)
 
 
+def test_a_terminal_bar_starts_no_thread():
+    """A sweep forks its workers while its bar is shown, and forks only while its process runs one thread
+    (:func:`ampsim.sweeps.pool.start_method`): tqdm's monitor thread would make every such sweep spawn them."""
+    from ampsim.sweeps.pool import threads_running
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    before = threads_running()
+    bar = progress("sweep", total=3, unit="point", stream=Terminal())
+    try:
+        bar.update(1)
+        assert threads_running() == before
+    finally:
+        bar.close()
+
+
 def _finished(run: Path) -> int:
     """The epochs a finished run folder's metrics.csv holds (it exists only once the run is in place)."""
     return len((run / "metrics.csv").read_text().splitlines()) - 1
