@@ -18,6 +18,7 @@ import json
 from typing import Any, Mapping
 
 from ampsim.config import Config, field_default
+from ampsim.hardware.canonical import canonical_overrides
 from ampsim.jsontext import InOrder
 
 __all__ = ["id_view", "id_text", "point_id", "order_counts", "ordered_keys", "in_order", "PATTERN_TABLES"]
@@ -31,7 +32,9 @@ def id_view(cfg: Config) -> dict[str, Any]:
     ``point_id`` rule (:func:`ampsim.config.spec`) leaves them out: ``never`` (the hardware file, hashed by
     content instead; the divergence stop; the watchdog) and ``unless_default`` at their defaults (options
     and the ``[replicas]`` section, added after results were committed, so that points predating them keep
-    their ids). A pattern table (:data:`PATTERN_TABLES`) of several keys, one a glob pattern, adds their order under
+    their ids). The hardware overrides count as the model reads them
+    (:func:`~ampsim.hardware.canonical.canonical_overrides`: ``1e9`` and ``1_000_000_000`` are one bandwidth, one
+    point). A pattern table (:data:`PATTERN_TABLES`) of several keys, one a glob pattern, adds their order under
     ``"order"``: the id's text sorts keys, and ``{fc1 = 3, "*" = 2}`` and ``{"*" = 2, fc1 = 3}`` are two runs
     (tables of plain names, whose order changes nothing, keep their ids)."""
     sections = {f.name: f for f in dataclasses.fields(cfg)}
@@ -40,8 +43,8 @@ def id_view(cfg: Config) -> dict[str, Any]:
         obj = getattr(cfg, name)
         if _left_out(sections[name], obj):
             continue
-        if not dataclasses.is_dataclass(obj):  # the hardware overrides: counted as given
-            out[name] = section
+        if not dataclasses.is_dataclass(obj):  # the hardware overrides: each value as the model reads it
+            out[name] = canonical_overrides(section)
             continue
         out[name] = {f.name: section[f.name] for f in dataclasses.fields(obj) if not _left_out(f, section[f.name])}
     tables = {f"{s}.{k}": getattr(getattr(cfg, s), k) for s, k in PATTERN_TABLES}

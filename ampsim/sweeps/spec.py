@@ -261,7 +261,7 @@ def load_sweep(path: str | Path, *, quick: bool = False, sized: bool = True) -> 
             i = len(out)
             pid, values, run, replays, machine, compiled = _resolve(source, experiment, over, keys, body, i, auto,
                                                                      point, muf_checks, kept, sized)
-            if pid in seen or run in seen:  # (the same run: 1000000000 and 1e9 in a hardware key hash apart)
+            if pid in seen or run in seen:  # (the same run: a hardware key set to the model's own value, or not set)
                 raise ConfigError(f"{source}: {point} {i} ({_describe(body, seed)}) resolves to the same run as "
                                   f"point {seen.get(pid, seen.get(run))}: remove the duplicate")
             seen[pid] = seen[run] = i
@@ -316,7 +316,7 @@ def _resolve(source: str, experiment: Path, over: list, keys: list[str], combo: 
              point: str = "point", muf_checks: list | None = None, kept: dict | None = None,
              sized: bool = True):
     """Validate one point (experiment + hardware model, its ``train.muf`` against its instances); return its id,
-    swept keys' values, run (the id's text less the hardware overrides as given), whether it replays, its
+    swept keys' values, run (the id's text less the hardware overrides), whether it replays, its
     machine's routing key and whether it runs the compiled replay loop. ``auto``: a point that can replay and sets
     no numerics replays. ``muf_checks``: where the point's muf check (its error's prefix and config) goes to be
     made later, instead of now. ``kept``: what the data decides (examples, widths) read so far, for the next points.
