@@ -20,6 +20,7 @@ from ampsim.errors import Diverged, Outcome
 from ampsim.executors import Executor, executor_class, make_executor
 from ampsim.folders import check_not_in_staging
 from ampsim.gcpause import gc_paused
+from ampsim.hardware.canonical import canonical_overrides
 from ampsim.hardware.source import hardware_name, pinned_hardware
 from ampsim.hardware.spec import SystemSpec
 from ampsim.ir.hostmem import sizing
@@ -186,13 +187,17 @@ def portable_config(cfg: Config) -> dict[str, dict]:
     again from any working directory: ``executor.hardware`` found as the plan stage finds it (as given,
     else relative to the experiment file; its bytes pinned by ``executor.hardware_sha256``, see
     :mod:`ampsim.hardware.source`) and ``model.vectors`` as the task reads it (as given). A path
-    that names no file is written as it is (the re-run then fails on it as this run would have)."""
+    that names no file is written as it is (the re-run then fails on it as this run would have). The
+    ``[hardware]`` overrides say the values the model read (:func:`~ampsim.hardware.canonical.canonical_overrides`:
+    ``memory_bytes = 1000000000``, given as ``1e9``), as a point's id counts them."""
     return _portable(cfg, pinned_hardware(cfg))
 
 
 def _portable(cfg: Config, pinned: tuple[Path, bytes] | None) -> dict[str, dict]:
     """:func:`portable_config` with the hardware file and its bytes already read (``pinned``)."""
     d = cfg.to_dict()
+    if "hardware" in d:  # (a resolved config says what the machine had, not how the command line spelled it)
+        d["hardware"] = canonical_overrides(d["hardware"])
     if pinned is not None:
         d["executor"]["hardware"] = hardware_name(cfg, pinned[0])
         d["executor"]["hardware_sha256"] = hashlib.sha256(pinned[1]).hexdigest()

@@ -147,3 +147,19 @@ def test_sim_run_trains_again_from_its_config_elsewhere_to_identical_summary_byt
     cli(elsewhere, "train", str(first / "config.toml"), "--no-progress", "--out", str(second))
     for name in ("summary.json", "metrics.csv", "config.toml"):
         assert (first / name).read_bytes() == (second / name).read_bytes(), name
+
+
+def test_a_runs_config_says_each_hardware_override_as_the_model_read_it(tmp_path):
+    """A ``--set hardware.…`` value was written as the command line spelled it: ``memory_bytes = 1000000000.0``, an
+    int field's float, and a float field's int; the resolved config says the value the run's machine had (and
+    trains again to it: the model reads either spelling as the same number)."""
+    from ampsim.cli import main
+
+    out = tmp_path / "run"
+    assert main(["train", str(BLOBS), "--no-progress", "--out", str(out), "--hardware", str(ROOT / "hardware_models"
+                 / "ring4.toml"), "--set", "hardware.chip.memory_bytes=1e9", "--set",
+                 "hardware.link.bandwidth_bytes_per_s=1_000_000_000", "--set", "hardware.link.packet_bytes=256.0",
+                 *SMALL]) == 0
+    written = tomllib.loads((out / "config.toml").read_text())["hardware"]
+    assert same(written, {"chip": {"memory_bytes": 1_000_000_000},
+                          "link": {"bandwidth_bytes_per_s": 1e9, "packet_bytes": 256}})
