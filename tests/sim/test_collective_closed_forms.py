@@ -34,7 +34,7 @@ import simpy
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from replay_kit import measured
-from timeline_kit import End, Weight, insts, spans, weight_model
+from timeline_kit import TRACE_NS, End, Weight, insts, spans, weight_model
 
 from ampsim.executors.sim import SimExecutor
 from ampsim.executors.sim.collective import Collectives
@@ -141,6 +141,8 @@ def groups_run(idle: Idle, *, n: int, collective: str = "ring", every: int = 1, 
 
 
 def last_update_s(ex, k: int) -> float:
+    """When the last update ended, as the trace has it: to the nearest nanosecond (a time from it is within
+    ``TRACE_NS`` of the simulated one)."""
     return max(s + d for g in range(k) for s, d in spans(ex, f"g{g}/w", "update")) * 1e-3
 
 
@@ -209,7 +211,8 @@ def test_copies_on_one_chip_add_and_apply_there_and_send_nothing(k, collective, 
     apply = idle.job_s(2 * n, 4 * 8 * n, 3)
     assert ex.summary()["sync_time_s"] == pytest.approx(k * (sum(adds) + apply), rel=1e-12)
     last_update = max(s + d for c in range(k) for s, d in spans(ex, f"w#{c}", "update")) * 1e-3
-    assert ex.env.now == pytest.approx(last_update + k * (sum(adds) + apply), rel=1e-12)
+    # (the update's end from the trace is to the nearest nanosecond)
+    assert ex.env.now == pytest.approx(last_update + k * (sum(adds) + apply), rel=1e-12, abs=TRACE_NS)
     assert ex.summary()["sync_bytes"] == 0 and dict(ex.network.bytes) == {} and ex.collectives.messages == 0
 
 
@@ -302,7 +305,8 @@ def test_every_round_takes_its_closed_form_and_moves_its_bytes(machine, n, every
     summary = ex.summary()
     assert summary["sync_rounds"] == rounds
     assert summary["sync_time_s"] == pytest.approx(rounds * T, rel=1e-9)
-    assert ex.env.now == pytest.approx(last_update_s(ex, k) + T, rel=1e-9)  # the last round from the last update
+    # the last round from the last update (its end from the trace: to the nearest nanosecond)
+    assert ex.env.now == pytest.approx(last_update_s(ex, k) + T, rel=1e-9, abs=TRACE_NS)
     assert summary["sync_bytes"] == pytest.approx(rounds * 2 * (k - 1) * P, rel=1e-12)
     expected = {link: rounds * b for link, b in idle.link_bytes(collective, P).items()}
     assert dict(ex.network.bytes) == pytest.approx(expected, rel=1e-12)

@@ -22,6 +22,10 @@ from ampsim.replicas import ReplicaSpec, replicate
 
 B = 24 / TRANSFER  # link bandwidth, bytes/s
 F = 1e9  # chip FLOP/s
+# a trace's times are the simulated times each to the nearest nanosecond (ampsim.trace), so a time the formula
+# adds to one read from the trace (the last update's end) is within 1 ns of the trace's own, in ms: a step of a
+# three-copy ring is not a whole number of nanoseconds
+NS = 1e-6
 
 def ring_run(k, *, sync_every=1, n_inst=None, mak=None, overlap=False, collective="ring", machine=None):
     rep = replicate(weight_model(), ReplicaSpec(groups=k, sync_every=sync_every, overlap=overlap))
@@ -50,10 +54,10 @@ def test_a_ring_all_reduce_on_an_idle_ring_takes_its_formula(k):
     adds = trace_spans(ex, "w add")
     assert len(adds) == k * (k - 1)
     assert sorted({s for s, _ in adds}) == pytest.approx([last_update + (s + 1) * step_ms + s * add_ms
-                                                          for s in range(k - 1)], abs=1e-9)
+                                                          for s in range(k - 1)], abs=NS)
     applies = trace_spans(ex, "w sync")
     start = last_update + 2 * (k - 1) * step_ms + (k - 1) * add_ms
-    assert [x for span in applies for x in span] == pytest.approx([start, apply_ms] * k, abs=1e-9)
+    assert [x for span in applies for x in span] == pytest.approx([start, apply_ms] * k, abs=NS)
     assert ex.env.now == pytest.approx((start + apply_ms) * MS, rel=1e-12)
     summary = ex.summary()
     assert summary["sync_rounds"] == 1

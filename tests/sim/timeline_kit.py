@@ -108,6 +108,25 @@ def insts(n):
     return [Instance(k, {"x": np.zeros(1)}) for k in range(n)]
 
 
+#: one nanosecond in seconds: a trace's times are the simulated times each to the nearest nanosecond (ampsim.trace), so
+#: a duration read from one is within this of the time it stands for
+TRACE_NS = 1e-9
+
+
+def trace_ns(us):
+    """A trace's ``ts`` or ``dur`` (µs) in integer nanoseconds, as Perfetto reads each on its own."""
+    return round(us * 1000)
+
+
+def check_lanes(lanes):
+    """No two spans on one trace thread overlap, in integer nanoseconds as Perfetto reads ``ts`` and ``dur``:
+    exactly, with no tolerance (``lanes``: thread -> [(ts, dur) in µs]; a span may end as the next begins)."""
+    for lane, spans in lanes.items():
+        ns = sorted((trace_ns(t), trace_ns(d)) for t, d in spans)
+        for (t0, d0), (t1, _) in zip(ns, ns[1:]):
+            assert t1 >= t0 + d0, f"thread {lane} overlaps at {t1} ns"
+
+
 def spans(ex, name, phase="fwd"):
     return [(round(e["ts"] / 1e3, 9), round(e["dur"] / 1e3, 9)) for e in ex.trace.events
             if e.get("ph") == "X" and e["name"] == f"{name} {phase}"]

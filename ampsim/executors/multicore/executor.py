@@ -209,8 +209,8 @@ class MulticoreExecutor(ExecutorBase):
         clock), labelled as the simulator labels its own."""
         for w, s in sorted(states.items()):
             for t0, t1, i, kind, key in s.get("spans", ()):
-                self.trace.span(step_label(self.names[i], kind), chip_pid(w), lane_tid(0), offset_s + t0, t1 - t0,
-                                key=key)
+                self.trace.span_to(step_label(self.names[i], kind), chip_pid(w), lane_tid(0), offset_s + t0,
+                                   offset_s + t1, key=key)
         for t, what, key in self.controller.events:
             self.trace.controller(what, offset_s + t, key)
         self.controller.events.clear()

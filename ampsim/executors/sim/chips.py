@@ -151,7 +151,9 @@ class Chip:
         span = self._open_spans.pop(unit, None)
         if span is not None:
             trace, name, start, args = span
-            trace.span(name, chip_pid(self.index), lane_tid(unit), start, self.env.now - start, **args)
+            # (to now, not for now - start: start plus that may miss now by a float's last bit, and a span that
+            # ends as the next begins must end where it begins, to the nanosecond)
+            trace.span_to(name, chip_pid(self.index), lane_tid(unit), start, self.env.now, **args)
 
     def _serve(self, unit: int):
         env, queue, inbox = self.env, self.queue, self.inbox
