@@ -10,7 +10,8 @@ count from 1 (:func:`chip_pid`, :func:`lane_tid`): Perfetto reads pid 0 as the k
 it apart (its maintainers ask synthesized traces to start at 1). Times are microseconds of the executor's clock
 (simulated or wall), in whole nanoseconds: a span's start and end are each rounded to the nanosecond and its
 duration is their difference, so spans that are back to back stay so in Perfetto, which reads ``ts`` and ``dur``
-in integer nanoseconds (:meth:`TraceRecorder.span_to`); ``json`` writes each as a decimal of at most three
+in integer nanoseconds, each rounded apart (:meth:`TraceRecorder.span_to`; its JSON tokenizer's ``CoerceToTs``,
+``llround(d * 1000.0)``: versions that truncated instead may still show a few such pairs 1 ns apart); ``json`` writes each as a decimal of at most three
 fraction digits (``k / 1e3`` is the double nearest ``k`` ns in µs, and its shortest repr is that decimal, for
 any time under three weeks, 2^51 ns).
 
