@@ -100,8 +100,9 @@ class Executor(Protocol):
         instance has completed and its update jobs have run. ``on_done(n)``, if given, is called as ``n`` more
         instances complete (a progress bar's ``update``). Returns the :class:`~ampsim.ir.node.Report` s the
         nodes sent the controller (losses, counts, correct predictions); advances ``time_s``. Raises
-        :class:`~ampsim.errors.ConfigError` for instances that are not this model's, or one given twice (before
-        any runs), and :class:`~ampsim.errors.RunError` where the run cannot end (a deadlock, state left at a node)."""
+        :class:`~ampsim.errors.ConfigError` for instances that are not this model's, one given twice, or an
+        ``on_done`` that is not callable (before any runs), and :class:`~ampsim.errors.RunError` where the run
+        cannot end (a deadlock, state left at a node)."""
         ...
 
     def evaluate(self, instances: Iterable[Instance]) -> list[Report]:
@@ -208,14 +209,19 @@ def check_placement(placement: dict[str, int], names: Iterable[str], n: int, sou
         raise ConfigError(f"{source}: placement: node(s) {', '.join(missing)} not placed")
 
 
-def checked_instances(instances: Iterable[Instance], where: str, model: Any = None) -> Iterator[Instance]:
+def checked_instances(instances: Iterable[Instance], where: str, model: Any = None, *,
+                      on_done: Any = None) -> Iterator[Instance]:
     """``instances``, each checked to be an :class:`~ampsim.ir.message.Instance` (a task's
     ``train_instances(epoch)`` or ``eval_instances()``) whose data holds ``model``'s
     :attr:`~ampsim.models.base.Model.fields` as it is taken, or one ConfigError line naming ``where``: an
     executor's ``train`` and ``evaluate`` are public API, and a list of numbers, or another task's instances,
     failed deep in the run (or, on the multicore executor, closed it), their arrays as its
     :class:`~ampsim.models.base.DataSpec` s say (another task's with the same fields failed in a node's
-    matmul)."""
+    matmul). ``on_done``, train's progress callback, must be callable or None, checked before the first instance
+    is taken: ``on_done=5`` was a TypeError from the event loop once an instance had completed."""
+    if on_done is not None and not callable(on_done):
+        raise ConfigError(f"{where}: on_done: expected a callable (told how many more instances completed) or None, "
+                          f"got {type(on_done).__name__} {reprlib.repr(on_done)}")
     if not isinstance(instances, Iterable) or isinstance(instances, (str, bytes, Mapping)):
         raise ConfigError(f"{where}: instances: expected an iterable of Instances, got {type(instances).__name__}")
     fields, specs = (model.fields, model.data_specs) if model is not None else ((), ())

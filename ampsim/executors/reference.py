@@ -45,7 +45,7 @@ class ReferenceExecutor(ExecutorBase):
     @guarded
     def train(self, instances: Iterable[Instance], on_done: Callable[[int], None] | None = None) -> list[Report]:
         # every instance checked before the first runs (a bad one at k refused k trained ones: see guarded)
-        instances = list(checked_instances(instances, f"{self.name} executor: train", self.model))
+        instances = list(checked_instances(instances, f"{self.name} executor: train", self.model, on_done=on_done))
         self._set_training(True)
         reports: list[Report] = []
         t0 = time.perf_counter()

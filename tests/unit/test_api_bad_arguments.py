@@ -425,3 +425,25 @@ def test_plan_refuses_a_system_that_disagrees_with_itself():
         ampsim.plan(cfg, system=dataclasses.replace(ring, chips=ring.chips[:2]))
     for good in (ring, load_system(ROOT / "hardware_models" / "switch64.toml", {"link": {"latency_s": 1e-3}})):
         assert ampsim.plan(cfg, system=good).system == good
+
+
+@pytest.mark.parametrize("kind, numerics", [("reference", True), ("sim", True), ("sim", False), ("multicore", True)])
+@pytest.mark.parametrize("on_done", [5, [1]])  # ([1]: the reference executor asked only "if on_done")
+def test_an_executor_refuses_an_on_done_that_is_not_callable_before_it_trains(kind, numerics, on_done):
+    """ex.train(batch, on_done=5) was a TypeError from deep in the run ('int' object is not callable, in the
+    simulator's event loop or the replay's compiled loop) after the first instance had trained, and the executor was
+    then refused as failed part way. Now it is a bad argument: one ConfigError line, nothing run, and it trains on."""
+    sets = {"executor.kind": kind, "executor.numerics": numerics,
+            **({"executor.hardware": str(ROOT / "hardware_models" / "ring4.toml"), "train.mak": 4}
+               if kind == "sim" else {}), **({"executor.workers": 2} if kind == "multicore" else {})}
+    p = api.plan(ampsim.load_experiment(BLOBS, {**SMALL, **sets}))
+    batch = list(p.task.train_instances(0))[:8]
+    with api.make_executor(p) as ex:
+        with pytest.raises(ampsim.ConfigError) as err:
+            ex.train(iter(batch), on_done=on_done)
+        assert str(err.value) == (f"{kind} executor: train: on_done: expected a callable (told how many more instances "
+                                  f"completed) or None, got {type(on_done).__name__} {on_done!r}")
+        assert ex.time_s == 0
+        done: list[int] = []
+        ex.train(batch, on_done=done.append)
+        assert sum(done) == len(batch) and ex.time_s > 0

@@ -184,7 +184,7 @@ class MulticoreExecutor(ExecutorBase):
     # -- the executor interface ----------------------------------------------------------------------
     @guarded
     def train(self, instances: Iterable[Instance], on_done: Callable[[int], None] | None = None) -> list[Report]:
-        instances = list(checked_instances(instances, "multicore executor: train", self.model))
+        instances = list(checked_instances(instances, "multicore executor: train", self.model, on_done=on_done))
         t0, cpu0 = time.perf_counter(), time.process_time()
         before = {w: s.get("cpu_s", 0.0) for w, s in self._last_states.items()}
         try:

@@ -133,7 +133,7 @@ class SimExecutor(ExecutorBase):
     # -- the executor interface ----------------------------------------------------------------------
     @guarded
     def train(self, instances: Iterable[Instance], on_done: Callable[[int], None] | None = None) -> list[Report]:
-        checked = list(checked_instances(instances, "sim executor: train", self.model))
+        checked = list(checked_instances(instances, "sim executor: train", self.model, on_done=on_done))
         return self._run(checked, training=True, on_done=on_done)
 
     @guarded
