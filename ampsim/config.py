@@ -323,7 +323,8 @@ def checked(cfg: Config) -> Config:
         section = getattr(cfg, name)
         if name != "hardware" and (not dataclasses.is_dataclass(section) or isinstance(section, type)):
             what = FIXED_SECTIONS[name].__name__ if name in FIXED_SECTIONS else f"the task's {name} dataclass"
-            raise ConfigError(f"{path}: {name}: must be an instance of {what} (dataclasses.replace of cfg.{name}), got "
+            # (named as the Config's, as a value changed in Python is: the experiment file holds the section it read)
+            raise ConfigError(f"Config.{name}: must be an instance of {what} (dataclasses.replace of cfg.{name}), got "
                               f"{type(section).__name__}")
     # a tuple, a numpy number or a path taken as the API's overrides take them (to_dict copies them as they are:
     # hidden=(8, 8) was refused here, "expected array, got tuple", where overrides took it)

@@ -82,14 +82,16 @@ CASES = [
         c.train, epochs="2"))), "train.epochs: expected integer, got string '2'"),
     ("plan-replaced-hidden", lambda c: api.plan(dataclasses.replace(c, model=dataclasses.replace(c.model, hidden="64"))),
      "model.hidden: expected array"),
-    # a section or path replaced by something else: a TypeError from to_dict's dataclasses.asdict, or from Path(5)
+    # a section or path replaced by something else: a TypeError from to_dict's dataclasses.asdict, or from Path(5);
+    # named as the Config's, as a value replaced is (it named the experiment file, which holds a section as it was)
     *[(f"train-replaced-{name}-{type(bad).__name__}", (lambda n, b: lambda c: ampsim.train(dataclasses.replace(
-        c, **{n: b})))(name, bad), f"{name}: must be an instance of {what} (dataclasses.replace of cfg.{name}), got {type(bad).__name__}")
+        c, **{n: b})))(name, bad), f"Config.{name}: must be an instance of {what} (dataclasses.replace of cfg.{name}), "
+                                   f"got {type(bad).__name__}")
       for name, bad, what in [("data", None, "the task's data dataclass"), ("train", None, "TrainSection"),
                               ("replicas", None, "ReplicasSection"), ("experiment", {"name": "x"}, "ExperimentSection"),
                               ("model", type(None), "the task's model dataclass")]],
     ("plan-replaced-train-class", lambda c: api.plan(dataclasses.replace(c, train=type(c.train))),
-     "train: must be an instance of TrainSection (dataclasses.replace of cfg.train), got type"),
+     "Config.train: must be an instance of TrainSection (dataclasses.replace of cfg.train), got type"),
     ("train-replaced-path-int", lambda c: ampsim.train(dataclasses.replace(c, path=5)),
      "Config.path: must be the experiment file's path (a string), got int"),
     ("plan-replaced-path-none", lambda c: api.plan(dataclasses.replace(c, path=None)), "Config.path: "),
