@@ -10,6 +10,7 @@ and ``demo`` sit on top. The public API::
     import ampsim
     run = ampsim.train("experiments/blobs_mlp.toml", overrides={"train.epochs": 2})
     run.metrics, run.summary                      # a pandas DataFrame per epoch, the summary dict
+    old = ampsim.read_run("results/mnist_mlp")    # a finished run folder, read back as a Run
     cfg = ampsim.load_experiment("experiments/mnist_mlp.toml", {"executor.kind": "sim",
                                  "executor.hardware": "hardware_models/ring4.toml"})
     p = ampsim.plan(cfg)                          # the task, hardware, placement an executor gets
@@ -41,7 +42,8 @@ _steady_allocator()  # arrays from the heap, not fresh pages: a fresh process ru
 #: line's entry point (:mod:`ampsim.__main__`) is running, and turns a Ctrl-C into one line, while the
 #: heavy modules load
 _PUBLIC = {"train": "ampsim.api", "sweep": "ampsim.api", "load_experiment": "ampsim.api", "plan": "ampsim.api",
-           "make_executor": "ampsim.api", "Run": "ampsim.api", "Plan": "ampsim.planning", "Config": "ampsim.config",
+           "make_executor": "ampsim.api", "read_run": "ampsim.api", "Run": "ampsim.api", "Plan": "ampsim.planning",
+           "Config": "ampsim.config",
            **{name: "ampsim.errors" for name in ("AmpsimError", "ConfigError", "DataError", "Diverged", "GraphError",
                                                  "OutOfMemory", "RunError")}}
 
@@ -63,6 +65,6 @@ def __dir__() -> list[str]:
 
 __version__ = "0.1.0"
 
-__all__ = ["train", "sweep", "load_experiment", "plan", "make_executor", "Run", "Plan", "Config",
+__all__ = ["train", "sweep", "load_experiment", "plan", "make_executor", "read_run", "Run", "Plan", "Config",
            "AmpsimError", "ConfigError", "DataError", "Diverged", "GraphError", "OutOfMemory", "RunError",
            "__version__"]

@@ -31,13 +31,15 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, ParamSpec, S
 from ampsim import planning
 from ampsim.blame import blaming
 from ampsim.config import Config, check_no_nul, check_writable, checked, load_config, marked_read, parse_override
-from ampsim.errors import ConfigError
+from ampsim.errors import ConfigError, DataError
 from ampsim.executors import Executor
 from ampsim.executors import make_executor as _make_executor
 from ampsim.hardware.spec import SystemSpec  # (loaded with the planning layer already)
+from ampsim.outputs import entries_of, what_it_holds
 from ampsim.placement import check_names
 from ampsim.planning import Plan
 from ampsim.results import finished_note
+from ampsim.runfiles import CONFIG, METRICS, SUMMARY
 from ampsim.runread import read_metrics, read_summary
 from ampsim.tables import read_table
 from ampsim.tomltext import as_toml
@@ -71,7 +73,7 @@ else:  # pandas loads only when a run's metrics are read (it costs the CLI ~0.3 
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Run", "load_experiment", "train", "sweep", "plan", "make_executor"]
+__all__ = ["Run", "load_experiment", "train", "read_run", "sweep", "plan", "make_executor"]
 
 #: overrides as ``{"train.lr": 0.01}``, ``["train.lr=0.01"]`` or ``[("train.lr", 0.01)]``
 Overrides = Mapping[str, Any] | Iterable[str | tuple[str, Any]] | None
@@ -260,6 +262,26 @@ def train(experiment: Config | str | Path, out: str | Path | None = None, *, ove
 
 def _read_run(cfg: Config, path: Path, *, keep: bool) -> Run:
     return Run(cfg, read_metrics(path), read_summary(path), path if keep else None)
+
+
+@_api
+def read_run(path: str | Path) -> Run:
+    """The finished run in folder ``path`` (:func:`train`'s ``out``, ``ampsim train --out``, a sweep's point) as the
+    :class:`Run` that :func:`train` returns: its config as its ``config.toml`` holds it (the hardware file pinned to its
+    bytes), its metrics and summary, checked as written; anything else is one DataError line.
+
+    >>> run = read_run("results/mnist_mlp")         # (ampsim.read_run; from the repository root)
+    >>> len(run.metrics) == run.summary["epochs"], run.config.experiment.name
+    (True, 'mnist_mlp')
+    """
+    folder = Path(text := _path("read_run", "path", path, folder=True)).absolute()  # (as train's Run.path)
+    if not os.path.isdir(folder):
+        raise DataError(f"{text}: is a file, not a folder" if os.path.exists(folder) else f"{text}: no such folder")
+    if not (os.path.isfile(folder / SUMMARY) and os.path.isfile(folder / CONFIG)):  # (summary.json: written last)
+        held = what_it_holds(entries_of(folder)) if os.access(folder, os.R_OK | os.X_OK) else "what cannot be listed"
+        raise DataError(f"{text}: holds no finished run ({f'it holds {held}' if held else 'it is empty'}); a run's "
+                        f"folder holds its {CONFIG}, {METRICS} and {SUMMARY}, the last written as it finishes")
+    return _read_run(load_experiment(folder / CONFIG), folder, keep=True)
 
 
 @_api

@@ -22,7 +22,7 @@ SHORT = {"train.epochs": 2, "data.n_train": 320, "data.n_test": 64}
 
 def test_all_lists_exactly_the_public_api():
     assert sorted(ampsim.__all__) == sorted([
-        "train", "sweep", "load_experiment", "plan", "make_executor", "Run", "Plan", "Config",
+        "train", "sweep", "load_experiment", "plan", "make_executor", "read_run", "Run", "Plan", "Config",
         "AmpsimError", "ConfigError", "DataError", "Diverged", "GraphError", "OutOfMemory", "RunError",
         "__version__"])
     assert all(hasattr(ampsim, name) for name in ampsim.__all__)
@@ -262,3 +262,41 @@ def test_an_executors_summary_is_a_snapshot_that_shares_nothing_with_it(kind, nu
         _scrambled(now)
         assert ex.summary() == expected
         assert len(ex.train(batch[8:10])) == (2 if numerics else 0)
+
+
+def test_read_run_gives_back_the_run_train_wrote(tmp_path, monkeypatch):
+    """A run kept on disk (train's out, ``ampsim train --out``, a sweep's point) could not be read back as a Run:
+    the API wrote run folders and read none (a notebook parsed metrics.csv and summary.json itself, unchecked)."""
+    run = ampsim.train(BLOBS, tmp_path / "run", overrides=SHORT)
+    monkeypatch.chdir(tmp_path)
+    back = ampsim.read_run("run")  # (relative: its path is absolute, as train's)
+    assert isinstance(back, ampsim.Run) and back.path == run.path == tmp_path / "run"
+    pd.testing.assert_frame_equal(back.metrics, run.metrics)
+    assert back.summary == run.summary
+    assert back.config == ampsim.load_experiment(tmp_path / "run" / "config.toml")
+    again = ampsim.train(back.config)  # (its config trains again, to the same numbers)
+    assert again.metrics[["train_loss", "test_accuracy"]].equals(run.metrics[["train_loss", "test_accuracy"]])
+    point = next(p for p in (ROOT / "results" / "sweeps" / "mak_mnist").iterdir() if (p / "point.json").is_file())
+    assert len(ampsim.read_run(point).metrics) == ampsim.read_run(point).summary["epochs"]  # a committed point
+
+
+def test_read_run_of_what_is_no_finished_run_is_one_line(tmp_path):
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "a.txt").write_text("x")
+    (tmp_path / "file.csv").write_text("a\n1\n")
+    cut = tmp_path / "cut"  # a run stopped before it finished: no summary.json
+    cut.mkdir()
+    (cut / "config.toml").write_text(BLOBS.read_text())
+    (cut / "metrics.csv").write_text("epoch\n1\n")
+    for path, words in [(tmp_path / "nope", "no such folder"), (tmp_path / "file.csv", "is a file, not a folder"),
+                        (tmp_path / "empty", "holds no finished run (it is empty)"),
+                        (tmp_path / "notes", "holds no finished run (it holds a.txt)"),
+                        (cut, "holds no finished run (it holds config.toml, metrics.csv)")]:
+        with pytest.raises(ampsim.DataError) as err:
+            ampsim.read_run(path)
+        assert str(err.value).startswith(f"{path}: {words}") and "\n" not in str(err.value)
+    with pytest.raises(ampsim.ConfigError, match=r"^read_run: path: expected a path \(str or os.PathLike\), got int 5$"):
+        ampsim.read_run(5)
+    with pytest.raises(ampsim.ConfigError, match=r"^read_run: path: expected .*, got an empty path \(''\)$"):
+        ampsim.read_run("")  # (not the working folder)
