@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import logging
 import math
+import os
+import reprlib
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -61,7 +63,15 @@ def load_system(path: str | Path, overrides: Mapping[str, Any] | None = None, *,
                 overridden_by: str = "") -> SystemSpec:
     """Read and validate a hardware TOML file, with ``overrides`` (an experiment's ``[hardware]`` table)
     merged in first (:func:`merge_overrides`). Errors name ``path`` as given (and ``overridden_by``, the
-    file the overrides come from, when there are any)."""
+    file the overrides come from, when there are any). Arguments of another type are one ConfigError line: the API
+    names this function to make a ``plan(cfg, system=...)`` with (an int path was read as a file descriptor)."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise ConfigError(f"load_system: path: expected a hardware file's path (str or os.PathLike), got "
+                          f"{type(path).__name__} {reprlib.repr(path)}")
+    if overrides is not None and not isinstance(overrides, Mapping):
+        raise ConfigError("load_system: overrides: expected a table of hardware-model overrides such as {'link': "
+                          "{'latency_s': 1e-06}} (an experiment's cfg.hardware) or None, got "
+                          f"{type(overrides).__name__}")
     raw = read_toml(path)
     if deeper_than(raw, MAX_NESTING):  # (as in an experiment: no field nests more than a few tables deep)
         raise ConfigError(f"{path}: nested too deep (more than {MAX_NESTING} tables or arrays)")

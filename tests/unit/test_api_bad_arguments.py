@@ -449,3 +449,23 @@ def test_an_executor_refuses_an_on_done_that_is_not_callable_before_it_trains(ki
         done: list[int] = []
         ex.train(batch, on_done=done.append)
         assert sum(done) == len(batch) and ex.time_s > 0
+
+
+@pytest.mark.parametrize("args, message", [
+    ((None,), "load_system: path: expected a hardware file's path (str or os.PathLike), got NoneType None"),
+    ((0,), "load_system: path: expected a hardware file's path (str or os.PathLike), got int 0"),  # (not stdin)
+    ((ROOT / "hardware_models" / "ring4.toml", ["link.latency_s=1e-6"]),
+     "load_system: overrides: expected a table of hardware-model overrides such as {'link': {'latency_s': 1e-06}} "
+     "(an experiment's cfg.hardware) or None, got list"),
+    ((ROOT / "hardware_models" / "ring4.toml", 5), "load_system: overrides: expected a table of hardware-model "),
+])
+def test_load_system_which_plans_errors_name_refuses_a_wrong_type_in_one_line(args, message):
+    """plan(cfg, system=...) tells its caller to make the SystemSpec with ampsim.hardware.parse.load_system(path,
+    overrides): a None path was a TypeError from os.stat, 0 read stdin (a file descriptor), and a list of overrides
+    an AttributeError ('list' object has no attribute 'items')."""
+    from ampsim.hardware.parse import load_system
+
+    with pytest.raises(ampsim.ConfigError) as err:
+        load_system(*args)
+    assert str(err.value).startswith(message) and "\n" not in str(err.value)
+    assert load_system(ROOT / "hardware_models" / "ring4.toml", {"link": {"latency_s": 1e-6}}).name == "ring4"
