@@ -24,7 +24,7 @@ from typing import Any
 
 from ampsim.blame import blamed_line
 from ampsim.errors import ConfigError
-from ampsim.fieldspec import POINT_ID_RULES, field_default, quoted_dotted, spec, type_name, unknown_key  # noqa: F401  (re-exported: the tasks' sections)
+from ampsim.fieldspec import POINT_ID_RULES, field_default, other_kind, quoted_dotted, spec, type_name, unknown_key  # noqa: F401  (re-exported: the tasks' sections)
 from ampsim.files import read_toml
 from ampsim.schemas import TASK_SCHEMAS, TaskSchema, register_task, task_schema, unknown_task  # noqa: F401
 from ampsim.sections import (  # noqa: F401  (re-exported: the sections are read as the config's)
@@ -358,7 +358,7 @@ def _from_raw(raw: dict, source: str) -> Config:
     for key in raw:
         if key not in SECTIONS:
             raise ConfigError(f"{source}: {key}: unknown section (known: {', '.join(SECTIONS)})"
-                              f"{quoted_dotted(key, SECTIONS)}")
+                              f"{quoted_dotted(key, SECTIONS) or other_kind(raw, 'experiment')}")
     sections = {name: parse_section(cls, raw.get(name, {}), source, name) for name, cls in FIXED_SECTIONS.items()}
     if bool((placed := sections["placement"]).map) != (placed.strategy == "explicit"):  # unused, or nothing placed
         raise ConfigError(f"{source}: placement.map: only placement.strategy = \"explicit\" reads it, the strategy "

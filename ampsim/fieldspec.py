@@ -31,10 +31,10 @@ from __future__ import annotations
 import dataclasses
 import difflib
 from dataclasses import field
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
 __all__ = ["POINT_ID_RULES", "spec", "field_default", "read_with", "unread_keys", "type_name", "unknown_key",
-           "quoted_dotted", "value_hash"]
+           "quoted_dotted", "other_kind", "value_hash"]
 
 #: how a sweep point's id counts a field (:func:`spec`'s ``point_id``)
 POINT_ID_RULES = ("always", "unless_default", "never")
@@ -167,3 +167,23 @@ def quoted_dotted(key: Any, known: Iterable[str]) -> str:
     if not dot or head not in known:
         return ""
     return f"; a quoted key with a dot is one key: drop the quotes ({key} = ...) or set {rest} in {head}'s table"
+
+
+#: the top table that marks each kind of ampsim TOML file, and what to do with one given as another kind
+_KINDS = {"experiment": "an experiment file: train it, or name it in a sweep file's sweep.experiment",
+          "sweep": "a sweep file: run it as a sweep",
+          "system": "a hardware model: name it in executor.hardware (in a sweep file, sweep.hardware)"}
+
+
+def other_kind(raw: Mapping[str, Any], own: str) -> str:
+    """``'; the file is ...'`` where a TOML file read as the kind whose top table is ``own`` lacks that table and has
+    another kind's (a sweep file given as an experiment: "sweep: unknown section" alone read as a typo), else ''.
+
+    >>> other_kind({"sweep": {}, "grid": {}}, "experiment")
+    '; the file is a sweep file: run it as a sweep'
+    >>> other_kind({"experiment": {}, "sweep": {}}, "experiment")  # (its own kind, with a table too many)
+    ''
+    """
+    if own in raw:
+        return ""
+    return next((f"; the file is {what}" for key, what in _KINDS.items() if key in raw), "")

@@ -45,10 +45,11 @@ class FieldReader:
     def fail(self, field: str, msg: str) -> None:
         raise ConfigError(f"{self.src}: {field}: {msg}" if field else f"{self.src}: {msg}")
 
-    def check_keys(self, d: Mapping[str, Any], where: str, allowed: tuple[str, ...]) -> None:
+    def check_keys(self, d: Mapping[str, Any], where: str, allowed: tuple[str, ...], also: str = "") -> None:
+        """One line naming the first key of ``d`` not ``allowed``, ``also`` (more on the cause) after it."""
         for key in d:
             if key not in allowed:
-                self.fail(f"{where}.{key}" if where else str(key), unknown_key(key, allowed))
+                self.fail(f"{where}.{key}" if where else str(key), unknown_key(key, allowed) + also)
 
     def table(self, d: Mapping[str, Any], key: str) -> Mapping[str, Any]:
         if key not in d:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from ampsim.errors import ConfigError
-from ampsim.fieldspec import type_name
+from ampsim.fieldspec import other_kind, type_name
 from ampsim.files import read_toml
 from ampsim.hardware._fields import MAX_FACTOR, REQUIRED, FieldReader
 from ampsim.hardware.spec import (
@@ -119,7 +119,7 @@ def system_from_dict(d: Mapping[str, Any], source_name: str) -> SystemSpec:
     ``source_name`` (usually the file path) prefixes every error message.
     """
     v = _Validator(source_name)
-    v.check_keys(d, "", _SECTIONS)
+    v.check_keys(d, "", _SECTIONS, other_kind(d, "system"))  # (an experiment or sweep file named as the machine)
     sysd = v.table(d, "system")
     v.check_keys(sysd, "system", _SYSTEM_KEYS)
     name = v.string(sysd, "system", "name")

@@ -53,7 +53,7 @@ from typing import Any
 from ampsim.blame import blamed
 from ampsim.config import Config, load_config, read_toml
 from ampsim.errors import ConfigError
-from ampsim.fieldspec import unknown_key
+from ampsim.fieldspec import other_kind, unknown_key
 from ampsim.hardware.topology import routing_key
 from ampsim.outputs import check_folder_name
 from ampsim.placement import check_names
@@ -193,7 +193,7 @@ def load_sweep(path: str | Path, *, quick: bool = False, sized: bool = True) -> 
     raw = read_toml(path)
     for k in raw:
         if k not in _TOP:
-            raise ConfigError(f"{source}: {k}: unknown section (known: {', '.join(_TOP)})")
+            raise ConfigError(f"{source}: {k}: unknown section (known: {', '.join(_TOP)}){other_kind(raw, 'sweep')}")
     head = _table(source, raw, "sweep", _SWEEP_KEYS)
     if "experiment" not in head:
         raise ConfigError(f"{source}: sweep.experiment: required (the base experiment TOML)")

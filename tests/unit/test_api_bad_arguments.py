@@ -469,3 +469,26 @@ def test_load_system_which_plans_errors_name_refuses_a_wrong_type_in_one_line(ar
         load_system(*args)
     assert str(err.value).startswith(message) and "\n" not in str(err.value)
     assert load_system(ROOT / "hardware_models" / "ring4.toml", {"link": {"latency_s": 1e-6}}).name == "ring4"
+
+
+@pytest.mark.parametrize("call, file, message", [
+    (ampsim.load_experiment, "experiments/sweeps/mak_mnist.toml", "sweep: unknown section (known: experiment, data, "),
+    (ampsim.train, "experiments/sweeps/mak_mnist.toml", "sweep: unknown section (known: experiment, data, "),
+    (ampsim.load_experiment, "hardware_models/ring4.toml", "system: unknown section (known: experiment, data, "),
+    (ampsim.sweep, "experiments/blobs_mlp.toml", "experiment: unknown section (known: sweep, fixed, "),
+    (ampsim.sweep, "hardware_models/ring4.toml", "system: unknown section (known: sweep, fixed, "),
+    *[(lambda f: ampsim.plan(ampsim.load_experiment(BLOBS, {"executor.kind": "sim", "executor.hardware": f})),
+       str(ROOT / "experiments" / name), f"{top}: unknown key (known: system, chip, ")
+      for name, top in [("mnist_mlp.toml", "experiment"), ("sweeps/mak_mnist.toml", "sweep")]],
+])
+def test_a_file_of_another_kind_is_said_to_be_one(call, file, message, tmp_path, monkeypatch):
+    """A sweep file given to load_experiment (or an experiment file to sweep) said only "sweep: unknown section
+    (known: ...)", as of a typo in an experiment file: the line now says what the file is and what to do with it."""
+    kind = {"sweeps": "a sweep file: run it as a sweep", "experiments": "an experiment file: train it, or name it in "
+            "a sweep file's sweep.experiment", "hardware_models": "a hardware model: name it in executor.hardware "
+            "(in a sweep file, sweep.hardware)"}[Path(file).parent.name]
+    monkeypatch.chdir(ROOT)
+    with pytest.raises(ampsim.ConfigError) as err:
+        call(file)
+    assert str(err.value).startswith(f"{file}: {message}") and str(err.value).endswith(f"; the file is {kind}")
+    assert "\n" not in str(err.value)
