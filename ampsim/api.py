@@ -261,7 +261,7 @@ def train(experiment: Config | str | Path, out: str | Path | None = None, *, ove
 
 
 def _read_run(cfg: Config, path: Path, *, keep: bool) -> Run:
-    return Run(cfg, read_metrics(path), read_summary(path), path if keep else None)
+    return Run(cfg, read_metrics(path, none_ran=True), read_summary(path), path if keep else None)
 
 
 @_api

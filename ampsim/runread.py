@@ -64,9 +64,19 @@ def _check_row_widths(path: Path, content: str) -> None:
         log.debug("%s: %s", path, e)
 
 
-def read_metrics(path: str | Path):
+def read_metrics(path: str | Path, *, none_ran: bool = False):
     """A run's (folder ``path``'s) metrics table as a pandas DataFrame: a row per epoch, as many as its
-    summary.json counts where it has one (:func:`check_epoch_rows`)."""
+    summary.json counts where it has one (:func:`check_epoch_rows`). ``none_ran``: a finished run that stopped
+    before its first epoch ended (a sweep's point that diverged or ran out of chip memory: no metrics.csv, and
+    0 epochs in its summary) is a table of no rows, with the columns a run writes; else that is a DataError."""
+    if none_ran and not os.path.lexists(Path(path) / METRICS) and os.path.isfile(Path(path) / SUMMARY):
+        summary = read_summary(path)
+        if summary.get("epochs") == 0 and isinstance(metric := summary.get("metric"), str):
+            import pandas as pd
+
+            # (the row of training.run_training: wall_s goes to timing.json where time is simulated)
+            wall = ["wall_s"] if summary.get("time_unit") != "simulated" else []
+            return pd.DataFrame(columns=["epoch", "instances", "time_s", *wall, "train_loss", metric])
     df = read_csv_table(Path(path) / METRICS, line_ends=True)  # (RunDir.append_metrics: csv's \r\n after each)
     check_epoch_rows(path, len(df))
     return df

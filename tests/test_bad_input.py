@@ -808,7 +808,7 @@ def test_an_interrupt_while_a_finished_run_is_read_back_says_the_run_is_in_place
     said only "ampsim: interrupted", as if the run were lost."""
     import ampsim.api as api
 
-    def interrupted(path):
+    def interrupted(path, **_):
         raise KeyboardInterrupt
     monkeypatch.setattr(api, "read_metrics", interrupted)
     assert main([*T, "--out", str(tmp_path / "run"), *SMALL]) == 130

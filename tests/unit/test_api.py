@@ -300,3 +300,23 @@ def test_read_run_of_what_is_no_finished_run_is_one_line(tmp_path):
         ampsim.read_run(5)
     with pytest.raises(ampsim.ConfigError, match=r"^read_run: path: expected .*, got an empty path \(''\)$"):
         ampsim.read_run("")  # (not the working folder)
+
+
+@pytest.mark.parametrize("sets, columns", [
+    ({"train.lr": 1e9}, ["epoch", "instances", "time_s", "wall_s", "train_loss", "test_accuracy"]),  # diverged
+    ({"executor.kind": "sim", "executor.hardware": str(ROOT / "hardware_models" / "ring4.toml"),
+      "hardware.chip.memory_bytes": 1000}, ["epoch", "instances", "time_s", "train_loss", "test_accuracy"]),  # no room
+])
+def test_read_run_of_a_point_that_stopped_before_its_first_epoch_has_no_rows(tmp_path, sets, columns):
+    """A sweep's point that diverged, or ran out of chip memory, before its first epoch ended is a finished run (its
+    summary says why) with no metrics.csv: read_run refused it ('metrics.csv: no such file'), so a notebook reading
+    a sweep's points one by one stopped at the first such point."""
+    from ampsim.training import train_experiment
+
+    train_experiment(ampsim.load_experiment(BLOBS, {**SHORT, **sets}), tmp_path / "point", record_outcome=True)
+    run = ampsim.read_run(tmp_path / "point")
+    assert run.summary["epochs"] == 0 and ("diverged" in run.summary or "out_of_memory" in run.summary)
+    assert list(run.metrics.columns) == columns and len(run.metrics) == 0
+    (tmp_path / "point" / "summary.json").write_text('{"epochs": 1}')  # (a finished epoch's rows are not optional)
+    with pytest.raises(ampsim.DataError, match=r"metrics.csv: no such file$"):
+        ampsim.read_run(tmp_path / "point")
