@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 from pathlib import Path
 
 from ampsim import runfiles
@@ -55,6 +56,11 @@ def hardware_path(cfg: Config) -> Path:
     where = _candidates(cfg)
     want = cfg.executor.hardware_sha256.lower()  # (as a tool printed it: PowerShell's Get-FileHash in upper case)
     if not want:
+        # none there: said as the setting's (read_toml's line named the path alone, "ring4: no such file"), which the
+        # plan stage's blaming then names as the override that gave it
+        if not any(os.path.lexists(p) for p in where):
+            beside = f", nor beside the experiment file ({where[1]})" if len(where) > 1 else ""
+            raise ConfigError(f"{cfg.path}: executor.hardware: {cfg.executor.hardware}: no such file{beside}")
         return next((p for p in where if _exists(p)), where[0])  # (what is wrong with it is read_toml's line)
     digests = [sha256_of(p) for p in where]
     if want in digests:

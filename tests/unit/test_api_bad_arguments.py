@@ -492,3 +492,20 @@ def test_a_file_of_another_kind_is_said_to_be_one(call, file, message, tmp_path,
         call(file)
     assert str(err.value).startswith(f"{file}: {message}") and str(err.value).endswith(f"; the file is {kind}")
     assert "\n" not in str(err.value)
+
+
+def test_a_hardware_file_that_is_not_there_is_named_with_the_setting_that_gave_it(tmp_path):
+    """It was read_toml's line alone, 'ring4: no such file': neither the setting nor where else it was looked for
+    (beside the experiment file) was said, where every other refusal of a value names the override that gave it."""
+    over = {**SMALL, "executor.kind": "sim", "executor.hardware": "ring4"}
+    for call, words in [(lambda: api.plan(ampsim.load_experiment(BLOBS, over)), "load_experiment: overrides"),
+                        (lambda: ampsim.train(BLOBS, overrides=over), "train: overrides")]:
+        with pytest.raises(ampsim.ConfigError) as err:
+            call()
+        assert str(err.value) == (f"{words}: executor.hardware: ring4: no such file, nor beside the experiment file "
+                                  f"({BLOBS.parent / 'ring4'})")
+    exp = tmp_path / "exp.toml"  # (set by the file: the file is named)
+    exp.write_text(BLOBS.read_text() + '\n[executor]\nkind = "sim"\nhardware = "/no/such/ring4.toml"\n')
+    with pytest.raises(ampsim.ConfigError) as err:
+        api.plan(ampsim.load_experiment(exp))
+    assert str(err.value) == f"{exp}: executor.hardware: /no/such/ring4.toml: no such file"
