@@ -16,7 +16,6 @@ Every function raises :class:`ampsim.AmpsimError` (one line naming the file and 
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import logging
 import numbers
@@ -34,6 +33,7 @@ from ampsim.config import Config, check_no_nul, check_writable, checked, load_co
 from ampsim.errors import ConfigError, DataError
 from ampsim.executors import Executor
 from ampsim.executors import make_executor as _make_executor
+from ampsim.hardware.parse import check_system
 from ampsim.hardware.spec import SystemSpec  # (loaded with the planning layer already)
 from ampsim.outputs import entries_of, what_it_holds
 from ampsim.placement import check_names
@@ -88,6 +88,12 @@ class Run:
     metrics: pd.DataFrame
     summary: dict
     path: Path | None = None
+
+    def __repr__(self) -> str:  # (the default printed it all: 180 KB for a 1,024-chip run's links, in a notebook)
+        s, machine = self.summary, f", hardware={self.summary['hardware']!r}" if "hardware" in self.summary else ""
+        return (f"Run({self.config.experiment.name!r}, executor={s.get('executor')!r}{machine}, "
+                f"epochs={s.get('epochs')}, final {s.get('metric')}={s.get('final_metric')}, "
+                f"path={str(self.path) if self.path else None!r})")
 
 
 _P = ParamSpec("_P")
@@ -352,31 +358,12 @@ def plan(cfg: Config, *, system: SystemSpec | None = None, placement: Mapping[st
                           "would ignore: apply them to it (ampsim.hardware.parse.load_system(path, overrides)) and "
                           "drop them from the config, or plan without system")
     if system is not None:
-        _check_system(system)
+        check_system(system, "plan: system")
     if placement is not None:
         placement = {name: int(chip) for name, chip in as_toml(placement).items()}  # (numpy integers, enums: ints)
     if estimated is not None:  # the plan's own: the caller's list, changed after it was checked, changed the plan
         estimated = [dict(entry) for entry in estimated]  # (planning.frozen_load copies the node lists)
     return planning.plan(cfg, system=system, placement=placement, estimated=estimated)
-
-
-def _check_system(system: SystemSpec) -> None:
-    """One ConfigError line unless ``system`` is what its own description reads back as (a SystemSpec made by
-    ``load_system`` always is): one changed with ``dataclasses.replace`` can disagree with itself (two chips for a
-    ring of four), which failed later with an IndexError as the machine was built."""
-    from ampsim.hardware.parse import system_from_dict
-
-    try:  # (the reader's ConfigError names "plan: system" itself, as its source)
-        again = system_from_dict(system.to_dict(), "plan: system")
-    except ConfigError:
-        raise
-    except Exception as e:  # noqa: BLE001 (fields of the wrong types: whatever reading them raised)
-        raise ConfigError(f"plan: system: its fields do not describe a machine ({type(e).__name__}: {e})") from None
-    if again != system:
-        what = [f.name for f in dataclasses.fields(system) if getattr(again, f.name) != getattr(system, f.name)]
-        raise ConfigError(f"plan: system: its {', '.join(what)} disagree with the rest of it (as read back from its "
-                          "description; a SystemSpec changed with dataclasses.replace?): make it with "
-                          "ampsim.hardware.parse.load_system(path, overrides) or system_from_dict")
 
 
 #: the models an executor was made of (by id, while they live): a plan's task holds the model its executor

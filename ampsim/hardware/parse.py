@@ -9,6 +9,7 @@ it, with an experiment's ``[hardware]`` overrides merged in when it has any. Eve
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import os
@@ -47,7 +48,7 @@ from ampsim.hardware.spec import (
 )
 from ampsim.tomltext import MAX_NESTING, deeper_than
 
-__all__ = ["TOPOLOGY_MIN_N", "TOPOLOGY_MIN_SIZE", "load_system", "merge_overrides", "system_from_dict"]
+__all__ = ["TOPOLOGY_MIN_N", "TOPOLOGY_MIN_SIZE", "check_system", "load_system", "merge_overrides", "system_from_dict"]
 
 log = logging.getLogger(__name__)
 
@@ -351,3 +352,21 @@ class _Validator(FieldReader):
 
 def _node_name(node: Node) -> str:
     return f"chip {node}" if isinstance(node, int) else f"switch{node[1]}"
+
+
+def check_system(system: SystemSpec, source: str) -> None:
+    """One ConfigError line, naming ``source`` (``plan: system``), unless ``system`` is what its own description reads
+    back as (a SystemSpec made by :func:`load_system` always is): one changed with ``dataclasses.replace`` can
+    disagree with itself (two chips for a ring of four), which failed later with an IndexError as the machine was
+    built."""
+    try:  # (the reader's ConfigError names the source itself)
+        again = system_from_dict(system.to_dict(), source)
+    except ConfigError:
+        raise
+    except Exception as e:  # noqa: BLE001 (fields of the wrong types: whatever reading them raised)
+        raise ConfigError(f"{source}: its fields do not describe a machine ({type(e).__name__}: {e})") from None
+    if again != system:
+        what = [f.name for f in dataclasses.fields(system) if getattr(again, f.name) != getattr(system, f.name)]
+        raise ConfigError(f"{source}: its {', '.join(what)} disagree with the rest of it (as read back from its "
+                          "description; a SystemSpec changed with dataclasses.replace?): make it with "
+                          "ampsim.hardware.parse.load_system(path, overrides) or system_from_dict")

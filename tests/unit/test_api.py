@@ -320,3 +320,14 @@ def test_read_run_of_a_point_that_stopped_before_its_first_epoch_has_no_rows(tmp
     (tmp_path / "point" / "summary.json").write_text('{"epochs": 1}')  # (a finished epoch's rows are not optional)
     with pytest.raises(ampsim.DataError, match=r"metrics.csv: no such file$"):
         ampsim.read_run(tmp_path / "point")
+
+
+def test_a_run_prints_in_a_line(tmp_path):
+    """A notebook cell ending in a run printed its whole config, its metrics table and its summary: 180 KB for a
+    1,024-chip run (a link utilization per link), as a plan once printed every chip spec."""
+    big = ampsim.read_run(ROOT / "results" / "g32_mak1024")
+    assert repr(big) == (f"Run('sst_treelstm', executor='sim', hardware='hypercube_1024', epochs={big.summary['epochs']}, "
+                         f"final test_root_accuracy={big.summary['final_metric']}, path={str(big.path)!r})")
+    run = ampsim.train(BLOBS, overrides=SHORT)
+    assert repr(run) == (f"Run('blobs_mlp', executor='reference', epochs=2, final test_accuracy="
+                         f"{run.summary['final_metric']}, path=None)")
