@@ -177,7 +177,10 @@ class Config:
     """A resolved, validated experiment. ``data`` and ``model`` are the task's own dataclasses.
 
     Hashable as it compares (a dict key, an ``lru_cache`` argument): equal configs hash alike, their lists and
-    tables taken by value (:func:`~ampsim.fieldspec.value_hash`; a task's sections of its own included)."""
+    tables taken by value (:func:`~ampsim.fieldspec.value_hash`; a task's sections of its own included). Frozen, but
+    its arrays and tables are plain lists and dicts (``model.hidden``, ``placement.map``, ``hardware``): change a value
+    with ``dataclasses.replace`` (checked again where it is planned or trained), never in place, which changes the
+    config of everything holding it (a Plan's, a Run's) and its hash (as a dict key, it is then lost)."""
 
     __hash__ = value_hash
 
