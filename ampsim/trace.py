@@ -11,9 +11,9 @@ it apart (its maintainers ask synthesized traces to start at 1). Times are micro
 (simulated or wall), in whole nanoseconds: a span's start and end are each rounded to the nanosecond and its
 duration is their difference, so spans that are back to back stay so in Perfetto, which reads ``ts`` and ``dur``
 in integer nanoseconds, each rounded apart (:meth:`TraceRecorder.span_to`; its JSON tokenizer's ``CoerceToTs``,
-``llround(d * 1000.0)``: versions that truncated instead may still show a few such pairs 1 ns apart); ``json`` writes each as a decimal of at most three
-fraction digits (``k / 1e3`` is the double nearest ``k`` ns in µs, and its shortest repr is that decimal, for
-any time under three weeks, 2^51 ns).
+``llround(d * 1000.0)``: versions that truncated instead may still show a few such pairs 1 ns apart);
+``json`` writes each as a decimal of at most three fraction digits (``k / 1e3`` is the double nearest ``k`` ns
+in µs, and its shortest repr is that decimal, for any time under three weeks, 2^51 ns).
 
 The one writer is :class:`TraceRecorder`, the one reader :func:`read_events`; both stream, so a trace never
 has to fit in memory as Python objects (a whole run's can be gigabytes).
