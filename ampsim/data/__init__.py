@@ -1,6 +1,7 @@
 """Datasets: one module per dataset plus the data store and the parsed-data memo.
 
 * :mod:`ampsim.data.store` — the data root (``$AMPSIM_DATA``), checksums and downloads.
+* :mod:`ampsim.data.registry` — the known data files: their sha256 and download sources.
 * :mod:`ampsim.data.mnist` — MNIST images and labels as numpy arrays.
 * :mod:`ampsim.data.sst` — Stanford Sentiment Treebank trees (post-order arrays), vocabulary, SST-2 view.
 * :mod:`ampsim.data.qm9` — QM9 molecular graphs in the GGNN JSON format, target normalisation.
