@@ -128,7 +128,8 @@ def fetch(relpath: str, *, root: Path | str | None = None, verify: bool = True) 
     registered file with sources is downloaded and verified. Unregistered files only have to exist.
 
     Raises:
-        DataError: the file is missing and could not be downloaded, or its checksum is wrong.
+        DataError: the file is missing and could not be downloaded (nor its folder made or written), or its checksum
+            is wrong.
     """
     _check_relpath(relpath)
     base = Path(root).expanduser() if root is not None else data_root()
@@ -151,6 +152,24 @@ def fetch(relpath: str, *, root: Path | str | None = None, verify: bool = True) 
         raise DataError(f"missing {path}: {spec.no_source_reason}; {_WHAT_TO_DO}")
     if os.environ.get("AMPSIM_OFFLINE") == "1":
         raise DataError(f"missing {path}: downloads are off (AMPSIM_OFFLINE=1); {_WHAT_TO_DO}")
+    made: list[Path] = []
+    try:  # (the folders and the temporary file are the root's: refused, every source is refused alike, so said once)
+        _make_folders(path.parent, made)
+        return _download_any(relpath, path, spec, base)
+    except OSError as e:
+        raise DataError(_cannot_write(e, path, base)) from None
+    finally:
+        if not path.exists():  # a failed download leaves no folders behind (a mistyped AMPSIM_DATA got mnist/)
+            for d in made:  # innermost first; only those this call made
+                try:
+                    d.rmdir()
+                except OSError:  # not empty: another process's download is using it
+                    break
+
+
+def _download_any(relpath: str, path: Path, spec: FileSpec, base: Path) -> Path:
+    """Download ``path`` from the first of ``spec``'s sources that delivers it; DataError naming each failure if none
+    does. An OSError out of it is the folder's (the temporary file refused), not a source's."""
     reasons = []
     for source in spec.sources:
         try:
@@ -163,6 +182,18 @@ def fetch(relpath: str, *, root: Path | str | None = None, verify: bool = True) 
         return path
     why = reasons[0][1] if len(reasons) == 1 else "; ".join(f"{host}: {why}" for host, why in reasons)
     raise DataError(f"missing {path}: download failed ({why}); {_WHAT_TO_DO}")
+
+
+def _cannot_write(e: OSError, path: Path, base: Path) -> str:
+    """The line for ``path``, to be downloaded under the data root ``base``, where making its folder or a file in it
+    was refused (``e``): of the data root where that is what could not be made (a parent the user may not write), as
+    the root's name is the one to change; else of the folder the file would go in."""
+    cause = os_error_cause(e)
+    if not os.path.isdir(base):
+        at = "" if e.filename is None or Path(e.filename) == base else f"{e.filename}: "
+        return (f"{base}: the data root does not exist and cannot be created there ({at}{cause}); set AMPSIM_DATA to "
+                "a folder holding mnist/, sst/, qm9/")
+    return f"missing {path}: it cannot be downloaded into {path.parent} ({cause}); {_WHAT_TO_DO}"
 
 
 def _unreachable(path: Path) -> str | None:
@@ -247,11 +278,8 @@ def _fetch_from(source: Source, path: Path, sha256: str, base: Path) -> None:
     For an archive member, other missing registered members of the same archive are extracted from
     the same download (best effort), so a multi-file dataset is downloaded once.
     """
-    tmp: Path | None = None
-    made: list[Path] = []
+    tmp = _temp_beside(path)  # (an OSError here is the folder's, not the source's: fetch says it once)
     try:
-        _make_folders(path.parent, made)
-        tmp = _temp_beside(path)
         if source.member is None:
             _download(source.url, tmp)
             _place_verified(tmp, path, sha256)
@@ -263,14 +291,7 @@ def _fetch_from(source: Source, path: Path, sha256: str, base: Path) -> None:
     except (OSError, ValueError, KeyError, zipfile.BadZipFile, zlib.error, NotImplementedError, EOFError) as exc:
         raise _DownloadFailed(_describe(exc)) from exc  # (damaged compressed data: the next source is tried)
     finally:
-        if tmp is not None:
-            tmp.unlink(missing_ok=True)
-        if not path.exists():  # a failed download leaves no folders behind (a mistyped AMPSIM_DATA got mnist/)
-            for d in made:  # innermost first; only those this call made
-                try:
-                    d.rmdir()
-                except OSError:  # not empty: another process's download is using it
-                    break
+        tmp.unlink(missing_ok=True)
 
 
 def _extract_member(zf: zipfile.ZipFile, member: str, path: Path, sha256: str) -> None:

@@ -408,3 +408,61 @@ def test_a_data_root_that_cannot_be_entered_is_said_so_not_missing(tmp_path, mon
                               "holding mnist/, sst/, qm9/")
     monkeypatch.undo()
     assert os.listdir(locked / "mnist") == []
+
+
+def _deny_writes_under(monkeypatch, folder: Path) -> list[str]:
+    """Make creating a folder or a file under ``folder`` a PermissionError, as a parent of mode 555 does to a user
+    who is not root (as root nothing is denied: the refusal is made here); returns the downloads asked for."""
+    import errno
+
+    def denying(real):
+        def call(path, *args, **kwargs):
+            if os.fspath(path).startswith(f"{folder}{os.sep}"):
+                raise PermissionError(errno.EACCES, "Permission denied", os.fspath(path))
+            return real(path, *args, **kwargs)
+        return call
+
+    monkeypatch.setattr(os, "mkdir", denying(os.mkdir))
+    monkeypatch.setattr(os, "open", denying(os.open))
+    asked: list[str] = []
+    monkeypatch.setattr(store, "_download", lambda url, dest, timeout=None: asked.append(url))
+    return asked
+
+
+def test_a_missing_data_root_that_cannot_be_created_is_said_once_not_per_mirror(tmp_path, monkeypatch):
+    """AMPSIM_DATA naming a folder not there, in a parent the user may not write, was "download failed (<mirror>:
+    [Errno 13] Permission denied: '<root>'; ...)" for each of MNIST's three mirrors: the data root's fault, said three
+    times as the mirrors'. It is one cause, said of the data root, and no download is tried."""
+    parent = tmp_path / "readonly"
+    parent.mkdir()
+    monkeypatch.setenv("AMPSIM_DATA", str(parent / "data"))
+    asked = _deny_writes_under(monkeypatch, parent)
+    with pytest.raises(DataError) as err:
+        store.fetch("mnist/train-images-idx3-ubyte.gz")
+    assert str(err.value) == (f"{parent / 'data'}: the data root does not exist and cannot be created there "
+                              "(permission denied); set AMPSIM_DATA to a folder holding mnist/, sst/, qm9/")
+    assert asked == []
+    monkeypatch.setenv("AMPSIM_DATA", str(parent / "a" / "data"))  # the folder refused is named where not the root
+    with pytest.raises(DataError, match=rf"^{parent / 'a' / 'data'}: the data root does not exist and cannot be "
+                                        rf"created there \({parent / 'a'}: permission denied\); set AMPSIM_DATA"):
+        store.fetch("mnist/train-images-idx3-ubyte.gz")
+    monkeypatch.undo()
+    assert os.listdir(parent) == []
+
+
+@pytest.mark.parametrize("made", [False, True])
+def test_a_data_root_that_cannot_be_written_is_said_once_not_per_mirror(tmp_path, monkeypatch, made):
+    """A data root that is there but read-only (a shared copy lacking a file) was the same cause once per mirror:
+    making ``mnist/``, or the download's temporary file in it, is refused alike whichever mirror is tried."""
+    monkeypatch.setenv("AMPSIM_DATA", str(tmp_path))
+    if made:
+        (tmp_path / "mnist").mkdir()
+    asked = _deny_writes_under(monkeypatch, tmp_path)
+    wanted = tmp_path / "mnist" / "train-images-idx3-ubyte.gz"
+    with pytest.raises(DataError) as err:
+        store.fetch("mnist/train-images-idx3-ubyte.gz")
+    assert str(err.value) == (f"missing {wanted}: it cannot be downloaded into {wanted.parent} (permission denied); "
+                              "put the file there or set AMPSIM_DATA to a folder holding mnist/, sst/, qm9/")
+    assert asked == []
+    monkeypatch.undo()
+    assert os.listdir(tmp_path) == (["mnist"] if made else [])
