@@ -561,6 +561,24 @@ def test_resimulate_refuses_a_configuration_without_a_measured_summary(measured,
     assert f"{d / 'multicore' / 'summary.json'}: no such file" in line
 
 
+@pytest.mark.parametrize("last", ["predict_delay", "max_instances", "staleness_nodes"])
+def test_resimulate_refuses_a_run_config_cut_at_the_end_of_a_line(measured, tmp_path, capsys, no_work, last):
+    """A run's config.toml cut at a line's end is TOML still, the keys after the cut taken at their defaults: cut
+    after train.predict_delay (max_instances 300 lost), its configuration was simulated over the whole data set (1,254
+    instances, 0.82 accuracy) and scored against the 300 measured ones (0.55) without a word. What the config says the
+    run trained is checked against what its summaries say it did."""
+    f = measured / "runs" / "workers=2_mak=4_placement=greedy" / "multicore" / "config.toml"
+    lines = f.read_text().splitlines(keepends=True)
+    f.write_text("".join(lines[:next(i for i, ln in enumerate(lines) if ln.startswith(f"{last} =")) + 1]))
+    line = _resimulate(capsys, measured, tmp_path / "out")
+    summary = f.parent / "summary.json"
+    lost = ("trains 1254 instances an epoch, but its measured run {} trained 300 in 1 epoch(s)" if last != "max_instances"
+            else "train.target: nothing, but its measured run {} had 0.95")  # (max_instances kept: target lost)
+    assert line == (f"ampsim: error: {f}: {lost.format(summary)}; not the configuration it was measured with (cut "
+                    "short? compare writes it whole)")
+    assert not (tmp_path / "out").exists()
+
+
 @pytest.mark.parametrize("setting", ["train.mak=16", "data.n_train=200", "model.hidden=8", 'placement.strategy="greedy"',
                                      "replicas.groups=2", "executor.workers=4", "eval.limit=10", "train={mak=16}"])
 def test_resimulate_refuses_a_setting_that_changes_the_measured_run(measured, tmp_path, capsys, no_work, setting):

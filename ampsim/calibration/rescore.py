@@ -93,6 +93,8 @@ def resimulate(measured: str | Path, overrides: list[tuple[str, Any]] = (), hard
     # every configuration planned before the first is simulated: a placement.json naming other nodes than the
     # model's was refused once the configurations before it were simulated, into the output folder
     planned = [simulated_plan(cfg, placement, system, hw_path) for _, _, cfg, placement, system in plans]
+    for (r, d, cfg, _, _), p in zip(plans, planned):
+        _check_config_of_runs(d, cfg, p.task, runs[r["config"]])
 
     def score(folder: Path) -> tuple[list[dict], dict, list[dict]]:
         rows, sides = [], []
@@ -319,6 +321,28 @@ def _config(d: Path, overrides: list[tuple[str, Any]]):
     from ampsim.config import load_config
 
     return load_config(d / "multicore" / runfiles.CONFIG, [*overrides, ("executor.kind", "sim")])
+
+
+def _check_config_of_runs(d: Path, cfg, task, summaries: list[dict]) -> None:
+    """Refuse the measured run's ``config.toml`` (``cfg``, of ``task``) where it does not say what its runs did, as
+    their ``summaries`` record it: the instances trained in the epochs they ran, and the target. Cut at a line's end it
+    is TOML still, the keys after the cut at their defaults: it was simulated over the whole data set, not the 300
+    instances measured, and scored against them."""
+    from ampsim.muf import instances_per_epoch
+
+    f = d / "multicore" / runfiles.CONFIG
+    per_epoch, target = instances_per_epoch(cfg, task), cfg.train.target or None
+    for s, m in zip(sorted(d.glob("multicore*/summary.json")), summaries):
+        epochs = m.get("epochs")
+        if per_epoch and isinstance(epochs, int) and m["instances"] != per_epoch * epochs:
+            why = (f"trains {per_epoch} instances an epoch, but its measured run {s} trained {m['instances']} in "
+                   f"{epochs} epoch(s)")
+        elif "target" in m and m["target"] != target:  # (a summary records train.target, None for 0)
+            why = f"train.target: {_shown(target)}, but its measured run {s} had {_shown(m['target'])}"
+        else:
+            continue
+        raise ConfigError(f"{f}: {why}; not the configuration it was measured with (cut short? compare writes it "
+                          "whole)")
 
 
 def _workers(table: Path, r: dict, d: Path, summaries: list[dict]) -> int:
