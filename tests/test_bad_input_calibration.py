@@ -115,6 +115,35 @@ def test_calibrate_refuses_to_overwrite_a_sidecar_it_did_not_write(content, tmp_
     assert snapshot(tmp_path) == before
 
 
+@pytest.mark.parametrize("which", ["model", "sidecar"])
+def test_calibrate_says_a_model_it_cannot_read_is_unreadable_not_anothers(which, tmp_path, capsys, monkeypatch, no_work):
+    """Calibrate's own model or measurements made unreadable (chmod 000, another user's) was "exists and is not a
+    calibrated hardware model (ampsim calibrate writes only its own models)": refused, rightly (whose it is cannot be
+    told), but said to be a file calibrate did not write. (As root nothing is denied: the refusal is made here.)"""
+    import builtins
+    import errno
+
+    model = tmp_path / "m.toml"
+    shutil.copy(HW, model)
+    shutil.copy(sidecar(HW), sidecar(model))
+    locked = model if which == "model" else sidecar(model)
+    real_open = builtins.open
+
+    def deny(file, *args, **kwargs):
+        if os.fspath(file) == str(locked):
+            raise PermissionError(errno.EACCES, "Permission denied", os.fspath(file))
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", deny)
+    before = snapshot(tmp_path)
+    line = one_error_line(capsys, ["calibrate", "--quick", "--out", model])
+    what = "a calibrated hardware model" if which == "model" else "the measurements of a calibrated model"
+    assert line == (f"ampsim: error: {locked}: permission denied, so whether it is {what} (which calibrate would "
+                    "replace) cannot be told; choose another --out, or make it readable")
+    monkeypatch.undo()
+    assert snapshot(tmp_path) == before
+
+
 @pytest.mark.parametrize("first, then", [("m.toml", "m"), ("m", "m.toml"), ("m.toml", "m.v2")])
 @pytest.mark.parametrize("with_sidecar", [True, False], ids=["sidecar", "no-sidecar"])
 def test_calibrate_refuses_a_model_whose_sidecar_is_another_models(first, then, with_sidecar, tmp_path, capsys,

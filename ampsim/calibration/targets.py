@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 
 from ampsim.errors import AmpsimError, ConfigError
-from ampsim.files import read_json, read_toml
+from ampsim.files import os_error_cause, read_json, read_toml
 from ampsim.folders import check_not_in_staging
 from ampsim.hardware.local import check_workers
 from ampsim.hardware.spec import MAX_CHIPS, MAX_LINKS
@@ -50,6 +50,9 @@ def check_targets(out: str | Path, workers: int | None = None) -> None:
         check_output_file(path)
         if os.path.lexists(path) and not _ours(path, model):
             what = "a calibrated hardware model" if model else "the measurements of a calibrated model"
+            if (cause := _unreadable(path)) is not None:  # (calibrate's own, chmod 000: not said to be another's)
+                raise ConfigError(f"{path}: {cause}, so whether it is {what} (which calibrate would replace) cannot "
+                                  "be told; choose another --out, or make it readable")
             raise ConfigError(f"{path}: exists and is not {what} (ampsim calibrate writes only its own models); "
                               "choose another --out")
     others = sharing_sidecar(Path(out))
@@ -78,6 +81,18 @@ def sharing_sidecar(model: Path) -> list[Path]:
     side = sidecar(model)
     return [p for p in sorted(model.parent.glob(glob.escape(model.stem) + "*"))
             if p.name != model.name and sidecar(p) == side and _ours(p, True) and not _same_file(p, model)]
+
+
+def _unreadable(path: Path) -> str | None:
+    """Why ``path``, which exists, cannot be read where the system refuses it (permission denied); None where it can
+    be, or where it is no file to read (a link to nothing: not calibrate's either, and said so)."""
+    try:
+        with open(path, "rb"):
+            return None
+    except PermissionError as e:
+        return os_error_cause(e)
+    except OSError:
+        return None
 
 
 def _same_file(a: Path, b: Path) -> bool:
