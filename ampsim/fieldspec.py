@@ -30,7 +30,9 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import os
 from dataclasses import field
+from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 __all__ = ["POINT_ID_RULES", "spec", "field_default", "read_with", "unread_keys", "type_name", "unknown_key",
@@ -173,6 +175,22 @@ def quoted_dotted(key: Any, known: Iterable[str]) -> str:
 _KINDS = {"experiment": "an experiment file: train it, or name it in a sweep file's sweep.experiment",
           "sweep": "a sweep file: run it as a sweep",
           "system": "a hardware model: name it in executor.hardware (in a sweep file, sweep.hardware)"}
+
+
+def folder_kind(path: str | os.PathLike) -> str:
+    """``'; the folder is ...'`` where ``path``, given as an experiment file, is a folder ampsim wrote: a finished
+    run's (its ``config.toml`` is the experiment it ran) or a sweep's; else ''.
+
+    >>> folder_kind("/")
+    ''
+    """
+    folder = Path(path)
+    if (folder / "config.toml").is_file():
+        return (f"; the folder is a run's: {folder / 'config.toml'} is the experiment it ran, and "
+                "ampsim.read_run reads the run")
+    if (folder / "sweep.json").is_file():
+        return "; the folder is a sweep's results: its sweep file is what to run again"
+    return ""
 
 
 def other_kind(raw: Mapping[str, Any], own: str) -> str:

@@ -509,3 +509,20 @@ def test_a_hardware_file_that_is_not_there_is_named_with_the_setting_that_gave_i
     with pytest.raises(ampsim.ConfigError) as err:
         api.plan(ampsim.load_experiment(exp))
     assert str(err.value) == f"{exp}: executor.hardware: /no/such/ring4.toml: no such file"
+
+
+def test_a_folder_ampsim_wrote_given_as_an_experiment_says_which_file_it_meant(capsys):
+    """A run's folder where its config.toml was meant (or a sweep's results folder) said only "is a directory"."""
+    from ampsim.cli import main
+
+    sweep = ROOT / "results" / "sweeps" / "mak_mnist"
+    run = next(p for p in sorted(sweep.iterdir()) if (p / "config.toml").is_file())
+    with pytest.raises(ampsim.ConfigError, match=r"is a directory, not a file; the folder is a run's: .*config.toml "
+                                                 r"is the experiment it ran, and ampsim.read_run reads the run$"):
+        ampsim.load_experiment(run)
+    assert main(["train", str(sweep)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"ampsim: error: {sweep}: is a directory, not a file; the folder is a sweep's results: its sweep "
+                   "file is what to run again"]
+    with pytest.raises(ampsim.ConfigError, match=r"is a directory, not a file$"):  # any other folder: as before
+        ampsim.load_experiment(ROOT / "experiments")
