@@ -140,7 +140,7 @@ def test_a_sigterm_while_ray_starts_is_a_sigterm_not_rays_silent_exit_15():
 def test_rays_own_info_and_warning_lines_are_kept_off_stderr_unless_verbose():
     """Every local ``--ray`` sweep printed Ray's "Started a local Ray instance." and its token notice."""
 
-    from ampsim.sweeps.ray_cluster import log, start_local_ray
+    from ampsim.sweeps.ray_cluster import log, shutdown_ray, start_local_ray
 
     class Ray:
         def init(self, **kwargs):
@@ -158,6 +158,8 @@ def test_rays_own_info_and_warning_lines_are_kept_off_stderr_unless_verbose():
         assert ray.level == logging.INFO
     finally:
         log.setLevel(level)
+        shutdown_ray(ray)  # (ends the threads that started the instances: a thread left running here made the
+        # later tests' local sweeps spawn their workers, not fork them: ampsim.sweeps.pool.start_method)
 
 
 def test_a_ctrl_c_while_ray_starts_abandons_the_start_at_once_and_kills_what_it_started():
@@ -167,7 +169,7 @@ def test_a_ctrl_c_while_ray_starts_abandons_the_start_at_once_and_kills_what_it_
     import signal
     import threading
 
-    from ampsim.sweeps.ray_cluster import start_local_ray
+    from ampsim.sweeps.ray_cluster import shutdown_ray, start_local_ray
 
     release = threading.Event()
 
@@ -197,3 +199,7 @@ def test_a_ctrl_c_while_ray_starts_abandons_the_start_at_once_and_kills_what_it_
         release.set()
         signal.signal(signal.SIGINT, before)
     assert reaper.killed and not ray.shut
+    deadline = time.monotonic() + 10  # the released start thread waits for a shutdown, as after any start
+    while any(t.name == "ampsim-ray-start" for t in threading.enumerate()) and time.monotonic() < deadline:
+        shutdown_ray(ray)
+        time.sleep(0.02)
