@@ -237,7 +237,8 @@ CASES = [
      "train-images-idx3-ubyte.gz: {bad}/afile (the data root) is a file, not a folder; put the file there or set "
      "AMPSIM_DATA to a folder"),
     ("data-root-missing", ["train", EXP / "mnist_mlp.toml"], "{bad}/nothing",
-     "missing {bad}/nothing/mnist/train-images-idx3-ubyte.gz: downloads are off (AMPSIM_OFFLINE=1); put the file"),
+     "{bad}/nothing: the data root does not exist (downloads are off, AMPSIM_OFFLINE=1, so nothing was fetched); "
+     "set AMPSIM_DATA to a folder holding mnist/, sst/, qm9/"),
     ("data-root-a-link-to-nothing", ["train", EXP / "mnist_mlp.toml"], "{bad}/to_nothing",
      "train-images-idx3-ubyte.gz: {bad}/to_nothing (the data root) is a symbolic link that leads to nothing (to "
      "'nothing')"),

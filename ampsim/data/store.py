@@ -151,6 +151,9 @@ def fetch(relpath: str, *, root: Path | str | None = None, verify: bool = True) 
     if not spec.sources:
         raise DataError(f"missing {path}: {spec.no_source_reason}; {_WHAT_TO_DO}")
     if os.environ.get("AMPSIM_OFFLINE") == "1":
+        if not os.path.isdir(base):  # (every file is missing from a root not there: its name is the one to change)
+            raise DataError(f"{base}: the data root does not exist (downloads are off, AMPSIM_OFFLINE=1, so nothing "
+                            "was fetched); set AMPSIM_DATA to a folder holding mnist/, sst/, qm9/")
         raise DataError(f"missing {path}: downloads are off (AMPSIM_OFFLINE=1); {_WHAT_TO_DO}")
     made: list[Path] = []
     try:  # (the folders and the temporary file are the root's: refused, every source is refused alike, so said once)

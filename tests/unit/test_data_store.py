@@ -205,6 +205,25 @@ def test_offline_mode(root, monkeypatch):
         store.fetch("sst/dev.txt")
 
 
+@pytest.mark.parametrize("depth", [1, 2])
+def test_offline_a_data_root_not_there_is_said_of_the_root_not_of_the_file(tmp_path, monkeypatch, depth):
+    """AMPSIM_DATA naming no folder at all (a typo, a disk not mounted) was "missing <root>/mnist/...: downloads are
+    off", as if one file were missing from a good root; it is said of the root, as online a root that cannot be made
+    is. A root that is there but lacks the file keeps the file's line."""
+    base = tmp_path.joinpath(*["nothing"] * depth)
+    monkeypatch.setenv("AMPSIM_DATA", str(base))
+    monkeypatch.setenv("AMPSIM_OFFLINE", "1")
+    with pytest.raises(DataError) as err:
+        store.fetch("mnist/train-images-idx3-ubyte.gz")
+    assert str(err.value) == (f"{base}: the data root does not exist (downloads are off, AMPSIM_OFFLINE=1, so nothing "
+                              "was fetched); set AMPSIM_DATA to a folder holding mnist/, sst/, qm9/")
+    assert not os.path.exists(tmp_path / "nothing")
+    base.mkdir(parents=True)
+    with pytest.raises(DataError, match=rf"^missing {base / 'mnist' / 'train-images-idx3-ubyte.gz'}: downloads are "
+                                        r"off \(AMPSIM_OFFLINE=1\); put the file there"):
+        store.fetch("mnist/train-images-idx3-ubyte.gz")
+
+
 def test_download_success_is_verified_and_atomic(root, monkeypatch):
     data = b"payload"
     monkeypatch.setitem(store.REGISTRY, "toy/a.bin", store.FileSpec(
