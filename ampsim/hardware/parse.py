@@ -65,7 +65,17 @@ def load_system(path: str | Path, overrides: Mapping[str, Any] | None = None, *,
     """Read and validate a hardware TOML file, with ``overrides`` (an experiment's ``[hardware]`` table)
     merged in first (:func:`merge_overrides`). Errors name ``path`` as given (and ``overridden_by``, the
     file the overrides come from, when there are any). Arguments of another type are one ConfigError line: the API
-    names this function to make a ``plan(cfg, system=...)`` with (an int path was read as a file descriptor)."""
+    names this function to make a ``plan(cfg, system=...)`` with (an int path was read as a file descriptor).
+
+    Overrides given from Python (no ``overridden_by``) may name a field by its dotted key, as
+    ``ampsim.load_experiment``'s do: ``{"link.latency_s": 1e-6}`` is ``{"link": {"latency_s": 1e-6}}``, each merged
+    in turn. A table that comes from a file (``overridden_by``: an experiment's ``[hardware]``) is TOML's, where a
+    quoted key with a dot is one key, refused as in any file.
+
+    >>> ring = "hardware_models/ring4.toml"                  # (from the repository root)
+    >>> load_system(ring, {"link.latency_s": 5e-6}) == load_system(ring, {"link": {"latency_s": 5e-6}})
+    True
+    """
     if not isinstance(path, (str, os.PathLike)):
         raise ConfigError(f"load_system: path: expected a hardware file's path (str or os.PathLike), got "
                           f"{type(path).__name__} {reprlib.repr(path)}")
@@ -78,8 +88,14 @@ def load_system(path: str | Path, overrides: Mapping[str, Any] | None = None, *,
         raise ConfigError(f"{path}: nested too deep (more than {MAX_NESTING} tables or arrays)")
     if not overrides:
         return system_from_dict(raw, str(path))
-    spec = system_from_dict(merge_overrides(raw, overrides),
-                            f"{path} (with the hardware overrides of {overridden_by or '<overrides>'})")
+    merged = raw
+    for key, value in overrides.items():  # (in turn: "link.latency_s" and "link" both reach the file's [link])
+        if not overridden_by and isinstance(key, str) and "." in key:
+            key, *inner = key.split(".")
+            for part in reversed(inner):
+                value = {part: value}
+        merged = merge_overrides(merged, {key: value})
+    spec = system_from_dict(merged, f"{path} (with the hardware overrides of {overridden_by or '<overrides>'})")
     for key in ("chip_override", "link_override"):
         # an array replaces the file's whole (it is no table to merge), and the file's overrides (a straggler chip,
         # a slow link) then vanished without a word when an experiment added one of its own

@@ -471,6 +471,29 @@ def test_load_system_which_plans_errors_name_refuses_a_wrong_type_in_one_line(ar
     assert load_system(ROOT / "hardware_models" / "ring4.toml", {"link": {"latency_s": 1e-6}}).name == "ring4"
 
 
+def test_load_system_takes_dotted_keys_as_load_experiment_does():
+    """``load_system(path, {'link.latency_s': 1e-6})`` was refused with advice for a TOML file ("a quoted key with a
+    dot is one key: drop the quotes ...") where from Python the key is what load_experiment's overrides take. A dotted
+    key is its nested table's field, merged in turn with the rest (so both forms may name one table); an experiment's
+    [hardware] table (overridden_by: a file's) keeps TOML's reading, refused with TOML's advice."""
+    from ampsim.hardware.parse import load_system
+
+    ring = ROOT / "hardware_models" / "ring4.toml"
+    nested = load_system(ring, {"link": {"latency_s": 5e-6, "packet_bytes": 64}, "chip": {"overhead_s": 1e-6},
+                                "topology": {"n": 6}})
+    assert nested.link.latency_s == 5e-6 and nested.n_chips == 6 and nested != load_system(ring)
+    assert load_system(ring, {"link.latency_s": 5e-6, "link.packet_bytes": 64, "chip.overhead_s": 1e-6,
+                              "topology.n": 6}) == nested
+    assert load_system(ring, {"link": {"latency_s": 5e-6}, "link.packet_bytes": 64, "chip.overhead_s": 1e-6,
+                              "topology": {"n": 6}}) == nested
+    with pytest.raises(ampsim.ConfigError, match=r"\(with the hardware overrides of <overrides>\): link.latency_s: "
+                                                 r"expected a number, got table"):
+        load_system(ring, {"link.latency_s.x": 1})
+    with pytest.raises(ampsim.ConfigError, match=r"\(with the hardware overrides of x.toml\): link.latency_s: "
+                                                 r"unknown key .*; a quoted key with a dot is one key: drop the quotes"):
+        load_system(ring, {"link.latency_s": 5e-6}, overridden_by="x.toml")
+
+
 @pytest.mark.parametrize("call, file, message", [
     (ampsim.load_experiment, "experiments/sweeps/mak_mnist.toml", "sweep: unknown section (known: experiment, data, "),
     (ampsim.train, "experiments/sweeps/mak_mnist.toml", "sweep: unknown section (known: experiment, data, "),

@@ -30,14 +30,14 @@ from ampsim.executors.multicore import protocol
 from ampsim.executors.sim import admission, jitarrays
 from ampsim.figures import labels, selection
 from ampsim.figures import trace as figure_trace
-from ampsim.hardware import canonical, routing
+from ampsim.hardware import canonical, parse, routing
 from ampsim.ir import sync
 from ampsim.placement import estimate, load, packing, strategies
 from ampsim.sweeps import ids
 
 
 @pytest.mark.parametrize("module", [admission, api, blame, canonical, config, divergence, environment, errors, estimate, fieldspec, figure_trace, files, folders,
-                                    ids, jitarrays, jsontext, labels, metrics, load, optim, packing, patterns, profile, protocol, report,
+                                    ids, jitarrays, jsontext, labels, metrics, load, optim, packing, parse, patterns, profile, protocol, report,
                                     routing, runfiles, schemas, selection, strategies, sync, tables, targets,
                                     tomltext, trace, transport],
                          ids=lambda m: m.__name__)
