@@ -69,8 +69,24 @@ def _nearest_existing(path: Path) -> Path:
     return p
 
 
+def _up_from_no_folder(path: str | Path) -> Path | None:
+    """The first folder of ``path`` that a ``..`` after it goes up from but that is not one (not there, a file), else
+    None. The system follows ``x/nothing/..`` only where ``x/nothing`` is a folder, while :func:`os.path.abspath`
+    (which :func:`_nearest_existing` walks) drops the pair unread: such a path was taken for ``x/...``, so ``ampsim
+    train`` trained and then could not rename its run into place, and a file's writer made ``x/nothing`` to write
+    through it and left it behind."""
+    parts = Path(path).parts
+    return next((at for i, part in enumerate(parts)
+                 if part == ".." and i and not os.path.isdir(at := Path(*parts[:i]))), None)
+
+
 def _check_creatable(path: str | Path, error: ErrorClass) -> None:
-    """``path`` does not exist: check that its nearest existing ancestor is a folder one may write into."""
+    """``path`` does not exist: check that the system can reach its parent (no ``..`` out of a folder that is not
+    there) and that its nearest existing ancestor is a folder one may write into."""
+    if (at := _up_from_no_folder(path)) is not None:
+        what = f"is {path_kind(at)}, not a folder" if os.path.exists(at) else "does not exist"
+        raise error(f"{path}: cannot create: {at} {what}, and '..' goes up only out of a folder that is there; give "
+                    "the path without it")
     base = _nearest_existing(Path(path))
     if not os.path.isdir(base):
         raise error(f"{path}: cannot create: {base} is {path_kind(base)}, not a folder")
@@ -88,8 +104,9 @@ def check_output_dir(path: str | Path, *, error: ErrorClass = ConfigError) -> Pa
     :func:`path_kind`), ``<path>: permission denied
     (cannot write in this folder)`` (or ``read-only file system``, ``no space left on device``...),
     ``<path>: cannot create: <ancestor> is a file, not a folder``,
-    ``<path>: cannot create: permission denied in <ancestor>`` or ``<path>: a symbolic link that leads to
-    nothing (…)``. Returns ``Path(path)``.
+    ``<path>: cannot create: permission denied in <ancestor>``, ``<path>: cannot create: <folder> does not exist,
+    and '..' goes up only out of a folder that is there; …`` (``x/nothing/../run``, which the system does not open)
+    or ``<path>: a symbolic link that leads to nothing (…)``. Returns ``Path(path)``.
     """
     p = Path(path)
     if link := dangling_link(p):  # (mkdir would fail on it)

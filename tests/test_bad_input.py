@@ -693,6 +693,34 @@ def test_unreadable_and_unwritable_as_another_user(shared_dir):
     assert line.endswith("molecules_train.json: permission denied")
 
 
+@pytest.mark.parametrize("through", ["nothing", "afile"])
+@pytest.mark.parametrize("command", ["train", "sweep", "plot", "calibrate", "compare"])
+def test_an_out_through_dotdot_out_of_no_folder_is_refused_before_any_work(in_cwd, tmp_path, capsys, monkeypatch,
+                                                                           through, command):
+    """``--out x/nothing/../m.toml``: the system opens no path that goes up out of a folder not there (or out of a
+    file), but the checks read it as ``x/m.toml`` (os.path.abspath drops the pair), so calibrate measured, wrote
+    x/m.toml and left an empty x/nothing/ behind (plot too), and train trained and then could not rename its run
+    into place (a partial run kept). Refused in one line, before anything is measured or run, and nothing made."""
+    import ampsim.calibration.calibrate as cal
+    import ampsim.calibration.compare as compare
+
+    monkeypatch.setattr(cal, "calibrate", lambda *a, **k: pytest.fail("measured"))
+    monkeypatch.setattr(compare, "run_compare", lambda *a, **k: pytest.fail("measured"))
+    (tmp_path / "afile").write_text("a file\n")
+    before = sorted(tmp_path.rglob("*"))
+    out = tmp_path / through / ".." / ("m.toml" if command == "calibrate" else "f.png" if command == "plot" else "o")
+    sweep = tmp_path.parent / f"{tmp_path.name}.toml"  # (beside, not in, the folder checked)
+    sweep.write_text(f'[sweep]\nexperiment = "{BLOBS}"\n[grid]\n"train.mak" = [1]\n')
+    argv = {"train": [*T, "--no-progress", *SMALL[1:], "--set", "train.epochs=1"], "sweep": ["sweep", sweep, "--check"],
+            "plot": ["plot", in_cwd / "run"], "calibrate": ["calibrate", "--quick"],
+            "compare": ["compare", BLOBS, "--hardware", ROOT / "hardware_models" / "ring4.toml"]}[command]
+    line = one_error_line(capsys, [*argv, "--out", out])
+    what = "does not exist" if through == "nothing" else "is a file, not a folder"
+    assert line == (f"ampsim: error: {out}: cannot create: {tmp_path / through} {what}, and '..' goes up only out of "
+                    "a folder that is there; give the path without it")
+    assert sorted(tmp_path.rglob("*")) == before
+
+
 @pytest.mark.parametrize("link", ["dangling", "loop"])
 @pytest.mark.parametrize("command", ["train", "sweep", "plot"])
 def test_an_out_that_is_a_symlink_to_nothing_is_one_line(tmp_path, capsys, link, command):
