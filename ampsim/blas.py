@@ -60,7 +60,8 @@ def pin_kernels() -> dict[str, str]:
 
 
 def limit_blas_threads() -> None:
-    """One BLAS thread in this process, also when numpy's OpenBLAS was loaded before."""
+    """One BLAS thread in this process, also when numpy's OpenBLAS was loaded before: told so, and its pool of
+    threads (started as it loaded, one per core beyond the first) ended."""
     for var in BLAS_VARS:
         os.environ[var] = "1"
     if "numpy" not in sys.modules:
@@ -69,6 +70,12 @@ def limit_blas_threads() -> None:
         fn = _symbol(lib, "set_num_threads")
         if fn is not None:
             fn(1)
+            # one thread needs no pool (OpenBLAS starts it again should more be asked for), and its idle threads
+            # made every sweep spawn its workers: a sweep forks only from a process that runs a single thread
+            # (ampsim.sweeps.pool.start_method)
+            stop = getattr(lib, "blas_thread_shutdown_", None)
+            if stop is not None:
+                stop()
 
 
 def openblas_in_force() -> tuple[int | None, str | None]:

@@ -77,3 +77,28 @@ def test_the_users_kernel_choice_wins():
     out = subprocess.run([sys.executable, "-c", CORE], capture_output=True, text=True,
                          env=_env_without_pins(OPENBLAS_CORETYPE="Sandybridge"), check=True).stdout.strip()
     assert out.startswith("['Sandybridge']"), out
+
+
+POOL = """
+import os
+os.environ["OPENBLAS_NUM_THREADS"] = "4"  # (numpy's OpenBLAS starts its pool as it loads: 3 threads, on any machine)
+import numpy
+del os.environ["OPENBLAS_NUM_THREADS"]  # (then ampsim, which asks for one thread, as for a script's default)
+import ampsim
+from ampsim.sweeps import pool
+numpy.ones((64, 64), numpy.float32) @ numpy.ones((64, 64), numpy.float32)
+print(pool.threads_running(), pool.start_method())
+"""
+
+
+def test_numpy_imported_first_leaves_no_idle_blas_threads_so_a_sweep_still_forks():
+    """numpy imported before ampsim (``import numpy as np`` heading a script) had started OpenBLAS's pool, a thread
+    per core beyond the first; ampsim asks that library for one thread, which needs no pool, but its threads stayed,
+    idle, and a sweep forks its workers only from a process that runs a single thread: every sweep of such a script
+    spawned them, and a script without ``if __name__ == "__main__":`` then ran its sweep again in each worker, all
+    of whose points failed (another sweep is running in this folder)."""
+    env = {k: v for k, v in __import__("os").environ.items()
+           if k not in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")}
+    out = subprocess.run([sys.executable, "-c", POOL], capture_output=True, text=True, env=env,
+                         check=True).stdout.strip()
+    assert out == "1 fork", out
