@@ -35,8 +35,10 @@ from dataclasses import field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
+from ampsim import runfiles
+
 __all__ = ["POINT_ID_RULES", "spec", "field_default", "read_with", "unread_keys", "type_name", "unknown_key",
-           "quoted_dotted", "other_kind", "value_hash"]
+           "quoted_dotted", "other_kind", "folder_kind", "value_hash"]
 
 #: how a sweep point's id counts a field (:func:`spec`'s ``point_id``)
 POINT_ID_RULES = ("always", "unless_default", "never")
@@ -179,14 +181,15 @@ _KINDS = {"experiment": "an experiment file: train it, or name it in a sweep fil
 
 def folder_kind(path: str | os.PathLike) -> str:
     """``'; the folder is ...'`` where ``path``, given as an experiment file, is a folder ampsim wrote: a finished
-    run's (its ``config.toml`` is the experiment it ran) or a sweep's; else ''.
+    run's (its ``config.toml`` is the experiment it ran, and its ``summary.json`` there) or a sweep's; else ''.
 
     >>> folder_kind("/")
     ''
     """
     folder = Path(path)
-    if (folder / "config.toml").is_file():
-        return (f"; the folder is a run's: {folder / 'config.toml'} is the experiment it ran, and "
+    # (a finished run, as read_run counts one: a working folder may keep an experiment as config.toml)
+    if (folder / runfiles.CONFIG).is_file() and (folder / runfiles.SUMMARY).is_file():
+        return (f"; the folder is a run's: {folder / runfiles.CONFIG} is the experiment it ran, and "
                 "ampsim.read_run reads the run")
     if (folder / "sweep.json").is_file():
         return "; the folder is a sweep's results: its sweep file is what to run again"

@@ -549,3 +549,20 @@ def test_a_folder_ampsim_wrote_given_as_an_experiment_says_which_file_it_meant(c
                    "file is what to run again"]
     with pytest.raises(ampsim.ConfigError, match=r"is a directory, not a file$"):  # any other folder: as before
         ampsim.load_experiment(ROOT / "experiments")
+
+
+@pytest.mark.parametrize("held", [["config.toml"], ["config.toml", "metrics.csv"]])
+def test_a_folder_that_holds_a_config_toml_but_no_finished_run_is_not_said_to_be_a_runs(tmp_path, held):
+    """A working folder that keeps an experiment as config.toml (or a run stopped before it finished: no
+    summary.json) was said to be "a run's: .../config.toml is the experiment it ran, and ampsim.read_run reads the
+    run", which read_run then refused ("holds no finished run"): a finished run is its config.toml and its
+    summary.json, written last, as read_run and the run writer's enclosing_run count it."""
+    folder = tmp_path / "work"
+    folder.mkdir()
+    for name in held:
+        (folder / name).write_text(BLOBS.read_text() if name == "config.toml" else "epoch\n")
+    with pytest.raises(ampsim.ConfigError) as err:
+        ampsim.load_experiment(folder)
+    assert str(err.value) == f"{folder}: is a directory, not a file"
+    with pytest.raises(ampsim.DataError, match="holds no finished run"):
+        ampsim.read_run(folder)
