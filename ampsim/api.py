@@ -40,7 +40,7 @@ from ampsim.placement import check_names
 from ampsim.planning import Plan
 from ampsim.results import finished_note
 from ampsim.runfiles import CONFIG, METRICS, SUMMARY
-from ampsim.runread import read_metrics, read_summary
+from ampsim.runread import check_config_of_run, read_metrics, read_summary
 from ampsim.tables import read_table
 from ampsim.tomltext import as_toml
 from ampsim.training import train_experiment
@@ -274,7 +274,7 @@ def _read_run(cfg: Config, path: Path, *, keep: bool) -> Run:
 def read_run(path: str | Path) -> Run:
     """The finished run in folder ``path`` (:func:`train`'s ``out``, ``ampsim train --out``, a sweep's point) as the
     :class:`Run` that :func:`train` returns: its config as its ``config.toml`` holds it (the hardware file pinned to its
-    bytes), its metrics and summary, checked as written; anything else is one DataError line.
+    bytes), its metrics and summary, checked as written and against each other; anything else is one DataError line.
 
     >>> run = read_run("results/mnist_mlp")         # (ampsim.read_run; from the repository root)
     >>> len(run.metrics) == run.summary["epochs"], run.config.experiment.name
@@ -287,7 +287,9 @@ def read_run(path: str | Path) -> Run:
         held = what_it_holds(entries_of(folder)) if os.access(folder, os.R_OK | os.X_OK) else "what cannot be listed"
         raise DataError(f"{text}: holds no finished run ({f'it holds {held}' if held else 'it is empty'}); a run's "
                         f"folder holds its {CONFIG}, {METRICS} and {SUMMARY}, the last written as it finishes")
-    return _read_run(load_experiment(folder / CONFIG), folder, keep=True)
+    run = _read_run(load_experiment(folder / CONFIG), folder, keep=True)
+    check_config_of_run(folder, run.config, run.summary)  # (a config.toml cut at a line's end: another run's)
+    return run
 
 
 @_api

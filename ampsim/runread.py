@@ -15,9 +15,10 @@ from typing import Any
 
 from ampsim.errors import DataError
 from ampsim.files import read_json, read_text
-from ampsim.runfiles import METRICS, SUMMARY
+from ampsim.runfiles import CONFIG, METRICS, SUMMARY
 
-__all__ = ["read_csv_table", "read_metrics", "check_epoch_rows", "read_summary", "NUMBERS", "TEXTS"]
+__all__ = ["read_csv_table", "read_metrics", "check_epoch_rows", "read_summary", "check_config_of_run", "NUMBERS",
+           "TEXTS"]
 
 log = logging.getLogger(__name__)
 
@@ -140,6 +141,34 @@ def _check_computed(summary: dict, path: Path) -> None:
         if not ok(summary.get(key)):
             raise DataError(f"{path}: {key}: not as a run writes it ({json.dumps(summary.get(key))[:60]}: {kind} "
                             "or null); the run's folder was edited: run it again")
+
+
+def check_config_of_run(path: str | Path, cfg: Any, summary: dict) -> None:
+    """One DataError line, naming the run's ``config.toml`` (read as ``cfg``), where it does not say what the run's
+    ``summary`` records of it: its experiment, task, executor and target, and at least the epochs it ran. Cut at
+    the end of a line (a copy or a disk that filled), the file is TOML still, every key after the cut at its
+    default: read back, it was another run's configuration, which trained again to another run."""
+    # (in the file's order, so that the first key a cut lost is the one named; a summary records target 0 as null)
+    said = [("experiment.name", "experiment", cfg.experiment.name), ("experiment.task", "task", cfg.experiment.task),
+            ("train.epochs", "epochs", cfg.train.epochs), ("train.target", "target", cfg.train.target or None),
+            ("executor.kind", "executor", cfg.executor.kind)]
+    for key, name, value in said:
+        if name not in summary:
+            continue
+        if name == "epochs":  # (the epochs it ran: fewer where it stopped early, diverged or out of memory)
+            if isinstance(summary[name], int) and summary[name] > value:
+                _not_the_runs(path, f"{key}: {value}, but its {SUMMARY} records {summary[name]} epochs run")
+        elif summary[name] != value:
+            _not_the_runs(path, f"{key}: {_shown(value)}, but its {SUMMARY} records {_shown(summary[name])}")
+
+
+def _not_the_runs(path: str | Path, why: str) -> None:
+    raise DataError(f"{Path(path) / CONFIG}: {why}: cut short or edited since the run wrote it; copy the run again, "
+                    "or run it again")
+
+
+def _shown(value: Any) -> str:
+    return "nothing" if value is None else repr(value)
 
 
 #: the summary's values that go into a table's columns as they are: numbers, and text (a metrics.csv column,

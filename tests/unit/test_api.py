@@ -331,3 +331,24 @@ def test_a_run_prints_in_a_line(tmp_path):
     run = ampsim.train(BLOBS, overrides=SHORT)
     assert repr(run) == (f"Run('blobs_mlp', executor='reference', epochs=2, final test_accuracy="
                          f"{run.summary['final_metric']}, path=None)")
+
+
+@pytest.mark.parametrize("cut_before, said", [
+    ("n_test", "train.epochs: 1, but its summary.json records 2 epochs run"),  # (in [data]: [train] lost with it)
+    ("target", "train.target: nothing, but its summary.json records 0.9"),
+    ("[executor]", "executor.kind: 'reference', but its summary.json records 'sim'"),
+])
+def test_read_run_refuses_a_config_that_does_not_say_what_the_run_did(tmp_path, cut_before, said):
+    """A run's config.toml cut at the end of a line (a copy or a disk that filled) is TOML still, every key after the
+    cut at its default: read_run gave a Run whose config was another run's (a blobs run of 320 examples read as one of
+    2,000, its target and epochs lost), which trained again to another run, without a word. What the summary records
+    of the configuration (experiment, task, executor, target, and at least the epochs it ran) is checked."""
+    sets = {**SHORT, "executor.kind": "sim", "executor.hardware": str(ROOT / "hardware_models" / "ring4.toml")}
+    run = ampsim.train(BLOBS, tmp_path / "run", overrides=sets)
+    config = run.path / "config.toml"
+    lines = config.read_text().splitlines(keepends=True)
+    config.write_text("".join(lines[:next(i for i, ln in enumerate(lines) if ln.startswith(cut_before))]))
+    with pytest.raises(ampsim.DataError) as err:
+        ampsim.read_run(run.path)
+    assert str(err.value) == (f"{config}: {said}: cut short or edited since the run wrote it; copy the run again, "
+                              "or run it again")
