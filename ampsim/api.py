@@ -39,7 +39,7 @@ from ampsim.outputs import entries_of, what_it_holds
 from ampsim.placement import check_names
 from ampsim.planning import Plan
 from ampsim.results import finished_note
-from ampsim.runfiles import CONFIG, METRICS, SUMMARY
+from ampsim.runfiles import CONFIG, METRICS, SUMMARY, holds_finished_run
 from ampsim.runread import check_config_of_run, read_metrics, read_summary
 from ampsim.tables import read_table
 from ampsim.tomltext import as_toml
@@ -283,7 +283,7 @@ def read_run(path: str | Path) -> Run:
     folder = Path(text := _path("read_run", "path", path, folder=True)).absolute()  # (as train's Run.path)
     if not os.path.isdir(folder):
         raise DataError(f"{text}: is a file, not a folder" if os.path.exists(folder) else f"{text}: no such folder")
-    if not (os.path.isfile(folder / SUMMARY) and os.path.isfile(folder / CONFIG)):  # (summary.json: written last)
+    if not holds_finished_run(folder):
         held = what_it_holds(entries_of(folder)) if os.access(folder, os.R_OK | os.X_OK) else "what cannot be listed"
         raise DataError(f"{text}: holds no finished run ({f'it holds {held}' if held else 'it is empty'}); a run's "
                         f"folder holds its {CONFIG}, {METRICS} and {SUMMARY}, the last written as it finishes")

@@ -187,11 +187,10 @@ def folder_kind(path: str | os.PathLike) -> str:
     ''
     """
     folder = Path(path)
-    # (a finished run, as read_run counts one: a working folder may keep an experiment as config.toml)
-    if (folder / runfiles.CONFIG).is_file() and (folder / runfiles.SUMMARY).is_file():
+    if runfiles.holds_finished_run(folder):
         return (f"; the folder is a run's: {folder / runfiles.CONFIG} is the experiment it ran, and "
                 "ampsim.read_run reads the run")
-    if (folder / "sweep.json").is_file():
+    if os.path.isfile(folder / "sweep.json"):  # (not Path.is_file: a folder that cannot be entered raised)
         return "; the folder is a sweep's results: its sweep file is what to run again"
     return ""
 

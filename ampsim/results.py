@@ -52,7 +52,7 @@ from ampsim.folders import (
 )
 from ampsim.locks import LockHeld, lock_file, unlock_file
 from ampsim.outputs import check_output_dir, entries_of, replacing, what_it_holds
-from ampsim.runfiles import CONFIG, ENVIRONMENT, METRICS, POINT, RUN_FILES, RUN_OUTPUTS, SUMMARY
+from ampsim.runfiles import CONFIG, ENVIRONMENT, METRICS, POINT, RUN_FILES, RUN_OUTPUTS, SUMMARY, holds_finished_run
 from ampsim.wording import wording
 
 __all__ = ["RunDir", "finished_note", "check_not_inside_run", "check_run_folder", "enclosing_run", "not_run_outputs",
@@ -145,8 +145,7 @@ def enclosing_run(path: Path) -> Path | None:
     ``config.toml`` and its ``summary.json``, which a run writes last. A run or a sweep written at ``path``
     would sit inside it, and replacing that run (a re-run, a sweep's ``--fresh``) would delete it too. (Not
     any file of a run's name: a working folder keeps an experiment's ``config.toml``, or a ``point.json``.)"""
-    # (os.path.isfile: an unreadable folder holds nothing that counts, where Path.is_file raised)
-    return next((p for p in path.parents if os.path.isfile(p / SUMMARY) and os.path.isfile(p / CONFIG)), None)
+    return next((p for p in path.parents if holds_finished_run(p)), None)
 
 
 def check_not_inside_run(out: str | Path, way_out: str = "give a folder outside it") -> None:

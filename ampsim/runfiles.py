@@ -13,8 +13,10 @@ False
 
 from __future__ import annotations
 
+import os
+
 __all__ = ["CONFIG", "METRICS", "SUMMARY", "ENVIRONMENT", "HARDWARE_COPY", "PLACEMENT", "STALENESS", "TIMING",
-           "TRACE", "POINT", "RUN_FILES", "RUN_OUTPUTS"]
+           "TRACE", "POINT", "RUN_FILES", "RUN_OUTPUTS", "holds_finished_run"]
 
 #: the resolved experiment (:class:`ampsim.results.RunDir`); ``ampsim train`` accepts it back
 CONFIG = "config.toml"
@@ -42,3 +44,14 @@ RUN_FILES = (CONFIG, METRICS, SUMMARY)
 #: every file a run writes into its folder: anything else in a run folder is the user's, which a run into the
 #: folder would delete with the folder, so it is refused instead
 RUN_OUTPUTS = (*RUN_FILES, ENVIRONMENT, HARDWARE_COPY, PLACEMENT, STALENESS, TIMING, TRACE)
+
+
+def holds_finished_run(folder: str | os.PathLike) -> bool:
+    """Whether ``folder`` holds a finished run: its :data:`CONFIG` and its :data:`SUMMARY`, which a run writes last
+    (not any file of a run's name: a working folder may keep an experiment as config.toml). ``os.path.isfile``: a
+    folder that cannot be entered holds nothing that counts, where ``Path.is_file`` raised PermissionError.
+
+    >>> holds_finished_run("/")
+    False
+    """
+    return os.path.isfile(os.path.join(folder, SUMMARY)) and os.path.isfile(os.path.join(folder, CONFIG))

@@ -566,3 +566,27 @@ def test_a_folder_that_holds_a_config_toml_but_no_finished_run_is_not_said_to_be
     assert str(err.value) == f"{folder}: is a directory, not a file"
     with pytest.raises(ampsim.DataError, match="holds no finished run"):
         ampsim.read_run(folder)
+
+
+def test_a_folder_that_cannot_be_searched_given_as_an_experiment_is_one_line(tmp_path, monkeypatch, capsys):
+    """A folder the user may list but not enter (another user's, mode 0o700; as root nothing is denied, so the
+    refusal is made here): asking whether it held a run's config.toml raised PermissionError from Path.is_file,
+    which ignores only 'no such file', past the one-line "is a directory, not a file"."""
+    import errno
+
+    from ampsim.cli import main
+
+    folder = tmp_path / "locked"
+    folder.mkdir()
+    real_stat = os.stat
+
+    def stat(path, *args, **kwargs):
+        if os.fspath(path).startswith(f"{folder}{os.sep}"):
+            raise PermissionError(errno.EACCES, "Permission denied", os.fspath(path))
+        return real_stat(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "stat", stat)
+    with pytest.raises(ampsim.ConfigError, match=r"is a directory, not a file$"):
+        ampsim.load_experiment(folder)
+    assert main(["train", str(folder)]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [f"ampsim: error: {folder}: is a directory, not a file"]
