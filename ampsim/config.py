@@ -22,7 +22,7 @@ import typing
 from pathlib import Path
 from typing import Any
 
-from ampsim import fieldspec
+from ampsim import runfiles
 from ampsim.blame import blamed_line
 from ampsim.errors import ConfigError
 from ampsim.fieldspec import POINT_ID_RULES, field_default, other_kind, quoted_dotted, spec, type_name, unknown_key  # noqa: F401  (re-exported: the tasks' sections)
@@ -166,7 +166,7 @@ def load_config(path: str | Path, overrides: list[tuple[str, Any]] = (), option:
     override (the command line's ``--workers`` for ``executor.workers``)."""
     source = str(path)
     if os.path.isdir(path):  # (a run's folder for its config.toml is a common slip: say which file it meant)
-        raise ConfigError(f"{source}: is a directory, not a file{fieldspec.folder_kind(path)}")
+        raise ConfigError(f"{source}: is a directory, not a file{runfiles.folder_kind(path)}")
     raw = read_toml(path)
     if not raw:  # nothing at all (an empty or cut-off file) is a mistake, not "every default: MNIST"
         raise ConfigError(f"{source}: an empty experiment file (give at least an [experiment] table)")

@@ -30,15 +30,11 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import os
 from dataclasses import field
-from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from ampsim import runfiles
-
 __all__ = ["POINT_ID_RULES", "spec", "field_default", "read_with", "unread_keys", "type_name", "unknown_key",
-           "quoted_dotted", "other_kind", "folder_kind", "value_hash"]
+           "quoted_dotted", "other_kind", "value_hash"]
 
 #: how a sweep point's id counts a field (:func:`spec`'s ``point_id``)
 POINT_ID_RULES = ("always", "unless_default", "never")
@@ -177,22 +173,6 @@ def quoted_dotted(key: Any, known: Iterable[str]) -> str:
 _KINDS = {"experiment": "an experiment file: train it, or name it in a sweep file's sweep.experiment",
           "sweep": "a sweep file: run it as a sweep",
           "system": "a hardware model: name it in executor.hardware (in a sweep file, sweep.hardware)"}
-
-
-def folder_kind(path: str | os.PathLike) -> str:
-    """``'; the folder is ...'`` where ``path``, given as an experiment file, is a folder ampsim wrote: a finished
-    run's (its ``config.toml`` is the experiment it ran, and its ``summary.json`` there) or a sweep's; else ''.
-
-    >>> folder_kind("/")
-    ''
-    """
-    folder = Path(path)
-    if runfiles.holds_finished_run(folder):
-        return (f"; the folder is a run's: {folder / runfiles.CONFIG} is the experiment it ran, and "
-                "ampsim.read_run reads the run")
-    if os.path.isfile(folder / "sweep.json"):  # (not Path.is_file: a folder that cannot be entered raised)
-        return "; the folder is a sweep's results: its sweep file is what to run again"
-    return ""
 
 
 def other_kind(raw: Mapping[str, Any], own: str) -> str:

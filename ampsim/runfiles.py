@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 
 __all__ = ["CONFIG", "METRICS", "SUMMARY", "ENVIRONMENT", "HARDWARE_COPY", "PLACEMENT", "STALENESS", "TIMING",
-           "TRACE", "POINT", "RUN_FILES", "RUN_OUTPUTS", "holds_finished_run"]
+           "TRACE", "POINT", "SWEEP_INFO", "RUN_FILES", "RUN_OUTPUTS", "holds_finished_run", "folder_kind"]
 
 #: the resolved experiment (:class:`ampsim.results.RunDir`); ``ampsim train`` accepts it back
 CONFIG = "config.toml"
@@ -38,6 +38,8 @@ TIMING = "timing.json"
 TRACE = "trace.json"
 #: a sweep's record of the point a run folder is (:mod:`ampsim.sweeps.run`): its overrides and swept values
 POINT = "point.json"
+#: a sweep folder's record of the sweep, beside its table (:mod:`ampsim.tables`)
+SWEEP_INFO = "sweep.json"
 
 #: the files every run writes: an existing folder holding one of them (and no sub-folder) is a run folder
 RUN_FILES = (CONFIG, METRICS, SUMMARY)
@@ -55,3 +57,18 @@ def holds_finished_run(folder: str | os.PathLike) -> bool:
     False
     """
     return os.path.isfile(os.path.join(folder, SUMMARY)) and os.path.isfile(os.path.join(folder, CONFIG))
+
+
+def folder_kind(path: str | os.PathLike) -> str:
+    """``'; the folder is ...'`` where ``path``, given as an experiment file, is a folder ampsim wrote: a finished
+    run's (:func:`holds_finished_run`: its :data:`CONFIG` is the experiment it ran) or a sweep's; else ''.
+
+    >>> folder_kind("/")
+    ''
+    """
+    if holds_finished_run(path):
+        return (f"; the folder is a run's: {os.path.join(path, CONFIG)} is the experiment it ran, and "
+                "ampsim.read_run reads the run")
+    if os.path.isfile(os.path.join(path, SWEEP_INFO)):  # (not Path.is_file: a folder that cannot be entered raised)
+        return "; the folder is a sweep's results: its sweep file is what to run again"
+    return ""

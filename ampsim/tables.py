@@ -23,6 +23,7 @@ from ampsim.errors import OUTCOME_FIELDS, DataError
 from ampsim.files import read_json
 from ampsim.outputs import check_replacing
 from ampsim.results import atomic_write
+from ampsim.runfiles import SWEEP_INFO
 from ampsim.runread import read_csv_table, read_summary
 
 __all__ = ["TABLE", "SWEEP_INFO", "TABLE_FILES", "METRIC_COLUMNS", "TEXT_COLUMNS", "summary_columns", "mean_staleness",
@@ -32,8 +33,8 @@ log = logging.getLogger(__name__)
 
 #: a table folder's (a sweep's) table, one row per run, written last (:func:`write_table`)
 TABLE = "table.csv"
-#: the record of the sweep a table is of, written just before it (:func:`write_table`, :func:`read_table_info`)
-SWEEP_INFO = "sweep.json"
+#: (SWEEP_INFO, from runfiles: the record of the sweep a table is of, written just before it (:func:`write_table`,
+#: :func:`read_table_info`))
 #: the files that are the table's own in a sweep's folder (beside its points)
 TABLE_FILES = (TABLE, SWEEP_INFO)
 
