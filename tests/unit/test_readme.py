@@ -385,3 +385,14 @@ def test_the_python_api_table_gives_each_functions_signature():
         written = str(sig.replace(return_annotation=inspect.Signature.empty, parameters=[
             p.replace(annotation=inspect.Parameter.empty) for p in sig.parameters.values()]))
         assert f"({params})" == written, f"README.md's Python API table: ampsim.{name}({params}), the code {written}"
+
+
+def test_the_run_folder_paragraph_names_every_file_a_run_writes():
+    """The README's list of what a run writes left out staleness.json (every run's) and placement.json (the
+    simulated and multicore executors'), two files a new user found in the folder and nowhere in "One run"."""
+    from ampsim import runfiles
+
+    text = README.read_text()
+    one_run = text[text.index("\n### One run\n"):text.index("\n### Guarantees\n")]
+    missing = [name for name in runfiles.RUN_OUTPUTS if f"`{name}`" not in one_run]
+    assert not missing, f"README.md's One run section does not name {missing}"
