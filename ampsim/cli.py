@@ -103,9 +103,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         with blaming(cfg):
             out = Path("results") / check_folder_name(cfg.experiment.name, f"{cfg.path}: experiment.name")
     summary = train(cfg, out, progress=not args.no_progress).summary
+    epochs = summary["epochs"]
     print(f"{summary['metric']} = {_fmt(summary['final_metric'])} (best {_fmt(summary['best_metric'])}) "
-          f"after {summary['epochs']} epochs, {_fmt(summary['time_s'], '.3g')} {summary['time_unit']} s; results in "
-          f"{out}")
+          f"after {epochs} epoch{'' if epochs == 1 else 's'}, {_fmt(summary['time_s'], '.3g')} "
+          f"{summary['time_unit']} s; results in {out}")
     return 0
 
 

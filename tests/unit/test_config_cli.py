@@ -94,6 +94,15 @@ def test_train_writes_run_folder_and_config_round_trips(tmp_path):
     assert again.train.epochs == 2 and again.model.hidden == [64, 64]
 
 
+@pytest.mark.parametrize("epochs, said", [(1, "after 1 epoch, "), (2, "after 2 epochs, ")])
+def test_trains_last_line_counts_its_epochs_in_words(tmp_path, capsys, epochs, said):
+    """It said 'after 1 epochs' of a one-epoch run (the README's replay command, any quick look)."""
+    argv = ["train", str(BLOBS), "--out", str(tmp_path / "run"), "--no-progress", "--set", f"train.epochs={epochs}",
+            "--set", "data.n_train=64", "--set", "data.n_test=16"]
+    assert main(argv) == 0
+    assert said in capsys.readouterr().out
+
+
 def run_cli(*args, env=None):
     return subprocess.run([sys.executable, "-m", "ampsim.cli", *args], capture_output=True, text=True,
                           env={**os.environ, **(env or {})}, cwd=ROOT, timeout=120)
