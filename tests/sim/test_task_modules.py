@@ -46,8 +46,11 @@ def run_ampsim(*args: str, env: dict[str, str], cwd: Path) -> subprocess.Complet
 
 
 @pytest.fixture
-def registry(monkeypatch):
-    """The task registries, the modules imported and the loader's memory as they were, after the test."""
+def registry(monkeypatch, tmp_path):
+    """The task registries, the task modules the test imported and the loader's memory as they were, after the
+    test. Only the modules of the test's folder are forgotten: it forgot every module first imported during the
+    test, ampsim's own lazily imported ones too (ampsim.api), so a later test's ``ampsim.plan`` made a Plan of
+    the module imported again that ``ampsim.make_executor`` refused ('expected a Plan ..., got Plan ...')."""
     tasks, task_schemas, modules = dict(models.TASKS), dict(schemas.TASK_SCHEMAS), set(sys.modules)
     monkeypatch.setattr(outside, "_imported", set())
     monkeypatch.setattr(outside, "_missed", set())
@@ -57,7 +60,8 @@ def registry(monkeypatch):
         registered.clear()
         registered.update(before)
     for name in set(sys.modules) - modules:
-        del sys.modules[name]
+        if Path(getattr(sys.modules[name], "__file__", None) or "/").is_relative_to(tmp_path):
+            del sys.modules[name]
 
 
 def test_ampsim_train_runs_a_task_module_named_by_the_environment(tmp_path):
