@@ -361,3 +361,16 @@ def test_an_infinite_y_in_an_xy_figure_is_drawn_without_its_point_and_said(tmp_p
     assert said.startswith("figure ") and said.endswith(
         f": {table}: column 'b' is inf on line 3 and 1 more: left out of the figure (an infinite value has no place "
         "on its axis)")
+
+
+@pytest.mark.parametrize("quick", [False, True], ids=["full", "quick"])
+def test_a_sweep_not_run_yet_says_the_command_that_runs_it(tmp_path, capsys, quick):
+    """`ampsim plot SWEEP.toml --quick` before `ampsim sweep SWEEP.toml --quick` said, per figure, "figure
+    throughput_vs_mak_mnist: .../table.csv not found (run the sweep first); 1 other figure(s) not drawn either",
+    naming neither the command nor the variant the folder needs."""
+    none = tmp_path / "not_run"
+    flag = ["--quick"] if quick else []
+    line = one_error_line(capsys, ["plot", MAK_TOML, *flag, "--sweep-dir", none, "--out", tmp_path / "figs"])
+    command = f"ampsim sweep {MAK_TOML}{' --quick' if quick else ''} --out {none}"
+    assert line == f"ampsim: error: {none}/table.csv not found; run the sweep first ({command})"
+    assert not (tmp_path / "figs").exists()

@@ -98,12 +98,13 @@ def check_table_of(sweep: Sweep, sweep_dir: Path) -> None:
     without a point id (:func:`check_rows_are_points`). A figure drawn from it was titled and labelled as this
     sweep's and showed other numbers. Points of the sweep missing
     from the table (failed, or not run yet) are drawn without, with a warning. A ``sweep_dir`` that is no folder
-    (a file given as ``--sweep-dir``) is one line saying so."""
+    (a file given as ``--sweep-dir``) is one line saying so, and one without a table (not run yet) one line naming
+    the command that runs the sweep there."""
     _check_is_folder(sweep_dir)
-    if not (sweep_dir / TABLE).is_file():
-        return  # (draw_figure says to run the sweep first)
-    info = read_table_info(sweep_dir)
     command = f"ampsim sweep {sweep.path}{' --quick' if sweep.quick else ''}"
+    if not (sweep_dir / TABLE).is_file():  # (once, with the command: each figure said "run the sweep first")
+        raise RunError(f"{sweep_dir}/{TABLE} not found; run the sweep first ({command} --out {sweep_dir})")
+    info = read_table_info(sweep_dir)
     again = f"run the sweep ({command} --out {sweep_dir})"
     # (not `again` where the folder is no folder of this variant: the sweep refuses it, so that advice failed)
     elsewhere = f"({command} writes it into {sweep.default_dir}, or into another folder with --out)"
@@ -146,7 +147,7 @@ def _check_is_folder(sweep_dir: Path) -> None:
             return
         why = f"is {kind}, not a folder"
     except FileNotFoundError:
-        return  # (not run yet: draw_figure says to run the sweep first)
+        return  # (not run yet: check_table_of says to run the sweep first)
     except OSError as e:  # (f/x where f is a file: a part of the path is a file)
         why = os_error_cause(e)
     raise RunError(f"{sweep_dir}: {why}; give --sweep-dir the sweep's folder (its {TABLE} and points)")
