@@ -18,6 +18,7 @@ import argparse
 import contextlib
 import logging
 import os
+import re
 import signal
 import sys
 import threading
@@ -164,7 +165,11 @@ class _Parser(argparse.ArgumentParser):
         if extras:
             subs = [a for a in self._actions if isinstance(a, argparse._SubParsersAction)]
             command = subs[0].choices.get(getattr(ns, subs[0].dest, None)) if subs else None
-            (command or self).error(f"unrecognized arguments: {' '.join(extras)}")
+            # (-v after the command: the command's help, which the line points to, has no -v to find)
+            own = next((a for a in extras if a == "--verbose" or re.fullmatch(r"-v+", a)), None) if command else None
+            where = (f" (an option of ampsim itself: give it before the command, ampsim {own} "
+                     f"{getattr(ns, subs[0].dest)} ...)" if own else "")
+            (command or self).error(f"unrecognized arguments: {' '.join(extras)}{where}")
         return ns
 
 

@@ -279,3 +279,13 @@ def test_every_argument_of_every_command_says_what_it_is():
     bare = [f"{name} {action.dest}" for name, command in sub.choices.items() for action in command._actions
             if not isinstance(action, argparse._HelpAction) and not action.help]
     assert bare == []
+
+
+@pytest.mark.parametrize("flag", ["-v", "-vv", "--verbose"])
+def test_the_verbose_option_after_the_command_says_where_it_goes(capsys, flag):
+    """`ampsim train FILE -v` said only "unrecognized arguments: -v; see `ampsim train --help`", whose help has no
+    -v: it is ampsim's own option (the README's `ampsim -v COMMAND`)."""
+    assert main(["train", str(BLOBS), flag]) == 2
+    err = capsys.readouterr().err
+    assert err == (f"ampsim: error: unrecognized arguments: {flag} (an option of ampsim itself: give it before the "
+                   f"command, ampsim {flag} train ...); see `ampsim train --help`\n")
