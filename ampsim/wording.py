@@ -30,6 +30,7 @@ class Wording:
     quick: str  #: a sweep's [quick] variant
     full: str  #: a sweep's full variant ("run {full} here")
     fresh: str  #: deleting a sweep's earlier results first
+    jobs: str  #: a sweep's parallel points
     ray: str  #: a sweep on a local Ray instance
     ray_at: str  #: a sweep on the Ray cluster at an address: a template of ``address``
     hardware: str  #: the hardware file (``executor.hardware``)
@@ -43,10 +44,10 @@ class Wording:
 
 
 #: the ``ampsim`` command line's options
-CLI = Wording(out="--out", quick="--quick", full="without --quick", fresh="--fresh", ray="--ray",
+CLI = Wording(out="--out", quick="--quick", full="without --quick", fresh="--fresh", jobs="--jobs", ray="--ray",
               ray_at="--ray {address}", hardware="--hardware", hardware_is="--hardware {path}")
 #: the Python API's arguments (:mod:`ampsim.api`)
-API = Wording(out="out=", quick="quick=True", full="with quick=False", fresh="fresh=True", ray="ray=True",
+API = Wording(out="out=", quick="quick=True", full="with quick=False", fresh="fresh=True", jobs="jobs", ray="ray=True",
               ray_at="ray_address={address!r}", hardware="overrides executor.hardware",
               hardware_is="overrides {{'executor.hardware': {path!r}}}")
 

@@ -744,7 +744,8 @@ def test_an_out_that_is_a_symlink_to_nothing_is_one_line(tmp_path, capsys, link,
 
 def test_more_parallel_points_than_the_machine_holds_as_processes_is_one_line(tmp_path, capsys):
     """``--jobs 100000`` forked a worker per unfinished point (10 processes for 8 points on 2 cores; thousands
-    near the 50,000-point limit): refused, by ``--check`` too, as the API's ``jobs``."""
+    near the 50,000-point limit): refused, by ``--check`` too, as the API's ``jobs``, each named as its caller
+    gave it (the command line's said "jobs:", where its other --jobs line says "--jobs:")."""
     import os
 
     import ampsim
@@ -756,9 +757,9 @@ def test_more_parallel_points_than_the_machine_holds_as_processes_is_one_line(tm
                      '[[figure]]\nname = "f"\nkind = "xy"\nx = "train.mak"\ny = "throughput"\n')
     for check in ([], ["--check"]):
         line = one_error_line(capsys, ["sweep", sweep, "--jobs", cap + 1, "--out", tmp_path / "out", *check])
-        assert line.endswith(f"jobs: {cap + 1} parallel points, each a process of its own, on {cap // 4} core(s): "
-                             f"at most {cap} (4 a core)")
-    with pytest.raises(ConfigError, match="parallel points, each a process of its own"):
+        assert line == (f"ampsim: error: --jobs: {cap + 1} parallel points, each a process of its own, on {cap // 4} "
+                        f"core(s): at most {cap} (4 a core)")
+    with pytest.raises(ConfigError, match="^jobs: .* parallel points, each a process of its own"):
         ampsim.sweep(sweep, tmp_path / "out", jobs=cap + 1)
     assert not (tmp_path / "out").exists()
 

@@ -209,8 +209,8 @@ def check_jobs(jobs: int | None, ray_address: str | None = None) -> None:
     cluster's ``ray_address`` are that cluster's to bound)."""
     cap = JOBS_PER_CORE * default_jobs()
     if jobs is not None and ray_address is None and jobs > cap:
-        raise ConfigError(f"jobs: {jobs} parallel points, each a process of its own, on {default_jobs()} core(s): "
-                          f"at most {cap} ({JOBS_PER_CORE} a core)")
+        raise ConfigError(f"{wording().jobs}: {jobs} parallel points, each a process of its own, on {default_jobs()} "
+                          f"core(s): at most {cap} ({JOBS_PER_CORE} a core)")
 
 
 def run_sweep(sweep: Sweep, out: str | Path, *, jobs: int | None = None, ray: bool = False,
