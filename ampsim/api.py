@@ -39,9 +39,9 @@ from ampsim.outputs import entries_of, what_it_holds
 from ampsim.placement import check_names
 from ampsim.planning import Plan
 from ampsim.results import finished_note
-from ampsim.runfiles import CONFIG, METRICS, SUMMARY, holds_finished_run
+from ampsim.runfiles import CONFIG, METRICS, SUMMARY, SWEEP_INFO, holds_finished_run
 from ampsim.runread import check_config_of_run, read_metrics, read_summary
-from ampsim.tables import read_table
+from ampsim.tables import TABLE, read_table
 from ampsim.tomltext import as_toml
 from ampsim.training import train_experiment
 from ampsim.wording import API, worded
@@ -283,6 +283,9 @@ def read_run(path: str | Path) -> Run:
     folder = Path(text := _path("read_run", "path", path, folder=True)).absolute()  # (as train's Run.path)
     if not os.path.isdir(folder):
         raise DataError(f"{text}: is a file, not a folder" if os.path.exists(folder) else f"{text}: no such folder")
+    if os.path.isfile(folder / SWEEP_INFO):  # (its points are run folders; its table is a row per point)
+        raise DataError(f"{text}: is a sweep's folder, not a run's: its {TABLE} holds a row per point, and each of "
+                        "its point folders is a run read_run reads")
     if not holds_finished_run(folder):
         held = what_it_holds(entries_of(folder)) if os.access(folder, os.R_OK | os.X_OK) else "what cannot be listed"
         raise DataError(f"{text}: holds no finished run ({f'it holds {held}' if held else 'it is empty'}); a run's "

@@ -292,7 +292,9 @@ def test_read_run_of_what_is_no_finished_run_is_one_line(tmp_path):
     for path, words in [(tmp_path / "nope", "no such folder"), (tmp_path / "file.csv", "is a file, not a folder"),
                         (tmp_path / "empty", "holds no finished run (it is empty)"),
                         (tmp_path / "notes", "holds no finished run (it holds a.txt)"),
-                        (cut, "holds no finished run (it holds config.toml, metrics.csv)")]:
+                        (cut, "holds no finished run (it holds config.toml, metrics.csv)"),
+                        (ROOT / "results" / "sweeps" / "mak_mnist",  # (it said "holds no finished run (it holds ...)")
+                         "is a sweep's folder, not a run's: its table.csv holds a row per point")]:
         with pytest.raises(ampsim.DataError) as err:
             ampsim.read_run(path)
         assert str(err.value).startswith(f"{path}: {words}") and "\n" not in str(err.value)
