@@ -61,7 +61,10 @@ def hardware_path(cfg: Config) -> Path:
         if not any(os.path.lexists(p) for p in where):
             beside = f", nor beside the experiment file ({where[1]})" if len(where) > 1 else ""
             raise ConfigError(f"{cfg.path}: executor.hardware: {cfg.executor.hardware}: no such file{beside}")
-        return next((p for p in where if _exists(p)), where[0])  # (what is wrong with it is read_toml's line)
+        chosen = next((p for p in where if _exists(p)), where[0])  # (what is wrong with it is read_toml's line,
+        if os.path.isdir(chosen):  # but a folder, a slip for a file in it, is the setting's as a missing file is)
+            raise ConfigError(f"{cfg.path}: executor.hardware: {cfg.executor.hardware}: is a directory, not a file")
+        return chosen
     digests = [sha256_of(p) for p in where]
     if want in digests:
         return where[digests.index(want)]

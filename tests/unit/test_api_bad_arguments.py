@@ -590,3 +590,12 @@ def test_a_folder_that_cannot_be_searched_given_as_an_experiment_is_one_line(tmp
         ampsim.load_experiment(folder)
     assert main(["train", str(folder)]) == 2
     assert capsys.readouterr().err.strip().splitlines() == [f"ampsim: error: {folder}: is a directory, not a file"]
+
+
+def test_a_hardware_setting_that_names_a_folder_is_named_with_the_setting_that_gave_it():
+    """As a file that is not there: it was read_toml's line alone, 'hardware_models: is a directory, not a file'."""
+    hw = str(BLOBS.parents[1] / "hardware_models")
+    over = {**SMALL, "executor.kind": "sim", "executor.hardware": hw}
+    with pytest.raises(ampsim.ConfigError) as err:
+        api.plan(ampsim.load_experiment(BLOBS, over))
+    assert str(err.value) == f"load_experiment: overrides: executor.hardware: {hw}: is a directory, not a file"
