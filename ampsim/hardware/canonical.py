@@ -44,8 +44,10 @@ _ARRAYS = {"chip_override": _CHIP, "link_override": _LINK}
 
 def canonical_overrides(overrides: Mapping[str, Any]) -> dict[str, Any]:
     """``overrides`` (an experiment's ``[hardware]`` table) with each number as its field's type: an int field's
-    whole float an int, a float field's int a float; anything else as given (a value the model refuses keeps its
-    spelling: it is no run). ``overrides`` is not changed.
+    whole float an int, a float field's int a float; anything else as given (a bool, text, a fraction in an int
+    field, an int too big for a float). The model's own checks run before any id or config is written, so a value
+    they refuse (``compute_units = 4.0``, converted here all the same) never reaches either. ``overrides`` is not
+    changed.
 
     >>> canonical_overrides({"chip_override": [{"chips": [1], "flops_per_s": 10**12}], "topology": {"n": 8}})
     {'chip_override': [{'chips': [1], 'flops_per_s': 1000000000000.0}], 'topology': {'n': 8}}
