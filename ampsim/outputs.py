@@ -80,14 +80,25 @@ def _up_from_no_folder(path: str | Path) -> Path | None:
                  if part == ".." and i and not os.path.isdir(at := Path(*parts[:i]))), None)
 
 
+def _as_the_system_goes(path: str | Path) -> Path:
+    """``path`` with its part up to its last ``..`` resolved as the system resolves it (each folder before a ``..``
+    there: :func:`_up_from_no_folder`). Out of a symbolic link, ``..`` goes up out of the link's target
+    (``here/L/../x`` is ``x`` beside what ``L`` leads to), where :func:`os.path.abspath` drops ``L/..`` and read
+    ``here/x``: the check probed ``here``, and the output went elsewhere."""
+    parts = Path(path).parts
+    last = max((i for i, part in enumerate(parts) if part == ".."), default=None)
+    return Path(path) if last is None else Path(os.path.realpath(Path(*parts[:last + 1])), *parts[last + 1:])
+
+
 def _check_creatable(path: str | Path, error: ErrorClass) -> None:
     """``path`` does not exist: check that the system can reach its parent (no ``..`` out of a folder that is not
-    there) and that its nearest existing ancestor is a folder one may write into."""
+    there) and that its nearest existing ancestor, where the system goes, is a folder one may write into."""
     if (at := _up_from_no_folder(path)) is not None:
-        what = f"is {path_kind(at)}, not a folder" if os.path.exists(at) else "does not exist"
+        link = dangling_link(at)  # (not there as a folder, though there: "does not exist" sent one looking for it)
+        what = f"is {path_kind(at)}, not a folder" if os.path.exists(at) else f"is {link}" if link else "does not exist"
         raise error(f"{path}: cannot create: {at} {what}, and '..' goes up only out of a folder that is there; give "
                     "the path without it")
-    base = _nearest_existing(Path(path))
+    base = _nearest_existing(_as_the_system_goes(path))
     if not os.path.isdir(base):
         raise error(f"{path}: cannot create: {base} is {path_kind(base)}, not a folder")
     if why := _unwritable(base):
@@ -105,7 +116,8 @@ def check_output_dir(path: str | Path, *, error: ErrorClass = ConfigError) -> Pa
     (cannot write in this folder)`` (or ``read-only file system``, ``no space left on device``...),
     ``<path>: cannot create: <ancestor> is a file, not a folder``,
     ``<path>: cannot create: permission denied in <ancestor>``, ``<path>: cannot create: <folder> does not exist,
-    and '..' goes up only out of a folder that is there; …`` (``x/nothing/../run``, which the system does not open)
+    and '..' goes up only out of a folder that is there; …`` (``x/nothing/../run``, which the system does not open;
+    ``x/L/../run``, ``L`` a link, is checked beside what ``L`` leads to, where the system goes)
     or ``<path>: a symbolic link that leads to nothing (…)``. Returns ``Path(path)``.
     """
     p = Path(path)

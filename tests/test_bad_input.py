@@ -721,6 +721,51 @@ def test_an_out_through_dotdot_out_of_no_folder_is_refused_before_any_work(in_cw
     assert sorted(tmp_path.rglob("*")) == before
 
 
+@pytest.mark.parametrize("check, target", [(check, target) for check in ("check_output_dir", "check_output_file")
+                                           for target in ("writable", "read-only", "nothing")]
+                         + [("calibrate", "read-only"), ("calibrate", "nothing")])
+def test_an_out_through_a_link_and_dotdot_is_checked_where_the_system_goes(tmp_path, capsys, monkeypatch, check,
+                                                                           target):
+    """``here/L/../x`` where ``L`` links to a folder elsewhere: the system goes up out of the link's target, so x
+    lands beside the target, but the check read the path as ``here/x`` (os.path.abspath) and probed ``here``: a
+    read-only target's folder passed (calibrate measured, then could not write), a read-only ``here`` refused
+    what the system would write, and a link to nothing was said not to exist. (Root writes anywhere, so the probe
+    is refused where a folder is read-only.)"""
+    import ampsim.calibration.calibrate as cal
+    from ampsim import outputs
+
+    here, elsewhere = tmp_path / "here", tmp_path / "elsewhere" / "deep"
+    (elsewhere / "target").mkdir(parents=True)
+    here.mkdir()
+    (here / "L").symlink_to(tmp_path / "gone" if target == "nothing" else elsewhere / "target")
+    read_only = os.path.realpath(here if target == "writable" else elsewhere)
+    mkstemp = outputs.tempfile.mkstemp
+
+    def probe(*args, dir, **kwargs):
+        if os.path.realpath(dir) == read_only:
+            raise OSError(errno.EACCES, os.strerror(errno.EACCES))
+        return mkstemp(*args, dir=dir, **kwargs)
+
+    monkeypatch.setattr(outputs.tempfile, "mkstemp", probe)
+    monkeypatch.setattr(cal, "calibrate", lambda *a, **k: pytest.fail("measured"))
+    out = here / "L" / ".." / ("m.toml" if check == "calibrate" else "x")
+    said = {"read-only": f"{out}: cannot create: permission denied in {read_only}",
+            "nothing": f"{out}: cannot create: {here / 'L'} is a symbolic link that leads to nothing (to "
+                       f"'{tmp_path / 'gone'}'), and '..' goes up only out of a folder that is there; give the path "
+                       "without it"}.get(target)
+    if check == "calibrate":  # (refused before it measures)
+        assert one_error_line(capsys, ["calibrate", "--quick", "--out", out]) == f"ampsim: error: {said}"
+        return
+    if said is None:
+        assert getattr(outputs, check)(out) == out
+        (out.mkdir if check == "check_output_dir" else out.write_text)(*(() if check == "check_output_dir" else "x"))
+        assert os.path.lexists(elsewhere / "x") and not os.path.lexists(here / "x")  # (where the check looked)
+    else:
+        with pytest.raises(ConfigError) as err:
+            getattr(outputs, check)(out)
+        assert str(err.value) == said
+
+
 @pytest.mark.parametrize("link", ["dangling", "loop"])
 @pytest.mark.parametrize("command", ["train", "sweep", "plot"])
 def test_an_out_that_is_a_symlink_to_nothing_is_one_line(tmp_path, capsys, link, command):
