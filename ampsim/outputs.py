@@ -24,7 +24,7 @@ from typing import Any, Iterator
 
 from ampsim.errors import ConfigError
 from ampsim.files import ErrorClass, dangling_link, path_kind
-from ampsim.folders import process_gone
+from ampsim.folders import missing_folders, process_gone, remove_empty
 from ampsim.wording import wording
 
 __all__ = ["check_output_dir", "check_output_file", "check_folder_name", "check_replaceable", "check_replacing",
@@ -201,7 +201,8 @@ def replacing(path: str | Path, *, follow: bool = True) -> Iterator[Path]:
     what it names) and a file's permission bits are
     kept (a ``chmod 600`` file stays private); ``follow=False`` (a cache's entry) replaces a link itself, keeps no mode.
     Anything but a regular file at ``path`` (a device, a pipe, a folder) is never replaced: one
-    ``ConfigError`` line."""
+    ``ConfigError`` line. The folders missing above ``path`` are made, and taken back (where still empty) if the
+    write fails; one that was there is never removed."""
     path = Path(path)
     if follow:
         check_replacing(path)
@@ -209,9 +210,9 @@ def replacing(path: str | Path, *, follow: bool = True) -> Iterator[Path]:
             path = Path(os.path.realpath(path))
     elif not path.is_symlink():
         check_replaceable(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _temporary_of(path, str(os.getpid()))
+    tmp, made, done = _temporary_of(path, str(os.getpid())), missing_folders(path.parent), False
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         yield tmp
         # (not a cache's entry: a chmod 000 one stayed so, recorded again on every run; nor a link replaced itself:
         # one to /dev/null gave a figure the device's rw-rw-rw-)
@@ -219,12 +220,15 @@ def replacing(path: str | Path, *, follow: bool = True) -> Iterator[Path]:
             with suppress(FileNotFoundError):
                 os.chmod(tmp, stat.S_IMODE(os.stat(path).st_mode))
         os.replace(tmp, path)
+        done = True
     except OSError as e:  # a full disk while a figure is saved: matplotlib's error names no file
         if e.filename is None or e.filename == str(tmp):
             e.filename = str(path)
         raise
     finally:
         tmp.unlink(missing_ok=True)
+        if not done:  # (the folders made to write through, left empty: a figure not saved left figs/new/)
+            remove_empty(made)
 
 
 def check_replacing(path: str | Path) -> None:

@@ -66,8 +66,7 @@ def save_figure(fig, out_stem: str | Path, formats: tuple[str, ...] = ("png", "p
     out_stem = Path(out_stem)
     paths = []
     try:
-        check_figure_files(out_stem, formats)
-        out_stem.parent.mkdir(parents=True, exist_ok=True)
+        check_figure_files(out_stem, formats)  # (the folder: made by write_figure, and taken back if it fails)
         for fmt in formats:
             meta = {"Title": out_stem.name} if fmt in ("png", "pdf") else None
             paths.append(write_figure(fig, out_stem.with_name(f"{out_stem.name}.{fmt}"), format=fmt, metadata=meta))

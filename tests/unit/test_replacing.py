@@ -130,3 +130,60 @@ def test_one_check_of_what_is_no_regular_file_serves_a_writer_through_links_too(
         assert str(refused.value) == f"{path}: not a regular file (a pipe, socket or device); choose another --out"
     with pytest.raises(ConfigError, match=r"d: not a regular file \(a device, pipe or folder\): not replaced$"):
         check_replaceable(tmp_path / "d")
+
+
+def _fails_to_write(kind, path):
+    """Write ``path`` in the way ``kind`` does and make that fail (``OSError``): a figure whose drawing fails, a run
+    file or a table whose rename finds the disk full, calibrate's model pair whose second file fails."""
+    import errno
+
+    from ampsim.figures.canvas import save_figure
+    from ampsim.results import atomic_write
+
+    def fail(*_args, **_kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    if kind in ("write_figure", "save_figure"):
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        fig = plt.figure()
+        fig.savefig = fail
+        try:
+            if kind == "write_figure":
+                from ampsim.outputs import write_figure
+
+                write_figure(fig, path.with_suffix(".png"))
+            else:
+                save_figure(fig, path)
+        finally:
+            plt.close(fig)
+    elif kind == "atomic_write":
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(os, "replace", fail)
+            atomic_write(path, "text\n")
+    else:  # (the model's, beside the measurements' replacing: the outer one made the folders)
+        with replacing(path.with_suffix(".json")) as side, replacing(path):
+            side.write_text("{}\n")
+            fail()
+
+
+@pytest.mark.parametrize("kind", ["replacing", "interrupted", "write_figure", "save_figure", "atomic_write", "nested"])
+def test_a_write_that_fails_takes_back_the_folders_it_made_and_no_other(tmp_path, kind):
+    """``replacing`` makes the folders missing above the file; a write that failed left them behind, empty (a
+    figure that could not be saved left ``figs/new/``). It takes back those it made, never one that was there."""
+    (tmp_path / "there").mkdir()
+    path = tmp_path / "there" / "new" / "deeper" / "f"
+    with pytest.raises((OSError, KeyboardInterrupt)):
+        if kind in ("replacing", "interrupted"):
+            with replacing(path) as tmp:
+                tmp.write_text("half")
+                raise OSError("the write failed") if kind == "replacing" else KeyboardInterrupt
+        else:
+            _fails_to_write(kind, path)
+    assert [p.name for p in tmp_path.rglob("*")] == ["there"]
+    with replacing(path) as tmp:  # (and a write that works keeps them)
+        tmp.write_text("whole")
+    assert path.read_text() == "whole"
