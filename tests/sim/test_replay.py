@@ -462,6 +462,29 @@ def test_a_cache_entry_that_is_a_device_or_pipe_is_never_written_into(tmp_path, 
         assert not cached.is_symlink() and load(cached, recording_key(model, instances, training=True)) is not None
 
 
+
+@pytest.mark.parametrize("why", ["deleted", "unlisted"])
+def test_a_recordings_folder_that_cannot_be_listed_to_prune_costs_a_warning_not_the_run(tmp_path, caplog,
+                                                                                        monkeypatch, why):
+    """Filing a recording then pruning its folder: a folder that may be written but not listed (chmod 333, a
+    drop box), or one deleted since the save (the README lets it go at any time), raised past obtain: the run
+    ended 'ampsim: error: <folder>: permission denied' having just filed the recording it needed. A folder
+    that cannot be written costs a warning; so does this now."""
+    from ampsim.executors.sim import recording_cache
+
+    model, instances, cached = _filed(tmp_path)
+    cached.unlink()
+    if why == "deleted":
+        monkeypatch.setattr(recording_cache, "save", lambda *a: cached.parent.rmdir())
+    else:  # (root lists a chmod 333 folder all the same)
+        def denied(self):
+            raise PermissionError(13, "Permission denied", str(self))
+        monkeypatch.setattr(Path, "iterdir", denied)
+    with caplog.at_level(logging.WARNING):
+        rec = obtain(model, instances, folder=tmp_path / "cache")
+    assert rec is not None and f"could not prune the recordings in {tmp_path / 'cache'}" in caplog.text
+    assert recording_cache.prune(tmp_path / "gone", 0) == 0
+
 # -- sweeps --------------------------------------------------------------------------------------------
 
 SWEEP = """

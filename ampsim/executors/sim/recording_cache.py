@@ -6,10 +6,9 @@ the experiment's task, ``[data]``, ``[model]``, seed and dtype (the plan's ``rec
 graph (node names, kinds and parameter shapes), whether it trains or evaluates, the recording format and
 the code it comes from (a SHA-256 of ``ampsim/ir``, ``ampsim/models``, ``ampsim/data``, the replicas'
 routing, the cost model, the recorder and the composer: :func:`code_files`; and, for a task defined outside
-the package, of the source files outside it that its model's code comes from: :func:`model_code_files`). It
-does not depend on the
-hardware, placement, mak, muf, optimizer or learning rate, which is what lets every point of a what-if sweep
-share one.
+the package, of the source files outside it that its model's code comes from: :func:`model_code_files`). It does
+not depend on the hardware, placement, mak, muf, optimizer or learning rate, which is what lets every point of a
+what-if sweep share one.
 
 Life cycle: :func:`obtain` → the key (:func:`recording_key`) → this process's memory → the cache folder
 (``$AMPSIM_RECORDINGS``, default ``$XDG_CACHE_HOME/ampsim/recordings`` or ``~/.cache/ampsim/recordings``;
@@ -333,8 +332,13 @@ def prune(folder: Path, limit: int, keep: Path | None = None) -> int:
     deleted first counts as gone, one that cannot be deleted is passed over (no newer one goes in its place). The
     temporary of a save whose process is gone (killed as it saved) is deleted once it is :data:`SAVING_STALE_S`
     old: nothing else would, nor count it."""
+    try:  # (deleted since the save: the folder may go at any time; or written but not listed: chmod 333)
+        listed = list(folder.iterdir())
+    except OSError as e:  # (the run goes on, as where the folder cannot be written: it raised past obtain)
+        log.warning("could not prune the recordings in %s: %s", folder, e)
+        return 0
     entries = []
-    for p in folder.iterdir():
+    for p in listed:
         if (m := _SAVING_NAME.fullmatch(p.name)) and process_gone(int(m[1])):  # (a save killed mid-way: never
             with contextlib.suppress(OSError):  # renamed, and nothing else deletes it or counts it)
                 if time.time() - p.lstat().st_mtime > SAVING_STALE_S:
