@@ -30,8 +30,8 @@ from typing import Callable
 from ampsim.errors import ConfigError
 from ampsim.wording import wording
 
-__all__ = ["STAGING_MARK", "check_not_in_staging", "make_staging", "missing_folders", "process_gone", "remove_empty",
-           "remove_staging", "replace_folder", "restore_aside", "staging_in_the_way", "unmark_staging"]
+__all__ = ["STAGING_MARK", "check_not_in_staging", "gone_since", "make_staging", "missing_folders", "process_gone",
+           "remove_empty", "remove_staging", "replace_folder", "restore_aside", "staging_in_the_way", "unmark_staging"]
 
 log = logging.getLogger(__name__)
 
@@ -182,6 +182,27 @@ def process_gone(pid: int) -> bool:
     except (PermissionError, OverflowError):  # another user's process: a signal to it is refused, not failed
         pass
     return False
+
+
+def gone_since(pid: int, since: float) -> bool:
+    """True if process ``pid`` cannot be the one that was running at ``since`` (a :func:`time.time`): it is
+    gone (:func:`process_gone`), or the process under that pid now started later (pids are reused: a
+    container's ampsim is pid 1 at every start, and a save killed there left its temporary, named by its pid,
+    for ever). Where ``/proc`` does not tell a process's start (not Linux), only a gone process counts.
+
+    >>> import time
+    >>> gone_since(os.getpid(), time.time())  # (and, on Linux, True at 0.0: this process started since)
+    False
+    """
+    if process_gone(pid):
+        return True
+    try:  # (field 22 of /proc/<pid>/stat: the start in clock ticks since boot; the name before it may hold spaces)
+        ticks = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
+        boot = next(int(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines()
+                    if line.startswith("btime "))
+    except (OSError, ValueError, IndexError, StopIteration):
+        return False
+    return boot + ticks / os.sysconf("SC_CLK_TCK") > since + 2.0  # (boot time is in whole seconds)
 
 
 def make_staging(folder: Path) -> None:

@@ -56,7 +56,7 @@ from ampsim.executors.sim.recording import (
     record,
 )
 from ampsim.executors.sim.segments import InstancePool, compose
-from ampsim.folders import process_gone
+from ampsim.folders import gone_since
 from ampsim.ir.message import Instance
 from ampsim.models import TASKS
 from ampsim.models.base import Model
@@ -330,8 +330,8 @@ def prune(folder: Path, limit: int, keep: Path | None = None) -> int:
     three quarters of it; the number deleted. Only recordings' files count (:data:`_RECORDING_NAME`). A file
     another process is reading stays readable to it; one about to be read is recorded again; one another prune
     deleted first counts as gone, one that cannot be deleted is passed over (no newer one goes in its place). The
-    temporary of a save whose process is gone (killed as it saved) is deleted once it is :data:`SAVING_STALE_S`
-    old: nothing else would, nor count it."""
+    temporary of a save whose process is gone (killed as it saved; its pid now another's) is deleted once it is
+    :data:`SAVING_STALE_S` old: nothing else would, nor count it."""
     try:  # (deleted since the save: the folder may go at any time; or written but not listed: chmod 333)
         listed = list(folder.iterdir())
     except OSError as e:  # (the run goes on, as where the folder cannot be written: it raised past obtain)
@@ -339,9 +339,9 @@ def prune(folder: Path, limit: int, keep: Path | None = None) -> int:
         return 0
     entries = []
     for p in listed:
-        if (m := _SAVING_NAME.fullmatch(p.name)) and process_gone(int(m[1])):  # (a save killed mid-way: never
-            with contextlib.suppress(OSError):  # renamed, and nothing else deletes it or counts it)
-                if time.time() - p.lstat().st_mtime > SAVING_STALE_S:
+        if m := _SAVING_NAME.fullmatch(p.name):  # (a save killed mid-way: never renamed, and nothing else
+            with contextlib.suppress(OSError):  # deletes it or counts it; its pid may name another process since)
+                if time.time() - (t := p.lstat().st_mtime) > SAVING_STALE_S and gone_since(int(m[1]), t):
                     p.unlink()
         if _RECORDING_NAME.fullmatch(p.name) and p != keep:
             with contextlib.suppress(OSError):
