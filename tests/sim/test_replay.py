@@ -7,6 +7,7 @@ placements, mak in {1, 16} and muf in {1, 8}; and a recording is cached, checked
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import io
@@ -484,6 +485,32 @@ def test_a_recordings_folder_that_cannot_be_listed_to_prune_costs_a_warning_not_
         rec = obtain(model, instances, folder=tmp_path / "cache")
     assert rec is not None and f"could not prune the recordings in {tmp_path / 'cache'}" in caplog.text
     assert recording_cache.prune(tmp_path / "gone", 0) == 0
+
+
+@pytest.mark.parametrize("entry", ["link", "fifo"])
+def test_a_link_or_pipe_at_the_saves_temporary_name_is_never_written_through(tmp_path, entry):
+    """A save wrote its temporary ``.<name>.<pid>.tmp.npz`` with a plain open: a link planted at that name (a
+    shared recordings folder, one per pid) had the recording written over the file it named, and a pipe there
+    held the run until something read it. The temporary is now made afresh, never opened where it stands."""
+    import threading
+
+    model, instances, cached = _filed(tmp_path)
+    cached.unlink()
+    tmp = cached.with_name(f".{cached.stem}.{os.getpid()}.tmp.npz")
+    victim = tmp_path / "precious.txt"
+    victim.write_text("precious\n")
+    if entry == "link":
+        tmp.symlink_to(victim)
+    else:
+        os.mkfifo(tmp)
+
+        def drain():  # (what let the old save go on; none of it reaches a recording now)
+            with contextlib.suppress(OSError), open(tmp, "rb") as f:
+                f.read()
+        threading.Timer(3.0, drain).start()
+    obtain(model, instances, folder=tmp_path / "cache")
+    assert victim.read_text() == "precious\n" and cached.is_file() and not cached.is_symlink()
+    assert load(cached, recording_key(model, instances, training=True)) is not None
 
 # -- sweeps --------------------------------------------------------------------------------------------
 

@@ -86,10 +86,12 @@ def checksum(arrays: dict[str, np.ndarray]) -> str:
 
 
 def save(rec: Recording, path: Path, key: str) -> None:
-    """Write ``rec`` to ``path`` (atomically: a temporary file, then a rename)."""
+    """Write ``rec`` to ``path`` (atomically: a new temporary file, then a rename)."""
     arrays = rec.arrays()
-    with replacing(path, follow=False) as tmp, open(tmp, "wb") as f:  # (a link there: replaced, not its file)
-        np.savez_compressed(f, key=np.array(key), checksum=np.array(checksum(arrays)), **arrays)
+    with replacing(path, follow=False) as tmp:  # (a link at ``path``: replaced, not its file)
+        tmp.unlink(missing_ok=True)  # (made afresh, "x": a link planted at its name was written through, a pipe
+        with open(tmp, "xb") as f:  # waited on for ever; a killed save of a process of this pid left a file)
+            np.savez_compressed(f, key=np.array(key), checksum=np.array(checksum(arrays)), **arrays)
 
 
 def load(path: Path, key: str) -> Recording:
@@ -313,10 +315,8 @@ def max_bytes() -> int:
 #: save in progress is a dot-file of another name)
 _RECORDING_NAME = re.compile(r"[0-9a-f]{24}\.npz")
 
-
 #: a save in progress (:func:`save`'s temporary, ``outputs.replacing``'s name): the saving process's pid in it
 _SAVING_NAME = re.compile(r"\.[0-9a-f]{24}\.([1-9][0-9]{0,9})\.tmp\.npz")
-
 
 #: how long a save's temporary goes unchanged before a prune may take it for a killed save's: its pid is looked
 #: for on this machine only, and a recordings folder shared between machines (an NFS home under Ray nodes) holds
