@@ -103,7 +103,8 @@ def restore_aside(target: str | Path) -> bool:
     target = Path(target)
     if os.path.lexists(target):
         return False
-    stopped = [e for e, pid in _asides(target) if e.is_dir(follow_symlinks=False) and process_gone(pid)]
+    stopped = [e for e, pid in _asides(target)
+               if e.is_dir(follow_symlinks=False) and gone_since(pid, _renamed_at(e) / 1e9)]  # (a reused pid too)
     if not stopped:
         return False
     last = max(stopped, key=_renamed_at)  # (a rename sets a folder's ctime)
@@ -142,7 +143,8 @@ def _remove_leftovers(target: Path, aside: Path) -> None:
     Looked for only where aside folders are made: a file system that swaps folders has none. (One that a
     replacement stopped between its renames left in place of ``target`` was put back first: :func:`restore_aside`.)"""
     for entry, pid in _asides(target):
-        if entry.name == aside.name or (entry.is_dir(follow_symlinks=False) and process_gone(pid)):
+        if entry.name == aside.name or (entry.is_dir(follow_symlinks=False)
+                                        and gone_since(pid, _renamed_at(entry) / 1e9)):
             log.info("removing %s, left by a replacement of %s that was stopped (process %d)", entry.path,
                      target, pid)
             shutil.rmtree(entry.path, ignore_errors=True)

@@ -24,7 +24,7 @@ from typing import Any, Iterator
 
 from ampsim.errors import ConfigError
 from ampsim.files import ErrorClass, dangling_link, path_kind
-from ampsim.folders import missing_folders, process_gone, remove_empty
+from ampsim.folders import gone_since, missing_folders, remove_empty
 from ampsim.wording import wording
 
 __all__ = ["check_output_dir", "check_output_file", "check_folder_name", "check_replaceable", "check_replacing",
@@ -257,7 +257,15 @@ def left_by_killed_writers(path: str | Path) -> list[Path]:
     path = Path(path)
     pattern = re.compile(re.escape(_temporary_of(path, "@").name).replace("@", "([0-9]+)"))
     return sorted(p for p in path.parent.glob(_temporary_of(path, "*").name)
-                  if (m := pattern.fullmatch(p.name)) and process_gone(int(m.group(1))))
+                  if (m := pattern.fullmatch(p.name)) and gone_since(int(m.group(1)), _written_at(p)))
+
+
+def _written_at(path: Path) -> float:
+    """When ``path`` was last written (0.0: gone meanwhile), which a process that started later cannot have done."""
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0
 
 
 def check_replaceable(path: str | Path, error: ErrorClass = ConfigError, *, through_link: bool = False,

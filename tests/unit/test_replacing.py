@@ -187,3 +187,31 @@ def test_a_write_that_fails_takes_back_the_folders_it_made_and_no_other(tmp_path
     with replacing(path) as tmp:  # (and a write that works keeps them)
         tmp.write_text("whole")
     assert path.read_text() == "whole"
+
+
+def test_a_killed_writers_leftovers_are_known_under_a_reused_pid(tmp_path, monkeypatch):
+    """A writer killed mid-write leaves its temporary (or a replaced folder set aside) named by its pid; once another
+    process ran under that pid (a container's ampsim is pid 1 at every start), the leftover was taken for a write in
+    progress and kept for ever. This process stands in for the later one: it started after the leftovers' dates."""
+    import time
+
+    from ampsim import folders
+    from ampsim.folders import restore_aside
+    from ampsim.outputs import left_by_killed_writers
+
+    pid = os.getpid()
+    table = tmp_path / "table.csv"
+    old = tmp_path / f".table.{pid}.tmp.csv"  # (outputs._temporary_of's name)
+    old.write_text("a,b\n")
+    days_ago = time.time() - 2 * 86400
+    os.utime(old, (days_ago, days_ago))
+    assert left_by_killed_writers(table) == [old]
+    old.touch()  # written now, by a process running since before: a write in progress
+    assert left_by_killed_writers(table) == []
+
+    run = tmp_path / "run"  # a replacement set the run aside, then was killed before its new folder went in
+    aside = tmp_path / f".run.old-{pid}"
+    aside.mkdir()
+    assert not restore_aside(run)  # renamed just now, under this running process: its own, between its renames
+    monkeypatch.setattr(folders, "_renamed_at", lambda entry: int(days_ago * 1e9))  # (a ctime cannot be set back)
+    assert restore_aside(run) and run.is_dir() and not aside.exists()
