@@ -691,3 +691,22 @@ def test_hand_built_models_that_differ_only_in_a_nodes_settings_do_not_share_a_r
     from ampsim.executors.sim.recording_cache import _scope
 
     assert _scope(a, True, "")["graph"] != _scope(b, True, "")["graph"]
+
+
+def test_a_cache_folder_that_cannot_take_recordings_is_said_once_not_per_recording(tmp_path):
+    """AMPSIM_RECORDINGS naming a file: every recording's save failed, and each said so (a tiny run five lines, an
+    SST sweep point hundreds); the runs go on without the cache, as before."""
+    import subprocess
+    import sys
+
+    not_a_folder = tmp_path / "file"
+    not_a_folder.write_text("x")
+    env = {**os.environ, "AMPSIM_RECORDINGS": str(not_a_folder)}
+    out = subprocess.run([sys.executable, "-m", "ampsim", "train", str(ROOT / "experiments" / "blobs_mlp.toml"),
+                          "--executor", "sim", "--hardware", str(ROOT / "hardware_models" / "ring4.toml"),
+                          "--set", "executor.numerics=false", "--set", "train.epochs=3", "--set", "data.n_train=60",
+                          "--set", "data.n_test=20", "--out", str(tmp_path / "run")],
+                         capture_output=True, text=True, env=env, timeout=300)
+    assert out.returncode == 0, out.stderr
+    said = [line for line in out.stderr.splitlines() if "file a recording in" in line]
+    assert len(said) == 1 and str(not_a_folder) in said[0], out.stderr

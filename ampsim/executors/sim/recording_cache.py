@@ -71,9 +71,9 @@ log = logging.getLogger(__name__)
 #: recordings kept in memory per process (a sweep's points share them), most recent last
 MEMORY_SLOTS = 4
 _MEMORY: Recent = Recent(MEMORY_SLOTS)  # key -> Recording
-#: the instances of the recordings made or read in this process, for batches made of them (another epoch's
-#: shuffle, a subset)
+#: the instances of the recordings made or read in this process, for batches of them (another shuffle, a subset)
 POOL = InstancePool()
+_UNFILED: set[Path] = set()  # the cache folders it said it could not file a recording in: once each, not hundreds
 
 
 def checksum(arrays: dict[str, np.ndarray]) -> str:
@@ -164,8 +164,7 @@ def model_code_files(model: Model, task: str | None = None) -> list[Path]:
     :func:`ampsim.schemas.register_task`): those of its node kinds (and their bases), of the callables its nodes
     hold (predicates, groupings, targets), of its ``inject`` and of the module :data:`ampsim.models.TASKS` names
     for ``task`` (which wires the graph). :func:`code_digest` covers the package's own; an edit to an outside
-    model's file kept serving its old recordings: a replay no longer equalled the full run. Empty for the
-    built-in tasks."""
+    model's file kept serving its old recordings: a replay no longer equalled the full run. Empty: built-ins."""
     names, kinds = {_module_of(model.inject)}, set()
     for node in model.graph.nodes.values():  # (a replicated machine's thousands of copies: few kinds, few modules)
         kinds.add(type(node))
@@ -289,7 +288,8 @@ def obtain(model: Model, instances: list[Instance], *, training: bool = True, co
                 try:
                     save(rec, path, key)
                 except (OSError, ConfigError) as e:  # (a full disk; a device or pipe where the file would go)
-                    log.warning("could not file the recording in %s: %s", folder, e)
+                    (log.debug if folder in _UNFILED else log.warning)("cannot file a recording in %s: %s", folder, e)
+                    _UNFILED.add(folder)
                 else:
                     prune(folder, limit, keep=path)
     _MEMORY[key] = rec
