@@ -202,7 +202,8 @@ def replacing(path: str | Path, *, follow: bool = True) -> Iterator[Path]:
     kept (a ``chmod 600`` file stays private); ``follow=False`` (a cache's entry) replaces a link itself, keeps no mode.
     Anything but a regular file at ``path`` (a device, a pipe, a folder) is never replaced: one
     ``ConfigError`` line. The folders missing above ``path`` are made, and taken back (where still empty) if the
-    write fails; one that was there is never removed."""
+    write fails; one that was there is never removed. Whatever is at the temporary's name as the block starts (a
+    killed writer's of this pid, a link or pipe planted there) is removed first, never written through."""
     path = Path(path)
     if follow:
         check_replacing(path)
@@ -213,6 +214,7 @@ def replacing(path: str | Path, *, follow: bool = True) -> Iterator[Path]:
     tmp, made, done = _temporary_of(path, str(os.getpid())), missing_folders(path.parent), False
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.unlink(missing_ok=True)  # (a writer opens it by name: "w" follows a link and waits on a pipe)
         yield tmp
         # (not a cache's entry: a chmod 000 one stayed so, recorded again on every run; nor a link replaced itself:
         # one to /dev/null gave a figure the device's rw-rw-rw-)

@@ -215,3 +215,17 @@ def test_a_killed_writers_leftovers_are_known_under_a_reused_pid(tmp_path, monke
     assert not restore_aside(run)  # renamed just now, under this running process: its own, between its renames
     monkeypatch.setattr(folders, "_renamed_at", lambda entry: int(days_ago * 1e9))  # (a ctime cannot be set back)
     assert restore_aside(run) and run.is_dir() and not aside.exists()
+
+
+def test_a_link_planted_at_the_temporarys_name_is_never_written_through(tmp_path):
+    """A writer opens the temporary by name ("w" follows a link): a link planted at it had the new file written over
+    what it named, and nothing at ``path``. The recording cache's save opened it exclusively for that; every writer
+    through replacing is kept from it now."""
+    from ampsim.results import atomic_write
+
+    victim = tmp_path / "victim.txt"
+    victim.write_text("mine")
+    path = tmp_path / "table.csv"
+    (tmp_path / f".table.{os.getpid()}.tmp.csv").symlink_to(victim)  # (outputs._temporary_of's name)
+    atomic_write(path, "a,b\n")
+    assert victim.read_text() == "mine" and path.read_text() == "a,b\n" and not path.is_symlink()

@@ -88,10 +88,10 @@ def checksum(arrays: dict[str, np.ndarray]) -> str:
 def save(rec: Recording, path: Path, key: str) -> None:
     """Write ``rec`` to ``path`` (atomically: a new temporary file, then a rename)."""
     arrays = rec.arrays()
-    with replacing(path, follow=False) as tmp:  # (a link at ``path``: replaced, not its file)
-        tmp.unlink(missing_ok=True)  # (made afresh, "x": a link planted at its name was written through, a pipe
-        with open(tmp, "xb") as f:  # waited on for ever; a killed save of a process of this pid left a file)
-            np.savez_compressed(f, key=np.array(key), checksum=np.array(checksum(arrays)), **arrays)
+    # (a link at ``path`` is replaced, not its file; "x": the temporary, cleared by replacing, is made afresh, and
+    # anything planted at its name since is refused, never written through)
+    with replacing(path, follow=False) as tmp, open(tmp, "xb") as f:
+        np.savez_compressed(f, key=np.array(key), checksum=np.array(checksum(arrays)), **arrays)
 
 
 def load(path: Path, key: str) -> Recording:
