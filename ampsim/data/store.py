@@ -35,6 +35,7 @@ from pathlib import Path
 from ampsim.data.registry import REGISTRY, FileSpec, Source
 from ampsim.errors import DataError
 from ampsim.files import dangling_link, os_error_cause
+from ampsim.folders import remove_empty
 
 __all__ = ["FileSpec", "REGISTRY", "Source", "cache_home", "data_root", "fetch"]
 
@@ -163,11 +164,7 @@ def fetch(relpath: str, *, root: Path | str | None = None, verify: bool = True) 
         raise DataError(_cannot_write(e, path, base)) from None
     finally:
         if not path.exists():  # a failed download leaves no folders behind (a mistyped AMPSIM_DATA got mnist/)
-            for d in made:  # innermost first; only those this call made
-                try:
-                    d.rmdir()
-                except OSError:  # not empty: another process's download is using it
-                    break
+            remove_empty(made)  # (only those this call made; one another process's download uses is not empty)
 
 
 def _download_any(relpath: str, path: Path, spec: FileSpec, base: Path) -> Path:
