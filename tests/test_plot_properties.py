@@ -211,7 +211,8 @@ def test_a_figure_folder_inside_a_finished_run_is_one_line(run, tmp_path, capsys
 @pytest.mark.parametrize("kind, key, value", [("xy", "window", "0.1"), ("bar", "links", "false"),
                                               ("curves", "window", "0.5"), ("heatmap", "x", '"train.mak"'),
                                               ("heatmap", "hue", '"train.mak"'), ("heatmap", "xlabel", '"chips"'),
-                                              ("timeline", "y", '"throughput"'), ("timeline", "hue", '"train.mak"')])
+                                              ("timeline", "y", '"throughput"'), ("timeline", "hue", '"train.mak"'),
+                                              ("heatmap", "legend", '"outside"'), ("timeline", "legend", '"best"')])
 def test_a_figure_key_its_kind_does_not_read_is_one_line(tmp_path, capsys, kind, key, value):
     """window = 0.1 on an xy figure, hue on a heatmap, y on a timeline: each was drawn as if not given, without a
     word (a log axis the kind has not was refused already)."""
@@ -223,6 +224,14 @@ def test_a_figure_key_its_kind_does_not_read_is_one_line(tmp_path, capsys, kind,
     line = one_error_line(capsys, ["plot", sweep, "--out", tmp_path / "o"])
     assert line == f"ampsim: error: {sweep}: figure[0].{key}: a figure of kind {kind!r} does not read it; remove it"
     assert not (tmp_path / "o").exists()
+
+
+def test_a_legend_place_not_known_is_one_line(tmp_path, capsys):
+    sweep = tmp_path / "s.toml"
+    sweep.write_text(f'[sweep]\nexperiment = "{ROOT / "experiments" / "blobs_mlp.toml"}"\n[grid]\n"train.mak" = [1, 2]\n'
+                     '[[figure]]\nname = "f"\nkind = "curves"\nlegend = "left"\n')
+    line = one_error_line(capsys, ["plot", sweep, "--out", tmp_path / "o"])
+    assert line == f"ampsim: error: {sweep}: figure[0].legend: must be one of 'best', 'outside', got 'left'"
 
 
 def test_logx_on_a_tables_text_x_is_one_line_not_a_linear_axis(tmp_path, capsys):

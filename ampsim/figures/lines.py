@@ -60,7 +60,14 @@ def _finish(fig, ax, spec: FigureSpec, xlabel: str, ylabel: str, legend_title: s
         ax.set_yscale("log")
     ax.set_title(spec.title or spec.name.replace("_", " "), fontsize=10)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, title=legend_title or None, title_fontsize=7)
+    if spec.legend == "outside":  # right of the axes: the figure widens by the legend's width, the axes keep theirs
+        legend = ax.legend(fontsize=7, title=legend_title or None, title_fontsize=7, loc="upper left",
+                           bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
+        fig.canvas.draw()  # (the legend's width is known once drawn)
+        w, h = fig.get_size_inches()
+        fig.set_size_inches(w + legend.get_window_extent().width / fig.dpi + 0.1, h)
+    else:
+        ax.legend(fontsize=7, title=legend_title or None, title_fontsize=7)
     fig.tight_layout()
 
 

@@ -11,6 +11,8 @@ A figure table::
     where = { "train.muf" = 1 }      # keep only these rows of the table
     logx = true                      # a log axis: every value drawn on it must be > 0 (else one error line)
     title = "..."
+    legend = "outside"               # where the legend goes: "best" (default: inside, where it covers least)
+                                     # or "outside" (right of the axes, covering nothing)
 
 Kinds:
 
@@ -25,8 +27,9 @@ Kinds:
 * ``heatmap`` / ``timeline`` — utilization per chip and link, and the trace of one run (with
   ``window``, the fraction of the run shown, and ``links``, whether link rows are drawn).
 
-A key the kind does not read (``window`` or ``links`` but on a timeline; ``x``, ``hue``, ``xlabel`` or
-``ylabel`` on a heatmap; ``x``, ``y`` or ``hue`` on a timeline) is one error line, as a log axis the kind has not.
+A key the kind does not read (``window`` or ``links`` but on a timeline; ``x``, ``hue``, ``xlabel``, ``ylabel``
+or ``legend`` on a heatmap; ``x``, ``y``, ``hue`` or ``legend`` on a timeline) is one error line, as a log axis
+the kind has not.
 
 This module is the format only: :func:`parse_figures` turns the tables into :class:`FigureSpec` (one
 :class:`~ampsim.errors.ConfigError` line per mistake, naming the file and the field), so that
@@ -44,12 +47,15 @@ from ampsim.fieldspec import unknown_key
 from ampsim.outputs import check_folder_name
 from ampsim.tables import METRIC_COLUMNS, TEXT_COLUMNS
 
-__all__ = ["FigureSpec", "parse_figures", "KINDS", "CURVE_X"]
+__all__ = ["FigureSpec", "parse_figures", "KINDS", "CURVE_X", "LEGEND_PLACES"]
 
 KINDS = ("curves", "xy", "bar", "heatmap", "timeline")
 CURVE_X = ("epoch", "instances", "time_s")
+#: where a curves, xy or bar figure's legend goes: matplotlib's "best" place inside the axes (which may still
+#: cover a point where the lines fill the plot), or outside them on the right
+LEGEND_PLACES = ("best", "outside")
 _FIG_KEYS = ("name", "kind", "x", "y", "hue", "where", "logx", "logy", "title", "xlabel", "ylabel", "window",
-             "links")
+             "links", "legend")
 #: Sections whose keys a figure's ``hue`` or ``where`` may name only if the sweep varies them (the table
 #: has a column for swept keys only; a typo here would otherwise surface after the whole sweep ran).
 _SWEPT_SECTIONS = ("train", "model", "data", "eval", "executor", "placement", "replicas", "experiment")
@@ -59,7 +65,8 @@ _NO_LOG_WHY = {"bar": "its x is categories", "heatmap": "chips, links and a key'
                "timeline": "a time axis and a row per chip or link"}
 #: the keys a kind of figure does not read (its drawing ignored them without a word: window = 0.1 on an xy figure)
 _UNREAD = {"curves": ("window", "links"), "xy": ("window", "links"), "bar": ("window", "links"),
-           "heatmap": ("x", "hue", "xlabel", "ylabel", "window", "links"), "timeline": ("x", "y", "hue")}
+           "heatmap": ("x", "hue", "xlabel", "ylabel", "window", "links", "legend"),
+           "timeline": ("x", "y", "hue", "legend")}
 
 
 @dataclass(frozen=True)
@@ -80,6 +87,7 @@ class FigureSpec:
     #: the fraction of the run a timeline shows, in (0, 1] (the TOML key ``window``)
     window_fraction: float = 1.0
     links: bool | None = None
+    legend: str = "best"  # one of LEGEND_PLACES
 
 
 def parse_figures(raw: Any, source: str, keys: list[str]) -> list[FigureSpec]:
@@ -131,6 +139,9 @@ def parse_figures(raw: Any, source: str, keys: list[str]) -> list[FigureSpec]:
         for k in ("title", "xlabel", "ylabel"):
             if not isinstance(f.get(k, ""), str):
                 raise ConfigError(f"{where}.{k}: expected text, got {f[k]!r}")
+        if f.get("legend", "best") not in LEGEND_PLACES:
+            raise ConfigError(f"{where}.legend: must be one of {', '.join(map(repr, LEGEND_PLACES))}, "
+                              f"got {f['legend']!r}")
         window = f.get("window", 1.0)
         if isinstance(window, bool) or not isinstance(window, (int, float)) or not 0 < window <= 1:
             raise ConfigError(f"{where}.window: a fraction of the run in (0, 1], got {window!r}")
@@ -144,7 +155,8 @@ def parse_figures(raw: Any, source: str, keys: list[str]) -> list[FigureSpec]:
                               hue=tuple(hue) if hue is not None else None, where=dict(f.get("where", {})),
                               logx=f.get("logx", False), logy=f.get("logy", False),
                               title=f.get("title", ""), xlabel=f.get("xlabel", ""), ylabel=f.get("ylabel", ""),
-                              window_fraction=float(window), links=f.get("links")))
+                              window_fraction=float(window), links=f.get("links"),
+                              legend=f.get("legend", "best")))
     return out
 
 

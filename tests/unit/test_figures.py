@@ -209,6 +209,35 @@ def test_demo_runs_offline_and_writes_its_figure(tmp_path):
     assert edited.read_text().endswith("# mine\n")  # not written over
 
 
+def test_an_earlier_demos_sweep_file_is_its_own_not_an_edited_one(tmp_path):
+    """The demo's sweep file changed (its legend went outside the axes): a folder an earlier demo wrote was
+    refused as edited. The earlier text is this one's without that line; it is written over."""
+    import hashlib
+
+    from ampsim.demo import EARLIER, SWEEP, write_inputs
+
+    earlier = SWEEP.replace('legend = "outside"\n', "")
+    assert earlier != SWEEP and hashlib.sha256(earlier.encode()).hexdigest() in EARLIER["demo_sweep.toml"]
+    (tmp_path / "demo_sweep.toml").write_text(earlier)
+    assert write_inputs(tmp_path).read_text() == SWEEP
+
+
+def test_a_legend_outside_covers_none_of_the_axes_and_widens_the_figure(tiny):
+    from dataclasses import replace
+
+    sweep, folder = tiny
+    spec = next(f for f in sweep.figures if f.name == "acc_time")
+    inside = draw_figure(spec, folder / "sweep", sweep.keys)
+    assert spec.legend == "best"
+    fig = draw_figure(replace(spec, legend="outside"), folder / "sweep", sweep.keys)
+    fig.canvas.draw()
+    ax = fig.axes[0]
+    legend, box = ax.get_legend().get_window_extent(), ax.get_window_extent()
+    assert legend.x0 > box.x1 and legend.x1 <= fig.bbox.x1  # right of the axes, inside the figure
+    assert fig.get_size_inches()[0] > inside.get_size_inches()[0]
+    assert fig.get_size_inches()[1] == inside.get_size_inches()[1]
+
+
 def test_bars_dodge_a_crossed_hue_and_stand_full_width_for_a_nested_one(tiny):
     import pandas as pd
 
