@@ -41,6 +41,23 @@ def styles(keys: tuple[str, ...], combos: list[tuple]) -> dict[tuple, dict]:
                 "marker": markers[second.index(c[1]) % len(markers)]} for c in combos}
 
 
+def _short_log_labels(axis, lo: float, hi: float) -> None:
+    """A log axis spanning under two decades of plain-sized values labels its ticks as plain numbers (0.3, 0.4,
+    1, 2): there matplotlib labels some minor ticks too, in scientific notation, and 3×10⁻¹ ran into 4×10⁻¹
+    (convergence_sst_time). The same ticks are labelled; only their text is shorter. Wider axes keep powers of
+    ten."""
+    if not (0 < lo and hi < 100 * lo and 1e-3 <= lo and hi <= 1e4):
+        return
+    from matplotlib.ticker import LogFormatter
+
+    class Plain(LogFormatter):  # the ticks matplotlib's log formatter labels, as %g
+        def __call__(self, x: float, pos: int | None = None) -> str:
+            return f"{x:g}" if super().__call__(x, pos) else ""
+
+    axis.set_major_formatter(Plain(labelOnlyBase=False))
+    axis.set_minor_formatter(Plain(labelOnlyBase=False, minor_thresholds=(1, 0.4)))
+
+
 def _finish(fig, ax, spec: FigureSpec, xlabel: str, ylabel: str, legend_title: str = "") -> None:
     ax.set_xlabel(spec.xlabel or xlabel)
     ax.set_ylabel(spec.ylabel or ylabel)
@@ -56,8 +73,11 @@ def _finish(fig, ax, spec: FigureSpec, xlabel: str, ylabel: str, legend_title: s
             ax.xaxis.set_major_locator(LogLocator(base=2))
             ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
             ax.xaxis.set_minor_formatter(NullFormatter())
+        else:
+            _short_log_labels(ax.xaxis, lo, hi)
     if spec.logy:
         ax.set_yscale("log")
+        _short_log_labels(ax.yaxis, *ax.dataLim.intervaly)
     ax.set_title(spec.title or spec.name.replace("_", " "), fontsize=10)
     ax.grid(alpha=0.3)
     if spec.legend == "outside":  # right of the axes: the figure widens by the legend's width, the axes keep theirs

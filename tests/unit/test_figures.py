@@ -326,3 +326,23 @@ def test_a_figure_that_cannot_be_drawn_keeps_none_of_the_others_from_being_drawn
         draw_sweep_figures(first, tmp_path / "sweep", tmp_path / "figs")
     assert sorted(p.name for p in (tmp_path / "figs").glob("*.png")) == ["acc_time.png", "bars.png", "heat.png",
                                                                          "thr_mak.png"]
+
+
+@pytest.mark.parametrize("lo, hi, plain", [(0.33, 3.8, True), (0.04, 0.5, True), (1e-3, 10.0, False)])
+def test_a_log_axis_under_two_decades_labels_its_ticks_as_plain_numbers(tmp_path, lo, hi, plain):
+    """convergence_sst_time's x axis, 0.33 to 3.8 s: matplotlib labelled minor ticks too, as 3×10⁻¹ and 4×10⁻¹,
+    which ran into each other. Under two decades the same ticks are labelled 0.3, 0.4, 1, 2; wider axes keep
+    powers of ten."""
+    import pandas as pd
+
+    from ampsim.figures.lines import draw_xy
+
+    df = pd.DataFrame({"time_s": [lo, (lo * hi) ** 0.5, hi], "throughput": [lo, (lo * hi) ** 0.5, hi]})
+    fig = draw_xy(df, tmp_path, FigureSpec("f", "xy", x="time_s", y="throughput", logx=True, logy=True), [])
+    fig.canvas.draw()
+    for axis in (fig.axes[0].xaxis, fig.axes[0].yaxis):
+        shown = [t.get_text() for t in axis.get_ticklabels(which="both") if t.get_text()]
+        if plain:  # 0.3, 0.4, 1, 2: numbers as written, minor ticks among them
+            assert len(shown) >= 3 and all(s == f"{float(s):g}" for s in shown), shown
+        else:
+            assert shown and all("10^" in s for s in shown), shown
