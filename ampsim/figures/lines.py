@@ -77,8 +77,9 @@ def _finish(fig, ax, spec: FigureSpec, xlabel: str, ylabel: str, legend_title: s
             _short_log_labels(ax.xaxis, lo, hi)
     if spec.logy:
         ax.set_yscale("log")
-        _short_log_labels(ax.yaxis, *ax.dataLim.intervaly)
-    ax.set_title(spec.title or spec.name.replace("_", " "), fontsize=10)
+        lo, hi = ax.dataLim.intervaly
+        _short_log_labels(ax.yaxis, *((lo, hi) if lo > 0 else ax.get_ylim()))  # (a bar's data reach down to 0)
+    title = ax.set_title(spec.title or spec.name.replace("_", " "), fontsize=10)
     ax.grid(alpha=0.3)
     if spec.legend == "outside":  # right of the axes: the figure widens by the legend's width, the axes keep theirs
         legend = ax.legend(fontsize=7, title=legend_title or None, title_fontsize=7, loc="upper left",
@@ -88,6 +89,28 @@ def _finish(fig, ax, spec: FigureSpec, xlabel: str, ylabel: str, legend_title: s
         fig.set_size_inches(w + legend.get_window_extent().width / fig.dpi + 0.1, h)
     else:
         ax.legend(fontsize=7, title=legend_title or None, title_fontsize=7)
+    fig.tight_layout()
+    _fit_title(fig, title)
+
+
+def _fit_title(fig, title) -> None:
+    """A title wider than the figure is wrapped onto two lines (or more): centred over the axes, it was cut at
+    both edges ("... AMP vs synchronous (mean of see")."""
+    fig.canvas.draw()
+    box, edge = title.get_window_extent(), fig.bbox.width * 0.01
+    centre = (box.x0 + box.x1) / 2  # (over the axes, right of the figure's centre by the y label)
+    width, room = box.width, 2 * min(centre - edge, fig.bbox.width - edge - centre)
+    if width <= room:
+        return
+    import math
+    import textwrap
+
+    text = title.get_text()
+    lines = math.ceil(width / room)
+    wrap = math.ceil(len(text) / lines)  # lines of even length, not a full line and a word
+    while len(textwrap.wrap(text, wrap)) > lines:
+        wrap += 1
+    title.set_text(textwrap.fill(text, wrap))
     fig.tight_layout()
 
 

@@ -346,3 +346,21 @@ def test_a_log_axis_under_two_decades_labels_its_ticks_as_plain_numbers(tmp_path
             assert len(shown) >= 3 and all(s == f"{float(s):g}" for s in shown), shown
         else:
             assert shown and all("10^" in s for s in shown), shown
+
+
+@pytest.mark.parametrize("title", ["short", "SST Tree-LSTM on torus 8x8: best root accuracy in 3 epochs vs replica "
+                                            "groups, a title far longer than the figure is wide"])
+def test_a_title_wider_than_the_figure_is_wrapped_inside_it(tmp_path, title):
+    """Centred over the axes, a long title was cut at both edges of the figure ("... (mean of see")."""
+    import pandas as pd
+
+    from ampsim.figures.lines import draw_xy
+
+    df = pd.DataFrame({"train.mak": [1, 2], "throughput": [1.0, 2.0]})
+    fig = draw_xy(df, tmp_path, FigureSpec("f", "xy", x="train.mak", y="throughput", title=title), [])
+    fig.canvas.draw()
+    shown = fig.axes[0].title
+    box = shown.get_window_extent()
+    assert fig.bbox.x0 <= box.x0 and box.x1 <= fig.bbox.x1 and box.y1 <= fig.bbox.y1
+    assert shown.get_text().replace("\n", " ") == title
+    assert shown.get_text().count("\n") == (0 if title == "short" else 1)  # two even lines, not three
