@@ -10,7 +10,7 @@ from __future__ import annotations
 
 __all__ = ["AmpsimError", "ConfigError", "DataError", "Diverged", "GraphError", "NoRoom", "OUTCOME_FIELDS",
            "Outcome", "OutOfMemory", "RunError", "STOP_GRACE_S", "TERMINATED", "Terminated", "exit_status",
-           "first_line", "listed", "raise_interrupted", "raise_terminated", "stop_signals_reset"]
+           "first_line", "listed", "raise_interrupted", "raise_terminated", "shown", "stop_signals_reset"]
 
 
 def listed(names, limit: int = 10) -> str:
@@ -23,6 +23,17 @@ def listed(names, limit: int = 10) -> str:
     names = list(names)
     shown = ", ".join(map(str, names[:limit]))
     return shown + (f", ... ({len(names)} in all)" if len(names) > limit else "")
+
+
+def shown(value: object, cut: int | None = None) -> str:
+    """``value`` for a one-line message: its repr (None as "nothing", as a summary records a target of 0), cut to
+    ``cut`` characters where given (a table's cell or a summary's key may hold any length of text).
+
+    >>> shown(None), shown(0.95), shown("x" * 50, 12)
+    ('nothing', '0.95', "'xxxxxxxx...")
+    """
+    text = "nothing" if value is None else repr(value)
+    return text if cut is None or len(text) <= cut else text[:cut - 3] + "..."
 
 
 class AmpsimError(Exception):

@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ampsim.errors import DataError
+from ampsim.errors import DataError, shown
 from ampsim.files import read_json, read_text
 from ampsim.runfiles import CONFIG, METRICS, SUMMARY
 
@@ -159,16 +159,12 @@ def check_config_of_run(path: str | Path, cfg: Any, summary: dict) -> None:
             if isinstance(summary[name], int) and summary[name] > value:
                 _not_the_runs(path, f"{key}: {value}, but its {SUMMARY} records {summary[name]} epochs run")
         elif summary[name] != value:
-            _not_the_runs(path, f"{key}: {_shown(value)}, but its {SUMMARY} records {_shown(summary[name])}")
+            _not_the_runs(path, f"{key}: {shown(value)}, but its {SUMMARY} records {shown(summary[name])}")
 
 
 def _not_the_runs(path: str | Path, why: str) -> None:
     raise DataError(f"{Path(path) / CONFIG}: {why}: cut short or edited since the run wrote it; copy the run again, "
                     "or run it again")
-
-
-def _shown(value: Any) -> str:
-    return "nothing" if value is None else repr(value)
 
 
 #: the summary's values that go into a table's columns as they are: numbers, and text (a metrics.csv column,

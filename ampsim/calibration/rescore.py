@@ -30,11 +30,14 @@ from pathlib import Path
 from typing import Any
 
 from ampsim import runfiles
-from ampsim.errors import ConfigError
+from ampsim.errors import ConfigError, shown
 
 log = logging.getLogger(__name__)
 
 __all__ = ["check_rows_of_runs", "measured_runs", "resimulate"]
+
+#: how many characters of a value a message shows (a table's cell or a summary's key may hold any length of text)
+_CUT = 40
 
 
 def resimulate(measured: str | Path, overrides: list[tuple[str, Any]] = (), hardware: str | Path | None = None,
@@ -195,21 +198,21 @@ def _checked_summary(f: Path, m: Any) -> dict:
         _whole(m["n_workers"], f"{f}: n_workers")
     cpu = m.get("worker_cpu_s")
     if cpu is not None and not isinstance(cpu, list):
-        raise ConfigError(f"{f}: worker_cpu_s: expected a list of numbers, got {_shown(cpu)}")
+        raise ConfigError(f"{f}: worker_cpu_s: expected a list of numbers, got {shown(cpu, _CUT)}")
     for v in cpu or []:
         _number(v, f"{f}: worker_cpu_s")
     ttt = m.get("time_to_target")
     if ttt is not None and not isinstance(ttt, dict):
-        raise ConfigError(f"{f}: time_to_target: expected an object (or null), got {_shown(ttt)}")
+        raise ConfigError(f"{f}: time_to_target: expected an object (or null), got {shown(ttt, _CUT)}")
     if ttt:
         _number(ttt.get("time_s"), f"{f}: time_to_target.time_s")
     for key in ("staleness", "completion_lag_s"):  # per node (per part): an object
         table = m.get(key)
         if table is not None and not isinstance(table, dict):
-            raise ConfigError(f"{f}: {key}: expected an object, got {_shown(table)}")
+            raise ConfigError(f"{f}: {key}: expected an object, got {shown(table, _CUT)}")
         for name, v in (table or {}).items():
             if not isinstance(v, dict):
-                raise ConfigError(f"{f}: {key}.{name}: expected an object, got {_shown(v)}")
+                raise ConfigError(f"{f}: {key}.{name}: expected an object, got {shown(v, _CUT)}")
             if key == "staleness" and v.get("count") is not None:  # the mean of a node's count steps
                 if _number(v["count"], f"{f}: staleness.{name}.count"):
                     _number(v.get("mean"), f"{f}: staleness.{name}.mean")
@@ -265,7 +268,7 @@ def _table_row(table: Path, line: int, r: dict) -> dict:
         raise ConfigError(f"{table}: line {line}: {cells} cells, but the header has {len(r) - (None in r)} columns "
                           "(a table cut short, or edited)")
     if not label or run_folder(label) in (".", ".."):
-        raise ConfigError(f"{table}: line {line}: config: expected a configuration's name, got {_shown(label)}")
+        raise ConfigError(f"{table}: line {line}: config: expected a configuration's name, got {shown(label, _CUT)}")
     where = f"{table}: line {line} ({label})"
     out = dict(r, workers=_whole(r.get("workers"), f"{where}: workers", MAX_WORKERS, cell=True))
     for column in ("speed", "cores", "messages_per_instance", "remote_per_instance"):
@@ -281,7 +284,8 @@ def _number(v: Any, where: str, positive: bool = False, cell: bool = False) -> f
     except (ValueError, OverflowError):
         x = math.nan
     if not math.isfinite(x) or x < 0 or (positive and x == 0):
-        raise ConfigError(f"{where}: expected a {'positive' if positive else 'non-negative'} number, got {_shown(v)}")
+        sign = "positive" if positive else "non-negative"
+        raise ConfigError(f"{where}: expected a {sign} number, got {shown(v, _CUT)}")
     return x
 
 
@@ -293,14 +297,8 @@ def _whole(v: Any, where: str, most: int | None = None, cell: bool = False) -> i
         n = 0
     if n < 1 or (most is not None and n > most):
         bounds = f"from 1 to {most}" if most else ">= 1"
-        raise ConfigError(f"{where}: expected a whole number {bounds}, got {_shown(v)}")
+        raise ConfigError(f"{where}: expected a whole number {bounds}, got {shown(v, _CUT)}")
     return n
-
-
-def _shown(v: Any) -> str:
-    """``v`` for a one-line message: its repr, cut short."""
-    text = "nothing" if v is None else repr(v)
-    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _check_not_measured(out: Path) -> None:
@@ -338,7 +336,7 @@ def _check_config_of_runs(d: Path, cfg, task, summaries: list[dict]) -> None:
             why = (f"trains {per_epoch} instances an epoch, but its measured run {s} trained {m['instances']} in "
                    f"{epochs} epoch(s)")
         elif "target" in m and m["target"] != target:  # (a summary records train.target, None for 0)
-            why = f"train.target: {_shown(target)}, but its measured run {s} had {_shown(m['target'])}"
+            why = f"train.target: {shown(target, _CUT)}, but its measured run {s} had {shown(m['target'], _CUT)}"
         else:
             continue
         raise ConfigError(f"{f}: {why}; not the configuration it was measured with (cut short? compare writes it "
@@ -372,7 +370,7 @@ def _placement(d: Path, workers: int, summaries: list[dict], cfg) -> dict[str, i
     for node, chip in placement.items():
         if isinstance(chip, bool) or not isinstance(chip, int) or not 0 <= chip < workers:
             raise ConfigError(f"{f}: strategy_output.{node}: expected a worker from 0 to {workers - 1} (the "
-                              f"configuration's workers), got {_shown(chip)}")
+                              f"configuration's workers), got {shown(chip, _CUT)}")
     # (one damaged to name other nodes was refused as the run's config.toml's placement.map, once simulating)
     recorded = summaries[0].get("placement") if summaries else None
     if isinstance(recorded, dict) and recorded != placement:
