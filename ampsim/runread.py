@@ -17,8 +17,8 @@ from ampsim.errors import DataError, shown
 from ampsim.files import read_json, read_text
 from ampsim.runfiles import CONFIG, METRICS, SUMMARY
 
-__all__ = ["read_csv_table", "read_metrics", "check_epoch_rows", "read_summary", "check_config_of_run", "NUMBERS",
-           "TEXTS"]
+__all__ = ["read_csv_table", "read_metrics", "check_epoch_rows", "read_summary", "check_config_of_run", "config_unsaid",
+           "RECORDED", "NUMBERS", "TEXTS"]
 
 log = logging.getLogger(__name__)
 
@@ -145,21 +145,58 @@ def _check_computed(summary: dict, path: Path) -> None:
 
 def check_config_of_run(path: str | Path, cfg: Any, summary: dict) -> None:
     """One DataError line, naming the run's ``config.toml`` (read as ``cfg``), where it does not say what the run's
-    ``summary`` records of it: its experiment, task, executor and target, and at least the epochs it ran. Cut at
-    the end of a line (a copy or a disk that filled), the file is TOML still, every key after the cut at its
-    default: read back, it was another run's configuration, which trained again to another run."""
-    # (in the file's order, so that the first key a cut lost is the one named; a summary records target 0 as null)
-    said = [("experiment.name", "experiment", cfg.experiment.name), ("experiment.task", "task", cfg.experiment.task),
-            ("train.epochs", "epochs", cfg.train.epochs), ("train.target", "target", cfg.train.target or None),
-            ("executor.kind", "executor", cfg.executor.kind)]
-    for key, name, value in said:
-        if name not in summary:
+    ``summary`` records of it (:func:`config_unsaid`): its experiment, task, executor and target, and at least the
+    epochs it ran. Cut at the end of a line (a copy or a disk that filled), the file is TOML still, every key after
+    the cut at its default: read back, it was another run's configuration, which trained again to another run."""
+    if (unsaid := config_unsaid(cfg, summary)) is None:  # (no per_epoch: reading a run back builds no task)
+        return
+    key, value, recorded = unsaid
+    if key == "train.epochs":
+        _not_the_runs(path, f"{key}: {value}, but its {SUMMARY} records {recorded} epochs run")
+    else:
+        _not_the_runs(path, f"{key}: {shown(value)}, but its {SUMMARY} records {shown(recorded)}")
+
+
+#: what a run's summary records of the configuration it ran: (its config.toml's key, the summary's), in the file's
+#: order, so that the first key a cut at a line's end lost is the one named
+RECORDED = (("experiment.name", "experiment"), ("experiment.task", "task"), ("train.epochs", "epochs"),
+            ("train.target", "target"), ("executor.kind", "executor"))
+
+
+def config_unsaid(cfg: Any, summary: dict, per_epoch: int | None = None,
+                  skip: tuple[str, ...] = ()) -> tuple[str, Any, Any] | None:
+    """The first thing (in the file's order) that a run's ``summary`` records of its configuration and ``cfg`` (its
+    ``config.toml``, read) does not say, as (the key, what ``cfg`` says, what ``summary`` records); None where it
+    says all of it. Checked: each of :data:`RECORDED` the summary records, but ``skip``'s, the same (a summary
+    records a target of 0 as null), except ``train.epochs``, of which a run may run fewer (it stopped early: it
+    diverged, or ran out of memory), not more; with ``per_epoch`` (``cfg``'s instances an epoch,
+    :func:`ampsim.muf.instances_per_epoch`, which takes the task), ``"instances"``, before the target as
+    ``train.max_instances`` is, where the summary's instances are not ``per_epoch`` for each epoch it ran:
+    (``per_epoch``, (its instances, its epochs)).
+
+    >>> from types import SimpleNamespace as S
+    >>> cfg = S(experiment=S(name="a", task="t"), train=S(epochs=2, target=0), executor=S(kind="sim"))
+    >>> config_unsaid(cfg, {"experiment": "a", "epochs": 1, "target": None, "executor": "sim"}) is None
+    True
+    >>> config_unsaid(cfg, {"epochs": 3}), config_unsaid(cfg, {"epochs": 2, "instances": 90}, per_epoch=50)
+    (('train.epochs', 2, 3), ('instances', 50, (90, 2)))
+    """
+    said = {"experiment.name": cfg.experiment.name, "experiment.task": cfg.experiment.task,
+            "train.epochs": cfg.train.epochs, "train.target": cfg.train.target or None,
+            "executor.kind": cfg.executor.kind}
+    epochs, instances = summary.get("epochs"), summary.get("instances")
+    for key, name in RECORDED:
+        # (the instances an epoch: data.n_train's and train.max_instances', both above train.target in the file)
+        if key == "train.target" and per_epoch and isinstance(epochs, int) and instances != per_epoch * epochs:
+            return "instances", per_epoch, (instances, epochs)
+        if key in skip or name not in summary:
             continue
-        if name == "epochs":  # (the epochs it ran: fewer where it stopped early, diverged or out of memory)
-            if isinstance(summary[name], int) and summary[name] > value:
-                _not_the_runs(path, f"{key}: {value}, but its {SUMMARY} records {summary[name]} epochs run")
-        elif summary[name] != value:
-            _not_the_runs(path, f"{key}: {shown(value)}, but its {SUMMARY} records {shown(summary[name])}")
+        if key == "train.epochs":  # (the epochs it ran: fewer where it stopped early, diverged or out of memory)
+            if isinstance(epochs, int) and epochs > said[key]:
+                return key, said[key], epochs
+        elif summary[name] != said[key]:
+            return key, said[key], summary[name]
+    return None
 
 
 def _not_the_runs(path: str | Path, why: str) -> None:

@@ -608,6 +608,23 @@ def test_resimulate_refuses_a_run_config_cut_at_the_end_of_a_line(measured, tmp_
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize("key, recorded, said", [
+    ("epochs", {"epochs": 2, "instances": 600}, "train.epochs: 1, but its measured run {} ran 2 epochs"),
+    ("experiment", {"experiment": "other"}, "experiment.name: 'list_reduction', but its measured run {} had 'other'"),
+])
+def test_resimulate_refuses_a_run_config_that_does_not_say_what_its_run_recorded(measured, tmp_path, capsys, no_work,
+                                                                                 key, recorded, said):
+    """What a measured run's summary records of its configuration (experiment, task, target, at least the epochs it
+    ran) is checked as read_run checks a run's: a config.toml of fewer epochs than its measured runs ran was simulated
+    over those and scored against them without a word (only the instances an epoch, and the target, were checked)."""
+    f = measured / "runs" / "workers=2_mak=4_placement=greedy" / "multicore" / "summary.json"
+    f.write_text(json.dumps({**json.loads(f.read_text()), **recorded}))
+    line = _resimulate(capsys, measured, tmp_path / "out")
+    assert line == (f"ampsim: error: {f.parent / 'config.toml'}: {said.format(f)}; not the configuration it was "
+                    "measured with (cut short? compare writes it whole)")
+    assert not (tmp_path / "out").exists()
+
+
 @pytest.mark.parametrize("setting", ["train.mak=16", "data.n_train=200", "model.hidden=8", 'placement.strategy="greedy"',
                                      "replicas.groups=2", "executor.workers=4", "eval.limit=10", "train={mak=16}"])
 def test_resimulate_refuses_a_setting_that_changes_the_measured_run(measured, tmp_path, capsys, no_work, setting):

@@ -323,22 +323,27 @@ def _config(d: Path, overrides: list[tuple[str, Any]]):
 
 def _check_config_of_runs(d: Path, cfg, task, summaries: list[dict]) -> None:
     """Refuse the measured run's ``config.toml`` (``cfg``, of ``task``) where it does not say what its runs did, as
-    their ``summaries`` record it: the instances trained in the epochs they ran, and the target. Cut at a line's end it
-    is TOML still, the keys after the cut at their defaults: it was simulated over the whole data set, not the 300
-    instances measured, and scored against them."""
+    their ``summaries`` record it (:func:`~ampsim.runread.config_unsaid`, as ``read_run`` checks a run): the
+    experiment, the task, at least the epochs they ran, the instances trained in them, and the target. Cut at a line's
+    end it is TOML still, the keys after the cut at their defaults: it was simulated over the whole data set, not the
+    300 instances measured, and scored against them."""
     from ampsim.muf import instances_per_epoch
+    from ampsim.runread import config_unsaid
 
     f = d / "multicore" / runfiles.CONFIG
-    per_epoch, target = instances_per_epoch(cfg, task), cfg.train.target or None
+    per_epoch = instances_per_epoch(cfg, task)
     for s, m in zip(sorted(d.glob("multicore*/summary.json")), summaries):
-        epochs = m.get("epochs")
-        if per_epoch and isinstance(epochs, int) and m["instances"] != per_epoch * epochs:
-            why = (f"trains {per_epoch} instances an epoch, but its measured run {s} trained {m['instances']} in "
-                   f"{epochs} epoch(s)")
-        elif "target" in m and m["target"] != target:  # (a summary records train.target, None for 0)
-            why = f"train.target: {shown(target, _CUT)}, but its measured run {s} had {shown(m['target'], _CUT)}"
-        else:
+        # (not executor.kind: cfg is the measured run's configuration set to be simulated, the summary's multicore)
+        if (unsaid := config_unsaid(cfg, m, per_epoch, skip=("executor.kind",))) is None:
             continue
+        key, value, recorded = unsaid
+        if key == "instances":
+            why = (f"trains {value} instances an epoch, but its measured run {s} trained {recorded[0]} in "
+                   f"{recorded[1]} epoch(s)")
+        elif key == "train.epochs":
+            why = f"{key}: {value}, but its measured run {s} ran {recorded} epochs"
+        else:
+            why = f"{key}: {shown(value, _CUT)}, but its measured run {s} had {shown(recorded, _CUT)}"
         raise ConfigError(f"{f}: {why}; not the configuration it was measured with (cut short? compare writes it "
                           "whole)")
 
