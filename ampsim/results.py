@@ -3,9 +3,9 @@
 Layout of ``results/<run>/``:
 
 * ``config.toml`` — the resolved experiment (every default filled in); ``ampsim train`` accepts it back.
-* ``metrics.csv`` — one row per epoch: ``epoch, instances, time_s, wall_s, train_loss, <metric>``.
-  ``time_s`` is the executor's clock (wall seconds, or simulated seconds for the simulator). Rows are
-  appended and flushed as each epoch ends.
+* ``metrics.csv`` — one row per epoch, of the columns :func:`ampsim.runfiles.metrics_columns` (``wall_s`` not
+  where simulated). ``time_s`` is the executor's clock (wall seconds, or simulated seconds for the simulator).
+  Rows are appended and flushed as each epoch ends.
 * ``summary.json`` — final and best metric, time to target, throughput, executor extras (utilization,
   staleness, memory).
 * ``environment.json`` — what it ran with beyond its config (:mod:`ampsim.environment`); ``hardware.toml`` — a

@@ -16,7 +16,8 @@ from __future__ import annotations
 import os
 
 __all__ = ["CONFIG", "METRICS", "SUMMARY", "ENVIRONMENT", "HARDWARE_COPY", "PLACEMENT", "STALENESS", "TIMING",
-           "TRACE", "POINT", "SWEEP_INFO", "RUN_FILES", "RUN_OUTPUTS", "holds_finished_run", "folder_kind"]
+           "TRACE", "POINT", "SWEEP_INFO", "RUN_FILES", "RUN_OUTPUTS", "METRICS_COLUMNS", "metrics_columns",
+           "holds_finished_run", "folder_kind"]
 
 #: the resolved experiment (:class:`ampsim.results.RunDir`); ``ampsim train`` accepts it back
 CONFIG = "config.toml"
@@ -46,6 +47,21 @@ RUN_FILES = (CONFIG, METRICS, SUMMARY)
 #: every file a run writes into its folder: anything else in a run folder is the user's, which a run into the
 #: folder would delete with the folder, so it is refused instead
 RUN_OUTPUTS = (*RUN_FILES, ENVIRONMENT, HARDWARE_COPY, PLACEMENT, STALENESS, TIMING, TRACE)
+
+
+#: :data:`METRICS`'s columns, in the order a run writes them (:func:`ampsim.training.run_training`'s row), the
+#: name of the run's metric (``test_accuracy``, ...) after them: :func:`metrics_columns`
+METRICS_COLUMNS = ("epoch", "instances", "time_s", "wall_s", "train_loss")
+
+
+def metrics_columns(metric: str, *, simulated: bool) -> list[str]:
+    """:data:`METRICS`'s header for a run scoring ``metric``: :data:`METRICS_COLUMNS` and ``metric``, but ``wall_s``
+    where time is ``simulated`` (a simulated run's wall-clock goes to :data:`TIMING`: its results repeat bit for bit).
+
+    >>> metrics_columns("test_accuracy", simulated=True)
+    ['epoch', 'instances', 'time_s', 'train_loss', 'test_accuracy']
+    """
+    return [c for c in METRICS_COLUMNS if not (simulated and c == "wall_s")] + [metric]
 
 
 def holds_finished_run(folder: str | os.PathLike) -> bool:

@@ -15,7 +15,7 @@ from typing import Any
 
 from ampsim.errors import DataError, shown
 from ampsim.files import read_json, read_text
-from ampsim.runfiles import CONFIG, METRICS, SUMMARY
+from ampsim.runfiles import CONFIG, METRICS, SUMMARY, metrics_columns
 
 __all__ = ["read_csv_table", "read_metrics", "check_epoch_rows", "read_summary", "check_config_of_run", "config_unsaid",
            "RECORDED", "NUMBERS", "TEXTS"]
@@ -75,9 +75,7 @@ def read_metrics(path: str | Path, *, none_ran: bool = False):
         if summary.get("epochs") == 0 and isinstance(metric := summary.get("metric"), str):
             import pandas as pd
 
-            # (the row of training.run_training: wall_s goes to timing.json where time is simulated)
-            wall = ["wall_s"] if summary.get("time_unit") != "simulated" else []
-            return pd.DataFrame(columns=["epoch", "instances", "time_s", *wall, "train_loss", metric])
+            return pd.DataFrame(columns=metrics_columns(metric, simulated=summary.get("time_unit") == "simulated"))
     df = read_csv_table(Path(path) / METRICS, line_ends=True)  # (RunDir.append_metrics: csv's \r\n after each)
     check_epoch_rows(path, len(df))
     return df

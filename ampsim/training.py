@@ -127,8 +127,9 @@ def run_training(plan: Plan, executor: Executor, run: RunDir, progress: Progress
             counting = progress is not None and getattr(progress, "counts", True)
             reports = executor.train(batch, on_done=progress.update if counting else None)
             instances += len(batch)
-            row = {"epoch": epoch, "instances": instances, "time_s": executor.time_s,
-                   "wall_s": time.perf_counter() - wall0, "train_loss": mean_loss(reports), metric.name: None}
+            # (in runfiles.METRICS_COLUMNS' order, the header read_metrics gives a run that trained no epoch)
+            values = (epoch, instances, executor.time_s, time.perf_counter() - wall0, mean_loss(reports))
+            row = {**dict(zip(runfiles.METRICS_COLUMNS, values, strict=True)), metric.name: None}
             if simulated:  # simulated results must repeat bit for bit: wall-clock goes to timing.json only
                 wall.append({"epoch": epoch, "wall_s": row.pop("wall_s")})
             if epoch % cfg.eval.every_epochs == 0 or epoch == cfg.train.epochs:

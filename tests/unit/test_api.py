@@ -324,6 +324,27 @@ def test_read_run_of_a_point_that_stopped_before_its_first_epoch_has_no_rows(tmp
         ampsim.read_run(tmp_path / "point")
 
 
+@pytest.mark.parametrize("sets, simulated", [
+    ({}, False),
+    ({"executor.kind": "sim", "executor.hardware": str(ROOT / "hardware_models" / "ring4.toml")}, True),
+])
+def test_metrics_columns_are_the_ones_a_run_writes(tmp_path, sets, simulated):
+    """metrics.csv's columns are one list (runfiles.metrics_columns): training's row and read_metrics' table of no
+    rows (a run that stopped before its first epoch) each wrote them out, as results' docstring did."""
+    import json
+
+    from ampsim.runfiles import metrics_columns
+    from ampsim.runread import read_metrics
+
+    run = ampsim.train(BLOBS, tmp_path / "run", overrides={**SHORT, **sets})
+    header = (run.path / "metrics.csv").read_text().splitlines()[0].split(",")
+    assert header == metrics_columns("test_accuracy", simulated=simulated) == list(run.metrics.columns)
+    (run.path / "metrics.csv").unlink()  # (as a run that stopped before its first epoch leaves its folder)
+    summary = json.loads((run.path / "summary.json").read_text())
+    (run.path / "summary.json").write_text(json.dumps({**summary, "epochs": 0}))
+    assert list(read_metrics(run.path, none_ran=True).columns) == header
+
+
 def test_a_run_prints_in_a_line(tmp_path):
     """A notebook cell ending in a run printed its whole config, its metrics table and its summary: 180 KB for a
     1,024-chip run (a link utilization per link), as a plan once printed every chip spec."""
