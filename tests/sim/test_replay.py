@@ -412,15 +412,13 @@ def test_a_recording_damaged_inside_its_compressed_data_is_recorded_again(tmp_pa
 def test_a_recording_that_cannot_be_read_is_said_so_not_called_corrupt(tmp_path, caplog, monkeypatch):
     """A file the process may not read was reported as a "corrupt or truncated recording (PermissionError …)".
     (np.load raises it here: root reads a chmod 000 file all the same.)"""
-    from ampsim.executors.sim import recording_cache
-
     model, instances, cached = _filed(tmp_path)
     key = recording_key(model, instances, training=True)
 
     def denied(file, *args, **kwargs):
         raise PermissionError(13, "Permission denied", str(file))
 
-    monkeypatch.setattr(recording_cache.np, "load", denied)
+    monkeypatch.setattr(np, "load", denied)
     with pytest.raises(RecordingError) as e:
         load(cached, key)
     assert str(e.value) == f"{cached}: the recording cannot be read (PermissionError: Permission denied)"

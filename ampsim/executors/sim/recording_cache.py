@@ -19,10 +19,10 @@ or read before (:data:`POOL`, :mod:`~ampsim.executors.sim.segments`: an instance
 data, not its key, so the next epoch's shuffle of the same trees, or a subset of them, is composed in
 milliseconds) and :func:`~ampsim.executors.sim.recording.record` now for the rest → file it.
 
-File format: a compressed NumPy ``.npz`` with one array per :class:`~ampsim.executors.sim.recording.Recording` field,
-``key`` (the JSON key text) and ``checksum`` (SHA-256 over each array's name, dtype, shape and bytes).
-:func:`load` raises :class:`~ampsim.executors.sim.recording.RecordingError` (one line) for a missing,
-unreadable, truncated or corrupt file or a key that differs; :func:`obtain` then records again, with a warning.
+File format (:mod:`~ampsim.executors.sim.recording_file`): a compressed NumPy ``.npz`` of the recording's arrays, its
+``key`` and a checksum. :func:`load` raises :class:`~ampsim.executors.sim.recording.RecordingError` (one line) for a
+missing, unreadable, truncated or corrupt file or a key that differs (read first: a file for another key costs a
+read of its key, not of its arrays); :func:`obtain` then records again, with a warning.
 """
 
 from __future__ import annotations
@@ -38,11 +38,8 @@ import re
 import sys
 import time
 import weakref
-from dataclasses import fields
 from pathlib import Path
 from types import FunctionType, MethodType
-
-import numpy as np
 
 from ampsim.data import memo
 from ampsim.data.store import cache_home
@@ -55,12 +52,13 @@ from ampsim.executors.sim.recording import (
     hand_built_fingerprint,
     record,
 )
+from ampsim.executors.sim.recording_file import load, save
+from ampsim.executors.sim.recording_file import short as _short
 from ampsim.executors.sim.segments import InstancePool, compose
 from ampsim.folders import gone_since
 from ampsim.ir.message import Instance
 from ampsim.models import TASKS
 from ampsim.models.base import Model
-from ampsim.outputs import replacing
 from ampsim.recent import Recent
 
 __all__ = ["cache_folder", "clear_memory", "code_files", "instances_digest", "load", "max_bytes", "model_code_files",
@@ -74,49 +72,6 @@ _MEMORY: Recent = Recent(MEMORY_SLOTS)  # key -> Recording
 #: the instances of the recordings made or read in this process, for batches of them (another shuffle, a subset)
 POOL = InstancePool()
 _UNFILED: set[Path] = set()  # the cache folders it said it could not file a recording in: once each, not hundreds
-
-
-def checksum(arrays: dict[str, np.ndarray]) -> str:
-    h = hashlib.sha256()
-    for name in sorted(arrays):
-        a = np.ascontiguousarray(arrays[name])
-        h.update(f"{name}:{a.dtype.str}:{a.shape};".encode())
-        h.update(a.tobytes())
-    return h.hexdigest()
-
-
-def save(rec: Recording, path: Path, key: str) -> None:
-    """Write ``rec`` to ``path`` (atomically: a new temporary file, then a rename)."""
-    arrays = rec.arrays()
-    # (a link at ``path`` is replaced, not its file; "x": the temporary, cleared by replacing, is made afresh, and
-    # anything planted at its name since is refused, never written through)
-    with replacing(path, follow=False) as tmp, open(tmp, "xb") as f:
-        np.savez_compressed(f, key=np.array(key), checksum=np.array(checksum(arrays)), **arrays)
-
-
-def load(path: Path, key: str) -> Recording:
-    """Read the recording at ``path``, recorded for ``key``; :class:`RecordingError` if it is not usable."""
-    names = [f.name for f in fields(Recording)]
-    if not path.is_file():  # (a pipe would block np.load for ever; a folder or device is no recording)
-        raise RecordingError(f"{path}: no such recording" if not os.path.lexists(path) else
-                             f"{path}: not a regular file, so no recording")
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            stored_key, stored_sum = str(z["key"]), str(z["checksum"])
-            arrays = {n: z[n] for n in names}
-    except FileNotFoundError:
-        raise RecordingError(f"{path}: no such recording") from None
-    except OSError as e:  # (not the file's fault: permissions, an I/O error; the catch-all below called it corrupt)
-        raise RecordingError(f"{path}: the recording cannot be read ({type(e).__name__}: "
-                             f"{e.strerror or e})") from None
-    except Exception as e:  # noqa: BLE001 - whatever a damaged zip raises (zlib.error, NotImplementedError, ...)
-        raise RecordingError(f"{path}: corrupt or truncated recording ({type(e).__name__}: {e})") from None
-    if stored_key != key:
-        raise RecordingError(f"{path}: recorded for another task, data or code version "
-                             f"({_short(stored_key)} != {_short(key)})")
-    if checksum(arrays) != stored_sum:
-        raise RecordingError(f"{path}: checksum mismatch (a corrupt recording)")
-    return Recording(**arrays)
 
 
 def cache_folder() -> Path | None:
@@ -156,7 +111,7 @@ def code_files() -> list[Path]:
     root, here = Path(__file__).resolve().parents[2], Path(__file__).resolve().parent
     return sorted([*root.glob("ir/**/*.py"), *root.glob("models/**/*.py"), *root.glob("data/**/*.py"),
                    root / "replicas.py", root / "hardware" / "cost.py", here / "recording.py",
-                   here / "recording_cache.py", here / "segments.py"])
+                   here / "recording_cache.py", here / "recording_file.py", here / "segments.py"])
 
 
 def model_code_files(model: Model, task: str | None = None) -> list[Path]:
@@ -388,10 +343,6 @@ def _made(model: Model, instances: list[Instance], training: bool, parts: list[t
              len(instances) - len(missing))
     fresh = iter(range(len(missing)))
     return compose([f if f is not None else (new, next(fresh)) for f in found], [inst.key for inst in instances])
-
-
-def _short(key: str) -> str:
-    return hashlib.sha256(key.encode()).hexdigest()[:24]
 
 
 def clear_memory() -> None:
