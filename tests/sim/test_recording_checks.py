@@ -5,12 +5,17 @@ checked before anything is recorded, not once the recording is made and about to
 from __future__ import annotations
 
 import logging
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 from timeline_kit import chain_model, insts
 
+from ampsim.errors import ConfigError
+from ampsim.executors.sim import recording_cache
 from ampsim.executors.sim.recording import RecordingError, record
 from ampsim.executors.sim.recording_cache import clear_memory, load, obtain, recording_key, save
 
@@ -73,3 +78,34 @@ def test_a_foreign_file_under_a_recordings_name_is_not_read_whole(tmp_path, monk
     with pytest.raises(RecordingError, match="not a recording's key"):
         load(cached, key)
     assert arrays_read == [] and members_read == []
+
+
+@pytest.mark.parametrize("bad", ["lots", "-5"])
+def test_a_bad_recordings_limit_is_refused_before_anything_is_recorded(bad, tmp_path, monkeypatch):
+    """AMPSIM_RECORDINGS_MAX_BYTES was read when a recording was saved: a bad value failed only once the recording
+    was made (a big model's minutes of work), and never where every recording was found filed."""
+    model, instances, cached = _filed(tmp_path)
+    recorded = []
+    monkeypatch.setattr(recording_cache, "record", lambda *a, **k: recorded.append(1) or record(*a, **k))
+    monkeypatch.setenv("AMPSIM_RECORDINGS_MAX_BYTES", bad)
+    for folder in (tmp_path / "empty", cached.parent):  # nothing filed there yet; its recording filed
+        folder.mkdir(exist_ok=True)
+        with pytest.raises(ConfigError, match=rf"^AMPSIM_RECORDINGS_MAX_BYTES: expected a whole number of bytes, "
+                                              rf"got '{bad}'$"):
+            obtain(model, instances, folder=folder)
+    assert recorded == [] and list((tmp_path / "empty").iterdir()) == []
+    monkeypatch.setenv("AMPSIM_RECORDINGS", "off")  # (no folder: nothing to limit, nothing read)
+    assert obtain(model, instances, use_folder=False).n_messages == 3 * 7
+
+
+def test_a_bad_recordings_limit_is_one_line_from_the_command_line(tmp_path):
+    env = {**os.environ, "AMPSIM_RECORDINGS": str(tmp_path / "rec"), "AMPSIM_RECORDINGS_MAX_BYTES": "lots"}
+    out = subprocess.run([sys.executable, "-m", "ampsim", "train", str(ROOT / "experiments" / "blobs_mlp.toml"),
+                          "--executor", "sim", "--hardware", str(ROOT / "hardware_models" / "ring4.toml"),
+                          "--set", "executor.numerics=false", "--set", "train.epochs=1", "--set", "data.n_train=60",
+                          "--set", "data.n_test=20", "--no-progress", "--out", str(tmp_path / "run")],
+                         capture_output=True, text=True, env=env, timeout=300)
+    assert out.returncode == 2
+    assert out.stderr.splitlines() == ["ampsim: error: AMPSIM_RECORDINGS_MAX_BYTES: expected a whole number of "
+                                       "bytes, got 'lots'"]
+    assert not any((tmp_path / "rec").glob("*.npz"))

@@ -227,6 +227,9 @@ def obtain(model: Model, instances: list[Instance], *, training: bool = True, co
     if rec is None:
         folder = (folder or cache_folder()) if use_folder else None
         path = folder / f"{_short(key)}.npz" if folder else None
+        # (a bad value is one line before the folder is read or anything recorded: checked at the save, it cost
+        # the whole recording first, and a run whose recordings were all filed never heard of it)
+        limit = max_bytes() if path is not None else MAX_BYTES
         parts = POOL.file_keys(json.dumps(scope, sort_keys=True), model.inject, instances)
         if path is not None and os.path.lexists(path):
             try:
@@ -239,7 +242,6 @@ def obtain(model: Model, instances: list[Instance], *, training: bool = True, co
         if rec is None:
             rec = _made(model, instances, training, parts)
             if path is not None:
-                limit = max_bytes()  # (a bad value is one line before anything is written)
                 try:
                     save(rec, path, key)
                 except (OSError, ConfigError) as e:  # (a full disk; a device or pipe where the file would go)
