@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from functools import partial
 from typing import Sequence
 
 import numpy as np
@@ -237,18 +238,24 @@ def build(cfg) -> Task:
     n_inst = -(-len(train) // d.batch)
     train_cache: dict = {}
     valid_instances = batched(valid, y_valid, np.arange(len(valid)), d.batch, -(10**9), m.granularity)
-
-    def train_instances(epoch: int) -> list[Instance]:
-        order = np.random.default_rng([seed, epoch]).permutation(len(train))
-        return batched(train, y_train, order, d.batch, epoch * n_inst, m.granularity, train_cache)
-
-    def eval_instances() -> list[Instance]:
-        return list(valid_instances)  # (a list of its own: a caller trimming or sorting it trimmed every later call)
-
     log.info("qm9_ggnn: %d train / %d valid molecules, target %s (%s): train mean %.6g std %.6g, "
              "predict-the-mean validation MAE %.6g", len(train), len(valid), d.target, UNITS[d.target],
              norm.mean, norm.std, baseline)
-    return Task(model, train_instances, eval_instances,
+    # (module-level functions, not closures: a plan pickles, sent to a process pool or Ray)
+    return Task(model, partial(_train_batches, train, y_train, seed, d.batch, n_inst, m.granularity, train_cache),
+                partial(_eval_copy, valid_instances),
                 info={"train_examples": len(train), "test_examples": len(valid), "instances_per_epoch": n_inst,
                       "target": d.target, "unit": UNITS[d.target], "target_mean": norm.mean,
                       "target_std": norm.std, "baseline_mae": baseline, "eval_split": "valid"})
+
+
+def _train_batches(train: list, y: np.ndarray, seed: int, batch: int, n_inst: int, granularity: str, cache: dict,
+                   epoch: int) -> list[Instance]:
+    """Epoch ``epoch``'s batches of the ``train`` molecules (a task's ``train_instances``), shuffled from the seed
+    and epoch."""
+    order = np.random.default_rng([seed, epoch]).permutation(len(train))
+    return batched(train, y, order, batch, epoch * n_inst, granularity, cache)
+
+
+def _eval_copy(instances: list[Instance]) -> list[Instance]:
+    return list(instances)  # (a list of its own: a caller trimming or sorting it trimmed every later call)

@@ -9,6 +9,8 @@ reshuffled every epoch from the run's seed.
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 
 from ampsim.ir.graph import Graph
@@ -129,13 +131,16 @@ def build(cfg) -> Task:
     Xtr, Xte = Xtr.astype(dtype, copy=False), Xte.astype(dtype, copy=False)
     model = _model(cfg, Xtr.shape[1], n_classes)
     n_batches = -(-len(Xtr) // d.batch)
-
-    def train_instances(epoch: int) -> list[Instance]:
-        order = np.random.default_rng([seed, epoch]).permutation(len(Xtr))
-        return batches(Xtr, ytr, d.batch, order, first_key=epoch * n_batches)
-
-    def eval_instances() -> list[Instance]:
-        return batches(Xte, yte, 256, np.arange(len(Xte)), first_key=-(10**9))
-
-    return Task(model, train_instances, eval_instances,
+    # (module-level functions, not closures: a plan pickles, sent to a process pool or Ray)
+    return Task(model, partial(_train_batches, Xtr, ytr, d.batch, seed, n_batches), partial(_eval_batches, Xte, yte),
                 info={"train_examples": len(Xtr), "test_examples": len(Xte), "instances_per_epoch": n_batches})
+
+
+def _train_batches(X: np.ndarray, y: np.ndarray, batch: int, seed: int, n_batches: int, epoch: int) -> list[Instance]:
+    """Epoch ``epoch``'s batches of ``X``, ``y`` (a task's ``train_instances``), shuffled from the seed and epoch."""
+    order = np.random.default_rng([seed, epoch]).permutation(len(X))
+    return batches(X, y, batch, order, first_key=epoch * n_batches)
+
+
+def _eval_batches(X: np.ndarray, y: np.ndarray) -> list[Instance]:
+    return batches(X, y, 256, np.arange(len(X)), first_key=-(10**9))

@@ -23,6 +23,7 @@ one list per instance.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 
@@ -148,13 +149,16 @@ def build(cfg) -> Task:
     train, test = make_splits(d.n_train, d.n_test, d.max_len, seed, min_len=d.min_len, ops=tuple(d.ops))
     model = skeleton(cfg)
     n_batches = len(batch_groups(train, d.batch, np.arange(len(train))))
-
-    def train_instances(epoch: int) -> list[Instance]:
-        rng = np.random.default_rng([seed, epoch])
-        return bucket(train, d.batch, rng.permutation(len(train)), epoch * n_batches, rng)
-
-    def eval_instances() -> list[Instance]:
-        return bucket(test, 256, np.arange(len(test)), -(10**9))
-
-    return Task(model, train_instances, eval_instances,
+    # (module-level functions, not closures: a plan pickles, sent to a process pool or Ray)
+    return Task(model, partial(_train_buckets, train, d.batch, seed, n_batches), partial(_eval_buckets, test),
                 info={"train_examples": len(train), "test_examples": len(test), "instances_per_epoch": n_batches})
+
+
+def _train_buckets(train: ListData, batch: int, seed: int, n_batches: int, epoch: int) -> list[Instance]:
+    """Epoch ``epoch``'s batches of ``train`` (a task's ``train_instances``), shuffled from the seed and epoch."""
+    rng = np.random.default_rng([seed, epoch])
+    return bucket(train, batch, rng.permutation(len(train)), epoch * n_batches, rng)
+
+
+def _eval_buckets(test: ListData) -> list[Instance]:
+    return bucket(test, 256, np.arange(len(test)), -(10**9))

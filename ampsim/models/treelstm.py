@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 
@@ -270,16 +271,20 @@ def build(cfg) -> Task:
             init=np.random.default_rng([seed, 1]).uniform(-m.embedding_scale, m.embedding_scale, shape)))
     model = _model(cfg, len(vocab), table)
     n = len(train_data)
-
-    def train_instances(epoch: int) -> list[Instance]:
-        order = np.random.default_rng([seed, epoch]).permutation(n)
-        return [Instance(epoch * n + k, train_data[i]) for k, i in enumerate(order)]
-
-    def eval_instances() -> list[Instance]:
-        return [Instance(-(10**9) + k, t) for k, t in enumerate(test_data)]
-
     log.info("sst_treelstm: %d train trees, %d %s trees, vocabulary %d", n, len(test_data), d.eval_split,
              len(vocab))
-    return Task(model, train_instances, eval_instances,
+    # (module-level functions, not closures: a plan pickles, sent to a process pool or Ray)
+    return Task(model, partial(_train_trees, train_data, seed), partial(_eval_trees, test_data),
                 info={"train_examples": n, "test_examples": len(test_data), "instances_per_epoch": n,
                       "eval_split": d.eval_split, "vocab": len(vocab), "classes": d.classes})
+
+
+def _train_trees(trees: list, seed: int, epoch: int) -> list[Instance]:
+    """Epoch ``epoch``'s instances, one per tree (a task's ``train_instances``), shuffled from the seed and epoch."""
+    n = len(trees)
+    order = np.random.default_rng([seed, epoch]).permutation(n)
+    return [Instance(epoch * n + k, trees[i]) for k, i in enumerate(order)]
+
+
+def _eval_trees(trees: list) -> list[Instance]:
+    return [Instance(-(10**9) + k, t) for k, t in enumerate(trees)]

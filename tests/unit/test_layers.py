@@ -33,7 +33,7 @@ LAYERS = [
     ("replicas", "muf"),
     ("placement",),
     ("executors",),
-    ("divergence", "planning", "unread"),
+    ("divergence", "planning", "plans", "unread"),
     ("metrics", "results", "runread", "tables"),
     ("training",),
     ("calibration",),
