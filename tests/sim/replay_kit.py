@@ -5,8 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from timeline_kit import chain_model, insts
+
 from ampsim.config import load_config, parse_override
 from ampsim.executors import make_executor
+from ampsim.executors.sim.recording_cache import clear_memory, obtain
 from ampsim.planning import plan
 from ampsim.results import RunDir
 from ampsim.training import run_training
@@ -30,3 +33,15 @@ def run_experiment(experiment: str, overrides: tuple[str, ...], numerics: bool, 
 def measured(summary: dict) -> dict:
     """``summary`` without the keys a replay does not measure (:data:`UNMEASURED`)."""
     return {k: v for k, v in summary.items() if k not in UNMEASURED}
+
+
+def filed_recording(tmp_path: Path) -> tuple:
+    """A two-node chain's recording of 3 instances filed in ``tmp_path/cache`` (the process's memory of it
+    dropped): model, instances, file."""
+    model, instances = chain_model(("a", 1e6), ("b", 1e6)), insts(3)
+    (tmp_path / "cache").mkdir()
+    clear_memory()
+    obtain(model, instances, folder=tmp_path / "cache")
+    (cached,) = (tmp_path / "cache").glob("*.npz")
+    clear_memory()
+    return model, instances, cached

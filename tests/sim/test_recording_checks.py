@@ -12,25 +12,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from timeline_kit import chain_model, insts
+from replay_kit import filed_recording
+from timeline_kit import insts
 
 from ampsim.errors import ConfigError
 from ampsim.executors.sim import recording_cache
 from ampsim.executors.sim.recording import RecordingError, record
-from ampsim.executors.sim.recording_cache import clear_memory, load, obtain, recording_key, save
+from ampsim.executors.sim.recording_cache import load, obtain, recording_key, save
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _filed(tmp_path: Path) -> tuple:
-    """A recording filed in ``tmp_path/cache`` (the process's memory of it dropped): model, instances, file."""
-    model, instances = chain_model(("a", 1e6), ("b", 1e6)), insts(3)
-    (tmp_path / "cache").mkdir()
-    clear_memory()
-    obtain(model, instances, folder=tmp_path / "cache")
-    (cached,) = (tmp_path / "cache").glob("*.npz")
-    clear_memory()
-    return model, instances, cached
 
 
 @pytest.fixture
@@ -45,7 +35,7 @@ def members_read(monkeypatch) -> list[str]:
 def test_a_recording_for_another_key_is_refused_on_its_key_alone(tmp_path, members_read, caplog):
     """A recording filed under this key's name but recorded for another (another task, data or code version)
     had every array read and decompressed before its key was looked at."""
-    model, instances, cached = _filed(tmp_path)
+    model, instances, cached = filed_recording(tmp_path)
     key = recording_key(model, instances, training=True)
     other = insts(5)
     save(record(model, other), cached, recording_key(model, other, training=True))
@@ -63,7 +53,7 @@ def test_a_recording_for_another_key_is_refused_on_its_key_alone(tmp_path, membe
 def test_a_foreign_file_under_a_recordings_name_is_not_read_whole(tmp_path, monkeypatch, members_read):
     """A NumPy .npy file (np.load reads all of it) or an .npz whose 'key' is not a key's size (a foreign archive)
     is refused without reading its data."""
-    model, instances, cached = _filed(tmp_path)
+    model, instances, cached = filed_recording(tmp_path)
     key = recording_key(model, instances, training=True)
     arrays_read = []
     read_array = np.lib.format.read_array
@@ -84,7 +74,7 @@ def test_a_foreign_file_under_a_recordings_name_is_not_read_whole(tmp_path, monk
 def test_a_bad_recordings_limit_is_refused_before_anything_is_recorded(bad, tmp_path, monkeypatch):
     """AMPSIM_RECORDINGS_MAX_BYTES was read when a recording was saved: a bad value failed only once the recording
     was made (a big model's minutes of work), and never where every recording was found filed."""
-    model, instances, cached = _filed(tmp_path)
+    model, instances, cached = filed_recording(tmp_path)
     recorded = []
     monkeypatch.setattr(recording_cache, "record", lambda *a, **k: recorded.append(1) or record(*a, **k))
     monkeypatch.setenv("AMPSIM_RECORDINGS_MAX_BYTES", bad)

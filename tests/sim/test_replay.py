@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from replay_kit import HW, ROOT, measured, run_experiment
+from replay_kit import HW, ROOT, filed_recording, measured, run_experiment
 from timeline_kit import MS, chain_model, instants, insts, spans, system, weight_model
 
 from ampsim.calibration.workloads import WORKLOADS
@@ -381,21 +381,10 @@ def test_a_corrupt_truncated_or_foreign_recording_is_refused_and_recorded_again(
     load(cached, key)  # a good file again
 
 
-def _filed(tmp_path: Path) -> tuple:
-    """A recording filed in ``tmp_path/cache`` (the process's memory of it dropped): model, instances, file."""
-    model, instances = _chain(), insts(3)
-    (tmp_path / "cache").mkdir()
-    clear_memory()
-    obtain(model, instances, folder=tmp_path / "cache")
-    (cached,) = (tmp_path / "cache").glob("*.npz")
-    clear_memory()
-    return model, instances, cached
-
-
 def test_a_recording_damaged_inside_its_compressed_data_is_recorded_again(tmp_path, caplog):
     """Bytes flipped inside a compressed array raised zlib.error (and a bad zip version NotImplementedError)
     past the reader: a traceback on every later replay until the file was deleted by hand."""
-    model, instances, cached = _filed(tmp_path)
+    model, instances, cached = filed_recording(tmp_path)
     key = recording_key(model, instances, training=True)
     data = bytearray(cached.read_bytes())
     for i in range(len(data) // 3, len(data) // 3 + 40):
@@ -412,7 +401,7 @@ def test_a_recording_damaged_inside_its_compressed_data_is_recorded_again(tmp_pa
 def test_a_recording_that_cannot_be_read_is_said_so_not_called_corrupt(tmp_path, caplog, monkeypatch):
     """A file the process may not read was reported as a "corrupt or truncated recording (PermissionError …)".
     (np.load raises it here: root reads a chmod 000 file all the same.)"""
-    model, instances, cached = _filed(tmp_path)
+    model, instances, cached = filed_recording(tmp_path)
     key = recording_key(model, instances, training=True)
 
     def denied(file, *args, **kwargs):
@@ -431,7 +420,7 @@ def test_a_recording_that_cannot_be_read_is_said_so_not_called_corrupt(tmp_path,
 
 
 def test_a_cache_entry_linked_to_another_file_replaces_the_link_not_the_file(tmp_path):
-    model, instances, cached = _filed(tmp_path)
+    model, instances, cached = filed_recording(tmp_path)
     cached.unlink()
     (tmp_path / "precious.txt").write_text("precious\n")
     cached.symlink_to(tmp_path / "precious.txt")
@@ -445,7 +434,7 @@ def test_a_cache_entry_that_is_a_device_or_pipe_is_never_written_into(tmp_path, 
     """A cached recording's name linked to /dev/null (an audit linked one to /dev/zero): filing the recording
     followed the link and put a file where the device was. Now the link itself is replaced; a pipe there is
     left alone, with a warning, and the run goes on."""
-    model, instances, cached = _filed(tmp_path)
+    model, instances, cached = filed_recording(tmp_path)
     cached.unlink()
     if entry == "fifo":
         os.mkfifo(cached)
@@ -471,7 +460,7 @@ def test_a_recordings_folder_that_cannot_be_listed_to_prune_costs_a_warning_not_
     that cannot be written costs a warning; so does this now."""
     from ampsim.executors.sim import recording_cache
 
-    model, instances, cached = _filed(tmp_path)
+    model, instances, cached = filed_recording(tmp_path)
     cached.unlink()
     if why == "deleted":
         monkeypatch.setattr(recording_cache, "save", lambda *a: cached.parent.rmdir())
@@ -492,7 +481,7 @@ def test_a_link_or_pipe_at_the_saves_temporary_name_is_never_written_through(tmp
     held the run until something read it. The temporary is now made afresh, never opened where it stands."""
     import threading
 
-    model, instances, cached = _filed(tmp_path)
+    model, instances, cached = filed_recording(tmp_path)
     cached.unlink()
     tmp = cached.with_name(f".{cached.stem}.{os.getpid()}.tmp.npz")
     victim = tmp_path / "precious.txt"
