@@ -28,6 +28,7 @@ __all__ = ["add_parsers"]
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     from ampsim.sweeps.folder import check_sweep_folder
+    from ampsim.sweeps.numerics import check_recordings_setting
     from ampsim.sweeps.run import check_jobs, check_start, point_tasks, run_sweep
     from ampsim.sweeps.spec import load_sweep
 
@@ -41,6 +42,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else sweep.default_dir
     if args.check:  # and where it would write (changing nothing), and how many processes
         check_jobs(args.jobs, args.ray or None)
+        check_recordings_setting([p.replays for p in sweep.points])
         check_sweep_folder(out, sweep.name, sweep.path, quick=sweep.quick, fresh=args.fresh)
         if out.is_dir():  # and what the sweep would refuse there as it starts
             check_start(point_tasks(sweep, out), out, args.fresh)

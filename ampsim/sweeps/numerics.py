@@ -34,7 +34,7 @@ from ampsim.hardware.spec import SystemSpec
 from ampsim.sweeps.figspec import FigureSpec
 
 __all__ = ["MEASURED_COLUMNS", "numerics_mode", "figure_needs", "replayable", "check_figures", "compile_replay_loop",
-           "runs_compiled_loop"]
+           "runs_compiled_loop", "check_recordings_setting"]
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +112,19 @@ def runs_compiled_loop(cfg: Config, system: SystemSpec | None) -> bool:
     # naming only nodes without parameters copies nothing to synchronize, and its points would compile the
     # loop in each worker, as they did before this warm-up
     return replica_spec(cfg).trivial or cfg.replicas.sync == "none"
+
+
+def check_recordings_setting(replays: Sequence[bool]) -> None:
+    """Where any point replays, read ``$AMPSIM_RECORDINGS`` and ``$AMPSIM_RECORDINGS_MAX_BYTES`` as its run will
+    (:mod:`~ampsim.executors.sim.recording_cache`), so that a bad value is one line before any point runs: each
+    point failed with it, and ``sweep --check`` passed. (This process's environment: a Ray cluster's workers
+    have their own.)"""
+    if not any(replays):
+        return
+    from ampsim.executors.sim.recording_cache import cache_folder, max_bytes
+
+    if cache_folder() is not None:  # (off: the size is never read)
+        max_bytes()
 
 
 def compile_replay_loop(replays: Sequence[bool], jobs: int) -> None:

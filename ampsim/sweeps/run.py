@@ -91,7 +91,7 @@ from ampsim.sweeps.folder import (
     temporary_path,
 )
 from ampsim.sweeps.ids import in_order, ordered_keys
-from ampsim.sweeps.numerics import compile_replay_loop
+from ampsim.sweeps.numerics import check_recordings_setting, compile_replay_loop
 from ampsim.sweeps.order import by_machine
 from ampsim.sweeps.spec import SEED_KEY, Sweep
 from ampsim.tables import table_row, write_table
@@ -223,6 +223,7 @@ def run_sweep(sweep: Sweep, out: str | Path, *, jobs: int | None = None, ray: bo
     or another sweep holds the folder (see the module docstring for the lock and for interruptions).
     """
     check_jobs(jobs, ray_address)
+    check_recordings_setting([p.replays for p in sweep.points])
     # a bad folder, or another's, fails in one line before any point runs (and before the folder is made)
     out = check_sweep_folder(out, sweep.name, sweep.path, quick=sweep.quick, fresh=fresh)
     made = missing_folders(out)

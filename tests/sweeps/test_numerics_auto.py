@@ -152,3 +152,20 @@ def test_a_bad_numerics_value_is_one_line_and_exit_2(value, tmp_path, capsys):
     assert main(["sweep", str(path), "--check"]) == 2
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"ampsim: error: {path}: sweep.numerics: must be \"auto\"")
+
+
+@pytest.mark.parametrize("check", [True, False])
+def test_a_bad_recordings_size_is_one_line_before_any_point_runs(tmp_path, monkeypatch, capsys, check):
+    """AMPSIM_RECORDINGS_MAX_BYTES is read where a replaying run uses its recordings folder: a sweep failed every
+    point with it (one failure line per point in its log), and ``sweep --check`` passed it."""
+    monkeypatch.setenv("AMPSIM_RECORDINGS", str(tmp_path / "recordings"))
+    monkeypatch.setenv("AMPSIM_RECORDINGS_MAX_BYTES", "lots")
+    path, out = sweep_file(tmp_path, 'numerics = "auto"'), tmp_path / "out"
+    assert main(["sweep", str(path), "--out", str(out), "--no-progress", *(["--check"] if check else [])]) == 2
+    assert capsys.readouterr().err == ("ampsim: error: AMPSIM_RECORDINGS_MAX_BYTES: expected a whole number of "
+                                       "bytes, got 'lots'\n")
+    assert not out.exists() and not (tmp_path / "recordings").exists()
+    monkeypatch.setenv("AMPSIM_RECORDINGS", "off")  # (never read then, as by the runs)
+    assert main(["sweep", str(path), "--out", str(out), "--check"]) == 0
+    monkeypatch.setenv("AMPSIM_RECORDINGS", str(tmp_path / "recordings"))
+    assert main(["sweep", str(sweep_file(tmp_path, name="numerics")), "--out", str(out), "--check"]) == 0  # no replay
