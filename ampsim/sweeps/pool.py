@@ -8,8 +8,9 @@ for every point already handed to it. Contract:
 
 * Workers are forked (on Linux) straight from the calling process: no forkserver and no resource
   tracker exist, and a worker starts in milliseconds with every module the caller imported. Only a process
-  that runs a single thread forks (:func:`start_method`); one that runs others, and every other platform,
-  spawns its workers.
+  that runs a single thread forks; one that runs others, and every other platform, spawns its workers, and
+  ``AMPSIM_MP_START`` chooses for them all (:func:`start_method`, re-exported here: the multicore executor's
+  rule, the same).
 * A worker asks the kernel to SIGKILL it the moment the calling process dies (``PR_SET_PDEATHSIG``, see
   :func:`ampsim.executors.multicore.procs.die_with_parent`), and the multicore workers of a point do the
   same with it: a SIGKILL of the sweep takes every process it started with it.
@@ -34,48 +35,26 @@ from __future__ import annotations
 import gc
 import logging
 import multiprocessing as mp
-import os
 import pickle
-import sys
-import threading
 from collections import deque
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from typing import Any, Callable, Iterable, Iterator
 
 from ampsim.errors import RunError
-from ampsim.executors.multicore.procs import exit_description, setup_worker_process, start_process, stop_processes
+from ampsim.executors.multicore.procs import (
+    exit_description,
+    parent_pid_of_children,
+    setup_worker_process,
+    start_method,
+    start_process,
+    stop_processes,
+    threads_running,
+)
 
 __all__ = ["run_pool", "settle_heap", "start_method", "threads_running"]
 
 log = logging.getLogger(__name__)
-
-
-def start_method() -> str:
-    """fork on Linux while this process runs a single thread (fast, and every worker is a direct child of the
-    caller), else spawn.
-
-    Why not fork beside other threads: the child gets a copy of every lock they held, and none of the threads
-    that would release them, nor the state of native libraries that run their own (Ray's gRPC core, after a Ray
-    sweep in the same process; a BLAS pool where ``OPENBLAS_NUM_THREADS`` asks for one). A child that touches
-    one hangs or crashes; spawn costs a worker about a second of imports instead. ampsim itself starts no
-    thread in a sweep's process (its progress bar runs without tqdm's monitor thread)."""
-    if not (sys.platform.startswith("linux") and "fork" in mp.get_all_start_methods()):
-        return "spawn"
-    n = threads_running()
-    if n > 1:
-        log.debug("%d threads run in this process: sweep workers are spawned, not forked", n)
-        return "spawn"
-    return "fork"
-
-
-def threads_running() -> int:
-    """How many threads this process runs: the interpreter's and those native libraries started, which
-    :func:`threading.active_count` does not see (Linux's ``/proc/self/task``; elsewhere, the interpreter's)."""
-    try:
-        return len(os.listdir("/proc/self/task"))
-    except OSError:  # pragma: no cover - not Linux
-        return threading.active_count()
 
 
 @dataclass
@@ -126,7 +105,8 @@ def _start(ctx: Any, others: list[_Worker], fn: Callable[[Any], Any]) -> _Worker
     # a forked child inherits every pipe end open here: it closes all but its own (see _worker_main)
     inherited = [here] + [w.conn for w in others] if ctx.get_start_method() == "fork" else []
     # not a daemon: a point may start processes of its own (the multicore executor's workers)
-    proc = ctx.Process(target=_worker_main, args=(there, os.getpid(), inherited, fn),
+    # (under forkserver their parent is the server: they watch it, not this process)
+    proc = ctx.Process(target=_worker_main, args=(there, parent_pid_of_children(ctx.get_start_method()), inherited, fn),
                        name=f"ampsim-sweep-worker-{len(others)}", daemon=False)
     start_process(proc)
     there.close()

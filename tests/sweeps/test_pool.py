@@ -8,6 +8,8 @@ import json
 import weakref
 from pathlib import Path
 
+import pytest
+
 from ampsim.sweeps import pool
 from ampsim.sweeps.pool import THAW_EVERY, run_pool
 
@@ -111,3 +113,23 @@ def test_a_process_that_runs_other_threads_spawns_its_workers(tmp_path):
         globals()["_WHO"] = "imported"
     assert (tmp_path / "forked").read_text() == "patched"  # a copy of this process
     assert (tmp_path / "spawned").read_text() == "imported"  # a fresh interpreter that imported this module
+
+
+@pytest.mark.parametrize("method", ["spawn", "forkserver"])
+def test_the_pool_starts_its_workers_as_ampsim_mp_start_says(tmp_path, monkeypatch, method):
+    """The sweep's pool once forked (from a single thread) whatever ``AMPSIM_MP_START`` said; under forkserver its
+    workers' parent is the server, which they watch (``die_with_parent``), not this process."""
+    from multiprocessing import forkserver, resource_tracker
+
+    monkeypatch.setenv("AMPSIM_MP_START", method)
+    globals()["_WHO"] = "patched"
+    try:
+        assert pool.threads_running() == 1
+        assert [err for _, err in run_pool([str(tmp_path / method)], 1, _who)] == [None]
+    finally:
+        globals()["_WHO"] = "imported"
+        # (the fork server and the resource tracker stay children of this process, which later tests assert has
+        # none: CPython's own tests stop them so)
+        forkserver._forkserver._stop()
+        resource_tracker._resource_tracker._stop()
+    assert (tmp_path / method).read_text() == "imported"  # a fresh interpreter that imported this module

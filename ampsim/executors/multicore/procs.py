@@ -1,8 +1,9 @@
 """Process plumbing of the multicore executor: start method, worker-process setup, orderly shutdown.
 
-Start method: ``fork`` by default on Linux (a worker starts in milliseconds and inherits the model and the
-dataset without pickling), ``forkserver`` or ``spawn`` with ``AMPSIM_MP_START`` (each worker then
-receives its nodes pickled). Whatever the method, every worker:
+Start method (:func:`start_method`, the one rule for every process ampsim starts, the sweep pool's too):
+``AMPSIM_MP_START`` if set, else ``fork`` on Linux while the process runs a single thread (a worker starts in
+milliseconds and inherits the model and the dataset without pickling), else ``spawn`` (each worker then receives
+its nodes pickled). Whatever the method, every worker:
 
 * runs a single-threaded BLAS (its GEMMs are one instance's rows, and the cores belong to the workers):
   ``OPENBLAS_NUM_THREADS`` etc. are set to 1 and, for a forked child whose BLAS is already loaded, the
@@ -36,7 +37,7 @@ if TYPE_CHECKING:
     from ampsim.executors.multicore.spec import WorkerSpec
 
 __all__ = ["StopsHeld", "exit_description", "limit_blas_threads", "parent_pid_of_children", "process_state",
-           "setup_worker_process", "start_method", "start_process", "stop_processes", "worker_main"]
+           "setup_worker_process", "start_method", "start_process", "stop_processes", "threads_running", "worker_main"]
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +46,16 @@ _PR_SET_PDEATHSIG = 1
 
 
 def start_method() -> str:
-    """``AMPSIM_MP_START`` if set, else fork where available, else spawn."""
+    """How ampsim starts its child processes, the sweep pool's workers and the multicore executor's (and
+    calibration's) alike: ``AMPSIM_MP_START`` if set (fork, forkserver or spawn), else fork on Linux while this
+    process runs a single thread (fast: a worker starts in milliseconds with everything the caller loaded), else
+    spawn.
+
+    Why not fork beside other threads: the child gets a copy of every lock they held, and none of the threads
+    that would release them, nor the state of native libraries that run their own (Ray's gRPC core, after a Ray
+    sweep in the same process; a notebook kernel's; a BLAS pool where ``OPENBLAS_NUM_THREADS`` asks for more than
+    one). A child that touches one hangs or crashes; spawn costs a worker about a second of imports instead.
+    ampsim itself starts no thread in a sweep's process (its progress bar runs without tqdm's monitor thread)."""
     method = os.environ.get("AMPSIM_MP_START", "")
     if method:
         if method not in START_METHODS:
@@ -53,7 +63,22 @@ def start_method() -> str:
 
             raise ConfigError(f"AMPSIM_MP_START: must be one of {', '.join(START_METHODS)}, got {method!r}")
         return method
-    return "fork" if "fork" in mp.get_all_start_methods() else "spawn"
+    if not (sys.platform.startswith("linux") and "fork" in mp.get_all_start_methods()):
+        return "spawn"
+    n = threads_running()
+    if n > 1:
+        log.debug("%d threads run in this process: its child processes are spawned, not forked", n)
+        return "spawn"
+    return "fork"
+
+
+def threads_running() -> int:
+    """How many threads this process runs: the interpreter's and those native libraries started, which
+    :func:`threading.active_count` does not see (Linux's ``/proc/self/task``; elsewhere, the interpreter's)."""
+    try:
+        return len(os.listdir("/proc/self/task"))
+    except OSError:  # pragma: no cover - not Linux
+        return threading.active_count()
 
 
 def die_with_parent(parent_pid: int) -> None:
