@@ -302,6 +302,9 @@ def sweep(sweep_file: str | Path, out: str | Path | None = None, *, quick: bool 
     """Run a sweep file's unfinished points (resuming what an earlier run left) and return its table, one
     row per point. ``out`` defaults to ``results/sweeps/<name>`` (``results/quick/sweeps/<name>`` with
     ``quick``)."""
+    from ampsim.sweeps.pool import check_not_rerun
+
+    check_not_rerun()  # (first: a worker spawned would run the caller's unguarded script's sweep again)
     sweep_file = _path("sweep", "sweep_file", sweep_file)
     out = None if out is None else _path("sweep", "out", out, folder=True)
     quick, ray, fresh, progress = (_flag("sweep", name, v) for name, v in

@@ -23,6 +23,9 @@ for every point already handed to it. Contract:
   what a stopped task leaves half-written (a point's temporary folder) is the caller's to delete. A
   worker does not try to clean up on SIGTERM itself: a Python exception raised at an arbitrary point
   (inside a fork, a logging lock) can be swallowed or print a traceback, and the caller is faster.
+* A spawned worker runs the calling script again as it starts (Python's ``multiprocessing``): one whose sweep
+  is not under ``if __name__ == "__main__":`` would run it again there. The worker exits at once instead
+  (:func:`check_not_rerun`) and the caller raises one :class:`~ampsim.errors.ConfigError` saying so.
 * A worker that dies while running a task (killed, out of memory) fails that task with a one-line
   :class:`~ampsim.errors.RunError`; a fresh worker takes the remaining tasks.
 * After its first task (and every so many after) a worker collects its garbage and freezes what survives
@@ -35,13 +38,15 @@ from __future__ import annotations
 import gc
 import logging
 import multiprocessing as mp
+import os
 import pickle
+import sys
 from collections import deque
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from typing import Any, Callable, Iterable, Iterator
 
-from ampsim.errors import RunError
+from ampsim.errors import ConfigError, RunError
 from ampsim.executors.multicore.procs import (
     exit_description,
     parent_pid_of_children,
@@ -52,9 +57,37 @@ from ampsim.executors.multicore.procs import (
     threads_running,
 )
 
-__all__ = ["run_pool", "settle_heap", "start_method", "threads_running"]
+__all__ = ["RERAN_SCRIPT_STATUS", "check_not_rerun", "run_pool", "settle_heap", "start_method", "threads_running"]
 
 log = logging.getLogger(__name__)
+
+#: the name of every worker process of the pool (then its number)
+WORKER_NAME = "ampsim-sweep-worker-"
+
+#: the exit status of a spawned worker that ran the calling script's sweep again (:func:`check_not_rerun`)
+RERAN_SCRIPT_STATUS = 86
+
+
+def check_not_rerun() -> None:
+    """A sweep called as this process imports its parent's script, as ``spawn`` (and ``forkserver``) start a child
+    (multiprocessing's ``_inheriting``, as its own check for a process started then): the script calls its sweep
+    outside ``if __name__ == "__main__":``. A worker of the pool exits at once, printing nothing, with
+    :data:`RERAN_SCRIPT_STATUS`, which :func:`run_pool` turns into the one line :func:`_rerun_error` (each
+    worker's own error, a traceback, said every point failed: its sweep found the folder locked); in another
+    process (a child the script's own multiprocessing started) that line is raised here."""
+    me = mp.current_process()
+    if not getattr(me, "_inheriting", False):
+        return
+    if me.name.startswith(WORKER_NAME):
+        os._exit(RERAN_SCRIPT_STATUS)  # (no exception: the script's own try/except or finally would run on)
+    raise _rerun_error()
+
+
+def _rerun_error() -> ConfigError:
+    script = getattr(sys.modules.get("__main__"), "__file__", None) or "the calling script"
+    return ConfigError(f"{script}: the sweep's workers are spawned (AMPSIM_MP_START, or other threads run in this "
+                       "process), and each runs this script again, its sweep included: put the sweep under "
+                       'if __name__ == "__main__":')
 
 
 @dataclass
@@ -85,6 +118,8 @@ def run_pool(tasks: Iterable[Any], jobs: int, fn: Callable[[Any], Any],
                 if w.conn not in ready and w.proc.sentinel not in ready:
                     continue
                 task, err = w.task, _result(w)
+                if w.proc.exitcode == RERAN_SCRIPT_STATUS:  # (every worker would: the rest are stopped)
+                    raise _rerun_error()
                 w.task = None
                 if not w.proc.is_alive():  # died: replace it if there is work left
                     w.conn.close()
@@ -107,7 +142,7 @@ def _start(ctx: Any, others: list[_Worker], fn: Callable[[Any], Any]) -> _Worker
     # not a daemon: a point may start processes of its own (the multicore executor's workers)
     # (under forkserver their parent is the server: they watch it, not this process)
     proc = ctx.Process(target=_worker_main, args=(there, parent_pid_of_children(ctx.get_start_method()), inherited, fn),
-                       name=f"ampsim-sweep-worker-{len(others)}", daemon=False)
+                       name=f"{WORKER_NAME}{len(others)}", daemon=False)
     start_process(proc)
     there.close()
     return _Worker(proc, here)

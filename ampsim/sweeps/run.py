@@ -93,6 +93,7 @@ from ampsim.sweeps.folder import (
 from ampsim.sweeps.ids import in_order, ordered_keys
 from ampsim.sweeps.numerics import check_recordings_setting, compile_replay_loop
 from ampsim.sweeps.order import by_machine
+from ampsim.sweeps.pool import check_not_rerun
 from ampsim.sweeps.spec import SEED_KEY, Sweep
 from ampsim.tables import table_row, write_table
 from ampsim.wording import SWEEP_HARDWARE, reworded, wording
@@ -222,6 +223,7 @@ def run_sweep(sweep: Sweep, out: str | Path, *, jobs: int | None = None, ray: bo
     the sweep's earlier results first. Raises :class:`RunError` if any point failed (the others are kept)
     or another sweep holds the folder (see the module docstring for the lock and for interruptions).
     """
+    check_not_rerun()  # (first: a spawned worker running its caller's script again found the folder locked)
     check_jobs(jobs, ray_address)
     check_recordings_setting([p.replays for p in sweep.points])
     # a bad folder, or another's, fails in one line before any point runs (and before the folder is made)
