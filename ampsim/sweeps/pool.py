@@ -25,7 +25,8 @@ for every point already handed to it. Contract:
   (inside a fork, a logging lock) can be swallowed or print a traceback, and the caller is faster.
 * A spawned worker runs the calling script again as it starts (Python's ``multiprocessing``): one whose sweep
   is not under ``if __name__ == "__main__":`` would run it again there. The worker exits at once instead
-  (:func:`check_not_rerun`) and the caller raises one :class:`~ampsim.errors.ConfigError` saying so.
+  (:func:`check_not_rerun`, re-exported here) and the caller raises one :class:`~ampsim.errors.ConfigError`
+  saying so.
 * A worker that dies while running a task (killed, out of memory) fails that task with a one-line
   :class:`~ampsim.errors.RunError`; a fresh worker takes the remaining tasks.
 * After its first task (and every so many after) a worker collects its garbage and freezes what survives
@@ -38,18 +39,19 @@ from __future__ import annotations
 import gc
 import logging
 import multiprocessing as mp
-import os
 import pickle
-import sys
 from collections import deque
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from typing import Any, Callable, Iterable, Iterator
 
-from ampsim.errors import ConfigError, RunError
+from ampsim.errors import RunError
 from ampsim.executors.multicore.procs import (
+    RERAN_SCRIPT_STATUS,
+    check_not_rerun,
     exit_description,
     parent_pid_of_children,
+    rerun_error,
     setup_worker_process,
     start_method,
     start_process,
@@ -61,34 +63,8 @@ __all__ = ["RERAN_SCRIPT_STATUS", "check_not_rerun", "run_pool", "settle_heap", 
 
 log = logging.getLogger(__name__)
 
-#: the name of every worker process of the pool (then its number)
+#: the name of every worker process of the pool (then its number; ``ampsim-``: see :func:`check_not_rerun`)
 WORKER_NAME = "ampsim-sweep-worker-"
-
-#: the exit status of a spawned worker that ran the calling script's sweep again (:func:`check_not_rerun`)
-RERAN_SCRIPT_STATUS = 86
-
-
-def check_not_rerun() -> None:
-    """A sweep called as this process imports its parent's script, as ``spawn`` (and ``forkserver``) start a child
-    (multiprocessing's ``_inheriting``, as its own check for a process started then): the script calls its sweep
-    outside ``if __name__ == "__main__":``. A worker of the pool exits at once, printing nothing, with
-    :data:`RERAN_SCRIPT_STATUS`, which :func:`run_pool` turns into the one line :func:`_rerun_error` (each
-    worker's own error, a traceback, said every point failed: its sweep found the folder locked); in another
-    process (a child the script's own multiprocessing started) that line is raised here."""
-    me = mp.current_process()
-    if not getattr(me, "_inheriting", False):
-        return
-    if me.name.startswith(WORKER_NAME):
-        os._exit(RERAN_SCRIPT_STATUS)  # (no exception: the script's own try/except or finally would run on)
-    raise _rerun_error()
-
-
-def _rerun_error() -> ConfigError:
-    script = getattr(sys.modules.get("__main__"), "__file__", None) or "the calling script"
-    return ConfigError(f"{script}: the sweep's workers are spawned (AMPSIM_MP_START, or other threads run in this "
-                       "process), and each runs this script again, its sweep included: put the sweep under "
-                       'if __name__ == "__main__":')
-
 
 @dataclass
 class _Worker:
@@ -119,7 +95,7 @@ def run_pool(tasks: Iterable[Any], jobs: int, fn: Callable[[Any], Any],
                     continue
                 task, err = w.task, _result(w)
                 if w.proc.exitcode == RERAN_SCRIPT_STATUS:  # (every worker would: the rest are stopped)
-                    raise _rerun_error()
+                    raise rerun_error()
                 w.task = None
                 if not w.proc.is_alive():  # died: replace it if there is work left
                     w.conn.close()

@@ -41,7 +41,7 @@ from typing import Any, Callable, Iterable, Iterator
 
 from ampsim.errors import RunError
 from ampsim.executors.multicore import protocol as P
-from ampsim.executors.multicore.procs import exit_description, process_state
+from ampsim.executors.multicore.procs import RERAN_SCRIPT_STATUS, exit_description, process_state, rerun_error
 from ampsim.executors.multicore.replicas import ControllerSync
 from ampsim.executors.multicore.transport import Channel, ChannelClosed, watch
 from ampsim.ir.message import Instance
@@ -293,6 +293,8 @@ class Controller:
         if p.exitcode == 0:
             w = next(self._others_dead(w), w)
             p = self.procs[w]
+        if p.exitcode == RERAN_SCRIPT_STATUS:  # (spawned, it found itself running the caller's script again)
+            raise rerun_error()
         try:
             for frame in self.channels[w].recv():
                 for item in frame:

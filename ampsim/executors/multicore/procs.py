@@ -36,8 +36,9 @@ from ampsim.blas import limit_blas_threads  # noqa: F401 - workers call it; re-e
 if TYPE_CHECKING:
     from ampsim.executors.multicore.spec import WorkerSpec
 
-__all__ = ["StopsHeld", "exit_description", "limit_blas_threads", "parent_pid_of_children", "process_state",
-           "setup_worker_process", "start_method", "start_process", "stop_processes", "threads_running", "worker_main"]
+__all__ = ["RERAN_SCRIPT_STATUS", "StopsHeld", "check_not_rerun", "exit_description", "limit_blas_threads",
+           "parent_pid_of_children", "process_state", "rerun_error", "setup_worker_process", "start_method",
+           "start_process", "stop_processes", "threads_running", "worker_main"]
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +80,35 @@ def threads_running() -> int:
         return len(os.listdir("/proc/self/task"))
     except OSError:  # pragma: no cover - not Linux
         return threading.active_count()
+
+
+#: the exit status of an ampsim worker process that found itself, spawned, running its parent's script's work again
+#: (:func:`check_not_rerun`): the process that started it raises :func:`rerun_error` for it
+RERAN_SCRIPT_STATUS = 86
+
+
+def check_not_rerun() -> None:
+    """Called before ampsim starts processes or a sweep: is this process, spawned (or forkserver's), still importing
+    its parent's script (multiprocessing's ``_inheriting``, as its own check of a start then)? Then the script runs
+    its work outside ``if __name__ == "__main__":``, and every worker would run it again. One of ampsim's workers
+    (named ``ampsim-...``) exits at once, printing nothing (each printed multiprocessing's traceback, or its own
+    sweep's, which found the folder locked), and its parent raises the one line; another process raises it here."""
+    me = mp.current_process()
+    if not getattr(me, "_inheriting", False):
+        return
+    if me.name.startswith("ampsim-"):
+        os._exit(RERAN_SCRIPT_STATUS)  # (no exception: the script's own try/except or finally would run on)
+    raise rerun_error()
+
+
+def rerun_error() -> Exception:
+    """The one line for an unguarded script whose spawned workers ran it again (:func:`check_not_rerun`)."""
+    from ampsim.errors import ConfigError
+
+    script = getattr(sys.modules.get("__main__"), "__file__", None) or "the calling script"
+    return ConfigError(f"{script}: ampsim's worker processes are spawned (AMPSIM_MP_START, or other threads run in "
+                       "this process) and each runs this script again as it starts: put what the script runs under "
+                       'if __name__ == "__main__":')
 
 
 def die_with_parent(parent_pid: int) -> None:
@@ -138,6 +168,7 @@ def start_process(p: mp.Process) -> None:
     SIGSTOPped worker, which outlived the killed process."""
     import threading
 
+    check_not_rerun()
     if threading.current_thread() is threading.main_thread():
         _start_blocked(p)
     else:
