@@ -64,3 +64,44 @@ def test_library_code_logs_and_never_prints():
     hits = {_rel(p): found for p in _modules()
             if _rel(p) not in allowed and (found := terminal_writes(p.read_text()))}
     assert not hits, hits
+
+
+# -- specs are frozen dataclasses -------------------------------------------------------------------------------
+
+#: the modules whose dataclasses are all specs (what a run is configured with, read and never changed)
+SPEC_MODULES = ("config.py", "sections.py", "spec.py", "figspec.py", "schemas/")
+SPEC_NAMES = ("Spec", "Config", "Plan", "Section")
+
+
+def mutable_specs(source: str, all_specs: bool = False) -> list[str]:
+    """The dataclasses in ``source`` that are specs (a name ending in Spec, Config, Plan or Section; any, with
+    ``all_specs``) and not frozen."""
+    hits = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ClassDef) and (all_specs or node.name.endswith(SPEC_NAMES)):
+            for deco in node.decorator_list:
+                call = deco if isinstance(deco, ast.Call) else None
+                name = ast.unparse(call.func if call else deco)
+                frozen = call is not None and any(
+                    k.arg == "frozen" and isinstance(k.value, ast.Constant) and k.value.value is True
+                    for k in call.keywords)
+                if name.split(".")[-1] == "dataclass" and not frozen:
+                    hits.append(node.name)
+    return hits
+
+
+def test_the_checker_sees_a_mutable_spec():
+    snippet = ("@dataclass\nclass ASpec:\n    x: int\n\n@dataclasses.dataclass(slots=True)\nclass BConfig:\n"
+               "    y: int\n\n@dataclass(frozen=True)\nclass CPlan:\n    z: int\n\n@dataclass\nclass Row:\n"
+               "    w: int\n")
+    assert mutable_specs(snippet) == ["ASpec", "BConfig"]
+    assert mutable_specs(snippet, all_specs=True) == ["ASpec", "BConfig", "Row"]
+
+
+def test_specs_are_frozen_dataclasses():
+    # a spec is shared (by a sweep's points, an executor and its workers, a cache keyed by its hash): one
+    # changed in place changes it for all of them, and breaks the hash a frozen one keeps
+    hits = {_rel(p): found for p in _modules()
+            if (found := mutable_specs(p.read_text(), all_specs=_rel(p).removeprefix("ampsim/").startswith(
+                SPEC_MODULES) or p.name in SPEC_MODULES))}
+    assert not hits, hits

@@ -224,7 +224,7 @@ def worker_main(spec: WorkerSpec) -> None:
 
     for ch in spec.close_fds:
         ch.close()
-    spec.close_fds = []
+    spec.close_fds.clear()  # (the list, not the field: the spec is frozen)
     Worker(spec).run()
 
 

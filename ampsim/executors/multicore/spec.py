@@ -17,9 +17,10 @@ from ampsim.ir.node import Node
 __all__ = ["WorkerSpec", "route_table"]
 
 
-@dataclass
+@dataclass(frozen=True)
 class WorkerSpec:
-    """Everything a worker needs; inherited through fork or pickled for forkserver/spawn."""
+    """Everything a worker needs; inherited through fork or pickled for forkserver/spawn. Frozen: the
+    controller builds one per worker and the worker only reads it."""
 
     index: int
     names: list[str]  # every node of the graph, by id
