@@ -25,7 +25,7 @@ def test_every_kernel_function_is_cached_under_one_stamp_of_all_the_kernel_sourc
     names = sorted(Path(p).name for p in jitcache.KERNEL_SOURCES)
     assert {"jitkernel.py", "jitstate.py", "jitlinks.py", "jitpackets.py", "jitqueue.py", "jitrungs.py"} <= set(names)
     assert not {"jitreplay.py", "jitcache.py"} & set(names)  # they compile nothing: an edit recompiles nothing
-    # numba freezes a constant the kernel imports (packets._RESIDUE_BYTES): its module is stamped too
+    # numba freezes a constant the kernel imports (packets.RESIDUE_BYTES): its module is stamped too
     assert [Path(p).name for p in jitcache.KERNEL_IMPORTS] == ["packets.py"]
 
 

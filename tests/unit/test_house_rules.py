@@ -1,5 +1,6 @@
 """The house rules that a reading of the code can check (the layers, line counts and ``__all__`` lists are
-tests/unit/test_layers.py's): library code logs and never prints.
+tests/unit/test_layers.py's): library code logs and never prints; specs are frozen dataclasses; executors
+touch no other module's private state.
 
 Each rule is read from the syntax tree of every module under ``ampsim/``, so a new module is covered the day it
 is written, and each checker is shown to catch a violation on a snippet (a checker that sees nothing passes
@@ -105,3 +106,106 @@ def test_specs_are_frozen_dataclasses():
             if (found := mutable_specs(p.read_text(), all_specs=_rel(p).removeprefix("ampsim/").startswith(
                 SPEC_MODULES) or p.name in SPEC_MODULES))}
     assert not hits, hits
+
+
+# -- executors touch no other module's private state ------------------------------------------------------------
+
+#: the private names an executor module may reach on objects it does not own, each for a reason
+#: (module, name): why
+PRIVATE_ALLOWED = {
+    ("*", "_exit"): "os._exit: public, documented, underscore and all",
+    ("executors/multicore/procs.py", "_forkserver"): "multiprocessing: the fork server has no public handle",
+    ("executors/multicore/procs.py", "_forkserver_pid"): "multiprocessing: as _forkserver",
+    ("executors/multicore/procs.py", "_forkserver_alive_fd"): "multiprocessing: as _forkserver",
+    ("executors/multicore/procs.py", "_inheriting"): "multiprocessing: how a spawned child knows it is one",
+    ("executors/multicore/procs.py", "_start_method"): "multiprocessing: a Process's start method",
+    ("executors/sim/jitcache.py", "_locator_classes"): "numba: its cache locators have no public registry",
+    ("executors/sim/jitcache.py", "_CacheImpl"): "numba < 0.59's name of CacheImpl",
+    ("executors/sim/contention.py", "_ampsim_contention"): "ampsim's own attribute, kept on a simpy Environment",
+    # the compiled kernel is one program split over the jit*.py files (400 lines a module): its helpers are
+    # private to the kernel, not to the file that holds them
+    ("executors/sim/jitqueue.py", "_alloc"): "the kernel's own helper (jitrungs.py)",
+    ("executors/sim/jitqueue.py", "_free"): "the kernel's own helper (jitrungs.py)",
+    ("executors/sim/jitqueue.py", "_npush"): "the kernel's own helper (jitrungs.py)",
+    ("executors/sim/jitqueue.py", "_nsift"): "the kernel's own helper (jitrungs.py)",
+    ("executors/sim/jitqueue.py", "_pooled"): "the kernel's own helper (jitrungs.py)",
+    ("executors/sim/jitqueue.py", "_refill"): "the kernel's own helper (jitrungs.py)",
+    ("executors/sim/jitqueue.py", "_retop"): "the kernel's own helper (jitrungs.py)",
+    ("executors/sim/jitqueue.py", "_split"): "the kernel's own helper (jitrungs.py)",
+}
+
+
+def _private(name: str) -> bool:
+    return name.startswith("_") and not (name.startswith("__") and name.endswith("__"))
+
+
+def foreign_private_names(source: str) -> list[str]:
+    """The private names ``source`` reaches that another module owns: ``from module import _x``, and ``obj._x``
+    (or ``getattr(obj, "_x")``) on anything but ``self``/``cls`` where this module defines no ``_x`` of its
+    own (an instance attribute it assigns through ``self``, a class attribute, a ``__slots__`` entry)."""
+    tree = ast.parse(source)
+    own = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store) and \
+                isinstance(node.value, ast.Name) and node.value.id in ("self", "cls"):
+            own.add(node.attr)
+        elif isinstance(node, ast.ClassDef):
+            for stmt in node.body:
+                targets = stmt.targets if isinstance(stmt, ast.Assign) else \
+                    [stmt.target] if isinstance(stmt, ast.AnnAssign) else []
+                own |= {t.id for t in targets if isinstance(t, ast.Name)}
+                own |= {d.name for d in [stmt] if isinstance(d, (ast.FunctionDef, ast.AsyncFunctionDef))}
+                if any(isinstance(t, ast.Name) and t.id == "__slots__" for t in targets):
+                    own |= {c.value for c in ast.walk(stmt.value) if isinstance(c, ast.Constant)
+                            and isinstance(c.value, str)}
+    hits = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").startswith("ampsim"):
+            hits += [f"line {node.lineno}: {a.name} from {node.module}" for a in node.names if _private(a.name)]
+        elif isinstance(node, ast.Attribute) and _private(node.attr) and node.attr not in own and \
+                ast.unparse(node.value) not in ("self", "cls"):
+            hits.append(f"line {node.lineno}: {ast.unparse(node)}")
+        elif isinstance(node, ast.Call) and ast.unparse(node.func) in ("getattr", "setattr", "hasattr") and \
+                len(node.args) >= 2 and isinstance(node.args[1], ast.Constant) and \
+                isinstance(node.args[1].value, str) and _private(node.args[1].value) and \
+                node.args[1].value not in own and ast.unparse(node.args[0]) not in ("self", "cls"):
+            hits.append(f"line {node.lineno}: {ast.unparse(node.func)}({ast.unparse(node.args[0])}, "
+                        f"{node.args[1].value!r})")
+    return hits
+
+
+def _name_of(hit: str) -> str:
+    # "line 3: _x from ampsim.m" / "line 3: obj._x" / "line 3: getattr(obj, '_x')"
+    text = hit.split(": ", 1)[1]
+    if " from " in text:
+        return text.split(" from ")[0]
+    if text.endswith("')"):
+        return text.rsplit("'", 2)[1]
+    return text.rsplit(".", 1)[1]
+
+
+def test_the_checker_sees_another_modules_private_state():
+    snippet = ("from ampsim.ir.node import _Pending, Node\nclass Mine:\n    __slots__ = ('_held',)\n"
+               "    _kind = 1\n    def f(self, node, other):\n        self._mine = node._cache\n"
+               "        other._mine, other._held, other._kind = 1, 2, 3\n        return getattr(node, '_stash')\n")
+    assert foreign_private_names(snippet) == [
+        "line 1: _Pending from ampsim.ir.node", "line 6: node._cache", "line 8: getattr(node, '_stash')"]
+    assert [_name_of(h) for h in foreign_private_names(snippet)] == ["_Pending", "_cache", "_stash"]
+
+
+def test_executors_touch_no_other_modules_private_state():
+    # an executor that reaches into a node, a sibling module or a library's private names breaks when their
+    # owner changes them, and the owner cannot see it does: each goes through a public name, or is listed above
+    hits, used = {}, set()
+    for path in sorted((PKG / "executors").rglob("*.py")):
+        me = path.relative_to(PKG).as_posix()
+        found = []
+        for hit in foreign_private_names(path.read_text()):
+            allowed = {(me, _name_of(hit)), ("*", _name_of(hit))} & PRIVATE_ALLOWED.keys()
+            used |= allowed
+            if not allowed:
+                found.append(hit)
+        if found:
+            hits[me] = found
+    assert not hits, hits
+    assert used == PRIVATE_ALLOWED.keys(), f"allowed, and used no more: {PRIVATE_ALLOWED.keys() - used}"

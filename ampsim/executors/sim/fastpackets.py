@@ -40,7 +40,7 @@ from __future__ import annotations
 
 from heapq import heappush
 
-from ampsim.executors.sim.packets import _RESIDUE_BYTES
+from ampsim.executors.sim.packets import RESIDUE_BYTES
 
 __all__ = ["FastPackets", "PHEAD", "PDONE"]
 
@@ -100,7 +100,7 @@ class FastPackets:
             self.flows[k][2][i] = now
             self.nbytes[c] += self.wire[k]
             return self._settle(k, i, now, o)
-        due = self.due[c] + _RESIDUE_BYTES  # SharedLink._complete: judged before the fluid update
+        due = self.due[c] + RESIDUE_BYTES  # SharedLink._complete: judged before the fluid update
         served = [k for k, v in left.items() if v <= due]
         t = self.t[c]
         bandwidth = self.bandwidth_bytes_per_s[c]

@@ -48,7 +48,7 @@ log = logging.getLogger(__name__)
 KERNEL_SOURCES: tuple[str, ...] = tuple(sorted(
     str(p) for p in Path(__file__).resolve().parent.glob("jit*.py")
     if re.search(r"^@jitted", p.read_text(encoding="utf-8"), re.MULTILINE)))  # a function decorated as kernel
-#: the package's other modules the kernel's files import names from (``packets._RESIDUE_BYTES``): numba freezes
+#: the package's other modules the kernel's files import names from (``packets.RESIDUE_BYTES``): numba freezes
 #: such a value into the compiled code, so their content is part of the stamp too (an edit to packets.py alone
 #: kept the old constant in the cached kernel, and the replay no longer equalled the full run)
 _PACKAGE = Path(__file__).resolve().parents[2]

@@ -47,7 +47,7 @@ from __future__ import annotations
 import numpy as np
 
 from ampsim.executors.sim.jitstate import ARRIVE, ONLINK, ORDER, PTOP, hpush, jitted_inline
-from ampsim.executors.sim.packets import _RESIDUE_BYTES
+from ampsim.executors.sim.packets import RESIDUE_BYTES
 
 __all__ = ["BOUND_O", "COUNT", "PHEAD", "event", "pool_need", "send"]
 
@@ -203,7 +203,7 @@ def event(pk, rt, route, wire, Q, K, code, c, x, now):
         link_bytes[c] += wire[smsg[k]]
         settle(pk, rt, route, Q, K, smsg[k], shop[k], now)
         return
-    due = LF[c, DUE] + _RESIDUE_BYTES  # SharedLink._complete: judged before the fluid update
+    due = LF[c, DUE] + RESIDUE_BYTES  # SharedLink._complete: judged before the fluid update
     # one pass: the served (those within ``due``) listed in the region's order and dropped from it, the others
     # advanced (SharedLink._advance: every message's share, the served ones' going unused) and kept in order,
     # and the fewest bytes the kept have left

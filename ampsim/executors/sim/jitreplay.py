@@ -41,18 +41,18 @@ from ampsim.executors.sim.jitarrays import (
 from ampsim.gcpause import gc_paused
 from ampsim.ir.param import ParamNode
 
-__all__ = ["JitReplay"]
+__all__ = ["JitReplay", "load_kernel"]
 
 NO_REPORT = 1 << 62
 log = logging.getLogger(__name__)
-#: the compiled kernel's modules, imported on first use (:func:`_load_kernel`): importing numba takes about
+#: the compiled kernel's modules, imported on first use (:func:`load_kernel`): importing numba takes about
 #: a second, which every process that only imports the simulator (the CLI, a sweep's parent) would pay
 jk: ModuleType | None = None
 js: ModuleType | None = None
 jc: ModuleType | None = None
 
 
-def _load_kernel() -> bool:
+def load_kernel() -> bool:
     """Import the kernel (once); False where numba is missing (the Python loop runs)."""
     global jk, js, jc
     if jk is None:
@@ -88,7 +88,7 @@ class JitReplay(FastReplay):
 
     def loop(self) -> None:
         if not (self.compiled and self.sync is None  # (replicas that synchronize: the Python loop, fastsync)
-                and counters_are_ints(self.ex.chips) and _load_kernel()):
+                and counters_are_ints(self.ex.chips) and load_kernel()):
             super().loop()
             return
         with gc_paused():

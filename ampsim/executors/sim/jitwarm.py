@@ -19,7 +19,7 @@ import os
 import numpy as np
 
 from ampsim.executors.sim.executor import SimExecutor
-from ampsim.executors.sim.jitreplay import JitReplay, _load_kernel
+from ampsim.executors.sim.jitreplay import JitReplay, load_kernel
 from ampsim.hardware.parse import system_from_dict
 from ampsim.ir.message import Instance
 from ampsim.models.mlp import build_mlp
@@ -34,7 +34,7 @@ def compile_kernel() -> bool:
     it (numba is not installed, ``AMPSIM_COMPILED=0``). Run it in a process of its own (a sweep's parent
     forks one): it sets the process's recordings to memory only (``AMPSIM_RECORDINGS=off``: its instances'
     recording is of use to no one) and its replay's first event stores to their smallest."""
-    if not (JitReplay.compiled and _load_kernel()):
+    if not (JitReplay.compiled and load_kernel()):
         return False
     os.environ["AMPSIM_RECORDINGS"] = "off"
     # no room to start with: the stores grow (js.grown_stores, _pool_grown), compiled from Python as in a replay

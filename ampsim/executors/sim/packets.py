@@ -32,10 +32,10 @@ from typing import Callable
 
 import simpy
 
-__all__ = ["SharedLink", "PacketRoute"]
+__all__ = ["SharedLink", "PacketRoute", "RESIDUE_BYTES"]
 
 #: bytes left below which a message counts as served (float residue of the fluid shares)
-_RESIDUE_BYTES = 1e-6
+RESIDUE_BYTES = 1e-6
 
 
 class SharedLink:
@@ -89,7 +89,7 @@ class SharedLink:
         # has joined or left since). Judged before the fluid update, not by what is left after it: late in a
         # run a residue of a few bytes can take less than the float resolution of the clock to cross, so a
         # completion rescheduled for it would come up at the same time, again and again
-        due = self.due + _RESIDUE_BYTES
+        due = self.due + RESIDUE_BYTES
         served = [mid for mid, left in self.left.items() if left <= due]
         self._advance()
         callbacks = []
