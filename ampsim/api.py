@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, ParamSpec, S
 
 from ampsim import planning
 from ampsim.blame import blaming
-from ampsim.config import Config, check_no_nul, check_writable, checked, load_config, marked_read, parse_override
+from ampsim.config import Config, check_no_nul, checked, load_config, marked_read, parse_override
 from ampsim.errors import ConfigError, DataError
 from ampsim.executors import Executor
 from ampsim.executors import make_executor as _make_executor
@@ -42,7 +42,7 @@ from ampsim.results import finished_note
 from ampsim.runfiles import CONFIG, METRICS, SUMMARY, SWEEP_INFO, holds_finished_run
 from ampsim.runread import check_config_of_run, read_metrics, read_summary
 from ampsim.tables import TABLE, read_table
-from ampsim.tomltext import as_toml
+from ampsim.tomltext import as_toml, check_writable
 from ampsim.training import train_experiment
 from ampsim.wording import API, worded
 

@@ -66,7 +66,8 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from ampsim.api import train
-    from ampsim.config import check_writable, load_config, parse_override
+    from ampsim.config import load_config, parse_override
+    from ampsim.tomltext import check_writable
 
     overrides: list = [parse_override(o) for o in args.overrides]  # (errors name --set, not the API's argument)
     chosen = [v for k, v in overrides if k == "executor.kind"]  # by --set: the last one counts, as in the config

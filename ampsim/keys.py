@@ -2,9 +2,9 @@
 
 Experiment keys come from the dataclasses that validate them: the fixed sections
 (:data:`ampsim.sections.FIXED_SECTIONS`) and each registered task's ``[data]`` and ``[model]``
-(:data:`ampsim.config.TASK_SCHEMAS`, filled by importing :mod:`ampsim.models`), with the type, default,
+(:data:`ampsim.schemas.TASK_SCHEMAS`, filled by importing :mod:`ampsim.models`), with the type, default,
 bounds or choices and help line of every field. Hardware keys come from the hardware reader's key lists
-(:mod:`ampsim.hardware.spec`: ``_SYSTEM_KEYS``, ``_CHIP_KEYS``, ``_LINK_KEYS`` and the fields of
+(:mod:`ampsim.hardware.spec`: ``SYSTEM_KEYS``, ``CHIP_KEYS``, ``LINK_KEYS`` and the fields of
 :class:`~ampsim.hardware.spec.LinkSpec`, :data:`TOPOLOGY_PARAMS`);
 their defaults and lower bounds are read off the reader itself (:func:`ampsim.hardware.parse.system_from_dict`
 on a minimal file, then on one bad value per key), their units off their names, and their one-line
@@ -29,17 +29,17 @@ from pathlib import Path
 from typing import Any
 
 import ampsim.models
-from ampsim.config import FIXED_SECTIONS, TASK_SCHEMAS, field_default
+from ampsim.config import field_default
 from ampsim.errors import ConfigError
 from ampsim.fieldspec import read_with
 from ampsim.files import read_text
 from ampsim.hardware.parse import TOPOLOGY_MIN_N, TOPOLOGY_MIN_SIZE, system_from_dict
 from ampsim.hardware.spec import (
-    _CHIP_KEYS,
-    _HOST_KEYS,
-    _LINK_KEYS,
-    _SYSTEM_KEYS,
+    CHIP_KEYS,
+    HOST_KEYS,
+    LINK_KEYS,
     SWITCHING_MODES,
+    SYSTEM_KEYS,
     TOPOLOGY_PARAMS,
     ChipSpec,
     HostSpec,
@@ -48,6 +48,8 @@ from ampsim.hardware.spec import (
 )
 from ampsim.outputs import check_output_file
 from ampsim.results import atomic_write
+from ampsim.schemas import TASK_SCHEMAS
+from ampsim.sections import FIXED_SECTIONS
 
 log = logging.getLogger(__name__)
 
@@ -151,13 +153,13 @@ _TYPE_WORDS = {bool: "boolean", int: "integer", float: "number", str: "string", 
 
 def _link_keys() -> list[str]:
     """The ``[link]`` keys: those an override may change too, then the link spec's other fields."""
-    return list(dict.fromkeys([*_LINK_KEYS, *(f.name for f in dataclasses.fields(LinkSpec))]))
+    return list(dict.fromkeys([*LINK_KEYS, *(f.name for f in dataclasses.fields(LinkSpec))]))
 
 
 def hardware_keys() -> list[str]:
     """Every key of a hardware file as ``section.key``, in the reader's order."""
-    return ([f"system.{k}" for k in _SYSTEM_KEYS] + [f"chip.{k}" for k in _CHIP_KEYS]
-            + [f"link.{k}" for k in _link_keys()] + [f"host.{k}" for k in _HOST_KEYS]
+    return ([f"system.{k}" for k in SYSTEM_KEYS] + [f"chip.{k}" for k in CHIP_KEYS]
+            + [f"link.{k}" for k in _link_keys()] + [f"host.{k}" for k in HOST_KEYS]
             + ["topology.kind", "chip_override.chips", "link_override.between"])
 
 
@@ -341,8 +343,8 @@ _SIGN = {">=": "≥", ">": ">", "<=": "≤", "<": "<"}
 def _hardware_table() -> list[str]:
     base = system_from_dict(_MINIMAL, "keys")
     rows = [_row("key", "unit", "default", "allowed", "what"), "|---|---|---|---|---|"]
-    specs = (("system", _SYSTEM_KEYS, SystemSpec, base), ("chip", _CHIP_KEYS, ChipSpec, base.chip_default),
-             ("link", _link_keys(), LinkSpec, base.link), ("host", _HOST_KEYS, HostSpec, base.host))
+    specs = (("system", SYSTEM_KEYS, SystemSpec, base), ("chip", CHIP_KEYS, ChipSpec, base.chip_default),
+             ("link", _link_keys(), LinkSpec, base.link), ("host", HOST_KEYS, HostSpec, base.host))
     for section, keys, cls, built in specs:
         hints = typing.get_type_hints(cls)
         for key in keys:
@@ -359,7 +361,7 @@ def _hardware_table() -> list[str]:
     return rows + [_row("`topology.kind`", "", "required", kinds, _help("topology.kind")),
                    _row("`chip_override.chips`", "", "", "array of chip indices", _help("chip_override.chips")),
                    _row("`link_override.between`", "", "", "[a, b]", _help("link_override.between")),
-                   _row("`link_override.*`", "", "", ", ".join(f"`{k}`" for k in _LINK_KEYS),
+                   _row("`link_override.*`", "", "", ", ".join(f"`{k}`" for k in LINK_KEYS),
                         "what the override changes; the rest stays the `[link]` table's (a fat tree's link takes the "
                         "bandwidth given, not scaled by the chips below it)")]
 

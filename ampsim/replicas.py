@@ -41,7 +41,8 @@ from ampsim.models.base import Model
 from ampsim.patterns import first_matches
 
 __all__ = ["ReplicaSpec", "Replicated", "replicate", "replica_spec", "copy_name", "copy_names", "MAX_COPIES",
-           "MAX_CONNECTIONS", "check_collective", "check_copies_fit", "odd_copies", "no_host_cores"]
+           "MAX_CONNECTIONS", "check_collective", "check_copies_fit", "odd_copies", "no_host_cores",
+           "node_copies"]
 
 #: more copies of one node (groups x node copies) than this is a typo, not a machine
 MAX_COPIES = 1 << 16

@@ -14,9 +14,10 @@ import dataclasses
 import logging
 
 from ampsim.blame import override_of
-from ampsim.config import WATCHDOG_S, Config, field_default
+from ampsim.config import Config, field_default
 from ampsim.fieldspec import unread_keys
 from ampsim.hardware.spec import SystemSpec
+from ampsim.sections import WATCHDOG_S
 
 __all__ = ["warn_unread", "warn_unread_host", "warn_unread_roofline", "warn_unread_switching", "warn_unused_sync"]
 

@@ -28,12 +28,12 @@ from hypothesis import strategies as st
 
 from ampsim.cli import main
 from ampsim.hardware.spec import (
-    _CHIP_KEYS,
-    _COMPUTE_COST_KEYS,
-    _HOST_KEYS,
-    _LINK_KEYS,
-    _LINK_ONLY_KEYS,
-    _SYSTEM_KEYS,
+    CHIP_KEYS,
+    COMPUTE_COST_KEYS,
+    HOST_KEYS,
+    LINK_KEYS,
+    LINK_ONLY_KEYS,
+    SYSTEM_KEYS,
     TOPOLOGY_PARAMS,
 )
 from ampsim.schemas import TASK_SCHEMAS
@@ -207,7 +207,7 @@ def test_an_experiment_with_several_fields_changed_is_run_or_refused_in_one_line
 
 
 #: the keys of a hardware file's tables (a topology's: those of its kind)
-HARDWARE_KEYS = {"system": _SYSTEM_KEYS, "chip": _CHIP_KEYS, "link": _LINK_KEYS + _LINK_ONLY_KEYS, "host": _HOST_KEYS,
+HARDWARE_KEYS = {"system": SYSTEM_KEYS, "chip": CHIP_KEYS, "link": LINK_KEYS + LINK_ONLY_KEYS, "host": HOST_KEYS,
                  "topology": ("kind", "n")}
 
 
@@ -248,13 +248,13 @@ def test_a_topology_of_each_kind_with_a_parameter_wrong_is_described_or_refused_
 
 
 #: the tables of a [[chip_override]], a [[link_override]] and a compute_table row
-_OVERRIDES = {"chip_override": ("chips",) + _CHIP_KEYS, "link_override": ("between",) + _LINK_KEYS}
+_OVERRIDES = {"chip_override": ("chips",) + CHIP_KEYS, "link_override": ("between",) + LINK_KEYS}
 _ROW = {"flops": 1.0, "bytes": 1.0, "kernels": 1.0, "seconds": 1e-6, "label": "a"}
 
 
 @FUZZ
 @given(st.sampled_from([(t, k) for t, keys in _OVERRIDES.items() for k in keys]
-                       + [("compute_table", k) for k in _COMPUTE_COST_KEYS]),
+                       + [("compute_table", k) for k in COMPUTE_COST_KEYS]),
        wrong | st.sampled_from([[0, 2**53], ["switch0", 1], ["switch99", 0], [0, 1, 2], [0, 0], [0.0, 1.0]]))
 def test_an_override_or_compute_table_row_with_a_field_wrong_is_described_or_refused_in_one_line(work, field, value):
     raw, (table, key) = _hardware("hetero_straggler"), field

@@ -54,9 +54,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
     """Measure and simulate every configuration; print the table and where the files went."""
     from ampsim.calibration.compare import default_folder, run_compare
     from ampsim.calibration.report import COMPARE_PLOT, COMPARE_TABLE, format_table
-    from ampsim.config import check_writable, load_config, parse_override
+    from ampsim.config import load_config, parse_override
     from ampsim.errors import ConfigError
     from ampsim.outputs import check_output_dir
+    from ampsim.tomltext import check_writable
 
     if not 1 <= args.repeat <= MAX_REPEAT:  # (10**8 repeats started measuring, for ever)
         raise ConfigError(f"--repeat: must be 1..{MAX_REPEAT}, got {args.repeat}")

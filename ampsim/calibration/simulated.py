@@ -46,8 +46,8 @@ def simulated_plan(cfg: Config, placement: Mapping[str, int], system, hw_path: P
     placement as an explicit map), so ``ampsim train`` of it repeats the run."""
     import dataclasses
 
-    from ampsim.config import PlacementSection
     from ampsim.planning import plan
+    from ampsim.sections import PlacementSection
 
     topology = system.to_dict()["topology"]  # the resized one: n chips, fully connected or on one switch
     # (executor.workers, the configuration's on the multicore side, is the sim executor's to ignore: the machine's

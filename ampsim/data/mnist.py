@@ -19,7 +19,7 @@ from ampsim import files
 from ampsim.data import memo, store
 from ampsim.errors import DataError
 
-__all__ = ["count_mnist", "load_mnist", "read_idx"]
+__all__ = ["count_mnist", "load_mnist", "read_idx", "IMAGE_SIDE", "N_CLASSES"]
 
 log = logging.getLogger(__name__)
 

@@ -32,7 +32,8 @@ from ampsim.ir.node import Report
 from ampsim.models.base import Task
 from ampsim.placement import nodes_by_chip
 
-__all__ = ["Executor", "ExecutorBase", "ExecutorPlan", "RunFolder", "check_placement", "guarded"]
+__all__ = ["Executor", "ExecutorBase", "ExecutorPlan", "RunFolder", "check_placement", "checked_instances",
+           "guarded"]
 
 
 class ExecutorPlan(Protocol):

@@ -8,7 +8,7 @@ from typing import Any
 import networkx as nx
 
 from ampsim.hardware.properties import bisection_bandwidth_bytes_per_s, bisection_is_exact, system_diameter_hops
-from ampsim.hardware.spec import _OPTIONAL_ZERO_CHIP_KEYS, ChipSpec, SystemSpec
+from ampsim.hardware.spec import OPTIONAL_ZERO_CHIP_KEYS, ChipSpec, SystemSpec
 
 __all__ = ["describe", "format_info"]
 
@@ -71,7 +71,7 @@ def describe(system: SystemSpec, graph: nx.Graph) -> dict[str, Any]:
         "chip.overhead_s": system.chip_default.overhead_s,
         # units that serve the chip's queue at once, where more than one (each at 1/units of the chip's rates)
         **({"chip.compute_units": system.chip_default.compute_units} if system.chip_default.compute_units > 1 else {}),
-        **{f"chip.{k}": getattr(system.chip_default, k) for k in _OPTIONAL_ZERO_CHIP_KEYS
+        **{f"chip.{k}": getattr(system.chip_default, k) for k in OPTIONAL_ZERO_CHIP_KEYS
            if getattr(system.chip_default, k)},
         # its size only: the rows themselves are in the file, with their labels
         **({"chip.compute_table_rows": len(system.chip_default.compute_table)}

@@ -22,19 +22,19 @@ from ampsim.fieldspec import other_kind, type_name
 from ampsim.files import read_toml
 from ampsim.hardware._fields import MAX_FACTOR, REQUIRED, FieldReader
 from ampsim.hardware.spec import (
-    _CHIP_KEYS,
-    _COMPUTE_COST_KEYS,
-    _HOST_KEYS,
-    _LINK_KEYS,
-    _LINK_ONLY_KEYS,
-    _OPTIONAL_ZERO_CHIP_KEYS,
-    _SECTIONS,
-    _SWITCH_RE,
-    _SYSTEM_KEYS,
+    CHIP_KEYS,
+    COMPUTE_COST_KEYS,
+    HARDWARE_SECTIONS,
+    HOST_KEYS,
+    LINK_KEYS,
+    LINK_ONLY_KEYS,
     MAX_CHIPS,
     MAX_COMPUTE_UNITS,
     MAX_LINKS,
+    OPTIONAL_ZERO_CHIP_KEYS,
+    SWITCH_RE,
     SWITCHING_MODES,
+    SYSTEM_KEYS,
     TOPOLOGY_PARAMS,
     ChipSpec,
     ComputeCost,
@@ -136,9 +136,9 @@ def system_from_dict(d: Mapping[str, Any], source_name: str) -> SystemSpec:
     ``source_name`` (usually the file path) prefixes every error message.
     """
     v = _Validator(source_name)
-    v.check_keys(d, "", _SECTIONS, other_kind(d, "system"))  # (an experiment or sweep file named as the machine)
+    v.check_keys(d, "", HARDWARE_SECTIONS, other_kind(d, "system"))  # (an experiment or sweep file named as hardware)
     sysd = v.table(d, "system")
-    v.check_keys(sysd, "system", _SYSTEM_KEYS)
+    v.check_keys(sysd, "system", SYSTEM_KEYS)
     name = v.string(sysd, "system", "name")
     description = v.string(sysd, "system", "description", default="", allow_empty=True)
     source = v.string(sysd, "system", "source")
@@ -148,10 +148,10 @@ def system_from_dict(d: Mapping[str, Any], source_name: str) -> SystemSpec:
         v.fail("system.switching", f"must be one of {', '.join(SWITCHING_MODES)}, got {switching!r}")
 
     chipd = v.table(d, "chip")
-    v.check_keys(chipd, "chip", _CHIP_KEYS)
+    v.check_keys(chipd, "chip", CHIP_KEYS)
     chip_default = v.chip(chipd, "chip", None)
     linkd = v.table(d, "link")
-    v.check_keys(linkd, "link", _LINK_KEYS + _LINK_ONLY_KEYS)
+    v.check_keys(linkd, "link", LINK_KEYS + LINK_ONLY_KEYS)
     link = LinkSpec(latency_s=v.number(linkd, "link", "latency_s", minimum=0.0),
                     bandwidth_bytes_per_s=v.number(linkd, "link", "bandwidth_bytes_per_s"),
                     packet_bytes=v.packet_bytes(linkd))
@@ -164,10 +164,10 @@ def system_from_dict(d: Mapping[str, Any], source_name: str) -> SystemSpec:
     interned: dict[ChipSpec, ChipSpec] = {chip_default: chip_default}
     for k, ov in enumerate(v.array_of_tables(d, "chip_override")):
         where = f"chip_override[{k}]"
-        v.check_keys(ov, where, ("chips",) + _CHIP_KEYS)
+        v.check_keys(ov, where, ("chips",) + CHIP_KEYS)
         ids = v.int_list(ov, where, "chips", topology.n_chips)
         if len(ov) == 1:
-            v.fail(where, f"overrides no field (give one of: {', '.join(_CHIP_KEYS)})")
+            v.fail(where, f"overrides no field (give one of: {', '.join(CHIP_KEYS)})")
         # this override on each spec it meets, read once per spec (the result depends on nothing else); by
         # identity, which is equality here: every spec in ``chips`` is interned
         applied: dict[int, ChipSpec] = {}
@@ -180,10 +180,10 @@ def system_from_dict(d: Mapping[str, Any], source_name: str) -> SystemSpec:
     overrides: dict[tuple[Node, Node], LinkOverride] = {}
     for k, ov in enumerate(v.array_of_tables(d, "link_override")):
         where = f"link_override[{k}]"
-        v.check_keys(ov, where, ("between",) + _LINK_KEYS)
+        v.check_keys(ov, where, ("between",) + LINK_KEYS)
         between = v.between(ov, where, topology)
         if len(ov) == 1:
-            v.fail(where, f"overrides no field (give one of: {', '.join(_LINK_KEYS)})")
+            v.fail(where, f"overrides no field (give one of: {', '.join(LINK_KEYS)})")
         prev = overrides.get(between, LinkOverride(between))
         lat = v.number(ov, where, "latency_s", minimum=0.0, default=prev.latency_s)
         bw = v.number(ov, where, "bandwidth_bytes_per_s", default=prev.bandwidth_bytes_per_s)
@@ -229,7 +229,7 @@ class _Validator(FieldReader):
                         overhead_s=num("overhead_s", minimum=0.0),
                         compute_units=integer("compute_units", 1, False, MAX_COMPUTE_UNITS),
                         memory_bytes=integer("memory_bytes", None, True),
-                        **{key: num(key, minimum=0.0, default=0.0) for key in _OPTIONAL_ZERO_CHIP_KEYS},
+                        **{key: num(key, minimum=0.0, default=0.0) for key in OPTIONAL_ZERO_CHIP_KEYS},
                         compute_table=(self.compute_table(d[_TABLE_KEY], f"{where}.{_TABLE_KEY}") if _TABLE_KEY in d
                                        else base.compute_table if base is not None else ()))
         if chip.compute_table and chip.compute_units > 1:
@@ -252,24 +252,24 @@ class _Validator(FieldReader):
         """``[host]``: ``cores`` (an integer >= 0) and the controller's CPU per instance and message (>= 0)."""
         if not isinstance(d, Mapping):
             self.fail("host", f"expected a table, got {type_name(d)}")
-        self.check_keys(d, "host", _HOST_KEYS)
+        self.check_keys(d, "host", HOST_KEYS)
         cores = self.integer(d, "host", "cores", minimum=0) if "cores" in d else 0
         return HostSpec(cores=cores, **{k: self.number(d, "host", k, minimum=0.0, default=0.0)
-                                        for k in _HOST_KEYS[1:]})
+                                        for k in HOST_KEYS[1:]})
 
     def compute_table(self, rows: Any, where: str) -> tuple[ComputeCost, ...]:
         """``[chip] compute_table``: an array of ``{flops, bytes, kernels, seconds, label}`` tables, work
         >= 0, seconds > 0, label optional; no two rows with the same work (the lookup needs one value)."""
         if not isinstance(rows, list):
-            self.fail(where, f"expected an array of tables {{{', '.join(_COMPUTE_COST_KEYS)}}}, "
+            self.fail(where, f"expected an array of tables {{{', '.join(COMPUTE_COST_KEYS)}}}, "
                              f"got {type_name(rows)}")
         out: list[ComputeCost] = []
         first: dict[tuple[float, float, float], int] = {}
         for i, row in enumerate(rows):
             at = f"{where}[{i}]"
             if not isinstance(row, Mapping):
-                self.fail(at, f"expected a table {{{', '.join(_COMPUTE_COST_KEYS)}}}, got {type_name(row)} {row!r}")
-            self.check_keys(row, at, _COMPUTE_COST_KEYS)
+                self.fail(at, f"expected a table {{{', '.join(COMPUTE_COST_KEYS)}}}, got {type_name(row)} {row!r}")
+            self.check_keys(row, at, COMPUTE_COST_KEYS)
             cost = ComputeCost(*(self.number(row, at, k, minimum=0.0) for k in ("flops", "bytes", "kernels")),
                                time_s=self.number(row, at, "seconds"),
                                label=self.string(row, at, "label", default="", allow_empty=True))
@@ -292,8 +292,8 @@ class _Validator(FieldReader):
                 if not 0 <= x < topo.n_chips:
                     self.fail(field, f"no chip {x} (chips are 0..{topo.n_chips - 1})")
                 nodes.append(x)
-            elif isinstance(x, str) and _SWITCH_RE.match(x):
-                k = int(_SWITCH_RE.match(x).group(1))  # type: ignore[union-attr]
+            elif isinstance(x, str) and SWITCH_RE.match(x):
+                k = int(SWITCH_RE.match(x).group(1))  # type: ignore[union-attr]
                 if not k < topo.n_switches:
                     have = f"switch0..switch{topo.n_switches - 1}" if topo.n_switches else "none"
                     self.fail(field, f"no switch {x!r} in a {topo.kind} topology (switches: {have})")

@@ -63,7 +63,9 @@ from dataclasses import asdict, dataclass
 from typing import Any, Union
 
 __all__ = ["ChipSpec", "ComputeCost", "HostSpec", "LinkOverride", "LinkSpec", "MAX_CHIPS", "MAX_COMPUTE_UNITS",
-           "MAX_LINKS", "Node", "SWITCHING_MODES", "SystemSpec", "TOPOLOGY_PARAMS", "TopologySpec", "node_sort_key"]
+           "MAX_LINKS", "Node", "SWITCHING_MODES", "SystemSpec", "TOPOLOGY_PARAMS", "TopologySpec", "node_sort_key",
+           "HARDWARE_SECTIONS", "SYSTEM_KEYS", "CHIP_KEYS", "OPTIONAL_ZERO_CHIP_KEYS", "COMPUTE_COST_KEYS", "LINK_KEYS",
+           "LINK_ONLY_KEYS", "HOST_KEYS", "SWITCH_RE"]
 
 #: A node of the topology graph: a chip is its integer index, a switch is ``("switch", k)``.
 Node = Union[int, tuple[str, int]]
@@ -90,24 +92,25 @@ MAX_LINKS = 4_000_000
 #: Most compute units a chip may have (each serves the chip's queue: a unit per message processed at once).
 MAX_COMPUTE_UNITS = 4096
 
-_SECTIONS = ("system", "chip", "link", "host", "topology", "chip_override", "link_override")
-_SYSTEM_KEYS = ("name", "description", "source", "measured", "switching")
-_CHIP_KEYS = ("flops_per_s", "mem_bandwidth_bytes_per_s", "overhead_s", "compute_units", "memory_bytes",
-              "kernel_overhead_s", "remote_send_overhead_s", "remote_send_s_per_byte", "remote_receive_overhead_s",
-              "frame_send_overhead_s", "frame_receive_overhead_s", "coalesce_window_s", "wake_overhead_s", "spin_s",
-              "poll_interval_s", "contention_slowdown", "compute_table")
+#: the tables of a hardware file
+HARDWARE_SECTIONS = ("system", "chip", "link", "host", "topology", "chip_override", "link_override")
+SYSTEM_KEYS = ("name", "description", "source", "measured", "switching")
+CHIP_KEYS = ("flops_per_s", "mem_bandwidth_bytes_per_s", "overhead_s", "compute_units", "memory_bytes",
+             "kernel_overhead_s", "remote_send_overhead_s", "remote_send_s_per_byte", "remote_receive_overhead_s",
+             "frame_send_overhead_s", "frame_receive_overhead_s", "coalesce_window_s", "wake_overhead_s", "spin_s",
+             "poll_interval_s", "contention_slowdown", "compute_table")
 #: Optional chip fields that default to 0 (left out of :meth:`SystemSpec.to_dict` when 0 / unchanged).
-_OPTIONAL_ZERO_CHIP_KEYS = _CHIP_KEYS[5:-1]
+OPTIONAL_ZERO_CHIP_KEYS = CHIP_KEYS[5:-1]
 #: the fields of one ``compute_table`` row
-_COMPUTE_COST_KEYS = ("flops", "bytes", "kernels", "seconds", "label")
-_LINK_KEYS = ("latency_s", "bandwidth_bytes_per_s")
+COMPUTE_COST_KEYS = ("flops", "bytes", "kernels", "seconds", "label")
+LINK_KEYS = ("latency_s", "bandwidth_bytes_per_s")
 #: keys of the system-wide ``[link]`` table only (not of ``[[link_override]]``)
-_LINK_ONLY_KEYS = ("packet_bytes",)
-_HOST_KEYS = ("cores", "controller_s_per_instance", "controller_s_per_message", "controller_s_per_sync_byte",
-              "completion_latency_s")
+LINK_ONLY_KEYS = ("packet_bytes",)
+HOST_KEYS = ("cores", "controller_s_per_instance", "controller_s_per_message", "controller_s_per_sync_byte",
+             "completion_latency_s")
 #: host keys written only when set: models without them keep their dict (and sweep point ids)
 _HOST_OPTIONAL = ("controller_s_per_sync_byte", "completion_latency_s")
-_SWITCH_RE = re.compile(r"^switch(\d+)$")
+SWITCH_RE = re.compile(r"^switch(\d+)$")
 
 
 @dataclass(frozen=True)
@@ -130,7 +133,7 @@ class ComputeCost:
         return cls(row["flops"], row["bytes"], row["kernels"], row["seconds"], row.get("label", ""))
 
     def to_row(self) -> dict[str, Any]:
-        """The TOML-shaped row (:meth:`from_row`'s inverse; the order of ``_COMPUTE_COST_KEYS``)."""
+        """The TOML-shaped row (:meth:`from_row`'s inverse; the order of ``COMPUTE_COST_KEYS``)."""
         return {"flops": self.flops, "bytes": self.bytes, "kernels": self.kernels, "seconds": self.time_s,
                 "label": self.label}
 
@@ -335,7 +338,7 @@ class SystemSpec:
         if self.link_overrides:
             d["link_override"] = [
                 {"between": [_node_to_toml(n) for n in o.between],
-                 **{k: getattr(o, k) for k in _LINK_KEYS if getattr(o, k) is not None}}
+                 **{k: getattr(o, k) for k in LINK_KEYS if getattr(o, k) is not None}}
                 for o in self.link_overrides]
         return d
 
@@ -343,7 +346,7 @@ class SystemSpec:
 def _chip_dict(chip: ChipSpec, base: ChipSpec | None) -> dict[str, Any]:
     """``chip``'s fields, less the optional ones that are 0 (``base`` None) or equal to ``base``'s."""
     d = asdict(chip)
-    for key in _OPTIONAL_ZERO_CHIP_KEYS:
+    for key in OPTIONAL_ZERO_CHIP_KEYS:
         if d[key] == (0.0 if base is None else getattr(base, key)):
             del d[key]
     if chip.compute_table == (() if base is None else base.compute_table):

@@ -16,13 +16,13 @@ from __future__ import annotations
 import math
 from types import ModuleType
 
-from ampsim.config import TaskSchema, task_schema
 from ampsim.config import register_task as register_schema
 from ampsim.errors import ConfigError
 from ampsim.ir.hostmem import check_activation_memory, check_sized, sizing
 from ampsim.models import ggnn, mlp, rnn, treelstm
 from ampsim.models.base import Metric, Model, Task
 from ampsim.recent import Recent
+from ampsim.schemas import TaskSchema, task_schema
 
 #: ``experiment.task`` name -> the module that builds it
 TASKS: dict[str, ModuleType] = {

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ampsim.config import SECTIONS, check_override, field_of, task_schema
+from ampsim.config import SECTIONS, check_override, field_of
 from ampsim.errors import ConfigError
+from ampsim.schemas import task_schema
 
 __all__ = ["SEED_KEY", "WHOLE_TABLES", "check_key", "check_set_once", "flatten"]
 

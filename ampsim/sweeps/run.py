@@ -99,7 +99,7 @@ from ampsim.tables import table_row, write_table
 from ampsim.wording import SWEEP_HARDWARE, reworded, wording
 
 __all__ = ["run_sweep", "run_point", "point_tasks", "finished", "unfinished", "check_start", "write_sweep_table",
-           "default_jobs", "PointTask"]
+           "default_jobs", "check_jobs", "PointTask"]
 
 log = logging.getLogger(__name__)
 

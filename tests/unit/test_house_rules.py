@@ -1,6 +1,6 @@
 """The house rules that a reading of the code can check (the layers, line counts and ``__all__`` lists are
 tests/unit/test_layers.py's): library code logs and never prints; specs are frozen dataclasses; executors
-touch no other module's private state.
+touch no other module's private state; what a module takes from another is in that one's ``__all__``.
 
 Each rule is read from the syntax tree of every module under ``ampsim/``, so a new module is covered the day it
 is written, and each checker is shown to catch a violation on a snippet (a checker that sees nothing passes
@@ -209,3 +209,50 @@ def test_executors_touch_no_other_modules_private_state():
             hits[me] = found
     assert not hits, hits
     assert used == PRIVATE_ALLOWED.keys(), f"allowed, and used no more: {PRIVATE_ALLOWED.keys() - used}"
+
+
+# -- what one module takes from another is in that module's __all__ ---------------------------------------------
+
+#: names a module takes from another that its ``__all__`` leaves out, each for a reason: (importer, name)
+NOT_OFFERED_ALLOWED = {(importer, name) for (importer, name) in PRIVATE_ALLOWED if name.startswith("_")
+                       and importer == "executors/sim/jitqueue.py"}  # the compiled kernel's helpers (above)
+
+
+def imported_names(source: str) -> list[tuple[int, str, str]]:
+    """``(line, module, name)`` for each ``from ampsim.<module> import <name>`` in ``source`` that names an
+    object, not a submodule (``from ampsim.executors.sim import packets``)."""
+    out = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").split(".")[0] == "ampsim":
+            for alias in node.names:
+                sub = ROOT.joinpath(*node.module.split("."), alias.name)
+                if alias.name != "*" and not (sub.with_suffix(".py").is_file() or (sub / "__init__.py").is_file()):
+                    out.append((node.lineno, node.module, alias.name))
+    return out
+
+
+def test_the_checker_reads_what_a_module_imports():
+    snippet = ("from ampsim.executors.sim import packets\nfrom ampsim.config import Config, _x\n"
+               "def f():\n    from ampsim.executors.sim.packets import RESIDUE_BYTES as R\n")
+    assert sorted(imported_names(snippet)) == [(2, "ampsim.config", "Config"), (2, "ampsim.config", "_x"),
+                                               (4, "ampsim.executors.sim.packets", "RESIDUE_BYTES")]
+
+
+def test_what_a_module_takes_from_another_is_in_its_all():
+    # `__all__` is what a module offers: a name the package takes from a module that does not offer it (a
+    # private one, or one its owner did not list) is a dependency its owner cannot see; re-exported names count
+    # (config offers the sections as its own), listed in the re-exporting module's `__all__`
+    import importlib
+
+    hits, used = [], set()
+    for path in _modules():
+        me = path.relative_to(PKG).as_posix()
+        for line, module, name in imported_names(path.read_text()):
+            if name in getattr(importlib.import_module(module), "__all__", ()):
+                continue
+            if (me, name) in NOT_OFFERED_ALLOWED:
+                used.add((me, name))
+            else:
+                hits.append(f"{me}:{line}: {name} from {module}")
+    assert not hits, hits
+    assert used == NOT_OFFERED_ALLOWED, f"allowed, and used no more: {NOT_OFFERED_ALLOWED - used}"

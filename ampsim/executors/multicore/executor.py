@@ -30,7 +30,6 @@ from typing import Callable, Iterable, Mapping, Sequence
 import numpy as np
 
 from ampsim import runfiles
-from ampsim.config import WATCHDOG_S
 from ampsim.errors import ConfigError, RunError
 from ampsim.executors.base import ExecutorBase, ExecutorPlan, RunFolder, check_placement, checked_instances, guarded
 from ampsim.executors.multicore import procs as _procs
@@ -44,6 +43,7 @@ from ampsim.ir.message import Instance
 from ampsim.ir.node import Report
 from ampsim.ir.sync import SyncSet
 from ampsim.models.base import Model
+from ampsim.sections import WATCHDOG_S
 from ampsim.trace import TraceRecorder, chip_pid, lane_tid, step_label
 
 __all__ = ["MulticoreExecutor", "SPIN_S"]

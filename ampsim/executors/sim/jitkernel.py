@@ -22,7 +22,7 @@ both against the full run). What differs is only the representation:
   of the two waits in the heap changes no order).
 
 The steps on the hot path that :func:`run` shares are inlined helpers
-(:data:`~ampsim.executors.sim.jitstate.jitted_inline`: :mod:`~ampsim.executors.sim.jitlinks`' ``reserve``, a message
+(:data:`~ampsim.executors.sim.jitcache.jitted_inline`: :mod:`~ampsim.executors.sim.jitlinks`' ``reserve``, a message
 claiming a link, for a send and for a hop; :func:`_release`, a step's child; :func:`_hold`, a chip's memory;
 :func:`_stop`, handing back to the caller): a function that takes the state tuples and is not inlined receives every
 array in them as fields of its own, by value, and folded into such helpers the loop ran 2.6× slower (the chains of
@@ -47,6 +47,7 @@ from __future__ import annotations
 import numpy as np
 
 from ampsim.executors.sim import jitlinks, jitpackets
+from ampsim.executors.sim.jitcache import jitted, jitted_inline
 from ampsim.executors.sim.jitrungs import NTOT
 from ampsim.executors.sim.jitstate import (
     ARRIVE,
@@ -88,8 +89,6 @@ from ampsim.executors.sim.jitstate import (
     hpop,
     hpush,
     hreplace,
-    jitted,
-    jitted_inline,
     pend,
     spush,
     unidle,

@@ -46,7 +46,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ampsim.executors.sim.jitstate import ARRIVE, ONLINK, ORDER, PTOP, hpush, jitted_inline
+from ampsim.executors.sim.jitcache import jitted_inline
+from ampsim.executors.sim.jitstate import ARRIVE, ONLINK, ORDER, PTOP, hpush
 from ampsim.executors.sim.packets import RESIDUE_BYTES
 
 __all__ = ["BOUND_O", "COUNT", "PHEAD", "event", "pool_need", "send"]
