@@ -12,6 +12,15 @@ from ampsim.sweeps.figspec import FigureSpec
 from ampsim.sweeps.run import run_sweep
 from ampsim.sweeps.spec import load_sweep
 
+
+@pytest.fixture(autouse=True)
+def _closed_figures():
+    """The figures a test draws are closed after it (pyplot keeps them: more than 20 open is a warning)."""
+    yield
+    import matplotlib.pyplot as plt
+
+    plt.close("all")
+
 ROOT = Path(__file__).resolve().parents[2]
 
 SWEEP = f"""
