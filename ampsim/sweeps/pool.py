@@ -7,7 +7,9 @@ was SIGKILLed (the worker blocked on a queue whose write end it held itself) and
 for every point already handed to it. Contract:
 
 * Workers are forked (on Linux) straight from the calling process: no forkserver and no resource
-  tracker exist, and a worker starts in milliseconds with every module the caller imported. Only a process
+  tracker exist (unless ``AMPSIM_MP_START`` asks for forkserver or spawn: then both run for the life of the
+  process, as multiprocessing keeps them), and a worker starts in milliseconds with every module the caller
+  imported. Only a process
   that runs a single thread forks; one that runs others, and every other platform, spawns its workers, and
   ``AMPSIM_MP_START`` chooses for them all (:func:`start_method`, re-exported here: the multicore executor's
   rule, the same).
