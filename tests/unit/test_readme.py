@@ -413,3 +413,35 @@ def test_every_summary_field_is_defined_in_docs_summary(monkeypatch):
         summary = ampsim.train(ROOT / "experiments" / "blobs_mlp.toml", overrides={**small, **sets}).summary
         missing = [k for k in summary if f"`{k}`" not in text]
         assert not missing, f"docs/summary.md does not define the {name} run's {missing}"
+
+
+def test_docs_replay_quotes_the_committed_bench_rows():
+    """docs/replay.md quoted figures of bench runs the committed CSVs no longer hold, as if they did: the next
+    epoch composed in 0.21 s against 24.4 s to record (the row: 0.218 and 19.486), the SST row's first replay
+    0.56 s (its note: 0.665), routes found in 0.22 s on the 32×32 torus (``routes_cold_s``: 0.19), and the hold
+    model's times 'in results/bench/event_queue.csv' from an earlier run. Each quote names the row it reads."""
+    import csv
+
+    text = " ".join((ROOT / "docs" / "replay.md").read_text().split())
+    composed = bench_row("replay", "sst_epoch2_composed")
+    m = re.search(r"row `sst_epoch2_composed`, [^`]*?: 2,000 trees, ([\d.]+) s against ([\d.]+) s to record", text)
+    assert m and (float(m[1]), float(m[2])) == (round(float(composed["replay_wall_s"]), 2),
+                                                round(float(composed["record_wall_s"]), 1)), m and m.groups()
+    first = re.search(r"first replay ([\d.]+) s", bench_row("replay", "sst_300_torus8x8_mak16")["note"])
+    m = re.search(r"\(the SST row's note: ([\d.]+) s,", text)
+    assert m and m[1] == first[1], (m and m[1], first[1])
+    cold = float(bench_row("replay", "chain512_torus_32x32_replay")["routes_cold_s"])
+    m = re.search(r"finding them costs ([\d.]+) s once on a 1,024-chip torus \(`routes_cold_s`\)", text)
+    assert m and float(m[1]) == round(cold, 2), (m and m[1], cold)
+    with (ROOT / "results" / "bench" / "event_queue.csv").open(newline="") as f:
+        hold = {r["case"]: r for r in csv.DictReader(f) if r["case"].startswith("hold_")}
+    for column, pattern in (("kernel_heap_ns_per_event", r"the committed run's heap: ([\d.]+), ([\d.]+), ([\d.]+) and "
+                             r"([\d.]+) ns"),
+                            ("kernel_queue_ns_per_event", r"the committed run's queue: ([\d.]+), ([\d.]+), ([\d.]+) "
+                             r"and ([\d.]+) ns"),
+                            ("heap_ns_per_event", r"SimPy's Python heap, for comparison, in the committed run: "
+                             r"([\d.]+) ns per event with 4 waiting, ([\d.]+) with 128, ([\d.]+) with 1,024 and "
+                             r"([\d.]+) with 4,096")):
+        m = re.search(pattern, text)
+        want = [float(hold[f"hold_{n}"][column]) for n in (4, 128, 1024, 4096)]
+        assert m and [float(v) for v in m.groups()] == want, (column, m and m.groups(), want)
