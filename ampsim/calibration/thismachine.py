@@ -73,8 +73,9 @@ def model_of_this_machine(hardware: str | Path | None = None, workers: int | Non
 
     ``hardware`` if given, else the calibrated model :func:`ampsim.hardware.local.local_model_path`
     finds. Without either, this machine is calibrated first (``workers`` chips, written to
-    :data:`DEFAULT_OUT`), with a warning once it holds calibrate's lock, since that takes about 20 s; while
-    another calibration holds it, one line says to wait for that one and run the compare again. A model whose
+    :data:`DEFAULT_OUT`), with a warning once it holds calibrate's lock, since that takes about 35 s (the committed
+    model: 33.7 s); while another calibration holds it, one line says to wait for that one and run the compare
+    again. A model whose
     description does not contain :func:`machine_description` (calibrated on another machine, or written by
     hand) raises a one-line :class:`ConfigError` that names both machines: errors computed against it would
     describe the other machine, not the simulator. A missing ``hardware`` file is a ``ConfigError`` too (a typo, not a
