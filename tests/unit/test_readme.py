@@ -415,6 +415,18 @@ def test_every_summary_field_is_defined_in_docs_summary(monkeypatch):
         assert not missing, f"docs/summary.md does not define the {name} run's {missing}"
 
 
+def test_docs_summary_names_every_table_column():
+    """docs/summary.md's table.csv section says what each column of a sweep's table is: every metric column the
+    table writes after the swept keys (``tables.METRIC_COLUMNS``) and the columns of a point that stopped."""
+    from ampsim.errors import OUTCOME_FIELDS
+    from ampsim.tables import METRIC_COLUMNS
+
+    text = (ROOT / "docs" / "summary.md").read_text()
+    table = text[text.index("\n## table.csv\n"):]
+    missing = [c for c in (*METRIC_COLUMNS, *OUTCOME_FIELDS) if f"`{c}`" not in table]
+    assert not missing, f"docs/summary.md's table.csv section does not name {missing}"
+
+
 def test_docs_replay_quotes_the_committed_bench_rows():
     """docs/replay.md quoted figures of bench runs the committed CSVs no longer hold, as if they did: the next
     epoch composed in 0.21 s against 24.4 s to record (the row: 0.218 and 19.486), the SST row's first replay
