@@ -457,3 +457,39 @@ def test_docs_replay_quotes_the_committed_bench_rows():
         m = re.search(pattern, text)
         want = [float(hold[f"hold_{n}"][column]) for n in (4, 128, 1024, 4096)]
         assert m and [float(v) for v in m.groups()] == want, (column, m and m.groups(), want)
+
+
+def _signed(cell: str) -> list[float]:
+    """The signed numbers of a table cell (``+6.6, **+18.0**, −1.7``; the minus sign typeset as U+2212)."""
+    return [float(v.replace("\u2212", "-")) for v in re.findall(r"[+\u2212-]\d+(?:\.\d+)?", cell)]
+
+
+def test_docs_calibration_quotes_the_committed_compare_and_multicore_rows():
+    """docs/calibration.md's committed compare cycle is the committed compare.csv files' errors (one decimal, the
+    within-±10 % count), and its multicore speed table the committed results/bench/multicore.csv's rows."""
+    import csv
+
+    text = (ROOT / "docs" / "calibration.md").read_text()
+    row = next(line for line in text.splitlines() if line.startswith("| new host, committed"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    errors = []
+    for exp, cell in zip(("mnist_mlp", "list_reduction", "sst_treelstm"), cells[1:4]):
+        with (ROOT / "results" / "compare" / exp / "compare.csv").open(newline="") as f:
+            want = [round(float(r["throughput_error_pct"]), 1) for r in csv.DictReader(f)]
+        assert _signed(cell) == want, (exp, cell, want)
+        errors += want
+    assert cells[4] == f"{sum(abs(e) <= 10 for e in errors)} of {len(errors)}", cells[4]
+    with (ROOT / "results" / "bench" / "multicore.csv").open(newline="") as f:
+        bench = {(r["workload"], r["system"]): float(r["best_instances_per_s"]) for r in csv.DictReader(f)}
+    quoted = {
+        ("mnist_mlp", "reference"): r"\| mnist_mlp, 600 batches \| (\d+) inst/s",
+        ("mnist_mlp", "multicore 2w fc0|rest mak=16"): r"\| mnist_mlp, 600 batches \|[^|]*\| (\d+) inst/s",
+        ("mnist_mlp", "multicore 2w fc0|rest mak=16 spin"): r"\(fc0 \\\| rest, mak 16\); (\d+) with spinning",
+        ("sst_treelstm", "reference"): r"\| sst_treelstm, 300 trees \| (\d+) trees/s",
+        ("sst_treelstm", "multicore 2w best split mak=16"): r"\| (\d+) trees/s \(best split, mak 16\)",
+        ("sst_treelstm", "multicore 2w best split mak=16 spin"): r"\(best split, mak 16\); (\d+) with spinning",
+        ("sst_treelstm", "pytorch eager (1 thread)"): r"\| \d+ vs (\d+) trees/s \|",
+    }
+    for key, pattern in quoted.items():
+        m = re.search(pattern, text)
+        assert m and int(m[1]) == round(bench[key]), (key, m and m[1], bench[key])
