@@ -493,3 +493,39 @@ def test_docs_calibration_quotes_the_committed_compare_and_multicore_rows():
     for key, pattern in quoted.items():
         m = re.search(pattern, text)
         assert m and int(m[1]) == round(bench[key]), (key, m and m[1], bench[key])
+
+
+def test_docs_replay_loop_table_and_replicas_ratios_are_the_replay_csv():
+    """docs/replay.md's table of which loop replays a run gives wall µs per message from the committed
+    results/bench/replay.csv (the SST rows, their notes' Python-loop and SimPy times over the messages), and
+    docs/replicas.md's ratios between the loops come from the same rows: a re-run of bench_replay must carry them."""
+    text = " ".join((ROOT / "docs" / "replay.md").read_text().split())
+    whole, packets = bench_row("replay", "sst_300_torus8x8_mak16"), bench_row("replay", "sst_300_torus8x8_mak16_packets256")
+    sync = bench_row("replay", "sst_300_torus8x8_4groups_sync_replay")
+
+    def noted(row: dict, what: str) -> float:  # seconds the row's note gives for the Python loop or SimPy
+        return float(re.search(rf"{what} ([\d.]+) s", row["note"])[1])
+
+    us = {"compiled": (float(whole["wall_us_per_message"]), float(packets["wall_us_per_message"])),
+          "python": tuple(noted(r, "the Python loop") / int(r["messages"]) * 1e6 for r in (whole, packets)),
+          "sync": float(sync["wall_us_per_message"]),
+          "simpy": (noted(packets, "SimPy replay") / int(packets["messages"]) * 1e6,
+                    float(sync["simpy_replay_wall_s"]) / int(sync["messages"]) * 1e6)}
+    m = re.search(r"\| the compiled loop \(`jitkernel.py`, numba\) \| ([\d.]+) whole messages, ([\d.]+) packets \|", text)
+    assert m and (float(m[1]), float(m[2])) == tuple(round(v, 2) for v in us["compiled"]), (m and m.groups(), us)
+    m = re.search(r"\| the Python loop \| ([\d.]+) whole messages, ([\d.]+) packets \|", text)
+    assert m and (float(m[1]), float(m[2])) == tuple(round(v, 1) for v in us["python"]), (m and m.groups(), us)
+    m = re.search(r"\| ([\d.]+) with 4 groups on packets", text)
+    assert m and float(m[1]) == round(us["sync"], 1), (m and m[1], us)
+    m = re.search(r"\| (\d+) packets \((\d+) with the 4 groups\) \|", text)
+    assert m and (int(m[1]), int(m[2])) == tuple(round(v) for v in us["simpy"]), (m and m.groups(), us)
+    m = re.search(r"the replay takes ([\d.]+) s against the same replay's ([\d.]+) s on SimPy and the full run's "
+                  r"([\d.]+) s", text)
+    want = tuple(round(float(sync[c]), 2) for c in ("replay_wall_s", "simpy_replay_wall_s", "full_wall_s"))
+    assert m and tuple(float(v) for v in m.groups()) == want, (m and m.groups(), want)
+    replicas = " ".join((ROOT / "docs" / "replicas.md").read_text().split())
+    m = re.search(r"([\d.]+)× faster than on SimPy, where they ran before", replicas)
+    assert m and float(m[1]) == round(float(sync["simpy_replay_wall_s"]) / float(sync["replay_wall_s"]), 1), m
+    m = re.search(r"the compiled loop is (\d+)–(\d+)× faster again per message", replicas)
+    assert m and (int(m[1]), int(m[2])) == (int(us["sync"] / us["compiled"][1]), int(us["sync"] / us["compiled"][0])), \
+        (m and m.groups(), us)
