@@ -64,6 +64,13 @@ class Channel:
         self.sent_bytes = 0
         self.sent_frames = 0
 
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # unpickled in a worker: its socket may have another descriptor number here (a fork server's child receives
+        # it through SCM_RIGHTS), and the number is what the pollers watch; the parent's was polled before, a
+        # descriptor the worker lacked (POLLNVAL: it spun) or one of its own (its peer's data never seen: a hang)
+        self.__dict__.update(state)
+        self.fd = self.sock.fileno()
+
     def configure(self) -> None:
         """Make the socket non-blocking with large buffers; call in the process that uses this end."""
         self.sock.setblocking(False)
