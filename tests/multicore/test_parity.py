@@ -97,9 +97,17 @@ def test_sst_treelstm_equals_reference(data_root, monkeypatch):
 
 def test_forkserver_start_method_equals_reference():
     """Workers that receive their nodes pickled (forkserver) train exactly like forked ones."""
+    from multiprocessing import forkserver, resource_tracker
+
     ref, mc = mlp(), mlp()
     data = batches(10)
     ReferenceExecutor(ref).train(data)
-    with MulticoreExecutor(mc, place("round_robin", mc, [None] * 2), 2, start_method="forkserver") as ex:
-        ex.train(data)
+    try:
+        with MulticoreExecutor(mc, place("round_robin", mc, [None] * 2), 2, start_method="forkserver") as ex:
+            ex.train(data)
+    finally:
+        # (the fork server and the resource tracker stay children of this process, which later tests, test_faults.py's
+        # among them, assert has none: CPython's own tests stop them so)
+        forkserver._forkserver._stop()
+        resource_tracker._resource_tracker._stop()
     assert max_param_diff(ref, mc) <= 1e-10
