@@ -6,13 +6,12 @@ forkserver, which left its worker, the forkserver and the resource tracker alive
 was SIGKILLed (the worker blocked on a queue whose write end it held itself) and which, on Ctrl-C, waited
 for every point already handed to it. Contract:
 
-* Workers are forked (on Linux) straight from the calling process: no forkserver and no resource
-  tracker exist (unless ``AMPSIM_MP_START`` asks for forkserver or spawn: then both run for the life of the
-  process, as multiprocessing keeps them), and a worker starts in milliseconds with every module the caller
-  imported. Only a process
-  that runs a single thread forks; one that runs others, and every other platform, spawns its workers, and
+* Workers are forked (on Linux) straight from the calling process while it runs a single thread: no fork
+  server and no resource tracker exist, and a worker starts in milliseconds with every module the caller
+  imported. A process that runs other threads, and every other platform, spawns its workers, and
   ``AMPSIM_MP_START`` chooses for them all (:func:`start_method`, re-exported here: the multicore executor's
-  rule, the same).
+  rule, the same). Spawned workers start multiprocessing's resource tracker, and ``forkserver`` its fork server
+  too; multiprocessing keeps them for the life of the process, and they end with it.
 * A worker asks the kernel to SIGKILL it the moment the calling process dies (``PR_SET_PDEATHSIG``, see
   :func:`ampsim.executors.multicore.procs.die_with_parent`), and the multicore workers of a point do the
   same with it: a SIGKILL of the sweep takes every process it started with it.
