@@ -94,8 +94,10 @@ def _finish(fig, ax, spec: FigureSpec, xlabel: str, ylabel: str, legend_title: s
 
 
 def _fit_title(fig, title) -> None:
-    """A title wider than the figure is wrapped onto two lines (or more): centred over the axes, it was cut at
-    both edges ("... AMP vs synchronous (mean of see")."""
+    """A title wider than the room its centre leaves (twice the way to the nearer edge of the figure, less a
+    1 % margin: centred over the axes, it sits right of the figure's centre by the y label) is wrapped onto lines
+    of even length, one for each room's width it takes; it was cut at an edge ("... AMP vs synchronous (mean of
+    see")."""
     fig.canvas.draw()
     box, edge = title.get_window_extent(), fig.bbox.width * 0.01
     centre = (box.x0 + box.x1) / 2  # (over the axes, right of the figure's centre by the y label)
