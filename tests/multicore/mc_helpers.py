@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from procs_kit import alive, none_with_env, pids_with_env  # noqa: F401 - the multicore tests take them from here
 
 from ampsim.ir.message import Instance
 from ampsim.models.mlp import build_mlp
@@ -70,42 +71,9 @@ def child_pids(pid: int | None = None) -> list[int]:
     return out
 
 
-def alive(pid: int) -> bool:
-    """True if ``pid`` exists and is not a zombie."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
 def gone(pids, within_s: float) -> bool:
     """Whether every one of ``pids`` has ended (or is a zombie) within ``within_s`` seconds."""
     deadline = time.monotonic() + within_s
     while any(alive(p) for p in pids) and time.monotonic() < deadline:
         time.sleep(0.02)
     return not any(alive(p) for p in pids)
-
-
-def none_with_env(marker: str, within_s: float = 3.0) -> bool:
-    """Whether every process whose environment holds ``marker`` (:func:`pids_with_env`) has ended within
-    ``within_s`` seconds: a CLI run's workers, orphans of it otherwise."""
-    deadline = time.monotonic() + within_s
-    while pids_with_env(marker) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    return pids_with_env(marker) == []
-
-
-def pids_with_env(marker: str) -> list[int]:
-    """Processes whose environment contains ``marker`` (to find orphans of a CLI run)."""
-    out = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit() or int(entry) == os.getpid():
-            continue
-        try:
-            with open(f"/proc/{entry}/environ", "rb") as f:
-                if marker.encode() in f.read():
-                    out.append(int(entry))
-        except OSError:
-            continue
-    return [p for p in out if alive(p)]

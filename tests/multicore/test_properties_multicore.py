@@ -325,7 +325,7 @@ def test_an_executor_built_in_a_thread_that_ended_trains_on():
 
 _SPINNING_IN_A_THREAD = """
 import sys, threading, time
-sys.path.insert(0, {tests!r})
+sys.path[:0] = [{tests!r}, {tests_root!r}]  # (mc_helpers, and the procs_kit it imports)
 from mc_helpers import batches, mlp
 from ampsim.executors.multicore import MulticoreExecutor
 from ampsim.ir.nodes.pointwise import ReLU
@@ -362,7 +362,7 @@ def test_the_workers_of_an_executor_built_in_a_thread_die_with_the_process(tmp_p
     any thread) their parent is the server, which ran on while any of them did (each held its copy of the pipe end
     whose closing ends the server): the worker in its step and the one stopped outlived the process."""
     script = tmp_path / "spinning.py"
-    script.write_text(_SPINNING_IN_A_THREAD.format(tests=str(ROOT / "tests" / "multicore")))
+    script.write_text(_SPINNING_IN_A_THREAD.format(tests=str(ROOT / "tests" / "multicore"), tests_root=str(ROOT / "tests")))
     p = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True, cwd=ROOT,
                          env=dict(os.environ, AMPSIM_MP_START=method))
     try:

@@ -91,21 +91,9 @@ def test_an_unguarded_scripts_multicore_run_is_one_error_saying_to_guard_it(tmp_
     """Its workers spawned (a thread running in the script's process: they were forked beside it before), each ran
     the script again, and its training, whose start of workers multiprocessing refused with a traceback (a child
     still importing its parent's script); the run failed with 'worker 1 ... exited with status 1'."""
-    import os
-    import subprocess
-    import uuid
-
-    from mc_helpers import ROOT, none_with_env
+    from mc_helpers import ROOT
+    from procs_kit import assert_unguarded_script_fails_in_one_line
 
     script = tmp_path / "unguarded.py"
     script.write_text(TRAIN.format(thread=why == "a thread runs", experiment=str(ROOT / "experiments" / "blobs_mlp.toml")))
-    marker = uuid.uuid4().hex
-    env = {k: v for k, v in os.environ.items() if k != "AMPSIM_MP_START"}
-    env.update(AMPSIM_TEST_UNGUARDED=marker, **({"AMPSIM_MP_START": "spawn"} if why.startswith("AMPSIM") else {}))
-    r = subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=env, capture_output=True, text=True,
-                       timeout=240)
-    assert r.returncode == 2, r.stderr
-    lines = r.stderr.strip().splitlines()
-    assert len(lines) == 1, r.stderr  # one line, from the script: no worker's traceback
-    assert lines[0].startswith(f"error: {script}: ") and 'if __name__ == "__main__":' in lines[0], lines[0]
-    assert none_with_env(marker)
+    assert_unguarded_script_fails_in_one_line(script, why)

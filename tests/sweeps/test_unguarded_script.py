@@ -10,11 +10,10 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
-import uuid
 from pathlib import Path
 
 import pytest
+from procs_kit import assert_unguarded_script_fails_in_one_line
 from sweep_kit import ROOT, tiny_sweep
 
 from ampsim.sweeps.run import run_sweep
@@ -40,26 +39,6 @@ print(len(table), "points")
 """
 
 
-def _pids_with_env(marker: str) -> list[int]:
-    out = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit() and int(entry) != os.getpid():
-            try:
-                with open(f"/proc/{entry}/environ", "rb") as f:
-                    if marker.encode() in f.read():
-                        out.append(int(entry))
-            except OSError:
-                continue
-    return out
-
-
-def _none_left(marker: str, within_s: float = 5.0) -> bool:
-    deadline = time.monotonic() + within_s
-    while _pids_with_env(marker) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    return _pids_with_env(marker) == []
-
-
 def _files(folder: Path) -> dict[str, bytes]:
     return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
@@ -81,16 +60,7 @@ def test_an_unguarded_scripts_sweep_is_one_error_saying_to_guard_it(half_done, t
     sweep, out, finished = half_done
     script = tmp_path / "unguarded.py"
     script.write_text(SCRIPT.format(thread=why == "a thread runs", sweep=str(sweep), out=str(out)))
-    marker = f"AMPSIM_TEST_UNGUARDED={uuid.uuid4().hex}"
-    env = {k: v for k, v in os.environ.items() if k != "AMPSIM_MP_START"}
-    env.update([marker.split("=", 1)], **({"AMPSIM_MP_START": "spawn"} if why.startswith("AMPSIM") else {}))
-    r = subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=env, capture_output=True, text=True,
-                       timeout=240)
-    assert r.returncode == 2, r.stderr
-    lines = r.stderr.strip().splitlines()
-    assert len(lines) == 1, r.stderr  # one line, from the script: no worker's traceback
-    assert lines[0].startswith(f"error: {script}: ") and 'if __name__ == "__main__":' in lines[0], lines[0]
-    assert _none_left(marker)
+    assert_unguarded_script_fails_in_one_line(script, why)
     assert {name: _files(out / name) for name in finished} == finished  # the finished point, byte for byte
     assert [p.name for p in out.iterdir() if p.is_dir()] == list(finished)  # and no other left
 
