@@ -96,8 +96,9 @@ def cache_folder() -> Path | None:
 def code_digest() -> str:
     """SHA-256 of the code a recording's contents come from: the IR, the models, the data readers, the
     replicas' routing of instances to copies, the cost model's message size, the composition of recordings from
-    earlier ones (segments.py) and this module. Any change there invalidates every recording (an edit to
-    replicas.py kept serving the old routing's recordings: a replay no longer equalled the full run)."""
+    earlier ones (segments.py), the recording's file (recording_file.py) and this module (:func:`code_files`).
+    Any change there invalidates every recording (an edit to replicas.py kept serving the old routing's
+    recordings: a replay no longer equalled the full run)."""
     root = Path(__file__).resolve().parents[2]
     h = hashlib.sha256()
     for f in code_files():
