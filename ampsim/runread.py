@@ -18,7 +18,7 @@ from ampsim.files import read_json, read_text
 from ampsim.runfiles import CONFIG, METRICS, SUMMARY, metrics_columns
 
 __all__ = ["read_csv_table", "read_metrics", "check_epoch_rows", "read_summary", "check_config_of_run", "config_unsaid",
-           "RECORDED", "NUMBERS", "TEXTS"]
+           "CONFIG_IN_SUMMARY", "NUMBERS", "TEXTS"]
 
 log = logging.getLogger(__name__)
 
@@ -157,15 +157,15 @@ def check_config_of_run(path: str | Path, cfg: Any, summary: dict) -> None:
 
 #: what a run's summary records of the configuration it ran: (its config.toml's key, the summary's), in the file's
 #: order, so that the first key a cut at a line's end lost is the one named
-RECORDED = (("experiment.name", "experiment"), ("experiment.task", "task"), ("train.epochs", "epochs"),
-            ("train.target", "target"), ("executor.kind", "executor"))
+CONFIG_IN_SUMMARY = (("experiment.name", "experiment"), ("experiment.task", "task"), ("train.epochs", "epochs"),
+                     ("train.target", "target"), ("executor.kind", "executor"))
 
 
 def config_unsaid(cfg: Any, summary: dict, per_epoch: int | None = None,
                   skip: tuple[str, ...] = ()) -> tuple[str, Any, Any] | None:
     """The first thing (in the file's order) that a run's ``summary`` records of its configuration and ``cfg`` (its
     ``config.toml``, read) does not say, as (the key, what ``cfg`` says, what ``summary`` records); None where it
-    says all of it. Checked: each of :data:`RECORDED` the summary records, but ``skip``'s, the same (a summary
+    says all of it. Checked: each of :data:`CONFIG_IN_SUMMARY` the summary records, but ``skip``'s, the same (a summary
     records a target of 0 as null), except ``train.epochs``, of which a run may run fewer (it stopped early: it
     diverged, or ran out of memory), not more; with ``per_epoch`` (``cfg``'s instances an epoch,
     :func:`ampsim.muf.instances_per_epoch`, which takes the task), ``"instances"``, before the target as
@@ -179,11 +179,10 @@ def config_unsaid(cfg: Any, summary: dict, per_epoch: int | None = None,
     >>> config_unsaid(cfg, {"epochs": 3}), config_unsaid(cfg, {"epochs": 2, "instances": 90}, per_epoch=50)
     (('train.epochs', 2, 3), ('instances', 50, (90, 2)))
     """
-    said = {"experiment.name": cfg.experiment.name, "experiment.task": cfg.experiment.task,
-            "train.epochs": cfg.train.epochs, "train.target": cfg.train.target or None,
-            "executor.kind": cfg.executor.kind}
+    said = {key: getattr(getattr(cfg, key.split(".")[0]), key.split(".")[1]) for key, _ in CONFIG_IN_SUMMARY}
+    said["train.target"] = said["train.target"] or None  # (as a summary records it)
     epochs, instances = summary.get("epochs"), summary.get("instances")
-    for key, name in RECORDED:
+    for key, name in CONFIG_IN_SUMMARY:
         # (the instances an epoch: data.n_train's and train.max_instances', both above train.target in the file)
         if key == "train.target" and per_epoch and isinstance(epochs, int) and instances != per_epoch * epochs:
             return "instances", per_epoch, (instances, epochs)
