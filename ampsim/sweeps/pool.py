@@ -49,6 +49,7 @@ from typing import Any, Callable, Iterable, Iterator
 from ampsim.errors import RunError
 from ampsim.executors.multicore.procs import (
     RERAN_SCRIPT_STATUS,
+    WORKER_NAME_PREFIX,
     check_not_rerun,
     exit_description,
     parent_pid_of_children,
@@ -64,8 +65,10 @@ __all__ = ["RERAN_SCRIPT_STATUS", "check_not_rerun", "run_pool", "settle_heap", 
 
 log = logging.getLogger(__name__)
 
-#: the name of every worker process of the pool (then its number; ``ampsim-``: see :func:`check_not_rerun`)
-WORKER_NAME = "ampsim-sweep-worker-"
+#: the name of every worker process of the pool, then its number (:data:`WORKER_NAME_PREFIX`: see
+#: :func:`check_not_rerun`)
+WORKER_NAME = f"{WORKER_NAME_PREFIX}sweep-worker-"
+
 
 @dataclass
 class _Worker:

@@ -144,7 +144,8 @@ class MulticoreExecutor(ExecutorBase):
                     close_fds=[c for c in every if all(c is not m for m in mine)] if fork else [],
                     current=current, parent_pid=_procs.parent_pid_of_children(self.start_method),
                     trace=self.trace is not None, **self.tuning)
-                p = ctx.Process(target=_procs.worker_main, args=(spec,), name=f"ampsim-worker-{w}", daemon=True)
+                p = ctx.Process(target=_procs.worker_main, args=(spec,),
+                                name=f"{_procs.WORKER_NAME_PREFIX}worker-{w}", daemon=True)
                 # listed before it starts: a Ctrl-C raised as its start returns must stop it too (one not
                 # started has no pid, and stopping passes it by)
                 self._procs.append(p)

@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 
 __all__ = ["RERAN_SCRIPT_STATUS", "StopsHeld", "check_not_rerun", "exit_description", "limit_blas_threads",
            "parent_pid_of_children", "process_state", "rerun_error", "setup_worker_process", "start_method",
-           "start_process", "stop_processes", "threads_running", "worker_main"]
+           "start_process", "stop_processes", "threads_running", "worker_main", "WORKER_NAME_PREFIX"]
 
 log = logging.getLogger(__name__)
 
@@ -86,17 +86,21 @@ def threads_running() -> int:
 #: (:func:`check_not_rerun`): the process that started it raises :func:`rerun_error` for it
 RERAN_SCRIPT_STATUS = 86
 
+#: how the name of a worker process ampsim starts begins (the executor's, the sweep pool's): such a worker, spawned
+#: into an unguarded script, exits with :data:`RERAN_SCRIPT_STATUS`, and its parent must look for that status
+WORKER_NAME_PREFIX = "ampsim-"
+
 
 def check_not_rerun() -> None:
     """Called before ampsim starts processes or a sweep: is this process, spawned (or forkserver's), still importing
     its parent's script (multiprocessing's ``_inheriting``, as its own check of a start then)? Then the script runs
-    its work outside ``if __name__ == "__main__":``, and every worker would run it again. One of ampsim's workers
-    (named ``ampsim-...``) exits at once, printing nothing (each printed multiprocessing's traceback, or its own
-    sweep's, which found the folder locked), and its parent raises the one line; another process raises it here."""
+    its work outside ``if __name__ == "__main__":``, and every worker would run it again. An ampsim worker (its name
+    begins :data:`WORKER_NAME_PREFIX`) exits at once, printing nothing (each printed multiprocessing's traceback, or
+    its own sweep's, which found the folder locked), and its parent raises the one line; another process raises it."""
     me = mp.current_process()
     if not getattr(me, "_inheriting", False):
         return
-    if me.name.startswith("ampsim-"):
+    if me.name.startswith(WORKER_NAME_PREFIX):
         os._exit(RERAN_SCRIPT_STATUS)  # (no exception: the script's own try/except or finally would run on)
     raise rerun_error()
 
