@@ -228,6 +228,9 @@ def train(experiment: Config | str | Path, out: str | Path | None = None, *, ove
     disk (with ``executor.trace``, a warning: the trace is not kept either). ``progress`` reports on stderr:
     a bar on a terminal, a line per epoch elsewhere.
     """
+    from ampsim.executors.multicore.procs import check_not_rerun
+
+    check_not_rerun()  # (first: a spawned worker running an unguarded script's run again found its folder locked)
     if isinstance(experiment, Plan):
         raise ConfigError("train: experiment: expected a Config or an experiment file, got a Plan (train its "
                           "config: ampsim.train(plan.config))")

@@ -75,7 +75,7 @@ stop = threading.Event()
 if {thread!r}:  # (a notebook's kernel, Ray's gRPC core)
     threading.Thread(target=stop.wait, daemon=True).start()
 try:
-    r = ampsim.train({experiment!r}, overrides={{"executor.kind": "multicore", "executor.workers": 2,
+    r = ampsim.train({experiment!r}, {out!r}, overrides={{"executor.kind": "multicore", "executor.workers": 2,
                      "train.epochs": 1, "data.n_train": 64, "data.n_test": 16}})
 except ampsim.AmpsimError as e:
     print(f"error: {{e}}", file=sys.stderr)
@@ -95,5 +95,20 @@ def test_an_unguarded_scripts_multicore_run_is_one_error_saying_to_guard_it(tmp_
     from procs_kit import assert_unguarded_script_fails_in_one_line
 
     script = tmp_path / "unguarded.py"
-    script.write_text(TRAIN.format(thread=why == "a thread runs", experiment=str(ROOT / "experiments" / "blobs_mlp.toml")))
+    script.write_text(TRAIN.format(thread=why == "a thread runs", experiment=str(ROOT / "experiments" / "blobs_mlp.toml"),
+                                   out=None))
     assert_unguarded_script_fails_in_one_line(script, why)
+
+
+def test_an_unguarded_scripts_run_into_a_folder_is_one_error_saying_to_guard_it(tmp_path):
+    """With ``out``, each spawned worker's run of the script trained again into the same folder, before it started
+    any process: it found the folder locked by the script's own run and printed that, each worker, and the run
+    failed with 'worker 0 ... exited with status 2': three lines, none saying what to fix. Nothing is left in the
+    folder."""
+    from mc_helpers import ROOT
+    from procs_kit import assert_unguarded_script_fails_in_one_line
+
+    script, out = tmp_path / "unguarded.py", tmp_path / "run"
+    script.write_text(TRAIN.format(thread=False, experiment=str(ROOT / "experiments" / "blobs_mlp.toml"), out=str(out)))
+    assert_unguarded_script_fails_in_one_line(script, "AMPSIM_MP_START=spawn")
+    assert not out.exists() and list(tmp_path.iterdir()) == [script]
