@@ -288,6 +288,8 @@ def test_a_start_up_interrupted_part_way_stops_the_workers_it_had_started(monkey
 def _built_in_a_thread_and_trained() -> tuple[bool, float, bool]:
     """(in a process of its own) Build an executor in a thread that then ends, train it: whether its workers were
     alive, how far its parameters are from the reference's, and whether no child process is left."""
+    from multiprocessing import resource_tracker
+
     built = []
     model, ref = mlp(), mlp()
     thread = threading.Thread(target=lambda: built.append(
@@ -300,11 +302,9 @@ def _built_in_a_thread_and_trained() -> tuple[bool, float, bool]:
         all_alive = all(alive(p) for p in ex.pids)
         ex.train(batches(6))
     ReferenceExecutor(ref).train(batches(6))
-    # (built beside a running thread, its workers were spawned, not forked (procs.start_method), and spawn starts
-    # multiprocessing's resource tracker, a child for the life of the process, not one the executor left: stopped
-    # here, as CPython's own tests do, before asking for none)
-    from multiprocessing import resource_tracker
-
+    # (built beside the main thread, its workers were spawned, which starts multiprocessing's resource tracker for the
+    # life of the process: not a worker left, stopped here as CPython's own tests stop it)
+    assert ex.start_method == "spawn"
     resource_tracker._resource_tracker._stop()
     return all_alive, max_param_diff(ref, model), _no_children()
 
