@@ -305,7 +305,7 @@ def sweep(sweep_file: str | Path, out: str | Path | None = None, *, quick: bool 
     """Run a sweep file's unfinished points (resuming what an earlier run left) and return its table, one
     row per point. ``out`` defaults to ``results/sweeps/<name>`` (``results/quick/sweeps/<name>`` with
     ``quick``)."""
-    from ampsim.sweeps.pool import check_not_rerun
+    from ampsim.executors.multicore.procs import check_not_rerun
 
     check_not_rerun()  # (first: a worker spawned would run the caller's unguarded script's sweep again)
     sweep_file = _path("sweep", "sweep_file", sweep_file)

@@ -26,8 +26,8 @@ for every point already handed to it. Contract:
   (inside a fork, a logging lock) can be swallowed or print a traceback, and the caller is faster.
 * A spawned worker runs the calling script again as it starts (Python's ``multiprocessing``): one whose sweep
   is not under ``if __name__ == "__main__":`` would run it again there. The worker exits at once instead
-  (:func:`check_not_rerun`, re-exported here) and the caller raises one :class:`~ampsim.errors.ConfigError`
-  saying so.
+  (:func:`ampsim.executors.multicore.procs.check_not_rerun`) and the caller raises one
+  :class:`~ampsim.errors.ConfigError` saying so.
 * A worker that dies while running a task (killed, out of memory) fails that task with a one-line
   :class:`~ampsim.errors.RunError`; a fresh worker takes the remaining tasks.
 * After its first task (and every so many after) a worker collects its garbage and freezes what survives
@@ -50,7 +50,6 @@ from ampsim.errors import RunError
 from ampsim.executors.multicore.procs import (
     RERAN_SCRIPT_STATUS,
     WORKER_NAME_PREFIX,
-    check_not_rerun,
     exit_description,
     parent_pid_of_children,
     rerun_error,
@@ -61,12 +60,12 @@ from ampsim.executors.multicore.procs import (
     threads_running,
 )
 
-__all__ = ["RERAN_SCRIPT_STATUS", "check_not_rerun", "run_pool", "settle_heap", "start_method", "threads_running"]
+__all__ = ["run_pool", "settle_heap", "start_method", "threads_running"]
 
 log = logging.getLogger(__name__)
 
 #: the name of every worker process of the pool, then its number (:data:`WORKER_NAME_PREFIX`: see
-#: :func:`check_not_rerun`)
+#: :func:`~ampsim.executors.multicore.procs.check_not_rerun`)
 WORKER_NAME = f"{WORKER_NAME_PREFIX}sweep-worker-"
 
 

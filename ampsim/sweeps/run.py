@@ -72,6 +72,7 @@ from typing import Any, Iterator
 
 from ampsim import runfiles
 from ampsim.errors import OUTCOME_FIELDS, ConfigError, RunError, first_line
+from ampsim.executors.multicore.procs import check_not_rerun
 from ampsim.files import machine_error
 from ampsim.folders import missing_folders, remove_empty
 from ampsim.progress import progress as progress_reporter
@@ -93,7 +94,6 @@ from ampsim.sweeps.folder import (
 from ampsim.sweeps.ids import in_order, ordered_keys
 from ampsim.sweeps.numerics import check_recordings_setting, compile_replay_loop
 from ampsim.sweeps.order import by_machine
-from ampsim.sweeps.pool import check_not_rerun
 from ampsim.sweeps.spec import SEED_KEY, Sweep
 from ampsim.tables import table_row, write_table
 from ampsim.wording import SWEEP_HARDWARE, reworded, wording
