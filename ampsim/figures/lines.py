@@ -46,7 +46,7 @@ def _short_log_labels(axis, lo: float, hi: float) -> None:
     1, 2): there matplotlib labels some minor ticks too, in scientific notation, and 3×10⁻¹ ran into 4×10⁻¹
     (convergence_sst_time). The same ticks are labelled; only their text is shorter. Wider axes keep powers of
     ten."""
-    if not (0 < lo and hi < 100 * lo and 1e-3 <= lo and hi <= 1e4):
+    if not (1e-3 <= lo and hi < 100 * lo and hi <= 1e4):
         return
     from matplotlib.ticker import LogFormatter
 
